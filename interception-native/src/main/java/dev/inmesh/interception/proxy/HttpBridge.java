@@ -143,7 +143,8 @@ final class HttpBridge {
                       LocalRateLimitFilter localRateLimit, boolean grpcWeb, Compressor compressor,
                       dev.inmesh.runtime.tracing.Tracer tracer, boolean healthCheckDrains,
                       dev.inmesh.runtime.accesslog.AccessLogs accessLogs,
-                      dev.inmesh.runtime.stats.StatsOverrides statsOverrides) {
+                      dev.inmesh.runtime.stats.StatsOverrides statsOverrides,
+                      java.util.List<dev.inmesh.runtime.router.LuaFilter> lua) {
         /**
          * @param tls whether the proxy terminated TLS for the connection (its requests are https)
          * @param tlsServerName the SNI of that TLS, or null
@@ -161,6 +162,7 @@ final class HttpBridge {
          * @param accessLogs the connection manager's access logs, compiled ({@code MeshSnapshot#accessLogs})
          * @param statsOverrides the metric overrides of the connection manager's Istio stats filter, compiled
          *     ({@code MeshSnapshot#statsOverrides})
+         * @param lua the connection manager's Lua filters, compiled ({@code MeshSnapshot#lua})
          */
         Connection(ProxyRuntime runtime, RouteTable table, HttpConnectionManager hcm,
                    StreamInfo.Direction direction, InetSocketAddress destination, InetSocketAddress source,
@@ -169,7 +171,8 @@ final class HttpBridge {
                    java.security.cert.Certificate[] localCertificates, ChainDrains.Drain drain,
                    Listener listener, RbacFilter.Chain rbac, LocalRateLimitFilter localRateLimit,
                    dev.inmesh.runtime.tracing.Tracer tracer, dev.inmesh.runtime.accesslog.AccessLogs accessLogs,
-                   dev.inmesh.runtime.stats.StatsOverrides statsOverrides) {
+                   dev.inmesh.runtime.stats.StatsOverrides statsOverrides,
+                   java.util.List<dev.inmesh.runtime.router.LuaFilter> lua) {
             // the x-forwarded-client-cert element is the connection's: made once here, not per request
             this(runtime, table, hcm, direction, destination, source, tls, tlsServerName, mutualTls,
                     peerCertificates != null && peerCertificates.length > 0,
@@ -183,7 +186,7 @@ final class HttpBridge {
                     rbac.isEmpty() ? null : RbacFilter.PeerIdentity.of(tls, peerCertificates),
                     rbac.isEmpty() ? null : RbacFilter.PeerIdentity.of(tls, localCertificates), localRateLimit,
                     hcm.grpcWebFilter(), hcm.compressorFilter(), tracer, listener.drainType() == Listener.DrainType.DEFAULT, accessLogs,
-                    statsOverrides);
+                    statsOverrides, lua);
         }
 
         /**
@@ -1081,7 +1084,7 @@ final class HttpBridge {
                     .internal(conn.hcm()).routerFilter(conn.hcm().router())
                     .streamIdleTimeout(conn.hcm().streamIdleTimeout()).faultFilter(conn.hcm())
                     .maxStreamDuration(conn.hcm().lifetimes().maxStreamDuration())
-                    .corsFilter(conn.hcm()).statsFilters(conn.hcm()).statefulSession(conn.hcm())
+                    .corsFilter(conn.hcm()).statsFilters(conn.hcm()).statefulSession(conn.hcm()).lua(conn.lua())
                     .downstreamStats(conn.stats()).accessLogs(conn.accessLogs())
                     .downstreamTls(conn.tlsServerName(), conn.mutualTls()).forwardClientCert(conn.hcm())
                     .clientCertificate(conn.peerCertificate(), conn.clientCertElement())

@@ -19,6 +19,7 @@ import dev.inmesh.runtime.stats.IstioService;
 import dev.inmesh.runtime.router.HeaderMutator;
 import dev.inmesh.runtime.router.JwtAuthnFilter;
 import dev.inmesh.runtime.router.LocalRateLimitFilter;
+import dev.inmesh.runtime.router.LuaFilter;
 import dev.inmesh.runtime.router.MultiMapHeaders;
 import dev.inmesh.runtime.router.PathNormalizer;
 import dev.inmesh.runtime.router.RbacFilter;
@@ -302,6 +303,9 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         ServerRequestView view = new ServerRequestView(req, authority, normalized, startTime);
         RouteResult result = table.route(view, ThreadLocalRandom.current().nextLong());
         traced.route = result;
+        List<LuaFilter> lua = snapshot.lua(hcm);
+        traced.lua = lua.isEmpty() ? null : new LuaFilter.Stream(lua);
+        traced.session = session;
         LocalRateLimitFilter limiter = snapshot.localRateLimit(hcm);
         // what the local rate limit filter decided, once it ran: the x-ratelimit-* headers of the response
         LocalRateLimitFilter.Outcome[] rateLimit = {null};
@@ -562,37 +566,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 result, snapshot, flags, details, cluster, destination, ds, rateLimit, early, traced)) {
             return;
         }
-        if (result instanceof RouteResult.NoRoute) {
-            flags.add(ResponseFlag.NO_ROUTE_FOUND);
-            if (ds != null) {
-                ds.noRoute();
-            }
-            details[0] = "route_not_found";
-            localReply(req, 404, "");
-            return;
-        }
-        if (result instanceof RouteResult.Redirect r) {
-            if (ds != null) {
-                ds.redirect();
-            }
-            routeName[0] = r.route().name();
-            details[0] = "direct_response";
-            HeaderMutator.finalizeResponse(result, table, new MultiMapHeaders(resp.headers()));
-            resp.putHeader("location", r.location());
-            localReply(req, r.status(), "");
-            return;
-        }
-        if (result instanceof RouteResult.DirectResponse d) {
-            if (ds != null) {
-                ds.directResponse();
-            }
-            routeName[0] = d.route().name();
-            details[0] = "direct_response";
-            if (d.location() != null) {
-                resp.putHeader("location", d.location());
-            }
-            HeaderMutator.finalizeResponse(result, table, new MultiMapHeaders(resp.headers()));
-            localReply(req, d.status(), d.body());
+        if (answeredUnforwarded(req, result, table, flags, details, routeName, ds)) {
             return;
         }
         RouteResult.Forward f = named((RouteResult.Forward) result, snapshot, routeName, cluster, destination);
@@ -617,11 +591,140 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                         }
                         traced.authz = ExtAuthzFilter.ResponseHeader.concat(traced.authz, v.responseHeaders());
                         req.resume();
-                        serve(req, f, result, table, corsOutcome, rateLimit, traced);
+                        luaThenServe(req, f, result, table, corsOutcome, rateLimit, traced, flags, details, routeName, snapshot,
+                cluster, destination, ds);
                     });
             return;
         }
+        luaThenServe(req, f, result, table, corsOutcome, rateLimit, traced, flags, details, routeName, snapshot,
+                cluster, destination, ds);
+    }
+
+    /**
+     * The answer to a request its route does not forward: no route (404, NR), a redirect or a direct response. False
+     * when the route forwards it.
+     */
+    private static boolean answeredUnforwarded(HttpServerRequest req, RouteResult result, RouteTable table,
+                                               Set<ResponseFlag> flags, String[] details, String[] routeName,
+                                               DownstreamStats ds) {
+        HttpServerResponse resp = req.response();
+        if (result instanceof RouteResult.NoRoute) {
+            flags.add(ResponseFlag.NO_ROUTE_FOUND);
+            if (ds != null) {
+                ds.noRoute();
+            }
+            details[0] = "route_not_found";
+            localReply(req, 404, "");
+            return true;
+        }
+        if (result instanceof RouteResult.Redirect r) {
+            if (ds != null) {
+                ds.redirect();
+            }
+            routeName[0] = r.route().name();
+            details[0] = "direct_response";
+            HeaderMutator.finalizeResponse(result, table, new MultiMapHeaders(resp.headers()));
+            resp.putHeader("location", r.location());
+            localReply(req, r.status(), "");
+            return true;
+        }
+        if (result instanceof RouteResult.DirectResponse d) {
+            if (ds != null) {
+                ds.directResponse();
+            }
+            routeName[0] = d.route().name();
+            details[0] = "direct_response";
+            if (d.location() != null) {
+                resp.putHeader("location", d.location());
+            }
+            HeaderMutator.finalizeResponse(result, table, new MultiMapHeaders(resp.headers()));
+            localReply(req, d.status(), d.body());
+            return true;
+        }
+        return false;
+    }
+
+    /**
+     * Envoy's Lua filters, right before the router (as in {@code Router}): their request scripts see and change the
+     * request's head, one that responds answers it ({@code lua_response}), and changed headers choose the route again
+     * where the filter clears the route cache. Then the service takes the request.
+     */
+    private void luaThenServe(HttpServerRequest req, RouteResult.Forward f, RouteResult result, RouteTable table,
+                              CorsFilter.Outcome corsOutcome, LocalRateLimitFilter.Outcome[] rateLimit,
+                              Traced traced, Set<ResponseFlag> flags, String[] details, String[] routeName,
+                              MeshSnapshot snapshot, String[] cluster, String[] destination, DownstreamStats ds) {
+        LuaFilter.Stream lua = traced.lua;
+        if (lua == null) {
+            serve(req, f, result, table, corsOutcome, rateLimit, traced);
+            return;
+        }
+        HttpServerResponse resp = req.response();
+        // the response scripts of a local reply from here on (serve's handler runs them for the service's answer)
+        resp.headersEndHandler(v -> lua.response(responseHead(resp), luaInfo(req, traced, routeName[0])));
+        String[] path = {traced.authorizedUri != null ? traced.authorizedUri : req.uri()};
+        LuaFilter.Reply reply = lua.request(new LuaFilter.Head() {
+            @Override
+            public MultiMap headers() {
+                return req.headers();
+            }
+
+            @Override
+            public String pseudo(String name) {
+                return switch (name) {
+                    case ":path" -> path[0];
+                    case ":method" -> req.method().name();
+                    case ":authority" -> traced.view.authority();
+                    case ":scheme" -> req.scheme();
+                    default -> null;
+                };
+            }
+
+            @Override
+            public boolean setPseudo(String name, String value) {
+                if (!name.equals(":path") || value.isEmpty() || value.charAt(0) != '/') {
+                    return false;
+                }
+                path[0] = value;
+                traced.authorizedUri = value;
+                return true;
+            }
+        }, luaInfo(req, traced, routeName[0]));
+        if (reply != null) {
+            details[0] = LuaFilter.DETAILS;
+            resp.headersEndHandler(null); // its own reply does not pass through its response script
+            resp.headers().addAll(reply.headers());
+            resp.setStatusCode(reply.status()).end(reply.body());
+            return;
+        }
+        if (lua.reroute()) {
+            ServerRequestView view = traced.view;
+            String p = path[0];
+            int q = p.indexOf('?');
+            RouteResult again = table.route(new ServerRequestView(req, view.authority(), q < 0 ? p : p.substring(0, q),
+                    view.startTime()), ThreadLocalRandom.current().nextLong());
+            traced.route = again;
+            if (answeredUnforwarded(req, again, table, flags, details, routeName, ds)) {
+                return;
+            }
+            f = named((RouteResult.Forward) again, snapshot, routeName, cluster, destination);
+            result = again;
+        }
         serve(req, f, result, table, corsOutcome, rateLimit, traced);
+    }
+
+    /** A response's head as a Lua response script sees it. */
+    private static LuaFilter.Head responseHead(HttpServerResponse resp) {
+        return LuaFilter.responseHead(resp.headers(), resp::getStatusCode);
+    }
+
+    /** What a Lua script's {@code streamInfo()} tells of an inbound request. */
+    private static LuaFilter.Info luaInfo(HttpServerRequest req, Traced traced, String routeName) {
+        String local = req.localAddress() == null ? null : req.localAddress().hostAddress() + ":"
+                + req.localAddress().port();
+        String remote = req.remoteAddress() == null ? null : req.remoteAddress().hostAddress() + ":"
+                + req.remoteAddress().port();
+        String sni = traced.session == null ? null : DownstreamTls.requestedServerName(traced.session);
+        return new LuaFilter.Info(protocol(req), local, remote, remote, sni, routeName);
     }
 
     /** Names a forwarded request's route, its cluster and the Istio service of that cluster; returns {@code f}. */
@@ -679,6 +782,10 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         }, traced.originalPath);
         resp.headersEndHandler(v -> {
             HeaderMutator.finalizeResponse(result, table, new MultiMapHeaders(resp.headers()));
+            if (traced.lua != null) {
+                // right after the router's encoding, as the Lua filters stand right before it
+                traced.lua.response(responseHead(resp), luaInfo(req, traced, f.route().name()));
+            }
             if (span != null) {
                 span.response(resp.headers(), f.route().decorator()); // the caller learns the server span's name
             }
@@ -1103,6 +1210,10 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
     }
 
     private static final class Traced {
+        /** The run of the connection manager's Lua filters for the request, or null for none. */
+        LuaFilter.Stream lua;
+        /** The request's TLS session, or null. */
+        javax.net.ssl.SSLSession session;
         /** The body an authorizer may read before the service gets the request; null when none may. */
         HeldRequestBody heldBody;
         ActiveSpan span;

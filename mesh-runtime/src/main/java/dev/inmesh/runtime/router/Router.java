@@ -1007,7 +1007,7 @@ public final class Router {
                 whenDecided(ex, promise, limit, v -> {
                     try {
                         if (!lateLimited(ex, v, result, clusters, promise)) {
-                            forward(ex, f, randomValue, control, table, clusters, promise, ctx);
+                            luaThenForward(ex, f, randomValue, control, table, clusters, promise, ctx);
                         }
                     } catch (RuntimeException e) {
                         reply(ex, promise, 500, "", "internal_error", null); // as after a fault's delay
@@ -1019,7 +1019,81 @@ public final class Router {
                 return;
             }
         }
+        luaThenForward(ex, f, randomValue, control, table, clusters, promise, ctx);
+    }
+
+    /**
+     * Envoy's Lua filters, right before the router (where Istio's {@code INSERT_BEFORE} the router puts them): their
+     * request scripts see and change the request's head; one that responds answers the request
+     * ({@code lua_response}, its headers and body as the script gave them); changed headers choose the route again
+     * where the filter clears the route cache (Envoy's {@code clear_route_cache}, true by default). Then the router.
+     */
+    private void luaThenForward(Exchange ex, RouteResult.Forward f, long randomValue, Control control,
+                                RouteTable table, ClusterManager clusters, Promise<RouterResponse> promise,
+                                Context ctx) {
+        RouterRequest req = ex.request;
+        if (req.lua != null) {
+            LuaFilter.Reply reply = req.lua.request(new LuaFilter.Head() {
+                @Override
+                public MultiMap headers() {
+                    return req.headers;
+                }
+
+                @Override
+                public String pseudo(String name) {
+                    return switch (name) {
+                        case ":path" -> req.uri;
+                        case ":method" -> req.method.name();
+                        case ":authority" -> req.authority;
+                        case ":scheme" -> req.scheme;
+                        default -> null;
+                    };
+                }
+
+                @Override
+                public boolean setPseudo(String name, String value) {
+                    if (!name.equals(":path") || !validRequestTarget(value)) {
+                        return false;
+                    }
+                    req.uri = value;
+                    return true;
+                }
+            }, luaInfo(ex, f));
+            if (reply != null) {
+                ex.filterReply = true; // the script's own headers: not the route's rules
+                ex.luaReply = true;
+                reply(ex, promise, reply.status(), reply.body(), LuaFilter.DETAILS, reply.headers());
+                return;
+            }
+            if (req.lua.reroute()) {
+                RouteResult again = table.route(req, randomValue);
+                ex.route = again;
+                if (answeredUnforwarded(ex, again, promise)) {
+                    return;
+                }
+                f = (RouteResult.Forward) again;
+            }
+        }
         forward(ex, f, randomValue, control, table, clusters, promise, ctx);
+    }
+
+    /** What a Lua script's {@code streamInfo()} tells of the exchange's request. */
+    private static LuaFilter.Info luaInfo(Exchange ex, RouteResult route) {
+        RouterRequest req = ex.request;
+        String local = req.downstreamLocalAddress != null ? req.downstreamLocalAddress
+                : req.originalDestination == null ? null
+                : req.originalDestination.address() + ":" + req.originalDestination.port();
+        return new LuaFilter.Info(req.protocol, local, req.downstreamRemoteAddress, req.downstreamRemoteAddress,
+                req.requestedServerName, route instanceof RouteResult.Forward f ? f.route().name() : null);
+    }
+
+    /** Envoy's Lua filters' response scripts over a response's head, right after the router's encoding. */
+    private static void luaResponse(Exchange ex, int status, MultiMap h) {
+        LuaFilter.Stream lua = ex.request.lua;
+        if (lua == null) {
+            return;
+        }
+        lua.response(LuaFilter.responseHead(h, () -> status), luaInfo(ex, ex.route));
     }
 
     /**
@@ -1506,7 +1580,7 @@ public final class Router {
         boolean trailersOnly = ex.grpc && ex.request.grpcWeb == null;
         // a 204 (a timeout's alternative answer) has no body, nor a content-length
         Buffer b = Buffer.buffer(trailersOnly || body == null || status == 204 ? "" : body);
-        if (b.length() > 0) {
+        if (b.length() > 0 && !ex.luaReply) {
             h.set("content-type", "text/plain");
         }
         if (status != 204) {
@@ -1524,6 +1598,7 @@ public final class Router {
                 h.set("x-envoy-attempt-count", Integer.toString(ex.attempts));
             }
         }
+        luaResponse(ex, status, h);
         if (ex.authzDenialHeaders != null) {
             // as Envoy's ext_authz: over the local reply's own and the route's rules, as its modify_headers
             replaceHeaders(h, ex.authzDenialHeaders);
@@ -2467,6 +2542,7 @@ public final class Router {
                 }
             }
             HeaderMutator.finalizeResponse(ex.route, ex.table, new MultiMapHeaders(h));
+            luaResponse(ex, status, h);
             if (ex.session != null) {
                 ex.session.onResponse(host.addressString(), h); // its encoding runs right after the router's
             }

@@ -81,6 +81,8 @@ public final class RouterRequest implements RouteRequest {
     boolean corsFilter;
     /** Whether that CORS filter runs before the fault filter ({@link HttpConnectionManager#corsBeforeFault}). */
     boolean corsFirst;
+    /** The run of the connection manager's Lua filters for this request, or null for none. */
+    LuaFilter.Stream lua;
     /** Whether the connection manager's gRPC statistics filter emits the message counts Istio's stats report. */
     boolean grpcMessageCounts;
     /** Whether Istio's stats may label the request by its Host when its cluster names no service. */
@@ -358,6 +360,15 @@ public final class RouterRequest implements RouteRequest {
      */
     public RouterRequest accessLogs(dev.inmesh.runtime.accesslog.AccessLogs logs) {
         this.accessLogs = logs == null ? dev.inmesh.runtime.accesslog.AccessLogs.NONE : logs;
+        return this;
+    }
+
+    /**
+     * Sets the Lua filters of the connection manager the request came through, compiled once for its snapshot
+     * ({@code MeshSnapshot#lua}; null or empty: none): their scripts run right before the router.
+     */
+    public RouterRequest lua(java.util.List<LuaFilter> filters) {
+        this.lua = filters == null || filters.isEmpty() ? null : new LuaFilter.Stream(filters);
         return this;
     }
 

@@ -11,6 +11,7 @@ import dev.inmesh.runtime.accesslog.AccessLogs;
 import dev.inmesh.runtime.listener.ConnectionInfo;
 import dev.inmesh.runtime.listener.FilterChainSelector;
 import dev.inmesh.runtime.router.LocalRateLimitFilter;
+import dev.inmesh.runtime.router.LuaFilter;
 import dev.inmesh.runtime.router.RbacFilter;
 import dev.inmesh.runtime.router.RouteTable;
 import dev.inmesh.runtime.stats.StatsOverrides;
@@ -50,6 +51,8 @@ public final class MeshSnapshot {
     private final Map<Object, StatsOverrides> statsOverrides;
     /** The compiled access logs of the connection managers and TCP proxies that name some, by identity. */
     private final Map<Object, AccessLogs> accessLogs;
+    /** The compiled Lua filters of the connection managers that run some, by identity. */
+    private final Map<HttpConnectionManager, List<LuaFilter>> lua;
 
     MeshSnapshot(long generation, Instant createdAt, ResourceBundle resources, Map<String, RouteTable> routeTables,
                  Map<FilterChain, RouteTable> inlineRouteTables, Map<String, FilterChainSelector> listeners,
@@ -59,7 +62,7 @@ public final class MeshSnapshot {
                  Map<FilterChain, RbacFilter.Network> networkRbac,
                  Map<HttpConnectionManager, LocalRateLimitFilter> rateLimits,
                  Map<HttpConnectionManager, Tracer> tracers, Map<Object, AccessLogs> accessLogs,
-                 Map<Object, StatsOverrides> statsOverrides) {
+                 Map<Object, StatsOverrides> statsOverrides, Map<HttpConnectionManager, List<LuaFilter>> lua) {
         this.generation = generation;
         this.createdAt = createdAt;
         this.resources = resources;
@@ -75,13 +78,14 @@ public final class MeshSnapshot {
         this.tracers = tracers;
         this.accessLogs = accessLogs;
         this.statsOverrides = statsOverrides;
+        this.lua = lua;
     }
 
     /** The same compiled configuration with a cluster manager. */
     MeshSnapshot withClusters(ClusterManager cm) {
         return new MeshSnapshot(generation, createdAt, resources, routeTables, inlineRouteTables, listeners,
                 listenersByAddress, listenersByPort, cm, rbac,
-                networkRbac, rateLimits, tracers, accessLogs, statsOverrides);
+                networkRbac, rateLimits, tracers, accessLogs, statsOverrides, lua);
     }
 
     /** The upstream clusters of this snapshot (hosts, balancers, breakers, pools). */
@@ -134,6 +138,18 @@ public final class MeshSnapshot {
         }
         RbacFilter.Chain c = rbac.get(hcm);
         return c != null ? c : RbacFilter.Chain.compile(hcm);
+    }
+
+    /**
+     * The Lua filters of a connection manager that run a script, compiled with this snapshot, in chain order (empty
+     * when it runs none). A connection manager of another snapshot is compiled on the spot.
+     */
+    public List<LuaFilter> lua(HttpConnectionManager hcm) {
+        if (hcm == null) {
+            return List.of();
+        }
+        List<LuaFilter> l = lua.get(hcm);
+        return l != null ? l : LuaFilter.compile(hcm);
     }
 
     /**

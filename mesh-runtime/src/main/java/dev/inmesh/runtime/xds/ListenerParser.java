@@ -13,6 +13,7 @@ import dev.inmesh.api.config.listener.HttpConnectionManager;
 import dev.inmesh.api.config.listener.HttpFilter;
 import dev.inmesh.api.config.listener.Listener;
 import dev.inmesh.api.config.listener.ListenerFilterPredicate;
+import dev.inmesh.api.config.listener.Lua;
 import dev.inmesh.api.config.listener.NetworkFilter;
 import dev.inmesh.api.config.listener.PathNormalization;
 import dev.inmesh.api.config.listener.RouterFilterConfig;
@@ -715,18 +716,19 @@ public final class ListenerParser
             boolean session = !router && (typeName.equals(StatefulSessionParser.TYPE)
                     || typeName.isEmpty() && f.getName().equals(StatefulSessionParser.NAME));
             boolean compressor = !router && typeName.equals(CompressorParser.TYPE);
+            boolean lua = !router && typeName.equals(LuaParser.TYPE);
             boolean observing = !router && !fault && !cors && !rbac && !grpcWeb && !rateLimit && !jwt && !extAuthz
-                    && !global && !session && !compressor
+                    && !global && !session && !compressor && !lua
                     && observing(f.getName(), typeName, OBSERVING_HTTP_FILTERS, OBSERVING_HTTP_TYPES, HTTP_WASM_TYPE);
             if (!router && !fault && !cors && !rbac && !grpcWeb && !rateLimit && !jwt && !extAuthz && !global
-                    && !session && !compressor
+                    && !session && !compressor && !lua
                     && !observing && !f.getIsOptional() && !f.getDisabled()) {
                 throw new FieldError("http_filters[" + i + "].name", f.getName()
                         + (typeName.isEmpty() ? "" : " (" + typeName + ")") + " is not supported by Inmesh "
                         + "(mark it is_optional, or remove it)");
             }
             if (f.hasConfigDiscovery() && (router || fault || cors || rbac || grpcWeb || rateLimit || jwt
-                    || extAuthz || global || session || compressor)) {
+                    || extAuthz || global || session || compressor || lua)) {
                 // its config would come over ECDS, which Inmesh does not ask for: it would run with none
                 throw new FieldError("http_filters[" + i + "].config_discovery", "not supported by Inmesh for "
                         + f.getName() + " (expected: its typed_config inline)");
@@ -836,12 +838,17 @@ public final class ListenerParser
                     () -> CompressorParser.parse(f.getTypedConfig()));
             Compressor compressorRuns = f.getDisabled() ? null : compressorConfig;
             onlyOne(compressorRuns != null, filters, p -> p.compressor() != null, i, f.getName(), "compressor");
+            // as the RBAC filter: a disabled one's scripts are still compiled, and it runs nowhere
+            Lua luaConfig = !lua ? null : Fields.at("http_filters[" + i + "].typed_config",
+                    () -> LuaParser.parse(f.getTypedConfig(), f.getName()));
+            Lua luaRuns = f.getDisabled() ? null : luaConfig;
             filters.add(Fields.at("http_filters[" + i + "]", () -> Fields.record("http_filters.",
                     () -> new HttpFilter(f.getName(), typeName, faultConfig, corsRuns, rbacRuns, grpcWebRuns,
                             rateLimitRuns, jwtRuns, extAuthzRuns, globalRuns, sessionRuns, grpcMessageCounts,
-                            noHostHeaderFallback, peerMetadataSkipExternal, istioStats, compressorRuns))));
+                            noHostHeaderFallback, peerMetadataSkipExternal, istioStats, compressorRuns, luaRuns))));
         }
         checkRateLimitPosition(filters);
+        checkLuaPosition(filters);
         if (filters.isEmpty() || !filters.get(filters.size() - 1).typeUrl().equals(ROUTER_TYPE)
                 && !filters.get(filters.size() - 1).name().equals("envoy.filters.http.router")) {
             throw new FieldError("http_filters", "the last HTTP filter must be envoy.filters.http.router");
@@ -988,6 +995,25 @@ public final class ListenerParser
             throw new FieldError("http_filters[" + global + "].name", filters.get(global).name() + " before the "
                     + "local rate limit filter, both after the fault and CORS filters, is not supported by Inmesh "
                     + "(expected: the local rate limit filter first)");
+        }
+    }
+
+    /**
+     * Inmesh runs the Lua filters right before the router, after the filters it runs there (JWT authentication, RBAC,
+     * external authorization, fault, CORS, local and global rate limits), where Istio's {@code INSERT_BEFORE} the
+     * router puts them: one of those after a Lua filter is refused by name.
+     */
+    private static void checkLuaPosition(List<HttpFilter> filters) {
+        boolean lua = false;
+        for (int i = 0; i < filters.size(); i++) {
+            HttpFilter f = filters.get(i);
+            lua |= f.lua() != null;
+            if (lua && (f.jwtAuthn() != null || f.rbac() != null || f.extAuthz() != null || f.fault() != null
+                    || f.cors() || f.localRateLimit() != null || f.globalRateLimit() != null)) {
+                throw new FieldError("http_filters[" + i + "].name", f.name() + " after a Lua filter is not "
+                        + "supported by Inmesh (expected: the Lua filters after the JWT authentication, RBAC, "
+                        + "external authorization, fault, CORS and rate limit filters, right before the router)");
+            }
         }
     }
 

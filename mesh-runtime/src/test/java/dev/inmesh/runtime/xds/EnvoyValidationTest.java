@@ -560,19 +560,19 @@ class EnvoyValidationTest {
 
     @Test
     void anUnknownHttpFilterIsRejectedUnlessOptional() throws IOException {
-        String lua = """
-                - name: envoy.filters.http.lua
+        String buffer = """
+                - name: envoy.filters.http.buffer
                   typed_config:
-                    "@type": type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua
-                    default_source_code: {inline_string: "function envoy_on_request(h) end"}
+                    "@type": type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer
+                    max_request_bytes: 1024
                 """;
-        String m = rejected(file("listener.yaml", listenerWithHttpFilters(lua + ROUTER)));
+        String m = rejected(file("listener.yaml", listenerWithHttpFilters(buffer + ROUTER)));
         assertContains(m, "Listener \"0.0.0.0_9080\": filter_chains[0].filters[0].typed_config.http_filters[0].name: "
-                + "envoy.filters.http.lua (envoy.extensions.filters.http.lua.v3.Lua) is not supported");
+                + "envoy.filters.http.buffer (envoy.extensions.filters.http.buffer.v3.Buffer) is not supported");
 
-        Path optional = file("optional.yaml", listenerWithHttpFilters(lua + "  is_optional: true\n" + ROUTER));
+        Path optional = file("optional.yaml", listenerWithHttpFilters(buffer + "  is_optional: true\n" + ROUTER));
         var l = Fixtures.read(optional).listeners().get("0.0.0.0_9080");
-        assertEquals(List.of("envoy.filters.http.lua", "envoy.filters.http.router"),
+        assertEquals(List.of("envoy.filters.http.buffer", "envoy.filters.http.router"),
                 ((HttpConnectionManager) l.filterChains().get(0).filter()).httpFilters().stream()
                         .map(f -> f.name()).toList());
     }
@@ -582,11 +582,11 @@ class EnvoyValidationTest {
         String m = rejected(file("listener.yaml", listenerWithHttpFilters("""
                 - name: envoy.filters.http.cors
                   typed_config:
-                    "@type": type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua
-                    default_source_code: {inline_string: "function envoy_on_request(h) h:respond({[':status']='403'}, '') end"}
+                    "@type": type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer
+                    max_request_bytes: 1024
                 """ + ROUTER)));
         assertContains(m, "filter_chains[0].filters[0].typed_config.http_filters[0].name: envoy.filters.http.cors "
-                + "(envoy.extensions.filters.http.lua.v3.Lua) is not supported");
+                + "(envoy.extensions.filters.http.buffer.v3.Buffer) is not supported");
     }
 
     @Test

@@ -339,6 +339,14 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
         return f == null ? null : f.compressor();
     }
 
+    /**
+     * The Lua filters that run in this connection manager (see {@link HttpFilter#lua}), in their chain order: their
+     * request scripts run in that order right before the router, their response scripts in the reverse order.
+     */
+    public List<HttpFilter> luaFilters() {
+        return httpFilters.stream().filter(f -> f.lua() != null).toList();
+    }
+
     /** Whether a gRPC-Web filter runs in this connection manager (see {@link HttpFilter#grpcWeb}). */
     public boolean grpcWebFilter() {
         return first(HttpFilter::grpcWeb) != null;

@@ -20,7 +20,8 @@ import dev.inmesh.api.config.route.StatefulSession;
  * ({@code envoy.filters.http.grpc_web}), which the standalone proxy's connection manager runs, and the stateful
  * session filter ({@code envoy.filters.http.stateful_session}), which the router runs when it picks a host, and the
  * compressor filter ({@code envoy.filters.http.compressor}), which gzips the responses of {@code mesh.inbound} and of
- * the standalone proxy's connection managers.
+ * the standalone proxy's connection managers, and the Lua filter ({@code envoy.filters.http.lua}), whose scripts run
+ * right before the router on each path.
  *
  * @param name the filter's name, by which routes name their per-filter config
  * @param typeUrl the config type, or empty
@@ -51,15 +52,34 @@ import dev.inmesh.api.config.route.StatefulSession;
  *     {@code PassthroughCluster} nor to a cluster whose {@code istio} metadata says {@code external: true}
  * @param istioStats for Istio's stats filter ({@code istio.stats}) that runs, its metric overrides (what Istio's
  *     metrics drop, which labels they are recorded without); null for any other filter
+ * @param compressor for a compressor filter that runs, its config; null for any other filter
+ * @param lua for a Lua filter that runs, its config; null for any other filter
  */
 public record HttpFilter(String name, String typeUrl, FaultInjection fault, boolean cors, Rbac rbac,
                          boolean grpcWeb, LocalRateLimit localRateLimit, JwtAuthentication jwtAuthn,
                          ExtAuthz extAuthz, GlobalRateLimit globalRateLimit, StatefulSession statefulSession,
                          boolean grpcMessageCounts, boolean noHostHeaderFallback, boolean peerMetadataSkipExternal,
-                         IstioStats istioStats, Compressor compressor) {
+                         IstioStats istioStats, Compressor compressor, Lua lua) {
     public HttpFilter {
         Checks.nonEmpty(name, "http_filters.name");
         typeUrl = typeUrl == null ? "" : typeUrl;
+    }
+
+    /** A filter that is not a Lua filter. */
+    public HttpFilter(String name, String typeUrl, FaultInjection fault, boolean cors, Rbac rbac,
+                      boolean grpcWeb, LocalRateLimit localRateLimit, JwtAuthentication jwtAuthn,
+                      ExtAuthz extAuthz, GlobalRateLimit globalRateLimit, StatefulSession statefulSession,
+                      boolean grpcMessageCounts, boolean noHostHeaderFallback, boolean peerMetadataSkipExternal,
+                      IstioStats istioStats, Compressor compressor) {
+        this(name, typeUrl, fault, cors, rbac, grpcWeb, localRateLimit, jwtAuthn, extAuthz, globalRateLimit,
+                statefulSession, grpcMessageCounts, noHostHeaderFallback, peerMetadataSkipExternal, istioStats,
+                compressor, null);
+    }
+
+    /** A Lua filter. */
+    public HttpFilter(String name, String typeUrl, Lua lua) {
+        this(name, typeUrl, null, false, null, false, null, null, null, null, null, false, false, false, null, null,
+                Checks.nonNull(lua, "typed_config"));
     }
 
     /** A filter that is not a compressor filter. */

@@ -1,0 +1,120 @@
+package dev.inmesh.interception.proxy;
+
+import static dev.inmesh.runtime.upstream.TestEventLoop.onEventLoop;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import io.vertx.core.MultiMap;
+import io.vertx.core.Vertx;
+import io.vertx.core.http.HttpClient;
+import io.vertx.core.http.HttpClientOptions;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.HttpServerRequest;
+import io.vertx.core.http.RequestOptions;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * Envoy's Lua filter in the standalone proxy's connection manager, on loopback: the upstream sees the header a
+ * request script added, the caller the one a response script added, and a script's {@code respond()} answers
+ * without the upstream.
+ */
+@Timeout(30)
+class ProxyLuaTest {
+    private Vertx backends;
+    private LoopbackProxy proxy;
+    private HttpClient client;
+
+    private void answer(HttpServerRequest req) {
+        req.response().end("upstream saw " + req.getHeader("x-lua"));
+    }
+
+    @BeforeEach
+    void start() throws Exception {
+        backends = Vertx.vertx();
+        int upstream = backends.createHttpServer().requestHandler(this::answer).listen(0, "127.0.0.1")
+                .await(10, TimeUnit.SECONDS).actualPort();
+        int proxyPort = LoopbackProxy.freePort();
+        String yaml = """
+                static_resources:
+                  listeners:
+                  - name: inbound
+                    address: {socket_address: {address: 127.0.0.1, port_value: %d}}
+                    traffic_direction: INBOUND
+                    filter_chains:
+                    - filters:
+                      - name: envoy.filters.network.http_connection_manager
+                        typed_config:
+                          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+                          stat_prefix: inbound_0.0.0.0_8080
+                          route_config:
+                            name: inbound|8080||
+                            virtual_hosts:
+                            - name: inbound|http|8080
+                              domains: ["*"]
+                              routes:
+                              - match: {prefix: /}
+                                route: {cluster: inbound|8080||}
+                          http_filters:
+                          - name: envoy.filters.http.lua
+                            typed_config:
+                              "@type": type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua
+                              default_source_code:
+                                inline_string: |
+                                  function envoy_on_request(h)
+                                    if h:headers():get(":path") == "/deny" then
+                                      h:respond({[":status"] = "403"}, "denied by lua")
+                                    end
+                                    h:headers():add("x-lua", "proxy")
+                                  end
+                                  function envoy_on_response(h) h:headers():add("x-lua-response", "1") end
+                          - name: envoy.filters.http.router
+                            typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
+                  clusters:
+                  - name: inbound|8080||
+                    type: STATIC
+                    connect_timeout: 1s
+                    load_assignment:
+                      cluster_name: inbound|8080||
+                      endpoints:
+                      - lb_endpoints:
+                        - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: %d}}}
+                """.formatted(proxyPort, upstream);
+        proxy = new LoopbackProxy(yaml);
+        client = backends.createHttpClient(new HttpClientOptions().setDefaultHost("127.0.0.1")
+                .setDefaultPort(proxyPort));
+    }
+
+    @AfterEach
+    void stop() throws Exception {
+        if (proxy != null) {
+            proxy.close();
+        }
+        backends.close().await(10, TimeUnit.SECONDS);
+    }
+
+    private record Answer(int status, MultiMap headers, String body) {}
+
+    private Answer get(String path) throws Exception {
+        RequestOptions o = new RequestOptions().setMethod(HttpMethod.GET).setURI(path);
+        return onEventLoop(backends, () -> client.request(o).compose(r -> r.send()).compose(r -> r.body()
+                .map(b -> new Answer(r.statusCode(), r.headers(), b.toString())))).await(10, TimeUnit.SECONDS);
+    }
+
+    @Test
+    void theUpstreamSeesTheRequestScriptsHeaderAndTheCallerTheResponseScripts() throws Exception {
+        Answer a = get("/a");
+        assertEquals(200, a.status());
+        assertEquals("upstream saw proxy", a.body());
+        assertEquals("1", a.headers().get("x-lua-response"));
+    }
+
+    @Test
+    void aScriptThatRespondsAnswersWithoutTheUpstream() throws Exception {
+        Answer a = get("/deny");
+        assertEquals(403, a.status());
+        assertEquals("denied by lua", a.body());
+    }
+}

@@ -1,0 +1,553 @@
+package dev.inmesh.runtime.router;
+
+import dev.inmesh.api.config.listener.HttpConnectionManager;
+import dev.inmesh.api.config.listener.HttpFilter;
+import io.vertx.core.MultiMap;
+import java.io.ByteArrayInputStream;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.HashMap;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import org.luaj.vm2.Globals;
+import org.luaj.vm2.LoadState;
+import org.luaj.vm2.LuaClosure;
+import org.luaj.vm2.LuaError;
+import org.luaj.vm2.LuaTable;
+import org.luaj.vm2.LuaValue;
+import org.luaj.vm2.Prototype;
+import org.luaj.vm2.Varargs;
+import org.luaj.vm2.compiler.LuaC;
+import org.luaj.vm2.lib.Bit32Lib;
+import org.luaj.vm2.lib.CoroutineLib;
+import org.luaj.vm2.lib.PackageLib;
+import org.luaj.vm2.lib.StringLib;
+import org.luaj.vm2.lib.TableLib;
+import org.luaj.vm2.lib.VarArgFunction;
+import org.luaj.vm2.lib.jse.JseBaseLib;
+import org.luaj.vm2.lib.jse.JseMathLib;
+import org.luaj.vm2.lib.jse.JseOsLib;
+
+/**
+ * Envoy's Lua HTTP filter ({@code envoy.filters.http.lua}) with LuaJ: each script is compiled once per config, and
+ * loaded (run once, defining its {@code envoy_on_request} and {@code envoy_on_response}) once per thread that runs
+ * it, as Envoy keeps one Lua state per worker: LuaJ's globals are not thread-safe, and a script's globals are then
+ * per event loop, as they are per worker in Envoy. A script runs to its end on the event loop: nothing it can call
+ * waits (no {@code httpCall}, no {@code body()}), so running it whole is what Envoy's coroutine does.
+ *
+ * <p>The API is Envoy's subset: {@code headers()} ({@code get}, {@code getAtIndex}, {@code getNumValues},
+ * {@code add}, {@code replace}, {@code remove}, {@code pairs}, {@code setHttp1ReasonPhrase} ignored),
+ * {@code respond(headers, body)} on the request path, {@code logTrace} to {@code logCritical},
+ * {@code streamInfo()} ({@code protocol}, the downstream addresses, {@code requestedServerName},
+ * {@code routeName}, {@code dynamicMetadata()} kept for the request), {@code metadata()} (empty: route metadata is not
+ * read) and {@code base64Escape}. What it has not ({@code body}, {@code bodyChunks}, {@code trailers},
+ * {@code httpCall}, {@code connection}, signatures) raises a script error saying so. A script error is what
+ * Envoy makes of one: logged ({@code script log: ...} at error) and the request goes on as the script left it.
+ */
+public final class LuaFilter {
+    /** The response code details of a script's {@code respond()}, as Envoy's. */
+    public static final String DETAILS = "lua_response";
+    private static final System.Logger LOG = System.getLogger(LuaFilter.class.getName());
+
+    private final String name;
+    private final Script script;
+    private final boolean clearRouteCache;
+
+    private LuaFilter(String name, Script script, boolean clearRouteCache) {
+        this.name = name;
+        this.script = script;
+        this.clearRouteCache = clearRouteCache;
+    }
+
+    /** The Lua filters of a connection manager that run a script, in chain order; compiled once. */
+    public static List<LuaFilter> compile(HttpConnectionManager hcm) {
+        if (hcm == null) {
+            return List.of();
+        }
+        List<LuaFilter> out = new ArrayList<>();
+        for (HttpFilter f : hcm.luaFilters()) {
+            if (f.lua().defaultSourceCode() != null) {
+                out.add(new LuaFilter(f.name(), new Script(compile(f.lua().defaultSourceCode(), f.name())),
+                        f.lua().clearRouteCache()));
+            }
+        }
+        return List.copyOf(out);
+    }
+
+    /** The Lua compiler's message for a script that does not compile, or null when it does. */
+    public static String compileError(String source, String chunkName) {
+        try {
+            compile(source, chunkName);
+            return null;
+        } catch (LuaError e) {
+            return e.getMessage();
+        }
+    }
+
+    private static Prototype compile(String source, String chunkName) {
+        try {
+            return LuaC.instance.compile(new ByteArrayInputStream(source.getBytes(StandardCharsets.UTF_8)),
+                    chunkName);
+        } catch (java.io.IOException e) {
+            throw new LuaError(e.getMessage());
+        }
+    }
+
+    /** A compiled script and its globals, loaded once on each thread that runs it. */
+    private static final class Script {
+        private final Prototype prototype;
+        private final ThreadLocal<Globals> globals = ThreadLocal.withInitial(this::load);
+
+        Script(Prototype prototype) {
+            this.prototype = prototype;
+        }
+
+        private Globals load() {
+            Globals g = sandbox();
+            try {
+                new LuaClosure(prototype, g).call();
+            } catch (LuaError e) {
+                scriptLog(System.Logger.Level.ERROR, e.getMessage());
+            }
+            return g;
+        }
+
+        /** The script's global function {@code name} on this thread, or null. */
+        LuaValue function(String name) {
+            LuaValue f = globals.get().get(name);
+            return f.isfunction() ? f : null;
+        }
+    }
+
+    /**
+     * Globals with the libraries a script may use: base (without file loading), package, string, table, math,
+     * bit32 and coroutine, and of {@code os} only {@code time}, {@code clock}, {@code date} and {@code difftime}:
+     * no {@code io}, no {@code luajava}, nothing that reads files or runs programs.
+     */
+    private static Globals sandbox() {
+        Globals g = new Globals();
+        g.load(new JseBaseLib());
+        g.load(new PackageLib());
+        g.load(new Bit32Lib());
+        g.load(new TableLib());
+        g.load(new StringLib());
+        g.load(new CoroutineLib());
+        g.load(new JseMathLib());
+        g.load(new JseOsLib());
+        LuaTable os = new LuaTable();
+        LuaValue full = g.get("os");
+        for (String n : List.of("time", "clock", "date", "difftime")) {
+            os.set(n, full.get(n));
+        }
+        g.set("os", os);
+        g.package_.setLuaPath("");
+        for (String n : List.of("dofile", "loadfile", "require")) {
+            g.set(n, LuaValue.NIL);
+        }
+        LuaTable loaders = g.get("package").get("searchers").checktable();
+        while (loaders.length() > 1) {
+            loaders.remove(loaders.length()); // the preload searcher only: no module from a file
+        }
+        g.get("package").set("loaded", new LuaTable());
+        LoadState.install(g);
+        LuaC.install(g);
+        LuaValue next = g.get("next");
+        // pairs() honours __pairs, as LuaJIT's (Lua 5.2 compatible) does: a header map iterates its entries
+        g.set("pairs", new VarArgFunction() {
+            @Override
+            public Varargs invoke(Varargs args) {
+                LuaValue t = args.arg1();
+                LuaValue meta = t.getmetatable();
+                LuaValue p = meta == null ? NIL : meta.get("__pairs");
+                if (!p.isnil()) {
+                    return p.invoke(t);
+                }
+                return varargsOf(next, t.checktable(), NIL);
+            }
+        });
+        return g;
+    }
+
+    private static void scriptLog(System.Logger.Level level, String message) {
+        LOG.log(level, "script log: {0}", message);
+    }
+
+    /** A request's or a response's head as a script sees it: its headers and pseudo-headers. */
+    public interface Head {
+        MultiMap headers();
+
+        /** A pseudo-header's value ({@code :path}, {@code :status}...), or null. */
+        String pseudo(String name);
+
+        /** Sets a pseudo-header; false when this head has none such that may change. */
+        boolean setPseudo(String name, String value);
+    }
+
+    /** A response's head: its headers, and its {@code :status}, which a script reads but does not change. */
+    public static Head responseHead(MultiMap headers, java.util.function.IntSupplier status) {
+        return new Head() {
+            @Override
+            public MultiMap headers() {
+                return headers;
+            }
+
+            @Override
+            public String pseudo(String name) {
+                return name.equals(":status") ? Integer.toString(status.getAsInt()) : null;
+            }
+
+            @Override
+            public boolean setPseudo(String name, String value) {
+                return false;
+            }
+        };
+    }
+
+    /** What {@code streamInfo()} tells of the request. */
+    public record Info(String protocol, String downstreamLocalAddress, String downstreamDirectRemoteAddress,
+                       String downstreamRemoteAddress, String requestedServerName, String routeName) {}
+
+    /** A script's {@code respond()}: the local reply that answers the request. */
+    public record Reply(int status, MultiMap headers, String body) {}
+
+    /**
+     * One request's run of its connection manager's Lua filters: the request scripts in chain order, then, on its
+     * response, the response scripts of the filters it reached, in reverse order. Not thread-safe: on the request's
+     * context.
+     */
+    public static final class Stream {
+        private final List<LuaFilter> filters;
+        /** The filters whose request side the request reached (all but those after one that responded). */
+        private int reached;
+        private boolean reroute;
+        /** Dynamic metadata set by the scripts, by filter name. */
+        private final Map<String, LuaTable> dynamicMetadata = new HashMap<>();
+
+        public Stream(List<LuaFilter> filters) {
+            this.filters = filters == null ? List.of() : filters;
+        }
+
+        public boolean isEmpty() {
+            return filters.isEmpty();
+        }
+
+        /**
+         * Runs the request scripts over {@code head}: the reply of one that responded (the filters after it then do
+         * not run), or null when the request goes on.
+         */
+        public Reply request(Head head, Info info) {
+            for (int i = 0; i < filters.size(); i++) {
+                LuaFilter f = filters.get(i);
+                reached = i + 1;
+                Call c = new Call(f, head, info, true);
+                c.run("envoy_on_request");
+                if (c.reply != null) {
+                    reached = i; // as Envoy's local reply: only the filters before it encode it
+                    return c.reply;
+                }
+                reroute |= c.modified && f.clearRouteCache;
+            }
+            return null;
+        }
+
+        /** Whether a request script changed the request's headers where its filter clears the route cache. */
+        public boolean reroute() {
+            return reroute;
+        }
+
+        /** Runs the response scripts of the filters the request reached over the response's head. */
+        public void response(Head head, Info info) {
+            for (int i = reached - 1; i >= 0; i--) {
+                new Call(filters.get(i), head, info, false).run("envoy_on_response");
+            }
+        }
+
+        /** One script's run: its handle and what it did. */
+        private final class Call {
+            private final LuaFilter filter;
+            private final Head head;
+            private final Info info;
+            private final boolean request;
+            private boolean modified;
+            private Reply reply;
+            private boolean done;
+
+            Call(LuaFilter filter, Head head, Info info, boolean request) {
+                this.filter = filter;
+                this.head = head;
+                this.info = info;
+                this.request = request;
+            }
+
+            void run(String function) {
+                LuaValue fn = filter.script.function(function);
+                if (fn == null) {
+                    return;
+                }
+                try {
+                    fn.call(handle());
+                } catch (LuaError e) {
+                    if (reply == null) {
+                        scriptLog(System.Logger.Level.ERROR, e.getMessage());
+                    }
+                } finally {
+                    done = true;
+                }
+            }
+
+            private LuaTable handle() {
+                LuaTable h = new LuaTable();
+                method(h, "headers", a -> headers());
+                method(h, "respond", this::respond);
+                method(h, "streamInfo", a -> streamInfo());
+                method(h, "metadata", a -> metadataMap(new LuaTable()));
+                log(h, "logTrace", System.Logger.Level.TRACE);
+                log(h, "logDebug", System.Logger.Level.DEBUG);
+                log(h, "logInfo", System.Logger.Level.INFO);
+                log(h, "logWarn", System.Logger.Level.WARNING);
+                log(h, "logErr", System.Logger.Level.ERROR);
+                log(h, "logCritical", System.Logger.Level.ERROR);
+                method(h, "base64Escape", a -> {
+                    org.luaj.vm2.LuaString raw = a.checkstring(2);
+                    byte[] bytes = new byte[raw.length()];
+                    raw.copyInto(0, bytes, 0, bytes.length);
+                    return LuaValue.valueOf(Base64.getEncoder().encodeToString(bytes));
+                });
+                for (String n : List.of("body", "bodyChunks", "trailers", "httpCall", "connection",
+                        "verifySignature", "importPublicKey")) {
+                    method(h, n, a -> {
+                        throw new LuaError(n + "() is not supported by Inmesh");
+                    });
+                }
+                return h;
+            }
+
+            private void log(LuaTable h, String name, System.Logger.Level level) {
+                method(h, name, a -> {
+                    scriptLog(level, a.checkjstring(2));
+                    return LuaValue.NONE;
+                });
+            }
+
+            private Varargs respond(Varargs a) {
+                if (!request) {
+                    throw new LuaError("respond not currently supported in the response path");
+                }
+                LuaTable t = a.checktable(2);
+                String body = a.isnil(3) ? null : a.checkjstring(3);
+                MultiMap headers = MultiMap.caseInsensitiveMultiMap();
+                String status = null;
+                for (LuaValue k = t.next(LuaValue.NIL).arg1(); !k.isnil(); k = t.next(k).arg1()) {
+                    String key = k.checkjstring().toLowerCase(Locale.ROOT);
+                    LuaValue v = t.get(k);
+                    List<String> values = new ArrayList<>();
+                    if (v.istable()) {
+                        for (int i = 1; i <= v.length(); i++) {
+                            values.add(v.get(i).checkjstring());
+                        }
+                    } else {
+                        values.add(v.checkjstring());
+                    }
+                    if (key.equals(":status")) {
+                        status = values.get(0);
+                    } else {
+                        headers.add(key, values);
+                    }
+                }
+                int code;
+                try {
+                    code = status == null ? 0 : Integer.parseInt(status);
+                } catch (NumberFormatException e) {
+                    code = 0;
+                }
+                if (code < 200 || code >= 600) {
+                    throw new LuaError(":status must be between 200-599");
+                }
+                if (body != null) {
+                    headers.set("content-length", Integer.toString(body.getBytes(StandardCharsets.UTF_8).length));
+                }
+                reply = new Reply(code, headers, body == null ? "" : body);
+                // as Envoy's yield: the rest of the script does not run
+                throw new LuaError("responded");
+            }
+
+            private LuaValue headers() {
+                LuaTable methods = new LuaTable();
+                method(methods, "get", a -> {
+                    String key = a.checkjstring(2).toLowerCase(Locale.ROOT);
+                    String p = key.startsWith(":") ? head.pseudo(key) : null;
+                    if (p != null) {
+                        return LuaValue.valueOf(p);
+                    }
+                    List<String> all = head.headers().getAll(key);
+                    return all.isEmpty() ? LuaValue.NIL : LuaValue.valueOf(String.join(",", all));
+                });
+                method(methods, "getAtIndex", a -> {
+                    List<String> all = values(a.checkjstring(2));
+                    int i = a.checkint(3);
+                    return i >= 0 && i < all.size() && !all.get(i).isEmpty() ? LuaValue.valueOf(all.get(i))
+                            : LuaValue.NIL;
+                });
+                method(methods, "getNumValues", a -> LuaValue.valueOf(values(a.checkjstring(2)).size()));
+                method(methods, "add", a -> {
+                    change(a.checkjstring(2), a.checkjstring(3), true);
+                    return LuaValue.NONE;
+                });
+                method(methods, "replace", a -> {
+                    change(a.checkjstring(2), a.checkjstring(3), false);
+                    return LuaValue.NONE;
+                });
+                method(methods, "remove", a -> {
+                    checkModifiable();
+                    String key = a.checkjstring(2).toLowerCase(Locale.ROOT);
+                    if (!key.startsWith(":")) {
+                        head.headers().remove(key);
+                        modified = true;
+                    }
+                    return LuaValue.NONE;
+                });
+                method(methods, "setHttp1ReasonPhrase", a -> LuaValue.NONE); // HTTP/1 reason phrases are not kept
+                LuaTable meta = new LuaTable();
+                meta.set("__index", methods);
+                meta.set("__pairs", new VarArgFunction() {
+                    @Override
+                    public Varargs invoke(Varargs args) {
+                        Iterator<String[]> it = entries().iterator();
+                        return new VarArgFunction() {
+                            @Override
+                            public Varargs invoke(Varargs ignored) {
+                                if (!it.hasNext()) {
+                                    return NIL;
+                                }
+                                String[] e = it.next();
+                                return varargsOf(valueOf(e[0]), valueOf(e[1]));
+                            }
+                        };
+                    }
+                });
+                LuaTable map = new LuaTable();
+                map.setmetatable(meta);
+                return map;
+            }
+
+            /** The head's entries as Envoy iterates them: the pseudo-headers first, then one pair per value. */
+            private List<String[]> entries() {
+                List<String[]> out = new ArrayList<>();
+                for (String p : request ? List.of(":authority", ":path", ":method", ":scheme") : List.of(":status")) {
+                    String v = head.pseudo(p);
+                    if (v != null) {
+                        out.add(new String[] {p, v});
+                    }
+                }
+                head.headers().forEach(e -> out.add(new String[] {e.getKey().toLowerCase(Locale.ROOT), e.getValue()}));
+                return out;
+            }
+
+            private List<String> values(String key) {
+                String k = key.toLowerCase(Locale.ROOT);
+                String p = k.startsWith(":") ? head.pseudo(k) : null;
+                return p != null ? List.of(p) : head.headers().getAll(k);
+            }
+
+            private void change(String key, String value, boolean add) {
+                checkModifiable();
+                String k = key.toLowerCase(Locale.ROOT);
+                if (k.startsWith(":")) {
+                    if (!head.setPseudo(k, value)) {
+                        throw new LuaError(k + " cannot be changed by Inmesh's Lua filter");
+                    }
+                } else if (add) {
+                    head.headers().add(k, value);
+                } else {
+                    head.headers().set(k, value);
+                }
+                modified = true;
+            }
+
+            private void checkModifiable() {
+                if (done) {
+                    throw new LuaError("header map can no longer be modified");
+                }
+            }
+
+            private LuaValue streamInfo() {
+                LuaTable s = new LuaTable();
+                method(s, "protocol", a -> string(info.protocol()));
+                method(s, "downstreamLocalAddress", a -> string(info.downstreamLocalAddress()));
+                method(s, "downstreamDirectRemoteAddress", a -> string(info.downstreamDirectRemoteAddress()));
+                method(s, "downstreamRemoteAddress", a -> string(info.downstreamRemoteAddress()));
+                method(s, "requestedServerName", a -> LuaValue.valueOf(info.requestedServerName() == null ? ""
+                        : info.requestedServerName()));
+                method(s, "routeName", a -> LuaValue.valueOf(info.routeName() == null ? "" : info.routeName()));
+                method(s, "dynamicMetadata", a -> dynamicMetadata());
+                method(s, "downstreamSslConnection", a -> LuaValue.NIL);
+                return s;
+            }
+
+            private LuaValue dynamicMetadata() {
+                LuaTable methods = new LuaTable();
+                method(methods, "get", a -> {
+                    LuaTable t = Stream.this.dynamicMetadata.get(a.checkjstring(2));
+                    return t == null ? LuaValue.NIL : t;
+                });
+                method(methods, "set", a -> {
+                    Stream.this.dynamicMetadata.computeIfAbsent(a.checkjstring(2), k -> new LuaTable())
+                            .set(a.checkjstring(3), a.arg(4));
+                    return LuaValue.NONE;
+                });
+                return withPairs(methods, () -> {
+                    LuaTable all = new LuaTable();
+                    Stream.this.dynamicMetadata.forEach(all::set);
+                    return all;
+                });
+            }
+
+            /** The route's metadata under the filter's name: empty, as Inmesh does not read route metadata. */
+            private LuaValue metadataMap(LuaTable entries) {
+                LuaTable methods = new LuaTable();
+                method(methods, "get", a -> entries.get(a.checkjstring(2)));
+                return withPairs(methods, () -> entries);
+            }
+        }
+    }
+
+    private static LuaValue string(String s) {
+        return s == null ? LuaValue.NIL : LuaValue.valueOf(s);
+    }
+
+    /** A map object: {@code methods} on it, {@code pairs()} over what {@code entries} gives. */
+    private static LuaValue withPairs(LuaTable methods, java.util.function.Supplier<LuaTable> entries) {
+        LuaTable meta = new LuaTable();
+        meta.set("__index", methods);
+        meta.set("__pairs", new VarArgFunction() {
+            @Override
+            public Varargs invoke(Varargs args) {
+                LuaTable t = entries.get();
+                LuaValue[] key = {LuaValue.NIL};
+                return new VarArgFunction() {
+                    @Override
+                    public Varargs invoke(Varargs ignored) {
+                        Varargs n = t.next(key[0]);
+                        key[0] = n.arg1();
+                        return n;
+                    }
+                };
+            }
+        });
+        LuaTable map = new LuaTable();
+        map.setmetatable(meta);
+        return map;
+    }
+
+    private static void method(LuaTable on, String name, java.util.function.Function<Varargs, Varargs> body) {
+        on.set(name, new VarArgFunction() {
+            @Override
+            public Varargs invoke(Varargs args) {
+                return body.apply(args);
+            }
+        });
+    }
+}

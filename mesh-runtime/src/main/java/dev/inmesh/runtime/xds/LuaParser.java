@@ -1,0 +1,67 @@
+package dev.inmesh.runtime.xds;
+
+import com.google.protobuf.Any;
+import dev.inmesh.api.config.listener.Lua;
+import dev.inmesh.runtime.router.LuaFilter;
+import io.envoyproxy.envoy.config.core.v3.DataSource;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+
+/**
+ * Envoy's Lua HTTP filter config ({@code Lua}), typed or in a {@code TypedStruct}: its script from
+ * {@code default_source_code} or the deprecated {@code inline_code}, its named {@code source_codes}, and
+ * {@code clear_route_cache} (true by default, as Envoy's). A script is given inline ({@code inline_string},
+ * {@code inline_bytes}); a {@code filename} or an environment variable is refused by name. Every script is compiled
+ * here, so that one that does not compile NACKs the listener with the Lua compiler's message, as Envoy refuses it.
+ * {@code stat_prefix} only names Envoy's {@code lua.<prefix>.errors}, which Inmesh does not count.
+ */
+final class LuaParser {
+    static final String TYPE = "envoy.extensions.filters.http.lua.v3.Lua";
+
+    private LuaParser() {}
+
+    static Lua parse(Any any, String filterName) {
+        var c = LocalRateLimitParser.typed(any, io.envoyproxy.envoy.extensions.filters.http.lua.v3.Lua.class,
+                io.envoyproxy.envoy.extensions.filters.http.lua.v3.Lua.newBuilder(), TYPE);
+        Fields.onlyKnown(c, Set.of("inline_code", "default_source_code", "source_codes", "clear_route_cache"),
+                Set.of("stat_prefix"));
+        if (!c.getInlineCode().isEmpty() && c.hasDefaultSourceCode()) {
+            throw new FieldError("default_source_code", "set with inline_code (expected: one of them)");
+        }
+        String source = c.hasDefaultSourceCode()
+                ? Fields.at("default_source_code", () -> script(c.getDefaultSourceCode(), filterName))
+                : c.getInlineCode().isEmpty() ? null : Fields.at("inline_code",
+                        () -> checked(c.getInlineCode(), filterName));
+        Map<String, String> named = new TreeMap<>();
+        c.getSourceCodesMap().forEach((name, d) -> named.put(name, Fields.at("source_codes[" + name + "]",
+                () -> script(d, name))));
+        if (source == null && named.isEmpty()) {
+            throw new FieldError("default_source_code", "missing (expected: a script, or named source_codes)");
+        }
+        return Fields.record("", () -> new Lua(source, named, !c.hasClearRouteCache()
+                || c.getClearRouteCache().getValue()));
+    }
+
+    private static String script(DataSource d, String chunkName) {
+        String text = switch (d.getSpecifierCase()) {
+            case INLINE_STRING -> d.getInlineString();
+            case INLINE_BYTES -> d.getInlineBytes().toStringUtf8();
+            case FILENAME -> throw new FieldError("filename", "not supported by Inmesh (expected: the script "
+                    + "inline, inline_string)");
+            case ENVIRONMENT_VARIABLE -> throw new FieldError("environment_variable", "not supported by Inmesh "
+                    + "(expected: the script inline, inline_string)");
+            case SPECIFIER_NOT_SET -> throw new FieldError("", "missing (expected: inline_string)");
+        };
+        return checked(text, chunkName);
+    }
+
+    /** The script, once it compiles; otherwise refused with the compiler's message. */
+    private static String checked(String source, String chunkName) {
+        String error = LuaFilter.compileError(source, chunkName);
+        if (error != null) {
+            throw new FieldError("", "the script does not compile: " + error);
+        }
+        return source;
+    }
+}

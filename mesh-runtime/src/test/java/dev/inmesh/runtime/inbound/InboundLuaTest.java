@@ -1,0 +1,136 @@
+package dev.inmesh.runtime.inbound;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+
+import dev.inmesh.runtime.snapshot.SnapshotHolder;
+import dev.inmesh.runtime.stats.StreamInfo;
+import dev.inmesh.runtime.xds.EnvoyConfigReader;
+import io.vertx.core.MultiMap;
+import io.vertx.core.Vertx;
+import io.vertx.core.http.HttpClient;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.HttpServerRequest;
+import io.vertx.core.http.RequestOptions;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * {@code mesh.inbound(handler)} under a Lua filter an Istio EnvoyFilter put before the router of
+ * {@code virtualInbound}: the service sees the request headers a script added and the route they choose, the
+ * caller the response headers, and a script's {@code respond()} answers without the service.
+ */
+class InboundLuaTest {
+    private static final String CONFIG = """
+            static_resources:
+              listeners:
+              - name: virtualInbound
+                address: {socket_address: {address: 0.0.0.0, port_value: 15006}}
+                use_original_dst: true
+                traffic_direction: INBOUND
+                filter_chains:
+                - filters:
+                  - name: envoy.filters.network.http_connection_manager
+                    typed_config:
+                      "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+                      stat_prefix: inbound_0.0.0.0_9080
+                      http_filters:
+                      - name: envoy.filters.http.lua
+                        typed_config:
+                          "@type": type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua
+                          default_source_code:
+                            inline_string: |
+                              function envoy_on_request(h)
+                                local hs = h:headers()
+                                if hs:get("x-deny") then
+                                  h:respond({[":status"] = "403", ["x-denied"] = "lua"}, "denied")
+                                end
+                                hs:add("x-lua", h:streamInfo():routeName())
+                                if hs:get("x-move") then hs:replace("x-route", "moved") end
+                              end
+                              function envoy_on_response(h)
+                                h:headers():add("x-lua-response", h:headers():get(":status"))
+                              end
+                      - name: envoy.filters.http.router
+                        typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
+                      route_config:
+                        name: inbound|9080||
+                        validate_clusters: false
+                        virtual_hosts:
+                        - name: inbound|http|9080
+                          domains: ["*"]
+                          routes:
+                          - name: moved
+                            match: {prefix: /, headers: [{name: x-route, string_match: {exact: moved}}]}
+                            direct_response: {status: 202, body: {inline_string: moved}}
+                          - {name: default, match: {prefix: /}, route: {cluster: "inbound|9080||", timeout: 0s}}
+            """;
+
+    Vertx vertx;
+    SnapshotHolder snapshots;
+    HttpClient client;
+    int port;
+    final List<StreamInfo> infos = new CopyOnWriteArrayList<>();
+
+    @BeforeEach
+    void start() throws Exception {
+        vertx = Vertx.vertx();
+        snapshots = new SnapshotHolder();
+        snapshots.apply(EnvoyConfigReader.read(CONFIG));
+        port = vertx.createHttpServer().requestHandler(new InboundHandler(this::serve, snapshots, infos::add))
+                .listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
+        client = vertx.createHttpClient();
+    }
+
+    @AfterEach
+    void stop() throws Exception {
+        snapshots.close();
+        vertx.close().await(10, TimeUnit.SECONDS);
+    }
+
+    /** The service: answers with the x-lua header it got. */
+    private void serve(HttpServerRequest req) {
+        req.response().end("service saw " + req.getHeader("x-lua"));
+    }
+
+    private record Answer(int status, MultiMap headers, String body) {}
+
+    private Answer get(String... headers) throws Exception {
+        RequestOptions o = new RequestOptions().setMethod(HttpMethod.GET).setHost("127.0.0.1").setPort(port)
+                .setURI("/a");
+        for (int i = 0; i < headers.length; i += 2) {
+            o.putHeader(headers[i], headers[i + 1]);
+        }
+        return client.request(o).compose(r -> r.send()).compose(r -> r.body().map(b -> new Answer(r.statusCode(),
+                r.headers(), b.toString()))).await(10, TimeUnit.SECONDS);
+    }
+
+    @Test
+    void theServiceSeesTheScriptsHeaderAndTheCallerTheResponseScripts() throws Exception {
+        Answer a = get();
+        assertEquals(200, a.status());
+        assertEquals("service saw default", a.body());
+        assertEquals("200", a.headers().get("x-lua-response"));
+    }
+
+    @Test
+    void aScriptThatRespondsAnswersWithoutTheService() throws Exception {
+        Answer a = get("x-deny", "1");
+        assertEquals(403, a.status());
+        assertEquals("denied", a.body());
+        assertEquals("lua", a.headers().get("x-denied"));
+        assertNull(a.headers().get("x-lua-response"), "its own reply does not pass through its response script");
+    }
+
+    @Test
+    void headersTheScriptChangedChooseTheRouteAgain() throws Exception {
+        Answer a = get("x-move", "1");
+        assertEquals(202, a.status());
+        assertEquals("moved", a.body());
+        assertEquals("202", a.headers().get("x-lua-response"), "the router's answer passes through the script");
+    }
+}

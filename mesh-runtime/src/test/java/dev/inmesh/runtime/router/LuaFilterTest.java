@@ -1,0 +1,217 @@
+package dev.inmesh.runtime.router;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.inmesh.api.config.listener.HttpConnectionManager;
+import dev.inmesh.api.config.listener.HttpFilter;
+import dev.inmesh.api.config.listener.Lua;
+import io.vertx.core.MultiMap;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+class LuaFilterTest {
+    private static final LuaFilter.Info INFO = new LuaFilter.Info("HTTP/1.1", "10.0.0.2:9080", "10.0.0.1:40000",
+            "10.0.0.1:40000", "reviews.default.svc", "default");
+
+    /** A request head: its headers and the pseudo-headers {@code :path}, {@code :method}, {@code :authority}. */
+    private static final class Request implements LuaFilter.Head {
+        final MultiMap headers = MultiMap.caseInsensitiveMultiMap();
+        final Map<String, String> pseudo = new HashMap<>(Map.of(":path", "/a", ":method", "GET",
+                ":authority", "reviews"));
+
+        @Override
+        public MultiMap headers() {
+            return headers;
+        }
+
+        @Override
+        public String pseudo(String name) {
+            return pseudo.get(name);
+        }
+
+        @Override
+        public boolean setPseudo(String name, String value) {
+            if (!name.equals(":path")) {
+                return false;
+            }
+            pseudo.put(name, value);
+            return true;
+        }
+    }
+
+    private static LuaFilter.Stream stream(String... scripts) {
+        List<HttpFilter> filters = new java.util.ArrayList<>();
+        for (String s : scripts) {
+            filters.add(new HttpFilter("envoy.filters.http.lua", "", new Lua(s, Map.of(), true)));
+        }
+        filters.add(new HttpFilter("envoy.filters.http.router", ""));
+        HttpConnectionManager hcm = new HttpConnectionManager("in", "r", null, filters, null, false, 0, true, false,
+                null, 0, null, null, 0, false, null, null);
+        return new LuaFilter.Stream(LuaFilter.compile(hcm));
+    }
+
+    @Test
+    void readsAndChangesRequestHeadersAsEnvoysHeaderMap() {
+        Request r = new Request();
+        r.headers.add("x-multi", "one").add("x-multi", "two").add("x-gone", "1");
+        LuaFilter.Stream s = stream("""
+                function envoy_on_request(h)
+                  local hs = h:headers()
+                  hs:add("x-get", hs:get("x-multi"))
+                  hs:add("x-first", hs:getAtIndex("x-multi", 0))
+                  hs:add("x-second", hs:getAtIndex("x-multi", 1))
+                  hs:add("x-count", tostring(hs:getNumValues("x-multi")))
+                  hs:add("x-path", hs:get(":path"))
+                  hs:replace("x-new", "absent before")
+                  hs:replace("x-multi", "only")
+                  hs:remove("x-gone")
+                  hs:replace(":path", "/b")
+                  local n = 0
+                  for k, v in pairs(hs) do n = n + 1 end
+                  hs:add("x-pairs", tostring(n))
+                end
+                """);
+        assertNull(s.request(r, INFO));
+        assertEquals("one,two", r.headers.get("x-get"), "get joins the values, as Envoy's");
+        assertEquals("one", r.headers.get("x-first"));
+        assertEquals("two", r.headers.get("x-second"));
+        assertEquals("2", r.headers.get("x-count"));
+        assertEquals("/a", r.headers.get("x-path"));
+        assertEquals("absent before", r.headers.get("x-new"), "replace adds a header that is absent");
+        assertEquals(List.of("only"), r.headers.getAll("x-multi"));
+        assertFalse(r.headers.contains("x-gone"));
+        assertEquals("/b", r.pseudo.get(":path"));
+        // 3 pseudo-headers, then one pair per value: x-multi, x-get, x-first, x-second, x-count, x-path, x-new
+        assertEquals("10", r.headers.get("x-pairs"));
+        assertTrue(s.reroute(), "changed headers clear the route cache, as clear_route_cache's default");
+    }
+
+    @Test
+    void respondAnswersTheRequestAndSkipsTheRestOfTheScriptAndTheFiltersAfter() {
+        Request r = new Request();
+        LuaFilter.Stream s = stream("""
+                function envoy_on_request(h)
+                  h:respond({[":status"] = "403", ["x-why"] = "lua"}, "nope")
+                  h:headers():add("x-after", "1")
+                end
+                function envoy_on_response(h) h:headers():add("x-own-response", "1") end
+                """, """
+                function envoy_on_request(h) h:headers():add("x-second-filter", "1") end
+                """);
+        LuaFilter.Reply reply = s.request(r, INFO);
+        assertNotNull(reply);
+        assertEquals(403, reply.status());
+        assertEquals("lua", reply.headers().get("x-why"));
+        assertEquals("4", reply.headers().get("content-length"));
+        assertEquals("nope", reply.body());
+        assertFalse(r.headers.contains("x-after"));
+        assertFalse(r.headers.contains("x-second-filter"));
+        MultiMap response = MultiMap.caseInsensitiveMultiMap();
+        s.response(head(response), INFO);
+        assertFalse(response.contains("x-own-response"), "its own reply does not go through the filter");
+    }
+
+    @Test
+    void aScriptErrorIsLoggedAndTheRequestGoesOnAsTheScriptLeftIt() {
+        Request r = new Request();
+        LuaFilter.Stream s = stream("""
+                function envoy_on_request(h)
+                  h:headers():add("x-before", "1")
+                  h:respond({["x-no-status"] = "1"}, "")
+                end
+                """, """
+                function envoy_on_request(h)
+                  h:logInfo("second filter")
+                  h:headers():add("x-next", h:streamInfo():protocol())
+                  h:body()
+                end
+                """);
+        assertNull(s.request(r, INFO), "no :status: an error, not a reply");
+        assertEquals("1", r.headers.get("x-before"));
+        assertEquals("HTTP/1.1", r.headers.get("x-next"), "the next filter ran");
+    }
+
+    @Test
+    void responseScriptsRunInReverseOrderAndSeeTheStatus() {
+        LuaFilter.Stream s = stream("""
+                function envoy_on_response(h) h:headers():add("x-order", "first") end
+                """, """
+                function envoy_on_response(h)
+                  h:headers():add("x-order", "second")
+                  h:headers():add("x-status", h:headers():get(":status"))
+                end
+                """);
+        assertNull(s.request(new Request(), INFO));
+        assertFalse(s.reroute(), "no request script: nothing changed");
+        MultiMap response = MultiMap.caseInsensitiveMultiMap();
+        s.response(head(response), INFO);
+        assertEquals(List.of("second", "first"), response.getAll("x-order"));
+        assertEquals("200", response.get("x-status"));
+    }
+
+    @Test
+    void streamInfoAndDynamicMetadataLastForTheRequest() {
+        Request r = new Request();
+        LuaFilter.Stream s = stream("""
+                function envoy_on_request(h)
+                  local si = h:streamInfo()
+                  h:headers():add("x-info", si:downstreamLocalAddress() .. "|" .. si:downstreamRemoteAddress()
+                    .. "|" .. si:downstreamDirectRemoteAddress() .. "|" .. si:requestedServerName()
+                    .. "|" .. si:routeName())
+                  si:dynamicMetadata():set("my.filter", "user", "alice")
+                  local m = h:metadata():get("anything")
+                  h:headers():add("x-metadata", tostring(m))
+                end
+                function envoy_on_response(h)
+                  local n = 0
+                  for k, v in pairs(h:streamInfo():dynamicMetadata()) do n = n + 1 end
+                  h:headers():add("x-user", h:streamInfo():dynamicMetadata():get("my.filter")["user"] .. n)
+                end
+                """);
+        assertNull(s.request(r, INFO));
+        assertEquals("10.0.0.2:9080|10.0.0.1:40000|10.0.0.1:40000|reviews.default.svc|default",
+                r.headers.get("x-info"));
+        assertEquals("nil", r.headers.get("x-metadata"));
+        MultiMap response = MultiMap.caseInsensitiveMultiMap();
+        s.response(head(response), INFO);
+        assertEquals("alice1", response.get("x-user"));
+    }
+
+    @Test
+    void theSandboxHasNoFilesNorProcesses() {
+        Request r = new Request();
+        LuaFilter.Stream s = stream("""
+                function envoy_on_request(h)
+                  h:headers():add("x-io", tostring(io))
+                  h:headers():add("x-execute", tostring(os.execute))
+                  h:headers():add("x-dofile", tostring(dofile))
+                  h:headers():add("x-luajava", tostring(luajava))
+                  h:headers():add("x-time", type(os.time()))
+                  h:headers():add("x-string", string.upper("a") .. table.concat({"b", "c"}) .. math.floor(1.5))
+                end
+                """);
+        assertNull(s.request(r, INFO));
+        assertEquals("nil", r.headers.get("x-io"));
+        assertEquals("nil", r.headers.get("x-execute"));
+        assertEquals("nil", r.headers.get("x-dofile"));
+        assertEquals("nil", r.headers.get("x-luajava"));
+        assertEquals("number", r.headers.get("x-time"));
+        assertEquals("Abc1", r.headers.get("x-string"));
+    }
+
+    @Test
+    void compileErrorsAreReported() {
+        assertNotNull(LuaFilter.compileError("function envoy_on_request(h", "lua"));
+        assertNull(LuaFilter.compileError("function envoy_on_request(h) end", "lua"));
+    }
+
+    private static LuaFilter.Head head(MultiMap headers) {
+        return LuaFilter.responseHead(headers, () -> 200);
+    }
+}
