@@ -688,7 +688,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 traced.authorizedUri = value;
                 return true;
             }
-        }, luaInfo(req, traced, routeName[0]));
+        }, luaInfo(req, traced, routeName[0]), f);
         if (reply != null) {
             details[0] = LuaFilter.DETAILS;
             resp.headersEndHandler(null); // its own reply does not pass through its response script

@@ -2,6 +2,7 @@ package dev.inmesh.runtime.router;
 
 import dev.inmesh.api.config.listener.HttpConnectionManager;
 import dev.inmesh.api.config.listener.HttpFilter;
+import dev.inmesh.api.config.route.LuaPerRoute;
 import io.vertx.core.MultiMap;
 import java.io.ByteArrayInputStream;
 import java.nio.charset.StandardCharsets;
@@ -12,6 +13,7 @@ import java.util.Iterator;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 import org.luaj.vm2.Globals;
 import org.luaj.vm2.LoadState;
 import org.luaj.vm2.LuaClosure;
@@ -53,28 +55,60 @@ public final class LuaFilter {
     private static final System.Logger LOG = System.getLogger(LuaFilter.class.getName());
 
     private final String name;
+    /** The script that runs where no route says otherwise, or null for none. */
     private final Script script;
+    /** Its {@code source_codes}, which a route's {@code LuaPerRoute} may name. */
+    private final Map<String, Script> named;
+    /** The scripts routes' {@code LuaPerRoute}s carry, compiled once each for this config, by source. */
+    private final Map<String, Script> routeScripts = new ConcurrentHashMap<>();
     private final boolean clearRouteCache;
 
-    private LuaFilter(String name, Script script, boolean clearRouteCache) {
+    private LuaFilter(String name, Script script, Map<String, Script> named, boolean clearRouteCache) {
         this.name = name;
         this.script = script;
+        this.named = named;
         this.clearRouteCache = clearRouteCache;
     }
 
-    /** The Lua filters of a connection manager that run a script, in chain order; compiled once. */
+    /** The Lua filters of a connection manager, in chain order; compiled once. */
     public static List<LuaFilter> compile(HttpConnectionManager hcm) {
         if (hcm == null) {
             return List.of();
         }
         List<LuaFilter> out = new ArrayList<>();
         for (HttpFilter f : hcm.luaFilters()) {
-            if (f.lua().defaultSourceCode() != null) {
-                out.add(new LuaFilter(f.name(), new Script(compile(f.lua().defaultSourceCode(), f.name())),
-                        f.lua().clearRouteCache()));
-            }
+            Map<String, Script> named = new HashMap<>();
+            f.lua().sourceCodes().forEach((n, source) -> named.put(n, new Script(compile(source, n))));
+            String source = f.lua().defaultSourceCode();
+            out.add(new LuaFilter(f.name(), source == null ? null : new Script(compile(source, f.name())),
+                    Map.copyOf(named), f.lua().clearRouteCache()));
         }
         return List.copyOf(out);
+    }
+
+    /**
+     * The script that runs for a request of {@code route}: as Envoy's, the route's {@code LuaPerRoute} for this
+     * filter, else its virtual host's, disables the filter, names one of its {@code source_codes} (none when it has
+     * no such name) or gives a script; without one the filter's default. Null: no script runs.
+     */
+    private Script scriptFor(RouteResult route) {
+        LuaPerRoute p = null;
+        if (route instanceof RouteResult.Forward f) {
+            p = f.route().lua().get(name);
+            if (p == null && f.virtualHost() != null) {
+                p = f.virtualHost().lua().get(name);
+            }
+        }
+        if (p == null) {
+            return script;
+        }
+        if (p.disabled()) {
+            return null;
+        }
+        if (p.name() != null) {
+            return named.get(p.name());
+        }
+        return routeScripts.computeIfAbsent(p.sourceCode(), s -> new Script(compile(s, name)));
     }
 
     /** The Lua compiler's message for a script that does not compile, or null when it does. */
@@ -222,12 +256,15 @@ public final class LuaFilter {
         private final List<LuaFilter> filters;
         /** The filters whose request side the request reached (all but those after one that responded). */
         private int reached;
+        /** The script each filter runs for the request, chosen by its route (null: none). */
+        private final Script[] scripts;
         private boolean reroute;
         /** Dynamic metadata set by the scripts, by filter name. */
         private final Map<String, LuaTable> dynamicMetadata = new HashMap<>();
 
         public Stream(List<LuaFilter> filters) {
             this.filters = filters == null ? List.of() : filters;
+            this.scripts = new Script[this.filters.size()];
         }
 
         public boolean isEmpty() {
@@ -235,14 +272,15 @@ public final class LuaFilter {
         }
 
         /**
-         * Runs the request scripts over {@code head}: the reply of one that responded (the filters after it then do
-         * not run), or null when the request goes on.
+         * Runs the request scripts over {@code head}, each filter's as {@code route} chooses it: the reply of one that
+         * responded (the filters after it then do not run), or null when the request goes on.
          */
-        public Reply request(Head head, Info info) {
+        public Reply request(Head head, Info info, RouteResult route) {
             for (int i = 0; i < filters.size(); i++) {
                 LuaFilter f = filters.get(i);
                 reached = i + 1;
-                Call c = new Call(f, head, info, true);
+                scripts[i] = f.scriptFor(route);
+                Call c = new Call(f, scripts[i], head, info, true);
                 c.run("envoy_on_request");
                 if (c.reply != null) {
                     reached = i; // as Envoy's local reply: only the filters before it encode it
@@ -261,13 +299,14 @@ public final class LuaFilter {
         /** Runs the response scripts of the filters the request reached over the response's head. */
         public void response(Head head, Info info) {
             for (int i = reached - 1; i >= 0; i--) {
-                new Call(filters.get(i), head, info, false).run("envoy_on_response");
+                new Call(filters.get(i), scripts[i], head, info, false).run("envoy_on_response");
             }
         }
 
         /** One script's run: its handle and what it did. */
         private final class Call {
             private final LuaFilter filter;
+            private final Script script;
             private final Head head;
             private final Info info;
             private final boolean request;
@@ -275,15 +314,16 @@ public final class LuaFilter {
             private Reply reply;
             private boolean done;
 
-            Call(LuaFilter filter, Head head, Info info, boolean request) {
+            Call(LuaFilter filter, Script script, Head head, Info info, boolean request) {
                 this.filter = filter;
+                this.script = script;
                 this.head = head;
                 this.info = info;
                 this.request = request;
             }
 
             void run(String function) {
-                LuaValue fn = filter.script.function(function);
+                LuaValue fn = script == null ? null : script.function(function);
                 if (fn == null) {
                     return;
                 }

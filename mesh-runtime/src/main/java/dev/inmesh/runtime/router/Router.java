@@ -1058,7 +1058,7 @@ public final class Router {
                     req.uri = value;
                     return true;
                 }
-            }, luaInfo(ex, f));
+            }, luaInfo(ex, f), f);
             if (reply != null) {
                 ex.filterReply = true; // the script's own headers: not the route's rules
                 ex.luaReply = true;

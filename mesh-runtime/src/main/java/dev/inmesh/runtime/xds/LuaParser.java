@@ -2,6 +2,7 @@ package dev.inmesh.runtime.xds;
 
 import com.google.protobuf.Any;
 import dev.inmesh.api.config.listener.Lua;
+import dev.inmesh.api.config.route.LuaPerRoute;
 import dev.inmesh.runtime.router.LuaFilter;
 import io.envoyproxy.envoy.config.core.v3.DataSource;
 import java.util.Map;
@@ -14,10 +15,12 @@ import java.util.TreeMap;
  * {@code clear_route_cache} (true by default, as Envoy's). A script is given inline ({@code inline_string},
  * {@code inline_bytes}); a {@code filename} or an environment variable is refused by name. Every script is compiled
  * here, so that one that does not compile NACKs the listener with the Lua compiler's message, as Envoy refuses it.
- * {@code stat_prefix} only names Envoy's {@code lua.<prefix>.errors}, which Inmesh does not count.
+ * {@code stat_prefix} only names Envoy's {@code lua.<prefix>.errors}, which Inmesh does not count. A virtual host's or
+ * route's {@code LuaPerRoute} is read too ({@link #perRoute}).
  */
 final class LuaParser {
     static final String TYPE = "envoy.extensions.filters.http.lua.v3.Lua";
+    static final String PER_ROUTE_TYPE = "envoy.extensions.filters.http.lua.v3.LuaPerRoute";
 
     private LuaParser() {}
 
@@ -41,6 +44,34 @@ final class LuaParser {
         }
         return Fields.record("", () -> new Lua(source, named, !c.hasClearRouteCache()
                 || c.getClearRouteCache().getValue()));
+    }
+
+    /**
+     * A virtual host's or route's {@code LuaPerRoute}: {@code disabled}, a {@code name} among the filter's
+     * {@code source_codes} (a name the filter has not runs no script, as Envoy's), or a {@code source_code} of its
+     * own, compiled here as the filter's.
+     */
+    static LuaPerRoute perRoute(Any any, String filterName) {
+        var p = LocalRateLimitParser.typed(any, io.envoyproxy.envoy.extensions.filters.http.lua.v3.LuaPerRoute.class,
+                io.envoyproxy.envoy.extensions.filters.http.lua.v3.LuaPerRoute.newBuilder(), PER_ROUTE_TYPE);
+        return switch (p.getOverrideCase()) {
+            case DISABLED -> {
+                if (!p.getDisabled()) {
+                    throw new FieldError("disabled", "false (expected: true)");
+                }
+                yield new LuaPerRoute(true, null, null);
+            }
+            case NAME -> {
+                if (p.getName().isEmpty()) {
+                    throw new FieldError("name", "empty (expected: a name among the filter's source_codes)");
+                }
+                yield new LuaPerRoute(false, p.getName(), null);
+            }
+            case SOURCE_CODE -> new LuaPerRoute(false, null, Fields.at("source_code",
+                    () -> script(p.getSourceCode(), filterName)));
+            case OVERRIDE_NOT_SET -> throw new FieldError("override", "missing (expected: disabled, name or "
+                    + "source_code)");
+        };
     }
 
     private static String script(DataSource d, String chunkName) {

@@ -5,6 +5,7 @@ import dev.inmesh.api.config.route.CorsPolicy;
 import dev.inmesh.api.config.rbac.Rbac;
 import dev.inmesh.api.config.route.FaultInjection;
 import dev.inmesh.api.config.route.LocalRateLimit;
+import dev.inmesh.api.config.route.LuaPerRoute;
 import dev.inmesh.api.config.route.RateLimit;
 import dev.inmesh.api.config.route.StatefulSessionPerRoute;
 import java.util.HashMap;
@@ -26,10 +27,11 @@ import java.util.Map;
  * @param vhRateLimits the global rate limit filters' {@code vh_rate_limits}, by filter name
  * @param statefulSession the stateful session filters' {@code StatefulSessionPerRoute}s by the name of the filter
  *     whose own each replaces or disables
+ * @param lua the Lua filters' {@code LuaPerRoute}s by the name of the filter each disables or changes the script of
  */
 record PerFilterConfigs(FaultInjection fault, CorsPolicy cors, Map<String, Rbac> rbac,
                         Map<String, LocalRateLimit> localRateLimit, Map<String, RateLimit.VhRateLimits> vhRateLimits,
-                        Map<String, StatefulSessionPerRoute> statefulSession) {
+                        Map<String, StatefulSessionPerRoute> statefulSession, Map<String, LuaPerRoute> lua) {
 
     static PerFilterConfigs parse(Map<String, Any> configs) {
         FaultInjection fault = null;
@@ -38,6 +40,7 @@ record PerFilterConfigs(FaultInjection fault, CorsPolicy cors, Map<String, Rbac>
         Map<String, LocalRateLimit> localRateLimit = new HashMap<>();
         Map<String, RateLimit.VhRateLimits> vhRateLimits = new HashMap<>();
         Map<String, StatefulSessionPerRoute> statefulSession = new HashMap<>();
+        Map<String, LuaPerRoute> lua = new HashMap<>();
         for (Map.Entry<String, Any> e : configs.entrySet()) {
             String at = "typed_per_filter_config[" + e.getKey() + "]";
             String type = CoreParsers.configType(e.getValue());
@@ -60,13 +63,16 @@ record PerFilterConfigs(FaultInjection fault, CorsPolicy cors, Map<String, Rbac>
                 vhRateLimits.put(e.getKey(), Fields.at(at, () -> RateLimitParser.perRoute(e.getValue())));
             } else if (type.equals(StatefulSessionParser.PER_ROUTE_TYPE)) {
                 statefulSession.put(e.getKey(), Fields.at(at, () -> StatefulSessionParser.perRoute(e.getValue())));
+            } else if (type.equals(LuaParser.PER_ROUTE_TYPE)) {
+                lua.put(e.getKey(), Fields.at(at, () -> LuaParser.perRoute(e.getValue(), e.getKey())));
             } else {
                 throw new FieldError(at, (type.isEmpty() ? "no config type" : type) + " is not supported by Inmesh "
                         + "(expected: " + FaultParser.FAULT_TYPE + ", " + CorsParser.CORS_POLICY_TYPE + ", "
                         + RbacParser.RBAC_PER_ROUTE_TYPE + ", " + LocalRateLimitParser.TYPE + ", "
-                        + RateLimitParser.PER_ROUTE_TYPE + " or " + StatefulSessionParser.PER_ROUTE_TYPE + ")");
+                        + RateLimitParser.PER_ROUTE_TYPE + ", " + StatefulSessionParser.PER_ROUTE_TYPE + " or "
+                        + LuaParser.PER_ROUTE_TYPE + ")");
             }
         }
-        return new PerFilterConfigs(fault, cors, rbac, localRateLimit, vhRateLimits, statefulSession);
+        return new PerFilterConfigs(fault, cors, rbac, localRateLimit, vhRateLimits, statefulSession, lua);
     }
 }

@@ -158,7 +158,7 @@ public final class RouteConfigurationParser
                         v.getResponseHeadersToRemoveList()), perFilter.fault(), cors,
                 Fields.uint32OrNull(v.hasPerRequestBufferLimitBytes(), v.getPerRequestBufferLimitBytes()),
                 perFilter.rbac(), perFilter.localRateLimit(), RateLimitParser.rateLimits(v.getRateLimitsList()),
-                perFilter.vhRateLimits(), perFilter.statefulSession());
+                perFilter.vhRateLimits(), perFilter.statefulSession(), perFilter.lua());
     }
 
     static Route route(io.envoyproxy.envoy.config.route.v3.Route r) {
@@ -181,7 +181,8 @@ public final class RouteConfigurationParser
                 r.getRequestHeadersToAddList(), r.getRequestHeadersToRemoveList(), r.getResponseHeadersToAddList(),
                 r.getResponseHeadersToRemoveList()), perFilter.fault(), cors,
                 Fields.uint32OrNull(r.hasPerRequestBufferLimitBytes(), r.getPerRequestBufferLimitBytes()),
-                perFilter.rbac(), perFilter.localRateLimit(), perFilter.vhRateLimits(), perFilter.statefulSession());
+                perFilter.rbac(), perFilter.localRateLimit(), perFilter.vhRateLimits(), perFilter.statefulSession(),
+                perFilter.lua());
     }
 
     /**

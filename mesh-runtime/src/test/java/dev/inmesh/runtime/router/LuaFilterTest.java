@@ -77,7 +77,7 @@ class LuaFilterTest {
                   hs:add("x-pairs", tostring(n))
                 end
                 """);
-        assertNull(s.request(r, INFO));
+        assertNull(s.request(r, INFO, null));
         assertEquals("one,two", r.headers.get("x-get"), "get joins the values, as Envoy's");
         assertEquals("one", r.headers.get("x-first"));
         assertEquals("two", r.headers.get("x-second"));
@@ -104,7 +104,7 @@ class LuaFilterTest {
                 """, """
                 function envoy_on_request(h) h:headers():add("x-second-filter", "1") end
                 """);
-        LuaFilter.Reply reply = s.request(r, INFO);
+        LuaFilter.Reply reply = s.request(r, INFO, null);
         assertNotNull(reply);
         assertEquals(403, reply.status());
         assertEquals("lua", reply.headers().get("x-why"));
@@ -132,7 +132,7 @@ class LuaFilterTest {
                   h:body()
                 end
                 """);
-        assertNull(s.request(r, INFO), "no :status: an error, not a reply");
+        assertNull(s.request(r, INFO, null), "no :status: an error, not a reply");
         assertEquals("1", r.headers.get("x-before"));
         assertEquals("HTTP/1.1", r.headers.get("x-next"), "the next filter ran");
     }
@@ -147,7 +147,7 @@ class LuaFilterTest {
                   h:headers():add("x-status", h:headers():get(":status"))
                 end
                 """);
-        assertNull(s.request(new Request(), INFO));
+        assertNull(s.request(new Request(), INFO, null));
         assertFalse(s.reroute(), "no request script: nothing changed");
         MultiMap response = MultiMap.caseInsensitiveMultiMap();
         s.response(head(response), INFO);
@@ -174,7 +174,7 @@ class LuaFilterTest {
                   h:headers():add("x-user", h:streamInfo():dynamicMetadata():get("my.filter")["user"] .. n)
                 end
                 """);
-        assertNull(s.request(r, INFO));
+        assertNull(s.request(r, INFO, null));
         assertEquals("10.0.0.2:9080|10.0.0.1:40000|10.0.0.1:40000|reviews.default.svc|default",
                 r.headers.get("x-info"));
         assertEquals("nil", r.headers.get("x-metadata"));
@@ -196,7 +196,7 @@ class LuaFilterTest {
                   h:headers():add("x-string", string.upper("a") .. table.concat({"b", "c"}) .. math.floor(1.5))
                 end
                 """);
-        assertNull(s.request(r, INFO));
+        assertNull(s.request(r, INFO, null));
         assertEquals("nil", r.headers.get("x-io"));
         assertEquals("nil", r.headers.get("x-execute"));
         assertEquals("nil", r.headers.get("x-dofile"));

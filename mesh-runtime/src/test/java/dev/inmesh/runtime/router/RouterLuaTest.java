@@ -44,9 +44,12 @@ class RouterLuaTest {
     }
 
     private static RouterRequest lua(RouterRequest req, String script, boolean clearRouteCache) {
+        return lua(req, new Lua(script, Map.of(), clearRouteCache));
+    }
+
+    private static RouterRequest lua(RouterRequest req, Lua config) {
         HttpConnectionManager hcm = new HttpConnectionManager("outbound_0.0.0.0_9080", "9080", null, List.of(
-                new HttpFilter("envoy.filters.http.lua", "envoy.extensions.filters.http.lua.v3.Lua",
-                        new Lua(script, Map.of(), clearRouteCache)),
+                new HttpFilter("envoy.filters.http.lua", "envoy.extensions.filters.http.lua.v3.Lua", config),
                 new HttpFilter("envoy.filters.http.router", "")), null, false, 0, true, false,
                 null, 0, null, null, 0, false, null, null);
         return req.lua(LuaFilter.compile(hcm));
@@ -126,5 +129,39 @@ class RouterLuaTest {
         rig.call(rig.router(), lua(get("/a"), "function envoy_on_request(h) h:headers():replace(':path', '/b') end",
                 true), table(), clusters);
         wm.verify(getRequestedFor(urlEqualTo("/b")));
+    }
+
+    @Test
+    void aRoutesLuaPerRouteDisablesTheFilterNamesASourceCodeOrGivesAScript() {
+        String perRoute = "\"@type\": type.googleapis.com/envoy.extensions.filters.http.lua.v3.LuaPerRoute";
+        RouteTable table = RouterRig.table("""
+                name: r
+                virtual_hosts:
+                - name: vh
+                  domains: ["*"]
+                  typed_per_filter_config:
+                    envoy.filters.http.lua: {%1$s, name: hello.lua}
+                  routes:
+                  - match: {prefix: /off}
+                    route: {cluster: c}
+                    typed_per_filter_config:
+                      envoy.filters.http.lua: {%1$s, disabled: true}
+                  - match: {prefix: /own}
+                    route: {cluster: c}
+                    typed_per_filter_config:
+                      envoy.filters.http.lua:
+                        %1$s
+                        source_code: {inline_string: "function envoy_on_request(h) h:headers():add('x-lua', 'own') end"}
+                  - match: {prefix: /}
+                    route: {cluster: c}
+                """.formatted(perRoute));
+        Lua config = new Lua("function envoy_on_request(h) h:headers():add('x-lua', 'default') end",
+                Map.of("hello.lua", "function envoy_on_request(h) h:headers():add('x-lua', 'hello') end"), true);
+        rig.call(rig.router(), lua(get("/off"), config), table, clusters);
+        rig.call(rig.router(), lua(get("/own"), config), table, clusters);
+        rig.call(rig.router(), lua(get("/vh"), config), table, clusters);
+        wm.verify(getRequestedFor(urlEqualTo("/off")).withoutHeader("x-lua"));
+        wm.verify(getRequestedFor(urlEqualTo("/own")).withHeader("x-lua", equalTo("own")));
+        wm.verify(getRequestedFor(urlEqualTo("/vh")).withHeader("x-lua", equalTo("hello")));
     }
 }

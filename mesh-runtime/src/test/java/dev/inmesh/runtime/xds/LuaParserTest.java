@@ -127,4 +127,21 @@ class LuaParserTest {
                   "@type": "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault"}}""");
         assertTrue(m.contains("http_filters[1].name") && m.contains("after a Lua filter"), m);
     }
+
+    @Test
+    void aLuaPerRouteIsReadAndItsScriptCompiled() throws Exception {
+        String filter = lua("\"inlineCode\": " + quoted(SCRIPT));
+        String perRoute = "\"@type\": \"type.googleapis.com/envoy.extensions.filters.http.lua.v3.LuaPerRoute\"";
+        String withRoute = inbound(filter).replace("\"route\": {\"cluster\": \"inbound|9080||\"}}",
+                "\"route\": {\"cluster\": \"inbound|9080||\"}, \"typedPerFilterConfig\": {"
+                        + "\"envoy.filters.http.lua\": {" + perRoute + ", %s}}}");
+        HttpConnectionManager hcm = (HttpConnectionManager) EnvoyConfigReader.read(withRoute.formatted(
+                "\"disabled\": true")).listeners().get("virtualInbound").filterChains().get(0).filter();
+        assertEquals(new dev.inmesh.api.config.route.LuaPerRoute(true, null, null), hcm.routeConfig().virtualHosts()
+                .get(0).routes().get(0).lua().get("envoy.filters.http.lua"));
+        String m = assertThrows(EnvoyConfigReader.ConfigReadException.class, () -> EnvoyConfigReader.read(
+                withRoute.formatted("\"sourceCode\": {\"inlineString\": \"end\"}"))).getMessage();
+        assertTrue(m.contains("typed_per_filter_config[envoy.filters.http.lua].source_code"), m);
+        assertTrue(m.contains("does not compile"), m);
+    }
 }

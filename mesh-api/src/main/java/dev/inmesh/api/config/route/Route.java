@@ -31,11 +31,13 @@ import java.util.Map;
  * @param statefulSession the stateful session filters' configs ({@code typed_per_filter_config}
  *     {@code StatefulSessionPerRoute}), by the name of the filter whose own each replaces or disables; a route's
  *     replaces the virtual host's; empty for none
+ * @param lua the Lua filters' overrides ({@code typed_per_filter_config} {@code LuaPerRoute}), by the name of the
+ *     filter each disables or changes the script of; a route's replaces the virtual host's; empty for none
  */
 public record Route(String name, RouteMatch match, Action action, String decorator, HeaderMutations headers,
                     FaultInjection fault, CorsPolicy cors, Long perRequestBufferLimitBytes, Map<String, Rbac> rbac,
                     Map<String, LocalRateLimit> localRateLimit, Map<String, RateLimit.VhRateLimits> vhRateLimits,
-                    Map<String, StatefulSessionPerRoute> statefulSession) {
+                    Map<String, StatefulSessionPerRoute> statefulSession, Map<String, LuaPerRoute> lua) {
     public Route {
         name = name == null ? "" : name;
         Checks.nonNull(match, "match");
@@ -46,6 +48,16 @@ public record Route(String name, RouteMatch match, Action action, String decorat
         localRateLimit = Checks.map(localRateLimit);
         vhRateLimits = Checks.map(vhRateLimits);
         statefulSession = Checks.map(statefulSession);
+        lua = Checks.map(lua);
+    }
+
+    /** A route with no Lua filter override of its own. */
+    public Route(String name, RouteMatch match, Action action, String decorator, HeaderMutations headers,
+                 FaultInjection fault, CorsPolicy cors, Long perRequestBufferLimitBytes, Map<String, Rbac> rbac,
+                 Map<String, LocalRateLimit> localRateLimit, Map<String, RateLimit.VhRateLimits> vhRateLimits,
+                 Map<String, StatefulSessionPerRoute> statefulSession) {
+        this(name, match, action, decorator, headers, fault, cors, perRequestBufferLimitBytes, rbac, localRateLimit,
+                vhRateLimits, statefulSession, null);
     }
 
     /** A route with no stateful session config of its own. */

@@ -40,6 +40,8 @@ import java.util.Set;
  * @param statefulSession the stateful session filters' configs ({@code typed_per_filter_config}
  *     {@code StatefulSessionPerRoute}), by the name of the filter whose own each replaces or disables, for the routes
  *     that have none of their own for that filter; empty for none
+ * @param lua the Lua filters' overrides ({@code typed_per_filter_config} {@code LuaPerRoute}), by the name of the
+ *     filter each disables or changes the script of, for the routes that have none of their own; empty for none
  */
 public record VirtualHost(String name, List<String> domains, List<Route> routes, RetryPolicy retryPolicy,
                           boolean includeRequestAttemptCount, boolean includeAttemptCountInResponse,
@@ -47,7 +49,7 @@ public record VirtualHost(String name, List<String> domains, List<Route> routes,
                           Long perRequestBufferLimitBytes, Map<String, Rbac> rbac,
                           Map<String, LocalRateLimit> localRateLimit, List<RateLimit> rateLimits,
                           Map<String, RateLimit.VhRateLimits> vhRateLimits,
-                          Map<String, StatefulSessionPerRoute> statefulSession) {
+                          Map<String, StatefulSessionPerRoute> statefulSession, Map<String, LuaPerRoute> lua) {
     public VirtualHost {
         Checks.nonEmpty(name, "name");
         domains = Checks.list(domains, "domains");
@@ -68,6 +70,20 @@ public record VirtualHost(String name, List<String> domains, List<Route> routes,
         rateLimits = Checks.list(rateLimits, "rate_limits");
         vhRateLimits = Checks.map(vhRateLimits);
         statefulSession = Checks.map(statefulSession);
+        lua = Checks.map(lua);
+    }
+
+    /** A virtual host with no Lua filter override. */
+    public VirtualHost(String name, List<String> domains, List<Route> routes, RetryPolicy retryPolicy,
+                       boolean includeRequestAttemptCount, boolean includeAttemptCountInResponse,
+                       HeaderMutations headers, FaultInjection fault, CorsPolicy cors,
+                       Long perRequestBufferLimitBytes, Map<String, Rbac> rbac,
+                       Map<String, LocalRateLimit> localRateLimit, List<RateLimit> rateLimits,
+                       Map<String, RateLimit.VhRateLimits> vhRateLimits,
+                       Map<String, StatefulSessionPerRoute> statefulSession) {
+        this(name, domains, routes, retryPolicy, includeRequestAttemptCount, includeAttemptCountInResponse, headers,
+                fault, cors, perRequestBufferLimitBytes, rbac, localRateLimit, rateLimits, vhRateLimits,
+                statefulSession, null);
     }
 
     /** A virtual host with no stateful session config of its own. */
