@@ -659,8 +659,12 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             return;
         }
         HttpServerResponse resp = req.response();
-        // the response scripts of a local reply from here on (serve's handler runs them for the service's answer)
-        resp.headersEndHandler(v -> lua.response(responseHead(resp), luaInfo(req, traced, routeName[0])));
+        // the response scripts of a local reply from here on (serve's handler runs them for the service's answer),
+        // then the encoding of the filters before them
+        resp.headersEndHandler(v -> {
+            lua.response(responseHead(resp), luaInfo(req, traced, routeName[0]));
+            encodeFilters(resp, corsOutcome, rateLimit, traced);
+        });
         String[] path = {traced.authorizedUri != null ? traced.authorizedUri : req.uri()};
         LuaFilter.Reply reply = lua.request(new LuaFilter.Head() {
             @Override
@@ -691,7 +695,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         }, luaInfo(req, traced, routeName[0]), f);
         if (reply != null) {
             details[0] = LuaFilter.DETAILS;
-            resp.headersEndHandler(null); // its own reply does not pass through its response script
+            // its own reply does not pass through its response script, only the filters' before it
+            resp.headersEndHandler(v -> encodeFilters(resp, corsOutcome, rateLimit, traced));
             resp.headers().addAll(reply.headers());
             resp.setStatusCode(reply.status()).end(reply.body());
             return;
@@ -710,6 +715,21 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             result = again;
         }
         serve(req, f, result, table, corsOutcome, rateLimit, traced);
+    }
+
+    /**
+     * The response headers of the CORS, local rate limit and external authorization filters (which stand before the
+     * Lua filters), over what the response has, as Envoy's filters encode them.
+     */
+    private static void encodeFilters(HttpServerResponse resp, CorsFilter.Outcome corsOutcome,
+                                      LocalRateLimitFilter.Outcome[] rateLimit, Traced traced) {
+        if (corsOutcome != null) {
+            corsOutcome.setOn(resp.headers()); // over the service's own, as Envoy's CORS filter sets them
+        }
+        if (rateLimit[0] != null) {
+            rateLimit[0].setOn(resp.headers());
+        }
+        ExtAuthzFilter.ResponseHeader.applyAll(resp.headers(), traced.authz); // over the service's, as Envoy's
     }
 
     /** A response's head as a Lua response script sees it. */
@@ -789,13 +809,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             if (span != null) {
                 span.response(resp.headers(), f.route().decorator()); // the caller learns the server span's name
             }
-            if (corsOutcome != null) {
-                corsOutcome.setOn(resp.headers()); // over the service's own, as Envoy's CORS filter sets them
-            }
-            if (rateLimit[0] != null) {
-                rateLimit[0].setOn(resp.headers());
-            }
-            ExtAuthzFilter.ResponseHeader.applyAll(resp.headers(), traced.authz); // over the service's, as Envoy's
+            encodeFilters(resp, corsOutcome, rateLimit, traced);
             if (traced.requestId != null) {
                 resp.headers().set("x-request-id", traced.requestId); // the connection manager's, last
             }

@@ -21,8 +21,9 @@ import org.junit.jupiter.api.Test;
 
 /**
  * {@code mesh.inbound(handler)} under a Lua filter an Istio EnvoyFilter put before the router of
- * {@code virtualInbound}: the service sees the request headers a script added and the route they choose, the
- * caller the response headers, and a script's {@code respond()} answers without the service.
+ * {@code virtualInbound}, after a local rate limit filter: the service sees the request headers a script added and
+ * the route they choose, the caller the response headers, and a script's {@code respond()} answers without the
+ * service; the rate limit filter's headers are on every answer, as it encodes after the Lua filter.
  */
 class InboundLuaTest {
     private static final String CONFIG = """
@@ -39,6 +40,14 @@ class InboundLuaTest {
                       "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
                       stat_prefix: inbound_0.0.0.0_9080
                       http_filters:
+                      - name: envoy.filters.http.local_ratelimit
+                        typed_config:
+                          "@type": type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit
+                          stat_prefix: rl
+                          token_bucket: {max_tokens: 1000, fill_interval: 1s}
+                          filter_enabled: {default_value: {numerator: 100, denominator: HUNDRED}}
+                          filter_enforced: {default_value: {numerator: 100, denominator: HUNDRED}}
+                          enable_x_ratelimit_headers: DRAFT_VERSION_03
                       - name: envoy.filters.http.lua
                         typed_config:
                           "@type": type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua
@@ -115,6 +124,7 @@ class InboundLuaTest {
         assertEquals(200, a.status());
         assertEquals("service saw default", a.body());
         assertEquals("200", a.headers().get("x-lua-response"));
+        assertEquals("1000", a.headers().get("x-ratelimit-limit"));
     }
 
     @Test
@@ -124,6 +134,7 @@ class InboundLuaTest {
         assertEquals("denied", a.body());
         assertEquals("lua", a.headers().get("x-denied"));
         assertNull(a.headers().get("x-lua-response"), "its own reply does not pass through its response script");
+        assertEquals("1000", a.headers().get("x-ratelimit-limit"), "but through the filters' before it");
     }
 
     @Test
@@ -132,5 +143,6 @@ class InboundLuaTest {
         assertEquals(202, a.status());
         assertEquals("moved", a.body());
         assertEquals("202", a.headers().get("x-lua-response"), "the router's answer passes through the script");
+        assertEquals("1000", a.headers().get("x-ratelimit-limit"), "and through the filters' before it");
     }
 }
