@@ -591,8 +591,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                         }
                         traced.authz = ExtAuthzFilter.ResponseHeader.concat(traced.authz, v.responseHeaders());
                         req.resume();
-                        luaThenServe(req, f, result, table, corsOutcome, rateLimit, traced, flags, details, routeName, snapshot,
-                cluster, destination, ds);
+                        luaThenServe(req, f, result, table, corsOutcome, rateLimit, traced, flags, details,
+                                routeName, snapshot, cluster, destination, ds);
                     });
             return;
         }
