@@ -112,8 +112,8 @@ class ProxyLocalRateLimitTest {
         int port = LoopbackProxy.freePort();
         Path file = Files.writeString(dir.resolve("proxy.yaml"), config(port, app));
         proxy = StandaloneProxy.start(new StandaloneProxy.Settings(file, -1, -1, 1, s -> {
+            metrics.record(s); // before the test, which waits for the request's report, can scrape
             requests.add(s);
-            metrics.record(s);
         }, AdminHook.NONE).withDownstreamStats(metrics::connectionManager, metrics::listener));
         HttpClient client = vertx.createHttpClient();
         List<String> got = new java.util.ArrayList<>();
