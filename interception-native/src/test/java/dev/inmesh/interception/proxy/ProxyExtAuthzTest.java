@@ -202,6 +202,27 @@ class ProxyExtAuthzTest {
         });
     }
 
+    /**
+     * A caller that leaves while the proxy holds its body for the check (8 of its 100 bytes never came): as Envoy's
+     * filter, destroyed with its stream, the authorizer is not asked, and the exchange ends as on a downstream reset
+     * (DC, response code 0) instead of waiting for a body that will not come.
+     */
+    @Test
+    void aCallerThatLeavesWhileItsBodyIsHeldEndsItsRequestWithoutACheck() throws Exception {
+        throughGrpcBodyCheck(8, true, false, (port, asked, proxy) -> {
+            try (java.net.Socket s = new java.net.Socket("127.0.0.1", port)) {
+                s.getOutputStream().write("POST /secure/a HTTP/1.1\r\nhost: svc\r\ncontent-length: 100\r\n\r\nabc"
+                        .getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+                s.getOutputStream().flush();
+                Thread.sleep(300); // the proxy has the head and holds the three bytes for the check
+            }
+            StreamInfo gone = proxy.logged(0);
+            assertEquals("DC", ResponseFlag.format(gone.responseFlags()));
+            assertEquals("downstream_remote_disconnect", gone.responseCodeDetails());
+            assertEquals(List.of(), asked, "the authorizer was not asked");
+        });
+    }
+
     /** An HTTP provider's {@code includeRequestBodyInCheck}: the check request carries the body held. */
     @Test
     void anHttpAuthorizerGetsTheBodyHeldAsItsCheckRequestsBody() throws Exception {

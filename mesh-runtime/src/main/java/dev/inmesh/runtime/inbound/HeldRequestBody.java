@@ -23,6 +23,8 @@ final class HeldRequestBody implements RequestBody {
     private final ArrayDeque<Buffer> held = new ArrayDeque<>();
     private long received;
     private boolean ended;
+    /** Whether the caller left before the body ended ({@link #gone}). */
+    private boolean gone;
     /** Whether a filter read the body: the service then gets {@link #replaying()}. */
     private boolean read;
     /** The filter that waits for the body, and how many bytes it waits for. */
@@ -47,7 +49,10 @@ final class HeldRequestBody implements RequestBody {
                     replay.deliver();
                 }
             });
-            req.exceptionHandler(e -> release()); // the caller left: the filter decides on what came
+            req.exceptionHandler(e -> gone()); // the caller left: the filter decides nothing
+        }
+        if (gone) {
+            return Future.failedFuture(new RequestBody.Gone());
         }
         if (ended || received >= limit) {
             return Future.succeededFuture(whole());
@@ -75,6 +80,20 @@ final class HeldRequestBody implements RequestBody {
         }
         if (replay != null) {
             replay.deliver();
+        }
+    }
+
+    /**
+     * The caller reset the request (or its connection closed) before the body the filter waits for came: the filter
+     * decides nothing, as Envoy's, destroyed with its stream, and what was held is dropped.
+     */
+    private void gone() {
+        gone = true;
+        held.clear();
+        Promise<Buffer> p = waiting;
+        if (p != null) {
+            waiting = null;
+            p.fail(new RequestBody.Gone());
         }
     }
 

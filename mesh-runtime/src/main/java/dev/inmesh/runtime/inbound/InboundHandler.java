@@ -393,7 +393,12 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         if (req.response().ended() || req.response().closed()) {
             return null;
         }
-        RbacFilter.Verdict v = ar.succeeded() ? ar.result() : RbacFilter.Verdict.ALLOWED;
+        if (ar.failed()) {
+            // the caller left while an authorizer waited for its body (RequestBody.Gone): nothing was decided
+            req.response().reset();
+            return null;
+        }
+        RbacFilter.Verdict v = ar.result();
         if (v.denial() != null) {
             refused(req, v.denial(), result, table, snapshot, flags, details, cluster, destination, cors);
             req.resume();

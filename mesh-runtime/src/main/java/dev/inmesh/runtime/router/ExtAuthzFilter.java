@@ -237,7 +237,8 @@ public final class ExtAuthzFilter {
      * @param headers the request's headers, which an allowing answer changes
      * @param clusters where the authorizer's cluster is found
      * @param stats the connection manager's statistics, or null
-     * @return what it decided; never failed
+     * @return what it decided; failed ({@link RequestBody.Gone}) only when the caller left while it waited for the
+     *     request's body, as Envoy's filter, destroyed with its stream, asks nothing
      */
     Future<Outcome> check(Subject s, MutableHeaders headers, ClusterManager clusters, DownstreamStats stats) {
         ExtAuthz.BufferSettings b = config.withRequestBody();

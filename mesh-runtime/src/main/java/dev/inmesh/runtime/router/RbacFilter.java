@@ -427,8 +427,9 @@ public final class RbacFilter {
          *     path, as in {@link #authorize(Subject, MutableHeaders, Consumer, RouteTable, RouteResult,
          *     DownstreamStats)}
          * @param clusters where an external authorization filter finds its authorizer's cluster
-         * @return what was decided, never failed (an unexpected failure inside the chain refuses the request): the
-         *     denial, or the headers the response gets
+         * @return what was decided (an unexpected failure inside the chain refuses the request): the denial, or the
+         *     headers the response gets; failed ({@link RequestBody.Gone}) only when the caller left while an
+         *     authorizer waited for the request's body
          */
         public Future<Verdict> authorize(Subject s, MutableHeaders headers, Consumer<Set<String>> tokenParameters,
                                          RouteTable table, RouteResult result, DownstreamStats stats,
@@ -474,7 +475,9 @@ public final class RbacFilter {
                                     result, clusters).map(o -> o.denial() != null
                                     ? new Verdict(o.denial(), List.of(), false) : v.and(o)));
                 }
-                return authorized.recover(e -> Future.succeededFuture(failed(e)));
+                // a caller that left while an authorizer waited for its body: nothing is decided (nor answered)
+                return authorized.recover(e -> e instanceof RequestBody.Gone ? Future.failedFuture(e)
+                        : Future.succeededFuture(failed(e)));
             } catch (RuntimeException e) {
                 return Future.succeededFuture(failed(e));
             }

@@ -18,10 +18,20 @@ public interface RequestBody {
     /**
      * Holds the body until it ended or at least {@code limit} bytes of it came (or its caller left), whichever first.
      *
-     * @return never failed: all the body that came by then (possibly more than {@code limit}), or null when the
-     *     request has no body (an empty one included)
+     * @return all the body that came by then (possibly more than {@code limit}), or null when the request has no
+     *     body (an empty one included); failed with {@link Gone} when the caller left (or the exchange ended) first
      */
     Future<Buffer> hold(long limit);
+
+    /**
+     * The body a filter waited for will not come: its caller reset the request, its connection closed, or the exchange
+     * ended. As Envoy destroys a stream's filters on a reset, the filter then decides nothing (its check is not sent).
+     */
+    final class Gone extends RuntimeException {
+        public Gone() {
+            super("the request's caller left before its body came", null, false, false);
+        }
+    }
 
     /** The chunks held, {@code size} bytes in all, as one buffer: what {@link #hold} answers (null for none). */
     static Buffer joined(Iterable<Buffer> chunks, long size) {

@@ -143,11 +143,14 @@ public final class RequestBodyStream {
      * attempt takes it: the caller may write up to {@code limit} bytes (beyond {@link #HIGH_WATER}) before it is asked
      * to wait. The chunks that came stay held, and go to the attempt first as any chunk that came before it.
      *
-     * @return once the body ended, {@code limit} bytes came or the router is done with the body: all that came (null
-     *     for nothing)
+     * @return once the body ended or {@code limit} bytes came: all that came (null for nothing); failed
+     *     ({@link RequestBody.Gone}) once the body goes nowhere ({@link #close}: the caller left, the exchange ended)
      */
     Future<Buffer> hold(long limit) {
-        if (ended || closed || received >= limit || sink != null) {
+        if (closed) {
+            return Future.failedFuture(new RequestBody.Gone());
+        }
+        if (ended || received >= limit || sink != null) {
             return Future.succeededFuture(heldChunks());
         }
         holdLimit = limit;
@@ -314,7 +317,12 @@ public final class RequestBodyStream {
         closed = true;
         chunks.clear();
         held = 0;
-        stopHolding();
+        Promise<Buffer> p = holding;
+        if (p != null) {
+            holding = null; // as Envoy's filter destroyed with its stream: the check it waited for is never asked
+            holdLimit = 0;
+            p.fail(new RequestBody.Gone());
+        }
         mirrored = null;
         next = 0;
         HttpClientRequest s = sink;

@@ -595,8 +595,18 @@ public final class Router {
         }
         if (req.rbac.external()) {
             // an external authorization filter among them: the rest waits for its authorizer
+            RequestBodyStream held = req.stream;
+            if (held != null) {
+                // one that waits for the body (with_request_body) stops waiting when the caller leaves: its check
+                // is not asked, and the exchange ends as gone (whenDecided)
+                req.canceller = () -> onContext(ctx, held::close);
+                if (req.cancelled) {
+                    held.close(); // it left already
+                }
+            }
             whenDecided(ex, promise, req.rbac.authorize(rbacSubject(req), new MultiMapHeaders(req.headers),
                     req::removeTokenParameters, table, result, req.downstreamStats, clusters), v -> {
+                        req.canceller = null;
                         if (v.denial() != null) {
                             denied(ex, v.denial(), result, clusters, promise);
                             return;
@@ -626,7 +636,8 @@ public final class Router {
 
     /**
      * Goes on with {@code next} once filters that waited for a service (an authorizer, the rate limit service)
-     * decided, unless the exchange ended or its caller left meanwhile (then answered as gone).
+     * decided, unless the exchange ended or its caller left meanwhile (then answered as gone; {@code decided} fails
+     * when it left while an authorizer waited for its body).
      */
     private void whenDecided(Exchange ex, Promise<RouterResponse> promise, Future<RbacFilter.Verdict> decided,
                              java.util.function.Consumer<RbacFilter.Verdict> next) {
@@ -634,11 +645,11 @@ public final class Router {
             if (ex.done) {
                 return;
             }
-            if (ex.request.cancelled) {
-                callerGone(ex, promise);
+            if (ex.request.cancelled || ar.failed()) {
+                callerGone(ex, promise); // failed: the caller left while an authorizer waited for its body
                 return;
             }
-            next.accept(ar.succeeded() ? ar.result() : RbacFilter.Verdict.ALLOWED);
+            next.accept(ar.result());
         });
     }
 

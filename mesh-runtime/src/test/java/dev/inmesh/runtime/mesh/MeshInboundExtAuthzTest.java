@@ -139,6 +139,12 @@ class MeshInboundExtAuthzTest {
         return grpc.getPort();
     }
 
+    /** A gRPC authorizer on loopback that allows every request, each check added to {@code asked}; its port. */
+    int allowingGrpcAuthorizer(List<CheckRequest> asked) throws Exception {
+        return grpcAuthorizer(asked, request -> CheckResponse.newBuilder()
+                .setStatus(com.google.rpc.Status.newBuilder().setCode(0)).build());
+    }
+
     /** An HTTP server on loopback whose requests go through an {@link InboundHandler} of {@code config}. */
     int serveThrough(String config) throws Exception {
         return serveThrough(config, new HttpServerOptions());
@@ -293,8 +299,7 @@ class MeshInboundExtAuthzTest {
     @Test
     void anAuthorizerGetsTheBodyHeldForItsCheckAndTheApplicationReadsTheWholeBody() throws Exception {
         List<CheckRequest> asked = new CopyOnWriteArrayList<>();
-        int authorizer = grpcAuthorizer(asked, request -> CheckResponse.newBuilder()
-                .setStatus(com.google.rpc.Status.newBuilder().setCode(0)).build());
+        int authorizer = allowingGrpcAuthorizer(asked);
         List<String> bodies = new CopyOnWriteArrayList<>();
         int port = serveBodies(config(IstioExtAuthz.SHADOW + IstioExtAuthz.withBody(IstioExtAuthz.grpc("5s", false),
                 8, true, false), authorizer, true), bodies);
@@ -325,14 +330,37 @@ class MeshInboundExtAuthzTest {
     }
 
     /**
+     * A caller that leaves while {@code mesh.inbound} holds its body for the check (97 of its 100 bytes never came):
+     * as Envoy's filter, destroyed with its stream, the authorizer is not asked about it; the next request is.
+     */
+    @Test
+    void aCallerThatLeavesWhileItsBodyIsHeldIsNotChecked() throws Exception {
+        List<CheckRequest> asked = new CopyOnWriteArrayList<>();
+        int authorizer = allowingGrpcAuthorizer(asked);
+        List<String> bodies = new CopyOnWriteArrayList<>();
+        int port = serveBodies(config(IstioExtAuthz.SHADOW + IstioExtAuthz.withBody(IstioExtAuthz.grpc("5s", false),
+                8, true, false), authorizer, true), bodies);
+        try (java.net.Socket s = new java.net.Socket("127.0.0.1", port)) {
+            s.getOutputStream().write("POST /secure/gone HTTP/1.1\r\nhost: svc\r\ncontent-length: 100\r\n\r\nabc"
+                    .getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+            s.getOutputStream().flush();
+            Thread.sleep(300); // the handler has the head and holds the three bytes for the check
+        }
+        loggedWith(0);
+        assertEquals("200 app", post(port, "/secure/b", asked::size, "whole"));
+        assertEquals(List.of("/secure/b"), asked.stream().map(c -> c.getAttributes().getRequest().getHttp()
+                .getPath()).toList(), "only the request that stayed was checked");
+        assertEquals(List.of("whole"), bodies);
+    }
+
+    /**
      * A body over {@code maxRequestBytes} without {@code allowPartialMessage} counts in the connection manager's
      * {@code downstream_rq_too_large}, as Envoy counts the 413 its buffer limit makes.
      */
     @Test
     void aBodyTooLargeForTheCheckCountsInDownstreamRqTooLarge() throws Exception {
         List<CheckRequest> asked = new CopyOnWriteArrayList<>();
-        int authorizer = grpcAuthorizer(asked, request -> CheckResponse.newBuilder()
-                .setStatus(com.google.rpc.Status.newBuilder().setCode(0)).build());
+        int authorizer = allowingGrpcAuthorizer(asked);
         Path file = Files.writeString(dir.resolve("mesh.yaml"), config(IstioExtAuthz.SHADOW
                 + IstioExtAuthz.withBody(IstioExtAuthz.grpc("5s", false), 4, false, false), authorizer, true));
         mesh = Mesh.create(vertx, new MeshOptions().setWorkloadName("reviews-v1").setApp("reviews")
@@ -447,8 +475,7 @@ class MeshInboundExtAuthzTest {
         Issued own = TestCertificates.issue(ca, "reviews", List.of(), List.of(REVIEWS));
         Issued caller = TestCertificates.issue(ca, "productpage", List.of(), List.of(PRODUCTPAGE));
         List<CheckRequest> asked = new CopyOnWriteArrayList<>();
-        int authorizer = grpcAuthorizer(asked, request -> CheckResponse.newBuilder()
-                .setStatus(com.google.rpc.Status.newBuilder().setCode(0)).build());
+        int authorizer = allowingGrpcAuthorizer(asked);
         int port = serveThrough(config(IstioExtAuthz.SHADOW + IstioExtAuthz.grpc("5s", false), authorizer, true),
                 TestCertificates.requiringClientCertificate(own, ca));
         HttpClient client = vertx.createHttpClient(TestCertificates.istioClientOptions(caller, ca, false));
