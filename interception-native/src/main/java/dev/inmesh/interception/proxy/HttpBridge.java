@@ -1252,6 +1252,9 @@ final class HttpBridge {
             ch.write(resp, ch.voidPromise());
             flushPending = true;
             up.handler(upstreamChunk -> {
+                if (streaming != up) {
+                    return; // given up (the client left, the body failed): what still comes goes nowhere
+                }
                 r.bodyChunk(upstreamChunk);
                 Buffer buf = web == null ? upstreamChunk : web.encode(upstreamChunk);
                 if (buf.length() == 0) {
@@ -1345,10 +1348,7 @@ final class HttpBridge {
             if (streaming == up) {
                 streaming = null;
                 inFlight = null;
-                if (gzip != null) {
-                    gzip.release();
-                    gzip = null;
-                }
+                releaseGzip();
                 conn.runtime().router.upstreamBodyFailed(r, bytesSent, cause);
                 if (http2) {
                     ctx.channel().close();
@@ -1358,6 +1358,14 @@ final class HttpBridge {
                 // an empty content ends nothing (no last chunk); its write completes after those before it
                 closeAfter(ctx.channel().writeAndFlush(new DefaultHttpContent(Unpooled.EMPTY_BUFFER)),
                         requestRead());
+            }
+        }
+
+        /** Frees the deflater of the response being compressed, which will not end (its stream failed or closed). */
+        private void releaseGzip() {
+            if (gzip != null) {
+                gzip.release();
+                gzip = null;
             }
         }
 
@@ -1493,6 +1501,7 @@ final class HttpBridge {
             RouterResponse r = inFlight;
             streaming = null;
             inFlight = null;
+            releaseGzip(); // the response being compressed ends here: its deflater's memory is freed now
             releasePending();
             if (up != null && r != null) {
                 up.request().reset();

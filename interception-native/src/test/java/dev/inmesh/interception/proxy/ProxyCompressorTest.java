@@ -63,6 +63,12 @@ class ProxyCompressorTest {
                     resp.end();
                 });
             }
+            case "/drip" -> {
+                // a chunk now and then, never the end: what the proxy sends after its client left fails there
+                resp.putHeader("content-type", "text/plain").setChunked(true).write(chunk(0));
+                long timer = backends.setPeriodic(20, t -> resp.write(chunk(1)));
+                resp.closeHandler(v -> backends.cancelTimer(timer));
+            }
             default -> resp.setStatusCode(404).end();
         }
     }
@@ -174,6 +180,16 @@ class ProxyCompressorTest {
         assertNull(plain.headers().get("content-encoding"));
         assertEquals(BIG, plain.body().toString());
         assertEquals(Integer.toString(BIG.length()), plain.headers().get("content-length"));
+    }
+
+    /**
+     * A client that leaves while the proxy gzips an upstream's streamed answer (the upstream still sends it): the
+     * gzip stream's deflater is freed when the connection closes, as Envoy's compressor is destroyed with its stream,
+     * not left to the garbage collector.
+     */
+    @Test
+    void aClientThatLeavesMidResponseFreesItsGzipStream() throws Exception {
+        dev.inmesh.runtime.router.GzipLeaks.leaveMidResponse(proxy.addresses.get(0).getPort(), "/drip");
     }
 
     @Test

@@ -141,10 +141,18 @@ final class CompressingResponse implements HttpServerResponse {
 
     @Override
     public Future<Void> reset(long code) {
+        abandon();
+        return delegate.reset(code);
+    }
+
+    /**
+     * The response will not end (the service reset it, or its stream or connection closed): the gzip stream's
+     * deflater is freed now, not left to the garbage collector; what the service still writes goes nowhere.
+     */
+    void abandon() {
         if (gzip != null) {
             gzip.release();
         }
-        return delegate.reset(code);
     }
 
     @Override

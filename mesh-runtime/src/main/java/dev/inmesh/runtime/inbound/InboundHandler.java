@@ -232,6 +232,9 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         resp.endHandler(v -> ended.run());
         traced.upgradeEnded = ended;
         resp.closeHandler(v -> {
+            if (traced.compressing != null) {
+                traced.compressing.abandon(); // a response being gzipped ends here: its deflater is freed now
+            }
             releaseFault(activeFault);
             record(recorded, req, start, startTime, flags, details[0], routeName[0], cluster[0], destination, peer,
                     authority, path, local, remote, true, ds, tls, mutualTls, traced);
@@ -822,26 +825,27 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         HttpServerRequest forwarded = rewritten(traced.heldBody != null && traced.heldBody.read()
                 ? traced.heldBody.replaying() : req, traced.rewrittenUri != null ? traced.rewrittenUri
                 : uri.equals(req.uri()) ? null : uri, traced.rewrittenAuthority);
-        forwarded = compressed(forwarded, traced.compressor, traced.compressorStats);
+        forwarded = compressed(forwarded, traced);
         service.handle(traced.webSocket ? watchUpgrade(forwarded, traced) : forwarded);
     }
 
     /**
-     * The request as the service gets it under the connection manager's compressor filter ({@code config}, null for
+     * The request as the service gets it under the connection manager's compressor filter ({@code traced}'s, null for
      * none): its {@code accept-encoding} read (and taken off, when the config says so), and its response one that
      * gzips what the service writes when the filter decides so ({@link CompressingResponse}). An HTTP/1.0 response,
      * which could not go chunked, or a request of another kind than Vert.x's own, goes as it is.
      */
-    private static HttpServerRequest compressed(HttpServerRequest req, dev.inmesh.api.config.listener.Compressor config,
-                                                DownstreamStats.CompressorCounters counters) {
+    private static HttpServerRequest compressed(HttpServerRequest req, Traced traced) {
+        dev.inmesh.api.config.listener.Compressor config = traced.compressor;
         if (config == null || req.version() == io.vertx.core.http.HttpVersion.HTTP_1_0
                 || !(req instanceof io.vertx.core.internal.http.HttpServerRequestInternal internal)) {
             return req;
         }
         String acceptEncoding = dev.inmesh.runtime.router.CompressorFilter.acceptEncoding(config, req.headers());
-        HttpServerResponse response = new CompressingResponse(req.response(), config,
+        CompressingResponse response = new CompressingResponse(req.response(), config,
                 req.method() == io.vertx.core.http.HttpMethod.HEAD,
-                acceptEncoding, req.version() == io.vertx.core.http.HttpVersion.HTTP_1_1, counters);
+                acceptEncoding, req.version() == io.vertx.core.http.HttpVersion.HTTP_1_1, traced.compressorStats);
+        traced.compressing = response;
         return new io.vertx.core.internal.http.HttpServerRequestWrapper(internal) {
             @Override
             public HttpServerResponse response() {
@@ -1290,6 +1294,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         dev.inmesh.api.config.listener.Compressor compressor;
         /** That filter's statistics, or null for none. */
         DownstreamStats.CompressorCounters compressorStats;
+        /** The service's response under that filter, once it has it; null without the filter. */
+        CompressingResponse compressing;
     }
 
     /** A server request's protocol as Envoy names it. */

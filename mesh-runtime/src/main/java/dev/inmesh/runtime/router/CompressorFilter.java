@@ -252,6 +252,8 @@ public final class CompressorFilter {
      */
     public static final class Gzip {
         private static final byte[] HEADER = {0x1f, (byte) 0x8b, 8, 0, 0, 0, 0, 0, 0, 3};
+        /** The gzip streams whose deflater is not ended yet: what {@link #open()} reads. */
+        private static final java.util.concurrent.atomic.AtomicLong OPEN = new java.util.concurrent.atomic.AtomicLong();
         private final Deflater deflater;
         private final CRC32 crc = new CRC32();
         private final DownstreamStats.CompressorCounters counters;
@@ -267,10 +269,26 @@ public final class CompressorFilter {
                 case HUFFMAN_ONLY -> Deflater.HUFFMAN_ONLY;
             });
             this.counters = counters;
+            OPEN.incrementAndGet();
         }
 
-        /** The gzipped bytes for {@code chunk}, flushed: what a reader can inflate so far. */
+        /**
+         * How many gzip streams hold a deflater's native memory now: each response being compressed, until it ended
+         * ({@link #finish}) or was given up ({@link #release}). A number that stays up after the responses ended
+         * tells of a path that left a deflater to the garbage collector.
+         */
+        public static long open() {
+            return OPEN.get();
+        }
+
+        /**
+         * The gzipped bytes for {@code chunk}, flushed: what a reader can inflate so far. Nothing once the stream
+         * ended or was released (a write after the response closed goes nowhere anyway).
+         */
         public Buffer compress(Buffer chunk) {
+            if (done) {
+                return Buffer.buffer();
+            }
             byte[] in = chunk.getBytes();
             crc.update(in);
             Buffer result = start();
@@ -294,6 +312,7 @@ public final class CompressorFilter {
             }
             long length = deflater.getBytesRead();
             deflater.end();
+            OPEN.decrementAndGet();
             result.appendIntLE((int) crc.getValue()).appendIntLE((int) length);
             count(0, result.length());
             return result;
@@ -304,6 +323,7 @@ public final class CompressorFilter {
             if (!done) {
                 done = true;
                 deflater.end();
+                OPEN.decrementAndGet();
             }
         }
 

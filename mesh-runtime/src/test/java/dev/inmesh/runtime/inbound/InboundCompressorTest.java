@@ -175,6 +175,16 @@ class InboundCompressorTest {
         assertEquals(BIG, png.body().toString());
     }
 
+    /**
+     * A caller that leaves while the service's response is being gzipped (the service still holds it open): the gzip
+     * stream's deflater is freed when the connection closes, as Envoy's compressor is destroyed with its stream, not
+     * left to the garbage collector.
+     */
+    @Test
+    void aCallerThatLeavesMidResponseFreesItsGzipStream() throws Exception {
+        dev.inmesh.runtime.router.GzipLeaks.leaveMidResponse(port, "/stream");
+    }
+
     @Test
     void aStreamedBodyIsGzippedAsItStreamsAndInflatesToWhatTheServiceWrote() throws Exception {
         RequestOptions o = new RequestOptions().setMethod(HttpMethod.GET).setHost("127.0.0.1").setPort(port)
