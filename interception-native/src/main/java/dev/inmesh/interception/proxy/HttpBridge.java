@@ -185,8 +185,8 @@ final class HttpBridge {
                     // the identities RBAC principals match: read once per connection, and only where a filter runs
                     rbac.isEmpty() ? null : RbacFilter.PeerIdentity.of(tls, peerCertificates),
                     rbac.isEmpty() ? null : RbacFilter.PeerIdentity.of(tls, localCertificates), localRateLimit,
-                    hcm.grpcWebFilter(), hcm.compressorFilter(), tracer, listener.drainType() == Listener.DrainType.DEFAULT, accessLogs,
-                    statsOverrides, lua);
+                    hcm.grpcWebFilter(), hcm.compressorFilter(), tracer,
+                    listener.drainType() == Listener.DrainType.DEFAULT, accessLogs, statsOverrides, lua);
         }
 
         /**
