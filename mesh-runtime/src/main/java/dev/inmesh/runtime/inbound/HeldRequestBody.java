@@ -210,6 +210,9 @@ final class HeldRequestBody implements RequestBody {
                     dataHandler.handle(b); // without one the chunk goes nowhere, as Vert.x drops it
                 }
             }
+            if (demand == 0 && !ended) {
+                req.pause(); // the service asked for no more (fetch): the caller's body waits, not held here
+            }
             if (!held.isEmpty() || endDelivered) {
                 return;
             }

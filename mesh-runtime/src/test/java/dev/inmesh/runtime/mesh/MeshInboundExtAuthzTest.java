@@ -3,6 +3,7 @@ package dev.inmesh.runtime.mesh;
 import static dev.inmesh.runtime.upstream.TestEventLoop.onEventLoop;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.inmesh.api.Mesh;
@@ -351,6 +352,46 @@ class MeshInboundExtAuthzTest {
         assertEquals(List.of("/secure/b"), asked.stream().map(c -> c.getAttributes().getRequest().getHttp()
                 .getPath()).toList(), "only the request that stayed was checked");
         assertEquals(List.of("whole"), bodies);
+    }
+
+    /**
+     * A service that reads the body it was handed after the check a chunk at a time ({@code fetch(1)}) and stops
+     * asking after three: the caller's body stops there too, as with Vert.x's own request, instead of being read and
+     * held for the service without bound while it asks for nothing.
+     */
+    @Test
+    void aServiceThatStopsAskingForTheBodyStopsTheCaller() throws Exception {
+        int authorizer = allowingGrpcAuthorizer(new CopyOnWriteArrayList<>());
+        snapshots = new SnapshotHolder(UpstreamEnvironment.of(vertx));
+        snapshots.apply(EnvoyConfigReader.read(config(IstioExtAuthz.SHADOW + IstioExtAuthz.withBody(
+                IstioExtAuthz.grpc("5s", false), 8, true, false), authorizer, true)));
+        int port = vertx.createHttpServer().requestHandler(new InboundHandler(req -> {
+            int[] asked = {1};
+            req.pause();
+            req.handler(b -> {
+                if (asked[0]++ < 3) {
+                    req.fetch(1);
+                }
+            });
+            req.fetch(1);
+        }, snapshots, logged::add)).listen(0, "127.0.0.1").await().actualPort();
+        int size = 64 << 20;
+        try (java.net.Socket s = new java.net.Socket("127.0.0.1", port)) {
+            var sent = java.util.concurrent.CompletableFuture.runAsync(() -> {
+                try {
+                    s.getOutputStream().write(("POST /secure/a HTTP/1.1\r\nhost: svc\r\ncontent-length: " + size
+                            + "\r\n\r\n").getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+                    byte[] chunk = new byte[64 << 10];
+                    for (int n = 0; n < size; n += chunk.length) {
+                        s.getOutputStream().write(chunk);
+                    }
+                } catch (java.io.IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            });
+            assertThrows(java.util.concurrent.TimeoutException.class, () -> sent.get(3, TimeUnit.SECONDS),
+                    "the caller sent its whole 64 MiB: the handler read on for a service that asked for none");
+        }
     }
 
     /**
