@@ -1,5 +1,6 @@
 package dev.inmesh.interception.proxy;
 
+import static dev.inmesh.runtime.upstream.TestEventLoop.onEventLoop;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -75,15 +76,16 @@ class ProxyUpstreamHttp1FramingTest {
                 StringBuilder got = new StringBuilder();
                 int[] status = {0};
                 // to the proxy's port, with :authority svc (port 80 is left out of it)
-                Throwable failure = client.request(new io.vertx.core.http.RequestOptions().setServer(
-                                io.vertx.core.net.SocketAddress.inetSocketAddress(port, "127.0.0.1"))
+                // on an event loop, so that the handler is set before the body's chunks can come
+                Throwable failure = onEventLoop(vertx, () -> client.request(new io.vertx.core.http.RequestOptions()
+                                .setServer(io.vertx.core.net.SocketAddress.inetSocketAddress(port, "127.0.0.1"))
                                 .setHost("svc").setPort(80).setURI("/a"))
                         .compose(io.vertx.core.http.HttpClientRequest::send)
                         .compose(resp -> {
                             status[0] = resp.statusCode();
                             resp.handler(b -> got.append(b.toString()));
                             return resp.end();
-                        }).transform(ar -> io.vertx.core.Future.succeededFuture(ar.cause()))
+                        })).transform(ar -> io.vertx.core.Future.succeededFuture(ar.cause()))
                         .await(20, java.util.concurrent.TimeUnit.SECONDS);
                 assertEquals(200, status[0]);
                 assertEquals("abc", got.toString());

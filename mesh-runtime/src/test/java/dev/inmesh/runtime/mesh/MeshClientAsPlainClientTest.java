@@ -1,5 +1,6 @@
 package dev.inmesh.runtime.mesh;
 
+import static dev.inmesh.runtime.upstream.TestEventLoop.onEventLoop;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertSame;
@@ -407,9 +408,11 @@ class MeshClientAsPlainClientTest {
         // a request that says nothing of TLS takes the client's setting, as with a plain Vert.x client
         HttpClient client = mesh.httpClient(new HttpClientOptions().setSsl(true).setTrustAll(true)
                 .setVerifyHost(false));
-        assertEquals("200 tls true /s", client.request(HttpMethod.GET, tls, "127.0.0.1", "/s")
+        // on an event loop: no listener has the address, so the mesh relays this TLS with a plain Vert.x client,
+        // whose response drops the chunks that come before body() is asked for
+        assertEquals("200 tls true /s", onEventLoop(vertx, () -> client.request(HttpMethod.GET, tls, "127.0.0.1", "/s")
                 .compose(HttpClientRequest::send)
-                .compose(resp -> resp.body().map(b -> resp.statusCode() + " " + b)).await(10, TimeUnit.SECONDS));
+                .compose(resp -> resp.body().map(b -> resp.statusCode() + " " + b))).await(10, TimeUnit.SECONDS));
         WebClient web = mesh.webClient(new WebClientOptions().setSsl(true).setTrustAll(true).setVerifyHost(false));
         assertEquals("tls true /w", web.get(tls, "127.0.0.1", "/w").send().await(10, TimeUnit.SECONDS)
                 .bodyAsString());
