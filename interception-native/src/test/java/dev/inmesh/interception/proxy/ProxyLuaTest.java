@@ -19,7 +19,7 @@ import org.junit.jupiter.api.Timeout;
 /**
  * Envoy's Lua filter in the standalone proxy's connection manager, on loopback: the upstream sees the header a
  * request script added, the caller the one a response script added, and a script's {@code respond()} answers
- * without the upstream.
+ * without the upstream; a script that calls {@code body()} reads the whole body and may replace it.
  */
 @Timeout(30)
 class ProxyLuaTest {
@@ -28,7 +28,12 @@ class ProxyLuaTest {
     private HttpClient client;
 
     private void answer(HttpServerRequest req) {
-        req.response().end("upstream saw " + req.getHeader("x-lua"));
+        if (!req.path().equals("/body")) {
+            req.response().end("upstream saw " + req.getHeader("x-lua"));
+            return;
+        }
+        req.body().onSuccess(b -> req.response().end("x-body " + req.getHeader("x-body") + ", body " + b
+                + ", content-length " + req.getHeader("content-length")));
     }
 
     @BeforeEach
@@ -68,6 +73,12 @@ class ProxyLuaTest {
                                       h:respond({[":status"] = "403"}, "denied by lua")
                                     end
                                     h:headers():add("x-lua", "proxy")
+                                    if h:headers():get(":path") == "/body" then
+                                      local b = h:body()
+                                      h:headers():add("x-body", b == nil and "nil" or b:getBytes(0, b:length()))
+                                      local set = h:headers():get("x-set")
+                                      if set then h:body(true):setBytes(set) end
+                                    end
                                   end
                                   function envoy_on_response(h) h:headers():add("x-lua-response", "1") end
                           - name: envoy.filters.http.router
@@ -116,5 +127,38 @@ class ProxyLuaTest {
         Answer a = get("/deny");
         assertEquals(403, a.status());
         assertEquals("denied by lua", a.body());
+    }
+
+    /** A request to /body, its body (if any) sent chunked, in {@code chunks}. */
+    private String body(HttpMethod method, java.util.List<String> chunks, String... headers) throws Exception {
+        RequestOptions o = new RequestOptions().setMethod(method).setURI("/body");
+        for (int i = 0; i < headers.length; i += 2) {
+            o.putHeader(headers[i], headers[i + 1]);
+        }
+        return onEventLoop(backends, () -> client.request(o).compose(r -> {
+            if (!chunks.isEmpty()) {
+                r.setChunked(true);
+                chunks.forEach(r::write);
+            }
+            r.end();
+            return r.response();
+        }).compose(r -> r.body().map(b -> r.statusCode() + " " + b))).await(10, TimeUnit.SECONDS);
+    }
+
+    @Test
+    void aScriptReadsTheWholeBodyAndTheUpstreamGetsItUnchanged() throws Exception {
+        assertEquals("200 x-body hello world, body hello world, content-length null",
+                body(HttpMethod.POST, java.util.List.of("hello ", "world")));
+    }
+
+    @Test
+    void aBodyTheScriptSetsIsTheUpstreamsWithItsContentLength() throws Exception {
+        assertEquals("200 x-body hello world, body replaced, content-length 8",
+                body(HttpMethod.POST, java.util.List.of("hello ", "world"), "x-set", "replaced"));
+    }
+
+    @Test
+    void aRequestWithoutBodyHasNil() throws Exception {
+        assertEquals("200 x-body nil, body , content-length null", body(HttpMethod.GET, java.util.List.of()));
     }
 }

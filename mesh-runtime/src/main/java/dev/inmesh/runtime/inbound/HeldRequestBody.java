@@ -63,6 +63,21 @@ final class HeldRequestBody implements RequestBody {
         return waiting.future();
     }
 
+    /**
+     * The service gets {@code body} instead of what was held, which must be the whole body (a Lua script's
+     * {@code setBytes}, after {@link #hold} answered it whole).
+     */
+    void replace(Buffer body) {
+        if (!ended || replay != null) {
+            throw new IllegalStateException("only a body held whole before the service got it may be replaced");
+        }
+        held.clear();
+        if (body.length() > 0) {
+            held.add(body);
+        }
+        received = body.length();
+    }
+
     /** Whether a filter read the body, so that the service must get {@link #replaying()}. */
     boolean read() {
         return read;

@@ -3,6 +3,7 @@ package dev.inmesh.runtime.inbound;
 import dev.inmesh.api.config.listener.FilterChain;
 import dev.inmesh.api.config.listener.HttpConnectionManager;
 import dev.inmesh.api.config.listener.HttpFilter;
+import dev.inmesh.api.config.listener.Listener;
 import dev.inmesh.api.config.route.FaultInjection;
 import dev.inmesh.runtime.listener.ConnectionInfo;
 import dev.inmesh.runtime.listener.FilterChainSelector;
@@ -25,6 +26,7 @@ import dev.inmesh.runtime.router.PathNormalizer;
 import dev.inmesh.runtime.router.RbacFilter;
 import dev.inmesh.runtime.router.RouteResult;
 import dev.inmesh.runtime.router.RouteTable;
+import dev.inmesh.runtime.router.Router;
 import dev.inmesh.runtime.router.RouteRequest;
 import dev.inmesh.runtime.snapshot.MeshSnapshot;
 import dev.inmesh.runtime.snapshot.SnapshotHolder;
@@ -655,7 +657,10 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
     /**
      * Envoy's Lua filters, right before the router (as in {@code Router}): their request scripts see and change the
      * request's head, one that responds answers it ({@code lua_response}), and changed headers choose the route again
-     * where the filter clears the route cache. Then the service takes the request.
+     * where the filter clears the route cache. Then the service takes the request. A script that may call
+     * {@code body()} has the body held whole first ({@link HeldRequestBody}, as Router's: 413 over the route's buffer
+     * limit, capped at the listener default as this handler reads no listener), and the service gets it as the
+     * scripts left it.
      */
     private void luaThenServe(HttpServerRequest req, RouteResult.Forward f, RouteResult result, RouteTable table,
                               CorsFilter.Outcome corsOutcome, LocalRateLimitFilter.Outcome[] rateLimit,
@@ -673,6 +678,47 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             lua.response(responseHead(resp), luaInfo(req, traced, routeName[0]));
             encodeFilters(resp, corsOutcome, rateLimit, traced);
         });
+        if (!lua.readsBody(f) || traced.webSocket || req.method() == io.vertx.core.http.HttpMethod.CONNECT) {
+            luaRequest(req, f, result, table, corsOutcome, rateLimit, traced, flags, details, routeName, snapshot,
+                    cluster, destination, ds, null);
+            return;
+        }
+        // a script may call body(): the body is held whole first, as Envoy's filter buffers it for body(), up to the
+        // request's buffer limit (over it: 413, as Envoy's connection manager); a caller that leaves meanwhile ends
+        // the request as an authorizer's hold does
+        HeldRequestBody held = traced.heldBody != null ? traced.heldBody : new HeldRequestBody(req);
+        traced.heldBody = held;
+        long limit = Router.requestBufferLimit(f, Listener.DEFAULT_PER_CONNECTION_BUFFER_LIMIT_BYTES);
+        held.hold(limit == Long.MAX_VALUE ? limit : limit + 1).onComplete(ar -> {
+            if (resp.ended() || resp.closed()) {
+                return;
+            }
+            if (ar.failed()) {
+                resp.reset(); // the caller left while its body was held (RequestBody.Gone)
+                return;
+            }
+            if (ar.result() != null && ar.result().length() > limit) {
+                details[0] = ExtAuthzFilter.TOO_LARGE_DETAILS;
+                if (ds != null) {
+                    ds.requestTooLarge();
+                }
+                localReply(req, 413, ExtAuthzFilter.TOO_LARGE_BODY);
+                req.resume(); // what the caller still sends goes nowhere
+                return;
+            }
+            luaRequest(req, f, result, table, corsOutcome, rateLimit, traced, flags, details, routeName, snapshot,
+                    cluster, destination, ds, LuaFilter.Body.of(ar.result(), held::replace));
+        });
+    }
+
+    /** The Lua filters' request scripts, {@code body} held for them (or null), then the service. */
+    private void luaRequest(HttpServerRequest req, RouteResult.Forward f, RouteResult result, RouteTable table,
+                            CorsFilter.Outcome corsOutcome, LocalRateLimitFilter.Outcome[] rateLimit,
+                            Traced traced, Set<ResponseFlag> flags, String[] details, String[] routeName,
+                            MeshSnapshot snapshot, String[] cluster, String[] destination, DownstreamStats ds,
+                            LuaFilter.Body body) {
+        LuaFilter.Stream lua = traced.lua;
+        HttpServerResponse resp = req.response();
         String[] path = {traced.authorizedUri != null ? traced.authorizedUri : req.uri()};
         LuaFilter.Reply reply = lua.request(new LuaFilter.Head() {
             @Override
@@ -700,7 +746,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 traced.authorizedUri = value;
                 return true;
             }
-        }, luaInfo(req, traced, routeName[0]), f);
+        }, luaInfo(req, traced, routeName[0]), f, body);
         if (reply != null) {
             details[0] = LuaFilter.DETAILS;
             // its own reply does not pass through its response script, only the filters' before it

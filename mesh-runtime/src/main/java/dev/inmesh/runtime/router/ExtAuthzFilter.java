@@ -57,12 +57,15 @@ public final class ExtAuthzFilter {
     public static final String DENIED_DETAILS = "ext_authz_denied";
     /** The response code details of a request refused because the authorizer could not decide it. */
     public static final String ERROR_DETAILS = "ext_authz_error";
+    /** The body and details of Envoy's connection manager's 413 for a body over a filter's buffer limit. */
+    public static final String TOO_LARGE_BODY = "Payload Too Large";
+    public static final String TOO_LARGE_DETAILS = "request_payload_too_large";
     /**
      * A request whose body is longer than {@code max_request_bytes} without {@code allow_partial_message}: Envoy's
      * connection manager answers {@code 413} once the filter's buffer overflows, and the authorizer is not asked.
      */
-    private static final Outcome TOO_LARGE = new Outcome(new RbacFilter.Denial(413, "Payload Too Large",
-            "request_payload_too_large", null), List.of(), false);
+    private static final Outcome TOO_LARGE = new Outcome(new RbacFilter.Denial(413, TOO_LARGE_BODY,
+            TOO_LARGE_DETAILS, null), List.of(), false);
     /** The header of an HTTP authorizer's allowing answer that names request headers to remove. */
     static final String HEADERS_TO_REMOVE = "x-envoy-auth-headers-to-remove";
     static final String CHECK_PATH = "/envoy.service.auth.v3.Authorization/Check";
@@ -264,7 +267,7 @@ public final class ExtAuthzFilter {
      * Whether a request opens a stream of bytes, a WebSocket upgrade (Envoy's filter holds no body of one, nor of an
      * HTTP/2 extended CONNECT) or a CONNECT tunnel: its body lasts as long as the connection.
      */
-    private static boolean upgrade(RouteRequest r) {
+    static boolean upgrade(RouteRequest r) {
         return "websocket".equalsIgnoreCase(r.header("upgrade")) || "CONNECT".equals(r.method());
     }
 

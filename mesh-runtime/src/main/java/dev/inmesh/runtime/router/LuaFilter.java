@@ -4,6 +4,7 @@ import dev.inmesh.api.config.listener.HttpConnectionManager;
 import dev.inmesh.api.config.listener.HttpFilter;
 import dev.inmesh.api.config.route.LuaPerRoute;
 import io.vertx.core.MultiMap;
+import io.vertx.core.buffer.Buffer;
 import java.io.ByteArrayInputStream;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
@@ -38,16 +39,23 @@ import org.luaj.vm2.lib.jse.JseOsLib;
  * loaded (run once, defining its {@code envoy_on_request} and {@code envoy_on_response}) once per thread that runs
  * it, as Envoy keeps one Lua state per worker: LuaJ's globals are not thread-safe, and a script's globals are then
  * per event loop, as they are per worker in Envoy. A script runs to its end on the event loop: nothing it can call
- * waits (no {@code httpCall}, no {@code body()}), so running it whole is what Envoy's coroutine does.
+ * waits (no {@code httpCall}), so running it whole is what Envoy's coroutine does. Envoy's {@code body()} suspends the
+ * script until the request's body is whole; here the body is held whole before the script runs instead, for requests
+ * whose route runs a script that may call it ({@link #readsBody}): one whose compiled code names the string
+ * {@code "body"} anywhere (a method call {@code handle:body()} does; so does any use of that string, which only
+ * holds a body needlessly). A script that reaches {@code body} by a name it computes is not seen to, and its
+ * {@code body()} raises an error.
  *
  * <p>The API is Envoy's subset: {@code headers()} ({@code get}, {@code getAtIndex}, {@code getNumValues},
  * {@code add}, {@code replace}, {@code remove}, {@code pairs}, {@code setHttp1ReasonPhrase} ignored),
  * {@code respond(headers, body)} on the request path, {@code logTrace} to {@code logCritical},
  * {@code streamInfo()} ({@code protocol}, the downstream addresses, {@code requestedServerName},
  * {@code routeName}, {@code dynamicMetadata()} kept for the request), {@code metadata()} (empty: route metadata is not
- * read) and {@code base64Escape}. What it has not ({@code body}, {@code bodyChunks}, {@code trailers},
- * {@code httpCall}, {@code connection}, signatures) raises a script error saying so. A script error is what
- * Envoy makes of one: logged ({@code script log: ...} at error) and the request goes on as the script left it.
+ * read), {@code base64Escape} and, on the request path, {@code body(always_wrap_body)} ({@link Body}: a buffer
+ * object with {@code length}, {@code getBytes} and {@code setBytes}). What it has not ({@code body} on the response
+ * path, {@code bodyChunks}, {@code trailers}, {@code httpCall}, {@code connection}, signatures) raises a script
+ * error saying so. A script error is what Envoy makes of one: logged ({@code script log: ...} at error) and the
+ * request goes on as the script left it.
  */
 public final class LuaFilter {
     /** The response code details of a script's {@code respond()}, as Envoy's. */
@@ -132,11 +140,29 @@ public final class LuaFilter {
 
     /** A compiled script and its globals, loaded once on each thread that runs it. */
     private static final class Script {
+        private static final LuaValue BODY = LuaValue.valueOf("body");
         private final Prototype prototype;
         private final ThreadLocal<Globals> globals = ThreadLocal.withInitial(this::load);
+        /** Whether it may call {@code body()}: its code, or a function's in it, has the constant {@code "body"}. */
+        private final boolean readsBody;
 
         Script(Prototype prototype) {
             this.prototype = prototype;
+            this.readsBody = names(prototype, BODY);
+        }
+
+        private static boolean names(Prototype p, LuaValue constant) {
+            for (LuaValue k : p.k) {
+                if (k.raweq(constant)) {
+                    return true;
+                }
+            }
+            for (Prototype inner : p.p) {
+                if (names(inner, constant)) {
+                    return true;
+                }
+            }
+            return false;
         }
 
         private Globals load() {
@@ -244,6 +270,50 @@ public final class LuaFilter {
     public record Info(String protocol, String downstreamLocalAddress, String downstreamDirectRemoteAddress,
                        String downstreamRemoteAddress, String requestedServerName, String routeName) {}
 
+    /**
+     * A request's body as {@code body()} gives it to the request scripts: held whole before they run (or none to
+     * hold), and what the request goes on with once a script replaced it ({@code setBytes}).
+     */
+    public interface Body {
+        /** The body as it is now; null for none (a request without a body). */
+        Buffer held();
+
+        /** The request goes on with {@code body} instead. */
+        void replace(Buffer body);
+
+        /** A body held as {@code body} (null or empty: none), whose replacements go to {@code replaced}. */
+        static Body of(Buffer body, java.util.function.Consumer<Buffer> replaced) {
+            return new Body() {
+                private Buffer now = body;
+
+                @Override
+                public Buffer held() {
+                    return now == null || now.length() == 0 ? null : now;
+                }
+
+                @Override
+                public void replace(Buffer b) {
+                    now = b;
+                    replaced.accept(b);
+                }
+            };
+        }
+    }
+
+    /**
+     * Whether {@code body} is held for the request: its route runs a script of these filters that may call
+     * {@code body()} ({@link LuaFilter}).
+     */
+    public static boolean readsBody(List<LuaFilter> filters, RouteResult route) {
+        for (LuaFilter f : filters) {
+            Script s = f.scriptFor(route);
+            if (s != null && s.readsBody) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     /** A script's {@code respond()}: the local reply that answers the request. */
     public record Reply(int status, MultiMap headers, String body) {}
 
@@ -271,16 +341,27 @@ public final class LuaFilter {
             return filters.isEmpty();
         }
 
+        /** Whether the request's body must be held before its scripts run, for {@code route} ({@link #readsBody}). */
+        public boolean readsBody(RouteResult route) {
+            return LuaFilter.readsBody(filters, route);
+        }
+
+        /** {@link #request(Head, Info, RouteResult, Body)} for a request whose body was not held. */
+        public Reply request(Head head, Info info, RouteResult route) {
+            return request(head, info, route, null);
+        }
+
         /**
          * Runs the request scripts over {@code head}, each filter's as {@code route} chooses it: the reply of one that
-         * responded (the filters after it then do not run), or null when the request goes on.
+         * responded (the filters after it then do not run), or null when the request goes on. {@code body}: the body
+         * held for the scripts' {@code body()}, or null when it was not ({@link #readsBody} false).
          */
-        public Reply request(Head head, Info info, RouteResult route) {
+        public Reply request(Head head, Info info, RouteResult route, Body body) {
             for (int i = 0; i < filters.size(); i++) {
                 LuaFilter f = filters.get(i);
                 reached = i + 1;
                 scripts[i] = f.scriptFor(route);
-                Call c = new Call(f, scripts[i], head, info, true);
+                Call c = new Call(f, scripts[i], head, info, body);
                 c.run("envoy_on_request");
                 if (c.reply != null) {
                     reached = i; // as Envoy's local reply: only the filters before it encode it
@@ -299,7 +380,7 @@ public final class LuaFilter {
         /** Runs the response scripts of the filters the request reached over the response's head. */
         public void response(Head head, Info info) {
             for (int i = reached - 1; i >= 0; i--) {
-                new Call(filters.get(i), scripts[i], head, info, false).run("envoy_on_response");
+                new Call(filters.get(i), scripts[i], head, info, null, false).run("envoy_on_response");
             }
         }
 
@@ -310,15 +391,23 @@ public final class LuaFilter {
             private final Head head;
             private final Info info;
             private final boolean request;
+            /** The request's body held for {@code body()}, or null. */
+            private final Body body;
             private boolean modified;
             private Reply reply;
             private boolean done;
 
-            Call(LuaFilter filter, Script script, Head head, Info info, boolean request) {
+            /** A request script's run. */
+            Call(LuaFilter filter, Script script, Head head, Info info, Body body) {
+                this(filter, script, head, info, body, true);
+            }
+
+            Call(LuaFilter filter, Script script, Head head, Info info, Body body, boolean request) {
                 this.filter = filter;
                 this.script = script;
                 this.head = head;
                 this.info = info;
+                this.body = body;
                 this.request = request;
             }
 
@@ -350,19 +439,61 @@ public final class LuaFilter {
                 log(h, "logWarn", System.Logger.Level.WARNING);
                 log(h, "logErr", System.Logger.Level.ERROR);
                 log(h, "logCritical", System.Logger.Level.ERROR);
-                method(h, "base64Escape", a -> {
-                    org.luaj.vm2.LuaString raw = a.checkstring(2);
-                    byte[] bytes = new byte[raw.length()];
-                    raw.copyInto(0, bytes, 0, bytes.length);
-                    return LuaValue.valueOf(Base64.getEncoder().encodeToString(bytes));
-                });
-                for (String n : List.of("body", "bodyChunks", "trailers", "httpCall", "connection",
+                method(h, "base64Escape", a -> LuaValue.valueOf(Base64.getEncoder().encodeToString(bytes(a, 2))));
+                method(h, "body", this::body);
+                for (String n : List.of("bodyChunks", "trailers", "httpCall", "connection",
                         "verifySignature", "importPublicKey")) {
                     method(h, n, a -> {
                         throw new LuaError(n + "() is not supported by Inmesh");
                     });
                 }
                 return h;
+            }
+
+            /**
+             * {@code body(always_wrap_body)}, as Envoy's: the request's whole body as a buffer object, nil for a
+             * request without one unless {@code always_wrap_body} (a boolean, when given) asks for an empty buffer.
+             */
+            private Varargs body(Varargs a) {
+                boolean wrap = a.narg() >= 2 && a.checkboolean(2);
+                if (!request || body == null) {
+                    throw new LuaError("body() is not supported by Inmesh " + (request
+                            ? "where the script does not name it: its body was not held" : "on the response path"));
+                }
+                if (body.held() == null && !wrap) {
+                    return LuaValue.NIL;
+                }
+                LuaTable methods = new LuaTable();
+                method(methods, "length", x -> LuaValue.valueOf(length()));
+                method(methods, "getBytes", x -> {
+                    int index = x.checkint(2);
+                    int length = x.checkint(3);
+                    if (index < 0 || length < 0 || (long) index + length > length()) {
+                        throw new LuaError("getBytes: index and length may not be negative, nor reach past the "
+                                + length() + " bytes of the body");
+                    }
+                    byte[] bytes = body.held().getBytes(index, index + length);
+                    return LuaValue.valueOf(bytes);
+                });
+                method(methods, "setBytes", x -> {
+                    byte[] bytes = bytes(x, 2);
+                    body.replace(Buffer.buffer(bytes));
+                    // as Envoy's buffer wrapper: the request's content-length is the new body's, which then goes
+                    // whole with that length, not chunked
+                    head.headers().set("content-length", Integer.toString(bytes.length));
+                    head.headers().remove("transfer-encoding");
+                    return LuaValue.valueOf(bytes.length);
+                });
+                LuaTable meta = new LuaTable();
+                meta.set("__index", methods);
+                LuaTable buffer = new LuaTable();
+                buffer.setmetatable(meta);
+                return buffer;
+            }
+
+            private int length() {
+                Buffer b = body.held();
+                return b == null ? 0 : b.length();
             }
 
             private void log(LuaTable h, String name, System.Logger.Level level) {
@@ -552,6 +683,14 @@ public final class LuaFilter {
                 return withPairs(methods, () -> entries);
             }
         }
+    }
+
+    /** The bytes of argument {@code i}, a string. */
+    private static byte[] bytes(Varargs a, int i) {
+        org.luaj.vm2.LuaString raw = a.checkstring(i);
+        byte[] bytes = new byte[raw.length()];
+        raw.copyInto(0, bytes, 0, bytes.length);
+        return bytes;
     }
 
     private static LuaValue string(String s) {

@@ -161,6 +161,22 @@ public final class RequestBodyStream {
         return holding.future();
     }
 
+    /**
+     * Replaces the body held whole ({@link #hold} answered once it ended; a Lua script's {@code setBytes}) with
+     * {@code body}, which the attempt then takes instead, before any did.
+     */
+    void replace(Buffer body) {
+        if (closed || sink != null || !ended) {
+            throw new IllegalStateException("only a body held whole before any attempt may be replaced");
+        }
+        chunks.clear();
+        held = 0;
+        if (body.length() > 0) {
+            chunks.add(body);
+            held = body.length();
+        }
+    }
+
     /** The filter that waited for the body has it: the usual mark applies again. */
     private void stopHolding() {
         Promise<Buffer> p = holding;
@@ -209,7 +225,7 @@ public final class RequestBodyStream {
 
     /** The whole body kept for mirrors, once it ended; null when it was empty, or none was kept. */
     Buffer mirroredBody() {
-        if (mirrored == null || !ended || received == 0) {
+        if (mirrored == null || !ended || mirrored.isEmpty()) { // empty: none came, or a Lua script emptied it
             return null;
         }
         Buffer whole = Buffer.buffer((int) received);

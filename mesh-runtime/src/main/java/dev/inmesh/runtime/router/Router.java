@@ -1038,10 +1038,65 @@ public final class Router {
      * request scripts see and change the request's head; one that responds answers the request
      * ({@code lua_response}, its headers and body as the script gave them); changed headers choose the route again
      * where the filter clears the route cache (Envoy's {@code clear_route_cache}, true by default). Then the router.
+     * When the route runs a script that may call {@code body()}, a body still arriving is held whole first, as
+     * Envoy's filter buffers it: one longer than the request's buffer limit ({@link #requestBufferLimit}, the
+     * connection manager's) is answered {@code 413} as Envoy's connection manager answers a filter's buffer overflow,
+     * and a caller that leaves meanwhile ends the request as gone.
      */
     private void luaThenForward(Exchange ex, RouteResult.Forward f, long randomValue, Control control,
                                 RouteTable table, ClusterManager clusters, Promise<RouterResponse> promise,
                                 Context ctx) {
+        RouterRequest req = ex.request;
+        if (req.lua == null || !req.lua.readsBody(f)) {
+            lua(ex, f, null, randomValue, control, table, clusters, promise, ctx);
+            return;
+        }
+        RequestBodyStream stream = req.stream;
+        if (stream != null && ExtAuthzFilter.upgrade(req)) {
+            lua(ex, f, null, randomValue, control, table, clusters, promise, ctx); // a stream of bytes: not held
+            return;
+        }
+        long limit = requestBufferLimit(req, f);
+        Future<Buffer> held;
+        if (stream == null) {
+            held = Future.succeededFuture(req.body); // whole, or none
+        } else {
+            req.canceller = () -> onContext(ctx, stream::close);
+            if (req.cancelled) {
+                stream.close(); // it left already
+            }
+            held = stream.hold(limit == Long.MAX_VALUE ? limit : limit + 1);
+        }
+        held.onComplete(ar -> {
+            if (stream != null) {
+                req.canceller = null;
+            }
+            if (ex.done) {
+                return;
+            }
+            if (req.cancelled || ar.failed()) {
+                callerGone(ex, promise);
+                return;
+            }
+            if (ar.result() != null && ar.result().length() > limit) {
+                if (req.downstreamStats != null) {
+                    req.downstreamStats.requestTooLarge();
+                }
+                reply(ex, promise, 413, ExtAuthzFilter.TOO_LARGE_BODY, ExtAuthzFilter.TOO_LARGE_DETAILS, null);
+                return;
+            }
+            LuaFilter.Body body = LuaFilter.Body.of(ar.result(), stream != null ? stream::replace : b -> req.body = b);
+            try {
+                lua(ex, f, body, randomValue, control, table, clusters, promise, ctx);
+            } catch (RuntimeException e) {
+                reply(ex, promise, 500, "", "internal_error", null); // as after a fault's delay
+            }
+        });
+    }
+
+    /** The Lua filters' request scripts, {@code body} held for them (or null), then the router. */
+    private void lua(Exchange ex, RouteResult.Forward f, LuaFilter.Body body, long randomValue, Control control,
+                     RouteTable table, ClusterManager clusters, Promise<RouterResponse> promise, Context ctx) {
         RouterRequest req = ex.request;
         if (req.lua != null) {
             LuaFilter.Reply reply = req.lua.request(new LuaFilter.Head() {
@@ -1069,7 +1124,7 @@ public final class Router {
                     req.uri = value;
                     return true;
                 }
-            }, luaInfo(ex, f), f);
+            }, luaInfo(ex, f), f, body);
             if (reply != null) {
                 ex.filterReply = true; // the script's own headers: not the route's rules
                 ex.luaReply = true;
@@ -1346,11 +1401,16 @@ public final class Router {
      * neither sets one.
      */
     static long requestBufferLimit(RouterRequest req, RouteResult.Forward f) {
+        return requestBufferLimit(f, req.listenerBufferLimit);
+    }
+
+    /** {@link #requestBufferLimit(RouterRequest, RouteResult.Forward)} under a listener's limit. */
+    public static long requestBufferLimit(RouteResult.Forward f, long listenerBufferLimit) {
         Long own = f.route().perRequestBufferLimitBytes();
         if (own == null) {
             own = f.virtualHost().perRequestBufferLimitBytes();
         }
-        return own == null ? req.listenerBufferLimit : Math.min(own, req.listenerBufferLimit);
+        return own == null ? listenerBufferLimit : Math.min(own, listenerBufferLimit);
     }
 
     /**

@@ -37,7 +37,8 @@ public final class RouterRequest implements RouteRequest {
     final String authority;
     final String scheme;
     final MultiMap headers;
-    final Buffer body;
+    /** The whole body, or null; a Lua script's {@code setBytes} may replace it before the router forwards it. */
+    Buffer body;
     /** The body still arriving, or null when it is whole ({@link #body}). */
     RequestBodyStream stream;
     final String downstreamRemoteAddress;

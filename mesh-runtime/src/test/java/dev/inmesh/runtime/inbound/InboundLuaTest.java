@@ -23,7 +23,8 @@ import org.junit.jupiter.api.Test;
  * {@code mesh.inbound(handler)} under a Lua filter an Istio EnvoyFilter put before the router of
  * {@code virtualInbound}, after a local rate limit filter: the service sees the request headers a script added and
  * the route they choose, the caller the response headers, and a script's {@code respond()} answers without the
- * service; the rate limit filter's headers are on every answer, as it encodes after the Lua filter.
+ * service; the rate limit filter's headers are on every answer, as it encodes after the Lua filter. A route's script
+ * that calls {@code body()} reads the whole body before the service gets it, and may replace it.
  */
 class InboundLuaTest {
     private static final String CONFIG = """
@@ -64,6 +65,15 @@ class InboundLuaTest {
                               function envoy_on_response(h)
                                 h:headers():add("x-lua-response", h:headers():get(":status"))
                               end
+                          source_codes:
+                            body.lua:
+                              inline_string: |
+                                function envoy_on_request(h)
+                                  local b = h:body()
+                                  h:headers():add("x-body", b == nil and "nil" or b:getBytes(0, b:length()))
+                                  local set = h:headers():get("x-set")
+                                  if set then h:body(true):setBytes(set) end
+                                end
                       - name: envoy.filters.http.router
                         typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
                       route_config:
@@ -76,8 +86,19 @@ class InboundLuaTest {
                           - name: moved
                             match: {prefix: /, headers: [{name: x-route, string_match: {exact: moved}}]}
                             direct_response: {status: 202, body: {inline_string: moved}}
+                          - name: body
+                            match: {prefix: /body}
+                            route: {cluster: "inbound|9080||", timeout: 0s}
+                            typed_per_filter_config:
+                              envoy.filters.http.lua: {"@type": "%1$s", name: body.lua}
+                          - name: small
+                            match: {prefix: /small}
+                            route: {cluster: "inbound|9080||", timeout: 0s}
+                            per_request_buffer_limit_bytes: 8
+                            typed_per_filter_config:
+                              envoy.filters.http.lua: {"@type": "%1$s", name: body.lua}
                           - {name: default, match: {prefix: /}, route: {cluster: "inbound|9080||", timeout: 0s}}
-            """;
+            """.formatted("type.googleapis.com/envoy.extensions.filters.http.lua.v3.LuaPerRoute");
 
     Vertx vertx;
     SnapshotHolder snapshots;
@@ -101,9 +122,30 @@ class InboundLuaTest {
         vertx.close().await(10, TimeUnit.SECONDS);
     }
 
-    /** The service: answers with the x-lua header it got. */
+    /** The service: answers with the x-lua header it got; under /body, with the body, its length and x-body. */
     private void serve(HttpServerRequest req) {
-        req.response().end("service saw " + req.getHeader("x-lua"));
+        if (!req.path().startsWith("/body")) {
+            req.response().end("service saw " + req.getHeader("x-lua"));
+            return;
+        }
+        req.body().onSuccess(b -> req.response().end("x-body " + req.getHeader("x-body") + ", body " + b
+                + ", content-length " + req.getHeader("content-length")));
+    }
+
+    /** A POST whose body goes in {@code chunks}, chunked. */
+    private Answer post(String path, List<String> chunks, String... headers) throws Exception {
+        RequestOptions o = new RequestOptions().setMethod(HttpMethod.POST).setHost("127.0.0.1").setPort(port)
+                .setURI(path);
+        for (int i = 0; i < headers.length; i += 2) {
+            o.putHeader(headers[i], headers[i + 1]);
+        }
+        return client.request(o).compose(r -> {
+            r.setChunked(true);
+            chunks.forEach(r::write);
+            r.end();
+            return r.response();
+        }).compose(r -> r.body().map(b -> new Answer(r.statusCode(), r.headers(), b.toString())))
+                .await(10, TimeUnit.SECONDS);
     }
 
     private record Answer(int status, MultiMap headers, String body) {}
@@ -144,5 +186,39 @@ class InboundLuaTest {
         assertEquals("moved", a.body());
         assertEquals("202", a.headers().get("x-lua-response"), "the router's answer passes through the script");
         assertEquals("1000", a.headers().get("x-ratelimit-limit"), "and through the filters' before it");
+    }
+
+    @Test
+    void aScriptReadsTheWholeBodyAndTheServiceGetsItUnchanged() throws Exception {
+        Answer a = post("/body", List.of("hello ", "world"));
+        assertEquals(200, a.status());
+        assertEquals("x-body hello world, body hello world, content-length null", a.body());
+    }
+
+    @Test
+    void aBodyTheScriptSetsIsTheServicesWithItsContentLength() throws Exception {
+        assertEquals("x-body hello world, body replaced, content-length 8",
+                post("/body", List.of("hello ", "world"), "x-set", "replaced").body());
+    }
+
+    @Test
+    void aRequestWithoutBodyHasNil() throws Exception {
+        RequestOptions o = new RequestOptions().setMethod(HttpMethod.GET).setHost("127.0.0.1").setPort(port)
+                .setURI("/body");
+        String body = client.request(o).compose(r -> r.send()).compose(r -> r.body()).await(10, TimeUnit.SECONDS)
+                .toString();
+        assertEquals("x-body nil, body , content-length null", body);
+    }
+
+    @Test
+    void aBodyOverTheRoutesBufferLimitIsAnswered413WithoutTheService() throws Exception {
+        Answer a = post("/small", List.of("hello ", "world"));
+        assertEquals(413, a.status());
+        assertEquals("Payload Too Large", a.body());
+        long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+        while (infos.isEmpty() && System.nanoTime() < end) {
+            Thread.sleep(10); // the request's report comes once its response ended
+        }
+        assertEquals("request_payload_too_large", infos.get(0).responseCodeDetails());
     }
 }

@@ -10,6 +10,7 @@ import dev.inmesh.api.config.listener.HttpConnectionManager;
 import dev.inmesh.api.config.listener.HttpFilter;
 import dev.inmesh.api.config.listener.Lua;
 import io.vertx.core.MultiMap;
+import io.vertx.core.buffer.Buffer;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -115,6 +116,106 @@ class LuaFilterTest {
         MultiMap response = MultiMap.caseInsensitiveMultiMap();
         s.response(head(response), INFO);
         assertFalse(response.contains("x-own-response"), "its own reply does not go through the filter");
+    }
+
+    /** A body held for the scripts, as the router's and the inbound handler's: what it now is. */
+    private static final class Held {
+        Buffer now;
+        final LuaFilter.Body body;
+
+        Held(String body) {
+            now = body == null ? null : Buffer.buffer(body);
+            this.body = LuaFilter.Body.of(now, b -> now = b);
+        }
+    }
+
+    @Test
+    void aScriptReadsBodyWhenItsCodeNamesBody() {
+        assertTrue(stream("function envoy_on_request(h) local b = h:body() end").readsBody(null));
+        assertTrue(stream("""
+                local function read(h) return h:body(true) end
+                function envoy_on_request(h) read(h) end
+                """).readsBody(null), "a helper's call counts");
+        assertFalse(stream("function envoy_on_request(h) h:headers():add('x-body', 'no call') end")
+                .readsBody(null), "the word in a string is not the constant body");
+        assertFalse(stream().readsBody(null));
+    }
+
+    @Test
+    void theBodyBufferHasEnvoysLengthGetBytesAndSetBytes() {
+        Request r = new Request();
+        r.headers.set("content-length", "11").set("transfer-encoding", "chunked");
+        Held held = new Held("hello world");
+        LuaFilter.Stream s = stream("""
+                function envoy_on_request(h)
+                  local hs = h:headers()
+                  local b = h:body()
+                  hs:add("x-length", tostring(b:length()))
+                  hs:add("x-first", b:getBytes(0, 5))
+                  hs:add("x-last", b:getBytes(6, 5))
+                  hs:add("x-none", "[" .. b:getBytes(11, 0) .. "]")
+                  hs:add("x-past", tostring(pcall(b.getBytes, b, 7, 5)))
+                  hs:add("x-negative", tostring(pcall(b.getBytes, b, -1, 1)))
+                  hs:add("x-set", tostring(b:setBytes("bye")))
+                  hs:add("x-again", h:body():getBytes(0, 3) .. " " .. b:length())
+                end
+                """);
+        assertNull(s.request(r, INFO, null, held.body));
+        assertEquals("11", r.headers.get("x-length"));
+        assertEquals("hello", r.headers.get("x-first"));
+        assertEquals("world", r.headers.get("x-last"));
+        assertEquals("[]", r.headers.get("x-none"));
+        assertEquals("false", r.headers.get("x-past"), "index + length past the end is an error");
+        assertEquals("false", r.headers.get("x-negative"));
+        assertEquals("3", r.headers.get("x-set"), "setBytes answers the new length");
+        assertEquals("bye 3", r.headers.get("x-again"));
+        assertEquals("bye", held.now.toString());
+        assertEquals("3", r.headers.get("content-length"), "as Envoy's setBytes");
+        assertNull(r.headers.get("transfer-encoding"));
+    }
+
+    @Test
+    void aRequestWithoutBodyHasNilUnlessAlwaysWrapBodyAsksForAnEmptyBuffer() {
+        Request r = new Request();
+        Held held = new Held(null);
+        LuaFilter.Stream s = stream("""
+                function envoy_on_request(h)
+                  local hs = h:headers()
+                  hs:add("x-nil", tostring(h:body() == nil))
+                  hs:add("x-false", tostring(h:body(false) == nil))
+                  hs:add("x-not-boolean", tostring(pcall(h.body, h, 1)))
+                  local b = h:body(true)
+                  hs:add("x-length", tostring(b:length()))
+                  b:setBytes("made")
+                end
+                """);
+        assertNull(s.request(r, INFO, null, held.body));
+        assertEquals("true", r.headers.get("x-nil"));
+        assertEquals("true", r.headers.get("x-false"));
+        assertEquals("false", r.headers.get("x-not-boolean"), "always_wrap_body must be a boolean");
+        assertEquals("0", r.headers.get("x-length"));
+        assertEquals("made", held.now.toString());
+        assertEquals("4", r.headers.get("content-length"));
+    }
+
+    @Test
+    void bodyIsNotSupportedOnTheResponsePathNorWhereTheBodyWasNotHeld() {
+        Request r = new Request();
+        LuaFilter.Stream s = stream("""
+                function envoy_on_request(h)
+                  local ok, err = pcall(h.body, h)
+                  h:headers():add("x-request", tostring(ok))
+                end
+                function envoy_on_response(h)
+                  local ok, err = pcall(h.body, h, true)
+                  h:headers():add("x-response", tostring(ok))
+                end
+                """);
+        assertNull(s.request(r, INFO, null));
+        assertEquals("false", r.headers.get("x-request"));
+        MultiMap response = MultiMap.caseInsensitiveMultiMap();
+        s.response(LuaFilter.responseHead(response, () -> 200), INFO);
+        assertEquals("false", response.get("x-response"));
     }
 
     @Test

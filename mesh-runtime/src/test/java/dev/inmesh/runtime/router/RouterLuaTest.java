@@ -6,26 +6,32 @@ import static com.github.tomakehurst.wiremock.client.WireMock.anyRequestedFor;
 import static com.github.tomakehurst.wiremock.client.WireMock.anyUrl;
 import static com.github.tomakehurst.wiremock.client.WireMock.equalTo;
 import static com.github.tomakehurst.wiremock.client.WireMock.getRequestedFor;
+import static com.github.tomakehurst.wiremock.client.WireMock.postRequestedFor;
 import static com.github.tomakehurst.wiremock.client.WireMock.urlEqualTo;
 import static dev.inmesh.runtime.router.RouterRig.cluster;
 import static dev.inmesh.runtime.router.RouterRig.get;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.github.tomakehurst.wiremock.WireMockServer;
 import dev.inmesh.api.config.listener.HttpConnectionManager;
 import dev.inmesh.api.config.listener.HttpFilter;
 import dev.inmesh.api.config.listener.Lua;
 import dev.inmesh.runtime.upstream.ClusterManager;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpMethod;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 /**
  * Envoy's Lua filter in the router (the in-JVM client's and the standalone proxy's path), right before it: a request
  * script's headers reach the upstream and choose the route again, a response script's reach the caller, a script
- * that responds answers without the upstream, and a script error lets the request go on.
+ * that responds answers without the upstream, and a script error lets the request go on. A script that calls
+ * {@code body()} has the request's body held whole first (a streamed one too), reads it, and may replace it.
  */
 class RouterLuaTest {
     private final RouterRig rig = new RouterRig();
@@ -163,5 +169,117 @@ class RouterLuaTest {
         wm.verify(getRequestedFor(urlEqualTo("/off")).withoutHeader("x-lua"));
         wm.verify(getRequestedFor(urlEqualTo("/own")).withHeader("x-lua", equalTo("own")));
         wm.verify(getRequestedFor(urlEqualTo("/vh")).withHeader("x-lua", equalTo("hello")));
+    }
+
+    /** Reads the body into x-body and its length into x-length; {@code body()} is nil for none. */
+    private static final String READS_BODY = """
+            function envoy_on_request(h)
+              local b = h:body()
+              h:headers():add("x-body", b == nil and "nil" or b:getBytes(0, b:length()))
+              h:headers():add("x-wrapped", tostring(h:body(true):length()))
+            end
+            """;
+
+    /** A POST whose body arrives after the request, in two chunks, without a content-length. */
+    private CompletableFuture<RouterRig.Result> streamed(Router router, RouterRequest req, RouteTable table,
+                                                         String... chunks) {
+        RequestBodyStream body = new RequestBodyStream();
+        req.bodyStream(body);
+        var result = rig.start(router, req, table, clusters);
+        rig.ctx.runOnContext(v -> {
+            for (String c : chunks) {
+                body.write(Buffer.buffer(c));
+            }
+            body.end();
+        });
+        return result;
+    }
+
+    @Test
+    void aScriptReadsAWholeBodyAndTheUpstreamGetsItUnchanged() {
+        rig.call(rig.router(), lua(RouterRig.request(HttpMethod.POST, "/a", "hello", "content-length", "5"),
+                READS_BODY, true), table(), clusters);
+        wm.verify(postRequestedFor(urlEqualTo("/a")).withHeader("x-body", equalTo("hello"))
+                .withHeader("content-length", equalTo("5")).withRequestBody(equalTo("hello")));
+    }
+
+    @Test
+    void aStreamedBodyIsHeldWholeBeforeTheScriptReadsIt() {
+        var r = RouterRig.await(streamed(rig.router(), lua(RouterRig.request(HttpMethod.POST, "/a", null),
+                READS_BODY, true), table(), "hello ", "world"));
+        assertEquals(200, r.status());
+        wm.verify(postRequestedFor(urlEqualTo("/a")).withHeader("x-body", equalTo("hello world"))
+                .withHeader("x-wrapped", equalTo("11")).withRequestBody(equalTo("hello world")));
+    }
+
+    @Test
+    void aBodyTheScriptSetsIsSentWithItsContentLength() {
+        String script = "function envoy_on_request(h) h:body(true):setBytes('replaced!') end";
+        RouterRig.await(streamed(rig.router(), lua(RouterRig.request(HttpMethod.POST, "/streamed", null), script,
+                true), table(), "a much longer ", "original body"));
+        rig.call(rig.router(), lua(RouterRig.request(HttpMethod.POST, "/whole", "original", "content-length", "8"),
+                script, true), table(), clusters);
+        rig.call(rig.router(), lua(get("/none"), script, true), table(), clusters);
+        for (String path : new String[] {"/streamed", "/whole", "/none"}) {
+            wm.verify(anyRequestedFor(urlEqualTo(path)).withHeader("content-length", equalTo("9"))
+                    .withoutHeader("transfer-encoding").withRequestBody(equalTo("replaced!")));
+        }
+    }
+
+    @Test
+    void aRequestWithoutBodyHasNilAndAnEmptyWrappedBody() {
+        rig.call(rig.router(), lua(get("/a"), READS_BODY, true), table(), clusters);
+        wm.verify(getRequestedFor(urlEqualTo("/a")).withHeader("x-body", equalTo("nil"))
+                .withHeader("x-wrapped", equalTo("0")));
+    }
+
+    @Test
+    void aBodyOverTheRequestBufferLimitIsAnswered413WithoutTheUpstream() {
+        RouteTable table = RouterRig.table("""
+                name: r
+                virtual_hosts:
+                - name: vh
+                  domains: ["*"]
+                  per_request_buffer_limit_bytes: 8
+                  routes:
+                  - match: {prefix: /}
+                    route: {cluster: c}
+                """);
+        var r = RouterRig.await(streamed(rig.router(), lua(RouterRig.request(HttpMethod.POST, "/a", null),
+                READS_BODY, true), table, "hello ", "world"));
+        assertEquals(413, r.status());
+        assertEquals("Payload Too Large", r.body());
+        assertEquals("request_payload_too_large", r.info().responseCodeDetails());
+        wm.verify(0, anyRequestedFor(anyUrl()));
+    }
+
+    @Test
+    void aCallerThatLeavesWhileItsBodyIsHeldEndsWithDc() throws Exception {
+        Router router = rig.router();
+        RouterRequest req = lua(RouterRig.request(HttpMethod.POST, "/a", null), READS_BODY, true);
+        RequestBodyStream body = new RequestBodyStream();
+        req.bodyStream(body);
+        var result = rig.start(router, req, table(), clusters);
+        CompletableFuture<Void> written = new CompletableFuture<>();
+        rig.ctx.runOnContext(v -> {
+            body.write(Buffer.buffer("part"));
+            written.complete(null);
+        });
+        written.get(5, java.util.concurrent.TimeUnit.SECONDS);
+        router.cancel(req);
+        var r = RouterRig.await(result);
+        assertEquals(0, r.status());
+        assertTrue(r.flags().contains("DC"), r.flags());
+        wm.verify(0, anyRequestedFor(anyUrl()));
+    }
+
+    @Test
+    void aScriptThatDoesNotNameBodyLetsAStreamedBodyGoOnUnheld() {
+        var r = RouterRig.await(streamed(rig.router(), lua(RouterRig.request(HttpMethod.POST, "/a", null),
+                "function envoy_on_request(h) h:headers():add('x-lua', 'headers only') end", true), table(),
+                "hello ", "world"));
+        assertEquals(200, r.status());
+        wm.verify(postRequestedFor(urlEqualTo("/a")).withHeader("x-lua", equalTo("headers only"))
+                .withHeader("transfer-encoding", equalTo("chunked")).withRequestBody(equalTo("hello world")));
     }
 }
