@@ -416,38 +416,19 @@ public final class LuaFilter {
                 if (fn == null) {
                     return;
                 }
+                Handles handles = HANDLES.get();
+                Call outer = handles.current;
+                handles.current = this;
                 try {
-                    fn.call(handle());
+                    fn.call(handles.handle);
                 } catch (LuaError e) {
                     if (reply == null) {
                         scriptLog(System.Logger.Level.ERROR, e.getMessage());
                     }
                 } finally {
+                    handles.current = outer;
                     done = true;
                 }
-            }
-
-            private LuaTable handle() {
-                LuaTable h = new LuaTable();
-                method(h, "headers", a -> headers());
-                method(h, "respond", this::respond);
-                method(h, "streamInfo", a -> streamInfo());
-                method(h, "metadata", a -> metadataMap(new LuaTable()));
-                log(h, "logTrace", System.Logger.Level.TRACE);
-                log(h, "logDebug", System.Logger.Level.DEBUG);
-                log(h, "logInfo", System.Logger.Level.INFO);
-                log(h, "logWarn", System.Logger.Level.WARNING);
-                log(h, "logErr", System.Logger.Level.ERROR);
-                log(h, "logCritical", System.Logger.Level.ERROR);
-                method(h, "base64Escape", a -> LuaValue.valueOf(Base64.getEncoder().encodeToString(bytes(a, 2))));
-                method(h, "body", this::body);
-                for (String n : List.of("bodyChunks", "trailers", "httpCall", "connection",
-                        "verifySignature", "importPublicKey")) {
-                    method(h, n, a -> {
-                        throw new LuaError(n + "() is not supported by Inmesh");
-                    });
-                }
-                return h;
             }
 
             /**
@@ -496,13 +477,6 @@ public final class LuaFilter {
                 return b == null ? 0 : b.length();
             }
 
-            private void log(LuaTable h, String name, System.Logger.Level level) {
-                method(h, name, a -> {
-                    scriptLog(level, a.checkjstring(2));
-                    return LuaValue.NONE;
-                });
-            }
-
             private Varargs respond(Varargs a) {
                 if (!request) {
                     throw new LuaError("respond not currently supported in the response path");
@@ -545,63 +519,30 @@ public final class LuaFilter {
                 throw new LuaError("responded");
             }
 
-            private LuaValue headers() {
-                LuaTable methods = new LuaTable();
-                method(methods, "get", a -> {
-                    String key = a.checkjstring(2).toLowerCase(Locale.ROOT);
-                    String p = key.startsWith(":") ? head.pseudo(key) : null;
-                    if (p != null) {
-                        return LuaValue.valueOf(p);
-                    }
-                    List<String> all = head.headers().getAll(key);
-                    return all.isEmpty() ? LuaValue.NIL : LuaValue.valueOf(String.join(",", all));
-                });
-                method(methods, "getAtIndex", a -> {
-                    List<String> all = values(a.checkjstring(2));
-                    int i = a.checkint(3);
-                    return i >= 0 && i < all.size() && !all.get(i).isEmpty() ? LuaValue.valueOf(all.get(i))
-                            : LuaValue.NIL;
-                });
-                method(methods, "getNumValues", a -> LuaValue.valueOf(values(a.checkjstring(2)).size()));
-                method(methods, "add", a -> {
-                    change(a.checkjstring(2), a.checkjstring(3), true);
-                    return LuaValue.NONE;
-                });
-                method(methods, "replace", a -> {
-                    change(a.checkjstring(2), a.checkjstring(3), false);
-                    return LuaValue.NONE;
-                });
-                method(methods, "remove", a -> {
-                    checkModifiable();
-                    String key = a.checkjstring(2).toLowerCase(Locale.ROOT);
-                    if (!key.startsWith(":")) {
-                        head.headers().remove(key);
-                        modified = true;
-                    }
-                    return LuaValue.NONE;
-                });
-                method(methods, "setHttp1ReasonPhrase", a -> LuaValue.NONE); // HTTP/1 reason phrases are not kept
-                LuaTable meta = new LuaTable();
-                meta.set("__index", methods);
-                meta.set("__pairs", new VarArgFunction() {
-                    @Override
-                    public Varargs invoke(Varargs args) {
-                        Iterator<String[]> it = entries().iterator();
-                        return new VarArgFunction() {
-                            @Override
-                            public Varargs invoke(Varargs ignored) {
-                                if (!it.hasNext()) {
-                                    return NIL;
-                                }
-                                String[] e = it.next();
-                                return varargsOf(valueOf(e[0]), valueOf(e[1]));
-                            }
-                        };
-                    }
-                });
-                LuaTable map = new LuaTable();
-                map.setmetatable(meta);
-                return map;
+            private Varargs get(Varargs a) {
+                String key = a.checkjstring(2).toLowerCase(Locale.ROOT);
+                String p = key.startsWith(":") ? head.pseudo(key) : null;
+                if (p != null) {
+                    return LuaValue.valueOf(p);
+                }
+                List<String> all = head.headers().getAll(key);
+                return all.isEmpty() ? LuaValue.NIL : LuaValue.valueOf(String.join(",", all));
+            }
+
+            private Varargs getAtIndex(Varargs a) {
+                List<String> all = values(a.checkjstring(2));
+                int i = a.checkint(3);
+                return i >= 0 && i < all.size() && !all.get(i).isEmpty() ? LuaValue.valueOf(all.get(i)) : LuaValue.NIL;
+            }
+
+            private Varargs remove(Varargs a) {
+                checkModifiable();
+                String key = a.checkjstring(2).toLowerCase(Locale.ROOT);
+                if (!key.startsWith(":")) {
+                    head.headers().remove(key);
+                    modified = true;
+                }
+                return LuaValue.NONE;
             }
 
             /** The head's entries as Envoy iterates them: the pseudo-headers first, then one pair per value. */
@@ -644,44 +585,142 @@ public final class LuaFilter {
                 }
             }
 
-            private LuaValue streamInfo() {
-                LuaTable s = new LuaTable();
-                method(s, "protocol", a -> string(info.protocol()));
-                method(s, "downstreamLocalAddress", a -> string(info.downstreamLocalAddress()));
-                method(s, "downstreamDirectRemoteAddress", a -> string(info.downstreamDirectRemoteAddress()));
-                method(s, "downstreamRemoteAddress", a -> string(info.downstreamRemoteAddress()));
-                method(s, "requestedServerName", a -> LuaValue.valueOf(info.requestedServerName() == null ? ""
-                        : info.requestedServerName()));
-                method(s, "routeName", a -> LuaValue.valueOf(info.routeName() == null ? "" : info.routeName()));
-                method(s, "dynamicMetadata", a -> dynamicMetadata());
-                method(s, "downstreamSslConnection", a -> LuaValue.NIL);
-                return s;
+            private LuaValue dynamicMetadataGet(Varargs a) {
+                LuaTable t = Stream.this.dynamicMetadata.get(a.checkjstring(2));
+                return t == null ? LuaValue.NIL : t;
             }
 
-            private LuaValue dynamicMetadata() {
-                LuaTable methods = new LuaTable();
-                method(methods, "get", a -> {
-                    LuaTable t = Stream.this.dynamicMetadata.get(a.checkjstring(2));
-                    return t == null ? LuaValue.NIL : t;
-                });
-                method(methods, "set", a -> {
-                    Stream.this.dynamicMetadata.computeIfAbsent(a.checkjstring(2), k -> new LuaTable())
-                            .set(a.checkjstring(3), a.arg(4));
-                    return LuaValue.NONE;
-                });
-                return withPairs(methods, () -> {
-                    LuaTable all = new LuaTable();
-                    Stream.this.dynamicMetadata.forEach(all::set);
-                    return all;
-                });
+            private Varargs dynamicMetadataSet(Varargs a) {
+                Stream.this.dynamicMetadata.computeIfAbsent(a.checkjstring(2), k -> new LuaTable())
+                        .set(a.checkjstring(3), a.arg(4));
+                return LuaValue.NONE;
             }
 
-            /** The route's metadata under the filter's name: empty, as Inmesh does not read route metadata. */
-            private LuaValue metadataMap(LuaTable entries) {
-                LuaTable methods = new LuaTable();
-                method(methods, "get", a -> entries.get(a.checkjstring(2)));
-                return withPairs(methods, () -> entries);
+            private LuaTable dynamicMetadataAll() {
+                LuaTable all = new LuaTable();
+                Stream.this.dynamicMetadata.forEach(all::set);
+                return all;
             }
+        }
+    }
+
+    private static final ThreadLocal<Handles> HANDLES = ThreadLocal.withInitial(Handles::new);
+
+    /**
+     * The objects a script's handle gives (the handle, its header map, stream info, dynamic metadata, metadata),
+     * made once per thread rather than for every call (a call building its own cost 7 µs and 12.5 KB a request,
+     * docs/benchmarks.md): their methods act on the call that runs on the thread now, and fail outside one, as
+     * Envoy's handle objects fail used out of their scope. One difference: a handle a script kept in a global from an
+     * earlier call acts on the current call, where Envoy's would fail.
+     */
+    private static final class Handles {
+        private Stream.Call current;
+        final LuaTable handle = new LuaTable();
+
+        Handles() {
+            LuaTable headers = new LuaTable();
+            method(headers, "get", a -> running().get(a));
+            method(headers, "getAtIndex", a -> running().getAtIndex(a));
+            method(headers, "getNumValues", a -> LuaValue.valueOf(running().values(a.checkjstring(2)).size()));
+            method(headers, "add", a -> {
+                running().change(a.checkjstring(2), a.checkjstring(3), true);
+                return LuaValue.NONE;
+            });
+            method(headers, "replace", a -> {
+                running().change(a.checkjstring(2), a.checkjstring(3), false);
+                return LuaValue.NONE;
+            });
+            method(headers, "remove", a -> running().remove(a));
+            method(headers, "setHttp1ReasonPhrase", a -> LuaValue.NONE); // HTTP/1 reason phrases are not kept
+            LuaTable headerMeta = new LuaTable();
+            headerMeta.set("__index", headers);
+            headerMeta.set("__pairs", new VarArgFunction() {
+                @Override
+                public Varargs invoke(Varargs args) {
+                    Iterator<String[]> it = running().entries().iterator();
+                    return new VarArgFunction() {
+                        @Override
+                        public Varargs invoke(Varargs ignored) {
+                            if (!it.hasNext()) {
+                                return NIL;
+                            }
+                            String[] e = it.next();
+                            return varargsOf(valueOf(e[0]), valueOf(e[1]));
+                        }
+                    };
+                }
+            });
+            LuaTable headerMap = new LuaTable();
+            headerMap.setmetatable(headerMeta);
+
+            LuaTable metadataMethods = new LuaTable();
+            method(metadataMethods, "get", a -> running().dynamicMetadataGet(a));
+            method(metadataMethods, "set", a -> running().dynamicMetadataSet(a));
+            LuaValue dynamicMetadata = withPairs(metadataMethods, () -> running().dynamicMetadataAll());
+
+            LuaTable info = new LuaTable();
+            method(info, "protocol", a -> string(running().info.protocol()));
+            method(info, "downstreamLocalAddress", a -> string(running().info.downstreamLocalAddress()));
+            method(info, "downstreamDirectRemoteAddress", a -> string(running().info.downstreamDirectRemoteAddress()));
+            method(info, "downstreamRemoteAddress", a -> string(running().info.downstreamRemoteAddress()));
+            method(info, "requestedServerName", a -> LuaValue.valueOf(
+                    running().info.requestedServerName() == null ? "" : running().info.requestedServerName()));
+            method(info, "routeName", a -> LuaValue.valueOf(
+                    running().info.routeName() == null ? "" : running().info.routeName()));
+            method(info, "dynamicMetadata", a -> {
+                running();
+                return dynamicMetadata;
+            });
+            method(info, "downstreamSslConnection", a -> LuaValue.NIL);
+
+            // the route's metadata under the filter's name: empty, as Inmesh does not read route metadata
+            LuaTable noMetadata = new LuaTable();
+            LuaTable metadataGet = new LuaTable();
+            method(metadataGet, "get", a -> noMetadata.get(a.checkjstring(2)));
+            LuaValue metadata = withPairs(metadataGet, () -> noMetadata);
+
+            method(handle, "headers", a -> {
+                running();
+                return headerMap;
+            });
+            method(handle, "respond", a -> running().respond(a));
+            method(handle, "streamInfo", a -> {
+                running();
+                return info;
+            });
+            method(handle, "metadata", a -> {
+                running();
+                return metadata;
+            });
+            log("logTrace", System.Logger.Level.TRACE);
+            log("logDebug", System.Logger.Level.DEBUG);
+            log("logInfo", System.Logger.Level.INFO);
+            log("logWarn", System.Logger.Level.WARNING);
+            log("logErr", System.Logger.Level.ERROR);
+            log("logCritical", System.Logger.Level.ERROR);
+            method(handle, "base64Escape", a -> LuaValue.valueOf(Base64.getEncoder().encodeToString(bytes(a, 2))));
+            method(handle, "body", a -> running().body(a));
+            for (String n : List.of("bodyChunks", "trailers", "httpCall", "connection", "verifySignature",
+                    "importPublicKey")) {
+                method(handle, n, a -> {
+                    throw new LuaError(n + "() is not supported by Inmesh");
+                });
+            }
+        }
+
+        private void log(String name, System.Logger.Level level) {
+            method(handle, name, a -> {
+                scriptLog(level, a.checkjstring(2));
+                return LuaValue.NONE;
+            });
+        }
+
+        /** The call running on this thread; an object used outside one fails, as Envoy's. */
+        private Stream.Call running() {
+            if (current == null) {
+                throw new LuaError("object used outside of proper scope");
+            }
+            return current;
         }
     }
 
