@@ -689,7 +689,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         HeldRequestBody held = traced.heldBody != null ? traced.heldBody : new HeldRequestBody(req);
         traced.heldBody = held;
         long limit = Router.requestBufferLimit(f, Listener.DEFAULT_PER_CONNECTION_BUFFER_LIMIT_BYTES);
-        held.hold(limit == Long.MAX_VALUE ? limit : limit + 1).onComplete(ar -> {
+        held.hold(RequestBody.pastLimit(limit)).onComplete(ar -> {
             if (resp.ended() || resp.closed()) {
                 return;
             }
@@ -697,11 +697,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 resp.reset(); // the caller left while its body was held (RequestBody.Gone)
                 return;
             }
-            if (ar.result() != null && ar.result().length() > limit) {
+            if (RequestBody.tooLarge(ar.result(), limit, ds)) {
                 details[0] = ExtAuthzFilter.TOO_LARGE_DETAILS;
-                if (ds != null) {
-                    ds.requestTooLarge();
-                }
                 localReply(req, 413, ExtAuthzFilter.TOO_LARGE_BODY);
                 req.resume(); // what the caller still sends goes nowhere
                 return;

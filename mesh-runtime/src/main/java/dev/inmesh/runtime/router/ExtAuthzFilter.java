@@ -252,11 +252,9 @@ public final class ExtAuthzFilter {
         // max_request_bytes; a longer body without that is refused as Envoy's connection manager refuses a body over
         // the filter's buffer limit, without asking
         long max = b.maxRequestBytes();
-        return s.request().requestBody().hold(b.allowPartialMessage() ? max : max + 1).compose(body -> {
-            if (body != null && body.length() > max && !b.allowPartialMessage()) {
-                if (stats != null) {
-                    stats.requestTooLarge(); // as Envoy's connection manager counts its 413
-                }
+        long hold = b.allowPartialMessage() ? max : RequestBody.pastLimit(max);
+        return s.request().requestBody().hold(hold).compose(body -> {
+            if (!b.allowPartialMessage() && RequestBody.tooLarge(body, max, stats)) {
                 return Future.succeededFuture(TOO_LARGE);
             }
             return ask(s, headers, body, clusters, stats);

@@ -41,7 +41,7 @@ import org.luaj.vm2.lib.jse.JseOsLib;
  * per event loop, as they are per worker in Envoy. A script runs to its end on the event loop: nothing it can call
  * waits (no {@code httpCall}), so running it whole is what Envoy's coroutine does. Envoy's {@code body()} suspends the
  * script until the request's body is whole; here the body is held whole before the script runs instead, for requests
- * whose route runs a script that may call it ({@link #readsBody}): one whose compiled code names the string
+ * whose route runs a script that may call it ({@link Stream#readsBody}): one whose compiled code names the string
  * {@code "body"} anywhere (a method call {@code handle:body()} does; so does any use of that string, which only
  * holds a body needlessly). A script that reaches {@code body} by a name it computes is not seen to, and its
  * {@code body()} raises an error.
@@ -300,20 +300,6 @@ public final class LuaFilter {
         }
     }
 
-    /**
-     * Whether {@code body} is held for the request: its route runs a script of these filters that may call
-     * {@code body()} ({@link LuaFilter}).
-     */
-    public static boolean readsBody(List<LuaFilter> filters, RouteResult route) {
-        for (LuaFilter f : filters) {
-            Script s = f.scriptFor(route);
-            if (s != null && s.readsBody) {
-                return true;
-            }
-        }
-        return false;
-    }
-
     /** A script's {@code respond()}: the local reply that answers the request. */
     public record Reply(int status, MultiMap headers, String body) {}
 
@@ -337,13 +323,18 @@ public final class LuaFilter {
             this.scripts = new Script[this.filters.size()];
         }
 
-        public boolean isEmpty() {
-            return filters.isEmpty();
-        }
-
-        /** Whether the request's body must be held before its scripts run, for {@code route} ({@link #readsBody}). */
+        /**
+         * Whether the request's body must be held before its scripts run: its {@code route} runs a script of these
+         * filters that may call {@code body()} ({@link LuaFilter}).
+         */
         public boolean readsBody(RouteResult route) {
-            return LuaFilter.readsBody(filters, route);
+            for (LuaFilter f : filters) {
+                Script s = f.scriptFor(route);
+                if (s != null && s.readsBody) {
+                    return true;
+                }
+            }
+            return false;
         }
 
         /** {@link #request(Head, Info, RouteResult, Body)} for a request whose body was not held. */

@@ -1,5 +1,6 @@
 package dev.inmesh.runtime.router;
 
+import dev.inmesh.runtime.stats.DownstreamStats;
 import io.vertx.core.Future;
 import io.vertx.core.buffer.Buffer;
 
@@ -31,6 +32,29 @@ public interface RequestBody {
         public Gone() {
             super("the request's caller left before its body came", null, false, false);
         }
+    }
+
+    /**
+     * What to hold ({@link #hold}) of a body a filter needs whole within {@code max} bytes: one byte more, so that a
+     * body longer than {@code max} shows as such ({@link #tooLarge}).
+     */
+    static long pastLimit(long max) {
+        return max == Long.MAX_VALUE ? max : max + 1;
+    }
+
+    /**
+     * Whether a body held up to {@link #pastLimit} is longer than {@code max} bytes, the limit of a filter that needs
+     * it whole: Envoy's connection manager then answers 413 ({@code request_payload_too_large}) and counts it in its
+     * {@code downstream_rq_too_large}, as this counts it in {@code stats} (unless null).
+     */
+    static boolean tooLarge(Buffer held, long max, DownstreamStats stats) {
+        if (held == null || held.length() <= max) {
+            return false;
+        }
+        if (stats != null) {
+            stats.requestTooLarge();
+        }
+        return true;
     }
 
     /** The chunks held, {@code size} bytes in all, as one buffer: what {@link #hold} answers (null for none). */

@@ -267,6 +267,17 @@ public final class Router {
     }
 
     /** Runs {@code r} now when on {@code ctx}, else on {@code ctx} soon. */
+    /**
+     * While a filter holds the request's body ({@code stream}), the caller's leaving closes it, so that what waits for
+     * the body ends as gone; a caller that left already closes it now.
+     */
+    private static void closeWhenCallerLeaves(RouterRequest req, RequestBodyStream stream, Context ctx) {
+        req.canceller = () -> onContext(ctx, stream::close);
+        if (req.cancelled) {
+            stream.close();
+        }
+    }
+
     private static void onContext(Context ctx, Runnable r) {
         if (Vertx.currentContext() == ctx) {
             r.run();
@@ -595,14 +606,10 @@ public final class Router {
         }
         if (req.rbac.external()) {
             // an external authorization filter among them: the rest waits for its authorizer
-            RequestBodyStream held = req.stream;
-            if (held != null) {
+            if (req.stream != null) {
                 // one that waits for the body (with_request_body) stops waiting when the caller leaves: its check
                 // is not asked, and the exchange ends as gone (whenDecided)
-                req.canceller = () -> onContext(ctx, held::close);
-                if (req.cancelled) {
-                    held.close(); // it left already
-                }
+                closeWhenCallerLeaves(req, req.stream, ctx);
             }
             whenDecided(ex, promise, req.rbac.authorize(rbacSubject(req), new MultiMapHeaders(req.headers),
                     req::removeTokenParameters, table, result, req.downstreamStats, clusters), v -> {
@@ -1061,11 +1068,8 @@ public final class Router {
         if (stream == null) {
             held = Future.succeededFuture(req.body); // whole, or none
         } else {
-            req.canceller = () -> onContext(ctx, stream::close);
-            if (req.cancelled) {
-                stream.close(); // it left already
-            }
-            held = stream.hold(limit == Long.MAX_VALUE ? limit : limit + 1);
+            closeWhenCallerLeaves(req, stream, ctx);
+            held = stream.hold(RequestBody.pastLimit(limit));
         }
         held.onComplete(ar -> {
             if (stream != null) {
@@ -1078,10 +1082,7 @@ public final class Router {
                 callerGone(ex, promise);
                 return;
             }
-            if (ar.result() != null && ar.result().length() > limit) {
-                if (req.downstreamStats != null) {
-                    req.downstreamStats.requestTooLarge();
-                }
+            if (RequestBody.tooLarge(ar.result(), limit, req.downstreamStats)) {
                 reply(ex, promise, 413, ExtAuthzFilter.TOO_LARGE_BODY, ExtAuthzFilter.TOO_LARGE_DETAILS, null);
                 return;
             }
