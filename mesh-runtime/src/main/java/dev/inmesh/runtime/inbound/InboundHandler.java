@@ -350,12 +350,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                                 // as Envoy's ext_authz encodes them: over the headers the answer has, whoever
                                 // answers (a local reply's end handler; the service's, in routed, replaces it)
                                 traced.authz = v.responseHeaders();
-                                resp.headersEndHandler(end -> {
-                                    if (rateLimit[0] != null) {
-                                        rateLimit[0].setOn(resp.headers());
-                                    }
-                                    ExtAuthzFilter.ResponseHeader.applyAll(resp.headers(), traced.authz);
-                                });
+                                resp.headersEndHandler(end -> encodeFilters(resp, null, rateLimit, traced));
                             }
                             // the path whose query parameters the authorizer changed, as Envoy's filter sets :path
                             traced.authorizedUri = v.path();
