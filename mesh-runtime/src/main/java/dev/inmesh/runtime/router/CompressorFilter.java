@@ -252,8 +252,11 @@ public final class CompressorFilter {
      */
     public static final class Gzip {
         private static final byte[] HEADER = {0x1f, (byte) 0x8b, 8, 0, 0, 0, 0, 0, 0, 3};
-        /** The gzip streams whose deflater is not ended yet: what {@link #open()} reads. */
-        private static final java.util.concurrent.atomic.AtomicLong OPEN = new java.util.concurrent.atomic.AtomicLong();
+        /**
+         * The gzip streams whose deflater is not ended yet: what {@link #open()} reads. An adder, as every event loop
+         * counts in it for each compressed response and only tests read it.
+         */
+        private static final java.util.concurrent.atomic.LongAdder OPEN = new java.util.concurrent.atomic.LongAdder();
         private final Deflater deflater;
         private final CRC32 crc = new CRC32();
         private final DownstreamStats.CompressorCounters counters;
@@ -269,7 +272,7 @@ public final class CompressorFilter {
                 case HUFFMAN_ONLY -> Deflater.HUFFMAN_ONLY;
             });
             this.counters = counters;
-            OPEN.incrementAndGet();
+            OPEN.increment();
         }
 
         /**
@@ -278,7 +281,7 @@ public final class CompressorFilter {
          * tells of a path that left a deflater to the garbage collector.
          */
         public static long open() {
-            return OPEN.get();
+            return OPEN.sum();
         }
 
         /**
@@ -312,7 +315,7 @@ public final class CompressorFilter {
             }
             long length = deflater.getBytesRead();
             deflater.end();
-            OPEN.decrementAndGet();
+            OPEN.decrement();
             result.appendIntLE((int) crc.getValue()).appendIntLE((int) length);
             count(0, result.length());
             return result;
@@ -323,7 +326,7 @@ public final class CompressorFilter {
             if (!done) {
                 done = true;
                 deflater.end();
-                OPEN.decrementAndGet();
+                OPEN.decrement();
             }
         }
 
