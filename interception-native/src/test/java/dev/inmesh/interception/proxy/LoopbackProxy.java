@@ -56,6 +56,48 @@ final class LoopbackProxy implements AutoCloseable {
     }
 
     /**
+     * A proxy config of one inbound listener on 127.0.0.1:{@code proxyPort} whose connection manager routes everything
+     * to the static cluster {@code inbound|8080||} of 127.0.0.1:{@code upstreamPort}, with {@code httpFilters} (YAML
+     * list items at column 0, as a connection manager's {@code http_filters} lists them) before its router.
+     */
+    static String inboundConfig(int proxyPort, int upstreamPort, String httpFilters) {
+        return """
+                static_resources:
+                  listeners:
+                  - name: inbound
+                    address: {socket_address: {address: 127.0.0.1, port_value: %d}}
+                    traffic_direction: INBOUND
+                    filter_chains:
+                    - filters:
+                      - name: envoy.filters.network.http_connection_manager
+                        typed_config:
+                          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+                          stat_prefix: inbound_0.0.0.0_8080
+                          route_config:
+                            name: inbound|8080||
+                            virtual_hosts:
+                            - name: inbound|http|8080
+                              domains: ["*"]
+                              routes:
+                              - match: {prefix: /}
+                                route: {cluster: inbound|8080||}
+                          http_filters:
+                """.formatted(proxyPort) + httpFilters.indent(10) + """
+                          - name: envoy.filters.http.router
+                            typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
+                  clusters:
+                  - name: inbound|8080||
+                    type: STATIC
+                    connect_timeout: 1s
+                    load_assignment:
+                      cluster_name: inbound|8080||
+                      endpoints:
+                      - lb_endpoints:
+                        - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: %d}}}
+                """.formatted(upstreamPort);
+    }
+
+    /**
      * Sends a WebSocket upgrade for {@code path} to {@code host: svc} on 127.0.0.1:{@code port}, with
      * {@code extraHeaders} (each line ending in CRLF), and returns what first comes back: the answer's head, at least.
      */

@@ -79,48 +79,17 @@ class ProxyCompressorTest {
         int upstream = backends.createHttpServer().requestHandler(this::answer).listen(0, "127.0.0.1")
                 .await(10, TimeUnit.SECONDS).actualPort();
         int proxyPort = LoopbackProxy.freePort();
-        String yaml = """
-                static_resources:
-                  listeners:
-                  - name: inbound
-                    address: {socket_address: {address: 127.0.0.1, port_value: %d}}
-                    traffic_direction: INBOUND
-                    filter_chains:
-                    - filters:
-                      - name: envoy.filters.network.http_connection_manager
-                        typed_config:
-                          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-                          stat_prefix: inbound_0.0.0.0_8080
-                          route_config:
-                            name: inbound|8080||
-                            virtual_hosts:
-                            - name: inbound|http|8080
-                              domains: ["*"]
-                              routes:
-                              - match: {prefix: /}
-                                route: {cluster: inbound|8080||}
-                          http_filters:
-                          - name: envoy.filters.http.compressor
-                            typed_config:
-                              "@type": type.googleapis.com/envoy.extensions.filters.http.compressor.v3.Compressor
-                              response_direction_config:
-                                remove_accept_encoding_header: true
-                              compressor_library:
-                                name: text_optimized
-                                typed_config:
-                                  "@type": type.googleapis.com/envoy.extensions.compression.gzip.compressor.v3.Gzip
-                          - name: envoy.filters.http.router
-                            typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
-                  clusters:
-                  - name: inbound|8080||
-                    type: STATIC
-                    connect_timeout: 1s
-                    load_assignment:
-                      cluster_name: inbound|8080||
-                      endpoints:
-                      - lb_endpoints:
-                        - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: %d}}}
-                """.formatted(proxyPort, upstream);
+        String yaml = LoopbackProxy.inboundConfig(proxyPort, upstream, """
+                - name: envoy.filters.http.compressor
+                  typed_config:
+                    "@type": type.googleapis.com/envoy.extensions.filters.http.compressor.v3.Compressor
+                    response_direction_config:
+                      remove_accept_encoding_header: true
+                    compressor_library:
+                      name: text_optimized
+                      typed_config:
+                        "@type": type.googleapis.com/envoy.extensions.compression.gzip.compressor.v3.Gzip
+                """);
         proxy = new LoopbackProxy(yaml);
         client = backends.createHttpClient(new HttpClientOptions().setDefaultHost("127.0.0.1")
                 .setDefaultPort(proxyPort));

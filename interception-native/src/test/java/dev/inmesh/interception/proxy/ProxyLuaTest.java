@@ -42,57 +42,26 @@ class ProxyLuaTest {
         int upstream = backends.createHttpServer().requestHandler(this::answer).listen(0, "127.0.0.1")
                 .await(10, TimeUnit.SECONDS).actualPort();
         int proxyPort = LoopbackProxy.freePort();
-        String yaml = """
-                static_resources:
-                  listeners:
-                  - name: inbound
-                    address: {socket_address: {address: 127.0.0.1, port_value: %d}}
-                    traffic_direction: INBOUND
-                    filter_chains:
-                    - filters:
-                      - name: envoy.filters.network.http_connection_manager
-                        typed_config:
-                          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-                          stat_prefix: inbound_0.0.0.0_8080
-                          route_config:
-                            name: inbound|8080||
-                            virtual_hosts:
-                            - name: inbound|http|8080
-                              domains: ["*"]
-                              routes:
-                              - match: {prefix: /}
-                                route: {cluster: inbound|8080||}
-                          http_filters:
-                          - name: envoy.filters.http.lua
-                            typed_config:
-                              "@type": type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua
-                              default_source_code:
-                                inline_string: |
-                                  function envoy_on_request(h)
-                                    if h:headers():get(":path") == "/deny" then
-                                      h:respond({[":status"] = "403"}, "denied by lua")
-                                    end
-                                    h:headers():add("x-lua", "proxy")
-                                    if h:headers():get(":path") == "/body" then
-                                      local b = h:body()
-                                      h:headers():add("x-body", b == nil and "nil" or b:getBytes(0, b:length()))
-                                      local set = h:headers():get("x-set")
-                                      if set then h:body(true):setBytes(set) end
-                                    end
-                                  end
-                                  function envoy_on_response(h) h:headers():add("x-lua-response", "1") end
-                          - name: envoy.filters.http.router
-                            typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
-                  clusters:
-                  - name: inbound|8080||
-                    type: STATIC
-                    connect_timeout: 1s
-                    load_assignment:
-                      cluster_name: inbound|8080||
-                      endpoints:
-                      - lb_endpoints:
-                        - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: %d}}}
-                """.formatted(proxyPort, upstream);
+        String yaml = LoopbackProxy.inboundConfig(proxyPort, upstream, """
+                - name: envoy.filters.http.lua
+                  typed_config:
+                    "@type": type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua
+                    default_source_code:
+                      inline_string: |
+                        function envoy_on_request(h)
+                          if h:headers():get(":path") == "/deny" then
+                            h:respond({[":status"] = "403"}, "denied by lua")
+                          end
+                          h:headers():add("x-lua", "proxy")
+                          if h:headers():get(":path") == "/body" then
+                            local b = h:body()
+                            h:headers():add("x-body", b == nil and "nil" or b:getBytes(0, b:length()))
+                            local set = h:headers():get("x-set")
+                            if set then h:body(true):setBytes(set) end
+                          end
+                        end
+                        function envoy_on_response(h) h:headers():add("x-lua-response", "1") end
+                """);
         proxy = new LoopbackProxy(yaml);
         client = backends.createHttpClient(new HttpClientOptions().setDefaultHost("127.0.0.1")
                 .setDefaultPort(proxyPort));
