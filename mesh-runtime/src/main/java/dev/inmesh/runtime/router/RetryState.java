@@ -43,6 +43,13 @@ final class RetryState {
     private final int maxRetries;
     private final RandomGenerator random;
     private int retriesUsed;
+    /** How many retries waited the exponential back-off: its ceiling doubles with each, as Envoy's strategy. */
+    private int exponentialBackOffs;
+    /**
+     * The interval, in milliseconds, that the last retried response's reset header set for the retry it asked for
+     * ({@code rate_limited_retry_back_off}), or -1: taken by that retry's back-off alone, as Envoy's strategy.
+     */
+    private long rateLimitedInterval = -1;
     /**
      * Whether an attempt of the request that had been sent ended without a response (a reset, a timeout):
      * reset-before-request no longer applies, as Envoy's router keeps it (it does not look at attempts answered).
@@ -191,11 +198,73 @@ final class RetryState {
         return retriesUsed;
     }
 
-    /** The back-off before the retry just granted by {@link #next}: random in [0, min(base x 2^(n-1), max)). */
+    /**
+     * Reads a response that the policy retries for its {@code rate_limited_retry_back_off} reset headers, as Envoy's
+     * router does before it decides: the first header, in order, whose first value is an interval of at most
+     * {@code max_interval} (a whole number of seconds; or, for {@code UNIX_TIMESTAMP}, a Unix time in seconds not
+     * before {@code nowSeconds}, the interval until then) sets the back-off of the retry, if there is one, when it is
+     * longer than 1 ms.
+     */
+    void readResetHeaders(MultiMap headers, long nowSeconds) {
+        RetryPolicy.RateLimitedBackOff b = policy == null ? null : policy.rateLimitedBackOff();
+        if (b == null) {
+            return;
+        }
+        for (RetryPolicy.ResetHeader h : b.resetHeaders()) {
+            String value = headers.get(h.name());
+            long seconds = value == null ? -1 : unsigned(value);
+            if (seconds < 0 || h.unixTimestamp() && seconds < nowSeconds) {
+                continue;
+            }
+            long interval = h.unixTimestamp() ? seconds - nowSeconds : seconds;
+            long millis = interval > Long.MAX_VALUE / 1000 ? Long.MAX_VALUE : interval * 1000;
+            if (millis <= b.maxInterval().toMillis()) {
+                if (millis > 1) {
+                    rateLimitedInterval = millis;
+                }
+                return;
+            }
+        }
+    }
+
+    /** A whole number of decimal digits, or -1 (empty, a sign, anything else, past a long). */
+    private static long unsigned(String s) {
+        if (s.isEmpty() || s.length() > 18) {
+            return -1;
+        }
+        long n = 0;
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            if (c < '0' || c > '9') {
+                return -1;
+            }
+            n = n * 10 + (c - '0');
+        }
+        return n;
+    }
+
+    /**
+     * Whether the back-off of the retry just granted by {@link #next} is the interval a reset header set
+     * ({@link #readResetHeaders}); ask before {@link #backOffMillis}, which uses it up.
+     */
+    boolean rateLimitedBackOff() {
+        return rateLimitedInterval > 1;
+    }
+
+    /**
+     * The back-off before the retry just granted by {@link #next}: with an interval a reset header set, random in
+     * [interval, 1.5 x interval), as Envoy's jittered lower-bound strategy, for this retry only; else, for the n-th
+     * retry that waits the exponential back-off, random in [0, min(base x 2^(n-1), max)).
+     */
     long backOffMillis() {
+        if (rateLimitedInterval > 1) {
+            long min = rateLimitedInterval;
+            rateLimitedInterval = -1;
+            return min + random.nextLong(min >> 1);
+        }
         long base = policy == null ? RetryPolicy.DEFAULT_BACK_OFF_BASE.toMillis() : policy.backOffBase().toMillis();
         long max = policy == null ? base * 10 : policy.backOffMax().toMillis();
-        int n = Math.max(1, retriesUsed);
+        int n = ++exponentialBackOffs;
         long ceiling = n >= 31 ? max : Math.min(max, base << (n - 1));
         return ceiling <= 0 ? 0 : random.nextLong(ceiling);
     }

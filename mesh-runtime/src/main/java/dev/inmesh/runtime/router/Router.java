@@ -2555,7 +2555,11 @@ public final class Router {
             int status = resp.statusCode();
             var st = stats(ex);
             reportAnswer(host, ex.grpc, status, resp.headers());
-            boolean retried = retryGranted(retry.retriableResponse(status, resp.headers()));
+            boolean retriable = retry.retriableResponse(status, resp.headers());
+            if (retriable) {
+                retry.readResetHeaders(resp.headers(), System.currentTimeMillis() / 1000);
+            }
+            boolean retried = retryGranted(retriable);
             if (st != null) {
                 // as Envoy charges them: a response retried away under retry.upstream_rq_*, the one passed on (or
                 // kept when retries ran out or overflowed) under upstream_rq_*
@@ -2814,7 +2818,7 @@ public final class Router {
         void scheduleRetry() {
             var st = stats(ex);
             if (st != null) {
-                st.retry();
+                st.retry(retry.rateLimitedBackOff());
             }
             long delay = retry.backOffMillis();
             generation++;

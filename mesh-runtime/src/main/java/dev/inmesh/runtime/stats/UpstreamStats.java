@@ -34,10 +34,11 @@ public interface UpstreamStats {
     void retriedResponse(int status);
 
     /**
-     * A retry was made: {@code upstream_rq_retry}, and {@code upstream_rq_retry_backoff_exponential} (every retry
-     * waits the jittered exponential back-off; Inmesh has no rate-limited back-off).
+     * A retry was made: {@code upstream_rq_retry}, and {@code upstream_rq_retry_backoff_ratelimited} when it waits the
+     * interval a retried response's reset header set ({@code rate_limited_retry_back_off}), else
+     * {@code upstream_rq_retry_backoff_exponential} (the jittered exponential back-off).
      */
-    void retry();
+    void retry(boolean rateLimitedBackOff);
 
     /**
      * After a retry, an attempt ended in an outcome that is not retried (an answer or a failure the policy does not

@@ -20,6 +20,8 @@ final class UpstreamStatsImpl implements UpstreamStats {
     private final LongAdder rqTotal = new LongAdder();
     private final LongAdder rqCompleted = new LongAdder();
     private final LongAdder rqRetry = new LongAdder();
+    private final LongAdder rqRetryBackOffExponential = new LongAdder();
+    private final LongAdder rqRetryBackOffRateLimited = new LongAdder();
     private final LongAdder rqRetrySuccess = new LongAdder();
     private final LongAdder rqRetryLimitExceeded = new LongAdder();
     private final LongAdder rqRetryOverflow = new LongAdder();
@@ -69,8 +71,8 @@ final class UpstreamStatsImpl implements UpstreamStats {
         adder("upstream_rq_total", rqTotal);
         adder("upstream_rq_completed", rqCompleted);
         adder("upstream_rq_retry", rqRetry);
-        // every retry waits the exponential back-off: the same count under Envoy's back-off name
-        adder("upstream_rq_retry_backoff_exponential", rqRetry);
+        adder("upstream_rq_retry_backoff_exponential", rqRetryBackOffExponential);
+        adder("upstream_rq_retry_backoff_ratelimited", rqRetryBackOffRateLimited);
         adder("upstream_rq_retry_success", rqRetrySuccess);
         adder("upstream_rq_retry_limit_exceeded", rqRetryLimitExceeded);
         adder("upstream_rq_retry_overflow", rqRetryOverflow);
@@ -267,8 +269,9 @@ final class UpstreamStatsImpl implements UpstreamStats {
     }
 
     @Override
-    public void retry() {
+    public void retry(boolean rateLimitedBackOff) {
         rqRetry.increment();
+        (rateLimitedBackOff ? rqRetryBackOffRateLimited : rqRetryBackOffExponential).increment();
     }
 
     @Override

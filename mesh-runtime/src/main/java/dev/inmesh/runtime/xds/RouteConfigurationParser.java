@@ -388,7 +388,8 @@ public final class RouteConfigurationParser
     static RetryPolicy retryPolicy(io.envoyproxy.envoy.config.route.v3.RetryPolicy p) {
         Fields.onlyKnown(p, Set.of("retry_on", "num_retries", "per_try_timeout", "per_try_idle_timeout",
                 "retry_host_predicate", "host_selection_retry_max_attempts", "retriable_status_codes",
-                "retry_back_off", "retriable_headers", "retriable_request_headers", "retry_priority"), Set.of());
+                "retry_back_off", "retriable_headers", "retriable_request_headers", "retry_priority",
+                "rate_limited_retry_back_off"), Set.of());
         // As Envoy's route config: a condition it does not know is ignored (its parse keeps the known ones and drops
         // the rest), so that a control plane newer than the data plane does not get the whole route refused.
         Set<String> on = new LinkedHashSet<>();
@@ -421,11 +422,37 @@ public final class RouteConfigurationParser
                 RouteConfigurationParser::header);
         List<HeaderMatcher> retriableRequestHeaders = Fields.each("retriable_request_headers",
                 p.getRetriableRequestHeadersList(), RouteConfigurationParser::header);
+        RetryPolicy.RateLimitedBackOff rateLimited = p.hasRateLimitedRetryBackOff()
+                ? Fields.at("rate_limited_retry_back_off", () -> rateLimitedBackOff(p.getRateLimitedRetryBackOff()))
+                : null;
         return new RetryPolicy(on, p.hasNumRetries() ? p.getNumRetries().getValue() : 1,
                 p.hasPerTryTimeout() ? Fields.duration(p.getPerTryTimeout()) : null,
                 p.hasPerTryIdleTimeout() ? Fields.duration(p.getPerTryIdleTimeout()) : null,
                 Set.copyOf(p.getRetriableStatusCodesList()), retriableHeaders, retriableRequestHeaders, base, max,
-                predicates, p.getHostSelectionRetryMaxAttempts(), updateFrequency);
+                predicates, p.getHostSelectionRetryMaxAttempts(), updateFrequency, rateLimited);
+    }
+
+    /**
+     * A retry policy's {@code rate_limited_retry_back_off}: its reset headers (at least one, each a header name and
+     * the format {@code SECONDS} or {@code UNIX_TIMESTAMP}) and {@code max_interval} (Envoy's default 300 s).
+     */
+    private static RetryPolicy.RateLimitedBackOff rateLimitedBackOff(
+            io.envoyproxy.envoy.config.route.v3.RetryPolicy.RateLimitedRetryBackOff b) {
+        var headers = Fields.each("reset_headers", b.getResetHeadersList(), h -> {
+            Fields.onlyKnown(h, Set.of("name", "format"), Set.of());
+            boolean unix = switch (h.getFormat()) {
+                case SECONDS -> false;
+                case UNIX_TIMESTAMP -> true;
+                default -> throw new FieldError("format", h.getFormat() + " (expected: SECONDS or UNIX_TIMESTAMP)");
+            };
+            if (!h.getName().matches("[!#$%&'*+.^_`|~0-9A-Za-z-]+")) {
+                throw new FieldError("name", "\"" + h.getName() + "\" (expected: an HTTP header name)");
+            }
+            return new RetryPolicy.ResetHeader(h.getName().toLowerCase(Locale.ROOT), unix);
+        });
+        Duration max = b.hasMaxInterval() ? Fields.at("max_interval", () -> Fields.duration(b.getMaxInterval()))
+                : null;
+        return Fields.record("", () -> new RetryPolicy.RateLimitedBackOff(headers, max));
     }
 
     /**

@@ -25,6 +25,56 @@ class RetryStateTest {
         return h;
     }
 
+    private static RetryState rateLimited(java.util.random.RandomGenerator random, long maxSeconds,
+                                          RetryPolicy.ResetHeader... headers) {
+        RetryPolicy p = new RetryPolicy(Set.of("5xx"), 3, null, null, Set.of(), List.of(), List.of(), null, null,
+                List.of(), 1, 0, new RetryPolicy.RateLimitedBackOff(List.of(headers),
+                java.time.Duration.ofSeconds(maxSeconds)));
+        return new RetryState(p, -1, null, null, random);
+    }
+
+    /** Envoy's reset header parser: seconds or a Unix time, the first usable header within max_interval wins. */
+    @Test
+    void aResetHeaderSetsTheNextBackOffToItsIntervalJitteredUpToHalfOfIt() {
+        var seconds = new RetryPolicy.ResetHeader("x-ratelimit-reset", false);
+        var unix = new RetryPolicy.ResetHeader("x-reset-at", true);
+        RetryState s = rateLimited(new SplittableRandom(7), 300, unix, seconds);
+        s.readResetHeaders(headers("x-ratelimit-reset", "4"), 1_000);
+        assertTrue(s.rateLimitedBackOff());
+        assertEquals(RetryState.Decision.RETRY, s.next(true));
+        long b = s.backOffMillis();
+        assertTrue(b >= 4000 && b < 6000, "" + b);
+        assertFalse(s.rateLimitedBackOff(), "for that retry only");
+        long e = s.backOffMillis();
+        assertTrue(e >= 0 && e < 25, "the exponential back-off's first step: " + e);
+
+        // a Unix time: the interval until then; one already past is passed over for the next header
+        s.readResetHeaders(headers("x-reset-at", "1010", "x-ratelimit-reset", "2"), 1_000);
+        long u = s.backOffMillis();
+        assertTrue(u >= 10_000 && u < 15_000, "" + u);
+        s.readResetHeaders(headers("x-reset-at", "999", "x-ratelimit-reset", "2"), 1_000);
+        long v = s.backOffMillis();
+        assertTrue(v >= 2_000 && v < 3_000, "" + v);
+    }
+
+    @Test
+    void aResetHeaderPastMaxIntervalOrNotANumberIsPassedOverAndZeroSetsNoBackOff() {
+        var a = new RetryPolicy.ResetHeader("a", false);
+        var b = new RetryPolicy.ResetHeader("b", false);
+        RetryState s = rateLimited(new SplittableRandom(7), 60, a, b);
+        s.readResetHeaders(headers("a", "61", "b", "abc"), 0);
+        assertFalse(s.rateLimitedBackOff(), "61 s is past max_interval and abc no number");
+        s.readResetHeaders(headers("a", "-5", "b", "+3"), 0);
+        assertFalse(s.rateLimitedBackOff(), "only digits, as a uint64");
+        s.readResetHeaders(headers("a", "0", "b", "3"), 0);
+        assertFalse(s.rateLimitedBackOff(), "the first header within max_interval decides, 0 ms is no back-off");
+        s.readResetHeaders(headers("A", "60"), 0);
+        assertTrue(s.rateLimitedBackOff(), "names are case-insensitive, max_interval itself is within");
+        RetryState none = state("5xx");
+        none.readResetHeaders(headers("retry-after", "3"), 0);
+        assertFalse(none.rateLimitedBackOff(), "without rate_limited_retry_back_off");
+    }
+
     @Test
     void fiveXxCoversEvery5xxAndEveryFailureWithoutAResponse() {
         RetryState s = state("5xx");

@@ -560,6 +560,37 @@ class RouterRetryTest {
         assertTrue(r.elapsedMillis() < waited + 5000, "waited " + r.elapsedMillis() + " ms");
     }
 
+    /**
+     * Envoy's {@code rate_limited_retry_back_off}: a retried response's reset header (the first of the list within
+     * {@code max_interval}) makes its retry wait that interval plus up to half of it, counted as
+     * {@code upstream_rq_retry_backoff_ratelimited}; a later retry without one waits the exponential back-off from its
+     * first step.
+     */
+    @Test
+    void aRetriedResponsesResetHeaderSetsThatRetrysBackOffAsEnvoysRateLimitedRetryBackOff() {
+        WireMockServer wm = rig.wiremock();
+        sequence(wm, "/x", aResponse().withStatus(503).withHeader("Retry-After", "600")
+                .withHeader("X-RateLimit-Reset", "1"), aResponse().withStatus(503), ok("fine"));
+        List<Long> bounds = new ArrayList<>();
+        var reg = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        Router router = rig.router(Router.Options.DEFAULTS, RouterRig.bottomOfRange(bounds));
+        router.upstreamStats(MeshMetrics.create(reg, WorkloadInfo.UNKNOWN)::upstream);
+        var r = rig.call(router, get("/x"), routeToC("retry_policy: {retry_on: 5xx, num_retries: 2, "
+                + "rate_limited_retry_back_off: {reset_headers: [{name: retry-after}, {name: X-RateLimit-Reset, "
+                + "format: SECONDS}], max_interval: 60s}}"), one(wm));
+        assertEquals(200, r.status());
+        assertEquals(3, r.info().attemptCount());
+        // retry-after's 600 s is past max_interval: x-ratelimit-reset's 1 s, jittered by up to half of it, then
+        // the exponential back-off's first ceiling (25 ms)
+        assertEquals(List.of(500L, 25L), bounds);
+        assertTrue(r.elapsedMillis() >= 1000, "waited " + r.elapsedMillis() + " ms");
+        var g = reg.find("envoy_cluster_upstream_rq_retry_backoff_ratelimited").tag("cluster_name", "c").gauge();
+        assertEquals(1.0, g == null ? 0 : g.value());
+        assertEquals(1.0, reg.find("envoy_cluster_upstream_rq_retry_backoff_exponential").tag("cluster_name", "c")
+                .gauge().value());
+        assertEquals(2.0, reg.find("envoy_cluster_upstream_rq_retry").tag("cluster_name", "c").gauge().value());
+    }
+
     @Test
     void backOffDefaultsTo25MsBaseAnd250MsMax() {
         WireMockServer wm = rig.wiremock();

@@ -284,7 +284,7 @@ class MeshMetricsTest {
         UpstreamStats u = metrics.upstream("outbound|9080||reviews.default.svc.cluster.local");
         u.requestStarted();
         u.requestStarted();
-        u.retry();
+        u.retry(false);
         u.timeout();
         u.requestCompleted(200);
         u.requestCompleted(504);

@@ -463,6 +463,33 @@ class EnvoyValidationTest {
     }
 
     @Test
+    void aRateLimitedRetryBackOffIsReadWithItsDefaultsAndABadOneRefusedAtItsPath() throws Exception {
+        var routes = EnvoyConfigReader.read(file("routes.yaml", oneRoute("""
+                route: {cluster: a, retry_policy: {retry_on: 5xx, rate_limited_retry_back_off: {reset_headers: [
+                  {name: Retry-After}, {name: x-ratelimit-reset, format: UNIX_TIMESTAMP}]}}}
+                """))).routes();
+        var action = (dev.inmesh.api.config.route.RouteAction) routes.get("9080").virtualHosts().get(0).routes().get(0)
+                .action();
+        assertEquals(new dev.inmesh.api.config.route.RetryPolicy.RateLimitedBackOff(List.of(
+                new dev.inmesh.api.config.route.RetryPolicy.ResetHeader("retry-after", false),
+                new dev.inmesh.api.config.route.RetryPolicy.ResetHeader("x-ratelimit-reset", true)),
+                java.time.Duration.ofSeconds(300)), action.retryPolicy().rateLimitedBackOff());
+        String at = "RouteConfiguration \"9080\": virtual_hosts[0].routes[0].route.retry_policy."
+                + "rate_limited_retry_back_off.";
+        assertContains(rejectedRoutes(oneRoute("""
+                route: {cluster: a, retry_policy: {retry_on: 5xx, rate_limited_retry_back_off: {reset_headers: []}}}
+                """)), at + "reset_headers: [] (expected: at least one header)");
+        assertContains(rejectedRoutes(oneRoute("""
+                route: {cluster: a, retry_policy: {retry_on: 5xx, rate_limited_retry_back_off: {
+                  reset_headers: [{name: "bad name"}]}}}
+                """)), at + "reset_headers[0].name: \"bad name\" (expected: an HTTP header name)");
+        assertContains(rejectedRoutes(oneRoute("""
+                route: {cluster: a, retry_policy: {retry_on: 5xx, rate_limited_retry_back_off: {
+                  reset_headers: [{name: retry-after}], max_interval: 0.001s}}}
+                """)), at + "max_interval: PT0.001S (expected: > 1ms)");
+    }
+
+    @Test
     void istiosRetryToRemoteLocalitiesIsTakenWithItsUpdateFrequency() throws Exception {
         var routes = EnvoyConfigReader.read(file("routes.yaml", oneRoute("""
                 route: {cluster: a, retry_policy: {retry_on: 5xx, num_retries: 2,

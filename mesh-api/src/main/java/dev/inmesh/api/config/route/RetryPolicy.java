@@ -26,12 +26,14 @@ import java.util.Set;
  *     {@code envoy.retry_priorities.previous_priorities} (what Istio's {@code retryRemoteLocalities} sets, at 2): every
  *     this many attempts, the priorities the attempts so far went to are left out of the priority load, so that a
  *     retry goes to another priority (locality); 0 for no retry priority
+ * @param rateLimitedBackOff the back-off a retriable response sets with its reset header
+ *     ({@code rate_limited_retry_back_off}), or null for the exponential back-off alone
  */
 public record RetryPolicy(Set<String> retryOn, int numRetries, Duration perTryTimeout, Duration perTryIdleTimeout,
                           Set<Integer> retriableStatusCodes, List<HeaderMatcher> retriableHeaders,
                           List<HeaderMatcher> retriableRequestHeaders, Duration backOffBase, Duration backOffMax,
                           List<String> retryHostPredicates, long hostSelectionRetryMaxAttempts,
-                          int previousPrioritiesUpdateFrequency) {
+                          int previousPrioritiesUpdateFrequency, RateLimitedBackOff rateLimitedBackOff) {
 
     public static final Duration DEFAULT_BACK_OFF_BASE = Duration.ofMillis(25);
 
@@ -44,6 +46,37 @@ public record RetryPolicy(Set<String> retryOn, int numRetries, Duration perTryTi
     public static final String PREVIOUS_HOSTS = "envoy.retry_host_predicates.previous_hosts";
 
     public static final String PREVIOUS_PRIORITIES = "envoy.retry_priorities.previous_priorities";
+
+    /**
+     * Envoy's {@code RateLimitedRetryBackOff}: a response the policy retries that carries one of
+     * {@code resetHeaders} (the first, in order, whose value parses to an interval of at most {@code maxInterval})
+     * makes its retry wait that interval plus a random half of it at most, instead of the exponential back-off, as a
+     * service that says when its rate limit resets (such as {@code Retry-After}) asks.
+     *
+     * @param resetHeaders the headers to read, in order (at least one)
+     * @param maxInterval the longest interval taken from a header (Envoy's default 300 s); a longer one is passed
+     *     over
+     */
+    public record RateLimitedBackOff(List<ResetHeader> resetHeaders, Duration maxInterval) {
+        public static final Duration DEFAULT_MAX_INTERVAL = Duration.ofSeconds(300);
+
+        public RateLimitedBackOff {
+            resetHeaders = Checks.list(resetHeaders, "reset_headers");
+            Checks.check(!resetHeaders.isEmpty(), "reset_headers", "[]", "at least one header");
+            maxInterval = maxInterval == null ? DEFAULT_MAX_INTERVAL : maxInterval;
+            Checks.check(maxInterval.compareTo(Duration.ofMillis(1)) > 0, "max_interval", maxInterval, "> 1ms");
+        }
+    }
+
+    /**
+     * A reset header of {@link RateLimitedBackOff}: its name, and whether its (first) value is a number of seconds
+     * or the Unix time, in seconds, at which the limit resets.
+     */
+    public record ResetHeader(String name, boolean unixTimestamp) {
+        public ResetHeader {
+            Checks.check(name != null && !name.isEmpty(), "name", name, "a header name");
+        }
+    }
 
     public RetryPolicy {
         retryOn = retryOn == null ? Set.of() : Set.copyOf(retryOn);
@@ -70,6 +103,17 @@ public record RetryPolicy(Set<String> retryOn, int numRetries, Duration perTryTi
         hostSelectionRetryMaxAttempts = Math.max(1, hostSelectionRetryMaxAttempts);
         Checks.check(previousPrioritiesUpdateFrequency >= 0, "retry_priority.update_frequency",
                 previousPrioritiesUpdateFrequency, ">= 0, 0 for none");
+    }
+
+    /** A policy without a rate-limited back-off. */
+    public RetryPolicy(Set<String> retryOn, int numRetries, Duration perTryTimeout, Duration perTryIdleTimeout,
+                       Set<Integer> retriableStatusCodes, List<HeaderMatcher> retriableHeaders,
+                       List<HeaderMatcher> retriableRequestHeaders, Duration backOffBase, Duration backOffMax,
+                       List<String> retryHostPredicates, long hostSelectionRetryMaxAttempts,
+                       int previousPrioritiesUpdateFrequency) {
+        this(retryOn, numRetries, perTryTimeout, perTryIdleTimeout, retriableStatusCodes, retriableHeaders,
+                retriableRequestHeaders, backOffBase, backOffMax, retryHostPredicates, hostSelectionRetryMaxAttempts,
+                previousPrioritiesUpdateFrequency, null);
     }
 
     /** A policy without a retry priority. */
