@@ -2,10 +2,12 @@ package dev.inmesh.runtime.router;
 
 import dev.inmesh.api.config.route.HeaderMatcher;
 import dev.inmesh.api.config.route.RetryPolicy;
+import dev.inmesh.runtime.upstream.Host;
 import io.vertx.core.MultiMap;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.random.RandomGenerator;
 
@@ -271,6 +273,49 @@ final class RetryState {
 
     boolean usesPreviousHosts() {
         return policy != null && policy.retryHostPredicates().contains(RetryPolicy.PREVIOUS_HOSTS);
+    }
+
+    /** Whether the policy has a retry host predicate: a retry's host selection then consults {@link #rejects}. */
+    boolean hasHostPredicates() {
+        return policy != null && !policy.retryHostPredicates().isEmpty();
+    }
+
+    /**
+     * Whether a retry's host selection passes over {@code host}, as Envoy's retry host predicates (any one is
+     * enough): {@code previous_hosts}, one of {@code previous}; {@code omit_canary_hosts}, a canary
+     * ({@code envoy.lb} metadata {@code canary: true}); {@code omit_host_metadata}, one whose {@code envoy.lb}
+     * metadata has each of the predicate's labels (a list value holding the label's value counts, as Envoy matches
+     * lists as any).
+     */
+    boolean rejects(Host host, Set<Host> previous) {
+        for (String p : policy.retryHostPredicates()) {
+            boolean reject = switch (p) {
+                case RetryPolicy.PREVIOUS_HOSTS -> previous != null && previous.contains(host);
+                case RetryPolicy.OMIT_CANARY_HOSTS -> Boolean.TRUE.equals(host.metadata().get("envoy.lb", "canary"));
+                case RetryPolicy.OMIT_HOST_METADATA -> hasLabels(host, policy.omitHostMetadata());
+                default -> false;
+            };
+            if (reject) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private static boolean hasLabels(Host host, Map<String, Object> labels) {
+        Map<String, Object> lb = host.metadata().filterMetadata().get("envoy.lb");
+        if (labels.isEmpty() || lb == null) {
+            return false;
+        }
+        for (Map.Entry<String, Object> label : labels.entrySet()) {
+            Object value = lb.get(label.getKey());
+            boolean match = value != null && (value.equals(label.getValue())
+                    || value instanceof List<?> list && list.contains(label.getValue()));
+            if (!match) {
+                return false;
+            }
+        }
+        return true;
     }
 
     /** The update frequency of the policy's {@code previous_priorities} retry priority; 0 for none. */

@@ -2279,8 +2279,9 @@ public final class Router {
                 return;
             }
             int gen = ++generation;
-            LbContext c = previous != null ? lb.withRejectHost(previous::contains, retry.hostSelectionAttempts())
-                    : lb;
+            // as Envoy's router, retry host predicates are consulted on retries only
+            LbContext c = ex.attempts > 0 && retry.hasHostPredicates()
+                    ? lb.withRejectHost(h -> retry.rejects(h, previous), retry.hostSelectionAttempts()) : lb;
             Host host = Router.chooseHost(ex.cluster, ex.session, c);
             if (host == null) {
                 end(noHealthyUpstream(ex, promise));

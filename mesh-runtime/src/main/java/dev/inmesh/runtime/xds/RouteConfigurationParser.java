@@ -399,16 +399,20 @@ public final class RouteConfigurationParser
             }
         }
         List<String> predicates = new ArrayList<>();
+        Map<String, Object> omitHostMetadata = Map.of();
         for (int i = 0; i < p.getRetryHostPredicateCount(); i++) {
             var pred = p.getRetryHostPredicate(i);
-            String name = pred.getName();
-            boolean previousHosts = name.equals(RetryPolicy.PREVIOUS_HOSTS) || pred.getTypedConfig().getTypeUrl()
-                    .endsWith("envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate");
-            if (!previousHosts) {
-                throw new FieldError("retry_host_predicate[" + i + "].name", name + " (expected: "
-                        + RetryPolicy.PREVIOUS_HOSTS + ")");
+            String predicate = retryHostPredicate(pred.getName(), pred.getTypedConfig().getTypeUrl());
+            if (predicate == null) {
+                throw new FieldError("retry_host_predicate[" + i + "].name", pred.getName() + " (expected: "
+                        + RetryPolicy.PREVIOUS_HOSTS + ", " + RetryPolicy.OMIT_CANARY_HOSTS + " or "
+                        + RetryPolicy.OMIT_HOST_METADATA + ")");
             }
-            predicates.add(RetryPolicy.PREVIOUS_HOSTS);
+            if (predicate.equals(RetryPolicy.OMIT_HOST_METADATA) && pred.hasTypedConfig()) {
+                omitHostMetadata = Fields.at("retry_host_predicate[" + i + "]",
+                        () -> omitHostMetadata(pred.getTypedConfig()));
+            }
+            predicates.add(predicate);
         }
         int updateFrequency = p.hasRetryPriority() ? Fields.at("retry_priority",
                 () -> previousPriorities(p.getRetryPriority())) : 0;
@@ -429,7 +433,35 @@ public final class RouteConfigurationParser
                 p.hasPerTryTimeout() ? Fields.duration(p.getPerTryTimeout()) : null,
                 p.hasPerTryIdleTimeout() ? Fields.duration(p.getPerTryIdleTimeout()) : null,
                 Set.copyOf(p.getRetriableStatusCodesList()), retriableHeaders, retriableRequestHeaders, base, max,
-                predicates, p.getHostSelectionRetryMaxAttempts(), updateFrequency, rateLimited);
+                predicates, p.getHostSelectionRetryMaxAttempts(), updateFrequency, rateLimited, omitHostMetadata);
+    }
+
+    /** The retry host predicate a name or a typed config's type names, or null for one Inmesh does not know. */
+    private static String retryHostPredicate(String name, String typeUrl) {
+        if (name.equals(RetryPolicy.PREVIOUS_HOSTS)
+                || typeUrl.endsWith("envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate")) {
+            return RetryPolicy.PREVIOUS_HOSTS;
+        }
+        if (name.equals(RetryPolicy.OMIT_CANARY_HOSTS)
+                || typeUrl.endsWith("envoy.extensions.retry.host.omit_canary_hosts.v3.OmitCanaryHostsPredicate")) {
+            return RetryPolicy.OMIT_CANARY_HOSTS;
+        }
+        if (name.equals(RetryPolicy.OMIT_HOST_METADATA)
+                || typeUrl.endsWith("envoy.extensions.retry.host.omit_host_metadata.v3.OmitHostMetadataConfig")) {
+            return RetryPolicy.OMIT_HOST_METADATA;
+        }
+        return null;
+    }
+
+    /**
+     * The labels of an {@code OmitHostMetadataConfig}: its {@code metadata_match}'s {@code envoy.lb} entries, the only
+     * filter Envoy's predicate reads (another filter's entries are passed over, as Envoy's).
+     */
+    private static Map<String, Object> omitHostMetadata(Any any) {
+        var c = unpack(any, io.envoyproxy.envoy.extensions.retry.host.omit_host_metadata.v3.OmitHostMetadataConfig
+                .class, "typed_config");
+        Map<String, Object> labels = CoreParsers.metadata(c.getMetadataMatch()).filterMetadata().get("envoy.lb");
+        return labels == null ? Map.of() : labels;
     }
 
     /**

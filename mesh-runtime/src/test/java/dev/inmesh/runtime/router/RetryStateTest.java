@@ -29,7 +29,7 @@ class RetryStateTest {
                                           RetryPolicy.ResetHeader... headers) {
         RetryPolicy p = new RetryPolicy(Set.of("5xx"), 3, null, null, Set.of(), List.of(), List.of(), null, null,
                 List.of(), 1, 0, new RetryPolicy.RateLimitedBackOff(List.of(headers),
-                java.time.Duration.ofSeconds(maxSeconds)));
+                java.time.Duration.ofSeconds(maxSeconds)), java.util.Map.of());
         return new RetryState(p, -1, null, null, random);
     }
 

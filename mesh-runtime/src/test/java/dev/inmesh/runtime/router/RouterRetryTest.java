@@ -532,6 +532,66 @@ class RouterRetryTest {
         assertEquals(List.of(3, 0, 0), attemptsPerServer(servers, "/x"));
     }
 
+    /**
+     * Cluster {@code c} of one locality with a host per server, each answering 503, whose {@code envoy.lb} metadata
+     * is the matching entry of {@code lbMetadata}; its ROUND_ROBIN balancer starts at the first host (its random
+     * start draws 0), so that picks go 0, 1, 2, ... in turn.
+     */
+    private ClusterManager withLbMetadata(List<WireMockServer> servers, List<Map<String, Object>> lbMetadata) {
+        List<dev.inmesh.api.config.endpoint.LbEndpoint> eps = new ArrayList<>();
+        for (int i = 0; i < servers.size(); i++) {
+            servers.get(i).stubFor(any(anyUrl()).willReturn(aResponse().withStatus(503)));
+            eps.add(new dev.inmesh.api.config.endpoint.LbEndpoint(new dev.inmesh.api.config.core.SocketAddress(
+                    "127.0.0.1", servers.get(i).port()), "", null, 1, new dev.inmesh.api.config.core.Metadata(
+                    Map.of("envoy.lb", lbMetadata.get(i)))));
+        }
+        return rig.clusters(() -> 0L, new dev.inmesh.api.config.cluster.Cluster("c",
+                dev.inmesh.api.config.cluster.DiscoveryType.STATIC, "", LbPolicy.ROUND_ROBIN, null,
+                java.time.Duration.ofSeconds(2), null, null, null, null,
+                new dev.inmesh.api.config.endpoint.ClusterLoadAssignment("c", List.of(
+                        new dev.inmesh.api.config.endpoint.LocalityLbEndpoints(
+                                dev.inmesh.api.config.endpoint.Locality.EMPTY, eps, 1, 0)),
+                        dev.inmesh.api.config.endpoint.ClusterLoadAssignment.DEFAULT_OVERPROVISIONING_FACTOR),
+                null, null, false, null));
+    }
+
+    /**
+     * Envoy's {@code omit_canary_hosts}: a retry passes over a canary host; the first attempt, which consults no
+     * retry host predicate, still goes to it.
+     */
+    @Test
+    void omitCanaryHostsSendsRetriesAwayFromTheCanaryHost() {
+        List<WireMockServer> servers = List.of(rig.wiremock(), rig.wiremock());
+        var clusters = withLbMetadata(servers, List.of(Map.of("canary", true), Map.of("canary", false)));
+        var r = rig.call(rig.router(), get("/x"), routeToC("retry_policy: {retry_on: 5xx, num_retries: 2, "
+                + "host_selection_retry_max_attempts: 3, retry_host_predicate: [{name: "
+                + "envoy.retry_host_predicates.omit_canary_hosts, typed_config: {\"@type\": type.googleapis.com/"
+                + "envoy.extensions.retry.host.omit_canary_hosts.v3.OmitCanaryHostsPredicate}}]}"), clusters);
+        assertEquals(3, r.info().attemptCount());
+        // round robin would send the third attempt back to the canary (host 0): it is passed over for host 1
+        assertEquals(List.of(1, 2), attemptsPerServer(servers, "/x"));
+    }
+
+    /**
+     * Envoy's {@code omit_host_metadata}: a retry passes over a host whose {@code envoy.lb} metadata has every label
+     * of the predicate's (a list value holding it counts); a host missing one is taken.
+     */
+    @Test
+    void omitHostMetadataSendsRetriesAwayFromHostsWithAllItsLabels() {
+        List<WireMockServer> servers = List.of(rig.wiremock(), rig.wiremock(), rig.wiremock());
+        var clusters = withLbMetadata(servers, List.of(Map.of("stage", List.of("blue", "green"), "zone", "a"),
+                Map.of("stage", "green", "zone", "a"), Map.of("stage", "green")));
+        var r = rig.call(rig.router(), get("/x"), routeToC("retry_policy: {retry_on: 5xx, num_retries: 1, "
+                + "host_selection_retry_max_attempts: 5, retry_host_predicate: [{name: "
+                + "envoy.retry_host_predicates.omit_host_metadata, typed_config: {\"@type\": type.googleapis.com/"
+                + "envoy.extensions.retry.host.omit_host_metadata.v3.OmitHostMetadataConfig, metadata_match: {"
+                + "filter_metadata: {envoy.lb: {stage: green, zone: a}, other: {x: 1}}}}}]}"), clusters);
+        assertEquals(2, r.info().attemptCount());
+        // the retry passes over host 1, next in turn, which has both labels (as host 0, whose stage list holds
+        // green), for host 2, which lacks the zone
+        assertEquals(List.of(1, 0, 1), attemptsPerServer(servers, "/x"));
+    }
+
     @Test
     void withoutPreviousHostsARetryMayReturnToTheSameHost() {
         List<WireMockServer> servers = List.of(rig.wiremock(), rig.wiremock(), rig.wiremock());

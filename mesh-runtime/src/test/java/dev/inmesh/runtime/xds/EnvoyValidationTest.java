@@ -490,6 +490,27 @@ class EnvoyValidationTest {
     }
 
     @Test
+    void retryHostPredicatesAreReadByNameOrTypeAndAnUnknownOneIsRefusedAtItsPath() throws Exception {
+        var routes = EnvoyConfigReader.read(file("routes.yaml", oneRoute("""
+                route: {cluster: a, retry_policy: {retry_on: 5xx, retry_host_predicate: [
+                  {name: envoy.retry_host_predicates.omit_canary_hosts},
+                  {name: x, typed_config: {"@type":
+                    type.googleapis.com/envoy.extensions.retry.host.omit_host_metadata.v3.OmitHostMetadataConfig,
+                    metadata_match: {filter_metadata: {envoy.lb: {stage: canary}}}}}]}}
+                """))).routes();
+        var policy = ((dev.inmesh.api.config.route.RouteAction) routes.get("9080").virtualHosts().get(0).routes()
+                .get(0).action()).retryPolicy();
+        assertEquals(List.of("envoy.retry_host_predicates.omit_canary_hosts",
+                "envoy.retry_host_predicates.omit_host_metadata"), policy.retryHostPredicates());
+        assertEquals(java.util.Map.of("stage", "canary"), policy.omitHostMetadata());
+        assertContains(rejectedRoutes(oneRoute("""
+                route: {cluster: a, retry_policy: {retry_on: 5xx, retry_host_predicate: [{name: custom.predicate}]}}
+                """)), "RouteConfiguration \"9080\": virtual_hosts[0].routes[0].route.retry_policy."
+                + "retry_host_predicate[0].name: custom.predicate (expected: envoy.retry_host_predicates.previous_hosts, "
+                + "envoy.retry_host_predicates.omit_canary_hosts or envoy.retry_host_predicates.omit_host_metadata)");
+    }
+
+    @Test
     void istiosRetryToRemoteLocalitiesIsTakenWithItsUpdateFrequency() throws Exception {
         var routes = EnvoyConfigReader.read(file("routes.yaml", oneRoute("""
                 route: {cluster: a, retry_policy: {retry_on: 5xx, num_retries: 2,

@@ -3,6 +3,7 @@ package dev.inmesh.api.config.route;
 import dev.inmesh.api.config.Checks;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 
 /**
@@ -20,7 +21,8 @@ import java.util.Set;
  * @param retriableRequestHeaders request headers that must match for any retry to happen
  * @param backOffBase the back-off base interval (default 25 ms)
  * @param backOffMax the back-off cap (default 10 times the base)
- * @param retryHostPredicates host predicates, such as {@code envoy.retry_host_predicates.previous_hosts}
+ * @param retryHostPredicates the retry host predicates by name: {@link #PREVIOUS_HOSTS}, {@link #OMIT_CANARY_HOSTS},
+ *     {@link #OMIT_HOST_METADATA}
  * @param hostSelectionRetryMaxAttempts how many picks a host predicate may reject (0 or less: Envoy's default, 1)
  * @param previousPrioritiesUpdateFrequency the {@code update_frequency} of the retry priority
  *     {@code envoy.retry_priorities.previous_priorities} (what Istio's {@code retryRemoteLocalities} sets, at 2): every
@@ -28,12 +30,16 @@ import java.util.Set;
  *     retry goes to another priority (locality); 0 for no retry priority
  * @param rateLimitedBackOff the back-off a retriable response sets with its reset header
  *     ({@code rate_limited_retry_back_off}), or null for the exponential back-off alone
+ * @param omitHostMetadata the labels of {@link #OMIT_HOST_METADATA} (its {@code metadata_match} under
+ *     {@code envoy.lb}): a retry passes over a host whose {@code envoy.lb} metadata has every one of them (a list
+ *     value holding it counts); empty, the predicate passes over no host
  */
 public record RetryPolicy(Set<String> retryOn, int numRetries, Duration perTryTimeout, Duration perTryIdleTimeout,
                           Set<Integer> retriableStatusCodes, List<HeaderMatcher> retriableHeaders,
                           List<HeaderMatcher> retriableRequestHeaders, Duration backOffBase, Duration backOffMax,
                           List<String> retryHostPredicates, long hostSelectionRetryMaxAttempts,
-                          int previousPrioritiesUpdateFrequency, RateLimitedBackOff rateLimitedBackOff) {
+                          int previousPrioritiesUpdateFrequency, RateLimitedBackOff rateLimitedBackOff,
+                          Map<String, Object> omitHostMetadata) {
 
     public static final Duration DEFAULT_BACK_OFF_BASE = Duration.ofMillis(25);
 
@@ -44,6 +50,12 @@ public record RetryPolicy(Set<String> retryOn, int numRetries, Duration perTryTi
             "resource-exhausted", "unavailable");
 
     public static final String PREVIOUS_HOSTS = "envoy.retry_host_predicates.previous_hosts";
+
+    /** The retry host predicate that passes over canary hosts ({@code envoy.lb} metadata {@code canary: true}). */
+    public static final String OMIT_CANARY_HOSTS = "envoy.retry_host_predicates.omit_canary_hosts";
+
+    /** The retry host predicate that passes over hosts whose metadata matches {@link #omitHostMetadata}. */
+    public static final String OMIT_HOST_METADATA = "envoy.retry_host_predicates.omit_host_metadata";
 
     public static final String PREVIOUS_PRIORITIES = "envoy.retry_priorities.previous_priorities";
 
@@ -97,6 +109,12 @@ public record RetryPolicy(Set<String> retryOn, int numRetries, Duration perTryTi
         Checks.check(backOffMax.compareTo(backOffBase) >= 0, "retry_back_off.max_interval", backOffMax,
                 ">= base_interval " + backOffBase);
         retryHostPredicates = Checks.list(retryHostPredicates, "retry_host_predicate");
+        for (String p : retryHostPredicates) {
+            Checks.check(Set.of(PREVIOUS_HOSTS, OMIT_CANARY_HOSTS, OMIT_HOST_METADATA).contains(p),
+                    "retry_host_predicate", p, PREVIOUS_HOSTS + ", " + OMIT_CANARY_HOSTS + " or " + OMIT_HOST_METADATA);
+        }
+        omitHostMetadata = omitHostMetadata == null ? Map.of()
+                : java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(omitHostMetadata));
         Checks.check(hostSelectionRetryMaxAttempts >= 0 || retryHostPredicates.isEmpty(),
                 "host_selection_retry_max_attempts", hostSelectionRetryMaxAttempts, ">= 0, 0 for the default 1");
         // as Envoy: unset (0) is its default, one more pick
@@ -113,7 +131,7 @@ public record RetryPolicy(Set<String> retryOn, int numRetries, Duration perTryTi
                        int previousPrioritiesUpdateFrequency) {
         this(retryOn, numRetries, perTryTimeout, perTryIdleTimeout, retriableStatusCodes, retriableHeaders,
                 retriableRequestHeaders, backOffBase, backOffMax, retryHostPredicates, hostSelectionRetryMaxAttempts,
-                previousPrioritiesUpdateFrequency, null);
+                previousPrioritiesUpdateFrequency, null, Map.of());
     }
 
     /** A policy without a retry priority. */
