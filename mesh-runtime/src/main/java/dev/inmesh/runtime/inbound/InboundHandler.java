@@ -842,6 +842,11 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             }
 
             @Override
+            public String authority() {
+                return req.authority() == null ? null : req.authority().toString();
+            }
+
+            @Override
             public void setAuthority(String a) {
                 traced.rewrittenAuthority = a;
             }

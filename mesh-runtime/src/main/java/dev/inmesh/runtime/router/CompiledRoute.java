@@ -22,6 +22,10 @@ final class CompiledRoute {
     final CompiledMatch match;
     /** The path's {@code regex_rewrite} (an action's or a redirect's), or null. */
     private final RegexRewriter rewriteRegex;
+    /** The action's {@code host_rewrite_header} (lower case), or null. */
+    private final String hostRewriteHeader;
+    /** The action's {@code host_rewrite_path_regex}, or null. */
+    private final RegexRewriter hostRewriteRegex;
 
     CompiledRoute(Route route, dev.inmesh.api.config.route.VirtualHost virtualHost, RouteTable.Interner interner) {
         this.route = route;
@@ -35,6 +39,27 @@ final class CompiledRoute {
         RegexRewrite rr = action != null ? action.regexRewrite()
                 : route.action() instanceof dev.inmesh.api.config.route.RedirectAction r ? r.regexRewrite() : null;
         this.rewriteRegex = rr == null ? null : RegexRewriter.of(rr);
+        this.hostRewriteHeader = action == null ? null : action.hostRewriteHeader();
+        this.hostRewriteRegex = action == null || action.hostRewritePathRegex() == null ? null
+                : RegexRewriter.of(action.hostRewritePathRegex());
+    }
+
+    /**
+     * The Host the action rewrites a request to, as Envoy's route entry: {@code host_rewrite_literal}; else
+     * {@code host_rewrite_header}'s first value; else {@code host_rewrite_path_regex} applied to the path without its
+     * query; null when there is none or it comes out empty (the Host is then left as it is).
+     */
+    String rewriteHost(RouteRequest req, String pathOnly) {
+        if (hostRewrite != null) {
+            return hostRewrite;
+        }
+        String host = null;
+        if (hostRewriteHeader != null) {
+            host = req.firstHeader(hostRewriteHeader);
+        } else if (hostRewriteRegex != null) {
+            host = hostRewriteRegex.apply(pathOnly);
+        }
+        return host == null || host.isEmpty() ? null : host;
     }
 
     /**

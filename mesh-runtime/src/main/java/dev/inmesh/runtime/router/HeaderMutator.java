@@ -16,8 +16,9 @@ public final class HeaderMutator {
     private HeaderMutator() {}
 
     /**
-     * The request mutations of a forward decision, plus its path and host rewrites; a rewritten path's original goes
-     * in {@code x-envoy-original-path}.
+     * The request mutations of a forward decision, then its Host rewrite (the Host replaced going at the end of
+     * {@code x-forwarded-host} under {@code append_x_forwarded_host}) and its path rewrite, in Envoy's order; a
+     * rewritten path's original goes in {@code x-envoy-original-path}.
      */
     public static void finalizeRequest(RouteResult.Forward f, RouteTable table, MutableHeaders headers,
                                        PathAndHost target) {
@@ -31,17 +32,42 @@ public final class HeaderMutator {
      */
     public static void finalizeRequest(RouteResult.Forward f, RouteTable table, MutableHeaders headers,
                                        PathAndHost target, boolean originalPath) {
+        // as Envoy's route entry: the header rules first, then the Host rewrite, then the path's
+        for (HeaderMutations m : levels(f, table)) {
+            apply(m.requestHeadersToRemove(), m.requestHeadersToAdd(), headers);
+        }
+        if (f.rewrittenHost() != null) {
+            if (f.action().appendXForwardedHost()) {
+                appendForwardedHost(headers, target.authority());
+            }
+            target.setAuthority(f.rewrittenHost());
+        }
         if (f.rewrittenPath() != null) {
             if (originalPath) {
                 headers.set("x-envoy-original-path", target.path());
             }
             target.setPath(f.rewrittenPath());
         }
-        if (f.rewrittenHost() != null) {
-            target.setAuthority(f.rewrittenHost());
+    }
+
+    /**
+     * Envoy's {@code append_x_forwarded_host}: the Host a rewrite replaces goes at the end of
+     * {@code x-forwarded-host} (joined with {@code ,}), unless it is already the last value there, as Envoy's
+     * idempotent append.
+     */
+    public static void appendForwardedHost(MutableHeaders headers, String host) {
+        if (host == null || host.isEmpty()) {
+            return;
         }
-        for (HeaderMutations m : levels(f, table)) {
-            apply(m.requestHeadersToRemove(), m.requestHeadersToAdd(), headers);
+        List<String> all = headers.getAll("x-forwarded-host");
+        if (all.isEmpty()) {
+            headers.set("x-forwarded-host", host);
+            return;
+        }
+        String joined = String.join(",", all);
+        int comma = joined.lastIndexOf(',');
+        if (!joined.substring(comma + 1).equals(host)) {
+            headers.set("x-forwarded-host", joined + "," + host);
         }
     }
 
@@ -112,6 +138,9 @@ public final class HeaderMutator {
     /** The request line parts a rewrite may change. */
     public interface PathAndHost {
         String path();
+
+        /** The Host before a rewrite (null when the request has none). */
+        String authority();
 
         void setPath(String path);
 

@@ -280,7 +280,10 @@ public final class RouteTable {
             }
             String newPath = r.rewritePath(full, pathOnly, r.prefixRewrite);
             // as Envoy's weighted entry: the picked cluster's Host first, then the route's, which wins
-            String newHost = r.hostRewrite != null || picked == null ? r.hostRewrite : picked.hostRewriteLiteral();
+            String newHost = r.rewriteHost(req, pathOnly);
+            if (newHost == null && picked != null) {
+                newHost = picked.hostRewriteLiteral();
+            }
             return new RouteResult.Forward(r.virtualHost, r.route, a, cluster, picked, newPath, newHost);
         } else if (r.route.action() instanceof RedirectAction redirect) {
             return new RouteResult.Redirect(r.virtualHost, r.route, redirect.responseCode(),

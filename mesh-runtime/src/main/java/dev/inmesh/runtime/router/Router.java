@@ -2215,6 +2215,11 @@ public final class Router {
         }
 
         @Override
+        public String authority() {
+            return authority;
+        }
+
+        @Override
         public void setAuthority(String a) {
             authority = a;
         }
@@ -2311,6 +2316,9 @@ public final class Router {
             int attempt = ex.attempts;
             String authority = target.authority;
             if (action.autoHostRewrite() && !host.hostname().isEmpty()) {
+                if (action.appendXForwardedHost()) {
+                    HeaderMutator.appendForwardedHost(new MultiMapHeaders(req.headers), authority);
+                }
                 authority = host.hostname();
             }
             RequestOptions ro = upstreamOptions(req.method, target.path, req.headers, host);

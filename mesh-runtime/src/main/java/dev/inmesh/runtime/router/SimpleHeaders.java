@@ -91,6 +91,11 @@ public final class SimpleHeaders implements MutableHeaders {
             }
 
             @Override
+            public String authority() {
+                return first(":authority");
+            }
+
+            @Override
             public void setAuthority(String authority) {
                 set(":authority", authority);
             }

@@ -269,7 +269,8 @@ public final class RouteConfigurationParser
         Fields.onlyKnown(a, Set.of("cluster", "cluster_header", "weighted_clusters", "timeout", "idle_timeout",
                 "retry_policy", "prefix_rewrite", "regex_rewrite", "host_rewrite_literal", "auto_host_rewrite",
                 "hash_policy", "max_grpc_timeout", "max_stream_duration", "request_mirror_policies", "cors",
-                "rate_limits", "include_vh_rate_limits"),
+                "rate_limits", "include_vh_rate_limits", "host_rewrite_header", "host_rewrite_path_regex",
+                "append_x_forwarded_host"),
                 Set.of("upgrade_configs", "cluster_not_found_response_code"));
         ClusterSpecifier cluster = switch (a.getClusterSpecifierCase()) {
             case CLUSTER -> new ClusterSpecifier.Named(a.getCluster());
@@ -323,6 +324,15 @@ public final class RouteConfigurationParser
         RetryPolicy retry = a.hasRetryPolicy() ? Fields.at("retry_policy", () -> retryPolicy(a.getRetryPolicy()))
                 : null;
         RegexRewrite regexRewrite = a.hasRegexRewrite() ? regexRewrite(a.getRegexRewrite()) : null;
+        if (!a.getHostRewriteHeader().isEmpty()
+                && !a.getHostRewriteHeader().matches("[!#$%&'*+.^_`|~0-9A-Za-z-]+")) {
+            throw new FieldError("host_rewrite_header", "\"" + a.getHostRewriteHeader()
+                    + "\" (expected: an HTTP header name)");
+        }
+        RegexRewrite hostRegex = !a.hasHostRewritePathRegex() ? null : Fields.at("host_rewrite_path_regex",
+                () -> Fields.record("regex_rewrite.", () -> new RegexRewrite(Fields.at("pattern",
+                        () -> CoreParsers.regex(a.getHostRewritePathRegex().getPattern())),
+                        a.getHostRewritePathRegex().getSubstitution())));
         List<HashPolicy> hash = Fields.each("hash_policy", a.getHashPolicyList(),
                 h -> Fields.record("hash_policy.", () -> hashPolicy(h))).stream()
                 .filter(java.util.Objects::nonNull).toList();
@@ -335,7 +345,8 @@ public final class RouteConfigurationParser
                 a.hasAutoHostRewrite() && a.getAutoHostRewrite().getValue(), hash, maxGrpc,
                 a.hasIncludeVhRateLimits() && a.getIncludeVhRateLimits().getValue(), a.hasMaxStreamDuration(),
                 grpcOffset, mirrors, streamDuration, RateLimitParser.rateLimits(a.getRateLimitsList()),
-                clusterNotFound);
+                clusterNotFound, a.getHostRewriteHeader().toLowerCase(Locale.ROOT), hostRegex,
+                a.getAppendXForwardedHost());
     }
 
     /**

@@ -304,21 +304,93 @@ class RouterHeadersTest {
     void rewritesThePrefixAndTheHostAndKeepsTheOriginalPath() {
         WireMockServer wm = rig.wiremock();
         wm.stubFor(any(anyUrl()).willReturn(ok()));
-        var r = rig.call(rig.router(), get("/api/items?q=1"), RouterRig.table("""
-                name: r
-                virtual_hosts:
-                - name: vh
-                  domains: ["*"]
-                  routes:
-                  - match: {prefix: /api/}
-                    route: {cluster: c, prefix_rewrite: /v1/, host_rewrite_literal: backend.internal}
-                """), one(wm));
+        var r = rig.call(rig.router(), get("/api/items?q=1"),
+                apiRoute("prefix_rewrite: /v1/, host_rewrite_literal: backend.internal"), one(wm));
         assertEquals(200, r.status());
         LoggedRequest up = received(wm).get(0);
         assertEquals("/v1/items?q=1", up.getUrl());
         assertEquals("backend.internal", header(up, "host"));
         assertEquals("/api/items?q=1", header(up, "x-envoy-original-path"));
         assertEquals("/api/items?q=1", r.info().path(), "the access log shows the original path");
+    }
+
+    /** A route forwarding {@code /api/} to cluster {@code c} with {@code action} added to its route action. */
+    private static RouteTable apiRoute(String action) {
+        return RouterRig.table("""
+                name: r
+                virtual_hosts:
+                - name: vh
+                  domains: ["*"]
+                  routes:
+                  - match: {prefix: /api/}
+                    route: {cluster: c, %s}
+                """.formatted(action));
+    }
+
+    /**
+     * Envoy's {@code host_rewrite_header}: the header's first value becomes the Host; absent or empty, the Host stays;
+     * with {@code append_x_forwarded_host} the Host replaced is appended to {@code x-forwarded-host}, unless it is
+     * already its last value.
+     */
+    @Test
+    void hostRewriteHeaderTakesTheHeadersFirstValueAndAppendXForwardedHostKeepsTheOldHost() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok()));
+        RouteTable t = apiRoute("host_rewrite_header: X-Target-Host, append_x_forwarded_host: true");
+        rig.call(rig.router(), get("/api/a", "x-target-host", "one.internal", "x-target-host", "two.internal"), t,
+                one(wm));
+        rig.call(rig.router(), get("/api/b", "x-target-host", ""), t, one(wm));
+        rig.call(rig.router(), get("/api/c", "x-target-host", "one.internal", "x-forwarded-host", "edge,svc.local"),
+                t, one(wm));
+        List<LoggedRequest> up = received(wm);
+        assertEquals("one.internal", header(up.get(0), "host"));
+        assertEquals("svc.local", header(up.get(0), "x-forwarded-host"));
+        assertEquals("svc.local", header(up.get(1), "host"), "an empty value leaves the Host");
+        assertNull(header(up.get(1), "x-forwarded-host"), "no rewrite, nothing appended");
+        assertEquals("one.internal", header(up.get(2), "host"));
+        assertEquals("edge,svc.local", header(up.get(2), "x-forwarded-host"), "already the last value");
+    }
+
+    /**
+     * Envoy's {@code auto_host_rewrite}: the Host is the picked endpoint's hostname (none: left as it is); with
+     * {@code append_x_forwarded_host} the Host replaced goes to {@code x-forwarded-host}.
+     */
+    @Test
+    void autoHostRewriteSendsTheEndpointsHostnameAndAppendsTheOldHost() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok()));
+        var endpoint = new dev.inmesh.api.config.endpoint.LbEndpoint(new dev.inmesh.api.config.core.SocketAddress(
+                "127.0.0.1", wm.port()), "backend-1.internal", null, 1, dev.inmesh.api.config.core.Metadata.EMPTY);
+        var clusters = rig.clusters(new dev.inmesh.api.config.cluster.Cluster("c",
+                dev.inmesh.api.config.cluster.DiscoveryType.STATIC, "",
+                dev.inmesh.api.config.cluster.LbPolicy.ROUND_ROBIN, null, java.time.Duration.ofSeconds(2), null,
+                null, null, null, new dev.inmesh.api.config.endpoint.ClusterLoadAssignment("c", List.of(
+                        new dev.inmesh.api.config.endpoint.LocalityLbEndpoints(
+                                dev.inmesh.api.config.endpoint.Locality.EMPTY, List.of(endpoint), 1, 0)),
+                        dev.inmesh.api.config.endpoint.ClusterLoadAssignment.DEFAULT_OVERPROVISIONING_FACTOR),
+                null, null, false, null));
+        rig.call(rig.router(), get("/api/a"), apiRoute("auto_host_rewrite: true, append_x_forwarded_host: true"),
+                clusters);
+        rig.call(rig.router(), get("/api/b"), apiRoute("auto_host_rewrite: true"), clusters);
+        List<LoggedRequest> up = received(wm);
+        assertEquals("backend-1.internal", header(up.get(0), "host"));
+        assertEquals("svc.local", header(up.get(0), "x-forwarded-host"));
+        assertEquals("backend-1.internal", header(up.get(1), "host"));
+        assertNull(header(up.get(1), "x-forwarded-host"));
+    }
+
+    /** Envoy's {@code host_rewrite_path_regex}: the path without its query, rewritten by the regex, is the Host. */
+    @Test
+    void hostRewritePathRegexMakesTheHostFromThePathWithoutItsQuery() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok()));
+        RouteTable t = apiRoute("prefix_rewrite: /, host_rewrite_path_regex: {pattern: {regex: \"^/api/([^/]+)/.*$\"}, "
+                + "substitution: \"\\\\1.example.internal\"}");
+        rig.call(rig.router(), get("/api/tenant-7/items?x=/api/q/r"), t, one(wm));
+        LoggedRequest up = received(wm).get(0);
+        assertEquals("tenant-7.example.internal", header(up, "host"));
+        assertEquals("/tenant-7/items?x=/api/q/r", up.getUrl(), "the path is rewritten after the Host, as Envoy's");
+        assertNull(header(up, "x-forwarded-host"), "without append_x_forwarded_host");
     }
 
     @Test

@@ -511,6 +511,24 @@ class EnvoyValidationTest {
     }
 
     @Test
+    void hostRewritesByHeaderOrPathRegexLoadAndABadOneIsRefusedAtItsPath() throws Exception {
+        var routes = EnvoyConfigReader.read(file("routes.yaml", oneRoute("""
+                route: {cluster: a, host_rewrite_header: X-Host, append_x_forwarded_host: true}
+                """))).routes();
+        var action = (dev.inmesh.api.config.route.RouteAction) routes.get("9080").virtualHosts().get(0).routes().get(0)
+                .action();
+        assertEquals("x-host", action.hostRewriteHeader());
+        assertTrue(action.appendXForwardedHost());
+        String at = "RouteConfiguration \"9080\": virtual_hosts[0].routes[0].route.";
+        assertContains(rejectedRoutes(oneRoute("""
+                route: {cluster: a, host_rewrite_header: "x host"}
+                """)), at + "host_rewrite_header: \"x host\" (expected: an HTTP header name)");
+        assertContains(rejectedRoutes(oneRoute("""
+                route: {cluster: a, host_rewrite_path_regex: {pattern: {regex: "(unclosed"}, substitution: x}}
+                """)), at + "host_rewrite_path_regex.pattern");
+    }
+
+    @Test
     void istiosRetryToRemoteLocalitiesIsTakenWithItsUpdateFrequency() throws Exception {
         var routes = EnvoyConfigReader.read(file("routes.yaml", oneRoute("""
                 route: {cluster: a, retry_policy: {retry_on: 5xx, num_retries: 2,

@@ -32,13 +32,20 @@ import java.util.List;
  * @param clusterNotFoundStatus the status answered when the route's cluster does not exist
  *     ({@code cluster_not_found_response_code}: 503 by default, 404 or 500; istiod writes 500 for a Gateway API
  *     HTTPRoute's routes)
+ * @param hostRewriteHeader the request header whose first value, when present and not empty, replaces the Host
+ *     ({@code host_rewrite_header}), or null
+ * @param hostRewritePathRegex a regex rewrite of the request's path (without its query) whose result, when not empty,
+ *     replaces the Host ({@code host_rewrite_path_regex}), or null
+ * @param appendXForwardedHost whether a Host rewrite appends the Host it replaces to {@code x-forwarded-host}, unless
+ *     that is already its last value ({@code append_x_forwarded_host})
  */
 public record RouteAction(ClusterSpecifier cluster, Duration timeout, Duration idleTimeout, RetryPolicy retryPolicy,
                           String prefixRewrite, RegexRewrite regexRewrite, String hostRewriteLiteral,
                           boolean autoHostRewrite, List<HashPolicy> hashPolicies, Duration maxGrpcTimeout,
                           boolean includeVhRateLimits, boolean maxStreamDuration, Duration grpcTimeoutHeaderOffset,
                           List<RequestMirrorPolicy> requestMirrorPolicies, Duration streamDuration,
-                          List<RateLimit> rateLimits, int clusterNotFoundStatus)
+                          List<RateLimit> rateLimits, int clusterNotFoundStatus, String hostRewriteHeader,
+                          RegexRewrite hostRewritePathRegex, boolean appendXForwardedHost)
         implements Action {
 
     public static final Duration DEFAULT_TIMEOUT = Duration.ofSeconds(15);
@@ -50,8 +57,11 @@ public record RouteAction(ClusterSpecifier cluster, Duration timeout, Duration i
         hashPolicies = Checks.list(hashPolicies, "hash_policy");
         Checks.check(prefixRewrite == null || regexRewrite == null, "prefix_rewrite", prefixRewrite,
                 "not both prefix_rewrite and regex_rewrite");
-        Checks.check(hostRewriteLiteral == null || !autoHostRewrite, "host_rewrite_literal", hostRewriteLiteral,
-                "not both host_rewrite_literal and auto_host_rewrite");
+        hostRewriteHeader = hostRewriteHeader == null || hostRewriteHeader.isEmpty() ? null : hostRewriteHeader;
+        int hostRewrites = (hostRewriteLiteral != null ? 1 : 0) + (autoHostRewrite ? 1 : 0)
+                + (hostRewriteHeader != null ? 1 : 0) + (hostRewritePathRegex != null ? 1 : 0);
+        Checks.check(hostRewrites <= 1, "host_rewrite_specifier", hostRewrites + " set",
+                "one of host_rewrite_literal, auto_host_rewrite, host_rewrite_header and host_rewrite_path_regex");
         Checks.check(grpcTimeoutHeaderOffset == null || !grpcTimeoutHeaderOffset.isNegative(),
                 "max_stream_duration.grpc_timeout_header_offset", grpcTimeoutHeaderOffset, ">= 0s");
         requestMirrorPolicies = Checks.list(requestMirrorPolicies, "request_mirror_policies");
@@ -61,6 +71,19 @@ public record RouteAction(ClusterSpecifier cluster, Duration timeout, Duration i
         clusterNotFoundStatus = clusterNotFoundStatus == 0 ? 503 : clusterNotFoundStatus;
         Checks.check(clusterNotFoundStatus == 503 || clusterNotFoundStatus == 404 || clusterNotFoundStatus == 500,
                 "cluster_not_found_response_code", clusterNotFoundStatus, "503, 404 or 500");
+    }
+
+    /** A route action that rewrites the Host by neither a header nor the path. */
+    public RouteAction(ClusterSpecifier cluster, Duration timeout, Duration idleTimeout, RetryPolicy retryPolicy,
+                       String prefixRewrite, RegexRewrite regexRewrite, String hostRewriteLiteral,
+                       boolean autoHostRewrite, List<HashPolicy> hashPolicies, Duration maxGrpcTimeout,
+                       boolean includeVhRateLimits, boolean maxStreamDuration, Duration grpcTimeoutHeaderOffset,
+                       List<RequestMirrorPolicy> requestMirrorPolicies, Duration streamDuration,
+                       List<RateLimit> rateLimits, int clusterNotFoundStatus) {
+        this(cluster, timeout, idleTimeout, retryPolicy, prefixRewrite, regexRewrite, hostRewriteLiteral,
+                autoHostRewrite, hashPolicies, maxGrpcTimeout, includeVhRateLimits, maxStreamDuration,
+                grpcTimeoutHeaderOffset, requestMirrorPolicies, streamDuration, rateLimits, clusterNotFoundStatus,
+                null, null, false);
     }
 
     /** A route action answering 503 for a cluster that does not exist (Envoy's default). */
