@@ -304,6 +304,21 @@ public final class RequestBodyStream {
         }
     }
 
+    /**
+     * The whole body, once it ended and all of it was kept for retries (an internal redirect sends it again); null
+     * otherwise.
+     */
+    Buffer retainedWhole() {
+        if (!ended || !retaining) {
+            return null;
+        }
+        Buffer whole = Buffer.buffer((int) held);
+        for (Buffer b : chunks) {
+            whole.appendBuffer(b);
+        }
+        return whole;
+    }
+
     /** Whether the attempt in flight has been sent the whole body. */
     boolean sentWhole() {
         return sinkEnded;

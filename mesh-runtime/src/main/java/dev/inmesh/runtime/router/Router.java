@@ -152,13 +152,23 @@ public final class Router {
      * ({@link RouterRequest#clientCertificate}). The router does it on each request it forwards, and on a
      * request relayed from its head on ({@link #relay}).
      */
+    /**
+     * Takes a caller's control headers off the request; after an internal redirect, the router's own
+     * {@code x-envoy-original-url} stays (Envoy's connection manager does not clean a stream it recreated).
+     */
+    private static void removeControlHeaders(RouterRequest req) {
+        for (AsciiString name : CONTROL_HEADERS) {
+            if (req.internalRedirects == 0 || !name.contentEqualsIgnoreCase(InternalRedirects.X_ENVOY_ORIGINAL_URL)) {
+                req.headers.remove(name);
+            }
+        }
+    }
+
     private static void sanitize(RouterRequest req) {
         if (req.internal) {
             internalHeaders(req.headers);
         } else {
-            for (AsciiString name : CONTROL_HEADERS) {
-                req.headers.remove(name);
-            }
+            removeControlHeaders(req);
         }
         ForwardedClientCert.apply(req.headers, req.forwardClientCert, req.peerCertificate, req.clientCertElement);
     }
@@ -579,9 +589,7 @@ public final class Router {
         } else {
             req.headers.remove(X_ENVOY_INTERNAL);
             if (!options.trustEnvoyHeaders) {
-                for (AsciiString name : CONTROL_HEADERS) {
-                    req.headers.remove(name);
-                }
+                removeControlHeaders(req);
             }
         }
         if (options.generateRequestId && req.generateRequestId && !req.headers.contains(HeaderNames.X_REQUEST_ID)) {
@@ -1329,15 +1337,19 @@ public final class Router {
         RequestMirror mirror = RequestMirror.select(this, vertx, clusters, req, target.path, target.authority, action,
                 vh, randomValue, timeout);
         long bufferLimit = requestBufferLimit(req, f);
-        if ((retry != RetryState.NONE || mirror != null) && req.body != null && req.body.length() > bufferLimit) {
-            // as Envoy's router: a body larger than its buffer limit is not kept, so the request is neither retried
-            // nor mirrored
+        // as Envoy's router, the body is kept for retries, mirrors and internal redirects
+        boolean redirects = action.internalRedirectPolicy() != null;
+        if ((retry != RetryState.NONE || mirror != null || redirects) && req.body != null
+                && req.body.length() > bufferLimit) {
+            // as Envoy's router: a body larger than its buffer limit is not kept, so the request is neither retried,
+            // mirrored nor redirected
             var st = stats(ex);
             if (st != null) {
                 st.retryOrShadowAbandoned();
             }
             retry = RetryState.NONE;
             mirror = null;
+            redirects = false;
         }
         Duration perTry = control.perTryTimeoutMs >= 0 ? Duration.ofMillis(control.perTryTimeoutMs)
                 : policy == null ? null : policy.perTryTimeout();
@@ -1351,6 +1363,8 @@ public final class Router {
                 null, 1, req.originalDestination, priorityUpdates > 0 ? new PreviousPriorities(priorityUpdates) : null),
                 target, vh, action);
         attempts.perTryIdle = policy == null ? null : policy.perTryIdleTimeout();
+        attempts.redirects = redirects;
+        attempts.clusters = clusters;
         // each attempt's own limit: a trusted caller's x-envoy-upstream-stream-duration-ms (0: none), else the
         // cluster's max_stream_duration, as Envoy's upstream request arms it
         attempts.upstreamDurationMillis = control.upstreamStreamDurationMs >= 0 ? control.upstreamStreamDurationMs
@@ -1386,7 +1400,7 @@ public final class Router {
         attempts.mirror = mirror; // sent once the request is complete: now, or when its body ends (bodyEnded)
         if (body != null) {
             // a body too large drops the mirror
-            body.owner(attempts, retry != RetryState.NONE, mirror != null, bufferLimit);
+            body.owner(attempts, retry != RetryState.NONE || redirects, mirror != null, bufferLimit);
         }
         attempts.start();
         if (body == null || body.ended()) {
@@ -2260,6 +2274,10 @@ public final class Router {
         boolean perTryDeferred;
         /** The copies to send once the streamed body ended, or null. */
         RequestMirror mirror;
+        /** Whether an upstream redirect may be followed ({@code internal_redirect_policy}, the body kept whole). */
+        boolean redirects;
+        /** The clusters the exchange routes to: an internal redirect's request goes through them again. */
+        ClusterManager clusters;
 
         Attempts(Exchange ex, Promise<RouterResponse> promise, Context ctx, RetryState retry, Duration perTry,
                  LbContext lb, Target target, VirtualHost vh, RouteAction action) {
@@ -2587,6 +2605,10 @@ public final class Router {
                 scheduleRetry();
                 return;
             }
+            if (redirects && action.internalRedirectPolicy().redirectResponseCodes().contains(status)
+                    && followRedirect(status, resp)) {
+                return;
+            }
             RequestBodyStream body = ex.request.stream;
             // as Envoy, the upstream service time runs from the end of the request: none while it still streams
             boolean requestComplete = body == null || body.ended();
@@ -2652,6 +2674,62 @@ public final class Router {
             resp.pause();
             // The route timeout still covers the body: if it fires now, the upstream stream is reset.
             promise.tryComplete(new RouterResponse(status, h, resp, null, ex));
+        }
+
+        /**
+         * An upstream redirect the route's {@code internal_redirect_policy} names, as Envoy's router's
+         * {@code setupRedirect}: once the request came whole (its body kept whole) with a {@code Location} the policy
+         * follows ({@link InternalRedirects#follow}), the response is dropped, this exchange ends unseen (no access
+         * log, no metrics; as Envoy's stream that is recreated, it leaves the active requests) and the request goes again,
+         * to the redirect's URL, through the filters and the route table, as a new request whose answer is the
+         * caller's ({@code upstream_internal_redirect_succeeded_total}). Otherwise the redirect is passed on
+         * ({@code upstream_internal_redirect_failed_total}).
+         */
+        boolean followRedirect(int status, HttpClientResponse resp) {
+            RouterRequest req = ex.request;
+            RequestBodyStream body = req.stream;
+            Buffer whole = body == null ? req.body : body.retainedWhole();
+            String location = resp.getHeader(HttpHeaders.LOCATION);
+            boolean complete = (body == null || whole != null) && !retriesAbandoned;
+            io.vertx.core.http.HttpMethod method = req.method;
+            String passed = !complete || location == null ? null : InternalRedirects.follow(req,
+                    action.internalRedirectPolicy(), RouteResult.routeOf(ex.route).name(), status, location,
+                    resp.headers(), ex.table, target.authority, target.path, random().nextLong());
+            var st = stats(ex);
+            boolean followed = complete && location != null && passed == null;
+            if (st != null) {
+                st.internalRedirect(followed);
+            }
+            if (!followed) {
+                if (passed != null && req.downstreamStats != null) {
+                    req.downstreamStats.internalRedirectPassedThrough(passed);
+                }
+                return false;
+            }
+            cancelUpstreamDuration(ex);
+            inflight = null;
+            detachBody();
+            discard(resp);
+            releaseHost(ex);
+            releaseRetrySlot();
+            generation++;
+            ex.done = true;
+            ex.completed = true;
+            releaseFault(ex);
+            cancelRouteTimer(ex);
+            ex.cancelIdleTimers();
+            if (req.downstreamStats != null) {
+                req.downstreamStats.requestEnded(0, false, 0, 0); // no longer active: the new request counts anew
+            }
+            req.canceller = null;
+            req.stream = null;
+            if (body != null) {
+                body.close();
+            }
+            // a 303 made the request a GET, which goes without the body
+            req.body = req.method != method ? null : whole;
+            forward(req, ex.table, clusters).onComplete(ar -> promise.tryComplete(ar.result()));
+            return true;
         }
 
         /**

@@ -27,15 +27,17 @@ import java.util.Locale;
  */
 public final class RouterRequest implements RouteRequest {
     final StreamInfo.Direction direction;
-    final HttpMethod method;
+    /** The method; an internal redirect answered 303 makes it GET. */
+    HttpMethod method;
     /**
      * The path with its query: as sent, without the query parameters of the JWT authentication filter's verified
      * tokens ({@link #removeTokenParameters}), or as an allowing external authorizer changed its query parameters;
      * both after the route is chosen.
      */
     String uri;
-    final String authority;
-    final String scheme;
+    /** The Host; and, with {@link #scheme} and {@link #uri}, an internal redirect's target after one. */
+    String authority;
+    String scheme;
     final MultiMap headers;
     /** The whole body, or null; a Lua script's {@code setBytes} may replace it before the router forwards it. */
     Buffer body;
@@ -134,6 +136,14 @@ public final class RouterRequest implements RouteRequest {
     volatile Refusal refusal;
     /** The gRPC-Web filter's translation of the request ({@link GrpcWeb}), or null when it is no gRPC-Web request. */
     GrpcWeb grpcWeb;
+
+    /** How many internal redirects the request followed ({@code internal_redirect_policy}). */
+    int internalRedirects;
+    /**
+     * The {@code previous_routes} predicate's state: by the name of the route whose policy has it, the routes the
+     * request was redirected to from there; null until one is.
+     */
+    java.util.Map<String, java.util.Set<String>> redirectTargets;
 
     /** A local reply that ends a request before its answer: status, body, response code details. */
     record Refusal(int status, String body, String details) {}

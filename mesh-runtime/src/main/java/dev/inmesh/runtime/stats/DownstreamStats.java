@@ -139,6 +139,10 @@ public final class DownstreamStats implements RbacStats {
         UpstreamStatsImpl.adder(registry, PREFIX + name, TAG, statPrefix, a);
     }
 
+    /** The {@code passthrough_internal_redirect_*} counters, by reason. */
+    private final java.util.concurrent.ConcurrentHashMap<String, LongAdder> internalRedirects =
+            new java.util.concurrent.ConcurrentHashMap<>();
+
     private void gauge(String name, AtomicLong value) {
         Gauge.builder(PREFIX + name, value, AtomicLong::doubleValue).tag(TAG, statPrefix).strongReference(true)
                 .register(registry);
@@ -278,6 +282,19 @@ public final class DownstreamStats implements RbacStats {
     /** The route answered a redirect: {@code rq_redirect}. */
     public void redirect() {
         rqRedirect.increment();
+    }
+
+    /**
+     * The router passed an upstream redirect on rather than follow it ({@code internal_redirect_policy}) for
+     * {@code reason}: {@code passthrough_internal_redirect_<reason>} ({@code bad_location}, {@code unsafe_scheme},
+     * {@code too_many_redirects}, {@code no_route}, {@code predicate}), each registered on first use.
+     */
+    public void internalRedirectPassedThrough(String reason) {
+        internalRedirects.computeIfAbsent(reason, r -> {
+            LongAdder a = new LongAdder();
+            adder("passthrough_internal_redirect_" + r, a);
+            return a;
+        }).increment();
     }
 
     /** The route answered directly: {@code rq_direct_response}. */

@@ -59,6 +59,13 @@ public interface UpstreamStats {
     void retryOrShadowAbandoned();
 
     /**
+     * The router met an upstream redirect its route follows ({@code internal_redirect_policy}):
+     * {@code upstream_internal_redirect_succeeded_total} when it followed it, else
+     * {@code upstream_internal_redirect_failed_total} (registered on first use).
+     */
+    void internalRedirect(boolean followed);
+
+    /**
      * The route timeout ended an upstream request (one awaiting its response, or one whose response was still
      * streaming; not a retry's back-off): {@code upstream_rq_timeout}.
      */

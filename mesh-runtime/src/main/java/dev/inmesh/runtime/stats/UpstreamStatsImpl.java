@@ -294,6 +294,24 @@ final class UpstreamStatsImpl implements UpstreamStats {
         retryOrShadowAbandoned.increment();
     }
 
+    /** {@code upstream_internal_redirect_succeeded_total} and {@code _failed_total}, each registered on first use. */
+    private final AtomicReferenceArray<LongAdder> internalRedirects = new AtomicReferenceArray<>(2);
+
+    @Override
+    public void internalRedirect(boolean followed) {
+        int i = followed ? 0 : 1;
+        LongAdder a = internalRedirects.get(i);
+        if (a == null) {
+            LongAdder made = new LongAdder();
+            if (internalRedirects.compareAndSet(i, null, made)) {
+                adder(followed ? "upstream_internal_redirect_succeeded_total"
+                        : "upstream_internal_redirect_failed_total", made);
+            }
+            a = internalRedirects.get(i);
+        }
+        a.increment();
+    }
+
     @Override
     public void retryOverflow() {
         rqRetryOverflow.increment();

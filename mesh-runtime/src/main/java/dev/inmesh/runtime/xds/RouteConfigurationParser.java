@@ -10,6 +10,7 @@ import dev.inmesh.api.config.route.CorsPolicy;
 import dev.inmesh.api.config.route.DirectResponseAction;
 import dev.inmesh.api.config.route.HashPolicy;
 import dev.inmesh.api.config.route.HeaderMatcher;
+import dev.inmesh.api.config.route.InternalRedirectPolicy;
 import dev.inmesh.api.config.route.PathMatcher;
 import dev.inmesh.api.config.route.QueryParameterMatcher;
 import dev.inmesh.api.config.route.RedirectAction;
@@ -270,7 +271,8 @@ public final class RouteConfigurationParser
                 "retry_policy", "prefix_rewrite", "regex_rewrite", "host_rewrite_literal", "auto_host_rewrite",
                 "hash_policy", "max_grpc_timeout", "max_stream_duration", "request_mirror_policies", "cors",
                 "rate_limits", "include_vh_rate_limits", "host_rewrite_header", "host_rewrite_path_regex",
-                "append_x_forwarded_host"),
+                "append_x_forwarded_host", "internal_redirect_policy", "internal_redirect_action",
+                "max_internal_redirects"),
                 Set.of("upgrade_configs", "cluster_not_found_response_code"));
         ClusterSpecifier cluster = switch (a.getClusterSpecifierCase()) {
             case CLUSTER -> new ClusterSpecifier.Named(a.getCluster());
@@ -346,7 +348,58 @@ public final class RouteConfigurationParser
                 a.hasIncludeVhRateLimits() && a.getIncludeVhRateLimits().getValue(), a.hasMaxStreamDuration(),
                 grpcOffset, mirrors, streamDuration, RateLimitParser.rateLimits(a.getRateLimitsList()),
                 clusterNotFound, a.getHostRewriteHeader().toLowerCase(Locale.ROOT), hostRegex,
-                a.getAppendXForwardedHost());
+                a.getAppendXForwardedHost(), internalRedirectPolicy(a));
+    }
+
+    /**
+     * A route action's internal redirects: its {@code internal_redirect_policy}, else, as Envoy reads the deprecated
+     * fields, Envoy's default policy (with {@code max_internal_redirects}) under {@code internal_redirect_action:
+     * HANDLE_INTERNAL_REDIRECT}; null for none.
+     */
+    private static InternalRedirectPolicy internalRedirectPolicy(io.envoyproxy.envoy.config.route.v3.RouteAction a) {
+        if (a.hasInternalRedirectPolicy()) {
+            var p = a.getInternalRedirectPolicy();
+            return Fields.at("internal_redirect_policy", () -> {
+                Fields.onlyKnown(p, Set.of("max_internal_redirects", "redirect_response_codes", "predicates",
+                        "allow_cross_scheme_redirect", "response_headers_to_copy"), Set.of());
+                var predicates = Fields.each("predicates", p.getPredicatesList(),
+                        RouteConfigurationParser::internalRedirectPredicate);
+                return Fields.record("", () -> new InternalRedirectPolicy(p.hasMaxInternalRedirects()
+                        ? (int) Math.min(Integer.MAX_VALUE, Integer.toUnsignedLong(p.getMaxInternalRedirects()
+                        .getValue())) : 1, Set.copyOf(p.getRedirectResponseCodesList()), predicates,
+                        p.getAllowCrossSchemeRedirect(), p.getResponseHeadersToCopyList()));
+            });
+        }
+        if (a.getInternalRedirectAction()
+                != io.envoyproxy.envoy.config.route.v3.RouteAction.InternalRedirectAction.HANDLE_INTERNAL_REDIRECT) {
+            return null;
+        }
+        int max = a.hasMaxInternalRedirects()
+                ? (int) Math.min(Integer.MAX_VALUE, Integer.toUnsignedLong(a.getMaxInternalRedirects().getValue())) : 1;
+        return new InternalRedirectPolicy(max, Set.of(302), List.of(), false, List.of());
+    }
+
+    /** One of an internal redirect policy's predicates, by its typed config's type (else its name). */
+    private static InternalRedirectPolicy.Predicate internalRedirectPredicate(
+            io.envoyproxy.envoy.config.core.v3.TypedExtensionConfig c) {
+        String type = c.getTypedConfig().getTypeUrl();
+        String name = c.getName();
+        if (type.endsWith(".allow_listed_routes.v3.AllowListedRoutesConfig")) {
+            var config = unpack(c.getTypedConfig(), io.envoyproxy.envoy.extensions.internal_redirect
+                    .allow_listed_routes.v3.AllowListedRoutesConfig.class, "typed_config");
+            return Fields.at("typed_config", () -> Fields.record("", () ->
+                    new InternalRedirectPolicy.AllowListedRoutes(Set.copyOf(config.getAllowedRouteNamesList()))));
+        }
+        if (type.endsWith(".previous_routes.v3.PreviousRoutesConfig")
+                || type.isEmpty() && name.equals("envoy.internal_redirect_predicates.previous_routes")) {
+            return new InternalRedirectPolicy.PreviousRoutes();
+        }
+        if (type.endsWith(".safe_cross_scheme.v3.SafeCrossSchemeConfig")
+                || type.isEmpty() && name.equals("envoy.internal_redirect_predicates.safe_cross_scheme")) {
+            return new InternalRedirectPolicy.SafeCrossScheme();
+        }
+        throw new FieldError("typed_config", (type.isEmpty() ? name : type) + " (expected: an AllowListedRoutesConfig, "
+                + "PreviousRoutesConfig or SafeCrossSchemeConfig)");
     }
 
     /**

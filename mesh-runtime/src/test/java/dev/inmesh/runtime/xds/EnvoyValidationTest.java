@@ -529,6 +529,33 @@ class EnvoyValidationTest {
     }
 
     @Test
+    void internalRedirectsAreReadFromThePolicyOrTheDeprecatedActionAndAnUnknownPredicateIsRefused() throws Exception {
+        var routes = EnvoyConfigReader.read(file("routes.yaml", oneRoute("""
+                route: {cluster: a, internal_redirect_policy: {max_internal_redirects: 3,
+                  redirect_response_codes: [301, 303, 200], response_headers_to_copy: [X-Token], predicates: [
+                  {name: p, typed_config: {"@type":
+                    type.googleapis.com/envoy.extensions.internal_redirect.previous_routes.v3.PreviousRoutesConfig}}]}}
+                """))).routes();
+        var policy = ((dev.inmesh.api.config.route.RouteAction) routes.get("9080").virtualHosts().get(0).routes()
+                .get(0).action()).internalRedirectPolicy();
+        assertEquals(new dev.inmesh.api.config.route.InternalRedirectPolicy(3, Set.of(301, 303),
+                List.of(new dev.inmesh.api.config.route.InternalRedirectPolicy.PreviousRoutes()), false,
+                List.of("x-token")), policy, "200 is not a redirect code: left out, as Envoy ignores it");
+        routes = EnvoyConfigReader.read(file("routes.yaml", oneRoute("""
+                route: {cluster: a, internal_redirect_action: HANDLE_INTERNAL_REDIRECT, max_internal_redirects: 2}
+                """))).routes();
+        assertEquals(new dev.inmesh.api.config.route.InternalRedirectPolicy(2, Set.of(302), List.of(), false,
+                List.of()), ((dev.inmesh.api.config.route.RouteAction) routes.get("9080").virtualHosts().get(0)
+                .routes().get(0).action()).internalRedirectPolicy());
+        assertContains(rejectedRoutes(oneRoute("""
+                route: {cluster: a, internal_redirect_policy: {predicates: [{name: custom, typed_config: {"@type":
+                  type.googleapis.com/google.protobuf.Empty}}]}}
+                """)), "RouteConfiguration \"9080\": virtual_hosts[0].routes[0].route.internal_redirect_policy."
+                + "predicates[0].typed_config: type.googleapis.com/google.protobuf.Empty (expected: an "
+                + "AllowListedRoutesConfig, PreviousRoutesConfig or SafeCrossSchemeConfig)");
+    }
+
+    @Test
     void istiosRetryToRemoteLocalitiesIsTakenWithItsUpdateFrequency() throws Exception {
         var routes = EnvoyConfigReader.read(file("routes.yaml", oneRoute("""
                 route: {cluster: a, retry_policy: {retry_on: 5xx, num_retries: 2,

@@ -38,6 +38,8 @@ import java.util.List;
  *     replaces the Host ({@code host_rewrite_path_regex}), or null
  * @param appendXForwardedHost whether a Host rewrite appends the Host it replaces to {@code x-forwarded-host}, unless
  *     that is already its last value ({@code append_x_forwarded_host})
+ * @param internalRedirectPolicy the upstream redirects the router follows itself ({@code internal_redirect_policy},
+ *     or the deprecated {@code internal_redirect_action: HANDLE_INTERNAL_REDIRECT}), or null for none
  */
 public record RouteAction(ClusterSpecifier cluster, Duration timeout, Duration idleTimeout, RetryPolicy retryPolicy,
                           String prefixRewrite, RegexRewrite regexRewrite, String hostRewriteLiteral,
@@ -45,7 +47,8 @@ public record RouteAction(ClusterSpecifier cluster, Duration timeout, Duration i
                           boolean includeVhRateLimits, boolean maxStreamDuration, Duration grpcTimeoutHeaderOffset,
                           List<RequestMirrorPolicy> requestMirrorPolicies, Duration streamDuration,
                           List<RateLimit> rateLimits, int clusterNotFoundStatus, String hostRewriteHeader,
-                          RegexRewrite hostRewritePathRegex, boolean appendXForwardedHost)
+                          RegexRewrite hostRewritePathRegex, boolean appendXForwardedHost,
+                          InternalRedirectPolicy internalRedirectPolicy)
         implements Action {
 
     public static final Duration DEFAULT_TIMEOUT = Duration.ofSeconds(15);
@@ -71,6 +74,20 @@ public record RouteAction(ClusterSpecifier cluster, Duration timeout, Duration i
         clusterNotFoundStatus = clusterNotFoundStatus == 0 ? 503 : clusterNotFoundStatus;
         Checks.check(clusterNotFoundStatus == 503 || clusterNotFoundStatus == 404 || clusterNotFoundStatus == 500,
                 "cluster_not_found_response_code", clusterNotFoundStatus, "503, 404 or 500");
+    }
+
+    /** A route action that follows no upstream redirect itself. */
+    public RouteAction(ClusterSpecifier cluster, Duration timeout, Duration idleTimeout, RetryPolicy retryPolicy,
+                       String prefixRewrite, RegexRewrite regexRewrite, String hostRewriteLiteral,
+                       boolean autoHostRewrite, List<HashPolicy> hashPolicies, Duration maxGrpcTimeout,
+                       boolean includeVhRateLimits, boolean maxStreamDuration, Duration grpcTimeoutHeaderOffset,
+                       List<RequestMirrorPolicy> requestMirrorPolicies, Duration streamDuration,
+                       List<RateLimit> rateLimits, int clusterNotFoundStatus, String hostRewriteHeader,
+                       RegexRewrite hostRewritePathRegex, boolean appendXForwardedHost) {
+        this(cluster, timeout, idleTimeout, retryPolicy, prefixRewrite, regexRewrite, hostRewriteLiteral,
+                autoHostRewrite, hashPolicies, maxGrpcTimeout, includeVhRateLimits, maxStreamDuration,
+                grpcTimeoutHeaderOffset, requestMirrorPolicies, streamDuration, rateLimits, clusterNotFoundStatus,
+                hostRewriteHeader, hostRewritePathRegex, appendXForwardedHost, null);
     }
 
     /** A route action that rewrites the Host by neither a header nor the path. */
