@@ -2680,8 +2680,8 @@ public final class Router {
          * An upstream redirect the route's {@code internal_redirect_policy} names, as Envoy's router's
          * {@code setupRedirect}: once the request came whole (its body kept whole) with a {@code Location} the policy
          * follows ({@link InternalRedirects#follow}), the response is dropped, this exchange ends unseen (no access
-         * log, no metrics; as Envoy's stream that is recreated, it leaves the active requests) and the request goes again,
-         * to the redirect's URL, through the filters and the route table, as a new request whose answer is the
+         * log, no metrics; as Envoy's stream that is recreated, it leaves the active requests) and the request goes
+         * again, to the redirect's URL, through the filters and the route table, as a new request whose answer is the
          * caller's ({@code upstream_internal_redirect_succeeded_total}). Otherwise the redirect is passed on
          * ({@code upstream_internal_redirect_failed_total}).
          */
