@@ -28,6 +28,23 @@ class ProxyLuaTest {
     private HttpClient client;
 
     private void answer(HttpServerRequest req) {
+        if (req.path().equals("/response")) {
+            String set = req.getParam("set");
+            if (set != null) {
+                req.response().putHeader("x-set", set);
+            }
+            req.response().setChunked(true).write("upstream ");
+            req.response().end("body");
+            return;
+        }
+        if (req.path().equals("/empty")) {
+            req.response().putHeader("x-set", "-").end();
+            return;
+        }
+        if (req.path().equals("/big")) {
+            req.response().end("a".repeat(1024 * 1024 + 1)); // past the listener's default buffer limit, 1 MiB
+            return;
+        }
         if (!req.path().equals("/body")) {
             req.response().end("upstream saw " + req.getHeader("x-lua"));
             return;
@@ -60,7 +77,15 @@ class ProxyLuaTest {
                             if set then h:body(true):setBytes(set) end
                           end
                         end
-                        function envoy_on_response(h) h:headers():add("x-lua-response", "1") end
+                        function envoy_on_response(h)
+                          h:headers():add("x-lua-response", "1")
+                          if h:headers():get("x-set") or h:headers():get("content-length") == "1048577" then
+                            local b = h:body()
+                            h:headers():add("x-body", b == nil and "nil" or b:getBytes(0, b:length()))
+                            local set = h:headers():get("x-set")
+                            if set ~= "-" then b:setBytes(set) end
+                          end
+                        end
                 """);
         proxy = new LoopbackProxy(yaml);
         client = backends.createHttpClient(new HttpClientOptions().setDefaultHost("127.0.0.1")
@@ -124,6 +149,30 @@ class ProxyLuaTest {
     void aBodyTheScriptSetsIsTheUpstreamsWithItsContentLength() throws Exception {
         assertEquals("200 x-body hello world, body replaced, content-length 8",
                 body(HttpMethod.POST, java.util.List.of("hello ", "world"), "x-set", "replaced"));
+    }
+
+    @Test
+    void aResponseScriptReadsTheUpstreamsBodyAndTheCallerGetsTheBodyItSet() throws Exception {
+        Answer kept = get("/response?set=-");
+        assertEquals(200, kept.status());
+        assertEquals("upstream body", kept.headers().get("x-body"));
+        assertEquals("upstream body", kept.body());
+        Answer set = get("/response?set=replaced%20by%20lua");
+        assertEquals("upstream body", set.headers().get("x-body"));
+        assertEquals("replaced by lua", set.body());
+        assertEquals("15", set.headers().get("content-length"));
+        assertEquals(null, set.headers().get("transfer-encoding"));
+        Answer empty = get("/empty");
+        assertEquals("nil", empty.headers().get("x-body"));
+        assertEquals("", empty.body());
+    }
+
+    @Test
+    void aResponseBodyOverTheBufferLimitIsAnswered500() throws Exception {
+        Answer a = get("/big");
+        assertEquals(500, a.status());
+        assertEquals("Internal Server Error", a.body());
+        assertEquals(null, a.headers().get("x-lua-response"), "the connection manager's answer: no script");
     }
 
     @Test

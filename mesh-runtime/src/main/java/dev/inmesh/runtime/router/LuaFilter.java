@@ -17,6 +17,7 @@ import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import org.luaj.vm2.Globals;
 import org.luaj.vm2.LoadState;
+import org.luaj.vm2.Lua;
 import org.luaj.vm2.LuaClosure;
 import org.luaj.vm2.LuaError;
 import org.luaj.vm2.LuaTable;
@@ -40,20 +41,20 @@ import org.luaj.vm2.lib.jse.JseOsLib;
  * it, as Envoy keeps one Lua state per worker: LuaJ's globals are not thread-safe, and a script's globals are then
  * per event loop, as they are per worker in Envoy. A script runs to its end on the event loop: nothing it can call
  * waits (no {@code httpCall}), so running it whole is what Envoy's coroutine does. Envoy's {@code body()} suspends the
- * script until the request's body is whole; here the body is held whole before the script runs instead, for requests
- * whose route runs a script that may call it ({@link Stream#readsBody}): one whose compiled code names the string
+ * script until the body is whole; here the body is held whole before the script runs instead, for requests whose
+ * route runs a script that may call it ({@link Stream#readsBody}): one whose compiled code names the string
  * {@code "body"} anywhere (a method call {@code handle:body()} does; so does any use of that string, which only
- * holds a body needlessly). A script that reaches {@code body} by a name it computes is not seen to, and its
- * {@code body()} raises an error.
+ * holds a body needlessly), and for their responses when it names it outside its {@code envoy_on_request}
+ * ({@link Stream#readsResponseBody}). A script that reaches {@code body} by a name it computes is not seen to, and
+ * its {@code body()} raises an error.
  *
  * <p>The API is Envoy's subset: {@code headers()} ({@code get}, {@code getAtIndex}, {@code getNumValues},
  * {@code add}, {@code replace}, {@code remove}, {@code pairs}, {@code setHttp1ReasonPhrase} ignored),
  * {@code respond(headers, body)} on the request path, {@code logTrace} to {@code logCritical},
  * {@code streamInfo()} ({@code protocol}, the downstream addresses, {@code requestedServerName},
  * {@code routeName}, {@code dynamicMetadata()} kept for the request), {@code metadata()} (empty: route metadata is not
- * read), {@code base64Escape} and, on the request path, {@code body(always_wrap_body)} ({@link Body}: a buffer
- * object with {@code length}, {@code getBytes} and {@code setBytes}). What it has not ({@code body} on the response
- * path, {@code bodyChunks}, {@code trailers}, {@code httpCall}, {@code connection}, signatures) raises a script
+ * read), {@code base64Escape} and {@code body(always_wrap_body)} ({@link Body}: a buffer object with
+ * {@code length}, {@code getBytes} and {@code setBytes}). What it has not ({@code bodyChunks}, {@code trailers}, {@code httpCall}, {@code connection}, signatures) raises a script
  * error saying so. A script error is what Envoy makes of one: logged ({@code script log: ...} at error) and the
  * request goes on as the script left it.
  */
@@ -145,24 +146,52 @@ public final class LuaFilter {
         private final ThreadLocal<Globals> globals = ThreadLocal.withInitial(this::load);
         /** Whether it may call {@code body()}: its code, or a function's in it, has the constant {@code "body"}. */
         private final boolean readsBody;
+        /**
+         * Whether its {@code envoy_on_response} may call {@code body()}: the constant {@code "body"} is in its code
+         * outside the function the chunk defines as {@code envoy_on_request} (which runs only on the request), so in
+         * {@code envoy_on_response} or in code either may call.
+         */
+        private final boolean readsResponseBody;
 
         Script(Prototype prototype) {
             this.prototype = prototype;
-            this.readsBody = names(prototype, BODY);
+            this.readsBody = names(prototype, BODY, null);
+            this.readsResponseBody = names(prototype, BODY, definedGlobal(prototype, "envoy_on_request"));
         }
 
-        private static boolean names(Prototype p, LuaValue constant) {
+        /** Whether {@code p}, or a function in it other than {@code except}, has {@code constant}. */
+        private static boolean names(Prototype p, LuaValue constant, Prototype except) {
             for (LuaValue k : p.k) {
                 if (k.raweq(constant)) {
                     return true;
                 }
             }
             for (Prototype inner : p.p) {
-                if (names(inner, constant)) {
+                if (inner != except && names(inner, constant, except)) {
                     return true;
                 }
             }
             return false;
+        }
+
+        /**
+         * The function the chunk {@code main} defines as global {@code name} ({@code function name(h) ... end}, or
+         * {@code name = function(h) ... end}: a closure made and stored right away), or null when it defines it
+         * otherwise (then nothing is left out of {@link #names}).
+         */
+        private static Prototype definedGlobal(Prototype main, String name) {
+            LuaValue key = LuaValue.valueOf(name);
+            int[] code = main.code;
+            for (int pc = 1; pc < code.length; pc++) {
+                int i = code[pc];
+                int before = code[pc - 1];
+                if (Lua.GET_OPCODE(i) == Lua.OP_SETTABUP && Lua.ISK(Lua.GETARG_B(i))
+                        && main.k[Lua.INDEXK(Lua.GETARG_B(i))].raweq(key)
+                        && Lua.GET_OPCODE(before) == Lua.OP_CLOSURE && Lua.GETARG_A(before) == Lua.GETARG_C(i)) {
+                    return main.p[Lua.GETARG_Bx(before)];
+                }
+            }
+            return null;
         }
 
         private Globals load() {
@@ -271,8 +300,8 @@ public final class LuaFilter {
                        String downstreamRemoteAddress, String requestedServerName, String routeName) {}
 
     /**
-     * A request's body as {@code body()} gives it to the request scripts: held whole before they run (or none to
-     * hold), and what the request goes on with once a script replaced it ({@code setBytes}).
+     * A request's or a response's body as {@code body()} gives it to the scripts: held whole before they run (or none
+     * to hold), and what the request or response goes on with once a script replaced it ({@code setBytes}).
      */
     public interface Body {
         /** The body as it is now; null for none (a request without a body). */
@@ -337,6 +366,20 @@ public final class LuaFilter {
             return false;
         }
 
+        /**
+         * Whether the response's body must be held before the response scripts run: a script the request's route ran
+         * for one of the filters it reached may call {@code body()} in {@code envoy_on_response}
+         * ({@link Script#readsResponseBody}). Known once {@link #request} ran.
+         */
+        public boolean readsResponseBody() {
+            for (int i = 0; i < reached; i++) {
+                if (scripts[i] != null && scripts[i].readsResponseBody) {
+                    return true;
+                }
+            }
+            return false;
+        }
+
         /** {@link #request(Head, Info, RouteResult, Body)} for a request whose body was not held. */
         public Reply request(Head head, Info info, RouteResult route) {
             return request(head, info, route, null);
@@ -368,10 +411,18 @@ public final class LuaFilter {
             return reroute;
         }
 
-        /** Runs the response scripts of the filters the request reached over the response's head. */
+        /** {@link #response(Head, Info, Body)} for a response whose body was not held. */
         public void response(Head head, Info info) {
+            response(head, info, null);
+        }
+
+        /**
+         * Runs the response scripts of the filters the request reached over the response's head; {@code body}: the
+         * response's body held for their {@code body()}, or null when it was not ({@link #readsResponseBody} false).
+         */
+        public void response(Head head, Info info, Body body) {
             for (int i = reached - 1; i >= 0; i--) {
-                new Call(filters.get(i), scripts[i], head, info, null, false).run("envoy_on_response");
+                new Call(filters.get(i), scripts[i], head, info, body, false).run("envoy_on_response");
             }
         }
 
@@ -423,14 +474,14 @@ public final class LuaFilter {
             }
 
             /**
-             * {@code body(always_wrap_body)}, as Envoy's: the request's whole body as a buffer object, nil for a
-             * request without one unless {@code always_wrap_body} (a boolean, when given) asks for an empty buffer.
+             * {@code body(always_wrap_body)}, as Envoy's: the whole body as a buffer object, nil for a request or
+             * response without one unless {@code always_wrap_body} (a boolean, when given) asks for an empty buffer.
              */
             private Varargs body(Varargs a) {
                 boolean wrap = a.narg() >= 2 && a.checkboolean(2);
-                if (!request || body == null) {
-                    throw new LuaError("body() is not supported by Inmesh " + (request
-                            ? "where the script does not name it: its body was not held" : "on the response path"));
+                if (body == null) {
+                    throw new LuaError("body() is not supported by Inmesh where the script does not name it: the "
+                            + (request ? "request's" : "response's") + " body was not held");
                 }
                 if (body.held() == null && !wrap) {
                     return LuaValue.NIL;
@@ -450,7 +501,7 @@ public final class LuaFilter {
                 method(methods, "setBytes", x -> {
                     byte[] bytes = bytes(x, 2);
                     body.replace(Buffer.buffer(bytes));
-                    // as Envoy's buffer wrapper: the request's content-length is the new body's, which then goes
+                    // as Envoy's buffer wrapper: the content-length is the new body's, which then goes
                     // whole with that length, not chunked
                     head.headers().set("content-length", Integer.toString(bytes.length));
                     head.headers().remove("transfer-encoding");

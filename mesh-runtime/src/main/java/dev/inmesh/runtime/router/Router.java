@@ -1164,11 +1164,45 @@ public final class Router {
 
     /** Envoy's Lua filters' response scripts over a response's head, right after the router's encoding. */
     private static void luaResponse(Exchange ex, int status, MultiMap h) {
+        luaResponse(ex, status, h, null);
+    }
+
+    /** {@link #luaResponse(Exchange, int, MultiMap)} with the response's body held for them (or null). */
+    private static void luaResponse(Exchange ex, int status, MultiMap h, LuaFilter.Body body) {
         LuaFilter.Stream lua = ex.request.lua;
         if (lua == null) {
             return;
         }
-        lua.response(LuaFilter.responseHead(h, () -> status), luaInfo(ex, ex.route));
+        lua.response(LuaFilter.responseHead(h, () -> status), luaInfo(ex, ex.route), body);
+    }
+
+    /**
+     * The answer to a response whose body outgrew the buffer of a filter that needs it whole before its headers go
+     * on (a Lua response script's {@code body()}), as Envoy's connection manager answers it: a 500
+     * {@code Internal Server Error} made by the connection manager itself (not through the filters: no route header
+     * rules, no response scripts), {@code response_payload_too_large}, counted in {@code rs_too_large}; a gRPC caller
+     * gets it as a trailers-only gRPC response.
+     */
+    private static RouterResponse responseTooLarge(Exchange ex) {
+        ex.responseCodeDetails = "response_payload_too_large";
+        if (ex.request.downstreamStats != null) {
+            ex.request.downstreamStats.responseTooLarge();
+        }
+        String text = "Internal Server Error";
+        MultiMap h = MultiMap.caseInsensitiveMultiMap();
+        Buffer b;
+        int status = 500;
+        if (ex.grpc && ex.request.grpcWeb == null) {
+            Grpc.toTrailersOnly(h, status, text, ex.request.method == io.vertx.core.http.HttpMethod.HEAD);
+            h.set("content-length", "0");
+            status = 200;
+            b = Buffer.buffer();
+        } else {
+            b = Buffer.buffer(text);
+            h.set("content-type", "text/plain").set("content-length", Integer.toString(b.length()));
+        }
+        connectionManagerHeaders(ex, h);
+        return new RouterResponse(status, h, null, b, ex);
     }
 
     /**
@@ -2649,7 +2683,34 @@ public final class Router {
                 }
             }
             HeaderMutator.finalizeResponse(ex.route, ex.table, new MultiMapHeaders(h));
-            luaResponse(ex, status, h);
+            ex.responseCodeDetails = "via_upstream";
+            releaseRetrySlot();
+            ex.done = true;
+            if (ex.perTryIdle != null) {
+                ex.perTryIdle.start(); // the per-try idle timeout still covers the body, from these headers on
+            }
+            ex.touch(); // the response headers go downstream: activity
+            if (ex.request.lua != null && ex.request.lua.readsResponseBody()) {
+                holdResponse(host, status, h, resp);
+                return;
+            }
+            encodeResponse(host, status, h, null, true);
+            // Vert.x drops body chunks that arrive while the response has no handler. The caller may set its
+            // handlers later (from another thread, or in a later task): hold the body until it resumes.
+            resp.pause();
+            // The route timeout still covers the body: if it fires now, the upstream stream is reset.
+            promise.tryComplete(new RouterResponse(status, h, resp, null, ex));
+        }
+
+        /**
+         * The encoding of the upstream's response headers by the filters before the router, in reverse chain order:
+         * the Lua filters' response scripts ({@code body} held for them, or null; none when {@code lua} is false),
+         * the stateful session, tracing, CORS, local rate limit and ext_authz filters, then the connection manager.
+         */
+        void encodeResponse(Host host, int status, MultiMap h, LuaFilter.Body body, boolean lua) {
+            if (lua) {
+                luaResponse(ex, status, h, body);
+            }
             if (ex.session != null) {
                 ex.session.onResponse(host.addressString(), h); // its encoding runs right after the router's
             }
@@ -2662,18 +2723,70 @@ public final class Router {
             }
             ExtAuthzFilter.ResponseHeader.applyAll(h, ex.authzResponseHeaders);
             connectionManagerHeaders(ex, h);
-            ex.responseCodeDetails = "via_upstream";
-            releaseRetrySlot();
-            ex.done = true;
-            if (ex.perTryIdle != null) {
-                ex.perTryIdle.start(); // the per-try idle timeout still covers the body, from these headers on
+        }
+
+        /**
+         * A response a Lua response script may read the body of ({@link LuaFilter.Stream#readsResponseBody}): as
+         * Envoy's Lua filter buffers it for {@code body()} before the headers go on, its body is read whole first
+         * (each chunk is activity for the idle timeouts), then the scripts run over the headers and the body, and the
+         * caller gets the headers with the body as the scripts left it ({@link HeldResponse}), the upstream's
+         * trailers after it. A body longer than the request's buffer limit ({@link #requestBufferLimit}) is answered
+         * as Envoy's connection manager answers a response over a filter's buffer before its headers went on: the
+         * upstream stream is reset and the caller gets a 500 ({@link #responseTooLarge}). A caller that leaves
+         * meanwhile resets the upstream stream and ends the exchange (DC); a body that fails (an upstream reset, the
+         * route timeout) is passed on as a body that failed after its headers.
+         */
+        void holdResponse(Host host, int status, MultiMap h, HttpClientResponse resp) {
+            RouterRequest req = ex.request;
+            long limit = ex.route instanceof RouteResult.Forward f ? requestBufferLimit(req, f) : Long.MAX_VALUE;
+            Context ctx = Vertx.currentContext();
+            Buffer held = Buffer.buffer();
+            boolean[] decided = {false};
+            resp.handler(chunk -> {
+                if (decided[0]) {
+                    return;
+                }
+                ex.touch();
+                held.appendBuffer(chunk);
+                if (held.length() > limit) {
+                    decided[0] = true;
+                    req.canceller = null;
+                    resp.request().reset();
+                    promise.tryComplete(responseTooLarge(ex));
+                }
+            });
+            resp.exceptionHandler(t -> {
+                if (!decided[0]) {
+                    decided[0] = true;
+                    req.canceller = null;
+                    encodeResponse(host, status, h, null, false); // the scripts waited for a body that never came
+                    promise.tryComplete(new RouterResponse(status, h, new HeldResponse(resp, null, t, ctx), null, ex));
+                }
+            });
+            resp.endHandler(v -> {
+                if (decided[0]) {
+                    return;
+                }
+                decided[0] = true;
+                req.canceller = null;
+                LuaFilter.Body body = LuaFilter.Body.of(held, b -> { });
+                encodeResponse(host, status, h, body, true);
+                Buffer out = HeldResponse.bodyAllowed(req.method, status) ? body.held() : null;
+                promise.tryComplete(new RouterResponse(status, h, new HeldResponse(resp, out, null, ctx), null, ex));
+            });
+            req.canceller = () -> onContext(ctx, () -> {
+                if (!decided[0]) {
+                    decided[0] = true;
+                    resp.request().reset();
+                    ex.flags.add(ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION);
+                    ex.responseCodeDetails = "downstream_remote_disconnect";
+                    promise.tryComplete(new RouterResponse(0, MultiMap.caseInsensitiveMultiMap(), null,
+                            Buffer.buffer(), ex));
+                }
+            });
+            if (req.cancelled) {
+                req.canceller.run();
             }
-            ex.touch(); // the response headers go downstream: activity
-            // Vert.x drops body chunks that arrive while the response has no handler. The caller may set its
-            // handlers later (from another thread, or in a later task): hold the body until it resumes.
-            resp.pause();
-            // The route timeout still covers the body: if it fires now, the upstream stream is reset.
-            promise.tryComplete(new RouterResponse(status, h, resp, null, ex));
         }
 
         /**

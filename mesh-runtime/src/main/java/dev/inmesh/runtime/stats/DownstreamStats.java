@@ -44,6 +44,7 @@ public final class DownstreamStats implements RbacStats {
     private final LongAdder rqTimeout = new LongAdder();
     private final LongAdder rqHeaderTimeout = new LongAdder();
     private final LongAdder rqTooLarge = new LongAdder();
+    private final LongAdder rsTooLarge = new LongAdder();
     private final LongAdder noRoute = new LongAdder();
     private final LongAdder noCluster = new LongAdder();
     private final LongAdder rqRedirect = new LongAdder();
@@ -111,6 +112,7 @@ public final class DownstreamStats implements RbacStats {
         adder("downstream_rq_timeout", rqTimeout);
         adder("downstream_rq_header_timeout", rqHeaderTimeout);
         adder("downstream_rq_too_large", rqTooLarge);
+        adder("rs_too_large", rsTooLarge);
         adder("no_route", noRoute);
         adder("no_cluster", noCluster);
         adder("rq_redirect", rqRedirect);
@@ -267,6 +269,14 @@ public final class DownstreamStats implements RbacStats {
      */
     public void requestTooLarge() {
         rqTooLarge.increment();
+    }
+
+    /**
+     * A response was answered 500 because its body outgrew a filter's buffer before its headers went on (a Lua
+     * response script's {@code body()}): {@code rs_too_large}, as Envoy's connection manager counts it.
+     */
+    public void responseTooLarge() {
+        rsTooLarge.increment();
     }
 
     /** The router found no route (404, NR): {@code no_route}. */

@@ -199,7 +199,69 @@ class LuaFilterTest {
     }
 
     @Test
-    void bodyIsNotSupportedOnTheResponsePathNorWhereTheBodyWasNotHeld() {
+    void aResponseBodyIsHeldWhenTheScriptNamesBodyOutsideItsRequestFunction() {
+        LuaFilter.Stream requestOnly = stream("function envoy_on_request(h) local b = h:body() end");
+        requestOnly.request(new Request(), INFO, null);
+        assertTrue(requestOnly.readsBody(null));
+        assertFalse(requestOnly.readsResponseBody(), "only envoy_on_request names it");
+        LuaFilter.Stream response = stream("function envoy_on_response(h) local b = h:body() end");
+        response.request(new Request(), INFO, null);
+        assertTrue(response.readsResponseBody());
+        LuaFilter.Stream helper = stream("""
+                local function read(h) return h:body(true) end
+                function envoy_on_request(h) end
+                function envoy_on_response(h) read(h) end
+                """);
+        helper.request(new Request(), INFO, null);
+        assertTrue(helper.readsResponseBody(), "a helper either side may call counts");
+        LuaFilter.Stream assigned = stream("envoy_on_request = function(h) h:body() end");
+        assigned.request(new Request(), INFO, null);
+        assertFalse(assigned.readsResponseBody(), "a function assigned to envoy_on_request is its request function");
+        LuaFilter.Stream none = stream("function envoy_on_response(h) h:headers():add('x-body', 'no') end");
+        none.request(new Request(), INFO, null);
+        assertFalse(none.readsResponseBody());
+        assertFalse(stream().readsResponseBody());
+    }
+
+    @Test
+    void aResponseScriptReadsAndReplacesTheHeldResponseBody() {
+        LuaFilter.Stream s = stream("""
+                function envoy_on_response(h)
+                  local b = h:body()
+                  h:headers():add("x-upstream-body", b:getBytes(0, b:length()))
+                  b:setBytes("replaced by lua")
+                  h:headers():add("x-after", "headers still change")
+                end
+                """);
+        assertNull(s.request(new Request(), INFO, null));
+        MultiMap response = MultiMap.caseInsensitiveMultiMap().set("content-length", "5")
+                .set("transfer-encoding", "chunked");
+        Held held = new Held("hello");
+        s.response(head(response), INFO, held.body);
+        assertEquals("hello", response.get("x-upstream-body"));
+        assertEquals("replaced by lua", held.now.toString());
+        assertEquals("15", response.get("content-length"), "as Envoy's setBytes");
+        assertNull(response.get("transfer-encoding"));
+        assertEquals("headers still change", response.get("x-after"));
+    }
+
+    @Test
+    void aResponseWithoutBodyHasNilUnlessAlwaysWrapBodyAsksForAnEmptyBuffer() {
+        LuaFilter.Stream s = stream("""
+                function envoy_on_response(h)
+                  h:headers():add("x-nil", tostring(h:body() == nil))
+                  h:headers():add("x-length", tostring(h:body(true):length()))
+                end
+                """);
+        assertNull(s.request(new Request(), INFO, null));
+        MultiMap response = MultiMap.caseInsensitiveMultiMap();
+        s.response(head(response), INFO, new Held(null).body);
+        assertEquals("true", response.get("x-nil"));
+        assertEquals("0", response.get("x-length"));
+    }
+
+    @Test
+    void bodyIsNotSupportedWhereTheBodyWasNotHeld() {
         Request r = new Request();
         LuaFilter.Stream s = stream("""
                 function envoy_on_request(h)

@@ -233,9 +233,9 @@ class RouterLuaTest {
                 .withHeader("x-wrapped", equalTo("0")));
     }
 
-    @Test
-    void aBodyOverTheRequestBufferLimitIsAnswered413WithoutTheUpstream() {
-        RouteTable table = RouterRig.table("""
+    /** Every request to cluster c, under a buffer limit of 8 bytes (its virtual host's). */
+    private static RouteTable limitedTo8Bytes() {
+        return RouterRig.table("""
                 name: r
                 virtual_hosts:
                 - name: vh
@@ -245,6 +245,11 @@ class RouterLuaTest {
                   - match: {prefix: /}
                     route: {cluster: c}
                 """);
+    }
+
+    @Test
+    void aBodyOverTheRequestBufferLimitIsAnswered413WithoutTheUpstream() {
+        RouteTable table = limitedTo8Bytes();
         var r = RouterRig.await(streamed(rig.router(), lua(RouterRig.request(HttpMethod.POST, "/a", null),
                 READS_BODY, true), table, "hello ", "world"));
         assertEquals(413, r.status());
@@ -271,6 +276,73 @@ class RouterLuaTest {
         assertEquals(0, r.status());
         assertTrue(r.flags().contains("DC"), r.flags());
         wm.verify(0, anyRequestedFor(anyUrl()));
+    }
+
+    /** Reads the response's body into x-body ("nil" for none) and the wrapped body's length into x-wrapped. */
+    private static final String READS_RESPONSE_BODY = """
+            function envoy_on_response(h)
+              local b = h:body()
+              h:headers():add("x-body", b == nil and "nil" or b:getBytes(0, b:length()))
+              h:headers():add("x-wrapped", tostring(h:body(true):length()))
+            end
+            """;
+
+    @Test
+    void aResponseScriptReadsTheUpstreamsWholeBodyAndAddsAHeaderFromIt() {
+        wm.stubFor(any(urlEqualTo("/chunked")).willReturn(aResponse().withStatus(200)
+                .withBody("the upstream's body").withChunkedDribbleDelay(3, 50)));
+        var r = rig.call(rig.router(), lua(get("/chunked"), READS_RESPONSE_BODY, true), table(), clusters);
+        assertEquals(200, r.status());
+        assertEquals("the upstream's body", r.header("x-body"));
+        assertEquals("19", r.header("x-wrapped"));
+        assertEquals("the upstream's body", r.body(), "the caller gets the body as it came");
+    }
+
+    @Test
+    void aResponseBodyTheScriptSetsIsWhatTheCallerGetsWithItsContentLength() {
+        var r = rig.call(rig.router(), lua(get("/a"), """
+                function envoy_on_response(h)
+                  h:body():setBytes("replaced by lua")
+                  h:headers():add("x-after", "set after body()")
+                end
+                """, true), table(), clusters);
+        assertEquals(200, r.status());
+        assertEquals("replaced by lua", r.body());
+        assertEquals("15", r.header("content-length"));
+        assertNull(r.header("transfer-encoding"));
+        assertEquals("set after body()", r.header("x-after"), "the headers go on once the script ended");
+        assertEquals(15, r.info().bytesSent());
+    }
+
+    @Test
+    void aResponseWithoutBodyHasNilAndAnEmptyWrappedBody() {
+        wm.stubFor(any(urlEqualTo("/empty")).willReturn(aResponse().withStatus(200)));
+        var r = rig.call(rig.router(), lua(get("/empty"), READS_RESPONSE_BODY, true), table(), clusters);
+        assertEquals(200, r.status());
+        assertEquals("nil", r.header("x-body"));
+        assertEquals("0", r.header("x-wrapped"));
+        assertEquals("", r.body());
+    }
+
+    @Test
+    void aResponseBodyOverTheBufferLimitIsAnswered500AndCountedInRsTooLarge() {
+        RouteTable table = limitedTo8Bytes();
+        wm.stubFor(any(urlEqualTo("/big")).willReturn(aResponse().withStatus(200).withBody("longer than eight")));
+        var registry = new io.micrometer.core.instrument.simple.SimpleMeterRegistry();
+        var stats = dev.inmesh.runtime.stats.MeshMetrics.create(registry,
+                dev.inmesh.runtime.stats.WorkloadInfo.UNKNOWN).connectionManager(new HttpConnectionManager(
+                        "outbound_0.0.0.0_9080", "9080", null, List.of(), null, false, 0, true, false, null, 0, null,
+                        null, 0, false, null, null));
+        var r = rig.call(rig.router(), lua(get("/big"), READS_RESPONSE_BODY, true).downstreamStats(stats), table,
+                clusters);
+        assertEquals(500, r.status());
+        assertEquals("Internal Server Error", r.body());
+        assertNull(r.header("x-body"), "the script did not run");
+        assertEquals("response_payload_too_large", r.info().responseCodeDetails());
+        assertEquals(1.0, registry.get("envoy_http_rs_too_large").gauge().value());
+        // a body under the limit goes on
+        var small = rig.call(rig.router(), lua(get("/a"), READS_RESPONSE_BODY, true), table, clusters);
+        assertEquals("c", small.header("x-body"));
     }
 
     @Test
