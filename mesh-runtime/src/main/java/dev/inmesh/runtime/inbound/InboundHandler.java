@@ -237,6 +237,9 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             if (traced.compressing != null) {
                 traced.compressing.abandon(); // a response being gzipped ends here: its deflater is freed now
             }
+            if (traced.holding != null) {
+                traced.holding.free(); // a body held for a response script goes nowhere now
+            }
             releaseFault(activeFault);
             record(recorded, req, start, startTime, flags, details[0], routeName[0], cluster[0], destination, peer,
                     authority, path, local, remote, true, ds, tls, mutualTls, traced);
@@ -663,7 +666,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                               MeshSnapshot snapshot, String[] cluster, String[] destination, DownstreamStats ds) {
         LuaFilter.Stream lua = traced.lua;
         if (lua == null) {
-            serve(req, f, result, table, corsOutcome, rateLimit, traced);
+            serve(req, f, result, table, corsOutcome, rateLimit, traced, details, ds);
             return;
         }
         HttpServerResponse resp = req.response();
@@ -760,7 +763,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             f = named((RouteResult.Forward) again, snapshot, routeName, cluster, destination);
             result = again;
         }
-        serve(req, f, result, table, corsOutcome, rateLimit, traced);
+        serve(req, f, result, table, corsOutcome, rateLimit, traced, details, ds);
     }
 
     /**
@@ -823,7 +826,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
 
     /** The rest of {@link #routed}: the service takes a forwarded request the filters let through. */
     private void serve(HttpServerRequest req, RouteResult.Forward f, RouteResult result, RouteTable table,
-                       CorsFilter.Outcome corsOutcome, LocalRateLimitFilter.Outcome[] rateLimit, Traced traced) {
+                       CorsFilter.Outcome corsOutcome, LocalRateLimitFilter.Outcome[] rateLimit, Traced traced,
+                       String[] details, DownstreamStats ds) {
         HttpServerResponse resp = req.response();
         ActiveSpan span = traced.span;
         MultiMap headers = req.headers();
@@ -851,11 +855,15 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 traced.rewrittenAuthority = a;
             }
         }, traced.originalPath);
+        // whether the router's encoding and the response scripts ran already, over a body held for them
+        boolean[] encoded = {false};
         resp.headersEndHandler(v -> {
-            HeaderMutator.finalizeResponse(result, table, new MultiMapHeaders(resp.headers()));
-            if (traced.lua != null) {
-                // right after the router's encoding, as the Lua filters stand right before it
-                traced.lua.response(responseHead(resp), luaInfo(req, traced, f.route().name()));
+            if (!encoded[0]) {
+                HeaderMutator.finalizeResponse(result, table, new MultiMapHeaders(resp.headers()));
+                if (traced.lua != null) {
+                    // right after the router's encoding, as the Lua filters stand right before it
+                    traced.lua.response(responseHead(resp), luaInfo(req, traced, f.route().name()));
+                }
             }
             if (span != null) {
                 span.response(resp.headers(), f.route().decorator()); // the caller learns the server span's name
@@ -869,7 +877,58 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 ? traced.heldBody.replaying() : req, traced.rewrittenUri != null ? traced.rewrittenUri
                 : uri.equals(req.uri()) ? null : uri, traced.rewrittenAuthority);
         forwarded = compressed(forwarded, traced);
+        if (traced.lua != null && traced.lua.readsResponseBody() && !traced.webSocket) {
+            Runnable tooLarge = () -> {
+                details[0] = "response_payload_too_large";
+                if (ds != null) {
+                    ds.responseTooLarge();
+                }
+                resp.headers().clear();
+                // the connection manager's own reply, to the caller as it is (not through the filters, the
+                // compressor's included): only its x-request-id
+                resp.headersEndHandler(v -> {
+                    if (traced.requestId != null) {
+                        resp.headers().set("x-request-id", traced.requestId);
+                    }
+                });
+                localReply(req, 500, "Internal Server Error");
+            };
+            long limit = Router.requestBufferLimit(f, Listener.DEFAULT_PER_CONNECTION_BUFFER_LIMIT_BYTES);
+            forwarded = holding(forwarded, limit, traced, tooLarge, body -> {
+                encoded[0] = true;
+                HeaderMutator.finalizeResponse(result, table, new MultiMapHeaders(resp.headers()));
+                LuaFilter.Body held = LuaFilter.Body.of(body, b -> { });
+                traced.lua.response(responseHead(resp), luaInfo(req, traced, f.route().name()), held);
+                int status = resp.getStatusCode();
+                boolean bodyAllowed = req.method() != io.vertx.core.http.HttpMethod.HEAD && status >= 200
+                        && status != 204 && status != 304;
+                return bodyAllowed ? held.held() : null;
+            });
+        }
         service.handle(traced.webSocket ? watchUpgrade(forwarded, traced) : forwarded);
+    }
+
+    /**
+     * The request as the service gets it when a response script may call {@code body()}: its response holds what the
+     * service writes until it ends ({@link HoldingResponse}), up to {@code limit} bytes (the request's buffer limit,
+     * as for its body), then {@code ended} encodes it. A longer body is answered by {@code tooLarge} as Envoy's
+     * connection manager answers a response over a filter's buffer before its headers went on: a 500 of its own
+     * ({@code response_payload_too_large}, {@code rs_too_large}; no route rules, no response script), and what the
+     * service still writes fails. The held body is let go when the connection closes.
+     */
+    private static HttpServerRequest holding(HttpServerRequest req, long limit, Traced traced, Runnable tooLarge,
+                                             java.util.function.UnaryOperator<io.vertx.core.buffer.Buffer> ended) {
+        if (!(req instanceof io.vertx.core.internal.http.HttpServerRequestInternal internal)) {
+            return req;
+        }
+        HoldingResponse response = new HoldingResponse(req.response(), limit, ended, tooLarge);
+        traced.holding = response;
+        return new io.vertx.core.internal.http.HttpServerRequestWrapper(internal) {
+            @Override
+            public HttpServerResponse response() {
+                return response;
+            }
+        };
     }
 
     /**
@@ -1339,6 +1398,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         DownstreamStats.CompressorCounters compressorStats;
         /** The service's response under that filter, once it has it; null without the filter. */
         CompressingResponse compressing;
+        /** The service's response held for a Lua response script's {@code body()}, or null. */
+        HoldingResponse holding;
     }
 
     /** A server request's protocol as Envoy names it. */

@@ -13,6 +13,7 @@ import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.http.RequestOptions;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
@@ -49,6 +50,15 @@ class InboundLuaTest {
                           filter_enabled: {default_value: {numerator: 100, denominator: HUNDRED}}
                           filter_enforced: {default_value: {numerator: 100, denominator: HUNDRED}}
                           enable_x_ratelimit_headers: DRAFT_VERSION_03
+                      - name: envoy.filters.http.compressor
+                        typed_config:
+                          "@type": type.googleapis.com/envoy.extensions.filters.http.compressor.v3.Compressor
+                          response_direction_config:
+                            common_config: {min_content_length: 1, content_type: [text/plain]}
+                          compressor_library:
+                            name: text_optimized
+                            typed_config:
+                              "@type": type.googleapis.com/envoy.extensions.compression.gzip.compressor.v3.Gzip
                       - name: envoy.filters.http.lua
                         typed_config:
                           "@type": type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua
@@ -74,6 +84,15 @@ class InboundLuaTest {
                                   local set = h:headers():get("x-set")
                                   if set then h:body(true):setBytes(set) end
                                 end
+                            response.lua:
+                              inline_string: |
+                                function envoy_on_response(h)
+                                  local b = h:body()
+                                  h:headers():add("x-body", b == nil and "nil" or b:getBytes(0, b:length()))
+                                  local set = h:headers():get("x-set")
+                                  if set then h:body(true):setBytes(set) end
+                                  h:headers():add("x-after", "1")
+                                end
                       - name: envoy.filters.http.router
                         typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
                       route_config:
@@ -97,6 +116,17 @@ class InboundLuaTest {
                             per_request_buffer_limit_bytes: 8
                             typed_per_filter_config:
                               envoy.filters.http.lua: {"@type": "%1$s", name: body.lua}
+                          - name: response-small
+                            match: {prefix: /response-small}
+                            route: {cluster: "inbound|9080||", timeout: 0s}
+                            per_request_buffer_limit_bytes: 8
+                            typed_per_filter_config:
+                              envoy.filters.http.lua: {"@type": "%1$s", name: response.lua}
+                          - name: response
+                            match: {prefix: /response}
+                            route: {cluster: "inbound|9080||", timeout: 0s}
+                            typed_per_filter_config:
+                              envoy.filters.http.lua: {"@type": "%1$s", name: response.lua}
                           - {name: default, match: {prefix: /}, route: {cluster: "inbound|9080||", timeout: 0s}}
             """.formatted("type.googleapis.com/envoy.extensions.filters.http.lua.v3.LuaPerRoute");
 
@@ -124,6 +154,20 @@ class InboundLuaTest {
 
     /** The service: answers with the x-lua header it got; under /body, with the body, its length and x-body. */
     private void serve(HttpServerRequest req) {
+        if (req.path().startsWith("/response")) {
+            // the service's answer to a route whose response script reads the body: x-set asks the script to set it
+            String set = req.getParam("set");
+            if (set != null) {
+                req.response().putHeader("x-set", set);
+            }
+            if (req.path().endsWith("/empty")) {
+                req.response().end();
+                return;
+            }
+            req.response().putHeader("content-type", "text/plain").setChunked(true).write("service's ");
+            req.response().end("answer");
+            return;
+        }
         if (!req.path().startsWith("/body")) {
             req.response().end("service saw " + req.getHeader("x-lua"));
             return;
@@ -151,8 +195,12 @@ class InboundLuaTest {
     private record Answer(int status, MultiMap headers, String body) {}
 
     private Answer get(String... headers) throws Exception {
+        return getPath("/a", headers);
+    }
+
+    private Answer getPath(String path, String... headers) throws Exception {
         RequestOptions o = new RequestOptions().setMethod(HttpMethod.GET).setHost("127.0.0.1").setPort(port)
-                .setURI("/a");
+                .setURI(path);
         for (int i = 0; i < headers.length; i += 2) {
             o.putHeader(headers[i], headers[i + 1]);
         }
@@ -208,6 +256,54 @@ class InboundLuaTest {
         String body = client.request(o).compose(r -> r.send()).compose(r -> r.body()).await(10, TimeUnit.SECONDS)
                 .toString();
         assertEquals("x-body nil, body , content-length null", body);
+    }
+
+    @Test
+    void aResponseScriptReadsTheServicesWholeBodyAndTheCallerGetsTheBodyItSet() throws Exception {
+        Answer kept = getPath("/response");
+        assertEquals(200, kept.status());
+        assertEquals("service's answer", kept.headers().get("x-body"));
+        assertEquals("service's answer", kept.body());
+        assertEquals("1", kept.headers().get("x-after"), "the headers go once the script ended");
+        assertEquals("1000", kept.headers().get("x-ratelimit-limit"), "the filters before it encode after it");
+        Answer set = getPath("/response?set=replaced%20by%20lua");
+        assertEquals("service's answer", set.headers().get("x-body"));
+        assertEquals("replaced by lua", set.body());
+        assertEquals("15", set.headers().get("content-length"));
+        assertNull(set.headers().get("transfer-encoding"));
+        Answer empty = getPath("/response/empty");
+        assertEquals(200, empty.status());
+        assertEquals("nil", empty.headers().get("x-body"));
+        assertEquals("", empty.body());
+    }
+
+    @Test
+    void theCompressorBeforeTheLuaFilterGzipsTheBodyTheScriptSet() throws Exception {
+        RequestOptions o = new RequestOptions().setMethod(HttpMethod.GET).setHost("127.0.0.1").setPort(port)
+                .setURI("/response?set=set%20by%20lua,%20then%20gzipped").putHeader("accept-encoding", "gzip");
+        var answer = client.request(o).compose(r -> r.send()).compose(r -> r.body().map(b -> Map.entry(r, b)))
+                .await(10, TimeUnit.SECONDS);
+        assertEquals("gzip", answer.getKey().getHeader("content-encoding"));
+        assertEquals("service's answer", answer.getKey().getHeader("x-body"), "the script saw it uncompressed");
+        try (var in = new java.util.zip.GZIPInputStream(new java.io.ByteArrayInputStream(answer.getValue()
+                .getBytes()))) {
+            assertEquals("set by lua, then gzipped", new String(in.readAllBytes(),
+                    java.nio.charset.StandardCharsets.UTF_8));
+        }
+    }
+
+    @Test
+    void aResponseBodyOverTheRoutesBufferLimitIsAnswered500() throws Exception {
+        Answer a = getPath("/response-small");
+        assertEquals(500, a.status());
+        assertEquals("Internal Server Error", a.body());
+        assertNull(a.headers().get("x-body"), "the connection manager's answer: no script");
+        assertNull(a.headers().get("x-ratelimit-limit"), "nor the filters'");
+        long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+        while (infos.isEmpty() && System.nanoTime() < end) {
+            Thread.sleep(10); // the request's report comes once its response ended
+        }
+        assertEquals("response_payload_too_large", infos.get(0).responseCodeDetails());
     }
 
     @Test
