@@ -1994,33 +1994,9 @@ public final class Router {
             requestBytes = req.body == null ? 0 : req.body.length();
             requestMessages = ex.responseMessages == null ? 0 : GrpcFrames.count(req.body);
         }
-        Host host = ex.lastHost;
-        ServiceLabels dest = ServiceLabels.of(ex.cluster, host);
-        String originalPath = req.headers.get(HeaderNames.X_ENVOY_ORIGINAL_PATH);
-        StreamInfo info = new StreamInfo(req.direction, req.startTime, req.method(),
-                originalPath != null ? originalPath : ex.rewrittenPath != null ? ex.rewrittenPath : req.uri,
-                req.protocol, status, ex.flags, ex.responseCodeDetails, requestBytes,
-                bytesSent, (now - req.startNanos) / 1_000_000, ex.upstreamServiceTimeMillis,
-                req.headers.get(HeaderNames.X_REQUEST_ID), req.authority, req.headers.get(HeaderNames.USER_AGENT),
-                req.headers.get(HeaderNames.X_FORWARDED_FOR), host == null ? null : host.addressString(),
-                ex.clusterName, address(ex.upstreamLocalAddress),
-                req.downstreamLocalAddress, req.downstreamRemoteAddress, req.requestedServerName, ex.routeName(),
-                Math.max(ex.attempts, 0), ex.downstreamPeer != null ? ex.downstreamPeer
-                        : ex.upstreamPeer != null ? ex.upstreamPeer : dest.workload(),
-                dest.host(), dest.name(), dest.namespace(),
-                !ex.grpc ? null : Grpc.finalStatus(response.upstream == null ? null : response.upstream.trailers(),
-                        response.headers, status), req.downstreamMutualTls,
-                req.downstreamPeerPrincipal, req.downstreamLocalPrincipal, ex.transportFailureReason,
-                ex.upstreamPeerPrincipal, ex.responseMessages == null ? -1 : requestMessages,
-                ex.responseMessages == null ? -1 : ex.responseMessages.count(), ex.upstreamLocalPrincipal,
-                req.hostHeaderFallback, new RequestLog(req.accessLogs, req.headers,
-                        status == 0 ? null : response.headers,
-                        response.upstream == null ? null : response.upstream.trailers(),
-                        ex.rewrittenPath != null ? ex.rewrittenPath : req.uri, req.scheme,
-                        ex.span != null && ex.span.sampled()),
-                ex.cluster == null ? null : ex.cluster.config().observabilityName(), req.headBytes,
-                HeadSize.response(status, response.headers,
-                        response.upstream == null ? null : response.upstream.trailers()), req.statsOverrides);
+        StreamInfo info = streamInfo(ex, status, response.headers,
+                response.upstream == null ? null : response.upstream.trailers(), requestBytes, requestMessages,
+                bytesSent, now);
         if (ex.span != null) {
             try {
                 ex.span.tracer().finish(ex.span, info, req.headers, RouteResult.decorator(ex.route), tracing);
@@ -2034,6 +2010,38 @@ public final class Router {
             // metrics and logs must never break a request
         }
         return info;
+    }
+
+    /**
+     * The exchange's {@link StreamInfo} with {@code status} and the response's {@code headers} and {@code trailers}
+     * (null: none), at {@code now}: the finished request's ({@link #finish}).
+     */
+    private static StreamInfo streamInfo(Exchange ex, int status, MultiMap headers, MultiMap trailers,
+                                         long requestBytes, long requestMessages, long bytesSent, long now) {
+        RouterRequest req = ex.request;
+        Host host = ex.lastHost;
+        ServiceLabels dest = ServiceLabels.of(ex.cluster, host);
+        String originalPath = req.headers.get(HeaderNames.X_ENVOY_ORIGINAL_PATH);
+        return new StreamInfo(req.direction, req.startTime, req.method(),
+                originalPath != null ? originalPath : ex.rewrittenPath != null ? ex.rewrittenPath : req.uri,
+                req.protocol, status, ex.flags, ex.responseCodeDetails, requestBytes,
+                bytesSent, (now - req.startNanos) / 1_000_000, ex.upstreamServiceTimeMillis,
+                req.headers.get(HeaderNames.X_REQUEST_ID), req.authority, req.headers.get(HeaderNames.USER_AGENT),
+                req.headers.get(HeaderNames.X_FORWARDED_FOR), host == null ? null : host.addressString(),
+                ex.clusterName, address(ex.upstreamLocalAddress),
+                req.downstreamLocalAddress, req.downstreamRemoteAddress, req.requestedServerName, ex.routeName(),
+                Math.max(ex.attempts, 0), ex.downstreamPeer != null ? ex.downstreamPeer
+                        : ex.upstreamPeer != null ? ex.upstreamPeer : dest.workload(),
+                dest.host(), dest.name(), dest.namespace(),
+                !ex.grpc ? null : Grpc.finalStatus(trailers, headers, status), req.downstreamMutualTls,
+                req.downstreamPeerPrincipal, req.downstreamLocalPrincipal, ex.transportFailureReason,
+                ex.upstreamPeerPrincipal, ex.responseMessages == null ? -1 : requestMessages,
+                ex.responseMessages == null ? -1 : ex.responseMessages.count(), ex.upstreamLocalPrincipal,
+                req.hostHeaderFallback, new RequestLog(req.accessLogs, req.headers, status == 0 ? null : headers,
+                        trailers, ex.rewrittenPath != null ? ex.rewrittenPath : req.uri, req.scheme,
+                        ex.span != null && ex.span.sampled()),
+                ex.cluster == null ? null : ex.cluster.config().observabilityName(), req.headBytes,
+                HeadSize.response(status, headers, trailers), req.statsOverrides);
     }
 
     /**

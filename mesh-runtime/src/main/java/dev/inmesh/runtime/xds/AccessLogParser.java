@@ -106,16 +106,24 @@ final class AccessLogParser {
         Fields.onlyKnown(s, Set.of("text_format", "text_format_source", "json_format", "omit_empty_values",
                 "formatters"), Set.of("content_type", "json_format_options"));
         Fields.each("formatters", s.getFormattersList(), AccessLogParser::formatter);
+        return format(s, AccessLogConfig.ENVOY_DEFAULT_FORMAT);
+    }
+
+    /**
+     * The format of a {@code SubstitutionFormatString} whose fields were checked: its text format (inline), with
+     * {@code emptyText} for an empty one, or its JSON format, each checked to compile.
+     */
+    static AccessLogConfig.Format format(SubstitutionFormatString s, String emptyText) {
         boolean omit = s.getOmitEmptyValues();
         return switch (s.getFormatCase()) {
-            case TEXT_FORMAT -> text(s.getTextFormat(), omit);
+            case TEXT_FORMAT -> checkedText(s.getTextFormat().isEmpty() ? emptyText : s.getTextFormat(), omit);
             case TEXT_FORMAT_SOURCE -> Fields.at("text_format_source", () -> {
                 var d = s.getTextFormatSource();
                 if (d.getSpecifierCase() != io.envoyproxy.envoy.config.core.v3.DataSource.SpecifierCase.INLINE_STRING) {
                     throw new FieldError(d.getSpecifierCase().name().toLowerCase(java.util.Locale.ROOT),
                             "not supported by Inmesh (expected: inline_string)");
                 }
-                return text(d.getInlineString(), omit);
+                return checkedText(d.getInlineString().isEmpty() ? emptyText : d.getInlineString(), omit);
             });
             case JSON_FORMAT -> json(Fields.struct(s.getJsonFormat()), omit, "json_format");
             case FORMAT_NOT_SET -> throw new FieldError("format", "missing (expected: text_format_source or "
@@ -144,8 +152,11 @@ final class AccessLogParser {
 
     /** A text format, checked now so that a bad one is refused with the configuration; empty is Envoy's default. */
     private static AccessLogConfig.Format text(String format, boolean omit) {
-        AccessLogConfig.Format f = new AccessLogConfig.Text(format.isEmpty() ? AccessLogConfig.ENVOY_DEFAULT_FORMAT
-                : format, omit);
+        return checkedText(format.isEmpty() ? AccessLogConfig.ENVOY_DEFAULT_FORMAT : format, omit);
+    }
+
+    private static AccessLogConfig.Format checkedText(String format, boolean omit) {
+        AccessLogConfig.Format f = new AccessLogConfig.Text(format, omit);
         try {
             AccessLogs.validate(f);
         } catch (IllegalArgumentException e) {
