@@ -899,7 +899,7 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
                 hcm, direction, destination, source, chain.tls(), chain.tls() ? serverName : null, mutualTls,
                 peerCertificates, ownCertificates, drain, target.listener(), snapshot.rbac(hcm),
                 snapshot.localRateLimit(hcm), snapshot.tracer(hcm), snapshot.accessLogs(hcm),
-                snapshot.statsOverrides(hcm), snapshot.lua(hcm));
+                snapshot.statsOverrides(hcm), snapshot.lua(hcm), snapshot.localReply(hcm));
         ch.pipeline().addAfter(ctx.name(), "http-select", new HttpBridge.CodecSelector(conn));
         ByteBuf first = firstBytes;
         firstBytes = Unpooled.EMPTY_BUFFER;

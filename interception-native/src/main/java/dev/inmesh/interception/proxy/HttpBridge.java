@@ -144,7 +144,8 @@ final class HttpBridge {
                       dev.inmesh.runtime.tracing.Tracer tracer, boolean healthCheckDrains,
                       dev.inmesh.runtime.accesslog.AccessLogs accessLogs,
                       dev.inmesh.runtime.stats.StatsOverrides statsOverrides,
-                      java.util.List<dev.inmesh.runtime.router.LuaFilter> lua) {
+                      java.util.List<dev.inmesh.runtime.router.LuaFilter> lua,
+                      dev.inmesh.runtime.accesslog.LocalReply localReply) {
         /**
          * @param tls whether the proxy terminated TLS for the connection (its requests are https)
          * @param tlsServerName the SNI of that TLS, or null
@@ -163,6 +164,8 @@ final class HttpBridge {
          * @param statsOverrides the metric overrides of the connection manager's Istio stats filter, compiled
          *     ({@code MeshSnapshot#statsOverrides})
          * @param lua the connection manager's Lua filters, compiled ({@code MeshSnapshot#lua})
+         * @param localReply the connection manager's {@code local_reply_config}, compiled
+         *     ({@code MeshSnapshot#localReply}); null for none
          */
         Connection(ProxyRuntime runtime, RouteTable table, HttpConnectionManager hcm,
                    StreamInfo.Direction direction, InetSocketAddress destination, InetSocketAddress source,
@@ -172,7 +175,8 @@ final class HttpBridge {
                    Listener listener, RbacFilter.Chain rbac, LocalRateLimitFilter localRateLimit,
                    dev.inmesh.runtime.tracing.Tracer tracer, dev.inmesh.runtime.accesslog.AccessLogs accessLogs,
                    dev.inmesh.runtime.stats.StatsOverrides statsOverrides,
-                   java.util.List<dev.inmesh.runtime.router.LuaFilter> lua) {
+                   java.util.List<dev.inmesh.runtime.router.LuaFilter> lua,
+                   dev.inmesh.runtime.accesslog.LocalReply localReply) {
             // the x-forwarded-client-cert element is the connection's: made once here, not per request
             this(runtime, table, hcm, direction, destination, source, tls, tlsServerName, mutualTls,
                     peerCertificates != null && peerCertificates.length > 0,
@@ -186,7 +190,7 @@ final class HttpBridge {
                     rbac.isEmpty() ? null : RbacFilter.PeerIdentity.of(tls, peerCertificates),
                     rbac.isEmpty() ? null : RbacFilter.PeerIdentity.of(tls, localCertificates), localRateLimit,
                     hcm.grpcWebFilter(), hcm.compressorFilter(), tracer,
-                    listener.drainType() == Listener.DrainType.DEFAULT, accessLogs, statsOverrides, lua);
+                    listener.drainType() == Listener.DrainType.DEFAULT, accessLogs, statsOverrides, lua, localReply);
         }
 
         /**
@@ -1085,7 +1089,7 @@ final class HttpBridge {
                     .streamIdleTimeout(conn.hcm().streamIdleTimeout()).faultFilter(conn.hcm())
                     .maxStreamDuration(conn.hcm().lifetimes().maxStreamDuration())
                     .corsFilter(conn.hcm()).statsFilters(conn.hcm()).statefulSession(conn.hcm()).lua(conn.lua())
-                    .downstreamStats(conn.stats()).accessLogs(conn.accessLogs())
+                    .downstreamStats(conn.stats()).accessLogs(conn.accessLogs()).localReply(conn.localReply())
                     .downstreamTls(conn.tlsServerName(), conn.mutualTls()).forwardClientCert(conn.hcm())
                     .clientCertificate(conn.peerCertificate(), conn.clientCertElement())
                     .downstreamPrincipals(conn.peerPrincipal(), conn.localPrincipal())
@@ -1554,7 +1558,7 @@ final class HttpBridge {
         private RouterRequest unparsed(String protocol) {
             return RouterRequest.unparsed(conn.direction(), conn.sourceHostPort(), conn.destinationHostPort(),
                     protocol).serverHeader(conn.hcm().serverHeader()).downstreamStats(conn.stats())
-                    .accessLogs(conn.accessLogs());
+                    .accessLogs(conn.accessLogs()).localReply(conn.localReply());
         }
 
         private void sendError(ChannelHandlerContext ctx, HttpResponseStatus status) {

@@ -21,10 +21,12 @@ import io.vertx.core.MultiMap;
  * @param tcp whether this is a {@code tcp_proxy} connection rather than a request
  * @param filterChainName the name of the filter chain that took the downstream connection ({@code null}: none, or
  *     one with no name), Envoy's {@code %FILTER_CHAIN_NAME%}
+ * @param localReplyBody the body of the local reply being formatted ({@code %LOCAL_REPLY_BODY%}, see
+ *     {@link LocalReply}); null for an access log's entry, where it is not known
  */
 public record AccessLogEntry(StreamInfo info, MultiMap requestHeaders, MultiMap responseHeaders,
                              MultiMap responseTrailers, String path, String scheme, String terminationDetails,
-                             boolean traced, boolean tcp, String filterChainName) {
+                             boolean traced, boolean tcp, String filterChainName, String localReplyBody) {
     public AccessLogEntry {
         filterChainName = filterChainName == null || filterChainName.isEmpty() ? null : filterChainName;
     }
@@ -32,21 +34,31 @@ public record AccessLogEntry(StreamInfo info, MultiMap requestHeaders, MultiMap 
     /** The same entry, of the connection filter chain {@code name} took. */
     public AccessLogEntry withFilterChainName(String name) {
         return new AccessLogEntry(info, requestHeaders, responseHeaders, responseTrailers, path, scheme,
-                terminationDetails, traced, tcp, name);
+                terminationDetails, traced, tcp, name, localReplyBody);
     }
 
     /** A finished request with the headers it had. */
     public static AccessLogEntry of(StreamInfo info, RequestLog log) {
-        return log == null ? new AccessLogEntry(info, null, null, null, null, null, null, false, false, null)
+        return log == null ? new AccessLogEntry(info, null, null, null, null, null, null, false, false, null, null)
                 : new AccessLogEntry(info, log.requestHeaders(), log.responseHeaders(), log.responseTrailers(),
-                        log.path(), log.scheme(), null, log.traced(), false, null);
+                        log.path(), log.scheme(), null, log.traced(), false, null, null);
     }
 
     /** A finished {@code tcp_proxy} connection. */
     public static AccessLogEntry of(TcpStreamInfo c) {
         StreamInfo s = c.asStreamInfo(false, null, null);
         return new AccessLogEntry(s, null, null, null, null, null, c.connectionTerminationDetails(), false, true,
-                null);
+                null, null);
+    }
+
+    /**
+     * A local reply about to be sent ({@link LocalReply}): the request so far ({@code info}, with the reply's status
+     * and no bytes sent), its headers, the reply's headers so far, and its body.
+     */
+    public static AccessLogEntry localReply(StreamInfo info, MultiMap requestHeaders, MultiMap responseHeaders,
+                                            String path, String scheme, String body) {
+        return new AccessLogEntry(info, requestHeaders, responseHeaders, null, path, scheme, null, false, false, null,
+                body);
     }
 
     /**

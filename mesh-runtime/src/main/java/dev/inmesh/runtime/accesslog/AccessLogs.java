@@ -54,8 +54,10 @@ public final class AccessLogs {
     private record CompiledLog(Predicate<AccessLogEntry> filter, LineFormat format, AccessLogSink sink,
                                String path) {}
 
-    /** Formats an entry into the text written, its line end included. */
-    private interface LineFormat {
+    /**
+     * Formats an entry into the text written, its line end included (a JSON format's; a text format's is its own).
+     */
+    interface LineFormat {
         String format(AccessLogEntry e);
     }
 
@@ -171,7 +173,7 @@ public final class AccessLogs {
 
     // ---- formats ----
 
-    private static LineFormat format(AccessLogConfig.Format f) {
+    static LineFormat format(AccessLogConfig.Format f) {
         if (f instanceof AccessLogConfig.Text t) {
             CommandFormat c = CommandFormat.compile(t.format(), t.omitEmptyValues());
             return c::format;

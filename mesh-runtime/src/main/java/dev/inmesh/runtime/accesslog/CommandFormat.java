@@ -39,8 +39,12 @@ public final class CommandFormat {
         this.omitEmpty = omitEmpty;
     }
 
-    /** One command operator: a value from the entry, cut to {@code maxLength} characters when it is a string. */
-    record Command(String name, Function<AccessLogEntry, Object> extract, int maxLength) {
+    /**
+     * One command operator: a value from the entry, cut to {@code maxLength} characters when it is a string. An empty
+     * string is unknown, but for {@code keepsEmpty} ({@code %LOCAL_REPLY_BODY%}: Envoy writes an empty body as
+     * nothing, never as {@code -}).
+     */
+    record Command(String name, Function<AccessLogEntry, Object> extract, int maxLength, boolean keepsEmpty) {
         Object value(AccessLogEntry e) {
             Object v;
             try {
@@ -49,7 +53,7 @@ public final class CommandFormat {
                 v = null; // a value that cannot be read is unknown, never a failed request
             }
             if (v instanceof String s) {
-                if (s.isEmpty()) {
+                if (s.isEmpty() && !keepsEmpty) {
                     return null;
                 }
                 if (maxLength >= 0 && s.length() > maxLength) {
@@ -183,6 +187,13 @@ public final class CommandFormat {
                 yield e -> v;
             }
             case "GRPC_STATUS" -> grpcStatus(arg);
+            // the body of the local reply being formatted; unknown in an access log
+            case "LOCAL_REPLY_BODY" -> {
+                if (arg != null) {
+                    throw unsupported(name + "(" + arg + ")");
+                }
+                yield AccessLogEntry::localReplyBody;
+            }
             case "HOSTNAME" -> {
                 if (arg != null) {
                     throw unsupported(name + "(" + arg + ")");
@@ -213,7 +224,7 @@ public final class CommandFormat {
                 yield e -> null;
             }
         };
-        return new Command(name, f, max);
+        return new Command(name, f, max, name.equals("LOCAL_REPLY_BODY"));
     }
 
     private static IllegalArgumentException unsupported(String command) {
@@ -249,7 +260,7 @@ public final class CommandFormat {
             "DOWNSTREAM_LOCAL_EMAIL_SAN", "DOWNSTREAM_LOCAL_OTHERNAME_SAN", "DOWNSTREAM_DIRECT_LOCAL_ADDRESS",
             "DOWNSTREAM_DIRECT_LOCAL_ADDRESS_WITHOUT_PORT", "DOWNSTREAM_DIRECT_LOCAL_PORT",
             "DOWNSTREAM_TRANSPORT_FAILURE_REASON", "CONNECTION_ID", "STREAM_ID", "VIRTUAL_CLUSTER_NAME",
-            "DYNAMIC_METADATA", "CLUSTER_METADATA", "UPSTREAM_METADATA", "FILTER_STATE", "LOCAL_REPLY_BODY",
+            "DYNAMIC_METADATA", "CLUSTER_METADATA", "UPSTREAM_METADATA", "FILTER_STATE",
             "ACCESS_LOG_TYPE", "UNIQUE_ID", "TRACE_ID", "CEL", "METADATA", "QUERY_PARAM", "PATH", "CUSTOM_FLAGS",
             "DOWNSTREAM_PEER_CHAIN_FINGERPRINTS_256", "DOWNSTREAM_PEER_CHAIN_FINGERPRINTS_1",
             "DOWNSTREAM_PEER_CHAIN_SERIALS");

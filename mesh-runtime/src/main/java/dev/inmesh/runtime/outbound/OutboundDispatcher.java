@@ -201,7 +201,8 @@ public final class OutboundDispatcher {
                 .listenerBufferLimit(d.listenerBufferLimit()).rbac(snapshot.rbac(d.hcm()), null).bodyStream(stream)
                 .localRateLimit(snapshot.localRateLimit(d.hcm())).tracer(snapshot.tracer(d.hcm()))
                 .statsOverrides(snapshot.statsOverrides(d.hcm())).statefulSession(d.hcm())
-                .accessLogs(snapshot.accessLogs(d.hcm())).lua(snapshot.lua(d.hcm()));
+                .accessLogs(snapshot.accessLogs(d.hcm())).lua(snapshot.lua(d.hcm()))
+                .localReply(snapshot.localReply(d.hcm()));
         return new Prepared(req, d, target);
     }
 

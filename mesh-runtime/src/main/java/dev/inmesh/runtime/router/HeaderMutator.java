@@ -97,6 +97,14 @@ public final class HeaderMutator {
         return out;
     }
 
+    /**
+     * Adds headers as one level of {@code headers_to_add} is added (a local reply mapper's): the same append actions,
+     * each judged against the headers as they were before any of them.
+     */
+    public static void add(List<HeaderValueOption> add, MutableHeaders headers) {
+        apply(List.of(), add, headers);
+    }
+
     static void apply(List<String> remove, List<HeaderValueOption> add, MutableHeaders headers) {
         for (String name : remove) {
             headers.remove(name);

@@ -15,6 +15,8 @@ import dev.inmesh.runtime.net.IpLiterals;
 import dev.inmesh.runtime.stats.DownstreamStats;
 import dev.inmesh.runtime.stats.HeadSize;
 import dev.inmesh.runtime.stats.ResponseFlag;
+import dev.inmesh.runtime.accesslog.AccessLogEntry;
+import dev.inmesh.runtime.accesslog.LocalReply;
 import dev.inmesh.runtime.accesslog.RequestLog;
 import dev.inmesh.runtime.stats.StreamInfo;
 import dev.inmesh.runtime.stats.WorkloadInfo;
@@ -1726,6 +1728,14 @@ public final class Router {
         if (ex.localReplyHeaders != null) {
             ex.localReplyHeaders.accept(h); // a filter's own, after the route's rules, as its modify_headers
         }
+        // (a CORS preflight's answer is not one: Envoy's CORS filter encodes it itself, past the rewrite)
+        if (ex.request.localReply != null && status != 0
+                && !CorsFilter.PREFLIGHT_DETAILS.equals(ex.responseCodeDetails)) {
+            LocalReply.Rewritten r = rewriteLocalReply(ex, status, body, h, trailersOnly);
+            status = r.status();
+            body = r.body();
+            b = Buffer.buffer(trailersOnly || status == 204 ? "" : body);
+        }
         if (trailersOnly && status != 0) {
             // As Envoy: a gRPC caller gets a trailers-only gRPC response, after the route's header rules
             // (none for a caller that went away: code 0)
@@ -1746,6 +1756,40 @@ public final class Router {
             ex.request.stream.close(); // nothing takes the rest of the body
         }
         return new RouterResponse(status, h, null, b, ex);
+    }
+
+    /**
+     * Rewrites a local reply of {@code status} and {@code body} by its connection manager's {@code local_reply_config}
+     * where Envoy's {@code sendLocalReply} does: after the route's and the filter's headers ({@code h}), before a gRPC
+     * caller's answer is made trailers-only. As Envoy's, a body the rewrite changed gets the format's content type
+     * (unless a mapper's headers set one), an empty body none; and a gRPC caller's {@code grpc-message} is the body
+     * without the new line a JSON format ends with.
+     */
+    private static LocalReply.Rewritten rewriteLocalReply(Exchange ex, int status, String body, MultiMap h,
+                                                          boolean trailersOnly) {
+        // the content type this method set itself (text/plain), which Envoy would not have set before the rewrite
+        String before = h.get(HeaderNames.CONTENT_TYPE);
+        boolean ownType = body != null && !body.isEmpty() && !ex.luaReply && "text/plain".equals(before);
+        LocalReply.Rewritten r = ex.request.localReply.rewrite(status, body, h,
+                (code, headers, text) -> localReplyEntry(ex, code, headers, text));
+        boolean custom = !java.util.Objects.equals(before, h.get(HeaderNames.CONTENT_TYPE));
+        String text = r.body();
+        if (text.isEmpty()) {
+            h.remove(HeaderNames.CONTENT_TYPE);
+        } else if (!custom && (r.bodyChanged() || before == null || ownType)) {
+            h.set(HeaderNames.CONTENT_TYPE, r.contentType());
+        }
+        if (r.status() == 204) {
+            h.remove("content-length");
+        } else {
+            h.set("content-length", Integer.toString(trailersOnly ? 0 : text.getBytes(
+                    java.nio.charset.StandardCharsets.UTF_8).length));
+        }
+        if (trailersOnly && text.endsWith("\n") && r.contentType().equals("application/json")) {
+            return new LocalReply.Rewritten(r.status(), text.substring(0, text.length() - 1), r.contentType(),
+                    r.bodyChanged());
+        }
+        return r;
     }
 
     /**
@@ -2014,7 +2058,8 @@ public final class Router {
 
     /**
      * The exchange's {@link StreamInfo} with {@code status} and the response's {@code headers} and {@code trailers}
-     * (null: none), at {@code now}: the finished request's ({@link #finish}).
+     * (null: none), at {@code now}: the finished request's ({@link #finish}), or the request so far when a local reply
+     * is rewritten ({@link #localReplyEntry}).
      */
     private static StreamInfo streamInfo(Exchange ex, int status, MultiMap headers, MultiMap trailers,
                                          long requestBytes, long requestMessages, long bytesSent, long now) {
@@ -2042,6 +2087,19 @@ public final class Router {
                         ex.span != null && ex.span.sampled()),
                 ex.cluster == null ? null : ex.cluster.config().observabilityName(), req.headBytes,
                 HeadSize.response(status, headers, trailers), req.statsOverrides);
+    }
+
+    /**
+     * The request of a local reply about to be sent, as the connection manager's {@code local_reply_config} reads it
+     * ({@link dev.inmesh.runtime.accesslog.LocalReply}): what is known so far (the flags, the details, the upstream
+     * tried, the time taken), the reply's {@code status}, its headers so far and its {@code body}.
+     */
+    private static AccessLogEntry localReplyEntry(Exchange ex, int status, MultiMap headers, String body) {
+        RouterRequest req = ex.request;
+        long requestBytes = req.stream != null ? req.stream.received() : req.body == null ? 0 : req.body.length();
+        StreamInfo info = streamInfo(ex, status, headers, null, requestBytes, 0, 0, System.nanoTime());
+        return AccessLogEntry.localReply(info, req.headers, headers,
+                ex.rewrittenPath != null ? ex.rewrittenPath : req.uri, req.scheme, body);
     }
 
     /**

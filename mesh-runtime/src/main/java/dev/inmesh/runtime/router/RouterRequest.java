@@ -102,6 +102,8 @@ public final class RouterRequest implements RouteRequest {
     StatefulSessionFilter statefulSession = StatefulSessionFilter.NONE;
     /** The access logs of the connection manager the request came through. */
     dev.inmesh.runtime.accesslog.AccessLogs accessLogs = dev.inmesh.runtime.accesslog.AccessLogs.NONE;
+    /** The connection manager's {@code local_reply_config}, compiled; null for none. */
+    dev.inmesh.runtime.accesslog.LocalReply localReply;
 
     /** The connection manager's tracing, compiled; null when it traces no request. */
     dev.inmesh.runtime.tracing.Tracer tracer;
@@ -371,6 +373,15 @@ public final class RouterRequest implements RouteRequest {
      */
     public RouterRequest accessLogs(dev.inmesh.runtime.accesslog.AccessLogs logs) {
         this.accessLogs = logs == null ? dev.inmesh.runtime.accesslog.AccessLogs.NONE : logs;
+        return this;
+    }
+
+    /**
+     * Sets the {@code local_reply_config} of the connection manager the request came through, compiled once for its
+     * snapshot ({@code MeshSnapshot#localReply}; null: none): the router's local replies are rewritten by it.
+     */
+    public RouterRequest localReply(dev.inmesh.runtime.accesslog.LocalReply localReply) {
+        this.localReply = localReply;
         return this;
     }
 

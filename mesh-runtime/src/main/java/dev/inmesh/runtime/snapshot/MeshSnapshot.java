@@ -8,6 +8,7 @@ import dev.inmesh.api.config.listener.HttpConnectionManager;
 import dev.inmesh.api.config.listener.Listener;
 import dev.inmesh.api.config.listener.NetworkFilter;
 import dev.inmesh.runtime.accesslog.AccessLogs;
+import dev.inmesh.runtime.accesslog.LocalReply;
 import dev.inmesh.runtime.listener.ConnectionInfo;
 import dev.inmesh.runtime.listener.FilterChainSelector;
 import dev.inmesh.runtime.router.LocalRateLimitFilter;
@@ -53,6 +54,8 @@ public final class MeshSnapshot {
     private final Map<Object, AccessLogs> accessLogs;
     /** The compiled Lua filters of the connection managers that run some, by identity. */
     private final Map<HttpConnectionManager, List<LuaFilter>> lua;
+    /** The compiled {@code local_reply_config} of the connection managers that have one, by identity. */
+    private final Map<HttpConnectionManager, LocalReply> localReplies;
 
     MeshSnapshot(long generation, Instant createdAt, ResourceBundle resources, Map<String, RouteTable> routeTables,
                  Map<FilterChain, RouteTable> inlineRouteTables, Map<String, FilterChainSelector> listeners,
@@ -62,7 +65,8 @@ public final class MeshSnapshot {
                  Map<FilterChain, RbacFilter.Network> networkRbac,
                  Map<HttpConnectionManager, LocalRateLimitFilter> rateLimits,
                  Map<HttpConnectionManager, Tracer> tracers, Map<Object, AccessLogs> accessLogs,
-                 Map<Object, StatsOverrides> statsOverrides, Map<HttpConnectionManager, List<LuaFilter>> lua) {
+                 Map<Object, StatsOverrides> statsOverrides, Map<HttpConnectionManager, List<LuaFilter>> lua,
+                 Map<HttpConnectionManager, LocalReply> localReplies) {
         this.generation = generation;
         this.createdAt = createdAt;
         this.resources = resources;
@@ -79,13 +83,14 @@ public final class MeshSnapshot {
         this.accessLogs = accessLogs;
         this.statsOverrides = statsOverrides;
         this.lua = lua;
+        this.localReplies = localReplies;
     }
 
     /** The same compiled configuration with a cluster manager. */
     MeshSnapshot withClusters(ClusterManager cm) {
         return new MeshSnapshot(generation, createdAt, resources, routeTables, inlineRouteTables, listeners,
                 listenersByAddress, listenersByPort, cm, rbac,
-                networkRbac, rateLimits, tracers, accessLogs, statsOverrides, lua);
+                networkRbac, rateLimits, tracers, accessLogs, statsOverrides, lua, localReplies);
     }
 
     /** The upstream clusters of this snapshot (hosts, balancers, breakers, pools). */
@@ -150,6 +155,18 @@ public final class MeshSnapshot {
         }
         List<LuaFilter> l = lua.get(hcm);
         return l != null ? l : LuaFilter.compile(hcm);
+    }
+
+    /**
+     * The {@code local_reply_config} of a connection manager, compiled with this snapshot; null when it has none
+     * (its local replies go as they are). A connection manager of another snapshot is compiled on the spot.
+     */
+    public LocalReply localReply(HttpConnectionManager hcm) {
+        if (hcm == null || hcm.localReply() == null) {
+            return null;
+        }
+        LocalReply r = localReplies.get(hcm);
+        return r != null ? r : LocalReply.compile(hcm.localReply());
     }
 
     /**

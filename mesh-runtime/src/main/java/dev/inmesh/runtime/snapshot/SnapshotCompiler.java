@@ -162,6 +162,7 @@ public final class SnapshotCompiler {
         Map<FilterChain, RouteTable> inline = new IdentityHashMap<>();
         Map<HttpConnectionManager, RbacFilter.Chain> rbac = new IdentityHashMap<>();
         Map<HttpConnectionManager, List<dev.inmesh.runtime.router.LuaFilter>> lua = new IdentityHashMap<>();
+        Map<HttpConnectionManager, dev.inmesh.runtime.accesslog.LocalReply> localReplies = new IdentityHashMap<>();
         Map<FilterChain, RbacFilter.Network> networkRbac = new IdentityHashMap<>();
         Map<Object, AccessLogs> accessLogs = new IdentityHashMap<>();
         Map<Object, dev.inmesh.runtime.stats.StatsOverrides> statsOverrides = new IdentityHashMap<>();
@@ -200,6 +201,9 @@ public final class SnapshotCompiler {
                 if (c.filter() instanceof HttpConnectionManager hcm) {
                     rbac.put(hcm, RbacFilter.Chain.compile(hcm));
                     lua.put(hcm, dev.inmesh.runtime.router.LuaFilter.compile(hcm));
+                    if (hcm.localReply() != null) {
+                        localReplies.put(hcm, dev.inmesh.runtime.accesslog.LocalReply.compile(hcm.localReply()));
+                    }
                     LocalRateLimitFilter limiter = LocalRateLimitFilter.compile(hcm, where, buckets);
                     if (!limiter.isEmpty()) {
                         rateLimits.put(hcm, limiter);
@@ -225,6 +229,6 @@ public final class SnapshotCompiler {
         }
         return new MeshSnapshot(generation, Instant.now(), bundle, Map.copyOf(tables), inline, Map.copyOf(byName),
                 Map.copyOf(byAddress), Map.copyOf(byPort), null, rbac, networkRbac, rateLimits,
-                tracers, accessLogs, statsOverrides, lua);
+                tracers, accessLogs, statsOverrides, lua, localReplies);
     }
 }

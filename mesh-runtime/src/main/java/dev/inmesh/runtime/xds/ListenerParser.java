@@ -647,7 +647,7 @@ public final class ListenerParser
                 "server_header_transformation", "common_http_protocol_options", "forward_client_cert_details",
                 "set_current_client_cert_details", "drain_timeout", "request_timeout", "request_headers_timeout",
                 "http2_protocol_options", "tracing", "always_set_request_id_in_response", "proxy_100_continue",
-                "internal_address_config", "access_log", "delayed_close_timeout"),
+                "internal_address_config", "access_log", "delayed_close_timeout", "local_reply_config"),
                 Set.of("request_id_extension", "stream_error_on_invalid_http_message",
                         "add_user_agent", "scheme_header_transformation"));
         if (h.hasAddUserAgent() && h.getAddUserAgent().getValue()) {
@@ -883,7 +883,8 @@ public final class ListenerParser
                 h.getAlwaysSetRequestIdInResponse(), routerFilter(h), h.getProxy100Continue(),
                 h.hasInternalAddressConfig() ? Fields.at("internal_address_config",
                         () -> internalAddresses(h.getInternalAddressConfig())) : List.of(),
-                AccessLogParser.parse(h.getAccessLogList()));
+                AccessLogParser.parse(h.getAccessLogList()), h.hasLocalReplyConfig() ? Fields.at("local_reply_config",
+                        () -> LocalReplyParser.parse(h.getLocalReplyConfig())) : null);
     }
 
     /**

@@ -110,6 +110,20 @@ class RouterCorsTest {
     }
 
     @Test
+    void aPreflightsAnswerIsNotALocalReplyTheLocalReplyConfigRewrites() {
+        // Envoy's CORS filter encodes its answer itself, where sendLocalReply's rewrite does not run
+        var format = new dev.inmesh.api.config.listener.LocalReplyConfig.BodyFormat(
+                new dev.inmesh.api.config.listener.AccessLogConfig.Text("formatted %RESPONSE_CODE%", false), null);
+        var localReply = dev.inmesh.runtime.accesslog.LocalReply.compile(
+                new dev.inmesh.api.config.listener.LocalReplyConfig(List.of(), format));
+        var r = rig.call(rig.router(), istio(preflight(ALLOWED)).localReply(localReply), routePolicy(ISTIO_POLICY),
+                clusters);
+        assertEquals(200, r.status());
+        assertEquals("", r.body());
+        assertEquals(ALLOWED, r.header("access-control-allow-origin"));
+    }
+
+    @Test
     void aPreflightFromAnAllowedOriginIsAnsweredHereAndNeverReachesTheUpstream() {
         var r = rig.call(rig.router(), istio(preflight(ALLOWED)), routePolicy(ISTIO_POLICY), clusters);
         assertEquals(200, r.status());

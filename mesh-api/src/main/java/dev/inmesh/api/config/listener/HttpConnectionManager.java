@@ -59,6 +59,8 @@ import java.util.List;
  *                          for none
  * @param accessLogs its {@code access_log}: the file, stdout and stderr loggers its requests are logged by, in order;
  *                   empty when it names none (Inmesh's own access log setting then applies)
+ * @param localReply its {@code local_reply_config}: how the answers the proxy gives itself are rewritten (mapped and
+ *                   formatted) before they are sent; null for none, the answers as they are
  */
 public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName, RouteConfiguration routeConfig,
                                     List<HttpFilter> httpFilters, Duration streamIdleTimeout,
@@ -70,7 +72,7 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
                                     ConnectionLifetimes lifetimes, Http2ProtocolOptions http2, Tracing tracing,
                                     boolean alwaysSetRequestIdInResponse, RouterFilterConfig router,
                                     boolean proxy100Continue, List<CidrRange> internalAddresses,
-                                    List<AccessLogConfig> accessLogs)
+                                    List<AccessLogConfig> accessLogs, LocalReplyConfig localReply)
         implements NetworkFilter {
     /**
      * Envoy's {@code codec_type} for TCP listeners: {@code AUTO} takes HTTP/2 from a client that opens with its
@@ -115,7 +117,7 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
                 "two fault filters", "at most one fault filter that runs");
     }
 
-    /** A connection manager that names no access log. */
+    /** A connection manager that names no access log and rewrites no local reply. */
     public HttpConnectionManager(String statPrefix, String rdsRouteConfigName, RouteConfiguration routeConfig,
                                  List<HttpFilter> httpFilters, Duration streamIdleTimeout, boolean useRemoteAddress,
                                  int xffNumTrustedHops, boolean generateRequestId, boolean preserveExternalRequestId,
@@ -129,7 +131,7 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
                 xffNumTrustedHops, generateRequestId, preserveExternalRequestId, http1, maxRequestHeadersKb,
                 pathNormalization, serverHeader, maxRequestHeadersCount, websocketUpgrade, codecType, forwardClientCert,
                 lifetimes, http2, tracing, alwaysSetRequestIdInResponse, router, proxy100Continue, internalAddresses,
-                null);
+                null, null);
     }
 
     /** The same connection manager with the given access logs. */
@@ -138,7 +140,16 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
                 useRemoteAddress, xffNumTrustedHops, generateRequestId, preserveExternalRequestId, http1,
                 maxRequestHeadersKb, pathNormalization, serverHeader, maxRequestHeadersCount, websocketUpgrade,
                 codecType, forwardClientCert, lifetimes, http2, tracing, alwaysSetRequestIdInResponse, router,
-                proxy100Continue, internalAddresses, logs);
+                proxy100Continue, internalAddresses, logs, localReply);
+    }
+
+    /** The same connection manager with the given {@code local_reply_config} (null: none). */
+    public HttpConnectionManager withLocalReply(LocalReplyConfig config) {
+        return new HttpConnectionManager(statPrefix, rdsRouteConfigName, routeConfig, httpFilters, streamIdleTimeout,
+                useRemoteAddress, xffNumTrustedHops, generateRequestId, preserveExternalRequestId, http1,
+                maxRequestHeadersKb, pathNormalization, serverHeader, maxRequestHeadersCount, websocketUpgrade,
+                codecType, forwardClientCert, lifetimes, http2, tracing, alwaysSetRequestIdInResponse, router,
+                proxy100Continue, internalAddresses, accessLogs, config);
     }
 
     /** A connection manager that takes no address for internal (Envoy's default since 1.33). */

@@ -1,0 +1,109 @@
+package dev.inmesh.runtime.accesslog;
+
+import dev.inmesh.api.config.core.HeaderValueOption;
+import dev.inmesh.api.config.listener.LocalReplyConfig;
+import dev.inmesh.runtime.router.HeaderMutator;
+import dev.inmesh.runtime.router.MultiMapHeaders;
+import io.vertx.core.MultiMap;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.Predicate;
+
+/**
+ * An HTTP connection manager's {@code local_reply_config} ({@link LocalReplyConfig}), compiled once with its snapshot:
+ * rewrites the answers the proxy gives itself as Envoy's {@code LocalReplyImpl::rewrite} does. It runs after the
+ * route's response header rules and the replying filter's own headers, and before a gRPC request's answer becomes a
+ * trailers-only response (which then carries the rewritten status and body) and before the encoding filters.
+ *
+ * <p>The first mapper whose filter takes the reply (evaluated with the reply's original status) applies, in this
+ * order: its {@code body} replaces the reply's, its {@code headers_to_add} are added, its {@code status_code} replaces
+ * the status, and its {@code body_format_override} is the format; without one, {@code body_format} formats every
+ * reply. Formats see the rewritten status ({@code %RESPONSE_CODE%}) and the body so far ({@code %LOCAL_REPLY_BODY%}).
+ */
+public final class LocalReply {
+    private final List<Mapper> mappers;
+    /** The {@code body_format}, or null: the body as it is, {@code text/plain}. */
+    private final BodyFormat bodyFormat;
+
+    private record Mapper(Predicate<AccessLogEntry> filter, Integer status, String body,
+                          List<HeaderValueOption> headers, BodyFormat format) {}
+
+    private record BodyFormat(AccessLogs.LineFormat format, String contentType) {
+        static BodyFormat of(LocalReplyConfig.BodyFormat f) {
+            return f == null ? null : new BodyFormat(AccessLogs.format(f.format()), f.effectiveContentType());
+        }
+    }
+
+    /**
+     * What a local reply becomes.
+     *
+     * @param status its status
+     * @param body its body
+     * @param contentType the content type of that body: the format's, else {@code text/plain}
+     * @param bodyChanged whether the body is no longer the one the reply was made with
+     */
+    public record Rewritten(int status, String body, String contentType, boolean bodyChanged) {}
+
+    /** The request a reply answers, as an access log reads it, at the time of the reply. */
+    public interface Request {
+        /** The request so far, with the reply's {@code status}, its {@code headers} so far and its {@code body}. */
+        AccessLogEntry entry(int status, MultiMap headers, String body);
+    }
+
+    private LocalReply(List<Mapper> mappers, BodyFormat bodyFormat) {
+        this.mappers = mappers;
+        this.bodyFormat = bodyFormat;
+    }
+
+    /**
+     * Compiles a connection manager's {@code local_reply_config}; null for none.
+     *
+     * @throws IllegalArgumentException when a format or a filter does not compile
+     */
+    public static LocalReply compile(LocalReplyConfig config) {
+        if (config == null) {
+            return null;
+        }
+        List<Mapper> mappers = new ArrayList<>(config.mappers().size());
+        for (LocalReplyConfig.ResponseMapper m : config.mappers()) {
+            mappers.add(new Mapper(AccessLogs.filter(m.filter()), m.statusCode(), m.body(), m.headersToAdd(),
+                    BodyFormat.of(m.bodyFormatOverride())));
+        }
+        return new LocalReply(List.copyOf(mappers), BodyFormat.of(config.bodyFormat()));
+    }
+
+    /**
+     * Rewrites a local reply of {@code status} with {@code body}, whose {@code headers} (changed in place) hold what
+     * the route and the replying filter set.
+     */
+    public Rewritten rewrite(int status, String body, MultiMap headers, Request request) {
+        String original = body == null ? "" : body;
+        String text = original;
+        AccessLogEntry entry = request.entry(status, headers, text);
+        BodyFormat format = bodyFormat;
+        for (Mapper m : mappers) {
+            if (!m.filter.test(entry)) {
+                continue;
+            }
+            if (m.body != null) {
+                text = m.body;
+            }
+            // the headers are added before the status changes: their rules see the original status
+            if (!m.headers.isEmpty()) {
+                HeaderMutator.add(m.headers, new MultiMapHeaders(headers));
+            }
+            if (m.status != null) {
+                status = m.status;
+            }
+            if (m.format != null) {
+                format = m.format;
+            }
+            break;
+        }
+        if (format == null) {
+            return new Rewritten(status, text, "text/plain", !text.equals(original));
+        }
+        String formatted = format.format.format(request.entry(status, headers, text));
+        return new Rewritten(status, formatted, format.contentType, !formatted.equals(original));
+    }
+}
