@@ -103,8 +103,22 @@ class ProxyExtAuthzTest {
 
     /** The proxy on {@code port} with the CUSTOM policy of {@code extAuthz}, whose authorizer is on {@code authz}. */
     private LoopbackProxy bodyProxy(int port, String extAuthz, int authz, boolean http2) throws Exception {
+        return bodyProxy(port, extAuthz, authz, http2, ROUTES);
+    }
+
+    /** The one route of {@link Http1RequestsTest#listener}'s virtual host, as it writes it. */
+    private static final String ROUTES = """
+                          routes:
+                          - match: {prefix: /}
+                            route: {cluster: c}
+            """;
+
+    /** As the other {@code bodyProxy}, {@code routes} in place of {@link #ROUTES}. */
+    private LoopbackProxy bodyProxy(int port, String extAuthz, int authz, boolean http2, String routes)
+            throws Exception {
         return new LoopbackProxy("static_resources:\n  listeners:\n"
-                + IstioRbac.first(IstioExtAuthz.SHADOW + extAuthz, Http1RequestsTest.listener("http", port, ""))
+                + IstioRbac.first(IstioExtAuthz.SHADOW + extAuthz, Http1RequestsTest.listener("http", port, "")
+                        .replace(ROUTES, routes))
                 + Http1RequestsTest.clusterC(app) + IstioExtAuthz.cluster(authz, http2));
     }
 
@@ -120,6 +134,12 @@ class ProxyExtAuthzTest {
      */
     private void throughGrpcBodyCheck(int maxRequestBytes, boolean allowPartialMessage, boolean packAsBytes,
                                       BodyCheckCase test) throws Exception {
+        throughGrpcBodyCheck(maxRequestBytes, allowPartialMessage, packAsBytes, ROUTES, test);
+    }
+
+    /** As the other {@code throughGrpcBodyCheck}, the virtual host's {@code routes} (YAML) in place of its one. */
+    private void throughGrpcBodyCheck(int maxRequestBytes, boolean allowPartialMessage, boolean packAsBytes,
+                                      String routes, BodyCheckCase test) throws Exception {
         List<io.envoyproxy.envoy.service.auth.v3.CheckRequest> asked = new CopyOnWriteArrayList<>();
         io.grpc.Server grpc = grpcAuthorizer(request -> {
             asked.add(request);
@@ -127,7 +147,7 @@ class ProxyExtAuthzTest {
         });
         int port = LoopbackProxy.freePort();
         try (LoopbackProxy proxy = bodyProxy(port, IstioExtAuthz.withBody(IstioExtAuthz.grpc("5s", false),
-                maxRequestBytes, allowPartialMessage, packAsBytes), grpc.getPort(), true)) {
+                maxRequestBytes, allowPartialMessage, packAsBytes), grpc.getPort(), true, routes)) {
             test.run(port, asked, proxy);
         } finally {
             grpc.shutdownNow().awaitTermination(10, TimeUnit.SECONDS);
@@ -160,6 +180,45 @@ class ProxyExtAuthzTest {
             var none = asked.get(2).getAttributes().getRequest().getHttp();
             assertTrue(none.getBody().isEmpty() && !none.getHeadersMap().containsKey("x-envoy-auth-partial-body"),
                     "no body: checked on the headers");
+        });
+    }
+
+    /**
+     * An ExtAuthzPerRoute, as Envoy's filter reads it by its name: the route whose entry says {@code disabled} is not
+     * checked; another's check settings send their context extensions over the virtual host's and, with
+     * {@code disable_request_body_buffering}, the check is made on the headers, the body going on as it streams.
+     */
+    @Test
+    void aRoutesExtAuthzPerRouteSkipsTheCheckOrSendsContextExtensionsWithoutHoldingTheBody() throws Exception {
+        String type = "\"@type\": type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute";
+        String routes = """
+                              typed_per_filter_config:
+                                envoy.filters.http.ext_authz:
+                                  %s
+                                  check_settings: {context_extensions: {vhost: svc, route: none}}
+                              routes:
+                              - match: {prefix: /secure/healthz}
+                                route: {cluster: c}
+                                typed_per_filter_config:
+                                  envoy.filters.http.ext_authz: {%s, disabled: true}
+                              - match: {prefix: /}
+                                route: {cluster: c}
+                                typed_per_filter_config:
+                                  envoy.filters.http.ext_authz:
+                                    %s
+                                    check_settings:
+                                      context_extensions: {route: default}
+                                      disable_request_body_buffering: true
+                """.formatted(type, type, type);
+        throughGrpcBodyCheck(8, false, false, routes, (port, asked, proxy) -> {
+            assertEquals("200 reviews", post(port, "/secure/healthz", asked::size, "probe"));
+            assertTrue(asked.isEmpty(), "not checked");
+            assertEquals("200 reviews", post(port, "/secure/a", asked::size, "0123456789", "abcdef"),
+                    "over max_request_bytes, yet not refused: no body held");
+            var attributes = asked.get(0).getAttributes();
+            assertEquals(java.util.Map.of("vhost", "svc", "route", "default"), attributes.getContextExtensionsMap());
+            assertEquals("", attributes.getRequest().getHttp().getBody());
+            assertEquals(List.of("probe", "0123456789abcdef"), appBodies);
         });
     }
 

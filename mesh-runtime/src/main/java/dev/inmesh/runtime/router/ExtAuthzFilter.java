@@ -3,6 +3,7 @@ package dev.inmesh.runtime.router;
 import dev.inmesh.api.config.core.MetadataMatcher;
 import dev.inmesh.api.config.core.StringMatcher;
 import dev.inmesh.api.config.extauthz.ExtAuthz;
+import dev.inmesh.api.config.route.ExtAuthzPerRoute;
 import dev.inmesh.runtime.upstream.Exchange.Answer;
 import dev.inmesh.runtime.router.RbacFilter.Subject;
 import dev.inmesh.runtime.stats.DownstreamStats;
@@ -85,6 +86,7 @@ public final class ExtAuthzFilter {
     private static final Set<String> NEVER_COPIED = Set.of("content-length", "transfer-encoding", "connection",
             "keep-alive", "host", "te", "upgrade");
 
+    private final String name;
     private final ExtAuthz config;
     private final Predicate<String> allowedHeaders;
     private final Predicate<String> upstream;
@@ -93,7 +95,8 @@ public final class ExtAuthzFilter {
     private final Predicate<String> clientOnSuccess;
     private final java.util.function.BiPredicate<Subject, Map<String, Object>> enabled;
 
-    private ExtAuthzFilter(ExtAuthz config) {
+    private ExtAuthzFilter(String name, ExtAuthz config) {
+        this.name = name;
         this.config = config;
         Predicate<String> listed = matchers(config.allowedHeaders());
         boolean http = config.service() instanceof ExtAuthz.HttpService;
@@ -115,9 +118,50 @@ public final class ExtAuthzFilter {
                 : metadata(config.filterEnabledMetadata());
     }
 
-    /** One filter, compiled. */
+    /** One filter, compiled, named as Envoy's canonical name. */
     public static ExtAuthzFilter compile(ExtAuthz config) {
-        return new ExtAuthzFilter(config);
+        return compile(NAME, config);
+    }
+
+    /** One filter, compiled; {@code name} (its name in the chain) is how routes name their overrides of it. */
+    public static ExtAuthzFilter compile(String name, ExtAuthz config) {
+        return new ExtAuthzFilter(name, config);
+    }
+
+    /**
+     * What a request's route says to this filter ({@code ExtAuthzPerRoute}, by the filter's name), as Envoy's
+     * filter reads it: the most specific entry (the route's, else its virtual host's) decides whether the filter
+     * checks the request and whether it holds its body; the context extensions are the virtual host's with the
+     * route's over them, as Envoy merges them from the least specific entry to the most.
+     *
+     * @param result what the route table decided for the request (a routed one: no route, no check)
+     */
+    RouteSettings settings(RouteResult result) {
+        dev.inmesh.api.config.route.VirtualHost vh = result.virtualHost();
+        ExtAuthzPerRoute host = vh == null ? null : vh.extAuthz().get(name);
+        dev.inmesh.api.config.route.Route r = RouteResult.routeOf(result);
+        ExtAuthzPerRoute route = r == null ? null : r.extAuthz().get(name);
+        ExtAuthzPerRoute specific = route != null ? route : host;
+        if (specific == null) {
+            return RouteSettings.DEFAULT;
+        }
+        Map<String, String> extensions = specific.contextExtensions();
+        if (route != null && host != null && !host.contextExtensions().isEmpty()) {
+            Map<String, String> merged = new java.util.HashMap<>(host.contextExtensions());
+            merged.putAll(route.contextExtensions());
+            extensions = merged;
+        }
+        return new RouteSettings(specific.disabled(), extensions, specific.disableRequestBodyBuffering());
+    }
+
+    /**
+     * A filter's settings for one request's route ({@link #settings}): whether it does not check it
+     * ({@code disabled}), the context extensions a gRPC authorizer gets, and whether it holds no body for it
+     * ({@code disable_request_body_buffering}).
+     */
+    record RouteSettings(boolean disabled, Map<String, String> contextExtensions, boolean holdsNoBody) {
+        /** No override: the filter's own config. */
+        static final RouteSettings DEFAULT = new RouteSettings(false, Map.of(), false);
     }
 
     /** The filter's config. */
@@ -244,9 +288,20 @@ public final class ExtAuthzFilter {
      *     request's body, as Envoy's filter, destroyed with its stream, asks nothing
      */
     Future<Outcome> check(Subject s, MutableHeaders headers, ClusterManager clusters, DownstreamStats stats) {
-        ExtAuthz.BufferSettings b = config.withRequestBody();
+        return check(s, headers, clusters, stats, RouteSettings.DEFAULT);
+    }
+
+    /**
+     * As {@link #check(Subject, MutableHeaders, ClusterManager, DownstreamStats)}, with what the request's route
+     * says to the filter ({@link #settings}; its {@code disabled} is the caller's to honour): the context extensions
+     * sent, and no body held where it says {@code disable_request_body_buffering}.
+     */
+    Future<Outcome> check(Subject s, MutableHeaders headers, ClusterManager clusters, DownstreamStats stats,
+                          RouteSettings route) {
+        ExtAuthz.BufferSettings b = route.holdsNoBody() ? null : config.withRequestBody();
+        Map<String, String> extensions = route.contextExtensions();
         if (b == null || s.request() == null || upgrade(s.request())) {
-            return ask(s, headers, null, clusters, stats);
+            return ask(s, headers, null, extensions, clusters, stats);
         }
         // as Envoy's filter: the check waits for the body, all of it or, allowing a partial message, its first
         // max_request_bytes; a longer body without that is refused as Envoy's connection manager refuses a body over
@@ -257,7 +312,7 @@ public final class ExtAuthzFilter {
             if (!b.allowPartialMessage() && RequestBody.tooLarge(body, max, stats)) {
                 return Future.succeededFuture(TOO_LARGE);
             }
-            return ask(s, headers, body, clusters, stats);
+            return ask(s, headers, body, extensions, clusters, stats);
         });
     }
 
@@ -269,13 +324,16 @@ public final class ExtAuthzFilter {
         return "websocket".equalsIgnoreCase(r.header("upgrade")) || "CONNECT".equals(r.method());
     }
 
-    /** Asks the authorizer, with what was held of the body ({@code body}; null: none). */
-    private Future<Outcome> ask(Subject s, MutableHeaders headers, Buffer body, ClusterManager clusters,
-                                DownstreamStats stats) {
+    /**
+     * Asks the authorizer, with what was held of the body ({@code body}; null: none) and, a gRPC one, the route's
+     * context extensions (an HTTP authorizer gets none, as Envoy applies them to a {@code grpc_service} only).
+     */
+    private Future<Outcome> ask(Subject s, MutableHeaders headers, Buffer body, Map<String, String> extensions,
+                                ClusterManager clusters, DownstreamStats stats) {
         Future<Answer> call;
         if (config.service() instanceof ExtAuthz.GrpcService g) {
-            call = ClusterCall.grpc(clusters, g.cluster(), g.authority(), CHECK_PATH, checkRequest(s, headers, body),
-                    g.timeout());
+            call = ClusterCall.grpc(clusters, g.cluster(), g.authority(), CHECK_PATH,
+                    checkRequest(s, headers, body, extensions), g.timeout());
         } else {
             ExtAuthz.HttpService h = (ExtAuthz.HttpService) config.service();
             RouteRequest r = s.request();
@@ -511,6 +569,14 @@ public final class ExtAuthzFilter {
      * headers saying whether the body was cut.
      */
     CheckRequest checkRequest(Subject s, MutableHeaders headers, Buffer body) {
+        return checkRequest(s, headers, body, Map.of());
+    }
+
+    /**
+     * As {@link #checkRequest(Subject, MutableHeaders, Buffer)}, with the route's {@code context_extensions} in
+     * {@code attributes.context_extensions}.
+     */
+    CheckRequest checkRequest(Subject s, MutableHeaders headers, Buffer body, Map<String, String> extensions) {
         RouteRequest r = s.request();
         if (r == null) {
             // a connection: no request; as Envoy's network filter, the destination's service is the SNI
@@ -522,7 +588,8 @@ public final class ExtAuthzFilter {
         List<String> service = headers.getAll(DOWNSTREAM_SERVICE_CLUSTER);
         AttributeContext.Builder attributes = AttributeContext.newBuilder()
                 .setSource(peer(s.peerIp(), s.peerPort(), s.peerIdentity(), service.isEmpty() ? null : service.get(0)))
-                .setDestination(peer(s.localIp(), s.localPort(), s.localIdentity(), null));
+                .setDestination(peer(s.localIp(), s.localPort(), s.localIdentity(), null))
+                .putAllContextExtensions(extensions);
         AttributeContext.HttpRequest.Builder http = AttributeContext.HttpRequest.newBuilder()
                 .setMethod(r.method()).setPath(r.path()).setHost(r.authority() == null ? "" : r.authority())
                 .setScheme(r.scheme() == null ? "http" : r.scheme());

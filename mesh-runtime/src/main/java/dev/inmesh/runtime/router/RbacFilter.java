@@ -332,7 +332,7 @@ public final class RbacFilter {
                 if (f.rbac() != null) {
                     out.add(new RbacFilter(f.name(), f.rbac()));
                 } else if (f.extAuthz() != null) {
-                    out.add(ExtAuthzFilter.compile(f.extAuthz()));
+                    out.add(ExtAuthzFilter.compile(f.name(), f.extAuthz()));
                 }
             }
             return new Chain(jwtConfig == null ? null : JwtAuthnFilter.compile(jwtConfig.name(), jwtConfig.jwtAuthn()),
@@ -466,7 +466,7 @@ public final class RbacFilter {
                 boolean routed = result != null && !(result instanceof RouteResult.NoRoute);
                 Subject subject = (Subject) jwtOutcome;
                 Future<Verdict> authorized = run(0, subject, headers, perRoute(table, result), stats, clusters,
-                        new java.util.HashMap<>(), Verdict.ALLOWED, routed);
+                        new java.util.HashMap<>(), Verdict.ALLOWED, routed ? result : null);
                 if (rateLimit != null && !rateLimitLast) {
                     // the global rate limit filter, once the others let the request through
                     // (with the path an authorizer gave the request, as the filters after it see it in Envoy)
@@ -521,9 +521,10 @@ public final class RbacFilter {
                     false);
         }
 
+        /** @param routed what the route table decided for a routed request; null when no route matched it */
         private Future<Verdict> run(int from, Subject s, MutableHeaders headers, Map<String, RbacFilter> perRoute,
                                     DownstreamStats stats, ClusterManager clusters, Map<String, Object> metadata,
-                                    Verdict sofar, boolean routed) {
+                                    Verdict sofar, RouteResult routed) {
             for (int i = from; i < filters.size(); i++) {
                 Object f = filters.get(i);
                 if (f instanceof RbacFilter r) {
@@ -532,7 +533,11 @@ public final class RbacFilter {
                         return Future.succeededFuture(new Verdict(new Denial(403, DENIED_BODY, denied, null),
                                 List.of(), false));
                     }
-                } else if (f instanceof ExtAuthzFilter e && routed) {
+                } else if (f instanceof ExtAuthzFilter e && routed != null) {
+                    ExtAuthzFilter.RouteSettings route = e.settings(routed);
+                    if (route.disabled()) {
+                        continue; // as Envoy's: the route's ExtAuthzPerRoute turns it off before anything is counted
+                    }
                     if (!e.enabled(s, metadata)) {
                         if (stats != null) {
                             stats.extAuthz().disabled(); // Envoy's ext_authz.disabled
@@ -540,14 +545,14 @@ public final class RbacFilter {
                         continue;
                     }
                     int next = i + 1;
-                    return e.check(s, headers, clusters, stats).compose(o -> {
+                    return e.check(s, headers, clusters, stats, route).compose(o -> {
                         if (o.denial() != null) {
                             return Future.succeededFuture(new Verdict(o.denial(), List.of(), false));
                         }
                         Verdict v = sofar.and(o);
                         // the filters after it see the path the authorizer gave the request, as in Envoy
                         Subject then = o.path() == null ? s : s.withPath(o.path());
-                        return run(next, then, headers, perRoute, stats, clusters, metadata, v, true);
+                        return run(next, then, headers, perRoute, stats, clusters, metadata, v, routed);
                     });
                 }
             }

@@ -5,6 +5,7 @@ import dev.inmesh.api.config.core.MetadataMatcher;
 import dev.inmesh.api.config.core.StringMatcher;
 import dev.inmesh.api.config.extauthz.ExtAuthz;
 import dev.inmesh.api.config.extauthz.NetworkExtAuthz;
+import dev.inmesh.api.config.route.ExtAuthzPerRoute;
 import io.envoyproxy.envoy.type.matcher.v3.ListStringMatcher;
 import java.time.Duration;
 import java.util.List;
@@ -27,6 +28,7 @@ import java.util.Set;
  */
 final class ExtAuthzParser {
     static final String TYPE = "envoy.extensions.filters.http.ext_authz.v3.ExtAuthz";
+    static final String PER_ROUTE_TYPE = "envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute";
     static final String NETWORK_NAME = "envoy.filters.network.ext_authz";
     static final String NETWORK_TYPE = "envoy.extensions.filters.network.ext_authz.v3.ExtAuthz";
     /** The namespace of the RBAC network filter's dynamic metadata. */
@@ -35,6 +37,27 @@ final class ExtAuthzParser {
     static final String RBAC_NAMESPACE = "envoy.filters.http.rbac";
 
     private ExtAuthzParser() {}
+
+    /**
+     * A virtual host's or route's {@code ExtAuthzPerRoute} (typed, or in a TypedStruct): {@code disabled} (true turns
+     * the filter off there; false, valid in Envoy's proto, turns it back on where a less specific one turned it off),
+     * or {@code check_settings} with its {@code context_extensions} and {@code disable_request_body_buffering}. Its
+     * {@code with_request_body}, which would replace the filter's body settings for these routes, is refused by name.
+     */
+    static ExtAuthzPerRoute perRoute(Any any) {
+        var p = LocalRateLimitParser.typed(any, io.envoyproxy.envoy.extensions.filters.http.ext_authz.v3
+                .ExtAuthzPerRoute.class, io.envoyproxy.envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute
+                .newBuilder(), PER_ROUTE_TYPE);
+        return switch (p.getOverrideCase()) {
+            case DISABLED -> p.getDisabled() ? ExtAuthzPerRoute.DISABLED : new ExtAuthzPerRoute(false, null, false);
+            case CHECK_SETTINGS -> Fields.at("check_settings", () -> {
+                var c = p.getCheckSettings();
+                Fields.onlyKnown(c, Set.of("context_extensions", "disable_request_body_buffering"), Set.of());
+                return new ExtAuthzPerRoute(false, c.getContextExtensionsMap(), c.getDisableRequestBodyBuffering());
+            });
+            case OVERRIDE_NOT_SET -> throw new FieldError("override", "unset (expected: disabled or check_settings)");
+        };
+    }
 
     static ExtAuthz parse(Any any) {
         var c = RouteConfigurationParser.unpack(any,

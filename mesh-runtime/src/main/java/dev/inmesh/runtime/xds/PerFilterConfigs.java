@@ -2,6 +2,7 @@ package dev.inmesh.runtime.xds;
 
 import com.google.protobuf.Any;
 import dev.inmesh.api.config.route.CorsPolicy;
+import dev.inmesh.api.config.route.ExtAuthzPerRoute;
 import dev.inmesh.api.config.rbac.Rbac;
 import dev.inmesh.api.config.route.FaultInjection;
 import dev.inmesh.api.config.route.LocalRateLimit;
@@ -14,9 +15,9 @@ import java.util.Map;
 /**
  * The {@code typed_per_filter_config} of a virtual host or route: the fault filter's config, the CORS filter's
  * policy, the RBAC filters' {@code RBACPerRoute}s, the local rate limit filters' {@code LocalRateLimit}s, the
- * global rate limit filters' {@code RateLimitPerRoute}s (only their {@code vh_rate_limits}) and the stateful session
- * filters' {@code StatefulSessionPerRoute}s, each found
- * by its config type. Entries for other filters are
+ * global rate limit filters' {@code RateLimitPerRoute}s (only their {@code vh_rate_limits}), the stateful session
+ * filters' {@code StatefulSessionPerRoute}s, the Lua filters' {@code LuaPerRoute}s and the external authorization
+ * filters' {@code ExtAuthzPerRoute}s, each found by its config type. Entries for other filters are
  * refused by name: each would change what that filter does for these routes.
  *
  * @param fault the fault filter's config, or null
@@ -28,10 +29,13 @@ import java.util.Map;
  * @param statefulSession the stateful session filters' {@code StatefulSessionPerRoute}s by the name of the filter
  *     whose own each replaces or disables
  * @param lua the Lua filters' {@code LuaPerRoute}s by the name of the filter each disables or changes the script of
+ * @param extAuthz the external authorization filters' {@code ExtAuthzPerRoute}s by the name of the filter each
+ *     disables or gives check settings
  */
 record PerFilterConfigs(FaultInjection fault, CorsPolicy cors, Map<String, Rbac> rbac,
                         Map<String, LocalRateLimit> localRateLimit, Map<String, RateLimit.VhRateLimits> vhRateLimits,
-                        Map<String, StatefulSessionPerRoute> statefulSession, Map<String, LuaPerRoute> lua) {
+                        Map<String, StatefulSessionPerRoute> statefulSession, Map<String, LuaPerRoute> lua,
+                        Map<String, ExtAuthzPerRoute> extAuthz) {
 
     static PerFilterConfigs parse(Map<String, Any> configs) {
         FaultInjection fault = null;
@@ -41,6 +45,7 @@ record PerFilterConfigs(FaultInjection fault, CorsPolicy cors, Map<String, Rbac>
         Map<String, RateLimit.VhRateLimits> vhRateLimits = new HashMap<>();
         Map<String, StatefulSessionPerRoute> statefulSession = new HashMap<>();
         Map<String, LuaPerRoute> lua = new HashMap<>();
+        Map<String, ExtAuthzPerRoute> extAuthz = new HashMap<>();
         for (Map.Entry<String, Any> e : configs.entrySet()) {
             String at = "typed_per_filter_config[" + e.getKey() + "]";
             String type = CoreParsers.configType(e.getValue());
@@ -65,14 +70,17 @@ record PerFilterConfigs(FaultInjection fault, CorsPolicy cors, Map<String, Rbac>
                 statefulSession.put(e.getKey(), Fields.at(at, () -> StatefulSessionParser.perRoute(e.getValue())));
             } else if (type.equals(LuaParser.PER_ROUTE_TYPE)) {
                 lua.put(e.getKey(), Fields.at(at, () -> LuaParser.perRoute(e.getValue(), e.getKey())));
+            } else if (type.equals(ExtAuthzParser.PER_ROUTE_TYPE)) {
+                extAuthz.put(e.getKey(), Fields.at(at, () -> ExtAuthzParser.perRoute(e.getValue())));
             } else {
                 throw new FieldError(at, (type.isEmpty() ? "no config type" : type) + " is not supported by Inmesh "
                         + "(expected: " + FaultParser.FAULT_TYPE + ", " + CorsParser.CORS_POLICY_TYPE + ", "
                         + RbacParser.RBAC_PER_ROUTE_TYPE + ", " + LocalRateLimitParser.TYPE + ", "
-                        + RateLimitParser.PER_ROUTE_TYPE + ", " + StatefulSessionParser.PER_ROUTE_TYPE + " or "
-                        + LuaParser.PER_ROUTE_TYPE + ")");
+                        + RateLimitParser.PER_ROUTE_TYPE + ", " + StatefulSessionParser.PER_ROUTE_TYPE + ", "
+                        + LuaParser.PER_ROUTE_TYPE + " or " + ExtAuthzParser.PER_ROUTE_TYPE + ")");
             }
         }
-        return new PerFilterConfigs(fault, cors, rbac, localRateLimit, vhRateLimits, statefulSession, lua);
+        return new PerFilterConfigs(fault, cors, rbac, localRateLimit, vhRateLimits, statefulSession, lua,
+                extAuthz);
     }
 }

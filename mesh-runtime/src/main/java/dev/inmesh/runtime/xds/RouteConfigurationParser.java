@@ -159,7 +159,7 @@ public final class RouteConfigurationParser
                         v.getResponseHeadersToRemoveList()), perFilter.fault(), cors,
                 Fields.uint32OrNull(v.hasPerRequestBufferLimitBytes(), v.getPerRequestBufferLimitBytes()),
                 perFilter.rbac(), perFilter.localRateLimit(), RateLimitParser.rateLimits(v.getRateLimitsList()),
-                perFilter.vhRateLimits(), perFilter.statefulSession(), perFilter.lua());
+                perFilter.vhRateLimits(), perFilter.statefulSession(), perFilter.lua(), perFilter.extAuthz());
     }
 
     static Route route(io.envoyproxy.envoy.config.route.v3.Route r) {
@@ -183,7 +183,7 @@ public final class RouteConfigurationParser
                 r.getResponseHeadersToRemoveList()), perFilter.fault(), cors,
                 Fields.uint32OrNull(r.hasPerRequestBufferLimitBytes(), r.getPerRequestBufferLimitBytes()),
                 perFilter.rbac(), perFilter.localRateLimit(), perFilter.vhRateLimits(), perFilter.statefulSession(),
-                perFilter.lua());
+                perFilter.lua(), perFilter.extAuthz());
     }
 
     /**

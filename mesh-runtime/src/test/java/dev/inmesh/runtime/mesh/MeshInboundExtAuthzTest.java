@@ -431,6 +431,67 @@ class MeshInboundExtAuthzTest {
                 "127.0.0.1")).setHost("127.0.0.1").setPort(port).setURI(path), asked, chunks);
     }
 
+    /**
+     * The routes of {@code /secure/healthz} (its ExtAuthzPerRoute disables the filter), {@code /secure/nobody}
+     * (check settings: no body held, context extension {@code tier: gold}) and the rest, under a virtual host whose
+     * check settings give the context extensions {@code vhost: inbound} and {@code tier: silver}, as an EnvoyFilter
+     * patching Istio's inbound routes writes them; {@code filters} first in the connection manager.
+     */
+    static String perRouteConfig(String filters, int authorizer) {
+        String type = "\"@type\": type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute";
+        return IstioRbac.first(filters, MeshWebClientTest.virtualInbound("", """
+                              typed_per_filter_config:
+                                envoy.filters.http.ext_authz:
+                                  %s
+                                  check_settings: {context_extensions: {vhost: inbound, tier: silver}}
+                              routes:
+                              - match: {prefix: /secure/healthz}
+                                route: {cluster: "inbound|9080||", timeout: 0s}
+                                typed_per_filter_config:
+                                  envoy.filters.http.ext_authz: {%s, disabled: true}
+                              - match: {prefix: /secure/nobody}
+                                route: {cluster: "inbound|9080||", timeout: 0s}
+                                typed_per_filter_config:
+                                  envoy.filters.http.ext_authz:
+                                    %s
+                                    check_settings:
+                                      context_extensions: {tier: gold}
+                                      disable_request_body_buffering: true
+                              - {match: {prefix: /}, route: {cluster: "inbound|9080||", timeout: 0s}}
+                """.formatted(type, type, type))) + "  clusters:\n" + IstioExtAuthz.cluster(authorizer, true);
+    }
+
+    /**
+     * A route's ExtAuthzPerRoute, as Envoy's filter reads it by its name: {@code disabled} lets the route's requests
+     * go on without asking; check settings send their context extensions merged over the virtual host's (the
+     * route's keys winning) and, with {@code disable_request_body_buffering}, the check holds no body of a filter
+     * with {@code with_request_body}; a route without one takes its virtual host's.
+     */
+    @Test
+    void aRoutesExtAuthzPerRouteSkipsTheCheckOrSendsItsContextExtensionsWithoutHoldingTheBody() throws Exception {
+        List<CheckRequest> asked = new CopyOnWriteArrayList<>();
+        List<String> bodies = new CopyOnWriteArrayList<>();
+        int port = serveBodies(perRouteConfig(IstioExtAuthz.SHADOW + IstioExtAuthz.withBody(IstioExtAuthz.grpc(
+                "5s", false), 64, false, false), grpcAuthorizer(asked, request -> CheckResponse.newBuilder()
+                .setStatus(com.google.rpc.Status.newBuilder().setCode(7)).build())), bodies);
+
+        assertEquals("200 app", post(port, "/secure/healthz", asked::size, "probe"), "not checked: not denied");
+        assertTrue(asked.isEmpty(), "the authorizer was not asked");
+
+        assertEquals("403 ", post(port, "/secure/nobody", asked::size, "payload"));
+        var nobody = asked.get(0).getAttributes();
+        assertEquals(Map.of("vhost", "inbound", "tier", "gold"), nobody.getContextExtensionsMap());
+        assertEquals("", nobody.getRequest().getHttp().getBody(), "checked on its headers: no body held");
+        assertNull(nobody.getRequest().getHttp().getHeadersMap().get("x-envoy-auth-partial-body"));
+
+        assertEquals("403 ", post(port, "/secure/other", asked::size, "payload"));
+        var other = asked.get(1).getAttributes();
+        assertEquals(Map.of("vhost", "inbound", "tier", "silver"), other.getContextExtensionsMap(),
+                "the virtual host's");
+        assertEquals("payload", other.getRequest().getHttp().getBody(), "the filter's with_request_body");
+        assertEquals(List.of("probe"), bodies);
+    }
+
     @Test
     void aGrpcAuthorizerAllowsWithItsHeaderChangesAndDeniesWithItsStatusAndBody() throws Exception {
         List<CheckRequest> asked = new CopyOnWriteArrayList<>();

@@ -12,6 +12,7 @@ import dev.inmesh.api.config.extauthz.ExtAuthz;
 import dev.inmesh.api.config.listener.HttpConnectionManager;
 import dev.inmesh.api.config.listener.HttpFilter;
 import dev.inmesh.api.config.rbac.Rbac;
+import dev.inmesh.api.config.route.ExtAuthzPerRoute;
 import dev.inmesh.runtime.router.IstioExtAuthz;
 import java.time.Duration;
 import java.util.List;
@@ -156,5 +157,55 @@ class ExtAuthzParserTest {
         assertEquals(new ExtAuthz.GrpcService(IstioExtAuthz.CLUSTER, "ext-authz.foo.svc.cluster.local",
                 Duration.ofSeconds(2)), e.service());
         assertEquals("envoy.filters.network.rbac", e.filterEnabledMetadata().filter());
+    }
+
+    /**
+     * A route configuration whose virtual host and route carry an ExtAuthzPerRoute with the fields (flow YAML; empty
+     * for none) of {@code vhost} and {@code route}.
+     */
+    private static String perRoute(String vhost, String route) {
+        return """
+                name: "9080"
+                virtual_hosts:
+                - name: reviews
+                  domains: ["*"]
+                  typed_per_filter_config:
+                    envoy.filters.http.ext_authz: %s
+                  routes:
+                  - match: {prefix: /}
+                    route: {cluster: c}
+                    typed_per_filter_config:
+                      envoy.filters.http.ext_authz: %s
+                """.formatted(extAuthzPerRoute(vhost), extAuthzPerRoute(route));
+    }
+
+    private static String extAuthzPerRoute(String fields) {
+        return "{\"@type\": type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute"
+                + (fields.isEmpty() ? "" : ", " + fields) + "}";
+    }
+
+    @Test
+    void anExtAuthzPerRouteIsReadByTheFiltersNameOnAVirtualHostAndARoute() throws Exception {
+        var rc = EnvoyConfigReader.read(perRoute("disabled: true", "check_settings: {context_extensions: "
+                + "{tier: gold}, disable_request_body_buffering: true}")).routes().values().iterator().next();
+        var vh = rc.virtualHosts().get(0);
+        assertEquals(ExtAuthzPerRoute.DISABLED, vh.extAuthz().get("envoy.filters.http.ext_authz"));
+        assertEquals(new ExtAuthzPerRoute(false, java.util.Map.of("tier", "gold"), true),
+                vh.routes().get(0).extAuthz().get("envoy.filters.http.ext_authz"));
+        // disabled: false is valid in Envoy's proto: the filter checks these requests whatever the virtual host says
+        var enabled = EnvoyConfigReader.read(perRoute("disabled: true", "disabled: false")).routes().values()
+                .iterator().next().virtualHosts().get(0).routes().get(0).extAuthz().get("envoy.filters.http.ext_authz");
+        assertEquals(new ExtAuthzPerRoute(false, null, false), enabled);
+    }
+
+    @Test
+    void aPerRouteWithRequestBodyAndAnEmptyOverrideAreRefusedByTheirPath() {
+        String at = "virtual_hosts[0].routes[0].typed_per_filter_config[envoy.filters.http.ext_authz].";
+        String m = assertThrows(EnvoyConfigReader.ConfigReadException.class, () -> EnvoyConfigReader.read(perRoute(
+                "disabled: true", "check_settings: {with_request_body: {max_request_bytes: 10}}"))).getMessage();
+        assertTrue(m.contains(at + "check_settings.with_request_body: not supported by Inmesh"), m);
+        m = assertThrows(EnvoyConfigReader.ConfigReadException.class, () -> EnvoyConfigReader.read(perRoute(
+                "disabled: true", ""))).getMessage();
+        assertTrue(m.contains(at + "override: unset (expected: disabled or check_settings)"), m);
     }
 }

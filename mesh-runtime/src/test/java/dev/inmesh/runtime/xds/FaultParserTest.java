@@ -150,13 +150,13 @@ class FaultParserTest {
     @Test
     void anotherFiltersPerRouteConfigIsStillRefusedByName() {
         String text = routeWithConfigs("""
-                envoy.filters.http.ext_authz:
-                  "@type": type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute
+                envoy.filters.http.buffer:
+                  "@type": type.googleapis.com/envoy.extensions.filters.http.buffer.v3.BufferPerRoute
                   disabled: true
                 """);
         String m = refused(text);
-        assertTrue(m.contains("virtual_hosts[0].routes[0].typed_per_filter_config[envoy.filters.http.ext_authz]: "
-                + "envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute is not supported by Inmesh"), m);
+        assertTrue(m.contains("virtual_hosts[0].routes[0].typed_per_filter_config[envoy.filters.http.buffer]: "
+                + "envoy.extensions.filters.http.buffer.v3.BufferPerRoute is not supported by Inmesh"), m);
     }
 
     @Test

@@ -33,11 +33,15 @@ import java.util.Map;
  *     replaces the virtual host's; empty for none
  * @param lua the Lua filters' overrides ({@code typed_per_filter_config} {@code LuaPerRoute}), by the name of the
  *     filter each disables or changes the script of; a route's replaces the virtual host's; empty for none
+ * @param extAuthz the external authorization filters' overrides ({@code typed_per_filter_config}
+ *     {@code ExtAuthzPerRoute}), by the name of the filter each disables or gives check settings; the route's decides
+ *     over the virtual host's, whose context extensions it adds to; empty for none
  */
 public record Route(String name, RouteMatch match, Action action, String decorator, HeaderMutations headers,
                     FaultInjection fault, CorsPolicy cors, Long perRequestBufferLimitBytes, Map<String, Rbac> rbac,
                     Map<String, LocalRateLimit> localRateLimit, Map<String, RateLimit.VhRateLimits> vhRateLimits,
-                    Map<String, StatefulSessionPerRoute> statefulSession, Map<String, LuaPerRoute> lua) {
+                    Map<String, StatefulSessionPerRoute> statefulSession, Map<String, LuaPerRoute> lua,
+                    Map<String, ExtAuthzPerRoute> extAuthz) {
     public Route {
         name = name == null ? "" : name;
         Checks.nonNull(match, "match");
@@ -49,6 +53,16 @@ public record Route(String name, RouteMatch match, Action action, String decorat
         vhRateLimits = Checks.map(vhRateLimits);
         statefulSession = Checks.map(statefulSession);
         lua = Checks.map(lua);
+        extAuthz = Checks.map(extAuthz);
+    }
+
+    /** A route with no external authorization filter override of its own. */
+    public Route(String name, RouteMatch match, Action action, String decorator, HeaderMutations headers,
+                 FaultInjection fault, CorsPolicy cors, Long perRequestBufferLimitBytes, Map<String, Rbac> rbac,
+                 Map<String, LocalRateLimit> localRateLimit, Map<String, RateLimit.VhRateLimits> vhRateLimits,
+                 Map<String, StatefulSessionPerRoute> statefulSession, Map<String, LuaPerRoute> lua) {
+        this(name, match, action, decorator, headers, fault, cors, perRequestBufferLimitBytes, rbac, localRateLimit,
+                vhRateLimits, statefulSession, lua, null);
     }
 
     /** A route with no Lua filter override of its own. */

@@ -42,6 +42,9 @@ import java.util.Set;
  *     that have none of their own for that filter; empty for none
  * @param lua the Lua filters' overrides ({@code typed_per_filter_config} {@code LuaPerRoute}), by the name of the
  *     filter each disables or changes the script of, for the routes that have none of their own; empty for none
+ * @param extAuthz the external authorization filters' overrides ({@code typed_per_filter_config}
+ *     {@code ExtAuthzPerRoute}), by the name of the filter each disables or gives check settings, for the routes that
+ *     have none of their own (whose context extensions add to these); empty for none
  */
 public record VirtualHost(String name, List<String> domains, List<Route> routes, RetryPolicy retryPolicy,
                           boolean includeRequestAttemptCount, boolean includeAttemptCountInResponse,
@@ -49,7 +52,8 @@ public record VirtualHost(String name, List<String> domains, List<Route> routes,
                           Long perRequestBufferLimitBytes, Map<String, Rbac> rbac,
                           Map<String, LocalRateLimit> localRateLimit, List<RateLimit> rateLimits,
                           Map<String, RateLimit.VhRateLimits> vhRateLimits,
-                          Map<String, StatefulSessionPerRoute> statefulSession, Map<String, LuaPerRoute> lua) {
+                          Map<String, StatefulSessionPerRoute> statefulSession, Map<String, LuaPerRoute> lua,
+                          Map<String, ExtAuthzPerRoute> extAuthz) {
     public VirtualHost {
         Checks.nonEmpty(name, "name");
         domains = Checks.list(domains, "domains");
@@ -71,6 +75,20 @@ public record VirtualHost(String name, List<String> domains, List<Route> routes,
         vhRateLimits = Checks.map(vhRateLimits);
         statefulSession = Checks.map(statefulSession);
         lua = Checks.map(lua);
+        extAuthz = Checks.map(extAuthz);
+    }
+
+    /** A virtual host with no external authorization filter override. */
+    public VirtualHost(String name, List<String> domains, List<Route> routes, RetryPolicy retryPolicy,
+                       boolean includeRequestAttemptCount, boolean includeAttemptCountInResponse,
+                       HeaderMutations headers, FaultInjection fault, CorsPolicy cors,
+                       Long perRequestBufferLimitBytes, Map<String, Rbac> rbac,
+                       Map<String, LocalRateLimit> localRateLimit, List<RateLimit> rateLimits,
+                       Map<String, RateLimit.VhRateLimits> vhRateLimits,
+                       Map<String, StatefulSessionPerRoute> statefulSession, Map<String, LuaPerRoute> lua) {
+        this(name, domains, routes, retryPolicy, includeRequestAttemptCount, includeAttemptCountInResponse, headers,
+                fault, cors, perRequestBufferLimitBytes, rbac, localRateLimit, rateLimits, vhRateLimits,
+                statefulSession, lua, null);
     }
 
     /** A virtual host with no Lua filter override. */
