@@ -1107,7 +1107,11 @@ final class HttpBridge {
             boolean head = req.method().name().equals("HEAD");
             RouterRequest rr = routerRequest(req);
             Compressor compressor = conn.compressor();
-            acceptEncoding = compressor == null ? null : CompressorFilter.acceptEncoding(compressor, rr.headers());
+            // read now; the router takes it off once the request is routed, as the route's settings say
+            acceptEncoding = compressor == null ? null : CompressorFilter.acceptEncoding(rr.headers());
+            if (compressor != null) {
+                rr.compressor(compressor, conn.hcm().compressorFilterName());
+            }
             if (conn.hcm().proxy100Continue() && HttpUtil.is100ContinueExpected(req)) {
                 // as Envoy's with proxy_100_continue: the expectation goes upstream, whose 100 Continue is relayed
                 // (the router relays the first only); an HTTP/1.0 client, which expects none, gets none
@@ -1219,7 +1223,10 @@ final class HttpBridge {
                     return;
                 }
             }
-            Compressor compressor = conn.compressor();
+            Compressor filter = conn.compressor();
+            // as Envoy's filter: the route's CompressorPerRoute, else its virtual host's, over the filter's own
+            Compressor compressor = filter == null ? null
+                    : CompressorFilter.forRoute(filter, conn.hcm().compressorFilterName(), r.route());
             DownstreamStats ds = conn.stats();
             // the connection manager's compressor filter, on the headers the router made; not for a gRPC-Web
             // answer: Envoy's compressor, before the router, sees its upstream's application/grpc

@@ -18,6 +18,7 @@ import io.vertx.core.http.RequestOptions;
 import java.io.ByteArrayInputStream;
 import java.nio.charset.StandardCharsets;
 import java.util.concurrent.TimeUnit;
+import java.util.function.UnaryOperator;
 import java.util.zip.GZIPInputStream;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -49,7 +50,7 @@ class ProxyCompressorTest {
         upstreamAcceptEncoding = req.headers().contains("accept-encoding") ? req.getHeader("accept-encoding") : "none";
         var resp = req.response();
         switch (req.path()) {
-            case "/big" -> resp.putHeader("content-type", "application/json").end(BIG);
+            case "/big", "/json" -> resp.putHeader("content-type", "application/json").end(BIG);
             case "/small" -> resp.putHeader("content-type", "application/json").end("{}");
             case "/stream" -> {
                 resp.putHeader("content-type", "text/plain").setChunked(true).putTrailer("x-checksum", "abc");
@@ -73,13 +74,20 @@ class ProxyCompressorTest {
         }
     }
 
+    private int upstream;
+
     @BeforeEach
     void start() throws Exception {
         backends = Vertx.vertx();
-        int upstream = backends.createHttpServer().requestHandler(this::answer).listen(0, "127.0.0.1")
+        upstream = backends.createHttpServer().requestHandler(this::answer).listen(0, "127.0.0.1")
                 .await(10, TimeUnit.SECONDS).actualPort();
+        proxy(UnaryOperator.identity());
+    }
+
+    /** Starts the proxy with the compressor filter, its config changed by {@code change}. */
+    private void proxy(UnaryOperator<String> change) throws Exception {
         int proxyPort = LoopbackProxy.freePort();
-        String yaml = LoopbackProxy.inboundConfig(proxyPort, upstream, """
+        String yaml = change.apply(LoopbackProxy.inboundConfig(proxyPort, upstream, """
                 - name: envoy.filters.http.compressor
                   typed_config:
                     "@type": type.googleapis.com/envoy.extensions.filters.http.compressor.v3.Compressor
@@ -89,7 +97,7 @@ class ProxyCompressorTest {
                       name: text_optimized
                       typed_config:
                         "@type": type.googleapis.com/envoy.extensions.compression.gzip.compressor.v3.Gzip
-                """);
+                """));
         proxy = new LoopbackProxy(yaml);
         client = backends.createHttpClient(new HttpClientOptions().setDefaultHost("127.0.0.1")
                 .setDefaultPort(proxyPort));
@@ -138,6 +146,45 @@ class ProxyCompressorTest {
         assertEquals("Accept-Encoding", a.headers().get("vary"));
         assertEquals(BIG, gunzip(a.body()));
         assertEquals("none", upstreamAcceptEncoding, "remove_accept_encoding_header: the upstream compresses nothing");
+    }
+
+    /**
+     * A CompressorPerRoute, as Envoy's filter reads it by its name: the route's {@code disabled} passes its answers as
+     * they came and leaves the caller's {@code accept-encoding} on (the filter, off, removes nothing); the virtual
+     * host's {@code overrides} keep compressing its other routes and send their {@code accept-encoding} upstream
+     * ({@code remove_accept_encoding_header: false} over the filter's true).
+     */
+    @Test
+    void aRoutesCompressorPerRouteTurnsCompressionOffAndTheVirtualHostsOverridesKeepAcceptEncoding()
+            throws Exception {
+        proxy.close();
+        String type = "\"@type\": type.googleapis.com/envoy.extensions.filters.http.compressor.v3.CompressorPerRoute";
+        proxy(yaml -> yaml.replace("""
+                              routes:
+                              - match: {prefix: /}
+                                route: {cluster: inbound|8080||}
+                """, """
+                              typed_per_filter_config:
+                                envoy.filters.http.compressor:
+                                  %s
+                                  overrides: {response_direction_config: {remove_accept_encoding_header: false}}
+                              routes:
+                              - match: {prefix: /big}
+                                route: {cluster: inbound|8080||}
+                                typed_per_filter_config:
+                                  envoy.filters.http.compressor: {%s, disabled: true}
+                              - match: {prefix: /}
+                                route: {cluster: inbound|8080||}
+                """.formatted(type, type)));
+        Answer off = get("/big", "gzip", b -> { });
+        assertNull(off.headers().get("content-encoding"));
+        assertNull(off.headers().get("vary"));
+        assertEquals(BIG, off.body().toString());
+        assertEquals("gzip", upstreamAcceptEncoding);
+        Answer on = get("/json", "gzip", b -> { });
+        assertEquals("gzip", on.headers().get("content-encoding"));
+        assertEquals(BIG, gunzip(on.body()));
+        assertEquals("gzip", upstreamAcceptEncoding, "the virtual host's remove_accept_encoding_header: false");
     }
 
     @Test

@@ -220,6 +220,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         traced.statsOverrides = snapshot.statsOverrides(hcm);
         traced.accessLogs = snapshot.accessLogs(hcm);
         traced.compressor = hcm == null ? null : hcm.compressorFilter();
+        traced.compressorName = traced.compressor == null ? null : hcm.compressorFilterName();
         if (traced.compressor != null && ds != null) {
             traced.compressorStats = ds.compressor(traced.compressor.libraryName(),
                     traced.compressor.responseDirection());
@@ -876,7 +877,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         HttpServerRequest forwarded = rewritten(traced.heldBody != null && traced.heldBody.read()
                 ? traced.heldBody.replaying() : req, traced.rewrittenUri != null ? traced.rewrittenUri
                 : uri.equals(req.uri()) ? null : uri, traced.rewrittenAuthority);
-        forwarded = compressed(forwarded, traced);
+        forwarded = compressed(forwarded, traced, f);
         if (traced.lua != null && traced.lua.readsResponseBody() && !traced.webSocket) {
             Runnable tooLarge = () -> {
                 details[0] = "response_payload_too_large";
@@ -937,8 +938,10 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
      * gzips what the service writes when the filter decides so ({@link CompressingResponse}). An HTTP/1.0 response,
      * which could not go chunked, or a request of another kind than Vert.x's own, goes as it is.
      */
-    private static HttpServerRequest compressed(HttpServerRequest req, Traced traced) {
-        dev.inmesh.api.config.listener.Compressor config = traced.compressor;
+    private static HttpServerRequest compressed(HttpServerRequest req, Traced traced, RouteResult.Forward f) {
+        // as Envoy's filter: the route's CompressorPerRoute, else its virtual host's, over the filter's own
+        dev.inmesh.api.config.listener.Compressor config = dev.inmesh.runtime.router.CompressorFilter.forRoute(
+                traced.compressor, traced.compressorName, f);
         if (config == null || req.version() == io.vertx.core.http.HttpVersion.HTTP_1_0
                 || !(req instanceof io.vertx.core.internal.http.HttpServerRequestInternal internal)) {
             return req;
@@ -1394,6 +1397,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         AccessLogs accessLogs = AccessLogs.NONE;
         /** The config of the connection manager's compressor filter, or null for none. */
         dev.inmesh.api.config.listener.Compressor compressor;
+        /** Its name in the chain, by which routes name their {@code CompressorPerRoute} for it. */
+        String compressorName;
         /** That filter's statistics, or null for none. */
         DownstreamStats.CompressorCounters compressorStats;
         /** The service's response under that filter, once it has it; null without the filter. */

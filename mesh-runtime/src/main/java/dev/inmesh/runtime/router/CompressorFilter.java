@@ -1,6 +1,7 @@
 package dev.inmesh.runtime.router;
 
 import dev.inmesh.api.config.listener.Compressor;
+import dev.inmesh.api.config.route.CompressorPerRoute;
 import dev.inmesh.runtime.stats.DownstreamStats;
 import io.vertx.core.MultiMap;
 import io.vertx.core.buffer.Buffer;
@@ -29,17 +30,53 @@ public final class CompressorFilter {
     private CompressorFilter() {}
 
     /**
+     * The filter's config for a request routed by {@code result} (null, or no route: the filter's own), as Envoy's
+     * filter resolves it: the most specific {@code CompressorPerRoute} for the filter's {@code name} (the route's, else
+     * its virtual host's) replaces {@code enabled} and {@code remove_accept_encoding_header} where it sets them.
+     */
+    public static Compressor forRoute(Compressor config, String name, RouteResult result) {
+        if (config == null || result == null) {
+            return config;
+        }
+        dev.inmesh.api.config.route.Route route = RouteResult.routeOf(result);
+        CompressorPerRoute p = route == null ? null : route.compressor().get(name);
+        if (p == null && result.virtualHost() != null) {
+            p = result.virtualHost().compressor().get(name);
+        }
+        if (p == null) {
+            return config;
+        }
+        boolean enabled = p.enabled() != null ? p.enabled() : config.enabled();
+        boolean remove = p.removeAcceptEncodingHeader() != null ? p.removeAcceptEncodingHeader()
+                : config.removeAcceptEncodingHeader();
+        return enabled == config.enabled() && remove == config.removeAcceptEncodingHeader() ? config
+                : new Compressor(config.libraryName(), config.responseDirection(), enabled, config.minContentLength(),
+                        config.contentTypes(), config.disableOnEtagHeader(), remove,
+                        config.uncompressibleResponseCodes(), config.level(), config.strategy());
+    }
+
+    /**
      * Takes the request's {@code accept-encoding} off before it goes on, when the config says
      * {@code remove_accept_encoding_header}; returns what it was (all its values joined), or null for none, which the
      * response's decision reads.
      */
     public static String acceptEncoding(Compressor config, MultiMap requestHeaders) {
+        String value = acceptEncoding(requestHeaders);
+        removeAcceptEncoding(config, requestHeaders);
+        return value;
+    }
+
+    /** The request's {@code accept-encoding} (all its values joined), or null for none. */
+    public static String acceptEncoding(MultiMap requestHeaders) {
         var all = requestHeaders.getAll("accept-encoding");
-        String value = all.isEmpty() ? null : String.join(",", all);
+        return all.isEmpty() ? null : String.join(",", all);
+    }
+
+    /** Takes the request's {@code accept-encoding} off when the config says {@code remove_accept_encoding_header}. */
+    public static void removeAcceptEncoding(Compressor config, MultiMap requestHeaders) {
         if (config.enabled() && config.removeAcceptEncodingHeader()) {
             requestHeaders.remove("accept-encoding");
         }
-        return value;
     }
 
     /**

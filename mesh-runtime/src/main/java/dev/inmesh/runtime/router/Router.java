@@ -1330,6 +1330,11 @@ public final class Router {
             return;
         }
         useBreakers(ex, cluster);
+        if (req.compressor != null) {
+            // the compressor filter, before the router: the route's settings say whether accept-encoding goes on
+            CompressorFilter.removeAcceptEncoding(CompressorFilter.forRoute(req.compressor, req.compressorName, f),
+                    req.headers);
+        }
 
         // Request headers for upstream: rewrites, header rules, ids, attempt count.
         MultiMap rh = req.headers;

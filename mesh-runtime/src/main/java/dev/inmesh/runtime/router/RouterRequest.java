@@ -100,6 +100,9 @@ public final class RouterRequest implements RouteRequest {
     LocalRateLimitFilter localRateLimit = LocalRateLimitFilter.NONE;
     /** The connection manager's stateful session filter; {@link StatefulSessionFilter#NONE} for none. */
     StatefulSessionFilter statefulSession = StatefulSessionFilter.NONE;
+    /** The connection manager's compressor filter's config, or null for none; and its name in the chain. */
+    dev.inmesh.api.config.listener.Compressor compressor;
+    String compressorName;
     /** The access logs of the connection manager the request came through. */
     dev.inmesh.runtime.accesslog.AccessLogs accessLogs = dev.inmesh.runtime.accesslog.AccessLogs.NONE;
     /** The connection manager's {@code local_reply_config}, compiled; null for none. */
@@ -400,6 +403,17 @@ public final class RouterRequest implements RouteRequest {
      */
     public RouterRequest statefulSession(HttpConnectionManager hcm) {
         this.statefulSession = StatefulSessionFilter.of(hcm);
+        return this;
+    }
+
+    /**
+     * Sets the compressor filter of the connection manager the request came through ({@code config} null: none) and
+     * its {@code name} in the chain: once the request is routed, it takes the request's {@code accept-encoding} off
+     * where the route's settings ({@link CompressorFilter#forRoute}) say {@code remove_accept_encoding_header}.
+     */
+    public RouterRequest compressor(dev.inmesh.api.config.listener.Compressor config, String name) {
+        this.compressor = config;
+        this.compressorName = name;
         return this;
     }
 

@@ -37,6 +37,11 @@ public final class RouterResponse {
         return exchange.request;
     }
 
+    /** What the route table decided for the request: its route, whose per-filter configs apply to the answer. */
+    public RouteResult route() {
+        return exchange.route;
+    }
+
     /** The headers to send downstream (already mutated by the route's header rules). */
     public MultiMap headers() {
         return headers;

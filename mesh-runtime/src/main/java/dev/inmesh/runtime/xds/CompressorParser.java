@@ -3,6 +3,7 @@ package dev.inmesh.runtime.xds;
 import com.google.protobuf.Any;
 import com.google.protobuf.util.JsonFormat;
 import dev.inmesh.api.config.listener.Compressor;
+import dev.inmesh.api.config.route.CompressorPerRoute;
 import io.envoyproxy.envoy.extensions.compression.gzip.compressor.v3.Gzip;
 import java.util.LinkedHashSet;
 import java.util.Set;
@@ -22,6 +23,7 @@ final class CompressorParser {
     static final String NAME = "envoy.filters.http.compressor";
     static final String TYPE = "envoy.extensions.filters.http.compressor.v3.Compressor";
     static final String GZIP_TYPE = "envoy.extensions.compression.gzip.compressor.v3.Gzip";
+    static final String PER_ROUTE_TYPE = "envoy.extensions.filters.http.compressor.v3.CompressorPerRoute";
 
     /** The compressor libraries a TypedStruct's JSON may name, so that any of them is read and refused by name. */
     private static final JsonFormat.TypeRegistry LIBRARIES = JsonFormat.TypeRegistry.newBuilder()
@@ -32,6 +34,38 @@ final class CompressorParser {
             .add(com.github.udpa.udpa.type.v1.TypedStruct.getDescriptor()).build();
 
     private CompressorParser() {}
+
+    /**
+     * A virtual host's or route's {@code CompressorPerRoute} (typed, or in a TypedStruct), as Envoy's filter reads it:
+     * {@code disabled} (which must be true) turns response compression off; {@code overrides} with a
+     * {@code response_direction_config} turns it on (whatever the filter's {@code enabled} says) and may set
+     * {@code remove_accept_encoding_header}; {@code overrides} without one changes nothing.
+     */
+    static CompressorPerRoute perRoute(Any any) {
+        var p = LocalRateLimitParser.typed(any, io.envoyproxy.envoy.extensions.filters.http.compressor.v3
+                .CompressorPerRoute.class, io.envoyproxy.envoy.extensions.filters.http.compressor.v3.CompressorPerRoute
+                .newBuilder(), PER_ROUTE_TYPE);
+        return switch (p.getOverrideCase()) {
+            case DISABLED -> {
+                if (!p.getDisabled()) {
+                    throw new FieldError("disabled", "false (expected: true, as Envoy requires, or overrides)");
+                }
+                yield CompressorPerRoute.DISABLED;
+            }
+            case OVERRIDES -> Fields.at("overrides", () -> {
+                var o = p.getOverrides();
+                Fields.onlyKnown(o, Set.of("response_direction_config"), Set.of());
+                if (!o.hasResponseDirectionConfig()) {
+                    return new CompressorPerRoute(null, null);
+                }
+                var r = o.getResponseDirectionConfig();
+                Fields.onlyKnown(r, Set.of("remove_accept_encoding_header"), Set.of());
+                return new CompressorPerRoute(true, r.hasRemoveAcceptEncodingHeader()
+                        ? r.getRemoveAcceptEncodingHeader().getValue() : null);
+            });
+            case OVERRIDE_NOT_SET -> throw new FieldError("override", "unset (expected: disabled or overrides)");
+        };
+    }
 
     static Compressor parse(Any any) {
         var c = LocalRateLimitParser.typed(any, io.envoyproxy.envoy.extensions.filters.http.compressor.v3.Compressor

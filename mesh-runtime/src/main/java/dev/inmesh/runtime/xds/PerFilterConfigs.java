@@ -1,6 +1,7 @@
 package dev.inmesh.runtime.xds;
 
 import com.google.protobuf.Any;
+import dev.inmesh.api.config.route.CompressorPerRoute;
 import dev.inmesh.api.config.route.CorsPolicy;
 import dev.inmesh.api.config.route.ExtAuthzPerRoute;
 import dev.inmesh.api.config.rbac.Rbac;
@@ -16,8 +17,9 @@ import java.util.Map;
  * The {@code typed_per_filter_config} of a virtual host or route: the fault filter's config, the CORS filter's
  * policy, the RBAC filters' {@code RBACPerRoute}s, the local rate limit filters' {@code LocalRateLimit}s, the
  * global rate limit filters' {@code RateLimitPerRoute}s (only their {@code vh_rate_limits}), the stateful session
- * filters' {@code StatefulSessionPerRoute}s, the Lua filters' {@code LuaPerRoute}s and the external authorization
- * filters' {@code ExtAuthzPerRoute}s, each found by its config type. Entries for other filters are
+ * filters' {@code StatefulSessionPerRoute}s, the Lua filters' {@code LuaPerRoute}s, the external authorization
+ * filters' {@code ExtAuthzPerRoute}s and the compressor filters' {@code CompressorPerRoute}s, each found by its config
+ * type. Entries for other filters are
  * refused by name: each would change what that filter does for these routes.
  *
  * @param fault the fault filter's config, or null
@@ -31,11 +33,13 @@ import java.util.Map;
  * @param lua the Lua filters' {@code LuaPerRoute}s by the name of the filter each disables or changes the script of
  * @param extAuthz the external authorization filters' {@code ExtAuthzPerRoute}s by the name of the filter each
  *     disables or gives check settings
+ * @param compressor the compressor filters' {@code CompressorPerRoute}s by the name of the filter each turns off or
+ *     changes
  */
 record PerFilterConfigs(FaultInjection fault, CorsPolicy cors, Map<String, Rbac> rbac,
                         Map<String, LocalRateLimit> localRateLimit, Map<String, RateLimit.VhRateLimits> vhRateLimits,
                         Map<String, StatefulSessionPerRoute> statefulSession, Map<String, LuaPerRoute> lua,
-                        Map<String, ExtAuthzPerRoute> extAuthz) {
+                        Map<String, ExtAuthzPerRoute> extAuthz, Map<String, CompressorPerRoute> compressor) {
 
     static PerFilterConfigs parse(Map<String, Any> configs) {
         FaultInjection fault = null;
@@ -46,6 +50,7 @@ record PerFilterConfigs(FaultInjection fault, CorsPolicy cors, Map<String, Rbac>
         Map<String, StatefulSessionPerRoute> statefulSession = new HashMap<>();
         Map<String, LuaPerRoute> lua = new HashMap<>();
         Map<String, ExtAuthzPerRoute> extAuthz = new HashMap<>();
+        Map<String, CompressorPerRoute> compressor = new HashMap<>();
         for (Map.Entry<String, Any> e : configs.entrySet()) {
             String at = "typed_per_filter_config[" + e.getKey() + "]";
             String type = CoreParsers.configType(e.getValue());
@@ -72,15 +77,18 @@ record PerFilterConfigs(FaultInjection fault, CorsPolicy cors, Map<String, Rbac>
                 lua.put(e.getKey(), Fields.at(at, () -> LuaParser.perRoute(e.getValue(), e.getKey())));
             } else if (type.equals(ExtAuthzParser.PER_ROUTE_TYPE)) {
                 extAuthz.put(e.getKey(), Fields.at(at, () -> ExtAuthzParser.perRoute(e.getValue())));
+            } else if (type.equals(CompressorParser.PER_ROUTE_TYPE)) {
+                compressor.put(e.getKey(), Fields.at(at, () -> CompressorParser.perRoute(e.getValue())));
             } else {
                 throw new FieldError(at, (type.isEmpty() ? "no config type" : type) + " is not supported by Inmesh "
                         + "(expected: " + FaultParser.FAULT_TYPE + ", " + CorsParser.CORS_POLICY_TYPE + ", "
                         + RbacParser.RBAC_PER_ROUTE_TYPE + ", " + LocalRateLimitParser.TYPE + ", "
                         + RateLimitParser.PER_ROUTE_TYPE + ", " + StatefulSessionParser.PER_ROUTE_TYPE + ", "
-                        + LuaParser.PER_ROUTE_TYPE + " or " + ExtAuthzParser.PER_ROUTE_TYPE + ")");
+                        + LuaParser.PER_ROUTE_TYPE + ", " + ExtAuthzParser.PER_ROUTE_TYPE + " or "
+                        + CompressorParser.PER_ROUTE_TYPE + ")");
             }
         }
         return new PerFilterConfigs(fault, cors, rbac, localRateLimit, vhRateLimits, statefulSession, lua,
-                extAuthz);
+                extAuthz, compressor);
     }
 }

@@ -159,7 +159,8 @@ public final class RouteConfigurationParser
                         v.getResponseHeadersToRemoveList()), perFilter.fault(), cors,
                 Fields.uint32OrNull(v.hasPerRequestBufferLimitBytes(), v.getPerRequestBufferLimitBytes()),
                 perFilter.rbac(), perFilter.localRateLimit(), RateLimitParser.rateLimits(v.getRateLimitsList()),
-                perFilter.vhRateLimits(), perFilter.statefulSession(), perFilter.lua(), perFilter.extAuthz());
+                perFilter.vhRateLimits(), perFilter.statefulSession(), perFilter.lua(), perFilter.extAuthz(),
+                perFilter.compressor());
     }
 
     static Route route(io.envoyproxy.envoy.config.route.v3.Route r) {
@@ -183,7 +184,7 @@ public final class RouteConfigurationParser
                 r.getResponseHeadersToRemoveList()), perFilter.fault(), cors,
                 Fields.uint32OrNull(r.hasPerRequestBufferLimitBytes(), r.getPerRequestBufferLimitBytes()),
                 perFilter.rbac(), perFilter.localRateLimit(), perFilter.vhRateLimits(), perFilter.statefulSession(),
-                perFilter.lua(), perFilter.extAuthz());
+                perFilter.lua(), perFilter.extAuthz(), perFilter.compressor());
     }
 
     /**

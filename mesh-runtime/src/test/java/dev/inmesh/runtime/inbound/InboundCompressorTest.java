@@ -68,12 +68,35 @@ class InboundCompressorTest {
                           routes:
                           - {match: {prefix: /}, route: {cluster: "inbound|9080||", timeout: 0s}}
             """;
+    /**
+     * {@link #CONFIG} with the virtual host's CompressorPerRoute turning compression off, and a route {@code /seen}
+     * whose {@code overrides} turn it on again and take the request's {@code accept-encoding} off.
+     */
+    private static final String PER_ROUTE = CONFIG.replace("""
+                          routes:
+                          - {match: {prefix: /}, route: {cluster: "inbound|9080||", timeout: 0s}}
+            """, """
+                          typed_per_filter_config:
+                            envoy.filters.http.compressor:
+                              "@type": %1$s
+                              disabled: true
+                          routes:
+                          - match: {prefix: /seen}
+                            route: {cluster: "inbound|9080||", timeout: 0s}
+                            typed_per_filter_config:
+                              envoy.filters.http.compressor:
+                                "@type": %1$s
+                                overrides: {response_direction_config: {remove_accept_encoding_header: true}}
+                          - {match: {prefix: /}, route: {cluster: "inbound|9080||", timeout: 0s}}
+            """.formatted("type.googleapis.com/envoy.extensions.filters.http.compressor.v3.CompressorPerRoute"));
     private static final String BIG = "{\"reviews\": [" + "\"a fine book\", ".repeat(40) + "\"ok\"]}";
 
     Vertx vertx;
     SnapshotHolder snapshots;
     HttpClient client;
     int port;
+    /** The {@code accept-encoding} the service saw on {@code /seen} (null: none). */
+    volatile String seen = "unset";
     /** The next chunks of {@code /stream}, which the service writes once the caller has the first. */
     final Promise<Void> firstArrived = Promise.promise();
 
@@ -98,6 +121,10 @@ class InboundCompressorTest {
         var resp = req.response();
         switch (req.path()) {
             case "/big" -> resp.putHeader("content-type", "application/json").end(BIG);
+            case "/seen" -> {
+                seen = req.getHeader("accept-encoding");
+                resp.putHeader("content-type", "application/json").end(BIG);
+            }
             case "/small" -> resp.putHeader("content-type", "application/json").end("{\"ok\": true}");
             case "/encoded" -> resp.putHeader("content-type", "application/json")
                     .putHeader("content-encoding", "identity-ish").end(BIG);
@@ -148,6 +175,25 @@ class InboundCompressorTest {
         assertEquals("chunked", a.headers().get("transfer-encoding"));
         assertEquals("Accept-Encoding", a.headers().get("vary"));
         assertEquals(BIG, gunzip(a.body()));
+    }
+
+    /**
+     * A CompressorPerRoute, as Envoy's filter reads it by its name: the virtual host's {@code disabled} leaves its
+     * routes' responses as the service wrote them (no {@code vary} either); a route's {@code overrides} with a
+     * {@code response_direction_config} compresses again, and its {@code remove_accept_encoding_header} keeps the
+     * caller's {@code accept-encoding} from the service.
+     */
+    @Test
+    void aVirtualHostsCompressorPerRouteTurnsCompressionOffAndARoutesOverridesTurnItBackOn() throws Exception {
+        snapshots.apply(EnvoyConfigReader.read(PER_ROUTE));
+        Answer off = get("/big", "gzip");
+        assertNull(off.headers().get("content-encoding"));
+        assertNull(off.headers().get("vary"));
+        assertEquals(BIG, off.body().toString());
+        Answer on = get("/seen", "gzip");
+        assertEquals("gzip", on.headers().get("content-encoding"));
+        assertEquals(BIG, gunzip(on.body()));
+        assertNull(seen, "the route's remove_accept_encoding_header");
     }
 
     @Test

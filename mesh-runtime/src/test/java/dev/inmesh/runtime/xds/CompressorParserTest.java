@@ -155,4 +155,38 @@ class CompressorParserTest {
         String m = refusal(typed("", GZIP) + ", " + typed("", GZIP));
         assertTrue(m.contains("a second compressor filter is not supported by Inmesh"), m);
     }
+
+    /** A route configuration whose one route carries a CompressorPerRoute with {@code fields} (flow YAML). */
+    private static String routeWithPerRoute(String fields) {
+        return EnvoyValidationTest.oneRoute("route: {cluster: c}\ntyped_per_filter_config:\n"
+                + "  envoy.filters.http.compressor: {\"@type\": type.googleapis.com/envoy.extensions.filters.http"
+                + ".compressor.v3.CompressorPerRoute" + (fields.isEmpty() ? "" : ", " + fields) + "}");
+    }
+
+    private static dev.inmesh.api.config.route.CompressorPerRoute perRoute(String fields) throws Exception {
+        return EnvoyConfigReader.read(routeWithPerRoute(fields)).routes().values().iterator().next().virtualHosts()
+                .get(0).routes().get(0).compressor().get("envoy.filters.http.compressor");
+    }
+
+    @Test
+    void aCompressorPerRouteIsReadAsEnvoysFilterReadsIt() throws Exception {
+        assertEquals(dev.inmesh.api.config.route.CompressorPerRoute.DISABLED, perRoute("disabled: true"));
+        assertEquals(new dev.inmesh.api.config.route.CompressorPerRoute(true, false), perRoute(
+                "overrides: {response_direction_config: {remove_accept_encoding_header: false}}"));
+        assertEquals(new dev.inmesh.api.config.route.CompressorPerRoute(true, null), perRoute(
+                "overrides: {response_direction_config: {}}"), "its presence enables response compression");
+        assertEquals(new dev.inmesh.api.config.route.CompressorPerRoute(null, null), perRoute("overrides: {}"),
+                "no response_direction_config: nothing changes");
+    }
+
+    @Test
+    void aCompressorPerRouteThatDisablesNothingOrSetsNoOverrideIsRefusedByItsPath() {
+        String at = "virtual_hosts[0].routes[0].typed_per_filter_config[envoy.filters.http.compressor].";
+        String m = assertThrows(EnvoyConfigReader.ConfigReadException.class,
+                () -> EnvoyConfigReader.read(routeWithPerRoute("disabled: false"))).getMessage();
+        assertTrue(m.contains(at + "disabled: false (expected: true"), m);
+        m = assertThrows(EnvoyConfigReader.ConfigReadException.class,
+                () -> EnvoyConfigReader.read(routeWithPerRoute(""))).getMessage();
+        assertTrue(m.contains(at + "override: unset (expected: disabled or overrides)"), m);
+    }
 }

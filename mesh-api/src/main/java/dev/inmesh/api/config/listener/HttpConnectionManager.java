@@ -351,6 +351,15 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
     }
 
     /**
+     * The name of the compressor filter that runs in this connection manager (how routes name their
+     * {@code CompressorPerRoute} for it), or null for none.
+     */
+    public String compressorFilterName() {
+        HttpFilter f = first(p -> p.compressor() != null);
+        return f == null ? null : f.name();
+    }
+
+    /**
      * The Lua filters that run in this connection manager (see {@link HttpFilter#lua}), in their chain order: their
      * request scripts run in that order right before the router, their response scripts in the reverse order.
      */

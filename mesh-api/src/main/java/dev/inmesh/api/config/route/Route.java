@@ -36,12 +36,14 @@ import java.util.Map;
  * @param extAuthz the external authorization filters' overrides ({@code typed_per_filter_config}
  *     {@code ExtAuthzPerRoute}), by the name of the filter each disables or gives check settings; the route's decides
  *     over the virtual host's, whose context extensions it adds to; empty for none
+ * @param compressor the compressor filters' overrides ({@code typed_per_filter_config} {@code CompressorPerRoute}), by
+ *     the name of the filter each turns off or changes; a route's replaces the virtual host's; empty for none
  */
 public record Route(String name, RouteMatch match, Action action, String decorator, HeaderMutations headers,
                     FaultInjection fault, CorsPolicy cors, Long perRequestBufferLimitBytes, Map<String, Rbac> rbac,
                     Map<String, LocalRateLimit> localRateLimit, Map<String, RateLimit.VhRateLimits> vhRateLimits,
                     Map<String, StatefulSessionPerRoute> statefulSession, Map<String, LuaPerRoute> lua,
-                    Map<String, ExtAuthzPerRoute> extAuthz) {
+                    Map<String, ExtAuthzPerRoute> extAuthz, Map<String, CompressorPerRoute> compressor) {
     public Route {
         name = name == null ? "" : name;
         Checks.nonNull(match, "match");
@@ -54,6 +56,17 @@ public record Route(String name, RouteMatch match, Action action, String decorat
         statefulSession = Checks.map(statefulSession);
         lua = Checks.map(lua);
         extAuthz = Checks.map(extAuthz);
+        compressor = Checks.map(compressor);
+    }
+
+    /** A route with no compressor filter override of its own. */
+    public Route(String name, RouteMatch match, Action action, String decorator, HeaderMutations headers,
+                 FaultInjection fault, CorsPolicy cors, Long perRequestBufferLimitBytes, Map<String, Rbac> rbac,
+                 Map<String, LocalRateLimit> localRateLimit, Map<String, RateLimit.VhRateLimits> vhRateLimits,
+                 Map<String, StatefulSessionPerRoute> statefulSession, Map<String, LuaPerRoute> lua,
+                 Map<String, ExtAuthzPerRoute> extAuthz) {
+        this(name, match, action, decorator, headers, fault, cors, perRequestBufferLimitBytes, rbac, localRateLimit,
+                vhRateLimits, statefulSession, lua, extAuthz, null);
     }
 
     /** A route with no external authorization filter override of its own. */

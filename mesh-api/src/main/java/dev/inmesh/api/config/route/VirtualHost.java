@@ -45,6 +45,8 @@ import java.util.Set;
  * @param extAuthz the external authorization filters' overrides ({@code typed_per_filter_config}
  *     {@code ExtAuthzPerRoute}), by the name of the filter each disables or gives check settings, for the routes that
  *     have none of their own (whose context extensions add to these); empty for none
+ * @param compressor the compressor filters' overrides ({@code typed_per_filter_config} {@code CompressorPerRoute}), by
+ *     the name of the filter each turns off or changes, for the routes that have none of their own; empty for none
  */
 public record VirtualHost(String name, List<String> domains, List<Route> routes, RetryPolicy retryPolicy,
                           boolean includeRequestAttemptCount, boolean includeAttemptCountInResponse,
@@ -53,7 +55,7 @@ public record VirtualHost(String name, List<String> domains, List<Route> routes,
                           Map<String, LocalRateLimit> localRateLimit, List<RateLimit> rateLimits,
                           Map<String, RateLimit.VhRateLimits> vhRateLimits,
                           Map<String, StatefulSessionPerRoute> statefulSession, Map<String, LuaPerRoute> lua,
-                          Map<String, ExtAuthzPerRoute> extAuthz) {
+                          Map<String, ExtAuthzPerRoute> extAuthz, Map<String, CompressorPerRoute> compressor) {
     public VirtualHost {
         Checks.nonEmpty(name, "name");
         domains = Checks.list(domains, "domains");
@@ -76,6 +78,21 @@ public record VirtualHost(String name, List<String> domains, List<Route> routes,
         statefulSession = Checks.map(statefulSession);
         lua = Checks.map(lua);
         extAuthz = Checks.map(extAuthz);
+        compressor = Checks.map(compressor);
+    }
+
+    /** A virtual host with no compressor filter override. */
+    public VirtualHost(String name, List<String> domains, List<Route> routes, RetryPolicy retryPolicy,
+                       boolean includeRequestAttemptCount, boolean includeAttemptCountInResponse,
+                       HeaderMutations headers, FaultInjection fault, CorsPolicy cors,
+                       Long perRequestBufferLimitBytes, Map<String, Rbac> rbac,
+                       Map<String, LocalRateLimit> localRateLimit, List<RateLimit> rateLimits,
+                       Map<String, RateLimit.VhRateLimits> vhRateLimits,
+                       Map<String, StatefulSessionPerRoute> statefulSession, Map<String, LuaPerRoute> lua,
+                       Map<String, ExtAuthzPerRoute> extAuthz) {
+        this(name, domains, routes, retryPolicy, includeRequestAttemptCount, includeAttemptCountInResponse, headers,
+                fault, cors, perRequestBufferLimitBytes, rbac, localRateLimit, rateLimits, vhRateLimits,
+                statefulSession, lua, extAuthz, null);
     }
 
     /** A virtual host with no external authorization filter override. */
