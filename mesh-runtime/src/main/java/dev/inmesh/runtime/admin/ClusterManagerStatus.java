@@ -28,7 +28,8 @@ import java.util.TreeMap;
  * ({@code ?format=json}). Per cluster: its observability name, the outlier detector's success rate averages and
  * ejection thresholds (when the cluster has outlier detection), the circuit breaker thresholds of both routing
  * priorities, {@code added_via_api} (false for a bootstrap's {@code static_resources}) and the EDS service name when
- * it has one. Per host: its {@link HostStats}, hostname, health flags ({@code healthy}, {@code /failed_outlier_check},
+ * it has one. Per host: its {@link HostStats}, hostname, health flags ({@code healthy}, {@code /failed_active_hc},
+ * {@code /failed_outlier_check}, {@code /active_hc_timeout},
  * {@code /eds_status_draining}, ...), weight, locality, canary, priority and the success rates the detector computed
  * (-1 when it computed none).
  */
@@ -178,7 +179,8 @@ public final class ClusterManagerStatus implements ClusterStatusSource {
             default -> io.envoyproxy.envoy.config.core.v3.HealthStatus.HEALTHY;
         };
         return HostHealthStatus.newBuilder().setFailedOutlierCheck(h.outlier().ejected()).setEdsHealthStatus(eds)
-                .build();
+                .setFailedActiveHealthCheck(h.failedActiveHealthCheck())
+                .setActiveHcTimeout(h.activeHealthCheckTimedOut()).build();
     }
 
     private static UInt32Value uint32(long v) {
@@ -194,16 +196,25 @@ public final class ClusterManagerStatus implements ClusterStatusSource {
         return v == Math.rint(v) && Math.abs(v) < 1e15 ? Long.toString((long) v) : Double.toString(v);
     }
 
+    /** The host's health flags in Envoy's order: active health check, outlier, EDS, timeout, draining. */
     static String healthFlags(Host h) {
         StringBuilder b = new StringBuilder();
+        if (h.failedActiveHealthCheck()) {
+            b.append("/failed_active_hc");
+        }
         if (h.outlier().ejected()) {
             b.append("/failed_outlier_check");
         }
         switch (h.healthStatus()) {
             case UNHEALTHY, TIMEOUT -> b.append("/failed_eds_health");
-            case DRAINING -> b.append("/eds_status_draining");
             case DEGRADED -> b.append("/degraded_eds_health");
             default -> { }
+        }
+        if (h.activeHealthCheckTimedOut()) {
+            b.append("/active_hc_timeout");
+        }
+        if (h.healthStatus() == dev.inmesh.api.config.endpoint.HealthStatus.DRAINING) {
+            b.append("/eds_status_draining");
         }
         return b.length() == 0 ? "healthy" : b.toString();
     }

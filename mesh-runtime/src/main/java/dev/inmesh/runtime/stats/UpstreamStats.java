@@ -152,6 +152,12 @@ public interface UpstreamStats {
      */
     OutlierStats outlierDetection();
 
+    /**
+     * The cluster's active health check statistics ({@code health_check.*}), registered on the first call (Envoy
+     * keeps them only for a cluster with health checks, so only such a cluster asks).
+     */
+    HealthCheckStats healthCheck();
+
     /** Requests in flight: {@code upstream_rq_active} up ({@code +1}) or down ({@code -1}). */
     void activeRequests(int delta);
 

@@ -58,7 +58,10 @@ final class UpstreamStatsImpl implements UpstreamStats {
     private final AtomicReferenceArray<LongAdder> retriedByClass = new AtomicReferenceArray<>(6);
     /** Envoy's {@code upstream_rq_<code>}, by status code (100 to 599), each registered on first use. */
     private final AtomicReferenceArray<LongAdder> byCode = new AtomicReferenceArray<>(600);
-    private volatile OutlierStats outlier;
+    private final java.util.concurrent.atomic.AtomicReference<OutlierStats> outlier =
+            new java.util.concurrent.atomic.AtomicReference<>();
+    private final java.util.concurrent.atomic.AtomicReference<HealthCheckStats> healthCheck =
+            new java.util.concurrent.atomic.AtomicReference<>();
     /** The {@code ssl.*} counters (handshake, connection_error, fail_verify_error, fail_verify_san), or null. */
     private volatile LongAdder[] ssl;
     /** The {@code ratelimit.*} counters, by {@link RateLimitStat}, each registered on first use. */
@@ -254,18 +257,28 @@ final class UpstreamStatsImpl implements UpstreamStats {
     }
 
     @Override
+    public HealthCheckStats healthCheck() {
+        return once(healthCheck, () -> new HealthCheckStats(registry, cluster));
+    }
+
+    @Override
     public OutlierStats outlierDetection() {
-        OutlierStats o = outlier;
-        if (o == null) {
+        return once(outlier, () -> new OutlierStats(registry, cluster));
+    }
+
+    /** The statistics in {@code ref}, registered by {@code make} on the first call. */
+    private <T> T once(java.util.concurrent.atomic.AtomicReference<T> ref, java.util.function.Supplier<T> make) {
+        T v = ref.get();
+        if (v == null) {
             synchronized (this) {
-                o = outlier;
-                if (o == null) {
-                    o = new OutlierStats(registry, cluster);
-                    outlier = o;
+                v = ref.get();
+                if (v == null) {
+                    v = make.get();
+                    ref.set(v);
                 }
             }
         }
-        return o;
+        return v;
     }
 
     @Override

@@ -40,9 +40,17 @@ public final class Host implements LbHost {
     final HostPool pool;
     /**
      * When the cluster first saw the host healthy ({@link UpstreamEnvironment#ticker()} nanos), or
-     * {@link LbHost#NEVER_HEALTHY}; kept across updates and ejections, as Envoy keeps it without active health checks.
+     * {@link LbHost#NEVER_HEALTHY}; kept across updates and ejections, as Envoy keeps it without active health checks
+     * (with them, the last check a failed host passed: {@link #passedActiveHealthCheck}).
      */
     private volatile long healthySince = NEVER_HEALTHY;
+    /**
+     * Envoy's {@code FAILED_ACTIVE_HC}: the cluster's active health check failed the host, or has not passed it yet
+     * (a host of a cluster with health checks starts so). Set and cleared by its {@link HealthChecker}.
+     */
+    volatile boolean failedActiveHc;
+    /** Envoy's {@code ACTIVE_HC_TIMEOUT}: the host is failed and its last check timed out. */
+    volatile boolean activeHcTimeout;
 
     Host(SocketAddress address, LbEndpoint endpoint, Locality locality, int priority, OutlierMonitor outlier,
          HostPool pool, boolean hostnameForHashing) {
@@ -137,6 +145,14 @@ public final class Host implements LbHost {
         return healthySince;
     }
 
+    /**
+     * A check passed while the host was failed by active health checks: as Envoy's last health check pass time, it
+     * is when the host's slow start counts from.
+     */
+    void passedActiveHealthCheck(long now) {
+        healthySince = now;
+    }
+
     /** Notes {@code now} as the moment the host was first healthy, if it is healthy and was never before. */
     void noteHealthy(long now) {
         if (healthySince == NEVER_HEALTHY && healthy()) {
@@ -170,20 +186,40 @@ public final class Host implements LbHost {
         return metadata;
     }
 
-    /** Whether the load balancer may pick this host outside panic: healthy or degraded, and not ejected. */
+    /**
+     * Whether the load balancer may pick this host outside panic: healthy or degraded, not ejected, and not failed by
+     * active health checks.
+     */
     public boolean available() {
-        return health.selectable() && !outlier.ejected();
+        return health.selectable() && !outlier.ejected() && !failedActiveHc;
     }
 
-    /** Healthy for balancing, as Envoy counts it: EDS health HEALTHY or UNKNOWN, and not ejected. */
+    /**
+     * Healthy for balancing, as Envoy counts it: EDS health HEALTHY or UNKNOWN, not ejected, and not failed by active
+     * health checks (a host is healthy only when neither EDS nor its checks say otherwise).
+     */
     @Override
     public boolean healthy() {
-        return (health == HealthStatus.HEALTHY || health == HealthStatus.UNKNOWN) && !outlier.ejected();
+        return (health == HealthStatus.HEALTHY || health == HealthStatus.UNKNOWN) && !outlier.ejected()
+                && !failedActiveHc;
     }
 
-    /** Degraded (EDS health DEGRADED) and not ejected: picked only for the load healthy hosts cannot take. */
+    /**
+     * Degraded (EDS health DEGRADED), not ejected and not failed by active health checks: picked only for the load
+     * healthy hosts cannot take.
+     */
     public boolean degraded() {
-        return health == HealthStatus.DEGRADED && !outlier.ejected();
+        return health == HealthStatus.DEGRADED && !outlier.ejected() && !failedActiveHc;
+    }
+
+    /** Whether active health checks failed the host, or have not passed it yet (Envoy's {@code FAILED_ACTIVE_HC}). */
+    public boolean failedActiveHealthCheck() {
+        return failedActiveHc;
+    }
+
+    /** Whether the host is failed by active health checks and its last check timed out ({@code ACTIVE_HC_TIMEOUT}). */
+    public boolean activeHealthCheckTimedOut() {
+        return activeHcTimeout;
     }
 
     /**

@@ -85,6 +85,10 @@ public final class UpstreamCluster {
     private long dnsTimer = -1;
     private long cleanupTimer = -1;
     private boolean closed;
+    /** The active health checker, or null when the cluster has no {@code health_checks}. */
+    private HealthChecker healthChecker;
+    /** Whether a host of the cluster has had a request: until then health checks run at their no-traffic interval. */
+    private volatile boolean hadTraffic;
 
     UpstreamCluster(Cluster config, UpstreamEnvironment env) {
         this.name = config.name();
@@ -191,7 +195,8 @@ public final class UpstreamCluster {
      * The host a stateful session names, as Envoy's cluster looks it up before its load balancer: {@code address} as
      * Envoy prints a host's address ({@code ip:port}, {@code [ipv6]:port}), taken only if the cluster has that host
      * and its health is one of the cluster's {@code override_host_status} (a host ejected by outlier detection counts
-     * as UNHEALTHY, as in Envoy's host health). Retry predicates and priority loads do not apply to it.
+     * as UNHEALTHY, as does one failed by active health checks, as in Envoy's host health). Retry predicates and
+     * priority loads do not apply to it.
      *
      * @return the host, or null when the cluster has no such host or its health does not let it take the request
      */
@@ -200,7 +205,8 @@ public final class UpstreamCluster {
         if (h == null) {
             return null;
         }
-        HealthStatus health = h.outlier().ejected() ? HealthStatus.UNHEALTHY : h.healthStatus();
+        boolean failed = h.outlier().ejected() || h.failedActiveHc;
+        HealthStatus health = failed ? HealthStatus.UNHEALTHY : h.healthStatus();
         return config.commonLbConfig().overrideHostStatus().contains(health) ? h : null;
     }
 
@@ -424,6 +430,7 @@ public final class UpstreamCluster {
             prioritySet = PrioritySet.EMPTY; // a new policy starts afresh
         }
         outlierDetector.configure(newConfig.outlierDetection());
+        configureHealthChecks(newConfig.healthCheck());
         switch (newConfig.type()) {
             // an update without a new assignment for the same service keeps the hosts it has
             case EDS -> assignment = newAssignment != null ? newAssignment
@@ -443,6 +450,58 @@ public final class UpstreamCluster {
                 || !old.loadAssignment().equals(newConfig.loadAssignment()))) {
             resolve();
         }
+    }
+
+    /**
+     * Keeps the health checker while the cluster's health check stays the same (its hosts keep their health and their
+     * checks' schedules); a changed check replaces it, its hosts keeping their health until their first new check
+     * decides; a check added fails every host until its first check passes, as Envoy's new hosts of a checked cluster
+     * start; a check removed clears what checks said.
+     */
+    private void configureHealthChecks(dev.inmesh.api.config.cluster.HealthCheck hc) {
+        HealthChecker current = healthChecker;
+        if (current != null && current.config().equals(hc)) {
+            return;
+        }
+        if (current != null) {
+            current.close();
+            healthChecker = null;
+        }
+        for (Host h : hosts.values()) {
+            if (hc == null) {
+                h.failedActiveHc = false;
+                h.activeHcTimeout = false;
+            } else if (current == null) {
+                h.failedActiveHc = true;
+            }
+        }
+        if (hc != null) {
+            var s = stats();
+            healthChecker = new HealthChecker(name, hc, env, this::rebuild, s == null ? null : s.healthCheck(),
+                    this::hadTraffic);
+        }
+    }
+
+    /** Whether the cluster has had traffic, as Envoy asks its {@code upstream_cx_total}: a host has had a request. */
+    private boolean hadTraffic() {
+        if (!hadTraffic) {
+            for (Host h : hosts.values()) {
+                if (h.stats().totalRequests() > 0) {
+                    hadTraffic = true;
+                    break;
+                }
+            }
+        }
+        return hadTraffic;
+    }
+
+    /** The session checking {@code host}, or null when the cluster has no health checks or not for that host. */
+    HealthChecker.Session healthCheckSession(Host host) {
+        HealthChecker c;
+        synchronized (this) {
+            c = healthChecker;
+        }
+        return c == null ? null : c.session(host);
     }
 
     /**
@@ -571,6 +630,8 @@ public final class UpstreamCluster {
                 if (h == null) {
                     h = new Host(e.address(), e, l.locality(), l.priority(), outlierDetector.newMonitor(),
                             new HostPool(e.address()), hostnameForHashing);
+                    // as Envoy: a new host of a cluster with health checks is unhealthy until its first check
+                    h.failedActiveHc = healthChecker != null;
                 } else {
                     h.update(e, l.locality(), l.priority(), hostnameForHashing);
                 }
@@ -588,6 +649,9 @@ public final class UpstreamCluster {
         this.overprovisioningFactor = cla.overprovisioningFactor();
         this.weightedPriorityHealth = cla.weightedPriorityHealth();
         outlierDetector.setHosts(nextHosts.values());
+        if (healthChecker != null) {
+            healthChecker.setHosts(nextHosts.values());
+        }
         rebuild();
         boolean changed = !previous.keySet().equals(nextHosts.keySet());
         if (changed) {
@@ -853,6 +917,9 @@ public final class UpstreamCluster {
             }
         }
         outlierTimer = dnsTimer = cleanupTimer = -1;
+        if (healthChecker != null) {
+            healthChecker.close();
+        }
         var s = stats();
         if (s != null) {
             s.membershipFrom(null); // a cluster that is gone has no hosts

@@ -47,7 +47,8 @@ import java.util.Set;
  * it) are read by {@link CoreParsers#http2ProtocolOptions}: the streams per connection, the windows and the header
  * table are applied to the hosts' HTTP/2 connections. The typed options' {@code auto_config} is rejected by name.
  * The {@code alt_stat_name} is the cluster's observability name ({@link Cluster#observabilityName()}).
- * The {@code load_balancing_policy} is read by {@link LbPolicyParser}.
+ * The {@code load_balancing_policy} is read by {@link LbPolicyParser}, the {@code health_checks} by
+ * {@link HealthCheckParser}.
  * Anything else that is set and not implemented is rejected with its path.
  */
 public final class ClusterParser
@@ -66,11 +67,12 @@ public final class ClusterParser
             "least_request_lb_config", "round_robin_lb_config",
             "original_dst_lb_config", "http2_protocol_options", "transport_socket", "filters", "dns_lookup_family",
             "common_http_protocol_options", "upstream_connection_options", "transport_socket_matches",
-            "respect_dns_ttl", "dns_jitter", "typed_dns_resolver_config", "http_protocol_options", "alt_stat_name");
+            "respect_dns_ttl", "dns_jitter", "typed_dns_resolver_config", "http_protocol_options", "alt_stat_name",
+            "health_checks");
     /**
-     * {@code ignore_health_on_host_removal} only tells Envoy not to wait for active health checks to fail a host that
-     * left the assignment; without active health checks (which Inmesh refuses) a host that leaves goes at once either
-     * way. ({@code close_connections_on_host_health_failure}, which closes a host's {@code tcp_proxy} connections when
+     * {@code ignore_health_on_host_removal} tells Envoy not to keep a host that left the assignment until its active
+     * health checks fail it; Inmesh drops a host that leaves at once, with or without health checks, as that flag
+     * asks. ({@code close_connections_on_host_health_failure}, which closes a host's {@code tcp_proxy} connections when
      * outlier detection ejects it, is not implemented and is refused.)
      */
     private static final Set<String> HARMLESS = Set.of("track_cluster_stats", "per_connection_buffer_limit_bytes",
@@ -229,7 +231,8 @@ public final class ClusterParser
         return new Cluster(c.getName(), type, edsServiceName, policy, lbConfig, connectTimeout, breakers, outlier,
                 common, bind, inline, dnsRefresh, family, cleanup, http2, downstream && !http2,
                 Fields.at("metadata", () -> CoreParsers.metadata(c.getMetadata())), lifetimes, tls, keepalive,
-                matches, c.getRespectDnsTtl(), h2, dnsJitter, extraSources, c.getAltStatName());
+                matches, c.getRespectDnsTtl(), h2, dnsJitter, extraSources, c.getAltStatName(),
+                HealthCheckParser.parse(c.getHealthChecksList()));
     }
 
     /**

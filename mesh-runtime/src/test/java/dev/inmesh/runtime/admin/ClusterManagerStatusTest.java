@@ -114,6 +114,20 @@ class ClusterManagerStatusTest {
     }
 
     @Test
+    void aHostOfAClusterWithHealthChecksIsFailedActiveHcUntilItsFirstCheckPasses() throws Exception {
+        SnapshotHolder holder = holder(STATIC.replace("outlier_detection: {consecutive_5xx: 100}",
+                "health_checks: [{timeout: 1s, interval: 5s, unhealthy_threshold: 2, healthy_threshold: 2,"
+                        + " http_health_check: {path: /healthz}}]"));
+        String p = "agent::127.0.0.1:15020::";
+        assertEquals(true, new ClusterManagerStatus(holder).clusterStatusLines()
+                .contains(p + "health_flags::/failed_active_hc"));
+        JsonNode host = EnvoyJson.tree(EnvoyJson.print(new ClusterManagerStatus(holder).clusters()))
+                .get("cluster_statuses").get(0).get("host_statuses").get(0);
+        assertEquals(true, host.get("health_status").get("failed_active_health_check").asBoolean());
+        assertEquals("HEALTHY", host.get("health_status").get("eds_health_status").asText());
+    }
+
+    @Test
     void theJsonFormIsEnvoysClustersWithTheSameHostFacts() throws Exception {
         SnapshotHolder holder = holder(STATIC);
         Host h = agentHost(holder);

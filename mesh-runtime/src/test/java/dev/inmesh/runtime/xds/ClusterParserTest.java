@@ -758,12 +758,13 @@ class ClusterParserTest {
 
     @Test
     void anUnsupportedFieldIsRejectedWithItsPath() throws Exception {
-        assertTrue(error("{\"name\": \"x\", \"type\": \"STATIC\", \"healthChecks\": [{}]}")
-                .startsWith("Cluster \"x\": health_checks: not supported"));
+        assertTrue(error("{\"name\": \"x\", \"type\": \"STATIC\", \"preconnectPolicy\": "
+                + "{\"perUpstreamPreconnectRatio\": 1.5}}")
+                .startsWith("Cluster \"x\": preconnect_policy: not supported"));
         // Envoy closes the tcp_proxy connections of a host outlier detection ejects: not implemented
         assertTrue(error("{\"name\": \"x\", \"type\": \"STATIC\", \"closeConnectionsOnHostHealthFailure\": true}")
                 .startsWith("Cluster \"x\": close_connections_on_host_health_failure: not supported"));
-        // without active health checks, a host that leaves goes at once whether or not this is set
+        // a host that leaves goes at once, with or without health checks, as this asks
         assertEquals("x", PARSER.parse(proto(
                 "{\"name\": \"x\", \"type\": \"STATIC\", \"ignoreHealthOnHostRemoval\": true}")).name());
         assertTrue(error("""

@@ -51,6 +51,8 @@ import java.util.List;
  * @param altStatName {@code alt_stat_name}: the name the cluster is observed by (Envoy's observability name: its
  *     statistics, {@code %UPSTREAM_CLUSTER%}, the tracer's {@code upstream_cluster.name}); empty when it has none,
  *     and then its name is
+ * @param healthCheck the active health check of the cluster's hosts ({@code health_checks}, at most one), or null
+ *     for none; not on a cluster with TLS to its hosts (Inmesh's checks speak plaintext)
  */
 public record Cluster(
         String name,
@@ -78,7 +80,8 @@ public record Cluster(
         Http2ProtocolOptions http2ProtocolOptions,
         Duration dnsJitter,
         List<SocketAddress> extraSourceAddresses,
-        String altStatName) {
+        String altStatName,
+        HealthCheck healthCheck) {
 
     public static final Duration DEFAULT_CONNECT_TIMEOUT = Duration.ofSeconds(5);
 
@@ -126,6 +129,10 @@ public record Cluster(
                             + loadAssignment.endpoints().size() + " localities",
                     "a single locality with a single endpoint for a LOGICAL_DNS cluster");
         }
+        Checks.check(healthCheck == null || tls == null && transportSocketMatches.isEmpty(), "health_checks",
+                "a health check on a cluster with TLS", "no TLS to the hosts (Inmesh's checks speak plaintext)");
+        Checks.check(healthCheck == null || type != DiscoveryType.ORIGINAL_DST, "health_checks",
+                "a health check on an ORIGINAL_DST cluster", "a cluster whose hosts are known in advance");
     }
 
     /** A cluster that binds its connections to one source address, if any, observed by its name. */
@@ -140,7 +147,7 @@ public record Cluster(
         this(name, type, edsServiceName, lbPolicy, lbConfig, connectTimeout, circuitBreakers, outlierDetection,
                 commonLbConfig, upstreamBindAddress, loadAssignment, dnsRefreshRate, dnsLookupFamily, cleanupInterval,
                 http2, useDownstreamProtocol, metadata, commonHttpProtocolOptions, tls, tcpKeepalive,
-                transportSocketMatches, respectDnsTtl, http2ProtocolOptions, dnsJitter, List.of(), "");
+                transportSocketMatches, respectDnsTtl, http2ProtocolOptions, dnsJitter, List.of(), "", null);
     }
 
     /** The name the cluster is observed by: its {@code alt_stat_name}, else its name (Envoy's observability name). */

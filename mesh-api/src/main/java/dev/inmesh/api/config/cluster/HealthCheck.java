@@ -1,0 +1,125 @@
+package dev.inmesh.api.config.cluster;
+
+import dev.inmesh.api.config.Checks;
+import dev.inmesh.api.config.core.HeaderValueOption;
+import java.time.Duration;
+import java.util.List;
+
+/**
+ * A cluster's active health check, as Envoy's {@code config.core.v3.HealthCheck}: each host is checked on its own
+ * schedule, and a host that fails its checks takes no traffic (outside panic) until it passes them again.
+ *
+ * <p>A check that fails for the network (no connection, a reset, the {@code timeout}) counts toward
+ * {@code unhealthyThreshold}; an HTTP answer outside the expected and retriable statuses marks the host unhealthy at
+ * once, as in Envoy. A host that has never been checked is unhealthy until its first check, whose success makes it
+ * healthy at once; after that, {@code healthyThreshold} successes in a row do.
+ *
+ * @param timeout how long a check may take before it fails as a network failure (required, {@code > 0})
+ * @param interval between checks of a healthy host while the cluster has had traffic (required, {@code > 0})
+ * @param intervalJitter an upper bound (exclusive) of a random delay added to each interval; zero for none
+ * @param intervalJitterPercent an upper bound (exclusive), in percent of the interval, of another random delay
+ * @param initialJitter an upper bound (exclusive) of a random delay before a host's first check; zero: at once
+ * @param unhealthyThreshold network or retriable failures in a row that mark a healthy host unhealthy
+ * @param healthyThreshold successes in a row that mark an unhealthy host healthy (the first check excepted)
+ * @param noTrafficInterval between checks while the cluster has had no traffic (Envoy's default 60 s)
+ * @param noTrafficHealthyInterval the same for a healthy host (defaults to {@code noTrafficInterval})
+ * @param unhealthyInterval between checks of an unhealthy host (defaults to {@code interval})
+ * @param unhealthyEdgeInterval after a failure that has not yet marked a healthy host unhealthy (defaults to
+ *     {@code unhealthyInterval})
+ * @param healthyEdgeInterval after a success that has not yet marked an unhealthy host healthy (defaults to
+ *     {@code interval})
+ * @param reuseConnection whether a check's connection is kept for the next (Envoy's default true)
+ * @param checker what a check sends and expects
+ */
+public record HealthCheck(Duration timeout, Duration interval, Duration intervalJitter, int intervalJitterPercent,
+                          Duration initialJitter, int unhealthyThreshold, int healthyThreshold,
+                          Duration noTrafficInterval, Duration noTrafficHealthyInterval, Duration unhealthyInterval,
+                          Duration unhealthyEdgeInterval, Duration healthyEdgeInterval, boolean reuseConnection,
+                          Checker checker) {
+
+    public static final Duration DEFAULT_NO_TRAFFIC_INTERVAL = Duration.ofSeconds(60);
+
+    public HealthCheck {
+        Checks.check(timeout != null && timeout.toMillis() > 0, "timeout", timeout, ">= 1ms");
+        Checks.check(interval != null && interval.toMillis() > 0, "interval", interval, ">= 1ms");
+        intervalJitter = nonNegative(intervalJitter, Duration.ZERO, "interval_jitter");
+        initialJitter = nonNegative(initialJitter, Duration.ZERO, "initial_jitter");
+        Checks.check(intervalJitterPercent >= 0, "interval_jitter_percent", intervalJitterPercent, ">= 0");
+        Checks.check(unhealthyThreshold >= 1, "unhealthy_threshold", unhealthyThreshold, ">= 1");
+        Checks.check(healthyThreshold >= 1, "healthy_threshold", healthyThreshold, ">= 1");
+        noTrafficInterval = positive(noTrafficInterval, DEFAULT_NO_TRAFFIC_INTERVAL, "no_traffic_interval");
+        noTrafficHealthyInterval = positive(noTrafficHealthyInterval, noTrafficInterval,
+                "no_traffic_healthy_interval");
+        unhealthyInterval = positive(unhealthyInterval, interval, "unhealthy_interval");
+        unhealthyEdgeInterval = positive(unhealthyEdgeInterval, unhealthyInterval, "unhealthy_edge_interval");
+        healthyEdgeInterval = positive(healthyEdgeInterval, interval, "healthy_edge_interval");
+        Checks.nonNull(checker, "health_checker");
+    }
+
+    private static Duration nonNegative(Duration d, Duration otherwise, String field) {
+        Duration v = d == null ? otherwise : d;
+        Checks.check(!v.isNegative(), field, v, ">= 0s");
+        return v;
+    }
+
+    private static Duration positive(Duration d, Duration otherwise, String field) {
+        Duration v = d == null ? otherwise : d;
+        Checks.check(v.toMillis() > 0, field, v, ">= 1ms");
+        return v;
+    }
+
+    /** What a check does: one of Envoy's health checkers. */
+    public sealed interface Checker permits Http, Tcp {}
+
+    /**
+     * Envoy's {@code http_health_check}: a request to each host, healthy when the answer's status is expected.
+     *
+     * @param host the request's {@code :authority}; the cluster's name when empty, as Envoy's
+     * @param path the request's path (required)
+     * @param method the request's method (Envoy's default GET)
+     * @param requestHeadersToAdd headers added to each check's request
+     * @param requestHeadersToRemove headers removed from it
+     * @param expectedStatuses the healthy statuses, as ranges {@code [start, end)}; Envoy's default {@code [200, 201)}
+     * @param retriableStatuses unexpected statuses that count toward {@code unhealthyThreshold} rather than mark the
+     *     host unhealthy at once
+     * @param http2 whether the checks speak HTTP/2 with prior knowledge ({@code codec_client_type: HTTP2}) rather than
+     *     HTTP/1.1
+     */
+    public record Http(String host, String path, String method, List<HeaderValueOption> requestHeadersToAdd,
+                       List<String> requestHeadersToRemove, List<StatusRange> expectedStatuses,
+                       List<StatusRange> retriableStatuses, boolean http2) implements Checker {
+        public Http {
+            host = host == null ? "" : host;
+            Checks.nonEmpty(path, "path");
+            method = method == null || method.isEmpty() ? "GET" : method;
+            requestHeadersToAdd = requestHeadersToAdd == null ? List.of() : List.copyOf(requestHeadersToAdd);
+            requestHeadersToRemove = requestHeadersToRemove == null ? List.of()
+                    : List.copyOf(requestHeadersToRemove);
+            expectedStatuses = expectedStatuses == null || expectedStatuses.isEmpty()
+                    ? List.of(new StatusRange(200, 201)) : List.copyOf(expectedStatuses);
+            retriableStatuses = retriableStatuses == null ? List.of() : List.copyOf(retriableStatuses);
+        }
+
+        /** Whether {@code status} is in one of {@code ranges}. */
+        public static boolean in(List<StatusRange> ranges, int status) {
+            for (StatusRange r : ranges) {
+                if (status >= r.start() && status < r.end()) {
+                    return true;
+                }
+            }
+            return false;
+        }
+    }
+
+    /** Envoy's {@code tcp_health_check} without payloads: a host is healthy when it accepts a connection. */
+    public record Tcp() implements Checker {}
+
+    /** HTTP statuses {@code [start, end)}, within {@code [100, 600]} as Envoy requires. */
+    public record StatusRange(int start, int end) {
+        public StatusRange {
+            Checks.check(start >= 100, "start", start, ">= 100");
+            Checks.check(end <= 600, "end", end, "<= 600");
+            Checks.check(start < end, "end", end, "> start (" + start + ")");
+        }
+    }
+}

@@ -1,0 +1,62 @@
+package dev.inmesh.runtime.stats;
+
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import java.util.concurrent.atomic.LongAdder;
+import java.util.function.IntSupplier;
+
+/**
+ * One cluster's active health check statistics, as Envoy keeps them under {@code cluster.<name>.health_check.} for a
+ * cluster with health checks: the counters {@code attempt}, {@code success}, {@code failure} (every failed check),
+ * {@code network_failure} (those that failed for the network: no connection, a reset, the timeout),
+ * {@code passive_failure} and {@code verify_cluster} (kept at 0: Inmesh has neither passive health failures nor
+ * {@code service_name_matcher}), and the gauges {@code healthy} (checked hosts that passed) and {@code degraded}
+ * (0: Inmesh's checks do not mark hosts degraded). Scraped under Istio's stats tags as
+ * {@code envoy_cluster_health_check_attempt{cluster_name="<name>"}} and so on; as with {@link UpstreamStats}, those
+ * whose Envoy name does not end in {@code _total} are gauges that only go up. Thread-safe.
+ */
+public final class HealthCheckStats {
+    private static final String SCOPE = "health_check_";
+
+    private final LongAdder attempt = new LongAdder();
+    private final LongAdder success = new LongAdder();
+    private final LongAdder failure = new LongAdder();
+    private final LongAdder networkFailure = new LongAdder();
+    private volatile IntSupplier healthy = () -> 0;
+
+    HealthCheckStats(MeterRegistry registry, String cluster) {
+        UpstreamStatsImpl.adder(registry, cluster, SCOPE + "attempt", attempt);
+        UpstreamStatsImpl.adder(registry, cluster, SCOPE + "success", success);
+        UpstreamStatsImpl.adder(registry, cluster, SCOPE + "failure", failure);
+        UpstreamStatsImpl.adder(registry, cluster, SCOPE + "network_failure", networkFailure);
+        UpstreamStatsImpl.adder(registry, cluster, SCOPE + "passive_failure", new LongAdder());
+        UpstreamStatsImpl.adder(registry, cluster, SCOPE + "verify_cluster", new LongAdder());
+        Gauge.builder("envoy_cluster_" + SCOPE + "healthy", this, s -> s.healthy.getAsInt())
+                .tag("cluster_name", cluster).strongReference(true).register(registry);
+        Gauge.builder("envoy_cluster_" + SCOPE + "degraded", () -> 0)
+                .tag("cluster_name", cluster).strongReference(true).register(registry);
+    }
+
+    /** Where {@code healthy} is read from: the cluster's health checker in force. */
+    public void healthyFrom(IntSupplier healthyHosts) {
+        this.healthy = healthyHosts;
+    }
+
+    /** A check started. */
+    public void attempt() {
+        attempt.increment();
+    }
+
+    /** A check passed. */
+    public void success() {
+        success.increment();
+    }
+
+    /** A check failed; {@code network} for no connection, a reset or the timeout. */
+    public void failure(boolean network) {
+        failure.increment();
+        if (network) {
+            networkFailure.increment();
+        }
+    }
+}

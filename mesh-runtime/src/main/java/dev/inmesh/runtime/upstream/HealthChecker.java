@@ -1,0 +1,422 @@
+package dev.inmesh.runtime.upstream;
+
+import dev.inmesh.api.config.cluster.HealthCheck;
+import dev.inmesh.api.config.core.HeaderValueOption;
+import dev.inmesh.runtime.stats.HealthCheckStats;
+import io.vertx.core.Context;
+import io.vertx.core.Future;
+import io.vertx.core.MultiMap;
+import io.vertx.core.http.HttpClient;
+import io.vertx.core.http.HttpClientOptions;
+import io.vertx.core.http.HttpClientRequest;
+import io.vertx.core.http.HttpHeaders;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.HttpVersion;
+import io.vertx.core.http.PoolOptions;
+import io.vertx.core.http.RequestOptions;
+import io.vertx.core.net.HostAndPort;
+import io.vertx.core.net.NetClient;
+import io.vertx.core.net.NetClientOptions;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.Map;
+import java.util.Set;
+import java.util.function.BooleanSupplier;
+
+/**
+ * A cluster's active health checker, as Envoy's: one session per host, each on its own timer, all on one Vert.x
+ * context (so a session's state is only touched there, as Envoy runs its checks on its main thread). A host of a
+ * cluster with health checks starts failed ({@code FAILED_ACTIVE_HC}) and is checked at once (after a random
+ * {@code initial_jitter} if set); its first success makes it healthy, later ones count toward
+ * {@code healthy_threshold}. A network failure or timeout counts toward {@code unhealthy_threshold}, as does an HTTP
+ * status among the {@code retriable_statuses}; any other unexpected status fails the host at once. The next check
+ * waits the interval Envoy's {@code HealthCheckerImplBase::interval} picks for the result and the transition it made
+ * (see {@link #intervalMillis}). A host that leaves the cluster has its session stopped; its check in flight is
+ * dropped.
+ *
+ * <p>Checks are not requests: they count only in {@code health_check.*}, not in the cluster's or host's request
+ * statistics, and are not reported to outlier detection (Envoy keeps the two apart).
+ *
+ * <p>Without Vert.x nothing runs; tests drive a session's results by hand ({@link Session#onResult}).
+ */
+final class HealthChecker {
+    /** The user agent of Envoy's HTTP checks. */
+    static final String USER_AGENT = "Envoy/HC";
+
+    /** What one check came to, as Envoy's checkers classify it. */
+    enum Result {
+        SUCCESS,
+        /** An HTTP status neither expected nor retriable: the host fails at once. */
+        FAILED,
+        /** A retriable HTTP status: counts toward {@code unhealthy_threshold}. */
+        RETRIABLE,
+        /** No connection, a reset or a closed connection: counts toward {@code unhealthy_threshold}. */
+        NETWORK,
+        /** The {@code timeout} passed: a network failure that also marks the failed host timed out. */
+        TIMEOUT;
+
+        boolean network() {
+            return this == NETWORK || this == TIMEOUT;
+        }
+    }
+
+    /** Envoy's {@code HealthTransition}: whether a result changed the host's health, or moved it toward a change. */
+    enum Transition { UNCHANGED, CHANGE_PENDING, CHANGED }
+
+    private final String clusterName;
+    private final HealthCheck config;
+    private final UpstreamEnvironment env;
+    private final Runnable onChange;
+    private final HealthCheckStats stats;
+    /** Whether the cluster has had traffic: before it has, checks run at {@code no_traffic_interval}. */
+    private final BooleanSupplier traffic;
+    /** The context every session runs on; null without Vert.x. */
+    private final Context context;
+    private final Map<Host, Session> sessions = new HashMap<>(); // guarded by this
+    private HttpClient httpClient; // on the context
+    private NetClient netClient; // on the context
+    private volatile boolean closed;
+
+    /**
+     * @param onChange called (on the checkers' context) after a host's health changed, to rebuild the cluster's hosts
+     * @param stats the cluster's {@code health_check.*}, or null to keep none
+     */
+    HealthChecker(String clusterName, HealthCheck config, UpstreamEnvironment env, Runnable onChange,
+                  HealthCheckStats stats, BooleanSupplier traffic) {
+        this.clusterName = clusterName;
+        this.config = config;
+        this.env = env;
+        this.onChange = onChange;
+        this.stats = stats;
+        this.traffic = traffic;
+        this.context = env.vertx() == null ? null : env.vertx().getOrCreateContext();
+        if (stats != null) {
+            stats.healthyFrom(this::healthyHosts);
+        }
+    }
+
+    HealthCheck config() {
+        return config;
+    }
+
+    /** The hosts checked now whose checks have passed ({@code health_check.healthy}). */
+    synchronized int healthyHosts() {
+        int n = 0;
+        for (Host h : sessions.keySet()) {
+            n += h.failedActiveHc ? 0 : 1;
+        }
+        return n;
+    }
+
+    /** Starts checking the hosts not checked yet and stops checking those that are not in {@code hosts}. */
+    synchronized void setHosts(Collection<Host> hosts) {
+        if (closed) {
+            return;
+        }
+        Set<Host> keep = new HashSet<>(hosts);
+        sessions.entrySet().removeIf(e -> {
+            if (!keep.contains(e.getKey())) {
+                e.getValue().stop();
+                return true;
+            }
+            return false;
+        });
+        for (Host h : hosts) {
+            if (!sessions.containsKey(h)) {
+                Session s = new Session(h);
+                sessions.put(h, s);
+                s.start();
+            }
+        }
+    }
+
+    /** The session of a host, or null when it is not checked. */
+    synchronized Session session(Host host) {
+        return sessions.get(host);
+    }
+
+    /** Stops every check; the hosts keep the health they have. */
+    synchronized void close() {
+        closed = true;
+        sessions.values().forEach(Session::stop);
+        sessions.clear();
+        if (context != null) {
+            context.runOnContext(v -> {
+                if (httpClient != null) {
+                    httpClient.close();
+                }
+                if (netClient != null) {
+                    netClient.close();
+                }
+            });
+        }
+    }
+
+    /**
+     * The wait before a host's next check, as Envoy's {@code HealthCheckerImplBase::interval}: while the cluster has
+     * had no traffic, {@code no_traffic_healthy_interval} after a success that left the host healthy, else
+     * {@code no_traffic_interval}; once it has, {@code unhealthy_edge_interval} after a failure that moved a healthy
+     * host toward unhealthy, {@code unhealthy_interval} after any other failure, {@code healthy_edge_interval} after a
+     * success that moved an unhealthy host toward healthy, {@code interval} after any other success. Then a random
+     * part below {@code interval_jitter_percent} of that and another below {@code interval_jitter} are added; the
+     * result is at least 1 ms.
+     */
+    static long intervalMillis(HealthCheck c, boolean hadTraffic, boolean success, Transition t,
+                               java.util.random.RandomGenerator random) {
+        long base;
+        if (hadTraffic) {
+            if (success) {
+                base = (t == Transition.CHANGE_PENDING ? c.healthyEdgeInterval() : c.interval()).toMillis();
+            } else {
+                base = (t == Transition.CHANGE_PENDING ? c.unhealthyEdgeInterval() : c.unhealthyInterval())
+                        .toMillis();
+            }
+        } else {
+            base = (success && t != Transition.CHANGE_PENDING ? c.noTrafficHealthyInterval() : c.noTrafficInterval())
+                    .toMillis();
+        }
+        return withJitter(c, base, c.intervalJitter().toMillis(), random);
+    }
+
+    private static long withJitter(HealthCheck c, long base, long jitter, java.util.random.RandomGenerator random) {
+        long percentBound = c.intervalJitterPercent() * base / 100;
+        long out = base;
+        if (percentBound > 0) {
+            out += random.nextLong(percentBound);
+        }
+        if (jitter > 0) {
+            out += random.nextLong(jitter);
+        }
+        return Math.max(1, out);
+    }
+
+    /** One host's checks. Runs on the checker's context; {@link #onResult} may be called by tests without one. */
+    final class Session {
+        private final Host host;
+        private int numHealthy;
+        private int numUnhealthy;
+        private boolean firstCheck = true;
+        /** Counts attempts: a result or timeout of an earlier attempt than the current one is dropped. */
+        private long attempt;
+        private long intervalTimer = -1;
+        private long timeoutTimer = -1;
+        private HttpClientRequest inFlight;
+        private volatile boolean stopped;
+
+        Session(Host host) {
+            this.host = host;
+        }
+
+        private void start() {
+            if (context == null) {
+                return;
+            }
+            context.runOnContext(v -> {
+                long jitter = config.initialJitter().toMillis();
+                if (jitter == 0) {
+                    check();
+                } else {
+                    schedule(withJitter(config, 0, jitter, env.random()));
+                }
+            });
+        }
+
+        private void schedule(long delayMillis) {
+            if (!stopped) {
+                intervalTimer = env.vertx().setTimer(delayMillis, id -> check());
+            }
+        }
+
+        private void check() {
+            if (stopped) {
+                return;
+            }
+            long id = ++attempt;
+            if (stats != null) {
+                stats.attempt();
+            }
+            timeoutTimer = env.vertx().setTimer(config.timeout().toMillis(), t -> {
+                if (id == attempt) {
+                    timeoutTimer = -1;
+                    HttpClientRequest r = inFlight;
+                    inFlight = null;
+                    // first the timeout, so that the failure the reset gives the request is dropped
+                    complete(id, Result.TIMEOUT);
+                    if (r != null) {
+                        r.reset();
+                    }
+                }
+            });
+            if (config.checker() instanceof HealthCheck.Http http) {
+                http(id, http);
+            } else {
+                tcp(id);
+            }
+        }
+
+        private void http(long id, HealthCheck.Http h) {
+            if (httpClient == null) {
+                HttpClientOptions options = new HttpClientOptions()
+                        .setConnectTimeout((int) Math.min(Integer.MAX_VALUE, config.timeout().toMillis()))
+                        .setKeepAlive(config.reuseConnection());
+                if (h.http2()) {
+                    options.setProtocolVersion(HttpVersion.HTTP_2).setHttp2ClearTextUpgrade(false);
+                }
+                // one connection per host, as Envoy's session keeps one client
+                httpClient = env.vertx().httpClientBuilder().with(options)
+                        .with(new PoolOptions().setHttp1MaxSize(1).setHttp2MaxSize(1)).build();
+            }
+            RequestOptions o = new RequestOptions().setMethod(HttpMethod.valueOf(h.method()))
+                    .setServer(io.vertx.core.net.SocketAddress.inetSocketAddress(host.address().port(),
+                            host.address().address()))
+                    .setURI(h.path());
+            String authority = h.host().isEmpty() ? clusterName : h.host();
+            httpClient.request(o).compose(req -> {
+                req.exceptionHandler(e -> { });
+                if (id != attempt || stopped) {
+                    req.reset();
+                    return Future.failedFuture("stale");
+                }
+                inFlight = req;
+                req.authority(HostAndPort.authority(authority));
+                headers(req.headers(), h);
+                return req.send().compose(resp -> resp.body().map(b -> resp.statusCode()));
+            }).onComplete(ar -> {
+                if (id != attempt) {
+                    return;
+                }
+                inFlight = null;
+                if (ar.failed()) {
+                    complete(id, Result.NETWORK);
+                } else {
+                    int status = ar.result();
+                    complete(id, HealthCheck.Http.in(h.expectedStatuses(), status) ? Result.SUCCESS
+                            : HealthCheck.Http.in(h.retriableStatuses(), status) ? Result.RETRIABLE
+                            : Result.FAILED);
+                }
+            });
+        }
+
+        private void tcp(long id) {
+            if (netClient == null) {
+                netClient = env.vertx().createNetClient(new NetClientOptions()
+                        .setConnectTimeout((int) Math.min(Integer.MAX_VALUE, config.timeout().toMillis())));
+            }
+            netClient.connect(host.address().port(), host.address().address()).onComplete(ar -> {
+                if (ar.succeeded()) {
+                    // nothing to send or receive: the connection is the check, and is not kept
+                    ar.result().close();
+                }
+                complete(id, ar.succeeded() ? Result.SUCCESS : Result.NETWORK);
+            });
+        }
+
+        private void complete(long id, Result r) {
+            if (stopped || id != attempt) {
+                return;
+            }
+            attempt++; // a late answer of this attempt is dropped
+            if (timeoutTimer >= 0) {
+                env.vertx().cancelTimer(timeoutTimer);
+                timeoutTimer = -1;
+            }
+            schedule(onResult(r));
+        }
+
+        /**
+         * Applies one check's result to the host, as Envoy's {@code handleSuccess} and {@code handleFailure}, and
+         * returns the wait before the next check (ms).
+         */
+        long onResult(Result r) {
+            Transition t = Transition.UNCHANGED;
+            boolean success = r == Result.SUCCESS;
+            if (success) {
+                numUnhealthy = 0;
+                if (host.failedActiveHc) {
+                    host.passedActiveHealthCheck(env.ticker().nanoTime());
+                    // a host's first result decides at once: startup is faster (Envoy's words: at a small cost in
+                    // reliability)
+                    if (firstCheck || ++numHealthy == config.healthyThreshold()) {
+                        host.activeHcTimeout = false;
+                        host.failedActiveHc = false;
+                        t = Transition.CHANGED;
+                    } else {
+                        t = Transition.CHANGE_PENDING;
+                    }
+                }
+                if (stats != null) {
+                    stats.success();
+                }
+            } else {
+                numHealthy = 0;
+                if (!host.failedActiveHc) {
+                    boolean immediate = r == Result.FAILED;
+                    if (immediate || ++numUnhealthy == config.unhealthyThreshold()) {
+                        host.failedActiveHc = true;
+                        t = Transition.CHANGED;
+                    } else {
+                        t = Transition.CHANGE_PENDING;
+                    }
+                }
+                host.activeHcTimeout = r == Result.TIMEOUT && host.failedActiveHc;
+                if (stats != null) {
+                    stats.failure(r.network());
+                }
+            }
+            firstCheck = false;
+            if (t == Transition.CHANGED) {
+                onChange.run();
+            }
+            return intervalMillis(config, traffic.getAsBoolean(), success, t, env.random());
+        }
+
+        /** Stops the checks; a check in flight is dropped (its connection reset). */
+        private void stop() {
+            stopped = true;
+            if (context == null) {
+                return;
+            }
+            context.runOnContext(v -> {
+                attempt++;
+                for (long timer : new long[] {intervalTimer, timeoutTimer}) {
+                    if (timer >= 0) {
+                        env.vertx().cancelTimer(timer);
+                    }
+                }
+                if (inFlight != null) {
+                    inFlight.reset();
+                    inFlight = null;
+                }
+            });
+        }
+    }
+
+    /**
+     * Envoy's HTTP check headers: {@code user-agent: Envoy/HC}, then {@code request_headers_to_remove}, then
+     * {@code request_headers_to_add} by their append actions (an empty value is skipped unless kept).
+     */
+    static void headers(MultiMap headers, HealthCheck.Http h) {
+        headers.set(HttpHeaders.USER_AGENT, USER_AGENT);
+        h.requestHeadersToRemove().forEach(headers::remove);
+        for (HeaderValueOption o : h.requestHeadersToAdd()) {
+            if (o.value().isEmpty() && !o.keepEmptyValue()) {
+                continue;
+            }
+            switch (o.appendAction()) {
+                case APPEND_IF_EXISTS_OR_ADD -> headers.add(o.key(), o.value());
+                case ADD_IF_ABSENT -> {
+                    if (!headers.contains(o.key())) {
+                        headers.add(o.key(), o.value());
+                    }
+                }
+                case OVERWRITE_IF_EXISTS_OR_ADD -> headers.set(o.key(), o.value());
+                case OVERWRITE_IF_EXISTS -> {
+                    if (headers.contains(o.key())) {
+                        headers.set(o.key(), o.value());
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,191 @@
+package dev.inmesh.runtime.upstream;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.inmesh.api.config.cluster.Cluster;
+import dev.inmesh.api.config.cluster.DiscoveryType;
+import dev.inmesh.api.config.cluster.HealthCheck;
+import dev.inmesh.api.config.core.Metadata;
+import dev.inmesh.api.config.core.SocketAddress;
+import dev.inmesh.api.config.endpoint.ClusterLoadAssignment;
+import dev.inmesh.api.config.endpoint.LbEndpoint;
+import dev.inmesh.api.config.endpoint.Locality;
+import dev.inmesh.api.config.endpoint.LocalityLbEndpoints;
+import dev.inmesh.runtime.stats.MeshMetrics;
+import dev.inmesh.runtime.stats.WorkloadInfo;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.vertx.core.Vertx;
+import io.vertx.core.http.HttpServer;
+import io.vertx.core.net.NetServer;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.Set;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.BooleanSupplier;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/** Active health checks on Vert.x against loopback servers: what they send, and the traffic they steer. */
+class HealthCheckTrafficTest {
+    private final Vertx vertx = Vertx.vertx();
+    private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+    private final UpstreamEnvironment env = new UpstreamEnvironment(vertx, null, new Random(3), null,
+            MeshMetrics.create(registry, WorkloadInfo.UNKNOWN)::upstream);
+    private ClusterManager manager;
+
+    @AfterEach
+    void close() throws Exception {
+        if (manager != null) {
+            manager.close();
+        }
+        vertx.close().await(10, TimeUnit.SECONDS);
+    }
+
+    /** An HTTP upstream whose health endpoint answers {@code status}, recording each check's request line. */
+    private static final class Upstream {
+        final AtomicInteger status = new AtomicInteger(200);
+        final ConcurrentLinkedQueue<String> seen = new ConcurrentLinkedQueue<>();
+        int port;
+    }
+
+    private Upstream upstream() throws Exception {
+        Upstream u = new Upstream();
+        HttpServer server = vertx.createHttpServer().requestHandler(req -> {
+            u.seen.add(req.method() + " " + req.uri() + " host=" + req.authority() + " ua="
+                    + req.getHeader("user-agent") + " x-probe=" + req.getHeader("x-probe"));
+            req.response().setStatusCode(u.status.get()).end("ok");
+        });
+        u.port = server.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
+        return u;
+    }
+
+    private static HealthCheck check(HealthCheck.Checker checker, int unhealthy, int healthy) {
+        // 20 ms between checks, with or without traffic, so that the test sees several rounds quickly
+        Duration every = Duration.ofMillis(20);
+        return new HealthCheck(Duration.ofMillis(300), every, null, 0, null, unhealthy, healthy, every, null, null,
+                null, null, true, checker);
+    }
+
+    private static HealthCheck.Http http() {
+        return new HealthCheck.Http("svc.local", "/healthz", null, List.of(
+                new dev.inmesh.api.config.core.HeaderValueOption("x-probe", "1",
+                        dev.inmesh.api.config.core.HeaderValueOption.AppendAction.APPEND_IF_EXISTS_OR_ADD, false)),
+                List.of(), null, null, false);
+    }
+
+    private static Cluster cluster(HealthCheck hc, int... ports) {
+        List<LbEndpoint> eps = new ArrayList<>();
+        for (int p : ports) {
+            eps.add(new LbEndpoint(new SocketAddress("127.0.0.1", p), "", null, 1, Metadata.EMPTY));
+        }
+        ClusterLoadAssignment cla = new ClusterLoadAssignment("c",
+                List.of(new LocalityLbEndpoints(Locality.EMPTY, eps, 1, 0)), 140);
+        Cluster plain = new Cluster("c", DiscoveryType.STATIC, "", null, null, null, null, null, null, null, cla,
+                null, null, null, false, Metadata.EMPTY);
+        return HealthCheckerTest.withHealthCheck(plain, hc);
+    }
+
+    private UpstreamCluster start(Cluster c) {
+        manager = ClusterManager.create(env, Map.of("c", c), Map.of());
+        return manager.cluster("c");
+    }
+
+    private static Host host(UpstreamCluster c, int port) {
+        return c.hosts().stream().filter(h -> h.address().port() == port).findFirst().orElseThrow();
+    }
+
+    private static void await(BooleanSupplier condition, String what) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (!condition.getAsBoolean()) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("not within 10 s: " + what);
+            }
+            Thread.sleep(5);
+        }
+    }
+
+    private static Set<Integer> picked(UpstreamCluster c) {
+        Set<Integer> out = new HashSet<>();
+        for (int i = 0; i < 100; i++) {
+            out.add(c.chooseHost(LbContext.NONE).address().port());
+        }
+        return out;
+    }
+
+    private double stat(String name) {
+        var g = registry.find("envoy_cluster_health_check_" + name).tag("cluster_name", "c").gauge();
+        return g == null ? -1 : g.value();
+    }
+
+    @Test
+    void aHostWhoseHealthEndpointAnswers503GetsNoTrafficUntilItPassesHealthyThresholdChecksAgain()
+            throws Exception {
+        Upstream good = upstream();
+        Upstream bad = upstream();
+        bad.status.set(503);
+        UpstreamCluster c = start(cluster(check(http(), 2, 3), good.port, bad.port));
+        Host goodHost = host(c, good.port);
+        Host badHost = host(c, bad.port);
+        await(() -> !goodHost.failedActiveHealthCheck() && bad.seen.size() >= 2, "the first checks");
+        assertTrue(badHost.failedActiveHealthCheck());
+        assertEquals(Set.of(good.port), picked(c));
+        assertEquals("GET /healthz host=svc.local ua=Envoy/HC x-probe=1", good.seen.peek());
+
+        bad.status.set(200);
+        int before = bad.seen.size();
+        await(() -> !badHost.failedActiveHealthCheck(), "the bad host passing again");
+        // healthy_threshold 3: three successes in a row (a check answered 503 may have been in flight)
+        assertTrue(bad.seen.size() - before >= 3, bad.seen.size() - before + " checks");
+        assertEquals(Set.of(good.port, bad.port), picked(c));
+        assertTrue(stat("attempt") >= stat("success") + stat("failure"));
+        assertTrue(stat("failure") >= 2);
+        assertEquals(2.0, stat("healthy"));
+        // checks are not requests
+        assertEquals(0, goodHost.stats().totalRequests());
+    }
+
+    @Test
+    void aTcpCheckFailsAClosedPortAsANetworkFailureAndPassesAnOpenOne() throws Exception {
+        NetServer open = vertx.createNetServer().connectHandler(s -> { });
+        int openPort = open.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
+        int closedPort;
+        try (java.net.ServerSocket s = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            closedPort = s.getLocalPort();
+        }
+        UpstreamCluster c = start(cluster(check(new HealthCheck.Tcp(), 1, 1), openPort, closedPort));
+        await(() -> stat("network_failure") >= 2 && stat("success") >= 1, "checks of both");
+        assertFalse(host(c, openPort).failedActiveHealthCheck());
+        assertTrue(host(c, closedPort).failedActiveHealthCheck());
+        assertEquals(Set.of(openPort), picked(c));
+    }
+
+    @Test
+    void aCheckThatTimesOutFailsTheHostAsTimedOutAndARemovedHostIsNoLongerChecked() throws Exception {
+        Upstream good = upstream();
+        AtomicInteger silentRequests = new AtomicInteger();
+        HttpServer silent = vertx.createHttpServer().requestHandler(req -> silentRequests.incrementAndGet());
+        int silentPort = silent.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
+        Cluster both = cluster(check(http(), 1, 1), good.port, silentPort);
+        UpstreamCluster c = start(both);
+        await(() -> host(c, silentPort).activeHealthCheckTimedOut(), "the silent host's timeout");
+        assertTrue(host(c, silentPort).failedActiveHealthCheck());
+
+        Host goodHost = host(c, good.port);
+        manager = manager.update(Map.of("c", cluster(check(http(), 1, 1), good.port)), Map.of());
+        Thread.sleep(100); // a check in flight when the host left may still arrive
+        int afterRemoval = silentRequests.get();
+        int goodBefore = good.seen.size();
+        await(() -> good.seen.size() >= goodBefore + 3, "more checks of the host that stayed");
+        assertEquals(afterRemoval, silentRequests.get());
+        assertFalse(goodHost.failedActiveHealthCheck()); // kept its health across the update
+    }
+}

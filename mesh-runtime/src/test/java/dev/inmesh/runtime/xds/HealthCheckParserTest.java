@@ -1,0 +1,124 @@
+package dev.inmesh.runtime.xds;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.inmesh.api.config.cluster.Cluster;
+import dev.inmesh.api.config.cluster.HealthCheck;
+import dev.inmesh.api.config.core.HeaderValueOption;
+import java.time.Duration;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+class HealthCheckParserTest {
+    private static final ClusterParser PARSER = new ClusterParser();
+    private static final String CLUSTER = """
+            {"name": "x", "type": "STATIC", "healthChecks": [%s]}""";
+    private static final String REQUIRED = "\"timeout\": \"1s\", \"interval\": \"5s\", \"unhealthyThreshold\": 3, "
+            + "\"healthyThreshold\": 2";
+
+    private static Cluster parse(String check) throws Exception {
+        return PARSER.parse(ClusterParserTest.proto(CLUSTER.formatted(check)));
+    }
+
+    private static String error(String check) throws Exception {
+        var p = ClusterParserTest.proto(CLUSTER.formatted(check));
+        return assertThrows(InvalidResourceException.class, () -> PARSER.parse(p)).getMessage();
+    }
+
+    @Test
+    void anHttpCheckTakesEnvoysDefaultsForWhatItLeavesUnset() throws Exception {
+        HealthCheck hc = parse("{" + REQUIRED + ", \"httpHealthCheck\": {\"path\": \"/healthz\"}}").healthCheck();
+        assertEquals(Duration.ofSeconds(1), hc.timeout());
+        assertEquals(Duration.ofSeconds(5), hc.interval());
+        assertEquals(3, hc.unhealthyThreshold());
+        assertEquals(2, hc.healthyThreshold());
+        assertEquals(Duration.ofSeconds(60), hc.noTrafficInterval());
+        assertEquals(Duration.ofSeconds(60), hc.noTrafficHealthyInterval());
+        // unhealthy_interval defaults to interval, unhealthy_edge_interval to unhealthy_interval, healthy_edge to
+        // interval
+        assertEquals(Duration.ofSeconds(5), hc.unhealthyInterval());
+        assertEquals(Duration.ofSeconds(5), hc.unhealthyEdgeInterval());
+        assertEquals(Duration.ofSeconds(5), hc.healthyEdgeInterval());
+        assertEquals(Duration.ZERO, hc.intervalJitter());
+        assertEquals(Duration.ZERO, hc.initialJitter());
+        assertTrue(hc.reuseConnection());
+        var http = (HealthCheck.Http) hc.checker();
+        assertEquals("", http.host());
+        assertEquals("GET", http.method());
+        assertEquals(List.of(new HealthCheck.StatusRange(200, 201)), http.expectedStatuses());
+        assertEquals(List.of(), http.retriableStatuses());
+        assertEquals(false, http.http2());
+    }
+
+    @Test
+    void everyImplementedFieldIsRead() throws Exception {
+        HealthCheck hc = parse("{" + REQUIRED + """
+                , "intervalJitter": "0.1s", "intervalJitterPercent": 10, "initialJitter": "2s",
+                "noTrafficInterval": "30s", "noTrafficHealthyInterval": "40s", "unhealthyInterval": "7s",
+                "unhealthyEdgeInterval": "3s", "healthyEdgeInterval": "4s", "reuseConnection": false,
+                "alwaysLogHealthCheckFailures": true,
+                "httpHealthCheck": {"host": "svc.local", "path": "/ready", "method": "HEAD",
+                  "requestHeadersToAdd": [{"header": {"key": "x-probe", "value": "1"}}],
+                  "requestHeadersToRemove": ["user-agent"],
+                  "expectedStatuses": [{"start": 200, "end": 300}], "retriableStatuses": [{"start": 503, "end": 504}],
+                  "codecClientType": "HTTP2"}}""").healthCheck();
+        assertEquals(Duration.ofMillis(100), hc.intervalJitter());
+        assertEquals(10, hc.intervalJitterPercent());
+        assertEquals(Duration.ofSeconds(2), hc.initialJitter());
+        assertEquals(Duration.ofSeconds(30), hc.noTrafficInterval());
+        assertEquals(Duration.ofSeconds(40), hc.noTrafficHealthyInterval());
+        assertEquals(Duration.ofSeconds(7), hc.unhealthyInterval());
+        assertEquals(Duration.ofSeconds(3), hc.unhealthyEdgeInterval());
+        assertEquals(Duration.ofSeconds(4), hc.healthyEdgeInterval());
+        assertEquals(false, hc.reuseConnection());
+        var http = (HealthCheck.Http) hc.checker();
+        assertEquals(new HealthCheck.Http("svc.local", "/ready", "HEAD",
+                List.of(new HeaderValueOption("x-probe", "1", HeaderValueOption.AppendAction.APPEND_IF_EXISTS_OR_ADD,
+                        false)), List.of("user-agent"), List.of(new HealthCheck.StatusRange(200, 300)),
+                List.of(new HealthCheck.StatusRange(503, 504)), true), http);
+        assertEquals(new HealthCheck.Tcp(),
+                parse("{" + REQUIRED + ", \"tcpHealthCheck\": {}}").healthCheck().checker());
+        assertNull(parse("").healthCheck());
+    }
+
+    @Test
+    void whatIsNotImplementedOrMissingIsRefusedByItsPath() throws Exception {
+        String at = "Cluster \"x\": health_checks[0].";
+        assertTrue(error("{" + REQUIRED + ", \"grpcHealthCheck\": {}}").startsWith(at + "grpc_health_check: not "
+                + "supported"));
+        assertTrue(error("{" + REQUIRED + ", \"tcpHealthCheck\": {\"send\": {\"text\": \"0102\"}}}")
+                .startsWith(at + "tcp_health_check.send: not supported"));
+        assertTrue(error("{" + REQUIRED + ", \"eventLogPath\": \"/tmp/hc\", \"tcpHealthCheck\": {}}")
+                .startsWith(at + "event_log_path: not supported"));
+        assertTrue(error("{" + REQUIRED + ", \"httpHealthCheck\": {\"path\": \"/\", \"receive\": [{\"text\": "
+                + "\"6f6b\"}]}}").startsWith(at + "http_health_check.receive: not supported"));
+        assertEquals(at + "http_health_check.codec_client_type: HTTP3 (expected: HTTP1 or HTTP2)",
+                error("{" + REQUIRED + ", \"httpHealthCheck\": {\"path\": \"/\", \"codecClientType\": \"HTTP3\"}}"));
+        assertEquals(at + "http_health_check.path: required", error("{" + REQUIRED + ", \"httpHealthCheck\": {}}"));
+        assertEquals(at + "http_health_check.expected_statuses[0].start: [99, 200) (expected: 100 <= start < end "
+                + "<= 600, as Envoy requires)", error("{" + REQUIRED + ", \"httpHealthCheck\": {\"path\": \"/\", "
+                + "\"expectedStatuses\": [{\"start\": 99, \"end\": 200}]}}"));
+        assertEquals(at + "timeout: required", error("{\"interval\": \"5s\", \"unhealthyThreshold\": 3, "
+                + "\"healthyThreshold\": 2, \"tcpHealthCheck\": {}}"));
+        assertEquals(at + "health_checker: required (http_health_check or tcp_health_check)",
+                error("{" + REQUIRED + "}"));
+        assertEquals(at + "unhealthy_threshold: 0 (expected: >= 1)", error("{\"timeout\": \"1s\", \"interval\": "
+                + "\"5s\", \"unhealthyThreshold\": 0, \"healthyThreshold\": 2, \"tcpHealthCheck\": {}}"));
+        assertEquals("Cluster \"x\": health_checks: 2 health checks (expected: at most one)",
+                error("{" + REQUIRED + ", \"tcpHealthCheck\": {}}, {" + REQUIRED + ", \"tcpHealthCheck\": {}}"));
+    }
+
+    @Test
+    void aClusterWithTlsToItsHostsRefusesHealthChecksWhichSpeakPlaintext() throws Exception {
+        var p = ClusterParserTest.proto("""
+                {"name": "x", "type": "STATIC", "healthChecks": [{%s, "tcpHealthCheck": {}}],
+                 "transportSocket": {"name": "envoy.transport_sockets.tls", "typedConfig": {
+                   "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext"}}}
+                """.formatted(REQUIRED));
+        String e = assertThrows(InvalidResourceException.class, () -> PARSER.parse(p)).getMessage();
+        assertTrue(e.startsWith("Cluster \"x\": health_checks: a health check on a cluster with TLS"), e);
+    }
+}
