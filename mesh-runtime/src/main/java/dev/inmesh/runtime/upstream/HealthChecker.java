@@ -36,7 +36,8 @@ import java.util.function.BooleanSupplier;
  * dropped.
  *
  * <p>Checks are not requests: they count only in {@code health_check.*}, not in the cluster's or host's request
- * statistics, and are not reported to outlier detection (Envoy keeps the two apart).
+ * statistics, and are not reported to outlier detection as results (Envoy keeps the two apart); but a check that
+ * finds a host healthy returns it from an ejection, under {@code successful_active_health_check_uneject_host}.
  *
  * <p>Without Vert.x nothing runs; tests drive a session's results by hand ({@link Session#onResult}).
  */
@@ -347,6 +348,9 @@ final class HealthChecker {
                 }
                 if (stats != null) {
                     stats.success();
+                }
+                if (!host.failedActiveHc) {
+                    host.outlier().activeHealthCheckPassed();
                 }
             } else {
                 numHealthy = 0;

@@ -158,6 +158,23 @@ public final class OutlierDetector {
         }
     }
 
+    /**
+     * A check of the cluster's active health checks found {@code host} healthy (and its checks have not failed it):
+     * with {@code successful_active_health_check_uneject_host} (Envoy's default), an ejected host returns now, as
+     * when its time is up.
+     */
+    void activeHealthCheckPassed(Host host) {
+        synchronized (this) {
+            OutlierDetection c = config;
+            if (c == null || !c.successfulActiveHealthCheckUnejectHost() || !host.outlier().ejected()
+                    || !hosts.contains(host)) {
+                return;
+            }
+            host.outlier().uneject(ticker.nanoTime());
+        }
+        onChange.run();
+    }
+
     /** Runs one interval: returns hosts whose time is up, then judges success rate and failure percentage. */
     public void runInterval() {
         boolean changed = false;

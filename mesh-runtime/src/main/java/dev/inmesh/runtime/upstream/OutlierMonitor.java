@@ -131,6 +131,11 @@ public final class OutlierMonitor {
         }
     }
 
+    /** A check of the cluster's active health checks found the host healthy: see {@link OutlierDetector}. */
+    void activeHealthCheckPassed() {
+        detector.activeHealthCheckPassed(host);
+    }
+
     /** Whether the host is ejected now. */
     public boolean ejected() {
         return ejected;

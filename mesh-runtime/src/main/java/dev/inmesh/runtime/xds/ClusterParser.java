@@ -434,8 +434,7 @@ public final class ClusterParser
                 "enforcing_local_origin_success_rate", "failure_percentage_threshold", "enforcing_failure_percentage",
                 "enforcing_failure_percentage_local_origin", "failure_percentage_minimum_hosts",
                 "failure_percentage_request_volume", "max_ejection_time", "always_eject_one_host",
-                "max_ejection_time_jitter"),
-                Set.of("successful_active_health_check_uneject_host"));
+                "max_ejection_time_jitter", "successful_active_health_check_uneject_host"), Set.of());
         OutlierDetection d = OutlierDetection.DEFAULTS;
         Duration base = o.hasBaseEjectionTime() ? Fields.duration(o.getBaseEjectionTime()) : d.baseEjectionTime();
         // unset, the maximum is Envoy's 300 s or the base time, whichever is larger
@@ -484,7 +483,9 @@ public final class ClusterParser
                         : d.failurePercentageRequestVolume(),
                 o.hasAlwaysEjectOneHost() && o.getAlwaysEjectOneHost().getValue(),
                 o.hasMaxEjectionTimeJitter() ? Fields.duration(o.getMaxEjectionTimeJitter())
-                        : d.maxEjectionTimeJitter());
+                        : d.maxEjectionTimeJitter(),
+                !o.hasSuccessfulActiveHealthCheckUnejectHost()
+                        || o.getSuccessfulActiveHealthCheckUnejectHost().getValue());
     }
 
     private static CommonLbConfig commonLbConfig(io.envoyproxy.envoy.config.cluster.v3.Cluster.CommonLbConfig c) {

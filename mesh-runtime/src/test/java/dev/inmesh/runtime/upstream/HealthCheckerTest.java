@@ -242,6 +242,34 @@ class HealthCheckerTest {
     }
 
     @Test
+    void aCheckThatFindsAnEjectedHostHealthyReturnsItUnlessTheClusterSaysOtherwise() {
+        for (boolean uneject : new boolean[] {true, false}) {
+            dev.inmesh.api.config.cluster.OutlierDetection d =
+                    dev.inmesh.api.config.cluster.OutlierDetection.DEFAULTS;
+            var od = new dev.inmesh.api.config.cluster.OutlierDetection(d.consecutive5xx(), d.interval(),
+                    d.baseEjectionTime(), d.maxEjectionTime(), 100, d.enforcingConsecutive5xx(),
+                    d.enforcingSuccessRate(), d.successRateMinimumHosts(), d.successRateRequestVolume(),
+                    d.successRateStdevFactor(), d.consecutiveGatewayFailure(), d.enforcingConsecutiveGatewayFailure(),
+                    false, d.consecutiveLocalOriginFailure(), d.enforcingConsecutiveLocalOriginFailure(),
+                    d.enforcingLocalOriginSuccessRate(), d.failurePercentageThreshold(),
+                    d.enforcingFailurePercentage(), d.enforcingFailurePercentageLocalOrigin(),
+                    d.failurePercentageMinimumHosts(), d.failurePercentageRequestVolume(), false, Duration.ZERO,
+                    uneject);
+            Cluster cluster = withHealthCheck(Fixtures.eds("c", dev.inmesh.api.config.cluster.LbPolicy.ROUND_ROBIN,
+                    od, null), check(3, 1));
+            UpstreamCluster c = f.manager(cluster, Fixtures.cla("c", 2)).cluster("c");
+            Host h = hosts(c).get(0);
+            result(c, h, Result.SUCCESS);
+            for (int i = 0; i < 5; i++) {
+                h.outlier().reportHttpStatus(503);
+            }
+            assertTrue(h.outlier().ejected());
+            result(c, h, Result.SUCCESS);
+            assertEquals(!uneject, h.outlier().ejected(), "uneject " + uneject);
+        }
+    }
+
+    @Test
     void aFailedHostCountsAsUnhealthyForAStatefulSessionsOverride() {
         UpstreamCluster c = manager(check(1, 1), Fixtures.cla("c", 1)).cluster("c");
         Host h = hosts(c).get(0);

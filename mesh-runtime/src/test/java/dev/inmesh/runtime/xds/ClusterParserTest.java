@@ -406,6 +406,10 @@ class ClusterParserTest {
         assertEquals(Duration.ofSeconds(10), od.interval());
         assertTrue(od.splitExternalLocalOriginErrors());
         assertFalse(od.alwaysEjectOneHost());
+        assertTrue(od.successfulActiveHealthCheckUnejectHost());
+        assertFalse(PARSER.parse(proto("""
+                {"name": "x", "type": "STATIC", "outlierDetection": {"successfulActiveHealthCheckUnejectHost": false}}
+                """)).outlierDetection().successfulActiveHealthCheckUnejectHost());
     }
 
     @Test

@@ -12,6 +12,8 @@ import java.time.Duration;
  * whatever the percentage when none is out. {@code maxEjectionTimeJitter} (Envoy's {@code max_ejection_time_jitter},
  * default 0) is the most an ejection may last beyond its time: each ejection draws a random extra time from 0 to it
  * (whole milliseconds), so that hosts ejected together do not all return together.
+ * {@code successfulActiveHealthCheckUnejectHost} (Envoy's {@code successful_active_health_check_uneject_host}, default
+ * true) returns an ejected host as soon as a check of the cluster's active health checks finds it healthy.
  */
 public record OutlierDetection(
         int consecutive5xx,
@@ -36,12 +38,13 @@ public record OutlierDetection(
         int failurePercentageMinimumHosts,
         int failurePercentageRequestVolume,
         boolean alwaysEjectOneHost,
-        Duration maxEjectionTimeJitter) {
+        Duration maxEjectionTimeJitter,
+        boolean successfulActiveHealthCheckUnejectHost) {
 
     /** Envoy's defaults for every field. */
     public static final OutlierDetection DEFAULTS = new OutlierDetection(5, Duration.ofSeconds(10),
             Duration.ofSeconds(30), Duration.ofSeconds(300), 10, 100, 100, 5, 100, 1900, 5, 0, false, 5, 100, 100, 85,
-            0, 0, 5, 50, false, Duration.ZERO);
+            0, 0, 5, 50, false, Duration.ZERO, true);
 
     public OutlierDetection {
         Checks.nonNegative(consecutive5xx, "consecutive_5xx");
@@ -68,6 +71,28 @@ public record OutlierDetection(
         Checks.nonNegative(failurePercentageRequestVolume, "failure_percentage_request_volume");
         Checks.check(maxEjectionTimeJitter != null && !maxEjectionTimeJitter.isNegative(), "max_ejection_time_jitter",
                 maxEjectionTimeJitter, ">= 0s");
+    }
+
+    /**
+     * The settings with Envoy's default {@code successful_active_health_check_uneject_host} (true).
+     */
+    public OutlierDetection(int consecutive5xx, Duration interval, Duration baseEjectionTime, Duration maxEjectionTime,
+                            int maxEjectionPercent, int enforcingConsecutive5xx, int enforcingSuccessRate,
+                            int successRateMinimumHosts, int successRateRequestVolume, int successRateStdevFactor,
+                            int consecutiveGatewayFailure, int enforcingConsecutiveGatewayFailure,
+                            boolean splitExternalLocalOriginErrors, int consecutiveLocalOriginFailure,
+                            int enforcingConsecutiveLocalOriginFailure, int enforcingLocalOriginSuccessRate,
+                            int failurePercentageThreshold, int enforcingFailurePercentage,
+                            int enforcingFailurePercentageLocalOrigin, int failurePercentageMinimumHosts,
+                            int failurePercentageRequestVolume, boolean alwaysEjectOneHost,
+                            Duration maxEjectionTimeJitter) {
+        this(consecutive5xx, interval, baseEjectionTime, maxEjectionTime, maxEjectionPercent, enforcingConsecutive5xx,
+                enforcingSuccessRate, successRateMinimumHosts, successRateRequestVolume, successRateStdevFactor,
+                consecutiveGatewayFailure, enforcingConsecutiveGatewayFailure, splitExternalLocalOriginErrors,
+                consecutiveLocalOriginFailure, enforcingConsecutiveLocalOriginFailure, enforcingLocalOriginSuccessRate,
+                failurePercentageThreshold, enforcingFailurePercentage, enforcingFailurePercentageLocalOrigin,
+                failurePercentageMinimumHosts, failurePercentageRequestVolume, alwaysEjectOneHost,
+                maxEjectionTimeJitter, true);
     }
 
     /** The settings without {@code always_eject_one_host} and {@code max_ejection_time_jitter} (Envoy's defaults). */
