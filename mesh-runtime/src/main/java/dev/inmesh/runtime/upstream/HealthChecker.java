@@ -110,12 +110,23 @@ final class HealthChecker {
         return n;
     }
 
-    /** Starts checking the hosts not checked yet and stops checking those that are not in {@code hosts}. */
+    /**
+     * Starts checking the hosts not checked yet and stops checking those that are not in {@code hosts}. A host whose
+     * endpoint disables active health checks is not checked, and nothing checks said of it stands.
+     */
     synchronized void setHosts(Collection<Host> hosts) {
         if (closed) {
             return;
         }
-        Set<Host> keep = new HashSet<>(hosts);
+        Set<Host> keep = new HashSet<>();
+        for (Host h : hosts) {
+            if (h.healthCheckConfig().disableActiveHealthCheck()) {
+                h.failedActiveHc = false;
+                h.activeHcTimeout = false;
+            } else {
+                keep.add(h);
+            }
+        }
         sessions.entrySet().removeIf(e -> {
             if (!keep.contains(e.getKey())) {
                 e.getValue().stop();
@@ -123,7 +134,7 @@ final class HealthChecker {
             }
             return false;
         });
-        for (Host h : hosts) {
+        for (Host h : keep) {
             if (!sessions.containsKey(h)) {
                 Session s = new Session(h);
                 sessions.put(h, s);
@@ -269,10 +280,11 @@ final class HealthChecker {
                         .with(new PoolOptions().setHttp1MaxSize(1).setHttp2MaxSize(1)).build();
             }
             RequestOptions o = new RequestOptions().setMethod(HttpMethod.valueOf(h.method()))
-                    .setServer(io.vertx.core.net.SocketAddress.inetSocketAddress(host.address().port(),
-                            host.address().address()))
+                    .setServer(io.vertx.core.net.SocketAddress.inetSocketAddress(port(), host.address().address()))
                     .setURI(h.path());
-            String authority = h.host().isEmpty() ? clusterName : h.host();
+            // as Envoy: the check's host, else the endpoint's health check hostname, else the cluster's name
+            String endpointName = host.healthCheckConfig().hostname();
+            String authority = !h.host().isEmpty() ? h.host() : !endpointName.isEmpty() ? endpointName : clusterName;
             httpClient.request(o).compose(req -> {
                 req.exceptionHandler(e -> { });
                 if (id != attempt || stopped) {
@@ -304,13 +316,19 @@ final class HealthChecker {
                 netClient = env.vertx().createNetClient(new NetClientOptions()
                         .setConnectTimeout((int) Math.min(Integer.MAX_VALUE, config.timeout().toMillis())));
             }
-            netClient.connect(host.address().port(), host.address().address()).onComplete(ar -> {
+            netClient.connect(port(), host.address().address()).onComplete(ar -> {
                 if (ar.succeeded()) {
                     // nothing to send or receive: the connection is the check, and is not kept
                     ar.result().close();
                 }
                 complete(id, ar.succeeded() ? Result.SUCCESS : Result.NETWORK);
             });
+        }
+
+        /** The port checks go to: the endpoint's health check port, else the host's own. */
+        private int port() {
+            int p = host.healthCheckConfig().portValue();
+            return p == 0 ? host.address().port() : p;
         }
 
         private void complete(long id, Result r) {

@@ -29,6 +29,7 @@ public final class Host implements LbHost {
     private volatile Locality locality;
     private volatile int priority;
     private volatile Metadata metadata;
+    private volatile dev.inmesh.api.config.endpoint.HealthCheckConfig healthCheckConfig;
     /** What ring hash and Maglev hash: see {@link #hashKey()}. */
     private volatile String hashKey;
     /** Where the host is connected to, in the order of a happy eyeballs race: see {@link #connectAddresses()}. */
@@ -69,6 +70,7 @@ public final class Host implements LbHost {
         this.weight = endpoint.loadBalancingWeight();
         this.health = endpoint.healthStatus();
         this.metadata = endpoint.metadata();
+        this.healthCheckConfig = endpoint.healthCheckConfig();
         this.hashKey = hashKey(endpoint.metadata(), hostnameForHashing ? endpoint.hostname() : addressString);
         this.connectAddresses = happyEyeballsOrder(address, endpoint.additionalAddresses());
         this.locality = locality;
@@ -184,6 +186,11 @@ public final class Host implements LbHost {
 
     public Metadata metadata() {
         return metadata;
+    }
+
+    /** How the cluster's active health checks treat the host (its endpoint's {@code health_check_config}). */
+    public dev.inmesh.api.config.endpoint.HealthCheckConfig healthCheckConfig() {
+        return healthCheckConfig;
     }
 
     /**

@@ -472,7 +472,7 @@ public final class UpstreamCluster {
                 h.failedActiveHc = false;
                 h.activeHcTimeout = false;
             } else if (current == null) {
-                h.failedActiveHc = true;
+                h.failedActiveHc = !h.healthCheckConfig().disableActiveHealthCheck();
             }
         }
         if (hc != null) {
@@ -631,7 +631,7 @@ public final class UpstreamCluster {
                     h = new Host(e.address(), e, l.locality(), l.priority(), outlierDetector.newMonitor(),
                             new HostPool(e.address()), hostnameForHashing);
                     // as Envoy: a new host of a cluster with health checks is unhealthy until its first check
-                    h.failedActiveHc = healthChecker != null;
+                    h.failedActiveHc = healthChecker != null && !e.healthCheckConfig().disableActiveHealthCheck();
                 } else {
                     h.update(e, l.locality(), l.priority(), hostnameForHashing);
                 }
@@ -855,7 +855,8 @@ public final class UpstreamCluster {
                         String hostname = e.hostname().isEmpty() ? e.address().address() : e.hostname();
                         for (String ip : dnsTargets.get(target)) {
                             eps.add(new LbEndpoint(new SocketAddress(ip, e.address().port()), hostname,
-                                    e.healthStatus(), e.loadBalancingWeight(), e.metadata()));
+                                    e.healthStatus(), e.loadBalancingWeight(), e.metadata(), List.of(),
+                                    e.healthCheckConfig()));
                         }
                     }
                     resolved.add(new LocalityLbEndpoints(l.locality(), eps, l.loadBalancingWeight(), l.priority(),

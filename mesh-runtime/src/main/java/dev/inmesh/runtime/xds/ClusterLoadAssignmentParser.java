@@ -1,6 +1,7 @@
 package dev.inmesh.runtime.xds;
 
 import dev.inmesh.api.config.endpoint.ClusterLoadAssignment;
+import dev.inmesh.api.config.endpoint.HealthCheckConfig;
 import dev.inmesh.api.config.endpoint.HealthStatus;
 import dev.inmesh.api.config.endpoint.LbEndpoint;
 import dev.inmesh.api.config.endpoint.Locality;
@@ -10,8 +11,9 @@ import java.util.Set;
 /**
  * Parses EDS's {@code ClusterLoadAssignment} (also a STATIC or STRICT_DNS cluster's inline {@code load_assignment}).
  * Envoy's validation applies: weights of at least 1 when set, priorities up to 128, an overprovisioning factor above
- * 0. Drop overloads, named endpoints and LEDS are not supported; a health check address or port, the locality's
- * proximity and the stale-after timer change nothing here and are accepted.
+ * 0. Drop overloads, named endpoints and LEDS are not supported; the locality's proximity and the stale-after timer
+ * change nothing here and are accepted. An endpoint's {@code health_check_config} gives its port, hostname and opt-out
+ * for the cluster's active health checks; another address for them ({@code address}) is refused.
  */
 public final class ClusterLoadAssignmentParser
         implements ResourceParser<io.envoyproxy.envoy.config.endpoint.v3.ClusterLoadAssignment, ClusterLoadAssignment> {
@@ -109,7 +111,8 @@ public final class ClusterLoadAssignmentParser
         }
         var ep = e.getEndpoint();
         var address = Fields.at("endpoint", () -> {
-            Fields.onlyKnown(ep, Set.of("address", "hostname", "additional_addresses"), Set.of("health_check_config"));
+            Fields.onlyKnown(ep, Set.of("address", "hostname", "additional_addresses", "health_check_config"),
+                    Set.of());
             if (!ep.hasAddress()) {
                 throw new FieldError("address", "required");
             }
@@ -142,7 +145,22 @@ public final class ClusterLoadAssignmentParser
                     + e.getHealthStatusValue());
         };
         return new LbEndpoint(address, ep.getHostname(), health, weight,
-                Fields.at("metadata", () -> CoreParsers.metadata(e.getMetadata())), additional);
+                Fields.at("metadata", () -> CoreParsers.metadata(e.getMetadata())), additional,
+                ep.hasHealthCheckConfig() ? Fields.at("endpoint.health_check_config",
+                        () -> healthCheckConfig(ep.getHealthCheckConfig())) : null);
+    }
+
+    /**
+     * The port, hostname and opt-out of the cluster's active health checks for one endpoint; another address to
+     * check ({@code address}) is refused by name.
+     */
+    private static HealthCheckConfig healthCheckConfig(
+            io.envoyproxy.envoy.config.endpoint.v3.Endpoint.HealthCheckConfig c) {
+        Fields.onlyKnown(c, Set.of("port_value", "hostname", "disable_active_health_check"), Set.of());
+        if (c.getPortValue() > 65535) {
+            throw new FieldError("port_value", c.getPortValue() + " (expected: <= 65535)");
+        }
+        return new HealthCheckConfig(c.getPortValue(), c.getHostname(), c.getDisableActiveHealthCheck());
     }
 
     /** An endpoint's address: with {@code ipOnly}, an IP address or a pipe ({@link CoreParsers#ipAddress}). */

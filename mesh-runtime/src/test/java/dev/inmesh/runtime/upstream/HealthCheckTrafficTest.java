@@ -87,6 +87,10 @@ class HealthCheckTrafficTest {
         for (int p : ports) {
             eps.add(new LbEndpoint(new SocketAddress("127.0.0.1", p), "", null, 1, Metadata.EMPTY));
         }
+        return cluster(hc, eps);
+    }
+
+    private static Cluster cluster(HealthCheck hc, List<LbEndpoint> eps) {
         ClusterLoadAssignment cla = new ClusterLoadAssignment("c",
                 List.of(new LocalityLbEndpoints(Locality.EMPTY, eps, 1, 0)), 140);
         Cluster plain = new Cluster("c", DiscoveryType.STATIC, "", null, null, null, null, null, null, null, cla,
@@ -151,6 +155,22 @@ class HealthCheckTrafficTest {
         assertEquals(2.0, stat("healthy"));
         // checks are not requests
         assertEquals(0, goodHost.stats().totalRequests());
+    }
+
+    @Test
+    void anEndpointsHealthCheckPortAndHostnameAreWhereAndAsWhatItIsChecked() throws Exception {
+        Upstream health = upstream();
+        int servingPort;
+        try (java.net.ServerSocket s = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            servingPort = s.getLocalPort(); // closed: the checks do not go there
+        }
+        HealthCheck.Http unnamed = new HealthCheck.Http("", "/healthz", null, null, null, null, null, false);
+        UpstreamCluster c = start(cluster(check(unnamed, 1, 1), List.of(new LbEndpoint(
+                new SocketAddress("127.0.0.1", servingPort), "", null, 1, Metadata.EMPTY, List.of(),
+                new dev.inmesh.api.config.endpoint.HealthCheckConfig(health.port, "hc.local", false)))));
+        Host h = host(c, servingPort);
+        await(() -> !h.failedActiveHealthCheck(), "the check on the health port");
+        assertEquals("GET /healthz host=hc.local ua=Envoy/HC x-probe=null", health.seen.peek());
     }
 
     @Test

@@ -270,6 +270,20 @@ class HealthCheckerTest {
     }
 
     @Test
+    void anEndpointThatDisablesActiveHealthChecksIsNeitherCheckedNorFailed() {
+        var disabled = new dev.inmesh.api.config.endpoint.LbEndpoint(
+                new dev.inmesh.api.config.core.SocketAddress("10.0.0.7", 8080), "", HealthStatus.HEALTHY, 1, null,
+                List.of(), new dev.inmesh.api.config.endpoint.HealthCheckConfig(0, "", true));
+        ClusterLoadAssignment cla = Fixtures.cla("c", Fixtures.locality("a", 0, 1, 1, 2, HealthStatus.HEALTHY),
+                new LocalityLbEndpoints(dev.inmesh.api.config.endpoint.Locality.EMPTY, List.of(disabled), 1, 0));
+        UpstreamCluster c = manager(check(1, 1), cla).cluster("c");
+        assertFalse(host(c, 7).failedActiveHealthCheck());
+        assertNull(c.healthCheckSession(host(c, 7)));
+        assertTrue(host(c, 1).failedActiveHealthCheck());
+        assertEquals(List.of(host(c, 7)), c.prioritySet().hostSets().get(0).healthyHosts());
+    }
+
+    @Test
     void aFailedHostCountsAsUnhealthyForAStatefulSessionsOverride() {
         UpstreamCluster c = manager(check(1, 1), Fixtures.cla("c", 1)).cluster("c");
         Host h = hosts(c).get(0);

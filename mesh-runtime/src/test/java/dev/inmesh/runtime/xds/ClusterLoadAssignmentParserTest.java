@@ -148,4 +148,23 @@ class ClusterLoadAssignmentParserTest {
         assertEquals("ClusterLoadAssignment \"x\": endpoints[0].lb_endpoints[0].endpoint.address: required",
                 error("{\"clusterName\": \"x\", \"endpoints\": [{\"lbEndpoints\": [{\"endpoint\": {}}]}]}"));
     }
+
+    @Test
+    void anEndpointsHealthCheckConfigGivesItsCheckPortHostnameAndOptOutAndAnotherAddressIsRefused() throws Exception {
+        String cla = """
+                {"clusterName": "c", "endpoints": [{"lbEndpoints": [{"endpoint": {
+                  "address": {"socketAddress": {"address": "10.0.0.1", "portValue": 80}},
+                  "healthCheckConfig": %s}}]}]}""";
+        var ep = PARSER.parse(proto(cla.formatted(
+                "{\"portValue\": 8081, \"hostname\": \"hc.local\", \"disableActiveHealthCheck\": true}")))
+                .endpoints().get(0).lbEndpoints().get(0);
+        assertEquals(new dev.inmesh.api.config.endpoint.HealthCheckConfig(8081, "hc.local", true),
+                ep.healthCheckConfig());
+        // Istio writes an empty one
+        assertEquals(dev.inmesh.api.config.endpoint.HealthCheckConfig.NONE, PARSER.parse(proto(cla.formatted("{}")))
+                .endpoints().get(0).lbEndpoints().get(0).healthCheckConfig());
+        String e = error(cla.formatted(
+                "{\"address\": {\"socketAddress\": {\"address\": \"10.0.0.2\", \"portValue\": 80}}}"));
+        assertTrue(e.contains("endpoint.health_check_config.address: not supported"), e);
+    }
 }
