@@ -180,7 +180,8 @@ public final class ClusterManagerStatus implements ClusterStatusSource {
         };
         return HostHealthStatus.newBuilder().setFailedOutlierCheck(h.outlier().ejected()).setEdsHealthStatus(eds)
                 .setFailedActiveHealthCheck(h.failedActiveHealthCheck())
-                .setActiveHcTimeout(h.activeHealthCheckTimedOut()).build();
+                .setActiveHcTimeout(h.activeHealthCheckTimedOut())
+                .setExcludedViaImmediateHcFail(h.excludedViaImmediateHealthCheckFail()).build();
     }
 
     private static UInt32Value uint32(long v) {
@@ -209,6 +210,9 @@ public final class ClusterManagerStatus implements ClusterStatusSource {
             case UNHEALTHY, TIMEOUT -> b.append("/failed_eds_health");
             case DEGRADED -> b.append("/degraded_eds_health");
             default -> { }
+        }
+        if (h.excludedViaImmediateHealthCheckFail()) {
+            b.append("/excluded_via_immediate_hc_fail");
         }
         if (h.activeHealthCheckTimedOut()) {
             b.append("/active_hc_timeout");

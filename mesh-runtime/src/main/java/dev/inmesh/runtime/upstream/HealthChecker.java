@@ -44,6 +44,8 @@ import java.util.function.BooleanSupplier;
 final class HealthChecker {
     /** The user agent of Envoy's HTTP checks. */
     static final String USER_AGENT = "Envoy/HC";
+    /** The header with which an Envoy upstream failing its health checks asks to be excluded at once. */
+    static final String IMMEDIATE_FAIL = "x-envoy-immediate-health-check-fail";
 
     /** What one check came to, as Envoy's checkers classify it. */
     enum Result {
@@ -121,8 +123,7 @@ final class HealthChecker {
         Set<Host> keep = new HashSet<>();
         for (Host h : hosts) {
             if (h.healthCheckConfig().disableActiveHealthCheck()) {
-                h.failedActiveHc = false;
-                h.activeHcTimeout = false;
+                h.clearActiveHealthCheck();
             } else {
                 keep.add(h);
             }
@@ -294,20 +295,14 @@ final class HealthChecker {
                 inFlight = req;
                 req.authority(HostAndPort.authority(authority));
                 headers(req.headers(), h);
-                return req.send().compose(resp -> resp.body().map(b -> resp.statusCode()));
+                return req.send().compose(resp -> resp.body().map(b -> httpResult(h, resp.statusCode(),
+                        resp.headers().contains(IMMEDIATE_FAIL))));
             }).onComplete(ar -> {
                 if (id != attempt) {
                     return;
                 }
                 inFlight = null;
-                if (ar.failed()) {
-                    complete(id, Result.NETWORK);
-                } else {
-                    int status = ar.result();
-                    complete(id, HealthCheck.Http.in(h.expectedStatuses(), status) ? Result.SUCCESS
-                            : HealthCheck.Http.in(h.retriableStatuses(), status) ? Result.RETRIABLE
-                            : Result.FAILED);
-                }
+                complete(id, ar.failed() ? Result.NETWORK : ar.result());
             });
         }
 
@@ -323,6 +318,21 @@ final class HealthChecker {
                 }
                 complete(id, ar.succeeded() ? Result.SUCCESS : Result.NETWORK);
             });
+        }
+
+        /**
+         * What an HTTP check's answer comes to, as Envoy's: an unexpected status with
+         * {@code x-envoy-immediate-health-check-fail} also excludes the host (without rebuilding its cluster's hosts
+         * when the host was failed already, as Envoy).
+         */
+        Result httpResult(HealthCheck.Http h, int status, boolean immediateFail) {
+            if (HealthCheck.Http.in(h.expectedStatuses(), status)) {
+                return Result.SUCCESS;
+            }
+            if (immediateFail) {
+                host.excludedViaImmediateHcFail = true;
+            }
+            return HealthCheck.Http.in(h.retriableStatuses(), status) ? Result.RETRIABLE : Result.FAILED;
         }
 
         /** The port checks go to: the endpoint's health check port, else the host's own. */
@@ -358,6 +368,7 @@ final class HealthChecker {
                     // reliability)
                     if (firstCheck || ++numHealthy == config.healthyThreshold()) {
                         host.activeHcTimeout = false;
+                        host.excludedViaImmediateHcFail = false;
                         host.failedActiveHc = false;
                         t = Transition.CHANGED;
                     } else {

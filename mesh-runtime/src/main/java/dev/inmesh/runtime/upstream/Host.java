@@ -52,6 +52,12 @@ public final class Host implements LbHost {
     volatile boolean failedActiveHc;
     /** Envoy's {@code ACTIVE_HC_TIMEOUT}: the host is failed and its last check timed out. */
     volatile boolean activeHcTimeout;
+    /**
+     * Envoy's {@code EXCLUDED_VIA_IMMEDIATE_HC_FAIL}: an HTTP check was answered with an unexpected status and
+     * {@code x-envoy-immediate-health-check-fail} (an Envoy upstream failing its health checks, as when draining);
+     * cleared when the host's checks pass again.
+     */
+    volatile boolean excludedViaImmediateHcFail;
 
     Host(SocketAddress address, LbEndpoint endpoint, Locality locality, int priority, OutlierMonitor outlier,
          HostPool pool, boolean hostnameForHashing) {
@@ -230,11 +236,24 @@ public final class Host implements LbHost {
     }
 
     /**
-     * Excluded from balancing (EDS health DRAINING): never picked outside panic, and not counted in the priority's
-     * availability, so that draining hosts neither lower it nor push it into panic.
+     * Excluded from balancing (EDS health DRAINING, or excluded by an immediate health check failure): never picked
+     * outside panic, and not counted in the priority's availability, so that draining hosts neither lower it nor push
+     * it into panic.
      */
     public boolean excluded() {
-        return health == HealthStatus.DRAINING;
+        return health == HealthStatus.DRAINING || excludedViaImmediateHcFail;
+    }
+
+    /** Forgets what active health checks said of the host (it is no longer checked). */
+    void clearActiveHealthCheck() {
+        failedActiveHc = false;
+        activeHcTimeout = false;
+        excludedViaImmediateHcFail = false;
+    }
+
+    /** Whether a check's answer asked to exclude the host ({@code EXCLUDED_VIA_IMMEDIATE_HC_FAIL}). */
+    public boolean excludedViaImmediateHealthCheckFail() {
+        return excludedViaImmediateHcFail;
     }
 
     public HostStats stats() {

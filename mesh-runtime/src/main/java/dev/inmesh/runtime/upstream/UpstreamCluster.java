@@ -469,8 +469,7 @@ public final class UpstreamCluster {
         }
         for (Host h : hosts.values()) {
             if (hc == null) {
-                h.failedActiveHc = false;
-                h.activeHcTimeout = false;
+                h.clearActiveHealthCheck();
             } else if (current == null) {
                 h.failedActiveHc = !h.healthCheckConfig().disableActiveHealthCheck();
             }

@@ -284,6 +284,32 @@ class HealthCheckerTest {
     }
 
     @Test
+    void anUnexpectedStatusWithImmediateHealthCheckFailExcludesTheHostUntilItsChecksPassAgain() {
+        UpstreamCluster c = manager(check(1, 1), Fixtures.cla("c", 4)).cluster("c");
+        List<Host> hosts = hosts(c);
+        hosts.forEach(h -> result(c, h, Result.SUCCESS));
+        HealthCheck.Http http = new HealthCheck.Http("", "/", null, null, null, null,
+                List.of(new HealthCheck.StatusRange(503, 504)), false);
+        HealthChecker.Session s = c.healthCheckSession(hosts.get(0));
+        assertEquals(Result.SUCCESS, s.httpResult(http, 200, true)); // expected: the header changes nothing
+        assertFalse(hosts.get(0).excluded());
+        assertEquals(Result.FAILED, s.httpResult(http, 500, false));
+        assertFalse(hosts.get(0).excluded());
+        // Envoy's draining upstream: excluded, so not counted in the priority's availability
+        for (Host h : hosts.subList(0, 3)) {
+            s = c.healthCheckSession(h);
+            assertEquals(Result.RETRIABLE, s.httpResult(http, 503, true));
+            s.onResult(Result.RETRIABLE);
+        }
+        assertTrue(hosts.get(0).excluded());
+        assertTrue(hosts.get(0).failedActiveHealthCheck()); // unhealthy_threshold 1
+        // one host of four healthy would be panic (25 % under 50 %), not with the three others excluded
+        assertFalse(c.prioritySet().hostSets().get(0).panic());
+        c.healthCheckSession(hosts.get(0)).onResult(Result.SUCCESS);
+        assertFalse(hosts.get(0).excluded());
+    }
+
+    @Test
     void aFailedHostCountsAsUnhealthyForAStatefulSessionsOverride() {
         UpstreamCluster c = manager(check(1, 1), Fixtures.cla("c", 1)).cluster("c");
         Host h = hosts(c).get(0);
