@@ -2,6 +2,7 @@ package dev.inmesh.runtime.admin;
 
 import com.google.protobuf.UInt32Value;
 import dev.inmesh.api.config.cluster.CircuitBreakers;
+import dev.inmesh.api.config.endpoint.HealthStatus;
 import dev.inmesh.runtime.snapshot.MeshSnapshot;
 import dev.inmesh.runtime.snapshot.SnapshotHolder;
 import dev.inmesh.runtime.stats.EnvoyNumbers;
@@ -181,7 +182,8 @@ public final class ClusterManagerStatus implements ClusterStatusSource {
         return HostHealthStatus.newBuilder().setFailedOutlierCheck(h.outlier().ejected()).setEdsHealthStatus(eds)
                 .setFailedActiveHealthCheck(h.failedActiveHealthCheck())
                 .setActiveHcTimeout(h.activeHealthCheckTimedOut())
-                .setExcludedViaImmediateHcFail(h.excludedViaImmediateHealthCheckFail()).build();
+                .setExcludedViaImmediateHcFail(h.excludedViaImmediateHealthCheckFail())
+                .setFailedActiveDegradedCheck(h.degradedByActiveHealthCheck()).build();
     }
 
     private static UInt32Value uint32(long v) {
@@ -206,10 +208,15 @@ public final class ClusterManagerStatus implements ClusterStatusSource {
         if (h.outlier().ejected()) {
             b.append("/failed_outlier_check");
         }
-        switch (h.healthStatus()) {
-            case UNHEALTHY, TIMEOUT -> b.append("/failed_eds_health");
-            case DEGRADED -> b.append("/degraded_eds_health");
-            default -> { }
+        HealthStatus eds = h.healthStatus();
+        if (eds == HealthStatus.UNHEALTHY || eds == HealthStatus.TIMEOUT) {
+            b.append("/failed_eds_health");
+        }
+        if (h.degradedByActiveHealthCheck()) {
+            b.append("/degraded_active_hc");
+        }
+        if (eds == HealthStatus.DEGRADED) {
+            b.append("/degraded_eds_health");
         }
         if (h.excludedViaImmediateHealthCheckFail()) {
             b.append("/excluded_via_immediate_hc_fail");
@@ -217,7 +224,7 @@ public final class ClusterManagerStatus implements ClusterStatusSource {
         if (h.activeHealthCheckTimedOut()) {
             b.append("/active_hc_timeout");
         }
-        if (h.healthStatus() == dev.inmesh.api.config.endpoint.HealthStatus.DRAINING) {
+        if (eds == HealthStatus.DRAINING) {
             b.append("/eds_status_draining");
         }
         return b.length() == 0 ? "healthy" : b.toString();

@@ -11,7 +11,7 @@ import java.util.function.IntSupplier;
  * {@code network_failure} (those that failed for the network: no connection, a reset, the timeout),
  * {@code passive_failure} and {@code verify_cluster} (kept at 0: Inmesh has neither passive health failures nor
  * {@code service_name_matcher}), and the gauges {@code healthy} (checked hosts that passed) and {@code degraded}
- * (0: Inmesh's checks do not mark hosts degraded). Scraped under Istio's stats tags as
+ * (checked hosts whose last check said {@code x-envoy-degraded}). Scraped under Istio's stats tags as
  * {@code envoy_cluster_health_check_attempt{cluster_name="<name>"}} and so on; as with {@link UpstreamStats}, those
  * whose Envoy name does not end in {@code _total} are gauges that only go up. Thread-safe.
  */
@@ -23,6 +23,7 @@ public final class HealthCheckStats {
     private final LongAdder failure = new LongAdder();
     private final LongAdder networkFailure = new LongAdder();
     private volatile IntSupplier healthy = () -> 0;
+    private volatile IntSupplier degraded = () -> 0;
 
     HealthCheckStats(MeterRegistry registry, String cluster) {
         UpstreamStatsImpl.adder(registry, cluster, SCOPE + "attempt", attempt);
@@ -33,13 +34,14 @@ public final class HealthCheckStats {
         UpstreamStatsImpl.adder(registry, cluster, SCOPE + "verify_cluster", new LongAdder());
         Gauge.builder("envoy_cluster_" + SCOPE + "healthy", this, s -> s.healthy.getAsInt())
                 .tag("cluster_name", cluster).strongReference(true).register(registry);
-        Gauge.builder("envoy_cluster_" + SCOPE + "degraded", () -> 0)
+        Gauge.builder("envoy_cluster_" + SCOPE + "degraded", this, s -> s.degraded.getAsInt())
                 .tag("cluster_name", cluster).strongReference(true).register(registry);
     }
 
-    /** Where {@code healthy} is read from: the cluster's health checker in force. */
-    public void healthyFrom(IntSupplier healthyHosts) {
+    /** Where {@code healthy} and {@code degraded} are read from: the cluster's health checker in force. */
+    public void hostsFrom(IntSupplier healthyHosts, IntSupplier degradedHosts) {
         this.healthy = healthyHosts;
+        this.degraded = degradedHosts;
     }
 
     /** A check started. */

@@ -46,10 +46,14 @@ final class HealthChecker {
     static final String USER_AGENT = "Envoy/HC";
     /** The header with which an Envoy upstream failing its health checks asks to be excluded at once. */
     static final String IMMEDIATE_FAIL = "x-envoy-immediate-health-check-fail";
+    /** The header with which a check's answer says the host is degraded. */
+    static final String DEGRADED_HEADER = "x-envoy-degraded";
 
     /** What one check came to, as Envoy's checkers classify it. */
     enum Result {
         SUCCESS,
+        /** A success whose answer said {@code x-envoy-degraded}: the host is degraded. */
+        DEGRADED,
         /** An HTTP status neither expected nor retriable: the host fails at once. */
         FAILED,
         /** A retriable HTTP status: counts toward {@code unhealthy_threshold}. */
@@ -95,7 +99,7 @@ final class HealthChecker {
         this.traffic = traffic;
         this.context = env.vertx() == null ? null : env.vertx().getOrCreateContext();
         if (stats != null) {
-            stats.healthyFrom(this::healthyHosts);
+            stats.hostsFrom(() -> count(false), () -> count(true));
         }
     }
 
@@ -103,11 +107,14 @@ final class HealthChecker {
         return config;
     }
 
-    /** The hosts checked now whose checks have passed ({@code health_check.healthy}). */
-    synchronized int healthyHosts() {
+    /**
+     * The hosts checked now whose checks have passed ({@code health_check.healthy}), or of those, the ones whose last
+     * check said degraded ({@code health_check.degraded}).
+     */
+    private synchronized int count(boolean degraded) {
         int n = 0;
         for (Host h : sessions.keySet()) {
-            n += h.failedActiveHc ? 0 : 1;
+            n += h.failedActiveHc || degraded && !h.degradedActiveHc ? 0 : 1;
         }
         return n;
     }
@@ -296,7 +303,7 @@ final class HealthChecker {
                 req.authority(HostAndPort.authority(authority));
                 headers(req.headers(), h);
                 return req.send().compose(resp -> resp.body().map(b -> httpResult(h, resp.statusCode(),
-                        resp.headers().contains(IMMEDIATE_FAIL))));
+                        resp.headers().contains(IMMEDIATE_FAIL), resp.headers().contains(DEGRADED_HEADER))));
             }).onComplete(ar -> {
                 if (id != attempt) {
                     return;
@@ -321,13 +328,13 @@ final class HealthChecker {
         }
 
         /**
-         * What an HTTP check's answer comes to, as Envoy's: an unexpected status with
-         * {@code x-envoy-immediate-health-check-fail} also excludes the host (without rebuilding its cluster's hosts
-         * when the host was failed already, as Envoy).
+         * What an HTTP check's answer comes to, as Envoy's: an expected status with {@code x-envoy-degraded} is a
+         * degraded success; an unexpected status with {@code x-envoy-immediate-health-check-fail} also excludes the
+         * host (without rebuilding its cluster's hosts when the host was failed already, as Envoy).
          */
-        Result httpResult(HealthCheck.Http h, int status, boolean immediateFail) {
+        Result httpResult(HealthCheck.Http h, int status, boolean immediateFail, boolean degraded) {
             if (HealthCheck.Http.in(h.expectedStatuses(), status)) {
-                return Result.SUCCESS;
+                return degraded ? Result.DEGRADED : Result.SUCCESS;
             }
             if (immediateFail) {
                 host.excludedViaImmediateHcFail = true;
@@ -359,7 +366,7 @@ final class HealthChecker {
          */
         long onResult(Result r) {
             Transition t = Transition.UNCHANGED;
-            boolean success = r == Result.SUCCESS;
+            boolean success = r == Result.SUCCESS || r == Result.DEGRADED;
             if (success) {
                 numUnhealthy = 0;
                 if (host.failedActiveHc) {
@@ -374,6 +381,11 @@ final class HealthChecker {
                     } else {
                         t = Transition.CHANGE_PENDING;
                     }
+                }
+                boolean degraded = r == Result.DEGRADED;
+                if (degraded != host.degradedActiveHc) {
+                    host.degradedActiveHc = degraded;
+                    t = t == Transition.UNCHANGED ? Transition.CHANGED : t;
                 }
                 if (stats != null) {
                     stats.success();

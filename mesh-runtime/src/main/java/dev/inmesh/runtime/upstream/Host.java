@@ -58,6 +58,8 @@ public final class Host implements LbHost {
      * cleared when the host's checks pass again.
      */
     volatile boolean excludedViaImmediateHcFail;
+    /** Envoy's {@code DEGRADED_ACTIVE_HC}: the host's last passed check was answered with {@code x-envoy-degraded}. */
+    volatile boolean degradedActiveHc;
 
     Host(SocketAddress address, LbEndpoint endpoint, Locality locality, int priority, OutlierMonitor outlier,
          HostPool pool, boolean hostnameForHashing) {
@@ -214,15 +216,22 @@ public final class Host implements LbHost {
     @Override
     public boolean healthy() {
         return (health == HealthStatus.HEALTHY || health == HealthStatus.UNKNOWN) && !outlier.ejected()
-                && !failedActiveHc;
+                && !failedActiveHc && !degradedActiveHc;
     }
 
     /**
-     * Degraded (EDS health DEGRADED), not ejected and not failed by active health checks: picked only for the load
-     * healthy hosts cannot take.
+     * Degraded (EDS health DEGRADED, or HEALTHY or UNKNOWN and degraded by its active health checks), not ejected and
+     * not failed by active health checks: picked only for the load healthy hosts cannot take.
      */
     public boolean degraded() {
-        return health == HealthStatus.DEGRADED && !outlier.ejected() && !failedActiveHc;
+        boolean edsUp = health == HealthStatus.HEALTHY || health == HealthStatus.UNKNOWN;
+        return (health == HealthStatus.DEGRADED || edsUp && degradedActiveHc) && !outlier.ejected()
+                && !failedActiveHc;
+    }
+
+    /** Whether the host's last passed check said it is degraded (Envoy's {@code DEGRADED_ACTIVE_HC}). */
+    public boolean degradedByActiveHealthCheck() {
+        return degradedActiveHc;
     }
 
     /** Whether active health checks failed the host, or have not passed it yet (Envoy's {@code FAILED_ACTIVE_HC}). */
@@ -249,6 +258,7 @@ public final class Host implements LbHost {
         failedActiveHc = false;
         activeHcTimeout = false;
         excludedViaImmediateHcFail = false;
+        degradedActiveHc = false;
     }
 
     /** Whether a check's answer asked to exclude the host ({@code EXCLUDED_VIA_IMMEDIATE_HC_FAIL}). */

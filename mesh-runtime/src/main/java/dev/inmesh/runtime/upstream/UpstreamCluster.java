@@ -195,7 +195,8 @@ public final class UpstreamCluster {
      * The host a stateful session names, as Envoy's cluster looks it up before its load balancer: {@code address} as
      * Envoy prints a host's address ({@code ip:port}, {@code [ipv6]:port}), taken only if the cluster has that host
      * and its health is one of the cluster's {@code override_host_status} (a host ejected by outlier detection counts
-     * as UNHEALTHY, as does one failed by active health checks, as in Envoy's host health). Retry predicates and
+     * as UNHEALTHY, as does one failed by active health checks, and one its checks said degraded as DEGRADED, as in
+     * Envoy's host health). Retry predicates and
      * priority loads do not apply to it.
      *
      * @return the host, or null when the cluster has no such host or its health does not let it take the request
@@ -206,7 +207,11 @@ public final class UpstreamCluster {
             return null;
         }
         boolean failed = h.outlier().ejected() || h.failedActiveHc;
-        HealthStatus health = failed ? HealthStatus.UNHEALTHY : h.healthStatus();
+        HealthStatus eds = h.healthStatus();
+        // as Envoy's host health: a failure flag first, then a degraded one, then what EDS said
+        boolean edsFailed = eds == HealthStatus.UNHEALTHY || eds == HealthStatus.TIMEOUT;
+        HealthStatus health = failed ? HealthStatus.UNHEALTHY
+                : h.degradedActiveHc && !edsFailed ? HealthStatus.DEGRADED : eds;
         return config.commonLbConfig().overrideHostStatus().contains(health) ? h : null;
     }
 

@@ -291,14 +291,14 @@ class HealthCheckerTest {
         HealthCheck.Http http = new HealthCheck.Http("", "/", null, null, null, null,
                 List.of(new HealthCheck.StatusRange(503, 504)), false);
         HealthChecker.Session s = c.healthCheckSession(hosts.get(0));
-        assertEquals(Result.SUCCESS, s.httpResult(http, 200, true)); // expected: the header changes nothing
+        assertEquals(Result.SUCCESS, s.httpResult(http, 200, true, false)); // expected: the header changes nothing
         assertFalse(hosts.get(0).excluded());
-        assertEquals(Result.FAILED, s.httpResult(http, 500, false));
+        assertEquals(Result.FAILED, s.httpResult(http, 500, false, false));
         assertFalse(hosts.get(0).excluded());
         // Envoy's draining upstream: excluded, so not counted in the priority's availability
         for (Host h : hosts.subList(0, 3)) {
             s = c.healthCheckSession(h);
-            assertEquals(Result.RETRIABLE, s.httpResult(http, 503, true));
+            assertEquals(Result.RETRIABLE, s.httpResult(http, 503, true, false));
             s.onResult(Result.RETRIABLE);
         }
         assertTrue(hosts.get(0).excluded());
@@ -307,6 +307,27 @@ class HealthCheckerTest {
         assertFalse(c.prioritySet().hostSets().get(0).panic());
         c.healthCheckSession(hosts.get(0)).onResult(Result.SUCCESS);
         assertFalse(hosts.get(0).excluded());
+    }
+
+    @Test
+    void anExpectedStatusWithEnvoyDegradedMakesTheHostDegradedUntilACheckSaysOtherwise() {
+        UpstreamCluster c = manager(check(1, 1), Fixtures.cla("c", 2)).cluster("c");
+        Host h = host(c, 1);
+        hosts(c).forEach(x -> result(c, x, Result.SUCCESS));
+        HealthCheck.Http http = new HealthCheck.Http("", "/", null, null, null, null, null, false);
+        HealthChecker.Session s = c.healthCheckSession(h);
+        assertEquals(Result.DEGRADED, s.httpResult(http, 200, false, true));
+        assertEquals(Result.FAILED, s.httpResult(http, 503, false, true)); // not a success: the header is not read
+        // a change of health: the healthy interval (no traffic yet)
+        assertEquals(70_000, s.onResult(Result.DEGRADED));
+        assertFalse(h.healthy());
+        assertTrue(h.degraded());
+        assertEquals(List.of(host(c, 2)), c.prioritySet().hostSets().get(0).healthyHosts());
+        assertEquals(List.of(h), c.prioritySet().hostSets().get(0).degradedHosts());
+        assertEquals(h, c.overrideHost(h.addressString())); // DEGRADED, which the default override status lists
+        s.onResult(Result.SUCCESS);
+        assertTrue(h.healthy());
+        assertFalse(h.degraded());
     }
 
     @Test
