@@ -575,10 +575,16 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 result, snapshot, flags, details, cluster, destination, ds, rateLimit, early, traced)) {
             return;
         }
-        if (answeredUnforwarded(req, result, table, flags, details, routeName, ds)) {
+        if (!(result instanceof RouteResult.Forward forward)) {
+            // the router's own answer (no route, a redirect, a direct response), after the Lua filters before it, as
+            // Envoy's router finds the route when the filters before it let the request through
+            dev.inmesh.api.config.route.Route r = RouteResult.routeOf(result);
+            routeName[0] = r == null ? null : r.name();
+            luaThenServe(req, result, table, early, rateLimit, traced, flags, details, routeName, snapshot, cluster,
+                    destination, ds);
             return;
         }
-        RouteResult.Forward f = named((RouteResult.Forward) result, snapshot, routeName, cluster, destination);
+        RouteResult.Forward f = named(forward, snapshot, routeName, cluster, destination);
         CorsFilter.Outcome corsOutcome = !corsFilter ? early : cors(req, f, details, ds);
         if (corsOutcome != null && corsOutcome.preflight()) {
             return;
@@ -600,12 +606,12 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                         }
                         traced.authz = ExtAuthzFilter.ResponseHeader.concat(traced.authz, v.responseHeaders());
                         req.resume();
-                        luaThenServe(req, f, result, table, corsOutcome, rateLimit, traced, flags, details,
+                        luaThenServe(req, result, table, corsOutcome, rateLimit, traced, flags, details,
                                 routeName, snapshot, cluster, destination, ds);
                     });
             return;
         }
-        luaThenServe(req, f, result, table, corsOutcome, rateLimit, traced, flags, details, routeName, snapshot,
+        luaThenServe(req, result, table, corsOutcome, rateLimit, traced, flags, details, routeName, snapshot,
                 cluster, destination, ds);
     }
 
@@ -656,18 +662,19 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
     /**
      * Envoy's Lua filters, right before the router (as in {@code Router}): their request scripts see and change the
      * request's head, one that responds answers it ({@code lua_response}), and changed headers choose the route again
-     * where the filter clears the route cache. Then the service takes the request. A script that may call
+     * where the filter clears the route cache. Then the service takes the request, or the router answers it itself
+     * (no route, a redirect, a direct response), its answer through the response scripts. A script that may call
      * {@code body()} has the body held whole first ({@link HeldRequestBody}, as Router's: 413 over the route's buffer
      * limit, capped at the listener default as this handler reads no listener), and the service gets it as the
      * scripts left it.
      */
-    private void luaThenServe(HttpServerRequest req, RouteResult.Forward f, RouteResult result, RouteTable table,
+    private void luaThenServe(HttpServerRequest req, RouteResult result, RouteTable table,
                               CorsFilter.Outcome corsOutcome, LocalRateLimitFilter.Outcome[] rateLimit,
                               Traced traced, Set<ResponseFlag> flags, String[] details, String[] routeName,
                               MeshSnapshot snapshot, String[] cluster, String[] destination, DownstreamStats ds) {
         LuaFilter.Stream lua = traced.lua;
         if (lua == null) {
-            serve(req, f, result, table, corsOutcome, rateLimit, traced, details, ds);
+            serveRouted(req, result, table, corsOutcome, rateLimit, traced, flags, details, routeName, ds);
             return;
         }
         HttpServerResponse resp = req.response();
@@ -677,8 +684,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             lua.response(responseHead(resp), luaInfo(req, traced, routeName[0]));
             encodeFilters(resp, corsOutcome, rateLimit, traced);
         });
-        if (!lua.readsBody(f) || traced.webSocket || req.method() == io.vertx.core.http.HttpMethod.CONNECT) {
-            luaRequest(req, f, result, table, corsOutcome, rateLimit, traced, flags, details, routeName, snapshot,
+        if (!lua.readsBody(result) || traced.webSocket || req.method() == io.vertx.core.http.HttpMethod.CONNECT) {
+            luaRequest(req, result, table, corsOutcome, rateLimit, traced, flags, details, routeName, snapshot,
                     cluster, destination, ds, null);
             return;
         }
@@ -687,7 +694,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         // the request as an authorizer's hold does
         HeldRequestBody held = traced.heldBody != null ? traced.heldBody : new HeldRequestBody(req);
         traced.heldBody = held;
-        long limit = Router.requestBufferLimit(f, Listener.DEFAULT_PER_CONNECTION_BUFFER_LIMIT_BYTES);
+        long limit = Router.requestBufferLimit(result, Listener.DEFAULT_PER_CONNECTION_BUFFER_LIMIT_BYTES);
         held.hold(RequestBody.pastLimit(limit)).onComplete(ar -> {
             if (resp.ended() || resp.closed()) {
                 return;
@@ -702,13 +709,13 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 req.resume(); // what the caller still sends goes nowhere
                 return;
             }
-            luaRequest(req, f, result, table, corsOutcome, rateLimit, traced, flags, details, routeName, snapshot,
+            luaRequest(req, result, table, corsOutcome, rateLimit, traced, flags, details, routeName, snapshot,
                     cluster, destination, ds, LuaFilter.Body.of(ar.result(), held::replace));
         });
     }
 
     /** The Lua filters' request scripts, {@code body} held for them (or null), then the service. */
-    private void luaRequest(HttpServerRequest req, RouteResult.Forward f, RouteResult result, RouteTable table,
+    private void luaRequest(HttpServerRequest req, RouteResult result, RouteTable table,
                             CorsFilter.Outcome corsOutcome, LocalRateLimitFilter.Outcome[] rateLimit,
                             Traced traced, Set<ResponseFlag> flags, String[] details, String[] routeName,
                             MeshSnapshot snapshot, String[] cluster, String[] destination, DownstreamStats ds,
@@ -742,7 +749,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 traced.authorizedUri = value;
                 return true;
             }
-        }, luaInfo(req, traced, routeName[0]), f, body);
+        }, luaInfo(req, traced, routeName[0]), result, body);
         if (reply != null) {
             details[0] = LuaFilter.DETAILS;
             // its own reply does not pass through its response script, only the filters' before it
@@ -758,13 +765,21 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             RouteResult again = table.route(new ServerRequestView(req, view.authority(), q < 0 ? p : p.substring(0, q),
                     view.startTime()), ThreadLocalRandom.current().nextLong());
             traced.route = again;
-            if (answeredUnforwarded(req, again, table, flags, details, routeName, ds)) {
-                return;
+            if (again instanceof RouteResult.Forward f) {
+                named(f, snapshot, routeName, cluster, destination);
             }
-            f = named((RouteResult.Forward) again, snapshot, routeName, cluster, destination);
             result = again;
         }
-        serve(req, f, result, table, corsOutcome, rateLimit, traced, details, ds);
+        serveRouted(req, result, table, corsOutcome, rateLimit, traced, flags, details, routeName, ds);
+    }
+
+    /** The router's part: its own answer to a request its route does not forward, else the service takes it. */
+    private void serveRouted(HttpServerRequest req, RouteResult result, RouteTable table,
+                             CorsFilter.Outcome corsOutcome, LocalRateLimitFilter.Outcome[] rateLimit, Traced traced,
+                             Set<ResponseFlag> flags, String[] details, String[] routeName, DownstreamStats ds) {
+        if (!answeredUnforwarded(req, result, table, flags, details, routeName, ds)) {
+            serve(req, (RouteResult.Forward) result, result, table, corsOutcome, rateLimit, traced, details, ds);
+        }
     }
 
     /**

@@ -98,14 +98,16 @@ public final class LuaFilter {
     /**
      * The script that runs for a request of {@code route}: as Envoy's, the route's {@code LuaPerRoute} for this
      * filter, else its virtual host's, disables the filter, names one of its {@code source_codes} (none when it has
-     * no such name) or gives a script; without one the filter's default. Null: no script runs.
+     * no such name) or gives a script; without one the filter's default. A redirect's or direct response's route
+     * chooses as a forwarding one does; a request no route matched runs the default. Null: no script runs.
      */
     private Script scriptFor(RouteResult route) {
         LuaPerRoute p = null;
-        if (route instanceof RouteResult.Forward f) {
-            p = f.route().lua().get(name);
-            if (p == null && f.virtualHost() != null) {
-                p = f.virtualHost().lua().get(name);
+        dev.inmesh.api.config.route.Route r = RouteResult.routeOf(route);
+        if (r != null) {
+            p = r.lua().get(name);
+            if (p == null && route.virtualHost() != null) {
+                p = route.virtualHost().lua().get(name);
             }
         }
         if (p == null) {

@@ -1019,10 +1019,12 @@ public final class Router {
                 && rateLimited(ex, result, clusters, promise)) {
             return;
         }
-        if (answeredUnforwarded(ex, result, promise)) {
+        if (!(result instanceof RouteResult.Forward f)) {
+            // the router answers it (no route, a redirect, a direct response) after the Lua filters before it, as
+            // Envoy's router sends its local reply when the filters before it let the request through
+            luaThenRoute(ex, result, randomValue, control, table, clusters, promise, ctx);
             return;
         }
-        RouteResult.Forward f = (RouteResult.Forward) result;
         if (req.corsFilter && (!req.corsFirst && cors(ex, f, clusters, promise)
                 || rateLimitLast && rateLimited(ex, result, clusters, promise))) {
             return;
@@ -1035,7 +1037,7 @@ public final class Router {
                 whenDecided(ex, promise, limit, v -> {
                     try {
                         if (!lateLimited(ex, v, result, clusters, promise)) {
-                            luaThenForward(ex, f, randomValue, control, table, clusters, promise, ctx);
+                            luaThenRoute(ex, f, randomValue, control, table, clusters, promise, ctx);
                         }
                     } catch (RuntimeException e) {
                         reply(ex, promise, 500, "", "internal_error", null); // as after a fault's delay
@@ -1047,22 +1049,24 @@ public final class Router {
                 return;
             }
         }
-        luaThenForward(ex, f, randomValue, control, table, clusters, promise, ctx);
+        luaThenRoute(ex, f, randomValue, control, table, clusters, promise, ctx);
     }
 
     /**
      * Envoy's Lua filters, right before the router (where Istio's {@code INSERT_BEFORE} the router puts them): their
      * request scripts see and change the request's head; one that responds answers the request
      * ({@code lua_response}, its headers and body as the script gave them); changed headers choose the route again
-     * where the filter clears the route cache (Envoy's {@code clear_route_cache}, true by default). Then the router.
+     * where the filter clears the route cache (Envoy's {@code clear_route_cache}, true by default). Then the router,
+     * which forwards the request or answers it itself (no route, a redirect, a direct response: as Envoy's router
+     * finds the route after the filters before it ran, and its local reply passes their response scripts).
      * When the route runs a script that may call {@code body()}, a body still arriving is held whole first, as
      * Envoy's filter buffers it: one longer than the request's buffer limit ({@link #requestBufferLimit}, the
      * connection manager's) is answered {@code 413} as Envoy's connection manager answers a filter's buffer overflow,
      * and a caller that leaves meanwhile ends the request as gone.
      */
-    private void luaThenForward(Exchange ex, RouteResult.Forward f, long randomValue, Control control,
-                                RouteTable table, ClusterManager clusters, Promise<RouterResponse> promise,
-                                Context ctx) {
+    private void luaThenRoute(Exchange ex, RouteResult f, long randomValue, Control control,
+                              RouteTable table, ClusterManager clusters, Promise<RouterResponse> promise,
+                              Context ctx) {
         RouterRequest req = ex.request;
         if (req.lua == null || !req.lua.readsBody(f)) {
             lua(ex, f, null, randomValue, control, table, clusters, promise, ctx);
@@ -1106,52 +1110,60 @@ public final class Router {
     }
 
     /** The Lua filters' request scripts, {@code body} held for them (or null), then the router. */
-    private void lua(Exchange ex, RouteResult.Forward f, LuaFilter.Body body, long randomValue, Control control,
+    private void lua(Exchange ex, RouteResult route, LuaFilter.Body body, long randomValue, Control control,
                      RouteTable table, ClusterManager clusters, Promise<RouterResponse> promise, Context ctx) {
         RouterRequest req = ex.request;
         if (req.lua != null) {
-            LuaFilter.Reply reply = req.lua.request(new LuaFilter.Head() {
-                @Override
-                public MultiMap headers() {
-                    return req.headers;
-                }
-
-                @Override
-                public String pseudo(String name) {
-                    return switch (name) {
-                        case ":path" -> req.uri;
-                        case ":method" -> req.method.name();
-                        case ":authority" -> req.authority;
-                        case ":scheme" -> req.scheme;
-                        default -> null;
-                    };
-                }
-
-                @Override
-                public boolean setPseudo(String name, String value) {
-                    if (!name.equals(":path") || !validRequestTarget(value)) {
-                        return false;
-                    }
-                    req.uri = value;
-                    return true;
-                }
-            }, luaInfo(ex, f), f, body);
+            LuaFilter.Reply reply = req.lua.request(luaHead(req), luaInfo(ex, route), route, body);
             if (reply != null) {
-                ex.filterReply = true; // the script's own headers: not the route's rules
-                ex.luaReply = true;
-                reply(ex, promise, reply.status(), reply.body(), LuaFilter.DETAILS, reply.headers());
+                luaReply(ex, promise, reply);
                 return;
             }
             if (req.lua.reroute()) {
-                RouteResult again = table.route(req, randomValue);
-                ex.route = again;
-                if (answeredUnforwarded(ex, again, promise)) {
-                    return;
-                }
-                f = (RouteResult.Forward) again;
+                route = table.route(req, randomValue);
+                ex.route = route;
             }
         }
-        forward(ex, f, randomValue, control, table, clusters, promise, ctx);
+        if (!answeredUnforwarded(ex, route, promise)) {
+            forward(ex, (RouteResult.Forward) route, randomValue, control, table, clusters, promise, ctx);
+        }
+    }
+
+    /** A request's head as a Lua request script sees it: its headers, its pseudo-headers, {@code :path} writable. */
+    private static LuaFilter.Head luaHead(RouterRequest req) {
+        return new LuaFilter.Head() {
+            @Override
+            public MultiMap headers() {
+                return req.headers;
+            }
+
+            @Override
+            public String pseudo(String name) {
+                return switch (name) {
+                    case ":path" -> req.uri;
+                    case ":method" -> req.method.name();
+                    case ":authority" -> req.authority;
+                    case ":scheme" -> req.scheme;
+                    default -> null;
+                };
+            }
+
+            @Override
+            public boolean setPseudo(String name, String value) {
+                if (!name.equals(":path") || !validRequestTarget(value)) {
+                    return false;
+                }
+                req.uri = value;
+                return true;
+            }
+        };
+    }
+
+    /** A Lua script's {@code respond()}: its headers and body as it gave them, not the route's rules. */
+    private void luaReply(Exchange ex, Promise<RouterResponse> promise, LuaFilter.Reply reply) {
+        ex.filterReply = true;
+        ex.luaReply = true;
+        reply(ex, promise, reply.status(), reply.body(), LuaFilter.DETAILS, reply.headers());
     }
 
     /** What a Lua script's {@code streamInfo()} tells of the exchange's request. */
@@ -1161,7 +1173,13 @@ public final class Router {
                 : req.originalDestination == null ? null
                 : req.originalDestination.address() + ":" + req.originalDestination.port();
         return new LuaFilter.Info(req.protocol, local, req.downstreamRemoteAddress, req.downstreamRemoteAddress,
-                req.requestedServerName, route instanceof RouteResult.Forward f ? f.route().name() : null);
+                req.requestedServerName, routeName(route));
+    }
+
+    /** The name of the route a result came from (a redirect's and a direct response's too), or null. */
+    private static String routeName(RouteResult result) {
+        dev.inmesh.api.config.route.Route r = RouteResult.routeOf(result);
+        return r == null ? null : r.name();
     }
 
     /** Envoy's Lua filters' response scripts over a response's head, right after the router's encoding. */
@@ -1456,12 +1474,19 @@ public final class Router {
      * {@code per_connection_buffer_limit_bytes} (its connection manager's buffer limit); the listener's alone when
      * neither sets one.
      */
-    static long requestBufferLimit(RouterRequest req, RouteResult.Forward f) {
-        return requestBufferLimit(f, req.listenerBufferLimit);
+    static long requestBufferLimit(RouterRequest req, RouteResult route) {
+        return requestBufferLimit(route, req.listenerBufferLimit);
     }
 
-    /** {@link #requestBufferLimit(RouterRequest, RouteResult.Forward)} under a listener's limit. */
-    public static long requestBufferLimit(RouteResult.Forward f, long listenerBufferLimit) {
+    /**
+     * {@link #requestBufferLimit(RouterRequest, RouteResult)} under a listener's limit; the listener's alone for a
+     * request its route does not forward (Envoy reads the limit from a route entry, which a redirect or direct
+     * response route has not).
+     */
+    public static long requestBufferLimit(RouteResult route, long listenerBufferLimit) {
+        if (!(route instanceof RouteResult.Forward f)) {
+            return listenerBufferLimit;
+        }
         Long own = f.route().perRequestBufferLimitBytes();
         if (own == null) {
             own = f.virtualHost().perRequestBufferLimitBytes();

@@ -71,6 +71,7 @@ class InboundLuaTest {
                                 end
                                 hs:add("x-lua", h:streamInfo():routeName())
                                 if hs:get("x-move") then hs:replace("x-route", "moved") end
+                                if hs:get("x-found") then hs:remove("x-nowhere") end
                               end
                               function envoy_on_response(h)
                                 h:headers():add("x-lua-response", h:headers():get(":status"))
@@ -105,6 +106,9 @@ class InboundLuaTest {
                           - name: moved
                             match: {prefix: /, headers: [{name: x-route, string_match: {exact: moved}}]}
                             direct_response: {status: 202, body: {inline_string: moved}}
+                          - name: redirect
+                            match: {prefix: /old}
+                            redirect: {path_redirect: /new}
                           - name: body
                             match: {prefix: /body}
                             route: {cluster: "inbound|9080||", timeout: 0s}
@@ -127,7 +131,9 @@ class InboundLuaTest {
                             route: {cluster: "inbound|9080||", timeout: 0s}
                             typed_per_filter_config:
                               envoy.filters.http.lua: {"@type": "%1$s", name: response.lua}
-                          - {name: default, match: {prefix: /}, route: {cluster: "inbound|9080||", timeout: 0s}}
+                          - name: default
+                            match: {prefix: /, headers: [{name: x-nowhere, present_match: true, invert_match: true}]}
+                            route: {cluster: "inbound|9080||", timeout: 0s}
             """.formatted("type.googleapis.com/envoy.extensions.filters.http.lua.v3.LuaPerRoute");
 
     Vertx vertx;
@@ -234,6 +240,34 @@ class InboundLuaTest {
         assertEquals("moved", a.body());
         assertEquals("202", a.headers().get("x-lua-response"), "the router's answer passes through the script");
         assertEquals("1000", a.headers().get("x-ratelimit-limit"), "and through the filters' before it");
+    }
+
+    @Test
+    void theRoutersRedirectDirectResponseAndNoRouteRunTheRequestScriptAndPassThroughTheResponseScript()
+            throws Exception {
+        String[][] cases = {{"/old", "301"}, {"/a", "202", "x-route", "moved"}, {"/a", "404", "x-nowhere", "1"}};
+        for (String[] c : cases) {
+            String[] headers = java.util.Arrays.copyOfRange(c, 2, c.length);
+            Answer a = getPath(c[0], headers);
+            assertEquals(Integer.parseInt(c[1]), a.status(), c[1]);
+            assertEquals(c[1], a.headers().get("x-lua-response"), c[1]);
+            assertEquals("1000", a.headers().get("x-ratelimit-limit"), c[1]);
+            String[] denied = java.util.Arrays.copyOf(headers, headers.length + 2);
+            denied[headers.length] = "x-deny";
+            denied[headers.length + 1] = "1";
+            Answer refused = getPath(c[0], denied);
+            assertEquals(403, refused.status(), c[1]);
+            assertEquals("denied", refused.body(), c[1]);
+        }
+        assertEquals("/new", java.net.URI.create(getPath("/old").headers().get("location")).getPath());
+    }
+
+    @Test
+    void headersTheScriptChangedMayMakeARouteMatch() throws Exception {
+        Answer a = get("x-nowhere", "1", "x-found", "1");
+        assertEquals(200, a.status());
+        assertEquals("service saw ", a.body(), "the script ran before any route matched: no route name");
+        assertEquals("200", a.headers().get("x-lua-response"));
     }
 
     @Test

@@ -61,14 +61,20 @@ class RouterLuaTest {
         return req.lua(LuaFilter.compile(hcm));
     }
 
-    /** Requests with {@code x-to: other} go to cluster other, the rest to c. */
-    private static RouteTable table() {
+    /** A table of one virtual host for every domain, with {@code routes} (YAML list items). */
+    private static RouteTable routes(String routes) {
         return RouterRig.table("""
                 name: r
                 virtual_hosts:
                 - name: vh
                   domains: ["*"]
                   routes:
+                """ + routes);
+    }
+
+    /** Requests with {@code x-to: other} go to cluster other, the rest to c. */
+    private static RouteTable table() {
+        return routes("""
                   - match: {prefix: /, headers: [{name: x-to, string_match: {exact: other}}]}
                     route: {cluster: other}
                   - name: to-c
@@ -353,5 +359,68 @@ class RouterLuaTest {
         assertEquals(200, r.status());
         wm.verify(postRequestedFor(urlEqualTo("/a")).withHeader("x-lua", equalTo("headers only"))
                 .withHeader("transfer-encoding", equalTo("chunked")).withRequestBody(equalTo("hello world")));
+    }
+
+    /** /moved redirects, /teapot answers 418 itself, /a goes to c, any other path matches no route. */
+    private static RouteTable unforwarding() {
+        return routes("""
+                  - name: moved
+                    match: {prefix: /moved}
+                    redirect: {path_redirect: /new}
+                  - name: teapot
+                    match: {prefix: /teapot}
+                    direct_response: {status: 418, body: {inline_string: teapot}}
+                  - match: {prefix: /a}
+                    route: {cluster: c}
+                """);
+    }
+
+    /** Responds 403 to a request with x-respond; its response script names the status and the route it saw. */
+    private static final String SEES_LOCAL_REPLIES = """
+            function envoy_on_request(h)
+              if h:headers():get("x-respond") then
+                h:respond({[":status"] = "403"}, "by lua")
+              end
+              h:streamInfo():dynamicMetadata():set("seen", "route", h:streamInfo():routeName())
+            end
+            function envoy_on_response(h)
+              local seen = h:streamInfo():dynamicMetadata():get("seen")
+              h:headers():add("x-lua-response", h:headers():get(":status") .. " " .. (seen and seen.route or "-"))
+            end
+            """;
+
+    @Test
+    void theRoutersRedirectDirectResponseAndNoRouteRunTheRequestScriptAndItsResponseScript() {
+        for (String[] c : new String[][] {{"/moved", "301 moved"}, {"/teapot", "418 teapot"}, {"/nowhere", "404 "}}) {
+            var r = rig.call(rig.router(), lua(get(c[0]), SEES_LOCAL_REPLIES, true), unforwarding(), clusters);
+            assertEquals(c[1], r.header("x-lua-response"), c[0]);
+            var refused = rig.call(rig.router(), lua(get(c[0], "x-respond", "1"), SEES_LOCAL_REPLIES, true),
+                    unforwarding(), clusters);
+            assertEquals(403, refused.status(), c[0]);
+            assertEquals("by lua", refused.body(), c[0]);
+            assertEquals(LuaFilter.DETAILS, refused.info().responseCodeDetails(), c[0]);
+        }
+        var moved = rig.call(rig.router(), lua(get("/moved"), SEES_LOCAL_REPLIES, true), unforwarding(), clusters);
+        assertEquals("/new", java.net.URI.create(moved.header("location")).getPath());
+        var noRoute = rig.call(rig.router(), lua(get("/nowhere"), SEES_LOCAL_REPLIES, true), unforwarding(),
+                clusters);
+        assertEquals(404, noRoute.status());
+        assertEquals("route_not_found", noRoute.info().responseCodeDetails());
+        assertTrue(noRoute.flags().contains("NR"), noRoute.flags());
+        wm.verify(0, anyRequestedFor(anyUrl()));
+    }
+
+    @Test
+    void aPathTheScriptChangesMayMatchARouteOrADirectResponse() {
+        String script = "function envoy_on_request(h) h:headers():replace(':path', h:headers():get('x-path')) end";
+        var found = rig.call(rig.router(), lua(get("/nowhere", "x-path", "/a/found"), script, true), unforwarding(),
+                clusters);
+        assertEquals(200, found.status());
+        wm.verify(getRequestedFor(urlEqualTo("/a/found")));
+        var direct = rig.call(rig.router(), lua(get("/a", "x-path", "/teapot"), script, true), unforwarding(),
+                clusters);
+        assertEquals(418, direct.status());
+        assertEquals("teapot", direct.body());
+        wm.verify(0, getRequestedFor(urlEqualTo("/a")));
     }
 }
