@@ -1667,7 +1667,11 @@ final class HttpBridge {
                             return;
                         }
                         Channel up = (Channel) cf.getNow();
-                        UpgradeStatus status = new UpgradeStatus(gate, down, replies);
+                        // the upstream's answer head through the Lua filters' response scripts, where the request
+                        // ran them: as Envoy's filters see an upgrade's response headers
+                        UpgradeStatus status = new UpgradeStatus(gate, down, replies,
+                                !dev.inmesh.runtime.router.Router.relayRunsLua(relay) ? null
+                                        : (code, headers) -> router.relayResponseHead(relay, code, headers));
                         up.pipeline().addLast("upgrade-status", status);
                         up.writeAndFlush(encoded);
                         TcpRelay.Counters[] counted = {null};

@@ -8,6 +8,7 @@ import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.util.ReferenceCountUtil;
+import io.vertx.core.MultiMap;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
@@ -31,6 +32,15 @@ final class UpgradeStatus extends ChannelInboundHandlerAdapter {
         ByteBuf encode(int status, String body);
     }
 
+    /**
+     * The filters' response side over the upstream's answer head: its status, and its headers, which they may change
+     * (Envoy's Lua filters see an upgrade's response headers).
+     */
+    @FunctionalInterface
+    interface ResponseHeads {
+        void encode(int status, MultiMap headers);
+    }
+
 
     /** {@code HTTP/1.x NNN}: the status line up to its code. */
     private static final int PREFIX = 12;
@@ -40,6 +50,8 @@ final class UpgradeStatus extends ChannelInboundHandlerAdapter {
     private final Gate gate;
     private final Channel downstream;
     private final LocalReplies replies;
+    /** What encodes the upstream's answer head before it goes on; null: it goes as it came. */
+    private final ResponseHeads heads;
     private ByteBuf head;
     private int code;
     /** Whether the client has its answer: the upstream's head, or one the proxy gave in its place. */
@@ -48,11 +60,15 @@ final class UpgradeStatus extends ChannelInboundHandlerAdapter {
     private ResponseFlag localFlag;
     private long localBytes;
 
-    /** The answer of the upstream to the upgrade of {@code downstream}, whose {@code gate} it opens or closes. */
-    UpgradeStatus(Gate gate, Channel downstream, LocalReplies replies) {
+    /**
+     * The answer of the upstream to the upgrade of {@code downstream}, whose {@code gate} it opens or closes, its head
+     * through {@code heads} (null: as it came).
+     */
+    UpgradeStatus(Gate gate, Channel downstream, LocalReplies replies, ResponseHeads heads) {
         this.gate = gate;
         this.downstream = downstream;
         this.replies = replies;
+        this.heads = heads;
     }
 
     /**
@@ -145,27 +161,55 @@ final class UpgradeStatus extends ChannelInboundHandlerAdapter {
         ByteBuf answer = head;
         head = null;
         ctx.pipeline().remove(this);
-        if (code == 101) {
+        if (code == 101 && heads == null) {
             gate.open();
             ctx.fireChannelRead(answer);
             return;
         }
-        // refused: the client gets the answer, told that the connection closes, and sends nothing more upstream
-        gate.drop();
         String text = answer.toString(answer.readerIndex(), headEnd - answer.readerIndex(),
                 StandardCharsets.ISO_8859_1);
+        List<String> lines = List.of(text.substring(0, text.length() - 4).split("\r\n", -1));
+        if (heads != null) {
+            lines = encoded(lines);
+        }
         StringBuilder out = new StringBuilder(text.length() + 20);
-        for (String l : text.substring(0, text.length() - 4).split("\r\n", -1)) {
-            if (!l.toLowerCase(Locale.ROOT).startsWith("connection:")) {
+        for (String l : lines) {
+            // refused: the client gets the answer, told that the connection closes, and sends nothing more upstream
+            if (code == 101 || !l.toLowerCase(Locale.ROOT).startsWith("connection:")) {
                 out.append(l).append("\r\n");
             }
         }
-        out.append("connection: close\r\n\r\n");
+        if (code == 101) {
+            gate.open();
+        } else {
+            gate.drop();
+            out.append("connection: close\r\n");
+        }
+        out.append("\r\n");
         ByteBuf rewritten = ctx.alloc().buffer(out.length() + answer.writerIndex() - headEnd);
         rewritten.writeCharSequence(out, StandardCharsets.ISO_8859_1);
         rewritten.writeBytes(answer, headEnd, answer.writerIndex() - headEnd);
         answer.release();
         ctx.fireChannelRead(rewritten);
+    }
+
+    /**
+     * The head's lines (its status line first) after {@link #heads} encoded its headers: the status line as it came,
+     * then the headers as they left them, in their order.
+     */
+    private List<String> encoded(List<String> lines) {
+        MultiMap headers = MultiMap.caseInsensitiveMultiMap();
+        for (String l : lines.subList(1, lines.size())) {
+            int colon = l.indexOf(':');
+            if (colon > 0) {
+                headers.add(l.substring(0, colon).strip(), l.substring(colon + 1).strip());
+            }
+        }
+        heads.encode(code, headers);
+        List<String> out = new ArrayList<>(headers.size() + 1);
+        out.add(lines.get(0));
+        headers.forEach(e -> out.add(e.getKey() + ": " + e.getValue()));
+        return out;
     }
 
     /** The upstream's answer was not an HTTP/1 answer head (or too long a one): 503, and the upstream is closed. */

@@ -2,6 +2,7 @@ package dev.inmesh.interception.proxy;
 
 import static dev.inmesh.runtime.upstream.TestEventLoop.onEventLoop;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.vertx.core.MultiMap;
 import io.vertx.core.Vertx;
@@ -26,8 +27,14 @@ class ProxyLuaTest {
     private Vertx backends;
     private LoopbackProxy proxy;
     private HttpClient client;
+    private int proxyPort;
 
     private void answer(HttpServerRequest req) {
+        if ("websocket".equalsIgnoreCase(req.getHeader("upgrade"))) {
+            String saw = "upstream saw " + req.getHeader("x-lua");
+            req.toWebSocket().onSuccess(ws -> ws.writeTextMessage(saw));
+            return;
+        }
         if (req.path().equals("/response")) {
             String set = req.getParam("set");
             if (set != null) {
@@ -58,7 +65,7 @@ class ProxyLuaTest {
         backends = Vertx.vertx();
         int upstream = backends.createHttpServer().requestHandler(this::answer).listen(0, "127.0.0.1")
                 .await(10, TimeUnit.SECONDS).actualPort();
-        int proxyPort = LoopbackProxy.freePort();
+        proxyPort = LoopbackProxy.freePort();
         String yaml = LoopbackProxy.inboundConfig(proxyPort, upstream, """
                 - name: envoy.filters.http.lua
                   typed_config:
@@ -66,7 +73,7 @@ class ProxyLuaTest {
                     default_source_code:
                       inline_string: |
                         function envoy_on_request(h)
-                          if h:headers():get(":path") == "/deny" then
+                          if string.find(h:headers():get(":path"), "/deny", 1, true) then
                             h:respond({[":status"] = "403"}, "denied by lua")
                           end
                           h:headers():add("x-lua", "proxy")
@@ -86,7 +93,11 @@ class ProxyLuaTest {
                             if set ~= "-" then b:setBytes(set) end
                           end
                         end
-                """);
+                """).replace("stat_prefix: inbound_0.0.0.0_8080", "upgrade_configs: [{upgrade_type: websocket}]\n"
+                + " ".repeat(10) + "stat_prefix: inbound_0.0.0.0_8080")
+                .replace("- match: {prefix: /}\n", "- match: {prefix: /teapot}\n" + " ".repeat(16)
+                        + "direct_response: {status: 418, body: {inline_string: teapot}}\n" + " ".repeat(14)
+                        + "- match: {prefix: /}\n");
         proxy = new LoopbackProxy(yaml);
         client = backends.createHttpClient(new HttpClientOptions().setDefaultHost("127.0.0.1")
                 .setDefaultPort(proxyPort));
@@ -110,17 +121,26 @@ class ProxyLuaTest {
 
     @Test
     void theUpstreamSeesTheRequestScriptsHeaderAndTheCallerTheResponseScripts() throws Exception {
-        Answer a = get("/a");
-        assertEquals(200, a.status());
-        assertEquals("upstream saw proxy", a.body());
-        assertEquals("1", a.headers().get("x-lua-response"));
+        assertAnsweredThroughTheResponseScript("/a", 200, "upstream saw proxy");
+    }
+
+    private void assertAnsweredThroughTheResponseScript(String path, int status, String body) throws Exception {
+        Answer a = get(path);
+        assertEquals(status, a.status(), path);
+        assertEquals(body, a.body(), path);
+        assertEquals("1", a.headers().get("x-lua-response"), path);
     }
 
     @Test
     void aScriptThatRespondsAnswersWithoutTheUpstream() throws Exception {
-        Answer a = get("/deny");
-        assertEquals(403, a.status());
-        assertEquals("denied by lua", a.body());
+        assertDenied("/deny");
+    }
+
+    /** The script's {@code respond()} answered a request to {@code path}. */
+    private void assertDenied(String path) throws Exception {
+        Answer a = get(path);
+        assertEquals(403, a.status(), path);
+        assertEquals("denied by lua", a.body(), path);
     }
 
     /** A request to /body, its body (if any) sent chunked, in {@code chunks}. */
@@ -178,5 +198,29 @@ class ProxyLuaTest {
     @Test
     void aRequestWithoutBodyHasNil() throws Exception {
         assertEquals("200 x-body nil, body , content-length null", body(HttpMethod.GET, java.util.List.of()));
+    }
+
+    @Test
+    void aDirectResponseRunsTheRequestScriptAndPassesThroughTheResponseScript() throws Exception {
+        assertAnsweredThroughTheResponseScript("/teapot", 418, "teapot");
+        assertDenied("/teapot/deny");
+    }
+
+    @Test
+    void aRelayedUpgradesHeadPassesThroughTheRequestScriptAndIts101ThroughTheResponseScript() throws Exception {
+        String answer = ProxyLocalRateLimitTest.upgrade(proxyPort, "/ws", "",
+                got -> got.endsWith("upstream saw proxy"));
+        assertTrue(answer.startsWith("HTTP/1.1 101 "), answer);
+        String head = answer.substring(0, answer.indexOf("\r\n\r\n") + 2).toLowerCase(java.util.Locale.ROOT);
+        assertTrue(head.contains("\r\nx-lua-response: 1\r\n"), head);
+        assertTrue(head.contains("\r\nupgrade: websocket\r\n"), head);
+        assertTrue(answer.endsWith("upstream saw proxy"), "the upstream got the script's header: " + answer);
+    }
+
+    @Test
+    void aScriptThatRespondsRefusesTheUpgradeWithItsReply() throws Exception {
+        String answer = ProxyLocalRateLimitTest.upgrade(proxyPort, "/deny", "", got -> false);
+        assertTrue(answer.startsWith("HTTP/1.1 403 "), answer);
+        assertTrue(answer.endsWith("\r\n\r\ndenied by lua"), answer);
     }
 }

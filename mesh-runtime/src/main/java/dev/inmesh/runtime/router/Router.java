@@ -399,6 +399,20 @@ public final class Router {
     }
 
     /**
+     * The Lua filters' response scripts over the head of a relay's answer from its upstream ({@code status}, its
+     * {@code 101} or its refusal, and {@code headers}, which they may change), as Envoy's encoder filters see an
+     * upgrade's response headers; nothing when the request ran none. Headers only: what follows is relayed as bytes.
+     */
+    public void relayResponseHead(RouterResponse relay, int status, MultiMap headers) {
+        luaResponse(relay.exchange, status, headers);
+    }
+
+    /** Whether the response scripts of {@link #relayResponseHead} may run for a relay: its request ran Lua filters. */
+    public static boolean relayRunsLua(RouterResponse relay) {
+        return relay.exchange.request.lua != null;
+    }
+
+    /**
      * The answer the proxy gives in the upstream's place to a relay {@link #relayStarted} began whose upstream has not
      * answered (it closed, its stream timed out): {@code status} and {@code body} with the headers of the router's
      * local replies (content type and length, the connection manager's). Not reported: {@link #relayEnded} reports
@@ -520,6 +534,22 @@ public final class Router {
         RouterResponse limited = rateLimitReply(req, routes, result, clusters, false);
         if (limited != null) {
             return Relay.refused(limited);
+        }
+        if (req.lua != null) {
+            // the Lua filters, right before the router, see the upgrade's head as any request's (no body: the bytes
+            // after the head are the relay's); a script's respond() refuses the upgrade with its reply
+            LuaFilter.Reply reply = req.lua.request(luaHead(req), luaInfo(req, result), result);
+            if (reply != null) {
+                Exchange ex = startExchange(req);
+                ex.table = routes;
+                ex.route = result;
+                Promise<RouterResponse> answered = Promise.promise();
+                luaReply(ex, answered, reply);
+                return Relay.refused(answered.future().result());
+            }
+            if (req.lua.reroute() && routes != null) {
+                result = routes.route(req, ThreadLocalRandom.current().nextLong());
+            }
         }
         RouteResult.Forward f = result instanceof RouteResult.Forward forward ? forward : null;
         UpstreamCluster cluster = f == null || f.cluster().isEmpty() ? null : clusters.cluster(f.cluster());
@@ -1114,7 +1144,7 @@ public final class Router {
                      RouteTable table, ClusterManager clusters, Promise<RouterResponse> promise, Context ctx) {
         RouterRequest req = ex.request;
         if (req.lua != null) {
-            LuaFilter.Reply reply = req.lua.request(luaHead(req), luaInfo(ex, route), route, body);
+            LuaFilter.Reply reply = req.lua.request(luaHead(req), luaInfo(req, route), route, body);
             if (reply != null) {
                 luaReply(ex, promise, reply);
                 return;
@@ -1167,8 +1197,7 @@ public final class Router {
     }
 
     /** What a Lua script's {@code streamInfo()} tells of the exchange's request. */
-    private static LuaFilter.Info luaInfo(Exchange ex, RouteResult route) {
-        RouterRequest req = ex.request;
+    private static LuaFilter.Info luaInfo(RouterRequest req, RouteResult route) {
         String local = req.downstreamLocalAddress != null ? req.downstreamLocalAddress
                 : req.originalDestination == null ? null
                 : req.originalDestination.address() + ":" + req.originalDestination.port();
@@ -1193,7 +1222,7 @@ public final class Router {
         if (lua == null) {
             return;
         }
-        lua.response(LuaFilter.responseHead(h, () -> status), luaInfo(ex, ex.route), body);
+        lua.response(LuaFilter.responseHead(h, () -> status), luaInfo(ex.request, ex.route), body);
     }
 
     /**
