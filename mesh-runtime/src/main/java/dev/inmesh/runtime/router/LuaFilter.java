@@ -87,12 +87,44 @@ public final class LuaFilter {
         List<LuaFilter> out = new ArrayList<>();
         for (HttpFilter f : hcm.luaFilters()) {
             Map<String, Script> named = new HashMap<>();
-            f.lua().sourceCodes().forEach((n, source) -> named.put(n, new Script(compile(source, n))));
+            f.lua().sourceCodes().forEach((n, source) -> named.put(n, script(source, n, f.name(),
+                    "source_codes[" + n + "]")));
             String source = f.lua().defaultSourceCode();
-            out.add(new LuaFilter(f.name(), source == null ? null : new Script(compile(source, f.name())),
-                    Map.copyOf(named), f.lua().clearRouteCache()));
+            out.add(new LuaFilter(f.name(), source == null ? null : script(source, f.name(), f.name(),
+                    "default_source_code"), Map.copyOf(named), f.lua().clearRouteCache()));
         }
         return List.copyOf(out);
+    }
+
+    /**
+     * Compiles the scripts a virtual host's or route's {@code LuaPerRoute}s ({@code overrides}, by filter name) give,
+     * when the route table is compiled, so that one that does not compile is refused with the table (an xDS one was
+     * refused when it was read) rather than on the request that would run it.
+     *
+     * @param where the virtual host or route, as the error names it
+     * @throws IllegalArgumentException naming the filter, {@code where} and the Lua compiler's message
+     */
+    public static void compilePerRoute(String where, Map<String, LuaPerRoute> overrides) {
+        overrides.forEach((filter, p) -> {
+            if (p.sourceCode() != null) {
+                script(p.sourceCode(), filter, filter, where + "'s LuaPerRoute source_code");
+            }
+        });
+    }
+
+    /**
+     * A script of filter {@code filter} ({@code field}: where its config gives it), compiled as {@code chunkName}.
+     *
+     * @throws IllegalArgumentException when it does not compile, naming the filter, the field and the Lua compiler's
+     *     message: a config built in code gets what the xDS parser would have said of it
+     */
+    private static Script script(String source, String chunkName, String filter, String field) {
+        try {
+            return new Script(compiled(source, chunkName));
+        } catch (LuaError e) {
+            throw new IllegalArgumentException("Lua filter " + filter + ": " + field + " does not compile: "
+                    + e.getMessage(), e);
+        }
     }
 
     /**
@@ -119,26 +151,57 @@ public final class LuaFilter {
         if (p.name() != null) {
             return named.get(p.name());
         }
-        return routeScripts.computeIfAbsent(p.sourceCode(), s -> new Script(compile(s, name)));
+        return routeScripts.computeIfAbsent(p.sourceCode(), s -> script(s, name, name, "LuaPerRoute source_code"));
     }
 
     /** The Lua compiler's message for a script that does not compile, or null when it does. */
     public static String compileError(String source, String chunkName) {
         try {
-            compile(source, chunkName);
+            compiled(source, chunkName);
             return null;
         } catch (LuaError e) {
             return e.getMessage();
         }
     }
 
-    private static Prototype compile(String source, String chunkName) {
-        try {
-            return LuaC.instance.compile(new ByteArrayInputStream(source.getBytes(StandardCharsets.UTF_8)),
-                    chunkName);
-        } catch (java.io.IOException e) {
-            throw new LuaError(e.getMessage());
+    /** A script's source text and the name it is compiled under (which the compiler's messages name). */
+    private record Source(String text, String chunkName) {}
+
+    /** The most compiled scripts {@link #COMPILED} keeps. */
+    private static final int COMPILED_KEPT = 256;
+
+    /**
+     * Compiled scripts by source, the least recently used going past {@link #COMPILED_KEPT}: the xDS parser compiles
+     * each script to refuse one that does not compile ({@link #compileError}), and each snapshot compiles its
+     * connection managers' filters and route tables, also after an update that left the scripts as they were. The
+     * compiler is a function of the source alone and a {@link Prototype} is only read once made (each thread runs
+     * it in its own globals), so each of those compiles one script once, however many configs carry it.
+     */
+    private static final Map<Source, Prototype> COMPILED = java.util.Collections.synchronizedMap(
+            new java.util.LinkedHashMap<>(16, 0.75f, true) {
+                @Override
+                protected boolean removeEldestEntry(Map.Entry<Source, Prototype> eldest) {
+                    return size() > COMPILED_KEPT;
+                }
+            });
+
+    /** The script compiled, once while {@link #COMPILED} keeps it; a {@link LuaError} when it does not compile. */
+    static Prototype compiled(String source, String chunkName) {
+        Source key = new Source(source, chunkName);
+        Prototype p = COMPILED.get(key);
+        if (p == null) {
+            try {
+                p = LuaC.instance.compile(new ByteArrayInputStream(source.getBytes(StandardCharsets.UTF_8)),
+                        chunkName);
+            } catch (java.io.IOException e) {
+                throw new LuaError(e.getMessage());
+            }
+            Prototype raced = COMPILED.putIfAbsent(key, p);
+            if (raced != null) {
+                p = raced; // another thread compiled it meanwhile: one prototype for all
+            }
         }
+        return p;
     }
 
     /** A compiled script and its globals, loaded once on each thread that runs it. */

@@ -67,12 +67,14 @@ public final class RouteTable {
             CompiledVirtualHost c = new CompiledVirtualHost(vh, interner);
             all.add(c);
             compileRetryConditions(vh.retryPolicy());
+            LuaFilter.compilePerRoute("virtual host " + vh.name(), vh.lua());
             for (int i = 0; i < vh.routes().size(); i++) {
                 dev.inmesh.api.config.route.Route r = vh.routes().get(i);
                 if (r.action() instanceof RouteAction a) {
                     compileRetryConditions(a.retryPolicy());
                 }
                 compileRbacPerRoute(vh, r);
+                LuaFilter.compilePerRoute("virtual host " + vh.name() + " routes[" + i + "]", r.lua());
                 compileLocalRateLimits(vh, r, where + "/" + vh.name(), i, buckets);
                 RateLimitFilter.Policy policy = RateLimitFilter.Policy.compile(vh, r);
                 if (policy != null) {

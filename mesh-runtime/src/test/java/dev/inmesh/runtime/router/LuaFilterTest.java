@@ -377,4 +377,50 @@ class LuaFilterTest {
     private static LuaFilter.Head head(MultiMap headers) {
         return LuaFilter.responseHead(headers, () -> 200);
     }
+
+    /** A connection manager with one Lua filter, {@code name}, of {@code config}. */
+    private static HttpConnectionManager hcm(String name, Lua config) {
+        return new HttpConnectionManager("in", "r", null, List.of(new HttpFilter(name, "", config),
+                new HttpFilter("envoy.filters.http.router", "")), null, false, 0, true, false, null, 0, null, null, 0,
+                false, null, null);
+    }
+
+    @Test
+    void aScriptIsCompiledOnceForTheParsersCheckAndEverySnapshotThatCarriesIt() {
+        String script = "function envoy_on_request(h) h:headers():add('x-once', '" + System.nanoTime() + "') end";
+        assertNull(LuaFilter.compileError(script, "once.lua"), "the parser's check");
+        org.luaj.vm2.Prototype checked = LuaFilter.compiled(script, "once.lua");
+        org.junit.jupiter.api.Assertions.assertSame(checked, LuaFilter.compiled(script, "once.lua"),
+                "a snapshot's compile, and the next one's, take the same compiled script");
+        org.junit.jupiter.api.Assertions.assertNotSame(checked, LuaFilter.compiled(script, "other.lua"),
+                "compiled under another name: the compiler's messages name it");
+    }
+
+    @Test
+    void aScriptThatDoesNotCompileInAConfigBuiltInCodeIsRefusedNamingItsFilterAndTheCompilersMessage() {
+        String bad = "function envoy_on_request(h";
+        String message = LuaFilter.compileError(bad, "my-lua");
+        assertNotNull(message);
+        var e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> LuaFilter.compile(hcm("my-lua", new Lua(bad, Map.of(), true))));
+        assertEquals("Lua filter my-lua: default_source_code does not compile: " + message, e.getMessage());
+        e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> LuaFilter.compile(hcm("my-lua", new Lua(null, Map.of("named.lua", bad), true))));
+        assertEquals("Lua filter my-lua: source_codes[named.lua] does not compile: "
+                + LuaFilter.compileError(bad, "named.lua"), e.getMessage());
+    }
+
+    @Test
+    void aRoutesScriptThatDoesNotCompileInAConfigBuiltInCodeIsRefusedWithItsRouteTable() {
+        var vh = RouterRig.routeToC("").config().virtualHosts().get(0);
+        var overridden = new dev.inmesh.api.config.route.VirtualHost(vh.name(), vh.domains(), vh.routes(),
+                vh.retryPolicy(), vh.includeRequestAttemptCount(), vh.includeAttemptCountInResponse(), vh.headers(),
+                vh.fault(), vh.cors(), vh.perRequestBufferLimitBytes(), vh.rbac(), vh.localRateLimit(),
+                vh.rateLimits(), vh.vhRateLimits(), vh.statefulSession(), Map.of("my-lua",
+                        new dev.inmesh.api.config.route.LuaPerRoute(false, null, "function envoy_on_request(h")));
+        var e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> RouteTable.compile(dev.inmesh.api.config.route.RouteConfiguration.of("r", List.of(overridden))));
+        assertEquals("Lua filter my-lua: virtual host vh's LuaPerRoute source_code does not compile: "
+                + LuaFilter.compileError("function envoy_on_request(h", "my-lua"), e.getMessage());
+    }
 }
