@@ -1779,7 +1779,6 @@ public final class Router {
                 h.set("x-envoy-attempt-count", Integer.toString(ex.attempts));
             }
         }
-        luaResponse(ex, status, h);
         if (ex.authzDenialHeaders != null) {
             // as Envoy's ext_authz: over the local reply's own and the route's rules, as its modify_headers
             replaceHeaders(h, ex.authzDenialHeaders);
@@ -1801,6 +1800,9 @@ public final class Router {
             Grpc.toTrailersOnly(h, status, body, ex.request.method == io.vertx.core.http.HttpMethod.HEAD);
             status = 200;
         }
+        // the encoder filters, from the router's side: the Lua filters first (they stand right before the router),
+        // on the reply as the connection manager made it, rewritten and, for a gRPC caller, trailers-only
+        luaResponse(ex, status, h);
         spanResponse(ex, h);
         if (ex.cors != null) {
             ex.cors.setOn(h); // the CORS filter's encoding runs after the router's

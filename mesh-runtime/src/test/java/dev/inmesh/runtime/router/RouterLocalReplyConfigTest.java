@@ -59,6 +59,28 @@ class RouterLocalReplyConfigTest {
         assertEquals(Set.of(ResponseFlag.UPSTREAM_CONNECTION_FAILURE), r.info().responseFlags());
     }
 
+    /**
+     * As Envoy, where the rewrite is part of sending the local reply and the Lua filter is an encoder filter after
+     * it: a Lua response script sees the reply as rewritten (its status and the mapper's header).
+     */
+    @Test
+    void aLuaResponseScriptSeesTheRewrittenReply() {
+        LocalReply config = compile(null, new LocalReplyConfig.ResponseMapper(status(503), 502, "try later",
+                List.of(header("x-mapped", "yes")), null));
+        var hcm = new dev.inmesh.api.config.listener.HttpConnectionManager("outbound_0.0.0.0_9080", "9080", null,
+                List.of(new dev.inmesh.api.config.listener.HttpFilter("envoy.filters.http.lua",
+                                "envoy.extensions.filters.http.lua.v3.Lua", new dev.inmesh.api.config.listener.Lua(
+                                "function envoy_on_response(h) h:headers():add('x-lua-saw', h:headers():get("
+                                        + "':status') .. ' ' .. (h:headers():get('x-mapped') or '-')) end",
+                                Map.of(), true)),
+                        new dev.inmesh.api.config.listener.HttpFilter("envoy.filters.http.router", "")),
+                null, false, 0, true, false, null, 0, null, null, 0, false, null, null);
+        var r = rig.call(rig.router(), get("/x").localReply(config).lua(LuaFilter.compile(hcm)), routeToC(""),
+                rig.clusters(cluster("c", closedPort())));
+        assertEquals(502, r.status());
+        assertEquals("502 yes", r.header("x-lua-saw"));
+    }
+
     @Test
     void aJsonBodyFormatFormatsANoRoute404WithItsCodeFlagsAndBody() {
         var json = new AccessLogConfig.Json(Map.of("code", "%RESPONSE_CODE%", "flags", "%RESPONSE_FLAGS%",
