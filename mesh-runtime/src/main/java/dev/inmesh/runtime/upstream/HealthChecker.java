@@ -173,6 +173,12 @@ final class HealthChecker {
         }
     }
 
+    /** The port checks of an endpoint at {@code address} go to: its health check port, else its own. */
+    static int port(dev.inmesh.api.config.core.SocketAddress address,
+                    dev.inmesh.api.config.endpoint.HealthCheckConfig config) {
+        return config.portValue() == 0 ? address.port() : config.portValue();
+    }
+
     /**
      * The wait before a host's next check, as Envoy's {@code HealthCheckerImplBase::interval}: while the cluster has
      * had no traffic, {@code no_traffic_healthy_interval} after a success that left the host healthy, else
@@ -342,10 +348,8 @@ final class HealthChecker {
             return HealthCheck.Http.in(h.retriableStatuses(), status) ? Result.RETRIABLE : Result.FAILED;
         }
 
-        /** The port checks go to: the endpoint's health check port, else the host's own. */
         private int port() {
-            int p = host.healthCheckConfig().portValue();
-            return p == 0 ? host.address().port() : p;
+            return HealthChecker.port(host.address(), host.healthCheckConfig());
         }
 
         private void complete(long id, Result r) {

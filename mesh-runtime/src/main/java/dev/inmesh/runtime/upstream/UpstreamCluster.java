@@ -631,6 +631,12 @@ public final class UpstreamCluster {
                     continue; // an address listed twice: the first listing wins
                 }
                 Host h = previous.get(key);
+                if (h != null && healthChecker != null && HealthChecker.port(h.address(), h.healthCheckConfig())
+                        != HealthChecker.port(e.address(), e.healthCheckConfig())) {
+                    // as Envoy's in-place update, skipped when the health check address changed: a new host, failed
+                    // until its first check on the new port (the old one leaves, its pool drained)
+                    h = null;
+                }
                 if (h == null) {
                     h = new Host(e.address(), e, l.locality(), l.priority(), outlierDetector.newMonitor(),
                             new HostPool(e.address()), hostnameForHashing);
@@ -657,14 +663,15 @@ public final class UpstreamCluster {
             healthChecker.setHosts(nextHosts.values());
         }
         rebuild();
-        boolean changed = !previous.keySet().equals(nextHosts.keySet());
+        boolean changed = !previous.keySet().equals(nextHosts.keySet())
+                || previous.entrySet().stream().anyMatch(e -> nextHosts.get(e.getKey()) != e.getValue());
         if (changed) {
             membershipChanged();
         }
         Cluster c = config;
         for (Map.Entry<String, Host> e : previous.entrySet()) {
             // close_connections_on_host_set_change: a host added or removed drains every host's connections
-            if (!nextHosts.containsKey(e.getKey())
+            if (nextHosts.get(e.getKey()) != e.getValue()
                     || (changed && c != null && c.commonLbConfig().closeConnectionsOnHostSetChange())) {
                 e.getValue().pool.drain();
             }

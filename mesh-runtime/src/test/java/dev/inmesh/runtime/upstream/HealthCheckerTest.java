@@ -284,6 +284,39 @@ class HealthCheckerTest {
     }
 
     @Test
+    void anEndpointWhoseHealthCheckPortChangedIsANewHostFailedUntilItsFirstCheckAsEnvoys() {
+        HealthCheck hc = check(3, 3);
+        Cluster cluster = withHealthCheck(Fixtures.eds("c"), hc);
+        ClusterManager m = f.manager(cluster, withHealthCheckPort(0));
+        UpstreamCluster c = m.cluster("c");
+        Host before = host(c, 7);
+        result(c, before, Result.SUCCESS);
+        assertFalse(before.failedActiveHealthCheck());
+        HealthChecker.Session session = c.healthCheckSession(before);
+
+        m = m.update(Map.of("c", cluster), Map.of("c", withHealthCheckPort(0)));
+        assertEquals(before, host(c, 7)); // the same health check address: updated in place
+
+        m.update(Map.of("c", cluster), Map.of("c", withHealthCheckPort(9901)));
+        Host after = host(c, 7);
+        assertTrue(after != before);
+        assertTrue(after.failedActiveHealthCheck());
+        assertTrue(c.healthCheckSession(after) != session);
+        assertNull(c.healthCheckSession(before));
+        assertTrue(c.prioritySet().hostSets().get(0).healthyHosts().isEmpty());
+        result(c, after, Result.SUCCESS); // its first check decides, as a new host's
+        assertEquals(List.of(after), c.prioritySet().hostSets().get(0).healthyHosts());
+    }
+
+    private static ClusterLoadAssignment withHealthCheckPort(int port) {
+        var e = new dev.inmesh.api.config.endpoint.LbEndpoint(
+                new dev.inmesh.api.config.core.SocketAddress("10.0.0.7", 8080), "", HealthStatus.HEALTHY, 1, null,
+                List.of(), new dev.inmesh.api.config.endpoint.HealthCheckConfig(port, "", false));
+        return Fixtures.cla("c", new LocalityLbEndpoints(dev.inmesh.api.config.endpoint.Locality.EMPTY, List.of(e), 1,
+                0));
+    }
+
+    @Test
     void anUnexpectedStatusWithImmediateHealthCheckFailExcludesTheHostUntilItsChecksPassAgain() {
         UpstreamCluster c = manager(check(1, 1), Fixtures.cla("c", 4)).cluster("c");
         List<Host> hosts = hosts(c);
