@@ -415,6 +415,11 @@ final class HealthChecker {
             }
             firstCheck = false;
             if (t == Transition.CHANGED) {
+                if (!success && host.failedActiveHc) {
+                    // as Envoy's cluster manager on a host's health failure: its connections take no new requests
+                    // (those in flight finish), so that traffic that finds it healthy again does so on new ones
+                    host.pool.drain();
+                }
                 onChange.run();
             }
             return intervalMillis(config, traffic.getAsBoolean(), success, t, env.random());

@@ -308,6 +308,26 @@ class HealthCheckerTest {
         assertEquals(List.of(after), c.prioritySet().hostSets().get(0).healthyHosts());
     }
 
+    @Test
+    void aHostItsChecksFailHasItsConnectionsDrainedAsEnvoysClusterManagerDoes() throws Exception {
+        UpstreamCluster c = manager(check(2, 1), Fixtures.cla("c", 1)).cluster("c");
+        Host h = hosts(c).get(0);
+        result(c, h, Result.SUCCESS);
+        io.vertx.core.Vertx vertx = io.vertx.core.Vertx.vertx();
+        try {
+            HostPool.Settings settings = new HostPool.Settings(1000, false, null, 1024, -1);
+            CircuitBreakerState breakers = new CircuitBreakerState(null);
+            io.vertx.core.http.HttpClient before = h.pool.client(vertx, settings, breakers);
+            result(c, h, Result.NETWORK); // toward unhealthy: the connections stay
+            assertTrue(h.pool.client(vertx, settings, breakers) == before);
+            result(c, h, Result.NETWORK); // failed
+            assertTrue(h.failedActiveHealthCheck());
+            assertTrue(h.pool.client(vertx, settings, breakers) != before);
+        } finally {
+            vertx.close().await(10, java.util.concurrent.TimeUnit.SECONDS);
+        }
+    }
+
     private static ClusterLoadAssignment withHealthCheckPort(int port) {
         var e = new dev.inmesh.api.config.endpoint.LbEndpoint(
                 new dev.inmesh.api.config.core.SocketAddress("10.0.0.7", 8080), "", HealthStatus.HEALTHY, 1, null,
