@@ -308,7 +308,8 @@ final class HealthChecker {
                 inFlight = req;
                 req.authority(HostAndPort.authority(authority));
                 headers(req.headers(), h);
-                return req.send().compose(resp -> resp.body().map(b -> httpResult(h, resp.statusCode(),
+                // the body is read to its end and dropped (nothing here matches it): no check holds an answer whole
+                return req.send().compose(resp -> resp.end().map(v -> httpResult(h, resp.statusCode(),
                         resp.headers().contains(IMMEDIATE_FAIL), resp.headers().contains(DEGRADED_HEADER))));
             }).onComplete(ar -> {
                 if (id != attempt) {
