@@ -11,7 +11,7 @@ import java.util.function.IntSupplier;
  * {@code network_failure} (those that failed for the network: no connection, a reset, the timeout),
  * {@code passive_failure} and {@code verify_cluster} (kept at 0: Inmesh has neither passive health failures nor
  * {@code service_name_matcher}), and the gauges {@code healthy} (checked hosts that passed) and {@code degraded}
- * (checked hosts whose last check said {@code x-envoy-degraded}). Scraped under Istio's stats tags as
+ * (checked hosts whose last passing check said {@code x-envoy-degraded}). Scraped under Istio's stats tags as
  * {@code envoy_cluster_health_check_attempt{cluster_name="<name>"}} and so on; as with {@link UpstreamStats}, those
  * whose Envoy name does not end in {@code _total} are gauges that only go up. Thread-safe.
  */

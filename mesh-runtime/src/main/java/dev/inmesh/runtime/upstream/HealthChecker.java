@@ -108,13 +108,15 @@ final class HealthChecker {
     }
 
     /**
-     * The hosts checked now whose checks have passed ({@code health_check.healthy}), or of those, the ones whose last
-     * check said degraded ({@code health_check.degraded}).
+     * The hosts checked now whose checks have passed ({@code health_check.healthy}), or the ones whose last successful
+     * check said degraded ({@code health_check.degraded}): as Envoy's gauges follow the two flags apart, a degraded
+     * host that its checks then fail stays counted degraded (a failure leaves the flag) until a check passes without
+     * it.
      */
     private synchronized int count(boolean degraded) {
         int n = 0;
         for (Host h : sessions.keySet()) {
-            n += h.failedActiveHc || degraded && !h.degradedActiveHc ? 0 : 1;
+            n += (degraded ? h.degradedActiveHc : !h.failedActiveHc) ? 1 : 0;
         }
         return n;
     }

@@ -395,10 +395,7 @@ class HealthCheckerTest {
     @Test
     void checksCountAsEnvoysHealthCheckStatisticsAndNotAsRequests() {
         var reg = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
-        UpstreamEnvironment env = new UpstreamEnvironment(null, f.ticker, new Random(42), null,
-                MeshMetrics.create(reg, WorkloadInfo.UNKNOWN)::upstream);
-        UpstreamCluster c = ClusterManager.create(env, Map.of("c", withHealthCheck(Fixtures.eds("c"), check(2, 1))),
-                Map.of("c", Fixtures.cla("c", 2))).cluster("c");
+        UpstreamCluster c = withStats(reg, check(2, 1));
         List<Host> hosts = hosts(c);
         c.healthCheckSession(hosts.get(0)).onResult(Result.SUCCESS);
         c.healthCheckSession(hosts.get(1)).onResult(Result.SUCCESS);
@@ -414,6 +411,37 @@ class HealthCheckerTest {
                 "passive_failure", 0.0, "verify_cluster", 0.0, "healthy", 1.0, "degraded", 0.0), stats);
         assertTrue(hosts.stream().allMatch(h -> h.stats().totalRequests() == 0));
         assertTrue(hosts.stream().allMatch(h -> h.outlier().numEjections() == 0));
+    }
+
+    @Test
+    void aDegradedHostItsChecksFailStaysInTheDegradedGaugeAsEnvoysFlagStays() {
+        var reg = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        UpstreamCluster c = withStats(reg, check(1, 1));
+        List<Host> hosts = hosts(c);
+        result(c, hosts.get(0), Result.SUCCESS);
+        result(c, hosts.get(1), Result.DEGRADED);
+        assertEquals(Map.of("healthy", 2.0, "degraded", 1.0), gauges(reg));
+        result(c, hosts.get(1), Result.FAILED);
+        assertTrue(hosts.get(1).degradedByActiveHealthCheck());
+        assertEquals(Map.of("healthy", 1.0, "degraded", 1.0), gauges(reg));
+        result(c, hosts.get(1), Result.SUCCESS);
+        assertEquals(Map.of("healthy", 2.0, "degraded", 0.0), gauges(reg));
+    }
+
+    /** A cluster "c" of two hosts with check {@code hc}, keeping its statistics in {@code reg}. */
+    private UpstreamCluster withStats(PrometheusMeterRegistry reg, HealthCheck hc) {
+        UpstreamEnvironment env = new UpstreamEnvironment(null, f.ticker, new Random(42), null,
+                MeshMetrics.create(reg, WorkloadInfo.UNKNOWN)::upstream);
+        return ClusterManager.create(env, Map.of("c", withHealthCheck(Fixtures.eds("c"), hc)),
+                Map.of("c", Fixtures.cla("c", 2))).cluster("c");
+    }
+
+    private static Map<String, Double> gauges(PrometheusMeterRegistry reg) {
+        Map<String, Double> out = new TreeMap<>();
+        for (String g : List.of("healthy", "degraded")) {
+            out.put(g, reg.get("envoy_cluster_health_check_" + g).tag("cluster_name", "c").gauge().value());
+        }
+        return out;
     }
 
     @Test
