@@ -369,54 +369,27 @@ final class HealthChecker {
 
         /**
          * Applies one check's result to the host, as Envoy's {@code handleSuccess} and {@code handleFailure}, and
-         * returns the wait before the next check (ms).
+         * returns the wait before the next check (ms). A result of a session stopped meanwhile (its host left, or its
+         * cluster's check changed, went or was closed, on the config thread) changes nothing: whoever stopped it may
+         * have cleared what checks said of the host already, and nothing would check the host again to undo it. The
+         * checker's lock makes the two exclusive; the outlier detector and the cluster's rebuild are called after it,
+         * as the cluster's lock is taken before the checker's by an update.
          */
         long onResult(Result r) {
-            Transition t = Transition.UNCHANGED;
             boolean success = r == Result.SUCCESS || r == Result.DEGRADED;
-            if (success) {
-                numUnhealthy = 0;
-                if (host.failedActiveHc) {
-                    host.passedActiveHealthCheck(env.ticker().nanoTime());
-                    // a host's first result decides at once: startup is faster (Envoy's words: at a small cost in
-                    // reliability)
-                    if (firstCheck || ++numHealthy == config.healthyThreshold()) {
-                        host.activeHcTimeout = false;
-                        host.excludedViaImmediateHcFail = false;
-                        host.failedActiveHc = false;
-                        t = Transition.CHANGED;
-                    } else {
-                        t = Transition.CHANGE_PENDING;
-                    }
+            Transition t;
+            boolean passed;
+            synchronized (HealthChecker.this) {
+                if (stopped) {
+                    return intervalMillis(config, traffic.getAsBoolean(), success, Transition.UNCHANGED, env.random());
                 }
-                boolean degraded = r == Result.DEGRADED;
-                if (degraded != host.degradedActiveHc) {
-                    host.degradedActiveHc = degraded;
-                    t = t == Transition.UNCHANGED ? Transition.CHANGED : t;
-                }
-                if (stats != null) {
-                    stats.success();
-                }
-                if (!host.failedActiveHc) {
-                    host.outlier().activeHealthCheckPassed();
-                }
-            } else {
-                numHealthy = 0;
-                if (!host.failedActiveHc) {
-                    boolean immediate = r == Result.FAILED;
-                    if (immediate || ++numUnhealthy == config.unhealthyThreshold()) {
-                        host.failedActiveHc = true;
-                        t = Transition.CHANGED;
-                    } else {
-                        t = Transition.CHANGE_PENDING;
-                    }
-                }
-                host.activeHcTimeout = r == Result.TIMEOUT && host.failedActiveHc;
-                if (stats != null) {
-                    stats.failure(r.network());
-                }
+                t = success ? succeeded(r == Result.DEGRADED) : failed(r);
+                firstCheck = false;
+                passed = success && !host.failedActiveHc;
             }
-            firstCheck = false;
+            if (passed) {
+                host.outlier().activeHealthCheckPassed();
+            }
             if (t == Transition.CHANGED) {
                 if (!success && host.failedActiveHc) {
                     // as Envoy's cluster manager on a host's health failure: its connections take no new requests
@@ -426,6 +399,53 @@ final class HealthChecker {
                 onChange.run();
             }
             return intervalMillis(config, traffic.getAsBoolean(), success, t, env.random());
+        }
+
+        /** Envoy's {@code handleSuccess}: the host's flags after a passing check. */
+        private Transition succeeded(boolean degraded) {
+            Transition t = Transition.UNCHANGED;
+            numUnhealthy = 0;
+            if (host.failedActiveHc) {
+                host.passedActiveHealthCheck(env.ticker().nanoTime());
+                // a host's first result decides at once: startup is faster (Envoy's words: at a small cost in
+                // reliability)
+                if (firstCheck || ++numHealthy == config.healthyThreshold()) {
+                    host.activeHcTimeout = false;
+                    host.excludedViaImmediateHcFail = false;
+                    host.failedActiveHc = false;
+                    t = Transition.CHANGED;
+                } else {
+                    t = Transition.CHANGE_PENDING;
+                }
+            }
+            if (degraded != host.degradedActiveHc) {
+                host.degradedActiveHc = degraded;
+                t = t == Transition.UNCHANGED ? Transition.CHANGED : t;
+            }
+            if (stats != null) {
+                stats.success();
+            }
+            return t;
+        }
+
+        /** Envoy's {@code setUnhealthy}: the host's flags after a failed check. */
+        private Transition failed(Result r) {
+            Transition t = Transition.UNCHANGED;
+            numHealthy = 0;
+            if (!host.failedActiveHc) {
+                boolean immediate = r == Result.FAILED;
+                if (immediate || ++numUnhealthy == config.unhealthyThreshold()) {
+                    host.failedActiveHc = true;
+                    t = Transition.CHANGED;
+                } else {
+                    t = Transition.CHANGE_PENDING;
+                }
+            }
+            host.activeHcTimeout = r == Result.TIMEOUT && host.failedActiveHc;
+            if (stats != null) {
+                stats.failure(r.network());
+            }
+            return t;
         }
 
         /** Stops the checks; a check in flight is dropped (its connection reset). */

@@ -222,6 +222,23 @@ class HealthCheckerTest {
     }
 
     @Test
+    void aResultThatComesAfterItsSessionStoppedChangesNothing() {
+        HealthCheck hc = check(1, 1);
+        ClusterLoadAssignment cla = Fixtures.cla("c", 2);
+        ClusterManager m = f.manager(withHealthCheck(Fixtures.eds("c"), hc), cla);
+        UpstreamCluster c = m.cluster("c");
+        Host h = host(c, 1);
+        HealthChecker.Session old = c.healthCheckSession(h);
+        old.onResult(Result.SUCCESS);
+
+        // the check goes (the config thread clears what checks said) while a failing check's answer is on its way
+        m.update(Map.of("c", Fixtures.eds("c")), Map.of("c", cla));
+        old.onResult(Result.FAILED);
+        assertFalse(h.failedActiveHealthCheck()); // nothing checks the host any more: it would stay out for good
+        assertEquals(2, c.prioritySet().hostSets().get(0).healthyHosts().size());
+    }
+
+    @Test
     void aHostsSlowStartCountsFromTheLastCheckItPassedWhileFailedAsEnvoysLastHcPassTime() {
         UpstreamCluster c = manager(check(1, 2), Fixtures.cla("c", 1)).cluster("c");
         Host h = hosts(c).get(0);
