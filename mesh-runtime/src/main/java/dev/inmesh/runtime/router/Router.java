@@ -2968,7 +2968,13 @@ public final class Router {
             }
             // a 303 made the request a GET, which goes without the body
             req.body = req.method != method ? null : whole;
-            forward(req, ex.table, clusters).onComplete(ar -> promise.tryComplete(ar.result()));
+            forward(req, ex.table, clusters).onComplete(ar -> {
+                if (ar.succeeded()) {
+                    promise.tryComplete(ar.result());
+                } else {
+                    promise.tryFail(ar.cause()); // forward never fails (failures are local replies): kept as it is
+                }
+            });
             return true;
         }
 
