@@ -327,10 +327,8 @@ public final class RouteConfigurationParser
         RetryPolicy retry = a.hasRetryPolicy() ? Fields.at("retry_policy", () -> retryPolicy(a.getRetryPolicy()))
                 : null;
         RegexRewrite regexRewrite = a.hasRegexRewrite() ? regexRewrite(a.getRegexRewrite()) : null;
-        if (!a.getHostRewriteHeader().isEmpty()
-                && !a.getHostRewriteHeader().matches("[!#$%&'*+.^_`|~0-9A-Za-z-]+")) {
-            throw new FieldError("host_rewrite_header", "\"" + a.getHostRewriteHeader()
-                    + "\" (expected: an HTTP header name)");
+        if (!a.getHostRewriteHeader().isEmpty()) {
+            headerName("host_rewrite_header", a.getHostRewriteHeader());
         }
         RegexRewrite hostRegex = !a.hasHostRewritePathRegex() ? null : Fields.at("host_rewrite_path_regex",
                 () -> Fields.record("regex_rewrite.", () -> new RegexRewrite(Fields.at("pattern",
@@ -501,6 +499,14 @@ public final class RouteConfigurationParser
                 predicates, p.getHostSelectionRetryMaxAttempts(), updateFrequency, rateLimited, omitHostMetadata);
     }
 
+    /** A header name a route's field gives (an HTTP token, as Envoy validates it), lower-cased; else refused. */
+    private static String headerName(String field, String name) {
+        if (!name.matches("[!#$%&'*+.^_`|~0-9A-Za-z-]+")) {
+            throw new FieldError(field, "\"" + name + "\" (expected: an HTTP header name)");
+        }
+        return name.toLowerCase(Locale.ROOT);
+    }
+
     /** The retry host predicate a name or a typed config's type names, or null for one Inmesh does not know. */
     private static String retryHostPredicate(String name, String typeUrl) {
         if (name.equals(RetryPolicy.PREVIOUS_HOSTS)
@@ -542,10 +548,7 @@ public final class RouteConfigurationParser
                 case UNIX_TIMESTAMP -> true;
                 default -> throw new FieldError("format", h.getFormat() + " (expected: SECONDS or UNIX_TIMESTAMP)");
             };
-            if (!h.getName().matches("[!#$%&'*+.^_`|~0-9A-Za-z-]+")) {
-                throw new FieldError("name", "\"" + h.getName() + "\" (expected: an HTTP header name)");
-            }
-            return new RetryPolicy.ResetHeader(h.getName().toLowerCase(Locale.ROOT), unix);
+            return new RetryPolicy.ResetHeader(headerName("name", h.getName()), unix);
         });
         Duration max = b.hasMaxInterval() ? Fields.at("max_interval", () -> Fields.duration(b.getMaxInterval()))
                 : null;
