@@ -2060,15 +2060,11 @@ public final class Router {
         if (ex.completed) {
             return null;
         }
-        ex.completed = true;
-        releaseFault(ex);
-        cancelRouteTimer(ex);
-        ex.cancelIdleTimers();
+        endExchange(ex);
         // the body failed because the router reset it (idle timeout): not an upstream termination
         if (flag != null && !(ex.resetByRouter && flag == ResponseFlag.UPSTREAM_CONNECTION_TERMINATION)) {
             ex.flags.add(flag);
         }
-        releaseHost(ex);
         RouterRequest req = ex.request;
         long now = System.nanoTime();
         boolean dc = ex.flags.contains(ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION);
@@ -2238,6 +2234,18 @@ public final class Router {
      * Cancels the route timeout and the stream's duration timer: the exchange ended, so it must not hold a timer
      * (15 s by default) any longer.
      */
+    /**
+     * The exchange is over (answered, or ended unseen by an internal redirect): its fault, its route, duration and
+     * idle timers and its host's request slot are released.
+     */
+    private void endExchange(Exchange ex) {
+        ex.completed = true;
+        releaseFault(ex);
+        cancelRouteTimer(ex);
+        ex.cancelIdleTimers();
+        releaseHost(ex);
+    }
+
     private void cancelRouteTimer(Exchange ex) {
         long t = ex.routeTimer;
         if (t >= 0) {
@@ -2946,18 +2954,13 @@ public final class Router {
                 }
                 return false;
             }
-            cancelUpstreamDuration(ex);
             inflight = null;
             detachBody();
             discard(resp);
-            releaseHost(ex);
             releaseRetrySlot();
             generation++;
             ex.done = true;
-            ex.completed = true;
-            releaseFault(ex);
-            cancelRouteTimer(ex);
-            ex.cancelIdleTimers();
+            endExchange(ex);
             if (req.downstreamStats != null) {
                 req.downstreamStats.requestEnded(0, false, 0, 0); // no longer active: the new request counts anew
             }
