@@ -223,17 +223,22 @@ final class UpstreamStatsImpl implements UpstreamStats {
 
     @Override
     public void rateLimit(RateLimitStat stat) {
-        LongAdder a = rateLimit.get(stat.ordinal());
+        firstUse(rateLimit, stat.ordinal(), "ratelimit_" + stat.envoyName()).increment();
+    }
+
+    /** Slot {@code i} of {@code slots}: the counter of the cluster's Envoy statistic {@code name}, registered now. */
+    private LongAdder firstUse(AtomicReferenceArray<LongAdder> slots, int i, String name) {
+        LongAdder a = slots.get(i);
         if (a == null) {
-            synchronized (rateLimit) {
-                a = rateLimit.get(stat.ordinal());
+            synchronized (slots) {
+                a = slots.get(i);
                 if (a == null) {
-                    a = adder(registry, cluster, "ratelimit_" + stat.envoyName(), new LongAdder());
-                    rateLimit.set(stat.ordinal(), a);
+                    a = adder(registry, cluster, name, new LongAdder());
+                    slots.set(i, a);
                 }
             }
         }
-        a.increment();
+        return a;
     }
 
     /** The {@code ssl.*} counters, registered on first use (a TLS cluster's first handshake). */
@@ -312,17 +317,8 @@ final class UpstreamStatsImpl implements UpstreamStats {
 
     @Override
     public void internalRedirect(boolean followed) {
-        int i = followed ? 0 : 1;
-        LongAdder a = internalRedirects.get(i);
-        if (a == null) {
-            LongAdder made = new LongAdder();
-            if (internalRedirects.compareAndSet(i, null, made)) {
-                adder(followed ? "upstream_internal_redirect_succeeded_total"
-                        : "upstream_internal_redirect_failed_total", made);
-            }
-            a = internalRedirects.get(i);
-        }
-        a.increment();
+        firstUse(internalRedirects, followed ? 0 : 1, followed ? "upstream_internal_redirect_succeeded_total"
+                : "upstream_internal_redirect_failed_total").increment();
     }
 
     @Override
