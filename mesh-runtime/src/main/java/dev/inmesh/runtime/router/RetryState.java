@@ -229,13 +229,28 @@ final class RetryState {
         }
     }
 
-    /** A whole number of decimal digits, or -1 (empty, a sign, anything else, past a long). */
-    private static long unsigned(String s) {
-        if (s.isEmpty() || s.length() > 18) {
+    /**
+     * A reset header's value as Envoy reads it into a uint64 ({@code absl::SimpleAtoi}): decimal digits with ASCII
+     * white space around them and an optional {@code +}; -1 for anything else (empty, {@code -}, other characters)
+     * and for values past a long, which are past any {@code max_interval} anyway.
+     */
+    static long unsigned(String s) {
+        int from = 0;
+        int to = s.length();
+        while (from < to && asciiSpace(s.charAt(from))) {
+            from++;
+        }
+        while (to > from && asciiSpace(s.charAt(to - 1))) {
+            to--;
+        }
+        if (from < to && s.charAt(from) == '+') {
+            from++;
+        }
+        if (from == to || to - from > 18) {
             return -1;
         }
         long n = 0;
-        for (int i = 0; i < s.length(); i++) {
+        for (int i = from; i < to; i++) {
             char c = s.charAt(i);
             if (c < '0' || c > '9') {
                 return -1;
@@ -243,6 +258,11 @@ final class RetryState {
             n = n * 10 + (c - '0');
         }
         return n;
+    }
+
+    /** absl's {@code ascii_isspace}: space, tab, line feed, vertical tab, form feed, carriage return. */
+    private static boolean asciiSpace(char c) {
+        return c == ' ' || c >= '\t' && c <= '\r';
     }
 
     /**

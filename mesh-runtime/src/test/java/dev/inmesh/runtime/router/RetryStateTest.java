@@ -64,8 +64,8 @@ class RetryStateTest {
         RetryState s = rateLimited(new SplittableRandom(7), 60, a, b);
         s.readResetHeaders(headers("a", "61", "b", "abc"), 0);
         assertFalse(s.rateLimitedBackOff(), "61 s is past max_interval and abc no number");
-        s.readResetHeaders(headers("a", "-5", "b", "+3"), 0);
-        assertFalse(s.rateLimitedBackOff(), "only digits, as a uint64");
+        s.readResetHeaders(headers("a", "-5", "b", "3x"), 0);
+        assertFalse(s.rateLimitedBackOff(), "a sign other than + or a trailing letter is no uint64");
         s.readResetHeaders(headers("a", "0", "b", "3"), 0);
         assertFalse(s.rateLimitedBackOff(), "the first header within max_interval decides, 0 ms is no back-off");
         s.readResetHeaders(headers("A", "60"), 0);
@@ -73,6 +73,23 @@ class RetryStateTest {
         RetryState none = state("5xx");
         none.readResetHeaders(headers("retry-after", "3"), 0);
         assertFalse(none.rateLimitedBackOff(), "without rate_limited_retry_back_off");
+    }
+
+    @Test
+    void aResetHeaderIsReadAsAbslSimpleAtoiReadsAUint64() {
+        assertEquals(3, RetryState.unsigned("+3"), "a leading + is allowed");
+        assertEquals(42, RetryState.unsigned(" \t42\r\n"), "ASCII white space around the digits is skipped");
+        assertEquals(7, RetryState.unsigned("007"));
+        for (String bad : new String[] {"", " ", "+", "-0", "-5", "4 2", "0x10", "1.5", "++1", "+ 1", "1e3",
+                "99999999999999999999"}) {
+            assertEquals(-1, RetryState.unsigned(bad), "'" + bad + "'");
+        }
+        var a = new RetryPolicy.ResetHeader("a", false);
+        RetryState s = rateLimited(new SplittableRandom(7), 60, a);
+        s.readResetHeaders(headers("a", " +2 "), 0);
+        assertTrue(s.rateLimitedBackOff());
+        long v = s.backOffMillis();
+        assertTrue(v >= 2_000 && v < 3_000, "" + v);
     }
 
     @Test
