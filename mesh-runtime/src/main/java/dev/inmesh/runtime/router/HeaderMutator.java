@@ -105,7 +105,11 @@ public final class HeaderMutator {
         apply(List.of(), add, headers);
     }
 
-    static void apply(List<String> remove, List<HeaderValueOption> add, MutableHeaders headers) {
+    /**
+     * One level of header rules, as Envoy's header parser evaluates them: the removals, then the additions whose
+     * append action applies to the headers as they were after the removals, overwrites before appends.
+     */
+    public static void apply(List<String> remove, List<HeaderValueOption> add, MutableHeaders headers) {
         for (String name : remove) {
             headers.remove(name);
         }

@@ -1,7 +1,8 @@
 package dev.inmesh.runtime.upstream;
 
 import dev.inmesh.api.config.cluster.HealthCheck;
-import dev.inmesh.api.config.core.HeaderValueOption;
+import dev.inmesh.runtime.router.HeaderMutator;
+import dev.inmesh.runtime.router.MultiMapHeaders;
 import dev.inmesh.runtime.stats.HealthCheckStats;
 import io.vertx.core.Context;
 import io.vertx.core.Future;
@@ -470,30 +471,12 @@ final class HealthChecker {
     }
 
     /**
-     * Envoy's HTTP check headers: {@code user-agent: Envoy/HC}, then {@code request_headers_to_remove}, then
-     * {@code request_headers_to_add} by their append actions (an empty value is skipped unless kept).
+     * Envoy's HTTP check headers: {@code user-agent: Envoy/HC}, then {@code request_headers_to_remove} and
+     * {@code request_headers_to_add} as any other level of header rules (Envoy's health checker evaluates them with
+     * the same header parser as the router's).
      */
     static void headers(MultiMap headers, HealthCheck.Http h) {
         headers.set(HttpHeaders.USER_AGENT, USER_AGENT);
-        h.requestHeadersToRemove().forEach(headers::remove);
-        for (HeaderValueOption o : h.requestHeadersToAdd()) {
-            if (o.value().isEmpty() && !o.keepEmptyValue()) {
-                continue;
-            }
-            switch (o.appendAction()) {
-                case APPEND_IF_EXISTS_OR_ADD -> headers.add(o.key(), o.value());
-                case ADD_IF_ABSENT -> {
-                    if (!headers.contains(o.key())) {
-                        headers.add(o.key(), o.value());
-                    }
-                }
-                case OVERWRITE_IF_EXISTS_OR_ADD -> headers.set(o.key(), o.value());
-                case OVERWRITE_IF_EXISTS -> {
-                    if (headers.contains(o.key())) {
-                        headers.set(o.key(), o.value());
-                    }
-                }
-            }
-        }
+        HeaderMutator.apply(h.requestHeadersToRemove(), h.requestHeadersToAdd(), new MultiMapHeaders(headers));
     }
 }

@@ -471,6 +471,10 @@ class HealthCheckerTest {
                 new dev.inmesh.api.config.core.HeaderValueOption("x-b", "3",
                         dev.inmesh.api.config.core.HeaderValueOption.AppendAction.OVERWRITE_IF_EXISTS, false),
                 new dev.inmesh.api.config.core.HeaderValueOption("x-empty", "",
+                        dev.inmesh.api.config.core.HeaderValueOption.AppendAction.ADD_IF_ABSENT, false),
+                new dev.inmesh.api.config.core.HeaderValueOption("x-c", "1",
+                        dev.inmesh.api.config.core.HeaderValueOption.AppendAction.OVERWRITE_IF_EXISTS_OR_ADD, false),
+                new dev.inmesh.api.config.core.HeaderValueOption("x-c", "2",
                         dev.inmesh.api.config.core.HeaderValueOption.AppendAction.ADD_IF_ABSENT, false)),
                 List.of("x-gone"), null, null, false);
         MultiMap headers = MultiMap.caseInsensitiveMultiMap().add("x-gone", "1");
@@ -480,6 +484,8 @@ class HealthCheckerTest {
         assertFalse(headers.contains("x-b"));
         assertFalse(headers.contains("x-gone"));
         assertFalse(headers.contains("x-empty"));
+        assertEquals(List.of("1", "2"), headers.getAll("x-c"),
+                "each addition is judged against the headers before any: x-c was absent, as Envoy's header parser");
     }
 
     @Test
