@@ -5,8 +5,10 @@ import dev.inmesh.api.config.listener.LocalReplyConfig;
 import dev.inmesh.runtime.router.HeaderMutator;
 import dev.inmesh.runtime.router.MultiMapHeaders;
 import io.vertx.core.MultiMap;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Objects;
 import java.util.function.Predicate;
 
 /**
@@ -21,6 +23,8 @@ import java.util.function.Predicate;
  * reply. Formats see the rewritten status ({@code %RESPONSE_CODE%}) and the body so far ({@code %LOCAL_REPLY_BODY%}).
  */
 public final class LocalReply {
+    private static final String CONTENT_TYPE = "content-type";
+    private static final String CONTENT_LENGTH = "content-length";
     private final List<Mapper> mappers;
     /** The {@code body_format}, or null: the body as it is, {@code text/plain}. */
     private final BodyFormat bodyFormat;
@@ -70,6 +74,42 @@ public final class LocalReply {
                     BodyFormat.of(m.bodyFormatOverride())));
         }
         return new LocalReply(List.copyOf(mappers), BodyFormat.of(config.bodyFormat()));
+    }
+
+    /**
+     * Rewrites a local reply of {@code status} and {@code body} and its headers {@code h} (changed in place: what the
+     * route and the replying filter set, and the {@code text/plain} the reply was made with) where Envoy's
+     * {@code sendLocalReply} does: after those headers, before a gRPC caller's answer is made trailers-only
+     * ({@code trailersOnly}). As Envoy's, a body the rewrite changed gets the format's content type (unless a
+     * mapper's headers set one), an empty body none; the {@code content-length} is the new body's (none for a 204,
+     * 0 for a trailers-only answer); and a gRPC caller's {@code grpc-message} is the body without the new line a JSON
+     * format ends with.
+     *
+     * @param filterTyped whether the replying filter gave the reply its headers itself (a Lua script's
+     *     {@code respond()}), so that a {@code text/plain} among them is its own, not the reply's default
+     */
+    public Rewritten rewriteReply(int status, String body, MultiMap h, boolean filterTyped, boolean trailersOnly,
+                                  Request request) {
+        // the content type the reply was made with (text/plain), which Envoy would not have set before the rewrite
+        String before = h.get(CONTENT_TYPE);
+        boolean ownType = body != null && !body.isEmpty() && !filterTyped && "text/plain".equals(before);
+        Rewritten r = rewrite(status, body, h, request);
+        boolean custom = !Objects.equals(before, h.get(CONTENT_TYPE));
+        String text = r.body();
+        if (text.isEmpty()) {
+            h.remove(CONTENT_TYPE);
+        } else if (!custom && (r.bodyChanged() || before == null || ownType)) {
+            h.set(CONTENT_TYPE, r.contentType());
+        }
+        if (r.status() == 204) {
+            h.remove(CONTENT_LENGTH);
+        } else {
+            h.set(CONTENT_LENGTH, Integer.toString(trailersOnly ? 0 : text.getBytes(StandardCharsets.UTF_8).length));
+        }
+        if (trailersOnly && text.endsWith("\n") && r.contentType().equals("application/json")) {
+            return new Rewritten(r.status(), text.substring(0, text.length() - 1), r.contentType(), r.bodyChanged());
+        }
+        return r;
     }
 
     /**

@@ -1821,36 +1821,12 @@ public final class Router {
 
     /**
      * Rewrites a local reply of {@code status} and {@code body} by its connection manager's {@code local_reply_config}
-     * where Envoy's {@code sendLocalReply} does: after the route's and the filter's headers ({@code h}), before a gRPC
-     * caller's answer is made trailers-only. As Envoy's, a body the rewrite changed gets the format's content type
-     * (unless a mapper's headers set one), an empty body none; and a gRPC caller's {@code grpc-message} is the body
-     * without the new line a JSON format ends with.
+     * ({@link LocalReply#rewriteReply}), the request read as the access log reads it so far.
      */
     private static LocalReply.Rewritten rewriteLocalReply(Exchange ex, int status, String body, MultiMap h,
                                                           boolean trailersOnly) {
-        // the content type this method set itself (text/plain), which Envoy would not have set before the rewrite
-        String before = h.get(HeaderNames.CONTENT_TYPE);
-        boolean ownType = body != null && !body.isEmpty() && !ex.luaReply && "text/plain".equals(before);
-        LocalReply.Rewritten r = ex.request.localReply.rewrite(status, body, h,
+        return ex.request.localReply.rewriteReply(status, body, h, ex.luaReply, trailersOnly,
                 (code, headers, text) -> localReplyEntry(ex, code, headers, text));
-        boolean custom = !java.util.Objects.equals(before, h.get(HeaderNames.CONTENT_TYPE));
-        String text = r.body();
-        if (text.isEmpty()) {
-            h.remove(HeaderNames.CONTENT_TYPE);
-        } else if (!custom && (r.bodyChanged() || before == null || ownType)) {
-            h.set(HeaderNames.CONTENT_TYPE, r.contentType());
-        }
-        if (r.status() == 204) {
-            h.remove("content-length");
-        } else {
-            h.set("content-length", Integer.toString(trailersOnly ? 0 : text.getBytes(
-                    java.nio.charset.StandardCharsets.UTF_8).length));
-        }
-        if (trailersOnly && text.endsWith("\n") && r.contentType().equals("application/json")) {
-            return new LocalReply.Rewritten(r.status(), text.substring(0, text.length() - 1), r.contentType(),
-                    r.bodyChanged());
-        }
-        return r;
     }
 
     /**
