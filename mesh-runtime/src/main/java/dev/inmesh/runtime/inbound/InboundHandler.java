@@ -1280,30 +1280,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             ds.requestEnded(status, !closed || resp.ended(), closed && !resp.ended() ? 1 : 0,
                     (System.nanoTime() - start) / 1_000_000);
         }
-        String inboundCluster = cluster != null ? cluster : "inbound|" + localPort(local) + "||";
-        // the rewritten path when no x-envoy-original-path keeps the original, as for the router's requests
-        String shownPath = !traced.originalPath && traced.rewrittenUri != null ? traced.rewrittenUri
-                : traced.authorizedUri != null ? traced.authorizedUri
-                : JwtAuthnFilter.withoutParameters(path, traced.tokenParameters);
-        StreamInfo info = new StreamInfo(StreamInfo.Direction.INBOUND, startTime, req.method().name(), shownPath,
-                protocol(req), status, flags, details, req.bytesRead(),
-                resp.bytesWritten(), (System.nanoTime() - start) / 1_000_000, -1, h.get("x-request-id"), authority,
-                h.get("user-agent"), h.get("x-forwarded-for"), local, inboundCluster, null,
-                local, remote, tls == null || tls.serverName.isEmpty() ? null : tls.serverName, routeName, 1, peer,
-                destination[0], destination[1], destination[2],
-                Grpc.isRequest(h) ? Grpc.finalStatus(resp.trailers(), resp.headers(), status) : null, mutualTls,
-                // as the standalone proxy: Istio's principals are the URI SANs of TLS a client certificate came in
-                tls == null ? null : tls.certs.peerPrincipal,
-                tls == null || tls.peerCertificates() == null ? null : tls.certs.localPrincipal, null, null,
-                -1, -1, null, traced.hostHeaderFallback, // the service's server reads and writes the bodies: no gRPC
-                // messages counted
-                new RequestLog(traced.accessLogs, h, status == 0 ? null : resp.headers(),
-                        traced.accessLogs.isEmpty() ? null : resp.trailers(), shownPath,
-                        req.scheme(), traced.span != null && traced.span.sampled()),
-                snapshots.current().clusterManager().observabilityName(inboundCluster), traced.headBytes,
-                // a head the caller got, whether or not the body ended
-                HeadSize.response(resp.headWritten() ? status : 0, resp.headers(), resp.trailers()),
-                traced.statsOverrides);
+        StreamInfo info = streamInfo(req, start, startTime, flags, details, routeName, cluster, destination, peer,
+                authority, path, local, remote, tls, mutualTls, traced, status, true);
         if (traced.span != null) {
             try {
                 traced.span.tracer().finish(traced.span, info, h, RouteResult.decorator(traced.route), tracing);
@@ -1316,6 +1294,51 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         } catch (RuntimeException e) {
             // metrics and logs never break a request
         }
+    }
+
+    /**
+     * The request's {@link StreamInfo} with {@code status}: once its response {@code ended} (or the caller went),
+     * with what was sent; else of a local reply about to be sent (nothing written yet, no trailers), as the
+     * connection manager's {@code local_reply_config} reads it.
+     */
+    private StreamInfo streamInfo(HttpServerRequest req, long start, Instant startTime, Set<ResponseFlag> flags,
+                                  String details, String routeName, String cluster, String[] destination,
+                                  WorkloadInfo peer, String authority, String path, String local, String remote,
+                                  Tls tls, boolean mutualTls, Traced traced, int status, boolean ended) {
+        HttpServerResponse resp = req.response();
+        MultiMap h = req.headers();
+        MultiMap trailers = ended ? resp.trailers() : null;
+        String inboundCluster = cluster != null ? cluster : "inbound|" + localPort(local) + "||";
+        String shownPath = shownPath(path, traced);
+        return new StreamInfo(StreamInfo.Direction.INBOUND, startTime, req.method().name(), shownPath,
+                protocol(req), status, flags, details, req.bytesRead(), ended ? resp.bytesWritten() : 0,
+                (System.nanoTime() - start) / 1_000_000, -1, h.get("x-request-id"), authority,
+                h.get("user-agent"), h.get("x-forwarded-for"), local, inboundCluster, null,
+                local, remote, tls == null || tls.serverName.isEmpty() ? null : tls.serverName, routeName, 1, peer,
+                destination[0], destination[1], destination[2],
+                Grpc.isRequest(h) ? Grpc.finalStatus(trailers, resp.headers(), status) : null, mutualTls,
+                // as the standalone proxy: Istio's principals are the URI SANs of TLS a client certificate came in
+                tls == null ? null : tls.certs.peerPrincipal,
+                tls == null || tls.peerCertificates() == null ? null : tls.certs.localPrincipal, null, null,
+                -1, -1, null, traced.hostHeaderFallback, // the service's server reads and writes the bodies: no gRPC
+                // messages counted
+                new RequestLog(traced.accessLogs, h, status == 0 ? null : resp.headers(),
+                        traced.accessLogs.isEmpty() ? null : trailers, shownPath,
+                        req.scheme(), traced.span != null && traced.span.sampled()),
+                snapshots.current().clusterManager().observabilityName(inboundCluster), traced.headBytes,
+                // a head the caller got, whether or not the body ended
+                HeadSize.response(!ended || resp.headWritten() ? status : 0, resp.headers(), trailers),
+                traced.statsOverrides);
+    }
+
+    /**
+     * The path the stream info and the access log show: the rewritten one when no {@code x-envoy-original-path} keeps
+     * the original, as for the router's requests.
+     */
+    private static String shownPath(String path, Traced traced) {
+        return !traced.originalPath && traced.rewrittenUri != null ? traced.rewrittenUri
+                : traced.authorizedUri != null ? traced.authorizedUri
+                : JwtAuthnFilter.withoutParameters(path, traced.tokenParameters);
     }
 
     /**
