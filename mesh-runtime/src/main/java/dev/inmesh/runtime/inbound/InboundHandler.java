@@ -39,7 +39,9 @@ import dev.inmesh.runtime.tls.DownstreamTls;
 import dev.inmesh.runtime.tracing.ActiveSpan;
 import dev.inmesh.runtime.tracing.TraceReporting;
 import dev.inmesh.runtime.tracing.Tracer;
+import dev.inmesh.runtime.accesslog.AccessLogEntry;
 import dev.inmesh.runtime.accesslog.AccessLogs;
+import dev.inmesh.runtime.accesslog.LocalReply;
 import dev.inmesh.runtime.accesslog.RequestLog;
 import io.vertx.core.Handler;
 import io.vertx.core.MultiMap;
@@ -64,7 +66,8 @@ import java.util.function.Function;
  * {@code virtualInbound} chain for the local port, over TLS the chain for {@code tls} with the client's SNI and ALPN
  * (its RBAC filters' denials, its header rules, its local replies for no route, redirects and direct responses, its
  * fault filter's delays and aborts, its CORS filter's preflight answers and response headers, and its local rate
- * limit filter's refusals, as the router runs them outbound); then the service itself, in-process, in place of the
+ * limit filter's refusals, as the router runs them outbound, each such local reply rewritten by the connection
+ * manager's {@code local_reply_config} as the router's); then the service itself, in-process, in place of the
  * {@code inbound|PORT||} cluster; and, once the response ends, Istio's metrics with {@code reporter="destination"},
  * the connection manager's Envoy statistics ({@code http.<prefix>.*}: requests only, as there is no downstream connection in-process) and the access log.
  * Without an inbound listener in the configuration, requests go straight to the service and are still recorded. Over
@@ -219,6 +222,15 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         traced.hostHeaderFallback = hcm == null || hcm.hostHeaderFallback();
         traced.statsOverrides = snapshot.statsOverrides(hcm);
         traced.accessLogs = snapshot.accessLogs(hcm);
+        traced.localReply = snapshot.localReply(hcm);
+        if (traced.localReply != null) {
+            // made only for a connection manager with a local_reply_config: the request so far, as its mappers'
+            // filters and its formats read it
+            traced.localReplyRequest = (code, replyHeaders, text) -> AccessLogEntry.localReply(streamInfo(req, start,
+                    startTime, flags, details[0], routeName[0], cluster[0], destination, peer, authority, path, local,
+                    remote, tls, mutualTls, traced, code, false), headers, replyHeaders, shownPath(path, traced),
+                    req.scheme(), text);
+        }
         traced.compressor = hcm == null ? null : hcm.compressorFilter();
         traced.compressorName = traced.compressor == null ? null : hcm.compressorFilterName();
         if (traced.compressor != null && ds != null) {
@@ -296,7 +308,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         if (traced.webSocket && hcm != null && !hcm.websocketUpgrade()) {
             // as Envoy's connection manager, before its filters: an upgrade its upgrade_configs do not enable
             details[0] = "upgrade_failed";
-            localReply(req, 403, "");
+            localReply(req, traced, 403, "");
             return;
         }
         RouteTable table = chain == null ? null : snapshot.routeTable(chain);
@@ -306,7 +318,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         }
         if (normalized == null) {
             details[0] = "path_normalization_failed"; // an escaped slash (REJECT_REQUEST), or %00, as Envoy's 400
-            localReply(req, 400, "");
+            localReply(req, traced, 400, "");
             return;
         }
         ServerRequestView view = new ServerRequestView(req, authority, normalized, startTime);
@@ -346,7 +358,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                                 result, ds, snapshot.clusterManager())
                         .onComplete(ar -> {
                             RbacFilter.Verdict v = decided(ar, req, result, table, snapshot, flags, details,
-                                    cluster, destination, null);
+                                    cluster, destination, null, traced);
                             if (v == null) {
                                 return;
                             }
@@ -376,7 +388,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             RbacFilter.Denial denied = rbac.authorize(subject, new MultiMapHeaders(headers),
                     names -> traced.tokenParameters = names, table, result, ds);
             if (denied != null) {
-                refused(req, denied, result, table, snapshot, flags, details, cluster, destination, null);
+                refused(req, denied, result, table, snapshot, flags, details, cluster, destination, null, traced);
                 return;
             }
         }
@@ -393,7 +405,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
     private RbacFilter.Verdict decided(io.vertx.core.AsyncResult<RbacFilter.Verdict> ar, HttpServerRequest req,
                                        RouteResult result, RouteTable table, MeshSnapshot snapshot,
                                        Set<ResponseFlag> flags, String[] details, String[] cluster,
-                                       String[] destination, CorsFilter.Outcome cors) {
+                                       String[] destination, CorsFilter.Outcome cors, Traced traced) {
         if (req.response().ended() || req.response().closed()) {
             return null;
         }
@@ -404,7 +416,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         }
         RbacFilter.Verdict v = ar.result();
         if (v.denial() != null) {
-            refused(req, v.denial(), result, table, snapshot, flags, details, cluster, destination, cors);
+            refused(req, v.denial(), result, table, snapshot, flags, details, cluster, destination, cors, traced);
             req.resume();
             return null;
         }
@@ -421,7 +433,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
      */
     private void refused(HttpServerRequest req, RbacFilter.Denial denied, RouteResult result, RouteTable table,
                          MeshSnapshot snapshot, Set<ResponseFlag> flags, String[] details, String[] cluster,
-                         String[] destination, CorsFilter.Outcome cors) {
+                         String[] destination, CorsFilter.Outcome cors, Traced traced) {
         HttpServerResponse resp = req.response();
         if (result instanceof RouteResult.Forward f) {
             cluster[0] = f.cluster();
@@ -447,14 +459,18 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                     cors.setOn(resp.headers());
                 }
                 resp.headers().remove("content-length");
-                resp.end(denied.body());
+                LocalReply.Rewritten r = rewritten(req, traced, denied.status(), denied.body(), false, false);
+                if (r != null) {
+                    resp.setStatusCode(r.status());
+                }
+                resp.end(r == null ? denied.body() : r.body());
                 return;
             }
         }
         if (cors != null) {
             cors.setOn(resp.headers());
         }
-        localReply(req, denied.status(), denied.body());
+        localReply(req, traced, denied.status(), denied.body());
     }
 
     /** The rest of {@link #handle}, once the authorization filters let the request go on: fault, route, service. */
@@ -510,7 +526,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             if (early != null) {
                 early.setOn(resp.headers());
             }
-            localReply(req, status == 0 ? 200 : status, FaultFilter.ABORT_BODY);
+            localReply(req, traced, status == 0 ? 200 : status, FaultFilter.ABORT_BODY);
             return true;
         };
         Duration delay = fault.delay();
@@ -600,7 +616,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             traced.lateRateLimit.lateRateLimit(traced.subject, new MultiMapHeaders(headers), table, result,
                     snapshot.clusterManager()).onComplete(ar -> {
                         RbacFilter.Verdict v = decided(ar, req, result, table, snapshot, flags, details,
-                                cluster, destination, corsOutcome);
+                                cluster, destination, corsOutcome, traced);
                         if (v == null) {
                             return;
                         }
@@ -621,7 +637,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
      */
     private static boolean answeredUnforwarded(HttpServerRequest req, RouteResult result, RouteTable table,
                                                Set<ResponseFlag> flags, String[] details, String[] routeName,
-                                               DownstreamStats ds) {
+                                               DownstreamStats ds, Traced traced) {
         HttpServerResponse resp = req.response();
         if (result instanceof RouteResult.NoRoute) {
             flags.add(ResponseFlag.NO_ROUTE_FOUND);
@@ -629,7 +645,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 ds.noRoute();
             }
             details[0] = "route_not_found";
-            localReply(req, 404, "");
+            localReply(req, traced, 404, "");
             return true;
         }
         if (result instanceof RouteResult.Redirect r) {
@@ -640,7 +656,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             details[0] = "direct_response";
             HeaderMutator.finalizeResponse(result, table, new MultiMapHeaders(resp.headers()));
             resp.putHeader("location", r.location());
-            localReply(req, r.status(), "");
+            localReply(req, traced, r.status(), "");
             return true;
         }
         if (result instanceof RouteResult.DirectResponse d) {
@@ -653,7 +669,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 resp.putHeader("location", d.location());
             }
             HeaderMutator.finalizeResponse(result, table, new MultiMapHeaders(resp.headers()));
-            localReply(req, d.status(), d.body());
+            localReply(req, traced, d.status(), d.body());
             return true;
         }
         return false;
@@ -705,7 +721,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             }
             if (RequestBody.tooLarge(ar.result(), limit, ds)) {
                 details[0] = ExtAuthzFilter.TOO_LARGE_DETAILS;
-                localReply(req, 413, ExtAuthzFilter.TOO_LARGE_BODY);
+                localReply(req, traced, 413, ExtAuthzFilter.TOO_LARGE_BODY);
                 req.resume(); // what the caller still sends goes nowhere
                 return;
             }
@@ -755,7 +771,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             // its own reply does not pass through its response script, only the filters' before it
             resp.headersEndHandler(v -> encodeFilters(resp, corsOutcome, rateLimit, traced));
             resp.headers().addAll(reply.headers());
-            resp.setStatusCode(reply.status()).end(reply.body());
+            LocalReply.Rewritten r = rewritten(req, traced, reply.status(), reply.body(), true, false);
+            resp.setStatusCode(r == null ? reply.status() : r.status()).end(r == null ? reply.body() : r.body());
             return;
         }
         if (lua.reroute()) {
@@ -777,7 +794,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
     private void serveRouted(HttpServerRequest req, RouteResult result, RouteTable table,
                              CorsFilter.Outcome corsOutcome, LocalRateLimitFilter.Outcome[] rateLimit, Traced traced,
                              Set<ResponseFlag> flags, String[] details, String[] routeName, DownstreamStats ds) {
-        if (!answeredUnforwarded(req, result, table, flags, details, routeName, ds)) {
+        if (!answeredUnforwarded(req, result, table, flags, details, routeName, ds, traced)) {
             serve(req, (RouteResult.Forward) result, result, table, corsOutcome, rateLimit, traced, details, ds);
         }
     }
@@ -835,7 +852,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             // Envoy's CORS filter answers a preflight from an allowed origin before the router
             details[0] = CorsFilter.PREFLIGHT_DETAILS;
             o.setOn(req.response().headers());
-            localReply(req, 200, "");
+            localReply(req, null, 200, ""); // not a local reply Envoy rewrites: its CORS filter encodes it itself
         }
         return o;
     }
@@ -907,7 +924,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                         resp.headers().set("x-request-id", traced.requestId);
                     }
                 });
-                localReply(req, 500, "Internal Server Error");
+                localReply(req, null, 500, "Internal Server Error"); // not rewritten, as the router's
             };
             long limit = Router.requestBufferLimit(f, Listener.DEFAULT_PER_CONNECTION_BUFFER_LIMIT_BYTES);
             forwarded = holding(forwarded, limit, traced, tooLarge, body -> {
@@ -1135,23 +1152,51 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         if (cors != null) {
             cors.setOn(resp.headers());
         }
-        localReply(req, o.status(), LocalRateLimitFilter.BODY);
+        localReply(req, traced, o.status(), LocalRateLimitFilter.BODY);
         return true;
     }
 
-    /** Ends a local reply: for a gRPC request, as Envoy, a trailers-only gRPC response (200 and a grpc-status). */
-    private static void localReply(HttpServerRequest req, int status, String body) {
+    /**
+     * Ends a local reply, rewritten first by the connection manager's {@code local_reply_config} ({@link #rewritten};
+     * {@code traced} null: a reply Envoy does not rewrite); for a gRPC request, as Envoy, then a trailers-only gRPC
+     * response (200 and a grpc-status).
+     */
+    private static void localReply(HttpServerRequest req, Traced traced, int status, String body) {
         HttpServerResponse resp = req.response();
-        if (Grpc.isRequest(req.headers())) {
+        boolean grpc = Grpc.isRequest(req.headers());
+        if (!grpc && !body.isEmpty()) {
+            resp.putHeader("content-type", "text/plain");
+        }
+        LocalReply.Rewritten r = rewritten(req, traced, status, body, false, grpc);
+        if (r != null) {
+            status = r.status();
+            body = r.body();
+        }
+        if (grpc) {
             Grpc.toTrailersOnly(resp.headers(), status, body, req.method() == io.vertx.core.http.HttpMethod.HEAD);
             resp.setStatusCode(200).end();
             return;
         }
-        resp.setStatusCode(status);
-        if (!body.isEmpty()) {
-            resp.putHeader("content-type", "text/plain");
+        resp.setStatusCode(status).end(body);
+    }
+
+    /**
+     * A local reply of {@code status} and {@code body} as the connection manager's {@code local_reply_config}
+     * ({@code traced}'s) rewrites it, as the router's ({@link LocalReply#rewriteReply}): after the headers the
+     * response has so far (the route's rules, the replying filter's own), before the encoding filters (set to run at
+     * the head's end) and a gRPC caller's trailers-only answer ({@code trailersOnly}). Null when there is none: the
+     * reply goes as it is. The response's status is the one sent, so the access log and Istio's metrics see the
+     * rewritten code, as Envoy's stream info has it.
+     *
+     * @param filterTyped whether the replying filter gave the reply its headers itself (a Lua {@code respond()})
+     */
+    private static LocalReply.Rewritten rewritten(HttpServerRequest req, Traced traced, int status, String body,
+                                                  boolean filterTyped, boolean trailersOnly) {
+        if (traced == null || traced.localReply == null) {
+            return null;
         }
-        resp.end(body);
+        return traced.localReply.rewriteReply(status, body, req.response().headers(), filterTyped, trailersOnly,
+                traced.localReplyRequest);
     }
 
     /**
@@ -1433,6 +1478,10 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         StatsOverrides statsOverrides = StatsOverrides.NONE;
         /** The access logs of the chain's connection manager. */
         AccessLogs accessLogs = AccessLogs.NONE;
+        /** Its {@code local_reply_config}, compiled with the snapshot; null for none. */
+        LocalReply localReply;
+        /** The request so far as that config reads it; null without one. */
+        LocalReply.Request localReplyRequest;
         /** The config of the connection manager's compressor filter, or null for none. */
         dev.inmesh.api.config.listener.Compressor compressor;
         /** Its name in the chain, by which routes name their {@code CompressorPerRoute} for it. */

@@ -172,7 +172,7 @@ class MeshAccessLogTest {
     }
 
     /** A connection manager's {@code access_log} with one file logger writing {@code format} lines to {@code log}. */
-    private static String textLogger(Path log, String format) {
+    static String textLogger(Path log, String format) {
         return """
                           access_log:
                           - name: envoy.access_loggers.file
@@ -192,7 +192,7 @@ class MeshAccessLogTest {
     }
 
     /** The file's lines once it has {@code n} (the writer thread writes behind the requests), within 5 s. */
-    private static List<String> lines(Path file, int n) throws Exception {
+    static List<String> lines(Path file, int n) throws Exception {
         long deadline = System.currentTimeMillis() + 5000;
         while (System.currentTimeMillis() < deadline) {
             if (Files.exists(file)) {

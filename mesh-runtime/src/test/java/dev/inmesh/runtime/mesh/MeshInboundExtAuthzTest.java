@@ -230,6 +230,29 @@ class MeshInboundExtAuthzTest {
         assertEquals("/public null", appSaw.get(1));
     }
 
+    /**
+     * As Envoy's ext_authz filter answers through the connection manager's sendLocalReply: its denial, the
+     * authorizer's headers on it, is rewritten by the {@code local_reply_config} (a mapper's status and header, the
+     * body format); the stream info has the code sent.
+     */
+    @Test
+    void anAuthorizersDenialIsRewrittenByTheConnectionManagersLocalReplyConfig() throws Exception {
+        String localReply = "          local_reply_config: {mappers: [{filter: {status_code_filter: {comparison: "
+                + "{op: EQ, value: {default_value: 403, runtime_key: k}}}}, status_code: 401, headers_to_add: "
+                + "[{header: {key: x-mapped, value: 'yes'}}]}], body_format: {text_format: "
+                + "\"%RESPONSE_CODE% %RESPONSE_FLAGS% %LOCAL_REPLY_BODY%\"}}\n";
+        String prefix = "stat_prefix: inbound_0.0.0.0_9080\n";
+        int port = serveThrough(config(IstioExtAuthz.SHADOW + IstioExtAuthz.http("10s", false), httpAuthorizer(),
+                false).replace(prefix, prefix + localReply));
+        HttpResponse<Buffer> denied = call(port, "/secure/report", "deny");
+        assertEquals(401, denied.statusCode());
+        assertEquals("401 UAEX denied by the authorizer", denied.bodyAsString());
+        assertEquals("no-ticket", denied.getHeader("x-denied-reason"), "the authorizer's header is kept");
+        assertEquals("yes", denied.getHeader("x-mapped"));
+        assertEquals("UAEX", ResponseFlag.format(loggedWith(401).responseFlags()));
+        assertTrue(appSaw.isEmpty());
+    }
+
     @Test
     void anAuthorizerThatDoesNotAnswerInTimeIsAnErrorRefusedOrLetThroughUnderFailureModeAllow() throws Exception {
         int authorizer = httpAuthorizer();
