@@ -2415,6 +2415,8 @@ public final class Router {
         boolean continueRelayed;
         /** Whether a retry waits for its back-off: no attempt is in flight. */
         boolean backingOff;
+        /** The timer of that back-off, or -1: cancelled when the exchange ends first ({@link #end}). */
+        long backOffTimer = -1;
         /** Whether the attempt in flight, connected, waits for the end of the request body for its per-try timers. */
         boolean perTryDeferred;
         /** The copies to send once the streamed body ended, or null. */
@@ -3138,13 +3140,14 @@ public final class Router {
             if (delay <= 0) {
                 ctx.runOnContext(v -> retryStart());
             } else {
-                vertx.setTimer(delay, id -> retryStart());
+                backOffTimer = vertx.setTimer(delay, id -> retryStart());
             }
         }
 
         /** A retry's attempt: an unexpected error must still answer, or the exchange would hang with its slots. */
         void retryStart() {
             backingOff = false;
+            backOffTimer = -1;
             try {
                 start();
             } catch (RuntimeException e) {
@@ -3379,7 +3382,16 @@ public final class Router {
             }
         }
 
+        /**
+         * The exchange ends before its response: its timers go (a retry's back-off too, which a reset header may make
+         * minutes long: as Envoy's router destroys its retry state with the request, it must not hold the exchange and
+         * its body that long), and its retry slot.
+         */
         void end(Runnable replyAction) {
+            if (backOffTimer >= 0) {
+                vertx.cancelTimer(backOffTimer);
+                backOffTimer = -1;
+            }
             cancelRouteTimer(ex);
             ex.cancelIdleTimers();
             releaseRetrySlot();

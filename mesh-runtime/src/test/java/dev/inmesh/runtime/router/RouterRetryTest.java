@@ -651,6 +651,40 @@ class RouterRetryTest {
         assertEquals(2.0, reg.find("envoy_cluster_upstream_rq_retry").tag("cluster_name", "c").gauge().value());
     }
 
+    /**
+     * A retry waiting out a long rate-limited back-off (here 100 s) whose request the route timeout ends has its
+     * back-off timer cancelled then, as Envoy's router destroys its retry state, and the timer with it, when the
+     * request is done: the ended exchange, its request and its body are not held until the timer would have fired.
+     */
+    @Test
+    void theRouteTimeoutCancelsTheTimerOfARetryWaitingOutARateLimitedBackOff() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(aResponse().withStatus(503).withHeader("Retry-After", "100")));
+        List<Long> backOffTimers = new java.util.concurrent.CopyOnWriteArrayList<>();
+        Set<Long> cancelled = java.util.concurrent.ConcurrentHashMap.newKeySet();
+        io.vertx.core.Vertx watched = (io.vertx.core.Vertx) java.lang.reflect.Proxy.newProxyInstance(
+                getClass().getClassLoader(), new Class<?>[] {io.vertx.core.Vertx.class}, (proxy, m, args) -> {
+                    Object out;
+                    try {
+                        out = m.invoke(rig.vertx, args);
+                    } catch (java.lang.reflect.InvocationTargetException e) {
+                        throw e.getCause();
+                    }
+                    if (m.getName().equals("setTimer") && (long) args[0] >= 100_000 && (long) args[0] < 150_000) {
+                        backOffTimers.add((Long) out);
+                    } else if (m.getName().equals("cancelTimer")) {
+                        cancelled.add((Long) args[0]);
+                    }
+                    return out;
+                });
+        Router router = new Router(watched, Router.Options.DEFAULTS, rig.observed::add, null);
+        var r = rig.call(router, get("/x"), routeToC("timeout: 0.3s, retry_policy: {retry_on: 5xx, num_retries: 1, "
+                + "rate_limited_retry_back_off: {reset_headers: [{name: retry-after}]}}"), one(wm));
+        assertEquals(504, r.status());
+        assertEquals(1, backOffTimers.size(), "the retry's back-off of 100 to 150 s");
+        assertTrue(cancelled.containsAll(backOffTimers), "cancelled: " + cancelled + ", back-off: " + backOffTimers);
+    }
+
     @Test
     void backOffDefaultsTo25MsBaseAnd250MsMax() {
         WireMockServer wm = rig.wiremock();
