@@ -1229,8 +1229,9 @@ public final class Router {
      * The answer to a response whose body outgrew the buffer of a filter that needs it whole before its headers go
      * on (a Lua response script's {@code body()}), as Envoy's connection manager answers it: a 500
      * {@code Internal Server Error} made by the connection manager itself (not through the filters: no route header
-     * rules, no response scripts), {@code response_payload_too_large}, counted in {@code rs_too_large}; a gRPC caller
-     * gets it as a trailers-only gRPC response.
+     * rules, no response scripts), {@code response_payload_too_large}, counted in {@code rs_too_large}, rewritten by
+     * the connection manager's {@code local_reply_config} (as Envoy's {@code sendDirectLocalReply} rewrites it); a
+     * gRPC caller gets it as a trailers-only gRPC response.
      */
     private static RouterResponse responseTooLarge(Exchange ex) {
         ex.responseCodeDetails = "response_payload_too_large";
@@ -1239,16 +1240,24 @@ public final class Router {
         }
         String text = "Internal Server Error";
         MultiMap h = MultiMap.caseInsensitiveMultiMap();
-        Buffer b;
         int status = 500;
-        if (ex.grpc && ex.request.grpcWeb == null) {
+        boolean trailersOnly = ex.grpc && ex.request.grpcWeb == null;
+        if (!trailersOnly) {
+            h.set("content-type", "text/plain").set("content-length", Integer.toString(text.length()));
+        }
+        if (ex.request.localReply != null) {
+            LocalReply.Rewritten r = rewriteLocalReply(ex, status, text, h, trailersOnly);
+            status = r.status();
+            text = r.body();
+        }
+        Buffer b;
+        if (trailersOnly) {
             Grpc.toTrailersOnly(h, status, text, ex.request.method == io.vertx.core.http.HttpMethod.HEAD);
             h.set("content-length", "0");
             status = 200;
             b = Buffer.buffer();
         } else {
-            b = Buffer.buffer(text);
-            h.set("content-type", "text/plain").set("content-length", Integer.toString(b.length()));
+            b = Buffer.buffer(status == 204 ? "" : text);
         }
         connectionManagerHeaders(ex, h);
         return new RouterResponse(status, h, null, b, ex);

@@ -351,6 +351,30 @@ class RouterLuaTest {
         assertEquals("c", small.header("x-body"));
     }
 
+    /**
+     * The connection manager's 500 for a response over the buffer is a local reply as any other: as Envoy's
+     * sendDirectLocalReply, it goes through the {@code local_reply_config} rewrite (its mappers and body format),
+     * though not through the filters.
+     */
+    @Test
+    void theLocalReplyConfigRewritesThe500ForAResponseBodyOverTheBufferLimit() {
+        wm.stubFor(any(urlEqualTo("/big")).willReturn(aResponse().withStatus(200).withBody("longer than eight")));
+        var config = dev.inmesh.runtime.accesslog.LocalReply.compile(new dev.inmesh.api.config.listener
+                .LocalReplyConfig(List.of(new dev.inmesh.api.config.listener.LocalReplyConfig.ResponseMapper(
+                        new dev.inmesh.api.config.listener.AccessLogConfig.StatusCode(
+                                dev.inmesh.api.config.listener.AccessLogConfig.Op.EQ, 500), 503, null, List.of(),
+                        null)), new dev.inmesh.api.config.listener.LocalReplyConfig.BodyFormat(
+                        new dev.inmesh.api.config.listener.AccessLogConfig.Text(
+                                "%RESPONSE_CODE% %LOCAL_REPLY_BODY%", false), null)));
+        var r = rig.call(rig.router(), lua(get("/big"), READS_RESPONSE_BODY, true).localReply(config),
+                limitedTo8Bytes(), clusters);
+        assertEquals(503, r.status());
+        assertEquals("503 Internal Server Error", r.body());
+        assertEquals("text/plain", r.header("content-type"));
+        assertEquals("25", r.header("content-length"));
+        assertEquals("response_payload_too_large", r.info().responseCodeDetails());
+    }
+
     @Test
     void aScriptThatDoesNotNameBodyLetsAStreamedBodyGoOnUnheld() {
         var r = RouterRig.await(streamed(rig.router(), lua(RouterRig.request(HttpMethod.POST, "/a", null),
