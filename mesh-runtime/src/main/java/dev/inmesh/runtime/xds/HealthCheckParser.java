@@ -100,8 +100,9 @@ final class HealthCheckParser {
 
     private static HealthCheck.StatusRange range(io.envoyproxy.envoy.type.v3.Int64Range r) {
         if (r.getStart() < 100 || r.getEnd() > 600 || r.getStart() >= r.getEnd()) {
-            throw new FieldError("start", "[" + r.getStart() + ", " + r.getEnd() + ") (expected: 100 <= start < end"
-                    + " <= 600, as Envoy requires)");
+            // named by the bound at fault, as Envoy's validateRange says which one it found wrong
+            throw new FieldError(r.getStart() < 100 ? "start" : "end", "[" + r.getStart() + ", " + r.getEnd()
+                    + ") (expected: 100 <= start < end <= 600, as Envoy requires)");
         }
         return new HealthCheck.StatusRange((int) r.getStart(), (int) r.getEnd());
     }

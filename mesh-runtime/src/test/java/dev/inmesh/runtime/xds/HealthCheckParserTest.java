@@ -101,6 +101,12 @@ class HealthCheckParserTest {
         assertEquals(at + "http_health_check.expected_statuses[0].start: [99, 200) (expected: 100 <= start < end "
                 + "<= 600, as Envoy requires)", error("{" + REQUIRED + ", \"httpHealthCheck\": {\"path\": \"/\", "
                 + "\"expectedStatuses\": [{\"start\": 99, \"end\": 200}]}}"));
+        // an end past 600, or not past the start, is the end's fault
+        assertEquals(at + "http_health_check.retriable_statuses[0].end: [500, 601) (expected: 100 <= start < end "
+                + "<= 600, as Envoy requires)", error("{" + REQUIRED + ", \"httpHealthCheck\": {\"path\": \"/\", "
+                + "\"retriableStatuses\": [{\"start\": 500, \"end\": 601}]}}"));
+        assertTrue(error("{" + REQUIRED + ", \"httpHealthCheck\": {\"path\": \"/\", \"expectedStatuses\": [{"
+                + "\"start\": 200, \"end\": 200}]}}").startsWith(at + "http_health_check.expected_statuses[0].end: "));
         assertEquals(at + "timeout: required", error("{\"interval\": \"5s\", \"unhealthyThreshold\": 3, "
                 + "\"healthyThreshold\": 2, \"tcpHealthCheck\": {}}"));
         assertEquals(at + "health_checker: required (http_health_check or tcp_health_check)",
