@@ -299,9 +299,10 @@ final class HealthChecker {
             RequestOptions o = new RequestOptions().setMethod(HttpMethod.valueOf(h.method()))
                     .setServer(io.vertx.core.net.SocketAddress.inetSocketAddress(port(), host.address().address()))
                     .setURI(h.path());
-            // as Envoy: the check's host, else the endpoint's health check hostname, else the cluster's name
+            // as Envoy's getHostname: the endpoint's health check hostname, else the check's host, else the cluster's
+            // name
             String endpointName = host.healthCheckConfig().hostname();
-            String authority = !h.host().isEmpty() ? h.host() : !endpointName.isEmpty() ? endpointName : clusterName;
+            String authority = !endpointName.isEmpty() ? endpointName : !h.host().isEmpty() ? h.host() : clusterName;
             httpClient.request(o).compose(req -> {
                 req.exceptionHandler(e -> { });
                 if (id != attempt || stopped) {

@@ -173,6 +173,24 @@ class HealthCheckTrafficTest {
         assertEquals("GET /healthz host=hc.local ua=Envoy/HC x-probe=null", health.seen.peek());
     }
 
+    /**
+     * As Envoy's getHostname for an L7 check: an endpoint's {@code health_check_config.hostname} is its checks'
+     * {@code :authority} even where the check names a {@code host} (which is for the other endpoints).
+     */
+    @Test
+    void anEndpointsHealthCheckHostnameOverridesTheHostTheCheckNames() throws Exception {
+        Upstream named = upstream();
+        Upstream plain = upstream();
+        UpstreamCluster c = start(cluster(check(http(), 1, 1), List.of(new LbEndpoint(
+                new SocketAddress("127.0.0.1", named.port), "", null, 1, Metadata.EMPTY, List.of(),
+                new dev.inmesh.api.config.endpoint.HealthCheckConfig(0, "hc.local", false)),
+                new LbEndpoint(new SocketAddress("127.0.0.1", plain.port), "", null, 1, Metadata.EMPTY))));
+        await(() -> !host(c, named.port).failedActiveHealthCheck() && !host(c, plain.port).failedActiveHealthCheck(),
+                "both checked");
+        assertEquals("GET /healthz host=hc.local ua=Envoy/HC x-probe=1", named.seen.peek());
+        assertEquals("GET /healthz host=svc.local ua=Envoy/HC x-probe=1", plain.seen.peek());
+    }
+
     @Test
     void aTcpCheckFailsAClosedPortAsANetworkFailureAndPassesAnOpenOne() throws Exception {
         NetServer open = vertx.createNetServer().connectHandler(s -> { });

@@ -74,7 +74,8 @@ public record HealthCheck(Duration timeout, Duration interval, Duration interval
     /**
      * Envoy's {@code http_health_check}: a request to each host, healthy when the answer's status is expected.
      *
-     * @param host the request's {@code :authority}; the cluster's name when empty, as Envoy's
+     * @param host the request's {@code :authority}, unless the endpoint's {@code health_check_config} names a
+     *     hostname; the cluster's name when empty, as Envoy's
      * @param path the request's path (required)
      * @param method the request's method (Envoy's default GET)
      * @param requestHeadersToAdd headers added to each check's request
