@@ -924,7 +924,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                         resp.headers().set("x-request-id", traced.requestId);
                     }
                 });
-                localReply(req, null, 500, "Internal Server Error"); // not rewritten, as the router's
+                // rewritten by local_reply_config, as Envoy's sendDirectLocalReply and the router's
+                localReply(req, traced, 500, "Internal Server Error");
             };
             long limit = Router.requestBufferLimit(f, Listener.DEFAULT_PER_CONNECTION_BUFFER_LIMIT_BYTES);
             forwarded = holding(forwarded, limit, traced, tooLarge, body -> {

@@ -83,6 +83,9 @@ class MeshInboundLocalReplyConfigTest {
                               routes:
                               - {match: {prefix: /direct}, direct_response: {status: 200, body: {inline_string: hello}}}
                               - {match: {prefix: /app}, route: {cluster: "inbound|9080||", timeout: 0s}}
+                              - match: {prefix: /small}
+                                route: {cluster: "inbound|9080||", timeout: 0s}
+                                per_request_buffer_limit_bytes: 4
                 """);
         return filters.isEmpty() ? config : dev.inmesh.runtime.router.IstioRbac.beforeRouter(filters, config);
     }
@@ -195,5 +198,31 @@ class MeshInboundLocalReplyConfigTest {
         assertEquals("application/json", responded.getHeader("content-type"));
         assertEquals(new JsonObject().put("code", 418).put("flags", "-").put("message", "denied").put("path", "/app"),
                 responded.bodyAsJsonObject());
+    }
+
+    @Test
+    void theConnectionManagersOwn500ForAResponseBodyOverALuaScriptsBufferIsFormatted() throws Exception {
+        String lua = """
+                - name: envoy.filters.http.lua
+                  typed_config:
+                    "@type": type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua
+                    default_source_code:
+                      inline_string: |
+                        function envoy_on_response(h)
+                          h:headers():add("x-length", tostring(h:body():length()))
+                        end
+                """;
+        int port = serve(config(lua));
+        var whole = get(port, "/app");
+        assertEquals(429, whole.statusCode(), "the application's answer, held whole for the script");
+        assertEquals("8", whole.getHeader("x-length"));
+        // "app busy" is over the route's 4 bytes: Envoy's sendDirectLocalReply, through local_reply_config
+        var tooLarge = get(port, "/small");
+        assertEquals(500, tooLarge.statusCode());
+        assertEquals("application/json", tooLarge.getHeader("content-type"));
+        assertNull(tooLarge.getHeader("x-length"), "not through the filters");
+        assertEquals(new JsonObject().put("code", 500).put("flags", "-").put("message", "Internal Server Error")
+                .put("path", "/small"), tooLarge.bodyAsJsonObject());
+        assertEquals(List.of("/app 429 -", "/small 500 -"), MeshAccessLogTest.lines(log, 2));
     }
 }
