@@ -199,8 +199,11 @@ public final class ClusterManagerStatus implements ClusterStatusSource {
         return v == Math.rint(v) && Math.abs(v) < 1e15 ? Long.toString((long) v) : Double.toString(v);
     }
 
-    /** The host's health flags in Envoy's order: active health check, outlier, EDS, timeout, draining. */
-    static String healthFlags(Host h) {
+    /**
+     * The host's health flags in Envoy's order ({@code healthy} when it has none): active health check, outlier, EDS,
+     * pending removal, timeout, draining.
+     */
+    public static String healthFlags(Host h) {
         StringBuilder b = new StringBuilder();
         if (h.failedActiveHealthCheck()) {
             b.append("/failed_active_hc");
@@ -217,6 +220,9 @@ public final class ClusterManagerStatus implements ClusterStatusSource {
         }
         if (eds == HealthStatus.DEGRADED) {
             b.append("/degraded_eds_health");
+        }
+        if (h.pendingDynamicRemoval()) {
+            b.append("/pending_dynamic_removal");
         }
         if (h.excludedViaImmediateHealthCheckFail()) {
             b.append("/excluded_via_immediate_hc_fail");

@@ -27,14 +27,14 @@ import java.util.function.BooleanSupplier;
 
 /**
  * A cluster's active health checker, as Envoy's: one session per host, each on its own timer, all on one Vert.x
- * context (so a session's state is only touched there, as Envoy runs its checks on its main thread). A host of a
+ * context (so a session's state is only touched there, as Envoy runs its checks on its main thread). A new host of a
  * cluster with health checks starts failed ({@code FAILED_ACTIVE_HC}) and is checked at once (after a random
  * {@code initial_jitter} if set); its first success makes it healthy, later ones count toward
- * {@code healthy_threshold}. A network failure or timeout counts toward {@code unhealthy_threshold}, as does an HTTP
- * status among the {@code retriable_statuses}; any other unexpected status fails the host at once. The next check
- * waits the interval Envoy's {@code HealthCheckerImplBase::interval} picks for the result and the transition it made
- * (see {@link #intervalMillis}). A host that leaves the cluster has its session stopped; its check in flight is
- * dropped.
+ * {@code healthy_threshold}. A network failure or timeout counts toward
+ * {@code unhealthy_threshold}, as does an HTTP status among the {@code retriable_statuses}; any other unexpected
+ * status fails the host at once. The next check waits the interval Envoy's {@code HealthCheckerImplBase::interval}
+ * picks for the result and the transition it made (see {@link #intervalMillis}). A host that leaves the cluster has
+ * its session stopped; its check in flight is dropped.
  *
  * <p>Checks are not requests: they count only in {@code health_check.*}, not in the cluster's or host's request
  * statistics, and are not reported to outlier detection as results (Envoy keeps the two apart); but a check that
@@ -72,10 +72,20 @@ final class HealthChecker {
     /** Envoy's {@code HealthTransition}: whether a result changed the host's health, or moved it toward a change. */
     enum Transition { UNCHANGED, CHANGE_PENDING, CHANGED }
 
+    /** What the cluster hears of its checks, as Envoy's host check complete callbacks. */
+    interface Callbacks {
+        /**
+         * A check of {@code host} completed (on the checkers' context, outside the checker's lock).
+         *
+         * @param changed whether it changed the host's health (the cluster rebuilds its hosts)
+         */
+        void checked(Host host, boolean changed);
+    }
+
     private final String clusterName;
     private final HealthCheck config;
     private final UpstreamEnvironment env;
-    private final Runnable onChange;
+    private final Callbacks callbacks;
     private final HealthCheckStats stats;
     /** Whether the cluster has had traffic: before it has, checks run at {@code no_traffic_interval}. */
     private final BooleanSupplier traffic;
@@ -87,15 +97,15 @@ final class HealthChecker {
     private volatile boolean closed;
 
     /**
-     * @param onChange called (on the checkers' context) after a host's health changed, to rebuild the cluster's hosts
+     * @param callbacks told of every completed check (on the checkers' context)
      * @param stats the cluster's {@code health_check.*}, or null to keep none
      */
-    HealthChecker(String clusterName, HealthCheck config, UpstreamEnvironment env, Runnable onChange,
+    HealthChecker(String clusterName, HealthCheck config, UpstreamEnvironment env, Callbacks callbacks,
                   HealthCheckStats stats, BooleanSupplier traffic) {
         this.clusterName = clusterName;
         this.config = config;
         this.env = env;
-        this.onChange = onChange;
+        this.callbacks = callbacks;
         this.stats = stats;
         this.traffic = traffic;
         this.context = env.vertx() == null ? null : env.vertx().getOrCreateContext();
@@ -392,14 +402,12 @@ final class HealthChecker {
             if (passed) {
                 host.outlier().activeHealthCheckPassed();
             }
-            if (t == Transition.CHANGED) {
-                if (!success && host.failedActiveHc) {
-                    // as Envoy's cluster manager on a host's health failure: its connections take no new requests
-                    // (those in flight finish), so that traffic that finds it healthy again does so on new ones
-                    host.pool.drain();
-                }
-                onChange.run();
+            if (t == Transition.CHANGED && !success && host.failedActiveHc) {
+                // as Envoy's cluster manager on a host's health failure: its connections take no new requests
+                // (those in flight finish), so that traffic that finds it healthy again does so on new ones
+                host.pool.drain();
             }
+            callbacks.checked(host, t == Transition.CHANGED);
             return intervalMillis(config, traffic.getAsBoolean(), success, t, env.random());
         }
 

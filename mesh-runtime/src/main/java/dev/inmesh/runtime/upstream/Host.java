@@ -60,6 +60,11 @@ public final class Host implements LbHost {
     volatile boolean excludedViaImmediateHcFail;
     /** Envoy's {@code DEGRADED_ACTIVE_HC}: the host's last passed check was answered with {@code x-envoy-degraded}. */
     volatile boolean degradedActiveHc;
+    /**
+     * Envoy's {@code PENDING_DYNAMIC_REMOVAL}: the host left its cluster's EDS assignment or DNS answers while its
+     * active health checks passed it, and stays (routable while healthy) until they fail it or it comes back.
+     */
+    volatile boolean pendingDynamicRemoval;
 
     Host(SocketAddress address, LbEndpoint endpoint, Locality locality, int priority, OutlierMonitor outlier,
          HostPool pool, boolean hostnameForHashing) {
@@ -259,6 +264,14 @@ public final class Host implements LbHost {
         activeHcTimeout = false;
         excludedViaImmediateHcFail = false;
         degradedActiveHc = false;
+    }
+
+    /**
+     * Whether the host left its cluster's assignment and stays only until its active health checks fail it
+     * ({@code PENDING_DYNAMIC_REMOVAL}).
+     */
+    public boolean pendingDynamicRemoval() {
+        return pendingDynamicRemoval;
     }
 
     /** Whether a check's answer asked to exclude the host ({@code EXCLUDED_VIA_IMMEDIATE_HC_FAIL}). */

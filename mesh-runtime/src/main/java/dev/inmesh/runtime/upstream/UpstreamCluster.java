@@ -481,8 +481,27 @@ public final class UpstreamCluster {
         }
         if (hc != null) {
             var s = stats();
-            healthChecker = new HealthChecker(name, hc, env, this::rebuild, s == null ? null : s.healthCheck(),
+            healthChecker = new HealthChecker(name, hc, env, this::checked, s == null ? null : s.healthCheck(),
                     this::hadTraffic);
+        }
+    }
+
+    /**
+     * A check of {@code host} completed, as Envoy's cluster hears it: a changed health rebuilds the hosts, and removes
+     * an EDS host that stayed only while its checks passed ({@code PENDING_DYNAMIC_REMOVAL}) once they fail it (a
+     * STRICT_DNS cluster's goes with its next resolution, as Envoy's).
+     */
+    private synchronized void checked(Host host, boolean changed) {
+        if (closed) {
+            return;
+        }
+        if (changed) {
+            if (host.pendingDynamicRemoval && host.failedActiveHc && config.type() == DiscoveryType.EDS
+                    && hosts.get(host.addressString()) == host) {
+                setHosts(assignment); // the host is not in it, and no longer passes: it goes
+            } else {
+                rebuild();
+            }
         }
     }
 
@@ -644,6 +663,7 @@ public final class UpstreamCluster {
                     h.failedActiveHc = healthChecker != null && !e.healthCheckConfig().disableActiveHealthCheck();
                 } else {
                     h.update(e, l.locality(), l.priority(), hostnameForHashing);
+                    h.pendingDynamicRemoval = false; // back before its checks failed it: a host as any other
                 }
                 chooseSocket(h, l.metadata(), sockets);
                 next.put(key, h);
@@ -651,6 +671,7 @@ public final class UpstreamCluster {
             }
             byPriority.get(l.priority()).add(new HostSet.LocalityHosts(l.locality(), l.loadBalancingWeight(), group));
         }
+        keepPassingHosts(previous, next, byPriority);
         Map<String, Host> nextHosts = Map.copyOf(next);
         TransportSockets in = sockets;
         originalDstHosts.values().forEach(h -> chooseSocket(h, Metadata.EMPTY, in));
@@ -675,6 +696,47 @@ public final class UpstreamCluster {
                     || (changed && c != null && c.commonLbConfig().closeConnectionsOnHostSetChange())) {
                 e.getValue().pool.drain();
             }
+        }
+    }
+
+    /**
+     * Envoy's hosts pending dynamic removal: a host that left an EDS assignment or a STRICT_DNS cluster's answers
+     * stays, flagged {@code PENDING_DYNAMIC_REMOVAL}, in its priority and locality (a locality no longer in the
+     * assignment with weight 0, as Envoy's), when the cluster has health checks, no
+     * {@code ignore_health_on_host_removal}, and the host is checked and neither failed by its checks nor by EDS
+     * (UNHEALTHY, DRAINING, TIMEOUT); outlier ejection does not count. It keeps taking traffic while healthy, its
+     * checks and its connections, and counts among the cluster's hosts ({@code membership_total}). STATIC and
+     * LOGICAL_DNS clusters never keep one: Envoy replaces a static cluster whole on an update, and updates a logical
+     * DNS cluster's one host in place. A host whose address is listed again was taken back above (the flag cleared).
+     */
+    private void keepPassingHosts(Map<String, Host> previous, Map<String, Host> next,
+                                  List<List<HostSet.LocalityHosts>> byPriority) {
+        Cluster c = config;
+        if (healthChecker == null || c.ignoreHealthOnHostRemoval()
+                || c.type() != DiscoveryType.EDS && c.type() != DiscoveryType.STRICT_DNS) {
+            return;
+        }
+        for (Host h : previous.values()) {
+            HealthStatus eds = h.healthStatus();
+            boolean edsFailed = eds == HealthStatus.UNHEALTHY || eds == HealthStatus.DRAINING
+                    || eds == HealthStatus.TIMEOUT;
+            if (next.containsKey(h.addressString()) || h.failedActiveHc || edsFailed
+                    || h.healthCheckConfig().disableActiveHealthCheck()) {
+                continue;
+            }
+            h.pendingDynamicRemoval = true;
+            next.put(h.addressString(), h);
+            while (byPriority.size() <= h.priority()) {
+                byPriority.add(new ArrayList<>());
+            }
+            List<HostSet.LocalityHosts> groups = byPriority.get(h.priority());
+            HostSet.LocalityHosts group = groups.stream().filter(g -> g.locality().equals(h.locality())).findFirst()
+                    .orElse(null);
+            if (group == null) {
+                group = new HostSet.LocalityHosts(h.locality(), 0, new ArrayList<>());
+                groups.add(group);
+            }
+            group.hosts().add(h);
         }
     }
 

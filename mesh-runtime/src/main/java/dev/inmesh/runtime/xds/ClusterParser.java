@@ -68,15 +68,12 @@ public final class ClusterParser
             "original_dst_lb_config", "http2_protocol_options", "transport_socket", "filters", "dns_lookup_family",
             "common_http_protocol_options", "upstream_connection_options", "transport_socket_matches",
             "respect_dns_ttl", "dns_jitter", "typed_dns_resolver_config", "http_protocol_options", "alt_stat_name",
-            "health_checks");
+            "health_checks", "ignore_health_on_host_removal");
     /**
-     * {@code ignore_health_on_host_removal} tells Envoy not to keep a host that left the assignment until its active
-     * health checks fail it; Inmesh drops a host that leaves at once, with or without health checks, as that flag
-     * asks. ({@code close_connections_on_host_health_failure}, which closes a host's {@code tcp_proxy} connections when
-     * outlier detection ejects it, is not implemented and is refused.)
+     * Settings that change nothing here. ({@code close_connections_on_host_health_failure}, which closes a host's
+     * {@code tcp_proxy} connections when outlier detection ejects it, is not implemented and is refused.)
      */
-    private static final Set<String> HARMLESS = Set.of("track_cluster_stats", "per_connection_buffer_limit_bytes",
-            "ignore_health_on_host_removal");
+    private static final Set<String> HARMLESS = Set.of("track_cluster_stats", "per_connection_buffer_limit_bytes");
 
     @Override
     public ResourceType type() {
@@ -232,7 +229,7 @@ public final class ClusterParser
                 common, bind, inline, dnsRefresh, family, cleanup, http2, downstream && !http2,
                 Fields.at("metadata", () -> CoreParsers.metadata(c.getMetadata())), lifetimes, tls, keepalive,
                 matches, c.getRespectDnsTtl(), h2, dnsJitter, extraSources, c.getAltStatName(),
-                HealthCheckParser.parse(c.getHealthChecksList()));
+                HealthCheckParser.parse(c.getHealthChecksList()), c.getIgnoreHealthOnHostRemoval());
     }
 
     /**

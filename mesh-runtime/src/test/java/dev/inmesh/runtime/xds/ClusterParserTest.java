@@ -768,9 +768,10 @@ class ClusterParserTest {
         // Envoy closes the tcp_proxy connections of a host outlier detection ejects: not implemented
         assertTrue(error("{\"name\": \"x\", \"type\": \"STATIC\", \"closeConnectionsOnHostHealthFailure\": true}")
                 .startsWith("Cluster \"x\": close_connections_on_host_health_failure: not supported"));
-        // a host that leaves goes at once, with or without health checks, as this asks
-        assertEquals("x", PARSER.parse(proto(
-                "{\"name\": \"x\", \"type\": \"STATIC\", \"ignoreHealthOnHostRemoval\": true}")).name());
+        // with health checks, a host that leaves goes at once rather than when its checks fail it
+        assertTrue(PARSER.parse(proto("{\"name\": \"x\", \"type\": \"STATIC\", "
+                + "\"ignoreHealthOnHostRemoval\": true}")).ignoreHealthOnHostRemoval());
+        assertFalse(PARSER.parse(proto("{\"name\": \"x\", \"type\": \"STATIC\"}")).ignoreHealthOnHostRemoval());
         assertTrue(error("""
                 {"name": "x", "type": "STATIC", "circuitBreakers": {"thresholds": [{"maxConnectionPools": 2}]}}""")
                 .startsWith("Cluster \"x\": circuit_breakers.thresholds[0].max_connection_pools: not supported"));

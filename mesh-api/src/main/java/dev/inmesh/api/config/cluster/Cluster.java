@@ -53,6 +53,9 @@ import java.util.List;
  *     and then its name is
  * @param healthCheck the active health check of the cluster's hosts ({@code health_checks}, at most one), or null
  *     for none; not on a cluster with TLS to its hosts (Inmesh's checks speak plaintext)
+ * @param ignoreHealthOnHostRemoval {@code ignore_health_on_host_removal}: with a health check, a host that leaves
+ *     the cluster's EDS assignment or DNS answers goes at once; without it (Envoy's default) a host whose checks pass
+ *     stays, routable, until they fail it
  */
 public record Cluster(
         String name,
@@ -81,7 +84,8 @@ public record Cluster(
         Duration dnsJitter,
         List<SocketAddress> extraSourceAddresses,
         String altStatName,
-        HealthCheck healthCheck) {
+        HealthCheck healthCheck,
+        boolean ignoreHealthOnHostRemoval) {
 
     public static final Duration DEFAULT_CONNECT_TIMEOUT = Duration.ofSeconds(5);
 
@@ -147,7 +151,8 @@ public record Cluster(
         this(name, type, edsServiceName, lbPolicy, lbConfig, connectTimeout, circuitBreakers, outlierDetection,
                 commonLbConfig, upstreamBindAddress, loadAssignment, dnsRefreshRate, dnsLookupFamily, cleanupInterval,
                 http2, useDownstreamProtocol, metadata, commonHttpProtocolOptions, tls, tcpKeepalive,
-                transportSocketMatches, respectDnsTtl, http2ProtocolOptions, dnsJitter, List.of(), "", null);
+                transportSocketMatches, respectDnsTtl, http2ProtocolOptions, dnsJitter, List.of(), "", null,
+                false);
     }
 
     /** The name the cluster is observed by: its {@code alt_stat_name}, else its name (Envoy's observability name). */

@@ -1,0 +1,161 @@
+package dev.inmesh.runtime.upstream;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.inmesh.api.config.cluster.Cluster;
+import dev.inmesh.api.config.cluster.DiscoveryType;
+import dev.inmesh.api.config.cluster.HealthCheck;
+import dev.inmesh.api.config.core.SocketAddress;
+import dev.inmesh.api.config.endpoint.ClusterLoadAssignment;
+import dev.inmesh.api.config.endpoint.HealthStatus;
+import dev.inmesh.api.config.endpoint.LbEndpoint;
+import dev.inmesh.api.config.endpoint.LocalityLbEndpoints;
+import dev.inmesh.runtime.admin.ClusterManagerStatus;
+import dev.inmesh.runtime.upstream.HealthChecker.Result;
+import io.vertx.core.Future;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.Set;
+import org.junit.jupiter.api.Test;
+
+/**
+ * How active health checks decide a cluster's membership, as Envoy's: hosts that left but pass their checks
+ * ({@code PENDING_DYNAMIC_REMOVAL}). Driven by hand, without Vert.x.
+ */
+class HealthCheckMembershipTest {
+    private final Fixtures f = new Fixtures();
+
+    /** Two failures in a row fail a host; one success makes it healthy again. */
+    private static final HealthCheck CHECK = HealthCheckerTest.check(2, 1);
+
+    private static Cluster checked(Cluster c, boolean ignoreHealthOnHostRemoval) {
+        return HealthCheckerTest.withHealthCheck(c, CHECK, ignoreHealthOnHostRemoval);
+    }
+
+    private static Host host(UpstreamCluster c, int i) {
+        return c.hosts().stream().filter(h -> h.addressString().equals("10.0.0." + i + ":8080")).findFirst()
+                .orElse(null);
+    }
+
+    private static Set<String> picked(UpstreamCluster c) {
+        Set<String> out = new HashSet<>();
+        for (int i = 0; i < 100; i++) {
+            out.add(c.chooseHost(LbContext.NONE).addressString());
+        }
+        return out;
+    }
+
+    private static void result(UpstreamCluster c, int host, Result r) {
+        c.healthCheckSession(host(c, host)).onResult(r);
+    }
+
+    /** An EDS cluster "c" of hosts 1..n (of Envoy's ignore_health_on_host_removal or not), each passed by its check. */
+    private ClusterManager passing(int n, boolean ignoreHealthOnHostRemoval) {
+        ClusterManager m = f.manager(checked(Fixtures.eds("c"), ignoreHealthOnHostRemoval), Fixtures.cla("c", n));
+        UpstreamCluster c = m.clusters().get("c");
+        for (int i = 1; i <= n; i++) {
+            result(c, i, Result.SUCCESS);
+        }
+        return m;
+    }
+
+    /** The next manager, where cluster "c" keeps its configuration and has hosts 1..n. */
+    private static ClusterManager assign(ClusterManager m, int n) {
+        return m.update(Map.of("c", m.clusters().get("c").config()), Map.of("c", Fixtures.cla("c", n)));
+    }
+
+    @Test
+    void aHostThatLeavesEdsWhileItsChecksPassKeepsTakingTrafficUntilTheyFailItThenItIsGone() {
+        ClusterManager m = passing(3, false);
+        UpstreamCluster c = m.cluster("c");
+        Host leaving = host(c, 3);
+        m = assign(m, 2);
+
+        assertSame(leaving, host(c, 3));
+        assertTrue(leaving.pendingDynamicRemoval());
+        assertEquals("/pending_dynamic_removal", ClusterManagerStatus.healthFlags(leaving));
+        assertEquals(3, c.hosts().size()); // membership_total counts it, as Envoy's host set holds it
+        assertEquals(Set.of("10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"), picked(c));
+        assertNotNull(c.healthCheckSession(leaving));
+
+        result(c, 3, Result.NETWORK); // one failure of two: still healthy, still there
+        assertTrue(picked(c).contains("10.0.0.3:8080"));
+        result(c, 3, Result.NETWORK);
+        assertNull(host(c, 3));
+        assertNull(c.healthCheckSession(leaving));
+        assertEquals(Set.of("10.0.0.1:8080", "10.0.0.2:8080"), picked(c));
+        assertFalse(m.cluster("c").hosts().contains(leaving));
+    }
+
+    @Test
+    void withIgnoreHealthOnHostRemovalAHostThatLeavesIsGoneAtOnce() {
+        ClusterManager m = passing(3, true);
+        UpstreamCluster c = m.cluster("c");
+        assign(m, 2);
+        assertNull(host(c, 3));
+        assertEquals(Set.of("10.0.0.1:8080", "10.0.0.2:8080"), picked(c));
+    }
+
+    @Test
+    void aHostThatLeavesFailedByItsChecksOrByEdsOrNotCheckedYetIsGoneAtOnce() {
+        ClusterManager m = passing(3, false);
+        UpstreamCluster c = m.cluster("c");
+        result(c, 1, Result.FAILED);
+        // host 2 now UNHEALTHY by EDS; host 4 new, not checked yet
+        ClusterLoadAssignment next = Fixtures.cla("c", Fixtures.locality("a", 0, 1, 1, 2, HealthStatus.HEALTHY),
+                Fixtures.locality("a", 0, 1, 2, 3, HealthStatus.UNHEALTHY),
+                Fixtures.locality("a", 0, 1, 3, 5, HealthStatus.HEALTHY));
+        m = m.update(Map.of("c", c.config()), Map.of("c", next));
+        m = m.update(Map.of("c", c.config()), Map.of("c", Fixtures.cla("c",
+                Fixtures.locality("a", 0, 1, 3, 4, HealthStatus.HEALTHY))));
+        assertEquals(List.of("10.0.0.3:8080"), c.hosts().stream().map(Host::addressString).toList());
+    }
+
+    @Test
+    void aHostListedAgainBeforeItsChecksFailItIsAHostAsAnyOther() {
+        ClusterManager m = passing(3, false);
+        Host leaving = host(m.cluster("c"), 3);
+        m = assign(assign(m, 2), 3); // gone from one update, back in the next
+        UpstreamCluster c = m.cluster("c");
+        assertSame(leaving, host(c, 3));
+        assertFalse(leaving.pendingDynamicRemoval());
+
+        result(c, 3, Result.NETWORK);
+        result(c, 3, Result.NETWORK);
+        assertSame(leaving, host(c, 3)); // failed, not removed: it is in the assignment
+        assertTrue(leaving.failedActiveHealthCheck());
+        assertEquals(Set.of("10.0.0.1:8080", "10.0.0.2:8080"), picked(c));
+    }
+
+    @Test
+    void aHostThatLeavesAStrictDnsClusterWhileItsChecksPassGoesWithTheResolutionAfterTheyFailIt() {
+        Map<String, List<String>> dns = new HashMap<>(Map.of("svc.example", List.of("10.0.0.1", "10.0.0.2")));
+        UpstreamEnvironment env = new UpstreamEnvironment(null, f.ticker, new Random(1),
+                (name, family) -> Future.succeededFuture(dns.get(name)));
+        ClusterLoadAssignment inline = Fixtures.cla("dns", new LocalityLbEndpoints(null, List.of(
+                new LbEndpoint(new SocketAddress("svc.example", 8080), "", null, 1, null)), 1, 0));
+        Cluster cluster = checked(new Cluster("dns", DiscoveryType.STRICT_DNS, "", null, null, null, null, null,
+                null, null, inline, null, null, false, null), false);
+        UpstreamCluster c = ClusterManager.create(env, Map.of("dns", cluster), Map.of()).clusters().get("dns");
+        result(c, 1, Result.SUCCESS);
+        result(c, 2, Result.SUCCESS);
+
+        dns.put("svc.example", List.of("10.0.0.1"));
+        c.resolve();
+        assertTrue(host(c, 2).pendingDynamicRemoval());
+        assertEquals(Set.of("10.0.0.1:8080", "10.0.0.2:8080"), picked(c));
+        result(c, 2, Result.FAILED);
+        assertNotNull(host(c, 2)); // as Envoy's STRICT_DNS cluster: not before its next resolution
+        assertEquals(Set.of("10.0.0.1:8080"), picked(c));
+        c.resolve();
+        assertNull(host(c, 2));
+    }
+}
