@@ -72,9 +72,16 @@ public final class ClusterManager implements AutoCloseable {
         return new ClusterManager(env, Map.copyOf(out));
     }
 
-    /** The cluster of that name, or null (Envoy answers 503 with flag NC, "cluster not found"). */
+    /**
+     * The cluster of that name in use, or null (Envoy answers 503 with flag NC, "cluster not found"). A new cluster
+     * with health checks is not in use until it is warm ({@link UpstreamCluster#warming()}): as Envoy's cluster
+     * manager makes a cluster its workers' only once its first round of checks completed, a request for it meanwhile
+     * finds no cluster. Nothing waits for it, on the event loop or elsewhere: the checks run on their own timers, and
+     * the cluster is in use from the request after its last first check.
+     */
     public UpstreamCluster cluster(String name) {
-        return clusters.get(name);
+        UpstreamCluster c = clusters.get(name);
+        return c == null || c.warming() ? null : c;
     }
 
     /**
@@ -86,7 +93,7 @@ public final class ClusterManager implements AutoCloseable {
         return c == null ? name : c.config().observabilityName();
     }
 
-    /** All clusters by name. */
+    /** All clusters by name, those that warm too. */
     public Map<String, UpstreamCluster> clusters() {
         return clusters;
     }

@@ -30,7 +30,8 @@ import java.util.function.BooleanSupplier;
  * context (so a session's state is only touched there, as Envoy runs its checks on its main thread). A new host of a
  * cluster with health checks starts failed ({@code FAILED_ACTIVE_HC}) and is checked at once (after a random
  * {@code initial_jitter} if set); its first success makes it healthy, later ones count toward
- * {@code healthy_threshold}. A network failure or timeout counts toward
+ * {@code healthy_threshold}. A host that passes when its check starts (the check was added or changed) is decided
+ * by its first result too, a failure failing it at once. A network failure or timeout counts toward
  * {@code unhealthy_threshold}, as does an HTTP status among the {@code retriable_statuses}; any other unexpected
  * status fails the host at once. The next check waits the interval Envoy's {@code HealthCheckerImplBase::interval}
  * picks for the result and the transition it made (see {@link #intervalMillis}). A host that leaves the cluster has
@@ -438,12 +439,16 @@ final class HealthChecker {
             return t;
         }
 
-        /** Envoy's {@code setUnhealthy}: the host's flags after a failed check. */
+        /**
+         * Envoy's {@code setUnhealthy}: the host's flags after a failed check. A host's first check decides at once
+         * here too: a host that passes is failed only by a new check (one added to its cluster, or changed), which
+         * Envoy runs on a new version of the cluster whose hosts start failed.
+         */
         private Transition failed(Result r) {
             Transition t = Transition.UNCHANGED;
             numHealthy = 0;
             if (!host.failedActiveHc) {
-                boolean immediate = r == Result.FAILED;
+                boolean immediate = r == Result.FAILED || firstCheck;
                 if (immediate || ++numUnhealthy == config.unhealthyThreshold()) {
                     host.failedActiveHc = true;
                     t = Transition.CHANGED;

@@ -89,6 +89,16 @@ public final class UpstreamCluster {
     private HealthChecker healthChecker;
     /** Whether a host of the cluster has had a request: until then health checks run at their no-traffic interval. */
     private volatile boolean hadTraffic;
+    /**
+     * Whether the cluster warms, as Envoy's cluster manager warms a new cluster with health checks: until each host of
+     * its first host set has had a check, the cluster is not in use (see {@link ClusterManager#cluster}).
+     */
+    private volatile boolean warming;
+    /**
+     * Envoy's {@code pending_initialize_health_checks_}: the checks still to complete before the cluster is warm,
+     * counted with its first host set; -1 before that.
+     */
+    private int pendingInitializeChecks = -1;
 
     UpstreamCluster(Cluster config, UpstreamEnvironment env) {
         this.name = config.name();
@@ -435,6 +445,9 @@ public final class UpstreamCluster {
             prioritySet = PrioritySet.EMPTY; // a new policy starts afresh
         }
         outlierDetector.configure(newConfig.outlierDetection());
+        if (old == null && newConfig.healthCheck() != null) {
+            warming = true;
+        }
         configureHealthChecks(newConfig.healthCheck());
         switch (newConfig.type()) {
             // an update without a new assignment for the same service keeps the hosts it has
@@ -459,9 +472,10 @@ public final class UpstreamCluster {
 
     /**
      * Keeps the health checker while the cluster's health check stays the same (its hosts keep their health and their
-     * checks' schedules); a changed check replaces it, its hosts keeping their health until their first new check
-     * decides; a check added fails every host until its first check passes, as Envoy's new hosts of a checked cluster
-     * start; a check removed clears what checks said.
+     * checks' schedules); a check added or changed replaces it, the hosts keeping their health until their first new
+     * check decides, either way (Envoy runs the new check on a new version of the cluster, whose hosts start failed,
+     * while the old version serves until each host has had a check); a check removed clears what checks said, and
+     * ends a warming. A check changed while the cluster warms counts the checks to wait for again.
      */
     private void configureHealthChecks(dev.inmesh.api.config.cluster.HealthCheck hc) {
         HealthChecker current = healthChecker;
@@ -472,14 +486,11 @@ public final class UpstreamCluster {
             current.close();
             healthChecker = null;
         }
-        for (Host h : hosts.values()) {
-            if (hc == null) {
-                h.clearActiveHealthCheck();
-            } else if (current == null) {
-                h.failedActiveHc = !h.healthCheckConfig().disableActiveHealthCheck();
-            }
-        }
-        if (hc != null) {
+        pendingInitializeChecks = -1;
+        if (hc == null) {
+            hosts.values().forEach(Host::clearActiveHealthCheck);
+            warming = false;
+        } else {
             var s = stats();
             healthChecker = new HealthChecker(name, hc, env, this::checked, s == null ? null : s.healthCheck(),
                     this::hadTraffic);
@@ -489,7 +500,8 @@ public final class UpstreamCluster {
     /**
      * A check of {@code host} completed, as Envoy's cluster hears it: a changed health rebuilds the hosts, and removes
      * an EDS host that stayed only while its checks passed ({@code PENDING_DYNAMIC_REMOVAL}) once they fail it (a
-     * STRICT_DNS cluster's goes with its next resolution, as Envoy's).
+     * STRICT_DNS cluster's goes with its next resolution, as Envoy's); and every completed check counts toward the end
+     * of a warming, as Envoy counts them (checks, not hosts).
      */
     private synchronized void checked(Host host, boolean changed) {
         if (closed) {
@@ -503,6 +515,17 @@ public final class UpstreamCluster {
                 rebuild();
             }
         }
+        if (warming && pendingInitializeChecks > 0 && --pendingInitializeChecks == 0) {
+            warming = false;
+        }
+    }
+
+    /**
+     * Whether the cluster warms: it is new, has health checks, and not every host of its first host set has had a
+     * check yet. Envoy's cluster manager does not use such a cluster (requests for it find no cluster, NC).
+     */
+    public boolean warming() {
+        return warming;
     }
 
     /** Whether the cluster has had traffic, as Envoy asks its {@code upstream_cx_total}: a host has had a request. */
@@ -682,6 +705,12 @@ public final class UpstreamCluster {
         outlierDetector.setHosts(nextHosts.values());
         if (healthChecker != null) {
             healthChecker.setHosts(nextHosts.values());
+            if (warming && pendingInitializeChecks < 0 && !(config.type().resolvesNames() && resolvedDns == null)) {
+                // the first host set (a DNS cluster's first resolution): Envoy's onInitDone counts its checked hosts
+                pendingInitializeChecks = (int) nextHosts.values().stream()
+                        .filter(h -> !h.healthCheckConfig().disableActiveHealthCheck()).count();
+                warming = pendingInitializeChecks > 0;
+            }
         }
         rebuild();
         boolean changed = !previous.keySet().equals(nextHosts.keySet())

@@ -28,7 +28,7 @@ import org.junit.jupiter.api.Test;
 
 /**
  * How active health checks decide a cluster's membership, as Envoy's: hosts that left but pass their checks
- * ({@code PENDING_DYNAMIC_REMOVAL}). Driven by hand, without Vert.x.
+ * ({@code PENDING_DYNAMIC_REMOVAL}), new hosts, and the warming of a new cluster. Driven by hand, without Vert.x.
  */
 class HealthCheckMembershipTest {
     private final Fixtures f = new Fixtures();
@@ -144,9 +144,12 @@ class HealthCheckMembershipTest {
                 new LbEndpoint(new SocketAddress("svc.example", 8080), "", null, 1, null)), 1, 0));
         Cluster cluster = checked(new Cluster("dns", DiscoveryType.STRICT_DNS, "", null, null, null, null, null,
                 null, null, inline, null, null, false, null), false);
-        UpstreamCluster c = ClusterManager.create(env, Map.of("dns", cluster), Map.of()).clusters().get("dns");
+        ClusterManager m = ClusterManager.create(env, Map.of("dns", cluster), Map.of());
+        UpstreamCluster c = m.clusters().get("dns");
         result(c, 1, Result.SUCCESS);
+        assertNull(m.cluster("dns")); // warming: its first resolution's hosts have not all had a check
         result(c, 2, Result.SUCCESS);
+        assertSame(c, m.cluster("dns"));
 
         dns.put("svc.example", List.of("10.0.0.1"));
         c.resolve();
@@ -157,5 +160,51 @@ class HealthCheckMembershipTest {
         assertEquals(Set.of("10.0.0.1:8080"), picked(c));
         c.resolve();
         assertNull(host(c, 2));
+    }
+
+    @Test
+    void aNewClusterWithChecksIsNotInUseUntilEachOfItsHostsHadACheck() {
+        ClusterManager m = f.manager(checked(Fixtures.eds("c"), false), Fixtures.cla("c", 2));
+        UpstreamCluster c = m.clusters().get("c");
+        assertTrue(c.warming());
+        assertNull(m.cluster("c")); // a request finds no cluster (NC), as Envoy's for a warming cluster
+        result(c, 1, Result.SUCCESS);
+        assertNull(m.cluster("c"));
+        result(c, 2, Result.NETWORK); // a failed first check completes a host's check too
+        assertSame(c, m.cluster("c"));
+        assertFalse(c.warming());
+        assertEquals(Set.of("10.0.0.1:8080"), picked(c));
+    }
+
+    @Test
+    void aNewHostOfAClusterInUseIsNotPickedBeforeItsFirstCheckPassesAndIsAfter() {
+        ClusterManager m = passing(2, false);
+        UpstreamCluster c = m.cluster("c");
+        m = assign(m, 3);
+        assertSame(c, m.cluster("c")); // no warming again: an EDS update of a cluster in use
+        assertTrue(host(c, 3).failedActiveHealthCheck());
+        assertEquals(Set.of("10.0.0.1:8080", "10.0.0.2:8080"), picked(c));
+        result(c, 3, Result.SUCCESS);
+        assertEquals(Set.of("10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"), picked(c));
+    }
+
+    @Test
+    void aClusterWithChecksAndNoHostOrNoCheckedHostIsInUseAtOnce() {
+        ClusterManager m = f.manager(checked(Fixtures.eds("c"), false), ClusterLoadAssignment.empty("c"));
+        assertNotNull(m.cluster("c"));
+    }
+
+    @Test
+    void aCheckAddedToAClusterInUseLeavesItsHostsHealthUntilTheirFirstCheckDecidesEitherWay() {
+        ClusterManager m = f.manager(Fixtures.eds("c"), Fixtures.cla("c", 2));
+        UpstreamCluster c = m.cluster("c");
+        m = m.update(Map.of("c", checked(Fixtures.eds("c"), false)), Map.of("c", Fixtures.cla("c", 2)));
+        assertSame(c, m.cluster("c")); // as Envoy's: the version in use serves while the new one warms
+        assertFalse(host(c, 1).failedActiveHealthCheck());
+        assertEquals(Set.of("10.0.0.1:8080", "10.0.0.2:8080"), picked(c));
+        result(c, 1, Result.NETWORK); // the first check decides, below the unhealthy threshold
+        result(c, 2, Result.SUCCESS);
+        assertTrue(host(c, 1).failedActiveHealthCheck());
+        assertEquals(Set.of("10.0.0.2:8080"), picked(c));
     }
 }

@@ -100,7 +100,7 @@ class HealthCheckTrafficTest {
 
     private UpstreamCluster start(Cluster c) {
         manager = ClusterManager.create(env, Map.of("c", c), Map.of());
-        return manager.cluster("c");
+        return manager.clusters().get("c");
     }
 
     private static Host host(UpstreamCluster c, int port) {
@@ -204,6 +204,22 @@ class HealthCheckTrafficTest {
         assertFalse(host(c, openPort).failedActiveHealthCheck());
         assertTrue(host(c, closedPort).failedActiveHealthCheck());
         assertEquals(Set.of(openPort), picked(c));
+    }
+
+    @Test
+    void aNewClusterIsInUseOnlyOnceEachOfItsHostsHadItsFirstCheck() throws Exception {
+        Upstream good = upstream();
+        ConcurrentLinkedQueue<io.vertx.core.http.HttpServerRequest> held = new ConcurrentLinkedQueue<>();
+        HttpServer slow = vertx.createHttpServer().requestHandler(held::add);
+        int slowPort = slow.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
+        HealthCheck patient = new HealthCheck(Duration.ofSeconds(30), Duration.ofMillis(20), null, 0, null, 1, 1,
+                Duration.ofMillis(20), null, null, null, null, true, http());
+        UpstreamCluster c = start(cluster(patient, good.port, slowPort));
+        await(() -> stat("success") >= 1 && !held.isEmpty(), "the good host's check, the slow one's asked");
+        assertEquals(null, manager.cluster("c")); // warming: a request finds no cluster (NC)
+        held.poll().response().setStatusCode(503).end();
+        await(() -> manager.cluster("c") != null, "the cluster in use");
+        assertEquals(Set.of(good.port), picked(c));
     }
 
     @Test

@@ -80,7 +80,7 @@ class HealthCheckerTest {
 
     @Test
     void aHostOfACheckedClusterIsUnhealthyUntilItsFirstCheckWhoseSuccessMakesItHealthyAtOnce() {
-        UpstreamCluster c = manager(check(3, 2), Fixtures.cla("c", 4)).cluster("c");
+        UpstreamCluster c = manager(check(3, 2), Fixtures.cla("c", 4)).clusters().get("c");
         List<Host> hosts = hosts(c);
         assertTrue(hosts.stream().allMatch(Host::failedActiveHealthCheck));
         assertTrue(c.prioritySet().hostSets().get(0).healthyHosts().isEmpty());
@@ -93,7 +93,7 @@ class HealthCheckerTest {
 
     @Test
     void networkFailuresCountTowardTheUnhealthyThresholdAndSuccessesTowardTheHealthyOne() {
-        UpstreamCluster c = manager(check(3, 2), Fixtures.cla("c", 2)).cluster("c");
+        UpstreamCluster c = manager(check(3, 2), Fixtures.cla("c", 2)).clusters().get("c");
         Host h = hosts(c).get(0);
         result(c, hosts(c).get(1), Result.SUCCESS);
         result(c, h, Result.SUCCESS);
@@ -119,7 +119,7 @@ class HealthCheckerTest {
 
     @Test
     void anHttpStatusNeitherExpectedNorRetriableFailsAHostAtOnceAsEnvoys() {
-        UpstreamCluster c = manager(check(3, 2), Fixtures.cla("c", 2)).cluster("c");
+        UpstreamCluster c = manager(check(3, 2), Fixtures.cla("c", 2)).clusters().get("c");
         Host h = hosts(c).get(0);
         result(c, h, Result.SUCCESS);
         result(c, h, Result.FAILED);
@@ -130,7 +130,7 @@ class HealthCheckerTest {
     @Test
     void theNextCheckWaitsTheIntervalEnvoyPicksForTheResultAndTheTransition() {
         HealthCheck hc = check(2, 2);
-        UpstreamCluster c = manager(hc, Fixtures.cla("c", 1)).cluster("c");
+        UpstreamCluster c = manager(hc, Fixtures.cla("c", 1)).clusters().get("c");
         Host h = hosts(c).get(0);
         // no traffic yet: no_traffic_healthy_interval after a success that left the host healthy, else no_traffic
         assertEquals(70_000, result(c, h, Result.SUCCESS));
@@ -169,7 +169,7 @@ class HealthCheckerTest {
     void aHostIsHealthyOnlyWhenNeitherEdsNorItsChecksSayOtherwise() {
         ClusterLoadAssignment cla = Fixtures.cla("c", Fixtures.locality("a", 0, 1, 1, 3, HealthStatus.UNHEALTHY),
                 Fixtures.locality("b", 0, 1, 3, 5, HealthStatus.HEALTHY));
-        UpstreamCluster c = manager(check(1, 1), cla).cluster("c");
+        UpstreamCluster c = manager(check(1, 1), cla).clusters().get("c");
         for (Host h : hosts(c)) {
             result(c, h, Result.SUCCESS);
         }
@@ -192,7 +192,7 @@ class HealthCheckerTest {
         HealthCheck hc = check(1, 1);
         Cluster cluster = withHealthCheck(Fixtures.eds("c"), hc);
         ClusterManager m = f.manager(cluster, Fixtures.cla("c", 3));
-        UpstreamCluster c = m.cluster("c");
+        UpstreamCluster c = m.clusters().get("c");
         List<Host> hosts = List.of(host(c, 1), host(c, 2), host(c, 3));
         result(c, hosts.get(0), Result.SUCCESS);
         result(c, hosts.get(1), Result.SUCCESS);
@@ -202,7 +202,7 @@ class HealthCheckerTest {
         ClusterLoadAssignment next = Fixtures.cla("c", Fixtures.locality("a", 0, 1, 1, 3, HealthStatus.HEALTHY),
                 Fixtures.locality("a", 0, 1, 9, 10, HealthStatus.HEALTHY));
         m = m.update(Map.of("c", cluster), Map.of("c", next));
-        assertEquals(c, m.cluster("c"));
+        assertEquals(c, m.clusters().get("c"));
         assertFalse(hosts.get(0).failedActiveHealthCheck());
         assertFalse(hosts.get(1).failedActiveHealthCheck());
         assertEquals(first, c.healthCheckSession(hosts.get(0)));
@@ -231,7 +231,7 @@ class HealthCheckerTest {
         HealthCheck hc = check(1, 1);
         ClusterLoadAssignment cla = Fixtures.cla("c", 2);
         ClusterManager m = f.manager(withHealthCheck(Fixtures.eds("c"), hc), cla);
-        UpstreamCluster c = m.cluster("c");
+        UpstreamCluster c = m.clusters().get("c");
         Host h = host(c, 1);
         HealthChecker.Session old = c.healthCheckSession(h);
         old.onResult(Result.SUCCESS);
@@ -245,7 +245,7 @@ class HealthCheckerTest {
 
     @Test
     void aHostsSlowStartCountsFromTheLastCheckItPassedWhileFailedAsEnvoysLastHcPassTime() {
-        UpstreamCluster c = manager(check(1, 2), Fixtures.cla("c", 1)).cluster("c");
+        UpstreamCluster c = manager(check(1, 2), Fixtures.cla("c", 1)).clusters().get("c");
         Host h = hosts(c).get(0);
         f.ticker.advance(Duration.ofSeconds(1));
         result(c, h, Result.SUCCESS);
@@ -279,7 +279,7 @@ class HealthCheckerTest {
                     uneject);
             Cluster cluster = withHealthCheck(Fixtures.eds("c", dev.inmesh.api.config.cluster.LbPolicy.ROUND_ROBIN,
                     od, null), check(3, 1));
-            UpstreamCluster c = f.manager(cluster, Fixtures.cla("c", 2)).cluster("c");
+            UpstreamCluster c = f.manager(cluster, Fixtures.cla("c", 2)).clusters().get("c");
             Host h = hosts(c).get(0);
             result(c, h, Result.SUCCESS);
             for (int i = 0; i < 5; i++) {
@@ -298,7 +298,7 @@ class HealthCheckerTest {
                 List.of(), new dev.inmesh.api.config.endpoint.HealthCheckConfig(0, "", true));
         ClusterLoadAssignment cla = Fixtures.cla("c", Fixtures.locality("a", 0, 1, 1, 2, HealthStatus.HEALTHY),
                 new LocalityLbEndpoints(dev.inmesh.api.config.endpoint.Locality.EMPTY, List.of(disabled), 1, 0));
-        UpstreamCluster c = manager(check(1, 1), cla).cluster("c");
+        UpstreamCluster c = manager(check(1, 1), cla).clusters().get("c");
         assertFalse(host(c, 7).failedActiveHealthCheck());
         assertNull(c.healthCheckSession(host(c, 7)));
         assertTrue(host(c, 1).failedActiveHealthCheck());
@@ -310,7 +310,7 @@ class HealthCheckerTest {
         HealthCheck hc = check(3, 3);
         Cluster cluster = withHealthCheck(Fixtures.eds("c"), hc);
         ClusterManager m = f.manager(cluster, withHealthCheckPort(0));
-        UpstreamCluster c = m.cluster("c");
+        UpstreamCluster c = m.clusters().get("c");
         Host before = host(c, 7);
         result(c, before, Result.SUCCESS);
         assertFalse(before.failedActiveHealthCheck());
@@ -332,7 +332,7 @@ class HealthCheckerTest {
 
     @Test
     void aHostItsChecksFailHasItsConnectionsDrainedAsEnvoysClusterManagerDoes() throws Exception {
-        UpstreamCluster c = manager(check(2, 1), Fixtures.cla("c", 1)).cluster("c");
+        UpstreamCluster c = manager(check(2, 1), Fixtures.cla("c", 1)).clusters().get("c");
         Host h = hosts(c).get(0);
         result(c, h, Result.SUCCESS);
         io.vertx.core.Vertx vertx = io.vertx.core.Vertx.vertx();
@@ -360,7 +360,7 @@ class HealthCheckerTest {
 
     @Test
     void anUnexpectedStatusWithImmediateHealthCheckFailExcludesTheHostUntilItsChecksPassAgain() {
-        UpstreamCluster c = manager(check(1, 1), Fixtures.cla("c", 4)).cluster("c");
+        UpstreamCluster c = manager(check(1, 1), Fixtures.cla("c", 4)).clusters().get("c");
         List<Host> hosts = hosts(c);
         hosts.forEach(h -> result(c, h, Result.SUCCESS));
         HealthCheck.Http http = new HealthCheck.Http("", "/", null, null, null, null,
@@ -386,7 +386,7 @@ class HealthCheckerTest {
 
     @Test
     void anExpectedStatusWithEnvoyDegradedMakesTheHostDegradedUntilACheckSaysOtherwise() {
-        UpstreamCluster c = manager(check(1, 1), Fixtures.cla("c", 2)).cluster("c");
+        UpstreamCluster c = manager(check(1, 1), Fixtures.cla("c", 2)).clusters().get("c");
         Host h = host(c, 1);
         hosts(c).forEach(x -> result(c, x, Result.SUCCESS));
         HealthCheck.Http http = new HealthCheck.Http("", "/", null, null, null, null, null, false);
@@ -407,7 +407,7 @@ class HealthCheckerTest {
 
     @Test
     void aFailedHostCountsAsUnhealthyForAStatefulSessionsOverride() {
-        UpstreamCluster c = manager(check(1, 1), Fixtures.cla("c", 1)).cluster("c");
+        UpstreamCluster c = manager(check(1, 1), Fixtures.cla("c", 1)).clusters().get("c");
         Host h = hosts(c).get(0);
         assertNull(c.overrideHost(h.addressString()));
         result(c, h, Result.SUCCESS);
@@ -455,7 +455,7 @@ class HealthCheckerTest {
         UpstreamEnvironment env = new UpstreamEnvironment(null, f.ticker, new Random(42), null,
                 MeshMetrics.create(reg, WorkloadInfo.UNKNOWN)::upstream);
         return ClusterManager.create(env, Map.of("c", withHealthCheck(Fixtures.eds("c"), hc)),
-                Map.of("c", Fixtures.cla("c", 2))).cluster("c");
+                Map.of("c", Fixtures.cla("c", 2))).clusters().get("c");
     }
 
     private static Map<String, Double> gauges(PrometheusMeterRegistry reg) {
@@ -496,7 +496,7 @@ class HealthCheckerTest {
     @Test
     void aLocalityOfEdsHostsThatNeverPassedItsChecksTakesNoTrafficOutsidePanic() {
         LocalityLbEndpoints a = Fixtures.locality("a", 0, 1, 1, 3, HealthStatus.HEALTHY);
-        UpstreamCluster c = manager(check(1, 1), Fixtures.cla("c", a)).cluster("c");
+        UpstreamCluster c = manager(check(1, 1), Fixtures.cla("c", a)).clusters().get("c");
         result(c, hosts(c).get(0), Result.SUCCESS);
         // one host of two healthy: 50 %, not under the panic threshold
         assertEquals(Set.of(hosts(c).get(0).addressString()), picked(c));
