@@ -223,8 +223,12 @@ final class UpstreamStatsImpl implements UpstreamStats {
 
     @Override
     public void rateLimit(RateLimitStat stat) {
-        firstUse(rateLimit, stat.ordinal(), "ratelimit_" + stat.envoyName()).increment();
+        firstUse(rateLimit, stat.ordinal(), RATE_LIMIT_NAMES[stat.ordinal()]).increment();
     }
+
+    /** The statistics' names by {@link RateLimitStat} ordinal, made once (not on each call). */
+    private static final String[] RATE_LIMIT_NAMES = java.util.Arrays.stream(RateLimitStat.values())
+            .map(s -> "ratelimit_" + s.envoyName()).toArray(String[]::new);
 
     /** Slot {@code i} of {@code slots}: the counter of the cluster's Envoy statistic {@code name}, registered now. */
     private LongAdder firstUse(AtomicReferenceArray<LongAdder> slots, int i, String name) {
