@@ -553,6 +553,18 @@ class EnvoyValidationTest {
                 """)), "RouteConfiguration \"9080\": virtual_hosts[0].routes[0].route.internal_redirect_policy."
                 + "predicates[0].typed_config: type.googleapis.com/google.protobuf.Empty (expected: an "
                 + "AllowListedRoutesConfig, PreviousRoutesConfig or SafeCrossSchemeConfig)");
+        String allowListed = """
+                route: {cluster: a, internal_redirect_policy: {predicates: [{name: p, typed_config: {"@type":
+                  type.googleapis.com/envoy.extensions.internal_redirect.allow_listed_routes.v3.AllowListedRoutesConfig,
+                  allowed_route_names: %s}}]}}
+                """;
+        routes = EnvoyConfigReader.read(file("routes.yaml", oneRoute(allowListed.formatted("[]")))).routes();
+        assertEquals(List.of(new dev.inmesh.api.config.route.InternalRedirectPolicy.AllowListedRoutes(Set.of())),
+                ((dev.inmesh.api.config.route.RouteAction) routes.get("9080").virtualHosts().get(0).routes().get(0)
+                        .action()).internalRedirectPolicy().predicates(), "an empty list is valid: nothing allowed");
+        assertContains(rejectedRoutes(oneRoute(allowListed.formatted("[a, \"\"]"))), "RouteConfiguration \"9080\": "
+                + "virtual_hosts[0].routes[0].route.internal_redirect_policy.predicates[0].typed_config."
+                + "allowed_route_names: \"\" (expected: non-empty route names)");
     }
 
     @Test

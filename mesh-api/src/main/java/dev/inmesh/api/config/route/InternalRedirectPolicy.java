@@ -27,11 +27,14 @@ public record InternalRedirectPolicy(int maxInternalRedirects, Set<Integer> redi
     /** A predicate on a redirect's target route ({@code envoy.internal_redirect_predicates.*}). */
     public sealed interface Predicate permits AllowListedRoutes, PreviousRoutes, SafeCrossScheme {}
 
-    /** {@code allow_listed_routes}: the target route must be one of these names. */
+    /**
+     * {@code allow_listed_routes}: the target route must be one of these names (none: no redirect is followed; the
+     * proto allows an empty list, not an empty name).
+     */
     public record AllowListedRoutes(Set<String> allowedRouteNames) implements Predicate {
         public AllowListedRoutes {
             allowedRouteNames = Set.copyOf(allowedRouteNames);
-            Checks.check(!allowedRouteNames.isEmpty(), "allowed_route_names", "[]", "at least one route name");
+            Checks.check(!allowedRouteNames.contains(""), "allowed_route_names", "\"\"", "non-empty route names");
         }
     }
 
