@@ -2216,10 +2216,6 @@ public final class Router {
     }
 
     /**
-     * Cancels the route timeout and the stream's duration timer: the exchange ended, so it must not hold a timer
-     * (15 s by default) any longer.
-     */
-    /**
      * The exchange is over (answered, or ended unseen by an internal redirect): its fault, its route, duration and
      * idle timers and its host's request slot are released.
      */
@@ -2231,6 +2227,10 @@ public final class Router {
         releaseHost(ex);
     }
 
+    /**
+     * Cancels the route timeout and the stream's duration timer: the exchange ended, so it must not hold a timer
+     * (15 s by default) any longer.
+     */
     private void cancelRouteTimer(Exchange ex) {
         long t = ex.routeTimer;
         if (t >= 0) {
