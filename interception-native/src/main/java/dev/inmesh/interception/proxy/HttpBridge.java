@@ -1096,7 +1096,7 @@ final class HttpBridge {
                     .listenerBufferLimit(conn.listenerBufferLimit())
                     .rbac(conn.rbac(), conn.peerIdentity(), conn.localIdentity())
                     .grpcWeb(web).localRateLimit(conn.localRateLimit()).tracer(conn.tracer())
-                    .statsOverrides(conn.statsOverrides());
+                    .statsOverrides(conn.statsOverrides()).bufferAndHeaderMutation(conn.hcm());
         }
 
         private void forward(ChannelHandlerContext ctx, HttpRequest req) {

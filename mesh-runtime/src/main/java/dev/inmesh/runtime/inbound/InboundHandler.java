@@ -8,6 +8,7 @@ import dev.inmesh.api.config.route.FaultInjection;
 import dev.inmesh.runtime.listener.ConnectionInfo;
 import dev.inmesh.runtime.listener.FilterChainSelector;
 import dev.inmesh.runtime.net.IpLiterals;
+import dev.inmesh.runtime.router.BufferFilter;
 import dev.inmesh.runtime.router.CorsFilter;
 import dev.inmesh.runtime.router.ExtAuthzFilter;
 import dev.inmesh.runtime.router.RequestBody;
@@ -17,6 +18,7 @@ import dev.inmesh.runtime.router.Grpc;
 import dev.inmesh.runtime.stats.DownstreamStats;
 import dev.inmesh.runtime.stats.HeadSize;
 import dev.inmesh.runtime.stats.IstioService;
+import dev.inmesh.runtime.router.HeaderMutationFilter;
 import dev.inmesh.runtime.router.HeaderMutator;
 import dev.inmesh.runtime.router.JwtAuthnFilter;
 import dev.inmesh.runtime.router.LocalRateLimitFilter;
@@ -326,6 +328,9 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         traced.route = result;
         List<LuaFilter> lua = snapshot.lua(hcm);
         traced.lua = lua.isEmpty() ? null : new LuaFilter.Stream(lua);
+        traced.buffer = BufferFilter.of(hcm);
+        traced.headerMutation = HeaderMutationFilter.of(hcm);
+        traced.table = table;
         traced.session = session;
         LocalRateLimitFilter limiter = snapshot.localRateLimit(hcm);
         // what the local rate limit filter decided, once it ran: the x-ratelimit-* headers of the response
@@ -676,41 +681,55 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
     }
 
     /**
-     * Envoy's Lua filters, right before the router (as in {@code Router}): their request scripts see and change the
-     * request's head, one that responds answers it ({@code lua_response}), and changed headers choose the route again
-     * where the filter clears the route cache. Then the service takes the request, or the router answers it itself
-     * (no route, a redirect, a direct response), its answer through the response scripts. A script that may call
-     * {@code body()} has the body held whole first ({@link HeldRequestBody}, as Router's: 413 over the route's buffer
-     * limit, capped at the listener default as this handler reads no listener), and the service gets it as the
-     * scripts left it.
+     * The header mutation, buffer and Lua filters, right before the router (as in {@code Router}). The header
+     * mutation filter's request mutations apply (after the body is held, when it stands after the buffer filter), its
+     * response mutations on whatever answers from here on. The buffer filter holds a request's body whole
+     * ({@link HeldRequestBody}) under its {@code max_request_bytes} (over it: 413, as Envoy's connection manager), and
+     * sets a {@code content-length} where the request had none. Then Envoy's Lua filters: their request scripts see
+     * and change the request's head, one that responds answers it ({@code lua_response}), and changed headers choose
+     * the route again where the filter clears the route cache. Then the service takes the request, or the router
+     * answers it itself (no route, a redirect, a direct response), its answer through the response scripts. A script
+     * that may call {@code body()} has the body held whole first (as Router's: 413 over the buffer filter's limit,
+     * else the route's buffer limit, capped at the listener default as this handler reads no listener), and the
+     * service gets it as the scripts left it.
      */
     private void luaThenServe(HttpServerRequest req, RouteResult result, RouteTable table,
                               CorsFilter.Outcome corsOutcome, LocalRateLimitFilter.Outcome[] rateLimit,
                               Traced traced, Set<ResponseFlag> flags, String[] details, String[] routeName,
                               MeshSnapshot snapshot, String[] cluster, String[] destination, DownstreamStats ds) {
         LuaFilter.Stream lua = traced.lua;
-        if (lua == null) {
-            serveRouted(req, result, table, corsOutcome, rateLimit, traced, flags, details, routeName, ds);
-            return;
-        }
         HttpServerResponse resp = req.response();
-        // the response scripts of a local reply from here on (serve's handler runs them for the service's answer),
-        // then the encoding of the filters before them
-        resp.headersEndHandler(v -> {
-            lua.response(responseHead(resp), luaInfo(req, traced, routeName[0]));
-            encodeFilters(resp, corsOutcome, rateLimit, traced);
-        });
-        if (!lua.readsBody(result) || traced.webSocket || req.method() == io.vertx.core.http.HttpMethod.CONNECT) {
+        boolean mutateFirst = !traced.headerMutation.afterBuffer();
+        if (mutateFirst) {
+            traced.headerMutations = traced.headerMutation.request(req.headers(), result, table);
+        }
+        if (lua != null || !traced.headerMutation.isEmpty()) {
+            // the response scripts and mutations of a local reply from here on (serve's handler runs them for the
+            // service's answer), then the encoding of the filters before them
+            resp.headersEndHandler(v -> {
+                if (lua != null) {
+                    lua.response(responseHead(resp), luaInfo(req, traced, routeName[0]));
+                }
+                encodeFilters(resp, corsOutcome, rateLimit, traced);
+            });
+        }
+        boolean stream = traced.webSocket || req.method() == io.vertx.core.http.HttpMethod.CONNECT;
+        long buffer = stream || !hasBody(req) ? -1 : traced.buffer.limit(result, table);
+        boolean luaBody = lua != null && lua.readsBody(result) && !stream;
+        if (buffer < 0 && !luaBody) {
+            if (!mutateFirst) {
+                traced.headerMutations = traced.headerMutation.request(req.headers(), result, table);
+            }
             luaRequest(req, result, table, corsOutcome, rateLimit, traced, flags, details, routeName, snapshot,
                     cluster, destination, ds, null);
             return;
         }
-        // a script may call body(): the body is held whole first, as Envoy's filter buffers it for body(), up to the
-        // request's buffer limit (over it: 413, as Envoy's connection manager); a caller that leaves meanwhile ends
-        // the request as an authorizer's hold does
+        // held whole first, as Envoy's filters buffer it, up to the request's buffer limit (over it: 413, as
+        // Envoy's connection manager); a caller that leaves meanwhile ends the request as an authorizer's hold does
         HeldRequestBody held = traced.heldBody != null ? traced.heldBody : new HeldRequestBody(req);
         traced.heldBody = held;
-        long limit = Router.requestBufferLimit(result, Listener.DEFAULT_PER_CONNECTION_BUFFER_LIMIT_BYTES);
+        long limit = buffer >= 0 ? buffer
+                : Router.requestBufferLimit(result, Listener.DEFAULT_PER_CONNECTION_BUFFER_LIMIT_BYTES);
         held.hold(RequestBody.pastLimit(limit)).onComplete(ar -> {
             if (resp.ended() || resp.closed()) {
                 return;
@@ -725,9 +744,25 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 req.resume(); // what the caller still sends goes nowhere
                 return;
             }
+            if (buffer >= 0) {
+                BufferFilter.contentLength(req.headers(), ar.result());
+            }
+            if (!mutateFirst) {
+                traced.headerMutations = traced.headerMutation.request(req.headers(), result, table);
+            }
             luaRequest(req, result, table, corsOutcome, rateLimit, traced, flags, details, routeName, snapshot,
-                    cluster, destination, ds, LuaFilter.Body.of(ar.result(), held::replace));
+                    cluster, destination, ds, luaBody ? LuaFilter.Body.of(ar.result(), held::replace) : null);
         });
+    }
+
+    /**
+     * Whether a request has a body to come (Envoy's headers without {@code end_stream}): chunked, a
+     * {@code content-length} above 0, or an HTTP/2 stream still open.
+     */
+    private static boolean hasBody(HttpServerRequest req) {
+        String length = req.getHeader("content-length");
+        return req.headers().contains("transfer-encoding") || length != null && !length.equals("0")
+                || req.version() == io.vertx.core.http.HttpVersion.HTTP_2 && length == null && !req.isEnded();
     }
 
     /** The Lua filters' request scripts, {@code body} held for them (or null), then the service. */
@@ -737,6 +772,10 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                             MeshSnapshot snapshot, String[] cluster, String[] destination, DownstreamStats ds,
                             LuaFilter.Body body) {
         LuaFilter.Stream lua = traced.lua;
+        if (lua == null) {
+            serveRouted(req, result, table, corsOutcome, rateLimit, traced, flags, details, routeName, ds);
+            return;
+        }
         HttpServerResponse resp = req.response();
         String[] path = {traced.authorizedUri != null ? traced.authorizedUri : req.uri()};
         LuaFilter.Reply reply = lua.request(new LuaFilter.Head() {
@@ -805,6 +844,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
      */
     private static void encodeFilters(HttpServerResponse resp, CorsFilter.Outcome corsOutcome,
                                       LocalRateLimitFilter.Outcome[] rateLimit, Traced traced) {
+        // the header mutation filter's first: it stands right before the Lua filters, after these
+        traced.headerMutation.response(resp.headers(), traced.headerMutations, traced.route, traced.table);
         if (corsOutcome != null) {
             corsOutcome.setOn(resp.headers()); // over the service's own, as Envoy's CORS filter sets them
         }
@@ -1424,6 +1465,12 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
     private static final class Traced {
         /** The run of the connection manager's Lua filters for the request, or null for none. */
         LuaFilter.Stream lua;
+        /** The connection manager's buffer and header mutation filters, and the route table they read. */
+        BufferFilter buffer = BufferFilter.NONE;
+        HeaderMutationFilter headerMutation = HeaderMutationFilter.NONE;
+        RouteTable table;
+        /** The header mutations the request got, which its response gets too; null until the filter ran. */
+        List<dev.inmesh.api.config.route.HeaderMutationPerRoute.Mutations> headerMutations;
         /** The request's TLS session, or null. */
         javax.net.ssl.SSLSession session;
         /** The body an authorizer may read before the service gets the request; null when none may. */

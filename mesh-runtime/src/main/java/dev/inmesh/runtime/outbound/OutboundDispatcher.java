@@ -202,7 +202,7 @@ public final class OutboundDispatcher {
                 .localRateLimit(snapshot.localRateLimit(d.hcm())).tracer(snapshot.tracer(d.hcm()))
                 .statsOverrides(snapshot.statsOverrides(d.hcm())).statefulSession(d.hcm())
                 .accessLogs(snapshot.accessLogs(d.hcm())).lua(snapshot.lua(d.hcm()))
-                .localReply(snapshot.localReply(d.hcm()));
+                .bufferAndHeaderMutation(d.hcm()).localReply(snapshot.localReply(d.hcm()));
         return new Prepared(req, d, target);
     }
 

@@ -142,6 +142,31 @@ public final class HeaderMutator {
         }
     }
 
+    /**
+     * Applies one {@code HeaderValueOption} against the headers as they are now (as Envoy's header mutation filter
+     * and health checker apply each entry after the one before it): its append action decides; an empty value is
+     * skipped unless kept.
+     */
+    public static void applyOne(HeaderValueOption o, MutableHeaders headers) {
+        if (o.value().isEmpty() && !o.keepEmptyValue()) {
+            return;
+        }
+        switch (o.appendAction()) {
+            case APPEND_IF_EXISTS_OR_ADD -> headers.add(o.key(), o.value());
+            case ADD_IF_ABSENT -> {
+                if (!headers.contains(o.key())) {
+                    headers.add(o.key(), o.value());
+                }
+            }
+            case OVERWRITE_IF_EXISTS -> {
+                if (headers.contains(o.key())) {
+                    headers.set(o.key(), o.value());
+                }
+            }
+            case OVERWRITE_IF_EXISTS_OR_ADD -> headers.set(o.key(), o.value());
+        }
+    }
+
     private static boolean overwrites(HeaderValueOption o) {
         return o.appendAction() == HeaderValueOption.AppendAction.OVERWRITE_IF_EXISTS_OR_ADD
                 || o.appendAction() == HeaderValueOption.AppendAction.OVERWRITE_IF_EXISTS;

@@ -404,12 +404,15 @@ public final class Router {
      * upgrade's response headers; nothing when the request ran none. Headers only: what follows is relayed as bytes.
      */
     public void relayResponseHead(RouterResponse relay, int status, MultiMap headers) {
-        luaResponse(relay.exchange, status, headers);
+        lateFiltersResponse(relay.exchange, status, headers, null, true);
     }
 
-    /** Whether the response scripts of {@link #relayResponseHead} may run for a relay: its request ran Lua filters. */
+    /**
+     * Whether {@link #relayResponseHead} may change a relay's response head: its request ran Lua filters or a header
+     * mutation filter.
+     */
     public static boolean relayRunsLua(RouterResponse relay) {
-        return relay.exchange.request.lua != null;
+        return relay.exchange.request.lua != null || !relay.exchange.request.headerMutation.isEmpty();
     }
 
     /**
@@ -535,6 +538,8 @@ public final class Router {
         if (limited != null) {
             return Relay.refused(limited);
         }
+        // the header mutation filter, before the Lua filters, on the upgrade's head (the buffer filter holds no relay)
+        req.headerMutations = req.headerMutation.request(req.headers, result, routes);
         if (req.lua != null) {
             // the Lua filters, right before the router, see the upgrade's head as any request's (no body: the bytes
             // after the head are the relay's); a script's respond() refuses the upgrade with its reply
@@ -1092,22 +1097,33 @@ public final class Router {
      * When the route runs a script that may call {@code body()}, a body still arriving is held whole first, as
      * Envoy's filter buffers it: one longer than the request's buffer limit ({@link #requestBufferLimit}, the
      * connection manager's) is answered {@code 413} as Envoy's connection manager answers a filter's buffer overflow,
-     * and a caller that leaves meanwhile ends the request as gone.
+     * and a caller that leaves meanwhile ends the request as gone. Before them the header mutation filter's request
+     * mutations and the buffer filter ({@link BufferFilter}: the same hold, under its own limit, which the Lua
+     * filters' hold then has too; a {@code content-length} set where the request had none), in their chain order.
      */
     private void luaThenRoute(Exchange ex, RouteResult f, long randomValue, Control control,
                               RouteTable table, ClusterManager clusters, Promise<RouterResponse> promise,
                               Context ctx) {
         RouterRequest req = ex.request;
-        if (req.lua == null || !req.lua.readsBody(f)) {
+        boolean mutateFirst = !req.headerMutation.afterBuffer();
+        if (mutateFirst) {
+            req.headerMutations = req.headerMutation.request(req.headers, f, table);
+        }
+        RequestBodyStream stream = req.stream;
+        // the buffer filter holds a body (a request that ended with its head has none) under its own limit, which
+        // is the request's buffer limit from then on, the Lua filters' body() included
+        boolean hasBody = stream != null || req.body != null && req.body.length() > 0;
+        long buffer = hasBody ? req.buffer.limit(f, table) : -1;
+        boolean luaBody = req.lua != null && req.lua.readsBody(f);
+        if (buffer < 0 && !luaBody || stream != null && ExtAuthzFilter.upgrade(req)) {
+            // nothing to hold, or a stream of bytes: not held
+            if (!mutateFirst) {
+                req.headerMutations = req.headerMutation.request(req.headers, f, table);
+            }
             lua(ex, f, null, randomValue, control, table, clusters, promise, ctx);
             return;
         }
-        RequestBodyStream stream = req.stream;
-        if (stream != null && ExtAuthzFilter.upgrade(req)) {
-            lua(ex, f, null, randomValue, control, table, clusters, promise, ctx); // a stream of bytes: not held
-            return;
-        }
-        long limit = requestBufferLimit(req, f);
+        long limit = buffer >= 0 ? buffer : requestBufferLimit(req, f);
         Future<Buffer> held;
         if (stream == null) {
             held = Future.succeededFuture(req.body); // whole, or none
@@ -1130,7 +1146,14 @@ public final class Router {
                 reply(ex, promise, 413, ExtAuthzFilter.TOO_LARGE_BODY, ExtAuthzFilter.TOO_LARGE_DETAILS, null);
                 return;
             }
-            LuaFilter.Body body = LuaFilter.Body.of(ar.result(), stream != null ? stream::replace : b -> req.body = b);
+            if (buffer >= 0) {
+                BufferFilter.contentLength(req.headers, ar.result());
+            }
+            if (!mutateFirst) {
+                req.headerMutations = req.headerMutation.request(req.headers, f, table);
+            }
+            LuaFilter.Body body = !luaBody ? null
+                    : LuaFilter.Body.of(ar.result(), stream != null ? stream::replace : b -> req.body = b);
             try {
                 lua(ex, f, body, randomValue, control, table, clusters, promise, ctx);
             } catch (RuntimeException e) {
@@ -1211,18 +1234,17 @@ public final class Router {
         return r == null ? null : r.name();
     }
 
-    /** Envoy's Lua filters' response scripts over a response's head, right after the router's encoding. */
-    private static void luaResponse(Exchange ex, int status, MultiMap h) {
-        luaResponse(ex, status, h, null);
-    }
-
-    /** {@link #luaResponse(Exchange, int, MultiMap)} with the response's body held for them (or null). */
-    private static void luaResponse(Exchange ex, int status, MultiMap h, LuaFilter.Body body) {
-        LuaFilter.Stream lua = ex.request.lua;
-        if (lua == null) {
-            return;
+    /**
+     * The encoding of the filters right before the router, right after the router's: Envoy's Lua filters' response
+     * scripts over a response's head (its body held for them, or null; none when {@code lua} is false), then the
+     * header mutation filter's response mutations.
+     */
+    private static void lateFiltersResponse(Exchange ex, int status, MultiMap h, LuaFilter.Body body, boolean lua) {
+        RouterRequest req = ex.request;
+        if (lua && req.lua != null) {
+            req.lua.response(LuaFilter.responseHead(h, () -> status), luaInfo(req, ex.route), body);
         }
-        lua.response(LuaFilter.responseHead(h, () -> status), luaInfo(ex.request, ex.route), body);
+        req.headerMutation.response(h, req.headerMutations, ex.route, ex.table);
     }
 
     /**
@@ -1809,9 +1831,10 @@ public final class Router {
             Grpc.toTrailersOnly(h, status, body, ex.request.method == io.vertx.core.http.HttpMethod.HEAD);
             status = 200;
         }
-        // the encoder filters, from the router's side: the Lua filters first (they stand right before the router),
-        // on the reply as the connection manager made it, rewritten and, for a gRPC caller, trailers-only
-        luaResponse(ex, status, h);
+        // the encoder filters, from the router's side: the Lua and header mutation filters first (they stand right
+        // before the router), on the reply as the connection manager made it, rewritten and, for a gRPC caller,
+        // trailers-only
+        lateFiltersResponse(ex, status, h, null, true);
         spanResponse(ex, h);
         if (ex.cors != null) {
             ex.cors.setOn(h); // the CORS filter's encoding runs after the router's
@@ -2827,12 +2850,11 @@ public final class Router {
         /**
          * The encoding of the upstream's response headers by the filters before the router, in reverse chain order:
          * the Lua filters' response scripts ({@code body} held for them, or null; none when {@code lua} is false),
-         * the stateful session, tracing, CORS, local rate limit and ext_authz filters, then the connection manager.
+         * the header mutation filter, the stateful session, tracing, CORS, local rate limit and ext_authz filters,
+         * then the connection manager.
          */
         void encodeResponse(Host host, int status, MultiMap h, LuaFilter.Body body, boolean lua) {
-            if (lua) {
-                luaResponse(ex, status, h, body);
-            }
+            lateFiltersResponse(ex, status, h, body, lua);
             if (ex.session != null) {
                 ex.session.onResponse(host.addressString(), h); // its encoding runs right after the router's
             }

@@ -86,6 +86,12 @@ public final class RouterRequest implements RouteRequest {
     boolean corsFirst;
     /** The run of the connection manager's Lua filters for this request, or null for none. */
     LuaFilter.Stream lua;
+    /** The connection manager's buffer filter; {@link BufferFilter#NONE} for none. */
+    BufferFilter buffer = BufferFilter.NONE;
+    /** The connection manager's header mutation filter; {@link HeaderMutationFilter#NONE} for none. */
+    HeaderMutationFilter headerMutation = HeaderMutationFilter.NONE;
+    /** The header mutations the request got, which its response gets too; null until the filter ran. */
+    java.util.List<dev.inmesh.api.config.route.HeaderMutationPerRoute.Mutations> headerMutations;
     /** Whether the connection manager's gRPC statistics filter emits the message counts Istio's stats report. */
     boolean grpcMessageCounts;
     /** Whether Istio's stats may label the request by its Host when its cluster names no service. */
@@ -403,6 +409,16 @@ public final class RouterRequest implements RouteRequest {
      */
     public RouterRequest statefulSession(HttpConnectionManager hcm) {
         this.statefulSession = StatefulSessionFilter.of(hcm);
+        return this;
+    }
+
+    /**
+     * Sets the buffer and header mutation filters of the connection manager the request came through (null: none),
+     * which run right before its Lua filters.
+     */
+    public RouterRequest bufferAndHeaderMutation(HttpConnectionManager hcm) {
+        this.buffer = BufferFilter.of(hcm);
+        this.headerMutation = HeaderMutationFilter.of(hcm);
         return this;
     }
 

@@ -13,6 +13,8 @@ import dev.inmesh.api.config.listener.HttpConnectionManager;
 import dev.inmesh.api.config.listener.HttpFilter;
 import dev.inmesh.api.config.listener.Listener;
 import dev.inmesh.api.config.listener.ListenerFilterPredicate;
+import dev.inmesh.api.config.listener.Buffer;
+import dev.inmesh.api.config.listener.HeaderMutation;
 import dev.inmesh.api.config.listener.Lua;
 import dev.inmesh.api.config.listener.NetworkFilter;
 import dev.inmesh.api.config.listener.PathNormalization;
@@ -717,18 +719,20 @@ public final class ListenerParser
                     || typeName.isEmpty() && f.getName().equals(StatefulSessionParser.NAME));
             boolean compressor = !router && typeName.equals(CompressorParser.TYPE);
             boolean lua = !router && typeName.equals(LuaParser.TYPE);
+            boolean buffer = !router && typeName.equals(BufferParser.TYPE);
+            boolean headerMutation = !router && typeName.equals(HeaderMutationParser.TYPE);
             boolean observing = !router && !fault && !cors && !rbac && !grpcWeb && !rateLimit && !jwt && !extAuthz
-                    && !global && !session && !compressor && !lua
+                    && !global && !session && !compressor && !lua && !buffer && !headerMutation
                     && observing(f.getName(), typeName, OBSERVING_HTTP_FILTERS, OBSERVING_HTTP_TYPES, HTTP_WASM_TYPE);
             if (!router && !fault && !cors && !rbac && !grpcWeb && !rateLimit && !jwt && !extAuthz && !global
-                    && !session && !compressor && !lua
+                    && !session && !compressor && !lua && !buffer && !headerMutation
                     && !observing && !f.getIsOptional() && !f.getDisabled()) {
                 throw new FieldError("http_filters[" + i + "].name", f.getName()
                         + (typeName.isEmpty() ? "" : " (" + typeName + ")") + " is not supported by Inmesh "
                         + "(mark it is_optional, or remove it)");
             }
             if (f.hasConfigDiscovery() && (router || fault || cors || rbac || grpcWeb || rateLimit || jwt
-                    || extAuthz || global || session || compressor || lua)) {
+                    || extAuthz || global || session || compressor || lua || buffer || headerMutation)) {
                 // its config would come over ECDS, which Inmesh does not ask for: it would run with none
                 throw new FieldError("http_filters[" + i + "].config_discovery", "not supported by Inmesh for "
                         + f.getName() + " (expected: its typed_config inline)");
@@ -842,10 +846,21 @@ public final class ListenerParser
             Lua luaConfig = !lua ? null : Fields.at("http_filters[" + i + "].typed_config",
                     () -> LuaParser.parse(f.getTypedConfig(), f.getName()));
             Lua luaRuns = f.getDisabled() ? null : luaConfig;
+            // as the RBAC filter: a disabled one's config is still checked, and it runs nowhere
+            Buffer bufferConfig = !buffer ? null : Fields.at("http_filters[" + i + "].typed_config",
+                    () -> BufferParser.parse(f.getTypedConfig()));
+            Buffer bufferRuns = f.getDisabled() ? null : bufferConfig;
+            onlyOne(bufferRuns != null, filters, p -> p.buffer() != null, i, f.getName(), "buffer");
+            HeaderMutation mutationConfig = !headerMutation ? null : Fields.at("http_filters[" + i
+                    + "].typed_config", () -> HeaderMutationParser.parse(f.getTypedConfig()));
+            HeaderMutation mutationRuns = f.getDisabled() ? null : mutationConfig;
+            onlyOne(mutationRuns != null, filters, p -> p.headerMutation() != null, i, f.getName(),
+                    "header mutation");
             filters.add(Fields.at("http_filters[" + i + "]", () -> Fields.record("http_filters.",
                     () -> new HttpFilter(f.getName(), typeName, faultConfig, corsRuns, rbacRuns, grpcWebRuns,
                             rateLimitRuns, jwtRuns, extAuthzRuns, globalRuns, sessionRuns, grpcMessageCounts,
-                            noHostHeaderFallback, peerMetadataSkipExternal, istioStats, compressorRuns, luaRuns))));
+                            noHostHeaderFallback, peerMetadataSkipExternal, istioStats, compressorRuns, luaRuns,
+                            bufferRuns, mutationRuns))));
         }
         checkRateLimitPosition(filters);
         checkLuaPosition(filters);
@@ -1000,20 +1015,30 @@ public final class ListenerParser
     }
 
     /**
-     * Inmesh runs the Lua filters right before the router, after the filters it runs there (JWT authentication, RBAC,
+     * Inmesh runs the header mutation, buffer and Lua filters right before the router, in that order (the header
+     * mutation and buffer filters either way round), after the filters it runs there (JWT authentication, RBAC,
      * external authorization, fault, CORS, local and global rate limits), where Istio's {@code INSERT_BEFORE} the
-     * router puts them: one of those after a Lua filter is refused by name.
+     * router puts them: one of those after a header mutation, buffer or Lua filter, and a header mutation or buffer
+     * filter after a Lua filter, are refused by name.
      */
     private static void checkLuaPosition(List<HttpFilter> filters) {
         boolean lua = false;
+        boolean late = false;
         for (int i = 0; i < filters.size(); i++) {
             HttpFilter f = filters.get(i);
-            lua |= f.lua() != null;
-            if (lua && (f.jwtAuthn() != null || f.rbac() != null || f.extAuthz() != null || f.fault() != null
-                    || f.cors() || f.localRateLimit() != null || f.globalRateLimit() != null)) {
+            if (lua && (f.buffer() != null || f.headerMutation() != null)) {
                 throw new FieldError("http_filters[" + i + "].name", f.name() + " after a Lua filter is not "
-                        + "supported by Inmesh (expected: the Lua filters after the JWT authentication, RBAC, "
-                        + "external authorization, fault, CORS and rate limit filters, right before the router)");
+                        + "supported by Inmesh (expected: the header mutation and buffer filters before the Lua "
+                        + "filters)");
+            }
+            lua |= f.lua() != null;
+            late |= f.lua() != null || f.buffer() != null || f.headerMutation() != null;
+            if (late && (f.jwtAuthn() != null || f.rbac() != null || f.extAuthz() != null || f.fault() != null
+                    || f.cors() || f.localRateLimit() != null || f.globalRateLimit() != null)) {
+                throw new FieldError("http_filters[" + i + "].name", f.name() + " after a header mutation, buffer "
+                        + "or Lua filter is not supported by Inmesh (expected: the header mutation, buffer and Lua "
+                        + "filters after the JWT authentication, RBAC, external authorization, fault, CORS and rate "
+                        + "limit filters, right before the router)");
             }
         }
     }

@@ -72,7 +72,8 @@ public final class RouteConfigurationParser
     static RouteConfiguration parseFields(io.envoyproxy.envoy.config.route.v3.RouteConfiguration m,
                                           boolean validateClustersDefault) {
         Fields.onlyKnown(m, union(HEADER_FIELDS, "name", "virtual_hosts", "validate_clusters",
-                "ignore_port_in_host_matching", "max_direct_response_body_size_bytes"), Set.of());
+                "ignore_port_in_host_matching", "max_direct_response_body_size_bytes", "typed_per_filter_config"),
+                Set.of());
         checkDomains(m.getVirtualHostsList());
         checkDirectResponseBodies(m);
         List<VirtualHost> vhosts = Fields.each("virtual_hosts", m.getVirtualHostsList(),
@@ -82,7 +83,8 @@ public final class RouteConfigurationParser
         return new RouteConfiguration(m.getName(), vhosts, validateClusters,
                 m.getIgnorePortInHostMatching(), CoreParsers.headerMutations(m.getRequestHeadersToAddList(),
                         m.getRequestHeadersToRemoveList(), m.getResponseHeadersToAddList(),
-                        m.getResponseHeadersToRemoveList()));
+                        m.getResponseHeadersToRemoveList()),
+                PerFilterConfigs.routeConfiguration(m.getTypedPerFilterConfigMap()));
     }
 
     /**
@@ -160,7 +162,7 @@ public final class RouteConfigurationParser
                 Fields.uint32OrNull(v.hasPerRequestBufferLimitBytes(), v.getPerRequestBufferLimitBytes()),
                 perFilter.rbac(), perFilter.localRateLimit(), RateLimitParser.rateLimits(v.getRateLimitsList()),
                 perFilter.vhRateLimits(), perFilter.statefulSession(), perFilter.lua(), perFilter.extAuthz(),
-                perFilter.compressor());
+                perFilter.compressor(), perFilter.filters());
     }
 
     static Route route(io.envoyproxy.envoy.config.route.v3.Route r) {
@@ -184,7 +186,7 @@ public final class RouteConfigurationParser
                 r.getResponseHeadersToRemoveList()), perFilter.fault(), cors,
                 Fields.uint32OrNull(r.hasPerRequestBufferLimitBytes(), r.getPerRequestBufferLimitBytes()),
                 perFilter.rbac(), perFilter.localRateLimit(), perFilter.vhRateLimits(), perFilter.statefulSession(),
-                perFilter.lua(), perFilter.extAuthz(), perFilter.compressor());
+                perFilter.lua(), perFilter.extAuthz(), perFilter.compressor(), perFilter.filters());
     }
 
     /**

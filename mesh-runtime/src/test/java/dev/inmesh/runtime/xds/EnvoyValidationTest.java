@@ -665,19 +665,19 @@ class EnvoyValidationTest {
 
     @Test
     void anUnknownHttpFilterIsRejectedUnlessOptional() throws IOException {
-        String buffer = """
-                - name: envoy.filters.http.buffer
+        String csrf = """
+                - name: envoy.filters.http.csrf
                   typed_config:
-                    "@type": type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer
-                    max_request_bytes: 1024
+                    "@type": type.googleapis.com/envoy.extensions.filters.http.csrf.v3.CsrfPolicy
+                    filter_enabled: {default_value: {numerator: 100}}
                 """;
-        String m = rejected(file("listener.yaml", listenerWithHttpFilters(buffer + ROUTER)));
+        String m = rejected(file("listener.yaml", listenerWithHttpFilters(csrf + ROUTER)));
         assertContains(m, "Listener \"0.0.0.0_9080\": filter_chains[0].filters[0].typed_config.http_filters[0].name: "
-                + "envoy.filters.http.buffer (envoy.extensions.filters.http.buffer.v3.Buffer) is not supported");
+                + "envoy.filters.http.csrf (envoy.extensions.filters.http.csrf.v3.CsrfPolicy) is not supported");
 
-        Path optional = file("optional.yaml", listenerWithHttpFilters(buffer + "  is_optional: true\n" + ROUTER));
+        Path optional = file("optional.yaml", listenerWithHttpFilters(csrf + "  is_optional: true\n" + ROUTER));
         var l = Fixtures.read(optional).listeners().get("0.0.0.0_9080");
-        assertEquals(List.of("envoy.filters.http.buffer", "envoy.filters.http.router"),
+        assertEquals(List.of("envoy.filters.http.csrf", "envoy.filters.http.router"),
                 ((HttpConnectionManager) l.filterChains().get(0).filter()).httpFilters().stream()
                         .map(f -> f.name()).toList());
     }
@@ -687,11 +687,11 @@ class EnvoyValidationTest {
         String m = rejected(file("listener.yaml", listenerWithHttpFilters("""
                 - name: envoy.filters.http.cors
                   typed_config:
-                    "@type": type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer
-                    max_request_bytes: 1024
+                    "@type": type.googleapis.com/envoy.extensions.filters.http.csrf.v3.CsrfPolicy
+                    filter_enabled: {default_value: {numerator: 100}}
                 """ + ROUTER)));
         assertContains(m, "filter_chains[0].filters[0].typed_config.http_filters[0].name: envoy.filters.http.cors "
-                + "(envoy.extensions.filters.http.buffer.v3.Buffer) is not supported");
+                + "(envoy.extensions.filters.http.csrf.v3.CsrfPolicy) is not supported");
     }
 
     @Test

@@ -150,13 +150,13 @@ class FaultParserTest {
     @Test
     void anotherFiltersPerRouteConfigIsStillRefusedByName() {
         String text = routeWithConfigs("""
-                envoy.filters.http.buffer:
-                  "@type": type.googleapis.com/envoy.extensions.filters.http.buffer.v3.BufferPerRoute
-                  disabled: true
+                envoy.filters.http.csrf:
+                  "@type": type.googleapis.com/envoy.extensions.filters.http.csrf.v3.CsrfPolicy
+                  filter_enabled: {default_value: {numerator: 100}}
                 """);
         String m = refused(text);
-        assertTrue(m.contains("virtual_hosts[0].routes[0].typed_per_filter_config[envoy.filters.http.buffer]: "
-                + "envoy.extensions.filters.http.buffer.v3.BufferPerRoute is not supported by Inmesh"), m);
+        assertTrue(m.contains("virtual_hosts[0].routes[0].typed_per_filter_config[envoy.filters.http.csrf]: "
+                + "envoy.extensions.filters.http.csrf.v3.CsrfPolicy is not supported by Inmesh"), m);
     }
 
     @Test

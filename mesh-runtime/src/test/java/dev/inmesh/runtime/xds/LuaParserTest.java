@@ -125,7 +125,8 @@ class LuaParserTest {
                 ,
                 {"name": "envoy.filters.http.fault", "typedConfig": {
                   "@type": "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault"}}""");
-        assertTrue(m.contains("http_filters[1].name") && m.contains("after a Lua filter"), m);
+        assertTrue(m.contains("http_filters[1].name") && m.contains("after a header mutation, buffer or Lua filter"),
+                m);
     }
 
     @Test

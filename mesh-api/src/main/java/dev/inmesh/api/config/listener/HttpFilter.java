@@ -21,7 +21,10 @@ import dev.inmesh.api.config.route.StatefulSession;
  * session filter ({@code envoy.filters.http.stateful_session}), which the router runs when it picks a host, and the
  * compressor filter ({@code envoy.filters.http.compressor}), which gzips the responses of {@code mesh.inbound} and of
  * the standalone proxy's connection managers, and the Lua filter ({@code envoy.filters.http.lua}), whose scripts run
- * right before the router on each path.
+ * right before the router on each path, and the buffer filter ({@code envoy.filters.http.buffer}), which holds a
+ * request's body whole right before the Lua filters, and the header mutation filter
+ * ({@code envoy.filters.http.header_mutation}), whose request mutations apply right before the buffer and Lua filters
+ * and response mutations right after them.
  *
  * @param name the filter's name, by which routes name their per-filter config
  * @param typeUrl the config type, or empty
@@ -54,15 +57,41 @@ import dev.inmesh.api.config.route.StatefulSession;
  *     metrics drop, which labels they are recorded without); null for any other filter
  * @param compressor for a compressor filter that runs, its config; null for any other filter
  * @param lua for a Lua filter that runs, its config; null for any other filter
+ * @param buffer for a buffer filter that runs, its config; null for any other filter
+ * @param headerMutation for a header mutation filter that runs, its config; null for any other filter
  */
 public record HttpFilter(String name, String typeUrl, FaultInjection fault, boolean cors, Rbac rbac,
                          boolean grpcWeb, LocalRateLimit localRateLimit, JwtAuthentication jwtAuthn,
                          ExtAuthz extAuthz, GlobalRateLimit globalRateLimit, StatefulSession statefulSession,
                          boolean grpcMessageCounts, boolean noHostHeaderFallback, boolean peerMetadataSkipExternal,
-                         IstioStats istioStats, Compressor compressor, Lua lua) {
+                         IstioStats istioStats, Compressor compressor, Lua lua, Buffer buffer,
+                         HeaderMutation headerMutation) {
     public HttpFilter {
         Checks.nonEmpty(name, "http_filters.name");
         typeUrl = typeUrl == null ? "" : typeUrl;
+    }
+
+    /** A filter that is neither a buffer nor a header mutation filter. */
+    public HttpFilter(String name, String typeUrl, FaultInjection fault, boolean cors, Rbac rbac,
+                      boolean grpcWeb, LocalRateLimit localRateLimit, JwtAuthentication jwtAuthn,
+                      ExtAuthz extAuthz, GlobalRateLimit globalRateLimit, StatefulSession statefulSession,
+                      boolean grpcMessageCounts, boolean noHostHeaderFallback, boolean peerMetadataSkipExternal,
+                      IstioStats istioStats, Compressor compressor, Lua lua) {
+        this(name, typeUrl, fault, cors, rbac, grpcWeb, localRateLimit, jwtAuthn, extAuthz, globalRateLimit,
+                statefulSession, grpcMessageCounts, noHostHeaderFallback, peerMetadataSkipExternal, istioStats,
+                compressor, lua, null, null);
+    }
+
+    /** A buffer filter. */
+    public HttpFilter(String name, String typeUrl, Buffer buffer) {
+        this(name, typeUrl, null, false, null, false, null, null, null, null, null, false, false, false, null, null,
+                null, Checks.nonNull(buffer, "typed_config"), null);
+    }
+
+    /** A header mutation filter. */
+    public HttpFilter(String name, String typeUrl, HeaderMutation headerMutation) {
+        this(name, typeUrl, null, false, null, false, null, null, null, null, null, false, false, false, null, null,
+                null, null, Checks.nonNull(headerMutation, "typed_config"));
     }
 
     /** A filter that is not a Lua filter. */

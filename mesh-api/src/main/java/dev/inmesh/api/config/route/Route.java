@@ -38,12 +38,15 @@ import java.util.Map;
  *     over the virtual host's, whose context extensions it adds to; empty for none
  * @param compressor the compressor filters' overrides ({@code typed_per_filter_config} {@code CompressorPerRoute}), by
  *     the name of the filter each turns off or changes; a route's replaces the virtual host's; empty for none
+ * @param filterConfigs the buffer and header mutation filters' configs ({@code typed_per_filter_config}
+ *     {@code BufferPerRoute}, {@code HeaderMutationPerRoute}), by filter name; empty for none
  */
 public record Route(String name, RouteMatch match, Action action, String decorator, HeaderMutations headers,
                     FaultInjection fault, CorsPolicy cors, Long perRequestBufferLimitBytes, Map<String, Rbac> rbac,
                     Map<String, LocalRateLimit> localRateLimit, Map<String, RateLimit.VhRateLimits> vhRateLimits,
                     Map<String, StatefulSessionPerRoute> statefulSession, Map<String, LuaPerRoute> lua,
-                    Map<String, ExtAuthzPerRoute> extAuthz, Map<String, CompressorPerRoute> compressor) {
+                    Map<String, ExtAuthzPerRoute> extAuthz, Map<String, CompressorPerRoute> compressor,
+                    Map<String, FilterPerRoute> filterConfigs) {
     public Route {
         name = name == null ? "" : name;
         Checks.nonNull(match, "match");
@@ -57,6 +60,17 @@ public record Route(String name, RouteMatch match, Action action, String decorat
         lua = Checks.map(lua);
         extAuthz = Checks.map(extAuthz);
         compressor = Checks.map(compressor);
+        filterConfigs = Checks.map(filterConfigs);
+    }
+
+    /** A route with no buffer or header mutation filter config of its own. */
+    public Route(String name, RouteMatch match, Action action, String decorator, HeaderMutations headers,
+                 FaultInjection fault, CorsPolicy cors, Long perRequestBufferLimitBytes, Map<String, Rbac> rbac,
+                 Map<String, LocalRateLimit> localRateLimit, Map<String, RateLimit.VhRateLimits> vhRateLimits,
+                 Map<String, StatefulSessionPerRoute> statefulSession, Map<String, LuaPerRoute> lua,
+                 Map<String, ExtAuthzPerRoute> extAuthz, Map<String, CompressorPerRoute> compressor) {
+        this(name, match, action, decorator, headers, fault, cors, perRequestBufferLimitBytes, rbac, localRateLimit,
+                vhRateLimits, statefulSession, lua, extAuthz, compressor, null);
     }
 
     /** A route with no compressor filter override of its own. */

@@ -17,9 +17,12 @@ import java.util.Map;
  *                         the HTTP connection manager, false for RDS)
  * @param ignorePortInHostMatching whether the port in Host is dropped before matching domains (Istio sets it)
  * @param headers header mutations at route configuration level
+ * @param filterConfigs the buffer and header mutation filters' configs at route configuration level
+ *     ({@code typed_per_filter_config}), by filter name; empty for none
  */
 public record RouteConfiguration(String name, List<VirtualHost> virtualHosts, boolean validateClusters,
-                                 boolean ignorePortInHostMatching, HeaderMutations headers) {
+                                 boolean ignorePortInHostMatching, HeaderMutations headers,
+                                 Map<String, FilterPerRoute> filterConfigs) {
     public RouteConfiguration {
         Checks.nonNull(name, "name");
         virtualHosts = Checks.list(virtualHosts, "virtual_hosts");
@@ -35,6 +38,13 @@ public record RouteConfiguration(String name, List<VirtualHost> virtualHosts, bo
             }
         }
         headers = headers == null ? HeaderMutations.NONE : headers;
+        filterConfigs = Checks.map(filterConfigs);
+    }
+
+    /** A route configuration with no filter configs of its own. */
+    public RouteConfiguration(String name, List<VirtualHost> virtualHosts, boolean validateClusters,
+                              boolean ignorePortInHostMatching, HeaderMutations headers) {
+        this(name, virtualHosts, validateClusters, ignorePortInHostMatching, headers, null);
     }
 
     /** A route configuration with just virtual hosts; {@code validate_clusters} off. */

@@ -47,6 +47,8 @@ import java.util.Set;
  *     have none of their own (whose context extensions add to these); empty for none
  * @param compressor the compressor filters' overrides ({@code typed_per_filter_config} {@code CompressorPerRoute}), by
  *     the name of the filter each turns off or changes, for the routes that have none of their own; empty for none
+ * @param filterConfigs the buffer and header mutation filters' configs ({@code typed_per_filter_config}
+ *     {@code BufferPerRoute}, {@code HeaderMutationPerRoute}), by filter name; empty for none
  */
 public record VirtualHost(String name, List<String> domains, List<Route> routes, RetryPolicy retryPolicy,
                           boolean includeRequestAttemptCount, boolean includeAttemptCountInResponse,
@@ -55,7 +57,8 @@ public record VirtualHost(String name, List<String> domains, List<Route> routes,
                           Map<String, LocalRateLimit> localRateLimit, List<RateLimit> rateLimits,
                           Map<String, RateLimit.VhRateLimits> vhRateLimits,
                           Map<String, StatefulSessionPerRoute> statefulSession, Map<String, LuaPerRoute> lua,
-                          Map<String, ExtAuthzPerRoute> extAuthz, Map<String, CompressorPerRoute> compressor) {
+                          Map<String, ExtAuthzPerRoute> extAuthz, Map<String, CompressorPerRoute> compressor,
+                          Map<String, FilterPerRoute> filterConfigs) {
     public VirtualHost {
         Checks.nonEmpty(name, "name");
         domains = Checks.list(domains, "domains");
@@ -79,6 +82,21 @@ public record VirtualHost(String name, List<String> domains, List<Route> routes,
         lua = Checks.map(lua);
         extAuthz = Checks.map(extAuthz);
         compressor = Checks.map(compressor);
+        filterConfigs = Checks.map(filterConfigs);
+    }
+
+    /** A virtual host with no buffer or header mutation filter config. */
+    public VirtualHost(String name, List<String> domains, List<Route> routes, RetryPolicy retryPolicy,
+                       boolean includeRequestAttemptCount, boolean includeAttemptCountInResponse,
+                       HeaderMutations headers, FaultInjection fault, CorsPolicy cors,
+                       Long perRequestBufferLimitBytes, Map<String, Rbac> rbac,
+                       Map<String, LocalRateLimit> localRateLimit, List<RateLimit> rateLimits,
+                       Map<String, RateLimit.VhRateLimits> vhRateLimits,
+                       Map<String, StatefulSessionPerRoute> statefulSession, Map<String, LuaPerRoute> lua,
+                       Map<String, ExtAuthzPerRoute> extAuthz, Map<String, CompressorPerRoute> compressor) {
+        this(name, domains, routes, retryPolicy, includeRequestAttemptCount, includeAttemptCountInResponse, headers,
+                fault, cors, perRequestBufferLimitBytes, rbac, localRateLimit, rateLimits, vhRateLimits,
+                statefulSession, lua, extAuthz, compressor, null);
     }
 
     /** A virtual host with no compressor filter override. */

@@ -1,0 +1,138 @@
+package dev.inmesh.runtime.router;
+
+import dev.inmesh.api.config.listener.HeaderMutation;
+import dev.inmesh.api.config.listener.HttpConnectionManager;
+import dev.inmesh.api.config.listener.HttpFilter;
+import dev.inmesh.api.config.route.FilterPerRoute;
+import dev.inmesh.api.config.route.HeaderMutationPerRoute;
+import dev.inmesh.api.config.route.HeaderMutationPerRoute.Mutation;
+import dev.inmesh.api.config.route.HeaderMutationPerRoute.Mutations;
+import dev.inmesh.api.config.route.Route;
+import io.vertx.core.MultiMap;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Envoy's header mutation filter ({@code envoy.filters.http.header_mutation}) as Inmesh runs it, right before the
+ * buffer and Lua filters on the request and right after them on the response: its own mutations first, then those
+ * of every level of the route's {@code HeaderMutationPerRoute} (not only the most specific one's), from the most
+ * specific (route) to the least (route configuration), or the other way round under
+ * {@code most_specific_header_mutations_wins}, so that the level applied last wins an overwrite. Each mutation sees
+ * what the ones before it did, as Envoy applies them one by one (unlike a route's {@code request_headers_to_add},
+ * judged all at once).
+ */
+public final class HeaderMutationFilter {
+    /** A connection manager without the filter. */
+    public static final HeaderMutationFilter NONE = new HeaderMutationFilter(null, null, false);
+
+    private final String name;
+    private final HeaderMutation config;
+    private final boolean afterBuffer;
+
+    private HeaderMutationFilter(String name, HeaderMutation config, boolean afterBuffer) {
+        this.name = name;
+        this.config = config;
+        this.afterBuffer = afterBuffer;
+    }
+
+    /** The header mutation filter that runs in {@code hcm}, or {@link #NONE}. */
+    public static HeaderMutationFilter of(HttpConnectionManager hcm) {
+        boolean buffer = false;
+        if (hcm != null) {
+            for (HttpFilter f : hcm.httpFilters()) {
+                buffer |= f.buffer() != null;
+                if (f.headerMutation() != null) {
+                    return new HeaderMutationFilter(f.name(), f.headerMutation(), buffer);
+                }
+            }
+        }
+        return NONE;
+    }
+
+    /** Whether the connection manager runs none. */
+    public boolean isEmpty() {
+        return config == null;
+    }
+
+    /**
+     * Whether it stands after the buffer filter: its request mutations then apply once the body is held (they may
+     * take off the {@code content-length} the buffer filter set); else before the buffer filter holds the body.
+     */
+    public boolean afterBuffer() {
+        return afterBuffer;
+    }
+
+    /**
+     * Applies the request mutations to a request's headers ({@code result} null: no route table) and answers the
+     * mutations in force for the request, which its response gets too ({@link #response}); empty for none.
+     */
+    public List<Mutations> request(MultiMap headers, RouteResult result, RouteTable table) {
+        if (config == null) {
+            return List.of();
+        }
+        List<Mutations> chosen = inOrder(result, table);
+        for (Mutations m : chosen) {
+            apply(m.request(), headers);
+        }
+        return chosen;
+    }
+
+    /**
+     * Applies the response mutations to a response's headers: those {@link #request} chose, or, where the request
+     * did not reach the filter ({@code chosen} null: a filter before it answered), those of the route it had, as
+     * Envoy's filter looks the route's configs up when it encodes first.
+     */
+    public void response(MultiMap headers, List<Mutations> chosen, RouteResult result, RouteTable table) {
+        if (config == null) {
+            return;
+        }
+        for (Mutations m : chosen != null ? chosen : inOrder(result, table)) {
+            apply(m.response(), headers);
+        }
+    }
+
+    private List<Mutations> inOrder(RouteResult result, RouteTable table) {
+        List<Mutations> out = new ArrayList<>(4);
+        out.add(config.mutations());
+        List<FilterPerRoute> levels = levels(name, result, table);
+        if (config.mostSpecificHeaderMutationsWins()) {
+            java.util.Collections.reverse(levels);
+        }
+        for (FilterPerRoute p : levels) {
+            if (p instanceof HeaderMutationPerRoute h) {
+                out.add(h.mutations());
+            }
+        }
+        return out;
+    }
+
+    /**
+     * The per-route configs named {@code name} of the route a result came from, its virtual host and the route
+     * configuration, from the most specific to the least; those that are absent left out.
+     */
+    static List<FilterPerRoute> levels(String name, RouteResult result, RouteTable table) {
+        List<FilterPerRoute> out = new ArrayList<>(3);
+        Route route = result == null ? null : RouteResult.routeOf(result);
+        if (route != null && route.filterConfigs().get(name) != null) {
+            out.add(route.filterConfigs().get(name));
+        }
+        if (result != null && result.virtualHost() != null && result.virtualHost().filterConfigs().get(name) != null) {
+            out.add(result.virtualHost().filterConfigs().get(name));
+        }
+        if (table != null && table.config().filterConfigs().get(name) != null) {
+            out.add(table.config().filterConfigs().get(name));
+        }
+        return out;
+    }
+
+    private static void apply(List<Mutation> mutations, MultiMap headers) {
+        MutableHeaders h = new MultiMapHeaders(headers);
+        for (Mutation m : mutations) {
+            if (m.remove() != null) {
+                headers.remove(m.remove());
+            } else {
+                HeaderMutator.applyOne(m.append(), h);
+            }
+        }
+    }
+}

@@ -1,0 +1,75 @@
+package dev.inmesh.runtime.xds;
+
+import com.google.protobuf.Any;
+import dev.inmesh.api.config.listener.HeaderMutation;
+import dev.inmesh.api.config.route.HeaderMutationPerRoute;
+import dev.inmesh.api.config.route.HeaderMutationPerRoute.Mutation;
+import dev.inmesh.api.config.route.HeaderMutationPerRoute.Mutations;
+import java.util.Set;
+
+/**
+ * Envoy's header mutation HTTP filter config ({@code HeaderMutation}) and its per-route config
+ * ({@code HeaderMutationPerRoute}), typed or in a {@code TypedStruct}. Of {@code Mutations}, the request's and the
+ * response's header mutations are read; {@code query_parameter_mutations} is refused by name. Each
+ * {@code mutation_rules.v3.HeaderMutation} is a {@code remove} or an {@code append} ({@code HeaderValueOption}, read
+ * as the route's {@code request_headers_to_add}: Envoy formats the value with the same formatter, and a
+ * {@code %COMMAND%} is refused as there). A pseudo-header or {@code host} is refused: Inmesh keeps a request's target
+ * apart from its headers.
+ */
+final class HeaderMutationParser {
+    static final String NAME = "envoy.filters.http.header_mutation";
+    static final String TYPE = "envoy.extensions.filters.http.header_mutation.v3.HeaderMutation";
+    static final String PER_ROUTE_TYPE = "envoy.extensions.filters.http.header_mutation.v3.HeaderMutationPerRoute";
+
+    private HeaderMutationParser() {}
+
+    /** The filter's own {@code HeaderMutation}. */
+    static HeaderMutation parse(Any any) {
+        var h = LocalRateLimitParser.typed(any, io.envoyproxy.envoy.extensions.filters.http.header_mutation.v3
+                .HeaderMutation.class, io.envoyproxy.envoy.extensions.filters.http.header_mutation.v3.HeaderMutation
+                .newBuilder(), TYPE);
+        Fields.onlyKnown(h, Set.of("mutations", "most_specific_header_mutations_wins"), Set.of());
+        return new HeaderMutation(Fields.at("mutations", () -> mutations(h.getMutations())),
+                h.getMostSpecificHeaderMutationsWins());
+    }
+
+    /** A route configuration's, virtual host's or route's {@code HeaderMutationPerRoute}. */
+    static HeaderMutationPerRoute perRoute(Any any) {
+        var p = LocalRateLimitParser.typed(any, io.envoyproxy.envoy.extensions.filters.http.header_mutation.v3
+                .HeaderMutationPerRoute.class, io.envoyproxy.envoy.extensions.filters.http.header_mutation.v3
+                .HeaderMutationPerRoute.newBuilder(), PER_ROUTE_TYPE);
+        Fields.onlyKnown(p, Set.of("mutations"), Set.of());
+        return new HeaderMutationPerRoute(Fields.at("mutations", () -> mutations(p.getMutations())));
+    }
+
+    private static Mutations mutations(io.envoyproxy.envoy.extensions.filters.http.header_mutation.v3.Mutations m) {
+        Fields.onlyKnown(m, Set.of("request_mutations", "response_mutations"), Set.of());
+        return new Mutations(Fields.each("request_mutations", m.getRequestMutationsList(),
+                HeaderMutationParser::mutation), Fields.each("response_mutations", m.getResponseMutationsList(),
+                HeaderMutationParser::mutation));
+    }
+
+    private static Mutation mutation(io.envoyproxy.envoy.config.common.mutation_rules.v3.HeaderMutation m) {
+        return switch (m.getActionCase()) {
+            case REMOVE -> new Mutation(Fields.at("remove", () -> name(m.getRemove())), null);
+            case APPEND -> Fields.at("append", () -> {
+                var o = CoreParsers.headerValueOption(m.getAppend());
+                Fields.at("header.key", () -> name(o.key()));
+                return new Mutation(null, o);
+            });
+            case ACTION_NOT_SET -> throw new FieldError("action", "unset (expected: remove or append)");
+        };
+    }
+
+    /** A header name the filter may change: not empty, not a pseudo-header, not {@code host}. */
+    private static String name(String name) {
+        if (name.isEmpty()) {
+            throw new FieldError("", "\"\" (expected: a header name)");
+        }
+        if (name.startsWith(":") || name.equalsIgnoreCase("host")) {
+            throw new FieldError("", name + " is not supported by Inmesh (expected: a header other than the "
+                    + "pseudo-headers and host, which Inmesh keeps apart from the headers)");
+        }
+        return name.toLowerCase(java.util.Locale.ROOT);
+    }
+}

@@ -1,0 +1,144 @@
+package dev.inmesh.runtime.inbound;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import dev.inmesh.runtime.snapshot.SnapshotHolder;
+import dev.inmesh.runtime.xds.EnvoyConfigReader;
+import io.vertx.core.MultiMap;
+import io.vertx.core.Vertx;
+import io.vertx.core.http.HttpClient;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.HttpServerRequest;
+import io.vertx.core.http.RequestOptions;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * {@code mesh.inbound(handler)} under a header mutation filter and a buffer filter an Istio EnvoyFilter put before the
+ * router of {@code virtualInbound}: the service gets a chunked body whole with its {@code content-length} and the
+ * request's headers as the mutations left them, the caller the response's; a body over {@code max_request_bytes} is
+ * answered 413 without the service; a route that turns the buffer filter off lets its body through streaming.
+ */
+class InboundBufferHeaderMutationTest {
+    private static final String CONFIG = """
+            static_resources:
+              listeners:
+              - name: virtualInbound
+                address: {socket_address: {address: 0.0.0.0, port_value: 15006}}
+                use_original_dst: true
+                traffic_direction: INBOUND
+                filter_chains:
+                - filters:
+                  - name: envoy.filters.network.http_connection_manager
+                    typed_config:
+                      "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+                      stat_prefix: inbound_0.0.0.0_9080
+                      http_filters:
+                      - name: envoy.filters.http.header_mutation
+                        typed_config:
+                          "@type": type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3.HeaderMutation
+                          mutations:
+                            request_mutations:
+                            - append: {header: {key: x-mutated, value: request}}
+                            - remove: x-secret
+                            response_mutations:
+                            - append: {header: {key: x-mutated, value: response}}
+                      - name: envoy.filters.http.buffer
+                        typed_config:
+                          "@type": type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer
+                          max_request_bytes: 8
+                      - name: envoy.filters.http.router
+                        typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
+                      route_config:
+                        name: inbound|9080||
+                        validate_clusters: false
+                        virtual_hosts:
+                        - name: inbound|http|9080
+                          domains: ["*"]
+                          routes:
+                          - name: streaming
+                            match: {prefix: /streaming}
+                            route: {cluster: "inbound|9080||", timeout: 0s}
+                            typed_per_filter_config:
+                              envoy.filters.http.buffer:
+                                "@type": type.googleapis.com/envoy.extensions.filters.http.buffer.v3.BufferPerRoute
+                                disabled: true
+                          - name: default
+                            match: {prefix: /}
+                            route: {cluster: "inbound|9080||", timeout: 0s}
+            """;
+
+    Vertx vertx;
+    SnapshotHolder snapshots;
+    HttpClient client;
+    int port;
+    int served;
+
+    @BeforeEach
+    void start() throws Exception {
+        vertx = Vertx.vertx();
+        snapshots = new SnapshotHolder();
+        snapshots.apply(EnvoyConfigReader.read(CONFIG));
+        port = vertx.createHttpServer().requestHandler(new InboundHandler(this::serve, snapshots, i -> { }))
+                .listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
+        client = vertx.createHttpClient();
+    }
+
+    @AfterEach
+    void stop() throws Exception {
+        snapshots.close();
+        vertx.close().await(10, TimeUnit.SECONDS);
+    }
+
+    /** The service: answers with the body, its content-length and transfer-encoding, and the headers it got. */
+    private void serve(HttpServerRequest req) {
+        served++;
+        req.body().onSuccess(b -> req.response().end("body " + b + ", content-length "
+                + req.getHeader("content-length") + ", transfer-encoding " + req.getHeader("transfer-encoding")
+                + ", x-mutated " + req.getHeader("x-mutated") + ", x-secret " + req.getHeader("x-secret")));
+    }
+
+    private record Answer(int status, MultiMap headers, String body) {}
+
+    /** A POST whose body goes in {@code chunks}, chunked, with an x-secret header. */
+    private Answer post(String path, String... chunks) throws Exception {
+        RequestOptions o = new RequestOptions().setMethod(HttpMethod.POST).setHost("127.0.0.1").setPort(port)
+                .setURI(path).putHeader("x-secret", "s");
+        return client.request(o).compose(r -> {
+            r.setChunked(true);
+            List.of(chunks).forEach(r::write);
+            r.end();
+            return r.response();
+        }).compose(r -> r.body().map(b -> new Answer(r.statusCode(), r.headers(), b.toString())))
+                .await(10, TimeUnit.SECONDS);
+    }
+
+    @Test
+    void theServiceGetsTheBodyWholeWithItsLengthAndTheMutatedHeaders() throws Exception {
+        Answer a = post("/a", "hel", "lo");
+        assertEquals(200, a.status());
+        assertEquals("body hello, content-length 5, transfer-encoding null, x-mutated request, x-secret null",
+                a.body());
+        assertEquals("response", a.headers().get("x-mutated"));
+    }
+
+    @Test
+    void aBodyOverMaxRequestBytesIsAnswered413WithoutTheService() throws Exception {
+        Answer a = post("/a", "hello ", "world");
+        assertEquals(413, a.status());
+        assertEquals("Payload Too Large", a.body());
+        assertEquals("response", a.headers().get("x-mutated"), "the local reply passes the header mutation filter");
+        assertEquals(0, served);
+    }
+
+    @Test
+    void aRouteThatTurnsTheBufferOffLetsItsBodyThroughStreaming() throws Exception {
+        Answer a = post("/streaming", "hello ", "world");
+        assertEquals(200, a.status());
+        assertEquals("body hello world, content-length null, transfer-encoding chunked, x-mutated request, "
+                + "x-secret null", a.body());
+    }
+}

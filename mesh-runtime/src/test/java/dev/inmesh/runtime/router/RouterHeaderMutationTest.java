@@ -1,0 +1,131 @@
+package dev.inmesh.runtime.router;
+
+import static com.github.tomakehurst.wiremock.client.WireMock.aResponse;
+import static com.github.tomakehurst.wiremock.client.WireMock.any;
+import static com.github.tomakehurst.wiremock.client.WireMock.anyUrl;
+import static com.github.tomakehurst.wiremock.client.WireMock.equalTo;
+import static com.github.tomakehurst.wiremock.client.WireMock.getRequestedFor;
+import static com.github.tomakehurst.wiremock.client.WireMock.urlEqualTo;
+import static dev.inmesh.runtime.router.RouterRig.cluster;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+
+import com.github.tomakehurst.wiremock.WireMockServer;
+import dev.inmesh.api.config.core.HeaderValueOption;
+import dev.inmesh.api.config.listener.HeaderMutation;
+import dev.inmesh.api.config.listener.HttpConnectionManager;
+import dev.inmesh.api.config.listener.HttpFilter;
+import dev.inmesh.api.config.route.HeaderMutationPerRoute.Mutation;
+import dev.inmesh.api.config.route.HeaderMutationPerRoute.Mutations;
+import dev.inmesh.runtime.upstream.ClusterManager;
+import java.util.List;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Envoy's header mutation filter in the router (the in-JVM client's and the standalone proxy's path): its own
+ * mutations, then every level's {@code HeaderMutationPerRoute}, on the request the upstream gets and on the response
+ * the caller gets (a local reply's too), one after the other.
+ */
+class RouterHeaderMutationTest {
+    private final RouterRig rig = new RouterRig();
+    private final WireMockServer wm = rig.wiremock();
+    private final ClusterManager clusters = rig.clusters(cluster("c", wm.port()));
+
+    RouterHeaderMutationTest() {
+        wm.stubFor(any(anyUrl()).willReturn(aResponse().withStatus(200).withHeader("x-upstream", "secret")
+                .withBody("c")));
+    }
+
+    @AfterEach
+    void closeRig() {
+        rig.close();
+    }
+
+    private static Mutation append(String name, String value, HeaderValueOption.AppendAction action) {
+        return new Mutation(null, new HeaderValueOption(name, value, action, false));
+    }
+
+    /**
+     * The filter's own: on the request, x-own added, then added again only if absent (it is not: one value), and
+     * x-secret taken off; on the response x-upstream taken off and x-own-response added.
+     */
+    private static RouterRequest mutated(RouterRequest req, boolean mostSpecificWins) {
+        HeaderMutation config = new HeaderMutation(new Mutations(List.of(
+                append("x-own", "1", HeaderValueOption.AppendAction.APPEND_IF_EXISTS_OR_ADD),
+                append("x-own", "2", HeaderValueOption.AppendAction.ADD_IF_ABSENT),
+                new Mutation("x-secret", null)), List.of(new Mutation("x-upstream", null),
+                append("x-own-response", "yes", HeaderValueOption.AppendAction.APPEND_IF_EXISTS_OR_ADD))),
+                mostSpecificWins);
+        HttpConnectionManager hcm = new HttpConnectionManager("outbound_0.0.0.0_9080", "9080", null, List.of(
+                new HttpFilter("hm", "envoy.extensions.filters.http.header_mutation.v3.HeaderMutation", config),
+                new HttpFilter("envoy.filters.http.router", "")), null, false, 0, true, false,
+                null, 0, null, null, 0, false, null, null);
+        return req.bufferAndHeaderMutation(hcm);
+    }
+
+    /** A per-route config that sets x-level (request and response) to {@code level}. */
+    private static String level(String level, String indent) {
+        return (indent + "typed_per_filter_config:\n"
+                + indent + "  hm:\n"
+                + indent + "    \"@type\": type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3"
+                + ".HeaderMutationPerRoute\n"
+                + indent + "    mutations:\n"
+                + indent + "      request_mutations: [{append: {header: {key: x-level, value: LEVEL}, "
+                + "append_action: OVERWRITE_IF_EXISTS_OR_ADD}}]\n"
+                + indent + "      response_mutations: [{append: {header: {key: x-level, value: LEVEL}, "
+                + "append_action: OVERWRITE_IF_EXISTS_OR_ADD}}]\n").replace("LEVEL", level);
+    }
+
+    /** /a has a config at each level; /b at its virtual host and route configuration only; /c has no route. */
+    private static RouteTable table() {
+        return RouterRig.table("name: r\n" + level("route-configuration", "") + """
+                virtual_hosts:
+                - name: vh
+                  domains: ["*"]
+                """ + level("virtual-host", "  ") + """
+                  routes:
+                  - match: {prefix: /a}
+                    route: {cluster: c}
+                """ + level("route", "    ") + """
+                  - match: {prefix: /b}
+                    route: {cluster: c}
+                """);
+    }
+
+    @Test
+    void theFiltersOwnMutationsApplyOneAfterAnotherToTheRequestAndTheResponse() {
+        var r = rig.call(rig.router(), mutated(RouterRig.get("/b", "x-secret", "s"), false), table(), clusters);
+        assertEquals(200, r.status());
+        wm.verify(getRequestedFor(urlEqualTo("/b")).withHeader("x-own", equalTo("1")).withoutHeader("x-secret"));
+        assertEquals(List.of("1"), wm.getAllServeEvents().get(0).getRequest().getHeaders().getHeader("x-own")
+                .values());
+        assertNull(r.header("x-upstream"));
+        assertEquals("yes", r.header("x-own-response"));
+    }
+
+    @Test
+    void everyLevelAppliesAndTheLeastSpecificWinsByDefault() {
+        var r = rig.call(rig.router(), mutated(RouterRig.get("/a"), false), table(), clusters);
+        wm.verify(getRequestedFor(urlEqualTo("/a")).withHeader("x-level", equalTo("route-configuration")));
+        assertEquals("route-configuration", r.header("x-level"));
+    }
+
+    @Test
+    void theMostSpecificWinsWhenTheFilterSaysSo() {
+        var a = rig.call(rig.router(), mutated(RouterRig.get("/a"), true), table(), clusters);
+        wm.verify(getRequestedFor(urlEqualTo("/a")).withHeader("x-level", equalTo("route")));
+        assertEquals("route", a.header("x-level"));
+        var b = rig.call(rig.router(), mutated(RouterRig.get("/b"), true), table(), clusters);
+        wm.verify(getRequestedFor(urlEqualTo("/b")).withHeader("x-level", equalTo("virtual-host")));
+        assertEquals("virtual-host", b.header("x-level"));
+    }
+
+    @Test
+    void aLocalReplyGetsTheResponseMutations() {
+        var r = rig.call(rig.router(), mutated(RouterRig.get("/c"), false), table(), clusters);
+        assertEquals(404, r.status());
+        assertEquals("yes", r.header("x-own-response"));
+        assertEquals("route-configuration", r.header("x-level"));
+    }
+}

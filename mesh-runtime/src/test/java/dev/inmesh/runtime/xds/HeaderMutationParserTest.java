@@ -1,0 +1,91 @@
+package dev.inmesh.runtime.xds;
+
+import static dev.inmesh.runtime.xds.BufferParserTest.hcm;
+import static dev.inmesh.runtime.xds.BufferParserTest.inbound;
+import static dev.inmesh.runtime.xds.BufferParserTest.refusal;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.inmesh.api.config.core.HeaderValueOption;
+import dev.inmesh.api.config.listener.HeaderMutation;
+import dev.inmesh.api.config.listener.HttpConnectionManager;
+import dev.inmesh.api.config.route.HeaderMutationPerRoute;
+import dev.inmesh.api.config.route.HeaderMutationPerRoute.Mutation;
+import dev.inmesh.api.config.route.HeaderMutationPerRoute.Mutations;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Envoy's header mutation filter: its {@code mutations} (request and response, {@code remove} or {@code append}) and
+ * {@code most_specific_header_mutations_wins}, its {@code HeaderMutationPerRoute} at each level; query parameter
+ * mutations, a {@code %COMMAND%} value and a pseudo-header or host refused by field path.
+ */
+class HeaderMutationParserTest {
+    private static final String FILTER = """
+            {"name": "hm", "typedConfig": {
+              "@type": "type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3.HeaderMutation", %s}}""";
+
+    @Test
+    void mutationsAndMostSpecificHeaderMutationsWinsAreRead() throws Exception {
+        HttpConnectionManager h = hcm(inbound(FILTER.formatted("""
+                "mutations": {"requestMutations": [{"remove": "X-Secret"},
+                  {"append": {"header": {"key": "x-a", "value": "1"}, "appendAction": "ADD_IF_ABSENT"}}],
+                  "responseMutations": [{"append": {"header": {"key": "x-b", "value": "100%%"}}}]},
+                "mostSpecificHeaderMutationsWins": true"""), "", "", ""));
+        assertEquals(new HeaderMutation(new Mutations(List.of(new Mutation("x-secret", null),
+                new Mutation(null, new HeaderValueOption("x-a", "1", HeaderValueOption.AppendAction.ADD_IF_ABSENT,
+                        false))), List.of(new Mutation(null, new HeaderValueOption("x-b", "100%",
+                HeaderValueOption.AppendAction.APPEND_IF_EXISTS_OR_ADD, false)))), true),
+                h.httpFilters().get(0).headerMutation());
+    }
+
+    @Test
+    void headerMutationPerRouteIsReadAtEachLevel() throws Exception {
+        String perRoute = """
+                "typedPerFilterConfig": {"hm": {
+                  "@type": "type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3.HeaderMutationPerRoute",
+                  "mutations": {"responseMutations": [{"remove": "x-%s"}]}}},""";
+        HttpConnectionManager h = hcm(inbound(FILTER.formatted("\"mutations\": {}"), perRoute.formatted("rc"),
+                perRoute.formatted("vh"), perRoute.formatted("route")));
+        var rc = h.routeConfig();
+        assertEquals(perRoute("x-rc"), rc.filterConfigs().get("hm"));
+        assertEquals(perRoute("x-vh"), rc.virtualHosts().get(0).filterConfigs().get("hm"));
+        assertEquals(perRoute("x-route"), rc.virtualHosts().get(0).routes().get(0).filterConfigs().get("hm"));
+    }
+
+    private static HeaderMutationPerRoute perRoute(String removed) {
+        return new HeaderMutationPerRoute(new Mutations(List.of(), List.of(new Mutation(removed, null))));
+    }
+
+    @Test
+    void queryParameterMutationsAreRefusedByPath() {
+        String m = refusal(inbound(FILTER.formatted("""
+                "mutations": {"queryParameterMutations": [{"remove": "q"}]}"""), "", "", ""));
+        assertTrue(m.contains("http_filters[0].typed_config.mutations.query_parameter_mutations"), m);
+    }
+
+    @Test
+    void aFormatterPseudoHeaderHostOrEmptyMutationIsRefusedByPath() {
+        String format = refusal(inbound(FILTER.formatted("""
+                "mutations": {"requestMutations": [{"append": {"header": {"key": "x", "value": "%REQ(y)%"}}}]}"""),
+                "", "", ""));
+        assertTrue(format.contains("mutations.request_mutations[0].append.header.value"), format);
+        String pseudo = refusal(inbound(FILTER.formatted("""
+                "mutations": {"responseMutations": [{"remove": "x"}, {"remove": ":status"}]}"""), "", "", ""));
+        assertTrue(pseudo.contains("mutations.response_mutations[1].remove"), pseudo);
+        String host = refusal(inbound(FILTER.formatted("""
+                "mutations": {"requestMutations": [{"append": {"header": {"key": "Host", "value": "h"}}}]}"""),
+                "", "", ""));
+        assertTrue(host.contains("mutations.request_mutations[0].append.header.key"), host);
+        String none = refusal(inbound(FILTER.formatted("\"mutations\": {\"requestMutations\": [{}]}"), "", "", ""));
+        assertTrue(none.contains("mutations.request_mutations[0].action"), none);
+    }
+
+    @Test
+    void aFilterInmeshRunsEarlierAfterItIsRefusedByName() {
+        String m = refusal(inbound(FILTER.formatted("\"mutations\": {}") + """
+                , {"name": "envoy.filters.http.fault", "typedConfig": {
+                  "@type": "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault"}}""", "", "", ""));
+        assertTrue(m.contains("http_filters[1].name"), m);
+    }
+}
