@@ -929,10 +929,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 traced.rewrittenAuthority = a;
             }
         }, traced.originalPath);
-        // whether the router's encoding and the response scripts ran already, over a body held for them
-        boolean[] encoded = {false};
         resp.headersEndHandler(v -> {
-            if (!encoded[0]) {
+            if (!traced.encoded) {
                 HeaderMutator.finalizeResponse(result, table, new MultiMapHeaders(resp.headers()));
                 if (traced.lua != null) {
                     // right after the router's encoding, as the Lua filters stand right before it
@@ -970,7 +968,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             };
             long limit = Router.requestBufferLimit(f, Listener.DEFAULT_PER_CONNECTION_BUFFER_LIMIT_BYTES);
             forwarded = holding(forwarded, limit, traced, tooLarge, body -> {
-                encoded[0] = true;
+                traced.encoded = true;
                 HeaderMutator.finalizeResponse(result, table, new MultiMapHeaders(resp.headers()));
                 LuaFilter.Body held = LuaFilter.Body.of(body, b -> { });
                 traced.lua.response(responseHead(resp), luaInfo(req, traced, f.route().name()), held);
@@ -1463,6 +1461,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
     }
 
     private static final class Traced {
+        /** Whether the router's encoding and the response scripts ran already, over a response body held for them. */
+        boolean encoded;
         /** The run of the connection manager's Lua filters for the request, or null for none. */
         LuaFilter.Stream lua;
         /** The connection manager's buffer and header mutation filters, and the route table they read. */
