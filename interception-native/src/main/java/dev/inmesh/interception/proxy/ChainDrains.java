@@ -171,6 +171,7 @@ final class ChainDrains {
                 && Objects.equals(a.listenerFiltersTimeout(), b.listenerFiltersTimeout())
                 && a.continueOnListenerFiltersTimeout() == b.continueOnListenerFiltersTimeout()
                 && a.transparent() == b.transparent()
-                && Objects.equals(a.listenerFiltersDisabled(), b.listenerFiltersDisabled());
+                && Objects.equals(a.listenerFiltersDisabled(), b.listenerFiltersDisabled())
+                && Objects.equals(a.proxyProtocol(), b.proxyProtocol());
     }
 }

@@ -40,9 +40,9 @@ import java.util.logging.Level;
 import java.util.logging.Logger;
 
 /**
- * The first handler of every accepted connection: recovers the original destination, hands the connection to the
- * listener it was meant for, runs that listener's inspectors on the first bytes (with its listener filters timeout),
- * picks the filter chain, and turns the connection into a TCP relay or an HTTP connection to the router. It then
+ * The first handler of every accepted connection: recovers the original destination, reads the PROXY header when the
+ * listener has the PROXY protocol filter, hands the connection to the listener it was meant for, runs that
+ * listener's inspectors on the first bytes (with its listener filters timeout), picks the filter chain, and turns the connection into a TCP relay or an HTTP connection to the router. It then
  * removes itself; the bytes it read are passed on unchanged.
  */
 final class ConnectionHandler extends ChannelInboundHandlerAdapter {
@@ -64,6 +64,12 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
     private InetSocketAddress destination;
     private InetSocketAddress source;
     private FilterChainSelector target;
+    /** The accepting listener's PROXY protocol filter while the connection waits for its header, else null. */
+    private dev.inmesh.api.config.listener.ProxyProtocol proxyProtocol;
+    /** The statistics of the accepting listener, while its PROXY protocol filter reads the header. */
+    private dev.inmesh.runtime.stats.ListenerStats headerStats;
+    /** Whether original_dst runs after the PROXY protocol filter, restoring the destination the header gave. */
+    private boolean originalDestinationLast;
     private ProtocolDetector detector;
     private ScheduledFuture<?> timeout;
     private boolean decided;
@@ -133,8 +139,36 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
         Channel ch = ctx.channel();
         InetSocketAddress local = (InetSocketAddress) ch.localAddress();
         source = (InetSocketAddress) ch.remoteAddress();
-        destination = ListenerDispatch.restoresOriginalDestination(accepting.listener(), local.getPort())
-                ? OriginalDestination.resolve(fd(ch), local) : local;
+        Listener accepted = accepting.listener();
+        InetSocketAddress original = ListenerDispatch.restoresOriginalDestination(accepted, local.getPort())
+                ? OriginalDestination.resolve(fd(ch), local) : null;
+        destination = original != null ? original : local;
+        originalDestinationLast = original != null && ListenerDispatch.originalDestinationAfterProxyProtocol(accepted);
+        // its filter_disabled sees the destination as the filters before it left it
+        proxyProtocol = ListenerDispatch.proxyProtocol(accepted,
+                originalDestinationLast ? local.getPort() : destination.getPort());
+        if (proxyProtocol == null) {
+            dispatch(ctx, true);
+            return;
+        }
+        // as Envoy's: the accepting listener's filters run in its order, the PROXY header first read under the
+        // listener filters timeout; the connection's listener is known once the header says where it was going
+        headerStats = runtime.stats(accepted);
+        if (headerStats != null) {
+            headerStats.inspectionStarted();
+        }
+        firstBytes = ctx.alloc().buffer(512);
+        scheduleTimeout(ctx, accepted);
+        ctx.read();
+    }
+
+    /**
+     * Hands the connection, with its addresses as the listener filters restored them, to its listener, which counts
+     * it and runs its inspectors (unless {@code inspect} is false: the listener filters timed out and the connection
+     * goes on as it is).
+     */
+    private void dispatch(ChannelHandlerContext ctx, boolean inspect) {
+        Channel ch = ctx.channel();
         target = ListenerDispatch.target(snapshot, accepting, destination);
         Listener l = target.listener();
         // as Envoy, the connection counts for the listener that takes it (after an original_dst hand-off)
@@ -153,20 +187,109 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
             ch.closeFuture().addListener(f -> logListener(bytes));
         }
         detector = ListenerDispatch.detector(l, destination.getPort());
-        if (!detector.enabled()) {
+        if (!detector.enabled() || !inspect) {
             proceed(ctx, ProtocolDetector.Detection.RAW);
             return;
         }
-        firstBytes = ctx.alloc().buffer(512);
+        if (firstBytes == Unpooled.EMPTY_BUFFER) {
+            firstBytes = ctx.alloc().buffer(512);
+        }
         if (listenerStats != null) {
             inspecting = true;
             listenerStats.inspectionStarted();
         }
+        if (timeout == null) {
+            scheduleTimeout(ctx, l);
+        }
+        if (firstBytes.isReadable() || inputEnded) {
+            // the bytes after the PROXY header
+            inspect(ctx, inputEnded);
+        } else {
+            ctx.read();
+        }
+    }
+
+    /** Starts the listener filters timeout of {@code l} (none when zero). */
+    private void scheduleTimeout(ChannelHandlerContext ctx, Listener l) {
         long millis = l.listenerFiltersTimeout().toMillis();
         if (millis > 0) {
-            timeout = ch.eventLoop().schedule(() -> timedOut(ctx), millis, TimeUnit.MILLISECONDS);
+            timeout = ctx.channel().eventLoop().schedule(() -> timedOut(ctx), millis, TimeUnit.MILLISECONDS);
         }
-        ctx.read();
+    }
+
+    /**
+     * Reads the PROXY header from the bytes so far, as Envoy's filter: a header found gives the connection its
+     * source and (unless original_dst runs after it) its destination and is taken off; none, where the filter
+     * allows that, leaves the bytes as they are; a malformed, missing or disallowed one closes the connection. Each
+     * outcome is counted as Envoy counts it.
+     */
+    private void readHeader(ChannelHandlerContext ctx, boolean eof) {
+        byte[] bytes = ByteBufUtil.getBytes(firstBytes);
+        ProxyProtocolHeader.Result r = ProxyProtocolHeader.read(bytes, bytes.length, proxyProtocol);
+        var stats = headerStats == null ? null : headerStats.proxyProtocol(proxyProtocol.statPrefix());
+        if (r instanceof ProxyProtocolHeader.NeedMore) {
+            if (eof) {
+                LOG.fine(() -> "connection from " + source + " ended before its PROXY header: closed");
+                closeUndecided(ctx);
+            } else {
+                ctx.read();
+            }
+        } else if (r instanceof ProxyProtocolHeader.NotFound) {
+            if (stats != null) {
+                stats.notFoundAllowed();
+            }
+            headerRead(ctx);
+        } else if (r instanceof ProxyProtocolHeader.Rejected x) {
+            if (stats != null) {
+                countRejected(stats, x);
+            }
+            LOG.fine(() -> "connection from " + source + ": " + (x.disallowed() ? "a disallowed"
+                    : x.version() == ProxyProtocolHeader.Version.NONE ? "no" : "a malformed")
+                    + " PROXY header: closed");
+            closeUndecided(ctx);
+        } else if (r instanceof ProxyProtocolHeader.Found f) {
+            if (stats != null) {
+                stats.found(f.version() == ProxyProtocolHeader.Version.V1 ? 1 : 2);
+            }
+            firstBytes.skipBytes(f.length());
+            if (f.source() != null) {
+                // as Envoy: the remote address is the header's source; the local address its destination, unless
+                // original_dst, after this filter, restores it again
+                source = f.source();
+                if (!originalDestinationLast) {
+                    destination = f.destination();
+                }
+            }
+            headerRead(ctx);
+        }
+    }
+
+    private static void countRejected(dev.inmesh.runtime.stats.ProxyProtocolStats stats,
+                                      ProxyProtocolHeader.Rejected x) {
+        int version = x.version() == ProxyProtocolHeader.Version.V1 ? 1 : 2;
+        if (x.version() == ProxyProtocolHeader.Version.NONE) {
+            stats.notFoundDisallowed();
+        } else if (x.disallowed()) {
+            stats.disallowed(version);
+        } else {
+            stats.error(version);
+        }
+    }
+
+    /** The PROXY protocol filter is done with the connection: its listener takes it. */
+    private void headerRead(ChannelHandlerContext ctx) {
+        endHeader();
+        dispatch(ctx, true);
+    }
+
+    /** The connection no longer waits for its PROXY header. */
+    private void endHeader() {
+        if (proxyProtocol != null) {
+            proxyProtocol = null;
+            if (headerStats != null) {
+                headerStats.inspectionEnded();
+            }
+        }
     }
 
     private static int fd(Channel ch) {
@@ -187,7 +310,9 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
         } finally {
             ReferenceCountUtil.release(msg);
         }
-        if (!decided) {
+        if (proxyProtocol != null) {
+            readHeader(ctx, false);
+        } else if (!decided) {
             inspect(ctx, false);
         }
     }
@@ -198,18 +323,14 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
         if (d == ProtocolDetector.Detection.DROP) {
             LOG.fine(() -> "connection from " + source + ": no end of the request line or the ClientHello in "
                     + bytes.length + " bytes: closed");
-            decide();
-            release();
-            ctx.close();
+            closeUndecided(ctx);
         } else if (d.done()) {
             proceed(ctx, d);
         } else if (eof) {
             // the client ended its side while the inspectors wait for more: as Envoy, closed with no filter chain
             // and no upstream connection
             LOG.fine(() -> "connection from " + source + " ended during inspection: closed");
-            decide();
-            release();
-            ctx.close();
+            closeUndecided(ctx);
         } else {
             ctx.read();
         }
@@ -219,15 +340,27 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
         if (decided) {
             return;
         }
+        if (proxyProtocol != null) {
+            // no whole PROXY header in time: as Envoy, the connection goes on as it is when the listener says so
+            if (headerStats != null) {
+                headerStats.inspectionTimedOut();
+            }
+            if (accepting.listener().continueOnListenerFiltersTimeout()) {
+                endHeader();
+                timeout = null;
+                dispatch(ctx, false);
+            } else {
+                closeUndecided(ctx);
+            }
+            return;
+        }
         if (listenerStats != null) {
             listenerStats.inspectionTimedOut();
         }
         if (target.listener().continueOnListenerFiltersTimeout()) {
             proceed(ctx, ProtocolDetector.Detection.RAW);
         } else {
-            decide();
-            release();
-            ctx.close();
+            closeUndecided(ctx);
         }
     }
 
@@ -235,7 +368,9 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
     public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
         if (evt instanceof ChannelInputShutdownEvent) {
             inputEnded = true;
-            if (!decided) {
+            if (proxyProtocol != null) {
+                readHeader(ctx, true);
+            } else if (!decided) {
                 inspect(ctx, true);
             }
             return;
@@ -261,9 +396,17 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
         ctx.close();
     }
 
+    /** Closes the connection while its listener filters still read it: no filter chain takes it. */
+    private void closeUndecided(ChannelHandlerContext ctx) {
+        decide();
+        release();
+        ctx.close();
+    }
+
     /** The inspection is over, however it ended: the connection no longer counts as being inspected. */
     private void decide() {
         decided = true;
+        endHeader();
         if (inspecting) {
             inspecting = false;
             listenerStats.inspectionEnded();

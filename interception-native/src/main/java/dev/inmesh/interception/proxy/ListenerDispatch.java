@@ -2,6 +2,7 @@ package dev.inmesh.interception.proxy;
 
 import dev.inmesh.api.config.listener.FilterChain;
 import dev.inmesh.api.config.listener.Listener;
+import dev.inmesh.api.config.listener.ProxyProtocol;
 import dev.inmesh.runtime.listener.ConnectionInfo;
 import dev.inmesh.runtime.listener.FilterChainSelector;
 import dev.inmesh.runtime.net.IpLiterals;
@@ -13,7 +14,8 @@ import java.util.List;
 /**
  * Which listener and filter chain take an accepted connection, as Envoy decides: a listener with
  * {@code use_original_dst} hands the connection to the listener bound to the original {@code ip:port}, else to the
- * one on {@code 0.0.0.0:port}, else keeps it (its own chains, then its default chain). The listener that ends up with
+ * one on {@code 0.0.0.0:port}, else keeps it (its own chains, then its default chain); the original destination is
+ * the one its original_dst and PROXY protocol filters restored, in their order. The listener that ends up with
  * the connection runs its listener filters (the inspectors) and picks the chain by {@link FilterChainSelector}.
  */
 final class ListenerDispatch {
@@ -30,6 +32,25 @@ final class ListenerDispatch {
     static boolean restoresOriginalDestination(Listener l, int localPort) {
         return l.useOriginalDst() || l.listenerFilterRuns(ORIGINAL_DST, localPort)
                 || l.listenerFilterRuns("istio.filters.listener.original_dst", localPort);
+    }
+
+    /**
+     * The listener's PROXY protocol filter when it runs on a connection to {@code destinationPort} (its
+     * {@code filter_disabled} does not match), else null.
+     */
+    static ProxyProtocol proxyProtocol(Listener l, int destinationPort) {
+        return l.listenerFilterRuns(Listener.PROXY_PROTOCOL, destinationPort) ? l.proxyProtocol() : null;
+    }
+
+    /**
+     * Whether the listener's original_dst filter comes after its PROXY protocol filter: both restore the connection's
+     * local address, and as Envoy runs them in order, the last one's stands. A {@code use_original_dst} listener
+     * without the filter restores it first.
+     */
+    static boolean originalDestinationAfterProxyProtocol(Listener l) {
+        List<String> order = l.listenerFilters();
+        return Math.max(order.indexOf(ORIGINAL_DST), order.indexOf("istio.filters.listener.original_dst"))
+                > order.indexOf(Listener.PROXY_PROTOCOL);
     }
 
     /** The listener that handles a connection accepted by {@code accepting} with this original destination. */

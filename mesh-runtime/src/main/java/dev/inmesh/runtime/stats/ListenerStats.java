@@ -36,8 +36,11 @@ public final class ListenerStats {
     private final LongAdder sslFailVerifyError = new LongAdder();
     private final LongAdder sslFailVerifySan = new LongAdder();
     private final DistributionSummary cxLengthMs;
+    private final java.util.function.Function<String, ProxyProtocolStats> proxyProtocol;
 
-    ListenerStats(MeterRegistry registry, String address) {
+    ListenerStats(MeterRegistry registry, String address,
+                  java.util.function.Function<String, ProxyProtocolStats> proxyProtocol) {
+        this.proxyProtocol = proxyProtocol;
         FunctionCounter.builder(PREFIX + "downstream_cx_total", cxTotal, LongAdder::doubleValue).tag(TAG, address)
                 .register(registry);
         Gauge.builder(PREFIX + "downstream_cx_active", cxActive, AtomicLong::doubleValue).tag(TAG, address)
@@ -62,6 +65,14 @@ public final class ListenerStats {
     private static void counter(MeterRegistry registry, String address, String name, LongAdder value) {
         Gauge.builder(PREFIX + name, value, LongAdder::doubleValue).tag(TAG, address).strongReference(true)
                 .register(registry);
+    }
+
+    /**
+     * The statistics of the listener's PROXY protocol filter with this {@code stat_prefix}: not the listener's own,
+     * Envoy keeps them in its root scope, shared by every filter with the prefix.
+     */
+    public ProxyProtocolStats proxyProtocol(String statPrefix) {
+        return proxyProtocol.apply(statPrefix);
     }
 
     /** The listener's name in Envoy's statistics for {@code ip} and {@code port}: {@code 0.0.0.0_15006}. */

@@ -101,6 +101,9 @@ public final class MeshMetrics {
     private final Map<String, DownstreamStats> connectionManagers = new ConcurrentHashMap<>();
     private final Map<String, ListenerStats> listeners = new ConcurrentHashMap<>();
     private final Map<String, NetworkRbacStats> networkRbac = new ConcurrentHashMap<>();
+    private final Map<String, ProxyProtocolStats> proxyProtocol = new ConcurrentHashMap<>();
+    /** Envoy's legacy {@code downstream_cx_proxy_proto_error}, which every PROXY protocol filter counts in. */
+    private volatile java.util.concurrent.atomic.LongAdder proxyProtocolErrors;
     private final Map<String, NetworkLocalRateLimitStats> networkLocalRateLimit = new ConcurrentHashMap<>();
     /** The local rate limit filters' statistics by stat prefix, which every connection manager's statistics share. */
     private final ConcurrentHashMap<String, DownstreamStats.LocalRateLimitCounters> localRateLimits =
@@ -363,7 +366,22 @@ public final class MeshMetrics {
 
     /** The statistics of the listener at {@code address} ({@link ListenerStats#address}), created on first use. */
     public ListenerStats listener(String address) {
-        return listeners.computeIfAbsent(address, a -> new ListenerStats(registry, a));
+        return listeners.computeIfAbsent(address, a -> new ListenerStats(registry, a, this::proxyProtocol));
+    }
+
+    /**
+     * The statistics of the PROXY protocol listener filters with this {@code stat_prefix} (empty for none), created
+     * on first use.
+     */
+    public ProxyProtocolStats proxyProtocol(String statPrefix) {
+        return proxyProtocol.computeIfAbsent(statPrefix, p -> {
+            synchronized (proxyProtocol) {
+                if (proxyProtocolErrors == null) {
+                    proxyProtocolErrors = ProxyProtocolStats.legacyError(registry);
+                }
+            }
+            return new ProxyProtocolStats(registry, p, proxyProtocolErrors);
+        });
     }
 
     /** Counts a TCP connection's bytes and close; thread-safe. */

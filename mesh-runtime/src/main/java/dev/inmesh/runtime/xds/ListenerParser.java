@@ -18,6 +18,7 @@ import dev.inmesh.api.config.listener.HeaderMutation;
 import dev.inmesh.api.config.listener.Lua;
 import dev.inmesh.api.config.listener.NetworkFilter;
 import dev.inmesh.api.config.listener.PathNormalization;
+import dev.inmesh.api.config.listener.ProxyProtocol;
 import dev.inmesh.api.config.listener.RouterFilterConfig;
 import dev.inmesh.api.config.listener.ServerHeader;
 import dev.inmesh.api.config.listener.TcpProxy;
@@ -401,6 +402,7 @@ public final class ListenerParser
         checkUniqueMatches(chains);
         List<String> listenerFilters = Fields.each("listener_filters", l.getListenerFiltersList(),
                 ListenerParser::listenerFilter);
+        ProxyProtocol proxyProtocol = proxyProtocol(l.getListenerFiltersList(), listenerFilters);
         Map<String, ListenerFilterPredicate> disabled = new HashMap<>();
         for (int i = 0; i < l.getListenerFiltersCount(); i++) {
             var f = l.getListenerFilters(i);
@@ -426,7 +428,58 @@ public final class ListenerParser
                 // MODIFY_ONLY: the listener's connections are not drained while the health checks fail
                 l.getDrainType() == io.envoyproxy.envoy.config.listener.v3.Listener.DrainType.MODIFY_ONLY
                         ? Listener.DrainType.MODIFY_ONLY : Listener.DrainType.DEFAULT,
-                AccessLogParser.parse(l.getAccessLogList()));
+                AccessLogParser.parse(l.getAccessLogList()), proxyProtocol);
+    }
+
+    /**
+     * The configuration of the listener's PROXY protocol filter, or null when it has none. Its {@code rules} (a TLV's
+     * value as the connection's dynamic metadata) are refused: Inmesh has no per-connection dynamic metadata for them
+     * to land in. Its {@code pass_through_tlvs} (TLVs kept for an upstream PROXY protocol transport socket) are
+     * refused: Inmesh has no such transport socket. The filter named twice is refused: one header is read.
+     */
+    private static ProxyProtocol proxyProtocol(List<io.envoyproxy.envoy.config.listener.v3.ListenerFilter> filters,
+                                               List<String> names) {
+        int at = names.indexOf(Listener.PROXY_PROTOCOL);
+        if (at < 0) {
+            return null;
+        }
+        if (names.lastIndexOf(Listener.PROXY_PROTOCOL) != at) {
+            throw new FieldError("listener_filters[" + names.lastIndexOf(Listener.PROXY_PROTOCOL) + "]",
+                    Listener.PROXY_PROTOCOL + " a second time (expected: at most once)");
+        }
+        var any = filters.get(at).getTypedConfig();
+        if (CoreParsers.configType(any).isEmpty()) {
+            return ProxyProtocol.DEFAULT;
+        }
+        return Fields.at("listener_filters[" + at + "].typed_config", () -> {
+            var p = RouteConfigurationParser.unpack(any,
+                    io.envoyproxy.envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol.class, "@type");
+            if (p.getRulesCount() > 0) {
+                throw new FieldError("rules", "not supported by Inmesh: it has no per-connection dynamic metadata "
+                        + "for a TLV's value; remove them");
+            }
+            if (p.hasPassThroughTlvs()) {
+                throw new FieldError("pass_through_tlvs", "not supported by Inmesh: it has no upstream PROXY "
+                        + "protocol transport socket to pass TLVs to; remove it");
+            }
+            Fields.onlyKnown(p, Set.of("allow_requests_without_proxy_protocol", "disallowed_versions",
+                    "stat_prefix"), Set.of());
+            boolean v1 = true;
+            boolean v2 = true;
+            for (var v : p.getDisallowedVersionsList()) {
+                switch (v) {
+                    case V1 -> v1 = false;
+                    case V2 -> v2 = false;
+                    default -> throw new FieldError("disallowed_versions", v + " (expected: V1 or V2)");
+                }
+            }
+            if (!v1 && !v2) {
+                // as Envoy, which refuses such a filter's configuration
+                throw new FieldError("disallowed_versions", "[V1, V2] (expected: at most one version; a filter "
+                        + "that allows none refuses every connection)");
+            }
+            return new ProxyProtocol(p.getAllowRequestsWithoutProxyProtocol(), v1, v2, p.getStatPrefix());
+        });
     }
 
     /**
@@ -503,11 +556,12 @@ public final class ListenerParser
             "envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector", "envoy.filters.listener.tls_inspector",
             "envoy.extensions.filters.listener.http_inspector.v3.HttpInspector",
             "envoy.filters.listener.http_inspector",
-            "envoy.extensions.filters.listener.original_src.v3.OriginalSrc", "envoy.filters.listener.original_src");
+            "envoy.extensions.filters.listener.original_src.v3.OriginalSrc", "envoy.filters.listener.original_src",
+            "envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol", Listener.PROXY_PROTOCOL);
 
     /**
      * One listener filter, by the name it is known by. As in Envoy, the type of its typed config decides which
-     * filter it is; the name only when there is no typed config. Others (proxy_protocol, local_ratelimit, ...) change
+     * filter it is; the name only when there is no typed config. Others (local_ratelimit, ...) change
      * what a connection carries or whether it is accepted, and are rejected.
      */
     static String listenerFilter(io.envoyproxy.envoy.config.listener.v3.ListenerFilter f) {
@@ -516,15 +570,15 @@ public final class ListenerParser
         if (type.isEmpty()) {
             if (!LISTENER_FILTER_TYPES.containsValue(f.getName())
                     && !f.getName().equals("istio.filters.listener.original_dst")) {
-                throw new FieldError("name", f.getName() + " (expected: original_dst, tls_inspector or "
-                        + "http_inspector)");
+                throw new FieldError("name", f.getName() + " (expected: original_dst, proxy_protocol, "
+                        + "tls_inspector or http_inspector)");
             }
             return f.getName();
         }
         String known = LISTENER_FILTER_TYPES.get(type);
         if (known == null) {
             throw new FieldError("typed_config", type + " (" + f.getName() + ") is not supported by Inmesh "
-                    + "(expected: original_dst, tls_inspector or http_inspector)");
+                    + "(expected: original_dst, proxy_protocol, tls_inspector or http_inspector)");
         }
         return known;
     }

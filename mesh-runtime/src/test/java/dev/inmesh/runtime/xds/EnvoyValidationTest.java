@@ -10,6 +10,7 @@ import dev.inmesh.api.config.listener.ConnectionLifetimes;
 import dev.inmesh.api.config.listener.Http1Options;
 import dev.inmesh.api.config.listener.HttpConnectionManager;
 import dev.inmesh.api.config.listener.PathNormalization;
+import dev.inmesh.api.config.listener.ProxyProtocol;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -932,22 +933,52 @@ class EnvoyValidationTest {
     }
 
     @Test
-    void aListenerFilterIsKnownByItsConfigTypeAndProxyProtocolIsRejected() throws IOException {
+    void aListenerFilterIsKnownByItsConfigTypeAndProxyProtocolLoadsInItsPlace() throws IOException {
         String listener = inboundWithListenerFilters("""
                 - name: envoy.filters.listener.original_dst
                   typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.listener.original_dst.v3.OriginalDst}
                 - name: %s
                   typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.listener.%s}
                 """);
-        String m = rejected(file("listener.yaml", listener.formatted("envoy.filters.listener.proxy_protocol",
-                "proxy_protocol.v3.ProxyProtocol")));
-        assertContains(m, "Listener \"virtualInbound\": listener_filters[1].typed_config: "
-                + "envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol (envoy.filters.listener"
-                + ".proxy_protocol) is not supported");
+        var l = Fixtures.read(file("listener.yaml", listener.formatted("my-pp", "proxy_protocol.v3.ProxyProtocol, "
+                + "allow_requests_without_proxy_protocol: true, disallowed_versions: [V1], stat_prefix: nlb")))
+                .listeners().get("virtualInbound");
+        assertEquals(List.of("envoy.filters.listener.original_dst", "envoy.filters.listener.proxy_protocol"),
+                l.listenerFilters());
+        assertEquals(new ProxyProtocol(true, false, true, "nlb"), l.proxyProtocol());
+        var plain = Fixtures.read(file("plain.yaml", listener.formatted("envoy.filters.listener.proxy_protocol",
+                "proxy_protocol.v3.ProxyProtocol"))).listeners().get("virtualInbound");
+        assertEquals(ProxyProtocol.DEFAULT, plain.proxyProtocol());
 
         Path renamed = file("renamed.yaml", listener.formatted("my-tls-sniffer", "tls_inspector.v3.TlsInspector"));
+        var sniffed = Fixtures.read(renamed).listeners().get("virtualInbound");
         assertEquals(List.of("envoy.filters.listener.original_dst", "envoy.filters.listener.tls_inspector"),
-                Fixtures.read(renamed).listeners().get("virtualInbound").listenerFilters());
+                sniffed.listenerFilters());
+        assertEquals(null, sniffed.proxyProtocol());
+    }
+
+    @Test
+    void proxyProtocolFieldsInmeshCannotHonourAreRefusedByPath() throws IOException {
+        String listener = inboundWithListenerFilters("""
+                - name: envoy.filters.listener.proxy_protocol
+                  typed_config:
+                    "@type": type.googleapis.com/envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol
+                    %s
+                """);
+        assertContains(rejected(file("rules.yaml", listener.formatted(
+                "rules: [{tlv_type: 5, on_tlv_present: {key: id}}]"))),
+                "Listener \"virtualInbound\": listener_filters[0].typed_config.rules: not supported by Inmesh");
+        assertContains(rejected(file("tlvs.yaml", listener.formatted(
+                "pass_through_tlvs: {match_type: INCLUDE_ALL}"))),
+                "listener_filters[0].typed_config.pass_through_tlvs: not supported by Inmesh");
+        assertContains(rejected(file("none.yaml", listener.formatted("disallowed_versions: [V1, V2]"))),
+                "listener_filters[0].typed_config.disallowed_versions: [V1, V2] (expected: at most one version");
+        String twice = inboundWithListenerFilters("""
+                - name: envoy.filters.listener.proxy_protocol
+                - name: envoy.filters.listener.proxy_protocol
+                """);
+        assertContains(rejected(file("twice.yaml", twice)),
+                "listener_filters[1]: envoy.filters.listener.proxy_protocol a second time");
     }
 
     @Test

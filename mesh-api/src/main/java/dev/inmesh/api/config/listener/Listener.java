@@ -16,7 +16,8 @@ import java.util.Map;
  * @param filterChains the chains, chosen by {@link FilterChainMatch}
  * @param defaultFilterChain the chain for connections no chain matches, or null
  * @param bindToPort whether the listener binds its own socket (Istio's per-port outbound listeners do not)
- * @param listenerFilters the listener filters by name (original destination, TLS and HTTP inspectors)
+ * @param listenerFilters the listener filters by name, in the order they run (original destination, PROXY protocol,
+ *     TLS and HTTP inspectors)
  * @param listenerFiltersTimeout how long listener filters may wait for the first bytes
  * @param continueOnListenerFiltersTimeout whether a connection continues when they time out
  * @param transparent whether the socket is {@code IP_TRANSPARENT}, as TPROXY needs (Istio's inbound listener in
@@ -38,6 +39,8 @@ import java.util.Map;
  * @param accessLogs the listener's own {@code access_log} (its file, stdout and stderr loggers): the standalone proxy
  *     writes a connection that no filter chain takes there (Istio's listeners log those, flagged {@code NR}); empty
  *     for none
+ * @param proxyProtocol the configuration of its PROXY protocol listener filter ({@code listenerFilters} names it, in
+ *     the order it runs), or null when it has none
  */
 public record Listener(String name, SocketAddress address, boolean useOriginalDst, TrafficDirection trafficDirection,
                        List<FilterChain> filterChains, FilterChain defaultFilterChain, boolean bindToPort,
@@ -46,7 +49,9 @@ public record Listener(String name, SocketAddress address, boolean useOriginalDs
                        Map<String, ListenerFilterPredicate> listenerFiltersDisabled,
                        Long perConnectionBufferLimitBytes, Integer maxConnectionsToAcceptPerSocketEvent,
                        List<SocketAddress> additionalAddresses, DrainType drainType,
-                       List<AccessLogConfig> accessLogs) {
+                       List<AccessLogConfig> accessLogs, ProxyProtocol proxyProtocol) {
+    /** The name of the PROXY protocol listener filter. */
+    public static final String PROXY_PROTOCOL = "envoy.filters.listener.proxy_protocol";
     /** Envoy's {@code per_connection_buffer_limit_bytes} when a listener sets none: 1 MiB. */
     public static final long DEFAULT_PER_CONNECTION_BUFFER_LIMIT_BYTES = 1024 * 1024;
 
@@ -67,6 +72,23 @@ public record Listener(String name, SocketAddress address, boolean useOriginalDs
         additionalAddresses = Checks.list(additionalAddresses, "additional_addresses");
         drainType = drainType == null ? DrainType.DEFAULT : drainType;
         accessLogs = accessLogs == null ? List.of() : List.copyOf(accessLogs);
+        Checks.check((proxyProtocol != null) == listenerFilters.contains(PROXY_PROTOCOL), "listener_filters",
+                listenerFilters, "the PROXY protocol filter with its configuration, or neither");
+    }
+
+    /** A listener with no PROXY protocol listener filter. */
+    public Listener(String name, SocketAddress address, boolean useOriginalDst, TrafficDirection trafficDirection,
+                    List<FilterChain> filterChains, FilterChain defaultFilterChain, boolean bindToPort,
+                    List<String> listenerFilters, Duration listenerFiltersTimeout,
+                    boolean continueOnListenerFiltersTimeout, boolean transparent,
+                    Map<String, ListenerFilterPredicate> listenerFiltersDisabled,
+                    Long perConnectionBufferLimitBytes, Integer maxConnectionsToAcceptPerSocketEvent,
+                    List<SocketAddress> additionalAddresses, DrainType drainType,
+                    List<AccessLogConfig> accessLogs) {
+        this(name, address, useOriginalDst, trafficDirection, filterChains, defaultFilterChain, bindToPort,
+                listenerFilters, listenerFiltersTimeout, continueOnListenerFiltersTimeout, transparent,
+                listenerFiltersDisabled, perConnectionBufferLimitBytes, maxConnectionsToAcceptPerSocketEvent,
+                additionalAddresses, drainType, accessLogs, null);
     }
 
     /** A listener with no access log of its own. */

@@ -1,0 +1,257 @@
+package dev.inmesh.interception.proxy;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.inmesh.runtime.stats.MeshMetrics;
+import dev.inmesh.runtime.stats.ProxyProtocolStats;
+import dev.inmesh.runtime.stats.StreamInfo;
+import dev.inmesh.runtime.stats.WorkloadInfo;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.vertx.core.Vertx;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.net.Socket;
+import java.net.SocketException;
+import java.nio.charset.StandardCharsets;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * A gateway listener behind a load balancer that speaks the PROXY protocol (an AWS NLB, HAProxy): its proxy_protocol
+ * listener filter reads the v1 or v2 header before the HTTP inspector sees the request, and the header's source and
+ * destination are the connection's addresses for the filter chain match (source prefix, destination port), the
+ * access log and the upstream's view. A connection without a valid header is closed and counted, unless the filter
+ * allows requests without one.
+ */
+@Timeout(60)
+class ProxyProtocolListenerTest {
+    private static final String REQUEST = "GET / HTTP/1.1\r\nhost: svc\r\nconnection: close\r\n\r\n";
+    private final Vertx backends = Vertx.vertx();
+    /** The upstream: answers with the {@code x-chain} header the chain's virtual host added. */
+    private final int backend = backends.createHttpServer()
+            .requestHandler(req -> req.response().end("chain " + req.getHeader("x-chain")))
+            .listen(0, "127.0.0.1").await().actualPort();
+    private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+    private final MeshMetrics metrics = MeshMetrics.create(registry, WorkloadInfo.UNKNOWN);
+    private LoopbackProxy proxy;
+
+    @AfterEach
+    void close() throws Exception {
+        if (proxy != null) {
+            proxy.close();
+        }
+        backends.close().await(10, TimeUnit.SECONDS);
+    }
+
+    /** A connection manager whose one virtual host adds {@code x-chain: name} and routes to the backend. */
+    private static String chain(String name, String match) {
+        return """
+                - name: %s
+                  filter_chain_match: %s
+                  filters:
+                  - name: envoy.filters.network.http_connection_manager
+                    typed_config:
+                      "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+                      stat_prefix: %s
+                      route_config:
+                        name: r
+                        virtual_hosts:
+                        - name: svc
+                          domains: ["*"]
+                          request_headers_to_add: [{header: {key: x-chain, value: %s}}]
+                          routes:
+                          - match: {prefix: /}
+                            route: {cluster: backend}
+                      http_filters:
+                      - name: envoy.filters.http.router
+                        typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
+                """.formatted(name, match, name, name);
+    }
+
+    /**
+     * Starts the proxy with a gateway listener whose PROXY protocol filter has {@code filterConfig} (one YAML field
+     * after its {@code @type}, or empty), then the HTTP inspector: chain {@code balanced} takes HTTP/1.1 from
+     * 203.0.113.0/24 to port 443, chain {@code direct} HTTP/1.1 from loopback.
+     */
+    private int start(String filterConfig) throws Exception {
+        return start(filterConfig, "", "");
+    }
+
+    /** As {@link #start(String)}, with these listener filters (YAML list items) before and after proxy_protocol. */
+    private int start(String filterConfig, String before, String after) throws Exception {
+        int port = LoopbackProxy.freePort();
+        proxy = new LoopbackProxy("""
+                static_resources:
+                  listeners:
+                  - name: gateway
+                    address: {socket_address: {address: 127.0.0.1, port_value: %d}}
+                    listener_filters:
+                    %s- name: envoy.filters.listener.proxy_protocol
+                      typed_config:
+                        "@type": type.googleapis.com/envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol
+                        %s
+                    %s- name: envoy.filters.listener.http_inspector
+                    listener_filters_timeout: 1s
+                    filter_chains:
+                """.formatted(port, before, filterConfig, after)
+                + (chain("balanced", "{destination_port: 443, application_protocols: [http/1.1], "
+                        + "source_prefix_ranges: [{address_prefix: 203.0.113.0, prefix_len: 24}]}")
+                + chain("direct", "{application_protocols: [http/1.1], source_prefix_ranges: "
+                        + "[{address_prefix: 127.0.0.0, prefix_len: 8}]}")).indent(4) + """
+                  clusters:
+                  - name: backend
+                    type: STATIC
+                    connect_timeout: 1s
+                    load_assignment:
+                      cluster_name: backend
+                      endpoints:
+                      - lb_endpoints:
+                        - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: %d}}}
+                """.formatted(backend));
+        proxy.server.downstreamStats(null, metrics::listener);
+        return port;
+    }
+
+    /** Sends {@code first} then {@code REQUEST} on one connection and returns all that comes back ("" when reset). */
+    private static String exchange(int port, byte[] first) throws IOException {
+        try (Socket s = new Socket("127.0.0.1", port)) {
+            s.setSoTimeout(10_000);
+            ByteArrayOutputStream out = new ByteArrayOutputStream();
+            out.writeBytes(first);
+            out.writeBytes(REQUEST.getBytes(StandardCharsets.US_ASCII));
+            s.getOutputStream().write(out.toByteArray());
+            try {
+                return new String(s.getInputStream().readAllBytes(), StandardCharsets.US_ASCII);
+            } catch (SocketException reset) {
+                return "";
+            }
+        }
+    }
+
+    private static byte[] ascii(String s) {
+        return s.getBytes(StandardCharsets.US_ASCII);
+    }
+
+    private ProxyProtocolStats stats(String prefix) {
+        return metrics.proxyProtocol(prefix);
+    }
+
+    private StreamInfo logged() throws InterruptedException {
+        return proxy.logged(200);
+    }
+
+    @Test
+    void aV1HeadersSourceAndDestinationChooseTheChainAndAreTheRequestsAddresses() throws Exception {
+        int port = start("");
+        String answer = exchange(port, ascii("PROXY TCP4 203.0.113.7 198.51.100.1 51234 443\r\n"));
+        assertTrue(answer.startsWith("HTTP/1.1 200") && answer.endsWith("chain balanced"), answer);
+        StreamInfo s = logged();
+        assertEquals("203.0.113.7:51234", s.downstreamRemoteAddress());
+        assertEquals("198.51.100.1:443", s.downstreamLocalAddress());
+        assertEquals(1, stats("").count(1, "found"));
+        assertEquals(1.0, scraped("envoy_proxy_proto_versions_v1_found"));
+    }
+
+    @Test
+    void aV2HeaderWithTlvsDoesTheSame() throws Exception {
+        int port = start("");
+        byte[] header = ProxyProtocolHeaderTest.v2(1, 0x11, ProxyProtocolHeaderTest.ipv4(new int[] {203, 0, 113, 9},
+                new int[] {198, 51, 100, 1}, 40000, 443), new byte[] {0x05, 0x00, 0x03, 'i', 'd', '1'});
+        String answer = exchange(port, header);
+        assertTrue(answer.endsWith("chain balanced"), answer);
+        assertEquals("203.0.113.9:40000", logged().downstreamRemoteAddress());
+        assertEquals(1, stats("").count(2, "found"));
+    }
+
+    @Test
+    void aLocalV2HeaderKeepsTheConnectionsOwnAddresses() throws Exception {
+        int port = start("");
+        String answer = exchange(port, ProxyProtocolHeaderTest.v2(0, 0x00, new byte[0], new byte[0]));
+        assertTrue(answer.endsWith("chain direct"), answer);
+        assertTrue(logged().downstreamRemoteAddress().startsWith("127.0.0.1:"));
+    }
+
+    @Test
+    void aConnectionWithoutAHeaderIsClosedAndCounted() throws Exception {
+        int port = start("stat_prefix: gw");
+        assertEquals("", exchange(port, new byte[0]));
+        assertEquals(1, stats("gw").notFound(false));
+        assertEquals(1, stats("gw").legacyErrors());
+        assertEquals(1.0, scraped("envoy_proxy_proto_gw_not_found_disallowed"));
+        assertEquals(1.0, scraped("envoy_downstream_cx_proxy_proto_error"));
+        assertTrue(proxy.requests.isEmpty(), "no request reached the router: " + proxy.requests);
+    }
+
+    @Test
+    void withAllowRequestsWithoutProxyProtocolItPassesOnUntouched() throws Exception {
+        int port = start("allow_requests_without_proxy_protocol: true");
+        String answer = exchange(port, new byte[0]);
+        assertTrue(answer.endsWith("chain direct"), answer);
+        assertEquals(1, stats("").notFound(true));
+        // and a header is still read when there is one
+        assertTrue(exchange(port, ascii("PROXY TCP4 203.0.113.7 198.51.100.1 1 443\r\n")).endsWith("chain balanced"));
+    }
+
+    @Test
+    void aMalformedHeaderIsClosedAndCountedAsItsVersionsError() throws Exception {
+        int port = start("");
+        assertEquals("", exchange(port, ascii("PROXY TCP4 203.0.113.7 198.51.100.1 51234\r\n")));
+        assertEquals(1, stats("").count(1, "error"));
+        assertEquals(1, stats("").legacyErrors());
+        assertTrue(proxy.requests.isEmpty(), "no request reached the router: " + proxy.requests);
+    }
+
+    @Test
+    void aDisallowedVersionIsClosed() throws Exception {
+        int port = start("disallowed_versions: [V1]");
+        assertEquals("", exchange(port, ascii("PROXY TCP4 203.0.113.7 198.51.100.1 1 443\r\n")));
+        assertEquals(1, stats("").count(1, "disallowed"));
+        assertEquals(1, stats("").count(1, "found"));
+        assertEquals(0, stats("").legacyErrors());
+    }
+
+    @Test
+    void aHeaderUnfinishedWithinTheListenerFiltersTimeoutClosesTheConnection() throws Exception {
+        int port = start("");
+        try (Socket s = new Socket("127.0.0.1", port)) {
+            s.setSoTimeout(10_000);
+            s.getOutputStream().write(ascii("PROXY TCP4 203.0.113.7 "));
+            String answer;
+            try {
+                answer = new String(s.getInputStream().readAllBytes(), StandardCharsets.US_ASCII);
+            } catch (SocketException reset) {
+                answer = "";
+            }
+            assertEquals("", answer);
+        }
+        assertEquals(1.0, scraped("envoy_listener_downstream_pre_cx_timeout{listener_address=\"127.0.0.1_"
+                + port + "\"}"));
+        assertTrue(proxy.requests.isEmpty(), "no request reached the router: " + proxy.requests);
+    }
+
+    @Test
+    void theListenerFiltersOrderDecidesWhetherOriginalDstOrTheHeaderGivesTheDestination() throws Exception {
+        String originalDst = "- name: envoy.filters.listener.original_dst\n    ";
+        byte[] header = ascii("PROXY TCP4 203.0.113.7 198.51.100.1 51234 443\r\n");
+        // original_dst first (Istio's virtualInbound with proxy_protocol inserted after it): the header's stands
+        int port = start("", originalDst, "");
+        assertTrue(exchange(port, header).endsWith("chain balanced"));
+        proxy.close();
+        // original_dst after it restores the socket's own destination (the listener's port, on loopback without
+        // iptables), which no chain takes from 203.0.113.7: closed
+        port = start("", "", originalDst);
+        assertEquals("", exchange(port, header));
+        proxy.close();
+        proxy = null;
+    }
+
+    /** The value of a meter on the Prometheus page, or -1 when it is not there. */
+    private double scraped(String series) {
+        return registry.scrape().lines().filter(l -> l.startsWith(series + " ")).findFirst()
+                .map(l -> Double.parseDouble(l.substring(series.length() + 1))).orElse(-1.0);
+    }
+}
