@@ -1049,6 +1049,15 @@ final class HttpBridge {
                     && req.headers().containsValue(HttpHeaderNames.CONNECTION, HttpHeaderValues.UPGRADE, true);
         }
 
+        /**
+         * The IP of the connection's physical peer (the channel's), which a PROXY header may have made other than the
+         * request's downstream remote address: RBAC's {@code direct_remote_ip} matches it; null when unknown.
+         */
+        private String physicalPeer() {
+            return ctx != null && ctx.channel().remoteAddress() instanceof InetSocketAddress peer
+                    ? ListenerDispatch.ip(peer) : null;
+        }
+
         private RouterRequest routerRequest(HttpRequest req) {
             MultiMap headers;
             if (!http2 && req.headers() instanceof HeadersMultiMap decoded) {
@@ -1094,7 +1103,7 @@ final class HttpBridge {
                     .clientCertificate(conn.peerCertificate(), conn.clientCertElement())
                     .downstreamPrincipals(conn.peerPrincipal(), conn.localPrincipal())
                     .listenerBufferLimit(conn.listenerBufferLimit())
-                    .rbac(conn.rbac(), conn.peerIdentity(), conn.localIdentity())
+                    .rbac(conn.rbac(), conn.peerIdentity(), conn.localIdentity()).directRemoteIp(physicalPeer())
                     .grpcWeb(web).localRateLimit(conn.localRateLimit()).tracer(conn.tracer())
                     .statsOverrides(conn.statsOverrides()).bufferAndHeaderMutation(conn.hcm());
         }

@@ -47,8 +47,11 @@ class ProxyProtocolListenerTest {
         backends.close().await(10, TimeUnit.SECONDS);
     }
 
-    /** A connection manager whose one virtual host adds {@code x-chain: name} and routes to the backend. */
-    private static String chain(String name, String match) {
+    /**
+     * A connection manager whose one virtual host adds {@code x-chain: name} and routes to the backend, with
+     * {@code httpFilters} (YAML list items at column 0) before its router.
+     */
+    private static String chain(String name, String match, String httpFilters) {
         return """
                 - name: %s
                   filter_chain_match: %s
@@ -67,9 +70,10 @@ class ProxyProtocolListenerTest {
                           - match: {prefix: /}
                             route: {cluster: backend}
                       http_filters:
+                """.formatted(name, match, name, name) + httpFilters.indent(6) + """
                       - name: envoy.filters.http.router
                         typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
-                """.formatted(name, match, name, name);
+                """;
     }
 
     /**
@@ -78,11 +82,14 @@ class ProxyProtocolListenerTest {
      * 203.0.113.0/24 to port 443, chain {@code direct} HTTP/1.1 from loopback.
      */
     private int start(String filterConfig) throws Exception {
-        return start(filterConfig, "", "");
+        return start(filterConfig, "", "", "");
     }
 
-    /** As {@link #start(String)}, with these listener filters (YAML list items) before and after proxy_protocol. */
-    private int start(String filterConfig, String before, String after) throws Exception {
+    /**
+     * As {@link #start(String)}, with these listener filters (YAML list items) before and after proxy_protocol, and
+     * these HTTP filters in chain {@code balanced}.
+     */
+    private int start(String filterConfig, String before, String after, String balancedFilters) throws Exception {
         int port = LoopbackProxy.freePort();
         proxy = new LoopbackProxy("""
                 static_resources:
@@ -99,9 +106,9 @@ class ProxyProtocolListenerTest {
                     filter_chains:
                 """.formatted(port, before, filterConfig, after)
                 + (chain("balanced", "{destination_port: 443, application_protocols: [http/1.1], "
-                        + "source_prefix_ranges: [{address_prefix: 203.0.113.0, prefix_len: 24}]}")
+                        + "source_prefix_ranges: [{address_prefix: 203.0.113.0, prefix_len: 24}]}", balancedFilters)
                 + chain("direct", "{application_protocols: [http/1.1], source_prefix_ranges: "
-                        + "[{address_prefix: 127.0.0.0, prefix_len: 8}]}")).indent(4) + """
+                        + "[{address_prefix: 127.0.0.0, prefix_len: 8}]}", "")).indent(4) + """
                   clusters:
                   - name: backend
                     type: STATIC
@@ -238,15 +245,46 @@ class ProxyProtocolListenerTest {
         String originalDst = "- name: envoy.filters.listener.original_dst\n    ";
         byte[] header = ascii("PROXY TCP4 203.0.113.7 198.51.100.1 51234 443\r\n");
         // original_dst first (Istio's virtualInbound with proxy_protocol inserted after it): the header's stands
-        int port = start("", originalDst, "");
+        int port = start("", originalDst, "", "");
         assertTrue(exchange(port, header).endsWith("chain balanced"));
         proxy.close();
         // original_dst after it restores the socket's own destination (the listener's port, on loopback without
         // iptables), which no chain takes from 203.0.113.7: closed
-        port = start("", "", originalDst);
+        port = start("", "", originalDst, "");
         assertEquals("", exchange(port, header));
         proxy.close();
         proxy = null;
+    }
+
+    @Test
+    void rbacRemoteIpAndSourceIpSeeTheHeadersSourceAndDirectRemoteIpThePhysicalPeer() throws Exception {
+        // Istio's remoteIpBlocks (remote_ip) and the deprecated source_ip honour the header; ipBlocks
+        // (direct_remote_ip) is always the physical peer, as Envoy's RBAC documents them
+        byte[] header = ascii("PROXY TCP4 203.0.113.7 198.51.100.1 51234 443\r\n");
+        for (String principal : new String[] {"remote_ip: {address_prefix: 203.0.113.0, prefix_len: 24}",
+            "source_ip: {address_prefix: 203.0.113.0, prefix_len: 24}",
+            "direct_remote_ip: {address_prefix: 127.0.0.0, prefix_len: 8}"}) {
+            int port = start("", "", "", allowOnly(principal));
+            assertTrue(exchange(port, header).startsWith("HTTP/1.1 200"), principal);
+            proxy.close();
+        }
+        int port = start("", "", "", allowOnly("direct_remote_ip: {address_prefix: 203.0.113.0, prefix_len: 24}"));
+        assertTrue(exchange(port, header).startsWith("HTTP/1.1 403"));
+    }
+
+    /** An RBAC HTTP filter that allows only the requests whose principal matches {@code principal} (YAML flow). */
+    private static String allowOnly(String principal) {
+        return """
+                - name: envoy.filters.http.rbac
+                  typed_config:
+                    "@type": type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC
+                    rules:
+                      action: ALLOW
+                      policies:
+                        nlb-clients:
+                          permissions: [{any: true}]
+                          principals: [{%s}]
+                """.formatted(principal);
     }
 
     /** The value of a meter on the Prometheus page, or -1 when it is not there. */

@@ -658,7 +658,8 @@ public final class RbacFilter {
      * @param request the request: its headers (with {@code :method}, {@code :path}, {@code :authority}) and path
      * @param localIp the address the request came to (the original destination of a captured connection)
      * @param localPort the port it came to
-     * @param peerIp the connection's peer address
+     * @param peerIp the connection's peer address: the downstream remote address (a PROXY header's source, when the
+     *     listener's PROXY protocol filter read one)
      * @param serverName the SNI of the connection's TLS, or null (plaintext, or none sent)
      * @param peer the peer certificate's identities, read when a principal asks for them; null or answering null
      *     when the connection has no TLS, {@link PeerIdentity#NO_CERTIFICATE} when its TLS peer presented none
@@ -669,12 +670,35 @@ public final class RbacFilter {
      * @param local the identities of the certificate this side presented in the connection's TLS, read when an
      *     external authorizer asks for them (the {@code destination.principal} of Envoy's check request); null or
      *     answering null when the connection has no TLS this side terminated
+     * @param directPeerIp the connection's physical peer, which Envoy's {@code direct_remote_ip} matches, when it is
+     *     not {@code peerIp} (a PROXY header gave that); null when it is
      */
     public record Subject(RouteRequest request, String localIp, int localPort, String peerIp, String serverName,
                           Supplier<PeerIdentity> peer, Map<String, Object> jwtMetadata, int peerPort,
-                          Supplier<PeerIdentity> local) {
+                          Supplier<PeerIdentity> local, String directPeerIp) {
         public Subject {
             jwtMetadata = jwtMetadata == null ? Map.of() : jwtMetadata;
+        }
+
+        /** A request or connection whose physical peer is its peer. */
+        public Subject(RouteRequest request, String localIp, int localPort, String peerIp, String serverName,
+                       Supplier<PeerIdentity> peer, Map<String, Object> jwtMetadata, int peerPort,
+                       Supplier<PeerIdentity> local) {
+            this(request, localIp, localPort, peerIp, serverName, peer, jwtMetadata, peerPort, local, null);
+        }
+
+        /**
+         * This request or connection from the physical peer {@code ip} (null: its peer), as Envoy's
+         * {@code direct_remote_ip} sees it when a PROXY header gave the connection another remote address.
+         */
+        public Subject withDirectPeer(String ip) {
+            return new Subject(request, localIp, localPort, peerIp, serverName, peer, jwtMetadata, peerPort, local,
+                    ip);
+        }
+
+        /** The connection's physical peer: Envoy's {@code direct_remote_ip}. */
+        String directPeer() {
+            return directPeerIp != null ? directPeerIp : peerIp;
         }
 
         /** A request or connection with the peer's and the JWT filter's identities, this side's unknown. */
@@ -697,13 +721,15 @@ public final class RbacFilter {
 
         /** This request with what the JWT authentication filter verified. */
         Subject withJwtMetadata(Map<String, Object> metadata) {
-            return new Subject(request, localIp, localPort, peerIp, serverName, peer, metadata, peerPort, local);
+            return new Subject(request, localIp, localPort, peerIp, serverName, peer, metadata, peerPort, local,
+                    directPeerIp);
         }
 
 
         /** This request or connection with the identities of the certificate this side presented ({@link #local}). */
         public Subject withLocal(Supplier<PeerIdentity> local) {
-            return new Subject(request, localIp, localPort, peerIp, serverName, peer, jwtMetadata, peerPort, local);
+            return new Subject(request, localIp, localPort, peerIp, serverName, peer, jwtMetadata, peerPort, local,
+                    directPeerIp);
         }
 
         /** The identities of this side's certificate ({@link #local}), or null. */
@@ -717,7 +743,7 @@ public final class RbacFilter {
          */
         public Subject withPath(String path) {
             return new Subject(RouteRequest.withPath(request, path), localIp, localPort, peerIp, serverName, peer,
-                    jwtMetadata, peerPort, local);
+                    jwtMetadata, peerPort, local, directPeerIp);
         }
 
         /**
@@ -935,8 +961,12 @@ public final class RbacFilter {
         } else if (p instanceof Principal.UrlPath u) {
             return urlPath(StringMatchers.compile(u.path()));
         } else if (p instanceof Principal.RemoteAddress r) {
-            return r.kind() == Principal.AddressKind.REMOTE_IP ? cidr(r.range(), Subject::remoteIp)
-                    : cidr(r.range(), s -> Cidrs.bytes(s.peerIp()));
+            // as Envoy: source_ip honours a PROXY header but not x-forwarded-for, direct_remote_ip neither
+            return switch (r.kind()) {
+                case REMOTE_IP -> cidr(r.range(), Subject::remoteIp);
+                case SOURCE_IP -> cidr(r.range(), s -> Cidrs.bytes(s.peerIp()));
+                case DIRECT_REMOTE_IP -> cidr(r.range(), s -> Cidrs.bytes(s.directPeer()));
+            };
         } else if (p instanceof Principal.Authenticated a) {
             return authenticated(a.principalName() == null ? null : StringMatchers.compile(a.principalName()));
         } else if (p instanceof Principal.Metadata m) {

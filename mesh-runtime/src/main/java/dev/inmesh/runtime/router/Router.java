@@ -922,7 +922,7 @@ public final class Router {
         RbacFilter.PeerIdentity peer = req.peerIdentity;
         RbacFilter.PeerIdentity own = req.localIdentity;
         return new RbacFilter.Subject(req, localIp, port, req.sourceIp(), req.sourcePort(), req.requestedServerName,
-                () -> peer).withLocal(() -> own);
+                () -> peer).withLocal(() -> own).withDirectPeer(req.directRemoteIp);
     }
 
     /**

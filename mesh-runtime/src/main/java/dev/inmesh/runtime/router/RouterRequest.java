@@ -120,6 +120,11 @@ public final class RouterRequest implements RouteRequest {
     RbacFilter.PeerIdentity peerIdentity;
     /** The identities of the certificate the proxy presented in that TLS, or null (no TLS it terminated). */
     RbacFilter.PeerIdentity localIdentity;
+    /**
+     * The connection's physical peer IP when the downstream remote address is another (the listener's PROXY protocol
+     * filter read a header), for RBAC's {@code direct_remote_ip}; null when it is the same.
+     */
+    String directRemoteIp;
     /** The connection manager's {@code stat_prefix}: the scope of its fault filter's active faults. */
     String statPrefix = "";
     /** The statistics of the connection manager the request came through ({@code http.<prefix>.*}), or null. */
@@ -330,6 +335,12 @@ public final class RouterRequest implements RouteRequest {
     public RouterRequest rbac(RbacFilter.Chain filters, RbacFilter.PeerIdentity peer) {
         this.rbac = filters == null ? RbacFilter.Chain.NONE : filters;
         this.peerIdentity = peer;
+        return this;
+    }
+
+    /** Sets {@link #directRemoteIp}: the connection's physical peer, null when it is the downstream remote address. */
+    public RouterRequest directRemoteIp(String ip) {
+        this.directRemoteIp = ip;
         return this;
     }
 

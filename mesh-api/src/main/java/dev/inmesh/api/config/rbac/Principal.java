@@ -41,9 +41,12 @@ public sealed interface Principal {
 
     /** Which address a {@link RemoteAddress} principal reads. */
     enum AddressKind {
-        /** {@code source_ip} (deprecated in Envoy): the connection's peer. */
+        /**
+         * {@code source_ip} (deprecated in Envoy): the connection's remote address (a PROXY header's source when the
+         * listener's PROXY protocol filter read one).
+         */
         SOURCE_IP,
-        /** {@code direct_remote_ip}: the connection's peer. */
+        /** {@code direct_remote_ip}: the connection's physical peer, whatever a PROXY header says. */
         DIRECT_REMOTE_IP,
         /** {@code remote_ip}: the downstream remote address after {@code x-forwarded-for} handling. */
         REMOTE_IP
