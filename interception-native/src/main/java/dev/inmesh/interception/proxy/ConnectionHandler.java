@@ -4,6 +4,7 @@ import dev.inmesh.api.config.core.SocketAddress;
 import dev.inmesh.api.config.listener.FilterChain;
 import dev.inmesh.api.config.listener.HttpConnectionManager;
 import dev.inmesh.api.config.listener.Listener;
+import dev.inmesh.api.config.listener.ProxyProtocol;
 import dev.inmesh.api.config.listener.TcpProxy;
 import dev.inmesh.api.config.listener.TrafficDirection;
 import dev.inmesh.api.config.route.ClusterSpecifier;
@@ -64,9 +65,13 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
     private InetSocketAddress destination;
     private InetSocketAddress source;
     private FilterChainSelector target;
-    /** The accepting listener's PROXY protocol filter while the connection waits for its header, else null. */
-    private dev.inmesh.api.config.listener.ProxyProtocol proxyProtocol;
-    /** The statistics of the accepting listener, while its PROXY protocol filter reads the header. */
+    /**
+     * The PROXY protocol filter of the accepting listener (or of the one it handed the connection to) while the
+     * connection waits for its header, else null.
+     */
+    private ProxyProtocol proxyProtocol;
+    /** The listener whose PROXY protocol filter reads the header, and its statistics. */
+    private Listener headerListener;
     private dev.inmesh.runtime.stats.ListenerStats headerStats;
     /** Whether original_dst runs after the PROXY protocol filter, restoring the destination the header gave. */
     private boolean originalDestinationLast;
@@ -145,21 +150,36 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
         destination = original != null ? original : local;
         originalDestinationLast = original != null && ListenerDispatch.originalDestinationAfterProxyProtocol(accepted);
         // its filter_disabled sees the destination as the filters before it left it
-        proxyProtocol = ListenerDispatch.proxyProtocol(accepted,
+        ProxyProtocol header = ListenerDispatch.proxyProtocol(accepted,
                 originalDestinationLast ? local.getPort() : destination.getPort());
-        if (proxyProtocol == null) {
+        if (header == null) {
             dispatch(ctx, true);
             return;
         }
         // as Envoy's: the accepting listener's filters run in its order, the PROXY header first read under the
         // listener filters timeout; the connection's listener is known once the header says where it was going
-        headerStats = runtime.stats(accepted);
+        firstBytes = ctx.alloc().buffer(512);
+        awaitHeader(ctx, accepted, header);
+    }
+
+    /** Waits for the PROXY header that {@code l}'s filter {@code header} reads, under {@code l}'s timeout. */
+    private void awaitHeader(ChannelHandlerContext ctx, Listener l, ProxyProtocol header) {
+        proxyProtocol = header;
+        headerListener = l;
+        headerStats = runtime.stats(l);
         if (headerStats != null) {
             headerStats.inspectionStarted();
         }
-        firstBytes = ctx.alloc().buffer(512);
-        scheduleTimeout(ctx, accepted);
-        ctx.read();
+        if (timeout != null) {
+            timeout.cancel(false);
+            timeout = null;
+        }
+        scheduleTimeout(ctx, l);
+        if (firstBytes.isReadable() || inputEnded) {
+            readHeader(ctx, inputEnded);
+        } else {
+            ctx.read();
+        }
     }
 
     /**
@@ -169,7 +189,18 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
      */
     private void dispatch(ChannelHandlerContext ctx, boolean inspect) {
         Channel ch = ctx.channel();
-        target = ListenerDispatch.target(snapshot, accepting, destination);
+        if (target == null) {
+            target = ListenerDispatch.target(snapshot, accepting, destination);
+            ProxyProtocol header = target == accepting || !inspect ? null
+                    : ListenerDispatch.proxyProtocol(target.listener(), destination.getPort());
+            if (header != null) {
+                // as Envoy: the listener a connection is handed to runs its own listener filters, which restore
+                // its addresses but hand it to no other listener
+                originalDestinationLast = false;
+                awaitHeader(ctx, target.listener(), header);
+                return;
+            }
+        }
         Listener l = target.listener();
         // as Envoy, the connection counts for the listener that takes it (after an original_dst hand-off)
         listenerStats = runtime.stats(l);
@@ -345,7 +376,7 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
             if (headerStats != null) {
                 headerStats.inspectionTimedOut();
             }
-            if (accepting.listener().continueOnListenerFiltersTimeout()) {
+            if (headerListener.continueOnListenerFiltersTimeout()) {
                 endHeader();
                 timeout = null;
                 dispatch(ctx, false);

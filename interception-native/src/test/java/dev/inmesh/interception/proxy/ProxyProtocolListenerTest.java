@@ -110,6 +110,14 @@ class ProxyProtocolListenerTest {
                 + chain("direct", "{application_protocols: [http/1.1], source_prefix_ranges: "
                         + "[{address_prefix: 127.0.0.0, prefix_len: 8}]}", "")).indent(4) + """
                   clusters:
+                """ + backendCluster());
+        proxy.server.downstreamStats(null, metrics::listener);
+        return port;
+    }
+
+    /** The cluster {@code backend}, as a YAML list item under {@code clusters}. */
+    private String backendCluster() {
+        return """
                   - name: backend
                     type: STATIC
                     connect_timeout: 1s
@@ -118,9 +126,7 @@ class ProxyProtocolListenerTest {
                       endpoints:
                       - lb_endpoints:
                         - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: %d}}}
-                """.formatted(backend));
-        proxy.server.downstreamStats(null, metrics::listener);
-        return port;
+                """.formatted(backend);
     }
 
     /** Sends {@code first} then {@code REQUEST} on one connection and returns all that comes back ("" when reset). */
@@ -254,6 +260,46 @@ class ProxyProtocolListenerTest {
         assertEquals("", exchange(port, header));
         proxy.close();
         proxy = null;
+    }
+
+    @Test
+    void theListenerAConnectionIsHandedToReadsItsOwnHeader() throws Exception {
+        // a use_original_dst listener whose PROXY header names another listener's address hands the connection to
+        // it, and that listener's own proxy_protocol filter reads the next header, as Envoy runs the listener
+        // filters of the listener a connection is handed to
+        int front = LoopbackProxy.freePort();
+        int back = LoopbackProxy.freePort();
+        proxy = new LoopbackProxy("""
+                static_resources:
+                  listeners:
+                  - name: front
+                    address: {socket_address: {address: 127.0.0.1, port_value: %d}}
+                    use_original_dst: true
+                    listener_filters:
+                    - name: envoy.filters.listener.proxy_protocol
+                    filter_chains:
+                    - filters:
+                      - name: envoy.filters.network.tcp_proxy
+                        typed_config:
+                          "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
+                          stat_prefix: BlackHoleCluster
+                          cluster: BlackHoleCluster
+                  - name: back
+                    address: {socket_address: {address: 127.0.0.1, port_value: %d}}
+                    bind_to_port: false
+                    listener_filters:
+                    - name: envoy.filters.listener.proxy_protocol
+                    - name: envoy.filters.listener.http_inspector
+                    filter_chains:
+                """.formatted(front, back) + chain("balanced", "{destination_port: 443, source_prefix_ranges: "
+                + "[{address_prefix: 203.0.113.0, prefix_len: 24}]}", "").indent(4) + """
+                  clusters:
+                  - {name: BlackHoleCluster, type: STATIC}
+                """ + backendCluster());
+        byte[] headers = ascii("PROXY TCP4 203.0.113.7 127.0.0.1 1000 " + back + "\r\n"
+                + "PROXY TCP4 203.0.113.8 198.51.100.1 2000 443\r\n");
+        assertTrue(exchange(front, headers).endsWith("chain balanced"));
+        assertEquals("203.0.113.8:2000", logged().downstreamRemoteAddress());
     }
 
     @Test
