@@ -166,7 +166,7 @@ class ProxyProtocolListenerTest {
         assertEquals("203.0.113.7:51234", s.downstreamRemoteAddress());
         assertEquals("198.51.100.1:443", s.downstreamLocalAddress());
         assertEquals(1, stats("").count(1, "found"));
-        assertEquals(1.0, scraped("envoy_proxy_proto_versions_v1_found"));
+        assertEquals(1.0, scraped("envoy_proxy_proto_versions_v1_found{proxy_proto_prefix=\"\"}"));
     }
 
     @Test
@@ -194,7 +194,7 @@ class ProxyProtocolListenerTest {
         assertEquals("", exchange(port, new byte[0]));
         assertEquals(1, stats("gw").notFound(false));
         assertEquals(1, stats("gw").legacyErrors());
-        assertEquals(1.0, scraped("envoy_proxy_proto_gw_not_found_disallowed"));
+        assertEquals(1.0, scraped("envoy_proxy_proto_not_found_disallowed{proxy_proto_prefix=\"gw\"}"));
         assertEquals(1.0, scraped("envoy_downstream_cx_proxy_proto_error"));
         assertTrue(proxy.requests.isEmpty(), "no request reached the router: " + proxy.requests);
     }

@@ -25,7 +25,9 @@ import java.util.function.UnaryOperator;
  * local rate limit network filter's {@code envoy_local_rate_limit_STAT{local_network_ratelimit_prefix="P"}}
  * {@code local_rate_limit.P.STAT}; the
  * Zipkin tracer's {@code envoy_tracing_zipkin_STAT}, in no scope, is {@code tracing.zipkin.STAT}, and the
- * OpenTelemetry tracer's {@code envoy_tracing_opentelemetry_STAT} {@code tracing.opentelemetry.STAT}.
+ * OpenTelemetry tracer's {@code envoy_tracing_opentelemetry_STAT} {@code tracing.opentelemetry.STAT}; a PROXY protocol
+ * filter's {@code envoy_proxy_proto_versions_v1_found{proxy_proto_prefix="P"}} is
+ * {@code proxy_proto.P.versions.v1.found} ({@code proxy_proto.versions.v1.found} without a prefix).
  * Istio's {@code istio_*} metrics and the meters an application adds to the mesh's registry are not Envoy
  * statistics; {@code /stats/prometheus} serves them. Envoy's histograms ({@code envoy_cluster_upstream_rq_time},
  * ...) are named alike ({@code cluster.C.upstream_rq_time}) and served as {@link EnvoyHistogram}s.
@@ -40,6 +42,7 @@ final class EnvoyStats {
     private record Tree(String prefix, String tag, String root, Map<String, String> scopes,
                         Map<String, String> classSeries) {}
 
+    private static final String PROXY_PROTO = "envoy_proxy_proto_";
     private static final List<Tree> TREES = List.of(
             // retry_or_shadow_abandoned is in no scope
             new Tree("envoy_cluster_", "cluster_name", "cluster.", Map.of("retry_upstream_rq", "retry.upstream_rq",
@@ -65,7 +68,11 @@ final class EnvoyStats {
             new Tree("envoy_tracing_opentelemetry_", null, "tracing.opentelemetry.", Map.of(), Map.of()),
             // the server's: its state, and whether its workers started (in no scope)
             new Tree("envoy_server_", null, "server.", Map.of(), Map.of()),
-            new Tree("envoy_listener_manager_", null, "listener_manager.", Map.of(), Map.of()));
+            new Tree("envoy_listener_manager_", null, "listener_manager.", Map.of(), Map.of()),
+            // the PROXY protocol listener filters': proxy_proto.[<stat_prefix>.], and the legacy error in no scope
+            new Tree(PROXY_PROTO, "proxy_proto_prefix", "proxy_proto.", Map.of("versions_v1_", "versions.v1.",
+                    "versions_v2_", "versions.v2."), Map.of()),
+            new Tree("envoy_downstream_cx_proxy_proto_", null, "downstream_cx_proxy_proto_", Map.of(), Map.of()));
 
     /**
      * The server's gauges, set when it starts: used whatever their value, as Envoy's {@code usedonly} keeps them
@@ -152,6 +159,9 @@ final class EnvoyStats {
                 return null;
             }
             stat = classPrefix + cls;
+        }
+        if (t.prefix.equals(PROXY_PROTO) && scope.isEmpty()) {
+            return t.root + stat; // a filter without a stat_prefix: no empty segment
         }
         return t.tag == null ? t.root + stat : t.root + scope + "." + stat;
     }

@@ -9,13 +9,17 @@ import java.util.concurrent.atomic.LongAdder;
  * {@code proxy_proto.[<stat_prefix>.]not_found_allowed} and {@code not_found_disallowed} (no header), and for each
  * version {@code proxy_proto.[<stat_prefix>.]versions.v1.found}, {@code disallowed} (found, of a version the filter
  * disallows) and {@code error} (malformed); plus the legacy {@code downstream_cx_proxy_proto_error}, which Envoy
- * still counts for every error, whatever the prefix. Scraped flattened, as Envoy's Prometheus output has them
- * ({@code envoy_proxy_proto_versions_v1_found}, {@code envoy_proxy_proto_<stat_prefix>_versions_v2_error},
- * {@code envoy_downstream_cx_proxy_proto_error}); counters whose name does not end in {@code _total} are gauges that
+ * still counts for every error, whatever the prefix. Scraped as {@code envoy_proxy_proto_versions_v1_found} and so on
+ * with the prefix in the tag {@code proxy_proto_prefix} (empty for none), as Inmesh always extracts a stat prefix
+ * (Envoy's Prometheus output keeps this one in the name), and {@code envoy_downstream_cx_proxy_proto_error}; admin's
+ * {@code /stats} prints Envoy's names. Counters whose name does not end in {@code _total} are gauges that
  * only go up, as with {@link UpstreamStats}. Filters with the same prefix share them. Only the standalone proxy
  * accepts connections. Thread-safe.
  */
 public final class ProxyProtocolStats {
+    static final String PREFIX = "envoy_proxy_proto_";
+    static final String TAG = "proxy_proto_prefix";
+
     private final LongAdder notFoundAllowed = new LongAdder();
     private final LongAdder notFoundDisallowed = new LongAdder();
     /** found, disallowed, error of v1, then of v2. */
@@ -24,24 +28,20 @@ public final class ProxyProtocolStats {
 
     ProxyProtocolStats(MeterRegistry registry, String statPrefix, LongAdder legacyError) {
         this.legacyError = legacyError;
-        String root = "envoy_proxy_proto_" + (statPrefix.isEmpty() ? "" : statPrefix.replace('.', '_') + "_");
-        gauge(registry, root + "not_found_allowed", notFoundAllowed);
-        gauge(registry, root + "not_found_disallowed", notFoundDisallowed);
+        UpstreamStatsImpl.adder(registry, PREFIX + "not_found_allowed", TAG, statPrefix, notFoundAllowed);
+        UpstreamStatsImpl.adder(registry, PREFIX + "not_found_disallowed", TAG, statPrefix, notFoundDisallowed);
         String[] names = {"found", "disallowed", "error"};
         for (int i = 0; i < versions.length; i++) {
-            versions[i] = new LongAdder();
-            gauge(registry, root + "versions_v" + (1 + i / 3) + "_" + names[i % 3], versions[i]);
+            versions[i] = UpstreamStatsImpl.adder(registry, PREFIX + "versions_v" + (1 + i / 3) + "_" + names[i % 3],
+                    TAG, statPrefix, new LongAdder());
         }
     }
 
-    /** Registers the legacy counter, once per registry. */
+    /** Registers the legacy counter, in no scope, once per registry. */
     static LongAdder legacyError(MeterRegistry registry) {
-        return gauge(registry, "envoy_downstream_cx_proxy_proto_error", new LongAdder());
-    }
-
-    private static LongAdder gauge(MeterRegistry registry, String name, LongAdder a) {
-        io.micrometer.core.instrument.Gauge.builder(name, a, LongAdder::doubleValue).strongReference(true)
-                .register(registry);
+        LongAdder a = new LongAdder();
+        io.micrometer.core.instrument.Gauge.builder("envoy_downstream_cx_proxy_proto_error", a,
+                LongAdder::doubleValue).strongReference(true).register(registry);
         return a;
     }
 
