@@ -295,26 +295,30 @@ final class HealthChecker {
             }
         }
 
-        private void http(long id, HealthCheck.Http h) {
+        /**
+         * The request of a check, on the checker's one client (made on first use: one connection per host, as
+         * Envoy's session keeps one client), or a failed future when the check is no longer the current one.
+         */
+        private Future<HttpClientRequest> request(long id, HttpMethod method, String path, boolean http2,
+                                                  String configuredAuthority) {
             if (httpClient == null) {
                 HttpClientOptions options = new HttpClientOptions()
                         .setConnectTimeout((int) Math.min(Integer.MAX_VALUE, config.timeout().toMillis()))
                         .setKeepAlive(config.reuseConnection());
-                if (h.http2()) {
+                if (http2) {
                     options.setProtocolVersion(HttpVersion.HTTP_2).setHttp2ClearTextUpgrade(false);
                 }
-                // one connection per host, as Envoy's session keeps one client
                 httpClient = env.vertx().httpClientBuilder().with(options)
                         .with(new PoolOptions().setHttp1MaxSize(1).setHttp2MaxSize(1)).build();
             }
-            RequestOptions o = new RequestOptions().setMethod(HttpMethod.valueOf(h.method()))
+            RequestOptions o = new RequestOptions().setMethod(method)
                     .setServer(io.vertx.core.net.SocketAddress.inetSocketAddress(port(), host.address().address()))
-                    .setURI(h.path());
-            // as Envoy's getHostname: the endpoint's health check hostname, else the check's host, else the cluster's
-            // name
+                    .setURI(path);
+            // as Envoy's getHostname: the endpoint's health check hostname, else the check's, else the cluster's name
             String endpointName = host.healthCheckConfig().hostname();
-            String authority = !endpointName.isEmpty() ? endpointName : !h.host().isEmpty() ? h.host() : clusterName;
-            httpClient.request(o).compose(req -> {
+            String authority = !endpointName.isEmpty() ? endpointName
+                    : !configuredAuthority.isEmpty() ? configuredAuthority : clusterName;
+            return httpClient.request(o).compose(req -> {
                 req.exceptionHandler(e -> { });
                 if (id != attempt || stopped) {
                     req.reset();
@@ -322,6 +326,12 @@ final class HealthChecker {
                 }
                 inFlight = req;
                 req.authority(HostAndPort.authority(authority));
+                return Future.succeededFuture(req);
+            });
+        }
+
+        private void http(long id, HealthCheck.Http h) {
+            request(id, HttpMethod.valueOf(h.method()), h.path(), h.http2(), h.host()).compose(req -> {
                 headers(req.headers(), h);
                 // the body is read to its end and dropped (nothing here matches it): no check holds an answer whole
                 return req.send().compose(resp -> resp.end().map(v -> httpResult(h, resp.statusCode(),
