@@ -21,6 +21,7 @@ import io.vertx.core.net.NetClientOptions;
 import java.util.Collection;
 import java.util.HashMap;
 import java.util.HashSet;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.function.BooleanSupplier;
@@ -33,9 +34,10 @@ import java.util.function.BooleanSupplier;
  * {@code healthy_threshold}. A host that passes when its check starts (the check was added or changed) is decided
  * by its first result too, a failure failing it at once. A network failure or timeout counts toward
  * {@code unhealthy_threshold}, as does an HTTP status among the {@code retriable_statuses}; any other unexpected
- * status fails the host at once. The next check waits the interval Envoy's {@code HealthCheckerImplBase::interval}
- * picks for the result and the transition it made (see {@link #intervalMillis}). A host that leaves the cluster has
- * its session stopped; its check in flight is dropped.
+ * status, or a gRPC answer other than {@code SERVING} with {@code grpc-status: 0}, fails the host at once. The next
+ * check waits the interval Envoy's {@code HealthCheckerImplBase::interval} picks for the result and the transition it
+ * made (see {@link #intervalMillis}). A host that leaves the cluster has its session stopped; its check in flight is
+ * dropped.
  *
  * <p>Checks are not requests: they count only in {@code health_check.*}, not in the cluster's or host's request
  * statistics, and are not reported to outlier detection as results (Envoy keeps the two apart); but a check that
@@ -44,19 +46,23 @@ import java.util.function.BooleanSupplier;
  * <p>Without Vert.x nothing runs; tests drive a session's results by hand ({@link Session#onResult}).
  */
 final class HealthChecker {
-    /** The user agent of Envoy's HTTP checks. */
+    /** The user agent of Envoy's HTTP and gRPC checks. */
     static final String USER_AGENT = "Envoy/HC";
     /** The header with which an Envoy upstream failing its health checks asks to be excluded at once. */
     static final String IMMEDIATE_FAIL = "x-envoy-immediate-health-check-fail";
     /** The header with which a check's answer says the host is degraded. */
     static final String DEGRADED_HEADER = "x-envoy-degraded";
+    /** The path of a gRPC check: the {@code Check} method of the {@code grpc.health.v1.Health} service. */
+    static final String GRPC_PATH = "/grpc.health.v1.Health/Check";
+    private static final String GRPC_CONTENT_TYPE = "application/grpc";
+    private static final String GRPC_STATUS = "grpc-status";
 
     /** What one check came to, as Envoy's checkers classify it. */
     enum Result {
         SUCCESS,
         /** A success whose answer said {@code x-envoy-degraded}: the host is degraded. */
         DEGRADED,
-        /** An HTTP status neither expected nor retriable: the host fails at once. */
+        /** An HTTP status neither expected nor retriable, or a failed gRPC answer: the host fails at once. */
         FAILED,
         /** A retriable HTTP status: counts toward {@code unhealthy_threshold}. */
         RETRIABLE,
@@ -290,6 +296,8 @@ final class HealthChecker {
             });
             if (config.checker() instanceof HealthCheck.Http http) {
                 http(id, http);
+            } else if (config.checker() instanceof HealthCheck.Grpc grpc) {
+                grpc(id, grpc);
             } else {
                 tcp(id);
             }
@@ -336,6 +344,49 @@ final class HealthChecker {
                 // the body is read to its end and dropped (nothing here matches it): no check holds an answer whole
                 return req.send().compose(resp -> resp.end().map(v -> httpResult(h, resp.statusCode(),
                         resp.headers().contains(IMMEDIATE_FAIL), resp.headers().contains(DEGRADED_HEADER))));
+            }).onComplete(ar -> {
+                if (id != attempt) {
+                    return;
+                }
+                inFlight = null;
+                complete(id, ar.failed() ? Result.NETWORK : ar.result());
+            });
+        }
+
+        /**
+         * A gRPC check, as Envoy's {@code GrpcActiveHealthCheckSession}: a unary {@code grpc.health.v1.Health/Check}
+         * over h2c (see {@link #grpcHeaders}); it passes when the answer is HTTP 200 with a gRPC content type, one
+         * {@code HealthCheckResponse} saying {@code SERVING} and trailers with {@code grpc-status: 0}. Any other
+         * complete answer (another status, a trailers-only answer, a body that is not one such message) is an active
+         * failure, which fails the host at once; a reset or a lost connection is a network failure. As Envoy, an
+         * answer that cannot pass any more ends the check there (its stream reset), and without
+         * {@code reuse_connection} the connection is closed after each check.
+         */
+        private void grpc(long id, HealthCheck.Grpc g) {
+            request(id, HttpMethod.POST, GRPC_PATH, true, g.authority()).compose(req -> {
+                grpcHeaders(req.headers(), g, config.timeout().toMillis());
+                GrpcHealthMessages.ResponseReader reader = new GrpcHealthMessages.ResponseReader();
+                return req.send(GrpcHealthMessages.request(g.serviceName())).compose(resp -> {
+                    if (resp.statusCode() != 200 || !grpcContentType(resp.headers())) {
+                        // the status (or grpc-status of a trailers-only answer) cannot be OK with a SERVING message
+                        req.reset();
+                        return Future.succeededFuture(Result.FAILED);
+                    }
+                    io.vertx.core.Promise<Result> done = io.vertx.core.Promise.promise();
+                    resp.exceptionHandler(done::tryFail);
+                    resp.handler(chunk -> {
+                        if (!reader.feed(chunk) && done.tryComplete(Result.FAILED)) {
+                            req.reset();
+                        }
+                    });
+                    resp.endHandler(v -> done.tryComplete("0".equals(resp.trailers().get(GRPC_STATUS))
+                            && reader.serving() ? Result.SUCCESS : Result.FAILED));
+                    return done.future();
+                }).andThen(ar -> {
+                    if (!config.reuseConnection()) {
+                        req.connection().close();
+                    }
+                });
             }).onComplete(ar -> {
                 if (id != attempt) {
                     return;
@@ -492,6 +543,28 @@ final class HealthChecker {
                 }
             });
         }
+    }
+
+    /**
+     * Envoy's gRPC check headers: those of a gRPC call ({@code content-type: application/grpc}, {@code te: trailers}),
+     * {@code user-agent: Envoy/HC}, then the {@code initial_metadata} as any other level of header rules, then a
+     * {@code grpc-timeout} of the check's {@code timeout} (set last, as Envoy's, so the metadata does not change it).
+     */
+    static void grpcHeaders(MultiMap headers, HealthCheck.Grpc g, long timeoutMillis) {
+        headers.set(HttpHeaders.CONTENT_TYPE, GRPC_CONTENT_TYPE).set("te", "trailers")
+                .set(HttpHeaders.USER_AGENT, USER_AGENT);
+        HeaderMutator.apply(List.of(), g.initialMetadata(), new MultiMapHeaders(headers));
+        headers.set("grpc-timeout", GrpcHealthMessages.grpcTimeout(timeoutMillis));
+    }
+
+    /**
+     * Whether an answer's content type is gRPC's, as Envoy's {@code hasGrpcContentType}: {@code application/grpc}
+     * alone, with a {@code +} suffix or with parameters.
+     */
+    static boolean grpcContentType(MultiMap headers) {
+        String type = headers.get(HttpHeaders.CONTENT_TYPE);
+        return type != null && (type.equals(GRPC_CONTENT_TYPE) || type.startsWith(GRPC_CONTENT_TYPE + "+")
+                || type.startsWith(GRPC_CONTENT_TYPE + ";"));
     }
 
     /**

@@ -7,10 +7,12 @@ import java.util.Set;
 /**
  * Parses a cluster's {@code health_checks}: at most one, with Envoy's HTTP checker ({@code http_health_check}: host,
  * path, method, request headers, expected and retriable statuses, HTTP/1.1 or HTTP/2) or its TCP checker without
- * payloads ({@code tcp_health_check} with no {@code send} or {@code receive}: a connection accepted is a success).
+ * payloads ({@code tcp_health_check} with no {@code send} or {@code receive}: a connection accepted is a success), or
+ * its gRPC checker ({@code grpc_health_check}: service name, authority, initial metadata; the cluster must have
+ * HTTP/2 to its hosts, as Envoy requires).
  * {@code always_log_health_check_failures} and {@code always_log_health_check_success} only choose what Envoy's
  * health check event logger writes; without one (its {@code event_log_path}, {@code event_logger} and
- * {@code event_service} are refused) they change nothing and are accepted. The gRPC and custom checkers, payloads,
+ * {@code event_service} are refused) they change nothing and are accepted. The custom checkers, payloads,
  * {@code tls_options}, {@code transport_socket_match_criteria} and anything else not implemented are refused with
  * their path.
  */
@@ -18,7 +20,7 @@ final class HealthCheckParser {
     private static final Set<String> SUPPORTED = Set.of("timeout", "interval", "interval_jitter",
             "interval_jitter_percent", "initial_jitter", "unhealthy_threshold", "healthy_threshold",
             "no_traffic_interval", "no_traffic_healthy_interval", "unhealthy_interval", "unhealthy_edge_interval",
-            "healthy_edge_interval", "reuse_connection", "http_health_check", "tcp_health_check");
+            "healthy_edge_interval", "reuse_connection", "http_health_check", "tcp_health_check", "grpc_health_check");
     private static final Set<String> HARMLESS = Set.of("always_log_health_check_failures",
             "always_log_health_check_success");
 
@@ -55,7 +57,9 @@ final class HealthCheckParser {
                 Fields.onlyKnown(h.getTcpHealthCheck(), Set.of(), Set.of());
                 return new HealthCheck.Tcp();
             });
-            default -> throw new FieldError("health_checker", "required (http_health_check or tcp_health_check)");
+            case GRPC_HEALTH_CHECK -> Fields.at("grpc_health_check", () -> grpc(h.getGrpcHealthCheck()));
+            default -> throw new FieldError("health_checker",
+                    "required (http_health_check, tcp_health_check or grpc_health_check)");
         };
         return new HealthCheck(Fields.duration(h.getTimeout()), Fields.duration(h.getInterval()),
                 Fields.durationOrNull(h.hasIntervalJitter(), h.getIntervalJitter()),
@@ -96,6 +100,12 @@ final class HealthCheckParser {
                 List.copyOf(c.getRequestHeadersToRemoveList()),
                 Fields.each("expected_statuses", c.getExpectedStatusesList(), HealthCheckParser::range),
                 Fields.each("retriable_statuses", c.getRetriableStatusesList(), HealthCheckParser::range), http2);
+    }
+
+    private static HealthCheck.Grpc grpc(io.envoyproxy.envoy.config.core.v3.HealthCheck.GrpcHealthCheck c) {
+        Fields.onlyKnown(c, Set.of("service_name", "authority", "initial_metadata"), Set.of());
+        return new HealthCheck.Grpc(c.getServiceName(), c.getAuthority(),
+                Fields.each("initial_metadata", c.getInitialMetadataList(), CoreParsers::headerValueOption));
     }
 
     private static HealthCheck.StatusRange range(io.envoyproxy.envoy.type.v3.Int64Range r) {

@@ -18,7 +18,9 @@ import dev.inmesh.runtime.stats.WorkloadInfo;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpServer;
+import io.vertx.core.http.HttpServerResponse;
 import io.vertx.core.net.NetServer;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -30,9 +32,12 @@ import java.util.Set;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 /** Active health checks on Vert.x against loopback servers: what they send, and the traffic they steer. */
 class HealthCheckTrafficTest {
@@ -93,8 +98,9 @@ class HealthCheckTrafficTest {
     private static Cluster cluster(HealthCheck hc, List<LbEndpoint> eps) {
         ClusterLoadAssignment cla = new ClusterLoadAssignment("c",
                 List.of(new LocalityLbEndpoints(Locality.EMPTY, eps, 1, 0)), 140);
+        // a gRPC check needs HTTP/2 to the hosts, as in Envoy
         Cluster plain = new Cluster("c", DiscoveryType.STATIC, "", null, null, null, null, null, null, null, cla,
-                null, null, null, false, Metadata.EMPTY);
+                null, null, null, hc.checker() instanceof HealthCheck.Grpc, Metadata.EMPTY);
         return HealthCheckerTest.withHealthCheck(plain, hc);
     }
 
@@ -241,5 +247,148 @@ class HealthCheckTrafficTest {
         await(() -> good.seen.size() >= goodBefore + 3, "more checks of the host that stayed");
         assertEquals(afterRemoval, silentRequests.get());
         assertFalse(goodHost.failedActiveHealthCheck()); // kept its health across the update
+    }
+
+    /** How a gRPC upstream answers {@code grpc.health.v1.Health/Check}. */
+    enum Answer {
+        SERVING,
+        NOT_SERVING,
+        /** A {@code SERVING} message, then {@code grpc-status: 14} (UNAVAILABLE). */
+        UNAVAILABLE,
+        /** HTTP 503 without gRPC. */
+        HTTP_503,
+        /** HTTP 200 with {@code grpc-status: 0} in the headers and nothing else (no message). */
+        TRAILERS_ONLY,
+        /** A message prefix that announces 5 MiB, then nothing: the check must not wait for the rest. */
+        OVERSIZED,
+        /** The stream reset. */
+        RESET
+    }
+
+    /** A gRPC upstream (h2c) answering as {@link #answer} says, recording each call and counting its connections. */
+    private static final class GrpcUpstream {
+        final AtomicReference<Answer> answer = new AtomicReference<>(Answer.SERVING);
+        final ConcurrentLinkedQueue<String> seen = new ConcurrentLinkedQueue<>();
+        final ConcurrentLinkedQueue<Answer> answered = new ConcurrentLinkedQueue<>();
+        final AtomicInteger connections = new AtomicInteger();
+        int port;
+    }
+
+    private static Buffer healthResponse(int status) {
+        // HealthCheckResponse{status = 1 (varint)}, framed: flag 0, length 2
+        return Buffer.buffer().appendByte((byte) 0).appendInt(2).appendByte((byte) 0x08).appendByte((byte) status);
+    }
+
+    private GrpcUpstream grpcUpstream() throws Exception {
+        GrpcUpstream u = new GrpcUpstream();
+        HttpServer server = vertx.createHttpServer().connectionHandler(c -> u.connections.incrementAndGet())
+                .requestHandler(req -> req.body().onSuccess(body -> {
+                    // HealthCheckRequest{service = 1 (string)} after the 5-byte prefix: tag 0x0a, a one-byte length
+                    String service = body.length() > 7 ? body.getString(7, body.length()) : "";
+                    u.seen.add(req.version() + " " + req.method() + " " + req.uri() + " host=" + req.authority()
+                            + " ct=" + req.getHeader("content-type") + " te=" + req.getHeader("te") + " ua="
+                            + req.getHeader("user-agent") + " timeout=" + req.getHeader("grpc-timeout")
+                            + " x-probe=" + req.getHeader("x-probe") + " service=" + service);
+                    Answer a = u.answer.get();
+                    u.answered.add(a);
+                    HttpServerResponse r = req.response().putHeader("content-type", "application/grpc");
+                    switch (a) {
+                        case SERVING -> r.putTrailer("grpc-status", "0").end(healthResponse(1));
+                        case NOT_SERVING -> r.putTrailer("grpc-status", "0").end(healthResponse(2));
+                        case UNAVAILABLE -> r.putTrailer("grpc-status", "14").end(healthResponse(1));
+                        case HTTP_503 -> r.setStatusCode(503).putHeader("content-type", "text/plain").end("no");
+                        case TRAILERS_ONLY -> r.putHeader("grpc-status", "0").end();
+                        case OVERSIZED -> r.write(Buffer.buffer().appendByte((byte) 0).appendInt(5 << 20));
+                        case RESET -> r.reset();
+                    }
+                }));
+        u.port = server.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
+        return u;
+    }
+
+    private static HealthCheck.Grpc grpc() {
+        return new HealthCheck.Grpc("reviews", "grpc.local", List.of(new dev.inmesh.api.config.core.HeaderValueOption(
+                "x-probe", "1", dev.inmesh.api.config.core.HeaderValueOption.AppendAction.APPEND_IF_EXISTS_OR_ADD,
+                false)));
+    }
+
+    /**
+     * A check every 20 ms while the host's checks pass, and 60 s after a failure (the cluster has no traffic: a
+     * success that leaves the host healthy waits {@code no_traffic_healthy_interval}, anything else
+     * {@code no_traffic_interval}): a test sees one failed check's effect, whether it failed the host or only moved it
+     * toward failing.
+     */
+    private static HealthCheck slowAfterFailures(HealthCheck.Checker checker, int unhealthy, boolean reuse) {
+        Duration every = Duration.ofMillis(20);
+        return new HealthCheck(Duration.ofMillis(500), every, null, 0, null, unhealthy, 1, Duration.ofSeconds(60),
+                every, null, null, null, reuse, checker);
+    }
+
+    /**
+     * As Envoy's gRPC session: a unary POST of a HealthCheckRequest naming the service, over h2c, with gRPC's headers,
+     * {@code user-agent: Envoy/HC}, the check's timeout as {@code grpc-timeout}, the {@code initial_metadata}, and
+     * the endpoint's health check hostname, else the check's {@code authority}, as {@code :authority}.
+     */
+    @Test
+    void aGrpcCheckThatAnswersServingKeepsAHostHealthyAndCarriesTheServiceAuthorityAndMetadata() throws Exception {
+        GrpcUpstream named = grpcUpstream();
+        GrpcUpstream plain = grpcUpstream();
+        UpstreamCluster c = start(cluster(slowAfterFailures(grpc(), 1, true), List.of(new LbEndpoint(
+                new SocketAddress("127.0.0.1", named.port), "", null, 1, Metadata.EMPTY, List.of(),
+                new dev.inmesh.api.config.endpoint.HealthCheckConfig(0, "hc.local", false)),
+                new LbEndpoint(new SocketAddress("127.0.0.1", plain.port), "", null, 1, Metadata.EMPTY))));
+        await(() -> named.seen.size() >= 3 && plain.seen.size() >= 3, "a few rounds of checks");
+        assertFalse(host(c, named.port).failedActiveHealthCheck());
+        assertFalse(host(c, plain.port).failedActiveHealthCheck());
+        assertEquals(Set.of(named.port, plain.port), picked(c));
+        String call = "HTTP_2 POST /grpc.health.v1.Health/Check host=%s ct=application/grpc te=trailers ua=Envoy/HC "
+                + "timeout=500m x-probe=1 service=reviews";
+        assertEquals(call.formatted("hc.local"), named.seen.peek());
+        assertEquals(call.formatted("grpc.local"), plain.seen.peek());
+        assertEquals(0.0, stat("failure"));
+        // reuse_connection: one connection for all of a host's checks
+        assertEquals(1, named.connections.get());
+    }
+
+    /**
+     * As Envoy, whose gRPC session reports anything but grpc-status OK with a SERVING message as an active failure:
+     * it fails a healthy host at once, whatever {@code unhealthy_threshold} (5 here) says, and is no network failure;
+     * an oversized message fails without waiting for the rest (which would be a timeout, a network failure).
+     */
+    @ParameterizedTest
+    @EnumSource(value = Answer.class, names = {"NOT_SERVING", "UNAVAILABLE", "HTTP_503", "TRAILERS_ONLY", "OVERSIZED"})
+    void aGrpcAnswerOtherThanServingWithStatusOkFailsAHealthyHostAtOnce(Answer answer) throws Exception {
+        GrpcUpstream u = grpcUpstream();
+        UpstreamCluster c = start(cluster(slowAfterFailures(grpc(), 5, true), u.port));
+        Host h = host(c, u.port);
+        await(() -> !h.failedActiveHealthCheck(), "the first check passing");
+        u.answer.set(answer);
+        await(h::failedActiveHealthCheck, "the host failing");
+        assertEquals(1, u.answered.stream().filter(a -> a == answer).count());
+        assertEquals(0.0, stat("network_failure"));
+        assertFalse(h.activeHealthCheckTimedOut());
+    }
+
+    @Test
+    void aResetGrpcCheckIsANetworkFailureThatCountsTowardTheUnhealthyThreshold() throws Exception {
+        GrpcUpstream u = grpcUpstream();
+        Duration every = Duration.ofMillis(20);
+        UpstreamCluster c = start(cluster(new HealthCheck(Duration.ofMillis(500), every, null, 0, null, 3, 1, every,
+                null, null, null, null, true, grpc()), u.port));
+        Host h = host(c, u.port);
+        await(() -> !h.failedActiveHealthCheck(), "the first check passing");
+        u.answer.set(Answer.RESET);
+        await(h::failedActiveHealthCheck, "the host failing");
+        assertTrue(u.answered.stream().filter(a -> a == Answer.RESET).count() >= 3);
+        assertTrue(stat("network_failure") >= 3);
+    }
+
+    @Test
+    void withoutReuseConnectionEachGrpcCheckHasItsOwnConnection() throws Exception {
+        GrpcUpstream u = grpcUpstream();
+        UpstreamCluster c = start(cluster(slowAfterFailures(grpc(), 1, false), u.port));
+        await(() -> u.seen.size() >= 3, "three checks");
+        assertFalse(host(c, u.port).failedActiveHealthCheck());
+        assertTrue(u.connections.get() >= 3, u.connections.get() + " connections");
     }
 }

@@ -87,8 +87,8 @@ class HealthCheckParserTest {
     @Test
     void whatIsNotImplementedOrMissingIsRefusedByItsPath() throws Exception {
         String at = "Cluster \"x\": health_checks[0].";
-        assertTrue(error("{" + REQUIRED + ", \"grpcHealthCheck\": {}}").startsWith(at + "grpc_health_check: not "
-                + "supported"));
+        assertTrue(error("{" + REQUIRED + ", \"customHealthCheck\": {\"name\": \"envoy.health_checkers.redis\"}}")
+                .startsWith(at + "custom_health_check: not supported"));
         assertTrue(error("{" + REQUIRED + ", \"tcpHealthCheck\": {\"send\": {\"text\": \"0102\"}}}")
                 .startsWith(at + "tcp_health_check.send: not supported"));
         assertTrue(error("{" + REQUIRED + ", \"eventLogPath\": \"/tmp/hc\", \"tcpHealthCheck\": {}}")
@@ -109,12 +109,40 @@ class HealthCheckParserTest {
                 + "\"start\": 200, \"end\": 200}]}}").startsWith(at + "http_health_check.expected_statuses[0].end: "));
         assertEquals(at + "timeout: required", error("{\"interval\": \"5s\", \"unhealthyThreshold\": 3, "
                 + "\"healthyThreshold\": 2, \"tcpHealthCheck\": {}}"));
-        assertEquals(at + "health_checker: required (http_health_check or tcp_health_check)",
+        assertEquals(at + "health_checker: required (http_health_check, tcp_health_check or grpc_health_check)",
                 error("{" + REQUIRED + "}"));
         assertEquals(at + "unhealthy_threshold: 0 (expected: >= 1)", error("{\"timeout\": \"1s\", \"interval\": "
                 + "\"5s\", \"unhealthyThreshold\": 0, \"healthyThreshold\": 2, \"tcpHealthCheck\": {}}"));
         assertEquals("Cluster \"x\": health_checks: 2 health checks (expected: at most one)",
                 error("{" + REQUIRED + ", \"tcpHealthCheck\": {}}, {" + REQUIRED + ", \"tcpHealthCheck\": {}}"));
+    }
+
+    @Test
+    void aGrpcCheckLoadsOnAClusterWithHttp2ToItsHosts() throws Exception {
+        var p = ClusterParserTest.proto("""
+                {"name": "x", "type": "STATIC", "healthChecks": [{%s, "grpcHealthCheck": {"serviceName": "svc",
+                   "authority": "grpc.local", "initialMetadata": [{"header": {"key": "x-probe", "value": "1"}}]}}],
+                 "http2ProtocolOptions": {}}""".formatted(REQUIRED));
+        assertEquals(new HealthCheck.Grpc("svc", "grpc.local", List.of(new HeaderValueOption("x-probe", "1",
+                HeaderValueOption.AppendAction.APPEND_IF_EXISTS_OR_ADD, false))),
+                PARSER.parse(p).healthCheck().checker());
+        assertEquals(new HealthCheck.Grpc("", "", List.of()), parse2("{" + REQUIRED + ", \"grpcHealthCheck\": {}}"));
+    }
+
+    /** As Envoy's HealthCheckerFactory ("cluster must support HTTP/2 for gRPC healthchecking"). */
+    @Test
+    void aGrpcCheckIsRefusedOnAClusterWithoutHttp2() throws Exception {
+        String e = error("{" + REQUIRED + ", \"grpcHealthCheck\": {}}");
+        assertTrue(e.startsWith("Cluster \"x\": health_checks: a gRPC health check on an HTTP/1.1 cluster"), e);
+    }
+
+    private static HealthCheck.Checker parse2(String check) throws Exception {
+        var p = ClusterParserTest.proto("""
+                {"name": "x", "type": "STATIC", "healthChecks": [%s], "typedExtensionProtocolOptions": {
+                  "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                    "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                    "explicitHttpConfig": {"http2ProtocolOptions": {}}}}}""".formatted(check));
+        return PARSER.parse(p).healthCheck().checker();
     }
 
     @Test

@@ -10,9 +10,10 @@ import java.util.List;
  * schedule, and a host that fails its checks takes no traffic (outside panic) until it passes them again.
  *
  * <p>A check that fails for the network (no connection, a reset, the {@code timeout}) counts toward
- * {@code unhealthyThreshold}; an HTTP answer outside the expected and retriable statuses marks the host unhealthy at
- * once, as in Envoy. A host that has never been checked is unhealthy until its first check, whose success makes it
- * healthy at once; after that, {@code healthyThreshold} successes in a row do.
+ * {@code unhealthyThreshold}; an HTTP answer outside the expected and retriable statuses, or a gRPC answer other than
+ * {@code SERVING}, marks the host unhealthy at once, as in Envoy. A host that has never been checked is unhealthy
+ * until its first check, whose success makes it healthy at once; after that, {@code healthyThreshold} successes in a
+ * row do.
  *
  * @param timeout how long a check may take before it fails as a network failure (required, {@code > 0})
  * @param interval between checks of a healthy host while the cluster has had traffic (required, {@code > 0})
@@ -69,7 +70,7 @@ public record HealthCheck(Duration timeout, Duration interval, Duration interval
     }
 
     /** What a check does: one of Envoy's health checkers. */
-    public sealed interface Checker permits Http, Tcp {}
+    public sealed interface Checker permits Http, Tcp, Grpc {}
 
     /**
      * Envoy's {@code http_health_check}: a request to each host, healthy when the answer's status is expected.
@@ -114,6 +115,26 @@ public record HealthCheck(Duration timeout, Duration interval, Duration interval
 
     /** Envoy's {@code tcp_health_check} without payloads: a host is healthy when it accepts a connection. */
     public record Tcp() implements Checker {}
+
+    /**
+     * Envoy's {@code grpc_health_check}: a unary {@code grpc.health.v1.Health/Check} call over HTTP/2 to each host,
+     * healthy when it answers {@code grpc-status: 0} with a {@code HealthCheckResponse} whose status is
+     * {@code SERVING}. As Envoy, only on a cluster with HTTP/2 to its hosts.
+     *
+     * @param serviceName the {@code HealthCheckRequest}'s {@code service}; empty (the server's overall health) when
+     *     unset
+     * @param authority the call's {@code :authority}, unless the endpoint's {@code health_check_config} names a
+     *     hostname; the cluster's name when empty, as Envoy's
+     * @param initialMetadata headers added to each call, as a route's {@code request_headers_to_add}
+     */
+    public record Grpc(String serviceName, String authority, List<HeaderValueOption> initialMetadata)
+            implements Checker {
+        public Grpc {
+            serviceName = serviceName == null ? "" : serviceName;
+            authority = authority == null ? "" : authority;
+            initialMetadata = initialMetadata == null ? List.of() : List.copyOf(initialMetadata);
+        }
+    }
 
     /** HTTP statuses {@code [start, end)}, within {@code [100, 600]} as Envoy requires. */
     public record StatusRange(int start, int end) {
