@@ -189,6 +189,9 @@ public final class ClusterParser
         }
         boolean http2 = c.hasHttp2ProtocolOptions();
         boolean downstream = false;
+        // Envoy's HTTP2 cluster feature, which a gRPC health check needs: use_downstream_protocol_config counts only
+        // with http2_protocol_options
+        boolean h2Feature = http2;
         Http2ProtocolOptions h2 = http2 ? Fields.at("http2_protocol_options",
                 () -> CoreParsers.http2ProtocolOptions(c.getHttp2ProtocolOptions())) : null;
         // the typed HttpProtocolOptions replace the cluster's deprecated fields, as in Envoy
@@ -206,6 +209,8 @@ public final class ClusterParser
             UpstreamProtocol p = Fields.at(segment, () -> upstreamProtocol(o));
             http2 |= p == UpstreamProtocol.HTTP2;
             downstream |= p == UpstreamProtocol.DOWNSTREAM;
+            h2Feature |= p == UpstreamProtocol.HTTP2 || p == UpstreamProtocol.DOWNSTREAM
+                    && o.getUseDownstreamProtocolConfig().hasHttp2ProtocolOptions();
             h2 = Fields.at(segment, () -> http2Options(o));
             lifetimes = o.hasCommonHttpProtocolOptions() ? Fields.at(segment + ".common_http_protocol_options",
                     () -> lifetimes(o.getCommonHttpProtocolOptions())) : CommonHttpProtocolOptions.DEFAULTS;
@@ -229,7 +234,7 @@ public final class ClusterParser
                 common, bind, inline, dnsRefresh, family, cleanup, http2, downstream && !http2,
                 Fields.at("metadata", () -> CoreParsers.metadata(c.getMetadata())), lifetimes, tls, keepalive,
                 matches, c.getRespectDnsTtl(), h2, dnsJitter, extraSources, c.getAltStatName(),
-                HealthCheckParser.parse(c.getHealthChecksList()), c.getIgnoreHealthOnHostRemoval());
+                HealthCheckParser.parse(c.getHealthChecksList(), h2Feature), c.getIgnoreHealthOnHostRemoval());
     }
 
     /**

@@ -26,18 +26,23 @@ final class HealthCheckParser {
 
     private HealthCheckParser() {}
 
-    /** The cluster's one health check, or null when it has none. */
-    static HealthCheck parse(List<io.envoyproxy.envoy.config.core.v3.HealthCheck> checks) {
+    /**
+     * The cluster's one health check, or null when it has none.
+     *
+     * @param http2 whether the cluster has Envoy's HTTP2 feature (HTTP/2 protocol options, explicit or for its
+     *     downstream protocol), without which Envoy refuses a gRPC check
+     */
+    static HealthCheck parse(List<io.envoyproxy.envoy.config.core.v3.HealthCheck> checks, boolean http2) {
         if (checks.isEmpty()) {
             return null;
         }
         if (checks.size() > 1) {
             throw new FieldError("health_checks", checks.size() + " health checks (expected: at most one)");
         }
-        return Fields.at("health_checks[0]", () -> healthCheck(checks.get(0)));
+        return Fields.at("health_checks[0]", () -> healthCheck(checks.get(0), http2));
     }
 
-    private static HealthCheck healthCheck(io.envoyproxy.envoy.config.core.v3.HealthCheck h) {
+    private static HealthCheck healthCheck(io.envoyproxy.envoy.config.core.v3.HealthCheck h, boolean http2) {
         Fields.onlyKnown(h, SUPPORTED, HARMLESS);
         if (!h.hasTimeout()) {
             throw new FieldError("timeout", "required");
@@ -57,7 +62,13 @@ final class HealthCheckParser {
                 Fields.onlyKnown(h.getTcpHealthCheck(), Set.of(), Set.of());
                 return new HealthCheck.Tcp();
             });
-            case GRPC_HEALTH_CHECK -> Fields.at("grpc_health_check", () -> grpc(h.getGrpcHealthCheck()));
+            case GRPC_HEALTH_CHECK -> {
+                if (!http2) {
+                    throw new FieldError("grpc_health_check", "on a cluster without HTTP/2 (expected: http2_protocol_"
+                            + "options, explicit or in use_downstream_protocol_config, as Envoy requires)");
+                }
+                yield Fields.at("grpc_health_check", () -> grpc(h.getGrpcHealthCheck()));
+            }
             default -> throw new FieldError("health_checker",
                     "required (http_health_check, tcp_health_check or grpc_health_check)");
         };

@@ -129,11 +129,25 @@ class HealthCheckParserTest {
         assertEquals(new HealthCheck.Grpc("", "", List.of()), parse2("{" + REQUIRED + ", \"grpcHealthCheck\": {}}"));
     }
 
-    /** As Envoy's HealthCheckerFactory ("cluster must support HTTP/2 for gRPC healthchecking"). */
+    /**
+     * As Envoy's HealthCheckerFactory ("cluster must support HTTP/2 for gRPC healthchecking"), where
+     * use_downstream_protocol_config gives the HTTP2 feature only with http2_protocol_options.
+     */
     @Test
     void aGrpcCheckIsRefusedOnAClusterWithoutHttp2() throws Exception {
+        String at = "Cluster \"x\": health_checks[0].grpc_health_check: on a cluster without HTTP/2";
         String e = error("{" + REQUIRED + ", \"grpcHealthCheck\": {}}");
-        assertTrue(e.startsWith("Cluster \"x\": health_checks: a gRPC health check on an HTTP/1.1 cluster"), e);
+        assertTrue(e.startsWith(at), e);
+        String downstream = """
+                {"name": "x", "type": "STATIC", "healthChecks": [{%s, "grpcHealthCheck": {}}],
+                 "typedExtensionProtocolOptions": {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                   "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                   "useDownstreamProtocolConfig": {%s}}}}""";
+        var h1Only = ClusterParserTest.proto(downstream.formatted(REQUIRED, "\"httpProtocolOptions\": {}"));
+        e = assertThrows(InvalidResourceException.class, () -> PARSER.parse(h1Only)).getMessage();
+        assertTrue(e.startsWith(at), e);
+        var both = ClusterParserTest.proto(downstream.formatted(REQUIRED, "\"http2ProtocolOptions\": {}"));
+        assertEquals(new HealthCheck.Grpc("", "", List.of()), PARSER.parse(both).healthCheck().checker());
     }
 
     private static HealthCheck.Checker parse2(String check) throws Exception {

@@ -137,7 +137,8 @@ public record Cluster(
                 "a health check on a cluster with TLS", "no TLS to the hosts (Inmesh's checks speak plaintext)");
         Checks.check(healthCheck == null || type != DiscoveryType.ORIGINAL_DST, "health_checks",
                 "a health check on an ORIGINAL_DST cluster", "a cluster whose hosts are known in advance");
-        // as Envoy's HealthCheckerFactory: a gRPC check needs a cluster whose protocol options allow HTTP/2
+        // as Envoy's HealthCheckerFactory: a gRPC check needs a cluster whose protocol options allow HTTP/2 (the xDS
+        // parser also refuses use_downstream_protocol_config without http2_protocol_options, which this cannot see)
         Checks.check(healthCheck == null || !(healthCheck.checker() instanceof HealthCheck.Grpc) || http2
                 || useDownstreamProtocol, "health_checks", "a gRPC health check on an HTTP/1.1 cluster",
                 "a cluster with HTTP/2 to its hosts");
