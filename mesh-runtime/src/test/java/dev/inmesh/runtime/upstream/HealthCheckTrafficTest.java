@@ -320,7 +320,8 @@ class HealthCheckTrafficTest {
      */
     private static HealthCheck slowAfterFailures(HealthCheck.Checker checker, int unhealthy, boolean reuse) {
         Duration every = Duration.ofMillis(20);
-        return new HealthCheck(Duration.ofMillis(500), every, null, 0, null, unhealthy, 1, Duration.ofSeconds(60),
+        // a timeout that a loaded machine's first connection does not reach, and short of the tests' 10 s wait
+        return new HealthCheck(Duration.ofSeconds(5), every, null, 0, null, unhealthy, 1, Duration.ofSeconds(60),
                 every, null, null, null, reuse, checker);
     }
 
@@ -342,7 +343,7 @@ class HealthCheckTrafficTest {
         assertFalse(host(c, plain.port).failedActiveHealthCheck());
         assertEquals(Set.of(named.port, plain.port), picked(c));
         String call = "HTTP_2 POST /grpc.health.v1.Health/Check host=%s ct=application/grpc te=trailers ua=Envoy/HC "
-                + "timeout=500m x-probe=1 service=reviews";
+                + "timeout=5000m x-probe=1 service=reviews";
         assertEquals(call.formatted("hc.local"), named.seen.peek());
         assertEquals(call.formatted("grpc.local"), plain.seen.peek());
         assertEquals(0.0, stat("failure"));
