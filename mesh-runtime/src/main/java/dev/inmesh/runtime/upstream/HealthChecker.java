@@ -343,7 +343,8 @@ final class HealthChecker {
                 headers(req.headers(), h);
                 // the body is read to its end and dropped (nothing here matches it): no check holds an answer whole
                 return req.send().compose(resp -> resp.end().map(v -> httpResult(h, resp.statusCode(),
-                        resp.headers().contains(IMMEDIATE_FAIL), resp.headers().contains(DEGRADED_HEADER))));
+                        resp.headers().contains(IMMEDIATE_FAIL), resp.headers().contains(DEGRADED_HEADER))))
+                        .andThen(ar -> closeUnlessReused(req));
             }).onComplete(ar -> {
                 if (id != attempt) {
                     return;
@@ -382,11 +383,7 @@ final class HealthChecker {
                     resp.endHandler(v -> done.tryComplete("0".equals(resp.trailers().get(GRPC_STATUS))
                             && reader.serving() ? Result.SUCCESS : Result.FAILED));
                     return done.future();
-                }).andThen(ar -> {
-                    if (!config.reuseConnection()) {
-                        req.connection().close();
-                    }
-                });
+                }).andThen(ar -> closeUnlessReused(req));
             }).onComplete(ar -> {
                 if (id != attempt) {
                     return;
@@ -394,6 +391,16 @@ final class HealthChecker {
                 inFlight = null;
                 complete(id, ar.failed() ? Result.NETWORK : ar.result());
             });
+        }
+
+        /**
+         * Without {@code reuse_connection}, closes the connection of a check that ended, as Envoy's sessions close
+         * their client after each check; over HTTP/2 the client's keep-alive setting alone would keep it.
+         */
+        private void closeUnlessReused(HttpClientRequest req) {
+            if (!config.reuseConnection()) {
+                req.connection().close();
+            }
         }
 
         private void tcp(long id) {

@@ -392,4 +392,19 @@ class HealthCheckTrafficTest {
         assertFalse(host(c, u.port).failedActiveHealthCheck());
         assertTrue(u.connections.get() >= 3, u.connections.get() + " connections");
     }
+
+    /**
+     * As Envoy's HTTP session, which closes its client after each check without {@code reuse_connection}: over
+     * HTTP/2 too, where a client's keep-alive setting does not close the connection.
+     */
+    @Test
+    void withoutReuseConnectionEachHttp2CheckHasItsOwnConnection() throws Exception {
+        GrpcUpstream u = grpcUpstream();
+        HealthCheck.Http h2 = new HealthCheck.Http("", "/healthz", null, null, null, null, null, true);
+        UpstreamCluster c = start(cluster(slowAfterFailures(h2, 1, false), u.port));
+        await(() -> u.seen.size() >= 3, "three checks");
+        assertFalse(host(c, u.port).failedActiveHealthCheck());
+        assertTrue(u.seen.peek().startsWith("HTTP_2 GET /healthz"), u.seen.peek());
+        assertTrue(u.connections.get() >= 3, u.connections.get() + " connections");
+    }
 }
