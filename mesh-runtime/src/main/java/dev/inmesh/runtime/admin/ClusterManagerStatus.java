@@ -172,7 +172,11 @@ public final class ClusterManagerStatus implements ClusterStatusSource {
         return ListenersStatus.address(h.address());
     }
 
-    private static HostHealthStatus healthStatus(Host h) {
+    /**
+     * The host's {@code health_status} in {@code /clusters?format=json}, as Envoy's admin sets it from the host's
+     * health flags (its {@code pending_dynamic_removal} too).
+     */
+    public static HostHealthStatus healthStatus(Host h) {
         var eds = switch (h.healthStatus()) {
             case UNHEALTHY, TIMEOUT -> io.envoyproxy.envoy.config.core.v3.HealthStatus.UNHEALTHY;
             case DRAINING -> io.envoyproxy.envoy.config.core.v3.HealthStatus.DRAINING;
@@ -183,7 +187,8 @@ public final class ClusterManagerStatus implements ClusterStatusSource {
                 .setFailedActiveHealthCheck(h.failedActiveHealthCheck())
                 .setActiveHcTimeout(h.activeHealthCheckTimedOut())
                 .setExcludedViaImmediateHcFail(h.excludedViaImmediateHealthCheckFail())
-                .setFailedActiveDegradedCheck(h.degradedByActiveHealthCheck()).build();
+                .setFailedActiveDegradedCheck(h.degradedByActiveHealthCheck())
+                .setPendingDynamicRemoval(h.pendingDynamicRemoval()).build();
     }
 
     private static UInt32Value uint32(long v) {

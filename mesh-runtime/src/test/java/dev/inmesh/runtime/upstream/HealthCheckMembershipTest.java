@@ -82,6 +82,9 @@ class HealthCheckMembershipTest {
         assertSame(leaving, host(c, 3));
         assertTrue(leaving.pendingDynamicRemoval());
         assertEquals("/pending_dynamic_removal", ClusterManagerStatus.healthFlags(leaving));
+        // /clusters?format=json says so too, as Envoy's admin sets health_status.pending_dynamic_removal
+        assertTrue(ClusterManagerStatus.healthStatus(leaving).getPendingDynamicRemoval());
+        assertFalse(ClusterManagerStatus.healthStatus(host(c, 2)).getPendingDynamicRemoval());
         assertEquals(3, c.hosts().size()); // membership_total counts it, as Envoy's host set holds it
         assertEquals(Set.of("10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"), picked(c));
         assertNotNull(c.healthCheckSession(leaving));
