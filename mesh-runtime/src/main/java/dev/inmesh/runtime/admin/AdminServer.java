@@ -1,5 +1,6 @@
 package dev.inmesh.runtime.admin;
 
+import dev.inmesh.runtime.snapshot.MeshSnapshot;
 import dev.inmesh.runtime.snapshot.SnapshotHolder;
 import dev.inmesh.runtime.tls.WorkloadIdentity;
 import dev.inmesh.runtime.xds.DynamicState;
@@ -769,9 +770,16 @@ public final class AdminServer {
         vertx.<Object>executeBlocking(() -> {
             try {
                 DynamicState dynamic = dynamicState.get();
-                return ConfigDumpBuilder.json(snapshots.current().resources(),
-                        dynamic == null ? DynamicState.NONE : dynamic, identity, presentedNode(), startedAt, query)
-                        + "\n";
+                MeshSnapshot snapshot = snapshots.current();
+                // the clusters not in use until their first health checks are warming ones, as Envoy's
+                Set<String> warming = new java.util.HashSet<>();
+                snapshot.clusterManager().clusters().forEach((name, c) -> {
+                    if (c.warming()) {
+                        warming.add(name);
+                    }
+                });
+                return ConfigDumpBuilder.json(snapshot.resources(), (dynamic == null ? DynamicState.NONE : dynamic)
+                        .withClustersWarmingInUse(warming), identity, presentedNode(), startedAt, query) + "\n";
             } catch (ConfigDumpBuilder.QueryException e) {
                 return e;
             }

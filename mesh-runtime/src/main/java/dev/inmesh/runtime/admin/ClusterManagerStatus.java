@@ -141,8 +141,13 @@ public final class ClusterManagerStatus implements ClusterStatusSource {
         return out.build();
     }
 
+    /**
+     * The clusters {@code /clusters} lists, by name: as Envoy's, its active ones; a cluster from xDS (or code) not in
+     * use until its first health checks is warming, and left out (a bootstrap's is active at once in Envoy).
+     */
     private static List<UpstreamCluster> sorted(MeshSnapshot snapshot) {
         Map<String, UpstreamCluster> clusters = new TreeMap<>(snapshot.clusterManager().clusters());
+        clusters.values().removeIf(c -> c.warming() && addedViaApi(snapshot, c));
         return new ArrayList<>(clusters.values());
     }
 

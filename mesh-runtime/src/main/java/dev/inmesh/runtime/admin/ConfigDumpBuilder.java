@@ -223,7 +223,8 @@ public final class ConfigDumpBuilder {
     /**
      * The dumps in Envoy's order: bootstrap, clusters, endpoints (when asked), listeners, routes, secrets
      * ({@link SecretsDump}); of the resources and secrets, those whose name {@code names} accepts. As Envoy's, the
-     * clusters warming are in {@code dynamic_warming_clusters} and a listener warming has a {@code warming_state}
+     * clusters warming (those of {@link DynamicState#clustersWarmingInUse} too, but not a bootstrap's, which Envoy
+     * makes active at once) are in {@code dynamic_warming_clusters} and a listener warming has a {@code warming_state}
      * (beside the {@code active_state} of the version serving, if any); a listener whose last update was rejected
      * has an {@code error_state}. Sensitive fields are redacted ({@link SensitiveFields}).
      */
@@ -249,6 +250,9 @@ public final class ConfigDumpBuilder {
                     clusters.addStaticClusters(ClustersConfigDump.StaticCluster.newBuilder()
                             .setCluster(Any.pack(EnvoyJson.withUnknownTypesNamed(m)))
                             .setLastUpdated(timestamp(v == null ? null : v.lastUpdated())));
+                } else if (dynamic.clustersWarmingInUse().contains(name)) {
+                    // a new cluster waiting for its first health checks: Envoy's is warming, not active yet
+                    clusters.addDynamicWarmingClusters(dynamicCluster(m, v));
                 } else {
                     clusters.addDynamicActiveClusters(dynamicCluster(m, v));
                 }

@@ -5,6 +5,7 @@ import java.time.Instant;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * What an xDS client holds beside the configuration it serves, as Envoy's config dump shows it: the listeners and
@@ -19,9 +20,12 @@ import java.util.Map;
  * @param typeVersions by type, the version_info of the last response that added, changed or deleted a resource of
  *     that type (warming ones too), as the config dump's {@code version_info} shows it; a type none changed yet is
  *     absent
+ * @param clustersWarmingInUse the clusters of the configuration in force that are not in use yet (a new cluster
+ *     waiting for its first health checks): Envoy holds such a cluster among its warming ones, not its active ones
  */
 public record DynamicState(Map<String, Held> warmingListeners, Map<String, Held> warmingClusters,
-                           Map<String, Failure> failures, Map<ResourceType, String> typeVersions) {
+                           Map<String, Failure> failures, Map<ResourceType, String> typeVersions,
+                           Set<String> clustersWarmingInUse) {
     /** Nothing warming, nothing rejected: a configuration from a file. */
     public static final DynamicState NONE = new DynamicState(Map.of(), Map.of(), Map.of());
 
@@ -30,12 +34,24 @@ public record DynamicState(Map<String, Held> warmingListeners, Map<String, Held>
         warmingClusters = copy(warmingClusters);
         failures = copy(failures);
         typeVersions = copy(typeVersions);
+        clustersWarmingInUse = Set.copyOf(clustersWarmingInUse);
+    }
+
+    /** What an xDS client holds, with no cluster of the configuration in force warming. */
+    public DynamicState(Map<String, Held> warmingListeners, Map<String, Held> warmingClusters,
+                        Map<String, Failure> failures, Map<ResourceType, String> typeVersions) {
+        this(warmingListeners, warmingClusters, failures, typeVersions, Set.of());
     }
 
     /** With no response of any type having changed anything yet. */
     public DynamicState(Map<String, Held> warmingListeners, Map<String, Held> warmingClusters,
                         Map<String, Failure> failures) {
         this(warmingListeners, warmingClusters, failures, Map.of());
+    }
+
+    /** The same, with {@code names} the clusters of the configuration in force that warm. */
+    public DynamicState withClustersWarmingInUse(Set<String> names) {
+        return new DynamicState(warmingListeners, warmingClusters, failures, typeVersions, names);
     }
 
     /** A resource held: the message it came from and its version. */

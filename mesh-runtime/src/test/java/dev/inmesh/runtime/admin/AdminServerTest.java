@@ -1,6 +1,7 @@
 package dev.inmesh.runtime.admin;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.inmesh.runtime.snapshot.SnapshotHolder;
@@ -390,6 +391,58 @@ class AdminServerTest {
         } finally {
             own.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
         }
+    }
+
+    /**
+     * As Envoy's cluster manager holds a new CDS cluster with health checks among its warming clusters until its
+     * first checks complete: {@code /config_dump} has it in {@code dynamic_warming_clusters} and {@code /clusters}
+     * (its active clusters) leaves it out. Without Vert.x in the holder, its checks never run.
+     */
+    @Test
+    void aClusterWaitingForItsFirstHealthChecksIsWarmingInTheConfigDumpAndNotInClusters() throws Exception {
+        String endpoint = "{endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: 1}}}}";
+        holder.apply(EnvoyConfigReader.read("""
+                resources:
+                - "@type": type.googleapis.com/envoy.config.cluster.v3.Cluster
+                  name: checked
+                  type: STATIC
+                  load_assignment: {cluster_name: checked, endpoints: [{lb_endpoints: [%s]}]}
+                  health_checks:
+                  - {timeout: 1s, interval: 1s, unhealthy_threshold: 1, healthy_threshold: 1, tcp_health_check: {}}
+                - "@type": type.googleapis.com/envoy.config.cluster.v3.Cluster
+                  name: unchecked
+                  type: STATIC
+                  load_assignment: {cluster_name: unchecked, endpoints: [{lb_endpoints: [%s]}]}
+                """.formatted(endpoint, endpoint)));
+        assertTrue(holder.current().clusterManager().clusters().get("checked").warming());
+        AdminServer own = AdminServer.builder(vertx).snapshots(holder).clusterStatus(new ClusterManagerStatus(holder))
+                .mount(AdminServer.Mount.of("127.0.0.1", 0, AdminServer.Endpoint.CLUSTERS,
+                        AdminServer.Endpoint.CONFIG_DUMP)).build();
+        own.start().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        try {
+            var clusters = dev.inmesh.runtime.xds.EnvoyJson.tree(at(own.port(0), "/config_dump").body())
+                    .get("configs").get(1);
+            assertEquals(List.of("unchecked"), names(clusters.get("dynamic_active_clusters")));
+            assertEquals(List.of("checked"), names(clusters.get("dynamic_warming_clusters")));
+
+            var statuses = dev.inmesh.runtime.xds.EnvoyJson.tree(at(own.port(0), "/clusters?format=json").body())
+                    .get("cluster_statuses");
+            assertEquals(1, statuses.size());
+            assertEquals("unchecked", statuses.get(0).get("name").asText());
+            String text = at(own.port(0), "/clusters").body();
+            assertFalse(text.lines().anyMatch(l -> l.startsWith("checked::")), text);
+            assertTrue(text.lines().anyMatch(l -> l.startsWith("unchecked::")), text);
+        } finally {
+            own.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        }
+    }
+
+    private static List<String> names(com.fasterxml.jackson.databind.JsonNode dynamicClusters) {
+        List<String> out = new java.util.ArrayList<>();
+        if (dynamicClusters != null) {
+            dynamicClusters.forEach(c -> out.add(c.get("cluster").get("name").asText()));
+        }
+        return out;
     }
 
     private List<String> types(String json) throws Exception {
