@@ -426,7 +426,8 @@ public final class UpstreamCluster {
                        TransportSockets compiled) {
         Cluster old = this.config;
         installSockets(previous, compiled, newConfig);
-        if (old != newConfig && !newConfig.equals(old)) {
+        boolean changed = old != newConfig && !newConfig.equals(old);
+        if (changed) {
             for (TransportSocketMatch m : newConfig.transportSocketMatches()) {
                 if (m.skipped() != null) {
                     LOG.info(() -> "cluster " + name + ": transport socket match \"" + m.name() + "\" skipped, "
@@ -462,7 +463,8 @@ public final class UpstreamCluster {
                     ? resolvedDns : ClusterLoadAssignment.empty(name);
             case ORIGINAL_DST -> assignment = ClusterLoadAssignment.empty(name);
         }
-        setHosts(assignment);
+        // a configuration change keeps no host that left: Envoy builds the changed cluster anew, its assignment's hosts
+        setHosts(assignment, !changed);
         scheduleTimers(old);
         if (newConfig.type().resolvesNames() && (old == null || old.type() != newConfig.type()
                 || !old.loadAssignment().equals(newConfig.loadAssignment()))) {
@@ -510,7 +512,7 @@ public final class UpstreamCluster {
         if (changed) {
             if (host.pendingDynamicRemoval && host.failedActiveHc && config.type() == DiscoveryType.EDS
                     && hosts.get(host.addressString()) == host) {
-                setHosts(assignment); // the host is not in it, and no longer passes: it goes
+                setHosts(assignment, true); // the host is not in it, and no longer passes: it goes
             } else {
                 rebuild();
             }
@@ -652,8 +654,11 @@ public final class UpstreamCluster {
     /**
      * Applies a new set of hosts: reuses hosts by address, drains the pools of hosts that left (of every host, when
      * one joined or left and the cluster asks so).
+     *
+     * @param keepPassing whether hosts that left while their checks pass stay ({@link #keepPassingHosts}): on an EDS
+     *     or DNS update of the cluster, not on a change of its configuration
      */
-    private void setHosts(ClusterLoadAssignment cla) {
+    private void setHosts(ClusterLoadAssignment cla, boolean keepPassing) {
         Map<String, Host> previous = hosts;
         Map<String, Host> next = new LinkedHashMap<>();
         int maxPriority = -1;
@@ -694,7 +699,9 @@ public final class UpstreamCluster {
             }
             byPriority.get(l.priority()).add(new HostSet.LocalityHosts(l.locality(), l.loadBalancingWeight(), group));
         }
-        keepPassingHosts(previous, next, byPriority);
+        if (keepPassing) {
+            keepPassingHosts(previous, next, byPriority);
+        }
         Map<String, Host> nextHosts = Map.copyOf(next);
         TransportSockets in = sockets;
         originalDstHosts.values().forEach(h -> chooseSocket(h, Metadata.EMPTY, in));
@@ -737,6 +744,9 @@ public final class UpstreamCluster {
      * checks and its connections, and counts among the cluster's hosts ({@code membership_total}). STATIC and
      * LOGICAL_DNS clusters never keep one: Envoy replaces a static cluster whole on an update, and updates a logical
      * DNS cluster's one host in place. A host whose address is listed again was taken back above (the flag cleared).
+     * Nor does a change of the cluster's configuration keep one (another EDS service name, other DNS names, or any
+     * other field): Envoy builds a new cluster from it, whose hosts are its assignment's only, where Inmesh updates the
+     * cluster in place (the hosts that stay keep their health).
      */
     private void keepPassingHosts(Map<String, Host> previous, Map<String, Host> next,
                                   List<List<HostSet.LocalityHosts>> byPriority) {
@@ -967,7 +977,7 @@ public final class UpstreamCluster {
                 resolvedDns = new ClusterLoadAssignment(source.clusterName(), resolved,
                         source.overprovisioningFactor(), source.weightedPriorityHealth());
                 assignment = resolvedDns;
-                setHosts(resolvedDns);
+                setHosts(resolvedDns, true);
                 if (chainsResolutions(config)) {
                     scheduleResolve(nextDelayMillis(config, lookups, env.random()));
                 }

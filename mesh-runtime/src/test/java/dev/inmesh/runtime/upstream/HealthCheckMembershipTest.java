@@ -98,6 +98,25 @@ class HealthCheckMembershipTest {
         assertFalse(m.cluster("c").hosts().contains(leaving));
     }
 
+    /**
+     * A changed cluster (here its EDS service name) is a new cluster in Envoy, whose hosts are its assignment's only:
+     * a passing host the new assignment does not have is not kept, where it would otherwise take traffic for as long
+     * as its checks pass.
+     */
+    @Test
+    void aHostThatAChangedClusterNoLongerHasIsGoneAtOnceWhileItsChecksPass() {
+        ClusterManager m = passing(3, false);
+        UpstreamCluster c = m.cluster("c");
+        Cluster renamed = checked(new Cluster("c", DiscoveryType.EDS, "c-v2",
+                dev.inmesh.api.config.cluster.LbPolicy.ROUND_ROBIN, null, null,
+                dev.inmesh.api.config.cluster.CircuitBreakers.DEFAULTS, null, null, null, null, null, null, false,
+                dev.inmesh.api.config.core.Metadata.EMPTY), false);
+        m = m.update(Map.of("c", renamed), Map.of("c-v2", Fixtures.cla("c-v2", 2)));
+        assertSame(c, m.cluster("c"));
+        assertNull(host(c, 3));
+        assertEquals(Set.of("10.0.0.1:8080", "10.0.0.2:8080"), picked(c));
+    }
+
     @Test
     void withIgnoreHealthOnHostRemovalAHostThatLeavesIsGoneAtOnce() {
         ClusterManager m = passing(3, true);
