@@ -458,9 +458,15 @@ public final class UpstreamCluster {
                     : ClusterLoadAssignment.empty(newConfig.serviceName());
             case STATIC -> assignment = newConfig.loadAssignment() != null ? newConfig.loadAssignment()
                     : ClusterLoadAssignment.empty(name);
-            case STRICT_DNS, LOGICAL_DNS -> assignment = resolvedDns != null && old != null
-                    && old.type() == newConfig.type() && old.loadAssignment().equals(newConfig.loadAssignment())
-                    ? resolvedDns : ClusterLoadAssignment.empty(name);
+            case STRICT_DNS, LOGICAL_DNS -> {
+                if (old == null || old.type() != newConfig.type()
+                        || !old.loadAssignment().equals(newConfig.loadAssignment())) {
+                    // other names: none of them resolved yet (a warming cluster counts its checks from their first
+                    // resolution, not from an empty host set)
+                    resolvedDns = null;
+                }
+                assignment = resolvedDns != null ? resolvedDns : ClusterLoadAssignment.empty(name);
+            }
             case ORIGINAL_DST -> assignment = ClusterLoadAssignment.empty(name);
         }
         // a configuration change keeps no host that left: Envoy builds the changed cluster anew, its assignment's hosts

@@ -184,6 +184,35 @@ class HealthCheckMembershipTest {
         assertNull(host(c, 2));
     }
 
+    /** A STRICT_DNS cluster "dns" of one name, port 8080, with check {@code hc}. */
+    private static Cluster strictDns(String name, HealthCheck hc) {
+        ClusterLoadAssignment inline = Fixtures.cla("dns", new LocalityLbEndpoints(null, List.of(
+                new LbEndpoint(new SocketAddress(name, 8080), "", null, 1, null)), 1, 0));
+        return HealthCheckerTest.withHealthCheck(new Cluster("dns", DiscoveryType.STRICT_DNS, "", null, null, null,
+                null, null, null, null, inline, null, null, false, null), hc);
+    }
+
+    /**
+     * A warming DNS cluster whose names and check change counts the checks of its new names' first resolution, as
+     * Envoy's new version of it warms from its own first resolution: the old names' addresses are no resolution of
+     * the new ones.
+     */
+    @Test
+    void aWarmingDnsClusterWhoseNamesAndCheckChangeWarmsUntilItsNewNamesHostsHadACheck() {
+        Map<String, List<String>> dns = Map.of("a.example", List.of("10.0.0.1"), "b.example", List.of("10.0.0.2"));
+        UpstreamEnvironment env = new UpstreamEnvironment(null, f.ticker, new Random(1),
+                (name, family) -> Future.succeededFuture(dns.get(name)));
+        ClusterManager m = ClusterManager.create(env, Map.of("dns", strictDns("a.example", CHECK)), Map.of());
+        UpstreamCluster c = m.clusters().get("dns");
+        assertTrue(c.warming());
+
+        m = m.update(Map.of("dns", strictDns("b.example", HealthCheckerTest.check(3, 1))), Map.of());
+        assertEquals(List.of("10.0.0.2:8080"), c.hosts().stream().map(Host::addressString).toList());
+        assertNull(m.cluster("dns")); // its new name's host has not had a check
+        result(c, 2, Result.SUCCESS);
+        assertSame(c, m.cluster("dns"));
+    }
+
     @Test
     void aNewClusterWithChecksIsNotInUseUntilEachOfItsHostsHadACheck() {
         ClusterManager m = f.manager(checked(Fixtures.eds("c"), false), Fixtures.cla("c", 2));
