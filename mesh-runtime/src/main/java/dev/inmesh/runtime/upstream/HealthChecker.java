@@ -37,7 +37,7 @@ import java.util.function.BooleanSupplier;
  * status, or a gRPC answer other than {@code SERVING} with {@code grpc-status: 0}, fails the host at once. The next
  * check waits the interval Envoy's {@code HealthCheckerImplBase::interval} picks for the result and the transition it
  * made (see {@link #intervalMillis}). A host that leaves the cluster has its session stopped; its check in flight is
- * dropped.
+ * dropped and the connection its checks kept is closed.
  *
  * <p>Checks are not requests: they count only in {@code health_check.*}, not in the cluster's or host's request
  * statistics, and are not reported to outlier detection as results (Envoy keeps the two apart); but a check that
@@ -157,7 +157,11 @@ final class HealthChecker {
         }
         sessions.entrySet().removeIf(e -> {
             if (!keep.contains(e.getKey())) {
-                e.getValue().stop();
+                // its connection goes with it, as Envoy's session closes its client, unless a host that stays is
+                // checked at the same address (one pool of the checker's client holds both's connection)
+                Host gone = e.getKey();
+                e.getValue().stop(keep.stream().noneMatch(k -> k.address().address().equals(gone.address().address())
+                        && port(k.address(), k.healthCheckConfig()) == port(gone.address(), gone.healthCheckConfig())));
                 return true;
             }
             return false;
@@ -179,7 +183,7 @@ final class HealthChecker {
     /** Stops every check; the hosts keep the health they have. */
     synchronized void close() {
         closed = true;
-        sessions.values().forEach(Session::stop);
+        sessions.values().forEach(s -> s.stop(false)); // the client's close below closes every connection
         sessions.clear();
         if (context != null) {
             context.runOnContext(v -> {
@@ -248,6 +252,8 @@ final class HealthChecker {
         private long intervalTimer = -1;
         private long timeoutTimer = -1;
         private HttpClientRequest inFlight;
+        /** The connection of the session's last HTTP or gRPC check, which it keeps with {@code reuse_connection}. */
+        private io.vertx.core.http.HttpConnection connection;
         private volatile boolean stopped;
 
         Session(Host host) {
@@ -333,6 +339,7 @@ final class HealthChecker {
                     return Future.failedFuture("stale");
                 }
                 inFlight = req;
+                connection = req.connection();
                 req.authority(HostAndPort.authority(authority));
                 return Future.succeededFuture(req);
             });
@@ -531,8 +538,13 @@ final class HealthChecker {
             return t;
         }
 
-        /** Stops the checks; a check in flight is dropped (its connection reset). */
-        private void stop() {
+        /**
+         * Stops the checks; a check in flight is dropped (its connection reset).
+         *
+         * @param closeConnection whether to close the connection the session's checks kept, rather than leave it to
+         *     the client's idle timeout
+         */
+        private void stop(boolean closeConnection) {
             stopped = true;
             if (context == null) {
                 return;
@@ -548,6 +560,10 @@ final class HealthChecker {
                     inFlight.reset();
                     inFlight = null;
                 }
+                if (closeConnection && connection != null) {
+                    connection.close();
+                }
+                connection = null;
             });
         }
     }

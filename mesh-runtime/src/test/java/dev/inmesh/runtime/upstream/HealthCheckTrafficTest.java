@@ -384,6 +384,27 @@ class HealthCheckTrafficTest {
         assertTrue(stat("network_failure") >= 3);
     }
 
+    /**
+     * As Envoy's session, whose client goes with it: the connection a removed host's checks kept (with
+     * {@code reuse_connection}) is closed then, not left open until the client's idle timeout (60 s).
+     */
+    @Test
+    void theConnectionARemovedHostsChecksKeptIsClosed() throws Exception {
+        AtomicInteger open = new AtomicInteger();
+        HttpServer server = vertx.createHttpServer().connectionHandler(conn -> {
+            open.incrementAndGet();
+            conn.closeHandler(v -> open.decrementAndGet());
+        }).requestHandler(req -> req.response().end("ok"));
+        int port = server.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
+        HealthCheck hc = check(http(), 1, 1);
+        UpstreamCluster c = start(cluster(hc, port));
+        await(() -> !host(c, port).failedActiveHealthCheck() && open.get() == 1, "a passed check's kept connection");
+
+        manager = manager.update(Map.of("c", cluster(hc)), Map.of());
+        assertTrue(c.hosts().isEmpty());
+        await(() -> open.get() == 0, "the removed host's connection closed");
+    }
+
     @Test
     void withoutReuseConnectionEachGrpcCheckHasItsOwnConnection() throws Exception {
         GrpcUpstream u = grpcUpstream();
