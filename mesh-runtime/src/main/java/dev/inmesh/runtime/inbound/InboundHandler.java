@@ -715,6 +715,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         }
         boolean stream = traced.webSocket || req.method() == io.vertx.core.http.HttpMethod.CONNECT;
         long buffer = stream || !hasBody(req) ? -1 : traced.buffer.limit(result, table);
+        boolean unsized = http2Unsized(req);
         boolean luaBody = lua != null && lua.readsBody(result) && !stream;
         if (buffer < 0 && !luaBody) {
             if (!mutateFirst) {
@@ -744,7 +745,9 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 req.resume(); // what the caller still sends goes nowhere
                 return;
             }
-            if (buffer >= 0) {
+            // an HTTP/2 request held empty is taken for one whose HEADERS ended its stream, which Envoy's filter
+            // does not buffer (a DATA frame ending it with no bytes would have a content-length 0 there)
+            if (buffer >= 0 && !(unsized && (ar.result() == null || ar.result().length() == 0))) {
                 BufferFilter.contentLength(req.headers(), ar.result());
             }
             if (!mutateFirst) {
@@ -756,13 +759,23 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
     }
 
     /**
-     * Whether a request has a body to come (Envoy's headers without {@code end_stream}): chunked, a
-     * {@code content-length} above 0, or an HTTP/2 stream still open.
+     * Whether a request may have a body to come (Envoy's headers without {@code end_stream}): chunked, a
+     * {@code content-length} above 0, or an HTTP/2 stream still open ({@link #http2Unsized}).
      */
     private static boolean hasBody(HttpServerRequest req) {
         String length = req.getHeader("content-length");
         return req.headers().contains("transfer-encoding") || length != null && !length.equals("0")
-                || req.version() == io.vertx.core.http.HttpVersion.HTTP_2 && length == null && !req.isEnded();
+                || http2Unsized(req);
+    }
+
+    /**
+     * Whether an HTTP/2 request has no {@code content-length} and has not ended yet: Vert.x hands a request over
+     * before it reads the {@code END_STREAM} of its {@code HEADERS} frame, so that a {@code GET} is one of these
+     * too, and only its held body tells it from one with a body.
+     */
+    private static boolean http2Unsized(HttpServerRequest req) {
+        return req.version() == io.vertx.core.http.HttpVersion.HTTP_2 && req.getHeader("content-length") == null
+                && !req.isEnded();
     }
 
     /** The Lua filters' request scripts, {@code body} held for them (or null), then the service. */

@@ -141,4 +141,25 @@ class InboundBufferHeaderMutationTest {
         assertEquals("body hello world, content-length null, transfer-encoding chunked, x-mutated request, "
                 + "x-secret null", a.body());
     }
+
+    /**
+     * Over HTTP/2 a GET's HEADERS end its stream: Envoy's filter holds nothing and adds no content-length; a body
+     * without one still gets its length.
+     */
+    @Test
+    void anHttp2RequestThatEndsWithItsHeadGetsNoContentLengthAndOneWithABodyGetsItsLength() throws Exception {
+        HttpClient h2 = vertx.createHttpClient(new io.vertx.core.http.HttpClientOptions()
+                .setProtocolVersion(io.vertx.core.http.HttpVersion.HTTP_2).setHttp2ClearTextUpgrade(false));
+        RequestOptions o = new RequestOptions().setHost("127.0.0.1").setPort(port).setURI("/a");
+        String get = h2.request(new RequestOptions(o).setMethod(HttpMethod.GET)).compose(r -> r.send())
+                .compose(r -> r.body()).await(10, TimeUnit.SECONDS).toString();
+        assertEquals("body , content-length null, transfer-encoding null, x-mutated request, x-secret null", get);
+        String post = h2.request(new RequestOptions(o).setMethod(HttpMethod.POST)).compose(r -> {
+            r.setChunked(true);
+            r.write("hel");
+            r.end("lo");
+            return r.response();
+        }).compose(r -> r.body()).await(10, TimeUnit.SECONDS).toString();
+        assertEquals("body hello, content-length 5, transfer-encoding null, x-mutated request, x-secret null", post);
+    }
 }
