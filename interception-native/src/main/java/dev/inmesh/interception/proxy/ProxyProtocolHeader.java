@@ -229,18 +229,81 @@ final class ProxyProtocolHeader {
         return a;
     }
 
-    /** An IPv6 literal (no brackets, no scope) as its bytes, or null. */
+    /**
+     * An IPv6 literal as {@code inet_pton} reads one, which Envoy's address parser calls for one without a scope:
+     * groups of one to four hex digits split by single colons, one {@code ::} at most standing for at least one zero
+     * group, a dotted quad ({@link #ipv4}) as the last four bytes; null for anything else (brackets and scopes
+     * included). Parsed here rather than by {@code InetAddress.getByName}, which takes groups of five digits and
+     * leading zeros in the quad, and looks a string that does not begin with a hex digit or a colon up as a host
+     * name, blocking the event loop on the resolver.
+     */
     private static byte[] ipv6(String s) {
-        if (s.indexOf(':') < 0 || !s.chars().allMatch(c -> c == ':' || c == '.' || Character.digit(c, 16) >= 0)) {
+        byte[] out = new byte[16];
+        int n = 0;
+        int gap = -1;
+        int i = 0;
+        int len = s.length();
+        if (s.startsWith("::")) {
+            gap = 0;
+            i = 2;
+        } else if (s.isEmpty() || s.charAt(0) == ':') {
             return null;
         }
-        try {
-            // a literal: no name is looked up
-            // IPv4-mapped comes back as IPv4, which is how the proxy prints such an address anyway
-            return InetAddress.getByName(s).getAddress();
-        } catch (UnknownHostException e) {
-            return null;
+        while (i < len) {
+            int j = i;
+            while (j < len && hex(s.charAt(j)) >= 0) {
+                j++;
+            }
+            if (j < len && s.charAt(j) == '.') {
+                byte[] quad = n > 12 ? null : ipv4(s.substring(i));
+                if (quad == null) {
+                    return null;
+                }
+                System.arraycopy(quad, 0, out, n, 4);
+                n += 4;
+                break;
+            }
+            if (j == i || j - i > 4 || n > 14) {
+                return null;
+            }
+            int group = 0;
+            for (int k = i; k < j; k++) {
+                group = group << 4 | hex(s.charAt(k));
+            }
+            out[n++] = (byte) (group >> 8);
+            out[n++] = (byte) group;
+            if (j == len) {
+                break;
+            }
+            if (s.charAt(j) != ':' || j + 1 == len) {
+                return null; // another character, or a colon that ends the literal
+            }
+            if (s.charAt(j + 1) == ':') {
+                if (gap >= 0) {
+                    return null;
+                }
+                gap = n;
+                i = j + 2;
+            } else {
+                i = j + 1;
+            }
         }
+        if (gap < 0) {
+            return n == 16 ? out : null;
+        }
+        if (n == 16) {
+            return null; // a :: that stands for no group
+        }
+        int tail = n - gap;
+        System.arraycopy(out, gap, out, 16 - tail, tail);
+        Arrays.fill(out, gap, 16 - tail, (byte) 0);
+        return out;
+    }
+
+    /** An ASCII hex digit's value, or -1. */
+    private static int hex(char c) {
+        return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
     }
 
     /** A port in decimal, 0 to 65535, or -1. */

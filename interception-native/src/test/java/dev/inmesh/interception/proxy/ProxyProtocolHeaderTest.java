@@ -90,6 +90,30 @@ class ProxyProtocolHeaderTest {
         }
     }
 
+    /**
+     * TCP6 addresses as inet_pton reads them (Envoy's parser for an address without a scope): the forms it takes
+     * give their bytes; a group of five digits, a leading zero in an embedded quad, a :: that stands for no group,
+     * a lone colon at either end and a string that is not a literal are errors (InetAddress took the first two and
+     * looked the last up as a host name).
+     */
+    @Test
+    void tcp6AddressesAreReadAsInetPtonReadsThem() {
+        String[][] good = {{"::1", "0:0:0:0:0:0:0:1"}, {"2001:DB8::", "2001:db8:0:0:0:0:0:0"},
+            {"1:2:3:4:5:6:7:8", "1:2:3:4:5:6:7:8"}, {"1::8", "1:0:0:0:0:0:0:8"}, {"::1:2:3:4:5:6:7", "0:1:2:3:4:5:6:7"},
+            {"64:ff9b::203.0.113.7", "64:ff9b:0:0:0:0:cb00:7107"}, {"::ffff:203.0.113.7", "203.0.113.7"}};
+        for (String[] g : good) {
+            Found f = assertInstanceOf(Found.class, read(ascii("PROXY TCP6 " + g[0] + " 2001:db8::1 1 2\r\n"),
+                    REQUIRED), g[0]);
+            assertEquals(g[1], f.source().getAddress().getHostAddress(), g[0]);
+        }
+        for (String bad : new String[] {"0::00001", "::203.0.113.07", "1:2:3:4::5:6:7:8", "1:2:3:4:5:6:7:8:9",
+            ":1::2", "1::2:", "1:::2", "1::2::3", "::203.0.113", "1:2:3:4:5:6:7:203.0.113.7", ".::1", "fe80::1%1",
+            "[::1]", "1:2:3:4:5:6:7"}) {
+            assertEquals(new Rejected(Version.V1, false), read(ascii("PROXY TCP6 " + bad + " 2001:db8::1 1 2\r\n"),
+                    REQUIRED), bad);
+        }
+    }
+
     @Test
     void aV1LineLongerThanEnvoyReadsIsAnError() {
         String longest = "PROXY UNKNOWN " + "x".repeat(108 - 16) + "\r\n";
