@@ -1050,12 +1050,13 @@ final class HttpBridge {
         }
 
         /**
-         * The IP of the connection's physical peer (the channel's), which a PROXY header may have made other than the
-         * request's downstream remote address: RBAC's {@code direct_remote_ip} matches it; null when unknown.
+         * The IP of the connection's physical peer (the channel's) when a PROXY header made the request's downstream
+         * remote address another, which RBAC's {@code direct_remote_ip} matches; null when it is that address (RBAC
+         * then reads the downstream one: nothing is made per request on a connection without a header) or unknown.
          */
         private String physicalPeer() {
             return ctx != null && ctx.channel().remoteAddress() instanceof InetSocketAddress peer
-                    ? ListenerDispatch.ip(peer) : null;
+                    && !peer.equals(conn.source()) ? ListenerDispatch.ip(peer) : null;
         }
 
         private RouterRequest routerRequest(HttpRequest req) {
