@@ -191,6 +191,12 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
         Channel ch = ctx.channel();
         if (target == null) {
             target = ListenerDispatch.target(snapshot, accepting, destination);
+            if (target != accepting && timeout != null) {
+                // the accepting listener's timeout covered its own filters (the PROXY header): as Envoy, the
+                // listener the connection is handed to runs its filters under its own listener_filters_timeout
+                timeout.cancel(false);
+                timeout = null;
+            }
             ProxyProtocol header = target == accepting || !inspect ? null
                     : ListenerDispatch.proxyProtocol(target.listener(), destination.getPort());
             if (header != null) {

@@ -303,6 +303,56 @@ class ProxyProtocolListenerTest {
     }
 
     @Test
+    void theListenerAConnectionIsHandedToWaitsUnderItsOwnListenerFiltersTimeout() throws Exception {
+        // the front's 1 s timeout covers its own filters (the PROXY header); the listener it hands the connection to
+        // has none (0s), so its HTTP inspector waits for a request that comes later, as Envoy starts the timer of
+        // the listener a connection is handed to anew
+        int front = LoopbackProxy.freePort();
+        int back = LoopbackProxy.freePort();
+        proxy = new LoopbackProxy("""
+                static_resources:
+                  listeners:
+                  - name: front
+                    address: {socket_address: {address: 127.0.0.1, port_value: %d}}
+                    use_original_dst: true
+                    listener_filters:
+                    - name: envoy.filters.listener.proxy_protocol
+                    listener_filters_timeout: 1s
+                    filter_chains:
+                    - filters:
+                      - name: envoy.filters.network.tcp_proxy
+                        typed_config:
+                          "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
+                          stat_prefix: BlackHoleCluster
+                          cluster: BlackHoleCluster
+                  - name: back
+                    address: {socket_address: {address: 127.0.0.1, port_value: %d}}
+                    bind_to_port: false
+                    listener_filters:
+                    - name: envoy.filters.listener.http_inspector
+                    listener_filters_timeout: 0s
+                    filter_chains:
+                """.formatted(front, back) + chain("balanced", "{source_prefix_ranges: "
+                + "[{address_prefix: 203.0.113.0, prefix_len: 24}]}", "").indent(4) + """
+                  clusters:
+                  - {name: BlackHoleCluster, type: STATIC}
+                """ + backendCluster());
+        try (Socket s = new Socket("127.0.0.1", front)) {
+            s.setSoTimeout(10_000);
+            s.getOutputStream().write(ascii("PROXY TCP4 203.0.113.7 127.0.0.1 1000 " + back + "\r\n"));
+            Thread.sleep(1_500); // past the front's timeout
+            String answer;
+            try {
+                s.getOutputStream().write(ascii(REQUEST));
+                answer = new String(s.getInputStream().readAllBytes(), StandardCharsets.US_ASCII);
+            } catch (SocketException reset) {
+                answer = "";
+            }
+            assertTrue(answer.endsWith("chain balanced"), answer);
+        }
+    }
+
+    @Test
     void rbacRemoteIpAndSourceIpSeeTheHeadersSourceAndDirectRemoteIpThePhysicalPeer() throws Exception {
         // Istio's remoteIpBlocks (remote_ip) and the deprecated source_ip honour the header; ipBlocks
         // (direct_remote_ip) is always the physical peer, as Envoy's RBAC documents them
