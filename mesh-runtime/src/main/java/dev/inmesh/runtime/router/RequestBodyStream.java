@@ -80,6 +80,8 @@ public final class RequestBodyStream {
     /** A filter that waits for the body ({@link #hold}), or null; and how many bytes it waits for. */
     private Promise<Buffer> holding;
     private long holdLimit;
+    /** What hears of each chunk that comes while it is held (the stream's idle timeout), or null. */
+    private Runnable holdActivity;
 
     /** Adds a chunk of the body. Nothing happens once it ended or the router is done with it. */
     public void write(Buffer chunk) {
@@ -88,6 +90,9 @@ public final class RequestBodyStream {
         }
         received += chunk.length();
         messages.inspect(chunk);
+        if (holding != null && holdActivity != null) {
+            holdActivity.run();
+        }
         if (owner != null) {
             owner.bodyActivity();
             if (retaining && held + chunk.length() > limit || mirrored != null && received > limit) {
@@ -147,6 +152,11 @@ public final class RequestBodyStream {
      *     ({@link RequestBody.Gone}) once the body goes nowhere ({@link #close}: the caller left, the exchange ended)
      */
     Future<Buffer> hold(long limit) {
+        return hold(limit, null);
+    }
+
+    /** {@link #hold(long)}, telling {@code activity} (unless null) of each chunk that comes while it waits. */
+    Future<Buffer> hold(long limit, Runnable activity) {
         if (closed) {
             return Future.failedFuture(new RequestBody.Gone());
         }
@@ -154,6 +164,7 @@ public final class RequestBodyStream {
             return Future.succeededFuture(heldChunks());
         }
         holdLimit = limit;
+        holdActivity = activity;
         holding = Promise.promise();
         if (waiting && held < limit) {
             drained(); // told to wait at the usual mark: it may write up to the limit now
@@ -183,6 +194,7 @@ public final class RequestBodyStream {
         if (p != null) {
             holding = null;
             holdLimit = 0;
+            holdActivity = null;
             p.complete(heldChunks());
         }
     }
@@ -352,6 +364,7 @@ public final class RequestBodyStream {
         if (p != null) {
             holding = null; // as Envoy's filter destroyed with its stream: the check it waited for is never asked
             holdLimit = 0;
+            holdActivity = null;
             p.fail(new RequestBody.Gone());
         }
         mirrored = null;

@@ -1125,15 +1125,19 @@ public final class Router {
         }
         long limit = buffer >= 0 ? buffer : requestBufferLimit(req, f);
         Future<Buffer> held;
+        IdleTimer idle = stream == null ? null : holdIdle(ex, f, promise);
         if (stream == null) {
             held = Future.succeededFuture(req.body); // whole, or none
         } else {
             closeWhenCallerLeaves(req, stream, ctx);
-            held = stream.hold(RequestBody.pastLimit(limit));
+            held = stream.hold(RequestBody.pastLimit(limit), idle == null ? null : idle::touch);
         }
         held.onComplete(ar -> {
             if (stream != null) {
                 req.canceller = null;
+            }
+            if (idle != null) {
+                idle.cancel();
             }
             if (ex.done) {
                 return;
@@ -1160,6 +1164,31 @@ public final class Router {
                 reply(ex, promise, 500, "", "internal_error", null); // as after a fault's delay
             }
         });
+    }
+
+    /**
+     * The stream idle timeout while {@link #luaThenRoute} holds a body still arriving, as Envoy's connection manager
+     * times a stream from its start whatever filter waits for its body: the route's {@code idle_timeout}, else the
+     * connection manager's {@code stream_idle_timeout} (0: none, null returned), each chunk activity. At the limit the
+     * caller gets the connection manager's {@code 408 stream timeout} (SI, {@code stream_idle_timeout},
+     * {@code downstream_rq_idle_timeout}) and the body is dropped; the exchange's own timer starts when it forwards.
+     */
+    private IdleTimer holdIdle(Exchange ex, RouteResult route, Promise<RouterResponse> promise) {
+        Duration idle = route instanceof RouteResult.Forward f && f.action().idleTimeout() != null
+                ? f.action().idleTimeout() : ex.request.streamIdleTimeout;
+        if (idle == null || idle.isZero()) {
+            return null;
+        }
+        return new IdleTimer(vertx, idle.toMillis(), () -> {
+            if (ex.done) {
+                return;
+            }
+            if (ex.request.downstreamStats != null) {
+                ex.request.downstreamStats.idleTimeout();
+            }
+            ex.flags.add(ResponseFlag.STREAM_IDLE_TIMEOUT);
+            reply(ex, promise, 408, "stream timeout", "stream_idle_timeout", null);
+        }).start();
     }
 
     /** The Lua filters' request scripts, {@code body} held for them (or null), then the router. */

@@ -76,6 +76,8 @@ class RouterBufferTest {
                       envoy.filters.http.buffer:
                         "@type": type.googleapis.com/envoy.extensions.filters.http.buffer.v3.BufferPerRoute
                         buffer: {max_request_bytes: 100}
+                  - match: {prefix: /idle}
+                    route: {cluster: c, idle_timeout: 0.2s}
                   - match: {prefix: /}
                     route: {cluster: c}
                 """);
@@ -95,6 +97,29 @@ class RouterBufferTest {
             body.end();
         });
         return result;
+    }
+
+    /**
+     * A body that stops coming while the filter holds it: the route's idle_timeout ends the stream with the connection
+     * manager's 408 (SI), as Envoy's stream idle timer runs whatever filter waits, and the body is dropped.
+     */
+    @Test
+    void aBodyThatStopsComingWhileHeldEndsAtTheStreamIdleTimeout() {
+        RouterRequest req = RouterRig.request(HttpMethod.POST, "/idle", null).bufferAndHeaderMutation(hcm)
+                .downstreamStats(downstream);
+        RequestBodyStream body = new RequestBodyStream();
+        req.bodyStream(body);
+        var result = rig.start(rig.router(), req, table(), clusters);
+        rig.ctx.runOnContext(v -> body.write(Buffer.buffer("hel")));
+        var r = RouterRig.await(result);
+        assertEquals(408, r.status());
+        assertEquals("stream timeout", r.body());
+        assertEquals("stream_idle_timeout", r.info().responseCodeDetails());
+        assertTrue(r.info().responseFlags().contains(dev.inmesh.runtime.stats.ResponseFlag.STREAM_IDLE_TIMEOUT),
+                r.info().responseFlags().toString());
+        wm.verify(0, anyRequestedFor(anyUrl()));
+        assertTrue(scrape().lines().anyMatch(l -> l.contains("downstream_rq_idle_timeout") && l.endsWith(" 1.0")),
+                scrape());
     }
 
     private String scrape() {
