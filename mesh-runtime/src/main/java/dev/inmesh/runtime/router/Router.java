@@ -616,11 +616,7 @@ public final class Router {
         // a request the connection manager takes for internal has its control headers honoured, as a trusted
         // in-JVM caller's; any other loses them before the filters see it, as Envoy's connection manager cleans it
         boolean honoured = options.trustEnvoyHeaders || req.internal;
-        Control control = Control.read(req.headers, honoured, req.routerFilter.respectExpectedRqTimeout());
         boolean forceTrace = honoured && req.headers.contains(FORCE_TRACE);
-        if (honoured && req.headers.contains(ALT_RESPONSE)) {
-            ex.timeoutStatus = 204; // Envoy's router: any value asks for it
-        }
         if (req.internal) {
             req.headers.set(X_ENVOY_INTERNAL, "true");
         } else {
@@ -673,7 +669,7 @@ public final class Router {
                         RouteResult routed = v.reroute() ? table.route(req, randomValue) : result;
                         ex.route = routed;
                         try {
-                            authorized(ex, routed, randomValue, control, table, clusters, promise, ctx);
+                            authorized(ex, routed, randomValue, table, clusters, promise, ctx);
                         } catch (RuntimeException e) {
                             reply(ex, promise, 500, "", "internal_error", null); // as after a fault's delay
                         }
@@ -683,7 +679,7 @@ public final class Router {
         if (!req.rbac.isEmpty() && rbacDenied(ex, result, clusters, promise)) {
             return;
         }
-        authorized(ex, result, randomValue, control, table, clusters, promise, ctx);
+        authorized(ex, result, randomValue, table, clusters, promise, ctx);
     }
 
     /**
@@ -706,7 +702,7 @@ public final class Router {
     }
 
     /** The rest of {@link #begin}, once the authentication and authorization filters let the request go on. */
-    private void authorized(Exchange ex, RouteResult result, long randomValue, Control control, RouteTable table,
+    private void authorized(Exchange ex, RouteResult result, long randomValue, RouteTable table,
                             ClusterManager clusters, Promise<RouterResponse> promise, Context ctx) {
         RouterRequest req = ex.request;
         if (req.corsFirst && result instanceof RouteResult.Forward f && cors(ex, f, clusters, promise)) {
@@ -727,14 +723,14 @@ public final class Router {
                     req.downstreamStats.delayInjected();
                 }
                 delay(ex, fault, delay.toMillis(),
-                        () -> routed(ex, result, randomValue, control, table, clusters, promise, ctx), promise, ctx);
+                        () -> routed(ex, result, randomValue, table, clusters, promise, ctx), promise, ctx);
                 return;
             }
             if (abortFault(ex, fault, promise)) {
                 return;
             }
         }
-        routed(ex, result, randomValue, control, table, clusters, promise, ctx);
+        routed(ex, result, randomValue, table, clusters, promise, ctx);
     }
 
     /**
@@ -1043,7 +1039,7 @@ public final class Router {
     }
 
     /** The rest of {@link #begin}, once the fault filter let the request through. */
-    private void routed(Exchange ex, RouteResult result, long randomValue, Control control, RouteTable table,
+    private void routed(Exchange ex, RouteResult result, long randomValue, RouteTable table,
                         ClusterManager clusters, Promise<RouterResponse> promise, Context ctx) {
         RouterRequest req = ex.request;
         DownstreamStats ds = req.downstreamStats;
@@ -1057,7 +1053,7 @@ public final class Router {
         if (!(result instanceof RouteResult.Forward f)) {
             // the router answers it (no route, a redirect, a direct response) after the Lua filters before it, as
             // Envoy's router sends its local reply when the filters before it let the request through
-            luaThenRoute(ex, result, randomValue, control, table, clusters, promise, ctx);
+            luaThenRoute(ex, result, randomValue, table, clusters, promise, ctx);
             return;
         }
         if (req.corsFilter && (!req.corsFirst && cors(ex, f, clusters, promise)
@@ -1072,7 +1068,7 @@ public final class Router {
                 whenDecided(ex, promise, limit, v -> {
                     try {
                         if (!lateLimited(ex, v, result, clusters, promise)) {
-                            luaThenRoute(ex, f, randomValue, control, table, clusters, promise, ctx);
+                            luaThenRoute(ex, f, randomValue, table, clusters, promise, ctx);
                         }
                     } catch (RuntimeException e) {
                         reply(ex, promise, 500, "", "internal_error", null); // as after a fault's delay
@@ -1084,7 +1080,7 @@ public final class Router {
                 return;
             }
         }
-        luaThenRoute(ex, f, randomValue, control, table, clusters, promise, ctx);
+        luaThenRoute(ex, f, randomValue, table, clusters, promise, ctx);
     }
 
     /**
@@ -1101,7 +1097,7 @@ public final class Router {
      * mutations and the buffer filter ({@link BufferFilter}: the same hold, under its own limit, which the Lua
      * filters' hold then has too; a {@code content-length} set where the request had none), in their chain order.
      */
-    private void luaThenRoute(Exchange ex, RouteResult f, long randomValue, Control control,
+    private void luaThenRoute(Exchange ex, RouteResult f, long randomValue,
                               RouteTable table, ClusterManager clusters, Promise<RouterResponse> promise,
                               Context ctx) {
         RouterRequest req = ex.request;
@@ -1120,7 +1116,7 @@ public final class Router {
             if (!mutateFirst) {
                 req.headerMutations = req.headerMutation.request(req.headers, f, table);
             }
-            lua(ex, f, null, randomValue, control, table, clusters, promise, ctx);
+            lua(ex, f, null, randomValue, table, clusters, promise, ctx);
             return;
         }
         long limit = buffer >= 0 ? buffer : requestBufferLimit(req, f);
@@ -1159,7 +1155,7 @@ public final class Router {
             LuaFilter.Body body = !luaBody ? null
                     : LuaFilter.Body.of(ar.result(), stream != null ? stream::replace : b -> req.body = b);
             try {
-                lua(ex, f, body, randomValue, control, table, clusters, promise, ctx);
+                lua(ex, f, body, randomValue, table, clusters, promise, ctx);
             } catch (RuntimeException e) {
                 reply(ex, promise, 500, "", "internal_error", null); // as after a fault's delay
             }
@@ -1192,7 +1188,7 @@ public final class Router {
     }
 
     /** The Lua filters' request scripts, {@code body} held for them (or null), then the router. */
-    private void lua(Exchange ex, RouteResult route, LuaFilter.Body body, long randomValue, Control control,
+    private void lua(Exchange ex, RouteResult route, LuaFilter.Body body, long randomValue,
                      RouteTable table, ClusterManager clusters, Promise<RouterResponse> promise, Context ctx) {
         RouterRequest req = ex.request;
         if (req.lua != null) {
@@ -1207,7 +1203,7 @@ public final class Router {
             }
         }
         if (!answeredUnforwarded(ex, route, promise)) {
-            forward(ex, (RouteResult.Forward) route, randomValue, control, table, clusters, promise, ctx);
+            forward(ex, (RouteResult.Forward) route, randomValue, table, clusters, promise, ctx);
         }
     }
 
@@ -1421,7 +1417,7 @@ public final class Router {
     }
 
     /** The rest of {@link #routed} for a forwarded request the filters before the router let through. */
-    private void forward(Exchange ex, RouteResult.Forward f, long randomValue, Control control, RouteTable table,
+    private void forward(Exchange ex, RouteResult.Forward f, long randomValue, RouteTable table,
                          ClusterManager clusters, Promise<RouterResponse> promise, Context ctx) {
         RouterRequest req = ex.request;
         DownstreamStats ds = req.downstreamStats;
@@ -1432,9 +1428,14 @@ public final class Router {
         }
         ex.clusterName = f.cluster();
         ex.cluster = cluster;
-        if ((options.trustEnvoyHeaders || req.internal) && !req.routerFilter.strictCheckHeaders().isEmpty()
-                && failsStrictCheck(ex, promise)) {
+        // Envoy's router reads the control headers after the filters before it: a trusted caller's (an untrusted one's
+        // went at the connection manager) and those a filter set (a Lua script, a header mutation, an authorizer)
+        if (!req.routerFilter.strictCheckHeaders().isEmpty() && failsStrictCheck(ex, promise)) {
             return;
+        }
+        Control control = Control.read(req.headers, req.routerFilter.respectExpectedRqTimeout());
+        if (req.headers.contains(ALT_RESPONSE)) {
+            ex.timeoutStatus = 204; // Envoy's router: any value asks for it
         }
         useBreakers(ex, cluster);
         if (req.compressor != null) {
@@ -3497,13 +3498,13 @@ public final class Router {
                 || t instanceof io.netty.handler.codec.PrematureChannelClosureException;
     }
 
-    /** Envoy's control headers from a trusted caller. */
+    /**
+     * Envoy's control headers as the router reads them: a trusted caller's, and those the filters before the router
+     * set (an untrusted caller's are gone by then).
+     */
     private record Control(long timeoutMs, long perTryTimeoutMs, int maxRetries, Set<String> retryOn,
                            Set<Integer> retriableStatusCodes, List<String> retriableHeaderNames,
                            long upstreamStreamDurationMs) {
-        /** What an untrusted caller controls: nothing. */
-        static final Control NONE = new Control(-1, -1, -1, null, null, null, -1);
-
         /**
          * Reads a caller's control headers.
          *
@@ -3511,10 +3512,7 @@ public final class Router {
          *                        caller's {@code x-envoy-expected-rq-timeout-ms} when it sends one (an invalid value
          *                        leaves the route's), else its {@code x-envoy-upstream-rq-timeout-ms}
          */
-        static Control read(MultiMap h, boolean trusted, boolean respectExpected) {
-            if (!trusted) {
-                return NONE;
-            }
+        static Control read(MultiMap h, boolean respectExpected) {
             // As Envoy, x-envoy-retry-on takes the HTTP conditions and x-envoy-retry-grpc-on the gRPC ones; a value
             // from the other list, or one unknown, is ignored. Both merge with the route's retry_on.
             Set<String> on = null;

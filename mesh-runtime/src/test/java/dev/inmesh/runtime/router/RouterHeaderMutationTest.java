@@ -9,6 +9,7 @@ import static com.github.tomakehurst.wiremock.client.WireMock.urlEqualTo;
 import static dev.inmesh.runtime.router.RouterRig.cluster;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.github.tomakehurst.wiremock.WireMockServer;
 import dev.inmesh.api.config.core.HeaderValueOption;
@@ -127,5 +128,27 @@ class RouterHeaderMutationTest {
         assertEquals(404, r.status());
         assertEquals("yes", r.header("x-own-response"));
         assertEquals("route-configuration", r.header("x-level"));
+    }
+
+    /**
+     * Envoy's router reads the control headers after the filters before it: one a filter sets counts for an
+     * untrusted caller (whose own went at the connection manager), and does not go upstream.
+     */
+    @Test
+    void aControlHeaderTheFilterSetsIsReadByTheRouter() {
+        wm.stubFor(any(urlEqualTo("/slow")).willReturn(aResponse().withStatus(200).withFixedDelay(5_000)));
+        HeaderMutation config = new HeaderMutation(new Mutations(List.of(append("x-envoy-upstream-rq-timeout-ms", "300",
+                HeaderValueOption.AppendAction.OVERWRITE_IF_EXISTS_OR_ADD)), List.of()), false);
+        HttpConnectionManager hcm = new HttpConnectionManager("outbound_0.0.0.0_9080", "9080", null, List.of(
+                new HttpFilter("hm", "envoy.extensions.filters.http.header_mutation.v3.HeaderMutation", config),
+                new HttpFilter("envoy.filters.http.router", "")), null, false, 0, true, false,
+                null, 0, null, null, 0, false, null, null);
+        // the caller's own asks for 10 ms: untrusted, it goes before the filter runs
+        var r = rig.call(rig.router(), RouterRig.get("/slow", "x-envoy-upstream-rq-timeout-ms", "10")
+                .bufferAndHeaderMutation(hcm), RouterRig.routeToC(""), clusters);
+        assertEquals(504, r.status());
+        assertEquals("UT", r.flags());
+        assertTrue(r.elapsedMillis() >= 300 && r.elapsedMillis() < 4_000, r.elapsedMillis() + " ms");
+        wm.verify(getRequestedFor(urlEqualTo("/slow")).withoutHeader("x-envoy-upstream-rq-timeout-ms"));
     }
 }
