@@ -2,6 +2,7 @@ package dev.inmesh.runtime.upstream;
 
 import dev.inmesh.api.config.cluster.Cluster;
 import dev.inmesh.api.config.endpoint.ClusterLoadAssignment;
+import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import java.util.HashMap;
 import java.util.Map;
@@ -91,6 +92,18 @@ public final class ClusterManager implements AutoCloseable {
     public String observabilityName(String name) {
         UpstreamCluster c = clusters.get(name);
         return c == null ? name : c.config().observabilityName();
+    }
+
+    /**
+     * Completed once every cluster that warms now is warm (or was closed): Envoy's cluster manager initialized, which
+     * its server waits for before it starts its workers and answers {@code /ready} with {@code LIVE}. Envoy bounds
+     * this wait only by the checks' own timeouts, and so does this future: a check that never completes (no answer
+     * and no timeout) holds it. Completed at once when no cluster warms (none has health checks).
+     */
+    public Future<Void> initialized() {
+        var warming = clusters.values().stream().filter(UpstreamCluster::warming).map(UpstreamCluster::initialized)
+                .toList();
+        return warming.isEmpty() ? Future.succeededFuture() : Future.all(warming).mapEmpty();
     }
 
     /** All clusters by name, those that warm too. */

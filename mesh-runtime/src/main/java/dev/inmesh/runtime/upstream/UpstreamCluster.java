@@ -17,6 +17,8 @@ import dev.inmesh.api.config.endpoint.LocalityLbEndpoints;
 import dev.inmesh.runtime.lb.LoadBalancer;
 import dev.inmesh.runtime.tls.SdsFileWatcher;
 import dev.inmesh.runtime.tls.TlsMaterial;
+import io.vertx.core.Future;
+import io.vertx.core.Promise;
 import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpClientRequest;
 import io.vertx.core.http.HttpConnection;
@@ -99,6 +101,12 @@ public final class UpstreamCluster {
      * counted with its first host set; -1 before that.
      */
     private int pendingInitializeChecks = -1;
+    /**
+     * Completed when the cluster is initialized, as Envoy's cluster calls its initialize callback: at once without
+     * health checks, else once its warming ends (or it is closed, as Envoy's init helper lets go of a cluster removed
+     * while it initializes). What the cluster manager's {@link ClusterManager#initialized()} waits for.
+     */
+    private final Promise<Void> initialized = Promise.promise();
 
     UpstreamCluster(Cluster config, UpstreamEnvironment env) {
         this.name = config.name();
@@ -476,6 +484,9 @@ public final class UpstreamCluster {
                 || !old.loadAssignment().equals(newConfig.loadAssignment()))) {
             resolve();
         }
+        if (!warming) {
+            endWarming();
+        }
     }
 
     /**
@@ -497,7 +508,7 @@ public final class UpstreamCluster {
         pendingInitializeChecks = -1;
         if (hc == null) {
             hosts.values().forEach(Host::clearActiveHealthCheck);
-            warming = false;
+            endWarming();
         } else {
             var s = stats();
             healthChecker = new HealthChecker(name, hc, env, this::checked, s == null ? null : s.healthCheck(),
@@ -524,8 +535,33 @@ public final class UpstreamCluster {
             }
         }
         if (warming && pendingInitializeChecks > 0 && --pendingInitializeChecks == 0) {
-            warming = false;
+            endWarming();
         }
+    }
+
+    /**
+     * Ends the warming (if any) and completes {@link #initialized()}. Its callbacks run on the event loop (when there
+     * is one) rather than here, where this cluster's lock is held.
+     */
+    private void endWarming() {
+        warming = false;
+        if (initialized.future().isComplete()) {
+            return;
+        }
+        var vertx = env.vertx();
+        if (vertx == null) {
+            initialized.tryComplete();
+        } else {
+            vertx.runOnContext(v -> initialized.tryComplete());
+        }
+    }
+
+    /**
+     * Completed once the cluster is initialized: at once for a cluster without health checks or one already in use,
+     * else when its {@link #warming()} ends, or when it is closed first. Never failed.
+     */
+    public Future<Void> initialized() {
+        return initialized.future();
     }
 
     /**
@@ -722,7 +758,9 @@ public final class UpstreamCluster {
                 // the first host set (a DNS cluster's first resolution): Envoy's onInitDone counts its checked hosts
                 pendingInitializeChecks = (int) nextHosts.values().stream()
                         .filter(h -> !h.healthCheckConfig().disableActiveHealthCheck()).count();
-                warming = pendingInitializeChecks > 0;
+                if (pendingInitializeChecks == 0) {
+                    endWarming();
+                }
             }
         }
         rebuild();
@@ -1027,6 +1065,7 @@ public final class UpstreamCluster {
     /** Stops timers and drains every pool; requests in flight may finish. */
     synchronized void close() {
         closed = true;
+        endWarming();
         var vertx = env.vertx();
         if (vertx != null) {
             for (long t : new long[] {outlierTimer, dnsTimer, cleanupTimer}) {

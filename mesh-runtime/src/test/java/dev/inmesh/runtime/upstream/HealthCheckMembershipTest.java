@@ -228,6 +228,29 @@ class HealthCheckMembershipTest {
     }
 
     @Test
+    void theManagerIsInitializedOnceTheLastOfItsWarmingClustersHadItsFirstChecksAndAtOnceWithoutChecks() {
+        ClusterManager m = f.manager(checked(Fixtures.eds("c"), false), Fixtures.cla("c", 2));
+        Future<Void> initialized = m.initialized();
+        UpstreamCluster c = m.clusters().get("c");
+        result(c, 1, Result.SUCCESS);
+        assertFalse(initialized.isComplete());
+        result(c, 2, Result.NETWORK);
+        assertTrue(initialized.succeeded());
+        assertTrue(c.initialized().succeeded());
+
+        assertTrue(f.manager(Fixtures.eds("c"), Fixtures.cla("c", 2)).initialized().succeeded());
+    }
+
+    @Test
+    void aWarmingClusterRemovedByTheNextConfigurationNoLongerHoldsTheInitialization() {
+        ClusterManager m = f.manager(checked(Fixtures.eds("c"), false), Fixtures.cla("c", 2));
+        Future<Void> initialized = m.initialized();
+        assertFalse(initialized.isComplete());
+        m.update(Map.of(), Map.of());
+        assertTrue(initialized.succeeded()); // as Envoy's init helper lets go of a cluster removed while it warms
+    }
+
+    @Test
     void aNewHostOfAClusterInUseIsNotPickedBeforeItsFirstCheckPassesAndIsAfter() {
         ClusterManager m = passing(2, false);
         UpstreamCluster c = m.cluster("c");
