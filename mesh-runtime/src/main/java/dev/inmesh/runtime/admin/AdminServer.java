@@ -64,12 +64,12 @@ public final class AdminServer {
         STATS_PROMETHEUS("/stats/prometheus"),
         /**
          * {@code /ready}: Envoy's server state, 200 {@code LIVE}, or 503 {@code PRE_INITIALIZING} before the first
-         * snapshot and {@code DRAINING} while {@code /healthcheck/fail} holds.
+         * snapshot's clusters are initialized and {@code DRAINING} while {@code /healthcheck/fail} holds.
          */
         READY("/ready"),
         /**
          * {@code /healthz/ready}: Istio's readiness probe, 200 while the server is {@code LIVE} (the first snapshot
-         * applied, health checks not failed), 503 otherwise.
+         * applied and its clusters initialized, health checks not failed), 503 otherwise.
          */
         HEALTHZ_READY("/healthz/ready"),
         /** {@code /healthcheck/fail} (POST): the server fails its health checks, {@code DRAINING}, as Envoy's. */
@@ -721,10 +721,11 @@ public final class AdminServer {
 
     /**
      * Envoy's {@code server.state} (the state's number: 0 {@code LIVE}, 1 {@code DRAINING}, 2
-     * {@code PRE_INITIALIZING}), {@code server.live} (1 while {@code LIVE}), {@code server.uptime} (seconds) and
-     * {@code listener_manager.workers_started} (1 once the first snapshot is applied), as the registry's
-     * {@code envoy_server_*} and {@code envoy_listener_manager_workers_started} gauges: what Istio's agent reads for
-     * its readiness ({@code /stats?usedonly&filter=^(server.state|listener_manager.workers_started)}).
+     * {@code PRE_INITIALIZING}, 3 {@code INITIALIZING}), {@code server.live} (1 while {@code LIVE}),
+     * {@code server.uptime} (seconds) and {@code listener_manager.workers_started} (1 once the first snapshot's
+     * clusters are initialized, as Envoy starts its workers), as the registry's {@code envoy_server_*} and
+     * {@code envoy_listener_manager_workers_started} gauges: what Istio's agent reads for its readiness
+     * ({@code /stats?usedonly&filter=^(server.state|listener_manager.workers_started)}).
      */
     private List<io.micrometer.core.instrument.Meter> serverGauges() {
         if (registry == null) {
@@ -736,7 +737,7 @@ public final class AdminServer {
         gauges.put("envoy_server_live", s -> s.state() == ServerInfo.State.LIVE ? 1 : 0);
         gauges.put("envoy_server_uptime", s -> Math.max(0, Instant.now().getEpochSecond()
                 - s.startedAt.getEpochSecond()));
-        gauges.put("envoy_listener_manager_workers_started", s -> s.snapshots.ready() ? 1 : 0);
+        gauges.put("envoy_listener_manager_workers_started", s -> s.snapshots.initialized().isComplete() ? 1 : 0);
         List<io.micrometer.core.instrument.Meter> out = new ArrayList<>();
         gauges.forEach((name, value) -> out.add(io.micrometer.core.instrument.Gauge.builder(name, this, value)
                 .register(registry)));
@@ -744,11 +745,14 @@ public final class AdminServer {
     }
 
     /**
-     * Envoy's server state: {@code PRE_INITIALIZING} until the first snapshot is applied, then {@code DRAINING} while
-     * the health checks fail ({@code /healthcheck/fail}), else {@code LIVE}.
+     * Envoy's server state: {@code PRE_INITIALIZING} until the first snapshot is applied and its clusters are
+     * initialized (its clusters with health checks had their first round: Envoy's server initializes its init manager,
+     * {@code INITIALIZING}, only once its cluster manager has, and Inmesh has no later phase to show as
+     * {@code INITIALIZING}, its listeners' routes coming with the snapshot), then {@code DRAINING} while the health
+     * checks fail ({@code /healthcheck/fail}), else {@code LIVE}.
      */
     private ServerInfo.State state() {
-        if (!snapshots.ready()) {
+        if (!snapshots.initialized().isComplete()) {
             return ServerInfo.State.PRE_INITIALIZING;
         }
         return healthCheckFailed ? ServerInfo.State.DRAINING : ServerInfo.State.LIVE;

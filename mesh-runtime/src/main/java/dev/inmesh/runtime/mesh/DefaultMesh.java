@@ -157,7 +157,11 @@ public final class DefaultMesh implements Mesh {
 
     /**
      * Starts the admin server and, when the settings ask for it, the CA client that fills the identity directory,
-     * then the config source once the first certificate is written: start fails when that cannot be had.
+     * then the config source once the first certificate is written: start fails when that cannot be had. It completes
+     * once the first configuration's clusters are initialized (those with health checks had their first round,
+     * {@link SnapshotHolder#initialized()}), as Envoy starts its workers only once its cluster manager has
+     * initialized; a config source that completes without a configuration (an ADS initial fetch timeout) does not
+     * wait for one.
      */
     @Override
     public synchronized Future<Void> start() {
@@ -192,7 +196,8 @@ public final class DefaultMesh implements Mesh {
         Promise<Void> started = Promise.promise();
         java.util.concurrent.atomic.AtomicBoolean failed = new java.util.concurrent.atomic.AtomicBoolean();
         Future<Void> config = configSource == null ? certificate
-                : certificate.compose(v -> failed.get() ? Future.succeededFuture() : configSource.start(snapshots));
+                : certificate.compose(v -> failed.get() ? Future.succeededFuture() : configSource.start(snapshots))
+                        .compose(v -> snapshots.ready() ? snapshots.initialized() : Future.succeededFuture());
         admin.onFailure(e -> abandon(started, failed, e));
         config.onFailure(e -> abandon(started, failed, e));
         Future.all(admin, config).onSuccess(v -> started.tryComplete());
@@ -285,7 +290,8 @@ public final class DefaultMesh implements Mesh {
     /**
      * Why the mesh's clients cannot take a request now, or null when they can: as a sidecar that does not listen yet
      * (or any more) refuses the application's connections, a request made before the first configuration is applied
-     * or after the mesh closed fails, rather than going past the mesh to the address it names.
+     * and its clusters initialized, or after the mesh closed, fails, rather than going past the mesh to the address
+     * it names.
      */
     private String unavailable() {
         if (closed != null) {
@@ -295,7 +301,10 @@ public final class DefaultMesh implements Mesh {
             return "the mesh is not started: send requests once mesh.start() has completed";
         }
         if (!isReady()) {
-            return "the mesh has no configuration yet: send requests once mesh.start() has completed";
+            return snapshots.ready()
+                    ? "the mesh is initializing (its clusters' first health checks): send requests once mesh.start() "
+                            + "has completed"
+                    : "the mesh has no configuration yet: send requests once mesh.start() has completed";
         }
         return null;
     }
@@ -334,7 +343,8 @@ public final class DefaultMesh implements Mesh {
 
     @Override
     public boolean isReady() {
-        return snapshots.ready() || options.getConfigFile() == null && options.getXdsAddress() == null;
+        return snapshots.initialized().isComplete()
+                || options.getConfigFile() == null && options.getXdsAddress() == null;
     }
 
     @Override
@@ -394,7 +404,7 @@ public final class DefaultMesh implements Mesh {
 
     @Override
     public HttpServerOptions inboundServerOptions(HttpServerOptions base) {
-        if (!isReady()) {
+        if (!snapshots.ready() && (options.getConfigFile() != null || options.getXdsAddress() != null)) {
             throw new IllegalStateException("inboundServerOptions: the mesh has no configuration yet, whose inbound "
                     + "filter chains say whether the port takes mTLS: call it once start() has completed");
         }

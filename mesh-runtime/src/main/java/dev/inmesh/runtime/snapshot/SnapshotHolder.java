@@ -4,6 +4,8 @@ import dev.inmesh.runtime.upstream.ClusterManager;
 import dev.inmesh.runtime.upstream.UpstreamEnvironment;
 import dev.inmesh.runtime.xds.InvalidResourceException;
 import dev.inmesh.runtime.xds.ResourceBundle;
+import io.vertx.core.Future;
+import io.vertx.core.Promise;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.Consumer;
@@ -20,6 +22,8 @@ public final class SnapshotHolder {
     private final List<Check> checks = new CopyOnWriteArrayList<>();
     private final UpstreamEnvironment upstream;
     private ClusterManager clusters;
+    /** Completed once the first snapshot's clusters are initialized (see {@link #initialized()}). */
+    private final Promise<Void> initialized = Promise.promise();
 
     /** A holder without Vert.x: clusters are compiled but have no connection pools (tools, tests). */
     public SnapshotHolder() {
@@ -50,6 +54,16 @@ public final class SnapshotHolder {
     }
 
     /**
+     * Completed once a first snapshot was applied and its clusters are initialized
+     * ({@link ClusterManager#initialized()}: each of its clusters with health checks had its first round), as Envoy's
+     * server leaves {@code PRE_INITIALIZING} once its cluster manager has initialized the clusters of its first
+     * configuration. Without health checks, as soon as the first snapshot is applied. Never failed.
+     */
+    public Future<Void> initialized() {
+        return initialized.future();
+    }
+
+    /**
      * Compiles and publishes a bundle.
      *
      * @throws InvalidResourceException when a resource is unusable (it does not compile, or a {@link Check} refuses
@@ -60,12 +74,17 @@ public final class SnapshotHolder {
         MeshSnapshot compiled = SnapshotCompiler.compile(bundle, current.resources(), current.generation() + 1,
                 buckets);
         runChecks(bundle);
-        clusters = clusters == null ? ClusterManager.create(upstream, bundle.clusters(), bundle.endpoints())
+        boolean first = clusters == null;
+        clusters = first ? ClusterManager.create(upstream, bundle.clusters(), bundle.endpoints())
                 : clusters.update(bundle.clusters(), bundle.endpoints());
         MeshSnapshot next = compiled.withClusters(clusters);
         current = next;
         buckets.commit();
         ready = true;
+        if (first) {
+            // after the snapshot is current: what waits for it (the proxy's listeners) reads the snapshot
+            clusters.initialized().onComplete(ar -> initialized.tryComplete());
+        }
         for (Consumer<MeshSnapshot> l : listeners) {
             l.accept(next);
         }

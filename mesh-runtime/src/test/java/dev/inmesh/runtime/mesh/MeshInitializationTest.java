@@ -1,0 +1,142 @@
+package dev.inmesh.runtime.mesh;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.inmesh.api.Mesh;
+import dev.inmesh.api.MeshOptions;
+import dev.inmesh.runtime.xds.ads.XdsFixtures;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpServer;
+import io.vertx.core.http.HttpServerRequest;
+import io.vertx.ext.web.client.HttpResponse;
+import io.vertx.ext.web.client.WebClient;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Server initialization as Envoy's: {@code start()} completes, and the admin's {@code /ready} says {@code LIVE},
+ * only once the first configuration's clusters with health checks had their first round. The upstream holds each
+ * check's request until the test answers it.
+ */
+class MeshInitializationTest {
+    private Vertx vertx;
+    private Mesh mesh;
+    private WebClient plain;
+    /** The health checks the upstream received and has not answered. */
+    private final LinkedBlockingQueue<HttpServerRequest> held = new LinkedBlockingQueue<>();
+    private int upstreamPort;
+
+    @TempDir
+    Path dir;
+
+    @BeforeEach
+    void setUp() throws Exception {
+        vertx = Vertx.vertx();
+        plain = WebClient.create(vertx);
+        HttpServer upstream = vertx.createHttpServer().requestHandler(held::add);
+        upstreamPort = upstream.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
+    }
+
+    @AfterEach
+    void tearDown() throws Exception {
+        if (mesh != null) {
+            mesh.close().await(10, TimeUnit.SECONDS);
+        }
+        vertx.close().await(10, TimeUnit.SECONDS);
+    }
+
+    /** Cluster {@code name} of one host, the upstream, with an HTTP health check whose timeout the test outlasts. */
+    private String cluster(String name, boolean checked) {
+        return """
+                  - "@type": type.googleapis.com/envoy.config.cluster.v3.Cluster
+                    name: %s
+                    type: STATIC
+                    connect_timeout: 1s
+                    load_assignment:
+                      cluster_name: %s
+                      endpoints:
+                      - lb_endpoints:
+                        - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: %d}}}
+                """.formatted(name, name, upstreamPort) + (checked ? """
+                    health_checks:
+                    - timeout: 60s
+                      interval: 60s
+                      unhealthy_threshold: 1
+                      healthy_threshold: 1
+                      http_health_check: {path: /healthz}
+                """ : "");
+    }
+
+    /** A mesh of configuration {@code yaml}, its admin server on a free port, started. */
+    private Future<Void> start(String yaml) throws Exception {
+        Path file = dir.resolve("mesh.yaml");
+        Files.writeString(file, yaml);
+        mesh = Mesh.create(vertx, new MeshOptions().setConfigFile(file.toString()).setAdminPort(0));
+        return mesh.start();
+    }
+
+    private int adminPort() {
+        return ((DefaultMesh) mesh).adminPort();
+    }
+
+    private HttpResponse<Buffer> admin(String path) throws Exception {
+        return plain.get(adminPort(), "127.0.0.1", path).send().await(10, TimeUnit.SECONDS);
+    }
+
+    @Test
+    void startAndReadyWaitForTheFirstHealthCheckOfTheFirstConfiguration() throws Exception {
+        Future<Void> started = start("resources:\n" + cluster("checked", true) + cluster("plain", false));
+        HttpServerRequest check = held.poll(10, TimeUnit.SECONDS);
+        assertEquals("/healthz", check.path());
+        XdsFixtures.await(() -> adminPort() > 0, Duration.ofSeconds(10), "the admin server bound");
+
+        assertFalse(started.isComplete());
+        assertFalse(mesh.isReady());
+        HttpResponse<Buffer> ready = admin("/ready");
+        assertEquals(503, ready.statusCode());
+        assertEquals("PRE_INITIALIZING\n", ready.bodyAsString());
+        assertEquals(503, admin("/healthz/ready").statusCode());
+        assertTrue(admin("/stats?filter=^server.state$").bodyAsString().contains("server.state: 2"));
+
+        check.response().end("ok");
+        started.await(10, TimeUnit.SECONDS);
+        assertTrue(mesh.isReady());
+        ready = admin("/ready");
+        assertEquals(200, ready.statusCode());
+        assertEquals("LIVE\n", ready.bodyAsString());
+    }
+
+    @Test
+    void aStaticClusterWithHealthChecksHoldsTheStartToo() throws Exception {
+        String yaml = "static_resources:\n  clusters:\n" + cluster("checked", true)
+                .replace("  - \"@type\": type.googleapis.com/envoy.config.cluster.v3.Cluster\n    name:", "  - name:");
+        Future<Void> started = start(yaml);
+        HttpServerRequest check = held.poll(10, TimeUnit.SECONDS);
+        XdsFixtures.await(() -> adminPort() > 0, Duration.ofSeconds(10), "the admin server bound");
+        assertFalse(started.isComplete());
+        assertEquals(503, admin("/ready").statusCode());
+
+        check.response().setStatusCode(503).end(); // a failed first check completes the round too
+        started.await(10, TimeUnit.SECONDS);
+        assertEquals(200, admin("/ready").statusCode());
+    }
+
+    @Test
+    void withoutHealthChecksNothingWaits() throws Exception {
+        start("resources:\n" + cluster("plain", false)).await(10, TimeUnit.SECONDS);
+        assertTrue(mesh.isReady());
+        assertEquals("LIVE\n", admin("/ready").bodyAsString());
+        assertTrue(held.isEmpty());
+    }
+}
