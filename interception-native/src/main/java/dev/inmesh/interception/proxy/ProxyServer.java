@@ -97,12 +97,23 @@ public final class ProxyServer implements AutoCloseable {
     public ProxyServer(Vertx vertx, SnapshotHolder snapshots, Router router) {
         this.runtime = new ProxyRuntime((VertxInternal) vertx, router, snapshots);
         snapshots.addCheck(this::checkBinds);
-        snapshots.onUpdate(this::follow);
+        // As Envoy's listen sockets listen(), its workers started, only once its cluster manager has initialized the
+        // first configuration's clusters (a cluster with health checks after their first round): until then no
+        // listener is bound and a connection is refused (Envoy's socket is bound but not listening; Netty's bind
+        // listens at once, so Inmesh binds later).
+        snapshots.onUpdate(s -> {
+            if (snapshots.initialized().isComplete()) {
+                follow(s);
+            }
+        });
+        snapshots.initialized().onComplete(ar -> follow(snapshots.current()));
     }
 
     /**
-     * Binds every listener with {@code bind_to_port} (blocking; call before dropping privileges). From then on the
-     * listeners follow the configuration, as Envoy's listener manager follows LDS: see {@link #follow}.
+     * Binds every listener with {@code bind_to_port} (blocking; call before dropping privileges, and once the
+     * configuration is initialized, {@link SnapshotHolder#initialized()}, as Envoy's listeners start listening then).
+     * From then on the listeners follow the configuration, as Envoy's listener manager follows LDS: see
+     * {@link #follow}; a configuration that arrives before the first one is initialized is followed once it is.
      *
      * @return the bound addresses, in the order of the listeners (each listener's own, then its additional ones)
      * @throws IllegalStateException naming the listener that could not be bound; nothing stays bound then

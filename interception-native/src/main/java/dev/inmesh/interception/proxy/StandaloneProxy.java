@@ -287,6 +287,7 @@ public final class StandaloneProxy implements AutoCloseable {
         try {
             // From a file: its listeners are bound before start returns. From a control plane: they are bound as
             // they arrive (the bootstrap's static ones with the first configuration), as Envoy's initial fetch.
+            // Either way the first configuration's are bound once its clusters are initialized (see ProxyServer).
             dev.inmesh.runtime.config.ConfigSource source;
             dev.inmesh.runtime.config.AdsConfigSource ads = null;
             if (settings.xds() == null) {
@@ -316,13 +317,18 @@ public final class StandaloneProxy implements AutoCloseable {
             server.tcpAccessLog(settings.tcpAccessLog());
             server.peerMetadata(settings.peerMetadata(), settings.peerMetadataId());
             server.drainTime(settings.drainTime());
+            // the admin server first: as Envoy's, it answers /ready (PRE_INITIALIZING) while the first
+            // configuration's clusters with health checks have their first round, and the listeners wait for that
+            admin = settings.admin().start(vertx, snapshots, adminAddresses, server.adminActions(), ads);
+            if (ads == null) {
+                snapshots.initialized().await(); // bounded by the checks' own timeouts, as Envoy's initialization
+            }
             List<InetSocketAddress> bound = server.bind();
             if (settings.dns() != null) {
                 dns = dev.inmesh.interception.dns.DnsProxy.start(vertx, snapshots, settings.dns().options(),
                         settings.dns().metrics());
                 dnsRef.set(dns);
             }
-            admin = settings.admin().start(vertx, snapshots, adminAddresses, server.adminActions(), ads);
             // The file, watched as the in-JVM mode watches it, or the control plane's stream: each change applies
             // atomically, its listeners bound, updated or stopped by the server; a bad one keeps the last good
             // snapshot. The stream is not waited for, unless root is to be dropped: until its first configuration
@@ -340,7 +346,9 @@ public final class StandaloneProxy implements AutoCloseable {
                 // virtualInbound (TPROXY, which needs CAP_NET_ADMIN, as Istio's sidecar holds it in that mode) or a
                 // port below 1024. A control plane that does not answer keeps root no longer than a file would.
                 try {
-                    first.await(30, TimeUnit.SECONDS);
+                    // its listeners are bound once its clusters are initialized, within the same 30 s
+                    first.compose(v -> snapshots.ready() ? snapshots.initialized()
+                            : io.vertx.core.Future.<Void>succeededFuture()).await(30, TimeUnit.SECONDS);
                 } catch (java.util.concurrent.TimeoutException e) {
                     LOG.warning("no configuration from the control plane within 30 s: dropping root; listeners "
                             + "that need it (transparent, or on a port below 1024) will not be bound");
