@@ -43,8 +43,9 @@ import java.util.logging.Logger;
 /**
  * The first handler of every accepted connection: recovers the original destination, reads the PROXY header when the
  * listener has the PROXY protocol filter, hands the connection to the listener it was meant for, runs that
- * listener's inspectors on the first bytes (with its listener filters timeout), picks the filter chain, and turns the connection into a TCP relay or an HTTP connection to the router. It then
- * removes itself; the bytes it read are passed on unchanged.
+ * listener's inspectors on the first bytes (with its listener filters timeout), picks the filter chain, and turns the
+ * connection into a TCP relay or an HTTP connection to the router. It then removes itself; the bytes it read are
+ * passed on unchanged.
  */
 final class ConnectionHandler extends ChannelInboundHandlerAdapter {
     private static final Logger LOG = Logger.getLogger(ConnectionHandler.class.getName());
