@@ -30,7 +30,6 @@ public final class SnapshotHolder {
         this(new UpstreamEnvironment(null, null, null, null));
     }
 
-    /** A holder whose snapshots' clusters run in {@code upstream} (Vert.x pools, timers, DNS). */
     /**
      * The local rate limit filters' token buckets, handed from one snapshot to the next where a filter's or route's
      * config is unchanged: an update elsewhere (an endpoint, another listener) leaves them as they were.
@@ -38,6 +37,7 @@ public final class SnapshotHolder {
     private final dev.inmesh.runtime.router.LocalRateLimitFilter.Buckets rateLimitBuckets =
             new dev.inmesh.runtime.router.LocalRateLimitFilter.Buckets();
 
+    /** A holder whose snapshots' clusters run in {@code upstream} (Vert.x pools, timers, DNS). */
     public SnapshotHolder(UpstreamEnvironment upstream) {
         this.upstream = upstream;
         this.current = MeshSnapshot.empty();
