@@ -200,7 +200,14 @@ public final class DefaultMesh implements Mesh {
                         .compose(v -> snapshots.ready() ? snapshots.initialized() : Future.succeededFuture());
         admin.onFailure(e -> abandon(started, failed, e));
         config.onFailure(e -> abandon(started, failed, e));
-        Future.all(admin, config).onSuccess(v -> started.tryComplete());
+        Future.all(admin, config).onSuccess(v -> {
+            if (closed != null) {
+                // closed while its clusters initialized: their checkers stopped, which ended the wait, not a start
+                started.tryFail(new IllegalStateException("start(): the mesh was closed before it started"));
+            } else {
+                started.tryComplete();
+            }
+        });
         return started.future();
     }
 

@@ -139,4 +139,16 @@ class MeshInitializationTest {
         assertEquals("LIVE\n", admin("/ready").bodyAsString());
         assertTrue(held.isEmpty());
     }
+
+    @Test
+    void aMeshClosedWhileItsClustersInitializeFailsItsStart() throws Exception {
+        Future<Void> started = start("resources:\n" + cluster("checked", true));
+        held.poll(10, TimeUnit.SECONDS);
+        assertFalse(started.isComplete());
+        mesh.close().await(10, TimeUnit.SECONDS); // its checkers stop, which ends the wait
+        XdsFixtures.await(started::isComplete, Duration.ofSeconds(10), "the start completed");
+        assertTrue(started.failed(), "a closed mesh did not start");
+        assertTrue(started.cause().getMessage().contains("closed"), started.cause().getMessage());
+        mesh = null;
+    }
 }
