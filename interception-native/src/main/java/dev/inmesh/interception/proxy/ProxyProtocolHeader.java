@@ -1,6 +1,7 @@
 package dev.inmesh.interception.proxy;
 
 import dev.inmesh.api.config.listener.ProxyProtocol;
+import dev.inmesh.runtime.net.IpLiterals;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.UnknownHostException;
@@ -196,8 +197,8 @@ final class ProxyProtocolHeader {
             return error;
         }
         boolean v4 = parts.get(1).equals("TCP4");
-        byte[] sourceIp = v4 ? ipv4(parts.get(2)) : ipv6(parts.get(2));
-        byte[] destinationIp = v4 ? ipv4(parts.get(3)) : ipv6(parts.get(3));
+        byte[] sourceIp = literal(parts.get(2), v4);
+        byte[] destinationIp = literal(parts.get(3), v4);
         int sourcePort = decimalPort(parts.get(4));
         int destinationPort = decimalPort(parts.get(5));
         if (sourceIp == null || destinationIp == null || sourcePort < 0 || destinationPort < 0) {
@@ -211,99 +212,14 @@ final class ProxyProtocolHeader {
         return new Found(Version.V1, length, source, destination);
     }
 
-    /** A dotted quad as {@code inet_pton} reads one (four decimal parts, no leading zero), or null. */
-    private static byte[] ipv4(String s) {
-        String[] q = s.split("\\.", -1);
-        if (q.length != 4) {
-            return null;
-        }
-        byte[] a = new byte[4];
-        for (int i = 0; i < 4; i++) {
-            String p = q[i];
-            if (p.isEmpty() || p.length() > 3 || !p.chars().allMatch(Character::isDigit)
-                    || (p.length() > 1 && p.charAt(0) == '0') || Integer.parseInt(p) > 255) {
-                return null;
-            }
-            a[i] = (byte) Integer.parseInt(p);
-        }
-        return a;
-    }
-
     /**
-     * An IPv6 literal as {@code inet_pton} reads one, which Envoy's address parser calls for one without a scope:
-     * groups of one to four hex digits split by single colons, one {@code ::} at most standing for at least one zero
-     * group, a dotted quad ({@link #ipv4}) as the last four bytes; null for anything else (brackets and scopes
-     * included). Parsed here rather than by {@code InetAddress.getByName}, which takes groups of five digits and
-     * leading zeros in the quad, and looks a string that does not begin with a hex digit or a colon up as a host
-     * name, blocking the event loop on the resolver.
+     * An address of the family the line names, as {@code inet_pton} reads one (Envoy's address parser calls it for
+     * an address without a scope): the project's strict literal parser ({@link IpLiterals}), which never looks a
+     * name up, as {@code InetAddress.getByName} would on the event loop; null for anything else.
      */
-    private static byte[] ipv6(String s) {
-        byte[] out = new byte[16];
-        int n = 0;
-        int gap = -1;
-        int i = 0;
-        int len = s.length();
-        if (s.startsWith("::")) {
-            gap = 0;
-            i = 2;
-        } else if (s.isEmpty() || s.charAt(0) == ':') {
-            return null;
-        }
-        while (i < len) {
-            int j = i;
-            while (j < len && hex(s.charAt(j)) >= 0) {
-                j++;
-            }
-            if (j < len && s.charAt(j) == '.') {
-                byte[] quad = n > 12 ? null : ipv4(s.substring(i));
-                if (quad == null) {
-                    return null;
-                }
-                System.arraycopy(quad, 0, out, n, 4);
-                n += 4;
-                break;
-            }
-            if (j == i || j - i > 4 || n > 14) {
-                return null;
-            }
-            int group = 0;
-            for (int k = i; k < j; k++) {
-                group = group << 4 | hex(s.charAt(k));
-            }
-            out[n++] = (byte) (group >> 8);
-            out[n++] = (byte) group;
-            if (j == len) {
-                break;
-            }
-            if (s.charAt(j) != ':' || j + 1 == len) {
-                return null; // another character, or a colon that ends the literal
-            }
-            if (s.charAt(j + 1) == ':') {
-                if (gap >= 0) {
-                    return null;
-                }
-                gap = n;
-                i = j + 2;
-            } else {
-                i = j + 1;
-            }
-        }
-        if (gap < 0) {
-            return n == 16 ? out : null;
-        }
-        if (n == 16) {
-            return null; // a :: that stands for no group
-        }
-        int tail = n - gap;
-        System.arraycopy(out, gap, out, 16 - tail, tail);
-        Arrays.fill(out, gap, 16 - tail, (byte) 0);
-        return out;
-    }
-
-    /** An ASCII hex digit's value, or -1. */
-    private static int hex(char c) {
-        return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+    private static byte[] literal(String s, boolean v4) {
+        byte[] a = IpLiterals.parse(s);
+        return a != null && a.length == (v4 ? 4 : 16) ? a : null;
     }
 
     /** A port in decimal, 0 to 65535, or -1. */
