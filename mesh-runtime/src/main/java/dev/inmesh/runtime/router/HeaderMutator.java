@@ -120,15 +120,9 @@ public final class HeaderMutator {
         HeaderValueOption[] applying = new HeaderValueOption[add.size()];
         int n = 0;
         for (HeaderValueOption o : add) {
-            if (o.value().isEmpty() && !o.keepEmptyValue()) {
-                continue;
+            if (applies(o, headers)) {
+                applying[n++] = o;
             }
-            HeaderValueOption.AppendAction action = o.appendAction();
-            if (action == HeaderValueOption.AppendAction.ADD_IF_ABSENT && headers.contains(o.key())
-                    || action == HeaderValueOption.AppendAction.OVERWRITE_IF_EXISTS && !headers.contains(o.key())) {
-                continue;
-            }
-            applying[n++] = o;
         }
         for (int i = 0; i < n; i++) {
             if (overwrites(applying[i])) {
@@ -144,27 +138,30 @@ public final class HeaderMutator {
 
     /**
      * Applies one {@code HeaderValueOption} against the headers as they are now (as Envoy's header mutation filter
-     * and health checker apply each entry after the one before it): its append action decides; an empty value is
-     * skipped unless kept.
+     * applies each entry after the one before it): its append action decides; an empty value is skipped unless kept.
      */
     public static void applyOne(HeaderValueOption o, MutableHeaders headers) {
-        if (o.value().isEmpty() && !o.keepEmptyValue()) {
+        if (!applies(o, headers)) {
             return;
         }
-        switch (o.appendAction()) {
-            case APPEND_IF_EXISTS_OR_ADD -> headers.add(o.key(), o.value());
-            case ADD_IF_ABSENT -> {
-                if (!headers.contains(o.key())) {
-                    headers.add(o.key(), o.value());
-                }
-            }
-            case OVERWRITE_IF_EXISTS -> {
-                if (headers.contains(o.key())) {
-                    headers.set(o.key(), o.value());
-                }
-            }
-            case OVERWRITE_IF_EXISTS_OR_ADD -> headers.set(o.key(), o.value());
+        if (overwrites(o)) {
+            headers.set(o.key(), o.value());
+        } else {
+            headers.add(o.key(), o.value());
         }
+    }
+
+    /**
+     * Whether an entry applies to {@code headers}: not an empty value that is not kept, not {@code ADD_IF_ABSENT} of
+     * a header present, not {@code OVERWRITE_IF_EXISTS} of one absent.
+     */
+    private static boolean applies(HeaderValueOption o, MutableHeaders headers) {
+        if (o.value().isEmpty() && !o.keepEmptyValue()) {
+            return false;
+        }
+        HeaderValueOption.AppendAction action = o.appendAction();
+        return !(action == HeaderValueOption.AppendAction.ADD_IF_ABSENT && headers.contains(o.key())
+                || action == HeaderValueOption.AppendAction.OVERWRITE_IF_EXISTS && !headers.contains(o.key()));
     }
 
     private static boolean overwrites(HeaderValueOption o) {
