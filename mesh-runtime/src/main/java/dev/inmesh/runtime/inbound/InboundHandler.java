@@ -455,7 +455,6 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         if (denied.external()) {
             if (!denied.headers().isEmpty() && !Grpc.isRequest(req.headers())) {
                 // as Envoy's ext_authz: the authorizer's headers over the local reply's own
-                resp.setStatusCode(denied.status());
                 if (!denied.body().isEmpty()) {
                     resp.putHeader("content-type", "text/plain");
                 }
@@ -464,11 +463,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                     cors.setOn(resp.headers());
                 }
                 resp.headers().remove("content-length");
-                LocalReply.Rewritten r = rewritten(req, traced, denied.status(), denied.body(), false, false);
-                if (r != null) {
-                    resp.setStatusCode(r.status());
-                }
-                resp.end(r == null ? denied.body() : r.body());
+                endReply(req, traced, denied.status(), denied.body(), false);
                 return;
             }
         }
@@ -823,8 +818,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             // its own reply does not pass through its response script, only the filters' before it
             resp.headersEndHandler(v -> encodeFilters(resp, corsOutcome, rateLimit, traced));
             resp.headers().addAll(reply.headers());
-            LocalReply.Rewritten r = rewritten(req, traced, reply.status(), reply.body(), true, false);
-            resp.setStatusCode(r == null ? reply.status() : r.status()).end(r == null ? reply.body() : r.body());
+            endReply(req, traced, reply.status(), reply.body(), true);
             return;
         }
         if (lua.reroute()) {
@@ -1231,6 +1225,15 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             return;
         }
         resp.setStatusCode(status).end(body);
+    }
+
+    /**
+     * Ends a local reply whose headers the replying filter set itself (an authorizer's, a Lua {@code respond()}'s),
+     * rewritten first ({@link #rewritten}); not made a trailers-only gRPC answer.
+     */
+    private static void endReply(HttpServerRequest req, Traced traced, int status, String body, boolean filterTyped) {
+        LocalReply.Rewritten r = rewritten(req, traced, status, body, filterTyped, false);
+        req.response().setStatusCode(r == null ? status : r.status()).end(r == null ? body : r.body());
     }
 
     /**
