@@ -1170,8 +1170,7 @@ public final class Router {
      * {@code downstream_rq_idle_timeout}) and the body is dropped; the exchange's own timer starts when it forwards.
      */
     private IdleTimer holdIdle(Exchange ex, RouteResult route, Promise<RouterResponse> promise) {
-        Duration idle = route instanceof RouteResult.Forward f && f.action().idleTimeout() != null
-                ? f.action().idleTimeout() : ex.request.streamIdleTimeout;
+        Duration idle = streamIdleTimeout(ex.request, route);
         if (idle == null || idle.isZero()) {
             return null;
         }
@@ -1528,7 +1527,7 @@ public final class Router {
             }
         }
         // As Envoy: the route's idle_timeout replaces the connection manager's stream_idle_timeout; 0 disables
-        Duration idle = action.idleTimeout() != null ? action.idleTimeout() : req.streamIdleTimeout;
+        Duration idle = streamIdleTimeout(req, f);
         if (idle != null && !idle.isZero()) {
             ex.streamIdle = new IdleTimer(vertx, idle.toMillis(), attempts::streamIdleTimeout).start();
         }
@@ -1973,7 +1972,16 @@ public final class Router {
      * connection manager's {@code stream_idle_timeout} (5 minutes by default); zero disables it.
      */
     public static Duration relayIdleTimeout(RouterRequest req, RouteResult.Forward f) {
-        return f.action().idleTimeout() != null ? f.action().idleTimeout() : req.streamIdleTimeout;
+        return streamIdleTimeout(req, f);
+    }
+
+    /**
+     * A request's stream idle timeout on {@code route}: a forwarding route's {@code idle_timeout}, else the connection
+     * manager's {@code stream_idle_timeout}; null or zero for none.
+     */
+    private static Duration streamIdleTimeout(RouterRequest req, RouteResult route) {
+        return route instanceof RouteResult.Forward f && f.action().idleTimeout() != null ? f.action().idleTimeout()
+                : req.streamIdleTimeout;
     }
 
     /** Envoy's body for a request whose upstream ended before its response began, for {@code reason}. */
