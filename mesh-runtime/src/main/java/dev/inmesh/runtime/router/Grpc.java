@@ -28,7 +28,8 @@ public final class Grpc {
         return isContentType(headers.get(HeaderNames.CONTENT_TYPE));
     }
 
-    static boolean isContentType(String ct) {
+    /** Whether a content type is gRPC's, as {@link #isRequest} reads it (Envoy's {@code hasGrpcContentType}). */
+    public static boolean isContentType(String ct) {
         return ct != null && ct.startsWith(CONTENT_TYPE)
                 && (ct.length() == CONTENT_TYPE.length() || ct.charAt(CONTENT_TYPE.length()) == '+');
     }
@@ -156,9 +157,10 @@ public final class Grpc {
 
     /**
      * A timeout in milliseconds as a {@code grpc-timeout} value: milliseconds while they fit in 8 digits, else the
-     * largest unit (seconds, minutes, hours) that does, rounded down; at most 99999999 hours.
+     * largest unit (seconds, minutes, hours) that does, rounded down; at most 99999999 hours (Envoy's
+     * {@code Grpc::Common::toGrpcTimeout}).
      */
-    static String timeoutValue(long millis) {
+    public static String timeoutValue(long millis) {
         long t = millis;
         String units = "mSMH";
         int unit = 0;

@@ -42,22 +42,6 @@ final class GrpcHealthMessages {
     }
 
     /**
-     * A {@code grpc-timeout} value for {@code millis}, as Envoy's {@code Grpc::Common::toGrpcTimeout}: milliseconds
-     * while they fit the header's 8 digits, else seconds, minutes or hours (rounded up).
-     */
-    static String grpcTimeout(long millis) {
-        long[] perNext = {1000, 60, 60};
-        char[] units = {'m', 'S', 'M', 'H'};
-        long value = millis;
-        int unit = 0;
-        while (value > 99_999_999L && unit < perNext.length) {
-            value = (value + perNext[unit] - 1) / perNext[unit];
-            unit++;
-        }
-        return Math.min(value, 99_999_999L) + String.valueOf(units[unit]);
-    }
-
-    /**
      * Reads a check's response body as it comes, as Envoy's session decodes it: the check cannot pass once the body
      * holds a compressed (or otherwise flagged) frame, a second non-empty message (the call is unary), a message that
      * does not parse, or a frame over {@link #MAX_MESSAGE}. An empty message is skipped, as Envoy's decoder does.

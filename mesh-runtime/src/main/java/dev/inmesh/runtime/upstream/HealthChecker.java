@@ -1,6 +1,7 @@
 package dev.inmesh.runtime.upstream;
 
 import dev.inmesh.api.config.cluster.HealthCheck;
+import dev.inmesh.runtime.router.Grpc;
 import dev.inmesh.runtime.router.HeaderMutator;
 import dev.inmesh.runtime.router.MultiMapHeaders;
 import dev.inmesh.runtime.stats.HealthCheckStats;
@@ -375,7 +376,7 @@ final class HealthChecker {
                 grpcHeaders(req.headers(), g, config.timeout().toMillis());
                 GrpcHealthMessages.ResponseReader reader = new GrpcHealthMessages.ResponseReader();
                 return req.send(GrpcHealthMessages.request(g.serviceName())).compose(resp -> {
-                    if (resp.statusCode() != 200 || !grpcContentType(resp.headers())) {
+                    if (resp.statusCode() != 200 || !Grpc.isContentType(resp.headers().get(HttpHeaders.CONTENT_TYPE))) {
                         // the status (or grpc-status of a trailers-only answer) cannot be OK with a SERVING message
                         req.reset();
                         return Future.succeededFuture(Result.FAILED);
@@ -577,18 +578,9 @@ final class HealthChecker {
         headers.set(HttpHeaders.CONTENT_TYPE, GRPC_CONTENT_TYPE).set("te", "trailers")
                 .set(HttpHeaders.USER_AGENT, USER_AGENT);
         HeaderMutator.apply(List.of(), g.initialMetadata(), new MultiMapHeaders(headers));
-        headers.set("grpc-timeout", GrpcHealthMessages.grpcTimeout(timeoutMillis));
+        headers.set("grpc-timeout", Grpc.timeoutValue(timeoutMillis));
     }
 
-    /**
-     * Whether an answer's content type is gRPC's, as Envoy's {@code hasGrpcContentType}: {@code application/grpc}
-     * alone, with a {@code +} suffix or with parameters.
-     */
-    static boolean grpcContentType(MultiMap headers) {
-        String type = headers.get(HttpHeaders.CONTENT_TYPE);
-        return type != null && (type.equals(GRPC_CONTENT_TYPE) || type.startsWith(GRPC_CONTENT_TYPE + "+")
-                || type.startsWith(GRPC_CONTENT_TYPE + ";"));
-    }
 
     /**
      * Envoy's HTTP check headers: {@code user-agent: Envoy/HC}, then {@code request_headers_to_remove} and

@@ -25,9 +25,9 @@ class GrpcHealthMessagesTest {
     /** As Envoy's toGrpcTimeout: at most 8 digits, in the smallest unit that fits. */
     @Test
     void theGrpcTimeoutIsInMillisecondsWhileTheyFitEightDigits() {
-        assertEquals("500m", GrpcHealthMessages.grpcTimeout(500));
-        assertEquals("99999999m", GrpcHealthMessages.grpcTimeout(99_999_999L));
-        assertEquals("100000S", GrpcHealthMessages.grpcTimeout(100_000_000L));
+        assertEquals("500m", dev.inmesh.runtime.router.Grpc.timeoutValue(500));
+        assertEquals("99999999m", dev.inmesh.runtime.router.Grpc.timeoutValue(99_999_999L));
+        assertEquals("100000S", dev.inmesh.runtime.router.Grpc.timeoutValue(100_000_000L));
     }
 
     @Test

@@ -262,7 +262,9 @@ class HealthCheckTrafficTest {
         /** A message prefix that announces 5 MiB, then nothing: the check must not wait for the rest. */
         OVERSIZED,
         /** The stream reset. */
-        RESET
+        RESET,
+        /** SERVING, with a content type of parameters, which Envoy's {@code hasGrpcContentType} does not take. */
+        PARAMETERS
     }
 
     /** A gRPC upstream (h2c) answering as {@link #answer} says, recording each call and counting its connections. */
@@ -300,6 +302,8 @@ class HealthCheckTrafficTest {
                         case TRAILERS_ONLY -> r.putHeader("grpc-status", "0").end();
                         case OVERSIZED -> r.write(Buffer.buffer().appendByte((byte) 0).appendInt(5 << 20));
                         case RESET -> r.reset();
+                        case PARAMETERS -> r.putHeader("content-type", "application/grpc; charset=utf-8")
+                                .putTrailer("grpc-status", "0").end(healthResponse(1));
                     }
                 }));
         u.port = server.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
@@ -357,7 +361,8 @@ class HealthCheckTrafficTest {
      * an oversized message fails without waiting for the rest (which would be a timeout, a network failure).
      */
     @ParameterizedTest
-    @EnumSource(value = Answer.class, names = {"NOT_SERVING", "UNAVAILABLE", "HTTP_503", "TRAILERS_ONLY", "OVERSIZED"})
+    @EnumSource(value = Answer.class, names = {"NOT_SERVING", "UNAVAILABLE", "HTTP_503", "TRAILERS_ONLY", "OVERSIZED",
+        "PARAMETERS"})
     void aGrpcAnswerOtherThanServingWithStatusOkFailsAHealthyHostAtOnce(Answer answer) throws Exception {
         GrpcUpstream u = grpcUpstream();
         UpstreamCluster c = start(cluster(slowAfterFailures(grpc(), 5, true), u.port));
