@@ -776,14 +776,9 @@ public final class AdminServer {
                 DynamicState dynamic = dynamicState.get();
                 MeshSnapshot snapshot = snapshots.current();
                 // the clusters not in use until their first health checks are warming ones, as Envoy's
-                Set<String> warming = new java.util.HashSet<>();
-                snapshot.clusterManager().clusters().forEach((name, c) -> {
-                    if (c.warming()) {
-                        warming.add(name);
-                    }
-                });
                 return ConfigDumpBuilder.json(snapshot.resources(), (dynamic == null ? DynamicState.NONE : dynamic)
-                        .withClustersWarmingInUse(warming), identity, presentedNode(), startedAt, query) + "\n";
+                        .withClustersWarmingInUse(snapshot.clusterManager().warming().keySet()), identity,
+                        presentedNode(), startedAt, query) + "\n";
             } catch (ConfigDumpBuilder.QueryException e) {
                 return e;
             }

@@ -101,9 +101,22 @@ public final class ClusterManager implements AutoCloseable {
      * and no timeout) holds it. Completed at once when no cluster warms (none has health checks).
      */
     public Future<Void> initialized() {
-        var warming = clusters.values().stream().filter(UpstreamCluster::warming).map(UpstreamCluster::initialized)
-                .toList();
+        var warming = warming().values().stream().map(UpstreamCluster::initialized).toList();
         return warming.isEmpty() ? Future.succeededFuture() : Future.all(warming).mapEmpty();
+    }
+
+    /**
+     * The clusters that warm now ({@link UpstreamCluster#warming}: new, with health checks, not in use until their
+     * first round), by name; Envoy's warming clusters.
+     */
+    public Map<String, UpstreamCluster> warming() {
+        Map<String, UpstreamCluster> out = new java.util.HashMap<>();
+        clusters.forEach((name, c) -> {
+            if (c.warming()) {
+                out.put(name, c);
+            }
+        });
+        return out;
     }
 
     /** All clusters by name, those that warm too. */
