@@ -539,7 +539,8 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
             rbac.authorize(RbacFilter.Subject.connection(ListenerDispatch.ip(destination), destination.getPort(),
                     ListenerDispatch.ip(source), source.getPort(), requestedServerName,
                     () -> RbacFilter.PeerIdentity.of(chain.tls(), peer))
-                    .withLocal(() -> RbacFilter.PeerIdentity.of(chain.tls(), own)).withDirectPeer(physicalPeer(ctx)),
+                    .withLocal(() -> RbacFilter.PeerIdentity.of(chain.tls(), own))
+                    .withDirectPeer(ListenerDispatch.physicalPeer(ch, source)),
                     runtime::networkRbacStats, runtime::networkLocalRateLimitStats, snapshot.clusterManager())
                     .onComplete(ar -> ch.eventLoop().execute(() -> {
                         String denied = ar.succeeded() ? ar.result() : null;
@@ -591,21 +592,14 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
         java.security.cert.Certificate[] peer = peerCertificates;
         String denied = rbac.check(RbacFilter.Subject.connection(ListenerDispatch.ip(destination),
                 destination.getPort(), ListenerDispatch.ip(source), requestedServerName,
-                () -> RbacFilter.PeerIdentity.of(chain.tls(), peer)).withDirectPeer(physicalPeer(ctx)),
+                () -> RbacFilter.PeerIdentity.of(chain.tls(), peer))
+                .withDirectPeer(ListenerDispatch.physicalPeer(ctx.channel(), source)),
                 runtime::networkRbacStats, runtime::networkLocalRateLimitStats);
         if (denied == null) {
             return true;
         }
         closeDenied(ctx, chain, requestedServerName, denied);
         return false;
-    }
-
-    /**
-     * The IP of the connection's physical peer, which RBAC's {@code direct_remote_ip} matches whatever a PROXY header
-     * made the connection's remote address.
-     */
-    private static String physicalPeer(ChannelHandlerContext ctx) {
-        return ctx.channel().remoteAddress() instanceof InetSocketAddress peer ? ListenerDispatch.ip(peer) : null;
     }
 
     /** Closes a connection a network filter denied, logging it as Envoy's tcp_proxy does. */

@@ -1049,16 +1049,6 @@ final class HttpBridge {
                     && req.headers().containsValue(HttpHeaderNames.CONNECTION, HttpHeaderValues.UPGRADE, true);
         }
 
-        /**
-         * The IP of the connection's physical peer (the channel's) when a PROXY header made the request's downstream
-         * remote address another, which RBAC's {@code direct_remote_ip} matches; null when it is that address (RBAC
-         * then reads the downstream one: nothing is made per request on a connection without a header) or unknown.
-         */
-        private String physicalPeer() {
-            return ctx != null && ctx.channel().remoteAddress() instanceof InetSocketAddress peer
-                    && !peer.equals(conn.source()) ? ListenerDispatch.ip(peer) : null;
-        }
-
         private RouterRequest routerRequest(HttpRequest req) {
             MultiMap headers;
             if (!http2 && req.headers() instanceof HeadersMultiMap decoded) {
@@ -1104,7 +1094,8 @@ final class HttpBridge {
                     .clientCertificate(conn.peerCertificate(), conn.clientCertElement())
                     .downstreamPrincipals(conn.peerPrincipal(), conn.localPrincipal())
                     .listenerBufferLimit(conn.listenerBufferLimit())
-                    .rbac(conn.rbac(), conn.peerIdentity(), conn.localIdentity()).directRemoteIp(physicalPeer())
+                    .rbac(conn.rbac(), conn.peerIdentity(), conn.localIdentity()).directRemoteIp(ctx == null ? null
+                            : ListenerDispatch.physicalPeer(ctx.channel(), conn.source()))
                     .grpcWeb(web).localRateLimit(conn.localRateLimit()).tracer(conn.tracer())
                     .statsOverrides(conn.statsOverrides()).bufferAndHeaderMutation(conn.hcm());
         }

@@ -87,6 +87,15 @@ final class ListenerDispatch {
         return listener.select(info);
     }
 
+    /**
+     * The IP of a connection's physical peer (its channel's) when a PROXY header made its downstream remote address
+     * ({@code source}) another, which RBAC's {@code direct_remote_ip} matches; null when it is that address (RBAC then
+     * reads the downstream one: nothing is made on a connection without a header) or unknown.
+     */
+    static String physicalPeer(io.netty.channel.Channel ch, InetSocketAddress source) {
+        return ch.remoteAddress() instanceof InetSocketAddress peer && !peer.equals(source) ? ip(peer) : null;
+    }
+
     /** The literal IP of an address, without brackets or scope; IPv4-mapped IPv6 addresses as IPv4. */
     static String ip(InetSocketAddress a) {
         InetAddress addr = a.getAddress();
