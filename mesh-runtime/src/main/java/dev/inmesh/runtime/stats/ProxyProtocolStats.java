@@ -19,6 +19,8 @@ import java.util.concurrent.atomic.LongAdder;
 public final class ProxyProtocolStats {
     static final String PREFIX = "envoy_proxy_proto_";
     static final String TAG = "proxy_proto_prefix";
+    /** Each version's statistics, in the order of their slots in {@link #versions}. */
+    private static final java.util.List<String> VERSION_STATS = java.util.List.of("found", "disallowed", "error");
 
     private final LongAdder notFoundAllowed = new LongAdder();
     private final LongAdder notFoundDisallowed = new LongAdder();
@@ -30,9 +32,9 @@ public final class ProxyProtocolStats {
         this.legacyError = legacyError;
         UpstreamStatsImpl.adder(registry, PREFIX + "not_found_allowed", TAG, statPrefix, notFoundAllowed);
         UpstreamStatsImpl.adder(registry, PREFIX + "not_found_disallowed", TAG, statPrefix, notFoundDisallowed);
-        String[] names = {"found", "disallowed", "error"};
         for (int i = 0; i < versions.length; i++) {
-            versions[i] = UpstreamStatsImpl.adder(registry, PREFIX + "versions_v" + (1 + i / 3) + "_" + names[i % 3],
+            versions[i] = UpstreamStatsImpl.adder(registry,
+                    PREFIX + "versions_v" + (1 + i / 3) + "_" + VERSION_STATS.get(i % 3),
                     TAG, statPrefix, new LongAdder());
         }
     }
@@ -75,7 +77,7 @@ public final class ProxyProtocolStats {
 
     /** The connections counted so far under {@code versions.v<version>.<name>} ({@code found}, ...). */
     public long count(int version, String name) {
-        int i = java.util.List.of("found", "disallowed", "error").indexOf(name);
+        int i = VERSION_STATS.indexOf(name);
         return versions[(version - 1) * 3 + i].sum();
     }
 
