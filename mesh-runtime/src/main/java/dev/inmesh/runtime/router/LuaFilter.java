@@ -54,9 +54,9 @@ import org.luaj.vm2.lib.jse.JseOsLib;
  * {@code streamInfo()} ({@code protocol}, the downstream addresses, {@code requestedServerName},
  * {@code routeName}, {@code dynamicMetadata()} kept for the request), {@code metadata()} (empty: route metadata is not
  * read), {@code base64Escape} and {@code body(always_wrap_body)} ({@link Body}: a buffer object with
- * {@code length}, {@code getBytes} and {@code setBytes}). What it has not ({@code bodyChunks}, {@code trailers}, {@code httpCall}, {@code connection}, signatures) raises a script
- * error saying so. A script error is what Envoy makes of one: logged ({@code script log: ...} at error) and the
- * request goes on as the script left it.
+ * {@code length}, {@code getBytes} and {@code setBytes}). What it has not ({@code bodyChunks}, {@code trailers},
+ * {@code httpCall}, {@code connection}, signatures) raises a script error saying so. A script error is what Envoy
+ * makes of one: logged ({@code script log: ...} at error) and the request goes on as the script left it.
  */
 public final class LuaFilter {
     /** The response code details of a script's {@code respond()}, as Envoy's. */
