@@ -280,6 +280,11 @@ public final class AdminServer {
     private final List<HttpServer> servers = new ArrayList<>();
     /** Envoy's server gauges in the registry, removed when the server closes. */
     private final List<io.micrometer.core.instrument.Meter> serverGauges;
+    /**
+     * Removes the snapshots' cluster manager, listener manager and subscription statistics
+     * ({@link SnapshotHolder#stats()}) from the registry, where the server registered them.
+     */
+    private final Runnable configStats;
 
     private AdminServer(Builder b) {
         this.vertx = b.vertx;
@@ -297,6 +302,7 @@ public final class AdminServer {
         this.agent = b.agent != null ? b.agent : new IstioAgent(b.vertx, IstioAgent.Settings.NONE, null);
         this.mounts = List.copyOf(b.mounts);
         this.serverGauges = serverGauges();
+        this.configStats = registry == null ? () -> { } : snapshots.stats().bind(registry);
     }
 
     public static Builder builder(Vertx vertx) {
@@ -362,6 +368,7 @@ public final class AdminServer {
         }
         closes.add(agent.close());
         serverGauges.forEach(g -> registry.remove(g));
+        configStats.run();
         return Future.join(closes).mapEmpty();
     }
 

@@ -27,7 +27,10 @@ import java.util.function.UnaryOperator;
  * Zipkin tracer's {@code envoy_tracing_zipkin_STAT}, in no scope, is {@code tracing.zipkin.STAT}, and the
  * OpenTelemetry tracer's {@code envoy_tracing_opentelemetry_STAT} {@code tracing.opentelemetry.STAT}; a PROXY protocol
  * filter's {@code envoy_proxy_proto_versions_v1_found{proxy_proto_prefix="P"}} is
- * {@code proxy_proto.P.versions.v1.found} ({@code proxy_proto.versions.v1.found} without a prefix).
+ * {@code proxy_proto.P.versions.v1.found} ({@code proxy_proto.versions.v1.found} without a prefix); the cluster
+ * manager's {@code envoy_cluster_manager_cds_update_success} is {@code cluster_manager.cds.update_success}, the
+ * listener manager's {@code envoy_listener_manager_lds_update_rejected} {@code listener_manager.lds.update_rejected}
+ * and {@code envoy_control_plane_connected_state} {@code control_plane.connected_state}.
  * Istio's {@code istio_*} metrics and the meters an application adds to the mesh's registry are not Envoy
  * statistics; {@code /stats/prometheus} serves them. Envoy's histograms ({@code envoy_cluster_upstream_rq_time},
  * ...) are named alike ({@code cluster.C.upstream_rq_time}) and served as {@link EnvoyHistogram}s.
@@ -68,18 +71,23 @@ final class EnvoyStats {
             new Tree("envoy_tracing_opentelemetry_", null, "tracing.opentelemetry.", Map.of(), Map.of()),
             // the server's: its state, and whether its workers started (in no scope)
             new Tree("envoy_server_", null, "server.", Map.of(), Map.of()),
-            new Tree("envoy_listener_manager_", null, "listener_manager.", Map.of(), Map.of()),
+            // the cluster and listener managers' (in no scope), with their CDS and LDS subscriptions', and the
+            // control plane's
+            new Tree("envoy_listener_manager_", null, "listener_manager.", Map.of("lds_", "lds."), Map.of()),
+            new Tree("envoy_cluster_manager_", null, "cluster_manager.", Map.of("cds_", "cds."), Map.of()),
+            new Tree("envoy_control_plane_", null, "control_plane.", Map.of(), Map.of()),
             // the PROXY protocol listener filters': proxy_proto.[<stat_prefix>.], and the legacy error in no scope
             new Tree(PROXY_PROTO, "proxy_proto_prefix", "proxy_proto.", Map.of("versions_v1_", "versions.v1.",
                     "versions_v2_", "versions.v2."), Map.of()),
             new Tree("envoy_downstream_cx_proxy_proto_", null, "downstream_cx_proxy_proto_", Map.of(), Map.of()));
 
     /**
-     * The server's gauges, set when it starts: used whatever their value, as Envoy's {@code usedonly} keeps them
-     * ({@code server.state} is 0 when {@code LIVE}).
+     * The server's gauges and the cluster manager's, set when it starts: used whatever their value, as Envoy's
+     * {@code usedonly} keeps them ({@code server.state} is 0 when {@code LIVE}).
      */
     static final java.util.Set<String> ALWAYS_USED = java.util.Set.of("server.state", "server.live", "server.uptime",
-            "listener_manager.workers_started");
+            "listener_manager.workers_started", "cluster_manager.active_clusters",
+            "cluster_manager.warming_clusters");
 
     private EnvoyStats() {}
 
@@ -197,7 +205,8 @@ final class EnvoyStats {
             ".upstream_rq_pending_active", ".outlier_detection.ejections_active", ".downstream_rq_active",
             ".downstream_cx_active", ".downstream_cx_http1_active", ".downstream_cx_http2_active",
             ".fault.active_faults", ".membership_healthy", ".membership_degraded", ".membership_excluded",
-            ".membership_total");
+            ".membership_total", ".active_clusters", ".warming_clusters", ".total_listeners_active",
+            ".connected_state", ".update_time");
 
     /**
      * The statistics of one of Envoy's {@link #TYPES} (the histograms apart, Inmesh has no text readouts), and with

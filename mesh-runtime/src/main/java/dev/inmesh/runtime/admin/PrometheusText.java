@@ -239,9 +239,13 @@ final class PrometheusText {
         return families;
     }
 
-    /** The families of the server's gauges, used whatever their value (see {@link EnvoyStats#ALWAYS_USED}). */
+    /**
+     * The families of the server's and the cluster manager's gauges, used whatever their value (see
+     * {@link EnvoyStats#ALWAYS_USED}).
+     */
     private static final Set<String> ALWAYS_USED = Set.of("envoy_server_state", "envoy_server_live",
-            "envoy_server_uptime", "envoy_listener_manager_workers_started");
+            "envoy_server_uptime", "envoy_listener_manager_workers_started", "envoy_cluster_manager_active_clusters",
+            "envoy_cluster_manager_warming_clusters");
 
     /** The family's samples that were written, in order. */
     private static List<String> used(Family f) {

@@ -1,12 +1,15 @@
 package dev.inmesh.runtime.snapshot;
 
+import dev.inmesh.runtime.stats.ConfigStats;
 import dev.inmesh.runtime.upstream.ClusterManager;
 import dev.inmesh.runtime.upstream.UpstreamEnvironment;
 import dev.inmesh.runtime.xds.InvalidResourceException;
 import dev.inmesh.runtime.xds.ResourceBundle;
+import dev.inmesh.runtime.xds.ResourceType;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.Consumer;
 
@@ -24,6 +27,10 @@ public final class SnapshotHolder {
     private ClusterManager clusters;
     /** Completed once the first snapshot's clusters are initialized (see {@link #initialized()}). */
     private final Promise<Void> initialized = Promise.promise();
+    /** Envoy's cluster and listener manager statistics, and those the config sources count. */
+    private final ConfigStats stats = new ConfigStats(
+            () -> current.clusterManager().clusters().size() - current.clusterManager().warming().size(),
+            () -> current.clusterManager().warming().size(), () -> current.listeners().size());
 
     /** A holder without Vert.x: clusters are compiled but have no connection pools (tools, tests). */
     public SnapshotHolder() {
@@ -78,7 +85,9 @@ public final class SnapshotHolder {
         clusters = first ? ClusterManager.create(upstream, bundle.clusters(), bundle.endpoints())
                 : clusters.update(bundle.clusters(), bundle.endpoints());
         MeshSnapshot next = compiled.withClusters(clusters);
+        ResourceBundle before = current.resources();
         current = next;
+        countChanges(before, bundle);
         buckets.commit();
         ready = true;
         if (first) {
@@ -89,6 +98,44 @@ public final class SnapshotHolder {
             l.accept(next);
         }
         return next;
+    }
+
+    /**
+     * Counts the clusters and listeners {@code after} adds, changes and removes, as Envoy's cluster and listener
+     * managers count them: one whose Envoy message (else, built in code, whose record) is unchanged is no update.
+     */
+    private void countChanges(ResourceBundle before, ResourceBundle after) {
+        int[] clusters = changes(ResourceType.CLUSTER, before, after, before.clusters(), after.clusters());
+        stats.clustersChanged(clusters[0], clusters[1], clusters[2]);
+        int[] listeners = changes(ResourceType.LISTENER, before, after, before.listeners(), after.listeners());
+        stats.listenersChanged(listeners[0], listeners[1], listeners[2]);
+    }
+
+    /** How many resources of {@code type} were added, modified and removed. */
+    private static int[] changes(ResourceType type, ResourceBundle before, ResourceBundle after,
+                                 Map<String, ?> was, Map<String, ?> is) {
+        int[] out = new int[3];
+        is.forEach((name, resource) -> {
+            if (!was.containsKey(name)) {
+                out[0]++;
+            } else {
+                Object old = before.message(type, name);
+                Object now = after.message(type, name);
+                boolean same = old != null && now != null ? old.equals(now)
+                        : old == null && now == null && was.get(name).equals(resource);
+                out[1] += same ? 0 : 1;
+            }
+        });
+        was.keySet().forEach(name -> out[2] += is.containsKey(name) ? 0 : 1);
+        return out;
+    }
+
+    /**
+     * Envoy's cluster manager and listener manager statistics of this holder's snapshots, which its config source
+     * adds its subscriptions' to (see {@link ConfigStats}).
+     */
+    public ConfigStats stats() {
+        return stats;
     }
 
     /**

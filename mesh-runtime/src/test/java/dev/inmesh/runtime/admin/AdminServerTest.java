@@ -393,6 +393,22 @@ class AdminServerTest {
         }
     }
 
+    /** Cluster {@code checked}, with health checks (which warms until their first round), and {@code unchecked}. */
+    private static final String CHECKED_AND_UNCHECKED = """
+            resources:
+            - "@type": type.googleapis.com/envoy.config.cluster.v3.Cluster
+              name: checked
+              type: STATIC
+              load_assignment: {cluster_name: checked, endpoints: [{lb_endpoints: [%s]}]}
+              health_checks:
+              - {timeout: 1s, interval: 1s, unhealthy_threshold: 1, healthy_threshold: 1, tcp_health_check: {}}
+            - "@type": type.googleapis.com/envoy.config.cluster.v3.Cluster
+              name: unchecked
+              type: STATIC
+              load_assignment: {cluster_name: unchecked, endpoints: [{lb_endpoints: [%s]}]}
+            """.formatted("{endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: 1}}}}",
+            "{endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: 1}}}}");
+
     /**
      * As Envoy's cluster manager holds a new CDS cluster with health checks among its warming clusters until its
      * first checks complete: {@code /config_dump} has it in {@code dynamic_warming_clusters} and {@code /clusters}
@@ -400,20 +416,7 @@ class AdminServerTest {
      */
     @Test
     void aClusterWaitingForItsFirstHealthChecksIsWarmingInTheConfigDumpAndNotInClusters() throws Exception {
-        String endpoint = "{endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: 1}}}}";
-        holder.apply(EnvoyConfigReader.read("""
-                resources:
-                - "@type": type.googleapis.com/envoy.config.cluster.v3.Cluster
-                  name: checked
-                  type: STATIC
-                  load_assignment: {cluster_name: checked, endpoints: [{lb_endpoints: [%s]}]}
-                  health_checks:
-                  - {timeout: 1s, interval: 1s, unhealthy_threshold: 1, healthy_threshold: 1, tcp_health_check: {}}
-                - "@type": type.googleapis.com/envoy.config.cluster.v3.Cluster
-                  name: unchecked
-                  type: STATIC
-                  load_assignment: {cluster_name: unchecked, endpoints: [{lb_endpoints: [%s]}]}
-                """.formatted(endpoint, endpoint)));
+        holder.apply(EnvoyConfigReader.read(CHECKED_AND_UNCHECKED));
         assertTrue(holder.current().clusterManager().clusters().get("checked").warming());
         AdminServer own = AdminServer.builder(vertx).snapshots(holder).clusterStatus(new ClusterManagerStatus(holder))
                 .mount(AdminServer.Mount.of("127.0.0.1", 0, AdminServer.Endpoint.CLUSTERS,
@@ -435,6 +438,54 @@ class AdminServerTest {
         } finally {
             own.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
         }
+    }
+
+    /**
+     * The cluster manager's, listener manager's, their subscriptions' and the control plane's statistics under
+     * Envoy's names in {@code /stats} ({@code cluster_manager.cds.update_success}) and its Prometheus names in
+     * {@code /stats/prometheus} ({@code envoy_cluster_manager_cds_update_success}), what Istio's dashboards and
+     * alerts read; a cluster waiting for its first health checks counts in {@code warming_clusters}.
+     */
+    @Test
+    void clusterManagerListenerManagerAndSubscriptionStatisticsHaveEnvoysNames() throws Exception {
+        PrometheusMeterRegistry own = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        AdminServer server = AdminServer.builder(vertx).snapshots(holder).registry(own)
+                .mount(AdminServer.Mount.of("127.0.0.1", 0, AdminServer.Endpoint.STATS,
+                        AdminServer.Endpoint.STATS_PROMETHEUS)).build();
+        server.start().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        try {
+            holder.stats().cds().started();
+            holder.stats().lds().started();
+            holder.stats().connected(true);
+            holder.apply(EnvoyConfigReader.read(CHECKED_AND_UNCHECKED));
+            holder.stats().cds().accepted(1_700_000_000_123L);
+            holder.stats().lds().rejected();
+
+            String stats = get(server, "/stats?filter=%5E(cluster_manager%7Clistener_manager%7Ccontrol_plane)")
+                    .body();
+            for (String line : List.of("cluster_manager.active_clusters: 1", "cluster_manager.warming_clusters: 1",
+                    "cluster_manager.cluster_added: 2", "cluster_manager.cluster_removed: 0",
+                    "cluster_manager.cds.update_attempt: 2", "cluster_manager.cds.update_success: 1",
+                    "cluster_manager.cds.update_time: 1700000000123", "listener_manager.lds.update_rejected: 1",
+                    "listener_manager.total_listeners_active: 0", "control_plane.connected_state: 1")) {
+                assertTrue(stats.contains(line + "\n"), line + " in " + stats);
+            }
+            String gauges = get(server, "/stats?type=Gauges&filter=cluster_manager").body();
+            assertTrue(gauges.contains("cluster_manager.warming_clusters: 1\n"), gauges);
+            assertFalse(gauges.contains("cluster_added"), gauges);
+            assertTrue(get(server, "/stats?usedonly&filter=warming").body().contains("warming_clusters: 1"));
+
+            String prometheus = get(server, "/stats/prometheus").body();
+            for (String line : List.of("envoy_cluster_manager_warming_clusters 1",
+                    "envoy_cluster_manager_cluster_added 2", "envoy_cluster_manager_cds_update_success 1",
+                    "envoy_listener_manager_lds_update_rejected 1", "envoy_control_plane_connected_state 1",
+                    "# TYPE envoy_cluster_manager_warming_clusters gauge")) {
+                assertTrue(prometheus.contains("\n" + line + "\n"), line + " in " + prometheus);
+            }
+        } finally {
+            server.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        }
+        assertEquals(null, own.find("envoy_cluster_manager_cds_update_success").gauge(), "they go with the server");
     }
 
     private static List<String> names(com.fasterxml.jackson.databind.JsonNode dynamicClusters) {
@@ -811,9 +862,9 @@ class AdminServerTest {
             // the same statistics, but server.uptime, which may have gone on a second between the two
             assertEquals(withoutUptime(get(own, "/stats").body()), withoutUptime(get(own, "/stats?type=All").body()));
 
-            // written since the start: the zeros are left out
+            // written since the start: the zeros are left out (the cluster manager's gauges are set at its start)
             assertEquals(c + "upstream_cx_active: 1\n" + c + "upstream_cx_total: 1\n" + c + "upstream_rq_active: 1\n"
-                    + c + "upstream_rq_total: 1\n", get(own, "/stats?usedonly&filter=%5Ecluster").body());
+                    + c + "upstream_rq_total: 1\n", get(own, "/stats?usedonly&filter=%5Ecluster%5C.").body());
             assertEquals("{\"stats\":[{\"name\":\"" + c + "upstream_rq_total\",\"value\":1}]}",
                     get(own, "/stats?usedonly&format=json&type=Counters&filter=rq").body());
 

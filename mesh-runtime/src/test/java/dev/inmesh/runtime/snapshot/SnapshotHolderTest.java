@@ -214,4 +214,49 @@ class SnapshotHolderTest {
         assertEquals(2, holder.current().generation());
         assertEquals(2, seen[0]);
     }
+
+    /** Clusters {@code names}, each STATIC with one endpoint, {@code timeout} its connect timeout. */
+    static String clusters(String timeout, String... names) {
+        StringBuilder b = new StringBuilder("resources:\n");
+        for (String n : names) {
+            b.append("""
+                    - "@type": type.googleapis.com/envoy.config.cluster.v3.Cluster
+                      name: %s
+                      type: STATIC
+                      connect_timeout: %s
+                      load_assignment: {cluster_name: %s, endpoints: [{lb_endpoints: [{endpoint: {address:
+                        {socket_address: {address: 127.0.0.1, port_value: 1}}}}]}]}
+                    """.formatted(n, timeout, n));
+        }
+        return b.toString();
+    }
+
+    /**
+     * As Envoy's cluster and listener managers count {@code cluster_added}, {@code cluster_modified},
+     * {@code cluster_removed} and {@code listener_added}, ...: a resource whose config is unchanged is no update,
+     * though the snapshot is new.
+     */
+    @Test
+    void eachPublishedSnapshotCountsTheClustersAndListenersItAddsChangesAndRemoves() throws Exception {
+        var registry = new io.micrometer.core.instrument.simple.SimpleMeterRegistry();
+        SnapshotHolder holder = new SnapshotHolder();
+        holder.stats().bind(registry);
+        java.util.function.ToLongFunction<String> value = n -> (long) registry.get(n).gauge().value();
+
+        holder.apply(ResourceBundle.builder().from(bundle(clusters("1s", "a", "b"))).from(bundle(LISTENER)).build());
+        holder.apply(bundle(clusters("2s", "a", "c")));
+        holder.apply(bundle(clusters("2s", "a", "c")));
+
+        assertEquals(3, value.applyAsLong("envoy_cluster_manager_cluster_added"));
+        assertEquals(1, value.applyAsLong("envoy_cluster_manager_cluster_modified"), "a, not when unchanged");
+        assertEquals(1, value.applyAsLong("envoy_cluster_manager_cluster_removed"));
+        assertEquals(2, value.applyAsLong("envoy_cluster_manager_active_clusters"));
+        assertEquals(0, value.applyAsLong("envoy_cluster_manager_warming_clusters"));
+        assertEquals(2, value.applyAsLong("envoy_listener_manager_listener_added"));
+        assertEquals(0, value.applyAsLong("envoy_listener_manager_listener_modified"));
+        assertEquals(2, value.applyAsLong("envoy_listener_manager_listener_removed"));
+        assertEquals(0, value.applyAsLong("envoy_listener_manager_total_listeners_active"));
+        assertEquals(null, registry.find("envoy_cluster_manager_cds_update_success").gauge(),
+                "no CDS subscription: none of its statistics, as Envoy's");
+    }
 }

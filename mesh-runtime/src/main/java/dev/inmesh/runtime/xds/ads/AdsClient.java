@@ -10,6 +10,7 @@ import dev.inmesh.api.config.listener.HttpConnectionManager;
 import dev.inmesh.api.config.listener.Listener;
 import dev.inmesh.api.config.route.RouteConfiguration;
 import dev.inmesh.runtime.snapshot.SnapshotHolder;
+import dev.inmesh.runtime.stats.ConfigStats;
 import dev.inmesh.runtime.tls.WorkloadIdentity;
 import dev.inmesh.runtime.xds.DynamicState;
 import dev.inmesh.runtime.xds.Fields;
@@ -160,6 +161,7 @@ public final class AdsClient {
             states.put(t, new SubscriptionState(t));
         }
         options.agentTypes().keySet().forEach(t -> agentAsked.put(t, new boolean[1]));
+        holder.stats().connected(false);
         publishStatus();
     }
 
@@ -220,6 +222,7 @@ public final class AdsClient {
             clients.values().forEach(c -> closes.add(c.close()));
             clients.clear();
             connectedSince = null;
+            holder.stats().connected(false);
             publishStatus();
             within(vertx, Future.join(closes), CLOSE_STEP_MILLIS, "closing the connections to the servers")
                     .onComplete(done);
@@ -312,6 +315,7 @@ public final class AdsClient {
         stream = req;
         nodeSent = false;
         connectedSince = Instant.now();
+        holder.stats().connected(true);
         lastError = "";
         req.exceptionHandler(e -> streamClosed(id, e));
         req.response().onComplete(ar -> {
@@ -397,6 +401,10 @@ public final class AdsClient {
         AdsOptions.XdsServer server = options.servers().get(serverIndex);
         lastError = server.address() + ": " + describe(cause);
         connectedSince = null;
+        holder.stats().connected(false);
+        // as Envoy's mux tells each subscription started that the stream failed (a connection failure)
+        states.values().stream().filter(s -> s.fetchTimerStarted)
+                .forEach(s -> count(s, ConfigStats.Subscription::failed));
         if (streamWorked) {
             backoff.reset();
         } else {
@@ -565,9 +573,11 @@ public final class AdsClient {
             return;
         }
         s.fetchTimerStarted = true;
+        count(s, ConfigStats.Subscription::started);
         if (s.wildcard && !options.initialFetchTimeout().isZero()) {
             timer(options.initialFetchTimeout().toMillis(), () -> {
                 if (!s.received) {
+                    count(s, ConfigStats.Subscription::initFetchTimedOut);
                     LOG.log(System.Logger.Level.WARNING, "no {0} arrived within the initial fetch timeout "
                             + "{1}: continuing without", s.type.kind(), options.initialFetchTimeout());
                     s.received = true;
@@ -702,6 +712,7 @@ public final class AdsClient {
         if (errors.isEmpty()) {
             s.ackedVersion = r.getVersionInfo();
             s.repeatedNacks = 0;
+            count(s, stats -> stats.accepted(now.toEpochMilli()));
             publishStatus(); // what the server sees ACKed, the status and the config dump show already
             send(s, s.ackedVersion, r.getNonce(), null);
         } else {
@@ -834,6 +845,7 @@ public final class AdsClient {
     private void reject(SubscriptionState s, DiscoveryResponse r, Map<String, String> errors, Instant now) {
         String error = String.join("; ", errors.values());
         s.nacked(r.getVersionInfo(), error, now);
+        count(s, ConfigStats.Subscription::rejected);
         LOG.log(System.Logger.Level.WARNING, "NACK {0} version {1}: {2}", s.type.kind(), r.getVersionInfo(), error);
         // what the server sees NACKed, the status and the config dump (the resource's error_state) show already
         publishStatus();
@@ -1202,6 +1214,18 @@ public final class AdsClient {
             }
         }
         return out;
+    }
+
+    /**
+     * Counts in the statistics of {@code s}'s subscription: CDS's {@code cluster_manager.cds.} or LDS's
+     * {@code listener_manager.lds.}; Inmesh keeps none for RDS's and EDS's.
+     */
+    private void count(SubscriptionState s, java.util.function.Consumer<ConfigStats.Subscription> c) {
+        if (s.type == ResourceType.CLUSTER) {
+            c.accept(holder.stats().cds());
+        } else if (s.type == ResourceType.LISTENER) {
+            c.accept(holder.stats().lds());
+        }
     }
 
     private void timer(long delayMillis, Runnable action) {

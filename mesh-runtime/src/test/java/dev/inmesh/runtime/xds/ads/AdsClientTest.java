@@ -221,6 +221,50 @@ class AdsClientTest extends AdsRig {
         assertNotNull(client.dynamicState().failure(ResourceType.LISTENER, "0.0.0.0_7000"), "its error_state");
     }
 
+    /**
+     * As Envoy's gRPC subscriptions count: {@code update_attempt} once at the start and with each outcome,
+     * {@code update_success} for each update ACKed (one that changes nothing too), {@code update_rejected} for each
+     * NACK, {@code update_failure} when the stream fails; {@code control_plane.connected_state} while it is open.
+     */
+    @Test
+    void ldsAndCdsCountAcceptedAndRejectedUpdatesAndTheStreamsStateAsEnvoysSubscriptionStatistics() throws Exception {
+        var registry = new io.micrometer.core.instrument.simple.SimpleMeterRegistry();
+        holder.stats().bind(registry);
+        java.util.function.ToLongFunction<String> value = n -> (long) registry.get(n).gauge().value();
+        String lds = "envoy_listener_manager_lds_";
+        refuse("0.0.0.0_7000");
+        startAndAwaitFirst(bookinfo("1", "c1"));
+        assertEquals(2, value.applyAsLong(lds + "update_attempt"));
+        assertEquals(1, value.applyAsLong(lds + "update_success"));
+        assertEquals(1, value.applyAsLong("envoy_cluster_manager_cds_update_success"), "an empty CDS response");
+        assertEquals(2, value.applyAsLong("envoy_listener_manager_listener_added"));
+        assertEquals(1, value.applyAsLong("envoy_control_plane_connected_state"));
+
+        server.set(bookinfo("2", "c1"));
+        await(() -> value.applyAsLong(lds + "update_success") == 2, WAIT, "the same listeners in version 2");
+        List<Listener> listeners = new java.util.ArrayList<>(bookinfo("1", "c1").listeners().resources().values());
+        listeners.add(listener("0.0.0.0_7000", 7000, "9080"));
+        listeners.add(listener("0.0.0.0_7001", 7001, "9080"));
+        server.set(snapshot("3", listeners, List.of(route("9080", "c1"), route("9090", "c9090"))));
+        server.awaitRequest(DiscoveryRequest::hasErrorDetail, WAIT);
+
+        // java-control-plane sends the rejected version again to a NACK naming the last one accepted: each counts
+        assertTrue(value.applyAsLong(lds + "update_rejected") >= 1);
+        assertEquals(2, value.applyAsLong(lds + "update_success"));
+        // read while the server may resend it: once the two are read between two responses
+        await(() -> 1 + 2 + value.applyAsLong(lds + "update_rejected") == value.applyAsLong(lds + "update_attempt"),
+                WAIT, "an attempt for the start and for each outcome");
+        assertEquals(3, value.applyAsLong("envoy_listener_manager_listener_added"), "0.0.0.0_7001");
+        assertEquals(0, value.applyAsLong("envoy_listener_manager_listener_modified"));
+        assertEquals(0, value.applyAsLong("envoy_cluster_manager_cds_update_rejected"));
+        assertEquals(0, value.applyAsLong(lds + "update_failure"));
+
+        server.close();
+        await(() -> value.applyAsLong("envoy_control_plane_connected_state") == 0, WAIT, "disconnected");
+        await(() -> value.applyAsLong(lds + "update_failure") >= 1, WAIT, "the stream's failure");
+        assertTrue(value.applyAsLong("envoy_cluster_manager_cds_update_failure") >= 1);
+    }
+
     @Test
     void aWarmingListenerTheHoldersCheckRefusesIsNackedWithItsLdsUpdateNotLaterWithItsRoute() throws Exception {
         // its route 7000 is not served: the listener would warm (and stay out of the snapshot) until it arrives
