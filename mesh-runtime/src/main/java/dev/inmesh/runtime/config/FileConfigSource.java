@@ -1,6 +1,7 @@
 package dev.inmesh.runtime.config;
 
 import dev.inmesh.runtime.snapshot.SnapshotHolder;
+import dev.inmesh.runtime.stats.ConfigStats;
 import dev.inmesh.runtime.tls.WorkloadIdentity;
 import dev.inmesh.runtime.xds.EnvoyConfigReader;
 import dev.inmesh.runtime.xds.InvalidResourceException;
@@ -149,19 +150,34 @@ public final class FileConfigSource implements ConfigSource {
         });
     }
 
-    /** Reads and applies the configuration; on a worker thread. */
+    /**
+     * Reads and applies the configuration; on a worker thread. Each read counts in the statistics of the CDS and LDS
+     * subscriptions ({@code cluster_manager.cds.}, {@code listener_manager.lds.}) as Envoy counts a filesystem
+     * subscription's ({@code path} config source) refresh: accepted, rejected (a resource, or the whole
+     * configuration, refused), or failed (the file cannot be read, or is not JSON or YAML).
+     */
     private void load() throws ConfigException {
         String error;
+        List<ConfigStats.Subscription> stats = List.of(holder.stats().cds(), holder.stats().lds());
+        stats.forEach(ConfigStats.Subscription::watched);
         try {
             ResourceBundle bundle = Parsers.withIdentity(identity, () -> EnvoyConfigReader.read(path));
             holder.apply(bundle);
             lastError = null;
             reloads++;
+            long now = System.currentTimeMillis();
+            stats.forEach(s -> s.accepted(now));
             return;
         } catch (EnvoyConfigReader.ConfigReadException e) {
             error = e.getMessage();
+            // a file that cannot be read or is not JSON or YAML (Jackson's errors are IOExceptions) is a failure,
+            // as one Envoy cannot load; a resource refused, a protobuf field unknown included, a rejection
+            boolean unread = e.getCause() instanceof IOException
+                    && !(e.getCause() instanceof com.google.protobuf.InvalidProtocolBufferException);
+            stats.forEach(unread ? ConfigStats.Subscription::failed : ConfigStats.Subscription::rejected);
         } catch (InvalidResourceException e) {
             error = path + ": " + e.getMessage();
+            stats.forEach(ConfigStats.Subscription::rejected);
         }
         lastError = error;
         throw new ConfigException(error);

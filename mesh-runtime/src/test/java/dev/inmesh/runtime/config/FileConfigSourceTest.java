@@ -111,6 +111,44 @@ class FileConfigSourceTest {
         assertNull(source.lastError());
     }
 
+    /**
+     * Each read of the file counts in the CDS and LDS subscriptions' statistics as Envoy counts a filesystem
+     * subscription's refresh: one {@code update_attempt} each, with {@code update_success}, {@code update_rejected}
+     * (a resource refused) or {@code update_failure} (not YAML at all).
+     */
+    @Test
+    void eachReadCountsInTheCdsAndLdsSubscriptionStatisticsAsEnvoysFilesystemSubscription() throws Exception {
+        var registry = new io.micrometer.core.instrument.simple.SimpleMeterRegistry();
+        holder.stats().bind(registry);
+        java.util.function.ToLongFunction<String> value = n -> (long) registry.get(n).gauge().value();
+        Path f = dir.resolve("envoy.yaml");
+        write(f, config("c1", "/admin.*"), 0);
+        source = new FileConfigSource(vertx, f, POLL);
+        source.start(holder).await(10, TimeUnit.SECONDS);
+        for (String s : List.of("envoy_cluster_manager_cds_", "envoy_listener_manager_lds_")) {
+            assertEquals(1, value.applyAsLong(s + "update_attempt"), s);
+            assertEquals(1, value.applyAsLong(s + "update_success"), s);
+        }
+        assertTrue(value.applyAsLong("envoy_listener_manager_lds_update_time") >= System.currentTimeMillis() - 60_000);
+        assertEquals(1, value.applyAsLong("envoy_listener_manager_listener_added"));
+
+        write(f, config("c1", "(unclosed"), 5);
+        await(() -> value.applyAsLong("envoy_listener_manager_lds_update_rejected") == 1, "a rejected read");
+        write(f, "{not: yaml: at all", 10);
+        await(() -> value.applyAsLong("envoy_listener_manager_lds_update_failure") == 1, "a failed read");
+        write(f, config("c2", "/admin.*"), 15);
+        await(() -> value.applyAsLong("envoy_cluster_manager_cds_update_success") == 2, "a second good read");
+
+        for (String s : List.of("envoy_cluster_manager_cds_", "envoy_listener_manager_lds_")) {
+            assertEquals(4, value.applyAsLong(s + "update_attempt"), s);
+            assertEquals(1, value.applyAsLong(s + "update_rejected"), s);
+            assertEquals(1, value.applyAsLong(s + "update_failure"), s);
+            assertEquals(0, value.applyAsLong(s + "init_fetch_timeout"), s);
+        }
+        assertEquals(0, value.applyAsLong("envoy_listener_manager_listener_modified"), "only its route changed");
+        assertEquals(null, registry.find("envoy_control_plane_connected_state").gauge(), "no control plane");
+    }
+
     @Test
     void aConfigurationRejectedForAMissingIdentityFileIsReadAgainOnceTheFilesAreThere() throws Exception {
         Path d = Files.createDirectories(dir.resolve("config"));
