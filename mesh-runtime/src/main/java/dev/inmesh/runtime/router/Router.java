@@ -6,6 +6,7 @@ import dev.inmesh.api.config.listener.ForwardClientCert;
 import dev.inmesh.api.config.listener.ServerHeader;
 import dev.inmesh.api.config.route.FaultInjection;
 import dev.inmesh.api.config.route.HashPolicy;
+import dev.inmesh.api.config.route.HedgePolicy;
 import dev.inmesh.api.config.route.RetryPolicy;
 import dev.inmesh.api.config.route.RouteAction;
 import dev.inmesh.api.config.route.VirtualHost;
@@ -31,6 +32,7 @@ import dev.inmesh.runtime.upstream.LocalOriginFailure;
 import dev.inmesh.runtime.upstream.UpstreamCluster;
 import io.netty.handler.codec.http2.Http2Error;
 import io.netty.util.AsciiString;
+import io.vertx.core.AsyncResult;
 import io.vertx.core.Context;
 import io.vertx.core.Future;
 import io.vertx.core.MultiMap;
@@ -1511,6 +1513,10 @@ public final class Router {
                 null, 1, req.originalDestination, priorityUpdates > 0 ? new PreviousPriorities(priorityUpdates) : null),
                 target, vh, action);
         attempts.perTryIdle = policy == null ? null : policy.perTryIdleTimeout();
+        // as Envoy: the route's hedge_policy, else its virtual host's, unless a trusted caller's header says otherwise
+        HedgePolicy hedge = action.hedgePolicy() != null ? action.hedgePolicy() : vh.hedgePolicy();
+        attempts.hedge = control.hedgeOnPerTryTimeout != null ? control.hedgeOnPerTryTimeout
+                : hedge != null && hedge.hedgeOnPerTryTimeout();
         attempts.redirects = redirects;
         attempts.clusters = clusters;
         // each attempt's own limit: a trusted caller's x-envoy-upstream-stream-duration-ms (0: none), else the
@@ -2495,6 +2501,13 @@ public final class Router {
         boolean redirects;
         /** The clusters the exchange routes to: an internal redirect's request goes through them again. */
         ClusterManager clusters;
+        /**
+         * Whether a per-try timeout hedges ({@code hedge_on_per_try_timeout}, or a trusted caller's
+         * {@code x-envoy-hedge-on-per-try-timeout}): the attempt stays in flight beside its retry.
+         */
+        boolean hedge;
+        /** The attempts a per-try timeout left in flight beside a retry, oldest first; null until one is. */
+        List<Hedged> hedges;
 
         Attempts(Exchange ex, Promise<RouterResponse> promise, Context ctx, RetryState retry, Duration perTry,
                  LbContext lb, Target target, VirtualHost vh, RouteAction action) {
@@ -2653,39 +2666,54 @@ public final class Router {
                     up.continueHandler(v -> continued(gen));
                 }
                 inflight = up;
-                RequestBodyStream.forward(up, req.body, req.stream).onComplete(rr -> {
-                    if (gen != generation || ex.done) {
-                        if (rr.succeeded()) {
-                            rr.result().request().reset();
-                        }
-                        return;
-                    }
-                    if (rr.failed()) {
-                        Throwable t = rr.cause();
-                        boolean refused = t instanceof StreamResetException sre
-                                && sre.getCode() == Http2Error.REFUSED_STREAM.code() || unprocessed(t, up);
-                        boolean connect = isConnectFailure(t);
-                        host.outlier().reportLocalOriginFailure(connect ? LocalOriginFailure.CONNECT_FAILED
-                                : LocalOriginFailure.RESET);
-                        // as Envoy's HTTP/2 codec: the upstream's RST_STREAM with another code is a remote reset
-                        failed(gen, refused ? RetryState.Failure.REFUSED_STREAM
-                                : t instanceof StreamResetException ? RetryState.Failure.REMOTE_RESET
-                                : connect ? RetryState.Failure.CONNECT_FAILURE
-                                : isProtocolError(t) ? RetryState.Failure.PROTOCOL_ERROR : RetryState.Failure.RESET);
-                        return;
-                    }
-                    if (rr.result().version() == io.vertx.core.http.HttpVersion.HTTP_2
-                            && !HeaderValues.valid(rr.result().headers())) {
-                        // as Envoy's HTTP/2 codec: a CR, LF or NUL in a value is a protocol error, the stream reset
-                        // (an HTTP/1 caller would otherwise read the rest of such a value as headers of its own)
-                        rr.result().request().reset();
-                        host.outlier().reportLocalOriginFailure(LocalOriginFailure.RESET);
-                        failed(gen, RetryState.Failure.PROTOCOL_ERROR);
-                        return;
-                    }
-                    responded(gen, host, rr.result());
-                });
+                RequestBodyStream.forward(up, req.body, req.stream).onComplete(rr -> answered(gen, host, up, rr));
             });
+        }
+
+        /**
+         * An attempt's response headers came, or it failed before them: the attempt in flight's, or one a per-try
+         * timeout left in flight beside a retry ({@link #hedged}); any other's is reset.
+         */
+        void answered(int gen, Host host, HttpClientRequest up, AsyncResult<HttpClientResponse> rr) {
+            Hedged hedged = gen != generation && !ex.done ? hedged(gen) : null;
+            if (hedged == null && (gen != generation || ex.done)) {
+                if (rr.succeeded()) {
+                    rr.result().request().reset();
+                }
+                return;
+            }
+            RetryState.Failure failure = null;
+            if (rr.failed()) {
+                Throwable t = rr.cause();
+                boolean refused = t instanceof StreamResetException sre
+                        && sre.getCode() == Http2Error.REFUSED_STREAM.code() || unprocessed(t, up);
+                boolean connect = isConnectFailure(t);
+                host.outlier().reportLocalOriginFailure(connect ? LocalOriginFailure.CONNECT_FAILED
+                        : LocalOriginFailure.RESET);
+                // as Envoy's HTTP/2 codec: the upstream's RST_STREAM with another code is a remote reset
+                failure = refused ? RetryState.Failure.REFUSED_STREAM
+                        : t instanceof StreamResetException ? RetryState.Failure.REMOTE_RESET
+                        : connect ? RetryState.Failure.CONNECT_FAILURE
+                        : isProtocolError(t) ? RetryState.Failure.PROTOCOL_ERROR : RetryState.Failure.RESET;
+            } else if (rr.result().version() == io.vertx.core.http.HttpVersion.HTTP_2
+                    && !HeaderValues.valid(rr.result().headers())) {
+                // as Envoy's HTTP/2 codec: a CR, LF or NUL in a value is a protocol error, the stream reset
+                // (an HTTP/1 caller would otherwise read the rest of such a value as headers of its own)
+                rr.result().request().reset();
+                host.outlier().reportLocalOriginFailure(LocalOriginFailure.RESET);
+                failure = RetryState.Failure.PROTOCOL_ERROR;
+            }
+            if (hedged != null) {
+                if (failure != null) {
+                    hedgedFailed(hedged, failure);
+                } else {
+                    hedgedResponded(hedged, rr.result());
+                }
+            } else if (failure != null) {
+                failed(gen, failure);
+            } else {
+                responded(gen, host, rr.result());
+            }
         }
 
         /**
@@ -2804,7 +2832,10 @@ public final class Router {
                 retry.readResetHeaders(resp.headers(), System.currentTimeMillis() / 1000);
             }
             boolean retried = retryGranted(retriable);
-            if (st != null) {
+            // as Envoy's router: an answer it would have retried is not passed on while an attempt a per-try timeout
+            // left in flight may still answer; it is dropped (charged nowhere)
+            boolean dropped = !retried && retriable && hedges != null && !hedges.isEmpty();
+            if (st != null && !dropped) {
                 // as Envoy charges them: a response retried away under retry.upstream_rq_*, the one passed on (or
                 // kept when retries ran out or overflowed) under upstream_rq_*
                 if (retried) {
@@ -2813,15 +2844,28 @@ public final class Router {
                     st.requestCompleted(status);
                 }
             }
-            if (retried) {
+            if (retried || dropped) {
                 cancelUpstreamDuration(ex);
                 inflight = null;
                 detachBody();
                 discard(resp);
                 releaseHost(ex);
-                scheduleRetry();
+                if (retried) {
+                    scheduleRetry();
+                } else {
+                    generation++;
+                }
                 return;
             }
+            passOn(host, resp, status);
+        }
+
+        /**
+         * The response of the attempt in flight is the caller's (unless an internal redirect takes it): as Envoy's
+         * router, the attempts a per-try timeout left in flight beside it are reset.
+         */
+        void passOn(Host host, HttpClientResponse resp, int status) {
+            resetHedges();
             if (redirects && action.internalRedirectPolicy().redirectResponseCodes().contains(status)
                     && followRedirect(status, resp)) {
                 return;
@@ -3060,6 +3104,20 @@ public final class Router {
                 scheduleRetry();
                 return;
             }
+            int status = failureStatus(failure);
+            if (hedges != null && !hedges.isEmpty()) {
+                // as Envoy's router: no answer while an attempt a per-try timeout left in flight may still give one
+                generation++;
+                return;
+            }
+            answerFailure(failure, status);
+        }
+
+        /**
+         * The status of the local reply to an attempt that ended without a response, charged as the upstream's (none
+         * when the stream's duration is reached, as Envoy's router charges none then).
+         */
+        int failureStatus(RetryState.Failure failure) {
             int status = switch (failure) {
                 case PER_TRY_TIMEOUT, PER_TRY_IDLE_TIMEOUT -> 504;
                 // as Envoy's local reply for a request timeout: 504 once the whole request was read, else 408
@@ -3067,9 +3125,13 @@ public final class Router {
                 default -> 503;
             };
             if (failure != RetryState.Failure.MAX_STREAM_DURATION) {
-                // as Envoy's router, which charges no upstream code when the stream's duration is reached
                 chargeLocalReply(ex, status);
             }
+            return status;
+        }
+
+        /** The caller's answer to the last attempt's end without a response, which nothing retries. */
+        void answerFailure(RetryState.Failure failure, int status) {
             end(() -> {
                 switch (failure) {
                     case CONNECT_FAILURE -> {
@@ -3140,7 +3202,8 @@ public final class Router {
                 long elapsed = (System.nanoTime() - from) / 1_000_000;
                 global = Math.max(1, routeTimeoutMillis - elapsed);
             }
-            long pt = perTry == null ? 0 : perTry.toMillis();
+            // as Envoy: under hedging the upstream may take the whole route timeout, the per-try one resets nothing
+            long pt = perTry == null || hedge ? 0 : perTry.toMillis();
             return pt > 0 && (global == 0 || pt < global) ? pt : global;
         }
 
@@ -3240,6 +3303,11 @@ public final class Router {
                 return;
             }
             generation++;
+            for (int i = hedges == null ? 0 : hedges.size(); i > 0; i--) {
+                // as Envoy, each upstream request ended counts and is charged (its host already heard of a timeout)
+                countTimeout();
+                chargeLocalReply(ex, ex.timeoutStatus);
+            }
             if (ex.activeHost != null) {
                 // an attempt awaiting its response: as Envoy, it counts as timed out and its 504 is charged (none
                 // while a retry waits: no upstream request is ended); its host hears of the timeout only when the
@@ -3372,6 +3440,18 @@ public final class Router {
          * {@code upstream max stream duration reached} (UMSDR); once the response was passed on, the response is cut.
          */
         void upstreamDurationReached(int gen) {
+            Hedged h = gen != generation && !ex.done ? hedged(gen) : null;
+            if (h != null) {
+                // a hedged attempt's: reset, not retried
+                h.durationTimer = -1;
+                var st = stats(ex);
+                if (st != null) {
+                    st.maxDurationReached();
+                }
+                hedgedFailed(h, RetryState.Failure.MAX_STREAM_DURATION);
+                h.request.reset(0, new TimeoutException("upstream max stream duration reached"));
+                return;
+            }
             if (gen != generation || ex.completed) {
                 return; // an earlier attempt's (a later one's timer stays cancellable), or the exchange is over
             }
@@ -3402,12 +3482,139 @@ public final class Router {
          * attempt's send future at once, and that failure must find the attempt already over.
          */
         void perTryTimedOut(int gen, Host host, RetryState.Failure failure) {
+            RequestBodyStream body = ex.request.stream;
+            if (hedge && (body == null || body.sentWhole())) {
+                // (an attempt still being sent a streamed body cannot share it with a retry: it times out as usual)
+                hedgeOnPerTryTimeout(gen, host);
+                return;
+            }
             countPerTryTimeout(failure == RetryState.Failure.PER_TRY_IDLE_TIMEOUT);
             host.outlier().reportLocalOriginFailure(LocalOriginFailure.TIMEOUT);
             HttpClientRequest timedOut = inflight;
             failed(gen, failure);
             if (timedOut != null) {
                 timedOut.reset(0, new TimeoutException("upstream per-try timeout"));
+            }
+        }
+
+        /**
+         * A per-try timeout (or per-try idle timeout) under hedging, as Envoy's router's soft per-try timeout: the
+         * attempt is neither reset nor counted in {@code upstream_rq_per_try_timeout}; its host hears of a timeout,
+         * and a retry, if one is left and the {@code max_retries} breaker has room (whatever {@code retry_on} says:
+         * nothing was reset), starts beside it after its back-off. Without one the attempt goes on alone (URX or UO).
+         */
+        void hedgeOnPerTryTimeout(int gen, Host host) {
+            cancelPerTry();
+            host.outlier().reportLocalOriginFailure(LocalOriginFailure.TIMEOUT);
+            if (retry == RetryState.NONE || !retryGranted(true)) {
+                return;
+            }
+            if (hedges == null) {
+                hedges = new ArrayList<>(2);
+            }
+            hedges.add(new Hedged(gen, host, inflight, ex.activeStats, ex.requestSlotHeld, ex.upstreamDurationTimer,
+                    ex.upstreamLocalAddress, ex.upstreamPeerPrincipal, ex.upstreamLocalPrincipal));
+            // its host slot, counters and duration timer go with it: the retry takes the exchange's
+            ex.requestSlotHeld = false;
+            ex.activeHost = null;
+            ex.activeStats = null;
+            ex.upstreamDurationTimer = -1;
+            inflight = null;
+            detachBody();
+            scheduleRetry();
+        }
+
+        /** The attempt of generation {@code gen} a per-try timeout left in flight, or null. */
+        Hedged hedged(int gen) {
+            if (hedges != null) {
+                for (Hedged h : hedges) {
+                    if (h.gen == gen) {
+                        return h;
+                    }
+                }
+            }
+            return null;
+        }
+
+        /** Whether the exchange's own attempt is in flight, or a retry waits for its back-off. */
+        boolean attemptPending() {
+            return ex.activeHost != null || backingOff;
+        }
+
+        /**
+         * A hedged attempt answered. As Envoy's router, it is not retried again: an answer that would have been
+         * retried is dropped (reset) while another attempt may still answer; otherwise it wins: the attempt in flight
+         * (or the retry waiting for its back-off) and the other hedged attempts are reset, and it is the one the
+         * access log and the caller see.
+         */
+        void hedgedResponded(Hedged h, HttpClientResponse resp) {
+            int status = resp.statusCode();
+            reportAnswer(h.host, ex.grpc, status, resp.headers());
+            hedges.remove(h);
+            if (retry.retriableResponse(status, resp.headers()) && (attemptPending() || !hedges.isEmpty())) {
+                h.release(Router.this, ex);
+                discard(resp);
+                return;
+            }
+            if (backOffTimer >= 0) {
+                vertx.cancelTimer(backOffTimer);
+                backOffTimer = -1;
+            }
+            backingOff = false;
+            generation++; // first: the reset may fail the attempt's response at once, which must find it over
+            resetInflight();
+            cancelPerTry();
+            cancelUpstreamDuration(ex);
+            releaseHost(ex);
+            // the winner is the exchange's attempt again: its callbacks (its max_stream_duration timer) count
+            generation = h.gen;
+            ex.activeHost = h.host;
+            ex.lastHost = h.host;
+            ex.activeStats = h.stats;
+            ex.requestSlotHeld = h.slotHeld;
+            ex.upstreamDurationTimer = h.durationTimer;
+            ex.upstreamLocalAddress = h.localAddress;
+            ex.upstreamPeerPrincipal = h.peerPrincipal;
+            ex.upstreamLocalPrincipal = h.localPrincipal;
+            ex.transportFailureReason = null;
+            inflight = h.request;
+            if (perTryIdle != null && !perTryIdle.isZero()) {
+                // the per-try idle timeout covers its body, as any response's
+                ex.perTryIdle = new IdleTimer(vertx, perTryIdle.toMillis(), () -> perTryIdleTimeout(h.gen, h.host));
+            }
+            var st = stats(ex);
+            if (st != null) {
+                st.requestCompleted(status);
+            }
+            passOn(h.host, resp, status);
+        }
+
+        /**
+         * A hedged attempt ended without a response: as Envoy's router, it is not retried again; its end is charged,
+         * and answered only when no other attempt may still answer.
+         */
+        void hedgedFailed(Hedged h, RetryState.Failure failure) {
+            hedges.remove(h);
+            h.release(Router.this, ex);
+            int status = failureStatus(failure);
+            if (attemptPending() || !hedges.isEmpty()) {
+                return;
+            }
+            generation++;
+            ex.lastHost = h.host;
+            answerFailure(failure, status);
+        }
+
+        /** The hedged attempts are reset (another attempt won, or the exchange ends). */
+        void resetHedges() {
+            List<Hedged> all = hedges;
+            if (all == null || all.isEmpty()) {
+                return;
+            }
+            hedges = null; // first: a reset may fail an attempt's response at once, which must find it gone
+            for (Hedged h : all) {
+                h.release(Router.this, ex);
+                h.request.reset(0, new TimeoutException("upstream request abandoned"));
             }
         }
 
@@ -3457,6 +3664,7 @@ public final class Router {
          * its body that long), and its retry slot.
          */
         void end(Runnable replyAction) {
+            resetHedges();
             if (backOffTimer >= 0) {
                 vertx.cancelTimer(backOffTimer);
                 backOffTimer = -1;
@@ -3465,6 +3673,48 @@ public final class Router {
             ex.cancelIdleTimers();
             releaseRetrySlot();
             replyAction.run();
+        }
+    }
+
+    /**
+     * An attempt a per-try timeout left in flight beside a retry (Envoy's upstream request marked retried): what it
+     * holds until it answers, fails, wins or is reset.
+     */
+    private static final class Hedged {
+        final int gen;
+        final Host host;
+        final HttpClientRequest request;
+        final dev.inmesh.runtime.stats.UpstreamStats stats;
+        final boolean slotHeld;
+        /** Its {@code max_stream_duration} timer, or -1. */
+        long durationTimer;
+        final io.vertx.core.net.SocketAddress localAddress;
+        final String peerPrincipal;
+        final String localPrincipal;
+
+        Hedged(int gen, Host host, HttpClientRequest request, dev.inmesh.runtime.stats.UpstreamStats stats,
+               boolean slotHeld, long durationTimer, io.vertx.core.net.SocketAddress localAddress,
+               String peerPrincipal, String localPrincipal) {
+            this.gen = gen;
+            this.host = host;
+            this.request = request;
+            this.stats = stats;
+            this.slotHeld = slotHeld;
+            this.durationTimer = durationTimer;
+            this.localAddress = localAddress;
+            this.peerPrincipal = peerPrincipal;
+            this.localPrincipal = localPrincipal;
+        }
+
+        /** It ended: its duration timer, host slot and {@code upstream_rq_active} go. */
+        void release(Router router, Exchange ex) {
+            if (durationTimer >= 0) {
+                router.vertx.cancelTimer(durationTimer);
+                durationTimer = -1;
+            }
+            if (slotHeld) {
+                detach(ex.breakers, host, stats);
+            }
         }
     }
 
@@ -3512,7 +3762,7 @@ public final class Router {
      */
     private record Control(long timeoutMs, long perTryTimeoutMs, int maxRetries, Set<String> retryOn,
                            Set<Integer> retriableStatusCodes, List<String> retriableHeaderNames,
-                           long upstreamStreamDurationMs) {
+                           long upstreamStreamDurationMs, Boolean hedgeOnPerTryTimeout) {
         /**
          * Reads a caller's control headers.
          *
@@ -3562,10 +3812,13 @@ public final class Router {
                 }
             }
             String expected = respectExpected ? h.get(HeaderNames.X_ENVOY_EXPECTED_RQ_TIMEOUT_MS) : null;
+            // as Envoy's router: exactly "true" or "false" overrides the route's hedge policy, anything else is ignored
+            String hedge = h.get("x-envoy-hedge-on-per-try-timeout");
             return new Control(number(expected != null ? expected : h.get("x-envoy-upstream-rq-timeout-ms")),
                     number(h.get("x-envoy-upstream-rq-per-try-timeout-ms")),
                     (int) number(h.get("x-envoy-max-retries")), on, codes, headerNames,
-                    number(h.get("x-envoy-upstream-stream-duration-ms")));
+                    number(h.get("x-envoy-upstream-stream-duration-ms")),
+                    "true".equals(hedge) ? Boolean.TRUE : "false".equals(hedge) ? Boolean.FALSE : null);
         }
 
         /**

@@ -9,6 +9,7 @@ import dev.inmesh.api.config.route.ClusterSpecifier;
 import dev.inmesh.api.config.route.CorsPolicy;
 import dev.inmesh.api.config.route.DirectResponseAction;
 import dev.inmesh.api.config.route.HashPolicy;
+import dev.inmesh.api.config.route.HedgePolicy;
 import dev.inmesh.api.config.route.HeaderMatcher;
 import dev.inmesh.api.config.route.InternalRedirectPolicy;
 import dev.inmesh.api.config.route.PathMatcher;
@@ -148,7 +149,7 @@ public final class RouteConfigurationParser
     static VirtualHost virtualHost(io.envoyproxy.envoy.config.route.v3.VirtualHost v) {
         Fields.onlyKnown(v, union(HEADER_FIELDS, "name", "domains", "routes", "retry_policy",
                 "include_request_attempt_count", "include_attempt_count_in_response", "typed_per_filter_config",
-                "cors", "per_request_buffer_limit_bytes", "rate_limits"), Set.of("metadata"));
+                "cors", "per_request_buffer_limit_bytes", "rate_limits", "hedge_policy"), Set.of("metadata"));
         List<Route> routes = Fields.each("routes", v.getRoutesList(), RouteConfigurationParser::route);
         RetryPolicy retry = v.hasRetryPolicy() ? Fields.at("retry_policy", () -> retryPolicy(v.getRetryPolicy()))
                 : null;
@@ -162,7 +163,34 @@ public final class RouteConfigurationParser
                 Fields.uint32OrNull(v.hasPerRequestBufferLimitBytes(), v.getPerRequestBufferLimitBytes()),
                 perFilter.rbac(), perFilter.localRateLimit(), RateLimitParser.rateLimits(v.getRateLimitsList()),
                 perFilter.vhRateLimits(), perFilter.statefulSession(), perFilter.lua(), perFilter.extAuthz(),
-                perFilter.compressor(), perFilter.filters());
+                perFilter.compressor(), perFilter.filters(),
+                v.hasHedgePolicy() ? Fields.at("hedge_policy", () -> hedgePolicy(v.getHedgePolicy())) : null);
+    }
+
+    /**
+     * A route's or virtual host's {@code hedge_policy}. Envoy implements {@code hedge_on_per_try_timeout} only: it
+     * never reads {@code initial_requests} (at least 1 by its validation) nor {@code additional_request_chance}
+     * (both marked not implemented), so a value other than their defaults, which would not do what it says, is
+     * refused.
+     */
+    static HedgePolicy hedgePolicy(io.envoyproxy.envoy.config.route.v3.HedgePolicy h) {
+        Fields.onlyKnown(h, Set.of("initial_requests", "additional_request_chance", "hedge_on_per_try_timeout"),
+                Set.of());
+        if (h.hasInitialRequests()) {
+            int n = h.getInitialRequests().getValue();
+            if (n == 0) {
+                throw new FieldError("initial_requests", "0 (expected: at least 1)");
+            }
+            if (n != 1) {
+                throw new FieldError("initial_requests", Integer.toUnsignedString(n) + " is not supported by Inmesh "
+                        + "(expected: 1, the default; Envoy does not implement more)");
+            }
+        }
+        if (h.hasAdditionalRequestChance() && h.getAdditionalRequestChance().getNumerator() != 0) {
+            throw new FieldError("additional_request_chance", "not supported by Inmesh (expected: 0, the default; "
+                    + "Envoy does not implement it)");
+        }
+        return new HedgePolicy(h.getHedgeOnPerTryTimeout());
     }
 
     static Route route(io.envoyproxy.envoy.config.route.v3.Route r) {
@@ -275,7 +303,7 @@ public final class RouteConfigurationParser
                 "hash_policy", "max_grpc_timeout", "max_stream_duration", "request_mirror_policies", "cors",
                 "rate_limits", "include_vh_rate_limits", "host_rewrite_header", "host_rewrite_path_regex",
                 "append_x_forwarded_host", "internal_redirect_policy", "internal_redirect_action",
-                "max_internal_redirects"),
+                "max_internal_redirects", "hedge_policy"),
                 Set.of("upgrade_configs", "cluster_not_found_response_code"));
         ClusterSpecifier cluster = switch (a.getClusterSpecifierCase()) {
             case CLUSTER -> new ClusterSpecifier.Named(a.getCluster());
@@ -349,7 +377,8 @@ public final class RouteConfigurationParser
                 a.hasIncludeVhRateLimits() && a.getIncludeVhRateLimits().getValue(), a.hasMaxStreamDuration(),
                 grpcOffset, mirrors, streamDuration, RateLimitParser.rateLimits(a.getRateLimitsList()),
                 clusterNotFound, a.getHostRewriteHeader().toLowerCase(Locale.ROOT), hostRegex,
-                a.getAppendXForwardedHost(), internalRedirectPolicy(a));
+                a.getAppendXForwardedHost(), internalRedirectPolicy(a),
+                a.hasHedgePolicy() ? Fields.at("hedge_policy", () -> hedgePolicy(a.getHedgePolicy())) : null);
     }
 
     /**

@@ -283,12 +283,54 @@ class EnvoyValidationTest {
         assertContains(m, "virtual_hosts[0].routes[0].route.regex_rewrite.pattern.regex: \"^/v1/(.*\"");
     }
 
+    /** A route's hedge policy, else its virtual host's (the route's replaces it whole, as Envoy builds it). */
     @Test
-    void hedgePolicyIsRejectedAsUnsupported() throws IOException {
+    void aHedgePolicyIsReadOnRoutesAndVirtualHosts() throws Exception {
+        var rc = EnvoyConfigReader.read(file("routes.yaml", """
+                name: "9080"
+                virtual_hosts:
+                - name: reviews
+                  domains: [reviews]
+                  hedge_policy: {hedge_on_per_try_timeout: true, initial_requests: 1,
+                                 additional_request_chance: {numerator: 0}}
+                  routes:
+                  - match: {prefix: /own}
+                    route: {cluster: a, hedge_policy: {}}
+                  - match: {prefix: /}
+                    route: {cluster: a}
+                """)).routes().get("9080");
+        var vh = rc.virtualHosts().get(0);
+        assertEquals(new dev.inmesh.api.config.route.HedgePolicy(true), vh.hedgePolicy());
+        var own = (dev.inmesh.api.config.route.RouteAction) vh.routes().get(0).action();
+        assertEquals(dev.inmesh.api.config.route.HedgePolicy.NONE, own.hedgePolicy(), "the route's own, off");
+        var inherits = (dev.inmesh.api.config.route.RouteAction) vh.routes().get(1).action();
+        assertEquals(null, inherits.hedgePolicy(), "none of its own: the virtual host's applies");
+    }
+
+    /**
+     * Envoy never reads {@code initial_requests} nor {@code additional_request_chance} (not implemented); a value
+     * other than the default is refused by path, and an {@code initial_requests} of 0 as Envoy's validation refuses it.
+     */
+    @Test
+    void hedgeFieldsEnvoyDoesNotImplementAreRejectedUnlessDefault() throws IOException {
         String m = rejectedRoutes(oneRoute("""
-                route: {cluster: a, hedge_policy: {hedge_on_per_try_timeout: true}}
+                route: {cluster: a, hedge_policy: {initial_requests: 2}}
                 """));
-        assertContains(m, "RouteConfiguration \"9080\": virtual_hosts[0].routes[0].route.hedge_policy: not supported");
+        assertContains(m, "RouteConfiguration \"9080\": virtual_hosts[0].routes[0].route.hedge_policy"
+                + ".initial_requests: 2 is not supported");
+        m = rejectedRoutes(oneRoute("""
+                route: {cluster: a, hedge_policy: {initial_requests: 0}}
+                """));
+        assertContains(m, "virtual_hosts[0].routes[0].route.hedge_policy.initial_requests: 0 (expected: at least 1)");
+        m = rejectedRoutes("""
+                name: "9080"
+                virtual_hosts:
+                - name: reviews
+                  domains: [reviews]
+                  hedge_policy: {additional_request_chance: {numerator: 5}}
+                  routes: [{match: {prefix: /}, route: {cluster: a}}]
+                """);
+        assertContains(m, "virtual_hosts[0].hedge_policy.additional_request_chance: not supported");
     }
 
     @Test

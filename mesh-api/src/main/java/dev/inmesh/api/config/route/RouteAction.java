@@ -40,6 +40,7 @@ import java.util.List;
  *     that is already its last value ({@code append_x_forwarded_host})
  * @param internalRedirectPolicy the upstream redirects the router follows itself ({@code internal_redirect_policy},
  *     or the deprecated {@code internal_redirect_action: HANDLE_INTERNAL_REDIRECT}), or null for none
+ * @param hedgePolicy the route's {@code hedge_policy}, or null to use the virtual host's
  */
 public record RouteAction(ClusterSpecifier cluster, Duration timeout, Duration idleTimeout, RetryPolicy retryPolicy,
                           String prefixRewrite, RegexRewrite regexRewrite, String hostRewriteLiteral,
@@ -48,7 +49,7 @@ public record RouteAction(ClusterSpecifier cluster, Duration timeout, Duration i
                           List<RequestMirrorPolicy> requestMirrorPolicies, Duration streamDuration,
                           List<RateLimit> rateLimits, int clusterNotFoundStatus, String hostRewriteHeader,
                           RegexRewrite hostRewritePathRegex, boolean appendXForwardedHost,
-                          InternalRedirectPolicy internalRedirectPolicy)
+                          InternalRedirectPolicy internalRedirectPolicy, HedgePolicy hedgePolicy)
         implements Action {
 
     public static final Duration DEFAULT_TIMEOUT = Duration.ofSeconds(15);
@@ -74,6 +75,21 @@ public record RouteAction(ClusterSpecifier cluster, Duration timeout, Duration i
         clusterNotFoundStatus = clusterNotFoundStatus == 0 ? 503 : clusterNotFoundStatus;
         Checks.check(clusterNotFoundStatus == 503 || clusterNotFoundStatus == 404 || clusterNotFoundStatus == 500,
                 "cluster_not_found_response_code", clusterNotFoundStatus, "503, 404 or 500");
+    }
+
+    /** A route action with no hedge policy of its own (its virtual host's applies). */
+    public RouteAction(ClusterSpecifier cluster, Duration timeout, Duration idleTimeout, RetryPolicy retryPolicy,
+                       String prefixRewrite, RegexRewrite regexRewrite, String hostRewriteLiteral,
+                       boolean autoHostRewrite, List<HashPolicy> hashPolicies, Duration maxGrpcTimeout,
+                       boolean includeVhRateLimits, boolean maxStreamDuration, Duration grpcTimeoutHeaderOffset,
+                       List<RequestMirrorPolicy> requestMirrorPolicies, Duration streamDuration,
+                       List<RateLimit> rateLimits, int clusterNotFoundStatus, String hostRewriteHeader,
+                       RegexRewrite hostRewritePathRegex, boolean appendXForwardedHost,
+                       InternalRedirectPolicy internalRedirectPolicy) {
+        this(cluster, timeout, idleTimeout, retryPolicy, prefixRewrite, regexRewrite, hostRewriteLiteral,
+                autoHostRewrite, hashPolicies, maxGrpcTimeout, includeVhRateLimits, maxStreamDuration,
+                grpcTimeoutHeaderOffset, requestMirrorPolicies, streamDuration, rateLimits, clusterNotFoundStatus,
+                hostRewriteHeader, hostRewritePathRegex, appendXForwardedHost, internalRedirectPolicy, null);
     }
 
     /** A route action that follows no upstream redirect itself. */

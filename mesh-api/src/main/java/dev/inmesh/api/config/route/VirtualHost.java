@@ -49,6 +49,7 @@ import java.util.Set;
  *     the name of the filter each turns off or changes, for the routes that have none of their own; empty for none
  * @param filterConfigs the buffer and header mutation filters' configs ({@code typed_per_filter_config}
  *     {@code BufferPerRoute}, {@code HeaderMutationPerRoute}), by filter name; empty for none
+ * @param hedgePolicy the {@code hedge_policy} of the routes that have none of their own, or null for none
  */
 public record VirtualHost(String name, List<String> domains, List<Route> routes, RetryPolicy retryPolicy,
                           boolean includeRequestAttemptCount, boolean includeAttemptCountInResponse,
@@ -58,7 +59,7 @@ public record VirtualHost(String name, List<String> domains, List<Route> routes,
                           Map<String, RateLimit.VhRateLimits> vhRateLimits,
                           Map<String, StatefulSessionPerRoute> statefulSession, Map<String, LuaPerRoute> lua,
                           Map<String, ExtAuthzPerRoute> extAuthz, Map<String, CompressorPerRoute> compressor,
-                          Map<String, FilterPerRoute> filterConfigs) {
+                          Map<String, FilterPerRoute> filterConfigs, HedgePolicy hedgePolicy) {
     public VirtualHost {
         Checks.nonEmpty(name, "name");
         domains = Checks.list(domains, "domains");
@@ -83,6 +84,21 @@ public record VirtualHost(String name, List<String> domains, List<Route> routes,
         extAuthz = Checks.map(extAuthz);
         compressor = Checks.map(compressor);
         filterConfigs = Checks.map(filterConfigs);
+    }
+
+    /** A virtual host with no hedge policy. */
+    public VirtualHost(String name, List<String> domains, List<Route> routes, RetryPolicy retryPolicy,
+                       boolean includeRequestAttemptCount, boolean includeAttemptCountInResponse,
+                       HeaderMutations headers, FaultInjection fault, CorsPolicy cors,
+                       Long perRequestBufferLimitBytes, Map<String, Rbac> rbac,
+                       Map<String, LocalRateLimit> localRateLimit, List<RateLimit> rateLimits,
+                       Map<String, RateLimit.VhRateLimits> vhRateLimits,
+                       Map<String, StatefulSessionPerRoute> statefulSession, Map<String, LuaPerRoute> lua,
+                       Map<String, ExtAuthzPerRoute> extAuthz, Map<String, CompressorPerRoute> compressor,
+                       Map<String, FilterPerRoute> filterConfigs) {
+        this(name, domains, routes, retryPolicy, includeRequestAttemptCount, includeAttemptCountInResponse, headers,
+                fault, cors, perRequestBufferLimitBytes, rbac, localRateLimit, rateLimits, vhRateLimits,
+                statefulSession, lua, extAuthz, compressor, filterConfigs, null);
     }
 
     /** A virtual host with no buffer or header mutation filter config. */

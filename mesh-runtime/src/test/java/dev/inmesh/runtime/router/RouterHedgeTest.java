@@ -1,0 +1,244 @@
+package dev.inmesh.runtime.router;
+
+import static dev.inmesh.runtime.router.RouterRig.cluster;
+import static dev.inmesh.runtime.router.RouterRig.get;
+import static dev.inmesh.runtime.router.RouterRig.routeToC;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.inmesh.api.config.cluster.LbPolicy;
+import dev.inmesh.runtime.stats.MeshMetrics;
+import dev.inmesh.runtime.stats.ResponseFlag;
+import dev.inmesh.runtime.stats.WorkloadInfo;
+import dev.inmesh.runtime.upstream.ClusterManager;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.vertx.core.MultiMap;
+import io.vertx.core.http.HttpServer;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Envoy's request hedging on per-try timeout ({@code hedge_on_per_try_timeout},
+ * {@code x-envoy-hedge-on-per-try-timeout}): the attempt that timed out stays in flight beside its retry, the first
+ * answer that is not itself retried wins and the other attempts are reset.
+ */
+class RouterHedgeTest {
+    private static final String HEDGED = "hedge_policy: {hedge_on_per_try_timeout: true}";
+
+    private final RouterRig rig = new RouterRig();
+
+    @AfterEach
+    void close() {
+        rig.close();
+    }
+
+    /** One answer of the upstream: after {@code delayMillis}, {@code status} with body {@code attempt N}. */
+    private record Answer(long delayMillis, int status) {}
+
+    /**
+     * Two loopback upstreams that share one script: the n-th request either receives (from 0) gets the n-th answer.
+     * Each request's headers, the port that took it and whether its stream was reset before it was answered are kept.
+     */
+    private final class Upstreams {
+        final Map<Integer, MultiMap> headers = new ConcurrentHashMap<>();
+        final Map<Integer, Integer> ports = new ConcurrentHashMap<>();
+        final Map<Integer, CompletableFuture<Void>> resets = new ConcurrentHashMap<>();
+        final ClusterManager clusters;
+
+        Upstreams(Answer... answers) throws Exception {
+            AtomicInteger arrivals = new AtomicInteger();
+            int[] listening = new int[2];
+            for (int i = 0; i < 2; i++) {
+                HttpServer server = rig.vertx.createHttpServer().requestHandler(req -> {
+                    int n = arrivals.getAndIncrement();
+                    headers.put(n, MultiMap.caseInsensitiveMultiMap().addAll(req.headers()));
+                    ports.put(n, req.localAddress().port());
+                    CompletableFuture<Void> reset = new CompletableFuture<>();
+                    resets.put(n, reset);
+                    Answer a = answers[Math.min(n, answers.length - 1)];
+                    boolean[] answered = {false};
+                    req.response().closeHandler(v -> {
+                        if (!answered[0]) {
+                            reset.complete(null);
+                        }
+                    });
+                    rig.vertx.setTimer(Math.max(1, a.delayMillis), t -> {
+                        if (!req.response().closed()) {
+                            answered[0] = true;
+                            req.response().setStatusCode(a.status).end("attempt " + n);
+                        }
+                    });
+                });
+                server.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
+                listening[i] = server.actualPort();
+            }
+            clusters = rig.clusters(cluster("c", LbPolicy.ROUND_ROBIN, null, null, listening));
+        }
+
+        /** Whether the n-th request's stream was reset before it was answered (waits up to 5 s for it). */
+        boolean reset(int n) {
+            try {
+                resets.get(n).get(5, TimeUnit.SECONDS);
+                return true;
+            } catch (Exception e) {
+                return false;
+            }
+        }
+    }
+
+    private static double stat(PrometheusMeterRegistry reg, String name) {
+        var g = reg.find("envoy_cluster_" + name).tag("cluster_name", "c").gauge();
+        return g == null ? 0 : g.value();
+    }
+
+    @Test
+    void aSlowFirstAttemptIsHedgedAndTheRetrysAnswerWinsWhileTheFirstIsReset() throws Exception {
+        Upstreams up = new Upstreams(new Answer(4000, 200), new Answer(0, 200));
+        var reg = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        Router router = rig.router();
+        router.upstreamStats(MeshMetrics.create(reg, WorkloadInfo.UNKNOWN)::upstream);
+        var r = rig.call(router, get("/x"), routeToC("timeout: 10s, retry_policy: {retry_on: 5xx, num_retries: 1, "
+                + "per_try_timeout: 0.2s}, " + HEDGED, "", "include_attempt_count_in_response: true"), up.clusters);
+        assertEquals(200, r.status());
+        assertEquals("attempt 1", r.body());
+        assertEquals("2", r.header("x-envoy-attempt-count"));
+        assertEquals(2, r.info().attemptCount());
+        assertTrue(r.info().upstreamHost().endsWith(":" + up.ports.get(1)), r.info().upstreamHost());
+        assertTrue(r.elapsedMillis() < 3500, "answered after " + r.elapsedMillis());
+        assertTrue(up.reset(0), "the first attempt's stream is reset once the retry won");
+        // as Envoy's router: under hedging each attempt is told the route timeout, not the per-try one
+        long expected = Long.parseLong(up.headers.get(1).get("x-envoy-expected-rq-timeout-ms"));
+        assertTrue(expected > 9000 && expected <= 10000, "expected timeout " + expected);
+        assertEquals(0.0, stat(reg, "upstream_rq_per_try_timeout"), "a soft per-try timeout is not counted");
+        assertEquals(1.0, stat(reg, "upstream_rq_retry"));
+    }
+
+    @Test
+    void theFirstAttemptStillWinsWhenItAnswersAfterTheHedgeStartedButFirst() throws Exception {
+        Upstreams up = new Upstreams(new Answer(600, 200), new Answer(4000, 200));
+        var r = rig.call(rig.router(), get("/x"), routeToC("retry_policy: {retry_on: 5xx, num_retries: 1, "
+                + "per_try_timeout: 0.2s}, " + HEDGED), up.clusters);
+        assertEquals(200, r.status());
+        assertEquals("attempt 0", r.body());
+        assertEquals(2, r.info().attemptCount());
+        assertTrue(r.info().upstreamHost().endsWith(":" + up.ports.get(0)), "the access log names the winner's "
+                + "host: " + r.info().upstreamHost());
+        assertTrue(r.elapsedMillis() < 3500, "answered after " + r.elapsedMillis());
+        assertTrue(up.reset(1), "the hedged retry's stream is reset once the first answered");
+    }
+
+    /**
+     * As Envoy: a retry's retriable answer is retried (the first attempt still in flight); the first attempt's answer
+     * then wins over the retry of the retry.
+     */
+    @Test
+    void aRetriable503OfTheHedgeIsRetriedWhileTheFirstAttemptIsInFlight() throws Exception {
+        Upstreams up = new Upstreams(new Answer(700, 200), new Answer(0, 503), new Answer(4000, 200));
+        var r = rig.call(rig.router(), get("/x"), routeToC("retry_policy: {retry_on: 5xx, num_retries: 2, "
+                + "per_try_timeout: 0.2s}, " + HEDGED), up.clusters);
+        assertEquals(200, r.status());
+        assertEquals("attempt 0", r.body());
+        assertEquals(3, r.info().attemptCount());
+        assertTrue(up.reset(2), "the third attempt is reset");
+    }
+
+    /**
+     * As Envoy: with no retry left, a retriable answer of one attempt is dropped while another may still answer; the
+     * request ran out of retries (URX) all the same.
+     */
+    @Test
+    void aRetriable503WithNoRetryLeftWaitsForTheAttemptStillInFlight() throws Exception {
+        Upstreams up = new Upstreams(new Answer(600, 200), new Answer(0, 503));
+        var r = rig.call(rig.router(), get("/x"), routeToC("retry_policy: {retry_on: 5xx, num_retries: 1, "
+                + "per_try_timeout: 0.2s}, " + HEDGED), up.clusters);
+        assertEquals(200, r.status());
+        assertEquals("attempt 0", r.body());
+        assertEquals(2, r.info().attemptCount());
+        assertEquals(Set.of(ResponseFlag.UPSTREAM_RETRY_LIMIT_EXCEEDED), r.info().responseFlags());
+    }
+
+    /** When every attempt in flight answers a retriable status, the last one is passed on as it is. */
+    @Test
+    void theLastRetriableAnswerIsPassedOnWhenNoAttemptIsLeft() throws Exception {
+        Upstreams up = new Upstreams(new Answer(500, 503), new Answer(0, 503));
+        var r = rig.call(rig.router(), get("/x"), routeToC("retry_policy: {retry_on: 5xx, num_retries: 1, "
+                + "per_try_timeout: 0.2s}, " + HEDGED), up.clusters);
+        assertEquals(503, r.status());
+        assertEquals("attempt 0", r.body());
+        assertEquals("via_upstream", r.info().responseCodeDetails());
+    }
+
+    /**
+     * As Envoy, the route timeout ends every attempt in flight: each counts in {@code upstream_rq_timeout}, none in
+     * {@code upstream_rq_per_try_timeout}.
+     */
+    @Test
+    void theRouteTimeoutResetsEveryHedgedAttempt() throws Exception {
+        Upstreams up = new Upstreams(new Answer(4000, 200));
+        var reg = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        Router router = rig.router();
+        router.upstreamStats(MeshMetrics.create(reg, WorkloadInfo.UNKNOWN)::upstream);
+        var r = rig.call(router, get("/x"), routeToC("timeout: 0.6s, retry_policy: {retry_on: 5xx, num_retries: 1, "
+                + "per_try_timeout: 0.2s}, " + HEDGED), up.clusters);
+        assertEquals(504, r.status());
+        assertEquals("upstream_response_timeout", r.info().responseCodeDetails());
+        assertEquals(2, r.info().attemptCount());
+        assertTrue(up.reset(0) && up.reset(1), "both attempts are reset");
+        assertEquals(2.0, stat(reg, "upstream_rq_timeout"));
+        assertEquals(0.0, stat(reg, "upstream_rq_per_try_timeout"));
+    }
+
+    /** Without a hedge policy (Envoy's default) the per-try timeout resets the attempt before its retry. */
+    @Test
+    void withoutHedgingThePerTryTimeoutStillResetsTheAttempt() throws Exception {
+        Upstreams up = new Upstreams(new Answer(600, 200), new Answer(4000, 200), new Answer(0, 200));
+        var r = rig.call(rig.router(), get("/x"), routeToC("retry_policy: {retry_on: 5xx, num_retries: 2, "
+                + "per_try_timeout: 0.2s}"), up.clusters);
+        assertEquals(200, r.status());
+        assertEquals("attempt 2", r.body(), "the first attempt was not left to answer");
+        assertEquals(3, r.info().attemptCount());
+        assertTrue(up.reset(0) && up.reset(1));
+    }
+
+    /** As Envoy's router, a trusted caller's header says "true" or "false" over the route's hedge policy. */
+    @Test
+    void aTrustedCallersHeaderTurnsHedgingOnOrOff() throws Exception {
+        Upstreams on = new Upstreams(new Answer(600, 200), new Answer(4000, 200));
+        var r = rig.call(rig.router(RouterRig.trusted(), null), get("/x", "x-envoy-hedge-on-per-try-timeout", "true"),
+                routeToC("retry_policy: {retry_on: 5xx, num_retries: 1, per_try_timeout: 0.2s}"), on.clusters);
+        assertEquals("attempt 0", r.body());
+        assertFalse(on.headers.get(0).contains("x-envoy-hedge-on-per-try-timeout"), "not sent upstream");
+
+        Upstreams off = new Upstreams(new Answer(600, 200), new Answer(0, 200));
+        r = rig.call(rig.router(RouterRig.trusted(), null), get("/x", "x-envoy-hedge-on-per-try-timeout", "false"),
+                routeToC("retry_policy: {retry_on: 5xx, num_retries: 1, per_try_timeout: 0.2s}, " + HEDGED),
+                off.clusters);
+        assertEquals("attempt 1", r.body());
+        assertTrue(off.reset(0), "the per-try timeout reset the first attempt");
+    }
+
+    @Test
+    void anUntrustedCallersHeaderIsIgnored() throws Exception {
+        Upstreams up = new Upstreams(new Answer(600, 200), new Answer(0, 200));
+        var r = rig.call(rig.router(), get("/x", "x-envoy-hedge-on-per-try-timeout", "true"),
+                routeToC("retry_policy: {retry_on: 5xx, num_retries: 1, per_try_timeout: 0.2s}"), up.clusters);
+        assertEquals("attempt 1", r.body());
+    }
+
+    /** As Envoy, a hedge policy of the virtual host applies to its routes that have none of their own. */
+    @Test
+    void theVirtualHostsHedgePolicyAppliesToItsRoutes() throws Exception {
+        Upstreams up = new Upstreams(new Answer(600, 200), new Answer(4000, 200));
+        var r = rig.call(rig.router(), get("/x"), routeToC("retry_policy: {retry_on: 5xx, num_retries: 1, "
+                + "per_try_timeout: 0.2s}", "", HEDGED), up.clusters);
+        assertEquals("attempt 0", r.body());
+    }
+}
