@@ -143,10 +143,14 @@ final class HealthChecker {
     /**
      * Starts checking the hosts not checked yet and stops checking those that are not in {@code hosts}. A host whose
      * endpoint disables active health checks is not checked, and nothing checks said of it stands.
+     *
+     * @return how many of the sessions stopped had not completed a first check: Envoy's checker runs its callbacks
+     *     for such a session as it deletes it, so that what waits for its first check (a warming cluster) does not
+     *     wait for one that will never come
      */
-    synchronized void setHosts(Collection<Host> hosts) {
+    synchronized int setHosts(Collection<Host> hosts) {
         if (closed) {
-            return;
+            return 0;
         }
         Set<Host> keep = new HashSet<>();
         for (Host h : hosts) {
@@ -156,8 +160,10 @@ final class HealthChecker {
                 keep.add(h);
             }
         }
+        int[] unchecked = {0};
         sessions.entrySet().removeIf(e -> {
             if (!keep.contains(e.getKey())) {
+                unchecked[0] += e.getValue().firstCheck ? 1 : 0;
                 // its connection goes with it, as Envoy's session closes its client, unless a host that stays is
                 // checked at the same address (one pool of the checker's client holds both's connection)
                 Host gone = e.getKey();
@@ -174,6 +180,7 @@ final class HealthChecker {
                 s.start();
             }
         }
+        return unchecked[0];
     }
 
     /** The session of a host, or null when it is not checked. */

@@ -753,11 +753,18 @@ public final class UpstreamCluster {
         this.weightedPriorityHealth = cla.weightedPriorityHealth();
         outlierDetector.setHosts(nextHosts.values());
         if (healthChecker != null) {
-            healthChecker.setHosts(nextHosts.values());
+            int unchecked = healthChecker.setHosts(nextHosts.values());
             if (warming && pendingInitializeChecks < 0 && !(config.type().resolvesNames() && resolvedDns == null)) {
                 // the first host set (a DNS cluster's first resolution): Envoy's onInitDone counts its checked hosts
                 pendingInitializeChecks = (int) nextHosts.values().stream()
                         .filter(h -> !h.healthCheckConfig().disableActiveHealthCheck()).count();
+                if (pendingInitializeChecks == 0) {
+                    endWarming();
+                }
+            } else if (warming && pendingInitializeChecks > 0 && unchecked > 0) {
+                // hosts that left before their first check count as checked, as Envoy's session deleted before its
+                // first check runs the checker's callbacks: the warming waits for no check that will never come
+                pendingInitializeChecks = Math.max(0, pendingInitializeChecks - unchecked);
                 if (pendingInitializeChecks == 0) {
                     endWarming();
                 }

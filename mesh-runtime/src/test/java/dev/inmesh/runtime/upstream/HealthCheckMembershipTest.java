@@ -250,6 +250,26 @@ class HealthCheckMembershipTest {
         assertTrue(initialized.succeeded()); // as Envoy's init helper lets go of a cluster removed while it warms
     }
 
+    /**
+     * A host that leaves a warming cluster before its first check counts as one checked, as Envoy's checker runs its
+     * callbacks for a session deleted before its first check: the warming (and the server's initialization) does not
+     * wait for a check that will never come, here the only one left.
+     */
+    @Test
+    void aHostThatLeavesAWarmingClusterBeforeItsFirstCheckNoLongerHoldsItsWarming() {
+        ClusterManager m = f.manager(checked(Fixtures.eds("c"), false), Fixtures.cla("c", 2));
+        Future<Void> initialized = m.initialized();
+        UpstreamCluster c = m.clusters().get("c");
+        result(c, 1, Result.SUCCESS);
+        assertTrue(c.warming());
+
+        m = assign(m, 1); // host 2 leaves EDS, its first check never made
+        assertFalse(c.warming());
+        assertSame(c, m.cluster("c"));
+        assertTrue(initialized.succeeded());
+        assertEquals(Set.of("10.0.0.1:8080"), picked(c));
+    }
+
     @Test
     void aNewHostOfAClusterInUseIsNotPickedBeforeItsFirstCheckPassesAndIsAfter() {
         ClusterManager m = passing(2, false);
