@@ -305,6 +305,11 @@ final class HealthChecker {
                     complete(id, Result.TIMEOUT);
                     if (r != null) {
                         r.reset();
+                        if (config.checker() instanceof HealthCheck.Http) {
+                            // as Envoy's HTTP session closes its client on a timeout, reuse_connection or not (an
+                            // HTTP/2 stream's reset leaves its connection); its gRPC session resets the stream alone
+                            r.connection().close();
+                        }
                     }
                 }
             });

@@ -249,6 +249,34 @@ class HealthCheckTrafficTest {
         assertFalse(goodHost.failedActiveHealthCheck()); // kept its health across the update
     }
 
+    /**
+     * As Envoy's HTTP session, which closes its client when a check times out, with {@code reuse_connection} too: an
+     * HTTP/2 check that timed out does not leave its connection to carry the next checks (resetting its stream alone
+     * would), so a host stuck on that connection is checked on a new one.
+     */
+    @Test
+    void anHttp2CheckThatTimesOutClosesItsConnectionAndTheNextCheckHasANewOne() throws Exception {
+        AtomicInteger opened = new AtomicInteger();
+        AtomicInteger closed = new AtomicInteger();
+        AtomicInteger requests = new AtomicInteger();
+        HttpServer server = vertx.createHttpServer().connectionHandler(conn -> {
+            opened.incrementAndGet();
+            conn.closeHandler(v -> closed.incrementAndGet());
+        }).requestHandler(req -> {
+            if (requests.incrementAndGet() > 1) {
+                req.response().end("ok"); // the first check is never answered: it times out
+            }
+        });
+        int port = server.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
+        HealthCheck.Http h2 = new HealthCheck.Http("", "/healthz", null, null, null, null, null, true);
+        HealthCheck hc = check(h2, 2, 1);
+        assertTrue(hc.reuseConnection());
+        UpstreamCluster c = start(cluster(hc, port));
+        await(() -> requests.get() >= 2 && closed.get() >= 1, "the timed out check's connection closed");
+        await(() -> !host(c, port).failedActiveHealthCheck(), "a later check passed");
+        assertTrue(opened.get() >= 2, opened.get() + " connections");
+    }
+
     /** How a gRPC upstream answers {@code grpc.health.v1.Health/Check}. */
     enum Answer {
         SERVING,
