@@ -251,8 +251,11 @@ public final class ConfigDumpBuilder {
                             .setCluster(Any.pack(EnvoyJson.withUnknownTypesNamed(m)))
                             .setLastUpdated(timestamp(v == null ? null : v.lastUpdated())));
                 } else if (dynamic.clustersWarmingInUse().contains(name)) {
-                    // a new cluster waiting for its first health checks: Envoy's is warming, not active yet
-                    clusters.addDynamicWarmingClusters(dynamicCluster(m, v));
+                    // a new cluster waiting for its first health checks: Envoy's is warming, not active yet, unless
+                    // its next version waits (below), which replaced it among Envoy's warming clusters (one a name)
+                    if (!dynamic.warmingClusters().containsKey(name)) {
+                        clusters.addDynamicWarmingClusters(dynamicCluster(m, v));
+                    }
                 } else {
                     clusters.addDynamicActiveClusters(dynamicCluster(m, v));
                 }

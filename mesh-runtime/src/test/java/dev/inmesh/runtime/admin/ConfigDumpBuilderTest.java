@@ -372,6 +372,40 @@ public class ConfigDumpBuilderTest {
         assertEquals(false, some.toString().contains("warming_state"));
     }
 
+    /**
+     * A cluster whose version in force waits for its first health checks and whose next version waits for its load
+     * assignment: one warming entry, the next version, as Envoy's warming clusters hold one cluster per name (an update
+     * of a warming cluster replaces it there).
+     */
+    @Test
+    void aWarmingClusterWhoseNextVersionWaitsToo() throws Exception {
+        ResourceBundle read = EnvoyConfigReader.read("""
+                resources:
+                - "@type": type.googleapis.com/envoy.config.cluster.v3.Cluster
+                  name: c
+                  type: STATIC
+                  load_assignment:
+                    cluster_name: c
+                    endpoints:
+                    - lb_endpoints:
+                      - endpoint: {address: {socket_address: {address: 10.0.0.1, port_value: 80}}}
+                """);
+        ResourceBundle bundle = ResourceBundle.builder().add(read.clusters().get("c"),
+                new ResourceBundle.Version("1", Instant.EPOCH), read.message(ResourceType.CLUSTER, "c")).build();
+        var next = ((io.envoyproxy.envoy.config.cluster.v3.Cluster) read.message(ResourceType.CLUSTER, "c"))
+                .toBuilder().setConnectTimeout(com.google.protobuf.Duration.newBuilder().setSeconds(3)).build();
+        DynamicState dynamic = new DynamicState(java.util.Map.of(), java.util.Map.of("c", new DynamicState.Held(next,
+                new ResourceBundle.Version("2", Instant.EPOCH))), java.util.Map.of())
+                .withClustersWarmingInUse(java.util.Set.of("c"));
+
+        JsonNode clusters = EnvoyJson.tree(ConfigDumpBuilder.json(bundle, dynamic, "n", Instant.EPOCH,
+                new ConfigDumpBuilder.Query(false, null, null, null))).get("configs").get(1);
+
+        assertEquals(1, clusters.get("dynamic_warming_clusters").size(), clusters.toString());
+        assertEquals("2", clusters.get("dynamic_warming_clusters").get(0).get("version_info").asText());
+        assertEquals(null, clusters.get("dynamic_active_clusters"));
+    }
+
     @Test
     void aRejectedListenerWithATypeNoOneKnowsStillPrints() throws Exception {
         var unknown = io.envoyproxy.envoy.config.listener.v3.Listener.newBuilder().setName("l")
