@@ -172,6 +172,7 @@ final class ChainDrains {
                 && a.continueOnListenerFiltersTimeout() == b.continueOnListenerFiltersTimeout()
                 && a.transparent() == b.transparent()
                 && Objects.equals(a.listenerFiltersDisabled(), b.listenerFiltersDisabled())
-                && Objects.equals(a.proxyProtocol(), b.proxyProtocol());
+                && Objects.equals(a.proxyProtocol(), b.proxyProtocol())
+                && Objects.equals(a.originalSrc(), b.originalSrc());
     }
 }

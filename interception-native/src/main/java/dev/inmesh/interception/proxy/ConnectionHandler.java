@@ -209,6 +209,11 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
             }
         }
         Listener l = target.listener();
+        // original_src: the upstream connections leave from the downstream's remote address (after its PROXY
+        // header); as Envoy, the filter of the accepting listener holds after an original_dst hand-off too
+        OriginalSource original = OriginalSource.of(l, destination.getPort(), source);
+        ch.attr(OriginalSource.KEY).set(original != null || target == accepting ? original
+                : OriginalSource.of(accepting.listener(), destination.getPort(), source));
         // as Envoy, the connection counts for the listener that takes it (after an original_dst hand-off)
         listenerStats = runtime.stats(l);
         if (listenerStats != null) {
@@ -768,7 +773,9 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
                 host.stats().requestFinished();
                 LOG.log(Level.FINE, "tcp_proxy to " + remote + " failed", f.cause());
                 var tls = dev.inmesh.runtime.tls.HandshakeFailure.of(f.cause());
-                transportFailureReason = tls == null ? null : tls.reason();
+                // an original source socket option the socket refused: its reason, as Envoy's failure reason
+                transportFailureReason = tls != null ? tls.reason()
+                        : f.cause() instanceof OriginalSource.OriginalSourceException o ? o.getMessage() : null;
                 var stats = runtime.router.upstreamStats(clusterName);
                 if (stats != null) {
                     stats.connectFailed();

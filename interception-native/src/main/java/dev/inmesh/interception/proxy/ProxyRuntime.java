@@ -179,7 +179,8 @@ final class ProxyRuntime {
      * {@code connectTimeoutMillis} bounds the whole race. A host of one address is one {@link #connect} attempt.
      *
      * Each attempt binds the cluster's source address of its address's IP version (a dual-stack pod's extra source
-     * address), if any.
+     * address), if any; a downstream whose listener runs original_src ({@link OriginalSource#KEY}) binds its own
+     * remote IP instead, with that filter's socket options, as in Envoy the filter's source wins over the cluster's.
      *
      * @return the winning connection's channel
      */
@@ -200,9 +201,12 @@ final class ProxyRuntime {
             var a = addresses.get(next[0]++);
             InetSocketAddress remote = new InetSocketAddress(a.address(), a.port());
             int left = (int) Math.max(1, (deadline - System.nanoTime()) / 1_000_000L);
+            OriginalSource original = downstream.attr(OriginalSource.KEY).get();
             var bind = cluster.config().upstreamBindAddress(a.address());
             InetSocketAddress local = bind == null ? null : new InetSocketAddress(bind.address(), 0);
-            ChannelFuture attempt = connect(downstream, remote, local, left, cluster, host, requestHost);
+            ChannelFuture attempt = original != null
+                    ? connect(downstream, remote, original, left, cluster, host, requestHost)
+                    : connect(downstream, remote, local, left, cluster, host, requestHost);
             attempts.add(attempt.channel());
             if (timer[0] != null) {
                 timer[0].cancel(false);
@@ -258,6 +262,23 @@ final class ProxyRuntime {
     ChannelFuture connect(Channel downstream, InetSocketAddress remote, InetSocketAddress local,
                           int connectTimeoutMillis, UpstreamCluster cluster, Host host,
                           String requestHost) {
+        return connect(downstream, remote, local, null, connectTimeoutMillis, cluster, host, requestHost);
+    }
+
+    /**
+     * As {@link #connect(Channel, InetSocketAddress, InetSocketAddress, int, UpstreamCluster, Host, String)}, from
+     * the original source: its socket options are set once the channel is registered, before it binds the source
+     * and connects; a socket that refuses one fails the future with the reason and is closed.
+     */
+    ChannelFuture connect(Channel downstream, InetSocketAddress remote, OriginalSource original,
+                          int connectTimeoutMillis, UpstreamCluster cluster, Host host, String requestHost) {
+        return connect(downstream, remote, original.bindAddress(), original, connectTimeoutMillis, cluster, host,
+                requestHost);
+    }
+
+    private ChannelFuture connect(Channel downstream, InetSocketAddress remote, InetSocketAddress local,
+                                  OriginalSource original, int connectTimeoutMillis, UpstreamCluster cluster,
+                                  Host host, String requestHost) {
         UpstreamTls tls;
         try {
             tls = cluster.tls(host);
@@ -285,7 +306,8 @@ final class ProxyRuntime {
                         }
                     }
                 });
-        ChannelFuture connected = local == null ? b.connect(remote) : b.connect(remote, local);
+        ChannelFuture connected = original != null ? connectFrom(b, remote, original)
+                : local == null ? b.connect(remote) : b.connect(remote, local);
         if (tls == null) {
             return connected;
         }
@@ -328,5 +350,27 @@ final class ProxyRuntime {
         public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
             ctx.close();
         }
+    }
+
+    /** Registers the bootstrap's channel, sets the original source's socket options, then binds and connects. */
+    private static ChannelFuture connectFrom(Bootstrap b, InetSocketAddress remote, OriginalSource original) {
+        ChannelFuture registered = b.register();
+        Channel ch = registered.channel();
+        ChannelPromise connected = ch.newPromise();
+        registered.addListener(r -> {
+            if (!r.isSuccess()) {
+                connected.tryFailure(r.cause());
+                return;
+            }
+            try {
+                original.apply(ch);
+            } catch (OriginalSource.OriginalSourceException e) {
+                ch.close();
+                connected.tryFailure(e);
+                return;
+            }
+            ch.connect(remote, original.bindAddress(), connected);
+        });
+        return connected;
     }
 }

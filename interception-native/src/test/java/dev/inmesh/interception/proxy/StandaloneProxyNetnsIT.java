@@ -93,6 +93,9 @@ class StandaloneProxyNetnsIT {
         NetnsProcesses.remove(dir, pod, up1, up2);
     }
 
+    /** The proxy's {@code --uid}: Istio's 1337, or 0 (root in the 1337 group) as Istio's TPROXY sidecar runs. */
+    private int proxyUid = PROXY_UID;
+
     /** {@code --transport} and its value when a test asks for one. */
     private List<String> transport = List.of();
 
@@ -166,6 +169,48 @@ class StandaloneProxyNetnsIT {
         startProxyWithRules("TPROXY", "PassthroughCluster", true);
         assertInboundCapture();
         assertEquals(0, redirectedConnections("ISTIO_IN_REDIRECT"), "TPROXY mode must not NAT inbound");
+    }
+
+    @Test
+    void tproxyModeWithOriginalSrcConnectsToTheAppFromTheClientsOwnAddress() throws Exception {
+        // as Istio's injector runs a TPROXY sidecar: root in the proxy's group, which keeps CAP_NET_ADMIN
+        proxyUid = 0;
+        startProxyWithOriginalSrc();
+        // raw TCP: the default chain's tcp_proxy to InboundPassthroughClusterIpv4, whose bind address is 127.0.0.6
+        NetnsSupport.Output raw = up2.run(PYTHON, dir.resolve("tcpclient.py").toString(), "10.77.2.1", "7001", "who");
+        assertEquals("ECHO 10.77.2.2", raw.stdout(), raw.stderr() + Files.readString(dir.resolve("proxy.err")));
+    }
+
+    @Test
+    void withoutCapNetAdminAnOriginalSrcConnectionFailsWithTheReasonRatherThanLeavingFrom127006() throws Exception {
+        // --uid 1337: the proxy has no capability left after the drop, so the socket refuses IP_TRANSPARENT
+        startProxyWithOriginalSrc();
+        NetnsSupport.Output raw = up2.run(PYTHON, dir.resolve("tcpclient.py").toString(), "10.77.2.1", "7001", "who");
+        assertEquals("", raw.stdout(), "the connection must not reach the app from another address");
+        String log = String.join("\n", awaitLines("access.log", 1));
+        // as Envoy writes %UPSTREAM_TRANSPORT_FAILURE_REASON%: spaces as underscores
+        assertTrue(log.contains(" UF") && log.contains("setsockopt(IP_TRANSPARENT)_failed:_Operation_not_permitted"),
+                log);
+    }
+
+    /**
+     * Starts, in the pod, an app on 7001 that answers with the address it sees connecting, and the proxy in TPROXY
+     * mode whose virtualInbound runs original_src with istiod's mark 1337.
+     */
+    private void startProxyWithOriginalSrc() throws Exception {
+        start(pod, "peer-7001", PYTHON, dir.resolve("echo.py").toString(), "0.0.0.0", "7001", "peer");
+        awaitListening(pod, "127.0.0.1", 7001);
+        String filters = bootstrap("PassthroughCluster", true).replace(
+                "    - name: envoy.filters.listener.tls_inspector\n", """
+                    - name: envoy.filters.listener.original_src
+                      typed_config:
+                        "@type": type.googleapis.com/envoy.extensions.filters.listener.original_src.v3.OriginalSrc
+                        mark: 1337
+                    - name: envoy.filters.listener.tls_inspector
+                """);
+        assertTrue(filters.contains("mark: 1337"), filters);
+        Files.writeString(dir.resolve("bootstrap.yaml"), filters);
+        startProxyWithRules("TPROXY", "-c", dir.resolve("bootstrap.yaml").toString());
     }
 
     @Test
@@ -337,7 +382,7 @@ class StandaloneProxyNetnsIT {
         List<String> argv = new ArrayList<>(List.of(NetnsProcesses.javaBin(), "-Xmx256m", "-jar",
                 dir.resolve("inmesh.jar").toString(), "proxy"));
         argv.addAll(List.of(config));
-        argv.addAll(List.of("--uid", Integer.toString(PROXY_UID), "--gid", Integer.toString(PROXY_UID),
+        argv.addAll(List.of("--uid", Integer.toString(proxyUid), "--gid", Integer.toString(PROXY_UID),
                 "--event-loops", "2", "--access-log", dir.resolve("access.log").toString()));
         argv.addAll(transport);
         if (agentEnv == null) {

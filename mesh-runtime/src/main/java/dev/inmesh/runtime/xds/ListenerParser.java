@@ -403,6 +403,8 @@ public final class ListenerParser
         List<String> listenerFilters = Fields.each("listener_filters", l.getListenerFiltersList(),
                 ListenerParser::listenerFilter);
         ProxyProtocol proxyProtocol = proxyProtocol(l.getListenerFiltersList(), listenerFilters);
+        dev.inmesh.api.config.listener.OriginalSrc originalSrc = originalSrc(l.getListenerFiltersList(),
+                listenerFilters);
         Map<String, ListenerFilterPredicate> disabled = new HashMap<>();
         for (int i = 0; i < l.getListenerFiltersCount(); i++) {
             var f = l.getListenerFilters(i);
@@ -428,7 +430,42 @@ public final class ListenerParser
                 // MODIFY_ONLY: the listener's connections are not drained while the health checks fail
                 l.getDrainType() == io.envoyproxy.envoy.config.listener.v3.Listener.DrainType.MODIFY_ONLY
                         ? Listener.DrainType.MODIFY_ONLY : Listener.DrainType.DEFAULT,
-                AccessLogParser.parse(l.getAccessLogList()), proxyProtocol);
+                AccessLogParser.parse(l.getAccessLogList()), proxyProtocol, originalSrc);
+    }
+
+    /**
+     * Where the listener filter {@code name} is among the listener's, or -1 when it is not; named twice it is refused,
+     * for a filter of which one configuration applies.
+     */
+    private static int once(List<String> names, String name) {
+        int at = names.indexOf(name);
+        if (at >= 0 && names.lastIndexOf(name) != at) {
+            throw new FieldError("listener_filters[" + names.lastIndexOf(name) + "]",
+                    name + " a second time (expected: at most once)");
+        }
+        return at;
+    }
+
+    /**
+     * The configuration of the listener's original source filter, or null when it has none: its {@code mark}, and its
+     * {@code bind_port} accepted as Envoy accepts it (not implemented there: the port is always 0). The filter named
+     * twice is refused, as the PROXY protocol filter is: one source and one mark apply.
+     */
+    private static dev.inmesh.api.config.listener.OriginalSrc originalSrc(
+            List<io.envoyproxy.envoy.config.listener.v3.ListenerFilter> filters, List<String> names) {
+        int at = once(names, Listener.ORIGINAL_SRC);
+        if (at < 0) {
+            return null;
+        }
+        var any = filters.get(at).getTypedConfig();
+        if (CoreParsers.configType(any).isEmpty()) {
+            return dev.inmesh.api.config.listener.OriginalSrc.DEFAULT;
+        }
+        return Fields.at("listener_filters[" + at + "].typed_config", () -> {
+            var o = RouteConfigurationParser.unpack(any,
+                    io.envoyproxy.envoy.extensions.filters.listener.original_src.v3.OriginalSrc.class, "@type");
+            return new dev.inmesh.api.config.listener.OriginalSrc(Integer.toUnsignedLong(o.getMark()));
+        });
     }
 
     /**
@@ -439,13 +476,9 @@ public final class ListenerParser
      */
     private static ProxyProtocol proxyProtocol(List<io.envoyproxy.envoy.config.listener.v3.ListenerFilter> filters,
                                                List<String> names) {
-        int at = names.indexOf(Listener.PROXY_PROTOCOL);
+        int at = once(names, Listener.PROXY_PROTOCOL);
         if (at < 0) {
             return null;
-        }
-        if (names.lastIndexOf(Listener.PROXY_PROTOCOL) != at) {
-            throw new FieldError("listener_filters[" + names.lastIndexOf(Listener.PROXY_PROTOCOL) + "]",
-                    Listener.PROXY_PROTOCOL + " a second time (expected: at most once)");
         }
         var any = filters.get(at).getTypedConfig();
         if (CoreParsers.configType(any).isEmpty()) {
@@ -548,8 +581,8 @@ public final class ListenerParser
 
     /**
      * Listener filters by their config type, with the name each is known by. {@code original_src} (istiod's, on a
-     * TPROXY {@code virtualInbound}) is loaded and not applied: the application sees the inbound cluster's bind
-     * address, not the client's (docs/interception.md); refusing it would reject every TPROXY {@code virtualInbound}.
+     * TPROXY {@code virtualInbound}) is applied by the standalone proxy (docs/interception.md); the in-JVM mesh,
+     * which captures nothing, loads it and has no upstream connection of a captured client to apply it to.
      */
     static final Map<String, String> LISTENER_FILTER_TYPES = Map.of(
             "envoy.extensions.filters.listener.original_dst.v3.OriginalDst", "envoy.filters.listener.original_dst",

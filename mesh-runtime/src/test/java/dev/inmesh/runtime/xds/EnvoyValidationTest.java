@@ -9,6 +9,8 @@ import dev.inmesh.api.config.core.Http2ProtocolOptions;
 import dev.inmesh.api.config.listener.ConnectionLifetimes;
 import dev.inmesh.api.config.listener.Http1Options;
 import dev.inmesh.api.config.listener.HttpConnectionManager;
+import dev.inmesh.api.config.listener.Listener;
+import dev.inmesh.api.config.listener.OriginalSrc;
 import dev.inmesh.api.config.listener.PathNormalization;
 import dev.inmesh.api.config.listener.ProxyProtocol;
 import java.io.IOException;
@@ -1021,6 +1023,36 @@ class EnvoyValidationTest {
                 """);
         assertContains(rejected(file("twice.yaml", twice)),
                 "listener_filters[1]: envoy.filters.listener.proxy_protocol a second time");
+    }
+
+    @Test
+    void originalSrcLoadsItsMarkAcceptsBindPortAsEnvoyDoesAndIsRefusedTwice() throws IOException {
+        String listener = inboundWithListenerFilters("""
+                - name: envoy.filters.listener.original_src
+                  typed_config:
+                    "@type": type.googleapis.com/envoy.extensions.filters.listener.original_src.v3.OriginalSrc
+                    %s
+                """);
+        var marked = Fixtures.read(file("marked.yaml", listener.formatted("mark: 1337"))).listeners()
+                .get("virtualInbound");
+        assertEquals(List.of(Listener.ORIGINAL_SRC), marked.listenerFilters());
+        assertEquals(new OriginalSrc(1337), marked.originalSrc());
+        // the whole uint32 range, beyond a Java int
+        assertEquals(new OriginalSrc(4294967295L), Fixtures.read(file("max.yaml", listener.formatted(
+                "mark: 4294967295"))).listeners().get("virtualInbound").originalSrc());
+        // bind_port is not implemented in Envoy (the port is always 0): accepted, and it changes nothing
+        assertEquals(OriginalSrc.DEFAULT, Fixtures.read(file("port.yaml", listener.formatted("bind_port: true")))
+                .listeners().get("virtualInbound").originalSrc());
+        var untyped = Fixtures.read(file("untyped.yaml", inboundWithListenerFilters(
+                "- name: envoy.filters.listener.original_src\n"))).listeners().get("virtualInbound");
+        assertEquals(OriginalSrc.DEFAULT, untyped.originalSrc());
+        var without = Fixtures.read(file("without.yaml", inboundWithListenerFilters(
+                "- name: envoy.filters.listener.tls_inspector\n"))).listeners().get("virtualInbound");
+        assertEquals(null, without.originalSrc());
+        assertContains(rejected(file("twice.yaml", inboundWithListenerFilters("""
+                - name: envoy.filters.listener.original_src
+                - name: envoy.filters.listener.original_src
+                """))), "listener_filters[1]: envoy.filters.listener.original_src a second time");
     }
 
     @Test

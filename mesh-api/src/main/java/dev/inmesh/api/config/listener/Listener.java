@@ -41,6 +41,8 @@ import java.util.Map;
  *     for none
  * @param proxyProtocol the configuration of its PROXY protocol listener filter ({@code listenerFilters} names it, in
  *     the order it runs), or null when it has none
+ * @param originalSrc the configuration of its original source listener filter ({@code listenerFilters} names it), or
+ *     null when it has none; a listener that names the filter without one gets {@link OriginalSrc#DEFAULT}
  */
 public record Listener(String name, SocketAddress address, boolean useOriginalDst, TrafficDirection trafficDirection,
                        List<FilterChain> filterChains, FilterChain defaultFilterChain, boolean bindToPort,
@@ -49,9 +51,11 @@ public record Listener(String name, SocketAddress address, boolean useOriginalDs
                        Map<String, ListenerFilterPredicate> listenerFiltersDisabled,
                        Long perConnectionBufferLimitBytes, Integer maxConnectionsToAcceptPerSocketEvent,
                        List<SocketAddress> additionalAddresses, DrainType drainType,
-                       List<AccessLogConfig> accessLogs, ProxyProtocol proxyProtocol) {
+                       List<AccessLogConfig> accessLogs, ProxyProtocol proxyProtocol, OriginalSrc originalSrc) {
     /** The name of the PROXY protocol listener filter. */
     public static final String PROXY_PROTOCOL = "envoy.filters.listener.proxy_protocol";
+    /** The name of the original source listener filter. */
+    public static final String ORIGINAL_SRC = "envoy.filters.listener.original_src";
     /** Envoy's {@code per_connection_buffer_limit_bytes} when a listener sets none: 1 MiB. */
     public static final long DEFAULT_PER_CONNECTION_BUFFER_LIMIT_BYTES = 1024 * 1024;
 
@@ -74,6 +78,26 @@ public record Listener(String name, SocketAddress address, boolean useOriginalDs
         accessLogs = accessLogs == null ? List.of() : List.copyOf(accessLogs);
         Checks.check((proxyProtocol != null) == listenerFilters.contains(PROXY_PROTOCOL), "listener_filters",
                 listenerFilters, "the PROXY protocol filter with its configuration, or neither");
+        if (originalSrc == null && listenerFilters.contains(ORIGINAL_SRC)) {
+            originalSrc = OriginalSrc.DEFAULT;
+        }
+        Checks.check(originalSrc == null || listenerFilters.contains(ORIGINAL_SRC), "listener_filters",
+                listenerFilters, "the original source filter with its configuration");
+    }
+
+    /** A listener with no original source listener filter. */
+    public Listener(String name, SocketAddress address, boolean useOriginalDst, TrafficDirection trafficDirection,
+                    List<FilterChain> filterChains, FilterChain defaultFilterChain, boolean bindToPort,
+                    List<String> listenerFilters, Duration listenerFiltersTimeout,
+                    boolean continueOnListenerFiltersTimeout, boolean transparent,
+                    Map<String, ListenerFilterPredicate> listenerFiltersDisabled,
+                    Long perConnectionBufferLimitBytes, Integer maxConnectionsToAcceptPerSocketEvent,
+                    List<SocketAddress> additionalAddresses, DrainType drainType,
+                    List<AccessLogConfig> accessLogs, ProxyProtocol proxyProtocol) {
+        this(name, address, useOriginalDst, trafficDirection, filterChains, defaultFilterChain, bindToPort,
+                listenerFilters, listenerFiltersTimeout, continueOnListenerFiltersTimeout, transparent,
+                listenerFiltersDisabled, perConnectionBufferLimitBytes, maxConnectionsToAcceptPerSocketEvent,
+                additionalAddresses, drainType, accessLogs, proxyProtocol, null);
     }
 
     /** A listener with no PROXY protocol listener filter. */
