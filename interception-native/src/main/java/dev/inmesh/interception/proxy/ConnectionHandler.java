@@ -65,6 +65,9 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
     private ByteBuf firstBytes = Unpooled.EMPTY_BUFFER;
     private InetSocketAddress destination;
     private InetSocketAddress source;
+    /** The socket's own addresses, which a PROXY header or the original destination do not change. */
+    private java.net.SocketAddress physicalPeer;
+    private java.net.SocketAddress physicalLocal;
     private FilterChainSelector target;
     /**
      * The PROXY protocol filter of the accepting listener (or of the one it handed the connection to) while the
@@ -145,6 +148,8 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
         Channel ch = ctx.channel();
         InetSocketAddress local = (InetSocketAddress) ch.localAddress();
         source = (InetSocketAddress) ch.remoteAddress();
+        physicalPeer = source;
+        physicalLocal = local;
         Listener accepted = accepting.listener();
         InetSocketAddress original = ListenerDispatch.restoresOriginalDestination(accepted, local.getPort())
                 ? OriginalDestination.resolve(fd(ch), local) : null;
@@ -962,11 +967,13 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
     /** What is known of the connection now: its addresses, duration, flags and tcp_proxy's upstream. */
     private dev.inmesh.runtime.stats.TcpStreamInfo streamInfo(String clusterName, long received, long sent) {
         Host host = lastHost;
+        var direct = ListenerDispatch.PhysicalAddresses.of(physicalPeer, physicalLocal, source, destination);
         return new dev.inmesh.runtime.stats.TcpStreamInfo(startTime, tcpFlags, received, sent,
                 (System.nanoTime() - startNanos) / 1_000_000, host == null ? null : host.addressString(),
                 clusterName, upstreamLocal, ListenerDispatch.hostPort(destination),
                 ListenerDispatch.hostPort(source), serverName, transportFailureReason, terminationDetails,
-                connectAttempts, clusterName == null ? null : snapshot.clusterManager().observabilityName(clusterName));
+                connectAttempts, clusterName == null ? null : snapshot.clusterManager().observabilityName(clusterName),
+                direct.remote(), direct.local());
     }
 
     /**

@@ -1080,6 +1080,8 @@ final class HttpBridge {
             if (web != null && req instanceof FullHttpRequest) {
                 body = web.decodeWhole(body); // null when it is not base64: forward refuses it
             }
+            var direct = ctx == null ? ListenerDispatch.PhysicalAddresses.SAME : ListenerDispatch.PhysicalAddresses.of(
+                    ctx.channel().remoteAddress(), ctx.channel().localAddress(), conn.source(), conn.destination());
             return new RouterRequest(conn.direction(), HttpMethod.valueOf(req.method().name()), req.uri(), authority,
                     conn.tls() ? "https" : "http", headers, body, conn.sourceHostPort(), conn.destinationHostPort(),
                     conn.originalDestination(), http2 ? "HTTP/2" : req.protocolVersion().text())
@@ -1094,8 +1096,7 @@ final class HttpBridge {
                     .clientCertificate(conn.peerCertificate(), conn.clientCertElement())
                     .downstreamPrincipals(conn.peerPrincipal(), conn.localPrincipal())
                     .listenerBufferLimit(conn.listenerBufferLimit())
-                    .rbac(conn.rbac(), conn.peerIdentity(), conn.localIdentity()).directRemoteIp(ctx == null ? null
-                            : ListenerDispatch.physicalPeer(ctx.channel(), conn.source()))
+                    .rbac(conn.rbac(), conn.peerIdentity(), conn.localIdentity()).directAddresses(direct.remote(), direct.local())
                     .grpcWeb(web).localRateLimit(conn.localRateLimit()).tracer(conn.tracer())
                     .statsOverrides(conn.statsOverrides()).bufferAndHeaderMutation(conn.hcm());
         }

@@ -93,7 +93,30 @@ final class ListenerDispatch {
      * reads the downstream one: nothing is made on a connection without a header) or unknown.
      */
     static String physicalPeer(io.netty.channel.Channel ch, InetSocketAddress source) {
-        return ch.remoteAddress() instanceof InetSocketAddress peer && !peer.equals(source) ? ip(peer) : null;
+        InetSocketAddress peer = physical(ch.remoteAddress(), source);
+        return peer == null ? null : ip(peer);
+    }
+
+    /**
+     * The {@code ip:port} of a connection's physical peer and of the address it physically arrived at (its socket's),
+     * Envoy's {@code directRemoteAddress} and {@code directLocalAddress}, each null when it is the connection's
+     * downstream one (what a PROXY header or the original destination made it).
+     */
+    record PhysicalAddresses(String remote, String local) {
+        static final PhysicalAddresses SAME = new PhysicalAddresses(null, null);
+
+        /** The addresses {@code peer} and {@code local} of a socket whose downstream ones are these. */
+        static PhysicalAddresses of(java.net.SocketAddress peer, java.net.SocketAddress local, InetSocketAddress source,
+                                    InetSocketAddress destination) {
+            InetSocketAddress remote = physical(peer, source);
+            InetSocketAddress arrived = physical(local, destination);
+            return remote == null && arrived == null ? SAME : new PhysicalAddresses(
+                    remote == null ? null : hostPort(remote), arrived == null ? null : hostPort(arrived));
+        }
+    }
+
+    private static InetSocketAddress physical(java.net.SocketAddress physical, InetSocketAddress restored) {
+        return physical instanceof InetSocketAddress a && !a.equals(restored) ? a : null;
     }
 
     /** The literal IP of an address, without brackets or scope; IPv4-mapped IPv6 addresses as IPv4. */

@@ -270,7 +270,7 @@ class ProxyAccessLogTest {
     }
 
     /** The file's lines once it has {@code n}, within 15 s. */
-    private static List<String> lines(Path file, int n) throws Exception {
+    static List<String> lines(Path file, int n) throws Exception {
         long deadline = System.currentTimeMillis() + 15_000;
         while (System.currentTimeMillis() < deadline) {
             if (Files.exists(file)) {

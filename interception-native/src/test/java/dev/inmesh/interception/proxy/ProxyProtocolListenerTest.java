@@ -3,6 +3,8 @@ package dev.inmesh.interception.proxy;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.inmesh.runtime.accesslog.AccessLogEntry;
+import dev.inmesh.runtime.accesslog.CommandFormat;
 import dev.inmesh.runtime.stats.MeshMetrics;
 import dev.inmesh.runtime.stats.ProxyProtocolStats;
 import dev.inmesh.runtime.stats.StreamInfo;
@@ -15,10 +17,13 @@ import java.io.IOException;
 import java.net.Socket;
 import java.net.SocketException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * A gateway listener behind a load balancer that speaks the PROXY protocol (an AWS NLB, HAProxy): its proxy_protocol
@@ -38,6 +43,8 @@ class ProxyProtocolListenerTest {
     private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
     private final MeshMetrics metrics = MeshMetrics.create(registry, WorkloadInfo.UNKNOWN);
     private LoopbackProxy proxy;
+    @TempDir
+    Path dir;
 
     @AfterEach
     void close() throws Exception {
@@ -366,6 +373,58 @@ class ProxyProtocolListenerTest {
         }
         int port = start("", "", "", allowOnly("direct_remote_ip: {address_prefix: 203.0.113.0, prefix_len: 24}"));
         assertTrue(exchange(port, header).startsWith("HTTP/1.1 403"));
+    }
+
+    /** Envoy's downstream addresses and their direct (physical) twins, as an access log format. */
+    private static final String ADDRESSES = "%DOWNSTREAM_REMOTE_ADDRESS% "
+            + "%DOWNSTREAM_DIRECT_REMOTE_ADDRESS_WITHOUT_PORT% %DOWNSTREAM_DIRECT_REMOTE_PORT% "
+            + "%DOWNSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_DIRECT_LOCAL_ADDRESS%";
+
+    @Test
+    void aRequestsAccessLogPrintsTheHeadersAddressesAndTheConnectionsOwnAsTheDirectOnes() throws Exception {
+        // Envoy's %DOWNSTREAM_DIRECT_REMOTE_ADDRESS% is always the physical peer (the balancer) and
+        // %DOWNSTREAM_DIRECT_LOCAL_ADDRESS% the listener's socket, where the others are the header's
+        int port = start("");
+        String answer = exchange(port, ascii("PROXY TCP4 203.0.113.7 198.51.100.1 51234 443\r\n"));
+        assertTrue(answer.endsWith("chain balanced"), answer);
+        String line = CommandFormat.compile(ADDRESSES, false).format(AccessLogEntry.of(logged(), null));
+        assertTrue(line.matches("203\\.0\\.113\\.7:51234 127\\.0\\.0\\.1 \\d+ 198\\.51\\.100\\.1:443 "
+                + "127\\.0\\.0\\.1:" + port) && !line.contains(" 51234 "), line);
+    }
+
+    @Test
+    void aTcpProxysAccessLogPrintsTheHeadersAddressesAndTheConnectionsOwnAsTheDirectOnes() throws Exception {
+        Path log = dir.resolve("tcp.log");
+        int port = LoopbackProxy.freePort();
+        proxy = new LoopbackProxy("""
+                static_resources:
+                  listeners:
+                  - name: balanced
+                    address: {socket_address: {address: 127.0.0.1, port_value: %d}}
+                    listener_filters:
+                    - name: envoy.filters.listener.proxy_protocol
+                      typed_config:
+                        "@type": type.googleapis.com/envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol
+                    filter_chains:
+                    - filters:
+                      - name: envoy.filters.network.tcp_proxy
+                        typed_config:
+                          "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
+                          stat_prefix: backend
+                          cluster: backend
+                """.formatted(port) + ProxyAccessLogTest.accessLog(log, ADDRESSES, " ".repeat(10)) + """
+                  clusters:
+                """ + backendCluster());
+        int client;
+        try (Socket s = new Socket("127.0.0.1", port)) {
+            s.setSoTimeout(10_000);
+            client = s.getLocalPort();
+            s.getOutputStream().write(ascii("PROXY TCP4 203.0.113.7 198.51.100.1 51234 443\r\n" + REQUEST));
+            String answer = new String(s.getInputStream().readAllBytes(), StandardCharsets.US_ASCII);
+            assertTrue(answer.startsWith("HTTP/1.1 200"), answer);
+        }
+        assertEquals(List.of("203.0.113.7:51234 127.0.0.1 " + client + " 198.51.100.1:443 127.0.0.1:" + port),
+                ProxyAccessLogTest.lines(log, 1));
     }
 
     /** An RBAC HTTP filter that allows only the requests whose principal matches {@code principal} (YAML flow). */

@@ -1429,7 +1429,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 snapshots.current().clusterManager().observabilityName(inboundCluster), traced.headBytes,
                 // a head the caller got, whether or not the body ended
                 HeadSize.response(!ended || resp.headWritten() ? status : 0, resp.headers(), trailers),
-                traced.statsOverrides);
+                traced.statsOverrides, null, null); // in-JVM: the direct addresses are the server's remote and local
     }
 
     /**

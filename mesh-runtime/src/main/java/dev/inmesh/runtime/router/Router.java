@@ -920,7 +920,7 @@ public final class Router {
         RbacFilter.PeerIdentity peer = req.peerIdentity;
         RbacFilter.PeerIdentity own = req.localIdentity;
         return new RbacFilter.Subject(req, localIp, port, req.sourceIp(), req.sourcePort(), req.requestedServerName,
-                () -> peer).withLocal(() -> own).withDirectPeer(req.directRemoteIp);
+                () -> peer).withLocal(() -> own).withDirectPeer(req.directRemoteIp());
     }
 
     /**
@@ -2195,7 +2195,8 @@ public final class Router {
                         trailers, ex.rewrittenPath != null ? ex.rewrittenPath : req.uri, req.scheme,
                         ex.span != null && ex.span.sampled()),
                 ex.cluster == null ? null : ex.cluster.config().observabilityName(), req.headBytes,
-                HeadSize.response(status, headers, trailers), req.statsOverrides);
+                HeadSize.response(status, headers, trailers), req.statsOverrides, req.directRemoteAddress,
+                req.directLocalAddress);
     }
 
     /**

@@ -121,10 +121,17 @@ public final class RouterRequest implements RouteRequest {
     /** The identities of the certificate the proxy presented in that TLS, or null (no TLS it terminated). */
     RbacFilter.PeerIdentity localIdentity;
     /**
-     * The connection's physical peer IP when the downstream remote address is another (the listener's PROXY protocol
-     * filter read a header), for RBAC's {@code direct_remote_ip}; null when it is the same.
+     * The connection's physical peer, {@code ip:port}, when the downstream remote address is another (the listener's
+     * PROXY protocol filter read a header), for RBAC's {@code direct_remote_ip} and the access log's
+     * {@code %DOWNSTREAM_DIRECT_REMOTE_ADDRESS%}; null when it is the same.
      */
-    String directRemoteIp;
+    String directRemoteAddress;
+    /**
+     * The address the connection physically arrived at, {@code ip:port}, when the downstream local address is another
+     * (restored from the original destination or a PROXY header), for {@code %DOWNSTREAM_DIRECT_LOCAL_ADDRESS%}; null
+     * when it is the same.
+     */
+    String directLocalAddress;
     /** The connection manager's {@code stat_prefix}: the scope of its fault filter's active faults. */
     String statPrefix = "";
     /** The statistics of the connection manager the request came through ({@code http.<prefix>.*}), or null. */
@@ -338,9 +345,13 @@ public final class RouterRequest implements RouteRequest {
         return this;
     }
 
-    /** Sets {@link #directRemoteIp}: the connection's physical peer, null when it is the downstream remote address. */
-    public RouterRequest directRemoteIp(String ip) {
-        this.directRemoteIp = ip;
+    /**
+     * Sets the connection's physical addresses, {@link #directRemoteAddress} and {@link #directLocalAddress}: each null
+     * when it is the downstream one.
+     */
+    public RouterRequest directAddresses(String remote, String local) {
+        this.directRemoteAddress = remote;
+        this.directLocalAddress = local;
         return this;
     }
 
@@ -620,7 +631,16 @@ public final class RouterRequest implements RouteRequest {
 
     /** The source IP of the caller, for hash policies. */
     String sourceIp() {
-        String a = downstreamRemoteAddress;
+        return ip(downstreamRemoteAddress);
+    }
+
+    /** The IP of the connection's physical peer when it is not the caller's ({@link #directRemoteAddress}), or null. */
+    String directRemoteIp() {
+        return ip(directRemoteAddress);
+    }
+
+    /** The IP of {@code ip:port} ({@code [v6]:port}), or null. */
+    private static String ip(String a) {
         if (a == null) {
             return null;
         }

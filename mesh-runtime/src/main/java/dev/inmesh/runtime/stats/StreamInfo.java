@@ -71,6 +71,11 @@ import java.util.Set;
  * @param statsOverrides the metric overrides of the connection manager's Istio stats filter, compiled with its
  *     snapshot: what Istio's metrics drop and which labels they are recorded without ({@link StatsOverrides#NONE}
  *     when null)
+ * @param downstreamDirectRemoteAddress the connection's physical peer, Envoy's {@code directRemoteAddress}: the
+ *     balancer when a PROXY header made {@link #downstreamRemoteAddress} its source; that address when null
+ * @param downstreamDirectLocalAddress the address the connection physically arrived at, Envoy's
+ *     {@code directLocalAddress}: the listener's socket (such as {@code :15006}) when the original destination or a
+ *     PROXY header made {@link #downstreamLocalAddress} another; that address when null
  */
 public record StreamInfo(
         Direction direction,
@@ -115,7 +120,9 @@ public record StreamInfo(
         String upstreamClusterObservabilityName,
         long requestHeadBytes,
         long responseHeadBytes,
-        StatsOverrides statsOverrides) {
+        StatsOverrides statsOverrides,
+        String downstreamDirectRemoteAddress,
+        String downstreamDirectLocalAddress) {
 
     /** A request whose connection manager's Istio stats filter overrides no metric. */
     public StreamInfo(Direction direction, Instant startTime, String method, String path, String protocol,
@@ -138,7 +145,7 @@ public record StreamInfo(
                 destinationServiceName, destinationServiceNamespace, grpcStatus, downstreamMutualTls,
                 downstreamPeerPrincipal, downstreamLocalPrincipal, upstreamTransportFailureReason,
                 upstreamPeerPrincipal, requestMessages, responseMessages, upstreamLocalPrincipal, hostHeaderFallback,
-                log, upstreamClusterObservabilityName, requestHeadBytes, responseHeadBytes, null);
+                log, upstreamClusterObservabilityName, requestHeadBytes, responseHeadBytes, null, null, null);
     }
 
     /**
@@ -189,6 +196,10 @@ public record StreamInfo(
         upstreamClusterObservabilityName = upstreamClusterObservabilityName == null ? upstreamCluster
                 : upstreamClusterObservabilityName;
         statsOverrides = statsOverrides == null ? StatsOverrides.NONE : statsOverrides;
+        downstreamDirectRemoteAddress = downstreamDirectRemoteAddress == null ? downstreamRemoteAddress
+                : downstreamDirectRemoteAddress;
+        downstreamDirectLocalAddress = downstreamDirectLocalAddress == null ? downstreamLocalAddress
+                : downstreamDirectLocalAddress;
     }
 
     /** A request that did not come over mutual TLS. */

@@ -73,7 +73,8 @@ public record TcpConnectionInfo(StreamInfo.Direction direction, WorkloadInfo pee
                 : new TcpStreamInfo(c.startTime(), flags, c.bytesReceived(), c.bytesSent(), -1, c.upstreamHost(),
                         c.upstreamCluster(), c.upstreamLocalAddress(), c.downstreamLocalAddress(),
                         c.downstreamRemoteAddress(), c.requestedServerName(), c.upstreamTransportFailureReason(),
-                        c.connectionTerminationDetails(), c.attemptCount(), c.upstreamClusterObservabilityName());
+                        c.connectionTerminationDetails(), c.attemptCount(), c.upstreamClusterObservabilityName(),
+                        c.downstreamDirectRemoteAddress(), c.downstreamDirectLocalAddress());
         return now.asStreamInfo(downstreamMutualTls, downstreamPeerPrincipal, downstreamLocalPrincipal);
     }
 

@@ -28,6 +28,10 @@ import java.util.Set;
  *     it made none (no cluster, no host, a full breaker)
  * @param upstreamClusterObservabilityName the cluster's observability name, its {@code alt_stat_name} when it has
  *     one (Envoy's {@code %UPSTREAM_CLUSTER%}); {@link #upstreamCluster} when null
+ * @param downstreamDirectRemoteAddress the connection's physical peer
+ *     ({@link StreamInfo#downstreamDirectRemoteAddress}); {@link #downstreamRemoteAddress} when null
+ * @param downstreamDirectLocalAddress the address the connection physically arrived at
+ *     ({@link StreamInfo#downstreamDirectLocalAddress}); {@link #downstreamLocalAddress} when null
  */
 public record TcpStreamInfo(
         Instant startTime,
@@ -44,12 +48,18 @@ public record TcpStreamInfo(
         String upstreamTransportFailureReason,
         String connectionTerminationDetails,
         int attemptCount,
-        String upstreamClusterObservabilityName) {
+        String upstreamClusterObservabilityName,
+        String downstreamDirectRemoteAddress,
+        String downstreamDirectLocalAddress) {
 
     public TcpStreamInfo {
         responseFlags = ResponseFlag.copyInOrder(responseFlags);
         upstreamClusterObservabilityName = upstreamClusterObservabilityName == null ? upstreamCluster
                 : upstreamClusterObservabilityName;
+        downstreamDirectRemoteAddress = downstreamDirectRemoteAddress == null ? downstreamRemoteAddress
+                : downstreamDirectRemoteAddress;
+        downstreamDirectLocalAddress = downstreamDirectLocalAddress == null ? downstreamLocalAddress
+                : downstreamDirectLocalAddress;
     }
 
     /**
@@ -65,7 +75,8 @@ public record TcpStreamInfo(
                 durationMillis, -1, null, null, null, null, upstreamHost, upstreamCluster, upstreamLocalAddress,
                 downstreamLocalAddress, downstreamRemoteAddress, requestedServerName, null, attemptCount, null, null,
                 null, null, null, mutualTls, peerPrincipal, localPrincipal, upstreamTransportFailureReason, null, -1,
-                -1, null, true, null, upstreamClusterObservabilityName, -1, -1);
+                -1, null, true, null, upstreamClusterObservabilityName, -1, -1, null, downstreamDirectRemoteAddress,
+                downstreamDirectLocalAddress);
     }
 
     /** A connection whose upstream connect attempts are not counted, its cluster observed by its name. */
@@ -75,7 +86,7 @@ public record TcpStreamInfo(
                          String upstreamTransportFailureReason, String connectionTerminationDetails) {
         this(startTime, responseFlags, bytesReceived, bytesSent, durationMillis, upstreamHost, upstreamCluster,
                 upstreamLocalAddress, downstreamLocalAddress, downstreamRemoteAddress, requestedServerName,
-                upstreamTransportFailureReason, connectionTerminationDetails, 0, null);
+                upstreamTransportFailureReason, connectionTerminationDetails, 0, null, null, null);
     }
 
     /** A connection the proxy did not close for a layer 4 reason of its own. */

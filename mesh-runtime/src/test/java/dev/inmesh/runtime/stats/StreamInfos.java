@@ -41,6 +41,7 @@ public final class StreamInfos {
                 s.downstreamMutualTls(), s.downstreamPeerPrincipal(), s.downstreamLocalPrincipal(),
                 s.upstreamTransportFailureReason(), s.upstreamPeerPrincipal(), s.requestMessages(),
                 s.responseMessages(), s.upstreamLocalPrincipal(), s.hostHeaderFallback(), log,
-                s.upstreamClusterObservabilityName(), s.requestHeadBytes(), s.responseHeadBytes(), o);
+                s.upstreamClusterObservabilityName(), s.requestHeadBytes(), s.responseHeadBytes(), o,
+                s.downstreamDirectRemoteAddress(), s.downstreamDirectLocalAddress());
     }
 }
