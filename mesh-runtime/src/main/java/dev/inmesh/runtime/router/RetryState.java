@@ -2,6 +2,7 @@ package dev.inmesh.runtime.router;
 
 import dev.inmesh.api.config.route.HeaderMatcher;
 import dev.inmesh.api.config.route.RetryPolicy;
+import dev.inmesh.runtime.net.AbslText;
 import dev.inmesh.runtime.upstream.Host;
 import io.vertx.core.MultiMap;
 import java.util.ArrayList;
@@ -230,39 +231,11 @@ final class RetryState {
     }
 
     /**
-     * A reset header's value as Envoy reads it into a uint64 ({@code absl::SimpleAtoi}): decimal digits with ASCII
-     * white space around them and an optional {@code +}; -1 for anything else (empty, {@code -}, other characters)
-     * and for values past a long, which are past any {@code max_interval} anyway.
+     * A reset header's value as Envoy reads it into a uint64 ({@code absl::SimpleAtoi}): -1 when it is no number
+     * ({@link AbslText#unsigned}) or past a long, which is past any {@code max_interval} anyway.
      */
     static long unsigned(String s) {
-        int from = 0;
-        int to = s.length();
-        while (from < to && asciiSpace(s.charAt(from))) {
-            from++;
-        }
-        while (to > from && asciiSpace(s.charAt(to - 1))) {
-            to--;
-        }
-        if (from < to && s.charAt(from) == '+') {
-            from++;
-        }
-        if (from == to || to - from > 18) {
-            return -1;
-        }
-        long n = 0;
-        for (int i = from; i < to; i++) {
-            char c = s.charAt(i);
-            if (c < '0' || c > '9') {
-                return -1;
-            }
-            n = n * 10 + (c - '0');
-        }
-        return n;
-    }
-
-    /** absl's {@code ascii_isspace}: space, tab, line feed, vertical tab, form feed, carriage return. */
-    private static boolean asciiSpace(char c) {
-        return c == ' ' || c >= '\t' && c <= '\r';
+        return AbslText.unsigned(s, Long.MAX_VALUE);
     }
 
     /**

@@ -80,6 +80,8 @@ class RetryStateTest {
         assertEquals(3, RetryState.unsigned("+3"), "a leading + is allowed");
         assertEquals(42, RetryState.unsigned(" \t42\r\n"), "ASCII white space around the digits is skipped");
         assertEquals(7, RetryState.unsigned("007"));
+        assertEquals(7, RetryState.unsigned("0".repeat(30) + "7"), "leading zeros never overflow a uint64");
+        assertEquals(Long.MAX_VALUE, RetryState.unsigned(Long.toString(Long.MAX_VALUE)));
         for (String bad : new String[] {"", " ", "+", "-0", "-5", "4 2", "0x10", "1.5", "++1", "+ 1", "1e3",
                 "99999999999999999999"}) {
             assertEquals(-1, RetryState.unsigned(bad), "'" + bad + "'");
