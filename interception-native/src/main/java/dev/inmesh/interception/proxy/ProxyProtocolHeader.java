@@ -1,6 +1,7 @@
 package dev.inmesh.interception.proxy;
 
 import dev.inmesh.api.config.listener.ProxyProtocol;
+import dev.inmesh.runtime.net.AbslText;
 import dev.inmesh.runtime.net.IpLiterals;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -185,8 +186,13 @@ final class ProxyProtocolHeader {
     /** A v1 line of {@code length} bytes, its CRLF included. */
     private static Result v1(String line, int length) {
         Rejected error = new Rejected(Version.V1, false);
-        // as Envoy: trailing white space off, then split on single spaces (two spaces make an empty part)
-        List<String> parts = Arrays.asList(line.stripTrailing().split(" ", -1));
+        // as Envoy: trailing white space off (StringUtil::rtrim's), then split on single spaces (two spaces make an
+        // empty part)
+        int end = line.length();
+        while (end > 0 && AbslText.isSpace(line.charAt(end - 1))) {
+            end--;
+        }
+        List<String> parts = Arrays.asList(line.substring(0, end).split(" ", -1));
         if (parts.size() < 2 || !parts.get(0).equals("PROXY")) {
             return error;
         }
@@ -222,13 +228,12 @@ final class ProxyProtocolHeader {
         return a != null && a.length == (v4 ? 4 : 16) ? a : null;
     }
 
-    /** A port in decimal, 0 to 65535, or -1. */
+    /**
+     * A port, 0 to 65535, or -1, as Envoy's address parser reads one with {@code absl::SimpleAtoi} into an unsigned
+     * integer ({@link AbslText#unsigned}): white space around it, a {@code +} and leading zeros pass.
+     */
     private static int decimalPort(String s) {
-        if (s.isEmpty() || s.length() > 5 || !s.chars().allMatch(Character::isDigit)) {
-            return -1;
-        }
-        int p = Integer.parseInt(s);
-        return p <= 65535 ? p : -1;
+        return (int) AbslText.unsigned(s, 65535);
     }
 
     private static InetSocketAddress address(byte[] ip, int port) {

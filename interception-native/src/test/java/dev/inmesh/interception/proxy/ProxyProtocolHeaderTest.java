@@ -114,6 +114,50 @@ class ProxyProtocolHeaderTest {
         }
     }
 
+    /**
+     * Ports as Envoy's address parser reads them, with absl's SimpleAtoi into an unsigned integer: ASCII white space
+     * around the digits (tab, vertical tab, form feed: a space splits the line) and a {@code +} are skipped and any
+     * number of leading zeros taken; a {@code -}, a hexadecimal or empty port, or one past 65535 is an error.
+     */
+    @Test
+    void v1PortsAreReadAsEnvoysSimpleAtoiReadsThem() {
+        String[][] good = {{"+51234", "51234"}, {"051234", "51234"}, {"0000000000000000000000051234", "51234"},
+            {"\t51234", "51234"}, {"51234\u000B", "51234"}, {"\f+51234\t", "51234"}, {"0", "0"}, {"65535", "65535"}};
+        for (String[] g : good) {
+            for (String family : new String[] {"TCP4 203.0.113.7 198.51.100.1", "TCP6 2001:db8::7 2001:db8::1"}) {
+                String line = "PROXY " + family + " " + g[0] + " 443\r\n";
+                Found f = assertInstanceOf(Found.class, read(ascii(line), REQUIRED), line);
+                assertEquals(Integer.parseInt(g[1]), f.source().getPort(), line);
+            }
+        }
+        for (String bad : new String[] {"-51234", "-0", "+", "+-1", "\t", "65536", "0065536", "0x50", "5_1",
+            "99999999999999999999999", "51234\u001F", "\u001F51234", "+ 1"}) {
+            for (String family : new String[] {"TCP4 203.0.113.7 198.51.100.1", "TCP6 2001:db8::7 2001:db8::1"}) {
+                String line = "PROXY " + family + " " + bad + " 443\r\n";
+                assertEquals(new Rejected(Version.V1, false), read(ascii(line), REQUIRED), line);
+            }
+        }
+        // the line's end loses Envoy's white space (StringUtil::rtrim), no other control character
+        assertInstanceOf(Found.class, read(ascii("PROXY TCP4 203.0.113.7 198.51.100.1 1 2\t\f\r\n"), REQUIRED));
+        assertEquals(new Rejected(Version.V1, false),
+                read(ascii("PROXY TCP4 203.0.113.7 198.51.100.1 1 2\u001F\r\n"), REQUIRED));
+    }
+
+    /**
+     * TCP4 addresses as inet_pton(AF_INET) reads them (Envoy parses {@code ip:port} of a TCP4 line as IPv4 only): a
+     * dotted quad without leading zeros; an IPv4-mapped IPv6 address, a short or long quad, white space are errors.
+     */
+    @Test
+    void tcp4AddressesAreDottedQuadsOnly() {
+        for (String bad : new String[] {"::ffff:203.0.113.7", "::203.0.113.7", "01.2.3.4", "203.0.113", "203.0.113.7.1",
+            "203.0.113.256", "\t203.0.113.7", "203.0.113.7\t", "0x7f.0.0.1", "2130706433"}) {
+            String line = "PROXY TCP4 " + bad + " 198.51.100.1 1 2\r\n";
+            assertEquals(new Rejected(Version.V1, false), read(ascii(line), REQUIRED), line);
+        }
+        Found f = assertInstanceOf(Found.class, read(ascii("PROXY TCP4 0.2.3.4 198.51.100.1 1 2\r\n"), REQUIRED));
+        assertEquals("0.2.3.4", f.source().getAddress().getHostAddress());
+    }
+
     @Test
     void aV1LineLongerThanEnvoyReadsIsAnError() {
         String longest = "PROXY UNKNOWN " + "x".repeat(108 - 16) + "\r\n";
