@@ -101,6 +101,13 @@ final class HealthChecker {
     private final Context context;
     private final Map<Host, Session> sessions = new HashMap<>(); // guarded by this
     private HttpClient httpClient; // on the context
+    /**
+     * How long the checks' HTTP client keeps an idle connection, in seconds: 0, for ever. Envoy's session keeps its
+     * client ({@code reuse_connection}) until the upstream closes it, an answer asks to close it or a check times out,
+     * with no idle timeout; Vert.x's client would close it after 60 s idle (its default keep-alive timeouts), and a
+     * check after a longer interval connected anew. Only tests shorten it.
+     */
+    private final int idleTimeoutSeconds;
     private NetClient netClient; // on the context
     private volatile boolean closed;
 
@@ -110,6 +117,13 @@ final class HealthChecker {
      */
     HealthChecker(String clusterName, HealthCheck config, UpstreamEnvironment env, Callbacks callbacks,
                   HealthCheckStats stats, BooleanSupplier traffic) {
+        this(clusterName, config, env, callbacks, stats, traffic, 0);
+    }
+
+    /** @param idleTimeoutSeconds see {@link #idleTimeoutSeconds} */
+    HealthChecker(String clusterName, HealthCheck config, UpstreamEnvironment env, Callbacks callbacks,
+                  HealthCheckStats stats, BooleanSupplier traffic, int idleTimeoutSeconds) {
+        this.idleTimeoutSeconds = idleTimeoutSeconds;
         this.clusterName = clusterName;
         this.config = config;
         this.env = env;
@@ -124,6 +138,18 @@ final class HealthChecker {
 
     HealthCheck config() {
         return config;
+    }
+
+    /** The options of the checks' HTTP client: HTTP/2 (prior knowledge) or HTTP/1.1, no idle timeout by default. */
+    HttpClientOptions clientOptions(boolean http2) {
+        HttpClientOptions options = new HttpClientOptions()
+                .setConnectTimeout((int) Math.min(Integer.MAX_VALUE, config.timeout().toMillis()))
+                .setKeepAlive(config.reuseConnection()).setKeepAliveTimeout(idleTimeoutSeconds)
+                .setHttp2KeepAliveTimeout(idleTimeoutSeconds);
+        if (http2) {
+            options.setProtocolVersion(HttpVersion.HTTP_2).setHttp2ClearTextUpgrade(false);
+        }
+        return options;
     }
 
     /**
@@ -329,13 +355,7 @@ final class HealthChecker {
         private Future<HttpClientRequest> request(long id, HttpMethod method, String path, boolean http2,
                                                   String configuredAuthority) {
             if (httpClient == null) {
-                HttpClientOptions options = new HttpClientOptions()
-                        .setConnectTimeout((int) Math.min(Integer.MAX_VALUE, config.timeout().toMillis()))
-                        .setKeepAlive(config.reuseConnection());
-                if (http2) {
-                    options.setProtocolVersion(HttpVersion.HTTP_2).setHttp2ClearTextUpgrade(false);
-                }
-                httpClient = env.vertx().httpClientBuilder().with(options)
+                httpClient = env.vertx().httpClientBuilder().with(clientOptions(http2))
                         .with(new PoolOptions().setHttp1MaxSize(1).setHttp2MaxSize(1)).build();
             }
             RequestOptions o = new RequestOptions().setMethod(method)

@@ -100,8 +100,8 @@ class HealthCheckTrafficTest {
                 List.of(new LocalityLbEndpoints(Locality.EMPTY, eps, 1, 0)), 140);
         // a gRPC check needs HTTP/2 to the hosts, as in Envoy
         Cluster plain = new Cluster("c", DiscoveryType.STATIC, "", null, null, null, null, null, null, null, cla,
-                null, null, null, hc.checker() instanceof HealthCheck.Grpc, Metadata.EMPTY);
-        return HealthCheckerTest.withHealthCheck(plain, hc);
+                null, null, null, hc != null && hc.checker() instanceof HealthCheck.Grpc, Metadata.EMPTY);
+        return hc == null ? plain : HealthCheckerTest.withHealthCheck(plain, hc);
     }
 
     private UpstreamCluster start(Cluster c) {
@@ -436,6 +436,47 @@ class HealthCheckTrafficTest {
         manager = manager.update(Map.of("c", cluster(hc)), Map.of());
         assertTrue(c.hosts().isEmpty());
         await(() -> open.get() == 0, "the removed host's connection closed");
+    }
+
+    /**
+     * As Envoy's session, which keeps its connection ({@code reuse_connection}) until the upstream closes it or a
+     * check fails: the checks' client closes no idle connection, where Vert.x's closed one after 60 s (its keep-alive
+     * timeouts) and a check after a longer interval connected anew. With the idle timeout shortened to 1 s, two checks
+     * 2.5 s apart take two connections (the client's pool evicts an expired connection each second); with the
+     * checker's own (none), one.
+     */
+    @Test
+    void aReusedConnectionIsNotClosedForIdlingBetweenChecks() throws Exception {
+        AtomicInteger connections = new AtomicInteger();
+        AtomicInteger checks = new AtomicInteger();
+        HttpServer server = vertx.createHttpServer().connectionHandler(c -> connections.incrementAndGet())
+                .requestHandler(req -> {
+                    checks.incrementAndGet();
+                    req.response().end("ok");
+                });
+        int port = server.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
+        Host host = host(start(cluster(null, port)), port); // checked below by checkers of the test's own
+        Duration apart = Duration.ofMillis(2500);
+        HealthCheck hc = new HealthCheck(Duration.ofSeconds(5), apart, null, 0, null, 1, 1, apart, apart, apart,
+                apart, apart, true, http());
+
+        HealthChecker standard = new HealthChecker("c", hc, env, (h, changed) -> { }, null, () -> false);
+        assertEquals(0, standard.clientOptions(false).getKeepAliveTimeout(), "HTTP/1: no idle timeout");
+        assertEquals(0, standard.clientOptions(true).getHttp2KeepAliveTimeout(), "HTTP/2: no idle timeout");
+        assertEquals(1, connectionsOfTwoChecks(standard, host, checks, connections));
+        assertEquals(2, connectionsOfTwoChecks(new HealthChecker("c", hc, env, (h, changed) -> { }, null,
+                () -> false, 1), host, checks, connections), "the shortened idle timeout closed the first");
+    }
+
+    /** The connections {@code checker} made for its first two checks of {@code host}, then stops it. */
+    private static int connectionsOfTwoChecks(HealthChecker checker, Host host, AtomicInteger checks,
+                                              AtomicInteger connections) throws InterruptedException {
+        int before = connections.get();
+        int first = checks.get();
+        checker.setHosts(List.of(host));
+        await(() -> checks.get() >= first + 2, "two checks");
+        checker.close();
+        return connections.get() - before;
     }
 
     @Test
