@@ -23,6 +23,12 @@ final class HeldRequestBody implements RequestBody {
     private final ArrayDeque<Buffer> held = new ArrayDeque<>();
     private long received;
     private boolean ended;
+    /**
+     * Whether the body came in frames of its own, even empty ones: a chunk (an HTTP/2 DATA frame of no bytes too);
+     * false for a request its head ended (Envoy's headers with {@code end_stream}), and for one its trailers ended
+     * without a DATA frame, which Vert.x's server request does not show.
+     */
+    private boolean framed;
     /** Whether the caller left before the body ended ({@link #gone}). */
     private boolean gone;
     /** Whether a filter read the body: the service then gets {@link #replaying()}. */
@@ -78,12 +84,18 @@ final class HeldRequestBody implements RequestBody {
         received = body.length();
     }
 
+    /** Whether the body held came in frames of its own ({@link #framed}), not with the request's head. */
+    boolean framed() {
+        return framed;
+    }
+
     /** Whether a filter read the body, so that the service must get {@link #replaying()}. */
     boolean read() {
         return read;
     }
 
     private void chunk(Buffer b) {
+        framed = true;
         if (req.response().ended()) {
             return; // refused: what the caller still sends goes nowhere
         }

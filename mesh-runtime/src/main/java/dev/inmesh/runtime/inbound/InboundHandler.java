@@ -740,9 +740,9 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 req.resume(); // what the caller still sends goes nowhere
                 return;
             }
-            // an HTTP/2 request held empty is taken for one whose HEADERS ended its stream, which Envoy's filter
-            // does not buffer (a DATA frame ending it with no bytes would have a content-length 0 there)
-            if (buffer >= 0 && !(unsized && (ar.result() == null || ar.result().length() == 0))) {
+            // an HTTP/2 request whose HEADERS ended its stream gets no length, as Envoy's filter does not buffer
+            // it; one ended by a DATA frame (even empty) gets the length held, 0 too, as Envoy's
+            if (buffer >= 0 && !(unsized && !held.framed())) {
                 BufferFilter.contentLength(req.headers(), ar.result());
             }
             if (!mutateFirst) {

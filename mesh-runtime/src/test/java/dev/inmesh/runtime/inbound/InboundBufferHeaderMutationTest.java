@@ -162,4 +162,25 @@ class InboundBufferHeaderMutationTest {
         }).compose(r -> r.body()).await(10, TimeUnit.SECONDS).toString();
         assertEquals("body hello, content-length 5, transfer-encoding null, x-mutated request, x-secret null", post);
     }
+
+    /**
+     * Over HTTP/2, HEADERS without END_STREAM then an empty DATA frame that ends the stream: Envoy's buffer filter
+     * (decodeData with end_stream) sets the length it held, content-length 0, where a GET's HEADERS that end the
+     * stream get none; without the filter (a route that turns it off) the service gets the request as it came, with
+     * no length, as Envoy's HTTP/2 encoder forwards it.
+     */
+    @Test
+    void anHttp2RequestEndedByAnEmptyDataFrameGetsContentLength0FromTheBufferFilter() throws Exception {
+        HttpClient h2 = vertx.createHttpClient(new io.vertx.core.http.HttpClientOptions()
+                .setProtocolVersion(io.vertx.core.http.HttpVersion.HTTP_2).setHttp2ClearTextUpgrade(false));
+        for (String[] c : new String[][] {{"/a", "0"}, {"/streaming", "null"}}) {
+            String answer = h2.request(new RequestOptions().setHost("127.0.0.1").setPort(port).setURI(c[0])
+                    .setMethod(HttpMethod.POST)).compose(r -> {
+                        r.setChunked(true);
+                        return r.sendHead().compose(v -> r.end()).compose(v -> r.response());
+                    }).compose(r -> r.body()).await(10, TimeUnit.SECONDS).toString();
+            assertEquals("body , content-length " + c[1] + ", transfer-encoding null, x-mutated request, x-secret null",
+                    answer, c[0]);
+        }
+    }
 }
