@@ -1229,27 +1229,7 @@ public final class JwtAuthnFilter {
      * valued {@code ""}; by name, each name's values in order.
      */
     private static TreeMap<String, List<String>> parameters(String query) {
-        return QueryParameters.parse(query, JwtAuthnFilter::percentDecode);
-    }
-
-    /** Envoy's {@code PercentEncoding::decode}: each {@code %} and two hex digits a byte, anything else as it is. */
-    private static String percentDecode(String s) {
-        if (s.indexOf('%') < 0) {
-            return s;
-        }
-        byte[] in = s.getBytes(StandardCharsets.UTF_8);
-        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream(in.length);
-        for (int i = 0; i < in.length; i++) {
-            int hi = in[i] == '%' && i + 2 < in.length ? Character.digit(in[i + 1], 16) : -1;
-            int lo = hi < 0 ? -1 : Character.digit(in[i + 2], 16);
-            if (lo >= 0) {
-                out.write(hi << 4 | lo);
-                i += 2;
-            } else {
-                out.write(in[i]);
-            }
-        }
-        return out.toString(StandardCharsets.UTF_8);
+        return QueryParameters.parse(query, QueryParameters::decode);
     }
 
     /**

@@ -1,5 +1,7 @@
 package dev.inmesh.runtime.router;
 
+import java.io.ByteArrayOutputStream;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -49,5 +51,25 @@ final class QueryParameters {
             }
         }
         return out.toString();
+    }
+
+    /** Envoy's {@code PercentEncoding::decode}: each {@code %} and two hex digits a byte, anything else as it is. */
+    static String decode(String s) {
+        if (s.indexOf('%') < 0) {
+            return s;
+        }
+        byte[] in = s.getBytes(StandardCharsets.UTF_8);
+        ByteArrayOutputStream out = new ByteArrayOutputStream(in.length);
+        for (int i = 0; i < in.length; i++) {
+            int hi = in[i] == '%' && i + 2 < in.length ? Character.digit(in[i + 1], 16) : -1;
+            int lo = hi < 0 ? -1 : Character.digit(in[i + 2], 16);
+            if (lo >= 0) {
+                out.write(hi << 4 | lo);
+                i += 2;
+            } else {
+                out.write(in[i]);
+            }
+        }
+        return out.toString(StandardCharsets.UTF_8);
     }
 }

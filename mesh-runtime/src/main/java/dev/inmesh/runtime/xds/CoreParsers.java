@@ -139,13 +139,21 @@ public final class CoreParsers {
         }
         String value = o.getHeader().getValue().isEmpty() && !o.getHeader().getRawValue().isEmpty()
                 ? o.getHeader().getRawValue().toStringUtf8() : o.getHeader().getValue();
-        if (value.replace("%%", "").indexOf('%') >= 0) {
-            throw new FieldError("header.value", "\"" + value + "\" uses a %COMMAND% formatter, which Inmesh does not "
-                    + "expand (write %% for a literal %)");
-        }
-        String literal = value.replace("%%", "%");
+        String literal = Fields.at("header.value", () -> literal(value));
         // the record's checks name header.key and header.value themselves
         return new HeaderValueOption(o.getHeader().getKey(), literal, action, o.getKeepEmptyValue());
+    }
+
+    /**
+     * A value Envoy formats with its substitution formatter, as Inmesh takes it: a literal, {@code %%} a {@code %};
+     * a {@code %COMMAND%} is refused, as Inmesh does not expand it.
+     */
+    static String literal(String value) {
+        if (value.replace("%%", "").indexOf('%') >= 0) {
+            throw new FieldError("", "\"" + value + "\" uses a %COMMAND% formatter, which Inmesh does not expand "
+                    + "(write %% for a literal %)");
+        }
+        return value.replace("%%", "%");
     }
 
     /** A string matcher; a regex is compiled here so that an invalid one is rejected with the resource. */
