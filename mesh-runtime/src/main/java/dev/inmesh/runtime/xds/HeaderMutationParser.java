@@ -13,8 +13,9 @@ import java.util.Set;
  * response's header mutations are read; {@code query_parameter_mutations} is refused by name. Each
  * {@code mutation_rules.v3.HeaderMutation} is a {@code remove} or an {@code append} ({@code HeaderValueOption}, read
  * as the route's {@code request_headers_to_add}: Envoy formats the value with the same formatter, and a
- * {@code %COMMAND%} is refused as there). A pseudo-header or {@code host} is refused: Inmesh keeps a request's target
- * apart from its headers.
+ * {@code %COMMAND%} is refused as there); its names and values hold no NUL, CR or LF, as Envoy's proto validation
+ * ({@code HTTP_HEADER_NAME} and {@code HTTP_HEADER_VALUE}, not strict) refuses them. A pseudo-header or {@code host}
+ * is refused: Inmesh keeps a request's target apart from its headers.
  */
 final class HeaderMutationParser {
     static final String NAME = "envoy.filters.http.header_mutation";
@@ -61,10 +62,17 @@ final class HeaderMutationParser {
         };
     }
 
-    /** A header name the filter may change: not empty, not a pseudo-header, not {@code host}. */
+    /**
+     * A header name the filter may change: not empty, without NUL, CR or LF (Envoy validates them), not a
+     * pseudo-header, not {@code host}.
+     */
     private static String name(String name) {
         if (name.isEmpty()) {
             throw new FieldError("", "\"\" (expected: a header name)");
+        }
+        if (name.indexOf('\0') >= 0 || name.indexOf('\r') >= 0 || name.indexOf('\n') >= 0) {
+            throw new FieldError("", "\"" + name.replace("\0", "\\0").replace("\r", "\\r").replace("\n", "\\n")
+                    + "\" (expected: no NUL, CR or LF, as Envoy validates a header)");
         }
         if (name.startsWith(":") || name.equalsIgnoreCase("host")) {
             throw new FieldError("", name + " is not supported by Inmesh (expected: a header other than the "

@@ -65,6 +65,17 @@ class HeaderMutationParserTest {
     }
 
     @Test
+    void aHeaderNameWithALineBreakIsRefusedByPath() {
+        String remove = refusal(inbound(FILTER.formatted("""
+                "mutations": {"requestMutations": [{"remove": "x\\r\\ny"}]}"""), "", "", ""));
+        assertTrue(remove.contains("mutations.request_mutations[0].remove"), remove);
+        String append = refusal(inbound(FILTER.formatted("""
+                "mutations": {"responseMutations": [{"append": {"header": {"key": "x", "value": "a\\nb"}}}]}"""),
+                "", "", ""));
+        assertTrue(append.contains("mutations.response_mutations[0].append.header.value"), append);
+    }
+
+    @Test
     void aFormatterPseudoHeaderHostOrEmptyMutationIsRefusedByPath() {
         String format = refusal(inbound(FILTER.formatted("""
                 "mutations": {"requestMutations": [{"append": {"header": {"key": "x", "value": "%REQ(y)%"}}}]}"""),

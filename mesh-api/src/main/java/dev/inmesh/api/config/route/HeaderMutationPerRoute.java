@@ -44,6 +44,9 @@ public record HeaderMutationPerRoute(Mutations mutations) implements FilterPerRo
         public Mutation {
             Checks.check(remove == null != (append == null), "action", remove, "one of remove or append");
             Checks.check(remove == null || !remove.isEmpty(), "remove", "\"\"", "a header name");
+            if (remove != null) {
+                Checks.headerText(remove, "remove");
+            }
         }
     }
 }
