@@ -19,8 +19,9 @@ import org.junit.jupiter.api.Timeout;
 
 /**
  * Envoy's header mutation and buffer filters in the standalone proxy's connection manager, on loopback: the upstream
- * gets a chunked body whole with its {@code content-length} and the request's headers as the mutations left them,
- * the caller the response's; a body over {@code max_request_bytes} is answered 413 without the upstream.
+ * gets a chunked body whole with its {@code content-length} and the request's headers and query parameters as the
+ * mutations left them, the caller the response's; a body over {@code max_request_bytes} is answered 413 without the
+ * upstream.
  */
 @Timeout(30)
 class ProxyBufferHeaderMutationTest {
@@ -31,6 +32,7 @@ class ProxyBufferHeaderMutationTest {
 
     private void answer(HttpServerRequest req) {
         served++;
+        req.response().putHeader("x-uri", req.uri());
         req.body().onSuccess(b -> req.response().end("body " + b + ", content-length "
                 + req.getHeader("content-length") + ", transfer-encoding " + req.getHeader("transfer-encoding")
                 + ", x-mutated " + req.getHeader("x-mutated")));
@@ -48,6 +50,7 @@ class ProxyBufferHeaderMutationTest {
                     "@type": type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3.HeaderMutation
                     mutations:
                       request_mutations: [{append: {header: {key: x-mutated, value: request}}}]
+                      query_parameter_mutations: [{remove: drop}, {append: {record: {key: m, value: "v 1"}}}]
                       response_mutations: [{append: {header: {key: x-mutated, value: response}}}]
                 - name: envoy.filters.http.buffer
                   typed_config:
@@ -70,7 +73,11 @@ class ProxyBufferHeaderMutationTest {
 
     /** A POST whose body goes chunked, in {@code chunks}. */
     private Answer post(String... chunks) throws Exception {
-        RequestOptions o = new RequestOptions().setMethod(HttpMethod.POST).setURI("/a");
+        return postTo("/a", chunks);
+    }
+
+    private Answer postTo(String path, String... chunks) throws Exception {
+        RequestOptions o = new RequestOptions().setMethod(HttpMethod.POST).setURI(path);
         return onEventLoop(backends, () -> client.request(o).compose(r -> {
             r.setChunked(true);
             List.of(chunks).forEach(r::write);
@@ -86,6 +93,14 @@ class ProxyBufferHeaderMutationTest {
         assertEquals(200, a.status());
         assertEquals("body hello, content-length 5, transfer-encoding null, x-mutated request", a.body());
         assertEquals("response", a.headers().get("x-mutated"));
+    }
+
+    /** drop removed, m added with its value percent-encoded, b's x%2Fy decoded: the query Envoy's filter writes. */
+    @Test
+    void theUpstreamGetsThePathWithTheMutatedQuery() throws Exception {
+        Answer a = postTo("/a?drop=1&b=x%2Fy", "hi");
+        assertEquals(200, a.status());
+        assertEquals("/a?b=x/y&m=v%201", a.headers().get("x-uri"));
     }
 
     @Test

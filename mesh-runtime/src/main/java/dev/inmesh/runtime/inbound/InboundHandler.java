@@ -696,7 +696,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         HttpServerResponse resp = req.response();
         boolean mutateFirst = !traced.headerMutation.afterBuffer();
         if (mutateFirst) {
-            traced.headerMutations = traced.headerMutation.request(req.headers(), result, table);
+            mutateHeaders(req, traced, result, table);
         }
         if (lua != null || !traced.headerMutation.isEmpty()) {
             // the response scripts and mutations of a local reply from here on (serve's handler runs them for the
@@ -714,7 +714,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         boolean luaBody = lua != null && lua.readsBody(result) && !stream;
         if (buffer < 0 && !luaBody) {
             if (!mutateFirst) {
-                traced.headerMutations = traced.headerMutation.request(req.headers(), result, table);
+                mutateHeaders(req, traced, result, table);
             }
             luaRequest(req, result, table, corsOutcome, rateLimit, traced, flags, details, routeName, snapshot,
                     cluster, destination, ds, null);
@@ -746,11 +746,27 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 BufferFilter.contentLength(req.headers(), ar.result());
             }
             if (!mutateFirst) {
-                traced.headerMutations = traced.headerMutation.request(req.headers(), result, table);
+                mutateHeaders(req, traced, result, table);
             }
             luaRequest(req, result, table, corsOutcome, rateLimit, traced, flags, details, routeName, snapshot,
                     cluster, destination, ds, luaBody ? LuaFilter.Body.of(ar.result(), held::replace) : null);
         });
+    }
+
+    /**
+     * The header mutation filter's request mutations, on the request's headers and on the path the service gets (the
+     * one the JWT and external authorization filters left; a {@code CONNECT} has no {@code :path} for its query
+     * parameter mutations); the route stays the one chosen before, as Envoy's filter leaves the route cache alone.
+     */
+    private static void mutateHeaders(HttpServerRequest req, Traced traced, RouteResult result, RouteTable table) {
+        String path = req.method() == io.vertx.core.http.HttpMethod.CONNECT ? null
+                : traced.authorizedUri != null ? traced.authorizedUri
+                : JwtAuthnFilter.withoutParameters(req.uri(), traced.tokenParameters);
+        HeaderMutationFilter.Applied applied = traced.headerMutation.request(req.headers(), path, result, table);
+        traced.headerMutations = applied.chosen();
+        if (path != null && !path.equals(applied.path())) {
+            traced.authorizedUri = applied.path();
+        }
     }
 
     /**
@@ -1527,9 +1543,9 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
          */
         Set<String> tokenParameters = Set.of();
         /**
-         * The path (query kept) an allowing external authorizer gave the request (its query parameters changed, after
-         * the JWT filter took its tokens' out), null when unchanged: the route's rewrites start from it, and the
-         * service gets it.
+         * The path (query kept) an allowing external authorizer, a header mutation filter's query parameter mutations
+         * or a Lua script gave the request (after the JWT filter took its tokens' out), null when unchanged: the
+         * route's rewrites start from it, and the service gets it.
          */
         String authorizedUri;
         /** Whether the service made the request a WebSocket ({@code toWebSocket()}). */

@@ -7,10 +7,12 @@ import dev.inmesh.api.config.route.FilterPerRoute;
 import dev.inmesh.api.config.route.HeaderMutationPerRoute;
 import dev.inmesh.api.config.route.HeaderMutationPerRoute.Mutation;
 import dev.inmesh.api.config.route.HeaderMutationPerRoute.Mutations;
+import dev.inmesh.api.config.route.HeaderMutationPerRoute.QueryParameterMutation;
 import dev.inmesh.api.config.route.Route;
 import io.vertx.core.MultiMap;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.TreeMap;
 
 /**
  * Envoy's header mutation filter ({@code envoy.filters.http.header_mutation}) as Inmesh runs it, right before the
@@ -19,7 +21,14 @@ import java.util.List;
  * specific (route) to the least (route configuration), or the other way round under
  * {@code most_specific_header_mutations_wins}, so that the level applied last wins an overwrite. Each mutation sees
  * what the ones before it did, as Envoy applies them one by one (unlike a route's {@code request_headers_to_add},
- * judged all at once).
+ * judged all at once). Each level's query parameter mutations follow its request header mutations, as Envoy's
+ * {@code Mutations::mutateRequestHeaders} rewrites {@code :path}: the query parsed as Envoy's
+ * {@code QueryParamsMulti::parseAndDecodeQueryString} does (split at {@code &} and the first {@code =}, each name and
+ * value percent-decoded), changed, and written back by name, in name order, each {@code name=value} as decoded (as
+ * Envoy's {@code replaceQueryString}), a value the mutation adds percent-encoded (Envoy's
+ * {@code urlEncodeQueryParameter}, under its default {@code header_mutation_url_encode_query_params}); no {@code ?}
+ * once no parameter is left. The route stays the one chosen before the filter ran (Envoy's filter does not clear the
+ * route cache): the route's match sees the path the caller sent, the filters after it and the upstream the new one.
  */
 public final class HeaderMutationFilter {
     /** A connection manager without the filter. */
@@ -63,18 +72,28 @@ public final class HeaderMutationFilter {
     }
 
     /**
-     * Applies the request mutations to a request's headers ({@code result} null: no route table) and answers the
-     * mutations in force for the request, which its response gets too ({@link #response}); empty for none.
+     * What the request mutations did.
+     *
+     * @param chosen the mutations in force for the request, which its response gets too ({@link #response}); empty
+     *     for none
+     * @param path the request's path (query included) after them; the one given when no query mutation ran
      */
-    public List<Mutations> request(MultiMap headers, RouteResult result, RouteTable table) {
+    public record Applied(List<Mutations> chosen, String path) {}
+
+    /**
+     * Applies the request mutations to a request's headers and path ({@code path} null: a {@code CONNECT}, which has
+     * no {@code :path}, so no query mutation applies; {@code result} null: no route table).
+     */
+    public Applied request(MultiMap headers, String path, RouteResult result, RouteTable table) {
         if (config == null) {
-            return List.of();
+            return new Applied(List.of(), path);
         }
         List<Mutations> chosen = inOrder(result, table);
         for (Mutations m : chosen) {
             apply(m.request(), headers);
+            path = query(m.query(), path);
         }
-        return chosen;
+        return new Applied(chosen, path);
     }
 
     /**
@@ -134,5 +153,38 @@ public final class HeaderMutationFilter {
                 HeaderMutator.applyOne(m.append(), h);
             }
         }
+    }
+
+    /** {@code path} after one level's query parameter mutations, as the class says. */
+    static String query(List<QueryParameterMutation> mutations, String path) {
+        if (mutations.isEmpty() || path == null) {
+            return path;
+        }
+        int q = path.indexOf('?');
+        TreeMap<String, List<String>> params = q < 0 ? new TreeMap<>()
+                : QueryParameters.parse(path.substring(q + 1), QueryParameters::decode);
+        for (QueryParameterMutation m : mutations) {
+            if (m.remove() != null) {
+                params.remove(m.remove());
+                continue;
+            }
+            List<String> values = params.get(m.key());
+            String value = QueryParameters.urlEncode(m.value());
+            switch (m.action()) {
+                case APPEND_IF_EXISTS_OR_ADD -> params.computeIfAbsent(m.key(), k -> new ArrayList<>(1)).add(value);
+                case ADD_IF_ABSENT -> {
+                    if (values == null) {
+                        params.put(m.key(), new ArrayList<>(List.of(value)));
+                    }
+                }
+                case OVERWRITE_IF_EXISTS_OR_ADD -> params.put(m.key(), new ArrayList<>(List.of(value)));
+                case OVERWRITE_IF_EXISTS -> {
+                    if (values != null) {
+                        params.put(m.key(), new ArrayList<>(List.of(value)));
+                    }
+                }
+            }
+        }
+        return QueryParameters.path(path, params);
     }
 }

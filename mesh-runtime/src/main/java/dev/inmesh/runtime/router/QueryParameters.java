@@ -10,7 +10,8 @@ import java.util.function.UnaryOperator;
 
 /**
  * A query's parameters as Envoy's {@code Http::Utility::QueryParamsMulti} holds them when a filter rewrites
- * {@code :path} (the JWT filter taking its tokens out, an authorizer setting and removing some): split at {@code &}
+ * {@code :path} (the JWT filter taking its tokens out, an authorizer setting and removing some, the header mutation
+ * filter's query parameter mutations): split at {@code &}
  * and the first {@code =}, by name in name order, each name's values in order; and the path they make again.
  */
 final class QueryParameters {
@@ -71,5 +72,26 @@ final class QueryParameters {
             }
         }
         return out.toString(StandardCharsets.UTF_8);
+    }
+
+    /**
+     * Envoy's {@code PercentEncoding::urlEncodeQueryParameter}: every byte of the value's UTF-8 as {@code %XX}
+     * (upper case hex) but letters, digits, {@code *}, {@code -}, {@code .} and {@code _}; a space is {@code %20}.
+     */
+    static String urlEncode(String value) {
+        StringBuilder out = null;
+        byte[] in = value.getBytes(StandardCharsets.UTF_8);
+        for (int i = 0; i < in.length; i++) {
+            int b = in[i] & 0xff;
+            boolean kept = b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9'
+                    || b == '*' || b == '-' || b == '.' || b == '_';
+            if (out == null && !kept) {
+                out = new StringBuilder(in.length + 8).append(value, 0, i); // the bytes before are ASCII
+            }
+            if (out != null) {
+                out.append(kept ? Character.toString(b) : String.format("%%%02X", b));
+            }
+        }
+        return out == null ? value : out.toString();
     }
 }

@@ -541,7 +541,7 @@ public final class Router {
             return Relay.refused(limited);
         }
         // the header mutation filter, before the Lua filters, on the upgrade's head (the buffer filter holds no relay)
-        req.headerMutations = req.headerMutation.request(req.headers, result, routes);
+        mutateHeaders(req, result, routes);
         if (req.lua != null) {
             // the Lua filters, right before the router, see the upgrade's head as any request's (no body: the bytes
             // after the head are the relay's); a script's respond() refuses the upgrade with its reply
@@ -1105,7 +1105,7 @@ public final class Router {
         RouterRequest req = ex.request;
         boolean mutateFirst = !req.headerMutation.afterBuffer();
         if (mutateFirst) {
-            req.headerMutations = req.headerMutation.request(req.headers, f, table);
+            mutateHeaders(req, f, table);
         }
         RequestBodyStream stream = req.stream;
         // the buffer filter holds a body (a request that ended with its head has none) under its own limit, which
@@ -1116,7 +1116,7 @@ public final class Router {
         if (buffer < 0 && !luaBody || stream != null && ExtAuthzFilter.upgrade(req)) {
             // nothing to hold, or a stream of bytes: not held
             if (!mutateFirst) {
-                req.headerMutations = req.headerMutation.request(req.headers, f, table);
+                mutateHeaders(req, f, table);
             }
             lua(ex, f, null, randomValue, table, clusters, promise, ctx);
             return;
@@ -1152,7 +1152,7 @@ public final class Router {
                 BufferFilter.contentLength(req.headers, ar.result());
             }
             if (!mutateFirst) {
-                req.headerMutations = req.headerMutation.request(req.headers, f, table);
+                mutateHeaders(req, f, table);
             }
             LuaFilter.Body body = !luaBody ? null
                     : LuaFilter.Body.of(ar.result(), stream != null ? stream::replace : b -> req.body = b);
@@ -1186,6 +1186,20 @@ public final class Router {
             ex.flags.add(ResponseFlag.STREAM_IDLE_TIMEOUT);
             reply(ex, promise, 408, "stream timeout", "stream_idle_timeout", null);
         }).start();
+    }
+
+    /**
+     * The header mutation filter's request mutations, on the request's headers and path (a {@code CONNECT} has no
+     * {@code :path} for its query parameter mutations); the route stays the one chosen before, as Envoy's filter
+     * leaves the route cache alone.
+     */
+    private static void mutateHeaders(RouterRequest req, RouteResult result, RouteTable table) {
+        HeaderMutationFilter.Applied applied = req.headerMutation.request(req.headers,
+                req.method == io.vertx.core.http.HttpMethod.CONNECT ? null : req.uri, result, table);
+        req.headerMutations = applied.chosen();
+        if (applied.path() != null) {
+            req.uri = applied.path();
+        }
     }
 
     /** The Lua filters' request scripts, {@code body} held for them (or null), then the router. */
@@ -1458,7 +1472,9 @@ public final class Router {
         if (f.rewrittenPath() != null && req.routerFilter.suppressEnvoyHeaders()) {
             ex.rewrittenPath = target.path;
         }
-        if (f.rewrittenPath() != null && !validRequestTarget(target.path)) {
+        // a rewrite, or a filter's query parameters decoded into the path (as Envoy writes them), may leave a path
+        // no request line can carry
+        if (!validRequestTarget(target.path)) {
             badRequest(ex, promise, "invalid_request_target");
             return;
         }

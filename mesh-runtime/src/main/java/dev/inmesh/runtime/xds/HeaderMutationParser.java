@@ -1,21 +1,26 @@
 package dev.inmesh.runtime.xds;
 
 import com.google.protobuf.Any;
+import dev.inmesh.api.config.core.HeaderValueOption;
 import dev.inmesh.api.config.listener.HeaderMutation;
 import dev.inmesh.api.config.route.HeaderMutationPerRoute;
 import dev.inmesh.api.config.route.HeaderMutationPerRoute.Mutation;
 import dev.inmesh.api.config.route.HeaderMutationPerRoute.Mutations;
+import dev.inmesh.api.config.route.HeaderMutationPerRoute.QueryParameterMutation;
 import java.util.Set;
 
 /**
  * Envoy's header mutation HTTP filter config ({@code HeaderMutation}) and its per-route config
  * ({@code HeaderMutationPerRoute}), typed or in a {@code TypedStruct}. Of {@code Mutations}, the request's and the
- * response's header mutations are read; {@code query_parameter_mutations} is refused by name. Each
+ * response's header mutations and the request's {@code query_parameter_mutations} are read. Each
  * {@code mutation_rules.v3.HeaderMutation} is a {@code remove} or an {@code append} ({@code HeaderValueOption}, read
  * as the route's {@code request_headers_to_add}: Envoy formats the value with the same formatter, and a
  * {@code %COMMAND%} is refused as there); its names and values hold no NUL, CR or LF, as Envoy's proto validation
  * ({@code HTTP_HEADER_NAME} and {@code HTTP_HEADER_VALUE}, not strict) refuses them. A pseudo-header or {@code host}
- * is refused: Inmesh keeps a request's target apart from its headers.
+ * is refused: Inmesh keeps a request's target apart from its headers. Each query parameter mutation
+ * ({@code KeyValueMutation}) is refused as Envoy's filter refuses it when it builds its config: both or neither of
+ * {@code remove} and {@code append}, an {@code append} without a {@code record}, a record whose value is not a string;
+ * its value is formatted as a header's (a {@code %COMMAND%} refused).
  */
 final class HeaderMutationParser {
     static final String NAME = "envoy.filters.http.header_mutation";
@@ -44,10 +49,54 @@ final class HeaderMutationParser {
     }
 
     private static Mutations mutations(io.envoyproxy.envoy.extensions.filters.http.header_mutation.v3.Mutations m) {
-        Fields.onlyKnown(m, Set.of("request_mutations", "response_mutations"), Set.of());
+        Fields.onlyKnown(m, Set.of("request_mutations", "response_mutations", "query_parameter_mutations"), Set.of());
         return new Mutations(Fields.each("request_mutations", m.getRequestMutationsList(),
                 HeaderMutationParser::mutation), Fields.each("response_mutations", m.getResponseMutationsList(),
-                HeaderMutationParser::mutation));
+                HeaderMutationParser::mutation), Fields.each("query_parameter_mutations",
+                m.getQueryParameterMutationsList(), HeaderMutationParser::queryParameterMutation));
+    }
+
+    /** One {@code KeyValueMutation}, refused where Envoy's {@code Mutations} refuses it. */
+    private static QueryParameterMutation queryParameterMutation(
+            io.envoyproxy.envoy.config.core.v3.KeyValueMutation m) {
+        Fields.onlyKnown(m, Set.of("append", "remove"), Set.of());
+        if (m.hasAppend() == !m.getRemove().isEmpty()) {
+            throw new FieldError("", (m.hasAppend() ? "both" : "neither") + " of append and remove (expected: one)");
+        }
+        if (!m.hasAppend()) {
+            return Fields.at("remove", () -> QueryParameterMutation.remove(bounded(m.getRemove())));
+        }
+        return Fields.at("append", () -> {
+            var a = m.getAppend();
+            Fields.onlyKnown(a, Set.of("record", "action"), Set.of());
+            if (!a.hasRecord()) {
+                throw new FieldError("record", "unset (expected: the key and value added)");
+            }
+            var value = a.getRecord().getValue();
+            if (value.getKindCase() != com.google.protobuf.Value.KindCase.STRING_VALUE) {
+                throw new FieldError("record.value", value.getKindCase() + " (expected: a string)");
+            }
+            String key = Fields.at("record.key", () -> bounded(a.getRecord().getKey()));
+            String literal = Fields.at("record.value", () -> CoreParsers.literal(value.getStringValue()));
+            var action = switch (a.getAction()) {
+                case APPEND_IF_EXISTS_OR_ADD -> HeaderValueOption.AppendAction.APPEND_IF_EXISTS_OR_ADD;
+                case ADD_IF_ABSENT -> HeaderValueOption.AppendAction.ADD_IF_ABSENT;
+                case OVERWRITE_IF_EXISTS_OR_ADD -> HeaderValueOption.AppendAction.OVERWRITE_IF_EXISTS_OR_ADD;
+                case OVERWRITE_IF_EXISTS -> HeaderValueOption.AppendAction.OVERWRITE_IF_EXISTS;
+                case UNRECOGNIZED -> throw new FieldError("action", a.getActionValue() + " (expected: "
+                        + "APPEND_IF_EXISTS_OR_ADD, ADD_IF_ABSENT, OVERWRITE_IF_EXISTS_OR_ADD or OVERWRITE_IF_EXISTS)");
+            };
+            return QueryParameterMutation.append(key, literal, action);
+        });
+    }
+
+    /** A query parameter name as Envoy's proto validation takes it: not empty, at most 16384 bytes. */
+    private static String bounded(String name) {
+        if (name.isEmpty() || name.getBytes(java.nio.charset.StandardCharsets.UTF_8).length > 16384) {
+            throw new FieldError("", (name.isEmpty() ? "\"\"" : "a name of more than 16384 bytes")
+                    + " (expected: a query parameter name of 1 to 16384 bytes)");
+        }
+        return name;
     }
 
     private static Mutation mutation(io.envoyproxy.envoy.config.common.mutation_rules.v3.HeaderMutation m) {

@@ -19,7 +19,7 @@ import org.junit.jupiter.api.Test;
 /**
  * {@code mesh.inbound(handler)} under a header mutation filter and a buffer filter an Istio EnvoyFilter put before the
  * router of {@code virtualInbound}: the service gets a chunked body whole with its {@code content-length} and the
- * request's headers as the mutations left them, the caller the response's; a body over {@code max_request_bytes} is
+ * request's headers and query parameters as the mutations left them, the caller the response's; a body over {@code max_request_bytes} is
  * answered 413 without the service; a route that turns the buffer filter off lets its body through streaming.
  */
 class InboundBufferHeaderMutationTest {
@@ -44,6 +44,9 @@ class InboundBufferHeaderMutationTest {
                             request_mutations:
                             - append: {header: {key: x-mutated, value: request}}
                             - remove: x-secret
+                            query_parameter_mutations:
+                            - remove: drop
+                            - append: {record: {key: m, value: v 1}}
                             response_mutations:
                             - append: {header: {key: x-mutated, value: response}}
                       - name: envoy.filters.http.buffer
@@ -69,6 +72,12 @@ class InboundBufferHeaderMutationTest {
                           - name: default
                             match: {prefix: /}
                             route: {cluster: "inbound|9080||", timeout: 0s}
+                            typed_per_filter_config:
+                              envoy.filters.http.header_mutation:
+                                "@type": type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3.HeaderMutationPerRoute
+                                mutations:
+                                  query_parameter_mutations:
+                                  - append: {record: {key: lvl, value: route}, action: ADD_IF_ABSENT}
             """;
 
     Vertx vertx;
@@ -93,9 +102,13 @@ class InboundBufferHeaderMutationTest {
         vertx.close().await(10, TimeUnit.SECONDS);
     }
 
-    /** The service: answers with the body, its content-length and transfer-encoding, and the headers it got. */
+    /**
+     * The service: answers with the body, its content-length and transfer-encoding, and the headers it got; the path
+     * it got in x-uri.
+     */
     private void serve(HttpServerRequest req) {
         served++;
+        req.response().putHeader("x-uri", req.uri());
         req.body().onSuccess(b -> req.response().end("body " + b + ", content-length "
                 + req.getHeader("content-length") + ", transfer-encoding " + req.getHeader("transfer-encoding")
                 + ", x-mutated " + req.getHeader("x-mutated") + ", x-secret " + req.getHeader("x-secret")));
@@ -123,6 +136,18 @@ class InboundBufferHeaderMutationTest {
         assertEquals("body hello, content-length 5, transfer-encoding null, x-mutated request, x-secret null",
                 a.body());
         assertEquals("response", a.headers().get("x-mutated"));
+    }
+
+    /**
+     * The filter's own query parameter mutations (drop removed, m added as v%201), then the route's (lvl added), the
+     * query written by name as Envoy writes it: each level decodes it again (b's x%2Fy, and m's v%201 too, as each of
+     * Envoy's Mutations parses and decodes the path the level before wrote).
+     */
+    @Test
+    void theServiceGetsThePathWithTheMutatedQuery() throws Exception {
+        Answer a = post("/a?drop=1&b=x%2Fy", "hi");
+        assertEquals(200, a.status());
+        assertEquals("/a?b=x/y&lvl=route&m=v 1", a.headers().get("x-uri"));
     }
 
     @Test

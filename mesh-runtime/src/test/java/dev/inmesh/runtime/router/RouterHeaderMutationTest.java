@@ -58,6 +58,11 @@ class RouterHeaderMutationTest {
                 new Mutation("x-secret", null)), List.of(new Mutation("x-upstream", null),
                 append("x-own-response", "yes", HeaderValueOption.AppendAction.APPEND_IF_EXISTS_OR_ADD))),
                 mostSpecificWins);
+        return withFilter(req, config);
+    }
+
+    /** {@code req} under a connection manager whose header mutation filter, named hm, has {@code config}. */
+    static RouterRequest withFilter(RouterRequest req, HeaderMutation config) {
         HttpConnectionManager hcm = new HttpConnectionManager("outbound_0.0.0.0_9080", "9080", null, List.of(
                 new HttpFilter("hm", "envoy.extensions.filters.http.header_mutation.v3.HeaderMutation", config),
                 new HttpFilter("envoy.filters.http.router", "")), null, false, 0, true, false,
@@ -67,15 +72,22 @@ class RouterHeaderMutationTest {
 
     /** A per-route config that sets x-level (request and response) to {@code level}. */
     private static String level(String level, String indent) {
-        return (indent + "typed_per_filter_config:\n"
+        return perRoute(indent, "request_mutations: [{append: {header: {key: x-level, value: LEVEL}, "
+                + "append_action: OVERWRITE_IF_EXISTS_OR_ADD}}]", "response_mutations: [{append: {header: {key: "
+                + "x-level, value: LEVEL}, append_action: OVERWRITE_IF_EXISTS_OR_ADD}}]").replace("LEVEL", level);
+    }
+
+    /** A {@code typed_per_filter_config} for hm, indented by {@code indent}, whose mutations are {@code fields}. */
+    static String perRoute(String indent, String... fields) {
+        StringBuilder out = new StringBuilder(indent + "typed_per_filter_config:\n"
                 + indent + "  hm:\n"
                 + indent + "    \"@type\": type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3"
                 + ".HeaderMutationPerRoute\n"
-                + indent + "    mutations:\n"
-                + indent + "      request_mutations: [{append: {header: {key: x-level, value: LEVEL}, "
-                + "append_action: OVERWRITE_IF_EXISTS_OR_ADD}}]\n"
-                + indent + "      response_mutations: [{append: {header: {key: x-level, value: LEVEL}, "
-                + "append_action: OVERWRITE_IF_EXISTS_OR_ADD}}]\n").replace("LEVEL", level);
+                + indent + "    mutations:\n");
+        for (String f : fields) {
+            out.append(indent).append("      ").append(f).append('\n');
+        }
+        return out.toString();
     }
 
     /** /a has a config at each level; /b at its virtual host and route configuration only; /c has no route. */
@@ -139,13 +151,9 @@ class RouterHeaderMutationTest {
         wm.stubFor(any(urlEqualTo("/slow")).willReturn(aResponse().withStatus(200).withFixedDelay(5_000)));
         HeaderMutation config = new HeaderMutation(new Mutations(List.of(append("x-envoy-upstream-rq-timeout-ms", "300",
                 HeaderValueOption.AppendAction.OVERWRITE_IF_EXISTS_OR_ADD)), List.of()), false);
-        HttpConnectionManager hcm = new HttpConnectionManager("outbound_0.0.0.0_9080", "9080", null, List.of(
-                new HttpFilter("hm", "envoy.extensions.filters.http.header_mutation.v3.HeaderMutation", config),
-                new HttpFilter("envoy.filters.http.router", "")), null, false, 0, true, false,
-                null, 0, null, null, 0, false, null, null);
         // the caller's own asks for 10 ms: untrusted, it goes before the filter runs
-        var r = rig.call(rig.router(), RouterRig.get("/slow", "x-envoy-upstream-rq-timeout-ms", "10")
-                .bufferAndHeaderMutation(hcm), RouterRig.routeToC(""), clusters);
+        var r = rig.call(rig.router(), withFilter(RouterRig.get("/slow", "x-envoy-upstream-rq-timeout-ms", "10"),
+                config), RouterRig.routeToC(""), clusters);
         assertEquals(504, r.status());
         assertEquals("UT", r.flags());
         assertTrue(r.elapsedMillis() >= 300 && r.elapsedMillis() < 4_000, r.elapsedMillis() + " ms");

@@ -12,13 +12,15 @@ import dev.inmesh.api.config.listener.HttpConnectionManager;
 import dev.inmesh.api.config.route.HeaderMutationPerRoute;
 import dev.inmesh.api.config.route.HeaderMutationPerRoute.Mutation;
 import dev.inmesh.api.config.route.HeaderMutationPerRoute.Mutations;
+import dev.inmesh.api.config.route.HeaderMutationPerRoute.QueryParameterMutation;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
 /**
  * Envoy's header mutation filter: its {@code mutations} (request and response, {@code remove} or {@code append}) and
- * {@code most_specific_header_mutations_wins}, its {@code HeaderMutationPerRoute} at each level; query parameter
- * mutations, a {@code %COMMAND%} value and a pseudo-header or host refused by field path.
+ * {@code most_specific_header_mutations_wins}, its {@code HeaderMutationPerRoute} at each level, the query parameter
+ * mutations; an invalid query parameter mutation, a header name or value with a line break, a {@code %COMMAND%} value
+ * and a pseudo-header or host refused by field path.
  */
 class HeaderMutationParserTest {
     private static final String FILTER = """
@@ -58,10 +60,43 @@ class HeaderMutationParserTest {
     }
 
     @Test
-    void queryParameterMutationsAreRefusedByPath() {
-        String m = refusal(inbound(FILTER.formatted("""
-                "mutations": {"queryParameterMutations": [{"remove": "q"}]}"""), "", "", ""));
-        assertTrue(m.contains("http_filters[0].typed_config.mutations.query_parameter_mutations"), m);
+    void queryParameterMutationsAreReadAtTheFilterAndPerRoute() throws Exception {
+        String perRoute = """
+                "typedPerFilterConfig": {"hm": {
+                  "@type": "type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3.HeaderMutationPerRoute",
+                  "mutations": {"queryParameterMutations": [{"remove": "r"}]}}},""";
+        HttpConnectionManager h = hcm(inbound(FILTER.formatted("""
+                "mutations": {"queryParameterMutations": [{"remove": "q"},
+                  {"append": {"record": {"key": "k", "value": "v 100%%"}, "action": "OVERWRITE_IF_EXISTS"}},
+                  {"append": {"record": {"key": "a", "value": ""}}}]}"""), "", "", perRoute));
+        assertEquals(new Mutations(List.of(), List.of(), List.of(QueryParameterMutation.remove("q"),
+                QueryParameterMutation.append("k", "v 100%", HeaderValueOption.AppendAction.OVERWRITE_IF_EXISTS),
+                QueryParameterMutation.append("a", "", HeaderValueOption.AppendAction.APPEND_IF_EXISTS_OR_ADD))),
+                h.httpFilters().get(0).headerMutation().mutations());
+        assertEquals(new HeaderMutationPerRoute(new Mutations(List.of(), List.of(),
+                List.of(QueryParameterMutation.remove("r")))),
+                h.routeConfig().virtualHosts().get(0).routes().get(0).filterConfigs().get("hm"));
+    }
+
+    /** As Envoy's filter refuses them when it builds its config, and its proto validation. */
+    @Test
+    void anInvalidQueryParameterMutationIsRefusedByPath() {
+        String field = "http_filters[0].typed_config.mutations.query_parameter_mutations[0]";
+        for (String[] c : new String[][] {
+                {"{}", ""},
+                {"{\"remove\": \"q\", \"append\": {\"record\": {\"key\": \"k\", \"value\": \"v\"}}}", ""},
+                {"{\"append\": {\"action\": \"ADD_IF_ABSENT\"}}", ".append.record"},
+                {"{\"append\": {\"record\": {\"key\": \"k\", \"value\": 1}}}", ".append.record.value"},
+                {"{\"append\": {\"record\": {\"key\": \"k\"}}}", ".append.record.value"},
+                {"{\"append\": {\"record\": {\"key\": \"\", \"value\": \"v\"}}}", ".append.record.key"},
+                {"{\"append\": {\"record\": {\"key\": \"k\", \"value\": \"%REQ(x)%\"}}}",
+                        ".append.record.value"},
+                {"{\"append\": {\"entry\": {\"key\": \"k\"}, \"record\": {\"key\": \"k\", \"value\": \"v\"}}}",
+                        ".append.entry"}}) {
+            String m = refusal(inbound(FILTER.formatted("\"mutations\": {\"queryParameterMutations\": ["
+                    + c[0] + "]}"), "", "", ""));
+            assertTrue(m.contains(field + c[1] + ":"), c[0] + " -> " + m);
+        }
     }
 
     @Test

@@ -18,18 +18,55 @@ public record HeaderMutationPerRoute(Mutations mutations) implements FilterPerRo
 
     /**
      * Envoy's {@code Mutations}: the request's and the response's, each applied in order, each seeing what the ones
-     * before it did.
+     * before it did; the request's query parameter mutations after its header mutations, as Envoy applies them.
      *
      * @param request {@code request_mutations}
      * @param response {@code response_mutations}
+     * @param query {@code query_parameter_mutations}, applied to the request's path
      */
-    public record Mutations(List<Mutation> request, List<Mutation> response) {
+    public record Mutations(List<Mutation> request, List<Mutation> response, List<QueryParameterMutation> query) {
         /** None. */
-        public static final Mutations NONE = new Mutations(List.of(), List.of());
+        public static final Mutations NONE = new Mutations(List.of(), List.of(), List.of());
 
         public Mutations {
             request = Checks.list(request, "request_mutations");
             response = Checks.list(response, "response_mutations");
+            query = Checks.list(query, "query_parameter_mutations");
+        }
+
+        /** Header mutations only. */
+        public Mutations(List<Mutation> request, List<Mutation> response) {
+            this(request, response, List.of());
+        }
+    }
+
+    /**
+     * One of {@code query_parameter_mutations} ({@code config.core.v3.KeyValueMutation}): {@code remove} a query
+     * parameter (every value of it), or {@code append} one ({@code KeyValueAppend}: its {@code record}'s key and
+     * string value, its {@code action}, read as a header's {@code append_action}).
+     *
+     * @param remove the name of the parameter removed, or null
+     * @param key the name of the parameter added, or null
+     * @param value the value added (not yet percent-encoded), or null
+     * @param action how the value is added, or null
+     */
+    public record QueryParameterMutation(String remove, String key, String value,
+                                         HeaderValueOption.AppendAction action) {
+        public QueryParameterMutation {
+            Checks.check(remove == null != (key == null), "action", remove, "one of remove or append");
+            Checks.check(remove == null || !remove.isEmpty(), "remove", "\"\"", "a query parameter name");
+            Checks.check(key == null || !key.isEmpty(), "append.record.key", "\"\"", "a query parameter name");
+            Checks.check(key == null || value != null && action != null, "append", "null", "a value and an action");
+        }
+
+        /** Removes the parameter {@code name}. */
+        public static QueryParameterMutation remove(String name) {
+            return new QueryParameterMutation(name, null, null, null);
+        }
+
+        /** Adds {@code key=value} as {@code action} says. */
+        public static QueryParameterMutation append(String key, String value, HeaderValueOption.AppendAction action) {
+            return new QueryParameterMutation(null, key, value, action);
         }
     }
 
