@@ -1197,8 +1197,9 @@ public final class Router {
         HeaderMutationFilter.Applied applied = req.headerMutation.request(req.headers,
                 req.method == io.vertx.core.http.HttpMethod.CONNECT ? null : req.uri, result, table);
         req.headerMutations = applied.chosen();
-        if (applied.path() != null) {
+        if (applied.path() != null && !applied.path().equals(req.uri)) {
             req.uri = applied.path();
+            req.queryMutated = true;
         }
     }
 
@@ -1474,7 +1475,7 @@ public final class Router {
         }
         // a rewrite, or a filter's query parameters decoded into the path (as Envoy writes them), may leave a path
         // no request line can carry
-        if (!validRequestTarget(target.path)) {
+        if ((f.rewrittenPath() != null || req.queryMutated) && !validRequestTarget(target.path)) {
             badRequest(ex, promise, "invalid_request_target");
             return;
         }

@@ -35,6 +35,11 @@ public final class RouterRequest implements RouteRequest {
      * both after the route is chosen.
      */
     String uri;
+    /**
+     * Whether the header mutation filter's query parameter mutations changed {@link #uri}: written back decoded, as
+     * Envoy's filter writes them, it may hold what no request line can carry, which the router then answers 400.
+     */
+    boolean queryMutated;
     /** The Host; and, with {@link #scheme} and {@link #uri}, an internal redirect's target after one. */
     String authority;
     String scheme;
