@@ -102,13 +102,27 @@ public final class SnapshotHolder {
 
     /**
      * Counts the clusters and listeners {@code after} adds, changes and removes, as Envoy's cluster and listener
-     * managers count them: one whose Envoy message (else, built in code, whose record) is unchanged is no update.
+     * managers count them: one whose Envoy message (else, built in code, whose record) is unchanged is no update. A
+     * bootstrap's static clusters are not counted, as Envoy's cluster manager counts only the clusters its CDS adds,
+     * changes or removes ({@code addOrUpdateCluster}, and {@code removeCluster} of one added through the API), not
+     * those it loads from {@code static_resources}; its listener manager adds a static listener as any other.
      */
     private void countChanges(ResourceBundle before, ResourceBundle after) {
-        int[] clusters = changes(ResourceType.CLUSTER, before, after, before.clusters(), after.clusters());
+        int[] clusters = changes(ResourceType.CLUSTER, before, after, dynamic(before), dynamic(after));
         stats.clustersChanged(clusters[0], clusters[1], clusters[2]);
         int[] listeners = changes(ResourceType.LISTENER, before, after, before.listeners(), after.listeners());
         stats.listenersChanged(listeners[0], listeners[1], listeners[2]);
+    }
+
+    /** The clusters of {@code bundle} that are not a bootstrap's static ones. */
+    private static Map<String, ?> dynamic(ResourceBundle bundle) {
+        Map<String, ?> all = bundle.clusters();
+        if (bundle.statics().isEmpty()) {
+            return all;
+        }
+        Map<String, Object> out = new java.util.HashMap<>(all);
+        out.keySet().removeIf(name -> bundle.isStatic(ResourceType.CLUSTER, name));
+        return out;
     }
 
     /** How many resources of {@code type} were added, modified and removed. */

@@ -259,4 +259,34 @@ class SnapshotHolderTest {
         assertEquals(null, registry.find("envoy_cluster_manager_cds_update_success").gauge(),
                 "no CDS subscription: none of its statistics, as Envoy's");
     }
+
+    /**
+     * As Envoy's cluster manager, which counts {@code cluster_added}, {@code cluster_modified} and
+     * {@code cluster_removed} only in its CDS updates ({@code addOrUpdateCluster}, {@code removeCluster} of a cluster
+     * added through the API), not as it loads a bootstrap's {@code static_resources} clusters; while its listener
+     * manager counts a static listener in {@code listener_added}, as it adds every listener through
+     * {@code addOrUpdateListener}.
+     */
+    @Test
+    void aBootstrapsStaticClustersAreNotCountedAsAddedButItsStaticListenersAre() throws Exception {
+        var registry = new io.micrometer.core.instrument.simple.SimpleMeterRegistry();
+        SnapshotHolder holder = new SnapshotHolder();
+        holder.stats().bind(registry);
+        java.util.function.ToLongFunction<String> value = n -> (long) registry.get(n).gauge().value();
+        String bootstrap = "static_resources:\n  listeners:\n" + LISTENER.indent(2) + "  clusters:\n"
+                + clusters("1s", "static").replace("resources:\n", "").indent(2);
+        ResourceBundle statics = bundle(bootstrap);
+        assertTrue(statics.isStatic(ResourceType.CLUSTER, "static"));
+
+        holder.apply(ResourceBundle.builder().from(statics).from(bundle(clusters("1s", "dynamic"))).build());
+        holder.apply(statics);
+
+        assertEquals(1, value.applyAsLong("envoy_cluster_manager_cluster_added"), "dynamic only");
+        assertEquals(1, value.applyAsLong("envoy_cluster_manager_cluster_removed"), "dynamic");
+        assertEquals(0, value.applyAsLong("envoy_cluster_manager_cluster_modified"));
+        assertEquals(1, value.applyAsLong("envoy_cluster_manager_active_clusters"), "the static one is active");
+        assertFalse(statics.listeners().isEmpty());
+        assertEquals(statics.listeners().size(), value.applyAsLong("envoy_listener_manager_listener_added"),
+                "the static listeners");
+    }
 }
