@@ -27,10 +27,14 @@ public final class SnapshotHolder {
     private ClusterManager clusters;
     /** Completed once the first snapshot's clusters are initialized (see {@link #initialized()}). */
     private final Promise<Void> initialized = Promise.promise();
-    /** Envoy's cluster and listener manager statistics, and those the config sources count. */
-    private final ConfigStats stats = new ConfigStats(
-            () -> current.clusterManager().clusters().size() - current.clusterManager().warming().size(),
-            () -> current.clusterManager().warming().size(), () -> current.listeners().size());
+    /**
+     * Envoy's cluster and listener manager statistics, and those the config sources count. Each gauge reads the
+     * current snapshot once (a scrape thread's read may meet a swap).
+     */
+    private final ConfigStats stats = new ConfigStats(() -> {
+        MeshSnapshot s = current;
+        return s.clusterManager().clusters().size() - warming(s);
+    }, () -> warming(current), () -> current.listeners().size());
 
     /** A holder without Vert.x: clusters are compiled but have no connection pools (tools, tests). */
     public SnapshotHolder() {
@@ -112,6 +116,19 @@ public final class SnapshotHolder {
         stats.clustersChanged(clusters[0], clusters[1], clusters[2]);
         int[] listeners = changes(ResourceType.LISTENER, before, after, before.listeners(), after.listeners());
         stats.listenersChanged(listeners[0], listeners[1], listeners[2]);
+    }
+
+    /**
+     * How many clusters of {@code s} are Envoy's warming ones: those from xDS (or code) waiting for their first health
+     * checks; a bootstrap's static cluster is not, as Envoy's cluster manager loads {@code static_resources} clusters
+     * straight into its active clusters ({@code /clusters} and {@code /config_dump} show it so).
+     */
+    private static int warming(MeshSnapshot s) {
+        int n = 0;
+        for (String name : s.clusterManager().warming().keySet()) {
+            n += s.resources().isStatic(ResourceType.CLUSTER, name) ? 0 : 1;
+        }
+        return n;
     }
 
     /** The clusters of {@code bundle} that are not a bootstrap's static ones. */

@@ -289,4 +289,28 @@ class SnapshotHolderTest {
         assertEquals(statics.listeners().size(), value.applyAsLong("envoy_listener_manager_listener_added"),
                 "the static listeners");
     }
+
+    /**
+     * As Envoy's cluster manager loads a bootstrap's {@code static_resources} clusters straight into its active
+     * clusters (a static cluster with health checks too), {@code warming_clusters} counts only a cluster from xDS (or
+     * code) that waits for its first health checks, as {@code /clusters} and {@code /config_dump} show them.
+     */
+    @Test
+    void aBootstrapsClusterWaitingForItsFirstHealthChecksIsActiveNotWarming() throws Exception {
+        var registry = new io.micrometer.core.instrument.simple.SimpleMeterRegistry();
+        SnapshotHolder holder = new SnapshotHolder();
+        holder.stats().bind(registry);
+        java.util.function.ToLongFunction<String> value = n -> (long) registry.get(n).gauge().value();
+        String checks = "  health_checks:\n  - {timeout: 1s, interval: 1s, unhealthy_threshold: 1, healthy_threshold: 1,"
+                + " tcp_health_check: {}}\n";
+        String bootstrap = "static_resources:\n  clusters:\n"
+                + (clusters("1s", "static").replace("resources:\n", "") + checks).indent(2);
+        holder.apply(ResourceBundle.builder().from(bundle(bootstrap))
+                .from(bundle(clusters("1s", "dynamic") + checks)).build());
+        assertTrue(holder.current().clusterManager().clusters().get("static").warming());
+        assertTrue(holder.current().clusterManager().clusters().get("dynamic").warming());
+
+        assertEquals(1, value.applyAsLong("envoy_cluster_manager_warming_clusters"), "dynamic only");
+        assertEquals(1, value.applyAsLong("envoy_cluster_manager_active_clusters"), "static");
+    }
 }
