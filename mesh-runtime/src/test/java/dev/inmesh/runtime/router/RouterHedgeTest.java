@@ -94,6 +94,13 @@ class RouterHedgeTest {
         }
     }
 
+    /** A router whose clusters' statistics are in {@code reg}. */
+    private Router countingIn(PrometheusMeterRegistry reg) {
+        Router router = rig.router();
+        router.upstreamStats(MeshMetrics.create(reg, WorkloadInfo.UNKNOWN)::upstream);
+        return router;
+    }
+
     private static double stat(PrometheusMeterRegistry reg, String name) {
         var g = reg.find("envoy_cluster_" + name).tag("cluster_name", "c").gauge();
         return g == null ? 0 : g.value();
@@ -103,8 +110,7 @@ class RouterHedgeTest {
     void aSlowFirstAttemptIsHedgedAndTheRetrysAnswerWinsWhileTheFirstIsReset() throws Exception {
         Upstreams up = new Upstreams(new Answer(4000, 200), new Answer(0, 200));
         var reg = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
-        Router router = rig.router();
-        router.upstreamStats(MeshMetrics.create(reg, WorkloadInfo.UNKNOWN)::upstream);
+        Router router = countingIn(reg);
         var r = rig.call(router, get("/x"), routeToC("timeout: 10s, retry_policy: {retry_on: 5xx, num_retries: 1, "
                 + "per_try_timeout: 0.2s}, " + HEDGED, "", "include_attempt_count_in_response: true"), up.clusters);
         assertEquals(200, r.status());
@@ -184,8 +190,7 @@ class RouterHedgeTest {
     void theRouteTimeoutResetsEveryHedgedAttempt() throws Exception {
         Upstreams up = new Upstreams(new Answer(4000, 200));
         var reg = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
-        Router router = rig.router();
-        router.upstreamStats(MeshMetrics.create(reg, WorkloadInfo.UNKNOWN)::upstream);
+        Router router = countingIn(reg);
         var r = rig.call(router, get("/x"), routeToC("timeout: 0.6s, retry_policy: {retry_on: 5xx, num_retries: 1, "
                 + "per_try_timeout: 0.2s}, " + HEDGED), up.clusters);
         assertEquals(504, r.status());
@@ -240,5 +245,50 @@ class RouterHedgeTest {
         var r = rig.call(rig.router(), get("/x"), routeToC("retry_policy: {retry_on: 5xx, num_retries: 1, "
                 + "per_try_timeout: 0.2s}", "", HEDGED), up.clusters);
         assertEquals("attempt 0", r.body());
+    }
+
+    private static void awaitStat(PrometheusMeterRegistry reg, String name, double value) throws Exception {
+        long end = System.nanoTime() + 5_000_000_000L;
+        while (stat(reg, name) != value && System.nanoTime() < end) {
+            Thread.sleep(10);
+        }
+        assertEquals(value, stat(reg, name), name);
+    }
+
+    /**
+     * As Envoy's router on a downstream reset (onDestroy's resetAll): every attempt in flight, the hedged one too, is
+     * reset, and each gives back its upstream_rq_active.
+     */
+    @Test
+    void theCallerLeavingMidHedgeResetsEveryAttempt() throws Exception {
+        Upstreams up = new Upstreams(new Answer(4000, 200), new Answer(4000, 200));
+        var reg = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        Router router = countingIn(reg);
+        RouterRequest req = get("/x");
+        var f = rig.start(router, req, routeToC("retry_policy: {retry_on: 5xx, num_retries: 1, "
+                + "per_try_timeout: 0.2s}, " + HEDGED), up.clusters);
+        awaitStat(reg, "upstream_rq_active", 2);
+        router.cancel(req);
+        var r = RouterRig.await(f);
+        assertEquals(Set.of(ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION), r.info().responseFlags());
+        assertTrue(up.reset(0) && up.reset(1), "both attempts are reset");
+        awaitStat(reg, "upstream_rq_active", 0);
+    }
+
+    /**
+     * As Envoy's onPerTryTimeoutCommon, which hedges a per-try idle timeout as a per-try timeout: the idle attempt
+     * is left in flight (not counted in upstream_rq_per_try_idle_timeout) until the retry beside it wins.
+     */
+    @Test
+    void aPerTryIdleTimeoutHedgesToo() throws Exception {
+        Upstreams up = new Upstreams(new Answer(600, 200), new Answer(0, 200));
+        var reg = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        Router router = countingIn(reg);
+        var r = rig.call(router, get("/x"), routeToC("retry_policy: {retry_on: 5xx, num_retries: 1, "
+                + "per_try_idle_timeout: 0.2s}, " + HEDGED), up.clusters);
+        assertEquals("attempt 1", r.body());
+        assertTrue(up.reset(0), "the idle attempt is reset once the retry won");
+        assertEquals(0.0, stat(reg, "upstream_rq_per_try_idle_timeout"));
+        awaitStat(reg, "upstream_rq_active", 0);
     }
 }
