@@ -155,6 +155,8 @@ final class EnvoyStats {
         }
         if (stat.startsWith("rbac.")) {
             stat = rbacStat(stat);
+        } else if (stat.startsWith("fault.")) {
+            stat = faultStat(stat);
         }
         String classPrefix = t.classSeries.get(stat);
         if (classPrefix != null) {
@@ -193,6 +195,25 @@ final class EnvoyStats {
         }
         return stat;
     }
+
+    /**
+     * A fault filter statistic by downstream cluster ({@code fault.<downstream_cluster>.delays_injected}) from its
+     * meter's flattened name ({@code fault.<cluster>_delays_injected},
+     * {@link dev.inmesh.runtime.stats.RbacStats#meter}); the cluster's own dots stay underscores. The filter's own
+     * ({@code fault.delays_injected}) are left as they are.
+     */
+    private static String faultStat(String stat) {
+        for (String counter : FAULT_CLUSTER_COUNTERS) {
+            int dot = stat.length() - counter.length() - 1;
+            if (stat.endsWith(counter) && dot > "fault.".length() && stat.charAt(dot) == '_') {
+                return stat.substring(0, dot) + "." + counter;
+            }
+        }
+        return stat;
+    }
+
+    /** The fault filter's counters that it also keeps by downstream cluster. */
+    private static final List<String> FAULT_CLUSTER_COUNTERS = List.of("aborts_injected", "delays_injected");
 
     /** The values of Envoy's {@code /stats?type=} parameter. */
     static final java.util.Set<String> TYPES = java.util.Set.of("Counters", "Gauges", "Histograms", "TextReadouts",

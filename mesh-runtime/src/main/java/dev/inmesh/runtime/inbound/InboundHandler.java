@@ -50,7 +50,6 @@ import io.vertx.core.MultiMap;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.http.HttpServerResponse;
-import java.time.Duration;
 import java.time.Instant;
 import java.util.EnumSet;
 import java.util.List;
@@ -495,7 +494,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 corsFilter, early, ds, limiter, rateLimit, traced);
         HttpFilter faultFilter = hcm.faultFilter();
         FaultInjection fault = FaultFilter.settings(faultFilter == null ? null : faultFilter.fault(), result);
-        if (fault == null || !faults.matches(fault, view)) {
+        if (fault == null || !faults.matches(fault, result, view)) {
             routed.run();
             return;
         }
@@ -505,13 +504,13 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             istioService(snapshot, f.cluster(), destination);
         }
         java.util.function.BooleanSupplier abort = () -> {
-            if (fault.abort() == null || !FaultFilter.enabled(fault.abortPercent(), ThreadLocalRandom.current()
-                    .nextLong()) || !activateFault(activeFault, hcm.statPrefix(), ds, fault)) {
+            FaultInjection.Abort a = FaultFilter.abort(fault, view, ThreadLocalRandom.current().nextLong());
+            if (a == null || !activateFault(activeFault, hcm.statPrefix(), ds, fault)) {
                 return false;
             }
             flags.add(ResponseFlag.FAULT_INJECTED);
             if (ds != null) {
-                ds.abortInjected();
+                ds.abortInjected(FaultFilter.downstreamCluster(fault, view));
             }
             details[0] = FaultFilter.ABORT_DETAILS;
             if (result instanceof RouteResult.Forward) {
@@ -519,9 +518,9 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 // route has no route entry
                 HeaderMutator.finalizeResponse(result, table, new MultiMapHeaders(resp.headers()));
             }
-            int status = fault.abort().httpStatus();
+            int status = a.httpStatus();
             if (status == 0 && Grpc.isRequest(req.headers())) {
-                resp.putHeader("grpc-status", Integer.toString(fault.abort().grpcStatus()));
+                resp.putHeader("grpc-status", Integer.toString(a.grpcStatus()));
             }
             if (early != null) {
                 early.setOn(resp.headers());
@@ -529,15 +528,14 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             localReply(req, traced, status == 0 ? 200 : status, FaultFilter.ABORT_BODY);
             return true;
         };
-        Duration delay = fault.delay();
-        if (delay != null && delay.toMillis() > 0 && FaultFilter.enabled(fault.delayPercent(),
-                ThreadLocalRandom.current().nextLong()) && activateFault(activeFault, hcm.statPrefix(), ds, fault)) {
+        long delay = FaultFilter.delayMillis(fault, view, ThreadLocalRandom.current().nextLong());
+        if (delay > 0 && activateFault(activeFault, hcm.statPrefix(), ds, fault)) {
             flags.add(ResponseFlag.DELAY_INJECTED);
             if (ds != null) {
-                ds.delayInjected();
+                ds.delayInjected(FaultFilter.downstreamCluster(fault, view));
             }
             req.pause(); // as Envoy's fault filter holds the body during the delay
-            Vertx.currentContext().owner().setTimer(delay.toMillis(), t -> {
+            Vertx.currentContext().owner().setTimer(delay, t -> {
                 if (resp.ended() || resp.closed() || abort.getAsBoolean()) {
                     return;
                 }

@@ -47,7 +47,109 @@ public final class FaultFilter {
         } else if (route != null && result.virtualHost() != null && result.virtualHost().fault() != null) {
             f = result.virtualHost().fault();
         }
-        return f.delay() == null && f.abort() == null ? null : f;
+        return !f.delays() && f.abort() == null ? null : f;
+    }
+
+    /** The request header that sets a {@code header_delay}'s delay in milliseconds, as Envoy's. */
+    public static final String DELAY_REQUEST = "x-envoy-fault-delay-request";
+    /** The request header that lowers a {@code header_delay}'s percentage, as Envoy's. */
+    public static final String DELAY_REQUEST_PERCENTAGE = "x-envoy-fault-delay-request-percentage";
+    /** The request header that sets a {@code header_abort}'s HTTP status, as Envoy's. */
+    public static final String ABORT_REQUEST = "x-envoy-fault-abort-request";
+    /** The request header that sets a {@code header_abort}'s gRPC status, as Envoy's. */
+    public static final String ABORT_GRPC_REQUEST = "x-envoy-fault-abort-grpc-request";
+    /** The request header that lowers a {@code header_abort}'s percentage, as Envoy's. */
+    public static final String ABORT_REQUEST_PERCENTAGE = "x-envoy-fault-abort-request-percentage";
+    /** The request header that names the downstream node {@code downstream_nodes} lists. */
+    public static final String DOWNSTREAM_SERVICE_NODE = "x-envoy-downstream-service-node";
+    /** The request header that names the downstream cluster a fault is also counted under. */
+    public static final String DOWNSTREAM_SERVICE_CLUSTER = "x-envoy-downstream-service-cluster";
+
+    private static final long UINT32_MAX = 0xFFFF_FFFFL;
+
+    /**
+     * The downstream cluster a fault is also counted under: the request's {@code x-envoy-downstream-service-cluster}
+     * unless empty or the fault says {@code disable_downstream_cluster_stats}; else null.
+     */
+    public static String downstreamCluster(FaultInjection f, RouteRequest req) {
+        String c = f.downstreamClusterStats() ? req.firstHeader(DOWNSTREAM_SERVICE_CLUSTER) : null;
+        return c == null || c.isEmpty() ? null : c;
+    }
+
+    /**
+     * The delay for the request in milliseconds, 0 for none: the fixed delay, or a {@code header_delay}'s
+     * {@code x-envoy-fault-delay-request} (none when absent, not an unsigned number, or 0), when the percentage
+     * picks the request ({@code random}).
+     */
+    public static long delayMillis(FaultInjection f, RouteRequest req, long random) {
+        if (!f.delays()) {
+            return 0;
+        }
+        if (!f.headerDelay()) {
+            return enabled(f.delayPercent(), random) ? f.delay().toMillis() : 0;
+        }
+        if (!enabled(headerPercent(f.delayPercent(), req, DELAY_REQUEST_PERCENTAGE), random)) {
+            return 0;
+        }
+        long ms = unsigned(req.firstHeader(DELAY_REQUEST), -1L);
+        return ms == -1L || ms == 0 ? 0 : ms < 0 ? Long.MAX_VALUE : ms; // above 2^63 ms: longer than any wait
+    }
+
+    /**
+     * The abort the request gets, or null for none: the fault's own, or a {@code header_abort}'s HTTP status from
+     * {@code x-envoy-fault-abort-request} when it is a number from 200 to 599, else its gRPC status from
+     * {@code x-envoy-fault-abort-grpc-request}, when the percentage picks the request ({@code random}).
+     */
+    public static FaultInjection.Abort abort(FaultInjection f, RouteRequest req, long random) {
+        FaultInjection.Abort a = f.abort();
+        if (a == null) {
+            return null;
+        }
+        if (!a.header()) {
+            return enabled(f.abortPercent(), random) ? a : null;
+        }
+        if (!enabled(headerPercent(f.abortPercent(), req, ABORT_REQUEST_PERCENTAGE), random)) {
+            return null;
+        }
+        long http = unsigned(req.firstHeader(ABORT_REQUEST), -1L);
+        if (http >= 200 && http < 600) {
+            return FaultInjection.Abort.http((int) http);
+        }
+        long grpc = unsigned(req.firstHeader(ABORT_GRPC_REQUEST), -1L);
+        return grpc >= 0 && grpc <= Integer.MAX_VALUE ? FaultInjection.Abort.grpc((int) grpc) : null;
+    }
+
+    /**
+     * Envoy's percentage of a header fault: the configured one, unless {@code header} holds an unsigned 32-bit number,
+     * which replaces its numerator when lower (a request can make its fault rarer, never more frequent).
+     */
+    static FractionalPercent headerPercent(FractionalPercent configured, RouteRequest req, String header) {
+        long n = unsigned(req.firstHeader(header), UINT32_MAX);
+        return n == -1L || n >= configured.numerator() ? configured
+                : new FractionalPercent(n, configured.denominator());
+    }
+
+    /**
+     * An unsigned decimal header value as Envoy reads one ({@code SimpleAtoi}: ASCII blanks around it, an optional
+     * {@code +}), as an unsigned long; -1 when absent, not such a number, or above {@code max} (unsigned).
+     */
+    static long unsigned(String value, long max) {
+        if (value == null) {
+            return -1L;
+        }
+        String v = value.strip();
+        if (v.startsWith("+")) {
+            v = v.substring(1);
+        }
+        if (v.isEmpty() || !v.chars().allMatch(c -> c >= '0' && c <= '9')) {
+            return -1L;
+        }
+        try {
+            long n = Long.parseUnsignedLong(v);
+            return Long.compareUnsigned(n, max) > 0 ? -1L : n;
+        } catch (NumberFormatException e) {
+            return -1L; // above 2^64 - 1
+        }
     }
 
     /** Envoy's {@code featureEnabled} for a fixed percentage: {@code random % denominator < numerator}. */
@@ -55,8 +157,27 @@ public final class FaultFilter {
         return Long.remainderUnsigned(random, p.denominator().value()) < p.numerator();
     }
 
+    /**
+     * Whether the fault applies to the request, as Envoy's filter checks it: its {@code upstream_cluster} is the
+     * cluster the route forwards to (a redirect or direct response has none), its {@code downstream_nodes} hold the
+     * request's {@code x-envoy-downstream-service-node}, and the request matches all of its {@code headers}.
+     */
+    public boolean matches(FaultInjection f, RouteResult result, RouteRequest req) {
+        if (!f.upstreamCluster().isEmpty()
+                && !(result instanceof RouteResult.Forward fw && f.upstreamCluster().equals(fw.cluster()))) {
+            return false;
+        }
+        if (!f.downstreamNodes().isEmpty()) {
+            String node = req.firstHeader(DOWNSTREAM_SERVICE_NODE);
+            if (node == null || !f.downstreamNodes().contains(node)) {
+                return false;
+            }
+        }
+        return matches(f, req);
+    }
+
     /** Whether the request matches all of the fault's {@code headers} (none: every request does). */
-    public boolean matches(FaultInjection f, RouteRequest req) {
+    boolean matches(FaultInjection f, RouteRequest req) {
         if (f.headers().isEmpty()) {
             return true;
         }

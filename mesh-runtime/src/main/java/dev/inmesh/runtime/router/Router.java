@@ -711,20 +711,19 @@ public final class Router {
             return; // a CORS filter before the fault filter: its preflight answer comes before any fault
         }
         FaultInjection fault = FaultFilter.settings(req.faultFilter, result);
-        if (fault != null && faults.matches(fault, req)) {
+        if (fault != null && faults.matches(fault, result, req)) {
             if (result instanceof RouteResult.Forward f && !f.cluster().isEmpty()) {
                 // as Envoy's connection manager, which names the route's cluster before its filters run: an answer
                 // of the fault filter counts for it (nothing is charged to its upstream statistics)
                 ex.cluster = clusters.cluster(f.cluster());
                 ex.clusterName = ex.cluster == null ? null : f.cluster();
             }
-            Duration delay = fault.delay();
-            if (delay != null && delay.toMillis() > 0 && FaultFilter.enabled(fault.delayPercent(), random().nextLong())
-                    && activateFault(ex, fault)) {
+            long delay = FaultFilter.delayMillis(fault, req, random().nextLong());
+            if (delay > 0 && activateFault(ex, fault)) {
                 if (req.downstreamStats != null) {
-                    req.downstreamStats.delayInjected();
+                    req.downstreamStats.delayInjected(FaultFilter.downstreamCluster(fault, req));
                 }
-                delay(ex, fault, delay.toMillis(),
+                delay(ex, fault, delay,
                         () -> routed(ex, result, randomValue, table, clusters, promise, ctx), promise, ctx);
                 return;
             }
@@ -970,14 +969,13 @@ public final class Router {
      * status makes it a trailers-only gRPC answer with that status for a gRPC request, 200 for any other.
      */
     private boolean abortFault(Exchange ex, FaultInjection fault, Promise<RouterResponse> promise) {
-        FaultInjection.Abort abort = fault.abort();
-        if (abort == null || !FaultFilter.enabled(fault.abortPercent(), random().nextLong())
-                || !activateFault(ex, fault)) {
+        FaultInjection.Abort abort = FaultFilter.abort(fault, ex.request, random().nextLong());
+        if (abort == null || !activateFault(ex, fault)) {
             return false;
         }
         ex.flags.add(ResponseFlag.FAULT_INJECTED);
         if (ex.request.downstreamStats != null) {
-            ex.request.downstreamStats.abortInjected();
+            ex.request.downstreamStats.abortInjected(FaultFilter.downstreamCluster(fault, ex.request));
         }
         // as Envoy's local reply, the route entry's response header rules: a redirect or direct response has none
         ex.filterReply = !(ex.route instanceof RouteResult.Forward);

@@ -68,6 +68,9 @@ public final class DownstreamStats implements RbacStats {
     private final LongAdder abortsInjected = new LongAdder();
     private final LongAdder delaysInjected = new LongAdder();
     private final LongAdder faultsOverflow = new LongAdder();
+    /** The fault filter's {@code aborts_injected} and {@code delays_injected} by downstream cluster. */
+    private final java.util.concurrent.ConcurrentHashMap<String, LongAdder[]> faultClusters =
+            new java.util.concurrent.ConcurrentHashMap<>();
     private final LongAdder originValid = new LongAdder();
     private final LongAdder originInvalid = new LongAdder();
     private final java.util.concurrent.ConcurrentHashMap<String, RbacCounters> rbac =
@@ -317,15 +320,51 @@ public final class DownstreamStats implements RbacStats {
         return activeFaults;
     }
 
-    /** The fault filter injected an abort: {@code fault.aborts_injected}. */
-    public void abortInjected() {
+    /**
+     * The fault filter injected an abort: {@code fault.aborts_injected}, and, for a request from a downstream cluster
+     * (null: none), {@code fault.<downstream_cluster>.aborts_injected}.
+     */
+    public void abortInjected(String downstreamCluster) {
         abortsInjected.increment();
+        faultCluster(downstreamCluster, 0);
     }
 
-    /** The fault filter injected a delay: {@code fault.delays_injected}. */
-    public void delayInjected() {
+    /**
+     * The fault filter injected a delay: {@code fault.delays_injected}, and, for a request from a downstream cluster
+     * (null: none), {@code fault.<downstream_cluster>.delays_injected}.
+     */
+    public void delayInjected(String downstreamCluster) {
         delaysInjected.increment();
+        faultCluster(downstreamCluster, 1);
     }
+
+    /**
+     * Counts a fault under the request's downstream cluster: Envoy's {@code fault.<downstream_cluster>.STAT}, scraped
+     * as Istio's proxies scrape it (no tag extracts the cluster), {@code envoy_http_fault_<cluster>_STAT} flattened
+     * as {@link RbacStats#meter}. The cluster comes from a request header: past {@link #MAX_FAULT_CLUSTERS} of them,
+     * a new one is not counted, so that callers cannot grow the registry without end.
+     */
+    private void faultCluster(String downstreamCluster, int stat) {
+        if (downstreamCluster == null) {
+            return;
+        }
+        LongAdder[] c = faultClusters.get(downstreamCluster);
+        if (c == null) {
+            if (faultClusters.size() >= MAX_FAULT_CLUSTERS) {
+                return;
+            }
+            c = faultClusters.computeIfAbsent(downstreamCluster, k -> {
+                LongAdder[] a = {new LongAdder(), new LongAdder()};
+                adder("fault_" + RbacStats.meter(k, "aborts_injected"), a[0]);
+                adder("fault_" + RbacStats.meter(k, "delays_injected"), a[1]);
+                return a;
+            });
+        }
+        c[stat].increment();
+    }
+
+    /** The downstream clusters a fault is counted under, at most (Envoy has no bound). */
+    static final int MAX_FAULT_CLUSTERS = 1024;
 
     /** A fault was not injected, {@code max_active_faults} being active: {@code fault.faults_overflow}. */
     public void faultOverflow() {

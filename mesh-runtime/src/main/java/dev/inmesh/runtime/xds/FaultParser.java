@@ -12,10 +12,10 @@ import java.util.Set;
 /**
  * Envoy's HTTP fault filter config ({@code envoy.extensions.filters.http.fault.v3.HTTPFault}), in a connection
  * manager's {@code http_filters} and in the {@code typed_per_filter_config} of a virtual host or route, as Istio writes
- * a VirtualService's {@code fault}: a fixed delay, an HTTP or gRPC abort, each with its percentage, the
- * {@code headers} a request must match, and {@code max_active_faults}. Faults chosen by request headers
- * ({@code header_delay}, {@code header_abort}), limited to an upstream cluster or downstream nodes, and the response
- * rate limit are refused by name.
+ * a VirtualService's {@code fault}: a fixed delay or one the request's headers choose ({@code header_delay}), an HTTP,
+ * gRPC or header-chosen ({@code header_abort}) abort, each with its percentage, the {@code headers} a request must
+ * match, the {@code upstream_cluster} and {@code downstream_nodes} it is kept to, {@code max_active_faults} and
+ * {@code disable_downstream_cluster_stats}. The response rate limit is refused by name.
  */
 final class FaultParser {
     static final String FAULT_TYPE = "envoy.extensions.filters.http.fault.v3.HTTPFault";
@@ -30,26 +30,31 @@ final class FaultParser {
         HTTPFault f = RouteConfigurationParser.unpack(any, HTTPFault.class, "@type");
         // The runtime keys name where Envoy's runtime may override the config's values; with no runtime layer that
         // sets them (Inmesh has none, and Istio's proxies set none), Envoy applies the config's own values.
-        // Downstream cluster statistics and filter metadata change no request.
-        Fields.onlyKnown(f, Set.of("delay", "abort", "headers", "max_active_faults"), Set.of("delay_percent_runtime",
+        // Filter metadata changes no request.
+        Fields.onlyKnown(f, Set.of("delay", "abort", "headers", "max_active_faults", "upstream_cluster",
+                "downstream_nodes", "disable_downstream_cluster_stats"), Set.of("delay_percent_runtime",
                 "abort_percent_runtime", "delay_duration_runtime", "abort_http_status_runtime",
-                "max_active_faults_runtime", "abort_grpc_status_runtime", "disable_downstream_cluster_stats",
-                "filter_metadata"));
+                "max_active_faults_runtime", "abort_grpc_status_runtime", "filter_metadata"));
         Duration delay = null;
+        boolean headerDelay = false;
         FractionalPercent delayPercent = null;
         if (f.hasDelay()) {
             var d = f.getDelay();
-            Fields.at("delay", () -> {
-                Fields.onlyKnown(d, Set.of("fixed_delay", "percentage"), Set.of());
-                if (!d.hasFixedDelay()) {
-                    throw new FieldError("fixed_delay", "unset (expected: a fixed delay; header_delay is not "
-                            + "supported by Inmesh)");
+            headerDelay = Fields.at("delay", () -> {
+                Fields.onlyKnown(d, Set.of("fixed_delay", "header_delay", "percentage"), Set.of());
+                if (d.hasHeaderDelay()) {
+                    return true;
                 }
-                return null;
+                if (!d.hasFixedDelay()) {
+                    throw new FieldError("fault_delay_secifier", "unset (expected: fixed_delay or header_delay)");
+                }
+                return false;
             });
-            delay = Fields.duration(d.getFixedDelay());
-            if (delay.isNegative() || delay.isZero()) {
-                throw new FieldError("delay.fixed_delay", delay + " (expected: > 0s)");
+            if (!headerDelay) {
+                delay = Fields.duration(d.getFixedDelay());
+                if (delay.isNegative() || delay.isZero()) {
+                    throw new FieldError("delay.fixed_delay", delay + " (expected: > 0s)");
+                }
             }
             delayPercent = d.hasPercentage() ? CoreParsers.fractionalPercent(d.getPercentage()) : null;
         }
@@ -58,7 +63,7 @@ final class FaultParser {
         if (f.hasAbort()) {
             var a = f.getAbort();
             abort = Fields.at("abort", () -> {
-                Fields.onlyKnown(a, Set.of("http_status", "grpc_status", "percentage"), Set.of());
+                Fields.onlyKnown(a, Set.of("http_status", "grpc_status", "header_abort", "percentage"), Set.of());
                 return switch (a.getErrorTypeCase()) {
                     case HTTP_STATUS -> {
                         int s = a.getHttpStatus();
@@ -75,17 +80,22 @@ final class FaultParser {
                         }
                         yield FaultInjection.Abort.grpc(a.getGrpcStatus());
                     }
-                    default -> throw new FieldError("error_type", "unset (expected: http_status or grpc_status; "
-                            + "header_abort is not supported by Inmesh)");
+                    case HEADER_ABORT -> FaultInjection.Abort.HEADER;
+                    default -> throw new FieldError("error_type", "unset (expected: http_status, grpc_status or "
+                            + "header_abort)");
                 };
             });
             abortPercent = a.hasPercentage() ? CoreParsers.fractionalPercent(a.getPercentage()) : null;
         }
         List<HeaderMatcher> headers = Fields.each("headers", f.getHeadersList(), RouteConfigurationParser::header);
         Long max = f.hasMaxActiveFaults() ? Integer.toUnsignedLong(f.getMaxActiveFaults().getValue()) : null;
-        if (delay == null && abort == null && headers.isEmpty() && max == null) {
+        List<String> nodes = List.copyOf(f.getDownstreamNodesList());
+        boolean clusterStats = !f.getDisableDownstreamClusterStats();
+        if (delay == null && !headerDelay && abort == null && headers.isEmpty() && max == null && nodes.isEmpty()
+                && f.getUpstreamCluster().isEmpty() && clusterStats) {
             return FaultInjection.NONE;
         }
-        return new FaultInjection(delay, delayPercent, abort, abortPercent, headers, max);
+        return new FaultInjection(delay, delayPercent, abort, abortPercent, headers, max, headerDelay, nodes,
+                f.getUpstreamCluster(), clusterStats);
     }
 }

@@ -518,11 +518,7 @@ class InboundHandlerTest {
                 "          http_filters:\n" + filters).replace(catchAll, route), recorded);
         java.util.concurrent.atomic.AtomicInteger served = new java.util.concurrent.atomic.AtomicInteger();
         try {
-            HttpServer server = vertx.createHttpServer().requestHandler(m.inbound(req -> {
-                served.incrementAndGet();
-                req.response().end("served");
-            }));
-            int p = server.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
+            int p = serveCounting(m, served);
             var preflight = plain.request(io.vertx.core.http.HttpMethod.OPTIONS, p, "127.0.0.1", "/x")
                     .putHeader("origin", "https://shop.example").putHeader("access-control-request-method", "PUT")
                     .send().await(10, TimeUnit.SECONDS);
@@ -595,5 +591,53 @@ class InboundHandlerTest {
         } finally {
             m.close().await(10, TimeUnit.SECONDS);
         }
+    }
+
+    @Test
+    void headerFaultsForTheDownstreamNodesTheyNameAbortOrDelayWithWhatTheRequestsHeadersSay() throws Exception {
+        String catchAll = "              - {match: {prefix: /}, route: {cluster: \"inbound|9080||\", timeout: 0s}}\n";
+        Mesh m = startMesh("header-fault.yaml", INBOUND.replace("          http_filters:\n", """
+                          http_filters:
+                          - name: envoy.filters.http.fault
+                            typed_config:
+                              "@type": type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault
+                """).replace(catchAll, "              - match: {prefix: /}\n"
+                + "                route: {cluster: \"inbound|9080||\"}\n"
+                + "                typed_per_filter_config:\n                  envoy.filters.http.fault:\n"
+                + "                    \"@type\": "
+                + "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault\n"
+                + "                    abort: {header_abort: {}, percentage: {numerator: 100}}\n"
+                + "                    delay: {header_delay: {}, percentage: {numerator: 100}}\n"
+                + "                    downstream_nodes: [productpage]\n"), new java.util.ArrayList<>());
+        java.util.concurrent.atomic.AtomicInteger served = new java.util.concurrent.atomic.AtomicInteger();
+        try {
+            int p = serveCounting(m, served);
+            // another node's request is left out
+            var other = plain.get(p, "127.0.0.1", "/").putHeader("x-envoy-downstream-service-node", "ratings")
+                    .putHeader("x-envoy-fault-abort-request", "418").send().await(10, TimeUnit.SECONDS);
+            assertEquals(200, other.statusCode());
+            var aborted = plain.get(p, "127.0.0.1", "/").putHeader("x-envoy-downstream-service-node", "productpage")
+                    .putHeader("x-envoy-fault-abort-request", "418").send().await(10, TimeUnit.SECONDS);
+            assertEquals(418, aborted.statusCode());
+            assertEquals("fault filter abort", aborted.bodyAsString());
+            assertEquals(1, served.get());
+            long t0 = System.nanoTime();
+            var delayed = plain.get(p, "127.0.0.1", "/").putHeader("x-envoy-downstream-service-node", "productpage")
+                    .putHeader("x-envoy-fault-delay-request", "300").send().await(10, TimeUnit.SECONDS);
+            long took = (System.nanoTime() - t0) / 1_000_000;
+            assertEquals("served", delayed.bodyAsString());
+            assertTrue(took >= 300 && took < 4_000, "took " + took + " ms");
+        } finally {
+            m.close().await(10, TimeUnit.SECONDS);
+        }
+    }
+
+    /** Serves {@code served} through the mesh's inbound handler on a loopback port, counting requests; its port. */
+    private int serveCounting(Mesh m, java.util.concurrent.atomic.AtomicInteger served) throws Exception {
+        HttpServer server = vertx.createHttpServer().requestHandler(m.inbound(req -> {
+            served.incrementAndGet();
+            req.response().end("served");
+        }));
+        return server.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
     }
 }

@@ -109,7 +109,9 @@ class MeshDownstreamStatsTest {
         assertEquals(200, client.get(9080, "reviews", "/").putHeader("origin", "https://evil.example").send()
                 .await(10, TimeUnit.SECONDS).statusCode());
         assertEquals(404, client.get(9080, "ratings", "/").send().await(10, TimeUnit.SECONDS).statusCode());
-        assertEquals(503, client.get(9080, "reviews", "/").putHeader("end-user", "jason").send()
+        // counted also under the caller's downstream cluster, as Envoy's fault.<downstream_cluster>.aborts_injected
+        assertEquals(503, client.get(9080, "reviews", "/").putHeader("end-user", "jason")
+                .putHeader("x-envoy-downstream-service-cluster", "productpage").send()
                 .await(10, TimeUnit.SECONDS).statusCode());
 
         String p = "http.outbound_0.0.0.0_9080.";
@@ -117,6 +119,7 @@ class MeshDownstreamStatsTest {
         assertStats(stats, p, "downstream_rq_total: 4", "downstream_rq_http1_total: 4", "downstream_rq_2xx: 2",
                 "downstream_rq_4xx: 1", "downstream_rq_5xx: 1", "downstream_rq_active: 0", "no_route: 1",
                 "fault.aborts_injected: 1", "fault.delays_injected: 0", "fault.active_faults: 0",
+                "fault.productpage.aborts_injected: 1", "fault.productpage.delays_injected: 0",
                 "cors.origin_valid: 1", "cors.origin_invalid: 1");
         // no downstream connection in-process
         assertTrue(stats.contains(p + "downstream_cx_total: 0\n"), stats);
@@ -129,6 +132,7 @@ class MeshDownstreamStatsTest {
         assertTrue(prom.contains("envoy_http_downstream_rq{" + tag + ",response_code_class=\"2xx\"} 2\n"), prom);
         assertTrue(prom.contains("envoy_http_no_route{" + tag + "} 1\n"), prom);
         assertTrue(prom.contains("envoy_http_fault_aborts_injected{" + tag + "} 1\n"), prom);
+        assertTrue(prom.contains("envoy_http_fault_productpage_aborts_injected{" + tag + "} 1\n"), prom);
         assertTrue(prom.contains("envoy_http_downstream_rq_active{" + tag + "} 0\n"), prom);
     }
 

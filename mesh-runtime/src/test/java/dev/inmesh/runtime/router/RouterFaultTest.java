@@ -278,6 +278,90 @@ class RouterFaultTest {
         assertEquals(0, wm.findAll(anyRequestedFor(anyUrl())).size());
     }
 
+    @Test
+    void aHeaderAbortAnswersWithTheStatusTheRequestsHeaderNames() {
+        RouteTable t = routeWithFault("abort: {header_abort: {}, percentage: {numerator: 100}}");
+        var r = rig.call(rig.router(), istio(get("/x", "x-envoy-fault-abort-request", "429")), t, clusters);
+        assertEquals(429, r.status());
+        assertEquals("fault filter abort", r.body());
+        assertEquals("FI", r.flags());
+        // the HTTP status wins over a gRPC one; a gRPC status alone answers a gRPC call trailers-only
+        assertEquals(418, rig.call(rig.router(), istio(get("/x", "x-envoy-fault-abort-request", "418",
+                "x-envoy-fault-abort-grpc-request", "5")), t, clusters).status());
+        var g = rig.call(rig.router(), istio(get("/pkg.Svc/Call", "content-type", "application/grpc",
+                "x-envoy-fault-abort-grpc-request", "5")), t, clusters);
+        assertEquals(200, g.status());
+        assertEquals("5", g.header("grpc-status"));
+        // no header, a status out of 200..599 or not a number: no abort
+        for (String v : new String[] {null, "199", "600", "abc", "-500", ""}) {
+            var n = rig.call(rig.router(), istio(withHeader("x-envoy-fault-abort-request", v)), t, clusters);
+            assertEquals(200, n.status(), v);
+            assertEquals("-", n.flags(), v);
+        }
+        assertEquals(6, wm.findAll(anyRequestedFor(anyUrl())).size()); // only those not aborted
+    }
+
+    @Test
+    void thePercentageHeaderLowersAHeaderFaultsPercentageButNeverRaisesIt() {
+        // 50 of 100: Envoy's random % 100 < 50; the header's numerator is taken when lower than the config's
+        RouteTable t = routeWithFault("abort: {header_abort: {}, percentage: {numerator: 50}}");
+        String[] abort = {"x-envoy-fault-abort-request", "503"};
+        assertEquals(503, rig.call(rig.router(null, fixed(30)), istio(get("/x", abort)), t, clusters).status());
+        assertEquals(200, rig.call(rig.router(null, fixed(30)), istio(get("/x", abort[0], abort[1],
+                "x-envoy-fault-abort-request-percentage", "20")), t, clusters).status());
+        assertEquals(200, rig.call(rig.router(null, fixed(70)), istio(get("/x", abort)), t, clusters).status());
+        assertEquals(200, rig.call(rig.router(null, fixed(70)), istio(get("/x", abort[0], abort[1],
+                "x-envoy-fault-abort-request-percentage", "100")), t, clusters).status());
+        // a percentage that is not an unsigned 32-bit number leaves the config's
+        assertEquals(503, rig.call(rig.router(null, fixed(30)), istio(get("/x", abort[0], abort[1],
+                "x-envoy-fault-abort-request-percentage", "4294967296")), t, clusters).status());
+        // a fixed abort reads no percentage header
+        assertEquals(503, rig.call(rig.router(null, fixed(30)), istio(get("/x",
+                "x-envoy-fault-abort-request-percentage", "0")), routeWithFault(
+                "abort: {http_status: 503, percentage: {numerator: 50}}"), clusters).status());
+        // a header delay's own percentage header
+        RouteTable d = routeWithFault("delay: {header_delay: {}, percentage: {numerator: 50}}");
+        assertEquals("-", rig.call(rig.router(null, fixed(30)), istio(get("/x", "x-envoy-fault-delay-request", "1",
+                "x-envoy-fault-delay-request-percentage", "30")), d, clusters).flags());
+        assertEquals("DI", rig.call(rig.router(null, fixed(30)), istio(get("/x", "x-envoy-fault-delay-request", "1",
+                "x-envoy-fault-delay-request-percentage", "31")), d, clusters).flags());
+    }
+
+    @Test
+    void aHeaderDelayWaitsTheMillisecondsTheRequestsHeaderNames() {
+        RouteTable t = routeWithFault("delay: {header_delay: {}, percentage: {numerator: 100}}");
+        var r = rig.call(rig.router(), istio(get("/x", "x-envoy-fault-delay-request", "200")), t, clusters);
+        assertEquals(200, r.status());
+        assertEquals("upstream", r.body());
+        assertEquals("DI", r.flags());
+        assertTrue(r.elapsedMillis() >= 200 && r.elapsedMillis() < 5_000, "took " + r.elapsedMillis() + " ms");
+        // no header, 0, or not a number: no delay
+        for (String v : new String[] {null, "0", "1.5", "x"}) {
+            var n = rig.call(rig.router(), istio(withHeader("x-envoy-fault-delay-request", v)), t, clusters);
+            assertEquals("-", n.flags(), v);
+        }
+    }
+
+    @Test
+    void downstreamNodesAndUpstreamClusterLeaveOtherRequestsOut() {
+        RouteTable nodes = routeWithFault(ABORT_503 + ", downstream_nodes: [productpage, reviews]");
+        assertEquals(200, rig.call(rig.router(), istio(get("/x")), nodes, clusters).status());
+        assertEquals(200, rig.call(rig.router(), istio(get("/x", "x-envoy-downstream-service-node", "ratings")),
+                nodes, clusters).status());
+        assertEquals(503, rig.call(rig.router(), istio(get("/x", "x-envoy-downstream-service-node", "reviews")),
+                nodes, clusters).status());
+        // the route forwards to cluster c
+        assertEquals(200, rig.call(rig.router(), istio(get("/x")), routeWithFault(ABORT_503
+                + ", upstream_cluster: other"), clusters).status());
+        assertEquals(503, rig.call(rig.router(), istio(get("/x")), routeWithFault(ABORT_503
+                + ", upstream_cluster: c"), clusters).status());
+    }
+
+    /** A GET of /x with header {@code name} set to {@code value}, or without it when null. */
+    private static RouterRequest withHeader(String name, String value) {
+        return value == null ? get("/x") : get("/x", name, value);
+    }
+
     private static void waitUntil(java.util.function.BooleanSupplier c) {
         long end = System.nanoTime() + Duration.ofSeconds(5).toNanos();
         while (!c.getAsBoolean()) {

@@ -131,11 +131,11 @@ class FaultParserTest {
     @Test
     void whatInmeshDoesNotImplementIsRefusedByName() {
         String[][] cases = {
-                {"abort: {header_abort: {}, percentage: {numerator: 100}}", "abort.header_abort: not supported"},
-                {"delay: {header_delay: {}, percentage: {numerator: 100}}", "delay.header_delay: not supported"},
-                {"abort: {http_status: 503}\n  upstream_cluster: c", "upstream_cluster: not supported"},
-                {"abort: {http_status: 503}\n  downstream_nodes: [a]", "downstream_nodes: not supported"},
                 {"response_rate_limit: {fixed_limit: {limit_kbps: 1}}", "response_rate_limit: not supported"},
+                {"delay: {percentage: {numerator: 100}}", "delay.fault_delay_secifier: unset (expected: "
+                        + "fixed_delay or header_delay)"},
+                {"abort: {percentage: {numerator: 100}}", "abort.error_type: unset (expected: http_status, "
+                        + "grpc_status or header_abort)"},
                 {"abort: {http_status: 600}", "abort.http_status: 600 (expected: >= 200 and < 600)"},
                 {"abort: {http_status: 199}", "abort.http_status: 199 (expected: >= 200 and < 600)"},
         };
@@ -209,12 +209,39 @@ class FaultParserTest {
                   typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault}
                 """));
         assertTrue(m.contains("http_filters[1].name: fault2: a second fault filter is not supported"), m);
-        m = refused(listener("""
+    }
+
+    @Test
+    void headerFaultsUpstreamClusterDownstreamNodesAndClusterStatsAreParsedOnRoutesAndOnTheFilter()
+            throws Exception {
+        FaultInjection f = routes(routeWithFault("delay: {header_delay: {}, percentage: {numerator: 50}}\n"
+                + "  abort: {header_abort: {}, percentage: {numerator: 20}}\n  upstream_cluster: c\n"
+                + "  downstream_nodes: [a, b]\n  disable_downstream_cluster_stats: true"))
+                .virtualHosts().get(0).routes().get(0).fault();
+        assertTrue(f.headerDelay());
+        assertNull(f.delay());
+        assertEquals(new FractionalPercent(50, FractionalPercent.Denominator.HUNDRED), f.delayPercent());
+        assertSame(FaultInjection.Abort.HEADER, f.abort());
+        assertTrue(f.abort().header());
+        assertEquals(new FractionalPercent(20, FractionalPercent.Denominator.HUNDRED), f.abortPercent());
+        assertEquals("c", f.upstreamCluster());
+        assertEquals(java.util.List.of("a", "b"), f.downstreamNodes());
+        assertEquals(false, f.downstreamClusterStats());
+        // the connection manager's own fault filter takes them too
+        HttpConnectionManager hcm = hcm(listener("""
                 - name: envoy.filters.http.fault
                   typed_config:
                     "@type": type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault
-                    abort: {header_abort: {}}
+                    abort: {header_abort: {}, percentage: {numerator: 100}}
+                    downstream_nodes: [productpage]
                 """));
-        assertTrue(m.contains("http_filters[0].typed_config.abort.header_abort: not supported"), m);
+        FaultInjection filter = hcm.faultFilter().fault();
+        assertTrue(filter.abort().header());
+        assertEquals(java.util.List.of("productpage"), filter.downstreamNodes());
+        assertEquals("", filter.upstreamCluster());
+        assertTrue(filter.downstreamClusterStats());
+        // a fixed fault counts per downstream cluster unless told not to, as Envoy's default
+        assertTrue(routes(routeWithFault("abort: {http_status: 503}")).virtualHosts().get(0).routes().get(0)
+                .fault().downstreamClusterStats());
     }
 }

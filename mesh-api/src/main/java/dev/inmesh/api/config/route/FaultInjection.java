@@ -9,18 +9,30 @@ import java.util.List;
  * Envoy's HTTP fault filter config ({@code extensions.filters.http.fault.v3.HTTPFault}), as the connection manager's
  * fault filter carries it and as a route or virtual host overrides it (Istio's VirtualService {@code fault}): a delay
  * before the request goes on, an abort that answers it locally, each for a share of the requests that match
- * {@code headers}.
+ * {@code headers}; a delay or abort may instead be chosen by the request's own {@code x-envoy-fault-*} headers
+ * (Envoy's {@code header_delay} and {@code header_abort}), and a fault may be kept to one upstream cluster or to
+ * some downstream nodes.
  *
- * @param delay the fixed delay, or null for none
+ * @param delay the fixed delay, or null for none (or for a {@code header_delay})
  * @param delayPercent the share of matching requests that are delayed (Envoy's default when unset: none)
  * @param abort the abort, or null for none
  * @param abortPercent the share of matching requests that are aborted (Envoy's default when unset: none)
  * @param headers the request must match all of them for a fault to apply (none: every request)
  * @param maxActiveFaults how many requests may be in a fault at once (over the connection manager's fault filter),
  *     or null for no limit
+ * @param headerDelay the delay is the request's {@code x-envoy-fault-delay-request} (Envoy's {@code header_delay}),
+ *     for the share of {@code delayPercent} that {@code x-envoy-fault-delay-request-percentage} may lower
+ * @param downstreamNodes the fault applies only to requests whose {@code x-envoy-downstream-service-node} is one of
+ *     them (none: every request)
+ * @param upstreamCluster the fault applies only to requests whose route forwards to this cluster ("": any request)
+ * @param downstreamClusterStats whether a fault is also counted under the request's
+ *     {@code x-envoy-downstream-service-cluster} ({@code fault.<cluster>.delays_injected}, ...), as Envoy does unless
+ *     {@code disable_downstream_cluster_stats}
  */
 public record FaultInjection(Duration delay, FractionalPercent delayPercent, Abort abort,
-                             FractionalPercent abortPercent, List<HeaderMatcher> headers, Long maxActiveFaults) {
+                             FractionalPercent abortPercent, List<HeaderMatcher> headers, Long maxActiveFaults,
+                             boolean headerDelay, List<String> downstreamNodes, String upstreamCluster,
+                             boolean downstreamClusterStats) {
 
     private static final FractionalPercent NEVER = new FractionalPercent(0, FractionalPercent.Denominator.HUNDRED);
 
@@ -33,18 +45,39 @@ public record FaultInjection(Duration delay, FractionalPercent delayPercent, Abo
         abortPercent = abortPercent == null ? NEVER : abortPercent;
         headers = Checks.list(headers, "headers");
         Checks.check(maxActiveFaults == null || maxActiveFaults >= 0, "max_active_faults", maxActiveFaults, ">= 0");
+        Checks.check(!headerDelay || delay == null, "delay", delay, "one of fixed_delay or header_delay");
+        downstreamNodes = Checks.list(downstreamNodes, "downstream_nodes");
+        upstreamCluster = upstreamCluster == null ? "" : upstreamCluster;
+    }
+
+    /** A fault with a fixed delay or none, limited to no cluster or node, counted per downstream cluster. */
+    public FaultInjection(Duration delay, FractionalPercent delayPercent, Abort abort, FractionalPercent abortPercent,
+                          List<HeaderMatcher> headers, Long maxActiveFaults) {
+        this(delay, delayPercent, abort, abortPercent, headers, maxActiveFaults, false, List.of(), "", true);
+    }
+
+    /** Whether the fault may delay a request: a fixed delay or one its headers choose. */
+    public boolean delays() {
+        return delay != null || headerDelay;
     }
 
     /**
      * The abort: an HTTP status (200 to 599), or a gRPC status, which answers a gRPC request with a trailers-only
-     * response carrying it (and any other request with 200).
+     * response carrying it (and any other request with 200), or neither: the request's {@code x-envoy-fault-abort-*}
+     * headers say (Envoy's {@code header_abort}).
      *
-     * @param httpStatus the HTTP status, or 0 for a gRPC status
-     * @param grpcStatus the gRPC status, or -1 for an HTTP status
+     * @param httpStatus the HTTP status, or 0 for a gRPC status or a header abort
+     * @param grpcStatus the gRPC status, or -1 for an HTTP status or a header abort
      */
     public record Abort(int httpStatus, int grpcStatus) {
+        /**
+         * Envoy's {@code header_abort}: the status is the request's {@code x-envoy-fault-abort-request}, else its
+         * {@code x-envoy-fault-abort-grpc-request}.
+         */
+        public static final Abort HEADER = new Abort(0, -1);
+
         public Abort {
-            Checks.check(httpStatus == 0 ? grpcStatus >= 0 : grpcStatus == -1, "abort", httpStatus + "/" + grpcStatus,
+            Checks.check(httpStatus == 0 ? grpcStatus >= -1 : grpcStatus == -1, "abort", httpStatus + "/" + grpcStatus,
                     "one of http_status or grpc_status");
             Checks.check(httpStatus == 0 || httpStatus >= 200 && httpStatus < 600, "abort.http_status", httpStatus,
                     ">= 200 and < 600");
@@ -53,6 +86,11 @@ public record FaultInjection(Duration delay, FractionalPercent delayPercent, Abo
         /** An abort with an HTTP status. */
         public static Abort http(int status) {
             return new Abort(status, -1);
+        }
+
+        /** Whether the request's headers choose the status ({@link #HEADER}). */
+        public boolean header() {
+            return httpStatus == 0 && grpcStatus == -1;
         }
 
         /** An abort with a gRPC status. */
