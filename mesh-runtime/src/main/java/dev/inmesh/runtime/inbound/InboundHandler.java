@@ -762,7 +762,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 : JwtAuthnFilter.withoutParameters(req.uri(), traced.tokenParameters);
         HeaderMutationFilter.Applied applied = traced.headerMutation.request(req.headers(), path, result, table);
         traced.headerMutations = applied.chosen();
-        if (path != null && !path.equals(applied.path())) {
+        if (path != null && applied.path() != null && !path.equals(applied.path())) {
             traced.authorizedUri = applied.path();
         }
     }

@@ -76,9 +76,13 @@ public final class HeaderMutationFilter {
      *
      * @param chosen the mutations in force for the request, which its response gets too ({@link #response}); empty
      *     for none
-     * @param path the request's path (query included) after them; the one given when no query mutation ran
+     * @param path the request's path (query included) after them; the one given when no query mutation ran, null
+     *     without the filter
      */
     public record Applied(List<Mutations> chosen, String path) {}
+
+    /** What a connection manager without the filter does: nothing (shared, so that a request allocates nothing). */
+    private static final Applied NOTHING = new Applied(List.of(), null);
 
     /**
      * Applies the request mutations to a request's headers and path ({@code path} null: a {@code CONNECT}, which has
@@ -86,7 +90,7 @@ public final class HeaderMutationFilter {
      */
     public Applied request(MultiMap headers, String path, RouteResult result, RouteTable table) {
         if (config == null) {
-            return new Applied(List.of(), path);
+            return NOTHING;
         }
         List<Mutations> chosen = inOrder(result, table);
         for (Mutations m : chosen) {
