@@ -1096,9 +1096,17 @@ final class HttpBridge {
                     .clientCertificate(conn.peerCertificate(), conn.clientCertElement())
                     .downstreamPrincipals(conn.peerPrincipal(), conn.localPrincipal())
                     .listenerBufferLimit(conn.listenerBufferLimit())
-                    .rbac(conn.rbac(), conn.peerIdentity(), conn.localIdentity()).directAddresses(direct.remote(), direct.local())
+                    .rbac(conn.rbac(), conn.peerIdentity(), conn.localIdentity())
+                    .directAddresses(direct.remote(), direct.local())
+                    .originalSource(originalSource(ctx))
                     .grpcWeb(web).localRateLimit(conn.localRateLimit()).tracer(conn.tracer())
                     .statsOverrides(conn.statsOverrides()).bufferAndHeaderMutation(conn.hcm());
+        }
+
+        /** original_src: where the request's upstream connections leave from, or null (the cluster's address). */
+        private static dev.inmesh.runtime.upstream.OriginalSrcBind originalSource(ChannelHandlerContext ctx) {
+            OriginalSource source = ctx == null ? null : OriginalSource.of(ctx.channel());
+            return source == null ? null : source.bind();
         }
 
         private void forward(ChannelHandlerContext ctx, HttpRequest req) {

@@ -42,7 +42,7 @@ public enum IoTransport {
     static Transport choose(IoTransport requested) {
         Transport t = (requested == null ? EPOLL : requested).vertx();
         if (t.available()) {
-            return t;
+            return OriginalSourceTransport.wrap(t);
         }
         if (requested != null) {
             throw new IllegalStateException("transport " + requested.optionName() + " is unavailable: "
@@ -50,12 +50,12 @@ public enum IoTransport {
         }
         LOG.warning("the native epoll transport is unavailable (" + t.unavailabilityCause()
                 + "): original destinations are the local addresses only, TPROXY is off");
-        return Transport.NIO;
+        return OriginalSourceTransport.wrap(Transport.NIO);
     }
 
     /** The transport {@code vertx} runs on. */
     static IoTransport of(VertxInternal vertx) {
-        String name = vertx.transport().getClass().getSimpleName();
+        String name = OriginalSourceTransport.unwrap(vertx.transport()).getClass().getSimpleName();
         return name.startsWith("IoUring") ? IO_URING : name.startsWith("Epoll") ? EPOLL : NIO;
     }
 }

@@ -6,6 +6,7 @@ import com.sun.jna.Native;
 import com.sun.jna.Pointer;
 import dev.inmesh.api.config.listener.Listener;
 import dev.inmesh.api.config.listener.OriginalSrc;
+import dev.inmesh.runtime.upstream.OriginalSrcBind;
 import io.netty.channel.Channel;
 import io.netty.channel.unix.UnixChannel;
 import io.netty.util.AttributeKey;
@@ -57,6 +58,25 @@ record OriginalSource(InetAddress address, long mark) {
         return new OriginalSource(ip.getAddress(), l.originalSrc().mark());
     }
 
+    /** What the shared router's pools are given for this source: its IP and mark. */
+    OriginalSrcBind bind() {
+        return new OriginalSrcBind(address.getHostAddress(), mark);
+    }
+
+    /**
+     * The original source of the downstream connection {@code ch} belongs to (the connection's channel or one of its
+     * HTTP/2 streams), or null.
+     */
+    static OriginalSource of(Channel ch) {
+        for (Channel c = ch; c != null; c = c.parent()) {
+            OriginalSource s = c.attr(KEY).get();
+            if (s != null) {
+                return s;
+            }
+        }
+        return null;
+    }
+
     /** The address upstream sockets bind: the source IP, port 0. */
     InetSocketAddress bindAddress() {
         return new InetSocketAddress(address, 0);
@@ -94,7 +114,7 @@ record OriginalSource(InetAddress address, long mark) {
     }
 
     /** An upstream socket that could not take the original source's options. */
-    static final class OriginalSourceException extends java.io.IOException {
+    static final class OriginalSourceException extends OriginalSrcBind.Refused {
         OriginalSourceException(String message) {
             super(message);
         }

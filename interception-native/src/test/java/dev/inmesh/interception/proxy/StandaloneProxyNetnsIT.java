@@ -193,6 +193,38 @@ class StandaloneProxyNetnsIT {
                 log);
     }
 
+    @Test
+    void tproxyModeWithOriginalSrcSendsEachClientsHttpRequestsToTheAppFromItsOwnAddress() throws Exception {
+        proxyUid = 0;
+        startProxyWithOriginalSrc();
+        // the HTTP chain of 8000: the shared router's pool of inbound|8000||, whose bind address is 127.0.0.6; the
+        // clients' requests alternate, so a connection kept for one client would carry the other's next request
+        for (int i = 0; i < 2; i++) {
+            assertEquals("app saw 10.77.2.2 200", curl(up2, "http://10.77.2.1:8000/in"),
+                    Files.readString(dir.resolve("proxy.err")));
+            assertEquals("app saw 10.77.1.2 200", curl(up1, "http://10.77.1.1:8000/in"));
+        }
+        assertEquals(List.of("GET /in 10.77.2.2", "GET /in 10.77.1.2", "GET /in 10.77.2.2", "GET /in 10.77.1.2"),
+                lines("log-app-8000"));
+    }
+
+    @Test
+    void withoutCapNetAdminAnOriginalSrcHttpRequestFailsWithTheReasonRatherThanLeavingFrom127006() throws Exception {
+        startProxyWithOriginalSrc();
+        String answer = curl(up2, "http://10.77.2.1:8000/in");
+        assertTrue(answer.endsWith(" 503"), answer);
+        assertEquals(List.of(), lines("log-app-8000"), "the request must not reach the app from another address");
+        String log = String.join("\n", awaitLines("access.log", 1));
+        assertTrue(log.contains(" 503 UF ")
+                && log.contains("setsockopt(IP_TRANSPARENT)_failed:_Operation_not_permitted"), log);
+    }
+
+    /** A request from a peer outside the pod: "BODY STATUS", the body's trailing newline left out. */
+    private static String curl(NetnsSupport peer, String url) {
+        NetnsSupport.Output out = peer.run("curl", "-s", "-m", "5", "-w", " %{http_code}", url);
+        return out.stdout().replace("\n", "");
+    }
+
     /**
      * Starts, in the pod, an app on 7001 that answers with the address it sees connecting, and the proxy in TPROXY
      * mode whose virtualInbound runs original_src with istiod's mark 1337.

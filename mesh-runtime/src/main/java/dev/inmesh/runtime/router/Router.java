@@ -2593,7 +2593,9 @@ public final class Router {
             try {
                 // as Envoy under use_downstream_protocol_config: an HTTP/2 request goes upstream over HTTP/2
                 // auto_sni and auto_san_validation take the host as it goes upstream, after host rewrites
-                client = ex.cluster.httpClient(host, "HTTP/2".equals(req.protocol), hp == null ? null : hp.host());
+                // original_src: from the downstream's address, on connections of that source only
+                client = ex.cluster.httpClient(host, "HTTP/2".equals(req.protocol), hp == null ? null : hp.host(),
+                        req.originalSource);
             } catch (RuntimeException e) {
                 failed(gen, RetryState.Failure.CONNECT_FAILURE);
                 return;
@@ -2630,6 +2632,8 @@ public final class Router {
                     HandshakeFailure tls = connectFailed(stats(ex), t);
                     if (tls != null) {
                         ex.transportFailureReason = tls.reason();
+                    } else if (t instanceof dev.inmesh.runtime.upstream.OriginalSrcBind.Refused refused) {
+                        ex.transportFailureReason = refused.getMessage(); // a socket option original_src needs
                     }
                     failed(gen, RetryState.Failure.CONNECT_FAILURE);
                     return;

@@ -137,6 +137,11 @@ public final class RouterRequest implements RouteRequest {
      * when it is the same.
      */
     String directLocalAddress;
+    /**
+     * The source the request's upstream connections leave from, when its connection's listener runs
+     * {@code original_src} (the standalone proxy); null: the cluster's bind address.
+     */
+    dev.inmesh.runtime.upstream.OriginalSrcBind originalSource;
     /** The connection manager's {@code stat_prefix}: the scope of its fault filter's active faults. */
     String statPrefix = "";
     /** The statistics of the connection manager the request came through ({@code http.<prefix>.*}), or null. */
@@ -357,6 +362,12 @@ public final class RouterRequest implements RouteRequest {
     public RouterRequest directAddresses(String remote, String local) {
         this.directRemoteAddress = remote;
         this.directLocalAddress = local;
+        return this;
+    }
+
+    /** Sets {@link #originalSource}: where the request's upstream connections leave from, null for the cluster's. */
+    public RouterRequest originalSource(dev.inmesh.runtime.upstream.OriginalSrcBind source) {
+        this.originalSource = source;
         return this;
     }
 

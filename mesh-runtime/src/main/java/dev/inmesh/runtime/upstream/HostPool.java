@@ -27,8 +27,9 @@ import java.util.concurrent.atomic.AtomicLong;
  * the cluster's windows and header table size; the connections' idle timeout, maximum duration and, for HTTP/1.1, maximum requests; TCP keep-alive),
  * split by event loop when the limits are generous (see {@link Current}). When the settings change, the old clients
  * drain gracefully and new ones are made; so they do when the host leaves the cluster. A TLS cluster with {@code auto_sni} or
- * {@code auto_san_validation} keeps a pool of its own per request host name (see {@link #client(Vertx, Settings,
- * CircuitBreakerState, String)}), as Envoy keys its pools by the SNI and the SANs to check.
+ * {@code auto_san_validation} keeps a pool of its own per request host name, and requests from an original source
+ * ({@code original_src}) a pool per source (see {@link #client(Vertx, Settings, CircuitBreakerState, String,
+ * OriginalSrcBind)}), as Envoy keys its pools by the SNI, the SANs to check and the socket options.
  */
 final class HostPool {
     /** The largest upstream response head taken: Envoy's default {@code max_response_headers_kb}, 60 KiB. */
@@ -43,9 +44,9 @@ final class HostPool {
      */
     static final int MAX_POOL_SIZE = 1024;
     /**
-     * The most request host names one host keeps a pool for ({@code auto_sni}): a new name beyond them drains the
-     * pool of the name that came first (its requests in flight finish), so that a caller sending ever new Host values
-     * cannot grow the pools without bound.
+     * The most pools one host keeps per request host name ({@code auto_sni}) and original source
+     * ({@code original_src}): a new one beyond them drains the one that came first (its requests in flight finish),
+     * so that a caller sending ever new Host values, or ever new clients, cannot grow the pools without bound.
      */
     static final int MAX_HOST_NAMES = 64;
 
@@ -77,6 +78,12 @@ final class HostPool {
                  TcpKeepalive tcpKeepalive, Http2ProtocolOptions http2Options) {
             this(connectTimeoutMillis, http2, localAddress, maxConnections, maxPending, idleTimeoutSeconds,
                     maxLifetimeMillis, maxRequestsPerConnection, tls, tcpKeepalive, http2Options, false);
+        }
+
+        /** These settings with another local address. */
+        Settings withLocalAddress(String address) {
+            return new Settings(connectTimeoutMillis, http2, address, maxConnections, maxPending, idleTimeoutSeconds,
+                    maxLifetimeMillis, maxRequestsPerConnection, tls, tcpKeepalive, http2Options, clusterWide);
         }
 
         /** These settings with the limits held across the cluster's hosts, or by each host's pool. */
@@ -123,9 +130,15 @@ final class HostPool {
     private final SocketAddress address;
     /** The host name of this pool's requests (its SNI or SAN to check), or null for the host's own pool. */
     private final String requestHost;
-    /** The host's own pool: the pools per request host name, in the order they were made; null in those. */
-    private final ConcurrentHashMap<String, HostPool> byHost;
-    private final ArrayDeque<String> hostOrder; // guarded by this
+    /**
+     * The host's own pool: the pools per request host name and original source, in the order they were made; null
+     * in those.
+     */
+    private final ConcurrentHashMap<SubPool, HostPool> byHost;
+    private final ArrayDeque<SubPool> hostOrder; // guarded by this
+
+    /** What a pool of its own is kept for: a request host name, an original source, or both (either may be null). */
+    private record SubPool(String requestHost, OriginalSrcBind source) {}
     /** The host's statistics, which count this pool's connections; set once the host is made. */
     private volatile HostStats stats;
     /**
@@ -158,10 +171,13 @@ final class HostPool {
         this.served = new ConcurrentHashMap<>();
     }
 
-    /** The pool of one request host name: the host's statistics and request counts are its own pool's. */
-    private HostPool(HostPool own, String requestHost) {
+    /**
+     * The pool of one request host name or original source: the host's statistics and request counts are its own
+     * pool's.
+     */
+    private HostPool(HostPool own, SubPool key) {
         this.address = own.address;
-        this.requestHost = requestHost;
+        this.requestHost = key.requestHost();
         this.byHost = null;
         this.hostOrder = null;
         this.served = own.served;
@@ -189,19 +205,23 @@ final class HostPool {
 
     /**
      * The client for requests to {@code requestHost} of a cluster whose TLS takes the SNI or the SAN to check from
-     * the request's host: a pool per name, as a connection made for one name must not carry another's requests.
+     * the request's host (null: any other cluster), from {@code source} (null: none; {@code wanted} then binds it):
+     * a pool per name and source, as a connection made for one name, or from one client's address, must not carry
+     * another's requests.
      */
-    HttpClient client(Vertx vertx, Settings wanted, CircuitBreakerState breakers, String requestHost) {
-        HostPool p = byHost.get(requestHost);
+    HttpClient client(Vertx vertx, Settings wanted, CircuitBreakerState breakers, String requestHost,
+                      OriginalSrcBind source) {
+        SubPool key = new SubPool(requestHost, source);
+        HostPool p = byHost.get(key);
         if (p == null) {
-            p = hostPool(requestHost);
+            p = hostPool(key);
         }
         // a pool drained meanwhile (over MAX_HOST_NAMES, or the host left) still makes this request's connection,
         // which its idle timeout closes
         return p.client(vertx, wanted, breakers);
     }
 
-    private synchronized HostPool hostPool(String name) {
+    private synchronized HostPool hostPool(SubPool name) {
         HostPool p = byHost.get(name);
         if (p != null) {
             return p;
@@ -441,7 +461,10 @@ final class HostPool {
         drainPerRequestHost();
     }
 
-    /** Lets the requests in flight of the pools per request host name finish, then closes their connections. */
+    /**
+     * Lets the requests in flight of the pools per request host name and original source finish, then closes their
+     * connections.
+     */
     synchronized void drainPerRequestHost() {
         if (byHost != null) {
             byHost.values().forEach(HostPool::drain);

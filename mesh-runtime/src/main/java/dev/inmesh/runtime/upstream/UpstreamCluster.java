@@ -345,6 +345,19 @@ public final class UpstreamCluster {
      * @throws IllegalStateException without Vert.x
      */
     public HttpClient httpClient(Host host, boolean downstreamHttp2, String requestHost) {
+        return httpClient(host, downstreamHttp2, requestHost, null);
+    }
+
+    /**
+     * The pooled HTTP client for a host of this cluster, as {@link #httpClient(Host, boolean, String)}, for a request
+     * whose downstream connection's listener runs {@code original_src} ({@code original}; null: none): its connections
+     * bind the source in place of the cluster's bind address, as in Envoy the filter's source wins, and are the
+     * source's alone (a pool per source, as Envoy keys its pools by the socket options). Only a Vert.x whose transport
+     * reads {@link OriginalSrcBind#localAddress()} may be given a source: the standalone proxy's.
+     *
+     * @throws IllegalStateException without Vert.x
+     */
+    public HttpClient httpClient(Host host, boolean downstreamHttp2, String requestHost, OriginalSrcBind original) {
         if (env.vertx() == null) {
             throw new IllegalStateException("no Vert.x: connection pools are unavailable");
         }
@@ -383,8 +396,13 @@ public final class UpstreamCluster {
         if (settings.maxConnections() < HostPool.MAX_POOL_SIZE && hosts().size() > 1) {
             settings = h2 ? cached.h2cClusterWide : cached.clusterWide;
         }
-        if (requestHost != null && settings.tls() != null && settings.tls().context().perRequestHost()) {
-            return host.pool.client(env.vertx(), settings, defaultBreakers, requestHost);
+        boolean byName = requestHost != null && settings.tls() != null && settings.tls().context().perRequestHost();
+        if (original != null) {
+            return host.pool.client(env.vertx(), settings.withLocalAddress(original.localAddress()), defaultBreakers,
+                    byName ? requestHost : null, original);
+        }
+        if (byName) {
+            return host.pool.client(env.vertx(), settings, defaultBreakers, requestHost, null);
         }
         return host.pool.client(env.vertx(), settings, defaultBreakers);
     }
