@@ -24,7 +24,8 @@ public final class SnapshotHolder {
     private final List<Consumer<MeshSnapshot>> listeners = new CopyOnWriteArrayList<>();
     private final List<Check> checks = new CopyOnWriteArrayList<>();
     private final UpstreamEnvironment upstream;
-    private ClusterManager clusters;
+    /** The current snapshot's cluster manager, written under this holder's lock. */
+    private volatile ClusterManager clusters;
     /** Completed once the first snapshot's clusters are initialized (see {@link #initialized()}). */
     private final Promise<Void> initialized = Promise.promise();
     /**
@@ -67,8 +68,10 @@ public final class SnapshotHolder {
     /**
      * Completed once a first snapshot was applied and its clusters are initialized
      * ({@link ClusterManager#initialized()}: each of its clusters with health checks had its first round), as Envoy's
-     * server leaves {@code PRE_INITIALIZING} once its cluster manager has initialized the clusters of its first
-     * configuration. Without health checks, as soon as the first snapshot is applied. Never failed.
+     * server leaves {@code PRE_INITIALIZING} once its cluster manager has initialized its clusters. A snapshot applied
+     * meanwhile is waited for instead: its new clusters, and those it changes (which warm anew), hold it too, as do
+     * the clusters its source holds back ({@link #apply(ResourceBundle, boolean)}). Without health checks, as soon as
+     * the first snapshot is applied. Never failed.
      */
     public Future<Void> initialized() {
         return initialized.future();
@@ -80,28 +83,56 @@ public final class SnapshotHolder {
      * @throws InvalidResourceException when a resource is unusable (it does not compile, or a {@link Check} refuses
      *                                  it); nothing changes then
      */
-    public synchronized MeshSnapshot apply(ResourceBundle bundle) throws InvalidResourceException {
+    public MeshSnapshot apply(ResourceBundle bundle) throws InvalidResourceException {
+        return apply(bundle, false);
+    }
+
+    /**
+     * Compiles and publishes a bundle from a source that may hold clusters back: {@code clustersHeld} says that the
+     * source holds a cluster (new, or a new version of one) out of the bundle while it warms there, as the ADS client
+     * holds an EDS cluster until its load assignment arrives. While the server initializes
+     * ({@link #initialized()} not complete), it waits for such a cluster too, as Envoy's init helper waits for a
+     * cluster CDS adds or updates before the cluster manager has initialized, whatever it waits for.
+     *
+     * @throws InvalidResourceException as {@link #apply(ResourceBundle)}
+     */
+    public synchronized MeshSnapshot apply(ResourceBundle bundle, boolean clustersHeld)
+            throws InvalidResourceException {
         var buckets = rateLimitBuckets.session();
         MeshSnapshot compiled = SnapshotCompiler.compile(bundle, current.resources(), current.generation() + 1,
                 buckets);
         runChecks(bundle);
-        boolean first = clusters == null;
-        clusters = first ? ClusterManager.create(upstream, bundle.clusters(), bundle.endpoints())
-                : clusters.update(bundle.clusters(), bundle.endpoints());
+        boolean initializing = !initialized.future().isComplete();
+        clusters = clusters == null ? ClusterManager.create(upstream, bundle.clusters(), bundle.endpoints())
+                : clusters.update(bundle.clusters(), bundle.endpoints(), initializing);
         MeshSnapshot next = compiled.withClusters(clusters);
         ResourceBundle before = current.resources();
         current = next;
         countChanges(before, bundle);
         buckets.commit();
         ready = true;
-        if (first) {
+        if (initializing) {
             // after the snapshot is current: what waits for it (the proxy's listeners) reads the snapshot
-            clusters.initialized().onComplete(ar -> initialized.tryComplete());
+            ClusterManager m = clusters;
+            m.initialized().onComplete(ar -> initializedBy(m, clustersHeld));
         }
         for (Consumer<MeshSnapshot> l : listeners) {
             l.accept(next);
         }
         return next;
+    }
+
+    /**
+     * Completes the initialization once manager {@code m}'s clusters are initialized, if it is still the current one
+     * and its source held no cluster back: as Envoy's init helper, initialization waits for the clusters of every
+     * configuration applied before it completes (a cluster that a later one removed no longer holds it), not only for
+     * the first configuration's. A later configuration's own wait completes it instead. Runs on an event loop,
+     * without the holder's lock, which a configuration being compiled may hold.
+     */
+    private void initializedBy(ClusterManager m, boolean clustersHeld) {
+        if (m == clusters && !clustersHeld) {
+            initialized.tryComplete();
+        }
     }
 
     /**

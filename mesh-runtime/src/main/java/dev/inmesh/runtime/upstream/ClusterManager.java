@@ -38,18 +38,27 @@ public final class ClusterManager implements AutoCloseable {
     /** A manager in a given environment (tests and benchmarks pass a fake clock, seeded randomness, no Vert.x). */
     public static ClusterManager create(UpstreamEnvironment env, Map<String, Cluster> clusters,
                                         Map<String, ClusterLoadAssignment> assignments) {
-        return new ClusterManager(env, Map.of()).build(clusters, assignments);
+        return new ClusterManager(env, Map.of()).build(clusters, assignments, true);
     }
 
     /**
      * The manager for the next snapshot. Clusters are matched by name; hosts by address.
      */
+    public ClusterManager update(Map<String, Cluster> newClusters, Map<String, ClusterLoadAssignment> assignments) {
+        return update(newClusters, assignments, false);
+    }
+
+    /**
+     * The same, {@code initializing} saying whether the server still initializes: a changed cluster with health checks
+     * then warms anew (see {@link UpstreamCluster#apply}), as Envoy's init helper waits for the new version of a
+     * cluster updated before the cluster manager has initialized.
+     */
     public synchronized ClusterManager update(Map<String, Cluster> newClusters,
-                                              Map<String, ClusterLoadAssignment> assignments) {
+                                              Map<String, ClusterLoadAssignment> assignments, boolean initializing) {
         if (retired) {
             throw new IllegalStateException("this cluster manager was replaced or closed");
         }
-        ClusterManager next = build(newClusters, assignments);
+        ClusterManager next = build(newClusters, assignments, initializing);
         retired = true;
         for (Map.Entry<String, UpstreamCluster> e : clusters.entrySet()) {
             if (!newClusters.containsKey(e.getKey())) {
@@ -59,7 +68,8 @@ public final class ClusterManager implements AutoCloseable {
         return next;
     }
 
-    private ClusterManager build(Map<String, Cluster> newClusters, Map<String, ClusterLoadAssignment> assignments) {
+    private ClusterManager build(Map<String, Cluster> newClusters, Map<String, ClusterLoadAssignment> assignments,
+                                 boolean initializing) {
         Map<String, UpstreamCluster> out = new HashMap<>();
         for (Map.Entry<String, Cluster> e : newClusters.entrySet()) {
             Cluster c = e.getValue();
@@ -67,7 +77,7 @@ public final class ClusterManager implements AutoCloseable {
             if (uc == null) {
                 uc = new UpstreamCluster(c, env);
             }
-            uc.apply(c, assignments.get(c.serviceName()));
+            uc.apply(c, assignments.get(c.serviceName()), initializing);
             out.put(c.name(), uc);
         }
         return new ClusterManager(env, Map.copyOf(out));

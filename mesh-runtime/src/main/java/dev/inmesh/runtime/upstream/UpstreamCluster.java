@@ -104,9 +104,10 @@ public final class UpstreamCluster {
     /**
      * Completed when the cluster is initialized, as Envoy's cluster calls its initialize callback: at once without
      * health checks, else once its warming ends (or it is closed, as Envoy's init helper lets go of a cluster removed
-     * while it initializes). What the cluster manager's {@link ClusterManager#initialized()} waits for.
+     * while it initializes). What the cluster manager's {@link ClusterManager#initialized()} waits for. A new one when
+     * an initialized cluster warms anew (see {@link #apply(Cluster, ClusterLoadAssignment, boolean)}).
      */
-    private final Promise<Void> initialized = Promise.promise();
+    private volatile Promise<Void> initialized = Promise.promise();
 
     UpstreamCluster(Cluster config, UpstreamEnvironment env) {
         this.name = config.name();
@@ -438,18 +439,25 @@ public final class UpstreamCluster {
     /**
      * Applies a cluster's configuration and, for EDS, its assignment; hosts that stay keep their state. Its new TLS
      * contexts are compiled first, without the cluster's lock, which an event loop picking or rebuilding hosts takes.
+     *
+     * <p>A changed configuration with health checks of a cluster that warms, or of any cluster while the server
+     * initializes ({@code initializing}), warms anew, as the new version Envoy's cluster manager builds of it: its
+     * checks start afresh and its warming counts its first host set's checks again (what the old version's checks
+     * found counts for nothing), and {@link #initialized()} waits for them. Envoy replaces a warming cluster with its
+     * update (the old version and its initialize callback dropped), and during its initialization replaces any
+     * updated cluster and has its init helper wait for the new one (cluster_manager_impl.cc addOrUpdateCluster).
      */
-    void apply(Cluster newConfig, ClusterLoadAssignment newAssignment) {
+    void apply(Cluster newConfig, ClusterLoadAssignment newAssignment, boolean initializing) {
         TransportSockets previous = sockets;
         TransportSockets compiled = TransportSockets.of(newConfig, previous, this::compileSlot);
         synchronized (this) {
-            apply(newConfig, newAssignment, previous, compiled);
+            apply(newConfig, newAssignment, previous, compiled, initializing);
         }
     }
 
     /** {@link #apply}, under the lock, with the sockets {@code compiled} against {@code previous}. */
     private void apply(Cluster newConfig, ClusterLoadAssignment newAssignment, TransportSockets previous,
-                       TransportSockets compiled) {
+                       TransportSockets compiled, boolean initializing) {
         Cluster old = this.config;
         installSockets(previous, compiled, newConfig);
         boolean changed = old != newConfig && !newConfig.equals(old);
@@ -472,10 +480,15 @@ public final class UpstreamCluster {
             prioritySet = PrioritySet.EMPTY; // a new policy starts afresh
         }
         outlierDetector.configure(newConfig.outlierDetection());
-        if (old == null && newConfig.healthCheck() != null) {
+        boolean warmsAnew = old != null && changed && newConfig.healthCheck() != null && (warming || initializing);
+        if (old == null && newConfig.healthCheck() != null || warmsAnew) {
+            if (old != null && !warming) {
+                // the warming that ended completes (or has completed) the future it took: a new one waits for this
+                initialized = Promise.promise();
+            }
             warming = true;
         }
-        configureHealthChecks(newConfig.healthCheck());
+        configureHealthChecks(newConfig.healthCheck(), warmsAnew);
         switch (newConfig.type()) {
             // an update without a new assignment for the same service keeps the hosts it has
             case EDS -> assignment = newAssignment != null ? newAssignment
@@ -512,11 +525,12 @@ public final class UpstreamCluster {
      * checks' schedules); a check added or changed replaces it, the hosts keeping their health until their first new
      * check decides, either way (Envoy runs the new check on a new version of the cluster, whose hosts start failed,
      * while the old version serves until each host has had a check); a check removed clears what checks said, and
-     * ends a warming. A check changed while the cluster warms counts the checks to wait for again.
+     * ends a warming. A check changed while the cluster warms counts the checks to wait for again, and so does one
+     * {@code restarted}: a new checker whatever the check, whose sessions start afresh.
      */
-    private void configureHealthChecks(dev.inmesh.api.config.cluster.HealthCheck hc) {
+    private void configureHealthChecks(dev.inmesh.api.config.cluster.HealthCheck hc, boolean restarted) {
         HealthChecker current = healthChecker;
-        if (current != null && current.config().equals(hc)) {
+        if (!restarted && current != null && current.config().equals(hc)) {
             return;
         }
         if (current != null) {
@@ -563,14 +577,15 @@ public final class UpstreamCluster {
      */
     private void endWarming() {
         warming = false;
-        if (initialized.future().isComplete()) {
+        Promise<Void> ended = initialized; // not one made later, should the cluster warm anew before this runs
+        if (ended.future().isComplete()) {
             return;
         }
         var vertx = env.vertx();
         if (vertx == null) {
-            initialized.tryComplete();
+            ended.tryComplete();
         } else {
-            vertx.runOnContext(v -> initialized.tryComplete());
+            vertx.runOnContext(v -> ended.tryComplete());
         }
     }
 

@@ -132,6 +132,46 @@ class MeshInitializationTest {
         assertEquals(200, admin("/ready").statusCode());
     }
 
+    /** The next held check of cluster {@code name} (its :authority, the cluster's name), the others held still. */
+    private HttpServerRequest checkOf(String name) throws Exception {
+        long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (System.nanoTime() < end) {
+            for (HttpServerRequest r : held) {
+                if (name.equals(r.authority().host()) && held.remove(r)) {
+                    return r;
+                }
+            }
+            Thread.sleep(20);
+        }
+        throw new AssertionError("no check of " + name + " within 10 s");
+    }
+
+    /**
+     * A configuration applied while the first one's clusters initialize is waited for too, as Envoy's init helper
+     * waits for a cluster CDS adds, or updates, before it completes: here a new cluster with health checks, and a
+     * cluster of the first configuration that gains them.
+     */
+    @Test
+    void aClusterAddedOrGivenChecksBeforeTheStartCompletedHoldsItToo() throws Exception {
+        Future<Void> started = start("resources:\n" + cluster("checked", true) + cluster("plain", false));
+        HttpServerRequest first = checkOf("checked");
+        Files.writeString(dir.resolve("mesh.yaml"), "resources:\n" + cluster("checked", true)
+                + cluster("plain", true) + cluster("added", true));
+        HttpServerRequest plain = checkOf("plain");
+        HttpServerRequest added = checkOf("added");
+
+        first.response().end("ok");
+        plain.response().end("ok");
+        Thread.sleep(200); // a start completed by the first configuration's checks would have completed
+        assertFalse(started.isComplete());
+        assertFalse(mesh.isReady());
+        assertEquals("PRE_INITIALIZING\n", admin("/ready").bodyAsString());
+
+        added.response().end("ok");
+        started.await(10, TimeUnit.SECONDS);
+        assertEquals("LIVE\n", admin("/ready").bodyAsString());
+    }
+
     @Test
     void withoutHealthChecksNothingWaits() throws Exception {
         start("resources:\n" + cluster("plain", false)).await(10, TimeUnit.SECONDS);

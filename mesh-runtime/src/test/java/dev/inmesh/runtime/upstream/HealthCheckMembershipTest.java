@@ -270,6 +270,54 @@ class HealthCheckMembershipTest {
         assertEquals(Set.of("10.0.0.1:8080"), picked(c));
     }
 
+    /**
+     * A warming cluster whose configuration changes warms anew, as Envoy's update of a warming cluster replaces it: the
+     * old version's checks, done or in flight, count for nothing, and each host of the new version has a check of its
+     * own before the cluster (and the initialization) is done.
+     */
+    @Test
+    void aWarmingClusterWhoseConfigurationChangesWarmsAnewTheOldVersionsChecksCountingForNothing() {
+        ClusterManager m = f.manager(checked(Fixtures.eds("c"), false), Fixtures.cla("c", 2));
+        UpstreamCluster c = m.clusters().get("c");
+        HealthChecker.Session old = c.healthCheckSession(host(c, 2));
+        result(c, 1, Result.SUCCESS);
+        Future<Void> initialized = m.initialized();
+
+        m = m.update(Map.of("c", checked(Fixtures.eds("c"), true)), Map.of("c", Fixtures.cla("c", 2)));
+        old.onResult(Result.SUCCESS); // the old version's check in flight: dropped with it
+        assertTrue(c.warming());
+        assertNull(m.cluster("c"));
+        result(c, 2, Result.SUCCESS);
+        assertTrue(c.warming()); // host 1's check was the old version's
+        assertFalse(initialized.isComplete());
+        result(c, 1, Result.SUCCESS);
+        assertSame(c, m.cluster("c"));
+        assertTrue(initialized.succeeded());
+    }
+
+    /**
+     * While the server initializes, a cluster that gains health checks warms, and the manager's initialization waits
+     * for it, as Envoy's init helper waits for the new version of a cluster updated before it completes; once the
+     * server is initialized, the same update leaves the cluster in use (its hosts failed until their first check).
+     */
+    @Test
+    void aClusterThatGainsChecksWhileTheServerInitializesWarmsAndHoldsTheInitializationNotAfter() {
+        ClusterManager m = f.manager(Fixtures.eds("c"), Fixtures.cla("c", 1));
+        assertTrue(m.initialized().succeeded());
+        ClusterManager next = m.update(Map.of("c", checked(Fixtures.eds("c"), false)),
+                Map.of("c", Fixtures.cla("c", 1)), true);
+        UpstreamCluster c = next.clusters().get("c");
+        Future<Void> initialized = next.initialized();
+        assertTrue(c.warming());
+        assertFalse(initialized.isComplete());
+        result(c, 1, Result.SUCCESS);
+        assertTrue(initialized.succeeded());
+
+        ClusterManager later = f.manager(Fixtures.eds("d"), Fixtures.cla("d", 1));
+        later = later.update(Map.of("d", checked(Fixtures.eds("d"), false)), Map.of("d", Fixtures.cla("d", 1)));
+        assertNotNull(later.cluster("d"));
+    }
+
     @Test
     void aNewHostOfAClusterInUseIsNotPickedBeforeItsFirstCheckPassesAndIsAfter() {
         ClusterManager m = passing(2, false);

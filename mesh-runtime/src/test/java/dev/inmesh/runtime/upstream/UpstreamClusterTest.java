@@ -75,7 +75,7 @@ class UpstreamClusterTest {
         };
         log.addHandler(compiling);
         try {
-            c.apply(withTls, null);
+            c.apply(withTls, null, false);
         } finally {
             log.removeHandler(compiling);
         }
