@@ -24,8 +24,13 @@ public final class SnapshotHolder {
     private final List<Consumer<MeshSnapshot>> listeners = new CopyOnWriteArrayList<>();
     private final List<Check> checks = new CopyOnWriteArrayList<>();
     private final UpstreamEnvironment upstream;
-    /** The current snapshot's cluster manager, written under this holder's lock. */
-    private volatile ClusterManager clusters;
+    private ClusterManager clusters;
+    /**
+     * While the server initializes, the manager whose clusters' initialization ends it: the last one applied, unless
+     * its source held a cluster back; null while a configuration is applied (the clusters it removes let go of their
+     * wait then, which ends nothing).
+     */
+    private volatile ClusterManager initializingWith;
     /** Completed once the first snapshot's clusters are initialized (see {@link #initialized()}). */
     private final Promise<Void> initialized = Promise.promise();
     /**
@@ -103,6 +108,7 @@ public final class SnapshotHolder {
                 buckets);
         runChecks(bundle);
         boolean initializing = !initialized.future().isComplete();
+        initializingWith = null;
         clusters = clusters == null ? ClusterManager.create(upstream, bundle.clusters(), bundle.endpoints())
                 : clusters.update(bundle.clusters(), bundle.endpoints(), initializing);
         MeshSnapshot next = compiled.withClusters(clusters);
@@ -114,25 +120,17 @@ public final class SnapshotHolder {
         if (initializing) {
             // after the snapshot is current: what waits for it (the proxy's listeners) reads the snapshot
             ClusterManager m = clusters;
-            m.initialized().onComplete(ar -> initializedBy(m, clustersHeld));
+            initializingWith = clustersHeld ? null : m;
+            m.initialized().onComplete(ar -> {
+                if (initializingWith == m) {
+                    initialized.tryComplete();
+                }
+            });
         }
         for (Consumer<MeshSnapshot> l : listeners) {
             l.accept(next);
         }
         return next;
-    }
-
-    /**
-     * Completes the initialization once manager {@code m}'s clusters are initialized, if it is still the current one
-     * and its source held no cluster back: as Envoy's init helper, initialization waits for the clusters of every
-     * configuration applied before it completes (a cluster that a later one removed no longer holds it), not only for
-     * the first configuration's. A later configuration's own wait completes it instead. Runs on an event loop,
-     * without the holder's lock, which a configuration being compiled may hold.
-     */
-    private void initializedBy(ClusterManager m, boolean clustersHeld) {
-        if (m == clusters && !clustersHeld) {
-            initialized.tryComplete();
-        }
     }
 
     /**

@@ -441,6 +441,39 @@ class AdsClientTest extends AdsRig {
         await(() -> "c1".equals(clusterFor(holder.current(), "9080", "/")), WAIT, "the configuration");
     }
 
+    /** A snapshot of version {@code v}: clusters {@code clusters}, load assignments {@code endpoints}, c's route. */
+    static Snapshot withClusters(String v, List<io.envoyproxy.envoy.config.cluster.v3.Cluster> clusters,
+                                 List<io.envoyproxy.envoy.config.endpoint.v3.ClusterLoadAssignment> endpoints) {
+        return Snapshot.create(clusters, v, endpoints, v, List.of(listener("0.0.0.0_9080", 9080, "9080")), v,
+                List.of(route("9080", "c")), v, List.of(), v);
+    }
+
+    /**
+     * A cluster whose version in force waits for its first health checks, and whose next version waits for its load
+     * assignment: the version in force is dropped (no longer in the snapshot, in use or warming), as Envoy's update of
+     * a warming cluster replaces it among its warming clusters, and the server's initialization waits for the next
+     * version, as Envoy's init helper for a cluster CDS updates before it completes; here that version has no checks,
+     * so its load assignment ends the initialization. The holder has no Vert.x: the first version's checks never run.
+     */
+    @Test
+    void aWarmingClusterWhoseNextVersionWaitsForItsLoadAssignmentIsDroppedAndTheInitializationWaitsForTheNext()
+            throws Exception {
+        var checked = XdsFixtures.staticCluster("c", 9).toBuilder().addHealthChecks(XdsFixtures.parse(
+                "{timeout: 1s, interval: 1s, unhealthy_threshold: 1, healthy_threshold: 1, tcp_health_check: {}}",
+                io.envoyproxy.envoy.config.core.v3.HealthCheck.class)).build();
+        startAndAwaitFirst(withClusters("1", List.of(checked), List.of()), Duration.ofSeconds(30));
+        assertTrue(holder.current().clusterManager().clusters().get("c").warming());
+
+        server.set(withClusters("2", List.of(XdsFixtures.edsCluster("c")), List.of()));
+        await(() -> client.dynamicState().warmingClusters().containsKey("c"), WAIT, "the next version held");
+        assertNull(holder.current().clusterManager().clusters().get("c"), "the version in force, still warming");
+        assertFalse(holder.initialized().isComplete());
+
+        server.set(withClusters("3", List.of(XdsFixtures.edsCluster("c")), List.of(XdsFixtures.endpoints("c", 1))));
+        await(() -> holder.initialized().isComplete(), WAIT, "the initialization, by the next version");
+        assertNotNull(holder.current().clusterManager().cluster("c"));
+    }
+
     @Test
     void nothingIsAppliedBeforeTheRoutesOfTheListenersArrive() throws Exception {
         // RDS is absent from the server at first; the client waits (until the initial fetch timeout)
