@@ -160,8 +160,9 @@ public final class DefaultMesh implements Mesh {
      * then the config source once the first certificate is written: start fails when that cannot be had. It completes
      * once the first configuration's clusters are initialized (those with health checks had their first round,
      * {@link SnapshotHolder#initialized()}), as Envoy starts its workers only once its cluster manager has
-     * initialized; a config source that completes without a configuration (an ADS initial fetch timeout) does not
-     * wait for one.
+     * initialized. An ADS source whose initial fetch timeouts pass with nothing from the server applies an empty
+     * configuration, as Envoy's subscriptions' init targets are ready on the fetch timeout: the start completes, LIVE.
+     * A start that failed meanwhile (the source never started) waits for no configuration.
      */
     @Override
     public synchronized Future<Void> start() {

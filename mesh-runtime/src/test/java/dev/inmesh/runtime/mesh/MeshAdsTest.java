@@ -62,6 +62,26 @@ class MeshAdsTest {
         assertTrue(tookMillis >= 900, "started after " + tookMillis + " ms, before the timeout");
     }
 
+    /**
+     * With nothing from the control plane within the initial fetch timeouts (CDS's, then LDS's), the mesh is LIVE on
+     * an empty configuration, as Envoy's server: its CDS and LDS subscriptions' init targets are ready on the fetch
+     * timeout (GrpcSubscriptionImpl::onConfigUpdateFailed, FetchTimedout), so its cluster manager and init manager
+     * initialize and it starts its workers with no listener.
+     */
+    @Test
+    void afterTheInitialFetchTimeoutsWithNothingFromTheServerTheMeshIsLive() throws Exception {
+        mesh = Mesh.create(vertx, options().setAdminPort(0).setXdsInitialFetchTimeoutSeconds(1));
+        mesh.start().await(10, TimeUnit.SECONDS);
+        assertTrue(mesh.isReady());
+        int admin = ((DefaultMesh) mesh).adminPort();
+        io.vertx.ext.web.client.WebClient plain = io.vertx.ext.web.client.WebClient.create(vertx);
+        HttpResponse<Buffer> ready = plain.get(admin, "127.0.0.1", "/ready").send().await(10, TimeUnit.SECONDS);
+        assertEquals(200, ready.statusCode());
+        assertEquals("LIVE\n", ready.bodyAsString());
+        assertTrue(plain.get(admin, "127.0.0.1", "/stats?filter=^server.state$").send().await(10, TimeUnit.SECONDS)
+                .bodyAsString().contains("server.state: 0"));
+    }
+
     @Test
     void zeroWaitsForTheFirstConfigurationWithNoEnd() throws Exception {
         mesh = Mesh.create(vertx, options().setXdsInitialFetchTimeoutSeconds(0));
