@@ -80,6 +80,32 @@ class ProxyAccessLogTest {
     }
 
     @Test
+    void theDownstreamRemoteAddressIsTheLastForwardedForAddressAndTheDirectOneTheConnectionsPeer() throws Exception {
+        // Envoy's connection manager (use_remote_address false) makes the last x-forwarded-for address, port 0, the
+        // stream's remote address; the direct one stays the socket's peer. The forwarded addresses get no traffic
+        int app = vertx.createHttpServer().requestHandler(req -> req.response().end("ok")).listen(0, "127.0.0.1")
+                .await().actualPort();
+        int port = LoopbackProxy.freePort();
+        Path log = dir.resolve("xff.log");
+        String config = ProxyLocalRateLimitTest.inboundConfig(port, app, "", "").replace(
+                "          stat_prefix: inbound_0.0.0.0_9080\n", "          stat_prefix: inbound_0.0.0.0_9080\n"
+                        + accessLog(log, "%DOWNSTREAM_REMOTE_ADDRESS% %DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT% "
+                        + "%DOWNSTREAM_REMOTE_PORT% %DOWNSTREAM_DIRECT_REMOTE_ADDRESS%", "          "));
+        Path file = Files.writeString(dir.resolve("xff.yaml"), config);
+        proxy = StandaloneProxy.start(new StandaloneProxy.Settings(file, -1, -1, 1, AccessLogs.observer(null),
+                AdminHook.NONE));
+        int client;
+        try (Socket s = new Socket(InetAddress.getLoopbackAddress(), port)) {
+            s.setSoTimeout(10_000);
+            client = s.getLocalPort();
+            s.getOutputStream().write(("GET / HTTP/1.1\r\nhost: svc\r\nx-forwarded-for: 10.1.2.3, 192.0.2.7\r\n"
+                    + "connection: close\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+            s.getInputStream().readAllBytes();
+        }
+        assertEquals(List.of("192.0.2.7:0 192.0.2.7 0 127.0.0.1:" + client), lines(log, 1));
+    }
+
+    @Test
     void aRequestTheConnectionManagerRefusesBeforeItsHeadIsReadIsWrittenToItsAccessLog() throws Exception {
         int app = vertx.createHttpServer().requestHandler(req -> req.response().end("ok")).listen(0, "127.0.0.1")
                 .await().actualPort();

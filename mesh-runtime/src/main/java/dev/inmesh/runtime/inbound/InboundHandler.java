@@ -219,6 +219,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         String remote = IpLiterals.hostPort(remoteIp, remotePort);
         // the request's server span, once it is begun, and the route it took (whose decorator names the span)
         Traced traced = new Traced();
+        traced.remoteAddress = dev.inmesh.runtime.router.RouterRequest.remoteAddress(headers, remote);
         traced.headBytes = headBytes;
         traced.hostHeaderFallback = hcm == null || hcm.hostHeaderFallback();
         traced.statsOverrides = snapshot.statsOverrides(hcm);
@@ -888,7 +889,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         String remote = req.remoteAddress() == null ? null : req.remoteAddress().hostAddress() + ":"
                 + req.remoteAddress().port();
         String sni = traced.session == null ? null : DownstreamTls.requestedServerName(traced.session);
-        return new LuaFilter.Info(protocol(req), local, remote, remote, sni, routeName);
+        return new LuaFilter.Info(protocol(req), local, remote, traced.remoteAddress, sni, routeName);
     }
 
     /** Names a forwarded request's route, its cluster and the Istio service of that cluster; returns {@code f}. */
@@ -1429,7 +1430,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 protocol(req), status, flags, details, req.bytesRead(), ended ? resp.bytesWritten() : 0,
                 (System.nanoTime() - start) / 1_000_000, -1, h.get("x-request-id"), authority,
                 h.get("user-agent"), h.get("x-forwarded-for"), local, inboundCluster, null,
-                local, remote, tls == null || tls.serverName.isEmpty() ? null : tls.serverName, routeName, 1, peer,
+                local, traced.remoteAddress, tls == null || tls.serverName.isEmpty() ? null : tls.serverName,
+                routeName, 1, peer,
                 destination[0], destination[1], destination[2],
                 Grpc.isRequest(h) ? Grpc.finalStatus(trailers, resp.headers(), status) : null, mutualTls,
                 // as the standalone proxy: Istio's principals are the URI SANs of TLS a client certificate came in
@@ -1443,7 +1445,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 snapshots.current().clusterManager().observabilityName(inboundCluster), traced.headBytes,
                 // a head the caller got, whether or not the body ended
                 HeadSize.response(!ended || resp.headWritten() ? status : 0, resp.headers(), trailers),
-                traced.statsOverrides, null, null); // in-JVM: the direct addresses are the server's remote and local
+                // in-JVM: the direct addresses are the server's remote and local
+                traced.statsOverrides, remote, null);
     }
 
     /**
@@ -1491,6 +1494,11 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
     }
 
     private static final class Traced {
+        /**
+         * The stream's downstream remote address: the last {@code x-forwarded-for} address, {@code ip:0}, when it is an
+         * IP, else the connection's ({@link dev.inmesh.runtime.router.RouterRequest#remoteAddress}).
+         */
+        String remoteAddress;
         /** Whether the router's encoding and the response scripts ran already, over a response body held for them. */
         boolean encoded;
         /** The run of the connection manager's Lua filters for the request, or null for none. */

@@ -785,15 +785,8 @@ public final class RbacFilter {
          * else the connection's peer.
          */
         byte[] remoteIp() {
-            String xff = request == null ? null : request.header("x-forwarded-for");
-            if (xff != null) {
-                String last = xff.substring(xff.lastIndexOf(',') + 1).trim();
-                byte[] ip = Cidrs.bytes(last);
-                if (ip != null) {
-                    return ip;
-                }
-            }
-            return Cidrs.bytes(peerIp);
+            byte[] ip = request == null ? null : RouterRequest.lastForwardedIp(request.header("x-forwarded-for"));
+            return ip != null ? ip : Cidrs.bytes(peerIp);
         }
 
         PeerIdentity peerIdentity() {

@@ -1263,7 +1263,7 @@ public final class Router {
         String local = req.downstreamLocalAddress != null ? req.downstreamLocalAddress
                 : req.originalDestination == null ? null
                 : req.originalDestination.address() + ":" + req.originalDestination.port();
-        return new LuaFilter.Info(req.protocol, local, req.downstreamRemoteAddress, req.downstreamRemoteAddress,
+        return new LuaFilter.Info(req.protocol, local, req.physicalPeer(), req.remoteAddress,
                 req.requestedServerName, routeName(route));
     }
 
@@ -1519,7 +1519,7 @@ public final class Router {
         Duration perTry = control.perTryTimeoutMs >= 0 ? Duration.ofMillis(control.perTryTimeoutMs)
                 : policy == null ? null : policy.perTryTimeout();
         Long hash = action.hashPolicies().isEmpty() ? null
-                : HashPolicies.hash(action.hashPolicies(), req.headers, req.sourceIp(), req.query(),
+                : HashPolicies.hash(action.hashPolicies(), req.headers, req.remoteIp(), req.query(),
                         hashesHosts(cluster) ? c -> routingCookie(ex, c) : null, req::header);
         // the stateful session filter runs before the router: the host the request names, on the path as it came
         ex.session = req.statefulSession.begin(vh, f.route(), req.uri, req.headers);
@@ -1963,7 +1963,7 @@ public final class Router {
     private static Host relayHost(RouterRequest req, RouteResult.Forward f, UpstreamCluster cluster) {
         RouteAction action = f.action();
         Long hash = action.hashPolicies().isEmpty() ? null
-                : HashPolicies.hash(action.hashPolicies(), req.headers, req.sourceIp(), req.query(), null,
+                : HashPolicies.hash(action.hashPolicies(), req.headers, req.remoteIp(), req.query(), null,
                         req::header);
         return chooseHost(cluster, req.statefulSession.begin(f.virtualHost(), f.route(), req.uri, req.headers),
                 new LbContext(hash != null, hash == null ? 0 : hash, null, 1, req.originalDestination));
@@ -2198,7 +2198,7 @@ public final class Router {
                 req.headers.get(HeaderNames.X_REQUEST_ID), req.authority, req.headers.get(HeaderNames.USER_AGENT),
                 req.headers.get(HeaderNames.X_FORWARDED_FOR), host == null ? null : host.addressString(),
                 ex.clusterName, address(ex.upstreamLocalAddress),
-                req.downstreamLocalAddress, req.downstreamRemoteAddress, req.requestedServerName, ex.routeName(),
+                req.downstreamLocalAddress, req.remoteAddress, req.requestedServerName, ex.routeName(),
                 Math.max(ex.attempts, 0), ex.downstreamPeer != null ? ex.downstreamPeer
                         : ex.upstreamPeer != null ? ex.upstreamPeer : dest.workload(),
                 dest.host(), dest.name(), dest.namespace(),
@@ -2210,7 +2210,7 @@ public final class Router {
                         trailers, ex.rewrittenPath != null ? ex.rewrittenPath : req.uri, req.scheme,
                         ex.span != null && ex.span.sampled()),
                 ex.cluster == null ? null : ex.cluster.config().observabilityName(), req.headBytes,
-                HeadSize.response(status, headers, trailers), req.statsOverrides, req.directRemoteAddress,
+                HeadSize.response(status, headers, trailers), req.statsOverrides, req.physicalPeer(),
                 req.directLocalAddress);
     }
 

@@ -49,6 +49,15 @@ public final class RouterRequest implements RouteRequest {
     /** The body still arriving, or null when it is whole ({@link #body}). */
     RequestBodyStream stream;
     final String downstreamRemoteAddress;
+    /**
+     * The stream's downstream remote address, as Envoy's connection manager sets it with {@code use_remote_address:
+     * false} and no trusted hops (which Inmesh requires): the last {@code x-forwarded-for} address, {@code ip:0},
+     * when it is an IP, else {@link #downstreamRemoteAddress} itself (no copy). Computed once, from the headers as they
+     * came: the access log's {@code %DOWNSTREAM_REMOTE_ADDRESS%}, the hash policies' {@code source_ip}, Lua's
+     * {@code downstreamRemoteAddress()} read it; {@code source_ip} principals and ext_authz's source read the
+     * connection's.
+     */
+    final String remoteAddress;
     final String downstreamLocalAddress;
     final SocketAddress originalDestination;
     final long startNanos;
@@ -208,6 +217,7 @@ public final class RouterRequest implements RouteRequest {
         this.headers = headers;
         this.body = body;
         this.downstreamRemoteAddress = downstreamRemoteAddress;
+        this.remoteAddress = remoteAddress(headers, downstreamRemoteAddress);
         this.downstreamLocalAddress = downstreamLocalAddress;
         this.originalDestination = originalDestination;
         this.startNanos = System.nanoTime();
@@ -536,6 +546,29 @@ public final class RouterRequest implements RouteRequest {
         return false;
     }
 
+    /**
+     * The stream's downstream remote address of a request with {@code headers} on a connection from
+     * {@code connectionRemote}, as Envoy's connection manager sets it with {@code use_remote_address: false} and no
+     * trusted hops (its {@code getLastAddressFromXFF}): the last address of {@code x-forwarded-for} (several headers
+     * read as one, joined by commas), once trimmed, when it is an IP literal, with port 0 ({@code 10.1.2.3:0},
+     * {@code [2001:db8::1]:0}); else (no header, an empty one, a last entry that is no IP) {@code connectionRemote}.
+     */
+    public static String remoteAddress(MultiMap headers, String connectionRemote) {
+        if (headers.get(HeaderNames.X_FORWARDED_FOR) == null) {
+            return connectionRemote;
+        }
+        java.util.List<String> all = headers.getAll(HeaderNames.X_FORWARDED_FOR);
+        byte[] ip = lastForwardedIp(all.size() == 1 ? all.get(0) : String.join(",", all));
+        return ip == null ? connectionRemote
+                : dev.inmesh.runtime.net.IpLiterals.withPort(dev.inmesh.runtime.net.IpLiterals.format(ip), 0);
+    }
+
+    /** The last address of an {@code x-forwarded-for} value when it is an IP literal once trimmed, else null. */
+    public static byte[] lastForwardedIp(String xff) {
+        return xff == null ? null : dev.inmesh.runtime.listener.Cidrs.bytes(xff.substring(xff.lastIndexOf(',') + 1)
+                .trim());
+    }
+
     public RouterRequest forwardClientCert(HttpConnectionManager hcm) {
         this.forwardClientCert = hcm == null ? ForwardClientCert.Mode.SANITIZE : hcm.forwardClientCert().mode();
         return this;
@@ -645,9 +678,19 @@ public final class RouterRequest implements RouteRequest {
         return limit -> Future.succeededFuture(body == null || body.length() == 0 ? null : body);
     }
 
-    /** The source IP of the caller, for hash policies. */
+    /** The IP of the connection's remote address (a PROXY header's source): RBAC's {@code source_ip}. */
     String sourceIp() {
         return ip(downstreamRemoteAddress);
+    }
+
+    /** The IP of the stream's downstream remote address ({@link #remoteAddress}): a hash policy's {@code source_ip}. */
+    String remoteIp() {
+        return ip(remoteAddress);
+    }
+
+    /** The connection's physical peer, {@code ip:port}: {@link #directRemoteAddress}, else the downstream one. */
+    String physicalPeer() {
+        return directRemoteAddress != null ? directRemoteAddress : downstreamRemoteAddress;
     }
 
     /** The IP of the connection's physical peer when it is not the caller's ({@link #directRemoteAddress}), or null. */

@@ -330,7 +330,8 @@ public final class Tracer {
         tag(tags, "downstream_cluster", orDash(requestHeaders.get("x-envoy-downstream-service-cluster")));
         tag(tags, "user_agent", orDash(requestHeaders.get("user-agent")));
         tag(tags, "http.protocol", info.protocol());
-        tag(tags, "peer.address", ip(info.downstreamRemoteAddress()));
+        // Envoy's connection manager tags the physical peer (directRemoteAddress), not x-forwarded-for's address
+        tag(tags, "peer.address", ip(info.downstreamDirectRemoteAddress()));
         tag(tags, "guid:x-client-trace-id", requestHeaders.get("x-client-trace-id"));
         tag(tags, "request_size", Long.toString(info.bytesReceived()));
         tag(tags, "response_size", Long.toString(info.bytesSent()));

@@ -54,26 +54,17 @@ class MeshAccessLogTest {
         Path json = dir.resolve("json.log");
         String accessLog = textLogger(text, "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %RESPONSE_CODE% "
                 + "%RESP(X-SERVED-BY)% %REQ(X-TEST):3% %UPSTREAM_CLUSTER% 100%% %ROUTE_NAME% "
-                + "%UPSTREAM_REQUEST_ATTEMPT_COUNT%") + """
-                          - name: envoy.access_loggers.file
-                            filter:
-                              extension_filter:
-                                name: envoy.access_loggers.extension_filters.cel
-                                typed_config:
-                                  "@type": type.googleapis.com/envoy.extensions.access_loggers.filters.cel.v3.ExpressionFilter
-                                  expression: "response.code >= 500 && request.headers['x-test'] == 'abcdef'"
-                            typed_config:
-                              "@type": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog
-                              path: %s
+                + "%UPSTREAM_REQUEST_ATTEMPT_COUNT%")
+                + celFileLogger("response.code >= 500 && request.headers['x-test'] == 'abcdef'", json) + """
                               log_format:
                                 omit_empty_values: true
                                 json_format:
-                                  code: "%%RESPONSE_CODE%%"
-                                  path: "%%REQ(:PATH)%%"
-                                  flags: "%%RESPONSE_FLAGS%%"
-                                  sni: "%%REQUESTED_SERVER_NAME%%"
-                                  where: {cluster: "cluster=%%UPSTREAM_CLUSTER%%"}
-                """.formatted(json);
+                                  code: "%RESPONSE_CODE%"
+                                  path: "%REQ(:PATH)%"
+                                  flags: "%RESPONSE_FLAGS%"
+                                  sni: "%REQUESTED_SERVER_NAME%"
+                                  where: {cluster: "cluster=%UPSTREAM_CLUSTER%"}
+                """;
         String config = MeshWebClientTest.config("", upstream.actualPort())
                 .replace("          stat_prefix: outbound_0.0.0.0_9080\n",
                         "          stat_prefix: outbound_0.0.0.0_9080\n" + accessLog);
@@ -154,6 +145,51 @@ class MeshAccessLogTest {
     }
 
     @Test
+    void anInboundRequestsDownstreamRemoteAddressIsItsLastForwardedForIpAndItsDirectOneTheConnectionsPeer()
+            throws Exception {
+        // Envoy's connection manager (use_remote_address false): the last x-forwarded-for address when it is an IP,
+        // port 0, else the peer; the direct address is always the peer. The forwarded addresses get no traffic
+        Path log = dir.resolve("xff.log");
+        Path file = dir.resolve("xff.yaml");
+        Path cel = dir.resolve("cel.log");
+        // and CEL's source.address and source.port, which Envoy's read from the same address
+        Files.writeString(file, MeshWebClientTest.virtualInbound(textLogger(log, "%DOWNSTREAM_REMOTE_ADDRESS% "
+                + "%DOWNSTREAM_REMOTE_PORT% %DOWNSTREAM_DIRECT_REMOTE_ADDRESS%").strip() + "\n"
+                + celFileLogger("source.port == 0 && source.address != '192.0.2.7:0'", cel) + """
+                              log_format: {text_format_source: {inline_string: "%DOWNSTREAM_REMOTE_ADDRESS%\\n"}}
+                """.stripTrailing(), """
+                              routes:
+                              - {name: all, match: {prefix: /}, route: {cluster: "inbound|9080||", timeout: 0s}}
+                """));
+        mesh = Mesh.create(vertx, new MeshOptions().setConfigFile(file.toString()).setAdminPort(-1));
+        mesh.start().await(10, TimeUnit.SECONDS);
+        HttpServer inbound = vertx.createHttpServer().requestHandler(mesh.inbound(req -> req.response().end()));
+        inbound.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
+        try {
+            List<String> expected = new java.util.ArrayList<>();
+            for (String xff : List.of("10.1.2.3, 192.0.2.7", "10.1.2.3, unknown", "2001:DB8::7", "")) {
+                try (java.net.Socket s = new java.net.Socket("127.0.0.1", inbound.actualPort())) {
+                    s.setSoTimeout(10_000);
+                    s.getOutputStream().write(("GET / HTTP/1.1\r\nhost: svc\r\nx-forwarded-for: " + xff
+                            + "\r\nconnection: close\r\n\r\n").getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+                    s.getInputStream().readAllBytes();
+                    String peer = "127.0.0.1:" + s.getLocalPort();
+                    expected.add(switch (xff) {
+                        case "10.1.2.3, 192.0.2.7" -> "192.0.2.7:0 0 " + peer;
+                        case "2001:DB8::7" -> "[2001:db8::7]:0 0 " + peer;
+                        default -> peer + " " + s.getLocalPort() + " " + peer; // no IP last: the peer's
+                    });
+                }
+                lines(log, expected.size());
+            }
+            assertEquals(expected, lines(log, expected.size()));
+            assertEquals(List.of("[2001:db8::7]:0"), lines(cel, 1));
+        } finally {
+            inbound.close();
+        }
+    }
+
+    @Test
     void upstreamClusterIsTheClustersAltStatNameAndUpstreamClusterRawItsNameAsEnvoyPrintsThem() throws Exception {
         Path text = dir.resolve("names.log");
         String accessLog = textLogger(text, "%UPSTREAM_CLUSTER% %UPSTREAM_CLUSTER_RAW%");
@@ -172,6 +208,22 @@ class MeshAccessLogTest {
     }
 
     /** A connection manager's {@code access_log} with one file logger writing {@code format} lines to {@code log}. */
+    /** A file logger writing {@code file} behind a CEL filter of {@code expression}, up to its {@code log_format}. */
+    private static String celFileLogger(String expression, Path file) {
+        return """
+                          - name: envoy.access_loggers.file
+                            filter:
+                              extension_filter:
+                                name: envoy.access_loggers.extension_filters.cel
+                                typed_config:
+                                  "@type": type.googleapis.com/envoy.extensions.access_loggers.filters.cel.v3.ExpressionFilter
+                                  expression: "%s"
+                            typed_config:
+                              "@type": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog
+                              path: %s
+                """.formatted(expression, file);
+    }
+
     static String textLogger(Path log, String format) {
         return """
                           access_log:

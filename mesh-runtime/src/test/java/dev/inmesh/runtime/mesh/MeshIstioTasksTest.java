@@ -461,6 +461,40 @@ class MeshIstioTasksTest {
     }
 
     /**
+     * {@code useSourceIp} hashes the stream's downstream remote address, which Envoy's connection manager (with
+     * {@code use_remote_address: false}, as Istio's sidecars) takes from the last {@code x-forwarded-for} address:
+     * callers forwarded from different addresses spread over the endpoints, each kept on its own. The forwarded
+     * addresses are only header values.
+     */
+    @Test
+    void consistentHashBySourceIpHashesTheLastForwardedForAddress() throws Exception {
+        int a = upstream("a", 200, 0);
+        int b = upstream("b", 200, 0);
+        int c = upstream("c", 200, 0);
+        mesh(listenerAndRoutes("reviews", 9080, """
+                - match: {prefix: /}
+                  route:
+                    cluster: "outbound|9080||reviews.default.svc.cluster.local"
+                    timeout: 0s
+                    hash_policy:
+                    - connection_properties: {source_ip: true}
+                """) + cluster("reviews", 9080, "", "",
+                "lb_policy: RING_HASH\nring_hash_lb_config: {minimum_ring_size: \"1024\"}", a, b, c));
+        java.util.Set<String> served = new java.util.HashSet<>();
+        for (int caller = 1; caller <= 30; caller++) {
+            String xff = "10.1.2.3, 192.0.2." + caller;
+            String once = mesh.webClient().get(9080, "reviews", "/").putHeader("x-forwarded-for", xff).send()
+                    .await(10, TimeUnit.SECONDS).bodyAsString();
+            for (int i = 0; i < 3; i++) {
+                assertEquals(once, mesh.webClient().get(9080, "reviews", "/").putHeader("x-forwarded-for", xff)
+                        .send().await(10, TimeUnit.SECONDS).bodyAsString());
+            }
+            served.add(once);
+        }
+        assertEquals(java.util.Set.of("a", "b", "c"), served, "forwarded callers spread over the endpoints");
+    }
+
+    /**
      * A VirtualService's {@code retries} (Istio's retry settings, here {@code attempts: 3, perTryTimeout: 0.3s,
      * retryOn: gateway-error,connect-failure,refused-stream}): an endpoint that answers 503, and one too slow for the
      * per-try timeout, are each tried once and the request retried on another endpoint ({@code previous_hosts}), so

@@ -100,6 +100,28 @@ class RouterLuaTest {
     }
 
     @Test
+    void streamInfosDownstreamRemoteAddressIsTheLastForwardedForIpAndTheDirectOneTheConnectionsPeer() {
+        // Envoy's Lua streamInfo(): remoteAddress() as the connection manager set it from x-forwarded-for (port 0),
+        // directRemoteAddress() the peer; the unparsable last entry leaves the peer
+        String script = """
+                function envoy_on_request(h)
+                  local si = h:streamInfo()
+                  h:headers():add("x-addr", si:downstreamRemoteAddress() .. "|" .. si:downstreamDirectRemoteAddress())
+                end
+                """;
+        var r = rig.call(rig.router(), lua(get("/a", "x-forwarded-for", "10.1.2.3, 192.0.2.7"), script, true),
+                table(), clusters);
+        assertEquals(200, r.status());
+        wm.verify(getRequestedFor(urlEqualTo("/a")).withHeader("x-addr", equalTo("192.0.2.7:0|127.0.0.1:50000")));
+        assertEquals("192.0.2.7:0", r.info().downstreamRemoteAddress());
+        assertEquals("127.0.0.1:50000", r.info().downstreamDirectRemoteAddress());
+        rig.call(rig.router(), lua(get("/b", "x-forwarded-for", "10.1.2.3, proxy-1"), script, true), table(),
+                clusters);
+        wm.verify(getRequestedFor(urlEqualTo("/b")).withHeader("x-addr",
+                equalTo("127.0.0.1:50000|127.0.0.1:50000")));
+    }
+
+    @Test
     void changedHeadersChooseTheRouteAgainUnlessTheFilterKeepsTheRouteCache() {
         String script = "function envoy_on_request(h) h:headers():replace('x-to', 'other') end";
         assertEquals("other", rig.call(rig.router(), lua(get("/a"), script, true), table(), clusters).body());

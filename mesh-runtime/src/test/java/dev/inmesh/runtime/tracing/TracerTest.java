@@ -280,6 +280,25 @@ class TracerTest {
     }
 
     @Test
+    void peerAddressIsTheConnectionsPhysicalPeerNotTheAddressForwardedFor() {
+        // Envoy's connection manager tags the direct remote address: neither x-forwarded-for's last address (the
+        // stream's remote address) nor a PROXY header's source
+        Tracer t = tracer(100, 100, 100, ZIPKIN, List.of());
+        MultiMap h = headers("x-request-id", rid(1, '4'), "x-forwarded-for", "10.9.9.9, 192.0.2.7");
+        ActiveSpan s = t.start(h, false, false, "ratings:9080", Instant.EPOCH, System.nanoTime(), new Random(7));
+        StreamInfo i = info(200, Set.of());
+        StreamInfo forwarded = new StreamInfo(i.direction(), i.startTime(), i.method(), i.path(), i.protocol(),
+                i.responseCode(), i.responseFlags(), i.responseCodeDetails(), i.bytesReceived(), i.bytesSent(),
+                i.durationMillis(), i.upstreamServiceTimeMillis(), i.requestId(), i.authority(), i.userAgent(),
+                "10.9.9.9, 192.0.2.7", i.upstreamHost(), i.upstreamCluster(), i.upstreamLocalAddress(),
+                i.downstreamLocalAddress(), "192.0.2.7:0", i.requestedServerName(), i.routeName(), i.attemptCount(),
+                i.peer(), i.destinationService(), i.destinationServiceName(), i.destinationServiceNamespace(),
+                i.grpcStatus(), false, null, null, null, null, -1, -1, null, true, null, null, -1, -1, null,
+                "10.1.2.3:40000", null);
+        assertEquals("10.1.2.3", t.zipkinSpan(s, forwarded, h, null, LOCAL).tags().get("peer.address"));
+    }
+
+    @Test
     void aCustomTagNamedAsOneOfEnvoysReplacesItAsEnvoySetsCustomTagsLast() {
         Tracer t = tracer(100, 100, 100, ZIPKIN, List.of(
                 new Tracing.CustomTag("component", Tracing.CustomTag.Kind.LITERAL, "reviews-app", null),
