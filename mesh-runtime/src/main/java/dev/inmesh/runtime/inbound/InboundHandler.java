@@ -255,6 +255,9 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             if (traced.holding != null) {
                 traced.holding.free(); // a body held for a response script goes nowhere now
             }
+            if (traced.throttled != null) {
+                traced.throttled.cancel(); // as Envoy's rate limiter when its stream goes: its timer stops
+            }
             releaseFault(activeFault);
             record(recorded, req, start, startTime, flags, details[0], routeName[0], cluster[0], destination, peer,
                     authority, path, local, remote, true, ds, tls, mutualTls, traced);
@@ -529,6 +532,14 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             localReply(req, traced, status == 0 ? 200 : status, FaultFilter.ABORT_BODY);
             return true;
         };
+        // as Envoy's filter, the response rate limit is set up first, then a delay, then an abort
+        long kbps = FaultFilter.responseRateKbps(fault, view, ThreadLocalRandom.current().nextLong());
+        if (kbps > 0 && activateFault(activeFault, hcm.statPrefix(), ds, fault)) {
+            if (ds != null) {
+                ds.responseRateLimitInjected();
+            }
+            traced.responseRateKbps = kbps;
+        }
         long delay = FaultFilter.delayMillis(fault, view, ThreadLocalRandom.current().nextLong());
         if (delay > 0 && activateFault(activeFault, hcm.statPrefix(), ds, fault)) {
             flags.add(ResponseFlag.DELAY_INJECTED);
@@ -540,7 +551,9 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 if (resp.ended() || resp.closed() || abort.getAsBoolean()) {
                     return;
                 }
-                releaseFault(activeFault);
+                if (traced.responseRateKbps == 0) {
+                    releaseFault(activeFault); // a response rate limit keeps the fault active until the end
+                }
                 // resumed before the service takes the request: what was held arrives once it has set its handlers
                 req.resume();
                 routed.run();
@@ -970,6 +983,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         HttpServerRequest forwarded = rewritten(traced.heldBody != null && traced.heldBody.read()
                 ? traced.heldBody.replaying() : req, traced.rewrittenUri != null ? traced.rewrittenUri
                 : uri.equals(req.uri()) ? null : uri, traced.rewrittenAuthority);
+        forwarded = throttled(forwarded, traced);
         forwarded = compressed(forwarded, traced, f);
         if (traced.lua != null && traced.lua.readsResponseBody() && !traced.webSocket) {
             Runnable tooLarge = () -> {
@@ -1018,6 +1032,26 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         }
         HoldingResponse response = new HoldingResponse(req.response(), limit, ended, tooLarge);
         traced.holding = response;
+        return new io.vertx.core.internal.http.HttpServerRequestWrapper(internal) {
+            @Override
+            public HttpServerResponse response() {
+                return response;
+            }
+        };
+    }
+
+    /**
+     * The request as the service gets it under the fault filter's response rate limit ({@code traced}'s; 0: none,
+     * and the request as it is): its response sends the body at that rate ({@link ThrottledResponse}).
+     */
+    private static HttpServerRequest throttled(HttpServerRequest req, Traced traced) {
+        if (traced.responseRateKbps == 0 || traced.webSocket
+                || !(req instanceof io.vertx.core.internal.http.HttpServerRequestInternal internal)) {
+            return req;
+        }
+        ThrottledResponse response = new ThrottledResponse(req.response(), traced.responseRateKbps,
+                Vertx.currentContext());
+        traced.throttled = response;
         return new io.vertx.core.internal.http.HttpServerRequestWrapper(internal) {
             @Override
             public HttpServerResponse response() {
@@ -1578,6 +1612,10 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         CompressingResponse compressing;
         /** The service's response held for a Lua response script's {@code body()}, or null. */
         HoldingResponse holding;
+        /** The fault filter's response rate limit in KiB/s, or 0 for none. */
+        long responseRateKbps;
+        /** The service's response under that limit, once it has it; null without one. */
+        ThrottledResponse throttled;
     }
 
     /** A server request's protocol as Envoy names it. */

@@ -2,6 +2,7 @@ package dev.inmesh.runtime.outbound;
 
 import dev.inmesh.runtime.router.Router;
 import dev.inmesh.runtime.router.RouterResponse;
+import dev.inmesh.runtime.router.StreamRateLimiter;
 import dev.inmesh.runtime.stats.ResponseFlag;
 import io.vertx.core.Context;
 import io.vertx.core.Future;
@@ -44,6 +45,8 @@ final class MeshClientResponse implements HttpClientResponse {
     // local replies: a one-chunk stream with demand
     private long demand = Long.MAX_VALUE;
     private boolean localDelivered;
+    /** The fault filter's response rate limit on the body, or null when none applies. */
+    private final StreamRateLimiter limiter;
 
     MeshClientResponse(MeshClientRequest request, RouterResponse routed, Router router, Context context) {
         this.request = request;
@@ -52,16 +55,37 @@ final class MeshClientResponse implements HttpClientResponse {
         this.context = context;
         this.upstream = routed.upstream();
         if (upstream != null) {
-            upstream.handler(b -> {
+            Handler<Buffer> chunk = b -> {
                 routed.bodyChunk(b);
                 bytes += b.length();
                 Handler<Buffer> h = dataHandler;
                 if (h != null) {
                     h.handle(b);
                 }
+            };
+            // the fault filter's response rate limit, when one applies: the body goes through it
+            limiter = routed.responseRateLimiter(context, chunk::handle, upstream::pause, () -> {
+                if (!paused) {
+                    upstream.resume();
+                }
             });
-            upstream.endHandler(v -> finish(null));
+            if (limiter == null) {
+                upstream.handler(chunk);
+                upstream.endHandler(v -> finish(null));
+            } else {
+                upstream.handler(limiter::write);
+                upstream.endHandler(v -> limiter.end(() -> finish(null)));
+            }
             upstream.exceptionHandler(this::finish);
+        } else {
+            limiter = null;
+        }
+    }
+
+    /** Runs {@code task} on the limiter's context (the caller may pause or resume the body from any thread). */
+    private void limited(java.util.function.Consumer<StreamRateLimiter> task) {
+        if (limiter != null) {
+            ((io.vertx.core.internal.ContextInternal) context).execute(() -> task.accept(limiter));
         }
     }
 
@@ -71,6 +95,9 @@ final class MeshClientResponse implements HttpClientResponse {
         }
         finished = true;
         request.finished();
+        if (failure != null && limiter != null) {
+            limiter.cancel(); // what it held goes nowhere
+        }
         if (failure == null) {
             router.complete(routed, bytes);
             Handler<Void> h = endHandler;
@@ -103,6 +130,7 @@ final class MeshClientResponse implements HttpClientResponse {
         finished = true;
         request.finished();
         router.abort(routed, bytes, ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION);
+        limited(StreamRateLimiter::cancel); // as Envoy's limiter when its stream goes: its timer stops
         if (upstream != null) {
             upstream.request().reset(0, cause);
         }
@@ -131,6 +159,7 @@ final class MeshClientResponse implements HttpClientResponse {
     public HttpClientResponse fetch(long amount) {
         paused = true;
         if (upstream != null) {
+            limited(StreamRateLimiter::resume);
             upstream.fetch(amount);
         } else {
             demand = demand + amount < 0 ? Long.MAX_VALUE : demand + amount;
@@ -143,6 +172,7 @@ final class MeshClientResponse implements HttpClientResponse {
     public HttpClientResponse resume() {
         paused = false;
         if (upstream != null) {
+            limited(StreamRateLimiter::resume);
             upstream.resume();
         } else {
             demand = Long.MAX_VALUE;
@@ -155,6 +185,7 @@ final class MeshClientResponse implements HttpClientResponse {
     public HttpClientResponse pause() {
         paused = true;
         if (upstream != null) {
+            limited(StreamRateLimiter::pause);
             upstream.pause();
         } else {
             demand = 0;

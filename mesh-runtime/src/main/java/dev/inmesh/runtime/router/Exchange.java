@@ -92,6 +92,8 @@ final class Exchange {
      * {@code active_faults}), or null when it is in no fault.
      */
     java.util.concurrent.atomic.AtomicLong activeFault;
+    /** The fault filter's response rate limit on the response body in KiB/s, or 0 for none. */
+    long responseRateKbps;
     /** The stream idle timeout (the route's {@code idle_timeout}, else the connection manager's), or null. */
     /** The {@code Set-Cookie} values of routing cookies a hash policy made up (null: none), for the response. */
     List<String> setCookies;

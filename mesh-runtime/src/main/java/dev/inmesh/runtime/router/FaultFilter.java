@@ -47,7 +47,7 @@ public final class FaultFilter {
         } else if (route != null && result.virtualHost() != null && result.virtualHost().fault() != null) {
             f = result.virtualHost().fault();
         }
-        return !f.delays() && f.abort() == null ? null : f;
+        return !f.delays() && f.abort() == null && f.responseRateLimit() == null ? null : f;
     }
 
     /** The request header that sets a {@code header_delay}'s delay in milliseconds, as Envoy's. */
@@ -64,6 +64,11 @@ public final class FaultFilter {
     public static final String DOWNSTREAM_SERVICE_NODE = "x-envoy-downstream-service-node";
     /** The request header that names the downstream cluster a fault is also counted under. */
     public static final String DOWNSTREAM_SERVICE_CLUSTER = "x-envoy-downstream-service-cluster";
+
+    /** The request header that sets a {@code header_limit}'s response rate in KiB/s, as Envoy's. */
+    public static final String THROUGHPUT_RESPONSE = "x-envoy-fault-throughput-response";
+    /** The request header that lowers a {@code header_limit}'s percentage, as Envoy's. */
+    public static final String THROUGHPUT_RESPONSE_PERCENTAGE = "x-envoy-fault-throughput-response-percentage";
 
     private static final long UINT32_MAX = 0xFFFF_FFFFL;
 
@@ -117,6 +122,26 @@ public final class FaultFilter {
         }
         long grpc = unsigned(req.firstHeader(ABORT_GRPC_REQUEST), -1L);
         return grpc >= 0 && grpc <= Integer.MAX_VALUE ? FaultInjection.Abort.grpc((int) grpc) : null;
+    }
+
+    /**
+     * The rate in KiB/s the response body is limited to, 0 for none: the fixed one, or a {@code header_limit}'s
+     * {@code x-envoy-fault-throughput-response} (none when absent, not an unsigned number, or 0), when the percentage
+     * (for a {@code header_limit}, lowered by {@code x-envoy-fault-throughput-response-percentage}) picks the request.
+     */
+    public static long responseRateKbps(FaultInjection f, RouteRequest req, long random) {
+        FaultInjection.ResponseRateLimit r = f.responseRateLimit();
+        if (r == null) {
+            return 0;
+        }
+        if (!r.header()) {
+            return enabled(r.percentage(), random) ? r.limitKbps() : 0;
+        }
+        if (!enabled(headerPercent(r.percentage(), req, THROUGHPUT_RESPONSE_PERCENTAGE), random)) {
+            return 0;
+        }
+        long kbps = unsigned(req.firstHeader(THROUGHPUT_RESPONSE), -1L);
+        return kbps == -1L || kbps == 0 ? 0 : kbps < 0 ? Long.MAX_VALUE : kbps; // above 2^63 KiB/s: no limit either
     }
 
     /**

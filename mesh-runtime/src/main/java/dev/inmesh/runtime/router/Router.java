@@ -718,6 +718,14 @@ public final class Router {
                 ex.cluster = clusters.cluster(f.cluster());
                 ex.clusterName = ex.cluster == null ? null : f.cluster();
             }
+            // as Envoy's filter, the response rate limit is set up first, then a delay, then an abort
+            long kbps = FaultFilter.responseRateKbps(fault, req, random().nextLong());
+            if (kbps > 0 && activateFault(ex, fault)) {
+                if (req.downstreamStats != null) {
+                    req.downstreamStats.responseRateLimitInjected();
+                }
+                ex.responseRateKbps = kbps;
+            }
             long delay = FaultFilter.delayMillis(fault, req, random().nextLong());
             if (delay > 0 && activateFault(ex, fault)) {
                 if (req.downstreamStats != null) {
@@ -939,7 +947,9 @@ public final class Router {
             if (abortFault(ex, fault, promise)) {
                 return;
             }
-            releaseFault(ex);
+            if (ex.responseRateKbps == 0) {
+                releaseFault(ex); // a response rate limit keeps the fault active until the response ends
+            }
             // as Envoy's router, which hears of the request only now: the upstream service time and the route
             // timeout's remainder run from here
             ex.requestCompleteNanos = System.nanoTime();

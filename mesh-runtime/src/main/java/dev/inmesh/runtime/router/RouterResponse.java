@@ -94,6 +94,19 @@ public final class RouterResponse {
         }
     }
 
+    /**
+     * The fault filter's response rate limit on the {@link #upstream()} body for this request, or null when none
+     * applies (nothing then stands between the body and the caller): it sends what it is given to {@code sink} at the
+     * fault's rate, on {@code context}'s timers; {@code above} and {@code below} ask the source to pause and go on.
+     */
+    public StreamRateLimiter responseRateLimiter(io.vertx.core.Context context,
+                                                 java.util.function.Consumer<Buffer> sink, Runnable above,
+                                                 Runnable below) {
+        long kbps = exchange.responseRateKbps;
+        return kbps == 0 || upstream == null ? null
+                : new StreamRateLimiter(kbps, StreamRateLimiter.Clock.of(context), sink, above, below);
+    }
+
     /** The body of a local reply, or null when the body comes from {@link #upstream()}. */
     public Buffer localBody() {
         return localBody;

@@ -68,6 +68,7 @@ public final class DownstreamStats implements RbacStats {
     private final LongAdder abortsInjected = new LongAdder();
     private final LongAdder delaysInjected = new LongAdder();
     private final LongAdder faultsOverflow = new LongAdder();
+    private final LongAdder responseRlInjected = new LongAdder();
     /** The fault filter's {@code aborts_injected} and {@code delays_injected} by downstream cluster. */
     private final java.util.concurrent.ConcurrentHashMap<String, LongAdder[]> faultClusters =
             new java.util.concurrent.ConcurrentHashMap<>();
@@ -160,8 +161,8 @@ public final class DownstreamStats implements RbacStats {
 
     /**
      * Registers the fault filter's statistics ({@code fault.aborts_injected}, {@code fault.delays_injected},
-     * {@code fault.faults_overflow}, the gauge {@code fault.active_faults}), once: Envoy keeps them for a connection
-     * manager that runs the filter.
+     * {@code fault.faults_overflow}, {@code fault.response_rl_injected}, the gauge {@code fault.active_faults}),
+     * once: Envoy keeps them for a connection manager that runs the filter.
      */
     public DownstreamStats withFaultFilter() {
         if (!faultRegistered) {
@@ -170,6 +171,7 @@ public final class DownstreamStats implements RbacStats {
                     adder("fault_aborts_injected", abortsInjected);
                     adder("fault_delays_injected", delaysInjected);
                     adder("fault_faults_overflow", faultsOverflow);
+                    adder("fault_response_rl_injected", responseRlInjected);
                     gauge("fault_active_faults", activeFaults);
                     faultRegistered = true;
                 }
@@ -327,6 +329,11 @@ public final class DownstreamStats implements RbacStats {
     public void abortInjected(String downstreamCluster) {
         abortsInjected.increment();
         faultCluster(downstreamCluster, 0);
+    }
+
+    /** The fault filter limits a response's rate: {@code fault.response_rl_injected}. */
+    public void responseRateLimitInjected() {
+        responseRlInjected.increment();
     }
 
     /**

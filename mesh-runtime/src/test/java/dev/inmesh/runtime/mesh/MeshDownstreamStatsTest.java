@@ -192,6 +192,95 @@ class MeshDownstreamStatsTest {
         assertStats(after, p, "fault.delays_injected: 1", "fault.faults_overflow: 1", "fault.active_faults: 0");
     }
 
+    /** The events of a response read through {@code client}: "headers", then "chunk N" for each, then "end". */
+    static java.util.List<String> readThrough(io.vertx.core.http.HttpClient client, int port, String host,
+                                              String... headers) throws Exception {
+        java.util.List<String> events = new java.util.concurrent.CopyOnWriteArrayList<>();
+        io.vertx.core.Promise<Void> ended = io.vertx.core.Promise.promise();
+        client.request(HttpMethod.GET, port, host, "/").compose(r -> {
+            for (int i = 0; i < headers.length; i += 2) {
+                r.putHeader(headers[i], headers[i + 1]);
+            }
+            return r.send();
+        }).onSuccess(resp -> {
+            events.add("headers");
+            resp.handler(b -> events.add("chunk " + b.length()));
+            resp.endHandler(v -> {
+                events.add("end");
+                ended.tryComplete();
+            });
+        }).onFailure(ended::tryFail);
+        ended.future().await(20, TimeUnit.SECONDS);
+        return events;
+    }
+
+    /**
+     * A 4 KiB body at 4 KiB/s: one 50 ms interval's worth (204 bytes) goes at once, the rest over at least 0.9 s, in
+     * many chunks, all after the headers, which are not delayed.
+     */
+    static void assertRateLimited(java.util.List<String> events, long elapsedMillis) {
+        assertEquals("headers", events.get(0), events.toString());
+        assertEquals("end", events.get(events.size() - 1), events.toString());
+        long bytes = events.stream().filter(e -> e.startsWith("chunk ")).mapToLong(e -> Long.parseLong(
+                e.substring(6))).sum();
+        assertEquals(4096, bytes, events.toString());
+        assertTrue(events.size() - 2 >= 10, "released over many fills: " + events);
+        assertTrue(elapsedMillis >= 900, elapsedMillis + " ms");
+    }
+
+    @Test
+    void aResponseRateLimitSendsTheHeadersAtOnceAndTheBodyAtItsRate() throws Exception {
+        HttpServer s = vertx.createHttpServer().requestHandler(req -> req.response().end(
+                io.vertx.core.buffer.Buffer.buffer(new byte[4096])));
+        s.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
+        start(MeshWebClientTest.config("", s.actualPort()).replace("          http_filters:\n", """
+                          http_filters:
+                          - name: envoy.filters.http.fault
+                            typed_config:
+                              "@type": type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault
+                              response_rate_limit: {fixed_limit: {limit_kbps: 4}, percentage: {numerator: 100}}
+                """));
+        long t0 = System.nanoTime();
+        java.util.List<String> events = readThrough(mesh.httpClient(), 9080, "reviews");
+        assertRateLimited(events, (System.nanoTime() - t0) / 1_000_000);
+        String p = "http.outbound_0.0.0.0_9080.";
+        String stats = admin("/stats?filter=fault", p + "fault.active_faults: 0");
+        assertStats(stats, p, "fault.response_rl_injected: 1", "fault.active_faults: 0", "fault.delays_injected: 0");
+    }
+
+    @Test
+    void aResponseRateLimitOnTheInboundSideSendsTheServicesHeadersAtOnceAndItsBodyAtItsRate() throws Exception {
+        start(MeshWebClientTest.virtualInbound("", """
+                              routes:
+                              - match: {prefix: /}
+                                route: {cluster: "inbound|9080||", timeout: 0s}
+                                typed_per_filter_config:
+                                  envoy.filters.http.fault:
+                                    "@type": type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault
+                                    response_rate_limit: {header_limit: {}, percentage: {numerator: 100}}
+                """).replace("          http_filters:\n", """
+                          http_filters:
+                          - name: envoy.filters.http.fault
+                            typed_config:
+                              "@type": type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault
+                """));
+        HttpServer inbound = vertx.createHttpServer().requestHandler(mesh.inbound(req -> req.response().end(
+                io.vertx.core.buffer.Buffer.buffer(new byte[4096]))));
+        inbound.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
+        io.vertx.core.http.HttpClient client = vertx.createHttpClient();
+        // the header_limit's rate is the request's x-envoy-fault-throughput-response
+        long t0 = System.nanoTime();
+        java.util.List<String> events = readThrough(client, inbound.actualPort(), "127.0.0.1",
+                "x-envoy-fault-throughput-response", "4");
+        assertRateLimited(events, (System.nanoTime() - t0) / 1_000_000);
+        // without the header, a header_limit limits nothing
+        assertEquals(4096, plain.get(inbound.actualPort(), "127.0.0.1", "/").send().await(10, TimeUnit.SECONDS)
+                .body().length());
+        String p = "http.inbound_0.0.0.0_9080.";
+        String stats = admin("/stats?filter=fault", p + "fault.active_faults: 0");
+        assertStats(stats, p, "fault.response_rl_injected: 1", "fault.active_faults: 0");
+    }
+
     static final String HISTOGRAM_CLUSTER = "cluster_name=\"outbound|9080||reviews.default.svc.cluster.local\"";
     static final String HISTOGRAM_HCM = "http_conn_manager_prefix=\"outbound_0.0.0.0_9080\"";
 

@@ -129,9 +129,31 @@ class FaultParserTest {
     }
 
     @Test
+    void aResponseRateLimitIsAFixedRateOrTheHeadersWithItsPercentage() throws Exception {
+        FaultInjection fixed = routes(routeWithFault(
+                "response_rate_limit: {fixed_limit: {limit_kbps: 1}, percentage: {numerator: 50}}")).virtualHosts().get(0).routes().get(0).fault();
+        assertEquals(new FaultInjection.ResponseRateLimit(1, new FractionalPercent(50,
+                FractionalPercent.Denominator.HUNDRED)), fixed.responseRateLimit());
+        FaultInjection header = routes(routeWithFault("response_rate_limit: {header_limit: {}, percentage: "
+                + "{numerator: 7, denominator: TEN_THOUSAND}}\n  response_rate_limit_percent_runtime: "
+                + "fault.http.rate_limit.response_percent")).virtualHosts().get(0).routes().get(0).fault();
+        assertTrue(header.responseRateLimit().header());
+        assertEquals(new FractionalPercent(7, FractionalPercent.Denominator.TEN_THOUSAND),
+                header.responseRateLimit().percentage());
+        // as Envoy's FaultRateLimit, an unset percentage is 0%: the limit applies to no request
+        FaultInjection never = routes(routeWithFault("response_rate_limit: {fixed_limit: {limit_kbps: 64}}"))
+                .virtualHosts().get(0).routes().get(0).fault();
+        assertEquals(0, never.responseRateLimit().percentage().numerator());
+        assertEquals(64, never.responseRateLimit().limitKbps());
+    }
+
+    @Test
     void whatInmeshDoesNotImplementIsRefusedByName() {
         String[][] cases = {
-                {"response_rate_limit: {fixed_limit: {limit_kbps: 1}}", "response_rate_limit: not supported"},
+                {"response_rate_limit: {fixed_limit: {limit_kbps: 0}}", "response_rate_limit.fixed_limit.limit_kbps: "
+                        + "0 (expected: >= 1)"},
+                {"response_rate_limit: {percentage: {numerator: 100}}", "response_rate_limit.limit_type: unset "
+                        + "(expected: fixed_limit or header_limit)"},
                 {"delay: {percentage: {numerator: 100}}", "delay.fault_delay_secifier: unset (expected: "
                         + "fixed_delay or header_delay)"},
                 {"abort: {percentage: {numerator: 100}}", "abort.error_type: unset (expected: http_status, "

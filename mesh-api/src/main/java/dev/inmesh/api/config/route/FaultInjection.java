@@ -11,7 +11,8 @@ import java.util.List;
  * before the request goes on, an abort that answers it locally, each for a share of the requests that match
  * {@code headers}; a delay or abort may instead be chosen by the request's own {@code x-envoy-fault-*} headers
  * (Envoy's {@code header_delay} and {@code header_abort}), and a fault may be kept to one upstream cluster or to
- * some downstream nodes.
+ * some downstream nodes. A response rate limit (Envoy's {@code response_rate_limit}) throttles the body of the
+ * response to a share of the requests.
  *
  * @param delay the fixed delay, or null for none (or for a {@code header_delay})
  * @param delayPercent the share of matching requests that are delayed (Envoy's default when unset: none)
@@ -28,11 +29,12 @@ import java.util.List;
  * @param downstreamClusterStats whether a fault is also counted under the request's
  *     {@code x-envoy-downstream-service-cluster} ({@code fault.<cluster>.delays_injected}, ...), as Envoy does unless
  *     {@code disable_downstream_cluster_stats}
+ * @param responseRateLimit the response body's rate limit, or null for none
  */
 public record FaultInjection(Duration delay, FractionalPercent delayPercent, Abort abort,
                              FractionalPercent abortPercent, List<HeaderMatcher> headers, Long maxActiveFaults,
                              boolean headerDelay, List<String> downstreamNodes, String upstreamCluster,
-                             boolean downstreamClusterStats) {
+                             boolean downstreamClusterStats, ResponseRateLimit responseRateLimit) {
 
     private static final FractionalPercent NEVER = new FractionalPercent(0, FractionalPercent.Denominator.HUNDRED);
 
@@ -53,7 +55,27 @@ public record FaultInjection(Duration delay, FractionalPercent delayPercent, Abo
     /** A fault with a fixed delay or none, limited to no cluster or node, counted per downstream cluster. */
     public FaultInjection(Duration delay, FractionalPercent delayPercent, Abort abort, FractionalPercent abortPercent,
                           List<HeaderMatcher> headers, Long maxActiveFaults) {
-        this(delay, delayPercent, abort, abortPercent, headers, maxActiveFaults, false, List.of(), "", true);
+        this(delay, delayPercent, abort, abortPercent, headers, maxActiveFaults, false, List.of(), "", true, null);
+    }
+
+    /**
+     * Envoy's {@code FaultRateLimit} on the response body: a fixed rate, or the one the request's
+     * {@code x-envoy-fault-throughput-response} names (Envoy's {@code header_limit}), in KiB/s.
+     *
+     * @param limitKbps the fixed rate in KiB per second (at least 1), or 0 for the request's header
+     * @param percentage the share of matching requests it applies to (Envoy's default when unset: none); for a
+     *     {@code header_limit}, {@code x-envoy-fault-throughput-response-percentage} may lower it
+     */
+    public record ResponseRateLimit(long limitKbps, FractionalPercent percentage) {
+        public ResponseRateLimit {
+            Checks.check(limitKbps >= 0, "response_rate_limit.fixed_limit.limit_kbps", limitKbps, ">= 1");
+            percentage = percentage == null ? NEVER : percentage;
+        }
+
+        /** Whether the request's headers choose the rate ({@code header_limit}). */
+        public boolean header() {
+            return limitKbps == 0;
+        }
     }
 
     /** Whether the fault may delay a request: a fixed delay or one its headers choose. */
