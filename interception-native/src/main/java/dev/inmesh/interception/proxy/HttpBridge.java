@@ -19,6 +19,7 @@ import dev.inmesh.runtime.router.RouteResult;
 import dev.inmesh.runtime.router.RouteTable;
 import dev.inmesh.runtime.router.RouterRequest;
 import dev.inmesh.runtime.router.RouterResponse;
+import dev.inmesh.runtime.router.StreamRateLimiter;
 import dev.inmesh.runtime.stats.DownstreamStats;
 import dev.inmesh.runtime.stats.ResponseFlag;
 import dev.inmesh.runtime.stats.StreamInfo;
@@ -654,6 +655,8 @@ final class HttpBridge {
         /** Pipelined requests waiting their turn: whole ones, or a streamed head followed by its content so far. */
         private final java.util.ArrayDeque<HttpObject> pending = new java.util.ArrayDeque<>();
         private HttpClientResponse streaming;
+        /** The fault filter's response rate limit on the response being sent, or null for none. */
+        private StreamRateLimiter limiter;
         private RouterResponse inFlight;
         private long bytesSent;
         private boolean paused;
@@ -1272,7 +1275,7 @@ final class HttpBridge {
             // leaves in one write.
             ch.write(resp, ch.voidPromise());
             flushPending = true;
-            up.handler(upstreamChunk -> {
+            Handler<Buffer> chunks = upstreamChunk -> {
                 if (streaming != up) {
                     return; // given up (the client left, the body failed): what still comes goes nowhere
                 }
@@ -1301,9 +1304,18 @@ final class HttpBridge {
                     flushPending = true;
                     ch.eventLoop().execute(flushTask);
                 }
-            });
+            };
+            // the fault filter's response rate limit, when one applies: the body (and its end) go through it
+            StreamRateLimiter rl = r.responseRateLimiter(conn.runtime().context(ch), chunks::handle, up::pause,
+                    () -> {
+                        if (!paused) {
+                            up.resume();
+                        }
+                    });
+            limiter = rl;
+            up.handler(rl == null ? chunks : rl::write);
             up.exceptionHandler(t -> upstreamFailed(up, r, t));
-            up.endHandler(v -> {
+            Handler<Void> ends = v -> {
                 if (streaming == up && !HeaderValues.valid(up.trailers())) {
                     // as Envoy's HTTP/2 codec, a CR, LF or NUL in a trailer resets the stream: a protocol error
                     upstreamFailed(up, r, new IllegalArgumentException("a trailer value with a CR, LF or NUL"));
@@ -1340,7 +1352,8 @@ final class HttpBridge {
                     router.complete(r, n);
                     next(ctx, keep && f.isSuccess());
                 });
-            });
+            };
+            up.endHandler(rl == null ? ends : v -> rl.end(() -> ends.handle(null)));
             // The router hands the response over paused: its body flows from here, what was already read at once.
             up.resume();
             if (flushPending && streaming == up) {
@@ -1370,6 +1383,7 @@ final class HttpBridge {
                 streaming = null;
                 inFlight = null;
                 releaseGzip();
+                cancelLimiter();
                 conn.runtime().router.upstreamBodyFailed(r, bytesSent, cause);
                 if (http2) {
                     ctx.channel().close();
@@ -1379,6 +1393,14 @@ final class HttpBridge {
                 // an empty content ends nothing (no last chunk); its write completes after those before it
                 closeAfter(ctx.channel().writeAndFlush(new DefaultHttpContent(Unpooled.EMPTY_BUFFER)),
                         requestRead());
+            }
+        }
+
+        /** Stops the response rate limit of the response being sent, which will not end. */
+        private void cancelLimiter() {
+            if (limiter != null) {
+                limiter.cancel();
+                limiter = null;
             }
         }
 
@@ -1523,6 +1545,7 @@ final class HttpBridge {
             streaming = null;
             inFlight = null;
             releaseGzip(); // the response being compressed ends here: its deflater's memory is freed now
+            cancelLimiter(); // as Envoy's rate limiter when its stream goes: its timer stops
             releasePending();
             if (up != null && r != null) {
                 up.request().reset();

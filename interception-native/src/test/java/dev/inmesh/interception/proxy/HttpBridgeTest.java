@@ -94,6 +94,10 @@ class HttpBridgeTest {
                             });
                             return;
                         }
+                        if (req.path().equals("/4k")) {
+                            req.response().end(Buffer.buffer(new byte[4096]));
+                            return;
+                        }
                         if (req.path().equals("/chunked")) {
                             req.response().setChunked(true);
                             for (int i = 0; i < 100; i++) {
@@ -422,18 +426,21 @@ class HttpBridgeTest {
                 .map(i -> i.responseCodeDetails()).toList());
     }
 
+    /** The connection manager's filters with Istio's empty fault filter first, for routes to configure. */
+    private static final String FAULT_FILTER = """
+                      http_filters:
+                      - name: envoy.filters.http.fault
+                        typed_config:
+                          "@type": type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault
+            """;
+
     @Test
     void aRoutesFaultDelaysOrAbortsRequestsAsIstiosSidecarDoes() throws Exception {
         // Istio's shape: an empty fault filter before the router, the delay or abort in each route's config
         String fault = "\n                  envoy.filters.http.fault:\n                    \"@type\": "
                 + "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault\n                    ";
         proxy.close();
-        proxy = new LoopbackProxy(yaml.replace("          http_filters:\n", """
-                          http_filters:
-                          - name: envoy.filters.http.fault
-                            typed_config:
-                              "@type": type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault
-                """).replace("              routes:\n", "              routes:\n"
+        proxy = new LoopbackProxy(yaml.replace("          http_filters:\n", FAULT_FILTER).replace("              routes:\n", "              routes:\n"
                 + "              - match: {prefix: /broken}\n"
                 + "                route: {cluster: v1}\n"
                 + "                typed_per_filter_config:" + fault
@@ -456,6 +463,36 @@ class HttpBridgeTest {
         awaitRequests(3);
         assertEquals(List.of("FI", "DI", "-"), proxy.requests.stream()
                 .map(i -> ResponseFlag.format(i.responseFlags())).toList());
+    }
+
+    @Test
+    void aRoutesResponseRateLimitSendsTheHeadersAtOnceAndTheBodyAtItsRate() throws Exception {
+        proxy.close();
+        proxy = new LoopbackProxy(yaml.replace("          http_filters:\n", FAULT_FILTER).replace("              routes:\n", """
+                              routes:
+                              - match: {prefix: /4k}
+                                route: {cluster: v1}
+                                typed_per_filter_config:
+                                  envoy.filters.http.fault:
+                                    "@type": type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault
+                                    response_rate_limit: {fixed_limit: {limit_kbps: 4}, percentage: {numerator: 100}}
+                """));
+        List<String> events = new java.util.concurrent.CopyOnWriteArrayList<>();
+        long t0 = System.nanoTime();
+        onEventLoop(backends, () -> client.request(new RequestOptions().setURI("/4k").putHeader("host", "reviews"))
+                .compose(req -> req.send()).compose(resp -> {
+                    events.add("headers");
+                    resp.handler(b -> events.add("chunk " + b.length()));
+                    return resp.end();
+                })).await(20, TimeUnit.SECONDS);
+        long took = (System.nanoTime() - t0) / 1_000_000;
+        // 4 KiB at 4 KiB/s: one 50 ms interval's worth (204 bytes) at once, the rest over at least 0.9 s, in many
+        // chunks, all after the headers, which are not delayed
+        assertEquals("headers", events.get(0), events.toString());
+        assertEquals(4096, events.stream().skip(1).mapToLong(e -> Long.parseLong(e.substring(6))).sum());
+        assertTrue(events.size() - 1 >= 10, "released over many fills: " + events);
+        assertTrue(took >= 900, "took " + took + " ms");
+        awaitRequests(1);
     }
 
     @Test

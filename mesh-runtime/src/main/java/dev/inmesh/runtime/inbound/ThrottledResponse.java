@@ -12,8 +12,8 @@ import io.vertx.core.http.HttpServerResponse;
  * The response a service writes under the fault filter's response rate limit ({@link StreamRateLimiter}): the head
  * goes out at the first write, not delayed, as Envoy's filter delays no headers; the body goes on at the fault's
  * rate, and the end (with the trailers the service set) once all of it went. A service that watches
- * {@link #writeQueueFull()} waits while more than the limiter's buffer is held. A file sent with {@code sendFile} (which
- * the server writes straight from the file) goes unthrottled.
+ * {@link #writeQueueFull()} waits while more than the limiter's buffer is held. A file sent with {@code sendFile}
+ * (which the server writes straight from the file) goes unthrottled.
  */
 final class ThrottledResponse extends DelegatingResponse {
     private final StreamRateLimiter limiter;

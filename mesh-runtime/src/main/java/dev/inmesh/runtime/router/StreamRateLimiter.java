@@ -91,9 +91,9 @@ public final class StreamRateLimiter {
         }
         held.add(data);
         heldBytes += data.length();
-        if (!full && heldBytes > HIGH_WATERMARK) {
+        if (heldBytes > HIGH_WATERMARK) {
             full = true;
-            above.run();
+            above.run(); // again while above: a source resumed for another reason pauses again
         }
         schedule(0);
     }
