@@ -34,10 +34,10 @@ final class FaultParser {
         // sets them (Inmesh has none, and Istio's proxies set none), Envoy applies the config's own values.
         // Filter metadata changes no request.
         Fields.onlyKnown(f, Set.of("delay", "abort", "headers", "max_active_faults", "upstream_cluster",
-                "downstream_nodes", "disable_downstream_cluster_stats", "response_rate_limit"), Set.of("delay_percent_runtime",
-                "abort_percent_runtime", "delay_duration_runtime", "abort_http_status_runtime",
-                "max_active_faults_runtime", "abort_grpc_status_runtime", "response_rate_limit_percent_runtime",
-                "filter_metadata"));
+                "downstream_nodes", "disable_downstream_cluster_stats", "response_rate_limit"),
+                Set.of("delay_percent_runtime", "abort_percent_runtime", "delay_duration_runtime",
+                        "abort_http_status_runtime", "max_active_faults_runtime", "abort_grpc_status_runtime",
+                        "response_rate_limit_percent_runtime", "filter_metadata"));
         Duration delay = null;
         boolean headerDelay = false;
         FractionalPercent delayPercent = null;
