@@ -10,6 +10,7 @@ import dev.inmesh.runtime.upstream.UpstreamTls;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandler;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
@@ -352,7 +353,10 @@ final class ProxyRuntime {
         }
     }
 
-    /** Registers the bootstrap's channel, sets the original source's socket options, then binds and connects. */
+    /**
+     * Registers the bootstrap's channel, sets the original source's socket options, then binds and connects; a channel
+     * that fails any step is closed.
+     */
     private static ChannelFuture connectFrom(Bootstrap b, InetSocketAddress remote, OriginalSource original) {
         ChannelFuture registered = b.register();
         Channel ch = registered.channel();
@@ -371,6 +375,9 @@ final class ProxyRuntime {
             }
             ch.connect(remote, original.bindAddress(), connected);
         });
+        // as Bootstrap.connect does: a channel whose bind or connect failed (refused, no route) is closed, which
+        // Netty's own connect leaves to the caller
+        connected.addListener(ChannelFutureListener.CLOSE_ON_FAILURE);
         return connected;
     }
 }
