@@ -558,6 +558,16 @@ public final class Router {
                 result = routes.route(req, ThreadLocalRandom.current().nextLong());
             }
         }
+        if (req.queryMutated && !validRequestTarget(req.uri)) {
+            // as forward answers it: the head goes to the upstream as it is, and a query the header mutation filter
+            // wrote back decoded may hold a space or a CR LF that would end its request line there
+            Exchange ex = startExchange(req);
+            ex.table = routes;
+            ex.route = result;
+            Promise<RouterResponse> refused = Promise.promise();
+            badRequest(ex, refused, "invalid_request_target");
+            return Relay.refused(refused.future().result());
+        }
         RouteResult.Forward f = result instanceof RouteResult.Forward forward ? forward : null;
         UpstreamCluster cluster = f == null || f.cluster().isEmpty() ? null : clusters.cluster(f.cluster());
         Host host = cluster == null ? null : relayHost(req, f, cluster);

@@ -8,6 +8,7 @@ import static com.github.tomakehurst.wiremock.client.WireMock.getRequestedFor;
 import static com.github.tomakehurst.wiremock.client.WireMock.urlEqualTo;
 import static dev.inmesh.runtime.router.RouterRig.cluster;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.github.tomakehurst.wiremock.WireMockServer;
@@ -77,6 +78,20 @@ class RouterQueryParameterMutationTest {
         var r = rig.call(rig.router(), mutated(RouterRig.get("/b?q=a%20b"),
                 List.of(QueryParameterMutation.remove("drop")), false), RouterRig.routeToC(""), clusters);
         assertEquals(400, r.status());
+        assertTrue(wm.getAllServeEvents().isEmpty());
+    }
+
+    /**
+     * A WebSocket upgrade relayed from its head on (the standalone proxy's, the in-JVM client's) gets the same answer:
+     * its head is written to the upstream as it is, a decoded CR LF would end the request line there.
+     */
+    @Test
+    void anUpgradeWhoseDecodedQueryNoRequestLineCanCarryIsAnswered400() {
+        RouterRequest req = mutated(RouterRig.get("/ws?q=a%0D%0AX-Injected:%20y", "connection", "upgrade",
+                "upgrade", "websocket"), List.of(QueryParameterMutation.remove("drop")), false);
+        Router.Relay relay = rig.router().relay(req, RouterRig.routeToC(""), clusters).result();
+        assertNotNull(relay.refusal(), "not relayed: " + relay.path());
+        assertEquals(400, relay.refusal().status());
         assertTrue(wm.getAllServeEvents().isEmpty());
     }
 
