@@ -164,6 +164,8 @@ public final class HeaderMutationFilter {
         if (mutations.isEmpty() || path == null) {
             return path;
         }
+        // Envoy's :path has no fragment (its connection manager strips or refuses one); mesh.inbound's may have one
+        path = PathNormalizer.withoutFragment(path);
         int q = path.indexOf('?');
         TreeMap<String, List<String>> params = q < 0 ? new TreeMap<>()
                 : QueryParameters.parse(path.substring(q + 1), QueryParameters::decode);
