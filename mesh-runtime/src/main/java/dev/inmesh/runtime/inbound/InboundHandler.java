@@ -778,6 +778,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         traced.headerMutations = applied.chosen();
         if (path != null && applied.path() != null && !path.equals(applied.path())) {
             traced.authorizedUri = applied.path();
+            traced.queryMutated = true;
         }
     }
 
@@ -951,7 +952,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
 
             @Override
             public void setPath(String p) {
-                traced.rewrittenUri = p;
+                // a rewrite keeps the query the header mutation filter made, as Envoy's rewrites the path it left
+                traced.rewrittenUri = traced.queryMutated ? HeaderMutationFilter.withQueryOf(p, uri) : p;
             }
 
             @Override
@@ -1588,6 +1590,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
          * route's rewrites start from it, and the service gets it.
          */
         String authorizedUri;
+        /** Whether the header mutation filter's query parameter mutations changed the path ({@link #authorizedUri}). */
+        boolean queryMutated;
         /** Whether the service made the request a WebSocket ({@code toWebSocket()}). */
         boolean upgraded;
         /** Reports the request once its WebSocket's connection closed. */

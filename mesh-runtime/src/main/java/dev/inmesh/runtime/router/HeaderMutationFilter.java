@@ -159,6 +159,18 @@ public final class HeaderMutationFilter {
         }
     }
 
+    /**
+     * A route's rewritten path ({@code prefix_rewrite}, {@code regex_rewrite}: made from the path the route matched)
+     * with the query of {@code current}, the path the query parameter mutations left: Envoy's route rewrites the
+     * {@code :path} the filters before the router left ({@code RouteEntryImplBase::finalizePathHeader}), and the
+     * mutations change only its query.
+     */
+    public static String withQueryOf(String rewritten, String current) {
+        int q = rewritten.indexOf('?');
+        int cq = current.indexOf('?');
+        return (q < 0 ? rewritten : rewritten.substring(0, q)) + (cq < 0 ? "" : current.substring(cq));
+    }
+
     /** {@code path} after one level's query parameter mutations, as the class says. */
     static String query(List<QueryParameterMutation> mutations, String path) {
         if (mutations.isEmpty() || path == null) {

@@ -1485,9 +1485,7 @@ public final class Router {
         }
         sanitize(req);
         sanitizeTe(rh);
-        Target target = new Target(req.uri, req.authority);
-        HeaderMutator.finalizeRequest(f, table, new MultiMapHeaders(req.headers), target,
-                !req.routerFilter.suppressEnvoyHeaders());
+        Target target = upstreamTarget(req, f, table);
         if (f.rewrittenPath() != null && req.routerFilter.suppressEnvoyHeaders()) {
             ex.rewrittenPath = target.path;
         }
@@ -1999,13 +1997,26 @@ public final class Router {
         if (options.generateRequestId && req.generateRequestId && !req.headers.contains(HeaderNames.X_REQUEST_ID)) {
             req.headers.set(HeaderNames.X_REQUEST_ID, RequestIds.next());
         }
-        Target target = new Target(req.uri, req.authority);
-        HeaderMutator.finalizeRequest(f, table, new MultiMapHeaders(req.headers), target,
-                !req.routerFilter.suppressEnvoyHeaders());
+        Target target = upstreamTarget(req, f, table);
         if (!req.headers.contains(HeaderNames.X_FORWARDED_PROTO)) {
             req.headers.set(HeaderNames.X_FORWARDED_PROTO, req.scheme);
         }
         return new String[] {target.path, target.authority};
+    }
+
+    /**
+     * The path and authority the upstream gets, and the route's request header rules applied: its rewrites (a
+     * rewritten path keeps the query the header mutation filter's query parameter mutations made, as Envoy's route
+     * rewrites the path they left).
+     */
+    private Target upstreamTarget(RouterRequest req, RouteResult.Forward f, RouteTable table) {
+        Target target = new Target(req.uri, req.authority);
+        HeaderMutator.finalizeRequest(f, table, new MultiMapHeaders(req.headers), target,
+                !req.routerFilter.suppressEnvoyHeaders());
+        if (req.queryMutated && f.rewrittenPath() != null) {
+            target.path = HeaderMutationFilter.withQueryOf(target.path, req.uri);
+        }
+        return target;
     }
 
     /**

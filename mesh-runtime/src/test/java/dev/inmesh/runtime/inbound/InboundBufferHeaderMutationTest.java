@@ -69,6 +69,9 @@ class InboundBufferHeaderMutationTest {
                               envoy.filters.http.buffer:
                                 "@type": type.googleapis.com/envoy.extensions.filters.http.buffer.v3.BufferPerRoute
                                 disabled: true
+                          - name: rewritten
+                            match: {prefix: /old/}
+                            route: {cluster: "inbound|9080||", timeout: 0s, prefix_rewrite: /new/}
                           - name: default
                             match: {prefix: /}
                             route: {cluster: "inbound|9080||", timeout: 0s}
@@ -159,6 +162,14 @@ class InboundBufferHeaderMutationTest {
         Answer a = post("/a?b=1#frag", "hi");
         assertEquals(200, a.status());
         assertEquals("/a?b=1&lvl=route&m=v 1", a.headers().get("x-uri"));
+    }
+
+    /** As Envoy's route rewrites the :path the filters left, a prefix_rewrite keeps the query they made. */
+    @Test
+    void aRewrittenPathKeepsTheMutatedQuery() throws Exception {
+        Answer a = post("/old/x?drop=1", "hi");
+        assertEquals(200, a.status());
+        assertEquals("/new/x?m=v%201", a.headers().get("x-uri")); // one level: m encoded once
     }
 
     @Test

@@ -64,6 +64,24 @@ class RouterQueryParameterMutationTest {
         wm.verify(getRequestedFor(urlEqualTo("/b?add=v%201%26&k=new&keep=a/b&z=1&z=3")));
     }
 
+    /**
+     * Envoy's route rewrites the :path the filters left (RouteEntryImplBase::finalizePathHeader reads the headers'
+     * path), so a prefix_rewrite or a regex_rewrite keeps the query the mutations made.
+     */
+    @Test
+    void aRewrittenPathKeepsTheMutatedQuery() {
+        var r = rig.call(rig.router(), mutated(RouterRig.get("/b/x?drop=1&k=v"),
+                List.of(QueryParameterMutation.remove("drop")), false), RouterRig.routeToC("prefix_rewrite: /new/"),
+                clusters);
+        assertEquals(200, r.status());
+        wm.verify(getRequestedFor(urlEqualTo("/new/b/x?k=v")));
+        var regex = rig.call(rig.router(), mutated(RouterRig.get("/b/y?drop=1"),
+                List.of(QueryParameterMutation.remove("drop")), false), RouterRig.routeToC(
+                        "regex_rewrite: {pattern: {regex: \"^/b\"}, substitution: /r}"), clusters);
+        assertEquals(200, regex.status());
+        wm.verify(getRequestedFor(urlEqualTo("/r/y")));
+    }
+
     @Test
     void noParameterLeftLeavesNoQuestionMark() {
         var r = rig.call(rig.router(), mutated(RouterRig.get("/b?drop=1"),
