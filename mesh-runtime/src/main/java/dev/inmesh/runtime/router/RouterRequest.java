@@ -563,10 +563,16 @@ public final class RouterRequest implements RouteRequest {
                 : dev.inmesh.runtime.net.IpLiterals.withPort(dev.inmesh.runtime.net.IpLiterals.format(ip), 0);
     }
 
-    /** The last address of an {@code x-forwarded-for} value when it is an IP literal once trimmed, else null. */
+    /**
+     * The last address of an {@code x-forwarded-for} value when it is a bare IP literal once trimmed, else null: as
+     * Envoy's {@code parseInternetAddressNoThrow} ({@code inet_pton}), an IPv6 one in brackets is no address.
+     */
     public static byte[] lastForwardedIp(String xff) {
-        return xff == null ? null : dev.inmesh.runtime.listener.Cidrs.bytes(xff.substring(xff.lastIndexOf(',') + 1)
-                .trim());
+        if (xff == null) {
+            return null;
+        }
+        String last = xff.substring(xff.lastIndexOf(',') + 1).trim();
+        return last.startsWith("[") ? null : dev.inmesh.runtime.listener.Cidrs.bytes(last);
     }
 
     public RouterRequest forwardClientCert(HttpConnectionManager hcm) {
