@@ -643,8 +643,17 @@ public final class AdsClient {
             // does, over delta xDS, a name sent twice among the resources added and removed.
             s.received |= s.wildcard;
             errors.put("", "the whole " + type.kind() + " response is rejected");
+            // As Envoy's mux fails every watch of the type then (onConfigUpdateFailed, UpdateRejected): a route
+            // configuration or load assignment asked for and not arrived yet is served empty, so that the listener
+            // or cluster waiting for it stops warming (and no longer holds the server's initialization).
+            Map<String, SubscriptionState.Entry> served = new LinkedHashMap<>(s.resources);
+            Set<String> added = new LinkedHashSet<>();
+            if (!s.wildcard) {
+                serveEmptyIfPending(s, List.copyOf(s.pending), served, added);
+                s.resources = served;
+            }
             reject(s, r, errors, now);
-            afterChange(false);
+            afterChange(!added.isEmpty());
             return;
         }
 

@@ -29,6 +29,7 @@ class AdsClientTest extends AdsRig {
     static final Duration WAIT = Duration.ofSeconds(20);
     static final String LDS = ResourceType.LISTENER.typeUrl();
     static final String RDS = ResourceType.ROUTE.typeUrl();
+    static final String EDS = ResourceType.ENDPOINT.typeUrl();
     static final String CDS = ResourceType.CLUSTER.typeUrl();
 
     static NodeOptions node() {
@@ -472,6 +473,31 @@ class AdsClientTest extends AdsRig {
         server.set(withClusters("3", List.of(XdsFixtures.edsCluster("c")), List.of(XdsFixtures.endpoints("c", 1))));
         await(() -> holder.initialized().isComplete(), WAIT, "the initialization, by the next version");
         assertNotNull(holder.current().clusterManager().cluster("c"));
+    }
+
+    /**
+     * As Envoy's mux fails every watch of a type whose response it rejects whole (onConfigUpdateFailed,
+     * UpdateRejected), and an EDS cluster then ends its initialization with no hosts: a cluster held for its load
+     * assignment while the server initializes stops waiting when the load assignment response cannot be decoded, and
+     * so does the initialization, before any initial fetch timeout.
+     */
+    @Test
+    @SuppressWarnings({"unchecked", "rawtypes"})
+    void aLoadAssignmentResponseRejectedWholeEndsTheWaitOfAClusterHeldForItAndTheInitialization() throws Exception {
+        var checked = XdsFixtures.staticCluster("c", 9).toBuilder().addHealthChecks(XdsFixtures.parse(
+                "{timeout: 1s, interval: 1s, unhealthy_threshold: 1, healthy_threshold: 1, tcp_health_check: {}}",
+                io.envoyproxy.envoy.config.core.v3.HealthCheck.class)).build();
+        startAndAwaitFirst(withClusters("1", List.of(checked), List.of()), Duration.ofMinutes(5));
+        assertFalse(holder.initialized().isComplete());
+
+        // the load assignment "c" arrives as a Cluster: its type_url is not the response's
+        List wrong = List.of(XdsFixtures.edsCluster("c"));
+        server.set(withClusters("2", List.of(XdsFixtures.edsCluster("c")), wrong));
+        DiscoveryRequest nack = server.awaitRequest(r -> r.hasErrorDetail() && r.getTypeUrl().equals(EDS), WAIT);
+        assertTrue(nack.getErrorDetail().getMessage().contains("response is rejected"), nack.toString());
+        await(() -> holder.initialized().isComplete(), WAIT, "the initialization, by the NACK");
+        assertNotNull(holder.current().clusterManager().cluster("c"));
+        assertTrue(holder.current().clusterManager().cluster("c").hosts().isEmpty());
     }
 
     @Test
