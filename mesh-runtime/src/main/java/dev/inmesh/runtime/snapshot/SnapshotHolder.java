@@ -238,11 +238,15 @@ public final class SnapshotHolder {
         void check(ResourceBundle bundle) throws InvalidResourceException;
     }
 
-    /** Closes the clusters of the current snapshot (timers, pools). */
+    /**
+     * Closes the clusters of the current snapshot (timers, pools). Their warming ends, and so does the wait of
+     * {@link #initialized()}, also when the configuration in force holds a cluster back for its load assignment.
+     */
     public synchronized void close() {
         if (clusters != null) {
             clusters.close();
         }
+        initialized.tryComplete();
     }
 
     /** Called with every snapshot published after this call. */

@@ -313,4 +313,26 @@ class SnapshotHolderTest {
         assertEquals(1, value.applyAsLong("envoy_cluster_manager_warming_clusters"), "dynamic only");
         assertEquals(1, value.applyAsLong("envoy_cluster_manager_active_clusters"), "static");
     }
+    /**
+     * Closing the holder ends its initialization's wait, as closing the clusters ends their warming (the mesh's start
+     * then fails, the proxy's listeners stop waiting): so it does when the configuration in force holds a cluster back
+     * for its load assignment ({@code clustersHeld}), which no manager's initialization would end.
+     */
+    @Test
+    void closingEndsTheInitializationAlsoWhileAClusterIsHeldForItsLoadAssignment() throws Exception {
+        String checks = "  health_checks:\n  - {timeout: 1s, interval: 1s, unhealthy_threshold: 1, healthy_threshold: 1,"
+                + " tcp_health_check: {}}\n";
+        SnapshotHolder warming = new SnapshotHolder();
+        warming.apply(bundle(clusters("1s", "a") + checks)); // no Vert.x: its checks never run
+        assertFalse(warming.initialized().isComplete());
+        warming.close();
+        assertTrue(warming.initialized().isComplete(), "the warming ended by the close");
+
+        SnapshotHolder held = new SnapshotHolder();
+        held.apply(bundle(clusters("1s", "a") + checks));
+        held.apply(bundle(clusters("1s", "a") + checks), true);
+        assertFalse(held.initialized().isComplete());
+        held.close();
+        assertTrue(held.initialized().isComplete(), "the wait for the held cluster ended by the close");
+    }
 }
