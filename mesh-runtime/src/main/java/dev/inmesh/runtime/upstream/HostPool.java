@@ -13,9 +13,9 @@ import io.vertx.core.http.PoolOptions;
 import io.vertx.core.http.impl.HttpClientConnectionInternal;
 import io.vertx.core.internal.ContextInternal;
 import io.vertx.core.internal.VertxInternal;
-import java.util.ArrayDeque;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
@@ -45,10 +45,18 @@ final class HostPool {
     static final int MAX_POOL_SIZE = 1024;
     /**
      * The most pools one host keeps per request host name ({@code auto_sni}) and original source
-     * ({@code original_src}): a new one beyond them drains the one that came first (its requests in flight finish),
-     * so that a caller sending ever new Host values, or ever new clients, cannot grow the pools without bound.
+     * ({@code original_src}) before a new one frees an idle one: the least recently used of those with no request
+     * under way or waiting (Envoy's {@code ConnPoolMap} frees a pool without active requests). A busy pool is never
+     * drained: with none idle the pools grow past this, as Envoy's do when {@code max_connection_pools} is not set
+     * (Inmesh refuses that field, so never overflows). A caller sending ever new Host values, or ever new clients,
+     * one at a time still cannot grow the pools without bound.
      */
-    static final int MAX_HOST_NAMES = 64;
+    static final int MAX_HOST_NAMES = 1024;
+    /**
+     * How recently a pool must not have been handed out for its last connection's close to remove it: the caller
+     * that took it may not have sent its request yet, which a removed (closed) pool would refuse.
+     */
+    static final long RECENT_USE_NANOS = TimeUnit.SECONDS.toNanos(1);
 
     /**
      * The settings a pool is made with.
@@ -130,12 +138,17 @@ final class HostPool {
     private final SocketAddress address;
     /** The host name of this pool's requests (its SNI or SAN to check), or null for the host's own pool. */
     private final String requestHost;
-    /**
-     * The host's own pool: the pools per request host name and original source, in the order they were made; null
-     * in those.
-     */
+    /** The host's own pool: the pools per request host name and original source; null in those. */
     private final ConcurrentHashMap<SubPool, HostPool> byHost;
-    private final ArrayDeque<SubPool> hostOrder; // guarded by this
+    /** The host's own pool: how many pools it keeps before a new one frees an idle one. */
+    private final int maxSubPools;
+    /** A pool per request host name or original source: the host's own pool and this one's key; else null. */
+    private final HostPool owner;
+    private final SubPool key;
+    /** When a pool per request host name or original source was last handed out ({@link System#nanoTime}). */
+    private volatile long lastUsed;
+    /** This pool's connections that are open, its own clients' and those draining. */
+    private final AtomicInteger openConnections = new AtomicInteger();
 
     /** What a pool of its own is kept for: a request host name, an original source, or both (either may be null). */
     private record SubPool(String requestHost, OriginalSrcBind source) {}
@@ -164,10 +177,17 @@ final class HostPool {
                            ConcurrentHashMap<EventLoop, HttpClient> perLoop) {}
 
     HostPool(SocketAddress address) {
+        this(address, MAX_HOST_NAMES);
+    }
+
+    /** A host's pool that keeps {@code maxSubPools} pools per request host name and source before freeing one. */
+    HostPool(SocketAddress address, int maxSubPools) {
         this.address = address;
         this.requestHost = null;
         this.byHost = new ConcurrentHashMap<>();
-        this.hostOrder = new ArrayDeque<>();
+        this.maxSubPools = maxSubPools;
+        this.owner = null;
+        this.key = null;
         this.served = new ConcurrentHashMap<>();
     }
 
@@ -179,7 +199,9 @@ final class HostPool {
         this.address = own.address;
         this.requestHost = key.requestHost();
         this.byHost = null;
-        this.hostOrder = null;
+        this.maxSubPools = 0;
+        this.owner = own;
+        this.key = key;
         this.served = own.served;
         this.stats = own.stats;
     }
@@ -216,26 +238,68 @@ final class HostPool {
         if (p == null) {
             p = hostPool(key);
         }
-        // a pool drained meanwhile (over MAX_HOST_NAMES, or the host left) still makes this request's connection,
-        // which its idle timeout closes
+        p.lastUsed = System.nanoTime();
         return p.client(vertx, wanted, breakers);
     }
 
+    /**
+     * The pool of {@code name}, made when there is none. At {@link #maxSubPools}, the least recently used idle pool
+     * drains to make room, as Envoy frees a pool without active requests; with none idle the pools grow.
+     */
     private synchronized HostPool hostPool(SubPool name) {
         HostPool p = byHost.get(name);
         if (p != null) {
             return p;
         }
-        if (byHost.size() >= MAX_HOST_NAMES) {
-            HostPool first = byHost.remove(hostOrder.poll());
-            if (first != null) {
-                first.drain();
+        if (byHost.size() >= maxSubPools) {
+            HostPool lru = null;
+            for (HostPool sub : byHost.values()) {
+                if (sub.idle() && (lru == null || sub.lastUsed - lru.lastUsed < 0)) {
+                    lru = sub;
+                }
+            }
+            if (lru != null) {
+                byHost.remove(lru.key, lru);
+                lru.drain();
             }
         }
         p = new HostPool(this, name);
+        p.lastUsed = System.nanoTime();
         byHost.put(name, p);
-        hostOrder.add(name);
         return p;
+    }
+
+    /**
+     * The last connection of {@code sub}, a pool per request host name or source, closed: an idle pool not handed
+     * out just now goes, as Envoy deletes a pool once it has no connection and no request (its idle callback). Its
+     * connections close after the cluster's {@code idle_timeout} unused, which bounds how long it stays.
+     */
+    private synchronized void lastConnectionClosed(HostPool sub) {
+        if (byHost.get(sub.key) == sub && sub.idle() && System.nanoTime() - sub.lastUsed >= RECENT_USE_NANOS
+                && sub.openConnections.get() == 0) {
+            byHost.remove(sub.key, sub);
+            sub.drain();
+        }
+    }
+
+    /** How many pools per request host name and source this host's pool keeps. */
+    int subPools() {
+        return byHost == null ? 0 : byHost.size();
+    }
+
+    /** Whether none of this pool's clients has a request under way or waiting for a connection. */
+    private boolean idle() {
+        for (Current c : new Current[] {current, currentH2}) {
+            if (c != null && (!idle(c.client) || (c.perLoop != null && !c.perLoop.values().stream()
+                    .allMatch(HostPool::idle)))) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private static boolean idle(HttpClient client) {
+        return !(client instanceof PendingRequest.Queue pool) || pool.idle();
     }
 
     private synchronized Current rebuild(Vertx vertx, Settings wanted, CircuitBreakerState breakers) {
@@ -368,6 +432,7 @@ final class HostPool {
                         }
                     }
                     breakers.connectionOpened();
+                    openConnections.incrementAndGet();
                     if (lane != null) {
                         lane.opened(conn);
                     }
@@ -400,6 +465,9 @@ final class HostPool {
                         }
                         if (cluster != null) {
                             cluster.connectionClosed((System.nanoTime() - opened) / 1_000_000);
+                        }
+                        if (openConnections.decrementAndGet() == 0 && owner != null) {
+                            owner.lastConnectionClosed(this);
                         }
                     });
                 })
@@ -469,7 +537,6 @@ final class HostPool {
         if (byHost != null) {
             byHost.values().forEach(HostPool::drain);
             byHost.clear();
-            hostOrder.clear();
         }
     }
 }

@@ -73,6 +73,11 @@ final class Http1Pool implements HttpClient, PendingRequest.Queue {
         return PendingRequest.cancel(this, this.waiting, waiting);
     }
 
+    @Override
+    public synchronized boolean idle() {
+        return active == 0 && waiting.isEmpty();
+    }
+
     /** Hands a counted request to the Vert.x client, and the next waiting one its place once its exchange is over. */
     private Future<HttpClientRequest> send(RequestOptions options) {
         Future<HttpClientRequest> sent;

@@ -183,6 +183,19 @@ final class Http2Pool implements HttpClient, PendingRequest.Queue {
         return PendingRequest.cancel(this, this.waiting, waiting);
     }
 
+    @Override
+    public synchronized boolean idle() {
+        if (!waiting.isEmpty() || !retired.isEmpty()) {
+            return false; // a retired lane leaves once its streams are done
+        }
+        for (Lane l : open) {
+            if (l.active > 0) {
+                return false;
+            }
+        }
+        return true;
+    }
+
     /**
      * Gives waiting requests the streams there are now: on a connected lane with one to spare, else, unless the
      * connections being opened will carry them, on a lane whose connection is to be opened (the request opens it).

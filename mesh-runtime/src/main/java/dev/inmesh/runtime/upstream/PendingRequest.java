@@ -26,6 +26,9 @@ record PendingRequest(RequestOptions options, ContextInternal context, Promise<H
          * {@link PendingCancelledException}; false when it is not there (it has its connection, or failed).
          */
         boolean cancel(Future<HttpClientRequest> waiting);
+
+        /** Whether no request is under way or waiting: Envoy's pool without active requests, which may be freed. */
+        boolean idle();
     }
 
     /** A request that is to wait, asked for on the current context (or a new one). */

@@ -28,13 +28,20 @@ import org.junit.jupiter.params.provider.ValueSource;
 class HostPoolTest {
     private Vertx vertx;
     private HttpServer server;
+    /** Requests to {@code /hold}, answered only when a test says so. */
+    private final List<io.vertx.core.http.HttpServerRequest> held = new java.util.concurrent.CopyOnWriteArrayList<>();
 
     @BeforeEach
     void start() throws Exception {
         vertx = Vertx.vertx();
         server = vertx.createHttpServer(new HttpServerOptions().setHttp2ClearTextEnabled(true))
-                .requestHandler(req -> req.response().end(req.version() + " " + req.connection().remoteAddress()
-                        .hostAddress()))
+                .requestHandler(req -> {
+                    if (req.path().equals("/hold")) {
+                        held.add(req);
+                    } else {
+                        req.response().end(req.version() + " " + req.connection().remoteAddress().hostAddress());
+                    }
+                })
                 .listen(0, "127.0.0.1").toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
     }
 
@@ -184,5 +191,90 @@ class HostPoolTest {
         } finally {
             two.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
         }
+    }
+
+    @ParameterizedTest
+    @ValueSource(booleans = {false, true})
+    void aNewSourceBeyondTheBoundFreesAnIdlePoolAndNeverABusyOne(boolean http2) throws Exception {
+        HostPool pool = new HostPool(new SocketAddress("127.0.0.1", server.actualPort()), 2);
+        HostPool.Settings settings = new HostPool.Settings(1000, http2, null, 1, -1);
+        CircuitBreakerState breakers = new CircuitBreakerState(null);
+        HttpClient a = pool.client(vertx, settings, breakers, "a", null);
+        var busy = hold(a);
+        // three names in rotation over two pools: b and c take turns, a keeps its pool and its request
+        for (String name : List.of("b", "c", "b", "c")) {
+            assertEquals((http2 ? "HTTP_2" : "HTTP_1_1") + " 127.0.0.1",
+                    send(pool.client(vertx, settings, breakers, name, null)));
+            assertSame(a, pool.client(vertx, settings, breakers, "a", null), "after " + name);
+        }
+        assertEquals(2, pool.subPools());
+        // both busy: a new name gets a pool of its own, beyond the bound
+        HttpClient c = pool.client(vertx, settings, breakers, "c", null);
+        var busyToo = hold(c);
+        send(pool.client(vertx, settings, breakers, "d", null));
+        assertSame(a, pool.client(vertx, settings, breakers, "a", null));
+        assertSame(c, pool.client(vertx, settings, breakers, "c", null));
+        assertEquals(3, pool.subPools());
+        assertEquals("done", answerHeld(busy, 0));
+        assertEquals("done", answerHeld(busyToo, 1));
+        pool.drain();
+    }
+
+    @org.junit.jupiter.api.Test
+    void theLeastRecentlyUsedIdlePoolIsTheOneFreed() throws Exception {
+        HostPool pool = new HostPool(new SocketAddress("127.0.0.1", server.actualPort()), 2);
+        HostPool.Settings settings = new HostPool.Settings(1000, false, null, 1, -1);
+        CircuitBreakerState breakers = new CircuitBreakerState(null);
+        HttpClient a = pool.client(vertx, settings, breakers, "a", null);
+        send(a);
+        HttpClient b = pool.client(vertx, settings, breakers, "b", null);
+        send(b);
+        send(pool.client(vertx, settings, breakers, "a", null)); // a, made first, used last
+        send(pool.client(vertx, settings, breakers, "c", null));
+        assertSame(a, pool.client(vertx, settings, breakers, "a", null));
+        assertEquals(false, b == pool.client(vertx, settings, breakers, "b", null), "b was freed");
+        pool.drain();
+    }
+
+    @org.junit.jupiter.api.Test
+    void aPoolGoesWhenItsLastConnectionClosesUnused() throws Exception {
+        HostPool pool = new HostPool(new SocketAddress("127.0.0.1", server.actualPort()));
+        // connections closed after two seconds unused (the cluster's idle_timeout)
+        HostPool.Settings settings = new HostPool.Settings(1000, false, null, 1, -1, 2, 0, 0);
+        CircuitBreakerState breakers = new CircuitBreakerState(null);
+        send(pool.client(vertx, settings, breakers, "a", null));
+        assertEquals(1, pool.subPools());
+        for (int i = 0; i < 1000 && pool.subPools() > 0; i++) {
+            Thread.sleep(10);
+        }
+        assertEquals(0, pool.subPools());
+        pool.drain();
+    }
+
+    /** Sends a request the server holds, once the server has it: its pool is busy until {@link #answerHeld}. */
+    private io.vertx.core.Future<io.vertx.core.buffer.Buffer> hold(HttpClient client) throws Exception {
+        int before = held.size();
+        var body = client.request(HttpMethod.GET, "/hold").compose(req -> req.send().compose(r -> r.body()));
+        for (int i = 0; i < 500 && held.size() == before; i++) {
+            Thread.sleep(10);
+        }
+        assertEquals(before + 1, held.size(), "the request is under way");
+        return body;
+    }
+
+    /** Answers the {@code index}th held request, and gives the body its caller got. */
+    private String answerHeld(io.vertx.core.Future<io.vertx.core.buffer.Buffer> body, int index) throws Exception {
+        held.get(index).response().end("done");
+        return body.toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS).toString();
+    }
+
+    /** Sends a request and waits until the pool has counted its exchange off (just after the caller got the body). */
+    private String send(HttpClient client) throws Exception {
+        String body = client.request(HttpMethod.GET, "/").compose(req -> req.send().compose(r -> r.body()))
+                .toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS).toString();
+        for (int i = 0; i < 500 && !((PendingRequest.Queue) client).idle(); i++) {
+            Thread.sleep(10);
+        }
+        return body;
     }
 }
