@@ -1,5 +1,6 @@
 package dev.inmesh.runtime.inbound;
 
+import static dev.inmesh.runtime.upstream.TestEventLoop.onEventLoop;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import dev.inmesh.runtime.snapshot.SnapshotHolder;
@@ -123,12 +124,12 @@ class InboundBufferHeaderMutationTest {
     private Answer post(String path, String... chunks) throws Exception {
         RequestOptions o = new RequestOptions().setMethod(HttpMethod.POST).setHost("127.0.0.1").setPort(port)
                 .setURI(path).putHeader("x-secret", "s");
-        return client.request(o).compose(r -> {
+        return onEventLoop(vertx, () -> client.request(o).compose(r -> {
             r.setChunked(true);
             List.of(chunks).forEach(r::write);
             r.end();
             return r.response();
-        }).compose(r -> r.body().map(b -> new Answer(r.statusCode(), r.headers(), b.toString())))
+        }).compose(r -> r.body().map(b -> new Answer(r.statusCode(), r.headers(), b.toString()))))
                 .await(10, TimeUnit.SECONDS);
     }
 
@@ -198,15 +199,16 @@ class InboundBufferHeaderMutationTest {
         HttpClient h2 = vertx.createHttpClient(new io.vertx.core.http.HttpClientOptions()
                 .setProtocolVersion(io.vertx.core.http.HttpVersion.HTTP_2).setHttp2ClearTextUpgrade(false));
         RequestOptions o = new RequestOptions().setHost("127.0.0.1").setPort(port).setURI("/a");
-        String get = h2.request(new RequestOptions(o).setMethod(HttpMethod.GET)).compose(r -> r.send())
-                .compose(r -> r.body()).await(10, TimeUnit.SECONDS).toString();
+        String get = onEventLoop(vertx, () -> h2.request(new RequestOptions(o).setMethod(HttpMethod.GET))
+                .compose(r -> r.send()).compose(r -> r.body())).await(10, TimeUnit.SECONDS).toString();
         assertEquals("body , content-length null, transfer-encoding null, x-mutated request, x-secret null", get);
-        String post = h2.request(new RequestOptions(o).setMethod(HttpMethod.POST)).compose(r -> {
-            r.setChunked(true);
-            r.write("hel");
-            r.end("lo");
-            return r.response();
-        }).compose(r -> r.body()).await(10, TimeUnit.SECONDS).toString();
+        String post = onEventLoop(vertx, () -> h2.request(new RequestOptions(o).setMethod(HttpMethod.POST))
+                .compose(r -> {
+                    r.setChunked(true);
+                    r.write("hel");
+                    r.end("lo");
+                    return r.response();
+                }).compose(r -> r.body())).await(10, TimeUnit.SECONDS).toString();
         assertEquals("body hello, content-length 5, transfer-encoding null, x-mutated request, x-secret null", post);
     }
 
@@ -221,11 +223,11 @@ class InboundBufferHeaderMutationTest {
         HttpClient h2 = vertx.createHttpClient(new io.vertx.core.http.HttpClientOptions()
                 .setProtocolVersion(io.vertx.core.http.HttpVersion.HTTP_2).setHttp2ClearTextUpgrade(false));
         for (String[] c : new String[][] {{"/a", "0"}, {"/streaming", "null"}}) {
-            String answer = h2.request(new RequestOptions().setHost("127.0.0.1").setPort(port).setURI(c[0])
-                    .setMethod(HttpMethod.POST)).compose(r -> {
+            String answer = onEventLoop(vertx, () -> h2.request(new RequestOptions().setHost("127.0.0.1")
+                    .setPort(port).setURI(c[0]).setMethod(HttpMethod.POST)).compose(r -> {
                         r.setChunked(true);
                         return r.sendHead().compose(v -> r.end()).compose(v -> r.response());
-                    }).compose(r -> r.body()).await(10, TimeUnit.SECONDS).toString();
+                    }).compose(r -> r.body())).await(10, TimeUnit.SECONDS).toString();
             assertEquals("body , content-length " + c[1] + ", transfer-encoding null, x-mutated request, x-secret null",
                     answer, c[0]);
         }

@@ -1,5 +1,6 @@
 package dev.inmesh.runtime.inbound;
 
+import static dev.inmesh.runtime.upstream.TestEventLoop.onEventLoop;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 
@@ -189,12 +190,12 @@ class InboundLuaTest {
         for (int i = 0; i < headers.length; i += 2) {
             o.putHeader(headers[i], headers[i + 1]);
         }
-        return client.request(o).compose(r -> {
+        return onEventLoop(vertx, () -> client.request(o).compose(r -> {
             r.setChunked(true);
             chunks.forEach(r::write);
             r.end();
             return r.response();
-        }).compose(r -> r.body().map(b -> new Answer(r.statusCode(), r.headers(), b.toString())))
+        }).compose(r -> r.body().map(b -> new Answer(r.statusCode(), r.headers(), b.toString()))))
                 .await(10, TimeUnit.SECONDS);
     }
 
@@ -210,8 +211,8 @@ class InboundLuaTest {
         for (int i = 0; i < headers.length; i += 2) {
             o.putHeader(headers[i], headers[i + 1]);
         }
-        return client.request(o).compose(r -> r.send()).compose(r -> r.body().map(b -> new Answer(r.statusCode(),
-                r.headers(), b.toString()))).await(10, TimeUnit.SECONDS);
+        return onEventLoop(vertx, () -> client.request(o).compose(r -> r.send()).compose(r -> r.body().map(b ->
+                new Answer(r.statusCode(), r.headers(), b.toString())))).await(10, TimeUnit.SECONDS);
     }
 
     @Test
@@ -287,8 +288,8 @@ class InboundLuaTest {
     void aRequestWithoutBodyHasNil() throws Exception {
         RequestOptions o = new RequestOptions().setMethod(HttpMethod.GET).setHost("127.0.0.1").setPort(port)
                 .setURI("/body");
-        String body = client.request(o).compose(r -> r.send()).compose(r -> r.body()).await(10, TimeUnit.SECONDS)
-                .toString();
+        String body = onEventLoop(vertx, () -> client.request(o).compose(r -> r.send()).compose(r -> r.body()))
+                .await(10, TimeUnit.SECONDS).toString();
         assertEquals("x-body nil, body , content-length null", body);
     }
 
@@ -315,8 +316,8 @@ class InboundLuaTest {
     void theCompressorBeforeTheLuaFilterGzipsTheBodyTheScriptSet() throws Exception {
         RequestOptions o = new RequestOptions().setMethod(HttpMethod.GET).setHost("127.0.0.1").setPort(port)
                 .setURI("/response?set=set%20by%20lua,%20then%20gzipped").putHeader("accept-encoding", "gzip");
-        var answer = client.request(o).compose(r -> r.send()).compose(r -> r.body().map(b -> Map.entry(r, b)))
-                .await(10, TimeUnit.SECONDS);
+        var answer = onEventLoop(vertx, () -> client.request(o).compose(r -> r.send())
+                .compose(r -> r.body().map(b -> Map.entry(r, b)))).await(10, TimeUnit.SECONDS);
         assertEquals("gzip", answer.getKey().getHeader("content-encoding"));
         assertEquals("service's answer", answer.getKey().getHeader("x-body"), "the script saw it uncompressed");
         try (var in = new java.util.zip.GZIPInputStream(new java.io.ByteArrayInputStream(answer.getValue()
