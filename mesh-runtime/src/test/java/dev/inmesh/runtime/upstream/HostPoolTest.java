@@ -254,7 +254,8 @@ class HostPoolTest {
     /** Sends a request the server holds, once the server has it: its pool is busy until {@link #answerHeld}. */
     private io.vertx.core.Future<io.vertx.core.buffer.Buffer> hold(HttpClient client) throws Exception {
         int before = held.size();
-        var body = client.request(HttpMethod.GET, "/hold").compose(req -> req.send().compose(r -> r.body()));
+        var body = onEventLoop(vertx, () -> client.request(HttpMethod.GET, "/hold")
+                .compose(req -> req.send().compose(r -> r.body())));
         for (int i = 0; i < 500 && held.size() == before; i++) {
             Thread.sleep(10);
         }
@@ -270,8 +271,9 @@ class HostPoolTest {
 
     /** Sends a request and waits until the pool has counted its exchange off (just after the caller got the body). */
     private String send(HttpClient client) throws Exception {
-        String body = client.request(HttpMethod.GET, "/").compose(req -> req.send().compose(r -> r.body()))
-                .toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS).toString();
+        String body = onEventLoop(vertx, () -> client.request(HttpMethod.GET, "/")
+                .compose(req -> req.send().compose(r -> r.body()))).toCompletionStage().toCompletableFuture()
+                .get(10, TimeUnit.SECONDS).toString();
         for (int i = 0; i < 500 && !((PendingRequest.Queue) client).idle(); i++) {
             Thread.sleep(10);
         }
