@@ -249,6 +249,7 @@ class Http2PoolTest {
         Map<String, Long> seen = new ConcurrentHashMap<>();
         NetServer raw = vertx.createNetServer().connectHandler(socket -> {
             Buffer[] in = {Buffer.buffer()};
+            long[] increments = {0}; // this connection's: each connection raises its own window
             socket.write(Buffer.buffer(new byte[] {0, 0, 0, 4, 0, 0, 0, 0, 0})); // the server's empty SETTINGS
             socket.handler(b -> {
                 in[0].appendBuffer(b);
@@ -268,8 +269,8 @@ class Http2PoolTest {
                         }
                         socket.write(Buffer.buffer(new byte[] {0, 0, 0, 4, 1, 0, 0, 0, 0})); // ACK
                     } else if (type == 8 && stream == 0) {
-                        seen.merge("connection window increment", buf.getUnsignedInt(at + 9) & 0x7fff_ffffL,
-                                Long::sum);
+                        increments[0] += buf.getUnsignedInt(at + 9) & 0x7fff_ffffL;
+                        seen.merge("connection window increment", increments[0], Math::max);
                     }
                     at += 9 + length;
                 }
