@@ -53,9 +53,11 @@ public interface Mesh {
     /**
      * Loads the configuration and starts the admin server; completes when the first configuration is applied and its
      * clusters are initialized (a cluster with active health checks once each of its hosts had a first check, as
-     * Envoy's server starts its workers only then; at once without health checks). When it fails (a port in use, a
-     * configuration rejected), what it started is closed first: no admin port stays bound and no control plane stream
-     * stays open. A mesh starts once: a second call, or one after {@link #close()}, fails with an
+     * Envoy's server starts its workers only then; at once without health checks), and, over ADS, once each listener
+     * a configuration applied meanwhile adds or changes has its route configuration (arrived, rejected, or its
+     * initial fetch timeout passed), as Envoy's server waits for its listeners' warming. When it fails (a port in
+     * use, a configuration rejected), what it started is closed first: no admin port stays bound and no control plane
+     * stream stays open. A mesh starts once: a second call, or one after {@link #close()}, fails with an
      * {@link IllegalStateException}.
      */
     Future<Void> start();
@@ -67,8 +69,8 @@ public interface Mesh {
     Future<Void> close();
 
     /**
-     * Whether a first complete configuration has been applied and its clusters initialized (what
-     * {@code /healthz/ready} reports).
+     * Whether a first complete configuration has been applied and its clusters initialized, its listeners' route
+     * configurations in (what {@code /healthz/ready} reports; see {@link #start()}).
      */
     boolean isReady();
 

@@ -159,9 +159,11 @@ public final class DefaultMesh implements Mesh {
      * Starts the admin server and, when the settings ask for it, the CA client that fills the identity directory,
      * then the config source once the first certificate is written: start fails when that cannot be had. It completes
      * once the first configuration's clusters are initialized (those with health checks had their first round,
-     * {@link SnapshotHolder#initialized()}), as Envoy starts its workers only once its cluster manager has
-     * initialized. An ADS source whose initial fetch timeouts pass with nothing from the server applies an empty
-     * configuration, as Envoy's subscriptions' init targets are ready on the fetch timeout: the start completes, LIVE.
+     * {@link SnapshotHolder#initialized()}; over ADS, the listeners a configuration applied meanwhile adds or changes
+     * once they have their route configurations), as Envoy starts its workers only once its cluster manager has
+     * initialized and its listeners have warmed. An ADS source whose initial fetch timeouts pass with nothing from the
+     * server applies an empty configuration, as Envoy's subscriptions' init targets are ready on the fetch timeout:
+     * the start completes, LIVE.
      * A start that failed meanwhile (the source never started) waits for no configuration.
      */
     @Override
@@ -310,8 +312,8 @@ public final class DefaultMesh implements Mesh {
         }
         if (!isReady()) {
             return snapshots.ready()
-                    ? "the mesh is initializing (its clusters' first health checks): send requests once mesh.start() "
-                            + "has completed"
+                    ? "the mesh is initializing (its clusters' first health checks, its listeners' route "
+                            + "configurations): send requests once mesh.start() has completed"
                     : "the mesh has no configuration yet: send requests once mesh.start() has completed";
         }
         return null;

@@ -27,8 +27,8 @@ public final class SnapshotHolder {
     private ClusterManager clusters;
     /**
      * While the server initializes, the manager whose clusters' initialization ends it: the last one applied, unless
-     * its source held a cluster back; null while a configuration is applied (the clusters it removes let go of their
-     * wait then, which ends nothing).
+     * its source held a listener or a cluster back; null while a configuration is applied (the clusters it removes let
+     * go of their wait then, which ends nothing).
      */
     private volatile ClusterManager initializingWith;
     /** Completed once the first snapshot's clusters are initialized (see {@link #initialized()}). */
@@ -75,8 +75,8 @@ public final class SnapshotHolder {
      * ({@link ClusterManager#initialized()}: each of its clusters with health checks had its first round), as Envoy's
      * server leaves {@code PRE_INITIALIZING} once its cluster manager has initialized its clusters. A snapshot applied
      * meanwhile is waited for instead: its new clusters, and those it changes (which warm anew), hold it too, as do
-     * the clusters its source holds back ({@link #apply(ResourceBundle, boolean)}). Without health checks, as soon as
-     * the first snapshot is applied. Never failed.
+     * the listeners and clusters its source holds back ({@link #apply(ResourceBundle, boolean)}). Without health
+     * checks, as soon as the first snapshot is applied. Never failed.
      */
     public Future<Void> initialized() {
         return initialized.future();
@@ -93,15 +93,18 @@ public final class SnapshotHolder {
     }
 
     /**
-     * Compiles and publishes a bundle from a source that may hold clusters back: {@code clustersHeld} says that the
-     * source holds a cluster (new, or a new version of one) out of the bundle while it warms there, as the ADS client
-     * holds an EDS cluster until its load assignment arrives. While the server initializes
-     * ({@link #initialized()} not complete), it waits for such a cluster too, as Envoy's init helper waits for a
-     * cluster CDS adds or updates before the cluster manager has initialized, whatever it waits for.
+     * Compiles and publishes a bundle from a source that may hold resources back: {@code held} says that the source
+     * holds a listener or a cluster (new, or a new version of one) out of the bundle while it warms there, as the ADS
+     * client holds a listener until its route configurations arrive and an EDS cluster until its load assignment
+     * does. While the server initializes ({@link #initialized()} not complete), it waits for such a resource too: as
+     * Envoy's init helper waits for a cluster CDS adds or updates before the cluster manager has initialized, whatever
+     * it waits for, and Envoy's server, before it starts its workers, for each listener LDS adds or updates, whose
+     * init target waits for its RDS subscriptions. The source ends such a wait by applying the resource (arrived,
+     * rejected or timed out) and no longer holding it.
      *
      * @throws InvalidResourceException as {@link #apply(ResourceBundle)}
      */
-    public synchronized MeshSnapshot apply(ResourceBundle bundle, boolean clustersHeld)
+    public synchronized MeshSnapshot apply(ResourceBundle bundle, boolean held)
             throws InvalidResourceException {
         var buckets = rateLimitBuckets.session();
         MeshSnapshot compiled = SnapshotCompiler.compile(bundle, current.resources(), current.generation() + 1,
@@ -120,7 +123,7 @@ public final class SnapshotHolder {
         if (initializing) {
             // after the snapshot is current: what waits for it (the proxy's listeners) reads the snapshot
             ClusterManager m = clusters;
-            initializingWith = clustersHeld ? null : m;
+            initializingWith = held ? null : m;
             m.initialized().onComplete(ar -> {
                 if (initializingWith == m) {
                     initialized.tryComplete();
@@ -240,7 +243,8 @@ public final class SnapshotHolder {
 
     /**
      * Closes the clusters of the current snapshot (timers, pools). Their warming ends, and so does the wait of
-     * {@link #initialized()}, also when the configuration in force holds a cluster back for its load assignment.
+     * {@link #initialized()}, also when its source holds a listener or a cluster back (for its route configurations,
+     * its load assignment).
      */
     public synchronized void close() {
         if (clusters != null) {

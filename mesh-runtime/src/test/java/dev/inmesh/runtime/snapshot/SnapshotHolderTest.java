@@ -316,7 +316,7 @@ class SnapshotHolderTest {
     /**
      * Closing the holder ends its initialization's wait, as closing the clusters ends their warming (the mesh's start
      * then fails, the proxy's listeners stop waiting): so it does when the configuration in force holds a cluster back
-     * for its load assignment ({@code clustersHeld}), which no manager's initialization would end.
+     * for its load assignment ({@code held}), which no manager's initialization would end.
      */
     @Test
     void closingEndsTheInitializationAlsoWhileAClusterIsHeldForItsLoadAssignment() throws Exception {

@@ -1128,23 +1128,23 @@ public final class AdsClient {
      * warming, and so is an EDS cluster whose load assignment has not: its last published version serves meanwhile
      * (or, if new, it is left out) until what it waits for arrives or times out. A published version that is itself
      * warming (waiting for its first health checks) is left out too: Envoy's update of a warming cluster replaces it
-     * among its warming clusters, the old version dropped. The holder is told when a cluster is held so, for its
-     * initialization waits for it ({@link SnapshotHolder#apply(ResourceBundle, boolean)}).
+     * among its warming clusters, the old version dropped. The holder is told when a listener or a cluster is held
+     * so, for its initialization waits for it ({@link SnapshotHolder#apply(ResourceBundle, boolean)}).
      */
     private void publish() throws InvalidResourceException {
         ResourceBundle fixed = statics;
         ResourceBundle.Builder b = ResourceBundle.builder().from(fixed);
         Map<String, SubscriptionState.Entry> listeners = new LinkedHashMap<>();
         Map<String, SubscriptionState.Entry> clusters = new LinkedHashMap<>();
-        boolean clustersHeld = false;
+        boolean held = false;
         for (SubscriptionState s : states.values()) {
             for (Map.Entry<String, SubscriptionState.Entry> named : s.resources.entrySet()) {
                 SubscriptionState.Entry e = named.getValue();
                 if (warms(s.type, e)) {
+                    held = true;
                     e = (s.type == ResourceType.LISTENER ? publishedListeners : publishedClusters)
                             .get(named.getKey());
                     if (s.type == ResourceType.CLUSTER) {
-                        clustersHeld = true;
                         var inForce = holder.current().clusterManager().clusters().get(named.getKey());
                         e = inForce != null && inForce.warming() ? null : e;
                     }
@@ -1161,7 +1161,7 @@ public final class AdsClient {
                 b.add(e.resource(), e.version(), e.message());
             }
         }
-        holder.apply(b.build(), clustersHeld);
+        holder.apply(b.build(), held);
         publishedListeners = listeners;
         publishedClusters = clusters;
     }

@@ -23,6 +23,7 @@ import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.Test;
 
 class AdsClientTest extends AdsRig {
@@ -450,6 +451,16 @@ class AdsClientTest extends AdsRig {
     }
 
     /**
+     * Cluster c with a TCP health check, which a holder without Vert.x never runs: c warms, and the server's
+     * initialization waits for it, while the test runs.
+     */
+    static io.envoyproxy.envoy.config.cluster.v3.Cluster checkedCluster() {
+        return XdsFixtures.staticCluster("c", 9).toBuilder().addHealthChecks(XdsFixtures.parse(
+                "{timeout: 1s, interval: 1s, unhealthy_threshold: 1, healthy_threshold: 1, tcp_health_check: {}}",
+                io.envoyproxy.envoy.config.core.v3.HealthCheck.class)).build();
+    }
+
+    /**
      * A cluster whose version in force waits for its first health checks, and whose next version waits for its load
      * assignment: the version in force is dropped (no longer in the snapshot, in use or warming), as Envoy's update of
      * a warming cluster replaces it among its warming clusters, and the server's initialization waits for the next
@@ -459,9 +470,7 @@ class AdsClientTest extends AdsRig {
     @Test
     void aWarmingClusterWhoseNextVersionWaitsForItsLoadAssignmentIsDroppedAndTheInitializationWaitsForTheNext()
             throws Exception {
-        var checked = XdsFixtures.staticCluster("c", 9).toBuilder().addHealthChecks(XdsFixtures.parse(
-                "{timeout: 1s, interval: 1s, unhealthy_threshold: 1, healthy_threshold: 1, tcp_health_check: {}}",
-                io.envoyproxy.envoy.config.core.v3.HealthCheck.class)).build();
+        var checked = checkedCluster();
         startAndAwaitFirst(withClusters("1", List.of(checked), List.of()), Duration.ofSeconds(30));
         assertTrue(holder.current().clusterManager().clusters().get("c").warming());
 
@@ -484,9 +493,7 @@ class AdsClientTest extends AdsRig {
     @Test
     @SuppressWarnings({"unchecked", "rawtypes"})
     void aLoadAssignmentResponseRejectedWholeEndsTheWaitOfAClusterHeldForItAndTheInitialization() throws Exception {
-        var checked = XdsFixtures.staticCluster("c", 9).toBuilder().addHealthChecks(XdsFixtures.parse(
-                "{timeout: 1s, interval: 1s, unhealthy_threshold: 1, healthy_threshold: 1, tcp_health_check: {}}",
-                io.envoyproxy.envoy.config.core.v3.HealthCheck.class)).build();
+        var checked = checkedCluster();
         startAndAwaitFirst(withClusters("1", List.of(checked), List.of()), Duration.ofMinutes(5));
         assertFalse(holder.initialized().isComplete());
 
@@ -498,6 +505,87 @@ class AdsClientTest extends AdsRig {
         await(() -> holder.initialized().isComplete(), WAIT, "the initialization, by the NACK");
         assertNotNull(holder.current().clusterManager().cluster("c"));
         assertTrue(holder.current().clusterManager().cluster("c").hosts().isEmpty());
+    }
+
+    static final Listener L9080 = listener("0.0.0.0_9080", 9080, "9080");
+    static final Listener L7000 = listener("0.0.0.0_7000", 7000, "7000");
+
+    /** Clusters {@code clusters} (version cv), listeners 9080 and 7000 (version 2), routes {@code routes} (rv). */
+    static Snapshot with7000(String cv, io.envoyproxy.envoy.config.cluster.v3.Cluster c, String rv,
+                             RouteConfiguration... routes) {
+        return Snapshot.create(List.of(c), cv, List.of(), "1", List.of(L9080, L7000), "2", List.of(routes), rv,
+                List.of(), "1");
+    }
+
+    /**
+     * Starts on cluster c with health checks (warming, so the server initializes) and listener 9080, adds listener
+     * 7000, whose route the server withholds (it warms), then gives c a version without checks, so that without the
+     * listener the initialization would end. Returns whether listener 7000 was in the snapshot in force when the
+     * initialization ended (null while it has not).
+     */
+    AtomicReference<Boolean> addAListenerWhileTheClustersInitialize(Duration timeout)
+            throws Exception {
+        startAndAwaitFirst(Snapshot.create(List.of(checkedCluster()), "1", List.of(), "1", List.of(L9080), "1",
+                List.of(route("9080", "c")), "1", List.of(), "1"), timeout);
+        assertFalse(holder.initialized().isComplete());
+        var with7000 = new AtomicReference<Boolean>();
+        holder.initialized().onComplete(ar -> with7000.set(holder.current().listener("0.0.0.0_7000") != null));
+
+        server.set(with7000("1", checkedCluster(), "1", route("9080", "c")));
+        await(() -> client.dynamicState().warmingListeners().containsKey("0.0.0.0_7000"), WAIT, "7000 warming");
+        server.set(with7000("2", XdsFixtures.staticCluster("c", 9), "1", route("9080", "c")));
+        await(() -> holder.current().clusterManager().cluster("c") != null, WAIT, "c warm, without checks");
+        return with7000;
+    }
+
+    /**
+     * As Envoy's server, whose init manager waits for each listener LDS adds before its workers start (the listener's
+     * init target, itself waiting for its RDS subscription's): a listener added while the server initializes holds
+     * the initialization (Mesh.start, /ready, the proxy's listeners) until its route configuration arrives, warming
+     * meanwhile in the config dump.
+     */
+    @Test
+    void aListenerAddedWhileTheServerInitializesHoldsTheInitializationUntilItsRouteArrives() throws Exception {
+        var with7000 = addAListenerWhileTheClustersInitialize(Duration.ofSeconds(30));
+        assertFalse(holder.initialized().isComplete(), "listener 7000 waits for its route");
+        assertTrue(client.dynamicState().warmingListeners().containsKey("0.0.0.0_7000"));
+
+        server.set(with7000("2", XdsFixtures.staticCluster("c", 9), "2", route("9080", "c"), route("7000", "c7")));
+        await(() -> holder.initialized().isComplete(), WAIT, "the initialization, by the route");
+        assertEquals(Boolean.TRUE, with7000.get(), "listener 7000 in force when the initialization ended");
+        assertEquals("c7", clusterFor(holder.current(), "7000", "/"));
+        assertTrue(client.dynamicState().warmingListeners().isEmpty());
+    }
+
+    /**
+     * As Envoy's RDS subscription, whose init target is ready on a rejected update ("allow server startup to
+     * continue"): the listener's route rejected (NACKed) ends its wait, and the initialization's, the listener
+     * serving no routes.
+     */
+    @Test
+    void aListenerAddedWhileTheServerInitializesStopsHoldingItWhenItsRouteIsRejected() throws Exception {
+        var with7000 = addAListenerWhileTheClustersInitialize(Duration.ofSeconds(30));
+        assertFalse(holder.initialized().isComplete(), "listener 7000 waits for its route");
+
+        server.set(with7000("2", XdsFixtures.staticCluster("c", 9), "2", route("9080", "c"), badRoute("7000")));
+        server.awaitRequest(r -> r.hasErrorDetail() && r.getTypeUrl().equals(RDS), WAIT);
+        await(() -> holder.initialized().isComplete(), WAIT, "the initialization, by the NACK");
+        assertEquals(Boolean.TRUE, with7000.get(), "listener 7000 in force when the initialization ended");
+        assertTrue(holder.current().routeTable("7000").config().virtualHosts().isEmpty());
+    }
+
+    /**
+     * As Envoy's RDS subscription, whose init target is ready at its initial_fetch_timeout: a route the server never
+     * sends ends the listener's wait, and the initialization's, at that timeout, the listener serving no routes.
+     * (Should c's change come after the 3 s, the listener is in force before it and this proves nothing, never
+     * failing.)
+     */
+    @Test
+    void aListenerAddedWhileTheServerInitializesStopsHoldingItAtItsRoutesInitialFetchTimeout() throws Exception {
+        var with7000 = addAListenerWhileTheClustersInitialize(Duration.ofSeconds(3));
+        await(() -> holder.initialized().isComplete(), WAIT, "the initialization, by the timeout");
+        assertEquals(Boolean.TRUE, with7000.get(), "listener 7000 in force when the initialization ended");
+        assertTrue(holder.current().routeTable("7000").config().virtualHosts().isEmpty());
     }
 
     @Test
