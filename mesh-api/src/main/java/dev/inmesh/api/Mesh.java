@@ -70,7 +70,10 @@ public interface Mesh {
 
     /**
      * Whether a first complete configuration has been applied and its clusters initialized, its listeners' route
-     * configurations in (what {@code /healthz/ready} reports; see {@link #start()}).
+     * configurations in (what {@code /healthz/ready} reports; see {@link #start()}). This is the mesh's readiness, as
+     * Istio's agent's readiness probe is its sidecar's: an application that wants to receive traffic only once its
+     * mesh is initialized makes its readiness probe answer with it ({@link #inbound} does not refuse requests
+     * meanwhile).
      */
     boolean isReady();
 
@@ -117,6 +120,13 @@ public interface Mesh {
      * server's port, metrics with {@code reporter="destination"}, the access log. On a server of
      * {@link #inboundServerOptions(int)} that terminates mTLS, the port's TLS chain with the ALPN the client offered,
      * its {@code x-forwarded-client-cert} setting for the client's certificate, and {@code mutual_tls} in the metrics.
+     *
+     * <p>It serves from the start, with the configuration in force (none before the first), also while
+     * {@link #start()} has not completed: it neither refuses nor holds requests while the mesh initializes. In Istio
+     * what keeps callers from a pod whose sidecar has not initialized is the pod's readiness (the agent's
+     * {@code /healthz/ready} fails until Envoy is {@code LIVE}), while the kubelet's probes of the application reach
+     * it whatever Envoy's state; here that readiness is {@link #isReady()}, and the probes the application serves
+     * behind this handler keep working meanwhile.
      */
     Handler<HttpServerRequest> inbound(Handler<HttpServerRequest> handler);
 
