@@ -19,6 +19,7 @@ final class HeaderNames {
     static final AsciiString X_ENVOY_ORIGINAL_PATH = AsciiString.cached("x-envoy-original-path");
     static final AsciiString X_ENVOY_UPSTREAM_SERVICE_TIME = AsciiString.cached("x-envoy-upstream-service-time");
     static final AsciiString X_ENVOY_ATTEMPT_COUNT = AsciiString.cached("x-envoy-attempt-count");
+    static final AsciiString X_ENVOY_IS_TIMEOUT_RETRY = AsciiString.cached("x-envoy-is-timeout-retry");
     static final AsciiString X_ENVOY_EXPECTED_RQ_TIMEOUT_MS = AsciiString.cached("x-envoy-expected-rq-timeout-ms");
     static final AsciiString X_ENVOY_RATELIMITED = AsciiString.cached("x-envoy-ratelimited");
     static final AsciiString GRPC_STATUS = AsciiString.cached("grpc-status");

@@ -2555,6 +2555,8 @@ public final class Router {
         boolean hedge;
         /** The attempts a per-try timeout left in flight beside a retry, oldest first; null until one is. */
         List<Hedged> hedges;
+        /** Whether the retry to come follows a per-try timeout (Envoy's {@code x-envoy-is-timeout-retry}). */
+        boolean timeoutRetry;
 
         Attempts(Exchange ex, Promise<RouterResponse> promise, Context ctx, RetryState retry, Duration perTry,
                  LbContext lb, Target target, VirtualHost vh, RouteAction action) {
@@ -2702,6 +2704,10 @@ public final class Router {
                 }
                 if (vh.includeRequestAttemptCount()) {
                     up.headers().set(HeaderNames.X_ENVOY_ATTEMPT_COUNT, Integer.toString(attempt));
+                }
+                if (attempt > 1 && vh.includeIsTimeoutRetryHeader()) {
+                    // as Envoy's router, on retries only: the first attempt goes as the caller sent it
+                    up.headers().set(HeaderNames.X_ENVOY_IS_TIMEOUT_RETRY, timeoutRetry ? "true" : "false");
                 }
                 long expected = expectedTimeoutMillis(attempt);
                 if (expected > 0) {
@@ -2902,7 +2908,7 @@ public final class Router {
                 discard(resp);
                 releaseHost(ex);
                 if (retried) {
-                    scheduleRetry();
+                    scheduleRetry(false);
                 } else {
                     generation++;
                 }
@@ -3152,7 +3158,8 @@ public final class Router {
                 retry.resetAfterSent(); // as Envoy's router notes it of a reset attempt that had sent its request
             }
             if (retryGranted(retry.retriableFailure(failure))) {
-                scheduleRetry();
+                scheduleRetry(failure == RetryState.Failure.PER_TRY_TIMEOUT
+                        || failure == RetryState.Failure.PER_TRY_IDLE_TIMEOUT);
                 return;
             }
             int status = failureStatus(failure);
@@ -3312,7 +3319,12 @@ public final class Router {
             }
         }
 
-        void scheduleRetry() {
+        /**
+         * Starts a retry after its back-off; {@code afterTimeout}: it follows a per-try timeout or per-try idle
+         * timeout, hedged or not (not an upstream's {@code max_stream_duration}, as Envoy's router tells it).
+         */
+        void scheduleRetry(boolean afterTimeout) {
+            timeoutRetry = afterTimeout;
             var st = stats(ex);
             if (st != null) {
                 st.retry(retry.rateLimitedBackOff());
@@ -3572,7 +3584,7 @@ public final class Router {
             ex.upstreamDurationTimer = -1;
             inflight = null;
             detachBody();
-            scheduleRetry();
+            scheduleRetry(true);
         }
 
         /** The attempt of generation {@code gen} a per-try timeout left in flight, or null. */

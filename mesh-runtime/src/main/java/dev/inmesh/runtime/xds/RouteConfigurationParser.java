@@ -149,7 +149,8 @@ public final class RouteConfigurationParser
     static VirtualHost virtualHost(io.envoyproxy.envoy.config.route.v3.VirtualHost v) {
         Fields.onlyKnown(v, union(HEADER_FIELDS, "name", "domains", "routes", "retry_policy",
                 "include_request_attempt_count", "include_attempt_count_in_response", "typed_per_filter_config",
-                "cors", "per_request_buffer_limit_bytes", "rate_limits", "hedge_policy"), Set.of("metadata"));
+                "cors", "per_request_buffer_limit_bytes", "rate_limits", "hedge_policy",
+                "include_is_timeout_retry_header"), Set.of("metadata"));
         List<Route> routes = Fields.each("routes", v.getRoutesList(), RouteConfigurationParser::route);
         RetryPolicy retry = v.hasRetryPolicy() ? Fields.at("retry_policy", () -> retryPolicy(v.getRetryPolicy()))
                 : null;
@@ -164,7 +165,8 @@ public final class RouteConfigurationParser
                 perFilter.rbac(), perFilter.localRateLimit(), RateLimitParser.rateLimits(v.getRateLimitsList()),
                 perFilter.vhRateLimits(), perFilter.statefulSession(), perFilter.lua(), perFilter.extAuthz(),
                 perFilter.compressor(), perFilter.filters(),
-                v.hasHedgePolicy() ? Fields.at("hedge_policy", () -> hedgePolicy(v.getHedgePolicy())) : null);
+                v.hasHedgePolicy() ? Fields.at("hedge_policy", () -> hedgePolicy(v.getHedgePolicy())) : null,
+                v.getIncludeIsTimeoutRetryHeader());
     }
 
     /**

@@ -213,6 +213,37 @@ class RouterHedgeTest {
         assertTrue(up.reset(0) && up.reset(1));
     }
 
+    /**
+     * As Envoy's router under the virtual host's {@code include_is_timeout_retry_header}: a retry that follows a
+     * per-try timeout says {@code x-envoy-is-timeout-retry: true}, one that follows a 503 {@code false}, and the first
+     * attempt gets none.
+     */
+    @Test
+    void eachRetrySaysWhetherItFollowsAPerTryTimeout() throws Exception {
+        Upstreams up = new Upstreams(new Answer(4000, 200), new Answer(0, 503), new Answer(0, 200));
+        var r = rig.call(rig.router(), get("/x"), routeToC("retry_policy: {retry_on: 5xx, num_retries: 2, "
+                + "per_try_timeout: 0.2s}", "", "include_is_timeout_retry_header: true"), up.clusters);
+        assertEquals("attempt 2", r.body());
+        assertEquals(null, up.headers.get(0).get("x-envoy-is-timeout-retry"));
+        assertEquals("true", up.headers.get(1).get("x-envoy-is-timeout-retry"));
+        assertEquals("false", up.headers.get(2).get("x-envoy-is-timeout-retry"));
+    }
+
+    /** A hedge is a retry after a per-try timeout too; without the virtual host's setting no attempt is told. */
+    @Test
+    void aHedgeSaysItFollowsAPerTryTimeoutOnlyWhenTheVirtualHostAsks() throws Exception {
+        Upstreams up = new Upstreams(new Answer(4000, 200), new Answer(0, 200));
+        var r = rig.call(rig.router(), get("/x"), routeToC("retry_policy: {retry_on: 5xx, num_retries: 1, "
+                + "per_try_timeout: 0.2s}, " + HEDGED, "", "include_is_timeout_retry_header: true"), up.clusters);
+        assertEquals("attempt 1", r.body());
+        assertEquals("true", up.headers.get(1).get("x-envoy-is-timeout-retry"));
+        Upstreams quiet = new Upstreams(new Answer(4000, 200), new Answer(0, 200));
+        r = rig.call(rig.router(), get("/x"), routeToC("retry_policy: {retry_on: 5xx, num_retries: 1, "
+                + "per_try_timeout: 0.2s}, " + HEDGED), quiet.clusters);
+        assertEquals("attempt 1", r.body());
+        assertFalse(quiet.headers.get(1).contains("x-envoy-is-timeout-retry"));
+    }
+
     /** As Envoy's router, a trusted caller's header says "true" or "false" over the route's hedge policy. */
     @Test
     void aTrustedCallersHeaderTurnsHedgingOnOrOff() throws Exception {

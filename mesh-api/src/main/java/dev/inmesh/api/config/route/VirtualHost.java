@@ -50,6 +50,9 @@ import java.util.Set;
  * @param filterConfigs the buffer and header mutation filters' configs ({@code typed_per_filter_config}
  *     {@code BufferPerRoute}, {@code HeaderMutationPerRoute}), by filter name; empty for none
  * @param hedgePolicy the {@code hedge_policy} of the routes that have none of their own, or null for none
+ * @param includeIsTimeoutRetryHeader whether each retry tells the upstream why it is sent
+ *     ({@code include_is_timeout_retry_header}): {@code x-envoy-is-timeout-retry: true} after a per-try timeout (or
+ *     per-try idle timeout), hedged or not, {@code false} after any other failure; the first attempt gets none
  */
 public record VirtualHost(String name, List<String> domains, List<Route> routes, RetryPolicy retryPolicy,
                           boolean includeRequestAttemptCount, boolean includeAttemptCountInResponse,
@@ -59,7 +62,8 @@ public record VirtualHost(String name, List<String> domains, List<Route> routes,
                           Map<String, RateLimit.VhRateLimits> vhRateLimits,
                           Map<String, StatefulSessionPerRoute> statefulSession, Map<String, LuaPerRoute> lua,
                           Map<String, ExtAuthzPerRoute> extAuthz, Map<String, CompressorPerRoute> compressor,
-                          Map<String, FilterPerRoute> filterConfigs, HedgePolicy hedgePolicy) {
+                          Map<String, FilterPerRoute> filterConfigs, HedgePolicy hedgePolicy,
+                          boolean includeIsTimeoutRetryHeader) {
     public VirtualHost {
         Checks.nonEmpty(name, "name");
         domains = Checks.list(domains, "domains");
@@ -84,6 +88,21 @@ public record VirtualHost(String name, List<String> domains, List<Route> routes,
         extAuthz = Checks.map(extAuthz);
         compressor = Checks.map(compressor);
         filterConfigs = Checks.map(filterConfigs);
+    }
+
+    /** A virtual host whose retries do not say whether they follow a per-try timeout. */
+    public VirtualHost(String name, List<String> domains, List<Route> routes, RetryPolicy retryPolicy,
+                       boolean includeRequestAttemptCount, boolean includeAttemptCountInResponse,
+                       HeaderMutations headers, FaultInjection fault, CorsPolicy cors,
+                       Long perRequestBufferLimitBytes, Map<String, Rbac> rbac,
+                       Map<String, LocalRateLimit> localRateLimit, List<RateLimit> rateLimits,
+                       Map<String, RateLimit.VhRateLimits> vhRateLimits,
+                       Map<String, StatefulSessionPerRoute> statefulSession, Map<String, LuaPerRoute> lua,
+                       Map<String, ExtAuthzPerRoute> extAuthz, Map<String, CompressorPerRoute> compressor,
+                       Map<String, FilterPerRoute> filterConfigs, HedgePolicy hedgePolicy) {
+        this(name, domains, routes, retryPolicy, includeRequestAttemptCount, includeAttemptCountInResponse, headers,
+                fault, cors, perRequestBufferLimitBytes, rbac, localRateLimit, rateLimits, vhRateLimits,
+                statefulSession, lua, extAuthz, compressor, filterConfigs, hedgePolicy, false);
     }
 
     /** A virtual host with no hedge policy. */
