@@ -138,7 +138,8 @@ public final class ConfigStats {
 
     /**
      * One xDS subscription's statistics, as Envoy counts them for a gRPC (ADS) or filesystem subscription:
-     * {@code update_attempt} (with every outcome below, and for a gRPC subscription once more when it starts),
+     * {@code update_attempt} (with every outcome below, for a gRPC subscription once more when it starts and with a
+     * delta update it rejects),
      * {@code update_success} (an update accepted, also one that changed nothing), {@code update_rejected} (rejected,
      * NACKed), {@code update_failure} (the stream to the server failed or ended; a file that cannot be read, or is not
      * JSON or YAML),
@@ -189,6 +190,16 @@ public final class ConfigStats {
         public void rejected() {
             rejected.increment();
             attempt.increment();
+        }
+
+        /**
+         * A delta update was rejected once it reached the subscription (a resource refused, not the whole response
+         * before it): two attempts, as Envoy's gRPC subscription counts one when a delta update comes in, before
+         * applying it, and another with its rejection.
+         */
+        public void deltaRejected() {
+            attempt.increment();
+            rejected();
         }
 
         /** The subscription could not fetch: its stream failed or ended, or its file cannot be read. */

@@ -652,7 +652,7 @@ public final class AdsClient {
                 serveEmptyIfPending(s, List.copyOf(s.pending), served, added);
                 s.resources = served;
             }
-            reject(s, r, errors, now);
+            reject(s, r, errors, now, false);
             afterChange(!added.isEmpty());
             return;
         }
@@ -726,7 +726,7 @@ public final class AdsClient {
             send(s, s.ackedVersion, r.getNonce(), null);
         } else {
             if (!again) {
-                reject(s, r, errors, now);
+                reject(s, r, errors, now, u.delta());
             }
             if (identity != null) {
                 s.rejected = u;
@@ -851,10 +851,15 @@ public final class AdsClient {
         }
     }
 
-    private void reject(SubscriptionState s, DiscoveryResponse r, Map<String, String> errors, Instant now) {
+    /**
+     * NACKs a response. {@code deltaDelivered}: a delta response that reached its resources' parsers and the holder
+     * (not one rejected whole before them), which Envoy's subscription counts as an attempt on its way in as well.
+     */
+    private void reject(SubscriptionState s, DiscoveryResponse r, Map<String, String> errors, Instant now,
+                        boolean deltaDelivered) {
         String error = String.join("; ", errors.values());
         s.nacked(r.getVersionInfo(), error, now);
-        count(s, ConfigStats.Subscription::rejected);
+        count(s, deltaDelivered ? ConfigStats.Subscription::deltaRejected : ConfigStats.Subscription::rejected);
         LOG.log(System.Logger.Level.WARNING, "NACK {0} version {1}: {2}", s.type.kind(), r.getVersionInfo(), error);
         // what the server sees NACKed, the status and the config dump (the resource's error_state) show already
         publishStatus();

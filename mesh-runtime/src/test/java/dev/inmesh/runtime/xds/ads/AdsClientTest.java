@@ -199,16 +199,6 @@ class AdsClientTest extends AdsRig {
         server.set(snapshot("2", rv, listeners, List.of(route("9080", "c1"), route("9090", "c9090"))));
     }
 
-    /** A holder check (as the standalone proxy's bind check) refusing the listener {@code name}. */
-    void refuse(String name) {
-        holder.addCheck(bundle -> {
-            if (bundle.listeners().containsKey(name)) {
-                throw new dev.inmesh.runtime.xds.InvalidResourceException(ResourceType.LISTENER, name, "address",
-                        "cannot bind '0.0.0.0:7000': Address already in use");
-            }
-        });
-    }
-
     @Test
     void aListenerTheHoldersCheckRefusesIsNackedByNameWhileTheRestOfTheUpdateApplies() throws Exception {
         refuse7000AndAdd("2", listener("0.0.0.0_7000", 7000, "9080"), listener("0.0.0.0_7001", 7001, "9080"));
@@ -230,9 +220,7 @@ class AdsClientTest extends AdsRig {
      */
     @Test
     void ldsAndCdsCountAcceptedAndRejectedUpdatesAndTheStreamsStateAsEnvoysSubscriptionStatistics() throws Exception {
-        var registry = new io.micrometer.core.instrument.simple.SimpleMeterRegistry();
-        holder.stats().bind(registry);
-        java.util.function.ToLongFunction<String> value = n -> (long) registry.get(n).gauge().value();
+        java.util.function.ToLongFunction<String> value = configStats();
         String lds = "envoy_listener_manager_lds_";
         refuse("0.0.0.0_7000");
         startAndAwaitFirst(bookinfo("1", "c1"));

@@ -185,6 +185,30 @@ class AdsDeltaTest extends AdsRig {
         await(() -> client.dynamicState().failure(ResourceType.ROUTE, "9080") == null, WAIT, "error_state cleared");
     }
 
+    /**
+     * As Envoy's gRPC subscription over delta xDS: an update counts one {@code update_attempt} as it comes in, before it
+     * is applied; one rejected then counts another with its {@code update_rejected} (two in all), one accepted none
+     * more.
+     */
+    @Test
+    void aRejectedDeltaUpdateCountsTwoAttemptsAndAnAcceptedOneOne() throws Exception {
+        java.util.function.ToLongFunction<String> value = configStats();
+        String lds = "envoy_listener_manager_lds_";
+        refuse("0.0.0.0_7000");
+        startAndAwaitFirst(bookinfo("1", "c1"));
+        assertEquals(2, value.applyAsLong(lds + "update_attempt"), "the start and the first update");
+        assertEquals(1, value.applyAsLong(lds + "update_success"));
+
+        List<Listener> listeners = new java.util.ArrayList<>(TWO_LISTENERS);
+        listeners.add(listener("0.0.0.0_7000", 7000, "9080"));
+        server.set(snapshot("2", List.of(edsCluster("c1")), List.of(endpoints("c1", 2)), listeners,
+                List.of(route("9080", "c1"), route("9090", "c9090"))));
+        server.awaitDeltaRequest(DeltaDiscoveryRequest::hasErrorDetail, WAIT);
+        await(() -> value.applyAsLong(lds + "update_rejected") == 1, WAIT, "the NACK counted");
+        assertEquals(4, value.applyAsLong(lds + "update_attempt"));
+        assertEquals(1, value.applyAsLong(lds + "update_success"));
+    }
+
     @Test
     void aRestartedServerIsToldTheVersionsHeldAndTheClientResyncs() throws Exception {
         startAndAwaitFirst(bookinfo("1", "c1"));

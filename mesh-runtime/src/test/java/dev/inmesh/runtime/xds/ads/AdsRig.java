@@ -17,6 +17,24 @@ abstract class AdsRig {
     SnapshotHolder holder;
     AdsClient client;
 
+    /** A holder check (as the standalone proxy's bind check) refusing the listener {@code name}. */
+    void refuse(String name) {
+        holder.addCheck(bundle -> {
+            if (bundle.listeners().containsKey(name)) {
+                throw new dev.inmesh.runtime.xds.InvalidResourceException(
+                        dev.inmesh.runtime.xds.ResourceType.LISTENER, name, "address",
+                        "cannot bind '0.0.0.0:7000': Address already in use");
+            }
+        });
+    }
+
+    /** The holder's configuration statistics, bound to a registry of their own: each by its Prometheus name. */
+    java.util.function.ToLongFunction<String> configStats() {
+        var registry = new io.micrometer.core.instrument.simple.SimpleMeterRegistry();
+        holder.stats().bind(registry);
+        return n -> (long) registry.get(n).gauge().value();
+    }
+
     @BeforeEach
     void startRig() throws Exception {
         vertx = Vertx.vertx();
