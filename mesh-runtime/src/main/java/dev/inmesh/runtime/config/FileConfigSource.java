@@ -7,6 +7,7 @@ import dev.inmesh.runtime.xds.EnvoyConfigReader;
 import dev.inmesh.runtime.xds.InvalidResourceException;
 import dev.inmesh.runtime.xds.Parsers;
 import dev.inmesh.runtime.xds.ResourceBundle;
+import dev.inmesh.runtime.xds.ResourceType;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import java.io.IOException;
@@ -50,6 +51,8 @@ public final class FileConfigSource implements ConfigSource {
     private List<String> identityFingerprint;
     private volatile String lastError;
     private volatile long reloads;
+    /** The subscriptions Envoy would run for what the configuration gave so far ({@link #subscribe}). */
+    private final List<ConfigStats.Subscription> subscriptions = new java.util.concurrent.CopyOnWriteArrayList<>();
 
     public FileConfigSource(Vertx vertx, Path path) {
         this(vertx, path, DEFAULT_POLL_INTERVAL);
@@ -152,21 +155,21 @@ public final class FileConfigSource implements ConfigSource {
 
     /**
      * Reads and applies the configuration; on a worker thread. Each read counts in the statistics of the CDS and LDS
-     * subscriptions ({@code cluster_manager.cds.}, {@code listener_manager.lds.}) as Envoy counts a filesystem
-     * subscription's ({@code path} config source) refresh: accepted, rejected (a resource, or the whole
-     * configuration, refused), or failed (the file cannot be read, or is not JSON or YAML).
+     * subscriptions ({@code cluster_manager.cds.}, {@code listener_manager.lds.}) that Envoy would run for what the
+     * configuration has given ({@link #subscribe}), as Envoy counts a filesystem subscription's ({@code path} config
+     * source) refresh: accepted, rejected (a resource, or the whole configuration, refused), or failed (the file
+     * cannot be read, or is not JSON or YAML).
      */
     private void load() throws ConfigException {
         String error;
-        List<ConfigStats.Subscription> stats = List.of(holder.stats().cds(), holder.stats().lds());
-        stats.forEach(ConfigStats.Subscription::watched);
         try {
             ResourceBundle bundle = Parsers.withIdentity(identity, () -> EnvoyConfigReader.read(path));
+            subscribe(bundle);
             holder.apply(bundle);
             lastError = null;
             reloads++;
             long now = System.currentTimeMillis();
-            stats.forEach(s -> s.accepted(now));
+            subscriptions.forEach(s -> s.accepted(now));
             return;
         } catch (EnvoyConfigReader.ConfigReadException e) {
             error = e.getMessage();
@@ -174,13 +177,33 @@ public final class FileConfigSource implements ConfigSource {
             // as one Envoy cannot load; a resource refused, a protobuf field unknown included, a rejection
             boolean unread = e.getCause() instanceof IOException
                     && !(e.getCause() instanceof com.google.protobuf.InvalidProtocolBufferException);
-            stats.forEach(unread ? ConfigStats.Subscription::failed : ConfigStats.Subscription::rejected);
+            subscriptions.forEach(unread ? ConfigStats.Subscription::failed : ConfigStats.Subscription::rejected);
         } catch (InvalidResourceException e) {
             error = path + ": " + e.getMessage();
-            stats.forEach(ConfigStats.Subscription::rejected);
+            subscriptions.forEach(ConfigStats.Subscription::rejected);
         }
         lastError = error;
         throw new ConfigException(error);
+    }
+
+    /**
+     * Starts the CDS subscription once a read gives a cluster that is not static, the LDS one once it gives such a
+     * listener: what a bootstrap's {@code static_resources} (or a config dump's {@code static_*} lists) holds Envoy
+     * loads with no subscription, while the other shapes (xDS response-like {@code resources}, lists, single
+     * resources, a dump's {@code dynamic_*} lists) are what its {@code cds_config} or {@code lds_config} subscription,
+     * a {@code path} one for a file, would deliver. Once started, a subscription counts every read after.
+     */
+    private void subscribe(ResourceBundle bundle) {
+        subscribe(bundle, ResourceType.CLUSTER, bundle.clusters().keySet(), holder.stats().cds());
+        subscribe(bundle, ResourceType.LISTENER, bundle.listeners().keySet(), holder.stats().lds());
+    }
+
+    private void subscribe(ResourceBundle bundle, ResourceType type, java.util.Set<String> names,
+                           ConfigStats.Subscription stats) {
+        if (!subscriptions.contains(stats) && names.stream().anyMatch(n -> !bundle.isStatic(type, n))) {
+            stats.watched();
+            subscriptions.add(stats);
+        }
     }
 
     /** What a change shows in: each file's name, modification time and size. */

@@ -112,12 +112,12 @@ class FileConfigSourceTest {
     }
 
     /**
-     * Each read of the file counts in the CDS and LDS subscriptions' statistics as Envoy counts a filesystem
-     * subscription's refresh: one {@code update_attempt} each, with {@code update_success}, {@code update_rejected}
-     * (a resource refused) or {@code update_failure} (not YAML at all).
+     * Each read of the file counts in the LDS subscription's statistics as Envoy counts a filesystem subscription's
+     * refresh: one {@code update_attempt} each, with {@code update_success}, {@code update_rejected} (a resource
+     * refused) or {@code update_failure} (not YAML at all). The file gives no cluster: there is no CDS subscription.
      */
     @Test
-    void eachReadCountsInTheCdsAndLdsSubscriptionStatisticsAsEnvoysFilesystemSubscription() throws Exception {
+    void eachReadCountsInTheLdsSubscriptionStatisticsAsEnvoysFilesystemSubscription() throws Exception {
         var registry = new io.micrometer.core.instrument.simple.SimpleMeterRegistry();
         holder.stats().bind(registry);
         java.util.function.ToLongFunction<String> value = n -> (long) registry.get(n).gauge().value();
@@ -125,10 +125,9 @@ class FileConfigSourceTest {
         write(f, config("c1", "/admin.*"), 0);
         source = new FileConfigSource(vertx, f, POLL);
         source.start(holder).await(10, TimeUnit.SECONDS);
-        for (String s : List.of("envoy_cluster_manager_cds_", "envoy_listener_manager_lds_")) {
-            assertEquals(1, value.applyAsLong(s + "update_attempt"), s);
-            assertEquals(1, value.applyAsLong(s + "update_success"), s);
-        }
+        String s = "envoy_listener_manager_lds_";
+        assertEquals(1, value.applyAsLong(s + "update_attempt"));
+        assertEquals(1, value.applyAsLong(s + "update_success"));
         assertTrue(value.applyAsLong("envoy_listener_manager_lds_update_time") >= System.currentTimeMillis() - 60_000);
         assertEquals(1, value.applyAsLong("envoy_listener_manager_listener_added"));
 
@@ -137,16 +136,44 @@ class FileConfigSourceTest {
         write(f, "{not: yaml: at all", 10);
         await(() -> value.applyAsLong("envoy_listener_manager_lds_update_failure") == 1, "a failed read");
         write(f, config("c2", "/admin.*"), 15);
-        await(() -> value.applyAsLong("envoy_cluster_manager_cds_update_success") == 2, "a second good read");
+        await(() -> value.applyAsLong(s + "update_success") == 2, "a second good read");
 
-        for (String s : List.of("envoy_cluster_manager_cds_", "envoy_listener_manager_lds_")) {
-            assertEquals(4, value.applyAsLong(s + "update_attempt"), s);
-            assertEquals(1, value.applyAsLong(s + "update_rejected"), s);
-            assertEquals(1, value.applyAsLong(s + "update_failure"), s);
-            assertEquals(0, value.applyAsLong(s + "init_fetch_timeout"), s);
-        }
+        assertEquals(4, value.applyAsLong(s + "update_attempt"));
+        assertEquals(1, value.applyAsLong(s + "update_rejected"));
+        assertEquals(1, value.applyAsLong(s + "update_failure"));
+        assertEquals(0, value.applyAsLong(s + "init_fetch_timeout"));
+        assertEquals(null, registry.find("envoy_cluster_manager_cds_update_attempt").gauge(), "no CDS");
         assertEquals(0, value.applyAsLong("envoy_listener_manager_listener_modified"), "only its route changed");
         assertEquals(null, registry.find("envoy_control_plane_connected_state").gauge(), "no control plane");
+    }
+
+    /**
+     * A bootstrap's {@code static_resources} come with no subscription, as Envoy loads them: no CDS or LDS statistics.
+     * Once the file gives a cluster as an xDS response would ({@code resources}), the CDS subscription Envoy would run
+     * for it ({@code cds_config} with a {@code path}) counts from that read on.
+     */
+    @Test
+    void staticResourcesCountInNoSubscriptionAndAClusterAsAnXdsResponseGivesItStartsCds() throws Exception {
+        var registry = new io.micrometer.core.instrument.simple.SimpleMeterRegistry();
+        holder.stats().bind(registry);
+        Path f = dir.resolve("envoy.yaml");
+        String cluster = "{name: c1, type: STATIC, load_assignment: {cluster_name: c1, endpoints: [{lb_endpoints: "
+                + "[{endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: 9}}}}]}]}}";
+        write(f, "static_resources:\n  clusters:\n  - " + cluster + "\n", 0);
+        source = new FileConfigSource(vertx, f, POLL);
+        source.start(holder).await(10, TimeUnit.SECONDS);
+        assertTrue(holder.current().cluster("c1") != null);
+        write(f, "static_resources:\n  clusters: []\n", 5);
+        await(() -> source.reloads() == 2, "a second read");
+        assertEquals(null, registry.find("envoy_cluster_manager_cds_update_attempt").gauge(), "no CDS");
+        assertEquals(null, registry.find("envoy_listener_manager_lds_update_attempt").gauge(), "no LDS");
+
+        write(f, "resources:\n- {\"@type\": type.googleapis.com/envoy.config.cluster.v3.Cluster, "
+                + cluster.substring(1) + "\n", 10);
+        await(() -> source.reloads() == 3, "a third read");
+        assertEquals(1, (long) registry.get("envoy_cluster_manager_cds_update_attempt").gauge().value());
+        assertEquals(1, (long) registry.get("envoy_cluster_manager_cds_update_success").gauge().value());
+        assertEquals(null, registry.find("envoy_listener_manager_lds_update_attempt").gauge(), "no LDS");
     }
 
     @Test
