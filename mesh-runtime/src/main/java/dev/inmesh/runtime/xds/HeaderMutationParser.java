@@ -17,7 +17,10 @@ import java.util.Set;
  * as the route's {@code request_headers_to_add}: Envoy formats the value with the same formatter, and a
  * {@code %COMMAND%} is refused as there); its names and values hold no NUL, CR or LF, as Envoy's proto validation
  * ({@code HTTP_HEADER_NAME} and {@code HTTP_HEADER_VALUE}, not strict) refuses them. A pseudo-header or {@code host}
- * is refused: Inmesh keeps a request's target apart from its headers. Each query parameter mutation
+ * is refused: an {@code append} as Envoy refuses it (its {@code HeadersToAddEntry}: ":-prefixed or host headers may
+ * not be modified"); a {@code remove}, which Envoy's filter takes (its router then answers 503 {@code missing required
+ * header} without {@code :method} or {@code :path}, sends the request with no authority, sets {@code :scheme} again),
+ * because Inmesh keeps a request's target apart from its headers. Each query parameter mutation
  * ({@code KeyValueMutation}) is refused as Envoy's filter refuses it when it builds its config: both or neither of
  * {@code remove} and {@code append}, an {@code append} without a {@code record}, a record whose value is not a string;
  * its value is formatted as a header's (a {@code %COMMAND%} refused).
