@@ -186,9 +186,9 @@ class AdsDeltaTest extends AdsRig {
     }
 
     /**
-     * As Envoy's gRPC subscription over delta xDS: an update counts one {@code update_attempt} as it comes in, before it
-     * is applied; one rejected then counts another with its {@code update_rejected} (two in all), one accepted none
-     * more.
+     * As Envoy's gRPC subscription over delta xDS: an update counts one {@code update_attempt} as it comes in,
+     * before it is applied; one rejected then counts another with its {@code update_rejected} (two in all), one
+     * accepted none more.
      */
     @Test
     void aRejectedDeltaUpdateCountsTwoAttemptsAndAnAcceptedOneOne() throws Exception {
