@@ -15,6 +15,7 @@ import dev.inmesh.api.config.endpoint.ClusterLoadAssignment;
 import dev.inmesh.api.config.endpoint.LbEndpoint;
 import dev.inmesh.api.config.endpoint.LocalityLbEndpoints;
 import io.vertx.core.Future;
+import io.vertx.core.Handler;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.ConnectionPoolTooBusyException;
@@ -32,6 +33,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -247,38 +249,30 @@ class Http2PoolTest {
         // a bare TCP server reads what the client sends after the preface: its SETTINGS and the connection's
         // WINDOW_UPDATE
         Map<String, Long> seen = new ConcurrentHashMap<>();
+        AtomicInteger connections = new AtomicInteger();
         NetServer raw = vertx.createNetServer().connectHandler(socket -> {
-            Buffer[] in = {Buffer.buffer()};
-            long[] increments = {0}; // this connection's: each connection raises its own window
-            socket.write(Buffer.buffer(new byte[] {0, 0, 0, 4, 0, 0, 0, 0, 0})); // the server's empty SETTINGS
+            connections.incrementAndGet();
+            socket.write(SETTINGS); // the server's, empty
+            Handler<Buffer> frames = frames((type, flags, stream, payload) -> {
+                if (type == 4 && (flags & 1) == 0) {
+                    for (int p = 0; p < payload.length(); p += 6) {
+                        seen.put("setting " + payload.getUnsignedShort(p), payload.getUnsignedInt(p + 2));
+                    }
+                    socket.write(SETTINGS_ACK);
+                } else if (type == 8 && stream == 0) {
+                    seen.merge("connection window increment", payload.getUnsignedInt(0) & 0x7fff_ffffL, Long::sum);
+                }
+            });
+            // a byte at a time, the finest split TCP may make of the client's writes: each frame is read once
+            // however its bytes come (the client's frames came in one read or two, as the client's writes met the
+            // server's reads; reading every frame again at each read counted the WINDOW_UPDATE twice)
             socket.handler(b -> {
-                in[0].appendBuffer(b);
-                Buffer buf = in[0];
-                int at = PREFACE_LENGTH;
-                while (buf.length() >= at + 9) {
-                    int length = buf.getUnsignedMedium(at);
-                    if (buf.length() < at + 9 + length) {
-                        break;
-                    }
-                    int type = buf.getUnsignedByte(at + 3);
-                    int flags = buf.getUnsignedByte(at + 4);
-                    int stream = buf.getInt(at + 5) & 0x7fff_ffff;
-                    if (type == 4 && (flags & 1) == 0) {
-                        for (int p = at + 9; p < at + 9 + length; p += 6) {
-                            seen.put("setting " + buf.getUnsignedShort(p), buf.getUnsignedInt(p + 2));
-                        }
-                        socket.write(Buffer.buffer(new byte[] {0, 0, 0, 4, 1, 0, 0, 0, 0})); // ACK
-                    } else if (type == 8 && stream == 0) {
-                        increments[0] += buf.getUnsignedInt(at + 9) & 0x7fff_ffffL;
-                        seen.merge("connection window increment", increments[0], Math::max);
-                    }
-                    at += 9 + length;
+                for (int i = 0; i < b.length(); i++) {
+                    frames.handle(b.getBuffer(i, i + 1));
                 }
             });
         });
-        int port = raw.listen(0, "127.0.0.1").toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS)
-                .actualPort();
-        ClusterManager m = ClusterManager.create(vertx, Map.of("local", cluster(port, 1024, 1024,
+        ClusterManager m = ClusterManager.create(vertx, Map.of("local", cluster(listen(raw), 1024, 1024,
                 new Http2ProtocolOptions(0, 100, 1_048_576, 4_194_304))), Map.of());
         try {
             send(client(m));
@@ -288,9 +282,53 @@ class Http2PoolTest {
             assertEquals(1_048_576L, seen.get("setting 4")); // SETTINGS_INITIAL_WINDOW_SIZE
             // the connection's window starts at 65535: the client raises it to initial_connection_window_size
             assertEquals(4_194_304L - 65_535, seen.get("connection window increment"));
+            assertEquals(1, connections.get(), "one request, one connection");
         } finally {
             m.close();
         }
+    }
+
+    /** An empty SETTINGS frame, and a SETTINGS frame's acknowledgement. */
+    private static final Buffer SETTINGS = Buffer.buffer(new byte[] {0, 0, 0, 4, 0, 0, 0, 0, 0});
+    private static final Buffer SETTINGS_ACK = Buffer.buffer(new byte[] {0, 0, 0, 4, 1, 0, 0, 0, 0});
+
+    /** One HTTP/2 frame the client sent: its type, flags, stream and payload. */
+    private interface FrameHandler {
+        void frame(int type, int flags, int stream, Buffer payload);
+    }
+
+    /**
+     * Reads a client connection's bytes as a raw HTTP/2 server does: the connection preface, then frames, each given
+     * to {@code handler} once it is whole and never again, however the bytes are split into reads (a read may end
+     * within a frame, or carry several).
+     */
+    private static Handler<Buffer> frames(FrameHandler handler) {
+        Buffer[] unread = {Buffer.buffer()};
+        boolean[] prefaceRead = {false};
+        return b -> {
+            Buffer buf = unread[0].appendBuffer(b);
+            int at = 0;
+            if (!prefaceRead[0]) {
+                if (buf.length() < PREFACE_LENGTH) {
+                    return;
+                }
+                prefaceRead[0] = true;
+                at = PREFACE_LENGTH;
+            }
+            while (buf.length() >= at + 9 && buf.length() >= at + 9 + buf.getUnsignedMedium(at)) {
+                int length = buf.getUnsignedMedium(at);
+                handler.frame(buf.getUnsignedByte(at + 3), buf.getUnsignedByte(at + 4),
+                        buf.getInt(at + 5) & 0x7fff_ffff, buf.getBuffer(at + 9, at + 9 + length));
+                at += 9 + length;
+            }
+            unread[0] = buf.getBuffer(at, buf.length());
+        };
+    }
+
+    /** Listens on a loopback port of its own, which it returns. */
+    private static int listen(NetServer server) throws Exception {
+        return server.listen(0, "127.0.0.1").toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS)
+                .actualPort();
     }
 
     private static final int PREFACE_LENGTH = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".length();
