@@ -14,8 +14,10 @@ import dev.inmesh.api.config.core.SocketAddress;
 import dev.inmesh.api.config.endpoint.ClusterLoadAssignment;
 import dev.inmesh.api.config.endpoint.LbEndpoint;
 import dev.inmesh.api.config.endpoint.LocalityLbEndpoints;
+import io.vertx.core.Context;
 import io.vertx.core.Future;
 import io.vertx.core.Handler;
+import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.ConnectionPoolTooBusyException;
@@ -283,6 +285,45 @@ class Http2PoolTest {
             // the connection's window starts at 65535: the client raises it to initial_connection_window_size
             assertEquals(4_194_304L - 65_535, seen.get("connection window increment"));
             assertEquals(1, connections.get(), "one request, one connection");
+        } finally {
+            m.close();
+        }
+    }
+
+    @Test
+    void requestsThatComeWhileTheConnectionAwaitsTheServersSettingsWaitForItRatherThanOpenAnother() throws Exception {
+        // the connection is being opened until the server's SETTINGS come: as Envoy's pool, which opens another only
+        // for the requests beyond the streams of those being opened, the requests that come meanwhile wait for it
+        AtomicInteger connections = new AtomicInteger();
+        AtomicInteger requests = new AtomicInteger();
+        Promise<Void> settings = Promise.promise();
+        NetServer raw = vertx.createNetServer().connectHandler(socket -> {
+            connections.incrementAndGet();
+            socket.pause(); // no SETTINGS, and nothing read, until the test lets the server answer
+            socket.handler(frames((type, flags, stream, payload) -> {
+                if (type == 4 && (flags & 1) == 0) {
+                    socket.write(SETTINGS_ACK);
+                } else if (type == 1) {
+                    requests.incrementAndGet(); // a request's HEADERS
+                }
+            }));
+            Context context = vertx.getOrCreateContext();
+            settings.future().onComplete(v -> context.runOnContext(w -> {
+                socket.write(SETTINGS);
+                socket.resume();
+            }));
+        });
+        ClusterManager m = ClusterManager.create(vertx, Map.of("local", cluster(listen(raw), 1024, 1024,
+                Http2ProtocolOptions.DEFAULTS)), Map.of());
+        try {
+            HttpClient client = client(m);
+            send(client);
+            await(() -> connections.get() == 1, "the first request's connection, awaiting the server's SETTINGS");
+            send(client);
+            send(client);
+            settings.complete();
+            await(() -> requests.get() == 3, "the server has the three requests");
+            assertEquals(1, connections.get(), "the three requests' streams are on the one connection");
         } finally {
             m.close();
         }
