@@ -6,6 +6,8 @@ import dev.inmesh.api.config.cluster.UpstreamTlsContext.TlsVersion;
 import dev.inmesh.api.config.core.SdsFiles;
 import dev.inmesh.runtime.tls.TlsMaterial;
 import dev.inmesh.runtime.tls.WorkloadIdentity;
+import dev.inmesh.runtime.xds.sds.SdsSecret;
+import dev.inmesh.runtime.xds.sds.SdsSecretManager;
 import com.google.protobuf.Internal;
 import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.Message;
@@ -55,6 +57,8 @@ final class CommonTlsParser {
     private static final String SYSTEM_ROOT = "file-root:system";
     /** The workload identity of the parse running on this thread, or null ({@link Parsers#withIdentity}). */
     static final ThreadLocal<WorkloadIdentity> IDENTITY = new ThreadLocal<>();
+    /** The SDS client of the parse running on this thread, or null ({@link Parsers#withSds}). */
+    static final ThreadLocal<SdsSecretManager> SDS = new ThreadLocal<>();
     /** How long a parse waits before it reads an unusable certificate and key of an SDS name again. */
     static final long REREAD_PAUSE_MILLIS = 100;
     /** How many times a parse reads such a pair again before the pair's error rejects the resource. */
@@ -263,21 +267,42 @@ final class CommonTlsParser {
      */
     static String unsupportedSdsName(CommonTlsContext c) {
         boolean identity = IDENTITY.get() != null;
-        for (String n : sdsNames(c)) {
+        for (SdsSecretConfig s : sdsSecrets(c)) {
+            String n = s.getName();
             boolean istio = WorkloadIdentity.servesSecret(n);
-            if (!n.startsWith(FILE_CERT) && !n.startsWith(FILE_ROOT) && !(identity && istio)) {
+            if (!n.startsWith(FILE_CERT) && !n.startsWith(FILE_ROOT) && !(identity && istio) && !fetched(s)) {
                 return n;
             }
         }
         return null;
     }
 
-    /** The names of the SDS secrets a common TLS context asks for: its certificate's, then its validation's. */
-    static List<String> sdsNames(CommonTlsContext c) {
-        List<String> names = new ArrayList<>();
-        c.getTlsCertificateSdsSecretConfigsList().forEach(s -> names.add(s.getName()));
-        validationSdsSecrets(c).forEach(s -> names.add(s.getName()));
-        return names;
+    /**
+     * Whether the parse on this thread fetches {@code s} over SDS ({@link Parsers#withSds}): a gRPC or ADS
+     * {@code sds_config}, unless a workload identity directory serves the name ({@code default}, {@code ROOTCA}).
+     */
+    static boolean fetched(SdsSecretConfig s) {
+        return SDS.get() != null && SdsSecretManager.fetched(s)
+                && !(IDENTITY.get() != null && WorkloadIdentity.servesSecret(s.getName()));
+    }
+
+    /**
+     * The secret {@code s} names, fetched over SDS, waiting for its first version as {@link SdsSecretManager#await}
+     * does; its refusal rejects the resource by name.
+     */
+    private static SdsSecret fetch(SdsSecretConfig s) {
+        try {
+            return SDS.get().await(s);
+        } catch (IllegalArgumentException e) {
+            throw new FieldError("name", e.getMessage());
+        }
+    }
+
+    /** The SDS secret configs of a common TLS context: its certificate's, then its validation's. */
+    static List<SdsSecretConfig> sdsSecrets(CommonTlsContext c) {
+        List<SdsSecretConfig> all = new ArrayList<>(c.getTlsCertificateSdsSecretConfigsList());
+        all.addAll(validationSdsSecrets(c));
+        return all;
     }
 
     /** The SDS secrets a common TLS context asks its validation context of (alone or combined), if any. */
@@ -344,22 +369,43 @@ final class CommonTlsParser {
         if (name.equals(SYSTEM_ROOT)) {
             return new Trust(null, true, base.sans, null);
         }
-        String file = fileRootPath(name);
+        String file = fileRootPath(s);
         if (file == null) {
             throw new FieldError("name", unsupportedSds(name));
         }
-        return new Trust(read("name", file), false, base.sans, file);
+        List<SubjectAltNameMatcher> sans = base.sans;
+        if (fetched(s)) { // not ROOTCA from an identity directory: fileRootPath read that
+            // as Envoy merges a combined context's default validation context into the secret's: the matchers of
+            // both apply
+            var v = fetch(s).source().getValidationContext().toBuilder().clearTrustedCa().build();
+            List<SubjectAltNameMatcher> own = Fields.at("name", () -> validation(v).sans());
+            if (!own.isEmpty()) {
+                sans = new ArrayList<>(own);
+                sans.addAll(base.sans);
+                sans = List.copyOf(sans);
+            }
+        }
+        return new Trust(read("name", file), false, sans, file);
     }
 
     /**
      * The CA file of Istio's SDS name for a validation context: {@code file-root:CA}, or {@code ROOTCA} with a
      * workload identity; null for any other name ({@code file-root:system}, the JVM's CAs, has no file).
      */
-    static String fileRootPath(String name) {
+    static String fileRootPath(SdsSecretConfig s) {
+        String name = s.getName();
         WorkloadIdentity identity = IDENTITY.get();
         if (identity != null && name.equals(WorkloadIdentity.ROOT_SECRET)) {
             identity.awaitForParse(); // a starting configuration waits for the files it reads
             return identity.rootCert().toString();
+        }
+        if (fetched(s)) {
+            SdsSecret secret = fetch(s);
+            if (secret.trustedCa() == null) {
+                throw new FieldError("name", "SDS secret \"" + name + "\" is a tls_certificate, not a "
+                        + "validation_context");
+            }
+            return secret.trustedCa().toString();
         }
         if (!name.startsWith(FILE_ROOT) || name.length() == FILE_ROOT.length() || name.equals(SYSTEM_ROOT)) {
             return null;
@@ -378,6 +424,14 @@ final class CommonTlsParser {
         if (identity != null && name.equals(WorkloadIdentity.CERTIFICATE_SECRET)) {
             identity.awaitForParse();
             return new String[] {identity.certificateChain().toString(), identity.privateKey().toString()};
+        }
+        if (fetched(s)) {
+            SdsSecret secret = fetch(s);
+            if (!secret.isCertificate()) {
+                throw new FieldError("name", "SDS secret \"" + name + "\" is a validation_context, not a "
+                        + "tls_certificate");
+            }
+            return new String[] {secret.certificateChain().toString(), secret.privateKey().toString()};
         }
         int tilde = name.indexOf('~');
         if (!name.startsWith(FILE_CERT) || tilde < 0 || tilde == FILE_CERT.length() || tilde == name.length() - 1) {

@@ -41,17 +41,32 @@ public final class Parsers {
      * prints {@code default}); only the PEMs and the files watched for rotation come from the directory.
      */
     public static <T, E extends Exception> T withIdentity(WorkloadIdentity identity, Parse<T, E> parse) throws E {
-        WorkloadIdentity outer = CommonTlsParser.IDENTITY.get();
-        CommonTlsParser.IDENTITY.set(identity);
+        return with(CommonTlsParser.IDENTITY, identity, parse);
+    }
+
+    /** Runs {@code parse} with {@code local} set to {@code value}, then as it was. */
+    private static <V, T, E extends Exception> T with(ThreadLocal<V> local, V value, Parse<T, E> parse) throws E {
+        V outer = local.get();
+        local.set(value);
         try {
             return parse.run();
         } finally {
             if (outer == null) {
-                CommonTlsParser.IDENTITY.remove();
+                local.remove();
             } else {
-                CommonTlsParser.IDENTITY.set(outer);
+                local.set(outer);
             }
         }
+    }
+
+    /**
+     * Runs {@code parse} with the SDS secrets that TLS contexts name with a gRPC {@code sds_config} fetched by
+     * {@code sds} (a null one leaves them refused by name, as before). Istio's {@code default} and {@code ROOTCA}
+     * still come from a workload identity directory when the parse has one ({@link #withIdentity}).
+     */
+    public static <T, E extends Exception> T withSds(dev.inmesh.runtime.xds.sds.SdsSecretManager sds,
+                                                     Parse<T, E> parse) throws E {
+        return with(CommonTlsParser.SDS, sds, parse);
     }
 
     /** Parses a message of any of the four types. */

@@ -58,7 +58,7 @@ public final class SdsSecrets {
                         }
                     }
                     for (SdsSecretConfig s : CommonTlsParser.validationSdsSecrets(c)) {
-                        String file = CommonTlsParser.fileRootPath(s.getName());
+                        String file = CommonTlsParser.fileRootPath(s);
                         if (file != null) {
                             secrets.putIfAbsent(s.getName(), new Secret(s.getName(), null, null, file));
                         }

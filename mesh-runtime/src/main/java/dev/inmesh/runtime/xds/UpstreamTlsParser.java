@@ -55,8 +55,9 @@ final class UpstreamTlsParser {
         if (u == null || CommonTlsParser.IDENTITY.get() != null) {
             return null;
         }
-        for (String name : CommonTlsParser.sdsNames(u.getCommonTlsContext())) {
-            if (WorkloadIdentity.servesSecret(name)) {
+        for (var s : CommonTlsParser.sdsSecrets(u.getCommonTlsContext())) {
+            String name = s.getName();
+            if (WorkloadIdentity.servesSecret(name) && !CommonTlsParser.fetched(s)) {
                 return "its TLS needs Istio's SDS secret \"" + name + "\" (" + failure.getMessage() + ")";
             }
         }

@@ -156,7 +156,8 @@ public final class XdsTestServer implements AutoCloseable {
         return awaitFirst(deltaResponses, p, timeout);
     }
 
-    private static <T> T awaitFirst(List<T> seen, Predicate<T> p, Duration timeout) throws InterruptedException {
+    /** The first of {@code seen} (filled by another thread) that matches, waiting up to {@code timeout}. */
+    public static <T> T awaitFirst(List<T> seen, Predicate<T> p, Duration timeout) throws InterruptedException {
         long end = System.nanoTime() + timeout.toNanos();
         while (System.nanoTime() < end) {
             for (T r : seen) {
@@ -172,6 +173,11 @@ public final class XdsTestServer implements AutoCloseable {
     /** Stops at once, dropping open streams. */
     @Override
     public void close() {
+        stopNow(server);
+    }
+
+    /** Stops a grpc-java server at once, waiting up to 5 s for it to end. */
+    public static void stopNow(Server server) {
         server.shutdownNow();
         try {
             server.awaitTermination(5, TimeUnit.SECONDS);

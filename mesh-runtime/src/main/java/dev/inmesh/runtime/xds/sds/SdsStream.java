@@ -1,0 +1,174 @@
+package dev.inmesh.runtime.xds.sds;
+
+import com.google.rpc.Status;
+import io.envoyproxy.envoy.config.core.v3.Node;
+import io.envoyproxy.envoy.service.discovery.v3.DiscoveryRequest;
+import io.envoyproxy.envoy.service.discovery.v3.DiscoveryResponse;
+import io.vertx.core.Context;
+import io.vertx.core.net.SocketAddress;
+import io.vertx.grpc.client.GrpcClient;
+import io.vertx.grpc.client.GrpcClientRequest;
+import io.vertx.grpc.common.GrpcMessageDecoder;
+import io.vertx.grpc.common.GrpcMessageEncoder;
+import io.vertx.grpc.common.ServiceMethod;
+import io.vertx.grpc.common.ServiceName;
+import java.time.Instant;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+/**
+ * One secret's {@code StreamSecrets} stream, state of the world, as Envoy's {@code SdsApi} subscribes to its one name:
+ * the first request carries the node, each response is ACKed with its version and nonce once its secret is taken
+ * (checked and written to its files, off the event loop), or NACKed with the last version taken and an
+ * {@code error_detail} naming the secret, the last good secret kept. A stream that fails or ends is opened again
+ * after Envoy's fully jittered back-off (500 ms doubling to 30 s, reset by a response), asking for the version held.
+ */
+final class SdsStream {
+    private static final Logger LOG = Logger.getLogger(SdsStream.class.getName());
+    static final ServiceMethod<DiscoveryResponse, DiscoveryRequest> STREAM_SECRETS = ServiceMethod.client(
+            ServiceName.create("envoy.service.secret.v3", "SecretDiscoveryService"), "StreamSecrets",
+            GrpcMessageEncoder.encoder(), GrpcMessageDecoder.decoder(DiscoveryResponse.newBuilder()));
+    private static final long BACKOFF_BASE_MILLIS = 500;
+    private static final long BACKOFF_MAX_MILLIS = 30_000;
+
+    private final String name;
+    private final String target;
+    private final GrpcClient client;
+    private final SocketAddress address;
+    private final Node node;
+    private final Context context;
+    private final SecretFiles files;
+    /** Completed with the first secret taken. */
+    final CompletableFuture<SdsSecret> first = new CompletableFuture<>();
+    /** When a parse stops waiting for the first secret, as {@link System#nanoTime()}. */
+    final long deadline;
+    private volatile SdsSecret secret;
+    private volatile String lastError;
+    private GrpcClientRequest<DiscoveryRequest, DiscoveryResponse> stream;
+    private String ackedVersion = "";
+    private long backoff = BACKOFF_BASE_MILLIS;
+    private boolean closed;
+
+    SdsStream(String name, String target, GrpcClient client, SocketAddress address, Node node, Context context,
+              SecretFiles files, long deadline) {
+        this.name = name;
+        this.target = target;
+        this.client = client;
+        this.address = address;
+        this.node = node;
+        this.context = context;
+        this.files = files;
+        this.deadline = deadline;
+    }
+
+    /** The secret taken last, or null before the first. */
+    SdsSecret secret() {
+        return secret;
+    }
+
+    /** Why the last response was rejected or the stream failed, or null. */
+    String lastError() {
+        return lastError;
+    }
+
+    void start() {
+        context.runOnContext(v -> open());
+    }
+
+    void close() {
+        context.runOnContext(v -> {
+            closed = true;
+            if (stream != null) {
+                stream.cancel();
+                stream = null;
+            }
+        });
+    }
+
+    private void open() {
+        if (closed) {
+            return;
+        }
+        client.request(address, STREAM_SECRETS).onComplete(ar -> {
+            if (ar.failed()) {
+                failed(null, ar.cause());
+                return;
+            }
+            GrpcClientRequest<DiscoveryRequest, DiscoveryResponse> req = ar.result();
+            if (closed) {
+                req.cancel();
+                return;
+            }
+            stream = req;
+            req.exceptionHandler(e -> failed(req, e));
+            req.response().onComplete(r -> {
+                if (r.failed()) {
+                    failed(req, r.cause());
+                    return;
+                }
+                r.result().handler(this::onResponse);
+                r.result().exceptionHandler(e -> failed(req, e));
+                r.result().endHandler(e -> failed(req, new IllegalStateException("the server ended the stream: "
+                        + r.result().status())));
+            });
+            send(ackedVersion, "", null, true);
+        });
+    }
+
+    private void onResponse(DiscoveryResponse r) {
+        backoff = BACKOFF_BASE_MILLIS;
+        GrpcClientRequest<DiscoveryRequest, DiscoveryResponse> on = stream;
+        context.<SdsSecret>executeBlocking(() -> {
+            SecretParser.Pems pems = SecretParser.parse(name, r.getResourcesList());
+            return files.write(pems, r.getVersionInfo(), Instant.now());
+        }, true).onComplete(ar -> {
+            if (on != stream || closed) {
+                return;
+            }
+            if (ar.succeeded()) {
+                secret = ar.result();
+                lastError = null;
+                ackedVersion = r.getVersionInfo();
+                send(ackedVersion, r.getNonce(), null, false);
+                first.complete(secret);
+            } else {
+                lastError = String.valueOf(ar.cause().getMessage());
+                LOG.warning("SDS secret " + name + " from " + target + " rejected (version " + r.getVersionInfo()
+                        + "): " + lastError);
+                send(ackedVersion, r.getNonce(), lastError, false);
+            }
+        });
+    }
+
+    private void send(String version, String nonce, String error, boolean first) {
+        DiscoveryRequest.Builder b = DiscoveryRequest.newBuilder().setTypeUrl(SecretParser.TYPE_URL)
+                .setVersionInfo(version).setResponseNonce(nonce).addResourceNames(name);
+        if (first) {
+            b.setNode(node);
+        }
+        if (error != null) {
+            // google.rpc.Code.INVALID_ARGUMENT, as Envoy's NACKs
+            b.setErrorDetail(Status.newBuilder().setCode(3).setMessage(error));
+        }
+        stream.write(b.build());
+    }
+
+    /** The stream {@code req} (null: one that did not open) failed; a stream replaced since is let be. */
+    private void failed(GrpcClientRequest<DiscoveryRequest, DiscoveryResponse> req, Throwable cause) {
+        if (closed || req != stream) {
+            return;
+        }
+        if (stream != null) {
+            stream.cancel();
+            stream = null;
+        }
+        lastError = target + ": " + cause;
+        long delay = (long) (ThreadLocalRandom.current().nextDouble() * backoff);
+        backoff = Math.min(BACKOFF_MAX_MILLIS, backoff * 2);
+        LOG.log(Level.FINE, "SDS stream for " + name + " to " + target + " ended (" + cause + "); again in " + delay
+                + " ms");
+        context.owner().setTimer(Math.max(1, delay), t -> context.runOnContext(v -> open()));
+    }
+}

@@ -1,0 +1,11 @@
+/**
+ * Envoy's secret discovery service as a client: {@link dev.inmesh.runtime.xds.sds.SdsSecretManager} fetches the
+ * secrets TLS contexts name with a gRPC {@code sds_config} (Istio's {@code default} and {@code ROOTCA} from its agent's
+ * {@code sds-grpc} Unix socket, a gateway's {@code kubernetes://NAME}) over {@code SecretDiscoveryService}, one
+ * state-of-the-world stream per secret as Envoy's {@code SdsApi} subscribes to its one name, and keeps each one's PEMs
+ * in files of a private directory, which the TLS contexts read and watch for rotation as they do Istio's file names.
+ *
+ * <p>Public: {@link dev.inmesh.runtime.xds.sds.SdsSecretManager} and
+ * {@link dev.inmesh.runtime.xds.sds.SdsSecret}. The rest is package-private.
+ */
+package dev.inmesh.runtime.xds.sds;

@@ -1,0 +1,197 @@
+package dev.inmesh.runtime.xds.sds;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import com.google.protobuf.util.Durations;
+import dev.inmesh.api.config.core.SocketAddress;
+import dev.inmesh.runtime.upstream.TestCertificates;
+import io.envoyproxy.envoy.config.core.v3.ApiConfigSource;
+import io.envoyproxy.envoy.config.core.v3.ApiVersion;
+import io.envoyproxy.envoy.config.core.v3.ConfigSource;
+import io.envoyproxy.envoy.config.core.v3.GrpcService;
+import io.envoyproxy.envoy.config.core.v3.Node;
+import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.SdsSecretConfig;
+import io.envoyproxy.envoy.service.discovery.v3.DiscoveryRequest;
+import io.vertx.core.Vertx;
+import io.vertx.core.VertxOptions;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Secrets fetched over SDS from java-control-plane's {@code SecretDiscoveryService}, as Istio's sidecar Envoy fetches
+ * {@code default} and {@code ROOTCA} from its agent's {@code sds-grpc} cluster: one stream per secret, the node on the
+ * first request, each response ACKed, a secret that does not load NACKed by name with the last good one kept.
+ */
+class SdsSecretManagerTest {
+    static final TestCertificates.Issued CA = TestCertificates.ca("mesh-root");
+    static final TestCertificates.Issued OLD = TestCertificates.issue(CA, "old", List.of(),
+            List.of("spiffe://cluster.local/ns/default/sa/old"));
+    static final TestCertificates.Issued NEW = TestCertificates.issue(CA, "new", List.of(),
+            List.of("spiffe://cluster.local/ns/default/sa/new"));
+    static final Node NODE = SdsTestServer.NODE;
+    private static final Duration WAIT = Duration.ofSeconds(10);
+
+    @TempDir
+    Path tmp;
+    Vertx vertx;
+    SdsTestServer server;
+    SdsSecretManager manager;
+
+    @AfterEach
+    void close() {
+        if (manager != null) {
+            manager.close();
+        }
+        if (server != null) {
+            server.close();
+        }
+        if (vertx != null) {
+            vertx.close().await();
+        }
+    }
+
+    /** Istio's {@code sds_config}: a V3 gRPC api_config_source naming the bootstrap's {@code sds-grpc} cluster. */
+    static SdsSecretConfig istioSds(String name) {
+        return SdsSecretConfig.newBuilder().setName(name).setSdsConfig(ConfigSource.newBuilder()
+                .setResourceApiVersion(ApiVersion.V3)
+                .setApiConfigSource(ApiConfigSource.newBuilder().setApiType(ApiConfigSource.ApiType.GRPC)
+                        .setTransportApiVersion(ApiVersion.V3).setSetNodeOnFirstMessageOnly(true)
+                        .addGrpcServices(GrpcService.newBuilder().setEnvoyGrpc(
+                                GrpcService.EnvoyGrpc.newBuilder().setClusterName("sds-grpc"))))).build();
+    }
+
+    private SdsSecretManager tcp() throws Exception {
+        server = SdsTestServer.start();
+        vertx = Vertx.vertx();
+        return new SdsSecretManager(vertx, NODE, Map.of("sds-grpc", new SocketAddress("127.0.0.1", server.port())));
+    }
+
+    private static boolean acked(DiscoveryRequest r, String version) {
+        return r.getVersionInfo().equals(version) && !r.getResponseNonce().isEmpty() && !r.hasErrorDetail();
+    }
+
+    @Test
+    void fetchesACertificateOverStreamSecretsAndAcksItsVersion() throws Exception {
+        manager = tcp();
+        server.set("v1", SdsTestServer.certificate("default", OLD), SdsTestServer.root("ROOTCA", CA));
+
+        SdsSecret secret = manager.await(istioSds("default"));
+
+        assertEquals("v1", secret.versionInfo());
+        assertEquals(OLD.certificatePem(), Files.readString(secret.certificateChain()));
+        assertEquals(OLD.keyPem(), Files.readString(secret.privateKey()));
+        assertNull(secret.trustedCa());
+        DiscoveryRequest first = server.awaitRequest(r -> r.getResponseNonce().isEmpty(), WAIT);
+        assertEquals(SecretParser.TYPE_URL, first.getTypeUrl());
+        assertEquals(List.of("default"), first.getResourceNamesList());
+        assertEquals(NODE, first.getNode());
+        DiscoveryRequest ack = server.awaitRequest(r -> acked(r, "v1"), WAIT);
+        assertEquals(List.of("default"), ack.getResourceNamesList());
+        assertEquals(Node.getDefaultInstance(), ack.getNode(), "the node only on the stream's first request");
+
+        SdsSecret root = manager.await(istioSds("ROOTCA"));
+        assertEquals(CA.certificatePem(), Files.readString(root.trustedCa()));
+        assertEquals(List.of("default", "ROOTCA"), manager.active().stream().map(SdsSecret::name).toList());
+    }
+
+    @Test
+    void aNewVersionRewritesTheSecretsFiles() throws Exception {
+        manager = tcp();
+        server.set("v1", SdsTestServer.certificate("default", OLD));
+        SdsSecret first = manager.await(istioSds("default"));
+
+        server.set("v2", SdsTestServer.certificate("default", NEW));
+        server.awaitRequest(r -> acked(r, "v2"), WAIT);
+
+        SdsSecret now = manager.await(istioSds("default"));
+        assertEquals("v2", now.versionInfo());
+        assertEquals(first.certificateChain(), now.certificateChain());
+        assertEquals(NEW.certificatePem(), Files.readString(now.certificateChain()));
+        assertEquals(NEW.keyPem(), Files.readString(now.privateKey()));
+    }
+
+    @Test
+    void aSecretThatDoesNotLoadIsNackedByNameAndTheLastGoodOneKept() throws Exception {
+        manager = tcp();
+        server.set("v1", SdsTestServer.certificate("default", OLD));
+        manager.await(istioSds("default"));
+
+        // the new certificate with the old key: not a usable pair
+        var mismatched = SdsTestServer.certificate("default", new TestCertificates.Issued("new",
+                NEW.certificatePem(), OLD.keyPem(), OLD.key()));
+        server.set("v2", mismatched);
+
+        DiscoveryRequest nack = server.awaitRequest(DiscoveryRequest::hasErrorDetail, WAIT);
+        assertEquals("v1", nack.getVersionInfo(), "a NACK carries the version last taken");
+        assertEquals(3, nack.getErrorDetail().getCode());
+        assertTrue(nack.getErrorDetail().getMessage().startsWith("secret default: tls_certificate: "),
+                nack.getErrorDetail().getMessage());
+        SdsSecret kept = manager.await(istioSds("default"));
+        assertEquals("v1", kept.versionInfo());
+        assertEquals(OLD.certificatePem(), Files.readString(kept.certificateChain()));
+    }
+
+    @Test
+    void aSecretNotServedIsRefusedAfterItsInitialFetchTimeout() throws Exception {
+        manager = tcp();
+        server.set("v1", SdsTestServer.certificate("default", OLD));
+        SdsSecretConfig missing = istioSds("kubernetes://gateway-cert").toBuilder()
+                .setSdsConfig(istioSds("x").getSdsConfig().toBuilder()
+                        .setInitialFetchTimeout(Durations.fromMillis(300))).build();
+
+        var e = assertThrows(IllegalArgumentException.class, () -> manager.await(missing));
+
+        assertTrue(e.getMessage().startsWith("SDS secret \"kubernetes://gateway-cert\" has not arrived from cluster "
+                + "\"sds-grpc\" within its initial_fetch_timeout (300 ms)"), e.getMessage());
+        assertEquals(List.of("kubernetes://gateway-cert"), manager.warming());
+    }
+
+    @Test
+    void aClusterNotConfiguredOrAnAdsSourceIsRefusedByName() throws Exception {
+        manager = tcp();
+        SdsSecretConfig other = istioSds("default").toBuilder().setSdsConfig(istioSds("x").getSdsConfig()
+                .toBuilder().setApiConfigSource(istioSds("x").getSdsConfig().getApiConfigSource().toBuilder()
+                        .setGrpcServices(0, GrpcService.newBuilder().setEnvoyGrpc(
+                                GrpcService.EnvoyGrpc.newBuilder().setClusterName("elsewhere"))))).build();
+        assertEquals("SDS secret \"default\": sds_config names cluster \"elsewhere\", which is not a static cluster "
+                + "Inmesh knows [sds-grpc]", assertThrows(IllegalArgumentException.class,
+                        () -> manager.await(other)).getMessage());
+    }
+
+    @Test
+    void aUnixSocketClusterNeedsVertxNativeTransport() {
+        vertx = Vertx.vertx(new VertxOptions().setPreferNativeTransport(false));
+        manager = new SdsSecretManager(vertx, NODE, Map.of("sds-grpc",
+                new SocketAddress(SocketAddress.UNIX_PREFIX + tmp.resolve("socket"), 0)));
+        var e = assertThrows(IllegalArgumentException.class, () -> manager.await(istioSds("default")));
+        assertTrue(e.getMessage().contains("needs Vert.x's native transport"), e.getMessage());
+    }
+
+    @Test
+    void fetchesOverTheAgentsUnixSocket() throws Exception {
+        vertx = Vertx.vertx(new VertxOptions().setPreferNativeTransport(true));
+        assumeTrue(vertx.isNativeTransportEnabled() && SdsTestServer.unixSockets(), "no native transport here");
+        Path socket = tmp.resolve("workload-spiffe-uds").resolve("socket");
+        Files.createDirectories(socket.getParent());
+        server = SdsTestServer.startOn(socket);
+        server.set("7", SdsTestServer.certificate("default", OLD));
+        manager = new SdsSecretManager(vertx, NODE, Map.of("sds-grpc",
+                new SocketAddress(SocketAddress.UNIX_PREFIX + socket, 0)));
+
+        SdsSecret secret = manager.await(istioSds("default"));
+
+        assertEquals("7", secret.versionInfo());
+        assertEquals(OLD.certificatePem(), Files.readString(secret.certificateChain()));
+        server.awaitRequest(r -> acked(r, "7"), WAIT);
+    }
+}

@@ -1,0 +1,116 @@
+package dev.inmesh.runtime.xds.sds;
+
+import dev.inmesh.runtime.upstream.TestCertificates;
+import io.envoyproxy.controlplane.cache.v3.SimpleCache;
+import io.envoyproxy.controlplane.cache.v3.Snapshot;
+import io.envoyproxy.controlplane.server.DiscoveryServerCallbacks;
+import io.envoyproxy.controlplane.server.V3DiscoveryServer;
+import io.envoyproxy.envoy.config.core.v3.DataSource;
+import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.CertificateValidationContext;
+import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.Secret;
+import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.TlsCertificate;
+import io.envoyproxy.envoy.service.discovery.v3.DiscoveryRequest;
+import io.grpc.Server;
+import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
+import io.grpc.netty.shaded.io.netty.channel.epoll.Epoll;
+import io.grpc.netty.shaded.io.netty.channel.epoll.EpollEventLoopGroup;
+import io.grpc.netty.shaded.io.netty.channel.epoll.EpollServerDomainSocketChannel;
+import io.grpc.netty.shaded.io.netty.channel.unix.DomainSocketAddress;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Predicate;
+
+/**
+ * java-control-plane's {@code SecretDiscoveryService} (V3DiscoveryServer over a SimpleCache) on grpc-java, on a
+ * loopback port or a Unix domain socket, recording every request.
+ */
+public final class SdsTestServer implements AutoCloseable {
+    /** The node the clients of the tests present. */
+    public static final io.envoyproxy.envoy.config.core.v3.Node NODE = dev.inmesh.runtime.xds.ads.NodeBuilder.build(
+            dev.inmesh.runtime.xds.ads.NodeOptions.of("reviews-v1-abc", "default", "10.0.0.7"));
+    static final String GROUP = "inmesh";
+    final SimpleCache<String> cache = new SimpleCache<>(node -> GROUP);
+    public final List<DiscoveryRequest> requests = new CopyOnWriteArrayList<>();
+    private final Server server;
+    private final EpollEventLoopGroup group;
+
+    private SdsTestServer(Path socket) throws IOException {
+        DiscoveryServerCallbacks callbacks = new DiscoveryServerCallbacks() {
+            @Override
+            public void onV3StreamRequest(long streamId, DiscoveryRequest request) {
+                requests.add(request);
+            }
+
+            @Override
+            public void onV3StreamDeltaRequest(long streamId,
+                    io.envoyproxy.envoy.service.discovery.v3.DeltaDiscoveryRequest request) {
+                // SotW only
+            }
+        };
+        var sds = new V3DiscoveryServer(callbacks, cache).getSecretDiscoveryServiceImpl();
+        NettyServerBuilder b;
+        if (socket == null) {
+            group = null;
+            b = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0));
+        } else {
+            group = new EpollEventLoopGroup(1);
+            b = NettyServerBuilder.forAddress(new DomainSocketAddress(socket.toString()))
+                    .channelType(EpollServerDomainSocketChannel.class).bossEventLoopGroup(group)
+                    .workerEventLoopGroup(group);
+        }
+        server = b.addService(sds).build().start();
+    }
+
+    public static SdsTestServer start() throws IOException {
+        return new SdsTestServer(null);
+    }
+
+    /** A server on a Unix domain socket (grpc-java's own epoll transport). */
+    public static SdsTestServer startOn(Path socket) throws IOException {
+        return new SdsTestServer(socket);
+    }
+
+    /** Whether a Unix domain socket server can be started here. */
+    public static boolean unixSockets() {
+        return Epoll.isAvailable();
+    }
+
+    public int port() {
+        return server.getPort();
+    }
+
+    /** Serves these secrets as version {@code version}. */
+    public void set(String version, Secret... secrets) {
+        cache.setSnapshot(GROUP, Snapshot.create(List.of(), List.of(), List.of(), List.of(), List.of(secrets),
+                version));
+    }
+
+    public static Secret certificate(String name, TestCertificates.Issued own) {
+        return Secret.newBuilder().setName(name).setTlsCertificate(TlsCertificate.newBuilder()
+                .setCertificateChain(DataSource.newBuilder().setInlineString(own.certificatePem()))
+                .setPrivateKey(DataSource.newBuilder().setInlineString(own.keyPem()))).build();
+    }
+
+    public static Secret root(String name, TestCertificates.Issued ca) {
+        return Secret.newBuilder().setName(name).setValidationContext(CertificateValidationContext.newBuilder()
+                .setTrustedCa(DataSource.newBuilder().setInlineString(ca.certificatePem()))).build();
+    }
+
+    public DiscoveryRequest awaitRequest(Predicate<DiscoveryRequest> p, Duration timeout)
+            throws InterruptedException {
+        return dev.inmesh.runtime.xds.ads.XdsTestServer.awaitFirst(requests, p, timeout);
+    }
+
+    @Override
+    public void close() {
+        dev.inmesh.runtime.xds.ads.XdsTestServer.stopNow(server);
+        if (group != null) {
+            group.shutdownGracefully(0, 1, TimeUnit.SECONDS);
+        }
+    }
+}
