@@ -4,6 +4,7 @@ import dev.inmesh.runtime.snapshot.SnapshotHolder;
 import dev.inmesh.runtime.stats.ConfigStats;
 import dev.inmesh.runtime.tls.WorkloadIdentity;
 import dev.inmesh.runtime.xds.EnvoyConfigReader;
+import dev.inmesh.runtime.xds.sds.SdsSecretManager;
 import dev.inmesh.runtime.xds.InvalidResourceException;
 import dev.inmesh.runtime.xds.Parsers;
 import dev.inmesh.runtime.xds.ResourceBundle;
@@ -44,11 +45,14 @@ public final class FileConfigSource implements ConfigSource {
     private Future<Void> inflight = Future.succeededFuture();
     private List<String> fingerprint = List.of();
     /**
-     * The identity files as the last poll after a failed reload saw them (null: not looked at): a configuration
-     * rejected for a missing or unusable identity file is read again once those files change, as Envoy's listener
+     * The identity files (and the SDS secrets' versions) as the last poll after a failed reload saw them (null: not
+     * looked at): a configuration rejected for a missing or unusable identity file, or an SDS secret not arrived, is
+     * read again once those change, as Envoy's listener
      * warms until its SDS secret arrives, where it would otherwise wait for the configuration's next change.
      */
     private List<String> identityFingerprint;
+    /** The SDS client of the TLS contexts naming secrets with a gRPC {@code sds_config}, or null: refused. */
+    private volatile SdsSecretManager sds;
     private volatile String lastError;
     private volatile long reloads;
     /** The subscriptions Envoy would run for what the configuration gave so far ({@link #subscribe}). */
@@ -74,6 +78,28 @@ public final class FileConfigSource implements ConfigSource {
         this.path = path;
         this.pollInterval = pollInterval;
         this.identity = identity;
+    }
+
+    /**
+     * Has the TLS contexts that name secrets with a gRPC {@code sds_config} fetch them with {@code sds} (the
+     * bootstrap's static clusters tell it where), rather than refuse them; before {@link #start}.
+     */
+    public FileConfigSource sds(SdsSecretManager sds) {
+        this.sds = sds;
+        return this;
+    }
+
+    /** The identity's files and the SDS secrets' versions, as a change shows in them; null with neither. */
+    private List<String> secretsFingerprint() {
+        SdsSecretManager s = sds;
+        if (identity == null && s == null) {
+            return null;
+        }
+        List<String> out = new java.util.ArrayList<>(identity == null ? List.of() : identity.fingerprint());
+        if (s != null) {
+            out.addAll(s.fingerprint());
+        }
+        return out;
     }
 
     @Override
@@ -127,11 +153,10 @@ public final class FileConfigSource implements ConfigSource {
         inflight = vertx.<Void>executeBlocking(() -> {
             List<String> now = fingerprint(path);
             // after a failed reload, the identity's files too: the rejection may have been theirs
-            List<String> identityNow = identity == null || lastError == null ? knownIdentity
-                    : identity.fingerprint();
+            List<String> identityNow = lastError == null ? knownIdentity : secretsFingerprint();
             if (!now.equals(known) || !java.util.Objects.equals(identityNow, knownIdentity)) {
                 // the identity's files as this read finds them, taken before it: a change during it reads again
-                List<String> identityBefore = identity == null ? null : identity.fingerprint();
+                List<String> identityBefore = secretsFingerprint();
                 synchronized (this) {
                     fingerprint = now;
                 }
@@ -163,7 +188,8 @@ public final class FileConfigSource implements ConfigSource {
     private void load() throws ConfigException {
         String error;
         try {
-            ResourceBundle bundle = Parsers.withIdentity(identity, () -> EnvoyConfigReader.read(path));
+            ResourceBundle bundle = Parsers.withIdentity(identity,
+                    () -> Parsers.withSds(sds, () -> EnvoyConfigReader.read(path)));
             subscribe(bundle);
             holder.apply(bundle);
             lastError = null;

@@ -10,6 +10,8 @@ import dev.inmesh.runtime.config.AdsConfigSource;
 import dev.inmesh.runtime.config.ConfigSource;
 import dev.inmesh.runtime.config.FileConfigSource;
 import dev.inmesh.runtime.identity.IstioCaClient;
+import dev.inmesh.runtime.xds.sds.SdsSecretManager;
+import dev.inmesh.runtime.xds.ads.NodeBuilder;
 import dev.inmesh.runtime.identity.IstioCaOptions;
 import dev.inmesh.runtime.inbound.InboundHandler;
 import dev.inmesh.runtime.inbound.InboundTls;
@@ -81,6 +83,8 @@ public final class DefaultMesh implements Mesh {
     /** Where the spans of the connection managers that trace go, both ways. */
     private final TraceReporting tracing;
     private ConfigSource configSource;
+    /** The SDS client of a configuration file's TLS contexts, or null. */
+    private SdsSecretManager sds;
     private AdminServer admin;
     private IstioCaClient caClient;
     /** Whether {@link #start()} was called. */
@@ -187,8 +191,12 @@ public final class DefaultMesh implements Mesh {
         if (options.getXdsAddress() != null) {
             configSource = new AdsConfigSource(vertx, adsOptions(), ResourceBundle.EMPTY, parsed);
         } else if (options.getConfigFile() != null) {
+            // a bootstrap's static clusters (Istio's sds-grpc) tell it where the TLS contexts' secrets come from
+            sds = new SdsSecretManager(vertx, NodeBuilder.build(nodeOptions(options, local, options.getClusterId(),
+                    "NONE", pod.labels(), pod.metadata())), Map.of(),
+                    Duration.ofSeconds(options.getIdentityWaitSeconds()));
             configSource = new FileConfigSource(vertx, Path.of(options.getConfigFile()),
-                    FileConfigSource.DEFAULT_POLL_INTERVAL, parsed);
+                    FileConfigSource.DEFAULT_POLL_INTERVAL, parsed).sds(sds);
         }
         Future<Void> admin = startAdmin(identity);
         Future<Void> certificate = Future.succeededFuture();
@@ -252,6 +260,23 @@ public final class DefaultMesh implements Mesh {
         return adsOptions(options, local, options.getClusterId(), "NONE", pod.labels(), pod.metadata());
     }
 
+    /** Istio's sidecar node of the workload, as {@link #adsOptions} presents it (and the SDS client). */
+    private static NodeOptions nodeOptions(MeshOptions options, WorkloadInfo local, String clusterId,
+                                           String interceptionMode, Map<String, String> podLabels,
+                                           Map<String, String> istioMeta) {
+        // the labels the workload has: none for an app or version not known (WorkloadInfo's "unknown")
+        Map<String, String> labels = new TreeMap<>(podLabels);
+        if (!local.app().equals(WorkloadInfo.UNKNOWN.app())) {
+            labels.put("app", local.app());
+        }
+        if (!local.version().equals(WorkloadInfo.UNKNOWN.version())) {
+            labels.put("version", local.version());
+        }
+        return new NodeOptions(podName(options, local), local.namespace(), options.getPodIp(), null,
+                clusterId, null, null, labels, local.workload(), interceptionMode, null, Map.of())
+                .withIstioMeta(istioMeta);
+    }
+
     /**
      * The ADS options of the settings {@code options} ({@code inmesh.xds.*}: the server, a fallback, TLS with a CA
      * and a token) for workload {@code local}: its node is Istio's sidecar node of that pod, with the app and version
@@ -276,17 +301,7 @@ public final class DefaultMesh implements Mesh {
         if (options.getXdsFallbackAddress() != null) {
             servers.add(server(options, options.getXdsFallbackAddress()));
         }
-        // the labels the workload has: none for an app or version not known (WorkloadInfo's "unknown")
-        Map<String, String> labels = new TreeMap<>(podLabels);
-        if (!local.app().equals(WorkloadInfo.UNKNOWN.app())) {
-            labels.put("app", local.app());
-        }
-        if (!local.version().equals(WorkloadInfo.UNKNOWN.version())) {
-            labels.put("version", local.version());
-        }
-        NodeOptions node = new NodeOptions(podName(options, local), local.namespace(), options.getPodIp(), null,
-                clusterId, null, null, labels, local.workload(), interceptionMode, null, Map.of())
-                .withIstioMeta(istioMeta);
+        NodeOptions node = nodeOptions(options, local, clusterId, interceptionMode, podLabels, istioMeta);
         return new AdsOptions(servers, node, Duration.ofSeconds(options.getXdsInitialFetchTimeoutSeconds()), null,
                 null, null, 0, null, options.isXdsDelta(), null);
     }
@@ -341,6 +356,9 @@ public final class DefaultMesh implements Mesh {
         }
         if (caClient != null) {
             closing.add(caClient.close());
+        }
+        if (sds != null) {
+            sds.close();
         }
         tracing.close(); // what is buffered goes now, while the clusters are there
         Future.join(closing).eventually(() -> {

@@ -278,11 +278,11 @@ final class CommonTlsParser {
     }
 
     /**
-     * Whether the parse on this thread fetches {@code s} over SDS ({@link Parsers#withSds}): a gRPC or ADS
-     * {@code sds_config}, unless a workload identity directory serves the name ({@code default}, {@code ROOTCA}).
+     * Whether the parse on this thread fetches {@code s} over SDS ({@link Parsers#withSds}): its {@code sds_config}
+     * names a cluster the SDS client knows (else the name is refused as without one), unless a workload identity directory serves the name ({@code default}, {@code ROOTCA}).
      */
     static boolean fetched(SdsSecretConfig s) {
-        return SDS.get() != null && SdsSecretManager.fetched(s)
+        return SDS.get() != null && SDS.get().serves(s)
                 && !(IDENTITY.get() != null && WorkloadIdentity.servesSecret(s.getName()));
     }
 
@@ -442,8 +442,9 @@ final class CommonTlsParser {
 
     private static String unsupportedSds(String name) {
         boolean istio = WorkloadIdentity.servesSecret(name);
-        return "SDS secret \"" + name + "\" is not supported: Inmesh serves no SDS over gRPC; it reads "
-                + "only the files of Istio's \"file-cert:CERT~KEY\" and \"file-root:CA\" names (and "
+        return "SDS secret \"" + name + "\" is not supported: Inmesh fetches SDS over gRPC only for a "
+                + "bootstrap file's static SDS cluster (in-JVM); it reads "
+                + "the files of Istio's \"file-cert:CERT~KEY\" and \"file-root:CA\" names (and "
                 + "\"file-root:system\"), and \"default\" and \"ROOTCA\" from a workload identity directory"
                 + (istio ? " (inmesh.identity.dir, --identity-dir), which is not set; istiod's CA can fill it "
                         + "(inmesh.identity.ca.enabled, --identity-ca)" : "");

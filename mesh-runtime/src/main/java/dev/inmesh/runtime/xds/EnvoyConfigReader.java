@@ -145,6 +145,7 @@ public final class EnvoyConfigReader {
     private static void readStaticResources(JsonNode sr, String at, ResourceBundle.Builder b,
                                             ResourceBundle.Version v)
             throws ConfigReadException {
+        registerSdsClusters(get(sr, "clusters"));
         for (var f : new String[] {"listeners", "clusters"}) {
             JsonNode list = get(sr, f);
             if (list == null) {
@@ -164,6 +165,28 @@ public final class EnvoyConfigReader {
         for (String f : new String[] {"secrets"}) {
             if (has(sr, f) && get(sr, f).size() > 0) {
                 throw new ConfigReadException(at + "." + f + ": not supported by Inmesh", null);
+            }
+        }
+    }
+
+    /**
+     * Tells the parse's SDS client ({@link Parsers#withSds}), if any, the address of each static cluster with one
+     * endpoint (Istio's {@code sds-grpc}, its agent's Unix socket, among them, which is not read as a resource), before
+     * the resources whose TLS contexts name one of them in an {@code sds_config} are read; a cluster whose address
+     * does not read is left to the cluster's own parse (or, for the agent's, left out).
+     */
+    private static void registerSdsClusters(JsonNode clusters) {
+        var sds = CommonTlsParser.SDS.get();
+        for (int i = 0; sds != null && clusters != null && i < clusters.size(); i++) {
+            try {
+                var c = EnvoyJson.toMessage(clusters.get(i), io.envoyproxy.envoy.config.cluster.v3.Cluster.class);
+                var endpoints = c.getLoadAssignment().getEndpointsList();
+                if (endpoints.size() == 1 && endpoints.get(0).getLbEndpointsCount() == 1) {
+                    var address = endpoints.get(0).getLbEndpoints(0).getEndpoint().getAddress();
+                    sds.cluster(c.getName(), CoreParsers.socketAddress(address));
+                }
+            } catch (InvalidProtocolBufferException | FieldError e) {
+                // not an address an SDS stream can use
             }
         }
     }

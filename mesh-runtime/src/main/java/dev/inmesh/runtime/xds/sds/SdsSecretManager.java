@@ -68,7 +68,9 @@ public final class SdsSecretManager implements AutoCloseable {
         this.node = node;
         this.clusters.putAll(clusters);
         this.defaultWait = defaultWait;
-        this.context = vertx.getOrCreateContext();
+        // a context of its own: the ordered blocking work that takes each secret must not queue behind the parse
+        // that waits for it (a caller's context, which a thread that is not Vert.x's keeps, would be shared)
+        this.context = ((io.vertx.core.internal.VertxInternal) vertx).createEventLoopContext();
     }
 
     /**
@@ -79,9 +81,14 @@ public final class SdsSecretManager implements AutoCloseable {
         clusters.put(name, address);
     }
 
-    /** Whether {@code s}'s {@code sds_config} is an SDS server's (a gRPC {@code api_config_source} or ADS). */
-    public static boolean fetched(SdsSecretConfig s) {
-        return s.hasSdsConfig() && (s.getSdsConfig().hasApiConfigSource() || s.getSdsConfig().hasAds());
+    /**
+     * Whether {@code s}'s {@code sds_config} names, in an {@code api_config_source}, one of the clusters this manager
+     * knows: a secret of another source is left to the TLS context's other ways (files), or refused there.
+     */
+    public boolean serves(SdsSecretConfig s) {
+        ApiConfigSource a = s.getSdsConfig().getApiConfigSource();
+        return s.getSdsConfig().hasApiConfigSource() && a.getGrpcServicesCount() > 0
+                && clusters.containsKey(a.getGrpcServices(0).getEnvoyGrpc().getClusterName());
     }
 
     /**
@@ -135,9 +142,9 @@ public final class SdsSecretManager implements AutoCloseable {
             throw new IllegalArgumentException(refused + "sds_config.api_config_source.api_type " + a.getApiType()
                     + " is not supported (GRPC only)");
         }
-        if (a.getTransportApiVersion() != ApiVersion.V3) {
+        if (a.getTransportApiVersion() == ApiVersion.V2) { // AUTO is V3, as in Envoy since V2 went
             throw new IllegalArgumentException(refused + "sds_config.api_config_source.transport_api_version "
-                    + "must be V3");
+                    + "V2 is not supported");
         }
         if (a.getGrpcServicesCount() != 1 || !a.getGrpcServices(0).hasEnvoyGrpc()) {
             throw new IllegalArgumentException(refused + "sds_config.api_config_source.grpc_services: one "
@@ -203,6 +210,16 @@ public final class SdsSecretManager implements AutoCloseable {
                 out.add(s.secret());
             }
         });
+        return out;
+    }
+
+    /**
+     * What a new secret shows in: each name asked for with the version taken (none yet), for a source that rejected
+     * a configuration for a secret not arrived to read it again once it has.
+     */
+    public synchronized List<String> fingerprint() {
+        List<String> out = new ArrayList<>();
+        streams.forEach((k, s) -> out.add(k + "@" + (s.secret() == null ? "" : s.secret().versionInfo())));
         return out;
     }
 

@@ -1,0 +1,166 @@
+package dev.inmesh.runtime.mesh;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import dev.inmesh.api.Mesh;
+import dev.inmesh.api.MeshOptions;
+import dev.inmesh.runtime.upstream.TestCertificates;
+import dev.inmesh.runtime.upstream.TestCertificates.Issued;
+import dev.inmesh.runtime.xds.sds.SdsTestServer;
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.ext.web.client.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Istio's mesh mTLS from the in-JVM client with the workload's certificate from an SDS server, as an Istio sidecar
+ * has it from its agent: a bootstrap whose static {@code sds-grpc} cluster points at java-control-plane's
+ * SecretDiscoveryService on loopback, and an ISTIO_MUTUAL cluster naming {@code default} and {@code ROOTCA} on it.
+ * The TLS server sees the certificate the SDS server sent, and a rotated one from a later connection on.
+ */
+@Timeout(60)
+class MeshSdsGrpcTest {
+    private static final String RATINGS = "spiffe://cluster.local/ns/default/sa/bookinfo-ratings";
+    private static final String PRODUCTPAGE = "spiffe://cluster.local/ns/default/sa/bookinfo-productpage";
+    private static final Issued MESH_CA = TestCertificates.ca("cluster.local");
+    private static final Issued SERVER = TestCertificates.issue(MESH_CA, "ratings", List.of(), List.of(RATINGS));
+    private static final Issued CLIENT = TestCertificates.issue(MESH_CA, "productpage", List.of(),
+            List.of(PRODUCTPAGE));
+    private static final Issued ROTATED = TestCertificates.issue(MESH_CA, "productpage-rotated", List.of(),
+            List.of(PRODUCTPAGE));
+    private static final String SDS_CONFIG = """
+            sds_config:
+              initial_fetch_timeout: 0s
+              resource_api_version: V3
+              api_config_source:
+                api_type: GRPC
+                transport_api_version: V3
+                set_node_on_first_message_only: true
+                grpc_services: [{envoy_grpc: {cluster_name: sds-grpc}}]""";
+
+    private final Vertx vertx = Vertx.vertx();
+    private Mesh mesh;
+    private SdsTestServer sds;
+    @TempDir
+    Path dir;
+
+    @AfterEach
+    void tearDown() throws Exception {
+        if (mesh != null) {
+            mesh.close().await(10, TimeUnit.SECONDS);
+        }
+        if (sds != null) {
+            sds.close();
+        }
+        vertx.close().await(10, TimeUnit.SECONDS);
+    }
+
+    private static String indent(String text, int spaces) {
+        return text.indent(spaces).stripTrailing();
+    }
+
+    /** A bootstrap as Istio's: the ISTIO_MUTUAL cluster to {@code port}, and sds-grpc at the SDS server. */
+    private Mesh mesh(int port) throws Exception {
+        Path file = dir.resolve("bootstrap.yaml");
+        // a TLS handshake counts in connect_timeout: room for the first one of a loaded machine
+        Files.writeString(file, MeshWebClientTest.config("", port).replace("connect_timeout: 1s",
+                "connect_timeout: 5s") + """
+                    transport_socket:
+                      name: envoy.transport_sockets.tls
+                      typed_config:
+                        "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext
+                        sni: reviews.default.svc.cluster.local
+                        common_tls_context:
+                          alpn_protocols: [istio-peer-exchange, istio]
+                          tls_certificate_sds_secret_configs:
+                          - name: default
+                %s
+                          combined_validation_context:
+                            default_validation_context:
+                              match_subject_alt_names: [{exact: "%s"}]
+                            validation_context_sds_secret_config:
+                              name: ROOTCA
+                %s
+                  - name: sds-grpc
+                    type: STATIC
+                    connect_timeout: 1s
+                    load_assignment:
+                      cluster_name: sds-grpc
+                      endpoints:
+                      - lb_endpoints:
+                        - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: %d}}}
+                """.formatted(indent(SDS_CONFIG, 12), RATINGS, indent(SDS_CONFIG, 14), sds.port()));
+        mesh = Mesh.create(vertx, new MeshOptions().setWorkloadName("productpage-v1").setApp("productpage")
+                .setVersion("v1").setConfigFile(file.toString()).setAdminPort(-1));
+        mesh.start().await(30, TimeUnit.SECONDS);
+        return mesh;
+    }
+
+    /** A TLS server with the ratings identity requiring a client certificate of the mesh's CA. */
+    private int server() throws Exception {
+        return vertx.createHttpServer(TestCertificates.requiringClientCertificate(SERVER, MESH_CA))
+                .requestHandler(TestCertificates::answerClientSubject)
+                .listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
+    }
+
+    private String call() throws Exception {
+        HttpResponse<Buffer> r = mesh.webClient().get(9080, "reviews", "/").send().await(10, TimeUnit.SECONDS);
+        return r.statusCode() + " " + r.bodyAsString();
+    }
+
+    @Test
+    void anIstioMutualClusterPresentsTheCertificateTheSdsServerSent() throws Exception {
+        sds = SdsTestServer.start();
+        sds.set("1", SdsTestServer.certificate("default", CLIENT), SdsTestServer.root("ROOTCA", MESH_CA));
+        mesh(server());
+
+        assertEquals("200 client=CN=productpage", call());
+    }
+
+    @Test
+    void aRotatedSecretIsPresentedFromALaterConnectionOn() throws Exception {
+        sds = SdsTestServer.start();
+        sds.set("1", SdsTestServer.certificate("default", CLIENT), SdsTestServer.root("ROOTCA", MESH_CA));
+        mesh(server());
+        assertEquals("200 client=CN=productpage", call());
+
+        sds.set("2", SdsTestServer.certificate("default", ROTATED), SdsTestServer.root("ROOTCA", MESH_CA));
+        sds.awaitRequest(r -> r.getVersionInfo().equals("2") && r.getResourceNamesList().equals(List.of("default")),
+                Duration.ofSeconds(10));
+        String last = null;
+        // the secret's files are looked at every second; a pooled connection keeps the old certificate
+        for (int i = 0; i < 100 && (last == null || !last.contains("rotated")); i++) {
+            Thread.sleep(100);
+            last = call();
+        }
+        assertEquals("200 client=CN=productpage-rotated", last);
+    }
+
+    @Test
+    void aSecretSentAfterTheStartIsWaitedForBeforeTheConfigurationIsRead() throws Exception {
+        sds = SdsTestServer.start();
+        int port = server();
+        Thread later = new Thread(() -> {
+            try {
+                sds.awaitRequest(r -> r.getResourceNamesList().equals(List.of("default")), Duration.ofSeconds(10));
+                Thread.sleep(300);
+            } catch (InterruptedException e) {
+                return;
+            }
+            sds.set("1", SdsTestServer.certificate("default", CLIENT), SdsTestServer.root("ROOTCA", MESH_CA));
+        });
+        later.start();
+        mesh(port);
+        later.join();
+
+        assertEquals("200 client=CN=productpage", call());
+    }
+}
