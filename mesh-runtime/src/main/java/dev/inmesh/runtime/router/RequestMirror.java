@@ -189,6 +189,13 @@ final class RequestMirror {
                 failed(503);
                 return;
             }
+            if (client == null) { // max_connection_pools: as the router, no healthy upstream
+                if (st != null) {
+                    st.connectionPoolOverflow();
+                }
+                failed(503);
+                return;
+            }
             if (timeoutMillis > 0) {
                 timer = vertx.setTimer(timeoutMillis, id -> timedOut());
             }

@@ -2633,6 +2633,15 @@ public final class Router {
                 failed(gen, RetryState.Failure.CONNECT_FAILURE);
                 return;
             }
+            if (client == null) {
+                // max_connection_pools: as Envoy's router when the cluster gives it no pool, on a retry too
+                if (st != null) {
+                    st.connectionPoolOverflow();
+                }
+                releaseHost(ex);
+                end(noHealthyUpstream(ex, promise));
+                return;
+            }
             connect(client, ro, ex.breakers, st, cancel -> cancelWait = cancel).onComplete(ar -> {
                 if (gen == generation) {
                     cancelWait = null; // the attempt's wait is over

@@ -26,6 +26,11 @@ public interface BreakerReadings {
 
     long retryLimit();
 
+    /** Connection pools kept, and the {@code max_connection_pools} limit. */
+    long openConnectionPools();
+
+    long maxConnectionPools();
+
     /** Whether the thresholds ask for {@code remaining_*} ({@code track_remaining}). */
     boolean trackRemaining();
 }

@@ -96,6 +96,12 @@ public interface UpstreamStats {
     /** Hosts joined or left the cluster: {@code membership_change}. */
     void membershipChanged();
 
+    /**
+     * A host had no connection pool for a request and none could be made or freed under {@code max_connection_pools}:
+     * {@code upstream_cx_pool_overflow}.
+     */
+    void connectionPoolOverflow();
+
     /** The load balancer found no host for a request or connection: {@code upstream_cx_none_healthy}. */
     void noHealthyHost();
 
@@ -181,9 +187,10 @@ public interface UpstreamStats {
 
     /**
      * Publishes a routing priority's circuit breakers ({@code "default"} or {@code "high"}) as Envoy's gauges
-     * {@code circuit_breakers.<priority>.cx_open}, {@code rq_pending_open}, {@code rq_open} and {@code rq_retry_open}
-     * (1 while the breaker is at its limit), and {@code remaining_cx}, {@code remaining_pending}, {@code remaining_rq}
-     * and {@code remaining_retries} when the thresholds track what remains. The gauges read {@code readings} from now
+     * {@code circuit_breakers.<priority>.cx_open}, {@code rq_pending_open}, {@code rq_open}, {@code rq_retry_open} and
+     * {@code cx_pool_open} (1 while the breaker is at its limit), and {@code remaining_cx}, {@code remaining_pending},
+     * {@code remaining_rq}, {@code remaining_retries} and {@code remaining_cx_pools} when the thresholds track what
+     * remains. The gauges read {@code readings} from now
      * on (a cluster made again points them at its new state).
      */
     void circuitBreakers(String priority, BreakerReadings readings);

@@ -33,6 +33,7 @@ final class UpstreamStatsImpl implements UpstreamStats {
     private final LongAdder rqPendingOverflow = new LongAdder();
     private final LongAdder cxOverflow = new LongAdder();
     private final LongAdder cxNoneHealthy = new LongAdder();
+    private final LongAdder cxPoolOverflow = new LongAdder();
     private final LongAdder lbHealthyPanic = new LongAdder();
     private final LongAdder membershipChange = new LongAdder();
     private static final int[] NO_HOSTS = new int[4];
@@ -87,6 +88,7 @@ final class UpstreamStatsImpl implements UpstreamStats {
         adder("upstream_rq_pending_overflow", rqPendingOverflow);
         adder("upstream_cx_overflow", cxOverflow);
         adder("upstream_cx_none_healthy", cxNoneHealthy);
+        adder("upstream_cx_pool_overflow", cxPoolOverflow);
         adder("lb_healthy_panic", lbHealthyPanic);
         adder("membership_change", membershipChange);
         String[] membershipGauges = {"membership_healthy", "membership_degraded", "membership_excluded",
@@ -361,6 +363,11 @@ final class UpstreamStatsImpl implements UpstreamStats {
     }
 
     @Override
+    public void connectionPoolOverflow() {
+        cxPoolOverflow.increment();
+    }
+
+    @Override
     public void noHealthyHost() {
         cxNoneHealthy.increment();
     }
@@ -441,6 +448,8 @@ final class UpstreamStatsImpl implements UpstreamStats {
                         r -> r.pendingRequests() >= r.maxPendingRequests() ? 1 : 0);
                 breakerGauge(scope + "rq_open", p, r -> r.activeRequests() >= r.maxRequests() ? 1 : 0);
                 breakerGauge(scope + "rq_retry_open", p, r -> r.activeRetries() >= r.retryLimit() ? 1 : 0);
+                breakerGauge(scope + "cx_pool_open", p,
+                        r -> r.openConnectionPools() >= r.maxConnectionPools() ? 1 : 0);
                 breakerGauges[p] = true;
             }
             if (readings.trackRemaining() && !remainingGauges[p]) {
@@ -450,6 +459,8 @@ final class UpstreamStatsImpl implements UpstreamStats {
                         r -> Math.max(0, r.maxPendingRequests() - r.pendingRequests()));
                 breakerGauge(scope + "remaining_rq", p, r -> Math.max(0, r.maxRequests() - r.activeRequests()));
                 breakerGauge(scope + "remaining_retries", p, r -> Math.max(0, r.retryLimit() - r.activeRetries()));
+                breakerGauge(scope + "remaining_cx_pools", p,
+                        r -> Math.max(0, r.maxConnectionPools() - r.openConnectionPools()));
                 remainingGauges[p] = true;
             }
         }

@@ -184,6 +184,10 @@ final class OtlpExporter {
         }
         // gRPC needs HTTP/2: a cluster that follows its downstream's protocol (istiod's for an unnamed port) gives h2c
         HttpClient client = cluster.httpClient(host, grpc);
+        if (client == null) { // max_connection_pools
+            (grpc ? stats.grpcReportsFailed : stats.httpReportsFailed).increment();
+            return Future.failedFuture("no connection pool for the host");
+        }
         return grpc ? grpc(client, host, (Tracing.OpenTelemetry.Grpc) config.exporter(), request)
                 : http(client, host, (Tracing.OpenTelemetry.Http) config.exporter(), request);
     }

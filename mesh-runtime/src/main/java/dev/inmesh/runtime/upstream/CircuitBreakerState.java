@@ -21,6 +21,8 @@ public final class CircuitBreakerState implements BreakerReadings {
     /** Connections a cluster-wide pool began to open and has not yet handed to their first request. */
     private final AtomicLong connecting = new AtomicLong();
     private final AtomicLong overflows = new AtomicLong();
+    /** The connection pools the cluster's hosts keep ({@code HostPool}), under {@code max_connection_pools}. */
+    private final AtomicLong pools = new AtomicLong();
 
     public CircuitBreakerState(CircuitBreakers.Thresholds thresholds) {
         this.thresholds = thresholds;
@@ -107,6 +109,45 @@ public final class CircuitBreakerState implements BreakerReadings {
 
     public void connectionClosed() {
         connections.decrementAndGet();
+    }
+
+    /**
+     * Counts a new connection pool unless {@code max_connection_pools} are already kept, as Envoy's
+     * {@code ConnPoolMap::getPool} asks its cluster's {@code connectionPools()} resource. A refusal is not counted in
+     * {@link #overflows()}: the caller first tries to free an idle pool, and only then counts
+     * {@code upstream_cx_pool_overflow}.
+     */
+    boolean tryOpenPool() {
+        CircuitBreakers.Thresholds t = thresholds;
+        long limit = t == null ? CircuitBreakers.Thresholds.NO_LIMIT : t.maxConnectionPools();
+        while (true) {
+            long n = pools.get();
+            if (n >= limit) {
+                return false;
+            }
+            if (pools.compareAndSet(n, n + 1)) {
+                return true;
+            }
+        }
+    }
+
+    /** Counts a pool that takes the place of one just closed, or replaces one (the limit already applied). */
+    void poolOpened() {
+        pools.incrementAndGet();
+    }
+
+    void poolClosed() {
+        pools.decrementAndGet();
+    }
+
+    @Override
+    public long openConnectionPools() {
+        return pools.get();
+    }
+
+    @Override
+    public long maxConnectionPools() {
+        return thresholds.maxConnectionPools();
     }
 
     @Override

@@ -29,7 +29,10 @@ import java.util.concurrent.atomic.AtomicLong;
  * drain gracefully and new ones are made; so they do when the host leaves the cluster. A TLS cluster with {@code auto_sni} or
  * {@code auto_san_validation} keeps a pool of its own per request host name, and requests from an original source
  * ({@code original_src}) a pool per source (see {@link #client(Vertx, Settings, CircuitBreakerState, String,
- * OriginalSrcBind)}), as Envoy keys its pools by the SNI, the SANs to check and the socket options.
+ * OriginalSrcBind)}), as Envoy keys its pools by the SNI, the SANs to check and the socket options. Each of these
+ * pools, per protocol, counts under the cluster's {@code max_connection_pools} (its default priority's, as the
+ * pools and their connections are shared by both priorities), where Envoy counts a pool per host, protocol, socket
+ * options and worker thread; one pool here serves every event loop.
  */
 final class HostPool {
     /** The largest upstream response head taken: Envoy's default {@code max_response_headers_kb}, 60 KiB. */
@@ -48,8 +51,8 @@ final class HostPool {
      * ({@code original_src}) before a new one frees an idle one: the least recently used of those with no request
      * under way or waiting (Envoy's {@code ConnPoolMap} frees a pool without active requests). A busy pool is never
      * drained: with none idle the pools grow past this, as Envoy's do when {@code max_connection_pools} is not set
-     * (Inmesh refuses that field, so never overflows). A caller sending ever new Host values, or ever new clients,
-     * one at a time still cannot grow the pools without bound.
+     * (which, when set, bounds the pools of all the cluster's hosts, see {@link #reservePool}). A caller sending
+     * ever new Host values, or ever new clients, one at a time still cannot grow the pools without bound.
      */
     static final int MAX_HOST_NAMES = 1024;
     /**
@@ -174,7 +177,7 @@ final class HostPool {
      * loop (as Envoy's per-worker pools), with the loop's share of the connection and pending limits.
      */
     private record Current(HttpClient client, Settings settings, int loops,
-                           ConcurrentHashMap<EventLoop, HttpClient> perLoop) {}
+                           ConcurrentHashMap<EventLoop, HttpClient> perLoop, CircuitBreakerState breakers) {}
 
     HostPool(SocketAddress address) {
         this(address, MAX_HOST_NAMES);
@@ -210,10 +213,19 @@ final class HostPool {
         this.stats = stats;
     }
 
+    /**
+     * The client for a request to the host, or null when this pool has none for the protocol and
+     * {@code max_connection_pools} lets no new one be made, not even by freeing an idle one of the host (the router
+     * then answers 503 with flag UH, as Envoy's does when its {@code ConnPoolMap} gives no pool).
+     */
     HttpClient client(Vertx vertx, Settings wanted, CircuitBreakerState breakers) {
         Current c = wanted.http2() ? currentH2 : current;
         if (c == null || (c.settings != wanted && !c.settings.equals(wanted))) {
-            c = rebuild(vertx, wanted, breakers);
+            boolean reserved = c == null;
+            if (reserved && !(owner == null ? this : owner).reservePool(breakers, this)) {
+                return null;
+            }
+            c = rebuild(vertx, wanted, breakers, reserved);
         }
         if (c.perLoop != null) {
             ContextInternal ctx = (ContextInternal) Vertx.currentContext();
@@ -239,7 +251,66 @@ final class HostPool {
             p = hostPool(key);
         }
         p.lastUsed = System.nanoTime();
-        return p.client(vertx, wanted, breakers);
+        HttpClient client = p.client(vertx, wanted, breakers);
+        if (client == null) {
+            dropUnused(p);
+        }
+        return client;
+    }
+
+    /** Forgets {@code sub}, a pool per request host name or source that {@code max_connection_pools} left empty. */
+    private synchronized void dropUnused(HostPool sub) {
+        if (sub.current == null && sub.currentH2 == null) {
+            byHost.remove(sub.key, sub);
+        }
+    }
+
+    /**
+     * Counts a new pool of this host (this is the host's own pool) for {@code requester} under
+     * {@code max_connection_pools}; at the limit, frees an idle pool of this host first, as Envoy's
+     * {@code ConnPoolMap::getPool} and {@code freeOnePool} do within one host's pools: the least recently used idle
+     * pool per request host name or source, else the host's own idle pool of a protocol. False when none is idle.
+     */
+    private synchronized boolean reservePool(CircuitBreakerState breakers, HostPool requester) {
+        if (breakers.tryOpenPool()) {
+            return true;
+        }
+        HostPool lru = null;
+        for (HostPool sub : byHost.values()) {
+            if (sub != requester && sub.idle() && (lru == null || sub.lastUsed - lru.lastUsed < 0)) {
+                lru = sub;
+            }
+        }
+        if (lru != null) {
+            byHost.remove(lru.key, lru);
+            lru.drain();
+        } else if (!freeIdleCurrent()) {
+            return false;
+        }
+        breakers.poolOpened(); // the freed pool's place
+        return true;
+    }
+
+    /** Drains this pool's clients of one protocol that have no request under way or waiting; false when none. */
+    private synchronized boolean freeIdleCurrent() {
+        for (Current c : new Current[] {current, currentH2}) {
+            if (c != null && idle(c)) {
+                if (c == current) {
+                    current = null;
+                } else {
+                    currentH2 = null;
+                }
+                close(c);
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** Lets {@code c}'s requests in flight finish, then closes its connections; its pool is no longer counted. */
+    private static void close(Current c) {
+        shutdownAll(c);
+        c.breakers.poolClosed();
     }
 
     /**
@@ -290,25 +361,40 @@ final class HostPool {
     /** Whether none of this pool's clients has a request under way or waiting for a connection. */
     private boolean idle() {
         for (Current c : new Current[] {current, currentH2}) {
-            if (c != null && (!idle(c.client) || (c.perLoop != null && !c.perLoop.values().stream()
-                    .allMatch(HostPool::idle)))) {
+            if (c != null && !idle(c)) {
                 return false;
             }
         }
         return true;
     }
 
+    private static boolean idle(Current c) {
+        return idle(c.client) && (c.perLoop == null || c.perLoop.values().stream().allMatch(HostPool::idle));
+    }
+
     private static boolean idle(HttpClient client) {
         return !(client instanceof PendingRequest.Queue pool) || pool.idle();
     }
 
-    private synchronized Current rebuild(Vertx vertx, Settings wanted, CircuitBreakerState breakers) {
+    /**
+     * Makes the clients of {@code wanted}'s protocol, replacing those of other settings; {@code reserved}: the caller
+     * counted a new pool ({@link #reservePool}), which this one is, or which is given back when another caller made
+     * it meanwhile.
+     */
+    private synchronized Current rebuild(Vertx vertx, Settings wanted, CircuitBreakerState breakers,
+                                         boolean reserved) {
         Current old = wanted.http2() ? currentH2 : current;
         if (old != null && wanted.equals(old.settings)) {
+            if (reserved) {
+                breakers.poolClosed();
+            }
             return old;
         }
         if (old != null) {
-            shutdownAll(old);
+            close(old); // replaced: the new clients are the same pool, counted below
+        }
+        if (!reserved) {
+            breakers.poolOpened();
         }
         HttpClient shared = build(vertx, wanted, breakers, Math.min(MAX_POOL_SIZE, wanted.maxConnections()),
                 wanted.maxPending());
@@ -316,7 +402,7 @@ final class HostPool {
         // the cluster's limits are counted by one pool per host, as tight limits are by one pool for every loop
         boolean split = loops > 1 && wanted.maxConnections() / loops >= MIN_CONNECTIONS_PER_LOOP
                 && !wanted.clusterWide();
-        Current made = new Current(shared, wanted, loops, split ? new ConcurrentHashMap<>() : null);
+        Current made = new Current(shared, wanted, loops, split ? new ConcurrentHashMap<>() : null, breakers);
         if (wanted.http2()) {
             currentH2 = made;
         } else {
@@ -521,7 +607,7 @@ final class HostPool {
     synchronized void drain() {
         for (Current c : new Current[] {current, currentH2}) {
             if (c != null) {
-                shutdownAll(c);
+                close(c);
             }
         }
         current = null;

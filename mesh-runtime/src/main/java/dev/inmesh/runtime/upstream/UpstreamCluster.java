@@ -356,6 +356,9 @@ public final class UpstreamCluster {
      * source's alone (a pool per source, as Envoy keys its pools by the socket options). Only a Vert.x whose transport
      * reads {@link OriginalSrcBind#localAddress()} may be given a source: the standalone proxy's.
      *
+     * @return the client, or null when the host has no pool for the request and {@code max_connection_pools} lets
+     *     none be made (no idle pool of the host to free): Envoy's {@code upstream_cx_pool_overflow}, which its router
+     *     answers as no healthy upstream (503, flag UH); so do the other {@code httpClient} methods
      * @throws IllegalStateException without Vert.x
      */
     public HttpClient httpClient(Host host, boolean downstreamHttp2, String requestHost, OriginalSrcBind original) {

@@ -400,7 +400,7 @@ public final class ClusterParser
         Fields.onlyKnown(cb, Set.of("thresholds"), Set.of());
         return new CircuitBreakers(Fields.each("thresholds", cb.getThresholdsList(), t -> {
             Fields.onlyKnown(t, Set.of("priority", "max_connections", "max_pending_requests", "max_requests",
-                    "max_retries", "retry_budget", "track_remaining"), Set.of());
+                    "max_retries", "retry_budget", "track_remaining", "max_connection_pools"), Set.of());
             CircuitBreakers.RoutingPriority priority = switch (t.getPriority()) {
                 case DEFAULT -> CircuitBreakers.RoutingPriority.DEFAULT;
                 case HIGH -> CircuitBreakers.RoutingPriority.HIGH;
@@ -412,7 +412,9 @@ public final class ClusterParser
                     t.hasMaxRequests() ? Integer.toUnsignedLong(t.getMaxRequests().getValue()) : 1024,
                     t.hasMaxRetries() ? Integer.toUnsignedLong(t.getMaxRetries().getValue()) : 3,
                     t.hasRetryBudget() ? Fields.at("retry_budget", () -> retryBudget(t.getRetryBudget())) : null,
-                    t.getTrackRemaining());
+                    t.getTrackRemaining(), t.hasMaxConnectionPools()
+                            ? Integer.toUnsignedLong(t.getMaxConnectionPools().getValue())
+                            : CircuitBreakers.Thresholds.NO_LIMIT);
         }));
     }
 

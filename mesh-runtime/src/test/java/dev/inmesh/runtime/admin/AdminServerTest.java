@@ -850,7 +850,8 @@ class AdminServerTest {
                     dev.inmesh.api.config.cluster.CircuitBreakers.Thresholds.defaults(
                             dev.inmesh.api.config.cluster.CircuitBreakers.RoutingPriority.DEFAULT)));
             // the circuit_breakers. scope holds gauges only
-            assertEquals(c + "circuit_breakers.default.cx_open: 0\n" + c + "circuit_breakers.default.rq_open: 0\n"
+            assertEquals(c + "circuit_breakers.default.cx_open: 0\n" + c + "circuit_breakers.default.cx_pool_open: 0\n"
+                    + c + "circuit_breakers.default.rq_open: 0\n"
                     + c + "circuit_breakers.default.rq_pending_open: 0\n" + c
                     + "circuit_breakers.default.rq_retry_open: 0\n", get(own, "/stats?type=Gauges&filter=circuit")
                     .body());

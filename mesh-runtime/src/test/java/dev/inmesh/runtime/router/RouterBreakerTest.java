@@ -127,6 +127,37 @@ class RouterBreakerTest {
     }
 
     @Test
+    void aHostWithoutAPoolBeyondMaxConnectionPoolsAnswers503UhAndIsNotRetried() {
+        WireMockServer one = rig.wiremock();
+        WireMockServer two = rig.wiremock();
+        one.stubFor(any(anyUrl()).willReturn(ok("one")));
+        two.stubFor(any(anyUrl()).willReturn(ok("two")));
+        // one pool for the whole cluster: the first host's keeps it; the other host has no idle pool of its own to
+        // free, so Envoy's ConnPoolMap gives it none and the router answers no healthy upstream
+        CircuitBreakers limits = new CircuitBreakers(List.of(new CircuitBreakers.Thresholds(
+                CircuitBreakers.RoutingPriority.DEFAULT, 1024, 1024, 1024, 3, null, true, 1)));
+        ClusterManager clusters = rig.clusters(cluster("c", LbPolicy.ROUND_ROBIN, limits, null, one.port(),
+                two.port()));
+        var reg = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        Router router = rig.router();
+        router.upstreamStats(MeshMetrics.create(reg, WorkloadInfo.UNKNOWN)::upstream);
+        RouteTable table = routeToC(RETRY_EVERYTHING);
+        RouterRig.Result first = rig.call(router, get("/"), table, clusters);
+        RouterRig.Result second = rig.call(router, get("/"), table, clusters);
+        RouterRig.Result refused = first.status() == 503 ? first : second;
+        assertEquals(200, (refused == first ? second : first).status());
+        assertEquals(503, refused.status());
+        assertEquals("no healthy upstream", refused.body());
+        assertEquals(Set.of(ResponseFlag.NO_HEALTHY_UPSTREAM), refused.info().responseFlags());
+        assertEquals(null, refused.header("x-envoy-overloaded"));
+        assertEquals(1, one.getAllServeEvents().size() + two.getAllServeEvents().size(), "not retried");
+        assertEquals(1, stat(reg, "upstream_cx_pool_overflow"));
+        assertEquals(1, stat(reg, "circuit_breakers_default_cx_pool_open"));
+        assertEquals(0, stat(reg, "circuit_breakers_default_remaining_cx_pools"));
+        assertEquals(1, clusters.cluster("c").circuitBreakers().openConnectionPools());
+    }
+
+    @Test
     void pendingRequestsAndTheBreakersAtTheirLimitsShowInEnvoysStatistics() {
         WireMockServer wm = rig.wiremock();
         wm.stubFor(any(urlEqualTo("/slow")).willReturn(ok("slow").withFixedDelay(500)));

@@ -2,8 +2,10 @@ package dev.inmesh.runtime.upstream;
 
 import static dev.inmesh.runtime.upstream.TestEventLoop.onEventLoop;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertSame;
 
+import dev.inmesh.api.config.cluster.CircuitBreakers;
 import dev.inmesh.api.config.cluster.Cluster;
 import dev.inmesh.api.config.cluster.DiscoveryType;
 import dev.inmesh.api.config.core.SocketAddress;
@@ -218,6 +220,36 @@ class HostPoolTest {
         assertEquals("done", answerHeld(busy, 0));
         assertEquals("done", answerHeld(busyToo, 1));
         pool.drain();
+    }
+
+    @org.junit.jupiter.api.Test
+    void maxConnectionPoolsFreesAnIdlePoolOfTheHostAndWithNoneIdleGivesNoPool() throws Exception {
+        HostPool pool = new HostPool(new SocketAddress("127.0.0.1", server.actualPort()));
+        HostPool.Settings settings = new HostPool.Settings(1000, false, null, 1, -1);
+        CircuitBreakerState breakers = new CircuitBreakerState(new CircuitBreakers.Thresholds(
+                CircuitBreakers.RoutingPriority.DEFAULT, 1024, 1024, 1024, 3, null, false, 2));
+        // the host's own pool and a source's: two pools, both busy
+        var own = hold(pool.client(vertx, settings, breakers));
+        HttpClient a = pool.client(vertx, settings, breakers, "a", null);
+        var busy = hold(a);
+        assertEquals(2, breakers.openConnectionPools());
+        // a third has no room, and no idle pool to take it from: none, and no pool kept for it
+        assertNull(pool.client(vertx, settings, breakers, "b", null));
+        assertEquals(1, pool.subPools());
+        assertEquals(2, breakers.openConnectionPools());
+        assertEquals("done", answerHeld(busy, 1));
+        for (int i = 0; i < 500 && !((PendingRequest.Queue) a).idle(); i++) {
+            Thread.sleep(10);
+        }
+        // a's pool is idle now: b takes its place, while the host's own busy pool stays
+        HttpClient b = pool.client(vertx, settings, breakers, "b", null);
+        assertEquals("HTTP_1_1 127.0.0.1", send(b));
+        assertEquals(1, pool.subPools());
+        assertEquals(2, breakers.openConnectionPools());
+        assertSame(b, pool.client(vertx, settings, breakers, "b", null));
+        assertEquals("done", answerHeld(own, 0));
+        pool.drain();
+        assertEquals(0, breakers.openConnectionPools());
     }
 
     @org.junit.jupiter.api.Test

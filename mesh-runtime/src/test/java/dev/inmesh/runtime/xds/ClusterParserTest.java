@@ -772,9 +772,22 @@ class ClusterParserTest {
         assertTrue(PARSER.parse(proto("{\"name\": \"x\", \"type\": \"STATIC\", "
                 + "\"ignoreHealthOnHostRemoval\": true}")).ignoreHealthOnHostRemoval());
         assertFalse(PARSER.parse(proto("{\"name\": \"x\", \"type\": \"STATIC\"}")).ignoreHealthOnHostRemoval());
-        assertTrue(error("""
-                {"name": "x", "type": "STATIC", "circuitBreakers": {"thresholds": [{"maxConnectionPools": 2}]}}""")
-                .startsWith("Cluster \"x\": circuit_breakers.thresholds[0].max_connection_pools: not supported"));
+    }
+
+    @Test
+    void readsMaxConnectionPoolsPerPriorityUnlimitedWhenUnset() throws Exception {
+        Cluster c = PARSER.parse(proto("""
+                {"name": "x", "type": "STATIC", "circuitBreakers": {"thresholds": [
+                  {"maxConnectionPools": 2}, {"priority": "HIGH", "maxConnectionPools": 4294967295}
+                ]}}"""));
+        assertEquals(2, c.circuitBreakers().forPriority(RoutingPriority.DEFAULT).maxConnectionPools());
+        assertEquals(4294967295L, c.circuitBreakers().forPriority(RoutingPriority.HIGH).maxConnectionPools());
+        Cluster unset = PARSER.parse(proto("""
+                {"name": "x", "type": "STATIC", "circuitBreakers": {"thresholds": [{"maxConnections": 5}]}}"""));
+        assertEquals(CircuitBreakers.Thresholds.NO_LIMIT,
+                unset.circuitBreakers().forPriority(RoutingPriority.DEFAULT).maxConnectionPools());
+        assertEquals(CircuitBreakers.Thresholds.NO_LIMIT,
+                unset.circuitBreakers().forPriority(RoutingPriority.HIGH).maxConnectionPools());
     }
 
     @Test

@@ -42,20 +42,35 @@ public record CircuitBreakers(List<Thresholds> thresholds) {
     public enum RoutingPriority { DEFAULT, HIGH }
 
     /**
-     * Limits for one priority; Envoy's defaults are 1024, 1024, 1024 and 3.
+     * Limits for one priority; Envoy's defaults are 1024, 1024, 1024 and 3, and no limit on connection pools.
      *
      * @param retryBudget when set, the limit on retries in flight instead of {@code maxRetries}; null for none
      * @param trackRemaining Envoy's {@code track_remaining}: whether the cluster publishes how much of each limit is
      *     left ({@code circuit_breakers.<priority>.remaining_*}); Istio sets it
+     * @param maxConnectionPools Envoy's {@code max_connection_pools}: how many connection pools the cluster's hosts
+     *     may keep together, one per host and protocol, and per request host name ({@code auto_sni}) and original
+     *     source ({@code original_src}); {@link #NO_LIMIT} (Envoy's default) for no limit
      */
     public record Thresholds(RoutingPriority priority, long maxConnections, long maxPendingRequests,
-                             long maxRequests, long maxRetries, RetryBudget retryBudget, boolean trackRemaining) {
+                             long maxRequests, long maxRetries, RetryBudget retryBudget, boolean trackRemaining,
+                             long maxConnectionPools) {
+        /** Envoy's unset {@code max_connection_pools}: the largest uint32, no practical limit. */
+        public static final long NO_LIMIT = 4_294_967_295L;
+
         public Thresholds {
             Checks.nonNull(priority, "priority");
             Checks.nonNegative(maxConnections, "max_connections");
             Checks.nonNegative(maxPendingRequests, "max_pending_requests");
             Checks.nonNegative(maxRequests, "max_requests");
             Checks.nonNegative(maxRetries, "max_retries");
+            Checks.nonNegative(maxConnectionPools, "max_connection_pools");
+        }
+
+        /** Limits without a limit on connection pools. */
+        public Thresholds(RoutingPriority priority, long maxConnections, long maxPendingRequests, long maxRequests,
+                          long maxRetries, RetryBudget retryBudget, boolean trackRemaining) {
+            this(priority, maxConnections, maxPendingRequests, maxRequests, maxRetries, retryBudget, trackRemaining,
+                    NO_LIMIT);
         }
 
         /** Limits that do not publish what remains of them. */
