@@ -16,6 +16,7 @@ import io.netty.channel.socket.DatagramChannel;
 import io.netty.channel.socket.InternetProtocolFamily;
 import io.netty.util.AttributeKey;
 import io.vertx.core.datagram.DatagramSocketOptions;
+import io.vertx.core.impl.transports.NioTransport;
 import io.vertx.core.net.ClientOptionsBase;
 import io.vertx.core.net.NetClientOptions;
 import io.vertx.core.net.NetServerOptions;
@@ -24,6 +25,7 @@ import java.net.InetAddress;
 import java.net.SocketAddress;
 import java.net.UnknownHostException;
 import java.util.concurrent.ThreadFactory;
+import java.util.function.Consumer;
 
 /**
  * The proxy's Vert.x transport: epoll, io_uring or NIO, whose clients can leave from an original source. The HTTP
@@ -32,18 +34,29 @@ import java.util.concurrent.ThreadFactory;
  * request from an original source ({@code original_src}) names it as its local address
  * ({@link OriginalSrcBind#localAddress()}); this transport binds the source's IP in its place and, before the socket
  * binds and connects, sets {@link OriginalSource}'s options, failing the connection attempt with the reason when the
- * socket refuses one, as the proxy's own {@code tcp_proxy} connections do.
+ * socket refuses one, as the proxy's own {@code tcp_proxy} connections do. A connection of no original source (every
+ * one but those of a TPROXY inbound's pools) is made by the wrapped transport as it is, nothing added to its channel.
+ * NIO's stays a {@link NioTransport}, so that Vert.x still says it is not native
+ * ({@link io.vertx.core.Vertx#isNativeTransportEnabled()}).
  */
 final class OriginalSourceTransport implements Transport {
-    /** The original source a client's channel is to leave from, set by {@link Implementation#configure}. */
+    /** The original source a client's channel is to leave from, set by {@link #configure}. */
     private static final AttributeKey<OriginalSource> SOURCE = AttributeKey.valueOf("inmesh.original-source-bind");
+    /**
+     * Whether the next client channel this thread makes is an original source's: Vert.x 5.0 configures a client's
+     * bootstrap ({@code NetClientImpl.connectInternal2}) and then, in the same call, asks the transport for the
+     * factory of its channel ({@code ChannelProvider.connect}), which it sets on the bootstrap itself; the factory of
+     * a source's channel adds {@link Apply}, every other one is the wrapped transport's.
+     */
+    private static final ThreadLocal<Boolean> SOURCE_NEXT = new ThreadLocal<>();
 
     private final Transport transport;
-    private final Implementation implementation;
+    private final io.vertx.core.spi.transport.Transport implementation;
 
     private OriginalSourceTransport(Transport transport) {
         this.transport = transport;
-        this.implementation = new Implementation(transport.implementation());
+        this.implementation = transport.implementation() instanceof NioTransport ? new Nio()
+                : new Implementation(transport.implementation());
     }
 
     /** {@code transport}, whose clients read an original source's local address. */
@@ -53,7 +66,48 @@ final class OriginalSourceTransport implements Transport {
 
     /** The transport {@code implementation} wraps, or itself. */
     static io.vertx.core.spi.transport.Transport unwrap(io.vertx.core.spi.transport.Transport implementation) {
-        return implementation instanceof Implementation i ? i.delegate : implementation;
+        return implementation instanceof Implementation i ? i.delegate
+                : implementation instanceof Nio ? NioTransport.INSTANCE : implementation;
+    }
+
+    /**
+     * Configures a client's {@code bootstrap} through {@code configure} (the wrapped transport's), except for a
+     * client made for an original source: its channels bind the source's IP with port 0, and get its options as they
+     * connect ({@link #channels}).
+     */
+    private static void configure(ClientOptionsBase options, Bootstrap bootstrap,
+                                  Consumer<ClientOptionsBase> configure) {
+        OriginalSrcBind bind = OriginalSrcBind.parse(options.getLocalAddress());
+        if (bind == null) {
+            SOURCE_NEXT.remove();
+            configure.accept(options);
+            return;
+        }
+        OriginalSource source;
+        try {
+            source = new OriginalSource(InetAddress.getByName(bind.ip()), bind.mark()); // a literal: no lookup
+        } catch (UnknownHostException e) {
+            throw new IllegalArgumentException("original_src: not an IP address: " + bind.ip(), e);
+        }
+        configure.accept(new NetClientOptions(options).setLocalAddress(null));
+        bootstrap.localAddress(source.bindAddress()).attr(SOURCE, source);
+        SOURCE_NEXT.set(Boolean.TRUE);
+    }
+
+    /**
+     * The factory of the channel a client just configured is to have: {@code channels}, whose channels get
+     * {@link Apply} when it is an original source's.
+     */
+    private static ChannelFactory<? extends Channel> channels(ChannelFactory<? extends Channel> channels) {
+        if (SOURCE_NEXT.get() == null) {
+            return channels;
+        }
+        SOURCE_NEXT.remove();
+        return () -> {
+            Channel ch = channels.newChannel();
+            ch.pipeline().addFirst(Apply.INSTANCE);
+            return ch;
+        };
     }
 
     @Override
@@ -78,7 +132,8 @@ final class OriginalSourceTransport implements Transport {
 
     /**
      * Sets the original source's socket options when its channel connects (it binds the source as it connects), then
-     * leaves the pipeline; a channel of no original source passes.
+     * leaves the pipeline; a channel of no original source passes (one made without a client's configuration, such
+     * as the DNS resolver's, right after a source's configuration failed before its channel was made).
      */
     @ChannelHandler.Sharable
     private static final class Apply extends ChannelOutboundHandlerAdapter {
@@ -102,7 +157,25 @@ final class OriginalSourceTransport implements Transport {
         }
     }
 
-    /** Vert.x's transport, with the clients' original sources. */
+    /**
+     * NIO, with the clients' original sources (which its sockets cannot take: their connections fail, saying so),
+     * still a {@link NioTransport} for Vert.x.
+     */
+    static final class Nio extends NioTransport {
+        @Override
+        public void configure(ClientOptionsBase options, int connectTimeout, boolean domainSocket,
+                              Bootstrap bootstrap) {
+            OriginalSourceTransport.configure(options, bootstrap,
+                    o -> super.configure(o, connectTimeout, domainSocket, bootstrap));
+        }
+
+        @Override
+        public ChannelFactory<? extends Channel> channelFactory(boolean domainSocket) {
+            return channels(super.channelFactory(domainSocket));
+        }
+    }
+
+    /** A native transport, with the clients' original sources. */
     static final class Implementation implements io.vertx.core.spi.transport.Transport {
         private final io.vertx.core.spi.transport.Transport delegate;
 
@@ -110,37 +183,16 @@ final class OriginalSourceTransport implements Transport {
             this.delegate = delegate;
         }
 
-        /**
-         * As the transport's, except for a client made for an original source: its channels bind the source's IP
-         * with port 0, and get its options as they connect.
-         */
         @Override
         public void configure(ClientOptionsBase options, int connectTimeout, boolean domainSocket,
                               Bootstrap bootstrap) {
-            OriginalSrcBind bind = OriginalSrcBind.parse(options.getLocalAddress());
-            if (bind == null) {
-                delegate.configure(options, connectTimeout, domainSocket, bootstrap);
-                return;
-            }
-            OriginalSource source;
-            try {
-                source = new OriginalSource(InetAddress.getByName(bind.ip()), bind.mark()); // a literal: no lookup
-            } catch (UnknownHostException e) {
-                throw new IllegalArgumentException("original_src: not an IP address: " + bind.ip(), e);
-            }
-            delegate.configure(new NetClientOptions(options).setLocalAddress(null), connectTimeout, domainSocket,
-                    bootstrap);
-            bootstrap.localAddress(source.bindAddress()).attr(SOURCE, source);
+            OriginalSourceTransport.configure(options, bootstrap,
+                    o -> delegate.configure(o, connectTimeout, domainSocket, bootstrap));
         }
 
         @Override
         public ChannelFactory<? extends Channel> channelFactory(boolean domainSocket) {
-            ChannelFactory<? extends Channel> channels = delegate.channelFactory(domainSocket);
-            return () -> {
-                Channel ch = channels.newChannel();
-                ch.pipeline().addFirst(Apply.INSTANCE);
-                return ch;
-            };
+            return channels(delegate.channelFactory(domainSocket));
         }
 
         @Override

@@ -23,6 +23,7 @@ import io.vertx.core.VertxOptions;
 import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.HttpServer;
+import io.vertx.core.net.NetClientOptions;
 import io.vertx.core.transport.Transport;
 import java.util.List;
 import java.util.Map;
@@ -105,6 +106,29 @@ class OriginalSourceTransportTest {
         // a request of no original source: the cluster's bind address, on the host's own pool
         assertEquals("127.0.0.6", ip(peer(c.httpClient(host, false, null, null))));
         assertEquals(3, c.circuitBreakers().openConnections());
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"EPOLL", "NIO"})
+    void onlyAChannelOfAnOriginalSourceGetsAHandlerAndNioStaysNioForVertx(String name) throws Exception {
+        Transport transport = name.equals("EPOLL") ? Transport.EPOLL : Transport.NIO;
+        Assumptions.assumeTrue(transport.available(), () -> String.valueOf(transport.unavailabilityCause()));
+        var implementation = OriginalSourceTransport.wrap(transport).implementation();
+        String source = new OriginalSrcBind("127.0.0.2", 1337).localAddress();
+        for (String local : new String[] {null, "127.0.0.6", source, null}) {
+            io.netty.bootstrap.Bootstrap bootstrap = new io.netty.bootstrap.Bootstrap();
+            implementation.configure(new NetClientOptions().setLocalAddress(local), 1000, false, bootstrap);
+            io.netty.channel.Channel ch = implementation.channelFactory(false).newChannel();
+            try {
+                // the common path: the wrapped transport's channel as it is, nothing to add nor to take out
+                assertEquals(source.equals(local), ch.pipeline().first() != null, String.valueOf(local));
+            } finally {
+                ch.unsafe().closeForcibly();
+            }
+        }
+        vertx = Vertx.builder().withTransport(OriginalSourceTransport.wrap(transport)).build();
+        assertEquals(name.equals("EPOLL"), vertx.isNativeTransportEnabled());
+        assertEquals(name, IoTransport.of((io.vertx.core.internal.VertxInternal) vertx).name());
     }
 
     @Test
