@@ -54,6 +54,21 @@ class ProxyAccessLogTest {
                 """.formatted(file, format)).indent(indent.length());
     }
 
+    /**
+     * Starts the proxy with an inbound listener to {@code app} whose connection manager has {@code hcmFields} (lines
+     * at its indentation) and a file logger writing {@code format} to {@code log}; returns the listener's port.
+     */
+    private int startInbound(int app, String hcmFields, Path log, String format) throws Exception {
+        int port = LoopbackProxy.freePort();
+        String config = ProxyLocalRateLimitTest.inboundConfig(port, app, "", "").replace(
+                "          stat_prefix: inbound_0.0.0.0_9080\n", "          stat_prefix: inbound_0.0.0.0_9080\n"
+                        + hcmFields + accessLog(log, format, "          "));
+        Path file = Files.writeString(dir.resolve(log.getFileName() + ".yaml"), config);
+        proxy = StandaloneProxy.start(new StandaloneProxy.Settings(file, -1, -1, 1, AccessLogs.observer(null),
+                AdminHook.NONE));
+        return port;
+    }
+
     @Test
     void anInboundConnectionManagersAccessLogWritesItsFormatWithTheApplicationsResponseHeaders() throws Exception {
         int app = vertx.createHttpServer().requestHandler(req -> req.response().putHeader("x-app", "reviews-v1")
@@ -85,15 +100,9 @@ class ProxyAccessLogTest {
         // stream's remote address; the direct one stays the socket's peer. The forwarded addresses get no traffic
         int app = vertx.createHttpServer().requestHandler(req -> req.response().end("ok")).listen(0, "127.0.0.1")
                 .await().actualPort();
-        int port = LoopbackProxy.freePort();
         Path log = dir.resolve("xff.log");
-        String config = ProxyLocalRateLimitTest.inboundConfig(port, app, "", "").replace(
-                "          stat_prefix: inbound_0.0.0.0_9080\n", "          stat_prefix: inbound_0.0.0.0_9080\n"
-                        + accessLog(log, "%DOWNSTREAM_REMOTE_ADDRESS% %DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT% "
-                        + "%DOWNSTREAM_REMOTE_PORT% %DOWNSTREAM_DIRECT_REMOTE_ADDRESS%", "          "));
-        Path file = Files.writeString(dir.resolve("xff.yaml"), config);
-        proxy = StandaloneProxy.start(new StandaloneProxy.Settings(file, -1, -1, 1, AccessLogs.observer(null),
-                AdminHook.NONE));
+        int port = startInbound(app, "", log, "%DOWNSTREAM_REMOTE_ADDRESS% %DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT% "
+                + "%DOWNSTREAM_REMOTE_PORT% %DOWNSTREAM_DIRECT_REMOTE_ADDRESS%");
         int client;
         try (Socket s = new Socket(InetAddress.getLoopbackAddress(), port)) {
             s.setSoTimeout(10_000);
@@ -103,6 +112,30 @@ class ProxyAccessLogTest {
             s.getInputStream().readAllBytes();
         }
         assertEquals(List.of("192.0.2.7:0 192.0.2.7 0 127.0.0.1:" + client), lines(log, 1));
+    }
+
+    @Test
+    void anEdgeConnectionManagersDownstreamRemoteAddressIsThePeerWhichItAppendsToForwardedFor() throws Exception {
+        // use_remote_address: true (an Istio gateway's): the connection's peer is the address, x-forwarded-for gets
+        // it appended (this host's address for a loopback peer) and the request x-envoy-external-address
+        int app = vertx.createHttpServer().requestHandler(req -> req.response().end(req.getHeader("x-forwarded-for")
+                + " " + req.getHeader("x-envoy-external-address"))).listen(0, "127.0.0.1").await().actualPort();
+        Path log = dir.resolve("edge.log");
+        int port = startInbound(app, "          use_remote_address: true\n", log,
+                "%DOWNSTREAM_REMOTE_ADDRESS% %REQ(X-FORWARDED-FOR)%");
+        int client;
+        String response;
+        try (Socket s = new Socket(InetAddress.getLoopbackAddress(), port)) {
+            s.setSoTimeout(10_000);
+            client = s.getLocalPort();
+            s.getOutputStream().write(("GET / HTTP/1.1\r\nhost: svc\r\nx-forwarded-for: 10.1.2.3, 192.0.2.7\r\n"
+                    + "connection: close\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+            response = new String(s.getInputStream().readAllBytes(), StandardCharsets.US_ASCII);
+        }
+        String local = dev.inmesh.runtime.net.LocalAddress.get();
+        assertEquals("10.1.2.3, 192.0.2.7," + local + " 127.0.0.1",
+                response.substring(response.indexOf("\r\n\r\n") + 4));
+        assertEquals(List.of("127.0.0.1:" + client + " 10.1.2.3, 192.0.2.7," + local), lines(log, 1));
     }
 
     @Test

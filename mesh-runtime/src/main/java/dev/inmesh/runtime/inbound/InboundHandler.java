@@ -219,7 +219,11 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         String remote = IpLiterals.hostPort(remoteIp, remotePort);
         // the request's server span, once it is begun, and the route it took (whose decorator names the span)
         Traced traced = new Traced();
-        traced.remoteAddress = dev.inmesh.runtime.router.RouterRequest.remoteAddress(headers, remote);
+        // as Envoy's connection manager: the stream's downstream address, and the forwarded headers it writes
+        var downstream = dev.inmesh.runtime.router.DownstreamAddress.apply(hcm, headers, remote, req.isSSL(),
+                localPort);
+        traced.remoteAddress = downstream.remoteAddress();
+        traced.remoteIp = dev.inmesh.runtime.router.DownstreamAddress.remoteIp(downstream, remote);
         traced.headBytes = headBytes;
         traced.hostHeaderFallback = hcm == null || hcm.hostHeaderFallback();
         traced.statsOverrides = snapshot.statsOverrides(hcm);
@@ -268,9 +272,10 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 && (hcm == null || hcm.generateRequestId())) {
             headers.set("x-request-id", dev.inmesh.runtime.router.RequestIds.next());
         }
-        // Envoy's connection manager takes the request for internal when its x-forwarded-for is a single address of
-        // its internal_address_config: it then keeps the caller's x-envoy-* control headers
-        boolean internal = dev.inmesh.runtime.router.RouterRequest.internal(hcm, headers.get("x-forwarded-for"));
+        // Envoy's connection manager takes the request for internal when its downstream address is one of its
+        // internal_address_config (with use_remote_address false, the single address of x-forwarded-for): it then
+        // keeps the caller's x-envoy-* control headers
+        boolean internal = downstream.internal();
         boolean forceTrace = internal && headers.contains("x-envoy-force-trace");
         // always_set_request_id_in_response (or an internal caller's x-envoy-force-trace): the response carries the
         // request's id, a local reply's from here, the service's written over its own when its headers end, as a
@@ -326,7 +331,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             localReply(req, traced, 400, "");
             return;
         }
-        ServerRequestView view = new ServerRequestView(req, authority, normalized, startTime);
+        ServerRequestView view = new ServerRequestView(req, authority, normalized, startTime, traced.remoteIp);
         RouteResult result = table.route(view, ThreadLocalRandom.current().nextLong());
         traced.route = result;
         List<LuaFilter> lua = snapshot.lua(hcm);
@@ -350,7 +355,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             // its body from its start, when an authorizer read it: with_request_body)
             traced.heldBody = rbac.external() ? new HeldRequestBody(req) : null;
             RbacFilter.Subject subject = new RbacFilter.Subject(traced.heldBody == null ? view
-                    : new ServerRequestView(req, authority, normalized, startTime, traced.heldBody), localIp,
+                    : new ServerRequestView(req, authority, normalized, startTime, traced.remoteIp, traced.heldBody),
+                    localIp,
                     localPort, remoteIp, req.remoteAddress() == null ? -1 : req.remoteAddress().port(),
                     tls == null ? null : tls.serverName(), () -> RbacFilter.PeerIdentity.of(tls != null,
                             tls == null ? null : tls.peerCertificates()))
@@ -382,7 +388,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                                 traced.subject = traced.subject.withPath(v.path()); // for the late rate limit
                             }
                             ServerRequestView authorized = v.path() == null ? view
-                                    : new ServerRequestView(req, authority, v.path(), startTime);
+                                    : new ServerRequestView(req, authority, v.path(), startTime, traced.remoteIp);
                             // clear_route_cache: the headers the authorizer changed may choose another route
                             RouteResult decided = v.reroute() ? table.route(authorized,
                                     ThreadLocalRandom.current().nextLong()) : result;
@@ -855,7 +861,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             String p = path[0];
             int q = p.indexOf('?');
             RouteResult again = table.route(new ServerRequestView(req, view.authority(), q < 0 ? p : p.substring(0, q),
-                    view.startTime()), ThreadLocalRandom.current().nextLong());
+                    view.startTime(), view.downstreamRemoteIp()), ThreadLocalRandom.current().nextLong());
             traced.route = again;
             if (again instanceof RouteResult.Forward f) {
                 named(f, snapshot, routeName, cluster, destination);
@@ -1531,10 +1537,13 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
 
     private static final class Traced {
         /**
-         * The stream's downstream remote address: the last {@code x-forwarded-for} address, {@code ip:0}, when it is an
-         * IP, else the connection's ({@link dev.inmesh.runtime.router.RouterRequest#remoteAddress}).
+         * The stream's downstream remote address as the connection manager found it
+         * ({@link dev.inmesh.runtime.router.DownstreamAddress}): with {@code use_remote_address: false}, the last
+         * {@code x-forwarded-for} address, {@code ip:0}, when it is an IP, else the connection's.
          */
         String remoteAddress;
+        /** The IP of {@link #remoteAddress}, as RBAC's {@code remote_ip} and the rate limit's descriptors read it. */
+        byte[] remoteIp;
         /** Whether the router's encoding and the response scripts ran already, over a response body held for them. */
         boolean encoded;
         /** The run of the connection manager's Lua filters for the request, or null for none. */
@@ -1633,9 +1642,10 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
      * authorizer reads it ({@link RequestBody#NONE} where none does).
      */
     private record ServerRequestView(HttpServerRequest req, String authority, String path, Instant startTime,
-                                     RequestBody body) implements RouteRequest {
-        ServerRequestView(HttpServerRequest req, String authority, String path, Instant startTime) {
-            this(req, authority, path, startTime, RequestBody.NONE);
+                                     byte[] downstreamRemoteIp, RequestBody body) implements RouteRequest {
+        ServerRequestView(HttpServerRequest req, String authority, String path, Instant startTime,
+                          byte[] downstreamRemoteIp) {
+            this(req, authority, path, startTime, downstreamRemoteIp, RequestBody.NONE);
         }
 
         @Override

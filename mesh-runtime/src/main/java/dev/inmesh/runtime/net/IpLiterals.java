@@ -44,13 +44,20 @@ public final class IpLiterals {
         return a[10] == (byte) 0xff && a[11] == (byte) 0xff ? java.util.Arrays.copyOfRange(a, 12, 16) : a;
     }
 
-    /** IPv4 as a dotted quad; IPv6 in RFC 5952's form: lower case, the longest run of two or more zero groups as ::. */
+    /**
+     * IPv4 as a dotted quad; IPv6 in RFC 5952's form: lower case, the longest run of two or more zero groups as ::, an
+     * IPv4-mapped address with its dotted quad ({@code ::ffff:10.0.0.1}).
+     */
     public static String format(byte[] a) {
         if (a.length == 4) {
             return (a[0] & 0xff) + "." + (a[1] & 0xff) + "." + (a[2] & 0xff) + "." + (a[3] & 0xff);
         }
         if (a.length != 16) {
             throw new IllegalArgumentException("address: " + a.length + " bytes (expected: 4 or 16)");
+        }
+        if (unmapped(a).length == 4) {
+            // RFC 5952 section 5, as inet_ntop (and so Envoy) prints an IPv4-mapped address
+            return "::ffff:" + format(unmapped(a));
         }
         int[] g = new int[8];
         for (int i = 0; i < 8; i++) {

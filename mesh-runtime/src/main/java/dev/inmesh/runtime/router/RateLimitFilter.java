@@ -178,8 +178,8 @@ public final class RateLimitFilter {
             }
             if (action instanceof RateLimit.RemoteAddress) {
                 return (s, cluster, out) -> {
-                    // Envoy's downstream remote address, which its connection manager takes from x-forwarded-for
-                    // (use_remote_address false, no trusted hops, as Inmesh requires), as the RBAC remote_ip reads it
+                    // Envoy's downstream remote address, as its connection manager found it (from x-forwarded-for
+                    // with use_remote_address false, the peer with true), as the RBAC remote_ip reads it
                     byte[] ip = s.remoteIp();
                     if (ip == null) {
                         return false; // Envoy's action: only an IP address has an entry to send

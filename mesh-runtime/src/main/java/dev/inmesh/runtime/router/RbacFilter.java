@@ -780,11 +780,15 @@ public final class RbacFilter {
         }
 
         /**
-         * The downstream remote address as Envoy's connection manager sets it with {@code use_remote_address: false}
-         * and no trusted hops (which Inmesh requires): the last address of {@code x-forwarded-for} when it is an IP,
-         * else the connection's peer.
+         * The stream's downstream remote address as Envoy's connection manager sets it: the one the request carries
+         * ({@link RouteRequest#downstreamRemoteIp}), else as with {@code use_remote_address: false} and no
+         * trusted hops: the last address of {@code x-forwarded-for} when it is an IP, else the connection's peer.
          */
         byte[] remoteIp() {
+            byte[] found = request == null ? null : request.downstreamRemoteIp();
+            if (found != null) {
+                return found;
+            }
             byte[] ip = request == null ? null : RouterRequest.lastForwardedIp(request.header("x-forwarded-for"));
             return ip != null ? ip : Cidrs.bytes(peerIp);
         }

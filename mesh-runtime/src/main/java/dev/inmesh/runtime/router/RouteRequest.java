@@ -25,6 +25,15 @@ public interface RouteRequest {
     }
 
     /** When the request arrived (Envoy's stream start: an authorizer's {@code request.time}); null: unknown. */
+    /**
+     * The IP of the stream's downstream remote address as the connection manager found it, or null when the caller's
+     * {@code x-forwarded-for} and the connection's peer are to be read as with {@code use_remote_address: false} and
+     * no trusted hops.
+     */
+    default byte[] downstreamRemoteIp() {
+        return null;
+    }
+
     default java.time.Instant startTime() {
         return null;
     }
@@ -123,6 +132,11 @@ public interface RouteRequest {
             @Override
             public java.time.Instant startTime() {
                 return req.startTime();
+            }
+
+            @Override
+            public byte[] downstreamRemoteIp() {
+                return req.downstreamRemoteIp();
             }
 
             @Override

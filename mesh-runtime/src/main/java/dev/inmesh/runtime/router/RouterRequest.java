@@ -50,14 +50,15 @@ public final class RouterRequest implements RouteRequest {
     RequestBodyStream stream;
     final String downstreamRemoteAddress;
     /**
-     * The stream's downstream remote address, as Envoy's connection manager sets it with {@code use_remote_address:
-     * false} and no trusted hops (which Inmesh requires): the last {@code x-forwarded-for} address, {@code ip:0},
-     * when it is an IP, else {@link #downstreamRemoteAddress} itself (no copy). Computed once, from the headers as they
-     * came: the access log's {@code %DOWNSTREAM_REMOTE_ADDRESS%}, the hash policies' {@code source_ip}, Lua's
-     * {@code downstreamRemoteAddress()} read it; {@code source_ip} principals and ext_authz's source read the
-     * connection's.
+     * The stream's downstream remote address, as Envoy's connection manager sets it: with {@code use_remote_address:
+     * false} and no trusted hops (Istio's sidecars), the last {@code x-forwarded-for} address, {@code ip:0}, when it
+     * is an IP, else {@link #downstreamRemoteAddress} itself (no copy); under the connection manager's other settings
+     * as {@link DownstreamAddress} finds it ({@link #internal(HttpConnectionManager)}). Computed from the headers as
+     * they came: the access log's {@code %DOWNSTREAM_REMOTE_ADDRESS%}, the hash policies' {@code source_ip}, Lua's
+     * {@code downstreamRemoteAddress()}, RBAC's {@code remote_ip} and the rate limit's {@code remote_address} read
+     * it; {@code source_ip} principals and ext_authz's source read the connection's.
      */
-    final String remoteAddress;
+    String remoteAddress;
     final String downstreamLocalAddress;
     final SocketAddress originalDestination;
     final long startNanos;
@@ -515,17 +516,44 @@ public final class RouterRequest implements RouteRequest {
      * default, SANITIZE).
      */
     /**
-     * Whether the connection manager {@code hcm} takes this request for internal, as Envoy's does with
-     * {@code use_remote_address: false} (which Inmesh requires): see {@link #internal(HttpConnectionManager, String)}.
+     * What the connection manager {@code hcm} makes of the request's downstream ({@link DownstreamAddress#apply}):
+     * whether it takes the request for internal, the stream's downstream remote address, and the forwarded headers it
+     * writes (with {@code use_remote_address: true}: {@code x-forwarded-for}, {@code x-forwarded-proto},
+     * {@code x-envoy-external-address}, ...).
      */
     public RouterRequest internal(HttpConnectionManager hcm) {
-        this.internal = internal(hcm, headers.get(HeaderNames.X_FORWARDED_FOR));
+        DownstreamAddress.Outcome o = DownstreamAddress.apply(hcm, headers, downstreamRemoteAddress,
+                "https".equals(scheme), port(downstreamLocalAddress));
+        this.internal = o.internal();
+        this.remoteAddress = o.remoteAddress();
         return this;
     }
 
     /**
+     * The IP of {@link #remoteAddress}: the connection's as its peer is read elsewhere (an IPv4-mapped one as IPv4),
+     * an {@code x-forwarded-for} one as Envoy parses it.
+     */
+    @Override
+    public byte[] downstreamRemoteIp() {
+        return DownstreamAddress.ip(remoteAddress, remoteAddress == downstreamRemoteAddress);
+    }
+
+    /** The port of {@code ip:port}, or 0 when there is none. */
+    private static int port(String address) {
+        int colon = address == null ? -1 : address.lastIndexOf(':');
+        if (colon < 0 || address.endsWith("]")) {
+            return 0;
+        }
+        try {
+            return Integer.parseInt(address.substring(colon + 1));
+        } catch (NumberFormatException e) {
+            return 0;
+        }
+    }
+
+    /**
      * Whether Envoy's connection manager {@code hcm} (with {@code use_remote_address: false} and no trusted hops, as
-     * Inmesh requires) takes a request whose {@code x-forwarded-for} is {@code xff} for internal: the header holds a
+     * Istio's sidecars) takes a request whose {@code x-forwarded-for} is {@code xff} for internal: the header holds a
      * single address (no comma), an IP literal once trimmed, in one of the ranges of its
      * {@code internal_address_config}. No header, several addresses, or no ranges (Envoy's default since 1.33):
      * external.
@@ -549,8 +577,8 @@ public final class RouterRequest implements RouteRequest {
     /**
      * The stream's downstream remote address of a request with {@code headers} on a connection from
      * {@code connectionRemote}, as Envoy's connection manager sets it with {@code use_remote_address: false} and no
-     * trusted hops (its {@code getLastAddressFromXFF}): the last address of {@code x-forwarded-for} (several headers
-     * read as one, joined by commas), once trimmed, when it is an IP literal, with port 0 ({@code 10.1.2.3:0},
+     * trusted hops (its {@code getLastAddressFromXFF}; other settings: {@link DownstreamAddress}): the last address
+     * of {@code x-forwarded-for} (several headers read as one, joined by commas), once trimmed, when it is an IP literal, with port 0 ({@code 10.1.2.3:0},
      * {@code [2001:db8::1]:0}); else (no header, an empty one, a last entry that is no IP) {@code connectionRemote}.
      */
     public static String remoteAddress(MultiMap headers, String connectionRemote) {
@@ -565,14 +593,11 @@ public final class RouterRequest implements RouteRequest {
 
     /**
      * The last address of an {@code x-forwarded-for} value when it is a bare IP literal once trimmed, else null: as
-     * Envoy's {@code parseInternetAddressNoThrow} ({@code inet_pton}), an IPv6 one in brackets is no address.
+     * Envoy's {@code parseInternetAddressNoThrow} ({@code inet_pton}), an IPv6 one in brackets is no address, and an
+     * IPv4-mapped IPv6 one stays IPv6 ({@link DownstreamAddress#forwardedIp}).
      */
     public static byte[] lastForwardedIp(String xff) {
-        if (xff == null) {
-            return null;
-        }
-        String last = xff.substring(xff.lastIndexOf(',') + 1).trim();
-        return last.startsWith("[") ? null : dev.inmesh.runtime.listener.Cidrs.bytes(last);
+        return DownstreamAddress.forwardedIp(xff, 0);
     }
 
     public RouterRequest forwardClientCert(HttpConnectionManager hcm) {

@@ -6,6 +6,7 @@ import dev.inmesh.api.config.core.SocketAddress;
 import dev.inmesh.api.config.listener.Compressor;
 import dev.inmesh.api.config.listener.ConnectionLifetimes;
 import dev.inmesh.api.config.listener.FilterChain;
+import dev.inmesh.api.config.listener.RemoteAddressOptions;
 import dev.inmesh.api.config.listener.FilterChainMatch;
 import dev.inmesh.api.config.listener.ForwardClientCert;
 import dev.inmesh.api.config.listener.Http1Options;
@@ -736,7 +737,8 @@ public final class ListenerParser
                 "server_header_transformation", "common_http_protocol_options", "forward_client_cert_details",
                 "set_current_client_cert_details", "drain_timeout", "request_timeout", "request_headers_timeout",
                 "http2_protocol_options", "tracing", "always_set_request_id_in_response", "proxy_100_continue",
-                "internal_address_config", "access_log", "delayed_close_timeout", "local_reply_config"),
+                "internal_address_config", "access_log", "delayed_close_timeout", "local_reply_config",
+                "skip_xff_append", "append_x_forwarded_port"),
                 Set.of("request_id_extension", "stream_error_on_invalid_http_message",
                         "add_user_agent", "scheme_header_transformation"));
         if (h.hasAddUserAgent() && h.getAddUserAgent().getValue()) {
@@ -955,16 +957,6 @@ public final class ListenerParser
                 && !filters.get(filters.size() - 1).name().equals("envoy.filters.http.router")) {
             throw new FieldError("http_filters", "the last HTTP filter must be envoy.filters.http.router");
         }
-        // Istio's sidecars trust no forwarded address (use_remote_address false, no trusted hops): what Envoy then
-        // does with x-forwarded-for (nothing) is what Inmesh does; the edge behaviour of true is not implemented
-        if (h.hasUseRemoteAddress() && h.getUseRemoteAddress().getValue()) {
-            throw new FieldError("use_remote_address", "true is not supported by Inmesh (expected: false, as "
-                    + "Istio's sidecars set it: x-forwarded-for is passed on as it came)");
-        }
-        if (h.getXffNumTrustedHops() != 0) {
-            throw new FieldError("xff_num_trusted_hops", Integer.toUnsignedString(h.getXffNumTrustedHops())
-                    + " is not supported by Inmesh (expected: 0)");
-        }
         return new HttpConnectionManager(h.getStatPrefix(), rds, inline, filters,
                 h.hasStreamIdleTimeout() ? Fields.duration(h.getStreamIdleTimeout()) : null,
                 h.hasUseRemoteAddress() && h.getUseRemoteAddress().getValue(), h.getXffNumTrustedHops(),
@@ -986,7 +978,9 @@ public final class ListenerParser
                 h.hasInternalAddressConfig() ? Fields.at("internal_address_config",
                         () -> internalAddresses(h.getInternalAddressConfig())) : List.of(),
                 AccessLogParser.parse(h.getAccessLogList()), h.hasLocalReplyConfig() ? Fields.at("local_reply_config",
-                        () -> LocalReplyParser.parse(h.getLocalReplyConfig())) : null);
+                        () -> LocalReplyParser.parse(h.getLocalReplyConfig())) : null,
+                new RemoteAddressOptions(h.getSkipXffAppend(), h.getAppendXForwardedPort(),
+                        h.getInternalAddressConfig().getUnixSockets()));
     }
 
     /**
@@ -1003,15 +997,17 @@ public final class ListenerParser
     }
 
     /**
-     * {@code internal_address_config}: its {@code cidr_ranges}, the addresses a request's single
-     * {@code x-forwarded-for} address makes it internal from. {@code unix_sockets} changes nothing here: with
-     * {@code use_remote_address: false} (which Inmesh requires) Envoy judges a request by its {@code x-forwarded-for}
-     * address, never a Unix socket peer.
+     * {@code internal_address_config}: its {@code cidr_ranges}, the addresses a request's downstream address makes it
+     * internal from; without any, the private ranges Envoy's {@code Network::Utility::isInternalAddress} then falls
+     * back to ({@link #PRIVATE_RANGES}). Its {@code unix_sockets} goes to {@link RemoteAddressOptions}.
      */
     private static List<CidrRange> internalAddresses(
             io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
                     .InternalAddressConfig c) {
-        Fields.onlyKnown(c, Set.of("cidr_ranges"), Set.of("unix_sockets"));
+        Fields.onlyKnown(c, Set.of("cidr_ranges", "unix_sockets"), Set.of());
+        if (c.getCidrRangesCount() == 0) {
+            return PRIVATE_RANGES;
+        }
         List<CidrRange> ranges = new ArrayList<>();
         for (int i = 0; i < c.getCidrRangesCount(); i++) {
             var r = c.getCidrRanges(i);
@@ -1019,6 +1015,15 @@ public final class ListenerParser
         }
         return ranges;
     }
+
+    /**
+     * What Envoy's {@code Network::Utility::isInternalAddress} takes for internal, where an
+     * {@code internal_address_config} names no {@code cidr_ranges}: RFC 1918's IPv4 ranges, the IPv4 loopback address
+     * 127.0.0.1, and the locally assigned half of RFC 4193's unique local IPv6 addresses (fd00::/8).
+     */
+    static final List<CidrRange> PRIVATE_RANGES = List.of(new CidrRange("10.0.0.0", 8),
+            new CidrRange("172.16.0.0", 12), new CidrRange("192.168.0.0", 16), new CidrRange("127.0.0.1", 32),
+            new CidrRange("fd00::", 8));
 
     /**
      * The router filter's config (the last filter, when it carries a typed config). {@code suppress_envoy_headers},

@@ -774,14 +774,12 @@ class EnvoyValidationTest {
     }
 
     @Test
-    void anEdgeConnectionManagerThatTrustsForwardedAddressesIsRefusedByName() throws IOException {
+    void anEdgeConnectionManagerThatTrustsForwardedAddressesLoads() throws IOException {
         String base = listenerWithHttpFilters(ROUTER);
-        assertContains(rejected(file("remote.yaml", base.replace("stat_prefix: outbound_0.0.0.0_9080",
-                "stat_prefix: outbound_0.0.0.0_9080\n      use_remote_address: true"))),
-                "typed_config.use_remote_address: true is not supported");
-        assertContains(rejected(file("hops.yaml", base.replace("stat_prefix: outbound_0.0.0.0_9080",
-                "stat_prefix: outbound_0.0.0.0_9080\n      xff_num_trusted_hops: 1"))),
-                "typed_config.xff_num_trusted_hops: 1 is not supported");
+        var edge = hcm(file("remote.yaml", base.replace("stat_prefix: outbound_0.0.0.0_9080",
+                "stat_prefix: outbound_0.0.0.0_9080\n      use_remote_address: true\n      xff_num_trusted_hops: 2")));
+        assertTrue(edge.useRemoteAddress());
+        assertEquals(2, edge.xffNumTrustedHops());
         // what Istio's sidecars send is taken
         assertFalse(hcm(file("sidecar.yaml", base.replace("stat_prefix: outbound_0.0.0.0_9080",
                 "stat_prefix: outbound_0.0.0.0_9080\n      use_remote_address: false\n      generate_request_id: false")))

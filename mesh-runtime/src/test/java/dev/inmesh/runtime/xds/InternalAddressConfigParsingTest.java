@@ -2,6 +2,7 @@ package dev.inmesh.runtime.xds;
 
 import static dev.inmesh.runtime.xds.IstioSecurityTelemetryShapesTest.inbound;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -13,8 +14,8 @@ import org.junit.jupiter.api.Test;
 
 /**
  * The connection manager's {@code internal_address_config}, as istiod writes it from the mesh networks' {@code fromCidr}
- * ({@code ENABLE_HCM_INTERNAL_NETWORKS}): its ranges are read, {@code unix_sockets} changes nothing with
- * {@code use_remote_address: false}, and a range that is no address is refused by its path.
+ * ({@code ENABLE_HCM_INTERNAL_NETWORKS}): its ranges are read, {@code unix_sockets} too, one without ranges is
+ * Envoy's private ranges, and a range that is no address is refused by its path.
  */
 class InternalAddressConfigParsingTest {
 
@@ -25,7 +26,7 @@ class InternalAddressConfigParsingTest {
     }
 
     @Test
-    void theRangesAreReadAndUnixSocketsLoads() throws Exception {
+    void theRangesAndUnixSocketsAreRead() throws Exception {
         HttpConnectionManager h = hcm("""
                 internal_address_config:
                   unix_sockets: true
@@ -35,7 +36,17 @@ class InternalAddressConfigParsingTest {
                 """);
         assertEquals(List.of(new CidrRange("10.0.0.0", 8), new CidrRange("fd00::", 8)), h.internalAddresses());
         assertEquals(List.of(), hcm("").internalAddresses(), "none: no address is internal (Envoy 1.33 and later)");
-        assertEquals(List.of(), hcm("internal_address_config: {}\n").internalAddresses());
+        assertTrue(h.remoteAddressOptions().unixSocketsInternal());
+        assertFalse(hcm("").remoteAddressOptions().unixSocketsInternal());
+    }
+
+    @Test
+    void aConfigWithoutRangesTakesEnvoysPrivateRanges() throws Exception {
+        // Envoy's InternalAddressConfig falls back to Network::Utility::isInternalAddress when it has no cidr_ranges
+        assertEquals(List.of(new CidrRange("10.0.0.0", 8), new CidrRange("172.16.0.0", 12),
+                new CidrRange("192.168.0.0", 16), new CidrRange("127.0.0.1", 32), new CidrRange("fd00::", 8)),
+                hcm("internal_address_config: {unix_sockets: true}\n").internalAddresses());
+        assertEquals(List.of(), hcm("").internalAddresses());
     }
 
     @Test

@@ -341,9 +341,12 @@ class IstioSecurityTelemetryShapesTest {
     }
 
     @Test
-    void proxyHeadersXForwardedPortEnabledIsRefusedByName() {
-        String m = refusal(() -> listener(inbound("append_x_forwarded_port: true\n", "", "")));
-        assertTrue(m.contains("append_x_forwarded_port"), m);
+    void proxyHeadersXForwardedPortAndSkipXffAppendAreRead() throws Exception {
+        // Istio's ProxyHeaders (meshConfig.defaultConfig.proxyHeaders): x-forwarded-port, and a gateway's skipped XFF
+        var h = hcm(listener(inbound("append_x_forwarded_port: true\nskip_xff_append: true\n", "", "")));
+        assertTrue(h.remoteAddressOptions().appendXForwardedPort());
+        assertTrue(h.remoteAddressOptions().skipXffAppend());
+        assertFalse(hcm(listener(inbound("", "", ""))).remoteAddressOptions().appendXForwardedPort());
     }
 
     @Test

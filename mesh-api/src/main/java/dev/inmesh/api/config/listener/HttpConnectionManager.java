@@ -16,9 +16,14 @@ import java.util.List;
  * @param httpFilters the HTTP filters, the router last
  * @param streamIdleTimeout the stream idle timeout, or null for Envoy's default ({@link #DEFAULT_STREAM_IDLE_TIMEOUT});
  *                          {@link Duration#ZERO} disables it
- * @param useRemoteAddress Envoy's {@code use_remote_address}; only false is applied (as Istio's sidecars set it:
- *                         {@code x-forwarded-for} goes upstream as it came), and the parser refuses true
- * @param xffNumTrustedHops trusted hops in {@code x-forwarded-for}; only 0 is applied, and the parser refuses others
+ * @param useRemoteAddress Envoy's {@code use_remote_address}: false (Istio's sidecars) takes the downstream remote
+ *                         address from {@code x-forwarded-for} and passes the header on as it came; true (Istio's
+ *                         gateways, an edge proxy) takes the connection's peer, appends it to {@code x-forwarded-for},
+ *                         sets {@code x-forwarded-proto} from the connection, and marks an external request with
+ *                         {@code x-envoy-external-address}
+ * @param xffNumTrustedHops Envoy's {@code xff_num_trusted_hops}: the proxies in front of this one whose
+ *                          {@code x-forwarded-for} entries are trusted; the downstream remote address is the entry
+ *                          that many hops from the right (with {@code use_remote_address: false}, one more)
  * @param generateRequestId whether {@code x-request-id} is generated when absent (default true)
  * @param preserveExternalRequestId whether an external {@code x-request-id} is kept
  * @param http1 the HTTP/1 options ({@code http_protocol_options}); null for Envoy's defaults
@@ -54,13 +59,18 @@ import java.util.List;
  *                         {@code 100 Continue} itself and takes the expectation off the request
  * @param internalAddresses the ranges of its {@code internal_address_config} ({@code cidr_ranges}; istiod writes the
  *                          mesh networks' {@code fromCidr} there): a request whose {@code x-forwarded-for} holds one
- *                          address, in one of them, is internal (its {@code x-envoy-*} control headers are kept and
- *                          honoured, and it gets {@code x-envoy-internal: true}); empty (Envoy's default since 1.33)
- *                          for none
+ *                          address, in one of them (with {@code use_remote_address: true}: that came without the
+ *                          header from a peer in one of them), is internal (its {@code x-envoy-*} control headers are
+ *                          kept and honoured, and it gets {@code x-envoy-internal: true}); empty (Envoy's default since
+ *                          1.33) for none; an {@code internal_address_config} without ranges is given Envoy's private
+ *                          ranges by the parser
  * @param accessLogs its {@code access_log}: the file, stdout and stderr loggers its requests are logged by, in order;
  *                   empty when it names none (Inmesh's own access log setting then applies)
  * @param localReply its {@code local_reply_config}: how the answers the proxy gives itself are rewritten (mapped and
  *                   formatted) before they are sent; null for none, the answers as they are
+ * @param remoteAddressOptions {@code skip_xff_append}, {@code append_x_forwarded_port} and
+ *                             {@code internal_address_config.unix_sockets}; null for Envoy's defaults
+ *                             ({@link RemoteAddressOptions#DEFAULTS})
  */
 public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName, RouteConfiguration routeConfig,
                                     List<HttpFilter> httpFilters, Duration streamIdleTimeout,
@@ -72,7 +82,8 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
                                     ConnectionLifetimes lifetimes, Http2ProtocolOptions http2, Tracing tracing,
                                     boolean alwaysSetRequestIdInResponse, RouterFilterConfig router,
                                     boolean proxy100Continue, List<CidrRange> internalAddresses,
-                                    List<AccessLogConfig> accessLogs, LocalReplyConfig localReply)
+                                    List<AccessLogConfig> accessLogs, LocalReplyConfig localReply,
+                                    RemoteAddressOptions remoteAddressOptions)
         implements NetworkFilter {
     /**
      * Envoy's {@code codec_type} for TCP listeners: {@code AUTO} takes HTTP/2 from a client that opens with its
@@ -91,6 +102,7 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
     public static final int DEFAULT_MAX_REQUEST_HEADERS_KB = 60;
 
     public HttpConnectionManager {
+        remoteAddressOptions = remoteAddressOptions == null ? RemoteAddressOptions.DEFAULTS : remoteAddressOptions;
         accessLogs = accessLogs == null ? List.of() : List.copyOf(accessLogs);
         internalAddresses = internalAddresses == null ? List.of() : List.copyOf(internalAddresses);
         http1 = http1 == null ? Http1Options.DEFAULTS : http1;
@@ -117,6 +129,24 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
                 "two fault filters", "at most one fault filter that runs");
     }
 
+    /** A connection manager with Envoy's defaults for {@link RemoteAddressOptions}. */
+    public HttpConnectionManager(String statPrefix, String rdsRouteConfigName, RouteConfiguration routeConfig,
+                                 List<HttpFilter> httpFilters, Duration streamIdleTimeout, boolean useRemoteAddress,
+                                 int xffNumTrustedHops, boolean generateRequestId, boolean preserveExternalRequestId,
+                                 Http1Options http1, int maxRequestHeadersKb, PathNormalization pathNormalization,
+                                 ServerHeader serverHeader, int maxRequestHeadersCount, boolean websocketUpgrade,
+                                 CodecType codecType, ForwardClientCert forwardClientCert,
+                                 ConnectionLifetimes lifetimes, Http2ProtocolOptions http2, Tracing tracing,
+                                 boolean alwaysSetRequestIdInResponse, RouterFilterConfig router,
+                                 boolean proxy100Continue, List<CidrRange> internalAddresses,
+                                 List<AccessLogConfig> accessLogs, LocalReplyConfig localReply) {
+        this(statPrefix, rdsRouteConfigName, routeConfig, httpFilters, streamIdleTimeout, useRemoteAddress,
+                xffNumTrustedHops, generateRequestId, preserveExternalRequestId, http1, maxRequestHeadersKb,
+                pathNormalization, serverHeader, maxRequestHeadersCount, websocketUpgrade, codecType, forwardClientCert,
+                lifetimes, http2, tracing, alwaysSetRequestIdInResponse, router, proxy100Continue, internalAddresses,
+                accessLogs, localReply, null);
+    }
+
     /** A connection manager that names no access log and rewrites no local reply. */
     public HttpConnectionManager(String statPrefix, String rdsRouteConfigName, RouteConfiguration routeConfig,
                                  List<HttpFilter> httpFilters, Duration streamIdleTimeout, boolean useRemoteAddress,
@@ -140,7 +170,7 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
                 useRemoteAddress, xffNumTrustedHops, generateRequestId, preserveExternalRequestId, http1,
                 maxRequestHeadersKb, pathNormalization, serverHeader, maxRequestHeadersCount, websocketUpgrade,
                 codecType, forwardClientCert, lifetimes, http2, tracing, alwaysSetRequestIdInResponse, router,
-                proxy100Continue, internalAddresses, logs, localReply);
+                proxy100Continue, internalAddresses, logs, localReply, remoteAddressOptions);
     }
 
     /** The same connection manager with the given {@code local_reply_config} (null: none). */
@@ -149,7 +179,16 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
                 useRemoteAddress, xffNumTrustedHops, generateRequestId, preserveExternalRequestId, http1,
                 maxRequestHeadersKb, pathNormalization, serverHeader, maxRequestHeadersCount, websocketUpgrade,
                 codecType, forwardClientCert, lifetimes, http2, tracing, alwaysSetRequestIdInResponse, router,
-                proxy100Continue, internalAddresses, accessLogs, config);
+                proxy100Continue, internalAddresses, accessLogs, config, remoteAddressOptions);
+    }
+
+    /** The same connection manager with the given {@link RemoteAddressOptions} (null: Envoy's defaults). */
+    public HttpConnectionManager withRemoteAddressOptions(RemoteAddressOptions options) {
+        return new HttpConnectionManager(statPrefix, rdsRouteConfigName, routeConfig, httpFilters, streamIdleTimeout,
+                useRemoteAddress, xffNumTrustedHops, generateRequestId, preserveExternalRequestId, http1,
+                maxRequestHeadersKb, pathNormalization, serverHeader, maxRequestHeadersCount, websocketUpgrade,
+                codecType, forwardClientCert, lifetimes, http2, tracing, alwaysSetRequestIdInResponse, router,
+                proxy100Continue, internalAddresses, accessLogs, localReply, options);
     }
 
     /** A connection manager that takes no address for internal (Envoy's default since 1.33). */
