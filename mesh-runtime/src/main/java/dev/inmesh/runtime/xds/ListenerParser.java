@@ -36,6 +36,7 @@ import dev.inmesh.api.config.route.FaultInjection;
 import dev.inmesh.api.config.route.LocalRateLimit;
 import dev.inmesh.api.config.route.StatefulSession;
 import dev.inmesh.api.config.route.RouteConfiguration;
+import dev.inmesh.runtime.net.LocalAddress;
 import io.envoyproxy.envoy.config.listener.v3.Filter;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -956,6 +957,11 @@ public final class ListenerParser
         if (filters.isEmpty() || !filters.get(filters.size() - 1).typeUrl().equals(ROUTER_TYPE)
                 && !filters.get(filters.size() - 1).name().equals("envoy.filters.http.router")) {
             throw new FieldError("http_filters", "the last HTTP filter must be envoy.filters.http.router");
+        }
+        if (h.hasUseRemoteAddress() && h.getUseRemoteAddress().getValue()) {
+            // the host's address a loopback peer is replaced with: found here, off the event loops, where listing
+            // the interfaces may block, rather than by the first request
+            LocalAddress.get();
         }
         return new HttpConnectionManager(h.getStatPrefix(), rds, inline, filters,
                 h.hasStreamIdleTimeout() ? Fields.duration(h.getStreamIdleTimeout()) : null,
