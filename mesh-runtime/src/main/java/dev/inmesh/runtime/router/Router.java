@@ -2611,12 +2611,9 @@ public final class Router {
             }
             RouterRequest req = ex.request;
             int attempt = ex.attempts;
-            String authority = target.authority;
-            if (action.autoHostRewrite() && !host.hostname().isEmpty()) {
-                if (action.appendXForwardedHost()) {
-                    HeaderMutator.appendForwardedHost(new MultiMapHeaders(req.headers), authority);
-                }
-                authority = host.hostname();
+            String authority = upstreamAuthority(host);
+            if (rewritesHost(host) && action.appendXForwardedHost()) {
+                HeaderMutator.appendForwardedHost(new MultiMapHeaders(req.headers), target.authority);
             }
             RequestOptions ro = upstreamOptions(req.method, target.path, req.headers, host);
             HostAndPort hp = authority == null || authority.isEmpty() ? null
@@ -2933,7 +2930,7 @@ public final class Router {
         void passOn(Host host, HttpClientResponse resp, int status) {
             resetHedges();
             if (redirects && action.internalRedirectPolicy().redirectResponseCodes().contains(status)
-                    && followRedirect(status, resp)) {
+                    && followRedirect(status, resp, host)) {
                 return;
             }
             RequestBodyStream body = ex.request.stream;
@@ -3082,6 +3079,20 @@ public final class Router {
         }
 
         /**
+         * The authority an attempt on {@code host} goes upstream with: the endpoint's hostname under
+         * {@code auto_host_rewrite}, else the route's (its host rewrites applied). As Envoy's router rewrites the
+         * request's own Host, an internal redirect's {@code x-envoy-original-url} has it too.
+         */
+        private String upstreamAuthority(Host host) {
+            return rewritesHost(host) ? host.hostname() : target.authority;
+        }
+
+        /** Whether {@code auto_host_rewrite} replaces the Host with {@code host}'s hostname. */
+        private boolean rewritesHost(Host host) {
+            return action.autoHostRewrite() && !host.hostname().isEmpty();
+        }
+
+        /**
          * An upstream redirect the route's {@code internal_redirect_policy} names, as Envoy's router's
          * {@code setupRedirect}: once the request came whole (its body kept whole) with a {@code Location} the policy
          * follows ({@link InternalRedirects#follow}), the response is dropped, this exchange ends unseen (no access
@@ -3090,7 +3101,7 @@ public final class Router {
          * caller's ({@code upstream_internal_redirect_succeeded_total}). Otherwise the redirect is passed on
          * ({@code upstream_internal_redirect_failed_total}).
          */
-        boolean followRedirect(int status, HttpClientResponse resp) {
+        boolean followRedirect(int status, HttpClientResponse resp, Host host) {
             RouterRequest req = ex.request;
             RequestBodyStream body = req.stream;
             Buffer whole = body == null ? req.body : body.retainedWhole();
@@ -3099,7 +3110,7 @@ public final class Router {
             io.vertx.core.http.HttpMethod method = req.method;
             String passed = !complete || location == null ? null : InternalRedirects.follow(req,
                     action.internalRedirectPolicy(), RouteResult.routeOf(ex.route).name(), status, location,
-                    resp.headers(), ex.table, target.authority, target.path, random().nextLong());
+                    resp.headers(), ex.table, upstreamAuthority(host), target.path, random().nextLong());
             var st = stats(ex);
             boolean followed = complete && location != null && passed == null;
             if (st != null) {

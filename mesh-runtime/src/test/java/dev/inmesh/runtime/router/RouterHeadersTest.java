@@ -359,16 +359,7 @@ class RouterHeadersTest {
     void autoHostRewriteSendsTheEndpointsHostnameAndAppendsTheOldHost() {
         WireMockServer wm = rig.wiremock();
         wm.stubFor(any(anyUrl()).willReturn(ok()));
-        var endpoint = new dev.inmesh.api.config.endpoint.LbEndpoint(new dev.inmesh.api.config.core.SocketAddress(
-                "127.0.0.1", wm.port()), "backend-1.internal", null, 1, dev.inmesh.api.config.core.Metadata.EMPTY);
-        var clusters = rig.clusters(new dev.inmesh.api.config.cluster.Cluster("c",
-                dev.inmesh.api.config.cluster.DiscoveryType.STATIC, "",
-                dev.inmesh.api.config.cluster.LbPolicy.ROUND_ROBIN, null, java.time.Duration.ofSeconds(2), null,
-                null, null, null, new dev.inmesh.api.config.endpoint.ClusterLoadAssignment("c", List.of(
-                        new dev.inmesh.api.config.endpoint.LocalityLbEndpoints(
-                                dev.inmesh.api.config.endpoint.Locality.EMPTY, List.of(endpoint), 1, 0)),
-                        dev.inmesh.api.config.endpoint.ClusterLoadAssignment.DEFAULT_OVERPROVISIONING_FACTOR),
-                null, null, false, null));
+        var clusters = rig.clusters(RouterRig.clusterWithHostname("c", wm.port(), "backend-1.internal"));
         rig.call(rig.router(), get("/api/a"), apiRoute("auto_host_rewrite: true, append_x_forwarded_host: true"),
                 clusters);
         rig.call(rig.router(), get("/api/b"), apiRoute("auto_host_rewrite: true"), clusters);

@@ -120,6 +120,23 @@ class RouterInternalRedirectTest {
         assertEquals(1.0, counter("envoy_cluster_upstream_internal_redirect_succeeded_total"));
     }
 
+    /**
+     * As Envoy's router, which rewrites the request's own Host under {@code auto_host_rewrite} and builds
+     * {@code x-envoy-original-url} from the request as it went upstream: the original URL has the endpoint's hostname.
+     */
+    @Test
+    void theOriginalUrlHasTheHostAutoHostRewriteSentUpstream() {
+        // the policy's placeholder ends the route's mapping with auto_host_rewrite beside it
+        var table = redirecting("{}, auto_host_rewrite: true", 302, "http://svc.local/b");
+        Router router = rig.router();
+        var r = rig.call(router, RouterRig.request(HttpMethod.GET, "/a", null), table,
+                rig.clusters(RouterRig.clusterWithHostname("c", wm.port(), "backend-1.internal")));
+        assertEquals(200, r.status());
+        List<LoggedRequest> up = received();
+        assertEquals("backend-1.internal", up.get(0).getHeader("host"));
+        assertEquals("http://backend-1.internal/a", up.get(1).getHeader("x-envoy-original-url"));
+    }
+
     @Test
     void a303MakesANonGetRequestABodilessGet() {
         var table = redirecting("{redirect_response_codes: [303]}", 303, "http://svc.local/b");

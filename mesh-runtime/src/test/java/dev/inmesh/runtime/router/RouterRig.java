@@ -72,6 +72,16 @@ final class RouterRig implements AutoCloseable {
                 ClusterLoadAssignment.DEFAULT_OVERPROVISIONING_FACTOR);
     }
 
+    /** A static cluster of one loopback endpoint on {@code port} whose endpoint has {@code hostname}. */
+    static Cluster clusterWithHostname(String name, int port, String hostname) {
+        LbEndpoint endpoint = new LbEndpoint(new dev.inmesh.api.config.core.SocketAddress("127.0.0.1", port),
+                hostname, null, 1, dev.inmesh.api.config.core.Metadata.EMPTY);
+        return new Cluster(name, DiscoveryType.STATIC, "", LbPolicy.ROUND_ROBIN, null, Duration.ofSeconds(2), null,
+                null, null, null, new ClusterLoadAssignment(name, List.of(new LocalityLbEndpoints(Locality.EMPTY,
+                List.of(endpoint), 1, 0)), ClusterLoadAssignment.DEFAULT_OVERPROVISIONING_FACTOR), null, null, false,
+                null);
+    }
+
     static Cluster cluster(String name, int... ports) {
         return cluster(name, LbPolicy.ROUND_ROBIN, null, null, ports);
     }
