@@ -468,18 +468,12 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                     resp.putHeader("content-type", "text/plain");
                 }
                 dev.inmesh.runtime.router.Router.replaceHeaders(resp.headers(), denied.headers());
-                if (cors != null) {
-                    cors.setOn(resp.headers());
-                }
                 resp.headers().remove("content-length");
-                endReply(req, traced, denied.status(), denied.body(), false);
+                endReply(req, traced, denied.status(), denied.body(), false, cors);
                 return;
             }
         }
-        if (cors != null) {
-            cors.setOn(resp.headers());
-        }
-        localReply(req, traced, denied.status(), denied.body());
+        localReply(req, traced, denied.status(), denied.body(), cors);
     }
 
     /** The rest of {@link #handle}, once the authorization filters let the request go on: fault, route, service. */
@@ -532,10 +526,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             if (status == 0 && Grpc.isRequest(req.headers())) {
                 resp.putHeader("grpc-status", Integer.toString(a.grpcStatus()));
             }
-            if (early != null) {
-                early.setOn(resp.headers());
-            }
-            localReply(req, traced, status == 0 ? 200 : status, FaultFilter.ABORT_BODY);
+            localReply(req, traced, status == 0 ? 200 : status, FaultFilter.ABORT_BODY, early);
             return true;
         };
         // as Envoy's filter, the response rate limit is set up first, then a delay, then an abort
@@ -853,7 +844,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             // its own reply does not pass through its response script, only the filters' before it
             resp.headersEndHandler(v -> encodeFilters(resp, corsOutcome, rateLimit, traced));
             resp.headers().addAll(reply.headers());
-            endReply(req, traced, reply.status(), reply.body(), true);
+            endReply(req, traced, reply.status(), reply.body(), true, null);
             return;
         }
         if (lua.reroute()) {
@@ -1253,19 +1244,24 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             HeaderMutator.finalizeResponse(result, table, new MultiMapHeaders(resp.headers()));
         }
         o.applyRefusalHeaders(resp.headers(), Grpc.isRequest(req.headers()));
-        if (cors != null) {
-            cors.setOn(resp.headers());
-        }
-        localReply(req, traced, o.status(), LocalRateLimitFilter.BODY);
+        localReply(req, traced, o.status(), LocalRateLimitFilter.BODY, cors);
         return true;
+    }
+
+    /** {@link #localReply(HttpServerRequest, Traced, int, String, CorsFilter.Outcome)} before no CORS filter. */
+    private static void localReply(HttpServerRequest req, Traced traced, int status, String body) {
+        localReply(req, traced, status, body, null);
     }
 
     /**
      * Ends a local reply, rewritten first by the connection manager's {@code local_reply_config} ({@link #rewritten};
      * {@code traced} null: a reply Envoy does not rewrite); for a gRPC request, as Envoy, then a trailers-only gRPC
-     * response (200 and a grpc-status).
+     * response (200 and a grpc-status); then with the headers of the CORS filter ({@code cors}, null: none) that ran
+     * before the replying filter: Envoy's filter manager rewrites a local reply before it passes the encoder filters,
+     * that filter's among them.
      */
-    private static void localReply(HttpServerRequest req, Traced traced, int status, String body) {
+    private static void localReply(HttpServerRequest req, Traced traced, int status, String body,
+                                   CorsFilter.Outcome cors) {
         HttpServerResponse resp = req.response();
         boolean grpc = Grpc.isRequest(req.headers());
         if (!grpc && !body.isEmpty()) {
@@ -1278,18 +1274,28 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         }
         if (grpc) {
             Grpc.toTrailersOnly(resp.headers(), status, body, req.method() == io.vertx.core.http.HttpMethod.HEAD);
-            resp.setStatusCode(200).end();
-            return;
         }
-        resp.setStatusCode(status).end(body);
+        if (cors != null) {
+            cors.setOn(resp.headers());
+        }
+        if (grpc) {
+            resp.setStatusCode(200).end();
+        } else {
+            resp.setStatusCode(status).end(body);
+        }
     }
 
     /**
      * Ends a local reply whose headers the replying filter set itself (an authorizer's, a Lua {@code respond()}'s),
-     * rewritten first ({@link #rewritten}); not made a trailers-only gRPC answer.
+     * rewritten first ({@link #rewritten}); not made a trailers-only gRPC answer. The headers of a CORS filter before
+     * the replying one ({@code cors}, null: none) come after the rewrite, as in {@link #localReply}.
      */
-    private static void endReply(HttpServerRequest req, Traced traced, int status, String body, boolean filterTyped) {
+    private static void endReply(HttpServerRequest req, Traced traced, int status, String body, boolean filterTyped,
+                                 CorsFilter.Outcome cors) {
         LocalReply.Rewritten r = rewritten(req, traced, status, body, filterTyped, false);
+        if (cors != null) {
+            cors.setOn(req.response().headers());
+        }
         req.response().setStatusCode(r == null ? status : r.status()).end(r == null ? body : r.body());
     }
 

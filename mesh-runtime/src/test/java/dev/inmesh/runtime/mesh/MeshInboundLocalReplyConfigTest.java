@@ -140,6 +140,33 @@ class MeshInboundLocalReplyConfigTest {
                 && l.contains("response_flags=\"RL\"") && l.contains("response_code=\"429\"")), prom);
     }
 
+    /**
+     * As Envoy's filter manager, which rewrites a local reply before it passes the encoder filters: the headers of the
+     * CORS filter before the refusing local rate limit filter come after the mapper and the format, which see none.
+     */
+    @Test
+    void theCorsFiltersHeadersComeAfterTheRewriteOfARefusal() throws Exception {
+        String cors = """
+                - name: envoy.filters.http.cors
+                  typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors}
+                """;
+        String route = "- {match: {prefix: /app}, route: {cluster: \"inbound|9080||\", timeout: 0s}";
+        String config = config(cors + dev.inmesh.runtime.xds.IstioRateLimit.enforced("rl", 1, ""))
+                .replace(route + "}", route + ", typed_per_filter_config: {envoy.filters.http.cors: "
+                        + dev.inmesh.runtime.xds.IstioGlobalRateLimit.CORS_POLICY + "}}")
+                .replaceAll("( *)path: \"%REQ\\(:PATH\\)%\"", "$0\n$1origin: \"%RESP(access-control-allow-origin)%\"");
+        int port = serve(config);
+        String origin = dev.inmesh.runtime.xds.IstioGlobalRateLimit.ORIGIN;
+        assertEquals(origin, get(port, "/app", "origin", origin).getHeader("access-control-allow-origin"));
+        var refused = get(port, "/app", "origin", origin);
+        assertEquals(503, refused.statusCode());
+        assertEquals(origin, refused.getHeader("access-control-allow-origin"));
+        JsonObject body = refused.bodyAsJsonObject();
+        assertEquals("busy", body.getString("message"));
+        assertTrue(body.containsKey("origin"), body.encode());
+        assertNull(body.getValue("origin"), "the format ran before the CORS filter's encoding");
+    }
+
     @Test
     void theBodyFormatFormatsANoRouteAndADirectResponseAndAGrpcCallersTrailersOnlyAnswer() throws Exception {
         int port = serve(config(""));
