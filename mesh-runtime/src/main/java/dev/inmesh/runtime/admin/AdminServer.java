@@ -64,7 +64,8 @@ public final class AdminServer {
         STATS_PROMETHEUS("/stats/prometheus"),
         /**
          * {@code /ready}: Envoy's server state, 200 {@code LIVE}, or 503 {@code PRE_INITIALIZING} before the first
-         * snapshot's clusters are initialized and {@code DRAINING} while {@code /healthcheck/fail} holds.
+         * snapshot's clusters are initialized, {@code INITIALIZING} while its listeners wait for their routes and
+         * {@code DRAINING} while {@code /healthcheck/fail} holds.
          */
         READY("/ready"),
         /**
@@ -752,15 +753,17 @@ public final class AdminServer {
     }
 
     /**
-     * Envoy's server state: {@code PRE_INITIALIZING} until the first snapshot is applied and its clusters are
-     * initialized (its clusters with health checks had their first round: Envoy's server initializes its init manager,
-     * {@code INITIALIZING}, only once its cluster manager has, and Inmesh has no later phase to show as
-     * {@code INITIALIZING}, its listeners' routes coming with the snapshot), then {@code DRAINING} while the health
-     * checks fail ({@code /healthcheck/fail}), else {@code LIVE}.
+     * Envoy's server state ({@code Server::Utility::serverState} of its init manager's state): {@code PRE_INITIALIZING}
+     * until a snapshot is applied whose clusters are initialized (those with health checks had their first round) with
+     * no cluster held back, as Envoy's server initializes its init manager only once its cluster manager has;
+     * {@code INITIALIZING} while the initialization waits on for the listeners held back for their route
+     * configurations ({@link SnapshotHolder#clustersInitialized()}); then {@code DRAINING} while the health checks fail
+     * ({@code /healthcheck/fail}), else {@code LIVE}.
      */
     private ServerInfo.State state() {
         if (!snapshots.initialized().isComplete()) {
-            return ServerInfo.State.PRE_INITIALIZING;
+            return snapshots.clustersInitialized() ? ServerInfo.State.INITIALIZING
+                    : ServerInfo.State.PRE_INITIALIZING;
         }
         return healthCheckFailed ? ServerInfo.State.DRAINING : ServerInfo.State.LIVE;
     }

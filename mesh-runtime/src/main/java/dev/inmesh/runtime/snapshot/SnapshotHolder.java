@@ -31,6 +31,13 @@ public final class SnapshotHolder {
      * go of their wait then, which ends nothing).
      */
     private volatile ClusterManager initializingWith;
+    /**
+     * While the server initializes, the manager whose clusters' initialization ends Envoy's cluster manager
+     * initialization ({@link #clustersInitialized()}): the last one applied, unless its source held a cluster back.
+     */
+    private volatile ClusterManager clustersInitializingWith;
+    /** Whether the clusters of a snapshot applied while the server initializes are initialized: never false again. */
+    private volatile boolean clustersInitialized;
     /** Completed once the first snapshot's clusters are initialized (see {@link #initialized()}). */
     private final Promise<Void> initialized = Promise.promise();
     /**
@@ -83,6 +90,16 @@ public final class SnapshotHolder {
     }
 
     /**
+     * Whether Envoy's cluster manager would have initialized: a snapshot was applied whose clusters are initialized
+     * (as {@link #initialized()} waits for them) and whose source held no cluster back. Envoy's server then
+     * initializes its init manager, whose wait for its listeners (their route configurations) is the rest of
+     * {@link #initialized()}: its state is {@code INITIALIZING} from then on, {@code PRE_INITIALIZING} before.
+     */
+    public boolean clustersInitialized() {
+        return clustersInitialized || initialized.future().isComplete();
+    }
+
+    /**
      * Compiles and publishes a bundle.
      *
      * @throws InvalidResourceException when a resource is unusable (it does not compile, or a {@link Check} refuses
@@ -104,7 +121,18 @@ public final class SnapshotHolder {
      *
      * @throws InvalidResourceException as {@link #apply(ResourceBundle)}
      */
-    public synchronized MeshSnapshot apply(ResourceBundle bundle, boolean held)
+    public MeshSnapshot apply(ResourceBundle bundle, boolean held) throws InvalidResourceException {
+        return apply(bundle, held, held);
+    }
+
+    /**
+     * As {@link #apply(ResourceBundle, boolean)}, with {@code heldCluster} saying whether a cluster is among what the
+     * source holds back: only a listener held lets {@link #clustersInitialized()} be true meanwhile, as Envoy's
+     * cluster manager initializes without waiting for its listeners.
+     *
+     * @throws InvalidResourceException as {@link #apply(ResourceBundle)}
+     */
+    public synchronized MeshSnapshot apply(ResourceBundle bundle, boolean held, boolean heldCluster)
             throws InvalidResourceException {
         var buckets = rateLimitBuckets.session();
         MeshSnapshot compiled = SnapshotCompiler.compile(bundle, current.resources(), current.generation() + 1,
@@ -112,6 +140,7 @@ public final class SnapshotHolder {
         runChecks(bundle);
         boolean initializing = !initialized.future().isComplete();
         initializingWith = null;
+        clustersInitializingWith = null;
         clusters = clusters == null ? ClusterManager.create(upstream, bundle.clusters(), bundle.endpoints())
                 : clusters.update(bundle.clusters(), bundle.endpoints(), initializing);
         MeshSnapshot next = compiled.withClusters(clusters);
@@ -124,7 +153,11 @@ public final class SnapshotHolder {
             // after the snapshot is current: what waits for it (the proxy's listeners) reads the snapshot
             ClusterManager m = clusters;
             initializingWith = held ? null : m;
+            clustersInitializingWith = heldCluster ? null : m;
             m.initialized().onComplete(ar -> {
+                if (clustersInitializingWith == m) {
+                    clustersInitialized = true;
+                }
                 if (initializingWith == m) {
                     initialized.tryComplete();
                 }

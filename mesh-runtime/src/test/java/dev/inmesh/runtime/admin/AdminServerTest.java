@@ -134,6 +134,26 @@ class AdminServerTest {
         assertEquals("LIVE\n", after.body());
     }
 
+    /**
+     * As Envoy's server, whose init manager initializes once its cluster manager has: {@code PRE_INITIALIZING} while a
+     * cluster is held back, {@code INITIALIZING} while only listeners wait for their route configurations.
+     */
+    @Test
+    void readyIsInitializingWhileOnlyListenersAreHeldBackAfterTheClusters() throws Exception {
+        var bundle = EnvoyConfigReader.read(ConfigDumpBuilderTest.LISTENERS_AND_ROUTES);
+        holder.apply(bundle, true, true);
+        assertEquals("PRE_INITIALIZING\n", get(0, "/ready").body(), "a cluster held back");
+        holder.apply(bundle, true, false);
+        HttpResponse<String> initializing = get(0, "/ready");
+        assertEquals(503, initializing.statusCode());
+        assertEquals("INITIALIZING\n", initializing.body());
+        assertEquals(3.0, registry.get("envoy_server_state").gauge().value());
+        holder.apply(bundle, true, true);
+        assertEquals("INITIALIZING\n", get(0, "/ready").body(), "the init manager is not initialized again");
+        holder.apply(bundle, false, false);
+        assertEquals("LIVE\n", get(0, "/ready").body());
+    }
+
     @Test
     void healthcheckFailDrainsTheServerStateUntilHealthcheckOkAsEnvoy() throws Exception {
         AdminServer own = serving(AdminServer.Endpoint.HEALTHCHECK_FAIL, AdminServer.Endpoint.HEALTHCHECK_OK,

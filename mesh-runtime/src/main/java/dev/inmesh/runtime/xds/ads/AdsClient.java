@@ -1134,7 +1134,8 @@ public final class AdsClient {
      * (or, if new, it is left out) until what it waits for arrives or times out. A published version that is itself
      * warming (waiting for its first health checks) is left out too: Envoy's update of a warming cluster replaces it
      * among its warming clusters, the old version dropped. The holder is told when a listener or a cluster is held
-     * so, for its initialization waits for it ({@link SnapshotHolder#apply(ResourceBundle, boolean)}).
+     * so, and whether a cluster is, for its initialization waits for it
+     * ({@link SnapshotHolder#apply(ResourceBundle, boolean, boolean)}).
      */
     private void publish() throws InvalidResourceException {
         ResourceBundle fixed = statics;
@@ -1142,11 +1143,13 @@ public final class AdsClient {
         Map<String, SubscriptionState.Entry> listeners = new LinkedHashMap<>();
         Map<String, SubscriptionState.Entry> clusters = new LinkedHashMap<>();
         boolean held = false;
+        boolean heldCluster = false;
         for (SubscriptionState s : states.values()) {
             for (Map.Entry<String, SubscriptionState.Entry> named : s.resources.entrySet()) {
                 SubscriptionState.Entry e = named.getValue();
                 if (warms(s.type, e)) {
                     held = true;
+                    heldCluster |= s.type == ResourceType.CLUSTER;
                     e = (s.type == ResourceType.LISTENER ? publishedListeners : publishedClusters)
                             .get(named.getKey());
                     if (s.type == ResourceType.CLUSTER) {
@@ -1166,7 +1169,7 @@ public final class AdsClient {
                 b.add(e.resource(), e.version(), e.message());
             }
         }
-        holder.apply(b.build(), held);
+        holder.apply(b.build(), held, heldCluster);
         publishedListeners = listeners;
         publishedClusters = clusters;
     }

@@ -466,6 +466,7 @@ class AdsClientTest extends AdsRig {
         await(() -> client.dynamicState().warmingClusters().containsKey("c"), WAIT, "the next version held");
         assertNull(holder.current().clusterManager().clusters().get("c"), "the version in force, still warming");
         assertFalse(holder.initialized().isComplete());
+        assertFalse(holder.clustersInitialized(), "a cluster held: Envoy's server is PRE_INITIALIZING");
 
         server.set(withClusters("3", List.of(XdsFixtures.edsCluster("c")), List.of(XdsFixtures.endpoints("c", 1))));
         await(() -> holder.initialized().isComplete(), WAIT, "the initialization, by the next version");
@@ -537,6 +538,7 @@ class AdsClientTest extends AdsRig {
         var with7000 = addAListenerWhileTheClustersInitialize(Duration.ofSeconds(30));
         assertFalse(holder.initialized().isComplete(), "listener 7000 waits for its route");
         assertTrue(client.dynamicState().warmingListeners().containsKey("0.0.0.0_7000"));
+        await(holder::clustersInitialized, WAIT, "only a listener held: Envoy's server is INITIALIZING");
 
         server.set(with7000("2", XdsFixtures.staticCluster("c", 9), "2", route("9080", "c"), route("7000", "c7")));
         await(() -> holder.initialized().isComplete(), WAIT, "the initialization, by the route");
