@@ -588,7 +588,7 @@ public final class AdsClient {
     }
 
     /** An error_detail message as Envoy sends it: the first 4096 characters, marked when there were more. */
-    static String truncated(String error) {
+    public static String truncated(String error) {
         return error.length() <= MAX_ERROR_DETAIL_CHARS ? error
                 : error.substring(0, MAX_ERROR_DETAIL_CHARS) + "...(truncated)";
     }

@@ -1,6 +1,8 @@
 package dev.inmesh.runtime.xds.sds;
 
+import com.google.rpc.Code;
 import com.google.rpc.Status;
+import dev.inmesh.runtime.xds.ads.AdsClient;
 import io.envoyproxy.envoy.config.core.v3.Node;
 import io.envoyproxy.envoy.service.discovery.v3.DiscoveryRequest;
 import io.envoyproxy.envoy.service.discovery.v3.DiscoveryResponse;
@@ -149,8 +151,8 @@ final class SdsStream {
             b.setNode(node);
         }
         if (error != null) {
-            // google.rpc.Code.INVALID_ARGUMENT, as Envoy's NACKs
-            b.setErrorDetail(Status.newBuilder().setCode(3).setMessage(error));
+            // INTERNAL and at most 4096 characters, as Envoy's NACKs (and the ADS client's)
+            b.setErrorDetail(Status.newBuilder().setCode(Code.INTERNAL_VALUE).setMessage(AdsClient.truncated(error)));
         }
         stream.write(b.build());
     }

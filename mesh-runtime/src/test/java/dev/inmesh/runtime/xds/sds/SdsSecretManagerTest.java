@@ -12,6 +12,7 @@ import dev.inmesh.runtime.upstream.TestCertificates;
 import io.envoyproxy.envoy.config.core.v3.ApiConfigSource;
 import io.envoyproxy.envoy.config.core.v3.ApiVersion;
 import io.envoyproxy.envoy.config.core.v3.ConfigSource;
+import io.envoyproxy.envoy.config.core.v3.DataSource;
 import io.envoyproxy.envoy.config.core.v3.GrpcService;
 import io.envoyproxy.envoy.config.core.v3.Node;
 import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.SdsSecretConfig;
@@ -133,12 +134,30 @@ class SdsSecretManagerTest {
 
         DiscoveryRequest nack = server.awaitRequest(DiscoveryRequest::hasErrorDetail, WAIT);
         assertEquals("v1", nack.getVersionInfo(), "a NACK carries the version last taken");
-        assertEquals(3, nack.getErrorDetail().getCode());
+        assertEquals(13, nack.getErrorDetail().getCode(), "INTERNAL, as Envoy's grpc_mux_impl.cc NACKs");
         assertTrue(nack.getErrorDetail().getMessage().startsWith("secret default: tls_certificate: "),
                 nack.getErrorDetail().getMessage());
         SdsSecret kept = manager.await(istioSds("default"));
         assertEquals("v1", kept.versionInfo());
         assertEquals(OLD.certificatePem(), Files.readString(kept.certificateChain()));
+    }
+
+    @Test
+    void aNackSaysAtMost4096CharactersOfWhy() throws Exception {
+        manager = tcp();
+        server.set("v1", SdsTestServer.certificate("default", OLD));
+        manager.await(istioSds("default"));
+
+        // a key file whose name alone is longer than a NACK's message may be
+        String longName = "/nonexistent/" + "k".repeat(5000);
+        server.set("v2", SdsTestServer.certificate("default", OLD).toBuilder().setTlsCertificate(
+                SdsTestServer.certificate("default", OLD).getTlsCertificate().toBuilder()
+                        .setPrivateKey(DataSource.newBuilder().setFilename(longName))).build());
+
+        DiscoveryRequest nack = server.awaitRequest(DiscoveryRequest::hasErrorDetail, WAIT);
+        String message = nack.getErrorDetail().getMessage();
+        assertTrue(message.startsWith("tls_certificate.private_key: cannot read"), message);
+        assertEquals(4096 + "...(truncated)".length(), message.length());
     }
 
     @Test
