@@ -167,6 +167,13 @@ final class HostPool {
      * pool per protocol for each host.
      */
     private volatile Current currentH2;
+    /**
+     * Whether this pool no longer belongs to its cluster: its host left it (EDS, a cluster closed, an original
+     * destination cleaned up), or, for a pool per request host name or source, its host's pool let it go. A request
+     * that chose the host just before still gets a client, but that pool no longer counts under
+     * {@code max_connection_pools}: nothing would ever close it to give its place back.
+     */
+    private volatile boolean retired;
     /** Requests carried so far, by connection, under {@code max_requests_per_connection}; dropped when it closes. */
     private final ConcurrentHashMap<HttpConnection, AtomicLong> served;
 
@@ -221,7 +228,7 @@ final class HostPool {
     HttpClient client(Vertx vertx, Settings wanted, CircuitBreakerState breakers) {
         Current c = wanted.http2() ? currentH2 : current;
         if (c == null || (c.settings != wanted && !c.settings.equals(wanted))) {
-            boolean reserved = c == null;
+            boolean reserved = c == null && !retired();
             if (reserved && !(owner == null ? this : owner).reservePool(breakers, this)) {
                 return null;
             }
@@ -310,7 +317,14 @@ final class HostPool {
     /** Lets {@code c}'s requests in flight finish, then closes its connections; its pool is no longer counted. */
     private static void close(Current c) {
         shutdownAll(c);
-        c.breakers.poolClosed();
+        if (c.breakers != null) {
+            c.breakers.poolClosed();
+        }
+    }
+
+    /** Whether this pool, or the host's pool it is one of, left the cluster ({@link #retired}). */
+    private boolean retired() {
+        return retired || (owner != null && owner.retired);
     }
 
     /**
@@ -379,7 +393,7 @@ final class HostPool {
     /**
      * Makes the clients of {@code wanted}'s protocol, replacing those of other settings; {@code reserved}: the caller
      * counted a new pool ({@link #reservePool}), which this one is, or which is given back when another caller made
-     * it meanwhile.
+     * it meanwhile; a pool {@link #retired} counts none (its {@code breakers} null).
      */
     private synchronized Current rebuild(Vertx vertx, Settings wanted, CircuitBreakerState breakers,
                                          boolean reserved) {
@@ -393,7 +407,10 @@ final class HostPool {
         if (old != null) {
             close(old); // replaced: the new clients are the same pool, counted below
         }
-        if (!reserved) {
+        boolean counted = !retired();
+        if (reserved && !counted) {
+            breakers.poolClosed(); // retired meanwhile
+        } else if (!reserved && counted) {
             breakers.poolOpened();
         }
         HttpClient shared = build(vertx, wanted, breakers, Math.min(MAX_POOL_SIZE, wanted.maxConnections()),
@@ -402,7 +419,8 @@ final class HostPool {
         // the cluster's limits are counted by one pool per host, as tight limits are by one pool for every loop
         boolean split = loops > 1 && wanted.maxConnections() / loops >= MIN_CONNECTIONS_PER_LOOP
                 && !wanted.clusterWide();
-        Current made = new Current(shared, wanted, loops, split ? new ConcurrentHashMap<>() : null, breakers);
+        Current made = new Current(shared, wanted, loops, split ? new ConcurrentHashMap<>() : null,
+                counted ? breakers : null);
         if (wanted.http2()) {
             currentH2 = made;
         } else {
@@ -603,8 +621,14 @@ final class HostPool {
         return true;
     }
 
-    /** Lets requests in flight finish, then closes the connections. */
+    /**
+     * Lets requests in flight finish, then closes the connections. A pool per request host name or source is drained
+     * only as its host's pool lets it go: it is {@link #retired} too.
+     */
     synchronized void drain() {
+        if (owner != null) {
+            retired = true;
+        }
         for (Current c : new Current[] {current, currentH2}) {
             if (c != null) {
                 close(c);
@@ -613,6 +637,15 @@ final class HostPool {
         current = null;
         currentH2 = null;
         drainPerRequestHost();
+    }
+
+    /**
+     * The host left its cluster: {@link #drain}, and the pools made for requests that chose it before count no
+     * more.
+     */
+    synchronized void retire() {
+        retired = true;
+        drain();
     }
 
     /**

@@ -815,8 +815,9 @@ public final class UpstreamCluster {
         Cluster c = config;
         for (Map.Entry<String, Host> e : previous.entrySet()) {
             // close_connections_on_host_set_change: a host added or removed drains every host's connections
-            if (nextHosts.get(e.getKey()) != e.getValue()
-                    || (changed && c != null && c.commonLbConfig().closeConnectionsOnHostSetChange())) {
+            if (nextHosts.get(e.getKey()) != e.getValue()) {
+                e.getValue().pool.retire();
+            } else if (changed && c != null && c.commonLbConfig().closeConnectionsOnHostSetChange()) {
                 e.getValue().pool.drain();
             }
         }
@@ -1099,7 +1100,7 @@ public final class UpstreamCluster {
             if (h.used || h.activeRequests() > 0) {
                 h.used = false;
             } else if (originalDstHosts.remove(e.getKey(), h)) {
-                h.pool.drain();
+                h.pool.retire();
                 membershipChanged();
             }
         }
@@ -1126,8 +1127,8 @@ public final class UpstreamCluster {
             s.membershipFrom(null); // a cluster that is gone has no hosts
         }
         sockets.slots().forEach(UpstreamCluster::unwatch);
-        hosts.values().forEach(h -> h.pool.drain());
-        originalDstHosts.values().forEach(h -> h.pool.drain());
+        hosts.values().forEach(h -> h.pool.retire());
+        originalDstHosts.values().forEach(h -> h.pool.retire());
         originalDstHosts.clear();
     }
 

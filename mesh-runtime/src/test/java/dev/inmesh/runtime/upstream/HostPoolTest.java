@@ -226,8 +226,7 @@ class HostPoolTest {
     void maxConnectionPoolsFreesAnIdlePoolOfTheHostAndWithNoneIdleGivesNoPool() throws Exception {
         HostPool pool = new HostPool(new SocketAddress("127.0.0.1", server.actualPort()));
         HostPool.Settings settings = new HostPool.Settings(1000, false, null, 1, -1);
-        CircuitBreakerState breakers = new CircuitBreakerState(new CircuitBreakers.Thresholds(
-                CircuitBreakers.RoutingPriority.DEFAULT, 1024, 1024, 1024, 3, null, false, 2));
+        CircuitBreakerState breakers = twoPoolsAtMost();
         // the host's own pool and a source's: two pools, both busy
         var own = hold(pool.client(vertx, settings, breakers));
         HttpClient a = pool.client(vertx, settings, breakers, "a", null);
@@ -248,6 +247,57 @@ class HostPoolTest {
         assertEquals(2, breakers.openConnectionPools());
         assertSame(b, pool.client(vertx, settings, breakers, "b", null));
         assertEquals("done", answerHeld(own, 0));
+        pool.drain();
+        assertEquals(0, breakers.openConnectionPools());
+    }
+
+    @org.junit.jupiter.api.Test
+    void aHostThatLeavesTheClusterGivesBackItsPlaceUnderMaxConnectionPoolsForGood() throws Exception {
+        ClusterManager m = ClusterManager.create(vertx, Map.of("local", staticCluster(server.actualPort())), Map.of());
+        try {
+            UpstreamCluster c = m.cluster("local");
+            Host leaving = c.chooseHost(LbContext.NONE);
+            assertEquals("HTTP_1_1 127.0.0.1", send(c.httpClient(leaving)));
+            assertEquals(1, c.circuitBreakers().openConnectionPools());
+            m = m.update(Map.of("local", staticCluster(1)), Map.of()); // the host leaves, another comes
+            assertSame(c, m.cluster("local"));
+            assertEquals(0, c.circuitBreakers().openConnectionPools());
+            // a request that chose the host just before it left
+            assertEquals("HTTP_1_1 127.0.0.1", send(c.httpClient(leaving)));
+            assertEquals(0, c.circuitBreakers().openConnectionPools());
+        } finally {
+            m.close();
+        }
+    }
+
+    /** A cluster's breakers whose {@code max_connection_pools} is 2. */
+    private static CircuitBreakerState twoPoolsAtMost() {
+        return new CircuitBreakerState(new CircuitBreakers.Thresholds(CircuitBreakers.RoutingPriority.DEFAULT, 1024,
+                1024, 1024, 3, null, false, 2));
+    }
+
+    private static Cluster staticCluster(int port) {
+        ClusterLoadAssignment inline = new ClusterLoadAssignment("local", List.of(new LocalityLbEndpoints(null,
+                List.of(new LbEndpoint(new SocketAddress("127.0.0.1", port), "", null, 1, null)), 1, 0)), 140);
+        return new Cluster("local", DiscoveryType.STATIC, "", null, null, null, null, null, null, null, inline, null,
+                null, false, null);
+    }
+
+    @org.junit.jupiter.api.Test
+    void aPoolMadeForAHostThatLeftTheClusterNoLongerCountsUnderMaxConnectionPools() throws Exception {
+        HostPool pool = new HostPool(new SocketAddress("127.0.0.1", server.actualPort()));
+        HostPool.Settings settings = new HostPool.Settings(1000, false, null, 1, -1);
+        CircuitBreakerState breakers = twoPoolsAtMost();
+        assertEquals("HTTP_1_1 127.0.0.1", send(pool.client(vertx, settings, breakers)));
+        assertEquals("HTTP_1_1 127.0.0.1", send(pool.client(vertx, settings, breakers, "a", null)));
+        assertEquals(2, breakers.openConnectionPools());
+        pool.retire(); // the host left the cluster (EDS)
+        assertEquals(0, breakers.openConnectionPools());
+        // requests that chose the host just before it left are still served, on pools nothing will ever close: they
+        // take no place the cluster's other hosts need
+        assertEquals("HTTP_1_1 127.0.0.1", send(pool.client(vertx, settings, breakers)));
+        assertEquals("HTTP_1_1 127.0.0.1", send(pool.client(vertx, settings, breakers, "b", null)));
+        assertEquals(0, breakers.openConnectionPools());
         pool.drain();
         assertEquals(0, breakers.openConnectionPools());
     }
