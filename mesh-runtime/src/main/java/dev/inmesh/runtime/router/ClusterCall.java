@@ -55,13 +55,7 @@ final class ClusterCall {
         UpstreamCluster c = clusters == null ? null : clusters.cluster(cluster);
         Host host = c == null ? null : c.chooseHost(LbContext.NONE);
         Vertx vertx = c == null ? null : c.vertx();
-        HttpClient client;
-        try {
-            client = host == null || vertx == null ? null : c.httpClient(host, http2);
-        } catch (RuntimeException e) {
-            client = null;
-        }
-        if (client == null) {
+        if (host == null || vertx == null) {
             return Future.failedFuture("no host of cluster " + cluster);
         }
         RequestOptions ro = new RequestOptions().setMethod(HttpMethod.POST).setHost(host.address().address())
@@ -70,6 +64,16 @@ final class ClusterCall {
             prepare.accept(ro);
         } catch (RuntimeException e) {
             return Future.failedFuture(e); // before the call takes anything of its cluster's
+        }
+        HttpClient client;
+        try {
+            // last: a pool handed out counts as busy until its request is asked (max_connection_pools)
+            client = c.httpClient(host, http2);
+        } catch (RuntimeException e) {
+            client = null;
+        }
+        if (client == null) {
+            return Future.failedFuture("no host of cluster " + cluster);
         }
         Promise<Answer> answer = Promise.promise();
         HttpClient pooled = client;

@@ -131,6 +131,15 @@ public final class CircuitBreakerState implements BreakerReadings {
         }
     }
 
+    /**
+     * Whether {@code max_connection_pools} is set below Envoy's default, which is no practical limit: a pool may then
+     * be freed for another ({@code HostPool}). A read, no count: the request path asks it on every request.
+     */
+    boolean limitsConnectionPools() {
+        CircuitBreakers.Thresholds t = thresholds;
+        return t != null && t.maxConnectionPools() < CircuitBreakers.Thresholds.NO_LIMIT;
+    }
+
     /** Counts a pool that takes the place of one just closed, or replaces one (the limit already applied). */
     void poolOpened() {
         pools.incrementAndGet();

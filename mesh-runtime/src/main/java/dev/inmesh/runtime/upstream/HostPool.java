@@ -226,6 +226,27 @@ final class HostPool {
      * then answers 503 with flag UH, as Envoy's does when its {@code ConnPoolMap} gives no pool).
      */
     HttpClient client(Vertx vertx, Settings wanted, CircuitBreakerState breakers) {
+        if (!breakers.limitsConnectionPools()) {
+            return pick(vertx, wanted, breakers); // no pool is freed for another: nothing to mark
+        }
+        // under the lock the frees take: a pool is handed out whole or freed before, never freed after
+        synchronized (owner == null ? this : owner) {
+            HttpClient client = pick(vertx, wanted, breakers);
+            if (client instanceof PendingRequest.Queue pool) {
+                pool.handedOut();
+            }
+            return client;
+        }
+    }
+
+    /**
+     * The client of {@link #client(Vertx, Settings, CircuitBreakerState)}, not yet marked as handed out: under
+     * {@code max_connection_pools}, a pool whose client was handed out counts as busy until the caller asks it for
+     * its request ({@link PendingRequest.Queue#handedOut}), so that another host name or source that needs a pool
+     * does not free it in between (its request would fail on a closed client). Envoy has no such gap: a worker gets
+     * its pool and attaches its stream in one step.
+     */
+    private HttpClient pick(Vertx vertx, Settings wanted, CircuitBreakerState breakers) {
         Current c = wanted.http2() ? currentH2 : current;
         if (c == null || (c.settings != wanted && !c.settings.equals(wanted))) {
             boolean reserved = c == null && !retired();

@@ -33,6 +33,8 @@ final class Http1Pool implements HttpClient, PendingRequest.Queue {
     private final ArrayDeque<PendingRequest> waiting = new ArrayDeque<>(); // guarded by this
     /** Requests handed to {@link #connections} whose exchange is not over. */
     private int active; // guarded by this
+    /** Callers handed this pool that have not yet asked for their request ({@link #handedOut}). */
+    private int handedOut; // guarded by this
     private boolean closed; // guarded by this
 
     /**
@@ -50,6 +52,9 @@ final class Http1Pool implements HttpClient, PendingRequest.Queue {
     @Override
     public Future<HttpClientRequest> request(RequestOptions options) {
         synchronized (this) {
+            if (handedOut > 0) {
+                handedOut--;
+            }
             if (closed) {
                 return vertx.getOrCreateContext().failedFuture(new VertxException("connection pool closed", true));
             }
@@ -75,7 +80,12 @@ final class Http1Pool implements HttpClient, PendingRequest.Queue {
 
     @Override
     public synchronized boolean idle() {
-        return active == 0 && waiting.isEmpty();
+        return active == 0 && waiting.isEmpty() && handedOut == 0;
+    }
+
+    @Override
+    public synchronized void handedOut() {
+        handedOut++;
     }
 
     /** Hands a counted request to the Vert.x client, and the next waiting one its place once its exchange is over. */

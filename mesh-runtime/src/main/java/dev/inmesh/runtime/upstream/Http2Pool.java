@@ -63,6 +63,8 @@ final class Http2Pool implements HttpClient, PendingRequest.Queue {
      */
     private final List<Lane> retired = new ArrayList<>(0); // guarded by this
     private boolean closed; // guarded by this
+    /** Callers handed this pool that have not yet asked for their request ({@link #handedOut}). */
+    private int handedOut; // guarded by this
 
     /**
      * @param maxStreams the streams one connection carries at once ({@code max_concurrent_streams})
@@ -158,6 +160,9 @@ final class Http2Pool implements HttpClient, PendingRequest.Queue {
         ContextInternal context = w.context();
         List<Runnable> sends;
         synchronized (this) {
+            if (handedOut > 0) {
+                handedOut--;
+            }
             if (closed) {
                 return context.failedFuture(new VertxException("connection pool closed", true));
             }
@@ -184,8 +189,13 @@ final class Http2Pool implements HttpClient, PendingRequest.Queue {
     }
 
     @Override
+    public synchronized void handedOut() {
+        handedOut++;
+    }
+
+    @Override
     public synchronized boolean idle() {
-        if (!waiting.isEmpty() || !retired.isEmpty()) {
+        if (handedOut > 0 || !waiting.isEmpty() || !retired.isEmpty()) {
             return false; // a retired lane leaves once its streams are done
         }
         for (Lane l : open) {

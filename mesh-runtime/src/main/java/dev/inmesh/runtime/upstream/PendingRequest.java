@@ -27,8 +27,17 @@ record PendingRequest(RequestOptions options, ContextInternal context, Promise<H
          */
         boolean cancel(Future<HttpClientRequest> waiting);
 
-        /** Whether no request is under way or waiting: Envoy's pool without active requests, which may be freed. */
+        /**
+         * Whether no request is under way or waiting, nor {@link #handedOut} and not yet asked: Envoy's pool without
+         * active requests, which may be freed.
+         */
         boolean idle();
+
+        /**
+         * Counts a caller that was handed this pool and has not yet asked it for its request: the pool is not
+         * {@link #idle} until that request is asked (the next request asked takes the count off).
+         */
+        void handedOut();
     }
 
     /** A request that is to wait, asked for on the current context (or a new one). */

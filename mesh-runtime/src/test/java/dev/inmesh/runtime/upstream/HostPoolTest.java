@@ -251,6 +251,30 @@ class HostPoolTest {
         assertEquals(0, breakers.openConnectionPools());
     }
 
+    /**
+     * Under {@code max_connection_pools}, a pool handed out to a caller (on another event loop) that has not yet asked
+     * it for its request is busy: another name at the limit cannot free it, and the request is sent, not failed on a
+     * closed pool. Once that request is over the pool is idle again and may be freed.
+     */
+    @ParameterizedTest
+    @ValueSource(booleans = {false, true})
+    void aPoolHandedOutIsNotFreedForAnotherBeforeItsRequestIsAsked(boolean hostsOwn) throws Exception {
+        HostPool pool = new HostPool(new SocketAddress("127.0.0.1", server.actualPort()));
+        HostPool.Settings settings = new HostPool.Settings(1000, false, null, 1, -1);
+        CircuitBreakerState breakers = twoPoolsAtMost();
+        var busy = hold(hostsOwn ? pool.client(vertx, settings, breakers, "a", null)
+                : pool.client(vertx, settings, breakers));
+        HttpClient handedOut = hostsOwn ? pool.client(vertx, settings, breakers)
+                : pool.client(vertx, settings, breakers, "a", null);
+        assertNull(pool.client(vertx, settings, breakers, "b", null));
+        assertEquals("HTTP_1_1 127.0.0.1", send(handedOut)); // not "connection pool closed"
+        assertEquals("HTTP_1_1 127.0.0.1", send(pool.client(vertx, settings, breakers, "b", null)));
+        assertEquals(2, breakers.openConnectionPools());
+        assertEquals("done", answerHeld(busy, 0));
+        pool.drain();
+        assertEquals(0, breakers.openConnectionPools());
+    }
+
     @org.junit.jupiter.api.Test
     void aHostThatLeavesTheClusterGivesBackItsPlaceUnderMaxConnectionPoolsForGood() throws Exception {
         ClusterManager m = ClusterManager.create(vertx, Map.of("local", staticCluster(server.actualPort())), Map.of());
