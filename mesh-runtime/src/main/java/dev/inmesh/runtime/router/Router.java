@@ -1589,7 +1589,7 @@ public final class Router {
             // a body too large drops the mirror
             body.owner(attempts, retry != RetryState.NONE || redirects, mirror != null, bufferLimit);
         }
-        attempts.start();
+        attempts.start(false);
         if (body == null || body.ended()) {
             // after the primary's attempt started: nothing of the copies delays it
             attempts.sendMirror(body == null ? req.body : body.mirroredBody());
@@ -2555,8 +2555,6 @@ public final class Router {
         boolean hedge;
         /** The attempts a per-try timeout left in flight beside a retry, oldest first; null until one is. */
         List<Hedged> hedges;
-        /** Whether the retry to come follows a per-try timeout (Envoy's {@code x-envoy-is-timeout-retry}). */
-        boolean timeoutRetry;
 
         Attempts(Exchange ex, Promise<RouterResponse> promise, Context ctx, RetryState retry, Duration perTry,
                  LbContext lb, Target target, VirtualHost vh, RouteAction action) {
@@ -2574,9 +2572,11 @@ public final class Router {
         /**
          * As Envoy's cluster: the host the request's stateful session names comes before the load balancer, on every
          * attempt; under {@code strict}, a session whose host cannot take the request gets none (503, UH).
+         *
+         * @param timeoutRetry this attempt is a retry that follows a per-try timeout
+         *     ({@code x-envoy-is-timeout-retry}), told per retry as Envoy's router tells its {@code doRetry}
          */
-
-        void start() {
+        void start(boolean timeoutRetry) {
             if (ex.done) {
                 return;
             }
@@ -3344,7 +3344,6 @@ public final class Router {
          * timeout, hedged or not (not an upstream's {@code max_stream_duration}, as Envoy's router tells it).
          */
         void scheduleRetry(boolean afterTimeout) {
-            timeoutRetry = afterTimeout;
             var st = stats(ex);
             if (st != null) {
                 st.retry(retry.rateLimitedBackOff());
@@ -3353,18 +3352,18 @@ public final class Router {
             generation++;
             backingOff = true;
             if (delay <= 0) {
-                ctx.runOnContext(v -> retryStart());
+                ctx.runOnContext(v -> retryStart(afterTimeout));
             } else {
-                backOffTimer = vertx.setTimer(delay, id -> retryStart());
+                backOffTimer = vertx.setTimer(delay, id -> retryStart(afterTimeout));
             }
         }
 
         /** A retry's attempt: an unexpected error must still answer, or the exchange would hang with its slots. */
-        void retryStart() {
+        void retryStart(boolean afterTimeout) {
             backingOff = false;
             backOffTimer = -1;
             try {
-                start();
+                start(afterTimeout);
             } catch (RuntimeException e) {
                 generation++;
                 cancelPerTry();

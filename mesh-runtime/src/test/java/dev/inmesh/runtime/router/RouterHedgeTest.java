@@ -229,6 +229,23 @@ class RouterHedgeTest {
         assertEquals("false", up.headers.get(2).get("x-envoy-is-timeout-retry"));
     }
 
+    /**
+     * Each retry carries its own {@code x-envoy-is-timeout-retry}, as Envoy's router passes it to each
+     * {@code doRetry}: the hedged first attempt's retriable 503, which comes while the timeout retry is in flight, is
+     * not retried (Envoy retries an upstream request once) and tells the next timeout retry nothing.
+     */
+    @Test
+    void aHedgedAttemptsRetriable503DoesNotChangeWhatTheNextTimeoutRetrySays() throws Exception {
+        Upstreams up = new Upstreams(new Answer(300, 503), new Answer(4000, 200), new Answer(0, 200));
+        var r = rig.call(rig.router(), get("/x"), routeToC("timeout: 10s, retry_policy: {retry_on: 5xx, "
+                + "num_retries: 2, per_try_timeout: 0.2s}, " + HEDGED, "", "include_is_timeout_retry_header: true"),
+                up.clusters);
+        assertEquals("attempt 2", r.body());
+        assertEquals(3, up.headers.size());
+        assertEquals("true", up.headers.get(1).get("x-envoy-is-timeout-retry"));
+        assertEquals("true", up.headers.get(2).get("x-envoy-is-timeout-retry"));
+    }
+
     /** A hedge is a retry after a per-try timeout too; without the virtual host's setting no attempt is told. */
     @Test
     void aHedgeSaysItFollowsAPerTryTimeoutOnlyWhenTheVirtualHostAsks() throws Exception {
