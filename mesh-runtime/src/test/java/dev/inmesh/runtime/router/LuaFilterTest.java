@@ -413,11 +413,8 @@ class LuaFilterTest {
     @Test
     void aRoutesScriptThatDoesNotCompileInAConfigBuiltInCodeIsRefusedWithItsRouteTable() {
         var vh = RouterRig.routeToC("").config().virtualHosts().get(0);
-        var overridden = new dev.inmesh.api.config.route.VirtualHost(vh.name(), vh.domains(), vh.routes(),
-                vh.retryPolicy(), vh.includeRequestAttemptCount(), vh.includeAttemptCountInResponse(), vh.headers(),
-                vh.fault(), vh.cors(), vh.perRequestBufferLimitBytes(), vh.rbac(), vh.localRateLimit(),
-                vh.rateLimits(), vh.vhRateLimits(), vh.statefulSession(), Map.of("my-lua",
-                        new dev.inmesh.api.config.route.LuaPerRoute(false, null, "function envoy_on_request(h")));
+        var overridden = vh.withLua(Map.of("my-lua",
+                new dev.inmesh.api.config.route.LuaPerRoute(false, null, "function envoy_on_request(h")));
         var e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
                 () -> RouteTable.compile(dev.inmesh.api.config.route.RouteConfiguration.of("r", List.of(overridden))));
         assertEquals("Lua filter my-lua: virtual host vh's LuaPerRoute source_code does not compile: "

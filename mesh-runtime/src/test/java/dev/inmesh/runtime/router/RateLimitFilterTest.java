@@ -57,8 +57,7 @@ class RateLimitFilterTest {
                 false, List.of(), null, include, false, null, List.of(), null, route);
         Route r = new Route("r", RouteMatch.prefix("/"), action, null, HeaderMutations.NONE, null, null, null, null,
                 null, routeOption);
-        VirtualHost v = new VirtualHost("v", List.of("*"), List.of(r), null, false, false, HeaderMutations.NONE,
-                null, null, null, null, null, vh, vhOption);
+        VirtualHost v = VirtualHost.of("v", List.of("*"), List.of(r)).withRateLimits(vh, vhOption);
         return sent(stage, v, r, new Routes.Req("svc", "/"), "10.0.0.1");
     }
 
@@ -75,8 +74,7 @@ class RateLimitFilterTest {
                 false, List.of(), null, false, false, null, List.of(), null, List.of(new RateLimit(0, "", actions)));
         Route r = new Route("r", RouteMatch.prefix("/"), action, null, HeaderMutations.NONE, null, null, null, null,
                 null, Map.of());
-        VirtualHost v = new VirtualHost("v", List.of("*"), List.of(r), null, false, false, HeaderMutations.NONE,
-                null, null, null, null, null, List.of(), Map.of());
+        VirtualHost v = VirtualHost.of("v", List.of("*"), List.of(r));
         return sent(0, v, r, request, peerIp);
     }
 

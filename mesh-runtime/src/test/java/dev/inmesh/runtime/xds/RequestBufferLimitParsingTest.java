@@ -70,8 +70,8 @@ class RequestBufferLimitParsingTest {
         RouteAction action = RouteAction.toCluster("c");
         assertThrows(IllegalArgumentException.class, () -> new Route("r", RouteMatch.prefix("/"), action, null,
                 HeaderMutations.NONE, null, null, -1L));
-        assertThrows(IllegalArgumentException.class, () -> new VirtualHost("vh", List.of("*"), List.of(), null,
-                false, false, HeaderMutations.NONE, null, null, 1L << 32));
+        assertThrows(IllegalArgumentException.class, () -> VirtualHost.of("vh", List.of("*"), List.of())
+                .withPerRequestBufferLimitBytes(1L << 32));
     }
 
     @Test

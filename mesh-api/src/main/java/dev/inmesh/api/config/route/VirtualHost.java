@@ -90,165 +90,46 @@ public record VirtualHost(String name, List<String> domains, List<Route> routes,
         filterConfigs = Checks.map(filterConfigs);
     }
 
-    /** A virtual host whose retries do not say whether they follow a per-try timeout. */
-    public VirtualHost(String name, List<String> domains, List<Route> routes, RetryPolicy retryPolicy,
-                       boolean includeRequestAttemptCount, boolean includeAttemptCountInResponse,
-                       HeaderMutations headers, FaultInjection fault, CorsPolicy cors,
-                       Long perRequestBufferLimitBytes, Map<String, Rbac> rbac,
-                       Map<String, LocalRateLimit> localRateLimit, List<RateLimit> rateLimits,
-                       Map<String, RateLimit.VhRateLimits> vhRateLimits,
-                       Map<String, StatefulSessionPerRoute> statefulSession, Map<String, LuaPerRoute> lua,
-                       Map<String, ExtAuthzPerRoute> extAuthz, Map<String, CompressorPerRoute> compressor,
-                       Map<String, FilterPerRoute> filterConfigs, HedgePolicy hedgePolicy) {
-        this(name, domains, routes, retryPolicy, includeRequestAttemptCount, includeAttemptCountInResponse, headers,
-                fault, cors, perRequestBufferLimitBytes, rbac, localRateLimit, rateLimits, vhRateLimits,
-                statefulSession, lua, extAuthz, compressor, filterConfigs, hedgePolicy, false);
-    }
-
-    /** A virtual host with no hedge policy. */
-    public VirtualHost(String name, List<String> domains, List<Route> routes, RetryPolicy retryPolicy,
-                       boolean includeRequestAttemptCount, boolean includeAttemptCountInResponse,
-                       HeaderMutations headers, FaultInjection fault, CorsPolicy cors,
-                       Long perRequestBufferLimitBytes, Map<String, Rbac> rbac,
-                       Map<String, LocalRateLimit> localRateLimit, List<RateLimit> rateLimits,
-                       Map<String, RateLimit.VhRateLimits> vhRateLimits,
-                       Map<String, StatefulSessionPerRoute> statefulSession, Map<String, LuaPerRoute> lua,
-                       Map<String, ExtAuthzPerRoute> extAuthz, Map<String, CompressorPerRoute> compressor,
-                       Map<String, FilterPerRoute> filterConfigs) {
-        this(name, domains, routes, retryPolicy, includeRequestAttemptCount, includeAttemptCountInResponse, headers,
-                fault, cors, perRequestBufferLimitBytes, rbac, localRateLimit, rateLimits, vhRateLimits,
-                statefulSession, lua, extAuthz, compressor, filterConfigs, null);
-    }
-
-    /** A virtual host with no buffer or header mutation filter config. */
-    public VirtualHost(String name, List<String> domains, List<Route> routes, RetryPolicy retryPolicy,
-                       boolean includeRequestAttemptCount, boolean includeAttemptCountInResponse,
-                       HeaderMutations headers, FaultInjection fault, CorsPolicy cors,
-                       Long perRequestBufferLimitBytes, Map<String, Rbac> rbac,
-                       Map<String, LocalRateLimit> localRateLimit, List<RateLimit> rateLimits,
-                       Map<String, RateLimit.VhRateLimits> vhRateLimits,
-                       Map<String, StatefulSessionPerRoute> statefulSession, Map<String, LuaPerRoute> lua,
-                       Map<String, ExtAuthzPerRoute> extAuthz, Map<String, CompressorPerRoute> compressor) {
-        this(name, domains, routes, retryPolicy, includeRequestAttemptCount, includeAttemptCountInResponse, headers,
-                fault, cors, perRequestBufferLimitBytes, rbac, localRateLimit, rateLimits, vhRateLimits,
-                statefulSession, lua, extAuthz, compressor, null);
-    }
-
-    /** A virtual host with no compressor filter override. */
-    public VirtualHost(String name, List<String> domains, List<Route> routes, RetryPolicy retryPolicy,
-                       boolean includeRequestAttemptCount, boolean includeAttemptCountInResponse,
-                       HeaderMutations headers, FaultInjection fault, CorsPolicy cors,
-                       Long perRequestBufferLimitBytes, Map<String, Rbac> rbac,
-                       Map<String, LocalRateLimit> localRateLimit, List<RateLimit> rateLimits,
-                       Map<String, RateLimit.VhRateLimits> vhRateLimits,
-                       Map<String, StatefulSessionPerRoute> statefulSession, Map<String, LuaPerRoute> lua,
-                       Map<String, ExtAuthzPerRoute> extAuthz) {
-        this(name, domains, routes, retryPolicy, includeRequestAttemptCount, includeAttemptCountInResponse, headers,
-                fault, cors, perRequestBufferLimitBytes, rbac, localRateLimit, rateLimits, vhRateLimits,
-                statefulSession, lua, extAuthz, null);
-    }
-
-    /** A virtual host with no external authorization filter override. */
-    public VirtualHost(String name, List<String> domains, List<Route> routes, RetryPolicy retryPolicy,
-                       boolean includeRequestAttemptCount, boolean includeAttemptCountInResponse,
-                       HeaderMutations headers, FaultInjection fault, CorsPolicy cors,
-                       Long perRequestBufferLimitBytes, Map<String, Rbac> rbac,
-                       Map<String, LocalRateLimit> localRateLimit, List<RateLimit> rateLimits,
-                       Map<String, RateLimit.VhRateLimits> vhRateLimits,
-                       Map<String, StatefulSessionPerRoute> statefulSession, Map<String, LuaPerRoute> lua) {
-        this(name, domains, routes, retryPolicy, includeRequestAttemptCount, includeAttemptCountInResponse, headers,
-                fault, cors, perRequestBufferLimitBytes, rbac, localRateLimit, rateLimits, vhRateLimits,
-                statefulSession, lua, null);
-    }
-
-    /** A virtual host with no Lua filter override. */
-    public VirtualHost(String name, List<String> domains, List<Route> routes, RetryPolicy retryPolicy,
-                       boolean includeRequestAttemptCount, boolean includeAttemptCountInResponse,
-                       HeaderMutations headers, FaultInjection fault, CorsPolicy cors,
-                       Long perRequestBufferLimitBytes, Map<String, Rbac> rbac,
-                       Map<String, LocalRateLimit> localRateLimit, List<RateLimit> rateLimits,
-                       Map<String, RateLimit.VhRateLimits> vhRateLimits,
-                       Map<String, StatefulSessionPerRoute> statefulSession) {
-        this(name, domains, routes, retryPolicy, includeRequestAttemptCount, includeAttemptCountInResponse, headers,
-                fault, cors, perRequestBufferLimitBytes, rbac, localRateLimit, rateLimits, vhRateLimits,
-                statefulSession, null);
-    }
-
-    /** A virtual host with no stateful session config of its own. */
-    public VirtualHost(String name, List<String> domains, List<Route> routes, RetryPolicy retryPolicy,
-                       boolean includeRequestAttemptCount, boolean includeAttemptCountInResponse,
-                       HeaderMutations headers, FaultInjection fault, CorsPolicy cors,
-                       Long perRequestBufferLimitBytes, Map<String, Rbac> rbac,
-                       Map<String, LocalRateLimit> localRateLimit, List<RateLimit> rateLimits,
-                       Map<String, RateLimit.VhRateLimits> vhRateLimits) {
-        this(name, domains, routes, retryPolicy, includeRequestAttemptCount, includeAttemptCountInResponse, headers,
-                fault, cors, perRequestBufferLimitBytes, rbac, localRateLimit, rateLimits, vhRateLimits, null);
-    }
-
-    /** A virtual host with no {@code RateLimitPerRoute}. */
-    public VirtualHost(String name, List<String> domains, List<Route> routes, RetryPolicy retryPolicy,
-                       boolean includeRequestAttemptCount, boolean includeAttemptCountInResponse,
-                       HeaderMutations headers, FaultInjection fault, CorsPolicy cors,
-                       Long perRequestBufferLimitBytes, Map<String, Rbac> rbac,
-                       Map<String, LocalRateLimit> localRateLimit, List<RateLimit> rateLimits) {
-        this(name, domains, routes, retryPolicy, includeRequestAttemptCount, includeAttemptCountInResponse, headers,
-                fault, cors, perRequestBufferLimitBytes, rbac, localRateLimit, rateLimits, null);
-    }
-
-    /** A virtual host with no {@code rate_limits}. */
-    public VirtualHost(String name, List<String> domains, List<Route> routes, RetryPolicy retryPolicy,
-                       boolean includeRequestAttemptCount, boolean includeAttemptCountInResponse,
-                       HeaderMutations headers, FaultInjection fault, CorsPolicy cors,
-                       Long perRequestBufferLimitBytes, Map<String, Rbac> rbac,
-                       Map<String, LocalRateLimit> localRateLimit) {
-        this(name, domains, routes, retryPolicy, includeRequestAttemptCount, includeAttemptCountInResponse, headers,
-                fault, cors, perRequestBufferLimitBytes, rbac, localRateLimit, null);
-    }
-
-    /** A virtual host with no local rate limit config of its own. */
-    public VirtualHost(String name, List<String> domains, List<Route> routes, RetryPolicy retryPolicy,
-                       boolean includeRequestAttemptCount, boolean includeAttemptCountInResponse,
-                       HeaderMutations headers, FaultInjection fault, CorsPolicy cors,
-                       Long perRequestBufferLimitBytes, Map<String, Rbac> rbac) {
-        this(name, domains, routes, retryPolicy, includeRequestAttemptCount, includeAttemptCountInResponse, headers,
-                fault, cors, perRequestBufferLimitBytes, rbac, null);
-    }
-
-    /** A virtual host with no RBAC config of its own. */
-    public VirtualHost(String name, List<String> domains, List<Route> routes, RetryPolicy retryPolicy,
-                       boolean includeRequestAttemptCount, boolean includeAttemptCountInResponse,
-                       HeaderMutations headers, FaultInjection fault, CorsPolicy cors,
-                       Long perRequestBufferLimitBytes) {
-        this(name, domains, routes, retryPolicy, includeRequestAttemptCount, includeAttemptCountInResponse, headers,
-                fault, cors, perRequestBufferLimitBytes, null, null);
-    }
-
-    /** A virtual host with no request buffer limit of its own. */
-    public VirtualHost(String name, List<String> domains, List<Route> routes, RetryPolicy retryPolicy,
-                       boolean includeRequestAttemptCount, boolean includeAttemptCountInResponse,
-                       HeaderMutations headers, FaultInjection fault, CorsPolicy cors) {
-        this(name, domains, routes, retryPolicy, includeRequestAttemptCount, includeAttemptCountInResponse, headers,
-                fault, cors, null);
-    }
-
-    /** A virtual host with no CORS policy of its own. */
-    public VirtualHost(String name, List<String> domains, List<Route> routes, RetryPolicy retryPolicy,
-                       boolean includeRequestAttemptCount, boolean includeAttemptCountInResponse,
-                       HeaderMutations headers, FaultInjection fault) {
-        this(name, domains, routes, retryPolicy, includeRequestAttemptCount, includeAttemptCountInResponse, headers,
-                fault, null);
-    }
-
-    /** A virtual host with no fault filter config or CORS policy of its own. */
-    public VirtualHost(String name, List<String> domains, List<Route> routes, RetryPolicy retryPolicy,
-                       boolean includeRequestAttemptCount, boolean includeAttemptCountInResponse,
-                       HeaderMutations headers) {
-        this(name, domains, routes, retryPolicy, includeRequestAttemptCount, includeAttemptCountInResponse, headers,
-                null, null);
-    }
-
-    /** A virtual host with just domains and routes. */
+    /**
+     * A virtual host with just domains and routes: no retry policy, hedge policy, header mutations, buffer limit or
+     * per-filter config of its own, and no attempt count headers, which is what Envoy does when those fields are
+     * unset.
+     */
     public static VirtualHost of(String name, List<String> domains, List<Route> routes) {
-        return new VirtualHost(name, domains, routes, null, false, false, HeaderMutations.NONE);
+        return new VirtualHost(name, domains, routes, null, false, false, HeaderMutations.NONE, null, null, null,
+                null, null, null, null, null, null, null, null, null, null, false);
+    }
+
+    /**
+     * This virtual host with {@code per_request_buffer_limit_bytes} set; null (the default) leaves the limit to the
+     * routes and the listener.
+     */
+    public VirtualHost withPerRequestBufferLimitBytes(Long limit) {
+        return new VirtualHost(name, domains, routes, retryPolicy, includeRequestAttemptCount,
+                includeAttemptCountInResponse, headers, fault, cors, limit, rbac, localRateLimit, rateLimits,
+                vhRateLimits, statefulSession, lua, extAuthz, compressor, filterConfigs, hedgePolicy,
+                includeIsTimeoutRetryHeader);
+    }
+
+    /**
+     * This virtual host with the global rate limit filter's {@code rate_limits} and the filters' {@code vh_rate_limits}
+     * options; empty (the default) sends no descriptors of the virtual host's own.
+     */
+    public VirtualHost withRateLimits(List<RateLimit> limits, Map<String, RateLimit.VhRateLimits> vhOptions) {
+        return new VirtualHost(name, domains, routes, retryPolicy, includeRequestAttemptCount,
+                includeAttemptCountInResponse, headers, fault, cors, perRequestBufferLimitBytes, rbac, localRateLimit,
+                limits, vhOptions, statefulSession, lua, extAuthz, compressor, filterConfigs, hedgePolicy,
+                includeIsTimeoutRetryHeader);
+    }
+
+    /**
+     * This virtual host with the Lua filters' overrides ({@code LuaPerRoute}) by filter name; empty (the default)
+     * leaves each route's Lua filters as the connection manager configures them.
+     */
+    public VirtualHost withLua(Map<String, LuaPerRoute> overrides) {
+        return new VirtualHost(name, domains, routes, retryPolicy, includeRequestAttemptCount,
+                includeAttemptCountInResponse, headers, fault, cors, perRequestBufferLimitBytes, rbac, localRateLimit,
+                rateLimits, vhRateLimits, statefulSession, overrides, extAuthz, compressor, filterConfigs, hedgePolicy,
+                includeIsTimeoutRetryHeader);
     }
 }
