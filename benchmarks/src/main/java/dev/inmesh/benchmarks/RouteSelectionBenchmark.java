@@ -98,10 +98,10 @@ public class RouteSelectionBenchmark {
                 routes.add(Route.of(RouteMatch.prefix("/api/v" + r + "/"), RouteAction.toCluster("outbound|9080|v" + r
                         + "|" + fqdn)));
             }
-            routes.add(new Route("jason", new RouteMatch(new PathMatcher.Prefix("/"), true,
+            routes.add(Route.of(new RouteMatch(new PathMatcher.Prefix("/"), true,
                     List.of(new HeaderMatcher("end-user", new HeaderMatcher.Value(new StringMatcher.Exact("jason",
                             false)), false, false)), List.of(), null, false),
-                    RouteAction.toCluster("outbound|9080|v2|" + fqdn), null, HeaderMutations.NONE));
+                    RouteAction.toCluster("outbound|9080|v2|" + fqdn)).withName("jason"));
             routes.add(Route.of(RouteMatch.prefix("/"), RouteAction.toCluster("outbound|9080||" + fqdn)));
             vhs.add(VirtualHost.of(fqdn + ":9080", domains, routes));
         }

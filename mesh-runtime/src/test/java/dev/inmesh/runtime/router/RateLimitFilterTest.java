@@ -2,7 +2,6 @@ package dev.inmesh.runtime.router;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import dev.inmesh.api.config.core.HeaderMutations;
 import dev.inmesh.api.config.core.HeaderValueOption;
 import dev.inmesh.api.config.core.HeaderValueOption.AppendAction;
 import dev.inmesh.api.config.ratelimit.GlobalRateLimit;
@@ -55,8 +54,7 @@ class RateLimitFilterTest {
                                      Map<String, RateLimit.VhRateLimits> vhOption) {
         RouteAction action = new RouteAction(new ClusterSpecifier.Named("c"), null, null, null, null, null, null,
                 false, List.of(), null, include, false, null, List.of(), null, route);
-        Route r = new Route("r", RouteMatch.prefix("/"), action, null, HeaderMutations.NONE, null, null, null, null,
-                null, routeOption);
+        Route r = Route.of(RouteMatch.prefix("/"), action).withName("r").withVhRateLimits(routeOption);
         VirtualHost v = VirtualHost.of("v", List.of("*"), List.of(r)).withRateLimits(vh, vhOption);
         return sent(stage, v, r, new Routes.Req("svc", "/"), "10.0.0.1");
     }
@@ -72,8 +70,7 @@ class RateLimitFilterTest {
     private static List<String> sent(List<RateLimit.Action> actions, Routes.Req request, String peerIp) {
         RouteAction action = new RouteAction(new ClusterSpecifier.Named("c"), null, null, null, null, null, null,
                 false, List.of(), null, false, false, null, List.of(), null, List.of(new RateLimit(0, "", actions)));
-        Route r = new Route("r", RouteMatch.prefix("/"), action, null, HeaderMutations.NONE, null, null, null, null,
-                null, Map.of());
+        Route r = Route.of(RouteMatch.prefix("/"), action).withName("r");
         VirtualHost v = VirtualHost.of("v", List.of("*"), List.of(r));
         return sent(0, v, r, request, peerIp);
     }

@@ -4,7 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
-import dev.inmesh.api.config.core.HeaderMutations;
 import dev.inmesh.api.config.listener.Listener;
 import dev.inmesh.api.config.route.Route;
 import dev.inmesh.api.config.route.RouteAction;
@@ -68,8 +67,8 @@ class RequestBufferLimitParsingTest {
     @Test
     void aRouteAndAVirtualHostRefuseALimitOutsideAUint32() {
         RouteAction action = RouteAction.toCluster("c");
-        assertThrows(IllegalArgumentException.class, () -> new Route("r", RouteMatch.prefix("/"), action, null,
-                HeaderMutations.NONE, null, null, -1L));
+        assertThrows(IllegalArgumentException.class, () -> Route.of(RouteMatch.prefix("/"), action)
+                .withPerRequestBufferLimitBytes(-1L));
         assertThrows(IllegalArgumentException.class, () -> VirtualHost.of("vh", List.of("*"), List.of())
                 .withPerRequestBufferLimitBytes(1L << 32));
     }

@@ -63,91 +63,36 @@ public record Route(String name, RouteMatch match, Action action, String decorat
         filterConfigs = Checks.map(filterConfigs);
     }
 
-    /** A route with no buffer or header mutation filter config of its own. */
-    public Route(String name, RouteMatch match, Action action, String decorator, HeaderMutations headers,
-                 FaultInjection fault, CorsPolicy cors, Long perRequestBufferLimitBytes, Map<String, Rbac> rbac,
-                 Map<String, LocalRateLimit> localRateLimit, Map<String, RateLimit.VhRateLimits> vhRateLimits,
-                 Map<String, StatefulSessionPerRoute> statefulSession, Map<String, LuaPerRoute> lua,
-                 Map<String, ExtAuthzPerRoute> extAuthz, Map<String, CompressorPerRoute> compressor) {
-        this(name, match, action, decorator, headers, fault, cors, perRequestBufferLimitBytes, rbac, localRateLimit,
-                vhRateLimits, statefulSession, lua, extAuthz, compressor, null);
-    }
-
-    /** A route with no compressor filter override of its own. */
-    public Route(String name, RouteMatch match, Action action, String decorator, HeaderMutations headers,
-                 FaultInjection fault, CorsPolicy cors, Long perRequestBufferLimitBytes, Map<String, Rbac> rbac,
-                 Map<String, LocalRateLimit> localRateLimit, Map<String, RateLimit.VhRateLimits> vhRateLimits,
-                 Map<String, StatefulSessionPerRoute> statefulSession, Map<String, LuaPerRoute> lua,
-                 Map<String, ExtAuthzPerRoute> extAuthz) {
-        this(name, match, action, decorator, headers, fault, cors, perRequestBufferLimitBytes, rbac, localRateLimit,
-                vhRateLimits, statefulSession, lua, extAuthz, null);
-    }
-
-    /** A route with no external authorization filter override of its own. */
-    public Route(String name, RouteMatch match, Action action, String decorator, HeaderMutations headers,
-                 FaultInjection fault, CorsPolicy cors, Long perRequestBufferLimitBytes, Map<String, Rbac> rbac,
-                 Map<String, LocalRateLimit> localRateLimit, Map<String, RateLimit.VhRateLimits> vhRateLimits,
-                 Map<String, StatefulSessionPerRoute> statefulSession, Map<String, LuaPerRoute> lua) {
-        this(name, match, action, decorator, headers, fault, cors, perRequestBufferLimitBytes, rbac, localRateLimit,
-                vhRateLimits, statefulSession, lua, null);
-    }
-
-    /** A route with no Lua filter override of its own. */
-    public Route(String name, RouteMatch match, Action action, String decorator, HeaderMutations headers,
-                 FaultInjection fault, CorsPolicy cors, Long perRequestBufferLimitBytes, Map<String, Rbac> rbac,
-                 Map<String, LocalRateLimit> localRateLimit, Map<String, RateLimit.VhRateLimits> vhRateLimits,
-                 Map<String, StatefulSessionPerRoute> statefulSession) {
-        this(name, match, action, decorator, headers, fault, cors, perRequestBufferLimitBytes, rbac, localRateLimit,
-                vhRateLimits, statefulSession, null);
-    }
-
-    /** A route with no stateful session config of its own. */
-    public Route(String name, RouteMatch match, Action action, String decorator, HeaderMutations headers,
-                 FaultInjection fault, CorsPolicy cors, Long perRequestBufferLimitBytes, Map<String, Rbac> rbac,
-                 Map<String, LocalRateLimit> localRateLimit, Map<String, RateLimit.VhRateLimits> vhRateLimits) {
-        this(name, match, action, decorator, headers, fault, cors, perRequestBufferLimitBytes, rbac, localRateLimit,
-                vhRateLimits, null);
-    }
-
-    /** A route with neither a {@code RateLimitPerRoute} nor a stateful session config of its own. */
-    public Route(String name, RouteMatch match, Action action, String decorator, HeaderMutations headers,
-                 FaultInjection fault, CorsPolicy cors, Long perRequestBufferLimitBytes, Map<String, Rbac> rbac,
-                 Map<String, LocalRateLimit> localRateLimit) {
-        this(name, match, action, decorator, headers, fault, cors, perRequestBufferLimitBytes, rbac, localRateLimit,
-                null);
-    }
-
-    /** A route with no local rate limit config of its own. */
-    public Route(String name, RouteMatch match, Action action, String decorator, HeaderMutations headers,
-                 FaultInjection fault, CorsPolicy cors, Long perRequestBufferLimitBytes, Map<String, Rbac> rbac) {
-        this(name, match, action, decorator, headers, fault, cors, perRequestBufferLimitBytes, rbac, null);
-    }
-
-    /** A route with no RBAC config of its own. */
-    public Route(String name, RouteMatch match, Action action, String decorator, HeaderMutations headers,
-                 FaultInjection fault, CorsPolicy cors, Long perRequestBufferLimitBytes) {
-        this(name, match, action, decorator, headers, fault, cors, perRequestBufferLimitBytes, null, null);
-    }
-
-    /** A route with no request buffer limit of its own. */
-    public Route(String name, RouteMatch match, Action action, String decorator, HeaderMutations headers,
-                 FaultInjection fault, CorsPolicy cors) {
-        this(name, match, action, decorator, headers, fault, cors, null);
-    }
-
-    /** A route with no CORS policy of its own. */
-    public Route(String name, RouteMatch match, Action action, String decorator, HeaderMutations headers,
-                 FaultInjection fault) {
-        this(name, match, action, decorator, headers, fault, null);
-    }
-
-    /** A route with no fault filter config or CORS policy of its own. */
-    public Route(String name, RouteMatch match, Action action, String decorator, HeaderMutations headers) {
-        this(name, match, action, decorator, headers, null, null);
-    }
-
-    /** A route with no name, decorator or header mutations. */
+    /**
+     * A route with no name, decorator, header mutations, buffer limit or per-filter config of its own: what Envoy
+     * makes of a route that sets only {@code match} and an action.
+     */
     public static Route of(RouteMatch match, Action action) {
-        return new Route("", match, action, null, HeaderMutations.NONE);
+        return new Route("", match, action, null, HeaderMutations.NONE, null, null, null, null, null, null, null,
+                null, null, null, null);
+    }
+
+    /** This route with a name; empty (the default) for a route that has none, as Envoy allows. */
+    public Route withName(String routeName) {
+        return new Route(routeName, match, action, decorator, headers, fault, cors, perRequestBufferLimitBytes, rbac,
+                localRateLimit, vhRateLimits, statefulSession, lua, extAuthz, compressor, filterConfigs);
+    }
+
+    /**
+     * This route with {@code per_request_buffer_limit_bytes} set; null (the default) leaves the limit to the virtual
+     * host and the listener.
+     */
+    public Route withPerRequestBufferLimitBytes(Long limit) {
+        return new Route(name, match, action, decorator, headers, fault, cors, limit, rbac, localRateLimit,
+                vhRateLimits, statefulSession, lua, extAuthz, compressor, filterConfigs);
+    }
+
+    /**
+     * This route with the global rate limit filters' {@code vh_rate_limits} options by filter name; empty (the
+     * default) leaves them to the virtual host's.
+     */
+    public Route withVhRateLimits(Map<String, RateLimit.VhRateLimits> options) {
+        return new Route(name, match, action, decorator, headers, fault, cors, perRequestBufferLimitBytes, rbac,
+                localRateLimit, options, statefulSession, lua, extAuthz, compressor, filterConfigs);
     }
 }
