@@ -216,8 +216,8 @@ public final class OutboundRouting {
 
     /** The same, its route hashing the request's source IP when {@code hashSourceIp}. */
     private static RouteTable table(String name, ClusterSpecifier cluster, boolean hashSourceIp) {
-        RouteAction action = new RouteAction(cluster, Duration.ZERO, null, null, null, null, null, false,
-                hashSourceIp ? List.of(new HashPolicy.SourceIp(false)) : List.of(), null, false);
+        RouteAction action = RouteAction.to(cluster).withTimeout(Duration.ZERO)
+                .withHashPolicies(hashSourceIp ? List.of(new HashPolicy.SourceIp(false)) : List.of());
         return RouteTable.compile(RouteConfiguration.of(name, List.of(VirtualHost.of(name, List.of("*"),
                 List.of(Route.of(RouteMatch.prefix("/"), action))))));
     }

@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import dev.inmesh.api.config.core.HeaderValueOption;
 import dev.inmesh.api.config.core.HeaderValueOption.AppendAction;
 import dev.inmesh.api.config.ratelimit.GlobalRateLimit;
-import dev.inmesh.api.config.route.ClusterSpecifier;
 import dev.inmesh.api.config.route.RateLimit;
 import dev.inmesh.api.config.route.Route;
 import dev.inmesh.api.config.route.RouteAction;
@@ -52,8 +51,7 @@ class RateLimitFilterTest {
     private static List<String> sent(int stage, List<RateLimit> route, boolean include, List<RateLimit> vh,
                                      Map<String, RateLimit.VhRateLimits> routeOption,
                                      Map<String, RateLimit.VhRateLimits> vhOption) {
-        RouteAction action = new RouteAction(new ClusterSpecifier.Named("c"), null, null, null, null, null, null,
-                false, List.of(), null, include, false, null, List.of(), null, route);
+        RouteAction action = RouteAction.toCluster("c").withRateLimits(route, include);
         Route r = Route.of(RouteMatch.prefix("/"), action).withName("r").withVhRateLimits(routeOption);
         VirtualHost v = VirtualHost.of("v", List.of("*"), List.of(r)).withRateLimits(vh, vhOption);
         return sent(stage, v, r, new Routes.Req("svc", "/"), "10.0.0.1");
@@ -68,8 +66,7 @@ class RateLimitFilterTest {
 
     /** The descriptors of {@code request} from {@code peerIp} on a route whose only entry has {@code actions}. */
     private static List<String> sent(List<RateLimit.Action> actions, Routes.Req request, String peerIp) {
-        RouteAction action = new RouteAction(new ClusterSpecifier.Named("c"), null, null, null, null, null, null,
-                false, List.of(), null, false, false, null, List.of(), null, List.of(new RateLimit(0, "", actions)));
+        RouteAction action = RouteAction.toCluster("c").withRateLimits(List.of(new RateLimit(0, "", actions)), false);
         Route r = Route.of(RouteMatch.prefix("/"), action).withName("r");
         VirtualHost v = VirtualHost.of("v", List.of("*"), List.of(r));
         return sent(0, v, r, request, peerIp);

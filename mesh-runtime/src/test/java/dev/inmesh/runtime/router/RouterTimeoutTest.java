@@ -14,7 +14,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.github.tomakehurst.wiremock.WireMockServer;
-import dev.inmesh.api.config.route.ClusterSpecifier;
 import dev.inmesh.api.config.route.RouteAction;
 import dev.inmesh.runtime.stats.MeshMetrics;
 import dev.inmesh.runtime.stats.ResponseFlag;
@@ -540,8 +539,8 @@ class RouterTimeoutTest {
 
     @Test
     void theOffsetIsTakenOffTheCappedDeadlineAsEnvoysConnectionManagerTakesIt() {
-        RouteAction a = new RouteAction(new ClusterSpecifier.Named("c"), null, null, null, null, null, null, false,
-                List.of(), Duration.ofSeconds(5), false, true, Duration.ofSeconds(1));
+        RouteAction a = RouteAction.toCluster("c").withMaxStreamDuration(Duration.ofSeconds(5),
+                Duration.ofSeconds(1));
         String grpc = "application/grpc";
         assertEquals(Duration.ofMillis(1500), Router.maxStreamDuration(a, get("/", "content-type", grpc,
                 "grpc-timeout", "2500m")));

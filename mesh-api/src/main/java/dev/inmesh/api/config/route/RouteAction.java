@@ -77,114 +77,59 @@ public record RouteAction(ClusterSpecifier cluster, Duration timeout, Duration i
                 "cluster_not_found_response_code", clusterNotFoundStatus, "503, 404 or 500");
     }
 
-    /** A route action with no hedge policy of its own (its virtual host's applies). */
-    public RouteAction(ClusterSpecifier cluster, Duration timeout, Duration idleTimeout, RetryPolicy retryPolicy,
-                       String prefixRewrite, RegexRewrite regexRewrite, String hostRewriteLiteral,
-                       boolean autoHostRewrite, List<HashPolicy> hashPolicies, Duration maxGrpcTimeout,
-                       boolean includeVhRateLimits, boolean maxStreamDuration, Duration grpcTimeoutHeaderOffset,
-                       List<RequestMirrorPolicy> requestMirrorPolicies, Duration streamDuration,
-                       List<RateLimit> rateLimits, int clusterNotFoundStatus, String hostRewriteHeader,
-                       RegexRewrite hostRewritePathRegex, boolean appendXForwardedHost,
-                       InternalRedirectPolicy internalRedirectPolicy) {
-        this(cluster, timeout, idleTimeout, retryPolicy, prefixRewrite, regexRewrite, hostRewriteLiteral,
-                autoHostRewrite, hashPolicies, maxGrpcTimeout, includeVhRateLimits, maxStreamDuration,
-                grpcTimeoutHeaderOffset, requestMirrorPolicies, streamDuration, rateLimits, clusterNotFoundStatus,
-                hostRewriteHeader, hostRewritePathRegex, appendXForwardedHost, internalRedirectPolicy, null);
+    /**
+     * Forward to {@code cluster} with Envoy's defaults: the 15 s route timeout, no rewrites, hashing, mirrors, rate
+     * limits, redirects or policies of its own (the virtual host's apply), and 503 when the cluster does not exist.
+     */
+    public static RouteAction to(ClusterSpecifier cluster) {
+        return new RouteAction(cluster, null, null, null, null, null, null, false, List.of(), null, false, false, null,
+                List.of(), null, List.of(), 0, null, null, false, null, null);
     }
 
-    /** A route action that follows no upstream redirect itself. */
-    public RouteAction(ClusterSpecifier cluster, Duration timeout, Duration idleTimeout, RetryPolicy retryPolicy,
-                       String prefixRewrite, RegexRewrite regexRewrite, String hostRewriteLiteral,
-                       boolean autoHostRewrite, List<HashPolicy> hashPolicies, Duration maxGrpcTimeout,
-                       boolean includeVhRateLimits, boolean maxStreamDuration, Duration grpcTimeoutHeaderOffset,
-                       List<RequestMirrorPolicy> requestMirrorPolicies, Duration streamDuration,
-                       List<RateLimit> rateLimits, int clusterNotFoundStatus, String hostRewriteHeader,
-                       RegexRewrite hostRewritePathRegex, boolean appendXForwardedHost) {
-        this(cluster, timeout, idleTimeout, retryPolicy, prefixRewrite, regexRewrite, hostRewriteLiteral,
-                autoHostRewrite, hashPolicies, maxGrpcTimeout, includeVhRateLimits, maxStreamDuration,
-                grpcTimeoutHeaderOffset, requestMirrorPolicies, streamDuration, rateLimits, clusterNotFoundStatus,
-                hostRewriteHeader, hostRewritePathRegex, appendXForwardedHost, null);
-    }
-
-    /** A route action that rewrites the Host by neither a header nor the path. */
-    public RouteAction(ClusterSpecifier cluster, Duration timeout, Duration idleTimeout, RetryPolicy retryPolicy,
-                       String prefixRewrite, RegexRewrite regexRewrite, String hostRewriteLiteral,
-                       boolean autoHostRewrite, List<HashPolicy> hashPolicies, Duration maxGrpcTimeout,
-                       boolean includeVhRateLimits, boolean maxStreamDuration, Duration grpcTimeoutHeaderOffset,
-                       List<RequestMirrorPolicy> requestMirrorPolicies, Duration streamDuration,
-                       List<RateLimit> rateLimits, int clusterNotFoundStatus) {
-        this(cluster, timeout, idleTimeout, retryPolicy, prefixRewrite, regexRewrite, hostRewriteLiteral,
-                autoHostRewrite, hashPolicies, maxGrpcTimeout, includeVhRateLimits, maxStreamDuration,
-                grpcTimeoutHeaderOffset, requestMirrorPolicies, streamDuration, rateLimits, clusterNotFoundStatus,
-                null, null, false);
-    }
-
-    /** A route action answering 503 for a cluster that does not exist (Envoy's default). */
-    public RouteAction(ClusterSpecifier cluster, Duration timeout, Duration idleTimeout, RetryPolicy retryPolicy,
-                       String prefixRewrite, RegexRewrite regexRewrite, String hostRewriteLiteral,
-                       boolean autoHostRewrite, List<HashPolicy> hashPolicies, Duration maxGrpcTimeout,
-                       boolean includeVhRateLimits, boolean maxStreamDuration, Duration grpcTimeoutHeaderOffset,
-                       List<RequestMirrorPolicy> requestMirrorPolicies, Duration streamDuration,
-                       List<RateLimit> rateLimits) {
-        this(cluster, timeout, idleTimeout, retryPolicy, prefixRewrite, regexRewrite, hostRewriteLiteral,
-                autoHostRewrite, hashPolicies, maxGrpcTimeout, includeVhRateLimits, maxStreamDuration,
-                grpcTimeoutHeaderOffset, requestMirrorPolicies, streamDuration, rateLimits, 503);
-    }
-
-    /** A route action without {@code rate_limits}. */
-    public RouteAction(ClusterSpecifier cluster, Duration timeout, Duration idleTimeout, RetryPolicy retryPolicy,
-                       String prefixRewrite, RegexRewrite regexRewrite, String hostRewriteLiteral,
-                       boolean autoHostRewrite, List<HashPolicy> hashPolicies, Duration maxGrpcTimeout,
-                       boolean includeVhRateLimits, boolean maxStreamDuration, Duration grpcTimeoutHeaderOffset,
-                       List<RequestMirrorPolicy> requestMirrorPolicies, Duration streamDuration) {
-        this(cluster, timeout, idleTimeout, retryPolicy, prefixRewrite, regexRewrite, hostRewriteLiteral,
-                autoHostRewrite, hashPolicies, maxGrpcTimeout, includeVhRateLimits, maxStreamDuration,
-                grpcTimeoutHeaderOffset, requestMirrorPolicies, streamDuration, null);
-    }
-
-    /** A route action without {@code max_stream_duration.max_stream_duration}. */
-    public RouteAction(ClusterSpecifier cluster, Duration timeout, Duration idleTimeout, RetryPolicy retryPolicy,
-                       String prefixRewrite, RegexRewrite regexRewrite, String hostRewriteLiteral,
-                       boolean autoHostRewrite, List<HashPolicy> hashPolicies, Duration maxGrpcTimeout,
-                       boolean includeVhRateLimits, boolean maxStreamDuration, Duration grpcTimeoutHeaderOffset,
-                       List<RequestMirrorPolicy> requestMirrorPolicies) {
-        this(cluster, timeout, idleTimeout, retryPolicy, prefixRewrite, regexRewrite, hostRewriteLiteral,
-                autoHostRewrite, hashPolicies, maxGrpcTimeout, includeVhRateLimits, maxStreamDuration,
-                grpcTimeoutHeaderOffset, requestMirrorPolicies, null);
-    }
-
-    /** A route action without {@code request_mirror_policies}. */
-    public RouteAction(ClusterSpecifier cluster, Duration timeout, Duration idleTimeout, RetryPolicy retryPolicy,
-                       String prefixRewrite, RegexRewrite regexRewrite, String hostRewriteLiteral,
-                       boolean autoHostRewrite, List<HashPolicy> hashPolicies, Duration maxGrpcTimeout,
-                       boolean includeVhRateLimits, boolean maxStreamDuration, Duration grpcTimeoutHeaderOffset) {
-        this(cluster, timeout, idleTimeout, retryPolicy, prefixRewrite, regexRewrite, hostRewriteLiteral,
-                autoHostRewrite, hashPolicies, maxGrpcTimeout, includeVhRateLimits, maxStreamDuration,
-                grpcTimeoutHeaderOffset, List.of());
-    }
-
-    /** A route action without {@code max_stream_duration.grpc_timeout_header_offset}. */
-    public RouteAction(ClusterSpecifier cluster, Duration timeout, Duration idleTimeout, RetryPolicy retryPolicy,
-                       String prefixRewrite, RegexRewrite regexRewrite, String hostRewriteLiteral,
-                       boolean autoHostRewrite, List<HashPolicy> hashPolicies, Duration maxGrpcTimeout,
-                       boolean includeVhRateLimits, boolean maxStreamDuration) {
-        this(cluster, timeout, idleTimeout, retryPolicy, prefixRewrite, regexRewrite, hostRewriteLiteral,
-                autoHostRewrite, hashPolicies, maxGrpcTimeout, includeVhRateLimits, maxStreamDuration, null,
-                List.of());
-    }
-
-    /** A route action without {@code max_stream_duration}. */
-    public RouteAction(ClusterSpecifier cluster, Duration timeout, Duration idleTimeout, RetryPolicy retryPolicy,
-                       String prefixRewrite, RegexRewrite regexRewrite, String hostRewriteLiteral,
-                       boolean autoHostRewrite, List<HashPolicy> hashPolicies, Duration maxGrpcTimeout,
-                       boolean includeVhRateLimits) {
-        this(cluster, timeout, idleTimeout, retryPolicy, prefixRewrite, regexRewrite, hostRewriteLiteral,
-                autoHostRewrite, hashPolicies, maxGrpcTimeout, includeVhRateLimits, false, null, List.of());
-    }
-
-    /** Forward to one cluster with Envoy's defaults. */
+    /** Forward to one named cluster with Envoy's defaults, as {@link #to(ClusterSpecifier)}. */
     public static RouteAction toCluster(String cluster) {
-        return new RouteAction(new ClusterSpecifier.Named(cluster), null, null, null, null, null, null, false,
-                List.of(), null, false);
+        return to(new ClusterSpecifier.Named(cluster));
+    }
+
+    /** This action with a route timeout; null means Envoy's 15 s default, {@link Duration#ZERO} none. */
+    public RouteAction withTimeout(Duration routeTimeout) {
+        return new RouteAction(cluster, routeTimeout, idleTimeout, retryPolicy, prefixRewrite, regexRewrite,
+                hostRewriteLiteral, autoHostRewrite, hashPolicies, maxGrpcTimeout, includeVhRateLimits,
+                maxStreamDuration, grpcTimeoutHeaderOffset, requestMirrorPolicies, streamDuration, rateLimits,
+                clusterNotFoundStatus, hostRewriteHeader, hostRewritePathRegex, appendXForwardedHost,
+                internalRedirectPolicy, hedgePolicy);
+    }
+
+    /** This action with hash policies for consistent-hash load balancers; empty (the default) hashes nothing. */
+    public RouteAction withHashPolicies(List<HashPolicy> policies) {
+        return new RouteAction(cluster, timeout, idleTimeout, retryPolicy, prefixRewrite, regexRewrite,
+                hostRewriteLiteral, autoHostRewrite, policies, maxGrpcTimeout, includeVhRateLimits,
+                maxStreamDuration, grpcTimeoutHeaderOffset, requestMirrorPolicies, streamDuration, rateLimits,
+                clusterNotFoundStatus, hostRewriteHeader, hostRewritePathRegex, appendXForwardedHost,
+                internalRedirectPolicy, hedgePolicy);
+    }
+
+    /**
+     * This action with the global rate limit filter's {@code rate_limits} and {@code include_vh_rate_limits}; by
+     * default it has none, and its virtual host's are sent only then.
+     */
+    public RouteAction withRateLimits(List<RateLimit> limits, boolean includeVhLimits) {
+        return new RouteAction(cluster, timeout, idleTimeout, retryPolicy, prefixRewrite, regexRewrite,
+                hostRewriteLiteral, autoHostRewrite, hashPolicies, maxGrpcTimeout, includeVhLimits,
+                maxStreamDuration, grpcTimeoutHeaderOffset, requestMirrorPolicies, streamDuration, limits,
+                clusterNotFoundStatus, hostRewriteHeader, hostRewritePathRegex, appendXForwardedHost,
+                internalRedirectPolicy, hedgePolicy);
+    }
+
+    /**
+     * This action with {@code max_stream_duration} set, with its {@code grpc_timeout_header_max} and
+     * {@code grpc_timeout_header_offset} (either null when unset); by default the route has no
+     * {@code max_stream_duration}, and a {@code grpc-timeout} header is not used.
+     */
+    public RouteAction withMaxStreamDuration(Duration grpcTimeoutHeaderMax, Duration grpcTimeoutOffset) {
+        return new RouteAction(cluster, timeout, idleTimeout, retryPolicy, prefixRewrite, regexRewrite,
+                hostRewriteLiteral, autoHostRewrite, hashPolicies, grpcTimeoutHeaderMax, includeVhRateLimits, true,
+                grpcTimeoutOffset, requestMirrorPolicies, streamDuration, rateLimits, clusterNotFoundStatus,
+                hostRewriteHeader, hostRewritePathRegex, appendXForwardedHost, internalRedirectPolicy, hedgePolicy);
     }
 }
