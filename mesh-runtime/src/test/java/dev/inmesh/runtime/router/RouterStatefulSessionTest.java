@@ -211,7 +211,7 @@ class RouterStatefulSessionTest {
                 "sugar=" + cookieFor("127.0.0.1:" + ports[2])), table, defaults);
         assertEquals("h1", drainingByDefault.body(), "Envoy's default override_host_status has no DRAINING");
 
-        CommonLbConfig istio = new CommonLbConfig(50, false, false, Set.of(HealthStatus.HEALTHY,
+        CommonLbConfig istio = CommonLbConfig.DEFAULTS.withOverrideHostStatus(Set.of(HealthStatus.HEALTHY,
                 HealthStatus.DRAINING, HealthStatus.UNKNOWN, HealthStatus.DEGRADED));
         ClusterManager persistent = rig.clusters(cluster(istio, endpoint(ports[0], HealthStatus.UNHEALTHY),
                 endpoint(ports[1], HealthStatus.HEALTHY), endpoint(ports[2], HealthStatus.DRAINING)));

@@ -97,7 +97,7 @@ class RouterUpstreamConnectionTest {
         HttpServer other = rig.vertx.createHttpServer().requestHandler(req -> req.response().end("other"))
                 .listen(0, "127.0.0.1").toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
         for (boolean close : new boolean[] {false, true}) {
-            CommonLbConfig common = new CommonLbConfig(50, false, close);
+            CommonLbConfig common = CommonLbConfig.DEFAULTS.withCloseConnectionsOnHostSetChange(close);
             ClusterManager before = rig.clusters(withHosts(common, server.actualPort()));
             String first = ports(before, 1, 0).get(0);
             ClusterManager after = before.update(Map.of("c", withHosts(common, server.actualPort(),

@@ -121,8 +121,8 @@ class UpstreamClusterTest {
                 Fixtures.locality("b", 0, 9, 2, 3, HealthStatus.HEALTHY),
                 Fixtures.locality("c", 0, 0, 3, 4, HealthStatus.HEALTHY));
         for (LbPolicy policy : List.of(LbPolicy.RING_HASH, LbPolicy.MAGLEV)) {
-            UpstreamCluster c = f.manager(Fixtures.eds("c", policy, null, new CommonLbConfig(50, true)), cla)
-                    .cluster("c");
+            UpstreamCluster c = f.manager(Fixtures.eds("c", policy, null,
+                    CommonLbConfig.DEFAULTS.withLocalityWeighted(true)), cla).cluster("c");
             Random keys = new Random(1);
             Map<String, Integer> counts = new HashMap<>();
             for (int i = 0; i < 10_000; i++) {
@@ -143,8 +143,8 @@ class UpstreamClusterTest {
                 new LocalityLbEndpoints(new Locality("r", "b", ""), b, 2, 0));
         LbConfig.Maglev config = new LbConfig.Maglev(17);
         Cluster cluster = new Cluster("c", DiscoveryType.EDS, "", LbPolicy.MAGLEV, config, null,
-                CircuitBreakers.DEFAULTS, null, new CommonLbConfig(50, true), null, null, null, null, false,
-                Metadata.EMPTY);
+                CircuitBreakers.DEFAULTS, null, CommonLbConfig.DEFAULTS.withLocalityWeighted(true), null, null, null,
+                null, false, Metadata.EMPTY);
         UpstreamCluster c = f.manager(cluster, cla).cluster("c");
         List<Host> hosts = c.prioritySet().hostSets().get(0).hosts();
         double[] envoys = {1 * (1 / 3.0) / 2, 1 * (1 / 3.0) / 2, 2 * (2 / 3.0) / 11, 9 * (2 / 3.0) / 11};
@@ -267,7 +267,7 @@ class UpstreamClusterTest {
         ClusterLoadAssignment cla = Fixtures.cla("c",
                 Fixtures.locality("a", 0, 1, 1, 2, HealthStatus.HEALTHY),
                 Fixtures.locality("a", 0, 1, 2, 5, HealthStatus.UNHEALTHY));
-        CommonLbConfig fail = new CommonLbConfig(50, false, false, null, false, true);
+        CommonLbConfig fail = CommonLbConfig.DEFAULTS.withFailTrafficOnPanic(true);
         for (LbPolicy policy : new LbPolicy[] {LbPolicy.ROUND_ROBIN, LbPolicy.LEAST_REQUEST, LbPolicy.RANDOM}) {
             UpstreamCluster c = f.manager(Fixtures.eds("c", policy, null, fail), cla).cluster("c");
             assertTrue(c.prioritySet().panic(0));
@@ -295,7 +295,7 @@ class UpstreamClusterTest {
                 Fixtures.locality("b", 1, 1, 6, 7, HealthStatus.HEALTHY),
                 Fixtures.locality("b", 1, 1, 7, 8, HealthStatus.UNHEALTHY));
         UpstreamCluster c = f.manager(Fixtures.eds("c", LbPolicy.ROUND_ROBIN, null,
-                new CommonLbConfig(50, false, false, null, false, true)), cla).cluster("c");
+                CommonLbConfig.DEFAULTS.withFailTrafficOnPanic(true)), cla).cluster("c");
         assertTrue(c.prioritySet().panic(0));
         assertFalse(c.prioritySet().panic(1));
         Map<String, Integer> got = picks(c, 2000);
@@ -361,7 +361,7 @@ class UpstreamClusterTest {
                 Fixtures.locality("a", 0, 1, 1, 2, HealthStatus.HEALTHY),
                 Fixtures.locality("a", 0, 1, 2, 5, HealthStatus.UNHEALTHY));
         Cluster failing = new Cluster("f", DiscoveryType.EDS, "p", LbPolicy.ROUND_ROBIN, null, null, null, null,
-                new CommonLbConfig(50, false, false, null, false, true), null, null, null, null, null, false, null);
+                CommonLbConfig.DEFAULTS.withFailTrafficOnPanic(true), null, null, null, null, null, false, null);
         ClusterManager m = ClusterManager.create(env, Map.of("p", Fixtures.eds("p"), "f", failing,
                 "e", Fixtures.eds("e")), Map.of("p", panicking, "e", Fixtures.cla("e")));
         for (int i = 0; i < 10; i++) {
@@ -380,7 +380,8 @@ class UpstreamClusterTest {
     @Test
     void aZeroPanicThresholdLeavesNoHealthyUpstream() {
         ClusterLoadAssignment cla = Fixtures.cla("c", Fixtures.locality("a", 0, 1, 1, 5, HealthStatus.UNHEALTHY));
-        Cluster cluster = Fixtures.eds("c", LbPolicy.ROUND_ROBIN, null, new CommonLbConfig(0, false));
+        Cluster cluster = Fixtures.eds("c", LbPolicy.ROUND_ROBIN, null,
+                CommonLbConfig.DEFAULTS.withHealthyPanicThreshold(0));
         UpstreamCluster c = f.manager(cluster, cla).cluster("c");
         assertNull(c.chooseHost(LbContext.NONE));
     }
@@ -393,7 +394,8 @@ class UpstreamClusterTest {
                         Fixtures.endpoint(5, HealthStatus.HEALTHY), Fixtures.endpoint(6, HealthStatus.HEALTHY),
                         Fixtures.endpoint(7, HealthStatus.UNHEALTHY), Fixtures.endpoint(8, HealthStatus.UNHEALTHY)),
                         2, 0));
-        Cluster cluster = Fixtures.eds("c", LbPolicy.ROUND_ROBIN, null, new CommonLbConfig(50, true));
+        Cluster cluster = Fixtures.eds("c", LbPolicy.ROUND_ROBIN, null,
+                CommonLbConfig.DEFAULTS.withLocalityWeighted(true));
         UpstreamCluster c = f.manager(cluster, cla).cluster("c");
         int zoneB = 0;
         int n = 24_000;
@@ -559,7 +561,7 @@ class UpstreamClusterTest {
             targets.add(new LbEndpoint(new SocketAddress(name, 80), "", null, 1, null));
         }
         Cluster cluster = new Cluster("dns", DiscoveryType.STRICT_DNS, "", LbPolicy.RING_HASH, null, null, null,
-                null, new CommonLbConfig(50, false, false, null, true), null,
+                null, CommonLbConfig.DEFAULTS.withUseHostnameForHashing(true), null,
                 Fixtures.cla("dns", new LocalityLbEndpoints(null, targets, 1, 0)), null, null, null, false, null);
         UpstreamCluster c = ClusterManager.create(env, Map.of("dns", cluster), Map.of()).cluster("dns");
         List<String> before = keysPicked(c, 500);

@@ -621,8 +621,8 @@ class ClusterParserTest {
                         + "min_cluster_size: 3}}}}"));
         assertEquals(LbPolicy.LEAST_REQUEST, c.lbPolicy());
         assertEquals(new LbConfig.LeastRequest(3, 0.5), c.lbConfig());
-        assertEquals(new dev.inmesh.api.config.cluster.CommonLbConfig(20, false, false, null, false, true),
-                c.commonLbConfig());
+        assertEquals(dev.inmesh.api.config.cluster.CommonLbConfig.DEFAULTS.withHealthyPanicThreshold(20)
+                .withFailTrafficOnPanic(true), c.commonLbConfig());
     }
 
     @Test

@@ -25,7 +25,8 @@ public record CommonLbConfig(double healthyPanicThreshold, boolean localityWeigh
     /** Envoy's {@code override_host_status} when the cluster sets none. */
     public static final Set<HealthStatus> DEFAULT_OVERRIDE_HOST_STATUS =
             Set.copyOf(EnumSet.of(HealthStatus.UNKNOWN, HealthStatus.HEALTHY, HealthStatus.DEGRADED));
-    public static final CommonLbConfig DEFAULTS = new CommonLbConfig(50.0, false, false);
+    /** Envoy's {@code common_lb_config} when the cluster sets none; the withers below change one field of it. */
+    public static final CommonLbConfig DEFAULTS = new CommonLbConfig(50.0, false, false, null, false, false);
 
     public CommonLbConfig {
         Checks.check(healthyPanicThreshold >= 0 && healthyPanicThreshold <= 100, "healthy_panic_threshold",
@@ -34,28 +35,39 @@ public record CommonLbConfig(double healthyPanicThreshold, boolean localityWeigh
                 : Set.copyOf(overrideHostStatus);
     }
 
-    /** Without {@code fail_traffic_on_panic}, as Envoy by default. */
-    public CommonLbConfig(double healthyPanicThreshold, boolean localityWeighted,
-                          boolean closeConnectionsOnHostSetChange, Set<HealthStatus> overrideHostStatus,
-                          boolean useHostnameForHashing) {
-        this(healthyPanicThreshold, localityWeighted, closeConnectionsOnHostSetChange, overrideHostStatus,
-                useHostnameForHashing, false);
+    /** This config with a healthy panic threshold in percent; 50 by default, 0 disables panic mode. */
+    public CommonLbConfig withHealthyPanicThreshold(double percent) {
+        return new CommonLbConfig(percent, localityWeighted, closeConnectionsOnHostSetChange, overrideHostStatus,
+                useHostnameForHashing, failTrafficOnPanic);
     }
 
-    /** Without {@code use_hostname_for_hashing}, as Envoy by default. */
-    public CommonLbConfig(double healthyPanicThreshold, boolean localityWeighted,
-                          boolean closeConnectionsOnHostSetChange, Set<HealthStatus> overrideHostStatus) {
-        this(healthyPanicThreshold, localityWeighted, closeConnectionsOnHostSetChange, overrideHostStatus, false);
+    /** This config with locality-weighted load balancing on or off; off by default. */
+    public CommonLbConfig withLocalityWeighted(boolean on) {
+        return new CommonLbConfig(healthyPanicThreshold, on, closeConnectionsOnHostSetChange, overrideHostStatus,
+                useHostnameForHashing, failTrafficOnPanic);
     }
 
-    /** With Envoy's default {@code override_host_status}. */
-    public CommonLbConfig(double healthyPanicThreshold, boolean localityWeighted,
-                          boolean closeConnectionsOnHostSetChange) {
-        this(healthyPanicThreshold, localityWeighted, closeConnectionsOnHostSetChange, null);
+    /** This config with {@code close_connections_on_host_set_change}; off by default, as Envoy. */
+    public CommonLbConfig withCloseConnectionsOnHostSetChange(boolean on) {
+        return new CommonLbConfig(healthyPanicThreshold, localityWeighted, on, overrideHostStatus,
+                useHostnameForHashing, failTrafficOnPanic);
     }
 
-    /** Without draining on host set changes, as Envoy by default. */
-    public CommonLbConfig(double healthyPanicThreshold, boolean localityWeighted) {
-        this(healthyPanicThreshold, localityWeighted, false);
+    /** This config with {@code override_host_status}; null means {@link #DEFAULT_OVERRIDE_HOST_STATUS}. */
+    public CommonLbConfig withOverrideHostStatus(Set<HealthStatus> statuses) {
+        return new CommonLbConfig(healthyPanicThreshold, localityWeighted, closeConnectionsOnHostSetChange, statuses,
+                useHostnameForHashing, failTrafficOnPanic);
+    }
+
+    /** This config with {@code use_hostname_for_hashing}; off by default, as Envoy. */
+    public CommonLbConfig withUseHostnameForHashing(boolean on) {
+        return new CommonLbConfig(healthyPanicThreshold, localityWeighted, closeConnectionsOnHostSetChange,
+                overrideHostStatus, on, failTrafficOnPanic);
+    }
+
+    /** This config with {@code fail_traffic_on_panic}; off by default, as Envoy. */
+    public CommonLbConfig withFailTrafficOnPanic(boolean on) {
+        return new CommonLbConfig(healthyPanicThreshold, localityWeighted, closeConnectionsOnHostSetChange,
+                overrideHostStatus, useHostnameForHashing, on);
     }
 }
