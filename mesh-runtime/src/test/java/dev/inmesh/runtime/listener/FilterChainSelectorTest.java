@@ -17,7 +17,7 @@ import org.junit.jupiter.api.Test;
 class FilterChainSelectorTest {
 
     private static FilterChain chain(String name, FilterChainMatch m) {
-        return new FilterChain(name, m, new TcpProxy(name, new ClusterSpecifier.Named(name), null), false);
+        return FilterChain.of(name, m, TcpProxy.of(name, new ClusterSpecifier.Named(name)));
     }
 
     private static FilterChainMatch match(int port, List<CidrRange> dst, String transport, List<String> alpn,

@@ -41,8 +41,8 @@ class NetworkLocalRateLimitFilterTest {
     private final MeshMetrics metrics = MeshMetrics.create(registry, WorkloadInfo.UNKNOWN);
 
     private static FilterChain chain(List<NetworkRbac> rbac, NetworkLocalRateLimit... limits) {
-        return new FilterChain("c", null, new TcpProxy("tcp", new ClusterSpecifier.Named("backend"), null), false,
-                null, null, rbac, List.of(), null, null, List.of(limits));
+        return FilterChain.of("c", null, TcpProxy.of("tcp", new ClusterSpecifier.Named("backend"))).withRbac(rbac)
+                .withLocalRateLimit(List.of(limits));
     }
 
     /** An RBAC network filter denying connections from 10.1.0.7. */

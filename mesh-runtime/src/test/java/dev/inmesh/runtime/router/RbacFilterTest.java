@@ -327,10 +327,11 @@ class RbacFilterTest {
         RbacFilter deny = RbacFilter.compile("rbac", rules(Rbac.Action.DENY, Map.of("deny all\tof\r\nit now",
                 any)));
         assertEquals("rbac_access_denied_matched_policy[deny_all_of__it_now]", deny.check(get("/"), null));
-        RbacFilter.Network network = RbacFilter.Network.compile(new dev.inmesh.api.config.listener.FilterChain(
-                null, null, new dev.inmesh.api.config.listener.TcpProxy("tcp", new dev.inmesh.api.config.route
-                        .ClusterSpecifier.Named("c"), null), false, null, null, List.of(new dev.inmesh.api.config.rbac.NetworkRbac("tcp.", rules(Rbac.Action.DENY,
-                        Map.of("no tcp", any))))));
+        RbacFilter.Network network = RbacFilter.Network.compile(dev.inmesh.api.config.listener.FilterChain.of(null,
+                null, dev.inmesh.api.config.listener.TcpProxy.of("tcp",
+                        new dev.inmesh.api.config.route.ClusterSpecifier.Named("c"))).withRbac(List.of(
+                                new dev.inmesh.api.config.rbac.NetworkRbac("tcp.", rules(Rbac.Action.DENY,
+                                        Map.of("no tcp", any))))));
         assertEquals("rbac_access_denied_matched_policy[no_tcp]", network.check(RbacFilter.Subject.connection(
                 "10.1.0.9", 9080, "10.1.0.7", null, () -> null), null));
     }

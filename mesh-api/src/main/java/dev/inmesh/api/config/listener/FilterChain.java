@@ -54,51 +54,24 @@ public record FilterChain(String name, FilterChainMatch match, NetworkFilter fil
                 "filters.tcp_reporting_duration", tcpReportingDuration, ">= 1ms");
     }
 
-    /** A chain without local rate limit network filters. */
-    public FilterChain(String name, FilterChainMatch match, NetworkFilter filter, boolean tls,
-                       DownstreamTlsContext tlsContext, Duration transportSocketConnectTimeout,
-                       List<NetworkRbac> rbac, List<NetworkExtAuthz> extAuthz, Duration tcpReportingDuration,
-                       IstioStats istioStats) {
-        this(name, match, filter, tls, tlsContext, transportSocketConnectTimeout, rbac, extAuthz,
-                tcpReportingDuration, istioStats, List.of());
+    /**
+     * A chain with just its match (null for any) and terminal filter: plain text, its handshake not limited in time,
+     * with no RBAC, external authorization, local rate limit or Istio stats network filter before the terminal one.
+     */
+    public static FilterChain of(String name, FilterChainMatch match, NetworkFilter filter) {
+        return new FilterChain(name, match, filter, false, null, null, null, null, null, null, null);
     }
 
-    /** A chain whose Istio stats network filter overrides no metric. */
-    public FilterChain(String name, FilterChainMatch match, NetworkFilter filter, boolean tls,
-                       DownstreamTlsContext tlsContext, Duration transportSocketConnectTimeout,
-                       List<NetworkRbac> rbac, List<NetworkExtAuthz> extAuthz, Duration tcpReportingDuration) {
-        this(name, match, filter, tls, tlsContext, transportSocketConnectTimeout, rbac, extAuthz,
-                tcpReportingDuration, null);
+    /** This chain with RBAC network filters, in order, before its terminal filter; none by default. */
+    public FilterChain withRbac(List<NetworkRbac> filters) {
+        return new FilterChain(name, match, filter, tls, tlsContext, transportSocketConnectTimeout, filters, extAuthz,
+                tcpReportingDuration, istioStats, localRateLimit);
     }
 
-    /** A chain whose Istio stats network filter sets no {@code tcp_reporting_duration}. */
-    public FilterChain(String name, FilterChainMatch match, NetworkFilter filter, boolean tls,
-                       DownstreamTlsContext tlsContext, Duration transportSocketConnectTimeout,
-                       List<NetworkRbac> rbac, List<NetworkExtAuthz> extAuthz) {
-        this(name, match, filter, tls, tlsContext, transportSocketConnectTimeout, rbac, extAuthz, null);
-    }
-
-    /** A chain without RBAC network filters. */
-    /** A chain without external authorization network filters. */
-    public FilterChain(String name, FilterChainMatch match, NetworkFilter filter, boolean tls,
-                       DownstreamTlsContext tlsContext, Duration transportSocketConnectTimeout,
-                       List<NetworkRbac> rbac) {
-        this(name, match, filter, tls, tlsContext, transportSocketConnectTimeout, rbac, List.of());
-    }
-
-    public FilterChain(String name, FilterChainMatch match, NetworkFilter filter, boolean tls,
-                       DownstreamTlsContext tlsContext, Duration transportSocketConnectTimeout) {
-        this(name, match, filter, tls, tlsContext, transportSocketConnectTimeout, List.of());
-    }
-
-    /** A chain without a usable TLS context (plain, or {@code tls} with secrets Inmesh cannot serve). */
-    public FilterChain(String name, FilterChainMatch match, NetworkFilter filter, boolean tls) {
-        this(name, match, filter, tls, null, null, List.of());
-    }
-
-    /** A chain that terminates TLS with this context, its handshake not limited in time. */
-    public FilterChain(String name, FilterChainMatch match, NetworkFilter filter, DownstreamTlsContext tlsContext) {
-        this(name, match, filter, tlsContext != null, tlsContext, null, List.of());
+    /** This chain with local rate limit network filters, in order, before its terminal filter; none by default. */
+    public FilterChain withLocalRateLimit(List<NetworkLocalRateLimit> filters) {
+        return new FilterChain(name, match, filter, tls, tlsContext, transportSocketConnectTimeout, rbac, extAuthz,
+                tcpReportingDuration, istioStats, filters);
     }
 
     /**

@@ -41,25 +41,11 @@ public record TcpProxy(String statPrefix, ClusterSpecifier cluster, Duration idl
                 ">= 1");
     }
 
-    /** No limit on a connection's duration. */
-    public TcpProxy(String statPrefix, ClusterSpecifier cluster, Duration idleTimeout, int maxConnectAttempts,
-                    boolean hashSourceIp, List<AccessLogConfig> accessLogs) {
-        this(statPrefix, cluster, idleTimeout, maxConnectAttempts, hashSourceIp, accessLogs, null);
-    }
-
-    /** No access log. */
-    public TcpProxy(String statPrefix, ClusterSpecifier cluster, Duration idleTimeout, int maxConnectAttempts,
-                    boolean hashSourceIp) {
-        this(statPrefix, cluster, idleTimeout, maxConnectAttempts, hashSourceIp, null);
-    }
-
-    /** No hash policy. */
-    public TcpProxy(String statPrefix, ClusterSpecifier cluster, Duration idleTimeout, int maxConnectAttempts) {
-        this(statPrefix, cluster, idleTimeout, maxConnectAttempts, false);
-    }
-
-    /** One connect attempt. */
-    public TcpProxy(String statPrefix, ClusterSpecifier cluster, Duration idleTimeout) {
-        this(statPrefix, cluster, idleTimeout, 1);
+    /**
+     * A TCP proxy to {@code cluster} with Envoy's defaults: an idle timeout of one hour, one connect attempt, no
+     * hashing of the source IP, no access log and no limit on a connection's duration.
+     */
+    public static TcpProxy of(String statPrefix, ClusterSpecifier cluster) {
+        return new TcpProxy(statPrefix, cluster, null, 0, false, null, null);
     }
 }
