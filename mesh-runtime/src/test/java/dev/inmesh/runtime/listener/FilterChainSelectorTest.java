@@ -27,8 +27,8 @@ class FilterChainSelectorTest {
     }
 
     private static Listener listener(FilterChain dflt, FilterChain... chains) {
-        return new Listener("virtualInbound", new SocketAddress("0.0.0.0", 15006), true, TrafficDirection.INBOUND,
-                List.of(chains), dflt, true, List.of(), null, false);
+        return Listener.of("virtualInbound", new SocketAddress("0.0.0.0", 15006), TrafficDirection.INBOUND,
+                List.of(chains), dflt).withUseOriginalDst(true);
     }
 
     private static ConnectionInfo conn(String dst, int port, String transport, List<String> alpn, String src) {

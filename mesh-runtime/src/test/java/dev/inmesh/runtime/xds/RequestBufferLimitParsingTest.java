@@ -76,8 +76,6 @@ class RequestBufferLimitParsingTest {
     @Test
     void aListenerRefusesALimitOutsideAUint32() throws Exception {
         Listener ok = EnvoyConfigReader.read(LISTENER).listeners().get("0.0.0.0_9080");
-        assertThrows(IllegalArgumentException.class, () -> new Listener(ok.name(), ok.address(), false,
-                ok.trafficDirection(), ok.filterChains(), null, false, List.of(), null, false, false, null,
-                1L << 32));
+        assertThrows(IllegalArgumentException.class, () -> ok.withPerConnectionBufferLimitBytes(1L << 32));
     }
 }

@@ -85,83 +85,12 @@ public record Listener(String name, SocketAddress address, boolean useOriginalDs
                 listenerFilters, "the original source filter with its configuration");
     }
 
-    /** A listener with no original source listener filter. */
-    public Listener(String name, SocketAddress address, boolean useOriginalDst, TrafficDirection trafficDirection,
-                    List<FilterChain> filterChains, FilterChain defaultFilterChain, boolean bindToPort,
-                    List<String> listenerFilters, Duration listenerFiltersTimeout,
-                    boolean continueOnListenerFiltersTimeout, boolean transparent,
-                    Map<String, ListenerFilterPredicate> listenerFiltersDisabled,
-                    Long perConnectionBufferLimitBytes, Integer maxConnectionsToAcceptPerSocketEvent,
-                    List<SocketAddress> additionalAddresses, DrainType drainType,
-                    List<AccessLogConfig> accessLogs, ProxyProtocol proxyProtocol) {
-        this(name, address, useOriginalDst, trafficDirection, filterChains, defaultFilterChain, bindToPort,
-                listenerFilters, listenerFiltersTimeout, continueOnListenerFiltersTimeout, transparent,
-                listenerFiltersDisabled, perConnectionBufferLimitBytes, maxConnectionsToAcceptPerSocketEvent,
-                additionalAddresses, drainType, accessLogs, proxyProtocol, null);
-    }
-
-    /** A listener with no PROXY protocol listener filter. */
-    public Listener(String name, SocketAddress address, boolean useOriginalDst, TrafficDirection trafficDirection,
-                    List<FilterChain> filterChains, FilterChain defaultFilterChain, boolean bindToPort,
-                    List<String> listenerFilters, Duration listenerFiltersTimeout,
-                    boolean continueOnListenerFiltersTimeout, boolean transparent,
-                    Map<String, ListenerFilterPredicate> listenerFiltersDisabled,
-                    Long perConnectionBufferLimitBytes, Integer maxConnectionsToAcceptPerSocketEvent,
-                    List<SocketAddress> additionalAddresses, DrainType drainType,
-                    List<AccessLogConfig> accessLogs) {
-        this(name, address, useOriginalDst, trafficDirection, filterChains, defaultFilterChain, bindToPort,
-                listenerFilters, listenerFiltersTimeout, continueOnListenerFiltersTimeout, transparent,
-                listenerFiltersDisabled, perConnectionBufferLimitBytes, maxConnectionsToAcceptPerSocketEvent,
-                additionalAddresses, drainType, accessLogs, null);
-    }
-
-    /** A listener with no access log of its own. */
-    public Listener(String name, SocketAddress address, boolean useOriginalDst, TrafficDirection trafficDirection,
-                    List<FilterChain> filterChains, FilterChain defaultFilterChain, boolean bindToPort,
-                    List<String> listenerFilters, Duration listenerFiltersTimeout,
-                    boolean continueOnListenerFiltersTimeout, boolean transparent,
-                    Map<String, ListenerFilterPredicate> listenerFiltersDisabled,
-                    Long perConnectionBufferLimitBytes, Integer maxConnectionsToAcceptPerSocketEvent,
-                    List<SocketAddress> additionalAddresses, DrainType drainType) {
-        this(name, address, useOriginalDst, trafficDirection, filterChains, defaultFilterChain, bindToPort,
-                listenerFilters, listenerFiltersTimeout, continueOnListenerFiltersTimeout, transparent,
-                listenerFiltersDisabled, perConnectionBufferLimitBytes, maxConnectionsToAcceptPerSocketEvent,
-                additionalAddresses, drainType, null);
-    }
-
     /**
      * Envoy's {@code drain_type}: {@code DEFAULT} drains the listener's connections while the server fails its
      * health checks ({@code /healthcheck/fail}) as well as when the listener is changed or removed;
      * {@code MODIFY_ONLY} only then.
      */
     public enum DrainType { DEFAULT, MODIFY_ONLY }
-
-    /** A listener drained as Envoy's {@code DEFAULT} drain type. */
-    public Listener(String name, SocketAddress address, boolean useOriginalDst, TrafficDirection trafficDirection,
-                    List<FilterChain> filterChains, FilterChain defaultFilterChain, boolean bindToPort,
-                    List<String> listenerFilters, Duration listenerFiltersTimeout,
-                    boolean continueOnListenerFiltersTimeout, boolean transparent,
-                    Map<String, ListenerFilterPredicate> listenerFiltersDisabled,
-                    Long perConnectionBufferLimitBytes, Integer maxConnectionsToAcceptPerSocketEvent,
-                    List<SocketAddress> additionalAddresses) {
-        this(name, address, useOriginalDst, trafficDirection, filterChains, defaultFilterChain, bindToPort,
-                listenerFilters, listenerFiltersTimeout, continueOnListenerFiltersTimeout, transparent,
-                listenerFiltersDisabled, perConnectionBufferLimitBytes, maxConnectionsToAcceptPerSocketEvent,
-                additionalAddresses, DrainType.DEFAULT);
-    }
-
-    /** A listener on its one address. */
-    public Listener(String name, SocketAddress address, boolean useOriginalDst, TrafficDirection trafficDirection,
-                    List<FilterChain> filterChains, FilterChain defaultFilterChain, boolean bindToPort,
-                    List<String> listenerFilters, Duration listenerFiltersTimeout,
-                    boolean continueOnListenerFiltersTimeout, boolean transparent,
-                    Map<String, ListenerFilterPredicate> listenerFiltersDisabled,
-                    Long perConnectionBufferLimitBytes, Integer maxConnectionsToAcceptPerSocketEvent) {
-        this(name, address, useOriginalDst, trafficDirection, filterChains, defaultFilterChain, bindToPort,
-                listenerFilters, listenerFiltersTimeout, continueOnListenerFiltersTimeout, transparent,
-                listenerFiltersDisabled, perConnectionBufferLimitBytes, maxConnectionsToAcceptPerSocketEvent,
-                List.of());
-    }
 
     /** Every address the listener listens on: {@link #address} first, then its {@link #additionalAddresses}. */
     public List<SocketAddress> addresses() {
@@ -172,47 +101,6 @@ public record Listener(String name, SocketAddress address, boolean useOriginalDs
         all.add(address);
         all.addAll(additionalAddresses);
         return List.copyOf(all);
-    }
-
-    /** A listener that accepts every pending connection each time its socket is ready (Envoy's default). */
-    public Listener(String name, SocketAddress address, boolean useOriginalDst, TrafficDirection trafficDirection,
-                    List<FilterChain> filterChains, FilterChain defaultFilterChain, boolean bindToPort,
-                    List<String> listenerFilters, Duration listenerFiltersTimeout,
-                    boolean continueOnListenerFiltersTimeout, boolean transparent,
-                    Map<String, ListenerFilterPredicate> listenerFiltersDisabled,
-                    Long perConnectionBufferLimitBytes) {
-        this(name, address, useOriginalDst, trafficDirection, filterChains, defaultFilterChain, bindToPort,
-                listenerFilters, listenerFiltersTimeout, continueOnListenerFiltersTimeout, transparent,
-                listenerFiltersDisabled, perConnectionBufferLimitBytes, null);
-    }
-
-    /** A listener with Envoy's default buffer limit. */
-    public Listener(String name, SocketAddress address, boolean useOriginalDst, TrafficDirection trafficDirection,
-                    List<FilterChain> filterChains, FilterChain defaultFilterChain, boolean bindToPort,
-                    List<String> listenerFilters, Duration listenerFiltersTimeout,
-                    boolean continueOnListenerFiltersTimeout, boolean transparent,
-                    Map<String, ListenerFilterPredicate> listenerFiltersDisabled) {
-        this(name, address, useOriginalDst, trafficDirection, filterChains, defaultFilterChain, bindToPort,
-                listenerFilters, listenerFiltersTimeout, continueOnListenerFiltersTimeout, transparent,
-                listenerFiltersDisabled, null);
-    }
-
-    /** A listener whose listener filters run on every connection. */
-    public Listener(String name, SocketAddress address, boolean useOriginalDst, TrafficDirection trafficDirection,
-                    List<FilterChain> filterChains, FilterChain defaultFilterChain, boolean bindToPort,
-                    List<String> listenerFilters, Duration listenerFiltersTimeout,
-                    boolean continueOnListenerFiltersTimeout, boolean transparent) {
-        this(name, address, useOriginalDst, trafficDirection, filterChains, defaultFilterChain, bindToPort,
-                listenerFilters, listenerFiltersTimeout, continueOnListenerFiltersTimeout, transparent, Map.of());
-    }
-
-    /** A listener that is not transparent. */
-    public Listener(String name, SocketAddress address, boolean useOriginalDst, TrafficDirection trafficDirection,
-                    List<FilterChain> filterChains, FilterChain defaultFilterChain, boolean bindToPort,
-                    List<String> listenerFilters, Duration listenerFiltersTimeout,
-                    boolean continueOnListenerFiltersTimeout) {
-        this(name, address, useOriginalDst, trafficDirection, filterChains, defaultFilterChain, bindToPort,
-                listenerFilters, listenerFiltersTimeout, continueOnListenerFiltersTimeout, false);
     }
 
     /**
@@ -235,5 +123,35 @@ public record Listener(String name, SocketAddress address, boolean useOriginalDs
         List<FilterChain> all = new java.util.ArrayList<>(filterChains);
         all.add(defaultFilterChain);
         return all;
+    }
+
+    /**
+     * A listener bound to its port with its filter chains (and a default chain, or null) and Envoy's defaults
+     * otherwise: no original destination, no listener filters (their timeout 15 s), not transparent, the default
+     * buffer limit and drain type, and no additional addresses or access logs.
+     */
+    public static Listener of(String name, SocketAddress address, TrafficDirection trafficDirection,
+                              List<FilterChain> filterChains, FilterChain defaultFilterChain) {
+        return new Listener(name, address, false, trafficDirection, filterChains, defaultFilterChain, true, null, null,
+                false, false, null, null, null, null, null, null, null, null);
+    }
+
+    /** This listener with {@code use_original_dst}; off by default, as Envoy. */
+    public Listener withUseOriginalDst(boolean on) {
+        return new Listener(name, address, on, trafficDirection, filterChains, defaultFilterChain, bindToPort,
+                listenerFilters, listenerFiltersTimeout, continueOnListenerFiltersTimeout, transparent,
+                listenerFiltersDisabled, perConnectionBufferLimitBytes, maxConnectionsToAcceptPerSocketEvent,
+                additionalAddresses, drainType, accessLogs, proxyProtocol, originalSrc);
+    }
+
+    /**
+     * This listener with {@code per_connection_buffer_limit_bytes}; null (the default) means
+     * {@link #DEFAULT_PER_CONNECTION_BUFFER_LIMIT_BYTES}.
+     */
+    public Listener withPerConnectionBufferLimitBytes(Long limit) {
+        return new Listener(name, address, useOriginalDst, trafficDirection, filterChains, defaultFilterChain,
+                bindToPort, listenerFilters, listenerFiltersTimeout, continueOnListenerFiltersTimeout, transparent,
+                listenerFiltersDisabled, limit, maxConnectionsToAcceptPerSocketEvent, additionalAddresses, drainType,
+                accessLogs, proxyProtocol, originalSrc);
     }
 }
