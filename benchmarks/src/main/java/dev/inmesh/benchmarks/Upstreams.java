@@ -18,8 +18,7 @@ final class Upstreams {
     private Upstreams() {}
 
     static Cluster eds(String name, LbPolicy policy) {
-        return new Cluster(name, DiscoveryType.EDS, "", policy, null, null, null, null, null, null, null, null, null,
-                false, null);
+        return Cluster.builder(name, DiscoveryType.EDS).lbPolicy(policy).build();
     }
 
     /** {@code hosts} endpoints over 3 zones at priority 0; {@code offset} shifts the addresses (for updates). */

@@ -68,8 +68,8 @@ class OriginalSourceTransportTest {
         ClusterLoadAssignment inline = new ClusterLoadAssignment("in", List.of(new LocalityLbEndpoints(null,
                 List.of(new LbEndpoint(new SocketAddress("127.0.0.1", server.actualPort()), "", null, 1, null)), 1,
                 0)), 140);
-        Cluster cluster = new Cluster("in", DiscoveryType.STATIC, "", null, null, null, null, null, null,
-                new SocketAddress("127.0.0.6", 0), inline, null, null, false, null);
+        Cluster cluster = Cluster.builder("in", DiscoveryType.STATIC)
+                .upstreamBindAddress(new SocketAddress("127.0.0.6", 0)).loadAssignment(inline).build();
         clusters = ClusterManager.create(vertx, Map.of("in", cluster), Map.of());
         return clusters.cluster("in");
     }

@@ -104,8 +104,9 @@ public final class OutboundRouting {
         this.policy = policy;
         this.stats = stats;
         // as Istio's PassthroughCluster: the caller's protocol goes on (use_downstream_protocol_config)
-        Cluster passthrough = new Cluster(PASSTHROUGH, DiscoveryType.ORIGINAL_DST, "", LbPolicy.CLUSTER_PROVIDED, null,
-                Duration.ofSeconds(10), null, null, null, null, null, null, null, null, false, true, null);
+        Cluster passthrough = Cluster.builder(PASSTHROUGH, DiscoveryType.ORIGINAL_DST)
+                .lbPolicy(LbPolicy.CLUSTER_PROVIDED).connectTimeout(Duration.ofSeconds(10)).useDownstreamProtocol(true)
+                .build();
         this.passthroughClusters = ClusterManager.create(env, Map.of(PASSTHROUGH, passthrough), Map.of());
     }
 

@@ -372,8 +372,8 @@ class ClusterCallTest {
     private static Cluster cluster(int port, CircuitBreakers breakers, OutlierDetection outliers) {
         ClusterLoadAssignment hosts = new ClusterLoadAssignment("svc", List.of(new LocalityLbEndpoints(null,
                 List.of(new LbEndpoint(new SocketAddress("127.0.0.1", port), "", null, 1, null)), 1, 0)), 140);
-        return new Cluster("svc", DiscoveryType.STATIC, "", null, null, null, breakers, outliers, null, null,
-                hosts, null, null, false, null);
+        return Cluster.builder("svc", DiscoveryType.STATIC).circuitBreakers(breakers).outlierDetection(outliers)
+                .loadAssignment(hosts).build();
     }
 
     /** Whether {@code condition} holds within 10 s, looking every 10 ms. */

@@ -223,9 +223,9 @@ class RouterBreakerTest {
         server.requestHandler(req -> req.response().end("h2"));
         int port = server.listen().toCompletionStage().toCompletableFuture()
                 .get(5, java.util.concurrent.TimeUnit.SECONDS).actualPort();
-        var h2 = new dev.inmesh.api.config.cluster.Cluster("c", dev.inmesh.api.config.cluster.DiscoveryType.STATIC,
-                "", LbPolicy.ROUND_ROBIN, null, Duration.ofSeconds(2), null, null, null, null,
-                RouterRig.hosts("c", port), null, null, true, null);
+        var h2 = dev.inmesh.api.config.cluster.Cluster.builder("c", dev.inmesh.api.config.cluster.DiscoveryType.STATIC)
+                .lbPolicy(LbPolicy.ROUND_ROBIN).connectTimeout(Duration.ofSeconds(2))
+                .loadAssignment(RouterRig.hosts("c", port)).http2(true).build();
         ClusterManager clusters = rig.clusters(h2);
         var reg = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
         Router router = rig.router();

@@ -73,9 +73,10 @@ class RouterClusterBreakerTest {
     void overHttp2WithOneStreamPerConnectionTwoHostsAlsoOpenOneConnectionEachAndLetOneRequestWait() {
         int[] ports = {holdingUpstream(), holdingUpstream()};
         // max_concurrent_streams 1: a connection carries one request at a time, as an HTTP/1.1 one
-        twoHostsOneConnectionOnePending(rig.clusters(new Cluster("c", DiscoveryType.STATIC, "", LbPolicy.ROUND_ROBIN,
-                null, null, breakers(1, 1, 1024, 3), null, null, null, RouterRig.hosts("c", ports), null, null, null,
-                true, false, null, null, null, null, null, false, new Http2ProtocolOptions(4096, 1, null, null))));
+        twoHostsOneConnectionOnePending(rig.clusters(Cluster.builder("c", DiscoveryType.STATIC)
+                .lbPolicy(LbPolicy.ROUND_ROBIN).circuitBreakers(breakers(1, 1, 1024, 3))
+                .loadAssignment(RouterRig.hosts("c", ports)).http2(true)
+                .http2ProtocolOptions(new Http2ProtocolOptions(4096, 1, null, null)).build()));
     }
 
     /** Five requests, one after the other, to a cluster of two hosts with max_connections 1, max_pending 1. */

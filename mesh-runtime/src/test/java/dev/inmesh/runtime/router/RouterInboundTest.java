@@ -63,14 +63,11 @@ class RouterInboundTest {
         wm.stubFor(any(anyUrl()).willReturn(ok("app")));
         // what Istio's inbound clusters carry: the service the port belongs to
         dev.inmesh.api.config.cluster.Cluster base = cluster("inbound|9080||", wm.port());
-        dev.inmesh.api.config.cluster.Cluster withService = new dev.inmesh.api.config.cluster.Cluster(base.name(),
-                base.type(), base.edsServiceName(), base.lbPolicy(), base.lbConfig(), base.connectTimeout(),
-                base.circuitBreakers(), base.outlierDetection(), base.commonLbConfig(), base.upstreamBindAddress(),
-                base.loadAssignment(), base.dnsRefreshRate(), base.dnsLookupFamily(), base.cleanupInterval(),
-                base.http2(), new dev.inmesh.api.config.core.Metadata(java.util.Map.of("istio",
+        dev.inmesh.api.config.cluster.Cluster withService = base.toBuilder().metadata(
+                new dev.inmesh.api.config.core.Metadata(java.util.Map.of("istio",
                         java.util.Map.of("services", java.util.List.of(java.util.Map.of(
                                 "host", "reviews.default.svc.cluster.local", "name", "reviews",
-                                "namespace", "default"))))));
+                                "namespace", "default")))))).build();
         ClusterManager clusters = rig.clusters(withService);
         RouterRig.Result r = rig.call(rig.router(), inbound(), RouterRig.table("name: r\nvirtual_hosts:\n"
                 + "- name: vh\n  domains: [\"*\"]\n  routes:\n  - match: {prefix: /}\n"
@@ -98,12 +95,8 @@ class RouterInboundTest {
         WireMockServer wm = rig.wiremock();
         wm.stubFor(any(anyUrl()).willReturn(ok("app")));
         dev.inmesh.api.config.cluster.Cluster base = cluster("c", wm.port());
-        dev.inmesh.api.config.cluster.Cluster bound = new dev.inmesh.api.config.cluster.Cluster(base.name(),
-                base.type(), base.edsServiceName(), base.lbPolicy(), base.lbConfig(), base.connectTimeout(),
-                base.circuitBreakers(), base.outlierDetection(), base.commonLbConfig(),
-                new dev.inmesh.api.config.core.SocketAddress("127.0.0.6", 0), base.loadAssignment(),
-                base.dnsRefreshRate(), base.dnsLookupFamily(), base.cleanupInterval(), base.http2(),
-                base.metadata());
+        dev.inmesh.api.config.cluster.Cluster bound = base.toBuilder()
+                .upstreamBindAddress(new dev.inmesh.api.config.core.SocketAddress("127.0.0.6", 0)).build();
         RouterRig.Result r = rig.call(rig.router(), inbound(), RouterRig.routeToC(""), rig.clusters(bound));
         assertEquals(200, r.status());
         String local = r.info().upstreamLocalAddress();

@@ -90,9 +90,8 @@ class RouterLocalReplyTest {
 
     @Test
     void aClusterWithoutHostsAnswers503NoHealthyUpstreamWithUh() {
-        Cluster empty = new Cluster("c", DiscoveryType.STATIC, "", LbPolicy.ROUND_ROBIN, null,
-                Duration.ofSeconds(1), null, null, null, null, ClusterLoadAssignment.empty("c"), null, null, false,
-                null);
+        Cluster empty = Cluster.builder("c", DiscoveryType.STATIC).lbPolicy(LbPolicy.ROUND_ROBIN)
+                .connectTimeout(Duration.ofSeconds(1)).loadAssignment(ClusterLoadAssignment.empty("c")).build();
         var r = rig.call(rig.router(), get("/x"), routeToC("retry_policy: {retry_on: 5xx, num_retries: 2}"),
                 rig.clusters(empty));
         assertEquals(503, r.status());
@@ -240,8 +239,8 @@ class RouterLocalReplyTest {
     private static final String[] GRPC = {"content-type", "application/grpc"};
 
     private static Cluster noHosts() {
-        return new Cluster("c", DiscoveryType.STATIC, "", LbPolicy.ROUND_ROBIN, null, Duration.ofSeconds(1), null,
-                null, null, null, ClusterLoadAssignment.empty("c"), null, null, false, null);
+        return Cluster.builder("c", DiscoveryType.STATIC).lbPolicy(LbPolicy.ROUND_ROBIN)
+                .connectTimeout(Duration.ofSeconds(1)).loadAssignment(ClusterLoadAssignment.empty("c")).build();
     }
 
     @Test

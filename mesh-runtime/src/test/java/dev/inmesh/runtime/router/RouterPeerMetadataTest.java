@@ -38,9 +38,9 @@ class RouterPeerMetadataTest {
     private LoggedRequest sent(String cluster, Map<String, Object> istio, boolean skipExternal) {
         WireMockServer wm = rig.wiremock();
         wm.stubFor(any(anyUrl()).willReturn(ok("x")));
-        Cluster c = new Cluster(cluster, DiscoveryType.STATIC, "", LbPolicy.ROUND_ROBIN, null, Duration.ofSeconds(2),
-                null, null, null, null, RouterRig.hosts(cluster, wm.port()), null, null, null, false,
-                new Metadata(istio.isEmpty() ? Map.of() : Map.of("istio", istio)));
+        Cluster c = Cluster.builder(cluster, DiscoveryType.STATIC).lbPolicy(LbPolicy.ROUND_ROBIN)
+                .connectTimeout(Duration.ofSeconds(2)).loadAssignment(RouterRig.hosts(cluster, wm.port()))
+                .metadata(new Metadata(istio.isEmpty() ? Map.of() : Map.of("istio", istio))).build();
         Router router = rig.router(new Router.Options(false, true, WorkloadInfo.UNKNOWN, "CgsKBE5BTUUSAxoBYQ==",
                 "sidecar~10.1.0.7~productpage-v1-abc.default~default.svc.cluster.local"), null);
         RouterRequest req = get("/x");

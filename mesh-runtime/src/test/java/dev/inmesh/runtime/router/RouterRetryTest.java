@@ -468,12 +468,11 @@ class RouterRetryTest {
                     List.of(dev.inmesh.api.config.endpoint.LbEndpoint.of("127.0.0.1", servers.get(p).port())), 1, p,
                     null));
         }
-        return rig.clusters(new dev.inmesh.api.config.cluster.Cluster("c",
-                dev.inmesh.api.config.cluster.DiscoveryType.STATIC, "", LbPolicy.ROUND_ROBIN, null,
-                java.time.Duration.ofSeconds(2), null, null, null, null,
-                new dev.inmesh.api.config.endpoint.ClusterLoadAssignment("c", groups,
-                        dev.inmesh.api.config.endpoint.ClusterLoadAssignment.DEFAULT_OVERPROVISIONING_FACTOR),
-                null, null, false, null));
+        return rig.clusters(dev.inmesh.api.config.cluster.Cluster.builder("c",
+                dev.inmesh.api.config.cluster.DiscoveryType.STATIC).lbPolicy(LbPolicy.ROUND_ROBIN)
+                .connectTimeout(java.time.Duration.ofSeconds(2))
+                .loadAssignment(new dev.inmesh.api.config.endpoint.ClusterLoadAssignment("c", groups,
+                        dev.inmesh.api.config.endpoint.ClusterLoadAssignment.DEFAULT_OVERPROVISIONING_FACTOR)).build());
     }
 
     /** How many requests for {@code path} each server got, in order. */
@@ -545,14 +544,13 @@ class RouterRetryTest {
                     "127.0.0.1", servers.get(i).port()), "", null, 1, new dev.inmesh.api.config.core.Metadata(
                     Map.of("envoy.lb", lbMetadata.get(i)))));
         }
-        return rig.clusters(() -> 0L, new dev.inmesh.api.config.cluster.Cluster("c",
-                dev.inmesh.api.config.cluster.DiscoveryType.STATIC, "", LbPolicy.ROUND_ROBIN, null,
-                java.time.Duration.ofSeconds(2), null, null, null, null,
-                new dev.inmesh.api.config.endpoint.ClusterLoadAssignment("c", List.of(
+        return rig.clusters(() -> 0L, dev.inmesh.api.config.cluster.Cluster.builder("c",
+                dev.inmesh.api.config.cluster.DiscoveryType.STATIC).lbPolicy(LbPolicy.ROUND_ROBIN)
+                .connectTimeout(java.time.Duration.ofSeconds(2))
+                .loadAssignment(new dev.inmesh.api.config.endpoint.ClusterLoadAssignment("c", List.of(
                         new dev.inmesh.api.config.endpoint.LocalityLbEndpoints(
                                 dev.inmesh.api.config.endpoint.Locality.EMPTY, eps, 1, 0)),
-                        dev.inmesh.api.config.endpoint.ClusterLoadAssignment.DEFAULT_OVERPROVISIONING_FACTOR),
-                null, null, false, null));
+                        dev.inmesh.api.config.endpoint.ClusterLoadAssignment.DEFAULT_OVERPROVISIONING_FACTOR)).build());
     }
 
     /**
@@ -752,9 +750,9 @@ class RouterRetryTest {
     }
 
     private static dev.inmesh.api.config.cluster.Cluster h2(int port) {
-        return new dev.inmesh.api.config.cluster.Cluster("c", dev.inmesh.api.config.cluster.DiscoveryType.STATIC, "",
-                LbPolicy.ROUND_ROBIN, null, java.time.Duration.ofSeconds(2), null, null, null, null,
-                RouterRig.hosts("c", port), null, null, true, null);
+        return dev.inmesh.api.config.cluster.Cluster.builder("c", dev.inmesh.api.config.cluster.DiscoveryType.STATIC)
+                .lbPolicy(LbPolicy.ROUND_ROBIN).connectTimeout(java.time.Duration.ofSeconds(2))
+                .loadAssignment(RouterRig.hosts("c", port)).http2(true).build();
     }
 
     @Test
@@ -801,10 +799,10 @@ class RouterRetryTest {
     void resetBeforeRequestNoLongerRetriesOnceAResetAttemptWasSent() throws Exception {
         var seen = new java.util.concurrent.atomic.AtomicInteger();
         int refusing = refusingH2Server(100, seen);
-        var clusters = rig.clusters(new dev.inmesh.api.config.cluster.Cluster("c",
-                dev.inmesh.api.config.cluster.DiscoveryType.STATIC, "", LbPolicy.ROUND_ROBIN, null,
-                java.time.Duration.ofSeconds(2), null, null, null, null,
-                RouterRig.hosts("c", refusing, RouterRig.closedPort()), null, null, true, null));
+        var clusters = rig.clusters(dev.inmesh.api.config.cluster.Cluster.builder("c",
+                dev.inmesh.api.config.cluster.DiscoveryType.STATIC).lbPolicy(LbPolicy.ROUND_ROBIN)
+                .connectTimeout(java.time.Duration.ofSeconds(2))
+                .loadAssignment(RouterRig.hosts("c", refusing, RouterRig.closedPort())).http2(true).build());
         var r = rig.call(rig.router(), get("/x"), routeToC("retry_policy: {retry_on: \"reset-before-request,"
                 + "refused-stream\", num_retries: 5}"), clusters);
         assertEquals(503, r.status());

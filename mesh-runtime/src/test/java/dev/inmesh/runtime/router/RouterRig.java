@@ -88,8 +88,8 @@ final class RouterRig implements AutoCloseable {
 
     static Cluster cluster(String name, LbPolicy lb, CircuitBreakers breakers, OutlierDetection outlier,
                            int... ports) {
-        return new Cluster(name, DiscoveryType.STATIC, "", lb, null, Duration.ofSeconds(2), breakers, outlier, null,
-                null, hosts(name, ports), null, null, false, null);
+        return Cluster.builder(name, DiscoveryType.STATIC).lbPolicy(lb).connectTimeout(Duration.ofSeconds(2))
+                .circuitBreakers(breakers).outlierDetection(outlier).loadAssignment(hosts(name, ports)).build();
     }
 
     static CircuitBreakers breakers(long maxConnections, long maxPending, long maxRequests, long maxRetries) {

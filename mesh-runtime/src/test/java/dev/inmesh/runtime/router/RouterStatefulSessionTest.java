@@ -71,8 +71,8 @@ class RouterStatefulSessionTest {
     private static Cluster cluster(CommonLbConfig lb, LbEndpoint... endpoints) {
         ClusterLoadAssignment cla = new ClusterLoadAssignment("c", List.of(new LocalityLbEndpoints(Locality.EMPTY,
                 List.of(endpoints), 1, 0)), ClusterLoadAssignment.DEFAULT_OVERPROVISIONING_FACTOR);
-        return new Cluster("c", DiscoveryType.STATIC, "", LbPolicy.ROUND_ROBIN, null, Duration.ofSeconds(2), null,
-                null, lb, null, cla, null, null, false, null);
+        return Cluster.builder("c", DiscoveryType.STATIC).lbPolicy(LbPolicy.ROUND_ROBIN)
+                .connectTimeout(Duration.ofSeconds(2)).commonLbConfig(lb).loadAssignment(cla).build();
     }
 
     private static LbEndpoint endpoint(int port, HealthStatus health) {

@@ -84,8 +84,8 @@ class RouterTransportSocketMatchTest {
 
     private static Cluster cluster(DiscoveryType type, ClusterLoadAssignment hosts, UpstreamTlsContext tls,
                                    TransportSocketMatch... matches) {
-        return new Cluster("c", type, "", LbPolicy.ROUND_ROBIN, null, Duration.ofSeconds(2), null, null, null, null,
-                hosts, null, null, null, false, false, null, null, tls, null, List.of(matches));
+        return Cluster.builder("c", type).lbPolicy(LbPolicy.ROUND_ROBIN).connectTimeout(Duration.ofSeconds(2))
+                .loadAssignment(hosts).tls(tls).transportSocketMatches(List.of(matches)).build();
     }
 
     private ClusterManager manager(Cluster c, Map<String, ClusterLoadAssignment> eds) {

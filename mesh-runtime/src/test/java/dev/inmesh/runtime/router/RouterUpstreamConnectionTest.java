@@ -43,9 +43,9 @@ class RouterUpstreamConnectionTest {
     }
 
     private ClusterManager cluster(CommonHttpProtocolOptions lifetimes) {
-        return rig.clusters(new Cluster("c", DiscoveryType.STATIC, "", LbPolicy.ROUND_ROBIN, null,
-                Duration.ofSeconds(2), null, null, null, null, hosts("c", server.actualPort()), null, null, null,
-                false, null, lifetimes));
+        return rig.clusters(Cluster.builder("c", DiscoveryType.STATIC).lbPolicy(LbPolicy.ROUND_ROBIN)
+                .connectTimeout(Duration.ofSeconds(2)).loadAssignment(hosts("c", server.actualPort()))
+                .commonHttpProtocolOptions(lifetimes).build());
     }
 
     /** The client port of each of {@code n} requests in turn, after {@code pauseMillis} before each but the first. */
@@ -114,7 +114,7 @@ class RouterUpstreamConnectionTest {
     }
 
     private static Cluster withHosts(CommonLbConfig common, int... ports) {
-        return new Cluster("c", DiscoveryType.STATIC, "", LbPolicy.ROUND_ROBIN, null, Duration.ofSeconds(2), null,
-                null, common, null, hosts("c", ports), null, null, null, false, null, null);
+        return Cluster.builder("c", DiscoveryType.STATIC).lbPolicy(LbPolicy.ROUND_ROBIN)
+                .connectTimeout(Duration.ofSeconds(2)).commonLbConfig(common).loadAssignment(hosts("c", ports)).build();
     }
 }

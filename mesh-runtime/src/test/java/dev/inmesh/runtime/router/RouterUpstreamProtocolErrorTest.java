@@ -32,9 +32,9 @@ class RouterUpstreamProtocolErrorTest {
 
     private RouterRig.Result call(String answer) throws Exception {
         try (RawHttp1Upstream server = new RawHttp1Upstream(answer)) {
-            ClusterManager clusters = rig.clusters(new Cluster("c", DiscoveryType.STATIC, "", LbPolicy.ROUND_ROBIN,
-                    null, Duration.ofSeconds(2), null, null, null, null, hosts("c", server.port()), null,
-                    null, null, false, null, null));
+            ClusterManager clusters = rig.clusters(Cluster.builder("c", DiscoveryType.STATIC)
+                    .lbPolicy(LbPolicy.ROUND_ROBIN).connectTimeout(Duration.ofSeconds(2))
+                    .loadAssignment(hosts("c", server.port())).build());
             return rig.call(rig.router(), get("/"), routeToC(""), clusters);
         }
     }

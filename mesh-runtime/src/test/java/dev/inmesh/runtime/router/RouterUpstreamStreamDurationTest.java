@@ -45,9 +45,9 @@ class RouterUpstreamStreamDurationTest {
     }
 
     private ClusterManager cluster(Duration maxStreamDuration, int port) {
-        return rig.clusters(new Cluster("c", DiscoveryType.STATIC, "", LbPolicy.ROUND_ROBIN, null,
-                Duration.ofSeconds(2), null, null, null, null, hosts("c", port), null, null, null, false, null,
-                new CommonHttpProtocolOptions(null, null, 0, maxStreamDuration)));
+        return rig.clusters(Cluster.builder("c", DiscoveryType.STATIC).lbPolicy(LbPolicy.ROUND_ROBIN)
+                .connectTimeout(Duration.ofSeconds(2)).loadAssignment(hosts("c", port))
+                .commonHttpProtocolOptions(new CommonHttpProtocolOptions(null, null, 0, maxStreamDuration)).build());
     }
 
     private Router router(Router.Options options) {

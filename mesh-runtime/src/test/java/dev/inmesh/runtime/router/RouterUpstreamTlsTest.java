@@ -107,8 +107,8 @@ class RouterUpstreamTlsTest {
     }
 
     private static Cluster config(int port, boolean http2, UpstreamTlsContext tls) {
-        return new Cluster("c", DiscoveryType.STATIC, "", LbPolicy.ROUND_ROBIN, null, HANDSHAKE_ROOM, null,
-                null, null, null, hosts("c", port), null, null, null, http2, false, null, null, tls);
+        return Cluster.builder("c", DiscoveryType.STATIC).lbPolicy(LbPolicy.ROUND_ROBIN).connectTimeout(HANDSHAKE_ROOM)
+                .loadAssignment(hosts("c", port)).http2(http2).tls(tls).build();
     }
 
     private void awaitClosed(int n) throws InterruptedException {
@@ -167,9 +167,9 @@ class RouterUpstreamTlsTest {
     @Test
     void theConnectTimeoutCoversTheTlsHandshakeOfAServerThatNeverAnswersIt() throws Exception {
         try (ServerSocket silent = new ServerSocket(0, 50, InetAddress.getLoopbackAddress())) {
-            ClusterManager clusters = rig.clusters(new Cluster("c", DiscoveryType.STATIC, "", LbPolicy.ROUND_ROBIN,
-                    null, Duration.ofMillis(300), null, null, null, null, hosts("c", silent.getLocalPort()), null, null,
-                    null, false, false, null, null, tls("", null, null, List.of())));
+            ClusterManager clusters = rig.clusters(Cluster.builder("c", DiscoveryType.STATIC)
+                    .lbPolicy(LbPolicy.ROUND_ROBIN).connectTimeout(Duration.ofMillis(300))
+                    .loadAssignment(hosts("c", silent.getLocalPort())).tls(tls("", null, null, List.of())).build());
             // the TCP connect succeeds (the backlog takes it); the handshake never ends
             var r = rig.call(rig.router(), get("/"), routeToC(""), clusters);
             assertEquals(503, r.status());
@@ -308,9 +308,9 @@ class RouterUpstreamTlsTest {
         int bad = tlsServer(TestCertificates.issue(OTHER_CA, "bad", List.of("api.example.com"), List.of()), false,
                 false);
         int good = tlsServer(false, false);
-        ClusterManager clusters = rig.clusters(new Cluster("c", DiscoveryType.STATIC, "", LbPolicy.ROUND_ROBIN, null,
-                HANDSHAKE_ROOM, null, null, null, null, hosts("c", bad, good), null, null, null, false, false,
-                null, null, tls("", null, CA, List.of())));
+        ClusterManager clusters = rig.clusters(Cluster.builder("c", DiscoveryType.STATIC).lbPolicy(LbPolicy.ROUND_ROBIN)
+                .connectTimeout(HANDSHAKE_ROOM).loadAssignment(hosts("c", bad, good)).tls(tls("", null, CA, List.of()))
+                .build());
         boolean retried = false;
         for (int i = 0; i < 4; i++) {
             var r = call(clusters);
@@ -523,8 +523,8 @@ class RouterUpstreamTlsTest {
         int port = tlsServer(TestCertificates.issue(CA, "shadow", List.of("api.example.com-shadow"), List.of()),
                 false, false);
         UpstreamTlsContext auto = tls("", null, CA, List.of()).withAutoSni(true, true);
-        Cluster mirror = new Cluster("m", DiscoveryType.STATIC, "", LbPolicy.ROUND_ROBIN, null, HANDSHAKE_ROOM,
-                null, null, null, null, hosts("m", port), null, null, null, false, false, null, null, auto);
+        Cluster mirror = Cluster.builder("m", DiscoveryType.STATIC).lbPolicy(LbPolicy.ROUND_ROBIN)
+                .connectTimeout(HANDSHAKE_ROOM).loadAssignment(hosts("m", port)).tls(auto).build();
         ClusterManager clusters = rig.clusters(config(port, false, tls("", null, CA, List.of())), mirror);
         var req = new RouterRequest(StreamInfo.Direction.OUTBOUND, HttpMethod.GET, "/", "api.example.com", "http",
                 MultiMap.caseInsensitiveMultiMap(), null, "127.0.0.1:50000", "127.0.0.1:15001", null, "HTTP/1.1");
@@ -551,9 +551,9 @@ class RouterUpstreamTlsTest {
     void aMirrorCopysFailedHandshakeCountsInTheMirrorClustersSslStatistics() throws Exception {
         int port = tlsServer(false, false);
         var wrong = new SubjectAltNameMatcher(SanType.DNS, new StringMatcher.Exact("db.example.com", false));
-        Cluster mirror = new Cluster("m", DiscoveryType.STATIC, "", LbPolicy.ROUND_ROBIN, null, HANDSHAKE_ROOM,
-                null, null, null, null, hosts("m", port), null, null, null, false, false, null, null,
-                tls("", null, CA, List.of(wrong)));
+        Cluster mirror = Cluster.builder("m", DiscoveryType.STATIC).lbPolicy(LbPolicy.ROUND_ROBIN)
+                .connectTimeout(HANDSHAKE_ROOM).loadAssignment(hosts("m", port)).tls(tls("", null, CA, List.of(wrong)))
+                .build();
         ClusterManager clusters = rig.clusters(config(port, false, tls("", null, CA, List.of())), mirror);
         var r = rig.call(countingRouter(), get("/"), routeToC("request_mirror_policies: [{cluster: m}]"), clusters);
         assertEquals(200, r.status());

@@ -69,9 +69,8 @@ class UpstreamSdsFileRotationTest {
         UpstreamTlsContext tls = new UpstreamTlsContext("", Files.readString(cert), Files.readString(key),
                 Files.readString(ca), false, List.of(), List.of(), null, null, false, false,
                 new SdsFiles(cert.toString(), key.toString(), ca.toString()));
-        return rig.clusters(new Cluster("c", DiscoveryType.STATIC, "", LbPolicy.ROUND_ROBIN, null,
-                Duration.ofSeconds(2), null, null, null, null, hosts("c", port), null, null, null, false, false,
-                null, null, tls));
+        return rig.clusters(Cluster.builder("c", DiscoveryType.STATIC).lbPolicy(LbPolicy.ROUND_ROBIN)
+                .connectTimeout(Duration.ofSeconds(2)).loadAssignment(hosts("c", port)).tls(tls).build());
     }
 
     private Path write(String name, String text) throws Exception {

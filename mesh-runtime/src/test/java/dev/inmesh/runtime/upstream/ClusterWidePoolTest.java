@@ -92,9 +92,9 @@ class ClusterWidePoolTest {
         ClusterLoadAssignment cla = new ClusterLoadAssignment("c", List.of(new LocalityLbEndpoints(Locality.EMPTY,
                 List.of(LbEndpoint.of("127.0.0.1", first), LbEndpoint.of("127.0.0.1", second)), 1, 0)),
                 ClusterLoadAssignment.DEFAULT_OVERPROVISIONING_FACTOR);
-        Cluster h2 = new Cluster("c", DiscoveryType.STATIC, "", LbPolicy.ROUND_ROBIN, null, Duration.ofSeconds(2),
-                limits, null, null, null, cla, null, null, null, true, false, null,
-                new CommonHttpProtocolOptions(null, null, 1), null, null);
+        Cluster h2 = Cluster.builder("c", DiscoveryType.STATIC).lbPolicy(LbPolicy.ROUND_ROBIN)
+                .connectTimeout(Duration.ofSeconds(2)).circuitBreakers(limits).loadAssignment(cla).http2(true)
+                .commonHttpProtocolOptions(new CommonHttpProtocolOptions(null, null, 1)).build();
         ClusterManager m = ClusterManager.create(vertx, Map.of("c", h2), Map.of());
         try {
             UpstreamCluster c = m.cluster("c");
@@ -140,8 +140,8 @@ class ClusterWidePoolTest {
         }
         ClusterLoadAssignment cla = new ClusterLoadAssignment("c", List.of(new LocalityLbEndpoints(Locality.EMPTY,
                 eps, 1, 0)), ClusterLoadAssignment.DEFAULT_OVERPROVISIONING_FACTOR);
-        return new Cluster("c", DiscoveryType.STATIC, "", LbPolicy.ROUND_ROBIN, null, Duration.ofSeconds(2), limits,
-                null, null, null, cla, null, null, false, null);
+        return Cluster.builder("c", DiscoveryType.STATIC).lbPolicy(LbPolicy.ROUND_ROBIN)
+                .connectTimeout(Duration.ofSeconds(2)).circuitBreakers(limits).loadAssignment(cla).build();
     }
 
     /** A request to the host of {@code port}, through the cluster's pool for it. */

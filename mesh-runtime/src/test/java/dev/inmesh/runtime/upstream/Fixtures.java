@@ -24,8 +24,8 @@ final class Fixtures {
     final UpstreamEnvironment env = new UpstreamEnvironment(null, ticker, new Random(42), null);
 
     static Cluster eds(String name, LbPolicy policy, OutlierDetection outlier, CommonLbConfig common) {
-        return new Cluster(name, DiscoveryType.EDS, "", policy, null, null, CircuitBreakers.DEFAULTS, outlier,
-                common, null, null, null, null, false, Metadata.EMPTY);
+        return Cluster.builder(name, DiscoveryType.EDS).lbPolicy(policy).circuitBreakers(CircuitBreakers.DEFAULTS)
+                .outlierDetection(outlier).commonLbConfig(common).metadata(Metadata.EMPTY).build();
     }
 
     static Cluster eds(String name) {

@@ -107,10 +107,10 @@ class HealthCheckMembershipTest {
     void aHostThatAChangedClusterNoLongerHasIsGoneAtOnceWhileItsChecksPass() {
         ClusterManager m = passing(3, false);
         UpstreamCluster c = m.cluster("c");
-        Cluster renamed = checked(new Cluster("c", DiscoveryType.EDS, "c-v2",
-                dev.inmesh.api.config.cluster.LbPolicy.ROUND_ROBIN, null, null,
-                dev.inmesh.api.config.cluster.CircuitBreakers.DEFAULTS, null, null, null, null, null, null, false,
-                dev.inmesh.api.config.core.Metadata.EMPTY), false);
+        Cluster renamed = checked(Cluster.builder("c", DiscoveryType.EDS).edsServiceName("c-v2")
+                .lbPolicy(dev.inmesh.api.config.cluster.LbPolicy.ROUND_ROBIN)
+                .circuitBreakers(dev.inmesh.api.config.cluster.CircuitBreakers.DEFAULTS)
+                .metadata(dev.inmesh.api.config.core.Metadata.EMPTY).build(), false);
         m = m.update(Map.of("c", renamed), Map.of("c-v2", Fixtures.cla("c-v2", 2)));
         assertSame(c, m.cluster("c"));
         assertNull(host(c, 3));
@@ -164,8 +164,8 @@ class HealthCheckMembershipTest {
                 (name, family) -> Future.succeededFuture(dns.get(name)));
         ClusterLoadAssignment inline = Fixtures.cla("dns", new LocalityLbEndpoints(null, List.of(
                 new LbEndpoint(new SocketAddress("svc.example", 8080), "", null, 1, null)), 1, 0));
-        Cluster cluster = checked(new Cluster("dns", DiscoveryType.STRICT_DNS, "", null, null, null, null, null,
-                null, null, inline, null, null, false, null), false);
+        Cluster cluster = checked(Cluster.builder("dns", DiscoveryType.STRICT_DNS).loadAssignment(inline)
+                .build(), false);
         ClusterManager m = ClusterManager.create(env, Map.of("dns", cluster), Map.of());
         UpstreamCluster c = m.clusters().get("dns");
         result(c, 1, Result.SUCCESS);
@@ -188,8 +188,8 @@ class HealthCheckMembershipTest {
     private static Cluster strictDns(String name, HealthCheck hc) {
         ClusterLoadAssignment inline = Fixtures.cla("dns", new LocalityLbEndpoints(null, List.of(
                 new LbEndpoint(new SocketAddress(name, 8080), "", null, 1, null)), 1, 0));
-        return HealthCheckerTest.withHealthCheck(new Cluster("dns", DiscoveryType.STRICT_DNS, "", null, null, null,
-                null, null, null, null, inline, null, null, false, null), hc);
+        return HealthCheckerTest.withHealthCheck(Cluster.builder("dns", DiscoveryType.STRICT_DNS).loadAssignment(inline)
+                .build(), hc);
     }
 
     /**

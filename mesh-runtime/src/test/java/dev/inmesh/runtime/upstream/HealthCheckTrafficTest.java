@@ -99,8 +99,8 @@ class HealthCheckTrafficTest {
         ClusterLoadAssignment cla = new ClusterLoadAssignment("c",
                 List.of(new LocalityLbEndpoints(Locality.EMPTY, eps, 1, 0)), 140);
         // a gRPC check needs HTTP/2 to the hosts, as in Envoy
-        Cluster plain = new Cluster("c", DiscoveryType.STATIC, "", null, null, null, null, null, null, null, cla,
-                null, null, null, hc != null && hc.checker() instanceof HealthCheck.Grpc, Metadata.EMPTY);
+        Cluster plain = Cluster.builder("c", DiscoveryType.STATIC).loadAssignment(cla)
+                .http2(hc != null && hc.checker() instanceof HealthCheck.Grpc).metadata(Metadata.EMPTY).build();
         return hc == null ? plain : HealthCheckerTest.withHealthCheck(plain, hc);
     }
 

@@ -45,12 +45,7 @@ class HealthCheckerTest {
 
     /** {@code c} with check {@code hc}, and Envoy's {@code ignore_health_on_host_removal} or not. */
     static Cluster withHealthCheck(Cluster c, HealthCheck hc, boolean ignoreHealthOnHostRemoval) {
-        return new Cluster(c.name(), c.type(), c.edsServiceName(), c.lbPolicy(), c.lbConfig(), c.connectTimeout(),
-                c.circuitBreakers(), c.outlierDetection(), c.commonLbConfig(), c.upstreamBindAddress(),
-                c.loadAssignment(), c.dnsRefreshRate(), c.dnsLookupFamily(), c.cleanupInterval(), c.http2(),
-                c.useDownstreamProtocol(), c.metadata(), c.commonHttpProtocolOptions(), c.tls(), c.tcpKeepalive(),
-                c.transportSocketMatches(), c.respectDnsTtl(), c.http2ProtocolOptions(), c.dnsJitter(),
-                c.extraSourceAddresses(), c.altStatName(), hc, ignoreHealthOnHostRemoval);
+        return c.toBuilder().healthCheck(hc).ignoreHealthOnHostRemoval(ignoreHealthOnHostRemoval).build();
     }
 
     private ClusterManager manager(HealthCheck hc, ClusterLoadAssignment cla) {

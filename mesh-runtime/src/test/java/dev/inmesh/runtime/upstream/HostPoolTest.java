@@ -58,8 +58,8 @@ class HostPoolTest {
         ClusterLoadAssignment inline = new ClusterLoadAssignment("local", List.of(new LocalityLbEndpoints(null,
                 List.of(new LbEndpoint(new SocketAddress("127.0.0.1", server.actualPort()), "", null, 1, null)), 1,
                 0)), 140);
-        Cluster cluster = new Cluster("local", DiscoveryType.STATIC, "", null, null, null, null, null, null,
-                new SocketAddress("127.0.0.1", 0), inline, null, null, http2, null);
+        Cluster cluster = Cluster.builder("local", DiscoveryType.STATIC)
+                .upstreamBindAddress(new SocketAddress("127.0.0.1", 0)).loadAssignment(inline).http2(http2).build();
         ClusterManager m = ClusterManager.create(vertx, Map.of("local", cluster), Map.of());
         try {
             UpstreamCluster c = m.cluster("local");
@@ -114,8 +114,8 @@ class HostPoolTest {
         ClusterLoadAssignment inline = new ClusterLoadAssignment("local", List.of(new LocalityLbEndpoints(null,
                 List.of(new LbEndpoint(new SocketAddress("127.0.0.1", server.actualPort()), "", null, 1, null)), 1,
                 0)), 140);
-        return new Cluster("local", DiscoveryType.STATIC, "", null, null, null, null, null, null, null, inline, null,
-                null, null, http2, false, null, null, null, keepalive);
+        return Cluster.builder("local", DiscoveryType.STATIC).loadAssignment(inline).http2(http2)
+                .tcpKeepalive(keepalive).build();
     }
 
     /** Sends a request through the cluster's pool and reads the keep-alive of the socket it went on. */
@@ -133,8 +133,8 @@ class HostPoolTest {
         ClusterLoadAssignment inline = new ClusterLoadAssignment("local", List.of(new LocalityLbEndpoints(null,
                 List.of(new LbEndpoint(new SocketAddress("127.0.0.1", server.actualPort()), "", null, 1, null)), 1,
                 0)), 140);
-        Cluster cluster = new Cluster("local", DiscoveryType.STATIC, "", null, null, null, null, null, null, null,
-                inline, null, null, null, false, true, null);
+        Cluster cluster = Cluster.builder("local", DiscoveryType.STATIC).loadAssignment(inline)
+                .useDownstreamProtocol(true).build();
         ClusterManager m = ClusterManager.create(vertx, Map.of("local", cluster), Map.of());
         try {
             UpstreamCluster c = m.cluster("local");

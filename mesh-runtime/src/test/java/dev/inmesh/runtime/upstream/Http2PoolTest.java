@@ -401,8 +401,8 @@ class Http2PoolTest {
                 List.of(new LbEndpoint(new SocketAddress("127.0.0.1", port), "", null, 1, null)), 1, 0)), 140);
         CircuitBreakers breakers = new CircuitBreakers(List.of(new CircuitBreakers.Thresholds(
                 CircuitBreakers.RoutingPriority.DEFAULT, maxConnections, maxPending, 1024, 3)));
-        return new Cluster("local", DiscoveryType.STATIC, "", null, null, null, breakers, null, null, null, inline,
-                null, null, null, true, false, null, lifetimes, null, null, null, false, h2);
+        return Cluster.builder("local", DiscoveryType.STATIC).circuitBreakers(breakers).loadAssignment(inline)
+                .http2(true).commonHttpProtocolOptions(lifetimes).http2ProtocolOptions(h2).build();
     }
 
     private static HttpClient client(ClusterManager m) {

@@ -54,9 +54,8 @@ class UpstreamClusterTest {
         // a record made in code with a CA that is no PEM: its compilation warns, on the thread that compiles it
         UpstreamTlsContext tls = new UpstreamTlsContext("", null, null, "not a certificate", false, List.of(),
                 List.of(), null, null);
-        Cluster withTls = new Cluster("c", DiscoveryType.EDS, "", LbPolicy.ROUND_ROBIN, null, null, null, null, null,
-                null, null, null, null, null, false, false, Metadata.EMPTY, null, tls, null, List.of(), false, null,
-                null);
+        Cluster withTls = Cluster.builder("c", DiscoveryType.EDS).lbPolicy(LbPolicy.ROUND_ROBIN)
+                .metadata(Metadata.EMPTY).tls(tls).build();
         List<Boolean> lockHeld = new java.util.concurrent.CopyOnWriteArrayList<>();
         java.util.logging.Logger log = java.util.logging.Logger.getLogger(UpstreamCluster.class.getName());
         java.util.logging.Handler compiling = new java.util.logging.Handler() {
@@ -142,9 +141,9 @@ class UpstreamClusterTest {
         ClusterLoadAssignment cla = Fixtures.cla("c", new LocalityLbEndpoints(new Locality("r", "a", ""), a, 1, 0),
                 new LocalityLbEndpoints(new Locality("r", "b", ""), b, 2, 0));
         LbConfig.Maglev config = new LbConfig.Maglev(17);
-        Cluster cluster = new Cluster("c", DiscoveryType.EDS, "", LbPolicy.MAGLEV, config, null,
-                CircuitBreakers.DEFAULTS, null, CommonLbConfig.DEFAULTS.withLocalityWeighted(true), null, null, null,
-                null, false, Metadata.EMPTY);
+        Cluster cluster = Cluster.builder("c", DiscoveryType.EDS).lbPolicy(LbPolicy.MAGLEV).lbConfig(config)
+                .circuitBreakers(CircuitBreakers.DEFAULTS)
+                .commonLbConfig(CommonLbConfig.DEFAULTS.withLocalityWeighted(true)).metadata(Metadata.EMPTY).build();
         UpstreamCluster c = f.manager(cluster, cla).cluster("c");
         List<Host> hosts = c.prioritySet().hostSets().get(0).hosts();
         double[] envoys = {1 * (1 / 3.0) / 2, 1 * (1 / 3.0) / 2, 2 * (2 / 3.0) / 11, 9 * (2 / 3.0) / 11};
@@ -178,17 +177,18 @@ class UpstreamClusterTest {
         // gives no host (503 no healthy upstream)
         ClusterLoadAssignment cla = Fixtures.cla("c", 3);
         for (long[] sizes : new long[][] {{0, 8_388_608}, {0, 0}}) {
-            Cluster cluster = new Cluster("c", DiscoveryType.EDS, "", LbPolicy.RING_HASH,
-                    new LbConfig.RingHash(sizes[0], sizes[1]), null, CircuitBreakers.DEFAULTS, null, null, null,
-                    null, null, null, false, Metadata.EMPTY);
+            Cluster cluster = Cluster.builder("c", DiscoveryType.EDS).lbPolicy(LbPolicy.RING_HASH)
+                    .lbConfig(new LbConfig.RingHash(sizes[0], sizes[1])).circuitBreakers(CircuitBreakers.DEFAULTS)
+                    .metadata(Metadata.EMPTY).build();
             UpstreamCluster c = f.manager(cluster, cla).cluster("c");
             assertEquals(3, c.prioritySet().hostSets().get(0).hosts().size());
             assertEquals(Map.of("none", 20), picks(c, 20), java.util.Arrays.toString(sizes));
             assertNull(c.chooseHost(LbContext.ofHash(42)));
         }
         // a minimum of 1 still gives every host its entry
-        Cluster one = new Cluster("c", DiscoveryType.EDS, "", LbPolicy.RING_HASH, new LbConfig.RingHash(1, 1024),
-                null, CircuitBreakers.DEFAULTS, null, null, null, null, null, null, false, Metadata.EMPTY);
+        Cluster one = Cluster.builder("c", DiscoveryType.EDS).lbPolicy(LbPolicy.RING_HASH)
+                .lbConfig(new LbConfig.RingHash(1, 1024)).circuitBreakers(CircuitBreakers.DEFAULTS)
+                .metadata(Metadata.EMPTY).build();
         assertEquals(3, picks(f.manager(one, cla).cluster("c"), 300).size());
     }
 
@@ -360,8 +360,8 @@ class UpstreamClusterTest {
         ClusterLoadAssignment panicking = Fixtures.cla("p",
                 Fixtures.locality("a", 0, 1, 1, 2, HealthStatus.HEALTHY),
                 Fixtures.locality("a", 0, 1, 2, 5, HealthStatus.UNHEALTHY));
-        Cluster failing = new Cluster("f", DiscoveryType.EDS, "p", LbPolicy.ROUND_ROBIN, null, null, null, null,
-                CommonLbConfig.DEFAULTS.withFailTrafficOnPanic(true), null, null, null, null, null, false, null);
+        Cluster failing = Cluster.builder("f", DiscoveryType.EDS).edsServiceName("p").lbPolicy(LbPolicy.ROUND_ROBIN)
+                .commonLbConfig(CommonLbConfig.DEFAULTS.withFailTrafficOnPanic(true)).build();
         ClusterManager m = ClusterManager.create(env, Map.of("p", Fixtures.eds("p"), "f", failing,
                 "e", Fixtures.eds("e")), Map.of("p", panicking, "e", Fixtures.cla("e")));
         for (int i = 0; i < 10; i++) {
@@ -449,9 +449,9 @@ class UpstreamClusterTest {
 
     @Test
     void aHostThatEdsAddsRampsUpOverTheSlowStartWindowWhileTheHostsThatStayKeepTheirAge() {
-        Cluster slow = new Cluster("c", DiscoveryType.EDS, "", LbPolicy.ROUND_ROBIN,
-                new LbConfig.RoundRobin(new LbConfig.SlowStart(Duration.ofSeconds(60), 1.0, 10.0)), null,
-                CircuitBreakers.DEFAULTS, null, null, null, null, null, null, false, Metadata.EMPTY);
+        Cluster slow = Cluster.builder("c", DiscoveryType.EDS).lbPolicy(LbPolicy.ROUND_ROBIN)
+                .lbConfig(new LbConfig.RoundRobin(new LbConfig.SlowStart(Duration.ofSeconds(60), 1.0, 10.0)))
+                .circuitBreakers(CircuitBreakers.DEFAULTS).metadata(Metadata.EMPTY).build();
         ClusterManager m = f.manager(slow, Fixtures.cla("c", 4));
         f.ticker.advance(Duration.ofMinutes(5));
         m = m.update(Map.of("c", slow), Map.of("c", Fixtures.cla("c", 5)));
@@ -469,9 +469,9 @@ class UpstreamClusterTest {
 
     @Test
     void aHostThatJoinsUnhealthyStartsItsSlowStartWhenItIsFirstFoundHealthy() {
-        Cluster slow = new Cluster("c", DiscoveryType.EDS, "", LbPolicy.LEAST_REQUEST,
-                new LbConfig.LeastRequest(2, 1.0, new LbConfig.SlowStart(Duration.ofSeconds(60), 1.0, 10.0)), null,
-                CircuitBreakers.DEFAULTS, null, null, null, null, null, null, false, Metadata.EMPTY);
+        Cluster slow = Cluster.builder("c", DiscoveryType.EDS).lbPolicy(LbPolicy.LEAST_REQUEST)
+                .lbConfig(new LbConfig.LeastRequest(2, 1.0, new LbConfig.SlowStart(Duration.ofSeconds(60), 1.0, 10.0)))
+                .circuitBreakers(CircuitBreakers.DEFAULTS).metadata(Metadata.EMPTY).build();
         List<LbEndpoint> four = new java.util.ArrayList<>();
         for (int i = 1; i <= 4; i++) {
             four.add(Fixtures.endpoint(i, HealthStatus.HEALTHY));
@@ -560,9 +560,9 @@ class UpstreamClusterTest {
         for (String name : List.of("a.example", "b.example", "c.example")) {
             targets.add(new LbEndpoint(new SocketAddress(name, 80), "", null, 1, null));
         }
-        Cluster cluster = new Cluster("dns", DiscoveryType.STRICT_DNS, "", LbPolicy.RING_HASH, null, null, null,
-                null, CommonLbConfig.DEFAULTS.withUseHostnameForHashing(true), null,
-                Fixtures.cla("dns", new LocalityLbEndpoints(null, targets, 1, 0)), null, null, null, false, null);
+        Cluster cluster = Cluster.builder("dns", DiscoveryType.STRICT_DNS).lbPolicy(LbPolicy.RING_HASH)
+                .commonLbConfig(CommonLbConfig.DEFAULTS.withUseHostnameForHashing(true))
+                .loadAssignment(Fixtures.cla("dns", new LocalityLbEndpoints(null, targets, 1, 0))).build();
         UpstreamCluster c = ClusterManager.create(env, Map.of("dns", cluster), Map.of()).cluster("dns");
         List<String> before = keysPicked(c, 500);
         assertEquals(Set.of("a.example", "b.example", "c.example"), Set.copyOf(before));
@@ -574,9 +574,9 @@ class UpstreamClusterTest {
 
     @Test
     void anOriginalDstClusterConnectsToTheOriginalDestinationAndForgetsUnusedHosts() {
-        Cluster od = new Cluster("PassthroughCluster", DiscoveryType.ORIGINAL_DST, "", LbPolicy.CLUSTER_PROVIDED,
-                null, null, CircuitBreakers.DEFAULTS, null, null, null, null, null, Duration.ofSeconds(5), false,
-                Metadata.EMPTY);
+        Cluster od = Cluster.builder("PassthroughCluster", DiscoveryType.ORIGINAL_DST)
+                .lbPolicy(LbPolicy.CLUSTER_PROVIDED).circuitBreakers(CircuitBreakers.DEFAULTS)
+                .cleanupInterval(Duration.ofSeconds(5)).metadata(Metadata.EMPTY).build();
         UpstreamCluster c = ClusterManager.create(f.env, Map.of(od.name(), od), Map.of()).cluster(od.name());
         SocketAddress dst = new SocketAddress("10.9.8.7", 9080);
         Host h = c.chooseHost(LbContext.ofOriginalDestination(dst));
@@ -592,10 +592,10 @@ class UpstreamClusterTest {
     @Test
     void anOriginalDstClusterWithAnUpstreamPortOverrideConnectsToTheOriginalAddressOnThatPort() {
         // istiod's cluster for a headless Service whose port 80 targets the pods' 8080
-        Cluster od = new Cluster("outbound|80||headless.default.svc.cluster.local", DiscoveryType.ORIGINAL_DST, "",
-                LbPolicy.CLUSTER_PROVIDED, new dev.inmesh.api.config.cluster.LbConfig.OriginalDst(8080), null,
-                CircuitBreakers.DEFAULTS, null, null, null, null, null, null, null, false, false, Metadata.EMPTY,
-                null, null, null, null);
+        Cluster od = Cluster.builder("outbound|80||headless.default.svc.cluster.local", DiscoveryType.ORIGINAL_DST)
+                .lbPolicy(LbPolicy.CLUSTER_PROVIDED)
+                .lbConfig(new dev.inmesh.api.config.cluster.LbConfig.OriginalDst(8080))
+                .circuitBreakers(CircuitBreakers.DEFAULTS).metadata(Metadata.EMPTY).build();
         UpstreamCluster c = ClusterManager.create(f.env, Map.of(od.name(), od), Map.of()).cluster(od.name());
         Host h = c.chooseHost(LbContext.ofOriginalDestination(new SocketAddress("10.9.8.7", 80)));
         assertEquals(new SocketAddress("10.9.8.7", 8080), h.address());
@@ -612,8 +612,8 @@ class UpstreamClusterTest {
         });
         ClusterLoadAssignment inline = Fixtures.cla("dns", new LocalityLbEndpoints(null, List.of(
                 new LbEndpoint(new SocketAddress("svc.example", 80), "", null, 1, null)), 1, 0));
-        Cluster cluster = new Cluster("dns", DiscoveryType.STRICT_DNS, "", LbPolicy.ROUND_ROBIN, null, null, null,
-                null, null, null, inline, null, DnsLookupFamily.V4_ONLY, null, false, null);
+        Cluster cluster = Cluster.builder("dns", DiscoveryType.STRICT_DNS).lbPolicy(LbPolicy.ROUND_ROBIN)
+                .loadAssignment(inline).dnsLookupFamily(DnsLookupFamily.V4_ONLY).build();
         UpstreamCluster c = ClusterManager.create(env, Map.of("dns", cluster), Map.of()).cluster("dns");
         assertEquals(Set.of("10.1.1.1:80", "10.1.1.2:80"), picks(c, 10).keySet());
         assertEquals(List.of(DnsLookupFamily.V4_ONLY), families);
@@ -621,8 +621,7 @@ class UpstreamClusterTest {
 
     @Test
     void aStaticClusterWithoutHostsHasNoUpstream() {
-        Cluster blackHole = new Cluster("BlackHoleCluster", DiscoveryType.STATIC, "", null, null, null, null, null,
-                null, null, null, null, null, false, null);
+        Cluster blackHole = Cluster.builder("BlackHoleCluster", DiscoveryType.STATIC).build();
         UpstreamCluster c = ClusterManager.create(f.env, Map.of(blackHole.name(), blackHole), Map.of())
                 .cluster("BlackHoleCluster");
         assertNotNull(c);
@@ -663,8 +662,8 @@ class UpstreamClusterTest {
                         : Future.failedFuture("NXDOMAIN"));
         ClusterLoadAssignment inline = Fixtures.cla("dns", new LocalityLbEndpoints(null, List.of(
                 new LbEndpoint(new SocketAddress("svc.example", 80), "", null, 1, null)), 1, 0));
-        Cluster cluster = new Cluster("dns", DiscoveryType.STRICT_DNS, "", LbPolicy.ROUND_ROBIN, null, null, null,
-                null, null, null, inline, null, null, false, null);
+        Cluster cluster = Cluster.builder("dns", DiscoveryType.STRICT_DNS).lbPolicy(LbPolicy.ROUND_ROBIN)
+                .loadAssignment(inline).build();
         UpstreamCluster c = ClusterManager.create(env, Map.of("dns", cluster), Map.of()).cluster("dns");
         dns.clear();
         c.resolve();
@@ -679,8 +678,8 @@ class UpstreamClusterTest {
                 (name, family) -> dns.containsKey(name) ? Future.succeededFuture(dns.get(name))
                         : Future.failedFuture("SERVFAIL"));
         ClusterLoadAssignment inline = Fixtures.cla("dns", new LocalityLbEndpoints(null, List.of(targets), 1, 0));
-        Cluster cluster = new Cluster("dns", DiscoveryType.STRICT_DNS, "", LbPolicy.ROUND_ROBIN, null, null, null,
-                null, null, null, inline, null, null, false, null);
+        Cluster cluster = Cluster.builder("dns", DiscoveryType.STRICT_DNS).lbPolicy(LbPolicy.ROUND_ROBIN)
+                .loadAssignment(inline).build();
         return ClusterManager.create(env, Map.of("dns", cluster), Map.of()).cluster("dns");
     }
 
@@ -730,9 +729,8 @@ class UpstreamClusterTest {
     private static Cluster minutelyDns(boolean respectDnsTtl) {
         ClusterLoadAssignment inline = Fixtures.cla("dns", new LocalityLbEndpoints(null, List.of(
                 new LbEndpoint(new SocketAddress("svc.example", 80), "", null, 1, null)), 1, 0));
-        return new Cluster("dns", DiscoveryType.STRICT_DNS, "", LbPolicy.ROUND_ROBIN, null, null, null, null, null,
-                null, inline, Duration.ofMinutes(1), null, null, false, false, null, null, null, null, null,
-                respectDnsTtl);
+        return Cluster.builder("dns", DiscoveryType.STRICT_DNS).lbPolicy(LbPolicy.ROUND_ROBIN).loadAssignment(inline)
+                .dnsRefreshRate(Duration.ofMinutes(1)).respectDnsTtl(respectDnsTtl).build();
     }
 
     @Test
@@ -767,9 +765,8 @@ class UpstreamClusterTest {
     /** {@link #minutelyDns} with a refresh rate and a {@code dns_jitter}. */
     private static Cluster dnsWithJitter(boolean respectDnsTtl, Duration refresh, Duration jitter) {
         Cluster m = minutelyDns(respectDnsTtl);
-        return new Cluster(m.name(), m.type(), "", m.lbPolicy(), null, null, null, null, null, null,
-                m.loadAssignment(), refresh, null, null, false, false, null, null, null, null, null, respectDnsTtl,
-                null, jitter);
+        return Cluster.builder(m.name(), m.type()).lbPolicy(m.lbPolicy()).loadAssignment(m.loadAssignment())
+                .dnsRefreshRate(refresh).respectDnsTtl(respectDnsTtl).dnsJitter(jitter).build();
     }
 
     @Test
@@ -853,8 +850,8 @@ class UpstreamClusterTest {
                         : Future.failedFuture("SERVFAIL"));
         ClusterLoadAssignment inline = Fixtures.cla("dns", new LocalityLbEndpoints(null, List.of(
                 new LbEndpoint(new SocketAddress("svc.example", 443), "", null, 1, null)), 1, 0));
-        Cluster cluster = new Cluster("dns", DiscoveryType.LOGICAL_DNS, "", LbPolicy.ROUND_ROBIN, null, null, null,
-                null, null, null, inline, null, null, false, null);
+        Cluster cluster = Cluster.builder("dns", DiscoveryType.LOGICAL_DNS).lbPolicy(LbPolicy.ROUND_ROBIN)
+                .loadAssignment(inline).build();
         UpstreamCluster c = ClusterManager.create(env, Map.of("dns", cluster), Map.of()).cluster("dns");
         assertEquals(Set.of("10.1.1.1:443"), addresses(c));
         assertEquals("svc.example", c.chooseHost(LbContext.NONE).hostname());
@@ -872,8 +869,8 @@ class UpstreamClusterTest {
         LbEndpoint b = new LbEndpoint(new SocketAddress("b.example", 80), "", null, 1, null);
         ClusterLoadAssignment two = Fixtures.cla("dns", new LocalityLbEndpoints(null, List.of(a, b), 1, 0));
         var e = assertThrows(IllegalArgumentException.class,
-                () -> new Cluster("dns", DiscoveryType.LOGICAL_DNS, "", LbPolicy.ROUND_ROBIN, null, null, null, null,
-                        null, null, two, null, null, false, null));
+                () -> Cluster.builder("dns", DiscoveryType.LOGICAL_DNS).lbPolicy(LbPolicy.ROUND_ROBIN)
+                        .loadAssignment(two).build());
         assertTrue(e.getMessage().contains("a single locality with a single endpoint"), e.getMessage());
     }
 }

@@ -144,22 +144,6 @@ public record Cluster(
                 "a cluster with HTTP/2 to its hosts");
     }
 
-    /** A cluster that binds its connections to one source address, if any, observed by its name. */
-    public Cluster(String name, DiscoveryType type, String edsServiceName, LbPolicy lbPolicy, LbConfig lbConfig,
-                   Duration connectTimeout, CircuitBreakers circuitBreakers, OutlierDetection outlierDetection,
-                   CommonLbConfig commonLbConfig, SocketAddress upstreamBindAddress,
-                   ClusterLoadAssignment loadAssignment, Duration dnsRefreshRate, DnsLookupFamily dnsLookupFamily,
-                   Duration cleanupInterval, boolean http2, boolean useDownstreamProtocol, Metadata metadata,
-                   CommonHttpProtocolOptions commonHttpProtocolOptions, UpstreamTlsContext tls,
-                   TcpKeepalive tcpKeepalive, List<TransportSocketMatch> transportSocketMatches,
-                   boolean respectDnsTtl, Http2ProtocolOptions http2ProtocolOptions, Duration dnsJitter) {
-        this(name, type, edsServiceName, lbPolicy, lbConfig, connectTimeout, circuitBreakers, outlierDetection,
-                commonLbConfig, upstreamBindAddress, loadAssignment, dnsRefreshRate, dnsLookupFamily, cleanupInterval,
-                http2, useDownstreamProtocol, metadata, commonHttpProtocolOptions, tls, tcpKeepalive,
-                transportSocketMatches, respectDnsTtl, http2ProtocolOptions, dnsJitter, List.of(), "", null,
-                false);
-    }
-
     /** The name the cluster is observed by: its {@code alt_stat_name}, else its name (Envoy's observability name). */
     public String observabilityName() {
         return altStatName.isEmpty() ? name : altStatName;
@@ -182,130 +166,235 @@ public record Cluster(
         return address.indexOf(':') >= 0;
     }
 
-    /** A cluster whose DNS refreshes, if it has any, come with no jitter. */
-    public Cluster(String name, DiscoveryType type, String edsServiceName, LbPolicy lbPolicy, LbConfig lbConfig,
-                   Duration connectTimeout, CircuitBreakers circuitBreakers, OutlierDetection outlierDetection,
-                   CommonLbConfig commonLbConfig, SocketAddress upstreamBindAddress,
-                   ClusterLoadAssignment loadAssignment, Duration dnsRefreshRate, DnsLookupFamily dnsLookupFamily,
-                   Duration cleanupInterval, boolean http2, boolean useDownstreamProtocol, Metadata metadata,
-                   CommonHttpProtocolOptions commonHttpProtocolOptions, UpstreamTlsContext tls,
-                   TcpKeepalive tcpKeepalive, List<TransportSocketMatch> transportSocketMatches,
-                   boolean respectDnsTtl, Http2ProtocolOptions http2ProtocolOptions) {
-        this(name, type, edsServiceName, lbPolicy, lbConfig, connectTimeout, circuitBreakers, outlierDetection,
-                commonLbConfig, upstreamBindAddress, loadAssignment, dnsRefreshRate, dnsLookupFamily, cleanupInterval,
-                http2, useDownstreamProtocol, metadata, commonHttpProtocolOptions, tls, tcpKeepalive,
-                transportSocketMatches, respectDnsTtl, http2ProtocolOptions, null);
+    /**
+     * A builder of a cluster named {@code name} of {@code type}, every other field unset: the canonical constructor
+     * gives each Envoy's default. A builder rather than copy methods, as the record has 28 components and call sites
+     * set a dozen different ones.
+     */
+    public static Builder builder(String name, DiscoveryType type) {
+        return new Builder(name, type);
     }
 
-    /** A cluster whose HTTP/2 connections have Envoy's default settings. */
-    public Cluster(String name, DiscoveryType type, String edsServiceName, LbPolicy lbPolicy, LbConfig lbConfig,
-                   Duration connectTimeout, CircuitBreakers circuitBreakers, OutlierDetection outlierDetection,
-                   CommonLbConfig commonLbConfig, SocketAddress upstreamBindAddress,
-                   ClusterLoadAssignment loadAssignment, Duration dnsRefreshRate, DnsLookupFamily dnsLookupFamily,
-                   Duration cleanupInterval, boolean http2, boolean useDownstreamProtocol, Metadata metadata,
-                   CommonHttpProtocolOptions commonHttpProtocolOptions, UpstreamTlsContext tls,
-                   TcpKeepalive tcpKeepalive, List<TransportSocketMatch> transportSocketMatches,
-                   boolean respectDnsTtl) {
-        this(name, type, edsServiceName, lbPolicy, lbConfig, connectTimeout, circuitBreakers, outlierDetection,
-                commonLbConfig, upstreamBindAddress, loadAssignment, dnsRefreshRate, dnsLookupFamily, cleanupInterval,
-                http2, useDownstreamProtocol, metadata, commonHttpProtocolOptions, tls, tcpKeepalive,
-                transportSocketMatches, respectDnsTtl, null);
+    /** A builder that starts from this cluster's fields. */
+    public Builder toBuilder() {
+        Builder b = new Builder(name, type);
+        b.edsServiceName = edsServiceName;
+        b.lbPolicy = lbPolicy;
+        b.lbConfig = lbConfig;
+        b.connectTimeout = connectTimeout;
+        b.circuitBreakers = circuitBreakers;
+        b.outlierDetection = outlierDetection;
+        b.commonLbConfig = commonLbConfig;
+        b.upstreamBindAddress = upstreamBindAddress;
+        b.loadAssignment = loadAssignment;
+        b.dnsRefreshRate = dnsRefreshRate;
+        b.dnsLookupFamily = dnsLookupFamily;
+        b.cleanupInterval = cleanupInterval;
+        b.http2 = http2;
+        b.useDownstreamProtocol = useDownstreamProtocol;
+        b.metadata = metadata;
+        b.commonHttpProtocolOptions = commonHttpProtocolOptions;
+        b.tls = tls;
+        b.tcpKeepalive = tcpKeepalive;
+        b.transportSocketMatches = transportSocketMatches;
+        b.respectDnsTtl = respectDnsTtl;
+        b.http2ProtocolOptions = http2ProtocolOptions;
+        b.dnsJitter = dnsJitter;
+        b.extraSourceAddresses = extraSourceAddresses;
+        b.altStatName = altStatName;
+        b.healthCheck = healthCheck;
+        b.ignoreHealthOnHostRemoval = ignoreHealthOnHostRemoval;
+        return b;
     }
 
-    /** A cluster whose DNS names, if it has any, are re-resolved at its refresh rate whatever their TTLs. */
-    public Cluster(String name, DiscoveryType type, String edsServiceName, LbPolicy lbPolicy, LbConfig lbConfig,
-                   Duration connectTimeout, CircuitBreakers circuitBreakers, OutlierDetection outlierDetection,
-                   CommonLbConfig commonLbConfig, SocketAddress upstreamBindAddress,
-                   ClusterLoadAssignment loadAssignment, Duration dnsRefreshRate, DnsLookupFamily dnsLookupFamily,
-                   Duration cleanupInterval, boolean http2, boolean useDownstreamProtocol, Metadata metadata,
-                   CommonHttpProtocolOptions commonHttpProtocolOptions, UpstreamTlsContext tls,
-                   TcpKeepalive tcpKeepalive, List<TransportSocketMatch> transportSocketMatches) {
-        this(name, type, edsServiceName, lbPolicy, lbConfig, connectTimeout, circuitBreakers, outlierDetection,
-                commonLbConfig, upstreamBindAddress, loadAssignment, dnsRefreshRate, dnsLookupFamily, cleanupInterval,
-                http2, useDownstreamProtocol, metadata, commonHttpProtocolOptions, tls, tcpKeepalive,
-                transportSocketMatches, false);
-    }
+    /** Builds a {@link Cluster}; what is not set is left to the canonical constructor's defaults. */
+    public static final class Builder {
+        private String name;
+        private DiscoveryType type;
+        private String edsServiceName;
+        private LbPolicy lbPolicy;
+        private LbConfig lbConfig;
+        private Duration connectTimeout;
+        private CircuitBreakers circuitBreakers;
+        private OutlierDetection outlierDetection;
+        private CommonLbConfig commonLbConfig;
+        private SocketAddress upstreamBindAddress;
+        private ClusterLoadAssignment loadAssignment;
+        private Duration dnsRefreshRate;
+        private DnsLookupFamily dnsLookupFamily;
+        private Duration cleanupInterval;
+        private boolean http2;
+        private boolean useDownstreamProtocol;
+        private Metadata metadata;
+        private CommonHttpProtocolOptions commonHttpProtocolOptions;
+        private UpstreamTlsContext tls;
+        private TcpKeepalive tcpKeepalive;
+        private List<TransportSocketMatch> transportSocketMatches;
+        private boolean respectDnsTtl;
+        private Http2ProtocolOptions http2ProtocolOptions;
+        private Duration dnsJitter;
+        private List<SocketAddress> extraSourceAddresses;
+        private String altStatName;
+        private HealthCheck healthCheck;
+        private boolean ignoreHealthOnHostRemoval;
 
-    /** A cluster whose every host takes the cluster's own transport socket (no {@code transport_socket_matches}). */
-    public Cluster(String name, DiscoveryType type, String edsServiceName, LbPolicy lbPolicy, LbConfig lbConfig,
-                   Duration connectTimeout, CircuitBreakers circuitBreakers, OutlierDetection outlierDetection,
-                   CommonLbConfig commonLbConfig, SocketAddress upstreamBindAddress,
-                   ClusterLoadAssignment loadAssignment, Duration dnsRefreshRate, DnsLookupFamily dnsLookupFamily,
-                   Duration cleanupInterval, boolean http2, boolean useDownstreamProtocol, Metadata metadata,
-                   CommonHttpProtocolOptions commonHttpProtocolOptions, UpstreamTlsContext tls,
-                   TcpKeepalive tcpKeepalive) {
-        this(name, type, edsServiceName, lbPolicy, lbConfig, connectTimeout, circuitBreakers, outlierDetection,
-                commonLbConfig, upstreamBindAddress, loadAssignment, dnsRefreshRate, dnsLookupFamily, cleanupInterval,
-                http2, useDownstreamProtocol, metadata, commonHttpProtocolOptions, tls, tcpKeepalive, null);
-    }
+        private Builder(String name, DiscoveryType type) {
+            this.name = name;
+            this.type = type;
+        }
 
-    /** A cluster without TCP keep-alive on its upstream connections. */
-    public Cluster(String name, DiscoveryType type, String edsServiceName, LbPolicy lbPolicy, LbConfig lbConfig,
-                   Duration connectTimeout, CircuitBreakers circuitBreakers, OutlierDetection outlierDetection,
-                   CommonLbConfig commonLbConfig, SocketAddress upstreamBindAddress,
-                   ClusterLoadAssignment loadAssignment, Duration dnsRefreshRate, DnsLookupFamily dnsLookupFamily,
-                   Duration cleanupInterval, boolean http2, boolean useDownstreamProtocol, Metadata metadata,
-                   CommonHttpProtocolOptions commonHttpProtocolOptions, UpstreamTlsContext tls) {
-        this(name, type, edsServiceName, lbPolicy, lbConfig, connectTimeout, circuitBreakers, outlierDetection,
-                commonLbConfig, upstreamBindAddress, loadAssignment, dnsRefreshRate, dnsLookupFamily, cleanupInterval,
-                http2, useDownstreamProtocol, metadata, commonHttpProtocolOptions, tls, null);
-    }
+        /** Sets {@code edsServiceName}; by default the cluster's own name. */
+        public Builder edsServiceName(String value) {
+            this.edsServiceName = value;
+            return this;
+        }
 
-    /** A cluster that speaks plaintext to its hosts. */
-    public Cluster(String name, DiscoveryType type, String edsServiceName, LbPolicy lbPolicy, LbConfig lbConfig,
-                   Duration connectTimeout, CircuitBreakers circuitBreakers, OutlierDetection outlierDetection,
-                   CommonLbConfig commonLbConfig, SocketAddress upstreamBindAddress,
-                   ClusterLoadAssignment loadAssignment, Duration dnsRefreshRate, DnsLookupFamily dnsLookupFamily,
-                   Duration cleanupInterval, boolean http2, boolean useDownstreamProtocol, Metadata metadata,
-                   CommonHttpProtocolOptions commonHttpProtocolOptions) {
-        this(name, type, edsServiceName, lbPolicy, lbConfig, connectTimeout, circuitBreakers, outlierDetection,
-                commonLbConfig, upstreamBindAddress, loadAssignment, dnsRefreshRate, dnsLookupFamily, cleanupInterval,
-                http2, useDownstreamProtocol, metadata, commonHttpProtocolOptions, null);
-    }
+        /** Sets {@code lbPolicy}; by default ROUND_ROBIN. */
+        public Builder lbPolicy(LbPolicy value) {
+            this.lbPolicy = value;
+            return this;
+        }
 
-    /** A cluster whose upstream protocol is HTTP/1.1 or, with {@code http2}, h2c, whatever the downstream spoke. */
-    public Cluster(String name, DiscoveryType type, String edsServiceName, LbPolicy lbPolicy, LbConfig lbConfig,
-                   Duration connectTimeout, CircuitBreakers circuitBreakers, OutlierDetection outlierDetection,
-                   CommonLbConfig commonLbConfig, SocketAddress upstreamBindAddress,
-                   ClusterLoadAssignment loadAssignment, Duration dnsRefreshRate, DnsLookupFamily dnsLookupFamily,
-                   Duration cleanupInterval, boolean http2, Metadata metadata) {
-        this(name, type, edsServiceName, lbPolicy, lbConfig, connectTimeout, circuitBreakers, outlierDetection,
-                commonLbConfig, upstreamBindAddress, loadAssignment, dnsRefreshRate, dnsLookupFamily, cleanupInterval,
-                http2, false, metadata, null);
-    }
+        /** Sets {@code lbConfig}; by default the policy's defaults. */
+        public Builder lbConfig(LbConfig value) {
+            this.lbConfig = value;
+            return this;
+        }
 
-    /** A cluster with Envoy's default connection lifetimes, whose upstream protocol may follow its downstream's. */
-    public Cluster(String name, DiscoveryType type, String edsServiceName, LbPolicy lbPolicy, LbConfig lbConfig,
-                   Duration connectTimeout, CircuitBreakers circuitBreakers, OutlierDetection outlierDetection,
-                   CommonLbConfig commonLbConfig, SocketAddress upstreamBindAddress,
-                   ClusterLoadAssignment loadAssignment, Duration dnsRefreshRate, DnsLookupFamily dnsLookupFamily,
-                   Duration cleanupInterval, boolean http2, boolean useDownstreamProtocol, Metadata metadata) {
-        this(name, type, edsServiceName, lbPolicy, lbConfig, connectTimeout, circuitBreakers, outlierDetection,
-                commonLbConfig, upstreamBindAddress, loadAssignment, dnsRefreshRate, dnsLookupFamily, cleanupInterval,
-                http2, useDownstreamProtocol, metadata, null);
-    }
+        /** Sets {@code connectTimeout}; by default {@link #DEFAULT_CONNECT_TIMEOUT}. */
+        public Builder connectTimeout(Duration value) {
+            this.connectTimeout = value;
+            return this;
+        }
 
-    /** A cluster with its connection lifetimes, whose upstream protocol is HTTP/1.1 or, with {@code http2}, h2c. */
-    public Cluster(String name, DiscoveryType type, String edsServiceName, LbPolicy lbPolicy, LbConfig lbConfig,
-                   Duration connectTimeout, CircuitBreakers circuitBreakers, OutlierDetection outlierDetection,
-                   CommonLbConfig commonLbConfig, SocketAddress upstreamBindAddress,
-                   ClusterLoadAssignment loadAssignment, Duration dnsRefreshRate, DnsLookupFamily dnsLookupFamily,
-                   Duration cleanupInterval, boolean http2, Metadata metadata,
-                   CommonHttpProtocolOptions commonHttpProtocolOptions) {
-        this(name, type, edsServiceName, lbPolicy, lbConfig, connectTimeout, circuitBreakers, outlierDetection,
-                commonLbConfig, upstreamBindAddress, loadAssignment, dnsRefreshRate, dnsLookupFamily, cleanupInterval,
-                http2, false, metadata, commonHttpProtocolOptions);
-    }
+        /** Sets {@code circuitBreakers}; by default {@link CircuitBreakers#DEFAULTS}. */
+        public Builder circuitBreakers(CircuitBreakers value) {
+            this.circuitBreakers = value;
+            return this;
+        }
 
-    /** A cluster with Envoy's default DNS lookup family (AUTO): the constructor from before the family was kept. */
-    public Cluster(String name, DiscoveryType type, String edsServiceName, LbPolicy lbPolicy, LbConfig lbConfig,
-                   Duration connectTimeout, CircuitBreakers circuitBreakers, OutlierDetection outlierDetection,
-                   CommonLbConfig commonLbConfig, SocketAddress upstreamBindAddress,
-                   ClusterLoadAssignment loadAssignment, Duration dnsRefreshRate, Duration cleanupInterval,
-                   boolean http2, Metadata metadata) {
-        this(name, type, edsServiceName, lbPolicy, lbConfig, connectTimeout, circuitBreakers, outlierDetection,
-                commonLbConfig, upstreamBindAddress, loadAssignment, dnsRefreshRate, null, cleanupInterval, http2,
-                false, metadata, null);
+        /** Sets {@code outlierDetection}; by default none. */
+        public Builder outlierDetection(OutlierDetection value) {
+            this.outlierDetection = value;
+            return this;
+        }
+
+        /** Sets {@code commonLbConfig}; by default {@link CommonLbConfig#DEFAULTS}. */
+        public Builder commonLbConfig(CommonLbConfig value) {
+            this.commonLbConfig = value;
+            return this;
+        }
+
+        /** Sets {@code upstreamBindAddress}; by default any local address. */
+        public Builder upstreamBindAddress(SocketAddress value) {
+            this.upstreamBindAddress = value;
+            return this;
+        }
+
+        /** Sets {@code loadAssignment}; by default none (EDS, or no hosts). */
+        public Builder loadAssignment(ClusterLoadAssignment value) {
+            this.loadAssignment = value;
+            return this;
+        }
+
+        /** Sets {@code dnsRefreshRate}; by default 5 s. */
+        public Builder dnsRefreshRate(Duration value) {
+            this.dnsRefreshRate = value;
+            return this;
+        }
+
+        /** Sets {@code dnsLookupFamily}; by default AUTO. */
+        public Builder dnsLookupFamily(DnsLookupFamily value) {
+            this.dnsLookupFamily = value;
+            return this;
+        }
+
+        /** Sets {@code cleanupInterval}; by default 5 s. */
+        public Builder cleanupInterval(Duration value) {
+            this.cleanupInterval = value;
+            return this;
+        }
+
+        /** Sets {@code http2}; by default HTTP/1.1. */
+        public Builder http2(boolean value) {
+            this.http2 = value;
+            return this;
+        }
+
+        /** Sets {@code useDownstreamProtocol}; by default off. */
+        public Builder useDownstreamProtocol(boolean value) {
+            this.useDownstreamProtocol = value;
+            return this;
+        }
+
+        /** Sets {@code metadata}; by default empty. */
+        public Builder metadata(Metadata value) {
+            this.metadata = value;
+            return this;
+        }
+
+        /** Sets {@code commonHttpProtocolOptions}; by default {@link CommonHttpProtocolOptions#DEFAULTS}. */
+        public Builder commonHttpProtocolOptions(CommonHttpProtocolOptions value) {
+            this.commonHttpProtocolOptions = value;
+            return this;
+        }
+
+        /** Sets {@code tls}; by default plain text. */
+        public Builder tls(UpstreamTlsContext value) {
+            this.tls = value;
+            return this;
+        }
+
+        /** Sets {@code tcpKeepalive}; by default none. */
+        public Builder tcpKeepalive(TcpKeepalive value) {
+            this.tcpKeepalive = value;
+            return this;
+        }
+
+        /** Sets {@code transportSocketMatches}; by default none. */
+        public Builder transportSocketMatches(List<TransportSocketMatch> value) {
+            this.transportSocketMatches = value;
+            return this;
+        }
+
+        /** Sets {@code respectDnsTtl}; by default off. */
+        public Builder respectDnsTtl(boolean value) {
+            this.respectDnsTtl = value;
+            return this;
+        }
+
+        /** Sets {@code http2ProtocolOptions}; by default {@link Http2ProtocolOptions#DEFAULTS}. */
+        public Builder http2ProtocolOptions(Http2ProtocolOptions value) {
+            this.http2ProtocolOptions = value;
+            return this;
+        }
+
+        /** Sets {@code dnsJitter}; by default none. */
+        public Builder dnsJitter(Duration value) {
+            this.dnsJitter = value;
+            return this;
+        }
+
+        /** Sets {@code healthCheck}; by default none. */
+        public Builder healthCheck(HealthCheck value) {
+            this.healthCheck = value;
+            return this;
+        }
+
+        /** Sets {@code ignoreHealthOnHostRemoval}; by default off. */
+        public Builder ignoreHealthOnHostRemoval(boolean value) {
+            this.ignoreHealthOnHostRemoval = value;
+            return this;
+        }
+
+        /** The cluster, validated by the canonical constructor. */
+        public Cluster build() {
+            return new Cluster(name, type, edsServiceName, lbPolicy, lbConfig, connectTimeout, circuitBreakers,
+                    outlierDetection, commonLbConfig, upstreamBindAddress, loadAssignment, dnsRefreshRate,
+                    dnsLookupFamily, cleanupInterval, http2, useDownstreamProtocol, metadata, commonHttpProtocolOptions,
+                    tls, tcpKeepalive, transportSocketMatches, respectDnsTtl, http2ProtocolOptions, dnsJitter,
+                    extraSourceAddresses, altStatName, healthCheck, ignoreHealthOnHostRemoval);
+        }
     }
 
     /** The name EDS knows this cluster's endpoints by. */
