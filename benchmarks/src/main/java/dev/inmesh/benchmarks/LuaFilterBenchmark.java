@@ -44,10 +44,9 @@ public class LuaFilterBenchmark {
 
     @Setup
     public void setUp() {
-        HttpConnectionManager hcm = new HttpConnectionManager("in", "r", null, List.of(
+        HttpConnectionManager hcm = HttpConnectionManager.of("in", "r", List.of(
                 new HttpFilter("envoy.filters.http.lua", "", new Lua(SCRIPT, Map.of(), true)),
-                new HttpFilter("envoy.filters.http.router", "")), null, false, 0, true, false, null, 0, null, null, 0,
-                false, null, null);
+                new HttpFilter("envoy.filters.http.router", "")));
         filters = LuaFilter.compile(hcm);
         request = headers();
         response = headers();

@@ -53,8 +53,7 @@ class RbacStatsNamesTest {
     void anHttpFiltersCountersAreNamedUnderItsConnectionManagerAsEnvoyNamesThem() {
         SimpleMeterRegistry registry = new SimpleMeterRegistry();
         DownstreamStats stats = MeshMetrics.create(registry, WorkloadInfo.UNKNOWN).connectionManager(
-                new HttpConnectionManager("inbound_0.0.0.0_9080", "r", null, List.of(), null, false, 0, true, false,
-                        null, 0, null, null, 0, false, null, null));
+                HttpConnectionManager.of("inbound_0.0.0.0_9080", "r", List.of()));
         stats.rbacDecision("", false, true);
         stats.rbacDecision("istio_dry_run_deny_", true, false);
         stats.rbacDecision("istio_ext_authz_", true, true);
@@ -80,10 +79,10 @@ class RbacStatsNamesTest {
         dev.inmesh.api.config.rbac.Rbac shadowOnly = new dev.inmesh.api.config.rbac.Rbac(null, "",
                 new dev.inmesh.api.config.rbac.Rbac.Rules(dev.inmesh.api.config.rbac.Rbac.Action.ALLOW, Map.of()),
                 "istio_ext_authz_");
-        MeshMetrics.create(registry, WorkloadInfo.UNKNOWN).connectionManager(new HttpConnectionManager(
-                "inbound_0.0.0.0_9080", "r", null, List.of(new dev.inmesh.api.config.listener.HttpFilter(
+        MeshMetrics.create(registry, WorkloadInfo.UNKNOWN).connectionManager(HttpConnectionManager.of(
+                "inbound_0.0.0.0_9080", "r", List.of(new dev.inmesh.api.config.listener.HttpFilter(
                         "envoy.filters.http.rbac", "envoy.extensions.filters.http.rbac.v3.RBAC", null, false,
-                        shadowOnly)), null, false, 0, true, false, null, 0, null, null, 0, false, null, null));
+                        shadowOnly))));
 
         assertEquals(Map.of("http.inbound_0.0.0.0_9080.rbac.allowed", 0L,
                 "http.inbound_0.0.0.0_9080.rbac.denied", 0L,

@@ -35,8 +35,7 @@ class CompressorFilterTest {
 
     private final SimpleMeterRegistry registry = new SimpleMeterRegistry();
     private final DownstreamStats.CompressorCounters counters = MeshMetrics.create(registry, WorkloadInfo.UNKNOWN)
-            .connectionManager(new HttpConnectionManager("inbound_0.0.0.0_9080", "r", null, List.of(), null, false, 0,
-                    true, false, null, 0, null, null, 0, false, null, null))
+            .connectionManager(HttpConnectionManager.of("inbound_0.0.0.0_9080", "r", List.of()))
             .compressor("gzip_lib", true);
 
     private static MultiMap json(long length) {

@@ -52,8 +52,7 @@ class LuaFilterTest {
             filters.add(new HttpFilter("envoy.filters.http.lua", "", new Lua(s, Map.of(), true)));
         }
         filters.add(new HttpFilter("envoy.filters.http.router", ""));
-        HttpConnectionManager hcm = new HttpConnectionManager("in", "r", null, filters, null, false, 0, true, false,
-                null, 0, null, null, 0, false, null, null);
+        HttpConnectionManager hcm = HttpConnectionManager.of("in", "r", filters);
         return new LuaFilter.Stream(LuaFilter.compile(hcm));
     }
 
@@ -380,9 +379,8 @@ class LuaFilterTest {
 
     /** A connection manager with one Lua filter, {@code name}, of {@code config}. */
     private static HttpConnectionManager hcm(String name, Lua config) {
-        return new HttpConnectionManager("in", "r", null, List.of(new HttpFilter(name, "", config),
-                new HttpFilter("envoy.filters.http.router", "")), null, false, 0, true, false, null, 0, null, null, 0,
-                false, null, null);
+        return HttpConnectionManager.of("in", "r", List.of(new HttpFilter(name, "", config),
+                new HttpFilter("envoy.filters.http.router", "")));
     }
 
     @Test

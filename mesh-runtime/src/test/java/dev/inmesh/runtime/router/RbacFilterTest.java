@@ -99,8 +99,7 @@ class RbacFilterTest {
     /** The statistics of an inbound connection manager {@code inbound_0.0.0.0_9080}, in {@code registry}. */
     private static DownstreamStats stats(SimpleMeterRegistry registry) {
         return MeshMetrics.create(registry, WorkloadInfo.UNKNOWN).connectionManager(
-                new HttpConnectionManager("inbound_0.0.0.0_9080", "r", null, List.of(), null, false, 0, true, false,
-                        null, 0, null, null, 0, false, null, null));
+                HttpConnectionManager.of("inbound_0.0.0.0_9080", "r", List.of()));
     }
 
     /** The RBAC filters of a connection manager whose {@code http_filters} are {@code rbacFilters}, then a router. */

@@ -40,10 +40,9 @@ class RouterBufferTest {
     private final WireMockServer wm = rig.wiremock();
     private final ClusterManager clusters = rig.clusters(cluster("c", wm.port()));
     private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
-    private final HttpConnectionManager hcm = new HttpConnectionManager("outbound_0.0.0.0_9080", "9080", null,
+    private final HttpConnectionManager hcm = HttpConnectionManager.of("outbound_0.0.0.0_9080", "9080",
             List.of(new HttpFilter("envoy.filters.http.buffer", "envoy.extensions.filters.http.buffer.v3.Buffer",
-                    new dev.inmesh.api.config.listener.Buffer(8)), new HttpFilter("envoy.filters.http.router", "")),
-            null, false, 0, true, false, null, 0, null, null, 0, false, null, null);
+                    new dev.inmesh.api.config.listener.Buffer(8)), new HttpFilter("envoy.filters.http.router", "")));
     private final DownstreamStats downstream = MeshMetrics.create(registry, WorkloadInfo.UNKNOWN)
             .connectionManager(hcm);
 

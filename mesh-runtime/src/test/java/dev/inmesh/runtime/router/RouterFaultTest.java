@@ -50,10 +50,9 @@ class RouterFaultTest {
 
     /** A connection manager with a fault filter of the given config (Istio's: {@link FaultInjection#NONE}). */
     private static HttpConnectionManager hcm(FaultInjection filter) {
-        return new HttpConnectionManager("outbound_0.0.0.0_9080", "9080", null, List.of(
+        return HttpConnectionManager.of("outbound_0.0.0.0_9080", "9080", List.of(
                 new HttpFilter("envoy.filters.http.fault", "envoy.extensions.filters.http.fault.v3.HTTPFault",
-                        filter), new HttpFilter("envoy.filters.http.router", "")), null, false, 0, true, false,
-                null, 0, null, null, 0, false, null, null);
+                        filter), new HttpFilter("envoy.filters.http.router", "")));
     }
 
     /** A request through a connection manager whose fault filter is Istio's empty one. */

@@ -63,10 +63,9 @@ class RouterHeaderMutationTest {
 
     /** {@code req} under a connection manager whose header mutation filter, named hm, has {@code config}. */
     static RouterRequest withFilter(RouterRequest req, HeaderMutation config) {
-        HttpConnectionManager hcm = new HttpConnectionManager("outbound_0.0.0.0_9080", "9080", null, List.of(
+        HttpConnectionManager hcm = HttpConnectionManager.of("outbound_0.0.0.0_9080", "9080", List.of(
                 new HttpFilter("hm", "envoy.extensions.filters.http.header_mutation.v3.HeaderMutation", config),
-                new HttpFilter("envoy.filters.http.router", "")), null, false, 0, true, false,
-                null, 0, null, null, 0, false, null, null);
+                new HttpFilter("envoy.filters.http.router", "")));
         return req.bufferAndHeaderMutation(hcm);
     }
 

@@ -32,8 +32,8 @@ class RouterInternalRedirectTest {
     private final RouterRig rig = new RouterRig();
     private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
     private final MeshMetrics metrics = MeshMetrics.create(registry, WorkloadInfo.UNKNOWN);
-    private final DownstreamStats downstream = metrics.connectionManager(new HttpConnectionManager("ingress", "r",
-            null, List.of(), null, false, 0, true, false, null, 0, null, null, 0, false, null, null));
+    private final DownstreamStats downstream = metrics.connectionManager(HttpConnectionManager.of("ingress", "r",
+            List.of()));
     private WireMockServer wm;
 
     @AfterEach

@@ -45,8 +45,7 @@ class RouterInternalRequestTest {
     private static HttpConnectionManager hcm(List<CidrRange> internal, List<HttpFilter> filters) {
         List<HttpFilter> all = new java.util.ArrayList<>(filters);
         all.add(new HttpFilter("envoy.filters.http.router", ""));
-        return new HttpConnectionManager("outbound_0.0.0.0_9080", "r", null, all, null, false, 0, true, false, null,
-                0, null, null, 0, false, null, null, null, null, null, false, null, false, internal);
+        return HttpConnectionManager.of("outbound_0.0.0.0_9080", "r", all).withInternalAddresses(internal);
     }
 
     private static final List<CidrRange> TEN = List.of(new CidrRange("10.0.0.0", 8));

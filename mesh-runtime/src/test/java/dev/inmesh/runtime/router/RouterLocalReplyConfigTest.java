@@ -67,14 +67,13 @@ class RouterLocalReplyConfigTest {
     void aLuaResponseScriptSeesTheRewrittenReply() {
         LocalReply config = compile(null, new LocalReplyConfig.ResponseMapper(status(503), 502, "try later",
                 List.of(header("x-mapped", "yes")), null));
-        var hcm = new dev.inmesh.api.config.listener.HttpConnectionManager("outbound_0.0.0.0_9080", "9080", null,
+        var hcm = dev.inmesh.api.config.listener.HttpConnectionManager.of("outbound_0.0.0.0_9080", "9080",
                 List.of(new dev.inmesh.api.config.listener.HttpFilter("envoy.filters.http.lua",
                                 "envoy.extensions.filters.http.lua.v3.Lua", new dev.inmesh.api.config.listener.Lua(
                                 "function envoy_on_response(h) h:headers():add('x-lua-saw', h:headers():get("
                                         + "':status') .. ' ' .. (h:headers():get('x-mapped') or '-')) end",
                                 Map.of(), true)),
-                        new dev.inmesh.api.config.listener.HttpFilter("envoy.filters.http.router", "")),
-                null, false, 0, true, false, null, 0, null, null, 0, false, null, null);
+                        new dev.inmesh.api.config.listener.HttpFilter("envoy.filters.http.router", "")));
         var r = rig.call(rig.router(), get("/x").localReply(config).lua(LuaFilter.compile(hcm)), routeToC(""),
                 rig.clusters(cluster("c", closedPort())));
         assertEquals(502, r.status());

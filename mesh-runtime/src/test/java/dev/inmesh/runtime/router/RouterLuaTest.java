@@ -54,10 +54,9 @@ class RouterLuaTest {
     }
 
     private static RouterRequest lua(RouterRequest req, Lua config) {
-        HttpConnectionManager hcm = new HttpConnectionManager("outbound_0.0.0.0_9080", "9080", null, List.of(
+        HttpConnectionManager hcm = HttpConnectionManager.of("outbound_0.0.0.0_9080", "9080", List.of(
                 new HttpFilter("envoy.filters.http.lua", "envoy.extensions.filters.http.lua.v3.Lua", config),
-                new HttpFilter("envoy.filters.http.router", "")), null, false, 0, true, false,
-                null, 0, null, null, 0, false, null, null);
+                new HttpFilter("envoy.filters.http.router", "")));
         return req.lua(LuaFilter.compile(hcm));
     }
 
@@ -358,9 +357,8 @@ class RouterLuaTest {
         wm.stubFor(any(urlEqualTo("/big")).willReturn(aResponse().withStatus(200).withBody("longer than eight")));
         var registry = new io.micrometer.core.instrument.simple.SimpleMeterRegistry();
         var stats = dev.inmesh.runtime.stats.MeshMetrics.create(registry,
-                dev.inmesh.runtime.stats.WorkloadInfo.UNKNOWN).connectionManager(new HttpConnectionManager(
-                        "outbound_0.0.0.0_9080", "9080", null, List.of(), null, false, 0, true, false, null, 0, null,
-                        null, 0, false, null, null));
+                dev.inmesh.runtime.stats.WorkloadInfo.UNKNOWN).connectionManager(
+                        HttpConnectionManager.of("outbound_0.0.0.0_9080", "9080", List.of()));
         var r = rig.call(rig.router(), lua(get("/big"), READS_RESPONSE_BODY, true).downstreamStats(stats), table,
                 clusters);
         assertEquals(500, r.status());

@@ -38,10 +38,9 @@ class RouterRbacTest {
         Rbac deny = new Rbac(new Rbac.Rules(Rbac.Action.DENY, Map.of("admin-9080", new Rbac.Policy(List.of(
                 new Permission.And(List.of(new Permission.DestinationPort(9080), new Permission.UrlPath(
                         new StringMatcher.Prefix("/admin", false))))), List.of(new Principal.Any())))), "", null, "");
-        return RbacFilter.Chain.compile(new HttpConnectionManager("outbound_0.0.0.0_9080", "r", null, List.of(
+        return RbacFilter.Chain.compile(HttpConnectionManager.of("outbound_0.0.0.0_9080", "r", List.of(
                 new HttpFilter("envoy.filters.http.rbac", "envoy.extensions.filters.http.rbac.v3.RBAC", null, false,
-                        deny), new HttpFilter("envoy.filters.http.router", "")), null, false, 0, true, false, null, 0,
-                null, null, 0, false, null, null));
+                        deny), new HttpFilter("envoy.filters.http.router", ""))));
     }
 
     private static RouterRequest outbound(String path) {
@@ -104,10 +103,9 @@ class RouterRbacTest {
                 new Permission.Header(new dev.inmesh.api.config.route.HeaderMatcher("host",
                         new dev.inmesh.api.config.route.HeaderMatcher.Value(new StringMatcher.Exact("reviews:9080",
                                 false)), false, false))), List.of(new Principal.Any())))), "", null, "");
-        RbacFilter.Chain chain = RbacFilter.Chain.compile(new HttpConnectionManager("outbound_0.0.0.0_9080", "r",
-                null, List.of(new HttpFilter("envoy.filters.http.rbac", "envoy.extensions.filters.http.rbac.v3.RBAC",
-                        null, false, deny), new HttpFilter("envoy.filters.http.router", "")), null, false, 0, true,
-                false, null, 0, null, null, 0, false, null, null));
+        RbacFilter.Chain chain = RbacFilter.Chain.compile(HttpConnectionManager.of("outbound_0.0.0.0_9080", "r",
+                List.of(new HttpFilter("envoy.filters.http.rbac", "envoy.extensions.filters.http.rbac.v3.RBAC",
+                        null, false, deny), new HttpFilter("envoy.filters.http.router", ""))));
         // an HTTP/2 request (or the in-JVM client's) has its authority and no host header
         RouterRequest h2 = new RouterRequest(dev.inmesh.runtime.stats.StreamInfo.Direction.OUTBOUND,
                 io.vertx.core.http.HttpMethod.GET, "/", "reviews:9080", "http",

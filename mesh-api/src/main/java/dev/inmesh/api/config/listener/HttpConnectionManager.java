@@ -129,39 +129,28 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
                 "two fault filters", "at most one fault filter that runs");
     }
 
-    /** A connection manager with Envoy's defaults for {@link RemoteAddressOptions}. */
-    public HttpConnectionManager(String statPrefix, String rdsRouteConfigName, RouteConfiguration routeConfig,
-                                 List<HttpFilter> httpFilters, Duration streamIdleTimeout, boolean useRemoteAddress,
-                                 int xffNumTrustedHops, boolean generateRequestId, boolean preserveExternalRequestId,
-                                 Http1Options http1, int maxRequestHeadersKb, PathNormalization pathNormalization,
-                                 ServerHeader serverHeader, int maxRequestHeadersCount, boolean websocketUpgrade,
-                                 CodecType codecType, ForwardClientCert forwardClientCert,
-                                 ConnectionLifetimes lifetimes, Http2ProtocolOptions http2, Tracing tracing,
-                                 boolean alwaysSetRequestIdInResponse, RouterFilterConfig router,
-                                 boolean proxy100Continue, List<CidrRange> internalAddresses,
-                                 List<AccessLogConfig> accessLogs, LocalReplyConfig localReply) {
-        this(statPrefix, rdsRouteConfigName, routeConfig, httpFilters, streamIdleTimeout, useRemoteAddress,
-                xffNumTrustedHops, generateRequestId, preserveExternalRequestId, http1, maxRequestHeadersKb,
-                pathNormalization, serverHeader, maxRequestHeadersCount, websocketUpgrade, codecType, forwardClientCert,
-                lifetimes, http2, tracing, alwaysSetRequestIdInResponse, router, proxy100Continue, internalAddresses,
-                accessLogs, localReply, null);
+    /**
+     * A connection manager with its routes from RDS config {@code rdsRouteConfigName} and these HTTP filters, with
+     * Envoy's defaults otherwise: request IDs generated, no {@code use_remote_address} or trusted hops, the default
+     * timeouts, header limits, codec, path handling, server header and lifetimes, no tracing, access log or local reply
+     * config of its own.
+     */
+    public static HttpConnectionManager of(String statPrefix, String rdsRouteConfigName, List<HttpFilter> httpFilters) {
+        return new HttpConnectionManager(statPrefix, rdsRouteConfigName, null, httpFilters, null, false, 0, true, false,
+                null, 0, null, null, 0, false, null, null, null, null, null, false, null, false, null, null, null,
+                null);
     }
 
-    /** A connection manager that names no access log and rewrites no local reply. */
-    public HttpConnectionManager(String statPrefix, String rdsRouteConfigName, RouteConfiguration routeConfig,
-                                 List<HttpFilter> httpFilters, Duration streamIdleTimeout, boolean useRemoteAddress,
-                                 int xffNumTrustedHops, boolean generateRequestId, boolean preserveExternalRequestId,
-                                 Http1Options http1, int maxRequestHeadersKb, PathNormalization pathNormalization,
-                                 ServerHeader serverHeader, int maxRequestHeadersCount, boolean websocketUpgrade,
-                                 CodecType codecType, ForwardClientCert forwardClientCert,
-                                 ConnectionLifetimes lifetimes, Http2ProtocolOptions http2, Tracing tracing,
-                                 boolean alwaysSetRequestIdInResponse, RouterFilterConfig router,
-                                 boolean proxy100Continue, List<CidrRange> internalAddresses) {
-        this(statPrefix, rdsRouteConfigName, routeConfig, httpFilters, streamIdleTimeout, useRemoteAddress,
-                xffNumTrustedHops, generateRequestId, preserveExternalRequestId, http1, maxRequestHeadersKb,
-                pathNormalization, serverHeader, maxRequestHeadersCount, websocketUpgrade, codecType, forwardClientCert,
-                lifetimes, http2, tracing, alwaysSetRequestIdInResponse, router, proxy100Continue, internalAddresses,
-                null, null);
+    /**
+     * This connection manager with {@code internal_address_config}'s CIDR ranges; null (the default) keeps Envoy's
+     * own idea of an internal address.
+     */
+    public HttpConnectionManager withInternalAddresses(List<CidrRange> ranges) {
+        return new HttpConnectionManager(statPrefix, rdsRouteConfigName, routeConfig, httpFilters, streamIdleTimeout,
+                useRemoteAddress, xffNumTrustedHops, generateRequestId, preserveExternalRequestId, http1,
+                maxRequestHeadersKb, pathNormalization, serverHeader, maxRequestHeadersCount, websocketUpgrade,
+                codecType, forwardClientCert, lifetimes, http2, tracing, alwaysSetRequestIdInResponse, router,
+                proxy100Continue, ranges, accessLogs, localReply, remoteAddressOptions);
     }
 
     /** The same connection manager with the given access logs. */
@@ -191,113 +180,12 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
                 proxy100Continue, internalAddresses, accessLogs, localReply, options);
     }
 
-    /** A connection manager that takes no address for internal (Envoy's default since 1.33). */
-    public HttpConnectionManager(String statPrefix, String rdsRouteConfigName, RouteConfiguration routeConfig,
-                                 List<HttpFilter> httpFilters, Duration streamIdleTimeout, boolean useRemoteAddress,
-                                 int xffNumTrustedHops, boolean generateRequestId, boolean preserveExternalRequestId,
-                                 Http1Options http1, int maxRequestHeadersKb, PathNormalization pathNormalization,
-                                 ServerHeader serverHeader, int maxRequestHeadersCount, boolean websocketUpgrade,
-                                 CodecType codecType, ForwardClientCert forwardClientCert,
-                                 ConnectionLifetimes lifetimes, Http2ProtocolOptions http2, Tracing tracing,
-                                 boolean alwaysSetRequestIdInResponse, RouterFilterConfig router,
-                                 boolean proxy100Continue) {
-        this(statPrefix, rdsRouteConfigName, routeConfig, httpFilters, streamIdleTimeout, useRemoteAddress,
-                xffNumTrustedHops, generateRequestId, preserveExternalRequestId, http1, maxRequestHeadersKb,
-                pathNormalization, serverHeader, maxRequestHeadersCount, websocketUpgrade, codecType, forwardClientCert,
-                lifetimes, http2, tracing, alwaysSetRequestIdInResponse, router, proxy100Continue, null);
-    }
-
-    /** A connection manager that answers {@code Expect: 100-continue} itself (Envoy's default). */
-    public HttpConnectionManager(String statPrefix, String rdsRouteConfigName, RouteConfiguration routeConfig,
-                                 List<HttpFilter> httpFilters, Duration streamIdleTimeout, boolean useRemoteAddress,
-                                 int xffNumTrustedHops, boolean generateRequestId, boolean preserveExternalRequestId,
-                                 Http1Options http1, int maxRequestHeadersKb, PathNormalization pathNormalization,
-                                 ServerHeader serverHeader, int maxRequestHeadersCount, boolean websocketUpgrade,
-                                 CodecType codecType, ForwardClientCert forwardClientCert,
-                                 ConnectionLifetimes lifetimes, Http2ProtocolOptions http2, Tracing tracing,
-                                 boolean alwaysSetRequestIdInResponse, RouterFilterConfig router) {
-        this(statPrefix, rdsRouteConfigName, routeConfig, httpFilters, streamIdleTimeout, useRemoteAddress,
-                xffNumTrustedHops, generateRequestId, preserveExternalRequestId, http1, maxRequestHeadersKb,
-                pathNormalization, serverHeader, maxRequestHeadersCount, websocketUpgrade, codecType, forwardClientCert,
-                lifetimes, http2, tracing, alwaysSetRequestIdInResponse, router, false);
-    }
-
-    /** A connection manager whose router adds its {@code x-envoy-*} headers (Envoy's default). */
-    public HttpConnectionManager(String statPrefix, String rdsRouteConfigName, RouteConfiguration routeConfig,
-                                 List<HttpFilter> httpFilters, Duration streamIdleTimeout, boolean useRemoteAddress,
-                                 int xffNumTrustedHops, boolean generateRequestId, boolean preserveExternalRequestId,
-                                 Http1Options http1, int maxRequestHeadersKb, PathNormalization pathNormalization,
-                                 ServerHeader serverHeader, int maxRequestHeadersCount, boolean websocketUpgrade,
-                                 CodecType codecType, ForwardClientCert forwardClientCert,
-                                 ConnectionLifetimes lifetimes, Http2ProtocolOptions http2, Tracing tracing,
-                                 boolean alwaysSetRequestIdInResponse) {
-        this(statPrefix, rdsRouteConfigName, routeConfig, httpFilters, streamIdleTimeout, useRemoteAddress,
-                xffNumTrustedHops, generateRequestId, preserveExternalRequestId, http1, maxRequestHeadersKb,
-                pathNormalization, serverHeader, maxRequestHeadersCount, websocketUpgrade, codecType, forwardClientCert,
-                lifetimes, http2, tracing, alwaysSetRequestIdInResponse, (RouterFilterConfig) null);
-    }
-
     /**
      * Whether its router adds none of its own {@code x-envoy-*} headers (the router filter's
      * {@code suppress_envoy_headers}, see {@link RouterFilterConfig#suppressEnvoyHeaders}).
      */
     public boolean suppressEnvoyHeaders() {
         return router.suppressEnvoyHeaders();
-    }
-
-    /** A connection manager that leaves {@code x-request-id} off its responses (Envoy's default). */
-    public HttpConnectionManager(String statPrefix, String rdsRouteConfigName, RouteConfiguration routeConfig,
-                                 List<HttpFilter> httpFilters, Duration streamIdleTimeout, boolean useRemoteAddress,
-                                 int xffNumTrustedHops, boolean generateRequestId, boolean preserveExternalRequestId,
-                                 Http1Options http1, int maxRequestHeadersKb, PathNormalization pathNormalization,
-                                 ServerHeader serverHeader, int maxRequestHeadersCount, boolean websocketUpgrade,
-                                 CodecType codecType, ForwardClientCert forwardClientCert,
-                                 ConnectionLifetimes lifetimes, Http2ProtocolOptions http2, Tracing tracing) {
-        this(statPrefix, rdsRouteConfigName, routeConfig, httpFilters, streamIdleTimeout, useRemoteAddress,
-                xffNumTrustedHops, generateRequestId, preserveExternalRequestId, http1, maxRequestHeadersKb,
-                pathNormalization, serverHeader, maxRequestHeadersCount, websocketUpgrade, codecType, forwardClientCert,
-                lifetimes, http2, tracing, false);
-    }
-
-    /** A connection manager that traces no request. */
-    public HttpConnectionManager(String statPrefix, String rdsRouteConfigName, RouteConfiguration routeConfig,
-                                 List<HttpFilter> httpFilters, Duration streamIdleTimeout, boolean useRemoteAddress,
-                                 int xffNumTrustedHops, boolean generateRequestId, boolean preserveExternalRequestId,
-                                 Http1Options http1, int maxRequestHeadersKb, PathNormalization pathNormalization,
-                                 ServerHeader serverHeader, int maxRequestHeadersCount, boolean websocketUpgrade,
-                                 CodecType codecType, ForwardClientCert forwardClientCert,
-                                 ConnectionLifetimes lifetimes, Http2ProtocolOptions http2) {
-        this(statPrefix, rdsRouteConfigName, routeConfig, httpFilters, streamIdleTimeout, useRemoteAddress,
-                xffNumTrustedHops, generateRequestId, preserveExternalRequestId, http1, maxRequestHeadersKb,
-                pathNormalization, serverHeader, maxRequestHeadersCount, websocketUpgrade, codecType, forwardClientCert,
-                lifetimes, http2, null);
-    }
-
-    /** A connection manager whose HTTP/2 connections have Envoy's default settings. */
-    public HttpConnectionManager(String statPrefix, String rdsRouteConfigName, RouteConfiguration routeConfig,
-                                 List<HttpFilter> httpFilters, Duration streamIdleTimeout, boolean useRemoteAddress,
-                                 int xffNumTrustedHops, boolean generateRequestId, boolean preserveExternalRequestId,
-                                 Http1Options http1, int maxRequestHeadersKb, PathNormalization pathNormalization,
-                                 ServerHeader serverHeader, int maxRequestHeadersCount, boolean websocketUpgrade,
-                                 CodecType codecType, ForwardClientCert forwardClientCert,
-                                 ConnectionLifetimes lifetimes) {
-        this(statPrefix, rdsRouteConfigName, routeConfig, httpFilters, streamIdleTimeout, useRemoteAddress,
-                xffNumTrustedHops, generateRequestId, preserveExternalRequestId, http1, maxRequestHeadersKb,
-                pathNormalization, serverHeader, maxRequestHeadersCount, websocketUpgrade, codecType, forwardClientCert,
-                lifetimes, null, null);
-    }
-
-    /** A connection manager with Envoy's default connection lifetimes ({@link ConnectionLifetimes#DEFAULTS}). */
-    public HttpConnectionManager(String statPrefix, String rdsRouteConfigName, RouteConfiguration routeConfig,
-                                 List<HttpFilter> httpFilters, Duration streamIdleTimeout, boolean useRemoteAddress,
-                                 int xffNumTrustedHops, boolean generateRequestId, boolean preserveExternalRequestId,
-                                 Http1Options http1, int maxRequestHeadersKb, PathNormalization pathNormalization,
-                                 ServerHeader serverHeader, int maxRequestHeadersCount, boolean websocketUpgrade,
-                                 CodecType codecType, ForwardClientCert forwardClientCert) {
-        this(statPrefix, rdsRouteConfigName, routeConfig, httpFilters, streamIdleTimeout, useRemoteAddress,
-                xffNumTrustedHops, generateRequestId, preserveExternalRequestId, http1, maxRequestHeadersKb,
-                pathNormalization, serverHeader, maxRequestHeadersCount, websocketUpgrade, codecType, forwardClientCert,
-                null);
     }
 
     /** The fault filter that runs in this connection manager (see {@link HttpFilter#fault}), or null for none. */
