@@ -45,8 +45,8 @@ public class LuaFilterBenchmark {
     @Setup
     public void setUp() {
         HttpConnectionManager hcm = HttpConnectionManager.of("in", "r", List.of(
-                new HttpFilter("envoy.filters.http.lua", "", new Lua(SCRIPT, Map.of(), true)),
-                new HttpFilter("envoy.filters.http.router", "")));
+                HttpFilter.of("envoy.filters.http.lua", "").withLua(new Lua(SCRIPT, Map.of(), true)),
+                HttpFilter.of("envoy.filters.http.router", "")));
         filters = LuaFilter.compile(hcm);
         request = headers();
         response = headers();

@@ -80,9 +80,9 @@ class RbacStatsNamesTest {
                 new dev.inmesh.api.config.rbac.Rbac.Rules(dev.inmesh.api.config.rbac.Rbac.Action.ALLOW, Map.of()),
                 "istio_ext_authz_");
         MeshMetrics.create(registry, WorkloadInfo.UNKNOWN).connectionManager(HttpConnectionManager.of(
-                "inbound_0.0.0.0_9080", "r", List.of(new dev.inmesh.api.config.listener.HttpFilter(
-                        "envoy.filters.http.rbac", "envoy.extensions.filters.http.rbac.v3.RBAC", null, false,
-                        shadowOnly))));
+                "inbound_0.0.0.0_9080", "r", List.of(
+                        dev.inmesh.api.config.listener.HttpFilter.of("envoy.filters.http.rbac",
+                                "envoy.extensions.filters.http.rbac.v3.RBAC").withRbac(shadowOnly))));
 
         assertEquals(Map.of("http.inbound_0.0.0.0_9080.rbac.allowed", 0L,
                 "http.inbound_0.0.0.0_9080.rbac.denied", 0L,

@@ -49,9 +49,9 @@ class LuaFilterTest {
     private static LuaFilter.Stream stream(String... scripts) {
         List<HttpFilter> filters = new java.util.ArrayList<>();
         for (String s : scripts) {
-            filters.add(new HttpFilter("envoy.filters.http.lua", "", new Lua(s, Map.of(), true)));
+            filters.add(HttpFilter.of("envoy.filters.http.lua", "").withLua(new Lua(s, Map.of(), true)));
         }
-        filters.add(new HttpFilter("envoy.filters.http.router", ""));
+        filters.add(HttpFilter.of("envoy.filters.http.router", ""));
         HttpConnectionManager hcm = HttpConnectionManager.of("in", "r", filters);
         return new LuaFilter.Stream(LuaFilter.compile(hcm));
     }
@@ -379,8 +379,8 @@ class LuaFilterTest {
 
     /** A connection manager with one Lua filter, {@code name}, of {@code config}. */
     private static HttpConnectionManager hcm(String name, Lua config) {
-        return HttpConnectionManager.of("in", "r", List.of(new HttpFilter(name, "", config),
-                new HttpFilter("envoy.filters.http.router", "")));
+        return HttpConnectionManager.of("in", "r", List.of(HttpFilter.of(name, "").withLua(config),
+                HttpFilter.of("envoy.filters.http.router", "")));
     }
 
     @Test

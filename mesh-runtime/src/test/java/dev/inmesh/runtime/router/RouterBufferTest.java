@@ -41,8 +41,9 @@ class RouterBufferTest {
     private final ClusterManager clusters = rig.clusters(cluster("c", wm.port()));
     private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
     private final HttpConnectionManager hcm = HttpConnectionManager.of("outbound_0.0.0.0_9080", "9080",
-            List.of(new HttpFilter("envoy.filters.http.buffer", "envoy.extensions.filters.http.buffer.v3.Buffer",
-                    new dev.inmesh.api.config.listener.Buffer(8)), new HttpFilter("envoy.filters.http.router", "")));
+            List.of(HttpFilter.of("envoy.filters.http.buffer", "envoy.extensions.filters.http.buffer.v3.Buffer")
+                    .withBuffer(new dev.inmesh.api.config.listener.Buffer(8)),
+                    HttpFilter.of("envoy.filters.http.router", "")));
     private final DownstreamStats downstream = MeshMetrics.create(registry, WorkloadInfo.UNKNOWN)
             .connectionManager(hcm);
 

@@ -51,8 +51,8 @@ class RouterCorsTest {
 
     /** Istio's connection manager: the CORS filter, then the router. */
     private static final HttpConnectionManager ISTIO_HCM = HttpConnectionManager.of("outbound_0.0.0.0_9080", "9080",
-            List.of(new HttpFilter("envoy.filters.http.cors", "envoy.extensions.filters.http.cors.v3.Cors",
-                    null, true), new HttpFilter("envoy.filters.http.router", "")));
+            List.of(HttpFilter.of("envoy.filters.http.cors", "envoy.extensions.filters.http.cors.v3.Cors")
+                    .withCors(true), HttpFilter.of("envoy.filters.http.router", "")));
 
     /** Istio's connection manager filters: the CORS filter, then the router. */
     private static RouterRequest istio(RouterRequest req) {

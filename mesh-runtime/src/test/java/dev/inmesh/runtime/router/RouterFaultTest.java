@@ -51,8 +51,8 @@ class RouterFaultTest {
     /** A connection manager with a fault filter of the given config (Istio's: {@link FaultInjection#NONE}). */
     private static HttpConnectionManager hcm(FaultInjection filter) {
         return HttpConnectionManager.of("outbound_0.0.0.0_9080", "9080", List.of(
-                new HttpFilter("envoy.filters.http.fault", "envoy.extensions.filters.http.fault.v3.HTTPFault",
-                        filter), new HttpFilter("envoy.filters.http.router", "")));
+                HttpFilter.of("envoy.filters.http.fault", "envoy.extensions.filters.http.fault.v3.HTTPFault")
+                        .withFault(filter), HttpFilter.of("envoy.filters.http.router", "")));
     }
 
     /** A request through a connection manager whose fault filter is Istio's empty one. */

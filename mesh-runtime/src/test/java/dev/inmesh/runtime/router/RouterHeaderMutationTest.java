@@ -64,8 +64,9 @@ class RouterHeaderMutationTest {
     /** {@code req} under a connection manager whose header mutation filter, named hm, has {@code config}. */
     static RouterRequest withFilter(RouterRequest req, HeaderMutation config) {
         HttpConnectionManager hcm = HttpConnectionManager.of("outbound_0.0.0.0_9080", "9080", List.of(
-                new HttpFilter("hm", "envoy.extensions.filters.http.header_mutation.v3.HeaderMutation", config),
-                new HttpFilter("envoy.filters.http.router", "")));
+                HttpFilter.of("hm", "envoy.extensions.filters.http.header_mutation.v3.HeaderMutation")
+                        .withHeaderMutation(config),
+                HttpFilter.of("envoy.filters.http.router", "")));
         return req.bufferAndHeaderMutation(hcm);
     }
 

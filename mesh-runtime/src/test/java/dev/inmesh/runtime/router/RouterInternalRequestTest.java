@@ -44,7 +44,7 @@ class RouterInternalRequestTest {
     /** A connection manager that takes 10.0.0.0/8 for internal, with the given filters before its router. */
     private static HttpConnectionManager hcm(List<CidrRange> internal, List<HttpFilter> filters) {
         List<HttpFilter> all = new java.util.ArrayList<>(filters);
-        all.add(new HttpFilter("envoy.filters.http.router", ""));
+        all.add(HttpFilter.of("envoy.filters.http.router", ""));
         return HttpConnectionManager.of("outbound_0.0.0.0_9080", "r", all).withInternalAddresses(internal);
     }
 
@@ -111,8 +111,8 @@ class RouterInternalRequestTest {
         Rbac deny = new Rbac(new Rbac.Rules(Rbac.Action.DENY, Map.of("internal", new Rbac.Policy(List.of(
                 new Permission.Header(new HeaderMatcher("x-envoy-internal", new HeaderMatcher.Present(true), false,
                         false))), List.of(new Principal.Any())))), "", null, "");
-        HttpConnectionManager m = hcm(TEN, List.of(new HttpFilter("envoy.filters.http.rbac",
-                "envoy.extensions.filters.http.rbac.v3.RBAC", null, false, deny)));
+        HttpConnectionManager m = hcm(TEN, List.of(
+                HttpFilter.of("envoy.filters.http.rbac", "envoy.extensions.filters.http.rbac.v3.RBAC").withRbac(deny)));
         RbacFilter.Chain chain = RbacFilter.Chain.compile(m);
         WireMockServer wm = rig.wiremock();
         wm.stubFor(any(anyUrl()).willReturn(ok()));

@@ -68,12 +68,12 @@ class RouterLocalReplyConfigTest {
         LocalReply config = compile(null, new LocalReplyConfig.ResponseMapper(status(503), 502, "try later",
                 List.of(header("x-mapped", "yes")), null));
         var hcm = dev.inmesh.api.config.listener.HttpConnectionManager.of("outbound_0.0.0.0_9080", "9080",
-                List.of(new dev.inmesh.api.config.listener.HttpFilter("envoy.filters.http.lua",
-                                "envoy.extensions.filters.http.lua.v3.Lua", new dev.inmesh.api.config.listener.Lua(
+                List.of(dev.inmesh.api.config.listener.HttpFilter.of("envoy.filters.http.lua",
+                        "envoy.extensions.filters.http.lua.v3.Lua").withLua(new dev.inmesh.api.config.listener.Lua(
                                 "function envoy_on_response(h) h:headers():add('x-lua-saw', h:headers():get("
                                         + "':status') .. ' ' .. (h:headers():get('x-mapped') or '-')) end",
                                 Map.of(), true)),
-                        new dev.inmesh.api.config.listener.HttpFilter("envoy.filters.http.router", "")));
+                        dev.inmesh.api.config.listener.HttpFilter.of("envoy.filters.http.router", "")));
         var r = rig.call(rig.router(), get("/x").localReply(config).lua(LuaFilter.compile(hcm)), routeToC(""),
                 rig.clusters(cluster("c", closedPort())));
         assertEquals(502, r.status());

@@ -55,8 +55,8 @@ class RouterLuaTest {
 
     private static RouterRequest lua(RouterRequest req, Lua config) {
         HttpConnectionManager hcm = HttpConnectionManager.of("outbound_0.0.0.0_9080", "9080", List.of(
-                new HttpFilter("envoy.filters.http.lua", "envoy.extensions.filters.http.lua.v3.Lua", config),
-                new HttpFilter("envoy.filters.http.router", "")));
+                HttpFilter.of("envoy.filters.http.lua", "envoy.extensions.filters.http.lua.v3.Lua").withLua(config),
+                HttpFilter.of("envoy.filters.http.router", "")));
         return req.lua(LuaFilter.compile(hcm));
     }
 

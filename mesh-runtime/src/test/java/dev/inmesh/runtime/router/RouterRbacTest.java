@@ -39,8 +39,8 @@ class RouterRbacTest {
                 new Permission.And(List.of(new Permission.DestinationPort(9080), new Permission.UrlPath(
                         new StringMatcher.Prefix("/admin", false))))), List.of(new Principal.Any())))), "", null, "");
         return RbacFilter.Chain.compile(HttpConnectionManager.of("outbound_0.0.0.0_9080", "r", List.of(
-                new HttpFilter("envoy.filters.http.rbac", "envoy.extensions.filters.http.rbac.v3.RBAC", null, false,
-                        deny), new HttpFilter("envoy.filters.http.router", ""))));
+                HttpFilter.of("envoy.filters.http.rbac", "envoy.extensions.filters.http.rbac.v3.RBAC").withRbac(deny),
+                        HttpFilter.of("envoy.filters.http.router", ""))));
     }
 
     private static RouterRequest outbound(String path) {
@@ -104,8 +104,8 @@ class RouterRbacTest {
                         new dev.inmesh.api.config.route.HeaderMatcher.Value(new StringMatcher.Exact("reviews:9080",
                                 false)), false, false))), List.of(new Principal.Any())))), "", null, "");
         RbacFilter.Chain chain = RbacFilter.Chain.compile(HttpConnectionManager.of("outbound_0.0.0.0_9080", "r",
-                List.of(new HttpFilter("envoy.filters.http.rbac", "envoy.extensions.filters.http.rbac.v3.RBAC",
-                        null, false, deny), new HttpFilter("envoy.filters.http.router", ""))));
+                List.of(HttpFilter.of("envoy.filters.http.rbac", "envoy.extensions.filters.http.rbac.v3.RBAC")
+                        .withRbac(deny), HttpFilter.of("envoy.filters.http.router", ""))));
         // an HTTP/2 request (or the in-JVM client's) has its authority and no host header
         RouterRequest h2 = new RouterRequest(dev.inmesh.runtime.stats.StreamInfo.Direction.OUTBOUND,
                 io.vertx.core.http.HttpMethod.GET, "/", "reviews:9080", "http",

@@ -71,169 +71,54 @@ public record HttpFilter(String name, String typeUrl, FaultInjection fault, bool
         typeUrl = typeUrl == null ? "" : typeUrl;
     }
 
-    /** A filter that is neither a buffer nor a header mutation filter. */
-    public HttpFilter(String name, String typeUrl, FaultInjection fault, boolean cors, Rbac rbac,
-                      boolean grpcWeb, LocalRateLimit localRateLimit, JwtAuthentication jwtAuthn,
-                      ExtAuthz extAuthz, GlobalRateLimit globalRateLimit, StatefulSession statefulSession,
-                      boolean grpcMessageCounts, boolean noHostHeaderFallback, boolean peerMetadataSkipExternal,
-                      IstioStats istioStats, Compressor compressor, Lua lua) {
-        this(name, typeUrl, fault, cors, rbac, grpcWeb, localRateLimit, jwtAuthn, extAuthz, globalRateLimit,
-                statefulSession, grpcMessageCounts, noHostHeaderFallback, peerMetadataSkipExternal, istioStats,
-                compressor, lua, null, null);
+    /**
+     * A filter with only its name and type URL: one that needs no config of its own (the router), or whose config a
+     * with-method below adds. Every filter-specific field is unset, as for a filter of another type.
+     */
+    public static HttpFilter of(String name, String typeUrl) {
+        return new HttpFilter(name, typeUrl, null, false, null, false, null, null, null, null, null, false, false,
+                false, null, null, null, null, null);
     }
 
-    /** A buffer filter. */
-    public HttpFilter(String name, String typeUrl, Buffer buffer) {
-        this(name, typeUrl, null, false, null, false, null, null, null, null, null, false, false, false, null, null,
-                null, Checks.nonNull(buffer, "typed_config"), null);
+    /** This filter as a fault filter with {@code config}; null (the default) for another type. */
+    public HttpFilter withFault(FaultInjection config) {
+        return new HttpFilter(name, typeUrl, config, cors, rbac, grpcWeb, localRateLimit, jwtAuthn, extAuthz,
+                globalRateLimit, statefulSession, grpcMessageCounts, noHostHeaderFallback, peerMetadataSkipExternal,
+                istioStats, compressor, lua, buffer, headerMutation);
     }
 
-    /** A header mutation filter. */
-    public HttpFilter(String name, String typeUrl, HeaderMutation headerMutation) {
-        this(name, typeUrl, null, false, null, false, null, null, null, null, null, false, false, false, null, null,
-                null, null, Checks.nonNull(headerMutation, "typed_config"));
+    /** This filter as the CORS filter, which has no config of its own; off by default. */
+    public HttpFilter withCors(boolean runs) {
+        return new HttpFilter(name, typeUrl, fault, runs, rbac, grpcWeb, localRateLimit, jwtAuthn, extAuthz,
+                globalRateLimit, statefulSession, grpcMessageCounts, noHostHeaderFallback, peerMetadataSkipExternal,
+                istioStats, compressor, lua, buffer, headerMutation);
     }
 
-    /** A filter that is not a Lua filter. */
-    public HttpFilter(String name, String typeUrl, FaultInjection fault, boolean cors, Rbac rbac,
-                      boolean grpcWeb, LocalRateLimit localRateLimit, JwtAuthentication jwtAuthn,
-                      ExtAuthz extAuthz, GlobalRateLimit globalRateLimit, StatefulSession statefulSession,
-                      boolean grpcMessageCounts, boolean noHostHeaderFallback, boolean peerMetadataSkipExternal,
-                      IstioStats istioStats, Compressor compressor) {
-        this(name, typeUrl, fault, cors, rbac, grpcWeb, localRateLimit, jwtAuthn, extAuthz, globalRateLimit,
-                statefulSession, grpcMessageCounts, noHostHeaderFallback, peerMetadataSkipExternal, istioStats,
-                compressor, null);
+    /** This filter as an RBAC filter with {@code config}; null (the default) for another type. */
+    public HttpFilter withRbac(Rbac config) {
+        return new HttpFilter(name, typeUrl, fault, cors, config, grpcWeb, localRateLimit, jwtAuthn, extAuthz,
+                globalRateLimit, statefulSession, grpcMessageCounts, noHostHeaderFallback, peerMetadataSkipExternal,
+                istioStats, compressor, lua, buffer, headerMutation);
     }
 
-    /** A Lua filter. */
-    public HttpFilter(String name, String typeUrl, Lua lua) {
-        this(name, typeUrl, null, false, null, false, null, null, null, null, null, false, false, false, null, null,
-                Checks.nonNull(lua, "typed_config"));
+    /** This filter as a Lua filter with {@code config}; null (the default) for another type. */
+    public HttpFilter withLua(Lua config) {
+        return new HttpFilter(name, typeUrl, fault, cors, rbac, grpcWeb, localRateLimit, jwtAuthn, extAuthz,
+                globalRateLimit, statefulSession, grpcMessageCounts, noHostHeaderFallback, peerMetadataSkipExternal,
+                istioStats, compressor, config, buffer, headerMutation);
     }
 
-    /** A filter that is not a compressor filter. */
-    public HttpFilter(String name, String typeUrl, FaultInjection fault, boolean cors, Rbac rbac,
-                      boolean grpcWeb, LocalRateLimit localRateLimit, JwtAuthentication jwtAuthn,
-                      ExtAuthz extAuthz, GlobalRateLimit globalRateLimit, StatefulSession statefulSession,
-                      boolean grpcMessageCounts, boolean noHostHeaderFallback, boolean peerMetadataSkipExternal,
-                      IstioStats istioStats) {
-        this(name, typeUrl, fault, cors, rbac, grpcWeb, localRateLimit, jwtAuthn, extAuthz, globalRateLimit,
-                statefulSession, grpcMessageCounts, noHostHeaderFallback, peerMetadataSkipExternal, istioStats, null);
+    /** This filter as a buffer filter with {@code config}; null (the default) for another type. */
+    public HttpFilter withBuffer(Buffer config) {
+        return new HttpFilter(name, typeUrl, fault, cors, rbac, grpcWeb, localRateLimit, jwtAuthn, extAuthz,
+                globalRateLimit, statefulSession, grpcMessageCounts, noHostHeaderFallback, peerMetadataSkipExternal,
+                istioStats, compressor, lua, config, headerMutation);
     }
 
-    /** A compressor filter. */
-    public HttpFilter(String name, String typeUrl, Compressor compressor) {
-        this(name, typeUrl, null, false, null, false, null, null, null, null, null, false, false, false, null,
-                Checks.nonNull(compressor, "typed_config"));
-    }
-
-    /** A filter that is not Istio's stats filter with metric overrides. */
-    public HttpFilter(String name, String typeUrl, FaultInjection fault, boolean cors, Rbac rbac,
-                      boolean grpcWeb, LocalRateLimit localRateLimit, JwtAuthentication jwtAuthn,
-                      ExtAuthz extAuthz, GlobalRateLimit globalRateLimit, StatefulSession statefulSession,
-                      boolean grpcMessageCounts, boolean noHostHeaderFallback, boolean peerMetadataSkipExternal) {
-        this(name, typeUrl, fault, cors, rbac, grpcWeb, localRateLimit, jwtAuthn, extAuthz, globalRateLimit,
-                statefulSession, grpcMessageCounts, noHostHeaderFallback, peerMetadataSkipExternal, null);
-    }
-
-    /** A filter that is not a peer metadata filter skipping external clusters. */
-    public HttpFilter(String name, String typeUrl, FaultInjection fault, boolean cors, Rbac rbac,
-                      boolean grpcWeb, LocalRateLimit localRateLimit, JwtAuthentication jwtAuthn,
-                      ExtAuthz extAuthz, GlobalRateLimit globalRateLimit, StatefulSession statefulSession,
-                      boolean grpcMessageCounts, boolean noHostHeaderFallback) {
-        this(name, typeUrl, fault, cors, rbac, grpcWeb, localRateLimit, jwtAuthn, extAuthz, globalRateLimit,
-                statefulSession, grpcMessageCounts, noHostHeaderFallback, false);
-    }
-
-    /** A filter that is not a gRPC statistics filter emitting its filter state. */
-    public HttpFilter(String name, String typeUrl, FaultInjection fault, boolean cors, Rbac rbac,
-                      boolean grpcWeb, LocalRateLimit localRateLimit, JwtAuthentication jwtAuthn,
-                      ExtAuthz extAuthz, GlobalRateLimit globalRateLimit, StatefulSession statefulSession) {
-        this(name, typeUrl, fault, cors, rbac, grpcWeb, localRateLimit, jwtAuthn, extAuthz, globalRateLimit,
-                statefulSession, false, false);
-    }
-
-    /** A gRPC statistics filter: whether it emits its filter state, whose message counts Istio's stats report. */
-    public HttpFilter(String name, String typeUrl, boolean grpcMessageCounts) {
-        this(name, typeUrl, null, false, null, false, null, null, null, null, null, grpcMessageCounts, false);
-    }
-
-    /** A filter that is not a stateful session filter. */
-    public HttpFilter(String name, String typeUrl, FaultInjection fault, boolean cors, Rbac rbac,
-                      boolean grpcWeb, LocalRateLimit localRateLimit, JwtAuthentication jwtAuthn,
-                      ExtAuthz extAuthz, GlobalRateLimit globalRateLimit) {
-        this(name, typeUrl, fault, cors, rbac, grpcWeb, localRateLimit, jwtAuthn, extAuthz, globalRateLimit, null);
-    }
-
-    /** A filter that is neither a global rate limit nor a stateful session filter. */
-    public HttpFilter(String name, String typeUrl, FaultInjection fault, boolean cors, Rbac rbac,
-                      boolean grpcWeb, LocalRateLimit localRateLimit, JwtAuthentication jwtAuthn,
-                      ExtAuthz extAuthz) {
-        this(name, typeUrl, fault, cors, rbac, grpcWeb, localRateLimit, jwtAuthn, extAuthz, null);
-    }
-
-    /** A global rate limit filter. */
-    public HttpFilter(String name, String typeUrl, GlobalRateLimit globalRateLimit) {
-        this(name, typeUrl, null, false, null, false, null, null, null,
-                Checks.nonNull(globalRateLimit, "typed_config"));
-    }
-
-    /** A stateful session filter. */
-    public HttpFilter(String name, String typeUrl, StatefulSession statefulSession) {
-        this(name, typeUrl, null, false, null, false, null, null, null, null,
-                Checks.nonNull(statefulSession, "typed_config"));
-    }
-
-    /** A filter that is not an external authorization filter. */
-    public HttpFilter(String name, String typeUrl, FaultInjection fault, boolean cors, Rbac rbac,
-                      boolean grpcWeb, LocalRateLimit localRateLimit, JwtAuthentication jwtAuthn) {
-        this(name, typeUrl, fault, cors, rbac, grpcWeb, localRateLimit, jwtAuthn, null);
-    }
-
-    /** An external authorization filter. */
-    public HttpFilter(String name, String typeUrl, ExtAuthz extAuthz) {
-        this(name, typeUrl, null, false, null, false, null, null, Checks.nonNull(extAuthz, "typed_config"));
-    }
-
-    /** A filter that is not a JWT authentication filter. */
-    public HttpFilter(String name, String typeUrl, FaultInjection fault, boolean cors, Rbac rbac, boolean grpcWeb,
-                      LocalRateLimit localRateLimit) {
-        this(name, typeUrl, fault, cors, rbac, grpcWeb, localRateLimit, null);
-    }
-
-    /** A JWT authentication filter. */
-    public HttpFilter(String name, String typeUrl, JwtAuthentication jwtAuthn) {
-        this(name, typeUrl, null, false, null, false, null, Checks.nonNull(jwtAuthn, "typed_config"));
-    }
-
-    /** A filter that is not a local rate limit filter. */
-    public HttpFilter(String name, String typeUrl, FaultInjection fault, boolean cors, Rbac rbac, boolean grpcWeb) {
-        this(name, typeUrl, fault, cors, rbac, grpcWeb, null);
-    }
-
-    /** A filter that is not a gRPC-Web filter. */
-    public HttpFilter(String name, String typeUrl, FaultInjection fault, boolean cors, Rbac rbac,
-                      LocalRateLimit localRateLimit) {
-        this(name, typeUrl, fault, cors, rbac, false, localRateLimit);
-    }
-
-    /** A filter that is neither a gRPC-Web nor a local rate limit filter. */
-    public HttpFilter(String name, String typeUrl, FaultInjection fault, boolean cors, Rbac rbac) {
-        this(name, typeUrl, fault, cors, rbac, false, null);
-    }
-
-    /** A filter that is not an RBAC filter. */
-    public HttpFilter(String name, String typeUrl, FaultInjection fault, boolean cors) {
-        this(name, typeUrl, fault, cors, null, false, null);
-    }
-
-    /** A filter that is not a CORS filter. */
-    public HttpFilter(String name, String typeUrl, FaultInjection fault) {
-        this(name, typeUrl, fault, false, null, false, null);
-    }
-
-    /** A filter that is neither a fault filter nor a CORS filter. */
-    public HttpFilter(String name, String typeUrl) {
-        this(name, typeUrl, null, false, null, false, null);
+    /** This filter as a header mutation filter with {@code config}; null (the default) for another type. */
+    public HttpFilter withHeaderMutation(HeaderMutation config) {
+        return new HttpFilter(name, typeUrl, fault, cors, rbac, grpcWeb, localRateLimit, jwtAuthn, extAuthz,
+                globalRateLimit, statefulSession, grpcMessageCounts, noHostHeaderFallback, peerMetadataSkipExternal,
+                istioStats, compressor, lua, buffer, config);
     }
 }
