@@ -48,10 +48,10 @@ class RouterRemoteAddressTest {
     private static HttpConnectionManager hcm(boolean useRemoteAddress, int hops, List<CidrRange> internal,
                                              RemoteAddressOptions options, HttpFilter... filters) {
         List<HttpFilter> all = new ArrayList<>(List.of(filters));
-        all.add(new HttpFilter("envoy.filters.http.router", ""));
+        all.add(HttpFilter.of("envoy.filters.http.router", ""));
         return new HttpConnectionManager("ingress", "r", null, all, null, useRemoteAddress, hops, true, false, null,
-                0, null, null, 0, false, null, null, null, null, null, false, null, false, internal)
-                .withRemoteAddressOptions(options);
+                0, null, null, 0, false, null, null, null, null, null, false, null, false, internal, null, null,
+                options);
     }
 
     private static HttpConnectionManager edge(int hops) {
@@ -108,8 +108,8 @@ class RouterRemoteAddressTest {
     @Test
     void preserveExternalRequestIdKeepsTheCallersId() {
         HttpConnectionManager keep = new HttpConnectionManager("ingress", "r", null,
-                List.of(new HttpFilter("envoy.filters.http.router", "")), null, true, 0, true, true, null, 0, null,
-                null, 0, false, null, null, null, null, null, false, null, false, List.of());
+                List.of(HttpFilter.of("envoy.filters.http.router", "")), null, true, 0, true, true, null, 0, null,
+                null, 0, false, null, null, null, null, null, false, null, false, List.of(), null, null, null);
         assertEquals("caller-chosen", header(sent(from("203.0.113.5:40000", keep, "x-request-id", "caller-chosen")),
                 "x-request-id"));
     }
@@ -176,8 +176,8 @@ class RouterRemoteAddressTest {
         Rbac allow = new Rbac(new Rbac.Rules(Rbac.Action.ALLOW, Map.of("edge", new Rbac.Policy(List.of(
                 new Permission.Any()), List.of(new Principal.RemoteAddress(Principal.AddressKind.REMOTE_IP,
                 new CidrRange("203.0.113.0", 24)))))), "", null, "");
-        HttpConnectionManager m = hcm(true, 0, List.of(), null, new HttpFilter("envoy.filters.http.rbac",
-                "envoy.extensions.filters.http.rbac.v3.RBAC", null, false, allow));
+        HttpConnectionManager m = hcm(true, 0, List.of(), null, HttpFilter.of("envoy.filters.http.rbac",
+                "envoy.extensions.filters.http.rbac.v3.RBAC").withRbac(allow));
         RbacFilter.Chain chain = RbacFilter.Chain.compile(m);
         assertEquals(200, call(from("203.0.113.5:40000", m, "x-forwarded-for", "10.9.9.9").rbac(chain, null))
                 .status());

@@ -76,10 +76,11 @@ final class RouterRig implements AutoCloseable {
     static Cluster clusterWithHostname(String name, int port, String hostname) {
         LbEndpoint endpoint = new LbEndpoint(new dev.inmesh.api.config.core.SocketAddress("127.0.0.1", port),
                 hostname, null, 1, dev.inmesh.api.config.core.Metadata.EMPTY);
-        return new Cluster(name, DiscoveryType.STATIC, "", LbPolicy.ROUND_ROBIN, null, Duration.ofSeconds(2), null,
-                null, null, null, new ClusterLoadAssignment(name, List.of(new LocalityLbEndpoints(Locality.EMPTY,
-                List.of(endpoint), 1, 0)), ClusterLoadAssignment.DEFAULT_OVERPROVISIONING_FACTOR), null, null, false,
-                null);
+        return Cluster.builder(name, DiscoveryType.STATIC).lbPolicy(LbPolicy.ROUND_ROBIN)
+                .connectTimeout(Duration.ofSeconds(2))
+                .loadAssignment(new ClusterLoadAssignment(name, List.of(new LocalityLbEndpoints(Locality.EMPTY,
+                        List.of(endpoint), 1, 0)), ClusterLoadAssignment.DEFAULT_OVERPROVISIONING_FACTOR))
+                .build();
     }
 
     static Cluster cluster(String name, int... ports) {

@@ -303,8 +303,7 @@ class HostPoolTest {
     private static Cluster staticCluster(int port) {
         ClusterLoadAssignment inline = new ClusterLoadAssignment("local", List.of(new LocalityLbEndpoints(null,
                 List.of(new LbEndpoint(new SocketAddress("127.0.0.1", port), "", null, 1, null)), 1, 0)), 140);
-        return new Cluster("local", DiscoveryType.STATIC, "", null, null, null, null, null, null, null, inline, null,
-                null, false, null);
+        return Cluster.builder("local", DiscoveryType.STATIC).loadAssignment(inline).build();
     }
 
     @org.junit.jupiter.api.Test
