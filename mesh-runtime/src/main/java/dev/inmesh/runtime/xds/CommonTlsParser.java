@@ -279,7 +279,8 @@ final class CommonTlsParser {
 
     /**
      * Whether the parse on this thread fetches {@code s} over SDS ({@link Parsers#withSds}): its {@code sds_config}
-     * names a cluster the SDS client knows (else the name is refused as without one), unless a workload identity directory serves the name ({@code default}, {@code ROOTCA}).
+     * names a cluster the SDS client knows (else the name is refused as without one), unless a workload identity
+     * directory serves the name ({@code default}, {@code ROOTCA}).
      */
     static boolean fetched(SdsSecretConfig s) {
         return SDS.get() != null && SDS.get().serves(s)
