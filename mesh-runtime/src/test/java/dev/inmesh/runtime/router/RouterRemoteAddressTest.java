@@ -201,4 +201,59 @@ class RouterRemoteAddressTest {
         assertFalse(req.internal, "never a single address past trusted hops");
         assertEquals("127.0.0.1:40000", from("127.0.0.1:40000", m, "x-forwarded-for", "10.0.0.2").remoteAddress);
     }
+
+    private static final String CLIENT_XFF = "203.0.113.128, 203.0.113.10, 203.0.113.1";
+    private static final String EDGE_XFF = CLIENT_XFF + ", 192.0.2.5";
+
+    /**
+     * Envoy's worked x-forwarded-for examples (headers.rst, examples 1 to 6), as its code does them: the address
+     * appended with "," (appendXff), x-envoy-internal never left from the caller, example 5 external (no address in
+     * x-forwarded-for to trust, as the current docs say), example 6 internal through internal_address_config.
+     */
+    @Test
+    void envoysWorkedForwardedForExamples() {
+        // 1: an edge proxy, no trusted proxy in front
+        RouterRequest one = from("192.0.2.5:40000", edge(0), "x-forwarded-for", CLIENT_XFF, "x-envoy-internal", "true");
+        assertEquals("192.0.2.5:40000", one.remoteAddress);
+        LoggedRequest up = sent(one);
+        assertEquals("192.0.2.5", header(up, "x-envoy-external-address"));
+        assertEquals(CLIENT_XFF + ",192.0.2.5", header(up, "x-forwarded-for"));
+        assertNull(header(up, "x-envoy-internal"));
+        // 2: an internal proxy behind the edge of example 1
+        List<CidrRange> inside = List.of(new CidrRange("10.0.0.0", 8));
+        RouterRequest two = from("10.11.12.13:40000", hcm(false, 0, inside, null), "x-forwarded-for", EDGE_XFF,
+                "x-envoy-external-address", "192.0.2.5", "x-envoy-internal", "true");
+        assertEquals("192.0.2.5:0", two.remoteAddress);
+        up = sent(two);
+        assertEquals("192.0.2.5", header(up, "x-envoy-external-address"), "not modified");
+        assertEquals(EDGE_XFF, header(up, "x-forwarded-for"));
+        assertNull(header(up, "x-envoy-internal"));
+        // 3: an edge proxy behind two trusted proxies
+        RouterRequest three = from("192.0.2.5:40000", edge(2), "x-forwarded-for", CLIENT_XFF);
+        assertEquals("203.0.113.10:0", three.remoteAddress);
+        up = sent(three);
+        assertEquals("203.0.113.10", header(up, "x-envoy-external-address"));
+        assertEquals(CLIENT_XFF + ",192.0.2.5", header(up, "x-forwarded-for"));
+        assertNull(header(up, "x-envoy-internal"));
+        // 4: an internal proxy behind the edge of example 3
+        RouterRequest four = from("10.11.12.13:40000", hcm(false, 2, inside, null), "x-forwarded-for", EDGE_XFF,
+                "x-envoy-external-address", "203.0.113.10", "x-envoy-internal", "true");
+        assertEquals("203.0.113.10:0", four.remoteAddress);
+        up = sent(four);
+        assertEquals("203.0.113.10", header(up, "x-envoy-external-address"), "not modified");
+        assertNull(header(up, "x-envoy-internal"));
+        // 5: an internal proxy, a request from an internal client without x-forwarded-for
+        RouterRequest five = from("10.20.30.40:40000", hcm(false, 0, inside, null));
+        assertEquals("10.20.30.40:40000", five.remoteAddress);
+        assertFalse(five.internal);
+        up = sent(five);
+        assertNull(header(up, "x-envoy-external-address"));
+        assertNull(header(up, "x-envoy-internal"));
+        // 6: the internal proxy of example 5, a request another Envoy proxied for that client
+        RouterRequest six = from("10.20.30.50:40000", hcm(false, 0, inside, null), "x-forwarded-for", "10.20.30.40");
+        assertEquals("10.20.30.40:0", six.remoteAddress);
+        up = sent(six);
+        assertNull(header(up, "x-envoy-external-address"));
+        assertEquals("true", header(up, "x-envoy-internal"));
+    }
 }
