@@ -1025,11 +1025,12 @@ public final class ListenerParser
     /**
      * What Envoy's {@code Network::Utility::isInternalAddress} takes for internal, where an
      * {@code internal_address_config} names no {@code cidr_ranges}: RFC 1918's IPv4 ranges, the IPv4 loopback address
-     * 127.0.0.1, and the locally assigned half of RFC 4193's unique local IPv6 addresses (fd00::/8).
+     * 127.0.0.1, the locally assigned half of RFC 4193's unique local IPv6 addresses (fd00::/8), and the IPv6
+     * loopback address ::1 (its {@code in6addr_loopback}).
      */
     static final List<CidrRange> PRIVATE_RANGES = List.of(new CidrRange("10.0.0.0", 8),
             new CidrRange("172.16.0.0", 12), new CidrRange("192.168.0.0", 16), new CidrRange("127.0.0.1", 32),
-            new CidrRange("fd00::", 8));
+            new CidrRange("fd00::", 8), new CidrRange("::1", 128));
 
     /**
      * The router filter's config (the last filter, when it carries a typed config). {@code suppress_envoy_headers},

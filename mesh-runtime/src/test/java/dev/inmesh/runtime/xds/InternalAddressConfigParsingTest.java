@@ -44,9 +44,27 @@ class InternalAddressConfigParsingTest {
     void aConfigWithoutRangesTakesEnvoysPrivateRanges() throws Exception {
         // Envoy's InternalAddressConfig falls back to Network::Utility::isInternalAddress when it has no cidr_ranges
         assertEquals(List.of(new CidrRange("10.0.0.0", 8), new CidrRange("172.16.0.0", 12),
-                new CidrRange("192.168.0.0", 16), new CidrRange("127.0.0.1", 32), new CidrRange("fd00::", 8)),
+                new CidrRange("192.168.0.0", 16), new CidrRange("127.0.0.1", 32), new CidrRange("fd00::", 8),
+                new CidrRange("::1", 128)),
                 hcm("internal_address_config: {unix_sockets: true}\n").internalAddresses());
         assertEquals(List.of(), hcm("").internalAddresses());
+    }
+
+    @Test
+    void withoutRangesTheIpv6LoopbackAddressIsInternalAsTheIpv4One() throws Exception {
+        // Network::Utility::isInternalAddress: RFC 1918, 127.0.0.1, fd00::/8 and in6addr_loopback (::1); no other
+        List<CidrRange> ranges = hcm("internal_address_config: {}\n").internalAddresses();
+        for (String ip : List.of("::1", "127.0.0.1", "10.1.2.3", "fd12::1")) {
+            assertTrue(internal(ranges, ip), ip);
+        }
+        for (String ip : List.of("::2", "127.0.0.2", "fc00::1", "8.8.8.8")) {
+            assertFalse(internal(ranges, ip), ip);
+        }
+    }
+
+    private static boolean internal(List<CidrRange> ranges, String ip) {
+        byte[] a = dev.inmesh.runtime.net.IpLiterals.parse(ip);
+        return ranges.stream().anyMatch(r -> dev.inmesh.runtime.listener.Cidrs.contains(r, a));
     }
 
     @Test
