@@ -220,10 +220,18 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         // the request's server span, once it is begun, and the route it took (whose decorator names the span)
         Traced traced = new Traced();
         // as Envoy's connection manager: the stream's downstream address, and the forwarded headers it writes
-        var downstream = dev.inmesh.runtime.router.DownstreamAddress.apply(hcm, headers, remote, req.isSSL(),
-                localPort);
-        traced.remoteAddress = downstream.remoteAddress();
-        traced.remoteIp = dev.inmesh.runtime.router.DownstreamAddress.remoteIp(downstream, remote);
+        boolean internal;
+        if (dev.inmesh.runtime.router.DownstreamAddress.writesNothing(hcm)) {
+            // Istio's sidecars: the last x-forwarded-for address, nothing written, nothing more allocated
+            traced.remoteAddress = dev.inmesh.runtime.router.RouterRequest.remoteAddress(headers, remote);
+            internal = dev.inmesh.runtime.router.RouterRequest.internal(hcm, headers.get("x-forwarded-for"));
+        } else {
+            var downstream = dev.inmesh.runtime.router.DownstreamAddress.apply(hcm, headers, remote, req.isSSL(),
+                    localPort);
+            traced.remoteAddress = downstream.remoteAddress();
+            internal = downstream.internal();
+        }
+        traced.peer = remote;
         traced.headBytes = headBytes;
         traced.hostHeaderFallback = hcm == null || hcm.hostHeaderFallback();
         traced.statsOverrides = snapshot.statsOverrides(hcm);
@@ -275,7 +283,6 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         // Envoy's connection manager takes the request for internal when its downstream address is one of its
         // internal_address_config (with use_remote_address false, the single address of x-forwarded-for): it then
         // keeps the caller's x-envoy-* control headers
-        boolean internal = downstream.internal();
         boolean forceTrace = internal && headers.contains("x-envoy-force-trace");
         // always_set_request_id_in_response (or an internal caller's x-envoy-force-trace): the response carries the
         // request's id, a local reply's from here, the service's written over its own when its headers end, as a
@@ -331,7 +338,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             localReply(req, traced, 400, "");
             return;
         }
-        ServerRequestView view = new ServerRequestView(req, authority, normalized, startTime, traced.remoteIp);
+        ServerRequestView view = new ServerRequestView(req, authority, normalized, startTime, traced);
         RouteResult result = table.route(view, ThreadLocalRandom.current().nextLong());
         traced.route = result;
         List<LuaFilter> lua = snapshot.lua(hcm);
@@ -355,7 +362,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             // its body from its start, when an authorizer read it: with_request_body)
             traced.heldBody = rbac.external() ? new HeldRequestBody(req) : null;
             RbacFilter.Subject subject = new RbacFilter.Subject(traced.heldBody == null ? view
-                    : new ServerRequestView(req, authority, normalized, startTime, traced.remoteIp, traced.heldBody),
+                    : new ServerRequestView(req, authority, normalized, startTime, traced, traced.heldBody),
                     localIp,
                     localPort, remoteIp, req.remoteAddress() == null ? -1 : req.remoteAddress().port(),
                     tls == null ? null : tls.serverName(), () -> RbacFilter.PeerIdentity.of(tls != null,
@@ -388,7 +395,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                                 traced.subject = traced.subject.withPath(v.path()); // for the late rate limit
                             }
                             ServerRequestView authorized = v.path() == null ? view
-                                    : new ServerRequestView(req, authority, v.path(), startTime, traced.remoteIp);
+                                    : new ServerRequestView(req, authority, v.path(), startTime, traced);
                             // clear_route_cache: the headers the authorizer changed may choose another route
                             RouteResult decided = v.reroute() ? table.route(authorized,
                                     ThreadLocalRandom.current().nextLong()) : result;
@@ -852,7 +859,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             String p = path[0];
             int q = p.indexOf('?');
             RouteResult again = table.route(new ServerRequestView(req, view.authority(), q < 0 ? p : p.substring(0, q),
-                    view.startTime(), view.downstreamRemoteIp()), ThreadLocalRandom.current().nextLong());
+                    view.startTime(), view.traced()), ThreadLocalRandom.current().nextLong());
             traced.route = again;
             if (again instanceof RouteResult.Forward f) {
                 named(f, snapshot, routeName, cluster, destination);
@@ -1548,8 +1555,19 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
          * {@code x-forwarded-for} address, {@code ip:0}, when it is an IP, else the connection's.
          */
         String remoteAddress;
+        /** The connection's peer, {@code ip:port}: {@link #remoteAddress} itself when it is the peer's. */
+        String peer;
+        /** The IP of {@link #remoteAddress}, found the first time RBAC or the rate limit asks ({@link #remoteIp()}). */
+        private byte[] remoteIp;
+
         /** The IP of {@link #remoteAddress}, as RBAC's {@code remote_ip} and the rate limit's descriptors read it. */
-        byte[] remoteIp;
+        byte[] remoteIp() {
+            if (remoteIp == null) {
+                remoteIp = dev.inmesh.runtime.router.DownstreamAddress.remoteIp(remoteAddress, peer);
+            }
+            return remoteIp;
+        }
+
         /** Whether the router's encoding and the response scripts ran already, over a response body held for them. */
         boolean encoded;
         /** The run of the connection manager's Lua filters for the request, or null for none. */
@@ -1648,10 +1666,14 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
      * authorizer reads it ({@link RequestBody#NONE} where none does).
      */
     private record ServerRequestView(HttpServerRequest req, String authority, String path, Instant startTime,
-                                     byte[] downstreamRemoteIp, RequestBody body) implements RouteRequest {
-        ServerRequestView(HttpServerRequest req, String authority, String path, Instant startTime,
-                          byte[] downstreamRemoteIp) {
-            this(req, authority, path, startTime, downstreamRemoteIp, RequestBody.NONE);
+                                     Traced traced, RequestBody body) implements RouteRequest {
+        ServerRequestView(HttpServerRequest req, String authority, String path, Instant startTime, Traced traced) {
+            this(req, authority, path, startTime, traced, RequestBody.NONE);
+        }
+
+        @Override
+        public byte[] downstreamRemoteIp() {
+            return traced.remoteIp();
         }
 
         @Override

@@ -95,11 +95,24 @@ public final class DownstreamAddress {
     }
 
     /**
-     * The IP of an outcome's address on a connection from {@code peer}: the peer's as Java reports it (an IPv4-mapped
-     * one as IPv4), an {@code x-forwarded-for} one as Envoy parses it.
+     * Whether {@code hcm} (null: Envoy's defaults) is Istio's sidecars' connection manager: {@code use_remote_address:
+     * false}, no trusted hops, no {@code append_x_forwarded_port}. It writes nothing then, the address is
+     * {@link RouterRequest#remoteAddress} and internal is
+     * {@link RouterRequest#internal(HttpConnectionManager, String)}: callers take that way on the common path, without
+     * {@link #apply}'s outcome.
      */
-    public static byte[] remoteIp(Outcome o, String peer) {
-        return ip(o.remoteAddress(), o.remoteAddress() == peer);
+    public static boolean writesNothing(HttpConnectionManager hcm) {
+        return hcm == null || !hcm.useRemoteAddress() && hcm.xffNumTrustedHops() == 0
+                && !hcm.remoteAddressOptions().appendXForwardedPort();
+    }
+
+    /**
+     * The IP of a downstream address found on a connection from {@code peer} (the same string when it is the
+     * peer's): the peer's as Java reports it (an IPv4-mapped one as IPv4), an {@code x-forwarded-for} one as Envoy
+     * parses it.
+     */
+    public static byte[] remoteIp(String remoteAddress, String peer) {
+        return ip(remoteAddress, remoteAddress == peer);
     }
 
     /** The request's {@code x-forwarded-for}, several headers read as one joined by commas, or null for none. */

@@ -522,6 +522,11 @@ public final class RouterRequest implements RouteRequest {
      * {@code x-envoy-external-address}, ...).
      */
     public RouterRequest internal(HttpConnectionManager hcm) {
+        if (DownstreamAddress.writesNothing(hcm)) {
+            // Istio's sidecars: the address is the constructor's, nothing is written, nothing more allocated
+            this.internal = internal(hcm, headers.get(HeaderNames.X_FORWARDED_FOR));
+            return this;
+        }
         DownstreamAddress.Outcome o = DownstreamAddress.apply(hcm, headers, downstreamRemoteAddress,
                 "https".equals(scheme), port(downstreamLocalAddress));
         this.internal = o.internal();
@@ -535,7 +540,7 @@ public final class RouterRequest implements RouteRequest {
      */
     @Override
     public byte[] downstreamRemoteIp() {
-        return DownstreamAddress.ip(remoteAddress, remoteAddress == downstreamRemoteAddress);
+        return DownstreamAddress.remoteIp(remoteAddress, downstreamRemoteAddress);
     }
 
     /** The port of {@code ip:port}, or 0 when there is none. */
