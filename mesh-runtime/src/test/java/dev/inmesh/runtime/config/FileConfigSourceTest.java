@@ -199,8 +199,9 @@ class FileConfigSourceTest {
         dev.inmesh.runtime.upstream.TestCertificates.identityDirectory(dir, dev.inmesh.runtime.upstream
                 .TestCertificates.issue(ca, "productpage", List.of(), List.of(
                         "spiffe://cluster.local/ns/default/sa/bookinfo-productpage")), ca);
-        await(() -> holder.current().clusterManager().cluster(mtls) != null, "the cluster, once the files are there");
-        assertNull(source.lastError());
+        // the source clears its error after applying the snapshot, on its own thread: wait for both
+        await(() -> holder.current().clusterManager().cluster(mtls) != null && source.lastError() == null,
+                "the cluster, once the files are there");
     }
 
     @Test
@@ -222,8 +223,8 @@ class FileConfigSourceTest {
 
         // fixed again: applied
         write(f, config("c3", "/admin.*"), 10);
-        await(() -> "c3".equals(clusterFor(holder.current(), "/productpage")), "reload to c3");
-        assertNull(source.lastError());
+        await(() -> "c3".equals(clusterFor(holder.current(), "/productpage")) && source.lastError() == null,
+                "reload to c3, its error cleared");
     }
 
     @Test
