@@ -584,7 +584,8 @@ public final class RouterRequest implements RouteRequest {
      * {@code connectionRemote}, as Envoy's connection manager sets it with {@code use_remote_address: false} and no
      * trusted hops (its {@code getLastAddressFromXFF}; other settings: {@link DownstreamAddress}): the last address
      * of {@code x-forwarded-for} (several headers read as one, joined by commas), once trimmed, when it is an IP
-     * literal, with port 0 ({@code 10.1.2.3:0}, {@code [2001:db8::1]:0}); else (no header, an empty one, a last entry that is no IP) {@code connectionRemote}.
+     * literal, with port 0 ({@code 10.1.2.3:0}, {@code [2001:db8::1]:0}); else (no header, an empty one, a last
+     * entry that is no IP) {@code connectionRemote}.
      */
     public static String remoteAddress(MultiMap headers, String connectionRemote) {
         if (headers.get(HeaderNames.X_FORWARDED_FOR) == null) {
