@@ -11,6 +11,8 @@ import dev.inmesh.runtime.upstream.UpstreamEnvironment;
 import dev.inmesh.runtime.xds.EnvoyConfigReader;
 import dev.inmesh.runtime.xds.Parsers;
 import dev.inmesh.runtime.xds.ResourceBundle;
+import dev.inmesh.runtime.xds.sds.SdsSecretManager;
+import io.envoyproxy.envoy.config.core.v3.Node;
 import io.vertx.core.Vertx;
 import io.vertx.core.VertxOptions;
 import java.io.IOException;
@@ -266,8 +268,6 @@ public final class StandaloneProxy implements AutoCloseable {
             throw new IllegalArgumentException("config: null (expected: a configuration file, a control plane, "
                     + "or both)");
         }
-        ResourceBundle bundle = settings.config() == null ? ResourceBundle.EMPTY
-                : Parsers.withIdentity(settings.identity(), () -> EnvoyConfigReader.read(settings.config()));
         AdminHook.Addresses adminAddresses = settings.config() == null ? AdminHook.Addresses.DEFAULTS
                 : adminAddresses(settings.config());
         VertxOptions options = new VertxOptions();
@@ -279,12 +279,18 @@ public final class StandaloneProxy implements AutoCloseable {
         LOG.info("transport " + IoTransport.of((io.vertx.core.internal.VertxInternal) vertx).optionName() + ", "
                 + options.getEventLoopPoolSize() + " event loops");
         SnapshotHolder snapshots = new SnapshotHolder(UpstreamEnvironment.of(vertx, settings.upstreamStats()));
+        // the SDS client of the TLS contexts whose sds_config names a bootstrap's static cluster (Istio's sds-grpc,
+        // its agent's Unix socket), as Envoy beside Istio's agent fetches the workload's certificate there
+        SdsSecretManager sds = new SdsSecretManager(vertx, sdsNode(settings), java.util.Map.of());
         ProxyServer server = null;
         AutoCloseable admin = null;
         dev.inmesh.interception.dns.DnsProxy dns = null;
         java.util.concurrent.atomic.AtomicReference<dev.inmesh.interception.dns.DnsProxy> dnsRef =
                 new java.util.concurrent.atomic.AtomicReference<>();
         try {
+            ResourceBundle bundle = settings.config() == null ? ResourceBundle.EMPTY
+                    : Parsers.withIdentity(settings.identity(),
+                            () -> Parsers.withSds(sds, () -> EnvoyConfigReader.read(settings.config())));
             // From a file: its listeners are bound before start returns. From a control plane: they are bound as
             // they arrive (the bootstrap's static ones with the first configuration), as Envoy's initial fetch.
             // Either way the first configuration's are bound once its clusters are initialized (see ProxyServer).
@@ -293,7 +299,8 @@ public final class StandaloneProxy implements AutoCloseable {
             if (settings.xds() == null) {
                 snapshots.apply(bundle);
                 source = new dev.inmesh.runtime.config.FileConfigSource(vertx, settings.config(),
-                        dev.inmesh.runtime.config.FileConfigSource.DEFAULT_POLL_INTERVAL, settings.identity());
+                        dev.inmesh.runtime.config.FileConfigSource.DEFAULT_POLL_INTERVAL, settings.identity())
+                        .sds(sds);
             } else {
                 ads = new dev.inmesh.runtime.config.AdsConfigSource(vertx, withNameTable(settings, dnsRef), bundle,
                         settings.identity());
@@ -359,6 +366,7 @@ public final class StandaloneProxy implements AutoCloseable {
             dev.inmesh.interception.dns.DnsProxy dnsClose = dns;
             admin = () -> {
                 source.close().await(10, TimeUnit.SECONDS);
+                sds.close();
                 if (dnsClose != null) {
                     dnsClose.close();
                 }
@@ -379,9 +387,32 @@ public final class StandaloneProxy implements AutoCloseable {
             if (server != null) {
                 server.close();
             }
+            sds.close();
             snapshots.close();
             vertx.close().await(10, TimeUnit.SECONDS);
             throw e;
+        }
+    }
+
+    /**
+     * The node the SDS client presents: the control plane's when there is one (Istio's sidecar node, as the agent's
+     * bootstrap gives both streams), else the bootstrap's {@code node}, as Envoy sends its bootstrap node on every
+     * xDS stream, SDS's included; an empty one when neither says.
+     */
+    static Node sdsNode(Settings settings) {
+        if (settings.xds() != null) {
+            return dev.inmesh.runtime.xds.ads.NodeBuilder.build(settings.xds().node());
+        }
+        if (settings.config() == null || Files.isDirectory(settings.config())) {
+            return Node.getDefaultInstance();
+        }
+        try {
+            JsonNode node = new ObjectMapper(new YAMLFactory()).readTree(Files.readString(settings.config()))
+                    .path("node");
+            return node.isObject() ? dev.inmesh.runtime.xds.EnvoyJson.toMessage(node, Node.class)
+                    : Node.getDefaultInstance();
+        } catch (IOException | RuntimeException e) {
+            return Node.getDefaultInstance(); // the bootstrap's own read says what is wrong with it
         }
     }
 

@@ -36,15 +36,7 @@ class MeshSdsGrpcTest {
             List.of(PRODUCTPAGE));
     private static final Issued ROTATED = TestCertificates.issue(MESH_CA, "productpage-rotated", List.of(),
             List.of(PRODUCTPAGE));
-    private static final String SDS_CONFIG = """
-            sds_config:
-              initial_fetch_timeout: 0s
-              resource_api_version: V3
-              api_config_source:
-                api_type: GRPC
-                transport_api_version: V3
-                set_node_on_first_message_only: true
-                grpc_services: [{envoy_grpc: {cluster_name: sds-grpc}}]""";
+    private static final String SDS_CONFIG = SdsTestServer.SDS_GRPC_CONFIG;
 
     private final Vertx vertx = Vertx.vertx();
     private Mesh mesh;
@@ -148,16 +140,8 @@ class MeshSdsGrpcTest {
     void aSecretSentAfterTheStartIsWaitedForBeforeTheConfigurationIsRead() throws Exception {
         sds = SdsTestServer.start();
         int port = server();
-        Thread later = new Thread(() -> {
-            try {
-                sds.awaitRequest(r -> r.getResourceNamesList().equals(List.of("default")), Duration.ofSeconds(10));
-                Thread.sleep(300);
-            } catch (InterruptedException e) {
-                return;
-            }
-            sds.set("1", SdsTestServer.certificate("default", CLIENT), SdsTestServer.root("ROOTCA", MESH_CA));
-        });
-        later.start();
+        Thread later = sds.setOnceAsked("default", "1", SdsTestServer.certificate("default", CLIENT),
+                SdsTestServer.root("ROOTCA", MESH_CA));
         mesh(port);
         later.join();
 

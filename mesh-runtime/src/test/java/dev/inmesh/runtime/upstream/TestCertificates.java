@@ -123,6 +123,21 @@ public final class TestCertificates {
      * the server's checked against {@code ca}; the raw HTTP/1.1 answer, read until the server closes.
      */
     public static String istioSidecarGet(int port, Issued caller, Issued ca, String sni) throws Exception {
+        var tls = clientContext(caller, ca);
+        try (var socket = (javax.net.ssl.SSLSocket) tls.getSocketFactory().createSocket("127.0.0.1", port)) {
+            socket.setSoTimeout(10_000);
+            var p = socket.getSSLParameters();
+            p.setServerNames(List.of(UpstreamTls.serverName(sni)));
+            p.setApplicationProtocols(new String[] {"istio-http/1.1", "istio", "http/1.1"});
+            socket.setSSLParameters(p);
+            socket.getOutputStream().write("GET / HTTP/1.1\r\nhost: svc\r\nconnection: close\r\n\r\n"
+                    .getBytes(StandardCharsets.US_ASCII));
+            return new String(socket.getInputStream().readAllBytes(), StandardCharsets.US_ASCII);
+        }
+    }
+
+    /** A JDK TLS client context presenting {@code caller}'s certificate and trusting only {@code ca}. */
+    public static javax.net.ssl.SSLContext clientContext(Issued caller, Issued ca) throws Exception {
         var certs = java.security.cert.CertificateFactory.getInstance("X.509");
         var keys = java.security.KeyStore.getInstance("PKCS12");
         keys.load(null, null);
@@ -138,16 +153,7 @@ public final class TestCertificates {
         tmf.init(trust);
         var tls = javax.net.ssl.SSLContext.getInstance("TLS");
         tls.init(kmf.getKeyManagers(), tmf.getTrustManagers(), null);
-        try (var socket = (javax.net.ssl.SSLSocket) tls.getSocketFactory().createSocket("127.0.0.1", port)) {
-            socket.setSoTimeout(10_000);
-            var p = socket.getSSLParameters();
-            p.setServerNames(List.of(UpstreamTls.serverName(sni)));
-            p.setApplicationProtocols(new String[] {"istio-http/1.1", "istio", "http/1.1"});
-            socket.setSSLParameters(p);
-            socket.getOutputStream().write("GET / HTTP/1.1\r\nhost: svc\r\nconnection: close\r\n\r\n"
-                    .getBytes(StandardCharsets.US_ASCII));
-            return new String(socket.getInputStream().readAllBytes(), StandardCharsets.US_ASCII);
-        }
+        return tls;
     }
 
     /** Answers a request with {@code client=} and the subject of its client's certificate ({@code none} without). */

@@ -33,6 +33,19 @@ public final class SdsTestServer implements AutoCloseable {
     /** The node the clients of the tests present. */
     public static final io.envoyproxy.envoy.config.core.v3.Node NODE = dev.inmesh.runtime.xds.ads.NodeBuilder.build(
             dev.inmesh.runtime.xds.ads.NodeOptions.of("reviews-v1-abc", "default", "10.0.0.7"));
+    /**
+     * A TLS context's {@code sds_config} as Istio's sidecars get it: cluster {@code sds-grpc}, waiting without end
+     * ({@code initial_fetch_timeout: 0s}); YAML at column 0.
+     */
+    public static final String SDS_GRPC_CONFIG = """
+            sds_config:
+              initial_fetch_timeout: 0s
+              resource_api_version: V3
+              api_config_source:
+                api_type: GRPC
+                transport_api_version: V3
+                set_node_on_first_message_only: true
+                grpc_services: [{envoy_grpc: {cluster_name: sds-grpc}}]""";
     static final String GROUP = "inmesh";
     final SimpleCache<String> cache = new SimpleCache<>(node -> GROUP);
     public final List<DiscoveryRequest> requests = new CopyOnWriteArrayList<>();
@@ -88,6 +101,24 @@ public final class SdsTestServer implements AutoCloseable {
     public void set(String version, Secret... secrets) {
         cache.setSnapshot(GROUP, Snapshot.create(List.of(), List.of(), List.of(), List.of(), List.of(secrets),
                 version));
+    }
+
+    /**
+     * Serves {@code secrets} as version {@code version} 300 ms after a client first asks for {@code name}, from a
+     * thread started now (join it), as an agent whose certificate comes after the proxy started.
+     */
+    public Thread setOnceAsked(String name, String version, Secret... secrets) {
+        Thread later = new Thread(() -> {
+            try {
+                awaitRequest(r -> r.getResourceNamesList().equals(List.of(name)), Duration.ofSeconds(20));
+                Thread.sleep(300);
+            } catch (InterruptedException e) {
+                return;
+            }
+            set(version, secrets);
+        });
+        later.start();
+        return later;
     }
 
     public static Secret certificate(String name, TestCertificates.Issued own) {

@@ -1,0 +1,141 @@
+package dev.inmesh.interception.proxy;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import dev.inmesh.runtime.upstream.TestCertificates;
+import dev.inmesh.runtime.upstream.TestCertificates.Issued;
+import dev.inmesh.runtime.xds.sds.SdsTestServer;
+import io.vertx.core.Vertx;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.cert.X509Certificate;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The standalone proxy beside Istio's agent: a bootstrap whose static {@code sds-grpc} cluster is the agent's SDS
+ * server (java-control-plane's SecretDiscoveryService, on loopback or on a Unix socket as the agent's
+ * {@code ./var/run/secrets/workload-spiffe-uds/socket}) and an inbound mTLS listener naming {@code default} and
+ * {@code ROOTCA} on it, as Istio's inbound chains do. A caller of the mesh's CA is shown the certificate the server
+ * sent, then a rotated one from a later handshake on; a secret sent after the start is waited for.
+ */
+@Timeout(60)
+class StandaloneProxySdsTest {
+    private static final Issued MESH_CA = TestCertificates.ca("cluster.local");
+    private static final Issued OWN = TestCertificates.issue(MESH_CA, "ratings", List.of(),
+            List.of("spiffe://cluster.local/ns/default/sa/bookinfo-ratings"));
+    private static final Issued ROTATED = TestCertificates.issue(MESH_CA, "ratings-rotated", List.of(),
+            List.of("spiffe://cluster.local/ns/default/sa/bookinfo-ratings"));
+    private static final Issued CALLER = TestCertificates.issue(MESH_CA, "productpage", List.of(),
+            List.of("spiffe://cluster.local/ns/default/sa/bookinfo-productpage"));
+    private static final String SDS_CONFIG = SdsTestServer.SDS_GRPC_CONFIG;
+
+    private final Vertx vertx = Vertx.vertx();
+    private final int app = vertx.createHttpServer().requestHandler(req -> req.response().end("ok"))
+            .listen(0, "127.0.0.1").await().actualPort();
+    private SdsTestServer sds;
+    private StandaloneProxy proxy;
+    @TempDir
+    Path dir;
+
+    @AfterEach
+    void tearDown() throws Exception {
+        if (proxy != null) {
+            proxy.close();
+        }
+        if (sds != null) {
+            sds.close();
+        }
+        vertx.close().await(10, TimeUnit.SECONDS);
+    }
+
+    /** A bootstrap as Istio's agent writes it: the inbound mTLS listener on {@code port}, sds-grpc at {@code at}. */
+    private void start(int port, String at) throws Exception {
+        String tls = """
+                transport_socket:
+                  name: envoy.transport_sockets.tls
+                  typed_config:
+                    "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext
+                    require_client_certificate: true
+                    common_tls_context:
+                      tls_certificate_sds_secret_configs:
+                      - name: default
+                %s
+                      validation_context_sds_secret_config:
+                        name: ROOTCA
+                %s
+                """.formatted(SDS_CONFIG.indent(8).stripTrailing(), SDS_CONFIG.indent(8).stripTrailing());
+        String config = "static_resources:\n  listeners:\n" + Http1RequestsTest.listener("inbound", port, "")
+                .replaceFirst("    - filters:\n", "    - " + tls.indent(6).substring(6) + "      filters:\n")
+                + Http1RequestsTest.clusterC(app) + """
+                  - name: sds-grpc
+                    type: STATIC
+                    connect_timeout: 1s
+                    load_assignment:
+                      cluster_name: sds-grpc
+                      endpoints:
+                      - lb_endpoints:
+                        - endpoint: {address: %s}
+                """.formatted(at);
+        Path file = Files.writeString(dir.resolve("envoy-rev.yaml"), config);
+        proxy = StandaloneProxy.start(new StandaloneProxy.Settings(file, -1, -1, 1, null, AdminHook.NONE));
+    }
+
+    /**
+     * GET / over mTLS as a sidecar of the mesh calls: {@link #CALLER}'s certificate, the proxy's checked against the
+     * mesh's CA; the subject the proxy presented and the answer's status line.
+     */
+    private static String call(int port) throws Exception {
+        var tls = TestCertificates.clientContext(CALLER, MESH_CA);
+        try (var socket = (javax.net.ssl.SSLSocket) tls.getSocketFactory().createSocket("127.0.0.1", port)) {
+            socket.setSoTimeout(10_000);
+            socket.getOutputStream().write("GET / HTTP/1.1\r\nhost: svc\r\nconnection: close\r\n\r\n"
+                    .getBytes(StandardCharsets.US_ASCII));
+            String answer = new String(socket.getInputStream().readAllBytes(), StandardCharsets.US_ASCII);
+            return ((X509Certificate) socket.getSession().getPeerCertificates()[0]).getSubjectX500Principal()
+                    .getName() + " " + answer.lines().findFirst().orElse("");
+        }
+    }
+
+    @Test
+    void anInboundMtlsListenerPresentsTheSdsServersCertificateAndARotatedOneFromALaterHandshakeOn()
+            throws Exception {
+        sds = SdsTestServer.start();
+        sds.set("1", SdsTestServer.certificate("default", OWN), SdsTestServer.root("ROOTCA", MESH_CA));
+        int port = LoopbackProxy.freePort();
+        start(port, "{socket_address: {address: 127.0.0.1, port_value: " + sds.port() + "}}");
+        assertEquals("CN=ratings HTTP/1.1 200 OK", call(port));
+
+        sds.set("2", SdsTestServer.certificate("default", ROTATED), SdsTestServer.root("ROOTCA", MESH_CA));
+        sds.awaitRequest(r -> r.getVersionInfo().equals("2") && r.getResourceNamesList().equals(List.of("default")),
+                Duration.ofSeconds(10));
+        String seen = null;
+        // the secret's files are looked at every second
+        for (int i = 0; i < 100 && (seen == null || !seen.contains("rotated")); i++) {
+            Thread.sleep(100);
+            seen = call(port);
+        }
+        assertEquals("CN=ratings-rotated HTTP/1.1 200 OK", seen);
+    }
+
+    @Test
+    void secretsSentAfterTheStartOverTheAgentsUnixSocketAreWaitedForBeforeTheListenersAreBound() throws Exception {
+        assumeTrue(SdsTestServer.unixSockets(), "no epoll here for the test's SDS server");
+        Path socket = Files.createDirectories(dir.resolve("var/run/secrets/workload-spiffe-uds")).resolve("socket");
+        sds = SdsTestServer.startOn(socket);
+        Thread later = sds.setOnceAsked("default", "1", SdsTestServer.certificate("default", OWN),
+                SdsTestServer.root("ROOTCA", MESH_CA));
+        int port = LoopbackProxy.freePort();
+        start(port, "{pipe: {path: " + socket + "}}");
+        later.join();
+
+        assertEquals("CN=ratings HTTP/1.1 200 OK", call(port));
+    }
+}
