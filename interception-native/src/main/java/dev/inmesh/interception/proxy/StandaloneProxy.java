@@ -303,7 +303,7 @@ public final class StandaloneProxy implements AutoCloseable {
                         .sds(sds);
             } else {
                 ads = new dev.inmesh.runtime.config.AdsConfigSource(vertx, withNameTable(settings, dnsRef), bundle,
-                        settings.identity());
+                        settings.identity()).sds(sds);
                 source = ads;
             }
             Router router = new Router(vertx, new Router.Options(false, true, settings.local(),

@@ -5,7 +5,11 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.inmesh.runtime.upstream.TestCertificates;
 import dev.inmesh.runtime.upstream.TestCertificates.Issued;
+import dev.inmesh.runtime.xds.ads.AdsOptions;
+import dev.inmesh.runtime.xds.ads.NodeOptions;
 import dev.inmesh.runtime.xds.sds.SdsTestServer;
+import io.envoyproxy.envoy.config.cluster.v3.Cluster;
+import io.envoyproxy.envoy.config.listener.v3.Listener;
 import io.vertx.core.Vertx;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -56,8 +60,8 @@ class StandaloneProxySdsTest {
         vertx.close().await(10, TimeUnit.SECONDS);
     }
 
-    /** A bootstrap as Istio's agent writes it: the inbound mTLS listener on {@code port}, sds-grpc at {@code at}. */
-    private void start(int port, String at) throws Exception {
+    /** The inbound mTLS listener on {@code port}, its certificate and CAs from sds-grpc; YAML list at column 2. */
+    private static String listener(int port) {
         String tls = """
                 transport_socket:
                   name: envoy.transport_sockets.tls
@@ -72,9 +76,13 @@ class StandaloneProxySdsTest {
                         name: ROOTCA
                 %s
                 """.formatted(SDS_CONFIG.indent(8).stripTrailing(), SDS_CONFIG.indent(8).stripTrailing());
-        String config = "static_resources:\n  listeners:\n" + Http1RequestsTest.listener("inbound", port, "")
-                .replaceFirst("    - filters:\n", "    - " + tls.indent(6).substring(6) + "      filters:\n")
-                + Http1RequestsTest.clusterC(app) + """
+        return Http1RequestsTest.listener("inbound", port, "")
+                .replaceFirst("    - filters:\n", "    - " + tls.indent(6).substring(6) + "      filters:\n");
+    }
+
+    /** The bootstrap's static cluster sds-grpc at {@code at}, as Istio's agent writes it; YAML list at column 2. */
+    private static String sdsGrpc(String at) {
+        return """
                   - name: sds-grpc
                     type: STATIC
                     connect_timeout: 1s
@@ -84,7 +92,12 @@ class StandaloneProxySdsTest {
                       - lb_endpoints:
                         - endpoint: {address: %s}
                 """.formatted(at);
-        Path file = Files.writeString(dir.resolve("envoy-rev.yaml"), config);
+    }
+
+    /** A bootstrap with the inbound mTLS listener on {@code port} and sds-grpc at {@code at}. */
+    private void start(int port, String at) throws Exception {
+        Path file = Files.writeString(dir.resolve("envoy-rev.yaml"), "static_resources:\n  listeners:\n"
+                + listener(port) + Http1RequestsTest.clusterC(app) + sdsGrpc(at));
         proxy = StandaloneProxy.start(new StandaloneProxy.Settings(file, -1, -1, 1, null, AdminHook.NONE));
     }
 
@@ -137,5 +150,47 @@ class StandaloneProxySdsTest {
         later.join();
 
         assertEquals("CN=ratings HTTP/1.1 200 OK", call(port));
+    }
+
+    @Test
+    void aListenerFromTheControlPlaneTakesItsSecretsFromTheBootstrapsSdsCluster() throws Exception {
+        sds = SdsTestServer.start();
+        sds.set("1", SdsTestServer.certificate("default", OWN), SdsTestServer.root("ROOTCA", MESH_CA));
+        assertEquals("CN=ratings HTTP/1.1 200 OK", fromControlPlane(listener(port())));
+    }
+
+    private int port;
+
+    private int port() throws Exception {
+        port = LoopbackProxy.freePort();
+        return port;
+    }
+
+    /**
+     * Runs the proxy with Istio's agent's bootstrap (sds-grpc, no listener) and a control plane serving
+     * {@code listener} (on {@link #port}) and cluster c; what an mTLS call to the listener sees once it answers.
+     */
+    private String fromControlPlane(String listener) throws Exception {
+        try (TestControlPlane istiod = new TestControlPlane(new java.net.InetSocketAddress("127.0.0.1", 0))) {
+            istiod.serve("1", TestControlPlane.parse(List.of(listener.stripIndent()), Listener.class),
+                    List.of(), TestControlPlane.parse(List.of(ProxyConfigUpdateTest.cluster("c", app)),
+                            Cluster.class), List.of());
+            // Istio's agent's bootstrap: no listener of its own, sds-grpc among its static clusters
+            Path file = Files.writeString(dir.resolve("envoy-rev.yaml"), "static_resources:\n  clusters:\n"
+                    + sdsGrpc("{socket_address: {address: 127.0.0.1, port_value: " + sds.port() + "}}"));
+            proxy = StandaloneProxy.start(new StandaloneProxy.Settings(file, -1, -1, 1, null, AdminHook.NONE)
+                    .withXds(AdsOptions.of(NodeOptions.of("ratings-v1-abc", "default", "127.0.0.1"),
+                            AdsOptions.XdsServer.plaintext("127.0.0.1", istiod.port()))));
+            String seen = null;
+            for (int i = 0; i < 100 && (seen == null || !seen.contains("200")); i++) {
+                Thread.sleep(100);
+                try {
+                    seen = call(port);
+                } catch (java.io.IOException notYet) {
+                    seen = notYet.toString();
+                }
+            }
+            return seen;
+        }
     }
 }

@@ -19,6 +19,7 @@ public final class AdsConfigSource implements ConfigSource {
     private final AdsOptions options;
     private final dev.inmesh.runtime.xds.ResourceBundle statics;
     private final WorkloadIdentity identity;
+    private dev.inmesh.runtime.xds.sds.SdsSecretManager sds;
     private volatile AdsClient client;
 
     public AdsConfigSource(Vertx vertx, AdsOptions options) {
@@ -45,6 +46,15 @@ public final class AdsConfigSource implements ConfigSource {
         this.identity = identity;
     }
 
+    /**
+     * Has the TLS contexts whose {@code sds_config} names a cluster {@code sds} knows (the bootstrap's static
+     * {@code sds-grpc}) fetch their secrets with it, rather than refuse them; before {@link #start}.
+     */
+    public AdsConfigSource sds(dev.inmesh.runtime.xds.sds.SdsSecretManager sds) {
+        this.sds = sds;
+        return this;
+    }
+
     @Override
     public synchronized Future<Void> start(SnapshotHolder holder) {
         if (client != null) {
@@ -53,6 +63,7 @@ public final class AdsConfigSource implements ConfigSource {
         client = new AdsClient(vertx, options, holder);
         client.staticResources(statics);
         client.identity(identity);
+        client.sds(sds);
         return client.start();
     }
 

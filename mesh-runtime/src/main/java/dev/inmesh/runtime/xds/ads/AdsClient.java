@@ -150,6 +150,7 @@ public final class AdsClient {
     private volatile ResourceBundle statics = ResourceBundle.EMPTY;
     /** The files Istio's SDS secrets default and ROOTCA name, or null (refused). */
     private volatile WorkloadIdentity identity;
+    private volatile dev.inmesh.runtime.xds.sds.SdsSecretManager sds;
 
     public AdsClient(Vertx vertx, AdsOptions options, SnapshotHolder holder) {
         this.vertx = vertx;
@@ -176,6 +177,24 @@ public final class AdsClient {
      */
     public void identity(WorkloadIdentity identity) {
         this.identity = identity;
+    }
+
+    /**
+     * Fetches the secrets of TLS contexts whose {@code sds_config} names a cluster {@code sds} knows (a bootstrap's
+     * static {@code sds-grpc}, as the agent's bootstrap gives Envoy) with it, rather than refuse them; before start.
+     * A response rejected while a secret had not arrived is decoded again once it has, as for the identity's files.
+     */
+    public void sds(dev.inmesh.runtime.xds.sds.SdsSecretManager sds) {
+        this.sds = sds;
+    }
+
+    /** The identity's files and the SDS secrets' versions, as a change shows in them. */
+    private List<String> secretsFingerprint() {
+        List<String> out = new ArrayList<>(identity == null ? List.of() : identity.fingerprint());
+        if (sds != null) {
+            out.addAll(sds.fingerprint());
+        }
+        return out;
     }
 
     /**
@@ -630,8 +649,9 @@ public final class AdsClient {
         Instant now = Instant.now();
         s.nonce = r.getNonce();
         s.lastUpdated = now;
-        ResponseDecoder.Decoded d = Parsers.withIdentity(identity, () -> ResponseDecoder.decode(type, r,
-                new ResourceBundle.Version(r.getVersionInfo(), now), s.resources, u.delta()));
+        ResponseDecoder.Decoded d = Parsers.withIdentity(identity, () -> Parsers.withSds(sds,
+                () -> ResponseDecoder.decode(type, r, new ResourceBundle.Version(r.getVersionInfo(), now),
+                        s.resources, u.delta())));
         Map<String, String> errors = new LinkedHashMap<>(d.errors());
         if (u.namedTwice() != null) {
             errors.put(u.namedTwice(), type.kind() + " \"" + u.namedTwice() + "\": named twice among the resources "
@@ -728,7 +748,7 @@ public final class AdsClient {
             if (!again) {
                 reject(s, r, errors, now, u.delta());
             }
-            if (identity != null) {
+            if (identity != null || sds != null) {
                 s.rejected = u;
                 s.rejectedOnStream = id;
                 watchIdentity();
@@ -781,7 +801,7 @@ public final class AdsClient {
             waiting |= s.rejected != null;
         }
         if (waiting) {
-            List<String> now = identity.fingerprint();
+            List<String> now = secretsFingerprint();
             if (!now.equals(identitySeen)) {
                 identitySeen = now;
                 for (SubscriptionState s : states.values()) { // CDS, EDS, LDS, RDS: Envoy's order

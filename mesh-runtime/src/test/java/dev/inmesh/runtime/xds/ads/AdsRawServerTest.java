@@ -143,12 +143,50 @@ class AdsRawServerTest {
         assertEquals(1, server.responses.stream().filter(r -> r.getTypeUrl().equals(CDS)).count(),
                 "the server sent its clusters once");
     }
+
+    @Test
+    void aClusterRejectedForAnSdsSecretNotArrivedIsAppliedAndAckedOnceItArrives() throws Exception {
+        String grpc = "sds_config: {api_config_source: {api_type: GRPC, grpc_services: [{envoy_grpc: "
+                + "{cluster_name: sds-grpc}}]}}";
+        Cluster mtls = serveAnIstioMutualCluster(TestCertificates.ISTIO_MUTUAL_CLUSTER
+                .replace("{name: default}", "{name: default, " + grpc + "}")
+                .replace("{name: ROOTCA}", "{name: ROOTCA, " + grpc + "}"));
+        try (var sds = dev.inmesh.runtime.xds.sds.SdsTestServer.start();
+             var secrets = new dev.inmesh.runtime.xds.sds.SdsSecretManager(vertx,
+                     dev.inmesh.runtime.xds.sds.SdsTestServer.NODE, Map.of("sds-grpc",
+                             new dev.inmesh.api.config.core.SocketAddress("127.0.0.1", sds.port())),
+                     Duration.ofMillis(200))) {
+            client.sds(secrets);
+            client.start().await(WAIT.toSeconds(), TimeUnit.SECONDS);
+            // the agent has not sent the workload's certificate within the wait: NACKed by name, c1 applied
+            DiscoveryRequest nack = server.requests.stream()
+                    .filter(r -> r.getTypeUrl().equals(CDS) && r.hasErrorDetail()).findFirst().orElseThrow();
+            assertTrue(nack.getErrorDetail().getMessage().contains("SDS secret \"default\""), nack.toString());
+            assertNull(holder.current().cluster(mtls.getName()));
+
+            // it sends it: the response the server sent once is taken, with no push of the server's, and ACKed
+            var ca = TestCertificates.ca("cluster.local");
+            sds.set("1", dev.inmesh.runtime.xds.sds.SdsTestServer.certificate("default", TestCertificates.issue(ca,
+                    "productpage", List.of(), List.of("spiffe://cluster.local/ns/default/sa/bookinfo-productpage"))),
+                    dev.inmesh.runtime.xds.sds.SdsTestServer.root("ROOTCA", ca));
+            await(() -> holder.current().cluster(mtls.getName()) != null, WAIT, "the cluster, once the secrets came");
+            await(() -> server.requests.stream().anyMatch(r -> r.getTypeUrl().equals(CDS) && !r.hasErrorDetail()
+                    && r.getResponseNonce().equals(nack.getResponseNonce())), WAIT, "the ACK of the NACKed response");
+            assertEquals(1, server.responses.stream().filter(r -> r.getTypeUrl().equals(CDS)).count(),
+                    "the server sent its clusters once");
+        }
+    }
+
+    private Cluster serveAnIstioMutualCluster() throws Exception {
+        return serveAnIstioMutualCluster(TestCertificates.ISTIO_MUTUAL_CLUSTER);
+    }
+
     /**
      * Serves c1 and Istio's ISTIO_MUTUAL cluster (its TLS naming {@code default} and {@code ROOTCA}) with bookinfo's
      * other resources, to a client made for it, not started; the ISTIO_MUTUAL cluster.
      */
-    private Cluster serveAnIstioMutualCluster() throws Exception {
-        var yaml = EnvoyJson.documents(TestCertificates.ISTIO_MUTUAL_CLUSTER).get(0).get("resources").get(0);
+    private Cluster serveAnIstioMutualCluster(String file) throws Exception {
+        var yaml = EnvoyJson.documents(file).get(0).get("resources").get(0);
         ((com.fasterxml.jackson.databind.node.ObjectNode) yaml).remove("@type");
         Cluster mtls = EnvoyJson.toMessage(yaml, Cluster.class);
         int port = serve(RawAdsServer.once(Map.of(CDS, List.of(edsCluster("c1"), mtls),
