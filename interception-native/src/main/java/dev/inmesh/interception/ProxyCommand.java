@@ -567,7 +567,7 @@ public final class ProxyCommand implements Callable<Integer> {
      */
     static AdminHook adminHook(PrometheusMeterRegistry registry, Path config, String nodeId, Runnable quit,
                                IstioAgent.Settings agent, dev.inmesh.runtime.tls.WorkloadIdentity identity) {
-        return (vertx, snapshots, addresses, drain, xds) -> {
+        return (vertx, snapshots, addresses, drain, xds, sds) -> {
             AdminServer server = AdminServer.builder(vertx).snapshots(snapshots).registry(registry)
                     .agent(new IstioAgent(vertx, agent, registry))
                     .clusterStatus(new ClusterManagerStatus(snapshots))
@@ -576,7 +576,7 @@ public final class ProxyCommand implements Callable<Integer> {
                     .xdsStatus(() -> xds != null && xds.status() != null
                             ? dev.inmesh.runtime.xds.ads.XdsStatusJson.encode(xds.status()) : null)
                     .dynamicState(() -> xds != null ? xds.dynamicState() : null)
-                    .identity(identity)
+                    .identity(identity).sds(sds)
                     .mount(new AdminServer.Mount(addresses.admin().getHostString(), addresses.admin().getPort(),
                             AdminServer.Mount.admin().endpoints()))
                     .mount(AdminServer.Mount.of(addresses.health().getHostString(), addresses.health().getPort(),

@@ -127,7 +127,7 @@ class ProxyDownstreamStatsTest {
         MeshMetrics metrics = MeshMetrics.create(registry, WorkloadInfo.UNKNOWN);
         // the admin port only: Istio's fixed health, Prometheus and agent ports on ephemeral ones (port 0), which
         // cannot be the admin port, as a port found free can (two Vert.x servers on one port share it)
-        AdminHook hook = (vertx, snapshots, addresses, drain, xds) -> ProxyCommand.adminHook(registry, config, "n",
+        AdminHook hook = (vertx, snapshots, addresses, drain, xds, sds) -> ProxyCommand.adminHook(registry, config, "n",
                 () -> { }).start(vertx, snapshots, new AdminHook.Addresses(new InetSocketAddress("127.0.0.1",
                 admin), new InetSocketAddress("127.0.0.1", 0), new InetSocketAddress("127.0.0.1", 0),
                 new InetSocketAddress("127.0.0.1", 0)), drain, xds);

@@ -112,7 +112,7 @@ class ProxyInitializationTest {
         Path config = dir.resolve("proxy.yaml");
         Files.writeString(config, config(listener, upstream));
         PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
-        AdminHook hook = (vertx, snapshots, addresses, drain, xds) -> ProxyCommand.adminHook(registry, config, "n",
+        AdminHook hook = (vertx, snapshots, addresses, drain, xds, sds) -> ProxyCommand.adminHook(registry, config, "n",
                 () -> { }).start(vertx, snapshots, new AdminHook.Addresses(new InetSocketAddress("127.0.0.1",
                 admin), new InetSocketAddress("127.0.0.1", 0), new InetSocketAddress("127.0.0.1", 0),
                 new InetSocketAddress("127.0.0.1", 0)), drain, xds);

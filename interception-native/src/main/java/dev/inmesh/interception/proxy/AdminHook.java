@@ -15,7 +15,7 @@ import java.net.InetSocketAddress;
 @FunctionalInterface
 public interface AdminHook {
     /** Starts nothing. */
-    AdminHook NONE = (vertx, snapshots, addresses, drain, xds) -> () -> { };
+    AdminHook NONE = (vertx, snapshots, addresses, drain, xds, sds) -> () -> { };
 
     /**
      * Starts the admin, health and stats endpoints.
@@ -23,11 +23,20 @@ public interface AdminHook {
      * @param drain what {@code POST /drain_listeners} does to the proxy's listeners, or null for nothing
      * @param xds the control plane's stream (for {@code /debug/xds_status} and the config dump's warming and
      *            rejected resources), or null when the configuration comes from a file
+     * @param sds the SDS client whose secrets the config dump lists, or null
      * @return what to close when the proxy stops
      */
     AutoCloseable start(Vertx vertx, SnapshotHolder snapshots, Addresses addresses,
                         dev.inmesh.runtime.admin.AdminServer.DrainListeners drain,
-                        dev.inmesh.runtime.config.AdsConfigSource xds) throws Exception;
+                        dev.inmesh.runtime.config.AdsConfigSource xds,
+                        dev.inmesh.runtime.xds.sds.SdsSecretManager sds) throws Exception;
+
+    /** Starts the endpoints with no SDS client. */
+    default AutoCloseable start(Vertx vertx, SnapshotHolder snapshots, Addresses addresses,
+                                dev.inmesh.runtime.admin.AdminServer.DrainListeners drain,
+                                dev.inmesh.runtime.config.AdsConfigSource xds) throws Exception {
+        return start(vertx, snapshots, addresses, drain, xds, null);
+    }
 
     /** Starts the endpoints for a configuration from a file. */
     default AutoCloseable start(Vertx vertx, SnapshotHolder snapshots, Addresses addresses,

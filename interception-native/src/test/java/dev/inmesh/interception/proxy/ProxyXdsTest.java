@@ -156,7 +156,7 @@ class ProxyXdsTest {
     private int startWithConfigDump() throws Exception {
         int first = LoopbackProxy.freePort();
         serve("1", List.of(ProxyConfigUpdateTest.direct("first", first, "one")), List.of(), List.of());
-        AdminHook hook = (vertx, snapshots, addresses, drain, xds) -> {
+        AdminHook hook = (vertx, snapshots, addresses, drain, xds, sds) -> {
             AdminServer admin = AdminServer.builder(vertx).snapshots(snapshots).dynamicState(xds::dynamicState)
                     .mount(AdminServer.Mount.of("127.0.0.1", 0, AdminServer.Endpoint.CONFIG_DUMP)).build();
             admin.start().await(10, TimeUnit.SECONDS);

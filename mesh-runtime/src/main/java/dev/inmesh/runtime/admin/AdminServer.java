@@ -269,6 +269,8 @@ public final class AdminServer {
     private final java.util.function.Supplier<String> xdsStatus;
     private final java.util.function.Supplier<DynamicState> dynamicState;
     private final WorkloadIdentity identity;
+    /** The SDS client whose secrets {@code /config_dump} lists, or null. */
+    private final dev.inmesh.runtime.xds.sds.SdsSecretManager sds;
     private final Runnable quit;
     private final DrainListeners drainListeners;
     private final IstioAgent agent;
@@ -298,6 +300,7 @@ public final class AdminServer {
         this.xdsStatus = b.xdsStatus;
         this.dynamicState = b.dynamicState;
         this.identity = b.identity;
+        this.sds = b.sds;
         this.quit = b.quit;
         this.drainListeners = b.drainListeners;
         this.agent = b.agent != null ? b.agent : new IstioAgent(b.vertx, IstioAgent.Settings.NONE, null);
@@ -787,7 +790,8 @@ public final class AdminServer {
                 MeshSnapshot snapshot = snapshots.current();
                 // the clusters not in use until their first health checks are warming ones, as Envoy's
                 return ConfigDumpBuilder.json(snapshot.resources(), (dynamic == null ? DynamicState.NONE : dynamic)
-                        .withClustersWarmingInUse(snapshot.clusterManager().warming().keySet()), identity,
+                        .withClustersWarmingInUse(snapshot.clusterManager().warming().keySet())
+                        .withSdsSecrets(sds), identity,
                         presentedNode(), startedAt, query) + "\n";
             } catch (ConfigDumpBuilder.QueryException e) {
                 return e;
@@ -832,6 +836,7 @@ public final class AdminServer {
         private java.util.function.Supplier<String> xdsStatus = () -> null;
         private java.util.function.Supplier<DynamicState> dynamicState = () -> DynamicState.NONE;
         private WorkloadIdentity identity;
+        private dev.inmesh.runtime.xds.sds.SdsSecretManager sds;
         private Runnable quit;
         private DrainListeners drainListeners;
         private IstioAgent agent;
@@ -905,6 +910,15 @@ public final class AdminServer {
          */
         public Builder identity(WorkloadIdentity identity) {
             this.identity = identity;
+            return this;
+        }
+
+        /**
+         * The SDS client whose secrets {@code /config_dump} lists as Envoy's: taken ones among
+         * {@code dynamic_active_secrets}, those not arrived among {@code dynamic_warming_secrets}.
+         */
+        public Builder sds(dev.inmesh.runtime.xds.sds.SdsSecretManager sds) {
+            this.sds = sds;
             return this;
         }
 

@@ -358,7 +358,7 @@ public final class ConfigDumpBuilder {
         }
         dump.add(routes.build());
         // as Envoy's, the secrets' dump is there with none
-        dump.add(SecretsDump.of(bundle, identity, names));
+        dump.add(SecretsDump.of(bundle, identity, dynamic.sdsSecrets(), names));
         // as Envoy's admin: what the configuration marks sensitive (a private key, ...) is never dumped
         dump.replaceAll(SensitiveFields::redact);
         return dump;

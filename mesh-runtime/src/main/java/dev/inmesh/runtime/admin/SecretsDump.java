@@ -28,12 +28,14 @@ import java.util.function.Predicate;
  * or {@code validation_context} with {@code trusted_ca}, as {@code inline_bytes}; the private key is redacted with
  * the rest of the dump, see {@link SensitiveFields}), a {@code version_info} that is a digest of that content (it
  * changes when the files rotate) and, as {@code last_updated}, the newest modification time of the files. A secret
- * whose file cannot be read now is left out. Files are read here: call it off the event loop.
+ * whose file cannot be read now is left out. Then the secrets fetched over SDS (gRPC) as the SDS client holds them
+ * ({@link dev.inmesh.runtime.xds.DynamicState#sdsSecrets}). Files are read here: call it off the event loop.
  */
 final class SecretsDump {
     private SecretsDump() {}
 
-    static SecretsConfigDump of(ResourceBundle bundle, WorkloadIdentity identity, Predicate<String> names) {
+    static SecretsConfigDump of(ResourceBundle bundle, WorkloadIdentity identity,
+                                dev.inmesh.runtime.xds.DynamicState.SdsSecrets fetched, Predicate<String> names) {
         List<Message> resources = new ArrayList<>();
         for (String name : bundle.clusters().keySet()) {
             add(resources, bundle.message(ResourceType.CLUSTER, name));
@@ -48,6 +50,23 @@ final class SecretsDump {
                 if (d != null) {
                     dump.addDynamicActiveSecrets(d);
                 }
+            }
+        }
+        // As Envoy's secret manager dumps its SDS providers: a secret taken with the version_info the server sent
+        // and when it came, one asked for and not arrived among the warming ones, its name alone (last_updated at
+        // the epoch, as Envoy's unset time)
+        for (dev.inmesh.runtime.xds.sds.SdsSecret s : fetched.active()) {
+            if (names.test(s.name())) {
+                dump.addDynamicActiveSecrets(SecretsConfigDump.DynamicSecret.newBuilder().setName(s.name())
+                        .setVersionInfo(s.versionInfo()).setLastUpdated(ConfigDumpBuilder.timestamp(s.lastUpdated()))
+                        .setSecret(Any.pack(s.source().toBuilder().setName(s.name()).build())));
+            }
+        }
+        for (String name : fetched.warming()) {
+            if (names.test(name)) {
+                dump.addDynamicWarmingSecrets(SecretsConfigDump.DynamicSecret.newBuilder().setName(name)
+                        .setLastUpdated(ConfigDumpBuilder.timestamp(Instant.EPOCH))
+                        .setSecret(Any.pack(Secret.newBuilder().setName(name).build())));
             }
         }
         return dump.build();

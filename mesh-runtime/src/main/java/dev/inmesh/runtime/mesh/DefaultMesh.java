@@ -243,7 +243,7 @@ public final class DefaultMesh implements Mesh {
                 .xdsStatus(() -> configSource instanceof AdsConfigSource ads && ads.status() != null
                         ? XdsStatusJson.encode(ads.status()) : null)
                 .dynamicState(() -> configSource instanceof AdsConfigSource ads ? ads.dynamicState() : null)
-                .identity(identity)
+                .identity(identity).sds(sds)
                 .mount(new AdminServer.Mount(options.getAdminHost(), options.getAdminPort(),
                         AdminServer.Mount.admin().endpoints()))
                 .build();

@@ -4,6 +4,7 @@ import com.google.protobuf.Message;
 import java.time.Instant;
 import java.util.Collections;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
@@ -22,10 +23,11 @@ import java.util.Set;
  *     absent
  * @param clustersWarmingInUse the clusters of the configuration in force that are not in use yet (a new cluster
  *     waiting for its first health checks): Envoy holds such a cluster among its warming ones, not its active ones
+ * @param sdsSecrets the secrets fetched over SDS (gRPC) as the SDS client holds them
  */
 public record DynamicState(Map<String, Held> warmingListeners, Map<String, Held> warmingClusters,
                            Map<String, Failure> failures, Map<ResourceType, String> typeVersions,
-                           Set<String> clustersWarmingInUse) {
+                           Set<String> clustersWarmingInUse, SdsSecrets sdsSecrets) {
     /** Nothing warming, nothing rejected: a configuration from a file. */
     public static final DynamicState NONE = new DynamicState(Map.of(), Map.of(), Map.of());
 
@@ -35,6 +37,14 @@ public record DynamicState(Map<String, Held> warmingListeners, Map<String, Held>
         failures = copy(failures);
         typeVersions = copy(typeVersions);
         clustersWarmingInUse = Set.copyOf(clustersWarmingInUse);
+        sdsSecrets = sdsSecrets == null ? SdsSecrets.NONE : sdsSecrets;
+    }
+
+    /** The same, with no secret fetched over SDS. */
+    public DynamicState(Map<String, Held> warmingListeners, Map<String, Held> warmingClusters,
+                        Map<String, Failure> failures, Map<ResourceType, String> typeVersions,
+                        Set<String> clustersWarmingInUse) {
+        this(warmingListeners, warmingClusters, failures, typeVersions, clustersWarmingInUse, null);
     }
 
     /** What an xDS client holds, with no cluster of the configuration in force warming. */
@@ -51,7 +61,28 @@ public record DynamicState(Map<String, Held> warmingListeners, Map<String, Held>
 
     /** The same, with {@code names} the clusters of the configuration in force that warm. */
     public DynamicState withClustersWarmingInUse(Set<String> names) {
-        return new DynamicState(warmingListeners, warmingClusters, failures, typeVersions, names);
+        return new DynamicState(warmingListeners, warmingClusters, failures, typeVersions, names, sdsSecrets);
+    }
+
+    /** The same, with the secrets the SDS client {@code sds} holds now (none when null). */
+    public DynamicState withSdsSecrets(dev.inmesh.runtime.xds.sds.SdsSecretManager sds) {
+        return sds == null ? this : new DynamicState(warmingListeners, warmingClusters, failures, typeVersions,
+                clustersWarmingInUse, new SdsSecrets(sds.active(), sds.warming()));
+    }
+
+    /**
+     * The secrets an SDS client holds, as Envoy's secret manager dumps them.
+     *
+     * @param active the secrets taken, as the server last sent them
+     * @param warming the names asked for whose first secret has not arrived
+     */
+    public record SdsSecrets(List<dev.inmesh.runtime.xds.sds.SdsSecret> active, List<String> warming) {
+        public static final SdsSecrets NONE = new SdsSecrets(List.of(), List.of());
+
+        public SdsSecrets {
+            active = List.copyOf(active);
+            warming = List.copyOf(warming);
+        }
     }
 
     /** A resource held: the message it came from and its version. */
