@@ -348,9 +348,8 @@ public final class DefaultMesh implements Mesh {
         for (WebSocketClient c : webSocketClients) {
             closing.add(c.close());
         }
-        if (configSource != null) {
-            closing.add(configSource.close());
-        }
+        Future<Void> source = configSource == null ? Future.succeededFuture() : configSource.close();
+        closing.add(source);
         if (admin != null) {
             closing.add(admin.close());
         }
@@ -358,7 +357,13 @@ public final class DefaultMesh implements Mesh {
             closing.add(caClient.close());
         }
         if (sds != null) {
-            sds.close();
+            // once the source's reload in flight is over (it may still ask for a secret), and off the event loop:
+            // the secrets' files are deleted with blocking I/O
+            SdsSecretManager secrets = sds;
+            closing.add(source.eventually(() -> vertx.<Void>executeBlocking(() -> {
+                secrets.close();
+                return null;
+            }, false)));
         }
         tracing.close(); // what is buffered goes now, while the clusters are there
         Future.join(closing).eventually(() -> {
@@ -414,6 +419,11 @@ public final class DefaultMesh implements Mesh {
         // held until closed, as the HTTP clients
         webSocketClients.add(made[0]);
         return made[0];
+    }
+
+    /** The secrets fetched over SDS, or null when no bootstrap names an SDS cluster. */
+    SdsSecretManager sds() {
+        return sds;
     }
 
     /** How many of the clients the mesh made are still open (held by the mesh until they close). */

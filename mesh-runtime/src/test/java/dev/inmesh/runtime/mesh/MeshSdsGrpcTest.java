@@ -1,12 +1,15 @@
 package dev.inmesh.runtime.mesh;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.inmesh.api.Mesh;
 import dev.inmesh.api.MeshOptions;
 import dev.inmesh.runtime.upstream.TestCertificates;
 import dev.inmesh.runtime.upstream.TestCertificates.Issued;
 import dev.inmesh.runtime.xds.sds.SdsTestServer;
+import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.ext.web.client.HttpResponse;
@@ -108,21 +111,22 @@ class MeshSdsGrpcTest {
         return r.statusCode() + " " + r.bodyAsString();
     }
 
-    @Test
-    void anIstioMutualClusterPresentsTheCertificateTheSdsServerSent() throws Exception {
+    /** The SDS server with the client's secrets, and a mesh that has called the TLS server with them. */
+    private void meshWithItsSecrets() throws Exception {
         sds = SdsTestServer.start();
         sds.set("1", SdsTestServer.certificate("default", CLIENT), SdsTestServer.root("ROOTCA", MESH_CA));
         mesh(server());
-
         assertEquals("200 client=CN=productpage", call());
     }
 
     @Test
+    void anIstioMutualClusterPresentsTheCertificateTheSdsServerSent() throws Exception {
+        meshWithItsSecrets(); // which calls with them
+    }
+
+    @Test
     void aRotatedSecretIsPresentedFromALaterConnectionOn() throws Exception {
-        sds = SdsTestServer.start();
-        sds.set("1", SdsTestServer.certificate("default", CLIENT), SdsTestServer.root("ROOTCA", MESH_CA));
-        mesh(server());
-        assertEquals("200 client=CN=productpage", call());
+        meshWithItsSecrets();
 
         sds.set("2", SdsTestServer.certificate("default", ROTATED), SdsTestServer.root("ROOTCA", MESH_CA));
         sds.awaitRequest(r -> r.getVersionInfo().equals("2") && r.getResourceNamesList().equals(List.of("default")),
@@ -134,6 +138,20 @@ class MeshSdsGrpcTest {
             last = call();
         }
         assertEquals("200 client=CN=productpage-rotated", last);
+    }
+
+    @Test
+    void aMeshClosedFromAnEventLoopDeletesTheSecretsFilesOffIt() throws Exception {
+        meshWithItsSecrets();
+        Path key = ((DefaultMesh) mesh).sds().active().get(0).privateKey();
+        Path root = key.getParent().getParent();
+        assertTrue(Files.exists(key));
+
+        Promise<Void> closed = Promise.promise();
+        vertx.runOnContext(v -> mesh.close().onComplete(closed));
+        closed.future().await(10, TimeUnit.SECONDS);
+
+        assertFalse(Files.exists(root), "the secrets' directory is deleted by the time the close completes");
     }
 
     @Test

@@ -47,7 +47,7 @@ public final class SdsSecretManager implements AutoCloseable {
     private final Map<String, GrpcClient> clients = new LinkedHashMap<>();
     private final Map<String, SdsStream> streams = new LinkedHashMap<>();
     /** The directory of the secrets' files, made with the first stream. */
-    private Path dir;
+    private SecretFiles.Root dir;
     private boolean closed;
 
     /**
@@ -169,7 +169,7 @@ public final class SdsSecretManager implements AutoCloseable {
             throw new IllegalArgumentException("SDS secret \"" + name + "\": the SDS client is closed");
         }
         if (dir == null) {
-            dir = newDirectory();
+            dir = new SecretFiles.Root(newDirectory());
         }
         return streams.computeIfAbsent(cluster + "\n" + name, k -> {
             var a = clusters.get(cluster);
@@ -234,21 +234,23 @@ public final class SdsSecretManager implements AutoCloseable {
         return out;
     }
 
-    /** Ends the streams and removes the secrets' files. */
+    /**
+     * Ends the streams and removes the secrets' files; a secret still being written on a worker thread is either
+     * removed with the rest or not written. Blocking, refused on an event loop (before it has done anything): a caller
+     * there runs it with {@code executeBlocking}.
+     */
     @Override
     public synchronized void close() {
+        if (Context.isOnEventLoopThread()) {
+            throw new IllegalStateException("SdsSecretManager.close() deletes files: call it off the event loop");
+        }
         closed = true;
         streams.values().forEach(SdsStream::close);
         streams.clear();
         clients.values().forEach(GrpcClient::close);
         clients.clear();
-        if (dir == null) {
-            return;
-        }
-        try (var walk = Files.walk(dir)) {
-            walk.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-        } catch (IOException e) {
-            // a temporary directory: left for the system to clean
+        if (dir != null) {
+            dir.delete();
         }
     }
 }

@@ -17,23 +17,58 @@ import java.time.Instant;
  * names, which takes the pair once both are new.
  */
 final class SecretFiles {
+    private final Root root;
     private final Path dir;
 
-    SecretFiles(Path dir) {
+    private SecretFiles(Root root, Path dir) {
+        this.root = root;
         this.dir = dir;
     }
 
     /** A secret's directory under {@code root}: its name made a file name, with a hash against collisions. */
-    static SecretFiles under(Path root, String name) {
+    static SecretFiles under(Root root, String name) {
         String safe = name.replaceAll("[^A-Za-z0-9._-]", "_");
-        return new SecretFiles(root.resolve(safe + "-" + Integer.toHexString(name.hashCode())));
+        return new SecretFiles(root, root.path.resolve(safe + "-" + Integer.toHexString(name.hashCode())));
     }
 
-    /** Writes the PEMs (blocking) and answers the secret they make. */
+    /**
+     * The directory the secrets' files are kept under, and its deletion: a write holds its lock and makes only its
+     * own secret's directory, never this one, so that a write still running on a worker thread when the manager
+     * closes either finishes before the deletion or finds the root closed, and no key is left on disk.
+     */
+    static final class Root {
+        final Path path;
+        private boolean closed;
+
+        Root(Path path) {
+            this.path = path;
+        }
+
+        /** Deletes the directory and what is in it (blocking); a write after this fails. */
+        synchronized void delete() {
+            closed = true;
+            try (var walk = Files.walk(path)) {
+                walk.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+            } catch (IOException e) {
+                // a temporary directory: left for the system to clean
+            }
+        }
+    }
+
+    /** Writes the PEMs (blocking) and answers the secret they make; fails once the root is deleted. */
     SdsSecret write(SecretParser.Pems pems, String version, Instant now) {
+        synchronized (root) {
+            if (root.closed) {
+                throw new IllegalStateException("secret " + pems.name() + ": the SDS client is closed");
+            }
+            return writeOpen(pems, version, now);
+        }
+    }
+
+    private SdsSecret writeOpen(SecretParser.Pems pems, String version, Instant now) {
         try {
             if (!Files.isDirectory(dir)) {
-                Files.createDirectories(dir);
+                Files.createDirectory(dir); // its own only: the root, gone, is not made again
                 setOwnerOnly(dir, "rwx------");
             }
             if (pems.ca() != null) {
