@@ -24,7 +24,8 @@ import java.util.logging.Logger;
  * One secret's {@code StreamSecrets} stream, state of the world, as Envoy's {@code SdsApi} subscribes to its one name:
  * the first request carries the node, each response is ACKed with its version and nonce once its secret is taken
  * (checked and written to its files, off the event loop), or NACKed with the last version taken and an
- * {@code error_detail} naming the secret, the last good secret kept. A stream that fails or ends is opened again
+ * {@code error_detail} naming the secret, the last good secret kept; a response of another type URL is ignored, as
+ * Envoy's gRPC mux ignores a type it has no subscription for. A stream that fails or ends is opened again
  * after Envoy's fully jittered back-off (500 ms doubling to 30 s, reset by a response), asking for the version held.
  */
 final class SdsStream {
@@ -121,6 +122,12 @@ final class SdsStream {
 
     private void onResponse(DiscoveryResponse r) {
         backoff = BACKOFF_BASE_MILLIS;
+        if (!r.getTypeUrl().equals(SecretParser.TYPE_URL)) {
+            // as Envoy's gRPC mux: a response of a type nothing asked for is ignored, neither ACKed nor NACKed
+            LOG.warning("SDS stream for " + name + " to " + target + ": ignoring a response of type "
+                    + r.getTypeUrl() + ", which nothing asked for");
+            return;
+        }
         GrpcClientRequest<DiscoveryRequest, DiscoveryResponse> on = stream;
         context.<SdsSecret>executeBlocking(() -> {
             SecretParser.Pems pems = SecretParser.parse(name, r.getResourcesList());

@@ -6,9 +6,11 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import com.google.protobuf.Any;
 import com.google.protobuf.util.Durations;
 import dev.inmesh.api.config.core.SocketAddress;
 import dev.inmesh.runtime.upstream.TestCertificates;
+import io.envoyproxy.envoy.config.cluster.v3.Cluster;
 import io.envoyproxy.envoy.config.core.v3.ApiConfigSource;
 import io.envoyproxy.envoy.config.core.v3.ApiVersion;
 import io.envoyproxy.envoy.config.core.v3.ConfigSource;
@@ -17,6 +19,7 @@ import io.envoyproxy.envoy.config.core.v3.GrpcService;
 import io.envoyproxy.envoy.config.core.v3.Node;
 import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.SdsSecretConfig;
 import io.envoyproxy.envoy.service.discovery.v3.DiscoveryRequest;
+import io.envoyproxy.envoy.service.discovery.v3.DiscoveryResponse;
 import io.vertx.core.Vertx;
 import io.vertx.core.VertxOptions;
 import java.nio.file.Files;
@@ -140,6 +143,23 @@ class SdsSecretManagerTest {
         SdsSecret kept = manager.await(istioSds("default"));
         assertEquals("v1", kept.versionInfo());
         assertEquals(OLD.certificatePem(), Files.readString(kept.certificateChain()));
+    }
+
+    @Test
+    void aResponseOfAnotherTypeIsIgnoredNeitherAckedNorNacked() throws Exception {
+        manager = tcp();
+        server.before = DiscoveryResponse.newBuilder().setVersionInfo("c1").setNonce("cluster-nonce")
+                .setTypeUrl("type.googleapis.com/envoy.config.cluster.v3.Cluster")
+                .addResources(Any.pack(Cluster.newBuilder().setName("default").build())).build();
+        server.set("v1", SdsTestServer.certificate("default", OLD));
+
+        SdsSecret secret = manager.await(istioSds("default"));
+
+        assertEquals("v1", secret.versionInfo());
+        server.awaitRequest(r -> acked(r, "v1"), WAIT);
+        assertNull(server.before, "the other type was sent");
+        assertTrue(server.requests.stream().noneMatch(r -> r.getResponseNonce().equals("cluster-nonce")
+                || r.hasErrorDetail()), server.requests.toString());
     }
 
     @Test

@@ -10,7 +10,14 @@ import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.CertificateValida
 import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.Secret;
 import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.TlsCertificate;
 import io.envoyproxy.envoy.service.discovery.v3.DiscoveryRequest;
+import io.envoyproxy.envoy.service.discovery.v3.DiscoveryResponse;
+import io.grpc.ForwardingServerCall;
+import io.grpc.Metadata;
 import io.grpc.Server;
+import io.grpc.ServerCall;
+import io.grpc.ServerCallHandler;
+import io.grpc.ServerInterceptor;
+import io.grpc.ServerInterceptors;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.grpc.netty.shaded.io.netty.channel.epoll.Epoll;
 import io.grpc.netty.shaded.io.netty.channel.epoll.EpollEventLoopGroup;
@@ -49,6 +56,8 @@ public final class SdsTestServer implements AutoCloseable {
     static final String GROUP = "inmesh";
     final SimpleCache<String> cache = new SimpleCache<>(node -> GROUP);
     public final List<DiscoveryRequest> requests = new CopyOnWriteArrayList<>();
+    /** Sent on a stream just before its first response when set, once: what a confused server would send. */
+    volatile DiscoveryResponse before;
     private final Server server;
     private final EpollEventLoopGroup group;
 
@@ -76,7 +85,24 @@ public final class SdsTestServer implements AutoCloseable {
                     .channelType(EpollServerDomainSocketChannel.class).bossEventLoopGroup(group)
                     .workerEventLoopGroup(group);
         }
-        server = b.addService(sds).build().start();
+        server = b.addService(ServerInterceptors.intercept(sds, new ServerInterceptor() {
+            @Override
+            public <Q, R> ServerCall.Listener<Q> interceptCall(ServerCall<Q, R> call, Metadata headers,
+                                                              ServerCallHandler<Q, R> next) {
+                return next.startCall(new ForwardingServerCall.SimpleForwardingServerCall<>(call) {
+                    @Override
+                    @SuppressWarnings("unchecked")
+                    public void sendMessage(R message) {
+                        DiscoveryResponse first = before;
+                        before = null;
+                        if (first != null) {
+                            super.sendMessage((R) first);
+                        }
+                        super.sendMessage(message);
+                    }
+                }, headers);
+            }
+        })).build().start();
     }
 
     public static SdsTestServer start() throws IOException {
