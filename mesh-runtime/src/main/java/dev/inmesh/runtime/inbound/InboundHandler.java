@@ -714,9 +714,10 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         if (mutateFirst) {
             mutateHeaders(req, traced, result, table);
         }
-        if (lua != null || !traced.headerMutation.isEmpty()) {
+        if (lua != null || !traced.headerMutation.isEmpty() || corsOutcome != null) {
             // the response scripts and mutations of a local reply from here on (serve's handler runs them for the
-            // service's answer), then the encoding of the filters before them
+            // service's answer), then the encoding of the filters before them: the CORS filter's headers on the
+            // buffer filter's 413 too, as Envoy's CORS filter encodes whatever a filter after it answers
             resp.headersEndHandler(v -> {
                 if (lua != null) {
                     lua.response(responseHead(resp), luaInfo(req, traced, routeName[0]));

@@ -90,6 +90,32 @@ class MeshInboundLocalReplyConfigTest {
         return filters.isEmpty() ? config : dev.inmesh.runtime.router.IstioRbac.beforeRouter(filters, config);
     }
 
+    /**
+     * {@link #config} with {@code filters}, the {@code /app} route allowing {@link
+     * dev.inmesh.runtime.xds.IstioGlobalRateLimit#ORIGIN} through the CORS filter, and the body format's {@code origin}
+     * the response's {@code access-control-allow-origin} as the format sees it.
+     */
+    private String withCorsOnApp(String filters) {
+        String route = "- {match: {prefix: /app}, route: {cluster: \"inbound|9080||\", timeout: 0s}";
+        return config(filters)
+                .replace(route + "}", route + ", typed_per_filter_config: {envoy.filters.http.cors: "
+                        + dev.inmesh.runtime.xds.IstioGlobalRateLimit.CORS_POLICY + "}}")
+                .replaceAll("( *)path: \"%REQ\\(:PATH\\)%\"", "$0\n$1origin: \"%RESP(access-control-allow-origin)%\"");
+    }
+
+    /**
+     * The CORS filter's {@code access-control-allow-origin} on a refusal formatted with {@code message}, whose format
+     * saw none: Envoy's CORS filter encodes a local reply after local_reply_config rewrote it.
+     */
+    private static void assertCorsAfterTheFormat(HttpResponse<Buffer> refused, String message) {
+        assertEquals(dev.inmesh.runtime.xds.IstioGlobalRateLimit.ORIGIN,
+                refused.getHeader("access-control-allow-origin"));
+        JsonObject body = refused.bodyAsJsonObject();
+        assertEquals(message, body.getString("message"));
+        assertTrue(body.containsKey("origin"), body.encode());
+        assertNull(body.getValue("origin"), "the format ran before the CORS filter's encoding");
+    }
+
     /** The application behind {@code mesh.inbound(...)}, which answers 429 "app busy" itself; its port. */
     private int serve(String config) throws Exception {
         Path file = Files.writeString(dir.resolve("inbound.yaml"), config);
@@ -150,21 +176,35 @@ class MeshInboundLocalReplyConfigTest {
                 - name: envoy.filters.http.cors
                   typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors}
                 """;
-        String route = "- {match: {prefix: /app}, route: {cluster: \"inbound|9080||\", timeout: 0s}";
-        String config = config(cors + dev.inmesh.runtime.xds.IstioRateLimit.enforced("rl", 1, ""))
-                .replace(route + "}", route + ", typed_per_filter_config: {envoy.filters.http.cors: "
-                        + dev.inmesh.runtime.xds.IstioGlobalRateLimit.CORS_POLICY + "}}")
-                .replaceAll("( *)path: \"%REQ\\(:PATH\\)%\"", "$0\n$1origin: \"%RESP(access-control-allow-origin)%\"");
-        int port = serve(config);
+        int port = serve(withCorsOnApp(cors + dev.inmesh.runtime.xds.IstioRateLimit.enforced("rl", 1, "")));
         String origin = dev.inmesh.runtime.xds.IstioGlobalRateLimit.ORIGIN;
         assertEquals(origin, get(port, "/app", "origin", origin).getHeader("access-control-allow-origin"));
         var refused = get(port, "/app", "origin", origin);
         assertEquals(503, refused.statusCode());
-        assertEquals(origin, refused.getHeader("access-control-allow-origin"));
-        JsonObject body = refused.bodyAsJsonObject();
-        assertEquals("busy", body.getString("message"));
-        assertTrue(body.containsKey("origin"), body.encode());
-        assertNull(body.getValue("origin"), "the format ran before the CORS filter's encoding");
+        assertCorsAfterTheFormat(refused, "busy");
+    }
+
+    /**
+     * As Envoy's CORS filter, which adds its headers in its encoding to whatever a filter after it answers: the buffer
+     * filter's 413 for a body over {@code max_request_bytes} has them too, with neither a Lua nor a header mutation
+     * filter in the chain, after the format, which sees none.
+     */
+    @Test
+    void theBufferFiltersRefusalHasTheCorsFiltersHeaders() throws Exception {
+        String filters = """
+                - name: envoy.filters.http.cors
+                  typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors}
+                - name: envoy.filters.http.buffer
+                  typed_config:
+                    "@type": type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer
+                    max_request_bytes: 4
+                """;
+        int port = serve(withCorsOnApp(filters));
+        String origin = dev.inmesh.runtime.xds.IstioGlobalRateLimit.ORIGIN;
+        var refused = plain.post(port, "127.0.0.1", "/app").putHeader("origin", origin)
+                .sendBuffer(Buffer.buffer("hello world")).await(10, TimeUnit.SECONDS);
+        assertEquals(413, refused.statusCode());
+        assertCorsAfterTheFormat(refused, "Payload Too Large");
     }
 
     @Test
