@@ -1237,7 +1237,12 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         }
         rateLimit[0] = o;
         HttpServerResponse resp = req.response();
-        resp.headersEndHandler(v -> o.setOn(resp.headers())); // a local reply's; the service's adds them too
+        resp.headersEndHandler(v -> {
+            // a local reply's (the service's handler adds them too), then, as Envoy's filters encode in reverse, the
+            // allowed external authorization's response_headers_to_add, which this handler replaced
+            o.setOn(resp.headers());
+            ExtAuthzFilter.ResponseHeader.applyAll(resp.headers(), traced.authz);
+        });
         if (!o.refused()) {
             return false;
         }

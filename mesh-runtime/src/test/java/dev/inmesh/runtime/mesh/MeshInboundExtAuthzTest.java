@@ -231,6 +231,26 @@ class MeshInboundExtAuthzTest {
     }
 
     /**
+     * As Envoy's ext_authz filter, which adds an allowed check's {@code response_headers_to_add} in its encoding to
+     * whatever response passes it: the refusal of a local rate limit filter after it (after the CORS filter, right
+     * before the router) has the authorizer's headers too.
+     */
+    @Test
+    void aLaterLocalRateLimitRefusalHasTheAuthorizersResponseHeaders() throws Exception {
+        String cors = """
+                - name: envoy.filters.http.cors
+                  typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors}
+                """;
+        int port = serveThrough(config(IstioExtAuthz.SHADOW + IstioExtAuthz.http("10s", false) + cors
+                + dev.inmesh.runtime.xds.IstioRateLimit.enforced("rl", 1, ""), httpAuthorizer(), false));
+        assertEquals("allowed", call(port, "/secure/a", "allow").getHeader("x-authz-decision"));
+        HttpResponse<Buffer> refused = call(port, "/secure/a", "allow");
+        assertEquals(429, refused.statusCode());
+        assertEquals("allowed", refused.getHeader("x-authz-decision"));
+        assertEquals(2, checks.size(), "the authorizer allowed both");
+    }
+
+    /**
      * As Envoy's ext_authz filter answers through the connection manager's sendLocalReply: its denial, the
      * authorizer's headers on it, is rewritten by the {@code local_reply_config} (a mapper's status and header, the
      * body format); the stream info has the code sent.
