@@ -8,13 +8,13 @@ import java.util.Random;
  * the interval, which starts at the base (Envoy's 500 ms) and doubles after each attempt up to the maximum (30 s).
  * {@link #reset()} once a response has arrived on the stream.
  */
-final class Backoff {
+public final class Backoff {
     private final long baseMillis;
     private final long maxMillis;
     private final Random random;
     private long current;
 
-    Backoff(Duration base, Duration max, Random random) {
+    public Backoff(Duration base, Duration max, Random random) {
         this.baseMillis = Math.max(1, base.toMillis());
         this.maxMillis = Math.max(baseMillis, max.toMillis());
         this.random = random;
@@ -22,13 +22,13 @@ final class Backoff {
     }
 
     /** The delay before the next attempt, in milliseconds, in [0, interval); the interval grows for the next. */
-    long nextMillis() {
+    public long nextMillis() {
         long interval = current;
         current = Math.min(maxMillis, current * 2);
         return (long) (random.nextDouble() * interval);
     }
 
-    void reset() {
+    public void reset() {
         current = baseMillis;
     }
 }

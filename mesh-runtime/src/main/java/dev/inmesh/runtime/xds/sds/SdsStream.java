@@ -3,6 +3,8 @@ package dev.inmesh.runtime.xds.sds;
 import com.google.rpc.Code;
 import com.google.rpc.Status;
 import dev.inmesh.runtime.xds.ads.AdsClient;
+import dev.inmesh.runtime.xds.ads.AdsOptions;
+import dev.inmesh.runtime.xds.ads.Backoff;
 import io.envoyproxy.envoy.config.core.v3.Node;
 import io.envoyproxy.envoy.service.discovery.v3.DiscoveryRequest;
 import io.envoyproxy.envoy.service.discovery.v3.DiscoveryResponse;
@@ -15,8 +17,8 @@ import io.vertx.grpc.common.GrpcMessageEncoder;
 import io.vertx.grpc.common.ServiceMethod;
 import io.vertx.grpc.common.ServiceName;
 import java.time.Instant;
+import java.util.Random;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ThreadLocalRandom;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
@@ -33,8 +35,6 @@ final class SdsStream {
     static final ServiceMethod<DiscoveryResponse, DiscoveryRequest> STREAM_SECRETS = ServiceMethod.client(
             ServiceName.create("envoy.service.secret.v3", "SecretDiscoveryService"), "StreamSecrets",
             GrpcMessageEncoder.encoder(), GrpcMessageDecoder.decoder(DiscoveryResponse.newBuilder()));
-    private static final long BACKOFF_BASE_MILLIS = 500;
-    private static final long BACKOFF_MAX_MILLIS = 30_000;
 
     private final String name;
     private final String target;
@@ -51,7 +51,9 @@ final class SdsStream {
     private volatile String lastError;
     private GrpcClientRequest<DiscoveryRequest, DiscoveryResponse> stream;
     private String ackedVersion = "";
-    private long backoff = BACKOFF_BASE_MILLIS;
+    /** Envoy's xDS back-off, as the ADS client's. */
+    private final Backoff backoff = new Backoff(AdsOptions.DEFAULT_BACKOFF_BASE, AdsOptions.DEFAULT_BACKOFF_MAX,
+            new Random());
     private boolean closed;
 
     SdsStream(String name, String target, GrpcClient client, SocketAddress address, Node node, Context context,
@@ -121,7 +123,7 @@ final class SdsStream {
     }
 
     private void onResponse(DiscoveryResponse r) {
-        backoff = BACKOFF_BASE_MILLIS;
+        backoff.reset();
         if (!r.getTypeUrl().equals(SecretParser.TYPE_URL)) {
             // as Envoy's gRPC mux: a response of a type nothing asked for is ignored, neither ACKed nor NACKed
             LOG.warning("SDS stream for " + name + " to " + target + ": ignoring a response of type "
@@ -174,8 +176,7 @@ final class SdsStream {
             stream = null;
         }
         lastError = target + ": " + cause;
-        long delay = (long) (ThreadLocalRandom.current().nextDouble() * backoff);
-        backoff = Math.min(BACKOFF_MAX_MILLIS, backoff * 2);
+        long delay = backoff.nextMillis();
         LOG.log(Level.FINE, "SDS stream for " + name + " to " + target + " ended (" + cause + "); again in " + delay
                 + " ms");
         context.owner().setTimer(Math.max(1, delay), t -> context.runOnContext(v -> open()));
