@@ -303,19 +303,29 @@ final class HostPool {
         if (breakers.tryOpenPool()) {
             return true;
         }
-        HostPool lru = null;
-        for (HostPool sub : byHost.values()) {
-            if (sub != requester && sub.idle() && (lru == null || sub.lastUsed - lru.lastUsed < 0)) {
-                lru = sub;
-            }
-        }
-        if (lru != null) {
-            byHost.remove(lru.key, lru);
-            lru.drain();
-        } else if (!freeIdleCurrent()) {
+        if (!freeLeastRecentlyUsedIdle(requester) && !freeIdleCurrent()) {
             return false;
         }
         breakers.poolOpened(); // the freed pool's place
+        return true;
+    }
+
+    /**
+     * Removes and drains the least recently used per-name (or per-source) pool with nothing under way or waiting,
+     * other than {@code except}; false when there is none.
+     */
+    private synchronized boolean freeLeastRecentlyUsedIdle(HostPool except) {
+        HostPool lru = null;
+        for (HostPool sub : byHost.values()) {
+            if (sub != except && sub.idle() && (lru == null || sub.lastUsed - lru.lastUsed < 0)) {
+                lru = sub;
+            }
+        }
+        if (lru == null) {
+            return false;
+        }
+        byHost.remove(lru.key, lru);
+        lru.drain();
         return true;
     }
 
@@ -358,16 +368,7 @@ final class HostPool {
             return p;
         }
         if (byHost.size() >= maxSubPools) {
-            HostPool lru = null;
-            for (HostPool sub : byHost.values()) {
-                if (sub.idle() && (lru == null || sub.lastUsed - lru.lastUsed < 0)) {
-                    lru = sub;
-                }
-            }
-            if (lru != null) {
-                byHost.remove(lru.key, lru);
-                lru.drain();
-            }
+            freeLeastRecentlyUsedIdle(null);
         }
         p = new HostPool(this, name);
         p.lastUsed = System.nanoTime();
