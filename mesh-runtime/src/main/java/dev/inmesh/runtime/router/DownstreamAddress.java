@@ -116,7 +116,7 @@ public final class DownstreamAddress {
     }
 
     /** The request's {@code x-forwarded-for}, several headers read as one joined by commas, or null for none. */
-    private static String xff(MultiMap headers) {
+    static String xff(MultiMap headers) {
         if (headers.get(HeaderNames.X_FORWARDED_FOR) == null) {
             return null;
         }
@@ -144,7 +144,7 @@ public final class DownstreamAddress {
         return IpLiterals.parse(rest.substring(rest.lastIndexOf(',') + 1).trim());
     }
 
-    private static String withPort0(byte[] ip) {
+    static String withPort0(byte[] ip) {
         return IpLiterals.withPort(IpLiterals.format(ip), 0);
     }
 

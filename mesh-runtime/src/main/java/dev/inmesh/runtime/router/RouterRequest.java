@@ -588,13 +588,8 @@ public final class RouterRequest implements RouteRequest {
      * entry that is no IP) {@code connectionRemote}.
      */
     public static String remoteAddress(MultiMap headers, String connectionRemote) {
-        if (headers.get(HeaderNames.X_FORWARDED_FOR) == null) {
-            return connectionRemote;
-        }
-        java.util.List<String> all = headers.getAll(HeaderNames.X_FORWARDED_FOR);
-        byte[] ip = lastForwardedIp(all.size() == 1 ? all.get(0) : String.join(",", all));
-        return ip == null ? connectionRemote
-                : dev.inmesh.runtime.net.IpLiterals.withPort(dev.inmesh.runtime.net.IpLiterals.format(ip), 0);
+        byte[] ip = DownstreamAddress.forwardedIp(DownstreamAddress.xff(headers), 0);
+        return ip == null ? connectionRemote : DownstreamAddress.withPort0(ip);
     }
 
     /**
