@@ -253,14 +253,17 @@ public final class IstioCaClient {
         }
     }
 
-    /** Writes {@code text} to a new file in {@code target}'s directory, then renames it over {@code target}. */
-    static void writeAtomically(Path target, String text, String mode) throws IOException {
+    /**
+     * Writes {@code text} to a new file in {@code target}'s directory, with POSIX permissions {@code mode} where the
+     * file system has them, then renames it over {@code target}: a reader sees the old file or the new one, whole.
+     */
+    public static void writeAtomically(Path target, String text, String mode) throws IOException {
         Path tmp = Files.createTempFile(target.getParent(), "." + target.getFileName() + ".", ".tmp");
         try {
             if (tmp.getFileSystem().supportedFileAttributeViews().contains("posix")) {
                 Files.setPosixFilePermissions(tmp, PosixFilePermissions.fromString(mode));
             }
-            Files.writeString(tmp, text, StandardCharsets.US_ASCII);
+            Files.writeString(tmp, text, StandardCharsets.UTF_8);
             Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
         } finally {
             Files.deleteIfExists(tmp);

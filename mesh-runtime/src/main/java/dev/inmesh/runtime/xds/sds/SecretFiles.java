@@ -1,11 +1,10 @@
 package dev.inmesh.runtime.xds.sds;
 
+import dev.inmesh.runtime.identity.IstioCaClient;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Instant;
 
@@ -85,10 +84,7 @@ final class SecretFiles {
 
     private Path replace(String file, String text) throws IOException {
         Path target = dir.resolve(file);
-        Path aside = dir.resolve("." + file + ".tmp");
-        Files.writeString(aside, text, StandardCharsets.UTF_8);
-        setOwnerOnly(aside, "rw-------");
-        Files.move(aside, target, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+        IstioCaClient.writeAtomically(target, text, "rw-------");
         return target;
     }
 
