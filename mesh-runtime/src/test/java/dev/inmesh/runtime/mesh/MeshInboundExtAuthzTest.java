@@ -251,6 +251,19 @@ class MeshInboundExtAuthzTest {
     }
 
     /**
+     * As Envoy runs a connection manager's filters in their order: a local rate limit filter after an external
+     * authorization filter (and no other deciding filter) takes no token for a request the authorizer denies.
+     */
+    @Test
+    void aLocalRateLimitFilterAfterTheAuthorizerTakesNoTokenForADeniedRequest() throws Exception {
+        int port = serveThrough(config(IstioExtAuthz.unconditional(IstioExtAuthz.http("10s", false))
+                + dev.inmesh.runtime.xds.IstioRateLimit.enforced("rl", 1, ""), httpAuthorizer(), false));
+        assertEquals(403, call(port, "/a", "deny").statusCode());
+        assertEquals(200, call(port, "/a", "allow").statusCode(), "the denied request took no token");
+        assertEquals(429, call(port, "/a", "allow").statusCode(), "the allowed one took the only token");
+    }
+
+    /**
      * As Envoy's ext_authz filter answers through the connection manager's sendLocalReply: its denial, the
      * authorizer's headers on it, is rewritten by the {@code local_reply_config} (a mapper's status and header, the
      * body format); the stream info has the code sent.

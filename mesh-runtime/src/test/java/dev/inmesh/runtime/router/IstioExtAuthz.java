@@ -115,6 +115,14 @@ public final class IstioExtAuthz {
     }
 
     /**
+     * An ext_authz filter ({@link #http} or {@link #grpc}) without istiod's {@code filter_enabled_metadata}, as a
+     * hand-written Envoy config has it: every request is checked, no shadow RBAC filter needed before it.
+     */
+    public static String unconditional(String filter) {
+        return filter.replace(ENABLED, "");
+    }
+
+    /**
      * An ext_authz filter ({@link #http} or {@link #grpc}) with the {@code with_request_body} istiod writes for the
      * provider's {@code includeRequestBodyInCheck: {maxRequestBytes: MAX, allowPartialMessage, packAsBytes}} (its
      * false fields left out, as {@code istioctl proxy-config} prints them).

@@ -1,8 +1,10 @@
 package dev.inmesh.runtime.router;
 
+import static com.github.tomakehurst.wiremock.client.WireMock.aResponse;
 import static com.github.tomakehurst.wiremock.client.WireMock.any;
 import static com.github.tomakehurst.wiremock.client.WireMock.anyUrl;
 import static com.github.tomakehurst.wiremock.client.WireMock.ok;
+import static com.github.tomakehurst.wiremock.client.WireMock.urlPathEqualTo;
 import static dev.inmesh.runtime.router.RouterRig.cluster;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotSame;
@@ -235,6 +237,28 @@ class RouterLocalRateLimitTest {
         RouterRequest allowed = request(last, "/ok").localRateLimit(LocalRateLimitFilter.compile(last, "x", s));
         assertEquals(200, rig.call(rig.router(), allowed, table, clusters).status(),
                 "the RBAC filter answered before the rate limiter");
+    }
+
+    /**
+     * As Envoy runs a connection manager's filters in their order: a local rate limit filter after an external
+     * authorization filter (and no other deciding filter) takes no token for a request the authorizer denies.
+     */
+    @Test
+    void afterAnExternalAuthorizerItTakesNoTokenForARequestTheAuthorizerDenies() {
+        WireMockServer app = rig.wiremock();
+        app.stubFor(any(anyUrl()).willReturn(ok("app")));
+        WireMockServer authorizer = rig.wiremock();
+        authorizer.stubFor(any(anyUrl()).willReturn(ok()));
+        authorizer.stubFor(any(urlPathEqualTo("/check/denied")).willReturn(aResponse().withStatus(403)));
+        ClusterManager clusters = rig.clusters(cluster("c", app.port()),
+                cluster(IstioExtAuthz.CLUSTER, authorizer.port()));
+        RouteTable table = table("");
+        HttpConnectionManager hcm = IstioRateLimit.hcm(IstioExtAuthz.unconditional(IstioExtAuthz.http("5s", false))
+                + IstioRateLimit.enforced("rl", 1, "") + ROUTER);
+
+        assertEquals(403, status(hcm, table, clusters, "/denied"));
+        assertEquals(200, status(hcm, table, clusters, "/ok"), "the denied request took no token");
+        assertEquals(429, status(hcm, table, clusters, "/ok"), "the allowed one took the only token");
     }
 
     @Test

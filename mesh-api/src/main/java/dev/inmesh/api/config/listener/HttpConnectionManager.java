@@ -333,12 +333,14 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
     }
 
     /**
-     * Whether the local rate limit filter runs before the JWT authentication, RBAC, fault and CORS filters (where
-     * Istio's {@code INSERT_BEFORE} the connection manager puts it), rather than after them, right before the router.
+     * Whether the local rate limit filter runs before the JWT authentication, RBAC, external authorization, fault and
+     * CORS filters (where Istio's {@code INSERT_BEFORE} the connection manager puts it), rather than after them, right
+     * before the router: it stands before all of them, as Envoy runs a connection manager's filters in their order
+     * (an external authorization filter before it has its request checked first).
      */
     public boolean localRateLimitFirst() {
         HttpFilter first = first(f -> f.localRateLimit() != null || f.jwtAuthn() != null || f.rbac() != null
-                || f.fault() != null || f.cors());
+                || f.extAuthz() != null || f.fault() != null || f.cors());
         return first != null && first.localRateLimit() != null;
     }
 }
