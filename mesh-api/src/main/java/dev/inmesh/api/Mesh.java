@@ -101,6 +101,24 @@ public interface Mesh {
     HttpClient httpClient(HttpClientOptions options);
 
     /**
+     * The JDK's {@link java.net.http.HttpClient} whose requests go through the mesh, as those of {@link #httpClient()}
+     * (whose requests they become, in this JVM: no loopback hop): route, cluster, retries, timeouts, metrics, access
+     * log, tracing headers. For code written for the JDK's client, and Spring's {@code RestClient} or
+     * {@code RestTemplate} over {@code JdkClientHttpRequestFactory}.
+     *
+     * <p>As the JDK's client: request bodies are read from their publisher as the mesh sends them on, response bodies
+     * given to their subscriber as it asks for them; {@code HttpRequest.timeout()} fails a request with no response
+     * headers in time with an {@code HttpTimeoutException}; cancelling the future of {@code sendAsync} resets the
+     * request. Unlike it: {@code send} on a Vert.x event loop throws an {@link IllegalStateException} (it would block
+     * the loop; use {@code sendAsync}); requests reach the mesh in HTTP/1.1, as a JDK client's behind a sidecar,
+     * which does not take its {@code h2c} upgrade; redirects are not followed, and there is no connect timeout, proxy
+     * or authenticator of the client's own, the mesh making the connections; {@code newWebSocketBuilder()} is not
+     * supported (use {@link #webSocketClient()}). Held by the mesh until it closes, as the JDK's client has no
+     * {@code close} in Java 17; make one and reuse it.
+     */
+    java.net.http.HttpClient javaHttpClient();
+
+    /**
      * A Vert.x {@link WebSocketClient} whose WebSockets go through the mesh as a sidecar takes a WebSocket upgrade:
      * the listener for the port and its connection manager's {@code upgrade_configs} (an upgrade it does not enable is
      * refused 403), its filters, the route (rewrites, header rules), a host of its cluster (session, hash policies),

@@ -27,6 +27,7 @@ import java.util.ArrayList;
 import java.util.TreeMap;
 import java.util.Map;
 import dev.inmesh.runtime.outbound.MeshHttpClient;
+import dev.inmesh.runtime.outbound.MeshJavaHttpClient;
 import dev.inmesh.runtime.outbound.OutboundDispatcher;
 import dev.inmesh.runtime.outbound.OutboundRouting;
 import dev.inmesh.runtime.router.Router;
@@ -404,6 +405,11 @@ public final class DefaultMesh implements Mesh {
         clients.add(client);
         plain.closeFuture().onComplete(done -> clients.remove(client));
         return client;
+    }
+
+    @Override
+    public java.net.http.HttpClient javaHttpClient() {
+        return new MeshJavaHttpClient(httpClient());
     }
 
     @Override

@@ -1,0 +1,304 @@
+package dev.inmesh.runtime.outbound;
+
+import io.vertx.core.AsyncResult;
+import io.vertx.core.Context;
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpClientRequest;
+import io.vertx.core.http.HttpClientResponse;
+import java.io.IOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpHeaders;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.net.http.HttpTimeoutException;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.TreeMap;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.Executor;
+import java.util.concurrent.Flow;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
+import javax.net.ssl.SSLSession;
+
+/**
+ * One request of {@link MeshJavaHttpClient}: the JDK request sent as a request of the mesh's Vert.x client, its body
+ * publisher read as the mesh takes the bytes, and the Vert.x response given to the JDK body subscriber as it asks for
+ * it. {@link #result()} completes as the JDK's does: when the subscriber's body is there.
+ */
+final class JavaHttpExchange<T> {
+    private final HttpRequest request;
+    private final HttpResponse.BodyHandler<T> handler;
+    private final Executor executor;
+    private final CompletableFuture<HttpResponse<T>> result = new CompletableFuture<>() {
+        /** As the JDK's client: cancelling the exchange's future stops the exchange (here, resets the request). */
+        @Override
+        public boolean cancel(boolean mayInterruptIfRunning) {
+            boolean cancelled = super.cancel(mayInterruptIfRunning);
+            HttpClientRequest r = sent;
+            if (cancelled && r != null) {
+                r.reset();
+            }
+            return cancelled;
+        }
+    };
+    /** The Vert.x request, once made. */
+    private volatile HttpClientRequest sent;
+
+    JavaHttpExchange(HttpRequest request, HttpResponse.BodyHandler<T> handler, Executor executor) {
+        this.request = request;
+        this.handler = handler;
+        this.executor = executor;
+    }
+
+    CompletableFuture<HttpResponse<T>> result() {
+        return result;
+    }
+
+    /** The Vert.x request is made (or could not be): its headers, its response's handling, its body. */
+    void start(AsyncResult<HttpClientRequest> made) {
+        if (made.failed()) {
+            result.completeExceptionally(made.cause());
+            return;
+        }
+        HttpClientRequest r = made.result();
+        sent = r;
+        if (result.isDone()) {
+            r.reset(); // cancelled meanwhile
+            return;
+        }
+        request.headers().map().forEach((name, values) -> values.forEach(v -> r.headers().add(name, v)));
+        if (!r.headers().contains("user-agent")) {
+            r.putHeader("user-agent", MeshJavaHttpClient.USER_AGENT);
+        }
+        r.response().onComplete(this::respond);
+        HttpRequest.BodyPublisher publisher = request.bodyPublisher().orElse(null);
+        long length = publisher == null ? 0 : publisher.contentLength();
+        if (length == 0) {
+            r.end();
+            return;
+        }
+        if (length > 0) {
+            r.putHeader("content-length", Long.toString(length));
+        } else {
+            r.setChunked(true);
+        }
+        publisher.subscribe(new RequestBody(r));
+    }
+
+    /**
+     * The publisher's bytes, written to the Vert.x request one buffer at a time: the next is asked for once the
+     * request's write queue has room ({@code drainHandler}), and always on the client's threads, as a publisher may
+     * block in {@code request(n)} (one over an {@code InputStream} reads it there).
+     */
+    private final class RequestBody implements Flow.Subscriber<ByteBuffer> {
+        private final HttpClientRequest r;
+        private Flow.Subscription subscription;
+
+        RequestBody(HttpClientRequest r) {
+            this.r = r;
+        }
+
+        @Override
+        public void onSubscribe(Flow.Subscription s) {
+            subscription = s;
+            r.drainHandler(v -> next());
+            result.whenComplete((resp, err) -> {
+                if (err != null) {
+                    s.cancel(); // the request failed or was cancelled: nothing more to send
+                }
+            });
+            next();
+        }
+
+        private void next() {
+            executor.execute(() -> subscription.request(1));
+        }
+
+        @Override
+        public void onNext(ByteBuffer item) {
+            byte[] bytes = new byte[item.remaining()];
+            item.get(bytes);
+            r.write(Buffer.buffer(bytes));
+            if (!r.writeQueueFull()) {
+                next(); // else the drain handler asks for it
+            }
+        }
+
+        @Override
+        public void onError(Throwable t) {
+            r.reset(0, t);
+            result.completeExceptionally(t);
+        }
+
+        @Override
+        public void onComplete() {
+            r.end();
+        }
+    }
+
+    private void respond(AsyncResult<HttpClientResponse> ar) {
+        if (ar.failed()) {
+            result.completeExceptionally(failure(ar.cause()));
+            return;
+        }
+        HttpClientResponse resp = ar.result();
+        resp.pause(); // the subscriber's demand lets the body come
+        HttpHeaders headers = headers(resp);
+        HttpResponse.ResponseInfo info = new Info(resp.statusCode(), headers, HttpClient.Version.HTTP_1_1);
+        HttpResponse.BodySubscriber<T> subscriber;
+        try {
+            subscriber = handler.apply(info);
+        } catch (RuntimeException e) {
+            resp.request().reset();
+            result.completeExceptionally(e);
+            return;
+        }
+        subscriber.getBody().whenComplete((body, err) -> {
+            if (err != null) {
+                result.completeExceptionally(err);
+            } else {
+                result.complete(new Response<>(resp.statusCode(), request, headers, body));
+            }
+        });
+        new ResponseBody(subscriber, resp, Vertx.currentContext(), executor).start();
+    }
+
+    /**
+     * What the JDK's client fails with: {@link HttpTimeoutException} for the request's timeout, an
+     * {@link IOException} for what breaks the exchange, as is for what the caller did wrong or the mesh refused (a
+     * mesh without configuration yet: {@link IllegalStateException}).
+     */
+    static Throwable failure(Throwable t) {
+        if (t instanceof TimeoutException) {
+            return new HttpTimeoutException("request timed out"); // the JDK's words
+        }
+        if (t instanceof IOException || t instanceof IllegalStateException || t instanceof IllegalArgumentException
+                || t instanceof Error) {
+            return t;
+        }
+        return new IOException(t.getMessage(), t);
+    }
+
+    private static HttpHeaders headers(HttpClientResponse resp) {
+        Map<String, List<String>> map = new TreeMap<>(String.CASE_INSENSITIVE_ORDER);
+        resp.headers().forEach(e -> map.computeIfAbsent(e.getKey(), k -> new ArrayList<>()).add(e.getValue()));
+        return HttpHeaders.of(map, (name, value) -> true);
+    }
+
+    /**
+     * The Vert.x response's body given to the JDK subscriber: a {@code List<ByteBuffer>} per chunk, as many chunks as
+     * it asked for ({@code request(n)} is the response's {@code fetch(n)}), then its end or failure. The subscriber's
+     * methods run one after the other on the client's threads, in the order the response's events came.
+     */
+    private final class ResponseBody implements Flow.Subscription {
+        private final HttpResponse.BodySubscriber<T> subscriber;
+        private final HttpClientResponse resp;
+        private final Context context;
+        private final Executor executor;
+        private final ConcurrentLinkedQueue<Runnable> calls = new ConcurrentLinkedQueue<>();
+        private final AtomicBoolean calling = new AtomicBoolean();
+        private volatile boolean done;
+
+        ResponseBody(HttpResponse.BodySubscriber<T> subscriber, HttpClientResponse resp, Context context,
+                     Executor executor) {
+            this.subscriber = subscriber;
+            this.resp = resp;
+            this.context = context;
+            this.executor = executor;
+        }
+
+        /** On the response's context. */
+        void start() {
+            call(() -> subscriber.onSubscribe(this));
+            resp.handler(chunk -> call(() -> subscriber.onNext(List.of(ByteBuffer.wrap(chunk.getBytes())))));
+            resp.endHandler(v -> end(null));
+            resp.exceptionHandler(this::end);
+        }
+
+        private void end(Throwable t) {
+            if (done) {
+                return;
+            }
+            done = true;
+            call(t == null ? subscriber::onComplete : () -> subscriber.onError(failure(t)));
+        }
+
+        @Override
+        public void request(long n) {
+            if (n <= 0) {
+                // Reactive Streams rule 3.9
+                end(new IllegalArgumentException("request(" + n + ") (expected: > 0)"));
+                resp.request().reset();
+                return;
+            }
+            context.runOnContext(v -> resp.fetch(n));
+        }
+
+        @Override
+        public void cancel() {
+            done = true;
+            calls.clear();
+            resp.request().reset();
+        }
+
+        /** Runs the subscriber's calls in order, one at a time, on the executor. */
+        private void call(Runnable r) {
+            calls.add(r);
+            drain();
+        }
+
+        private void drain() {
+            if (calls.isEmpty() || !calling.compareAndSet(false, true)) {
+                return;
+            }
+            executor.execute(() -> {
+                Runnable next;
+                while ((next = calls.poll()) != null) {
+                    try {
+                        next.run();
+                    } catch (RuntimeException e) {
+                        // a subscriber that throws is done with the body, as the JDK's client takes it
+                        cancel();
+                        result.completeExceptionally(e);
+                    }
+                }
+                calling.set(false);
+                drain(); // one added after the loop ended and before the flag was cleared
+            });
+        }
+    }
+
+    private record Info(int statusCode, HttpHeaders headers, HttpClient.Version version)
+            implements HttpResponse.ResponseInfo {}
+
+    /** The response as the JDK's client gives it after a request in HTTP/1.1 with no redirect followed. */
+    private record Response<T>(int statusCode, HttpRequest request, HttpHeaders headers, T body)
+            implements HttpResponse<T> {
+        @Override
+        public Optional<HttpResponse<T>> previousResponse() {
+            return Optional.empty();
+        }
+
+        @Override
+        public Optional<SSLSession> sslSession() {
+            return Optional.empty();
+        }
+
+        @Override
+        public URI uri() {
+            return request.uri();
+        }
+
+        @Override
+        public HttpClient.Version version() {
+            return HttpClient.Version.HTTP_1_1;
+        }
+    }
+}

@@ -1,0 +1,204 @@
+package dev.inmesh.runtime.outbound;
+
+import dev.inmesh.runtime.net.IpLiterals;
+import io.vertx.core.Context;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.RequestOptions;
+import java.io.IOException;
+import java.net.Authenticator;
+import java.net.CookieHandler;
+import java.net.ProxySelector;
+import java.net.URI;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.security.NoSuchAlgorithmException;
+import java.time.Duration;
+import java.util.Locale;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Executor;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicInteger;
+import javax.net.ssl.SSLContext;
+import javax.net.ssl.SSLParameters;
+
+/**
+ * The JDK's {@link java.net.http.HttpClient} whose requests go through the mesh in this JVM: each one is made a
+ * request of the mesh's Vert.x client ({@code mesh.httpClient()}), so it takes the same listener, route, cluster,
+ * host, retries, timeouts, metrics ({@code reporter="source"}), access log and tracing headers, with no loopback
+ * hop. Code written for the JDK's client (and Spring's {@code RestClient} over {@code JdkClientHttpRequestFactory})
+ * runs on it unchanged.
+ *
+ * <p>What it does as the JDK's client: a request's body publisher is read as the mesh takes its bytes (one
+ * {@code request(1)} at a time, the next when the mesh's write queue has room); {@link HttpRequest#timeout()} fails
+ * a request whose response headers have not come in time with an {@link java.net.http.HttpTimeoutException}; the
+ * body subscriber gets the response body as it comes, as much as it asked for ({@code request(n)}), the upstream
+ * paused meanwhile; cancelling the future of {@link #sendAsync} resets the request. The publisher's
+ * {@code request(n)} and the subscriber's methods are called on the client's own threads, never on an event loop (a
+ * publisher may read a stream, a subscriber write a file). {@link #send} blocks, so it refuses to run on an event
+ * loop.
+ *
+ * <p>What a sidecar makes moot: the mesh owns the connections, so there is no connect timeout, proxy or
+ * authenticator of the caller's, and redirects are not followed ({@link Redirect#NEVER}, the JDK's default). Requests
+ * reach the mesh as HTTP/1.1: a JDK client asks for HTTP/2 in clear text with an {@code h2c} upgrade, which Envoy's
+ * HTTP/1 codec does not take, so behind a sidecar it goes on in HTTP/1.1 too. {@code https://} URIs are treated as
+ * {@code mesh.httpClient()} treats TLS, with its TLS settings, not {@link #sslContext()}'s. WebSockets are not
+ * supported ({@link #newWebSocketBuilder()}, as the JDK allows; use {@code mesh.webSocketClient()}).
+ */
+public final class MeshJavaHttpClient extends java.net.http.HttpClient {
+    /** The JDK client's {@code User-Agent}, sent when the request sets none, as the JDK's client does. */
+    static final String USER_AGENT = "Java-http-client/" + System.getProperty("java.version");
+    private static final AtomicInteger CLIENTS = new AtomicInteger();
+
+    private final io.vertx.core.http.HttpClient client;
+    /**
+     * Where publishers and subscribers run: as the JDK's default, a cached pool of daemon threads of this client's
+     * own, so that a blocking publisher or subscriber holds neither an event loop nor other clients.
+     */
+    private final ExecutorService executor;
+
+    /** A client over {@code client}, a Vert.x client of the mesh ({@code mesh.httpClient()}). */
+    public MeshJavaHttpClient(io.vertx.core.http.HttpClient client) {
+        this.client = client;
+        int id = CLIENTS.incrementAndGet();
+        AtomicInteger threads = new AtomicInteger();
+        this.executor = Executors.newCachedThreadPool(r -> {
+            Thread t = new Thread(r, "inmesh-java-http-client-" + id + "-" + threads.incrementAndGet());
+            t.setDaemon(true);
+            return t;
+        });
+    }
+
+    @Override
+    public <T> HttpResponse<T> send(HttpRequest request, HttpResponse.BodyHandler<T> handler)
+            throws IOException, InterruptedException {
+        if (Context.isOnEventLoopThread()) {
+            throw new IllegalStateException("send(...) blocks, and this thread (" + Thread.currentThread().getName()
+                    + ") is a Vert.x event loop: use sendAsync(...), or call send(...) from a worker thread");
+        }
+        CompletableFuture<HttpResponse<T>> f = sendAsync(request, handler);
+        try {
+            return f.get();
+        } catch (InterruptedException e) {
+            f.cancel(true);
+            throw e;
+        } catch (ExecutionException e) {
+            Throwable cause = e.getCause();
+            if (cause instanceof IOException io) {
+                throw io;
+            }
+            if (cause instanceof RuntimeException r) {
+                throw r;
+            }
+            if (cause instanceof Error err) {
+                throw err;
+            }
+            throw new IOException(cause.getMessage(), cause);
+        }
+    }
+
+    @Override
+    public <T> CompletableFuture<HttpResponse<T>> sendAsync(HttpRequest request,
+                                                            HttpResponse.BodyHandler<T> handler) {
+        return sendAsync(request, handler, null);
+    }
+
+    /**
+     * As {@link #sendAsync(HttpRequest, HttpResponse.BodyHandler)}: the requests reach the mesh in HTTP/1.1, where no
+     * server pushes, so {@code pushPromiseHandler} is never called.
+     */
+    @Override
+    public <T> CompletableFuture<HttpResponse<T>> sendAsync(HttpRequest request, HttpResponse.BodyHandler<T> handler,
+                                                            HttpResponse.PushPromiseHandler<T> pushPromiseHandler) {
+        JavaHttpExchange<T> exchange = new JavaHttpExchange<>(request, handler, executor);
+        client.request(options(request)).onComplete(exchange::start);
+        return exchange.result();
+    }
+
+    /**
+     * The Vert.x request of a JDK one: its method, host, port and path with query, TLS for {@code https}, its
+     * timeout. The JDK's builder accepts only {@code http} and {@code https} URIs with a host; a request of another
+     * implementation that has neither is refused as the JDK's client refuses it.
+     */
+    static RequestOptions options(HttpRequest request) {
+        URI uri = request.uri();
+        String scheme = uri.getScheme() == null ? "" : uri.getScheme().toLowerCase(Locale.ROOT);
+        if (!scheme.equals("http") && !scheme.equals("https")) {
+            throw new IllegalArgumentException("invalid URI scheme: " + uri + " (expected: http or https)");
+        }
+        if (uri.getHost() == null) {
+            throw new IllegalArgumentException("unsupported URI " + uri + " (expected: a host)");
+        }
+        boolean ssl = scheme.equals("https");
+        String path = uri.getRawPath() == null || uri.getRawPath().isEmpty() ? "/" : uri.getRawPath();
+        RequestOptions o = new RequestOptions().setMethod(HttpMethod.valueOf(request.method()))
+                .setHost(IpLiterals.unbracketed(uri.getHost()))
+                .setPort(uri.getPort() >= 0 ? uri.getPort() : ssl ? 443 : 80).setSsl(ssl)
+                .setURI(uri.getRawQuery() == null ? path : path + "?" + uri.getRawQuery())
+                .setFollowRedirects(false);
+        // the JDK's timeout runs until the response headers come, as the Vert.x request's (mesh.httpClient()'s)
+        request.timeout().ifPresent(t -> o.setTimeout(Math.max(1, t.toMillis())));
+        return o;
+    }
+
+    @Override
+    public Optional<CookieHandler> cookieHandler() {
+        return Optional.empty();
+    }
+
+    /** Empty: the mesh connects, with its cluster's {@code connect_timeout}. */
+    @Override
+    public Optional<Duration> connectTimeout() {
+        return Optional.empty();
+    }
+
+    @Override
+    public Redirect followRedirects() {
+        return Redirect.NEVER;
+    }
+
+    /** Empty: the mesh connects, with no proxy of the caller's. */
+    @Override
+    public Optional<ProxySelector> proxy() {
+        return Optional.empty();
+    }
+
+    /** The JDK's default context, as the JDK client's default; the mesh's TLS settings are what it uses. */
+    @Override
+    public SSLContext sslContext() {
+        try {
+            return SSLContext.getDefault();
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    @Override
+    public SSLParameters sslParameters() {
+        return sslContext().getDefaultSSLParameters();
+    }
+
+    @Override
+    public Optional<Authenticator> authenticator() {
+        return Optional.empty();
+    }
+
+    @Override
+    public Version version() {
+        return Version.HTTP_1_1;
+    }
+
+    /** Empty, as the JDK's client with its default executor: this client's threads are its own. */
+    @Override
+    public Optional<Executor> executor() {
+        return Optional.empty();
+    }
+
+    /** Not supported (the JDK allows it): WebSockets through the mesh are {@code mesh.webSocketClient()}'s. */
+    @Override
+    public java.net.http.WebSocket.Builder newWebSocketBuilder() {
+        throw new UnsupportedOperationException("WebSockets through the mesh: use mesh.webSocketClient()");
+    }
+}

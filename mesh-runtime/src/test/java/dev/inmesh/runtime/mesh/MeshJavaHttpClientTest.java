@@ -1,0 +1,348 @@
+package dev.inmesh.runtime.mesh;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.inmesh.api.Mesh;
+import dev.inmesh.api.MeshOptions;
+import dev.inmesh.runtime.stats.ResponseFlag;
+import dev.inmesh.runtime.stats.StreamInfo;
+import io.vertx.core.Promise;
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpServer;
+import io.vertx.core.http.HttpServerRequest;
+import io.vertx.core.http.HttpServerResponse;
+import java.io.InputStream;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.net.http.HttpTimeoutException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.LongSupplier;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * {@code mesh.javaHttpClient()}: the JDK's client whose requests take the mesh's outbound path (route, cluster,
+ * retries, metrics) to loopback servers, with the JDK client's streaming, timeout and cancel behaviour.
+ */
+class MeshJavaHttpClientTest {
+    /** Larger than every buffer on the way (the mesh's write queues, the sockets'), so that back-pressure shows. */
+    static final int BIG = 64 * 1024 * 1024;
+    /** What may be held between a stalled end and the other: far below {@link #BIG}. */
+    static final int BOUND = 16 * 1024 * 1024;
+
+    Vertx vertx;
+    Mesh mesh;
+    final List<StreamInfo> recorded = new CopyOnWriteArrayList<>();
+    final CompletableFuture<Void> hung = new CompletableFuture<>();
+    final CompletableFuture<Void> upstreamClosed = new CompletableFuture<>();
+    /** The request to /held, paused until the test resumes it. */
+    final Promise<HttpServerRequest> held = Promise.promise();
+    /** The bytes /big has written so far. */
+    final AtomicLong written = new AtomicLong();
+    @TempDir
+    Path dir;
+
+    @BeforeEach
+    void setUp() {
+        vertx = Vertx.vertx();
+    }
+
+    @AfterEach
+    void tearDown() throws Exception {
+        if (mesh != null) {
+            mesh.close().await(10, TimeUnit.SECONDS);
+        }
+        vertx.close().await(10, TimeUnit.SECONDS);
+    }
+
+    /**
+     * A server on 127.0.0.1 named {@code name} that answers {@code status}: /hang never answers, /held reads its
+     * body once resumed, /big streams {@link #BIG} bytes as the client takes them, anything else echoes what it saw.
+     */
+    int server(String name, int status) throws Exception {
+        HttpServer s = vertx.createHttpServer().requestHandler(req -> {
+            req.connection().closeHandler(v -> upstreamClosed.complete(null));
+            switch (req.path()) {
+                case "/hang" -> hung.complete(null);
+                case "/held" -> {
+                    req.pause();
+                    held.complete(req);
+                    req.body().onSuccess(b -> req.response().end(name + ":" + b.length()));
+                }
+                case "/big" -> writeBig(req.response().setChunked(true));
+                default -> req.body().onSuccess(body -> req.response().setStatusCode(status)
+                        .putHeader("x-served-by", name)
+                        .putHeader("x-seen-host", String.valueOf(req.authority()))
+                        .putHeader("x-seen-path", req.uri())
+                        .putHeader("x-seen-attempt", String.valueOf(req.getHeader("x-envoy-attempt-count")))
+                        .putHeader("x-seen-request-id", String.valueOf(req.getHeader("x-request-id")))
+                        .putHeader("x-seen-user-agent", String.valueOf(req.getHeader("user-agent")))
+                        .putHeader("x-seen-caller", req.headers().getAll("x-caller"))
+                        .end(name + ":" + body.length()));
+            }
+        });
+        s.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
+        return s.actualPort();
+    }
+
+    /** Writes the rest of {@link #BIG} while the response's write queue has room, then waits for it to drain. */
+    void writeBig(HttpServerResponse resp) {
+        Buffer chunk = Buffer.buffer(new byte[16 * 1024]);
+        while (!resp.writeQueueFull() && written.get() < BIG) {
+            resp.write(chunk);
+            written.addAndGet(chunk.length());
+        }
+        if (written.get() >= BIG) {
+            resp.end();
+        } else {
+            resp.drainHandler(v -> writeBig(resp));
+        }
+    }
+
+    Mesh mesh(String config, int adminPort) throws Exception {
+        Path file = dir.resolve("mesh.yaml");
+        Files.writeString(file, config);
+        DefaultMesh m = (DefaultMesh) Mesh.create(vertx, new MeshOptions().setWorkloadName("productpage-v1")
+                .setApp("productpage").setVersion("v1").setConfigFile(file.toString()).setAdminPort(adminPort));
+        m.addObserver(recorded::add);
+        m.start().await(10, TimeUnit.SECONDS);
+        mesh = m;
+        return m;
+    }
+
+    static HttpRequest.Builder to(String pathAndQuery) {
+        return HttpRequest.newBuilder(URI.create("http://reviews:9080" + pathAndQuery));
+    }
+
+    StreamInfo lastRecorded() throws Exception {
+        for (int i = 0; i < 100 && recorded.isEmpty(); i++) {
+            Thread.sleep(20);
+        }
+        return recorded.get(recorded.size() - 1);
+    }
+
+    /** Once {@code count} has not grown for a while (the stalled pipeline is full): its value. */
+    static long settled(LongSupplier count) throws InterruptedException {
+        long last = -1;
+        for (int i = 0; i < 50 && count.getAsLong() != last; i++) {
+            last = count.getAsLong();
+            Thread.sleep(200);
+        }
+        return count.getAsLong();
+    }
+
+    @Test
+    void aRequestToAServiceNameIsRoutedToAnEndpointOfItsClusterAsAJdkRequest() throws Exception {
+        int a = server("reviews-a", 200);
+        mesh(MeshWebClientTest.config("", a), -1);
+        HttpClient client = mesh.javaHttpClient();
+        HttpRequest request = to("/reviews/0?user=jason").header("x-caller", "one").header("x-caller", "two")
+                .POST(HttpRequest.BodyPublishers.ofString("hello")).build();
+        HttpResponse<String> r = client.send(request, HttpResponse.BodyHandlers.ofString());
+        assertEquals(200, r.statusCode());
+        assertEquals("reviews-a:5", r.body());
+        assertEquals("reviews:9080", r.headers().firstValue("x-seen-host").orElseThrow());
+        assertEquals("/reviews/0?user=jason", r.headers().firstValue("x-seen-path").orElseThrow());
+        assertEquals(List.of("one", "two"), r.headers().allValues("x-seen-caller"));
+        assertEquals("1", r.headers().firstValue("x-seen-attempt").orElseThrow());
+        assertEquals(36, r.headers().firstValue("x-seen-request-id").orElseThrow().length());
+        assertTrue(r.headers().firstValue("x-envoy-upstream-service-time").isPresent());
+        // the JDK client's User-Agent, as the upstream would see it from the JDK's own client
+        assertEquals("Java-http-client/" + System.getProperty("java.version"),
+                r.headers().firstValue("x-seen-user-agent").orElseThrow());
+        assertSame(request, r.request());
+        assertEquals(request.uri(), r.uri());
+        assertEquals(HttpClient.Version.HTTP_1_1, r.version());
+        assertTrue(r.previousResponse().isEmpty());
+        assertTrue(r.sslSession().isEmpty());
+        StreamInfo info = lastRecorded();
+        assertEquals(StreamInfo.Direction.OUTBOUND, info.direction());
+        assertEquals("outbound|9080||reviews.default.svc.cluster.local", info.upstreamCluster());
+        // an unknown host on the port has no route: the router's 404, as through mesh.httpClient()
+        assertEquals(404, client.send(HttpRequest.newBuilder(URI.create("http://ratings:9080/")).build(),
+                HttpResponse.BodyHandlers.discarding()).statusCode());
+        assertEquals(java.util.Set.of(ResponseFlag.NO_ROUTE_FOUND), lastRecorded().responseFlags());
+    }
+
+    @Test
+    void istiosDefaultRetryHidesAnInstanceAnswering503() throws Exception {
+        int bad = server("reviews-bad", 503);
+        int good = server("reviews-good", 200);
+        mesh(MeshWebClientTest.config(MeshWebClientTest.ISTIO_RETRY, bad, good), -1);
+        HttpClient client = mesh.javaHttpClient();
+        Map<String, Integer> seen = new HashMap<>();
+        for (int i = 0; i < 10; i++) {
+            HttpResponse<String> r = client.send(to("/reviews/0").build(), HttpResponse.BodyHandlers.ofString());
+            assertEquals(200, r.statusCode(), "request " + i);
+            seen.merge(r.headers().firstValue("x-served-by").orElseThrow(), 1, Integer::sum);
+        }
+        assertEquals(Map.of("reviews-good", 10), seen);
+        assertTrue(recorded.stream().anyMatch(s -> s.attemptCount() == 2));
+    }
+
+    @Test
+    void streamedRequestBodiesGoUpstreamWhole() throws Exception {
+        int a = server("reviews-a", 200);
+        mesh(MeshWebClientTest.config("", a), -1);
+        HttpClient client = mesh.javaHttpClient();
+        // of unknown length: sent chunked
+        byte[] data = new byte[300_000];
+        HttpResponse<String> r = client.send(to("/").POST(HttpRequest.BodyPublishers.ofInputStream(
+                () -> new java.io.ByteArrayInputStream(data))).build(), HttpResponse.BodyHandlers.ofString());
+        assertEquals("reviews-a:300000", r.body());
+        List<byte[]> parts = new ArrayList<>(Collections.nCopies(40, new byte[10_000]));
+        r = client.send(to("/").POST(HttpRequest.BodyPublishers.ofByteArrays(parts)).build(),
+                HttpResponse.BodyHandlers.ofString());
+        assertEquals("reviews-a:400000", r.body());
+        // of a known length
+        r = client.sendAsync(to("/").POST(HttpRequest.BodyPublishers.ofByteArray(data)).build(),
+                HttpResponse.BodyHandlers.ofString()).get(10, TimeUnit.SECONDS);
+        assertEquals("reviews-a:300000", r.body());
+    }
+
+    @Test
+    void anUpstreamThatDoesNotReadHoldsTheRequestBodyPublisherBack() throws Exception {
+        int a = server("reviews-a", 200);
+        mesh(MeshWebClientTest.config("", a), -1);
+        AtomicLong read = new AtomicLong();
+        InputStream body = new InputStream() {
+            @Override
+            public int read() {
+                return read.getAndIncrement() < BIG ? 0 : -1;
+            }
+
+            @Override
+            public int read(byte[] b, int off, int len) {
+                int n = (int) Math.min(len, BIG - read.get());
+                if (n <= 0) {
+                    return -1;
+                }
+                read.addAndGet(n);
+                return n;
+            }
+        };
+        CompletableFuture<HttpResponse<String>> f = mesh.javaHttpClient().sendAsync(
+                to("/held").POST(HttpRequest.BodyPublishers.ofInputStream(() -> body)).build(),
+                HttpResponse.BodyHandlers.ofString());
+        HttpServerRequest upstream = held.future().await(10, TimeUnit.SECONDS);
+        long stalled = settled(read::get);
+        assertTrue(stalled < BOUND, "the publisher was read " + stalled + " bytes ahead of a paused upstream");
+        upstream.resume();
+        assertEquals("reviews-a:" + BIG, f.get(30, TimeUnit.SECONDS).body());
+    }
+
+    @Test
+    void aLargeResponseReadSlowlyThroughAnInputStreamHoldsTheUpstreamBack() throws Exception {
+        int a = server("reviews-a", 200);
+        mesh(MeshWebClientTest.config("", a), -1);
+        HttpResponse<InputStream> r = mesh.javaHttpClient().send(to("/big").build(),
+                HttpResponse.BodyHandlers.ofInputStream());
+        assertEquals(200, r.statusCode());
+        try (InputStream in = r.body()) {
+            long total = in.readNBytes(64 * 1024).length;
+            long ahead = settled(written::get);
+            assertTrue(ahead < BOUND, "the upstream wrote " + ahead + " bytes ahead of a reader that stopped");
+            byte[] buf = new byte[64 * 1024];
+            for (int n; (n = in.read(buf)) >= 0; ) {
+                total += n;
+            }
+            assertEquals(BIG, total);
+        }
+    }
+
+    @Test
+    void theRequestsTimeoutFailsItWithTheJdksTimeoutExceptionAndEndsTheExchangeUpstream() throws Exception {
+        int a = server("reviews-a", 200);
+        mesh(MeshWebClientTest.config("", a), -1);
+        HttpRequest request = to("/hang").timeout(Duration.ofMillis(300)).build();
+        HttpTimeoutException e = assertThrows(HttpTimeoutException.class,
+                () -> mesh.javaHttpClient().send(request, HttpResponse.BodyHandlers.ofString()));
+        assertEquals("request timed out", e.getMessage());
+        upstreamClosed.get(10, TimeUnit.SECONDS);
+        assertTrue(lastRecorded().responseFlags().contains(ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION));
+    }
+
+    @Test
+    void cancellingTheFutureOfSendAsyncResetsTheRequest() throws Exception {
+        int a = server("reviews-a", 200);
+        mesh(MeshWebClientTest.config("", a), -1);
+        CompletableFuture<HttpResponse<String>> f = mesh.javaHttpClient().sendAsync(to("/hang").build(),
+                HttpResponse.BodyHandlers.ofString());
+        hung.get(10, TimeUnit.SECONDS);
+        assertTrue(f.cancel(true));
+        upstreamClosed.get(10, TimeUnit.SECONDS);
+        assertTrue(lastRecorded().responseFlags().contains(ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION));
+    }
+
+    @Test
+    void sendOnAnEventLoopIsRefusedAndSendAsyncWorksThere() throws Exception {
+        int a = server("reviews-a", 200);
+        mesh(MeshWebClientTest.config("", a), -1);
+        HttpClient client = mesh.javaHttpClient();
+        CompletableFuture<Throwable> refused = new CompletableFuture<>();
+        CompletableFuture<HttpResponse<String>> async = new CompletableFuture<>();
+        vertx.getOrCreateContext().runOnContext(v -> {
+            try {
+                client.send(to("/").build(), HttpResponse.BodyHandlers.ofString());
+                refused.complete(null);
+            } catch (Exception e) {
+                refused.complete(e);
+            }
+            client.sendAsync(to("/").build(), HttpResponse.BodyHandlers.ofString()).whenComplete((r, t) -> {
+                if (t != null) {
+                    async.completeExceptionally(t);
+                } else {
+                    async.complete(r);
+                }
+            });
+        });
+        Throwable t = refused.get(10, TimeUnit.SECONDS);
+        assertInstanceOf(IllegalStateException.class, t);
+        assertTrue(t.getMessage().contains("event loop"), t.getMessage());
+        assertEquals("reviews-a:0", async.get(10, TimeUnit.SECONDS).body());
+    }
+
+    @Test
+    void itsRequestsAreCountedInIstioRequestsTotalAsTheSourcesOwn() throws Exception {
+        int a = server("reviews-a", 200);
+        mesh(MeshWebClientTest.config("", a), 0);
+        HttpClient client = mesh.javaHttpClient();
+        for (int i = 0; i < 3; i++) {
+            assertEquals(200, client.send(to("/").build(), HttpResponse.BodyHandlers.discarding()).statusCode());
+        }
+        HttpClient plain = HttpClient.newHttpClient(); // the admin server, not through the mesh
+        HttpRequest scrape = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + mesh.adminPort()
+                + "/stats/prometheus")).build();
+        String line = "";
+        for (int i = 0; i < 50 && !line.endsWith(" 3"); i++) {
+            line = plain.send(scrape, HttpResponse.BodyHandlers.ofString()).body().lines()
+                    .filter(l -> l.startsWith("istio_requests_total{")).findFirst().orElse("");
+            Thread.sleep(i == 0 ? 0 : 100);
+        }
+        assertTrue(line.contains("reporter=\"source\""), line);
+        assertTrue(line.contains("source_workload=\"productpage-v1\""), line);
+        assertTrue(line.contains("destination_service=\"reviews.default.svc.cluster.local\""), line);
+        assertTrue(line.contains("response_code=\"200\""), line);
+        assertTrue(line.endsWith(" 3"), line);
+    }
+}
