@@ -38,6 +38,7 @@ import java.util.function.LongSupplier;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -77,7 +78,8 @@ class MeshJavaHttpClientTest {
 
     /**
      * A server on 127.0.0.1 named {@code name} that answers {@code status}: /hang never answers, /held reads its
-     * body once resumed, /big streams {@link #BIG} bytes as the client takes them, anything else echoes what it saw.
+     * body once resumed, /big streams {@link #BIG} bytes as the client takes them, /cut closes its connection in the
+     * body, anything else echoes what it saw.
      */
     int server(String name, int status) throws Exception {
         HttpServer s = vertx.createHttpServer().requestHandler(req -> {
@@ -90,6 +92,7 @@ class MeshJavaHttpClientTest {
                     req.body().onSuccess(b -> req.response().end(name + ":" + b.length()));
                 }
                 case "/big" -> writeBig(req.response().setChunked(true));
+                case "/cut" -> req.response().setChunked(true).write("first").onComplete(v -> req.connection().close());
                 default -> req.body().onSuccess(body -> req.response().setStatusCode(status)
                         .putHeader("x-served-by", name)
                         .putHeader("x-seen-host", String.valueOf(req.authority()))
@@ -267,6 +270,22 @@ class MeshJavaHttpClientTest {
                 total += n;
             }
             assertEquals(BIG, total);
+        }
+    }
+
+    @Test
+    @Timeout(60) // a body subscriber never told of the failure would wait forever
+    void aResponseBodyCutUpstreamFailsTheBodySubscriberWithAnIOException() throws Exception {
+        int a = server("reviews-a", 200);
+        mesh(MeshWebClientTest.config("", a), -1);
+        HttpClient client = mesh.javaHttpClient();
+        assertThrows(java.io.IOException.class, () -> client.send(to("/cut").build(),
+                HttpResponse.BodyHandlers.ofString()));
+        // through an InputStream: the headers came, the read fails
+        HttpResponse<InputStream> r = client.send(to("/cut").build(), HttpResponse.BodyHandlers.ofInputStream());
+        assertEquals(200, r.statusCode());
+        try (InputStream in = r.body()) {
+            assertThrows(java.io.IOException.class, in::readAllBytes);
         }
     }
 
