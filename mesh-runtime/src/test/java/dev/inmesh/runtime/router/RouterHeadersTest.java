@@ -26,6 +26,7 @@ import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -368,6 +369,28 @@ class RouterHeadersTest {
         assertEquals("svc.local", header(up.get(0), "x-forwarded-host"));
         assertEquals("backend-1.internal", header(up.get(1), "host"));
         assertNull(header(up.get(1), "x-forwarded-host"));
+    }
+
+    /**
+     * Under {@code auto_host_rewrite} each attempt takes its own endpoint's hostname, and a retry to another endpoint
+     * still tells the downstream's Host in {@code x-forwarded-host}, once: the Host the route replaced, not the one
+     * the attempt before it went with.
+     */
+    @Test
+    void aRetryToAnotherHostnameForwardsTheDownstreamsHostOnce() {
+        List<WireMockServer> servers = List.of(rig.wiremock(), rig.wiremock());
+        servers.forEach(s -> s.stubFor(any(anyUrl()).willReturn(aResponse().withStatus(503))));
+        var clusters = rig.clusters(RouterRig.clusterWithHostnames("c", Map.of(
+                servers.get(0).port(), "backend-1.internal", servers.get(1).port(), "backend-2.internal")));
+        var r = rig.call(rig.router(), get("/api/a"), apiRoute("auto_host_rewrite: true, append_x_forwarded_host: "
+                + "true, retry_policy: {retry_on: 5xx, num_retries: 1, "
+                + "retry_host_predicate: [{name: envoy.retry_host_predicates.previous_hosts}]}"), clusters);
+        assertEquals(2, r.info().attemptCount());
+        for (int i = 0; i < 2; i++) {
+            LoggedRequest up = received(servers.get(i)).get(0);
+            assertEquals("backend-" + (i + 1) + ".internal", header(up, "host"));
+            assertEquals("svc.local", header(up, "x-forwarded-host"));
+        }
     }
 
     /** Envoy's {@code host_rewrite_path_regex}: the path without its query, rewritten by the regex, is the Host. */

@@ -74,12 +74,19 @@ final class RouterRig implements AutoCloseable {
 
     /** A static cluster of one loopback endpoint on {@code port} whose endpoint has {@code hostname}. */
     static Cluster clusterWithHostname(String name, int port, String hostname) {
-        LbEndpoint endpoint = new LbEndpoint(new dev.inmesh.api.config.core.SocketAddress("127.0.0.1", port),
-                hostname, null, 1, dev.inmesh.api.config.core.Metadata.EMPTY);
+        return clusterWithHostnames(name, Map.of(port, hostname));
+    }
+
+    /** A static round robin cluster of loopback endpoints, one per port, each with the hostname it maps to. */
+    static Cluster clusterWithHostnames(String name, Map<Integer, String> hostnames) {
+        List<LbEndpoint> endpoints = new ArrayList<>();
+        hostnames.forEach((port, hostname) -> endpoints.add(new LbEndpoint(
+                new dev.inmesh.api.config.core.SocketAddress("127.0.0.1", port), hostname, null, 1,
+                dev.inmesh.api.config.core.Metadata.EMPTY)));
         return Cluster.builder(name, DiscoveryType.STATIC).lbPolicy(LbPolicy.ROUND_ROBIN)
                 .connectTimeout(Duration.ofSeconds(2))
                 .loadAssignment(new ClusterLoadAssignment(name, List.of(new LocalityLbEndpoints(Locality.EMPTY,
-                        List.of(endpoint), 1, 0)), ClusterLoadAssignment.DEFAULT_OVERPROVISIONING_FACTOR))
+                        endpoints, 1, 0)), ClusterLoadAssignment.DEFAULT_OVERPROVISIONING_FACTOR))
                 .build();
     }
 
