@@ -1683,6 +1683,11 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         }
 
         @Override
+        public boolean foundDownstreamRemoteAddress() {
+            return true;
+        }
+
+        @Override
         public RequestBody requestBody() {
             return body;
         }

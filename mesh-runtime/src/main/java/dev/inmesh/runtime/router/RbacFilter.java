@@ -781,12 +781,14 @@ public final class RbacFilter {
 
         /**
          * The stream's downstream remote address as Envoy's connection manager sets it: the one the request carries
-         * ({@link RouteRequest#downstreamRemoteIp}), else as with {@code use_remote_address: false} and no
-         * trusted hops: the last address of {@code x-forwarded-for} when it is an IP, else the connection's peer.
+         * ({@link RouteRequest#downstreamRemoteIp}), null when the address it found is no IP (a Unix socket's, which
+         * Envoy's CIDR ranges never hold: the caller's {@code x-forwarded-for} is not read in its place); else as with
+         * {@code use_remote_address: false} and no trusted hops: the last address of {@code x-forwarded-for} when it
+         * is an IP, else the connection's peer.
          */
         byte[] remoteIp() {
             byte[] found = request == null ? null : request.downstreamRemoteIp();
-            if (found != null) {
+            if (found != null || request != null && request.foundDownstreamRemoteAddress()) {
                 return found;
             }
             byte[] ip = request == null ? null : RouterRequest.lastForwardedIp(request.header("x-forwarded-for"));

@@ -34,6 +34,15 @@ public interface RouteRequest {
         return null;
     }
 
+    /**
+     * Whether {@link #downstreamRemoteIp()} is what the connection manager found, a null there then meaning an address
+     * that is no IP (a Unix socket's), which Envoy's {@code remote_ip} finds in no range; false when the reader is to
+     * find it from the caller's {@code x-forwarded-for} and the connection's peer.
+     */
+    default boolean foundDownstreamRemoteAddress() {
+        return false;
+    }
+
     default java.time.Instant startTime() {
         return null;
     }
@@ -137,6 +146,11 @@ public interface RouteRequest {
             @Override
             public byte[] downstreamRemoteIp() {
                 return req.downstreamRemoteIp();
+            }
+
+            @Override
+            public boolean foundDownstreamRemoteAddress() {
+                return req.foundDownstreamRemoteAddress();
             }
 
             @Override

@@ -543,6 +543,11 @@ public final class RouterRequest implements RouteRequest {
         return DownstreamAddress.remoteIp(remoteAddress, downstreamRemoteAddress);
     }
 
+    @Override
+    public boolean foundDownstreamRemoteAddress() {
+        return true;
+    }
+
     /** The port of {@code ip:port}, or 0 when there is none. */
     private static int port(String address) {
         int colon = address == null ? -1 : address.lastIndexOf(':');

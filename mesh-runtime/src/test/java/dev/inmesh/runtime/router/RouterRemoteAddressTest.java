@@ -185,6 +185,28 @@ class RouterRemoteAddressTest {
                 .status());
     }
 
+    /**
+     * As Envoy's: when the address the connection manager found is a Unix socket's (a pipe: the peer, at an edge or
+     * when {@code x-forwarded-for} has too few entries past the trusted hops), {@code remote_ip} is in no range, nor is
+     * the caller's {@code x-forwarded-for} read in its place; the rate limit's {@code remote_address} has no entry.
+     */
+    @Test
+    void rbacRemoteIpOfAUnixSocketPeerIsInNoRangeWhateverTheForwardedFor() {
+        Rbac allow = new Rbac(new Rbac.Rules(Rbac.Action.ALLOW, Map.of("edge", new Rbac.Policy(List.of(
+                new Permission.Any()), List.of(new Principal.RemoteAddress(Principal.AddressKind.REMOTE_IP,
+                new CidrRange("0.0.0.0", 0)))))), "", null, "");
+        for (HttpConnectionManager m : List.of(edge(0), hcm(false, 1, List.of(), null))) {
+            HttpConnectionManager rbac = hcm(m.useRemoteAddress(), m.xffNumTrustedHops(), List.of(), null,
+                    HttpFilter.of("envoy.filters.http.rbac", "envoy.extensions.filters.http.rbac.v3.RBAC")
+                            .withRbac(allow));
+            RbacFilter.Chain chain = RbacFilter.Chain.compile(rbac);
+            RouterRequest req = from("unix:/run/app.sock", rbac, "x-forwarded-for", "203.0.113.5");
+            assertEquals("unix:/run/app.sock", req.remoteAddress);
+            assertEquals(403, call(req.rbac(chain, null)).status(), "use_remote_address " + m.useRemoteAddress());
+            assertNull(new RbacFilter.Subject(req, "127.0.0.1", 8443, null, null, null).remoteIp());
+        }
+    }
+
     @Test
     void anIpv4MappedForwardedAddressStaysIpv6AsEnvoyParsesIt() {
         assertEquals("[::ffff:192.0.2.7]:0", from("127.0.0.1:40000", hcm(false, 0, List.of(), null),
