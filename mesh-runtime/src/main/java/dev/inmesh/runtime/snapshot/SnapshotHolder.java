@@ -100,6 +100,16 @@ public final class SnapshotHolder {
     }
 
     /**
+     * Tells, before a first snapshot is applied, that its source has every cluster of it and their load assignments
+     * (or their initial fetch timeouts passed), none of them with health checks: Envoy's cluster manager would have
+     * initialized, and its server's init manager wait for the listeners' route configurations, for which the source
+     * holds the first snapshot back. {@link #clustersInitialized()} is true from then on ({@code INITIALIZING}).
+     */
+    public void clustersArrived() {
+        clustersInitialized = true;
+    }
+
+    /**
      * Compiles and publishes a bundle.
      *
      * @throws InvalidResourceException when a resource is unusable (it does not compile, or a {@link Check} refuses

@@ -381,10 +381,32 @@ public final class AdsClient {
         if (listenersWait()) {
             return;
         }
+        if (!applied && !clustersWarm()) {
+            // as Envoy's cluster manager initialized, its server's init manager waiting for the listeners
+            holder.clustersArrived();
+        }
         startFetchTimer(l); // subscribed now, connected or not
         if (stream != null && !l.sentOnStream) {
             send(l, l.ackedVersion, "", null);
         }
+    }
+
+    /**
+     * Whether a cluster the first configuration is to have, the bootstrap's or the server's, has health checks: its
+     * first round, which Envoy's cluster manager initializes after, runs only once the configuration is applied.
+     */
+    private boolean clustersWarm() {
+        for (Cluster c : statics.clusters().values()) {
+            if (c.healthCheck() != null) {
+                return true;
+            }
+        }
+        for (SubscriptionState.Entry e : states.get(ResourceType.CLUSTER).resources.values()) {
+            if (e.resource() instanceof Cluster c && c.healthCheck() != null) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /** Sends an HTTP/2 PING; a PING unanswered in time ends the stream and drops its connection. */

@@ -579,6 +579,41 @@ class AdsClientTest extends AdsRig {
         assertTrue(holder.current().routeTable("7000").config().virtualHosts().isEmpty());
     }
 
+    /**
+     * Starts on cluster {@code c} and listener 9080, whose route the server withholds, and waits until the route is
+     * asked for: the first configuration then waits for it alone.
+     */
+    void startWaitingForTheFirstRoute(io.envoyproxy.envoy.config.cluster.v3.Cluster c) throws Exception {
+        server.set(Snapshot.create(List.of(c), "1", List.of(), "1", List.of(L9080), "1", List.of(), "1", List.of(),
+                "1"));
+        start(options(AdsOptions.XdsServer.plaintext("127.0.0.1", server.port()))
+                .withInitialFetchTimeout(Duration.ofMinutes(5))).start();
+        server.awaitRequest(r -> r.getTypeUrl().equals(RDS) && r.getResourceNamesList().contains("9080"), WAIT);
+    }
+
+    /**
+     * As Envoy's server, whose cluster manager initializes once the clusters and their load assignments have arrived
+     * (it asks for listeners only then) and whose init manager then waits for the listeners' routes: the server is
+     * {@code INITIALIZING}, not {@code PRE_INITIALIZING}, while the first configuration waits for them alone.
+     */
+    @Test
+    void whileTheFirstConfigurationWaitsOnlyForItsListenersRoutesTheServerIsInitializing() throws Exception {
+        startWaitingForTheFirstRoute(XdsFixtures.staticCluster("c", 9));
+        await(holder::clustersInitialized, WAIT, "Envoy's cluster manager initialized: INITIALIZING");
+        assertFalse(holder.ready(), "the first configuration still waits for its route");
+    }
+
+    /**
+     * A cluster with health checks, whose first round runs only once the first configuration is applied, keeps the
+     * server {@code PRE_INITIALIZING} meanwhile, as Envoy's cluster manager waits for that round.
+     */
+    @Test
+    void aClusterWithHealthChecksKeepsTheServerPreInitializingWhileTheFirstConfigurationWaits() throws Exception {
+        startWaitingForTheFirstRoute(checkedCluster());
+        assertFalse(holder.clustersInitialized(), "Envoy's cluster manager waits for the checks: PRE_INITIALIZING");
+        assertFalse(holder.ready());
+    }
+
     @Test
     void nothingIsAppliedBeforeTheRoutesOfTheListenersArrive() throws Exception {
         // RDS is absent from the server at first; the client waits (until the initial fetch timeout)
