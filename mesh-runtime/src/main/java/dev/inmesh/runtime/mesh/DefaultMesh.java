@@ -190,7 +190,10 @@ public final class DefaultMesh implements Mesh {
         // a configuration whose TLS reads the files waits for them as it is parsed (off the event loop)
         WorkloadIdentity parsed = WorkloadIdentity.forParsing(identity, ca != null, options.getIdentityWaitSeconds());
         if (options.getXdsAddress() != null) {
-            configSource = new AdsConfigSource(vertx, adsOptions(), ResourceBundle.EMPTY, parsed);
+            AdsOptions ads = adsOptions();
+            // the secrets of TLS contexts whose sds_config is ads: {} come on the ADS stream (no SDS cluster here)
+            sds = new SdsSecretManager(vertx, NodeBuilder.build(ads.node()), Map.of());
+            configSource = new AdsConfigSource(vertx, ads, ResourceBundle.EMPTY, parsed).sds(sds);
         } else if (options.getConfigFile() != null) {
             // a bootstrap's static clusters (Istio's sds-grpc) tell it where the TLS contexts' secrets come from
             sds = new SdsSecretManager(vertx, NodeBuilder.build(nodeOptions(options, local, options.getClusterId(),

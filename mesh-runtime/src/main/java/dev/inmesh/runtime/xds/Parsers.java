@@ -45,7 +45,7 @@ public final class Parsers {
     }
 
     /** Runs {@code parse} with {@code local} set to {@code value}, then as it was. */
-    private static <V, T, E extends Exception> T with(ThreadLocal<V> local, V value, Parse<T, E> parse) throws E {
+    public static <V, T, E extends Exception> T with(ThreadLocal<V> local, V value, Parse<T, E> parse) throws E {
         V outer = local.get();
         local.set(value);
         try {

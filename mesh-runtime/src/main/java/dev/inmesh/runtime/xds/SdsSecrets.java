@@ -69,6 +69,22 @@ public final class SdsSecrets {
         });
     }
 
+    /**
+     * The names of the secrets a cluster's or a listener's TLS contexts ask for on the ADS stream
+     * ({@code sds_config: {ads: {}}}), sorted: what an ADS client subscribes to for it.
+     */
+    public static java.util.SortedSet<String> overAds(Message m) {
+        java.util.SortedSet<String> out = new java.util.TreeSet<>();
+        for (CommonTlsContext c : contexts(m)) {
+            for (SdsSecretConfig s : CommonTlsParser.sdsSecrets(c)) {
+                if (s.getSdsConfig().hasAds()) {
+                    out.add(s.getName());
+                }
+            }
+        }
+        return out;
+    }
+
     /** The common TLS contexts of a cluster's or a listener's transport sockets that are TLS. */
     private static List<CommonTlsContext> contexts(Message m) {
         List<CommonTlsContext> out = new ArrayList<>();

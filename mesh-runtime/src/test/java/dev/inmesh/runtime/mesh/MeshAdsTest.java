@@ -8,10 +8,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.inmesh.api.Mesh;
 import dev.inmesh.api.MeshOptions;
 import dev.inmesh.runtime.xds.ads.XdsFixtures;
-import dev.inmesh.runtime.xds.ads.XdsTestServer;
 import io.envoyproxy.controlplane.cache.v3.Snapshot;
 import io.vertx.core.Future;
-import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpServer;
 import io.vertx.ext.web.client.HttpResponse;
@@ -19,8 +17,6 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -28,25 +24,7 @@ import org.junit.jupiter.api.Test;
  * {@code start()} waits for a control plane that has no configuration for this node yet (no snapshot until the test
  * sets one), and {@code inmesh.xds.delta}, the configuration taken over incremental xDS.
  */
-class MeshAdsTest {
-    private Vertx vertx;
-    private XdsTestServer server;
-    private Mesh mesh;
-
-    @BeforeEach
-    void setUp() throws Exception {
-        vertx = Vertx.vertx();
-        server = XdsTestServer.start();
-    }
-
-    @AfterEach
-    void tearDown() throws Exception {
-        if (mesh != null) {
-            mesh.close().await(10, TimeUnit.SECONDS);
-        }
-        server.close();
-        vertx.close().await(10, TimeUnit.SECONDS);
-    }
+class MeshAdsTest extends MeshOnXdsRig {
 
     private MeshOptions options() {
         return new MeshOptions().setAdminPort(-1).setXdsAddress("127.0.0.1:" + server.port());

@@ -31,13 +31,13 @@ import org.junit.jupiter.api.io.TempDir;
  */
 @Timeout(60)
 class MeshSdsGrpcTest {
-    private static final String RATINGS = "spiffe://cluster.local/ns/default/sa/bookinfo-ratings";
-    private static final String PRODUCTPAGE = "spiffe://cluster.local/ns/default/sa/bookinfo-productpage";
-    private static final Issued MESH_CA = TestCertificates.ca("cluster.local");
-    private static final Issued SERVER = TestCertificates.issue(MESH_CA, "ratings", List.of(), List.of(RATINGS));
-    private static final Issued CLIENT = TestCertificates.issue(MESH_CA, "productpage", List.of(),
+    static final String RATINGS = "spiffe://cluster.local/ns/default/sa/bookinfo-ratings";
+    static final String PRODUCTPAGE = "spiffe://cluster.local/ns/default/sa/bookinfo-productpage";
+    static final Issued MESH_CA = TestCertificates.ca("cluster.local");
+    static final Issued SERVER = TestCertificates.issue(MESH_CA, "ratings", List.of(), List.of(RATINGS));
+    static final Issued CLIENT = TestCertificates.issue(MESH_CA, "productpage", List.of(),
             List.of(PRODUCTPAGE));
-    private static final Issued ROTATED = TestCertificates.issue(MESH_CA, "productpage-rotated", List.of(),
+    static final Issued ROTATED = TestCertificates.issue(MESH_CA, "productpage-rotated", List.of(),
             List.of(PRODUCTPAGE));
     private static final String SDS_CONFIG = SdsTestServer.SDS_GRPC_CONFIG;
 

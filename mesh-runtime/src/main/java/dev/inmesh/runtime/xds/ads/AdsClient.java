@@ -151,6 +151,10 @@ public final class AdsClient {
     /** The files Istio's SDS secrets default and ROOTCA name, or null (refused). */
     private volatile WorkloadIdentity identity;
     private volatile dev.inmesh.runtime.xds.sds.SdsSecretManager sds;
+    /** The SDS secrets asked for on this stream ({@code sds_config: {ads: {}}}). */
+    private final SecretSubscription secrets = new SecretSubscription();
+    /** The ADS secret names of each cluster and listener message held, as last computed (by identity). */
+    private Map<com.google.protobuf.Message, Set<String>> secretNames = new java.util.IdentityHashMap<>();
 
     public AdsClient(Vertx vertx, AdsOptions options, SnapshotHolder holder) {
         this.vertx = vertx;
@@ -183,9 +187,14 @@ public final class AdsClient {
      * Fetches the secrets of TLS contexts whose {@code sds_config} names a cluster {@code sds} knows (a bootstrap's
      * static {@code sds-grpc}, as the agent's bootstrap gives Envoy) with it, rather than refuse them; before start.
      * A response rejected while a secret had not arrived is decoded again once it has, as for the identity's files.
+     * The secrets whose {@code sds_config} is {@code ads: {}} it takes from this client's stream, which subscribes
+     * to those its clusters and listeners name.
      */
     public void sds(dev.inmesh.runtime.xds.sds.SdsSecretManager sds) {
         this.sds = sds;
+        if (sds != null) {
+            sds.overAds();
+        }
     }
 
     /** The identity's files and the SDS secrets' versions, as a change shows in them. */
@@ -360,8 +369,18 @@ public final class AdsClient {
         agentAsked.values().forEach(asked -> asked[0] = false);
         for (ResourceType t : ResourceType.values()) {
             SubscriptionState s = states.get(t);
+            s.parked = null; // the new stream's server sends it again
             if (s.wanted() && !(t == ResourceType.LISTENER && listenersWait())) {
                 send(s, s.ackedVersion, "", null);
+            }
+        }
+        // SDS last, as Envoy's mux asks for the types in the order they were first subscribed to
+        secrets.sentOnStream = false;
+        secrets.nonce = "";
+        if (sds != null) {
+            secrets.names = secretsWanted();
+            if (!secrets.names.isEmpty()) {
+                sendSecrets("", null);
             }
         }
         publishStatus();
@@ -491,24 +510,8 @@ public final class AdsClient {
         }
         com.google.protobuf.Message request;
         Status status = errorDetail(error);
-        if (options.delta()) {
-            request = deltaRequest(s, nonce, status);
-        } else {
-            DiscoveryRequest.Builder b = DiscoveryRequest.newBuilder()
-                    .setTypeUrl(s.type.typeUrl())
-                    .setVersionInfo(version)
-                    .setResponseNonce(nonce);
-            if (!s.wildcard) {
-                b.addAllResourceNames(s.names);
-            }
-            if (!nodeSent) {
-                b.setNode(node);
-            }
-            if (status != null) {
-                b.setErrorDetail(status);
-            }
-            request = b.build();
-        }
+        request = options.delta() ? deltaRequest(s, nonce, status)
+                : request(s.type.typeUrl(), version, nonce, s.wildcard ? Set.of() : s.names, status);
         nodeSent = true;
         s.sentOnStream = true;
         ((GrpcClientRequest<com.google.protobuf.Message, ?>) stream).write(request);
@@ -577,24 +580,54 @@ public final class AdsClient {
     }
 
     private DeltaDiscoveryRequest deltaRequest(SubscriptionState s, String nonce, Status error) {
-        DeltaDiscoveryRequest.Builder b = DeltaDiscoveryRequest.newBuilder()
-                .setTypeUrl(s.type.typeUrl())
-                .setResponseNonce(nonce);
         Set<String> names = s.wildcard ? Set.of() : s.names;
-        if (!s.sentOnStream) {
-            // a wildcard type subscribes to nothing by name on its first request: everything, as Envoy asks
-            b.addAllResourceNamesSubscribe(names);
-            s.resources.forEach((name, e) -> {
-                // not one served empty after its initial fetch timeout, nor one the server removed since
-                if (e.message() != null && !s.removedByServer.contains(name)) {
-                    b.putInitialResourceVersions(name, e.version().versionInfo());
-                }
-            });
-        } else {
-            names.stream().filter(n -> !s.namesSent.contains(n)).forEach(b::addResourceNamesSubscribe);
-            s.namesSent.stream().filter(n -> !names.contains(n)).forEach(b::addResourceNamesUnsubscribe);
-        }
+        Map<String, String> held = new LinkedHashMap<>();
+        s.resources.forEach((name, e) -> {
+            // not one served empty after its initial fetch timeout, nor one the server removed since
+            if (e.message() != null && !s.removedByServer.contains(name)) {
+                held.put(name, e.version().versionInfo());
+            }
+        });
+        DeltaDiscoveryRequest r = deltaRequest(s.type.typeUrl(), nonce, names, s.namesSent, s.sentOnStream, held,
+                error);
         s.namesSent = new TreeSet<>(names);
+        return r;
+    }
+
+    /**
+     * A delta request of {@code typeUrl}: the first of a stream ({@code sentOnStream} false) subscribes to
+     * {@code names} (none for a wildcard type: everything, as Envoy asks) and carries the versions {@code held};
+     * a later one subscribes to what {@code names} has beyond {@code namesSent} and unsubscribes from the rest.
+     */
+    private DeltaDiscoveryRequest deltaRequest(String typeUrl, String nonce, Set<String> names, Set<String> namesSent,
+                                               boolean sentOnStream, Map<String, String> held, Status error) {
+        DeltaDiscoveryRequest.Builder b = DeltaDiscoveryRequest.newBuilder()
+                .setTypeUrl(typeUrl)
+                .setResponseNonce(nonce);
+        if (!sentOnStream) {
+            b.addAllResourceNamesSubscribe(names);
+            b.putAllInitialResourceVersions(held);
+        } else {
+            names.stream().filter(n -> !namesSent.contains(n)).forEach(b::addResourceNamesSubscribe);
+            namesSent.stream().filter(n -> !names.contains(n)).forEach(b::addResourceNamesUnsubscribe);
+        }
+        if (!nodeSent) {
+            b.setNode(node);
+        }
+        if (error != null) {
+            b.setErrorDetail(error);
+        }
+        return b.build();
+    }
+
+    /** A state of the world request of {@code typeUrl} naming {@code names} (none for a wildcard type). */
+    private DiscoveryRequest request(String typeUrl, String version, String nonce, Set<String> names,
+                                     Status error) {
+        DiscoveryRequest.Builder b = DiscoveryRequest.newBuilder()
+                .setTypeUrl(typeUrl)
+                .setVersionInfo(version)
+                .setResponseNonce(nonce)
+                .addAllResourceNames(names);
         if (!nodeSent) {
             b.setNode(node);
         }
@@ -650,6 +683,10 @@ public final class AdsClient {
             onAgentResponse(r.getTypeUrl(), u);
             return;
         }
+        if (sds != null && r.getTypeUrl().equals(dev.inmesh.runtime.xds.sds.SdsSecretManager.SECRET_TYPE_URL)) {
+            onSecretResponse(u);
+            return;
+        }
         ResourceType type = ResourceType.ofTypeUrl(r.getTypeUrl());
         if (type == null) {
             // As Envoy: a response of a type not subscribed to is ignored, neither ACKed nor NACKed, since a request
@@ -671,9 +708,20 @@ public final class AdsClient {
         Instant now = Instant.now();
         s.nonce = r.getNonce();
         s.lastUpdated = now;
+        Set<String> awaited = new TreeSet<>();
+        Parsers.Parse<ResponseDecoder.Decoded, RuntimeException> decode = () -> ResponseDecoder.decode(type, r,
+                new ResourceBundle.Version(r.getVersionInfo(), now), s.resources, u.delta());
         ResponseDecoder.Decoded d = Parsers.withIdentity(identity, () -> Parsers.withSds(sds,
-                () -> ResponseDecoder.decode(type, r, new ResourceBundle.Version(r.getVersionInfo(), now),
-                        s.resources, u.delta())));
+                () -> sds == null ? decode.run() : sds.collectingAwaited(awaited, decode)));
+        s.parked = null;
+        if (!awaited.isEmpty() && !d.undecodable() && u.namedTwice() == null) {
+            // all the ADS secrets its resources name, not only the first missing one each parse stopped at
+            List<com.google.protobuf.Message> messages = new ArrayList<>(d.rejected().values());
+            d.valid().values().forEach(e -> messages.add(e.message()));
+            awaited.addAll(adsSecretNames(messages));
+            park(id, s, u, awaited);
+            return;
+        }
         Map<String, String> errors = new LinkedHashMap<>(d.errors());
         if (u.namedTwice() != null) {
             errors.put(u.namedTwice(), type.kind() + " \"" + u.namedTwice() + "\": named twice among the resources "
@@ -773,10 +821,216 @@ public final class AdsClient {
             if (identity != null || sds != null) {
                 s.rejected = u;
                 s.rejectedOnStream = id;
+                // a resource refused for an ADS secret past its initial fetch timeout keeps asking for it
+                s.rejectedSecrets = adsSecretNames(d.rejected().values());
                 watchIdentity();
             }
         }
         afterChange(removed);
+    }
+
+    // ---- SDS secrets on the ADS stream ----
+
+    /**
+     * Holds a response whose decoding asked for SDS secrets of the ADS stream not arrived yet, neither ACKed nor
+     * NACKed, and asks for them: as a parse waits for a gRPC SDS secret up to its {@code initial_fetch_timeout}
+     * (Envoy's cluster or listener warms until its secrets are in), but without holding this context, which the
+     * secrets come through. It is decoded again when a secret arrives and when the first wait ends (then refused by
+     * name for a secret still missing); a newer response of its type, or a new stream, replaces it.
+     */
+    private void park(long id, SubscriptionState s, Update u, Set<String> awaited) {
+        s.parked = u;
+        s.parkedOnStream = id;
+        s.parkedOn = awaited;
+        LOG.log(System.Logger.Level.INFO, "{0} version {1} waits for the SDS secrets {2} on the ADS stream",
+                s.type.kind(), u.response().getVersionInfo(), awaited);
+        resubscribeSecrets();
+        long wait = sds.adsWaitMillis(awaited);
+        timer(Math.max(0, wait), () -> {
+            if (s.parked == u) {
+                unpark();
+            }
+        });
+        publishStatus();
+    }
+
+    /** Decodes again the responses held for secrets, in Envoy's order (CDS, EDS, LDS, RDS). */
+    private void unpark() {
+        for (SubscriptionState s : states.values()) {
+            Update u = s.parked;
+            if (u != null) {
+                s.parked = null;
+                if (s.parkedOnStream == streamId) {
+                    onResponse(streamId, u, false);
+                }
+            }
+        }
+    }
+
+    /**
+     * The ADS secret names the clusters and listeners held (warming or serving) and the responses held for secrets
+     * ask for.
+     */
+    private Set<String> secretsWanted() {
+        Set<String> out = new TreeSet<>();
+        Map<com.google.protobuf.Message, Set<String>> names = new java.util.IdentityHashMap<>();
+        List<SubscriptionState.Entry> held = new ArrayList<>(states.get(ResourceType.CLUSTER).resources.values());
+        held.addAll(states.get(ResourceType.LISTENER).resources.values());
+        held.addAll(publishedClusters.values());
+        held.addAll(publishedListeners.values());
+        for (SubscriptionState.Entry e : held) {
+            if (e.message() != null) {
+                Set<String> of = secretNames.get(e.message());
+                of = of != null ? of : dev.inmesh.runtime.xds.SdsSecrets.overAds(e.message());
+                names.put(e.message(), of);
+                out.addAll(of);
+            }
+        }
+        secretNames = names;
+        states.values().forEach(s -> {
+            if (s.parked != null) {
+                out.addAll(s.parkedOn);
+            }
+            if (s.rejected != null) {
+                out.addAll(s.rejectedSecrets);
+            }
+        });
+        return out;
+    }
+
+    /** The ADS secret names of these clusters and listeners (nulls skipped). */
+    private static Set<String> adsSecretNames(java.util.Collection<? extends com.google.protobuf.Message> messages) {
+        Set<String> out = new TreeSet<>();
+        messages.stream().filter(java.util.Objects::nonNull)
+                .forEach(m -> out.addAll(dev.inmesh.runtime.xds.SdsSecrets.overAds(m)));
+        return out;
+    }
+
+    /**
+     * Subscribes to the ADS secrets wanted now ({@link #secretsWanted}), unsubscribing from those no longer named
+     * (the manager forgets them), as Envoy's secret providers come and go with the TLS contexts naming them.
+     */
+    private void resubscribeSecrets() {
+        if (sds == null) {
+            return;
+        }
+        Set<String> wanted = secretsWanted();
+        if (wanted.equals(secrets.names)) {
+            return;
+        }
+        secrets.names = wanted;
+        sds.subscribedOverAds(wanted);
+        if (secrets.sentOnStream || !wanted.isEmpty()) {
+            // as for RDS and EDS: an empty list after a first request unsubscribes from all; over delta xDS a change
+            // of names carries no nonce
+            sendSecrets(options.delta() ? "" : secrets.nonce, null);
+        }
+    }
+
+    /** Sends a request of the Secret type: an ACK, a NACK ({@code error}), or a first request or change of names. */
+    @SuppressWarnings("unchecked")
+    private void sendSecrets(String nonce, String error) {
+        if (stream == null) {
+            return;
+        }
+        Status status = errorDetail(error);
+        String type = dev.inmesh.runtime.xds.sds.SdsSecretManager.SECRET_TYPE_URL;
+        com.google.protobuf.Message request;
+        if (options.delta()) {
+            Map<String, String> held = new LinkedHashMap<>(sds.adsVersions());
+            held.keySet().retainAll(secrets.names);
+            request = deltaRequest(type, nonce, secrets.names, secrets.namesSent, secrets.sentOnStream, held, status);
+            secrets.namesSent = new TreeSet<>(secrets.names);
+        } else {
+            request = request(type, secrets.ackedVersion, nonce, secrets.names, status);
+        }
+        nodeSent = true;
+        secrets.sentOnStream = true;
+        ((GrpcClientRequest<com.google.protobuf.Message, ?>) stream).write(request);
+    }
+
+    /**
+     * A response of the Secret type, as Envoy's mux hands each secret provider its own secret: each secret asked for
+     * is checked and taken by the manager (written for the next handshakes); one not asked for is ignored. The
+     * response is ACKed, or NACKed naming each secret refused, whose last good version stays; one with a resource
+     * that cannot be decoded is rejected whole. Over delta xDS the removal of a secret still asked for is ignored, as
+     * for RDS and EDS. The responses held for secrets are decoded again after.
+     */
+    private void onSecretResponse(Update u) {
+        DiscoveryResponse r = u.response();
+        if (!secrets.sentOnStream) {
+            LOG.log(System.Logger.Level.WARNING, "ignoring a Secret response (version {0}): not asked for yet",
+                    r.getVersionInfo());
+            return;
+        }
+        secrets.nonce = r.getNonce();
+        Map<String, String> errors = new LinkedHashMap<>();
+        Map<String, com.google.protobuf.Any> named = new LinkedHashMap<>();
+        Map<String, String> versions = new HashMap<>();
+        for (com.google.protobuf.Any any : r.getResourcesList()) {
+            try {
+                com.google.protobuf.Any secret = any;
+                String version = r.getVersionInfo();
+                String name = null;
+                if (u.delta()) {
+                    var wrapper = io.envoyproxy.envoy.service.discovery.v3.Resource.parseFrom(any.getValue());
+                    secret = wrapper.getResource();
+                    version = wrapper.getVersion();
+                    name = wrapper.getName();
+                }
+                if (!secret.getTypeUrl().equals(r.getTypeUrl())) {
+                    throw new IllegalArgumentException("a resource of type " + secret.getTypeUrl());
+                }
+                if (name == null || name.isEmpty()) {
+                    name = secret.unpack(io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.Secret.class)
+                            .getName();
+                }
+                named.put(name, secret);
+                versions.put(name, version);
+            } catch (com.google.protobuf.InvalidProtocolBufferException | IllegalArgumentException e) {
+                errors.put("", "the whole Secret response is rejected: " + describe(e));
+                named.clear();
+                break;
+            }
+        }
+        boolean took = false;
+        for (Map.Entry<String, com.google.protobuf.Any> e : named.entrySet()) {
+            if (!secrets.names.contains(e.getKey())) {
+                continue; // not asked for: ignored, as Envoy's mux hands it to no provider
+            }
+            try {
+                sds.takeFromAds(e.getKey(), e.getValue(), versions.get(e.getKey()));
+                took = true;
+            } catch (IllegalArgumentException ex) {
+                errors.put(e.getKey(), "Secret \"" + e.getKey() + "\": " + ex.getMessage());
+            }
+        }
+        if (!u.removed().isEmpty()) {
+            LOG.log(System.Logger.Level.WARNING, "ignoring the removal of Secret {0}: still asked for", u.removed());
+        }
+        if (errors.isEmpty()) {
+            secrets.ackedVersion = r.getVersionInfo();
+            secrets.repeatedNacks = 0;
+            sendSecrets(r.getNonce(), null);
+        } else {
+            String error = String.join("; ", errors.values());
+            LOG.log(System.Logger.Level.WARNING, "NACK Secret version {0}: {1}", r.getVersionInfo(), error);
+            boolean same = r.getVersionInfo().equals(secrets.lastNackVersion) && error.equals(secrets.lastNackError);
+            secrets.repeatedNacks = same ? secrets.repeatedNacks + 1 : 0;
+            secrets.lastNackVersion = r.getVersionInfo();
+            secrets.lastNackError = error;
+            long id = streamId;
+            String nonce = r.getNonce();
+            // as for the other types, a server resending what was NACKed waits longer for each NACK
+            timer(secrets.repeatedNacks == 0 ? 0 : repeatedNackDelay(secrets.repeatedNacks), () -> {
+                if (id == streamId && nonce.equals(secrets.nonce)) {
+                    sendSecrets(nonce, error);
+                }
+            });
+        }
+        if (took) {
+            unpark();
+        }
     }
 
     /** Serves empty, in {@code next}, each of {@code names} that has not arrived yet, ending its wait. */
@@ -978,13 +1232,18 @@ public final class AdsClient {
             send(s, s.ackedVersion, nonce, error);
             return;
         }
-        long delay = Math.min(MAX_REPEATED_NACK_DELAY_MILLIS, 100L << Math.min(s.repeatedNacks - 1, 10));
+        long delay = repeatedNackDelay(s.repeatedNacks);
         long id = streamId;
         timer(delay, () -> {
             if (id == streamId && nonce.equals(s.nonce)) {
                 send(s, s.ackedVersion, nonce, error);
             }
         });
+    }
+
+    /** How long the {@code repeated}-th NACK in a row of the same response waits (from 100 ms, doubling, to 5 s). */
+    private static long repeatedNackDelay(int repeated) {
+        return Math.min(MAX_REPEATED_NACK_DELAY_MILLIS, 100L << Math.min(repeated - 1, 10));
     }
 
     /**
@@ -1128,6 +1387,7 @@ public final class AdsClient {
                 LOG.log(System.Logger.Level.ERROR, "cannot apply the configuration: {0}", e.getMessage());
             }
         }
+        resubscribeSecrets();
         publishStatus();
     }
 

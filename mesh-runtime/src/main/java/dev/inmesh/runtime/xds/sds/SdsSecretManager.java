@@ -34,8 +34,18 @@ import java.util.concurrent.TimeoutException;
  * the config source's {@code initial_fetch_timeout} (Envoy's default, 15 s) from when the secret was first asked for,
  * and is refused by name after that until the secret arrives; a later secret (a rotation) rewrites its files, which the
  * TLS contexts watch as they do Istio's file names, so that new connections use it without a restart.
+ *
+ * <p>A secret whose {@code sds_config} is {@code ads: {}} comes on the ADS stream instead, once an ADS client takes
+ * this manager ({@link #overAds}): the client subscribes to the names its clusters and listeners ask for and hands
+ * each secret it receives to {@link #takeFromAds}. A parse never waits for such a secret (it runs on the ADS client's
+ * own context, which the secret has to come through): one asked for and not arrived within its
+ * {@code initial_fetch_timeout} ends the parse, which the client holds and runs again once the secret is in
+ * ({@link #collectingAwaited}), and after that time refuses the resource by name, as for a gRPC source.
  */
 public final class SdsSecretManager implements AutoCloseable {
+    /** The type URL of SDS secrets, on their own stream and on the ADS stream alike. */
+    public static final String SECRET_TYPE_URL = SecretParser.TYPE_URL;
+
     /** Envoy's {@code initial_fetch_timeout} when a config source does not set one. */
     static final Duration INITIAL_FETCH_TIMEOUT = Duration.ofSeconds(15);
 
@@ -46,9 +56,32 @@ public final class SdsSecretManager implements AutoCloseable {
     private final Context context;
     private final Map<String, GrpcClient> clients = new LinkedHashMap<>();
     private final Map<String, SdsStream> streams = new LinkedHashMap<>();
+    /** The secrets of {@code ads} config sources, by name, in the order first asked for. */
+    private final Map<String, AdsSecret> adsSecrets = new LinkedHashMap<>();
+    /** The names of ADS secrets a parse on this thread asked for before they arrived ({@link #collectingAwaited}). */
+    private final ThreadLocal<java.util.Set<String>> awaited = new ThreadLocal<>();
     /** The directory of the secrets' files, made with the first stream. */
     private SecretFiles.Root dir;
     private boolean closed;
+    /** Whether an ADS client serves the secrets of {@code ads} config sources ({@link #overAds}). */
+    private volatile boolean overAds;
+
+    /**
+     * A secret of the ADS stream: its files; when its wait ends, from when a parse first asked for it (unset before:
+     * a secret subscribed to for a resource not parsed yet); and the secret taken last (null before).
+     */
+    private static final class AdsSecret {
+        final SecretFiles files;
+        boolean asked;
+        long deadline;
+        Duration timeout;
+        SdsSecret secret;
+        String lastError;
+
+        AdsSecret(SecretFiles files) {
+            this.files = files;
+        }
+    }
 
     /**
      * A manager presenting {@code node} to its SDS servers, the clusters of {@code clusters} (by name, each one
@@ -86,6 +119,9 @@ public final class SdsSecretManager implements AutoCloseable {
      * knows: a secret of another source is left to the TLS context's other ways (files), or refused there.
      */
     public boolean serves(SdsSecretConfig s) {
+        if (s.getSdsConfig().hasAds()) {
+            return overAds;
+        }
         ApiConfigSource a = s.getSdsConfig().getApiConfigSource();
         return s.getSdsConfig().hasApiConfigSource() && a.getGrpcServicesCount() > 0
                 && clusters.containsKey(a.getGrpcServices(0).getEnvoyGrpc().getClusterName());
@@ -100,12 +136,15 @@ public final class SdsSecretManager implements AutoCloseable {
      */
     public SdsSecret await(SdsSecretConfig s) {
         ConfigSource source = s.getSdsConfig();
-        String cluster = cluster(s.getName(), source);
         Duration timeout = source.hasInitialFetchTimeout() && (source.getInitialFetchTimeout().getSeconds() > 0
                 || source.getInitialFetchTimeout().getNanos() > 0)
                 ? Duration.ofSeconds(source.getInitialFetchTimeout().getSeconds(),
                         source.getInitialFetchTimeout().getNanos())
                 : defaultWait;
+        if (source.hasAds() && overAds) {
+            return adsSecret(s.getName(), timeout);
+        }
+        String cluster = cluster(s.getName(), source);
         SdsStream stream = stream(cluster, s.getName(), timeout);
         SdsSecret now = stream.secret();
         if (now != null) {
@@ -127,12 +166,127 @@ public final class SdsSecretManager implements AutoCloseable {
                 + (error == null ? "" : ": " + error));
     }
 
+    /**
+     * The ADS secret {@code name}, asked for now if it was not; never waits. Not arrived yet, it ends the parse: its
+     * name joins those of {@link #collectingAwaited}, or, once its {@code initial_fetch_timeout} is over, the
+     * resource is refused by name.
+     */
+    private synchronized SdsSecret adsSecret(String name, Duration timeout) {
+        if (closed) {
+            throw new IllegalArgumentException("SDS secret \"" + name + "\": the SDS client is closed");
+        }
+        AdsSecret a = adsSecrets.computeIfAbsent(name, n -> new AdsSecret(SecretFiles.under(root(), n)));
+        if (a.secret != null) {
+            return a.secret;
+        }
+        if (!a.asked) {
+            a.asked = true;
+            a.deadline = System.nanoTime() + timeout.toNanos();
+            a.timeout = timeout;
+        }
+        boolean waited = a.deadline - System.nanoTime() <= 0;
+        java.util.Set<String> into = awaited.get();
+        if (into != null && !waited) {
+            into.add(name);
+        }
+        throw new IllegalArgumentException("SDS secret \"" + name + "\" has not arrived on the ADS stream "
+                + (waited ? "within its initial_fetch_timeout (" + a.timeout.toMillis() + " ms)" : "yet")
+                + (a.lastError == null ? "" : ": " + a.lastError));
+    }
+
+    /**
+     * Has an ADS client serve the secrets whose {@code sds_config} is {@code ads: {}} (else refused by name, as
+     * without an ADS stream); call before it parses anything.
+     */
+    public void overAds() {
+        overAds = true;
+    }
+
+    /**
+     * Runs {@code parse}, adding to {@code names} each ADS secret it asked for that has not arrived and whose
+     * {@code initial_fetch_timeout} is not over: a parse that names any is to be run again once they are in.
+     */
+    public <T, E extends Exception> T collectingAwaited(java.util.Set<String> names,
+                                                        dev.inmesh.runtime.xds.Parsers.Parse<T, E> parse) throws E {
+        return dev.inmesh.runtime.xds.Parsers.with(awaited, names, parse);
+    }
+
+    /**
+     * Milliseconds until the first of {@code names} (ADS secrets asked for) stops being waited for, 0 when one is
+     * over already; -1 when none is waited for any more (arrived, or not asked for).
+     */
+    public synchronized long adsWaitMillis(java.util.Set<String> names) {
+        long least = -1;
+        for (String n : names) {
+            AdsSecret a = adsSecrets.get(n);
+            if (a != null && a.secret == null && a.asked) {
+                long left = Math.max(0, TimeUnit.NANOSECONDS.toMillis(a.deadline - System.nanoTime()));
+                least = least < 0 ? left : Math.min(least, left);
+            }
+        }
+        return least;
+    }
+
+    /**
+     * Takes {@code secret} (a {@code Secret}, as the ADS stream carried it) as the ADS secret {@code name} of
+     * {@code version}, checked and written to its files (blocking) so that the next handshake uses it; a secret
+     * that fails the checks is refused (the last good one stays) with why, for the client's NACK.
+     *
+     * @throws IllegalArgumentException why the secret is refused
+     */
+    public void takeFromAds(String name, com.google.protobuf.Any secret, String version) {
+        AdsSecret a;
+        synchronized (this) {
+            if (closed) {
+                throw new IllegalArgumentException("SDS secret \"" + name + "\": the SDS client is closed");
+            }
+            a = adsSecrets.computeIfAbsent(name, n -> new AdsSecret(SecretFiles.under(root(), n)));
+        }
+        SdsSecret taken;
+        try {
+            taken = a.files.write(SecretParser.parse(name, List.of(secret)), version, java.time.Instant.now());
+        } catch (RuntimeException e) {
+            synchronized (this) {
+                a.lastError = String.valueOf(e.getMessage());
+            }
+            throw e instanceof IllegalArgumentException iae ? iae : new IllegalArgumentException(e.getMessage(), e);
+        }
+        synchronized (this) {
+            a.secret = taken;
+            a.lastError = null;
+        }
+    }
+
+    /** The versions of the ADS secrets taken, by name, for a reconnected delta stream's initial versions. */
+    public synchronized Map<String, String> adsVersions() {
+        Map<String, String> out = new LinkedHashMap<>();
+        adsSecrets.forEach((n, a) -> {
+            if (a.secret != null) {
+                out.put(n, a.secret.versionInfo());
+            }
+        });
+        return out;
+    }
+
+    /**
+     * The ADS secrets subscribed to now: those not arrived yet show as warming; those not in {@code wanted} are
+     * forgotten (unsubscribed: no cluster or listener names them any more), their files left until the close, for a
+     * TLS context that still reads them.
+     */
+    public synchronized void subscribedOverAds(java.util.Set<String> wanted) {
+        if (closed) {
+            return;
+        }
+        adsSecrets.keySet().retainAll(wanted);
+        wanted.forEach(n -> adsSecrets.computeIfAbsent(n, k -> new AdsSecret(SecretFiles.under(root(), k))));
+    }
+
     /** The cluster a gRPC config source names, checked as Inmesh takes it. */
     private String cluster(String name, ConfigSource source) {
         String refused = "SDS secret \"" + name + "\": ";
         if (source.hasAds()) {
-            throw new IllegalArgumentException(refused + "sds_config.ads is not supported (Inmesh fetches secrets "
-                    + "over a gRPC api_config_source only)");
+            throw new IllegalArgumentException(refused + "sds_config.ads needs secrets on the ADS stream, which only "
+                    + "a configuration from an xDS server has");
         }
         if (!source.hasApiConfigSource()) {
             throw new IllegalArgumentException(refused + "sds_config needs an api_config_source of api_type GRPC");
@@ -168,9 +322,6 @@ public final class SdsSecretManager implements AutoCloseable {
         if (closed) {
             throw new IllegalArgumentException("SDS secret \"" + name + "\": the SDS client is closed");
         }
-        if (dir == null) {
-            dir = new SecretFiles.Root(newDirectory());
-        }
         return streams.computeIfAbsent(cluster + "\n" + name, k -> {
             var a = clusters.get(cluster);
             SocketAddress address = a.isUnixDomain()
@@ -180,10 +331,18 @@ public final class SdsSecretManager implements AutoCloseable {
             GrpcClient client = clients.computeIfAbsent(cluster, c -> GrpcClient.client(vertx,
                     new HttpClientOptions().setProtocolVersion(HttpVersion.HTTP_2).setHttp2ClearTextUpgrade(false)));
             SdsStream s = new SdsStream(name, cluster + " (" + a.address() + ")", client, address, node, context,
-                    SecretFiles.under(dir, name), System.nanoTime() + timeout.toNanos());
+                    SecretFiles.under(root(), name), System.nanoTime() + timeout.toNanos());
             s.start();
             return s;
         });
+    }
+
+    /** The directory of the secrets' files, made on first use. */
+    private synchronized SecretFiles.Root root() {
+        if (dir == null) {
+            dir = new SecretFiles.Root(newDirectory());
+        }
+        return dir;
     }
 
     /** A directory for the secrets' files, readable by this user only. */
@@ -202,12 +361,17 @@ public final class SdsSecretManager implements AutoCloseable {
         }
     }
 
-    /** The secrets taken, in the order first asked for. */
+    /** The secrets taken, in the order first asked for: those of gRPC streams, then those of the ADS stream. */
     public synchronized List<SdsSecret> active() {
         List<SdsSecret> out = new ArrayList<>();
         streams.values().forEach(s -> {
             if (s.secret() != null) {
                 out.add(s.secret());
+            }
+        });
+        adsSecrets.values().forEach(a -> {
+            if (a.secret != null) {
+                out.add(a.secret);
             }
         });
         return out;
@@ -220,6 +384,7 @@ public final class SdsSecretManager implements AutoCloseable {
     public synchronized List<String> fingerprint() {
         List<String> out = new ArrayList<>();
         streams.forEach((k, s) -> out.add(k + "@" + (s.secret() == null ? "" : s.secret().versionInfo())));
+        adsSecrets.forEach((n, a) -> out.add("ads\n" + n + "@" + (a.secret == null ? "" : a.secret.versionInfo())));
         return out;
     }
 
@@ -229,6 +394,11 @@ public final class SdsSecretManager implements AutoCloseable {
         streams.forEach((k, s) -> {
             if (s.secret() == null) {
                 out.add(k.substring(k.indexOf('\n') + 1));
+            }
+        });
+        adsSecrets.forEach((n, a) -> {
+            if (a.secret == null) {
+                out.add(n);
             }
         });
         return out;
@@ -247,6 +417,7 @@ public final class SdsSecretManager implements AutoCloseable {
         closed = true;
         streams.values().forEach(SdsStream::close);
         streams.clear();
+        adsSecrets.clear();
         clients.values().forEach(GrpcClient::close);
         clients.clear();
         if (dir != null) {
