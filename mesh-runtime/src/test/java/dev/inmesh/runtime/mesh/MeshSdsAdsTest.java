@@ -103,8 +103,11 @@ class MeshSdsAdsTest extends MeshOnXdsRig {
     }
 
     private Future<Void> start(boolean delta) {
-        mesh = Mesh.create(vertx, new MeshOptions().setAdminPort(-1).setXdsAddress("127.0.0.1:" + server.port())
-                .setXdsDelta(delta));
+        return start(new MeshOptions().setAdminPort(-1).setXdsDelta(delta));
+    }
+
+    private Future<Void> start(MeshOptions options) {
+        mesh = Mesh.create(vertx, options.setXdsAddress("127.0.0.1:" + server.port()));
         return mesh.start();
     }
 
@@ -237,5 +240,31 @@ class MeshSdsAdsTest extends MeshOnXdsRig {
                 && r.getResourceNamesList().isEmpty(), WAIT);
         XdsFixtures.await(() -> secrets().active().isEmpty() && secrets().warming().isEmpty(), WAIT,
                 "the secrets forgotten");
+    }
+
+    @Test
+    void theConfigDumpShowsTheSecretsTakenAsActiveTheirKeyRedactedAndThoseAwaitedAsWarming() throws Exception {
+        server.set(snapshot("s0"));
+        start(new MeshOptions().setAdminPort(0));
+        server.awaitRequest(r -> r.getTypeUrl().equals(SdsSecretManager.SECRET_TYPE_URL), WAIT);
+        io.vertx.ext.web.client.WebClient admin = io.vertx.ext.web.client.WebClient.create(vertx);
+        XdsFixtures.await(() -> ((DefaultMesh) mesh).adminPort() > 0, WAIT, "the admin server");
+        int port = ((DefaultMesh) mesh).adminPort();
+        String warming = admin.get(port, "127.0.0.1", "/config_dump?resource=dynamic_warming_secrets").send()
+                .await(10, TimeUnit.SECONDS).bodyAsString();
+        assertTrue(warming.contains("\"default\"") && warming.contains("\"ROOTCA\""), warming);
+
+        server.set(snapshot("s1", SdsTestServer.certificate("default", CLIENT), SdsTestServer.root("ROOTCA",
+                MESH_CA)));
+        XdsFixtures.await(() -> secrets().warming().isEmpty(), WAIT, "the secrets taken");
+        io.vertx.core.json.JsonObject active = admin.get(port, "127.0.0.1",
+                "/config_dump?resource=dynamic_active_secrets").send().await(10, TimeUnit.SECONDS).bodyAsJsonObject();
+        io.vertx.core.json.JsonObject own = active.getJsonArray("configs").stream()
+                .map(io.vertx.core.json.JsonObject.class::cast).filter(c -> c.getString("name").equals("default"))
+                .findFirst().orElseThrow();
+        assertEquals("s1", own.getString("version_info"));
+        assertEquals("[redacted]", own.getJsonObject("secret").getJsonObject("tls_certificate")
+                .getJsonObject("private_key").getString("inline_string"), own.encode());
+        assertFalse(active.encode().contains(CLIENT.keyPem().lines().skip(1).findFirst().orElseThrow()));
     }
 }
