@@ -48,7 +48,8 @@ public final class AdsConfigSource implements ConfigSource {
 
     /**
      * Has the TLS contexts whose {@code sds_config} names a cluster {@code sds} knows (the bootstrap's static
-     * {@code sds-grpc}) fetch their secrets with it, rather than refuse them; before {@link #start}.
+     * {@code sds-grpc}) fetch their secrets with it, rather than refuse them, and those whose {@code sds_config} is
+     * {@code ads: {}} take theirs from this source's stream through it; before {@link #start}.
      */
     public AdsConfigSource sds(dev.inmesh.runtime.xds.sds.SdsSecretManager sds) {
         this.sds = sds;

@@ -84,6 +84,10 @@ import java.util.Random;
  *       are asked for on each stream once the listeners are, as Istio's agent asks for them on the stream it shares
  *       with Envoy; the first resource of each response goes to the type's handler, and the response is ACKed, or
  *       NACKed with the handler's error. A response with no resource is left unanswered, as the agent leaves it.</li>
+ *   <li>With an {@link dev.inmesh.runtime.xds.sds.SdsSecretManager} ({@link #sds}), the SDS secrets whose
+ *       {@code sds_config} is {@code ads: {}} are asked for on the stream (after the four types, by the names the
+ *       clusters and listeners held name), ACKed or NACKed by name, and handed to the manager; a CDS or LDS response
+ *       that names one not arrived yet is held (not ACKed) until it arrives or its initial fetch timeout ends.</li>
  *   <li>The stream reconnects with Envoy's back-off (fully jittered, doubling from 500 ms up to 30 s), to the next
  *       server when one cannot be reached, and asks again with the versions it holds. Meanwhile the last good
  *       snapshot keeps serving.</li>
