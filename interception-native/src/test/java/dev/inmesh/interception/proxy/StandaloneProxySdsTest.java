@@ -62,6 +62,11 @@ class StandaloneProxySdsTest {
 
     /** The inbound mTLS listener on {@code port}, its certificate and CAs from sds-grpc; YAML list at column 2. */
     private static String listener(int port) {
+        return listener(port, SDS_CONFIG);
+    }
+
+    /** The same, the secrets' {@code sds_config} {@code config} (YAML at column 0). */
+    private static String listener(int port, String config) {
         String tls = """
                 transport_socket:
                   name: envoy.transport_sockets.tls
@@ -75,7 +80,7 @@ class StandaloneProxySdsTest {
                       validation_context_sds_secret_config:
                         name: ROOTCA
                 %s
-                """.formatted(SDS_CONFIG.indent(8).stripTrailing(), SDS_CONFIG.indent(8).stripTrailing());
+                """.formatted(config.indent(8).stripTrailing(), config.indent(8).stripTrailing());
         return Http1RequestsTest.listener("inbound", port, "")
                 .replaceFirst("    - filters:\n", "    - " + tls.indent(6).substring(6) + "      filters:\n");
     }
@@ -178,19 +183,53 @@ class StandaloneProxySdsTest {
             // Istio's agent's bootstrap: no listener of its own, sds-grpc among its static clusters
             Path file = Files.writeString(dir.resolve("envoy-rev.yaml"), "static_resources:\n  clusters:\n"
                     + sdsGrpc("{socket_address: {address: 127.0.0.1, port_value: " + sds.port() + "}}"));
-            proxy = StandaloneProxy.start(new StandaloneProxy.Settings(file, -1, -1, 1, null, AdminHook.NONE)
-                    .withXds(AdsOptions.of(NodeOptions.of("ratings-v1-abc", "default", "127.0.0.1"),
-                            AdsOptions.XdsServer.plaintext("127.0.0.1", istiod.port()))));
-            String seen = null;
-            for (int i = 0; i < 100 && (seen == null || !seen.contains("200")); i++) {
-                Thread.sleep(100);
-                try {
-                    seen = call(port);
-                } catch (java.io.IOException notYet) {
-                    seen = notYet.toString();
-                }
+            startOn(file, istiod);
+            return callUntil(port, "200");
+        }
+    }
+
+    /** The proxy with the bootstrap {@code file} (null: none) and its configuration from {@code istiod}. */
+    private void startOn(Path file, TestControlPlane istiod) throws Exception {
+        proxy = StandaloneProxy.start(new StandaloneProxy.Settings(file, -1, -1, 1, null, AdminHook.NONE)
+                .withXds(AdsOptions.of(NodeOptions.of("ratings-v1-abc", "default", "127.0.0.1"),
+                        AdsOptions.XdsServer.plaintext("127.0.0.1", istiod.port()))));
+    }
+
+    /** {@link #call} until what it sees contains {@code part} (a refused connection counts as seen), or 10 s. */
+    private static String callUntil(int port, String part) throws Exception {
+        String seen = null;
+        for (int i = 0; i < 100 && (seen == null || !seen.contains(part)); i++) {
+            Thread.sleep(100);
+            try {
+                seen = call(port);
+            } catch (java.io.IOException notYet) {
+                seen = notYet.toString();
             }
-            return seen;
+        }
+        return seen;
+    }
+
+    /**
+     * With a control plane and no bootstrap ({@code --xds-address} alone), a listener whose secrets have
+     * {@code sds_config: {ads: {}}} takes them on the ADS stream from java-control-plane's snapshot cache, and a rotated
+     * certificate from a later handshake on.
+     */
+    @Test
+    void aListenerFromTheControlPlaneTakesItsSecretsOnTheAdsStreamAndARotatedOneLater() throws Exception {
+        int port = port();
+        String ads = "sds_config: {ads: {}, resource_api_version: V3}";
+        List<Listener> listeners = TestControlPlane.parse(List.of(listener(port, ads).stripIndent()), Listener.class);
+        List<Cluster> clusters = TestControlPlane.parse(List.of(ProxyConfigUpdateTest.cluster("c", app)),
+                Cluster.class);
+        try (TestControlPlane istiod = new TestControlPlane(new java.net.InetSocketAddress("127.0.0.1", 0))) {
+            istiod.serve("1", listeners, List.of(), clusters, List.of(), List.of(SdsTestServer.certificate(
+                    "default", OWN), SdsTestServer.root("ROOTCA", MESH_CA)));
+            startOn(null, istiod);
+            assertEquals("CN=ratings HTTP/1.1 200 OK", callUntil(port, "200"));
+
+            istiod.serve("2", listeners, List.of(), clusters, List.of(), List.of(SdsTestServer.certificate(
+                    "default", ROTATED), SdsTestServer.root("ROOTCA", MESH_CA)));
+            assertEquals("CN=ratings-rotated HTTP/1.1 200 OK", callUntil(port, "rotated"));
         }
     }
 }

@@ -64,8 +64,15 @@ final class TestControlPlane implements AutoCloseable {
     /** Serves these resources, all under {@code version}, in place of what was served before. */
     void serve(String version, List<Listener> listeners, List<RouteConfiguration> routes, List<Cluster> clusters,
                List<ClusterLoadAssignment> endpoints) {
+        serve(version, listeners, routes, clusters, endpoints, List.of());
+    }
+
+    /** The same, with SDS {@code secrets} on the ADS stream. */
+    void serve(String version, List<Listener> listeners, List<RouteConfiguration> routes, List<Cluster> clusters,
+               List<ClusterLoadAssignment> endpoints,
+               List<io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.Secret> secrets) {
         cache.setSnapshot(GROUP, Snapshot.create(clusters, version, endpoints, version, listeners, version, routes,
-                version, List.of(), version));
+                version, secrets, version));
     }
 
     /** Resources of the tests' YAML, each written as a one-element list (as the other proxy tests write them). */
