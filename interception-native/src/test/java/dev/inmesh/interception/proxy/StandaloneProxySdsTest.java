@@ -211,8 +211,8 @@ class StandaloneProxySdsTest {
 
     /**
      * With a control plane and no bootstrap ({@code --xds-address} alone), a listener whose secrets have
-     * {@code sds_config: {ads: {}}} takes them on the ADS stream from java-control-plane's snapshot cache, and a rotated
-     * certificate from a later handshake on.
+     * {@code sds_config: {ads: {}}} takes them on the ADS stream from java-control-plane's snapshot cache, and a
+     * rotated certificate from a later handshake on.
      */
     @Test
     void aListenerFromTheControlPlaneTakesItsSecretsOnTheAdsStreamAndARotatedOneLater() throws Exception {
