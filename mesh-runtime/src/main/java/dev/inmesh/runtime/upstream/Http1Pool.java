@@ -36,6 +36,8 @@ final class Http1Pool implements HttpClient, PendingRequest.Queue {
     /** Callers handed this pool that have not yet asked for their request ({@link #handedOut}). */
     private int handedOut; // guarded by this
     private boolean closed; // guarded by this
+    /** What {@link #send} calls once an exchange is over: one for the pool rather than a lambda per request. */
+    private final java.util.function.Consumer<Throwable> release = t -> released();
 
     /**
      * @param connections a Vert.x client of at most {@code maxConnections} HTTP/1.1 connections to the host, with no
@@ -96,7 +98,7 @@ final class Http1Pool implements HttpClient, PendingRequest.Queue {
         } catch (RuntimeException e) {
             sent = Future.failedFuture(e); // the client is closed
         }
-        PendingRequest.whenOver(sent, t -> released());
+        PendingRequest.whenOver(sent, release);
         return sent;
     }
 

@@ -1,6 +1,8 @@
 package dev.inmesh.runtime.upstream;
 
+import io.vertx.core.AsyncResult;
 import io.vertx.core.Future;
+import io.vertx.core.Handler;
 import io.vertx.core.Promise;
 import io.vertx.core.http.HttpClientRequest;
 import io.vertx.core.http.HttpClientResponse;
@@ -88,33 +90,53 @@ record PendingRequest(RequestOptions options, ContextInternal context, Promise<H
      * response failed, with the request's own failure (null otherwise).
      */
     static void whenOver(Future<HttpClientRequest> sent, Consumer<Throwable> over) {
-        sent.onComplete(ar -> {
+        sent.onComplete(new Over(over));
+    }
+
+    /**
+     * The exchange's watcher for {@link #whenOver}: one object per exchange, the handler of the request, of its
+     * response and of the response's end in turn, rather than a lambda and a flag for each.
+     */
+    private static final class Over implements Handler<AsyncResult<HttpClientRequest>> {
+        private final Consumer<Throwable> over;
+        private boolean done;
+        private final Handler<AsyncResult<HttpClientResponse>> responded = this::responded;
+        private final Handler<AsyncResult<Void>> ended = e -> once();
+
+        Over(Consumer<Throwable> over) {
+            this.over = over;
+        }
+
+        @Override
+        public void handle(AsyncResult<HttpClientRequest> ar) {
             if (ar.failed()) {
                 over.accept(ar.cause());
                 return;
             }
-            boolean[] done = new boolean[1];
-            Runnable once = () -> {
-                if (!done[0]) {
-                    done[0] = true;
-                    over.accept(null);
-                }
-            };
-            ar.result().response().onComplete(r -> {
-                if (r.failed()) {
-                    once.run();
-                    return;
-                }
-                HttpClientResponse response = r.result();
-                Future<Void> end;
-                try {
-                    end = response.end();
-                } catch (IllegalStateException ended) {
-                    once.run(); // the response has already ended
-                    return;
-                }
-                end.onComplete(e -> once.run());
-            });
-        });
+            ar.result().response().onComplete(responded);
+        }
+
+        private void responded(AsyncResult<HttpClientResponse> r) {
+            if (r.failed()) {
+                once();
+                return;
+            }
+            HttpClientResponse response = r.result();
+            Future<Void> end;
+            try {
+                end = response.end();
+            } catch (IllegalStateException ended) {
+                once(); // the response has already ended
+                return;
+            }
+            end.onComplete(ended);
+        }
+
+        private void once() {
+            if (!done) {
+                done = true;
+                over.accept(null);
+            }
+        }
     }
 }
