@@ -2,7 +2,6 @@ package dev.inmesh.runtime.router;
 
 import dev.inmesh.api.config.core.HeaderMutations;
 import dev.inmesh.api.config.core.HeaderValueOption;
-import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -33,8 +32,11 @@ public final class HeaderMutator {
     public static void finalizeRequest(RouteResult.Forward f, RouteTable table, MutableHeaders headers,
                                        PathAndHost target, boolean originalPath) {
         // as Envoy's route entry: the header rules first, then the Host rewrite, then the path's
-        for (HeaderMutations m : levels(f, table)) {
-            apply(m.requestHeadersToRemove(), m.requestHeadersToAdd(), headers);
+        for (int i = 0; i < LEVELS; i++) {
+            HeaderMutations m = level(f, table, i);
+            if (m != null) {
+                apply(m.requestHeadersToRemove(), m.requestHeadersToAdd(), headers);
+            }
         }
         if (f.rewrittenHost() != null) {
             if (f.action().appendXForwardedHost()) {
@@ -73,28 +75,32 @@ public final class HeaderMutator {
 
     /** The response mutations of a decision, in the same order. */
     public static void finalizeResponse(RouteResult result, RouteTable table, MutableHeaders headers) {
-        for (HeaderMutations m : levels(result, table)) {
-            apply(m.responseHeadersToRemove(), m.responseHeadersToAdd(), headers);
+        for (int i = 0; i < LEVELS; i++) {
+            HeaderMutations m = level(result, table, i);
+            if (m != null) {
+                apply(m.responseHeadersToRemove(), m.responseHeadersToAdd(), headers);
+            }
         }
     }
 
-    static List<HeaderMutations> levels(RouteResult result, RouteTable table) {
-        List<HeaderMutations> out = new ArrayList<>(4);
-        if (result instanceof RouteResult.Forward f) {
-            if (f.weightedCluster() != null) {
-                out.add(f.weightedCluster().headers());
-            }
-            out.add(f.route().headers());
-        } else if (result instanceof RouteResult.Redirect r) {
-            out.add(r.route().headers());
-        } else if (result instanceof RouteResult.DirectResponse d) {
-            out.add(d.route().headers());
-        }
-        if (result.virtualHost() != null) {
-            out.add(result.virtualHost().headers());
-        }
-        out.add(table.config().headers());
-        return out;
+    /** How many levels {@link #level} has: weighted cluster, route, virtual host, route configuration. */
+    private static final int LEVELS = 4;
+
+    /**
+     * The {@code i}th level of a decision's header rules, most specific first (weighted cluster, route, virtual
+     * host, route configuration), null when the decision has none there. Asked by index rather than as a list, so
+     * that each request's two passes over them (request, response) make no objects.
+     */
+    static HeaderMutations level(RouteResult result, RouteTable table, int i) {
+        return switch (i) {
+            case 0 -> result instanceof RouteResult.Forward f && f.weightedCluster() != null
+                    ? f.weightedCluster().headers() : null;
+            case 1 -> result instanceof RouteResult.Forward f ? f.route().headers()
+                    : result instanceof RouteResult.Redirect r ? r.route().headers()
+                    : result instanceof RouteResult.DirectResponse d ? d.route().headers() : null;
+            case 2 -> result.virtualHost() != null ? result.virtualHost().headers() : null;
+            default -> table.config().headers();
+        };
     }
 
     /**
@@ -110,8 +116,10 @@ public final class HeaderMutator {
      * append action applies to the headers as they were after the removals, overwrites before appends.
      */
     public static void apply(List<String> remove, List<HeaderValueOption> add, MutableHeaders headers) {
-        for (String name : remove) {
-            headers.remove(name);
+        if (!remove.isEmpty()) { // mostly empty: no iterator made for none
+            for (String name : remove) {
+                headers.remove(name);
+            }
         }
         if (add.isEmpty()) {
             return;
