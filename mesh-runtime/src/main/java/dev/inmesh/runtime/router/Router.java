@@ -2326,7 +2326,8 @@ public final class Router {
         if (a == null) {
             return null;
         }
-        return a.hostAddress() == null ? a.toString() : IpLiterals.hostPort(a.hostAddress(), a.port());
+        String ip = a.hostAddress(); // once: Vert.x formats the InetAddress again at each call
+        return ip == null ? a.toString() : IpLiterals.hostPort(ip, a.port());
     }
 
     /**
