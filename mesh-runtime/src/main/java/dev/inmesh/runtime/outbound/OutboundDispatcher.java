@@ -32,6 +32,8 @@ public final class OutboundDispatcher {
     private final OutboundRouting routing;
     private final Router router;
     private final String sourceIp;
+    /** {@code sourceIp:0}, the requests' downstream remote address, made once rather than per request. */
+    private final String sourceAddress;
     private final java.util.function.Supplier<String> unavailable;
 
     /**
@@ -44,6 +46,7 @@ public final class OutboundDispatcher {
         this.routing = routing;
         this.router = router;
         this.sourceIp = sourceIp;
+        this.sourceAddress = sourceIp + ":0";
         this.unavailable = unavailable;
     }
 
@@ -190,7 +193,7 @@ public final class OutboundDispatcher {
         // the connection manager's path normalization, before routing, as the sidecar's outbound listener does
         String target = PathNormalizer.ofRequest(uri, d.paths());
         RouterRequest req = new RouterRequest(StreamInfo.Direction.OUTBOUND, method, target == null ? uri : target,
-                authority, ssl ? "https" : "http", headers, body, sourceIp + ":0", null,
+                authority, ssl ? "https" : "http", headers, body, sourceAddress, null,
                 new dev.inmesh.api.config.core.SocketAddress(hostOnly, port), protocol)
                 .serverHeader(d.serverHeader()).generateRequestId(d.hcm() == null || d.hcm().generateRequestId())
                 .alwaysSetRequestIdInResponse(d.hcm() != null && d.hcm().alwaysSetRequestIdInResponse())
