@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.fail;
 import dev.inmesh.api.MeshOptions;
 import dev.inmesh.runtime.accesslog.AccessLog;
 import dev.inmesh.runtime.stats.TcpStreamInfo;
+import dev.inmesh.runtime.testing.LoopbackPorts;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -32,9 +33,7 @@ class ProxyCommandTest {
     }
 
     private static java.net.InetSocketAddress freePort() throws Exception {
-        try (java.net.ServerSocket s = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
-            return new java.net.InetSocketAddress("127.0.0.1", s.getLocalPort());
-        }
+        return new java.net.InetSocketAddress("127.0.0.1", LoopbackPorts.freePort());
     }
 
     private static dev.inmesh.interception.proxy.AdminHook.Addresses freeAddresses() throws Exception {

@@ -1,5 +1,6 @@
 package dev.inmesh.interception;
 
+import static dev.inmesh.runtime.testing.LoopbackPorts.freePort;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -57,12 +58,6 @@ class ProxyDownstreamStatsTest {
             proxy.close();
         }
         backends.close().await(10, TimeUnit.SECONDS);
-    }
-
-    private static int freePort() throws Exception {
-        try (java.net.ServerSocket s = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
-            return s.getLocalPort();
-        }
     }
 
     /** A listener on 127.0.0.1:{@code port} whose one chain, matching {@code match}, routes host svc to c. */

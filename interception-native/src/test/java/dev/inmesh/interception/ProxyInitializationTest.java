@@ -1,5 +1,6 @@
 package dev.inmesh.interception;
 
+import static dev.inmesh.runtime.testing.LoopbackPorts.freePort;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
@@ -170,11 +171,5 @@ class ProxyInitializationTest {
     private int upstream() throws Exception {
         return upstreams.createHttpServer().requestHandler(held::add).listen(0, "127.0.0.1")
                 .await(10, TimeUnit.SECONDS).actualPort();
-    }
-
-    private static int freePort() throws Exception {
-        try (java.net.ServerSocket s = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
-            return s.getLocalPort();
-        }
     }
 }

@@ -3,6 +3,7 @@ package dev.inmesh.interception.proxy;
 import dev.inmesh.runtime.router.Router;
 import dev.inmesh.runtime.snapshot.SnapshotHolder;
 import dev.inmesh.runtime.stats.StreamInfo;
+import dev.inmesh.runtime.testing.LoopbackPorts;
 import dev.inmesh.runtime.upstream.UpstreamEnvironment;
 import dev.inmesh.runtime.xds.EnvoyConfigReader;
 import io.vertx.core.Vertx;
@@ -35,24 +36,9 @@ final class LoopbackProxy implements AutoCloseable {
         }
     }
 
-    /** A free loopback port (bound and released; good enough for a test). */
-    /** The ports {@link #freePort} handed out in this JVM. */
-    private static final java.util.Set<Integer> HANDED_OUT = java.util.concurrent.ConcurrentHashMap.newKeySet();
-
-    /**
-     * A loopback port free now and not handed out before in this JVM: the kernel may give the same ephemeral port to
-     * two calls in a row, and a test that asks for two ports (two listeners) then got one port twice (seen on
-     * Temurin 25 in a full build: the second listener was refused as a duplicate address).
-     */
+    /** A free loopback port: {@link LoopbackPorts#freePort()}. */
     static int freePort() throws Exception {
-        for (int attempt = 0; ; attempt++) {
-            try (java.net.ServerSocket s = new java.net.ServerSocket(0, 1,
-                    java.net.InetAddress.getLoopbackAddress())) {
-                if (HANDED_OUT.add(s.getLocalPort()) || attempt >= 100) {
-                    return s.getLocalPort();
-                }
-            }
-        }
+        return LoopbackPorts.freePort();
     }
 
     /**

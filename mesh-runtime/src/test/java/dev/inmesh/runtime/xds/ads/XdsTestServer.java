@@ -16,10 +16,10 @@ import io.grpc.ServerCredentials;
 import io.grpc.ServerInterceptor;
 import io.grpc.ServerInterceptors;
 import io.grpc.TlsServerCredentials;
+import dev.inmesh.runtime.testing.LoopbackPorts;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import java.io.IOException;
 import java.net.InetSocketAddress;
-import java.net.ServerSocket;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
@@ -186,10 +186,8 @@ public final class XdsTestServer implements AutoCloseable {
         }
     }
 
-    /** A loopback port nothing listens on. */
+    /** A loopback port nothing listens on: {@link LoopbackPorts#freePort()}. */
     public static int freePort() throws IOException {
-        try (ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
-            return s.getLocalPort();
-        }
+        return LoopbackPorts.freePort();
     }
 }
