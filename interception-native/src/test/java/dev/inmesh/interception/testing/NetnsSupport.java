@@ -190,16 +190,18 @@ public final class NetnsSupport implements AutoCloseable {
         }
     }
 
-    private static Output checked(List<String> command) {
+    /** Runs a command in the caller's namespace; fails the test when it fails. */
+    public static Output checked(List<String> command) {
         Output out = exec(command);
         if (!out.ok()) {
             throw new IllegalStateException(String.join(" ", command) + " exited " + out.exitCode() + ": "
-                    + out.stderr().strip());
+                    + out.stderr().strip() + " " + out.stdout().strip());
         }
         return out;
     }
 
-    private static Output exec(List<String> command) {
+    /** Runs a command in the caller's namespace and returns what it did, failed or not (within 30 s). */
+    public static Output exec(List<String> command) {
         try {
             java.nio.file.Path errFile = java.nio.file.Files.createTempFile("netns", ".err");
             try {

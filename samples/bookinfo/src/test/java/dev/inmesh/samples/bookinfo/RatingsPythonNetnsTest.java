@@ -7,6 +7,8 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.inmesh.api.Mesh;
 import dev.inmesh.api.MeshOptions;
+import dev.inmesh.interception.testing.NetnsSupport;
+import dev.inmesh.interception.testing.NetnsSupport.Output;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.json.JsonObject;
@@ -45,7 +47,6 @@ class RatingsPythonNetnsTest {
     private static final String PYTHON = "/usr/bin/python3";
     private static final String HOST_IP = "10.99.1.1";
     private static final String POD_IP = "10.99.1.2";
-    private static final long COMMAND_TIMEOUT_SECONDS = 30;
 
     private final List<Process> processes = new ArrayList<>();
     private String ns;
@@ -177,15 +178,11 @@ class RatingsPythonNetnsTest {
 
     // ---- helpers: the skip, processes, files ----
 
-    /** Skips the test unless we are root and ip netns, iptables and Python are there (as NetnsSupport does). */
+    /** Skips the test unless we are root and ip netns, iptables, Python, setpriv and curl are there. */
     private static void assumeNetns() {
-        Output id = run("id", "-u");
-        assumeTrue(id.ok() && id.stdout().strip().equals("0"), "needs root: skipped");
-        assumeTrue(run("ip", "netns", "list").ok(), "needs ip netns: skipped");
-        assumeTrue(run("iptables-save", "--version").ok() || run("iptables", "--version").ok(),
-                "needs iptables: skipped");
+        NetnsSupport.assumeAvailable();
         assumeTrue(Files.isExecutable(Path.of(PYTHON)), "needs " + PYTHON + ": skipped");
-        assumeTrue(run("setpriv", "--version").ok() && run("curl", "--version").ok(), "needs setpriv and curl");
+        NetnsSupport.assumeCommands("setpriv", "curl");
     }
 
     private static Path standaloneJar() throws IOException {
@@ -243,41 +240,11 @@ class RatingsPythonNetnsTest {
         return lines;
     }
 
-    record Output(int exitCode, String stdout, String stderr) {
-        boolean ok() {
-            return exitCode == 0;
-        }
-    }
-
     private static Output checked(String... command) {
-        Output out = run(command);
-        if (!out.ok()) {
-            throw new IllegalStateException(String.join(" ", command) + " exited " + out.exitCode() + ": "
-                    + out.stderr().strip() + " " + out.stdout().strip());
-        }
-        return out;
+        return NetnsSupport.checked(List.of(command));
     }
 
     private static Output run(String... command) {
-        try {
-            Path err = Files.createTempFile("bookinfo-netns", ".err");
-            try {
-                Process p = new ProcessBuilder(command).redirectError(err.toFile()).start();
-                p.getOutputStream().close();
-                byte[] out = p.getInputStream().readAllBytes();
-                if (!p.waitFor(COMMAND_TIMEOUT_SECONDS, TimeUnit.SECONDS)) {
-                    p.destroyForcibly();
-                    return new Output(124, "", String.join(" ", command) + ": timed out");
-                }
-                return new Output(p.exitValue(), new String(out, StandardCharsets.UTF_8), Files.readString(err));
-            } finally {
-                Files.deleteIfExists(err);
-            }
-        } catch (IOException e) {
-            return new Output(127, "", e.getMessage());
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            return new Output(130, "", "interrupted");
-        }
+        return NetnsSupport.exec(List.of(command));
     }
 }
