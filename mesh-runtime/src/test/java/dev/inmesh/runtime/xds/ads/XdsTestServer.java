@@ -29,7 +29,7 @@ import java.util.function.Predicate;
 
 /**
  * java-control-plane's xDS server (SimpleCache and V3DiscoveryServer) on grpc-java, on a loopback port, as the ADS
- * client's counterpart in tests and benchmarks. Records every request and response and the request headers.
+ * client's counterpart in tests. Records every request and response and the request headers.
  */
 public final class XdsTestServer implements AutoCloseable {
     public static final String GROUP = "inmesh";
