@@ -83,6 +83,15 @@ class RouterHedgeTest {
             clusters = rig.clusters(cluster("c", LbPolicy.ROUND_ROBIN, null, null, listening));
         }
 
+        /** Waits up to 5 s until the upstreams have received {@code n} requests. */
+        void awaitArrivals(int n) throws InterruptedException {
+            long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+            while (resets.size() < n && System.nanoTime() - end < 0) {
+                Thread.sleep(10);
+            }
+            assertEquals(n, resets.size(), "requests received by the upstreams");
+        }
+
         /** Whether the n-th request's stream was reset before it was answered (waits up to 5 s for it). */
         boolean reset(int n) {
             try {
@@ -316,6 +325,7 @@ class RouterHedgeTest {
         var f = rig.start(router, req, routeToC("retry_policy: {retry_on: 5xx, num_retries: 1, "
                 + "per_try_timeout: 0.2s}, " + HEDGED), up.clusters);
         awaitStat(reg, "upstream_rq_active", 2);
+        up.awaitArrivals(2); // the router counts an attempt active before its request reaches the upstream
         router.cancel(req);
         var r = RouterRig.await(f);
         assertEquals(Set.of(ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION), r.info().responseFlags());
