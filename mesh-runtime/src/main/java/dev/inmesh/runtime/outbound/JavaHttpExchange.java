@@ -89,20 +89,29 @@ final class JavaHttpExchange<T> {
         } else {
             r.setChunked(true);
         }
-        publisher.subscribe(new RequestBody(r));
+        publisher.subscribe(new RequestBody(r, length));
     }
 
     /**
      * The publisher's bytes, written to the Vert.x request one buffer at a time: the next is asked for once the
      * request's write queue has room ({@code drainHandler}), and always on the client's threads, as a publisher may
-     * block in {@code request(n)} (one over an {@code InputStream} reads it there).
+     * block in {@code request(n)} (one over an {@code InputStream} reads it there). A publisher of a known length that
+     * gives more or fewer bytes fails the request, as the JDK's client fails it: the bytes past the length would be
+     * read upstream as the next request on the connection, and a body short of it would leave the upstream waiting.
      */
     private final class RequestBody implements Flow.Subscriber<ByteBuffer> {
         private final HttpClientRequest r;
+        /** The publisher's {@code contentLength()}: the content-length sent, or negative for a chunked body. */
+        private final long length;
+        /** The bytes written so far; the publisher's calls are serialised. */
+        private long written;
+        /** Whether the request failed for what the publisher did: what it signals after is ignored. */
+        private boolean failed;
         private Flow.Subscription subscription;
 
-        RequestBody(HttpClientRequest r) {
+        RequestBody(HttpClientRequest r, long length) {
             this.r = r;
+            this.length = length;
         }
 
         @Override
@@ -123,6 +132,15 @@ final class JavaHttpExchange<T> {
 
         @Override
         public void onNext(ByteBuffer item) {
+            if (failed) {
+                return;
+            }
+            written += item.remaining();
+            if (length >= 0 && written > length) {
+                subscription.cancel();
+                fail(new IOException("Too many bytes in request body. Expected: " + length + ", got: " + written));
+                return;
+            }
             byte[] bytes = new byte[item.remaining()];
             item.get(bytes);
             r.write(Buffer.buffer(bytes));
@@ -133,13 +151,28 @@ final class JavaHttpExchange<T> {
 
         @Override
         public void onError(Throwable t) {
-            r.reset(0, t);
-            result.completeExceptionally(t);
+            fail(t);
         }
 
         @Override
         public void onComplete() {
-            r.end();
+            if (failed) {
+                return;
+            }
+            if (length >= 0 && written < length) {
+                fail(new IOException("Too few bytes returned by the publisher (" + written + "/" + length + ")"));
+            } else {
+                r.end();
+            }
+        }
+
+        /** The body cannot be sent whole: the request is reset, upstream too, and fails with {@code t}. */
+        private void fail(Throwable t) {
+            if (!failed) {
+                failed = true;
+                result.completeExceptionally(t);
+                r.reset(0, t);
+            }
         }
     }
 

@@ -364,4 +364,37 @@ class MeshJavaHttpClientTest {
         assertTrue(line.contains("response_code=\"200\""), line);
         assertTrue(line.endsWith(" 3"), line);
     }
+
+    /** {@code body}'s bytes from a publisher that says they are {@code length} long. */
+    static HttpRequest.BodyPublisher claiming(String body, long length) {
+        HttpRequest.BodyPublisher bytes = HttpRequest.BodyPublishers.ofString(body);
+        return new HttpRequest.BodyPublisher() {
+            @Override
+            public long contentLength() {
+                return length;
+            }
+
+            @Override
+            public void subscribe(java.util.concurrent.Flow.Subscriber<? super java.nio.ByteBuffer> s) {
+                bytes.subscribe(s);
+            }
+        };
+    }
+
+    @Test
+    @Timeout(60) // a request whose body falls short of its content-length would wait for the rest
+    void aPublisherThatGivesMoreOrFewerBytesThanItsContentLengthFailsTheRequestAsTheJdksClient() throws Exception {
+        int a = server("reviews-a", 200);
+        mesh(MeshWebClientTest.config("", a), -1);
+        HttpClient client = mesh.javaHttpClient();
+        java.io.IOException more = assertThrows(java.io.IOException.class, () -> client.send(
+                to("/").POST(claiming("hello world", 5)).build(), HttpResponse.BodyHandlers.ofString()));
+        assertTrue(more.getMessage().contains("Too many bytes"), more.getMessage());
+        java.io.IOException fewer = assertThrows(java.io.IOException.class, () -> client.send(
+                to("/").POST(claiming("hello", 11)).build(), HttpResponse.BodyHandlers.ofString()));
+        assertTrue(fewer.getMessage().contains("Too few bytes"), fewer.getMessage());
+        // the connections stay sound: the next request reads what it sent
+        assertEquals("reviews-a:5", client.send(to("/").POST(HttpRequest.BodyPublishers.ofString("hello")).build(),
+                HttpResponse.BodyHandlers.ofString()).body());
+    }
 }
