@@ -183,24 +183,7 @@ final class JavaHttpExchange<T> {
         }
         HttpClientResponse resp = ar.result();
         resp.pause(); // the subscriber's demand lets the body come
-        HttpHeaders headers = headers(resp);
-        HttpResponse.ResponseInfo info = new Info(resp.statusCode(), headers, HttpClient.Version.HTTP_1_1);
-        HttpResponse.BodySubscriber<T> subscriber;
-        try {
-            subscriber = handler.apply(info);
-        } catch (RuntimeException e) {
-            resp.request().reset();
-            result.completeExceptionally(e);
-            return;
-        }
-        subscriber.getBody().whenComplete((body, err) -> {
-            if (err != null) {
-                result.completeExceptionally(err);
-            } else {
-                result.complete(new Response<>(resp.statusCode(), request, headers, body));
-            }
-        });
-        new ResponseBody(subscriber, resp, Vertx.currentContext(), executor).start();
+        new ResponseBody(resp, Vertx.currentContext(), executor).start();
     }
 
     /**
@@ -227,21 +210,21 @@ final class JavaHttpExchange<T> {
 
     /**
      * The Vert.x response's body given to the JDK subscriber: a {@code List<ByteBuffer>} per chunk, as many chunks as
-     * it asked for ({@code request(n)} is the response's {@code fetch(n)}), then its end or failure. The subscriber's
-     * methods run one after the other on the client's threads, in the order the response's events came.
+     * it asked for ({@code request(n)} is the response's {@code fetch(n)}), then its end or failure. The body handler
+     * and the subscriber's methods run one after the other on the client's threads, in the order the response's
+     * events came: a handler is the caller's code, which may block as a subscriber may, and an event loop must not.
      */
     private final class ResponseBody implements Flow.Subscription {
-        private final HttpResponse.BodySubscriber<T> subscriber;
         private final HttpClientResponse resp;
         private final Context context;
         private final Executor executor;
         private final ConcurrentLinkedQueue<Runnable> calls = new ConcurrentLinkedQueue<>();
         private final AtomicBoolean calling = new AtomicBoolean();
         private volatile boolean done;
+        /** The handler's, set by the first of the calls, which the others follow. */
+        private HttpResponse.BodySubscriber<T> subscriber;
 
-        ResponseBody(HttpResponse.BodySubscriber<T> subscriber, HttpClientResponse resp, Context context,
-                     Executor executor) {
-            this.subscriber = subscriber;
+        ResponseBody(HttpClientResponse resp, Context context, Executor executor) {
             this.resp = resp;
             this.context = context;
             this.executor = executor;
@@ -249,10 +232,28 @@ final class JavaHttpExchange<T> {
 
         /** On the response's context. */
         void start() {
-            call(() -> subscriber.onSubscribe(this));
+            call(this::subscribe);
             resp.handler(chunk -> call(() -> subscriber.onNext(List.of(ByteBuffer.wrap(chunk.getBytes())))));
             resp.endHandler(v -> end(null));
             resp.exceptionHandler(this::end);
+        }
+
+        /**
+         * The body handler's subscriber for the response, whose body is the response's; one that throws fails the
+         * exchange and resets the request (see {@link #drain}).
+         */
+        private void subscribe() {
+            HttpHeaders headers = headers(resp);
+            int status = resp.statusCode();
+            subscriber = handler.apply(new Info(status, headers, HttpClient.Version.HTTP_1_1));
+            subscriber.getBody().whenComplete((body, err) -> {
+                if (err != null) {
+                    result.completeExceptionally(err);
+                } else {
+                    result.complete(new Response<>(status, request, headers, body));
+                }
+            });
+            subscriber.onSubscribe(this);
         }
 
         private void end(Throwable t) {
@@ -260,7 +261,8 @@ final class JavaHttpExchange<T> {
                 return;
             }
             done = true;
-            call(t == null ? subscriber::onComplete : () -> subscriber.onError(failure(t)));
+            // lambdas, not subscriber::onComplete: the subscriber is the first call's to set
+            call(t == null ? () -> subscriber.onComplete() : () -> subscriber.onError(failure(t)));
         }
 
         @Override
@@ -297,7 +299,7 @@ final class JavaHttpExchange<T> {
                     try {
                         next.run();
                     } catch (RuntimeException e) {
-                        // a subscriber that throws is done with the body, as the JDK's client takes it
+                        // a handler or subscriber that throws is done with the body, as the JDK's client takes it
                         cancel();
                         result.completeExceptionally(e);
                     }

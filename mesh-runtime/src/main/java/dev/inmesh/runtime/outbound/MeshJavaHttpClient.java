@@ -36,8 +36,8 @@ import javax.net.ssl.SSLParameters;
  * a request whose response headers have not come in time with an {@link java.net.http.HttpTimeoutException}; the
  * body subscriber gets the response body as it comes, as much as it asked for ({@code request(n)}), the upstream
  * paused meanwhile; cancelling the future of {@link #sendAsync} resets the request. The publisher's
- * {@code request(n)} and the subscriber's methods are called on the client's own threads, never on an event loop (a
- * publisher may read a stream, a subscriber write a file). {@link #send} blocks, so it refuses to run on an event
+ * {@code request(n)}, the body handler and the subscriber's methods are called on the client's own threads, never on
+ * an event loop (a publisher may read a stream, a subscriber write a file). {@link #send} blocks, so it refuses to run on an event
  * loop.
  *
  * <p>What a sidecar makes moot: the mesh owns the connections, so there is no connect timeout, proxy or

@@ -397,4 +397,18 @@ class MeshJavaHttpClientTest {
         assertEquals("reviews-a:5", client.send(to("/").POST(HttpRequest.BodyPublishers.ofString("hello")).build(),
                 HttpResponse.BodyHandlers.ofString()).body());
     }
+
+    @Test
+    void theBodyHandlerIsAppliedOffTheEventLoopAsTheSubscriberIsCalled() throws Exception {
+        int a = server("reviews-a", 200);
+        mesh(MeshWebClientTest.config("", a), -1);
+        CompletableFuture<String> applied = new CompletableFuture<>();
+        HttpResponse<String> r = mesh.javaHttpClient().send(to("/").build(), info -> {
+            applied.complete(Thread.currentThread().getName());
+            return HttpResponse.BodySubscribers.ofString(java.nio.charset.StandardCharsets.UTF_8);
+        });
+        assertEquals("reviews-a:0", r.body());
+        String thread = applied.get(10, TimeUnit.SECONDS);
+        assertTrue(thread.startsWith("inmesh-java-http-client-"), thread);
+    }
 }
