@@ -221,6 +221,11 @@ final class JavaHttpExchange<T> {
         private final ConcurrentLinkedQueue<Runnable> calls = new ConcurrentLinkedQueue<>();
         private final AtomicBoolean calling = new AtomicBoolean();
         private volatile boolean done;
+        /**
+         * Whether the subscriber cancelled (or threw): it hears nothing more, not even the chunks that the body, asked
+         * for before, brings on until the reset reaches it on the event loop.
+         */
+        private volatile boolean cancelled;
         /** The handler's, set by the first of the calls, which the others follow. */
         private HttpResponse.BodySubscriber<T> subscriber;
 
@@ -279,14 +284,17 @@ final class JavaHttpExchange<T> {
         @Override
         public void cancel() {
             done = true;
+            cancelled = true;
             calls.clear();
             resp.request().reset();
         }
 
         /** Runs the subscriber's calls in order, one at a time, on the executor. */
         private void call(Runnable r) {
-            calls.add(r);
-            drain();
+            if (!cancelled) {
+                calls.add(r);
+                drain();
+            }
         }
 
         private void drain() {
@@ -295,7 +303,7 @@ final class JavaHttpExchange<T> {
             }
             executor.execute(() -> {
                 Runnable next;
-                while ((next = calls.poll()) != null) {
+                while ((next = calls.poll()) != null && !cancelled) {
                     try {
                         next.run();
                     } catch (RuntimeException e) {
@@ -303,6 +311,9 @@ final class JavaHttpExchange<T> {
                         cancel();
                         result.completeExceptionally(e);
                     }
+                }
+                if (cancelled) {
+                    calls.clear();
                 }
                 calling.set(false);
                 drain(); // one added after the loop ended and before the flag was cleared

@@ -78,7 +78,8 @@ class MeshJavaHttpClientTest {
 
     /**
      * A server on 127.0.0.1 named {@code name} that answers {@code status}: /hang never answers, /held reads its
-     * body once resumed, /big streams {@link #BIG} bytes as the client takes them, /cut closes its connection in the
+     * body once resumed, /big streams {@link #BIG} bytes as the client takes them,
+     * /endless streams until its connection closes, /cut closes its connection in the
      * body, anything else echoes what it saw.
      */
     int server(String name, int status) throws Exception {
@@ -92,6 +93,7 @@ class MeshJavaHttpClientTest {
                     req.body().onSuccess(b -> req.response().end(name + ":" + b.length()));
                 }
                 case "/big" -> writeBig(req.response().setChunked(true));
+                case "/endless" -> writeEndless(req.response().setChunked(true));
                 case "/cut" -> req.response().setChunked(true).write("first").onComplete(v -> req.connection().close());
                 default -> req.body().onSuccess(body -> req.response().setStatusCode(status)
                         .putHeader("x-served-by", name)
@@ -119,6 +121,17 @@ class MeshJavaHttpClientTest {
             resp.end();
         } else {
             resp.drainHandler(v -> writeBig(resp));
+        }
+    }
+
+    /** Writes while the response's write queue has room, again once it drains, until the connection closes. */
+    static void writeEndless(HttpServerResponse resp) {
+        Buffer chunk = Buffer.buffer(new byte[16 * 1024]);
+        while (!resp.closed() && !resp.writeQueueFull()) {
+            resp.write(chunk);
+        }
+        if (!resp.closed()) {
+            resp.drainHandler(v -> writeEndless(resp));
         }
     }
 
@@ -410,5 +423,59 @@ class MeshJavaHttpClientTest {
         assertEquals("reviews-a:0", r.body());
         String thread = applied.get(10, TimeUnit.SECONDS);
         assertTrue(thread.startsWith("inmesh-java-http-client-"), thread);
+    }
+
+    @Test
+    void aBodySubscriberThatCancelsHearsNoMoreOfTheBody() throws Exception {
+        int a = server("reviews-a", 200);
+        mesh(MeshWebClientTest.config("", a), -1);
+        AtomicLong after = new AtomicLong();
+        CompletableFuture<String> first = new CompletableFuture<>();
+        HttpResponse.BodySubscriber<String> cancelling = new HttpResponse.BodySubscriber<>() {
+            java.util.concurrent.Flow.Subscription subscription;
+            volatile boolean cancelled;
+
+            @Override
+            public java.util.concurrent.CompletionStage<String> getBody() {
+                return first;
+            }
+
+            @Override
+            public void onSubscribe(java.util.concurrent.Flow.Subscription s) {
+                subscription = s;
+                s.request(Long.MAX_VALUE);
+            }
+
+            @Override
+            public void onNext(List<java.nio.ByteBuffer> item) {
+                if (cancelled) {
+                    after.incrementAndGet();
+                    return;
+                }
+                try {
+                    Thread.sleep(200); // the body keeps coming meanwhile, all of it asked for
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+                cancelled = true;
+                subscription.cancel();
+                first.complete("cancelled");
+            }
+
+            @Override
+            public void onError(Throwable t) {
+                after.incrementAndGet();
+            }
+
+            @Override
+            public void onComplete() {
+                after.incrementAndGet();
+            }
+        };
+        HttpResponse<String> r = mesh.javaHttpClient().sendAsync(to("/endless").build(), info -> cancelling)
+                .get(10, TimeUnit.SECONDS);
+        assertEquals("cancelled", r.body());
+        upstreamClosed.get(10, TimeUnit.SECONDS); // reset, not left open in the pool
+        assertEquals(0, settled(after::get), "signals after cancel");
     }
 }
