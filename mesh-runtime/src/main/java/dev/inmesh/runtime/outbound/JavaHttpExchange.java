@@ -25,6 +25,7 @@ import java.util.concurrent.Executor;
 import java.util.concurrent.Flow;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
 import javax.net.ssl.SSLSession;
 
 /**
@@ -108,6 +109,8 @@ final class JavaHttpExchange<T> {
         /** Whether the request failed for what the publisher did: what it signals after is ignored. */
         private boolean failed;
         private Flow.Subscription subscription;
+        /** The asks for a buffer not yet made ({@link #next}). */
+        private final AtomicLong asks = new AtomicLong();
 
         RequestBody(HttpClientRequest r, long length) {
             this.r = r;
@@ -126,8 +129,19 @@ final class JavaHttpExchange<T> {
             next();
         }
 
+        /**
+         * Asks the publisher for one more buffer, on the client's threads. The drain handler (on the event loop) and
+         * {@code onNext} (on the publisher's thread) may both ask at once: the asks are counted and made one after
+         * another by one task, since a subscriber's calls to its subscription must be serial (Flow, rule 2.7).
+         */
         private void next() {
-            executor.execute(() -> subscription.request(1));
+            if (asks.getAndIncrement() == 0) {
+                executor.execute(() -> {
+                    do {
+                        subscription.request(1);
+                    } while (asks.decrementAndGet() > 0);
+                });
+            }
         }
 
         @Override
@@ -220,7 +234,8 @@ final class JavaHttpExchange<T> {
         private final Executor executor;
         private final ConcurrentLinkedQueue<Runnable> calls = new ConcurrentLinkedQueue<>();
         private final AtomicBoolean calling = new AtomicBoolean();
-        private volatile boolean done;
+        /** Whether the body ended (or failed, or was cancelled): set once, from the event loop or a client thread. */
+        private final AtomicBoolean done = new AtomicBoolean();
         /**
          * Whether the subscriber cancelled (or threw): it hears nothing more, not even the chunks that the body, asked
          * for before, brings on until the reset reaches it on the event loop.
@@ -262,10 +277,9 @@ final class JavaHttpExchange<T> {
         }
 
         private void end(Throwable t) {
-            if (done) {
+            if (!done.compareAndSet(false, true)) {
                 return;
             }
-            done = true;
             // lambdas, not subscriber::onComplete: the subscriber is the first call's to set
             call(t == null ? () -> subscriber.onComplete() : () -> subscriber.onError(failure(t)));
         }
@@ -283,7 +297,7 @@ final class JavaHttpExchange<T> {
 
         @Override
         public void cancel() {
-            done = true;
+            done.set(true);
             cancelled = true;
             calls.clear();
             resp.request().reset();
