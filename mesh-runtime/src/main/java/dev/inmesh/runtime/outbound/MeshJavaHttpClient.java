@@ -37,8 +37,8 @@ import javax.net.ssl.SSLParameters;
  * body subscriber gets the response body as it comes, as much as it asked for ({@code request(n)}), the upstream
  * paused meanwhile; cancelling the future of {@link #sendAsync} resets the request. The publisher's
  * {@code request(n)}, the body handler and the subscriber's methods are called on the client's own threads, never on
- * an event loop (a publisher may read a stream, a subscriber write a file). {@link #send} blocks, so it refuses to run on an event
- * loop.
+ * an event loop (a publisher may read a stream, a subscriber write a file). {@link #send} blocks, so it refuses to
+ * run on an event loop.
  *
  * <p>What a sidecar makes moot: the mesh owns the connections, so there is no connect timeout, proxy or
  * authenticator of the caller's, and redirects are not followed ({@link Redirect#NEVER}, the JDK's default). Requests
