@@ -361,13 +361,12 @@ public final class DefaultMesh implements Mesh {
             closing.add(caClient.close());
         }
         if (sds != null) {
-            // once the source's reload in flight is over (it may still ask for a secret), and off the event loop:
-            // the secrets' files are deleted with blocking I/O
+            // once the source's reload in flight is over (it may still ask for a secret)
             SdsSecretManager secrets = sds;
-            closing.add(source.eventually(() -> vertx.<Void>executeBlocking(() -> {
+            closing.add(source.eventually(() -> {
                 secrets.close();
-                return null;
-            }, false)));
+                return Future.succeededFuture();
+            }));
         }
         tracing.close(); // what is buffered goes now, while the clusters are there
         Future.join(closing).eventually(() -> {

@@ -1,6 +1,5 @@
 package dev.inmesh.runtime.tls;
 
-import dev.inmesh.api.config.core.SdsFiles;
 import dev.inmesh.api.config.listener.DownstreamTlsContext;
 import dev.inmesh.runtime.stats.ListenerStats;
 import io.netty.buffer.ByteBufAllocator;
@@ -29,8 +28,8 @@ import javax.net.ssl.X509KeyManager;
  * the context says so, as Envoy), the TLS versions, and ALPN as Envoy's listener selects it (the first of the
  * chain's protocols the client offers, {@link #PEER_EXCHANGE} aside; none in common, or none configured: no protocol
  * is negotiated and the handshake goes on). Once {@link #watchSdsFiles watched}, a changed file of Istio's file SDS
- * names makes a new server TLS context for the handshakes that follow, as Envoy's listener takes an SDS secret
- * update.
+ * names, or a new version of a secret fetched over SDS, makes a new server TLS context for the handshakes that
+ * follow, as Envoy's listener takes an SDS secret update.
  */
 public final class DownstreamTls {
     /**
@@ -71,16 +70,14 @@ public final class DownstreamTls {
      */
     public void watchSdsFiles(String owner) {
         DownstreamTlsContext c = current.context;
-        SdsFileWatcher.watch(this, owner, TlsMaterial.sdsTexts(c.sdsFiles(), c.certificateChain(), c.privateKey(),
-                c.trustedCa()), DownstreamTls::reload);
+        SdsFileWatcher.watch(this, owner, c.sdsFiles(), c.certificateChain(), c.privateKey(), c.trustedCa(),
+                DownstreamTls::reload);
     }
 
     private void reload(Map<String, String> texts) {
         DownstreamTlsContext c = current.context;
-        SdsFiles f = c.sdsFiles();
-        current = compiled(c.withPems(TlsMaterial.sdsText(texts, f.certificateChain(), c.certificateChain()),
-                TlsMaterial.sdsText(texts, f.privateKey(), c.privateKey()),
-                TlsMaterial.sdsText(texts, f.trustedCa(), c.trustedCa())));
+        String[] pems = TlsMaterial.sdsPems(c.sdsFiles(), texts, c.certificateChain(), c.privateKey(), c.trustedCa());
+        current = compiled(c.withPems(pems[0], pems[1], pems[2]));
     }
 
     private static Compiled compiled(DownstreamTlsContext c) {

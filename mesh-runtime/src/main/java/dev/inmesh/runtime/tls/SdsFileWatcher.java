@@ -1,5 +1,6 @@
 package dev.inmesh.runtime.tls;
 
+import dev.inmesh.api.config.core.SdsFiles;
 import java.io.IOException;
 import java.lang.ref.WeakReference;
 import java.nio.charset.StandardCharsets;
@@ -17,6 +18,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BiConsumer;
+import java.util.function.Supplier;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
@@ -31,6 +33,9 @@ import java.util.logging.Logger;
  * is not usable is logged at FINE, and warned about (naming the file and the owner) only when the next look finds
  * it unchanged or not usable again: a rotation that writes the key and then its certificate is between the two for
  * up to one look, which takes the pair once both are new.
+ *
+ * <p>A context's PEMs that came from a secret fetched over SDS (its own gRPC stream or the ADS stream) have no file:
+ * they are looked at the same way, in the memory of the SDS client, which holds the secret's newest version.
  *
  * <p>The watcher holds its targets weakly: a context no snapshot uses any more is dropped with it.
  */
@@ -51,7 +56,26 @@ public final class SdsFileWatcher {
      */
     public static <T> Watch<T> watch(T target, String owner, Map<String, String> files,
                                      BiConsumer<T, Map<String, String>> rebuild) {
-        Watch<T> w = new Watch<>(target, owner, files, rebuild);
+        return watch(target, owner, files, Map.of(), rebuild);
+    }
+
+    /**
+     * Watches the SDS sources of a context whose certificate chain, key and CAs are {@code chain}, {@code key} and
+     * {@code ca}: the files of {@code sds}, and its secrets fetched over SDS, in memory.
+     */
+    public static <T> Watch<T> watch(T target, String owner, SdsFiles sds, String chain, String key, String ca,
+                                     BiConsumer<T, Map<String, String>> rebuild) {
+        return watch(target, owner, TlsMaterial.sdsTexts(sds, chain, key, ca), TlsMaterial.sdsSecretReaders(sds),
+                rebuild);
+    }
+
+    /**
+     * The same, where the keys of {@code inMemory} among those of {@code files} are not files: each is read with its
+     * supplier (the PEM an SDS secret holds now).
+     */
+    static <T> Watch<T> watch(T target, String owner, Map<String, String> files,
+                              Map<String, Supplier<String>> inMemory, BiConsumer<T, Map<String, String>> rebuild) {
+        Watch<T> w = new Watch<>(target, owner, files, inMemory, rebuild);
         if (!files.isEmpty()) {
             WATCHES.add(w);
             startPolling();
@@ -107,17 +131,22 @@ public final class SdsFileWatcher {
          * together once both are new.
          */
         private Map<String, String> latest;
-        /** What each file looked like when last read; none yet: read at the first check. */
-        private final Map<String, Stamp> seen = new HashMap<>();
+        /** The keys of the PEMs held in memory, not files, and how each is read. */
+        private final Map<String, Supplier<String>> inMemory;
+        /**
+         * What each file looked like when last read (a PEM in memory: its text); none yet: read at the first check.
+         */
+        private final Map<String, Object> seen = new HashMap<>();
         /**
          * The warning of the last check's rebuild, which failed, or null: logged at FINE, and as a warning at the next
          * check unless that one makes usable material (the rest of a rotation).
          */
         private String heldWarning;
 
-        Watch(T target, String owner, Map<String, String> files,
-                      BiConsumer<T, Map<String, String>> rebuild) {
+        Watch(T target, String owner, Map<String, String> files, Map<String, Supplier<String>> inMemory,
+              BiConsumer<T, Map<String, String>> rebuild) {
             this.target = new WeakReference<>(target);
+            this.inMemory = Map.copyOf(inMemory);
             this.owner = owner;
             this.texts = Map.copyOf(files);
             this.latest = texts;
@@ -141,7 +170,11 @@ public final class SdsFileWatcher {
             }
             List<String> changed = new ArrayList<>();
             for (String file : texts.keySet()) {
-                Stamp now = stamps.computeIfAbsent(file, Stamp::of);
+                Supplier<String> memory = inMemory.get(file);
+                Object now = memory != null ? memory.get() : stamps.computeIfAbsent(file, Stamp::of);
+                if (memory != null && now == null) {
+                    continue; // a secret not taken: none to look at
+                }
                 if (!seen.containsKey(file) || !Objects.equals(seen.get(file), now)) {
                     seen.put(file, now);
                     changed.add(file);
@@ -154,7 +187,8 @@ public final class SdsFileWatcher {
             Map<String, String> next = new LinkedHashMap<>(latest);
             for (String file : changed) {
                 try {
-                    next.put(file, Files.readString(Path.of(file), StandardCharsets.UTF_8));
+                    next.put(file, inMemory.containsKey(file) ? (String) seen.get(file)
+                            : Files.readString(Path.of(file), StandardCharsets.UTF_8));
                 } catch (IOException | RuntimeException e) {
                     LOG.warning(() -> owner + ": cannot read the changed TLS file \"" + file + "\" (" + e
                             + "); it keeps its last good certificates");

@@ -26,7 +26,7 @@ import javax.net.ssl.X509KeyManager;
  * inbound side wraps. What Vert.x's options fix when the server starts is the context's (client certificate asked
  * for or required, TLS versions, cipher suites, ALPN: {@code h2} and {@code http/1.1} as the chain lists them); the certificate,
  * the key and the client certificate check are taken at each handshake from the {@link DownstreamTls} the supplier
- * gives then. So a rotated SDS file (which the configuration's {@code DownstreamTls} reads again) and a new
+ * gives then. So a rotated SDS file or secret (which the configuration's {@code DownstreamTls} takes) and a new
  * configuration reach the next handshake without restarting the server or updating its options; this class starts
  * no watch of its own, and keeps no {@code DownstreamTls} but through the supplier.
  *

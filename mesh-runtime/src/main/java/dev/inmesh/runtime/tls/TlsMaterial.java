@@ -3,6 +3,7 @@ package dev.inmesh.runtime.tls;
 import dev.inmesh.api.config.cluster.UpstreamTlsContext.SubjectAltNameMatcher;
 import dev.inmesh.api.config.cluster.UpstreamTlsContext.TlsVersion;
 import dev.inmesh.api.config.core.SdsFiles;
+import dev.inmesh.api.config.core.SdsSecretSource;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.net.impl.KeyStoreHelper;
 import java.nio.charset.StandardCharsets;
@@ -18,6 +19,7 @@ import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Supplier;
 import java.util.Set;
 import java.util.stream.Stream;
 import javax.net.ssl.KeyManagerFactory;
@@ -123,24 +125,70 @@ public final class TlsMaterial {
         return new PeerVerifier(chain, sans);
     }
 
-    /** The text of each SDS file of a context: its certificate chain's, key's and CAs' files that have one. */
+    /**
+     * The text of each SDS source of a context, by its key ({@link #sdsKeys}): its certificate chain's, key's and CAs'
+     * that have a file or come from an SDS secret.
+     */
     public static Map<String, String> sdsTexts(SdsFiles files, String chain, String key, String ca) {
+        String[] keys = sdsKeys(files);
+        String[] pems = {chain, key, ca};
         Map<String, String> texts = new LinkedHashMap<>();
-        if (files.certificateChain() != null) {
-            texts.put(files.certificateChain(), chain);
-        }
-        if (files.privateKey() != null) {
-            texts.putIfAbsent(files.privateKey(), key);
-        }
-        if (files.trustedCa() != null) {
-            texts.putIfAbsent(files.trustedCa(), ca);
+        for (int i = 0; i < keys.length; i++) {
+            if (keys[i] != null) {
+                texts.putIfAbsent(keys[i], pems[i]);
+            }
         }
         return texts;
     }
 
-    /** The text of an SDS file as read again, or {@code old} when the PEM has no file. */
-    public static String sdsText(Map<String, String> texts, String file, String old) {
-        return file == null ? old : texts.get(file);
+    /**
+     * How the SDS sources of a context that are SDS secrets (gRPC or ADS) are read: by key, the PEM the secret holds
+     * now in memory. A file's key is not in it: the file is read.
+     */
+    public static Map<String, Supplier<String>> sdsSecretReaders(SdsFiles files) {
+        Map<String, Supplier<String>> readers = new LinkedHashMap<>();
+        String[] keys = sdsKeys(files);
+        SdsSecretSource cert = files.certificateSecret();
+        SdsSecretSource validation = files.validationSecret();
+        if (cert != null) {
+            readers.put(keys[0], () -> cert.current().certificateChain());
+            readers.put(keys[1], () -> cert.current().privateKey());
+        }
+        if (validation != null) {
+            readers.put(keys[2], () -> validation.current().trustedCa());
+        }
+        return readers;
+    }
+
+    /**
+     * The keys of a context's certificate chain, key and CAs among its SDS sources: a file's path, an SDS secret's
+     * name and field; null for a PEM of neither.
+     */
+    private static String[] sdsKeys(SdsFiles f) {
+        SdsSecretSource cert = f.certificateSecret();
+        return new String[] {
+            cert != null ? secretKey(cert, "certificate_chain") : f.certificateChain(),
+            cert != null ? secretKey(cert, "private_key") : f.privateKey(),
+            f.validationSecret() != null ? secretKey(f.validationSecret(), "trusted_ca") : f.trustedCa()};
+    }
+
+    private static String secretKey(SdsSecretSource s, String field) {
+        return "SDS secret \"" + s.name() + "\" " + field;
+    }
+
+    /**
+     * A context's certificate chain, key and CAs as its SDS sources' {@code texts} (by key) give them, each PEM of
+     * no SDS source the old one.
+     */
+    public static String[] sdsPems(SdsFiles files, Map<String, String> texts, String chain, String key, String ca) {
+        String[] keys = sdsKeys(files);
+        String[] pems = {chain, key, ca};
+        for (int i = 0; i < keys.length; i++) {
+            if (keys[i] != null) {
+                pems[i] = texts.get(keys[i]);
+            }
+        }
+        return pems;
     }
 
     /** The Java names of the TLS versions from {@code min} to {@code max}. */

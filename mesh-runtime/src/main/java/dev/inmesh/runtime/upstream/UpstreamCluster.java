@@ -7,7 +7,6 @@ import dev.inmesh.api.config.cluster.DiscoveryType;
 import dev.inmesh.api.config.cluster.TransportSocketMatch;
 import dev.inmesh.api.config.cluster.UpstreamTlsContext;
 import dev.inmesh.api.config.core.Metadata;
-import dev.inmesh.api.config.core.SdsFiles;
 import dev.inmesh.api.config.core.SocketAddress;
 import dev.inmesh.api.config.endpoint.ClusterLoadAssignment;
 import dev.inmesh.api.config.endpoint.HealthStatus;
@@ -665,9 +664,8 @@ public final class UpstreamCluster {
                     new IllegalStateException("cluster " + name + ": TLS not usable: " + e.getMessage(), e)));
         }
         TransportSockets.Slot slot = new TransportSockets.Slot(c, new TransportSockets.Socket(compiled, null));
-        slot.watch = SdsFileWatcher.watch(this, "cluster " + name, TlsMaterial.sdsTexts(c.sdsFiles(),
-                c.certificateChain(), c.privateKey(), c.trustedCa()), (cluster, texts) -> cluster.reloadTls(slot,
-                texts));
+        slot.watch = SdsFileWatcher.watch(this, "cluster " + name, c.sdsFiles(), c.certificateChain(),
+                c.privateKey(), c.trustedCa(), (cluster, texts) -> cluster.reloadTls(slot, texts));
         return slot;
     }
 
@@ -692,12 +690,9 @@ public final class UpstreamCluster {
             return;
         }
         UpstreamTlsContext c = current.tls.context();
-        SdsFiles f = c.sdsFiles();
+        String[] pems = TlsMaterial.sdsPems(c.sdsFiles(), texts, c.certificateChain(), c.privateKey(), c.trustedCa());
         // compiled outside the lock the request path may take
-        UpstreamTls next = UpstreamTls.compile(c.withPems(
-                TlsMaterial.sdsText(texts, f.certificateChain(), c.certificateChain()),
-                TlsMaterial.sdsText(texts, f.privateKey(), c.privateKey()),
-                TlsMaterial.sdsText(texts, f.trustedCa(), c.trustedCa())));
+        UpstreamTls next = UpstreamTls.compile(c.withPems(pems[0], pems[1], pems[2]));
         synchronized (this) {
             if (slot.current != current || closed || !sockets.slots().contains(slot)) {
                 return; // a new configuration's TLS came meanwhile

@@ -4,6 +4,7 @@ import dev.inmesh.api.config.cluster.UpstreamTlsContext.SanType;
 import dev.inmesh.api.config.cluster.UpstreamTlsContext.SubjectAltNameMatcher;
 import dev.inmesh.api.config.cluster.UpstreamTlsContext.TlsVersion;
 import dev.inmesh.api.config.core.SdsFiles;
+import dev.inmesh.api.config.core.SdsSecretSource;
 import dev.inmesh.runtime.tls.TlsMaterial;
 import dev.inmesh.runtime.tls.WorkloadIdentity;
 import dev.inmesh.runtime.xds.sds.SdsSecret;
@@ -42,7 +43,9 @@ import java.util.function.Function;
  * {@code root-cert.pem}), which Istio's agent serves from istiod's CA. Without one those two are refused: Inmesh has
  * no SDS server and no CA of its own. The files of those names are what {@link SdsFiles} keeps, for the runtime to
  * read them again when they change, as Istio's agent serves a changed file again; a plain {@code filename} is read
- * once, as Envoy reads it.
+ * once, as Envoy reads it. A secret fetched over SDS ({@link Parsers#withSds}: its own gRPC stream, or the ADS
+ * stream for {@code ads: {}}) has no file: its PEMs come from the SDS client's memory, and {@link SdsFiles} keeps its
+ * {@link SdsSecretSource}, where the runtime finds its rotations.
  *
  * <p>The certificate and key of such a name are two files, which a rotation replaces one after the other (Istio's
  * agent and Inmesh's CA client the key first, then the chain): a parse between the two finds a key that is not the
@@ -216,6 +219,7 @@ final class CommonTlsParser {
                 () -> version(p.getTlsMaximumProtocolVersion()));
         String[] keyPair = null;
         String[] keyFiles = {null, null};
+        SdsSecretSource certificateSecret = null;
         if (c.getTlsCertificatesCount() + c.getTlsCertificateSdsSecretConfigsCount() > 1) {
             throw new FieldError("tls_certificates", side + " presents one certificate in Inmesh (no choice by SNI "
                     + "or key type): " + (c.getTlsCertificatesCount() + c.getTlsCertificateSdsSecretConfigsCount())
@@ -232,6 +236,19 @@ final class CommonTlsParser {
                     Fields.at("certificate_chain", () -> data(t.getCertificateChain())),
                     Fields.at("private_key", () -> data(t.getPrivateKey()))};
             });
+        } else if (c.getTlsCertificateSdsSecretConfigsCount() == 1
+                && fetched(c.getTlsCertificateSdsSecretConfigs(0))) {
+            SdsSecretConfig s = c.getTlsCertificateSdsSecretConfigs(0);
+            keyPair = Fields.at("tls_certificate_sds_secret_configs[0]", () -> {
+                Fields.onlyKnown(s, Set.of("name", "sds_config"), Set.of());
+                SdsSecret secret = fetch(s);
+                if (!secret.isCertificate()) {
+                    throw new FieldError("name", "SDS secret \"" + s.getName() + "\" is a validation_context, not a "
+                            + "tls_certificate");
+                }
+                return new String[] {secret.certificateChain(), secret.privateKey()};
+            });
+            certificateSecret = SDS.get().source(s);
         } else if (c.getTlsCertificateSdsSecretConfigsCount() == 1) {
             SdsSecretConfig s = c.getTlsCertificateSdsSecretConfigs(0);
             keyFiles = Fields.at("tls_certificate_sds_secret_configs[0]", () -> fileCertPaths(s));
@@ -239,12 +256,12 @@ final class CommonTlsParser {
             keyPair = Fields.at("tls_certificate_sds_secret_configs[0]", () -> new String[] {
                 read("name", paths[0]), read("name", paths[1])});
         }
-        Trust trust = new Trust(null, false, List.of(), null);
+        Trust trust = Trust.NONE;
         if (c.hasValidationContext()) {
             trust = Fields.at("validation_context", () -> validation(c.getValidationContext()));
         } else if (c.hasValidationContextSdsSecretConfig()) {
             trust = Fields.at("validation_context_sds_secret_config",
-                    () -> fileRoot(c.getValidationContextSdsSecretConfig(), new Trust(null, false, List.of(), null)));
+                    () -> fileRoot(c.getValidationContextSdsSecretConfig(), Trust.NONE));
         } else if (c.hasCombinedValidationContext()) {
             var combined = c.getCombinedValidationContext();
             trust = Fields.at("combined_validation_context", () -> {
@@ -257,7 +274,8 @@ final class CommonTlsParser {
             });
         }
         return new Common(keyPair, trust, List.copyOf(c.getAlpnProtocolsList()), min, max,
-                new SdsFiles(keyFiles[0], keyFiles[1], trust.caFile()), List.copyOf(ciphers));
+                new SdsFiles(keyFiles[0], keyFiles[1], trust.caFile(), certificateSecret, trust.caSecret()),
+                List.copyOf(ciphers));
     }
 
     /**
@@ -319,8 +337,14 @@ final class CommonTlsParser {
         return secrets;
     }
 
-    /** A validation context's parts: the CA PEM or the JVM's CAs, SAN matchers, and the CA's file SDS name's file. */
-    record Trust(String ca, boolean system, List<SubjectAltNameMatcher> sans, String caFile) {}
+    /**
+     * A validation context's parts: the CA PEM or the JVM's CAs, SAN matchers, and the CA's file SDS name's file or
+     * the SDS secret (gRPC or ADS) it came from.
+     */
+    record Trust(String ca, boolean system, List<SubjectAltNameMatcher> sans, String caFile,
+                 SdsSecretSource caSecret) {
+        static final Trust NONE = new Trust(null, false, List.of(), null, null);
+    }
 
     @SuppressWarnings("deprecation") // match_subject_alt_names: deprecated, Istio still writes it
     static Trust validation(CertificateValidationContext v) {
@@ -357,7 +381,7 @@ final class CommonTlsParser {
                 return null;
             });
         }
-        return new Trust(ca, v.hasSystemRootCerts() && ca == null, List.copyOf(sans), null);
+        return new Trust(ca, v.hasSystemRootCerts() && ca == null, List.copyOf(sans), null, null);
     }
 
     /** Istio's SDS name for a DestinationRule's CA file, or the system's CAs; the base's SAN matchers kept. */
@@ -368,25 +392,31 @@ final class CommonTlsParser {
             throw new FieldError("name", "\"" + name + "\" given with a trusted_ca in default_validation_context");
         }
         if (name.equals(SYSTEM_ROOT)) {
-            return new Trust(null, true, base.sans, null);
+            return new Trust(null, true, base.sans, null, null);
         }
-        String file = fileRootPath(s);
-        if (file == null) {
-            throw new FieldError("name", unsupportedSds(name));
-        }
-        List<SubjectAltNameMatcher> sans = base.sans;
-        if (fetched(s)) { // not ROOTCA from an identity directory: fileRootPath read that
+        if (fetched(s)) { // not ROOTCA from an identity directory: fileRootPath reads that
+            SdsSecret secret = fetch(s);
+            if (secret.trustedCa() == null) {
+                throw new FieldError("name", "SDS secret \"" + name + "\" is a tls_certificate, not a "
+                        + "validation_context");
+            }
             // as Envoy merges a combined context's default validation context into the secret's: the matchers of
             // both apply
-            var v = fetch(s).source().getValidationContext().toBuilder().clearTrustedCa().build();
+            var v = secret.source().getValidationContext().toBuilder().clearTrustedCa().build();
             List<SubjectAltNameMatcher> own = Fields.at("name", () -> validation(v).sans());
+            List<SubjectAltNameMatcher> sans = base.sans;
             if (!own.isEmpty()) {
                 sans = new ArrayList<>(own);
                 sans.addAll(base.sans);
                 sans = List.copyOf(sans);
             }
+            return new Trust(secret.trustedCa(), false, sans, null, SDS.get().source(s));
         }
-        return new Trust(read("name", file), false, sans, file);
+        String file = fileRootPath(s);
+        if (file == null) {
+            throw new FieldError("name", unsupportedSds(name));
+        }
+        return new Trust(read("name", file), false, base.sans, file, null);
     }
 
     /**
@@ -399,14 +429,6 @@ final class CommonTlsParser {
         if (identity != null && name.equals(WorkloadIdentity.ROOT_SECRET)) {
             identity.awaitForParse(); // a starting configuration waits for the files it reads
             return identity.rootCert().toString();
-        }
-        if (fetched(s)) {
-            SdsSecret secret = fetch(s);
-            if (secret.trustedCa() == null) {
-                throw new FieldError("name", "SDS secret \"" + name + "\" is a tls_certificate, not a "
-                        + "validation_context");
-            }
-            return secret.trustedCa().toString();
         }
         if (!name.startsWith(FILE_ROOT) || name.length() == FILE_ROOT.length() || name.equals(SYSTEM_ROOT)) {
             return null;
@@ -425,14 +447,6 @@ final class CommonTlsParser {
         if (identity != null && name.equals(WorkloadIdentity.CERTIFICATE_SECRET)) {
             identity.awaitForParse();
             return new String[] {identity.certificateChain().toString(), identity.privateKey().toString()};
-        }
-        if (fetched(s)) {
-            SdsSecret secret = fetch(s);
-            if (!secret.isCertificate()) {
-                throw new FieldError("name", "SDS secret \"" + name + "\" is a validation_context, not a "
-                        + "tls_certificate");
-            }
-            return new String[] {secret.certificateChain().toString(), secret.privateKey().toString()};
         }
         int tilde = name.indexOf('~');
         if (!name.startsWith(FILE_CERT) || tilde < 0 || tilde == FILE_CERT.length() || tilde == name.length() - 1) {

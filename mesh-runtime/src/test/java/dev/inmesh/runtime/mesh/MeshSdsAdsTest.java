@@ -155,6 +155,21 @@ class MeshSdsAdsTest extends MeshOnXdsRig {
     }
 
     @Test
+    void theSecretsOfTheAdsStreamAreKeptInMemoryWithNoFileWrittenForThem() throws Exception {
+        KeysOnDisk disk = KeysOnDisk.fromNow();
+
+        startWithSecrets(false);
+        server.set(snapshot("s2", SdsTestServer.certificate("default", ROTATED), SdsTestServer.root("ROOTCA",
+                MESH_CA)));
+        assertEquals("200 client=CN=productpage-rotated", callUntil("rotated"));
+
+        assertEquals(List.of(), disk.filesHolding(CLIENT.keyPem(), ROTATED.keyPem()),
+                "no key of the ADS stream's secrets is written to disk");
+        assertEquals(ROTATED.keyPem(), secrets().active().stream().filter(s -> s.name().equals("default"))
+                .findFirst().orElseThrow().privateKey());
+    }
+
+    @Test
     void overDeltaXdsTheSecretsAreSubscribedToByName() throws Exception {
         startWithSecrets(true);
         DeltaDiscoveryRequest ask = server.awaitDeltaRequest(r -> r.getTypeUrl().equals(

@@ -1,15 +1,12 @@
 package dev.inmesh.runtime.mesh;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.inmesh.api.Mesh;
 import dev.inmesh.api.MeshOptions;
 import dev.inmesh.runtime.upstream.TestCertificates;
 import dev.inmesh.runtime.upstream.TestCertificates.Issued;
 import dev.inmesh.runtime.xds.sds.SdsTestServer;
-import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.ext.web.client.HttpResponse;
@@ -141,17 +138,17 @@ class MeshSdsGrpcTest {
     }
 
     @Test
-    void aMeshClosedFromAnEventLoopDeletesTheSecretsFilesOffIt() throws Exception {
+    void theSecretsAreKeptInMemoryWithNoFileWrittenForThem() throws Exception {
+        KeysOnDisk disk = KeysOnDisk.fromNow();
+
         meshWithItsSecrets();
-        Path key = ((DefaultMesh) mesh).sds().active().get(0).privateKey();
-        Path root = key.getParent().getParent();
-        assertTrue(Files.exists(key));
+        sds.set("2", SdsTestServer.certificate("default", ROTATED), SdsTestServer.root("ROOTCA", MESH_CA));
+        sds.awaitRequest(r -> r.getVersionInfo().equals("2") && r.getResourceNamesList().equals(List.of("default")),
+                Duration.ofSeconds(10));
 
-        Promise<Void> closed = Promise.promise();
-        vertx.runOnContext(v -> mesh.close().onComplete(closed));
-        closed.future().await(10, TimeUnit.SECONDS);
-
-        assertFalse(Files.exists(root), "the secrets' directory is deleted by the time the close completes");
+        assertEquals(List.of(), disk.filesHolding(CLIENT.keyPem(), ROTATED.keyPem()),
+                "no key of the SDS secrets is written to disk");
+        assertEquals(ROTATED.keyPem(), ((DefaultMesh) mesh).sds().active().get(0).privateKey());
     }
 
     @Test

@@ -84,7 +84,7 @@ class SdsFileWatcherTest {
     /** A watch of the pair for a target that takes a pair as a TLS context does: the key must be the certificate's. */
     private SdsFileWatcher.Watch<Object> watch(Object target) {
         return new SdsFileWatcher.Watch<>(target, "cluster c",
-                Map.of(cert.toString(), OLD.certificatePem(), key.toString(), OLD.keyPem()), (t, texts) -> {
+                Map.of(cert.toString(), OLD.certificatePem(), key.toString(), OLD.keyPem()), Map.of(), (t, texts) -> {
                     TlsMaterial.keyManagers(texts.get(cert.toString()), texts.get(key.toString()));
                     taken.add(texts.get(cert.toString()));
                 });

@@ -6,11 +6,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.inmesh.api.config.cluster.UpstreamTlsContext;
 import dev.inmesh.api.config.cluster.UpstreamTlsContext.SanType;
-import dev.inmesh.api.config.core.SdsFiles;
 import dev.inmesh.api.config.core.SocketAddress;
 import dev.inmesh.runtime.tls.WorkloadIdentity;
 import dev.inmesh.runtime.upstream.TestCertificates;
-import dev.inmesh.runtime.xds.sds.SdsSecret;
 import dev.inmesh.runtime.xds.sds.SdsSecretManager;
 import dev.inmesh.runtime.xds.sds.SdsTestServer;
 import io.vertx.core.Vertx;
@@ -25,8 +23,8 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * An ISTIO_MUTUAL cluster as istiod writes it (SDS {@code default} and {@code ROOTCA} from the {@code sds-grpc}
  * cluster) parsed with an SDS client takes the certificate, key and CAs the SDS server sent, keeps the combined
- * context's SAN matchers, and watches the secrets' files; a workload identity directory still serves the two names
- * when there is one, and without either they are refused by name as before.
+ * context's SAN matchers, and keeps the secrets' sources (in memory) for their rotations; a workload identity
+ * directory still serves the two names when there is one, and without either they are refused by name as before.
  */
 class SdsGrpcSecretsParseTest {
     private static final ClusterParser PARSER = new ClusterParser();
@@ -72,10 +70,11 @@ class SdsGrpcSecretsParseTest {
         assertEquals(CLIENT.keyPem(), tls.privateKey());
         assertEquals(CA.certificatePem(), tls.trustedCa());
         assertTrue(tls.subjectAltNames().stream().anyMatch(m -> m.type() == SanType.URI));
-        SdsSecret cert = sds.active().get(0);
-        SdsSecret root = sds.active().get(1);
-        assertEquals(new SdsFiles(cert.certificateChain().toString(), cert.privateKey().toString(),
-                root.trustedCa().toString()), tls.sdsFiles());
+        // no file: the TLS context reads rotations from the secrets held in memory
+        assertEquals(List.of(), List.copyOf(tls.sdsFiles().paths()));
+        assertEquals("default", tls.sdsFiles().certificateSecret().name());
+        assertEquals(CLIENT.keyPem(), tls.sdsFiles().certificateSecret().current().privateKey());
+        assertEquals(CA.certificatePem(), tls.sdsFiles().validationSecret().current().trustedCa());
     }
 
     @Test

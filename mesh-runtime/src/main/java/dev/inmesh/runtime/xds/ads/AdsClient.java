@@ -955,7 +955,7 @@ public final class AdsClient {
 
     /**
      * A response of the Secret type, as Envoy's mux hands each secret provider its own secret: each secret asked for
-     * is checked and taken by the manager (written for the next handshakes); one not asked for is ignored. The
+     * is checked and taken by the manager (held in memory for the next handshakes); one not asked for is ignored. The
      * response is ACKed, or NACKed naming each secret refused, whose last good version stays; one with a resource
      * that cannot be decoded is rejected whole. Over delta xDS the removal of a secret still asked for is ignored, as
      * for RDS and EDS. The responses held for secrets are decoded again after.

@@ -1,5 +1,6 @@
 package dev.inmesh.runtime.xds.sds;
 
+import dev.inmesh.api.config.core.SdsSecretSource;
 import io.envoyproxy.envoy.config.core.v3.ApiConfigSource;
 import io.envoyproxy.envoy.config.core.v3.ApiVersion;
 import io.envoyproxy.envoy.config.core.v3.ConfigSource;
@@ -11,16 +12,11 @@ import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.http.HttpVersion;
 import io.vertx.core.net.SocketAddress;
 import io.vertx.grpc.client.GrpcClient;
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.nio.file.attribute.PosixFilePermissions;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -32,15 +28,17 @@ import java.util.concurrent.TimeoutException;
  * bootstrap cluster {@code sds-grpc}, its agent's Unix socket) opens one {@code StreamSecrets} stream for that name,
  * shared by every context naming it on the same cluster. A parse waits for its first secret, off the event loop, up to
  * the config source's {@code initial_fetch_timeout} (Envoy's default, 15 s) from when the secret was first asked for,
- * and is refused by name after that until the secret arrives; a later secret (a rotation) rewrites its files, which the
- * TLS contexts watch as they do Istio's file names, so that new connections use it without a restart.
+ * and is refused by name after that until the secret arrives. Secrets are held in memory only, as Envoy's: a TLS
+ * context takes a secret's PEMs and its {@link SdsSecretSource}, from which a later secret (a rotation) reaches its
+ * next handshakes without a restart.
  *
  * <p>A secret whose {@code sds_config} is {@code ads: {}} comes on the ADS stream instead, once an ADS client takes
  * this manager ({@link #overAds}): the client subscribes to the names its clusters and listeners ask for and hands
  * each secret it receives to {@link #takeFromAds}. A parse never waits for such a secret (it runs on the ADS client's
  * own context, which the secret has to come through): one asked for and not arrived within its
  * {@code initial_fetch_timeout} ends the parse, which the client holds and runs again once the secret is in
- * ({@link #collectingAwaited}), and after that time refuses the resource by name, as for a gRPC source.
+ * ({@link #collectingAwaited}), and after that time refuses the resource by name, as for a gRPC source. It is held
+ * in memory as well, and its {@link SdsSecretSource} gives the TLS contexts its rotations.
  */
 public final class SdsSecretManager implements AutoCloseable {
     /** The type URL of SDS secrets, on their own stream and on the ADS stream alike. */
@@ -60,28 +58,9 @@ public final class SdsSecretManager implements AutoCloseable {
     private final Map<String, AdsSecret> adsSecrets = new LinkedHashMap<>();
     /** The names of ADS secrets a parse on this thread asked for before they arrived ({@link #collectingAwaited}). */
     private final ThreadLocal<java.util.Set<String>> awaited = new ThreadLocal<>();
-    /** The directory of the secrets' files, made with the first stream. */
-    private SecretFiles.Root dir;
     private boolean closed;
     /** Whether an ADS client serves the secrets of {@code ads} config sources ({@link #overAds}). */
     private volatile boolean overAds;
-
-    /**
-     * A secret of the ADS stream: its files; when its wait ends, from when a parse first asked for it (unset before:
-     * a secret subscribed to for a resource not parsed yet); and the secret taken last (null before).
-     */
-    private static final class AdsSecret {
-        final SecretFiles files;
-        boolean asked;
-        long deadline;
-        Duration timeout;
-        SdsSecret secret;
-        String lastError;
-
-        AdsSecret(SecretFiles files) {
-            this.files = files;
-        }
-    }
 
     /**
      * A manager presenting {@code node} to its SDS servers, the clusters of {@code clusters} (by name, each one
@@ -175,9 +154,9 @@ public final class SdsSecretManager implements AutoCloseable {
         if (closed) {
             throw new IllegalArgumentException("SDS secret \"" + name + "\": the SDS client is closed");
         }
-        AdsSecret a = adsSecrets.computeIfAbsent(name, n -> new AdsSecret(SecretFiles.under(root(), n)));
-        if (a.secret != null) {
-            return a.secret;
+        AdsSecret a = adsSecrets.computeIfAbsent(name, AdsSecret::new);
+        if (a.secret() != null) {
+            return a.secret();
         }
         if (!a.asked) {
             a.asked = true;
@@ -219,7 +198,7 @@ public final class SdsSecretManager implements AutoCloseable {
         long least = -1;
         for (String n : names) {
             AdsSecret a = adsSecrets.get(n);
-            if (a != null && a.secret == null && a.asked) {
+            if (a != null && a.secret() == null && a.asked) {
                 long left = Math.max(0, TimeUnit.NANOSECONDS.toMillis(a.deadline - System.nanoTime()));
                 least = least < 0 ? left : Math.min(least, left);
             }
@@ -229,8 +208,8 @@ public final class SdsSecretManager implements AutoCloseable {
 
     /**
      * Takes {@code secret} (a {@code Secret}, as the ADS stream carried it) as the ADS secret {@code name} of
-     * {@code version}, checked and written to its files (blocking) so that the next handshake uses it; a secret
-     * that fails the checks is refused (the last good one stays) with why, for the client's NACK.
+     * {@code version}, checked and held in memory, where the TLS contexts naming it find it for their next handshakes;
+     * a secret that fails the checks is refused (the last good one stays) with why, for the client's NACK.
      *
      * @throws IllegalArgumentException why the secret is refused
      */
@@ -240,11 +219,11 @@ public final class SdsSecretManager implements AutoCloseable {
             if (closed) {
                 throw new IllegalArgumentException("SDS secret \"" + name + "\": the SDS client is closed");
             }
-            a = adsSecrets.computeIfAbsent(name, n -> new AdsSecret(SecretFiles.under(root(), n)));
+            a = adsSecrets.computeIfAbsent(name, AdsSecret::new);
         }
         SdsSecret taken;
         try {
-            taken = a.files.write(SecretParser.parse(name, List.of(secret)), version, java.time.Instant.now());
+            taken = SdsSecret.parse(name, List.of(secret), version);
         } catch (RuntimeException e) {
             synchronized (this) {
                 a.lastError = String.valueOf(e.getMessage());
@@ -252,8 +231,7 @@ public final class SdsSecretManager implements AutoCloseable {
             throw e instanceof IllegalArgumentException iae ? iae : new IllegalArgumentException(e.getMessage(), e);
         }
         synchronized (this) {
-            a.secret = taken;
-            a.lastError = null;
+            a.take(taken);
         }
     }
 
@@ -261,8 +239,8 @@ public final class SdsSecretManager implements AutoCloseable {
     public synchronized Map<String, String> adsVersions() {
         Map<String, String> out = new LinkedHashMap<>();
         adsSecrets.forEach((n, a) -> {
-            if (a.secret != null) {
-                out.put(n, a.secret.versionInfo());
+            if (a.secret() != null) {
+                out.put(n, a.secret().versionInfo());
             }
         });
         return out;
@@ -270,15 +248,32 @@ public final class SdsSecretManager implements AutoCloseable {
 
     /**
      * The ADS secrets subscribed to now: those not arrived yet show as warming; those not in {@code wanted} are
-     * forgotten (unsubscribed: no cluster or listener names them any more), their files left until the close, for a
-     * TLS context that still reads them.
+     * forgotten (unsubscribed: no cluster or listener names them any more); a TLS context still in use keeps the last
+     * PEMs it took of one.
      */
     public synchronized void subscribedOverAds(java.util.Set<String> wanted) {
         if (closed) {
             return;
         }
         adsSecrets.keySet().retainAll(wanted);
-        wanted.forEach(n -> adsSecrets.computeIfAbsent(n, k -> new AdsSecret(SecretFiles.under(root(), k))));
+        wanted.forEach(n -> adsSecrets.computeIfAbsent(n, AdsSecret::new));
+    }
+
+    /**
+     * What a TLS context keeps of {@code s}, once {@link #await} has its first secret: the newest PEMs the server
+     * sent (on the secret's own stream, or on the ADS stream), in memory.
+     */
+    public synchronized SdsSecretSource source(SdsSecretConfig s) {
+        SdsSecretSource source = s.getSdsConfig().hasAds() && overAds ? adsSecrets.get(s.getName())
+                : streams.get(key(cluster(s.getName(), s.getSdsConfig()), s.getName()));
+        if (source == null) {
+            throw new IllegalArgumentException("SDS secret \"" + s.getName() + "\" is not asked for");
+        }
+        return source;
+    }
+
+    private static String key(String cluster, String name) {
+        return cluster + "\n" + name;
     }
 
     /** The cluster a gRPC config source names, checked as Inmesh takes it. */
@@ -322,7 +317,7 @@ public final class SdsSecretManager implements AutoCloseable {
         if (closed) {
             throw new IllegalArgumentException("SDS secret \"" + name + "\": the SDS client is closed");
         }
-        return streams.computeIfAbsent(cluster + "\n" + name, k -> {
+        return streams.computeIfAbsent(key(cluster, name), k -> {
             var a = clusters.get(cluster);
             SocketAddress address = a.isUnixDomain()
                     ? SocketAddress.domainSocketAddress(a.address().substring(
@@ -331,34 +326,10 @@ public final class SdsSecretManager implements AutoCloseable {
             GrpcClient client = clients.computeIfAbsent(cluster, c -> GrpcClient.client(vertx,
                     new HttpClientOptions().setProtocolVersion(HttpVersion.HTTP_2).setHttp2ClearTextUpgrade(false)));
             SdsStream s = new SdsStream(name, cluster + " (" + a.address() + ")", client, address, node, context,
-                    SecretFiles.under(root(), name), System.nanoTime() + timeout.toNanos());
+                    System.nanoTime() + timeout.toNanos());
             s.start();
             return s;
         });
-    }
-
-    /** The directory of the secrets' files, made on first use. */
-    private synchronized SecretFiles.Root root() {
-        if (dir == null) {
-            dir = new SecretFiles.Root(newDirectory());
-        }
-        return dir;
-    }
-
-    /** A directory for the secrets' files, readable by this user only. */
-    private static Path newDirectory() {
-        try {
-            return Files.createTempDirectory("inmesh-sds-", PosixFilePermissions.asFileAttribute(
-                    PosixFilePermissions.fromString("rwx------")));
-        } catch (UnsupportedOperationException e) {
-            try {
-                return Files.createTempDirectory("inmesh-sds-");
-            } catch (IOException io) {
-                throw new UncheckedIOException("cannot make the directory of the SDS secrets' files", io);
-            }
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot make the directory of the SDS secrets' files", e);
-        }
     }
 
     /** The secrets taken, in the order first asked for: those of gRPC streams, then those of the ADS stream. */
@@ -370,8 +341,8 @@ public final class SdsSecretManager implements AutoCloseable {
             }
         });
         adsSecrets.values().forEach(a -> {
-            if (a.secret != null) {
-                out.add(a.secret);
+            if (a.secret() != null) {
+                out.add(a.secret());
             }
         });
         return out;
@@ -384,7 +355,8 @@ public final class SdsSecretManager implements AutoCloseable {
     public synchronized List<String> fingerprint() {
         List<String> out = new ArrayList<>();
         streams.forEach((k, s) -> out.add(k + "@" + (s.secret() == null ? "" : s.secret().versionInfo())));
-        adsSecrets.forEach((n, a) -> out.add("ads\n" + n + "@" + (a.secret == null ? "" : a.secret.versionInfo())));
+        adsSecrets.forEach((n, a) -> out.add("ads\n" + n + "@"
+                + (a.secret() == null ? "" : a.secret().versionInfo())));
         return out;
     }
 
@@ -397,31 +369,21 @@ public final class SdsSecretManager implements AutoCloseable {
             }
         });
         adsSecrets.forEach((n, a) -> {
-            if (a.secret == null) {
+            if (a.secret() == null) {
                 out.add(n);
             }
         });
         return out;
     }
 
-    /**
-     * Ends the streams and removes the secrets' files; a secret still being written on a worker thread is either
-     * removed with the rest or not written. Blocking, refused on an event loop (before it has done anything): a caller
-     * there runs it with {@code executeBlocking}.
-     */
+    /** Ends the streams; the secrets held go with them. Does not block. */
     @Override
     public synchronized void close() {
-        if (Context.isOnEventLoopThread()) {
-            throw new IllegalStateException("SdsSecretManager.close() deletes files: call it off the event loop");
-        }
         closed = true;
         streams.values().forEach(SdsStream::close);
         streams.clear();
         adsSecrets.clear();
         clients.values().forEach(GrpcClient::close);
         clients.clear();
-        if (dir != null) {
-            dir.delete();
-        }
     }
 }

@@ -16,7 +16,6 @@ import io.vertx.grpc.common.GrpcMessageDecoder;
 import io.vertx.grpc.common.GrpcMessageEncoder;
 import io.vertx.grpc.common.ServiceMethod;
 import io.vertx.grpc.common.ServiceName;
-import java.time.Instant;
 import java.util.Random;
 import java.util.concurrent.CompletableFuture;
 import java.util.logging.Level;
@@ -25,29 +24,26 @@ import java.util.logging.Logger;
 /**
  * One secret's {@code StreamSecrets} stream, state of the world, as Envoy's {@code SdsApi} subscribes to its one name:
  * the first request carries the node, each response is ACKed with its version and nonce once its secret is taken
- * (checked and written to its files, off the event loop), or NACKed with the last version taken and an
+ * (checked off the event loop, and kept in memory only), or NACKed with the last version taken and an
  * {@code error_detail} naming the secret, the last good secret kept; a response of another type URL is ignored, as
  * Envoy's gRPC mux ignores a type it has no subscription for. A stream that fails or ends is opened again
  * after Envoy's fully jittered back-off (500 ms doubling to 30 s, reset by a response), asking for the version held.
  */
-final class SdsStream {
+final class SdsStream extends HeldSecret {
     private static final Logger LOG = Logger.getLogger(SdsStream.class.getName());
     static final ServiceMethod<DiscoveryResponse, DiscoveryRequest> STREAM_SECRETS = ServiceMethod.client(
             ServiceName.create("envoy.service.secret.v3", "SecretDiscoveryService"), "StreamSecrets",
             GrpcMessageEncoder.encoder(), GrpcMessageDecoder.decoder(DiscoveryResponse.newBuilder()));
 
-    private final String name;
     private final String target;
     private final GrpcClient client;
     private final SocketAddress address;
     private final Node node;
     private final Context context;
-    private final SecretFiles files;
     /** Completed with the first secret taken. */
     final CompletableFuture<SdsSecret> first = new CompletableFuture<>();
     /** When a parse stops waiting for the first secret, as {@link System#nanoTime()}. */
     final long deadline;
-    private volatile SdsSecret secret;
     private volatile String lastError;
     private GrpcClientRequest<DiscoveryRequest, DiscoveryResponse> stream;
     private String ackedVersion = "";
@@ -57,20 +53,14 @@ final class SdsStream {
     private boolean closed;
 
     SdsStream(String name, String target, GrpcClient client, SocketAddress address, Node node, Context context,
-              SecretFiles files, long deadline) {
-        this.name = name;
+              long deadline) {
+        super(name);
         this.target = target;
         this.client = client;
         this.address = address;
         this.node = node;
         this.context = context;
-        this.files = files;
         this.deadline = deadline;
-    }
-
-    /** The secret taken last, or null before the first. */
-    SdsSecret secret() {
-        return secret;
     }
 
     /** Why the last response was rejected or the stream failed, or null. */
@@ -131,19 +121,17 @@ final class SdsStream {
             return;
         }
         GrpcClientRequest<DiscoveryRequest, DiscoveryResponse> on = stream;
-        context.<SdsSecret>executeBlocking(() -> {
-            SecretParser.Pems pems = SecretParser.parse(name, r.getResourcesList());
-            return files.write(pems, r.getVersionInfo(), Instant.now());
-        }, true).onComplete(ar -> {
+        context.<SdsSecret>executeBlocking(() -> SdsSecret.parse(name, r.getResourcesList(), r.getVersionInfo()),
+                true).onComplete(ar -> {
             if (on != stream || closed) {
                 return;
             }
             if (ar.succeeded()) {
-                secret = ar.result();
+                take(ar.result());
                 lastError = null;
                 ackedVersion = r.getVersionInfo();
                 send(ackedVersion, r.getNonce(), null, false);
-                first.complete(secret);
+                first.complete(ar.result());
             } else {
                 lastError = String.valueOf(ar.cause().getMessage());
                 LOG.warning("SDS secret " + name + " from " + target + " rejected (version " + r.getVersionInfo()

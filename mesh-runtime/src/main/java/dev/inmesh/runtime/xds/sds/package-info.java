@@ -3,9 +3,9 @@
  * secrets TLS contexts name with a gRPC {@code sds_config} (Istio's {@code default} and {@code ROOTCA} from its agent's
  * {@code sds-grpc} Unix socket, a gateway's {@code kubernetes://NAME}) over {@code SecretDiscoveryService}, one
  * state-of-the-world stream per secret as Envoy's {@code SdsApi} subscribes to its one name, and keeps each one's PEMs
- * in files of a private directory, which the TLS contexts read and watch for rotation as they do Istio's file names.
+ * in memory only, as Envoy does, where the TLS contexts look for rotations as they look at Istio's file names.
  * A secret whose {@code sds_config} is {@code ads: {}} comes on the ADS client's stream instead, which subscribes to it
- * and hands it to the manager.
+ * and hands it to the manager, which holds it in memory the same way.
  *
  * <p>Public: {@link dev.inmesh.runtime.xds.sds.SdsSecretManager} and
  * {@link dev.inmesh.runtime.xds.sds.SdsSecret}. The rest is package-private.

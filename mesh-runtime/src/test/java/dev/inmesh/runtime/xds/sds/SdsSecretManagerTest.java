@@ -92,8 +92,8 @@ class SdsSecretManagerTest {
         SdsSecret secret = manager.await(istioSds("default"));
 
         assertEquals("v1", secret.versionInfo());
-        assertEquals(OLD.certificatePem(), Files.readString(secret.certificateChain()));
-        assertEquals(OLD.keyPem(), Files.readString(secret.privateKey()));
+        assertEquals(OLD.certificatePem(), secret.certificateChain());
+        assertEquals(OLD.keyPem(), secret.privateKey());
         assertNull(secret.trustedCa());
         DiscoveryRequest first = server.awaitRequest(r -> r.getResponseNonce().isEmpty(), WAIT);
         assertEquals(SecretParser.TYPE_URL, first.getTypeUrl());
@@ -104,12 +104,12 @@ class SdsSecretManagerTest {
         assertEquals(Node.getDefaultInstance(), ack.getNode(), "the node only on the stream's first request");
 
         SdsSecret root = manager.await(istioSds("ROOTCA"));
-        assertEquals(CA.certificatePem(), Files.readString(root.trustedCa()));
+        assertEquals(CA.certificatePem(), root.trustedCa());
         assertEquals(List.of("default", "ROOTCA"), manager.active().stream().map(SdsSecret::name).toList());
     }
 
     @Test
-    void aNewVersionRewritesTheSecretsFiles() throws Exception {
+    void aNewVersionReplacesTheSecretHeldInMemory() throws Exception {
         manager = tcp();
         server.set("v1", SdsTestServer.certificate("default", OLD));
         SdsSecret first = manager.await(istioSds("default"));
@@ -119,9 +119,11 @@ class SdsSecretManagerTest {
 
         SdsSecret now = manager.await(istioSds("default"));
         assertEquals("v2", now.versionInfo());
-        assertEquals(first.certificateChain(), now.certificateChain());
-        assertEquals(NEW.certificatePem(), Files.readString(now.certificateChain()));
-        assertEquals(NEW.keyPem(), Files.readString(now.privateKey()));
+        assertEquals("v1", first.versionInfo());
+        assertEquals(NEW.certificatePem(), now.certificateChain());
+        assertEquals(NEW.keyPem(), now.privateKey());
+        assertEquals(NEW.keyPem(), manager.source(istioSds("default")).current().privateKey(),
+                "what a TLS context reads its next handshakes' key from");
     }
 
     @Test
@@ -142,7 +144,7 @@ class SdsSecretManagerTest {
                 nack.getErrorDetail().getMessage());
         SdsSecret kept = manager.await(istioSds("default"));
         assertEquals("v1", kept.versionInfo());
-        assertEquals(OLD.certificatePem(), Files.readString(kept.certificateChain()));
+        assertEquals(OLD.certificatePem(), kept.certificateChain());
     }
 
     @Test
@@ -230,7 +232,7 @@ class SdsSecretManagerTest {
         SdsSecret secret = manager.await(istioSds("default"));
 
         assertEquals("7", secret.versionInfo());
-        assertEquals(OLD.certificatePem(), Files.readString(secret.certificateChain()));
+        assertEquals(OLD.certificatePem(), secret.certificateChain());
         server.awaitRequest(r -> acked(r, "7"), WAIT);
     }
 }
