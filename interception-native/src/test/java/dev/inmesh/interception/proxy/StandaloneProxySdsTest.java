@@ -177,15 +177,18 @@ class StandaloneProxySdsTest {
      */
     private String fromControlPlane(String listener) throws Exception {
         try (TestControlPlane istiod = new TestControlPlane(new java.net.InetSocketAddress("127.0.0.1", 0))) {
-            istiod.serve("1", TestControlPlane.parse(List.of(listener.stripIndent()), Listener.class),
-                    List.of(), TestControlPlane.parse(List.of(ProxyConfigUpdateTest.cluster("c", app)),
-                            Cluster.class), List.of());
-            // Istio's agent's bootstrap: no listener of its own, sds-grpc among its static clusters
-            Path file = Files.writeString(dir.resolve("envoy-rev.yaml"), "static_resources:\n  clusters:\n"
-                    + sdsGrpc("{socket_address: {address: 127.0.0.1, port_value: " + sds.port() + "}}"));
-            startOn(file, istiod);
+            serve(istiod, "1", listener);
+            startWith(istiod);
             return callUntil(port, "200");
         }
+    }
+
+    /** Starts the proxy with Istio's agent's bootstrap (sds-grpc, no listener) and {@code istiod}. */
+    private void startWith(TestControlPlane istiod) throws Exception {
+        // Istio's agent's bootstrap: no listener of its own, sds-grpc among its static clusters
+        Path file = Files.writeString(dir.resolve("envoy-rev.yaml"), "static_resources:\n  clusters:\n"
+                + sdsGrpc("{socket_address: {address: 127.0.0.1, port_value: " + sds.port() + "}}"));
+        startOn(file, istiod);
     }
 
     /** The proxy with the bootstrap {@code file} (null: none) and its configuration from {@code istiod}. */
@@ -231,5 +234,37 @@ class StandaloneProxySdsTest {
                     "default", ROTATED), SdsTestServer.root("ROOTCA", MESH_CA)));
             assertEquals("CN=ratings-rotated HTTP/1.1 200 OK", callUntil(port, "rotated"));
         }
+    }
+
+    @Test
+    void aSecretTheControlPlaneNoLongerNamesHasItsStreamEndedAndANewOneOpensWhenNamedAgain() throws Exception {
+        sds = SdsTestServer.start();
+        sds.set("1", SdsTestServer.certificate("default", OWN), SdsTestServer.root("ROOTCA", MESH_CA));
+        String listener = listener(port());
+        try (TestControlPlane istiod = new TestControlPlane(new java.net.InetSocketAddress("127.0.0.1", 0))) {
+            serve(istiod, "1", listener);
+            startWith(istiod);
+            assertEquals("CN=ratings HTTP/1.1 200 OK", callUntil(port, "200"));
+
+            serve(istiod, "2", null); // the listener goes: nothing names the secrets
+            for (int i = 0; i < 200 && sds.ended.size() < 2; i++) {
+                Thread.sleep(50);
+            }
+            assertEquals(2, sds.ended.size(), "both secrets' streams end");
+
+            long opened = sds.requests.stream().filter(r -> r.getResponseNonce().isEmpty()).count();
+            serve(istiod, "3", listener);
+            assertEquals("CN=ratings HTTP/1.1 200 OK", callUntil(port, "200"));
+            assertEquals(opened + 2, sds.requests.stream().filter(r -> r.getResponseNonce().isEmpty()).count(),
+                    "a new stream for each secret named again");
+        }
+    }
+
+    /** Has the control plane serve {@code listener} (none when null) on {@link #port}, and cluster c. */
+    private void serve(TestControlPlane istiod, String version, String listener) throws Exception {
+        istiod.serve(version, listener == null ? List.of()
+                : TestControlPlane.parse(List.of(listener.stripIndent()), Listener.class),
+                List.of(), TestControlPlane.parse(List.of(ProxyConfigUpdateTest.cluster("c", app)),
+                        Cluster.class), List.of());
     }
 }

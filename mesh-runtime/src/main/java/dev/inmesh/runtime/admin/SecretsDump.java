@@ -2,10 +2,8 @@ package dev.inmesh.runtime.admin;
 
 import com.google.protobuf.Any;
 import com.google.protobuf.ByteString;
-import com.google.protobuf.Message;
 import dev.inmesh.runtime.tls.WorkloadIdentity;
 import dev.inmesh.runtime.xds.ResourceBundle;
-import dev.inmesh.runtime.xds.ResourceType;
 import dev.inmesh.runtime.xds.SdsSecrets;
 import io.envoyproxy.envoy.admin.v3.SecretsConfigDump;
 import io.envoyproxy.envoy.config.core.v3.DataSource;
@@ -36,15 +34,8 @@ final class SecretsDump {
 
     static SecretsConfigDump of(ResourceBundle bundle, WorkloadIdentity identity,
                                 dev.inmesh.runtime.xds.DynamicState.SdsSecrets fetched, Predicate<String> names) {
-        List<Message> resources = new ArrayList<>();
-        for (String name : bundle.clusters().keySet()) {
-            add(resources, bundle.message(ResourceType.CLUSTER, name));
-        }
-        for (String name : bundle.listeners().keySet()) {
-            add(resources, bundle.message(ResourceType.LISTENER, name));
-        }
         SecretsConfigDump.Builder dump = SecretsConfigDump.newBuilder();
-        for (SdsSecrets.Secret s : SdsSecrets.of(resources, identity)) {
+        for (SdsSecrets.Secret s : SdsSecrets.of(SdsSecrets.tlsResources(bundle), identity)) {
             if (names.test(s.name())) {
                 SecretsConfigDump.DynamicSecret d = read(s);
                 if (d != null) {
@@ -70,12 +61,6 @@ final class SecretsDump {
             }
         }
         return dump.build();
-    }
-
-    private static void add(List<Message> resources, Message m) {
-        if (m != null) {
-            resources.add(m);
-        }
     }
 
     /** The secret as its files are now, or null when one cannot be read. */

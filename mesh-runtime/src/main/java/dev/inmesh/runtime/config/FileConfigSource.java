@@ -192,6 +192,10 @@ public final class FileConfigSource implements ConfigSource {
                     () -> Parsers.withSds(sds, () -> EnvoyConfigReader.read(path)));
             subscribe(bundle);
             holder.apply(bundle);
+            if (sds != null) {
+                // the secrets no listener or cluster names now: their streams end
+                sds.retain(dev.inmesh.runtime.xds.SdsSecrets.named(bundle));
+            }
             lastError = null;
             reloads++;
             long now = System.currentTimeMillis();

@@ -70,19 +70,36 @@ public final class SdsSecrets {
     }
 
     /**
-     * The names of the secrets a cluster's or a listener's TLS contexts ask for on the ADS stream
-     * ({@code sds_config: {ads: {}}}), sorted: what an ADS client subscribes to for it.
+     * The names, sorted, of the secrets among {@code named} asked for on the ADS stream
+     * ({@code sds_config: {ads: {}}}): what an ADS client subscribes to for them.
      */
-    public static java.util.SortedSet<String> overAds(Message m) {
+    public static java.util.SortedSet<String> overAds(java.util.Collection<SdsSecretConfig> named) {
         java.util.SortedSet<String> out = new java.util.TreeSet<>();
-        for (CommonTlsContext c : contexts(m)) {
-            for (SdsSecretConfig s : CommonTlsParser.sdsSecrets(c)) {
-                if (s.getSdsConfig().hasAds()) {
-                    out.add(s.getName());
-                }
-            }
+        named.stream().filter(s -> s.getSdsConfig().hasAds()).forEach(s -> out.add(s.getName()));
+        return out;
+    }
+
+    /** The SDS secret configs the TLS contexts of these clusters and listeners name, as many times as named. */
+    public static List<SdsSecretConfig> named(List<? extends Message> resources) {
+        List<SdsSecretConfig> out = new ArrayList<>();
+        for (Message m : resources) {
+            contexts(m).forEach(c -> out.addAll(CommonTlsParser.sdsSecrets(c)));
         }
         return out;
+    }
+
+    /** The same of a bundle's clusters and listeners. */
+    public static List<SdsSecretConfig> named(ResourceBundle bundle) {
+        return named(tlsResources(bundle));
+    }
+
+    /** The messages of a bundle's clusters, then its listeners (those it has a message of). */
+    public static List<Message> tlsResources(ResourceBundle bundle) {
+        List<Message> resources = new ArrayList<>();
+        bundle.clusters().keySet().forEach(n -> resources.add(bundle.message(ResourceType.CLUSTER, n)));
+        bundle.listeners().keySet().forEach(n -> resources.add(bundle.message(ResourceType.LISTENER, n)));
+        resources.removeIf(java.util.Objects::isNull);
+        return resources;
     }
 
     /** The common TLS contexts of a cluster's or a listener's transport sockets that are TLS. */

@@ -1,11 +1,14 @@
 package dev.inmesh.runtime.mesh;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.inmesh.api.Mesh;
 import dev.inmesh.api.MeshOptions;
 import dev.inmesh.runtime.upstream.TestCertificates;
 import dev.inmesh.runtime.upstream.TestCertificates.Issued;
+import dev.inmesh.runtime.xds.sds.SdsSecret;
+import dev.inmesh.runtime.xds.sds.SdsSecretManager;
 import dev.inmesh.runtime.xds.sds.SdsTestServer;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
@@ -149,6 +152,39 @@ class MeshSdsGrpcTest {
         assertEquals(List.of(), disk.filesHolding(CLIENT.keyPem(), ROTATED.keyPem()),
                 "no key of the SDS secrets is written to disk");
         assertEquals(ROTATED.keyPem(), ((DefaultMesh) mesh).sds().active().get(0).privateKey());
+    }
+
+    @Test
+    void aSecretNoClusterNamesAnyMoreHasItsStreamEndedAndANewOneOpensWhenNamedAgain() throws Exception {
+        meshWithItsSecrets();
+        SdsSecretManager secrets = ((DefaultMesh) mesh).sds();
+        Path file = dir.resolve("bootstrap.yaml");
+        String withTls = Files.readString(file);
+        int tls = withTls.indexOf("    transport_socket:");
+        String plain = withTls.substring(0, tls) + withTls.substring(withTls.indexOf("  - name: sds-grpc"));
+
+        Files.writeString(file, plain);
+        awaitTrue(() -> secrets.active().isEmpty() && sds.ended.size() == 2, "both streams end");
+        assertEquals(List.of(), secrets.warming());
+
+        int opened = firstRequests("default");
+        Files.writeString(file, withTls);
+        awaitTrue(() -> firstRequests("default") == opened + 1 && secrets.active().size() == 2,
+                "a new stream for each secret named again");
+        assertEquals(List.of("default", "ROOTCA"), secrets.active().stream().map(SdsSecret::name).toList());
+    }
+
+    /** The requests that opened a stream for {@code name}: the first of each stream has no nonce. */
+    private int firstRequests(String name) {
+        return (int) sds.requests.stream().filter(r -> r.getResponseNonce().isEmpty()
+                && r.getResourceNamesList().equals(List.of(name))).count();
+    }
+
+    private static void awaitTrue(java.util.function.BooleanSupplier condition, String what) throws Exception {
+        for (int i = 0; i < 200 && !condition.getAsBoolean(); i++) {
+            Thread.sleep(50);
+        }
+        assertTrue(condition.getAsBoolean(), what);
     }
 
     @Test

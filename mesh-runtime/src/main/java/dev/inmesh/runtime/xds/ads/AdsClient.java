@@ -19,6 +19,7 @@ import dev.inmesh.runtime.xds.Parsers;
 import dev.inmesh.runtime.xds.ResourceBundle;
 import dev.inmesh.runtime.xds.ResourceType;
 import io.envoyproxy.envoy.config.core.v3.Node;
+import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.SdsSecretConfig;
 import io.envoyproxy.envoy.service.discovery.v3.DeltaDiscoveryRequest;
 import io.envoyproxy.envoy.service.discovery.v3.DeltaDiscoveryResponse;
 import io.envoyproxy.envoy.service.discovery.v3.DiscoveryRequest;
@@ -157,8 +158,8 @@ public final class AdsClient {
     private volatile dev.inmesh.runtime.xds.sds.SdsSecretManager sds;
     /** The SDS secrets asked for on this stream ({@code sds_config: {ads: {}}}). */
     private final SecretSubscription secrets = new SecretSubscription();
-    /** The ADS secret names of each cluster and listener message held, as last computed (by identity). */
-    private Map<com.google.protobuf.Message, Set<String>> secretNames = new java.util.IdentityHashMap<>();
+    /** The SDS secret configs of each cluster and listener message held, as last computed (by identity). */
+    private Map<com.google.protobuf.Message, List<SdsSecretConfig>> secretNames = new java.util.IdentityHashMap<>();
 
     public AdsClient(Vertx vertx, AdsOptions options, SnapshotHolder holder) {
         this.vertx = vertx;
@@ -382,7 +383,7 @@ public final class AdsClient {
         secrets.sentOnStream = false;
         secrets.nonce = "";
         if (sds != null) {
-            secrets.names = secretsWanted();
+            secrets.names = retainSecrets();
             if (!secrets.names.isEmpty()) {
                 sendSecrets("", null);
             }
@@ -825,8 +826,6 @@ public final class AdsClient {
             if (identity != null || sds != null) {
                 s.rejected = u;
                 s.rejectedOnStream = id;
-                // a resource refused for an ADS secret past its initial fetch timeout keeps asking for it
-                s.rejectedSecrets = adsSecretNames(d.rejected().values());
                 watchIdentity();
             }
         }
@@ -845,7 +844,6 @@ public final class AdsClient {
     private void park(long id, SubscriptionState s, Update u, Set<String> awaited) {
         s.parked = u;
         s.parkedOnStream = id;
-        s.parkedOn = awaited;
         LOG.log(System.Logger.Level.INFO, "{0} version {1} waits for the SDS secrets {2} on the ADS stream",
                 s.type.kind(), u.response().getVersionInfo(), awaited);
         resubscribeSecrets();
@@ -872,58 +870,65 @@ public final class AdsClient {
     }
 
     /**
-     * The ADS secret names the clusters and listeners held (warming or serving) and the responses held for secrets
-     * ask for.
+     * Has the SDS client keep the secrets that the listeners and clusters held name, and let go of the others, as
+     * Envoy's {@code SdsApi} goes with the last listener or cluster that holds it: the bootstrap's (their gRPC
+     * secrets: its ADS ones are not fetched), the server's in force, warming or serving, and those of a response held
+     * for an ADS secret or rejected while a secret had not arrived (decoded again once it has), so that such a wait is
+     * not cut short. A secret of its own stream let go of has its stream ended; the names returned, those asked for
+     * on the ADS stream, are what this client subscribes to ({@link #resubscribeSecrets}), the others forgotten.
      */
-    private Set<String> secretsWanted() {
-        Set<String> out = new TreeSet<>();
-        Map<com.google.protobuf.Message, Set<String>> names = new java.util.IdentityHashMap<>();
+    private Set<String> retainSecrets() {
+        List<SdsSecretConfig> named = new ArrayList<>();
+        dev.inmesh.runtime.xds.SdsSecrets.named(statics).stream().filter(c -> !c.getSdsConfig().hasAds())
+                .forEach(named::add);
+        Map<com.google.protobuf.Message, List<SdsSecretConfig>> cached = new java.util.IdentityHashMap<>();
         List<SubscriptionState.Entry> held = new ArrayList<>(states.get(ResourceType.CLUSTER).resources.values());
         held.addAll(states.get(ResourceType.LISTENER).resources.values());
         held.addAll(publishedClusters.values());
         held.addAll(publishedListeners.values());
         for (SubscriptionState.Entry e : held) {
             if (e.message() != null) {
-                Set<String> of = secretNames.get(e.message());
-                of = of != null ? of : dev.inmesh.runtime.xds.SdsSecrets.overAds(e.message());
-                names.put(e.message(), of);
-                out.addAll(of);
+                var of = secretNames.get(e.message());
+                of = of != null ? of : dev.inmesh.runtime.xds.SdsSecrets.named(List.of(e.message()));
+                cached.put(e.message(), of);
+                named.addAll(of);
             }
         }
-        secretNames = names;
-        states.values().forEach(s -> {
-            if (s.parked != null) {
-                out.addAll(s.parkedOn);
+        secretNames = cached;
+        List<com.google.protobuf.Message> waiting = new ArrayList<>();
+        for (SubscriptionState s : states.values()) {
+            for (Update u : java.util.Arrays.asList(s.parked, s.rejected)) {
+                if (u != null) {
+                    u.response().getResourcesList().forEach(any -> waiting.add(unpacked(any)));
+                }
             }
-            if (s.rejected != null) {
-                out.addAll(s.rejectedSecrets);
-            }
-        });
-        return out;
+        }
+        waiting.removeIf(java.util.Objects::isNull);
+        named.addAll(dev.inmesh.runtime.xds.SdsSecrets.named(waiting));
+        sds.retain(named);
+        return dev.inmesh.runtime.xds.SdsSecrets.overAds(named);
     }
 
     /** The ADS secret names of these clusters and listeners (nulls skipped). */
     private static Set<String> adsSecretNames(java.util.Collection<? extends com.google.protobuf.Message> messages) {
-        Set<String> out = new TreeSet<>();
-        messages.stream().filter(java.util.Objects::nonNull)
-                .forEach(m -> out.addAll(dev.inmesh.runtime.xds.SdsSecrets.overAds(m)));
-        return out;
+        return dev.inmesh.runtime.xds.SdsSecrets.overAds(dev.inmesh.runtime.xds.SdsSecrets.named(
+                messages.stream().filter(java.util.Objects::nonNull).toList()));
     }
 
     /**
-     * Subscribes to the ADS secrets wanted now ({@link #secretsWanted}), unsubscribing from those no longer named
-     * (the manager forgets them), as Envoy's secret providers come and go with the TLS contexts naming them.
+     * Subscribes to the ADS secrets named now ({@link #retainSecrets}, which also ends the streams of the gRPC ones
+     * no longer named), unsubscribing from those no longer named (the manager forgets them), as Envoy's secret
+     * providers come and go with the TLS contexts naming them.
      */
     private void resubscribeSecrets() {
         if (sds == null) {
             return;
         }
-        Set<String> wanted = secretsWanted();
+        Set<String> wanted = retainSecrets();
         if (wanted.equals(secrets.names)) {
             return;
         }
         secrets.names = wanted;
-        sds.subscribedOverAds(wanted);
         if (secrets.sentOnStream || !wanted.isEmpty()) {
             // as for RDS and EDS: an empty list after a first request unsubscribes from all; over delta xDS a change
             // of names carries no nonce
@@ -1377,7 +1382,10 @@ public final class AdsClient {
         return new SubscriptionState.Entry(empty, null, new ResourceBundle.Version("", Instant.now()));
     }
 
-    /** After any change: the first apply once everything is complete, or a re-apply when something was dropped. */
+    /**
+     * After any change: the first apply once everything is complete, or a re-apply when something was dropped; then
+     * the SDS secrets that nothing held names any more are let go of ({@link #resubscribeSecrets}).
+     */
     private void afterChange(boolean reapply) {
         sendDeferredListeners();
         if (!applied) {
@@ -1393,6 +1401,24 @@ public final class AdsClient {
         }
         resubscribeSecrets();
         publishStatus();
+    }
+
+    /** A listener or a cluster of a response (over delta, in its {@code Resource}), or null for anything else. */
+    private static com.google.protobuf.Message unpacked(com.google.protobuf.Any any) {
+        try {
+            if (any.is(io.envoyproxy.envoy.service.discovery.v3.Resource.class)) {
+                return unpacked(any.unpack(io.envoyproxy.envoy.service.discovery.v3.Resource.class).getResource());
+            }
+            if (any.is(io.envoyproxy.envoy.config.listener.v3.Listener.class)) {
+                return any.unpack(io.envoyproxy.envoy.config.listener.v3.Listener.class);
+            }
+            if (any.is(io.envoyproxy.envoy.config.cluster.v3.Cluster.class)) {
+                return any.unpack(io.envoyproxy.envoy.config.cluster.v3.Cluster.class);
+            }
+        } catch (com.google.protobuf.InvalidProtocolBufferException e) {
+            // not decodable: it names nothing
+        }
+        return null;
     }
 
     private void firstApplyIfComplete() {

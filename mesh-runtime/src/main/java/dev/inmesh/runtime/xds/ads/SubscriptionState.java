@@ -66,16 +66,13 @@ final class SubscriptionState {
      */
     AdsClient.Update rejected;
     long rejectedOnStream;
-    /** The ADS secrets the resources {@link #rejected} refused name: still asked for while it waits. */
-    Set<String> rejectedSecrets = Set.of();
     /**
      * The latest response, when its decoding asked for SDS secrets of the ADS stream not arrived yet (it is decoded
-     * again, neither ACKed nor NACKed before, once they are in or their initial fetch timeout is over), the stream it
-     * came on, and the names it waits for; else null.
+     * again, neither ACKed nor NACKed before, once they are in or their initial fetch timeout is over), and the
+     * stream it came on; else null.
      */
     AdsClient.Update parked;
     long parkedOnStream;
-    Set<String> parkedOn = Set.of();
     /** The last rejected update of each resource, by name, until an update of it is accepted or it goes. */
     final Map<String, DynamicState.Failure> failures = new LinkedHashMap<>();
 

@@ -14,13 +14,17 @@ import io.vertx.core.net.SocketAddress;
 import io.vertx.grpc.client.GrpcClient;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.logging.Logger;
 
 /**
  * The secrets TLS contexts fetch over SDS, as Envoy's secret manager: a secret config whose {@code sds_config} is an
@@ -46,6 +50,7 @@ public final class SdsSecretManager implements AutoCloseable {
 
     /** Envoy's {@code initial_fetch_timeout} when a config source does not set one. */
     static final Duration INITIAL_FETCH_TIMEOUT = Duration.ofSeconds(15);
+    private static final Logger LOG = Logger.getLogger(SdsSecretManager.class.getName());
 
     private final Vertx vertx;
     private final Node node;
@@ -247,19 +252,6 @@ public final class SdsSecretManager implements AutoCloseable {
     }
 
     /**
-     * The ADS secrets subscribed to now: those not arrived yet show as warming; those not in {@code wanted} are
-     * forgotten (unsubscribed: no cluster or listener names them any more); a TLS context still in use keeps the last
-     * PEMs it took of one.
-     */
-    public synchronized void subscribedOverAds(java.util.Set<String> wanted) {
-        if (closed) {
-            return;
-        }
-        adsSecrets.keySet().retainAll(wanted);
-        wanted.forEach(n -> adsSecrets.computeIfAbsent(n, AdsSecret::new));
-    }
-
-    /**
      * What a TLS context keeps of {@code s}, once {@link #await} has its first secret: the newest PEMs the server
      * sent (on the secret's own stream, or on the ADS stream), in memory.
      */
@@ -330,6 +322,43 @@ public final class SdsSecretManager implements AutoCloseable {
             s.start();
             return s;
         });
+    }
+
+    /**
+     * Lets go of each secret that none of {@code named} (the SDS secret configs of every listener and cluster held,
+     * warming ones and ones waiting for a secret included) asks for, as Envoy's {@code SdsApi} goes with the last
+     * listener or cluster that holds it, and leaves its config dump: a secret of its own stream has the stream ended,
+     * and one of the ADS stream is forgotten (the ADS client unsubscribes from it with the same names, those of
+     * {@code named} whose {@code sds_config} is {@code ads: {}}). Those of the ADS stream named and not arrived show as
+     * warming. A secret asked for again later opens a new stream or is subscribed to again. A TLS context still in use
+     * keeps the last PEMs it took of a secret let go of.
+     */
+    public synchronized void retain(Collection<SdsSecretConfig> named) {
+        if (closed) {
+            return;
+        }
+        Set<String> kept = new HashSet<>();
+        Set<String> overAdsKept = new java.util.LinkedHashSet<>();
+        for (SdsSecretConfig s : named) {
+            if (s.getSdsConfig().hasAds()) {
+                if (overAds) {
+                    overAdsKept.add(s.getName());
+                }
+            } else if (serves(s)) {
+                kept.add(key(s.getSdsConfig().getApiConfigSource().getGrpcServices(0).getEnvoyGrpc().getClusterName(),
+                        s.getName()));
+            }
+        }
+        streams.entrySet().removeIf(e -> {
+            if (kept.contains(e.getKey())) {
+                return false;
+            }
+            e.getValue().close();
+            LOG.fine(() -> "SDS secret " + e.getValue().name() + ": no listener or cluster names it, its stream ends");
+            return true;
+        });
+        adsSecrets.keySet().retainAll(overAdsKept);
+        overAdsKept.forEach(n -> adsSecrets.computeIfAbsent(n, AdsSecret::new));
     }
 
     /** The secrets taken, in the order first asked for: those of gRPC streams, then those of the ADS stream. */

@@ -126,6 +126,39 @@ class SdsSecretManagerTest {
                 "what a TLS context reads its next handshakes' key from");
     }
 
+    /** A secret config whose {@code sds_config} is {@code ads: {}}: the ADS stream's. */
+    private static SdsSecretConfig overAds(String name) {
+        return SdsSecretConfig.newBuilder().setName(name).setSdsConfig(ConfigSource.newBuilder()
+                .setResourceApiVersion(ApiVersion.V3).setAds(
+                        io.envoyproxy.envoy.config.core.v3.AggregatedConfigSource.getDefaultInstance())).build();
+    }
+
+    @Test
+    void retainLetsGoOfTheSecretsNotNamedEndingTheirStreamsOrForgettingThoseOfTheAdsStream() throws Exception {
+        manager = tcp();
+        manager.overAds();
+        server.set("v1", SdsTestServer.certificate("default", OLD), SdsTestServer.root("ROOTCA", CA));
+        manager.await(istioSds("default"));
+        manager.await(istioSds("ROOTCA"));
+        manager.takeFromAds("ads-cert", Any.pack(SdsTestServer.certificate("ads-cert", NEW)), "a1");
+        manager.takeFromAds("ads-gone", Any.pack(SdsTestServer.certificate("ads-gone", NEW)), "a1");
+
+        manager.retain(List.of(istioSds("default"), overAds("ads-cert"), overAds("ads-root")));
+
+        assertEquals(List.of("default", "ads-cert"), manager.active().stream().map(SdsSecret::name).toList());
+        assertEquals(List.of("ads-root"), manager.warming(), "named on the ADS stream and not arrived: warming");
+        for (int i = 0; i < 100 && server.ended.isEmpty(); i++) {
+            Thread.sleep(50);
+        }
+        assertEquals(1, server.ended.size(), "ROOTCA's stream ends, default's stays");
+        assertEquals(NEW.keyPem(), manager.source(overAds("ads-cert")).current().privateKey());
+
+        manager.retain(List.of(istioSds("default")));
+        assertEquals(List.of("default"), manager.active().stream().map(SdsSecret::name).toList());
+        assertTrue(manager.warming().isEmpty());
+        assertThrows(IllegalArgumentException.class, () -> manager.source(overAds("ads-cert")));
+    }
+
     @Test
     void aSecretThatDoesNotLoadIsNackedByNameAndTheLastGoodOneKept() throws Exception {
         manager = tcp();

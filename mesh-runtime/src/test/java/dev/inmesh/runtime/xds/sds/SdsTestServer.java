@@ -56,6 +56,8 @@ public final class SdsTestServer implements AutoCloseable {
     static final String GROUP = "inmesh";
     final SimpleCache<String> cache = new SimpleCache<>(node -> GROUP);
     public final List<DiscoveryRequest> requests = new CopyOnWriteArrayList<>();
+    /** The streams that ended, by the server's id, in the order they ended. */
+    public final List<Long> ended = new CopyOnWriteArrayList<>();
     /** Sent on a stream just before its first response when set, once: what a confused server would send. */
     volatile DiscoveryResponse before;
     private final Server server;
@@ -66,6 +68,16 @@ public final class SdsTestServer implements AutoCloseable {
             @Override
             public void onV3StreamRequest(long streamId, DiscoveryRequest request) {
                 requests.add(request);
+            }
+
+            @Override
+            public void onStreamClose(long streamId, String typeUrl) {
+                ended.add(streamId);
+            }
+
+            @Override
+            public void onStreamCloseWithError(long streamId, String typeUrl, Throwable error) {
+                ended.add(streamId); // a client's cancel
             }
 
             @Override
