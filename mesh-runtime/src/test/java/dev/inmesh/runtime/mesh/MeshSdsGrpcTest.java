@@ -132,7 +132,7 @@ class MeshSdsGrpcTest {
         sds.awaitRequest(r -> r.getVersionInfo().equals("2") && r.getResourceNamesList().equals(List.of("default")),
                 Duration.ofSeconds(10));
         String last = null;
-        // the secret's files are looked at every second; a pooled connection keeps the old certificate
+        // the secret is looked at every second; a pooled connection keeps the old certificate
         for (int i = 0; i < 100 && (last == null || !last.contains("rotated")); i++) {
             Thread.sleep(100);
             last = call();
