@@ -365,12 +365,20 @@ public final class StandaloneProxy implements AutoCloseable {
             AutoCloseable adminClose = admin;
             dev.inmesh.interception.dns.DnsProxy dnsClose = dns;
             admin = () -> {
-                source.close().await(10, TimeUnit.SECONDS);
-                sds.close();
-                if (dnsClose != null) {
-                    dnsClose.close();
+                try {
+                    source.close().await(10, TimeUnit.SECONDS);
+                } finally {
+                    // a source that does not close in time (a reload waiting for a secret) still has the SDS streams,
+                    // the DNS proxy and the admin server end
+                    try {
+                        sds.close();
+                        if (dnsClose != null) {
+                            dnsClose.close();
+                        }
+                    } finally {
+                        adminClose.close();
+                    }
                 }
-                adminClose.close();
             };
             if (settings.uid() >= 0) {
                 PrivilegeDrop.to(settings.uid(), settings.gid());

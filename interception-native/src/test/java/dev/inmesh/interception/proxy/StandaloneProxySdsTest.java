@@ -1,13 +1,18 @@
 package dev.inmesh.interception.proxy;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.inmesh.runtime.upstream.TestCertificates;
 import dev.inmesh.runtime.upstream.TestCertificates.Issued;
 import dev.inmesh.runtime.xds.ads.AdsOptions;
 import dev.inmesh.runtime.xds.ads.NodeOptions;
+import dev.inmesh.runtime.xds.sds.SdsSecretManager;
 import dev.inmesh.runtime.xds.sds.SdsTestServer;
+import io.envoyproxy.envoy.config.core.v3.ConfigSource;
+import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.SdsSecretConfig;
 import io.envoyproxy.envoy.config.cluster.v3.Cluster;
 import io.envoyproxy.envoy.config.listener.v3.Listener;
 import io.vertx.core.Vertx;
@@ -18,6 +23,7 @@ import java.security.cert.X509Certificate;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -135,7 +141,7 @@ class StandaloneProxySdsTest {
         sds.awaitRequest(r -> r.getVersionInfo().equals("2") && r.getResourceNamesList().equals(List.of("default")),
                 Duration.ofSeconds(10));
         String seen = null;
-        // the secret's files are looked at every second
+        // the secret is looked at every second
         for (int i = 0; i < 100 && (seen == null || !seen.contains("rotated")); i++) {
             Thread.sleep(100);
             seen = call(port);
@@ -258,6 +264,40 @@ class StandaloneProxySdsTest {
             assertEquals(opened + 2, sds.requests.stream().filter(r -> r.getResponseNonce().isEmpty()).count(),
                     "a new stream for each secret named again");
         }
+    }
+
+    @Test
+    void aCloseWhoseConfigurationSourceTimesOutStillClosesTheSdsClientAndTheAdminServer() throws Exception {
+        sds = SdsTestServer.start();
+        sds.set("1", SdsTestServer.certificate("default", OWN), SdsTestServer.root("ROOTCA", MESH_CA));
+        int port = LoopbackProxy.freePort();
+        AtomicReference<SdsSecretManager> manager = new AtomicReference<>();
+        java.util.concurrent.atomic.AtomicBoolean adminClosed = new java.util.concurrent.atomic.AtomicBoolean();
+        Path file = Files.writeString(dir.resolve("envoy-rev.yaml"), "static_resources:\n  listeners:\n"
+                + listener(port) + Http1RequestsTest.clusterC(app)
+                + sdsGrpc("{socket_address: {address: 127.0.0.1, port_value: " + sds.port() + "}}"));
+        proxy = StandaloneProxy.start(new StandaloneProxy.Settings(file, -1, -1, 1, null,
+                (vertx, snapshots, addresses, drain, xds, secrets) -> {
+                    manager.set(secrets);
+                    return () -> adminClosed.set(true);
+                }));
+        assertEquals("CN=ratings HTTP/1.1 200 OK", call(port));
+
+        // a reload that waits for a secret the server does not have (15 s): the source's close waits for it
+        Files.writeString(file, Files.readString(file).replace("name: default", "name: kubernetes://missing"));
+        sds.awaitRequest(r -> r.getResourceNamesList().equals(List.of("kubernetes://missing")),
+                Duration.ofSeconds(10));
+        StandaloneProxy closing = proxy;
+        proxy = null;
+        assertThrows(java.util.concurrent.TimeoutException.class, closing::close);
+
+        var e = assertThrows(IllegalArgumentException.class,
+                () -> manager.get().await(SdsSecretConfig.newBuilder().setName("default").setSdsConfig(
+                        dev.inmesh.runtime.xds.EnvoyJson.toMessage(new com.fasterxml.jackson.databind.ObjectMapper(
+                                new com.fasterxml.jackson.dataformat.yaml.YAMLFactory()).readTree(SDS_CONFIG)
+                                .path("sds_config"), ConfigSource.class)).build()));
+        assertTrue(e.getMessage().endsWith("the SDS client is closed"), e.getMessage());
+        assertTrue(adminClosed.get(), "the admin server is closed too");
     }
 
     /** Has the control plane serve {@code listener} (none when null) on {@link #port}, and cluster c. */
