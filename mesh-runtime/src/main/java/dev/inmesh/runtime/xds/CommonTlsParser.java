@@ -457,8 +457,8 @@ final class CommonTlsParser {
 
     private static String unsupportedSds(String name) {
         boolean istio = WorkloadIdentity.servesSecret(name);
-        return "SDS secret \"" + name + "\" is not supported: Inmesh fetches SDS over gRPC only for a "
-                + "bootstrap file's static SDS cluster; it reads "
+        return "SDS secret \"" + name + "\" is not supported: Inmesh fetches SDS over gRPC from a "
+                + "bootstrap file's static SDS cluster and over an ADS stream (sds_config ads: {}); it reads "
                 + "the files of Istio's \"file-cert:CERT~KEY\" and \"file-root:CA\" names (and "
                 + "\"file-root:system\"), and \"default\" and \"ROOTCA\" from a workload identity directory"
                 + (istio ? " (inmesh.identity.dir, --identity-dir), which is not set; istiod's CA can fill it "
