@@ -178,10 +178,11 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         if (peerIdSent && peerMetadataId != null) {
             resp.putHeader(PeerMetadata.ID_HEADER, peerMetadataId);
         }
-        String localIp = req.localAddress() == null ? "127.0.0.1" : req.localAddress().hostAddress();
+        String localIp = ip(req.localAddress(), req.localAddress());
         int localPort = req.localAddress() == null ? 0 : req.localAddress().port();
-        String remoteIp = req.remoteAddress() == null ? "127.0.0.1" : req.remoteAddress().hostAddress();
+        String remoteIp = ip(req.remoteAddress(), req.localAddress());
         int remotePort = req.remoteAddress() == null ? 0 : req.remoteAddress().port();
+        boolean pipe = req.localAddress() != null && req.localAddress().isDomainSocket();
         String authority = req.authority() == null ? "" : req.authority().toString();
         String sentPath = req.uri();
         boolean[] recorded = {false};
@@ -191,7 +192,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         FilterChainSelector inbound = snapshot.listener(InboundTls.LISTENER);
         javax.net.ssl.SSLSession session = req.isSSL() ? req.sslSession() : null;
         Tls tls = session == null ? null : Tls.of(session, req.version() == io.vertx.core.http.HttpVersion.HTTP_2);
-        FilterChain chain = inboundChain(inbound, tls, req.version(), localIp, localPort, remoteIp, remotePort);
+        FilterChain chain = inboundChain(inbound, tls, req.version(), localIp, localPort, remoteIp, remotePort, pipe);
         HttpConnectionManager hcm = chain == null ? null : (HttpConnectionManager) chain.filter();
         if (hcm != null && !hcm.proxy100Continue() && req.version() != io.vertx.core.http.HttpVersion.HTTP_1_0
                 && dev.inmesh.runtime.router.RouterRequest.expects100Continue(headers)) {
@@ -215,8 +216,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             ds.requestStarted(req.version() == io.vertx.core.http.HttpVersion.HTTP_2 ? "HTTP/2" : "HTTP/1.1");
         }
         // as Envoy prints them: an IPv6 address in brackets
-        String local = IpLiterals.hostPort(localIp, localPort);
-        String remote = IpLiterals.hostPort(remoteIp, remotePort);
+        String local = pipe ? localIp : IpLiterals.hostPort(localIp, localPort);
+        String remote = pipe ? remoteIp : IpLiterals.hostPort(remoteIp, remotePort);
         // the request's server span, once it is begun, and the route it took (whose decorator names the span)
         Traced traced = new Traced();
         // as Envoy's connection manager: the stream's downstream address, and the forwarded headers it writes
@@ -903,10 +904,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
 
     /** What a Lua script's {@code streamInfo()} tells of an inbound request. */
     private static LuaFilter.Info luaInfo(HttpServerRequest req, Traced traced, String routeName) {
-        String local = req.localAddress() == null ? null : req.localAddress().hostAddress() + ":"
-                + req.localAddress().port();
-        String remote = req.remoteAddress() == null ? null : req.remoteAddress().hostAddress() + ":"
-                + req.remoteAddress().port();
+        String local = req.localAddress() == null ? null : printed(req.localAddress(), req.localAddress());
+        String remote = req.remoteAddress() == null ? null : printed(req.remoteAddress(), req.localAddress());
         String sni = traced.session == null ? null : DownstreamTls.requestedServerName(traced.session);
         return new LuaFilter.Info(protocol(req), local, remote, traced.remoteAddress, sni, routeName);
     }
@@ -1339,11 +1338,12 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
      */
     private static FilterChain inboundChain(FilterChainSelector inbound, Tls tls,
                                             io.vertx.core.http.HttpVersion version, String localIp, int localPort,
-                                            String remoteIp, int remotePort) {
+                                            String remoteIp, int remotePort, boolean pipe) {
         if (inbound == null) {
             return null;
         }
-        boolean local = ConnectionInfo.sameIpOrLoopback(remoteIp, localIp);
+        // as Envoy's SAME_IP_OR_LOOPBACK source type: a Unix socket's peer is local
+        boolean local = pipe || ConnectionInfo.sameIpOrLoopback(remoteIp, localIp);
         String inspected = switch (version) {
             case HTTP_2 -> "h2c";
             case HTTP_1_0 -> "http/1.0";
@@ -1549,9 +1549,30 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
      */
     private static RbacFilter.Subject rateLimitSubject(Traced traced) {
         HttpServerRequest req = traced.view.req();
-        return new RbacFilter.Subject(traced.view, req.localAddress() == null ? "127.0.0.1"
-                : req.localAddress().hostAddress(), req.localAddress() == null ? 0 : req.localAddress().port(),
-                req.remoteAddress() == null ? "127.0.0.1" : req.remoteAddress().hostAddress(), null, null);
+        return new RbacFilter.Subject(traced.view, ip(req.localAddress(), req.localAddress()),
+                req.localAddress() == null ? 0 : req.localAddress().port(), ip(req.remoteAddress(), req.localAddress()),
+                null, null);
+    }
+
+    /**
+     * The IP of {@code a}, one end of a request's connection whose local end is {@code local}, as the filters read
+     * it (127.0.0.1 when unknown). A Unix domain socket has no IP: its path stands for it, as Envoy names a pipe,
+     * and for its peer, which the kernel leaves unnamed, the socket's own path, as Envoy's listener names it (Vert.x
+     * names an unnamed peer by the working directory, so a client that bound a path of its own is named so too).
+     */
+    static String ip(io.vertx.core.net.SocketAddress a, io.vertx.core.net.SocketAddress local) {
+        if (a == null) {
+            return "127.0.0.1";
+        }
+        if (!a.isDomainSocket()) {
+            return a.hostAddress();
+        }
+        return local == null || local.path() == null ? "" : local.path();
+    }
+
+    /** {@code a} as Envoy prints a connection's address: {@code ip:port} (an IPv6 address in brackets), or a path. */
+    static String printed(io.vertx.core.net.SocketAddress a, io.vertx.core.net.SocketAddress local) {
+        return a.isDomainSocket() ? ip(a, local) : IpLiterals.hostPort(a.hostAddress(), a.port());
     }
 
     private static final class Traced {

@@ -23,7 +23,7 @@ import org.junit.jupiter.api.io.TempDir;
  * after its HTTP inspector: by the source type, local ({@code SAME_IP_OR_LOOPBACK}) from 127.0.0.1 or from the
  * server's own address and external from any other address, 127.0.0.6 (Istio's passthrough source) among them; and by
  * the application protocol the inspector reports, {@code h2c} for an HTTP/2 caller with prior knowledge,
- * {@code http/1.0} and {@code http/1.1} for HTTP/1 callers.
+ * {@code http/1.0} and {@code http/1.1} for HTTP/1 callers. A caller over a Unix domain socket is local.
  */
 class InboundChainMatchTest {
     private static final String CHAIN = """
@@ -83,6 +83,22 @@ class InboundChainMatchTest {
                 .listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
     }
 
+    /** What a caller over a Unix domain socket gets from {@code mesh.inbound} served on one, with these chains. */
+    private String overUnixSocket(String chains) throws Exception {
+        serve(chains);
+        io.vertx.core.net.SocketAddress socket = io.vertx.core.net.SocketAddress.domainSocketAddress(
+                dir.resolve("app.sock").toString());
+        vertx.createHttpServer().requestHandler(mesh.inbound(req -> req.response().end("service")))
+                .listen(socket).await(10, TimeUnit.SECONDS);
+        WebClient client = WebClient.create(vertx);
+        try {
+            return client.request(HttpMethod.GET, socket, 80, "svc", "/").send().await(10, TimeUnit.SECONDS)
+                    .bodyAsString();
+        } finally {
+            client.close();
+        }
+    }
+
     private String call(WebClientOptions options) throws Exception {
         WebClient client = WebClient.create(vertx, options);
         try {
@@ -112,6 +128,13 @@ class InboundChainMatchTest {
                 + CHAIN.formatted("{source_type: EXTERNAL}", "external"));
         assertEquals("local", from("127.0.0.1"));
         assertEquals("external", from("127.0.0.6"));
+    }
+
+    @Test
+    void aCallerOverAUnixSocketIsLocal() throws Exception {
+        // as Envoy's SAME_IP_OR_LOOPBACK: a pipe's peer is local
+        assertEquals("local", overUnixSocket(CHAIN.formatted("{source_type: EXTERNAL}", "external")
+                + CHAIN.formatted("{source_type: SAME_IP_OR_LOOPBACK}", "local")));
     }
 
     @Test
