@@ -10,6 +10,7 @@ import dev.inmesh.runtime.router.CompressorFilter;
 import dev.inmesh.runtime.router.ForwardedClientCert;
 import dev.inmesh.runtime.router.GrpcWeb;
 import dev.inmesh.runtime.router.HeaderValues;
+import dev.inmesh.runtime.router.Http1Admission;
 import dev.inmesh.runtime.router.HttpDate;
 import dev.inmesh.runtime.router.LocalRateLimitFilter;
 import dev.inmesh.runtime.router.PathNormalizer;
@@ -483,13 +484,14 @@ final class HttpBridge {
                 return new RefusedHead(HttpResponseStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "http1.headers_too_large",
                         "request headers larger than " + maxHeadBytes + " bytes");
             }
-            return !http2 && hosts > 1 ? new RefusedHead(HttpResponseStatus.BAD_REQUEST, CODEC_ERROR,
-                    "more than one Host") : null;
+            Http1Admission.Refusal twoHosts = Http1Admission.Refusal.HOSTS;
+            return !http2 && hosts > 1 ? new RefusedHead(HttpResponseStatus.valueOf(twoHosts.status),
+                    twoHosts.details, "more than one Host") : null;
         }
     }
 
     /** Envoy's response code details for an HTTP/1 request its codec could not read. */
-    static final String CODEC_ERROR = "http1.codec_error";
+    static final String CODEC_ERROR = Http1Admission.CODEC_ERROR;
 
     /**
      * Why a request head was refused before the connection manager took it (a codec error, as Envoy's HTTP/1 codec
@@ -898,9 +900,9 @@ final class HttpBridge {
                     }
                     return;
                 }
-                Http1Requests.Refusal refused = http2 ? null : Http1Requests.admit(req, conn.hcm().http1());
+                Http1Admission.Refusal refused = http2 ? null : Http1Requests.admit(req, conn.hcm().http1());
                 if (refused != null) {
-                    refuse(ctx, req, refused.status, refused.details, refused.codecError);
+                    refuse(ctx, req, HttpResponseStatus.valueOf(refused.status), refused.details, refused.codecError);
                     return;
                 }
                 String target = PathNormalizer.ofRequest(req.uri(), conn.hcm().pathNormalization());

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.inmesh.api.config.listener.Http1Options;
+import dev.inmesh.runtime.router.Http1Admission;
 import io.netty.handler.codec.http.DefaultFullHttpRequest;
 import io.netty.handler.codec.http.FullHttpRequest;
 import io.netty.handler.codec.http.HttpMethod;
@@ -34,8 +35,8 @@ class Http1RequestsTest {
 
     /** The status a request is refused with, or null when it is taken. */
     private static HttpResponseStatus admitted(FullHttpRequest r, Http1Options o) {
-        Http1Requests.Refusal refusal = Http1Requests.admit(r, o);
-        return refusal == null ? null : refusal.status;
+        Http1Admission.Refusal refusal = Http1Requests.admit(r, o);
+        return refusal == null ? null : HttpResponseStatus.valueOf(refusal.status);
     }
 
     @Test

@@ -20,6 +20,7 @@ import dev.inmesh.runtime.stats.HeadSize;
 import dev.inmesh.runtime.stats.IstioService;
 import dev.inmesh.runtime.router.HeaderMutationFilter;
 import dev.inmesh.runtime.router.HeaderMutator;
+import dev.inmesh.runtime.router.Http1Admission;
 import dev.inmesh.runtime.router.JwtAuthnFilter;
 import dev.inmesh.runtime.router.LocalRateLimitFilter;
 import dev.inmesh.runtime.router.LuaFilter;
@@ -137,6 +138,13 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
     }
 
     /** The statistics of {@code hcm}, looked up only when the connection manager changed; null for none. */
+    /**
+     * The connection of the last request refused by {@link Http1Admission}, which closes after its answer: a request
+     * Vert.x read behind it on that connection is not served. One connection is remembered (the next refusal
+     * replaces it), so a refusal on another event loop at the same moment may let such a request through.
+     */
+    private volatile io.vertx.core.http.HttpConnection lastRefused;
+
     private DownstreamStats stats(HttpConnectionManager hcm) {
         if (stats == null) {
             return null;
@@ -151,6 +159,11 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
 
     @Override
     public void handle(HttpServerRequest req) {
+        if (lastRefused == req.connection()) {
+            // a request pipelined behind a refused one, which Vert.x hands over once the refusal is written: as
+            // Envoy's codec after its error, it is not read (the connection is closing)
+            return;
+        }
         long start = System.nanoTime();
         Instant startTime = Instant.now();
         MultiMap headers = req.headers();
@@ -183,8 +196,6 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         String remoteIp = ip(req.remoteAddress(), req.localAddress());
         int remotePort = req.remoteAddress() == null ? 0 : req.remoteAddress().port();
         boolean pipe = req.localAddress() != null && req.localAddress().isDomainSocket();
-        String authority = req.authority() == null ? "" : req.authority().toString();
-        String sentPath = req.uri();
         boolean[] recorded = {false};
         // the active faults the request counts among while it is in a fault, else null
         AtomicLong[] activeFault = {null};
@@ -194,7 +205,24 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         Tls tls = session == null ? null : Tls.of(session, req.version() == io.vertx.core.http.HttpVersion.HTTP_2);
         FilterChain chain = inboundChain(inbound, tls, req.version(), localIp, localPort, remoteIp, remotePort, pipe);
         HttpConnectionManager hcm = chain == null ? null : (HttpConnectionManager) chain.filter();
-        if (hcm != null && !hcm.proxy100Continue() && req.version() != io.vertx.core.http.HttpVersion.HTTP_1_0
+        String authority;
+        String sentPath;
+        Http1Admission.Refusal refused = null;
+        if (hcm != null && req.version() != io.vertx.core.http.HttpVersion.HTTP_2) {
+            // As Envoy's HTTP/1 codec and connection manager with the chain's http_protocol_options: an absolute-form
+            // request line is routed by its own host and path; what they refuse (HTTP/1.0 unless accept_http_10, a
+            // request without a Host) is answered below, once the request counts in the statistics and the logs
+            ServerHead head = new ServerHead(req);
+            refused = headers.getAll(io.vertx.core.http.HttpHeaders.HOST).size() > 1 ? Http1Admission.Refusal.HOSTS
+                    : Http1Admission.admit(head, hcm.http1());
+            authority = head.host == null ? "" : head.host;
+            sentPath = head.uri;
+        } else {
+            authority = req.authority() == null ? "" : req.authority().toString();
+            sentPath = req.uri();
+        }
+        if (refused == null && hcm != null && !hcm.proxy100Continue()
+                && req.version() != io.vertx.core.http.HttpVersion.HTTP_1_0
                 && dev.inmesh.runtime.router.RouterRequest.expects100Continue(headers)) {
             // As Envoy's connection manager without proxy_100_continue, before its filters: it answers the
             // expectation itself and takes it off the request. With it, the service (this hop's upstream) reads the
@@ -276,6 +304,19 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                     authority, path, local, remote, true, ds, tls, mutualTls, traced);
         });
 
+        if (refused != null) {
+            details[0] = refused.details;
+            if (refused.codecError) {
+                flags.add(ResponseFlag.DOWNSTREAM_PROTOCOL_ERROR); // as Envoy's codec error: the status text as body
+            }
+            // and the connection ends, as Envoy's: what the client sent after this request is not read
+            resp.putHeader(io.vertx.core.http.HttpHeaders.CONNECTION, io.vertx.core.http.HttpHeaders.CLOSE);
+            lastRefused = req.connection();
+            localReply(req, traced, refused.status, refused.codecError
+                    ? io.netty.handler.codec.http.HttpResponseStatus.valueOf(refused.status).reasonPhrase() : "");
+            req.connection().close();
+            return;
+        }
         // an absent x-request-id is made unless the chain's connection manager says generate_request_id: false
         if (!headers.contains("x-request-id")
                 && (hcm == null || hcm.generateRequestId())) {
@@ -1686,6 +1727,59 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
     private static String protocol(HttpServerRequest req) {
         return req.version() == io.vertx.core.http.HttpVersion.HTTP_2 ? "HTTP/2"
                 : req.version() == io.vertx.core.http.HttpVersion.HTTP_1_0 ? "HTTP/1.0" : "HTTP/1.1";
+    }
+
+    /**
+     * An HTTP/1 request's head as {@link Http1Admission} reads it: Vert.x cannot change a request's target or Host,
+     * so what the admission makes of them (an absolute-form request line's path and host, HTTP/1.0's default host)
+     * is kept here for routing; the application still reads them as they were sent.
+     */
+    private static final class ServerHead implements Http1Admission.Head {
+        private final HttpServerRequest req;
+        String uri;
+        String host;
+
+        ServerHead(HttpServerRequest req) {
+            this.req = req;
+            this.uri = req.uri();
+            this.host = req.headers().get(io.vertx.core.http.HttpHeaders.HOST);
+        }
+
+        @Override
+        public String method() {
+            return req.method().name();
+        }
+
+        @Override
+        public String uri() {
+            return uri;
+        }
+
+        @Override
+        public boolean http11() {
+            return req.version() == io.vertx.core.http.HttpVersion.HTTP_1_1;
+        }
+
+        @Override
+        public String host() {
+            return host;
+        }
+
+        @Override
+        public void servedAsHttp10() {
+            // Vert.x reads HTTP/1.0 as such already
+        }
+
+        @Override
+        public void originForm(String uri, String authority) {
+            this.uri = uri;
+            this.host = authority;
+        }
+
+        @Override
+        public void defaultHost(String host) {
+            this.host = host;
+        }
     }
 
     /**

@@ -1,0 +1,177 @@
+package dev.inmesh.runtime.router;
+
+import dev.inmesh.api.config.listener.Http1Options;
+import java.util.Set;
+
+/**
+ * Which HTTP/1 requests a connection manager takes, as Envoy's HTTP/1 codec and connection manager decide with their
+ * {@code http_protocol_options}, for both data planes (the standalone proxy's codec and {@code mesh.inbound} on the
+ * application's server): a method the codec knows unless {@code allow_custom_methods} (400 otherwise); HTTP/1.0 (any
+ * version but HTTP/1.1, as Envoy reads it) only when {@code accept_http_10} (426 otherwise); a Host always (HTTP/1.0
+ * may get {@code default_host_for_http_10}; 400 otherwise), made of the characters of an authority (400 otherwise); a
+ * request line in absolute form taken as its host and path (RFC 9112 3.2.2: its authority replaces the Host header)
+ * unless {@code allow_absolute_url} is false (404, as Envoy's connection manager answers it); any other target that
+ * is not a path, or that holds a character other than visible ASCII, refused (400).
+ */
+public final class Http1Admission {
+    /** Envoy's response code details of a request its HTTP/1 codec could not read. */
+    public static final String CODEC_ERROR = "http1.codec_error";
+
+    private Http1Admission() {}
+
+    /**
+     * Why a request is refused: its status, Envoy's response code details, and whether Envoy's codec refuses it (a
+     * codec error: flag DPE, the status text as the body) or its connection manager does (a plain local reply).
+     */
+    public enum Refusal {
+        METHOD(400, CODEC_ERROR, true),
+        TARGET(400, CODEC_ERROR, true),
+        HTTP_10(426, "low_version", true),
+        URL(400, "http1.invalid_url", true),
+        AUTHORITY(400, "http.invalid_authority", true),
+        ABSOLUTE_PATH(404, "absolute_path_rejected", false),
+        NO_HOST(400, "missing_host_header", false),
+        /** Two Host lines, which Envoy's codec refuses (the standalone proxy with its head's other limits). */
+        HOSTS(400, CODEC_ERROR, true);
+
+        /** The status of the local reply. */
+        public final int status;
+        /** Envoy's response code details ({@code %RESPONSE_CODE_DETAILS%}). */
+        public final String details;
+        /** Whether Envoy's codec refuses it (flag DPE), not its connection manager. */
+        public final boolean codecError;
+
+        Refusal(int status, String details, boolean codecError) {
+            this.status = status;
+            this.details = details;
+            this.codecError = codecError;
+        }
+    }
+
+    /** A request head as a codec read it, which {@link #admit} may rewrite. */
+    public interface Head {
+        /** The request line's method, as sent. */
+        String method();
+
+        /** The request target, as sent until {@link #originForm} replaces it. */
+        String uri();
+
+        /** Whether the request line says HTTP/1.1 (anything else is served as HTTP/1.0). */
+        boolean http11();
+
+        /** The Host header; null when there is none. */
+        String host();
+
+        /** The request is served as HTTP/1.0 (its request line said another version but HTTP/1.1). */
+        void servedAsHttp10();
+
+        /** The target of an absolute-form request line, made origin-form, and the authority that replaces Host. */
+        void originForm(String uri, String authority);
+
+        /** The host an HTTP/1.0 request without one gets ({@code default_host_for_http_10}). */
+        void defaultHost(String host);
+    }
+
+    /**
+     * Null when the request is taken, after giving it its host and origin-form target when it came in absolute form
+     * or as HTTP/1.0 without a Host; otherwise why it is refused.
+     */
+    public static Refusal admit(Head req, Http1Options o) {
+        if (!o.allowCustomMethods() && !KNOWN_METHODS.contains(req.method())) {
+            return Refusal.METHOD;
+        }
+        String uri = req.uri();
+        if (!visibleAscii(uri)) {
+            return Refusal.TARGET;
+        }
+        // as Envoy's codec: what is not HTTP/1.1 is HTTP/1.0 (HTTP/0.9, 1.2 and 2.0 alike), and is served as such
+        boolean http10 = !req.http11();
+        if (http10) {
+            if (!o.acceptHttp10()) {
+                return Refusal.HTTP_10;
+            }
+            req.servedAsHttp10();
+        }
+        int scheme = absoluteFormSchemeEnd(uri);
+        if (scheme < 0 && !uri.startsWith("/") && !uri.equals("*") && !req.method().equals("CONNECT")) {
+            return Refusal.TARGET; // neither origin form nor absolute form: not a URL Envoy's parser takes
+        }
+        String host = req.host();
+        if (scheme > 0) {
+            if (!o.allowAbsoluteUrl()) {
+                // Envoy's codec lets it through and its connection manager answers 404 (absolute_path_rejected)
+                return Refusal.ABSOLUTE_PATH;
+            }
+            int authorityEnd = scheme;
+            while (authorityEnd < uri.length() && "/?#".indexOf(uri.charAt(authorityEnd)) < 0) {
+                authorityEnd++;
+            }
+            String authority = uri.substring(scheme, authorityEnd);
+            if (authority.isEmpty() || authority.indexOf('@') >= 0) {
+                return Refusal.URL; // no host, or userinfo (RFC 9110 4.2.4: not to be sent)
+            }
+            String rest = uri.substring(authorityEnd);
+            req.originForm(rest.isEmpty() || rest.charAt(0) != '/' ? "/" + rest : rest, authority);
+            host = authority;
+        }
+        if (host != null && !validAuthority(host)) {
+            return Refusal.AUTHORITY; // as Envoy's codec checks the Host before the connection manager sees it
+        }
+        if (host == null || host.isEmpty()) {
+            if (http10 && !o.defaultHostForHttp10().isEmpty()) {
+                req.defaultHost(o.defaultHostForHttp10());
+            } else {
+                return Refusal.NO_HOST; // Envoy's connection manager answers it (missing_host_header)
+            }
+        }
+        return null;
+    }
+
+    /**
+     * The methods Envoy's HTTP/1 codec takes without {@code allow_custom_methods} (the request line's method,
+     * case-sensitive): those its parser has always known.
+     */
+    private static final Set<String> KNOWN_METHODS = Set.of("ACL", "BIND", "CHECKOUT", "CONNECT", "COPY", "DELETE",
+            "GET", "HEAD", "LINK", "LOCK", "MERGE", "MKACTIVITY", "MKCALENDAR", "MKCOL", "MOVE", "MSEARCH", "NOTIFY",
+            "OPTIONS", "PATCH", "POST", "PROPFIND", "PROPPATCH", "PURGE", "PUT", "REBIND", "REPORT", "SEARCH",
+            "SOURCE", "SUBSCRIBE", "TRACE", "UNBIND", "UNLINK", "UNLOCK", "UNSUBSCRIBE");
+
+    /**
+     * Whether a request target holds only what Envoy's HTTP/1 parser takes in one: visible ASCII, tab and form feed.
+     * A control character or a byte above 0x7E (raw UTF-8, which Netty reads as ISO-8859-1) is refused.
+     */
+    static boolean visibleAscii(String uri) {
+        for (int i = 0, n = uri.length(); i < n; i++) {
+            char c = uri.charAt(i);
+            if ((c < '!' || c > '~') && c != '\t' && c != '\f') {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /**
+     * Whether a Host holds only the characters an authority may (RFC 3986 3.2: unreserved, sub-delims,
+     * percent-encodings, {@code :}, {@code @} and an IP literal's brackets), the set Envoy checks it against: no
+     * space, slash, control or other character that could make one host read as another.
+     */
+    static boolean validAuthority(String host) {
+        for (int i = 0, n = host.length(); i < n; i++) {
+            char c = host.charAt(i);
+            boolean ok = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+                    || "-._~!$&'()*+,;=:@[]%".indexOf(c) >= 0;
+            if (!ok) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** The index after {@code http://} or {@code https://} (any case) when the URI is in absolute form, else -1. */
+    static int absoluteFormSchemeEnd(String uri) {
+        if (uri.regionMatches(true, 0, "http://", 0, 7)) {
+            return 7;
+        }
+        return uri.regionMatches(true, 0, "https://", 0, 8) ? 8 : -1;
+    }
+}

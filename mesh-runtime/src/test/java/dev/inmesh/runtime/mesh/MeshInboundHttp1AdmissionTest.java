@@ -1,0 +1,142 @@
+package dev.inmesh.runtime.mesh;
+
+import static dev.inmesh.runtime.mesh.MeshAccessLogTest.lines;
+import static dev.inmesh.runtime.mesh.MeshAccessLogTest.textLogger;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.inmesh.api.Mesh;
+import dev.inmesh.api.MeshOptions;
+import io.vertx.core.Vertx;
+import io.vertx.core.http.HttpServer;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * {@code mesh.inbound} takes HTTP/1 requests as Envoy's codec and connection manager take them with the inbound
+ * chain's {@code http_protocol_options} (as the standalone proxy does): a request line in absolute form is routed by
+ * its own host and path; HTTP/1.0 is refused with 426 unless {@code accept_http_10}; a request without a Host, with
+ * two, or with a target that is no path is refused with 400; each refusal is a local reply in the access log, with
+ * DPE when the codec refuses, and ends the connection.
+ */
+class MeshInboundHttp1AdmissionTest {
+    private static final String LOG_FORMAT = "%RESPONSE_CODE% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS% %ROUTE_NAME%";
+
+    private Vertx vertx;
+    private Mesh mesh;
+    private HttpServer inbound;
+
+    @TempDir
+    Path dir;
+
+    @BeforeEach
+    void setUp() {
+        vertx = Vertx.vertx();
+    }
+
+    @AfterEach
+    void tearDown() throws Exception {
+        if (inbound != null) {
+            inbound.close().await(10, TimeUnit.SECONDS);
+        }
+        if (mesh != null) {
+            mesh.close().await(10, TimeUnit.SECONDS);
+        }
+        vertx.close().await(10, TimeUnit.SECONDS);
+    }
+
+    /**
+     * Starts the mesh with these connection manager fields, whose inbound route sends requests for {@code svc:81}
+     * to the service (which answers with the path it read) and answers any other with 418; the server's port.
+     */
+    private int start(String hcmFields, Path log) throws Exception {
+        Path file = dir.resolve("config.yaml");
+        String fields = hcmFields.replace("\n", "\n          ") + "\n" + textLogger(log, LOG_FORMAT);
+        Files.writeString(file, MeshWebClientTest.virtualInbound(fields.strip(),
+                """
+                              routes:
+                              - name: svc
+                                match: {prefix: /, headers: [{name: ":authority", string_match: {exact: "svc:81"}}]}
+                                route: {cluster: "inbound|9080||", timeout: 0s}
+                              - {name: other, match: {prefix: /}, direct_response: {status: 418}}
+                """));
+        mesh = Mesh.create(vertx, new MeshOptions().setConfigFile(file.toString()).setAdminPort(-1));
+        mesh.start().await(10, TimeUnit.SECONDS);
+        inbound = vertx.createHttpServer().requestHandler(mesh.inbound(req -> req.response()
+                .end("served " + req.path())));
+        return inbound.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
+    }
+
+    /** What the server answers to these bytes, read until it closes the connection. */
+    private static String send(int port, String request) throws Exception {
+        try (Socket s = new Socket("127.0.0.1", port)) {
+            s.setSoTimeout(10_000);
+            s.getOutputStream().write(request.getBytes(StandardCharsets.UTF_8));
+            return new String(s.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        }
+    }
+
+    @Test
+    void anAbsoluteFormRequestLineIsRoutedByItsOwnHostAndPath() throws Exception {
+        Path log = dir.resolve("access.log");
+        int port = start("", log);
+        // RFC 9112 3.2.2: the request line's authority replaces the Host header
+        String served = send(port, "GET http://svc:81/x?y HTTP/1.1\r\nHost: elsewhere\r\nConnection: close\r\n\r\n");
+        assertTrue(served.startsWith("HTTP/1.1 200 ") && served.endsWith("served /x"), served);
+        String other = send(port, "GET http://elsewhere/x HTTP/1.1\r\nHost: svc:81\r\nConnection: close\r\n\r\n");
+        assertTrue(other.startsWith("HTTP/1.1 418 "), other);
+        assertEquals(List.of("200 - via_upstream svc", "418 - direct_response other"), lines(log, 2));
+    }
+
+    @Test
+    void withoutAllowAbsoluteUrlAnAbsoluteFormRequestIsRefusedAsEnvoysConnectionManagerRefusesIt() throws Exception {
+        Path log = dir.resolve("access.log");
+        int port = start("http_protocol_options: {allow_absolute_url: false}", log);
+        String refused = send(port, "GET http://svc:81/x HTTP/1.1\r\nHost: svc:81\r\n\r\n");
+        assertTrue(refused.startsWith("HTTP/1.1 404 ") && refused.toLowerCase().contains("connection: close"),
+                refused);
+        assertEquals(List.of("404 - absolute_path_rejected -"), lines(log, 1));
+    }
+
+    @Test
+    void http10IsRefusedUnlessAcceptedAndThenAHostlessOneTakesTheDefaultHost() throws Exception {
+        Path log = dir.resolve("access.log");
+        int port = start("", log);
+        String refused = send(port, "GET /a HTTP/1.0\r\nHost: svc:81\r\n\r\n");
+        assertTrue(refused.startsWith("HTTP/1.0 426 ") && refused.endsWith("Upgrade Required"), refused);
+        assertEquals(List.of("426 DPE low_version -"), lines(log, 1));
+        mesh.close().await(10, TimeUnit.SECONDS);
+        inbound.close().await(10, TimeUnit.SECONDS);
+
+        Path log2 = dir.resolve("access2.log");
+        port = start("http_protocol_options: {accept_http_10: true, default_host_for_http_10: \"svc:81\"}", log2);
+        String served = send(port, "GET /a HTTP/1.0\r\n\r\n");
+        assertTrue(served.startsWith("HTTP/1.0 200 ") && served.endsWith("served /a"), served);
+        assertEquals(List.of("200 - via_upstream svc"), lines(log2, 1));
+    }
+
+    @Test
+    void aRequestWithoutAHostWithTwoOrWithATargetThatIsNoPathIsRefusedAndItsConnectionEnds() throws Exception {
+        Path log = dir.resolve("access.log");
+        int port = start("", log);
+        // each answer is read to the end of its connection: the server closes it
+        String noHost = send(port, "GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\nHost: svc:81\r\n\r\n");
+        assertTrue(noHost.startsWith("HTTP/1.1 400 ") && !noHost.contains("served"), noHost);
+        String twoHosts = send(port, "GET /a HTTP/1.1\r\nHost: svc:81\r\nHost: svc:81\r\n\r\n");
+        assertTrue(twoHosts.startsWith("HTTP/1.1 400 ") && twoHosts.endsWith("Bad Request"), twoHosts);
+        String notAPath = send(port, "GET a HTTP/1.1\r\nHost: svc:81\r\n\r\n");
+        assertTrue(notAPath.startsWith("HTTP/1.1 400 "), notAPath);
+        String rawUtf8 = send(port, "GET /caf\u00e9 HTTP/1.1\r\nHost: svc:81\r\n\r\n");
+        assertTrue(rawUtf8.startsWith("HTTP/1.1 400 "), rawUtf8);
+        assertEquals(List.of("400 - missing_host_header -", "400 DPE http1.codec_error -",
+                "400 DPE http1.codec_error -", "400 DPE http1.codec_error -"), lines(log, 4));
+    }
+}
