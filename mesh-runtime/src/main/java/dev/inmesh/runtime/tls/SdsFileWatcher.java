@@ -1,6 +1,7 @@
 package dev.inmesh.runtime.tls;
 
 import dev.inmesh.api.config.core.SdsFiles;
+import dev.inmesh.api.config.core.SdsSecretSource;
 import java.io.IOException;
 import java.lang.ref.WeakReference;
 import java.nio.charset.StandardCharsets;
@@ -35,7 +36,10 @@ import java.util.logging.Logger;
  * up to one look, which takes the pair once both are new.
  *
  * <p>A context's PEMs that came from a secret fetched over SDS (its own gRPC stream or the ADS stream) have no file:
- * they are looked at the same way, in the memory of the SDS client, which holds the secret's newest version.
+ * they are in the memory of the SDS client, which holds the secret's newest version and pushes it to the watch on
+ * its arrival ({@link SdsSecretSource#addListener}), before it ACKs it: the context is rebuilt then, on the thread
+ * that took the secret, as Envoy's TLS contexts take an SDS secret update, so the next handshake uses it. The looks
+ * every second read them too.
  *
  * <p>The watcher holds its targets weakly: a context no snapshot uses any more is dropped with it.
  */
@@ -65,8 +69,17 @@ public final class SdsFileWatcher {
      */
     public static <T> Watch<T> watch(T target, String owner, SdsFiles sds, String chain, String key, String ca,
                                      BiConsumer<T, Map<String, String>> rebuild) {
-        return watch(target, owner, TlsMaterial.sdsTexts(sds, chain, key, ca), TlsMaterial.sdsSecretReaders(sds),
-                rebuild);
+        Watch<T> w = watch(target, owner, TlsMaterial.sdsTexts(sds, chain, key, ca),
+                TlsMaterial.sdsSecretReaders(sds), rebuild);
+        if (w.listening()) {
+            for (SdsSecretSource s : new java.util.LinkedHashSet<>(java.util.Arrays.asList(sds.certificateSecret(),
+                    sds.validationSecret()))) {
+                if (s != null) {
+                    w.listenTo(s);
+                }
+            }
+        }
+        return w;
     }
 
     /**
@@ -99,7 +112,7 @@ public final class SdsFileWatcher {
         for (Watch<?> w : WATCHES) {
             try {
                 if (!w.check(stamps)) {
-                    WATCHES.remove(w);
+                    w.cancel();
                 }
             } catch (RuntimeException e) {
                 LOG.log(Level.WARNING, w.owner + ": checking its TLS files failed", e);
@@ -142,6 +155,10 @@ public final class SdsFileWatcher {
          * check unless that one makes usable material (the rest of a rotation).
          */
         private String heldWarning;
+        /** The SDS secrets that push their new versions to this watch ({@link #pushed}). */
+        private final List<SdsSecretSource> sources = new CopyOnWriteArrayList<>();
+        /** What a secret runs on a new version: a look at once. */
+        private final Runnable pushed = this::pushed;
 
         Watch(T target, String owner, Map<String, String> files, Map<String, Supplier<String>> inMemory,
               BiConsumer<T, Map<String, String>> rebuild) {
@@ -155,6 +172,30 @@ public final class SdsFileWatcher {
 
         public void cancel() {
             WATCHES.remove(this);
+            sources.forEach(s -> s.removeListener(pushed));
+            sources.clear();
+        }
+
+        /** Whether the watch looks at anything (it has files or secrets): else it is not kept. */
+        private boolean listening() {
+            return WATCHES.contains(this);
+        }
+
+        /** Has {@code s} push its new versions to this watch. */
+        private void listenTo(SdsSecretSource s) {
+            sources.add(s);
+            s.addListener(pushed);
+        }
+
+        /** A secret of the target took a new version: the target takes it now, not at the next look. */
+        private void pushed() {
+            try {
+                if (!check()) {
+                    cancel();
+                }
+            } catch (RuntimeException e) {
+                LOG.log(Level.WARNING, owner + ": taking a new SDS secret version failed", e);
+            }
         }
 
         /** Looks at the files now, as a poll does; false once the target is gone. */
@@ -162,8 +203,11 @@ public final class SdsFileWatcher {
             return check(new HashMap<>());
         }
 
-        /** Looks at the files; false once the target is gone. */
-        private boolean check(Map<String, Stamp> stamps) {
+        /**
+         * Looks at the files; false once the target is gone. One look at a time: a secret's push and the poll may
+         * come together.
+         */
+        private synchronized boolean check(Map<String, Stamp> stamps) {
             T t = target.get();
             if (t == null) {
                 return false;

@@ -678,7 +678,8 @@ public final class UpstreamCluster {
     }
 
     /**
-     * An SDS file of a transport socket's TLS changed (off the event loop): new connections to its hosts use the new
+     * An SDS file of a transport socket's TLS changed, or a secret of it fetched over SDS took a new version (off the
+     * event loop, before the secret is ACKed): new connections to its hosts use the new
      * certificate and CAs, as Envoy's cluster takes an SDS secret update; the pools of the old TLS drain (their
      * requests finish).
      *
@@ -694,9 +695,10 @@ public final class UpstreamCluster {
         // compiled outside the lock the request path may take
         UpstreamTls next = UpstreamTls.compile(c.withPems(pems[0], pems[1], pems[2]));
         synchronized (this) {
-            if (slot.current != current || closed || !sockets.slots().contains(slot)) {
+            if (slot.current != current || closed) {
                 return; // a new configuration's TLS came meanwhile
             }
+            // a slot compiled and not in force yet takes it too: a secret pushed before its configuration is applied
             if (c.perRequestHost()) {
                 hosts.values().stream().filter(h -> h.socket == slot).forEach(h -> h.pool.drainPerRequestHost());
                 originalDstHosts.values().stream().filter(h -> h.socket == slot)

@@ -12,6 +12,7 @@ import dev.inmesh.runtime.stats.StreamInfo;
 import dev.inmesh.runtime.upstream.TestCertificates;
 import dev.inmesh.runtime.upstream.TestCertificates.Issued;
 import dev.inmesh.runtime.xds.ads.XdsTestServer;
+import dev.inmesh.runtime.xds.sds.SdsTestServer;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpServerOptions;
@@ -21,6 +22,7 @@ import io.vertx.core.net.SocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.cert.X509Certificate;
+import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
@@ -341,6 +343,41 @@ class MeshInboundMtlsTest {
         assertEquals("xfcc=null\nproto=http", r.bodyAsString());
         awaitRequests(1);
         assertEquals("none", label("connection_security_policy"));
+    }
+
+    /**
+     * With no identity directory, the STRICT chain's {@code default} and {@code ROOTCA} come from an SDS server
+     * (the bootstrap's {@code sds-grpc}, as Istio's agent's): a new version of {@code default} is pushed to the
+     * chain's TLS on its arrival, before its ACK, so the handshake right after the ACK presents it.
+     */
+    @Test
+    void aRotatedSdsSecretIsPresentedFromTheHandshakeAfterItsAck() throws Exception {
+        try (var sds = SdsTestServer.start()) {
+            sds.set("1", SdsTestServer.certificate("default", OWN),
+                    SdsTestServer.root("ROOTCA", MESH_CA));
+            int port = XdsTestServer.freePort();
+            mesh(config(port, false) + """
+                      clusters:
+                      - name: sds-grpc
+                        type: STATIC
+                        connect_timeout: 1s
+                        load_assignment:
+                          cluster_name: sds-grpc
+                          endpoints:
+                          - lb_endpoints:
+                            - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: %d}}}
+                    """.formatted(sds.port()), null);
+            serve(port);
+            assertEquals("CN=reviews", get(port, CALLER, false).serverSubject());
+
+            sds.set("2", SdsTestServer.certificate("default", ROTATED),
+                    SdsTestServer.root("ROOTCA", MESH_CA));
+            sds.awaitRequest(r -> r.getVersionInfo().equals("2") && r.getResourceNamesList().equals(
+                    List.of("default")) && !r.getResponseNonce().isEmpty(), Duration.ofSeconds(10));
+            Answer a = get(port, CALLER, false); // a new connection
+            assertEquals(200, a.status(), a.body());
+            assertEquals("CN=reviews-rotated", a.serverSubject());
+        }
     }
 
     @Test

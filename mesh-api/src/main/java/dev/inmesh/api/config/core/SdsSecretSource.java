@@ -15,6 +15,16 @@ public interface SdsSecretSource {
     Pems current();
 
     /**
+     * Has {@code listener} run each time a new version is taken, after {@link #current} gives it and before the SDS
+     * client ACKs it, as Envoy's {@code SdsApi} updates the TLS contexts of a secret on its arrival: on the thread
+     * that took it, never an event loop. {@link #removeListener} ends it.
+     */
+    void addListener(Runnable listener);
+
+    /** Stops {@code listener} ({@link #addListener}); nothing if it was not added. */
+    void removeListener(Runnable listener);
+
+    /**
      * A secret's PEMs.
      *
      * @param certificateChain the certificate chain, or null for a validation context

@@ -213,8 +213,9 @@ public final class SdsSecretManager implements AutoCloseable {
 
     /**
      * Takes {@code secret} (a {@code Secret}, as the ADS stream carried it) as the ADS secret {@code name} of
-     * {@code version}, checked and held in memory, where the TLS contexts naming it find it for their next handshakes;
-     * a secret that fails the checks is refused (the last good one stays) with why, for the client's NACK.
+     * {@code version}, checked and held in memory, and hands it to the TLS contexts holding the secret, whose next
+     * handshakes use it (blocking: on the client's worker context); a secret that fails the checks is refused (the
+     * last good one stays) with why, for the client's NACK.
      *
      * @throws IllegalArgumentException why the secret is refused
      */
@@ -238,6 +239,7 @@ public final class SdsSecretManager implements AutoCloseable {
         synchronized (this) {
             a.take(taken);
         }
+        a.push(); // outside the lock: the TLS contexts holding it take it now, before the client ACKs it
     }
 
     /** The versions of the ADS secrets taken, by name, for a reconnected delta stream's initial versions. */

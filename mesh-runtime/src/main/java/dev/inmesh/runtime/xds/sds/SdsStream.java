@@ -24,10 +24,11 @@ import java.util.logging.Logger;
 /**
  * One secret's {@code StreamSecrets} stream, state of the world, as Envoy's {@code SdsApi} subscribes to its one name:
  * the first request carries the node, each response is ACKed with its version and nonce once its secret is taken
- * (checked off the event loop, and kept in memory only), or NACKed with the last version taken and an
- * {@code error_detail} naming the secret, the last good secret kept; a response of another type URL is ignored, as
- * Envoy's gRPC mux ignores a type it has no subscription for. A stream that fails or ends is opened again
- * after Envoy's fully jittered back-off (500 ms doubling to 30 s, reset by a response), asking for the version held.
+ * (checked off the event loop, kept in memory only, and handed to the TLS contexts holding it), or NACKed with the
+ * last version taken and an {@code error_detail} naming the secret, the last good secret kept; a response of another
+ * type URL is ignored, as Envoy's gRPC mux ignores a type it has no subscription for. A stream that fails or ends is
+ * opened again after Envoy's fully jittered back-off (500 ms doubling to 30 s, reset by a response), asking for the
+ * version held.
  */
 final class SdsStream extends HeldSecret {
     private static final Logger LOG = Logger.getLogger(SdsStream.class.getName());
@@ -130,8 +131,16 @@ final class SdsStream extends HeldSecret {
                 take(ar.result());
                 lastError = null;
                 ackedVersion = r.getVersionInfo();
-                send(ackedVersion, r.getNonce(), null, false);
                 first.complete(ar.result());
+                // as Envoy's SdsApi: the TLS contexts holding the secret take it on its arrival, then it is ACKed
+                context.executeBlocking(() -> {
+                    push();
+                    return null;
+                }, true).onComplete(pushed -> {
+                    if (on == stream && !closed) {
+                        send(r.getVersionInfo(), r.getNonce(), null, false);
+                    }
+                });
             } else {
                 lastError = String.valueOf(ar.cause().getMessage());
                 LOG.warning("SDS secret " + name + " from " + target + " rejected (version " + r.getVersionInfo()
