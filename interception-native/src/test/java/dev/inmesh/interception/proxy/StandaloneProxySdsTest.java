@@ -93,16 +93,7 @@ class StandaloneProxySdsTest {
 
     /** The bootstrap's static cluster sds-grpc at {@code at}, as Istio's agent writes it; YAML list at column 2. */
     private static String sdsGrpc(String at) {
-        return """
-                  - name: sds-grpc
-                    type: STATIC
-                    connect_timeout: 1s
-                    load_assignment:
-                      cluster_name: sds-grpc
-                      endpoints:
-                      - lb_endpoints:
-                        - endpoint: {address: %s}
-                """.formatted(at);
+        return SdsTestServer.sdsGrpcCluster(at);
     }
 
     /** A bootstrap with the inbound mTLS listener on {@code port} and sds-grpc at {@code at}. */

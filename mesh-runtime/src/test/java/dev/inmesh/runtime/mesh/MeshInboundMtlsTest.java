@@ -356,17 +356,7 @@ class MeshInboundMtlsTest {
             sds.set("1", SdsTestServer.certificate("default", OWN),
                     SdsTestServer.root("ROOTCA", MESH_CA));
             int port = XdsTestServer.freePort();
-            mesh(config(port, false) + """
-                      clusters:
-                      - name: sds-grpc
-                        type: STATIC
-                        connect_timeout: 1s
-                        load_assignment:
-                          cluster_name: sds-grpc
-                          endpoints:
-                          - lb_endpoints:
-                            - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: %d}}}
-                    """.formatted(sds.port()), null);
+            mesh(config(port, false) + "  clusters:\n" + sds.sdsGrpcCluster(), null);
             serve(port);
             assertEquals("CN=reviews", get(port, CALLER, false).serverSubject());
 

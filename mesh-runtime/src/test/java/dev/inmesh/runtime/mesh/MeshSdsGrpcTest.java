@@ -84,15 +84,7 @@ class MeshSdsGrpcTest {
                             validation_context_sds_secret_config:
                               name: ROOTCA
                 %s
-                  - name: sds-grpc
-                    type: STATIC
-                    connect_timeout: 1s
-                    load_assignment:
-                      cluster_name: sds-grpc
-                      endpoints:
-                      - lb_endpoints:
-                        - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: %d}}}
-                """.formatted(indent(SDS_CONFIG, 12), RATINGS, indent(SDS_CONFIG, 14), sds.port()));
+                """.formatted(indent(SDS_CONFIG, 12), RATINGS, indent(SDS_CONFIG, 14)) + sds.sdsGrpcCluster());
         mesh = Mesh.create(vertx, new MeshOptions().setWorkloadName("productpage-v1").setApp("productpage")
                 .setVersion("v1").setConfigFile(file.toString()).setAdminPort(-1));
         mesh.start().await(30, TimeUnit.SECONDS);

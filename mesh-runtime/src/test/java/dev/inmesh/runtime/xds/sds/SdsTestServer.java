@@ -126,6 +126,28 @@ public final class SdsTestServer implements AutoCloseable {
         return new SdsTestServer(socket);
     }
 
+    /**
+     * A bootstrap's static cluster {@code sds-grpc} at {@code address} (an Envoy address in YAML: a socket address,
+     * or the agent's {@code pipe}), as Istio's agent writes it: a YAML list item of {@code clusters} at column 2.
+     */
+    public static String sdsGrpcCluster(String address) {
+        return """
+                  - name: sds-grpc
+                    type: STATIC
+                    connect_timeout: 1s
+                    load_assignment:
+                      cluster_name: sds-grpc
+                      endpoints:
+                      - lb_endpoints:
+                        - endpoint: {address: %s}
+                """.formatted(address);
+    }
+
+    /** {@link #sdsGrpcCluster(String)} at this server's loopback port. */
+    public String sdsGrpcCluster() {
+        return sdsGrpcCluster("{socket_address: {address: 127.0.0.1, port_value: " + port() + "}}");
+    }
+
     /** Whether a Unix domain socket server can be started here. */
     public static boolean unixSockets() {
         return Epoll.isAvailable();
