@@ -9,6 +9,8 @@ import dev.inmesh.api.MeshOptions;
 import dev.inmesh.runtime.upstream.TestCertificates;
 import dev.inmesh.runtime.upstream.TestCertificates.Issued;
 import dev.inmesh.runtime.xds.ads.XdsFixtures;
+import dev.inmesh.runtime.xds.ads.XdsStatus;
+import dev.inmesh.runtime.xds.ads.XdsStatusJson;
 import dev.inmesh.runtime.xds.sds.SdsSecretManager;
 import dev.inmesh.runtime.xds.sds.SdsTestServer;
 import io.envoyproxy.controlplane.cache.v3.Snapshot;
@@ -206,6 +208,45 @@ class MeshSdsAdsTest extends MeshOnXdsRig {
             assertEquals("200 client=CN=productpage-rotated", call(), "the last good secret keeps serving");
             Thread.sleep(100);
         }
+    }
+
+    /** The Secret type's entry of the admin server's {@code /debug/xds_status}, or null when it lists none. */
+    private XdsStatus.TypeStatus secretStatus(io.vertx.ext.web.client.WebClient admin) {
+        try {
+            return XdsStatusJson.decode(admin.get(((DefaultMesh) mesh).adminPort(), "127.0.0.1",
+                    "/debug/xds_status").send().await(10, TimeUnit.SECONDS).bodyAsString()).type("Secret");
+        } catch (java.util.concurrent.TimeoutException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    @Test
+    void debugXdsStatusListsTheSecretTypeWithItsVersionNonceSubscriptionAndLastNack() throws Exception {
+        server.set(snapshot("s1", SdsTestServer.certificate("default", CLIENT), SdsTestServer.root("ROOTCA",
+                MESH_CA)));
+        start(new MeshOptions().setAdminPort(0)).await(WAIT.toSeconds(), TimeUnit.SECONDS);
+        XdsFixtures.await(() -> ((DefaultMesh) mesh).adminPort() > 0, WAIT, "the admin server");
+        io.vertx.ext.web.client.WebClient admin = io.vertx.ext.web.client.WebClient.create(vertx);
+        XdsFixtures.await(() -> secretStatus(admin) != null && secretStatus(admin).ackedVersion().equals("s1"),
+                WAIT, "the Secret type ACKed");
+        XdsStatus.TypeStatus t = secretStatus(admin);
+        assertEquals(SdsSecretManager.SECRET_TYPE_URL, t.typeUrl());
+        assertFalse(t.nonce().isEmpty());
+        assertEquals(List.of("ROOTCA", "default"), t.subscribed());
+        assertEquals(2, t.resources());
+        assertFalse(t.wildcard() || t.nacked());
+
+        // a certificate with another's key: NACKed by name, the version ACKed before kept
+        Secret bad = SdsTestServer.certificate("default", ROTATED).toBuilder()
+                .setTlsCertificate(SdsTestServer.certificate("default", ROTATED).getTlsCertificate().toBuilder()
+                        .setPrivateKey(SdsTestServer.certificate("default", CLIENT).getTlsCertificate()
+                                .getPrivateKey())).build();
+        server.set(snapshot("s2", bad, SdsTestServer.root("ROOTCA", MESH_CA)));
+        XdsFixtures.await(() -> secretStatus(admin).nacked(), WAIT, "the Secret type NACKed");
+        t = secretStatus(admin);
+        assertEquals("s1", t.ackedVersion());
+        assertEquals("s2", t.lastNackVersion());
+        assertTrue(t.lastNackError().contains("\"default\""), t.lastNackError());
     }
 
     @Test

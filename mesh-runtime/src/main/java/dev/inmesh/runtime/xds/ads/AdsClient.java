@@ -973,6 +973,7 @@ public final class AdsClient {
             return;
         }
         secrets.nonce = r.getNonce();
+        secrets.lastUpdated = Instant.now();
         Map<String, String> errors = new LinkedHashMap<>();
         Map<String, com.google.protobuf.Any> named = new LinkedHashMap<>();
         Map<String, String> versions = new HashMap<>();
@@ -1028,6 +1029,7 @@ public final class AdsClient {
             secrets.repeatedNacks = same ? secrets.repeatedNacks + 1 : 0;
             secrets.lastNackVersion = r.getVersionInfo();
             secrets.lastNackError = error;
+            secrets.lastNackAt = Instant.now();
             long id = streamId;
             String nonce = r.getNonce();
             // as for the other types, a server resending what was NACKed waits longer for each NACK
@@ -1040,6 +1042,7 @@ public final class AdsClient {
         if (took) {
             unpark();
         }
+        publishStatus();
     }
 
     /** Serves empty, in {@code next}, each of {@code names} that has not arrived yet, ending its wait. */
@@ -1604,6 +1607,11 @@ public final class AdsClient {
         List<XdsStatus.TypeStatus> types = new ArrayList<>();
         for (SubscriptionState s : states.values()) {
             types.add(s.status());
+        }
+        if (sds != null && secrets.shown()) {
+            Map<String, String> held = new LinkedHashMap<>(sds.adsVersions());
+            held.keySet().retainAll(secrets.names);
+            types.add(secrets.status(held.size()));
         }
         status = new XdsStatus(options.servers().get(serverIndex).address(), connectedSince != null, connectedSince,
                 lastError, applied, types);

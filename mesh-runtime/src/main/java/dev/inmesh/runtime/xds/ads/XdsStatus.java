@@ -14,7 +14,8 @@ import java.util.List;
  * @param lastError why the last stream ended or failed to open, or empty
  * @param ready whether the first complete configuration has been applied
  * @param types one entry per resource type, in Envoy's order (Cluster, ClusterLoadAssignment, Listener,
- *              RouteConfiguration)
+ *              RouteConfiguration), then Secret once SDS secrets are asked for on the ADS stream
+ *              ({@code sds_config: {ads: {}}})
  */
 public record XdsStatus(String server, boolean connected, Instant connectedSince, String lastError, boolean ready,
                         List<TypeStatus> types) {
@@ -49,7 +50,7 @@ public record XdsStatus(String server, boolean connected, Instant connectedSince
      * @param lastNackAt when it was NACKed, or null
      * @param resources how many resources of the type are held (serving or ready to serve)
      * @param wildcard whether the subscription is a wildcard (LDS and CDS)
-     * @param subscribed the names subscribed to (RDS and EDS), sorted
+     * @param subscribed the names subscribed to (RDS, EDS and Secret), sorted
      */
     public record TypeStatus(String type, String typeUrl, String ackedVersion, String nonce, Instant lastUpdated,
                              String lastNackVersion, String lastNackError, Instant lastNackAt, int resources,
