@@ -55,12 +55,14 @@ public final class DownstreamTls {
     }
 
     /**
-     * Compiles a context: parses its certificate, key and CAs.
+     * Compiles a context: parses its certificate, key and CAs, those of its SDS secrets as the secrets hold them now
+     * ({@link TlsMaterial#currentPems}).
      *
      * @throws IllegalArgumentException naming the field whose PEM is not usable
      */
     public static DownstreamTls compile(DownstreamTlsContext c) {
-        return new DownstreamTls(compiled(c));
+        String[] pems = TlsMaterial.currentPems(c.sdsFiles(), c.certificateChain(), c.privateKey(), c.trustedCa());
+        return new DownstreamTls(compiled(c.withPems(pems[0], pems[1], pems[2])));
     }
 
     /**

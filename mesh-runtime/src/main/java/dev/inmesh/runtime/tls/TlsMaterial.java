@@ -151,13 +151,29 @@ public final class TlsMaterial {
         SdsSecretSource cert = files.certificateSecret();
         SdsSecretSource validation = files.validationSecret();
         if (cert != null) {
-            readers.put(keys[0], () -> cert.current().certificateChain());
-            readers.put(keys[1], () -> cert.current().privateKey());
+            readers.put(keys[0], () -> cert.current() == null ? null : cert.current().certificateChain());
+            readers.put(keys[1], () -> cert.current() == null ? null : cert.current().privateKey());
         }
         if (validation != null) {
-            readers.put(keys[2], () -> validation.current().trustedCa());
+            readers.put(keys[2], () -> validation.current() == null ? null : validation.current().trustedCa());
         }
         return readers;
+    }
+
+    /**
+     * A context's certificate chain, key and CAs with those of its SDS secrets (gRPC or ADS) as the secrets hold them
+     * now: a context compiled from a resource parsed before a secret's rotation (a listener compiled again for a new
+     * snapshot) starts with the rotated secret, which was pushed to the contexts in force on its arrival.
+     */
+    public static String[] currentPems(SdsFiles files, String chain, String key, String ca) {
+        Map<String, String> texts = new LinkedHashMap<>(sdsTexts(files, chain, key, ca));
+        sdsSecretReaders(files).forEach((k, reader) -> {
+            String now = reader.get();
+            if (now != null) {
+                texts.put(k, now);
+            }
+        });
+        return sdsPems(files, texts, chain, key, ca);
     }
 
     /**

@@ -370,6 +370,51 @@ class MeshInboundMtlsTest {
         }
     }
 
+    /**
+     * Over ADS ({@code sds_config: {ads: {}}}): once a rotated {@code default} was pushed to the chain's TLS, a new
+     * configuration that leaves {@code virtualInbound} as it was (another cluster comes) compiles the listener again
+     * from its resource, parsed before the rotation: its TLS starts with the secret's version held now, so the next
+     * handshake still presents the rotated certificate.
+     */
+    @Test
+    void aListenerCompiledAgainAfterARotationOverAdsPresentsTheRotatedCertificate() throws Exception {
+        int port = XdsTestServer.freePort();
+        var yaml = new com.fasterxml.jackson.databind.ObjectMapper(
+                new com.fasterxml.jackson.dataformat.yaml.YAMLFactory()).readTree(config(port, false).replaceAll(
+                "sds_config: \\{api_config_source: .*\\}", "sds_config: {ads: {}, resource_api_version: V3}}"));
+        var listener = dev.inmesh.runtime.xds.EnvoyJson.toMessage(yaml.path("static_resources").path("listeners")
+                .get(0), io.envoyproxy.envoy.config.listener.v3.Listener.class);
+        try (XdsTestServer server = XdsTestServer.start()) {
+            server.set(inbound("1", List.of(), listener, "s1", OWN));
+            mesh = Mesh.create(vertx, new MeshOptions().setXdsAddress("127.0.0.1:" + server.port())
+                    .setAdminPort(-1));
+            mesh.start().await(20, TimeUnit.SECONDS);
+            serve(port);
+            assertEquals("CN=reviews", get(port, CALLER, false).serverSubject());
+            server.set(inbound("1", List.of(), listener, "s2", ROTATED));
+            server.awaitRequest(r -> r.getTypeUrl().endsWith(".Secret") && r.getVersionInfo().equals("s2"),
+                    Duration.ofSeconds(10));
+            assertEquals("CN=reviews-rotated", get(port, CALLER, false).serverSubject());
+
+            server.set(inbound("2", List.of(dev.inmesh.runtime.xds.ads.XdsFixtures.staticCluster("other", 9)),
+                    listener, "s2", ROTATED));
+            server.awaitRequest(r -> r.getTypeUrl().endsWith(".Listener") && r.getVersionInfo().equals("2"),
+                    Duration.ofSeconds(10));
+            Answer a = get(port, CALLER, false);
+            assertEquals(200, a.status(), a.body());
+            assertEquals("CN=reviews-rotated", a.serverSubject());
+        }
+    }
+
+    /** {@code clusters} and {@code listener} of {@code version}, and the secrets of {@code own} as {@code secrets}. */
+    private static io.envoyproxy.controlplane.cache.v3.Snapshot inbound(
+            String version, List<io.envoyproxy.envoy.config.cluster.v3.Cluster> clusters,
+            io.envoyproxy.envoy.config.listener.v3.Listener listener, String secrets, Issued own) {
+        return io.envoyproxy.controlplane.cache.v3.Snapshot.create(clusters, version, List.of(), version,
+                List.of(listener), version, List.of(), version, List.of(SdsTestServer.certificate("default", own),
+                        SdsTestServer.root("ROOTCA", MESH_CA)), secrets);
+    }
+
     @Test
     void withoutInboundConfigurationTheServerStaysPlain() throws Exception {
         mesh = Mesh.create(vertx, new MeshOptions().setAdminPort(-1));
