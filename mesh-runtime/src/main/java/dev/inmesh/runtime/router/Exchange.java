@@ -27,8 +27,11 @@ final class Exchange {
     Host activeHost;
     /** The cluster statistics whose {@code upstream_rq_active} counts the attempt in flight, or null. */
     dev.inmesh.runtime.stats.UpstreamStats activeStats;
-    /** The local address of the last attempt's upstream connection, or null before one had a connection. */
-    io.vertx.core.net.SocketAddress upstreamLocalAddress;
+    /**
+     * The local address of the last attempt's upstream connection, {@code ip:port}, or null before one had a
+     * connection.
+     */
+    String upstreamLocalAddress;
     /** Why the TLS handshake of the last attempt's connection failed ({@code HandshakeFailure#reason}), or null. */
     String transportFailureReason;
     /** The first URI SAN of the server's certificate on the last attempt's upstream TLS connection, or null. */

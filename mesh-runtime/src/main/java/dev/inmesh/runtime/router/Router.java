@@ -2228,7 +2228,7 @@ public final class Router {
                 bytesSent, (now - req.startNanos) / 1_000_000, ex.upstreamServiceTimeMillis,
                 req.headers.get(HeaderNames.X_REQUEST_ID), req.authority, req.headers.get(HeaderNames.USER_AGENT),
                 req.headers.get(HeaderNames.X_FORWARDED_FOR), host == null ? null : host.addressString(),
-                ex.clusterName, address(ex.upstreamLocalAddress),
+                ex.clusterName, ex.upstreamLocalAddress,
                 req.downstreamLocalAddress, req.remoteAddress, req.requestedServerName, ex.routeName(),
                 Math.max(ex.attempts, 0), ex.downstreamPeer != null ? ex.downstreamPeer
                         : ex.upstreamPeer != null ? ex.upstreamPeer : dest.workload(),
@@ -2319,6 +2319,27 @@ public final class Router {
             session.putValue(PRINCIPALS, known);
         }
         return (UpstreamPrincipals) known;
+    }
+
+    /** Each upstream connection's local address as {@link #address} prints it, once the first request asked. */
+    private static final io.netty.util.AttributeKey<String> LOCAL_ADDRESS =
+            io.netty.util.AttributeKey.valueOf("dev.inmesh.local-address");
+
+    /**
+     * The local address of the upstream {@code connection}, {@code ip:port} as {@link #address} prints it, or null:
+     * formatted once per connection (kept on its channel), not for each request it carries.
+     */
+    private static String localAddress(HttpConnection connection) {
+        if (!(connection instanceof io.vertx.core.http.impl.HttpClientConnectionInternal internal)) {
+            return address(connection.localAddress());
+        }
+        io.netty.util.Attribute<String> known = internal.channelHandlerContext().channel().attr(LOCAL_ADDRESS);
+        String a = known.get();
+        if (a == null) {
+            a = address(connection.localAddress());
+            known.set(a);
+        }
+        return a;
     }
 
     /** An address as Envoy's access log prints it ({@link IpLiterals#hostPort}); null for none. */
@@ -2682,7 +2703,7 @@ public final class Router {
                 ex.activeStats = st;
                 host.outlier().reportConnectSuccess();
                 HttpClientRequest up = ar.result();
-                ex.upstreamLocalAddress = up.connection() == null ? null : up.connection().localAddress();
+                ex.upstreamLocalAddress = up.connection() == null ? null : localAddress(up.connection());
                 UpstreamPrincipals principals = up.connection() == null ? null : upstreamPrincipals(up.connection());
                 ex.upstreamPeerPrincipal = principals == null ? null : principals.peer;
                 ex.upstreamLocalPrincipal = principals == null ? null : principals.local;
@@ -3771,12 +3792,12 @@ public final class Router {
         final boolean slotHeld;
         /** Its {@code max_stream_duration} timer, or -1. */
         long durationTimer;
-        final io.vertx.core.net.SocketAddress localAddress;
+        final String localAddress;
         final String peerPrincipal;
         final String localPrincipal;
 
         Hedged(int gen, Host host, HttpClientRequest request, dev.inmesh.runtime.stats.UpstreamStats stats,
-               boolean slotHeld, long durationTimer, io.vertx.core.net.SocketAddress localAddress,
+               boolean slotHeld, long durationTimer, String localAddress,
                String peerPrincipal, String localPrincipal) {
             this.gen = gen;
             this.host = host;
