@@ -3867,6 +3867,20 @@ public final class Router {
     private record Control(long timeoutMs, long perTryTimeoutMs, int maxRetries, Set<String> retryOn,
                            Set<Integer> retriableStatusCodes, List<String> retriableHeaderNames,
                            long upstreamStreamDurationMs, Boolean hedgeOnPerTryTimeout) {
+        // the names read on every request, as AsciiStrings, which keep their hash (see HeaderNames)
+        private static final AsciiString RETRY_ON = AsciiString.cached("x-envoy-retry-on");
+        private static final AsciiString RETRY_GRPC_ON = AsciiString.cached("x-envoy-retry-grpc-on");
+        private static final AsciiString RETRIABLE_HEADER_NAMES = AsciiString.cached("x-envoy-retriable-header-names");
+        private static final AsciiString RETRIABLE_STATUS_CODES = AsciiString.cached("x-envoy-retriable-status-codes");
+        private static final AsciiString HEDGE_ON_PER_TRY_TIMEOUT =
+                AsciiString.cached("x-envoy-hedge-on-per-try-timeout");
+        private static final AsciiString UPSTREAM_RQ_TIMEOUT_MS = AsciiString.cached("x-envoy-upstream-rq-timeout-ms");
+        private static final AsciiString UPSTREAM_RQ_PER_TRY_TIMEOUT_MS =
+                AsciiString.cached("x-envoy-upstream-rq-per-try-timeout-ms");
+        private static final AsciiString MAX_RETRIES = AsciiString.cached("x-envoy-max-retries");
+        private static final AsciiString UPSTREAM_STREAM_DURATION_MS =
+                AsciiString.cached("x-envoy-upstream-stream-duration-ms");
+
         /**
          * Reads a caller's control headers.
          *
@@ -3879,7 +3893,7 @@ public final class Router {
             // from the other list, or one unknown, is ignored. Both merge with the route's retry_on.
             Set<String> on = null;
             for (int grpc = 0; grpc < 2; grpc++) {
-                String ro = h.get(grpc == 0 ? "x-envoy-retry-on" : "x-envoy-retry-grpc-on");
+                String ro = h.get(grpc == 0 ? RETRY_ON : RETRY_GRPC_ON);
                 if (ro == null) {
                     continue;
                 }
@@ -3895,7 +3909,7 @@ public final class Router {
             }
             // Envoy's x-envoy-retriable-header-names: names only, each a matcher that a present header satisfies
             List<String> headerNames = null;
-            String hn = h.get("x-envoy-retriable-header-names");
+            String hn = h.get(RETRIABLE_HEADER_NAMES);
             if (hn != null) {
                 headerNames = new ArrayList<>();
                 for (String s : hn.split(",")) {
@@ -3905,7 +3919,7 @@ public final class Router {
                 }
             }
             Set<Integer> codes = null;
-            String rc = h.get("x-envoy-retriable-status-codes");
+            String rc = h.get(RETRIABLE_STATUS_CODES);
             if (rc != null) {
                 codes = new HashSet<>();
                 for (String s : rc.split(",")) {
@@ -3917,11 +3931,11 @@ public final class Router {
             }
             String expected = respectExpected ? h.get(HeaderNames.X_ENVOY_EXPECTED_RQ_TIMEOUT_MS) : null;
             // as Envoy's router: exactly "true" or "false" overrides the route's hedge policy, anything else is ignored
-            String hedge = h.get("x-envoy-hedge-on-per-try-timeout");
-            return new Control(number(expected != null ? expected : h.get("x-envoy-upstream-rq-timeout-ms")),
-                    number(h.get("x-envoy-upstream-rq-per-try-timeout-ms")),
-                    (int) number(h.get("x-envoy-max-retries")), on, codes, headerNames,
-                    number(h.get("x-envoy-upstream-stream-duration-ms")),
+            String hedge = h.get(HEDGE_ON_PER_TRY_TIMEOUT);
+            return new Control(number(expected != null ? expected : h.get(UPSTREAM_RQ_TIMEOUT_MS)),
+                    number(h.get(UPSTREAM_RQ_PER_TRY_TIMEOUT_MS)),
+                    (int) number(h.get(MAX_RETRIES)), on, codes, headerNames,
+                    number(h.get(UPSTREAM_STREAM_DURATION_MS)),
                     "true".equals(hedge) ? Boolean.TRUE : "false".equals(hedge) ? Boolean.FALSE : null);
         }
 
