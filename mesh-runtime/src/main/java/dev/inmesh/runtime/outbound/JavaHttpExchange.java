@@ -243,6 +243,13 @@ final class JavaHttpExchange<T> {
         private volatile boolean cancelled;
         /** The handler's, set by the first of the calls, which the others follow. */
         private HttpResponse.BodySubscriber<T> subscriber;
+        /**
+         * Whether the subscriber was told the body's end or failure: the chunks queued after it (a {@code request(0)}
+         * fails the body on a client thread while the event loop brings on what was asked for) are not given, as a
+         * subscriber hears nothing after {@code onError} (Reactive Streams rule 1.7). Read and set by the calls only,
+         * which run one at a time.
+         */
+        private boolean told;
 
         ResponseBody(HttpClientResponse resp, Context context, Executor executor) {
             this.resp = resp;
@@ -253,7 +260,11 @@ final class JavaHttpExchange<T> {
         /** On the response's context. */
         void start() {
             call(this::subscribe);
-            resp.handler(chunk -> call(() -> subscriber.onNext(List.of(ByteBuffer.wrap(chunk.getBytes())))));
+            resp.handler(chunk -> call(() -> {
+                if (!told) {
+                    subscriber.onNext(List.of(ByteBuffer.wrap(chunk.getBytes())));
+                }
+            }));
             resp.endHandler(v -> end(null));
             resp.exceptionHandler(this::end);
         }
@@ -280,8 +291,15 @@ final class JavaHttpExchange<T> {
             if (!done.compareAndSet(false, true)) {
                 return;
             }
-            // lambdas, not subscriber::onComplete: the subscriber is the first call's to set
-            call(t == null ? () -> subscriber.onComplete() : () -> subscriber.onError(failure(t)));
+            // a lambda, not subscriber::onComplete: the subscriber is the first call's to set
+            call(() -> {
+                told = true;
+                if (t == null) {
+                    subscriber.onComplete();
+                } else {
+                    subscriber.onError(failure(t));
+                }
+            });
         }
 
         @Override

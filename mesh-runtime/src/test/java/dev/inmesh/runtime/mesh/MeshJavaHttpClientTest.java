@@ -429,27 +429,13 @@ class MeshJavaHttpClientTest {
     void aBodySubscriberThatCancelsHearsNoMoreOfTheBody() throws Exception {
         int a = server("reviews-a", 200);
         mesh(MeshWebClientTest.config("", a), -1);
-        AtomicLong after = new AtomicLong();
-        CompletableFuture<String> first = new CompletableFuture<>();
-        HttpResponse.BodySubscriber<String> cancelling = new HttpResponse.BodySubscriber<>() {
-            java.util.concurrent.Flow.Subscription subscription;
+        Recording cancelling = new Recording(Long.MAX_VALUE, 0) {
             volatile boolean cancelled;
-
-            @Override
-            public java.util.concurrent.CompletionStage<String> getBody() {
-                return first;
-            }
-
-            @Override
-            public void onSubscribe(java.util.concurrent.Flow.Subscription s) {
-                subscription = s;
-                s.request(Long.MAX_VALUE);
-            }
 
             @Override
             public void onNext(List<java.nio.ByteBuffer> item) {
                 if (cancelled) {
-                    after.incrementAndGet();
+                    signals.add("onNext after cancel");
                     return;
                 }
                 try {
@@ -459,23 +445,102 @@ class MeshJavaHttpClientTest {
                 }
                 cancelled = true;
                 subscription.cancel();
-                first.complete("cancelled");
-            }
-
-            @Override
-            public void onError(Throwable t) {
-                after.incrementAndGet();
-            }
-
-            @Override
-            public void onComplete() {
-                after.incrementAndGet();
+                body.complete(-1L);
             }
         };
-        HttpResponse<String> r = mesh.javaHttpClient().sendAsync(to("/endless").build(), info -> cancelling)
+        HttpResponse<Long> r = mesh.javaHttpClient().sendAsync(to("/endless").build(), info -> cancelling)
                 .get(10, TimeUnit.SECONDS);
-        assertEquals("cancelled", r.body());
+        assertEquals(-1L, r.body());
         upstreamClosed.get(10, TimeUnit.SECONDS); // reset, not left open in the pool
-        assertEquals(0, settled(after::get), "signals after cancel");
+        assertEquals(0, settled(() -> cancelling.signals.size()), "signals after cancel: " + cancelling.signals);
+    }
+
+    /**
+     * A body subscriber that signals as a Reactive Streams subscriber may: {@code onSubscribe} asks for
+     * {@code first}, each {@code onNext} asks for {@code next}; what it hears is kept in {@link #signals}.
+     */
+    static class Recording implements HttpResponse.BodySubscriber<Long> {
+        final List<String> signals = new CopyOnWriteArrayList<>();
+        final CompletableFuture<Long> body = new CompletableFuture<>();
+        final AtomicLong bytes = new AtomicLong();
+        final long first;
+        final long next;
+        java.util.concurrent.Flow.Subscription subscription;
+
+        Recording(long first, long next) {
+            this.first = first;
+            this.next = next;
+        }
+
+        @Override
+        public java.util.concurrent.CompletionStage<Long> getBody() {
+            return body;
+        }
+
+        @Override
+        public void onSubscribe(java.util.concurrent.Flow.Subscription s) {
+            subscription = s;
+            s.request(first);
+        }
+
+        @Override
+        public void onNext(List<java.nio.ByteBuffer> item) {
+            if (!signals.isEmpty()) {
+                signals.add("onNext after " + signals.get(0));
+            }
+            item.forEach(b -> bytes.addAndGet(b.remaining()));
+            subscription.request(next);
+        }
+
+        @Override
+        public void onError(Throwable t) {
+            signals.add("onError " + t.getClass().getSimpleName());
+            body.completeExceptionally(t);
+        }
+
+        @Override
+        public void onComplete() {
+            signals.add("onComplete");
+            body.complete(bytes.get());
+        }
+    }
+
+    @Test
+    @Timeout(60)
+    void aBodySubscribersRequestOfZeroFailsItWithAnIllegalArgumentExceptionAndNothingFollows() throws Exception {
+        int a = server("reviews-a", 200);
+        mesh(MeshWebClientTest.config("", a), -1);
+        // rule 3.9: request(n <= 0) is signalled with onError(IllegalArgumentException); the body then stops (1.7)
+        Recording endless = new Recording(Long.MAX_VALUE, 0);
+        java.util.concurrent.ExecutionException e = assertThrows(java.util.concurrent.ExecutionException.class,
+                () -> mesh.javaHttpClient().sendAsync(to("/endless").build(), info -> endless).get(10,
+                        TimeUnit.SECONDS));
+        assertInstanceOf(IllegalArgumentException.class, e.getCause());
+        upstreamClosed.get(10, TimeUnit.SECONDS); // reset, not left open in the pool
+        settled(() -> endless.signals.size());
+        assertEquals(List.of("onError IllegalArgumentException"), endless.signals);
+        // asked for as onSubscribe's first call too
+        Recording first = new Recording(-1, 1);
+        e = assertThrows(java.util.concurrent.ExecutionException.class, () -> mesh.javaHttpClient()
+                .sendAsync(to("/").build(), info -> first).get(10, TimeUnit.SECONDS));
+        assertInstanceOf(IllegalArgumentException.class, e.getCause());
+        assertEquals(List.of("onError IllegalArgumentException"), first.signals);
+    }
+
+    @Test
+    @Timeout(60)
+    void aBodySubscribersDemandSummingPastLongMaxValueIsUnboundedAndTheBodyComesWhole() throws Exception {
+        int a = server("reviews-a", 200);
+        mesh(MeshWebClientTest.config("", a), -1);
+        // rule 3.17: Long.MAX_VALUE, asked for again with each item, stays "effectively unbounded"
+        Recording twice = new Recording(Long.MAX_VALUE, Long.MAX_VALUE);
+        HttpResponse<Long> r = mesh.javaHttpClient().sendAsync(to("/big").build(), info -> twice)
+                .get(30, TimeUnit.SECONDS);
+        assertEquals(BIG, r.body());
+        assertEquals(List.of("onComplete"), twice.signals);
+        Recording summing = new Recording(1, Long.MAX_VALUE - 1);
+        written.set(0);
+        r = mesh.javaHttpClient().sendAsync(to("/big").build(), info -> summing).get(30, TimeUnit.SECONDS);
+        assertEquals(BIG, r.body());
     }
 }
