@@ -109,8 +109,12 @@ final class JavaHttpExchange<T> {
         /** Whether the request failed for what the publisher did: what it signals after is ignored. */
         private boolean failed;
         private Flow.Subscription subscription;
-        /** The asks for a buffer not yet made ({@link #next}). */
+        /** The asks for a buffer not yet made, and the cancel not yet made ({@link #next}). */
         private final AtomicLong asks = new AtomicLong();
+        /** Whether the publisher is to be cancelled ({@link #cancel}). */
+        private volatile boolean cancelling;
+        /** Whether it was: set by the task that calls the subscription only. */
+        private boolean cancelled;
 
         RequestBody(HttpClientRequest r, long length) {
             this.r = r;
@@ -123,7 +127,7 @@ final class JavaHttpExchange<T> {
             r.drainHandler(v -> next());
             result.whenComplete((resp, err) -> {
                 if (err != null) {
-                    s.cancel(); // the request failed or was cancelled: nothing more to send
+                    cancel(); // the request failed or was cancelled: nothing more to send
                 }
             });
             next();
@@ -131,17 +135,32 @@ final class JavaHttpExchange<T> {
 
         /**
          * Asks the publisher for one more buffer, on the client's threads. The drain handler (on the event loop) and
-         * {@code onNext} (on the publisher's thread) may both ask at once: the asks are counted and made one after
-         * another by one task, since a subscriber's calls to its subscription must be serial (Flow, rule 2.7).
+         * {@code onNext} (on the publisher's thread) may both ask at once, and the exchange may fail meanwhile on any
+         * thread: the asks and the cancel are counted and made one after another by one task, since a subscriber's
+         * calls to its subscription must be serial (Flow, rule 2.7). Once cancelled, the publisher is asked no more.
          */
         private void next() {
             if (asks.getAndIncrement() == 0) {
                 executor.execute(() -> {
                     do {
-                        subscription.request(1);
+                        if (!cancelling) {
+                            subscription.request(1);
+                        } else if (!cancelled) {
+                            cancelled = true;
+                            subscription.cancel();
+                        }
                     } while (asks.decrementAndGet() > 0);
                 });
             }
+        }
+
+        /**
+         * Cancels the publisher by the task that asks it for buffers, after the {@code request(1)} it may be in (one
+         * that blocks on a stream, or that calls {@code onNext} from within), never at once with it.
+         */
+        private void cancel() {
+            cancelling = true;
+            next();
         }
 
         @Override
@@ -151,7 +170,7 @@ final class JavaHttpExchange<T> {
             }
             written += item.remaining();
             if (length >= 0 && written > length) {
-                subscription.cancel();
+                cancel();
                 fail(new IOException("Too many bytes in request body. Expected: " + length + ", got: " + written));
                 return;
             }

@@ -543,4 +543,49 @@ class MeshJavaHttpClientTest {
         r = mesh.javaHttpClient().sendAsync(to("/big").build(), info -> summing).get(30, TimeUnit.SECONDS);
         assertEquals(BIG, r.body());
     }
+
+    @Test
+    @Timeout(60)
+    void aRequestBodyPublisherIsCancelledAfterTheRequestItIsIn() throws Exception {
+        int a = server("reviews-a", 200);
+        mesh(MeshWebClientTest.config("", a), -1);
+        CompletableFuture<Void> entered = new CompletableFuture<>();
+        CompletableFuture<Boolean> cancelledDuringRequest = new CompletableFuture<>();
+        java.util.concurrent.atomic.AtomicBoolean inRequest = new java.util.concurrent.atomic.AtomicBoolean();
+        // a publisher that blocks in request(n), as one reading a slow stream there: Flow's rule 2.7 has the
+        // subscriber's calls to it serial, so the cancel of a failed exchange comes once that request(n) returned
+        HttpRequest.BodyPublisher blocking = new HttpRequest.BodyPublisher() {
+            @Override
+            public long contentLength() {
+                return -1;
+            }
+
+            @Override
+            public void subscribe(java.util.concurrent.Flow.Subscriber<? super java.nio.ByteBuffer> s) {
+                s.onSubscribe(new java.util.concurrent.Flow.Subscription() {
+                    @Override
+                    public void request(long n) {
+                        inRequest.set(true);
+                        entered.complete(null);
+                        try {
+                            Thread.sleep(500);
+                        } catch (InterruptedException e) {
+                            Thread.currentThread().interrupt();
+                        }
+                        inRequest.set(false);
+                    }
+
+                    @Override
+                    public void cancel() {
+                        cancelledDuringRequest.complete(inRequest.get());
+                    }
+                });
+            }
+        };
+        CompletableFuture<HttpResponse<String>> f = mesh.javaHttpClient().sendAsync(to("/hang").POST(blocking)
+                .build(), HttpResponse.BodyHandlers.ofString());
+        entered.get(10, TimeUnit.SECONDS);
+        assertTrue(f.cancel(true));
+        assertEquals(false, cancelledDuringRequest.get(10, TimeUnit.SECONDS));
+    }
 }
