@@ -114,7 +114,8 @@ public interface Mesh {
      * which does not take its {@code h2c} upgrade; redirects are not followed, and there is no connect timeout, proxy
      * or authenticator of the client's own, the mesh making the connections; {@code newWebSocketBuilder()} is not
      * supported (use {@link #webSocketClient()}). Held by the mesh until it closes, as the JDK's client has no
-     * {@code close} in Java 17; make one and reuse it.
+     * {@code close} in Java 17; make one and reuse it. The mesh's {@link #close()} ends its threads (once the calls
+     * of the requests in flight are made), and a request after fails with an {@code IOException}.
      */
     java.net.http.HttpClient javaHttpClient();
 

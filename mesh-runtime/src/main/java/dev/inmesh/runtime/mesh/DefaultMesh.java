@@ -411,7 +411,7 @@ public final class DefaultMesh implements Mesh {
 
     @Override
     public java.net.http.HttpClient javaHttpClient() {
-        return new MeshJavaHttpClient(httpClient());
+        return new MeshJavaHttpClient((HttpClientInternal) httpClient());
     }
 
     @Override

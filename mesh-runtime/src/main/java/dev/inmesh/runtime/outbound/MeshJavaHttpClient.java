@@ -4,6 +4,7 @@ import dev.inmesh.runtime.net.IpLiterals;
 import io.vertx.core.Context;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.RequestOptions;
+import io.vertx.core.internal.http.HttpClientInternal;
 import java.io.IOException;
 import java.net.Authenticator;
 import java.net.CookieHandler;
@@ -18,8 +19,9 @@ import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executor;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
+import java.util.concurrent.SynchronousQueue;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import javax.net.ssl.SSLContext;
 import javax.net.ssl.SSLParameters;
@@ -55,19 +57,31 @@ public final class MeshJavaHttpClient extends java.net.http.HttpClient {
     private final io.vertx.core.http.HttpClient client;
     /**
      * Where publishers and subscribers run: as the JDK's default, a cached pool of daemon threads of this client's
-     * own, so that a blocking publisher or subscriber holds neither an event loop nor other clients.
+     * own, so that a blocking publisher or subscriber holds neither an event loop nor other clients. Its threads
+     * end once idle when the mesh closes.
      */
-    private final ExecutorService executor;
+    private final ThreadPoolExecutor executor;
+    /** Whether {@link #client} closed (with the mesh): requests fail from then on. */
+    private volatile boolean closed;
 
-    /** A client over {@code client}, a Vert.x client of the mesh ({@code mesh.httpClient()}). */
-    public MeshJavaHttpClient(io.vertx.core.http.HttpClient client) {
+    /**
+     * A client over {@code client}, a Vert.x client of the mesh ({@code mesh.httpClient()}), whose close (the
+     * mesh's) ends this client's threads as they become idle (the calls of the requests in flight are made still)
+     * and fails the requests that come after with an {@link IOException}, as the JDK's client once shut down.
+     */
+    public MeshJavaHttpClient(HttpClientInternal client) {
         this.client = client;
         int id = CLIENTS.incrementAndGet();
         AtomicInteger threads = new AtomicInteger();
-        this.executor = Executors.newCachedThreadPool(r -> {
-            Thread t = new Thread(r, "inmesh-java-http-client-" + id + "-" + threads.incrementAndGet());
-            t.setDaemon(true);
-            return t;
+        this.executor = new ThreadPoolExecutor(0, Integer.MAX_VALUE, 60, TimeUnit.SECONDS, new SynchronousQueue<>(),
+                r -> {
+                    Thread t = new Thread(r, "inmesh-java-http-client-" + id + "-" + threads.incrementAndGet());
+                    t.setDaemon(true);
+                    return t;
+                });
+        client.closeFuture().onComplete(v -> {
+            closed = true;
+            executor.setKeepAliveTime(1, TimeUnit.MILLISECONDS); // the idle threads end now, the busy once idle
         });
     }
 
@@ -112,6 +126,10 @@ public final class MeshJavaHttpClient extends java.net.http.HttpClient {
     @Override
     public <T> CompletableFuture<HttpResponse<T>> sendAsync(HttpRequest request, HttpResponse.BodyHandler<T> handler,
                                                             HttpResponse.PushPromiseHandler<T> pushPromiseHandler) {
+        if (closed) {
+            return CompletableFuture.failedFuture(new IOException("the mesh is closed: " + request.method() + " "
+                    + request.uri() + " was not sent (make requests with the javaHttpClient() of a mesh not closed)"));
+        }
         JavaHttpExchange<T> exchange = new JavaHttpExchange<>(request, handler, executor);
         client.request(options(request)).onComplete(exchange::start);
         return exchange.result();

@@ -588,4 +588,32 @@ class MeshJavaHttpClientTest {
         assertTrue(f.cancel(true));
         assertEquals(false, cancelledDuringRequest.get(10, TimeUnit.SECONDS));
     }
+
+    @Test
+    @Timeout(60)
+    void theClientsThreadsEndWhenTheMeshClosesAndARequestAfterFailsWithAnIOException() throws Exception {
+        int a = server("reviews-a", 200);
+        mesh(MeshWebClientTest.config("", a), -1);
+        HttpClient client = mesh.javaHttpClient();
+        CompletableFuture<String> thread = new CompletableFuture<>();
+        assertEquals("reviews-a:0", client.send(to("/").build(), info -> {
+            thread.complete(Thread.currentThread().getName());
+            return HttpResponse.BodySubscribers.ofString(java.nio.charset.StandardCharsets.UTF_8);
+        }).body());
+        // inmesh-java-http-client-<client>-<thread>: this client's threads
+        String name = thread.get(10, TimeUnit.SECONDS);
+        String prefix = name.substring(0, name.lastIndexOf('-') + 1);
+        mesh.close().await(10, TimeUnit.SECONDS);
+        LongSupplier threads = () -> Thread.getAllStackTraces().keySet().stream()
+                .filter(t -> t.getName().startsWith(prefix)).count();
+        long alive = threads.getAsLong();
+        for (int i = 0; i < 100 && alive > 0; i++) {
+            Thread.sleep(100);
+            alive = threads.getAsLong();
+        }
+        assertEquals(0, alive, "threads of " + prefix + " left after the mesh closed");
+        java.io.IOException e = assertThrows(java.io.IOException.class,
+                () -> client.send(to("/").build(), HttpResponse.BodyHandlers.ofString()));
+        assertTrue(e.getMessage().contains("the mesh is closed"), e.getMessage());
+    }
 }
