@@ -109,15 +109,26 @@ public interface Mesh {
      * <p>As the JDK's client: request bodies are read from their publisher as the mesh sends them on, response bodies
      * given to their subscriber as it asks for them; {@code HttpRequest.timeout()} fails a request with no response
      * headers in time with an {@code HttpTimeoutException}; cancelling the future of {@code sendAsync} resets the
-     * request. Unlike it: {@code send} on a Vert.x event loop throws an {@link IllegalStateException} (it would block
-     * the loop; use {@code sendAsync}); requests reach the mesh in HTTP/1.1, as a JDK client's behind a sidecar,
-     * which does not take its {@code h2c} upgrade; redirects are not followed, and there is no connect timeout, proxy
-     * or authenticator of the client's own, the mesh making the connections; {@code newWebSocketBuilder()} is not
-     * supported (use {@link #webSocketClient()}). Held by the mesh until it closes, as the JDK's client has no
-     * {@code close} in Java 17; make one and reuse it. The mesh's {@link #close()} ends its threads (once the calls
-     * of the requests in flight are made), and a request after fails with an {@code IOException}.
+     * request; redirects are not followed, its default (see the overload with a {@code Redirect} policy). Unlike
+     * it: {@code send} on a Vert.x event loop throws an {@link IllegalStateException} (it would block the loop; use
+     * {@code sendAsync}); requests reach the mesh in HTTP/1.1, as a JDK client's behind a sidecar, which does not take
+     * its {@code h2c} upgrade; there is no connect timeout, proxy or authenticator of the client's own, the mesh
+     * making the connections; {@code newWebSocketBuilder()} is not supported (use {@link #webSocketClient()}). Held
+     * by the mesh until it closes, as the JDK's client has no {@code close} in Java 17; make one and reuse it. The
+     * mesh's {@link #close()} ends its threads (once the calls of the requests in flight are made), and a request
+     * after fails with an {@code IOException}.
      */
     java.net.http.HttpClient javaHttpClient();
+
+    /**
+     * As {@link #javaHttpClient()}, following redirects as the JDK's client built with
+     * {@code followRedirects(followRedirects)}: {@code NEVER} (the default) gives the 3xx to the caller, {@code ALWAYS}
+     * follows a 3xx but 304 that has a {@code Location} to an {@code http} or {@code https} URI, {@code NORMAL} too but
+     * not from {@code https} to {@code http}; at most 5 in a row, each a request of its own through the mesh. A 303,
+     * and a 301 or 302 to a POST, are followed by a GET without a body; others keep the method, headers and body.
+     * The 3xx answers are the response's {@code previousResponse()}, with null bodies.
+     */
+    java.net.http.HttpClient javaHttpClient(java.net.http.HttpClient.Redirect followRedirects);
 
     /**
      * A Vert.x {@link WebSocketClient} whose WebSockets go through the mesh as a sidecar takes a WebSocket upgrade:

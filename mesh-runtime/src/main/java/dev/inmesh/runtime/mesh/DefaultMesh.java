@@ -411,7 +411,12 @@ public final class DefaultMesh implements Mesh {
 
     @Override
     public java.net.http.HttpClient javaHttpClient() {
-        return new MeshJavaHttpClient((HttpClientInternal) httpClient());
+        return javaHttpClient(java.net.http.HttpClient.Redirect.NEVER);
+    }
+
+    @Override
+    public java.net.http.HttpClient javaHttpClient(java.net.http.HttpClient.Redirect followRedirects) {
+        return new MeshJavaHttpClient((HttpClientInternal) httpClient(), followRedirects);
     }
 
     @Override

@@ -34,9 +34,14 @@ import javax.net.ssl.SSLSession;
  * it. {@link #result()} completes as the JDK's does: when the subscriber's body is there.
  */
 final class JavaHttpExchange<T> {
+    private final MeshJavaHttpClient client;
     private final HttpRequest request;
     private final HttpResponse.BodyHandler<T> handler;
     private final Executor executor;
+    /** The redirect that this request follows, or null; the redirects before it are its previous responses. */
+    private final HttpResponse<T> previous;
+    /** How many redirects led to this request. */
+    private final int redirects;
     private final CompletableFuture<HttpResponse<T>> result = new CompletableFuture<>() {
         /** As the JDK's client: cancelling the exchange's future stops the exchange (here, resets the request). */
         @Override
@@ -46,16 +51,34 @@ final class JavaHttpExchange<T> {
             if (cancelled && r != null) {
                 r.reset();
             }
+            JavaHttpExchange<T> next = followed;
+            if (cancelled && next != null) {
+                next.result.cancel(mayInterruptIfRunning);
+            }
             return cancelled;
         }
     };
     /** The Vert.x request, once made. */
     private volatile HttpClientRequest sent;
+    /** The exchange of the redirect followed, once made: the one whose response is this one's. */
+    private volatile JavaHttpExchange<T> followed;
 
-    JavaHttpExchange(HttpRequest request, HttpResponse.BodyHandler<T> handler, Executor executor) {
+    /**
+     * The exchange of {@code request} by {@code client}, whose publisher and subscriber run on {@code executor};
+     * {@code previous} is the redirect it follows (null for the caller's request), after {@code redirects} of them.
+     */
+    JavaHttpExchange(MeshJavaHttpClient client, HttpRequest request, HttpResponse.BodyHandler<T> handler,
+                     Executor executor, HttpResponse<T> previous, int redirects) {
+        this.client = client;
         this.request = request;
         this.handler = handler;
         this.executor = executor;
+        this.previous = previous;
+        this.redirects = redirects;
+    }
+
+    HttpRequest request() {
+        return request;
     }
 
     CompletableFuture<HttpResponse<T>> result() {
@@ -216,7 +239,34 @@ final class JavaHttpExchange<T> {
         }
         HttpClientResponse resp = ar.result();
         resp.pause(); // the subscriber's demand lets the body come
+        Optional<HttpRequest> next = redirects >= JavaHttpRedirect.MAX_REDIRECTS ? Optional.empty()
+                : JavaHttpRedirect.next(request, resp.statusCode(), resp.getHeader("location"),
+                        client.followRedirects());
+        if (next.isPresent()) {
+            follow(next.get(), new Response<>(resp.statusCode(), request, headers(resp), null,
+                    Optional.ofNullable(previous)));
+            resp.resume(); // its body is dropped, the connection kept
+            return;
+        }
         new ResponseBody(resp, Vertx.currentContext(), executor).start();
+    }
+
+    /** Sends {@code next}, the request that follows {@code redirect}, whose response completes this exchange. */
+    private void follow(HttpRequest next, HttpResponse<T> redirect) {
+        JavaHttpExchange<T> exchange = new JavaHttpExchange<>(client, next, handler, executor, redirect,
+                redirects + 1);
+        followed = exchange;
+        if (result.isDone()) {
+            return; // cancelled meanwhile
+        }
+        exchange.result.whenComplete((r, err) -> {
+            if (err != null) {
+                result.completeExceptionally(err);
+            } else {
+                result.complete(r);
+            }
+        });
+        client.send(exchange);
     }
 
     /**
@@ -300,7 +350,7 @@ final class JavaHttpExchange<T> {
                 if (err != null) {
                     result.completeExceptionally(err);
                 } else {
-                    result.complete(new Response<>(status, request, headers, body));
+                    result.complete(new Response<>(status, request, headers, body, Optional.ofNullable(previous)));
                 }
             });
             subscriber.onSubscribe(this);
@@ -375,13 +425,12 @@ final class JavaHttpExchange<T> {
     private record Info(int statusCode, HttpHeaders headers, HttpClient.Version version)
             implements HttpResponse.ResponseInfo {}
 
-    /** The response as the JDK's client gives it after a request in HTTP/1.1 with no redirect followed. */
-    private record Response<T>(int statusCode, HttpRequest request, HttpHeaders headers, T body)
-            implements HttpResponse<T> {
-        @Override
-        public Optional<HttpResponse<T>> previousResponse() {
-            return Optional.empty();
-        }
+    /**
+     * The response as the JDK's client gives it after a request in HTTP/1.1: {@code request} the one it answers (the
+     * last redirect's), the redirects followed before it its {@code previousResponse}, each with a null body.
+     */
+    private record Response<T>(int statusCode, HttpRequest request, HttpHeaders headers, T body,
+                               Optional<HttpResponse<T>> previousResponse) implements HttpResponse<T> {
 
         @Override
         public Optional<SSLSession> sslSession() {

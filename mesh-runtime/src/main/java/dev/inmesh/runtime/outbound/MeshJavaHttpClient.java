@@ -43,11 +43,12 @@ import javax.net.ssl.SSLParameters;
  * run on an event loop.
  *
  * <p>What a sidecar makes moot: the mesh owns the connections, so there is no connect timeout, proxy or
- * authenticator of the caller's, and redirects are not followed ({@link Redirect#NEVER}, the JDK's default). Requests
- * reach the mesh as HTTP/1.1: a JDK client asks for HTTP/2 in clear text with an {@code h2c} upgrade, which Envoy's
- * HTTP/1 codec does not take, so behind a sidecar it goes on in HTTP/1.1 too. {@code https://} URIs are treated as
- * {@code mesh.httpClient()} treats TLS, with its TLS settings, not {@link #sslContext()}'s. WebSockets are not
- * supported ({@link #newWebSocketBuilder()}, as the JDK allows; use {@code mesh.webSocketClient()}).
+ * authenticator of the caller's. Redirects are followed as the JDK's client follows them with the policy the client
+ * was made with ({@link Redirect#NEVER}, the JDK's default, unless told otherwise: {@link #followRedirects()}).
+ * Requests reach the mesh as HTTP/1.1: a JDK client asks for HTTP/2 in clear text with an {@code h2c} upgrade,
+ * which Envoy's HTTP/1 codec does not take, so behind a sidecar it goes on in HTTP/1.1 too. {@code https://} URIs
+ * are treated as {@code mesh.httpClient()} treats TLS, with its TLS settings, not {@link #sslContext()}'s. WebSockets
+ * are not supported ({@link #newWebSocketBuilder()}, as the JDK allows; use {@code mesh.webSocketClient()}).
  */
 public final class MeshJavaHttpClient extends java.net.http.HttpClient {
     /** The JDK client's {@code User-Agent}, sent when the request sets none, as the JDK's client does. */
@@ -63,14 +64,17 @@ public final class MeshJavaHttpClient extends java.net.http.HttpClient {
     private final ThreadPoolExecutor executor;
     /** Whether {@link #client} closed (with the mesh): requests fail from then on. */
     private volatile boolean closed;
+    private final Redirect redirect;
 
     /**
      * A client over {@code client}, a Vert.x client of the mesh ({@code mesh.httpClient()}), whose close (the
      * mesh's) ends this client's threads as they become idle (the calls of the requests in flight are made still)
-     * and fails the requests that come after with an {@link IOException}, as the JDK's client once shut down.
+     * and fails the requests that come after with an {@link IOException}, as the JDK's client once shut down. It
+     * follows redirects as the JDK's client with {@code redirect} as its policy ({@link #followRedirects()}).
      */
-    public MeshJavaHttpClient(HttpClientInternal client) {
+    public MeshJavaHttpClient(HttpClientInternal client, Redirect redirect) {
         this.client = client;
+        this.redirect = java.util.Objects.requireNonNull(redirect, "redirect");
         int id = CLIENTS.incrementAndGet();
         AtomicInteger threads = new AtomicInteger();
         this.executor = new ThreadPoolExecutor(0, Integer.MAX_VALUE, 60, TimeUnit.SECONDS, new SynchronousQueue<>(),
@@ -130,9 +134,14 @@ public final class MeshJavaHttpClient extends java.net.http.HttpClient {
             return CompletableFuture.failedFuture(new IOException("the mesh is closed: " + request.method() + " "
                     + request.uri() + " was not sent (make requests with the javaHttpClient() of a mesh not closed)"));
         }
-        JavaHttpExchange<T> exchange = new JavaHttpExchange<>(request, handler, executor);
-        client.request(options(request)).onComplete(exchange::start);
+        JavaHttpExchange<T> exchange = new JavaHttpExchange<>(this, request, handler, executor, null, 0);
+        send(exchange);
         return exchange.result();
+    }
+
+    /** Makes {@code exchange}'s request one of the mesh's Vert.x client. */
+    void send(JavaHttpExchange<?> exchange) {
+        client.request(options(exchange.request())).onComplete(exchange::start);
     }
 
     /**
@@ -172,9 +181,14 @@ public final class MeshJavaHttpClient extends java.net.http.HttpClient {
         return Optional.empty();
     }
 
+    /**
+     * The redirects followed, as the JDK's client ({@link Redirect#NEVER} unless the mesh's client was made with
+     * another): a 3xx answer but 304 with a {@code Location}, at most 5 in a row, each its own request through the
+     * mesh (route, cluster, metrics), the 3xx before the response its {@link HttpResponse#previousResponse()}.
+     */
     @Override
     public Redirect followRedirects() {
-        return Redirect.NEVER;
+        return redirect;
     }
 
     /** Empty: the mesh connects, with no proxy of the caller's. */

@@ -80,7 +80,8 @@ class MeshJavaHttpClientTest {
      * A server on 127.0.0.1 named {@code name} that answers {@code status}: /hang never answers, /held reads its
      * body once resumed, /big streams {@link #BIG} bytes as the client takes them,
      * /endless streams until its connection closes, /cut closes its connection in the
-     * body, anything else echoes what it saw.
+     * body, /moved redirects (302) to its {@code to} parameter or /there, /loop to itself, anything else echoes what
+     * it saw.
      */
     int server(String name, int status) throws Exception {
         HttpServer s = vertx.createHttpServer().requestHandler(req -> {
@@ -95,6 +96,9 @@ class MeshJavaHttpClientTest {
                 case "/big" -> writeBig(req.response().setChunked(true));
                 case "/endless" -> writeEndless(req.response().setChunked(true));
                 case "/cut" -> req.response().setChunked(true).write("first").onComplete(v -> req.connection().close());
+                case "/moved", "/loop" -> req.response().setStatusCode(302)
+                        .putHeader("location", req.path().equals("/loop") ? "/loop"
+                                : req.getParam("to", "/there?from=moved")).end();
                 default -> req.body().onSuccess(body -> req.response().setStatusCode(status)
                         .putHeader("x-served-by", name)
                         .putHeader("x-seen-host", String.valueOf(req.authority()))
@@ -615,5 +619,48 @@ class MeshJavaHttpClientTest {
         java.io.IOException e = assertThrows(java.io.IOException.class,
                 () -> client.send(to("/").build(), HttpResponse.BodyHandlers.ofString()));
         assertTrue(e.getMessage().contains("the mesh is closed"), e.getMessage());
+    }
+
+    @Test
+    void redirectsAreFollowedAsTheJdksClientWithThePolicyItWasMadeWith() throws Exception {
+        int a = server("reviews-a", 200);
+        mesh(MeshWebClientTest.config("", a), -1);
+        // NEVER, the JDK's default: the 302 is the response
+        HttpClient never = mesh.javaHttpClient();
+        assertEquals(HttpClient.Redirect.NEVER, never.followRedirects());
+        assertEquals(302, never.send(to("/moved").build(), HttpResponse.BodyHandlers.ofString()).statusCode());
+        HttpClient normal = mesh.javaHttpClient(HttpClient.Redirect.NORMAL);
+        assertEquals(HttpClient.Redirect.NORMAL, normal.followRedirects());
+        HttpResponse<String> r = normal.send(to("/moved").build(), HttpResponse.BodyHandlers.ofString());
+        assertEquals(200, r.statusCode());
+        assertEquals("/there?from=moved", r.headers().firstValue("x-seen-path").orElseThrow());
+        assertEquals(URI.create("http://reviews:9080/there?from=moved"), r.uri());
+        assertEquals(r.uri(), r.request().uri());
+        HttpResponse<String> moved = r.previousResponse().orElseThrow();
+        assertEquals(302, moved.statusCode());
+        assertEquals(URI.create("http://reviews:9080/moved"), moved.uri());
+        assertEquals(null, moved.body());
+        assertTrue(moved.previousResponse().isEmpty());
+        // each a request of its own through the mesh
+        assertEquals("outbound|9080||reviews.default.svc.cluster.local", lastRecorded().upstreamCluster());
+        // a loop is followed 5 times, then its 302 is the response
+        r = normal.send(to("/loop").build(), HttpResponse.BodyHandlers.ofString());
+        assertEquals(302, r.statusCode());
+        int previous = 0;
+        for (HttpResponse<String> p = r; p.previousResponse().isPresent(); p = p.previousResponse().get()) {
+            previous++;
+        }
+        assertEquals(5, previous);
+    }
+
+    @Test
+    void cancellingTheFutureOfSendAsyncResetsTheRedirectFollowed() throws Exception {
+        int a = server("reviews-a", 200);
+        mesh(MeshWebClientTest.config("", a), -1);
+        CompletableFuture<HttpResponse<String>> f = mesh.javaHttpClient(HttpClient.Redirect.NORMAL)
+                .sendAsync(to("/moved?to=/hang").build(), HttpResponse.BodyHandlers.ofString());
+        hung.get(10, TimeUnit.SECONDS);
+        assertTrue(f.cancel(true));
+        upstreamClosed.get(10, TimeUnit.SECONDS);
     }
 }

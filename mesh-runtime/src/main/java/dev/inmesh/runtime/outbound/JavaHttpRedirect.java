@@ -1,0 +1,51 @@
+package dev.inmesh.runtime.outbound;
+
+import java.net.URI;
+import java.net.URISyntaxException;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.util.Locale;
+import java.util.Optional;
+
+/**
+ * Which redirects {@link MeshJavaHttpClient} follows, as the JDK's client with a {@link HttpClient.Redirect} policy:
+ * a 3xx answer but 304 with a {@code Location} (resolved against the request's URI) to an {@code http} or
+ * {@code https} URI, never with {@link HttpClient.Redirect#NEVER}, and with {@link HttpClient.Redirect#NORMAL} not
+ * from {@code https} to {@code http}. The request that follows keeps the method, headers, timeout and body, but after
+ * a 303, and after a 301 or 302 to a POST, where it is a GET without a body.
+ */
+final class JavaHttpRedirect {
+    /** How many redirects a request follows at most, as the JDK's {@code jdk.httpclient.redirects.retrylimit}. */
+    static final int MAX_REDIRECTS = 5;
+
+    private JavaHttpRedirect() {
+    }
+
+    /**
+     * The request that follows {@code request}'s answer of {@code status} with {@code location} (null when it had
+     * none), under {@code policy}: empty when the answer is the response.
+     */
+    static Optional<HttpRequest> next(HttpRequest request, int status, String location, HttpClient.Redirect policy) {
+        if (policy == HttpClient.Redirect.NEVER || status < 300 || status > 399 || status == 304 || location == null) {
+            return Optional.empty();
+        }
+        URI to;
+        try {
+            to = request.uri().resolve(new URI(location.trim()));
+        } catch (URISyntaxException | IllegalArgumentException e) {
+            return Optional.empty(); // not a URI: the answer is the response
+        }
+        String scheme = to.getScheme() == null ? "" : to.getScheme().toLowerCase(Locale.ROOT);
+        boolean secure = "https".equalsIgnoreCase(request.uri().getScheme());
+        if (!scheme.equals("http") && !scheme.equals("https") || to.getHost() == null
+                || policy == HttpClient.Redirect.NORMAL && secure && scheme.equals("http")) {
+            return Optional.empty();
+        }
+        boolean toGet = status == 303 || (status == 301 || status == 302) && request.method().equals("POST");
+        HttpRequest.Builder next = HttpRequest.newBuilder(request, (name, value) -> true).uri(to);
+        if (toGet) {
+            next.GET();
+        }
+        return Optional.of(next.build());
+    }
+}

@@ -1,0 +1,68 @@
+package dev.inmesh.runtime.outbound;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.net.URI;
+import java.net.http.HttpClient.Redirect;
+import java.net.http.HttpRequest;
+import java.time.Duration;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/** The redirects {@code mesh.javaHttpClient(policy)} follows, and the request that follows each, as the JDK's. */
+class JavaHttpRedirectTest {
+    static final HttpRequest POST = HttpRequest.newBuilder(URI.create("https://reviews:9080/a/b?q=1"))
+            .header("x-caller", "one").timeout(Duration.ofSeconds(3))
+            .POST(HttpRequest.BodyPublishers.ofString("hello")).build();
+
+    static HttpRequest next(int status, String location, Redirect policy) {
+        return JavaHttpRedirect.next(POST, status, location, policy).orElse(null);
+    }
+
+    @Test
+    void neverFollowsAndTheOthersFollowA3xxButNotModifiedWithALocation() {
+        assertEquals(null, next(302, "/c", Redirect.NEVER));
+        for (int status : new int[] {300, 301, 302, 303, 307, 308}) {
+            assertEquals(URI.create("https://reviews:9080/c"), next(status, "/c", Redirect.NORMAL).uri(), "" + status);
+        }
+        assertEquals(null, next(304, "/c", Redirect.ALWAYS));
+        assertEquals(null, next(200, "/c", Redirect.ALWAYS));
+        assertEquals(null, next(302, null, Redirect.ALWAYS));
+        assertEquals(null, next(302, "not a uri", Redirect.ALWAYS));
+        assertEquals(null, next(302, "ftp://files.example/a", Redirect.ALWAYS));
+    }
+
+    @Test
+    void aLocationIsResolvedAgainstTheRequestsUri() {
+        assertEquals(URI.create("https://reviews:9080/a/c"), next(302, "c", Redirect.ALWAYS).uri());
+        assertEquals(URI.create("http://ratings:9080/x"), next(302, "http://ratings:9080/x", Redirect.ALWAYS).uri());
+    }
+
+    @Test
+    void normalDoesNotGoFromHttpsToHttpAndAlwaysDoes() {
+        assertEquals(null, next(302, "http://reviews:9080/c", Redirect.NORMAL));
+        assertEquals(URI.create("http://reviews:9080/c"), next(302, "http://reviews:9080/c", Redirect.ALWAYS).uri());
+    }
+
+    @Test
+    void seeOtherAndAMovedPostAreFollowedByAGetWithoutABodyTheOthersKeepTheRequest() {
+        for (int status : new int[] {301, 302, 303}) {
+            HttpRequest get = next(status, "/c", Redirect.ALWAYS);
+            assertEquals("GET", get.method(), "" + status);
+            assertTrue(get.bodyPublisher().map(p -> p.contentLength() == 0).orElse(true), "" + status);
+            assertEquals(List.of("one"), get.headers().allValues("x-caller"));
+        }
+        for (int status : new int[] {307, 308}) {
+            HttpRequest same = next(status, "/c", Redirect.ALWAYS);
+            assertEquals("POST", same.method());
+            assertSame(POST.bodyPublisher().orElseThrow(), same.bodyPublisher().orElseThrow());
+            assertEquals(List.of("one"), same.headers().allValues("x-caller"));
+            assertEquals(POST.timeout(), same.timeout());
+        }
+        HttpRequest put = HttpRequest.newBuilder(URI.create("http://reviews:9080/"))
+                .PUT(HttpRequest.BodyPublishers.ofString("x")).build();
+        assertEquals("PUT", JavaHttpRedirect.next(put, 302, "/c", Redirect.ALWAYS).orElseThrow().method());
+    }
+}
