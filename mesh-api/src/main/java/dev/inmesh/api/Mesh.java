@@ -109,7 +109,9 @@ public interface Mesh {
      * <p>As the JDK's client: request bodies are read from their publisher as the mesh sends them on, response bodies
      * given to their subscriber as it asks for them; {@code HttpRequest.timeout()} fails a request with no response
      * headers in time with an {@code HttpTimeoutException}; cancelling the future of {@code sendAsync} resets the
-     * request; redirects are not followed, its default (see the overload with a {@code Redirect} policy). Unlike
+     * request; {@code expectContinue(true)} sends the body once a {@code 100 Continue} comes (the mesh's, or under
+     * {@code proxy_100_continue} the upstream's); redirects are not followed, its default (see the overload with a
+     * {@code Redirect} policy). Unlike
      * it: {@code send} on a Vert.x event loop throws an {@link IllegalStateException} (it would block the loop; use
      * {@code sendAsync}); requests reach the mesh in HTTP/1.1, as a JDK client's behind a sidecar, which does not take
      * its {@code h2c} upgrade; there is no connect timeout, proxy or authenticator of the client's own, the mesh

@@ -113,7 +113,16 @@ final class JavaHttpExchange<T> {
         } else {
             r.setChunked(true);
         }
-        publisher.subscribe(new RequestBody(r, length));
+        RequestBody body = new RequestBody(r, length);
+        if (request.expectContinue()) {
+            // as the JDK's client: the body goes once a 100 Continue comes (the mesh's, at once, or the upstream's
+            // under proxy_100_continue); a final answer before it is the response, and the body is not sent
+            r.putHeader("expect", "100-continue");
+            r.continueHandler(v -> publisher.subscribe(body));
+            r.sendHead();
+        } else {
+            publisher.subscribe(body);
+        }
     }
 
     /**

@@ -37,7 +37,8 @@ import javax.net.ssl.SSLParameters;
  * {@code request(1)} at a time, the next when the mesh's write queue has room); {@link HttpRequest#timeout()} fails
  * a request whose response headers have not come in time with an {@link java.net.http.HttpTimeoutException}; the
  * body subscriber gets the response body as it comes, as much as it asked for ({@code request(n)}), the upstream
- * paused meanwhile; cancelling the future of {@link #sendAsync} resets the request. The publisher's
+ * paused meanwhile; cancelling the future of {@link #sendAsync} resets the request;
+ * {@link HttpRequest#expectContinue()} holds the body back until a {@code 100 Continue} comes. The publisher's
  * {@code request(n)}, the body handler and the subscriber's methods are called on the client's own threads, never on
  * an event loop (a publisher may read a stream, a subscriber write a file). {@link #send} blocks, so it refuses to
  * run on an event loop.

@@ -205,4 +205,49 @@ class MeshProxy100ContinueTest {
         assertEquals(r.indexOf("100 Continue"), r.lastIndexOf("100 Continue"), r);
         assertEquals(1, service.bodiesRead.get());
     }
+
+    /** A POST of "body" to {@code path} by {@code mesh.javaHttpClient()}, with {@code expectContinue(true)}. */
+    java.net.http.HttpResponse<String> jdkExpectContinue(String path, AtomicInteger subscribed) throws Exception {
+        java.net.http.HttpRequest.BodyPublisher body = java.net.http.HttpRequest.BodyPublishers.ofString("body");
+        java.net.http.HttpRequest.BodyPublisher counted = new java.net.http.HttpRequest.BodyPublisher() {
+            @Override
+            public long contentLength() {
+                return body.contentLength();
+            }
+
+            @Override
+            public void subscribe(java.util.concurrent.Flow.Subscriber<? super java.nio.ByteBuffer> s) {
+                subscribed.incrementAndGet();
+                body.subscribe(s);
+            }
+        };
+        return mesh.javaHttpClient().send(java.net.http.HttpRequest.newBuilder(
+                        java.net.URI.create("http://greeter:9090" + path)).expectContinue(true).POST(counted).build(),
+                java.net.http.HttpResponse.BodyHandlers.ofString());
+    }
+
+    @Test
+    void theJdkClientsExpectContinueSendsTheBodyOnceA100ComesAndNotWhenTheUpstreamRefusesIt() throws Exception {
+        mesh(true);
+        AtomicInteger subscribed = new AtomicInteger();
+        java.net.http.HttpResponse<String> r = jdkExpectContinue("/accept", subscribed);
+        assertEquals(200, r.statusCode());
+        assertEquals("http/1.1 100-continue body", r.body());
+        assertEquals(1, subscribed.get());
+        r = jdkExpectContinue("/refuse", subscribed);
+        assertEquals(417, r.statusCode());
+        assertEquals("no", r.body());
+        assertEquals(1, subscribed.get(), "the publisher of the refused body was not read");
+        assertEquals(1, service.bodiesRead.get());
+    }
+
+    @Test
+    void theJdkClientsExpectContinueIsAnsweredByTheMeshWithoutProxy100Continue() throws Exception {
+        mesh(false);
+        AtomicInteger subscribed = new AtomicInteger();
+        java.net.http.HttpResponse<String> r = jdkExpectContinue("/refuse", subscribed);
+        assertEquals(200, r.statusCode(), "the expectation was the mesh's to answer, taken off upstream");
+        assertEquals("http/1.1 null body", r.body());
+        assertEquals(1, subscribed.get());
+    }
 }
