@@ -131,6 +131,9 @@ public final class MeshJavaHttpClient extends java.net.http.HttpClient {
     @Override
     public <T> CompletableFuture<HttpResponse<T>> sendAsync(HttpRequest request, HttpResponse.BodyHandler<T> handler,
                                                             HttpResponse.PushPromiseHandler<T> pushPromiseHandler) {
+        // as the JDK's client: refused at once, not once the response came (the request sent, for nothing)
+        java.util.Objects.requireNonNull(request, "request");
+        java.util.Objects.requireNonNull(handler, "responseBodyHandler");
         if (closed) {
             return CompletableFuture.failedFuture(new IOException("the mesh is closed: " + request.method() + " "
                     + request.uri() + " was not sent (make requests with the javaHttpClient() of a mesh not closed)"));

@@ -663,4 +663,17 @@ class MeshJavaHttpClientTest {
         assertTrue(f.cancel(true));
         upstreamClosed.get(10, TimeUnit.SECONDS);
     }
+
+    @Test
+    void aNullRequestOrBodyHandlerIsRefusedAtOnceAsTheJdksClientRefusesItAndNothingIsSent() throws Exception {
+        int a = server("reviews-a", 200);
+        mesh(MeshWebClientTest.config("", a), -1);
+        HttpClient client = mesh.javaHttpClient();
+        assertThrows(NullPointerException.class, () -> client.sendAsync(to("/").build(), null));
+        assertThrows(NullPointerException.class, () -> client.sendAsync(null, HttpResponse.BodyHandlers.ofString()));
+        assertThrows(NullPointerException.class, () -> client.send(to("/").build(), null));
+        assertEquals("reviews-a:0", client.send(to("/").build(), HttpResponse.BodyHandlers.ofString()).body());
+        lastRecorded();
+        assertEquals(1, recorded.size(), "the requests sent: " + recorded);
+    }
 }
