@@ -125,8 +125,10 @@ public interface Mesh {
     /**
      * As {@link #javaHttpClient()}, following redirects as the JDK's client built with
      * {@code followRedirects(followRedirects)}: {@code NEVER} (the default) gives the 3xx to the caller, {@code ALWAYS}
-     * follows a 3xx but 304 that has a {@code Location} to an {@code http} or {@code https} URI, {@code NORMAL} too but
-     * not from {@code https} to {@code http}; at most 5 in a row, each a request of its own through the mesh. A 303,
+     * follows a 301, 302, 303, 307 or 308 that has a {@code Location} to an {@code http} or {@code https} URI (one
+     * without fails the request with an {@code IOException}), {@code NORMAL} too but not from {@code https} to
+     * {@code http}; at most 4 in a row (the JDK's limit of 5 reached, the answer is the response), each a request of
+     * its own through the mesh. A 303,
      * and a 301 or 302 to a POST, are followed by a GET without a body; others keep the method, headers and body.
      * The 3xx answers are the response's {@code previousResponse()}, with null bodies.
      */

@@ -248,9 +248,18 @@ final class JavaHttpExchange<T> {
         }
         HttpClientResponse resp = ar.result();
         resp.pause(); // the subscriber's demand lets the body come
-        Optional<HttpRequest> next = redirects >= JavaHttpRedirect.MAX_REDIRECTS ? Optional.empty()
-                : JavaHttpRedirect.next(request, resp.statusCode(), resp.getHeader("location"),
-                        client.followRedirects());
+        Optional<HttpRequest> next;
+        try {
+            next = JavaHttpRedirect.next(request, resp.statusCode(), resp.getHeader("location"),
+                    client.followRedirects());
+            if (redirects + 1 >= JavaHttpRedirect.MAX_REDIRECTS) {
+                next = Optional.empty(); // as the JDK's: the redirect that reaches the limit is the response
+            }
+        } catch (IOException e) {
+            result.completeExceptionally(e);
+            resp.resume(); // its body is dropped, the connection kept
+            return;
+        }
         if (next.isPresent()) {
             follow(next.get(), new Response<>(resp.statusCode(), request, headers(resp), null,
                     Optional.ofNullable(previous)));

@@ -1,5 +1,6 @@
 package dev.inmesh.runtime.outbound;
 
+import java.io.IOException;
 import java.net.URI;
 import java.net.URISyntaxException;
 import java.net.http.HttpClient;
@@ -8,14 +9,20 @@ import java.util.Locale;
 import java.util.Optional;
 
 /**
- * Which redirects {@link MeshJavaHttpClient} follows, as the JDK's client with a {@link HttpClient.Redirect} policy:
- * a 3xx answer but 304 with a {@code Location} (resolved against the request's URI) to an {@code http} or
- * {@code https} URI, never with {@link HttpClient.Redirect#NEVER}, and with {@link HttpClient.Redirect#NORMAL} not
- * from {@code https} to {@code http}. The request that follows keeps the method, headers, timeout and body, but after
- * a 303, and after a 301 or 302 to a POST, where it is a GET without a body.
+ * Which redirects {@link MeshJavaHttpClient} follows, as the JDK's client with a {@link HttpClient.Redirect} policy
+ * (its {@code RedirectFilter}): a 301, 302, 303, 307 or 308 answer (not 300, 304, 305 or 306) with a {@code Location}
+ * (resolved against the request's URI) to an {@code http} or {@code https} URI, never with
+ * {@link HttpClient.Redirect#NEVER}, and with {@link HttpClient.Redirect#NORMAL} not from {@code https} to
+ * {@code http}; such an answer without a {@code Location} fails the request ("Invalid redirection"). The request that
+ * follows keeps the method, headers, timeout and body, but after a 303, and after a 301 or 302 to a POST, where it is
+ * a GET without a body.
  */
 final class JavaHttpRedirect {
-    /** How many redirects a request follows at most, as the JDK's {@code jdk.httpclient.redirects.retrylimit}. */
+    /**
+     * The JDK's {@code jdk.httpclient.redirects.retrylimit}: a request follows one redirect fewer than it (the JDK
+     * counts the redirect it is about to follow and follows while the count stays below the limit), and the answer
+     * that would be the limit's is the response.
+     */
     static final int MAX_REDIRECTS = 5;
 
     private JavaHttpRedirect() {
@@ -24,10 +31,17 @@ final class JavaHttpRedirect {
     /**
      * The request that follows {@code request}'s answer of {@code status} with {@code location} (null when it had
      * none), under {@code policy}: empty when the answer is the response.
+     *
+     * @throws IOException a redirect without a {@code Location}, as the JDK's client fails it
      */
-    static Optional<HttpRequest> next(HttpRequest request, int status, String location, HttpClient.Redirect policy) {
-        if (policy == HttpClient.Redirect.NEVER || status < 300 || status > 399 || status == 304 || location == null) {
+    static Optional<HttpRequest> next(HttpRequest request, int status, String location, HttpClient.Redirect policy)
+            throws IOException {
+        if (policy == HttpClient.Redirect.NEVER || status < 301 || status > 308 || status == 304 || status == 305
+                || status == 306) {
             return Optional.empty();
+        }
+        if (location == null) {
+            throw new IOException("Invalid redirection"); // the JDK's words
         }
         URI to;
         try {

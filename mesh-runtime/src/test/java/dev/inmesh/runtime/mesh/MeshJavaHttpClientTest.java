@@ -16,6 +16,7 @@ import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.http.HttpServerResponse;
+import java.io.IOException;
 import java.io.InputStream;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -80,8 +81,8 @@ class MeshJavaHttpClientTest {
      * A server on 127.0.0.1 named {@code name} that answers {@code status}: /hang never answers, /held reads its
      * body once resumed, /big streams {@link #BIG} bytes as the client takes them,
      * /endless streams until its connection closes, /cut closes its connection in the
-     * body, /moved redirects (302) to its {@code to} parameter or /there, /loop to itself, anything else echoes what
-     * it saw.
+     * body, /moved redirects (302) to its {@code to} parameter or /there, /loop to itself, /nowhere (307) nowhere,
+     * anything else echoes what it saw.
      */
     int server(String name, int status) throws Exception {
         HttpServer s = vertx.createHttpServer().requestHandler(req -> {
@@ -99,6 +100,7 @@ class MeshJavaHttpClientTest {
                 case "/moved", "/loop" -> req.response().setStatusCode(302)
                         .putHeader("location", req.path().equals("/loop") ? "/loop"
                                 : req.getParam("to", "/there?from=moved")).end();
+                case "/nowhere" -> req.response().setStatusCode(307).end(); // a redirect without a Location
                 default -> req.body().onSuccess(body -> req.response().setStatusCode(status)
                         .putHeader("x-served-by", name)
                         .putHeader("x-seen-host", String.valueOf(req.authority()))
@@ -643,14 +645,19 @@ class MeshJavaHttpClientTest {
         assertTrue(moved.previousResponse().isEmpty());
         // each a request of its own through the mesh
         assertEquals("outbound|9080||reviews.default.svc.cluster.local", lastRecorded().upstreamCluster());
-        // a loop is followed 5 times, then its 302 is the response
+        // a loop is followed 4 times, as the JDK's client under its limit of 5, then its 302 is the response
         r = normal.send(to("/loop").build(), HttpResponse.BodyHandlers.ofString());
         assertEquals(302, r.statusCode());
         int previous = 0;
         for (HttpResponse<String> p = r; p.previousResponse().isPresent(); p = p.previousResponse().get()) {
             previous++;
         }
-        assertEquals(5, previous);
+        assertEquals(4, previous);
+        // a redirect without a Location fails the request, as the JDK's client fails it; under NEVER it is an answer
+        IOException e = assertThrows(IOException.class,
+                () -> normal.send(to("/nowhere").build(), HttpResponse.BodyHandlers.ofString()));
+        assertEquals("Invalid redirection", e.getMessage());
+        assertEquals(307, never.send(to("/nowhere").build(), HttpResponse.BodyHandlers.ofString()).statusCode());
     }
 
     @Test
