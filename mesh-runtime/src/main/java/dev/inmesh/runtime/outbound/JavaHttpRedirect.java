@@ -15,7 +15,8 @@ import java.util.Optional;
  * {@link HttpClient.Redirect#NEVER}, and with {@link HttpClient.Redirect#NORMAL} not from {@code https} to
  * {@code http}; such an answer without a {@code Location} fails the request ("Invalid redirection"). The request that
  * follows keeps the method, headers, timeout and body, but after a 303, and after a 301 or 302 to a POST, where it is
- * a GET without a body.
+ * a GET without a body; to another scheme or authority it goes without the caller's {@code Authorization},
+ * {@code Cookie}, {@code Origin}, {@code Referer} and {@code Host}.
  */
 final class JavaHttpRedirect {
     /**
@@ -24,6 +25,10 @@ final class JavaHttpRedirect {
      * that would be the limit's is the response.
      */
     static final int MAX_REDIRECTS = 5;
+
+    /** The headers a redirect to another scheme or authority leaves out, as the JDK's client (lower case). */
+    private static final java.util.Set<String> CROSS_ORIGIN_DROPPED = java.util.Set.of("authorization", "cookie",
+            "origin", "referer", "host");
 
     private JavaHttpRedirect() {
     }
@@ -56,7 +61,11 @@ final class JavaHttpRedirect {
             return Optional.empty();
         }
         boolean toGet = status == 303 || (status == 301 || status == 302) && request.method().equals("POST");
-        HttpRequest.Builder next = HttpRequest.newBuilder(request, (name, value) -> true).uri(to);
+        // as the JDK's client: to another origin, the caller's credentials and origin headers stay behind
+        boolean sameOrigin = scheme.equalsIgnoreCase(request.uri().getScheme())
+                && java.util.Objects.equals(to.getRawAuthority(), request.uri().getRawAuthority());
+        HttpRequest.Builder next = HttpRequest.newBuilder(request,
+                (name, value) -> sameOrigin || !CROSS_ORIGIN_DROPPED.contains(name.toLowerCase(Locale.ROOT))).uri(to);
         if (toGet) {
             next.GET();
         }

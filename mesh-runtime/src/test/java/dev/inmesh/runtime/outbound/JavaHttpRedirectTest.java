@@ -54,6 +54,33 @@ class JavaHttpRedirectTest {
     }
 
     @Test
+    void toAnotherOriginTheCallersCredentialsAndOriginHeadersStayBehindAsTheJdksClientLeavesThem() {
+        HttpRequest withCredentials = HttpRequest.newBuilder(URI.create("http://reviews:9080/a"))
+                .header("Authorization", "Bearer t").header("Cookie", "s=1").header("Origin", "http://app")
+                .header("Referer", "http://app/x").header("x-caller", "one").build();
+        String[] dropped = {"authorization", "cookie", "origin", "referer"};
+        for (String to : new String[] {"http://ratings:9080/b", "https://reviews:9080/b", "http://reviews:9081/b"}) {
+            HttpRequest next = next(withCredentials, to);
+            for (String name : dropped) {
+                assertTrue(next.headers().firstValue(name).isEmpty(), to + " " + name);
+            }
+            assertEquals(List.of("one"), next.headers().allValues("x-caller"), to);
+        }
+        HttpRequest same = next(withCredentials, "/b");
+        for (String name : dropped) {
+            assertTrue(same.headers().firstValue(name).isPresent(), name);
+        }
+    }
+
+    private static HttpRequest next(HttpRequest request, String location) {
+        try {
+            return JavaHttpRedirect.next(request, 302, location, Redirect.ALWAYS).orElseThrow();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    @Test
     void normalDoesNotGoFromHttpsToHttpAndAlwaysDoes() {
         assertEquals(null, next(302, "http://reviews:9080/c", Redirect.NORMAL));
         assertEquals(URI.create("http://reviews:9080/c"), next(302, "http://reviews:9080/c", Redirect.ALWAYS).uri());
