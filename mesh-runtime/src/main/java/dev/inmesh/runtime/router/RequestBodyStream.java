@@ -373,6 +373,12 @@ public final class RequestBodyStream {
         detach();
         if (s != null && !sinkEnded) {
             s.reset();
+            if (s.version() != HttpVersion.HTTP_2 && s.connection() != null) {
+                // an HTTP/1 request whose answer ended before its body was sent whole (an upstream that refused the
+                // body of an Expect: 100-continue, or answered early): Vert.x keeps its connection for the next
+                // request, which the upstream would read as the rest of this body; closed, as Envoy's pool does
+                s.connection().close();
+            }
         }
         drained();
     }

@@ -250,4 +250,23 @@ class MeshProxy100ContinueTest {
         assertEquals("http/1.1 null body", r.body());
         assertEquals(1, subscribed.get());
     }
+
+    @Test
+    void aRequestAfterOneWhoseBodyTheUpstreamRefusedIsAnsweredOnAConnectionOfItsOwn() throws Exception {
+        mesh(true);
+        assertEquals(417, expectContinue("/refuse").response.statusCode());
+        // the refused request's connection, on which the upstream waits for the body its head announced, is not
+        // used again: the next request would be read as that body (and never answered)
+        var next = mesh.webClient().post(9090, "greeter", "/accept").sendBuffer(Buffer.buffer("body"))
+                .await(10, TimeUnit.SECONDS);
+        assertEquals(200, next.statusCode());
+        assertEquals("http/1.1 null body", next.bodyAsString());
+        // the same through the JDK's client, which leaves the refused body unsent
+        AtomicInteger subscribed = new AtomicInteger();
+        assertEquals(417, jdkExpectContinue("/refuse", subscribed).statusCode());
+        java.net.http.HttpResponse<String> r = jdkExpectContinue("/accept", subscribed);
+        assertEquals(200, r.statusCode());
+        assertEquals("http/1.1 100-continue body", r.body());
+        assertEquals(1, subscribed.get(), "the body of the refused request was not read");
+    }
 }
