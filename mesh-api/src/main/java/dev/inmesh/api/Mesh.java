@@ -110,15 +110,16 @@ public interface Mesh {
      * given to their subscriber as it asks for them; {@code HttpRequest.timeout()} fails a request with no response
      * headers in time with an {@code HttpTimeoutException}; cancelling the future of {@code sendAsync} resets the
      * request; {@code expectContinue(true)} sends the body once a {@code 100 Continue} comes (the mesh's, or under
-     * {@code proxy_100_continue} the upstream's); redirects are not followed, its default (see the overload with a
-     * {@code Redirect} policy). Unlike
+     * {@code proxy_100_continue} the upstream's) or none came within 5 s; redirects are not followed, its default (see
+     * the overload with a {@code Redirect} policy); on JDK 21 and later it closes as the JDK's ({@code close()},
+     * {@code shutdown()}, {@code shutdownNow()}, {@code awaitTermination}: requests sent before run to completion,
+     * later ones fail), closing nothing of the mesh's. Unlike
      * it: {@code send} on a Vert.x event loop throws an {@link IllegalStateException} (it would block the loop; use
      * {@code sendAsync}); requests reach the mesh in HTTP/1.1, as a JDK client's behind a sidecar, which does not take
      * its {@code h2c} upgrade; there is no connect timeout, proxy or authenticator of the client's own, the mesh
-     * making the connections; {@code newWebSocketBuilder()} is not supported (use {@link #webSocketClient()}). Held
-     * by the mesh until it closes, as the JDK's client has no {@code close} in Java 17; make one and reuse it. The
-     * mesh's {@link #close()} ends its threads (once the calls of the requests in flight are made), and a request
-     * after fails with an {@code IOException}.
+     * making the connections; {@code newWebSocketBuilder()} is not supported (use {@link #webSocketClient()}). Make
+     * one and reuse it. The mesh's {@link #close()} ends its threads (once the calls of the requests in flight are
+     * made), and a request after fails with an {@code IOException}.
      */
     java.net.http.HttpClient javaHttpClient();
 

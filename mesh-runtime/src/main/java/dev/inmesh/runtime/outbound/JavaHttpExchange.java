@@ -34,6 +34,8 @@ import javax.net.ssl.SSLSession;
  * it. {@link #result()} completes as the JDK's does: when the subscriber's body is there.
  */
 final class JavaHttpExchange<T> {
+    /** How long a request with {@code expectContinue(true)} waits for a 100 at most before its body goes: the JDK's. */
+    static final long EXPECT_CONTINUE_WAIT_MS = 5000;
     private final MeshJavaHttpClient client;
     private final HttpRequest request;
     private final HttpResponse.BodyHandler<T> handler;
@@ -62,6 +64,13 @@ final class JavaHttpExchange<T> {
     private volatile HttpClientRequest sent;
     /** The exchange of the redirect followed, once made: the one whose response is this one's. */
     private volatile JavaHttpExchange<T> followed;
+    /** The response's body given to the subscriber, once the response came (and is no redirect followed). */
+    private volatile ResponseBody body;
+    /**
+     * Under {@code expectContinue(true)}: whether it is decided if the body goes (a 100 came, or the wait for one
+     * ended) or not (a final answer came first).
+     */
+    private final AtomicBoolean bodyDecided = new AtomicBoolean();
 
     /**
      * The exchange of {@code request} by {@code client}, whose publisher and subscriber run on {@code executor};
@@ -89,12 +98,14 @@ final class JavaHttpExchange<T> {
     void start(AsyncResult<HttpClientRequest> made) {
         if (made.failed()) {
             result.completeExceptionally(made.cause());
+            client.over(this);
             return;
         }
         HttpClientRequest r = made.result();
         sent = r;
         if (result.isDone()) {
-            r.reset(); // cancelled meanwhile
+            r.reset(); // cancelled (or aborted) meanwhile
+            client.over(this);
             return;
         }
         request.headers().map().forEach((name, values) -> values.forEach(v -> r.headers().add(name, v)));
@@ -116,9 +127,18 @@ final class JavaHttpExchange<T> {
         RequestBody body = new RequestBody(r, length);
         if (request.expectContinue()) {
             // as the JDK's client: the body goes once a 100 Continue comes (the mesh's, at once, or the upstream's
-            // under proxy_100_continue); a final answer before it is the response, and the body is not sent
+            // under proxy_100_continue), or once 5 s (the request's timeout if shorter) passed without one, as from
+            // a server that ignores the expectation; a final answer before it is the response, the body not sent
             r.putHeader("expect", "100-continue");
-            r.continueHandler(v -> publisher.subscribe(body));
+            Runnable send = () -> {
+                if (bodyDecided.compareAndSet(false, true)) {
+                    publisher.subscribe(body);
+                }
+            };
+            r.continueHandler(v -> send.run());
+            long wait = Math.min(EXPECT_CONTINUE_WAIT_MS,
+                    request.timeout().map(java.time.Duration::toMillis).orElse(EXPECT_CONTINUE_WAIT_MS));
+            client.vertx().setTimer(Math.max(1, wait), id -> send.run());
             r.sendHead();
         } else {
             publisher.subscribe(body);
@@ -241,13 +261,32 @@ final class JavaHttpExchange<T> {
         }
     }
 
+    /**
+     * Fails the exchange with {@code e} ({@link MeshJavaHttpClient#shutdownNow()}): its future, its subscriber if
+     * the body is coming, and its request, reset upstream.
+     */
+    void abort(IOException e) {
+        result.completeExceptionally(e);
+        ResponseBody b = body;
+        if (b != null) {
+            b.end(e);
+        }
+        HttpClientRequest r = sent;
+        if (r != null) {
+            r.reset(0, e);
+        }
+    }
+
     private void respond(AsyncResult<HttpClientResponse> ar) {
         if (ar.failed()) {
             result.completeExceptionally(failure(ar.cause()));
+            client.over(this);
             return;
         }
         HttpClientResponse resp = ar.result();
         resp.pause(); // the subscriber's demand lets the body come
+        // an answer before the 100: the body is never sent (the mesh closes the connection it was due on)
+        bodyDecided.set(true);
         Optional<HttpRequest> next;
         try {
             next = JavaHttpRedirect.next(request, resp.statusCode(), resp.getHeader("location"),
@@ -258,15 +297,19 @@ final class JavaHttpExchange<T> {
         } catch (IOException e) {
             result.completeExceptionally(e);
             resp.resume(); // its body is dropped, the connection kept
+            client.over(this);
             return;
         }
         if (next.isPresent()) {
             follow(next.get(), new Response<>(resp.statusCode(), request, headers(resp), null,
                     Optional.ofNullable(previous)));
             resp.resume(); // its body is dropped, the connection kept
+            client.over(this); // after the request that follows is one of the client's, so that it never looks idle
             return;
         }
-        new ResponseBody(resp, Vertx.currentContext(), executor).start();
+        ResponseBody b = new ResponseBody(resp, Vertx.currentContext(), executor);
+        body = b;
+        b.start();
     }
 
     /** Sends {@code next}, the request that follows {@code redirect}, whose response completes this exchange. */
@@ -284,6 +327,7 @@ final class JavaHttpExchange<T> {
                 result.complete(r);
             }
         });
+        client.following(exchange);
         client.send(exchange);
     }
 
@@ -381,10 +425,14 @@ final class JavaHttpExchange<T> {
             // a lambda, not subscriber::onComplete: the subscriber is the first call's to set
             call(() -> {
                 told = true;
-                if (t == null) {
-                    subscriber.onComplete();
-                } else {
-                    subscriber.onError(failure(t));
+                try {
+                    if (t == null) {
+                        subscriber.onComplete();
+                    } else {
+                        subscriber.onError(failure(t));
+                    }
+                } finally {
+                    client.over(JavaHttpExchange.this); // its response delivered
                 }
             });
         }
@@ -406,6 +454,7 @@ final class JavaHttpExchange<T> {
             cancelled = true;
             calls.clear();
             resp.request().reset();
+            client.over(JavaHttpExchange.this);
         }
 
         /** Runs the subscriber's calls in order, one at a time, on the executor. */

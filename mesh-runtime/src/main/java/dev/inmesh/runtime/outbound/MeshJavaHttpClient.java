@@ -15,13 +15,17 @@ import java.net.http.HttpResponse;
 import java.security.NoSuchAlgorithmException;
 import java.time.Duration;
 import java.util.Locale;
+import java.util.Objects;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executor;
 import java.util.concurrent.SynchronousQueue;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
 import javax.net.ssl.SSLContext;
 import javax.net.ssl.SSLParameters;
@@ -50,13 +54,19 @@ import javax.net.ssl.SSLParameters;
  * which Envoy's HTTP/1 codec does not take, so behind a sidecar it goes on in HTTP/1.1 too. {@code https://} URIs
  * are treated as {@code mesh.httpClient()} treats TLS, with its TLS settings, not {@link #sslContext()}'s. WebSockets
  * are not supported ({@link #newWebSocketBuilder()}, as the JDK allows; use {@code mesh.webSocketClient()}).
+ *
+ * <p>It closes as the JDK 21 client closes ({@link #shutdown()}, {@link #shutdownNow()},
+ * {@link #awaitTermination(Duration)}, {@link #isTerminated()}, {@link #close()}; on JDK 17 through this class or
+ * {@link AutoCloseable}): the requests sent before run to completion, their response bodies delivered, and those
+ * sent after fail with an {@link IOException}. Closing it closes nothing of the mesh's: each
+ * {@code mesh.javaHttpClient()} is a client of its own over the mesh's shared connections.
  */
-public final class MeshJavaHttpClient extends java.net.http.HttpClient {
+public final class MeshJavaHttpClient extends java.net.http.HttpClient implements AutoCloseable {
     /** The JDK client's {@code User-Agent}, sent when the request sets none, as the JDK's client does. */
     static final String USER_AGENT = "Java-http-client/" + System.getProperty("java.version");
     private static final AtomicInteger CLIENTS = new AtomicInteger();
 
-    private final io.vertx.core.http.HttpClient client;
+    private final HttpClientInternal client;
     /**
      * Where publishers and subscribers run: as the JDK's default, a cached pool of daemon threads of this client's
      * own, so that a blocking publisher or subscriber holds neither an event loop nor other clients. Its threads
@@ -66,6 +76,15 @@ public final class MeshJavaHttpClient extends java.net.http.HttpClient {
     /** Whether {@link #client} closed (with the mesh): requests fail from then on. */
     private volatile boolean closed;
     private final Redirect redirect;
+    /** Whether {@link #shutdown()} was called: requests sent after fail, and the client ends with the last one. */
+    private volatile boolean shutdown;
+    /**
+     * The exchanges not over yet, a redirect's and the request's that follows it both for a moment: the client's
+     * operations, which {@link #awaitTermination} waits for and {@link #shutdownNow()} aborts.
+     */
+    private final Set<JavaHttpExchange<?>> live = ConcurrentHashMap.newKeySet();
+    /** Completes when the client is terminated: shut down (or its mesh closed) and no exchange left. */
+    private final CompletableFuture<Void> terminated = new CompletableFuture<>();
 
     /**
      * A client over {@code client}, a Vert.x client of the mesh ({@code mesh.httpClient()}), whose close (the
@@ -75,7 +94,7 @@ public final class MeshJavaHttpClient extends java.net.http.HttpClient {
      */
     public MeshJavaHttpClient(HttpClientInternal client, Redirect redirect) {
         this.client = client;
-        this.redirect = java.util.Objects.requireNonNull(redirect, "redirect");
+        this.redirect = Objects.requireNonNull(redirect, "redirect");
         int id = CLIENTS.incrementAndGet();
         AtomicInteger threads = new AtomicInteger();
         this.executor = new ThreadPoolExecutor(0, Integer.MAX_VALUE, 60, TimeUnit.SECONDS, new SynchronousQueue<>(),
@@ -87,7 +106,9 @@ public final class MeshJavaHttpClient extends java.net.http.HttpClient {
         client.closeFuture().onComplete(v -> {
             closed = true;
             executor.setKeepAliveTime(1, TimeUnit.MILLISECONDS); // the idle threads end now, the busy once idle
+            endIfIdle();
         });
+        terminated.thenRun(() -> executor.setKeepAliveTime(1, TimeUnit.MILLISECONDS));
     }
 
     @Override
@@ -132,15 +153,117 @@ public final class MeshJavaHttpClient extends java.net.http.HttpClient {
     public <T> CompletableFuture<HttpResponse<T>> sendAsync(HttpRequest request, HttpResponse.BodyHandler<T> handler,
                                                             HttpResponse.PushPromiseHandler<T> pushPromiseHandler) {
         // as the JDK's client: refused at once, not once the response came (the request sent, for nothing)
-        java.util.Objects.requireNonNull(request, "request");
-        java.util.Objects.requireNonNull(handler, "responseBodyHandler");
+        Objects.requireNonNull(request, "request");
+        Objects.requireNonNull(handler, "responseBodyHandler");
         if (closed) {
             return CompletableFuture.failedFuture(new IOException("the mesh is closed: " + request.method() + " "
                     + request.uri() + " was not sent (make requests with the javaHttpClient() of a mesh not closed)"));
         }
         JavaHttpExchange<T> exchange = new JavaHttpExchange<>(this, request, handler, executor, null, 0);
+        synchronized (live) {
+            if (shutdown) {
+                return CompletableFuture.failedFuture(new IOException("closed")); // the JDK's client's words
+            }
+            live.add(exchange);
+        }
         send(exchange);
         return exchange.result();
+    }
+
+    /** The mesh's Vert.x instance, for the exchanges' timers. */
+    io.vertx.core.Vertx vertx() {
+        return client.vertx();
+    }
+
+    /** {@code exchange}, following a redirect of one live still, is one of this client's operations. */
+    void following(JavaHttpExchange<?> exchange) {
+        live.add(exchange);
+    }
+
+    /** {@code exchange} is over: failed, cancelled, redirected, or its response body delivered whole. */
+    void over(JavaHttpExchange<?> exchange) {
+        if (live.remove(exchange)) {
+            endIfIdle();
+        }
+    }
+
+    private void endIfIdle() {
+        if ((shutdown || closed) && live.isEmpty()) {
+            terminated.complete(null);
+        }
+    }
+
+    /**
+     * As the JDK 21 client's: no request is taken from now on (they fail with {@link IOException} "closed"), and
+     * those sent before run to completion, redirects and response bodies included; it returns at once.
+     */
+    public void shutdown() {
+        synchronized (live) {
+            shutdown = true;
+        }
+        endIfIdle();
+    }
+
+    /**
+     * As the JDK 21 client's: {@link #shutdown()}, and the requests in flight fail with {@link IOException}
+     * "shutdownNow" (their subscribers with {@code onError}), reset upstream.
+     */
+    public void shutdownNow() {
+        shutdown();
+        IOException e = new IOException("shutdownNow");
+        for (JavaHttpExchange<?> exchange : live) {
+            exchange.abort(e);
+        }
+    }
+
+    /**
+     * As the JDK 21 client's: waits up to {@code duration} for the client to be terminated, true when it is; a
+     * duration of zero or less only looks.
+     */
+    public boolean awaitTermination(Duration duration) throws InterruptedException {
+        Objects.requireNonNull(duration, "duration");
+        if (duration.isZero() || duration.isNegative()) {
+            return isTerminated();
+        }
+        try {
+            terminated.get(duration.toNanos(), TimeUnit.NANOSECONDS);
+            return true;
+        } catch (TimeoutException e) {
+            return false;
+        } catch (ExecutionException e) {
+            throw new IllegalStateException(e); // never: it is only ever completed normally
+        }
+    }
+
+    /** As the JDK 21 client's: whether it was shut down (or its mesh closed) and every request it took is over. */
+    public boolean isTerminated() {
+        return terminated.isDone();
+    }
+
+    /**
+     * As the JDK 21 client's: {@link #shutdown()}, then waits until every request it took is over; interrupted, it
+     * calls {@link #shutdownNow()} and waits on, and returns with the thread's interrupt status set again.
+     */
+    @Override
+    public void close() {
+        if (isTerminated()) {
+            return;
+        }
+        shutdown();
+        boolean interrupted = false;
+        while (!isTerminated()) {
+            try {
+                awaitTermination(Duration.ofDays(1));
+            } catch (InterruptedException e) {
+                if (!interrupted) {
+                    interrupted = true;
+                    shutdownNow();
+                }
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
     }
 
     /** Makes {@code exchange}'s request one of the mesh's Vert.x client. */

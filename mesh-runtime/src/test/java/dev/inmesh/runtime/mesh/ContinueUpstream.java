@@ -9,8 +9,9 @@ import java.util.concurrent.atomic.AtomicInteger;
 /**
  * An upstream (or in-process service) for the tests of {@code proxy_100_continue}: to a request that expects
  * 100-continue, {@code /refuse} answers 417 ("no"), {@code /twice} sends two 100s, {@code /drop} a 100 and then a
- * reset; anything else gets a 100 when it asks, then its protocol, the expectation it saw and its body (the
- * expectation in {@code x-expect} as well).
+ * reset, {@code /silent} no 100 (as a server that ignores the expectation: it waits for the body); anything else gets
+ * a 100 when it asks, then its protocol, the expectation it saw and its body (the expectation in {@code x-expect} as
+ * well).
  */
 public final class ContinueUpstream implements Handler<HttpServerRequest> {
     /** The paths of the requests it got, in order. */
@@ -26,7 +27,7 @@ public final class ContinueUpstream implements Handler<HttpServerRequest> {
             req.response().setStatusCode(417).end("no");
             return;
         }
-        if (expect != null) {
+        if (expect != null && !req.path().equals("/silent")) {
             req.response().writeContinue();
             if (req.path().equals("/twice")) {
                 req.response().writeContinue();

@@ -1,6 +1,7 @@
 package dev.inmesh.runtime.mesh;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -8,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.inmesh.api.Mesh;
 import dev.inmesh.api.MeshOptions;
+import dev.inmesh.runtime.outbound.MeshJavaHttpClient;
 import dev.inmesh.runtime.stats.ResponseFlag;
 import dev.inmesh.runtime.stats.StreamInfo;
 import io.vertx.core.Promise;
@@ -33,7 +35,9 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.LongSupplier;
 import org.junit.jupiter.api.AfterEach;
@@ -682,5 +686,133 @@ class MeshJavaHttpClientTest {
         assertEquals("reviews-a:0", client.send(to("/").build(), HttpResponse.BodyHandlers.ofString()).body());
         lastRecorded();
         assertEquals(1, recorded.size(), "the requests sent: " + recorded);
+    }
+
+    /** The JDK 21 lifecycle, which JDK 17 code reaches through the client's own class or {@link AutoCloseable}. */
+    static MeshJavaHttpClient lifecycle(HttpClient client) {
+        return (MeshJavaHttpClient) client;
+    }
+
+    /** {@code client.close()}: on JDK 21 and later {@link HttpClient}'s own method, as a caller's code calls it. */
+    static void close(HttpClient client) {
+        try {
+            if (Runtime.version().feature() >= 21) {
+                HttpClient.class.getMethod("close").invoke(client);
+            } else {
+                ((AutoCloseable) client).close();
+            }
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    @Test
+    @Timeout(60)
+    void shutdownLetsTheRequestsSentRunToCompletionAndRefusesTheNextAsTheJdk21Client() throws Exception {
+        int a = server("reviews-a", 200);
+        mesh(MeshWebClientTest.config("", a), -1);
+        MeshJavaHttpClient client = lifecycle(mesh.javaHttpClient(HttpClient.Redirect.NORMAL));
+        assertFalse(client.isTerminated());
+        assertFalse(client.awaitTermination(Duration.ofMillis(50)), "terminated without a shutdown");
+        // in flight: a redirect, then the request that follows it, held upstream
+        CompletableFuture<HttpResponse<String>> f = client.sendAsync(to("/moved?to=/held").build(),
+                HttpResponse.BodyHandlers.ofString());
+        HttpServerRequest req = held.future().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        client.shutdown();
+        IOException e = assertThrows(IOException.class,
+                () -> client.send(to("/").build(), HttpResponse.BodyHandlers.ofString()));
+        assertEquals("closed", e.getMessage());
+        assertFalse(client.isTerminated());
+        assertFalse(client.awaitTermination(Duration.ofMillis(200)), "terminated with a request in flight");
+        req.resume();
+        assertEquals("reviews-a:0", f.get(10, TimeUnit.SECONDS).body());
+        assertTrue(client.awaitTermination(Duration.ofSeconds(10)));
+        assertTrue(client.isTerminated());
+        assertTrue(client.awaitTermination(Duration.ZERO));
+        assertThrows(NullPointerException.class, () -> client.awaitTermination(null));
+        // the mesh is not closed: another client of it sends on
+        assertEquals("reviews-a:0", mesh.javaHttpClient().send(to("/").build(),
+                HttpResponse.BodyHandlers.ofString()).body());
+    }
+
+    @Test
+    @Timeout(60)
+    void aShutDownClientEndsOnlyOnceTheResponseBodiesAreDelivered() throws Exception {
+        int a = server("reviews-a", 200);
+        mesh(MeshWebClientTest.config("", a), -1);
+        MeshJavaHttpClient client = lifecycle(mesh.javaHttpClient());
+        HttpResponse<InputStream> r = client.send(to("/big").build(), HttpResponse.BodyHandlers.ofInputStream());
+        client.shutdown();
+        try (InputStream in = r.body()) {
+            long total = in.readNBytes(64 * 1024).length;
+            assertFalse(client.awaitTermination(Duration.ofMillis(200)), "terminated with a body not read");
+            byte[] buf = new byte[64 * 1024];
+            for (int n; (n = in.read(buf)) >= 0; ) {
+                total += n;
+            }
+            assertEquals(BIG, total);
+        }
+        assertTrue(client.awaitTermination(Duration.ofSeconds(10)));
+    }
+
+    @Test
+    @Timeout(60)
+    void shutdownNowFailsTheRequestsInFlightWithAnIOExceptionAndResetsThemUpstream() throws Exception {
+        int a = server("reviews-a", 200);
+        mesh(MeshWebClientTest.config("", a), -1);
+        MeshJavaHttpClient client = lifecycle(mesh.javaHttpClient());
+        HttpResponse<InputStream> streaming = client.send(to("/endless").build(),
+                HttpResponse.BodyHandlers.ofInputStream());
+        CompletableFuture<HttpResponse<String>> waiting = client.sendAsync(to("/hang").build(),
+                HttpResponse.BodyHandlers.ofString());
+        hung.get(10, TimeUnit.SECONDS);
+        try (InputStream in = streaming.body()) {
+            assertEquals(1000, in.readNBytes(1000).length);
+            client.shutdownNow();
+            IOException e = assertThrows(IOException.class, in::readAllBytes);
+            // the JDK's stream: "closed", with what failed the body as its cause
+            assertEquals("shutdownNow", e.getCause().getMessage(), String.valueOf(e));
+        }
+        ExecutionException e = assertThrows(ExecutionException.class, () -> waiting.get(10, TimeUnit.SECONDS));
+        assertInstanceOf(IOException.class, e.getCause());
+        assertEquals("shutdownNow", e.getCause().getMessage());
+        assertTrue(client.awaitTermination(Duration.ofSeconds(10)));
+        upstreamClosed.get(10, TimeUnit.SECONDS);
+    }
+
+    @Test
+    @Timeout(60)
+    void closeWaitsForTheRequestsInFlightAndWhenInterruptedShutsDownNow() throws Exception {
+        int a = server("reviews-a", 200);
+        mesh(MeshWebClientTest.config("", a), -1);
+        HttpClient client = mesh.javaHttpClient();
+        CompletableFuture<HttpResponse<String>> f = client.sendAsync(to("/held").build(),
+                HttpResponse.BodyHandlers.ofString());
+        HttpServerRequest req = held.future().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        CompletableFuture<Void> closing = CompletableFuture.runAsync(() -> close(client));
+        assertThrows(TimeoutException.class, () -> closing.get(200, TimeUnit.MILLISECONDS));
+        req.resume();
+        closing.get(10, TimeUnit.SECONDS);
+        assertEquals("reviews-a:0", f.getNow(null).body());
+        assertTrue(lifecycle(client).isTerminated());
+        close(client); // closed already: returns at once
+
+        // a caller's thread interrupted in close(): what is in flight fails at once, and the interrupt is kept
+        HttpClient other = mesh.javaHttpClient();
+        CompletableFuture<HttpResponse<String>> hanging = other.sendAsync(to("/hang").build(),
+                HttpResponse.BodyHandlers.ofString());
+        hung.get(10, TimeUnit.SECONDS);
+        CompletableFuture<Boolean> interruptedAfter = new CompletableFuture<>();
+        Thread closer = new Thread(() -> {
+            close(other);
+            interruptedAfter.complete(Thread.currentThread().isInterrupted());
+        });
+        closer.start();
+        assertThrows(TimeoutException.class, () -> interruptedAfter.get(200, TimeUnit.MILLISECONDS));
+        closer.interrupt();
+        assertTrue(interruptedAfter.get(10, TimeUnit.SECONDS));
+        ExecutionException e = assertThrows(ExecutionException.class, () -> hanging.get(10, TimeUnit.SECONDS));
+        assertEquals("shutdownNow", e.getCause().getMessage());
+        assertTrue(lifecycle(other).isTerminated());
     }
 }

@@ -252,6 +252,18 @@ class MeshProxy100ContinueTest {
     }
 
     @Test
+    @org.junit.jupiter.api.Timeout(60) // without the JDK's wait for the 100, the request would hang
+    void theJdkClientsExpectContinueSendsTheBodyAnywayWhenNo100ComesWithinItsWait() throws Exception {
+        mesh(true);
+        AtomicInteger subscribed = new AtomicInteger();
+        java.net.http.HttpResponse<String> r = jdkExpectContinue("/silent", subscribed);
+        assertEquals(200, r.statusCode());
+        assertEquals("http/1.1 100-continue body", r.body(), "the expectation went upstream, then the body");
+        assertEquals(1, subscribed.get());
+        assertEquals(1, service.bodiesRead.get());
+    }
+
+    @Test
     void aRequestAfterOneWhoseBodyTheUpstreamRefusedIsAnsweredOnAConnectionOfItsOwn() throws Exception {
         mesh(true);
         assertEquals(417, expectContinue("/refuse").response.statusCode());
