@@ -25,6 +25,7 @@ import io.netty.handler.codec.http.HttpResponse;
 import io.netty.handler.codec.http.HttpResponseStatus;
 import io.netty.handler.codec.http.HttpStatusClass;
 import io.netty.handler.codec.http.HttpVersion;
+import io.netty.handler.codec.http.LastHttpContent;
 import io.netty.util.AsciiString;
 import io.netty.util.ByteProcessor;
 import io.netty.util.ReferenceCountUtil;
@@ -66,6 +67,8 @@ final class Http1ResponseFraming extends ChannelDuplexHandler {
     private boolean awaitingHead;
     /** Whether bytes other than CR and LF came since that request was written. */
     private boolean answerBegun;
+    /** Whether an interim answer passed over ({@link #passedOver}) has content still to come (its empty end). */
+    private boolean passingOver;
 
     private Http1ResponseFraming() {
     }
@@ -109,6 +112,12 @@ final class Http1ResponseFraming extends ChannelDuplexHandler {
             ReferenceCountUtil.release(msg);
             return;
         }
+        if (passingOver || msg instanceof HttpResponse r && r.decoderResult().isSuccess()
+                && passedOver(r.status().code())) {
+            passingOver = !(msg instanceof LastHttpContent);
+            ReferenceCountUtil.release(msg);
+            return;
+        }
         if (msg instanceof HttpResponse r && (r.status().codeClass() != HttpStatusClass.INFORMATIONAL
                 || r.status().code() == 101)) {
             awaitingHead = false;
@@ -121,6 +130,16 @@ final class Http1ResponseFraming extends ChannelDuplexHandler {
             }
         }
         ctx.fireChannelRead(msg);
+    }
+
+    /**
+     * Whether an interim (1xx) answer is passed over, as Envoy's HTTP/1 codec passes over those it does not relay:
+     * all but 100 (the continue handler's), 101 (an upgrade's final answer) and 103 (Vert.x's early hints, which the
+     * router does not relay either). Vert.x takes any other 1xx for the final answer, so that the caller got a 102
+     * with no body, and the real answer that follows was left on the connection.
+     */
+    static boolean passedOver(int status) {
+        return status >= 102 && status < 200 && status != 103;
     }
 
     @Override
