@@ -553,6 +553,7 @@ final class HostPool {
                         io.netty.channel.Channel channel = internal.channelHandlerContext().channel();
                         // before the connection carries a request: Envoy's framing rules for HTTP/1 response heads
                         Http1ResponseFraming.install(channel, options);
+                        Http2InterimAnswers.install(channel);
                         if (wanted.tcpKeepalive() != null) {
                             SocketKeepalive.apply(channel, wanted.tcpKeepalive());
                         }

@@ -10,15 +10,32 @@ import dev.inmesh.api.config.cluster.DiscoveryType;
 import dev.inmesh.api.config.cluster.LbPolicy;
 import dev.inmesh.runtime.upstream.ClusterManager;
 import dev.inmesh.runtime.upstream.RawHttp1Upstream;
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.SimpleChannelInboundHandler;
+import io.netty.channel.nio.NioEventLoopGroup;
+import io.netty.channel.socket.SocketChannel;
+import io.netty.channel.socket.nio.NioServerSocketChannel;
+import io.netty.handler.codec.http2.DefaultHttp2DataFrame;
+import io.netty.handler.codec.http2.DefaultHttp2Headers;
+import io.netty.handler.codec.http2.DefaultHttp2HeadersFrame;
+import io.netty.handler.codec.http2.Http2FrameCodecBuilder;
+import io.netty.handler.codec.http2.Http2HeadersFrame;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 /**
- * An HTTP/1 upstream's interim (1xx) answers before its final one: none is taken for the final answer, as none is by
- * Envoy's codec. A 102 or 104 is passed over (Vert.x took it for the final answer: the caller got a 102 with no
- * body and the real answer was left on the connection); 100 and 103 are Vert.x's continue and early hints.
+ * An upstream's interim (1xx) answers before its final one, over HTTP/1 and HTTP/2: none is taken for the final
+ * answer, as none is by Envoy's codecs. A 102 or 104 is passed over (Vert.x took it for the final answer: the caller
+ * got a 102, over HTTP/1 with no body and the real answer left on the connection, over HTTP/2 without the final
+ * answer's headers); 100 and 103 are Vert.x's continue and early hints.
  */
 @Timeout(30)
 class RouterUpstreamInterimResponseTest {
@@ -35,6 +52,57 @@ class RouterUpstreamInterimResponseTest {
                     .lbPolicy(LbPolicy.ROUND_ROBIN).connectTimeout(Duration.ofSeconds(2))
                     .loadAssignment(hosts("c", server.port())).build());
             return rig.call(rig.router(), get("/"), routeToC(""), clusters);
+        }
+    }
+
+    /**
+     * An h2c upstream (prior knowledge) that answers each request's HEADERS with a HEADERS of {@code interim} status,
+     * then a 200 with {@code x-final: yes} and "ok".
+     */
+    private static Channel h2Upstream(NioEventLoopGroup group, String interim) throws InterruptedException {
+        return new ServerBootstrap().group(group).channel(NioServerSocketChannel.class)
+                .childHandler(new ChannelInitializer<SocketChannel>() {
+                    @Override
+                    protected void initChannel(SocketChannel ch) {
+                        ch.pipeline().addLast(Http2FrameCodecBuilder.forServer().build(),
+                                new SimpleChannelInboundHandler<Http2HeadersFrame>() {
+                                    @Override
+                                    protected void channelRead0(ChannelHandlerContext ctx, Http2HeadersFrame f) {
+                                        if (!f.isEndStream()) {
+                                            return; // a request with a body: none is sent here
+                                        }
+                                        var stream = f.stream();
+                                        ctx.write(new DefaultHttp2HeadersFrame(new DefaultHttp2Headers()
+                                                .status(interim).add("x-interim", "1")).stream(stream));
+                                        ctx.write(new DefaultHttp2HeadersFrame(new DefaultHttp2Headers()
+                                                .status("200").add("x-final", "yes")).stream(stream));
+                                        ctx.writeAndFlush(new DefaultHttp2DataFrame(Unpooled.copiedBuffer("ok",
+                                                StandardCharsets.US_ASCII), true).stream(stream));
+                                    }
+                                });
+                    }
+                }).bind(new InetSocketAddress("127.0.0.1", 0)).sync().channel();
+    }
+
+    @Test
+    void anHttp2UpstreamsFinalAnswerAfterAnInterimOneIsTheResponse() throws Exception {
+        NioEventLoopGroup group = new NioEventLoopGroup(1);
+        try {
+            for (String interim : new String[] {"102", "104", "103", "100"}) {
+                Channel server = h2Upstream(group, interim);
+                int port = ((InetSocketAddress) server.localAddress()).getPort();
+                ClusterManager clusters = rig.clusters(Cluster.builder("c", DiscoveryType.STATIC)
+                        .lbPolicy(LbPolicy.ROUND_ROBIN).connectTimeout(Duration.ofSeconds(2))
+                        .loadAssignment(hosts("c", port)).http2(true).build());
+                RouterRig.Result r = rig.call(rig.router(), get("/"), routeToC(""), clusters);
+                assertEquals(200, r.status(), interim);
+                assertEquals("ok", r.body(), interim);
+                assertEquals("yes", r.headers().get("x-final"), interim);
+                assertEquals(null, r.headers().get("x-interim"), interim);
+                server.close().sync();
+            }
+        } finally {
+            group.shutdownGracefully(0, 1, java.util.concurrent.TimeUnit.SECONDS).sync();
         }
     }
 
