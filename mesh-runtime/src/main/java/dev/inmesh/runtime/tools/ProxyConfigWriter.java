@@ -436,7 +436,11 @@ final class ProxyConfigWriter {
         return s.endsWith(suffix) ? s.substring(0, s.length() - suffix.length()) : s;
     }
 
-    /** The Istio config (VirtualService, DestinationRule) a resource came from, from its {@code istio} metadata. */
+    /**
+     * The Istio config (VirtualService, DestinationRule) a resource came from, from its {@code istio} metadata, as
+     * istioctl renders it: {@code NAME.NAMESPACE} for a path of the {@code v1alpha3} API or of {@code v1} (which
+     * istiod writes since Istio 1.22), {@code <unknown>} for any other.
+     */
     static String describeManagement(Metadata metadata, boolean present) {
         if (!present) {
             return "";
@@ -450,7 +454,8 @@ final class ProxyConfigWriter {
             return "";
         }
         String path = config.getStringValue();
-        if (path.startsWith("/apis/networking.istio.io/v1alpha3/namespaces/")) {
+        if (path.startsWith("/apis/networking.istio.io/v1alpha3/namespaces/")
+                || path.startsWith("/apis/networking.istio.io/v1/namespaces/")) {
             String[] pieces = path.split("/", -1);
             return pieces.length != 8 ? "" : pieces[7] + "." + pieces[5];
         }

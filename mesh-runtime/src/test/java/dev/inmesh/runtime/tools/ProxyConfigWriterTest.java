@@ -2,8 +2,11 @@ package dev.inmesh.runtime.tools;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import com.google.protobuf.Struct;
+import com.google.protobuf.Value;
 import dev.inmesh.runtime.xds.EnvoyJson;
 import io.envoyproxy.envoy.config.cluster.v3.Cluster;
+import io.envoyproxy.envoy.config.core.v3.Metadata;
 import io.envoyproxy.envoy.config.endpoint.v3.ClusterLoadAssignment;
 import java.util.ArrayList;
 import java.util.List;
@@ -123,5 +126,22 @@ class ProxyConfigWriterTest {
                 10.244.0.193:9080     HEALTHY     OK                outbound|9080||reviews.default.svc.cluster.local
                 """, ProxyConfigWriter.endpointSummary(ProxyConfigWriter.endpoints(
                 ClusterStatuses.fromLoadAssignments(endpoints()), f)));
+    }
+
+    @Test
+    void namesTheIstioConfigOfEitherApiVersionAsIstioctlDoes() {
+        assertEquals("reviews.default", ProxyConfigWriter.describeManagement(istioConfig(
+                "/apis/networking.istio.io/v1/namespaces/default/virtual-service/reviews"), true));
+        assertEquals("reviews.bookinfo", ProxyConfigWriter.describeManagement(istioConfig(
+                "/apis/networking.istio.io/v1alpha3/namespaces/bookinfo/destination-rule/reviews"), true));
+        assertEquals("<unknown>", ProxyConfigWriter.describeManagement(istioConfig(
+                "/apis/networking.istio.io/v1beta1/namespaces/default/virtual-service/reviews"), true));
+        assertEquals("", ProxyConfigWriter.describeManagement(istioConfig(
+                "/apis/networking.istio.io/v1/namespaces/default/virtual-service"), true));
+    }
+
+    private static Metadata istioConfig(String path) {
+        return Metadata.newBuilder().putFilterMetadata("istio", Struct.newBuilder()
+                .putFields("config", Value.newBuilder().setStringValue(path).build()).build()).build();
     }
 }
