@@ -1331,6 +1331,9 @@ final class HttpBridge {
                 Buffer trailerFrame = web == null ? null : web.trailers(trailers);
                 if (web != null) {
                     trailers = MultiMap.caseInsensitiveMultiMap(); // in the body, as gRPC-Web carries them
+                } else if (!http2 && !conn.hcm().http1().enableTrailers()) {
+                    // as Envoy's HTTP/1 codec without enable_trailers: the chunked body ends without them
+                    trailers = MultiMap.caseInsensitiveMultiMap();
                 }
                 if (gz != null) {
                     Buffer end = gz.finish(); // the rest of the gzip stream, and its trailer

@@ -73,11 +73,13 @@ final class HostPool {
      * @param clusterWide the connection and pending limits are the cluster's, across its hosts, as in Envoy (a cluster
      *     of several hosts whose {@code max_connections} is under {@link #MAX_POOL_SIZE}): the pool is an
      *     {@link Http2Pool} that reads the cluster's counts, HTTP/1.1 too; else each host's pool holds them
+     * @param http1Trailers whether the trailers of a chunked HTTP/1.1 response are kept (the cluster's
+     *     {@code enable_trailers}); else they are dropped, as Envoy's HTTP/1 codec drops them
      */
     record Settings(long connectTimeoutMillis, boolean http2, String localAddress, int maxConnections,
                     int maxPending, int idleTimeoutSeconds, long maxLifetimeMillis, long maxRequestsPerConnection,
                     UpstreamTls tls, TcpKeepalive tcpKeepalive, Http2ProtocolOptions http2Options,
-                    boolean clusterWide) {
+                    boolean clusterWide, boolean http1Trailers) {
 
         Settings {
             http2Options = http2Options == null ? Http2ProtocolOptions.DEFAULTS : http2Options;
@@ -88,20 +90,28 @@ final class HostPool {
                  int idleTimeoutSeconds, long maxLifetimeMillis, long maxRequestsPerConnection, UpstreamTls tls,
                  TcpKeepalive tcpKeepalive, Http2ProtocolOptions http2Options) {
             this(connectTimeoutMillis, http2, localAddress, maxConnections, maxPending, idleTimeoutSeconds,
-                    maxLifetimeMillis, maxRequestsPerConnection, tls, tcpKeepalive, http2Options, false);
+                    maxLifetimeMillis, maxRequestsPerConnection, tls, tcpKeepalive, http2Options, false, false);
+        }
+
+        /** These settings keeping an HTTP/1.1 response's trailers, or dropping them. */
+        Settings withHttp1Trailers(boolean keep) {
+            return keep == http1Trailers ? this : new Settings(connectTimeoutMillis, http2, localAddress,
+                    maxConnections, maxPending, idleTimeoutSeconds, maxLifetimeMillis, maxRequestsPerConnection, tls,
+                    tcpKeepalive, http2Options, clusterWide, keep);
         }
 
         /** These settings with another local address. */
         Settings withLocalAddress(String address) {
             return new Settings(connectTimeoutMillis, http2, address, maxConnections, maxPending, idleTimeoutSeconds,
-                    maxLifetimeMillis, maxRequestsPerConnection, tls, tcpKeepalive, http2Options, clusterWide);
+                    maxLifetimeMillis, maxRequestsPerConnection, tls, tcpKeepalive, http2Options, clusterWide,
+                    http1Trailers);
         }
 
         /** These settings with the limits held across the cluster's hosts, or by each host's pool. */
         Settings clusterWide(boolean wide) {
             return wide == clusterWide ? this : new Settings(connectTimeoutMillis, http2, localAddress,
                     maxConnections, maxPending, idleTimeoutSeconds, maxLifetimeMillis, maxRequestsPerConnection, tls,
-                    tcpKeepalive, http2Options, wide);
+                    tcpKeepalive, http2Options, wide, http1Trailers);
         }
 
         /** With Envoy's default HTTP/2 settings. */
@@ -552,7 +562,7 @@ final class HostPool {
                     if (conn instanceof HttpClientConnectionInternal internal) {
                         io.netty.channel.Channel channel = internal.channelHandlerContext().channel();
                         // before the connection carries a request: Envoy's framing rules for HTTP/1 response heads
-                        Http1ResponseFraming.install(channel, options);
+                        Http1ResponseFraming.install(channel, options, wanted.http1Trailers());
                         Http2InterimAnswers.install(channel);
                         if (wanted.tcpKeepalive() != null) {
                             SocketKeepalive.apply(channel, wanted.tcpKeepalive());

@@ -52,6 +52,9 @@ import java.util.List;
  * head) is the end of input in the middle of a message, a protocol error for Envoy's codec; Netty's decoder drops such
  * a line without a word (Vert.x would see a connection termination): here a head with a failed decoder result, a
  * {@link PrematureChannelClosureException} as Netty gives for a close in the headers, goes on to Vert.x first.
+ *
+ * <p>The trailers of a chunked response are dropped unless the cluster's HTTP/1 options have {@code enable_trailers},
+ * as Envoy's HTTP/1 codec drops them: the caller gets the body and its end, without them.
  */
 final class Http1ResponseFraming extends ChannelDuplexHandler {
     private static final String NAME = "inmesh-response-framing";
@@ -69,15 +72,18 @@ final class Http1ResponseFraming extends ChannelDuplexHandler {
     private boolean answerBegun;
     /** Whether an interim answer passed over ({@link #passedOver}) has content still to come (its empty end). */
     private boolean passingOver;
+    /** Whether a response's trailers go on ({@code enable_trailers}); else they are dropped. */
+    private final boolean keepTrailers;
 
-    private Http1ResponseFraming() {
+    private Http1ResponseFraming(boolean keepTrailers) {
+        this.keepTrailers = keepTrailers;
     }
 
     /**
-     * Puts the rules on an HTTP/1 connection Vert.x just opened with {@code options}, before it carries a request;
-     * an HTTP/2 connection (no HTTP/1 codec) is left as it is.
+     * Puts the rules on an HTTP/1 connection Vert.x just opened with {@code options}, before it carries a request,
+     * keeping its responses' trailers or not; an HTTP/2 connection (no HTTP/1 codec) is left as it is.
      */
-    static void install(Channel channel, HttpClientOptions options) {
+    static void install(Channel channel, HttpClientOptions options, boolean keepTrailers) {
         ChannelHandler codec = channel.pipeline().get("codec");
         if (!(codec instanceof HttpClientCodec) || channel.pipeline().get(NAME) != null) {
             return;
@@ -92,7 +98,7 @@ final class Http1ResponseFraming extends ChannelDuplexHandler {
                 .setValidateHeaders(VALIDATE)
                 .setHeadersFactory(HEADERS);
         channel.pipeline().replace("codec", "codec", new HttpClientCodec(config, false, false));
-        Http1ResponseFraming framing = new Http1ResponseFraming();
+        Http1ResponseFraming framing = new Http1ResponseFraming(keepTrailers);
         channel.pipeline().addAfter("codec", NAME, framing);
         channel.pipeline().addBefore("codec", NAME + "-bytes", framing.new Received());
     }
@@ -128,6 +134,9 @@ final class Http1ResponseFraming extends ChannelDuplexHandler {
                 refused = true;
                 r.setDecoderResult(DecoderResult.failure(new IllegalArgumentException(refusal)));
             }
+        }
+        if (!keepTrailers && msg instanceof LastHttpContent last && !last.trailingHeaders().isEmpty()) {
+            last.trailingHeaders().clear();
         }
         ctx.fireChannelRead(msg);
     }

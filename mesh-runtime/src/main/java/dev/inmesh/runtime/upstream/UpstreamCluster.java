@@ -387,7 +387,8 @@ public final class UpstreamCluster {
             long maxRequests = lifetimes.maxRequestsPerConnection();
             cached = new PoolSettings(c,
                     new HostPool.Settings(connectTimeout, c.http2(), bind, maxConnections, maxPending, idleSeconds,
-                            maxLifetime, maxRequests, upstreamTls, c.tcpKeepalive(), c.http2ProtocolOptions()),
+                            maxLifetime, maxRequests, upstreamTls, c.tcpKeepalive(), c.http2ProtocolOptions())
+                            .withHttp1Trailers(c.http1Trailers()),
                     new HostPool.Settings(connectTimeout, true, bind, maxConnections, maxPending, idleSeconds,
                             maxLifetime, maxRequests, upstreamTls, c.tcpKeepalive(), c.http2ProtocolOptions()));
             socket.poolSettings = cached;

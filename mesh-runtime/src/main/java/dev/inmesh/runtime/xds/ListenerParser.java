@@ -1287,13 +1287,13 @@ public final class ListenerParser
     /** Envoy's {@code Http1ProtocolOptions}: the options that decide which requests are taken. */
     static Http1Options http1(io.envoyproxy.envoy.config.core.v3.Http1ProtocolOptions o) {
         Fields.onlyKnown(o, Set.of("accept_http_10", "default_host_for_http_10", "allow_absolute_url",
-                "allow_chunked_length", "allow_custom_methods"), Set.of("header_key_format", "enable_trailers",
+                "allow_chunked_length", "allow_custom_methods", "enable_trailers"), Set.of("header_key_format",
                         "override_stream_error_on_invalid_http_message", "use_balsa_parser",
                         "send_fully_qualified_url"));
         CoreParsers.headerKeyFormat(o);
         return new Http1Options(o.getAcceptHttp10(), o.getDefaultHostForHttp10(),
                 !o.hasAllowAbsoluteUrl() || o.getAllowAbsoluteUrl().getValue(), o.getAllowChunkedLength(),
-                o.getAllowCustomMethods());
+                o.getAllowCustomMethods(), o.getEnableTrailers());
     }
 
     static TcpProxy tcpProxy(Any any) {

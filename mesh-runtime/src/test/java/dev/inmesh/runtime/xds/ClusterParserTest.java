@@ -202,19 +202,22 @@ class ClusterParserTest {
                         + "{\"max_concurrent_streams\": 0}}"));
     }
 
+    /** A cluster whose typed protocol options' {@code %s} (a way to give them) has {@code %s} as HTTP/1 options. */
+    private static final String TYPED_HTTP1 = """
+            {"name": "c", "type": "EDS", "eds_cluster_config": {"eds_config": {"ads": {}}},
+             "typed_extension_protocol_options": {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+               "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+               "%s": {"http_protocol_options": %s}}}}
+            """;
+
     @Test
     void upstreamHttp1OptionsInmeshDoesNotApplyAreRefusedByName() throws Exception {
-        String typed = """
-                {"name": "c", "type": "EDS", "eds_cluster_config": {"eds_config": {"ads": {}}},
-                 "typed_extension_protocol_options": {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
-                   "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-                   "%s": {"http_protocol_options": %s}}}}
-                """;
+        String typed = TYPED_HTTP1;
         // Istio's empty options, its preserveHttp1HeaderCase, and server-side options that change nothing upstream
         PARSER.parse(proto(typed.formatted("use_downstream_protocol_config", "{}")));
         PARSER.parse(proto(typed.formatted("explicit_http_config", """
                 {"header_key_format": {"stateful_formatter": {"name": "preserve_case"}}, "accept_http_10": true}""")));
-        String[][] refused = {{"send_fully_qualified_url", "true"}, {"enable_trailers", "true"},
+        String[][] refused = {{"send_fully_qualified_url", "true"},
                 {"allow_chunked_length", "true"}, {"header_key_format", "{\"proper_case_words\": {}}"}};
         for (String[] f : refused) {
             String options = "{\"" + f[0] + "\": " + f[1] + "}";
@@ -226,6 +229,20 @@ class ClusterParserTest {
                     """.formatted(options))));
             assertTrue(deprecated.getMessage().contains("http_protocol_options." + f[0]), deprecated.getMessage());
         }
+    }
+
+    @Test
+    void enableTrailersKeepsAnHttp1HostsTrailersWhicheverWayTheOptionsCome() throws Exception {
+        String typed = TYPED_HTTP1;
+        for (String how : new String[] {"explicit_http_config", "use_downstream_protocol_config"}) {
+            assertTrue(PARSER.parse(proto(typed.formatted(how, "{\"enable_trailers\": true}"))).http1Trailers(), how);
+            assertFalse(PARSER.parse(proto(typed.formatted(how, "{}"))).http1Trailers(), how);
+        }
+        assertTrue(PARSER.parse(proto("""
+                {"name": "c", "type": "STATIC", "http_protocol_options": {"enable_trailers": true}}
+                """)).http1Trailers());
+        // Envoy's default, and Istio's: dropped
+        assertFalse(PARSER.parse(proto("{\"name\": \"c\", \"type\": \"STATIC\"}")).http1Trailers());
     }
 
     @Test

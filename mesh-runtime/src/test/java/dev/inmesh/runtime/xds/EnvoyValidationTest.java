@@ -748,10 +748,11 @@ class EnvoyValidationTest {
         Path set = file("set.yaml", listenerWithHttpFilters(ROUTER).replace("stat_prefix: outbound_0.0.0.0_9080",
                 "stat_prefix: outbound_0.0.0.0_9080\n      http_protocol_options: {accept_http_10: true, "
                         + "default_host_for_http_10: reviews, allow_absolute_url: false, allow_chunked_length: true, "
-                        + "allow_custom_methods: true}"));
-        assertEquals(new Http1Options(true, "reviews", false, true, true), hcm(set).http1());
+                        + "allow_custom_methods: true, enable_trailers: true}"));
+        assertEquals(new Http1Options(true, "reviews", false, true, true, true), hcm(set).http1());
         assertFalse(Http1Options.DEFAULTS.allowChunkedLength());
         assertFalse(Http1Options.DEFAULTS.allowCustomMethods());
+        assertFalse(Http1Options.DEFAULTS.enableTrailers());
     }
 
     @Test

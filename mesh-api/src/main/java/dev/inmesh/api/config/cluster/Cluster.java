@@ -56,6 +56,8 @@ import java.util.List;
  * @param ignoreHealthOnHostRemoval {@code ignore_health_on_host_removal}: with a health check, a host that leaves
  *     the cluster's EDS assignment or DNS answers goes at once; without it (Envoy's default) a host whose checks pass
  *     stays, routable, until they fail it
+ * @param http1Trailers whether the trailers of an HTTP/1.1 host's chunked response are kept ({@code enable_trailers}
+ *     of the cluster's HTTP/1 protocol options); when false (Envoy's default) its HTTP/1 codec drops them, as Envoy's
  */
 public record Cluster(
         String name,
@@ -85,7 +87,8 @@ public record Cluster(
         List<SocketAddress> extraSourceAddresses,
         String altStatName,
         HealthCheck healthCheck,
-        boolean ignoreHealthOnHostRemoval) {
+        boolean ignoreHealthOnHostRemoval,
+        boolean http1Trailers) {
 
     public static final Duration DEFAULT_CONNECT_TIMEOUT = Duration.ofSeconds(5);
 
@@ -204,6 +207,7 @@ public record Cluster(
         b.altStatName = altStatName;
         b.healthCheck = healthCheck;
         b.ignoreHealthOnHostRemoval = ignoreHealthOnHostRemoval;
+        b.http1Trailers = http1Trailers;
         return b;
     }
 
@@ -237,6 +241,7 @@ public record Cluster(
         private String altStatName;
         private HealthCheck healthCheck;
         private boolean ignoreHealthOnHostRemoval;
+        private boolean http1Trailers;
 
         private Builder(String name, DiscoveryType type) {
             this.name = name;
@@ -387,13 +392,19 @@ public record Cluster(
             return this;
         }
 
+        /** Sets {@code http1Trailers}; by default off, as Envoy's. */
+        public Builder http1Trailers(boolean value) {
+            this.http1Trailers = value;
+            return this;
+        }
+
         /** The cluster, validated by the canonical constructor. */
         public Cluster build() {
             return new Cluster(name, type, edsServiceName, lbPolicy, lbConfig, connectTimeout, circuitBreakers,
                     outlierDetection, commonLbConfig, upstreamBindAddress, loadAssignment, dnsRefreshRate,
                     dnsLookupFamily, cleanupInterval, http2, useDownstreamProtocol, metadata, commonHttpProtocolOptions,
                     tls, tcpKeepalive, transportSocketMatches, respectDnsTtl, http2ProtocolOptions, dnsJitter,
-                    extraSourceAddresses, altStatName, healthCheck, ignoreHealthOnHostRemoval);
+                    extraSourceAddresses, altStatName, healthCheck, ignoreHealthOnHostRemoval, http1Trailers);
         }
     }
 

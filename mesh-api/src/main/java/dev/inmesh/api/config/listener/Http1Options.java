@@ -15,14 +15,25 @@ package dev.inmesh.api.config.listener;
  * @param allowCustomMethods whether a request method outside the list Envoy's HTTP/1 codec knows (GET, POST, the
  *                           WebDAV methods, ...) is taken, if it is a token; when false (Envoy's default) such a
  *                           request is answered 400
+ * @param enableTrailers whether the trailers of a response go to an HTTP/1.1 caller at the end of its chunked body
+ *                       ({@code enable_trailers}); when false (Envoy's default) its HTTP/1 codec drops them
  */
 public record Http1Options(boolean acceptHttp10, String defaultHostForHttp10, boolean allowAbsoluteUrl,
-                           boolean allowChunkedLength, boolean allowCustomMethods) {
-    /** Envoy's defaults: no HTTP/1.0, absolute URLs taken, no Content-Length beside a chunked body, known methods. */
-    public static final Http1Options DEFAULTS = new Http1Options(false, "", true, false, false);
+                           boolean allowChunkedLength, boolean allowCustomMethods, boolean enableTrailers) {
+    /**
+     * Envoy's defaults: no HTTP/1.0, absolute URLs taken, no Content-Length beside a chunked body, known methods, no
+     * trailers.
+     */
+    public static final Http1Options DEFAULTS = new Http1Options(false, "", true, false, false, false);
 
     public Http1Options {
         defaultHostForHttp10 = defaultHostForHttp10 == null ? "" : defaultHostForHttp10;
+    }
+
+    /** The options without trailers (Envoy's default). */
+    public Http1Options(boolean acceptHttp10, String defaultHostForHttp10, boolean allowAbsoluteUrl,
+                        boolean allowChunkedLength, boolean allowCustomMethods) {
+        this(acceptHttp10, defaultHostForHttp10, allowAbsoluteUrl, allowChunkedLength, allowCustomMethods, false);
     }
 
     /** The options with only the methods Envoy's HTTP/1 codec knows taken (its default). */
