@@ -199,4 +199,19 @@ public interface Mesh {
 
     /** The admin server's actual port, or -1 when it is off or not started. */
     int adminPort();
+
+    /**
+     * The port on 127.0.0.1 of the mesh's HTTP proxy ({@link MeshOptions#setHttpProxyPort},
+     * {@code inmesh.http-proxy.port}), or -1 when it is off (the default) or not started. It is for the HTTP clients
+     * the mesh cannot hand out: {@code HttpURLConnection} and what is built on it (Spring's {@code RestTemplate} with
+     * its default request factory, Feign's default client), OkHttp, Apache's client built with
+     * {@code useSystemProperties()}. Started with {@code -Dhttp.proxyHost=127.0.0.1 -Dhttp.proxyPort=PORT} (or given
+     * a {@code ProxySelector} for it), they send it their plain-HTTP requests, and each becomes a request of the
+     * mesh's own, as one of {@link #httpClient()}: route, cluster, retries, timeouts, metrics, access log. It costs
+     * one loopback hop inside this JVM. HTTPS ({@code CONNECT}, answered 501) and upgrades (501) are not taken;
+     * a request before the mesh has its first configuration, or after {@link #close()}, is answered 503.
+     */
+    default int httpProxyPort() {
+        return -1;
+    }
 }

@@ -39,6 +39,7 @@ public final class MeshOptions {
     private String identityDir;
     private String adminHost = "127.0.0.1";
     private int adminPort = 15000;
+    private int httpProxyPort = -1;
     private boolean metricsEnabled = true;
     private boolean accessLogEnabled;
     private AccessLogFormat accessLogFormat = AccessLogFormat.TEXT;
@@ -72,6 +73,7 @@ public final class MeshOptions {
         identityDir = o.identityDir;
         adminHost = o.adminHost;
         adminPort = o.adminPort;
+        httpProxyPort = o.httpProxyPort;
         metricsEnabled = o.metricsEnabled;
         accessLogEnabled = o.accessLogEnabled;
         accessLogFormat = o.accessLogFormat;
@@ -275,6 +277,23 @@ public final class MeshOptions {
                     + " (expected: -1..65535; 0 picks a free port, -1 turns the admin server off)");
         }
         this.adminPort = adminPort;
+        return this;
+    }
+
+    /**
+     * The port on 127.0.0.1 of the mesh's HTTP proxy for the JVM's other HTTP clients (default -1, off; 0 picks a
+     * free port): see {@code Mesh.httpProxyPort()}.
+     */
+    public int getHttpProxyPort() {
+        return httpProxyPort;
+    }
+
+    public MeshOptions setHttpProxyPort(int httpProxyPort) {
+        if (httpProxyPort < -1 || httpProxyPort > 65535) {
+            throw new IllegalArgumentException("inmesh.http-proxy.port: " + httpProxyPort
+                    + " (expected: -1..65535; 0 picks a free port, -1 turns the HTTP proxy off)");
+        }
+        this.httpProxyPort = httpProxyPort;
         return this;
     }
 

@@ -27,6 +27,7 @@ import java.util.ArrayList;
 import java.util.TreeMap;
 import java.util.Map;
 import dev.inmesh.runtime.outbound.MeshHttpClient;
+import dev.inmesh.runtime.outbound.MeshHttpProxy;
 import dev.inmesh.runtime.outbound.MeshJavaHttpClient;
 import dev.inmesh.runtime.outbound.OutboundDispatcher;
 import dev.inmesh.runtime.outbound.OutboundRouting;
@@ -87,6 +88,8 @@ public final class DefaultMesh implements Mesh {
     /** The SDS client of a configuration file's TLS contexts, or null. */
     private SdsSecretManager sds;
     private AdminServer admin;
+    /** The HTTP proxy for the JVM's other clients, or null when off ({@code inmesh.http-proxy.port} -1). */
+    private MeshHttpProxy httpProxy;
     private IstioCaClient caClient;
     /** Whether {@link #start()} was called. */
     private volatile boolean started;
@@ -203,6 +206,12 @@ public final class DefaultMesh implements Mesh {
                     FileConfigSource.DEFAULT_POLL_INTERVAL, parsed).sds(sds);
         }
         Future<Void> admin = startAdmin(identity);
+        if (options.getHttpProxyPort() >= 0) {
+            httpProxy = new MeshHttpProxy(vertx, httpClient(new HttpClientOptions().setKeepAlive(true)),
+                    options.getHttpProxyPort());
+            Future<Void> proxyBound = httpProxy.start();
+            admin = Future.all(admin, proxyBound).mapEmpty();
+        }
         Future<Void> certificate = Future.succeededFuture();
         if (ca != null) {
             caClient = new IstioCaClient(vertx, ca);
@@ -357,6 +366,9 @@ public final class DefaultMesh implements Mesh {
         if (admin != null) {
             closing.add(admin.close());
         }
+        if (httpProxy != null) {
+            closing.add(httpProxy.close());
+        }
         if (caClient != null) {
             closing.add(caClient.close());
         }
@@ -465,6 +477,11 @@ public final class DefaultMesh implements Mesh {
     @Override
     public int adminPort() {
         return admin == null ? -1 : admin.port(0);
+    }
+
+    @Override
+    public int httpProxyPort() {
+        return httpProxy == null ? -1 : httpProxy.port();
     }
 
     /** The metrics registry ({@code /stats/prometheus}), or null when metrics are off. */

@@ -45,6 +45,7 @@ public final class MeshSettings {
         str(c, "inmesh.identity.dir").ifPresent(o::setIdentityDir);
         str(c, "inmesh.admin.host").ifPresent(o::setAdminHost);
         integer(c, "inmesh.admin.port").ifPresent(o::setAdminPort);
+        integer(c, "inmesh.http-proxy.port").ifPresent(o::setHttpProxyPort);
         bool(c, "inmesh.metrics.enabled").ifPresent(o::setMetricsEnabled);
         bool(c, "inmesh.access-log.enabled").ifPresent(o::setAccessLogEnabled);
         str(c, "inmesh.access-log.format").ifPresent(v -> o.setAccessLogFormat(

@@ -36,6 +36,7 @@ class MeshSettingsTest {
                 Map.entry("inmesh.identity.dir", "/etc/certs"),
                 Map.entry("inmesh.admin.host", "0.0.0.0"),
                 Map.entry("inmesh.admin.port", "15001"),
+                Map.entry("inmesh.http-proxy.port", "15080"),
                 Map.entry("inmesh.metrics.enabled", "false"),
                 Map.entry("inmesh.access-log.enabled", "true"),
                 Map.entry("inmesh.access-log.format", "json"),
@@ -56,6 +57,7 @@ class MeshSettingsTest {
         assertEquals("/etc/certs", o.getIdentityDir());
         assertEquals("0.0.0.0", o.getAdminHost());
         assertEquals(15001, o.getAdminPort());
+        assertEquals(15080, o.getHttpProxyPort());
         assertFalse(o.isMetricsEnabled());
         assertTrue(o.isAccessLogEnabled());
         assertEquals(MeshOptions.AccessLogFormat.JSON, o.getAccessLogFormat());
@@ -91,6 +93,7 @@ class MeshSettingsTest {
         MeshOptions o = MeshSettings.from(config(Map.of()));
         assertEquals("default", o.getNamespace());
         assertEquals(15000, o.getAdminPort());
+        assertEquals(-1, o.getHttpProxyPort(), "the HTTP proxy is off unless asked for");
         assertEquals("127.0.0.1", o.getAdminHost());
         assertTrue(o.isMetricsEnabled());
         assertEquals(MeshOptions.OutboundTrafficPolicy.ALLOW_ANY, o.getOutboundTrafficPolicy());
@@ -109,6 +112,9 @@ class MeshSettingsTest {
         // the same words from the options, as the other settings' checks name their key
         assertEquals(port.getMessage(), assertThrows(IllegalArgumentException.class,
                 () -> new MeshOptions().setAdminPort(70000)).getMessage());
+        assertEquals("inmesh.http-proxy.port: -2 (expected: -1..65535; 0 picks a free port, -1 turns the HTTP proxy "
+                + "off)", assertThrows(IllegalArgumentException.class, () -> MeshSettings.from(
+                        config(Map.of("inmesh.http-proxy.port", "-2")))).getMessage());
     }
 
     @Test
