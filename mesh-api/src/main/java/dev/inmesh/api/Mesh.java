@@ -209,7 +209,7 @@ public interface Mesh {
      * a {@code ProxySelector} for it), they send it their plain-HTTP requests, and each becomes a request of the
      * mesh's own, as one of {@link #httpClient()}: route, cluster, retries, timeouts, metrics, access log. It costs
      * one loopback hop inside this JVM. HTTPS ({@code CONNECT}, answered 501) and upgrades (501) are not taken;
-     * a request before the mesh has its first configuration, or after {@link #close()}, is answered 503.
+     * a request before the mesh has its first configuration is answered 503; {@link #close()} lets the port go.
      */
     default int httpProxyPort() {
         return -1;

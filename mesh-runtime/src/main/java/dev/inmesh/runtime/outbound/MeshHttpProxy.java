@@ -7,6 +7,7 @@ import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpClientRequest;
 import io.vertx.core.http.HttpClientResponse;
+import io.vertx.core.http.HttpClosedException;
 import io.vertx.core.http.HttpHeaders;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.HttpServer;
@@ -39,6 +40,8 @@ public final class MeshHttpProxy {
     private static final Set<String> HOP_BY_HOP = Set.of("connection", "keep-alive", "proxy-connection",
             "proxy-authorization", "transfer-encoding", "upgrade", "host", "expect");
 
+    private static final int MAX_HEAD = 60 * 1024;
+
     private final HttpClient client;
     private final HttpServer server;
 
@@ -47,7 +50,11 @@ public final class MeshHttpProxy {
         this.client = client;
         this.server = vertx.createHttpServer(new HttpServerOptions().setHost("127.0.0.1").setPort(port)
                 // the body goes on as it comes: a client waiting for a 100 gets it at once, as from a sidecar
-                .setHandle100ContinueAutomatically(true))
+                .setHandle100ContinueAutomatically(true)
+                // HTTP/1.1 only: an h2c upgrade would get past the refusal of upgrades
+                .setHttp2ClearTextEnabled(false)
+                // a sidecar's limits (Envoy's max_request_headers_kb, 60), not Vert.x's 4 and 8 KiB
+                .setMaxInitialLineLength(MAX_HEAD).setMaxHeaderSize(MAX_HEAD))
                 .requestHandler(this::handle);
     }
 
@@ -83,8 +90,14 @@ public final class MeshHttpProxy {
                     + "routes WebSockets)");
             return;
         }
+        RequestOptions options;
+        try {
+            options = new RequestOptions().setMethod(req.method()).setAbsoluteURI(uri);
+        } catch (RuntimeException e) {
+            refuse(req, 400, "the mesh's HTTP proxy cannot read the request's URL " + uri + ": " + e.getMessage());
+            return;
+        }
         req.pause();
-        RequestOptions options = new RequestOptions().setMethod(req.method()).setAbsoluteURI(uri);
         client.request(options).onComplete(ar -> {
             if (ar.failed()) {
                 req.resume();
@@ -92,6 +105,10 @@ public final class MeshHttpProxy {
                 return;
             }
             HttpClientRequest out = ar.result();
+            // a caller that leaves resets the mesh's request (DC), as a sidecar's downstream reset: its response
+            // would otherwise wait, paused, for a drain that never comes (nothing once the exchange is over)
+            req.connection().closeHandler(v -> out.reset(0, new HttpClosedException("the caller closed its "
+                    + "connection")));
             copy(req.headers(), out.headers());
             String length = req.getHeader(HttpHeaders.CONTENT_LENGTH);
             if (length == null && req.headers().contains(HttpHeaders.TRANSFER_ENCODING)) {

@@ -390,7 +390,8 @@ public final class UpstreamCluster {
                             maxLifetime, maxRequests, upstreamTls, c.tcpKeepalive(), c.http2ProtocolOptions())
                             .withHttp1Trailers(c.http1Trailers()),
                     new HostPool.Settings(connectTimeout, true, bind, maxConnections, maxPending, idleSeconds,
-                            maxLifetime, maxRequests, upstreamTls, c.tcpKeepalive(), c.http2ProtocolOptions()));
+                            maxLifetime, maxRequests, upstreamTls, c.tcpKeepalive(), c.http2ProtocolOptions())
+                            .withHttp1Trailers(c.http1Trailers())); // ALPN may fall back to HTTP/1.1
             socket.poolSettings = cached;
         }
         boolean h2 = c.useDownstreamProtocol() && downstreamHttp2;

@@ -60,15 +60,23 @@ class MeshHttpProxyTest {
         vertx.close().await(10, TimeUnit.SECONDS);
     }
 
-    /** A server on 127.0.0.1 named {@code name} that answers {@code status} with what it saw. */
+    /**
+     * A server on 127.0.0.1 named {@code name} that answers {@code status} with what it saw; /hang never answers.
+     */
     int server(String name, int status) throws Exception {
-        HttpServer s = vertx.createHttpServer().requestHandler(req -> req.body().onSuccess(body -> req.response()
-                .setStatusCode(status).putHeader("x-served-by", name)
-                .putHeader("x-seen-host", String.valueOf(req.authority()))
-                .putHeader("x-seen-path", req.uri())
-                .putHeader("x-seen-proxy-connection", String.valueOf(req.getHeader("proxy-connection")))
-                .putHeader("x-seen-attempt", String.valueOf(req.getHeader("x-envoy-attempt-count")))
-                .end(name + ":" + body.toString())));
+        HttpServer s = vertx.createHttpServer(new io.vertx.core.http.HttpServerOptions()
+                .setMaxInitialLineLength(64 * 1024)).requestHandler(req -> {
+            if (req.path().equals("/hang")) {
+                return;
+            }
+            req.body().onSuccess(body -> req.response()
+                    .setStatusCode(status).putHeader("x-served-by", name)
+                    .putHeader("x-seen-host", String.valueOf(req.authority()))
+                    .putHeader("x-seen-path", req.uri())
+                    .putHeader("x-seen-proxy-connection", String.valueOf(req.getHeader("proxy-connection")))
+                    .putHeader("x-seen-attempt", String.valueOf(req.getHeader("x-envoy-attempt-count")))
+                    .end(name + ":" + body.toString()));
+        });
         return s.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
     }
 
@@ -198,6 +206,12 @@ class MeshHttpProxyTest {
         // an upgrade
         assertEquals("HTTP/1.1 501 Not Implemented", raw("GET http://reviews:9080/ws HTTP/1.1\r\nhost: reviews:9080"
                 + "\r\nconnection: upgrade\r\nupgrade: websocket\r\n\r\n"));
+        // h2c too: the proxy speaks HTTP/1.1
+        assertEquals("HTTP/1.1 501 Not Implemented", raw("GET http://reviews:9080/ HTTP/1.1\r\nhost: reviews:9080"
+                + "\r\nconnection: upgrade, HTTP2-Settings\r\nupgrade: h2c\r\nhttp2-settings: AAMAAABkAAQAAP__"
+                + "\r\n\r\n"));
+        // a URL it cannot read: answered, not left hanging
+        assertEquals("HTTP/1.1 400 Bad Request", raw("GET http://reviews:x/ HTTP/1.1\r\nhost: reviews\r\n\r\n"));
         assertFalse(recorded.stream().anyMatch(s -> s.upstreamCluster() != null), "none went upstream");
     }
 
@@ -216,6 +230,31 @@ class MeshHttpProxyTest {
     }
 
     @Test
+    void aLongUrlPassesAsThroughASidecar() throws Exception {
+        int a = server("reviews-a", 200);
+        mesh(MeshWebClientTest.config("", a), 0);
+        String path = "/reviews/" + "x".repeat(10_000);
+        Answer r = urlConnection("GET", "http://reviews:9080" + path, null);
+        assertEquals(200, r.status());
+        assertEquals(path, r.header("x-seen-path"));
+    }
+
+    @Test
+    void aCallerThatLeavesResetsItsRequestThroughTheMesh() throws Exception {
+        int a = server("reviews-a", 200);
+        mesh(MeshWebClientTest.config("", a), 0);
+        try (Socket s = new Socket("127.0.0.1", mesh.httpProxyPort())) {
+            s.getOutputStream().write("GET http://reviews:9080/hang HTTP/1.1\r\nhost: reviews:9080\r\n\r\n"
+                    .getBytes(StandardCharsets.US_ASCII));
+            s.getOutputStream().flush();
+            Thread.sleep(300); // the request is upstream, its answer never comes
+        }
+        StreamInfo info = lastRecorded();
+        assertTrue(info.responseFlags().contains(dev.inmesh.runtime.stats.ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION),
+                info.responseFlags().toString());
+    }
+
+    @Test
     void offByDefaultAndClosedWithTheMesh() throws Exception {
         int a = server("reviews-a", 200);
         mesh(MeshWebClientTest.config("", a), -1);
@@ -227,7 +266,12 @@ class MeshHttpProxyTest {
         int port = m.httpProxyPort();
         m.close().await(10, TimeUnit.SECONDS);
         mesh = null;
-        assertTrue(refused(port), "the port is let go with the mesh");
+        boolean refused = refused(port);
+        for (int i = 0; i < 100 && !refused; i++) { // the listening socket goes on the event loop, just after
+            Thread.sleep(20);
+            refused = refused(port);
+        }
+        assertTrue(refused, "the port is let go with the mesh");
     }
 
     private static boolean refused(int port) {

@@ -57,7 +57,8 @@ import java.util.List;
  *     the cluster's EDS assignment or DNS answers goes at once; without it (Envoy's default) a host whose checks pass
  *     stays, routable, until they fail it
  * @param http1Trailers whether the trailers of an HTTP/1.1 host's chunked response are kept ({@code enable_trailers}
- *     of the cluster's HTTP/1 protocol options); when false (Envoy's default) its HTTP/1 codec drops them, as Envoy's
+ *     of the cluster's HTTP/1 protocol options); when false (Envoy's default) they are dropped, as Envoy's HTTP/1
+ *     codec drops them
  */
 public record Cluster(
         String name,
