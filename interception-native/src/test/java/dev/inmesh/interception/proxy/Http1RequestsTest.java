@@ -84,7 +84,7 @@ class Http1RequestsTest {
             r.headers().add("host", "a");
             assertNull(admitted(r, Http1Options.DEFAULTS), known);
         }
-        Http1Options custom = new Http1Options(false, "", true, false, true);
+        Http1Options custom = new Http1Options(false, "", true, false, true, false);
         for (String other : new String[] {"FOO", "get", "QUERY"}) {
             FullHttpRequest r = new DefaultFullHttpRequest(HttpVersion.HTTP_1_1, HttpMethod.valueOf(other), "/");
             r.headers().add("host", "a");

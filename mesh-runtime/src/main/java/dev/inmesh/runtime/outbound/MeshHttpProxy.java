@@ -110,8 +110,8 @@ public final class MeshHttpProxy {
             req.connection().closeHandler(v -> out.reset(0, new HttpClosedException("the caller closed its "
                     + "connection")));
             copy(req.headers(), out.headers());
-            String length = req.getHeader(HttpHeaders.CONTENT_LENGTH);
-            if (length == null && req.headers().contains(HttpHeaders.TRANSFER_ENCODING)) {
+            if (!req.headers().contains(HttpHeaders.CONTENT_LENGTH)
+                    && req.headers().contains(HttpHeaders.TRANSFER_ENCODING)) {
                 out.setChunked(true);
             }
             out.response().onComplete(r -> {

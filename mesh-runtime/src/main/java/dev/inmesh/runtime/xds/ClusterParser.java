@@ -181,8 +181,13 @@ public final class ClusterParser
             }
             return null;
         });
-        boolean http1Trailers = c.hasHttpProtocolOptions()
-                && Fields.at("http_protocol_options", () -> upstreamHttp1(c.getHttpProtocolOptions()));
+        if (c.hasHttpProtocolOptions()) {
+            Fields.at("http_protocol_options", () -> {
+                upstreamHttp1(c.getHttpProtocolOptions());
+                return null;
+            });
+        }
+        boolean http1Trailers = c.getHttpProtocolOptions().getEnableTrailers();
         boolean http2 = c.hasHttp2ProtocolOptions();
         boolean downstream = false;
         // Envoy's HTTP2 cluster feature, which a gRPC health check needs: use_downstream_protocol_config counts only
@@ -203,7 +208,7 @@ public final class ClusterParser
             matches = matches.stream().map(m -> m.tls() == null ? m : new TransportSocketMatch(m.name(), m.match(),
                     Fields.at(segment, () -> autoSni(o, m.tls())), m.skipped())).toList();
             UpstreamProtocol p = Fields.at(segment, () -> upstreamProtocol(o));
-            http1Trailers = http1Trailers(o);
+            http1Trailers = typedHttp1(o).getEnableTrailers();
             http2 |= p == UpstreamProtocol.HTTP2;
             downstream |= p == UpstreamProtocol.DOWNSTREAM;
             h2Feature |= p == UpstreamProtocol.HTTP2 || p == UpstreamProtocol.DOWNSTREAM
@@ -705,26 +710,22 @@ public final class ClusterParser
      * The HTTP/1 options of a cluster's upstream connections (Istio writes them empty). Those that only shape how a
      * server reads requests ({@code accept_http_10}, {@code default_host_for_http_10}, {@code allow_absolute_url},
      * {@code allow_custom_methods}) and the codec's error handling change nothing upstream; a {@code header_key_format}
-     * as {@link CoreParsers#headerKeyFormat}; {@code enable_trailers}, returned, keeps the trailers of the hosts'
-     * chunked responses, which Envoy's HTTP/1 codec drops without it. {@code send_fully_qualified_url} (the absolute
+     * as {@link CoreParsers#headerKeyFormat}; {@code enable_trailers} keeps the trailers of the hosts' chunked
+     * responses, which Envoy's HTTP/1 codec drops without it. {@code send_fully_qualified_url} (the absolute
      * URL in the request line) and {@code allow_chunked_length} are not implemented for upstreams and are refused by
      * name.
      */
-    private static boolean upstreamHttp1(io.envoyproxy.envoy.config.core.v3.Http1ProtocolOptions o) {
+    private static void upstreamHttp1(io.envoyproxy.envoy.config.core.v3.Http1ProtocolOptions o) {
         Fields.onlyKnown(o, Set.of("header_key_format", "enable_trailers"), Set.of("accept_http_10",
                 "default_host_for_http_10", "allow_absolute_url", "allow_custom_methods",
                 "override_stream_error_on_invalid_http_message", "use_balsa_parser"));
         CoreParsers.headerKeyFormat(o);
-        return o.getEnableTrailers();
     }
 
-    /** The {@code enable_trailers} of typed protocol options' HTTP/1 options, whichever way they are given. */
-    private static boolean http1Trailers(HttpProtocolOptions o) {
-        if (o.hasExplicitHttpConfig()) {
-            return o.getExplicitHttpConfig().getHttpProtocolOptions().getEnableTrailers();
-        }
-        return o.hasUseDownstreamProtocolConfig()
-                && o.getUseDownstreamProtocolConfig().getHttpProtocolOptions().getEnableTrailers();
+    /** The HTTP/1 options typed protocol options give, whichever way (the defaults when they give none). */
+    private static io.envoyproxy.envoy.config.core.v3.Http1ProtocolOptions typedHttp1(HttpProtocolOptions o) {
+        return o.hasExplicitHttpConfig() ? o.getExplicitHttpConfig().getHttpProtocolOptions()
+                : o.getUseDownstreamProtocolConfig().getHttpProtocolOptions();
     }
 
     /** The upstream protocol typed protocol options select. */

@@ -30,15 +30,9 @@ public record Http1Options(boolean acceptHttp10, String defaultHostForHttp10, bo
         defaultHostForHttp10 = defaultHostForHttp10 == null ? "" : defaultHostForHttp10;
     }
 
-    /** The options without trailers (Envoy's default). */
-    public Http1Options(boolean acceptHttp10, String defaultHostForHttp10, boolean allowAbsoluteUrl,
-                        boolean allowChunkedLength, boolean allowCustomMethods) {
-        this(acceptHttp10, defaultHostForHttp10, allowAbsoluteUrl, allowChunkedLength, allowCustomMethods, false);
-    }
-
-    /** The options with only the methods Envoy's HTTP/1 codec knows taken (its default). */
+    /** The options with only the methods Envoy's HTTP/1 codec knows taken, and no trailers (its defaults). */
     public Http1Options(boolean acceptHttp10, String defaultHostForHttp10, boolean allowAbsoluteUrl,
                         boolean allowChunkedLength) {
-        this(acceptHttp10, defaultHostForHttp10, allowAbsoluteUrl, allowChunkedLength, false);
+        this(acceptHttp10, defaultHostForHttp10, allowAbsoluteUrl, allowChunkedLength, false, false);
     }
 }
