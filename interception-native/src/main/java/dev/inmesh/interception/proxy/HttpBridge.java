@@ -1078,6 +1078,9 @@ final class HttpBridge {
             if (authority == null) {
                 authority = conn.destinationHostPort();
             }
+            // the connection manager's strip_*_host_port and strip_trailing_host_dot, before filters and routes
+            authority = dev.inmesh.runtime.router.HostNormalizer.apply(conn.hcm(), authority,
+                    conn.destination().getPort(), req.method().name());
             Buffer body = req instanceof FullHttpRequest full && full.content().isReadable()
                     ? Buffer.buffer(ByteBufUtil.getBytes(full.content())) : null;
             // the connection manager's gRPC-Web filter: the headers now, a whole body now, a streamed one as it comes

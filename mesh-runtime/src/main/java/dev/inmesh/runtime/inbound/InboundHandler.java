@@ -11,6 +11,7 @@ import dev.inmesh.runtime.net.IpLiterals;
 import dev.inmesh.runtime.router.BufferFilter;
 import dev.inmesh.runtime.router.CorsFilter;
 import dev.inmesh.runtime.router.ExtAuthzFilter;
+import dev.inmesh.runtime.router.HostNormalizer;
 import dev.inmesh.runtime.router.RequestBody;
 import dev.inmesh.runtime.router.FaultFilter;
 import dev.inmesh.runtime.router.ForwardedClientCert;
@@ -205,7 +206,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         Tls tls = session == null ? null : Tls.of(session, req.version() == io.vertx.core.http.HttpVersion.HTTP_2);
         FilterChain chain = inboundChain(inbound, tls, req.version(), localIp, localPort, remoteIp, remotePort, pipe);
         HttpConnectionManager hcm = chain == null ? null : (HttpConnectionManager) chain.filter();
-        String authority;
+        String sentAuthority;
         String sentPath;
         Http1Admission.Refusal refused = null;
         if (hcm != null && req.version() != io.vertx.core.http.HttpVersion.HTTP_2) {
@@ -215,12 +216,15 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             ServerHead head = new ServerHead(req);
             refused = headers.getAll(io.vertx.core.http.HttpHeaders.HOST).size() > 1 ? Http1Admission.Refusal.HOSTS
                     : Http1Admission.admit(head, hcm.http1());
-            authority = head.host == null ? "" : head.host;
+            sentAuthority = head.host == null ? "" : head.host;
             sentPath = head.uri;
         } else {
-            authority = req.authority() == null ? "" : req.authority().toString();
+            sentAuthority = req.authority() == null ? "" : req.authority().toString();
             sentPath = req.uri();
         }
+        // the connection manager's strip_*_host_port and strip_trailing_host_dot: routes, filters, logs and the
+        // service read the Host they leave
+        String authority = HostNormalizer.apply(hcm, sentAuthority, localPort, req.method().name());
         if (refused == null && hcm != null && !hcm.proxy100Continue()
                 && req.version() != io.vertx.core.http.HttpVersion.HTTP_1_0
                 && dev.inmesh.runtime.router.RouterRequest.expects100Continue(headers)) {
@@ -248,6 +252,9 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         String remote = pipe ? remoteIp : IpLiterals.hostPort(remoteIp, remotePort);
         // the request's server span, once it is begun, and the route it took (whose decorator names the span)
         Traced traced = new Traced();
+        if (!authority.equals(sentAuthority)) {
+            traced.rewrittenAuthority = authority; // what the service reads, unless a route rewrites it again
+        }
         // as Envoy's connection manager: the stream's downstream address, and the forwarded headers it writes
         boolean internal;
         if (dev.inmesh.runtime.router.DownstreamAddress.writesNothing(hcm)) {
@@ -372,7 +379,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         }
         RouteTable table = chain == null ? null : snapshot.routeTable(chain);
         if (table == null) {
-            service.handle(traced.webSocket ? watchUpgrade(req, traced) : req);
+            service.handle(traced.webSocket ? watchUpgrade(req, traced) : rewritten(req, null,
+                    traced.rewrittenAuthority));
             return;
         }
         if (normalized == null) {

@@ -7,6 +7,7 @@ import dev.inmesh.runtime.stats.ResponseFlag;
 import dev.inmesh.runtime.upstream.Host;
 import dev.inmesh.runtime.upstream.LbContext;
 import dev.inmesh.runtime.upstream.UpstreamCluster;
+import dev.inmesh.runtime.router.HostNormalizer;
 import dev.inmesh.runtime.router.PathNormalizer;
 import dev.inmesh.runtime.router.RequestBodyStream;
 import dev.inmesh.runtime.router.Router;
@@ -190,6 +191,8 @@ public final class OutboundDispatcher {
         String hostOnly = IpLiterals.unbracketed(host);
         MeshSnapshot snapshot = snapshots.current();
         OutboundRouting.Decision d = routing.decide(snapshot, hostOnly, port, sourceIp, ssl);
+        // the outbound listener's strip_*_host_port and strip_trailing_host_dot; its local port is the destination's
+        authority = HostNormalizer.apply(d.hcm(), authority, port, method.name());
         // the connection manager's path normalization, before routing, as the sidecar's outbound listener does
         String target = PathNormalizer.ofRequest(uri, d.paths());
         RouterRequest req = new RouterRequest(StreamInfo.Direction.OUTBOUND, method, target == null ? uri : target,

@@ -10,6 +10,7 @@ import dev.inmesh.api.config.listener.RemoteAddressOptions;
 import dev.inmesh.api.config.listener.FilterChainMatch;
 import dev.inmesh.api.config.listener.ForwardClientCert;
 import dev.inmesh.api.config.listener.Http1Options;
+import dev.inmesh.api.config.listener.HostNormalization;
 import dev.inmesh.api.config.listener.HttpConnectionManager;
 import dev.inmesh.api.config.listener.HttpFilter;
 import dev.inmesh.api.config.listener.Listener;
@@ -739,7 +740,8 @@ public final class ListenerParser
                 "set_current_client_cert_details", "drain_timeout", "request_timeout", "request_headers_timeout",
                 "http2_protocol_options", "tracing", "always_set_request_id_in_response", "proxy_100_continue",
                 "internal_address_config", "access_log", "delayed_close_timeout", "local_reply_config",
-                "skip_xff_append", "append_x_forwarded_port"),
+                "skip_xff_append", "append_x_forwarded_port", "strip_matching_host_port", "strip_any_host_port",
+                "strip_trailing_host_dot"),
                 Set.of("request_id_extension", "stream_error_on_invalid_http_message",
                         "add_user_agent", "scheme_header_transformation"));
         if (h.hasAddUserAgent() && h.getAddUserAgent().getValue()) {
@@ -986,7 +988,22 @@ public final class ListenerParser
                 AccessLogParser.parse(h.getAccessLogList()), h.hasLocalReplyConfig() ? Fields.at("local_reply_config",
                         () -> LocalReplyParser.parse(h.getLocalReplyConfig())) : null,
                 new RemoteAddressOptions(h.getSkipXffAppend(), h.getAppendXForwardedPort(),
-                        h.getInternalAddressConfig().getUnixSockets()));
+                        h.getInternalAddressConfig().getUnixSockets()), hostNormalization(h));
+    }
+
+    /**
+     * {@code strip_matching_host_port}, {@code strip_any_host_port} and {@code strip_trailing_host_dot}; the two port
+     * settings together are refused, as Envoy refuses them.
+     */
+    private static HostNormalization hostNormalization(
+            io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager h) {
+        if (h.getStripMatchingHostPort() && h.getStripAnyHostPort()) {
+            throw new FieldError("strip_any_host_port", "true with strip_matching_host_port: true (expected: only "
+                    + "one of them)");
+        }
+        HostNormalization.StripPort port = h.getStripAnyHostPort() ? HostNormalization.StripPort.ANY
+                : h.getStripMatchingHostPort() ? HostNormalization.StripPort.MATCHING : HostNormalization.StripPort.NONE;
+        return new HostNormalization(port, h.getStripTrailingHostDot());
     }
 
     /**

@@ -333,6 +333,50 @@ class MeshWebClientTest {
     }
 
     @Test
+    void theOutboundConnectionManagersHostNormalizationAppliesBeforeRoutingAndUpstream() throws Exception {
+        // as a gateway's connection manager with strip_matching_host_port (Istio's ISTIO_GATEWAY_STRIP_HOST_PORT
+        // strips any), routes whose domains name no port: the destination's port goes, another stays
+        int a = server("reviews-a", 200);
+        mesh(config("", a).replace("ignore_port_in_host_matching: true", "ignore_port_in_host_matching: false")
+                .replace("stat_prefix: outbound_0.0.0.0_9080\n", "stat_prefix: outbound_0.0.0.0_9080\n"
+                        + "          strip_matching_host_port: true\n          strip_trailing_host_dot: true\n"));
+        WebClient client = mesh.webClient();
+        HttpResponse<Buffer> r = client.get(9080, "reviews", "/").send().await(10, TimeUnit.SECONDS);
+        assertEquals(200, r.statusCode());
+        assertEquals("reviews", r.getHeader("x-seen-host"));
+        HttpResponse<Buffer> dotted = client.get(9080, "reviews", "/").putHeader("host", "reviews.:9080").send()
+                .await(10, TimeUnit.SECONDS);
+        assertEquals(200, dotted.statusCode());
+        assertEquals("reviews", dotted.getHeader("x-seen-host"));
+        HttpResponse<Buffer> otherPort = client.get(9080, "reviews", "/").putHeader("host", "reviews:9081").send()
+                .await(10, TimeUnit.SECONDS);
+        assertEquals(404, otherPort.statusCode(), "only the port the request was sent to is taken off");
+    }
+
+    @Test
+    void theInboundConnectionManagersHostNormalizationIsWhatTheServiceReads() throws Exception {
+        Path file = dir.resolve("inbound.yaml");
+        Files.writeString(file, virtualInbound("strip_any_host_port: true\n          strip_trailing_host_dot: true",
+                """
+                              routes:
+                              - {name: all, match: {prefix: /}, route: {cluster: "inbound|9080||", timeout: 0s}}
+                """));
+        mesh = Mesh.create(vertx, new MeshOptions().setWorkloadName("reviews-v1").setConfigFile(file.toString())
+                .setAdminPort(-1));
+        mesh.start().await(10, TimeUnit.SECONDS);
+        HttpServer inbound = vertx.createHttpServer().requestHandler(mesh.inbound(req -> req.response()
+                .putHeader("x-seen-host", String.valueOf(req.authority()))
+                .putHeader("x-seen-host-header", String.valueOf(req.getHeader("host"))).end()));
+        inbound.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
+        servers.add(inbound);
+        HttpResponse<Buffer> r = plain.get(inbound.actualPort(), "127.0.0.1", "/").putHeader("host", "reviews.:7")
+                .send().await(10, TimeUnit.SECONDS);
+        assertEquals(200, r.statusCode());
+        assertEquals("reviews", r.getHeader("x-seen-host"));
+        assertEquals("reviews", r.getHeader("x-seen-host-header"));
+    }
+
+    @Test
     void moreHeadersThanTheConnectionManagerTakesAreAnswered431() throws Exception {
         int a = server("reviews-a", 200);
         mesh(config("", a).replace("stat_prefix: outbound_0.0.0.0_9080\n",

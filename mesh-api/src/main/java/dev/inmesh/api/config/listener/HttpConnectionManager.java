@@ -71,6 +71,9 @@ import java.util.List;
  * @param remoteAddressOptions {@code skip_xff_append}, {@code append_x_forwarded_port} and
  *                             {@code internal_address_config.unix_sockets}; null for Envoy's defaults
  *                             ({@link RemoteAddressOptions#DEFAULTS})
+ * @param hostNormalization what it does to a request's {@code Host} before routing ({@code strip_matching_host_port},
+ *                          {@code strip_any_host_port}, {@code strip_trailing_host_dot}); null for nothing, Envoy's
+ *                          default ({@link HostNormalization#NONE})
  */
 public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName, RouteConfiguration routeConfig,
                                     List<HttpFilter> httpFilters, Duration streamIdleTimeout,
@@ -83,7 +86,7 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
                                     boolean alwaysSetRequestIdInResponse, RouterFilterConfig router,
                                     boolean proxy100Continue, List<CidrRange> internalAddresses,
                                     List<AccessLogConfig> accessLogs, LocalReplyConfig localReply,
-                                    RemoteAddressOptions remoteAddressOptions)
+                                    RemoteAddressOptions remoteAddressOptions, HostNormalization hostNormalization)
         implements NetworkFilter {
     /**
      * Envoy's {@code codec_type} for TCP listeners: {@code AUTO} takes HTTP/2 from a client that opens with its
@@ -102,6 +105,7 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
     public static final int DEFAULT_MAX_REQUEST_HEADERS_KB = 60;
 
     public HttpConnectionManager {
+        hostNormalization = hostNormalization == null ? HostNormalization.NONE : hostNormalization;
         remoteAddressOptions = remoteAddressOptions == null ? RemoteAddressOptions.DEFAULTS : remoteAddressOptions;
         accessLogs = accessLogs == null ? List.of() : List.copyOf(accessLogs);
         internalAddresses = internalAddresses == null ? List.of() : List.copyOf(internalAddresses);
@@ -138,7 +142,7 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
     public static HttpConnectionManager of(String statPrefix, String rdsRouteConfigName, List<HttpFilter> httpFilters) {
         return new HttpConnectionManager(statPrefix, rdsRouteConfigName, null, httpFilters, null, false, 0, true, false,
                 null, 0, null, null, 0, false, null, null, null, null, null, false, null, false, null, null, null,
-                null);
+                null, null);
     }
 
     /**
@@ -150,7 +154,7 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
                 useRemoteAddress, xffNumTrustedHops, generateRequestId, preserveExternalRequestId, http1,
                 maxRequestHeadersKb, pathNormalization, serverHeader, maxRequestHeadersCount, websocketUpgrade,
                 codecType, forwardClientCert, lifetimes, http2, tracing, alwaysSetRequestIdInResponse, router,
-                proxy100Continue, ranges, accessLogs, localReply, remoteAddressOptions);
+                proxy100Continue, ranges, accessLogs, localReply, remoteAddressOptions, hostNormalization);
     }
 
     /** The same connection manager with the given access logs. */
@@ -159,7 +163,7 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
                 useRemoteAddress, xffNumTrustedHops, generateRequestId, preserveExternalRequestId, http1,
                 maxRequestHeadersKb, pathNormalization, serverHeader, maxRequestHeadersCount, websocketUpgrade,
                 codecType, forwardClientCert, lifetimes, http2, tracing, alwaysSetRequestIdInResponse, router,
-                proxy100Continue, internalAddresses, logs, localReply, remoteAddressOptions);
+                proxy100Continue, internalAddresses, logs, localReply, remoteAddressOptions, hostNormalization);
     }
 
     /** The same connection manager with the given {@code local_reply_config} (null: none). */
@@ -168,7 +172,7 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
                 useRemoteAddress, xffNumTrustedHops, generateRequestId, preserveExternalRequestId, http1,
                 maxRequestHeadersKb, pathNormalization, serverHeader, maxRequestHeadersCount, websocketUpgrade,
                 codecType, forwardClientCert, lifetimes, http2, tracing, alwaysSetRequestIdInResponse, router,
-                proxy100Continue, internalAddresses, accessLogs, config, remoteAddressOptions);
+                proxy100Continue, internalAddresses, accessLogs, config, remoteAddressOptions, hostNormalization);
     }
 
     /** The same connection manager with the given {@link RemoteAddressOptions} (null: Envoy's defaults). */
@@ -177,7 +181,16 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
                 useRemoteAddress, xffNumTrustedHops, generateRequestId, preserveExternalRequestId, http1,
                 maxRequestHeadersKb, pathNormalization, serverHeader, maxRequestHeadersCount, websocketUpgrade,
                 codecType, forwardClientCert, lifetimes, http2, tracing, alwaysSetRequestIdInResponse, router,
-                proxy100Continue, internalAddresses, accessLogs, localReply, options);
+                proxy100Continue, internalAddresses, accessLogs, localReply, options, hostNormalization);
+    }
+
+    /** The same connection manager with the given {@link HostNormalization} (null: none, Envoy's default). */
+    public HttpConnectionManager withHostNormalization(HostNormalization normalization) {
+        return new HttpConnectionManager(statPrefix, rdsRouteConfigName, routeConfig, httpFilters, streamIdleTimeout,
+                useRemoteAddress, xffNumTrustedHops, generateRequestId, preserveExternalRequestId, http1,
+                maxRequestHeadersKb, pathNormalization, serverHeader, maxRequestHeadersCount, websocketUpgrade,
+                codecType, forwardClientCert, lifetimes, http2, tracing, alwaysSetRequestIdInResponse, router,
+                proxy100Continue, internalAddresses, accessLogs, localReply, remoteAddressOptions, normalization);
     }
 
     /**
