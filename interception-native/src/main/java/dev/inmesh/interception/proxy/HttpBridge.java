@@ -3,6 +3,7 @@ package dev.inmesh.interception.proxy;
 import dev.inmesh.api.config.core.Http2ProtocolOptions;
 import dev.inmesh.api.config.core.SocketAddress;
 import dev.inmesh.api.config.listener.Compressor;
+import dev.inmesh.api.config.listener.HeadersWithUnderscoresAction;
 import dev.inmesh.api.config.listener.HttpConnectionManager;
 import dev.inmesh.api.config.listener.Listener;
 import dev.inmesh.api.config.listener.ServerHeader;
@@ -20,7 +21,9 @@ import dev.inmesh.runtime.router.RouteResult;
 import dev.inmesh.runtime.router.RouteTable;
 import dev.inmesh.runtime.router.RouterRequest;
 import dev.inmesh.runtime.router.RouterResponse;
+import dev.inmesh.runtime.router.Router;
 import dev.inmesh.runtime.router.StreamRateLimiter;
+import dev.inmesh.runtime.router.UnderscoreHeaders;
 import dev.inmesh.runtime.stats.DownstreamStats;
 import dev.inmesh.runtime.stats.ResponseFlag;
 import dev.inmesh.runtime.stats.StreamInfo;
@@ -32,6 +35,7 @@ import io.netty.buffer.CompositeByteBuf;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelDuplexHandler;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelPromise;
@@ -84,6 +88,7 @@ import io.vertx.core.internal.buffer.BufferInternal;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
@@ -312,7 +317,7 @@ final class HttpBridge {
                         stream.closeFuture().addListener(f -> conn.lifetime().streamEnded());
                         stream.pipeline().addLast(new Http2StreamFrameToHttpObjectCodec(true),
                                 new HeadLimits(conn.hcm().maxRequestHeadersCount(), conn.maxRequestHeadBytes(),
-                                        true),
+                                        true, conn.hcm().headersWithUnderscores()),
                                 new RequestBodies(),
                                 new Exchange(conn, true, null));
                     }
@@ -357,7 +362,7 @@ final class HttpBridge {
                 p.addAfter(ctx.name(), "http1", new Http1ServerCodec(conn.http1Decoder(),
                         conn.hcm().http1().allowChunkedLength(), timeouts));
                 p.addAfter("http1", "http1-limits", new HeadLimits(conn.hcm().maxRequestHeadersCount(),
-                        conn.maxRequestHeadBytes(), false));
+                        conn.maxRequestHeadBytes(), false, conn.hcm().headersWithUnderscores()));
                 p.addAfter("http1-limits", "http1-bodies", new RequestBodies());
                 p.addAfter("http1-bodies", "http1-exchange", exchange);
                 var hook = conn.runtime().http1Hook;
@@ -434,11 +439,21 @@ final class HttpBridge {
         private final int maxHeaders;
         private final int maxHeadBytes;
         private final boolean http2;
+        private final HeadersWithUnderscoresAction underscores;
 
         HeadLimits(int maxHeaders, int maxHeadBytes, boolean http2) {
+            this(maxHeaders, maxHeadBytes, http2, HeadersWithUnderscoresAction.ALLOW);
+        }
+
+        /**
+         * @param underscores the connection manager's {@code headers_with_underscores_action}, applied here as
+         *                    Envoy's codecs apply it: a header dropped counts toward no limit
+         */
+        HeadLimits(int maxHeaders, int maxHeadBytes, boolean http2, HeadersWithUnderscoresAction underscores) {
             this.maxHeaders = maxHeaders;
             this.maxHeadBytes = maxHeadBytes;
             this.http2 = http2;
+            this.underscores = underscores;
         }
 
         @Override
@@ -456,6 +471,7 @@ final class HttpBridge {
             int lines = 0;
             int hosts = 0;
             long bytes = r.uri().length();
+            List<CharSequence> dropped = null;
             for (var it = r.headers().iteratorCharSequence(); it.hasNext(); ) {
                 var e = it.next();
                 CharSequence name = e.getKey();
@@ -470,6 +486,18 @@ final class HttpBridge {
                     // name, which Envoy's codec refuses (HTTP/1 has no pseudo-headers)
                     return new RefusedHead(HttpResponseStatus.BAD_REQUEST, CODEC_ERROR, "a header without a name");
                 }
+                if (underscores != HeadersWithUnderscoresAction.ALLOW && UnderscoreHeaders.named(name)) {
+                    if (underscores == HeadersWithUnderscoresAction.REJECT_REQUEST) {
+                        // Envoy's HTTP/1 codec answers 400; its HTTP/2 codec resets the stream
+                        return new RefusedHead(HttpResponseStatus.BAD_REQUEST, http2 ? UnderscoreHeaders.HTTP2_DETAILS
+                                : UnderscoreHeaders.HTTP1_DETAILS, "a header name with an underscore", http2);
+                    }
+                    if (dropped == null) {
+                        dropped = new ArrayList<>(2);
+                    }
+                    dropped.add(name);
+                    continue;
+                }
                 lines++;
                 bytes += name.length() + e.getValue().length();
                 if (AsciiString.contentEqualsIgnoreCase(name, HttpHeaderNames.HOST)) {
@@ -483,6 +511,9 @@ final class HttpBridge {
             if (bytes > maxHeadBytes) {
                 return new RefusedHead(HttpResponseStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "http1.headers_too_large",
                         "request headers larger than " + maxHeadBytes + " bytes");
+            }
+            if (dropped != null) {
+                dropped.forEach(r.headers()::remove);
             }
             Http1Admission.Refusal twoHosts = Http1Admission.Refusal.HOSTS;
             return !http2 && hosts > 1 ? new RefusedHead(HttpResponseStatus.valueOf(twoHosts.status),
@@ -501,11 +532,18 @@ final class HttpBridge {
         private static final long serialVersionUID = 1L;
         final transient HttpResponseStatus status;
         final String details;
+        /** Whether the stream is reset rather than answered (an HTTP/2 codec's refusal). */
+        final boolean reset;
 
         RefusedHead(HttpResponseStatus status, String details, String message) {
+            this(status, details, message, false);
+        }
+
+        RefusedHead(HttpResponseStatus status, String details, String message, boolean reset) {
             super(message, null, false, false);
             this.status = status;
             this.details = details;
+            this.reset = reset;
         }
     }
 
@@ -888,7 +926,9 @@ final class HttpBridge {
             try {
                 if (!req.decoderResult().isSuccess()) {
                     Throwable cause = req.decoderResult().cause();
-                    if (cause instanceof RefusedHead h) {
+                    if (cause instanceof RefusedHead h && h.reset) {
+                        resetRefused(ctx, h.details);
+                    } else if (cause instanceof RefusedHead h) {
                         refuse(ctx, null, h.status, h.details, true);
                     } else if (cause instanceof TooLongHttpHeaderException
                             || cause instanceof TooLongHttpLineException) {
@@ -1597,6 +1637,18 @@ final class HttpBridge {
             respond(ctx, conn.runtime().router.localReply(rr, status.code(), codec ? status.reasonPhrase() : "",
                     details, codec ? ResponseFlag.DOWNSTREAM_PROTOCOL_ERROR : null), HttpVersion.HTTP_1_1, false,
                     false);
+        }
+
+        /**
+         * An HTTP/2 stream whose head the codec refused by resetting it, as Envoy's HTTP/2 codec resets it: logged and
+         * counted with no response (code 0), flag DPE and the codec's {@code details}.
+         */
+        private void resetRefused(ChannelHandlerContext ctx, String details) {
+            Router router = conn.runtime().router;
+            router.abort(router.localReply(unparsed("HTTP/2"), 0, "", details,
+                    ResponseFlag.DOWNSTREAM_PROTOCOL_ERROR), 0, null);
+            ctx.writeAndFlush(new io.netty.handler.codec.http2.DefaultHttp2ResetFrame(
+                    io.netty.handler.codec.http2.Http2Error.INTERNAL_ERROR)).addListener(ChannelFutureListener.CLOSE);
         }
 
         /**

@@ -12,6 +12,7 @@ import dev.inmesh.runtime.router.BufferFilter;
 import dev.inmesh.runtime.router.CorsFilter;
 import dev.inmesh.runtime.router.ExtAuthzFilter;
 import dev.inmesh.runtime.router.HostNormalizer;
+import dev.inmesh.runtime.router.UnderscoreHeaders;
 import dev.inmesh.runtime.router.RequestBody;
 import dev.inmesh.runtime.router.FaultFilter;
 import dev.inmesh.runtime.router.ForwardedClientCert;
@@ -222,6 +223,16 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             sentAuthority = req.authority() == null ? "" : req.authority().toString();
             sentPath = req.uri();
         }
+        // the chain's headers_with_underscores_action, as Envoy's codecs apply it: a header dropped before anything
+        // reads it, or the request refused (HTTP/1: 400 and the connection closed; HTTP/2: the stream reset)
+        boolean underscoreReset = false;
+        if (refused == null && hcm != null && UnderscoreHeaders.refuses(hcm.headersWithUnderscores(), headers)) {
+            if (req.version() == io.vertx.core.http.HttpVersion.HTTP_2) {
+                underscoreReset = true;
+            } else {
+                refused = Http1Admission.Refusal.UNDERSCORE;
+            }
+        }
         // the connection manager's strip_*_host_port and strip_trailing_host_dot: routes, filters, logs and the
         // service read the Host they leave
         String authority = HostNormalizer.apply(hcm, sentAuthority, localPort, req.method().name());
@@ -311,6 +322,12 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                     authority, path, local, remote, true, ds, tls, mutualTls, traced);
         });
 
+        if (underscoreReset) {
+            traced.codecReset = UnderscoreHeaders.HTTP2_DETAILS;
+            resp.reset(2); // INTERNAL_ERROR, as nghttp2 resets a stream whose header callback failed
+            ended.run();
+            return;
+        }
         if (refused != null) {
             details[0] = refused.details;
             if (refused.codecError) {
@@ -1492,7 +1509,12 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             // handler
             closed = true;
         }
-        if (closed) {
+        if (traced.codecReset != null) {
+            // a stream the codec reset: no answer, flag DPE and the codec's details, the reset this side's
+            closed = false;
+            flags.add(ResponseFlag.DOWNSTREAM_PROTOCOL_ERROR);
+            details = traced.codecReset;
+        } else if (closed) {
             flags.add(ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION);
             if (!resp.headWritten()) {
                 details = "downstream_remote_disconnect"; // as the router's answer to a caller gone before it
@@ -1500,10 +1522,12 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         }
         MultiMap h = req.headers();
         // as Envoy's stream info: the code of the head sent, whether or not its body ended; 0 when none was sent
-        int status = traced.upgraded ? 101 : closed && !resp.headWritten() ? 0 : resp.getStatusCode();
+        int status = traced.upgraded ? 101 : traced.codecReset != null || closed && !resp.headWritten() ? 0
+                : resp.getStatusCode();
         if (ds != null) {
             // a connection that closed before the response ended is the caller's reset
-            ds.requestEnded(status, !closed || resp.ended(), closed && !resp.ended() ? 1 : 0,
+            ds.requestEnded(status, traced.codecReset == null && (!closed || resp.ended()),
+                    traced.codecReset != null ? 2 : closed && !resp.ended() ? 1 : 0,
                     (System.nanoTime() - start) / 1_000_000);
         }
         StreamInfo info = streamInfo(req, start, startTime, flags, details, routeName, cluster, destination, peer,
@@ -1687,6 +1711,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
          */
         String rewrittenUri;
         String rewrittenAuthority;
+        /** The details of a stream the codec reset before anything read the request (HTTP/2), else null. */
+        String codecReset;
         /**
          * The query parameters the JWT authentication filter's verified tokens came in, their providers not
          * forwarding them: as Envoy's filter takes them out of {@code :path}, the service gets, and the access log

@@ -8,6 +8,7 @@ import dev.inmesh.runtime.upstream.Host;
 import dev.inmesh.runtime.upstream.LbContext;
 import dev.inmesh.runtime.upstream.UpstreamCluster;
 import dev.inmesh.runtime.router.HostNormalizer;
+import dev.inmesh.runtime.router.UnderscoreHeaders;
 import dev.inmesh.runtime.router.PathNormalizer;
 import dev.inmesh.runtime.router.RequestBodyStream;
 import dev.inmesh.runtime.router.Router;
@@ -174,7 +175,8 @@ public final class OutboundDispatcher {
      * A request readied for the router: its decision (listener, routes, clusters) and its normalized path (null: the
      * normalization refused it).
      */
-    private record Prepared(RouterRequest req, OutboundRouting.Decision decision, String target) {}
+    private record Prepared(RouterRequest req, OutboundRouting.Decision decision, String target,
+                            boolean underscoreRefused) {}
 
     private Prepared prepare(HttpMethod method, String host, int port, SocketAddress server, String uri,
                              MultiMap headers, Buffer body, RequestBodyStream stream, boolean ssl, String protocol) {
@@ -193,6 +195,9 @@ public final class OutboundDispatcher {
         OutboundRouting.Decision d = routing.decide(snapshot, hostOnly, port, sourceIp, ssl);
         // the outbound listener's strip_*_host_port and strip_trailing_host_dot; its local port is the destination's
         authority = HostNormalizer.apply(d.hcm(), authority, port, method.name());
+        // its headers_with_underscores_action, as the sidecar's codec applies it before anything reads the request
+        boolean underscoreRefused = d.hcm() != null
+                && UnderscoreHeaders.refuses(d.hcm().headersWithUnderscores(), headers);
         // the connection manager's path normalization, before routing, as the sidecar's outbound listener does
         String target = PathNormalizer.ofRequest(uri, d.paths());
         RouterRequest req = new RouterRequest(StreamInfo.Direction.OUTBOUND, method, target == null ? uri : target,
@@ -209,7 +214,7 @@ public final class OutboundDispatcher {
                 .statsOverrides(snapshot.statsOverrides(d.hcm())).statefulSession(d.hcm())
                 .accessLogs(snapshot.accessLogs(d.hcm())).lua(snapshot.lua(d.hcm()))
                 .bufferAndHeaderMutation(d.hcm()).localReply(snapshot.localReply(d.hcm()));
-        return new Prepared(req, d, target);
+        return new Prepared(req, d, target, underscoreRefused);
     }
 
     /**
@@ -230,6 +235,11 @@ public final class OutboundDispatcher {
             return router.localReply(req, 503, known ? "no healthy upstream" : "",
                     known ? "no_healthy_upstream" : "cluster_not_found",
                     known ? ResponseFlag.NO_HEALTHY_UPSTREAM : ResponseFlag.NO_CLUSTER_FOUND, name);
+        }
+        if (p.underscoreRefused()) {
+            // as the sidecar's HTTP/1 codec refuses it: 400, the status text as the body, flag DPE
+            return router.localReply(req, 400, "Bad Request", UnderscoreHeaders.HTTP1_DETAILS,
+                    ResponseFlag.DOWNSTREAM_PROTOCOL_ERROR);
         }
         if (p.target() == null) {
             return router.localReply(req, 400, "", "path_normalization_failed", null);

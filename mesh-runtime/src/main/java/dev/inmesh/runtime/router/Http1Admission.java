@@ -32,7 +32,9 @@ public final class Http1Admission {
         ABSOLUTE_PATH(404, "absolute_path_rejected", false),
         NO_HOST(400, "missing_host_header", false),
         /** Two Host lines, which Envoy's codec refuses (the standalone proxy with its head's other limits). */
-        HOSTS(400, CODEC_ERROR, true);
+        HOSTS(400, CODEC_ERROR, true),
+        /** A header name with an underscore under {@code headers_with_underscores_action: REJECT_REQUEST}. */
+        UNDERSCORE(400, UnderscoreHeaders.HTTP1_DETAILS, true);
 
         /** The status of the local reply. */
         public final int status;

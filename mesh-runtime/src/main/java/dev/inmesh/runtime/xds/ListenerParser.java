@@ -10,6 +10,7 @@ import dev.inmesh.api.config.listener.RemoteAddressOptions;
 import dev.inmesh.api.config.listener.FilterChainMatch;
 import dev.inmesh.api.config.listener.ForwardClientCert;
 import dev.inmesh.api.config.listener.Http1Options;
+import dev.inmesh.api.config.listener.HeadersWithUnderscoresAction;
 import dev.inmesh.api.config.listener.HostNormalization;
 import dev.inmesh.api.config.listener.HttpConnectionManager;
 import dev.inmesh.api.config.listener.HttpFilter;
@@ -988,7 +989,21 @@ public final class ListenerParser
                 AccessLogParser.parse(h.getAccessLogList()), h.hasLocalReplyConfig() ? Fields.at("local_reply_config",
                         () -> LocalReplyParser.parse(h.getLocalReplyConfig())) : null,
                 new RemoteAddressOptions(h.getSkipXffAppend(), h.getAppendXForwardedPort(),
-                        h.getInternalAddressConfig().getUnixSockets()), hostNormalization(h));
+                        h.getInternalAddressConfig().getUnixSockets()), hostNormalization(h),
+                h.hasCommonHttpProtocolOptions() ? Fields.at("common_http_protocol_options",
+                        () -> headersWithUnderscores(h.getCommonHttpProtocolOptions())) : null);
+    }
+
+    /** {@code headers_with_underscores_action}: ALLOW (the default), REJECT_REQUEST or DROP_HEADER. */
+    private static HeadersWithUnderscoresAction headersWithUnderscores(
+            io.envoyproxy.envoy.config.core.v3.HttpProtocolOptions o) {
+        return switch (o.getHeadersWithUnderscoresAction()) {
+            case ALLOW -> HeadersWithUnderscoresAction.ALLOW;
+            case REJECT_REQUEST -> HeadersWithUnderscoresAction.REJECT_REQUEST;
+            case DROP_HEADER -> HeadersWithUnderscoresAction.DROP_HEADER;
+            default -> throw new FieldError("headers_with_underscores_action", o.getHeadersWithUnderscoresActionValue()
+                    + " (expected: ALLOW, REJECT_REQUEST or DROP_HEADER)");
+        };
     }
 
     /**
@@ -1273,11 +1288,6 @@ public final class ListenerParser
         }
         Fields.onlyKnown(o, Set.of("max_headers_count", "headers_with_underscores_action", "idle_timeout",
                 "max_connection_duration", "max_stream_duration", "max_requests_per_connection"), Set.of());
-        if (o.getHeadersWithUnderscoresAction()
-                != io.envoyproxy.envoy.config.core.v3.HttpProtocolOptions.HeadersWithUnderscoresAction.ALLOW) {
-            throw new FieldError("headers_with_underscores_action", o.getHeadersWithUnderscoresAction()
-                    + " is not supported by Inmesh (expected: ALLOW, the default)");
-        }
         if (!o.hasMaxHeadersCount()) {
             return 0;
         }

@@ -377,6 +377,91 @@ class MeshWebClientTest {
     }
 
     @Test
+    void theOutboundConnectionManagersUnderscoreActionRefusesOrDropsBeforeRouting() throws Exception {
+        // the server echoes the names it got; Envoy Gateway's listeners say REJECT_REQUEST
+        HttpServer s = vertx.createHttpServer().requestHandler(req -> req.response()
+                .putHeader("x-seen", String.valueOf(req.getHeader("x_user")) + "|" + req.getHeader("x-user")).end());
+        s.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
+        servers.add(s);
+        String options = "stat_prefix: outbound_0.0.0.0_9080\n          common_http_protocol_options: "
+                + "{headers_with_underscores_action: %s}\n";
+        mesh(config("", s.actualPort()).replace("stat_prefix: outbound_0.0.0.0_9080\n",
+                options.formatted("REJECT_REQUEST")));
+        HttpResponse<Buffer> refused = mesh.webClient().get(9080, "reviews", "/").putHeader("x_user", "mallory")
+                .send().await(10, TimeUnit.SECONDS);
+        assertEquals(400, refused.statusCode());
+        assertNull(refused.getHeader("x-seen"), "never routed");
+        for (int i = 0; i < 100 && recorded.isEmpty(); i++) {
+            Thread.sleep(20);
+        }
+        assertEquals("http1.unexpected_underscore", recorded.get(0).responseCodeDetails());
+        assertEquals("DPE", ResponseFlag.format(recorded.get(0).responseFlags()));
+        assertEquals("null|alice", mesh.webClient().get(9080, "reviews", "/").putHeader("x-user", "alice").send()
+                .await(10, TimeUnit.SECONDS).getHeader("x-seen"));
+        mesh.close().await(10, TimeUnit.SECONDS);
+        mesh(config("", s.actualPort()).replace("stat_prefix: outbound_0.0.0.0_9080\n",
+                options.formatted("DROP_HEADER")));
+        HttpResponse<Buffer> dropped = mesh.webClient().get(9080, "reviews", "/").putHeader("x_user", "mallory")
+                .putHeader("x-user", "alice").send().await(10, TimeUnit.SECONDS);
+        assertEquals(200, dropped.statusCode());
+        assertEquals("null|alice", dropped.getHeader("x-seen"));
+    }
+
+    @Test
+    void theInboundConnectionManagersUnderscoreActionRefusesOrDropsBeforeTheService() throws Exception {
+        for (String action : new String[] {"REJECT_REQUEST", "DROP_HEADER"}) {
+            Path file = dir.resolve(action + ".yaml");
+            Files.writeString(file, virtualInbound("common_http_protocol_options: {headers_with_underscores_action: "
+                    + action + "}", """
+                              routes:
+                              - {name: all, match: {prefix: /}, route: {cluster: "inbound|9080||", timeout: 0s}}
+                """));
+            Mesh m = Mesh.create(vertx, new MeshOptions().setWorkloadName("reviews-v1")
+                    .setConfigFile(file.toString()).setAdminPort(-1));
+            ((DefaultMesh) m).addObserver(recorded::add);
+            m.start().await(10, TimeUnit.SECONDS);
+            HttpServer inbound = vertx.createHttpServer().requestHandler(m.inbound(req -> req.response()
+                    .putHeader("x-seen", String.valueOf(req.getHeader("x_user")) + "|" + req.getHeader("x-user"))
+                    .end()));
+            inbound.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
+            servers.add(inbound);
+            for (HttpVersion v : new HttpVersion[] {HttpVersion.HTTP_1_1, HttpVersion.HTTP_2}) {
+                var client = vertx.createHttpClient(new io.vertx.core.http.HttpClientOptions().setProtocolVersion(v)
+                        .setHttp2ClearTextUpgrade(false));
+                var answer = client.request(new io.vertx.core.http.RequestOptions().setPort(inbound.actualPort())
+                                .setHost("127.0.0.1").setURI("/").putHeader("x_user", "mallory")
+                                .putHeader("x-user", "alice"))
+                        .compose(req -> req.send().compose(resp -> resp.body().map(b -> resp.statusCode() + " "
+                                + resp.getHeader("x-seen"))));
+                try {
+                    String got = answer.await(10, TimeUnit.SECONDS);
+                    if (action.equals("DROP_HEADER")) {
+                        assertEquals("200 null|alice", got, v.toString());
+                    } else {
+                        assertEquals(HttpVersion.HTTP_1_1, v, "HTTP/2's stream is reset, not answered: " + got);
+                        assertEquals("400 null", got);
+                    }
+                } catch (io.vertx.core.http.StreamResetException e) {
+                    assertEquals("REJECT_REQUEST " + HttpVersion.HTTP_2, action + " " + v);
+                } finally {
+                    client.close();
+                }
+            }
+            if (action.equals("REJECT_REQUEST")) {
+                for (int i = 0; i < 100 && recorded.size() < 2; i++) {
+                    Thread.sleep(20);
+                }
+                assertEquals(400, recorded.get(0).responseCode());
+                assertEquals("http1.unexpected_underscore", recorded.get(0).responseCodeDetails());
+                assertEquals(0, recorded.get(1).responseCode());
+                assertEquals("http2.unexpected_underscore", recorded.get(1).responseCodeDetails());
+                assertEquals("DPE", ResponseFlag.format(recorded.get(1).responseFlags()));
+            }
+            m.close().await(10, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
     void moreHeadersThanTheConnectionManagerTakesAreAnswered431() throws Exception {
         int a = server("reviews-a", 200);
         mesh(config("", a).replace("stat_prefix: outbound_0.0.0.0_9080\n",

@@ -51,7 +51,7 @@ class RouterRemoteAddressTest {
         all.add(HttpFilter.of("envoy.filters.http.router", ""));
         return new HttpConnectionManager("ingress", "r", null, all, null, useRemoteAddress, hops, true, false, null,
                 0, null, null, 0, false, null, null, null, null, null, false, null, false, internal, null, null,
-                options, null);
+                options, null, null);
     }
 
     private static HttpConnectionManager edge(int hops) {
@@ -109,7 +109,7 @@ class RouterRemoteAddressTest {
     void preserveExternalRequestIdKeepsTheCallersId() {
         HttpConnectionManager keep = new HttpConnectionManager("ingress", "r", null,
                 List.of(HttpFilter.of("envoy.filters.http.router", "")), null, true, 0, true, true, null, 0, null,
-                null, 0, false, null, null, null, null, null, false, null, false, List.of(), null, null, null, null);
+                null, 0, false, null, null, null, null, null, false, null, false, List.of(), null, null, null, null, null);
         assertEquals("caller-chosen", header(sent(from("203.0.113.5:40000", keep, "x-request-id", "caller-chosen")),
                 "x-request-id"));
     }

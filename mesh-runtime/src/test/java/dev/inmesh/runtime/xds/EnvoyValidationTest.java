@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.inmesh.api.config.core.Http2ProtocolOptions;
 import dev.inmesh.api.config.listener.ConnectionLifetimes;
 import dev.inmesh.api.config.listener.Http1Options;
+import dev.inmesh.api.config.listener.HeadersWithUnderscoresAction;
 import dev.inmesh.api.config.listener.HttpConnectionManager;
 import dev.inmesh.api.config.listener.Listener;
 import dev.inmesh.api.config.listener.OriginalSrc;
@@ -831,7 +832,7 @@ class EnvoyValidationTest {
     }
 
     @Test
-    void maxHeadersCountIsEnvoysHundredAndUnderscoreActionsOtherThanAllowAreRefused() throws IOException {
+    void maxHeadersCountIsEnvoysHundredAndTheUnderscoreActionIsRead() throws IOException {
         String base = listenerWithHttpFilters(ROUTER);
         assertEquals(100, hcm(file("none.yaml", base)).maxRequestHeadersCount());
         String at = "stat_prefix: outbound_0.0.0.0_9080";
@@ -840,9 +841,11 @@ class EnvoyValidationTest {
         assertContains(rejected(file("zero.yaml", base.replace(at, at
                 + "\n      common_http_protocol_options: {max_headers_count: 0}"))),
                 "common_http_protocol_options.max_headers_count: 0 (expected: >= 1)");
-        assertContains(rejected(file("underscore.yaml", base.replace(at, at
-                + "\n      common_http_protocol_options: {headers_with_underscores_action: REJECT_REQUEST}"))),
-                "common_http_protocol_options.headers_with_underscores_action: REJECT_REQUEST is not supported");
+        assertEquals(HeadersWithUnderscoresAction.ALLOW, hcm(file("none.yaml", base)).headersWithUnderscores());
+        for (HeadersWithUnderscoresAction a : HeadersWithUnderscoresAction.values()) {
+            assertEquals(a, hcm(file(a + ".yaml", base.replace(at, at + "\n      common_http_protocol_options: "
+                    + "{headers_with_underscores_action: " + a + "}"))).headersWithUnderscores());
+        }
     }
 
     @Test

@@ -74,6 +74,9 @@ import java.util.List;
  * @param hostNormalization what it does to a request's {@code Host} before routing ({@code strip_matching_host_port},
  *                          {@code strip_any_host_port}, {@code strip_trailing_host_dot}); null for nothing, Envoy's
  *                          default ({@link HostNormalization#NONE})
+ * @param headersWithUnderscores what it does with a request header whose name has an underscore
+ *                               ({@code common_http_protocol_options.headers_with_underscores_action}); null for
+ *                               {@link HeadersWithUnderscoresAction#ALLOW}, Envoy's default
  */
 public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName, RouteConfiguration routeConfig,
                                     List<HttpFilter> httpFilters, Duration streamIdleTimeout,
@@ -86,7 +89,8 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
                                     boolean alwaysSetRequestIdInResponse, RouterFilterConfig router,
                                     boolean proxy100Continue, List<CidrRange> internalAddresses,
                                     List<AccessLogConfig> accessLogs, LocalReplyConfig localReply,
-                                    RemoteAddressOptions remoteAddressOptions, HostNormalization hostNormalization)
+                                    RemoteAddressOptions remoteAddressOptions, HostNormalization hostNormalization,
+                                    HeadersWithUnderscoresAction headersWithUnderscores)
         implements NetworkFilter {
     /**
      * Envoy's {@code codec_type} for TCP listeners: {@code AUTO} takes HTTP/2 from a client that opens with its
@@ -106,6 +110,8 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
 
     public HttpConnectionManager {
         hostNormalization = hostNormalization == null ? HostNormalization.NONE : hostNormalization;
+        headersWithUnderscores = headersWithUnderscores == null ? HeadersWithUnderscoresAction.ALLOW
+                : headersWithUnderscores;
         remoteAddressOptions = remoteAddressOptions == null ? RemoteAddressOptions.DEFAULTS : remoteAddressOptions;
         accessLogs = accessLogs == null ? List.of() : List.copyOf(accessLogs);
         internalAddresses = internalAddresses == null ? List.of() : List.copyOf(internalAddresses);
@@ -142,7 +148,7 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
     public static HttpConnectionManager of(String statPrefix, String rdsRouteConfigName, List<HttpFilter> httpFilters) {
         return new HttpConnectionManager(statPrefix, rdsRouteConfigName, null, httpFilters, null, false, 0, true, false,
                 null, 0, null, null, 0, false, null, null, null, null, null, false, null, false, null, null, null,
-                null, null);
+                null, null, null);
     }
 
     /**
@@ -154,7 +160,8 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
                 useRemoteAddress, xffNumTrustedHops, generateRequestId, preserveExternalRequestId, http1,
                 maxRequestHeadersKb, pathNormalization, serverHeader, maxRequestHeadersCount, websocketUpgrade,
                 codecType, forwardClientCert, lifetimes, http2, tracing, alwaysSetRequestIdInResponse, router,
-                proxy100Continue, ranges, accessLogs, localReply, remoteAddressOptions, hostNormalization);
+                proxy100Continue, ranges, accessLogs, localReply, remoteAddressOptions, hostNormalization,
+                headersWithUnderscores);
     }
 
     /** The same connection manager with the given access logs. */
@@ -163,7 +170,8 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
                 useRemoteAddress, xffNumTrustedHops, generateRequestId, preserveExternalRequestId, http1,
                 maxRequestHeadersKb, pathNormalization, serverHeader, maxRequestHeadersCount, websocketUpgrade,
                 codecType, forwardClientCert, lifetimes, http2, tracing, alwaysSetRequestIdInResponse, router,
-                proxy100Continue, internalAddresses, logs, localReply, remoteAddressOptions, hostNormalization);
+                proxy100Continue, internalAddresses, logs, localReply, remoteAddressOptions, hostNormalization,
+                headersWithUnderscores);
     }
 
     /** The same connection manager with the given {@code local_reply_config} (null: none). */
@@ -172,7 +180,8 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
                 useRemoteAddress, xffNumTrustedHops, generateRequestId, preserveExternalRequestId, http1,
                 maxRequestHeadersKb, pathNormalization, serverHeader, maxRequestHeadersCount, websocketUpgrade,
                 codecType, forwardClientCert, lifetimes, http2, tracing, alwaysSetRequestIdInResponse, router,
-                proxy100Continue, internalAddresses, accessLogs, config, remoteAddressOptions, hostNormalization);
+                proxy100Continue, internalAddresses, accessLogs, config, remoteAddressOptions, hostNormalization,
+                headersWithUnderscores);
     }
 
     /** The same connection manager with the given {@link RemoteAddressOptions} (null: Envoy's defaults). */
@@ -181,7 +190,8 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
                 useRemoteAddress, xffNumTrustedHops, generateRequestId, preserveExternalRequestId, http1,
                 maxRequestHeadersKb, pathNormalization, serverHeader, maxRequestHeadersCount, websocketUpgrade,
                 codecType, forwardClientCert, lifetimes, http2, tracing, alwaysSetRequestIdInResponse, router,
-                proxy100Continue, internalAddresses, accessLogs, localReply, options, hostNormalization);
+                proxy100Continue, internalAddresses, accessLogs, localReply, options, hostNormalization,
+                headersWithUnderscores);
     }
 
     /** The same connection manager with the given {@link HostNormalization} (null: none, Envoy's default). */
@@ -190,7 +200,18 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
                 useRemoteAddress, xffNumTrustedHops, generateRequestId, preserveExternalRequestId, http1,
                 maxRequestHeadersKb, pathNormalization, serverHeader, maxRequestHeadersCount, websocketUpgrade,
                 codecType, forwardClientCert, lifetimes, http2, tracing, alwaysSetRequestIdInResponse, router,
-                proxy100Continue, internalAddresses, accessLogs, localReply, remoteAddressOptions, normalization);
+                proxy100Continue, internalAddresses, accessLogs, localReply, remoteAddressOptions, normalization,
+                headersWithUnderscores);
+    }
+
+    /** The same connection manager with the given {@link HeadersWithUnderscoresAction} (null: ALLOW). */
+    public HttpConnectionManager withHeadersWithUnderscores(HeadersWithUnderscoresAction action) {
+        return new HttpConnectionManager(statPrefix, rdsRouteConfigName, routeConfig, httpFilters, streamIdleTimeout,
+                useRemoteAddress, xffNumTrustedHops, generateRequestId, preserveExternalRequestId, http1,
+                maxRequestHeadersKb, pathNormalization, serverHeader, maxRequestHeadersCount, websocketUpgrade,
+                codecType, forwardClientCert, lifetimes, http2, tracing, alwaysSetRequestIdInResponse, router,
+                proxy100Continue, internalAddresses, accessLogs, localReply, remoteAddressOptions, hostNormalization,
+                action);
     }
 
     /**

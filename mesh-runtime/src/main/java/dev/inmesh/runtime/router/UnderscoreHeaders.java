@@ -1,0 +1,59 @@
+package dev.inmesh.runtime.router;
+
+import dev.inmesh.api.config.listener.HeadersWithUnderscoresAction;
+import io.vertx.core.MultiMap;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A connection manager's {@code headers_with_underscores_action} on a request's headers, as Envoy's codecs apply it
+ * before any filter runs: {@code DROP_HEADER} takes each header whose name has an underscore off, and
+ * {@code REJECT_REQUEST} refuses the request (an HTTP/1 one answered 400 with {@link #HTTP1_DETAILS}, an HTTP/2 one's
+ * stream reset with {@link #HTTP2_DETAILS}). Shared by the standalone proxy and the in-JVM handlers.
+ */
+public final class UnderscoreHeaders {
+    /** Envoy's response code details of an HTTP/1 request refused for an underscore. */
+    public static final String HTTP1_DETAILS = "http1.unexpected_underscore";
+    /** Envoy's response code details of an HTTP/2 stream reset for an underscore. */
+    public static final String HTTP2_DETAILS = "http2.unexpected_underscore";
+
+    private UnderscoreHeaders() {}
+
+    /** Whether a header name has an underscore. */
+    public static boolean named(CharSequence name) {
+        for (int i = 0; i < name.length(); i++) {
+            if (name.charAt(i) == '_') {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
+     * Applies {@code action} to {@code headers}: true when the request is to be refused ({@code REJECT_REQUEST} and
+     * a name with an underscore); under {@code DROP_HEADER} such headers are taken off. Nothing is allocated when no
+     * name has one.
+     */
+    public static boolean refuses(HeadersWithUnderscoresAction action, MultiMap headers) {
+        if (action == HeadersWithUnderscoresAction.ALLOW || headers.isEmpty()) {
+            return false;
+        }
+        List<String> dropped = null;
+        for (Map.Entry<String, String> e : headers) {
+            if (named(e.getKey())) {
+                if (action == HeadersWithUnderscoresAction.REJECT_REQUEST) {
+                    return true;
+                }
+                if (dropped == null) {
+                    dropped = new ArrayList<>(2);
+                }
+                dropped.add(e.getKey());
+            }
+        }
+        if (dropped != null) {
+            dropped.forEach(headers::remove);
+        }
+        return false;
+    }
+}
