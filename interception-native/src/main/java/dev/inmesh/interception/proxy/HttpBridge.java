@@ -946,9 +946,16 @@ final class HttpBridge {
                     return;
                 }
                 String target = PathNormalizer.ofRequest(req.uri(), conn.hcm().pathNormalization());
-                if (target == null) {
-                    // an escaped slash (REJECT_REQUEST), or %00
-                    refuse(ctx, req, HttpResponseStatus.BAD_REQUEST, "path_normalization_failed", false);
+                PathNormalizer.Refusal pathRefusal = PathNormalizer.refusal(req.uri(), target,
+                        conn.hcm().pathNormalization(), req.headers().get(HttpHeaderNames.CONTENT_TYPE));
+                if (pathRefusal != null) {
+                    // an escaped slash (REJECT_REQUEST), or %00: 400; an escaped slash UNESCAPE_AND_REDIRECT
+                    // redirects, the request then logged with the path it is sent to
+                    if (pathRefusal.location() != null) {
+                        req.setUri(target);
+                    }
+                    refuse(ctx, req, HttpResponseStatus.valueOf(pathRefusal.status()),
+                            PathNormalizer.Refusal.DETAILS, false, pathRefusal.location());
                     return;
                 }
                 req.setUri(target);
@@ -1623,6 +1630,12 @@ final class HttpBridge {
          */
         private void refuse(ChannelHandlerContext ctx, HttpRequest req, HttpResponseStatus status, String details,
                             boolean codec) {
+            refuse(ctx, req, status, details, codec, null);
+        }
+
+        /** The same, the answer with a {@code location} (null: none). */
+        private void refuse(ChannelHandlerContext ctx, HttpRequest req, HttpResponseStatus status, String details,
+                            boolean codec, String location) {
             RouterRequest rr;
             if (codec || req == null) {
                 rr = unparsed(http2 ? "HTTP/2" : req != null && req.protocolVersion().minorVersion() == 0
@@ -1635,8 +1648,8 @@ final class HttpBridge {
                 refuseFurther();
             }
             respond(ctx, conn.runtime().router.localReply(rr, status.code(), codec ? status.reasonPhrase() : "",
-                    details, codec ? ResponseFlag.DOWNSTREAM_PROTOCOL_ERROR : null), HttpVersion.HTTP_1_1, false,
-                    false);
+                    details, codec ? ResponseFlag.DOWNSTREAM_PROTOCOL_ERROR : null, null, location),
+                    HttpVersion.HTTP_1_1, false, false);
         }
 
         /**

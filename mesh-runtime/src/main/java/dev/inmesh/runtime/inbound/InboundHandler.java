@@ -400,9 +400,16 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                     traced.rewrittenAuthority));
             return;
         }
-        if (normalized == null) {
-            details[0] = "path_normalization_failed"; // an escaped slash (REJECT_REQUEST), or %00, as Envoy's 400
-            localReply(req, traced, 400, "");
+        PathNormalizer.Refusal pathRefusal = PathNormalizer.refusal(sentPath, normalized, hcm.pathNormalization(),
+                headers.get(io.vertx.core.http.HttpHeaders.CONTENT_TYPE));
+        if (pathRefusal != null) {
+            // an escaped slash (REJECT_REQUEST), or %00, as Envoy's 400; an escaped slash UNESCAPE_AND_REDIRECT
+            // redirects to the normalized path, as Envoy's 307
+            details[0] = PathNormalizer.Refusal.DETAILS;
+            if (pathRefusal.location() != null) {
+                resp.putHeader(io.vertx.core.http.HttpHeaders.LOCATION, pathRefusal.location());
+            }
+            localReply(req, traced, pathRefusal.status(), "");
             return;
         }
         ServerRequestView view = new ServerRequestView(req, authority, normalized, startTime, traced);

@@ -175,8 +175,8 @@ public final class OutboundDispatcher {
      * A request readied for the router: its decision (listener, routes, clusters) and its normalized path (null: the
      * normalization refused it).
      */
-    private record Prepared(RouterRequest req, OutboundRouting.Decision decision, String target,
-                            boolean underscoreRefused) {}
+    private record Prepared(RouterRequest req, OutboundRouting.Decision decision,
+                            PathNormalizer.Refusal pathRefusal, boolean underscoreRefused) {}
 
     private Prepared prepare(HttpMethod method, String host, int port, SocketAddress server, String uri,
                              MultiMap headers, Buffer body, RequestBodyStream stream, boolean ssl, String protocol) {
@@ -214,7 +214,8 @@ public final class OutboundDispatcher {
                 .statsOverrides(snapshot.statsOverrides(d.hcm())).statefulSession(d.hcm())
                 .accessLogs(snapshot.accessLogs(d.hcm())).lua(snapshot.lua(d.hcm()))
                 .bufferAndHeaderMutation(d.hcm()).localReply(snapshot.localReply(d.hcm()));
-        return new Prepared(req, d, target, underscoreRefused);
+        return new Prepared(req, d, PathNormalizer.refusal(uri, target, d.paths(),
+                headers.get(io.vertx.core.http.HttpHeaders.CONTENT_TYPE)), underscoreRefused);
     }
 
     /**
@@ -241,8 +242,10 @@ public final class OutboundDispatcher {
             return router.localReply(req, 400, "Bad Request", UnderscoreHeaders.HTTP1_DETAILS,
                     ResponseFlag.DOWNSTREAM_PROTOCOL_ERROR);
         }
-        if (p.target() == null) {
-            return router.localReply(req, 400, "", "path_normalization_failed", null);
+        if (p.pathRefusal() != null) {
+            // a path the normalization refuses (400), or one whose escaped slashes it redirects (307)
+            return router.localReply(req, p.pathRefusal().status(), "", PathNormalizer.Refusal.DETAILS, null,
+                    null, p.pathRefusal().location());
         }
         // the Host line, taken out of the map above, goes on the wire too and counts, as it does for Envoy
         if (d.hcm() != null && moreHeadersThan(req.headers(), d.hcm().maxRequestHeadersCount() - 1)) {

@@ -32,6 +32,40 @@ public final class PathNormalizer {
         return apply(withoutFragment(target), n);
     }
 
+    /**
+     * What the connection manager answers itself to a request whose target came as {@code sent} and normalizes to
+     * {@code normalized} ({@link #ofRequest}, null: refused), with {@code contentType}, before any filter or route
+     * reads it: null when the request goes on; else 400 for a path the normalization refuses, and, under
+     * {@code UNESCAPE_AND_REDIRECT}, a {@code 307} to the normalized target when the path had an escaped slash (a
+     * gRPC request, which cannot follow a redirect, 400), as Envoy's connection manager answers them (details
+     * {@code path_normalization_failed} both).
+     */
+    public static Refusal refusal(String sent, String normalized, PathNormalization n, String contentType) {
+        if (normalized == null) {
+            return Refusal.INVALID;
+        }
+        if (n.escapedSlashes() != PathNormalization.EscapedSlashes.UNESCAPE_AND_REDIRECT || sent.isEmpty()
+                || sent.charAt(0) != '/') {
+            return null;
+        }
+        String target = withoutFragment(sent);
+        if (!hasEscapedSlash(target.substring(0, pathEnd(target)))) {
+            return null;
+        }
+        return Grpc.isContentType(contentType) ? Refusal.INVALID : new Refusal(307, normalized);
+    }
+
+    /**
+     * The connection manager's answer to a path it does not route: {@code status} (400 or 307) and, for a redirect,
+     * its {@code Location} (the normalized path and query).
+     */
+    public record Refusal(int status, String location) {
+        /** Envoy's response code details of either answer. */
+        public static final String DETAILS = "path_normalization_failed";
+        /** A path the normalization refuses: 400. */
+        public static final Refusal INVALID = new Refusal(400, null);
+    }
+
     /** The normalized request target, or null when the request is to be refused (400). */
     public static String apply(String target, PathNormalization n) {
         if (n.none() || target.isEmpty() || target.charAt(0) != '/') {

@@ -359,6 +359,12 @@ public final class Router {
      */
     public RouterResponse localReply(RouterRequest req, int status, String body, String details,
                                      ResponseFlag flag, String cluster) {
+        return localReply(req, status, body, details, flag, cluster, null);
+    }
+
+    /** The same, with a {@code location} header (null: none), as the connection manager's redirects carry. */
+    public RouterResponse localReply(RouterRequest req, int status, String body, String details,
+                                     ResponseFlag flag, String cluster, String location) {
         Exchange ex = startExchange(req);
         ex.clusterName = cluster;
         if (flag != null) {
@@ -368,7 +374,8 @@ public final class Router {
             req.downstreamStats.noRoute(); // a connection manager without its route configuration yet
         }
         ex.responseCodeDetails = details;
-        return localResponse(ex, status, body, null);
+        return localResponse(ex, status, body, location == null ? null
+                : MultiMap.caseInsensitiveMultiMap().add("location", location));
     }
 
     /**

@@ -1257,7 +1257,7 @@ public final class ListenerParser
 
     /**
      * {@code normalize_path} (unset: false, Envoy's default), {@code merge_slashes} and
-     * {@code path_with_escaped_slashes_action}; UNESCAPE_AND_REDIRECT is refused by name.
+     * {@code path_with_escaped_slashes_action}.
      */
     private static PathNormalization pathNormalization(
             io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager h) {
@@ -1265,9 +1265,10 @@ public final class ListenerParser
             case IMPLEMENTATION_SPECIFIC_DEFAULT, KEEP_UNCHANGED -> PathNormalization.EscapedSlashes.KEEP_UNCHANGED;
             case REJECT_REQUEST -> PathNormalization.EscapedSlashes.REJECT_REQUEST;
             case UNESCAPE_AND_FORWARD -> PathNormalization.EscapedSlashes.UNESCAPE_AND_FORWARD;
+            case UNESCAPE_AND_REDIRECT -> PathNormalization.EscapedSlashes.UNESCAPE_AND_REDIRECT;
             default -> throw new FieldError("path_with_escaped_slashes_action",
-                    h.getPathWithEscapedSlashesAction() + " is not supported by Inmesh (expected: KEEP_UNCHANGED, "
-                            + "REJECT_REQUEST or UNESCAPE_AND_FORWARD)");
+                    h.getPathWithEscapedSlashesActionValue() + " (expected: KEEP_UNCHANGED, REJECT_REQUEST, "
+                            + "UNESCAPE_AND_FORWARD or UNESCAPE_AND_REDIRECT)");
         };
         PathNormalization n = new PathNormalization(h.hasNormalizePath() && h.getNormalizePath().getValue(),
                 h.getMergeSlashes(), action);

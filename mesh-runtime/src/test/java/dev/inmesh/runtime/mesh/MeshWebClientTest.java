@@ -333,6 +333,40 @@ class MeshWebClientTest {
     }
 
     @Test
+    void unescapeAndRedirectAnswersAnEscapedSlash307ToTheNormalizedPathOnBothSides() throws Exception {
+        // as Envoy Gateway writes its listeners: the client asks again with the path every party reads alike
+        int a = server("reviews-a", 200);
+        String field = "path_with_escaped_slashes_action: UNESCAPE_AND_REDIRECT";
+        mesh(config("", a).replace("stat_prefix: outbound_0.0.0.0_9080\n", "stat_prefix: outbound_0.0.0.0_9080\n"
+                + "          normalize_path: true\n          " + field + "\n"));
+        HttpResponse<Buffer> r = mesh.webClient().get(9080, "reviews", "/reviews%2F0?q=%2F").followRedirects(false)
+                .send().await(10, TimeUnit.SECONDS);
+        assertEquals(307, r.statusCode());
+        assertEquals("/reviews/0?q=%2F", r.getHeader("location"));
+        assertNull(r.getHeader("x-served-by"), "not routed");
+        HttpResponse<Buffer> followed = mesh.webClient().get(9080, "reviews", "/reviews%2F0?q=%2F").send()
+                .await(10, TimeUnit.SECONDS);
+        assertEquals(200, followed.statusCode());
+        assertEquals("/reviews/0?q=%2F", followed.getHeader("x-seen-path"));
+        HttpResponse<Buffer> grpc = mesh.webClient().post(9080, "reviews", "/pkg.Svc%2FCall")
+                .putHeader("content-type", "application/grpc").followRedirects(false).send()
+                .await(10, TimeUnit.SECONDS);
+        assertNull(grpc.getHeader("location"), "a gRPC client cannot follow it: refused");
+        assertEquals("13", grpc.getHeader("grpc-status"), "a 400, as gRPC's INTERNAL");
+        mesh.close().await(10, TimeUnit.SECONDS);
+
+        mesh = inboundMesh("inbound.yaml", field);
+        int inbound = inboundService(mesh, req -> req.response().putHeader("x-seen-path", req.uri()).end());
+        HttpResponse<Buffer> in = plain.get(inbound, "127.0.0.1", "/x%2fy").followRedirects(false)
+                .send().await(10, TimeUnit.SECONDS);
+        assertEquals(307, in.statusCode());
+        assertEquals("/x/y", in.getHeader("location"));
+        assertNull(in.getHeader("x-seen-path"), "the service never saw it");
+        assertEquals("/x/y", plain.get(inbound, "127.0.0.1", "/x/y").send()
+                .await(10, TimeUnit.SECONDS).getHeader("x-seen-path"));
+    }
+
+    @Test
     void theOutboundConnectionManagersHostNormalizationAppliesBeforeRoutingAndUpstream() throws Exception {
         // as a gateway's connection manager with strip_matching_host_port (Istio's ISTIO_GATEWAY_STRIP_HOST_PORT
         // strips any), routes whose domains name no port: the destination's port goes, another stays
@@ -355,21 +389,11 @@ class MeshWebClientTest {
 
     @Test
     void theInboundConnectionManagersHostNormalizationIsWhatTheServiceReads() throws Exception {
-        Path file = dir.resolve("inbound.yaml");
-        Files.writeString(file, virtualInbound("strip_any_host_port: true\n          strip_trailing_host_dot: true",
-                """
-                              routes:
-                              - {name: all, match: {prefix: /}, route: {cluster: "inbound|9080||", timeout: 0s}}
-                """));
-        mesh = Mesh.create(vertx, new MeshOptions().setWorkloadName("reviews-v1").setConfigFile(file.toString())
-                .setAdminPort(-1));
-        mesh.start().await(10, TimeUnit.SECONDS);
-        HttpServer inbound = vertx.createHttpServer().requestHandler(mesh.inbound(req -> req.response()
+        mesh = inboundMesh("inbound.yaml", "strip_any_host_port: true\n          strip_trailing_host_dot: true");
+        int inbound = inboundService(mesh, req -> req.response()
                 .putHeader("x-seen-host", String.valueOf(req.authority()))
-                .putHeader("x-seen-host-header", String.valueOf(req.getHeader("host"))).end()));
-        inbound.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
-        servers.add(inbound);
-        HttpResponse<Buffer> r = plain.get(inbound.actualPort(), "127.0.0.1", "/").putHeader("host", "reviews.:7")
+                .putHeader("x-seen-host-header", String.valueOf(req.getHeader("host"))).end());
+        HttpResponse<Buffer> r = plain.get(inbound, "127.0.0.1", "/").putHeader("host", "reviews.:7")
                 .send().await(10, TimeUnit.SECONDS);
         assertEquals(200, r.statusCode());
         assertEquals("reviews", r.getHeader("x-seen-host"));
@@ -410,25 +434,16 @@ class MeshWebClientTest {
     @Test
     void theInboundConnectionManagersUnderscoreActionRefusesOrDropsBeforeTheService() throws Exception {
         for (String action : new String[] {"REJECT_REQUEST", "DROP_HEADER"}) {
-            Path file = dir.resolve(action + ".yaml");
-            Files.writeString(file, virtualInbound("common_http_protocol_options: {headers_with_underscores_action: "
-                    + action + "}", """
-                              routes:
-                              - {name: all, match: {prefix: /}, route: {cluster: "inbound|9080||", timeout: 0s}}
-                """));
-            Mesh m = Mesh.create(vertx, new MeshOptions().setWorkloadName("reviews-v1")
-                    .setConfigFile(file.toString()).setAdminPort(-1));
+            Mesh m = inboundMesh(action + ".yaml", "common_http_protocol_options: {headers_with_underscores_action: "
+                    + action + "}");
             ((DefaultMesh) m).addObserver(recorded::add);
-            m.start().await(10, TimeUnit.SECONDS);
-            HttpServer inbound = vertx.createHttpServer().requestHandler(m.inbound(req -> req.response()
+            int inbound = inboundService(m, req -> req.response()
                     .putHeader("x-seen", String.valueOf(req.getHeader("x_user")) + "|" + req.getHeader("x-user"))
-                    .end()));
-            inbound.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
-            servers.add(inbound);
+                    .end());
             for (HttpVersion v : new HttpVersion[] {HttpVersion.HTTP_1_1, HttpVersion.HTTP_2}) {
                 var client = vertx.createHttpClient(new io.vertx.core.http.HttpClientOptions().setProtocolVersion(v)
                         .setHttp2ClearTextUpgrade(false));
-                var answer = client.request(new io.vertx.core.http.RequestOptions().setPort(inbound.actualPort())
+                var answer = client.request(new io.vertx.core.http.RequestOptions().setPort(inbound)
                                 .setHost("127.0.0.1").setURI("/").putHeader("x_user", "mallory")
                                 .putHeader("x-user", "alice"))
                         .compose(req -> req.send().compose(resp -> resp.body().map(b -> resp.statusCode() + " "
@@ -1068,16 +1083,22 @@ class MeshWebClientTest {
         return m;
     }
 
+    /** The port of {@code service} behind {@code m.inbound}, listening on 127.0.0.1. */
+    private int inboundService(Mesh m, io.vertx.core.Handler<io.vertx.core.http.HttpServerRequest> service)
+            throws Exception {
+        HttpServer inbound = vertx.createHttpServer().requestHandler(m.inbound(service));
+        inbound.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
+        servers.add(inbound);
+        return inbound.actualPort();
+    }
+
     /**
      * The port of a service behind {@code m.inbound} that answers with the {@code x-request-id} it saw, and an
      * {@code x-request-id} of its own ({@code service-id}) on the response.
      */
     private int requestIdEchoingService(Mesh m) throws Exception {
-        HttpServer inbound = vertx.createHttpServer().requestHandler(m.inbound(req -> req.response()
-                .putHeader("x-request-id", "service-id").end(String.valueOf(req.getHeader("x-request-id")))));
-        inbound.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
-        servers.add(inbound);
-        return inbound.actualPort();
+        return inboundService(m, req -> req.response().putHeader("x-request-id", "service-id")
+                .end(String.valueOf(req.getHeader("x-request-id"))));
     }
 
     @Test

@@ -89,4 +89,26 @@ class PathNormalizerTest {
         assertEquals("*", PathNormalizer.apply("*", MERGE));
         assertEquals("", PathNormalizer.apply("", MERGE));
     }
+
+    @Test
+    void unescapeAndRedirectAnswers307ToTheNormalizedTargetAndGrpc400() {
+        PathNormalization redirect = new PathNormalization(true, true,
+                PathNormalization.EscapedSlashes.UNESCAPE_AND_REDIRECT);
+        String sent = "/a%2Fb/..//c%5Cd?q=%2F#frag";
+        String normalized = PathNormalizer.ofRequest(sent, redirect);
+        assertEquals("/a/c/d?q=%2F", normalized, "unescaped, then normalized and merged; the query as it came");
+        assertEquals(new PathNormalizer.Refusal(307, "/a/c/d?q=%2F"),
+                PathNormalizer.refusal(sent, normalized, redirect, null));
+        assertEquals(PathNormalizer.Refusal.INVALID, PathNormalizer.refusal(sent, normalized, redirect,
+                "application/grpc+proto"), "gRPC cannot follow it");
+        // nothing escaped (an escape in the query only): no redirect, even when other steps changed the path
+        assertEquals(null, PathNormalizer.refusal("/a/../b?q=%2F", PathNormalizer.ofRequest("/a/../b?q=%2F",
+                redirect), redirect, null));
+        // an invalid path is refused whatever the action
+        assertEquals(PathNormalizer.Refusal.INVALID, PathNormalizer.refusal("/a%2F%00", null, redirect, null));
+        // under UNESCAPE_AND_FORWARD the same request goes on
+        PathNormalization forward = new PathNormalization(true, true,
+                PathNormalization.EscapedSlashes.UNESCAPE_AND_FORWARD);
+        assertEquals(null, PathNormalizer.refusal(sent, PathNormalizer.ofRequest(sent, forward), forward, null));
+    }
 }

@@ -818,7 +818,7 @@ class EnvoyValidationTest {
     }
 
     @Test
-    void pathNormalizationIsReadFromTheConnectionManagerAndUnescapeAndRedirectIsRefused() throws IOException {
+    void pathNormalizationIsReadFromTheConnectionManager() throws IOException {
         String base = listenerWithHttpFilters(ROUTER);
         assertEquals(PathNormalization.NONE, hcm(file("none.yaml", base)).pathNormalization());
         String options = "stat_prefix: outbound_0.0.0.0_9080\n      normalize_path: true\n      merge_slashes: true"
@@ -826,9 +826,9 @@ class EnvoyValidationTest {
         assertEquals(new PathNormalization(true, true, PathNormalization.EscapedSlashes.UNESCAPE_AND_FORWARD),
                 hcm(file("decode.yaml", base.replace("stat_prefix: outbound_0.0.0.0_9080",
                         options + "UNESCAPE_AND_FORWARD"))).pathNormalization());
-        String m = rejected(file("redirect.yaml", base.replace("stat_prefix: outbound_0.0.0.0_9080",
-                options + "UNESCAPE_AND_REDIRECT")));
-        assertContains(m, "path_with_escaped_slashes_action: UNESCAPE_AND_REDIRECT is not supported by Inmesh");
+        assertEquals(new PathNormalization(true, true, PathNormalization.EscapedSlashes.UNESCAPE_AND_REDIRECT),
+                hcm(file("redirect.yaml", base.replace("stat_prefix: outbound_0.0.0.0_9080",
+                        options + "UNESCAPE_AND_REDIRECT"))).pathNormalization());
     }
 
     @Test

@@ -17,14 +17,20 @@ public record PathNormalization(boolean normalizePath, boolean mergeSlashes, Esc
     /** Nothing changed: Envoy's defaults. */
     public static final PathNormalization NONE = new PathNormalization(false, false, EscapedSlashes.KEEP_UNCHANGED);
 
-    /** Envoy's {@code path_with_escaped_slashes_action} (UNESCAPE_AND_REDIRECT is not supported). */
+    /** Envoy's {@code path_with_escaped_slashes_action}. */
     public enum EscapedSlashes {
         /** Left as they are (Envoy's default). */
         KEEP_UNCHANGED,
         /** A request whose path has one is answered 400. */
         REJECT_REQUEST,
         /** Decoded to {@code /} and {@code \} before the other steps, and forwarded so. */
-        UNESCAPE_AND_FORWARD
+        UNESCAPE_AND_FORWARD,
+        /**
+         * Decoded as {@link #UNESCAPE_AND_FORWARD}, after which a request whose path had one is answered
+         * {@code 307} with the normalized path (and query) as its {@code Location}, so that the client asks again
+         * with the path every party reads alike; a gRPC request, which cannot follow it, is answered 400.
+         */
+        UNESCAPE_AND_REDIRECT
     }
 
     public PathNormalization {
