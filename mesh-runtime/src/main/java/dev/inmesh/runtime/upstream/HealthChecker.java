@@ -288,6 +288,11 @@ final class HealthChecker {
         private HttpClientRequest inFlight;
         /** The connection of the session's last HTTP or gRPC check, which it keeps with {@code reuse_connection}. */
         private io.vertx.core.http.HttpConnection connection;
+        /** The connection of a TCP check with blocks to receive, kept with {@code reuse_connection}; else null. */
+        private io.vertx.core.net.NetSocket tcpSocket;
+        /** What it brought since the last match; the attempt waiting for a match, 0 for none. */
+        private io.vertx.core.buffer.Buffer tcpReceived;
+        private long tcpWaiting;
         private volatile boolean stopped;
 
         Session(Host host) {
@@ -329,6 +334,9 @@ final class HealthChecker {
                     inFlight = null;
                     // first the timeout, so that the failure the reset gives the request is dropped
                     complete(id, Result.TIMEOUT);
+                    if (config.checker() instanceof HealthCheck.Tcp) {
+                        closeTcp(); // as Envoy's TCP session on a timeout: the connection goes
+                    }
                     if (r != null) {
                         r.reset();
                         if (config.checker() instanceof HealthCheck.Http) {
@@ -344,7 +352,7 @@ final class HealthChecker {
             } else if (config.checker() instanceof HealthCheck.Grpc grpc) {
                 grpc(id, grpc);
             } else {
-                tcp(id);
+                tcp(id, (HealthCheck.Tcp) config.checker());
             }
         }
 
@@ -381,10 +389,25 @@ final class HealthChecker {
         private void http(long id, HealthCheck.Http h) {
             request(id, HttpMethod.valueOf(h.method()), h.path(), h.http2(), h.host()).compose(req -> {
                 headers(req.headers(), h);
-                // the body is read to its end and dropped (nothing here matches it): no check holds an answer whole
-                return req.send().compose(resp -> resp.end().map(v -> httpResult(h, resp.statusCode(),
-                        resp.headers().contains(IMMEDIATE_FAIL), resp.headers().contains(DEGRADED_HEADER))))
-                        .andThen(ar -> closeUnlessReused(req));
+                // the body is read to its end; of it only what receive is looked for in is kept (its first
+                // response_buffer_size bytes): no check holds an answer whole
+                return req.send().compose(resp -> {
+                    if (h.receive().isEmpty()) {
+                        return resp.end().map(v -> httpResult(h, resp.statusCode(),
+                                resp.headers().contains(IMMEDIATE_FAIL), resp.headers().contains(DEGRADED_HEADER)));
+                    }
+                    io.vertx.core.buffer.Buffer kept = io.vertx.core.buffer.Buffer.buffer();
+                    long limit = h.responseBufferSize() == 0 ? Long.MAX_VALUE : h.responseBufferSize();
+                    resp.handler(chunk -> {
+                        long room = limit - kept.length();
+                        if (room > 0) {
+                            kept.appendBuffer(chunk.length() <= room ? chunk : chunk.getBuffer(0, (int) room));
+                        }
+                    });
+                    return resp.end().map(v -> httpResult(h, resp.statusCode(),
+                            resp.headers().contains(IMMEDIATE_FAIL), resp.headers().contains(DEGRADED_HEADER),
+                            kept));
+                }).andThen(ar -> closeUnlessReused(req));
             }).onComplete(ar -> {
                 if (id != attempt) {
                     return;
@@ -443,18 +466,100 @@ final class HealthChecker {
             }
         }
 
-        private void tcp(long id) {
+        /**
+         * A TCP check, as Envoy's {@code TcpActiveHealthCheckSession}: with nothing to receive, a connection accepted
+         * passes and is closed at once; else {@code send} is written (on the connection kept from the last check,
+         * with {@code reuse_connection}, or a new one) and the check passes once what came back holds every
+         * {@code receive} block in order (what came is then forgotten, and without {@code reuse_connection} the
+         * connection closed); a connection that fails or closes first is a network failure, the timeout a timeout.
+         */
+        private void tcp(long id, HealthCheck.Tcp t) {
             if (netClient == null) {
                 netClient = env.vertx().createNetClient(new NetClientOptions()
                         .setConnectTimeout((int) Math.min(Integer.MAX_VALUE, config.timeout().toMillis())));
             }
-            netClient.connect(port(), host.address().address()).onComplete(ar -> {
-                if (ar.succeeded()) {
-                    // nothing to send or receive: the connection is the check, and is not kept
-                    ar.result().close();
+            if (t.receive().isEmpty()) {
+                netClient.connect(port(), host.address().address()).onComplete(ar -> {
+                    if (ar.succeeded()) {
+                        // nothing to receive: the connection is the check, and is not kept (Envoy closes it at once,
+                        // so nothing it was to send goes either)
+                        ar.result().close();
+                    }
+                    complete(id, ar.succeeded() ? Result.SUCCESS : Result.NETWORK);
+                });
+                return;
+            }
+            Future<io.vertx.core.net.NetSocket> socket = tcpSocket != null ? Future.succeededFuture(tcpSocket)
+                    : netClient.connect(port(), host.address().address()).map(this::kept);
+            socket.onComplete(ar -> {
+                if (id != attempt || stopped) {
+                    if (ar.succeeded()) {
+                        closeTcp(); // the connection of a check that timed out goes, as Envoy's
+                    }
+                    return;
                 }
-                complete(id, ar.succeeded() ? Result.SUCCESS : Result.NETWORK);
+                if (ar.failed()) {
+                    complete(id, Result.NETWORK);
+                    return;
+                }
+                tcpWaiting = id;
+                if (t.send() != null) {
+                    ar.result().write(io.vertx.core.buffer.Buffer.buffer(t.send().bytes()));
+                }
+                tcpMatch(t);
             });
+        }
+
+        /** A new TCP check connection: what it brings is gathered, and its close ends a check waiting on it. */
+        private io.vertx.core.net.NetSocket kept(io.vertx.core.net.NetSocket s) {
+            if (stopped) {
+                s.close();
+                throw new IllegalStateException("stopped");
+            }
+            tcpSocket = s;
+            tcpReceived = io.vertx.core.buffer.Buffer.buffer();
+            s.exceptionHandler(e -> { });
+            s.handler(data -> {
+                if (tcpSocket == s) {
+                    tcpReceived.appendBuffer(data);
+                    tcpMatch((HealthCheck.Tcp) config.checker());
+                }
+            });
+            s.closeHandler(v -> {
+                if (tcpSocket != s) {
+                    return;
+                }
+                tcpSocket = null;
+                long waiting = tcpWaiting;
+                tcpWaiting = 0;
+                if (waiting != 0) {
+                    complete(waiting, Result.NETWORK);
+                }
+            });
+            return s;
+        }
+
+        /** Passes the waiting check when what came holds every block to receive. */
+        private void tcpMatch(HealthCheck.Tcp t) {
+            long waiting = tcpWaiting;
+            if (waiting == 0 || waiting != attempt || !payloadsFound(t.receive(), tcpReceived)) {
+                return;
+            }
+            tcpWaiting = 0;
+            tcpReceived = io.vertx.core.buffer.Buffer.buffer();
+            if (!config.reuseConnection()) {
+                closeTcp();
+            }
+            complete(waiting, Result.SUCCESS);
+        }
+
+        private void closeTcp() {
+            io.vertx.core.net.NetSocket s = tcpSocket;
+            tcpSocket = null;
+            tcpWaiting = 0;
+            if (s != null) {
+                s.close();
+            }
         }
 
         /**
@@ -463,7 +568,23 @@ final class HealthChecker {
          * host (without rebuilding its cluster's hosts when the host was failed already, as Envoy).
          */
         Result httpResult(HealthCheck.Http h, int status, boolean immediateFail, boolean degraded) {
+            return httpResult(h, status, immediateFail, degraded, null);
+        }
+
+        /**
+         * The same, with the part of the body {@code receive} is looked for in (null when there is nothing to find):
+         * an expected status whose body lacks a block fails, as Envoy's (and, with
+         * {@code x-envoy-immediate-health-check-fail}, excludes the host too).
+         */
+        Result httpResult(HealthCheck.Http h, int status, boolean immediateFail, boolean degraded,
+                          io.vertx.core.buffer.Buffer body) {
             if (HealthCheck.Http.in(h.expectedStatuses(), status)) {
+                if (body != null && !payloadsFound(h.receive(), body)) {
+                    if (immediateFail) {
+                        host.excludedViaImmediateHcFail = true;
+                    }
+                    return Result.FAILED;
+                }
                 return degraded ? Result.DEGRADED : Result.SUCCESS;
             }
             if (immediateFail) {
@@ -597,8 +718,39 @@ final class HealthChecker {
                     connection.close();
                 }
                 connection = null;
+                closeTcp();
             });
         }
+    }
+
+    /**
+     * Whether {@code data} holds every block, in order, each after the end of the one before (not necessarily next to
+     * it), as Envoy's {@code PayloadMatcher}; no blocks are always found.
+     */
+    static boolean payloadsFound(List<HealthCheck.Payload> blocks, io.vertx.core.buffer.Buffer data) {
+        byte[] bytes = data.getBytes();
+        int from = 0;
+        for (HealthCheck.Payload block : blocks) {
+            int at = indexOf(bytes, block.bytes(), from);
+            if (at < 0) {
+                return false;
+            }
+            from = at + block.hex().length() / 2;
+        }
+        return true;
+    }
+
+    private static int indexOf(byte[] data, byte[] block, int from) {
+        outer:
+        for (int i = from; i <= data.length - block.length; i++) {
+            for (int j = 0; j < block.length; j++) {
+                if (data[i + j] != block[j]) {
+                    continue outer;
+                }
+            }
+            return i;
+        }
+        return -1;
     }
 
     /**

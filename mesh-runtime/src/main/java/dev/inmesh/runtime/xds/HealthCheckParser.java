@@ -6,13 +6,15 @@ import java.util.Set;
 
 /**
  * Parses a cluster's {@code health_checks}: at most one, with Envoy's HTTP checker ({@code http_health_check}: host,
- * path, method, request headers, expected and retriable statuses, HTTP/1.1 or HTTP/2) or its TCP checker without
- * payloads ({@code tcp_health_check} with no {@code send} or {@code receive}: a connection accepted is a success), or
+ * path, method, request headers, expected and retriable statuses, HTTP/1.1 or HTTP/2, the body blocks to find in the
+ * answer, {@code receive}) or its TCP checker ({@code tcp_health_check}: the bytes to {@code send} and the blocks to
+ * {@code receive}; with none to receive, a connection accepted is a success), or
  * its gRPC checker ({@code grpc_health_check}: service name, authority, initial metadata; the cluster must have
  * HTTP/2 to its hosts, as Envoy requires).
  * {@code always_log_health_check_failures} and {@code always_log_health_check_success} only choose what Envoy's
  * health check event logger writes; without one (its {@code event_log_path}, {@code event_logger} and
- * {@code event_service} are refused) they change nothing and are accepted. The custom checkers, payloads,
+ * {@code event_service} are refused) they change nothing and are accepted. The custom checkers, an HTTP check's
+ * {@code send},
  * {@code tls_options}, {@code transport_socket_match_criteria} and anything else not implemented are refused with
  * their path.
  */
@@ -59,8 +61,10 @@ final class HealthCheckParser {
         HealthCheck.Checker checker = switch (h.getHealthCheckerCase()) {
             case HTTP_HEALTH_CHECK -> Fields.at("http_health_check", () -> http(h.getHttpHealthCheck()));
             case TCP_HEALTH_CHECK -> Fields.at("tcp_health_check", () -> {
-                Fields.onlyKnown(h.getTcpHealthCheck(), Set.of(), Set.of());
-                return new HealthCheck.Tcp();
+                var t = h.getTcpHealthCheck();
+                Fields.onlyKnown(t, Set.of("send", "receive"), Set.of());
+                return new HealthCheck.Tcp(t.hasSend() ? Fields.at("send", () -> payload(t.getSend())) : null,
+                        Fields.each("receive", t.getReceiveList(), HealthCheckParser::payload));
             });
             case GRPC_HEALTH_CHECK -> {
                 if (!http2) {
@@ -89,7 +93,8 @@ final class HealthCheckParser {
 
     private static HealthCheck.Http http(io.envoyproxy.envoy.config.core.v3.HealthCheck.HttpHealthCheck c) {
         Fields.onlyKnown(c, Set.of("host", "path", "method", "request_headers_to_add", "request_headers_to_remove",
-                "expected_statuses", "retriable_statuses", "codec_client_type"), Set.of());
+                "expected_statuses", "retriable_statuses", "codec_client_type", "receive", "response_buffer_size"),
+                Set.of());
         if (c.getPath().isEmpty()) {
             throw new FieldError("path", "required");
         }
@@ -110,7 +115,32 @@ final class HealthCheckParser {
                         CoreParsers::headerValueOption),
                 List.copyOf(c.getRequestHeadersToRemoveList()),
                 Fields.each("expected_statuses", c.getExpectedStatusesList(), HealthCheckParser::range),
-                Fields.each("retriable_statuses", c.getRetriableStatusesList(), HealthCheckParser::range), http2);
+                Fields.each("retriable_statuses", c.getRetriableStatusesList(), HealthCheckParser::range), http2,
+                Fields.each("receive", c.getReceiveList(), HealthCheckParser::payload),
+                c.hasResponseBufferSize() ? c.getResponseBufferSize().getValue()
+                        : HealthCheck.Http.DEFAULT_RESPONSE_BUFFER_SIZE);
+    }
+
+    /** A {@code Payload}: hex {@code text} or {@code binary} bytes, one of them and not empty, as Envoy requires. */
+    private static HealthCheck.Payload payload(io.envoyproxy.envoy.config.core.v3.HealthCheck.Payload p) {
+        return switch (p.getPayloadCase()) {
+            case TEXT -> {
+                String hex = p.getText();
+                if (hex.isEmpty() || hex.length() % 2 != 0
+                        || !hex.chars().allMatch(ch -> Character.digit(ch, 16) >= 0)) {
+                    throw new FieldError("text", "\"" + hex + "\" (expected: a hex string of whole bytes, as Envoy "
+                            + "decodes it)");
+                }
+                yield new HealthCheck.Payload(hex);
+            }
+            case BINARY -> {
+                if (p.getBinary().isEmpty()) {
+                    throw new FieldError("binary", "empty (expected: at least one byte)");
+                }
+                yield HealthCheck.Payload.of(p.getBinary().toByteArray());
+            }
+            default -> throw new FieldError("payload", "required (text or binary)");
+        };
     }
 
     private static HealthCheck.Grpc grpc(io.envoyproxy.envoy.config.core.v3.HealthCheck.GrpcHealthCheck c) {

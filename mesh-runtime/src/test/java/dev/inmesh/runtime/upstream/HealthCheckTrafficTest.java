@@ -212,6 +212,62 @@ class HealthCheckTrafficTest {
         assertEquals(Set.of(openPort), picked(c));
     }
 
+    /**
+     * A TCP server that answers each {@code PING} with {@code reply} (in two writes, as a stream may split it),
+     * counting the connections it accepted.
+     */
+    private int pingServer(String reply, AtomicInteger connections) throws Exception {
+        NetServer server = vertx.createNetServer().connectHandler(sock -> {
+            connections.incrementAndGet();
+            sock.handler(b -> {
+                if (b.toString().contains("PING")) {
+                    sock.write(reply.substring(0, reply.length() / 2));
+                    vertx.setTimer(5, t -> sock.write(reply.substring(reply.length() / 2)));
+                }
+            });
+        });
+        return server.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
+    }
+
+    @Test
+    void aTcpCheckWithPayloadsPassesWhenTheAnswerHoldsEveryBlockInOrderOnAConnectionItKeeps() throws Exception {
+        AtomicInteger goodConnections = new AtomicInteger();
+        AtomicInteger badConnections = new AtomicInteger();
+        int good = pingServer("+OK role:master\r\n", goodConnections);
+        int bad = pingServer("+OK role:slave\r\n", badConnections);
+        // Envoy Gateway's shape: send text (hex of "PING\r\n"), receive blocks "OK" then "master", not adjacent
+        HealthCheck.Tcp tcp = new HealthCheck.Tcp(HealthCheck.Payload.of("PING\r\n".getBytes()), List.of(
+                HealthCheck.Payload.of("OK".getBytes()), HealthCheck.Payload.of("master".getBytes())));
+        UpstreamCluster c = start(cluster(check(tcp, 1, 1), good, bad));
+        await(() -> stat("success") >= 3 && stat("network_failure") >= 2, "checks of both");
+        assertFalse(host(c, good).failedActiveHealthCheck());
+        assertTrue(host(c, bad).failedActiveHealthCheck(), "its answer lacks a block: timed out");
+        assertEquals(Set.of(good), picked(c));
+        assertEquals(1, goodConnections.get(), "reuse_connection: one connection for every check");
+        assertTrue(badConnections.get() >= 2, "a check that timed out closed its connection");
+        // the blocks in the wrong order do not pass
+        assertFalse(HealthChecker.payloadsFound(List.of(HealthCheck.Payload.of("master".getBytes()),
+                HealthCheck.Payload.of("OK".getBytes())), io.vertx.core.buffer.Buffer.buffer("+OK role:master")));
+    }
+
+    @Test
+    void anHttpCheckWithReceiveNeedsTheBlocksWithinTheResponseBufferAndTheStatus() throws Exception {
+        Upstream u = upstream(); // answers "ok"
+        HealthCheck.Http base = http();
+        HealthCheck.Http wantsOk = new HealthCheck.Http(base.host(), base.path(), null, null, null, null, null, false,
+                List.of(new HealthCheck.Payload("6f6b")), 1024);
+        UpstreamCluster c = start(cluster(check(wantsOk, 1, 1), u.port));
+        await(() -> stat("success") >= 2, "passing checks");
+        assertFalse(host(c, u.port).failedActiveHealthCheck());
+        manager.close();
+        // "k" is past the first byte the buffer keeps: failed, though the status is expected
+        HealthCheck.Http oneByte = new HealthCheck.Http(base.host(), base.path(), null, null, null, null, null,
+                false, List.of(new HealthCheck.Payload("6b")), 1);
+        UpstreamCluster d = start(cluster(check(oneByte, 1, 1), u.port));
+        await(() -> stat("failure") >= 2, "failing checks");
+        assertTrue(host(d, u.port).failedActiveHealthCheck());
+    }
+
     @Test
     void aNewClusterIsInUseOnlyOnceEachOfItsHostsHadItsFirstCheck() throws Exception {
         Upstream good = upstream();

@@ -89,12 +89,14 @@ class HealthCheckParserTest {
         String at = "Cluster \"x\": health_checks[0].";
         assertTrue(error("{" + REQUIRED + ", \"customHealthCheck\": {\"name\": \"envoy.health_checkers.redis\"}}")
                 .startsWith(at + "custom_health_check: not supported"));
-        assertTrue(error("{" + REQUIRED + ", \"tcpHealthCheck\": {\"send\": {\"text\": \"0102\"}}}")
-                .startsWith(at + "tcp_health_check.send: not supported"));
+        assertEquals(at + "tcp_health_check.send.text: \"010\" (expected: a hex string of whole bytes, as Envoy "
+                + "decodes it)", error("{" + REQUIRED + ", \"tcpHealthCheck\": {\"send\": {\"text\": \"010\"}}}"));
+        assertEquals(at + "tcp_health_check.receive[0].payload: required (text or binary)",
+                error("{" + REQUIRED + ", \"tcpHealthCheck\": {\"receive\": [{}]}}"));
+        assertTrue(error("{" + REQUIRED + ", \"httpHealthCheck\": {\"path\": \"/\", \"method\": \"POST\", "
+                + "\"send\": {\"text\": \"6f6b\"}}}").startsWith(at + "http_health_check.send: not supported"));
         assertTrue(error("{" + REQUIRED + ", \"eventLogPath\": \"/tmp/hc\", \"tcpHealthCheck\": {}}")
                 .startsWith(at + "event_log_path: not supported"));
-        assertTrue(error("{" + REQUIRED + ", \"httpHealthCheck\": {\"path\": \"/\", \"receive\": [{\"text\": "
-                + "\"6f6b\"}]}}").startsWith(at + "http_health_check.receive: not supported"));
         assertEquals(at + "http_health_check.codec_client_type: HTTP3 (expected: HTTP1 or HTTP2)",
                 error("{" + REQUIRED + ", \"httpHealthCheck\": {\"path\": \"/\", \"codecClientType\": \"HTTP3\"}}"));
         assertEquals(at + "http_health_check.path: required", error("{" + REQUIRED + ", \"httpHealthCheck\": {}}"));
@@ -168,5 +170,23 @@ class HealthCheckParserTest {
                 """.formatted(REQUIRED));
         String e = assertThrows(InvalidResourceException.class, () -> PARSER.parse(p)).getMessage();
         assertTrue(e.startsWith("Cluster \"x\": health_checks: a health check on a cluster with TLS"), e);
+    }
+
+    @Test
+    void payloadsAreReadAsHexOrBytesForTcpAndHttpChecks() throws Exception {
+        HealthCheck.Tcp tcp = (HealthCheck.Tcp) parse("{" + REQUIRED + ", \"tcpHealthCheck\": {\"send\": {\"text\": "
+                + "\"50494E470D0A\"}, \"receive\": [{\"text\": \"2b4f4b\"}, {\"binary\": \"bWFzdGVy\"}]}}")
+                .healthCheck().checker();
+        assertEquals("PING\r\n", new String(tcp.send().bytes(), java.nio.charset.StandardCharsets.US_ASCII));
+        assertEquals(List.of(new HealthCheck.Payload("2b4f4b"), HealthCheck.Payload.of("master".getBytes())),
+                tcp.receive());
+        HealthCheck.Http http = (HealthCheck.Http) parse("{" + REQUIRED + ", \"httpHealthCheck\": {\"path\": \"/\", "
+                + "\"receive\": [{\"text\": \"6f6b\"}], \"responseBufferSize\": 0}}").healthCheck().checker();
+        assertEquals(List.of(new HealthCheck.Payload("6f6b")), http.receive());
+        assertEquals(0, http.responseBufferSize());
+        HealthCheck.Http plain = (HealthCheck.Http) parse("{" + REQUIRED + ", \"httpHealthCheck\": {\"path\": \"/\"}}")
+                .healthCheck().checker();
+        assertEquals(List.of(), plain.receive());
+        assertEquals(1024, plain.responseBufferSize(), "Envoy's default");
     }
 }

@@ -86,11 +86,29 @@ public record HealthCheck(Duration timeout, Duration interval, Duration interval
      *     host unhealthy at once
      * @param http2 whether the checks speak HTTP/2 with prior knowledge ({@code codec_client_type: HTTP2}) rather than
      *     HTTP/1.1
+     * @param receive Envoy's {@code receive}: blocks the answer's body must hold, in this order, within its first
+     *     {@code responseBufferSize} bytes, besides an expected status; empty: the status alone decides
+     * @param responseBufferSize how much of the body {@code receive} is looked for in ({@code response_buffer_size},
+     *     Envoy's default 1024); 0 for the whole body
      */
     public record Http(String host, String path, String method, List<HeaderValueOption> requestHeadersToAdd,
                        List<String> requestHeadersToRemove, List<StatusRange> expectedStatuses,
-                       List<StatusRange> retriableStatuses, boolean http2) implements Checker {
+                       List<StatusRange> retriableStatuses, boolean http2, List<Payload> receive,
+                       long responseBufferSize) implements Checker {
+        /** Envoy's default {@code response_buffer_size}. */
+        public static final long DEFAULT_RESPONSE_BUFFER_SIZE = 1024;
+
+        /** A check whose answer's status alone decides (no {@code receive}). */
+        public Http(String host, String path, String method, List<HeaderValueOption> requestHeadersToAdd,
+                    List<String> requestHeadersToRemove, List<StatusRange> expectedStatuses,
+                    List<StatusRange> retriableStatuses, boolean http2) {
+            this(host, path, method, requestHeadersToAdd, requestHeadersToRemove, expectedStatuses, retriableStatuses,
+                    http2, List.of(), DEFAULT_RESPONSE_BUFFER_SIZE);
+        }
+
         public Http {
+            receive = receive == null ? List.of() : List.copyOf(receive);
+            Checks.check(responseBufferSize >= 0, "response_buffer_size", responseBufferSize, ">= 0");
             host = host == null ? "" : host;
             Checks.nonEmpty(path, "path");
             method = method == null || method.isEmpty() ? "GET" : method;
@@ -113,8 +131,49 @@ public record HealthCheck(Duration timeout, Duration interval, Duration interval
         }
     }
 
-    /** Envoy's {@code tcp_health_check} without payloads: a host is healthy when it accepts a connection. */
-    public record Tcp() implements Checker {}
+    /**
+     * Envoy's {@code tcp_health_check}: a connection to each host, on which {@code send} is written; healthy when the
+     * bytes that come back hold every {@code receive} block, in order (not necessarily next to each other), before
+     * the timeout; with no {@code receive}, when the connection is accepted (it is then closed at once).
+     *
+     * @param send what each check writes, or null for nothing
+     * @param receive the blocks the answer must hold; empty for a connect-only check
+     */
+    public record Tcp(Payload send, List<Payload> receive) implements Checker {
+        /** A connect-only check. */
+        public Tcp() {
+            this(null, List.of());
+        }
+
+        public Tcp {
+            receive = receive == null ? List.of() : List.copyOf(receive);
+        }
+    }
+
+    /**
+     * Envoy's health check {@code Payload}: bytes to send or to find, held as lower-case hex ({@code text} is hex
+     * already; {@code binary} is encoded) so that two equal payloads are equal records.
+     *
+     * @param hex the bytes, two hex digits each, at least one byte
+     */
+    public record Payload(String hex) {
+        public Payload {
+            Checks.check(hex != null && !hex.isEmpty() && hex.length() % 2 == 0
+                    && hex.chars().allMatch(c -> Character.digit(c, 16) >= 0), "text", hex,
+                    "a non-empty hex string of whole bytes");
+            hex = hex.toLowerCase(java.util.Locale.ROOT);
+        }
+
+        /** The payload of these bytes. */
+        public static Payload of(byte[] bytes) {
+            return new Payload(java.util.HexFormat.of().formatHex(bytes));
+        }
+
+        /** Its bytes. */
+        public byte[] bytes() {
+            return java.util.HexFormat.of().parseHex(hex);
+        }
+    }
 
     /**
      * Envoy's {@code grpc_health_check}: a unary {@code grpc.health.v1.Health/Check} call over HTTP/2 to each host,
