@@ -268,6 +268,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         }
         // as Envoy's connection manager: the stream's downstream address, and the forwarded headers it writes
         boolean internal;
+        int detectionReject = 0;
         if (dev.inmesh.runtime.router.DownstreamAddress.writesNothing(hcm)) {
             // Istio's sidecars: the last x-forwarded-for address, nothing written, nothing more allocated
             traced.remoteAddress = dev.inmesh.runtime.router.RouterRequest.remoteAddress(headers, remote);
@@ -277,6 +278,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                     localPort);
             traced.remoteAddress = downstream.remoteAddress();
             internal = downstream.internal();
+            detectionReject = downstream.rejectStatus();
         }
         traced.peer = remote;
         traced.headBytes = headBytes;
@@ -326,6 +328,12 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             traced.codecReset = UnderscoreHeaders.HTTP2_DETAILS;
             resp.reset(2); // INTERNAL_ERROR, as nghttp2 resets a stream whose header callback failed
             ended.run();
+            return;
+        }
+        if (refused == null && detectionReject != 0) {
+            // an original IP detection extension found no address and refuses the request, before any filter
+            details[0] = dev.inmesh.runtime.router.DownstreamAddress.DETECTION_FAILED;
+            localReply(req, traced, detectionReject, "");
             return;
         }
         if (refused != null) {

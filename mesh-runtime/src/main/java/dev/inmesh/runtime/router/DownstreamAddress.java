@@ -2,6 +2,7 @@ package dev.inmesh.runtime.router;
 
 import dev.inmesh.api.config.core.CidrRange;
 import dev.inmesh.api.config.listener.HttpConnectionManager;
+import dev.inmesh.api.config.listener.OriginalIpDetection;
 import dev.inmesh.api.config.listener.RemoteAddressOptions;
 import dev.inmesh.runtime.listener.Cidrs;
 import dev.inmesh.runtime.net.IpLiterals;
@@ -41,7 +42,17 @@ public final class DownstreamAddress {
      *                      {@code x-forwarded-for}), or the peer as it was given when no IP is known
      * @param internal whether the connection manager takes the request for internal
      */
-    public record Outcome(String remoteAddress, boolean internal) {}
+    public record Outcome(String remoteAddress, boolean internal, int rejectStatus) {
+        public Outcome(String remoteAddress, boolean internal) {
+            this(remoteAddress, internal, 0);
+        }
+    }
+
+    /**
+     * Envoy's response code details of a request an original IP detection extension refused
+     * ({@link Outcome#rejectStatus}).
+     */
+    public static final String DETECTION_FAILED = "rejecting_because_detection_failed";
 
     /**
      * Finds the downstream address of a request on a connection from {@code peer} ({@code ip:port}, an IPv6 address
@@ -55,6 +66,9 @@ public final class DownstreamAddress {
         if (hcm == null || !hcm.useRemoteAddress()) {
             if (options.appendXForwardedPort() && !headers.contains(X_FORWARDED_PORT) && localPort > 0) {
                 headers.set(X_FORWARDED_PORT, Integer.toString(localPort));
+            }
+            if (!options.originalIpDetection().isEmpty()) {
+                return detected(hcm, options.originalIpDetection(), headers, peer);
             }
             if (hops == 0) {
                 return new Outcome(RouterRequest.remoteAddress(headers, peer),
@@ -95,6 +109,37 @@ public final class DownstreamAddress {
     }
 
     /**
+     * The outcome of {@code original_ip_detection_extensions}, asked in order as Envoy's connection manager asks them:
+     * the first that finds an address decides (internal when it may be trusted, as the XFF detection's single address
+     * or the custom header's {@code allow_extension_to_set_address_as_trusted} says, and it is in the internal
+     * ranges); one that finds none and rejects ends the request with its status; with none found, the peer's address,
+     * external.
+     */
+    private static Outcome detected(HttpConnectionManager hcm, List<OriginalIpDetection> detections,
+                                    MultiMap headers, String peer) {
+        for (OriginalIpDetection d : detections) {
+            if (d instanceof OriginalIpDetection.Xff x) {
+                String xff = xff(headers);
+                byte[] ip = forwardedIp(xff, x.trustedHops());
+                if (ip != null) {
+                    boolean single = x.trustedHops() == 0 && xff.indexOf(',') < 0;
+                    return new Outcome(withPort0(ip), single && internal(hcm.internalAddresses(), ip));
+                }
+            } else if (d instanceof OriginalIpDetection.CustomHeader c) {
+                String value = headers.get(c.headerName());
+                byte[] ip = value == null ? null : IpLiterals.parse(value);
+                if (ip != null) {
+                    return new Outcome(withPort0(ip), c.trusted() && internal(hcm.internalAddresses(), ip));
+                }
+                if (c.rejectStatus() != 0) {
+                    return new Outcome(peer, false, c.rejectStatus());
+                }
+            }
+        }
+        return new Outcome(peer, false);
+    }
+
+    /**
      * Whether {@code hcm} (null: Envoy's defaults) is Istio's sidecars' connection manager: {@code use_remote_address:
      * false}, no trusted hops, no {@code append_x_forwarded_port}. It writes nothing then, the address is
      * {@link RouterRequest#remoteAddress} and internal is
@@ -103,7 +148,8 @@ public final class DownstreamAddress {
      */
     public static boolean writesNothing(HttpConnectionManager hcm) {
         return hcm == null || !hcm.useRemoteAddress() && hcm.xffNumTrustedHops() == 0
-                && !hcm.remoteAddressOptions().appendXForwardedPort();
+                && !hcm.remoteAddressOptions().appendXForwardedPort()
+                && hcm.remoteAddressOptions().originalIpDetection().isEmpty();
     }
 
     /**

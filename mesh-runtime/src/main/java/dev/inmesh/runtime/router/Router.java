@@ -512,6 +512,10 @@ public final class Router {
      * @param routes the connection manager's route table, or null when it has none yet (404 NR)
      */
     public Future<Relay> relay(RouterRequest req, RouteTable routes, ClusterManager clusters) {
+        if (req.detectionRejectStatus != 0) {
+            return Future.succeededFuture(Relay.refused(localReply(req, req.detectionRejectStatus, "",
+                    DownstreamAddress.DETECTION_FAILED, null)));
+        }
         sanitize(req);
         RouteResult result = routes == null ? null : routes.route(req, ThreadLocalRandom.current().nextLong());
         RouterResponse limited = rateLimitReply(req, routes, result, clusters, true);
@@ -628,6 +632,12 @@ public final class Router {
     private void begin(Exchange ex, RouteTable table, ClusterManager clusters, Promise<RouterResponse> promise,
                        Context ctx) {
         RouterRequest req = ex.request;
+        if (req.detectionRejectStatus != 0) {
+            // an original IP detection extension found no address and refuses the request, as Envoy's connection
+            // manager before its filters
+            reply(ex, promise, req.detectionRejectStatus, "", DownstreamAddress.DETECTION_FAILED, null);
+            return;
+        }
         if (!validRequestTarget(req.uri)) {
             badRequest(ex, promise, "invalid_request_target");
             return;

@@ -531,8 +531,15 @@ public final class RouterRequest implements RouteRequest {
                 "https".equals(scheme), port(downstreamLocalAddress));
         this.internal = o.internal();
         this.remoteAddress = o.remoteAddress();
+        this.detectionRejectStatus = o.rejectStatus();
         return this;
     }
+
+    /**
+     * The status an original IP detection extension answers the request with, having found no address for it
+     * ({@link DownstreamAddress.Outcome#rejectStatus}); 0 when none refuses it.
+     */
+    int detectionRejectStatus;
 
     /**
      * The IP of {@link #remoteAddress}: the connection's as its peer is read elsewhere (an IPv4-mapped one as IPv4),

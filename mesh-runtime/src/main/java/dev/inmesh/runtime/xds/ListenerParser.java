@@ -14,6 +14,7 @@ import dev.inmesh.api.config.listener.HeadersWithUnderscoresAction;
 import dev.inmesh.api.config.listener.HostNormalization;
 import dev.inmesh.api.config.listener.HttpConnectionManager;
 import dev.inmesh.api.config.listener.HttpFilter;
+import dev.inmesh.api.config.listener.OriginalIpDetection;
 import dev.inmesh.api.config.listener.Listener;
 import dev.inmesh.api.config.listener.ListenerFilterPredicate;
 import dev.inmesh.api.config.listener.Buffer;
@@ -742,7 +743,7 @@ public final class ListenerParser
                 "http2_protocol_options", "tracing", "always_set_request_id_in_response", "proxy_100_continue",
                 "internal_address_config", "access_log", "delayed_close_timeout", "local_reply_config",
                 "skip_xff_append", "append_x_forwarded_port", "strip_matching_host_port", "strip_any_host_port",
-                "strip_trailing_host_dot"),
+                "strip_trailing_host_dot", "original_ip_detection_extensions"),
                 Set.of("request_id_extension", "stream_error_on_invalid_http_message",
                         "add_user_agent", "scheme_header_transformation"));
         if (h.hasAddUserAgent() && h.getAddUserAgent().getValue()) {
@@ -989,9 +990,54 @@ public final class ListenerParser
                 AccessLogParser.parse(h.getAccessLogList()), h.hasLocalReplyConfig() ? Fields.at("local_reply_config",
                         () -> LocalReplyParser.parse(h.getLocalReplyConfig())) : null,
                 new RemoteAddressOptions(h.getSkipXffAppend(), h.getAppendXForwardedPort(),
-                        h.getInternalAddressConfig().getUnixSockets()), hostNormalization(h),
+                        h.getInternalAddressConfig().getUnixSockets(), originalIpDetection(h)), hostNormalization(h),
                 h.hasCommonHttpProtocolOptions() ? Fields.at("common_http_protocol_options",
                         () -> headersWithUnderscores(h.getCommonHttpProtocolOptions())) : null);
+    }
+
+    private static final String XFF_DETECTION =
+            "envoy.extensions.http.original_ip_detection.xff.v3.XffConfig";
+    private static final String CUSTOM_HEADER_DETECTION =
+            "envoy.extensions.http.original_ip_detection.custom_header.v3.CustomHeaderConfig";
+
+    /**
+     * {@code original_ip_detection_extensions}: Envoy's XFF detection ({@code xff_num_trusted_hops}; its trusted
+     * CIDRs and {@code skip_xff_append} are refused) and custom header detection. Together with the connection
+     * manager's own {@code xff_num_trusted_hops} they are refused, as Envoy refuses them.
+     */
+    private static List<OriginalIpDetection> originalIpDetection(
+            io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager h) {
+        if (h.getOriginalIpDetectionExtensionsCount() > 0 && h.getXffNumTrustedHops() > 0) {
+            throw new FieldError("original_ip_detection_extensions", "with xff_num_trusted_hops "
+                    + h.getXffNumTrustedHops() + " (expected: one or the other, as Envoy requires)");
+        }
+        return Fields.each("original_ip_detection_extensions", h.getOriginalIpDetectionExtensionsList(), e -> {
+            String type = e.getTypedConfig().getTypeUrl().substring(e.getTypedConfig().getTypeUrl().lastIndexOf('/')
+                    + 1);
+            return Fields.at("typed_config", () -> switch (type) {
+                case XFF_DETECTION -> {
+                    var x = RouteConfigurationParser.unpack(e.getTypedConfig(),
+                            io.envoyproxy.envoy.extensions.http.original_ip_detection.xff.v3.XffConfig.class, "@type");
+                    Fields.onlyKnown(x, Set.of("xff_num_trusted_hops"), Set.of());
+                    yield new OriginalIpDetection.Xff(x.getXffNumTrustedHops());
+                }
+                case CUSTOM_HEADER_DETECTION -> {
+                    var c = RouteConfigurationParser.unpack(e.getTypedConfig(), io.envoyproxy.envoy.extensions.http
+                            .original_ip_detection.custom_header.v3.CustomHeaderConfig.class, "@type");
+                    Fields.onlyKnown(c, Set.of("header_name", "allow_extension_to_set_address_as_trusted",
+                            "reject_with_status"), Set.of());
+                    RouteConfigurationParser.headerName("header_name", c.getHeaderName());
+                    int status = c.hasRejectWithStatus() ? c.getRejectWithStatus().getCodeValue() : 0;
+                    if (c.hasRejectWithStatus() && (status < 100 || status > 599)) {
+                        throw new FieldError("reject_with_status.code", status + " (expected: an HTTP status)");
+                    }
+                    yield new OriginalIpDetection.CustomHeader(c.getHeaderName(),
+                            c.getAllowExtensionToSetAddressAsTrusted(), status);
+                }
+                default -> throw new FieldError("@type", (type.isEmpty() ? "missing" : type) + " is not supported by "
+                        + "Inmesh (expected: " + XFF_DETECTION + " or " + CUSTOM_HEADER_DETECTION + ")");
+            });
+        });
     }
 
     /** {@code headers_with_underscores_action}: ALLOW (the default), REJECT_REQUEST or DROP_HEADER. */

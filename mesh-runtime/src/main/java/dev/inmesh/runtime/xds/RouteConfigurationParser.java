@@ -533,7 +533,7 @@ public final class RouteConfigurationParser
     }
 
     /** A header name a route's field gives (an HTTP token, as Envoy validates it), lower-cased; else refused. */
-    private static String headerName(String field, String name) {
+    static String headerName(String field, String name) {
         if (!name.matches("[!#$%&'*+.^_`|~0-9A-Za-z-]+")) {
             throw new FieldError(field, "\"" + name + "\" (expected: an HTTP header name)");
         }

@@ -137,4 +137,29 @@ class MeshInboundRemoteAddressTest {
         assertEquals("127.0.0.1", send("x-forwarded-for: 10.0.0.1\r\n", new int[1]).get("x-envoy-external-address"),
                 "one that came with x-forwarded-for is external");
     }
+
+    @Test
+    void aCustomHeaderDetectionNamesTheAddressOrRejectsTheRequest() throws Exception {
+        // Envoy Gateway's ClientTrafficPolicy clientIPDetection.customHeader with failClosed
+        Path log = start("""
+                original_ip_detection_extensions:
+                - name: envoy.extensions.http.original_ip_detection.custom_header
+                  typed_config:
+                    "@type": type.googleapis.com/envoy.extensions.http.original_ip_detection.custom_header.v3.CustomHeaderConfig
+                    header_name: x-client-ip
+                    allow_extension_to_set_address_as_trusted: true
+                    reject_with_status: {code: Forbidden}
+                internal_address_config: {cidr_ranges: [{address_prefix: 10.0.0.0, prefix_len: 8}]}
+                """);
+        var seen = send("x-client-ip: 10.9.8.7\r\nx-forwarded-for: 192.0.2.1\r\n", new int[1]);
+        assertEquals("true", seen.get("x-envoy-internal"));
+        assertEquals(List.of("10.9.8.7:0"), lines(log, 1), "the header's address, not x-forwarded-for's");
+        try (Socket s = new Socket("127.0.0.1", inbound.actualPort())) {
+            s.setSoTimeout(10_000);
+            s.getOutputStream().write("GET / HTTP/1.1\r\nhost: svc\r\nconnection: close\r\n\r\n"
+                    .getBytes(StandardCharsets.US_ASCII));
+            String response = new String(s.getInputStream().readAllBytes(), StandardCharsets.US_ASCII);
+            org.junit.jupiter.api.Assertions.assertTrue(response.startsWith("HTTP/1.1 403"), response);
+        }
+    }
 }

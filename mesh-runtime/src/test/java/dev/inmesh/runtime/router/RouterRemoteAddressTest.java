@@ -15,6 +15,7 @@ import com.github.tomakehurst.wiremock.verification.LoggedRequest;
 import dev.inmesh.api.config.core.CidrRange;
 import dev.inmesh.api.config.listener.HttpConnectionManager;
 import dev.inmesh.api.config.listener.HttpFilter;
+import dev.inmesh.api.config.listener.OriginalIpDetection;
 import dev.inmesh.api.config.listener.RemoteAddressOptions;
 import dev.inmesh.api.config.rbac.Permission;
 import dev.inmesh.api.config.rbac.Principal;
@@ -277,5 +278,54 @@ class RouterRemoteAddressTest {
         up = sent(six);
         assertNull(header(up, "x-envoy-external-address"));
         assertEquals("true", header(up, "x-envoy-internal"));
+    }
+
+    /** A sidecar-like connection manager (no use_remote_address) with these original IP detection extensions. */
+    private static HttpConnectionManager detecting(OriginalIpDetection... detections) {
+        return hcm(false, 0, List.of(new CidrRange("10.0.0.0", 8)),
+                new RemoteAddressOptions(false, false, false, List.of(detections)));
+    }
+
+    @Test
+    void aCustomHeaderDetectionNamesTheAddressAndMayMakeItInternal() {
+        HttpConnectionManager trusted = detecting(new OriginalIpDetection.CustomHeader("x-real-ip", true, 0));
+        RouterRequest internal = from("203.0.113.5:40000", trusted, "x-real-ip", "10.1.2.3",
+                "x-forwarded-for", "192.0.2.9");
+        assertEquals("10.1.2.3:0", internal.remoteAddress, "the header's, not x-forwarded-for's");
+        assertEquals("true", header(sent(internal), "x-envoy-internal"));
+        // not trusted: the same address, external
+        RouterRequest untrusted = from("203.0.113.5:40000", detecting(new OriginalIpDetection.CustomHeader(
+                "x-real-ip", false, 0)), "x-real-ip", "10.1.2.3");
+        assertEquals("10.1.2.3:0", untrusted.remoteAddress);
+        assertNull(header(sent(untrusted), "x-envoy-internal"));
+        // no address in it, no rejection: the peer's, external, the next extension asked first
+        assertEquals("203.0.113.5:40000", from("203.0.113.5:40000", trusted, "x-real-ip", "10.1.2.3:80")
+                .remoteAddress);
+        RouterRequest second = from("203.0.113.5:40000", detecting(new OriginalIpDetection.CustomHeader("x-real-ip",
+                true, 0), new OriginalIpDetection.Xff(0)), "x-forwarded-for", "10.7.7.7");
+        assertEquals("10.7.7.7:0", second.remoteAddress, "the XFF extension, a single address");
+        assertEquals("true", header(sent(second), "x-envoy-internal"));
+    }
+
+    @Test
+    void aCustomHeaderDetectionWithRejectWithStatusAnswersARequestWithoutAnAddress() {
+        HttpConnectionManager rejecting = detecting(new OriginalIpDetection.CustomHeader("x-real-ip", true, 403),
+                new OriginalIpDetection.Xff(0));
+        var r = call(from("203.0.113.5:40000", rejecting, "x-forwarded-for", "10.7.7.7"));
+        assertEquals(403, r.status(), "rejected before the next extension is asked");
+        assertEquals("rejecting_because_detection_failed", r.info().responseCodeDetails());
+        wm.resetRequests();
+        assertEquals(200, call(from("203.0.113.5:40000", rejecting, "x-real-ip", "2001:db8::1")).status());
+        assertEquals(1, wm.getAllServeEvents().size());
+    }
+
+    @Test
+    void anXffDetectionPastTrustedHopsIsNeverInternal() {
+        RouterRequest req = from("203.0.113.5:40000", detecting(new OriginalIpDetection.Xff(1)),
+                "x-forwarded-for", "10.1.1.1, 10.2.2.2");
+        assertEquals("10.1.1.1:0", req.remoteAddress);
+        assertNull(header(sent(req), "x-envoy-internal"));
+        assertFalse(from("203.0.113.5:40000", detecting(new OriginalIpDetection.Xff(1)), "x-forwarded-for",
+                "10.2.2.2").internal, "too few entries: the peer's");
     }
 }

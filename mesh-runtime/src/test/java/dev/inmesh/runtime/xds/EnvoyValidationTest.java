@@ -11,6 +11,7 @@ import dev.inmesh.api.config.listener.Http1Options;
 import dev.inmesh.api.config.listener.HeadersWithUnderscoresAction;
 import dev.inmesh.api.config.listener.HttpConnectionManager;
 import dev.inmesh.api.config.listener.Listener;
+import dev.inmesh.api.config.listener.OriginalIpDetection;
 import dev.inmesh.api.config.listener.OriginalSrc;
 import dev.inmesh.api.config.listener.PathNormalization;
 import dev.inmesh.api.config.listener.ProxyProtocol;
@@ -829,6 +830,27 @@ class EnvoyValidationTest {
         assertEquals(new PathNormalization(true, true, PathNormalization.EscapedSlashes.UNESCAPE_AND_REDIRECT),
                 hcm(file("redirect.yaml", base.replace("stat_prefix: outbound_0.0.0.0_9080",
                         options + "UNESCAPE_AND_REDIRECT"))).pathNormalization());
+    }
+
+    @Test
+    void originalIpDetectionExtensionsAreReadAndRefusedBesideTrustedHops() throws IOException {
+        String base = listenerWithHttpFilters(ROUTER);
+        String at = "stat_prefix: outbound_0.0.0.0_9080";
+        String extensions = "\n      original_ip_detection_extensions:"
+                + "\n      - name: custom"
+                + "\n        typed_config: {\"@type\": type.googleapis.com/envoy.extensions.http.original_ip_detection."
+                + "custom_header.v3.CustomHeaderConfig, header_name: X-Real-IP, reject_with_status: {code: Forbidden}}"
+                + "\n      - name: xff"
+                + "\n        typed_config: {\"@type\": type.googleapis.com/envoy.extensions.http.original_ip_detection."
+                + "xff.v3.XffConfig, xff_num_trusted_hops: 2}";
+        assertEquals(List.of(new OriginalIpDetection.CustomHeader("x-real-ip", false, 403),
+                new OriginalIpDetection.Xff(2)), hcm(file("ext.yaml", base.replace(at, at + extensions)))
+                .remoteAddressOptions().originalIpDetection());
+        assertContains(rejected(file("mixed.yaml", base.replace(at, at + "\n      xff_num_trusted_hops: 1"
+                + extensions))), "original_ip_detection_extensions: with xff_num_trusted_hops 1 (expected: one or "
+                + "the other, as Envoy requires)");
+        assertContains(rejected(file("name.yaml", base.replace(at, at + extensions.replace("X-Real-IP",
+                "\"x real\"")))), "original_ip_detection_extensions[0].typed_config.header_name: \"x real\"");
     }
 
     @Test
