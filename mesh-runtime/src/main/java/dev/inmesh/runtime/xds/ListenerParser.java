@@ -1003,10 +1003,16 @@ public final class ListenerParser
     /**
      * {@code original_ip_detection_extensions}: Envoy's XFF detection ({@code xff_num_trusted_hops}; its trusted
      * CIDRs and {@code skip_xff_append} are refused) and custom header detection. Together with the connection
-     * manager's own {@code xff_num_trusted_hops} they are refused, as Envoy refuses them.
+     * manager's own {@code xff_num_trusted_hops} or {@code use_remote_address: true} they are refused, as Envoy
+     * refuses them.
      */
     private static List<OriginalIpDetection> originalIpDetection(
             io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager h) {
+        if (h.getOriginalIpDetectionExtensionsCount() > 0 && h.hasUseRemoteAddress()
+                && h.getUseRemoteAddress().getValue()) {
+            throw new FieldError("original_ip_detection_extensions", "with use_remote_address: true (expected: one "
+                    + "or the other, as Envoy requires)");
+        }
         if (h.getOriginalIpDetectionExtensionsCount() > 0 && h.getXffNumTrustedHops() > 0) {
             throw new FieldError("original_ip_detection_extensions", "with xff_num_trusted_hops "
                     + h.getXffNumTrustedHops() + " (expected: one or the other, as Envoy requires)");

@@ -849,6 +849,8 @@ class EnvoyValidationTest {
         assertContains(rejected(file("mixed.yaml", base.replace(at, at + "\n      xff_num_trusted_hops: 1"
                 + extensions))), "original_ip_detection_extensions: with xff_num_trusted_hops 1 (expected: one or "
                 + "the other, as Envoy requires)");
+        assertContains(rejected(file("edge.yaml", base.replace(at, at + "\n      use_remote_address: true"
+                + extensions))), "original_ip_detection_extensions: with use_remote_address: true");
         assertContains(rejected(file("name.yaml", base.replace(at, at + extensions.replace("X-Real-IP",
                 "\"x real\"")))), "original_ip_detection_extensions[0].typed_config.header_name: \"x real\"");
     }
