@@ -168,6 +168,22 @@ class DownstreamTlsTest {
     }
 
     @Test
+    void schemeMatchUpstreamGivesAnHttpsCallersRequestTheClearTextConnectionsScheme() throws Exception {
+        // Envoy Gateway's listeners: scheme_header_transformation {match_upstream: true}; the h2c upstream reads
+        // :scheme http, its own connection's, while x-forwarded-proto keeps the caller's https
+        int h2c = vertx.createHttpServer().requestHandler(req -> req.response().end("scheme=" + req.scheme()
+                + " proto=" + req.getHeader("x-forwarded-proto") + " version=" + req.version()))
+                .listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
+        int port = LoopbackProxy.freePort();
+        String config = withChain("static_resources:\n  listeners:\n" + Http1RequestsTest.listener("front", port,
+                "scheme_header_transformation: {match_upstream: true}") + Http1RequestsTest.clusterC(h2c)
+                .replace("    connect_timeout: 1s\n", "    connect_timeout: 1s\n    http2_protocol_options: {}\n"),
+                socket("", ""));
+        start(config);
+        assertEquals("scheme=http proto=https version=HTTP_2", get(https(null, false), port, "/s").body());
+    }
+
+    @Test
     void alpnH2IsTakenWhenTheChainOffersIt() throws Exception {
         int port = LoopbackProxy.freePort();
         start(httpConfig(port, socket("", "alpn_protocols: [h2, http/1.1]")));

@@ -752,8 +752,11 @@ public final class ListenerParser
         }
         if (h.hasSchemeHeaderTransformation()) {
             Fields.at("scheme_header_transformation", () -> {
-                // an empty one leaves the :scheme as it came, as without it
-                Fields.onlyKnown(h.getSchemeHeaderTransformation(), Set.of(), Set.of());
+                // an empty one leaves the :scheme as it came, as without it; match_upstream: true asks for what
+                // Inmesh's upstream requests carry anyway, the :scheme of their own connection (http over clear
+                // text, https over TLS), which false is; scheme_to_overwrite is not implemented
+                var t = h.getSchemeHeaderTransformation();
+                Fields.onlyKnown(t, Set.of(), t.getMatchUpstream() ? Set.of("match_upstream") : Set.of());
                 return null;
             });
         }
