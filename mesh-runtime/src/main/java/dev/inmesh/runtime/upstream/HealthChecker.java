@@ -521,7 +521,11 @@ final class HealthChecker {
             s.exceptionHandler(e -> { });
             s.handler(data -> {
                 if (tcpSocket == s) {
-                    tcpReceived.appendBuffer(data);
+                    int room = MAX_TCP_RECEIVED - tcpReceived.length();
+                    if (room <= 0) {
+                        return;
+                    }
+                    tcpReceived.appendBuffer(data.length() <= room ? data : data.getBuffer(0, room));
                     tcpMatch((HealthCheck.Tcp) config.checker());
                 }
             });
@@ -728,23 +732,23 @@ final class HealthChecker {
      * it), as Envoy's {@code PayloadMatcher}; no blocks are always found.
      */
     static boolean payloadsFound(List<HealthCheck.Payload> blocks, io.vertx.core.buffer.Buffer data) {
-        byte[] bytes = data.getBytes();
         int from = 0;
         for (HealthCheck.Payload block : blocks) {
-            int at = indexOf(bytes, block.bytes(), from);
+            int at = indexOf(data, block.bytes(), from);
             if (at < 0) {
                 return false;
             }
-            from = at + block.hex().length() / 2;
+            from = at + block.length();
         }
         return true;
     }
 
-    private static int indexOf(byte[] data, byte[] block, int from) {
+    /** Where {@code block} starts in {@code data} at or after {@code from}, or -1; read in place, nothing copied. */
+    private static int indexOf(io.vertx.core.buffer.Buffer data, byte[] block, int from) {
         outer:
-        for (int i = from; i <= data.length - block.length; i++) {
+        for (int i = from; i <= data.length() - block.length; i++) {
             for (int j = 0; j < block.length; j++) {
-                if (data[i + j] != block[j]) {
+                if (data.getByte(i + j) != block[j]) {
                     continue outer;
                 }
             }
@@ -752,6 +756,12 @@ final class HealthChecker {
         }
         return -1;
     }
+
+    /**
+     * The most a TCP check's connection gathers while its blocks are not all found: Envoy's default connection buffer
+     * limit (1 MiB); what comes past it is dropped, so that a peer that talks on and on costs no more.
+     */
+    static final int MAX_TCP_RECEIVED = 1 << 20;
 
     /**
      * Envoy's gRPC check headers: those of a gRPC call ({@code content-type: application/grpc}, {@code te: trailers}),

@@ -63,7 +63,9 @@ final class HealthCheckParser {
             case TCP_HEALTH_CHECK -> Fields.at("tcp_health_check", () -> {
                 var t = h.getTcpHealthCheck();
                 Fields.onlyKnown(t, Set.of("send", "receive"), Set.of());
-                return new HealthCheck.Tcp(t.hasSend() ? Fields.at("send", () -> payload(t.getSend())) : null,
+                // as Envoy's TCP checker, which writes its send only when it is text (a binary one writes nothing)
+                HealthCheck.Payload send = t.hasSend() ? Fields.at("send", () -> payload(t.getSend())) : null;
+                return new HealthCheck.Tcp(t.getSend().getText().isEmpty() ? null : send,
                         Fields.each("receive", t.getReceiveList(), HealthCheckParser::payload));
             });
             case GRPC_HEALTH_CHECK -> {
@@ -110,7 +112,7 @@ final class HealthCheckParser {
             default -> throw new FieldError("codec_client_type", c.getCodecClientType()
                     + " (expected: HTTP1 or HTTP2)");
         };
-        return new HealthCheck.Http(c.getHost(), c.getPath(), method,
+        return Fields.record("", () -> new HealthCheck.Http(c.getHost(), c.getPath(), method,
                 Fields.each("request_headers_to_add", c.getRequestHeadersToAddList(),
                         CoreParsers::headerValueOption),
                 List.copyOf(c.getRequestHeadersToRemoveList()),
@@ -118,7 +120,7 @@ final class HealthCheckParser {
                 Fields.each("retriable_statuses", c.getRetriableStatusesList(), HealthCheckParser::range), http2,
                 Fields.each("receive", c.getReceiveList(), HealthCheckParser::payload),
                 c.hasResponseBufferSize() ? c.getResponseBufferSize().getValue()
-                        : HealthCheck.Http.DEFAULT_RESPONSE_BUFFER_SIZE);
+                        : HealthCheck.Http.DEFAULT_RESPONSE_BUFFER_SIZE));
     }
 
     /** A {@code Payload}: hex {@code text} or {@code binary} bytes, one of them and not empty, as Envoy requires. */
@@ -126,19 +128,13 @@ final class HealthCheckParser {
         return switch (p.getPayloadCase()) {
             case TEXT -> {
                 String hex = p.getText();
-                if (hex.isEmpty() || hex.length() % 2 != 0
-                        || !hex.chars().allMatch(ch -> Character.digit(ch, 16) >= 0)) {
+                if (hex.isEmpty() || !HealthCheck.Payload.isHex(hex)) {
                     throw new FieldError("text", "\"" + hex + "\" (expected: a hex string of whole bytes, as Envoy "
                             + "decodes it)");
                 }
                 yield new HealthCheck.Payload(hex);
             }
-            case BINARY -> {
-                if (p.getBinary().isEmpty()) {
-                    throw new FieldError("binary", "empty (expected: at least one byte)");
-                }
-                yield HealthCheck.Payload.of(p.getBinary().toByteArray());
-            }
+            case BINARY -> HealthCheck.Payload.of(p.getBinary().toByteArray()); // empty: found anywhere, as Envoy
             default -> throw new FieldError("payload", "required (text or binary)");
         };
     }

@@ -188,5 +188,16 @@ class HealthCheckParserTest {
                 .healthCheck().checker();
         assertEquals(List.of(), plain.receive());
         assertEquals(1024, plain.responseBufferSize(), "Envoy's default");
+        // as Envoy: blocks longer than the buffer they are looked for in are refused; a binary send writes nothing;
+        // an empty binary block is found anywhere; a non-ASCII digit is no hex
+        assertEquals("Cluster \"x\": health_checks[0].http_health_check.receive: 3 bytes (expected: at most "
+                + "response_buffer_size, 2)", error("{" + REQUIRED + ", \"httpHealthCheck\": {\"path\": \"/\", "
+                + "\"receive\": [{\"text\": \"6f6b\"}, {\"text\": \"21\"}], \"responseBufferSize\": 2}}"));
+        HealthCheck.Tcp binary = (HealthCheck.Tcp) parse("{" + REQUIRED + ", \"tcpHealthCheck\": {\"send\": "
+                + "{\"binary\": \"UElORw==\"}, \"receive\": [{\"binary\": \"\"}]}}").healthCheck().checker();
+        assertNull(binary.send());
+        assertEquals(List.of(new HealthCheck.Payload("")), binary.receive());
+        assertTrue(error("{" + REQUIRED + ", \"tcpHealthCheck\": {\"receive\": [{\"text\": \"\u0661\u0662\"}]}}")
+                .contains("tcp_health_check.receive[0].text"));
     }
 }

@@ -109,6 +109,10 @@ public record HealthCheck(Duration timeout, Duration interval, Duration interval
         public Http {
             receive = receive == null ? List.of() : List.copyOf(receive);
             Checks.check(responseBufferSize >= 0, "response_buffer_size", responseBufferSize, ">= 0");
+            long expected = receive.stream().mapToLong(Payload::length).sum();
+            // as Envoy refuses it: blocks that cannot fit the part of the body they are looked for in
+            Checks.check(responseBufferSize == 0 || expected <= responseBufferSize, "receive", expected + " bytes",
+                    "at most response_buffer_size, " + responseBufferSize);
             host = host == null ? "" : host;
             Checks.nonEmpty(path, "path");
             method = method == null || method.isEmpty() ? "GET" : method;
@@ -154,14 +158,32 @@ public record HealthCheck(Duration timeout, Duration interval, Duration interval
      * Envoy's health check {@code Payload}: bytes to send or to find, held as lower-case hex ({@code text} is hex
      * already; {@code binary} is encoded) so that two equal payloads are equal records.
      *
-     * @param hex the bytes, two hex digits each, at least one byte
+     * @param hex the bytes, two hex digits each (an empty {@code binary} payload is no bytes, which Envoy takes as a
+     *     block found anywhere)
      */
     public record Payload(String hex) {
         public Payload {
-            Checks.check(hex != null && !hex.isEmpty() && hex.length() % 2 == 0
-                    && hex.chars().allMatch(c -> Character.digit(c, 16) >= 0), "text", hex,
-                    "a non-empty hex string of whole bytes");
+            Checks.check(hex != null && isHex(hex), "text", hex, "a hex string of whole bytes");
             hex = hex.toLowerCase(java.util.Locale.ROOT);
+        }
+
+        /** Whether {@code s} is ASCII hex digits, two a byte (empty: no bytes). */
+        public static boolean isHex(String s) {
+            if (s.length() % 2 != 0) {
+                return false;
+            }
+            for (int i = 0; i < s.length(); i++) {
+                char c = s.charAt(i);
+                if (!(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F')) {
+                    return false;
+                }
+            }
+            return true;
+        }
+
+        /** How many bytes it holds. */
+        public int length() {
+            return hex.length() / 2;
         }
 
         /** The payload of these bytes. */
