@@ -441,10 +441,6 @@ final class HttpBridge {
         private final boolean http2;
         private final HeadersWithUnderscoresAction underscores;
 
-        HeadLimits(int maxHeaders, int maxHeadBytes, boolean http2) {
-            this(maxHeaders, maxHeadBytes, http2, HeadersWithUnderscoresAction.ALLOW);
-        }
-
         /**
          * @param underscores the connection manager's {@code headers_with_underscores_action}, applied here as
          *                    Envoy's codecs apply it: a header dropped counts toward no limit
@@ -708,6 +704,8 @@ final class HttpBridge {
         private CompressorFilter.Gzip gzip;
         /** An HTTP/1 request is being answered: a request read meanwhile waits in {@link #pending}. */
         private boolean busy;
+        /** The UNESCAPE_AND_REDIRECT answer of the request being handled, for its router request; null for none. */
+        private PathNormalizer.Refusal pathRedirect;
         /**
          * An HTTP/1 request was refused and the connection is closing: nothing more it sent is handled, since the
          * bytes after a refused head (a body in a coding the proxy cannot read, say) are not requests.
@@ -948,16 +946,14 @@ final class HttpBridge {
                 String target = PathNormalizer.ofRequest(req.uri(), conn.hcm().pathNormalization());
                 PathNormalizer.Refusal pathRefusal = PathNormalizer.refusal(req.uri(), target,
                         conn.hcm().pathNormalization(), req.headers().get(HttpHeaderNames.CONTENT_TYPE));
-                if (pathRefusal != null) {
-                    // an escaped slash (REJECT_REQUEST), or %00: 400; an escaped slash UNESCAPE_AND_REDIRECT
-                    // redirects, the request then logged with the path it is sent to
-                    if (pathRefusal.location() != null) {
-                        req.setUri(target);
-                    }
-                    refuse(ctx, req, HttpResponseStatus.valueOf(pathRefusal.status()),
-                            PathNormalizer.Refusal.DETAILS, false, pathRefusal.location());
+                if (pathRefusal != null && pathRefusal.location() == null) {
+                    // an escaped slash (REJECT_REQUEST), or %00: 400
+                    refuse(ctx, req, HttpResponseStatus.BAD_REQUEST, PathNormalizer.Refusal.DETAILS, false);
                     return;
                 }
+                // an escaped slash UNESCAPE_AND_REDIRECT redirects: the router answers it as the request it routes
+                // would be (logged with the path it is sent to; the connection kept, as Envoy's local reply keeps it)
+                pathRedirect = pathRefusal;
                 req.setUri(target);
                 if (!http2) {
                     busy = true; // one request at a time
@@ -1137,6 +1133,8 @@ final class HttpBridge {
             }
             var direct = ctx == null ? ListenerDispatch.PhysicalAddresses.SAME : ListenerDispatch.PhysicalAddresses.of(
                     ctx.channel().remoteAddress(), ctx.channel().localAddress(), conn.source(), conn.destination());
+            PathNormalizer.Refusal redirect = pathRedirect;
+            pathRedirect = null;
             return new RouterRequest(conn.direction(), HttpMethod.valueOf(req.method().name()), req.uri(), authority,
                     conn.tls() ? "https" : "http", headers, body, conn.sourceHostPort(), conn.destinationHostPort(),
                     conn.originalDestination(), http2 ? "HTTP/2" : req.protocolVersion().text())
@@ -1155,7 +1153,8 @@ final class HttpBridge {
                     .directAddresses(direct.remote(), direct.local())
                     .originalSource(originalSource(ctx))
                     .grpcWeb(web).localRateLimit(conn.localRateLimit()).tracer(conn.tracer())
-                    .statsOverrides(conn.statsOverrides()).bufferAndHeaderMutation(conn.hcm());
+                    .statsOverrides(conn.statsOverrides()).bufferAndHeaderMutation(conn.hcm())
+                    .pathRedirect(redirect);
         }
 
         /** original_src: where the request's upstream connections leave from, or null (the cluster's address). */
@@ -1630,12 +1629,6 @@ final class HttpBridge {
          */
         private void refuse(ChannelHandlerContext ctx, HttpRequest req, HttpResponseStatus status, String details,
                             boolean codec) {
-            refuse(ctx, req, status, details, codec, null);
-        }
-
-        /** The same, the answer with a {@code location} (null: none). */
-        private void refuse(ChannelHandlerContext ctx, HttpRequest req, HttpResponseStatus status, String details,
-                            boolean codec, String location) {
             RouterRequest rr;
             if (codec || req == null) {
                 rr = unparsed(http2 ? "HTTP/2" : req != null && req.protocolVersion().minorVersion() == 0
@@ -1648,8 +1641,8 @@ final class HttpBridge {
                 refuseFurther();
             }
             respond(ctx, conn.runtime().router.localReply(rr, status.code(), codec ? status.reasonPhrase() : "",
-                    details, codec ? ResponseFlag.DOWNSTREAM_PROTOCOL_ERROR : null, null, location),
-                    HttpVersion.HTTP_1_1, false, false);
+                    details, codec ? ResponseFlag.DOWNSTREAM_PROTOCOL_ERROR : null), HttpVersion.HTTP_1_1, false,
+                    false);
         }
 
         /**

@@ -330,8 +330,21 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             ended.run();
             return;
         }
+        // as Envoy's connection manager before its filters: the path it refuses (400) or redirects (307) first, then
+        // an original IP detection extension that found no address and refuses the request
+        PathNormalizer.Refusal pathRefusal = refused != null || hcm == null ? null : PathNormalizer.refusal(sentPath,
+                normalized, hcm.pathNormalization(), headers.get(io.vertx.core.http.HttpHeaders.CONTENT_TYPE));
+        if (pathRefusal != null) {
+            // an escaped slash (REJECT_REQUEST), or %00, as Envoy's 400; an escaped slash UNESCAPE_AND_REDIRECT
+            // redirects to the normalized path, as Envoy's 307
+            details[0] = PathNormalizer.Refusal.DETAILS;
+            if (pathRefusal.location() != null) {
+                resp.putHeader(io.vertx.core.http.HttpHeaders.LOCATION, pathRefusal.location());
+            }
+            localReply(req, traced, pathRefusal.status(), "");
+            return;
+        }
         if (refused == null && detectionReject != 0) {
-            // an original IP detection extension found no address and refuses the request, before any filter
             details[0] = dev.inmesh.runtime.router.DownstreamAddress.DETECTION_FAILED;
             localReply(req, traced, detectionReject, "");
             return;
@@ -404,20 +417,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         }
         RouteTable table = chain == null ? null : snapshot.routeTable(chain);
         if (table == null) {
-            service.handle(traced.webSocket ? watchUpgrade(req, traced) : rewritten(req, null,
-                    traced.rewrittenAuthority));
-            return;
-        }
-        PathNormalizer.Refusal pathRefusal = PathNormalizer.refusal(sentPath, normalized, hcm.pathNormalization(),
-                headers.get(io.vertx.core.http.HttpHeaders.CONTENT_TYPE));
-        if (pathRefusal != null) {
-            // an escaped slash (REJECT_REQUEST), or %00, as Envoy's 400; an escaped slash UNESCAPE_AND_REDIRECT
-            // redirects to the normalized path, as Envoy's 307
-            details[0] = PathNormalizer.Refusal.DETAILS;
-            if (pathRefusal.location() != null) {
-                resp.putHeader(io.vertx.core.http.HttpHeaders.LOCATION, pathRefusal.location());
-            }
-            localReply(req, traced, pathRefusal.status(), "");
+            HttpServerRequest normalizedHost = rewritten(req, null, traced.rewrittenAuthority);
+            service.handle(traced.webSocket ? watchUpgrade(normalizedHost, traced) : normalizedHost);
             return;
         }
         ServerRequestView view = new ServerRequestView(req, authority, normalized, startTime, traced);
@@ -1043,7 +1044,9 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
 
             @Override
             public String authority() {
-                return req.authority() == null ? null : req.authority().toString();
+                // the Host the connection manager's normalization left (what append_x_forwarded_host appends)
+                return traced.rewrittenAuthority != null ? traced.rewrittenAuthority
+                        : req.authority() == null ? null : req.authority().toString();
             }
 
             @Override

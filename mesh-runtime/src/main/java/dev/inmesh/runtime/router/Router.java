@@ -512,6 +512,10 @@ public final class Router {
      * @param routes the connection manager's route table, or null when it has none yet (404 NR)
      */
     public Future<Relay> relay(RouterRequest req, RouteTable routes, ClusterManager clusters) {
+        if (req.pathRedirect != null) {
+            return Future.succeededFuture(Relay.refused(localReply(req, req.pathRedirect.status(), "",
+                    PathNormalizer.Refusal.DETAILS, null, null, req.pathRedirect.location())));
+        }
         if (req.detectionRejectStatus != 0) {
             return Future.succeededFuture(Relay.refused(localReply(req, req.detectionRejectStatus, "",
                     DownstreamAddress.DETECTION_FAILED, null)));
@@ -632,6 +636,12 @@ public final class Router {
     private void begin(Exchange ex, RouteTable table, ClusterManager clusters, Promise<RouterResponse> promise,
                        Context ctx) {
         RouterRequest req = ex.request;
+        if (req.pathRedirect != null) {
+            // the connection manager's UNESCAPE_AND_REDIRECT, before its filters
+            reply(ex, promise, req.pathRedirect.status(), "", PathNormalizer.Refusal.DETAILS,
+                    MultiMap.caseInsensitiveMultiMap().add("location", req.pathRedirect.location()));
+            return;
+        }
         if (req.detectionRejectStatus != 0) {
             // an original IP detection extension found no address and refuses the request, as Envoy's connection
             // manager before its filters

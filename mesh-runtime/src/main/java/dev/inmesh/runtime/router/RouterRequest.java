@@ -536,6 +536,19 @@ public final class RouterRequest implements RouteRequest {
     }
 
     /**
+     * The connection manager's redirect of a path whose escaped slashes it unescaped
+     * ({@code UNESCAPE_AND_REDIRECT}, {@link PathNormalizer#refusal}): the router answers it before anything else;
+     * null for none.
+     */
+    PathNormalizer.Refusal pathRedirect;
+
+    /** Sets {@link #pathRedirect} (null: none). */
+    public RouterRequest pathRedirect(PathNormalizer.Refusal redirect) {
+        this.pathRedirect = redirect;
+        return this;
+    }
+
+    /**
      * The status an original IP detection extension answers the request with, having found no address for it
      * ({@link DownstreamAddress.Outcome#rejectStatus}); 0 when none refuses it.
      */
