@@ -214,8 +214,14 @@ public final class OutboundDispatcher {
                 .statsOverrides(snapshot.statsOverrides(d.hcm())).statefulSession(d.hcm())
                 .accessLogs(snapshot.accessLogs(d.hcm())).lua(snapshot.lua(d.hcm()))
                 .bufferAndHeaderMutation(d.hcm()).localReply(snapshot.localReply(d.hcm()));
-        return new Prepared(req, d, PathNormalizer.refusal(uri, target, d.paths(),
-                headers.get(io.vertx.core.http.HttpHeaders.CONTENT_TYPE)), underscoreRefused);
+        PathNormalizer.Refusal pathRefusal = PathNormalizer.refusal(uri, target, d.paths(),
+                headers.get(io.vertx.core.http.HttpHeaders.CONTENT_TYPE));
+        if (pathRefusal != null && pathRefusal.location() != null) {
+            // an escaped slash UNESCAPE_AND_REDIRECT redirects: the router answers it, as it does the proxy's
+            req.pathRedirect(pathRefusal);
+            pathRefusal = null;
+        }
+        return new Prepared(req, d, pathRefusal, underscoreRefused);
     }
 
     /**
@@ -243,9 +249,7 @@ public final class OutboundDispatcher {
                     ResponseFlag.DOWNSTREAM_PROTOCOL_ERROR);
         }
         if (p.pathRefusal() != null) {
-            // a path the normalization refuses (400), or one whose escaped slashes it redirects (307)
-            return router.localReply(req, p.pathRefusal().status(), "", PathNormalizer.Refusal.DETAILS, null,
-                    null, p.pathRefusal().location());
+            return router.localReply(req, 400, "", PathNormalizer.Refusal.DETAILS, null); // a path it refuses
         }
         // the Host line, taken out of the map above, goes on the wire too and counts, as it does for Envoy
         if (d.hcm() != null && moreHeadersThan(req.headers(), d.hcm().maxRequestHeadersCount() - 1)) {

@@ -374,8 +374,12 @@ public final class Router {
             req.downstreamStats.noRoute(); // a connection manager without its route configuration yet
         }
         ex.responseCodeDetails = details;
-        return localResponse(ex, status, body, location == null ? null
-                : MultiMap.caseInsensitiveMultiMap().add("location", location));
+        return localResponse(ex, status, body, location == null ? null : locationHeader(location));
+    }
+
+    /** The headers of a redirect the connection manager answers: its {@code location}. */
+    private static MultiMap locationHeader(String location) {
+        return MultiMap.caseInsensitiveMultiMap().add("location", location);
     }
 
     /**
@@ -639,7 +643,7 @@ public final class Router {
         if (req.pathRedirect != null) {
             // the connection manager's UNESCAPE_AND_REDIRECT, before its filters
             reply(ex, promise, req.pathRedirect.status(), "", PathNormalizer.Refusal.DETAILS,
-                    MultiMap.caseInsensitiveMultiMap().add("location", req.pathRedirect.location()));
+                    locationHeader(req.pathRedirect.location()));
             return;
         }
         if (req.detectionRejectStatus != 0) {

@@ -392,18 +392,17 @@ final class HealthChecker {
                 // the body is read to its end; of it only what receive is looked for in is kept (its first
                 // response_buffer_size bytes): no check holds an answer whole
                 return req.send().compose(resp -> {
-                    if (h.receive().isEmpty()) {
-                        return resp.end().map(v -> httpResult(h, resp.statusCode(),
-                                resp.headers().contains(IMMEDIATE_FAIL), resp.headers().contains(DEGRADED_HEADER)));
+                    io.vertx.core.buffer.Buffer kept = h.receive().isEmpty() ? null
+                            : io.vertx.core.buffer.Buffer.buffer();
+                    if (kept != null) {
+                        long limit = h.responseBufferSize() == 0 ? Long.MAX_VALUE : h.responseBufferSize();
+                        resp.handler(chunk -> {
+                            long room = limit - kept.length();
+                            if (room > 0) {
+                                kept.appendBuffer(chunk.length() <= room ? chunk : chunk.getBuffer(0, (int) room));
+                            }
+                        });
                     }
-                    io.vertx.core.buffer.Buffer kept = io.vertx.core.buffer.Buffer.buffer();
-                    long limit = h.responseBufferSize() == 0 ? Long.MAX_VALUE : h.responseBufferSize();
-                    resp.handler(chunk -> {
-                        long room = limit - kept.length();
-                        if (room > 0) {
-                            kept.appendBuffer(chunk.length() <= room ? chunk : chunk.getBuffer(0, (int) room));
-                        }
-                    });
                     return resp.end().map(v -> httpResult(h, resp.statusCode(),
                             resp.headers().contains(IMMEDIATE_FAIL), resp.headers().contains(DEGRADED_HEADER),
                             kept));
