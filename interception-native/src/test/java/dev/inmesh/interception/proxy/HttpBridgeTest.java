@@ -667,6 +667,16 @@ class HttpBridgeTest {
 
     /** Reads one HTTP/1.1 response with a content-length (or none: no body) and returns status line and body. */
     static String readResponse(java.io.InputStream in) throws Exception {
+        String whole = readWholeResponse(in);
+        int headEnd = whole.indexOf("\r\n\r\n") + 4;
+        return whole.substring(0, whole.indexOf("\r\n")) + " | " + whole.substring(headEnd);
+    }
+
+    /**
+     * Reads one HTTP/1.1 response with a content-length (or none: no body) and returns it whole: its head, the blank
+     * line, its body.
+     */
+    static String readWholeResponse(java.io.InputStream in) throws Exception {
         StringBuilder head = new StringBuilder();
         while (!head.toString().endsWith("\r\n\r\n")) {
             int c = in.read();
@@ -682,8 +692,7 @@ class HttpBridgeTest {
             }
         }
         byte[] body = in.readNBytes(length);
-        return head.substring(0, head.indexOf("\r\n")) + " | " + new String(body,
-                java.nio.charset.StandardCharsets.US_ASCII);
+        return head + new String(body, java.nio.charset.StandardCharsets.US_ASCII);
     }
 
     @Test

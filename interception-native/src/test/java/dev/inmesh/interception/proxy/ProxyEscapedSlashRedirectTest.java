@@ -84,32 +84,17 @@ class ProxyEscapedSlashRedirectTest {
         assertEquals("13", grpc[3]);
     }
 
-    /** A response head and its body of content-length bytes, read off {@code in}. */
-    private static String readResponse(java.io.InputStream in) throws java.io.IOException {
-        StringBuilder head = new StringBuilder();
-        while (!head.toString().endsWith("\r\n\r\n")) {
-            int b = in.read();
-            if (b < 0) {
-                return head.toString();
-            }
-            head.append((char) b);
-        }
-        java.util.regex.Matcher m = java.util.regex.Pattern.compile("(?i)content-length: *(\\d+)").matcher(head);
-        int length = m.find() ? Integer.parseInt(m.group(1)) : 0;
-        return head + new String(in.readNBytes(length), java.nio.charset.StandardCharsets.US_ASCII);
-    }
-
     @Test
     void theRedirectKeepsTheConnectionForTheNextRequest() throws Exception {
         try (java.net.Socket s = new java.net.Socket("127.0.0.1", port)) {
             s.setSoTimeout(10_000);
             var out = s.getOutputStream();
             out.write("GET /a%2fb HTTP/1.1\r\nhost: svc\r\n\r\n".getBytes(java.nio.charset.StandardCharsets.US_ASCII));
-            String first = readResponse(s.getInputStream());
+            String first = HttpBridgeTest.readWholeResponse(s.getInputStream());
             assertEquals(true, first.startsWith("HTTP/1.1 307 "), first);
             assertEquals(true, first.toLowerCase(java.util.Locale.ROOT).contains("location: /a/b\r\n"), first);
             out.write("GET /a/b HTTP/1.1\r\nhost: svc\r\n\r\n".getBytes(java.nio.charset.StandardCharsets.US_ASCII));
-            String second = readResponse(s.getInputStream());
+            String second = HttpBridgeTest.readWholeResponse(s.getInputStream());
             assertEquals(true, second.startsWith("HTTP/1.1 200 "), second);
         }
     }

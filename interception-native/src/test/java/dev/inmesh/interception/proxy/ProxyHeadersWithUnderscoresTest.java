@@ -85,7 +85,7 @@ class ProxyHeadersWithUnderscoresTest {
     @Test
     void rejectAnswersAnHttp1Request400AndResetsAnHttp2Stream() throws Exception {
         proxy("REJECT_REQUEST");
-        String raw = raw("GET /x HTTP/1.1\r\nhost: svc\r\nx_user: mallory\r\n\r\n");
+        String raw = Http1RequestsTest.exchange(port, "GET /x HTTP/1.1\r\nhost: svc\r\nx_user: mallory\r\n\r\n");
         assertTrue(raw.startsWith("HTTP/1.1 400 Bad Request\r\n"), raw);
         StreamInfo http1 = proxy.logged(400);
         assertEquals("http1.unexpected_underscore", http1.responseCodeDetails());
@@ -99,15 +99,6 @@ class ProxyHeadersWithUnderscoresTest {
         // a request without one goes through on both
         assertEquals("200 null|alice", get(HttpVersion.HTTP_1_1, false));
         assertEquals("200 null|alice", get(HttpVersion.HTTP_2, false));
-    }
-
-    /** What the proxy answers to {@code request} on a connection of its own, read until it closes it. */
-    private String raw(String request) throws Exception {
-        try (java.net.Socket s = new java.net.Socket("127.0.0.1", port)) {
-            s.setSoTimeout(10_000);
-            s.getOutputStream().write(request.getBytes(java.nio.charset.StandardCharsets.US_ASCII));
-            return new String(s.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.US_ASCII);
-        }
     }
 
     @Test
