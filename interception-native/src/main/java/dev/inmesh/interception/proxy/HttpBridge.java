@@ -948,6 +948,7 @@ final class HttpBridge {
                         conn.hcm().pathNormalization(), req.headers().get(HttpHeaderNames.CONTENT_TYPE));
                 if (pathRefusal != null && pathRefusal.location() == null) {
                     // an escaped slash (REJECT_REQUEST), or %00: 400
+                    pathRefusal.count(conn.stats());
                     refuse(ctx, req, HttpResponseStatus.BAD_REQUEST, PathNormalizer.Refusal.DETAILS, false);
                     return;
                 }

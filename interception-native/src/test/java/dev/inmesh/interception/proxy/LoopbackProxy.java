@@ -36,6 +36,27 @@ final class LoopbackProxy implements AutoCloseable {
         }
     }
 
+    /**
+     * Counts the connection managers' and listeners' statistics in a registry of their own from now on, and returns
+     * it: a connection manager's counter {@code envoy_http_<name>} is read with {@link #stat}.
+     */
+    io.micrometer.core.instrument.MeterRegistry withStats() {
+        var registry = new io.micrometer.core.instrument.simple.SimpleMeterRegistry();
+        var metrics = dev.inmesh.runtime.stats.MeshMetrics.create(registry,
+                dev.inmesh.runtime.stats.WorkloadInfo.UNKNOWN);
+        server.downstreamStats(metrics::connectionManager, metrics::listener);
+        return registry;
+    }
+
+    /** The connection manager {@code statPrefix}'s counter {@code envoy_http_<name>} in {@code registry}. */
+    static long stat(io.micrometer.core.instrument.MeterRegistry registry, String statPrefix, String name) {
+        var meter = registry.find("envoy_http_" + name).tag("http_conn_manager_prefix", statPrefix).meter();
+        if (meter == null) {
+            throw new AssertionError("no envoy_http_" + name + " of " + statPrefix);
+        }
+        return (long) meter.measure().iterator().next().getValue();
+    }
+
     /** A free loopback port: {@link LoopbackPorts#freePort()}. */
     static int freePort() throws Exception {
         return LoopbackPorts.freePort();

@@ -25,6 +25,7 @@ class ProxyEscapedSlashRedirectTest {
     private Vertx vertx;
     private LoopbackProxy proxy;
     private int port;
+    private io.micrometer.core.instrument.MeterRegistry stats;
 
     @BeforeEach
     void start() throws Exception {
@@ -37,6 +38,11 @@ class ProxyEscapedSlashRedirectTest {
                 "stat_prefix: inbound_0.0.0.0_8080\n", "stat_prefix: inbound_0.0.0.0_8080\n"
                         + "          normalize_path: true\n          merge_slashes: true\n"
                         + "          path_with_escaped_slashes_action: UNESCAPE_AND_REDIRECT\n"));
+        stats = proxy.withStats();
+    }
+
+    private long stat(String name) {
+        return LoopbackProxy.stat(stats, "inbound_0.0.0.0_8080", name);
     }
 
     @AfterEach
@@ -82,6 +88,19 @@ class ProxyEscapedSlashRedirectTest {
         assertNull(grpc[1]);
         assertNull(grpc[2]);
         assertEquals("13", grpc[3]);
+        // as Envoy's connection manager counts them: each redirect, and the gRPC request it refused
+        assertEquals(2, stat("downstream_rq_redirected_with_normalized_path"));
+        assertEquals(1, stat("downstream_rq_failed_path_normalization"));
+    }
+
+    @Test
+    void aPathTheNormalizationRefusesCountsAsFailedPathNormalization() throws Exception {
+        // %00 in a path: refused by Envoy's normalization (400), not redirected
+        String[] r = get(HttpVersion.HTTP_1_1, "/a%00b", null);
+        assertEquals("400", r[0]);
+        assertNull(r[2], "not routed");
+        assertEquals(1, stat("downstream_rq_failed_path_normalization"));
+        assertEquals(0, stat("downstream_rq_redirected_with_normalized_path"));
     }
 
     @Test

@@ -338,6 +338,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             // an escaped slash (REJECT_REQUEST), or %00, as Envoy's 400; an escaped slash UNESCAPE_AND_REDIRECT
             // redirects to the normalized path, as Envoy's 307
             details[0] = PathNormalizer.Refusal.DETAILS;
+            pathRefusal.count(ds);
             if (pathRefusal.location() != null) {
                 resp.putHeader(io.vertx.core.http.HttpHeaders.LOCATION, pathRefusal.location());
             }
@@ -346,6 +347,9 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         }
         if (refused == null && detectionReject != 0) {
             details[0] = dev.inmesh.runtime.router.DownstreamAddress.DETECTION_FAILED;
+            if (ds != null) {
+                ds.rejectedViaIpDetection();
+            }
             localReply(req, traced, detectionReject, "");
             return;
         }

@@ -249,6 +249,7 @@ public final class OutboundDispatcher {
                     ResponseFlag.DOWNSTREAM_PROTOCOL_ERROR);
         }
         if (p.pathRefusal() != null) {
+            p.pathRefusal().count(d.stats());
             return router.localReply(req, 400, "", PathNormalizer.Refusal.DETAILS, null); // a path it refuses
         }
         // the Host line, taken out of the map above, goes on the wire too and counts, as it does for Envoy

@@ -64,6 +64,22 @@ public final class PathNormalizer {
         public static final String DETAILS = "path_normalization_failed";
         /** A path the normalization refuses: 400. */
         public static final Refusal INVALID = new Refusal(400, null);
+
+        /**
+         * Counts this answer in the connection manager's statistics (null: none): a redirect
+         * {@code downstream_rq_redirected_with_normalized_path}, a refusal
+         * {@code downstream_rq_failed_path_normalization}.
+         */
+        public void count(dev.inmesh.runtime.stats.DownstreamStats stats) {
+            if (stats == null) {
+                return;
+            }
+            if (location != null) {
+                stats.redirectedWithNormalizedPath();
+            } else {
+                stats.failedPathNormalization();
+            }
+        }
     }
 
     /** The normalized request target, or null when the request is to be refused (400). */

@@ -517,10 +517,12 @@ public final class Router {
      */
     public Future<Relay> relay(RouterRequest req, RouteTable routes, ClusterManager clusters) {
         if (req.pathRedirect != null) {
+            req.pathRedirect.count(req.downstreamStats);
             return Future.succeededFuture(Relay.refused(localReply(req, req.pathRedirect.status(), "",
                     PathNormalizer.Refusal.DETAILS, null, null, req.pathRedirect.location())));
         }
         if (req.detectionRejectStatus != 0) {
+            countDetectionRejected(req);
             return Future.succeededFuture(Relay.refused(localReply(req, req.detectionRejectStatus, "",
                     DownstreamAddress.DETECTION_FAILED, null)));
         }
@@ -637,11 +639,19 @@ public final class Router {
         req.headers.remove(HeaderNames.X_ENVOY_PEER_METADATA_ID);
     }
 
+    /** An original IP detection extension's rejection counted: {@code downstream_rq_rejected_via_ip_detection}. */
+    private static void countDetectionRejected(RouterRequest req) {
+        if (req.downstreamStats != null) {
+            req.downstreamStats.rejectedViaIpDetection();
+        }
+    }
+
     private void begin(Exchange ex, RouteTable table, ClusterManager clusters, Promise<RouterResponse> promise,
                        Context ctx) {
         RouterRequest req = ex.request;
         if (req.pathRedirect != null) {
             // the connection manager's UNESCAPE_AND_REDIRECT, before its filters
+            req.pathRedirect.count(req.downstreamStats);
             reply(ex, promise, req.pathRedirect.status(), "", PathNormalizer.Refusal.DETAILS,
                     locationHeader(req.pathRedirect.location()));
             return;
@@ -649,6 +659,7 @@ public final class Router {
         if (req.detectionRejectStatus != 0) {
             // an original IP detection extension found no address and refuses the request, as Envoy's connection
             // manager before its filters
+            countDetectionRejected(req);
             reply(ex, promise, req.detectionRejectStatus, "", DownstreamAddress.DETECTION_FAILED, null);
             return;
         }

@@ -45,6 +45,9 @@ public final class DownstreamStats implements RbacStats {
     private final LongAdder rqHeaderTimeout = new LongAdder();
     private final LongAdder rqTooLarge = new LongAdder();
     private final LongAdder rsTooLarge = new LongAdder();
+    private final LongAdder rqFailedPathNormalization = new LongAdder();
+    private final LongAdder rqRedirectedWithNormalizedPath = new LongAdder();
+    private final LongAdder rqRejectedViaIpDetection = new LongAdder();
     private final LongAdder noRoute = new LongAdder();
     private final LongAdder noCluster = new LongAdder();
     private final LongAdder rqRedirect = new LongAdder();
@@ -117,6 +120,9 @@ public final class DownstreamStats implements RbacStats {
         adder("downstream_rq_header_timeout", rqHeaderTimeout);
         adder("downstream_rq_too_large", rqTooLarge);
         adder("rs_too_large", rsTooLarge);
+        adder("downstream_rq_failed_path_normalization", rqFailedPathNormalization);
+        adder("downstream_rq_redirected_with_normalized_path", rqRedirectedWithNormalizedPath);
+        adder("downstream_rq_rejected_via_ip_detection", rqRejectedViaIpDetection);
         adder("no_route", noRoute);
         adder("no_cluster", noCluster);
         adder("rq_redirect", rqRedirect);
@@ -282,6 +288,32 @@ public final class DownstreamStats implements RbacStats {
      */
     public void responseTooLarge() {
         rsTooLarge.increment();
+    }
+
+    /**
+     * A request's path was refused by the connection manager's path settings (400 {@code path_normalization_failed}:
+     * {@code path_with_escaped_slashes_action: REJECT_REQUEST}, a path normalization could not make sense of, or a
+     * gRPC request that {@code UNESCAPE_AND_REDIRECT} would have redirected):
+     * {@code downstream_rq_failed_path_normalization}.
+     */
+    public void failedPathNormalization() {
+        rqFailedPathNormalization.increment();
+    }
+
+    /**
+     * A request was answered with a redirect to its unescaped, normalized path ({@code UNESCAPE_AND_REDIRECT}):
+     * {@code downstream_rq_redirected_with_normalized_path}.
+     */
+    public void redirectedWithNormalizedPath() {
+        rqRedirectedWithNormalizedPath.increment();
+    }
+
+    /**
+     * An original IP detection extension found no client address and its {@code reject_with_status} answered the
+     * request: {@code downstream_rq_rejected_via_ip_detection}.
+     */
+    public void rejectedViaIpDetection() {
+        rqRejectedViaIpDetection.increment();
     }
 
     /** The router found no route (404, NR): {@code no_route}. */

@@ -161,5 +161,7 @@ class MeshInboundRemoteAddressTest {
             String response = new String(s.getInputStream().readAllBytes(), StandardCharsets.US_ASCII);
             org.junit.jupiter.api.Assertions.assertTrue(response.startsWith("HTTP/1.1 403"), response);
         }
+        assertEquals(1, MeshWebClientTest.hcmStat(mesh, "inbound_0.0.0.0_9080",
+                "downstream_rq_rejected_via_ip_detection"));
     }
 }

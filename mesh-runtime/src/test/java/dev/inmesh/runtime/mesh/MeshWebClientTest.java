@@ -353,6 +353,9 @@ class MeshWebClientTest {
                 .await(10, TimeUnit.SECONDS);
         assertNull(grpc.getHeader("location"), "a gRPC client cannot follow it: refused");
         assertEquals("13", grpc.getHeader("grpc-status"), "a 400, as gRPC's INTERNAL");
+        // counted as Envoy's connection manager counts them: the two redirects, the gRPC request refused
+        assertEquals(2, hcmStat(mesh, "outbound_0.0.0.0_9080", "downstream_rq_redirected_with_normalized_path"));
+        assertEquals(1, hcmStat(mesh, "outbound_0.0.0.0_9080", "downstream_rq_failed_path_normalization"));
         mesh.close().await(10, TimeUnit.SECONDS);
 
         mesh = inboundMesh("inbound.yaml", field);
@@ -364,6 +367,18 @@ class MeshWebClientTest {
         assertNull(in.getHeader("x-seen-path"), "the service never saw it");
         assertEquals("/x/y", plain.get(inbound, "127.0.0.1", "/x/y").send()
                 .await(10, TimeUnit.SECONDS).getHeader("x-seen-path"));
+        assertEquals("13", plain.post(inbound, "127.0.0.1", "/x%2Fy").putHeader("content-type", "application/grpc")
+                .send().await(10, TimeUnit.SECONDS).getHeader("grpc-status"), "a gRPC request is refused (400)");
+        assertEquals(1, hcmStat(mesh, "inbound_0.0.0.0_9080", "downstream_rq_redirected_with_normalized_path"));
+        assertEquals(1, hcmStat(mesh, "inbound_0.0.0.0_9080", "downstream_rq_failed_path_normalization"));
+    }
+
+    /** The connection manager {@code statPrefix}'s counter {@code envoy_http_<name>} of the mesh {@code m}. */
+    static long hcmStat(Mesh m, String statPrefix, String name) {
+        var meter = ((DefaultMesh) m).registry().find("envoy_http_" + name)
+                .tag("http_conn_manager_prefix", statPrefix).meter();
+        assertNotNull(meter, "envoy_http_" + name + " of " + statPrefix);
+        return (long) meter.measure().iterator().next().getValue();
     }
 
     @Test

@@ -311,9 +311,14 @@ class RouterRemoteAddressTest {
     void aCustomHeaderDetectionWithRejectWithStatusAnswersARequestWithoutAnAddress() {
         HttpConnectionManager rejecting = detecting(new OriginalIpDetection.CustomHeader("x-real-ip", true, 403),
                 new OriginalIpDetection.Xff(0));
-        var r = call(from("203.0.113.5:40000", rejecting, "x-forwarded-for", "10.7.7.7"));
+        var registry = new io.micrometer.core.instrument.simple.SimpleMeterRegistry();
+        var stats = dev.inmesh.runtime.stats.MeshMetrics.create(registry,
+                dev.inmesh.runtime.stats.WorkloadInfo.UNKNOWN).connectionManager(rejecting);
+        var r = call(from("203.0.113.5:40000", rejecting, "x-forwarded-for", "10.7.7.7").downstreamStats(stats));
         assertEquals(403, r.status(), "rejected before the next extension is asked");
         assertEquals("rejecting_because_detection_failed", r.info().responseCodeDetails());
+        assertEquals(1.0, registry.get("envoy_http_downstream_rq_rejected_via_ip_detection").gauge().value(),
+                "counted as Envoy's connection manager counts it");
         wm.resetRequests();
         assertEquals(200, call(from("203.0.113.5:40000", rejecting, "x-real-ip", "2001:db8::1")).status());
         assertEquals(1, wm.getAllServeEvents().size());
