@@ -940,6 +940,7 @@ final class HttpBridge {
                 }
                 Http1Admission.Refusal refused = http2 ? null : Http1Requests.admit(req, conn.hcm().http1());
                 if (refused != null) {
+                    refused.count(conn.stats());
                     refuse(ctx, req, HttpResponseStatus.valueOf(refused.status), refused.details, refused.codecError);
                     return;
                 }

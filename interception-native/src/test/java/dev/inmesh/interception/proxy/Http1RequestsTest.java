@@ -282,6 +282,27 @@ class Http1RequestsTest {
     }
 
     @Test
+    void withoutAllowAbsoluteUrlAnAbsoluteFormRequestIsAnsweredAndCountedAsANonRelativePath() throws Exception {
+        Vertx backends = Vertx.vertx();
+        int port = LoopbackProxy.freePort();
+        try (LoopbackProxy proxy = new LoopbackProxy("static_resources:\n  listeners:\n" + listener("noabs", port,
+                "http_protocol_options: {allow_absolute_url: false}") + clusterC(backends.createHttpServer()
+                .requestHandler(req -> req.response().end("ok")).listen(0, "127.0.0.1")
+                .await(10, TimeUnit.SECONDS).actualPort()))) {
+            var stats = proxy.withStats();
+            String refused = exchange(port, "GET http://svc/x HTTP/1.1\r\nhost: svc\r\n\r\n");
+            assertTrue(refused.startsWith("HTTP/1.1 404 "), refused);
+            assertTrue(exchange(port, "GET /x HTTP/1.1\r\nhost: svc\r\nconnection: close\r\n\r\n")
+                    .startsWith("HTTP/1.1 200 "));
+            // as Envoy's connection manager counts it
+            assertEquals(1, LoopbackProxy.stat(stats, "noabs", "downstream_rq_non_relative_path"));
+            assertEquals(2, LoopbackProxy.stat(stats, "noabs", "downstream_rq_total"));
+        } finally {
+            backends.close().await(10, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
     void refusedRequestsAreEnvoysLocalRepliesInTheAccessLogAndMetricsWithDpeForCodecErrors() throws Exception {
         Vertx backends = Vertx.vertx();
         LoopbackProxy proxy = null;

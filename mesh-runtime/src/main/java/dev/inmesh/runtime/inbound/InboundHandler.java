@@ -355,6 +355,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         }
         if (refused != null) {
             details[0] = refused.details;
+            refused.count(ds);
             if (refused.codecError) {
                 flags.add(ResponseFlag.DOWNSTREAM_PROTOCOL_ERROR); // as Envoy's codec error: the status text as body
             }

@@ -48,6 +48,13 @@ public final class Http1Admission {
             this.details = details;
             this.codecError = codecError;
         }
+
+        /** Counts this refusal in the connection manager's statistics (null: none) where Envoy's counts it. */
+        public void count(dev.inmesh.runtime.stats.DownstreamStats stats) {
+            if (this == ABSOLUTE_PATH && stats != null) {
+                stats.nonRelativePath();
+            }
+        }
     }
 
     /** A request head as a codec read it, which {@link #admit} may rewrite. */

@@ -48,6 +48,7 @@ public final class DownstreamStats implements RbacStats {
     private final LongAdder rqFailedPathNormalization = new LongAdder();
     private final LongAdder rqRedirectedWithNormalizedPath = new LongAdder();
     private final LongAdder rqRejectedViaIpDetection = new LongAdder();
+    private final LongAdder rqNonRelativePath = new LongAdder();
     private final LongAdder noRoute = new LongAdder();
     private final LongAdder noCluster = new LongAdder();
     private final LongAdder rqRedirect = new LongAdder();
@@ -123,6 +124,7 @@ public final class DownstreamStats implements RbacStats {
         adder("downstream_rq_failed_path_normalization", rqFailedPathNormalization);
         adder("downstream_rq_redirected_with_normalized_path", rqRedirectedWithNormalizedPath);
         adder("downstream_rq_rejected_via_ip_detection", rqRejectedViaIpDetection);
+        adder("downstream_rq_non_relative_path", rqNonRelativePath);
         adder("no_route", noRoute);
         adder("no_cluster", noCluster);
         adder("rq_redirect", rqRedirect);
@@ -314,6 +316,14 @@ public final class DownstreamStats implements RbacStats {
      */
     public void rejectedViaIpDetection() {
         rqRejectedViaIpDetection.increment();
+    }
+
+    /**
+     * A request whose target is not a path was answered 404 ({@code absolute_path_rejected}: an absolute URL under
+     * {@code allow_absolute_url: false}): {@code downstream_rq_non_relative_path}.
+     */
+    public void nonRelativePath() {
+        rqNonRelativePath.increment();
     }
 
     /** The router found no route (404, NR): {@code no_route}. */

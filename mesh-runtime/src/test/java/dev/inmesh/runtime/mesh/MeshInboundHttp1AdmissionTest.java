@@ -104,6 +104,7 @@ class MeshInboundHttp1AdmissionTest {
         assertTrue(refused.startsWith("HTTP/1.1 404 ") && refused.toLowerCase().contains("connection: close"),
                 refused);
         assertEquals(List.of("404 - absolute_path_rejected -"), lines(log, 1));
+        assertEquals(1, MeshWebClientTest.hcmStat(mesh, "inbound_0.0.0.0_9080", "downstream_rq_non_relative_path"));
     }
 
     @Test
