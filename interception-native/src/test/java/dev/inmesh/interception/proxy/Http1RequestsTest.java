@@ -113,6 +113,9 @@ class Http1RequestsTest {
         // refused as Envoy's connection manager refuses it: 404 (absolute_path_rejected)
         assertEquals(HttpResponseStatus.NOT_FOUND, admitted(
                 request(HttpVersion.HTTP_1_1, "http://a/x", "host", "a"), new Http1Options(false, "", false, false)));
+        // and so is the asterisk form (OPTIONS *), whose target is not a path either
+        assertEquals(HttpResponseStatus.NOT_FOUND, admitted(request(HttpVersion.HTTP_1_1, "*", "host", "a"),
+                Http1Options.DEFAULTS));
     }
 
     @Test
@@ -294,9 +297,11 @@ class Http1RequestsTest {
             assertTrue(refused.startsWith("HTTP/1.1 404 "), refused);
             assertTrue(exchange(port, "GET /x HTTP/1.1\r\nhost: svc\r\nconnection: close\r\n\r\n")
                     .startsWith("HTTP/1.1 200 "));
-            // as Envoy's connection manager counts it
-            assertEquals(1, LoopbackProxy.stat(stats, "noabs", "downstream_rq_non_relative_path"));
-            assertEquals(2, LoopbackProxy.stat(stats, "noabs", "downstream_rq_total"));
+            String asterisk = exchange(port, "OPTIONS * HTTP/1.1\r\nhost: svc\r\n\r\n");
+            assertTrue(asterisk.startsWith("HTTP/1.1 404 "), asterisk);
+            // as Envoy's connection manager counts them
+            assertEquals(2, LoopbackProxy.stat(stats, "noabs", "downstream_rq_non_relative_path"));
+            assertEquals(3, LoopbackProxy.stat(stats, "noabs", "downstream_rq_total"));
         } finally {
             backends.close().await(10, TimeUnit.SECONDS);
         }

@@ -133,6 +133,11 @@ public final class Http1Admission {
                 return Refusal.NO_HOST; // Envoy's connection manager answers it (missing_host_header)
             }
         }
+        if (uri.equals("*") && !req.method().equals("CONNECT")) {
+            // the asterisk form (OPTIONS *): Envoy's codec takes it, its connection manager routes only a path
+            // beginning with / and answers 404 (absolute_path_rejected)
+            return Refusal.ABSOLUTE_PATH;
+        }
         return null;
     }
 
