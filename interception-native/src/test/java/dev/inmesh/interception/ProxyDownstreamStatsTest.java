@@ -195,6 +195,10 @@ class ProxyDownstreamStatsTest {
         assertEquals(1, st.get(h + "downstream_rq_5xx"), st.toString());
         assertEquals(0, st.get(h + "downstream_rq_active"), st.toString());
         assertEquals(1, st.get(h + "no_route"), st.toString());
+        // the downstream codecs' counters, in no scope, as Envoy names them
+        assertEquals(0, st.get("http1.requests_rejected_with_underscores_in_headers"), st.toString());
+        assertEquals(0, st.get("http2.dropped_headers_with_underscores"), st.toString());
+        assertEquals(0, st.get(h + "downstream_rq_failed_path_normalization"), st.toString());
         assertEquals(1, st.get(h + "fault.aborts_injected"), st.toString());
         assertEquals(0, st.get(h + "fault.active_faults"), st.toString());
         long cx = st.get(h + "downstream_cx_total");

@@ -317,7 +317,7 @@ final class HttpBridge {
                         stream.closeFuture().addListener(f -> conn.lifetime().streamEnded());
                         stream.pipeline().addLast(new Http2StreamFrameToHttpObjectCodec(true),
                                 new HeadLimits(conn.hcm().maxRequestHeadersCount(), conn.maxRequestHeadBytes(),
-                                        true, conn.hcm().headersWithUnderscores()),
+                                        true, conn.hcm().headersWithUnderscores(), conn.stats()),
                                 new RequestBodies(),
                                 new Exchange(conn, true, null));
                     }
@@ -362,7 +362,7 @@ final class HttpBridge {
                 p.addAfter(ctx.name(), "http1", new Http1ServerCodec(conn.http1Decoder(),
                         conn.hcm().http1().allowChunkedLength(), timeouts));
                 p.addAfter("http1", "http1-limits", new HeadLimits(conn.hcm().maxRequestHeadersCount(),
-                        conn.maxRequestHeadBytes(), false, conn.hcm().headersWithUnderscores()));
+                        conn.maxRequestHeadBytes(), false, conn.hcm().headersWithUnderscores(), conn.stats()));
                 p.addAfter("http1-limits", "http1-bodies", new RequestBodies());
                 p.addAfter("http1-bodies", "http1-exchange", exchange);
                 var hook = conn.runtime().http1Hook;
@@ -440,16 +440,21 @@ final class HttpBridge {
         private final int maxHeadBytes;
         private final boolean http2;
         private final HeadersWithUnderscoresAction underscores;
+        private final dev.inmesh.runtime.stats.CodecStats codec;
 
         /**
          * @param underscores the connection manager's {@code headers_with_underscores_action}, applied here as
          *                    Envoy's codecs apply it: a header dropped counts toward no limit
+         * @param stats the connection manager's statistics, whose codec counters count what {@code underscores}
+         *              did (null: none)
          */
-        HeadLimits(int maxHeaders, int maxHeadBytes, boolean http2, HeadersWithUnderscoresAction underscores) {
+        HeadLimits(int maxHeaders, int maxHeadBytes, boolean http2, HeadersWithUnderscoresAction underscores,
+                   DownstreamStats stats) {
             this.maxHeaders = maxHeaders;
             this.maxHeadBytes = maxHeadBytes;
             this.http2 = http2;
             this.underscores = underscores;
+            this.codec = stats == null ? null : stats.codec();
         }
 
         @Override
@@ -485,6 +490,9 @@ final class HttpBridge {
                 if (underscores != HeadersWithUnderscoresAction.ALLOW && UnderscoreHeaders.named(name)) {
                     if (underscores == HeadersWithUnderscoresAction.REJECT_REQUEST) {
                         // Envoy's HTTP/1 codec answers 400; its HTTP/2 codec resets the stream
+                        if (codec != null) {
+                            codec.underscoreRejected(http2);
+                        }
                         return new RefusedHead(HttpResponseStatus.BAD_REQUEST, http2 ? UnderscoreHeaders.HTTP2_DETAILS
                                 : UnderscoreHeaders.HTTP1_DETAILS, "a header name with an underscore", http2);
                     }
@@ -510,6 +518,9 @@ final class HttpBridge {
             }
             if (dropped != null) {
                 dropped.forEach(r.headers()::remove);
+                if (codec != null) {
+                    codec.underscoresDropped(http2, dropped.size());
+                }
             }
             Http1Admission.Refusal twoHosts = Http1Admission.Refusal.HOSTS;
             return !http2 && hosts > 1 ? new RefusedHead(HttpResponseStatus.valueOf(twoHosts.status),

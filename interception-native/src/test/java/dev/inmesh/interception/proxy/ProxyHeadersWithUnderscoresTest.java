@@ -31,6 +31,7 @@ class ProxyHeadersWithUnderscoresTest {
     private int upstream;
     private final AtomicInteger served = new AtomicInteger();
     private LoopbackProxy proxy;
+    private io.micrometer.core.instrument.MeterRegistry stats;
     private int port;
 
     @BeforeEach
@@ -57,6 +58,12 @@ class ProxyHeadersWithUnderscoresTest {
                 "stat_prefix: inbound_0.0.0.0_8080\n", "stat_prefix: inbound_0.0.0.0_8080\n"
                         + "          common_http_protocol_options: {headers_with_underscores_action: " + action
                         + "}\n"));
+        stats = proxy.withStats();
+    }
+
+    /** The downstream codecs' counter {@code envoy_<name>} (Envoy's {@code http1.*}, {@code http2.*}). */
+    private double codec(String name) {
+        return stats.get("envoy_" + name).gauge().value();
     }
 
     private String get(HttpVersion version) throws Exception {
@@ -99,6 +106,10 @@ class ProxyHeadersWithUnderscoresTest {
         // a request without one goes through on both
         assertEquals("200 null|alice", get(HttpVersion.HTTP_1_1, false));
         assertEquals("200 null|alice", get(HttpVersion.HTTP_2, false));
+        // counted by codec, as Envoy's codecs count them
+        assertEquals(1, codec("http1_requests_rejected_with_underscores_in_headers"));
+        assertEquals(1, codec("http2_requests_rejected_with_underscores_in_headers"));
+        assertEquals(0, codec("http1_dropped_headers_with_underscores"));
     }
 
     @Test
@@ -106,6 +117,9 @@ class ProxyHeadersWithUnderscoresTest {
         proxy("DROP_HEADER");
         assertEquals("200 null|alice", get(HttpVersion.HTTP_1_1));
         assertEquals("200 null|alice", get(HttpVersion.HTTP_2));
+        assertEquals(1, codec("http1_dropped_headers_with_underscores"));
+        assertEquals(1, codec("http2_dropped_headers_with_underscores"));
+        assertEquals(0, codec("http1_requests_rejected_with_underscores_in_headers"));
     }
 
     @Test

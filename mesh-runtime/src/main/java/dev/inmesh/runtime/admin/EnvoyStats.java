@@ -23,8 +23,9 @@ import java.util.function.UnaryOperator;
  * {@code envoy_rbac_STAT{rbac_stat_prefix="P"}} is {@code P.rbac.STAT}, and a local rate limit filter's
  * {@code envoy_http_local_rate_limit_STAT{local_http_ratelimit_prefix="P"}} {@code P.http_local_rate_limit.STAT}, a
  * local rate limit network filter's {@code envoy_local_rate_limit_STAT{local_network_ratelimit_prefix="P"}}
- * {@code local_rate_limit.P.STAT}; the
- * Zipkin tracer's {@code envoy_tracing_zipkin_STAT}, in no scope, is {@code tracing.zipkin.STAT}, and the
+ * {@code local_rate_limit.P.STAT}; the downstream codecs' {@code envoy_http1_STAT} and {@code envoy_http2_STAT}, in
+ * no scope, are {@code http1.STAT} and {@code http2.STAT}, the Zipkin tracer's {@code envoy_tracing_zipkin_STAT}, in
+ * no scope, is {@code tracing.zipkin.STAT}, and the
  * OpenTelemetry tracer's {@code envoy_tracing_opentelemetry_STAT} {@code tracing.opentelemetry.STAT}; a PROXY protocol
  * filter's {@code envoy_proxy_proto_versions_v1_found{proxy_proto_prefix="P"}} is
  * {@code proxy_proto.P.versions.v1.found} ({@code proxy_proto.versions.v1.found} without a prefix); the cluster
@@ -71,6 +72,9 @@ final class EnvoyStats {
             new Tree("envoy_tracing_opentelemetry_", null, "tracing.opentelemetry.", Map.of(), Map.of()),
             // the server's: its state, and whether its workers started (in no scope)
             new Tree("envoy_server_", null, "server.", Map.of(), Map.of()),
+            // the downstream codecs' (in no scope)
+            new Tree("envoy_http1_", null, "http1.", Map.of(), Map.of()),
+            new Tree("envoy_http2_", null, "http2.", Map.of(), Map.of()),
             // the cluster and listener managers' (in no scope), with their CDS and LDS subscriptions', and the
             // control plane's
             new Tree("envoy_listener_manager_", null, "listener_manager.", Map.of("lds_", "lds."), Map.of()),

@@ -226,8 +226,11 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         // the chain's headers_with_underscores_action, as Envoy's codecs apply it: a header dropped before anything
         // reads it, or the request refused (HTTP/1: 400 and the connection closed; HTTP/2: the stream reset)
         boolean underscoreReset = false;
-        if (refused == null && hcm != null && UnderscoreHeaders.refuses(hcm.headersWithUnderscores(), headers)) {
-            if (req.version() == io.vertx.core.http.HttpVersion.HTTP_2) {
+        boolean http2 = req.version() == io.vertx.core.http.HttpVersion.HTTP_2;
+        DownstreamStats ds = hcm == null ? null : stats(hcm);
+        if (refused == null && hcm != null && UnderscoreHeaders.refuses(hcm.headersWithUnderscores(), headers,
+                ds == null ? null : ds.codec(), http2)) {
+            if (http2) {
                 underscoreReset = true;
             } else {
                 refused = Http1Admission.Refusal.UNDERSCORE;
@@ -254,7 +257,6 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         DownstreamTls chainTls = tls == null || chain == null || !chain.tls() ? null : inbound.tls(chain);
         // Istio's connection_security_policy mutual_tls: a client certificate the chain's validation context verified
         boolean mutualTls = chainTls != null && chainTls.verifiedPeer(tls.session);
-        DownstreamStats ds = hcm == null ? null : stats(hcm);
         if (ds != null) {
             ds.requestStarted(req.version() == io.vertx.core.http.HttpVersion.HTTP_2 ? "HTTP/2" : "HTTP/1.1");
         }

@@ -33,9 +33,12 @@ public final class UnderscoreHeaders {
     /**
      * Applies {@code action} to {@code headers}: true when the request is to be refused ({@code REJECT_REQUEST} and
      * a name with an underscore); under {@code DROP_HEADER} such headers are taken off. Nothing is allocated when no
-     * name has one.
+     * name has one. What it does is counted in {@code codec} (null: nowhere) as the HTTP/1 or HTTP/2 codec's, as
+     * Envoy's codecs count it ({@code requests_rejected_with_underscores_in_headers},
+     * {@code dropped_headers_with_underscores}, one a header).
      */
-    public static boolean refuses(HeadersWithUnderscoresAction action, MultiMap headers) {
+    public static boolean refuses(HeadersWithUnderscoresAction action, MultiMap headers,
+                                  dev.inmesh.runtime.stats.CodecStats codec, boolean http2) {
         if (action == HeadersWithUnderscoresAction.ALLOW || headers.isEmpty()) {
             return false;
         }
@@ -43,6 +46,9 @@ public final class UnderscoreHeaders {
         for (Map.Entry<String, String> e : headers) {
             if (named(e.getKey())) {
                 if (action == HeadersWithUnderscoresAction.REJECT_REQUEST) {
+                    if (codec != null) {
+                        codec.underscoreRejected(http2);
+                    }
                     return true;
                 }
                 if (dropped == null) {
@@ -53,6 +59,9 @@ public final class UnderscoreHeaders {
         }
         if (dropped != null) {
             dropped.forEach(headers::remove);
+            if (codec != null) {
+                codec.underscoresDropped(http2, dropped.size());
+            }
         }
         return false;
     }

@@ -93,15 +93,16 @@ public final class DownstreamStats implements RbacStats {
     /** The local rate limit filters' statistics by their stat prefix, shared by the registry's connection managers. */
     private final java.util.concurrent.ConcurrentMap<String, LocalRateLimitCounters> localRateLimits;
 
-    DownstreamStats(MeterRegistry registry, String statPrefix) {
-        this(registry, statPrefix, new java.util.concurrent.ConcurrentHashMap<>());
-    }
+    /** The downstream codecs' statistics, which Envoy keeps outside the connection managers. */
+    private final CodecStats codec;
 
     DownstreamStats(MeterRegistry registry, String statPrefix,
-                    java.util.concurrent.ConcurrentMap<String, LocalRateLimitCounters> localRateLimits) {
+                    java.util.concurrent.ConcurrentMap<String, LocalRateLimitCounters> localRateLimits,
+                    CodecStats codec) {
         this.registry = registry;
         this.statPrefix = statPrefix;
         this.localRateLimits = localRateLimits;
+        this.codec = codec;
         adder("downstream_rq_total", rqTotal);
         adder("downstream_rq_http1_total", rqHttp1);
         adder("downstream_rq_http2_total", rqHttp2);
@@ -160,6 +161,11 @@ public final class DownstreamStats implements RbacStats {
     private void gauge(String name, AtomicLong value) {
         Gauge.builder(PREFIX + name, value, AtomicLong::doubleValue).tag(TAG, statPrefix).strongReference(true)
                 .register(registry);
+    }
+
+    /** The statistics of the codecs that read this connection manager's requests ({@code http1.*}, {@code http2.*}). */
+    public CodecStats codec() {
+        return codec;
     }
 
     /** The connection manager's {@code stat_prefix}. */

@@ -109,10 +109,13 @@ public final class MeshMetrics {
     private final ConcurrentHashMap<String, DownstreamStats.LocalRateLimitCounters> localRateLimits =
             new ConcurrentHashMap<>();
 
+    private final CodecStats codec;
+
     private MeshMetrics(MeterRegistry registry, WorkloadInfo local, String destinationCluster) {
         this.registry = registry;
         this.local = local;
         this.destinationCluster = destinationCluster;
+        this.codec = new CodecStats(registry);
     }
 
     /** Metrics for the workload {@code local}, with {@code destination_cluster} {@code Kubernetes}. */
@@ -328,7 +331,7 @@ public final class MeshMetrics {
      */
     public DownstreamStats connectionManager(dev.inmesh.api.config.listener.HttpConnectionManager hcm) {
         DownstreamStats s = connectionManagers.computeIfAbsent(hcm.statPrefix(),
-                p -> new DownstreamStats(registry, p, localRateLimits));
+                p -> new DownstreamStats(registry, p, localRateLimits, codec));
         if (hcm.faultFilter() != null) {
             s.withFaultFilter();
         }

@@ -437,6 +437,8 @@ class MeshWebClientTest {
         assertEquals("DPE", ResponseFlag.format(recorded.get(0).responseFlags()));
         assertEquals("null|alice", mesh.webClient().get(9080, "reviews", "/").putHeader("x-user", "alice").send()
                 .await(10, TimeUnit.SECONDS).getHeader("x-seen"));
+        assertEquals(1.0, ((DefaultMesh) mesh).registry()
+                .get("envoy_http1_requests_rejected_with_underscores_in_headers").gauge().value());
         mesh.close().await(10, TimeUnit.SECONDS);
         mesh(config("", s.actualPort()).replace("stat_prefix: outbound_0.0.0.0_9080\n",
                 options.formatted("DROP_HEADER")));
@@ -444,6 +446,8 @@ class MeshWebClientTest {
                 .putHeader("x-user", "alice").send().await(10, TimeUnit.SECONDS);
         assertEquals(200, dropped.statusCode());
         assertEquals("null|alice", dropped.getHeader("x-seen"));
+        assertEquals(1.0, ((DefaultMesh) mesh).registry().get("envoy_http1_dropped_headers_with_underscores").gauge()
+                .value());
     }
 
     @Test
@@ -486,6 +490,13 @@ class MeshWebClientTest {
                 assertEquals(0, recorded.get(1).responseCode());
                 assertEquals("http2.unexpected_underscore", recorded.get(1).responseCodeDetails());
                 assertEquals("DPE", ResponseFlag.format(recorded.get(1).responseFlags()));
+            }
+            // counted by codec, as Envoy's codecs count them
+            String counted = action.equals("DROP_HEADER") ? "dropped_headers_with_underscores"
+                    : "requests_rejected_with_underscores_in_headers";
+            for (String codec : new String[] {"http1_", "http2_"}) {
+                assertEquals(1.0, ((DefaultMesh) m).registry().get("envoy_" + codec + counted).gauge().value(),
+                        codec + counted);
             }
             m.close().await(10, TimeUnit.SECONDS);
         }

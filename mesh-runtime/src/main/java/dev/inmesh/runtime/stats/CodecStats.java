@@ -1,0 +1,39 @@
+package dev.inmesh.runtime.stats;
+
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import java.util.concurrent.atomic.LongAdder;
+
+/**
+ * The downstream codecs' statistics Envoy keeps in no scope of a listener or connection manager ({@code http1.*} and
+ * {@code http2.*}, scraped as {@code envoy_http1_*} and {@code envoy_http2_*}): the headers whose names have an
+ * underscore, dropped ({@code dropped_headers_with_underscores}, one a header) or refusing their request
+ * ({@code requests_rejected_with_underscores_in_headers}) under a connection manager's
+ * {@code headers_with_underscores_action}. One set per registry, shared by every connection manager; thread-safe and
+ * allocation-free.
+ */
+public final class CodecStats {
+    private final LongAdder[] dropped = {new LongAdder(), new LongAdder()};
+    private final LongAdder[] rejected = {new LongAdder(), new LongAdder()};
+
+    CodecStats(MeterRegistry registry) {
+        for (int v = 0; v < 2; v++) {
+            String prefix = "envoy_http" + (v + 1) + "_";
+            // gauges that only go up, as Envoy's counters whose names do not end in _total are here
+            Gauge.builder(prefix + "dropped_headers_with_underscores", dropped[v], LongAdder::doubleValue)
+                    .strongReference(true).register(registry);
+            Gauge.builder(prefix + "requests_rejected_with_underscores_in_headers", rejected[v],
+                    LongAdder::doubleValue).strongReference(true).register(registry);
+        }
+    }
+
+    /** {@code count} headers with an underscore dropped from a request of the HTTP/1 or HTTP/2 codec. */
+    public void underscoresDropped(boolean http2, int count) {
+        dropped[http2 ? 1 : 0].add(count);
+    }
+
+    /** A request of the HTTP/1 or HTTP/2 codec refused for a header name with an underscore. */
+    public void underscoreRejected(boolean http2) {
+        rejected[http2 ? 1 : 0].increment();
+    }
+}
