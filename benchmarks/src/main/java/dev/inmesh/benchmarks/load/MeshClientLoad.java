@@ -16,6 +16,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
@@ -134,19 +135,20 @@ public final class MeshClientLoad {
         Result dm = Result.median(d);
         Result mm = Result.median(m);
         for (int r = 0; r < rounds; r++) {
-            System.out.printf(Locale.ROOT, "INJVM client=plain round=%d rate=%.0f cpu_ms_per_1k=%.3f%n", r,
-                    d.get(r).rate, d.get(r).cpuMsPer1k);
-            System.out.printf(Locale.ROOT, "INJVM client=mesh round=%d rate=%.0f cpu_ms_per_1k=%.3f%n", r,
-                    m.get(r).rate, m.get(r).cpuMsPer1k);
+            System.out.printf(Locale.ROOT, "INJVM client=plain round=%d rate=%.0f cpu_ms_per_1k=%.3f"
+                    + " busiest_loop=%.2f%n", r, d.get(r).rate, d.get(r).cpuMsPer1k, d.get(r).busiestLoop);
+            System.out.printf(Locale.ROOT, "INJVM client=mesh round=%d rate=%.0f cpu_ms_per_1k=%.3f"
+                    + " busiest_loop=%.2f%n", r, m.get(r).rate, m.get(r).cpuMsPer1k, m.get(r).busiestLoop);
         }
         System.out.printf(Locale.ROOT, "%nmedian of %d rounds, %.1f s each; fixed rate %d req/s; %d in flight for the"
                 + " highest rate; 1 KB responses, HTTP/1.1 keep-alive, one JVM, %d cores%n", rounds, seconds, RATE,
                 IN_FLIGHT, Runtime.getRuntime().availableProcessors());
-        System.out.println("| client | highest rate (req/s) | p50 (us) | p90 (us) | p99 (us) | JVM CPU ms / 1000 req |");
-        System.out.println("| --- | ---: | ---: | ---: | ---: | ---: |");
+        System.out.println("| client | highest rate (req/s) | p50 (us) | p90 (us) | p99 (us) | JVM CPU ms / 1000 req"
+                + " | busiest event loop on CPU |");
+        System.out.println("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
         System.out.println(dm.row("plain WebClient"));
         System.out.println(mm.row("mesh WebClient"));
-        System.out.printf(Locale.ROOT, "| mesh minus plain | %.2fx | +%d | +%d | +%d | +%.3f |%n", mm.rate / dm.rate,
+        System.out.printf(Locale.ROOT, "| mesh minus plain | %.2fx | +%d | +%d | +%d | +%.3f | |%n", mm.rate / dm.rate,
                 mm.p50 - dm.p50, mm.p90 - dm.p90, mm.p99 - dm.p99, mm.cpuMsPer1k - dm.cpuMsPer1k);
         plains.forEach(WebClient::close);
         mesh.close().await(10, TimeUnit.SECONDS);
@@ -166,14 +168,20 @@ public final class MeshClientLoad {
                 pct(lat, 50), pct(lat, 90), pct(lat, 99));
     }
 
-    record Result(double rate, long p50, long p90, long p99, double cpuMsPer1k) {
+    /**
+     * One client's figures; {@code busiestLoop} is the share of the highest-rate run's time that its busiest event
+     * loop thread spent on a CPU: near 1, that one thread is what bounds the rate (the closed loop's requests are
+     * all sent from the event loop their connections are on, so one loop carries them).
+     */
+    record Result(double rate, long p50, long p90, long p99, double cpuMsPer1k, double busiestLoop) {
         String row(String name) {
-            return String.format(Locale.ROOT, "| %s | %.0f | %d | %d | %d | %.3f |", name, rate, p50, p90, p99,
-                    cpuMsPer1k);
+            return String.format(Locale.ROOT, "| %s | %.0f | %d | %d | %d | %.3f | %.2f |", name, rate, p50, p90,
+                    p99, cpuMsPer1k, busiestLoop);
         }
 
         static Result of(double[] rateAndCpu, long[] lat) {
-            return new Result(rateAndCpu[0], pct(lat, 50), pct(lat, 90), pct(lat, 99), rateAndCpu[1]);
+            return new Result(rateAndCpu[0], pct(lat, 50), pct(lat, 90), pct(lat, 99), rateAndCpu[1],
+                    rateAndCpu[2]);
         }
 
         static Result median(List<Result> rs) {
@@ -182,15 +190,17 @@ public final class MeshClientLoad {
             long[] p90 = rs.stream().mapToLong(Result::p90).sorted().toArray();
             long[] p99 = rs.stream().mapToLong(Result::p99).sorted().toArray();
             double[] cpu = rs.stream().mapToDouble(Result::cpuMsPer1k).sorted().toArray();
+            double[] loop = rs.stream().mapToDouble(Result::busiestLoop).sorted().toArray();
             int mid = rs.size() / 2;
-            return new Result(rate[mid], p50[mid], p90[mid], p99[mid], cpu[mid]);
+            return new Result(rate[mid], p50[mid], p90[mid], p99[mid], cpu[mid], loop[mid]);
         }
     }
 
     /**
-     * For each of {@code calls}: the highest rate ({@link #closedLoop}) and the JVM's CPU time per 1 000 requests, over
-     * {@code seconds} each, in blocks of one second taken in turns (0 1 1 0 0 1 ... for two), as the fixed-rate runs
-     * are, so that the machine's drift falls on both clients alike.
+     * For each of {@code calls}: the highest rate ({@link #closedLoop}), the JVM's CPU time per 1 000 requests and the
+     * share of the time its busiest event loop thread was on a CPU, over {@code seconds} each, in blocks of one second
+     * taken in turns (0 1 1 0 0 1 ... for two), as the fixed-rate runs are, so that the machine's drift falls on both
+     * clients alike.
      */
     static double[][] highestRate(List<Supplier<Future<?>>> calls, double seconds) throws InterruptedException {
         com.sun.management.OperatingSystemMXBean os = (com.sun.management.OperatingSystemMXBean)
@@ -201,22 +211,39 @@ public final class MeshClientLoad {
         long[] done = new long[k];
         long[] nanos = new long[k];
         long[] cpu = new long[k];
+        long[] busiest = new long[k];
         for (int b = 0; b < blocks; b++) {
             for (int x = 0; x < k; x++) {
                 int j = b % 2 == 0 ? x : k - 1 - x;
                 long[] count = new long[1];
+                Map<Long, Long> loops0 = eventLoopCpu();
                 long cpu0 = os.getProcessCpuTime();
                 long t0 = System.nanoTime();
                 closedLoop(calls.get(j), block, count);
                 nanos[j] += System.nanoTime() - t0;
                 cpu[j] += os.getProcessCpuTime() - cpu0;
+                Map<Long, Long> loops1 = eventLoopCpu();
+                busiest[j] += loops1.entrySet().stream().mapToLong(e -> e.getValue()
+                        - loops0.getOrDefault(e.getKey(), 0L)).max().orElse(0);
                 done[j] += count[0];
             }
         }
         double[][] out = new double[k][];
         for (int j = 0; j < k; j++) {
             out[j] = new double[] {done[j] / (nanos[j] / 1e9),
-                    done[j] == 0 ? 0 : cpu[j] / 1e6 / (done[j] / 1000.0)};
+                    done[j] == 0 ? 0 : cpu[j] / 1e6 / (done[j] / 1000.0), busiest[j] / (double) nanos[j]};
+        }
+        return out;
+    }
+
+    /** The CPU time (ns) of each Vert.x event loop thread of this JVM, by thread id. */
+    private static Map<Long, Long> eventLoopCpu() {
+        java.lang.management.ThreadMXBean threads = java.lang.management.ManagementFactory.getThreadMXBean();
+        Map<Long, Long> out = new java.util.HashMap<>();
+        for (java.lang.management.ThreadInfo t : threads.getThreadInfo(threads.getAllThreadIds())) {
+            if (t != null && t.getThreadName().startsWith("vert.x-eventloop-thread-")) {
+                out.put(t.getThreadId(), threads.getThreadCpuTime(t.getThreadId()));
+            }
         }
         return out;
     }
