@@ -50,11 +50,7 @@ final class LoopbackProxy implements AutoCloseable {
 
     /** The connection manager {@code statPrefix}'s counter {@code envoy_http_<name>} in {@code registry}. */
     static long stat(io.micrometer.core.instrument.MeterRegistry registry, String statPrefix, String name) {
-        var meter = registry.find("envoy_http_" + name).tag("http_conn_manager_prefix", statPrefix).meter();
-        if (meter == null) {
-            throw new AssertionError("no envoy_http_" + name + " of " + statPrefix);
-        }
-        return (long) meter.measure().iterator().next().getValue();
+        return dev.inmesh.runtime.testing.HcmStats.get(registry, statPrefix, name);
     }
 
     /** A free loopback port: {@link LoopbackPorts#freePort()}. */

@@ -375,10 +375,7 @@ class MeshWebClientTest {
 
     /** The connection manager {@code statPrefix}'s counter {@code envoy_http_<name>} of the mesh {@code m}. */
     static long hcmStat(Mesh m, String statPrefix, String name) {
-        var meter = ((DefaultMesh) m).registry().find("envoy_http_" + name)
-                .tag("http_conn_manager_prefix", statPrefix).meter();
-        assertNotNull(meter, "envoy_http_" + name + " of " + statPrefix);
-        return (long) meter.measure().iterator().next().getValue();
+        return dev.inmesh.runtime.testing.HcmStats.get(((DefaultMesh) m).registry(), statPrefix, name);
     }
 
     @Test
