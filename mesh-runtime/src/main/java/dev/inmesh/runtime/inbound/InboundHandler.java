@@ -228,8 +228,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         boolean underscoreReset = false;
         boolean http2 = req.version() == io.vertx.core.http.HttpVersion.HTTP_2;
         DownstreamStats ds = hcm == null ? null : stats(hcm);
-        if (refused == null && hcm != null && UnderscoreHeaders.refuses(hcm.headersWithUnderscores(), headers,
-                ds == null ? null : ds.codec(), http2)) {
+        if (refused == null && hcm != null && UnderscoreHeaders.refuses(hcm.headersWithUnderscores(), headers, ds,
+                http2)) {
             if (http2) {
                 underscoreReset = true;
             } else {
@@ -258,7 +258,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         // Istio's connection_security_policy mutual_tls: a client certificate the chain's validation context verified
         boolean mutualTls = chainTls != null && chainTls.verifiedPeer(tls.session);
         if (ds != null) {
-            ds.requestStarted(req.version() == io.vertx.core.http.HttpVersion.HTTP_2 ? "HTTP/2" : "HTTP/1.1");
+            ds.requestStarted(http2 ? "HTTP/2" : "HTTP/1.1");
         }
         // as Envoy prints them: an IPv6 address in brackets
         String local = pipe ? localIp : IpLiterals.hostPort(localIp, localPort);

@@ -196,8 +196,8 @@ public final class OutboundDispatcher {
         // the outbound listener's strip_*_host_port and strip_trailing_host_dot; its local port is the destination's
         authority = HostNormalizer.apply(d.hcm(), authority, port, method.name());
         // its headers_with_underscores_action, as the sidecar's codec applies it before anything reads the request
-        boolean underscoreRefused = d.hcm() != null && UnderscoreHeaders.refuses(d.hcm().headersWithUnderscores(),
-                headers, d.stats() == null ? null : d.stats().codec(), false);
+        boolean underscoreRefused = d.hcm() != null
+                && UnderscoreHeaders.refuses(d.hcm().headersWithUnderscores(), headers, d.stats(), false);
         // the connection manager's path normalization, before routing, as the sidecar's outbound listener does
         String target = PathNormalizer.ofRequest(uri, d.paths());
         RouterRequest req = new RouterRequest(StreamInfo.Direction.OUTBOUND, method, target == null ? uri : target,

@@ -33,12 +33,12 @@ public final class UnderscoreHeaders {
     /**
      * Applies {@code action} to {@code headers}: true when the request is to be refused ({@code REJECT_REQUEST} and
      * a name with an underscore); under {@code DROP_HEADER} such headers are taken off. Nothing is allocated when no
-     * name has one. What it does is counted in {@code codec} (null: nowhere) as the HTTP/1 or HTTP/2 codec's, as
-     * Envoy's codecs count it ({@code requests_rejected_with_underscores_in_headers},
-     * {@code dropped_headers_with_underscores}, one a header).
+     * name has one. What it does is counted in the codec statistics of {@code stats}, the connection manager's
+     * (null: nowhere), as the HTTP/1 or HTTP/2 codec's, as Envoy's codecs count it
+     * ({@code requests_rejected_with_underscores_in_headers}, {@code dropped_headers_with_underscores}, one a header).
      */
     public static boolean refuses(HeadersWithUnderscoresAction action, MultiMap headers,
-                                  dev.inmesh.runtime.stats.CodecStats codec, boolean http2) {
+                                  dev.inmesh.runtime.stats.DownstreamStats stats, boolean http2) {
         if (action == HeadersWithUnderscoresAction.ALLOW || headers.isEmpty()) {
             return false;
         }
@@ -46,8 +46,8 @@ public final class UnderscoreHeaders {
         for (Map.Entry<String, String> e : headers) {
             if (named(e.getKey())) {
                 if (action == HeadersWithUnderscoresAction.REJECT_REQUEST) {
-                    if (codec != null) {
-                        codec.underscoreRejected(http2);
+                    if (stats != null) {
+                        stats.codec().underscoreRejected(http2);
                     }
                     return true;
                 }
@@ -59,8 +59,8 @@ public final class UnderscoreHeaders {
         }
         if (dropped != null) {
             dropped.forEach(headers::remove);
-            if (codec != null) {
-                codec.underscoresDropped(http2, dropped.size());
+            if (stats != null) {
+                stats.codec().underscoresDropped(http2, dropped.size());
             }
         }
         return false;
