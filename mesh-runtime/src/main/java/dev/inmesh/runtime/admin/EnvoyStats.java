@@ -52,7 +52,7 @@ final class EnvoyStats {
             new Tree("envoy_cluster_", "cluster_name", "cluster.", Map.of("retry_upstream_rq", "retry.upstream_rq",
                     "outlier_detection_", "outlier_detection.", "ssl_", "ssl.", "circuit_breakers_default_",
                     "circuit_breakers.default.", "circuit_breakers_high_", "circuit_breakers.high.", "ratelimit_",
-                    "ratelimit."),
+                    "ratelimit.", "health_check_", "health_check."),
                     Map.of("upstream_rq_xx", "upstream_rq_", "upstream_rq_code", "upstream_rq_", "retry.upstream_rq",
                             "retry.upstream_rq_")),
             new Tree("envoy_http_", "http_conn_manager_prefix", "http.", Map.of("fault_", "fault.", "cors_",
@@ -229,9 +229,17 @@ final class EnvoyStats {
     private static final List<String> GAUGES = List.of(".upstream_rq_active", ".upstream_cx_active",
             ".upstream_rq_pending_active", ".outlier_detection.ejections_active", ".downstream_rq_active",
             ".downstream_cx_active", ".downstream_cx_http1_active", ".downstream_cx_http2_active",
+            ".downstream_pre_cx_active", ".health_check.healthy", ".health_check.degraded",
             ".fault.active_faults", ".membership_healthy", ".membership_degraded", ".membership_excluded",
             ".membership_total", ".active_clusters", ".warming_clusters", ".total_listeners_active",
             ".connected_state", ".update_time");
+
+    /** {@link #GAUGES} as the end of a Prometheus family's name, whose scopes' dots are underscores. */
+    private static final List<String> GAUGE_FAMILIES = GAUGES.stream().map(g -> g.replace('.', '_')).toList();
+
+    /** {@link #ALWAYS_USED}, the server's and the managers' gauges, as Prometheus families. */
+    private static final java.util.Set<String> ALWAYS_USED_FAMILIES = ALWAYS_USED.stream()
+            .map(n -> "envoy_" + n.replace('.', '_')).collect(java.util.stream.Collectors.toUnmodifiableSet());
 
     /**
      * The statistics of one of Envoy's {@link #TYPES} (the histograms apart, Inmesh has no text readouts), and with
@@ -258,6 +266,16 @@ final class EnvoyStats {
     private static boolean gauge(String name) {
         return GAUGES.stream().anyMatch(name::endsWith) || name.contains(".circuit_breakers.")
                 || ALWAYS_USED.contains(name);
+    }
+
+    /**
+     * Whether the Prometheus family {@code envoy_*} of one of Envoy's statistics is an Envoy gauge, by the same
+     * names as {@link #gauge}; every other is an Envoy counter, whatever Micrometer meter keeps it (a gauge that only
+     * rises, where Envoy's name does not end in {@code _total}).
+     */
+    static boolean gaugeFamily(String family) {
+        return GAUGE_FAMILIES.stream().anyMatch(family::endsWith) || family.contains("_circuit_breakers_")
+                || ALWAYS_USED_FAMILIES.contains(family);
     }
 
     /** The counters of {@code stats}, as {@code /reset_counters} keeps them to count from. */

@@ -155,13 +155,9 @@ final class PrometheusText {
             }
             Family into = renamed.get(target);
             if (into == null) {
-                into = new Family(target);
-                // Envoy's counters, as Istio's proxy types them (registered as gauges to keep Envoy's name)
-                into.type = "counter";
-                for (String c : f.comments) {
-                    into.comments.add(c.startsWith("# TYPE ") ? "# TYPE " + target + " counter"
-                            : c.replaceFirst("^(# \\w+ )" + f.name + "\\b", "$1" + target));
-                }
+                // its samples are added below; Envoy's counters, typed so by envoyType
+                into = underName(f, target);
+                into.samples.clear();
                 renamed.put(target, into);
                 out.add(into);
             }
@@ -169,7 +165,19 @@ final class PrometheusText {
                 into.samples.add(target + sample.substring(f.name.length()));
             }
         }
+        out.forEach(PrometheusText::envoyType);
         return out;
+    }
+
+    /**
+     * Family {@code f} typed as Envoy types it: one of Envoy's counters kept in a Micrometer gauge (its name, as
+     * Envoy's, not ending in {@code _total}, which Micrometer's counters must) typed {@code counter}.
+     */
+    private static void envoyType(Family f) {
+        if (f.type.equals("gauge") && f.name.startsWith("envoy_") && !EnvoyStats.gaugeFamily(f.name)) {
+            f.type = "counter";
+            f.comments.replaceAll(c -> c.equals("# TYPE " + f.name + " gauge") ? "# TYPE " + f.name + " counter" : c);
+        }
     }
 
     /** Family {@code f} (its comments and samples) under the name {@code name}, of the same type. */

@@ -156,6 +156,53 @@ class PrometheusTextTest {
     }
 
     @Test
+    void envoysCountersAreTypedCounterAndItsGaugesGaugeWhateverMicrometerMeterKeepsThem() {
+        // Envoy's counters whose names do not end in _total are Micrometer gauges that only rise (a Micrometer
+        // counter would be scraped as NAME_total); a scraper's rate() and Prometheus' metadata need them typed counter
+        PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        MeshMetrics metrics = MeshMetrics.create(registry, StreamInfos.PRODUCTPAGE);
+        var upstream = metrics.upstream("outbound|9080||reviews");
+        upstream.requestCompleted(200);
+        upstream.membershipFrom(() -> new int[] {2, 0, 1, 3});
+        upstream.healthCheck().hostsFrom(() -> 2, () -> 0);
+        upstream.outlierDetection();
+        metrics.connectionManager(dev.inmesh.api.config.listener.HttpConnectionManager.of("outbound_0.0.0.0_9080",
+                "9080", List.of()));
+        metrics.listener("0.0.0.0_9080");
+        String scrape = registry.scrape();
+
+        for (String served : List.of(PrometheusText.envoy(scrape), PrometheusText.select(scrape, n -> true,
+                false))) {
+            List<String> lines = served.lines().toList();
+            for (String counter : List.of("envoy_cluster_upstream_rq_completed", "envoy_cluster_upstream_cx_connect_fail",
+                    "envoy_cluster_upstream_rq_retry", "envoy_cluster_health_check_attempt",
+                    "envoy_cluster_outlier_detection_ejections_enforced_total", "envoy_http_downstream_rq_completed",
+                    "envoy_http_downstream_rq_non_relative_path", "envoy_http1_dropped_headers_with_underscores",
+                    "envoy_listener_downstream_cx_destroy", "envoy_listener_no_filter_chain_match",
+                    "envoy_cluster_upstream_rq", "envoy_http_downstream_rq", "envoy_cluster_upstream_rq_total")) {
+                assertTrue(lines.contains("# TYPE " + counter + " counter"), counter + " in " + served);
+            }
+            for (String gauge : List.of("envoy_cluster_upstream_rq_active", "envoy_cluster_upstream_cx_active",
+                    "envoy_cluster_membership_healthy", "envoy_cluster_membership_total",
+                    "envoy_cluster_health_check_healthy", "envoy_cluster_outlier_detection_ejections_active",
+                    "envoy_http_downstream_rq_active", "envoy_listener_downstream_cx_active",
+                    "envoy_listener_downstream_pre_cx_active")) {
+                assertTrue(lines.contains("# TYPE " + gauge + " gauge"), gauge + " in " + served);
+            }
+            assertTrue(lines.stream().filter(l -> l.startsWith("# TYPE envoy_")).allMatch(
+                    l -> l.endsWith(" counter") || l.endsWith(" gauge") || l.endsWith(" histogram")), served);
+        }
+        // and /stats?type= the same
+        var stats = EnvoyStats.collect(registry, n -> true, n -> n);
+        assertEquals(java.util.Set.of("cluster.outbound|9080||reviews.health_check.degraded",
+                "cluster.outbound|9080||reviews.health_check.healthy"),
+                EnvoyStats.select(stats, "Gauges", false).keySet().stream()
+                        .filter(n -> n.contains(".health_check.")).collect(java.util.stream.Collectors.toSet()));
+        assertTrue(EnvoyStats.select(stats, "Gauges", false).containsKey("listener.0.0.0.0_9080.downstream_pre_cx_active"));
+        assertTrue(EnvoyStats.select(stats, "Counters", false).containsKey("cluster.outbound|9080||reviews.health_check.attempt"));
+    }
+
+    @Test
     void telemetryDimensionsAddLabelsAndReplaceStandardOnesInIstiosOwnFamilies() {
         // Istio's "customize metrics" overrides: labels added to every metric, and to one; a standard label given
         // by an expression; one whose expression does not compile removed, as Istio's stats do
