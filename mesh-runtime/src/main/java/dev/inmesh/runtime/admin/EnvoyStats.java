@@ -54,7 +54,7 @@ final class EnvoyStats {
                     "circuit_breakers.default.", "circuit_breakers_high_", "circuit_breakers.high.", "ratelimit_",
                     "ratelimit.", "health_check_", "health_check."),
                     Map.of("upstream_rq_xx", "upstream_rq_", "upstream_rq_code", "upstream_rq_", "retry.upstream_rq",
-                            "retry.upstream_rq_")),
+                            "retry.upstream_rq_", "retry.upstream_rq_code", "retry.upstream_rq_")),
             new Tree("envoy_http_", "http_conn_manager_prefix", "http.", Map.of("fault_", "fault.", "cors_",
                     "cors.", "rbac_", "rbac.", "jwt_authn_", "jwt_authn.", "ext_authz_", "ext_authz."), Map.of("downstream_rq_xx",
                     "downstream_rq_")),

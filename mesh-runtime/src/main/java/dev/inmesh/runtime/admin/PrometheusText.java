@@ -43,7 +43,10 @@ final class PrometheusText {
     private static final java.util.Map<String, String> ENVOY_FAMILIES = java.util.Map.of(
             "envoy_cluster_upstream_rq_xx", "envoy_cluster_upstream_rq",
             "envoy_cluster_upstream_rq_code", "envoy_cluster_upstream_rq",
-            "envoy_http_downstream_rq_xx", "envoy_http_downstream_rq");
+            "envoy_http_downstream_rq_xx", "envoy_http_downstream_rq",
+            // cluster.C.retry.upstream_rq_5xx, registered under Envoy's name, and cluster.C.retry.upstream_rq_503
+            "envoy_cluster_retry_upstream_rq", "envoy_cluster_retry_upstream_rq",
+            "envoy_cluster_retry_upstream_rq_code", "envoy_cluster_retry_upstream_rq");
 
     /**
      * Envoy's gauges whose name ends in {@code _total}, by the family Micrometer's Prometheus client serves them in:

@@ -57,6 +57,7 @@ final class UpstreamStatsImpl implements UpstreamStats {
     private final AtomicReferenceArray<LongAdder> byClass = new AtomicReferenceArray<>(6);
     private final LongAdder retriedCompleted = new LongAdder();
     private final AtomicReferenceArray<LongAdder> retriedByClass = new AtomicReferenceArray<>(6);
+    private final AtomicReferenceArray<LongAdder> retriedByCode = new AtomicReferenceArray<>(600);
     /** Envoy's {@code upstream_rq_<code>}, by status code (100 to 599), each registered on first use. */
     private final AtomicReferenceArray<LongAdder> byCode = new AtomicReferenceArray<>(600);
     private final java.util.concurrent.atomic.AtomicReference<OutlierStats> outlier =
@@ -157,17 +158,19 @@ final class UpstreamStatsImpl implements UpstreamStats {
     public void requestCompleted(int status) {
         rqCompleted.increment();
         countClass(byClass, "upstream_rq_xx", status);
-        countCode(status);
+        countCode(byCode, "upstream_rq_code", status);
     }
 
     /**
-     * Envoy's {@code cluster.C.upstream_rq_<code>}: registered as {@code envoy_cluster_upstream_rq_code} with its
+     * Envoy's {@code cluster.C.upstream_rq_<code>} (or {@code retry.upstream_rq_<code>}): registered as
+     * {@code envoy_cluster_upstream_rq_code} ({@code envoy_cluster_retry_upstream_rq_code}) with its
      * {@code response_code} tag, which {@code /stats/prometheus} serves as Istio's proxy does, in the one family
-     * {@code envoy_cluster_upstream_rq} with the classes ({@code PrometheusText}).
+     * {@code envoy_cluster_upstream_rq} ({@code envoy_cluster_retry_upstream_rq}) with the classes
+     * ({@code PrometheusText}).
      */
-    private void countCode(int status) {
+    private void countCode(AtomicReferenceArray<LongAdder> codes, String name, int status) {
         if (status >= 100 && status <= 599) {
-            count(byCode, status, "upstream_rq_code", "response_code", Integer::toString);
+            count(codes, status, name, "response_code", Integer::toString);
         }
     }
 
@@ -177,6 +180,8 @@ final class UpstreamStatsImpl implements UpstreamStats {
         // Istio's name for it: cluster.C.retry.upstream_rq_5xx under its response_code_class tag (no
         // retry.upstream_rq_total exists to clash with, unlike upstream_rq_xx's)
         countClass(retriedByClass, "retry_upstream_rq", status);
+        // and cluster.C.retry.upstream_rq_503, served in the same family under its response_code tag
+        countCode(retriedByCode, "retry_upstream_rq_code", status);
     }
 
     /** The status's class in {@code classes}, its gauge {@code PREFIX + name} registered on first use. */

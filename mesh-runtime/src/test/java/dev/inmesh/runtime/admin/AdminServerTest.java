@@ -799,6 +799,15 @@ class AdminServerTest {
             assertTrue(text.body().contains("cluster.outbound|9080||reviews.upstream_rq_2xx: 1\n"), text.body());
             // a response retried away: Envoy's retry. scope, apart from the answer's own counts
             assertTrue(text.body().contains("cluster.outbound|9080||reviews.retry.upstream_rq_5xx: 1\n"), text.body());
+            assertTrue(text.body().contains("cluster.outbound|9080||reviews.retry.upstream_rq_503: 1\n"), text.body());
+            // scraped as Istio's proxy serves them: one family, by class and by code
+            String prom = get(own, "/stats?format=prometheus").body();
+            String c = "cluster_name=\"outbound|9080||reviews\"";
+            assertEquals(List.of("# TYPE envoy_cluster_retry_upstream_rq counter",
+                    "envoy_cluster_retry_upstream_rq{" + c + ",response_code_class=\"5xx\"} 1",
+                    "envoy_cluster_retry_upstream_rq{" + c + ",response_code=\"503\"} 1"),
+                    prom.lines().filter(l -> l.matches("(# TYPE )?envoy_cluster_retry_upstream_rq\\b.*")).toList(),
+                    prom);
             assertTrue(!text.body().contains("reviews.upstream_rq_5xx"), text.body());
             // a statistic whose name only starts like the retry. scope's is in none
             assertTrue(text.body().contains("cluster.outbound|9080||reviews.retry_or_shadow_abandoned: 1\n"),

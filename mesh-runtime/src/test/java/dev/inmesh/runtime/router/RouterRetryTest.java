@@ -238,6 +238,11 @@ class RouterRetryTest {
             var g = reg.find("envoy_cluster_" + name).tag("cluster_name", "c").gauge();
             out.put(name, g == null ? 0 : g.value());
         }
+        // and by code: upstream_rq_503, retry.upstream_rq_503
+        for (String series : List.of("upstream_rq_code", "retry_upstream_rq_code")) {
+            var g = reg.find("envoy_cluster_" + series).tag("cluster_name", "c").tag("response_code", "503").gauge();
+            out.put(series + "{503}", g == null ? 0 : g.value());
+        }
         return out;
     }
 
@@ -248,8 +253,8 @@ class RouterRetryTest {
         var reg = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
         assertEquals(200, callRetrying5xxTwice(wm, reg).status());
         assertEquals(Map.of("upstream_rq_xx{2xx}", 1.0, "upstream_rq_xx{5xx}", 0.0, "retry_upstream_rq{2xx}", 0.0,
-                "retry_upstream_rq{5xx}", 1.0, "upstream_rq_completed", 1.0, "retry_upstream_rq_completed", 1.0),
-                responseStats(reg));
+                "retry_upstream_rq{5xx}", 1.0, "upstream_rq_completed", 1.0, "retry_upstream_rq_completed", 1.0,
+                "upstream_rq_code{503}", 0.0, "retry_upstream_rq_code{503}", 1.0), responseStats(reg));
     }
 
     @Test
@@ -259,8 +264,8 @@ class RouterRetryTest {
         var reg = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
         assertEquals(503, callRetrying5xxTwice(wm, reg).status());
         assertEquals(Map.of("upstream_rq_xx{2xx}", 0.0, "upstream_rq_xx{5xx}", 1.0, "retry_upstream_rq{2xx}", 0.0,
-                "retry_upstream_rq{5xx}", 2.0, "upstream_rq_completed", 1.0, "retry_upstream_rq_completed", 2.0),
-                responseStats(reg));
+                "retry_upstream_rq{5xx}", 2.0, "upstream_rq_completed", 1.0, "retry_upstream_rq_completed", 2.0,
+                "upstream_rq_code{503}", 1.0, "retry_upstream_rq_code{503}", 2.0), responseStats(reg));
     }
 
     @Test
