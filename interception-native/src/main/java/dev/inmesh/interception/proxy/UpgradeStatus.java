@@ -212,9 +212,12 @@ final class UpgradeStatus extends ChannelInboundHandlerAdapter {
         return out;
     }
 
-    /** The upstream's answer was not an HTTP/1 answer head (or too long a one): 503, and the upstream is closed. */
+    /**
+     * The upstream's answer was not an HTTP/1 answer head (or too long a one): 502, as Envoy's router answers an
+     * upstream protocol error, and the upstream is closed.
+     */
     private void protocolError(ChannelHandlerContext ctx) {
-        answerLocally(503, Router.upstreamResetBody("protocol error"),
+        answerLocally(502, Router.upstreamResetBody("protocol error"),
                 "upstream_reset_before_response_started{protocol_error}", ResponseFlag.UPSTREAM_PROTOCOL_ERROR);
         gate.drop();
         ctx.close();

@@ -37,15 +37,23 @@ final class LoopbackProxy implements AutoCloseable {
     }
 
     /**
-     * Counts the connection managers' and listeners' statistics in a registry of their own from now on, and returns
-     * it: a connection manager's counter {@code envoy_http_<name>} is read with {@link #stat}.
+     * Counts the connection managers', listeners' and clusters' statistics in a registry of their own from now on, and
+     * returns it: a connection manager's counter {@code envoy_http_<name>} is read with {@link #stat}, a cluster's
+     * with {@link #clusterStat}.
      */
     io.micrometer.core.instrument.MeterRegistry withStats() {
         var registry = new io.micrometer.core.instrument.simple.SimpleMeterRegistry();
         var metrics = dev.inmesh.runtime.stats.MeshMetrics.create(registry,
                 dev.inmesh.runtime.stats.WorkloadInfo.UNKNOWN);
         server.downstreamStats(metrics::connectionManager, metrics::listener);
+        router.upstreamStats(metrics::upstream);
         return registry;
+    }
+
+    /** Cluster {@code cluster}'s statistic {@code envoy_cluster_<name>} in {@code registry}, 0 before it is kept. */
+    static long clusterStat(io.micrometer.core.instrument.MeterRegistry registry, String cluster, String name) {
+        var meter = registry.find("envoy_cluster_" + name).tag("cluster_name", cluster).meter();
+        return meter == null ? 0 : (long) meter.measure().iterator().next().getValue();
     }
 
     /** The connection manager {@code statPrefix}'s counter {@code envoy_http_<name>} in {@code registry}. */

@@ -15,7 +15,7 @@ import org.junit.jupiter.api.Timeout;
  * An HTTP/1 upstream whose response framing Envoy's HTTP/1 codec refuses, through the standalone proxy: a body the
  * upstream cut off after the head went out is a protocol error once the response started (UPE,
  * {@code upstream_reset_after_response_started{protocol_error}}), and the client's connection is closed; a head with
- * two framings of its body is one before (503 UPE).
+ * two framings of its body is one before (502 UPE).
  */
 @Timeout(60)
 class ProxyUpstreamHttp1FramingTest {
@@ -26,10 +26,13 @@ class ProxyUpstreamHttp1FramingTest {
             int port = LoopbackProxy.freePort();
             try (LoopbackProxy proxy = new LoopbackProxy("static_resources:\n  listeners:\n"
                     + Http1RequestsTest.listener("l", port, "") + Http1RequestsTest.clusterC(upstream.port()))) {
+                var registry = proxy.withStats();
                 String got = Http1RequestsTest.exchange(port,
                         "GET /a HTTP/1.1\r\nhost: svc\r\nconnection: close\r\n\r\n");
-                assertTrue(got.startsWith("HTTP/1.1 503 ") && got.endsWith("reset reason: protocol error"), got);
-                StreamInfo logged = proxy.logged(503);
+                // as Envoy's router answers an upstream protocol error: 502, not the 503 of other resets
+                assertTrue(got.startsWith("HTTP/1.1 502 ") && got.endsWith("reset reason: protocol error"), got);
+                StreamInfo logged = proxy.logged(502);
+                assertEquals(1, LoopbackProxy.clusterStat(registry, "c", "upstream_cx_protocol_error"));
                 assertEquals(Set.of(ResponseFlag.UPSTREAM_PROTOCOL_ERROR), logged.responseFlags());
                 assertEquals("upstream_reset_before_response_started{protocol_error}",
                         logged.responseCodeDetails());
@@ -48,6 +51,7 @@ class ProxyUpstreamHttp1FramingTest {
                 int port = LoopbackProxy.freePort();
                 try (LoopbackProxy proxy = new LoopbackProxy("static_resources:\n  listeners:\n"
                         + Http1RequestsTest.listener("l", port, "") + Http1RequestsTest.clusterC(upstream.port()))) {
+                    var registry = proxy.withStats();
                     // the client gets the head and the body passed on, then its connection is closed, as Envoy
                     // gives them: also when the body failed in the same read as the head (the unreadable chunk)
                     String got = Http1RequestsTest.exchange(port, "GET /a HTTP/1.1\r\nhost: svc\r\n\r\n");
@@ -57,6 +61,7 @@ class ProxyUpstreamHttp1FramingTest {
                     assertEquals(Set.of(ResponseFlag.UPSTREAM_PROTOCOL_ERROR), logged.responseFlags(), what);
                     assertEquals("upstream_reset_after_response_started{protocol_error}",
                             logged.responseCodeDetails(), what);
+                    assertEquals(1, LoopbackProxy.clusterStat(registry, "c", "upstream_cx_protocol_error"), what);
                 }
             }
         }

@@ -388,17 +388,19 @@ class ProxyWebSocketUpgradeTest {
         }
     }
 
-    /** An upstream that answers what is not HTTP: 503 {@code protocol error}, reported UPE; nothing of it relayed. */
+    /** An upstream that answers what is not HTTP: 502 {@code protocol error}, as Envoy's router answers it, reported UPE; nothing of it relayed. */
     @Test
-    void anUpgradeWhoseUpstreamAnswersWhatIsNotHttpIsAnswered503UPE() throws Exception {
+    void anUpgradeWhoseUpstreamAnswersWhatIsNotHttpIsAnswered502UPE() throws Exception {
         int app = rawApp(so -> so.write("SSH-2.0-OpenSSH_9.6\r\n\r\nmore"));
         int port = LoopbackProxy.freePort();
         try (LoopbackProxy proxy = wsProxy(port, "", "", app)) {
+            var registry = proxy.withStats();
             String answer = answerUntilClosed(port);
-            assertTrue(answer.startsWith("HTTP/1.1 503 "), answer);
+            assertTrue(answer.startsWith("HTTP/1.1 502 "), answer);
             assertTrue(answer.endsWith("reset reason: protocol error") && !answer.contains("SSH"), answer);
-            var info = proxy.logged(503);
+            var info = proxy.logged(502);
             assertEquals("UPE", dev.inmesh.runtime.stats.ResponseFlag.format(info.responseFlags()));
+            assertEquals(1, LoopbackProxy.clusterStat(registry, "c", "upstream_cx_protocol_error"));
             assertEquals("upstream_reset_before_response_started{protocol_error}", info.responseCodeDetails());
         }
     }

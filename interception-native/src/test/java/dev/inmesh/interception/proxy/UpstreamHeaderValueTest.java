@@ -152,10 +152,10 @@ class UpstreamHeaderValueTest {
                     upstream.value.set(bad);
                     String answer = Http1RequestsTest.exchange(port,
                             "GET /a HTTP/1.1\r\nhost: svc\r\nconnection: close\r\n\r\n");
-                    assertTrue(answer.startsWith("HTTP/1.1 503 "), answer);
+                    assertTrue(answer.startsWith("HTTP/1.1 502 "), answer);
                     assertTrue(answer.endsWith("reset reason: protocol error"), answer);
                     assertFalse(answer.contains("x-injected"), answer);
-                    StreamInfo logged = proxy.logged(503);
+                    StreamInfo logged = proxy.logged(502);
                     assertTrue(logged.responseFlags().contains(ResponseFlag.UPSTREAM_PROTOCOL_ERROR), bad);
                     assertEquals("upstream_reset_before_response_started{protocol_error}",
                             logged.responseCodeDetails());

@@ -254,6 +254,14 @@ public final class Router {
         return upstreamStats(ex.clusterName);
     }
 
+    /** The exchange's upstream connection failed to speak HTTP: its cluster's {@code upstream_cx_protocol_error}. */
+    private void countProtocolError(Exchange ex) {
+        var st = stats(ex);
+        if (st != null) {
+            st.protocolError();
+        }
+    }
+
     private RandomGenerator random() {
         return random != null ? random : ThreadLocalRandom.current();
     }
@@ -454,6 +462,9 @@ public final class Router {
         }
         if (!ex.completed && ex.lastHost != null) {
             relayOutcome(ex.lastHost, status, details, flag);
+        }
+        if (!ex.completed && flag == ResponseFlag.UPSTREAM_PROTOCOL_ERROR) {
+            countProtocolError(ex);
         }
         DownstreamStats ds = ex.request.downstreamStats;
         if (ds != null && !ex.completed) {
@@ -2183,6 +2194,7 @@ public final class Router {
         if (http1 || isProtocolError(cause)) {
             flag = ResponseFlag.UPSTREAM_PROTOCOL_ERROR;
             reason = "protocol_error";
+            countProtocolError(ex);
         } else if (cause instanceof StreamResetException) {
             flag = ResponseFlag.UPSTREAM_REMOTE_RESET;
             reason = "remote_reset";
@@ -3238,6 +3250,9 @@ public final class Router {
             inflight = null;
             detachBody();
             releaseHost(ex);
+            if (failure == RetryState.Failure.PROTOCOL_ERROR) {
+                countProtocolError(ex);
+            }
             if (failure != RetryState.Failure.CONNECT_FAILURE) {
                 retry.resetAfterSent(); // as Envoy's router notes it of a reset attempt that had sent its request
             }
@@ -3264,6 +3279,8 @@ public final class Router {
                 case PER_TRY_TIMEOUT, PER_TRY_IDLE_TIMEOUT -> 504;
                 // as Envoy's local reply for a request timeout: 504 once the whole request was read, else 408
                 case MAX_STREAM_DURATION -> ex.request.stream == null || ex.request.stream.ended() ? 504 : 408;
+                // as Envoy's router: an answer it could not read is a bad gateway's, any other reset 503
+                case PROTOCOL_ERROR -> 502;
                 default -> 503;
             };
             if (failure != RetryState.Failure.MAX_STREAM_DURATION) {
@@ -3293,7 +3310,7 @@ public final class Router {
                     }
                     case PROTOCOL_ERROR -> {
                         ex.flags.add(ResponseFlag.UPSTREAM_PROTOCOL_ERROR);
-                        reply(ex, promise, 503, resetBody("protocol error"),
+                        reply(ex, promise, status, resetBody("protocol error"),
                                 "upstream_reset_before_response_started{protocol_error}", null);
                     }
                     case REFUSED_STREAM -> {

@@ -139,6 +139,12 @@ public interface UpstreamStats {
     void connectFailed();
 
     /**
+     * An upstream connection failed to speak HTTP (an answer its codec could not read, a body cut in the middle of
+     * its framing, a header value HTTP/2 forbids): {@code upstream_cx_protocol_error}.
+     */
+    void protocolError();
+
+    /**
      * A TLS handshake of a connection to the cluster's upstream succeeded: {@code ssl.handshake}, as Envoy's TLS
      * transport socket counts it under {@code cluster.<name>.ssl.} (scraped as {@code envoy_cluster_ssl_handshake}).
      * The {@code ssl.*} statistics are registered on the first handshake, as only a TLS cluster makes one.

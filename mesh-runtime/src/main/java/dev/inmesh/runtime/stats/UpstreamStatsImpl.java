@@ -41,6 +41,7 @@ final class UpstreamStatsImpl implements UpstreamStats {
     private final LongAdder cxAttemptsExceeded = new LongAdder();
     private final LongAdder cxTotal = new LongAdder();
     private final LongAdder cxConnectFail = new LongAdder();
+    private final LongAdder cxProtocolError = new LongAdder();
     private final AtomicLong cxActive = new AtomicLong();
     private final AtomicLong rqActive = new AtomicLong();
     private final LongAdder rqPendingTotal = new LongAdder();
@@ -102,6 +103,7 @@ final class UpstreamStatsImpl implements UpstreamStats {
         adder("upstream_cx_connect_attempts_exceeded", cxAttemptsExceeded);
         adder("upstream_cx_total", cxTotal);
         adder("upstream_cx_connect_fail", cxConnectFail);
+        adder("upstream_cx_protocol_error", cxProtocolError);
         adder("retry_upstream_rq_completed", retriedCompleted);
         adder("upstream_rq_pending_total", rqPendingTotal);
         adder("upstream_rq_pending_failure_eject", rqPendingFailureEject);
@@ -412,6 +414,11 @@ final class UpstreamStatsImpl implements UpstreamStats {
     @Override
     public void connectFailed() {
         cxConnectFail.increment();
+    }
+
+    @Override
+    public void protocolError() {
+        cxProtocolError.increment();
     }
 
     @Override

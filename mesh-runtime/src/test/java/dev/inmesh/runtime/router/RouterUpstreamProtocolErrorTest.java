@@ -18,7 +18,7 @@ import org.junit.jupiter.api.Timeout;
 /**
  * An HTTP/1 upstream whose response head cannot be read, or whose framing Envoy's codec refuses (a
  * {@code Transfer-Encoding} beside a {@code Content-Length}, a coding other than {@code chunked}), is a protocol
- * error, as Envoy's codec reports it (503 UPE, {@code protocol error}), and so is one that closes in the middle of its
+ * error, as Envoy's codec reports it (502 UPE, {@code protocol error}), and so is one that closes in the middle of its
  * status line or headers; one that closes before any answer is a connection termination (503 UC).
  */
 @Timeout(30)
@@ -30,13 +30,30 @@ class RouterUpstreamProtocolErrorTest {
         rig.close();
     }
 
+    private final io.micrometer.core.instrument.simple.SimpleMeterRegistry registry =
+            new io.micrometer.core.instrument.simple.SimpleMeterRegistry();
+    private final dev.inmesh.runtime.stats.MeshMetrics metrics = dev.inmesh.runtime.stats.MeshMetrics.create(
+            registry, dev.inmesh.runtime.stats.WorkloadInfo.UNKNOWN);
+
     private RouterRig.Result call(String answer) throws Exception {
         try (RawHttp1Upstream server = new RawHttp1Upstream(answer)) {
             ClusterManager clusters = rig.clusters(Cluster.builder("c", DiscoveryType.STATIC)
                     .lbPolicy(LbPolicy.ROUND_ROBIN).connectTimeout(Duration.ofSeconds(2))
                     .loadAssignment(hosts("c", server.port())).build());
-            return rig.call(rig.router(), get("/"), routeToC(""), clusters);
+            Router router = rig.router();
+            router.upstreamStats(metrics::upstream);
+            return rig.call(router, get("/"), routeToC(""), clusters);
         }
+    }
+
+    /** Cluster c's statistic {@code name} (with a tag {@code k=v} when given), 0 before it was kept. */
+    private double stat(String name, String... tag) {
+        var search = registry.find("envoy_cluster_" + name).tag("cluster_name", "c");
+        if (tag.length == 2) {
+            search = search.tag(tag[0], tag[1]);
+        }
+        var g = search.gauge();
+        return g == null ? 0 : g.value();
     }
 
     @Test
@@ -57,10 +74,15 @@ class RouterUpstreamProtocolErrorTest {
             "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n",
             // or in its status line (which Netty's decoder drops at the close without a word)
             "HTTP/1.1 20", "\r\nHTTP/1.1 200 OK"}) {
+            double before = stat("upstream_cx_protocol_error");
+            double charged = stat("upstream_rq_code", "response_code", "502");
             RouterRig.Result r = call(answer);
             String what = answer.substring(0, Math.min(60, answer.length()));
-            assertEquals(503, r.status(), what);
+            // as Envoy's router answers an upstream protocol error (502, not the 503 of other resets), and counts it
+            assertEquals(502, r.status(), what);
             assertEquals("UPE", r.flags(), what);
+            assertEquals(before + 1, stat("upstream_cx_protocol_error"), what);
+            assertEquals(charged + 1, stat("upstream_rq_code", "response_code", "502"), what);
             assertEquals("upstream connect error or disconnect/reset before headers. reset reason: protocol error",
                     r.body(), what);
             assertEquals("upstream_reset_before_response_started{protocol_error}", r.info().responseCodeDetails(),
@@ -71,9 +93,11 @@ class RouterUpstreamProtocolErrorTest {
         assertEquals(200, chunked.status());
         assertEquals("ok", chunked.body());
         // closed before any answer: a connection termination
+        double before = stat("upstream_cx_protocol_error");
         RouterRig.Result closed = call("");
         assertEquals(503, closed.status());
         assertEquals("UC", closed.flags());
+        assertEquals(before, stat("upstream_cx_protocol_error"), "not a protocol error");
         assertEquals("upstream_reset_before_response_started{connection_termination}",
                 closed.info().responseCodeDetails());
     }
