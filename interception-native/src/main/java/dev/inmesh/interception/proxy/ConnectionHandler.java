@@ -107,7 +107,7 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
     private String upstreamPeerPrincipal;
     private String upstreamLocalPrincipal;
     private String upstreamLocal;
-    /** Why the TLS handshake of the last upstream connect failed, or null (Envoy's transport failure reason). */
+    /** Why the last upstream connect failed, or null (Envoy's transport failure reason: ConnectFailure's). */
     private String transportFailureReason;
     /** Why this proxy closed the connection at layer 4, or null (Envoy's connection termination details). */
     private String terminationDetails;
@@ -777,13 +777,18 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
                 breakers.connectionClosed();
                 host.stats().requestFinished();
                 LOG.log(Level.FINE, "tcp_proxy to " + remote + " failed", f.cause());
-                var tls = dev.inmesh.runtime.tls.HandshakeFailure.of(f.cause());
-                // an original source socket option the socket refused: its reason, as Envoy's failure reason
-                transportFailureReason = tls != null ? tls.reason()
-                        : f.cause() instanceof OriginalSource.OriginalSourceException o ? o.getMessage() : null;
+                // an original source socket option the socket refused: its reason, as Envoy's failure reason; else the
+                // socket's error (delayed connect error: Connection refused) or the failed handshake's
+                var why = f.cause() instanceof OriginalSource.OriginalSourceException o
+                        ? new dev.inmesh.runtime.upstream.ConnectFailure("connection failure", o.getMessage())
+                        : dev.inmesh.runtime.upstream.ConnectFailure.of(f.cause());
+                transportFailureReason = why.transportFailureReason();
                 var stats = runtime.router.upstreamStats(clusterName);
                 if (stats != null) {
                     stats.connectFailed();
+                    if (why.timedOut()) {
+                        stats.connectTimeout();
+                    }
                 }
                 if (down.isActive()) {
                     tcpFlags.add(ResponseFlag.UPSTREAM_CONNECTION_FAILURE);

@@ -1768,10 +1768,10 @@ final class HttpBridge {
                                 router.relayEnded(relay, 0, "downstream_remote_disconnect", 0, 0,
                                         ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION);
                             } else {
+                                var why = dev.inmesh.runtime.upstream.ConnectFailure.of(cf.cause());
                                 ByteBuf refusal = replies.encode(503,
-                                        dev.inmesh.runtime.router.Router.upstreamResetBody("connection failure"));
-                                router.relayEnded(relay, 503,
-                                        "upstream_reset_before_response_started{connection_failure}", 0,
+                                        dev.inmesh.runtime.router.Router.upstreamResetBody(why.reason()));
+                                router.relayEnded(relay, 503, why.details(), 0,
                                         refusal.readableBytes(), ResponseFlag.UPSTREAM_CONNECTION_FAILURE);
                                 gate.drop();
                                 closeAfter(down.writeAndFlush(refusal), true); // the upgrade request was read whole

@@ -155,13 +155,16 @@ class ProxyWebSocketUpgradeTest {
         int closed = LoopbackProxy.freePort(); // nothing listens there
         int port = LoopbackProxy.freePort();
         try (LoopbackProxy proxy = wsProxy(port, "", "", closed)) {
-            String answer = ProxyLocalRateLimitTest.upgrade(port, "/ws", "", got -> got.endsWith("connection failure"));
+            String answer = ProxyLocalRateLimitTest.upgrade(port, "/ws", "",
+                    got -> got.endsWith("Connection refused"));
             assertTrue(answer.startsWith("HTTP/1.1 503"), answer);
             assertTrue(answer.endsWith("\r\n\r\nupstream connect error or disconnect/reset before headers. "
-                    + "reset reason: connection failure"), answer);
+                    + "reset reason: remote connection failure, transport failure reason: delayed connect error: "
+                    + "Connection refused"), answer);
             var info = proxy.logged(503);
             assertEquals("UF", dev.inmesh.runtime.stats.ResponseFlag.format(info.responseFlags()));
-            assertEquals("upstream_reset_before_response_started{connection_failure}", info.responseCodeDetails());
+            assertEquals("upstream_reset_before_response_started{remote_connection_failure|"
+                    + "delayed_connect_error:_Connection_refused}", info.responseCodeDetails());
             assertEquals("c", info.upstreamCluster());
         }
     }

@@ -164,7 +164,9 @@ class TcpAccessLogTest {
         try (LoopbackProxy proxy = new LoopbackProxy(TcpRelayTest.config(port, "", "", dead))) {
             proxy.server.tcpAccessLog(AccessLog.create(AccessLog.Format.TEXT, lines::add)::log);
             int clientPort = closedWithoutAnswer(port);
-            assertTrue(awaitLine().matches(TIME + "\"- - -\" 0 UF,URX - - \"-\" 0 0 \\d+ - \"-\" \"-\" \"-\" \"-\" "
+            // the socket's error as Envoy's %UPSTREAM_TRANSPORT_FAILURE_REASON% gives it
+            assertTrue(awaitLine().matches(TIME + "\"- - -\" 0 UF,URX - - \"delayed_connect_error:_Connection_refused\" "
+                    + "0 0 \\d+ - \"-\" \"-\" \"-\" \"-\" "
                     + "\"127\\.0\\.0\\.1:" + dead + "\" backend - 127\\.0\\.0\\.1:" + port + " 127\\.0\\.0\\.1:"
                     + clientPort + " - -"), lines.toString());
         }

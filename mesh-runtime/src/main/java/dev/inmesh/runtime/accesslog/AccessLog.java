@@ -27,8 +27,9 @@ import java.time.format.DateTimeFormatter;
  * JSON format: the same operators under Istio's keys ({@code start_time}, {@code route_name}, {@code method}, ...), in
  * Istio's order, numbers as JSON numbers and unknown values as {@code null}, as Envoy's JSON formatter writes them.
  * {@code %START_TIME%} is UTC with milliseconds ({@code 2026-11-28T13:07:13.409Z}).
- * {@code %UPSTREAM_TRANSPORT_FAILURE_REASON%} is set when the final attempt's upstream TLS handshake failed
- * ({@link dev.inmesh.runtime.tls.HandshakeFailure} lists its texts), spaces as underscores as Envoy writes it.
+ * {@code %UPSTREAM_TRANSPORT_FAILURE_REASON%} is set when the final attempt's upstream connect failed
+ * ({@link dev.inmesh.runtime.upstream.ConnectFailure}: the socket's error, or the TLS handshake's as
+ * {@link dev.inmesh.runtime.tls.HandshakeFailure} words it), spaces as underscores as Envoy writes it.
  * {@code %CONNECTION_TERMINATION_DETAILS%} is known for a {@code tcp_proxy} connection a network RBAC filter closed
  * ({@code rbac_access_denied_matched_policy[NAME|none]}, as Envoy sets it); for requests it prints as unknown.
  *

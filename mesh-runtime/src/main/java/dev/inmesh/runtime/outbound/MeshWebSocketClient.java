@@ -3,6 +3,7 @@ package dev.inmesh.runtime.outbound;
 import dev.inmesh.runtime.router.Router;
 import dev.inmesh.runtime.router.RouterResponse;
 import dev.inmesh.runtime.stats.ResponseFlag;
+import dev.inmesh.runtime.upstream.ConnectFailure;
 import dev.inmesh.runtime.upstream.UpstreamTls;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelDuplexHandler;
@@ -137,7 +138,7 @@ public final class MeshWebSocketClient implements WebSocketClient {
             tls = relay.cluster().tls(relay.host());
         } catch (IllegalStateException e) {
             // its TLS is not usable: the connection must not go in plaintext
-            return failed(started, "connection failure", true);
+            return failed(started, ConnectFailure.UNKNOWN);
         }
         var address = relay.host().address();
         // until the upstream answers, the stream's idle timeout and max_stream_duration run as on any stream: the
@@ -170,7 +171,7 @@ public final class MeshWebSocketClient implements WebSocketClient {
         } catch (RuntimeException e) {
             // the client could not even try (its TLS options, a closed client): the relay ends reported, its
             // max_requests slot given back, as a connection that failed
-            return failed(started, "connection failure", true);
+            return failed(started, ConnectFailure.UNKNOWN);
         }
         return connecting.transform(ar -> {
             if (ar.succeeded()) {
@@ -201,15 +202,17 @@ public final class MeshWebSocketClient implements WebSocketClient {
             boolean connect = cause instanceof java.net.ConnectException
                     || cause instanceof io.netty.channel.ConnectTimeoutException
                     || cause instanceof javax.net.ssl.SSLException;
-            return failed(started, connect ? "connection failure" : "connection termination", connect);
+            return connect ? failed(started, ConnectFailure.of(cause))
+                    : answered(started, 503, Router.upstreamResetBody("connection termination"),
+                            "upstream_reset_before_response_started{connection_termination}",
+                            ResponseFlag.UPSTREAM_CONNECTION_TERMINATION);
         });
     }
 
-    /** The upstream could not be reached, or closed before its answer: 503 as the router answers it, reported. */
-    private Future<WebSocket> failed(RouterResponse started, String reason, boolean connect) {
-        return answered(started, 503, Router.upstreamResetBody(reason),
-                "upstream_reset_before_response_started{" + reason.replace(' ', '_') + "}",
-                connect ? ResponseFlag.UPSTREAM_CONNECTION_FAILURE : ResponseFlag.UPSTREAM_CONNECTION_TERMINATION);
+    /** The upstream could not be reached ({@code why}): 503 as the router answers it, reported. */
+    private Future<WebSocket> failed(RouterResponse started, ConnectFailure why) {
+        return answered(started, 503, Router.upstreamResetBody(why.reason()), why.details(),
+                ResponseFlag.UPSTREAM_CONNECTION_FAILURE);
     }
 
     /**

@@ -2331,18 +2331,25 @@ public final class Router {
     }
 
     /**
-     * Counts a failed upstream connect in the cluster's statistics ({@code upstream_cx_connect_fail}, and the
-     * {@code ssl.*} statistic of a failed TLS handshake), when it keeps them. Returns the TLS failure, or null.
+     * Counts a failed upstream connect in the cluster's statistics ({@code upstream_cx_connect_fail}, with
+     * {@code upstream_cx_connect_timeout} for one its connect timeout ended and the {@code ssl.*} statistic of a
+     * failed TLS handshake), when it keeps them. Returns why it failed.
      */
-    static HandshakeFailure connectFailed(dev.inmesh.runtime.stats.UpstreamStats st, Throwable cause) {
+    static dev.inmesh.runtime.upstream.ConnectFailure connectFailed(dev.inmesh.runtime.stats.UpstreamStats st,
+                                                                   Throwable cause) {
         HandshakeFailure tls = HandshakeFailure.of(cause);
+        var why = tls != null ? new dev.inmesh.runtime.upstream.ConnectFailure("connection failure", tls.reason())
+                : dev.inmesh.runtime.upstream.ConnectFailure.withoutTls(cause);
         if (st != null) {
             st.connectFailed();
             if (tls != null) {
                 st.tlsFailed(tls.kind());
             }
+            if (why.timedOut()) {
+                st.connectTimeout();
+            }
         }
-        return tls;
+        return why;
     }
 
     /** The name an {@link SSLSession} keeps its {@link UpstreamPrincipals} under, once read. */
@@ -2672,6 +2679,7 @@ public final class Router {
             }
             // the final attempt's, as Envoy's upstream info is the last request's
             ex.transportFailureReason = null;
+            ex.connectFailure = null;
             ex.upstreamPeerPrincipal = null;
             ex.upstreamLocalPrincipal = null;
             ex.activeHost = host;
@@ -2744,12 +2752,8 @@ public final class Router {
                         return;
                     }
                     host.outlier().reportLocalOriginFailure(LocalOriginFailure.CONNECT_FAILED);
-                    HandshakeFailure tls = connectFailed(stats(ex), t);
-                    if (tls != null) {
-                        ex.transportFailureReason = tls.reason();
-                    } else if (t instanceof dev.inmesh.runtime.upstream.OriginalSrcBind.Refused refused) {
-                        ex.transportFailureReason = refused.getMessage(); // a socket option original_src needs
-                    }
+                    ex.connectFailure = connectFailed(stats(ex), t);
+                    ex.transportFailureReason = ex.connectFailure.transportFailureReason();
                     failed(gen, RetryState.Failure.CONNECT_FAILURE);
                     return;
                 }
@@ -2829,6 +2833,10 @@ public final class Router {
                 boolean connect = isConnectFailure(t);
                 host.outlier().reportLocalOriginFailure(connect ? LocalOriginFailure.CONNECT_FAILED
                         : LocalOriginFailure.RESET);
+                if (connect) {
+                    ex.connectFailure = dev.inmesh.runtime.upstream.ConnectFailure.of(t);
+                    ex.transportFailureReason = ex.connectFailure.transportFailureReason();
+                }
                 // as Envoy's HTTP/2 codec: the upstream's RST_STREAM with another code is a remote reset
                 failure = refused ? RetryState.Failure.REFUSED_STREAM
                         : t instanceof StreamResetException ? RetryState.Failure.REMOTE_RESET
@@ -3295,13 +3303,11 @@ public final class Router {
                 switch (failure) {
                     case CONNECT_FAILURE -> {
                         ex.flags.add(ResponseFlag.UPSTREAM_CONNECTION_FAILURE);
-                        // as Envoy, a failed TLS handshake's reason follows the reset reason in the body and details
-                        String tls = ex.transportFailureReason;
-                        reply(ex, promise, 503, resetBody("connection failure")
-                                        + (tls == null ? "" : ", transport failure reason: " + tls),
-                                tls == null ? "upstream_reset_before_response_started{connection_failure}"
-                                        : "upstream_reset_before_response_started{connection_failure|" + tls + "}",
-                                null);
+                        // as Envoy: the pool's reset reason, then the connection's transport failure reason (the
+                        // socket's error, a failed TLS handshake's) in the body and details
+                        var why = ex.connectFailure != null ? ex.connectFailure
+                                : dev.inmesh.runtime.upstream.ConnectFailure.UNKNOWN;
+                        reply(ex, promise, 503, resetBody(why.reason()), why.details(), null);
                     }
                     case RESET -> {
                         ex.flags.add(ResponseFlag.UPSTREAM_CONNECTION_TERMINATION);

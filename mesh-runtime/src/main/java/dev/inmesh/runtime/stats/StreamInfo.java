@@ -46,8 +46,8 @@ import java.util.Set;
  *     terminated (Istio's {@code source_principal} inbound), or null
  * @param downstreamLocalPrincipal the first URI SAN of the proxy's own certificate in that TLS (Istio's
  *     {@code destination_principal} inbound), or null
- * @param upstreamTransportFailureReason why the TLS handshake of the final attempt's upstream connection failed
- *     ({@link dev.inmesh.runtime.tls.HandshakeFailure#reason()}, Envoy's
+ * @param upstreamTransportFailureReason why the final attempt's upstream connect failed: the socket's error or its TLS
+ *     handshake's ({@link dev.inmesh.runtime.upstream.ConnectFailure#transportFailureReason()}, Envoy's
  *     {@code %UPSTREAM_TRANSPORT_FAILURE_REASON%}), or null
  * @param upstreamPeerPrincipal the first URI SAN of the server's certificate in the upstream TLS the proxy
  *     originated for the final attempt (Istio's {@code destination_principal} outbound), or null

@@ -19,8 +19,8 @@ import java.util.Set;
  * @param downstreamLocalAddress the address the connection was meant for (the original destination when restored)
  * @param downstreamRemoteAddress the peer's address
  * @param requestedServerName the TLS SNI, or null
- * @param upstreamTransportFailureReason why the TLS handshake of the last upstream connect failed, when the connection
- *     got no upstream ({@link dev.inmesh.runtime.tls.HandshakeFailure#reason()}), or null
+ * @param upstreamTransportFailureReason why the last upstream connect failed, when the connection got no upstream
+ *     ({@link dev.inmesh.runtime.upstream.ConnectFailure#transportFailureReason()}), or null
  * @param connectionTerminationDetails why the proxy closed the connection at layer 4, Envoy's
  *     {@code %CONNECTION_TERMINATION_DETAILS%}: {@code rbac_access_denied_matched_policy[NAME|none]} for one a network
  *     RBAC filter denied; null otherwise

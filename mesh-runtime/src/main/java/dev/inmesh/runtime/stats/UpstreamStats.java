@@ -138,6 +138,9 @@ public interface UpstreamStats {
     /** A connection attempt failed: {@code upstream_cx_connect_fail}. */
     void connectFailed();
 
+    /** A connect the cluster's {@code connect_timeout} ended: {@code upstream_cx_connect_timeout}. */
+    void connectTimeout();
+
     /**
      * An upstream connection failed to speak HTTP (an answer its codec could not read, a body cut in the middle of
      * its framing, a header value HTTP/2 forbids): {@code upstream_cx_protocol_error}.

@@ -42,6 +42,7 @@ final class UpstreamStatsImpl implements UpstreamStats {
     private final LongAdder cxTotal = new LongAdder();
     private final LongAdder cxConnectFail = new LongAdder();
     private final LongAdder cxProtocolError = new LongAdder();
+    private final LongAdder cxConnectTimeout = new LongAdder();
     private final AtomicLong cxActive = new AtomicLong();
     private final AtomicLong rqActive = new AtomicLong();
     private final LongAdder rqPendingTotal = new LongAdder();
@@ -104,6 +105,7 @@ final class UpstreamStatsImpl implements UpstreamStats {
         adder("upstream_cx_total", cxTotal);
         adder("upstream_cx_connect_fail", cxConnectFail);
         adder("upstream_cx_protocol_error", cxProtocolError);
+        adder("upstream_cx_connect_timeout", cxConnectTimeout);
         adder("retry_upstream_rq_completed", retriedCompleted);
         adder("upstream_rq_pending_total", rqPendingTotal);
         adder("upstream_rq_pending_failure_eject", rqPendingFailureEject);
@@ -414,6 +416,11 @@ final class UpstreamStatsImpl implements UpstreamStats {
     @Override
     public void connectFailed() {
         cxConnectFail.increment();
+    }
+
+    @Override
+    public void connectTimeout() {
+        cxConnectTimeout.increment();
     }
 
     @Override

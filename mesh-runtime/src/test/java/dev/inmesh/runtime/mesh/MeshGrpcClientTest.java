@@ -303,8 +303,8 @@ class MeshGrpcClientTest {
         mesh(H2, Integer.toString(closed));
         Call c = call(GREETER, "test.Svc/Unary");
         assertEquals(GrpcStatus.UNAVAILABLE, c.status());
-        assertEquals("upstream connect error or disconnect/reset before headers. reset reason: connection failure",
-                c.statusMessage());
+        assertEquals("upstream connect error or disconnect/reset before headers. reset reason: remote connection "
+                + "failure, transport failure reason: delayed connect error: Connection refused", c.statusMessage());
         assertEquals("14", lastRecorded().grpcStatus());
     }
 

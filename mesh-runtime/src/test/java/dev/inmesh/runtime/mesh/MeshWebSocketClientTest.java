@@ -159,11 +159,13 @@ class MeshWebSocketClientTest {
         WebSocketClient client = mesh(true, "", "", closed);
         UpgradeRejectedException e = refused(client, reviews("/chat"));
         assertEquals(503, e.getStatus());
-        assertEquals("upstream connect error or disconnect/reset before headers. reset reason: connection failure",
+        assertEquals("upstream connect error or disconnect/reset before headers. reset reason: remote connection "
+                + "failure, transport failure reason: delayed connect error: Connection refused",
                 e.getBody().toString());
         StreamInfo info = reported(503);
         assertEquals("UF", ResponseFlag.format(info.responseFlags()));
-        assertEquals("upstream_reset_before_response_started{connection_failure}", info.responseCodeDetails());
+        assertEquals("upstream_reset_before_response_started{remote_connection_failure|"
+                + "delayed_connect_error:_Connection_refused}", info.responseCodeDetails());
     }
 
     @Test

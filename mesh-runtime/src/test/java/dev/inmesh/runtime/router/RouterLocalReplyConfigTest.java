@@ -119,7 +119,8 @@ class RouterLocalReplyConfigTest {
         var r = rig.call(rig.router(), get("/x").localReply(config), routeToC(""),
                 rig.clusters(cluster("c", closedPort())));
         assertEquals(502, r.status());
-        assertEquals("502 mapped upstream_reset_before_response_started{connection_failure}", r.body());
+        assertEquals("502 mapped upstream_reset_before_response_started{remote_connection_failure|"
+                + "delayed_connect_error:_Connection_refused}", r.body());
         // a reply no mapper takes is formatted by body_format, with its body as it is
         var nr = rig.call(rig.router(), get("/x").localReply(config), RouterRig.table("name: r\nvirtual_hosts: []"),
                 rig.clusters());

@@ -6,6 +6,7 @@ import static com.github.tomakehurst.wiremock.client.WireMock.anyUrl;
 import static dev.inmesh.runtime.router.RouterRig.cluster;
 import static dev.inmesh.runtime.router.RouterRig.closedPort;
 import static dev.inmesh.runtime.router.RouterRig.get;
+import static dev.inmesh.runtime.router.RouterRig.hosts;
 import static dev.inmesh.runtime.router.RouterRig.routeToC;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -26,6 +27,7 @@ import dev.inmesh.runtime.upstream.ClusterManager;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.time.Duration;
+import java.util.List;
 import java.util.Set;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -106,12 +108,52 @@ class RouterLocalReplyTest {
     void aRefusedConnectionAnswers503WithUf() {
         var r = rig.call(rig.router(), get("/x"), routeToC(""), rig.clusters(cluster("c", closedPort())));
         assertEquals(503, r.status());
-        assertEquals("upstream connect error or disconnect/reset before headers. reset reason: connection failure",
-                r.body());
+        // as Envoy's router words it: the pool's reset reason, then the socket's error the connect ended with
+        assertEquals("upstream connect error or disconnect/reset before headers. reset reason: remote connection "
+                + "failure, transport failure reason: delayed connect error: Connection refused", r.body());
         assertEquals(Set.of(ResponseFlag.UPSTREAM_CONNECTION_FAILURE), r.info().responseFlags());
-        assertEquals("upstream_reset_before_response_started{connection_failure}", r.info().responseCodeDetails());
+        assertEquals("upstream_reset_before_response_started{remote_connection_failure|"
+                + "delayed_connect_error:_Connection_refused}", r.info().responseCodeDetails());
+        assertEquals("delayed connect error: Connection refused", r.info().upstreamTransportFailureReason());
         assertEquals(1, r.info().attemptCount());
         assertFalse(r.headers().contains("x-envoy-upstream-service-time"), "not on a local reply");
+    }
+
+    @Test
+    void aConnectTheClustersConnectTimeoutEndsAnswers503UfConnectionTimeoutAndCountsIt() throws Exception {
+        // a loopback listener that never accepts, its accept queue filled: Linux drops further SYNs, so a connect
+        // to it waits until the cluster's connect_timeout ends it
+        try (java.net.ServerSocket full = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            List<java.net.Socket> queued = new java.util.ArrayList<>();
+            try {
+                for (int i = 0; i < 2; i++) {
+                    java.net.Socket s = new java.net.Socket();
+                    s.connect(full.getLocalSocketAddress(), 1000);
+                    queued.add(s);
+                }
+                var registry = new io.micrometer.core.instrument.simple.SimpleMeterRegistry();
+                Router router = rig.router();
+                router.upstreamStats(dev.inmesh.runtime.stats.MeshMetrics.create(registry,
+                        dev.inmesh.runtime.stats.WorkloadInfo.UNKNOWN)::upstream);
+                Cluster c = Cluster.builder("c", DiscoveryType.STATIC).lbPolicy(LbPolicy.ROUND_ROBIN)
+                        .connectTimeout(Duration.ofMillis(300)).loadAssignment(hosts("c", full.getLocalPort())).build();
+                var r = rig.call(router, get("/x"), routeToC(""), rig.clusters(c));
+                assertEquals(503, r.status());
+                assertEquals("upstream connect error or disconnect/reset before headers. reset reason: connection "
+                        + "timeout", r.body());
+                assertEquals(Set.of(ResponseFlag.UPSTREAM_CONNECTION_FAILURE), r.info().responseFlags());
+                assertEquals("upstream_reset_before_response_started{connection_timeout}",
+                        r.info().responseCodeDetails());
+                for (String stat : List.of("upstream_cx_connect_timeout", "upstream_cx_connect_fail")) {
+                    assertEquals(1.0, registry.find("envoy_cluster_" + stat).tag("cluster_name", "c").gauge()
+                            .value(), stat);
+                }
+            } finally {
+                for (java.net.Socket s : queued) {
+                    s.close();
+                }
+            }
+        }
     }
 
     @Test

@@ -312,7 +312,8 @@ class RouterRetryTest {
                 + "num_retries: 2}"), clusters);
         assertEquals(503, r.status());
         assertEquals("upstream connect error or disconnect/reset before headers. retried and the latest reset "
-                + "reason: connection failure", r.body());
+                + "reason: remote connection failure, transport failure reason: delayed connect error: Connection "
+                + "refused", r.body());
         assertEquals(3, r.info().attemptCount());
         assertEquals(Set.of(ResponseFlag.UPSTREAM_CONNECTION_FAILURE, ResponseFlag.UPSTREAM_RETRY_LIMIT_EXCEEDED),
                 r.info().responseFlags());
