@@ -508,6 +508,14 @@ final class HttpBridge {
                     hosts++;
                 }
             }
+            if (http2 && (lines > maxHeaders || bytes > maxHeadBytes)) {
+                // as Envoy's HTTP/2 codec: the stream is reset (no 431), http2.header_overflow counted
+                if (codec != null) {
+                    codec.headerOverflow();
+                }
+                return new RefusedHead(HttpResponseStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "http2.too_many_headers",
+                        "request headers over max_headers_count or max_request_headers_kb", true);
+            }
             if (lines > maxHeaders) {
                 return new RefusedHead(HttpResponseStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "http1.too_many_headers",
                         "more than " + maxHeaders + " request headers");

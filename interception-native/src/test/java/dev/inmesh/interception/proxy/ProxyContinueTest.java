@@ -148,7 +148,8 @@ class ProxyContinueTest {
     void withProxy100ContinueARequestWhose100WasRelayedIsNotRetried() throws Exception {
         proxy(true);
         String r = expectContinue("/drop", "");
-        assertTrue(r.startsWith("HTTP/1.1 100 Continue |  || HTTP/1.1 503 "), r);
+        // the close after the relayed 100 cut the response short: a protocol error, 502 as Envoy's router answers it
+        assertTrue(r.startsWith("HTTP/1.1 100 Continue |  || HTTP/1.1 502 "), r);
         assertEquals(List.of("/drop"), service.requests, "reset after the relayed 100: no retry");
     }
 

@@ -9,12 +9,14 @@ import java.util.concurrent.atomic.LongAdder;
  * {@code http2.*}, scraped as {@code envoy_http1_*} and {@code envoy_http2_*}): the headers whose names have an
  * underscore, dropped ({@code dropped_headers_with_underscores}, one a header) or refusing their request
  * ({@code requests_rejected_with_underscores_in_headers}) under a connection manager's
- * {@code headers_with_underscores_action}. One set per registry, shared by every connection manager; thread-safe and
- * allocation-free.
+ * {@code headers_with_underscores_action}; and HTTP/2's {@code header_overflow} (a stream reset for request headers
+ * over the connection manager's limits). One set per registry, shared by every connection
+ * manager; thread-safe and allocation-free.
  */
 public final class CodecStats {
     private final LongAdder[] dropped = {new LongAdder(), new LongAdder()};
     private final LongAdder[] rejected = {new LongAdder(), new LongAdder()};
+    private final LongAdder headerOverflow = new LongAdder();
 
     CodecStats(MeterRegistry registry) {
         for (int v = 0; v < 2; v++) {
@@ -25,6 +27,13 @@ public final class CodecStats {
             Gauge.builder(prefix + "requests_rejected_with_underscores_in_headers", rejected[v],
                     LongAdder::doubleValue).strongReference(true).register(registry);
         }
+        Gauge.builder("envoy_http2_header_overflow", headerOverflow, LongAdder::doubleValue).strongReference(true)
+                .register(registry);
+    }
+
+    /** An HTTP/2 stream reset for request headers over the connection manager's limits. */
+    public void headerOverflow() {
+        headerOverflow.increment();
     }
 
     /** {@code count} headers with an underscore dropped from a request of the HTTP/1 or HTTP/2 codec. */

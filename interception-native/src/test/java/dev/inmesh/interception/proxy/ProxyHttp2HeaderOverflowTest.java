@@ -1,0 +1,94 @@
+package dev.inmesh.interception.proxy;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.inmesh.runtime.stats.ResponseFlag;
+import dev.inmesh.runtime.stats.StreamInfo;
+import io.vertx.core.Vertx;
+import io.vertx.core.http.HttpClientOptions;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.HttpVersion;
+import io.vertx.core.http.RequestOptions;
+import io.vertx.core.http.StreamResetException;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * Request headers over the connection manager's {@code max_headers_count} or {@code max_request_headers_kb}: an HTTP/1
+ * request is answered 431, an HTTP/2 stream over the count is reset as Envoy's HTTP/2 codec resets it (details
+ * {@code http2.too_many_headers}, flag DPE, {@code http2.header_overflow} counted), the upstream never asked; the
+ * connection serves its next stream.
+ */
+@Timeout(30)
+class ProxyHttp2HeaderOverflowTest {
+    private Vertx vertx;
+    private int upstream;
+    private final AtomicInteger served = new AtomicInteger();
+    private LoopbackProxy proxy;
+    private int port;
+
+    @BeforeEach
+    void start() throws Exception {
+        vertx = Vertx.vertx();
+        upstream = vertx.createHttpServer().requestHandler(req -> {
+            served.incrementAndGet();
+            req.response().end("ok");
+        }).listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
+        port = LoopbackProxy.freePort();
+        proxy = new LoopbackProxy(LoopbackProxy.inboundConfig(port, upstream, "").replace(
+                "stat_prefix: inbound_0.0.0.0_8080\n", "stat_prefix: inbound_0.0.0.0_8080\n"
+                        + "          max_request_headers_kb: 2\n"
+                        + "          common_http_protocol_options: {max_headers_count: 5}\n"));
+    }
+
+    @AfterEach
+    void stop() throws Exception {
+        proxy.close();
+        vertx.close().await(10, TimeUnit.SECONDS);
+    }
+
+    @Test
+    void headersOverTheLimitsResetAnHttp2StreamAndAnswerAnHttp1Request431() throws Exception {
+        var stats = proxy.withStats();
+        var client = vertx.createHttpClient(new HttpClientOptions().setProtocolVersion(HttpVersion.HTTP_2)
+                .setHttp2ClearTextUpgrade(false));
+        try {
+            // (a head over max_request_headers_kb is over the SETTINGS_MAX_HEADER_LIST_SIZE the proxy advertises
+            // too, which an HTTP/2 client honours by not sending it)
+            RequestOptions many = get();
+            for (int i = 0; i < 6; i++) {
+                many.putHeader("x-h" + i, "v");
+            }
+            assertThrows(StreamResetException.class, () -> send(client, many));
+            StreamInfo logged = proxy.logged(0);
+            assertEquals("http2.too_many_headers", logged.responseCodeDetails());
+            assertEquals(Set.of(ResponseFlag.DOWNSTREAM_PROTOCOL_ERROR), logged.responseFlags());
+            assertEquals(0, served.get(), "the upstream was never asked");
+            assertEquals(1.0, stats.get("envoy_http2_header_overflow").gauge().value());
+            // the connection goes on: a stream within the limits is served
+            assertEquals("200 ok", send(client, get()));
+        } finally {
+            client.close();
+        }
+        // HTTP/1: 431, as before
+        String raw = Http1RequestsTest.exchange(port, "GET /x HTTP/1.1\r\nhost: svc\r\nx-big: " + "a".repeat(3000)
+                + "\r\n\r\n");
+        assertTrue(raw.startsWith("HTTP/1.1 431 "), raw);
+    }
+
+    private RequestOptions get() {
+        return new RequestOptions().setMethod(HttpMethod.GET).setPort(port).setHost("127.0.0.1").setURI("/x");
+    }
+
+    private static String send(io.vertx.core.http.HttpClient client, RequestOptions options) throws Exception {
+        return client.request(options).compose(req -> req.send().compose(resp -> resp.body()
+                .map(b -> resp.statusCode() + " " + b))).await(10, TimeUnit.SECONDS);
+    }
+}
