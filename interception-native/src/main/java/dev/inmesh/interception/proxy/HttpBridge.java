@@ -1788,10 +1788,10 @@ final class HttpBridge {
                         }
                         Channel up = (Channel) cf.getNow();
                         // the upstream's answer head through the Lua filters' response scripts, where the request
-                        // ran them: as Envoy's filters see an upgrade's response headers
+                        // ran them, and the connection manager's date and server headers: as Envoy's filters and
+                        // connection manager give an upgrade's response headers
                         UpgradeStatus status = new UpgradeStatus(gate, down, replies,
-                                !dev.inmesh.runtime.router.Router.relayRunsLua(relay) ? null
-                                        : (code, headers) -> router.relayResponseHead(relay, code, headers));
+                                (code, headers) -> router.relayResponseHead(relay, code, headers));
                         up.pipeline().addLast("upgrade-status", status);
                         up.writeAndFlush(encoded);
                         TcpRelay.Counters[] counted = {null};

@@ -420,20 +420,16 @@ public final class Router {
     }
 
     /**
-     * The Lua filters' response scripts over the head of a relay's answer from its upstream ({@code status}, its
-     * {@code 101} or its refusal, and {@code headers}, which they may change), as Envoy's encoder filters see an
-     * upgrade's response headers; nothing when the request ran none. Headers only: what follows is relayed as bytes.
+     * The head of a relay's answer from its upstream ({@code status}, its {@code 101} or its refusal, and
+     * {@code headers}, changed in place) as Envoy's encoder filters and connection manager give it: the Lua filters'
+     * response scripts and the header mutation filter, where the request ran them, then what the connection manager
+     * writes on every response (a {@code date} when it has none, the {@code server} header as its
+     * {@code server_header_transformation} says, the request's id when asked). Headers only: what follows is relayed
+     * as bytes.
      */
     public void relayResponseHead(RouterResponse relay, int status, MultiMap headers) {
         lateFiltersResponse(relay.exchange, status, headers, null, true);
-    }
-
-    /**
-     * Whether {@link #relayResponseHead} may change a relay's response head: its request ran Lua filters or a header
-     * mutation filter.
-     */
-    public static boolean relayRunsLua(RouterResponse relay) {
-        return relay.exchange.request.lua != null || !relay.exchange.request.headerMutation.isEmpty();
+        connectionManagerHeaders(relay.exchange, headers);
     }
 
     /**
