@@ -1657,12 +1657,19 @@ final class HttpBridge {
             } else {
                 rr = routerRequest(req);
             }
+            // as Envoy's connection manager: a request it refuses (not its codec) once it was read whole leaves the
+            // connection open for the next one; after a codec error, with the body still coming, or for an upgrade
+            // (whose stream Envoy's codec never sees end), it closes
+            boolean keepAlive = !codec && req instanceof FullHttpRequest && (http2 || HttpUtil.isKeepAlive(req)
+                    && !isUpgrade(req));
             if (!http2) {
                 busy = true;
-                refuseFurther();
+                if (!keepAlive) {
+                    refuseFurther();
+                }
             }
             respond(ctx, conn.runtime().router.localReply(rr, status.code(), codec ? status.reasonPhrase() : "",
-                    details, codec ? ResponseFlag.DOWNSTREAM_PROTOCOL_ERROR : null), HttpVersion.HTTP_1_1, false,
+                    details, codec ? ResponseFlag.DOWNSTREAM_PROTOCOL_ERROR : null), HttpVersion.HTTP_1_1, keepAlive,
                     false);
         }
 

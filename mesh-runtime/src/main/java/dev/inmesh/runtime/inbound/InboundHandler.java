@@ -361,7 +361,13 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             if (refused.codecError) {
                 flags.add(ResponseFlag.DOWNSTREAM_PROTOCOL_ERROR); // as Envoy's codec error: the status text as body
             }
-            // and the connection ends, as Envoy's: what the client sent after this request is not read
+            if (!refused.codecError && req.version() != io.vertx.core.http.HttpVersion.HTTP_2 && !hasBody(req)) {
+                // the connection manager's refusal of a request read whole: the connection stays, as Envoy's
+                localReply(req, traced, refused.status, "");
+                return;
+            }
+            // and the connection ends, as Envoy's after its codec's error (or with the body still coming): what the
+            // client sent after this request is not read
             resp.putHeader(io.vertx.core.http.HttpHeaders.CONNECTION, io.vertx.core.http.HttpHeaders.CLOSE);
             lastRefused = req.connection();
             localReply(req, traced, refused.status, refused.codecError

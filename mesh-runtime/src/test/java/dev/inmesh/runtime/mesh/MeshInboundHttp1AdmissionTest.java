@@ -100,10 +100,11 @@ class MeshInboundHttp1AdmissionTest {
     void withoutAllowAbsoluteUrlAnAbsoluteFormRequestIsRefusedAsEnvoysConnectionManagerRefusesIt() throws Exception {
         Path log = dir.resolve("access.log");
         int port = start("http_protocol_options: {allow_absolute_url: false}", log);
-        String refused = send(port, "GET http://svc:81/x HTTP/1.1\r\nHost: svc:81\r\n\r\n");
-        assertTrue(refused.startsWith("HTTP/1.1 404 ") && refused.toLowerCase().contains("connection: close"),
-                refused);
-        assertEquals(List.of("404 - absolute_path_rejected -"), lines(log, 1));
+        // the connection manager's refusal keeps the connection, as Envoy's: the request after it is served
+        String refused = send(port, "GET http://svc:81/x HTTP/1.1\r\nHost: svc:81\r\n\r\n"
+                + "GET /after HTTP/1.1\r\nHost: svc:81\r\nConnection: close\r\n\r\n");
+        assertTrue(refused.startsWith("HTTP/1.1 404 ") && refused.endsWith("served /after"), refused);
+        assertEquals(List.of("404 - absolute_path_rejected -", "200 - via_upstream svc"), lines(log, 2));
         assertEquals(1, MeshWebClientTest.hcmStat(mesh, "inbound_0.0.0.0_9080", "downstream_rq_non_relative_path"));
     }
 
@@ -125,19 +126,24 @@ class MeshInboundHttp1AdmissionTest {
     }
 
     @Test
-    void aRequestWithoutAHostWithTwoOrWithATargetThatIsNoPathIsRefusedAndItsConnectionEnds() throws Exception {
+    void aRequestWithoutAHostWithTwoOrWithATargetThatIsNoPathIsRefusedAndOnlyACodecErrorEndsItsConnection()
+            throws Exception {
         Path log = dir.resolve("access.log");
         int port = start("", log);
-        // each answer is read to the end of its connection: the server closes it
-        String noHost = send(port, "GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\nHost: svc:81\r\n\r\n");
-        assertTrue(noHost.startsWith("HTTP/1.1 400 ") && !noHost.contains("served"), noHost);
+        // no host: the connection manager's 400, and the connection goes on, as Envoy's
+        String noHost = send(port, "GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\nHost: svc:81\r\nConnection: close\r\n\r\n");
+        assertTrue(noHost.startsWith("HTTP/1.1 400 ") && noHost.endsWith("served /b"), noHost);
+        // each codec error's answer is read to the end of its connection: the server closes it
         String twoHosts = send(port, "GET /a HTTP/1.1\r\nHost: svc:81\r\nHost: svc:81\r\n\r\n");
         assertTrue(twoHosts.startsWith("HTTP/1.1 400 ") && twoHosts.endsWith("Bad Request"), twoHosts);
         String notAPath = send(port, "GET a HTTP/1.1\r\nHost: svc:81\r\n\r\n");
         assertTrue(notAPath.startsWith("HTTP/1.1 400 "), notAPath);
         String rawUtf8 = send(port, "GET /caf\u00e9 HTTP/1.1\r\nHost: svc:81\r\n\r\n");
         assertTrue(rawUtf8.startsWith("HTTP/1.1 400 "), rawUtf8);
-        assertEquals(List.of("400 - missing_host_header -", "400 DPE http1.codec_error -",
-                "400 DPE http1.codec_error -", "400 DPE http1.codec_error -"), lines(log, 4));
+        assertEquals(List.of("400 - missing_host_header -", "200 - via_upstream svc", "400 DPE http1.codec_error -",
+                "400 DPE http1.codec_error -", "400 DPE http1.codec_error -"), lines(log, 5));
+        // a codec error ends the connection: what was sent after it is not served
+        String cut = send(port, "GET a HTTP/1.1\r\nHost: svc:81\r\n\r\nGET /b HTTP/1.1\r\nHost: svc:81\r\n\r\n");
+        assertTrue(cut.startsWith("HTTP/1.1 400 ") && !cut.contains("served"), cut);
     }
 }
