@@ -49,7 +49,12 @@ final class LogLevels {
             Map.entry("grpc", List.of("xds")),
             Map.entry("main", List.of("mesh")),
             Map.entry("init", List.of("mesh")),
-            Map.entry("websocket", List.of("router", "outbound", "proxy")));
+            Map.entry("websocket", List.of("router", "outbound", "proxy")),
+            Map.entry("lua", List.of("router")),
+            Map.entry("matcher", List.of("router")),
+            Map.entry("health_checker", List.of("upstream")),
+            Map.entry("rds", List.of("xds")),
+            Map.entry("misc", List.of("mesh")));
 
     /** The loggers, held so that the levels set on them stay (the logging framework keeps loggers weakly). */
     private final Map<String, Logger> loggers = new TreeMap<>();

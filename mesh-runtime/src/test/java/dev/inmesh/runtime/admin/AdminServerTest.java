@@ -247,6 +247,11 @@ class AdminServerTest {
             assertTrue(rbac.body().contains("\n  inbound: debug\n"), rbac.body());
             assertTrue(rbac.body().contains("\n  upstream: error\n"), rbac.body());
             assertTrue(rbac.body().contains("\n  rbac: debug\n"), "listed, for istioctl: " + rbac.body());
+            // the Lua filters' and health checkers' loggers, as Envoy names them
+            HttpResponse<String> lua = send(own, "POST", "/logging?paths=lua:trace,health_checker:debug,misc:error");
+            assertEquals(200, lua.statusCode(), lua.body());
+            assertTrue(lua.body().contains("\n  router: trace\n") && lua.body().contains("\n  upstream: debug\n")
+                    && lua.body().contains("\n  mesh: error\n"), lua.body());
             HttpResponse<String> all = send(own, "POST", "/logging?level=warning");
             assertTrue(all.body().lines().skip(1).filter(l -> !l.isEmpty()).allMatch(l -> l.endsWith(": warning")),
                     all.body());
