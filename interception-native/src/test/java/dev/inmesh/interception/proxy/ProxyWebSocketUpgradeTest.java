@@ -355,20 +355,24 @@ class ProxyWebSocketUpgradeTest {
     }
 
     /**
-     * The upstream's 101 goes to the client with what Envoy's connection manager writes on every response: a
-     * {@code date} (the upstream sent none) and the {@code server} header its {@code server_header_transformation}
-     * says (OVERWRITE by default: {@code envoy} over the application's); the rest of the head as it came.
+     * The upstream's 101 goes to the client with the route's response header rules, as Envoy's router applies them to
+     * any upstream response head, and what Envoy's connection manager writes on every response: a {@code date} (the
+     * upstream sent none) and the {@code server} header its {@code server_header_transformation} says (OVERWRITE by
+     * default: {@code envoy} over the application's); the rest of the head as it came, and no upstream service time
+     * (Envoy's router sets none for a request that never ended).
      */
     @Test
     void anUpgradesAnswerGetsTheConnectionManagersDateAndServerHeaders() throws Exception {
         int app = rawApp(so -> so.write("HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\n"
                 + "connection: Upgrade\r\nsec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nserver: app\r\n\r\n"));
         int port = LoopbackProxy.freePort();
-        try (LoopbackProxy proxy = wsProxy(port, "", "", app)) {
+        try (LoopbackProxy proxy = wsProxy(port, "", "", "\n" + " ".repeat(16)
+                + "response_headers_to_add: [{header: {key: x-route, value: r}}]", app)) {
             String answer = ProxyLocalRateLimitTest.upgrade(port, "/ws", "", got -> got.contains("\r\n\r\n"));
             String head = answer.substring(0, answer.indexOf("\r\n\r\n") + 2).toLowerCase(java.util.Locale.ROOT);
             assertTrue(head.startsWith("http/1.1 101 switching protocols\r\n"), answer);
             assertTrue(head.contains("\r\ndate: "), answer);
+            assertTrue(head.contains("\r\nx-route: r\r\n") && !head.contains("x-envoy-upstream-service-time"), answer);
             assertTrue(head.contains("\r\nserver: envoy\r\n") && !head.contains("server: app"), answer);
             assertTrue(head.contains("\r\nupgrade: websocket\r\n") && head.contains("\r\nconnection: upgrade\r\n")
                     && head.contains("\r\nsec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo=\r\n"), answer);

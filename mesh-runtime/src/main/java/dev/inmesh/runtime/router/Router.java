@@ -400,8 +400,10 @@ public final class Router {
      * @return the relay, status 0; or, when the cluster's {@code max_requests} breaker is full, the answer to send
      *     instead (503 {@code overflow}, UO, {@code x-envoy-overloaded}), reported as any answer the router gives
      */
-    private RouterResponse relayStarted(RouterRequest req, RouteResult.Forward f, UpstreamCluster cluster, Host host) {
+    private RouterResponse relayStarted(RouterRequest req, RouteTable routes, RouteResult.Forward f,
+                                        UpstreamCluster cluster, Host host) {
         Exchange ex = startExchange(req);
+        ex.table = routes;
         ex.route = f;
         ex.cluster = cluster;
         ex.clusterName = f.cluster();
@@ -421,15 +423,20 @@ public final class Router {
 
     /**
      * The head of a relay's answer from its upstream ({@code status}, its {@code 101} or its refusal, and
-     * {@code headers}, changed in place) as Envoy's encoder filters and connection manager give it: the Lua filters'
-     * response scripts and the header mutation filter, where the request ran them, then what the connection manager
-     * writes on every response (a {@code date} when it has none, the {@code server} header as its
+     * {@code headers}, changed in place) as Envoy's router, encoder filters and connection manager give it: the
+     * router's ({@link #routerResponseHeaders}: the route's response header rules, the metadata exchange's answer
+     * taken off outbound; no upstream service time, as Envoy's router sets none for a request that never ended), the
+     * Lua filters' response scripts and the header mutation filter where the request ran them, then what the
+     * connection manager writes on every response (a {@code date} when it has none, the {@code server} header as its
      * {@code server_header_transformation} says, the request's id when asked). Headers only: what follows is relayed
      * as bytes.
      */
     public void relayResponseHead(RouterResponse relay, int status, MultiMap headers) {
-        lateFiltersResponse(relay.exchange, status, headers, null, true);
-        connectionManagerHeaders(relay.exchange, headers);
+        Exchange ex = relay.exchange;
+        routerResponseHeaders(ex, headers, false,
+                ex.route instanceof RouteResult.Forward f ? f.virtualHost() : null);
+        lateFiltersResponse(ex, status, headers, null, true);
+        connectionManagerHeaders(ex, headers);
     }
 
     /**
@@ -604,7 +611,7 @@ public final class Router {
             // the router answers any request so
             return Relay.refused(relayRefused(req, result, clusters));
         }
-        RouterResponse started = relayStarted(req, f, cluster, host);
+        RouterResponse started = relayStarted(req, routes, f, cluster, host);
         if (started.status() != 0) {
             return Relay.refused(started); // the cluster's max_requests breaker is full
         }
@@ -2127,6 +2134,38 @@ public final class Router {
     }
 
     /**
+     * What the router makes of an upstream response's headers before its filters see them, as Envoy's router: the
+     * metadata exchange's answer taken off on the outbound side (it names the destination of the request's metrics),
+     * {@code x-envoy-upstream-service-time} once the request was whole ({@code requestComplete}), the attempt count
+     * when the virtual host asks, the routing cookies a hash policy made up, then the route's response header rules.
+     */
+    private static void routerResponseHeaders(Exchange ex, MultiMap h, boolean requestComplete, VirtualHost vh) {
+        if (ex.request.direction == StreamInfo.Direction.OUTBOUND) {
+            // decoded once per distinct value, see PeerMetadata.decode
+            String peer = h.get(HeaderNames.X_ENVOY_PEER_METADATA);
+            if (peer != null) {
+                WorkloadInfo w = dev.inmesh.runtime.stats.PeerMetadata.decode(peer);
+                ex.upstreamPeer = w == WorkloadInfo.UNKNOWN ? null : w;
+            }
+            h.remove(HeaderNames.X_ENVOY_PEER_METADATA);
+            h.remove(HeaderNames.X_ENVOY_PEER_METADATA_ID);
+        }
+        if (requestComplete && !ex.request.routerFilter.suppressEnvoyHeaders()) {
+            h.set(HeaderNames.X_ENVOY_UPSTREAM_SERVICE_TIME, Long.toString(ex.upstreamServiceTimeMillis));
+        }
+        if (vh != null && vh.includeAttemptCountInResponse()) {
+            h.set(HeaderNames.X_ENVOY_ATTEMPT_COUNT, Integer.toString(ex.attempts));
+        }
+        if (ex.setCookies != null) {
+            // before the route's header rules (Envoy's order)
+            for (String cookie : ex.setCookies) {
+                h.add(HttpHeaders.SET_COOKIE, cookie);
+            }
+        }
+        HeaderMutator.finalizeResponse(ex.route, ex.table, new MultiMapHeaders(h));
+    }
+
+    /**
      * What the connection manager writes on every response, last as Envoy's does (after the route's response header
      * rules): the request's {@code x-request-id} when {@link Exchange#requestIdInResponse} says so, a {@code date}
      * when the response has none (the upstream's own is kept), and the {@code server} header ({@code server: envoy}
@@ -3029,30 +3068,7 @@ public final class Router {
             for (AsciiString name : RESPONSE_HOP_BY_HOP) {
                 h.remove(name);
             }
-            if (ex.request.direction == StreamInfo.Direction.OUTBOUND) {
-                // the metadata exchange's answer is for the proxy, as Istio's outbound side takes it off: it names the
-                // destination of the request's metrics (decoded once per distinct value, see PeerMetadata.decode)
-                String peer = h.get(HeaderNames.X_ENVOY_PEER_METADATA);
-                if (peer != null) {
-                    WorkloadInfo w = dev.inmesh.runtime.stats.PeerMetadata.decode(peer);
-                    ex.upstreamPeer = w == WorkloadInfo.UNKNOWN ? null : w;
-                }
-                h.remove(HeaderNames.X_ENVOY_PEER_METADATA);
-                h.remove(HeaderNames.X_ENVOY_PEER_METADATA_ID);
-            }
-            if (requestComplete && !ex.request.routerFilter.suppressEnvoyHeaders()) {
-                h.set(HeaderNames.X_ENVOY_UPSTREAM_SERVICE_TIME, Long.toString(ex.upstreamServiceTimeMillis));
-            }
-            if (vh.includeAttemptCountInResponse()) {
-                h.set(HeaderNames.X_ENVOY_ATTEMPT_COUNT, Integer.toString(ex.attempts));
-            }
-            if (ex.setCookies != null) {
-                // the routing cookies a hash policy made up, before the route's header rules (Envoy's order)
-                for (String cookie : ex.setCookies) {
-                    h.add(HttpHeaders.SET_COOKIE, cookie);
-                }
-            }
-            HeaderMutator.finalizeResponse(ex.route, ex.table, new MultiMapHeaders(h));
+            routerResponseHeaders(ex, h, requestComplete, vh);
             ex.responseCodeDetails = "via_upstream";
             releaseRetrySlot();
             ex.done = true;
