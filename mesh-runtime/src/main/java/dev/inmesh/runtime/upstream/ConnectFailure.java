@@ -27,6 +27,9 @@ public record ConnectFailure(String resetReason, String transportFailureReason) 
             "Network is unreachable", "Host is down", "Connection reset by peer", "Connection timed out",
             "Cannot assign requested address", "Permission denied", "Protocol not available");
 
+    /** How deep a cause chain is read. */
+    private static final int MAX_CAUSES = 8;
+
     /** A failure with neither a known cause nor a transport reason: Envoy's plain {@code connection failure}. */
     public static final ConnectFailure UNKNOWN = new ConnectFailure("connection failure", null);
 
@@ -38,7 +41,9 @@ public record ConnectFailure(String resetReason, String transportFailureReason) 
 
     /** As {@link #of}, for a failure known not to be a TLS handshake's. */
     public static ConnectFailure withoutTls(Throwable cause) {
-        for (Throwable c = cause; c != null; c = c.getCause() == c ? null : c.getCause()) {
+        // (a cause chain is walked at most MAX_CAUSES deep: a cycle in it ends the walk)
+        int depth = 0;
+        for (Throwable c = cause; c != null && depth++ < MAX_CAUSES; c = c.getCause()) {
             if (c instanceof OriginalSrcBind.Refused refused) {
                 return new ConnectFailure("connection failure", refused.getMessage());
             }
@@ -46,7 +51,8 @@ public record ConnectFailure(String resetReason, String transportFailureReason) 
                 return new ConnectFailure("connection timeout", null);
             }
         }
-        for (Throwable c = cause; c != null; c = c.getCause() == c ? null : c.getCause()) {
+        depth = 0;
+        for (Throwable c = cause; c != null && depth++ < MAX_CAUSES; c = c.getCause()) {
             String message = c.getMessage();
             if (message == null) {
                 continue;
