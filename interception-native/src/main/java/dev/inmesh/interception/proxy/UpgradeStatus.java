@@ -15,8 +15,8 @@ import java.util.List;
 import java.util.Locale;
 
 /**
- * The upstream's answer to an upgrade the proxy relays as bytes: it reads the answer's head, and passes it on as it
- * came when it is {@code 101 Switching Protocols}; any other answer goes to the client with {@code connection: close}
+ * The upstream's answer to an upgrade the proxy relays as bytes: it reads the answer's head, and passes it on, as its
+ * {@link ResponseHeads} encode it, when it is {@code 101 Switching Protocols}; any other answer goes to the client with {@code connection: close}
  * and the client's connection carries nothing more upstream (its {@link Gate} drops what it sends), so that a refused
  * upgrade does not leave a byte relay behind, through which further requests would reach the same upstream host without
  * routing or the connection manager's filters (Envoy goes back to HTTP after a refused upgrade).
@@ -50,7 +50,7 @@ final class UpgradeStatus extends ChannelInboundHandlerAdapter {
     private final Gate gate;
     private final Channel downstream;
     private final LocalReplies replies;
-    /** What encodes the upstream's answer head before it goes on; null: it goes as it came. */
+    /** What encodes the upstream's answer head before it goes on (the router's, filters' and connection manager's). */
     private final ResponseHeads heads;
     private ByteBuf head;
     private int code;
@@ -62,7 +62,7 @@ final class UpgradeStatus extends ChannelInboundHandlerAdapter {
 
     /**
      * The answer of the upstream to the upgrade of {@code downstream}, whose {@code gate} it opens or closes, its head
-     * through {@code heads} (null: as it came).
+     * through {@code heads}.
      */
     UpgradeStatus(Gate gate, Channel downstream, LocalReplies replies, ResponseHeads heads) {
         this.gate = gate;
@@ -161,17 +161,9 @@ final class UpgradeStatus extends ChannelInboundHandlerAdapter {
         ByteBuf answer = head;
         head = null;
         ctx.pipeline().remove(this);
-        if (code == 101 && heads == null) {
-            gate.open();
-            ctx.fireChannelRead(answer);
-            return;
-        }
         String text = answer.toString(answer.readerIndex(), headEnd - answer.readerIndex(),
                 StandardCharsets.ISO_8859_1);
-        List<String> lines = List.of(text.substring(0, text.length() - 4).split("\r\n", -1));
-        if (heads != null) {
-            lines = encoded(lines);
-        }
+        List<String> lines = encoded(List.of(text.substring(0, text.length() - 4).split("\r\n", -1)));
         StringBuilder out = new StringBuilder(text.length() + 20);
         for (String l : lines) {
             // refused: the client gets the answer, told that the connection closes, and sends nothing more upstream

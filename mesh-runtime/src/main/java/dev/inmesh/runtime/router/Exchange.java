@@ -32,8 +32,6 @@ final class Exchange {
      * connection.
      */
     String upstreamLocalAddress;
-    /** Why the last attempt's connect failed ({@code ConnectFailure#transportFailureReason}), or null. */
-    String transportFailureReason;
     /** Why the last attempt's connection could not be made, or null when it was, or before it was tried. */
     dev.inmesh.runtime.upstream.ConnectFailure connectFailure;
     /** The first URI SAN of the server's certificate on the last attempt's upstream TLS connection, or null. */

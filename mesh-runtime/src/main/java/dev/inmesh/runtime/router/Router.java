@@ -2323,7 +2323,8 @@ public final class Router {
                         : ex.upstreamPeer != null ? ex.upstreamPeer : dest.workload(),
                 dest.host(), dest.name(), dest.namespace(),
                 !ex.grpc ? null : Grpc.finalStatus(trailers, headers, status), req.downstreamMutualTls,
-                req.downstreamPeerPrincipal, req.downstreamLocalPrincipal, ex.transportFailureReason,
+                req.downstreamPeerPrincipal, req.downstreamLocalPrincipal,
+                ex.connectFailure == null ? null : ex.connectFailure.transportFailureReason(),
                 ex.upstreamPeerPrincipal, ex.responseMessages == null ? -1 : requestMessages,
                 ex.responseMessages == null ? -1 : ex.responseMessages.count(), ex.upstreamLocalPrincipal,
                 req.hostHeaderFallback, new RequestLog(req.accessLogs, req.headers, status == 0 ? null : headers,
@@ -2373,8 +2374,7 @@ public final class Router {
     static dev.inmesh.runtime.upstream.ConnectFailure connectFailed(dev.inmesh.runtime.stats.UpstreamStats st,
                                                                    Throwable cause) {
         HandshakeFailure tls = HandshakeFailure.of(cause);
-        var why = tls != null ? new dev.inmesh.runtime.upstream.ConnectFailure("connection failure", tls.reason())
-                : dev.inmesh.runtime.upstream.ConnectFailure.withoutTls(cause);
+        var why = dev.inmesh.runtime.upstream.ConnectFailure.of(cause, tls);
         if (st != null) {
             st.connectFailed();
             if (tls != null) {
@@ -2713,7 +2713,6 @@ public final class Router {
                 lb.retryPriority().attempted(host);
             }
             // the final attempt's, as Envoy's upstream info is the last request's
-            ex.transportFailureReason = null;
             ex.connectFailure = null;
             ex.upstreamPeerPrincipal = null;
             ex.upstreamLocalPrincipal = null;
@@ -2788,7 +2787,6 @@ public final class Router {
                     }
                     host.outlier().reportLocalOriginFailure(LocalOriginFailure.CONNECT_FAILED);
                     ex.connectFailure = connectFailed(stats(ex), t);
-                    ex.transportFailureReason = ex.connectFailure.transportFailureReason();
                     failed(gen, RetryState.Failure.CONNECT_FAILURE);
                     return;
                 }
@@ -2870,7 +2868,6 @@ public final class Router {
                         : LocalOriginFailure.RESET);
                 if (connect) {
                     ex.connectFailure = dev.inmesh.runtime.upstream.ConnectFailure.of(t);
-                    ex.transportFailureReason = ex.connectFailure.transportFailureReason();
                 }
                 // as Envoy's HTTP/2 codec: the upstream's RST_STREAM with another code is a remote reset
                 failure = refused ? RetryState.Failure.REFUSED_STREAM
@@ -3757,7 +3754,7 @@ public final class Router {
             ex.upstreamLocalAddress = h.localAddress;
             ex.upstreamPeerPrincipal = h.peerPrincipal;
             ex.upstreamLocalPrincipal = h.localPrincipal;
-            ex.transportFailureReason = null;
+            ex.connectFailure = null;
             inflight = h.request;
             if (perTryIdle != null && !perTryIdle.isZero()) {
                 // the per-try idle timeout covers its body, as any response's

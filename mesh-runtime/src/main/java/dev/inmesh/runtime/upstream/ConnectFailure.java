@@ -35,12 +35,16 @@ public record ConnectFailure(String resetReason, String transportFailureReason) 
 
     /** Why connecting failed with {@code cause} (a Vert.x or Netty connect's failure). */
     public static ConnectFailure of(Throwable cause) {
-        HandshakeFailure tls = HandshakeFailure.of(cause);
+        return of(cause, HandshakeFailure.of(cause));
+    }
+
+    /** As {@link #of(Throwable)}, {@code tls} what {@link HandshakeFailure#of} made of {@code cause} (null: none). */
+    public static ConnectFailure of(Throwable cause, HandshakeFailure tls) {
         return tls != null ? new ConnectFailure("connection failure", tls.reason()) : withoutTls(cause);
     }
 
     /** As {@link #of}, for a failure known not to be a TLS handshake's. */
-    public static ConnectFailure withoutTls(Throwable cause) {
+    private static ConnectFailure withoutTls(Throwable cause) {
         // (a cause chain is walked at most MAX_CAUSES deep: a cycle in it ends the walk)
         int depth = 0;
         for (Throwable c = cause; c != null && depth++ < MAX_CAUSES; c = c.getCause()) {
