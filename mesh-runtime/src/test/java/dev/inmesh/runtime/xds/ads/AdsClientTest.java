@@ -542,6 +542,8 @@ class AdsClientTest extends AdsRig {
 
         server.set(with7000("2", XdsFixtures.staticCluster("c", 9), "2", route("9080", "c"), route("7000", "c7")));
         await(() -> holder.initialized().isComplete(), WAIT, "the initialization, by the route");
+        // the future reads complete before its callbacks have run on the event loop: wait for the callback
+        await(() -> with7000.get() != null, WAIT, "the initialization's callback");
         assertEquals(Boolean.TRUE, with7000.get(), "listener 7000 in force when the initialization ended");
         assertEquals("c7", clusterFor(holder.current(), "7000", "/"));
         // the client's dump state is written beside the publication, not before it: wait for it
@@ -561,6 +563,8 @@ class AdsClientTest extends AdsRig {
         server.set(with7000("2", XdsFixtures.staticCluster("c", 9), "2", route("9080", "c"), badRoute("7000")));
         server.awaitRequest(r -> r.hasErrorDetail() && r.getTypeUrl().equals(RDS), WAIT);
         await(() -> holder.initialized().isComplete(), WAIT, "the initialization, by the NACK");
+        // the future reads complete before its callbacks have run on the event loop: wait for the callback
+        await(() -> with7000.get() != null, WAIT, "the initialization's callback");
         assertEquals(Boolean.TRUE, with7000.get(), "listener 7000 in force when the initialization ended");
         assertTrue(holder.current().routeTable("7000").config().virtualHosts().isEmpty());
     }
@@ -575,6 +579,8 @@ class AdsClientTest extends AdsRig {
     void aListenerAddedWhileTheServerInitializesStopsHoldingItAtItsRoutesInitialFetchTimeout() throws Exception {
         var with7000 = addAListenerWhileTheClustersInitialize(Duration.ofSeconds(3));
         await(() -> holder.initialized().isComplete(), WAIT, "the initialization, by the timeout");
+        // the future reads complete before its callbacks have run on the event loop: wait for the callback
+        await(() -> with7000.get() != null, WAIT, "the initialization's callback");
         assertEquals(Boolean.TRUE, with7000.get(), "listener 7000 in force when the initialization ended");
         assertTrue(holder.current().routeTable("7000").config().virtualHosts().isEmpty());
     }
