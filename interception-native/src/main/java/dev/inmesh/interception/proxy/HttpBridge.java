@@ -1657,11 +1657,12 @@ final class HttpBridge {
             } else {
                 rr = routerRequest(req);
             }
-            // as Envoy's connection manager: a request it refuses (not its codec) once it was read whole leaves the
-            // connection open for the next one; after a codec error, with the body still coming, or for an upgrade
-            // (whose stream Envoy's codec never sees end), it closes
+            // as Envoy's connection manager: a request it refuses (not its codec) whose head ended the stream (no
+            // body) leaves an HTTP/1 connection open for the next one; after a codec error, for a request with a body
+            // (refused at its head, before the body was read, even when the aggregator since read it whole), or for
+            // an upgrade (whose stream Envoy's codec never sees end), it closes
             boolean keepAlive = !codec && req instanceof FullHttpRequest && (http2 || HttpUtil.isKeepAlive(req)
-                    && !isUpgrade(req));
+                    && !isUpgrade(req) && !framesABody(req));
             if (!http2) {
                 busy = true;
                 if (!keepAlive) {
@@ -1671,6 +1672,18 @@ final class HttpBridge {
             respond(ctx, conn.runtime().router.localReply(rr, status.code(), codec ? status.reasonPhrase() : "",
                     details, codec ? ResponseFlag.DOWNSTREAM_PROTOCOL_ERROR : null), HttpVersion.HTTP_1_1, keepAlive,
                     false);
+        }
+
+        /**
+         * Whether an HTTP/1 request head announced a body (chunked, or a {@code content-length} above 0): one Envoy's
+         * codec hands on without {@code end_stream}. A chunked body gathered whole has lost its
+         * {@code Transfer-Encoding} ({@link RequestBodies}); its content tells it.
+         */
+        private static boolean framesABody(HttpRequest req) {
+            String length = req.headers().get(HttpHeaderNames.CONTENT_LENGTH);
+            return req.headers().contains(HttpHeaderNames.TRANSFER_ENCODING)
+                    || length != null && !length.trim().equals("0")
+                    || req instanceof FullHttpRequest full && full.content().isReadable();
         }
 
         /**
