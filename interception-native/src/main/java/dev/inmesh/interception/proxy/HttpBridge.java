@@ -1796,7 +1796,7 @@ final class HttpBridge {
                                 router.relayEnded(relay, 0, "downstream_remote_disconnect", 0, 0,
                                         ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION);
                             } else {
-                                var why = dev.inmesh.runtime.upstream.ConnectFailure.of(cf.cause());
+                                var why = router.relayConnectFailed(relay, cf.cause());
                                 ByteBuf refusal = replies.encode(503,
                                         dev.inmesh.runtime.router.Router.upstreamResetBody(why.reason()));
                                 router.relayEnded(relay, 503, why.details(), 0,

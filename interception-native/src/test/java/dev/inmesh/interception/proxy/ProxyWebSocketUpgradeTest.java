@@ -155,6 +155,7 @@ class ProxyWebSocketUpgradeTest {
         int closed = LoopbackProxy.freePort(); // nothing listens there
         int port = LoopbackProxy.freePort();
         try (LoopbackProxy proxy = wsProxy(port, "", "", closed)) {
+            var stats = proxy.withStats();
             String answer = ProxyLocalRateLimitTest.upgrade(port, "/ws", "",
                     got -> got.endsWith("Connection refused"));
             assertTrue(answer.startsWith("HTTP/1.1 503"), answer);
@@ -166,6 +167,9 @@ class ProxyWebSocketUpgradeTest {
             assertEquals("upstream_reset_before_response_started{remote_connection_failure|"
                     + "delayed_connect_error:_Connection_refused}", info.responseCodeDetails());
             assertEquals("c", info.upstreamCluster());
+            // as any failed upstream connect: the access log's transport failure reason, the cluster's statistic
+            assertEquals("delayed connect error: Connection refused", info.upstreamTransportFailureReason());
+            assertEquals(1, LoopbackProxy.clusterStat(stats, "c", "upstream_cx_connect_fail"));
         }
     }
 

@@ -202,7 +202,7 @@ public final class MeshWebSocketClient implements WebSocketClient {
             boolean connect = cause instanceof java.net.ConnectException
                     || cause instanceof io.netty.channel.ConnectTimeoutException
                     || cause instanceof javax.net.ssl.SSLException;
-            return connect ? failed(started, ConnectFailure.of(cause))
+            return connect ? failed(started, router.relayConnectFailed(started, cause))
                     : answered(started, 503, Router.upstreamResetBody("connection termination"),
                             "upstream_reset_before_response_started{connection_termination}",
                             ResponseFlag.UPSTREAM_CONNECTION_TERMINATION);

@@ -450,6 +450,18 @@ public final class Router {
     }
 
     /**
+     * A relay {@link #relayStarted} began whose connect to its host failed ({@code cause}): counted in the cluster's
+     * statistics as any upstream connect failure ({@link #connectFailed}: {@code upstream_cx_connect_fail}, its
+     * timeout's, a failed handshake's {@code ssl.*}), and kept as the relay's transport failure reason for the access
+     * log ({@code %UPSTREAM_TRANSPORT_FAILURE_REASON%}). Returns why, for the answer {@link #relayEnded} reports.
+     */
+    public dev.inmesh.runtime.upstream.ConnectFailure relayConnectFailed(RouterResponse relay, Throwable cause) {
+        Exchange ex = relay.exchange;
+        ex.connectFailure = connectFailed(stats(ex), cause);
+        return ex.connectFailure;
+    }
+
+    /**
      * The end of a relay {@link #relayStarted} began, once both connections closed: {@code status} the client's
      * answer (101 for a WebSocket the upstream accepted, its refusal, or the proxy's {@link #relayLocalReply}; 0 when
      * none came), its response code details, the bytes relayed each way after the request's head (the response's head

@@ -1,6 +1,7 @@
 package dev.inmesh.runtime.mesh;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -166,6 +167,12 @@ class MeshWebSocketClientTest {
         assertEquals("UF", ResponseFlag.format(info.responseFlags()));
         assertEquals("upstream_reset_before_response_started{remote_connection_failure|"
                 + "delayed_connect_error:_Connection_refused}", info.responseCodeDetails());
+        // as any failed upstream connect: the access log's transport failure reason, the cluster's statistic
+        assertEquals("delayed connect error: Connection refused", info.upstreamTransportFailureReason());
+        var failed = ((DefaultMesh) mesh).registry().find("envoy_cluster_upstream_cx_connect_fail")
+                .tag("cluster_name", "outbound|9080||reviews.default.svc.cluster.local").meter();
+        assertNotNull(failed, "upstream_cx_connect_fail kept");
+        assertEquals(1.0, failed.measure().iterator().next().getValue());
     }
 
     @Test
