@@ -2894,6 +2894,9 @@ public final class Router {
                 host.outlier().reportLocalOriginFailure(LocalOriginFailure.RESET);
                 failure = RetryState.Failure.PROTOCOL_ERROR;
             }
+            if (failure == RetryState.Failure.PROTOCOL_ERROR) {
+                countProtocolError(ex); // the attempt in flight's, or one a per-try timeout left beside it
+            }
             if (hedged != null) {
                 if (failure != null) {
                     hedgedFailed(hedged, failure);
@@ -3279,9 +3282,6 @@ public final class Router {
             inflight = null;
             detachBody();
             releaseHost(ex);
-            if (failure == RetryState.Failure.PROTOCOL_ERROR) {
-                countProtocolError(ex);
-            }
             if (failure != RetryState.Failure.CONNECT_FAILURE) {
                 retry.resetAfterSent(); // as Envoy's router notes it of a reset attempt that had sent its request
             }

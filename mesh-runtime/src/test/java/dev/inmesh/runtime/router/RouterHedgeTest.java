@@ -349,4 +349,68 @@ class RouterHedgeTest {
         assertEquals(0.0, stat(reg, "upstream_rq_per_try_idle_timeout"));
         awaitStat(reg, "upstream_rq_active", 0);
     }
+
+    /**
+     * An attempt a per-try timeout left in flight whose answer the codec cannot read is a protocol error of its
+     * connection, counted in {@code upstream_cx_protocol_error} as any attempt's (Envoy counts it in the codec,
+     * whichever attempt the connection carried), while the retry beside it still wins.
+     */
+    @Test
+    void aHedgedAttemptsProtocolErrorIsCounted() throws Exception {
+        AtomicInteger arrivals = new AtomicInteger();
+        try (java.net.ServerSocket server = new java.net.ServerSocket(0, 10,
+                java.net.InetAddress.getLoopbackAddress())) {
+            Thread accept = new Thread(() -> {
+                for (int i = 0; i < 2 && !server.isClosed(); i++) {
+                    try {
+                        java.net.Socket s = server.accept();
+                        int n = arrivals.getAndIncrement();
+                        Thread t = new Thread(() -> answer(s, n), "hedge-raw-" + n);
+                        t.setDaemon(true);
+                        t.start();
+                    } catch (java.io.IOException e) {
+                        return; // closed: the test ended
+                    }
+                }
+            }, "hedge-raw");
+            accept.setDaemon(true);
+            accept.start();
+            var reg = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+            Router router = countingIn(reg);
+            ClusterManager clusters = rig.clusters(cluster("c", server.getLocalPort()));
+            var r = rig.call(router, get("/x"), routeToC("retry_policy: {retry_on: 5xx, num_retries: 1, "
+                    + "per_try_timeout: 0.2s}, " + HEDGED), clusters);
+            assertEquals(200, r.status());
+            assertEquals("ok", r.body());
+            assertEquals(2, arrivals.get());
+            assertEquals(1.0, stat(reg, "upstream_cx_protocol_error"), "the first attempt's unreadable answer");
+        }
+    }
+
+    /**
+     * The {@code n}th connection's answer to its request: the first's, after the per-try timeout, a status line the
+     * codec cannot read; the second's, later still, 200 {@code ok}.
+     */
+    private static void answer(java.net.Socket s, int n) {
+        try (s) {
+            s.setSoTimeout(5_000);
+            var in = s.getInputStream();
+            StringBuilder head = new StringBuilder();
+            while (head.indexOf("\r\n\r\n") < 0) {
+                int b = in.read();
+                if (b < 0) {
+                    return;
+                }
+                head.append((char) b);
+            }
+            Thread.sleep(n == 0 ? 400 : 700);
+            String answer = n == 0 ? "HTTX/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
+                    : "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+            s.getOutputStream().write(answer.getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+            s.getOutputStream().flush();
+            Thread.sleep(300);
+        } catch (java.io.IOException | InterruptedException e) {
+            // reset by the router, or the test ended
+        }
+    }
 }
