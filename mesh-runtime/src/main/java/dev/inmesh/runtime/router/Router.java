@@ -3919,7 +3919,7 @@ public final class Router {
     }
 
     static boolean isConnectFailure(Throwable t) {
-        for (Throwable c = t; c != null; c = c.getCause()) {
+        for (Throwable c : dev.inmesh.runtime.net.Causes.of(t)) {
             if (c instanceof ConnectException || c instanceof UnknownHostException
                     || c instanceof io.netty.channel.ConnectTimeoutException) {
                 return true;

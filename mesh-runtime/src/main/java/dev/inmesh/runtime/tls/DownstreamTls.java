@@ -171,7 +171,7 @@ public final class DownstreamTls {
      */
     public static ListenerStats.TlsFailure failure(Throwable cause) {
         boolean tlsError = false;
-        for (Throwable t = cause; t != null; t = t.getCause() == t ? null : t.getCause()) {
+        for (Throwable t : dev.inmesh.runtime.net.Causes.of(cause)) {
             if (t instanceof PeerVerifier.SanMismatchException) {
                 return ListenerStats.TlsFailure.VERIFY_SAN;
             }

@@ -58,7 +58,7 @@ public record HandshakeFailure(TlsFailure kind, String reason) {
             default:
                 break;
         }
-        for (Throwable t = cause; t != null; t = t.getCause() == t ? null : t.getCause()) {
+        for (Throwable t : dev.inmesh.runtime.net.Causes.of(cause)) {
             String m = t instanceof SSLException ? String.valueOf(t.getMessage()) : "";
             int at = m.indexOf(ALERT);
             if (at >= 0) {

@@ -528,7 +528,7 @@ public final class ProxyConfigCommand implements Callable<Integer> {
 
     /** The first message in the cause chain (the JDK's client often has none on top), else the exception's class. */
     private static String reason(Throwable e) {
-        for (Throwable t = e; t != null; t = t.getCause()) {
+        for (Throwable t : dev.inmesh.runtime.net.Causes.of(e)) {
             if (t.getMessage() != null && !t.getMessage().isBlank()) {
                 return t.getMessage();
             }

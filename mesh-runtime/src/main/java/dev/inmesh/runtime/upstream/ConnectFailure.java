@@ -27,9 +27,6 @@ public record ConnectFailure(String resetReason, String transportFailureReason) 
             "Network is unreachable", "Host is down", "Connection reset by peer", "Connection timed out",
             "Cannot assign requested address", "Permission denied", "Protocol not available");
 
-    /** How deep a cause chain is read. */
-    private static final int MAX_CAUSES = 8;
-
     /** A failure with neither a known cause nor a transport reason: Envoy's plain {@code connection failure}. */
     public static final ConnectFailure UNKNOWN = new ConnectFailure("connection failure", null);
 
@@ -45,9 +42,8 @@ public record ConnectFailure(String resetReason, String transportFailureReason) 
 
     /** As {@link #of}, for a failure known not to be a TLS handshake's. */
     private static ConnectFailure withoutTls(Throwable cause) {
-        // (a cause chain is walked at most MAX_CAUSES deep: a cycle in it ends the walk)
-        int depth = 0;
-        for (Throwable c = cause; c != null && depth++ < MAX_CAUSES; c = c.getCause()) {
+        List<Throwable> chain = dev.inmesh.runtime.net.Causes.of(cause);
+        for (Throwable c : chain) {
             if (c instanceof OriginalSrcBind.Refused refused) {
                 return new ConnectFailure("connection failure", refused.getMessage());
             }
@@ -55,8 +51,7 @@ public record ConnectFailure(String resetReason, String transportFailureReason) 
                 return new ConnectFailure("connection timeout", null);
             }
         }
-        depth = 0;
-        for (Throwable c = cause; c != null && depth++ < MAX_CAUSES; c = c.getCause()) {
+        for (Throwable c : chain) {
             String message = c.getMessage();
             if (message == null) {
                 continue;
