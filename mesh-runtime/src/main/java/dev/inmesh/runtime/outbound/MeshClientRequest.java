@@ -402,12 +402,31 @@ final class MeshClientRequest implements HttpClientRequest {
             if (chunk != null) {
                 stream.write(chunk); // the stream's now, as a buffer written to a plain Vert.x request
             }
-            if (last) {
+            // the body ends at its last byte when its content-length says where that is, as Envoy's codec ends the
+            // request there (end_stream with the data): the route timeout and the upstream service time run from
+            // then, not from the caller's end() that may come after the upstream read the body whole and answered
+            if (last || stream.received() >= declaredLength()) {
                 stream.end();
             }
             upstreamFull = stream.writeQueueFull();
             drainIfWaiting();
         });
+    }
+
+    /**
+     * The body's length as its {@code content-length} states it, or {@link Long#MAX_VALUE} when none does (chunked,
+     * or a value that is not one number): where a streamed body ends before the caller's {@code end()}.
+     */
+    private long declaredLength() {
+        if (chunked) {
+            return Long.MAX_VALUE;
+        }
+        String length = headers.get(HttpHeaders.CONTENT_LENGTH);
+        try {
+            return length == null ? Long.MAX_VALUE : Long.parseLong(length.trim());
+        } catch (NumberFormatException e) {
+            return Long.MAX_VALUE;
+        }
     }
 
     /**

@@ -1,6 +1,7 @@
 package dev.inmesh.runtime.mesh;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
 
 import dev.inmesh.api.Mesh;
 import dev.inmesh.api.MeshOptions;
@@ -68,5 +69,29 @@ class MeshUpstreamEarlyAnswerTest {
             assertEquals("read 3", answer.toString(), "request " + i);
         }
         assertEquals(2, connections.get(), "the refused request's connection and one for the others");
+    }
+
+    /**
+     * As Envoy's codec ends a request at the last byte its content-length announced (the data with end_stream): a
+     * body written whole before the caller's end() ends the request there, so that an upstream that answers once it
+     * read the body gets an answer with x-envoy-upstream-service-time (a request still open has none). The JDK's
+     * body publisher signals the body's end apart from its bytes: this answer lost the header when it came first.
+     */
+    @Test
+    void aBodyWrittenToItsContentLengthEndsTheRequestThereBeforeTheCallersEnd() throws Exception {
+        int port = vertx.createHttpServer().requestHandler(req -> req.body().onSuccess(b -> req.response()
+                .end("read " + b.length()))).listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
+        Path file = dir.resolve("mesh.yaml");
+        Files.writeString(file, MeshWebClientTest.config("", port));
+        mesh = Mesh.create(vertx, new MeshOptions().setConfigFile(file.toString()).setAdminPort(-1));
+        mesh.start().await(10, TimeUnit.SECONDS);
+        HttpClientRequest post = mesh.httpClient().request(new RequestOptions().setMethod(HttpMethod.POST)
+                .setHost("reviews").setPort(9080).setURI("/upload")).await(10, TimeUnit.SECONDS);
+        post.putHeader("content-length", "5");
+        post.write(Buffer.buffer("hello"));
+        HttpClientResponse answer = post.response().await(10, TimeUnit.SECONDS);
+        assertEquals("read 5", answer.body().await(10, TimeUnit.SECONDS).toString());
+        assertNotNull(answer.getHeader("x-envoy-upstream-service-time"), "the request ended at its fifth byte");
+        post.end().await(10, TimeUnit.SECONDS); // the caller's own end still succeeds, with nothing left to send
     }
 }
