@@ -156,14 +156,19 @@ final class UpgradeStatus extends ChannelInboundHandlerAdapter {
             protocolError(ctx); // not an HTTP/1 answer: Envoy's codec fails it
             return;
         }
+        String text = head.toString(head.readerIndex(), headEnd - head.readerIndex(), StandardCharsets.ISO_8859_1);
+        List<String> read = List.of(text.substring(0, text.length() - 4).split("\r\n", -1));
+        MultiMap headers = headers(read);
+        if (headers == null) {
+            protocolError(ctx); // a header line Envoy's codec cannot read
+            return;
+        }
         code = status;
         answered = true;
         ByteBuf answer = head;
         head = null;
         ctx.pipeline().remove(this);
-        String text = answer.toString(answer.readerIndex(), headEnd - answer.readerIndex(),
-                StandardCharsets.ISO_8859_1);
-        List<String> lines = encoded(List.of(text.substring(0, text.length() - 4).split("\r\n", -1)));
+        List<String> lines = encoded(read.get(0), headers);
         StringBuilder out = new StringBuilder(text.length() + 20);
         for (String l : lines) {
             // refused: the client gets the answer, told that the connection closes, and sends nothing more upstream
@@ -186,20 +191,52 @@ final class UpgradeStatus extends ChannelInboundHandlerAdapter {
     }
 
     /**
-     * The head's lines (its status line first) after {@link #heads} encoded its headers: the status line as it came,
-     * then the headers as they left them, in their order.
+     * The headers of an answer head's lines (its status line first), in their order, each value without the blanks
+     * around it; a line folded onto the one before it (obs-fold) joins that header's value with one space, as RFC 9112
+     * asks of a proxy that passes it on. Null when a line is no header (no name, or no colon), which Envoy's codec
+     * refuses as a protocol error.
      */
-    private List<String> encoded(List<String> lines) {
+    static MultiMap headers(List<String> lines) {
         MultiMap headers = MultiMap.caseInsensitiveMultiMap();
+        String name = null;
+        String value = null;
         for (String l : lines.subList(1, lines.size())) {
-            int colon = l.indexOf(':');
-            if (colon > 0) {
-                headers.add(l.substring(0, colon).strip(), l.substring(colon + 1).strip());
+            if (!l.isEmpty() && (l.charAt(0) == ' ' || l.charAt(0) == '\t')) {
+                if (name == null) {
+                    return null; // folded onto nothing
+                }
+                value = value.isEmpty() ? l.strip() : value + " " + l.strip();
+                continue;
             }
+            if (name != null) {
+                headers.add(name, value);
+            }
+            int colon = l.indexOf(':');
+            if (colon <= 0 || !l.substring(0, colon).strip().equals(l.substring(0, colon))) {
+                return null; // no name, or blanks before its colon (RFC 9112 refuses those too)
+            }
+            name = l.substring(0, colon);
+            value = l.substring(colon + 1).strip();
         }
+        if (name != null) {
+            headers.add(name, value);
+        }
+        return headers;
+    }
+
+    /**
+     * The head's lines: {@code statusLine} as it came, then {@code headers} after {@link #heads} encoded them, in
+     * their order, less what Envoy's connection manager takes off every response (the hop-by-hop
+     * {@code keep-alive} and {@code proxy-connection}; {@code transfer-encoding} from a {@code 101}, whose relay has
+     * no body to frame; {@code upgrade} from a refusal, which is no upgrade).
+     */
+    private List<String> encoded(String statusLine, MultiMap headers) {
         heads.encode(code, headers);
+        headers.remove("keep-alive");
+        headers.remove("proxy-connection");
+        headers.remove(code == 101 ? "transfer-encoding" : "upgrade");
         List<String> out = new ArrayList<>(headers.size() + 1);
-        out.add(lines.get(0));
+        out.add(statusLine);
         headers.forEach(e -> out.add(e.getKey() + ": " + e.getValue()));
         return out;
     }

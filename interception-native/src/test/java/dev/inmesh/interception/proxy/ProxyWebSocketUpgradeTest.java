@@ -384,6 +384,42 @@ class ProxyWebSocketUpgradeTest {
     }
 
     /**
+     * As Envoy's connection manager takes them off every response: the upstream's 101 reaches the client without
+     * {@code keep-alive}, {@code proxy-connection} and {@code transfer-encoding} (a relay has no body to frame), and a
+     * header folded over two lines (obs-fold) as one line, its parts joined by a space, as a proxy must pass it on.
+     */
+    @Test
+    void anUpgradesAnswerLosesTheHopByHopHeadersEnvoyTakesOffAndItsFoldedLinesAreJoined() throws Exception {
+        int app = rawApp(so -> so.write("HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\n"
+                + "connection: Upgrade\r\nkeep-alive: timeout=5\r\nproxy-connection: keep-alive\r\n"
+                + "transfer-encoding: chunked\r\nx-folded: one\r\n \ttwo\r\nx-after: yes\r\n\r\n"));
+        int port = LoopbackProxy.freePort();
+        try (LoopbackProxy proxy = wsProxy(port, "", "", app)) {
+            String answer = ProxyLocalRateLimitTest.upgrade(port, "/ws", "", got -> got.contains("\r\n\r\n"));
+            String head = answer.substring(0, answer.indexOf("\r\n\r\n") + 2).toLowerCase(java.util.Locale.ROOT);
+            assertTrue(head.startsWith("http/1.1 101 switching protocols\r\n"), answer);
+            assertTrue(!head.contains("keep-alive:") && !head.contains("proxy-connection")
+                    && !head.contains("transfer-encoding"), answer);
+            assertTrue(head.contains("\r\nx-folded: one two\r\nx-after: yes\r\n"), answer);
+            assertTrue(head.contains("\r\nupgrade: websocket\r\n") && head.contains("\r\nconnection: upgrade\r\n"),
+                    answer);
+        }
+    }
+
+    /** A header line with no colon in the upstream's answer is a protocol error, as Envoy's codec reads it: 502 UPE. */
+    @Test
+    void anUpgradesAnswerWithAHeaderLineWithoutAColonIsAnswered502UPE() throws Exception {
+        int app = rawApp(so -> so.write("HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\n"
+                + "connection: Upgrade\r\nno colon here\r\n\r\n"));
+        int port = LoopbackProxy.freePort();
+        try (LoopbackProxy proxy = wsProxy(port, "", "", app)) {
+            String answer = answerUntilClosed(port);
+            assertTrue(answer.startsWith("HTTP/1.1 502 ") && answer.endsWith("reset reason: protocol error"), answer);
+            assertEquals("UPE", dev.inmesh.runtime.stats.ResponseFlag.format(proxy.logged(502).responseFlags()));
+        }
+    }
+
+    /**
      * An application on loopback that reads what comes and then does what {@code onData} says with the connection
      * (close it, write to it, nothing).
      */
