@@ -508,6 +508,18 @@ final class HttpBridge {
                     hosts++;
                 }
             }
+            if (http2) {
+                // as Envoy's HTTP/2 codec counts a stream's headers: its pseudo-headers too (Netty's conversion
+                // made :authority the host, counted above; :method, :path and :scheme are on the request line and
+                // in x-http2-scheme), their names and values in the bytes
+                boolean connect = io.netty.handler.codec.http.HttpMethod.CONNECT.equals(r.method());
+                String scheme = r.headers().get(
+                        io.netty.handler.codec.http2.HttpConversionUtil.ExtensionHeaderNames.SCHEME.text());
+                lines += 1 + (connect ? 0 : 1) + (scheme == null ? 0 : 1);
+                bytes += ":method".length() + r.method().name().length() + (connect ? 0 : ":path".length())
+                        + (scheme == null ? 0 : ":scheme".length() + scheme.length())
+                        + (hosts > 0 ? ":authority".length() - "host".length() : 0);
+            }
             if (http2 && (lines > maxHeaders || bytes > maxHeadBytes)) {
                 // as Envoy's HTTP/2 codec: the stream is reset (no 431), http2.header_overflow counted
                 if (codec != null) {
