@@ -779,9 +779,7 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
                 LOG.log(Level.FINE, "tcp_proxy to " + remote + " failed", f.cause());
                 // an original source socket option the socket refused: its reason, as Envoy's failure reason; else the
                 // socket's error (delayed connect error: Connection refused) or the failed handshake's
-                var why = f.cause() instanceof OriginalSource.OriginalSourceException o
-                        ? new dev.inmesh.runtime.upstream.ConnectFailure("connection failure", o.getMessage())
-                        : dev.inmesh.runtime.upstream.ConnectFailure.of(f.cause());
+                var why = dev.inmesh.runtime.upstream.ConnectFailure.of(f.cause());
                 transportFailureReason = why.transportFailureReason();
                 var stats = runtime.router.upstreamStats(clusterName);
                 if (stats != null) {

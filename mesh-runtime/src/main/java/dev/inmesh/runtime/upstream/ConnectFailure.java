@@ -45,7 +45,9 @@ public record ConnectFailure(String resetReason, String transportFailureReason) 
         List<Throwable> chain = dev.inmesh.runtime.net.Causes.of(cause);
         for (Throwable c : chain) {
             if (c instanceof OriginalSrcBind.Refused refused) {
-                return new ConnectFailure("connection failure", refused.getMessage());
+                // as Envoy's connection, which closes itself (LocalClose) when its socket options cannot be set:
+                // the pool's local connection failure
+                return new ConnectFailure("local connection failure", refused.getMessage());
             }
             if (c instanceof io.netty.channel.ConnectTimeoutException) {
                 return new ConnectFailure("connection timeout", null);

@@ -58,6 +58,19 @@ class ConnectFailureTest {
                 f.details());
     }
 
+    /** As Envoy's connection, which closes itself when it cannot set its socket options: a local failure. */
+    @Test
+    void aSocketOptionTheSocketRefusedIsALocalConnectionFailureWithItsReason() {
+        ConnectFailure f = ConnectFailure.of(new io.netty.channel.ChannelException("connect",
+                new OriginalSrcBind.Refused("original_src: setsockopt(IP_TRANSPARENT) failed: Operation not "
+                        + "permitted")));
+        assertEquals("local connection failure", f.resetReason());
+        assertEquals("original_src: setsockopt(IP_TRANSPARENT) failed: Operation not permitted",
+                f.transportFailureReason());
+        assertTrue(f.details().startsWith("upstream_reset_before_response_started{local_connection_failure|"),
+                f.details());
+    }
+
     @Test
     void anythingElseIsEnvoysPlainConnectionFailure() {
         assertEquals(ConnectFailure.UNKNOWN, ConnectFailure.of(new IllegalStateException("closed")));
