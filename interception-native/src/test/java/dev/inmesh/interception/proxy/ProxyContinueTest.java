@@ -148,8 +148,9 @@ class ProxyContinueTest {
     void withProxy100ContinueARequestWhose100WasRelayedIsNotRetried() throws Exception {
         proxy(true);
         String r = expectContinue("/drop", "");
-        // the close after the relayed 100 cut the response short: a protocol error, 502 as Envoy's router answers it
-        assertTrue(r.startsWith("HTTP/1.1 100 Continue |  || HTTP/1.1 502 "), r);
+        // the close came after the relayed 100, between messages: a connection termination, 503 UC, as Envoy's codec
+        // reads the end of input there
+        assertTrue(r.startsWith("HTTP/1.1 100 Continue |  || HTTP/1.1 503 "), r);
         assertEquals(List.of("/drop"), service.requests, "reset after the relayed 100: no retry");
     }
 

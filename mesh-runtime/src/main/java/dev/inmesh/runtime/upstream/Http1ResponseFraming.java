@@ -49,7 +49,7 @@ import java.util.List;
  * headers remember that removal.
  *
  * <p>A connection that closes in the status line of the answer to a request (bytes came, other than CR and LF, but no
- * head) is the end of input in the middle of a message, a protocol error for Envoy's codec; Netty's decoder drops such
+ * head, since the last interim answer if any) is the end of input in the middle of a message, a protocol error for Envoy's codec; Netty's decoder drops such
  * a line without a word (Vert.x would see a connection termination): here a head with a failed decoder result, a
  * {@link PrematureChannelClosureException} as Netty gives for a close in the headers, goes on to Vert.x first.
  *
@@ -117,6 +117,13 @@ final class Http1ResponseFraming extends ChannelDuplexHandler {
         if (refused) {
             ReferenceCountUtil.release(msg);
             return;
+        }
+        if (msg instanceof HttpResponse r && r.decoderResult().isSuccess()
+                && r.status().codeClass() == HttpStatusClass.INFORMATIONAL && r.status().code() != 101) {
+            // an interim answer read whole: the codec is between messages again, and a close now comes before the
+            // final answer began, a connection termination as before any answer (not the end of input in the
+            // middle of a message)
+            answerBegun = false;
         }
         if (passingOver || msg instanceof HttpResponse r && r.decoderResult().isSuccess()
                 && passedOver(r.status().code())) {

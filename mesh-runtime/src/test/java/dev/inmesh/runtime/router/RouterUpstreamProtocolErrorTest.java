@@ -100,5 +100,14 @@ class RouterUpstreamProtocolErrorTest {
         assertEquals(before, stat("upstream_cx_protocol_error"), "not a protocol error");
         assertEquals("upstream_reset_before_response_started{connection_termination}",
                 closed.info().responseCodeDetails());
+        // closed after a whole interim answer (100 Continue, 103 Early Hints), before the final one: the codec is
+        // between messages, as before any answer, so a connection termination too
+        for (String interim : new String[] {"HTTP/1.1 100 Continue\r\n\r\n",
+            "HTTP/1.1 103 Early Hints\r\nlink: </a.css>; rel=preload\r\n\r\n"}) {
+            RouterRig.Result cut = call(interim);
+            assertEquals(503, cut.status(), interim);
+            assertEquals("UC", cut.flags(), interim);
+            assertEquals(before, stat("upstream_cx_protocol_error"), interim);
+        }
     }
 }
