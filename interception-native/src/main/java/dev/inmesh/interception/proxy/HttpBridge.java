@@ -258,6 +258,52 @@ final class HttpBridge {
     }
 
     /**
+     * A request of {@code conn} whose head was not read whole (a codec error, a request header timeout), answered by
+     * the connection manager: counted in its statistics and written to its access logs, as Envoy's.
+     */
+    static RouterRequest unparsed(Connection conn, String protocol) {
+        return RouterRequest.unparsed(conn.direction(), conn.sourceHostPort(), conn.destinationHostPort(),
+                protocol).serverHeader(conn.hcm().serverHeader()).downstreamStats(conn.stats())
+                .accessLogs(conn.accessLogs()).localReply(conn.localReply());
+    }
+
+    /**
+     * The frame codec of a downstream HTTP/2 connection. A stream whose header block is over
+     * {@code max_request_headers_kb} (its HPACK decoding went past the limit) is reset, as Envoy's HTTP/2 codec resets
+     * it, where Netty's would answer 431 first: counted in {@code http2.header_overflow} and logged with no response,
+     * details {@code http2.too_many_headers} and flag DPE, as a stream over {@code max_headers_count} is
+     * ({@link HeadLimits}).
+     */
+    static final class ServerHttp2Codec extends Http2FrameCodecBuilder {
+        private final Connection conn;
+
+        ServerHttp2Codec(Connection conn) {
+            this.conn = conn;
+            server(true);
+        }
+
+        @Override
+        protected Http2FrameCodec build(io.netty.handler.codec.http2.Http2ConnectionDecoder decoder,
+                                        io.netty.handler.codec.http2.Http2ConnectionEncoder encoder,
+                                        Http2Settings initialSettings) {
+            Connection c = conn;
+            return new Http2FrameCodec(encoder, decoder, initialSettings, false, true) {
+                @Override
+                protected void handleServerHeaderDecodeSizeError(ChannelHandlerContext ctx,
+                                                                 io.netty.handler.codec.http2.Http2Stream stream) {
+                    // no 431: the codec resets the stream after this
+                    if (c.stats() != null) {
+                        c.stats().codec().headerOverflow();
+                    }
+                    Router router = c.runtime().router;
+                    router.abort(router.localReply(unparsed(c, "HTTP/2"), 0, "", "http2.too_many_headers",
+                            ResponseFlag.DOWNSTREAM_PROTOCOL_ERROR), 0, null);
+                }
+            };
+        }
+    }
+
+    /**
      * Picks the codec by the connection manager's {@code codec_type}: HTTP/1 or h2c as it says, or, for AUTO, by the
      * first bytes (the HTTP/2 preface selects h2c, anything else HTTP/1). Then removes itself.
      */
@@ -305,7 +351,7 @@ final class HttpBridge {
             if (preface) {
                 // A close (a listener's or chain's drain, the proxy's) sends GOAWAY and lets the streams it took
                 // finish, for the drain time at most, as Envoy's drain: Netty's frame codec waits for none by default
-                Http2FrameCodec h2 = Http2FrameCodecBuilder.forServer()
+                Http2FrameCodec h2 = new ServerHttp2Codec(conn)
                         .initialSettings(http2Settings(conn))
                         .gracefulShutdownTimeoutMillis(Math.max(1, conn.runtime().drainTime.toMillis()))
                         .build();
@@ -1715,9 +1761,7 @@ final class HttpBridge {
          * connection manager: counted in its statistics and written to its access logs, as Envoy's.
          */
         private RouterRequest unparsed(String protocol) {
-            return RouterRequest.unparsed(conn.direction(), conn.sourceHostPort(), conn.destinationHostPort(),
-                    protocol).serverHeader(conn.hcm().serverHeader()).downstreamStats(conn.stats())
-                    .accessLogs(conn.accessLogs()).localReply(conn.localReply());
+            return HttpBridge.unparsed(conn, protocol);
         }
 
         private void sendError(ChannelHandlerContext ctx, HttpResponseStatus status) {

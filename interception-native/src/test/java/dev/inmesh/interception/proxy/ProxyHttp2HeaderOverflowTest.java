@@ -89,6 +89,71 @@ class ProxyHttp2HeaderOverflowTest {
         assertTrue(raw.startsWith("HTTP/1.1 431 "), raw);
     }
 
+    /**
+     * A header block over max_request_headers_kb (2 KiB here), sent by a client that ignores the proxy's
+     * SETTINGS_MAX_HEADER_LIST_SIZE: the stream is reset, as Envoy's HTTP/2 codec resets it (Netty's would answer 431
+     * first), counted and logged as a stream over the count; the connection serves its next stream.
+     */
+    @Test
+    void aHeaderBlockOverTheKilobytesIsResetWithoutAnAnswer() throws Exception {
+        var stats = proxy.withStats();
+        var hpack = new io.netty.handler.codec.http2.DefaultHttp2HeadersEncoder(
+                io.netty.handler.codec.http2.Http2HeadersEncoder.NEVER_SENSITIVE);
+        hpack.configuration().maxHeaderListSize(0xFFFFFFFFL);
+        try (java.net.Socket s = new java.net.Socket("127.0.0.1", port)) {
+            s.setSoTimeout(10_000);
+            var out = s.getOutputStream();
+            out.write("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+            out.write(frame(4, 0, 0, new byte[0])); // SETTINGS, none changed
+            // over 2 KiB, under the 2.5 KiB past which Netty's decoder ends the connection
+            out.write(frame(1, 0x5, 1, block(hpack, "x-big", "a".repeat(2200))));
+            out.write(frame(1, 0x5, 3, block(hpack, "x-small", "b")));
+            out.flush();
+            var in = new java.io.DataInputStream(s.getInputStream());
+            boolean reset1 = false;
+            boolean answered1 = false;
+            boolean answered3 = false;
+            for (int i = 0; i < 50 && !(reset1 && answered3); i++) {
+                int length = in.readUnsignedShort() << 8 | in.readUnsignedByte();
+                int type = in.readUnsignedByte();
+                in.readUnsignedByte(); // flags
+                int stream = in.readInt() & 0x7fffffff;
+                in.readFully(new byte[length]);
+                reset1 |= type == 3 && stream == 1;
+                answered1 |= type == 1 && stream == 1;
+                answered3 |= type == 1 && stream == 3;
+            }
+            assertTrue(reset1 && !answered1, "stream 1 reset without an answer");
+            assertTrue(answered3, "the next stream is served");
+        }
+        StreamInfo logged = proxy.logged(0);
+        assertEquals("http2.too_many_headers", logged.responseCodeDetails());
+        assertEquals(Set.of(ResponseFlag.DOWNSTREAM_PROTOCOL_ERROR), logged.responseFlags());
+        assertEquals(1.0, stats.get("envoy_http2_header_overflow").gauge().value());
+    }
+
+    /** The HPACK block of a GET of /x with one more header {@code name: value}. */
+    private static byte[] block(io.netty.handler.codec.http2.DefaultHttp2HeadersEncoder hpack, String name,
+                                String value) throws Exception {
+        var headers = new io.netty.handler.codec.http2.DefaultHttp2Headers().method("GET").scheme("http").path("/x")
+                .authority("127.0.0.1").add(name, value);
+        io.netty.buffer.ByteBuf b = io.netty.buffer.Unpooled.buffer();
+        try {
+            hpack.encodeHeaders(0, headers, b);
+            return io.netty.buffer.ByteBufUtil.getBytes(b);
+        } finally {
+            b.release();
+        }
+    }
+
+    /** An HTTP/2 frame: its 9-byte header, then {@code payload}. */
+    private static byte[] frame(int type, int flags, int stream, byte[] payload) {
+        java.nio.ByteBuffer f = java.nio.ByteBuffer.allocate(9 + payload.length);
+        f.put((byte) (payload.length >>> 16)).put((byte) (payload.length >>> 8)).put((byte) payload.length)
+                .put((byte) type).put((byte) flags).putInt(stream).put(payload);
+        return f.array();
+    }
+
     private RequestOptions get() {
         return new RequestOptions().setMethod(HttpMethod.GET).setPort(port).setHost("127.0.0.1").setURI("/x");
     }
