@@ -402,9 +402,10 @@ final class MeshClientRequest implements HttpClientRequest {
             if (chunk != null) {
                 stream.write(chunk); // the stream's now, as a buffer written to a plain Vert.x request
             }
-            // the body ends at its last byte when its content-length says where that is, as Envoy's codec ends the
-            // request there (end_stream with the data): the route timeout and the upstream service time run from
-            // then, not from the caller's end() that may come after the upstream read the body whole and answered
+            // over HTTP/1 the body ends at its last byte when its content-length says where that is, as Envoy's
+            // HTTP/1 codec ends the request there (end_stream with the data): the route timeout and the upstream
+            // service time run from then, not from the caller's end() that may come after the upstream read the body
+            // whole and answered (over HTTP/2 the stream's end says it, which only end() sends)
             if (last || stream.received() >= declaredLength()) {
                 stream.end();
             }
@@ -415,10 +416,11 @@ final class MeshClientRequest implements HttpClientRequest {
 
     /**
      * The body's length as its {@code content-length} states it, or {@link Long#MAX_VALUE} when none does (chunked,
-     * or a value that is not one number): where a streamed body ends before the caller's {@code end()}.
+     * or a value that is not one number) or the request is HTTP/2: where a streamed HTTP/1 body ends before the
+     * caller's {@code end()}.
      */
     private long declaredLength() {
-        if (chunked) {
+        if (chunked || "HTTP/2".equals(protocol)) {
             return Long.MAX_VALUE;
         }
         String length = headers.get(HttpHeaders.CONTENT_LENGTH);

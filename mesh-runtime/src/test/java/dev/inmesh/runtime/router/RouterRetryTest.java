@@ -150,7 +150,12 @@ class RouterRetryTest {
         var result = rig.start(router, req, routeToC("retry_policy: {retry_on: 5xx, num_retries: 1, "
                 + "retry_back_off: {base_interval: 5s}}"), rig.clusters(cluster("c", server.actualPort())));
         answered.get(10, TimeUnit.SECONDS);
-        Thread.sleep(200); // the 503 reached the router, whose retry now backs off
+        // the 503 reached the router, whose retry now backs off (counted in upstream_rq_retry when it starts to)
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (retries(reg) < 1 && System.nanoTime() < deadline) {
+            Thread.sleep(10);
+        }
+        assertEquals(1.0, retries(reg), "the retry backs off");
         rig.ctx.runOnContext(v -> body.write(io.vertx.core.buffer.Buffer.buffer(
                 new byte[RequestBodyStream.RETRY_BUFFER_LIMIT])));
         var r = RouterRig.await(result);
@@ -960,5 +965,11 @@ class RouterRetryTest {
         assertEquals(200, r.status());
         assertEquals("fine", r.body());
         assertEquals(2, seen.get());
+    }
+
+    /** Cluster c's upstream_rq_retry in {@code reg}, 0 before it is kept. */
+    private static double retries(PrometheusMeterRegistry reg) {
+        var m = reg.find("envoy_cluster_upstream_rq_retry").tag("cluster_name", "c").meter();
+        return m == null ? 0 : m.measure().iterator().next().getValue();
     }
 }

@@ -352,8 +352,9 @@ class AdsClientTest extends AdsRig {
         await(() -> client.status().type("RouteConfiguration").subscribed().contains("7000"), WAIT, "7000 again");
         long t1 = System.nanoTime();
 
-        // past the first subscription's 3 s, before the second's
-        Thread.sleep(Math.max(0, 3700 - TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0)));
+        // past the first subscription's 3 s, before the second's (at least 1.2 s away: a stalled test thread must
+        // not oversleep into it)
+        Thread.sleep(Math.max(0, 3300 - TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0)));
         assertNull(holder.current().listener("0.0.0.0_7000"), "still warming: its route is asked for since 1.5 s");
         await(() -> holder.current().listener("0.0.0.0_7000") != null, WAIT, "served, its route empty");
         assertTrue(System.nanoTime() - t1 > TimeUnit.MILLISECONDS.toNanos(2500), "after the second's own timeout");
