@@ -297,8 +297,17 @@ class HealthCheckTrafficTest {
 
         Host goodHost = host(c, good.port);
         manager = manager.update(Map.of("c", cluster(check(http(), 1, 1), good.port)), Map.of());
-        Thread.sleep(100); // a check in flight when the host left may still arrive
+        // a check in flight when the host left may still arrive: the count is read once it held still for 500 ms
         int afterRemoval = silentRequests.get();
+        long giveUp = System.nanoTime() + 5_000_000_000L; // still checked after 5 s: the assertion below fails
+        for (long still = System.nanoTime(); System.nanoTime() - still < 500_000_000L
+                && System.nanoTime() < giveUp; ) {
+            Thread.sleep(20);
+            if (silentRequests.get() != afterRemoval) {
+                afterRemoval = silentRequests.get();
+                still = System.nanoTime();
+            }
+        }
         int goodBefore = good.seen.size();
         await(() -> good.seen.size() >= goodBefore + 3, "more checks of the host that stayed");
         assertEquals(afterRemoval, silentRequests.get());
