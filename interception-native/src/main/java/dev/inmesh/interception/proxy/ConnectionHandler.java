@@ -21,6 +21,7 @@ import dev.inmesh.runtime.tls.DownstreamTls;
 import dev.inmesh.runtime.upstream.CircuitBreakerState;
 import dev.inmesh.runtime.upstream.Host;
 import dev.inmesh.runtime.upstream.LbContext;
+import dev.inmesh.runtime.upstream.LocalOriginFailure;
 import dev.inmesh.runtime.upstream.UpstreamCluster;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufUtil;
@@ -781,6 +782,10 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
                 // socket's error (delayed connect error: Connection refused) or the failed handshake's
                 var why = dev.inmesh.runtime.upstream.ConnectFailure.of(f.cause());
                 transportFailureReason = why.transportFailureReason();
+                // as Envoy's tcp_proxy tells outlier detection (consecutive_5xx maps to connect failures for TCP):
+                // a failed or timed out connect (503 or 504 to it, both 5xx and gateway failures), the host's
+                // cx_connect_fail
+                host.outlier().reportLocalOriginFailure(LocalOriginFailure.CONNECT_FAILED);
                 var stats = runtime.router.upstreamStats(clusterName);
                 if (stats != null) {
                     stats.connectFailed();
@@ -811,6 +816,7 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
                 return;
             }
             Channel up = (Channel) f.getNow();
+            host.outlier().reportConnectSuccessFinal();
             up.closeFuture().addListener(c -> breakers.connectionClosed());
             var clusterStats = runtime.router.upstreamStats(clusterName);
             if (clusterStats != null) {

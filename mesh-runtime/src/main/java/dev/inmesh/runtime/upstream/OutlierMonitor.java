@@ -104,6 +104,24 @@ public final class OutlierMonitor {
     }
 
     /**
+     * A TCP connection's connect succeeded, which is all there is to judge of it (Envoy's {@code tcp_proxy} reports
+     * {@code LocalOriginConnectSuccessFinal}): without {@code split_external_local_origin_errors} a success, as an
+     * answer below 500 (it ends a run of consecutive 5xx and gateway failures); with it, a local-origin success. No
+     * request statistic counts it.
+     */
+    public void reportConnectSuccessFinal() {
+        OutlierDetection config = detector.config();
+        if (config == null) {
+            return;
+        }
+        if (config.splitExternalLocalOriginErrors()) {
+            reportConnectSuccess();
+        } else {
+            judge(200);
+        }
+    }
+
+    /**
      * A connect failure, timeout or reset on our side. A timeout also counts in the host's {@code rq_timeout}, a
      * connect failure in its {@code cx_connect_fail}.
      */

@@ -76,6 +76,26 @@ class OutlierDetectorTest {
         assertFalse(h.outlier().ejected());
     }
 
+    /**
+     * A TCP connection's successful connect, all tcp_proxy judges of it (Envoy's LocalOriginConnectSuccessFinal): a
+     * success that ends a run of connect failures, which count as 5xx; no request statistic counts it.
+     */
+    @Test
+    void aTcpConnectThatSucceedsEndsARunOfConnectFailures() {
+        UpstreamCluster c = cluster(10, OutlierDetection.DEFAULTS);
+        Host h = hosts(c).get(0);
+        for (int i = 0; i < 4; i++) {
+            h.outlier().reportLocalOriginFailure(LocalOriginFailure.CONNECT_FAILED);
+        }
+        h.outlier().reportConnectSuccessFinal();
+        for (int i = 0; i < 4; i++) {
+            h.outlier().reportLocalOriginFailure(LocalOriginFailure.CONNECT_FAILED);
+        }
+        assertFalse(h.outlier().ejected(), "four and four, a success between");
+        h.outlier().reportLocalOriginFailure(LocalOriginFailure.CONNECT_FAILED);
+        assertTrue(h.outlier().ejected(), "the fifth in a row");
+    }
+
     @Test
     void localOriginFailuresCountAs5xxAndAConnectionForNothingWhenNotSplit() {
         UpstreamCluster c = cluster(10, OutlierDetection.DEFAULTS);
