@@ -26,6 +26,19 @@ public interface BreakerReadings {
 
     long retryLimit();
 
+    /**
+     * The {@code max_retries} threshold itself, whatever the limit in force: under a {@code retry_budget}, Envoy keeps
+     * it beside the budget and its {@code rq_retry_open} still follows it.
+     */
+    default long maxRetries() {
+        return retryLimit();
+    }
+
+    /** Whether a {@code retry_budget} sets the limit in force (Envoy then holds {@code remaining_retries} at 0). */
+    default boolean retryBudgeted() {
+        return false;
+    }
+
     /** Connection pools kept, and the {@code max_connection_pools} limit. */
     long openConnectionPools();
 

@@ -466,7 +466,8 @@ final class UpstreamStatsImpl implements UpstreamStats {
                 breakerGauge(scope + "rq_pending_open", p,
                         r -> r.pendingRequests() >= r.maxPendingRequests() ? 1 : 0);
                 breakerGauge(scope + "rq_open", p, r -> r.activeRequests() >= r.maxRequests() ? 1 : 0);
-                breakerGauge(scope + "rq_retry_open", p, r -> r.activeRetries() >= r.retryLimit() ? 1 : 0);
+                // as Envoy's: the max_retries resource's, which a retry_budget leaves beside it
+                breakerGauge(scope + "rq_retry_open", p, r -> r.activeRetries() >= r.maxRetries() ? 1 : 0);
                 breakerGauge(scope + "cx_pool_open", p,
                         r -> r.openConnectionPools() >= r.maxConnectionPools() ? 1 : 0);
                 breakerGauges[p] = true;
@@ -477,7 +478,9 @@ final class UpstreamStatsImpl implements UpstreamStats {
                 breakerGauge(scope + "remaining_pending", p,
                         r -> Math.max(0, r.maxPendingRequests() - r.pendingRequests()));
                 breakerGauge(scope + "remaining_rq", p, r -> Math.max(0, r.maxRequests() - r.activeRequests()));
-                breakerGauge(scope + "remaining_retries", p, r -> Math.max(0, r.retryLimit() - r.activeRetries()));
+                // under a retry_budget Envoy holds it at 0: the remaining share of a budget is not tracked
+                breakerGauge(scope + "remaining_retries", p, r -> r.retryBudgeted() ? 0
+                        : Math.max(0, r.retryLimit() - r.activeRetries()));
                 breakerGauge(scope + "remaining_cx_pools", p,
                         r -> Math.max(0, r.maxConnectionPools() - r.openConnectionPools()));
                 remainingGauges[p] = true;

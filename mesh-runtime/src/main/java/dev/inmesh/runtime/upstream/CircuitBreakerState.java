@@ -160,6 +160,16 @@ public final class CircuitBreakerState implements BreakerReadings {
     }
 
     @Override
+    public long maxRetries() {
+        return thresholds.maxRetries();
+    }
+
+    @Override
+    public boolean retryBudgeted() {
+        return thresholds.retryBudget() != null;
+    }
+
+    @Override
     public long retryLimit() {
         CircuitBreakers.Thresholds t = thresholds;
         CircuitBreakers.RetryBudget budget = t.retryBudget();

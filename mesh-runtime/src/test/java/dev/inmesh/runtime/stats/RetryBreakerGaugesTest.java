@@ -1,0 +1,72 @@
+package dev.inmesh.runtime.stats;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The retry breaker's gauges as Envoy's resource manager keeps them: {@code rq_retry_open} follows
+ * {@code max_retries} (the resource a {@code retry_budget} leaves nested beside it), and under a budget
+ * {@code remaining_retries} is held at 0 (a budget's remaining share is not tracked); without a budget both follow
+ * {@code max_retries}.
+ */
+class RetryBreakerGaugesTest {
+
+    /** Breakers with {@code maxRetries}, a limit in force of {@code limit} (a budget's share when budgeted). */
+    private static final class Readings implements BreakerReadings {
+        long activeRetries;
+        final long maxRetries;
+        final long limit;
+        final boolean budgeted;
+
+        Readings(long maxRetries, long limit, boolean budgeted) {
+            this.maxRetries = maxRetries;
+            this.limit = limit;
+            this.budgeted = budgeted;
+        }
+
+        @Override public long openConnections() { return 0; }
+        @Override public long maxConnections() { return 1024; }
+        @Override public long pendingRequests() { return 0; }
+        @Override public long maxPendingRequests() { return 1024; }
+        @Override public long activeRequests() { return 0; }
+        @Override public long maxRequests() { return 1024; }
+        @Override public long activeRetries() { return activeRetries; }
+        @Override public long retryLimit() { return limit; }
+        @Override public long maxRetries() { return maxRetries; }
+        @Override public boolean retryBudgeted() { return budgeted; }
+        @Override public long openConnectionPools() { return 0; }
+        @Override public long maxConnectionPools() { return Long.MAX_VALUE; }
+        @Override public boolean trackRemaining() { return true; }
+    }
+
+    private static double gauge(SimpleMeterRegistry reg, String name) {
+        return reg.get("envoy_cluster_circuit_breakers_default_" + name).tag("cluster_name", "c").gauge().value();
+    }
+
+    @Test
+    void underARetryBudgetTheOpenGaugeFollowsMaxRetriesAndTheRemainingOneIsZero() {
+        var reg = new SimpleMeterRegistry();
+        Readings budget = new Readings(3, 5, true); // min_retry_concurrency 5, max_retries 3
+        MeshMetrics.create(reg, WorkloadInfo.UNKNOWN).upstream("c").circuitBreakers("default", budget);
+        assertEquals(0, gauge(reg, "remaining_retries"), "idle");
+        assertEquals(0, gauge(reg, "rq_retry_open"));
+        budget.activeRetries = 3;
+        assertEquals(0, gauge(reg, "remaining_retries"));
+        assertEquals(1, gauge(reg, "rq_retry_open"), "max_retries reached, the budget not");
+    }
+
+    @Test
+    void withoutABudgetBothFollowMaxRetries() {
+        var reg = new SimpleMeterRegistry();
+        Readings plain = new Readings(3, 3, false);
+        MeshMetrics.create(reg, WorkloadInfo.UNKNOWN).upstream("c").circuitBreakers("default", plain);
+        assertEquals(3, gauge(reg, "remaining_retries"));
+        plain.activeRetries = 2;
+        assertEquals(1, gauge(reg, "remaining_retries"));
+        assertEquals(0, gauge(reg, "rq_retry_open"));
+        plain.activeRetries = 3;
+        assertEquals(1, gauge(reg, "rq_retry_open"));
+    }
+}
