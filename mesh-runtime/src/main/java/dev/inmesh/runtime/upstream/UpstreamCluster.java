@@ -786,7 +786,7 @@ public final class UpstreamCluster {
         this.byPriority = byPriority;
         this.overprovisioningFactor = cla.overprovisioningFactor();
         this.weightedPriorityHealth = cla.weightedPriorityHealth();
-        outlierDetector.setHosts(nextHosts.values());
+        watchOutliers();
         if (healthChecker != null) {
             int unchecked = healthChecker.setHosts(nextHosts.values());
             if (warming && pendingInitializeChecks < 0 && !(config.type().resolvesNames() && resolvedDns == null)) {
@@ -1078,15 +1078,38 @@ public final class UpstreamCluster {
         if (destination == null) {
             return null;
         }
+        boolean[] added = {false};
         Host h = originalDstHosts.computeIfAbsent(destination.toString(), k -> {
             Host made = new Host(destination, new LbEndpoint(destination, "", null, 1, null), Locality.EMPTY, 0,
                     outlierDetector.newMonitor(), new HostPool(destination), false);
             chooseSocket(made, Metadata.EMPTY, sockets);
             membershipChanged();
+            added[0] = true;
             return made;
         });
+        if (added[0]) {
+            watchOutliers();
+        }
         h.used = true;
         return h;
+    }
+
+    /**
+     * Gives outlier detection the hosts it watches: the load assignment's, and the ORIGINAL_DST hosts made for
+     * destinations, as Envoy's detector watches every host its cluster adds (an ORIGINAL_DST host too: its
+     * statistics and {@code /clusters} flags move, though its load balancer, ignoring health, still picks it).
+     */
+    private void watchOutliers() {
+        synchronized (outlierDetector) { // one list at a time, so that a host added beside another is not lost
+            if (originalDstHosts.isEmpty()) {
+                outlierDetector.setHosts(hosts.values());
+                return;
+            }
+            List<Host> all = new ArrayList<>(hosts.size() + originalDstHosts.size());
+            all.addAll(hosts.values());
+            all.addAll(originalDstHosts.values());
+            outlierDetector.setHosts(all);
+        }
     }
 
     /**
@@ -1101,6 +1124,7 @@ public final class UpstreamCluster {
             } else if (originalDstHosts.remove(e.getKey(), h)) {
                 h.pool.retire();
                 membershipChanged();
+                watchOutliers();
             }
         }
     }

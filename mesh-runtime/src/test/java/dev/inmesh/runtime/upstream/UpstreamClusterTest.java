@@ -602,6 +602,29 @@ class UpstreamClusterTest {
         assertSame(h, c.chooseHost(LbContext.ofOriginalDestination(new SocketAddress("10.9.8.7", 80))));
     }
 
+    /**
+     * As Envoy's detector watches every host its cluster adds: an ORIGINAL_DST host made for a destination is ejected
+     * after consecutive 5xx (its statistics move), and its load balancer, ignoring health, still picks it.
+     */
+    @Test
+    void outlierDetectionWatchesTheHostsAnOriginalDstClusterMakes() {
+        Cluster od = Cluster.builder("pt", DiscoveryType.ORIGINAL_DST).lbPolicy(LbPolicy.CLUSTER_PROVIDED)
+                .circuitBreakers(CircuitBreakers.DEFAULTS).outlierDetection(OutlierDetection.DEFAULTS)
+                .metadata(Metadata.EMPTY).build();
+        UpstreamCluster c = ClusterManager.create(f.env, Map.of(od.name(), od), Map.of()).cluster(od.name());
+        List<Host> made = new java.util.ArrayList<>();
+        for (int i = 1; i <= 10; i++) {
+            made.add(c.chooseHost(LbContext.ofOriginalDestination(new SocketAddress("10.9.8." + i, 9080))));
+        }
+        Host bad = made.get(0);
+        for (int i = 0; i < 5; i++) {
+            bad.outlier().reportHttpStatus(503);
+        }
+        assertTrue(bad.outlier().ejected(), "ejected after five 5xx");
+        assertEquals(1, c.outlierDetector().activeEjections());
+        assertSame(bad, c.chooseHost(LbContext.ofOriginalDestination(new SocketAddress("10.9.8.1", 9080))));
+    }
+
     @Test
     void aStrictDnsClusterUsesEveryAddressItsNamesResolveToInItsLookupFamily() {
         Map<String, List<String>> dns = Map.of("svc.example", List.of("10.1.1.1", "10.1.1.2"));
