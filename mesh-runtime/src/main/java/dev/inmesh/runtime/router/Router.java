@@ -1840,6 +1840,10 @@ public final class Router {
     private boolean takeRequestSlot(Exchange ex, UpstreamCluster cluster, Promise<RouterResponse> promise) {
         useBreakers(ex, cluster);
         if (!ex.breakers.tryStartRequest()) {
+            var st = stats(ex);
+            if (st != null) {
+                st.activeOverflow();
+            }
             overflow(ex, promise);
             return false;
         }
@@ -1862,6 +1866,9 @@ public final class Router {
         if (breakers.tryStartRequest()) {
             counted(host, st);
             return true;
+        }
+        if (st != null) {
+            st.activeOverflow(); // its caller counts upstream_rq_pending_overflow with its answer
         }
         up.reset();
         return false;

@@ -83,6 +83,16 @@ public interface UpstreamStats {
     /** A request was refused by a circuit breaker: {@code upstream_rq_pending_overflow}. */
     void overflow();
 
+    /**
+     * A request was refused by the {@code max_requests} breaker as it was to be attached to its connection (or a relay
+     * started): {@code upstream_rq_active_overflow}, which Envoy counts since 1.38. Its {@link #overflow} is counted
+     * too, as Envoy counts it with {@code envoy.reloadable_features.skip_pending_overflow_count_on_active_rq} off and
+     * as Envoy before 1.38 counted it alone, so that dashboards and Istio's circuit breaking task that read
+     * {@code upstream_rq_pending_overflow} keep seeing every refusal.
+     */
+    default void activeOverflow() {
+    }
+
     /** A new upstream connection was refused by the {@code max_connections} breaker: {@code upstream_cx_overflow}. */
     void connectionOverflow();
 

@@ -31,6 +31,7 @@ final class UpstreamStatsImpl implements UpstreamStats {
     private final LongAdder retryOrShadowAbandoned = new LongAdder();
     private final LongAdder rqMaxDurationReached = new LongAdder();
     private final LongAdder rqPendingOverflow = new LongAdder();
+    private final LongAdder rqActiveOverflow = new LongAdder();
     private final LongAdder cxOverflow = new LongAdder();
     private final LongAdder cxNoneHealthy = new LongAdder();
     private final LongAdder cxPoolOverflow = new LongAdder();
@@ -89,6 +90,7 @@ final class UpstreamStatsImpl implements UpstreamStats {
         adder("retry_or_shadow_abandoned", retryOrShadowAbandoned);
         adder("upstream_rq_max_duration_reached", rqMaxDurationReached);
         adder("upstream_rq_pending_overflow", rqPendingOverflow);
+        adder("upstream_rq_active_overflow", rqActiveOverflow);
         adder("upstream_cx_overflow", cxOverflow);
         adder("upstream_cx_none_healthy", cxNoneHealthy);
         adder("upstream_cx_pool_overflow", cxPoolOverflow);
@@ -354,6 +356,11 @@ final class UpstreamStatsImpl implements UpstreamStats {
     @Override
     public void overflow() {
         rqPendingOverflow.increment();
+    }
+
+    @Override
+    public void activeOverflow() {
+        rqActiveOverflow.increment();
     }
 
     @Override

@@ -893,7 +893,8 @@ class AdminServerTest {
             String counters = get(own, "/stats?type=Counters&filter=upstream").body();
             assertTrue(counters.contains(c + "upstream_rq_total: 1\n"), counters);
             assertTrue(counters.contains(c + "upstream_rq_timeout: 0\n"), counters);
-            assertTrue(!counters.contains("_active"), counters);
+            assertTrue(!counters.contains("_active: "), counters); // the gauges (upstream_rq_active_overflow counts)
+            assertTrue(counters.contains(c + "upstream_rq_active_overflow: 0\n"), counters);
             assertTrue(get(own, "/stats?type=Histograms").body().lines().allMatch(l -> l.endsWith(
                     ": No recorded values")), "histograms only, none recorded");
             // the same statistics, but server.uptime, which may have gone on a second between the two

@@ -103,6 +103,7 @@ class RouterClusterBreakerTest {
         }
         assertEquals(2, accepted.get());
         assertEquals(2, stat("upstream_rq_pending_overflow"));
+        assertEquals(0, stat("upstream_rq_active_overflow"), "max_pending_requests, not max_requests");
         // the second host's first connection and the third request's were past max_connections
         assertEquals(2, stat("upstream_cx_overflow"));
         answerAll(3, calls);
@@ -183,7 +184,8 @@ class RouterClusterBreakerTest {
     /**
      * With two connections allowed and {@code max_requests} 1, the second request opens its connection, and once it
      * is up while the first is active, goes back unsent: 503 UO with {@code x-envoy-overloaded}, counted in
-     * {@code upstream_rq_pending_overflow} as Envoy's pool counts its {@code Overflow}, and not retried though the
+     * {@code upstream_rq_active_overflow} and {@code upstream_rq_pending_overflow} as Envoy's pool counts its
+     * {@code Overflow}, and not retried though the
      * route retries 5xx and resets. Before, it was refused at routing, without a connection.
      */
     @Test
@@ -202,6 +204,9 @@ class RouterClusterBreakerTest {
         assertEquals(1, over.info().attemptCount());
         assertEquals(2, stat("upstream_cx_total"), "its own connection was opened");
         assertEquals(1, held.size(), "nothing was sent on it");
+        // Envoy 1.38's upstream_rq_active_overflow, and the pending overflow Envoy counted before (and still does
+        // with skip_pending_overflow_count_on_active_rq off)
+        assertEquals(1, stat("upstream_rq_active_overflow"));
         assertEquals(1, stat("upstream_rq_pending_overflow"));
         assertEquals(0, stat("upstream_rq_retry"));
         held.remove(0).response().end("ok");
