@@ -783,9 +783,13 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
                 var why = dev.inmesh.runtime.upstream.ConnectFailure.of(f.cause());
                 transportFailureReason = why.transportFailureReason();
                 // as Envoy's tcp_proxy tells outlier detection (consecutive_5xx maps to connect failures for TCP):
-                // a failed or timed out connect (503 or 504 to it, both 5xx and gateway failures), the host's
-                // cx_connect_fail
-                host.outlier().reportLocalOriginFailure(LocalOriginFailure.CONNECT_FAILED);
+                // a connect the upstream refused or that timed out (503 or 504 to it, both 5xx and gateway
+                // failures), not a local failure (a socket option refused) nor one the client's leaving cancelled
+                if (down.isActive() && (why.timedOut() || why.resetReason().equals("remote connection failure"))) {
+                    host.outlier().reportLocalOriginFailure(LocalOriginFailure.CONNECT_FAILED);
+                } else {
+                    host.stats().connectFailed();
+                }
                 var stats = runtime.router.upstreamStats(clusterName);
                 if (stats != null) {
                     stats.connectFailed();
@@ -816,7 +820,9 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
                 return;
             }
             Channel up = (Channel) f.getNow();
-            host.outlier().reportConnectSuccessFinal();
+            if (down.isActive()) {
+                host.outlier().reportConnectSuccessFinal();
+            }
             up.closeFuture().addListener(c -> breakers.connectionClosed());
             var clusterStats = runtime.router.upstreamStats(clusterName);
             if (clusterStats != null) {

@@ -249,7 +249,11 @@ final class HttpBridge {
      */
     static Http2Settings http2Settings(Connection conn) {
         Http2ProtocolOptions h2 = conn.hcm().http2();
-        Http2Settings settings = Http2Settings.defaultSettings().maxHeaderListSize(conn.maxRequestHeadBytes())
+        // the list size counts 32 octets a header beside its name and value (RFC 9113), Envoy's limit only those:
+        // advertised (and enforced by Netty's HPACK decoder) with that overhead for as many headers as may come, so
+        // that a head within max_request_headers_kb is taken; HeadLimits holds it to the limit itself
+        long listSize = conn.maxRequestHeadBytes() + 32L * (conn.hcm().maxRequestHeadersCount() + 4);
+        Http2Settings settings = Http2Settings.defaultSettings().maxHeaderListSize(Math.min(listSize, 0xFFFFFFFFL))
                 .maxConcurrentStreams(h2.maxConcurrentStreams()).headerTableSize(h2.hpackTableSize());
         if (h2.initialStreamWindowSize() != null) {
             settings.initialWindowSize(h2.initialStreamWindowSize());
@@ -287,17 +291,23 @@ final class HttpBridge {
                                         io.netty.handler.codec.http2.Http2ConnectionEncoder encoder,
                                         Http2Settings initialSettings) {
             Connection c = conn;
-            return new Http2FrameCodec(encoder, decoder, initialSettings, false, true) {
+            return new Http2FrameCodec(encoder, decoder, initialSettings, decoupleCloseAndGoAway(), flushPreface()) {
                 @Override
                 protected void handleServerHeaderDecodeSizeError(ChannelHandlerContext ctx,
                                                                  io.netty.handler.codec.http2.Http2Stream stream) {
-                    // no 431: the codec resets the stream after this
-                    if (c.stats() != null) {
-                        c.stats().codec().headerOverflow();
+                    // no 431: the codec resets the stream after this (with PROTOCOL_ERROR, where Envoy's nghttp2
+                    // says INTERNAL_ERROR)
+                    try {
+                        if (c.stats() != null) {
+                            c.stats().codec().headerOverflow();
+                        }
+                        Router router = c.runtime().router;
+                        router.abort(router.localReply(unparsed(c, "HTTP/2"), 0, "", "http2.too_many_headers",
+                                ResponseFlag.DOWNSTREAM_PROTOCOL_ERROR), 0, null);
+                    } catch (RuntimeException e) {
+                        // the stream is reset all the same; a failure here must not end the connection
+                        LOG.log(Level.WARNING, "recording an HTTP/2 header overflow failed", e);
                     }
-                    Router router = c.runtime().router;
-                    router.abort(router.localReply(unparsed(c, "HTTP/2"), 0, "", "http2.too_many_headers",
-                            ResponseFlag.DOWNSTREAM_PROTOCOL_ERROR), 0, null);
                 }
             };
         }

@@ -205,7 +205,8 @@ final class UpgradeStatus extends ChannelInboundHandlerAdapter {
                 if (name == null) {
                     return null; // folded onto nothing
                 }
-                value = value.isEmpty() ? l.strip() : value + " " + l.strip();
+                String more = l.strip();
+                value = more.isEmpty() ? value : value.isEmpty() ? more : value + " " + more;
                 continue;
             }
             if (name != null) {

@@ -35,6 +35,8 @@ class TcpOutlierDetectionTest {
                 for (int i = 0; i < 20; i++) {
                     try (Socket s = live.accept()) {
                         accepted.incrementAndGet();
+                        s.setSoTimeout(5_000);
+                        s.getInputStream().read(); // the client's byte, relayed
                         s.getOutputStream().write('!'); // one byte, then closed: the relay ends
                     } catch (java.io.IOException e) {
                         return; // closed: the test ended

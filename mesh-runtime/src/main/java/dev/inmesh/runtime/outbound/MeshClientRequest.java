@@ -66,6 +66,8 @@ final class MeshClientRequest implements HttpClientRequest {
     private Buffer body;
     /** The body as it is written, once the request was routed before it ended; else null. */
     private RequestBodyStream stream;
+    /** Where that body ends by its HTTP/1 {@code content-length} ({@link #declaredLength}), read when it began. */
+    private long streamLength = Long.MAX_VALUE;
     /** Whether the head was sent or the body written before the end: the body streams (set on the caller's thread). */
     private boolean streaming;
     /**
@@ -383,6 +385,7 @@ final class MeshClientRequest implements HttpClientRequest {
      */
     private void startStreaming() {
         if (stream == null) {
+            streamLength = declaredLength(); // the head is the caller's no more once its body streams
             stream = new RequestBodyStream();
             stream.drainHandler(v -> {
                 upstreamFull = false;
@@ -406,7 +409,7 @@ final class MeshClientRequest implements HttpClientRequest {
             // HTTP/1 codec ends the request there (end_stream with the data): the route timeout and the upstream
             // service time run from then, not from the caller's end() that may come after the upstream read the body
             // whole and answered (over HTTP/2 the stream's end says it, which only end() sends)
-            if (last || stream.received() >= declaredLength()) {
+            if (last || stream.received() >= streamLength) {
                 stream.end();
             }
             upstreamFull = stream.writeQueueFull();

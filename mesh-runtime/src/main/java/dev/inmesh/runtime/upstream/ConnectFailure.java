@@ -15,7 +15,8 @@ import java.util.List;
  *   <li>the cluster's {@code connect_timeout} ran out: {@code connection timeout}, with no transport reason;</li>
  *   <li>the TLS handshake failed: {@code connection failure} with the handshake's reason
  *       ({@link HandshakeFailure#reason}), as Envoy's TLS socket reports it;</li>
- *   <li>a bind {@code original_src} needs was refused: {@code connection failure} with its message.</li>
+ *   <li>a socket option {@code original_src} needs was refused: {@code local connection failure} with its message,
+ *       as Envoy's connection closes itself when it cannot set its options.</li>
  * </ul>
  *
  * @param resetReason the reset reason: the end of the 503's body and the first part of its response code details

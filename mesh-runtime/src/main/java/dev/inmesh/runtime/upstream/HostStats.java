@@ -86,7 +86,8 @@ public final class HostStats {
         cxActive.decrementAndGet();
     }
 
-    void connectFailed() {
+    /** A connect to the host failed: its {@code cx_connect_fail} ({@link OutlierMonitor} counts those it judges). */
+    public void connectFailed() {
         cxConnectFail.increment();
     }
 

@@ -389,7 +389,7 @@ class RouterHedgeTest {
 
     /**
      * The {@code n}th connection's answer to its request: the first's, after the per-try timeout, a status line the
-     * codec cannot read; the second's, later still, 200 {@code ok}.
+     * codec cannot read; the second's, 2 s after its request, 200 {@code ok}.
      */
     private static void answer(java.net.Socket s, int n) {
         try (s) {
@@ -403,7 +403,7 @@ class RouterHedgeTest {
                 }
                 head.append((char) b);
             }
-            Thread.sleep(n == 0 ? 400 : 700);
+            Thread.sleep(n == 0 ? 400 : 2_000); // the bad answer long before the good one
             String answer = n == 0 ? "HTTX/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
                     : "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
             s.getOutputStream().write(answer.getBytes(java.nio.charset.StandardCharsets.US_ASCII));
