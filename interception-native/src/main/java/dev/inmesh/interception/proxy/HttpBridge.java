@@ -572,7 +572,9 @@ final class HttpBridge {
                 String scheme = r.headers().get(
                         io.netty.handler.codec.http2.HttpConversionUtil.ExtensionHeaderNames.SCHEME.text());
                 lines += 1 + (connect ? 0 : 1) + (scheme == null ? 0 : 1);
-                bytes += ":method".length() + r.method().name().length() + (connect ? 0 : ":path".length())
+                // (a CONNECT has no :path: Netty's request line holds its :authority, already counted as the host)
+                bytes += ":method".length() + r.method().name().length()
+                        + (connect ? (hosts > 0 ? -r.uri().length() : 0) : ":path".length())
                         + (scheme == null ? 0 : ":scheme".length() + scheme.length())
                         + (hosts > 0 ? ":authority".length() - "host".length() : 0);
             }
