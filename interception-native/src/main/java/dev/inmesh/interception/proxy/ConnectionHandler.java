@@ -785,7 +785,7 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
                 // as Envoy's tcp_proxy tells outlier detection (consecutive_5xx maps to connect failures for TCP):
                 // a connect the upstream refused or that timed out (503 or 504 to it, both 5xx and gateway
                 // failures), not a local failure (a socket option refused) nor one the client's leaving cancelled
-                if (down.isActive() && (why.timedOut() || why.resetReason().equals("remote connection failure"))) {
+                if (down.isActive() && (why.timedOut() || why.remote())) {
                     host.outlier().reportLocalOriginFailure(LocalOriginFailure.CONNECT_FAILED);
                 } else {
                     host.stats().connectFailed();

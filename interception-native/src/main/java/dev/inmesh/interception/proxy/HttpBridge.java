@@ -272,6 +272,16 @@ final class HttpBridge {
     }
 
     /**
+     * An HTTP/2 stream of {@code conn} its codec resets for its head, as Envoy's HTTP/2 codec resets it: logged and
+     * counted with no response (code 0), flag DPE and the codec's {@code details}.
+     */
+    static void reportReset(Connection conn, String details) {
+        Router router = conn.runtime().router;
+        router.abort(router.localReply(unparsed(conn, "HTTP/2"), 0, "", details,
+                ResponseFlag.DOWNSTREAM_PROTOCOL_ERROR), 0, null);
+    }
+
+    /**
      * The frame codec of a downstream HTTP/2 connection. A stream whose header block is over
      * {@code max_request_headers_kb} (its HPACK decoding went past the limit) is reset, as Envoy's HTTP/2 codec resets
      * it, where Netty's would answer 431 first: counted in {@code http2.header_overflow} and logged with no response,
@@ -301,9 +311,7 @@ final class HttpBridge {
                         if (c.stats() != null) {
                             c.stats().codec().headerOverflow();
                         }
-                        Router router = c.runtime().router;
-                        router.abort(router.localReply(unparsed(c, "HTTP/2"), 0, "", "http2.too_many_headers",
-                                ResponseFlag.DOWNSTREAM_PROTOCOL_ERROR), 0, null);
+                        reportReset(c, "http2.too_many_headers");
                     } catch (RuntimeException e) {
                         // the stream is reset all the same; a failure here must not end the connection
                         LOG.log(Level.WARNING, "recording an HTTP/2 header overflow failed", e);
@@ -1761,9 +1769,7 @@ final class HttpBridge {
          * counted with no response (code 0), flag DPE and the codec's {@code details}.
          */
         private void resetRefused(ChannelHandlerContext ctx, String details) {
-            Router router = conn.runtime().router;
-            router.abort(router.localReply(unparsed("HTTP/2"), 0, "", details,
-                    ResponseFlag.DOWNSTREAM_PROTOCOL_ERROR), 0, null);
+            reportReset(conn, details);
             ctx.writeAndFlush(new io.netty.handler.codec.http2.DefaultHttp2ResetFrame(
                     io.netty.handler.codec.http2.Http2Error.INTERNAL_ERROR)).addListener(ChannelFutureListener.CLOSE);
         }

@@ -69,6 +69,11 @@ public record ConnectFailure(String resetReason, String transportFailureReason) 
                 : UNKNOWN;
     }
 
+    /** Whether the host refused the connect or could not be reached (not a local failure, nor a timeout). */
+    public boolean remote() {
+        return resetReason.equals("remote connection failure");
+    }
+
     /** Whether the cluster's connect timeout ran out ({@code upstream_cx_connect_timeout}). */
     public boolean timedOut() {
         return resetReason.equals("connection timeout");

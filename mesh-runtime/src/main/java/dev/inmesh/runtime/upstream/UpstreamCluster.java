@@ -1095,20 +1095,13 @@ public final class UpstreamCluster {
     }
 
     /**
-     * Gives outlier detection the hosts it watches: the load assignment's, and the ORIGINAL_DST hosts made for
-     * destinations, as Envoy's detector watches every host its cluster adds (an ORIGINAL_DST host too: its
+     * Gives outlier detection the hosts it watches, {@link #hosts()}: the load assignment's, or an ORIGINAL_DST
+     * cluster's hosts made for destinations, as Envoy's detector watches every host its cluster adds (an ORIGINAL_DST host too: its
      * statistics and {@code /clusters} flags move, though its load balancer, ignoring health, still picks it).
      */
     private void watchOutliers() {
         synchronized (outlierDetector) { // one list at a time, so that a host added beside another is not lost
-            if (originalDstHosts.isEmpty()) {
-                outlierDetector.setHosts(hosts.values());
-                return;
-            }
-            List<Host> all = new ArrayList<>(hosts.size() + originalDstHosts.size());
-            all.addAll(hosts.values());
-            all.addAll(originalDstHosts.values());
-            outlierDetector.setHosts(all);
+            outlierDetector.setHosts(hosts());
         }
     }
 
