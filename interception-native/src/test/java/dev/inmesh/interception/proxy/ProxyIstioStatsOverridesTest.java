@@ -69,8 +69,9 @@ class ProxyIstioStatsOverridesTest {
         client.close().await(10, TimeUnit.SECONDS);
         String scrape = "";
         long deadline = System.currentTimeMillis() + 5000;
-        while (!scrape.contains("istio_request_duration_milliseconds_count{")
-                && System.currentTimeMillis() < deadline) {
+        // wait for both series: they are recorded one after the other
+        while (!(scrape.contains("istio_request_duration_milliseconds_count{")
+                && scrape.contains("istio_response_bytes_count{")) && System.currentTimeMillis() < deadline) {
             Thread.sleep(10);
             scrape = registry.scrape();
         }

@@ -77,8 +77,14 @@ class MeshInboundRbacTest {
 
     /** The admin server's answer to {@code path} once it has {@code expected} (at most about 5 s), else the last. */
     static String admin(WebClient plain, int adminPort, String path, String expected) throws Exception {
+        return admin(plain, adminPort, path, body -> body.contains(expected));
+    }
+
+    /** The admin server's answer to {@code path} once {@code ready} holds for it (at most about 5 s), else the last. */
+    static String admin(WebClient plain, int adminPort, String path, java.util.function.Predicate<String> ready)
+            throws Exception {
         String body = "";
-        for (int i = 0; i < 100 && !body.contains(expected); i++) {
+        for (int i = 0; i < 100 && !ready.test(body); i++) {
             if (i > 0) {
                 Thread.sleep(50);
             }

@@ -85,10 +85,12 @@ class MeshLocalRateLimitTest {
         String stats = admin("/stats?filter=http_local_rate_limit", p + "enforced: 1");
         assertTrue(stats.contains(p + "enabled: 5\n") && stats.contains(p + "ok: 4\n")
                 && stats.contains(p + "rate_limited: 1\n") && stats.contains(p + "enforced: 1\n"), stats);
-        String prom = admin("/stats/prometheus", "response_flags=\"RL\"");
-        assertTrue(prom.lines().anyMatch(l -> l.startsWith("istio_requests_total{")
-                && l.contains("reporter=\"destination\"") && l.contains("response_code=\"429\"")
-                && l.contains("response_flags=\"RL\"") && l.endsWith(" 1")), prom);
+        // the series may be scraped at 0 an instant before its first increment: wait for the line itself
+        java.util.function.Predicate<String> refusal = body -> body.lines().anyMatch(l -> l.startsWith(
+                "istio_requests_total{") && l.contains("reporter=\"destination\"") && l.contains("response_code=\"429\"")
+                && l.contains("response_flags=\"RL\"") && l.endsWith(" 1"));
+        String prom = MeshInboundRbacTest.admin(plain, mesh.adminPort(), "/stats/prometheus", refusal);
+        assertTrue(refusal.test(prom), prom);
     }
 
     @Test
