@@ -98,8 +98,8 @@ class MeshInboundWebSocketTest {
         ws.close().await(10, TimeUnit.SECONDS);
         // the series may be scraped at 0 an instant before its first increment: wait for the line itself
         java.util.function.Predicate<String> upgraded = body -> body.lines().anyMatch(l -> l.startsWith(
-                "istio_requests_total{") && l.contains("reporter=\"destination\"") && l.contains("response_code=\"101\"")
-                && l.contains("response_flags=\"-\"") && l.endsWith(" 1"));
+                "istio_requests_total{") && l.contains("reporter=\"destination\"")
+                && l.contains("response_code=\"101\"") && l.contains("response_flags=\"-\"") && l.endsWith(" 1"));
         String prom = MeshInboundRbacTest.admin(plain, mesh.adminPort(), "/stats/prometheus", upgraded);
         assertTrue(upgraded.test(prom), prom);
         client.close().await(10, TimeUnit.SECONDS);

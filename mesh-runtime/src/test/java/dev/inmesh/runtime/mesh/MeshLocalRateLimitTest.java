@@ -87,8 +87,8 @@ class MeshLocalRateLimitTest {
                 && stats.contains(p + "rate_limited: 1\n") && stats.contains(p + "enforced: 1\n"), stats);
         // the series may be scraped at 0 an instant before its first increment: wait for the line itself
         java.util.function.Predicate<String> refusal = body -> body.lines().anyMatch(l -> l.startsWith(
-                "istio_requests_total{") && l.contains("reporter=\"destination\"") && l.contains("response_code=\"429\"")
-                && l.contains("response_flags=\"RL\"") && l.endsWith(" 1"));
+                "istio_requests_total{") && l.contains("reporter=\"destination\"")
+                && l.contains("response_code=\"429\"") && l.contains("response_flags=\"RL\"") && l.endsWith(" 1"));
         String prom = MeshInboundRbacTest.admin(plain, mesh.adminPort(), "/stats/prometheus", refusal);
         assertTrue(refusal.test(prom), prom);
     }

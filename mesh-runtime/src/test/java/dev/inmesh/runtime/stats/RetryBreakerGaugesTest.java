@@ -1,7 +1,12 @@
 package dev.inmesh.runtime.stats;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.inmesh.api.config.cluster.CircuitBreakers;
+import dev.inmesh.api.config.cluster.CircuitBreakers.RoutingPriority;
+import dev.inmesh.runtime.upstream.CircuitBreakerState;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import org.junit.jupiter.api.Test;
 
@@ -68,5 +73,36 @@ class RetryBreakerGaugesTest {
         assertEquals(0, gauge(reg, "rq_retry_open"));
         plain.activeRetries = 3;
         assertEquals(1, gauge(reg, "rq_retry_open"));
+    }
+
+    /** The same through a cluster's breakers ({@code track_remaining}), retries taken as the router takes them. */
+    @Test
+    void aClustersBreakersUnderABudgetAndWithoutOne() {
+        var reg = new SimpleMeterRegistry();
+        CircuitBreakerState budgeted = new CircuitBreakerState(new CircuitBreakers.Thresholds(RoutingPriority.DEFAULT,
+                1024, 1024, 1024, 3, new CircuitBreakers.RetryBudget(20, 5), true));
+        MeshMetrics.create(reg, WorkloadInfo.UNKNOWN).upstream("c").circuitBreakers("default", budgeted);
+        for (int i = 0; i < 3; i++) {
+            assertTrue(budgeted.tryStartRetry());
+        }
+        assertEquals(1, gauge(reg, "rq_retry_open"), "max_retries reached");
+        assertEquals(0, gauge(reg, "remaining_retries"));
+        assertTrue(budgeted.tryStartRetry(), "the budget's min_retry_concurrency, not max_retries, limits");
+        assertTrue(budgeted.tryStartRetry());
+        assertFalse(budgeted.tryStartRetry());
+
+        var reg2 = new SimpleMeterRegistry();
+        CircuitBreakerState plain = new CircuitBreakerState(new CircuitBreakers.Thresholds(RoutingPriority.DEFAULT,
+                1024, 1024, 1024, 3, null, true));
+        MeshMetrics.create(reg2, WorkloadInfo.UNKNOWN).upstream("c").circuitBreakers("default", plain);
+        assertEquals(3, gauge(reg2, "remaining_retries"));
+        assertTrue(plain.tryStartRetry());
+        assertTrue(plain.tryStartRetry());
+        assertEquals(1, gauge(reg2, "remaining_retries"));
+        assertEquals(0, gauge(reg2, "rq_retry_open"));
+        assertTrue(plain.tryStartRetry());
+        assertFalse(plain.tryStartRetry());
+        assertEquals(1, gauge(reg2, "rq_retry_open"));
+        assertEquals(0, gauge(reg2, "remaining_retries"));
     }
 }
