@@ -721,13 +721,12 @@ public final class AdminServer {
     }
 
     /**
-     * The node the proxy presents to its xDS server, else one with only the {@link Builder#nodeId}: Envoy's local
-     * node, which its {@code /server_info} and its config dump's bootstrap both show.
+     * The node the proxy presents to its xDS server, else one with the {@link Builder#nodeId} and the proxy's user
+     * agent and version: Envoy's local node, which its {@code /server_info} and its config dump's bootstrap both show.
      */
     private io.envoyproxy.envoy.config.core.v3.Node presentedNode() {
         io.envoyproxy.envoy.config.core.v3.Node presented = node.get();
-        return presented != null ? presented : io.envoyproxy.envoy.config.core.v3.Node.newBuilder().setId(nodeId)
-                .build();
+        return presented != null ? presented : dev.inmesh.runtime.xds.ads.NodeBuilder.local(nodeId);
     }
 
     /**
@@ -876,7 +875,7 @@ public final class AdminServer {
         /**
          * The node the proxy presents to its xDS server, asked at each {@code /config_dump} and {@code /server_info},
          * which show it (its metadata's {@code ISTIO_VERSION}, its user agent), as Envoy's do; when it answers null
-         * (no xDS server), their node has only the {@link #nodeId}.
+         * (no xDS server), their node has the {@link #nodeId} and the proxy's user agent and version.
          */
         public Builder node(java.util.function.Supplier<io.envoyproxy.envoy.config.core.v3.Node> node) {
             this.node = node == null ? () -> null : node;

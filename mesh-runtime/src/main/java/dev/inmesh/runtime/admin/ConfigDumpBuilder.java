@@ -330,6 +330,8 @@ public final class ConfigDumpBuilder {
         dynamicListeners.values().forEach(listeners::addDynamicListeners);
         listeners.setVersionInfo(dynamic.typeVersions().getOrDefault(ResourceType.LISTENER, ll.version()));
         dump.add(listeners.build());
+        // as Envoy's, whose scoped routes' dump is there (empty: Inmesh has no scoped RDS) between these two
+        dump.add(io.envoyproxy.envoy.admin.v3.ScopedRoutesConfigDump.getDefaultInstance());
 
         RoutesConfigDump.Builder routes = RoutesConfigDump.newBuilder();
         for (String name : bundle.routes().keySet()) {
@@ -448,7 +450,7 @@ public final class ConfigDumpBuilder {
 
     /** A node known by its id alone. */
     private static Node node(String nodeId) {
-        return Node.newBuilder().setId(nodeId == null ? "" : nodeId).build();
+        return dev.inmesh.runtime.xds.ads.NodeBuilder.local(nodeId);
     }
 
     /** A time as Envoy's dump writes it: to the millisecond ({@code 2026-11-30T08:14:02.117Z}), truncated. */

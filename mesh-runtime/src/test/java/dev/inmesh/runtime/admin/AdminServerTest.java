@@ -535,12 +535,13 @@ class AdminServerTest {
     void configDumpHasTheEndpointsOnlyWithIncludeEds() throws Exception {
         holder.apply(EnvoyConfigReader.read(ClusterManagerStatusTest.XDS));
 
-        assertEquals(List.of("BootstrapConfigDump", "ClustersConfigDump", "ListenersConfigDump", "RoutesConfigDump",
-                "SecretsConfigDump"),
+        assertEquals(List.of("BootstrapConfigDump", "ClustersConfigDump", "ListenersConfigDump",
+                "ScopedRoutesConfigDump", "RoutesConfigDump", "SecretsConfigDump"),
                 types(get(0, "/config_dump").body()));
         HttpResponse<String> eds = get(0, "/config_dump?include_eds");
         assertEquals(List.of("BootstrapConfigDump", "ClustersConfigDump", "EndpointsConfigDump",
-                "ListenersConfigDump", "RoutesConfigDump", "SecretsConfigDump"), types(eds.body()));
+                "ListenersConfigDump", "ScopedRoutesConfigDump", "RoutesConfigDump", "SecretsConfigDump"),
+                types(eds.body()));
         var back = EnvoyConfigReader.read(eds.body());
         assertEquals(holder.current().resources().endpoints(), back.endpoints());
         assertEquals(holder.current().resources().clusters(), back.clusters());
@@ -601,21 +602,21 @@ class AdminServerTest {
 
         assertEquals(200, r.statusCode());
         assertEquals(List.of("BootstrapConfigDump", "ClustersConfigDump", "EndpointsConfigDump",
-                "ListenersConfigDump", "RoutesConfigDump", "SecretsConfigDump"), types(r.body()),
-                "the bootstrap has no name: it stays");
+                "ListenersConfigDump", "ScopedRoutesConfigDump", "RoutesConfigDump", "SecretsConfigDump"),
+                types(r.body()), "the bootstrap has no name: it stays");
         var configs = dev.inmesh.runtime.xds.EnvoyJson.tree(r.body()).get("configs");
         assertEquals(List.of("outbound|9080||reviews.default.svc.cluster.local"),
                 names(configs.get(1).get("dynamic_active_clusters"), "cluster", "name"));
         assertEquals(null, configs.get(2).get("dynamic_endpoint_configs"), "reviews-eds does not match");
         assertEquals(List.of("0.0.0.0_9080"), names(configs.get(3).get("dynamic_listeners"), "name"));
-        assertEquals(List.of("9080"), names(configs.get(4).get("dynamic_route_configs"), "route_config", "name"));
+        assertEquals(List.of("9080"), names(configs.get(5).get("dynamic_route_configs"), "route_config", "name"));
 
         // the whole name, as Envoy's RE2 full match: "9080" is the route configuration's name only
         var whole = dev.inmesh.runtime.xds.EnvoyJson.tree(get(0, "/config_dump?name_regex=9080").body())
                 .get("configs");
         assertEquals(null, whole.get(1).get("dynamic_active_clusters"));
         assertEquals(null, whole.get(2).get("dynamic_listeners"));
-        assertEquals(List.of("9080"), names(whole.get(3).get("dynamic_route_configs"), "route_config", "name"));
+        assertEquals(List.of("9080"), names(whole.get(4).get("dynamic_route_configs"), "route_config", "name"));
 
         // with resource and mask: the entries of that field whose resource's name matches
         HttpResponse<String> some = get(0, "/config_dump?resource=dynamic_listeners&mask=name&name_regex=10%5C..*");
@@ -1157,6 +1158,30 @@ class AdminServerTest {
             var bootstrap = dev.inmesh.runtime.xds.EnvoyJson.tree(get(own, "/config_dump?mask=bootstrap").body())
                     .get("configs").get(0).get("bootstrap").get("node");
             assertEquals(bootstrap.get("metadata"), node.get("metadata"));
+        } finally {
+            own.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        }
+    }
+
+    /** Without an xDS server Envoy's local node still names its user agent and version, beside the node id. */
+    @Test
+    void serverInfoWithoutAnXdsServerShowsTheNodeIdAndTheProxysUserAgent() throws Exception {
+        AdminServer own = AdminServer.builder(vertx).snapshots(holder).nodeId("sidecar~127.0.0.1~a.default~x")
+                .mount(AdminServer.Mount.of("127.0.0.1", 0, AdminServer.Endpoint.SERVER_INFO,
+                        AdminServer.Endpoint.CONFIG_DUMP))
+                .build();
+        own.start().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        try {
+            var node = dev.inmesh.runtime.xds.EnvoyJson.tree(get(own, "/server_info").body()).get("node");
+            assertEquals("sidecar~127.0.0.1~a.default~x", node.get("id").asText());
+            assertEquals("inmesh", node.get("user_agent_name").asText());
+            // tests run from classes without a jar manifest: the version is "dev", not a semantic version
+            assertEquals("dev", node.get("user_agent_version").asText(), node.toString());
+            var bootstrap = dev.inmesh.runtime.xds.EnvoyJson.tree(get(own, "/config_dump?mask=bootstrap").body())
+                    .get("configs").get(0).get("bootstrap").get("node");
+            assertEquals(node.get("id"), bootstrap.get("id"));
+            assertEquals(node.get("user_agent_name"), bootstrap.get("user_agent_name"));
+            assertEquals(node.get("user_agent_version"), bootstrap.get("user_agent_version"));
         } finally {
             own.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
         }

@@ -112,8 +112,15 @@ public class ConfigDumpBuilderTest {
         assertEquals("type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3"
                 + ".HttpConnectionManager", first.get("active_state").get("listener").get("filter_chains").get(0)
                 .get("filters").get(0).get("typed_config").get("@type").asText());
-        JsonNode routes = configs.get(4);
+        // as an Istio sidecar's Envoy: an empty scoped routes' dump between listeners and routes
+        assertEquals("{\"@type\":\"type.googleapis.com/envoy.admin.v3.ScopedRoutesConfigDump\"}",
+                configs.get(4).toString());
+        JsonNode routes = configs.get(5);
         assertEquals("type.googleapis.com/envoy.admin.v3.RoutesConfigDump", routes.get("@type").asText());
+        assertEquals("type.googleapis.com/envoy.admin.v3.SecretsConfigDump", configs.get(6).get("@type").asText());
+        assertEquals(7, configs.size());
+        // without an xDS server, the node still has the proxy's user agent
+        assertEquals("inmesh", configs.get(0).get("bootstrap").get("node").get("user_agent_name").asText());
         JsonNode route = routes.get("dynamic_route_configs").get(0);
         assertEquals("2026-11-28T13:05:00Z/8", route.get("version_info").asText());
         assertEquals("2026-11-28T13:05:00.250Z", route.get("last_updated").asText());
@@ -128,7 +135,7 @@ public class ConfigDumpBuilderTest {
 
         JsonNode dump = EnvoyJson.tree(ConfigDumpBuilder.json(codeOnly, "n", Instant.EPOCH));
 
-        assertEquals(null, dump.get("configs").get(4).get("dynamic_route_configs"));
+        assertEquals(null, routesDump(dump).get("dynamic_route_configs"));
     }
 
     @Test
@@ -191,7 +198,7 @@ public class ConfigDumpBuilderTest {
         String json = ConfigDumpBuilder.json(bundle, "n", Instant.EPOCH);
 
         // as Envoy's: one static route configuration provider per connection manager with an inline route_config
-        JsonNode routes = EnvoyJson.tree(json).get("configs").get(4);
+        JsonNode routes = routesDump(EnvoyJson.tree(json));
         assertEquals(List.of("9080"), names(routes.get("dynamic_route_configs"), "route_config"));
         JsonNode statics = routes.get("static_route_configs");
         assertEquals(List.of("inbound|9080||", "inbound|9080||"), names(statics, "route_config"));
@@ -219,7 +226,7 @@ public class ConfigDumpBuilderTest {
         String json = ConfigDumpBuilder.json(bootstrap, "n", Instant.EPOCH);
 
         // the Prometheus (15090) and health (15021) listeners' route configurations have no name
-        JsonNode statics = EnvoyJson.tree(json).get("configs").get(4).get("static_route_configs");
+        JsonNode statics = routesDump(EnvoyJson.tree(json)).get("static_route_configs");
         assertEquals(2, statics.size());
         assertEquals(List.of("backend"), names(statics.get(0).get("route_config").get("virtual_hosts"), null));
         assertEquals(bootstrap.routes(), EnvoyConfigReader.read(json).routes());
@@ -430,5 +437,15 @@ public class ConfigDumpBuilderTest {
         java.util.List<String> out = new java.util.ArrayList<>();
         list.forEach(e -> out.add((inner == null ? e : e.get(inner)).get("name").asText()));
         return out;
+    }
+
+    /** The dump's RoutesConfigDump, found by its type. */
+    private static JsonNode routesDump(JsonNode dump) {
+        for (JsonNode config : dump.get("configs")) {
+            if (config.get("@type").asText().endsWith(".RoutesConfigDump")) {
+                return config;
+            }
+        }
+        throw new AssertionError("no RoutesConfigDump in " + dump);
     }
 }

@@ -332,7 +332,9 @@ class ProxyConfigCommandTest {
                 {
                     "bootstrap": {
                         "node": {
-                            "id": "node"
+                            "id": "node",
+                            "userAgentName": "inmesh",
+                            "userAgentVersion": "dev"
                         }
                     },
                     "lastUpdated": "1970-01-01T00:00:00Z"
@@ -344,6 +346,8 @@ class ProxyConfigCommandTest {
                 bootstrap:
                   node:
                     id: node
+                    userAgentName: inmesh
+                    userAgentVersion: dev
                 lastUpdated: "1970-01-01T00:00:00Z"
                 """, out());
         out.reset();

@@ -47,14 +47,23 @@ public final class NodeBuilder {
         meta.putFields("WORKLOAD_NAME", str(o.workloadName()));
         meta.putFields("INTERCEPTION_MODE", str(o.interceptionMode()));
         meta.putFields("DNS_DOMAIN", str(o.dnsDomain()));
-        Node.Builder node = Node.newBuilder()
-                .setId(o.nodeId())
-                .setCluster(o.cluster())
-                .setMetadata(meta)
-                .setUserAgentName(USER_AGENT);
+        return withAgent(Node.newBuilder().setId(o.nodeId()).setCluster(o.cluster()).setMetadata(meta), version)
+                .build();
+    }
+
+    /**
+     * A node with only an id and this proxy's user agent and version: Envoy's local node where no xDS server is
+     * configured (its user agent is there whatever its bootstrap says).
+     */
+    public static Node local(String id) {
+        return withAgent(Node.newBuilder().setId(id == null ? "" : id), version()).build();
+    }
+
+    private static Node.Builder withAgent(Node.Builder node, String version) {
+        node.setUserAgentName(USER_AGENT);
         Matcher semver = SEMVER.matcher(version);
         if (!semver.matches()) {
-            return node.setUserAgentVersion(version).build();
+            return node.setUserAgentVersion(version);
         }
         BuildVersion.Builder build = BuildVersion.newBuilder().setVersion(SemanticVersion.newBuilder()
                 .setMajorNumber(Integer.parseInt(semver.group(1)))
@@ -63,7 +72,7 @@ public final class NodeBuilder {
         if (semver.group(4) != null) {
             build.setMetadata(Struct.newBuilder().putFields("build.label", str(semver.group(4))));
         }
-        return node.setUserAgentBuildVersion(build).build();
+        return node.setUserAgentBuildVersion(build);
     }
 
     private static String version() {
