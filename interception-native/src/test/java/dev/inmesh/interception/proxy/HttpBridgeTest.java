@@ -375,7 +375,7 @@ class HttpBridgeTest {
     private void withStreamIdleTimeout() throws Exception {
         proxy.close();
         proxy = new LoopbackProxy(yaml.replace("stat_prefix: http\n", "stat_prefix: http\n"
-                + "          stream_idle_timeout: 0.4s\n"));
+                + "          stream_idle_timeout: 1s\n")); // ten times the trickle's gaps, a third of the stall
     }
 
     /**

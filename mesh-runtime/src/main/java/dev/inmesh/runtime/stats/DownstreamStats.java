@@ -801,12 +801,13 @@ public final class DownstreamStats implements RbacStats {
      * @param lengthMillis the milliseconds since the connection came
      */
     public void connectionClosed(int codec, long lengthMillis) {
-        cxActive.decrementAndGet();
+        // the rest first: whoever sees one fewer active sees the closed connection's length and destroy count too
         cxLengthMs.record(Math.max(0, lengthMillis));
+        cxDestroy.increment();
         if (codec != 0) {
             (codec == 2 ? cxHttp2Active : cxHttp1Active).decrementAndGet();
         }
-        cxDestroy.increment();
+        cxActive.decrementAndGet();
     }
 
     /** A connection had no active request for the connection manager's {@code idle_timeout}: it drains. */

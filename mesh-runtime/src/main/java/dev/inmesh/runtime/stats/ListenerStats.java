@@ -92,9 +92,10 @@ public final class ListenerStats {
      * histogram {@code downstream_cx_length_ms}.
      */
     public void connectionClosed(long lengthMillis) {
-        cxActive.decrementAndGet();
+        // the rest first: whoever sees one fewer active sees the closed connection's length and destroy count too
         cxLengthMs.record(Math.max(0, lengthMillis));
         cxDestroy.increment();
+        cxActive.decrementAndGet();
     }
 
     /**

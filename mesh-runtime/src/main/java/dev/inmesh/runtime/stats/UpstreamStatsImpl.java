@@ -411,8 +411,9 @@ final class UpstreamStatsImpl implements UpstreamStats {
 
     @Override
     public void connectionClosed(long lengthMillis) {
-        cxActive.decrementAndGet();
+        // the length first: whoever sees one fewer active sees the closed connection's length too
         cxLengthMs.record(Math.max(0, lengthMillis));
+        cxActive.decrementAndGet();
     }
 
     @Override

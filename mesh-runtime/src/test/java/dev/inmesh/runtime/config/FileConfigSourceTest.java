@@ -14,6 +14,7 @@ import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.FileTime;
 import java.time.Duration;
 import java.time.Instant;
@@ -72,10 +73,16 @@ class FileConfigSourceTest {
                 """.formatted(regex, cluster);
     }
 
-    /** Writes a file and moves its modification time on, as an editor's save would. */
+    /**
+     * Writes a file and moves its modification time on, as an editor's save would: whole, by a rename, so that a poll
+     * can see only the file before or after (not an empty or half-written one, nor the new text with the time that
+     * writing gave it, each of which would be one more read counted).
+     */
     static void write(Path f, String text, int secondsLater) throws Exception {
-        Files.writeString(f, text);
-        Files.setLastModifiedTime(f, FileTime.from(Instant.now().plusSeconds(secondsLater)));
+        Path tmp = f.resolveSibling(f.getFileName() + ".tmp");
+        Files.writeString(tmp, text);
+        Files.setLastModifiedTime(tmp, FileTime.from(Instant.now().plusSeconds(secondsLater)));
+        Files.move(tmp, f, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
     }
 
     static String clusterFor(MeshSnapshot s, String path) {
