@@ -209,6 +209,44 @@ class BookinfoTest {
     }
 
     @Test
+    void theServerSideReportsTheServiceAsIstiosDashboardsSelectIt() throws Exception {
+        // each pod's virtualInbound chain (matched by its address) names its service's inbound cluster, whose Istio
+        // metadata gives reporter="destination" the same destination_service as the client's reporter="source"
+        List<StreamInfo> atReviews = new CopyOnWriteArrayList<>();
+        Consumer<StreamInfo> observer = info -> {
+            if (info.direction() == StreamInfo.Direction.INBOUND) {
+                atReviews.add(info);
+            }
+        };
+        Pod reviews = app.pod(PodSpec.REVIEWS_V2);
+        reviews.addObserver(observer);
+        try {
+            assertEquals("v2", version(get(productpageMesh, "http://reviews:9080/reviews/0", "jason")));
+            long deadline = System.currentTimeMillis() + 5000;
+            while (atReviews.isEmpty() && System.currentTimeMillis() < deadline) {
+                Thread.sleep(10);
+            }
+            assertEquals(1, atReviews.size());
+            StreamInfo in = atReviews.get(0);
+            assertEquals("inbound|9080||reviews.default.svc.cluster.local", in.upstreamCluster());
+            assertEquals("default", in.routeName());
+            assertEquals("reviews.default.svc.cluster.local", in.destinationService());
+            assertEquals("reviews", in.destinationServiceName());
+            assertEquals("default", in.destinationServiceNamespace());
+        } finally {
+            reviews.removeObserver(observer);
+        }
+        String scrape = ((dev.inmesh.runtime.mesh.DefaultMesh) reviews.mesh()).registry().scrape();
+        String series = scrape.lines()
+                .filter(l -> l.startsWith("istio_requests_total{") && l.contains("reporter=\"destination\""))
+                .findFirst().orElseThrow(() -> new AssertionError("no reporter=destination series in\n" + scrape));
+        assertTrue(series.contains("destination_service=\"reviews.default.svc.cluster.local\""), series);
+        assertTrue(series.contains("destination_service_name=\"reviews\""), series);
+        assertTrue(series.contains("destination_workload=\"reviews-v2\""), series);
+        assertTrue(series.contains("source_workload=\"productpage-v1\""), series);
+    }
+
+    @Test
     void aFailingReviewsInstanceIsRetriedAroundAndNoRequestFails() throws Exception {
         Pod failing = app.startPod(Scenario.FAILING_REVIEWS).await(10, TimeUnit.SECONDS);
         Reviews bad = ((Reviews) failing.service()).failWith(503);

@@ -99,9 +99,10 @@ class ControlPlaneTest {
         DiscoveryResponse cds = request(ResourceType.CLUSTER, List.of(), null);
         assertNotNull(cds);
         assertEquals(ResourceType.CLUSTER.typeUrl(), cds.getTypeUrl());
-        assertEquals(12, cds.getResourcesCount()); // 10 service and subset clusters, passthrough, blackhole
+        // 10 service and subset clusters, passthrough, blackhole, 4 inbound clusters
+        assertEquals(16, cds.getResourcesCount());
         DiscoveryResponse lds = request(ResourceType.LISTENER, List.of(), null);
-        assertEquals(1, lds.getResourcesCount());
+        assertEquals(2, lds.getResourcesCount()); // 0.0.0.0_9080 and virtualInbound
         DiscoveryResponse eds = request(ResourceType.ENDPOINT,
                 List.of("outbound|9080|v3|reviews.default.svc.cluster.local"), null);
         assertEquals(1, eds.getResourcesCount());

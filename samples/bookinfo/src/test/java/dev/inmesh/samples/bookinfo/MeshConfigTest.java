@@ -38,7 +38,7 @@ class MeshConfigTest {
         var message = (io.envoyproxy.envoy.config.listener.v3.Listener) config.message(ResourceType.LISTENER,
                 "0.0.0.0_9080");
         assertFalse(message.getBindToPort().getValue());
-        assertEquals(Set.of("0.0.0.0_9080"), config.listeners().keySet());
+        assertEquals(Set.of("0.0.0.0_9080", "virtualInbound"), config.listeners().keySet());
         assertEquals(Set.of("9080"), config.routes().keySet());
     }
 
@@ -82,5 +82,30 @@ class MeshConfigTest {
         assertEquals("v2", istio.get("subset"));
         assertEquals("/apis/networking.istio.io/v1/namespaces/default/destination-rule/reviews", istio.get("config"));
         assertTrue(String.valueOf(istio.get("services")).contains("reviews.default.svc.cluster.local"));
+    }
+
+    @Test
+    void eachPodsAddressSelectsTheInboundChainOfItsServiceWhoseClusterNamesIt() {
+        var inbound = (io.envoyproxy.envoy.config.listener.v3.Listener) config.message(ResourceType.LISTENER,
+                "virtualInbound");
+        assertFalse(inbound.getBindToPort().getValue());
+        for (PodSpec pod : PodSpec.ALL) {
+            var chains = inbound.getFilterChainsList().stream()
+                    .filter(c -> c.getFilterChainMatch().getPrefixRangesList().stream()
+                            .anyMatch(r -> r.getAddressPrefix().equals(pod.ip()) && r.getPrefixLen().getValue() == 32))
+                    .toList();
+            assertEquals(1, chains.size(), pod.ip());
+            assertEquals(pod.app() + "_9080", chains.get(0).getName());
+            String cluster = "inbound|9080||" + pod.fqdn();
+            var hcm = (dev.inmesh.api.config.listener.HttpConnectionManager) config.listeners().get("virtualInbound")
+                    .filterChains().stream().filter(c -> c.name().equals(pod.app() + "_9080")).findFirst()
+                    .orElseThrow().filter();
+            assertTrue(String.valueOf(hcm.routeConfig()).contains(cluster), cluster);
+            Cluster c = config.clusters().get(cluster);
+            assertNotNull(c, cluster);
+            assertEquals(DiscoveryType.ORIGINAL_DST, c.type());
+            assertTrue(String.valueOf(c.metadata().filterMetadata().get("istio").get("services"))
+                    .contains("host=" + pod.fqdn()), cluster);
+        }
     }
 }

@@ -125,7 +125,8 @@ class RatingsPythonNetnsTest {
                 "--network-namespace", ns);
         Process proxy = start("proxy", "ip", "netns", "exec", ns, javaBin(), "-Xmx256m", "-jar",
                 dir.resolve("inmesh.jar").toString(), "proxy", "-c", dir.resolve("bootstrap.yaml").toString(),
-                "--uid", "1337", "--gid", "1337", "--event-loops", "2");
+                "--uid", "1337", "--gid", "1337", "--workload-name", "ratings-v1", "--app", "ratings",
+                "--app-version", "v1", "--event-loops", "2");
         awaitLine("proxy.err", "inmesh proxy: listening on", proxy);
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(15);
         while (!run("ip", "netns", "exec", ns, "curl", "-s", "-o", "/dev/null", "-m", "1",
@@ -168,6 +169,18 @@ class RatingsPythonNetnsTest {
         assertEquals(List.of("GET /ratings/0 from 127.0.0.6 -> 200", "GET /ratings/1 from 127.0.0.6 -> 200",
                 "GET /ratings/2 from 127.0.0.6 -> 200"), log.stream().filter(l -> l.startsWith("GET /ratings/"))
                 .toList());
+        // the pod's proxy names the service of its inbound cluster in Istio's metrics, as the client side does
+        String scrape = checked("ip", "netns", "exec", ns, "curl", "-s", "-m", "5",
+                "http://127.0.0.1:15000/stats/prometheus").stdout();
+        Matcher series = Pattern.compile("(?m)^istio_requests_total\\{([^}]*reporter=\"destination\"[^}]*)}")
+                .matcher(scrape);
+        assertTrue(series.find(), scrape);
+        assertTrue(series.group(1).contains("destination_service=\"ratings.default.svc.cluster.local\""),
+                series.group(1));
+        for (String label : List.of("destination_service_name=\"ratings\"", "destination_workload=\"ratings-v1\"",
+                "destination_app=\"ratings\"", "destination_version=\"v1\"", "source_workload=\"reviews-v2\"")) {
+            assertTrue(series.group(1).contains(label), label + " in " + series.group(1));
+        }
         // through the inbound capture: the kernel redirected the mesh's connections to 15006
         String chain = checked("ip", "netns", "exec", ns, "iptables", "-t", "nat", "-L", "ISTIO_IN_REDIRECT", "-n",
                 "-v", "-x").stdout();
