@@ -295,12 +295,12 @@ class ProxyCommandTest {
 
     @Test
     void theListeningLineNamesTheListenersThatBindNoPortOfTheirOwn() throws Exception {
-        // bookinfo's mesh directory: one per-port listener, bind_to_port false, as Istio's outbound ones
+        // bookinfo's mesh directory: one per-port listener and virtualInbound, bind_to_port false both
         var listeners = dev.inmesh.runtime.xds.EnvoyConfigReader.read(java.nio.file.Path.of(
                 "../samples/bookinfo/mesh")).listeners().values();
         assertEquals("inmesh proxy: listening on []; not bound (bind_to_port: false, for the connections a "
-                + "use_original_dst listener hands on): [0.0.0.0_9080]", ProxyCommand.listeningLine(List.of(),
-                        listeners, null));
+                + "use_original_dst listener hands on): [0.0.0.0_9080, virtualInbound]",
+                ProxyCommand.listeningLine(List.of(), listeners, null));
         assertEquals("inmesh proxy: listening on [/127.0.0.1:15001]", ProxyCommand.listeningLine(
                 List.of(new java.net.InetSocketAddress("127.0.0.1", 15001)), List.of(), null));
     }
