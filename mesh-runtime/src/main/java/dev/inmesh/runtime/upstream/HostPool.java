@@ -562,7 +562,13 @@ final class HostPool {
                     if (conn instanceof HttpClientConnectionInternal internal) {
                         io.netty.channel.Channel channel = internal.channelHandlerContext().channel();
                         // before the connection carries a request: Envoy's framing rules for HTTP/1 response heads
-                        Http1ResponseFraming.install(channel, options, wanted.http1Trailers());
+                        Http1ResponseFraming.install(channel, options, wanted.http1Trailers(), () -> {
+                            HostStats hs = stats;
+                            var cs = hs == null ? null : hs.clusterStats();
+                            if (cs != null) {
+                                cs.protocolError();
+                            }
+                        });
                         Http2InterimAnswers.install(channel);
                         if (wanted.tcpKeepalive() != null) {
                             SocketKeepalive.apply(channel, wanted.tcpKeepalive());

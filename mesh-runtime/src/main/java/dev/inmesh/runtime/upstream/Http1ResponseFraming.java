@@ -55,6 +55,16 @@ import java.util.List;
  *
  * <p>The trailers of a chunked response are dropped unless the cluster's HTTP/1 options have {@code enable_trailers},
  * as Envoy's HTTP/1 codec drops them: the caller gets the body and its end, without them.
+ *
+ * <p>Bytes beyond the answers to the requests written are a protocol error, as for Envoy's HTTP/1 client codec
+ * ({@code extraneous data after response complete}, and a response that comes without a request): a body after the
+ * answer to a HEAD, more bytes than a {@code Content-Length} said, an answer nobody asked for on an idle connection.
+ * The connection is closed and counted ({@code upstream_cx_protocol_error}, except an unasked 408, as Envoy leaves
+ * an idle connection's request timeout uncounted); the answer already read whole goes on, and nothing after it does,
+ * so that the next request takes another connection where Vert.x would have read those bytes as the start of its
+ * answer and failed it. Netty's decoder keeps bytes that do not yet make a line; those found in the read that ended
+ * the answer are seen where the decoder reads straight from that read's buffer, which is where a whole answer or its
+ * last part arrives in one read.
  */
 final class Http1ResponseFraming extends ChannelDuplexHandler {
     private static final String NAME = "inmesh-response-framing";
@@ -74,9 +84,20 @@ final class Http1ResponseFraming extends ChannelDuplexHandler {
     private boolean passingOver;
     /** Whether a response's trailers go on ({@code enable_trailers}); else they are dropped. */
     private final boolean keepTrailers;
+    /** Counts a connection closed for bytes beyond its answers: the cluster's {@code upstream_cx_protocol_error}. */
+    private final Runnable protocolError;
+    /** The requests written whose final answer has not ended. */
+    private int outstanding;
+    /** Whether a final answer's head was read and its end not yet. */
+    private boolean inFinal;
+    /** Whether a 101 turned the connection into a tunnel: its bytes are not HTTP's any more. */
+    private boolean upgraded;
+    /** The bytes of the read being decoded, while {@link Received} passes them to the codec; else null. */
+    private ByteBuf reading;
 
-    private Http1ResponseFraming(boolean keepTrailers) {
+    private Http1ResponseFraming(boolean keepTrailers, Runnable protocolError) {
         this.keepTrailers = keepTrailers;
+        this.protocolError = protocolError;
     }
 
     /**
@@ -84,6 +105,14 @@ final class Http1ResponseFraming extends ChannelDuplexHandler {
      * keeping its responses' trailers or not; an HTTP/2 connection (no HTTP/1 codec) is left as it is.
      */
     static void install(Channel channel, HttpClientOptions options, boolean keepTrailers) {
+        install(channel, options, keepTrailers, () -> { });
+    }
+
+    /**
+     * As {@link #install(Channel, HttpClientOptions, boolean)}, {@code protocolError} counting a connection closed
+     * for bytes beyond its answers.
+     */
+    static void install(Channel channel, HttpClientOptions options, boolean keepTrailers, Runnable protocolError) {
         ChannelHandler codec = channel.pipeline().get("codec");
         if (!(codec instanceof HttpClientCodec) || channel.pipeline().get(NAME) != null) {
             return;
@@ -98,7 +127,7 @@ final class Http1ResponseFraming extends ChannelDuplexHandler {
                 .setValidateHeaders(VALIDATE)
                 .setHeadersFactory(HEADERS);
         channel.pipeline().replace("codec", "codec", new HttpClientCodec(config, false, false));
-        Http1ResponseFraming framing = new Http1ResponseFraming(keepTrailers);
+        Http1ResponseFraming framing = new Http1ResponseFraming(keepTrailers, protocolError);
         channel.pipeline().addAfter("codec", NAME, framing);
         channel.pipeline().addBefore("codec", NAME + "-bytes", framing.new Received());
     }
@@ -108,6 +137,7 @@ final class Http1ResponseFraming extends ChannelDuplexHandler {
         if (msg instanceof HttpRequest) {
             awaitingHead = true;
             answerBegun = false;
+            outstanding++;
         }
         ctx.write(msg, promise);
     }
@@ -134,6 +164,8 @@ final class Http1ResponseFraming extends ChannelDuplexHandler {
         if (msg instanceof HttpResponse r && (r.status().codeClass() != HttpStatusClass.INFORMATIONAL
                 || r.status().code() == 101)) {
             awaitingHead = false;
+            inFinal = true;
+            upgraded |= r.status().code() == 101 && r.decoderResult().isSuccess();
         }
         if (msg instanceof HttpResponse r && r.decoderResult().isSuccess()) {
             String refusal = refusal(r.headers());
@@ -145,7 +177,36 @@ final class Http1ResponseFraming extends ChannelDuplexHandler {
         if (!keepTrailers && msg instanceof LastHttpContent last && !last.trailingHeaders().isEmpty()) {
             last.trailingHeaders().clear();
         }
+        boolean extraneous = false;
+        if (msg instanceof LastHttpContent last && inFinal && last.decoderResult().isSuccess()) {
+            inFinal = false;
+            outstanding = Math.max(0, outstanding - 1);
+            // the decoder stands right after this answer's end in the buffer it reads from
+            extraneous = outstanding == 0 && !upgraded && !refused && beyondAnswers(reading);
+        }
+        if (extraneous) {
+            // closed before the answer goes on, so that the connection is not handed to another request
+            refused = true;
+            protocolError.run();
+            ctx.channel().close();
+        }
         ctx.fireChannelRead(msg);
+    }
+
+    /** Whether {@code buf} (null: not known) still holds bytes other than CR and LF. */
+    private static boolean beyondAnswers(ByteBuf buf) {
+        return buf != null && buf.refCnt() > 0 && buf.isReadable()
+                && buf.forEachByte(buf.readerIndex(), buf.readableBytes(), ByteProcessor.FIND_NON_CRLF) >= 0;
+    }
+
+    /** Whether {@code buf}, unasked for, is an answer 408: an idle connection's request timeout, not counted. */
+    private static boolean requestTimeout(ByteBuf buf) {
+        int at = buf.forEachByte(ByteProcessor.FIND_NON_CRLF);
+        if (at < 0 || buf.writerIndex() - at < 12) {
+            return false;
+        }
+        String line = buf.toString(at, 12, java.nio.charset.StandardCharsets.ISO_8859_1);
+        return line.startsWith("HTTP/1.") && line.endsWith(" 408");
     }
 
     /**
@@ -176,11 +237,33 @@ final class Http1ResponseFraming extends ChannelDuplexHandler {
     private final class Received extends ChannelInboundHandlerAdapter {
         @Override
         public void channelRead(ChannelHandlerContext ctx, Object msg) {
-            if (awaitingHead && !answerBegun && msg instanceof ByteBuf b
-                    && b.forEachByte(ByteProcessor.FIND_NON_CRLF) >= 0) {
+            if (!(msg instanceof ByteBuf b)) {
+                ctx.fireChannelRead(msg);
+                return;
+            }
+            if (refused) {
+                b.release();
+                return;
+            }
+            if (outstanding == 0 && !inFinal && !upgraded && b.forEachByte(ByteProcessor.FIND_NON_CRLF) >= 0) {
+                // an answer (or anything) on a connection no request is waiting on
+                refused = true;
+                if (!requestTimeout(b)) {
+                    protocolError.run();
+                }
+                b.release();
+                ctx.channel().close();
+                return;
+            }
+            if (awaitingHead && !answerBegun && b.forEachByte(ByteProcessor.FIND_NON_CRLF) >= 0) {
                 answerBegun = true;
             }
-            ctx.fireChannelRead(msg);
+            reading = b;
+            try {
+                ctx.fireChannelRead(msg);
+            } finally {
+                reading = null;
+            }
         }
     }
 
