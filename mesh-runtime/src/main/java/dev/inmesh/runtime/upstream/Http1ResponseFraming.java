@@ -102,15 +102,8 @@ final class Http1ResponseFraming extends ChannelDuplexHandler {
 
     /**
      * Puts the rules on an HTTP/1 connection Vert.x just opened with {@code options}, before it carries a request,
-     * keeping its responses' trailers or not; an HTTP/2 connection (no HTTP/1 codec) is left as it is.
-     */
-    static void install(Channel channel, HttpClientOptions options, boolean keepTrailers) {
-        install(channel, options, keepTrailers, () -> { });
-    }
-
-    /**
-     * As {@link #install(Channel, HttpClientOptions, boolean)}, {@code protocolError} counting a connection closed
-     * for bytes beyond its answers.
+     * keeping its responses' trailers or not, {@code protocolError} counting a connection closed for bytes beyond its
+     * answers; an HTTP/2 connection (no HTTP/1 codec) is left as it is.
      */
     static void install(Channel channel, HttpClientOptions options, boolean keepTrailers, Runnable protocolError) {
         ChannelHandler codec = channel.pipeline().get("codec");
