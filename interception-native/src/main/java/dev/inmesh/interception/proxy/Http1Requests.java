@@ -20,12 +20,12 @@ final class Http1Requests {
      * as HTTP/1.0 without a Host; otherwise why it is refused. {@code req} is a request head whose framing the codec
      * took.
      */
-    static Http1Admission.Refusal admit(HttpRequest req, Http1Options o) {
-        return Http1Admission.admit(new NettyHead(req), o);
+    static Http1Admission.Refusal admit(HttpRequest req, Http1Options o, boolean validateScheme, boolean tls) {
+        return Http1Admission.admit(new NettyHead(req, tls), o, validateScheme);
     }
 
     /** A Netty request head, rewritten in place. */
-    private record NettyHead(HttpRequest req) implements Http1Admission.Head {
+    private record NettyHead(HttpRequest req, boolean tls) implements Http1Admission.Head {
         @Override
         public String method() {
             return req.method().name();
@@ -60,6 +60,21 @@ final class Http1Requests {
         @Override
         public void defaultHost(String host) {
             req.headers().set(HttpHeaderNames.HOST, host);
+        }
+
+        @Override
+        public String header(String name) {
+            java.util.List<String> values = req.headers().getAll(name);
+            return values.isEmpty() ? null : String.join(",", values);
+        }
+
+        @Override
+        public void header(String name, String value) {
+            if (value == null) {
+                req.headers().remove(name);
+            } else {
+                req.headers().set(name, value);
+            }
         }
     }
 }

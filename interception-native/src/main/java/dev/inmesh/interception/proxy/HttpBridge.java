@@ -1035,7 +1035,9 @@ final class HttpBridge {
                     }
                     return;
                 }
-                Http1Admission.Refusal refused = http2 ? null : Http1Requests.admit(req, conn.hcm().http1());
+                HttpConnectionManager hcm = conn.hcm();
+                Http1Admission.Refusal refused = http2 ? null : Http1Requests.admit(req, hcm.http1(),
+                        hcm.useRemoteAddress() && hcm.xffNumTrustedHops() == 0, conn.tls());
                 if (refused != null) {
                     refused.count(conn.stats());
                     refuse(ctx, req, HttpResponseStatus.valueOf(refused.status), refused.details, refused.codecError);
@@ -1060,6 +1062,11 @@ final class HttpBridge {
                 if (!http2 && isH2cUpgrade(req)) {
                     // as Envoy's HTTP/1 codec: h2c upgrades are not taken, the request is served as HTTP/1.1
                     withoutH2cUpgrade(req.headers());
+                }
+                if (io.netty.handler.codec.http.HttpMethod.CONNECT.equals(req.method())) {
+                    // as Envoy's connection manager: CONNECT is an upgrade, which no upgrade_configs here enable
+                    refuse(ctx, req, HttpResponseStatus.FORBIDDEN, "upgrade_failed", false);
+                    return;
                 }
                 if (!http2 && isUpgrade(req)) {
                     if (!conn.hcm().websocketUpgrade()

@@ -35,8 +35,60 @@ class Http1RequestsTest {
 
     /** The status a request is refused with, or null when it is taken. */
     private static HttpResponseStatus admitted(FullHttpRequest r, Http1Options o) {
-        Http1Admission.Refusal refusal = Http1Requests.admit(r, o);
+        Http1Admission.Refusal refusal = Http1Requests.admit(r, o, false, false);
         return refusal == null ? null : HttpResponseStatus.valueOf(refusal.status);
+    }
+
+    /** Why a request is refused, or null, on a connection manager that validates the scheme or not, over TLS or not. */
+    private static Http1Admission.Refusal refusal(FullHttpRequest r, boolean validateScheme, boolean tls) {
+        return Http1Requests.admit(r, Http1Options.DEFAULTS, validateScheme, tls);
+    }
+
+    @Test
+    void theHeadersTheConnectionHeaderNominatesAreTakenOffAndForwardingHeadersCannotBeNominated() {
+        FullHttpRequest r = request(HttpVersion.HTTP_1_1, "/", "host", "a", "connection", "keep-alive, X-Secret, te",
+                "connection", "connection, x-absent", "x-secret", "s", "te", "gzip, Trailers", "x-kept", "k");
+        assertNull(refusal(r, false, false));
+        assertNull(r.headers().get("x-secret"));
+        assertEquals("trailers", r.headers().get("te")); // a nominated TE stays for trailers only
+        assertEquals("k", r.headers().get("x-kept"));
+        assertEquals("keep-alive,te", r.headers().get("connection")); // the options stay, the nominations go
+        FullHttpRequest gzipOnly = request(HttpVersion.HTTP_1_1, "/", "host", "a", "connection", "te", "te", "gzip");
+        assertNull(refusal(gzipOnly, false, false));
+        assertNull(gzipOnly.headers().get("te"));
+        assertNull(gzipOnly.headers().get("connection"));
+        // a nomination that would hide where the request came from, a pseudo-header, ten tokens, a long TE: 400
+        for (String[] bad : new String[][] {{"connection", "X-Forwarded-For"}, {"connection", "close, x-forwarded-host"},
+            {"connection", "x-forwarded-proto"}, {"connection", ":authority"}, {"connection", "a,b,c,d,e,f,g,h,i,j"},
+            {"connection", "te", "te", "trailers, " + "x".repeat(250)}}) {
+            FullHttpRequest refused = request(HttpVersion.HTTP_1_1, "/", "host", "a");
+            for (int i = 0; i < bad.length; i += 2) {
+                refused.headers().add(bad[i], bad[i + 1]);
+            }
+            assertEquals(Http1Admission.Refusal.CONNECTION, refusal(refused, false, false), bad[1]);
+            assertEquals("http1.connection_header_rejected", Http1Admission.Refusal.CONNECTION.details);
+        }
+        assertNull(refusal(request(HttpVersion.HTTP_1_1, "/", "host", "a", "connection", "a,b,c,d,e,f,g,h,i"),
+                false, false));
+        // an upgrade's Connection header is the upgrade's: left as it came
+        FullHttpRequest ws = request(HttpVersion.HTTP_1_1, "/", "host", "a", "connection", "upgrade, x-forwarded-for",
+                "upgrade", "websocket");
+        assertNull(refusal(ws, false, false));
+        assertEquals("upgrade, x-forwarded-for", ws.headers().get("connection"));
+    }
+
+    @Test
+    void anHttpsUrlOnAPlaintextConnectionIsRefusedWhereTheConnectionManagerValidatesTheScheme() {
+        assertEquals(Http1Admission.Refusal.HTTPS_IN_PLAINTEXT,
+                refusal(request(HttpVersion.HTTP_1_1, "https://a/x", "host", "a"), true, false));
+        assertEquals(403, Http1Admission.Refusal.HTTPS_IN_PLAINTEXT.status);
+        assertNull(refusal(request(HttpVersion.HTTP_1_1, "https://a/x", "host", "a"), true, true));
+        assertNull(refusal(request(HttpVersion.HTTP_1_1, "http://a/x", "host", "a"), true, false));
+        assertNull(refusal(request(HttpVersion.HTTP_1_1, "https://a/x", "host", "a"), false, false));
+        // a CONNECT's authority is its host, as Envoy's codec sets it
+        FullHttpRequest connect = new DefaultFullHttpRequest(HttpVersion.HTTP_1_1, HttpMethod.CONNECT, "b:443");
+        assertNull(refusal(connect, true, false));
+        assertEquals("b:443", connect.headers().get("host"));
     }
 
     @Test
@@ -48,7 +100,8 @@ class Http1RequestsTest {
         assertEquals(HttpResponseStatus.BAD_REQUEST, admitted(request(HttpVersion.HTTP_1_1, "/"), o));
         assertEquals(HttpResponseStatus.BAD_REQUEST,
                 admitted(request(HttpVersion.HTTP_1_1, "/", "host", ""), o));
-        // a target that is neither a path nor a URL; an authority is CONNECT's (routed, and 404 without a route)
+        // a target that is neither a path nor a URL; an authority is CONNECT's (taken here, then refused 403 by the
+        // connection manager, whose upgrade_configs do not enable it)
         assertEquals(HttpResponseStatus.BAD_REQUEST, admitted(request(HttpVersion.HTTP_1_1, "foo",
                 "host", "a"), o));
         FullHttpRequest connect = new DefaultFullHttpRequest(HttpVersion.HTTP_1_1, HttpMethod.CONNECT, "a:443");
@@ -299,6 +352,38 @@ class Http1RequestsTest {
             if (proxy != null) {
                 proxy.close();
             }
+            backends.close().await(10, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
+    void onTheWireNominatedHeadersDoNotReachTheUpstreamAndHttpsInTheClearAndConnectAreRefused() throws Exception {
+        Vertx backends = Vertx.vertx();
+        int plain = LoopbackProxy.freePort();
+        int edge = LoopbackProxy.freePort();
+        int backend = backends.createHttpServer().requestHandler(req -> req.response().end(
+                String.join(",", new java.util.TreeSet<>(req.headers().names())).toLowerCase(java.util.Locale.ROOT)))
+                .listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
+        try (LoopbackProxy proxy = new LoopbackProxy("static_resources:\n  listeners:\n" + listener("plain", plain, "")
+                + listener("edge", edge, "use_remote_address: true") + clusterC(backend))) {
+            String nominated = exchange(plain, "GET /n HTTP/1.1\r\nhost: svc\r\nconnection: close, x-secret\r\n"
+                    + "x-secret: s\r\nx-kept: k\r\n\r\n");
+            assertTrue(nominated.startsWith("HTTP/1.1 200 ") && nominated.contains("x-kept")
+                    && !nominated.contains("x-secret"), nominated);
+            // refused by the codec: 400, its status text as the body, and the connection closed
+            String forwarded = exchange(plain, "GET /n HTTP/1.1\r\nhost: svc\r\nconnection: x-forwarded-for\r\n"
+                    + "x-forwarded-for: 10.9.9.9\r\n\r\n");
+            assertTrue(forwarded.startsWith("HTTP/1.1 400 ") && forwarded.endsWith("Bad Request"), forwarded);
+            // an edge connection manager (use_remote_address, no trusted hops) takes no https URL in the clear
+            String https = exchange(edge, "GET https://svc/x HTTP/1.1\r\nhost: svc\r\n\r\n");
+            assertTrue(https.startsWith("HTTP/1.1 403 ") && https.endsWith("Forbidden"), https);
+            String internal = exchange(plain, "GET https://svc/x HTTP/1.1\r\nhost: svc\r\nconnection: close\r\n\r\n");
+            assertTrue(internal.startsWith("HTTP/1.1 200 "), internal);
+            // CONNECT is an upgrade the connection manager does not enable: 403, the connection kept
+            String connect = exchange(plain, "CONNECT svc:443 HTTP/1.1\r\nhost: svc:443\r\n\r\n"
+                    + "GET /after HTTP/1.1\r\nhost: svc\r\nconnection: close\r\n\r\n");
+            assertTrue(connect.startsWith("HTTP/1.1 403 ") && connect.contains("\r\n\r\nHTTP/1.1 200 "), connect);
+        } finally {
             backends.close().await(10, TimeUnit.SECONDS);
         }
     }

@@ -216,7 +216,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             // request without a Host) is answered below, once the request counts in the statistics and the logs
             ServerHead head = new ServerHead(req);
             refused = headers.getAll(io.vertx.core.http.HttpHeaders.HOST).size() > 1 ? Http1Admission.Refusal.HOSTS
-                    : Http1Admission.admit(head, hcm.http1());
+                    : Http1Admission.admit(head, hcm.http1(), hcm.useRemoteAddress() && hcm.xffNumTrustedHops() == 0);
             sentAuthority = head.host == null ? "" : head.host;
             sentPath = head.uri;
         } else {
@@ -422,8 +422,10 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         }
         traced.webSocket = isWebSocketUpgrade(headers);
         traced.originalPath = hcm == null || !hcm.router().suppressEnvoyHeaders();
-        if (traced.webSocket && hcm != null && !hcm.websocketUpgrade()) {
-            // as Envoy's connection manager, before its filters: an upgrade its upgrade_configs do not enable
+        if (hcm != null && (traced.webSocket && !hcm.websocketUpgrade()
+                || req.method() == io.vertx.core.http.HttpMethod.CONNECT)) {
+            // as Envoy's connection manager, before its filters: an upgrade its upgrade_configs do not enable (a
+            // CONNECT is one, which they never enable here)
             details[0] = "upgrade_failed";
             localReply(req, traced, 403, "");
             return;
@@ -1844,6 +1846,27 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         @Override
         public void defaultHost(String host) {
             this.host = host;
+        }
+
+        @Override
+        public boolean tls() {
+            return req.isSSL();
+        }
+
+        @Override
+        public String header(String name) {
+            java.util.List<String> values = req.headers().getAll(name);
+            return values.isEmpty() ? null : String.join(",", values);
+        }
+
+        @Override
+        public void header(String name, String value) {
+            // the application reads the request as the connection manager leaves it
+            if (value == null) {
+                req.headers().remove(name);
+            } else {
+                req.headers().set(name, value);
+            }
         }
     }
 

@@ -1,6 +1,8 @@
 package dev.inmesh.runtime.router;
 
 import dev.inmesh.api.config.listener.Http1Options;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Set;
 
 /**
@@ -11,7 +13,10 @@ import java.util.Set;
  * may get {@code default_host_for_http_10}; 400 otherwise), made of the characters of an authority (400 otherwise); a
  * request line in absolute form taken as its host and path (RFC 9112 3.2.2: its authority replaces the Host header)
  * unless {@code allow_absolute_url} is false (404, as Envoy's connection manager answers it); any other target that
- * is not a path, or that holds a character other than visible ASCII, refused (400).
+ * is not a path, or that holds a character other than visible ASCII, refused (400). As Envoy's codec, the headers a
+ * request's {@code Connection} header nominates are taken off it before anything reads it (RFC 9110 7.6.1), and a
+ * nomination that could hide where the request came from refused (400); an {@code https} URL on a plaintext
+ * connection of an edge connection manager is refused (403).
  */
 public final class Http1Admission {
     /** Envoy's response code details of a request its HTTP/1 codec could not read. */
@@ -34,7 +39,17 @@ public final class Http1Admission {
         /** Two Host lines, which Envoy's codec refuses (the standalone proxy with its head's other limits). */
         HOSTS(400, CODEC_ERROR, true),
         /** A header name with an underscore under {@code headers_with_underscores_action: REJECT_REQUEST}. */
-        UNDERSCORE(400, UnderscoreHeaders.HTTP1_DETAILS, true);
+        UNDERSCORE(400, UnderscoreHeaders.HTTP1_DETAILS, true),
+        /**
+         * A {@code Connection} header nominating {@code X-Forwarded-For}, {@code -Host} or {@code -Proto} or a
+         * pseudo-header, ten tokens or more, or a nominated {@code TE} of 256 characters or more.
+         */
+        CONNECTION(400, "http1.connection_header_rejected", true),
+        /**
+         * An {@code https://} request line on a plaintext connection of a connection manager that takes the client
+         * as its peer ({@code use_remote_address} with no trusted hops): a caller claiming a scheme it did not use.
+         */
+        HTTPS_IN_PLAINTEXT(403, "http1.https_url_on_plaintext_connection", true);
 
         /** The status of the local reply. */
         public final int status;
@@ -79,13 +94,26 @@ public final class Http1Admission {
 
         /** The host an HTTP/1.0 request without one gets ({@code default_host_for_http_10}). */
         void defaultHost(String host);
+
+        /** Whether the request came on a TLS connection. */
+        boolean tls();
+
+        /** A request header's values joined by commas, or null when there is none (any case of the name). */
+        String header(String name);
+
+        /** Sets a request header to one value, or takes it off when {@code value} is null (any case of the name). */
+        void header(String name, String value);
     }
 
     /**
      * Null when the request is taken, after giving it its host and origin-form target when it came in absolute form
-     * or as HTTP/1.0 without a Host; otherwise why it is refused.
+     * or as HTTP/1.0 without a Host and taking off the headers its {@code Connection} header nominates; otherwise why
+     * it is refused.
+     *
+     * @param validateScheme whether an {@code https} absolute URL needs a TLS connection: as Envoy, when the
+     *                       connection manager has {@code use_remote_address} and no {@code xff_num_trusted_hops}
      */
-    public static Refusal admit(Head req, Http1Options o) {
+    public static Refusal admit(Head req, Http1Options o, boolean validateScheme) {
         if (!o.allowCustomMethods() && !KNOWN_METHODS.contains(req.method())) {
             return Refusal.METHOD;
         }
@@ -101,11 +129,20 @@ public final class Http1Admission {
             }
             req.servedAsHttp10();
         }
+        if (!sanitizeConnection(req)) {
+            return Refusal.CONNECTION;
+        }
         int scheme = absoluteFormSchemeEnd(uri);
         if (scheme < 0 && !uri.startsWith("/") && !uri.equals("*") && !req.method().equals("CONNECT")) {
             return Refusal.TARGET; // neither origin form nor absolute form: not a URL Envoy's parser takes
         }
         String host = req.host();
+        if (scheme < 0 && req.method().equals("CONNECT")) {
+            // the request line's authority is the host, as Envoy's codec sets it (the connection manager then
+            // refuses the CONNECT its upgrade_configs do not enable: 403)
+            req.defaultHost(uri);
+            host = uri;
+        }
         if (scheme > 0) {
             if (!o.allowAbsoluteUrl()) {
                 // Envoy's codec lets it through and its connection manager answers 404 (absolute_path_rejected)
@@ -118,6 +155,9 @@ public final class Http1Admission {
             String authority = uri.substring(scheme, authorityEnd);
             if (authority.isEmpty() || authority.indexOf('@') >= 0) {
                 return Refusal.URL; // no host, or userinfo (RFC 9110 4.2.4: not to be sent)
+            }
+            if (validateScheme && scheme == 8 && !req.tls()) {
+                return Refusal.HTTPS_IN_PLAINTEXT;
             }
             String rest = uri.substring(authorityEnd);
             req.originForm(rest.isEmpty() || rest.charAt(0) != '/' ? "/" + rest : rest, authority);
@@ -139,6 +179,95 @@ public final class Http1Admission {
             return Refusal.ABSOLUTE_PATH;
         }
         return null;
+    }
+
+    /** As Envoy: a {@code Connection} header of this many tokens or more is refused. */
+    static final int MAX_CONNECTION_TOKENS = 10;
+    /** As Envoy: a nominated {@code TE} header this long or longer is refused. */
+    static final int MAX_NOMINATED_TE_LENGTH = 256;
+
+    /**
+     * Takes off the request the headers its {@code Connection} header nominates, and their tokens off the
+     * {@code Connection} header, as Envoy's HTTP/1 codec does for a request that is not an upgrade: a nominated
+     * {@code TE} stays as {@code trailers} when it offered trailers; the connection options ({@code close},
+     * {@code keep-alive}, {@code upgrade}, {@code http2-settings}) stay. False when the request is to be refused: ten
+     * tokens or more, or a nomination of {@code X-Forwarded-For}, {@code X-Forwarded-Host}, {@code X-Forwarded-Proto}
+     * or a pseudo-header, whose removal would hide where the request came from, or a nominated {@code TE} of 256
+     * characters or more.
+     */
+    static boolean sanitizeConnection(Head req) {
+        String connection = req.header("connection");
+        if (connection == null) {
+            return true;
+        }
+        List<String> tokens = new ArrayList<>();
+        for (String t : connection.split(",")) {
+            if (!t.isEmpty()) {
+                tokens.add(t.strip());
+            }
+        }
+        String upgrade = req.header("upgrade");
+        if (upgrade != null && !upgrade.equalsIgnoreCase("h2c") && containsIgnoreCase(tokens, "upgrade")) {
+            return true; // an upgrade (not to h2c, never taken): its Connection header is the upgrade's
+        }
+        if (tokens.size() >= MAX_CONNECTION_TOKENS) {
+            return false;
+        }
+        Set<String> removed = new java.util.TreeSet<>(String.CASE_INSENSITIVE_ORDER);
+        for (String token : tokens) {
+            String name = token.toLowerCase(java.util.Locale.ROOT);
+            switch (name) {
+                case "close", "keep-alive", "upgrade", "http2-settings" -> { }
+                case "connection" -> removed.add(token); // self-nominated: the token goes, the header stays
+                case "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto" -> {
+                    return false;
+                }
+                default -> {
+                    if (name.startsWith(":")) {
+                        return false;
+                    }
+                    String value = name.equals("te") ? req.header("te") : null;
+                    if (value != null && value.length() >= MAX_NOMINATED_TE_LENGTH) {
+                        return false;
+                    }
+                    if (value != null && offersTrailers(value)) {
+                        req.header("te", "trailers");
+                    } else {
+                        req.header(name, null);
+                        removed.add(token);
+                    }
+                }
+            }
+        }
+        if (!removed.isEmpty()) {
+            StringBuilder kept = new StringBuilder();
+            for (String t : connection.split(",")) {
+                String token = t.strip();
+                if (!token.isEmpty() && !removed.contains(token)) {
+                    kept.append(kept.length() == 0 ? "" : ",").append(token);
+                }
+            }
+            req.header("connection", kept.length() == 0 ? null : kept.toString());
+        }
+        return true;
+    }
+
+    private static boolean offersTrailers(String te) {
+        for (String coding : te.split(",")) {
+            if (coding.strip().equalsIgnoreCase("trailers")) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private static boolean containsIgnoreCase(List<String> tokens, String token) {
+        for (String t : tokens) {
+            if (t.equalsIgnoreCase(token)) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /**

@@ -71,7 +71,7 @@ class MeshInboundHttp1AdmissionTest {
         mesh = Mesh.create(vertx, new MeshOptions().setConfigFile(file.toString()).setAdminPort(-1));
         mesh.start().await(10, TimeUnit.SECONDS);
         inbound = vertx.createHttpServer().requestHandler(mesh.inbound(req -> req.response()
-                .end("served " + req.path())));
+                .end("served " + req.path() + (req.headers().contains("x-secret") ? " x-secret" : ""))));
         return inbound.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
     }
 
@@ -106,6 +106,37 @@ class MeshInboundHttp1AdmissionTest {
         assertTrue(refused.startsWith("HTTP/1.1 404 ") && refused.endsWith("served /after"), refused);
         assertEquals(List.of("404 - absolute_path_rejected -", "200 - via_upstream svc"), lines(log, 2));
         assertEquals(1, MeshWebClientTest.hcmStat(mesh, "inbound_0.0.0.0_9080", "downstream_rq_non_relative_path"));
+    }
+
+    @Test
+    void theServiceReadsNoHeaderTheConnectionHeaderNominatesAndAForwardingHeaderCannotBeNominated() throws Exception {
+        Path log = dir.resolve("access.log");
+        int port = start("", log);
+        String served = send(port, "GET /n HTTP/1.1\r\nHost: svc:81\r\nConnection: X-Secret\r\n"
+                + "X-Secret: s\r\n\r\nGET /close HTTP/1.1\r\nHost: svc:81\r\nConnection: close\r\n\r\n");
+        assertTrue(served.startsWith("HTTP/1.1 200 ") && served.contains("served /nHTTP/1.1 200")
+                && served.endsWith("served /close"), served);
+        String refused = send(port, "GET /n HTTP/1.1\r\nHost: svc:81\r\nConnection: x-forwarded-for\r\n\r\n");
+        assertTrue(refused.startsWith("HTTP/1.1 400 ") && refused.endsWith("Bad Request"), refused);
+        // CONNECT: an upgrade its upgrade_configs do not enable, answered before routing (the connection kept)
+        String connect = send(port, "CONNECT svc:81 HTTP/1.1\r\nHost: svc:81\r\n\r\n"
+                + "GET /after HTTP/1.1\r\nHost: svc:81\r\nConnection: close\r\n\r\n");
+        assertTrue(connect.startsWith("HTTP/1.1 403 ") && connect.endsWith("served /after"), connect);
+        assertEquals(List.of("200 - via_upstream svc", "200 - via_upstream svc",
+                "400 DPE http1.connection_header_rejected -", "403 - upgrade_failed -", "200 - via_upstream svc"),
+                lines(log, 5));
+    }
+
+    @Test
+    void anEdgeConnectionManagerRefusesAnHttpsUrlOnAPlaintextConnection() throws Exception {
+        Path log = dir.resolve("access.log");
+        int port = start("use_remote_address: true", log);
+        String refused = send(port, "GET https://svc:81/x HTTP/1.1\r\nHost: svc:81\r\n\r\n");
+        assertTrue(refused.startsWith("HTTP/1.1 403 ") && refused.endsWith("Forbidden"), refused);
+        String http = send(port, "GET http://svc:81/x HTTP/1.1\r\nHost: svc:81\r\nConnection: close\r\n\r\n");
+        assertTrue(http.startsWith("HTTP/1.1 200 ") && http.endsWith("served /x"), http);
+        assertEquals(List.of("403 DPE http1.https_url_on_plaintext_connection -", "200 - via_upstream svc"),
+                lines(log, 2));
     }
 
     @Test
