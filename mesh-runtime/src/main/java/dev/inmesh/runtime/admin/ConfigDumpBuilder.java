@@ -242,11 +242,14 @@ public final class ConfigDumpBuilder {
             Message m = bundle.message(ResourceType.CLUSTER, name);
             if (m != null) {
                 ResourceBundle.Version v = bundle.version(ResourceType.CLUSTER, name);
-                lc.see(v);
+                boolean isStatic = bundle.isStatic(ResourceType.CLUSTER, name);
+                if (!isStatic) {
+                    lc.see(v); // as Envoy's: the dump's version is CDS's, which static clusters do not have
+                }
                 if (!names.test(name)) {
                     continue;
                 }
-                if (bundle.isStatic(ResourceType.CLUSTER, name)) {
+                if (isStatic) {
                     clusters.addStaticClusters(ClustersConfigDump.StaticCluster.newBuilder()
                             .setCluster(Any.pack(EnvoyJson.withUnknownTypesNamed(m)))
                             .setLastUpdated(timestamp(v == null ? null : v.lastUpdated())));
@@ -299,11 +302,14 @@ public final class ConfigDumpBuilder {
             Message m = bundle.message(ResourceType.LISTENER, name);
             if (m != null) {
                 ResourceBundle.Version v = bundle.version(ResourceType.LISTENER, name);
-                ll.see(v);
+                boolean isStatic = bundle.isStatic(ResourceType.LISTENER, name);
+                if (!isStatic) {
+                    ll.see(v); // LDS's version, which static listeners do not have
+                }
                 if (!names.test(name)) {
                     continue;
                 }
-                if (bundle.isStatic(ResourceType.LISTENER, name)) {
+                if (isStatic) {
                     listeners.addStaticListeners(ListenersConfigDump.StaticListener.newBuilder()
                             .setListener(Any.pack(m)).setLastUpdated(timestamp(v == null ? null : v.lastUpdated())));
                     continue;

@@ -160,6 +160,9 @@ public class ConfigDumpBuilderTest {
         assertEquals(bootstrap.listeners(), back.listeners());
         assertEquals(true, back.isStatic(ResourceType.CLUSTER, "agent"));
         assertEquals(true, back.isStatic(ResourceType.LISTENER, "0.0.0.0_15021"));
+        // as Envoy's: a dump's version_info is its xDS API's, which static resources do not have
+        assertEquals("", clusters.path("version_info").asText(""));
+        assertEquals("", listeners.path("version_info").asText(""));
     }
 
     /**
