@@ -191,6 +191,20 @@ public final class ProxyCommand implements Callable<Integer> {
             + "(15090, 15020) endpoints.")
     boolean noAdmin;
 
+    @Option(names = "--status-port", paramLabel = "PORT", description = "The agent's port, as Istio's agent's "
+            + "--statusPort: merged metrics, application probes, /healthz/ready, /quitquitquit (default: 15020, "
+            + "unless a listener of the configuration binds it; 0: none).")
+    Integer statusPort;
+
+    @Option(names = "--health-port", paramLabel = "PORT", description = "The readiness port, /healthz/ready "
+            + "(default: 15021, unless a listener of the configuration binds it, as Istio's bootstrap does; 0: none).")
+    Integer healthPort;
+
+    @Option(names = "--prometheus-port", paramLabel = "PORT", description = "The proxy's Prometheus port, "
+            + "/stats/prometheus (default: 15090, unless a listener of the configuration binds it, as Istio's "
+            + "bootstrap does; 0: none).")
+    Integer prometheusPort;
+
     @Option(names = "--workload-name", paramLabel = "NAME", description = "This workload's name, such as "
             + "reviews-v1 (default: INMESH_WORKLOAD_NAME, else ISTIO_META_WORKLOAD_NAME, else the app).")
     String workloadName;
@@ -451,8 +465,11 @@ public final class ProxyCommand implements Callable<Integer> {
         try {
             termination = termination(System.getenv(), warnings);
             // what Istio's injector passes its agent for the application: its metrics to merge, its probes
+            checkPort("--status-port", statusPort);
+            checkPort("--health-port", healthPort);
+            checkPort("--prometheus-port", prometheusPort);
             IstioAgent.Settings agent = noAdmin ? IstioAgent.Settings.NONE : IstioAgent.Settings.fromEnvironment(
-                    System.getenv(), AdminHook.Addresses.DEFAULTS.agent().getPort());
+                    System.getenv(), statusPort != null ? statusPort : AdminHook.Addresses.DEFAULTS.agent().getPort());
             // /quitquitquit stops at once, with no drain, as Istio's agent (which skips its drain then) and Envoy
             AdminHook admin = adminHook(registry, config, identity.peerMetadataId(), () -> {
                 quit.set(true);
@@ -461,7 +478,7 @@ public final class ProxyCommand implements Callable<Integer> {
                     running.skipDrain();
                 }
                 stopped.countDown();
-            }, agent, workloadIdentity);
+            }, agent, workloadIdentity).withPorts(healthPort, prometheusPort, statusPort);
             xds = xds(o, identity, System.getenv());
             if (config == null && xds == null) {
                 throw new IllegalArgumentException("no configuration: give -c CONFIG, --xds-address HOST:PORT "
@@ -577,18 +594,26 @@ public final class ProxyCommand implements Callable<Integer> {
                             ? dev.inmesh.runtime.xds.ads.XdsStatusJson.encode(xds.status()) : null)
                     .dynamicState(() -> xds != null ? xds.dynamicState() : null)
                     .identity(identity).sds(sds)
-                    .mount(new AdminServer.Mount(addresses.admin().getHostString(), addresses.admin().getPort(),
-                            AdminServer.Mount.admin().endpoints()))
-                    .mount(AdminServer.Mount.of(addresses.health().getHostString(), addresses.health().getPort(),
-                            AdminServer.Endpoint.HEALTHZ_READY))
-                    .mount(AdminServer.Mount.of(addresses.prometheus().getHostString(),
-                            addresses.prometheus().getPort(), AdminServer.Endpoint.STATS_PROMETHEUS))
-                    .mount(new AdminServer.Mount(addresses.agent().getHostString(), addresses.agent().getPort(),
-                            AdminServer.Mount.agent().endpoints()))
+                    .mount(mount(addresses.admin(), AdminServer.Mount.admin()))
+                    .mount(mount(addresses.health(), AdminServer.Mount.health()))
+                    .mount(mount(addresses.prometheus(), AdminServer.Mount.prometheus()))
+                    .mount(mount(addresses.agent(), AdminServer.Mount.agent()))
                     .build();
             server.start().await(30, TimeUnit.SECONDS);
             return () -> server.close().await(10, TimeUnit.SECONDS);
         };
+    }
+
+    /** {@code endpoints}' endpoints at {@code address}, or null when it is not served. */
+    private static AdminServer.Mount mount(java.net.InetSocketAddress address, AdminServer.Mount endpoints) {
+        return address == null ? null
+                : new AdminServer.Mount(address.getHostString(), address.getPort(), endpoints.endpoints());
+    }
+
+    private static void checkPort(String option, Integer port) {
+        if (port != null && (port < 0 || port > 65_535)) {
+            throw new IllegalArgumentException(option + ": " + port + " (expected: a port, 1 to 65535, or 0 for none)");
+        }
     }
 
     /**

@@ -293,6 +293,86 @@ class ProxyCommandTest {
         }
     }
 
+    /**
+     * Istio's bootstrap (and a sidecar's config dump) has listeners of its own on the health and Prometheus ports,
+     * which then serve them: the proxy starts beside them (it could not bind the health port before), and the command
+     * line's ports move or drop the others.
+     */
+    @Test
+    void aListenerOfTheConfigurationOnTheHealthPortServesItAndTheOtherPortsFollowTheCommandLine(
+            @org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
+        int admin = LoopbackPorts.freePort();
+        int health = LoopbackPorts.freePort();
+        int prometheus = LoopbackPorts.freePort();
+        int status = LoopbackPorts.freePort();
+        java.nio.file.Path bootstrap = dir.resolve("bootstrap.yaml");
+        java.nio.file.Files.writeString(bootstrap, """
+                admin: {address: {socket_address: {address: 127.0.0.1, port_value: %d}}}
+                static_resources:
+                  listeners:
+                  - name: health
+                    address: {socket_address: {address: 0.0.0.0, port_value: %d}}
+                    filter_chains:
+                    - filters:
+                      - name: envoy.filters.network.http_connection_manager
+                        typed_config:
+                          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+                          stat_prefix: agent
+                          route_config:
+                            virtual_hosts:
+                            - name: backend
+                              domains: ["*"]
+                              routes:
+                              - match: {prefix: /healthz/ready}
+                                route: {cluster: agent}
+                          http_filters:
+                          - name: envoy.filters.http.router
+                            typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
+                  clusters:
+                  - name: agent
+                    type: STATIC
+                    connect_timeout: 1s
+                    load_assignment:
+                      cluster_name: agent
+                      endpoints:
+                      - lb_endpoints:
+                        - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: %d}}}
+                """.formatted(admin, health, status));
+        var registry = new io.micrometer.prometheusmetrics.PrometheusMeterRegistry(
+                io.micrometer.prometheusmetrics.PrometheusConfig.DEFAULT);
+        var proxy = dev.inmesh.interception.proxy.StandaloneProxy.start(
+                new dev.inmesh.interception.proxy.StandaloneProxy.Settings(bootstrap, -1, -1, 1, null,
+                        ProxyCommand.adminHook(registry, bootstrap, NODE, () -> { },
+                                dev.inmesh.runtime.admin.IstioAgent.Settings.NONE)
+                                .withPorts(health, prometheus, status)));
+        try {
+            // the listener's route to the agent port's /healthz/ready, as Istio's 15021 listener
+            assertEquals(200, get(health, "/healthz/ready").statusCode());
+            assertEquals(404, get(health, "/stats/prometheus").statusCode(), "the listener routes only the probe");
+            assertEquals(200, get(status, "/healthz/ready").statusCode());
+            assertEquals(200, get(prometheus, "/stats/prometheus").statusCode());
+            assertEquals(200, get(admin, "/ready").statusCode());
+        } finally {
+            proxy.close();
+        }
+        // 0: not served; a port a listener of the configuration binds stays the listener's
+        var addresses = dev.inmesh.interception.proxy.AdminHook.Addresses.DEFAULTS.withPorts(0, null, 25020);
+        assertEquals(null, addresses.health());
+        assertEquals(15090, addresses.prometheus().getPort());
+        assertEquals(new java.net.InetSocketAddress("0.0.0.0", 25020), addresses.agent());
+        var besides = dev.inmesh.interception.proxy.AdminHook.Addresses.DEFAULTS.besides(
+                dev.inmesh.runtime.xds.EnvoyConfigReader.read(bootstrap)).withPorts(health, null, null);
+        assertEquals(null, besides.health());
+        assertEquals(15021, dev.inmesh.interception.proxy.AdminHook.Addresses.DEFAULTS.besides(
+                dev.inmesh.runtime.xds.EnvoyConfigReader.read(bootstrap)).health().getPort());
+    }
+
+    private static java.net.http.HttpResponse<String> get(int port, String path) throws Exception {
+        return java.net.http.HttpClient.newHttpClient().send(java.net.http.HttpRequest.newBuilder(
+                java.net.URI.create("http://127.0.0.1:" + port + path)).build(),
+                java.net.http.HttpResponse.BodyHandlers.ofString());
+    }
+
     @Test
     void theListeningLineNamesTheListenersThatBindNoPortOfTheirOwn() throws Exception {
         // bookinfo's mesh directory: one per-port listener and virtualInbound, bind_to_port false both

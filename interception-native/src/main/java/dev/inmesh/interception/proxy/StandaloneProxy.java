@@ -326,7 +326,8 @@ public final class StandaloneProxy implements AutoCloseable {
             server.drainTime(settings.drainTime());
             // the admin server first: as Envoy's, it answers /ready (PRE_INITIALIZING) while the first
             // configuration's clusters with health checks have their first round, and the listeners wait for that
-            admin = settings.admin().start(vertx, snapshots, adminAddresses, server.adminActions(), ads, sds);
+            admin = settings.admin().start(vertx, snapshots, adminAddresses.besides(bundle), server.adminActions(),
+                    ads, sds);
             if (ads == null) {
                 snapshots.initialized().await(); // bounded by the checks' own timeouts, as Envoy's initialization
             }

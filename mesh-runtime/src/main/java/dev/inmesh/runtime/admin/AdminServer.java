@@ -951,8 +951,11 @@ public final class AdminServer {
         }
 
         /** Adds a listening address with its endpoints; mounts are numbered in the order added. */
+        /** Serves a mount's endpoints at its address; null: nothing. */
         public Builder mount(Mount mount) {
-            mounts.add(mount);
+            if (mount != null) {
+                mounts.add(mount);
+            }
             return this;
         }
 
