@@ -119,6 +119,10 @@ public final class EnvoyConfigReader {
         } else if (has(root, "configs")) {
             readConfigDump(get(root, "configs"), b);
         } else if (has(root, "static_resources")) {
+            onlyFieldsOf(root, io.envoyproxy.envoy.config.bootstrap.v3.Bootstrap.getDescriptor(), "");
+            onlyFieldsOf(get(root, "static_resources"),
+                    io.envoyproxy.envoy.config.bootstrap.v3.Bootstrap.StaticResources.getDescriptor(),
+                    "static_resources.");
             readStaticResources(get(root, "static_resources"), "static_resources", b, version);
             readBootstrapTracing(root, "", b);
         } else if (has(root, "resources") && get(root, "resources").isArray()) {
@@ -133,6 +137,25 @@ public final class EnvoyConfigReader {
             }
         } else {
             readResource(root, null, "", b, version);
+        }
+    }
+
+    /**
+     * Refuses a field name the message has not (in its proto or JSON spelling), as Envoy refuses a bootstrap with an
+     * unknown field: a misspelt {@code static_resources.listener} would otherwise leave the proxy without listeners.
+     */
+    private static void onlyFieldsOf(JsonNode object, com.google.protobuf.Descriptors.Descriptor type, String at)
+            throws ConfigReadException {
+        if (object == null || !object.isObject()) {
+            return;
+        }
+        for (java.util.Iterator<String> names = object.fieldNames(); names.hasNext(); ) {
+            String name = names.next();
+            if (type.findFieldByName(name) == null && type.getFields().stream()
+                    .noneMatch(f -> f.getJsonName().equals(name))) {
+                throw new ConfigReadException(at + name + ": unknown field (expected a field of Envoy's "
+                        + type.getFullName() + ")", null);
+            }
         }
     }
 

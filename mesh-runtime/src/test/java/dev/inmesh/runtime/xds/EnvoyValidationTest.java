@@ -1207,6 +1207,19 @@ class EnvoyValidationTest {
     }
 
     @Test
+    void aBootstrapFieldEnvoysBootstrapHasNotIsRefusedByNameAsEnvoyRefusesIt() throws Exception {
+        // misspelt, these would leave the proxy without its listeners, silently
+        assertContains(rejected(file("a.yaml", "static_resources:\n  listener: []\n")),
+                "static_resources.listener: unknown field (expected a field of Envoy's "
+                        + "envoy.config.bootstrap.v3.Bootstrap.StaticResources)");
+        assertContains(rejected(file("b.yaml", "static_resources: {}\nstats_configs: {}\n")),
+                "stats_configs: unknown field (expected a field of Envoy's envoy.config.bootstrap.v3.Bootstrap)");
+        // both spellings of Envoy's fields are taken, as its JSON parser takes them
+        EnvoyConfigReader.read(file("c.yaml", "node: {id: n}\nstatic_resources: {listeners: [], clusters: []}\n"
+                + "layeredRuntime: {}\nadmin: {}\nstats_config: {}\n"));
+    }
+
+    @Test
     void aMissingFileIsNamed() {
         Path missing = dir.resolve("no-such-routes.yaml");
         assertContains(rejected(missing), "no such file");
