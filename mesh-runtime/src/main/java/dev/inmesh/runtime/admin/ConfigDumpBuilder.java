@@ -45,7 +45,8 @@ import java.util.regex.PatternSyntaxException;
  * {@link SecretsDump}), which a reader of the dump leaves out. Clusters and listeners from a bootstrap's
  * {@code static_resources} (see {@link ResourceBundle#isStatic}) go into {@code static_clusters} and
  * {@code static_listeners} (and their endpoints into {@code static_endpoint_configs}) with their
- * {@code last_updated}, as Envoy dumps them. Resources
+ * {@code last_updated}, as Envoy dumps them; a cluster of its own {@code load_assignment} (static or DNS) has its
+ * hosts in the endpoints dump too, as Envoy's, whose endpoints dump lists every cluster's. Resources
  * are printed from the xDS messages they were parsed from, so a dump reads back through
  * {@link dev.inmesh.runtime.xds.EnvoyConfigReader} into the same resources (and {@code istioctl proxy-config} reads
  * it); resources built in code, which have no message, are left out. Given an xDS client's {@link DynamicState},
@@ -289,6 +290,24 @@ public final class ConfigDumpBuilder {
                     e.setVersionInfo(v.versionInfo()).setLastUpdated(timestamp(v.lastUpdated()));
                 }
                 endpoints.addDynamicEndpointConfigs(e);
+            }
+        }
+        for (Map.Entry<String, dev.inmesh.api.config.cluster.Cluster> e : bundle.clusters().entrySet()) {
+            // as Envoy's, whose endpoints dump has every cluster's hosts: those a cluster's own load_assignment
+            // gives (a static or DNS cluster), as configured
+            String name = e.getKey();
+            if (e.getValue().type() != dev.inmesh.api.config.cluster.DiscoveryType.EDS
+                    && !bundle.endpoints().containsKey(name) && names.test(name)
+                    && bundle.message(ResourceType.CLUSTER, name)
+                            instanceof io.envoyproxy.envoy.config.cluster.v3.Cluster c && c.hasLoadAssignment()) {
+                Any cla = Any.pack(c.getLoadAssignment().toBuilder().setClusterName(name).build());
+                if (bundle.isStatic(ResourceType.CLUSTER, name)) {
+                    endpoints.addStaticEndpointConfigs(EndpointsConfigDump.StaticEndpointConfig.newBuilder()
+                            .setEndpointConfig(cla));
+                } else {
+                    endpoints.addDynamicEndpointConfigs(EndpointsConfigDump.DynamicEndpointConfig.newBuilder()
+                            .setEndpointConfig(cla));
+                }
             }
         }
         if (endpointsToo) {

@@ -163,6 +163,19 @@ public class ConfigDumpBuilderTest {
         // as Envoy's: a dump's version_info is its xDS API's, which static resources do not have
         assertEquals("", clusters.path("version_info").asText(""));
         assertEquals("", listeners.path("version_info").asText(""));
+        // with include_eds, as Envoy's: each static cluster's hosts, from its own load_assignment, as static ones
+        JsonNode eds = EnvoyJson.tree(ConfigDumpBuilder.json(bootstrap, DynamicState.NONE, "n", Instant.EPOCH,
+                new ConfigDumpBuilder.Query(true, null, null, null))).get("configs").get(2);
+        assertEquals(java.util.List.of("prometheus_stats", "agent"),
+                eds.get("static_endpoint_configs").findValuesAsText("cluster_name"));
+        assertEquals(15000, eds.at("/static_endpoint_configs/0/endpoint_config/endpoints/0/lb_endpoints/0/endpoint"
+                + "/address/socket_address/port_value").asInt());
+        assertEquals(null, eds.get("dynamic_endpoint_configs"));
+        // read back (as a dump of Envoy's), the same clusters, the endpoints those of their own load assignments
+        ResourceBundle withEds = EnvoyConfigReader.read(ConfigDumpBuilder.json(bootstrap, DynamicState.NONE, "n",
+                Instant.EPOCH, new ConfigDumpBuilder.Query(true, null, null, null)));
+        assertEquals(bootstrap.clusters(), withEds.clusters());
+        withEds.endpoints().forEach((name, cla) -> assertEquals(bootstrap.clusters().get(name).loadAssignment(), cla));
     }
 
     /**
