@@ -185,6 +185,14 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         String[] cluster = {null};
         String[] destination = {null, null, null};
         HttpServerResponse resp = req.response();
+        // Vert.x ends an HTTP/1.1 connection after a request whose Connection header is exactly close; a close among
+        // other tokens (close, keep-alive) ends it too, as Envoy's codec reads the token list
+        boolean closeAfter = req.version() == io.vertx.core.http.HttpVersion.HTTP_1_1 && closeToken(headers)
+                && !headers.contains(io.vertx.core.http.HttpHeaders.CONNECTION, io.vertx.core.http.HttpHeaders.CLOSE,
+                        true);
+        if (closeAfter) {
+            resp.putHeader(io.vertx.core.http.HttpHeaders.CONNECTION, io.vertx.core.http.HttpHeaders.CLOSE);
+        }
         // As Istio's metadata exchange on a sidecar's inbound side: a caller that sent its metadata (and id) gets
         // this workload's in the response, local replies included, for its destination_* labels
         if (peerHeader != null && peerMetadata != null) {
@@ -309,7 +317,12 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             record(recorded, req, start, startTime, flags, details[0], routeName[0], cluster[0], destination, peer,
                     authority, path, local, remote, false, ds, tls, mutualTls, traced);
         };
-        resp.endHandler(v -> ended.run());
+        resp.endHandler(v -> {
+            ended.run();
+            if (closeAfter) {
+                req.connection().close();
+            }
+        });
         traced.upgradeEnded = ended;
         resp.closeHandler(v -> {
             if (traced.compressing != null) {
@@ -1794,6 +1807,18 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
     private static String protocol(HttpServerRequest req) {
         return req.version() == io.vertx.core.http.HttpVersion.HTTP_2 ? "HTTP/2"
                 : req.version() == io.vertx.core.http.HttpVersion.HTTP_1_0 ? "HTTP/1.0" : "HTTP/1.1";
+    }
+
+    /** Whether a {@code Connection} header lists the {@code close} token. */
+    private static boolean closeToken(MultiMap headers) {
+        for (String value : headers.getAll(io.vertx.core.http.HttpHeaders.CONNECTION)) {
+            for (String token : value.split(",")) {
+                if (token.strip().equalsIgnoreCase("close")) {
+                    return true;
+                }
+            }
+        }
+        return false;
     }
 
     /**
