@@ -383,6 +383,15 @@ class Http1RequestsTest {
             String connect = exchange(plain, "CONNECT svc:443 HTTP/1.1\r\nhost: svc:443\r\n\r\n"
                     + "GET /after HTTP/1.1\r\nhost: svc\r\nconnection: close\r\n\r\n");
             assertTrue(connect.startsWith("HTTP/1.1 403 ") && connect.contains("\r\n\r\nHTTP/1.1 200 "), connect);
+            // and over HTTP/2 (h2c), where a CONNECT has no :path
+            io.vertx.core.http.HttpClient h2 = backends.createHttpClient(new io.vertx.core.http.HttpClientOptions()
+                    .setProtocolVersion(io.vertx.core.http.HttpVersion.HTTP_2).setHttp2ClearTextUpgrade(false));
+            int status = h2.request(new io.vertx.core.http.RequestOptions().setMethod(io.vertx.core.http.HttpMethod.CONNECT)
+                    .setServer(io.vertx.core.net.SocketAddress.inetSocketAddress(plain, "127.0.0.1"))
+                    .setHost("svc").setPort(443)).compose(r -> r.connect()).map(r -> r.statusCode())
+                    .await(10, TimeUnit.SECONDS);
+            assertEquals(403, status);
+            h2.close().await(10, TimeUnit.SECONDS);
         } finally {
             backends.close().await(10, TimeUnit.SECONDS);
         }
