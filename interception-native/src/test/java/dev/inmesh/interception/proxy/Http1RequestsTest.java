@@ -386,7 +386,8 @@ class Http1RequestsTest {
             // and over HTTP/2 (h2c), where a CONNECT has no :path
             io.vertx.core.http.HttpClient h2 = backends.createHttpClient(new io.vertx.core.http.HttpClientOptions()
                     .setProtocolVersion(io.vertx.core.http.HttpVersion.HTTP_2).setHttp2ClearTextUpgrade(false));
-            int status = h2.request(new io.vertx.core.http.RequestOptions().setMethod(io.vertx.core.http.HttpMethod.CONNECT)
+            int status = h2.request(new io.vertx.core.http.RequestOptions()
+                    .setMethod(io.vertx.core.http.HttpMethod.CONNECT)
                     .setServer(io.vertx.core.net.SocketAddress.inetSocketAddress(plain, "127.0.0.1"))
                     .setHost("svc").setPort(443)).compose(r -> r.connect()).map(r -> r.statusCode())
                     .await(10, TimeUnit.SECONDS);
