@@ -70,6 +70,15 @@ class Http1RequestsTest {
         }
         assertNull(refusal(request(HttpVersion.HTTP_1_1, "/", "host", "a", "connection", "a,b,c,d,e,f,g,h,i"),
                 false, false));
+        // as Envoy's codec, the Connection header before the version (HTTP/1.0 refused for its nomination, not 426);
+        // a CONNECT's is not read; an h2c upgrade's own tokens are not counted
+        assertEquals(Http1Admission.Refusal.CONNECTION, refusal(request(HttpVersion.HTTP_1_0, "/", "host", "a",
+                "connection", "x-forwarded-for"), false, false));
+        FullHttpRequest tunnel = new DefaultFullHttpRequest(HttpVersion.HTTP_1_1, HttpMethod.CONNECT, "b:443");
+        tunnel.headers().add("connection", "x-forwarded-for");
+        assertNull(refusal(tunnel, false, false));
+        assertNull(refusal(request(HttpVersion.HTTP_1_1, "/", "host", "a", "upgrade", "h2c", "http2-settings", "AAA",
+                "connection", "upgrade, http2-settings, a, b, c, d, e, f, g, close"), false, false));
         // an upgrade's Connection header is the upgrade's: left as it came
         FullHttpRequest ws = request(HttpVersion.HTTP_1_1, "/", "host", "a", "connection", "upgrade, x-forwarded-for",
                 "upgrade", "websocket");

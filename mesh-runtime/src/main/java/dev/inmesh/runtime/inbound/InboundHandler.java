@@ -218,31 +218,34 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         String sentAuthority;
         String sentPath;
         Http1Admission.Refusal refused = null;
-        if (hcm != null && req.version() != io.vertx.core.http.HttpVersion.HTTP_2) {
-            // As Envoy's HTTP/1 codec and connection manager with the chain's http_protocol_options: an absolute-form
-            // request line is routed by its own host and path; what they refuse (HTTP/1.0 unless accept_http_10, a
-            // request without a Host) is answered below, once the request counts in the statistics and the logs
-            ServerHead head = new ServerHead(req);
-            refused = headers.getAll(io.vertx.core.http.HttpHeaders.HOST).size() > 1 ? Http1Admission.Refusal.HOSTS
-                    : Http1Admission.admit(head, hcm.http1(), hcm.useRemoteAddress() && hcm.xffNumTrustedHops() == 0);
-            sentAuthority = head.host == null ? "" : head.host;
-            sentPath = head.uri;
-        } else {
-            sentAuthority = req.authority() == null ? "" : req.authority().toString();
-            sentPath = req.uri();
-        }
-        // the chain's headers_with_underscores_action, as Envoy's codecs apply it: a header dropped before anything
-        // reads it, or the request refused (HTTP/1: 400 and the connection closed; HTTP/2: the stream reset)
+        // the chain's headers_with_underscores_action, as Envoy's codecs apply it while they read the head: a header
+        // dropped before anything reads it, or the request refused (HTTP/1: 400 and the connection closed; HTTP/2:
+        // the stream reset)
         boolean underscoreReset = false;
         boolean http2 = req.version() == io.vertx.core.http.HttpVersion.HTTP_2;
         DownstreamStats ds = hcm == null ? null : stats(hcm);
-        if (refused == null && hcm != null && UnderscoreHeaders.refuses(hcm.headersWithUnderscores(), headers, ds,
-                http2)) {
+        if (hcm != null && UnderscoreHeaders.refuses(hcm.headersWithUnderscores(), headers, ds, http2)) {
             if (http2) {
                 underscoreReset = true;
             } else {
                 refused = Http1Admission.Refusal.UNDERSCORE;
             }
+        }
+        if (hcm != null && req.version() != io.vertx.core.http.HttpVersion.HTTP_2) {
+            // As Envoy's HTTP/1 codec and connection manager with the chain's http_protocol_options: an absolute-form
+            // request line is routed by its own host and path; what they refuse (HTTP/1.0 unless accept_http_10, a
+            // request without a Host) is answered below, once the request counts in the statistics and the logs
+            ServerHead head = new ServerHead(req);
+            if (refused == null) {
+                refused = headers.getAll(io.vertx.core.http.HttpHeaders.HOST).size() > 1
+                        ? Http1Admission.Refusal.HOSTS : Http1Admission.admit(head, hcm.http1(),
+                                hcm.useRemoteAddress() && hcm.xffNumTrustedHops() == 0);
+            }
+            sentAuthority = head.host == null ? "" : head.host;
+            sentPath = head.uri;
+        } else {
+            sentAuthority = req.authority() == null ? "" : req.authority().toString();
+            sentPath = req.uri();
         }
         // the connection manager's strip_*_host_port and strip_trailing_host_dot: routes, filters, logs and the
         // service read the Host they leave
@@ -1886,6 +1889,9 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
 
         @Override
         public void header(String name, String value) {
+            if (name.equalsIgnoreCase("host")) {
+                host = value; // routed by the Host the codec leaves (none: refused, as any request without one)
+            }
             // the application reads the request as the connection manager leaves it
             if (value == null) {
                 req.headers().remove(name);

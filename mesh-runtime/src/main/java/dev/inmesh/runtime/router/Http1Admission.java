@@ -122,15 +122,16 @@ public final class Http1Admission {
             return Refusal.TARGET;
         }
         // as Envoy's codec: what is not HTTP/1.1 is HTTP/1.0 (HTTP/0.9, 1.2 and 2.0 alike), and is served as such
+        // the Connection header first, as Envoy's codec (not a CONNECT's, which it takes as an upgrade)
+        if (!req.method().equals("CONNECT") && !sanitizeConnection(req)) {
+            return Refusal.CONNECTION;
+        }
         boolean http10 = !req.http11();
         if (http10) {
             if (!o.acceptHttp10()) {
                 return Refusal.HTTP_10;
             }
             req.servedAsHttp10();
-        }
-        if (!sanitizeConnection(req)) {
-            return Refusal.CONNECTION;
         }
         int scheme = absoluteFormSchemeEnd(uri);
         if (scheme < 0 && !uri.startsWith("/") && !uri.equals("*") && !req.method().equals("CONNECT")) {
@@ -209,6 +210,10 @@ public final class Http1Admission {
         String upgrade = req.header("upgrade");
         if (upgrade != null && !upgrade.equalsIgnoreCase("h2c") && containsIgnoreCase(tokens, "upgrade")) {
             return true; // an upgrade (not to h2c, never taken): its Connection header is the upgrade's
+        }
+        if ("h2c".equalsIgnoreCase(upgrade)) {
+            // Envoy's codec takes an h2c upgrade's tokens off before it counts (the request is served as HTTP/1.1)
+            tokens.removeIf(t -> t.equalsIgnoreCase("upgrade") || t.equalsIgnoreCase("http2-settings"));
         }
         if (tokens.size() >= MAX_CONNECTION_TOKENS) {
             return false;

@@ -129,6 +129,20 @@ class MeshInboundHttp1AdmissionTest {
     }
 
     @Test
+    void aNominatedHostLeavesTheRequestWithoutOneAndAnUnderscoreIsRefusedBeforeTheNominationsGo() throws Exception {
+        Path log = dir.resolve("access.log");
+        int port = start("common_http_protocol_options: {headers_with_underscores_action: REJECT_REQUEST}", log);
+        // as Envoy's header map, where the Host is the :authority: nominated, it is gone, and so is the route
+        String hostless = send(port, "GET /h HTTP/1.1\r\nHost: svc:81\r\nConnection: host, close\r\n\r\n");
+        assertTrue(hostless.startsWith("HTTP/1.1 400 "), hostless);
+        // the codec refuses an underscore as it reads the head, before the Connection header is applied
+        String underscore = send(port, "GET /u HTTP/1.1\r\nHost: svc:81\r\nConnection: x_secret\r\n"
+                + "x_secret: s\r\n\r\n");
+        assertTrue(underscore.startsWith("HTTP/1.1 400 "), underscore);
+        assertEquals(List.of("400 - missing_host_header -", "400 DPE http1.unexpected_underscore -"), lines(log, 2));
+    }
+
+    @Test
     void anEdgeConnectionManagerRefusesAnHttpsUrlOnAPlaintextConnection() throws Exception {
         Path log = dir.resolve("access.log");
         int port = start("use_remote_address: true", log);
