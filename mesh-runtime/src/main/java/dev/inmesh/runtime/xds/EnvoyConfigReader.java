@@ -119,10 +119,10 @@ public final class EnvoyConfigReader {
         } else if (has(root, "configs")) {
             readConfigDump(get(root, "configs"), b);
         } else if (has(root, "static_resources")) {
-            onlyFieldsOf(root, io.envoyproxy.envoy.config.bootstrap.v3.Bootstrap.getDescriptor(), "");
+            onlyFieldsOf(root, io.envoyproxy.envoy.config.bootstrap.v3.Bootstrap.getDescriptor(), "", true);
             onlyFieldsOf(get(root, "static_resources"),
                     io.envoyproxy.envoy.config.bootstrap.v3.Bootstrap.StaticResources.getDescriptor(),
-                    "static_resources.");
+                    "static_resources.", false);
             readStaticResources(get(root, "static_resources"), "static_resources", b, version);
             readBootstrapTracing(root, "", b);
         } else if (has(root, "resources") && get(root, "resources").isArray()) {
@@ -143,20 +143,57 @@ public final class EnvoyConfigReader {
     /**
      * Refuses a field name the message has not (in its proto or JSON spelling), as Envoy refuses a bootstrap with an
      * unknown field: a misspelt {@code static_resources.listener} would otherwise leave the proxy without listeners.
+     * With {@code newerFields} (the bootstrap's top level, where Envoy keeps adding fields, such as 1.35's
+     * {@code stats_eviction_interval}, that Inmesh's copy of Envoy's API may not have yet), a name that is not a near
+     * miss of a known one (two edits or fewer) is taken with a warning instead: a newer Envoy's field, which changes
+     * nothing here.
      */
-    private static void onlyFieldsOf(JsonNode object, com.google.protobuf.Descriptors.Descriptor type, String at)
-            throws ConfigReadException {
+    private static void onlyFieldsOf(JsonNode object, com.google.protobuf.Descriptors.Descriptor type, String at,
+                                     boolean newerFields) throws ConfigReadException {
         if (object == null || !object.isObject()) {
             return;
         }
         for (java.util.Iterator<String> names = object.fieldNames(); names.hasNext(); ) {
             String name = names.next();
-            if (type.findFieldByName(name) == null && type.getFields().stream()
-                    .noneMatch(f -> f.getJsonName().equals(name))) {
-                throw new ConfigReadException(at + name + ": unknown field (expected a field of Envoy's "
-                        + type.getFullName() + ")", null);
+            if (type.findFieldByName(name) != null
+                    || type.getFields().stream().anyMatch(f -> f.getJsonName().equals(name))) {
+                continue;
             }
+            String near = type.getFields().stream().map(com.google.protobuf.Descriptors.FieldDescriptor::getName)
+                    .filter(known -> editDistance(known, snakeCase(name)) <= 2).findFirst().orElse(null);
+            if (newerFields && near == null) {
+                java.util.logging.Logger.getLogger(EnvoyConfigReader.class.getName()).warning(at + name
+                        + ": not a field of Envoy's " + type.getFullName() + " as Inmesh knows it (a newer Envoy's?); "
+                        + "ignored");
+                continue;
+            }
+            throw new ConfigReadException(at + name + ": unknown field (expected a field of Envoy's "
+                    + type.getFullName() + (near == null ? "" : "; did you mean " + near + "?") + ")", null);
         }
+    }
+
+    private static String snakeCase(String name) {
+        return name.replaceAll("([a-z0-9])([A-Z])", "$1_$2").toLowerCase(java.util.Locale.ROOT);
+    }
+
+    /** Levenshtein's distance between two short names. */
+    static int editDistance(String a, String b) {
+        int[] prev = new int[b.length() + 1];
+        int[] cur = new int[b.length() + 1];
+        for (int j = 0; j <= b.length(); j++) {
+            prev[j] = j;
+        }
+        for (int i = 1; i <= a.length(); i++) {
+            cur[0] = i;
+            for (int j = 1; j <= b.length(); j++) {
+                cur[j] = Math.min(Math.min(cur[j - 1], prev[j]) + 1,
+                        prev[j - 1] + (a.charAt(i - 1) == b.charAt(j - 1) ? 0 : 1));
+            }
+            int[] t = prev;
+            prev = cur;
+            cur = t;
+        }
+        return prev[b.length()];
     }
 
     /**
