@@ -950,8 +950,7 @@ public final class AdminServer {
             return this;
         }
 
-        /** Adds a listening address with its endpoints; mounts are numbered in the order added. */
-        /** Serves a mount's endpoints at its address; null: nothing. */
+        /** Adds a listening address with its endpoints (null: nothing); mounts are numbered in the order added. */
         public Builder mount(Mount mount) {
             if (mount != null) {
                 mounts.add(mount);
