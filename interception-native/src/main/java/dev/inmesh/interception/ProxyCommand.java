@@ -438,6 +438,18 @@ public final class ProxyCommand implements Callable<Integer> {
         Identity identity = identity(o, System.getenv());
         WorkloadInfo local = identity.local();
         PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        java.util.function.Predicate<String> statsMatcher;
+        try {
+            statsMatcher = dev.inmesh.runtime.admin.StatsMatcher.ofFile(config);
+        } catch (IllegalArgumentException e) {
+            System.err.println("inmesh proxy: " + config + ": " + e.getMessage());
+            return 1;
+        }
+        if (statsMatcher != null) {
+            // the bootstrap's stats_config.stats_matcher, before any meter exists: the statistics it rejects are
+            // never made, as Envoy's (Istio's bootstrap keeps the managers', the server's and the RBAC counters)
+            registry.config().meterFilter(dev.inmesh.runtime.admin.StatsMatcher.meterFilter(statsMatcher));
+        }
         MeshMetrics metrics = MeshMetrics.create(registry, local, identity.clusterId());
         Consumer<StreamInfo> observer = metrics::record;
         // a line per tcp_proxy connection too, apart from the requests' observer: a connection is not a request

@@ -131,26 +131,35 @@ final class EnvoyStats {
             if (m instanceof DistributionSummary != histograms) {
                 continue;
             }
-            String name = m.getId().getName();
-            for (Tree t : TREES) {
-                String scope = t.tag == null ? "" : m.getId().getTag(t.tag);
-                if (!name.startsWith(t.prefix) || scope == null) {
-                    continue;
-                }
-                if (t.root.equals("cluster.")) {
-                    scope = clusterStatName.apply(scope);
-                }
-                String envoyName = envoyName(t, m, name.substring(t.prefix.length()), scope);
-                if (envoyName != null && filter.test(envoyName)) {
-                    each.accept(envoyName, m);
-                }
-                break;
+            String envoyName = envoyName(m.getId(), clusterStatName);
+            if (envoyName != null && filter.test(envoyName)) {
+                each.accept(envoyName, m);
             }
         }
     }
 
-    /** The Envoy name of meter {@code m} of tree {@code t}, {@code stat} its name after the tree's prefix. */
-    private static String envoyName(Tree t, Meter m, String stat, String scope) {
+    /**
+     * The Envoy name of a meter ({@code cluster.C.upstream_rq_total} for
+     * {@code envoy_cluster_upstream_rq_total{cluster_name="C"}}), or null for one that is no Envoy statistic (Istio's
+     * metrics, an application's); {@code clusterStatName} gives the name a cluster's statistics are under.
+     */
+    static String envoyName(Meter.Id id, UnaryOperator<String> clusterStatName) {
+        String name = id.getName();
+        for (Tree t : TREES) {
+            String scope = t.tag == null ? "" : id.getTag(t.tag);
+            if (!name.startsWith(t.prefix) || scope == null) {
+                continue;
+            }
+            if (t.root.equals("cluster.")) {
+                scope = clusterStatName.apply(scope);
+            }
+            return envoyName(t, id, name.substring(t.prefix.length()), scope);
+        }
+        return null;
+    }
+
+    /** The Envoy name of meter {@code id} of tree {@code t}, {@code stat} its name after the tree's prefix. */
+    private static String envoyName(Tree t, Meter.Id id, String stat, String scope) {
         for (Map.Entry<String, String> inner : t.scopes.entrySet()) {
             // cluster.C.retry.upstream_rq_completed, cluster.C.outlier_detection.ejections_active, ...
             if (stat.startsWith(inner.getKey())) {
@@ -165,9 +174,9 @@ final class EnvoyStats {
         String classPrefix = t.classSeries.get(stat);
         if (classPrefix != null) {
             // a class (2xx) or, for upstream_rq_code, a code (200)
-            String cls = m.getId().getTag("response_code_class");
+            String cls = id.getTag("response_code_class");
             if (cls == null) {
-                cls = m.getId().getTag("response_code");
+                cls = id.getTag("response_code");
             }
             if (cls == null) {
                 return null;

@@ -1,0 +1,109 @@
+package dev.inmesh.runtime.admin;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.google.protobuf.InvalidProtocolBufferException;
+import dev.inmesh.runtime.router.StringMatchers;
+import dev.inmesh.runtime.xds.CoreParsers;
+import dev.inmesh.runtime.xds.EnvoyJson;
+import dev.inmesh.runtime.xds.FieldError;
+import io.envoyproxy.envoy.type.matcher.v3.ListStringMatcher;
+import io.micrometer.core.instrument.Meter;
+import io.micrometer.core.instrument.config.MeterFilter;
+import io.micrometer.core.instrument.config.MeterFilterReply;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.Predicate;
+
+/**
+ * A bootstrap's {@code stats_config.stats_matcher}: which Envoy statistics exist, by their Envoy name, as Envoy
+ * creates only those its matcher accepts ({@code reject_all}, an {@code exclusion_list}, or an {@code inclusion_list},
+ * which Istio's bootstrap writes: {@code cluster_manager}, {@code listener_manager}, {@code server}, the RBAC
+ * counters, ... and not the clusters' or connection managers' statistics unless {@code proxyStatsMatcher} adds them).
+ * A statistic it rejects is not kept at all: neither {@code /stats} nor {@code /stats/prometheus} has it. Istio's
+ * metrics ({@code istio_*}, Envoy's {@code reporter=} statistics, which Istio's list always includes) and an
+ * application's meters are no Envoy statistics and are always kept. A cluster's statistics are matched under its
+ * name ({@code cluster.outbound|9080||reviews.default.svc.cluster.local.upstream_rq_total}).
+ */
+public final class StatsMatcher {
+    private StatsMatcher() {}
+
+    /**
+     * The matcher of the bootstrap in file {@code config} (null: none, no such file, a directory, a file that does not
+     * read or is no bootstrap: the configuration's reader says what is wrong with it).
+     */
+    public static Predicate<String> ofFile(java.nio.file.Path config) throws FieldError {
+        if (config == null || !java.nio.file.Files.isRegularFile(config)) {
+            return null;
+        }
+        JsonNode root;
+        try {
+            root = new com.fasterxml.jackson.databind.ObjectMapper(
+                    new com.fasterxml.jackson.dataformat.yaml.YAMLFactory()).readTree(config.toFile());
+        } catch (java.io.IOException e) {
+            return null;
+        }
+        return root == null || !root.has("static_resources") ? null : of(root);
+    }
+
+    /** The matcher of a bootstrap's {@code stats_config} (JSON or YAML tree), or null when it has none. */
+    public static Predicate<String> of(JsonNode bootstrap) throws FieldError {
+        JsonNode config = field(bootstrap, "stats_config", "statsConfig");
+        JsonNode matcher = field(config, "stats_matcher", "statsMatcher");
+        if (matcher == null) {
+            return null;
+        }
+        io.envoyproxy.envoy.config.metrics.v3.StatsMatcher m;
+        try {
+            m = EnvoyJson.toMessage(matcher, io.envoyproxy.envoy.config.metrics.v3.StatsMatcher.class);
+        } catch (InvalidProtocolBufferException e) {
+            throw new FieldError("stats_config.stats_matcher", e.getMessage());
+        }
+        return switch (m.getStatsMatcherCase()) {
+            case REJECT_ALL -> m.getRejectAll() ? name -> false : name -> true;
+            case INCLUSION_LIST -> any(m.getInclusionList(), "stats_config.stats_matcher.inclusion_list");
+            case EXCLUSION_LIST -> any(m.getExclusionList(), "stats_config.stats_matcher.exclusion_list").negate();
+            case STATSMATCHER_NOT_SET -> null;
+        };
+    }
+
+    /**
+     * A filter of a registry's meters that denies the Envoy statistics {@code keep} rejects, by their Envoy name; the
+     * others it leaves to the next filter.
+     */
+    public static MeterFilter meterFilter(Predicate<String> keep) {
+        return new MeterFilter() {
+            @Override
+            public MeterFilterReply accept(Meter.Id id) {
+                String name = EnvoyStats.envoyName(id, c -> c);
+                return name == null || keep.test(name) ? MeterFilterReply.NEUTRAL : MeterFilterReply.DENY;
+            }
+        };
+    }
+
+    private static Predicate<String> any(ListStringMatcher list, String at) {
+        List<Predicate<String>> patterns = new ArrayList<>();
+        for (int i = 0; i < list.getPatternsCount(); i++) {
+            try {
+                patterns.add(StringMatchers.compile(CoreParsers.stringMatcher(list.getPatterns(i))));
+            } catch (FieldError e) {
+                throw new FieldError(at + ".patterns[" + i + "]", e.getMessage());
+            }
+        }
+        return name -> {
+            for (Predicate<String> p : patterns) {
+                if (p.test(name)) {
+                    return true;
+                }
+            }
+            return false;
+        };
+    }
+
+    private static JsonNode field(JsonNode node, String snake, String camel) {
+        if (node == null || !node.isObject()) {
+            return null;
+        }
+        JsonNode v = node.get(snake);
+        return v != null ? v : node.get(camel);
+    }
+}
