@@ -121,11 +121,11 @@ public final class Http1Admission {
         if (!visibleAscii(uri)) {
             return Refusal.TARGET;
         }
-        // as Envoy's codec: what is not HTTP/1.1 is HTTP/1.0 (HTTP/0.9, 1.2 and 2.0 alike), and is served as such
         // the Connection header first, as Envoy's codec (not a CONNECT's, which it takes as an upgrade)
         if (!req.method().equals("CONNECT") && !sanitizeConnection(req)) {
             return Refusal.CONNECTION;
         }
+        // as Envoy's codec: what is not HTTP/1.1 is HTTP/1.0 (HTTP/0.9, 1.2 and 2.0 alike), and is served as such
         boolean http10 = !req.http11();
         if (http10) {
             if (!o.acceptHttp10()) {
