@@ -6,11 +6,11 @@ import dev.inmesh.runtime.router.StringMatchers;
 import dev.inmesh.runtime.xds.CoreParsers;
 import dev.inmesh.runtime.xds.EnvoyJson;
 import dev.inmesh.runtime.xds.FieldError;
+import dev.inmesh.runtime.xds.Fields;
 import io.envoyproxy.envoy.type.matcher.v3.ListStringMatcher;
 import io.micrometer.core.instrument.Meter;
 import io.micrometer.core.instrument.config.MeterFilter;
 import io.micrometer.core.instrument.config.MeterFilterReply;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Predicate;
 
@@ -81,14 +81,8 @@ public final class StatsMatcher {
     }
 
     private static Predicate<String> any(ListStringMatcher list, String at) {
-        List<Predicate<String>> patterns = new ArrayList<>();
-        for (int i = 0; i < list.getPatternsCount(); i++) {
-            try {
-                patterns.add(StringMatchers.compile(CoreParsers.stringMatcher(list.getPatterns(i))));
-            } catch (FieldError e) {
-                throw new FieldError(at + ".patterns[" + i + "]", e.getMessage());
-            }
-        }
+        List<Predicate<String>> patterns = Fields.at(at, () -> CoreParsers.stringMatchers(list)).stream()
+                .map(StringMatchers::compile).toList();
         return name -> {
             for (Predicate<String> p : patterns) {
                 if (p.test(name)) {

@@ -156,6 +156,12 @@ public final class CoreParsers {
         return value.replace("%%", "%");
     }
 
+    /** The string matchers of a list, each named by its index under {@code patterns} when it is rejected. */
+    public static List<StringMatcher> stringMatchers(io.envoyproxy.envoy.type.matcher.v3.ListStringMatcher l) {
+        Fields.onlyKnown(l, Set.of("patterns"), Set.of());
+        return Fields.each("patterns", l.getPatternsList(), CoreParsers::stringMatcher);
+    }
+
     /** A string matcher; a regex is compiled here so that an invalid one is rejected with the resource. */
     public static StringMatcher stringMatcher(io.envoyproxy.envoy.type.matcher.v3.StringMatcher m) {
         Fields.onlyKnown(m, Set.of("exact", "prefix", "suffix", "contains", "safe_regex", "ignore_case"), Set.of());

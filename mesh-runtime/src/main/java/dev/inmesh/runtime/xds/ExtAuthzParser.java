@@ -6,7 +6,6 @@ import dev.inmesh.api.config.core.StringMatcher;
 import dev.inmesh.api.config.extauthz.ExtAuthz;
 import dev.inmesh.api.config.extauthz.NetworkExtAuthz;
 import dev.inmesh.api.config.route.ExtAuthzPerRoute;
-import io.envoyproxy.envoy.type.matcher.v3.ListStringMatcher;
 import java.time.Duration;
 import java.util.List;
 import java.util.Set;
@@ -71,7 +70,7 @@ final class ExtAuthzParser {
                     + " (expected: V3, the only version Envoy's v3 filter speaks)");
         }
         List<StringMatcher> allowed = c.hasAllowedHeaders()
-                ? Fields.at("allowed_headers", () -> list(c.getAllowedHeaders())) : List.of();
+                ? Fields.at("allowed_headers", () -> CoreParsers.stringMatchers(c.getAllowedHeaders())) : List.of();
         ExtAuthz.Service service = switch (c.getServicesCase()) {
             case HTTP_SERVICE -> Fields.at("http_service", () -> http(c.getHttpService()));
             case GRPC_SERVICE -> Fields.at("grpc_service", () -> grpc(c.getGrpcService()));
@@ -85,7 +84,7 @@ final class ExtAuthzParser {
             }
             // the older place of the same list, which istiod wrote before Envoy moved it to the filter
             allowed = Fields.at("http_service.authorization_request.allowed_headers",
-                    () -> list(c.getHttpService().getAuthorizationRequest().getAllowedHeaders()));
+                    () -> CoreParsers.stringMatchers(c.getHttpService().getAuthorizationRequest().getAllowedHeaders()));
         }
         int status = c.hasStatusOnError() ? c.getStatusOnError().getCodeValue() : ExtAuthz.DEFAULT_STATUS_ON_ERROR;
         MetadataMatcher enabled = c.hasFilterEnabledMetadata() ? Fields.at("filter_enabled_metadata",
@@ -166,13 +165,13 @@ final class ExtAuthzParser {
             Fields.onlyKnown(resp, Set.of("allowed_upstream_headers", "allowed_upstream_headers_to_append",
                     "allowed_client_headers", "allowed_client_headers_on_success"), Set.of());
             List<StringMatcher> upstream = Fields.at("allowed_upstream_headers",
-                    () -> list(resp.getAllowedUpstreamHeaders()));
+                    () -> CoreParsers.stringMatchers(resp.getAllowedUpstreamHeaders()));
             List<StringMatcher> append = Fields.at("allowed_upstream_headers_to_append",
-                    () -> list(resp.getAllowedUpstreamHeadersToAppend()));
+                    () -> CoreParsers.stringMatchers(resp.getAllowedUpstreamHeadersToAppend()));
             List<StringMatcher> client = Fields.at("allowed_client_headers",
-                    () -> list(resp.getAllowedClientHeaders()));
+                    () -> CoreParsers.stringMatchers(resp.getAllowedClientHeaders()));
             List<StringMatcher> onSuccess = Fields.at("allowed_client_headers_on_success",
-                    () -> list(resp.getAllowedClientHeadersOnSuccess()));
+                    () -> CoreParsers.stringMatchers(resp.getAllowedClientHeadersOnSuccess()));
             return Fields.record("http_service.", () -> new ExtAuthz.HttpService(uri.getCluster(), timeout,
                     h.getPathPrefix(), add, upstream, append, client, onSuccess));
         });
@@ -194,8 +193,4 @@ final class ExtAuthzParser {
                 timeout));
     }
 
-    private static List<StringMatcher> list(ListStringMatcher l) {
-        Fields.onlyKnown(l, Set.of("patterns"), Set.of());
-        return Fields.each("patterns", l.getPatternsList(), CoreParsers::stringMatcher);
-    }
 }

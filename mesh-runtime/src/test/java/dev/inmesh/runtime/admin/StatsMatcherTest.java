@@ -71,7 +71,7 @@ class StatsMatcherTest {
         FieldError e = assertThrows(FieldError.class, () -> StatsMatcher.of(EnvoyJson.tree("""
                 {"stats_config": {"stats_matcher": {"inclusion_list": {"patterns": [{"prefix": "a"},
                   {"safe_regex": {"regex": "("}}]}}}}""")));
-        assertTrue(e.getMessage().startsWith("stats_config.stats_matcher.inclusion_list.patterns[1]: "),
-                e.getMessage());
+        assertTrue(e.getMessage().startsWith(
+                "stats_config.stats_matcher.inclusion_list.patterns[1].safe_regex.regex: "), e.getMessage());
     }
 }
