@@ -187,9 +187,12 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         HttpServerResponse resp = req.response();
         // Vert.x ends an HTTP/1.1 connection after a request whose Connection header is exactly close; a close among
         // other tokens (close, keep-alive) ends it too, as Envoy's codec reads the token list
-        boolean closeAfter = req.version() == io.vertx.core.http.HttpVersion.HTTP_1_1 && closeToken(headers)
+        boolean closeAfter = req.version() == io.vertx.core.http.HttpVersion.HTTP_1_1
+                && headers instanceof io.netty.handler.codec.http.HttpHeaders tokens // Vert.x's HTTP/1 headers
+                && tokens.containsValue(io.vertx.core.http.HttpHeaders.CONNECTION, io.vertx.core.http.HttpHeaders.CLOSE,
+                        true) // a token of the list
                 && !headers.contains(io.vertx.core.http.HttpHeaders.CONNECTION, io.vertx.core.http.HttpHeaders.CLOSE,
-                        true);
+                        true); // not the whole value, which Vert.x reads itself
         if (closeAfter) {
             resp.putHeader(io.vertx.core.http.HttpHeaders.CONNECTION, io.vertx.core.http.HttpHeaders.CLOSE);
         }
@@ -1810,18 +1813,6 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
     private static String protocol(HttpServerRequest req) {
         return req.version() == io.vertx.core.http.HttpVersion.HTTP_2 ? "HTTP/2"
                 : req.version() == io.vertx.core.http.HttpVersion.HTTP_1_0 ? "HTTP/1.0" : "HTTP/1.1";
-    }
-
-    /** Whether a {@code Connection} header lists the {@code close} token. */
-    private static boolean closeToken(MultiMap headers) {
-        for (String value : headers.getAll(io.vertx.core.http.HttpHeaders.CONNECTION)) {
-            for (String token : value.split(",")) {
-                if (token.strip().equalsIgnoreCase("close")) {
-                    return true;
-                }
-            }
-        }
-        return false;
     }
 
     /**
