@@ -94,6 +94,14 @@ class Http1RequestsTest {
         assertNull(refusal(request(HttpVersion.HTTP_1_1, "https://a/x", "host", "a"), true, true));
         assertNull(refusal(request(HttpVersion.HTTP_1_1, "http://a/x", "host", "a"), true, false));
         assertNull(refusal(request(HttpVersion.HTTP_1_1, "https://a/x", "host", "a"), false, false));
+        // a URL of another scheme is one Envoy's codec reads and refuses, on any connection manager
+        for (String url : new String[] {"ftp://a/x", "ws://a:80/", "svn+ssh://a/"}) {
+            assertEquals(Http1Admission.Refusal.SCHEME, refusal(request(HttpVersion.HTTP_1_1, url, "host", "a"),
+                    false, false), url);
+        }
+        assertEquals("http1.invalid_scheme", Http1Admission.Refusal.SCHEME.details);
+        assertEquals(Http1Admission.Refusal.TARGET, refusal(request(HttpVersion.HTTP_1_1, "1ftp://a/", "host", "a"),
+                false, false));
         // a CONNECT's authority is its host, as Envoy's codec sets it
         FullHttpRequest connect = new DefaultFullHttpRequest(HttpVersion.HTTP_1_1, HttpMethod.CONNECT, "b:443");
         assertNull(refusal(connect, true, false));

@@ -33,6 +33,8 @@ public final class Http1Admission {
         TARGET(400, CODEC_ERROR, true),
         HTTP_10(426, "low_version", true),
         URL(400, "http1.invalid_url", true),
+        /** An absolute-form request line of a scheme other than {@code http} and {@code https}. */
+        SCHEME(400, "http1.invalid_scheme", true),
         AUTHORITY(400, "http.invalid_authority", true),
         ABSOLUTE_PATH(404, "absolute_path_rejected", false),
         NO_HOST(400, "missing_host_header", false),
@@ -134,6 +136,9 @@ public final class Http1Admission {
             req.servedAsHttp10();
         }
         int scheme = absoluteFormSchemeEnd(uri);
+        if (scheme < 0 && otherScheme(uri) && !req.method().equals("CONNECT")) {
+            return Refusal.SCHEME; // a URL Envoy's codec reads, of a scheme it does not proxy (ftp://, ws://)
+        }
         if (scheme < 0 && !uri.startsWith("/") && !uri.equals("*") && !req.method().equals("CONNECT")) {
             return Refusal.TARGET; // neither origin form nor absolute form: not a URL Envoy's parser takes
         }
@@ -313,6 +318,20 @@ public final class Http1Admission {
             }
         }
         return true;
+    }
+
+    /** Whether the URI begins with a scheme (RFC 3986 3.1) and {@code ://}. */
+    static boolean otherScheme(String uri) {
+        int i = 0;
+        while (i < uri.length()) {
+            char c = uri.charAt(i);
+            boolean letter = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z';
+            if (!letter && (i == 0 || !(c >= '0' && c <= '9' || c == '+' || c == '-' || c == '.'))) {
+                break;
+            }
+            i++;
+        }
+        return i > 0 && uri.startsWith("://", i);
     }
 
     /** The index after {@code http://} or {@code https://} (any case) when the URI is in absolute form, else -1. */
