@@ -183,6 +183,29 @@ public final class ConfigDumpBuilder {
      * path through the entry's {@code Any} (its resource) is applied to the resource inside; null if the mask does
      * not fit.
      */
+    /**
+     * One load assignment into the endpoints dump: a static one (a bootstrap's) with the time it was read, a dynamic
+     * one with its version and time when it has them.
+     */
+    private static void addEndpoints(EndpointsConfigDump.Builder endpoints, Any cla, boolean isStatic,
+                                     ResourceBundle.Version v) {
+        if (isStatic) {
+            EndpointsConfigDump.StaticEndpointConfig.Builder e =
+                    EndpointsConfigDump.StaticEndpointConfig.newBuilder().setEndpointConfig(cla);
+            if (v != null) {
+                e.setLastUpdated(timestamp(v.lastUpdated()));
+            }
+            endpoints.addStaticEndpointConfigs(e);
+        } else {
+            EndpointsConfigDump.DynamicEndpointConfig.Builder e =
+                    EndpointsConfigDump.DynamicEndpointConfig.newBuilder().setEndpointConfig(cla);
+            if (v != null) {
+                e.setVersionInfo(v.versionInfo()).setLastUpdated(timestamp(v.lastUpdated()));
+            }
+            endpoints.addDynamicEndpointConfigs(e);
+        }
+    }
+
     private static Message trimEntry(FieldMask mask, Message entry) {
         Descriptor d = entry.getDescriptorForType();
         FieldMask.Builder outer = FieldMask.newBuilder();
@@ -277,37 +300,20 @@ public final class ConfigDumpBuilder {
         for (String name : bundle.endpoints().keySet()) {
             Message m = bundle.message(ResourceType.ENDPOINT, name);
             if (m != null && names.test(name)) {
-                ResourceBundle.Version v = bundle.version(ResourceType.ENDPOINT, name);
-                EndpointsConfigDump.DynamicEndpointConfig.Builder e =
-                        EndpointsConfigDump.DynamicEndpointConfig.newBuilder().setEndpointConfig(Any.pack(m));
-                if (bundle.isStatic(ResourceType.ENDPOINT, name) || bundle.isStatic(ResourceType.CLUSTER, name)) {
-                    endpoints.addStaticEndpointConfigs(EndpointsConfigDump.StaticEndpointConfig.newBuilder()
-                            .setEndpointConfig(Any.pack(m))
-                            .setLastUpdated(timestamp(v == null ? null : v.lastUpdated())));
-                    continue;
-                }
-                if (v != null) {
-                    e.setVersionInfo(v.versionInfo()).setLastUpdated(timestamp(v.lastUpdated()));
-                }
-                endpoints.addDynamicEndpointConfigs(e);
+                addEndpoints(endpoints, Any.pack(m), bundle.isStatic(ResourceType.ENDPOINT, name)
+                        || bundle.isStatic(ResourceType.CLUSTER, name), bundle.version(ResourceType.ENDPOINT, name));
             }
         }
         for (Map.Entry<String, dev.inmesh.api.config.cluster.Cluster> e : bundle.clusters().entrySet()) {
             // as Envoy's, whose endpoints dump has every cluster's hosts: those a cluster's own load_assignment
-            // gives (a static or DNS cluster), as configured
+            // gives (a static or DNS cluster), as configured, with no version of their own
             String name = e.getKey();
             if (e.getValue().type() != dev.inmesh.api.config.cluster.DiscoveryType.EDS
                     && !bundle.endpoints().containsKey(name) && names.test(name)
                     && bundle.message(ResourceType.CLUSTER, name)
                             instanceof io.envoyproxy.envoy.config.cluster.v3.Cluster c && c.hasLoadAssignment()) {
-                Any cla = Any.pack(c.getLoadAssignment().toBuilder().setClusterName(name).build());
-                if (bundle.isStatic(ResourceType.CLUSTER, name)) {
-                    endpoints.addStaticEndpointConfigs(EndpointsConfigDump.StaticEndpointConfig.newBuilder()
-                            .setEndpointConfig(cla));
-                } else {
-                    endpoints.addDynamicEndpointConfigs(EndpointsConfigDump.DynamicEndpointConfig.newBuilder()
-                            .setEndpointConfig(cla));
-                }
+                addEndpoints(endpoints, Any.pack(c.getLoadAssignment().toBuilder().setClusterName(name).build()),
+                        bundle.isStatic(ResourceType.CLUSTER, name), null);
             }
         }
         if (endpointsToo) {
