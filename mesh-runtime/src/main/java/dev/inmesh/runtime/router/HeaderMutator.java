@@ -99,7 +99,9 @@ public final class HeaderMutator {
                     : result instanceof RouteResult.Redirect r ? r.route().headers()
                     : result instanceof RouteResult.DirectResponse d ? d.route().headers() : null;
             case 2 -> result.virtualHost() != null ? result.virtualHost().headers() : null;
-            default -> table.config().headers();
+            // Envoy's require_tls redirect takes no header rules, the route configuration's neither
+            default -> result instanceof RouteResult.Redirect r && r.route() == RouteTable.TLS_REDIRECT ? null
+                    : table.config().headers();
         };
     }
 

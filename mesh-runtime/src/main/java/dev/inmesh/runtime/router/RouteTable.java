@@ -32,6 +32,8 @@ public final class RouteTable {
     /** Prefix wildcards by the prefix's length, longest first. */
     private final WildcardLevel[] prefixes;
     private final CompiledVirtualHost fallback;
+    /** Whether a virtual host has a {@code require_tls}: only then does a request's scheme count before its route. */
+    private final boolean tlsRequired;
     private final List<CompiledVirtualHost> all = new ArrayList<>();
     /** The header conditions of every retry policy in the table (virtual hosts' and routes'), compiled once. */
     private final Map<RetryPolicy, RetryState.Conditions> retryConditions = new IdentityHashMap<>();
@@ -58,6 +60,8 @@ public final class RouteTable {
 
     private RouteTable(RouteConfiguration config, LocalRateLimitFilter.Buckets.Session buckets, String where) {
         this.config = config;
+        this.tlsRequired = config.virtualHosts().stream()
+                .anyMatch(vh -> vh.requireTls() != VirtualHost.TlsRequirement.NONE);
         TreeMap<Integer, Map<String, CompiledVirtualHost>> sfx = new TreeMap<>((a, b) -> b - a);
         TreeMap<Integer, Map<String, CompiledVirtualHost>> pfx = new TreeMap<>((a, b) -> b - a);
         CompiledVirtualHost star = null;
@@ -254,6 +258,12 @@ public final class RouteTable {
             return new RouteResult.NoRoute(null);
         }
         String full = req.path() == null ? "" : req.path();
+        if (tlsRequired) {
+            RouteResult redirect = tlsRedirect((slot >= 0 ? exact.vhost(slot) : vh).config, req, full);
+            if (redirect != null) {
+                return redirect;
+            }
+        }
         int q = full.indexOf('?');
         int hash = full.indexOf('#');
         int pathEnd = q >= 0 ? (hash >= 0 ? Math.min(q, hash) : q) : (hash >= 0 ? hash : full.length());
@@ -296,6 +306,36 @@ public final class RouteTable {
         String location = d.status() == 201 || d.status() >= 300 && d.status() < 400
                 ? Redirects.requestUrl(r, req, full, pathOnly) : null;
         return new RouteResult.DirectResponse(r.virtualHost, r.route, d.status(), d.body(), location);
+    }
+
+    /**
+     * The route of Envoy's redirect for a virtual host's {@code require_tls}: no name, no header rules, no filter
+     * configs of its own.
+     */
+    static final dev.inmesh.api.config.route.Route TLS_REDIRECT = dev.inmesh.api.config.route.Route.of(
+            dev.inmesh.api.config.route.RouteMatch.prefix("/"),
+            new RedirectAction("https", null, 0, null, null, null, 301, false));
+
+    /**
+     * As Envoy's virtual host with {@code require_tls}, before its routes: a request whose {@code x-forwarded-proto}
+     * (the connection manager set it, else the connection's scheme) is not {@code https} gets a 301 to the same Host
+     * and path on {@code https}, every such request ({@code ALL}) or those not marked {@code x-envoy-internal: true}
+     * ({@code EXTERNAL_ONLY}). Null: the routes decide.
+     */
+    private static RouteResult tlsRedirect(VirtualHost vh, RouteRequest req, String fullPath) {
+        if (vh.requireTls() == VirtualHost.TlsRequirement.NONE) {
+            return null;
+        }
+        String proto = req.header("x-forwarded-proto");
+        if (proto == null) {
+            proto = req.scheme();
+        }
+        if (proto == null || proto.equals("https") || vh.requireTls() == VirtualHost.TlsRequirement.EXTERNAL_ONLY
+                && "true".equals(req.header("x-envoy-internal"))) {
+            return null;
+        }
+        String host = req.authority() == null ? "" : req.authority();
+        return new RouteResult.Redirect(null, TLS_REDIRECT, 301, "https://" + host + fullPath);
     }
 
     /**

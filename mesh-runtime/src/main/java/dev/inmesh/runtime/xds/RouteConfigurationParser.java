@@ -150,7 +150,7 @@ public final class RouteConfigurationParser
         Fields.onlyKnown(v, union(HEADER_FIELDS, "name", "domains", "routes", "retry_policy",
                 "include_request_attempt_count", "include_attempt_count_in_response", "typed_per_filter_config",
                 "cors", "per_request_buffer_limit_bytes", "rate_limits", "hedge_policy",
-                "include_is_timeout_retry_header"), Set.of("metadata"));
+                "include_is_timeout_retry_header", "require_tls"), Set.of("metadata"));
         List<Route> routes = Fields.each("routes", v.getRoutesList(), RouteConfigurationParser::route);
         RetryPolicy retry = v.hasRetryPolicy() ? Fields.at("retry_policy", () -> retryPolicy(v.getRetryPolicy()))
                 : null;
@@ -166,7 +166,13 @@ public final class RouteConfigurationParser
                 perFilter.vhRateLimits(), perFilter.statefulSession(), perFilter.lua(), perFilter.extAuthz(),
                 perFilter.compressor(), perFilter.filters(),
                 v.hasHedgePolicy() ? Fields.at("hedge_policy", () -> hedgePolicy(v.getHedgePolicy())) : null,
-                v.getIncludeIsTimeoutRetryHeader());
+                v.getIncludeIsTimeoutRetryHeader(), switch (v.getRequireTls()) {
+                    case NONE -> VirtualHost.TlsRequirement.NONE;
+                    case EXTERNAL_ONLY -> VirtualHost.TlsRequirement.EXTERNAL_ONLY;
+                    case ALL -> VirtualHost.TlsRequirement.ALL;
+                    default -> throw new FieldError("require_tls", v.getRequireTlsValue()
+                            + " (expected: NONE, EXTERNAL_ONLY or ALL)");
+                });
     }
 
     /**

@@ -20,6 +20,9 @@ import dev.inmesh.api.config.cluster.Cluster;
 import dev.inmesh.api.config.cluster.DiscoveryType;
 import dev.inmesh.api.config.cluster.LbPolicy;
 import dev.inmesh.api.config.endpoint.ClusterLoadAssignment;
+import dev.inmesh.runtime.stats.StreamInfo;
+import io.vertx.core.MultiMap;
+import io.vertx.core.http.HttpMethod;
 import dev.inmesh.runtime.stats.MeshMetrics;
 import dev.inmesh.runtime.stats.ResponseFlag;
 import dev.inmesh.runtime.stats.WorkloadInfo;
@@ -219,6 +222,42 @@ class RouterLocalReplyTest {
         assertEquals(301, r2.status());
         assertEquals("https://other.example/a?b=c", r2.header("location"));
         assertEquals(Set.of(), r2.info().responseFlags());
+    }
+
+    @Test
+    void aVirtualHostThatRequiresTlsRedirectsWhatDidNotComeOverItBeforeAnyRoute() {
+        String config = "name: r\nresponse_headers_to_add: [{header: {key: x-config, value: c}}]\n"
+                + "virtual_hosts:\n- name: vh\n  domains: [\"svc.local\", \"svc.local:8080\"]\n  require_tls: %s\n"
+                + "  response_headers_to_add: [{header: {key: x-vh, value: v}}]\n  routes:\n"
+                + "  - match: {prefix: /api}\n    direct_response: {status: 200}\n";
+        var all = RouterRig.table(config.formatted("ALL"));
+        // no route for /other: the redirect comes first, with the Host as sent (port included) and the query
+        var sent = new RouterRequest(StreamInfo.Direction.OUTBOUND, HttpMethod.GET, "/other?b=c", "svc.local:8080",
+                "http", MultiMap.caseInsensitiveMultiMap(), null, "127.0.0.1:50000", "127.0.0.1:15001", null,
+                "HTTP/1.1");
+        var r = rig.call(rig.router(), sent, all, rig.clusters());
+        assertEquals(301, r.status());
+        assertEquals("https://svc.local:8080/other?b=c", r.header("location"));
+        assertEquals("direct_response", r.info().responseCodeDetails());
+        assertNull(r.header("x-vh"), "Envoy's TLS redirect takes no header rules");
+        assertNull(r.header("x-config"));
+        // what came over TLS to the proxy before (x-forwarded-proto), or as internal, is routed
+        assertEquals(200, rig.call(rig.router(), get("/api", "x-forwarded-proto", "https"), all, rig.clusters())
+                .status());
+        assertEquals(301, rig.call(rig.router(), get("/api", "x-envoy-internal", "true"), all, rig.clusters())
+                .status());
+        var external = RouterRig.table(config.formatted("EXTERNAL_ONLY"));
+        // internal: the connection manager takes its one x-forwarded-for address for internal
+        var manager = dev.inmesh.api.config.listener.HttpConnectionManager.of("p", "r",
+                List.of(dev.inmesh.api.config.listener.HttpFilter.of("envoy.filters.http.router", "")))
+                .withInternalAddresses(List.of(new dev.inmesh.api.config.core.CidrRange("10.0.0.0", 8)));
+        var internal = rig.call(rig.router(), get("/api", "x-forwarded-for", "10.1.2.3").internal(manager), external,
+                rig.clusters());
+        assertEquals(200, internal.status());
+        assertEquals("v", internal.header("x-vh"));
+        assertEquals(301, rig.call(rig.router(), get("/api"), external, rig.clusters()).status());
+        assertEquals(200, rig.call(rig.router(), get("/api"), RouterRig.table(config.formatted("NONE")),
+                rig.clusters()).status());
     }
 
     @Test

@@ -53,6 +53,8 @@ import java.util.Set;
  * @param includeIsTimeoutRetryHeader whether each retry tells the upstream why it is sent
  *     ({@code include_is_timeout_retry_header}): {@code x-envoy-is-timeout-retry: true} after a per-try timeout (or
  *     per-try idle timeout), hedged or not, {@code false} after any other failure; the first attempt gets none
+ * @param requireTls which requests the virtual host answers with a redirect to their {@code https} URL
+ *     ({@code require_tls}; null is {@link TlsRequirement#NONE})
  */
 public record VirtualHost(String name, List<String> domains, List<Route> routes, RetryPolicy retryPolicy,
                           boolean includeRequestAttemptCount, boolean includeAttemptCountInResponse,
@@ -63,8 +65,23 @@ public record VirtualHost(String name, List<String> domains, List<Route> routes,
                           Map<String, StatefulSessionPerRoute> statefulSession, Map<String, LuaPerRoute> lua,
                           Map<String, ExtAuthzPerRoute> extAuthz, Map<String, CompressorPerRoute> compressor,
                           Map<String, FilterPerRoute> filterConfigs, HedgePolicy hedgePolicy,
-                          boolean includeIsTimeoutRetryHeader) {
+                          boolean includeIsTimeoutRetryHeader, TlsRequirement requireTls) {
+    /**
+     * Which requests a virtual host redirects to {@code https} ({@code require_tls}), before any of its routes is
+     * matched: those whose {@code x-forwarded-proto} is not {@code https}, all of them or only those the connection
+     * manager does not take for internal.
+     */
+    public enum TlsRequirement {
+        /** No redirect. */
+        NONE,
+        /** Requests not marked {@code x-envoy-internal: true} are redirected. */
+        EXTERNAL_ONLY,
+        /** Every request is redirected. */
+        ALL
+    }
+
     public VirtualHost {
+        requireTls = requireTls == null ? TlsRequirement.NONE : requireTls;
         Checks.nonEmpty(name, "name");
         domains = Checks.list(domains, "domains");
         Checks.check(!domains.isEmpty(), "domains", "[]", "at least one domain");
@@ -97,7 +114,15 @@ public record VirtualHost(String name, List<String> domains, List<Route> routes,
      */
     public static VirtualHost of(String name, List<String> domains, List<Route> routes) {
         return new VirtualHost(name, domains, routes, null, false, false, HeaderMutations.NONE, null, null, null,
-                null, null, null, null, null, null, null, null, null, null, false);
+                null, null, null, null, null, null, null, null, null, null, false, TlsRequirement.NONE);
+    }
+
+    /** This virtual host with its {@code require_tls}. */
+    public VirtualHost withRequireTls(TlsRequirement requirement) {
+        return new VirtualHost(name, domains, routes, retryPolicy, includeRequestAttemptCount,
+                includeAttemptCountInResponse, headers, fault, cors, perRequestBufferLimitBytes, rbac, localRateLimit,
+                rateLimits, vhRateLimits, statefulSession, lua, extAuthz, compressor, filterConfigs, hedgePolicy,
+                includeIsTimeoutRetryHeader, requirement);
     }
 
     /**
@@ -108,7 +133,7 @@ public record VirtualHost(String name, List<String> domains, List<Route> routes,
         return new VirtualHost(name, domains, routes, retryPolicy, includeRequestAttemptCount,
                 includeAttemptCountInResponse, headers, fault, cors, limit, rbac, localRateLimit, rateLimits,
                 vhRateLimits, statefulSession, lua, extAuthz, compressor, filterConfigs, hedgePolicy,
-                includeIsTimeoutRetryHeader);
+                includeIsTimeoutRetryHeader, requireTls);
     }
 
     /**
@@ -119,7 +144,7 @@ public record VirtualHost(String name, List<String> domains, List<Route> routes,
         return new VirtualHost(name, domains, routes, retryPolicy, includeRequestAttemptCount,
                 includeAttemptCountInResponse, headers, fault, cors, perRequestBufferLimitBytes, rbac, localRateLimit,
                 limits, vhOptions, statefulSession, lua, extAuthz, compressor, filterConfigs, hedgePolicy,
-                includeIsTimeoutRetryHeader);
+                includeIsTimeoutRetryHeader, requireTls);
     }
 
     /**
@@ -130,6 +155,6 @@ public record VirtualHost(String name, List<String> domains, List<Route> routes,
         return new VirtualHost(name, domains, routes, retryPolicy, includeRequestAttemptCount,
                 includeAttemptCountInResponse, headers, fault, cors, perRequestBufferLimitBytes, rbac, localRateLimit,
                 rateLimits, vhRateLimits, statefulSession, overrides, extAuthz, compressor, filterConfigs, hedgePolicy,
-                includeIsTimeoutRetryHeader);
+                includeIsTimeoutRetryHeader, requireTls);
     }
 }
