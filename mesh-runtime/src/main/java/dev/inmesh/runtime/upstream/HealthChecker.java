@@ -381,7 +381,9 @@ final class HealthChecker {
                 }
                 inFlight = req;
                 connection = req.connection();
-                req.authority(HostAndPort.authority(authority));
+                // as sent, unchecked: Envoy's default is the cluster's name, which Istio's (outbound|9080||...) make
+                // no hostname of (HostAndPort.authority would refuse it)
+                req.authority(HostAndPort.create(authority, -1));
                 return Future.succeededFuture(req);
             });
         }

@@ -67,7 +67,9 @@ class HealthCheckTrafficTest {
     private Upstream upstream() throws Exception {
         Upstream u = new Upstream();
         HttpServer server = vertx.createHttpServer().requestHandler(req -> {
-            u.seen.add(req.method() + " " + req.uri() + " host=" + req.authority() + " ua="
+            // the Host as sent where it is no authority Vert.x reads (an Istio cluster's name)
+            u.seen.add(req.method() + " " + req.uri() + " host="
+                    + (req.authority() != null ? req.authority() : req.getHeader("host")) + " ua="
                     + req.getHeader("user-agent") + " x-probe=" + req.getHeader("x-probe"));
             int status = u.status.get();
             if (status == 200) {
@@ -106,10 +108,14 @@ class HealthCheckTrafficTest {
     }
 
     private static Cluster cluster(HealthCheck hc, List<LbEndpoint> eps) {
-        ClusterLoadAssignment cla = new ClusterLoadAssignment("c",
+        return cluster("c", hc, eps);
+    }
+
+    private static Cluster cluster(String name, HealthCheck hc, List<LbEndpoint> eps) {
+        ClusterLoadAssignment cla = new ClusterLoadAssignment(name,
                 List.of(new LocalityLbEndpoints(Locality.EMPTY, eps, 1, 0)), 140);
         // a gRPC check needs HTTP/2 to the hosts, as in Envoy
-        Cluster plain = Cluster.builder("c", DiscoveryType.STATIC).loadAssignment(cla)
+        Cluster plain = Cluster.builder(name, DiscoveryType.STATIC).loadAssignment(cla)
                 .http2(hc != null && hc.checker() instanceof HealthCheck.Grpc).metadata(Metadata.EMPTY).build();
         return hc == null ? plain : HealthCheckerTest.withHealthCheck(plain, hc);
     }
@@ -172,6 +178,18 @@ class HealthCheckTrafficTest {
         assertEquals(2.0, stat("healthy"));
         // checks are not requests
         assertEquals(0, goodHost.stats().totalRequests());
+    }
+
+    @Test
+    void aCheckWithoutAHostNamesItsClusterAsTheHostEvenAnIstioClustersNameThatIsNoHostname() throws Exception {
+        Upstream u = upstream();
+        String istio = "outbound|9080||ratings.default.svc.cluster.local";
+        HealthCheck.Http unnamed = new HealthCheck.Http("", "/healthz", null, null, null, null, null, false);
+        manager = ClusterManager.create(env, Map.of(istio, cluster(istio, check(unnamed, 1, 1), List.of(
+                new LbEndpoint(new SocketAddress("127.0.0.1", u.port), "", null, 1, Metadata.EMPTY)))), Map.of());
+        Host h = manager.clusters().get(istio).hosts().iterator().next();
+        await(() -> !h.failedActiveHealthCheck(), "a check answered");
+        assertTrue(u.seen.peek().startsWith("GET /healthz host=" + istio + " "), u.seen.peek());
     }
 
     @Test
