@@ -779,7 +779,8 @@ public final class UpstreamCluster {
         if (keepPassing) {
             keepPassingHosts(previous, next, byPriority);
         }
-        Map<String, Host> nextHosts = Map.copyOf(next);
+        // in the load assignment's order, which /clusters and the endpoint tables list them in, as Envoy's
+        Map<String, Host> nextHosts = java.util.Collections.unmodifiableMap(next);
         TransportSockets in = sockets;
         originalDstHosts.values().forEach(h -> chooseSocket(h, Metadata.EMPTY, in));
         this.hosts = nextHosts;

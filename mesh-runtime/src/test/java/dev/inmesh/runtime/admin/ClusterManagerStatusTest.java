@@ -8,6 +8,7 @@ import dev.inmesh.runtime.upstream.Host;
 import dev.inmesh.runtime.upstream.LocalOriginFailure;
 import dev.inmesh.runtime.xds.EnvoyConfigReader;
 import dev.inmesh.runtime.xds.EnvoyJson;
+import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
@@ -58,6 +59,32 @@ class ClusterManagerStatusTest {
 
     private static Host agentHost(SnapshotHolder holder) {
         return holder.current().clusterManager().clusters().get("agent").hosts().iterator().next();
+    }
+
+    @Test
+    void hostsAreListedInTheirLoadAssignmentsOrder() throws Exception {
+        int[] ports = {9005, 9001, 9009, 9003, 9007, 9002, 9008};
+        StringBuilder config = new StringBuilder("""
+                static_resources:
+                  clusters:
+                  - name: c
+                    type: STATIC
+                    load_assignment:
+                      cluster_name: c
+                      endpoints:
+                      - lb_endpoints:
+                """);
+        for (int port : ports) {
+            config.append("        - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: ")
+                    .append(port).append("}}}\n");
+        }
+        List<String> listed = new ArrayList<>();
+        for (String line : new ClusterManagerStatus(holder(config.toString())).clusterStatusLines()) {
+            if (line.endsWith("::health_flags::healthy")) {
+                listed.add(line.split("::")[1]);
+            }
+        }
+        assertEquals(java.util.Arrays.stream(ports).mapToObj(p -> "127.0.0.1:" + p).toList(), listed);
     }
 
     @Test
