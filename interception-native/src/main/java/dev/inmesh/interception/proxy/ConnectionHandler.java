@@ -824,10 +824,18 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
                 host.outlier().reportConnectSuccessFinal();
             }
             up.closeFuture().addListener(c -> breakers.connectionClosed());
+            // the host's cx_total and cx_active, as Envoy's pool counts its connections, TCP ones included
+            host.stats().connectionOpened();
+            up.closeFuture().addListener(c -> host.stats().connectionClosed());
             var clusterStats = runtime.router.upstreamStats(clusterName);
             if (clusterStats != null) {
-                // the cluster's upstream_cx_total and upstream_cx_active, as Envoy counts tcp_proxy's connections
+                // the cluster's upstream_cx_total and upstream_cx_active, as Envoy counts tcp_proxy's connections,
+                // and the relay as its upstream_rq_total and upstream_rq_active (the stream Envoy's TCP pool
+                // attaches to the connection, until it closes)
                 clusterStats.connectionOpened();
+                clusterStats.requestStarted();
+                clusterStats.activeRequests(1);
+                up.closeFuture().addListener(c -> clusterStats.activeRequests(-1));
                 long opened = System.nanoTime();
                 // as Envoy's tcp_proxy: the connect time from the attempt's start, the length from the connect
                 clusterStats.connectTime((opened - connectStart) / 1_000_000);

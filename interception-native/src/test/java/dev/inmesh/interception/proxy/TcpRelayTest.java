@@ -468,6 +468,14 @@ class TcpRelayTest {
             // Envoy's histograms: the connect time, once connected; the connection's length once it closed
             assertEquals(1, registry.get("envoy_cluster_upstream_cx_connect_ms").tag("cluster_name", "backend")
                     .summary().count());
+            // as Envoy's TCP pool, the relay is the connection's stream: the cluster's upstream_rq_total and
+            // upstream_rq_active, and the host's own cx_ and rq_ counts (/clusters)
+            assertEquals(1.0, registry.get("envoy_cluster_upstream_rq_total").tag("cluster_name", "backend")
+                    .functionCounter().count());
+            assertEquals(1.0, registry.get("envoy_cluster_upstream_rq_active").tag("cluster_name", "backend")
+                    .gauge().value());
+            assertEquals(java.util.Map.of("cx_total", 1L, "cx_active", 1L, "rq_total", 1L, "rq_active", 1L),
+                    hostStats("cx_total", "cx_active", "rq_total", "rq_active"));
             Thread.sleep(60);
         }
         double active = 1;
@@ -477,9 +485,24 @@ class TcpRelayTest {
             Thread.sleep(10);
         }
         assertEquals(0.0, active, "closed with the relayed connection");
+        assertEquals(0.0, registry.get("envoy_cluster_upstream_rq_active").tag("cluster_name", "backend").gauge()
+                .value());
+        assertEquals(java.util.Map.of("cx_total", 1L, "cx_active", 0L), hostStats("cx_total", "cx_active"));
         var length = registry.get("envoy_cluster_upstream_cx_length_ms").tag("cluster_name", "backend").summary();
         assertEquals(1, length.count());
         assertTrue(length.totalAmount() >= 60, "open 60 ms or more: " + length.totalAmount());
+    }
+
+    /** The named statistics of the backend's one host, as /clusters prints them. */
+    private java.util.Map<String, Long> hostStats(String... names) {
+        var host = proxy.snapshots.current().clusterManager().cluster("backend").hosts().iterator().next();
+        java.util.Map<String, Long> out = new java.util.HashMap<>();
+        for (var stat : host.stats().all()) {
+            if (java.util.List.of(names).contains(stat.name())) {
+                out.put(stat.name(), stat.value());
+            }
+        }
+        return out;
     }
 
     @Test

@@ -77,12 +77,14 @@ public final class HostStats {
         timeout.increment();
     }
 
-    void connectionOpened() {
+    /** A connection to the host opened: its {@code cx_total} and {@code cx_active}. */
+    public void connectionOpened() {
         cxTotal.increment();
         cxActive.incrementAndGet();
     }
 
-    void connectionClosed() {
+    /** A connection to the host closed: its {@code cx_active}. */
+    public void connectionClosed() {
         cxActive.decrementAndGet();
     }
 
