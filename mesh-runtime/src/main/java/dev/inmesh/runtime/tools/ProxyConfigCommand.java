@@ -154,7 +154,7 @@ public final class ProxyConfigCommand implements Callable<Integer> {
                 if (kind.equals("secret") || kind.equals("bootstrap")) {
                     EnvoyJson.tree(text);
                 } else {
-                    bundle = readDump(text);
+                    bundle = readDump(text, this::leftOut);
                     if (kind.equals("route") || kind.equals("all")) {
                         staticRoutes = ProxyConfigWriter.staticRoutes(EnvoyJson.tree(text));
                     }
@@ -496,21 +496,29 @@ public final class ProxyConfigCommand implements Callable<Integer> {
         return clusterStatuses(body);
     }
 
+    /** A resource of the dump that is not shown, and why, on the standard error. */
+    private void leftOut(String why) {
+        err.println("proxy-config: not shown, Inmesh cannot read it: " + why);
+    }
+
+    /**
+     * Reads a dump as istioctl shows one: each resource that Inmesh cannot read (a filter or field it does not serve)
+     * is left out of the tables, with why told to {@code leftOut}, the rest shown. It is read as the proxy that wrote
+     * it read its configuration: TLS contexts naming Istio's SDS secrets {@code default} and {@code ROOTCA} (an
+     * ISTIO_MUTUAL cluster) read the workload identity directory of {@code inmesh.identity.dir}
+     * ({@code INMESH_IDENTITY_DIR}); without one, such a resource is left out, the reason naming the setting.
+     */
+    static ResourceBundle readDump(String text, java.util.function.Consumer<String> leftOut)
+            throws EnvoyConfigReader.ConfigReadException {
+        WorkloadIdentity identity = WorkloadIdentity.of(MeshSettings.fromConfiguration().getIdentityDir());
+        return Parsers.withIdentity(identity, () -> EnvoyConfigReader.readLeniently(text, leftOut));
+    }
+
     /**
      * Cluster statuses from {@code /clusters?format=json}, the text form of {@code /clusters}, or anything else
      * {@link EnvoyConfigReader} reads, such as a config dump, whose EDS resources stand for the hosts (istioctl
      * itself reads only the {@code /clusters?format=json} form with {@code -f}).
      */
-    /**
-     * Reads a dump as the proxy that wrote it read its configuration: TLS contexts naming Istio's SDS secrets
-     * {@code default} and {@code ROOTCA} read the workload identity directory of {@code inmesh.identity.dir}
-     * ({@code INMESH_IDENTITY_DIR}), refused without one.
-     */
-    static ResourceBundle readDump(String text) throws EnvoyConfigReader.ConfigReadException {
-        WorkloadIdentity identity = WorkloadIdentity.of(MeshSettings.fromConfiguration().getIdentityDir());
-        return Parsers.withIdentity(identity, () -> EnvoyConfigReader.read(text));
-    }
-
     static List<ClusterStatus> clusterStatuses(String text) throws EnvoyConfigReader.ConfigReadException {
         if (ClusterStatuses.isJson(text)) {
             try {
@@ -523,7 +531,7 @@ public final class ProxyConfigCommand implements Callable<Integer> {
         if (ClusterStatuses.isText(text)) {
             return ClusterStatuses.fromText(text);
         }
-        return ClusterStatuses.fromLoadAssignments(ProxyConfigWriter.loadAssignments(readDump(text)));
+        return ClusterStatuses.fromLoadAssignments(ProxyConfigWriter.loadAssignments(readDump(text, why -> { })));
     }
 
     /** The first message in the cause chain (the JDK's client often has none on top), else the exception's class. */

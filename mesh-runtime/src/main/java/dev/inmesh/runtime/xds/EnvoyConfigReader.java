@@ -79,6 +79,18 @@ public final class EnvoyConfigReader {
         }
     }
 
+    /**
+     * Reads a document as {@link #read(String)} does, leaving out each resource Inmesh refuses (a dump of a proxy
+     * whose configuration has what Inmesh does not serve), with why told to {@code leftOut}: what a tool shows of a
+     * dump. What is no valid resource of its type (bad JSON, a field of the wrong shape) still fails the read.
+     */
+    public static ResourceBundle readLeniently(String text, java.util.function.Consumer<String> leftOut)
+            throws ConfigReadException {
+        ResourceBundle.Builder b = ResourceBundle.builder().leavingOut(leftOut);
+        read(text, b, new ResourceBundle.Version("", Instant.now()));
+        return b.build();
+    }
+
     /** Reads one document's text into a bundle. */
     public static ResourceBundle read(String text) throws ConfigReadException {
         ResourceBundle.Builder b = ResourceBundle.builder();
@@ -425,6 +437,9 @@ public final class EnvoyConfigReader {
         try {
             parsed = parser.parse(message);
         } catch (InvalidResourceException e) {
+            if (b.leftOut(where + e.getMessage())) {
+                return;
+            }
             throw new ConfigReadException(where + e.getMessage(), e);
         }
         if (b.contains(type, name)) {

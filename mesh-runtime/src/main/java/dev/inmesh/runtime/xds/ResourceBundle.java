@@ -96,6 +96,27 @@ public record ResourceBundle(Map<String, Listener> listeners, Map<String, RouteC
         private final Map<String, Message> messages = new LinkedHashMap<>();
         private final Set<String> statics = new LinkedHashSet<>();
         private Tracing.Provider tracer;
+        /** Where a resource that does not read goes, when it is to be left out rather than fail the read; or null. */
+        private java.util.function.Consumer<String> leftOut;
+
+        /**
+         * Leaves out a resource Inmesh refuses (a valid resource of what Inmesh does not serve), telling {@code why}
+         * to {@code leftOut}, instead of failing the whole read: for tools that show what a dump holds, not for
+         * configuration that is served.
+         */
+        public Builder leavingOut(java.util.function.Consumer<String> leftOut) {
+            this.leftOut = leftOut;
+            return this;
+        }
+
+        /** Whether a resource Inmesh refuses is left out ({@link #leavingOut}), after telling why. */
+        boolean leftOut(String why) {
+            if (leftOut == null) {
+                return false;
+            }
+            leftOut.accept(why);
+            return true;
+        }
 
         public Builder listener(Listener l, Version v) {
             listeners.put(l.name(), l);

@@ -64,9 +64,35 @@ class ProxyConfigIdentityTest {
     }
 
     @Test
-    void withoutOneTheClusterIsRefusedNamingTheSecretAndTheSetting() throws Exception {
+    void withoutOneTheClusterIsLeftOutNamingTheSecretAndTheSetting() throws Exception {
         ProxyConfigRun run = new ProxyConfigRun();
-        assertEquals(2, run.run("cluster", "-f", dump().toString()), run.out());
+        // the dump's one cluster left out: none to show (istioctl's exit status for none)
+        assertEquals(1, run.run("cluster", "-f", dump().toString()), run.err());
+        assertTrue(!run.out().contains("reviews"), run.out());
         assertTrue(run.err().contains("\"default\"") && run.err().contains("inmesh.identity.dir"), run.err());
+    }
+
+    @Test
+    void aResourceInmeshCannotReadIsLeftOutOfTheTablesNamedOnTheStandardErrorAndTheRestShown() throws Exception {
+        // a listener of a network filter Inmesh does not serve (redis_proxy), as in the dump of an Envoy that does
+        Path file = dir.resolve("dump.json");
+        Files.writeString(file, """
+                {"configs": [{"@type": "type.googleapis.com/envoy.admin.v3.ListenersConfigDump",
+                  "static_listeners": [
+                   {"listener": {"name": "redis", "address": {"socket_address": {"address": "0.0.0.0",
+                     "port_value": 6379}}, "filter_chains": [{"filters": [{"name": "envoy.filters.network.redis_proxy",
+                     "typed_config": {"@type": "type.googleapis.com/google.protobuf.Struct"}}]}]}},
+                   {"listener": {"name": "web", "address": {"socket_address": {"address": "0.0.0.0",
+                     "port_value": 8080}}, "filter_chains": [{"filters": [{"name": "envoy.filters.network.tcp_proxy",
+                     "typed_config": {"@type":
+                      "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
+                      "stat_prefix": "web", "cluster": "c"}}]}]}}]}]}
+                """);
+        ProxyConfigRun run = new ProxyConfigRun();
+        assertEquals(0, run.run("listener", "-f", file.toString()), run.err());
+        assertTrue(run.out().contains("8080"), run.out());
+        assertTrue(!run.out().contains("6379"), run.out());
+        assertTrue(run.err().startsWith("proxy-config: not shown, Inmesh cannot read it: ")
+                && run.err().contains("\"redis\""), run.err());
     }
 }
