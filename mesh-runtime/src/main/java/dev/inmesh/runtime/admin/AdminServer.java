@@ -599,12 +599,19 @@ public final class AdminServer {
 
     /**
      * {@code /logging}: as Envoy's, the parameters change the levels first, a bad one answering 400 with the error
-     * and what the endpoint takes; the list of loggers and their levels follows either way.
+     * and what the endpoint takes; the list of loggers and their levels follows either way. An empty {@code level}
+     * or {@code paths} is no parameter.
      */
     private void logging(HttpServerRequest req) {
         java.util.Map<String, List<String>> params = new java.util.LinkedHashMap<>();
         for (String name : req.params().names()) {
             params.put(name, req.params().getAll(name));
+        }
+        // as Envoy's: an empty level or paths (what its admin page's form sends unfilled) counts as none
+        for (String optional : List.of("level", "paths")) {
+            if (params.containsKey(optional) && params.get(optional).get(0).isEmpty()) {
+                params.remove(optional);
+            }
         }
         String error = "";
         if (!params.isEmpty()) {
@@ -630,9 +637,10 @@ public final class AdminServer {
         String regex = req.getParam("filter");
         if (regex != null && !regex.isEmpty()) {
             try {
-                java.util.regex.Pattern p = java.util.regex.Pattern.compile(regex);
+                // RE2, as Envoy's: a lookaround or a back-reference is no RE2 expression
+                com.google.re2j.Pattern p = com.google.re2j.Pattern.compile(regex);
                 filter = n -> p.matcher(n).find();
-            } catch (java.util.regex.PatternSyntaxException e) {
+            } catch (com.google.re2j.PatternSyntaxException e) {
                 text(req, 400, "Invalid re2 regex");
                 return null;
             }

@@ -264,6 +264,13 @@ class AdminServerTest {
                 assertTrue(r.body().contains("\nactive loggers:\n  "), "the list follows: " + r.body());
                 assertTrue(r.body().contains("\n  upstream: warning\n"), "nothing changed: " + r.body());
             }
+            // Envoy's admin page's form, unfilled: empty level and paths are no parameters
+            HttpResponse<String> form = send(own, "POST", "/logging?level=&paths=");
+            assertEquals(200, form.statusCode(), form.body());
+            assertTrue(form.body().startsWith("active loggers:\n"), form.body());
+            HttpResponse<String> onePath = send(own, "POST", "/logging?level=&paths=upstream:error");
+            assertEquals(200, onePath.statusCode(), onePath.body());
+            assertTrue(onePath.body().contains("\n  upstream: error\n"), onePath.body());
             assertTrue(send(own, "POST", "/logging?nosuch=debug").body().startsWith("error: unknown logger name\n"));
             assertTrue(send(own, "POST", "/logging?upstream=loud").body().startsWith("error: unknown logger level\n"));
         } finally {
@@ -347,6 +354,12 @@ class AdminServerTest {
         HttpResponse<String> bad = get(0, "/stats/prometheus?filter=(");
         assertEquals(400, bad.statusCode());
         assertEquals("Invalid re2 regex", bad.body());
+        // what Java's expressions take and RE2 does not: a lookahead, a back-reference
+        for (String java : List.of("(%3F=test)", "(a)%5C1")) {
+            HttpResponse<String> notRe2 = get(0, "/stats/prometheus?filter=" + java);
+            assertEquals(400, notRe2.statusCode(), java);
+            assertEquals("Invalid re2 regex", notRe2.body());
+        }
     }
 
     @Test
