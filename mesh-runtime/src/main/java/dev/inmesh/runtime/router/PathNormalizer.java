@@ -7,8 +7,9 @@ import dev.inmesh.api.config.listener.PathNormalization;
  * first ({@code %2F}, {@code %5C}: rejected, or decoded), then RFC 3986 normalization (percent-encoded unreserved
  * characters decoded, section 6.2.2.2; dot segments removed as section 5.2.4 does, {@code %2E} included since it
  * decodes to a dot; a backslash is a slash, as in the WHATWG URL standard's http paths that Envoy's canonicalizer
- * follows), then merged slashes. As Envoy's canonicalizer does, other percent-encodings are kept exactly as
- * they came (their hex digits keep their case: a server may tell them apart), an encoded NUL ({@code %00}) makes the
+ * follows; the characters a URL's path may not hold as they are, {@code " < > ^ `}, {@code { | }} and controls,
+ * percent-encoded, as Envoy's canonicalizer writes them), then merged slashes. As Envoy's canonicalizer does, other
+ * percent-encodings are kept exactly as they came (their hex digits keep their case: a server may tell them apart), an encoded NUL ({@code %00}) makes the
  * path invalid, and there is no case normalization. Only the path changes; the query and fragment stay as they came.
  * A target that is not a path (an asterisk, an absolute URI) is left alone.
  */
@@ -104,7 +105,7 @@ public final class PathNormalizer {
             if (path == null) {
                 return null;
             }
-            path = removeDotSegments(path);
+            path = removeDotSegments(escapeUnsafe(path));
         }
         if (n.mergeSlashes()) {
             path = mergeSlashes(path);
@@ -128,7 +129,7 @@ public final class PathNormalizer {
             char c = t.charAt(i);
             char prev = t.charAt(i - 1);
             if (c == '%' || c == '/' && prev == '/'
-                    || n.normalizePath() && (c == '.' && prev == '/' || c == '\\')) {
+                    || n.normalizePath() && (c == '.' && prev == '/' || c == '\\' || unsafe(c))) {
                 return true;
             }
         }
@@ -195,6 +196,40 @@ public final class PathNormalizer {
             }
         }
         return sb.toString();
+    }
+
+    /**
+     * Whether Envoy's canonicalizer (Chromium's) percent-encodes a character of a path: a control character, a
+     * space, {@code " < > ^ `}, {@code { | }}, DEL and what is not ASCII.
+     */
+    private static boolean unsafe(char c) {
+        return c <= ' ' || c >= 0x7F || "\"<>^`{|}".indexOf(c) >= 0;
+    }
+
+    /** The characters {@link #unsafe} percent-encoded, upper-case hex, as Envoy's canonicalizer writes them. */
+    static String escapeUnsafe(String p) {
+        StringBuilder sb = null;
+        for (int i = 0; i < p.length(); i++) {
+            char c = p.charAt(i);
+            if (!unsafe(c)) {
+                if (sb != null) {
+                    sb.append(c);
+                }
+                continue;
+            }
+            if (sb == null) {
+                sb = new StringBuilder(p.length() + 8).append(p, 0, i);
+            }
+            // a byte read as ISO-8859-1 is escaped as that byte; a wider character (an HTTP/2 path read as UTF-8)
+            // as its UTF-8 bytes
+            byte[] bytes = c < 0x100 ? new byte[] {(byte) c}
+                    : String.valueOf(c).getBytes(java.nio.charset.StandardCharsets.UTF_8);
+            for (byte b : bytes) {
+                sb.append('%').append(Character.toUpperCase(Character.forDigit((b >> 4) & 0xF, 16)))
+                        .append(Character.toUpperCase(Character.forDigit(b & 0xF, 16)));
+            }
+        }
+        return sb == null ? p : sb.toString();
     }
 
     private static boolean unreserved(char c) {

@@ -38,6 +38,14 @@ class PathNormalizerTest {
         assertNull(PathNormalizer.apply("/a%00b", BASE));
         // not an escape: left as it is
         assertEquals("/100%/x%2", PathNormalizer.apply("/100%/x%2", BASE));
+        // what a path may not hold as it is gets percent-encoded, upper-case, as Envoy's canonicalizer writes it;
+        // the query is not touched
+        assertEquals("/api/%7Bid%7D/%7C%5E%60%3C%3E%22?q={x}", PathNormalizer.apply("/api/{id}/|^`<>\"?q={x}", BASE));
+        assertEquals("/a/%7Bb%7D", PathNormalizer.apply("/a/./{b}", BASE));
+        assertEquals("/caf%C3%A9", PathNormalizer.apply("/caf\u00c3\u00a9", BASE), "bytes read as ISO-8859-1");
+        // without normalize_path nothing is encoded
+        assertEquals("/api/{id}", PathNormalizer.apply("//api/{id}", new PathNormalization(false, true,
+                EscapedSlashes.KEEP_UNCHANGED)));
         // no case normalization of the path itself, as in Envoy
         assertEquals("/Reviews", PathNormalizer.apply("/Reviews", BASE));
     }
