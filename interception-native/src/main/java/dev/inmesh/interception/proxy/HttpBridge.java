@@ -609,7 +609,7 @@ final class HttpBridge {
                 }
             }
             Http1Admission.Refusal twoHosts = Http1Admission.Refusal.HOSTS;
-            return !http2 && hosts > 1 ? new RefusedHead(HttpResponseStatus.valueOf(twoHosts.status),
+            return !http2 && hosts > 1 ? new RefusedHead(dev.inmesh.runtime.router.ReasonPhrases.status(twoHosts.status),
                     twoHosts.details, "more than one Host") : null;
         }
     }
@@ -1040,7 +1040,7 @@ final class HttpBridge {
                         hcm.useRemoteAddress() && hcm.xffNumTrustedHops() == 0, conn.tls());
                 if (refused != null) {
                     refused.count(conn.stats());
-                    refuse(ctx, req, HttpResponseStatus.valueOf(refused.status), refused.details, refused.codecError);
+                    refuse(ctx, req, dev.inmesh.runtime.router.ReasonPhrases.status(refused.status), refused.details, refused.codecError);
                     return;
                 }
                 String target = PathNormalizer.ofRequest(req.uri(), conn.hcm().pathNormalization());
@@ -1379,7 +1379,7 @@ final class HttpBridge {
                 router.abort(r, 0, ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION);
                 return;
             }
-            HttpResponseStatus status = HttpResponseStatus.valueOf(r.status());
+            HttpResponseStatus status = dev.inmesh.runtime.router.ReasonPhrases.status(r.status());
             GrpcWeb web = r.grpcWeb();
             if (r.isLocalReply()) {
                 Buffer b = web == null ? r.localBody() : web.localReply(r.status(), r.headers(), r.localBody());
@@ -1576,7 +1576,7 @@ final class HttpBridge {
         private void respondWhole(ChannelHandlerContext ctx, RouterResponse r, Buffer body, HttpVersion version,
                                   boolean keepAlive) {
             ByteBuf content = body == null ? Unpooled.EMPTY_BUFFER : Unpooled.wrappedBuffer(body.getBytes());
-            HttpResponseStatus status = HttpResponseStatus.valueOf(r.status());
+            HttpResponseStatus status = dev.inmesh.runtime.router.ReasonPhrases.status(r.status());
             DefaultFullHttpResponse resp;
             if (r.headers() instanceof HttpHeaders h) {
                 resp = new DefaultFullHttpResponse(version, status, content, h, HeadersMultiMap.httpHeaders());
@@ -1851,7 +1851,7 @@ final class HttpBridge {
             // an answer the proxy gives in the upstream's place: the router's local reply, and the connection closes
             UpgradeStatus.LocalReplies replies = (status, body) -> {
                 RouterResponse r = router.relayLocalReply(relay, status, body);
-                DefaultHttpResponse resp = new DefaultHttpResponse(version, HttpResponseStatus.valueOf(status));
+                DefaultHttpResponse resp = new DefaultHttpResponse(version, dev.inmesh.runtime.router.ReasonPhrases.status(status));
                 copyHeaders(r.headers(), resp);
                 resp.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
                 return encodeHead(new HttpResponseEncoder(), resp, r.localBody());

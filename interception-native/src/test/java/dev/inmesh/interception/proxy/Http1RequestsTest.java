@@ -374,6 +374,27 @@ class Http1RequestsTest {
     }
 
     @Test
+    void theStatusLineHasEnvoysReasonPhraseNotTheUpstreams() throws Exception {
+        Vertx backends = Vertx.vertx();
+        int plain = LoopbackProxy.freePort();
+        int backend = backends.createHttpServer().requestHandler(req -> req.response()
+                .setStatusCode(Integer.parseInt(req.path().substring(1))).setStatusMessage("Whatever").end())
+                .listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
+        try (LoopbackProxy proxy = new LoopbackProxy("static_resources:\n  listeners:\n" + listener("plain", plain, "")
+                + clusterC(backend))) {
+            java.util.Map<Integer, String> expected = java.util.Map.of(200, "OK", 413, "Payload Too Large",
+                    414, "URI Too Long", 418, "Unknown", 499, "Unknown", 508, "Loop Detected", 226, "IM Used");
+            for (var e : expected.entrySet()) {
+                String answer = exchange(plain, "GET /" + e.getKey() + " HTTP/1.1\r\nhost: svc\r\n"
+                        + "connection: close\r\n\r\n");
+                assertTrue(answer.startsWith("HTTP/1.1 " + e.getKey() + " " + e.getValue() + "\r\n"), answer);
+            }
+        } finally {
+            backends.close().await(10, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
     void onTheWireNominatedHeadersDoNotReachTheUpstreamAndHttpsInTheClearAndConnectAreRefused() throws Exception {
         Vertx backends = Vertx.vertx();
         int plain = LoopbackProxy.freePort();

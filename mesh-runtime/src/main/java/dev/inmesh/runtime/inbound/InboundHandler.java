@@ -390,7 +390,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             resp.putHeader(io.vertx.core.http.HttpHeaders.CONNECTION, io.vertx.core.http.HttpHeaders.CLOSE);
             lastRefused = req.connection();
             localReply(req, traced, refused.status, refused.codecError
-                    ? io.netty.handler.codec.http.HttpResponseStatus.valueOf(refused.status).reasonPhrase() : "");
+                    ? dev.inmesh.runtime.router.ReasonPhrases.of(refused.status) : "");
             req.connection().close();
             return;
         }

@@ -254,7 +254,7 @@ final class MeshClientResponse implements HttpClientResponse {
         if (upstream != null && upstream.statusCode() == routed.status()) {
             return upstream.statusMessage();
         }
-        return io.netty.handler.codec.http.HttpResponseStatus.valueOf(routed.status()).reasonPhrase();
+        return dev.inmesh.runtime.router.ReasonPhrases.of(routed.status());
     }
 
     @Override

@@ -42,7 +42,7 @@ public final class HeadSize {
         if (status <= 0) {
             return 0;
         }
-        String reason = io.netty.handler.codec.http.HttpResponseStatus.valueOf(status).reasonPhrase();
+        String reason = dev.inmesh.runtime.router.ReasonPhrases.of(status);
         return VERSION + 3 + 1 + reason.length() + CRLF + fields(headers) + CRLF + fields(trailers);
     }
 
