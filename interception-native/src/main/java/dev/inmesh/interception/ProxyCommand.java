@@ -596,12 +596,18 @@ public final class ProxyCommand implements Callable<Integer> {
      */
     static AdminHook adminHook(PrometheusMeterRegistry registry, Path config, String nodeId, Runnable quit,
                                IstioAgent.Settings agent, dev.inmesh.runtime.tls.WorkloadIdentity identity) {
+        // as Envoy's local node, a bootstrap's node where there is no xDS server: Istio's envoy-rev.json names the
+        // sidecar (its id, cluster, ISTIO_VERSION, labels) there
+        io.envoyproxy.envoy.config.core.v3.Node bootstrap = bootstrapNode(config);
+        io.envoyproxy.envoy.config.core.v3.Node local = bootstrap == null ? null
+                : dev.inmesh.runtime.xds.ads.NodeBuilder.local(bootstrap);
+        String id = local != null && !local.getId().isEmpty() ? local.getId() : nodeId;
         return (vertx, snapshots, addresses, drain, xds, sds) -> {
             AdminServer server = AdminServer.builder(vertx).snapshots(snapshots).registry(registry)
                     .agent(new IstioAgent(vertx, agent, registry))
                     .clusterStatus(new ClusterManagerStatus(snapshots))
                     .configPath(config == null ? null : config.toString())
-                    .nodeId(nodeId).node(() -> xds != null ? xds.node() : null).quit(quit).drainListeners(drain)
+                    .nodeId(id).node(() -> xds != null ? xds.node() : local).quit(quit).drainListeners(drain)
                     .xdsStatus(() -> xds != null && xds.status() != null
                             ? dev.inmesh.runtime.xds.ads.XdsStatusJson.encode(xds.status()) : null)
                     .dynamicState(() -> xds != null ? xds.dynamicState() : null)
@@ -614,6 +620,15 @@ public final class ProxyCommand implements Callable<Integer> {
             server.start().await(30, TimeUnit.SECONDS);
             return () -> server.close().await(10, TimeUnit.SECONDS);
         };
+    }
+
+    /** The node of the bootstrap file {@code config}; null when it has none (or is no file that reads). */
+    private static io.envoyproxy.envoy.config.core.v3.Node bootstrapNode(Path config) {
+        try {
+            return dev.inmesh.runtime.xds.EnvoyConfigReader.bootstrapNode(config);
+        } catch (dev.inmesh.runtime.xds.EnvoyConfigReader.ConfigReadException e) {
+            return null; // the configuration's own read says what is wrong with it
+        }
     }
 
     /** {@code endpoints}' endpoints at {@code address}, or null when it is not served. */

@@ -74,6 +74,46 @@ class ProxyCommandTest {
     }
 
     @Test
+    void aBootstrapsNodeIsTheProxysNodeWithoutAnXdsServer(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+            throws Exception {
+        // as Istio's envoy-rev.json: the sidecar's id, cluster and metadata
+        java.nio.file.Path bootstrap = dir.resolve("envoy-rev.json");
+        java.nio.file.Files.writeString(bootstrap, """
+                {"node": {"id": "sidecar~10.244.0.9~reviews-v1-abc.default~default.svc.cluster.local",
+                  "cluster": "reviews.default", "metadata": {"ISTIO_VERSION": "1.24.2", "NAMESPACE": "default"}},
+                 "static_resources": {}}
+                """);
+        io.vertx.core.Vertx vertx = io.vertx.core.Vertx.vertx();
+        try {
+            dev.inmesh.interception.proxy.AdminHook.Addresses addresses =
+                    new dev.inmesh.interception.proxy.AdminHook.Addresses(freePort(), freePort(), freePort(),
+                            freePort());
+            AutoCloseable admin = ProxyCommand.adminHook(null, bootstrap, NODE, () -> { })
+                    .start(vertx, new dev.inmesh.runtime.snapshot.SnapshotHolder(), addresses);
+            try {
+                for (String path : List.of("/server_info", "/config_dump?mask=bootstrap")) {
+                    var answer = java.net.http.HttpClient.newHttpClient().send(java.net.http.HttpRequest.newBuilder(
+                            java.net.URI.create("http://127.0.0.1:" + addresses.admin().getPort() + path)).build(),
+                            java.net.http.HttpResponse.BodyHandlers.ofString()).body();
+                    var json = new com.fasterxml.jackson.databind.ObjectMapper().readTree(answer);
+                    var node = path.equals("/server_info") ? json.get("node")
+                            : json.get("configs").get(0).get("bootstrap").get("node");
+                    assertEquals("sidecar~10.244.0.9~reviews-v1-abc.default~default.svc.cluster.local",
+                            node.get("id").asText(), answer);
+                    assertEquals("reviews.default", node.get("cluster").asText(), answer);
+                    assertEquals("1.24.2", node.get("metadata").get("ISTIO_VERSION").asText(), answer);
+                    assertEquals(dev.inmesh.runtime.xds.ads.NodeBuilder.USER_AGENT, node.get("user_agent_name").asText(),
+                            answer);
+                }
+            } finally {
+                admin.close();
+            }
+        } finally {
+            vertx.close().await(10, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
     void theConfigDumpHasTheSecretsOfTheWorkloadIdentityDirectory(@org.junit.jupiter.api.io.TempDir
                                                                   java.nio.file.Path dir) throws Exception {
         var ca = dev.inmesh.runtime.upstream.TestCertificates.ca("cluster.local");

@@ -91,6 +91,33 @@ public final class EnvoyConfigReader {
         return b.build();
     }
 
+    /**
+     * The {@code node} of a bootstrap file (Envoy's local node: what its admin's {@code /server_info} and config dump
+     * show, Istio's {@code envoy-rev.json} giving the sidecar's id, cluster and metadata); null when the file is no
+     * bootstrap, has no node, or is a directory.
+     */
+    public static io.envoyproxy.envoy.config.core.v3.Node bootstrapNode(Path file) throws ConfigReadException {
+        if (file == null || !Files.isRegularFile(file)) {
+            return null;
+        }
+        JsonNode root;
+        try {
+            List<JsonNode> docs = EnvoyJson.documents(decode(Files.readAllBytes(file)));
+            root = docs.size() == 1 ? docs.get(0) : null;
+        } catch (IOException e) {
+            throw new ConfigReadException(file + ": " + describe(e), e);
+        }
+        JsonNode node = root == null || !root.isObject() ? null : get(root, "node");
+        if (node == null || !node.isObject()) {
+            return null;
+        }
+        try {
+            return EnvoyJson.toMessage(node, io.envoyproxy.envoy.config.core.v3.Node.class);
+        } catch (InvalidProtocolBufferException e) {
+            throw new ConfigReadException(file + ": node: " + describe(e), e);
+        }
+    }
+
     /** Reads one document's text into a bundle. */
     public static ResourceBundle read(String text) throws ConfigReadException {
         ResourceBundle.Builder b = ResourceBundle.builder();

@@ -59,6 +59,14 @@ public final class NodeBuilder {
         return withAgent(Node.newBuilder().setId(id == null ? "" : id), version()).build();
     }
 
+    /**
+     * The local node of a bootstrap's {@code node} (its id, cluster, metadata, locality as written), with the proxy's
+     * user agent and version, as Envoy fills its own in.
+     */
+    public static Node local(Node bootstrap) {
+        return withAgent(bootstrap.toBuilder(), version()).build();
+    }
+
     private static Node.Builder withAgent(Node.Builder node, String version) {
         node.setUserAgentName(USER_AGENT);
         Matcher semver = SEMVER.matcher(version);
