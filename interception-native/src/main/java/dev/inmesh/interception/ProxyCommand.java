@@ -604,7 +604,7 @@ public final class ProxyCommand implements Callable<Integer> {
         String id = local != null && !local.getId().isEmpty() ? local.getId() : nodeId;
         return (vertx, snapshots, addresses, drain, xds, sds) -> {
             AdminServer server = AdminServer.builder(vertx).snapshots(snapshots).registry(registry)
-                    .agent(new IstioAgent(vertx, agent, registry))
+                    .agent(new IstioAgent(vertx, agent))
                     .clusterStatus(new ClusterManagerStatus(snapshots))
                     .configPath(config == null ? null : config.toString())
                     .nodeId(id).node(() -> xds != null ? xds.node() : local).quit(quit).drainListeners(drain)

@@ -244,12 +244,26 @@ public final class IstioAgent {
     private final java.util.Set<GrpcClient> grpcClients = new java.util.HashSet<>(); // guarded by this
     private boolean closed; // guarded by this
 
+    /** The agent's own metrics, which only its port serves, before the proxy's; null for none. */
+    private final io.micrometer.prometheusmetrics.PrometheusMeterRegistry own;
+
     /**
-     * @param registry where the agent's scrape counters go, or null for none
+     * An agent that counts its scrapes ({@code istio_agent_scrapes_total}, {@code istio_agent_scrape_failures_total})
+     * in metrics of its own, which its port serves and the proxy's own ports do not, as Istio's agent keeps them.
      */
-    public IstioAgent(Vertx vertx, Settings settings, MeterRegistry registry) {
+    public IstioAgent(Vertx vertx, Settings settings) {
+        this(vertx, settings, new io.micrometer.prometheusmetrics.PrometheusMeterRegistry(
+                io.micrometer.prometheusmetrics.PrometheusConfig.DEFAULT));
+    }
+
+    /**
+     * @param registry where the agent's scrape counters go, which its port serves before the proxy's metrics (it
+     *                 must not be the proxy's own: those of 15090 are the proxy's alone), or null for none
+     */
+    IstioAgent(Vertx vertx, Settings settings, io.micrometer.prometheusmetrics.PrometheusMeterRegistry registry) {
         this.vertx = vertx;
         this.settings = settings == null ? Settings.NONE : settings;
+        this.own = registry;
         if (registry != null) {
             scrapes = Counter.builder("istio_agent_scrapes").description("The total number of scrapes.")
                     .register(registry);
@@ -285,10 +299,12 @@ public final class IstioAgent {
         if (scrapes != null) {
             scrapes.increment();
         }
-        Future<String> proxy = proxyMetrics.get().recover(e -> {
+        // as Istio's agent: its own metrics first, then the proxy's, then the application's
+        String agentMetrics = own == null ? "" : PrometheusText.envoy(own.scrape());
+        Future<String> proxy = proxyMetrics.get().map(p -> agentMetrics + p).recover(e -> {
             LOG.log(Level.WARNING, "cannot scrape the proxy's metrics", e);
             increment(proxyScrapeFailures);
-            return Future.succeededFuture("");
+            return Future.succeededFuture(agentMetrics);
         });
         Future<AppMetrics> app = appMetrics(req.headers());
         Future.join(proxy, app).onComplete(ignored -> req.response().setStatusCode(200)

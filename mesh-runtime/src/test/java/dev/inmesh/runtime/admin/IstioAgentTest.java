@@ -45,6 +45,8 @@ class IstioAgentTest {
 
     private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
     private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+    /** The agent's own metrics, apart from the proxy's. */
+    private final PrometheusMeterRegistry agentRegistry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
     private final List<HttpServerRequest> appRequests = new CopyOnWriteArrayList<>();
     private Vertx vertx;
     private HttpServer app;
@@ -76,7 +78,7 @@ class IstioAgentTest {
     /** Mount 0: the agent port's endpoints; mount 1: the proxy's own Prometheus port. */
     private void admin(IstioAgent.Settings settings) throws Exception {
         admin = AdminServer.builder(vertx).snapshots(new SnapshotHolder()).registry(registry)
-                .agent(new IstioAgent(vertx, settings, registry))
+                .agent(new IstioAgent(vertx, settings, agentRegistry))
                 .mount(new AdminServer.Mount("127.0.0.1", 0, AdminServer.Mount.agent().endpoints()))
                 .mount(AdminServer.Mount.of("127.0.0.1", 0, AdminServer.Endpoint.STATS_PROMETHEUS))
                 .build();
@@ -126,6 +128,7 @@ class IstioAgentTest {
         HttpResponse<String> own = get(1, "/stats/prometheus");
         assertTrue(own.body().contains("envoy_cluster_upstream_rq_total 3\n"));
         assertTrue(!own.body().contains("app_orders_total"), own.body());
+        assertTrue(!own.body().contains("istio_agent"), "the agent's own metrics are its port's: " + own.body());
         assertEquals(3, appRequests.size());
     }
 
@@ -140,7 +143,7 @@ class IstioAgentTest {
         assertEquals("text/plain; version=0.0.4; charset=utf-8", r.headers().firstValue("content-type").orElseThrow());
         assertTrue(r.body().contains("envoy_cluster_upstream_rq_total 3\n"), r.body());
         assertTrue(!r.body().contains("boom"), r.body());
-        assertEquals(1.0, registry.get("istio_agent_scrape_failures").tag("type", "application").counter().count());
+        assertEquals(1.0, agentRegistry.get("istio_agent_scrape_failures").tag("type", "application").counter().count());
         // in the next scrape's exposition (1 or 2: its own failure may be counted before the registry is read)
         assertTrue(get(0, "/stats/prometheus").body().matches(
                 "(?s).*istio_agent_scrape_failures_total\\{type=\"application\"} [12]\n.*"));
