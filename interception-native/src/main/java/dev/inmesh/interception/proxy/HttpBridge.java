@@ -1798,6 +1798,9 @@ final class HttpBridge {
             if (server.writes(false)) {
                 resp.headers().set(HttpHeaderNames.SERVER, server.serverName());
             }
+            if (!server.via().isEmpty()) {
+                resp.headers().set(HttpHeaderNames.VIA, server.via());
+            }
             if (!http2) {
                 refuseFurther();
             }

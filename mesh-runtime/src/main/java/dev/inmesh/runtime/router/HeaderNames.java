@@ -12,6 +12,7 @@ final class HeaderNames {
     static final AsciiString SERVER = AsciiString.cached("server");
     static final AsciiString DATE = AsciiString.cached("date");
     static final AsciiString X_FORWARDED_PROTO = AsciiString.cached("x-forwarded-proto");
+    static final AsciiString VIA = AsciiString.cached("via");
     static final AsciiString X_FORWARDED_FOR = AsciiString.cached("x-forwarded-for");
     static final AsciiString X_FORWARDED_CLIENT_CERT = AsciiString.cached("x-forwarded-client-cert");
     static final AsciiString X_ENVOY_PEER_METADATA = AsciiString.cached("x-envoy-peer-metadata");

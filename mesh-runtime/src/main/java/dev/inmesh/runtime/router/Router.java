@@ -1566,6 +1566,10 @@ public final class Router {
         if (!req.headers.contains(HeaderNames.X_FORWARDED_PROTO)) {
             req.headers.set(HeaderNames.X_FORWARDED_PROTO, req.scheme);
         }
+        if (req.serverHeader != null && !req.serverHeader.via().isEmpty()) {
+            // the connection manager's via, as Envoy appends it to the request
+            req.headers.set(HeaderNames.VIA, req.serverHeader.appendVia(req.headers.get(HeaderNames.VIA)));
+        }
         if (ex.span != null) {
             ex.span.inject(req.headers, RouteResult.decorator(f)); // the trace context of this hop's span
         }
@@ -2206,6 +2210,9 @@ public final class Router {
         }
         if (s.writes(h.contains(HeaderNames.SERVER))) {
             h.set(HeaderNames.SERVER, s.serverName());
+        }
+        if (!s.via().isEmpty()) {
+            h.set(HeaderNames.VIA, s.appendVia(h.get(HeaderNames.VIA)));
         }
     }
 

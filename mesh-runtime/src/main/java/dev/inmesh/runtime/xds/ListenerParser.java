@@ -743,7 +743,7 @@ public final class ListenerParser
                 "http2_protocol_options", "tracing", "always_set_request_id_in_response", "proxy_100_continue",
                 "internal_address_config", "access_log", "delayed_close_timeout", "local_reply_config",
                 "skip_xff_append", "append_x_forwarded_port", "strip_matching_host_port", "strip_any_host_port",
-                "strip_trailing_host_dot", "original_ip_detection_extensions"),
+                "strip_trailing_host_dot", "original_ip_detection_extensions", "via"),
                 Set.of("request_id_extension", "stream_error_on_invalid_http_message",
                         "add_user_agent", "scheme_header_transformation"));
         if (h.hasAddUserAgent() && h.getAddUserAgent().getValue()) {
@@ -981,7 +981,7 @@ public final class ListenerParser
                             case APPEND_IF_ABSENT -> ServerHeader.Transformation.APPEND_IF_ABSENT;
                             case PASS_THROUGH -> ServerHeader.Transformation.PASS_THROUGH;
                             default -> ServerHeader.Transformation.OVERWRITE;
-                        }),
+                        }, via(h.getVia())),
                 h.hasCommonHttpProtocolOptions() ? Fields.at("common_http_protocol_options",
                         () -> maxHeadersCount(h.getCommonHttpProtocolOptions())) : 0, websocket, codecType(h),
                 forwardClientCert(h), lifetimes(h), h.hasHttp2ProtocolOptions() ? Fields.at("http2_protocol_options",
@@ -1352,6 +1352,20 @@ public final class ListenerParser
             throw new FieldError("max_headers_count", Integer.toUnsignedString(n) + " (expected: >= 1)");
         }
         return n;
+    }
+
+    /**
+     * The connection manager's {@code via}, which goes into a header value as it is: refused when it holds what no
+     * header value may (a control character, a line break), as Envoy's validation refuses it.
+     */
+    private static String via(String via) {
+        for (int i = 0; i < via.length(); i++) {
+            char c = via.charAt(i);
+            if (c < ' ' && c != '\t' || c == 0x7F) {
+                throw new FieldError("via", "a control character at " + i + " (expected: a valid header value)");
+            }
+        }
+        return via;
     }
 
     /** {@code max_request_headers_kb}: 1 to 8192 when set (Envoy's rule), 0 for the default. */

@@ -570,6 +570,31 @@ class MeshWebClientTest {
     }
 
     @Test
+    void theConnectionManagersViaIsAppendedToRequestsAndResponsesLocalRepliesToo() throws Exception {
+        HttpServer app = vertx.createHttpServer().requestHandler(req -> {
+            if (req.path().equals("/via")) {
+                req.response().putHeader("via", "1.1 app");
+            }
+            req.response().end(String.valueOf(req.getHeader("via")));
+        });
+        app.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
+        servers.add(app);
+        mesh(config("", app.actualPort()).replace("stat_prefix: outbound_0.0.0.0_9080\n",
+                "stat_prefix: outbound_0.0.0.0_9080\n          via: inmesh-a\n"));
+        WebClient client = mesh.webClient();
+        HttpResponse<Buffer> plain = client.get(9080, "reviews", "/plain").send().await(10, TimeUnit.SECONDS);
+        assertEquals("inmesh-a", plain.bodyAsString(), "the request's");
+        assertEquals("inmesh-a", plain.getHeader("via"));
+        HttpResponse<Buffer> appended = client.get(9080, "reviews", "/via").putHeader("via", "1.1 caller").send()
+                .await(10, TimeUnit.SECONDS);
+        assertEquals("1.1 caller, inmesh-a", appended.bodyAsString());
+        assertEquals("1.1 app, inmesh-a", appended.getHeader("via"));
+        HttpResponse<Buffer> local = client.get(9080, "nowhere.example", "/").send().await(10, TimeUnit.SECONDS);
+        assertEquals(404, local.statusCode());
+        assertEquals("inmesh-a", local.getHeader("via"));
+    }
+
+    @Test
     void aClusterWithIstiosUnlimitedCircuitBreakersServesRequests() throws Exception {
         int a = server("reviews-a", 200);
         mesh(config("", a).replace("    lb_policy: ROUND_ROBIN\n", """

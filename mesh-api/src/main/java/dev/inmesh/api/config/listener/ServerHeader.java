@@ -3,13 +3,16 @@ package dev.inmesh.api.config.listener;
 import java.util.Objects;
 
 /**
- * The {@code server} header of responses, as an HTTP connection manager writes it: Envoy's {@code server_name}
- * (default {@code envoy}) and {@code server_header_transformation} (default OVERWRITE).
+ * The headers by which an HTTP connection manager names itself: the {@code server} header of responses, Envoy's
+ * {@code server_name} (default {@code envoy}) and {@code server_header_transformation} (default OVERWRITE); and the
+ * {@code via} it appends to requests and responses, Envoy's {@code via} (none by default).
  *
  * @param serverName the value written
  * @param transformation when it is written
+ * @param via what is appended to the {@code via} header of each request and response ({@code ", "} after a value
+ *            already there); empty for nothing
  */
-public record ServerHeader(String serverName, Transformation transformation) {
+public record ServerHeader(String serverName, Transformation transformation, String via) {
     /** Envoy's defaults: {@code server: envoy} on every response. */
     public static final ServerHeader DEFAULT = new ServerHeader("envoy", Transformation.OVERWRITE);
 
@@ -26,6 +29,17 @@ public record ServerHeader(String serverName, Transformation transformation) {
     public ServerHeader {
         serverName = serverName == null || serverName.isEmpty() ? "envoy" : serverName;
         Objects.requireNonNull(transformation, "server_header_transformation");
+        via = via == null ? "" : via;
+    }
+
+    /** The {@code server} header alone, no {@code via}. */
+    public ServerHeader(String serverName, Transformation transformation) {
+        this(serverName, transformation, "");
+    }
+
+    /** {@code headerValue} with this connection manager's {@code via} appended ({@code via} alone for null). */
+    public String appendVia(String headerValue) {
+        return headerValue == null || headerValue.isEmpty() ? via : headerValue + ", " + via;
     }
 
     /**
