@@ -382,13 +382,22 @@ public final class AdminServer {
             return;
         }
         Endpoint e = Endpoint.ofPath(req.path());
+        boolean agentPort = mount.endpoints().contains(Endpoint.APP_PROBES);
         if (e == null || !serves(mount, e)) {
-            // as Envoy: the list of what is served, after a sentence of its own
-            text(req, 404, "invalid path. " + help(mount));
+            if (agentPort) {
+                text(req, 404, "404 page not found\n"); // Istio's agent, a Go server
+            } else if (EnumSet.of(Endpoint.HEALTHZ_READY, Endpoint.STATS_PROMETHEUS).containsAll(mount.endpoints())) {
+                // the health and Prometheus ports, Envoy listeners of Istio's bootstrap routing one path each
+                req.response().setStatusCode(404).end();
+            } else {
+                // as Envoy's admin: the list of what is served, after a sentence of its own
+                text(req, 404, "invalid path. " + help(mount));
+            }
             return;
         }
         if (e.mutates() && req.method() != HttpMethod.POST) {
-            text(req, 405, "Method " + req.method().name() + " not allowed, POST required.");
+            text(req, 405, agentPort ? "Method Not Allowed\n"
+                    : "Method " + req.method().name() + " not allowed, POST required.");
             return;
         }
         switch (e) {

@@ -1298,6 +1298,14 @@ class AdminServerTest {
     }
 
     @Test
+    void anUnknownPathOnTheHealthPortIsEnvoysListenersEmpty404() throws Exception {
+        // mount 1 serves /healthz/ready alone, as Istio's bootstrap listener on 15021 routes it
+        HttpResponse<String> r = get(1, "/no_such_thing");
+        assertEquals(404, r.statusCode());
+        assertEquals("", r.body());
+    }
+
+    @Test
     void anUnknownPathAnswers404WithTheListOfWhatThePortServesAsEnvoy() throws Exception {
         HttpResponse<String> r = get(0, "/no_such_thing?x=1");
 

@@ -133,6 +133,21 @@ class IstioAgentTest {
     }
 
     @Test
+    void theAgentPortAnswersWhatItDoesNotServeAsIstiosAgentAGoServer() throws Exception {
+        admin = AdminServer.builder(vertx).snapshots(new SnapshotHolder()).registry(registry)
+                .agent(new IstioAgent(vertx, IstioAgent.Settings.NONE, agentRegistry)).quit(() -> { })
+                .mount(new AdminServer.Mount("127.0.0.1", 0, AdminServer.Mount.agent().endpoints()))
+                .build();
+        admin.start().await(10, TimeUnit.SECONDS);
+        HttpResponse<String> unknown = get(0, "/config_dump");
+        assertEquals(404, unknown.statusCode());
+        assertEquals("404 page not found\n", unknown.body());
+        HttpResponse<String> quit = get(0, "/quitquitquit");
+        assertEquals(405, quit.statusCode());
+        assertEquals("Method Not Allowed\n", quit.body());
+    }
+
+    @Test
     void anApplicationThatFailsLeavesItsPartOutAndIsCounted() throws Exception {
         int port = app("localhost", req -> req.response().setStatusCode(500).end("boom"));
         admin(scrape(port));
