@@ -808,7 +808,9 @@ public final class AdminServer {
                 return ConfigDumpBuilder.json(snapshot.resources(), (dynamic == null ? DynamicState.NONE : dynamic)
                         .withClustersWarmingInUse(snapshot.clusterManager().warming().keySet())
                         .withSdsSecrets(sds), identity,
-                        presentedNode(), startedAt, query) + "\n";
+                        presentedNode(), startedAt, query, query.includeEds()
+                                ? ClusterManagerStatus.hostHealth(snapshot.clusterManager())
+                                : ConfigDumpBuilder.HostHealth.NONE) + "\n";
             } catch (ConfigDumpBuilder.QueryException e) {
                 return e;
             }

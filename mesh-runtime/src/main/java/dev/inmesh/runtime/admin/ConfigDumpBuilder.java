@@ -96,10 +96,26 @@ public final class ConfigDumpBuilder {
         }
     }
 
+    /**
+     * The health of the hosts the cluster manager holds, which the endpoints dump writes as each endpoint's
+     * {@code health_status}, as Envoy's dumps its hosts'.
+     */
+    @FunctionalInterface
+    public interface HostHealth {
+        /** None known: the load assignments as they came. */
+        HostHealth NONE = (assignment, address, port) -> null;
+
+        /**
+         * The health of the host at {@code address:port} of the load assignment {@code assignment} (a cluster's
+         * name, or its EDS service name); null when the cluster manager holds none.
+         */
+        io.envoyproxy.envoy.config.core.v3.HealthStatus of(String assignment, String address, int port);
+    }
+
     /** The whole dump as a message, endpoints included (as {@code /config_dump?include_eds}). */
     public static ConfigDump build(ResourceBundle bundle, String nodeId, Instant bootstrapTime) {
         return ConfigDump.newBuilder().addAllConfigs(sections(bundle, DynamicState.NONE, null, node(nodeId),
-                bootstrapTime, true, n -> true).stream().map(Any::pack).toList()).build();
+                bootstrapTime, true, n -> true, HostHealth.NONE).stream().map(Any::pack).toList()).build();
     }
 
     /** The dump a query asks for, with no workload identity: Istio's {@code default} and {@code ROOTCA} left out. */
@@ -123,6 +139,13 @@ public final class ConfigDumpBuilder {
     /** The same, the bootstrap showing {@code node}, the whole node the proxy presents to its xDS server. */
     public static ConfigDump build(ResourceBundle bundle, DynamicState dynamic, WorkloadIdentity identity,
                                    Node node, Instant bootstrapTime, Query query) throws QueryException {
+        return build(bundle, dynamic, identity, node, bootstrapTime, query, HostHealth.NONE);
+    }
+
+    /** The same, each endpoint's {@code health_status} its host's as {@code health} knows it. */
+    public static ConfigDump build(ResourceBundle bundle, DynamicState dynamic, WorkloadIdentity identity,
+                                   Node node, Instant bootstrapTime, Query query, HostHealth health)
+            throws QueryException {
         Predicate<String> names = n -> true;
         if (query.nameRegex() != null) {
             try {
@@ -135,7 +158,7 @@ public final class ConfigDumpBuilder {
         }
         // As Envoy, the endpoints are dumped (with include_eds) only when there are clusters
         List<Message> sections = sections(bundle, dynamic, identity, node, bootstrapTime,
-                query.includeEds() && !bundle.clusters().isEmpty(), names);
+                query.includeEds() && !bundle.clusters().isEmpty(), names, health);
         FieldMask mask = query.mask() == null ? null : FieldMaskUtil.fromString(query.mask());
         ConfigDump.Builder dump = ConfigDump.newBuilder();
         if (query.resource() != null) {
@@ -183,6 +206,29 @@ public final class ConfigDumpBuilder {
      * path through the entry's {@code Any} (its resource) is applied to the resource inside; null if the mask does
      * not fit.
      */
+    /**
+     * A load assignment with each endpoint's {@code health_status} its host's now, where the cluster manager holds
+     * one, as Envoy's dump writes its hosts' (their active health checks, outlier ejection and EDS status together);
+     * the rest as they came.
+     */
+    private static Message withHealth(Message m, HostHealth health) {
+        if (health == HostHealth.NONE
+                || !(m instanceof io.envoyproxy.envoy.config.endpoint.v3.ClusterLoadAssignment cla)) {
+            return m;
+        }
+        var b = cla.toBuilder();
+        for (var locality : b.getEndpointsBuilderList()) {
+            for (var lb : locality.getLbEndpointsBuilderList()) {
+                var address = lb.getEndpoint().getAddress().getSocketAddress();
+                var status = health.of(cla.getClusterName(), address.getAddress(), address.getPortValue());
+                if (status != null) {
+                    lb.setHealthStatus(status);
+                }
+            }
+        }
+        return b.build();
+    }
+
     /**
      * One load assignment into the endpoints dump: a static one (a bootstrap's) with the time it was read, a dynamic
      * one with its version and time when it has them.
@@ -254,7 +300,7 @@ public final class ConfigDumpBuilder {
      */
     private static List<Message> sections(ResourceBundle bundle, DynamicState dynamic, WorkloadIdentity identity,
                                           Node node, Instant bootstrapTime, boolean endpointsToo,
-                                          Predicate<String> names) {
+                                          Predicate<String> names, HostHealth health) {
         List<Message> dump = new ArrayList<>();
         dump.add(BootstrapConfigDump.newBuilder()
                 .setBootstrap(Bootstrap.newBuilder().setNode(node))
@@ -300,7 +346,7 @@ public final class ConfigDumpBuilder {
         for (String name : bundle.endpoints().keySet()) {
             Message m = bundle.message(ResourceType.ENDPOINT, name);
             if (m != null && names.test(name)) {
-                addEndpoints(endpoints, Any.pack(m), bundle.isStatic(ResourceType.ENDPOINT, name)
+                addEndpoints(endpoints, Any.pack(withHealth(m, health)), bundle.isStatic(ResourceType.ENDPOINT, name)
                         || bundle.isStatic(ResourceType.CLUSTER, name), bundle.version(ResourceType.ENDPOINT, name));
             }
         }
@@ -312,7 +358,8 @@ public final class ConfigDumpBuilder {
                     && !bundle.endpoints().containsKey(name) && names.test(name)
                     && bundle.message(ResourceType.CLUSTER, name)
                             instanceof io.envoyproxy.envoy.config.cluster.v3.Cluster c && c.hasLoadAssignment()) {
-                addEndpoints(endpoints, Any.pack(c.getLoadAssignment().toBuilder().setClusterName(name).build()),
+                addEndpoints(endpoints, Any.pack(withHealth(c.getLoadAssignment().toBuilder().setClusterName(name)
+                                .build(), health)),
                         bundle.isStatic(ResourceType.CLUSTER, name), null);
             }
         }
@@ -477,6 +524,12 @@ public final class ConfigDumpBuilder {
     public static String json(ResourceBundle bundle, DynamicState dynamic, WorkloadIdentity identity, Node node,
                               Instant bootstrapTime, Query query) throws QueryException {
         return EnvoyJson.print(build(bundle, dynamic, identity, node, bootstrapTime, query));
+    }
+
+    /** The same, each endpoint's {@code health_status} its host's as {@code health} knows it. */
+    public static String json(ResourceBundle bundle, DynamicState dynamic, WorkloadIdentity identity, Node node,
+                              Instant bootstrapTime, Query query, HostHealth health) throws QueryException {
+        return EnvoyJson.print(build(bundle, dynamic, identity, node, bootstrapTime, query, health));
     }
 
     /** A node known by its id alone. */

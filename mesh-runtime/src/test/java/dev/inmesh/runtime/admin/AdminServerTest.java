@@ -556,8 +556,21 @@ class AdminServerTest {
                 "ListenersConfigDump", "ScopedRoutesConfigDump", "RoutesConfigDump", "SecretsConfigDump"),
                 types(eds.body()));
         var back = EnvoyConfigReader.read(eds.body());
-        assertEquals(holder.current().resources().endpoints(), back.endpoints());
+        // as Envoy's, each endpoint with its host's health now (EDS sent none: UNKNOWN; the host is healthy)
+        var sent = holder.current().resources().endpoints().get("reviews-eds").endpoints().get(0).lbEndpoints().get(0);
+        var dumped = back.endpoints().get("reviews-eds").endpoints().get(0).lbEndpoints().get(0);
+        assertEquals(dev.inmesh.api.config.endpoint.HealthStatus.UNKNOWN, sent.healthStatus());
+        assertEquals(dev.inmesh.api.config.endpoint.HealthStatus.HEALTHY, dumped.healthStatus());
+        assertEquals(sent.address(), dumped.address());
         assertEquals(holder.current().resources().clusters(), back.clusters());
+        // a host EDS says is draining is, as Envoy's coarse health reads it, unhealthy
+        holder.apply(EnvoyConfigReader.read(ClusterManagerStatusTest.XDS.replace(
+                "- endpoint: {address: {socket_address: {address: 10.0.0.1, port_value: 9080}}}",
+                "- endpoint: {address: {socket_address: {address: 10.0.0.1, port_value: 9080}}}\n"
+                        + "      health_status: DRAINING")));
+        var draining = EnvoyConfigReader.read(get(0, "/config_dump?include_eds").body()).endpoints()
+                .get("reviews-eds").endpoints().get(0).lbEndpoints().get(0);
+        assertEquals(dev.inmesh.api.config.endpoint.HealthStatus.UNHEALTHY, draining.healthStatus());
     }
 
     @Test
