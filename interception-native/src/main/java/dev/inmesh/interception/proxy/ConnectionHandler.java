@@ -769,14 +769,12 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
         }
         SocketAddress remote = host.address();
         int connectTimeout = (int) Math.min(Integer.MAX_VALUE, cluster.config().connectTimeout().toMillis());
-        host.stats().requestStarted();
         connectAttempts++;
         long connectStart = System.nanoTime();
         // the host's own address, then its other ones (a dual-stack pod's), raced
         runtime.connectHost(down, connectTimeout, cluster, host, null).addListener(f -> {
             if (!f.isSuccess()) {
                 breakers.connectionClosed();
-                host.stats().requestFinished();
                 LOG.log(Level.FINE, "tcp_proxy to " + remote + " failed", f.cause());
                 // an original source socket option the socket refused: its reason, as Envoy's failure reason; else the
                 // socket's error (delayed connect error: Connection refused) or the failed handshake's
@@ -824,18 +822,10 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
                 host.outlier().reportConnectSuccessFinal();
             }
             up.closeFuture().addListener(c -> breakers.connectionClosed());
-            // the host's cx_total and cx_active, as Envoy's pool counts its connections, TCP ones included
-            host.stats().connectionOpened();
-            up.closeFuture().addListener(c -> host.stats().connectionClosed());
             var clusterStats = runtime.router.upstreamStats(clusterName);
             if (clusterStats != null) {
-                // the cluster's upstream_cx_total and upstream_cx_active, as Envoy counts tcp_proxy's connections,
-                // and the relay as its upstream_rq_total and upstream_rq_active (the stream Envoy's TCP pool
-                // attaches to the connection, until it closes)
+                // the cluster's upstream_cx_total and upstream_cx_active, as Envoy counts tcp_proxy's connections
                 clusterStats.connectionOpened();
-                clusterStats.requestStarted();
-                clusterStats.activeRequests(1);
-                up.closeFuture().addListener(c -> clusterStats.activeRequests(-1));
                 long opened = System.nanoTime();
                 // as Envoy's tcp_proxy: the connect time from the attempt's start, the length from the connect
                 clusterStats.connectTime((opened - connectStart) / 1_000_000);
@@ -843,12 +833,21 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
                         / 1_000_000));
             }
             if (!down.isActive()) {
-                host.stats().requestFinished();
                 logTcp(clusterName, 0, 0);
                 reportUnrelayed(clusterName);
                 release();
                 up.close();
                 return;
+            }
+            // the relay is the stream Envoy's TCP pool attaches to the connection, until the relay ends: the host's
+            // cx_ and rq_ counts (/clusters) and the cluster's upstream_rq_total and upstream_rq_active
+            host.stats().connectionOpened();
+            up.closeFuture().addListener(c -> host.stats().connectionClosed());
+            host.stats().requestStarted();
+            if (clusterStats != null) {
+                clusterStats.requestStarted();
+                clusterStats.activeRequests(1);
+                up.closeFuture().addListener(c -> clusterStats.activeRequests(-1));
             }
             lastHost = host;
             transportFailureReason = null; // the last connect's: this one has its upstream

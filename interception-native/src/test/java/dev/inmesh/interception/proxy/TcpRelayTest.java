@@ -495,7 +495,11 @@ class TcpRelayTest {
 
     /** The named statistics of the backend's one host, as /clusters prints them. */
     private java.util.Map<String, Long> hostStats(String... names) {
-        var host = proxy.snapshots.current().clusterManager().cluster("backend").hosts().iterator().next();
+        return hostStats(proxy.snapshots.current().clusterManager().cluster("backend").hosts().iterator().next(),
+                names);
+    }
+
+    private static java.util.Map<String, Long> hostStats(dev.inmesh.runtime.upstream.Host host, String... names) {
         java.util.Map<String, Long> out = new java.util.HashMap<>();
         for (var stat : host.stats().all()) {
             if (java.util.List.of(names).contains(stat.name())) {
@@ -513,6 +517,12 @@ class TcpRelayTest {
             try (Socket client = connect(); Socket relayed = acceptWithin(upstream, 5_000)) {
                 client.getOutputStream().write('0' + i);
                 assertEquals('0' + i, relayed.getInputStream().read(), "connection " + i);
+            }
+        }
+        // the refusing host's failed connects are no streams: as Envoy's pool, nothing attached to it
+        for (var host : proxy.snapshots.current().clusterManager().cluster("backend").hosts()) {
+            if (host.address().port() == refusing) {
+                assertEquals(java.util.Map.of("rq_total", 0L, "cx_total", 0L), hostStats(host, "rq_total", "cx_total"));
             }
         }
     }

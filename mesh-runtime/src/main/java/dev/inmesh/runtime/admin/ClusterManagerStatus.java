@@ -210,15 +210,10 @@ public final class ClusterManagerStatus implements ClusterStatusSource {
     }
 
     /**
-     * The host's health flags in Envoy's order ({@code healthy} when it has none): active health check, outlier, EDS,
-     * pending removal, timeout, draining.
-     */
-    /**
      * The health of the hosts {@code clusters} holds now, by load assignment (a cluster's EDS service name, else its
-     * name) and address, as Envoy's coarse health reads its hosts' flags: unhealthy when an active check failed or
-     * has not passed yet, outlier detection ejected it, EDS says it is unhealthy, timed out or draining, or it waits
-     * to be removed or was excluded by an immediate check failure; degraded when its checks or EDS say so; else
-     * healthy.
+     * name) and address, as Envoy's coarse health reads its hosts' flags: unhealthy when an active check failed (or
+     * has not passed yet), outlier detection ejected it, or EDS says it is unhealthy, timed out or draining; degraded
+     * when its checks or EDS say so; else healthy (one waiting to be removed too).
      */
     static ConfigDumpBuilder.HostHealth hostHealth(dev.inmesh.runtime.upstream.ClusterManager clusters) {
         java.util.Map<String, java.util.Map<String, io.envoyproxy.envoy.config.core.v3.HealthStatus>> byAssignment =
@@ -239,8 +234,7 @@ public final class ClusterManagerStatus implements ClusterStatusSource {
     private static io.envoyproxy.envoy.config.core.v3.HealthStatus coarseHealth(Host h) {
         HealthStatus eds = h.healthStatus();
         if (h.failedActiveHealthCheck() || h.outlier().ejected() || eds == HealthStatus.UNHEALTHY
-                || eds == HealthStatus.TIMEOUT || eds == HealthStatus.DRAINING || h.pendingDynamicRemoval()
-                || h.excludedViaImmediateHealthCheckFail()) {
+                || eds == HealthStatus.TIMEOUT || eds == HealthStatus.DRAINING) {
             return io.envoyproxy.envoy.config.core.v3.HealthStatus.UNHEALTHY;
         }
         if (h.degradedByActiveHealthCheck() || eds == HealthStatus.DEGRADED) {
@@ -249,6 +243,10 @@ public final class ClusterManagerStatus implements ClusterStatusSource {
         return io.envoyproxy.envoy.config.core.v3.HealthStatus.HEALTHY;
     }
 
+    /**
+     * The host's health flags in Envoy's order ({@code healthy} when it has none): active health check, outlier, EDS,
+     * pending removal, timeout, draining.
+     */
     public static String healthFlags(Host h) {
         StringBuilder b = new StringBuilder();
         if (h.failedActiveHealthCheck()) {

@@ -202,11 +202,6 @@ public final class ConfigDumpBuilder {
     }
 
     /**
-     * Applies a mask to one entry of a dump, such as {@code cluster.name,last_updated} to a {@code StaticCluster}: a
-     * path through the entry's {@code Any} (its resource) is applied to the resource inside; null if the mask does
-     * not fit.
-     */
-    /**
      * A load assignment with each endpoint's {@code health_status} its host's now, where the cluster manager holds
      * one, as Envoy's dump writes its hosts' (their active health checks, outlier ejection and EDS status together);
      * the rest as they came.
@@ -252,6 +247,11 @@ public final class ConfigDumpBuilder {
         }
     }
 
+    /**
+     * Applies a mask to one entry of a dump, such as {@code cluster.name,last_updated} to a {@code StaticCluster}: a
+     * path through the entry's {@code Any} (its resource) is applied to the resource inside; null if the mask does
+     * not fit.
+     */
     private static Message trimEntry(FieldMask mask, Message entry) {
         Descriptor d = entry.getDescriptorForType();
         FieldMask.Builder outer = FieldMask.newBuilder();

@@ -320,15 +320,11 @@ public final class Http1Admission {
         return true;
     }
 
-    /** Whether the URI begins with a scheme (RFC 3986 3.1) and {@code ://}. */
+    /** Whether the URI begins with a scheme of letters, as Envoy's URL parser reads one, and {@code ://}. */
     static boolean otherScheme(String uri) {
         int i = 0;
-        while (i < uri.length()) {
-            char c = uri.charAt(i);
-            boolean letter = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z';
-            if (!letter && (i == 0 || !(c >= '0' && c <= '9' || c == '+' || c == '-' || c == '.'))) {
-                break;
-            }
+        while (i < uri.length() && (uri.charAt(i) >= 'a' && uri.charAt(i) <= 'z'
+                || uri.charAt(i) >= 'A' && uri.charAt(i) <= 'Z')) {
             i++;
         }
         return i > 0 && uri.startsWith("://", i);

@@ -24,12 +24,12 @@ public final class ReasonPhrases {
             "408 Request Timeout", "409 Conflict", "410 Gone", "411 Length Required", "412 Precondition Failed",
             "413 Payload Too Large", "414 URI Too Long", "415 Unsupported Media Type", "416 Range Not Satisfiable",
             "417 Expectation Failed", "421 Misdirected Request", "422 Unprocessable Entity", "423 Locked",
-            "424 Failed Dependency", "426 Upgrade Required", "428 Precondition Required", "429 Too Many Requests",
+            "424 Failed Dependency", "425 Too Early", "426 Upgrade Required", "428 Precondition Required", "429 Too Many Requests",
             "431 Request Header Fields Too Large",
             "500 Internal Server Error", "501 Not Implemented", "502 Bad Gateway", "503 Service Unavailable",
             "504 Gateway Timeout", "505 HTTP Version Not Supported", "506 Variant Also Negotiates",
             "507 Insufficient Storage", "508 Loop Detected", "510 Not Extended",
-            "511 Network Authentication Required"};
+            "511 Network Authentication Required", "599 Last Unassigned Server Error Code"};
         for (String k : known) {
             int code = Integer.parseInt(k.substring(0, 3));
             STATUSES[code] = new HttpResponseStatus(code, k.substring(4));

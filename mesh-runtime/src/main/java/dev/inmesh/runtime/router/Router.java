@@ -708,6 +708,10 @@ public final class Router {
         if (options.generateRequestId && req.generateRequestId && !req.headers.contains(HeaderNames.X_REQUEST_ID)) {
             req.headers.set(HeaderNames.X_REQUEST_ID, dev.inmesh.runtime.router.RequestIds.next());
         }
+        if (req.serverHeader != null) {
+            // the connection manager's via, appended before routing, as Envoy's (route matchers see it)
+            appendVia(req.headers, req.serverHeader);
+        }
         ex.requestIdInResponse = req.alwaysSetRequestIdInResponse || forceTrace;
         if (req.tracer != null && tracing != null) {
             if (req.direction == StreamInfo.Direction.OUTBOUND) {
@@ -1566,10 +1570,6 @@ public final class Router {
         if (!req.headers.contains(HeaderNames.X_FORWARDED_PROTO)) {
             req.headers.set(HeaderNames.X_FORWARDED_PROTO, req.scheme);
         }
-        if (req.serverHeader != null && !req.serverHeader.via().isEmpty()) {
-            // the connection manager's via, as Envoy appends it to the request
-            req.headers.set(HeaderNames.VIA, req.serverHeader.appendVia(req.headers.get(HeaderNames.VIA)));
-        }
         if (ex.span != null) {
             ex.span.inject(req.headers, RouteResult.decorator(f)); // the trace context of this hop's span
         }
@@ -2211,8 +2211,17 @@ public final class Router {
         if (s.writes(h.contains(HeaderNames.SERVER))) {
             h.set(HeaderNames.SERVER, s.serverName());
         }
+        appendVia(h, s);
+    }
+
+    /**
+     * The connection manager's {@code via} appended to a message's, as Envoy's inline {@code via}: the lines it came
+     * in joined by commas, then {@code , } and its own.
+     */
+    private static void appendVia(MultiMap h, ServerHeader s) {
         if (!s.via().isEmpty()) {
-            h.set(HeaderNames.VIA, s.appendVia(h.get(HeaderNames.VIA)));
+            List<String> sent = h.getAll(HeaderNames.VIA);
+            h.set(HeaderNames.VIA, s.appendVia(sent.isEmpty() ? null : String.join(",", sent)));
         }
     }
 

@@ -145,7 +145,8 @@ public final class ProxyConfigCommand implements Callable<Integer> {
         List<ClusterStatus> statuses = null;
         try {
             if (kind.equals("endpoint")) {
-                statuses = admin != null ? fetchClusterStatuses(admin) : clusterStatuses(input());
+                statuses = admin != null ? fetchClusterStatuses(admin, this::leftOut)
+                        : clusterStatuses(input(), this::leftOut);
             } else {
                 // istioctl's all -o json|yaml prints the dump as Envoy gives it unasked: without its EDS
                 String path = kind.equals("all") && !format.equals("short") ? "/config_dump" : DUMP_PATHS.get(kind);
@@ -480,11 +481,11 @@ public final class ProxyConfigCommand implements Callable<Integer> {
      * query (Inmesh's, before it learnt {@code ?format=json}) answers the text form, which is parsed instead; one
      * without {@code /clusters} (404) gives the EDS of its {@code /config_dump?include_eds=true}.
      */
-    static List<ClusterStatus> fetchClusterStatuses(String hostPort)
+    static List<ClusterStatus> fetchClusterStatuses(String hostPort, java.util.function.Consumer<String> leftOut)
             throws InputException, EnvoyConfigReader.ConfigReadException {
         HttpResponse<String> r = get(hostPort, "/clusters?format=json");
         if (r.statusCode() == 404) {
-            return clusterStatuses(fetch(hostPort, "/config_dump?include_eds=true"));
+            return clusterStatuses(fetch(hostPort, "/config_dump?include_eds=true"), leftOut);
         }
         if (r.statusCode() != 200) {
             throw new InputException(r.uri() + ": HTTP " + r.statusCode());
@@ -493,7 +494,7 @@ public final class ProxyConfigCommand implements Callable<Integer> {
         if (body.isEmpty() || body.equals("{}")) {
             return List.of(); // no clusters: the JSON of an empty admin.v3.Clusters has no field at all
         }
-        return clusterStatuses(body);
+        return clusterStatuses(body, leftOut);
     }
 
     /** A resource of the dump that is not shown, and why, on the standard error. */
@@ -519,7 +520,8 @@ public final class ProxyConfigCommand implements Callable<Integer> {
      * {@link EnvoyConfigReader} reads, such as a config dump, whose EDS resources stand for the hosts (istioctl
      * itself reads only the {@code /clusters?format=json} form with {@code -f}).
      */
-    static List<ClusterStatus> clusterStatuses(String text) throws EnvoyConfigReader.ConfigReadException {
+    static List<ClusterStatus> clusterStatuses(String text, java.util.function.Consumer<String> leftOut)
+            throws EnvoyConfigReader.ConfigReadException {
         if (ClusterStatuses.isJson(text)) {
             try {
                 return ClusterStatuses.fromJson(text);
@@ -531,7 +533,7 @@ public final class ProxyConfigCommand implements Callable<Integer> {
         if (ClusterStatuses.isText(text)) {
             return ClusterStatuses.fromText(text);
         }
-        return ClusterStatuses.fromLoadAssignments(ProxyConfigWriter.loadAssignments(readDump(text, why -> { })));
+        return ClusterStatuses.fromLoadAssignments(ProxyConfigWriter.loadAssignments(readDump(text, leftOut)));
     }
 
     /** The first message in the cause chain (the JDK's client often has none on top), else the exception's class. */

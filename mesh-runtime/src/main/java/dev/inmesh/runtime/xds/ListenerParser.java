@@ -1355,14 +1355,14 @@ public final class ListenerParser
     }
 
     /**
-     * The connection manager's {@code via}, which goes into a header value as it is: refused when it holds what no
-     * header value may (a control character, a line break), as Envoy's validation refuses it.
+     * The connection manager's {@code via}, which goes into a header value as it is: refused when it holds a NUL, CR
+     * or LF, as Envoy's validation of a header value refuses them.
      */
     private static String via(String via) {
         for (int i = 0; i < via.length(); i++) {
             char c = via.charAt(i);
-            if (c < ' ' && c != '\t' || c == 0x7F) {
-                throw new FieldError("via", "a control character at " + i + " (expected: a valid header value)");
+            if (c == 0 || c == '\r' || c == '\n') {
+                throw new FieldError("via", "a NUL, CR or LF at " + i + " (expected: a valid header value)");
             }
         }
         return via;

@@ -241,7 +241,8 @@ class RouterLocalReplyTest {
         assertEquals("direct_response", r.info().responseCodeDetails());
         assertNull(r.header("x-vh"), "Envoy's TLS redirect takes no header rules");
         assertNull(r.header("x-config"));
-        // what came over TLS to the proxy before (x-forwarded-proto), or as internal, is routed
+        // what came over TLS to the proxy before (x-forwarded-proto) is routed; under ALL, an internal request is
+        // redirected too
         assertEquals(200, rig.call(rig.router(), get("/api", "x-forwarded-proto", "https"), all, rig.clusters())
                 .status());
         assertEquals(301, rig.call(rig.router(), get("/api", "x-envoy-internal", "true"), all, rig.clusters())
