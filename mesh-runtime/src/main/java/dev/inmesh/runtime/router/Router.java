@@ -703,6 +703,10 @@ public final class Router {
             req.headers.remove(X_ENVOY_INTERNAL);
             if (!options.trustEnvoyHeaders) {
                 removeControlHeaders(req);
+                // the route configuration's internal_only_headers, cleaned off an external request as Envoy's
+                for (String name : table.config().internalOnlyHeaders()) {
+                    req.headers.remove(name);
+                }
             }
         }
         if (options.generateRequestId && req.generateRequestId && !req.headers.contains(HeaderNames.X_REQUEST_ID)) {

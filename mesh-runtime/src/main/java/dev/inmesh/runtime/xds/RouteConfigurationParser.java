@@ -73,7 +73,8 @@ public final class RouteConfigurationParser
     static RouteConfiguration parseFields(io.envoyproxy.envoy.config.route.v3.RouteConfiguration m,
                                           boolean validateClustersDefault) {
         Fields.onlyKnown(m, union(HEADER_FIELDS, "name", "virtual_hosts", "validate_clusters",
-                "ignore_port_in_host_matching", "max_direct_response_body_size_bytes", "typed_per_filter_config"),
+                "ignore_port_in_host_matching", "max_direct_response_body_size_bytes", "typed_per_filter_config",
+                "internal_only_headers"),
                 Set.of());
         checkDomains(m.getVirtualHostsList());
         checkDirectResponseBodies(m);
@@ -85,7 +86,16 @@ public final class RouteConfigurationParser
                 m.getIgnorePortInHostMatching(), CoreParsers.headerMutations(m.getRequestHeadersToAddList(),
                         m.getRequestHeadersToRemoveList(), m.getResponseHeadersToAddList(),
                         m.getResponseHeadersToRemoveList()),
-                PerFilterConfigs.routeConfiguration(m.getTypedPerFilterConfigMap()));
+                PerFilterConfigs.routeConfiguration(m.getTypedPerFilterConfigMap()),
+                Fields.each("internal_only_headers", m.getInternalOnlyHeadersList(), RouteConfigurationParser::headerName));
+    }
+
+    /** A header name as a field may give one: not empty, no pseudo-header, no character a name may not hold. */
+    private static String headerName(String name) {
+        if (name.isEmpty() || name.startsWith(":") || !name.chars().allMatch(c -> c > ' ' && c < 0x7F && c != ':')) {
+            throw new FieldError("", "\"" + name + "\" (expected: a header name)");
+        }
+        return name;
     }
 
     /**

@@ -86,6 +86,26 @@ class RouterInternalRequestTest {
     }
 
     @Test
+    void theRouteConfigurationsInternalOnlyHeadersAreCleanedOffAnExternalRequestOnly() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok()));
+        RouteTable table = RouterRig.table("name: r\ninternal_only_headers: [X-Secret]\nvirtual_hosts:\n- name: vh\n"
+                + "  domains: [\"*\"]\n  routes:\n  - match: {prefix: /}\n    route: {cluster: c}\n");
+        rig.call(rig.router(), from("10.1.2.3", TEN, "x-secret", "s", "x-other", "o"), table, one(wm));
+        rig.call(rig.router(), from("192.168.1.1", TEN, "x-secret", "s", "x-other", "o"), table, one(wm));
+        var events = wm.getAllServeEvents();
+        java.util.Map<String, String> secretByInternal = new java.util.HashMap<>();
+        for (var e : events) {
+            secretByInternal.put(String.valueOf(header(e.getRequest(), "x-envoy-internal")),
+                    header(e.getRequest(), "x-secret"));
+            assertEquals("o", header(e.getRequest(), "x-other"));
+        }
+        assertEquals("s", secretByInternal.get("true"), "an internal request keeps it");
+        assertTrue(secretByInternal.containsKey("null"));
+        assertNull(secretByInternal.get("null"), "an external one loses it");
+    }
+
+    @Test
     void aRequestIsExternalWithSeveralForwardedAddressesOneOutOfTheRangesOrNoInternalAddressConfig() {
         WireMockServer wm = rig.wiremock();
         wm.stubFor(any(anyUrl()).willReturn(ok("late").withFixedDelay(300)));

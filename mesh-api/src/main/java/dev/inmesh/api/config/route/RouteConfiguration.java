@@ -19,10 +19,12 @@ import java.util.Map;
  * @param headers header mutations at route configuration level
  * @param filterConfigs the buffer and header mutation filters' configs at route configuration level
  *     ({@code typed_per_filter_config}), by filter name; empty for none
+ * @param internalOnlyHeaders the headers taken off a request the connection manager does not take for internal,
+ *     before its filters see it ({@code internal_only_headers}), in lower case; empty for none
  */
 public record RouteConfiguration(String name, List<VirtualHost> virtualHosts, boolean validateClusters,
                                  boolean ignorePortInHostMatching, HeaderMutations headers,
-                                 Map<String, FilterPerRoute> filterConfigs) {
+                                 Map<String, FilterPerRoute> filterConfigs, List<String> internalOnlyHeaders) {
     public RouteConfiguration {
         Checks.nonNull(name, "name");
         virtualHosts = Checks.list(virtualHosts, "virtual_hosts");
@@ -39,6 +41,15 @@ public record RouteConfiguration(String name, List<VirtualHost> virtualHosts, bo
         }
         headers = headers == null ? HeaderMutations.NONE : headers;
         filterConfigs = Checks.map(filterConfigs);
+        internalOnlyHeaders = internalOnlyHeaders == null ? List.of()
+                : internalOnlyHeaders.stream().map(h -> h.toLowerCase(Locale.ROOT)).toList();
+    }
+
+    /** A route configuration with no internal-only headers. */
+    public RouteConfiguration(String name, List<VirtualHost> virtualHosts, boolean validateClusters,
+                              boolean ignorePortInHostMatching, HeaderMutations headers,
+                              Map<String, FilterPerRoute> filterConfigs) {
+        this(name, virtualHosts, validateClusters, ignorePortInHostMatching, headers, filterConfigs, null);
     }
 
     /** A route configuration with no filter configs of its own. */
