@@ -79,6 +79,15 @@ class MeshWebClientTest {
         return m;
     }
 
+    /** {@code config} with these fields of its outbound connection manager, each a line after its stat_prefix. */
+    static String withManagerFields(String config, String... fields) {
+        StringBuilder lines = new StringBuilder("stat_prefix: outbound_0.0.0.0_9080\n");
+        for (String f : fields) {
+            lines.append("          ").append(f).append('\n');
+        }
+        return config.replace("stat_prefix: outbound_0.0.0.0_9080\n", lines);
+    }
+
     static String config(String retry, int... ports) {
         StringBuilder endpoints = new StringBuilder();
         for (int p : ports) {
@@ -255,8 +264,7 @@ class MeshWebClientTest {
     @Test
     void aConnectionManagerWithGenerateRequestIdOffSendsNoneOfItsOwn() throws Exception {
         int a = server("reviews-a", 200);
-        mesh(config("", a).replace("stat_prefix: outbound_0.0.0.0_9080\n",
-                "stat_prefix: outbound_0.0.0.0_9080\n          generate_request_id: false\n"));
+        mesh(withManagerFields(config("", a), "generate_request_id: false"));
         WebClient client = mesh.webClient();
         assertEquals("null", client.get(9080, "reviews", "/").send().await(10, TimeUnit.SECONDS)
                 .getHeader("x-seen-request-id"));
@@ -268,8 +276,7 @@ class MeshWebClientTest {
     @Test
     void aConnectionManagerThatAlwaysSetsTheRequestIdInTheResponseDoesSoOutboundAndInbound() throws Exception {
         int a = server("reviews-a", 200);
-        mesh(config("", a).replace("stat_prefix: outbound_0.0.0.0_9080\n",
-                "stat_prefix: outbound_0.0.0.0_9080\n          always_set_request_id_in_response: true\n"));
+        mesh(withManagerFields(config("", a), "always_set_request_id_in_response: true"));
         var out = mesh.webClient().get(9080, "reviews", "/").send().await(10, TimeUnit.SECONDS);
         assertEquals(out.getHeader("x-seen-request-id"), out.getHeader("x-request-id"), "the id the upstream saw");
         assertEquals(36, out.getHeader("x-request-id").length());
@@ -306,8 +313,7 @@ class MeshWebClientTest {
         });
         app.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
         servers.add(app);
-        mesh(config("", app.actualPort()).replace("stat_prefix: outbound_0.0.0.0_9080\n",
-                "stat_prefix: outbound_0.0.0.0_9080\n          stream_idle_timeout: 0.4s\n"));
+        mesh(withManagerFields(config("", app.actualPort()), "stream_idle_timeout: 0.4s"));
         WebClient client = mesh.webClient();
         HttpResponse<Buffer> slow = client.get(9080, "reviews", "/slow").send().await(10, TimeUnit.SECONDS);
         assertEquals(408, slow.statusCode());
@@ -324,8 +330,7 @@ class MeshWebClientTest {
     @Test
     void theOutboundConnectionManagersPathNormalizationAppliesBeforeRoutingAndUpstream() throws Exception {
         int a = server("reviews-a", 200);
-        mesh(config("", a).replace("stat_prefix: outbound_0.0.0.0_9080\n",
-                "stat_prefix: outbound_0.0.0.0_9080\n          normalize_path: true\n          merge_slashes: true\n"));
+        mesh(withManagerFields(config("", a), "normalize_path: true", "merge_slashes: true"));
         HttpResponse<Buffer> r = mesh.webClient().get(9080, "reviews", "/public/%2e%2e//reviews/./0?q=/../")
                 .send().await(10, TimeUnit.SECONDS);
         assertEquals(200, r.statusCode());
@@ -337,8 +342,7 @@ class MeshWebClientTest {
         // as Envoy Gateway writes its listeners: the client asks again with the path every party reads alike
         int a = server("reviews-a", 200);
         String field = "path_with_escaped_slashes_action: UNESCAPE_AND_REDIRECT";
-        mesh(config("", a).replace("stat_prefix: outbound_0.0.0.0_9080\n", "stat_prefix: outbound_0.0.0.0_9080\n"
-                + "          normalize_path: true\n          " + field + "\n"));
+        mesh(withManagerFields(config("", a), "normalize_path: true", field));
         HttpResponse<Buffer> r = mesh.webClient().get(9080, "reviews", "/reviews%2F0?q=%2F").followRedirects(false)
                 .send().await(10, TimeUnit.SECONDS);
         assertEquals(307, r.statusCode());
@@ -383,9 +387,9 @@ class MeshWebClientTest {
         // as a gateway's connection manager with strip_matching_host_port (Istio's ISTIO_GATEWAY_STRIP_HOST_PORT
         // strips any), routes whose domains name no port: the destination's port goes, another stays
         int a = server("reviews-a", 200);
-        mesh(config("", a).replace("ignore_port_in_host_matching: true", "ignore_port_in_host_matching: false")
-                .replace("stat_prefix: outbound_0.0.0.0_9080\n", "stat_prefix: outbound_0.0.0.0_9080\n"
-                        + "          strip_matching_host_port: true\n          strip_trailing_host_dot: true\n"));
+        mesh(withManagerFields(config("", a).replace("ignore_port_in_host_matching: true",
+                "ignore_port_in_host_matching: false"), "strip_matching_host_port: true",
+                "strip_trailing_host_dot: true"));
         WebClient client = mesh.webClient();
         HttpResponse<Buffer> r = client.get(9080, "reviews", "/").send().await(10, TimeUnit.SECONDS);
         assertEquals(200, r.statusCode());
@@ -419,10 +423,8 @@ class MeshWebClientTest {
                 .putHeader("x-seen", String.valueOf(req.getHeader("x_user")) + "|" + req.getHeader("x-user")).end());
         s.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
         servers.add(s);
-        String options = "stat_prefix: outbound_0.0.0.0_9080\n          common_http_protocol_options: "
-                + "{headers_with_underscores_action: %s}\n";
-        mesh(config("", s.actualPort()).replace("stat_prefix: outbound_0.0.0.0_9080\n",
-                options.formatted("REJECT_REQUEST")));
+        String options = "common_http_protocol_options: {headers_with_underscores_action: %s}";
+        mesh(withManagerFields(config("", s.actualPort()), options.formatted("REJECT_REQUEST")));
         HttpResponse<Buffer> refused = mesh.webClient().get(9080, "reviews", "/").putHeader("x_user", "mallory")
                 .send().await(10, TimeUnit.SECONDS);
         assertEquals(400, refused.statusCode());
@@ -437,8 +439,7 @@ class MeshWebClientTest {
         assertEquals(1.0, ((DefaultMesh) mesh).registry()
                 .get("envoy_http1_requests_rejected_with_underscores_in_headers").gauge().value());
         mesh.close().await(10, TimeUnit.SECONDS);
-        mesh(config("", s.actualPort()).replace("stat_prefix: outbound_0.0.0.0_9080\n",
-                options.formatted("DROP_HEADER")));
+        mesh(withManagerFields(config("", s.actualPort()), options.formatted("DROP_HEADER")));
         HttpResponse<Buffer> dropped = mesh.webClient().get(9080, "reviews", "/").putHeader("x_user", "mallory")
                 .putHeader("x-user", "alice").send().await(10, TimeUnit.SECONDS);
         assertEquals(200, dropped.statusCode());
@@ -502,8 +503,7 @@ class MeshWebClientTest {
     @Test
     void moreHeadersThanTheConnectionManagerTakesAreAnswered431() throws Exception {
         int a = server("reviews-a", 200);
-        mesh(config("", a).replace("stat_prefix: outbound_0.0.0.0_9080\n",
-                "stat_prefix: outbound_0.0.0.0_9080\n          common_http_protocol_options: {max_headers_count: 5}\n"));
+        mesh(withManagerFields(config("", a), "common_http_protocol_options: {max_headers_count: 5}"));
         WebClient client = mesh.webClient();
         // two of the caller's own, with what the WebClient adds (its user-agent): within 5
         assertEquals(200, client.get(9080, "reviews", "/").putHeader("a", "1").putHeader("b", "2").send()
@@ -523,9 +523,8 @@ class MeshWebClientTest {
                 t -> req.response().end("late")));
         slow.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
         servers.add(slow);
-        mesh(config("", slow.actualPort()).replace("stat_prefix: outbound_0.0.0.0_9080\n",
-                "stat_prefix: outbound_0.0.0.0_9080\n          common_http_protocol_options: "
-                        + "{max_stream_duration: 0.2s}\n"));
+        mesh(withManagerFields(config("", slow.actualPort()),
+                "common_http_protocol_options: {max_stream_duration: 0.2s}"));
         HttpResponse<Buffer> r = mesh.webClient().get(9080, "reviews", "/").send().await(10, TimeUnit.SECONDS);
         assertEquals(504, r.statusCode());
         assertEquals("downstream duration timeout", r.bodyAsString());
@@ -545,15 +544,14 @@ class MeshWebClientTest {
         String[][] cases = {
             // Envoy's defaults (Istio's sidecars): server: envoy, whatever the upstream says
             {"", "envoy", "envoy"},
-            {"server_name: inmesh\n          server_header_transformation: APPEND_IF_ABSENT\n", "app", "inmesh"},
-            {"server_header_transformation: PASS_THROUGH\n", "app", null},
+            {"server_name: inmesh\nserver_header_transformation: APPEND_IF_ABSENT", "app", "inmesh"},
+            {"server_header_transformation: PASS_THROUGH", "app", null},
         };
         for (String[] c : cases) {
             if (mesh != null) {
                 mesh.close().await(10, TimeUnit.SECONDS);
             }
-            mesh(base.replace("stat_prefix: outbound_0.0.0.0_9080\n",
-                    "stat_prefix: outbound_0.0.0.0_9080\n" + (c[0].isEmpty() ? "" : "          " + c[0])));
+            mesh(withManagerFields(base, c[0].isEmpty() ? new String[0] : c[0].split("\n")));
             WebClient client = mesh.webClient();
             assertEquals(c[1], client.get(9080, "reviews", "/named").send().await(10, TimeUnit.SECONDS)
                     .getHeader("server"), c[0]);
@@ -579,8 +577,7 @@ class MeshWebClientTest {
         });
         app.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
         servers.add(app);
-        mesh(config("", app.actualPort()).replace("stat_prefix: outbound_0.0.0.0_9080\n",
-                "stat_prefix: outbound_0.0.0.0_9080\n          via: inmesh-a\n"));
+        mesh(withManagerFields(config("", app.actualPort()), "via: inmesh-a"));
         WebClient client = mesh.webClient();
         HttpResponse<Buffer> plain = client.get(9080, "reviews", "/plain").send().await(10, TimeUnit.SECONDS);
         assertEquals("inmesh-a", plain.bodyAsString(), "the request's");
