@@ -176,6 +176,8 @@ final class ClusterCall {
         private int status = -1;
         /** Whether the call holds one of the cluster's {@code max_requests}: from its connection on. */
         private boolean slotHeld;
+        /** Whether the host's charge of a gRPC answer waits for the answer's trailers ({@link Router#chargeAnswer}). */
+        private boolean chargeDeferred;
 
         Counted(Host host, dev.inmesh.runtime.stats.UpstreamStats stats, CircuitBreakerState breakers, boolean grpc) {
             this.host = host;
@@ -200,6 +202,7 @@ final class ClusterCall {
         void responded(int status, io.vertx.core.MultiMap headers) {
             this.status = status;
             Router.reportAnswer(host, grpc, status, headers);
+            chargeDeferred = Router.chargeAnswer(host, grpc, status, headers);
             if (stats != null) {
                 stats.requestCompleted(status);
             }
@@ -208,6 +211,10 @@ final class ClusterCall {
         void answered(Answer a) {
             if (status < 0) {
                 responded(a.status(), a.headers());
+            }
+            if (chargeDeferred) {
+                chargeDeferred = false;
+                Router.chargeGrpcEnd(host, a.trailers() == null ? null : a.trailers().get("grpc-status"));
             }
             if (stats != null) {
                 stats.requestTime((System.nanoTime() - startNanos) / 1_000_000);
@@ -225,13 +232,28 @@ final class ClusterCall {
             } else {
                 Router.poolFailed(host, stats, cause);
             }
+            if (connected || Router.hostFailure(cause)) {
+                hostFailed();
+            }
             ended(503);
+        }
+
+        /**
+         * The call to the host ended without its answer, or before a gRPC answer's trailers: the host's
+         * {@code rq_error}, as Envoy's router charges it.
+         */
+        private void hostFailed() {
+            if (status < 0 || chargeDeferred) {
+                chargeDeferred = false;
+                host.stats().requestFailed();
+            }
         }
 
         void timedOut(boolean connected) {
             if (status < 0) {
                 if (connected) {
                     host.outlier().reportLocalOriginFailure(LocalOriginFailure.TIMEOUT);
+                    hostFailed();
                 }
                 if (stats != null) {
                     stats.timeout();

@@ -111,6 +111,11 @@ final class Exchange {
      */
     boolean resetByRouter;
     /**
+     * The host of a gRPC answer passed on without its {@code grpc-status}: its {@code rq_success} or {@code rq_error}
+     * is charged by the status its trailers carry, at the exchange's end ({@link Router#chargeAnswer}); else null.
+     */
+    Host grpcChargeDeferred;
+    /**
      * On the inbound side, the caller as its {@code x-envoy-peer-metadata} names it ({@link WorkloadInfo#UNKNOWN}
      * without one): the {@code source_*} of the request's metrics. Null outbound, where the peer is the destination.
      */

@@ -205,6 +205,9 @@ final class RequestMirror {
                 if (ar.failed()) {
                     if (!done) {
                         Router.poolFailed(host, st, ar.cause());
+                        if (Router.hostFailure(ar.cause())) {
+                            host.stats().requestFailed();
+                        }
                     }
                     failed(503);
                     return;
@@ -235,6 +238,7 @@ final class RequestMirror {
                     if (rr.failed()) {
                         if (!done) {
                             host.outlier().reportLocalOriginFailure(LocalOriginFailure.RESET);
+                            host.stats().requestFailed();
                         }
                         failed(503);
                         return;
@@ -251,6 +255,7 @@ final class RequestMirror {
                     } else {
                         host.outlier().reportSuccess();
                     }
+                    Router.chargeAnswer(host, false, status, resp.headers()); // by its status, as its outlier report
                     if (st != null) {
                         st.requestCompleted(status);
                     }
@@ -285,6 +290,7 @@ final class RequestMirror {
                 if (cancelWait == null) {
                     // only a copy that had its connection: as the router's attempt, no host while it is pending
                     host.outlier().reportLocalOriginFailure(LocalOriginFailure.TIMEOUT);
+                    host.stats().requestFailed();
                 }
                 failed(504);
             } else {

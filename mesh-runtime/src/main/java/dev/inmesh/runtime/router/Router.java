@@ -501,16 +501,20 @@ public final class Router {
     private static void relayOutcome(Host host, int status, String details, ResponseFlag flag) {
         if (flag == ResponseFlag.UPSTREAM_CONNECTION_FAILURE) {
             host.outlier().reportLocalOriginFailure(LocalOriginFailure.CONNECT_FAILED);
+            host.stats().requestFailed();
         } else if (flag == ResponseFlag.UPSTREAM_CONNECTION_TERMINATION
                 || flag == ResponseFlag.UPSTREAM_PROTOCOL_ERROR) {
             host.outlier().reportConnectSuccess();
             host.outlier().reportLocalOriginFailure(LocalOriginFailure.RESET);
+            host.stats().requestFailed();
         } else if (status == 101 || "via_upstream".equals(details) && status != 0) {
             host.outlier().reportConnectSuccess();
             if (status >= 500) {
                 host.outlier().reportHttpStatus(status);
+                host.stats().requestFailed();
             } else {
                 host.outlier().reportSuccess();
+                host.stats().requestSucceeded();
             }
         }
     }
@@ -2294,6 +2298,12 @@ public final class Router {
         RouterRequest req = ex.request;
         long now = System.nanoTime();
         boolean dc = ex.flags.contains(ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION);
+        if (ex.grpcChargeDeferred != null && !dc) {
+            // a gRPC answer's charge waited for its trailers: an error when its body did not end whole (a caller
+            // that left is no answer's end: Envoy's router charges nothing then)
+            MultiMap trailers = flag == null && response.upstream != null ? response.upstream.trailers() : null;
+            chargeGrpcEnd(ex.grpcChargeDeferred, trailers == null ? null : trailers.get(HeaderNames.GRPC_STATUS));
+        }
         if (req.downstreamStats != null) {
             // as Envoy's connection manager: a reset the caller made (DC) is received, any other one (the upstream
             // body failed, an idle timeout after the headers) is sent to the caller
@@ -2399,10 +2409,19 @@ public final class Router {
             if (st != null) {
                 st.overflow();
             }
-        } else if (!(cause instanceof IllegalArgumentException)) {
+        } else if (hostFailure(cause)) {
             host.outlier().reportLocalOriginFailure(LocalOriginFailure.CONNECT_FAILED);
             connectFailed(st, cause);
         }
+    }
+
+    /**
+     * Whether a request's pool failed it for its host's sake (a connect failure): not an overflow of the cluster's
+     * breakers, nor a request Vert.x refused itself.
+     */
+    static boolean hostFailure(Throwable poolFailure) {
+        return !(poolFailure instanceof ConnectionPoolTooBusyException)
+                && !(poolFailure instanceof IllegalArgumentException);
     }
 
     /**
@@ -2615,6 +2634,42 @@ public final class Router {
             host.outlier().reportHttpStatus(outlierStatus);
         } else {
             host.outlier().reportSuccess();
+        }
+    }
+
+    /**
+     * Charges an answer passed on to its {@code host}, as Envoy's router: a 5xx in {@code rq_error}, another answer
+     * in {@code rq_success}; a gRPC request's (not a 5xx) by its {@code grpc-status}: a trailers-only answer's now,
+     * else that of its trailers, later ({@link #chargeGrpcEnd}). Returns whether the charge waits for the trailers.
+     */
+    static boolean chargeAnswer(Host host, boolean grpc, int status, MultiMap headers) {
+        if (status >= 500 && status < 600) {
+            host.stats().requestFailed();
+            return false;
+        }
+        if (!grpc) {
+            host.stats().requestSucceeded();
+            return false;
+        }
+        String grpcStatus = headers.get(HeaderNames.GRPC_STATUS);
+        if (grpcStatus == null) {
+            return true;
+        }
+        chargeGrpcEnd(host, grpcStatus);
+        return false;
+    }
+
+    /**
+     * Charges a gRPC answer to its host by the {@code grpc-status} it ended with, as Envoy's router: a status that
+     * maps to no 5xx in {@code rq_success}; one that does, or none (the answer ended without one, or failed), in
+     * {@code rq_error}.
+     */
+    static void chargeGrpcEnd(Host host, String grpcStatus) {
+        Integer parsed = grpcStatus == null ? null : Grpc.parseStatus(grpcStatus);
+        if (parsed != null && Grpc.toHttp(parsed) < 500) {
+            host.stats().requestSucceeded();
+        } else {
+            host.stats().requestFailed();
         }
     }
 
@@ -3066,6 +3121,7 @@ public final class Router {
                 }
             }
             if (retried || dropped) {
+                host.stats().requestFailed(); // as Envoy's router charges an answer it retries away or drops
                 cancelUpstreamDuration(ex);
                 inflight = null;
                 detachBody();
@@ -3090,6 +3146,9 @@ public final class Router {
             if (redirects && action.internalRedirectPolicy().redirectResponseCodes().contains(status)
                     && followRedirect(status, resp, host)) {
                 return;
+            }
+            if (chargeAnswer(host, ex.grpc, status, resp.headers())) {
+                ex.grpcChargeDeferred = host;
             }
             RequestBodyStream body = ex.request.stream;
             // as Envoy, the upstream service time runs from the end of the request: none while it still streams
@@ -3304,6 +3363,7 @@ public final class Router {
             if (gen != generation || ex.done) {
                 return;
             }
+            Host host = ex.activeHost;
             cancelPerTry();
             cancelUpstreamDuration(ex);
             inflight = null;
@@ -3312,7 +3372,13 @@ public final class Router {
             if (failure != RetryState.Failure.CONNECT_FAILURE) {
                 retry.resetAfterSent(); // as Envoy's router notes it of a reset attempt that had sent its request
             }
-            if (retryGranted(retry.retriableFailure(failure))) {
+            boolean retried = retryGranted(retry.retriableFailure(failure));
+            if (host != null && (retried || failure != RetryState.Failure.MAX_STREAM_DURATION)) {
+                // as Envoy's router: an attempt retried, or answered for by the router, is its host's error; one its
+                // max_stream_duration ended unretried is charged nowhere
+                host.stats().requestFailed();
+            }
+            if (retried) {
                 scheduleRetry(failure == RetryState.Failure.PER_TRY_TIMEOUT
                         || failure == RetryState.Failure.PER_TRY_IDLE_TIMEOUT);
                 return;
@@ -3520,10 +3586,11 @@ public final class Router {
                 return;
             }
             generation++;
-            for (int i = hedges == null ? 0 : hedges.size(); i > 0; i--) {
+            for (Hedged h : hedges == null ? List.<Hedged>of() : hedges) {
                 // as Envoy, each upstream request ended counts and is charged (its host already heard of a timeout)
                 countTimeout();
                 chargeLocalReply(ex, ex.timeoutStatus);
+                h.host.stats().requestFailed();
             }
             if (ex.activeHost != null) {
                 // an attempt awaiting its response: as Envoy, it counts as timed out and its 504 is charged (none
@@ -3532,6 +3599,7 @@ public final class Router {
                 countTimeout();
                 if (cancelWait == null) {
                     ex.activeHost.outlier().reportLocalOriginFailure(LocalOriginFailure.TIMEOUT);
+                    ex.activeHost.stats().requestFailed();
                 }
                 chargeLocalReply(ex, ex.timeoutStatus);
             }
@@ -3769,6 +3837,7 @@ public final class Router {
             reportAnswer(h.host, ex.grpc, status, resp.headers());
             hedges.remove(h);
             if (retry.retriableResponse(status, resp.headers()) && (attemptPending() || !hedges.isEmpty())) {
+                h.host.stats().requestFailed(); // as Envoy's router charges an answer it drops
                 h.release(Router.this, ex);
                 discard(resp);
                 return;
@@ -3813,6 +3882,9 @@ public final class Router {
         void hedgedFailed(Hedged h, RetryState.Failure failure) {
             hedges.remove(h);
             h.release(Router.this, ex);
+            if (failure != RetryState.Failure.MAX_STREAM_DURATION) {
+                h.host.stats().requestFailed(); // answered for by the router, as any attempt's end not retried
+            }
             int status = failureStatus(failure);
             if (attemptPending() || !hedges.isEmpty()) {
                 return;

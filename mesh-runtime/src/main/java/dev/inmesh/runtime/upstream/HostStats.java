@@ -10,9 +10,9 @@ import java.util.concurrent.atomic.LongAdder;
  * got its connection (as Envoy's pool counts {@code rq_total} and {@code rq_active} when it attaches a stream) and
  * {@link #requestFinished()} when that request ends, however it ends; LEAST_REQUEST reads
  * {@link #activeRequests()}. The rest is counted where the events happen: the host's connection pool counts the
- * connections it opens and closes, and the host's {@link OutlierMonitor} counts the outcomes the router reports to it
- * (an answer below 500 is a success, a 5xx an error, as Envoy's {@code rq_success} and {@code rq_error}; a per-try or
- * route timeout is a timeout; a connect failure fails a connection). The counters belong to the host and survive EDS
+ * connections it opens and closes, the host's {@link OutlierMonitor} counts the timeouts and failed connects the
+ * router reports to it, and the router charges each request's outcome as Envoy's router does ({@link #requestFailed},
+ * {@link #requestSucceeded}). The counters belong to the host and survive EDS
  * updates that keep it. The count of active requests lives in the {@link Host} object itself, so that a
  * LEAST_REQUEST pick reads it without following another reference.
  */
@@ -69,8 +69,21 @@ public final class HostStats {
         return total.sum();
     }
 
-    void responded(boolean fiveXx) {
-        (fiveXx ? error : success).increment();
+    /**
+     * An answer the router passed on that is no 5xx (for gRPC, whose {@code grpc-status} maps to none): Envoy's
+     * {@code rq_success}.
+     */
+    public void requestSucceeded() {
+        success.increment();
+    }
+
+    /**
+     * Envoy's {@code rq_error}: the router passed on a 5xx (for gRPC, a {@code grpc-status} that maps to one, or no
+     * status at all), retried an attempt to the host away or dropped its answer, or answered for it (a connect failure,
+     * a reset, a timeout before the answer).
+     */
+    public void requestFailed() {
+        error.increment();
     }
 
     void timedOut() {

@@ -42,15 +42,10 @@ public final class OutlierMonitor {
     }
 
     /**
-     * The HTTP status of the upstream's answer (for gRPC, the one its grpc-status maps to). It also counts in the
-     * host's {@code rq_success} (below 500) or {@code rq_error} (5xx).
+     * The HTTP status of the upstream's answer (for gRPC, the one its grpc-status maps to). The host's
+     * {@code rq_success} and {@code rq_error} are the router's to charge ({@link HostStats#requestFailed}).
      */
     public void reportHttpStatus(int status) {
-        host.stats().responded(status >= 500 && status < 600);
-        judge(status);
-    }
-
-    private void judge(int status) {
         OutlierDetection config = detector.config();
         if (config == null) {
             return;
@@ -117,7 +112,7 @@ public final class OutlierMonitor {
         if (config.splitExternalLocalOriginErrors()) {
             reportConnectSuccess();
         } else {
-            judge(200);
+            reportHttpStatus(200);
         }
     }
 
@@ -136,7 +131,7 @@ public final class OutlierMonitor {
             return;
         }
         if (!config.splitExternalLocalOriginErrors()) {
-            judge(kind.httpStatus());
+            reportHttpStatus(kind.httpStatus());
             return;
         }
         boolean triggered;

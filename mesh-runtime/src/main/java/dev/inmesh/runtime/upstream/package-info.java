@@ -18,6 +18,7 @@
  * if (!cb.tryStartRequest()) -> 503, x-envoy-overloaded: true, flag UO, never retried  // once it has its connection
  * h.outlier().reportConnectSuccess();                         // the attempt has its connection
  * h.outlier().reportHttpStatus(status) | reportLocalOriginFailure(kind) | reportSuccess();
+ * h.stats().requestSucceeded() | requestFailed();             // as Envoy's router charges the host (rq_success, rq_error)
  * cb.finishRequest();  // when the attempt ends; and tryStartRetry()/finishRetry() around each retry
  * cm.close();
  * }</pre>

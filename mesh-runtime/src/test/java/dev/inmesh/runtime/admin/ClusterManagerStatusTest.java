@@ -92,10 +92,10 @@ class ClusterManagerStatusTest {
         SnapshotHolder holder = holder(STATIC);
         Host h = agentHost(holder);
         h.stats().requestStarted();
-        h.outlier().reportSuccess();
+        h.stats().requestSucceeded();
         h.stats().requestFinished();
         h.stats().requestStarted();
-        h.outlier().reportHttpStatus(503);
+        h.stats().requestFailed();
         h.stats().requestFinished();
         h.stats().requestStarted();
         h.outlier().reportLocalOriginFailure(LocalOriginFailure.TIMEOUT);
@@ -159,7 +159,7 @@ class ClusterManagerStatusTest {
         SnapshotHolder holder = holder(STATIC);
         Host h = agentHost(holder);
         h.stats().requestStarted();
-        h.outlier().reportHttpStatus(503);
+        h.stats().requestFailed();
 
         JsonNode json = EnvoyJson.tree(EnvoyJson.print(new ClusterManagerStatus(holder).clusters()));
 
