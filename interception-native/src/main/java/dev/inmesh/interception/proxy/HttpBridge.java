@@ -833,8 +833,6 @@ final class HttpBridge {
                 }
             }
         };
-        /** The client ended its side (half-close): the connection closes once what it asked for is answered. */
-        private boolean inputEnded;
         /** Reading was paused because requests are waiting. */
         private boolean readPaused;
         /** Body content was written but not flushed; a flush task is queued on the event loop. */
@@ -1091,15 +1089,12 @@ final class HttpBridge {
         @Override
         public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
             if (!http2 && evt instanceof ChannelInputShutdownEvent) {
-                // Auto-read stays on, so the end of input is seen at once: with half-closure allowed nothing else
-                // closes the connection (it would stay in CLOSE_WAIT, and epoll would keep reporting it).
-                inputEnded = true;
-                dropUnfinishedPending();
-                if (body != null || !busy && pending.isEmpty()) {
-                    // a body still arriving never ends: as Envoy on a downstream close, the connection closes and
-                    // the request in flight is reset (channelInactive), logged 0 DC
-                    ctx.close();
-                }
+                // Auto-read stays on, so the end of input is seen at once. As Envoy's connection manager, whose
+                // connections have no half-close (its connection turns the end of input into a close): the
+                // connection closes, and a request not answered yet, in flight or pipelined behind one, is reset
+                // (channelInactive), logged 0 DC. A client that closed its socket looks the same until a write
+                // fails, and its request would otherwise go on upstream and be counted as answered.
+                ctx.close();
                 return;
             }
             ctx.fireUserEventTriggered(evt);
@@ -1150,22 +1145,6 @@ final class HttpBridge {
         /** Whether what the client sent so far was read as requests: no body still arriving, nothing refused. */
         private boolean requestRead() {
             return body == null && !closing;
-        }
-
-        /**
-         * The client ended its side: a pipelined request whose body had not all come (the last one waiting, a head
-         * not followed by its last content) can never be whole, and is dropped with what came of its body.
-         */
-        private void dropUnfinishedPending() {
-            if (pending.peekLast() instanceof LastHttpContent || pending.peekLast() instanceof FullHttpRequest) {
-                return;
-            }
-            boolean head = false;
-            while (!head && !pending.isEmpty()) {
-                HttpObject o = pending.pollLast();
-                head = o instanceof HttpRequest;
-                ReferenceCountUtil.release(o);
-            }
         }
 
         private void releasePending() {
@@ -1658,10 +1637,6 @@ final class HttpBridge {
                         }
                     }
                 });
-                return;
-            }
-            if (inputEnded) {
-                ch.close(); // everything the client sent before it ended its side is answered
                 return;
             }
             if (readPaused) {
