@@ -1203,9 +1203,11 @@ final class HttpBridge {
             if (authority == null) {
                 authority = req.headers().get(":authority");
             }
-            if (authority == null) {
+            if (authority == null && http2) {
                 authority = conn.destinationHostPort();
             }
+            // (an HTTP/1 request without a Host is refused, missing_host_header, and logged without one, "-", as
+            // Envoy's; it is not routed)
             // the connection manager's strip_*_host_port and strip_trailing_host_dot, before filters and routes
             authority = dev.inmesh.runtime.router.HostNormalizer.apply(conn.hcm(), authority,
                     conn.destination().getPort(), req.method().name());

@@ -534,6 +534,7 @@ class Http1RequestsTest {
             assertEquals("missing_host_header", line.responseCodeDetails());
             assertEquals("GET", line.method());
             assertEquals("/nohost", line.path());
+            assertNull(line.authority(), "no Host came: logged \"-\", not the listener's address");
         } finally {
             if (proxy != null) {
                 proxy.close();
