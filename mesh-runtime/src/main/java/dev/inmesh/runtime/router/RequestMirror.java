@@ -145,7 +145,8 @@ final class RequestMirror {
         }
         UpstreamStats st = router.upstreamStats(name);
         CircuitBreakerState breakers = cluster.circuitBreakers();
-        Host host = cluster.chooseHost(new LbContext(false, 0, null, 1, request.originalDestination));
+        Host host = cluster.chooseHost(new LbContext(false, 0, null, 1,
+                cluster.requestDestination(headers::get, request.originalDestination)));
         if (host == null) {
             if (st != null) {
                 st.requestCompleted(503); // no healthy upstream, as the router charges it

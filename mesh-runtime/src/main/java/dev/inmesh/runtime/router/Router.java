@@ -1623,7 +1623,8 @@ public final class Router {
         ex.session = req.statefulSession.begin(vh, f.route(), req.uri, req.headers);
         int priorityUpdates = retry.previousPrioritiesUpdateFrequency();
         Attempts attempts = new Attempts(ex, promise, ctx, retry, perTry, new LbContext(hash != null, hash == null ? 0 : hash,
-                null, 1, req.originalDestination, priorityUpdates > 0 ? new PreviousPriorities(priorityUpdates) : null),
+                null, 1, cluster.requestDestination(req.headers::get, req.originalDestination),
+                priorityUpdates > 0 ? new PreviousPriorities(priorityUpdates) : null),
                 target, vh, action);
         attempts.perTryIdle = policy == null ? null : policy.perTryIdleTimeout();
         // as Envoy: the route's hedge_policy, else its virtual host's, unless a trusted caller's header says otherwise
@@ -2071,7 +2072,8 @@ public final class Router {
                 : HashPolicies.hash(action.hashPolicies(), req.headers, req.remoteIp(), req.query(), null,
                         req::header);
         return chooseHost(cluster, req.statefulSession.begin(f.virtualHost(), f.route(), req.uri, req.headers),
-                new LbContext(hash != null, hash == null ? 0 : hash, null, 1, req.originalDestination));
+                new LbContext(hash != null, hash == null ? 0 : hash, null, 1,
+                        cluster.requestDestination(req.headers::get, req.originalDestination)));
     }
 
     /**

@@ -115,6 +115,12 @@ public interface UpstreamStats {
     /** The load balancer found no host for a request or connection: {@code upstream_cx_none_healthy}. */
     void noHealthyHost();
 
+    /**
+     * An ORIGINAL_DST cluster's {@code use_http_header} found no {@code IP:PORT} in the request's header:
+     * {@code original_dst_host_invalid}.
+     */
+    void originalDstHostInvalid();
+
     /** The load balancer picked in a priority in panic (among all its hosts): {@code lb_healthy_panic}. */
     void healthyPanic();
 

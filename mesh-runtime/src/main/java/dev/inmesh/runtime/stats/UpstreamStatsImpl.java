@@ -34,6 +34,7 @@ final class UpstreamStatsImpl implements UpstreamStats {
     private final LongAdder rqActiveOverflow = new LongAdder();
     private final LongAdder cxOverflow = new LongAdder();
     private final LongAdder cxNoneHealthy = new LongAdder();
+    private final LongAdder originalDstHostInvalid = new LongAdder();
     private final LongAdder cxPoolOverflow = new LongAdder();
     private final LongAdder lbHealthyPanic = new LongAdder();
     private final LongAdder membershipChange = new LongAdder();
@@ -93,6 +94,7 @@ final class UpstreamStatsImpl implements UpstreamStats {
         adder("upstream_rq_active_overflow", rqActiveOverflow);
         adder("upstream_cx_overflow", cxOverflow);
         adder("upstream_cx_none_healthy", cxNoneHealthy);
+        adder("original_dst_host_invalid", originalDstHostInvalid);
         adder("upstream_cx_pool_overflow", cxPoolOverflow);
         adder("lb_healthy_panic", lbHealthyPanic);
         adder("membership_change", membershipChange);
@@ -386,6 +388,11 @@ final class UpstreamStatsImpl implements UpstreamStats {
     @Override
     public void noHealthyHost() {
         cxNoneHealthy.increment();
+    }
+
+    @Override
+    public void originalDstHostInvalid() {
+        originalDstHostInvalid.increment();
     }
 
     @Override

@@ -164,6 +164,56 @@ public final class UpstreamCluster {
     }
 
     /**
+     * The destination an ORIGINAL_DST cluster's load balancer takes for a request ({@link LbContext}'s): with
+     * {@code use_http_header}, the request's header's first value when it is an {@code IP:PORT} ({@code [IPv6]:PORT}),
+     * as Envoy's; else, or when the value is no such address ({@code original_dst_host_invalid} counted), the one the
+     * request's connection was meant for, {@code connection}.
+     *
+     * @param header the request's headers, read by lower-case name: the first value, or null
+     */
+    public SocketAddress requestDestination(java.util.function.UnaryOperator<String> header,
+                                            SocketAddress connection) {
+        if (!(config.lbConfig() instanceof dev.inmesh.api.config.cluster.LbConfig.OriginalDst od)
+                || od.httpHeaderName() == null) {
+            return connection;
+        }
+        String value = header.apply(od.httpHeaderName());
+        if (value == null) {
+            return connection;
+        }
+        SocketAddress named = ipAndPort(value);
+        if (named == null) {
+            if (stats() != null) {
+                stats().originalDstHostInvalid();
+            }
+            return connection;
+        }
+        return named;
+    }
+
+    /** {@code IP:PORT} or {@code [IPv6]:PORT}, an address literal and a port from 0 to 65535; else null. */
+    static SocketAddress ipAndPort(String v) {
+        int colon = v.lastIndexOf(':');
+        if (colon <= 0 || colon == v.length() - 1 || colon < v.length() - 6) {
+            return null;
+        }
+        String ip = v.substring(0, colon);
+        String port = v.substring(colon + 1);
+        for (int i = 0; i < port.length(); i++) {
+            if (port.charAt(i) < '0' || port.charAt(i) > '9') {
+                return null;
+            }
+        }
+        int p = Integer.parseInt(port);
+        boolean bracketed = ip.startsWith("[") && ip.endsWith("]");
+        if (p > 65535 || !(bracketed ? io.netty.util.NetUtil.isValidIpV6Address(ip.substring(1, ip.length() - 1))
+                : io.netty.util.NetUtil.isValidIpV4Address(ip))) {
+            return null;
+        }
+        return new SocketAddress(bracketed ? ip.substring(1, ip.length() - 1) : ip, p);
+    }
+
+    /**
      * Picks a host for one request: for ORIGINAL_DST the context's original destination; otherwise a priority by
      * load, a locality when locality weighting is on, and a host by the cluster's policy, re-picking up to
      * {@code maxSelectionAttempts} times while the context's predicate refuses the host.
@@ -174,7 +224,8 @@ public final class UpstreamCluster {
         Cluster c = config;
         if (c.type() == DiscoveryType.ORIGINAL_DST) {
             SocketAddress destination = ctx.originalDestination();
-            if (destination != null && c.lbConfig() instanceof dev.inmesh.api.config.cluster.LbConfig.OriginalDst od) {
+            if (destination != null && c.lbConfig() instanceof dev.inmesh.api.config.cluster.LbConfig.OriginalDst od
+                    && od.upstreamPortOverride() != 0) {
                 // upstream_port_override: the original destination's address, on the port the config names
                 destination = new SocketAddress(destination.address(), od.upstreamPortOverride());
             }

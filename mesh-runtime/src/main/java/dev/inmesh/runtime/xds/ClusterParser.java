@@ -356,11 +356,17 @@ public final class ClusterParser
         }
         var od = c.getOriginalDstLbConfig();
         return Fields.at("original_dst_lb_config", () -> {
-            Fields.onlyKnown(od, Set.of("upstream_port_override"), Set.of());
-            return od.hasUpstreamPortOverride()
-                    ? Fields.record("original_dst_lb_config.",
-                            () -> new LbConfig.OriginalDst(od.getUpstreamPortOverride().getValue()))
-                    : new LbConfig.Default();
+            Fields.onlyKnown(od, Set.of("upstream_port_override", "use_http_header", "http_header_name"), Set.of());
+            if (!od.getUseHttpHeader() && !od.getHttpHeaderName().isEmpty()) {
+                // as Envoy's ORIGINAL_DST cluster refuses it
+                throw new FieldError("http_header_name", od.getHttpHeaderName()
+                        + " (set use_http_header to true if http_header_name is desired)");
+            }
+            String header = !od.getUseHttpHeader() ? null : od.getHttpHeaderName().isEmpty()
+                    ? LbConfig.OriginalDst.DEFAULT_HEADER : od.getHttpHeaderName().toLowerCase(java.util.Locale.ROOT);
+            int port = od.hasUpstreamPortOverride() ? od.getUpstreamPortOverride().getValue() : 0;
+            return port == 0 && header == null ? new LbConfig.Default()
+                    : Fields.record("original_dst_lb_config.", () -> new LbConfig.OriginalDst(port, header));
         });
     }
 

@@ -602,6 +602,32 @@ class UpstreamClusterTest {
         assertSame(h, c.chooseHost(LbContext.ofOriginalDestination(new SocketAddress("10.9.8.7", 80))));
     }
 
+    @Test
+    void anOriginalDstClusterWithUseHttpHeaderTakesTheHeadersAddressElseTheConnectionsAndCountsAnInvalidOne() {
+        Cluster od = Cluster.builder("od", DiscoveryType.ORIGINAL_DST).lbPolicy(LbPolicy.CLUSTER_PROVIDED)
+                .lbConfig(new dev.inmesh.api.config.cluster.LbConfig.OriginalDst(0, "x-envoy-original-dst-host"))
+                .circuitBreakers(CircuitBreakers.DEFAULTS).metadata(Metadata.EMPTY).build();
+        UpstreamCluster c = ClusterManager.create(f.env, Map.of(od.name(), od), Map.of()).cluster(od.name());
+        SocketAddress connection = new SocketAddress("10.0.0.1", 80);
+        Map<String, String> headers = new java.util.HashMap<>();
+        assertEquals(connection, c.requestDestination(headers::get, connection), "no header: the connection's");
+        headers.put("x-envoy-original-dst-host", "10.9.8.7:9080");
+        assertEquals(new SocketAddress("10.9.8.7", 9080), c.requestDestination(headers::get, connection));
+        headers.put("x-envoy-original-dst-host", "[fd00::7]:9443");
+        assertEquals(new SocketAddress("fd00::7", 9443), c.requestDestination(headers::get, connection));
+        for (String invalid : new String[] {"reviews:9080", "10.9.8.7", "10.9.8.7:99999", "fd00::7:80", "10.9.8.7:x",
+            "[10.9.8.7]:80"}) {
+            headers.put("x-envoy-original-dst-host", invalid);
+            assertEquals(connection, c.requestDestination(headers::get, connection), invalid);
+        }
+        // a cluster without use_http_header never reads it
+        Cluster plain = Cluster.builder("plain", DiscoveryType.ORIGINAL_DST).lbPolicy(LbPolicy.CLUSTER_PROVIDED)
+                .circuitBreakers(CircuitBreakers.DEFAULTS).metadata(Metadata.EMPTY).build();
+        headers.put("x-envoy-original-dst-host", "10.9.8.7:9080");
+        assertEquals(connection, ClusterManager.create(f.env, Map.of("plain", plain), Map.of()).cluster("plain")
+                .requestDestination(headers::get, connection));
+    }
+
     /**
      * As Envoy's detector watches every host its cluster adds: an ORIGINAL_DST host made for a destination is ejected
      * after consecutive 5xx (its statistics move), and its load balancer, ignoring health, still picks it.

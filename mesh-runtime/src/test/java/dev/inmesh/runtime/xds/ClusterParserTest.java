@@ -365,7 +365,7 @@ class ClusterParserTest {
     }
 
     @Test
-    void anOriginalDstClustersUpstreamPortOverrideIsReadAndItsHeaderSettingsRefusedByName() throws Exception {
+    void anOriginalDstClustersUpstreamPortOverrideAndHeaderSettingsAreRead() throws Exception {
         // istiod's passthrough cluster of a Service whose port 80 targets 8080 (its PassthroughTargetPorts)
         String od = """
                 {"name": "outbound|80||headless.default.svc.cluster.local", "type": "ORIGINAL_DST",
@@ -374,9 +374,14 @@ class ClusterParserTest {
         assertEquals(new dev.inmesh.api.config.cluster.LbConfig.OriginalDst(8080), c.lbConfig());
         assertEquals(new dev.inmesh.api.config.cluster.LbConfig.Default(), PARSER.parse(proto(od.formatted("{}")))
                 .lbConfig());
-        assertEquals("Cluster \"outbound|80||headless.default.svc.cluster.local\": original_dst_lb_config"
-                + ".use_http_header: not supported by Inmesh (field of OriginalDstLbConfig); remove it or leave it unset",
-                error(od.formatted("{\"use_http_header\": true}")));
+        assertEquals(new dev.inmesh.api.config.cluster.LbConfig.OriginalDst(0, "x-envoy-original-dst-host"),
+                PARSER.parse(proto(od.formatted("{\"use_http_header\": true}"))).lbConfig());
+        assertEquals(new dev.inmesh.api.config.cluster.LbConfig.OriginalDst(8080, "x-target"),
+                PARSER.parse(proto(od.formatted("{\"use_http_header\": true, \"http_header_name\": \"X-Target\","
+                        + " \"upstream_port_override\": 8080}"))).lbConfig());
+        // as Envoy's ORIGINAL_DST cluster: a header name without use_http_header is refused
+        assertTrue(error(od.formatted("{\"http_header_name\": \"x-target\"}"))
+                .contains("original_dst_lb_config.http_header_name: x-target (set use_http_header to true"));
         assertTrue(error(od.formatted("{\"upstream_port_override\": 70000}"))
                 .contains("original_dst_lb_config.upstream_port_override: 70000 (expected: 0 to 65535)"));
     }

@@ -50,12 +50,23 @@ public sealed interface LbConfig {
     /**
      * An ORIGINAL_DST cluster's {@code original_dst_lb_config}: {@code upstream_port_override}, the port connections
      * go to in place of the original destination's (istiod writes it for a Service whose passthrough traffic targets
-     * another port than the service port, such as a headless Service's {@code targetPort}).
+     * another port than the service port, such as a headless Service's {@code targetPort}); 0 when it is not set. With
+     * {@code use_http_header}, {@code httpHeaderName} is the request header whose first value, an {@code IP:PORT}
+     * ({@code [IPv6]:PORT}), names the destination in place of the connection's original one
+     * ({@code x-envoy-original-dst-host} unless {@code http_header_name} names another); null without it.
      */
-    record OriginalDst(int upstreamPortOverride) implements LbConfig {
+    record OriginalDst(int upstreamPortOverride, String httpHeaderName) implements LbConfig {
+        /** The header Envoy reads when {@code use_http_header} names none. */
+        public static final String DEFAULT_HEADER = "x-envoy-original-dst-host";
+
         public OriginalDst {
             Checks.check(upstreamPortOverride >= 0 && upstreamPortOverride <= 65535,
                     "original_dst_lb_config.upstream_port_override", upstreamPortOverride, "0 to 65535");
+        }
+
+        /** Only {@code upstream_port_override}. */
+        public OriginalDst(int upstreamPortOverride) {
+            this(upstreamPortOverride, null);
         }
     }
 
