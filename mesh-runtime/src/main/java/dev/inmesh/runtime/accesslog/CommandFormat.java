@@ -178,9 +178,18 @@ public final class CommandFormat {
         String name = paren < 0 ? text : text.substring(0, paren);
         String arg = paren < 0 ? null : text.substring(paren + 1, text.length() - 1);
         Function<AccessLogEntry, Object> f = switch (name) {
-            case "REQ" -> headerCommand(name, arg, AccessLogEntry::requestHeader);
-            case "RESP" -> headerCommand(name, arg, AccessLogEntry::responseHeader);
-            case "TRAILER" -> headerCommand(name, arg, AccessLogEntry::responseTrailer);
+            // REQUEST_HEADER, RESPONSE_HEADER and RESPONSE_TRAILER: Envoy's full names for the same (1.37)
+            case "REQ", "REQUEST_HEADER" -> headerCommand(name, arg, AccessLogEntry::requestHeader);
+            case "RESP", "RESPONSE_HEADER" -> headerCommand(name, arg, AccessLogEntry::responseHeader);
+            case "TRAILER", "RESPONSE_TRAILER" -> headerCommand(name, arg, AccessLogEntry::responseTrailer);
+            case "QUERY_PARAM" -> queryParam(required(name, arg));
+            case "UNIQUE_ID" -> {
+                if (arg != null) {
+                    throw unsupported(name + "(" + arg + ")");
+                }
+                // as Envoy's: a random UUID each time it is written
+                yield e -> java.util.UUID.randomUUID().toString();
+            }
             case "START_TIME" -> startTime(arg);
             case "ENVIRONMENT" -> {
                 String v = System.getenv(required(name, arg));
@@ -224,7 +233,8 @@ public final class CommandFormat {
                 yield e -> null;
             }
         };
-        return new Command(name, f, max, name.equals("LOCAL_REPLY_BODY"));
+        // an empty body, or a parameter's empty value, is written as nothing, as Envoy writes a value it has
+        return new Command(name, f, max, name.equals("LOCAL_REPLY_BODY") || name.equals("QUERY_PARAM"));
     }
 
     private static IllegalArgumentException unsupported(String command) {
@@ -260,7 +270,7 @@ public final class CommandFormat {
             "DOWNSTREAM_LOCAL_EMAIL_SAN", "DOWNSTREAM_LOCAL_OTHERNAME_SAN", "DOWNSTREAM_TRANSPORT_FAILURE_REASON",
             "CONNECTION_ID", "STREAM_ID", "VIRTUAL_CLUSTER_NAME",
             "DYNAMIC_METADATA", "CLUSTER_METADATA", "UPSTREAM_METADATA", "FILTER_STATE",
-            "ACCESS_LOG_TYPE", "UNIQUE_ID", "TRACE_ID", "CEL", "METADATA", "QUERY_PARAM", "PATH", "CUSTOM_FLAGS",
+            "ACCESS_LOG_TYPE", "TRACE_ID", "CEL", "METADATA", "PATH", "CUSTOM_FLAGS",
             "DOWNSTREAM_PEER_CHAIN_FINGERPRINTS_256", "DOWNSTREAM_PEER_CHAIN_FINGERPRINTS_1",
             "DOWNSTREAM_PEER_CHAIN_SERIALS");
 
@@ -288,6 +298,23 @@ public final class CommandFormat {
         return e -> {
             String v = lookup.get(e, main);
             return v == null && alt != null ? lookup.get(e, alt) : v;
+        };
+    }
+
+    /**
+     * {@code %QUERY_PARAM(NAME)%}: as Envoy's, the first value of the parameter in the request's {@code :path}, the
+     * query's names and values percent-decoded; unknown when the request has no such parameter.
+     */
+    private static Function<AccessLogEntry, Object> queryParam(String param) {
+        return e -> {
+            String path = e.requestHeader(":path");
+            int q = path == null ? -1 : path.indexOf('?');
+            if (q < 0) {
+                return null;
+            }
+            List<String> values = dev.inmesh.runtime.router.QueryParameters.parse(path.substring(q + 1),
+                    dev.inmesh.runtime.router.QueryParameters::decode).get(param);
+            return values == null ? null : values.get(0);
         };
     }
 

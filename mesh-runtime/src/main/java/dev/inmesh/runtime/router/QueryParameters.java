@@ -14,14 +14,14 @@ import java.util.function.UnaryOperator;
  * filter's query parameter mutations): split at {@code &}
  * and the first {@code =}, by name in name order, each name's values in order; and the path they make again.
  */
-final class QueryParameters {
+public final class QueryParameters {
     private QueryParameters() {}
 
     /**
      * The parameters of {@code query} (without its {@code ?}): an empty last piece is none, a name without {@code =}
      * valued {@code ""}, each name and value passed through {@code decode}.
      */
-    static TreeMap<String, List<String>> parse(String query, UnaryOperator<String> decode) {
+    public static TreeMap<String, List<String>> parse(String query, UnaryOperator<String> decode) {
         TreeMap<String, List<String>> out = new TreeMap<>();
         int start = 0;
         while (start < query.length()) {
@@ -55,7 +55,7 @@ final class QueryParameters {
     }
 
     /** Envoy's {@code PercentEncoding::decode}: each {@code %} and two hex digits a byte, anything else as it is. */
-    static String decode(String s) {
+    public static String decode(String s) {
         if (s.indexOf('%') < 0) {
             return s;
         }

@@ -112,6 +112,23 @@ class AccessLogsTest {
     }
 
     @Test
+    void envoysFullHeaderNamesQueryParamAndUniqueIdAreFilled() {
+        MultiMap req = MultiMap.caseInsensitiveMultiMap().add("x-path", "/a/b?c=d");
+        AccessLogEntry e = AccessLogEntry.of(StreamInfos.outboundOk(), new RequestLog(AccessLogs.NONE, req, null, null,
+                "/search?q=hello%20world&q=second&empty=&flag", "http", false));
+        assertEquals(format("%REQ(X-PATH)% %REQ(USER-AGENT?X-PATH):4%", e),
+                format("%REQUEST_HEADER(X-PATH)% %REQUEST_HEADER(USER-AGENT?X-PATH):4%", e));
+        assertEquals(format("%RESP(:STATUS)% %TRAILER(GRPC-STATUS)%", e),
+                format("%RESPONSE_HEADER(:STATUS)% %RESPONSE_TRAILER(GRPC-STATUS)%", e));
+        // the first value, decoded; a parameter with no value is empty, one not there unknown
+        assertEquals("[hello world] [hello] [] [] -", format("[%QUERY_PARAM(q)%] [%QUERY_PARAM(q):5%] "
+                + "[%QUERY_PARAM(empty)%] [%QUERY_PARAM(flag)%] %QUERY_PARAM(none)%", e));
+        String first = format("%UNIQUE_ID%", e);
+        assertTrue(first.matches("[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"), first);
+        assertTrue(!first.equals(format("%UNIQUE_ID%", e)), "a new one each time, as Envoy's");
+    }
+
+    @Test
     void aJsonFormatKeepsTheTypeOfALoneCommandSortsItsKeysAndWritesNullsUnlessOmitted() throws Exception {
         java.util.Map<String, Object> format = new java.util.LinkedHashMap<>();
         format.put("line", "%REQ(:METHOD)% %RESPONSE_CODE%");
