@@ -995,7 +995,10 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
                 clusterName, upstreamLocal, ListenerDispatch.hostPort(destination),
                 ListenerDispatch.hostPort(source), serverName, transportFailureReason, terminationDetails,
                 connectAttempts, clusterName == null ? null : snapshot.clusterManager().observabilityName(clusterName),
-                direct.remote(), direct.local());
+                direct.remote(), direct.local(), peerPrincipal(),
+                // as Envoy's %DOWNSTREAM_LOCAL_URI_SAN%: the proxy's certificate, whether the client sent one or not
+                dev.inmesh.runtime.router.ForwardedClientCert.principal(ownCertificates), upstreamPeerPrincipal,
+                upstreamLocalPrincipal);
     }
 
     /**

@@ -64,6 +64,8 @@ class TcpRelayTlsTest {
 
     /** The access log lines of the relayed connections. */
     private final java.util.List<String> tcpLines = new java.util.concurrent.CopyOnWriteArrayList<>();
+    private final java.util.List<dev.inmesh.runtime.stats.TcpStreamInfo> tcpInfos =
+            new java.util.concurrent.CopyOnWriteArrayList<>();
 
     /** A TLS transport socket with the upstream's SNI, verified against {@code trustedCaFile}, as YAML lines. */
     private static String tlsSocket(String trustedCaFile, int indent) {
@@ -97,8 +99,12 @@ class TcpRelayTlsTest {
         proxy = new LoopbackProxy(config.apply(port));
         proxy.router.upstreamStats(metrics::upstream);
         proxy.server.tcpMetrics(metrics::tcpConnection);
-        proxy.server.tcpAccessLog(dev.inmesh.runtime.accesslog.AccessLog.create(
-                dev.inmesh.runtime.accesslog.AccessLog.Format.TEXT, tcpLines::add)::log);
+        var text = dev.inmesh.runtime.accesslog.AccessLog.create(dev.inmesh.runtime.accesslog.AccessLog.Format.TEXT,
+                tcpLines::add);
+        proxy.server.tcpAccessLog(c -> {
+            tcpInfos.add(c);
+            text.log(c);
+        });
         try (Socket s = new Socket()) {
             s.connect(proxy.addresses.get(0), 2_000);
             s.setSoTimeout(10_000);
@@ -267,6 +273,12 @@ class TcpRelayTlsTest {
         assertEquals("spiffe://cluster.local/ns/db/sa/mongo", opened.getTag("destination_principal"));
         assertEquals("db", opened.getTag("destination_workload_namespace"));
         assertEquals("unknown", opened.getTag("connection_security_policy"), "the source side's");
+        // the access log's %UPSTREAM_PEER_URI_SAN% and %UPSTREAM_LOCAL_URI_SAN%, as Envoy's for a tcp_proxy connection
+        for (int i = 0; i < 200 && tcpInfos.isEmpty(); i++) {
+            Thread.sleep(25);
+        }
+        assertEquals("spiffe://cluster.local/ns/db/sa/mongo", tcpInfos.get(0).upstreamPeerPrincipal());
+        assertEquals("spiffe://cluster.local/ns/default/sa/pod", tcpInfos.get(0).upstreamLocalPrincipal());
     }
 
     @Test

@@ -46,7 +46,7 @@ public record AccessLogEntry(StreamInfo info, MultiMap requestHeaders, MultiMap 
 
     /** A finished {@code tcp_proxy} connection. */
     public static AccessLogEntry of(TcpStreamInfo c) {
-        StreamInfo s = c.asStreamInfo(false, null, null);
+        StreamInfo s = c.asStreamInfo(false, c.downstreamPeerPrincipal(), c.downstreamLocalPrincipal());
         return new AccessLogEntry(s, null, null, null, null, null, c.connectionTerminationDetails(), false, true,
                 null, null);
     }

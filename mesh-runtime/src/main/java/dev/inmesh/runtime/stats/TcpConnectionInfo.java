@@ -70,11 +70,7 @@ public record TcpConnectionInfo(StreamInfo.Direction direction, WorkloadInfo pee
     StreamInfo attributes(java.util.Set<ResponseFlag> flags) {
         TcpStreamInfo c = connection;
         TcpStreamInfo now = c == null ? new TcpStreamInfo(null, flags, 0, 0, -1, null, null, null, null, null, null)
-                : new TcpStreamInfo(c.startTime(), flags, c.bytesReceived(), c.bytesSent(), -1, c.upstreamHost(),
-                        c.upstreamCluster(), c.upstreamLocalAddress(), c.downstreamLocalAddress(),
-                        c.downstreamRemoteAddress(), c.requestedServerName(), c.upstreamTransportFailureReason(),
-                        c.connectionTerminationDetails(), c.attemptCount(), c.upstreamClusterObservabilityName(),
-                        c.downstreamDirectRemoteAddress(), c.downstreamDirectLocalAddress());
+                : c.whileOpen(flags);
         return now.asStreamInfo(downstreamMutualTls, downstreamPeerPrincipal, downstreamLocalPrincipal);
     }
 

@@ -32,6 +32,12 @@ import java.util.Set;
  *     ({@link StreamInfo#downstreamDirectRemoteAddress}); {@link #downstreamRemoteAddress} when null
  * @param downstreamDirectLocalAddress the address the connection physically arrived at
  *     ({@link StreamInfo#downstreamDirectLocalAddress}); {@link #downstreamLocalAddress} when null
+ * @param downstreamPeerPrincipal the first URI SAN of the certificate the client presented in the TLS the chain
+ *     terminated, or null (Envoy's {@code %DOWNSTREAM_PEER_URI_SAN%})
+ * @param downstreamLocalPrincipal the first URI SAN of the certificate the proxy presented in that TLS, whether or not
+ *     the client presented one, or null (Envoy's {@code %DOWNSTREAM_LOCAL_URI_SAN%})
+ * @param upstreamPeerPrincipal the first URI SAN of the upstream's certificate in the TLS the relay originated, or null
+ * @param upstreamLocalPrincipal the first URI SAN of the certificate the proxy presented in it, or null
  */
 public record TcpStreamInfo(
         Instant startTime,
@@ -50,7 +56,11 @@ public record TcpStreamInfo(
         int attemptCount,
         String upstreamClusterObservabilityName,
         String downstreamDirectRemoteAddress,
-        String downstreamDirectLocalAddress) {
+        String downstreamDirectLocalAddress,
+        String downstreamPeerPrincipal,
+        String downstreamLocalPrincipal,
+        String upstreamPeerPrincipal,
+        String upstreamLocalPrincipal) {
 
     public TcpStreamInfo {
         responseFlags = ResponseFlag.copyInOrder(responseFlags);
@@ -74,9 +84,18 @@ public record TcpStreamInfo(
         return new StreamInfo(null, startTime, null, null, null, 0, responseFlags, null, bytesReceived, bytesSent,
                 durationMillis, -1, null, null, null, null, upstreamHost, upstreamCluster, upstreamLocalAddress,
                 downstreamLocalAddress, downstreamRemoteAddress, requestedServerName, null, attemptCount, null, null,
-                null, null, null, mutualTls, peerPrincipal, localPrincipal, upstreamTransportFailureReason, null, -1,
-                -1, null, true, null, upstreamClusterObservabilityName, -1, -1, null, downstreamDirectRemoteAddress,
-                downstreamDirectLocalAddress);
+                null, null, null, mutualTls, peerPrincipal, localPrincipal, upstreamTransportFailureReason,
+                upstreamPeerPrincipal, -1, -1, upstreamLocalPrincipal, true, null, upstreamClusterObservabilityName, -1,
+                -1, null, downstreamDirectRemoteAddress, downstreamDirectLocalAddress);
+    }
+
+    /** The same connection with {@code flags} and no duration: as it is while it lasts. */
+    public TcpStreamInfo whileOpen(Set<ResponseFlag> flags) {
+        return new TcpStreamInfo(startTime, flags, bytesReceived, bytesSent, -1, upstreamHost, upstreamCluster,
+                upstreamLocalAddress, downstreamLocalAddress, downstreamRemoteAddress, requestedServerName,
+                upstreamTransportFailureReason, connectionTerminationDetails, attemptCount,
+                upstreamClusterObservabilityName, downstreamDirectRemoteAddress, downstreamDirectLocalAddress,
+                downstreamPeerPrincipal, downstreamLocalPrincipal, upstreamPeerPrincipal, upstreamLocalPrincipal);
     }
 
     /** A connection whose upstream connect attempts are not counted, its cluster observed by its name. */
@@ -86,7 +105,8 @@ public record TcpStreamInfo(
                          String upstreamTransportFailureReason, String connectionTerminationDetails) {
         this(startTime, responseFlags, bytesReceived, bytesSent, durationMillis, upstreamHost, upstreamCluster,
                 upstreamLocalAddress, downstreamLocalAddress, downstreamRemoteAddress, requestedServerName,
-                upstreamTransportFailureReason, connectionTerminationDetails, 0, null, null, null);
+                upstreamTransportFailureReason, connectionTerminationDetails, 0, null, null, null, null, null, null,
+                null);
     }
 
     /** A connection the proxy did not close for a layer 4 reason of its own. */

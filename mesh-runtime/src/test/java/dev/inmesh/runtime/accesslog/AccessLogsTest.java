@@ -56,6 +56,17 @@ class AccessLogsTest {
     }
 
     @Test
+    void aTcpConnectionsLineHasTheIdentitiesOfItsTlsOnBothSides() {
+        TcpStreamInfo tcp = new TcpStreamInfo(Instant.parse("2026-11-28T13:07:16.000Z"), Set.of(), 4, 8, 3,
+                "10.0.0.9:27017", "outbound|27017||mongo", "10.0.0.1:50000", "10.0.0.1:27017", "10.0.0.2:40500", null,
+                null, null, 1, null, null, null, "spiffe://td/ns/a/sa/client", "spiffe://td/ns/a/sa/proxy",
+                "spiffe://td/ns/db/sa/mongo", "spiffe://td/ns/a/sa/proxy");
+        assertEquals("spiffe://td/ns/a/sa/client spiffe://td/ns/a/sa/proxy spiffe://td/ns/db/sa/mongo "
+                + "spiffe://td/ns/a/sa/proxy", format("%DOWNSTREAM_PEER_URI_SAN% %DOWNSTREAM_LOCAL_URI_SAN% "
+                + "%UPSTREAM_PEER_URI_SAN% %UPSTREAM_LOCAL_URI_SAN%", AccessLogEntry.of(tcp)));
+    }
+
+    @Test
     void headerOperatorsTakeTheAlternativeAndTheLengthAndPercentIsEscapedByPercent() {
         MultiMap req = MultiMap.caseInsensitiveMultiMap().add("X-Long", "abcdefgh").add("x-envoy-original-path", "/o");
         MultiMap resp = MultiMap.caseInsensitiveMultiMap().add("content-type", "text/plain");
