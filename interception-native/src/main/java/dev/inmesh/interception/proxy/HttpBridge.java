@@ -839,11 +839,27 @@ final class HttpBridge {
         private boolean flushPending;
         private ChannelHandlerContext ctx;
         private final Runnable flushTask = () -> {
+            writeHead();
             if (flushPending) {
                 flushPending = false;
                 ctx.channel().flush();
             }
         };
+        /**
+         * The HTTP/2 head of the response being sent, held until its body's first chunk, its end or its flush: an
+         * upstream answer that ended with its head (a gRPC trailers-only answer) goes on as one HEADERS frame that ends
+         * the stream, as Envoy passes it, not as HEADERS and an empty DATA frame (gRPC clients then lose its status).
+         */
+        private HttpResponse pendingHead;
+
+        /** Writes the held head of the response being sent, if any. */
+        private void writeHead() {
+            HttpResponse h = pendingHead;
+            if (h != null) {
+                pendingHead = null;
+                ctx.channel().write(h, ctx.channel().voidPromise());
+            }
+        }
 
         Exchange(Connection conn, boolean http2, RequestTimeouts timeouts) {
             this.conn = conn;
@@ -1411,7 +1427,11 @@ final class HttpBridge {
             bytesSent = 0;
             // Nothing is flushed until the body ends (or an upstream read ends): a response that arrived in one read
             // leaves in one write.
-            ch.write(resp, ch.voidPromise());
+            if (http2) {
+                pendingHead = resp;
+            } else {
+                ch.write(resp, ch.voidPromise());
+            }
             flushPending = true;
             Handler<Buffer> chunks = upstreamChunk -> {
                 if (streaming != up) {
@@ -1426,6 +1446,7 @@ final class HttpBridge {
                     buf = gz.compress(buf); // flushed: what came so far goes on now
                 }
                 ByteBuf bb = ((BufferInternal) buf).getByteBuf();
+                writeHead();
                 bytesSent += bb.readableBytes();
                 // the upstream's chunk is retained for the write; one the gRPC-Web filter made is the write's own
                 ch.write(new DefaultHttpContent(buf == upstreamChunk ? bb.retainedDuplicate() : bb),
@@ -1471,6 +1492,12 @@ final class HttpBridge {
                     // as Envoy's HTTP/1 codec without enable_trailers: the chunked body ends without them
                     trailers = MultiMap.caseInsensitiveMultiMap();
                 }
+                // an HTTP/2 answer that ended with its head: one HEADERS frame that ends the stream
+                HttpResponse headOnly = gz == null && trailerFrame == null && trailers.isEmpty() ? pendingHead : null;
+                if (headOnly == null) {
+                    writeHead();
+                }
+                pendingHead = null;
                 if (gz != null) {
                     Buffer end = gz.finish(); // the rest of the gzip stream, and its trailer
                     gzip = null;
@@ -1481,7 +1508,10 @@ final class HttpBridge {
                     bytesSent += trailerFrame.length();
                     ch.write(new DefaultHttpContent(((BufferInternal) trailerFrame).getByteBuf()), ch.voidPromise());
                 }
-                if (trailers.isEmpty()) {
+                if (headOnly != null) {
+                    last = new DefaultFullHttpResponse(headOnly.protocolVersion(), headOnly.status(),
+                            Unpooled.EMPTY_BUFFER, headOnly.headers(), io.netty.handler.codec.http.EmptyHttpHeaders.INSTANCE);
+                } else if (trailers.isEmpty()) {
                     last = LastHttpContent.EMPTY_LAST_CONTENT;
                 } else {
                     last = new DefaultLastHttpContent();
@@ -1527,7 +1557,11 @@ final class HttpBridge {
                 cancelLimiter();
                 conn.runtime().router.upstreamBodyFailed(r, bytesSent, cause);
                 if (http2) {
-                    ctx.channel().close();
+                    // the head that came goes first; then, as Envoy's HTTP/2 codec resets a stream it ends itself,
+                    // RST_STREAM NO_ERROR (Netty's close would say CANCEL)
+                    writeHead();
+                    ctx.channel().writeAndFlush(new io.netty.handler.codec.http2.DefaultHttp2ResetFrame(
+                            io.netty.handler.codec.http2.Http2Error.NO_ERROR)).addListener(ChannelFutureListener.CLOSE);
                     return;
                 }
                 flushPending = false;

@@ -1,0 +1,115 @@
+package dev.inmesh.interception.proxy;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.netty.channel.Channel;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.netty.channel.nio.NioIoHandler;
+import io.netty.handler.codec.http2.DefaultHttp2Headers;
+import io.netty.handler.codec.http2.DefaultHttp2HeadersFrame;
+import io.netty.handler.codec.http2.Http2DataFrame;
+import io.netty.handler.codec.http2.Http2HeadersFrame;
+import io.netty.handler.codec.http2.Http2ResetFrame;
+import io.vertx.core.Vertx;
+import io.vertx.core.http.HttpServerOptions;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * The frames an HTTP/2 caller gets for an HTTP/2 upstream's answer, as Envoy passes them: an answer that ended with
+ * its head (a gRPC trailers-only answer, a HEAD's) is one HEADERS frame that ends the stream, and a body the upstream
+ * reset ends in RST_STREAM NO_ERROR, as Envoy's codec resets a stream it ends itself.
+ */
+@Timeout(60)
+class Http2ResponseFramingTest {
+    private final Vertx vertx = Vertx.vertx();
+    private LoopbackProxy proxy;
+
+    @AfterEach
+    void close() throws Exception {
+        if (proxy != null) {
+            proxy.close();
+        }
+        vertx.close().await(10, TimeUnit.SECONDS);
+    }
+
+    private int start() throws Exception {
+        int upstream = vertx.createHttpServer(new HttpServerOptions().setHttp2ClearTextEnabled(true))
+                .requestHandler(req -> {
+                    if (req.path().equals("/pkg.Svc/Fail")) {
+                        // a gRPC error without a message: trailers-only, one HEADERS frame ending the stream
+                        req.response().putHeader("content-type", "application/grpc").putHeader("grpc-status", "5")
+                                .putHeader("grpc-message", "not found").end();
+                    } else {
+                        // a head and part of a body, then the stream reset
+                        req.response().setChunked(true).write("part").onComplete(v -> vertx.setTimer(100,
+                                t -> req.response().reset(2)));
+                    }
+                }).listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
+        int port = LoopbackProxy.freePort();
+        proxy = new LoopbackProxy("static_resources:\n  listeners:\n"
+                + Http1RequestsTest.listener("front", port, "codec_type: AUTO")
+                + Http1RequestsTest.clusterC(upstream) + """
+                    typed_extension_protocol_options:
+                      envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+                        "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+                        explicit_http_config: {http2_protocol_options: {}}
+                """);
+        return port;
+    }
+
+    /** The frames of the answer to one request for {@code path}, as {@code headers END}, {@code data 4}, ... */
+    private static List<String> frames(int port, String path, String contentType) throws Exception {
+        EventLoopGroup group = new MultiThreadIoEventLoopGroup(1, NioIoHandler.newFactory());
+        List<String> frames = new CopyOnWriteArrayList<>();
+        java.util.concurrent.CountDownLatch ended = new java.util.concurrent.CountDownLatch(1);
+        try {
+            var client = ConnectionLifetimeTest.H2cClient.connect(group, port, msg -> {
+                if (msg instanceof Http2HeadersFrame h) {
+                    frames.add("headers " + (h.headers().status() != null ? h.headers().status() + " " : "")
+                            + (h.headers().get("grpc-status") != null ? "grpc-status=" + h.headers().get("grpc-status")
+                            + " " : "") + (h.isEndStream() ? "END" : "-"));
+                    if (h.isEndStream()) {
+                        ended.countDown();
+                    }
+                } else if (msg instanceof Http2DataFrame d) {
+                    frames.add("data " + d.content().readableBytes() + (d.isEndStream() ? " END" : ""));
+                    if (d.isEndStream()) {
+                        ended.countDown();
+                    }
+                } else if (msg instanceof Http2ResetFrame r) {
+                    frames.add("rst " + r.errorCode());
+                    ended.countDown();
+                }
+            });
+            Channel ch = client.channel();
+            DefaultHttp2Headers headers = new DefaultHttp2Headers();
+            headers.method("POST").path(path).scheme("http").authority("svc").add("content-type", contentType)
+                    .add("te", "trailers");
+            ch.writeAndFlush(new DefaultHttp2HeadersFrame(headers, true).stream(client.frames().newStream())).sync();
+            assertTrue(ended.await(10, TimeUnit.SECONDS), "ended: " + frames);
+            ch.close().sync();
+            return frames;
+        } finally {
+            group.shutdownGracefully(0, 1, TimeUnit.SECONDS).sync();
+        }
+    }
+
+    @Test
+    void aTrailersOnlyGrpcAnswerIsOneHeadersFrameEndingTheStream() throws Exception {
+        int port = start();
+        assertEquals(List.of("headers 200 grpc-status=5 END"), frames(port, "/pkg.Svc/Fail", "application/grpc"));
+    }
+
+    @Test
+    void aBodyTheUpstreamResetIsResetWithNoErrorAfterWhatCame() throws Exception {
+        int port = start();
+        assertEquals(List.of("headers 200 -", "data 4", "rst 0"), frames(port, "/stream", "text/plain"));
+    }
+}
