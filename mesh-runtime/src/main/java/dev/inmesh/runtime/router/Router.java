@@ -1652,9 +1652,15 @@ public final class Router {
             ex.streamIdle = new IdleTimer(vertx, idle.toMillis(), attempts::streamIdleTimeout).start();
         }
         Duration lifetime = maxStreamDuration(action, req);
-        if (ex.grpc && lifetime != null && grpcDeadline(action, req) != null) {
-            // as Envoy's connection manager: the upstream learns the deadline the stream has, before the time used
-            req.headers.set(HeaderNames.GRPC_TIMEOUT, Grpc.timeoutValue(lifetime.toMillis()));
+        if (ex.grpc && action.maxStreamDuration()) {
+            // as Envoy's connection manager under a route's max_stream_duration: the upstream learns the deadline the
+            // stream has (a capped grpc-timeout, the route's duration, the connection manager's), before the time
+            // used; a stream whose route turns off the connection manager's duration has none, and sends none
+            if (lifetime != null) {
+                req.headers.set(HeaderNames.GRPC_TIMEOUT, Grpc.timeoutValue(lifetime.toMillis()));
+            } else if (req.maxStreamDuration != null && !req.maxStreamDuration.isZero()) {
+                req.headers.remove(HeaderNames.GRPC_TIMEOUT);
+            }
         }
         if (lifetime != null) {
             // from when the request began, as Envoy's connection manager starts it with the stream

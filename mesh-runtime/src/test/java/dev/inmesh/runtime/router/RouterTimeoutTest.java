@@ -635,6 +635,10 @@ class RouterTimeoutTest {
                 + "grpc_timeout_header_offset: 0.5s}", "grpc-timeout", "2S"));
         assertEquals(null, sentGrpcTimeout("max_stream_duration: {grpc_timeout_header_max: 0s}"),
                 "none made up without the caller's");
+        // the route's own duration, with or without the caller's grpc-timeout (no grpc_timeout_header_max)
+        assertEquals("3000m", sentGrpcTimeout("max_stream_duration: {max_stream_duration: 3s}", "grpc-timeout",
+                "10S"));
+        assertEquals("3000m", sentGrpcTimeout("max_stream_duration: {max_stream_duration: 3s}"));
     }
 
     @Test
