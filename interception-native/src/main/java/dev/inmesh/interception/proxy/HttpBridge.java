@@ -1602,6 +1602,11 @@ final class HttpBridge {
             if (!keepAlive && !http2) {
                 resp.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
             }
+            if (!http2 && !resp.headers().contains(HttpHeaderNames.CONTENT_LENGTH) && r.status() >= 200
+                    && r.status() != 204 && r.status() != 304) {
+                // as Envoy's HTTP/1 codec frames a whole answer without one (a gRPC local reply has none)
+                HttpUtil.setContentLength(resp, resp.content().readableBytes());
+            }
             long n = resp.content().readableBytes();
             ctx.channel().writeAndFlush(resp).addListener(f -> {
                 conn.runtime().router.complete(r, n);

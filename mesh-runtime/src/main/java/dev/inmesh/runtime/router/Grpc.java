@@ -113,6 +113,8 @@ public final class Grpc {
      */
     public static void toTrailersOnly(MultiMap h, int status, String body, boolean head) {
         h.set(HeaderNames.CONTENT_TYPE, CONTENT_TYPE);
+        // as Envoy's gRPC local reply: no content-length (an HTTP/1 codec writes its own 0)
+        h.remove(HeaderNames.CONTENT_LENGTH);
         String current = h.get(HeaderNames.GRPC_STATUS);
         if (current == null || current.isEmpty()) {
             h.set(HeaderNames.GRPC_STATUS, Integer.toString(fromHttp(status)));

@@ -27,6 +27,7 @@ final class HeaderNames {
     static final AsciiString GRPC_MESSAGE = AsciiString.cached("grpc-message");
     static final AsciiString GRPC_TIMEOUT = AsciiString.cached("grpc-timeout");
     static final AsciiString CONTENT_TYPE = AsciiString.cached("content-type");
+    static final AsciiString CONTENT_LENGTH = AsciiString.cached("content-length");
     static final AsciiString USER_AGENT = AsciiString.cached("user-agent");
     static final AsciiString TE = AsciiString.cached("te");
 

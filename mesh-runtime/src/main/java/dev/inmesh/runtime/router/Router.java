@@ -1414,7 +1414,6 @@ public final class Router {
         Buffer b;
         if (trailersOnly) {
             Grpc.toTrailersOnly(h, status, text, ex.request.method == io.vertx.core.http.HttpMethod.HEAD);
-            h.set("content-length", "0");
             status = 200;
             b = Buffer.buffer();
         } else {

@@ -332,6 +332,7 @@ class RouterLocalReplyTest {
         assertEquals("application/grpc", r.header("content-type"));
         assertEquals("14", r.header("grpc-status"), "503 is UNAVAILABLE");
         assertEquals("no healthy upstream", r.header("grpc-message"));
+        assertEquals(null, r.header("content-length"), "as Envoy's gRPC local reply: its codec frames it");
         assertEquals("", r.body());
         assertEquals(Set.of(ResponseFlag.NO_HEALTHY_UPSTREAM), r.info().responseFlags());
         assertEquals(200, r.info().responseCode());
