@@ -135,6 +135,8 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
     private java.security.cert.Certificate[] peerCertificates;
     /** The certificates this proxy presented in that TLS; null for none. */
     private java.security.cert.Certificate[] ownCertificates;
+    /** The session of the TLS the chain terminated, or null. */
+    private javax.net.ssl.SSLSession tlsSession;
 
     ConnectionHandler(ProxyRuntime runtime, MeshSnapshot snapshot, FilterChainSelector accepting) {
         this.runtime = runtime;
@@ -529,6 +531,7 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
         }
         if (chain.tls() && ctx.pipeline().get(DOWNSTREAM_TLS) instanceof SslHandler ssl) {
             javax.net.ssl.SSLSession session = ssl.engine().getSession();
+            tlsSession = session;
             ownCertificates = session.getLocalCertificates();
             try {
                 peerCertificates = session.getPeerCertificates();
@@ -1119,7 +1122,7 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
         // certificates both sides presented in it, for x-forwarded-client-cert and the principals
         HttpBridge.Connection conn = new HttpBridge.Connection(runtime, snapshot.routeTable(chain),
                 hcm, direction, destination, source, chain.tls(), chain.tls() ? serverName : null, mutualTls,
-                peerCertificates, ownCertificates, drain, target.listener(), snapshot.rbac(hcm),
+                peerCertificates, ownCertificates, tlsSession, drain, target.listener(), snapshot.rbac(hcm),
                 snapshot.localRateLimit(hcm), snapshot.tracer(hcm), snapshot.accessLogs(hcm),
                 snapshot.statsOverrides(hcm), snapshot.lua(hcm), snapshot.localReply(hcm));
         ch.pipeline().addAfter(ctx.name(), "http-select", new HttpBridge.CodecSelector(conn));

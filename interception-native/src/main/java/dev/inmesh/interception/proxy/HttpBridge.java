@@ -152,7 +152,8 @@ final class HttpBridge {
                       dev.inmesh.runtime.accesslog.AccessLogs accessLogs,
                       dev.inmesh.runtime.stats.StatsOverrides statsOverrides,
                       java.util.List<dev.inmesh.runtime.router.LuaFilter> lua,
-                      dev.inmesh.runtime.accesslog.LocalReply localReply) {
+                      dev.inmesh.runtime.accesslog.LocalReply localReply,
+                      dev.inmesh.runtime.accesslog.TlsDetails tlsDetails) {
         /**
          * @param tls whether the proxy terminated TLS for the connection (its requests are https)
          * @param tlsServerName the SNI of that TLS, or null
@@ -173,12 +174,14 @@ final class HttpBridge {
          * @param lua the connection manager's Lua filters, compiled ({@code MeshSnapshot#lua})
          * @param localReply the connection manager's {@code local_reply_config}, compiled
          *     ({@code MeshSnapshot#localReply}); null for none
+         * @param session the session of the TLS the chain terminated (null for none), which the access log reads
          */
         Connection(ProxyRuntime runtime, RouteTable table, HttpConnectionManager hcm,
                    StreamInfo.Direction direction, InetSocketAddress destination, InetSocketAddress source,
                    boolean tls, String tlsServerName, boolean mutualTls,
                    java.security.cert.Certificate[] peerCertificates,
-                   java.security.cert.Certificate[] localCertificates, ChainDrains.Drain drain,
+                   java.security.cert.Certificate[] localCertificates, javax.net.ssl.SSLSession session,
+                   ChainDrains.Drain drain,
                    Listener listener, RbacFilter.Chain rbac, LocalRateLimitFilter localRateLimit,
                    dev.inmesh.runtime.tracing.Tracer tracer, dev.inmesh.runtime.accesslog.AccessLogs accessLogs,
                    dev.inmesh.runtime.stats.StatsOverrides statsOverrides,
@@ -197,7 +200,8 @@ final class HttpBridge {
                     rbac.isEmpty() ? null : RbacFilter.PeerIdentity.of(tls, peerCertificates),
                     rbac.isEmpty() ? null : RbacFilter.PeerIdentity.of(tls, localCertificates), localRateLimit,
                     hcm.grpcWebFilter(), hcm.compressorFilter(), tracer,
-                    listener.drainType() == Listener.DrainType.DEFAULT, accessLogs, statsOverrides, lua, localReply);
+                    listener.drainType() == Listener.DrainType.DEFAULT, accessLogs, statsOverrides, lua, localReply,
+                    dev.inmesh.runtime.accesslog.TlsDetails.of(tls ? session : null));
         }
 
         /**
@@ -1251,6 +1255,7 @@ final class HttpBridge {
                     .downstreamTls(conn.tlsServerName(), conn.mutualTls()).forwardClientCert(conn.hcm())
                     .clientCertificate(conn.peerCertificate(), conn.clientCertElement())
                     .downstreamPrincipals(conn.peerPrincipal(), conn.localPrincipal())
+                    .downstreamTls(conn.tlsDetails())
                     .listenerBufferLimit(conn.listenerBufferLimit())
                     .rbac(conn.rbac(), conn.peerIdentity(), conn.localIdentity())
                     .directAddresses(direct.remote(), direct.local())

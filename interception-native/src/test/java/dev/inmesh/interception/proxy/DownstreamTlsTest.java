@@ -203,6 +203,22 @@ class DownstreamTlsTest {
         assertEquals("proto=https path=/trusted", get(https(clientCert, false), port, "/trusted").body());
         // as Istio's server side: a client whose certificate was verified is mutual_tls
         assertEquals("mutual_tls", securityPolicy(proxy));
+        // the access log's TLS operators read the connection's TLS, as Envoy's
+        var entry = dev.inmesh.runtime.accesslog.AccessLogEntry.of(proxy.requests.get(0), proxy.requests.get(0).log());
+        String line = dev.inmesh.runtime.accesslog.CommandFormat.compile("%DOWNSTREAM_TLS_VERSION%|%DOWNSTREAM_TLS_CIPHER%"
+                + "|%DOWNSTREAM_PEER_SUBJECT%|%DOWNSTREAM_LOCAL_SUBJECT%|%DOWNSTREAM_PEER_FINGERPRINT_256%"
+                + "|%DOWNSTREAM_PEER_SERIAL%|%DOWNSTREAM_PEER_CERT_V_START%", false).format(entry);
+        String[] f = line.split("\\|");
+        assertTrue(f[0].equals("TLSv1.2") || f[0].equals("TLSv1.3"), line);
+        assertTrue(f[1].matches("[A-Z0-9_-]+") && !f[1].startsWith("TLS_ECDHE"), "OpenSSL's name: " + line);
+        assertEquals("CN=client.example.com", f[2], line);
+        assertEquals("CN=proxy.example.com", f[3], line);
+        var client = (java.security.cert.X509Certificate) java.security.cert.CertificateFactory.getInstance("X.509")
+                .generateCertificate(Files.newInputStream(Path.of(clientCert.certificatePath())));
+        assertEquals(java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256")
+                .digest(client.getEncoded())), f[4], line);
+        assertEquals(client.getSerialNumber().toString(16), f[5], line);
+        assertTrue(f[6].matches("\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}\\.\\d{3}Z"), line);
     }
 
     /** The config with its listener INBOUND, as virtualInbound is. */

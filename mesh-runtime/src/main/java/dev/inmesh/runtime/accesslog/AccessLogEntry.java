@@ -23,10 +23,12 @@ import io.vertx.core.MultiMap;
  *     one with no name), Envoy's {@code %FILTER_CHAIN_NAME%}
  * @param localReplyBody the body of the local reply being formatted ({@code %LOCAL_REPLY_BODY%}, see
  *     {@link LocalReply}); null for an access log's entry, where it is not known
+ * @param tls the TLS of the request's downstream connection ({@code %DOWNSTREAM_TLS_VERSION%}, ...), or null
  */
 public record AccessLogEntry(StreamInfo info, MultiMap requestHeaders, MultiMap responseHeaders,
                              MultiMap responseTrailers, String path, String scheme, String terminationDetails,
-                             boolean traced, boolean tcp, String filterChainName, String localReplyBody) {
+                             boolean traced, boolean tcp, String filterChainName, String localReplyBody,
+                             TlsDetails tls) {
     public AccessLogEntry {
         filterChainName = filterChainName == null || filterChainName.isEmpty() ? null : filterChainName;
     }
@@ -34,21 +36,21 @@ public record AccessLogEntry(StreamInfo info, MultiMap requestHeaders, MultiMap 
     /** The same entry, of the connection filter chain {@code name} took. */
     public AccessLogEntry withFilterChainName(String name) {
         return new AccessLogEntry(info, requestHeaders, responseHeaders, responseTrailers, path, scheme,
-                terminationDetails, traced, tcp, name, localReplyBody);
+                terminationDetails, traced, tcp, name, localReplyBody, tls);
     }
 
     /** A finished request with the headers it had. */
     public static AccessLogEntry of(StreamInfo info, RequestLog log) {
-        return log == null ? new AccessLogEntry(info, null, null, null, null, null, null, false, false, null, null)
+        return log == null ? new AccessLogEntry(info, null, null, null, null, null, null, false, false, null, null, null)
                 : new AccessLogEntry(info, log.requestHeaders(), log.responseHeaders(), log.responseTrailers(),
-                        log.path(), log.scheme(), null, log.traced(), false, null, null);
+                        log.path(), log.scheme(), null, log.traced(), false, null, null, log.tls());
     }
 
     /** A finished {@code tcp_proxy} connection. */
     public static AccessLogEntry of(TcpStreamInfo c) {
         StreamInfo s = c.asStreamInfo(false, c.downstreamPeerPrincipal(), c.downstreamLocalPrincipal());
         return new AccessLogEntry(s, null, null, null, null, null, c.connectionTerminationDetails(), false, true,
-                null, null);
+                null, null, null);
     }
 
     /**
@@ -58,7 +60,7 @@ public record AccessLogEntry(StreamInfo info, MultiMap requestHeaders, MultiMap 
     public static AccessLogEntry localReply(StreamInfo info, MultiMap requestHeaders, MultiMap responseHeaders,
                                             String path, String scheme, String body) {
         return new AccessLogEntry(info, requestHeaders, responseHeaders, null, path, scheme, null, false, false, null,
-                body);
+                body, null);
     }
 
     /**

@@ -250,29 +250,37 @@ public final class CommandFormat {
      * Envoy's command operators that Inmesh does not fill: written as unknown (with or without an argument), where
      * an operator Envoy does not know is refused.
      */
-    static final java.util.Set<String> UNFILLED = java.util.Set.of("START_TIME_LOCAL", "EMIT_TIME",
-            "EMIT_TIME_LOCAL", "REQUEST_HEADERS_BYTES", "RESPONSE_HEADERS_BYTES", "RESPONSE_TRAILERS_BYTES",
-            "BYTES_RETRANSMITTED", "PACKETS_RETRANSMITTED", "UPSTREAM_WIRE_BYTES_RECEIVED",
-            "UPSTREAM_HEADER_BYTES_RECEIVED", "DOWNSTREAM_WIRE_BYTES_RECEIVED", "DOWNSTREAM_HEADER_BYTES_RECEIVED",
-            "UPSTREAM_WIRE_BYTES_SENT", "UPSTREAM_HEADER_BYTES_SENT", "DOWNSTREAM_WIRE_BYTES_SENT",
-            "DOWNSTREAM_HEADER_BYTES_SENT", "UPSTREAM_PROTOCOL", "COMMON_DURATION", "REQUEST_DURATION",
-            "REQUEST_TX_DURATION", "DOWNSTREAM_HANDSHAKE_DURATION", "ROUNDTRIP_DURATION",
-            "UPSTREAM_CONNECTION_POOL_READY_DURATION", "UPSTREAM_HOST_NAME", "UPSTREAM_HOST_NAME_WITHOUT_PORT",
-            "UPSTREAM_TLS_CIPHER", "UPSTREAM_TLS_VERSION", "UPSTREAM_TLS_SESSION_ID", "UPSTREAM_PEER_ISSUER",
-            "UPSTREAM_PEER_CERT", "UPSTREAM_PEER_SUBJECT", "UPSTREAM_PEER_DNS_SAN", "UPSTREAM_PEER_IP_SAN",
-            "UPSTREAM_LOCAL_DNS_SAN", "UPSTREAM_LOCAL_IP_SAN", "UPSTREAM_LOCAL_SUBJECT", "UPSTREAM_FILTER_STATE",
-            "UPSTREAM_CONNECTION_ID", "DOWNSTREAM_LOCAL_SUBJECT", "DOWNSTREAM_PEER_SUBJECT", "DOWNSTREAM_PEER_ISSUER",
-            "DOWNSTREAM_TLS_SESSION_ID", "DOWNSTREAM_TLS_CIPHER", "DOWNSTREAM_TLS_VERSION",
-            "DOWNSTREAM_PEER_FINGERPRINT_256", "DOWNSTREAM_PEER_FINGERPRINT_1", "DOWNSTREAM_PEER_SERIAL",
-            "DOWNSTREAM_PEER_CERT", "DOWNSTREAM_PEER_CERT_V_START", "DOWNSTREAM_PEER_CERT_V_END",
-            "DOWNSTREAM_PEER_DNS_SAN", "DOWNSTREAM_PEER_IP_SAN", "DOWNSTREAM_PEER_EMAIL_SAN",
-            "DOWNSTREAM_PEER_OTHERNAME_SAN", "DOWNSTREAM_LOCAL_DNS_SAN", "DOWNSTREAM_LOCAL_IP_SAN",
-            "DOWNSTREAM_LOCAL_EMAIL_SAN", "DOWNSTREAM_LOCAL_OTHERNAME_SAN", "DOWNSTREAM_TRANSPORT_FAILURE_REASON",
-            "CONNECTION_ID", "STREAM_ID", "VIRTUAL_CLUSTER_NAME",
-            "DYNAMIC_METADATA", "CLUSTER_METADATA", "UPSTREAM_METADATA", "FILTER_STATE",
-            "ACCESS_LOG_TYPE", "TRACE_ID", "CEL", "METADATA", "PATH", "CUSTOM_FLAGS",
-            "DOWNSTREAM_PEER_CHAIN_FINGERPRINTS_256", "DOWNSTREAM_PEER_CHAIN_FINGERPRINTS_1",
+    static final java.util.Set<String> UNFILLED = java.util.Set.of("START_TIME_LOCAL", "EMIT_TIME", "EMIT_TIME_LOCAL",
+            "REQUEST_HEADERS_BYTES", "RESPONSE_HEADERS_BYTES", "RESPONSE_TRAILERS_BYTES", "BYTES_RETRANSMITTED",
+            "PACKETS_RETRANSMITTED", "UPSTREAM_WIRE_BYTES_RECEIVED", "UPSTREAM_HEADER_BYTES_RECEIVED",
+            "DOWNSTREAM_WIRE_BYTES_RECEIVED", "DOWNSTREAM_HEADER_BYTES_RECEIVED", "UPSTREAM_WIRE_BYTES_SENT",
+            "UPSTREAM_HEADER_BYTES_SENT", "DOWNSTREAM_WIRE_BYTES_SENT", "DOWNSTREAM_HEADER_BYTES_SENT",
+            "UPSTREAM_PROTOCOL", "COMMON_DURATION", "REQUEST_DURATION", "REQUEST_TX_DURATION",
+            "DOWNSTREAM_HANDSHAKE_DURATION", "ROUNDTRIP_DURATION", "UPSTREAM_CONNECTION_POOL_READY_DURATION",
+            "UPSTREAM_HOST_NAME", "UPSTREAM_HOST_NAME_WITHOUT_PORT", "UPSTREAM_TLS_CIPHER", "UPSTREAM_TLS_VERSION",
+            "UPSTREAM_TLS_SESSION_ID", "UPSTREAM_PEER_ISSUER", "UPSTREAM_PEER_CERT", "UPSTREAM_PEER_SUBJECT",
+            "UPSTREAM_PEER_DNS_SAN", "UPSTREAM_PEER_IP_SAN", "UPSTREAM_LOCAL_DNS_SAN", "UPSTREAM_LOCAL_IP_SAN",
+            "UPSTREAM_LOCAL_SUBJECT", "UPSTREAM_FILTER_STATE", "UPSTREAM_CONNECTION_ID",
+            "DOWNSTREAM_PEER_OTHERNAME_SAN", "DOWNSTREAM_LOCAL_OTHERNAME_SAN", "DOWNSTREAM_TRANSPORT_FAILURE_REASON",
+            "CONNECTION_ID", "STREAM_ID", "VIRTUAL_CLUSTER_NAME", "DYNAMIC_METADATA", "CLUSTER_METADATA",
+            "UPSTREAM_METADATA", "FILTER_STATE", "ACCESS_LOG_TYPE", "TRACE_ID", "CEL", "METADATA", "PATH",
+            "CUSTOM_FLAGS", "DOWNSTREAM_PEER_CHAIN_FINGERPRINTS_256", "DOWNSTREAM_PEER_CHAIN_FINGERPRINTS_1",
             "DOWNSTREAM_PEER_CHAIN_SERIALS");
+
+    /** An operator of the request's downstream TLS: unknown without it. */
+    private static Function<AccessLogEntry, Object> tls(Function<TlsDetails, String> f) {
+        return e -> e.tls() == null ? null : f.apply(e.tls());
+    }
+
+    /** An operator of the client's certificate in that TLS: unknown without one. */
+    private static Function<AccessLogEntry, Object> peer(Function<java.security.cert.X509Certificate, String> f) {
+        return e -> e.tls() == null ? null : f.apply(e.tls().peer());
+    }
+
+    /** An operator of the certificate this side presented in that TLS. */
+    private static Function<AccessLogEntry, Object> local(Function<java.security.cert.X509Certificate, String> f) {
+        return e -> e.tls() == null ? null : f.apply(e.tls().local());
+    }
 
     private static String required(String name, String arg) {
         if (arg == null || arg.isEmpty()) {
@@ -461,6 +469,25 @@ public final class CommandFormat {
             Map.entry("DOWNSTREAM_PEER_URI_SAN", e -> e.info().downstreamPeerPrincipal()),
             Map.entry("DOWNSTREAM_LOCAL_URI_SAN", e -> e.info().downstreamLocalPrincipal()),
             Map.entry("REQUESTED_SERVER_NAME", e -> e.info().requestedServerName()),
+            // the TLS of the request's downstream connection (TlsDetails), as Envoy's operators read it
+            Map.entry("DOWNSTREAM_TLS_VERSION", tls(TlsDetails::version)),
+            Map.entry("DOWNSTREAM_TLS_CIPHER", tls(TlsDetails::cipher)),
+            Map.entry("DOWNSTREAM_TLS_SESSION_ID", tls(TlsDetails::sessionId)),
+            Map.entry("DOWNSTREAM_PEER_SUBJECT", peer(TlsDetails::subject)),
+            Map.entry("DOWNSTREAM_PEER_ISSUER", peer(TlsDetails::issuer)),
+            Map.entry("DOWNSTREAM_PEER_FINGERPRINT_256", peer(c -> TlsDetails.fingerprint(c, "SHA-256"))),
+            Map.entry("DOWNSTREAM_PEER_FINGERPRINT_1", peer(c -> TlsDetails.fingerprint(c, "SHA-1"))),
+            Map.entry("DOWNSTREAM_PEER_SERIAL", peer(TlsDetails::serial)),
+            Map.entry("DOWNSTREAM_PEER_DNS_SAN", peer(c -> TlsDetails.sans(c, 2))),
+            Map.entry("DOWNSTREAM_PEER_IP_SAN", peer(c -> TlsDetails.sans(c, 7))),
+            Map.entry("DOWNSTREAM_PEER_EMAIL_SAN", peer(c -> TlsDetails.sans(c, 1))),
+            Map.entry("DOWNSTREAM_PEER_CERT", peer(TlsDetails::pem)),
+            Map.entry("DOWNSTREAM_PEER_CERT_V_START", peer(TlsDetails::validFrom)),
+            Map.entry("DOWNSTREAM_PEER_CERT_V_END", peer(TlsDetails::validUntil)),
+            Map.entry("DOWNSTREAM_LOCAL_SUBJECT", local(TlsDetails::subject)),
+            Map.entry("DOWNSTREAM_LOCAL_DNS_SAN", local(c -> TlsDetails.sans(c, 2))),
+            Map.entry("DOWNSTREAM_LOCAL_IP_SAN", local(c -> TlsDetails.sans(c, 7))),
+            Map.entry("DOWNSTREAM_LOCAL_EMAIL_SAN", local(c -> TlsDetails.sans(c, 1))),
             Map.entry("ROUTE_NAME", e -> e.info().routeName()),
             Map.entry("FILTER_CHAIN_NAME", AccessLogEntry::filterChainName),
             Map.entry("GRPC_STATUS_NUMBER", e -> {

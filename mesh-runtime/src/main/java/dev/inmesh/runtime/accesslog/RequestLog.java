@@ -13,10 +13,17 @@ import io.vertx.core.MultiMap;
  * @param path the {@code :path} that went upstream (after a rewrite), or null
  * @param scheme the request's scheme, or null
  * @param traced whether a sampled span traced the request
+ * @param tls the TLS the request's downstream connection came over, or null for none
  */
 public record RequestLog(AccessLogs logs, MultiMap requestHeaders, MultiMap responseHeaders,
-                         MultiMap responseTrailers, String path, String scheme, boolean traced) {
+                         MultiMap responseTrailers, String path, String scheme, boolean traced, TlsDetails tls) {
     public RequestLog {
         logs = logs == null ? AccessLogs.NONE : logs;
+    }
+
+    /** A request whose downstream connection's TLS is not known. */
+    public RequestLog(AccessLogs logs, MultiMap requestHeaders, MultiMap responseHeaders, MultiMap responseTrailers,
+                      String path, String scheme, boolean traced) {
+        this(logs, requestHeaders, responseHeaders, responseTrailers, path, scheme, traced, null);
     }
 }

@@ -125,7 +125,7 @@ public final class ForwardedClientCert {
         headers.set(HeaderNames.X_FORWARDED_CLIENT_CERT, before.isEmpty() ? element : before + "," + element);
     }
 
-    static List<String> sans(X509Certificate c, int type) {
+    public static List<String> sans(X509Certificate c, int type) {
         List<String> out = new ArrayList<>(1);
         try {
             Collection<List<?>> all = c.getSubjectAlternativeNames();
@@ -152,7 +152,7 @@ public final class ForwardedClientCert {
     }
 
     /** The certificates in PEM, percent-encoded but for letters, digits and {@code -._~}. */
-    private static String urlEncodedPem(List<Certificate> certs) {
+    public static String urlEncodedPem(List<Certificate> certs) {
         StringBuilder pem = new StringBuilder();
         Base64.Encoder b64 = Base64.getMimeEncoder(64, new byte[] {'\n'});
         for (Certificate c : certs) {

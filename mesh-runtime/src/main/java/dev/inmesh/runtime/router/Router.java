@@ -2385,7 +2385,7 @@ public final class Router {
                 ex.responseMessages == null ? -1 : ex.responseMessages.count(), ex.upstreamLocalPrincipal,
                 req.hostHeaderFallback, new RequestLog(req.accessLogs, req.headers, status == 0 ? null : headers,
                         trailers, ex.rewrittenPath != null ? ex.rewrittenPath : req.uri, req.scheme,
-                        ex.span != null && ex.span.sampled()),
+                        ex.span != null && ex.span.sampled(), req.downstreamTls),
                 ex.cluster == null ? null : ex.cluster.config().observabilityName(), req.headBytes,
                 HeadSize.response(status, headers, trailers), req.statsOverrides, req.physicalPeer(),
                 req.directLocalAddress);

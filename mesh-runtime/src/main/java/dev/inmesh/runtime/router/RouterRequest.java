@@ -164,6 +164,8 @@ public final class RouterRequest implements RouteRequest {
     String downstreamPeerPrincipal;
     /** The first URI SAN of the proxy's own certificate in that TLS, or null. */
     String downstreamLocalPrincipal;
+    /** The TLS of the request's downstream connection, for the access log's operators; null for none. */
+    dev.inmesh.runtime.accesslog.TlsDetails downstreamTls;
     /** The connection manager's {@code forward_client_cert_details}: what becomes of a request's XFCC. */
     ForwardClientCert.Mode forwardClientCert = ForwardClientCert.Mode.SANITIZE;
     /** Whether the request's connection presented a client certificate (TLS the proxy terminated). */
@@ -650,6 +652,12 @@ public final class RouterRequest implements RouteRequest {
     public RouterRequest downstreamPrincipals(String peer, String local) {
         this.downstreamPeerPrincipal = peer;
         this.downstreamLocalPrincipal = local;
+        return this;
+    }
+
+    /** The TLS the request's downstream connection came over, which the access log reads; null for none. */
+    public RouterRequest downstreamTls(dev.inmesh.runtime.accesslog.TlsDetails tls) {
+        this.downstreamTls = tls;
         return this;
     }
 

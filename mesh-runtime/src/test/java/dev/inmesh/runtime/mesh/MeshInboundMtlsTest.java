@@ -235,6 +235,11 @@ class MeshInboundMtlsTest {
         assertEquals("mutual_tls", label("connection_security_policy"));
         assertEquals(PRODUCTPAGE, label("source_principal"));
         assertEquals(REVIEWS, label("destination_principal"));
+        // the access log's TLS operators read the TLS the service's server terminated
+        StreamInfo in = requests.get(0);
+        assertEquals("CN=productpage|CN=reviews", dev.inmesh.runtime.accesslog.CommandFormat.compile(
+                "%DOWNSTREAM_PEER_SUBJECT%|%DOWNSTREAM_LOCAL_SUBJECT%", false)
+                .format(dev.inmesh.runtime.accesslog.AccessLogEntry.of(in, in.log())));
     }
 
     /**
