@@ -13,9 +13,8 @@ import java.util.List;
  *       route to host}, {@code Network is unreachable}, ...), as Envoy's connection reads {@code SO_ERROR} once its
  *       non-blocking connect ends;</li>
  *   <li>the cluster's {@code connect_timeout} ran out: {@code connection timeout}, with no transport reason;</li>
- *   <li>the TLS handshake failed: {@code remote connection failure} with the handshake's reason
- *       ({@link HandshakeFailure#reason}), as Envoy's TLS socket reports it (its failed handshake closes the
- *       connection as a remote close, which its pool reports so);</li>
+ *   <li>the TLS handshake failed: {@code connection failure} with the handshake's reason
+ *       ({@link HandshakeFailure#reason}), as Envoy's TLS socket reports it;</li>
  *   <li>a socket option {@code original_src} needs was refused: {@code local connection failure} with its message,
  *       as Envoy's connection closes itself when it cannot set its options.</li>
  * </ul>
@@ -39,7 +38,7 @@ public record ConnectFailure(String resetReason, String transportFailureReason) 
 
     /** As {@link #of(Throwable)}, {@code tls} what {@link HandshakeFailure#of} made of {@code cause} (null: none). */
     public static ConnectFailure of(Throwable cause, HandshakeFailure tls) {
-        return tls != null ? new ConnectFailure("remote connection failure", tls.reason()) : withoutTls(cause);
+        return tls != null ? new ConnectFailure("connection failure", tls.reason()) : withoutTls(cause);
     }
 
     /** As {@link #of}, for a failure known not to be a TLS handshake's. */
@@ -70,10 +69,7 @@ public record ConnectFailure(String resetReason, String transportFailureReason) 
                 : UNKNOWN;
     }
 
-    /**
-     * Whether the host refused the connect, could not be reached or failed the TLS handshake (not a local failure, nor
-     * a timeout).
-     */
+    /** Whether the host refused the connect or could not be reached (not a local failure, nor a timeout). */
     public boolean remote() {
         return resetReason.equals("remote connection failure");
     }

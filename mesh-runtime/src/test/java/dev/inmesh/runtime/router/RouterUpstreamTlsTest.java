@@ -266,9 +266,9 @@ class RouterUpstreamTlsTest {
         assertReason("TLS_error:|CERTIFICATE_VERIFY_FAILED:verify_chain:TLS_error_end", untrusted);
         // and the local reply's body and details, as Envoy's router writes them
         assertEquals("upstream connect error or disconnect/reset before headers. retried and the latest reset reason: "
-                + "remote connection failure, transport failure reason: "
+                + "connection failure, transport failure reason: "
                 + "TLS_error:|CERTIFICATE_VERIFY_FAILED:verify_chain:TLS_error_end", untrusted.body());
-        assertEquals("upstream_reset_before_response_started{remote_connection_failure|"
+        assertEquals("upstream_reset_before_response_started{connection_failure|"
                 + "TLS_error:|CERTIFICATE_VERIFY_FAILED:verify_chain:TLS_error_end}",
                 untrusted.info().responseCodeDetails());
         assertReason("TLS_error:|CERTIFICATE_VERIFY_FAILED:verify_SAN_list:TLS_error_end",

@@ -52,10 +52,9 @@ class ConnectFailureTest {
     void aFailedHandshakeIsAConnectionFailureWithTheHandshakesReason() {
         ConnectFailure f = ConnectFailure.of(new javax.net.ssl.SSLHandshakeException(
                 "Received fatal alert: certificate_unknown"));
-        assertEquals("remote connection failure", f.resetReason());
-        assertTrue(f.remote(), "a failed handshake is a remote failure, as Envoy's pool reports it");
+        assertEquals("connection failure", f.resetReason());
         assertTrue(f.transportFailureReason().startsWith("TLS_error:"), f.transportFailureReason());
-        assertTrue(f.details().startsWith("upstream_reset_before_response_started{remote_connection_failure|TLS_error:"),
+        assertTrue(f.details().startsWith("upstream_reset_before_response_started{connection_failure|TLS_error:"),
                 f.details());
     }
 
