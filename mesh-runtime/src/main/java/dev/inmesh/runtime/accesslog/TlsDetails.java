@@ -17,9 +17,11 @@ import javax.security.auth.x500.X500Principal;
 
 /**
  * The TLS a request's downstream connection came over (the TLS the proxy, or the service's server, terminated), as
- * Envoy's access log operators read it: {@code %DOWNSTREAM_TLS_VERSION%}, {@code %DOWNSTREAM_TLS_CIPHER%} (OpenSSL's
- * name, as BoringSSL's), {@code %DOWNSTREAM_TLS_SESSION_ID%}, and of the client's and the proxy's certificates the
- * subject and issuer (RFC 2253), the SHA-256 and SHA-1 fingerprints and serial (lower-case hex), the DNS, IP and email
+ * Envoy's access log operators read it: {@code %DOWNSTREAM_TLS_VERSION%}, {@code %DOWNSTREAM_TLS_CIPHER%} (the name
+ * BoringSSL gives it now: OpenSSL's for TLS 1.2, {@code ECDHE-RSA-AES128-GCM-SHA256}, the RFC's for TLS 1.3,
+ * {@code TLS_AES_128_GCM_SHA256}), {@code %DOWNSTREAM_TLS_SESSION_ID%}, and of the client's and the proxy's
+ * certificates the subject and issuer (RFC 2253), the SHA-256 and SHA-1 fingerprints and serial (lower-case hex, whole
+ * bytes, as {@code BN_bn2hex} writes it), the DNS, IP and email
  * SANs (joined by commas), the validity (ISO 8601, milliseconds, UTC) and the URL-encoded PEM. Each value is read from
  * the session when a format asks for it; null when the session has none (no client certificate, say).
  */
@@ -44,7 +46,8 @@ public final class TlsDetails {
 
     String cipher() {
         String java = session.getCipherSuite();
-        String openSsl = java == null ? null : io.netty.handler.ssl.CipherSuiteConverter.toOpenSsl(java, true);
+        // OpenSSL's names, whose TLS 1.3 ones are the RFC's, as BoringSSL's since 2019 (not its older AEAD-...)
+        String openSsl = java == null ? null : io.netty.handler.ssl.CipherSuiteConverter.toOpenSsl(java, false);
         return openSsl != null ? openSsl : java;
     }
 
@@ -91,8 +94,16 @@ public final class TlsDetails {
     }
 
     static String serial(X509Certificate c) {
-        BigInteger n = c == null ? null : c.getSerialNumber();
-        return n == null ? null : n.toString(16);
+        return c == null ? null : hex(c.getSerialNumber());
+    }
+
+    /** A serial as Envoy writes it ({@code BN_bn2hex}, lower-cased): whole bytes, so an even number of digits. */
+    static String hex(BigInteger n) {
+        if (n == null) {
+            return null;
+        }
+        String h = n.toString(16);
+        return h.length() % 2 == 0 || n.signum() == 0 ? h : "0" + h;
     }
 
     /** The SANs of {@code type} (2 DNS, 7 IP, 1 email), joined by commas as Envoy joins them; null for none. */

@@ -256,13 +256,19 @@ final class RequestMirror {
                     } else {
                         host.outlier().reportSuccess();
                     }
-                    Router.chargeAnswer(host, false, status, resp.headers()); // by its status, as its outlier report
+                    // as the copy's own router charges it: a gRPC copy's by the grpc-status its trailers end with
+                    boolean deferred = Router.chargeAnswer(host, Grpc.isRequest(headers), status, resp.headers());
                     if (st != null) {
                         st.requestCompleted(status);
                     }
                     // no handler: Vert.x drops the body's chunks; the connection is free once it ended
                     resp.exceptionHandler(x -> { });
-                    resp.end().onComplete(e -> release());
+                    resp.end().onComplete(e -> {
+                        if (deferred) {
+                            Router.chargeGrpcEnd(host, e.succeeded() ? resp.trailers().get("grpc-status") : null);
+                        }
+                        release();
+                    });
                 });
             });
         }

@@ -2306,10 +2306,16 @@ public final class Router {
         long now = System.nanoTime();
         boolean dc = ex.flags.contains(ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION);
         if (ex.grpcChargeDeferred != null && !dc) {
-            // a gRPC answer's charge waited for its trailers: an error when its body did not end whole (a caller
-            // that left is no answer's end: Envoy's router charges nothing then)
-            MultiMap trailers = flag == null && response.upstream != null ? response.upstream.trailers() : null;
-            chargeGrpcEnd(ex.grpcChargeDeferred, trailers == null ? null : trailers.get(HeaderNames.GRPC_STATUS));
+            // a gRPC answer's charge waited for its trailers, as Envoy's router: by their grpc-status when the body
+            // ended (an error without one); an error when the upstream reset the body or its per-try idle timeout
+            // ended it; nothing when the caller left or the connection manager's or route's timers cut it (Envoy's
+            // router is reset without charging then)
+            if (flag == null) {
+                MultiMap trailers = response.upstream != null ? response.upstream.trailers() : null;
+                chargeGrpcEnd(ex.grpcChargeDeferred, trailers == null ? null : trailers.get(HeaderNames.GRPC_STATUS));
+            } else if (!ex.resetByRouter || "upstream_per_try_idle_timeout".equals(ex.responseCodeDetails)) {
+                ex.grpcChargeDeferred.stats().requestFailed();
+            }
         }
         if (req.downstreamStats != null) {
             // as Envoy's connection manager: a reset the caller made (DC) is received, any other one (the upstream

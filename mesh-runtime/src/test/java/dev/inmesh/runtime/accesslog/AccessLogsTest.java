@@ -56,6 +56,13 @@ class AccessLogsTest {
     }
 
     @Test
+    void aCertificatesSerialIsWrittenInWholeBytesAsEnvoysBnToHex() {
+        assertEquals("0abc", TlsDetails.hex(java.math.BigInteger.valueOf(0xabc)));
+        assertEquals("1abc", TlsDetails.hex(java.math.BigInteger.valueOf(0x1abc)));
+        assertEquals("0", TlsDetails.hex(java.math.BigInteger.ZERO));
+    }
+
+    @Test
     void aTcpConnectionsLineHasTheIdentitiesOfItsTlsOnBothSides() {
         TcpStreamInfo tcp = new TcpStreamInfo(Instant.parse("2026-11-28T13:07:16.000Z"), Set.of(), 4, 8, 3,
                 "10.0.0.9:27017", "outbound|27017||mongo", "10.0.0.1:50000", "10.0.0.1:27017", "10.0.0.2:40500", null,

@@ -35,8 +35,12 @@ class RouterHostStatsTest {
     }
 
     private static Map<String, Long> stats(ClusterManager clusters) {
+        return stats(clusters, "c");
+    }
+
+    private static Map<String, Long> stats(ClusterManager clusters, String cluster) {
         Map<String, Long> m = new TreeMap<>();
-        for (HostStats.Stat s : clusters.cluster("c").hosts().iterator().next().stats().all()) {
+        for (HostStats.Stat s : clusters.cluster(cluster).hosts().iterator().next().stats().all()) {
             m.put(s.name(), s.value());
         }
         return m;
@@ -109,5 +113,55 @@ class RouterHostStatsTest {
         Map<String, Long> s = stats(clusters);
         assertEquals(1L, s.get("rq_error"), s.toString());
         assertEquals(2L, s.get("rq_success"), s.toString());
+    }
+
+    @Test
+    void aMirroredGrpcCopyIsChargedByItsTrailersAsItsOwnRouterChargesIt() throws Exception {
+        HttpServer shadow = rig.vertx.createHttpServer(new io.vertx.core.http.HttpServerOptions()
+                .setHttp2ClearTextEnabled(true)).requestHandler(req -> req.response()
+                .putHeader("content-type", "application/grpc").putTrailer("grpc-status", "14")
+                .end(io.vertx.core.buffer.Buffer.buffer(new byte[] {0, 0, 0, 0, 0})));
+        shadow.listen(0, "127.0.0.1").toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(urlEqualTo("/pkg.S/M")).willReturn(ok()));
+        ClusterManager clusters = rig.clusters(cluster("c", wm.port()), dev.inmesh.api.config.cluster.Cluster
+                .builder("m", dev.inmesh.api.config.cluster.DiscoveryType.STATIC)
+                .connectTimeout(java.time.Duration.ofSeconds(2)).loadAssignment(RouterRig.hosts("m",
+                        shadow.actualPort())).http2(true).build());
+        rig.call(rig.router(), RouterRig.request(io.vertx.core.http.HttpMethod.POST, "/pkg.S/M", "\0\0\0\0\0",
+                "content-type", "application/grpc", "te", "trailers"), routeToC("request_mirror_policies: "
+                + "[{cluster: m}]"), clusters);
+        long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+        while (stats(clusters, "m").get("rq_error") == 0 && System.nanoTime() < end) {
+            Thread.sleep(10);
+        }
+        assertEquals(1L, stats(clusters, "m").get("rq_error"), "UNAVAILABLE in the copy's trailers");
+        assertEquals(0L, stats(clusters, "m").get("rq_success"));
+    }
+
+    @Test
+    void aGrpcBodyTheUpstreamResetsIsAnErrorAndOneTheRouteTimeoutCutsIsChargedNowhere() throws Exception {
+        HttpServer grpc = rig.vertx.createHttpServer(new io.vertx.core.http.HttpServerOptions()
+                .setHttp2ClearTextEnabled(true)).requestHandler(req -> {
+            req.response().putHeader("content-type", "application/grpc").setChunked(true)
+                    .write(io.vertx.core.buffer.Buffer.buffer(new byte[] {0, 0, 0, 0, 0}));
+            if (req.path().endsWith("Reset")) {
+                rig.vertx.setTimer(50, t -> req.response().reset(2));
+            } // else: the stream stays open, its trailers never come
+        });
+        grpc.listen(0, "127.0.0.1").toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        ClusterManager clusters = rig.clusters(dev.inmesh.api.config.cluster.Cluster.builder("c",
+                dev.inmesh.api.config.cluster.DiscoveryType.STATIC).connectTimeout(java.time.Duration.ofSeconds(2))
+                .loadAssignment(RouterRig.hosts("c", grpc.actualPort())).http2(true).build());
+        var cut = rig.call(rig.router(), RouterRig.request(io.vertx.core.http.HttpMethod.POST, "/pkg.S/Slow",
+                "\0\0\0\0\0", "content-type", "application/grpc", "te", "trailers"), routeToC("timeout: 0.3s"),
+                clusters);
+        assertEquals(200, cut.status());
+        assertEquals(Map.of("rq_error", 0L, "rq_success", 0L), Map.of("rq_error", stats(clusters).get("rq_error"),
+                "rq_success", stats(clusters).get("rq_success")), "as Envoy's router: a route timeout after the headers"
+                + " charges nothing");
+        rig.call(rig.router(), RouterRig.request(io.vertx.core.http.HttpMethod.POST, "/pkg.S/Reset",
+                "\0\0\0\0\0", "content-type", "application/grpc", "te", "trailers"), routeToC(""), clusters);
+        assertEquals(1L, stats(clusters).get("rq_error"), "a body the upstream reset: its host's error");
     }
 }
