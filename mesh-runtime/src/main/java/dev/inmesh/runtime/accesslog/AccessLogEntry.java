@@ -23,12 +23,13 @@ import io.vertx.core.MultiMap;
  *     one with no name), Envoy's {@code %FILTER_CHAIN_NAME%}
  * @param localReplyBody the body of the local reply being formatted ({@code %LOCAL_REPLY_BODY%}, see
  *     {@link LocalReply}); null for an access log's entry, where it is not known
- * @param tls the TLS of the request's downstream connection ({@code %DOWNSTREAM_TLS_VERSION%}, ...), or null
+ * @param log what the finished request carried for its access logs (its downstream TLS, upstream protocol, request
+ *     duration, ...), or null when not known
  */
 public record AccessLogEntry(StreamInfo info, MultiMap requestHeaders, MultiMap responseHeaders,
                              MultiMap responseTrailers, String path, String scheme, String terminationDetails,
                              boolean traced, boolean tcp, String filterChainName, String localReplyBody,
-                             TlsDetails tls) {
+                             RequestLog log) {
     public AccessLogEntry {
         filterChainName = filterChainName == null || filterChainName.isEmpty() ? null : filterChainName;
     }
@@ -36,14 +37,19 @@ public record AccessLogEntry(StreamInfo info, MultiMap requestHeaders, MultiMap 
     /** The same entry, of the connection filter chain {@code name} took. */
     public AccessLogEntry withFilterChainName(String name) {
         return new AccessLogEntry(info, requestHeaders, responseHeaders, responseTrailers, path, scheme,
-                terminationDetails, traced, tcp, name, localReplyBody, tls);
+                terminationDetails, traced, tcp, name, localReplyBody, log);
     }
 
     /** A finished request with the headers it had. */
     public static AccessLogEntry of(StreamInfo info, RequestLog log) {
         return log == null ? new AccessLogEntry(info, null, null, null, null, null, null, false, false, null, null, null)
                 : new AccessLogEntry(info, log.requestHeaders(), log.responseHeaders(), log.responseTrailers(),
-                        log.path(), log.scheme(), null, log.traced(), false, null, null, log.tls());
+                        log.path(), log.scheme(), null, log.traced(), false, null, null, log);
+    }
+
+    /** The TLS of the request's downstream connection ({@code %DOWNSTREAM_TLS_VERSION%}, ...), or null. */
+    TlsDetails tls() {
+        return log == null ? null : log.tls();
     }
 
     /** A finished {@code tcp_proxy} connection. */

@@ -255,7 +255,7 @@ public final class CommandFormat {
             "PACKETS_RETRANSMITTED", "UPSTREAM_WIRE_BYTES_RECEIVED", "UPSTREAM_HEADER_BYTES_RECEIVED",
             "DOWNSTREAM_WIRE_BYTES_RECEIVED", "DOWNSTREAM_HEADER_BYTES_RECEIVED", "UPSTREAM_WIRE_BYTES_SENT",
             "UPSTREAM_HEADER_BYTES_SENT", "DOWNSTREAM_WIRE_BYTES_SENT", "DOWNSTREAM_HEADER_BYTES_SENT",
-            "UPSTREAM_PROTOCOL", "COMMON_DURATION", "REQUEST_DURATION", "REQUEST_TX_DURATION",
+            "COMMON_DURATION", "REQUEST_TX_DURATION",
             "DOWNSTREAM_HANDSHAKE_DURATION", "ROUNDTRIP_DURATION", "UPSTREAM_CONNECTION_POOL_READY_DURATION",
             "UPSTREAM_HOST_NAME", "UPSTREAM_HOST_NAME_WITHOUT_PORT", "UPSTREAM_TLS_CIPHER", "UPSTREAM_TLS_VERSION",
             "UPSTREAM_TLS_SESSION_ID", "UPSTREAM_PEER_ISSUER", "UPSTREAM_PEER_CERT", "UPSTREAM_PEER_SUBJECT",
@@ -469,6 +469,9 @@ public final class CommandFormat {
             Map.entry("DOWNSTREAM_PEER_URI_SAN", e -> e.info().downstreamPeerPrincipal()),
             Map.entry("DOWNSTREAM_LOCAL_URI_SAN", e -> e.info().downstreamLocalPrincipal()),
             Map.entry("REQUESTED_SERVER_NAME", e -> e.info().requestedServerName()),
+            Map.entry("UPSTREAM_PROTOCOL", e -> e.log() == null ? null : e.log().upstreamProtocol()),
+            Map.entry("REQUEST_DURATION", e -> e.log() == null || e.log().requestDurationMillis() < 0 ? null
+                    : (Object) e.log().requestDurationMillis()),
             // the TLS of the request's downstream connection (TlsDetails), as Envoy's operators read it
             Map.entry("DOWNSTREAM_TLS_VERSION", tls(TlsDetails::version)),
             Map.entry("DOWNSTREAM_TLS_CIPHER", tls(TlsDetails::cipher)),

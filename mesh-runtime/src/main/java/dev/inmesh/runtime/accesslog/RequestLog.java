@@ -14,16 +14,21 @@ import io.vertx.core.MultiMap;
  * @param scheme the request's scheme, or null
  * @param traced whether a sampled span traced the request
  * @param tls the TLS the request's downstream connection came over, or null for none
+ * @param upstreamProtocol the protocol of the upstream response passed on ({@code HTTP/1.1}, {@code HTTP/2}), Envoy's
+ *     {@code %UPSTREAM_PROTOCOL%}; null for none
+ * @param requestDurationMillis from the request's start to its last byte received, Envoy's
+ *     {@code %REQUEST_DURATION%}; -1 when it did not end or is not known
  */
 public record RequestLog(AccessLogs logs, MultiMap requestHeaders, MultiMap responseHeaders,
-                         MultiMap responseTrailers, String path, String scheme, boolean traced, TlsDetails tls) {
+                         MultiMap responseTrailers, String path, String scheme, boolean traced, TlsDetails tls,
+                         String upstreamProtocol, long requestDurationMillis) {
     public RequestLog {
         logs = logs == null ? AccessLogs.NONE : logs;
     }
 
-    /** A request whose downstream connection's TLS is not known. */
+    /** A request whose downstream connection's TLS, upstream protocol and request duration are not known. */
     public RequestLog(AccessLogs logs, MultiMap requestHeaders, MultiMap responseHeaders, MultiMap responseTrailers,
                       String path, String scheme, boolean traced) {
-        this(logs, requestHeaders, responseHeaders, responseTrailers, path, scheme, traced, null);
+        this(logs, requestHeaders, responseHeaders, responseTrailers, path, scheme, traced, null, null, -1);
     }
 }

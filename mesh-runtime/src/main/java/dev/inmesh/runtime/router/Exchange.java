@@ -115,6 +115,8 @@ final class Exchange {
      * is charged by the status its trailers carry, at the exchange's end ({@link Router#chargeAnswer}); else null.
      */
     Host grpcChargeDeferred;
+    /** The protocol of the upstream response passed on ({@code HTTP/1.1}, {@code HTTP/2}), or null for none. */
+    String upstreamProtocol;
     /**
      * On the inbound side, the caller as its {@code x-envoy-peer-metadata} names it ({@link WorkloadInfo#UNKNOWN}
      * without one): the {@code source_*} of the request's metrics. Null outbound, where the peer is the destination.

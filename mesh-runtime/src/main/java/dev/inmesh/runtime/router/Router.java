@@ -2373,6 +2373,8 @@ public final class Router {
         Host host = ex.lastHost;
         ServiceLabels dest = ServiceLabels.of(ex.cluster, host);
         String originalPath = req.headers.get(HeaderNames.X_ENVOY_ORIGINAL_PATH);
+        String upstreamProtocol = ex.upstreamProtocol;
+        boolean requestEnded = req.stream == null || req.stream.ended();
         return new StreamInfo(req.direction, req.startTime, req.method(),
                 originalPath != null ? originalPath : ex.rewrittenPath != null ? ex.rewrittenPath : req.uri,
                 req.protocol, status, ex.flags, ex.responseCodeDetails, requestBytes,
@@ -2391,7 +2393,8 @@ public final class Router {
                 ex.responseMessages == null ? -1 : ex.responseMessages.count(), ex.upstreamLocalPrincipal,
                 req.hostHeaderFallback, new RequestLog(req.accessLogs, req.headers, status == 0 ? null : headers,
                         trailers, ex.rewrittenPath != null ? ex.rewrittenPath : req.uri, req.scheme,
-                        ex.span != null && ex.span.sampled(), req.downstreamTls),
+                        ex.span != null && ex.span.sampled(), req.downstreamTls, upstreamProtocol,
+                        requestEnded ? (ex.requestCompleteNanos - req.startNanos) / 1_000_000 : -1),
                 ex.cluster == null ? null : ex.cluster.config().observabilityName(), req.headBytes,
                 HeadSize.response(status, headers, trailers), req.statsOverrides, req.physicalPeer(),
                 req.directLocalAddress);
@@ -3163,6 +3166,8 @@ public final class Router {
             if (chargeAnswer(host, ex.grpc, status, resp.headers())) {
                 ex.grpcChargeDeferred = host;
             }
+            ex.upstreamProtocol = resp.version() == io.vertx.core.http.HttpVersion.HTTP_2 ? "HTTP/2"
+                    : resp.version() == io.vertx.core.http.HttpVersion.HTTP_1_0 ? "HTTP/1.0" : "HTTP/1.1";
             RequestBodyStream body = ex.request.stream;
             // as Envoy, the upstream service time runs from the end of the request: none while it still streams
             boolean requestComplete = body == null || body.ended();
