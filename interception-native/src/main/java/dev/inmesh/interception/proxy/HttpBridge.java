@@ -1515,7 +1515,8 @@ final class HttpBridge {
                 }
                 if (headOnly != null) {
                     last = new DefaultFullHttpResponse(headOnly.protocolVersion(), headOnly.status(),
-                            Unpooled.EMPTY_BUFFER, headOnly.headers(), io.netty.handler.codec.http.EmptyHttpHeaders.INSTANCE);
+                            Unpooled.EMPTY_BUFFER, headOnly.headers(),
+                            io.netty.handler.codec.http.EmptyHttpHeaders.INSTANCE);
                 } else if (trailers.isEmpty()) {
                     last = LastHttpContent.EMPTY_LAST_CONTENT;
                 } else {

@@ -205,8 +205,8 @@ class DownstreamTlsTest {
         assertEquals("mutual_tls", securityPolicy(proxy));
         // the access log's TLS operators read the connection's TLS, as Envoy's
         var entry = dev.inmesh.runtime.accesslog.AccessLogEntry.of(proxy.requests.get(0), proxy.requests.get(0).log());
-        String line = dev.inmesh.runtime.accesslog.CommandFormat.compile("%DOWNSTREAM_TLS_VERSION%|%DOWNSTREAM_TLS_CIPHER%"
-                + "|%DOWNSTREAM_PEER_SUBJECT%|%DOWNSTREAM_LOCAL_SUBJECT%|%DOWNSTREAM_PEER_FINGERPRINT_256%"
+        String line = dev.inmesh.runtime.accesslog.CommandFormat.compile("%DOWNSTREAM_TLS_VERSION%"
+                + "|%DOWNSTREAM_TLS_CIPHER%|%DOWNSTREAM_PEER_SUBJECT%|%DOWNSTREAM_LOCAL_SUBJECT%|%DOWNSTREAM_PEER_FINGERPRINT_256%"
                 + "|%DOWNSTREAM_PEER_SERIAL%|%DOWNSTREAM_PEER_CERT_V_START%", false).format(entry);
         String[] f = line.split("\\|");
         assertTrue(f[0].equals("TLSv1.2") || f[0].equals("TLSv1.3"), line);
