@@ -257,7 +257,7 @@ public final class CommandFormat {
             "UPSTREAM_HEADER_BYTES_SENT", "DOWNSTREAM_WIRE_BYTES_SENT", "DOWNSTREAM_HEADER_BYTES_SENT",
             "COMMON_DURATION", "REQUEST_TX_DURATION",
             "DOWNSTREAM_HANDSHAKE_DURATION", "ROUNDTRIP_DURATION", "UPSTREAM_CONNECTION_POOL_READY_DURATION",
-            "UPSTREAM_HOST_NAME", "UPSTREAM_HOST_NAME_WITHOUT_PORT", "UPSTREAM_TLS_CIPHER", "UPSTREAM_TLS_VERSION",
+            "UPSTREAM_TLS_CIPHER", "UPSTREAM_TLS_VERSION",
             "UPSTREAM_TLS_SESSION_ID", "UPSTREAM_PEER_ISSUER", "UPSTREAM_PEER_CERT", "UPSTREAM_PEER_SUBJECT",
             "UPSTREAM_PEER_DNS_SAN", "UPSTREAM_PEER_IP_SAN", "UPSTREAM_LOCAL_DNS_SAN", "UPSTREAM_LOCAL_IP_SAN",
             "UPSTREAM_LOCAL_SUBJECT", "UPSTREAM_FILTER_STATE", "UPSTREAM_CONNECTION_ID",
@@ -470,6 +470,9 @@ public final class CommandFormat {
             Map.entry("DOWNSTREAM_LOCAL_URI_SAN", e -> e.info().downstreamLocalPrincipal()),
             Map.entry("REQUESTED_SERVER_NAME", e -> e.info().requestedServerName()),
             Map.entry("UPSTREAM_PROTOCOL", e -> e.log() == null ? null : e.log().upstreamProtocol()),
+            Map.entry("UPSTREAM_HOST_NAME", e -> e.log() == null ? null : e.log().upstreamHostName()),
+            Map.entry("UPSTREAM_HOST_NAME_WITHOUT_PORT", e -> e.log() == null ? null
+                    : withoutPort(e.log().upstreamHostName())),
             Map.entry("REQUEST_DURATION", e -> e.log() == null || e.log().requestDurationMillis() < 0 ? null
                     : (Object) e.log().requestDurationMillis()),
             // the TLS of the request's downstream connection (TlsDetails), as Envoy's operators read it

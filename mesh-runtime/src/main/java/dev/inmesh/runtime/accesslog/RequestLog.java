@@ -18,10 +18,12 @@ import io.vertx.core.MultiMap;
  *     {@code %UPSTREAM_PROTOCOL%}; null for none
  * @param requestDurationMillis from the request's start to its last byte received, Envoy's
  *     {@code %REQUEST_DURATION%}; -1 when it did not end or is not known
+ * @param upstreamHostName the last upstream host's name (its endpoint's {@code hostname}, a DNS cluster's name), else
+ *     its address, Envoy's {@code %UPSTREAM_HOST_NAME%}; null for no host
  */
 public record RequestLog(AccessLogs logs, MultiMap requestHeaders, MultiMap responseHeaders,
                          MultiMap responseTrailers, String path, String scheme, boolean traced, TlsDetails tls,
-                         String upstreamProtocol, long requestDurationMillis) {
+                         String upstreamProtocol, long requestDurationMillis, String upstreamHostName) {
     public RequestLog {
         logs = logs == null ? AccessLogs.NONE : logs;
     }
@@ -29,6 +31,6 @@ public record RequestLog(AccessLogs logs, MultiMap requestHeaders, MultiMap resp
     /** A request whose downstream connection's TLS, upstream protocol and request duration are not known. */
     public RequestLog(AccessLogs logs, MultiMap requestHeaders, MultiMap responseHeaders, MultiMap responseTrailers,
                       String path, String scheme, boolean traced) {
-        this(logs, requestHeaders, responseHeaders, responseTrailers, path, scheme, traced, null, null, -1);
+        this(logs, requestHeaders, responseHeaders, responseTrailers, path, scheme, traced, null, null, -1, null);
     }
 }

@@ -1628,7 +1628,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 new RequestLog(traced.accessLogs, h, status == 0 ? null : resp.headers(),
                         traced.accessLogs.isEmpty() ? null : trailers, shownPath,
                         req.scheme(), traced.span != null && traced.span.sampled(),
-                        tls == null ? null : dev.inmesh.runtime.accesslog.TlsDetails.of(tls.session()), null, -1),
+                        tls == null ? null : dev.inmesh.runtime.accesslog.TlsDetails.of(tls.session()), null, -1,
+                        null),
                 snapshots.current().clusterManager().observabilityName(inboundCluster), traced.headBytes,
                 // a head the caller got, whether or not the body ended
                 HeadSize.response(!ended || resp.headWritten() ? status : 0, resp.headers(), trailers),

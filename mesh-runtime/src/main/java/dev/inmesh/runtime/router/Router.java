@@ -2394,7 +2394,8 @@ public final class Router {
                 req.hostHeaderFallback, new RequestLog(req.accessLogs, req.headers, status == 0 ? null : headers,
                         trailers, ex.rewrittenPath != null ? ex.rewrittenPath : req.uri, req.scheme,
                         ex.span != null && ex.span.sampled(), req.downstreamTls, upstreamProtocol,
-                        requestEnded ? (ex.requestCompleteNanos - req.startNanos) / 1_000_000 : -1),
+                        requestEnded ? (ex.requestCompleteNanos - req.startNanos) / 1_000_000 : -1,
+                        host == null ? null : host.hostname().isEmpty() ? host.addressString() : host.hostname()),
                 ex.cluster == null ? null : ex.cluster.config().observabilityName(), req.headBytes,
                 HeadSize.response(status, headers, trailers), req.statsOverrides, req.physicalPeer(),
                 req.directLocalAddress);

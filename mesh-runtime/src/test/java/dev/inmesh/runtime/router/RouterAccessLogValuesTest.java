@@ -43,4 +43,17 @@ class RouterAccessLogValuesTest {
         assertEquals(503, failed.status());
         assertEquals("-", format("%UPSTREAM_PROTOCOL%", failed.info()), "no upstream answered");
     }
+
+    @Test
+    void theUpstreamHostNameIsTheEndpointsHostnameElseItsAddress() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(urlEqualTo("/x")).willReturn(ok("fine")));
+        var plain = rig.call(rig.router(), get("/x"), routeToC(""), rig.clusters(cluster("c", wm.port())));
+        assertEquals("127.0.0.1:" + wm.port() + " 127.0.0.1", format("%UPSTREAM_HOST_NAME% "
+                + "%UPSTREAM_HOST_NAME_WITHOUT_PORT%", plain.info()));
+        var named = rig.call(rig.router(), get("/x"), routeToC(""),
+                rig.clusters(RouterRig.clusterWithHostname("c", wm.port(), "reviews-v1.example")));
+        assertEquals("reviews-v1.example reviews-v1.example", format("%UPSTREAM_HOST_NAME% "
+                + "%UPSTREAM_HOST_NAME_WITHOUT_PORT%", named.info()));
+    }
 }
