@@ -2,10 +2,7 @@ package dev.inmesh.runtime.accesslog;
 
 import dev.inmesh.runtime.router.ForwardedClientCert;
 import java.math.BigInteger;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.security.cert.Certificate;
-import java.security.cert.CertificateEncodingException;
 import java.security.cert.X509Certificate;
 import java.time.ZoneOffset;
 import java.time.format.DateTimeFormatter;
@@ -82,15 +79,9 @@ public final class TlsDetails {
         return c == null ? null : c.getIssuerX500Principal().getName(X500Principal.RFC2253);
     }
 
+    /** The certificate's fingerprint ({@link ForwardedClientCert#fingerprint}); one that cannot be made is unknown. */
     static String fingerprint(X509Certificate c, String algorithm) {
-        if (c == null) {
-            return null;
-        }
-        try {
-            return HexFormat.of().formatHex(MessageDigest.getInstance(algorithm).digest(c.getEncoded()));
-        } catch (NoSuchAlgorithmException | CertificateEncodingException e) {
-            return null;
-        }
+        return c == null ? null : ForwardedClientCert.fingerprint(c, algorithm);
     }
 
     static String serial(X509Certificate c) {

@@ -49,7 +49,7 @@ public final class ForwardedClientCert {
                 pairs.add("By=" + uri);
             }
         }
-        pairs.add("Hash=" + sha256(peer));
+        pairs.add("Hash=" + fingerprint(peer, "SHA-256"));
         if (f.cert()) {
             pairs.add("Cert=\"" + urlEncodedPem(List.of(peer)) + "\"");
         }
@@ -143,11 +143,15 @@ public final class ForwardedClientCert {
         return out;
     }
 
-    private static String sha256(X509Certificate c) {
+    /**
+     * The certificate's fingerprint by {@code algorithm} ({@code SHA-256}, {@code SHA-1}) in lower-case hex: XFCC's
+     * {@code Hash}, and the access log's {@code %DOWNSTREAM_PEER_FINGERPRINT_256%} and {@code _1%}.
+     */
+    public static String fingerprint(X509Certificate c, String algorithm) {
         try {
-            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(c.getEncoded()));
+            return HexFormat.of().formatHex(MessageDigest.getInstance(algorithm).digest(c.getEncoded()));
         } catch (NoSuchAlgorithmException | CertificateEncodingException e) {
-            throw new IllegalStateException("cannot hash the client certificate", e);
+            throw new IllegalStateException("cannot hash the certificate", e);
         }
     }
 
