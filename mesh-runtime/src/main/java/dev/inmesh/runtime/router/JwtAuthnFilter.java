@@ -1179,16 +1179,20 @@ public final class JwtAuthnFilter {
         List<Token> extract(MutableHeaders h, String query) {
             List<Token> out = new ArrayList<>(1);
             for (Location l : headers) {
-                for (String v : h.getAll(l.header)) {
-                    if (!l.prefix.isEmpty()) {
-                        int at = v.indexOf(l.prefix);
-                        if (at < 0) {
-                            continue;
-                        }
-                        v = afterPrefix(v, at + l.prefix.length());
-                    }
-                    out.add(new Token(v, l));
+                // a header sent on several lines is one value, its lines joined by commas, as Envoy reads it
+                List<String> lines = h.getAll(l.header);
+                if (lines.isEmpty()) {
+                    continue;
                 }
+                String v = lines.size() == 1 ? lines.get(0) : String.join(",", lines);
+                if (!l.prefix.isEmpty()) {
+                    int at = v.indexOf(l.prefix);
+                    if (at < 0) {
+                        continue;
+                    }
+                    v = afterPrefix(v, at + l.prefix.length());
+                }
+                out.add(new Token(v, l));
             }
             for (int i = 0; query != null && i < params.length; i++) {
                 String v = firstParam(query, params[i]);
@@ -1205,16 +1209,29 @@ public final class JwtAuthnFilter {
             return out;
         }
 
-        /** The token after a value prefix: from the first base64url character or dot on, else the whole value. */
+        /**
+         * The token after a value prefix, as Envoy's extractor cuts it: the run of base64url characters and dots that
+         * begins first after the prefix (what follows it, a comma and another value or a quote, is not the token's);
+         * the whole value when none begins there.
+         */
         private static String afterPrefix(String v, int after) {
-            for (int i = after; i < v.length(); i++) {
-                char c = v.charAt(i);
-                if (c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_'
-                        || c == '.') {
-                    return v.substring(i);
-                }
+            int start = after;
+            while (start < v.length() && !tokenChar(v.charAt(start))) {
+                start++;
             }
-            return v;
+            if (start == v.length()) {
+                return v;
+            }
+            int end = start;
+            while (end < v.length() && tokenChar(v.charAt(end))) {
+                end++;
+            }
+            return v.substring(start, end);
+        }
+
+        private static boolean tokenChar(char c) {
+            return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_'
+                    || c == '.';
         }
 
         private static String firstParam(String query, String name) {

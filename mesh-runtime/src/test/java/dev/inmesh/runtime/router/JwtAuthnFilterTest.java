@@ -74,6 +74,27 @@ class JwtAuthnFilterTest {
         assertEquals("kept", r.headers().get("x-other"));
     }
 
+    /**
+     * Envoy's extractor reads a header's lines as one value joined by commas and takes, after the prefix, only the run
+     * of base64url characters and dots: a token followed by other text is that token, and of two lines the first
+     * one's token is the one verified.
+     */
+    @Test
+    void aTokenIsCutAtItsEndAndAHeaderOfSeveralLinesIsReadAsOneValue() {
+        JwtAuthnFilter f = filter(IstioJwt.FILTER);
+        String good = IstioJwt.valid("alice", Map.of());
+        String expired = IstioJwt.token(IstioJwt.KEY, claims("iss", IstioJwt.ISSUER, "sub", "a", "exp", NOW - 61));
+        for (String value : List.of(bearer(good) + ", other", bearer(good) + " extra", bearer(good) + ";x",
+                "Bearer \"" + good + "\"")) {
+            assertFalse(run(f, get("/", "authorization", value)).denied(), value);
+        }
+        assertFalse(run(f, get("/", "authorization", bearer(good), "authorization", bearer(expired))).denied(),
+                "the first line's token is read");
+        JwtAuthnFilter.Outcome o = run(f, get("/", "authorization", bearer(expired), "authorization", bearer(good)));
+        assertTrue(o.denied());
+        assertEquals("Jwt is expired", o.body());
+    }
+
     @Test
     void noTokenGoesOnUnderIstiosRuleWithNothingInTheMetadata() {
         JwtAuthnFilter.Outcome o = run(filter(IstioJwt.FILTER), get("/"));
@@ -142,7 +163,8 @@ class JwtAuthnFilterTest {
         cases.put(header + "." + b64("{\"jti\":7}") + ".c2ln", "Jwt payload [jti] field is not a string");
         cases.put(header + "." + b64("{\"aud\":[1]}") + ".c2ln",
                 "Jwt payload [aud] field is not a string or string list");
-        cases.put(header + "." + payload + ".c2ln!", "Jwt signature is an invalid Base64url encoded");
+        // (a "!" would end the token, as Envoy's extractor cuts it: five characters cannot be base64url)
+        cases.put(header + "." + payload + ".c2lnx", "Jwt signature is an invalid Base64url encoded");
         cases.forEach((token, words) -> {
             JwtAuthnFilter.Outcome o = run(f, get("/", "authorization", bearer(token)));
             assertEquals(words, o.body(), token);
@@ -150,10 +172,11 @@ class JwtAuthnFilterTest {
             assertEquals("jwt_authn_access_denied{" + words.replace(' ', '_') + "}", o.details());
         });
         // base64url with its padding is still base64url, as jwt_verify_lib decodes it: such a token parses, and only
-        // its signature (of another key's, here none at all) is wrong
+        // its signature (of another key's, here none at all) is wrong; from a location without a value prefix, as
+        // after a prefix the "=" would end the token
         assertEquals(35, header.length(), "a header that takes one padding character");
         assertEquals("Jwt verification fails",
-                run(f, get("/", "authorization", bearer(header + "=." + payload + ".c2ln"))).body());
+                run(f, get("/?access_token=" + header + "=." + payload + ".c2ln")).body());
     }
 
     /**
