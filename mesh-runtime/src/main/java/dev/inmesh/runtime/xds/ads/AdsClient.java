@@ -711,8 +711,11 @@ public final class AdsClient {
         }
         s.rejected = null;
         Instant now = Instant.now();
+        // decoded again, the response is the one that arrived then: still rejected, its type's update time, its NACK
+        // and its resources' failed attempts keep that time (a later time would read as a newer response accepted)
+        Instant arrived = again ? s.rejectedAt : now;
         s.nonce = r.getNonce();
-        s.lastUpdated = now;
+        s.lastUpdated = arrived;
         Set<String> awaited = new TreeSet<>();
         Parsers.Parse<ResponseDecoder.Decoded, RuntimeException> decode = () -> ResponseDecoder.decode(type, r,
                 new ResourceBundle.Version(r.getVersionInfo(), now), s.resources, u.delta());
@@ -812,8 +815,9 @@ public final class AdsClient {
             }
         }
 
-        recordFailures(s, u, d, errors, now);
+        recordFailures(s, u, d, errors, arrived);
         if (errors.isEmpty()) {
+            s.lastUpdated = now;
             s.ackedVersion = r.getVersionInfo();
             s.repeatedNacks = 0;
             count(s, stats -> stats.accepted(now.toEpochMilli()));
@@ -826,6 +830,7 @@ public final class AdsClient {
             if (identity != null || sds != null) {
                 s.rejected = u;
                 s.rejectedOnStream = id;
+                s.rejectedAt = arrived;
                 watchIdentity();
             }
         }

@@ -66,6 +66,8 @@ final class SubscriptionState {
      */
     AdsClient.Update rejected;
     long rejectedOnStream;
+    /** When {@link #rejected} arrived: decoded again and still rejected, it keeps that time. */
+    Instant rejectedAt;
     /**
      * The latest response, when its decoding asked for SDS secrets of the ADS stream not arrived yet (it is decoded
      * again, neither ACKed nor NACKed before, once they are in or their initial fetch timeout is over), and the

@@ -131,6 +131,9 @@ class AdsRawServerTest {
         assertEquals(1, server.requests.stream()
                         .filter(r -> r.getTypeUrl().equals(CDS) && r.hasErrorDetail()).count(),
                 "NACKed once: nothing changed since");
+        // decoded again at the identity watch's first look, still rejected: the type's status stays NACKed, not
+        // updated after its NACK (proxy-status printed SYNCED)
+        assertTrue(client.status().type("Cluster").nacked(), client.status().type("Cluster").toString());
 
         // the agent writes the files: the response the server sent is taken, with no push of the server's, and ACKed
         var ca = TestCertificates.ca("cluster.local");
