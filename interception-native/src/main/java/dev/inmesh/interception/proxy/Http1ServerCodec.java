@@ -1,6 +1,8 @@
 package dev.inmesh.interception.proxy;
 
+import dev.inmesh.api.config.listener.Http1Options;
 import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufUtil;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.CombinedChannelDuplexHandler;
 import io.netty.handler.codec.DecoderResult;
@@ -18,8 +20,11 @@ import io.netty.handler.codec.http.HttpResponseEncoder;
 import io.netty.handler.codec.http.HttpResponseStatus;
 import io.netty.handler.codec.http.HttpStatusClass;
 import io.netty.handler.codec.http.LastHttpContent;
+import io.netty.util.AsciiString;
 import java.util.ArrayDeque;
+import java.util.Iterator;
 import java.util.List;
+import java.util.Map;
 import java.util.Queue;
 
 /**
@@ -44,8 +49,9 @@ final class Http1ServerCodec extends CombinedChannelDuplexHandler<HttpRequestDec
      * @param timeouts the connection's request timeouts, told where each request begins, where its head ends and
      *                 where it ends; null when its connection manager sets none
      */
-    Http1ServerCodec(HttpDecoderConfig config, boolean allowChunkedLength, RequestTimeouts timeouts) {
-        init(new Decoder(config, allowChunkedLength, methods, timeouts), new Encoder(methods));
+    Http1ServerCodec(HttpDecoderConfig config, Http1Options options, RequestTimeouts timeouts) {
+        init(new Decoder(config, options.allowChunkedLength(), methods, timeouts),
+                new Encoder(methods, options.preserveHeaderCase()));
     }
 
     private static final class Decoder extends HttpRequestDecoder {
@@ -132,11 +138,55 @@ final class Http1ServerCodec extends CombinedChannelDuplexHandler<HttpRequestDec
 
     private static final class Encoder extends HttpResponseEncoder {
         private final Queue<HttpMethod> methods;
+        private static final int COLON_SPACE = ':' << 8 | ' ';
+        private static final int CRLF_SHORT = '\r' << 8 | '\n';
+        private final boolean preserveHeaderCase;
         /** The method of the request the response being encoded answers. */
         private HttpMethod method;
 
-        Encoder(Queue<HttpMethod> methods) {
+        Encoder(Queue<HttpMethod> methods, boolean preserveHeaderCase) {
             this.methods = methods;
+            this.preserveHeaderCase = preserveHeaderCase;
+        }
+
+        /**
+         * The head's and the trailers' lines: each name in lower case, as Envoy's HTTP/1 codec writes the names it
+         * holds (lower case) unless a stateful formatter keeps the case they came with.
+         */
+        @Override
+        protected void encodeHeaders(HttpHeaders headers, ByteBuf buf) {
+            if (preserveHeaderCase) {
+                super.encodeHeaders(headers, buf);
+                return;
+            }
+            Iterator<Map.Entry<CharSequence, CharSequence>> it = headers.iteratorCharSequence();
+            while (it.hasNext()) {
+                Map.Entry<CharSequence, CharSequence> h = it.next();
+                CharSequence name = h.getKey();
+                if (name instanceof AsciiString a) {
+                    ByteBufUtil.copy(a.toLowerCase(), buf); // itself when it has no upper case
+                } else if (hasUpperCase(name)) {
+                    for (int i = 0; i < name.length(); i++) {
+                        char c = name.charAt(i);
+                        buf.writeByte(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c);
+                    }
+                } else {
+                    ByteBufUtil.writeAscii(buf, name);
+                }
+                buf.writeShort(COLON_SPACE);
+                ByteBufUtil.writeAscii(buf, h.getValue());
+                buf.writeShort(CRLF_SHORT);
+            }
+        }
+
+        private static boolean hasUpperCase(CharSequence s) {
+            for (int i = 0; i < s.length(); i++) {
+                char c = s.charAt(i);
+                if (c >= 'A' && c <= 'Z') {
+                    return true;
+                }
+            }
+            return false;
         }
 
         @Override

@@ -427,8 +427,8 @@ final class HttpBridge {
                 // request_timeout and request_headers_timeout: timed per connection, from the decoder (null: unset)
                 RequestTimeouts timeouts = RequestTimeouts.of(conn.hcm().lifetimes());
                 Exchange exchange = new Exchange(conn, false, timeouts);
-                p.addAfter(ctx.name(), "http1", new Http1ServerCodec(conn.http1Decoder(),
-                        conn.hcm().http1().allowChunkedLength(), timeouts));
+                p.addAfter(ctx.name(), "http1", new Http1ServerCodec(conn.http1Decoder(), conn.hcm().http1(),
+                        timeouts));
                 p.addAfter("http1", "http1-limits", new HeadLimits(conn.hcm().maxRequestHeadersCount(),
                         conn.maxRequestHeadBytes(), false, conn.hcm().headersWithUnderscores(), conn.stats()));
                 p.addAfter("http1-limits", "http1-bodies", new RequestBodies());

@@ -704,6 +704,31 @@ class Http1RequestsTest {
         }
     }
 
+    /**
+     * Envoy's HTTP/1 codec writes header names in lower case, whatever case the upstream sent them in; Istio's
+     * {@code preserveHttp1HeaderCase} (a stateful formatter) keeps the case they came with.
+     */
+    @Test
+    void headerNamesGoToAnHttp1CallerInLowerCaseUnlessAStatefulFormatterPreservesTheirCase() throws Exception {
+        String answer = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Custom-Thing: A\r\nconnection: close\r\n\r\nok";
+        String preserve = "http_protocol_options: {header_key_format: {stateful_formatter: {name: preserve_case, "
+                + "typed_config: {\"@type\": type.googleapis.com/envoy.extensions.http.header_formatters."
+                + "preserve_case.v3.PreserveCaseFormatterConfig}}}}";
+        try (var upstream = new dev.inmesh.runtime.upstream.RawHttp1Upstream(answer)) {
+            int port = LoopbackProxy.freePort();
+            int kept = LoopbackProxy.freePort();
+            try (LoopbackProxy proxy = new LoopbackProxy("static_resources:\n  listeners:\n"
+                    + listener("l", port, "") + listener("kept", kept, preserve) + clusterC(upstream.port()))) {
+                String request = "GET /a HTTP/1.1\r\nhost: svc\r\nconnection: close\r\n\r\n";
+                String got = exchange(port, request);
+                assertTrue(got.contains("\r\nx-custom-thing: A\r\n") && got.contains("\r\ncontent-length: 2\r\n")
+                        && !got.contains("X-Custom-Thing") && !got.contains("Content-Length"), got);
+                got = exchange(kept, request);
+                assertTrue(got.contains("\r\nX-Custom-Thing: A\r\n"), got);
+            }
+        }
+    }
+
     /** The upstream's request {@code got}: {@code line}, {@code content-length: length} or none, then {@code rest}. */
     private static void assertFraming(String got, String line, String length, String rest, String what) {
         int end = got.indexOf("\r\n\r\n");

@@ -1390,7 +1390,8 @@ public final class ListenerParser
         CoreParsers.headerKeyFormat(o);
         return new Http1Options(o.getAcceptHttp10(), o.getDefaultHostForHttp10(),
                 !o.hasAllowAbsoluteUrl() || o.getAllowAbsoluteUrl().getValue(), o.getAllowChunkedLength(),
-                o.getAllowCustomMethods(), o.getEnableTrailers());
+                o.getAllowCustomMethods(), o.getEnableTrailers(),
+                o.hasHeaderKeyFormat() && o.getHeaderKeyFormat().hasStatefulFormatter());
     }
 
     static TcpProxy tcpProxy(Any any) {

@@ -17,17 +17,29 @@ package dev.inmesh.api.config.listener;
  *                           request is answered 400
  * @param enableTrailers whether the trailers of a response go to an HTTP/1.1 caller at the end of its chunked body
  *                       ({@code enable_trailers}); when false (Envoy's default) its HTTP/1 codec drops them
+ * @param preserveHeaderCase whether the header names written to an HTTP/1 caller keep the case they came with (a
+ *                           {@code header_key_format} with a {@code stateful_formatter}, as Istio's
+ *                           {@code preserveHttp1HeaderCase} writes it); when false (Envoy's default) its HTTP/1
+ *                           codec writes them in lower case
  */
 public record Http1Options(boolean acceptHttp10, String defaultHostForHttp10, boolean allowAbsoluteUrl,
-                           boolean allowChunkedLength, boolean allowCustomMethods, boolean enableTrailers) {
+                           boolean allowChunkedLength, boolean allowCustomMethods, boolean enableTrailers,
+                           boolean preserveHeaderCase) {
     /**
      * Envoy's defaults: no HTTP/1.0, absolute URLs taken, no Content-Length beside a chunked body, known methods, no
-     * trailers.
+     * trailers, header names in lower case.
      */
-    public static final Http1Options DEFAULTS = new Http1Options(false, "", true, false, false, false);
+    public static final Http1Options DEFAULTS = new Http1Options(false, "", true, false, false, false, false);
 
     public Http1Options {
         defaultHostForHttp10 = defaultHostForHttp10 == null ? "" : defaultHostForHttp10;
+    }
+
+    /** The options with header names written in lower case (Envoy's default). */
+    public Http1Options(boolean acceptHttp10, String defaultHostForHttp10, boolean allowAbsoluteUrl,
+                        boolean allowChunkedLength, boolean allowCustomMethods, boolean enableTrailers) {
+        this(acceptHttp10, defaultHostForHttp10, allowAbsoluteUrl, allowChunkedLength, allowCustomMethods,
+                enableTrailers, false);
     }
 
     /** The options with only the methods Envoy's HTTP/1 codec knows taken, and no trailers (its defaults). */
