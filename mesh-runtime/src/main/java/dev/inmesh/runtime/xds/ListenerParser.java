@@ -639,6 +639,10 @@ public final class ListenerParser
         for (int i = 0; i < c.getFiltersCount(); i++) {
             Filter f = c.getFilters(i);
             String seg = "filters[" + i + "]";
+            if (f.getName().isEmpty()) {
+                // as Envoy's validation: every network filter is named, whatever its typed_config
+                throw new FieldError(seg + ".name", "\"\" (expected: a name of at least 1 character)");
+            }
             boolean last = i == c.getFiltersCount() - 1;
             if (isType(f, RbacParser.NETWORK_RBAC, RbacParser.NETWORK_RBAC_TYPE)) {
                 // istiod's AuthorizationPolicies on TCP chains (and before a connection manager): checked once per
@@ -734,6 +738,7 @@ public final class ListenerParser
     static HttpConnectionManager httpConnectionManager(Any any) {
         var h = RouteConfigurationParser.unpack(any, io.envoyproxy.envoy.extensions.filters.network
                 .http_connection_manager.v3.HttpConnectionManager.class, "@type");
+        requireStatPrefix(h.getStatPrefix());
         Fields.onlyKnown(h, Set.of("stat_prefix", "rds", "route_config", "http_filters", "stream_idle_timeout",
                 "use_remote_address", "xff_num_trusted_hops", "generate_request_id", "preserve_external_request_id",
                 "upgrade_configs", "codec_type", "http_protocol_options", "max_request_headers_kb",
@@ -1394,9 +1399,17 @@ public final class ListenerParser
                 o.hasHeaderKeyFormat() && o.getHeaderKeyFormat().hasStatefulFormatter());
     }
 
+    /** A connection manager's or TCP proxy's {@code stat_prefix}, which Envoy's validation requires non-empty. */
+    private static void requireStatPrefix(String prefix) {
+        if (prefix.isEmpty()) {
+            throw new FieldError("stat_prefix", "\"\" (expected: a prefix of at least 1 character)");
+        }
+    }
+
     static TcpProxy tcpProxy(Any any) {
         var t = RouteConfigurationParser.unpack(any,
                 io.envoyproxy.envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.class, "@type");
+        requireStatPrefix(t.getStatPrefix());
         Fields.onlyKnown(t, Set.of("stat_prefix", "cluster", "weighted_clusters", "idle_timeout",
                 "max_connect_attempts", "hash_policy", "access_log", "max_downstream_connection_duration"),
                 Set.of("metadata_match"));

@@ -111,6 +111,18 @@ class EnvoyValidationTest {
         return rejected(file("routes.yaml", yaml));
     }
 
+    /** Envoy's validation requires a network filter's name and a connection manager's or TCP proxy's stat_prefix. */
+    @Test
+    void anEmptyStatPrefixOrNetworkFilterNameIsRejectedAsEnvoyValidatesThem() throws IOException {
+        String base = listenerWithHttpFilters(ROUTER);
+        assertContains(rejected(file("hcm.yaml", base.replace("stat_prefix: outbound_0.0.0.0_9080",
+                "stat_prefix: \"\""))), "stat_prefix", "at least 1 character");
+        assertContains(rejected(file("name.yaml", base.replace("- name: envoy.filters.network.http_connection_manager",
+                "- name: \"\""))), "filters[0].name", "at least 1 character");
+        assertContains(rejected(file("tcp.yaml", virtualInbound(tcpChain("c", "", "c1")
+                .replace("stat_prefix: c1", "stat_prefix: \"\"")))), "stat_prefix", "at least 1 character");
+    }
+
     @Test
     void aDomainInTwoVirtualHostsIsRejectedAtItsIndex() throws IOException {
         String m = rejectedRoutes("""
