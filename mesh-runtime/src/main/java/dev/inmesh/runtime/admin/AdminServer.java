@@ -383,10 +383,18 @@ public final class AdminServer {
         }
         Endpoint e = Endpoint.ofPath(req.path());
         boolean agentPort = mount.endpoints().contains(Endpoint.APP_PROBES);
-        if (e == null || !serves(mount, e)) {
+        boolean listenerPort = EnumSet.of(Endpoint.HEALTHZ_READY, Endpoint.STATS_PROMETHEUS)
+                .containsAll(mount.endpoints());
+        boolean served = e != null && serves(mount, e);
+        // /healthz/ready is Istio's agent's answer, an empty one, and so is an unknown path on the health and
+        // Prometheus ports, their Envoy listeners' route finding none: no header added to those
+        if (e != Endpoint.HEALTHZ_READY && (served || !listenerPort)) {
+            req.response().headersEndHandler(v -> defaultHeaders(req.response(), agentPort));
+        }
+        if (!served) {
             if (agentPort) {
                 text(req, 404, "404 page not found\n"); // Istio's agent, a Go server
-            } else if (EnumSet.of(Endpoint.HEALTHZ_READY, Endpoint.STATS_PROMETHEUS).containsAll(mount.endpoints())) {
+            } else if (listenerPort) {
                 // the health and Prometheus ports, Envoy listeners of Istio's bootstrap routing one path each
                 req.response().setStatusCode(404).end();
             } else {
@@ -435,7 +443,7 @@ public final class AdminServer {
                     offLoop(req, "application/json", () -> EnvoyJson.print(clusterStatus.clusters()) + "\n");
                     return;
                 }
-                offLoop(req, "text/plain; charset=utf-8", () -> {
+                offLoop(req, TEXT, () -> {
                     StringBuilder b = new StringBuilder();
                     for (String line : clusterStatus.clusterStatusLines()) {
                         b.append(line).append('\n');
@@ -471,7 +479,7 @@ public final class AdminServer {
                     .end("{\n \"layers\": [],\n \"entries\": {}\n}\n");
             case HOT_RESTART_VERSION -> text(req, 200, "disabled");
             case LOGGING -> logging(req);
-            case RESET_COUNTERS -> offLoop(req, "text/plain; charset=utf-8", () -> {
+            case RESET_COUNTERS -> offLoop(req, TEXT, () -> {
                 counterBaseline = EnvoyStats.counters(EnvoyStats.collect(registry, n -> true, clusterStatNames()));
                 return "OK\n";
             });
@@ -590,7 +598,7 @@ public final class AdminServer {
         boolean usedOnly = req.params().contains("usedonly");
         String buckets = req.getParam("histogram_buckets");
         boolean json = "json".equals(format);
-        offLoop(req, json ? "application/json" : "text/plain; charset=utf-8", () -> {
+        offLoop(req, json ? "application/json" : TEXT, () -> {
             var names = clusterStatNames();
             var stats = EnvoyStats.select(EnvoyStats.since(EnvoyStats.collect(registry, filter, names),
                     counterBaseline), type, usedOnly);
@@ -818,7 +826,8 @@ public final class AdminServer {
             if (ar.failed()) {
                 text(req, 500, "error: " + ar.cause() + "\n");
             } else if (ar.result() instanceof ConfigDumpBuilder.QueryException e) {
-                req.response().putHeader("x-content-type-options", "nosniff");
+                // as Envoy's: plain text without a charset, and a nosniff of the endpoint's own
+                req.response().putHeader("x-content-type-options", "nosniff").putHeader("content-type", "text/plain");
                 text(req, e.status(), e.getMessage());
             } else {
                 req.response().setStatusCode(200).putHeader("content-type", "application/json")
@@ -837,9 +846,37 @@ public final class AdminServer {
         });
     }
 
+    /** A text answer, its content type left to {@link #defaultHeaders}. */
     private static Future<Void> text(HttpServerRequest req, int status, String body) {
-        return req.response().setStatusCode(status).putHeader("content-type", "text/plain; charset=utf-8")
-                .end(body);
+        return req.response().setStatusCode(status).end(body);
+    }
+
+    /** The content type of Envoy's admin answers that name none, and of its text ones. */
+    static final String TEXT = "text/plain; charset=UTF-8";
+
+    /**
+     * The headers a response gets as its headers are written. As Envoy's admin adds them to each of its answers: the
+     * content type, if the endpoint set none, {@link #TEXT}; {@code cache-control: no-cache, max-age=0} if the
+     * endpoint set none (a page to be asked again, yet one a browser can go back to); and always an
+     * {@code x-content-type-options: nosniff} more (Envoy appends it even where the endpoint put one, as its config
+     * dump's errors do). On Istio's agent port, a Go server's: a text answer's content type, Go's
+     * {@code text/plain; charset=utf-8}, and nothing else.
+     */
+    private static void defaultHeaders(io.vertx.core.http.HttpServerResponse response, boolean agentPort) {
+        io.vertx.core.MultiMap headers = response.headers();
+        if (agentPort) {
+            if (!headers.contains("content-type")) {
+                headers.set("content-type", "text/plain; charset=utf-8");
+            }
+            return;
+        }
+        if (!headers.contains("content-type")) {
+            headers.set("content-type", TEXT);
+        }
+        if (!headers.contains("cache-control")) {
+            headers.set("cache-control", "no-cache, max-age=0");
+        }
+        headers.add("x-content-type-options", "nosniff");
     }
 
     /** Builds an {@link AdminServer}; {@link #snapshots} and at least one {@link #mount} are required. */

@@ -615,7 +615,9 @@ class AdminServerTest {
 
         HttpResponse<String> bad = get(0, "/config_dump?mask=no_such_field");
         assertEquals(400, bad.statusCode());
-        assertEquals("text/plain; charset=utf-8", bad.headers().firstValue("content-type").orElse(""));
+        assertEquals("text/plain", bad.headers().firstValue("content-type").orElse(""), "as Envoy's, no charset");
+        // the endpoint's own nosniff, and the one Envoy's admin appends to every answer
+        assertEquals(List.of("nosniff", "nosniff"), bad.headers().allValues("x-content-type-options"));
         assertEquals("FieldMask no_such_field could not be successfully applied to any configs.", bad.body());
     }
 
@@ -1323,7 +1325,7 @@ class AdminServerTest {
         HttpResponse<String> r = get(0, "/no_such_thing?x=1");
 
         assertEquals(404, r.statusCode());
-        assertEquals("text/plain; charset=utf-8", r.headers().firstValue("content-type").orElse(""));
+        assertEquals("text/plain; charset=UTF-8", r.headers().firstValue("content-type").orElse(""));
         assertEquals("invalid path. admin commands are:\n"
                 + "  /clusters: upstream clusters and hosts (param: format=json)\n"
                 + "  /config_dump: the current configuration as Envoy's ConfigDump "
@@ -1332,6 +1334,30 @@ class AdminServerTest {
                 + "  /stats/prometheus: Istio's metrics and the Envoy statistics in Prometheus' text format "
                 + "(params: filter, usedonly)\n",
                 r.body());
+    }
+
+    @Test
+    void everyAdminAnswerHasEnvoysFallbackHeadersAndKeepsTheEndpointsOwn() throws Exception {
+        holder.apply(EnvoyConfigReader.read(ConfigDumpBuilderTest.LISTENERS_AND_ROUTES));
+        for (String path : List.of("/ready", "/clusters", "/config_dump", "/stats/prometheus", "/no_such_thing")) {
+            HttpResponse<String> r = get(0, path);
+            assertEquals(List.of("no-cache, max-age=0"), r.headers().allValues("cache-control"), path);
+            assertEquals(List.of("nosniff"), r.headers().allValues("x-content-type-options"), path);
+        }
+        // a text answer names no content type of its own: Envoy's default; a JSON one keeps its own
+        assertEquals("text/plain; charset=UTF-8", get(0, "/ready").headers().firstValue("content-type").orElse(""));
+        assertEquals("text/plain; charset=UTF-8", get(0, "/clusters").headers().firstValue("content-type")
+                .orElse(""));
+        assertEquals("application/json", get(0, "/config_dump").headers().firstValue("content-type").orElse(""));
+        assertTrue(get(0, "/stats/prometheus").headers().firstValue("content-type").orElse("")
+                .startsWith("text/plain; version=0.0.4"));
+        // the health port's /healthz/ready is Istio's agent's empty answer, and an unknown path there Envoy's
+        // listener's empty 404: neither is the admin's
+        for (String path : List.of("/healthz/ready", "/no_such_thing")) {
+            HttpResponse<String> r = get(1, path);
+            assertEquals(java.util.Optional.empty(), r.headers().firstValue("cache-control"), path);
+            assertEquals(java.util.Optional.empty(), r.headers().firstValue("x-content-type-options"), path);
+        }
     }
 
     private HttpResponse<String> send(AdminServer server, String method, String path) throws Exception {
