@@ -381,8 +381,56 @@ public final class AdminServer {
             agent.probe(req);
             return;
         }
-        Endpoint e = Endpoint.ofPath(req.path());
         boolean agentPort = mount.endpoints().contains(Endpoint.APP_PROBES);
+        if (!agentPort && req.params().isEmpty() && FORM.equals(req.getHeader("content-type"))) {
+            formParams(req).onSuccess(params -> answer(mount, req, agentPort, params));
+            return;
+        }
+        answer(mount, req, agentPort, req.params());
+    }
+
+    /** The content type of a form, whose body Envoy's admin reads as the parameters when the query has none. */
+    private static final String FORM = "application/x-www-form-urlencoded";
+    /** The most of a form's body read: parameters are short; a body beyond it answers 413. */
+    static final int FORM_LIMIT = 64 * 1024;
+
+    /**
+     * The parameters of a form's body, as Envoy's admin takes them when the query string has none ({@code curl -d
+     * level=debug}), decoded as a query string; read without blocking, up to {@link #FORM_LIMIT} bytes. A longer
+     * body is answered 413 {@code Payload Too Large}, as Envoy's connection manager answers a body over its buffer,
+     * and the connection closed; the future then never completes.
+     */
+    private static Future<io.vertx.core.MultiMap> formParams(HttpServerRequest req) {
+        io.vertx.core.Promise<io.vertx.core.MultiMap> params = io.vertx.core.Promise.promise();
+        io.vertx.core.buffer.Buffer body = io.vertx.core.buffer.Buffer.buffer();
+        boolean[] tooLarge = {false};
+        req.handler(chunk -> {
+            if (tooLarge[0]) {
+                return;
+            }
+            if (body.length() + chunk.length() > FORM_LIMIT) {
+                tooLarge[0] = true;
+                req.response().setStatusCode(413).putHeader("connection", "close").end("Payload Too Large");
+                return;
+            }
+            body.appendBuffer(chunk);
+        });
+        req.exceptionHandler(params::tryFail);
+        req.endHandler(v -> {
+            if (tooLarge[0]) {
+                return;
+            }
+            io.vertx.core.MultiMap decoded = io.vertx.core.MultiMap.caseInsensitiveMultiMap();
+            new io.netty.handler.codec.http.QueryStringDecoder(body.toString(java.nio.charset.StandardCharsets.UTF_8),
+                    java.nio.charset.StandardCharsets.UTF_8, false).parameters().forEach(decoded::add);
+            params.tryComplete(decoded);
+        });
+        return params.future();
+    }
+
+    /** Answers the request with its parameters, from its query or its form's body. */
+    private void answer(Mount mount, HttpServerRequest req, boolean agentPort, io.vertx.core.MultiMap params) {
+        Endpoint e = Endpoint.ofPath(req.path());
         boolean listenerPort = EnumSet.of(Endpoint.HEALTHZ_READY, Endpoint.STATS_PROMETHEUS)
                 .containsAll(mount.endpoints());
         boolean served = e != null && serves(mount, e);
@@ -421,20 +469,20 @@ public final class AdminServer {
                 }
                 text(req, 200, "OK\n");
             }
-            case CONFIG_DUMP -> configDump(req);
+            case CONFIG_DUMP -> configDump(req, params);
             case STATS_PROMETHEUS, APP_METRICS -> {
                 if (serves(mount, Endpoint.APP_METRICS)) {
                     agent.mergedStats(req, () -> registry == null ? Future.succeededFuture("")
                             : vertx.executeBlocking(() -> PrometheusText.envoy(registry.scrape()), false));
                 } else {
-                    java.util.function.Predicate<String> filter = statsParams(req);
+                    java.util.function.Predicate<String> filter = statsParams(req, params);
                     if (filter != null) {
-                        prometheus(req, filter);
+                        prometheus(req, params, filter);
                     }
                 }
             }
             case CLUSTERS -> {
-                String format = req.getParam("format");
+                String format = params.get("format");
                 if (format != null && !format.equals("json") && !format.equals("text")) {
                     text(req, 400, "invalid format " + format);
                     return;
@@ -459,11 +507,11 @@ public final class AdminServer {
                     req.response().setStatusCode(200).putHeader("content-type", "application/json").end(json);
                 }
             }
-            case STATS -> stats(req);
+            case STATS -> stats(req, params);
             case SERVER_INFO -> offLoop(req, "application/json", () -> ServerInfoJson.print(serverInfo()) + "\n");
             case LISTENERS -> {
                 var listeners = snapshots.current().resources().listeners().values();
-                if ("json".equals(req.getParam("format"))) {
+                if ("json".equals(params.get("format"))) {
                     offLoop(req, "application/json", () -> EnvoyJson.print(ListenersStatus.json(listeners)) + "\n");
                 } else {
                     text(req, 200, ListenersStatus.text(listeners));
@@ -471,14 +519,14 @@ public final class AdminServer {
             }
             case HELP, ROOT -> text(req, 200, help(mount));
             case QUITQUITQUIT -> quit(req);
-            case DRAIN_LISTENERS -> drainListeners(req);
+            case DRAIN_LISTENERS -> drainListeners(req, params);
             case CERTS -> offLoop(req, "application/json", () -> ServerInfoJson.print(
                     CertsJson.certificates(snapshots.current(), java.time.Instant.now())) + "\n");
             case MEMORY -> offLoop(req, "application/json", () -> ServerInfoJson.print(memory()) + "\n");
             case RUNTIME -> req.response().setStatusCode(200).putHeader("content-type", "application/json")
                     .end("{\n \"layers\": [],\n \"entries\": {}\n}\n");
             case HOT_RESTART_VERSION -> text(req, 200, "disabled");
-            case LOGGING -> logging(req);
+            case LOGGING -> logging(req, params);
             case RESET_COUNTERS -> offLoop(req, TEXT, () -> {
                 counterBaseline = EnvoyStats.counters(EnvoyStats.collect(registry, n -> true, clusterStatNames()));
                 return "OK\n";
@@ -520,14 +568,14 @@ public final class AdminServer {
      * {@code /drain_listeners}: as Envoy's, {@code skip_exit} without {@code graceful} is refused with 400; otherwise
      * the drain starts and the answer is {@code OK}.
      */
-    private void drainListeners(HttpServerRequest req) {
-        boolean graceful = req.params().contains("graceful");
-        boolean skipExit = req.params().contains("skip_exit");
+    private void drainListeners(HttpServerRequest req, io.vertx.core.MultiMap params) {
+        boolean graceful = params.contains("graceful");
+        boolean skipExit = params.contains("skip_exit");
         if (skipExit && !graceful) {
             text(req, 400, "skip_exit requires graceful\n");
             return;
         }
-        drainListeners.drain(req.params().contains("inboundonly"), graceful, skipExit);
+        drainListeners.drain(params.contains("inboundonly"), graceful, skipExit);
         text(req, 200, "OK\n");
     }
 
@@ -584,19 +632,19 @@ public final class AdminServer {
      * {@code /stats} with Envoy's {@code filter}, {@code histogram_buckets}, {@code type}, {@code usedonly} and
      * {@code format} parameters (see {@link #statsParams}).
      */
-    private void stats(HttpServerRequest req) {
-        java.util.function.Predicate<String> filter = statsParams(req);
+    private void stats(HttpServerRequest req, io.vertx.core.MultiMap params) {
+        java.util.function.Predicate<String> filter = statsParams(req, params);
         if (filter == null) {
             return;
         }
-        String format = req.getParam("format");
+        String format = params.get("format");
         if ("prometheus".equals(format)) {
-            prometheus(req, filter);
+            prometheus(req, params, filter);
             return;
         }
-        String type = req.getParam("type") == null ? "All" : req.getParam("type");
-        boolean usedOnly = req.params().contains("usedonly");
-        String buckets = req.getParam("histogram_buckets");
+        String type = params.get("type") == null ? "All" : params.get("type");
+        boolean usedOnly = params.contains("usedonly");
+        String buckets = params.get("histogram_buckets");
         boolean json = "json".equals(format);
         offLoop(req, json ? "application/json" : TEXT, () -> {
             var names = clusterStatNames();
@@ -619,10 +667,10 @@ public final class AdminServer {
      * and what the endpoint takes; the list of loggers and their levels follows either way. An empty {@code level}
      * or {@code paths} is no parameter.
      */
-    private void logging(HttpServerRequest req) {
+    private void logging(HttpServerRequest req, io.vertx.core.MultiMap query) {
         java.util.Map<String, List<String>> params = new java.util.LinkedHashMap<>();
-        for (String name : req.params().names()) {
-            params.put(name, req.params().getAll(name));
+        for (String name : query.names()) {
+            params.put(name, query.getAll(name));
         }
         // as Envoy's: an empty level or paths (what its admin page's form sends unfilled) counts as none
         for (String optional : List.of("level", "paths")) {
@@ -649,9 +697,10 @@ public final class AdminServer {
      * {@code format} ({@code json}, {@code prometheus} or {@code text}; Inmesh has no HTML form), an empty value
      * being none but for {@code filter} and {@code type}. Answers the filter, or null having answered 400.
      */
-    private static java.util.function.Predicate<String> statsParams(HttpServerRequest req) {
+    private static java.util.function.Predicate<String> statsParams(HttpServerRequest req,
+            io.vertx.core.MultiMap params) {
         java.util.function.Predicate<String> filter = n -> true;
-        String regex = req.getParam("filter");
+        String regex = params.get("filter");
         if (regex != null && !regex.isEmpty()) {
             try {
                 // RE2, as Envoy's: a lookaround or a back-reference is no RE2 expression
@@ -662,11 +711,11 @@ public final class AdminServer {
                 return null;
             }
         }
-        String type = req.getParam("type");
-        String error = !noneOrOneOf(req.getParam("histogram_buckets"), HISTOGRAM_BUCKETS)
+        String type = params.get("type");
+        String error = !noneOrOneOf(params.get("histogram_buckets"), HISTOGRAM_BUCKETS)
                 ? "usage: /stats?histogram_buckets=(cumulative|disjoint|none)\n"
                 : type != null && !EnvoyStats.TYPES.contains(type) ? "invalid &type= param"
-                : !noneOrOneOf(req.getParam("format"), STATS_FORMATS)
+                : !noneOrOneOf(params.get("format"), STATS_FORMATS)
                 ? "usage: /stats?format=(json|prometheus|text)\n\n" : null;
         if (error != null) {
             text(req, 400, error);
@@ -689,9 +738,10 @@ public final class AdminServer {
      * The registry's scrape, as Envoy's {@code /stats/prometheus}: with {@code ?filter=} the metric families whose
      * name the expression finds, with {@code ?usedonly} their series written (see {@link PrometheusText}).
      */
-    private void prometheus(HttpServerRequest req, java.util.function.Predicate<String> filter) {
-        boolean usedOnly = req.params().contains("usedonly");
-        boolean all = !usedOnly && (req.getParam("filter") == null || req.getParam("filter").isEmpty());
+    private void prometheus(HttpServerRequest req, io.vertx.core.MultiMap params,
+            java.util.function.Predicate<String> filter) {
+        boolean usedOnly = params.contains("usedonly");
+        boolean all = !usedOnly && (params.get("filter") == null || params.get("filter").isEmpty());
         offLoop(req, "text/plain; version=0.0.4; charset=utf-8", registry == null ? () -> ""
                 : all ? () -> PrometheusText.envoy(registry.scrape())
                 : () -> PrometheusText.select(registry.scrape(), filter, usedOnly));
@@ -805,9 +855,9 @@ public final class AdminServer {
      * {@code /config_dump} with Envoy's {@code include_eds}, {@code resource}, {@code mask} and {@code name_regex}
      * parameters.
      */
-    private void configDump(HttpServerRequest req) {
-        ConfigDumpBuilder.Query query = new ConfigDumpBuilder.Query(req.params().contains("include_eds"),
-                req.getParam("resource"), req.getParam("mask"), req.getParam("name_regex"));
+    private void configDump(HttpServerRequest req, io.vertx.core.MultiMap params) {
+        ConfigDumpBuilder.Query query = new ConfigDumpBuilder.Query(params.contains("include_eds"),
+                params.get("resource"), params.get("mask"), params.get("name_regex"));
         vertx.<Object>executeBlocking(() -> {
             try {
                 DynamicState dynamic = dynamicState.get();

@@ -1427,6 +1427,53 @@ class AdminServerTest {
         }
     }
 
+    private HttpResponse<String> post(AdminServer server, String path, String contentType, String body)
+            throws Exception {
+        return http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port(0) + path))
+                .header("content-type", contentType).POST(HttpRequest.BodyPublishers.ofString(body))
+                .timeout(Duration.ofSeconds(10)).build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    @Test
+    void aFormsBodyIsTheParametersWhenTheQueryHasNoneAsEnvoysAdmin() throws Exception {
+        List<String> drains = new java.util.concurrent.CopyOnWriteArrayList<>();
+        AdminServer own = AdminServer.builder(vertx).snapshots(holder)
+                .drainListeners((inbound, graceful, skipExit) -> drains.add(inbound + " " + graceful + " " + skipExit))
+                .mount(AdminServer.Mount.of("127.0.0.1", 0, AdminServer.Endpoint.DRAIN_LISTENERS,
+                        AdminServer.Endpoint.LOGGING))
+                .build();
+        own.start().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        String form = "application/x-www-form-urlencoded";
+        try {
+            // curl -XPOST -d 'upstream=debug' :15000/logging
+            HttpResponse<String> logging = post(own, "/logging", form, "upstream=debug");
+            assertEquals(200, logging.statusCode(), logging.body());
+            assertTrue(logging.body().contains("\n  upstream: debug\n"), logging.body());
+            HttpResponse<String> bad = post(own, "/logging", form, "upstream=loud");
+            assertEquals(400, bad.statusCode());
+            assertTrue(bad.body().startsWith("error: unknown logger level\n"), bad.body());
+
+            assertEquals("skip_exit requires graceful\n", post(own, "/drain_listeners", form, "skip_exit").body());
+            assertEquals(200, post(own, "/drain_listeners", form, "inboundonly&graceful").statusCode());
+            // a query's parameters, even an empty one, leave the body unread; so does another content type
+            assertEquals(200, post(own, "/drain_listeners?graceful", form, "skip_exit").statusCode());
+            assertEquals(200, post(own, "/drain_listeners?inboundonly=", form, "graceful").statusCode());
+            assertEquals(200, post(own, "/drain_listeners", "text/plain", "skip_exit").statusCode());
+            assertEquals(200, post(own, "/drain_listeners", form + "; charset=UTF-8", "skip_exit").statusCode());
+            assertEquals(List.of("true true false", "false true false", "true false false", "false false false",
+                    "false false false"), drains);
+
+            HttpResponse<String> large = post(own, "/drain_listeners", form,
+                    "graceful=" + "x".repeat(AdminServer.FORM_LIMIT));
+            assertEquals(413, large.statusCode());
+            assertEquals("Payload Too Large", large.body());
+            assertEquals(5, drains.size(), "nothing drained");
+        } finally {
+            send(own, "POST", "/logging?level=info");
+            own.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        }
+    }
+
     @Test
     void drainListenersIsNotServedWithoutADrainAction() throws Exception {
         AdminServer own = serving(AdminServer.Endpoint.DRAIN_LISTENERS);
