@@ -200,9 +200,17 @@ final class LogLevels {
         return Level.INFO;
     }
 
-    /** What {@code /logging} takes, after an error. */
+    /**
+     * What {@code /logging} takes, after an error, in Envoy's words: a {@code usage:} line for each form, then the
+     * levels, each followed by a space.
+     */
     static String usage() {
-        return "usage: /logging?NAME=LEVEL sets one logger, /logging?paths=NAME:LEVEL,NAME:LEVEL,... several, "
-                + "/logging?level=LEVEL all\nlevels: " + String.join(" ", NAMES) + "\n";
+        StringBuilder b = new StringBuilder()
+                .append("usage: /logging?<name>=<level> (change single level)\n")
+                .append("usage: /logging?paths=name1:level1,name2:level2,... (change multiple levels)\n")
+                .append("usage: /logging?level=<level> (change all levels)\n")
+                .append("levels: ");
+        NAMES.forEach(level -> b.append(level).append(' '));
+        return b.append('\n').toString();
     }
 }

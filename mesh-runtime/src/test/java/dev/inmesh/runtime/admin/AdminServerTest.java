@@ -273,6 +273,13 @@ class AdminServerTest {
             assertTrue(onePath.body().contains("\n  upstream: error\n"), onePath.body());
             assertTrue(send(own, "POST", "/logging?nosuch=debug").body().startsWith("error: unknown logger name\n"));
             assertTrue(send(own, "POST", "/logging?upstream=loud").body().startsWith("error: unknown logger level\n"));
+            assertTrue(send(own, "POST", "/logging?a=debug&b=debug").body().startsWith(
+                    "error: invalid number of parameters\n\n"
+                    + "usage: /logging?<name>=<level> (change single level)\n"
+                    + "usage: /logging?paths=name1:level1,name2:level2,... (change multiple levels)\n"
+                    + "usage: /logging?level=<level> (change all levels)\n"
+                    + "levels: trace debug info warning error critical off \n"
+                    + "active loggers:\n"), "Envoy's usage");
         } finally {
             send(own, "POST", "/logging?level=info");
             own.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
