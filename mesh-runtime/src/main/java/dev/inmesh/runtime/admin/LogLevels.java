@@ -1,6 +1,8 @@
 package dev.inmesh.runtime.admin;
 
+import java.util.ArrayList;
 import java.util.Collections;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -30,8 +32,11 @@ final class LogLevels {
     /**
      * Envoy's logger names that {@code istioctl proxy-config log --level NAME:LEVEL} takes (it refuses names not
      * Envoy's), by the Inmesh loggers that do that work: {@code rbac:debug}, a step of Istio's authorization
-     * troubleshooting, sets the router's, whose filters decide. A change by such a name sets each of its loggers,
-     * and the list shows it too, with its first logger's level (istioctl takes only names the proxy lists).
+     * troubleshooting, sets the router's, whose filters decide. As in Envoy, where each of these is a logger of its
+     * own, each name keeps the level it was given, which the list shows (istioctl takes only names the proxy lists),
+     * and setting one leaves what the others show alone. Several share a logger here: a logger logs at the most
+     * verbose level of the Envoy names covering it that were given one since the logger's own name was (see
+     * {@link #change}).
      */
     static final Map<String, List<String>> ENVOY_NAMES = Map.ofEntries(
             Map.entry("http", List.of("router", "inbound", "outbound", "proxy")),
@@ -56,16 +61,35 @@ final class LogLevels {
             Map.entry("rds", List.of("xds")),
             Map.entry("misc", List.of("mesh")));
 
+    /** The Envoy names covering each package's logger. */
+    private static final Map<String, List<String>> COVERING = covering();
+
     /** The loggers, held so that the levels set on them stay (the logging framework keeps loggers weakly). */
     private final Map<String, Logger> loggers = new TreeMap<>();
     /** The level names set last, so that {@code critical} reads back as such rather than as {@code error}. */
     private final Map<String, String> set = new LinkedHashMap<>();
+    /** The level each name was given last, a package's and an Envoy name's alike; at first, what the list showed. */
+    private final Map<String, String> given = new HashMap<>();
+    /** When each name was given its level: the count of changes then (0: never given one). */
+    private final Map<String, Long> givenAt = new HashMap<>();
+    /** The changes so far, two a request (its Envoy names', then its packages'). */
+    private long stamp;
 
     /** The JVM's: its loggers are the JVM's, shared by every admin server in it. */
     static final LogLevels JVM = new LogLevels();
 
     private LogLevels() {
         PACKAGES.forEach((name, pkg) -> loggers.put(name, Logger.getLogger(pkg)));
+        loggers.forEach((name, logger) -> given.put(name, name(name, logger)));
+        ENVOY_NAMES.forEach((envoy, own) -> given.put(envoy, given.get(own.get(0))));
+        given.keySet().forEach(name -> givenAt.put(name, 0L));
+    }
+
+    private static Map<String, List<String>> covering() {
+        Map<String, List<String>> m = new TreeMap<>();
+        new TreeMap<>(ENVOY_NAMES).forEach((envoy, own) -> own.forEach(pkg -> m.computeIfAbsent(pkg,
+                k -> new ArrayList<>()).add(envoy)));
+        return Collections.unmodifiableMap(m);
     }
 
     private static Map<String, String> packages() {
@@ -88,8 +112,12 @@ final class LogLevels {
     }
 
     /**
-     * Envoy's change of levels: {@code level=LEVEL} sets every logger, {@code paths=NAME:LEVEL,...} and
-     * {@code NAME=LEVEL} the loggers named; anything else, an unknown name or level, changes nothing.
+     * Envoy's change of levels: {@code level=LEVEL} gives every name the level, {@code paths=NAME:LEVEL,...} and
+     * {@code NAME=LEVEL} the names given; anything else, an unknown name or level, changes nothing. A package's logger
+     * then logs at the level given last to its own name, or, where Envoy names covering it were given one since, at
+     * the most verbose of theirs: {@code http=debug} then {@code rbac=warning} leaves the router at {@code debug},
+     * {@code http=info} after them brings it to {@code info}, {@code router=error} after them to {@code error}. In
+     * one request, the packages named count as given after the Envoy names.
      *
      * @param params the query's parameters, each name with its values in order
      */
@@ -107,7 +135,7 @@ final class LogLevels {
         Map<String, String> changes = new LinkedHashMap<>();
         if (key.equals("level")) {
             String level = level(value);
-            loggers.keySet().forEach(name -> changes.put(name, level));
+            given.keySet().forEach(name -> changes.put(name, level));
         } else if (key.equals("paths")) {
             for (String pair : value.split(",")) {
                 if (pair.isBlank()) {
@@ -124,22 +152,40 @@ final class LogLevels {
         } else {
             changes.put(key, level(value));
         }
-        Map<String, String> resolved = new LinkedHashMap<>();
-        for (Map.Entry<String, String> c : changes.entrySet()) {
-            List<String> own = loggers.containsKey(c.getKey()) ? List.of(c.getKey()) : ENVOY_NAMES.get(c.getKey());
-            if (own == null) {
+        for (String name : changes.keySet()) {
+            if (!given.containsKey(name)) {
                 throw new LevelException("unknown logger name");
             }
-            own.forEach(name -> resolved.put(name, c.getValue()));
         }
-        resolved.forEach((name, level) -> {
-            Level jul = LEVELS.get(NAMES.indexOf(level));
-            loggers.get(name).setLevel(jul);
-            set.put(name, level);
-            if (jul.intValue() < Level.INFO.intValue()) {
-                openRootHandlers(jul);
-            }
+        long envoyAt = ++stamp;
+        long ownAt = ++stamp;
+        java.util.Set<String> touched = new java.util.TreeSet<>();
+        changes.forEach((name, level) -> {
+            given.put(name, level);
+            List<String> envoy = ENVOY_NAMES.get(name);
+            givenAt.put(name, envoy != null ? envoyAt : ownAt);
+            touched.addAll(envoy != null ? envoy : List.of(name));
         });
+        touched.forEach(this::apply);
+    }
+
+    /** Sets a package's logger to its own level, or to the most verbose of the Envoy names covering it given since. */
+    private void apply(String pkg) {
+        long own = givenAt.get(pkg);
+        int level = -1;
+        for (String envoy : COVERING.getOrDefault(pkg, List.of())) {
+            if (givenAt.get(envoy) > own) {
+                int each = NAMES.indexOf(given.get(envoy));
+                level = level < 0 ? each : Math.min(level, each);
+            }
+        }
+        String name = level < 0 ? given.get(pkg) : NAMES.get(level);
+        Level jul = LEVELS.get(NAMES.indexOf(name));
+        loggers.get(pkg).setLevel(jul);
+        set.put(pkg, name);
+        if (jul.intValue() < Level.INFO.intValue()) {
+            openRootHandlers(jul);
+        }
     }
 
     private static String level(String name) throws LevelException {
@@ -158,11 +204,14 @@ final class LogLevels {
         }
     }
 
-    /** Envoy's list: {@code active loggers:}, then {@code   NAME: LEVEL} a line, by name, and an empty line. */
+    /**
+     * Envoy's list: {@code active loggers:}, then {@code   NAME: LEVEL} a line, by name, and an empty line; a
+     * package's the level its logger has, an Envoy name's the level it was given last.
+     */
     synchronized String list() {
         Map<String, String> levels = new TreeMap<>();
         loggers.forEach((name, logger) -> levels.put(name, name(name, logger)));
-        ENVOY_NAMES.forEach((envoy, own) -> levels.putIfAbsent(envoy, levels.get(own.get(0))));
+        ENVOY_NAMES.keySet().forEach(envoy -> levels.put(envoy, given.get(envoy)));
         StringBuilder b = new StringBuilder("active loggers:\n");
         levels.forEach((name, level) -> b.append("  ").append(name).append(": ").append(level).append('\n'));
         return b.append('\n').toString();

@@ -280,6 +280,31 @@ class AdminServerTest {
                     + "usage: /logging?level=<level> (change all levels)\n"
                     + "levels: trace debug info warning error critical off \n"
                     + "active loggers:\n"), "Envoy's usage");
+
+            // each Envoy name keeps the level it was given, as Envoy's loggers; a logger several cover logs at the
+            // most verbose of those given since its own name was
+            java.util.logging.Logger router = java.util.logging.Logger.getLogger("dev.inmesh.runtime.router");
+            send(own, "POST", "/logging?level=info");
+            String http = send(own, "POST", "/logging?http=debug").body();
+            assertTrue(http.contains("\n  http: debug\n") && http.contains("\n  rbac: info\n")
+                    && http.contains("\n  router: debug\n"), http);
+            String rbacWarning = send(own, "POST", "/logging?rbac=warning").body();
+            assertTrue(rbacWarning.contains("\n  http: debug\n") && rbacWarning.contains("\n  rbac: warning\n")
+                    && rbacWarning.contains("\n  router: debug\n"), rbacWarning);
+            assertTrue(router.isLoggable(java.util.logging.Level.FINE));
+            String httpInfo = send(own, "POST", "/logging?http=info").body();
+            assertTrue(httpInfo.contains("\n  http: info\n") && httpInfo.contains("\n  rbac: warning\n")
+                    && httpInfo.contains("\n  router: info\n"), httpInfo);
+            assertFalse(router.isLoggable(java.util.logging.Level.FINE));
+            // the package's own name, given last, decides; named with Envoy names, it counts as given after them
+            String routerError = send(own, "POST", "/logging?router=error").body();
+            assertTrue(routerError.contains("\n  router: error\n") && routerError.contains("\n  http: info\n"),
+                    routerError);
+            String both = send(own, "POST", "/logging?paths=rbac:trace,router:warning").body();
+            assertTrue(both.contains("\n  router: warning\n") && both.contains("\n  rbac: trace\n"), both);
+            String filter = send(own, "POST", "/logging?filter=debug").body();
+            assertTrue(filter.contains("\n  router: debug\n") && filter.contains("\n  rbac: trace\n")
+                    && filter.contains("\n  http: info\n"), filter);
         } finally {
             send(own, "POST", "/logging?level=info");
             own.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
