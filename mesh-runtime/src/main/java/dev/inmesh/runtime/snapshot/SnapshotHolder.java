@@ -40,6 +40,9 @@ public final class SnapshotHolder {
     private volatile boolean clustersInitialized;
     /** Completed once the first snapshot's clusters are initialized (see {@link #initialized()}). */
     private final Promise<Void> initialized = Promise.promise();
+    /** The clusters a source holds back while they warm, not in the snapshot yet (see {@link #heldWarming}). */
+    private volatile java.util.function.IntSupplier heldWarming = () -> 0;
+
     /**
      * Envoy's cluster and listener manager statistics, and those the config sources count. Each gauge reads the
      * current snapshot once (a scrape thread's read may meet a swap).
@@ -47,7 +50,16 @@ public final class SnapshotHolder {
     private final ConfigStats stats = new ConfigStats(() -> {
         MeshSnapshot s = current;
         return s.clusterManager().clusters().size() - warming(s);
-    }, () -> warming(current), () -> current.listeners().size());
+    }, () -> warming(current) + this.heldWarming.getAsInt(), () -> current.listeners().size());
+
+    /**
+     * Tells the holder how many clusters its source holds back while they warm (an ADS client's clusters waiting for
+     * their endpoints), which Envoy's {@code cluster_manager.warming_clusters} counts with those waiting for their
+     * first health checks.
+     */
+    public void heldWarming(java.util.function.IntSupplier count) {
+        this.heldWarming = count;
+    }
 
     /** A holder without Vert.x: clusters are compiled but have no connection pools (tools, tests). */
     public SnapshotHolder() {

@@ -172,6 +172,7 @@ public final class AdsClient {
         }
         options.agentTypes().keySet().forEach(t -> agentAsked.put(t, new boolean[1]));
         holder.stats().connected(false);
+        holder.heldWarming(() -> dynamicState.warmingClusters().size());
         publishStatus();
     }
 
@@ -371,6 +372,7 @@ public final class AdsClient {
             s.sentOnStream = false;
             s.nonce = "";
         }
+        heldClusterReply = null; // it answered the old stream's response
         agentAsked.values().forEach(asked -> asked[0] = false);
         for (ResourceType t : ResourceType.values()) {
             SubscriptionState s = states.get(t);
@@ -513,6 +515,13 @@ public final class AdsClient {
         if (stream == null) {
             return;
         }
+        if (s.type == ResourceType.CLUSTER && !nonce.isEmpty() && clustersWarmingAfterStart()) {
+            // As Envoy's cluster manager pauses CDS on the ADS stream while a cluster added after its start warms:
+            // the answer to the clusters waits until none warms (its endpoints arrived, or their initial fetch timed
+            // out), telling the server when the clusters it sent can be used. A later answer replaces a held one.
+            heldClusterReply = new String[] {version, nonce, error};
+            return;
+        }
         com.google.protobuf.Message request;
         Status status = errorDetail(error);
         request = options.delta() ? deltaRequest(s, nonce, status)
@@ -528,6 +537,23 @@ public final class AdsClient {
                     sendAgent(type, "", "", null);
                 }
             });
+        }
+    }
+
+    /** The CDS ACK or NACK held while clusters warm after the start (version, nonce, error), or null. */
+    private String[] heldClusterReply;
+
+    /** Whether, the first configuration applied, a cluster warms: held back until its endpoints arrive. */
+    private boolean clustersWarmingAfterStart() {
+        return applied && !warming(ResourceType.CLUSTER, publishedClusters).isEmpty();
+    }
+
+    /** Sends the CDS answer held while clusters warmed, once none does. */
+    private void sendHeldClusterReply() {
+        if (heldClusterReply != null && !clustersWarmingAfterStart()) {
+            String[] held = heldClusterReply;
+            heldClusterReply = null;
+            send(states.get(ResourceType.CLUSTER), held[0], held[1], held[2]);
         }
     }
 
@@ -1409,6 +1435,7 @@ public final class AdsClient {
         }
         resubscribeSecrets();
         publishStatus();
+        sendHeldClusterReply();
     }
 
     /** A listener or a cluster of a response (over delta, in its {@code Resource}), or null for anything else. */

@@ -186,6 +186,11 @@ class AdsConfigDumpTest extends AdsRig {
         assertNull(holder.current().cluster("c2"));
         ResourceBundle back = EnvoyConfigReader.read(get("/config_dump?include_eds"));
         assertEquals(holder.current().resources().clusters(), back.clusters(), "the warming one is left out");
+        // and counted as Envoy's cluster manager counts it, beside the active ones
+        var registry = new io.micrometer.core.instrument.simple.SimpleMeterRegistry();
+        holder.stats().bind(registry);
+        assertEquals(1.0, registry.get("envoy_cluster_manager_warming_clusters").gauge().value());
+        assertEquals(1.0, registry.get("envoy_cluster_manager_active_clusters").gauge().value());
     }
 
     @Test
