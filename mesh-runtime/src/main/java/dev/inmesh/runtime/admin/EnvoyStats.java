@@ -18,7 +18,8 @@ import java.util.function.UnaryOperator;
  * {@code envoy_cluster_retry_upstream_rq{response_code_class="5xx"}} its {@code cluster.C.retry.upstream_rq_5xx});
  * a connection manager's {@code envoy_http_STAT{http_conn_manager_prefix="P"}} is {@code http.P.STAT}
  * ({@code envoy_http_fault_aborts_injected} {@code http.P.fault.aborts_injected}, {@code envoy_http_rbac_denied}
- * {@code http.P.rbac.denied}) and a listener's
+ * {@code http.P.rbac.denied}, {@code envoy_http_compressor_L_gzip_response_compressed}
+ * {@code http.P.compressor.L.gzip.response.compressed}) and a listener's
  * {@code envoy_listener_STAT{listener_address="A"}} {@code listener.A.STAT}; an RBAC network filter's
  * {@code envoy_rbac_STAT{rbac_stat_prefix="P"}} is {@code P.rbac.STAT}, and a local rate limit filter's
  * {@code envoy_http_local_rate_limit_STAT{local_http_ratelimit_prefix="P"}} {@code P.http_local_rate_limit.STAT}, a
@@ -56,8 +57,8 @@ final class EnvoyStats {
                     Map.of("upstream_rq_xx", "upstream_rq_", "upstream_rq_code", "upstream_rq_", "retry.upstream_rq",
                             "retry.upstream_rq_", "retry.upstream_rq_code", "retry.upstream_rq_")),
             new Tree("envoy_http_", "http_conn_manager_prefix", "http.", Map.of("fault_", "fault.", "cors_",
-                    "cors.", "rbac_", "rbac.", "jwt_authn_", "jwt_authn.", "ext_authz_", "ext_authz."), Map.of("downstream_rq_xx",
-                    "downstream_rq_")),
+                    "cors.", "rbac_", "rbac.", "jwt_authn_", "jwt_authn.", "ext_authz_", "ext_authz.", "compressor_",
+                    "compressor."), Map.of("downstream_rq_xx", "downstream_rq_")),
             new Tree("envoy_listener_", "listener_address", "listener.", Map.of("ssl_", "ssl."), Map.of()),
             // an RBAC network filter's: the scope is its stat_prefix, and every statistic is in its rbac. scope
             new Tree("envoy_rbac_", "rbac_stat_prefix", "", Map.of("", "rbac."), Map.of()),
@@ -170,6 +171,8 @@ final class EnvoyStats {
             stat = rbacStat(stat);
         } else if (stat.startsWith("fault.")) {
             stat = faultStat(stat);
+        } else if (stat.startsWith(COMPRESSOR)) {
+            stat = compressorStat(stat);
         }
         String classPrefix = t.classSeries.get(stat);
         if (classPrefix != null) {
@@ -223,6 +226,33 @@ final class EnvoyStats {
             }
         }
         return stat;
+    }
+
+    private static final String COMPRESSOR = "compressor.";
+    /** Where a compressor filter's statistics go after its library's name: its gzip library's own stat prefix. */
+    private static final String GZIP = "_gzip_";
+
+    /**
+     * A compressor filter statistic ({@code compressor.<library>.gzip.response.compressed},
+     * {@code compressor.<library>.gzip.header_identity}, ...) from its meter's flattened name
+     * ({@code compressor.<library>_gzip_response_compressed}, {@link dev.inmesh.runtime.stats.RbacStats#meter}):
+     * Envoy puts the library's name, then its gzip library's stat prefix, then the {@code request.} or
+     * {@code response.} direction (none for the response's when the config has no {@code response_direction_config},
+     * nor for the counters of the request's {@code accept-encoding}), each after a dot. The last {@code _gzip_} ends the
+     * library's name, whose own dots stay underscores.
+     */
+    private static String compressorStat(String stat) {
+        int gzip = stat.lastIndexOf(GZIP);
+        if (gzip < COMPRESSOR.length()) {
+            return stat;
+        }
+        String counter = stat.substring(gzip + GZIP.length());
+        for (String direction : List.of("request_", "response_")) {
+            if (counter.startsWith(direction)) {
+                counter = direction.substring(0, direction.length() - 1) + "." + counter.substring(direction.length());
+            }
+        }
+        return stat.substring(0, gzip) + ".gzip." + counter;
     }
 
     /** The fault filter's counters that it also keeps by downstream cluster. */
