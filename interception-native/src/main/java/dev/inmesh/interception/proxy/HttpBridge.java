@@ -1283,6 +1283,11 @@ final class HttpBridge {
             acceptEncoding = compressor == null ? null : CompressorFilter.acceptEncoding(rr.headers());
             if (compressor != null) {
                 rr.compressor(compressor, conn.hcm().compressorFilterName());
+                DownstreamStats ds = conn.stats();
+                if (ds != null) {
+                    // the request direction's, for each request the filter decodes: no request is compressed
+                    ds.compressor(compressor.libraryName(), compressor.responseDirection()).requestNotCompressed();
+                }
             }
             if (conn.hcm().proxy100Continue() && HttpUtil.is100ContinueExpected(req)) {
                 // as Envoy's with proxy_100_continue: the expectation goes upstream, whose 100 Continue is relayed

@@ -138,6 +138,27 @@ class ProxyCompressorTest {
         }
     }
 
+    /**
+     * As Envoy's filter, which counts each request it decodes in its request direction's {@code not_compressed} when
+     * it compresses no request (no {@code request_direction_config}): {@code request.not_compressed} counts every
+     * request, gzipped answer or not, beside the response's counters.
+     */
+    @Test
+    void everyRequestCountsInTheRequestDirectionsNotCompressed() throws Exception {
+        var registry = proxy.withStats();
+        get("/big", "gzip", b -> { });
+        get("/small", "gzip", b -> { });
+        get("/big", null, b -> { });
+        String p = "inbound_0.0.0.0_8080";
+        String gzip = "compressor_text_optimized_gzip_";
+        assertEquals(3, LoopbackProxy.stat(registry, p, gzip + "request_not_compressed"));
+        assertEquals(0, LoopbackProxy.stat(registry, p, gzip + "request_compressed"));
+        assertEquals(0, LoopbackProxy.stat(registry, p, gzip + "request_total_uncompressed_bytes"));
+        assertEquals(1, LoopbackProxy.stat(registry, p, gzip + "response_compressed"));
+        assertEquals(2, LoopbackProxy.stat(registry, p, gzip + "response_not_compressed"));
+        assertEquals(0, LoopbackProxy.stat(registry, p, gzip + "header_compressor_overshadowed"));
+    }
+
     @Test
     void anUpstreamResponseToACallerThatTakesGzipIsGzippedWithoutItsLength() throws Exception {
         Answer a = get("/big", "gzip", b -> { });

@@ -1194,6 +1194,9 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         // as Envoy's filter: the route's CompressorPerRoute, else its virtual host's, over the filter's own
         dev.inmesh.api.config.listener.Compressor config = dev.inmesh.runtime.router.CompressorFilter.forRoute(
                 traced.compressor, traced.compressorName, f);
+        if (config != null && traced.compressorStats != null) {
+            traced.compressorStats.requestNotCompressed(); // the request direction's: no request is compressed
+        }
         if (config == null || req.version() == io.vertx.core.http.HttpVersion.HTTP_1_0
                 || !(req instanceof io.vertx.core.internal.http.HttpServerRequestInternal internal)) {
             return req;

@@ -89,6 +89,9 @@ public final class DownstreamStats implements RbacStats {
             new java.util.concurrent.ConcurrentHashMap<>();
     private final java.util.concurrent.ConcurrentHashMap<String, CompressorCounters> legacyCompressors =
             new java.util.concurrent.ConcurrentHashMap<>();
+    /** The counters of the compressor filters with a library name that do not depend on the response's direction. */
+    private final java.util.concurrent.ConcurrentHashMap<String, CompressorLibrary> compressorLibraries =
+            new java.util.concurrent.ConcurrentHashMap<>();
 
     /** The local rate limit filters' statistics by their stat prefix, shared by the registry's connection managers. */
     private final java.util.concurrent.ConcurrentMap<String, LocalRateLimitCounters> localRateLimits;
@@ -505,8 +508,10 @@ public final class DownstreamStats implements RbacStats {
      * ({@code responseDirection}), {@code response.}: {@code compressed}, {@code not_compressed},
      * {@code total_uncompressed_bytes}, {@code total_compressed_bytes} and {@code content_length_too_small}; and,
      * without {@code response.}, as Envoy roots them, {@code no_accept_header}, {@code header_identity},
-     * {@code header_compressor_used}, {@code header_wildcard}, {@code header_not_valid} and
-     * {@code not_compressed_etag}. Scraped as {@code envoy_http_compressor_<library>_gzip_compressed} and so on.
+     * {@code header_compressor_used}, {@code header_compressor_overshadowed}, {@code header_wildcard},
+     * {@code header_not_valid} and {@code not_compressed_etag}; and the request direction's five under
+     * {@code request.}, which Envoy's filter makes whether or not it compresses requests. Scraped as
+     * {@code envoy_http_compressor_<library>_gzip_response_compressed} and so on.
      */
     public CompressorCounters compressor(String library, boolean responseDirection) {
         // looked up for each response: by the library's name as it is, no key string made per response
@@ -516,6 +521,41 @@ public final class DownstreamStats implements RbacStats {
                 responseDirection));
     }
 
+    /**
+     * The counters of the compressor filters with one library name that both kinds of config share (with a
+     * {@code response_direction_config} and without): those of the request's {@code accept-encoding}, and the request
+     * direction's.
+     */
+    private final class CompressorLibrary {
+        private final LongAdder noAcceptHeader = new LongAdder();
+        private final LongAdder headerIdentity = new LongAdder();
+        private final LongAdder headerUsed = new LongAdder();
+        private final LongAdder headerOvershadowed = new LongAdder();
+        private final LongAdder headerWildcard = new LongAdder();
+        private final LongAdder headerNotValid = new LongAdder();
+        private final LongAdder notCompressedEtag = new LongAdder();
+        private final LongAdder requestNotCompressed = new LongAdder();
+
+        CompressorLibrary(String root) {
+            adder(root + "no_accept_header", noAcceptHeader);
+            adder(root + "header_identity", headerIdentity);
+            adder(root + "header_compressor_used", headerUsed);
+            // another compressor filter's encoding was chosen: a connection manager runs one compressor filter
+            // here, so it stays 0, as Envoy's does with one filter
+            adder(root + "header_compressor_overshadowed", headerOvershadowed);
+            adder(root + "header_wildcard", headerWildcard);
+            adder(root + "header_not_valid", headerNotValid);
+            adder(root + "not_compressed_etag", notCompressedEtag);
+            // Envoy's request direction: Inmesh compresses no request (a request_direction_config is refused), so
+            // every request the filter sees is not compressed and the other four stay 0, as Envoy's without one
+            adder(root + "request_compressed", new LongAdder());
+            adder(root + "request_not_compressed", requestNotCompressed);
+            adder(root + "request_total_uncompressed_bytes", new LongAdder());
+            adder(root + "request_total_compressed_bytes", new LongAdder());
+            adder(root + "request_content_length_too_small", new LongAdder());
+        }
+    }
+
     /** A compressor filter's counters ({@link #compressor}). */
     public final class CompressorCounters {
         private final LongAdder compressed = new LongAdder();
@@ -523,12 +563,7 @@ public final class DownstreamStats implements RbacStats {
         private final LongAdder uncompressedBytes = new LongAdder();
         private final LongAdder compressedBytes = new LongAdder();
         private final LongAdder tooSmall = new LongAdder();
-        private final LongAdder noAcceptHeader = new LongAdder();
-        private final LongAdder headerIdentity = new LongAdder();
-        private final LongAdder headerUsed = new LongAdder();
-        private final LongAdder headerWildcard = new LongAdder();
-        private final LongAdder headerNotValid = new LongAdder();
-        private final LongAdder notCompressedEtag = new LongAdder();
+        private final CompressorLibrary library;
 
         CompressorCounters(String library, boolean responseDirection) {
             String root = RbacStats.meter("compressor." + library + ".gzip", "");
@@ -538,12 +573,19 @@ public final class DownstreamStats implements RbacStats {
             adder(direction + "total_uncompressed_bytes", uncompressedBytes);
             adder(direction + "total_compressed_bytes", compressedBytes);
             adder(direction + "content_length_too_small", tooSmall);
-            adder(root + "no_accept_header", noAcceptHeader);
-            adder(root + "header_identity", headerIdentity);
-            adder(root + "header_compressor_used", headerUsed);
-            adder(root + "header_wildcard", headerWildcard);
-            adder(root + "header_not_valid", headerNotValid);
-            adder(root + "not_compressed_etag", notCompressedEtag);
+            this.library = compressorLibraries.computeIfAbsent(library, k -> new CompressorLibrary(root));
+        }
+
+        /**
+         * The filter saw a request, which it does not compress (Envoy's {@code request.not_compressed}, counted for
+         * each request its filter decodes).
+         */
+        public void requestNotCompressed() {
+            library.requestNotCompressed.increment();
+        }
+
+        public long requestNotCompressedCount() {
+            return library.requestNotCompressed.sum();
         }
 
         /** A response is compressed, or not. */
@@ -564,21 +606,21 @@ public final class DownstreamStats implements RbacStats {
 
         /** Its {@code etag} kept it uncompressed ({@code disable_on_etag_header}). */
         public void notCompressedEtag() {
-            notCompressedEtag.increment();
+            library.notCompressedEtag.increment();
         }
 
         /** The request had no {@code accept-encoding}. */
         public void noAcceptHeader() {
-            noAcceptHeader.increment();
+            library.noAcceptHeader.increment();
         }
 
         /** What the request's {@code accept-encoding} chose: identity, gzip, {@code *} or nothing valid. */
         public void header(Header h) {
             (switch (h) {
-                case IDENTITY -> headerIdentity;
-                case COMPRESSOR_USED -> headerUsed;
-                case WILDCARD -> headerWildcard;
-                case NOT_VALID -> headerNotValid;
+                case IDENTITY -> library.headerIdentity;
+                case COMPRESSOR_USED -> library.headerUsed;
+                case WILDCARD -> library.headerWildcard;
+                case NOT_VALID -> library.headerNotValid;
             }).increment();
         }
 

@@ -39,6 +39,16 @@ class CompressorStatsNamesTest {
         assertEquals(1L, named.get(P + "header_compressor_used"));
         assertEquals(0L, named.get(P + "no_accept_header"));
         assertEquals(0L, named.get(P + "not_compressed_etag"));
+        assertEquals(0L, named.get(P + "header_compressor_overshadowed"));
+        c.requestNotCompressed();
+        named = EnvoyStats.collect(registry, n -> n.contains(".compressor."), n -> n);
+        // the request direction's, which Envoy's filter makes whatever its config
+        assertEquals(1L, named.get(P + "request.not_compressed"));
+        for (String counter : List.of("compressed", "total_uncompressed_bytes", "total_compressed_bytes",
+                "content_length_too_small")) {
+            assertEquals(0L, named.get(P + "request." + counter), counter);
+        }
+        assertEquals(17, named.size(), named.toString());
         // the library's name keeps its underscores: only what follows it is split
         for (String name : named.keySet()) {
             assertEquals(true, name.startsWith(P), name);
@@ -57,5 +67,6 @@ class CompressorStatsNamesTest {
                 n -> n));
         assertEquals(1L, named.get("http.ingress.compressor.gzip_v1.gzip.not_compressed"), named.toString());
         assertEquals(0L, named.get("http.ingress.compressor.gzip_v1.gzip.header_identity"));
+        assertEquals(0L, named.get("http.ingress.compressor.gzip_v1.gzip.request.not_compressed"));
     }
 }
