@@ -692,6 +692,8 @@ public final class ProxyServer implements AutoCloseable {
                          java.util.function.Function<String, dev.inmesh.runtime.stats.ListenerStats> listeners) {
         runtime.connectionManagerStats = connectionManagers;
         runtime.listenerStats = listeners;
+        // made with each configuration, at 0, as Envoy makes them when it builds the listeners
+        runtime.snapshots.connectionManagerStats(connectionManagers);
     }
 
     /**

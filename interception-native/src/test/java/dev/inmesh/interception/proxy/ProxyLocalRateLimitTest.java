@@ -106,6 +106,46 @@ class ProxyLocalRateLimitTest {
                 """).formatted(port, app);
     }
 
+    /**
+     * As Envoy makes the statistics of a connection manager and of its filters' configs (a virtual host's local rate
+     * limit config among them) when it builds the listener: there, at 0, before any request, also those of a config
+     * with a stat prefix of its own, and of the compressor, fault and CORS filters.
+     */
+    @Test
+    void theConnectionManagersAndItsFiltersStatsAreThereAtZeroBeforeTheFirstRequest() throws Exception {
+        int port = LoopbackProxy.freePort();
+        String filters = IstioRateLimit.FILTER + """
+                - name: envoy.filters.http.fault
+                  typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault}
+                - name: envoy.filters.http.cors
+                  typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors}
+                - name: envoy.filters.http.compressor
+                  typed_config:
+                    "@type": type.googleapis.com/envoy.extensions.filters.http.compressor.v3.Compressor
+                    compressor_library:
+                      name: text_optimized
+                      typed_config: {"@type": type.googleapis.com/envoy.extensions.compression.gzip.compressor.v3.Gzip}
+                """;
+        String yaml = inboundConfig(port, app("reviews"), IstioRateLimit.VIRTUAL_HOST_CONFIG.replace(
+                "stat_prefix: http_local_rate_limiter", "stat_prefix: reviews_limit"), filters);
+        Path file = Files.writeString(dir.resolve("proxy.yaml"), yaml);
+        proxy = StandaloneProxy.start(new StandaloneProxy.Settings(file, -1, -1, 1, s -> { }, AdminHook.NONE)
+                .withDownstreamStats(metrics::connectionManager, metrics::listener));
+
+        String scrape = registry.scrape();
+        String hcm = "{http_conn_manager_prefix=\"inbound_0.0.0.0_9080\"} 0.0\n";
+        for (String stat : List.of("downstream_rq_total", "downstream_rq_completed", "no_route",
+                "fault_aborts_injected", "fault_active_faults", "cors_origin_valid",
+                "compressor_text_optimized_gzip_compressed", "compressor_text_optimized_gzip_request_not_compressed",
+                "compressor_text_optimized_gzip_header_compressor_used")) {
+            assertTrue(scrape.contains("envoy_http_" + stat + hcm), stat + " in\n" + scrape);
+        }
+        for (String prefix : List.of("http_local_rate_limiter", "reviews_limit")) {
+            assertTrue(scrape.contains("envoy_http_local_rate_limit_enabled{local_http_ratelimit_prefix=\"" + prefix
+                    + "\"} 0.0\n"), prefix + " in\n" + scrape);
+        }
+    }
+
     @Test
     void istiosTaskLetsFourRequestsAMinuteThroughAndAnswersTheFifth429() throws Exception {
         int app = app("reviews");

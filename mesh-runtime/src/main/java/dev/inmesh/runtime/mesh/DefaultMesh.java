@@ -126,6 +126,9 @@ public final class DefaultMesh implements Mesh {
         }
         UpstreamEnvironment env = UpstreamEnvironment.of(vertx, metrics == null ? null : metrics::upstream);
         this.snapshots = new SnapshotHolder(env);
+        if (metrics != null) {
+            snapshots.connectionManagerStats(metrics::connectionManager);
+        }
         this.routing = new OutboundRouting(options.getOutboundTrafficPolicy(), env,
                 metrics == null ? null : metrics::connectionManager);
         if (options.isAccessLogEnabled()) {

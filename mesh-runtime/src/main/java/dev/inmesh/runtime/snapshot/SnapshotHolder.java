@@ -61,6 +61,13 @@ public final class SnapshotHolder {
         this.heldWarming = count;
     }
 
+    /**
+     * The statistics of a connection manager ({@code MeshMetrics#connectionManager}), asked for each one of every
+     * snapshot applied; null for none.
+     */
+    private java.util.function.Function<dev.inmesh.api.config.listener.HttpConnectionManager,
+            dev.inmesh.runtime.stats.DownstreamStats> connectionManagerStats;
+
     /** A holder without Vert.x: clusters are compiled but have no connection pools (tools, tests). */
     public SnapshotHolder() {
         this(new UpstreamEnvironment(null, null, null, null));
@@ -168,6 +175,7 @@ public final class SnapshotHolder {
         MeshSnapshot next = compiled.withClusters(clusters);
         ResourceBundle before = current.resources();
         current = next;
+        registerStats(next);
         countChanges(before, bundle);
         buckets.commit();
         ready = true;
@@ -246,6 +254,41 @@ public final class SnapshotHolder {
         });
         was.keySet().forEach(name -> out[2] += is.containsKey(name) ? 0 : 1);
         return out;
+    }
+
+    /**
+     * Where the statistics of the connection managers are kept ({@code MeshMetrics#connectionManager}; null: none):
+     * those of the current snapshot's and, from now on, of each snapshot applied are made then, at 0, as Envoy makes a
+     * connection manager's ({@code http.<stat_prefix>.*}) and its filters' (fault, CORS, RBAC, compressor, local rate
+     * limit, its route configuration's local rate limit configs too) when it builds the listener or loads the route
+     * configuration, not when the first request comes. Those of a connection manager that a later configuration
+     * drops stay in the registry, as a removed cluster's do in Inmesh (Envoy lets both go with their config): one set
+     * per stat prefix (and filter stat prefix) ever configured, shared by name, not one per update.
+     */
+    public synchronized void connectionManagerStats(java.util.function.Function<
+            dev.inmesh.api.config.listener.HttpConnectionManager, dev.inmesh.runtime.stats.DownstreamStats> stats) {
+        this.connectionManagerStats = stats;
+        registerStats(current);
+    }
+
+    /** Makes the statistics of {@code snapshot}'s connection managers ({@link #connectionManagerStats}). */
+    private void registerStats(MeshSnapshot snapshot) {
+        var stats = connectionManagerStats;
+        if (stats == null) {
+            return;
+        }
+        for (dev.inmesh.api.config.listener.Listener l : snapshot.resources().listeners().values()) {
+            for (dev.inmesh.api.config.listener.FilterChain c : l.allFilterChains()) {
+                if (c.filter() instanceof dev.inmesh.api.config.listener.HttpConnectionManager hcm) {
+                    var ds = stats.apply(hcm);
+                    var routes = hcm.routeConfig() != null ? hcm.routeConfig()
+                            : snapshot.resources().routes().get(hcm.rdsRouteConfigName());
+                    if (ds != null && routes != null) {
+                        ds.withRouteConfiguration(routes);
+                    }
+                }
+            }
+        }
     }
 
     /**

@@ -466,6 +466,21 @@ public final class DownstreamStats implements RbacStats {
     }
 
     /**
+     * Registers the statistics of the local rate limit configs of {@code routes}' virtual hosts and routes (their
+     * {@code typed_per_filter_config}), as Envoy makes each with its config when the route configuration loads,
+     * before a request uses it.
+     */
+    public DownstreamStats withRouteConfiguration(dev.inmesh.api.config.route.RouteConfiguration routes) {
+        for (var vh : routes.virtualHosts()) {
+            vh.localRateLimit().values().forEach(c -> localRateLimit(c.statPrefix()));
+            for (var r : vh.routes()) {
+                r.localRateLimit().values().forEach(c -> localRateLimit(c.statPrefix()));
+            }
+        }
+        return this;
+    }
+
+    /**
      * The JWT authentication filter's statistics, registered on first use: Envoy's
      * {@code http.<prefix>.jwt_authn.allowed}, {@code denied} and {@code cors_preflight_bypassed}.
      */

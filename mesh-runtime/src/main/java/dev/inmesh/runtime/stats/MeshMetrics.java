@@ -326,8 +326,10 @@ public final class MeshMetrics {
 
     /**
      * The statistics of the HTTP connection managers with {@code hcm}'s stat prefix, created on first use, with those
-     * of its fault, CORS, RBAC and compressor filters when it runs them. Looked up once per compiled decision or
-     * connection, not per request.
+     * of its fault, CORS, RBAC, compressor and local rate limit filters when it runs them: as Envoy makes them with the
+     * connection manager's and its filters' configs, all at 0 before the first request
+     * ({@link dev.inmesh.runtime.snapshot.SnapshotHolder#connectionManagerStats} asks for them when a configuration
+     * is applied). Looked up once per compiled decision or connection, not per request.
      */
     public DownstreamStats connectionManager(dev.inmesh.api.config.listener.HttpConnectionManager hcm) {
         DownstreamStats s = connectionManagers.computeIfAbsent(hcm.statPrefix(),
@@ -346,6 +348,9 @@ public final class MeshMetrics {
             }
             if (f.compressor() != null) {
                 s.compressor(f.compressor().libraryName(), f.compressor().responseDirection());
+            }
+            if (f.localRateLimit() != null) {
+                s.localRateLimit(f.localRateLimit().statPrefix());
             }
         }
         return s;

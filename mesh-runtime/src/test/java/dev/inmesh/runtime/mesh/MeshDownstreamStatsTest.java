@@ -136,6 +136,55 @@ class MeshDownstreamStatsTest {
         assertTrue(prom.contains("envoy_http_downstream_rq_active{" + tag + "} 0\n"), prom);
     }
 
+    /**
+     * As Envoy makes a connection manager's statistics and its filters' with their configs when it builds the
+     * listener: in {@code /stats} and {@code /stats/prometheus} at 0 before any request, a route's local rate limit
+     * config's (under its own stat prefix) too.
+     */
+    @Test
+    void aConnectionManagersAndItsFiltersStatsAreThereAtZeroBeforeItsFirstRequest() throws Exception {
+        String perRoute = dev.inmesh.runtime.xds.IstioRateLimit.VIRTUAL_HOST_CONFIG.replace(
+                "stat_prefix: http_local_rate_limiter", "stat_prefix: reviews_limit").indent(14);
+        start(MeshWebClientTest.virtualInbound("", """
+                              routes:
+                              - match: {prefix: /reviews}
+                                route: {cluster: "inbound|9080||", timeout: 0s}
+                """ + perRoute).replace("""
+                          http_filters:
+                """, """
+                          http_filters:
+                """ + (dev.inmesh.runtime.xds.IstioRateLimit.FILTER + """
+                - name: envoy.filters.http.fault
+                  typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault}
+                - name: envoy.filters.http.cors
+                  typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors}
+                - name: envoy.filters.http.compressor
+                  typed_config:
+                    "@type": type.googleapis.com/envoy.extensions.filters.http.compressor.v3.Compressor
+                    response_direction_config: {}
+                    compressor_library:
+                      name: text_optimized
+                      typed_config: {"@type": type.googleapis.com/envoy.extensions.compression.gzip.compressor.v3.Gzip}
+                """).indent(10)));
+
+        String p = "http.inbound_0.0.0.0_9080.";
+        String stats = admin("/stats", p + "downstream_rq_total: 0");
+        assertStats(stats, p, "downstream_rq_total: 0", "downstream_rq_2xx: 0", "no_route: 0",
+                "fault.aborts_injected: 0", "fault.active_faults: 0", "cors.origin_valid: 0",
+                "compressor.text_optimized.gzip.response.compressed: 0",
+                "compressor.text_optimized.gzip.request.not_compressed: 0",
+                "compressor.text_optimized.gzip.header_compressor_used: 0");
+        assertStats(stats, "", "http_local_rate_limiter.http_local_rate_limit.enabled: 0",
+                "reviews_limit.http_local_rate_limit.enabled: 0");
+        String prom = admin("/stats/prometheus", "envoy_http_downstream_rq_total");
+        assertTrue(prom.contains("envoy_http_downstream_rq_total{http_conn_manager_prefix=\"inbound_0.0.0.0_9080\"}"
+                + " 0\n"), prom);
+        assertTrue(prom.contains("envoy_http_compressor_text_optimized_gzip_response_compressed{"
+                + "http_conn_manager_prefix=\"inbound_0.0.0.0_9080\"} 0\n"), prom);
+        assertTrue(prom.contains("envoy_http_local_rate_limit_enabled{local_http_ratelimit_prefix=\"reviews_limit\"}"
+                + " 0\n"), prom);
+    }
+
     @Test
     void theInboundHandlersRequestsCountInTheVirtualInboundConnectionManagersStats() throws Exception {
         start(MeshWebClientTest.virtualInbound("", """
