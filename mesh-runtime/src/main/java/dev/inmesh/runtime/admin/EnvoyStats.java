@@ -238,8 +238,8 @@ final class EnvoyStats {
      * ({@code compressor.<library>_gzip_response_compressed}, {@link dev.inmesh.runtime.stats.RbacStats#meter}):
      * Envoy puts the library's name, then its gzip library's stat prefix, then the {@code request.} or
      * {@code response.} direction (none for the response's when the config has no {@code response_direction_config},
-     * nor for the counters of the request's {@code accept-encoding}), each after a dot. The last {@code _gzip_} ends the
-     * library's name, whose own dots stay underscores.
+     * nor for the counters of the request's {@code accept-encoding}), each after a dot. The last {@code _gzip_} ends
+     * the library's name, whose own dots stay underscores.
      */
     private static String compressorStat(String stat) {
         int gzip = stat.lastIndexOf(GZIP);
