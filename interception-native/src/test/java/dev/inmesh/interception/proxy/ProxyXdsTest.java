@@ -173,7 +173,7 @@ class ProxyXdsTest {
         for (int i = 0; i < 500; i++) {
             for (DiscoveryRequest r : controlPlane.requests) {
                 if (r.getTypeUrl().endsWith("Listener") && r.hasErrorDetail()
-                        && r.getErrorDetail().getMessage().contains("Listener \"" + listener + "\"")) {
+                        && r.getErrorDetail().getMessage().contains(" " + listener + ": ")) {
                     return r;
                 }
             }
@@ -208,7 +208,7 @@ class ProxyXdsTest {
 
             DiscoveryRequest nack = awaitListenerNack("busy");
             assertEquals("1", nack.getVersionInfo(), "a NACK carries the last version accepted");
-            assertTrue(nack.getErrorDetail().getMessage().contains("Listener \"busy\": address: cannot bind "
+            assertTrue(nack.getErrorDetail().getMessage().contains("Error adding/updating listener(s) busy: address: cannot bind "
                     + "'127.0.0.1:" + busy + "'"), nack.getErrorDetail().getMessage());
             ProxyConfigUpdateTest.awaitAnswer(second, "second");
             ProxyConfigUpdateTest.awaitAnswer(first, "one");

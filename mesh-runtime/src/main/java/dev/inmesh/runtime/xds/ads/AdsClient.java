@@ -1196,13 +1196,35 @@ public final class AdsClient {
      */
     private void reject(SubscriptionState s, DiscoveryResponse r, Map<String, String> errors, Instant now,
                         boolean deltaDelivered) {
-        String error = String.join("; ", errors.values());
+        String error = nackMessage(s.type, errors);
         s.nacked(r.getVersionInfo(), error, now);
         count(s, deltaDelivered ? ConfigStats.Subscription::deltaRejected : ConfigStats.Subscription::rejected);
         LOG.log(System.Logger.Level.WARNING, "NACK {0} version {1}: {2}", s.type.kind(), r.getVersionInfo(), error);
         // what the server sees NACKed, the status and the config dump (the resource's error_state) show already
         publishStatus();
         nack(s, r.getNonce(), error);
+    }
+
+    /**
+     * A NACK's message. Listeners and clusters rejected by name are listed as Envoy's listener and cluster managers
+     * list them, which istiod logs and operators search for: {@code Error adding/updating listener(s) l3: <why>,
+     * l4: <why>}. A response rejected whole, and the other types' rejections, name each resource ({@code Route
+     * configuration "r1": <why>}), joined by {@code ; }.
+     */
+    static String nackMessage(ResourceType type, Map<String, String> errors) {
+        if ((type != ResourceType.LISTENER && type != ResourceType.CLUSTER) || errors.containsKey("")) {
+            return String.join("; ", errors.values());
+        }
+        StringBuilder b = new StringBuilder("Error adding/updating ")
+                .append(type == ResourceType.LISTENER ? "listener(s) " : "cluster(s) ");
+        String sep = "";
+        for (Map.Entry<String, String> e : errors.entrySet()) {
+            String prefix = type.kind() + " \"" + e.getKey() + "\": ";
+            String why = e.getValue().startsWith(prefix) ? e.getValue().substring(prefix.length()) : e.getValue();
+            b.append(sep).append(e.getKey()).append(": ").append(why);
+            sep = ", ";
+        }
+        return b.toString();
     }
 
     /**

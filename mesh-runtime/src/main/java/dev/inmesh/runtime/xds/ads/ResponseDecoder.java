@@ -108,7 +108,10 @@ final class ResponseDecoder {
             }
             if (valid.containsKey(name) || errors.containsKey(name)) {
                 valid.remove(name);
-                errors.put(name, type.kind() + " \"" + name + "\": sent twice in one response");
+                // Envoy's words for a listener or a cluster sent twice
+                errors.put(name, type.kind() + " \"" + name + "\": " + (type == ResourceType.LISTENER
+                        || type == ResourceType.CLUSTER ? "duplicate " + type.kind().toLowerCase(java.util.Locale.ROOT)
+                        + " " + name + " found" : "sent twice in one response"));
                 rejected.put(name, m);
                 continue;
             }

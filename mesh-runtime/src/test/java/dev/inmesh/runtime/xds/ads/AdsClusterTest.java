@@ -195,7 +195,7 @@ class AdsClusterTest extends AdsRig {
                 "2"));
         DiscoveryRequest nack = server.awaitRequest(r -> r.getTypeUrl().equals(LDS) && r.hasErrorDetail(), WAIT);
         String detail = nack.getErrorDetail().getMessage();
-        assertTrue(detail.contains("Listener \"0.0.0.0_8080\""), detail);
+        assertTrue(detail.contains("listener(s) 0.0.0.0_8080: "), detail);
         assertTrue(detail.contains("RouteConfiguration \"inline-8080\""), detail);
         assertTrue(detail.contains("unknown cluster 'nope'"), detail);
         assertEquals("1", nack.getVersionInfo(), "the last version accepted");

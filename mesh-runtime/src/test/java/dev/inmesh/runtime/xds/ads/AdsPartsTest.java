@@ -15,6 +15,26 @@ import org.junit.jupiter.api.Test;
 /** The ADS client's small parts: back-off, the node, options checks, the status JSON. */
 class AdsPartsTest {
 
+    /** Listeners and clusters rejected by name are listed as Envoy's managers list them; others name each resource. */
+    @Test
+    void aNackListsListenersAndClustersAsEnvoysManagersDo() {
+        var errors = new java.util.LinkedHashMap<String, String>();
+        errors.put("l3", "Listener \"l3\": address: missing");
+        errors.put("l4", "Listener \"l4\": duplicate listener l4 found");
+        assertEquals("Error adding/updating listener(s) l3: address: missing, l4: duplicate listener l4 found",
+                AdsClient.nackMessage(dev.inmesh.runtime.xds.ResourceType.LISTENER, errors));
+        assertEquals("Error adding/updating cluster(s) c3: connect_timeout: PT-1S (expected: > 0s)",
+                AdsClient.nackMessage(dev.inmesh.runtime.xds.ResourceType.CLUSTER,
+                        Map.of("c3", "Cluster \"c3\": connect_timeout: PT-1S (expected: > 0s)")));
+        var whole = new java.util.LinkedHashMap<String, String>();
+        whole.put("x", "Cluster resources[0]: type_url \"a\" (expected: b)");
+        whole.put("", "the whole Cluster response is rejected");
+        assertEquals("Cluster resources[0]: type_url \"a\" (expected: b); the whole Cluster response is rejected",
+                AdsClient.nackMessage(dev.inmesh.runtime.xds.ResourceType.CLUSTER, whole));
+        assertEquals("RouteConfiguration \"r\": bad",
+                AdsClient.nackMessage(dev.inmesh.runtime.xds.ResourceType.ROUTE, Map.of("r", "RouteConfiguration \"r\": bad")));
+    }
+
     @Test
     void backOffIsEnvoysFullyJitteredDoublingFromHalfASecondUpToThirtySeconds() {
         AdsOptions o = AdsOptions.of(NodeOptions.of("p", "ns", "1.2.3.4"),
