@@ -410,7 +410,10 @@ public final class AdminServer {
             }
             if (body.length() + chunk.length() > FORM_LIMIT) {
                 tooLarge[0] = true;
-                req.response().setStatusCode(413).putHeader("connection", "close").end("Payload Too Large");
+                // the rest of the body is not read: the connection ends with the answer
+                req.response().setStatusCode(413).putHeader("content-type", "text/plain")
+                        .putHeader("connection", "close").end("Payload Too Large")
+                        .onComplete(v -> req.connection().close());
                 return;
             }
             body.appendBuffer(chunk);

@@ -206,12 +206,16 @@ final class LogLevels {
 
     /**
      * Envoy's list: {@code active loggers:}, then {@code   NAME: LEVEL} a line, by name, and an empty line; a
-     * package's the level its logger has, an Envoy name's the level it was given last.
+     * package's the level its logger has, an Envoy name's the level it was given last (never given one, its first
+     * logger's).
      */
     synchronized String list() {
         Map<String, String> levels = new TreeMap<>();
         loggers.forEach((name, logger) -> levels.put(name, name(name, logger)));
-        ENVOY_NAMES.keySet().forEach(envoy -> levels.put(envoy, given.get(envoy)));
+        // an Envoy name never given a level shows its first logger's, as that logger has it now (set by a
+        // logging.properties or the application as well)
+        ENVOY_NAMES.forEach((envoy, own) -> levels.put(envoy, givenAt.get(envoy) == 0 ? levels.get(own.get(0))
+                : given.get(envoy)));
         StringBuilder b = new StringBuilder("active loggers:\n");
         levels.forEach((name, level) -> b.append("  ").append(name).append(": ").append(level).append('\n'));
         return b.append('\n').toString();

@@ -175,7 +175,6 @@ public final class SnapshotHolder {
         MeshSnapshot next = compiled.withClusters(clusters);
         ResourceBundle before = current.resources();
         current = next;
-        registerStats(next);
         countChanges(before, bundle);
         buckets.commit();
         ready = true;
@@ -196,6 +195,7 @@ public final class SnapshotHolder {
         for (Consumer<MeshSnapshot> l : listeners) {
             l.accept(next);
         }
+        registerStats(next);
         return next;
     }
 
@@ -277,17 +277,26 @@ public final class SnapshotHolder {
         if (stats == null) {
             return;
         }
-        for (dev.inmesh.api.config.listener.Listener l : snapshot.resources().listeners().values()) {
-            for (dev.inmesh.api.config.listener.FilterChain c : l.allFilterChains()) {
-                if (c.filter() instanceof dev.inmesh.api.config.listener.HttpConnectionManager hcm) {
-                    var ds = stats.apply(hcm);
-                    var routes = hcm.routeConfig() != null ? hcm.routeConfig()
-                            : snapshot.resources().routes().get(hcm.rdsRouteConfigName());
-                    if (ds != null && routes != null) {
-                        ds.withRouteConfiguration(routes);
+        try {
+            // a route configuration shared by connection managers of one stats scope is walked once for it
+            Map<Object, java.util.Set<Object>> walked = new java.util.IdentityHashMap<>();
+            for (dev.inmesh.api.config.listener.Listener l : snapshot.resources().listeners().values()) {
+                for (dev.inmesh.api.config.listener.FilterChain c : l.allFilterChains()) {
+                    if (c.filter() instanceof dev.inmesh.api.config.listener.HttpConnectionManager hcm) {
+                        var ds = stats.apply(hcm);
+                        var routes = hcm.routeConfig() != null ? hcm.routeConfig()
+                                : snapshot.resources().routes().get(hcm.rdsRouteConfigName());
+                        if (ds != null && routes != null && walked.computeIfAbsent(ds, k -> java.util.Collections
+                                .newSetFromMap(new java.util.IdentityHashMap<>())).add(routes)) {
+                            ds.withRouteConfiguration(routes);
+                        }
                     }
                 }
             }
+        } catch (RuntimeException e) {
+            // the snapshot is in force: statistics not made now are made by the first request that counts them
+            System.getLogger(SnapshotHolder.class.getName()).log(System.Logger.Level.WARNING,
+                    "cannot make the connection managers'' statistics: {0}", e.toString());
         }
     }
 

@@ -124,7 +124,7 @@ public final class AdsClient {
     /** The agent types by type URL, each with whether it has been asked for on the current stream. */
     private final Map<String, boolean[]> agentAsked = new LinkedHashMap<>();
     private final Map<Integer, GrpcClient> clients = new HashMap<>();
-    private final Set<Long> timers = new HashSet<>();
+    private final Set<Long> timers = java.util.concurrent.ConcurrentHashMap.newKeySet();
     private final Promise<Void> firstApply = Promise.promise();
 
     private Future<String> deployment;
@@ -172,7 +172,8 @@ public final class AdsClient {
         }
         options.agentTypes().keySet().forEach(t -> agentAsked.put(t, new boolean[1]));
         holder.stats().connected(false);
-        holder.heldWarming(() -> dynamicState.warmingClusters().size());
+        // as Envoy's cluster manager, which warms only the clusters added after its initialization
+        holder.heldWarming(() -> warmingAfterStart);
         publishStatus();
     }
 
@@ -521,6 +522,9 @@ public final class AdsClient {
             // out), telling the server when the clusters it sent can be used. A later answer replaces a held one.
             heldClusterReply = new String[] {version, nonce, error};
             return;
+        }
+        if (s.type == ResourceType.CLUSTER) {
+            heldClusterReply = null; // as Envoy's paused type: only the latest request goes, this one
         }
         com.google.protobuf.Message request;
         Status status = errorDetail(error);
@@ -1207,22 +1211,23 @@ public final class AdsClient {
 
     /**
      * A NACK's message. Listeners and clusters rejected by name are listed as Envoy's listener and cluster managers
-     * list them, which istiod logs and operators search for: {@code Error adding/updating listener(s) l3: <why>,
-     * l4: <why>}. A response rejected whole, and the other types' rejections, name each resource ({@code Route
+     * list them, which istiod logs and operators search for: {@code Error adding/updating listener(s) l3: <why>\n
+     * l4: <why>\n}, {@code Error adding/updating cluster(s) c3: <why>, c4: <why>}. A response rejected whole, and the other types' rejections, name each resource ({@code Route
      * configuration "r1": <why>}), joined by {@code ; }.
      */
     static String nackMessage(ResourceType type, Map<String, String> errors) {
         if ((type != ResourceType.LISTENER && type != ResourceType.CLUSTER) || errors.containsKey("")) {
             return String.join("; ", errors.values());
         }
-        StringBuilder b = new StringBuilder("Error adding/updating ")
-                .append(type == ResourceType.LISTENER ? "listener(s) " : "cluster(s) ");
+        boolean listeners = type == ResourceType.LISTENER;
+        StringBuilder b = new StringBuilder("Error adding/updating ").append(listeners ? "listener(s) " : "cluster(s) ");
         String sep = "";
         for (Map.Entry<String, String> e : errors.entrySet()) {
             String prefix = type.kind() + " \"" + e.getKey() + "\": ";
             String why = e.getValue().startsWith(prefix) ? e.getValue().substring(prefix.length()) : e.getValue();
-            b.append(sep).append(e.getKey()).append(": ").append(why);
-            sep = ", ";
+            // Envoy's listener manager ends each listener's line with a newline; its cluster manager joins by ", "
+            b.append(sep).append(e.getKey()).append(": ").append(why).append(listeners ? "\n" : "");
+            sep = listeners ? "" : ", ";
         }
         return b.toString();
     }
@@ -1670,7 +1675,11 @@ public final class AdsClient {
         status = new XdsStatus(options.servers().get(serverIndex).address(), connectedSince != null, connectedSince,
                 lastError, applied, types);
         dynamicState = dynamicStateNow();
+        warmingAfterStart = applied ? dynamicState.warmingClusters().size() : 0;
     }
+
+    /** The clusters warming once the first configuration is applied, for {@code cluster_manager.warming_clusters}. */
+    private volatile int warmingAfterStart;
 
     private static String describe(Throwable e) {
         return AdsOptions.XdsServer.describe(e);

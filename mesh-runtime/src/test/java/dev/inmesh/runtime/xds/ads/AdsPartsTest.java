@@ -21,7 +21,7 @@ class AdsPartsTest {
         var errors = new java.util.LinkedHashMap<String, String>();
         errors.put("l3", "Listener \"l3\": address: missing");
         errors.put("l4", "Listener \"l4\": duplicate listener l4 found");
-        assertEquals("Error adding/updating listener(s) l3: address: missing, l4: duplicate listener l4 found",
+        assertEquals("Error adding/updating listener(s) l3: address: missing\nl4: duplicate listener l4 found\n",
                 AdsClient.nackMessage(dev.inmesh.runtime.xds.ResourceType.LISTENER, errors));
         assertEquals("Error adding/updating cluster(s) c3: connect_timeout: PT-1S (expected: > 0s)",
                 AdsClient.nackMessage(dev.inmesh.runtime.xds.ResourceType.CLUSTER,
