@@ -352,6 +352,13 @@ public final class MeshMetrics {
             if (f.localRateLimit() != null) {
                 s.localRateLimit(f.localRateLimit().statPrefix());
             }
+            // and the JWT and external authorization filters' counters, as their configs make them
+            if (f.jwtAuthn() != null) {
+                s.jwtAuthn();
+            }
+            if (f.extAuthz() != null) {
+                s.extAuthz();
+            }
         }
         return s;
     }
