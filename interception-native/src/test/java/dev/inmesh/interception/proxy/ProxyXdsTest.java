@@ -208,8 +208,8 @@ class ProxyXdsTest {
 
             DiscoveryRequest nack = awaitListenerNack("busy");
             assertEquals("1", nack.getVersionInfo(), "a NACK carries the last version accepted");
-            assertTrue(nack.getErrorDetail().getMessage().contains("Error adding/updating listener(s) busy: address: cannot bind "
-                    + "'127.0.0.1:" + busy + "'"), nack.getErrorDetail().getMessage());
+            assertTrue(nack.getErrorDetail().getMessage().contains("Error adding/updating listener(s) busy: address: "
+                    + "cannot bind '127.0.0.1:" + busy + "'"), nack.getErrorDetail().getMessage());
             ProxyConfigUpdateTest.awaitAnswer(second, "second");
             ProxyConfigUpdateTest.awaitAnswer(first, "one");
             assertFalse(proxy.snapshots().current().listeners().containsKey("busy"));

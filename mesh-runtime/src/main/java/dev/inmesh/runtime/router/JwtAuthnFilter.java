@@ -1180,11 +1180,10 @@ public final class JwtAuthnFilter {
             List<Token> out = new ArrayList<>(1);
             for (Location l : headers) {
                 // a header sent on several lines is one value, its lines joined by commas, as Envoy reads it
-                List<String> lines = h.getAll(l.header);
-                if (lines.isEmpty()) {
+                String v = h.joined(l.header);
+                if (v == null) {
                     continue;
                 }
-                String v = lines.size() == 1 ? lines.get(0) : String.join(",", lines);
                 if (!l.prefix.isEmpty()) {
                     int at = v.indexOf(l.prefix);
                     if (at < 0) {

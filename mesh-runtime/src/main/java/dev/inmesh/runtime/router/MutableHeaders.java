@@ -21,4 +21,10 @@ public interface MutableHeaders {
     default boolean contains(String name) {
         return !getAll(name).isEmpty();
     }
+
+    /** Every value joined by {@code ","}, as Envoy reads a repeated header as one; null when absent. */
+    default String joined(String name) {
+        List<String> all = getAll(name);
+        return all.isEmpty() ? null : all.size() == 1 ? all.get(0) : String.join(",", all);
+    }
 }

@@ -41,12 +41,6 @@ public final class SimpleHeaders implements MutableHeaders {
         return null;
     }
 
-    /** Every value joined by {@code ","}, as Envoy matches a repeated header; null when absent. */
-    public String joined(String name) {
-        List<String> all = getAll(name);
-        return all.isEmpty() ? null : all.size() == 1 ? all.get(0) : String.join(",", all);
-    }
-
     @Override
     public void add(String name, String value) {
         entries.add(new String[] {name.toLowerCase(Locale.ROOT), value});

@@ -448,7 +448,7 @@ public final class EnvoyConfigReader {
         try {
             parser = Parsers.forType(type);
         } catch (IllegalStateException e) {
-            throw new ConfigReadException(where + type.kind() + " \"" + name + "\": " + type.kind()
+            throw new ConfigReadException(where + type.about(name) + type.kind()
                     + " resources are not supported by this build of Inmesh", e);
         }
         Message message;
@@ -457,7 +457,7 @@ public final class EnvoyConfigReader {
         } catch (InvalidProtocolBufferException e) {
             // JsonFormat's message has no path ("Cannot find field: x in message y"): find where it is.
             FieldError misfit = JsonShapeCheck.find(body, descriptor(parser.messageClass()));
-            throw new ConfigReadException(where + type.kind() + " \"" + name + "\": "
+            throw new ConfigReadException(where + type.about(name)
                     + (misfit != null ? misfit.getMessage() : describe(e)), e);
         }
         Object parsed;
@@ -471,7 +471,7 @@ public final class EnvoyConfigReader {
         }
         if (b.contains(type, name)) {
             // Envoy rejects a second resource of a name in one config ("duplicate listener name").
-            throw new ConfigReadException(where + type.kind() + " \"" + name + "\": a second " + type.kind()
+            throw new ConfigReadException(where + type.about(name) + "a second " + type.kind()
                     + " of this name in the same read (expected: unique names)", null);
         }
         b.add(parsed, version, message);

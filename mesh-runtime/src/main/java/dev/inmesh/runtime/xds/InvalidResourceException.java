@@ -13,7 +13,7 @@ public final class InvalidResourceException extends Exception {
     private final String detail;
 
     public InvalidResourceException(ResourceType type, String resourceName, String field, String detail) {
-        super(type.kind() + " \"" + resourceName + "\": " + (field.isEmpty() ? "" : field + ": ") + detail);
+        super(type.about(resourceName) + (field.isEmpty() ? "" : field + ": ") + detail);
         this.type = type;
         this.resourceName = resourceName;
         this.field = field;

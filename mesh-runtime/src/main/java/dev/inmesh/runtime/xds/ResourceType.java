@@ -20,6 +20,14 @@ public enum ResourceType {
         return kind;
     }
 
+    /**
+     * How a message about one resource of this type begins, {@code Kind "name": }: what a NACK, a config read's error
+     * and the config dump's error state say of it.
+     */
+    public String about(String name) {
+        return kind + " \"" + name + "\": ";
+    }
+
     public String typeUrl() {
         return typeUrl;
     }

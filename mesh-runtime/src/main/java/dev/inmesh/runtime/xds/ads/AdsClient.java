@@ -520,7 +520,7 @@ public final class AdsClient {
             // As Envoy's cluster manager pauses CDS on the ADS stream while a cluster added after its start warms:
             // the answer to the clusters waits until none warms (its endpoints arrived, or their initial fetch timed
             // out), telling the server when the clusters it sent can be used. A later answer replaces a held one.
-            heldClusterReply = new String[] {version, nonce, error};
+            heldClusterReply = new HeldReply(version, nonce, error);
             return;
         }
         if (s.type == ResourceType.CLUSTER) {
@@ -544,8 +544,10 @@ public final class AdsClient {
         }
     }
 
-    /** The CDS ACK or NACK held while clusters warm after the start (version, nonce, error), or null. */
-    private String[] heldClusterReply;
+    /** The CDS ACK or NACK held while clusters warm after the start, or null. */
+    private HeldReply heldClusterReply;
+
+    private record HeldReply(String version, String nonce, String error) {}
 
     /** Whether, the first configuration applied, a cluster warms: held back until its endpoints arrive. */
     private boolean clustersWarmingAfterStart() {
@@ -555,9 +557,9 @@ public final class AdsClient {
     /** Sends the CDS answer held while clusters warmed, once none does. */
     private void sendHeldClusterReply() {
         if (heldClusterReply != null && !clustersWarmingAfterStart()) {
-            String[] held = heldClusterReply;
+            HeldReply held = heldClusterReply;
             heldClusterReply = null;
-            send(states.get(ResourceType.CLUSTER), held[0], held[1], held[2]);
+            send(states.get(ResourceType.CLUSTER), held.version(), held.nonce(), held.error());
         }
     }
 
@@ -762,7 +764,7 @@ public final class AdsClient {
         }
         Map<String, String> errors = new LinkedHashMap<>(d.errors());
         if (u.namedTwice() != null) {
-            errors.put(u.namedTwice(), type.kind() + " \"" + u.namedTwice() + "\": named twice among the resources "
+            errors.put(u.namedTwice(), type.about(u.namedTwice()) + "named twice among the resources "
                     + "and removed_resources of one delta response");
         }
         if (d.undecodable() || u.namedTwice() != null) {
@@ -1212,18 +1214,20 @@ public final class AdsClient {
     /**
      * A NACK's message. Listeners and clusters rejected by name are listed as Envoy's listener and cluster managers
      * list them, which istiod logs and operators search for: {@code Error adding/updating listener(s) l3: <why>\n
-     * l4: <why>\n}, {@code Error adding/updating cluster(s) c3: <why>, c4: <why>}. A response rejected whole, and the other types' rejections, name each resource ({@code Route
-     * configuration "r1": <why>}), joined by {@code ; }.
+     * l4: <why>\n}, {@code Error adding/updating cluster(s) c3: <why>, c4: <why>}. A response rejected whole, and
+     * the other types' rejections, name each resource ({@code RouteConfiguration "r1": <why>}), joined by
+     * {@code ; }.
      */
     static String nackMessage(ResourceType type, Map<String, String> errors) {
         if ((type != ResourceType.LISTENER && type != ResourceType.CLUSTER) || errors.containsKey("")) {
             return String.join("; ", errors.values());
         }
         boolean listeners = type == ResourceType.LISTENER;
-        StringBuilder b = new StringBuilder("Error adding/updating ").append(listeners ? "listener(s) " : "cluster(s) ");
+        StringBuilder b = new StringBuilder("Error adding/updating ")
+                .append(listeners ? "listener(s) " : "cluster(s) ");
         String sep = "";
         for (Map.Entry<String, String> e : errors.entrySet()) {
-            String prefix = type.kind() + " \"" + e.getKey() + "\": ";
+            String prefix = type.about(e.getKey());
             String why = e.getValue().startsWith(prefix) ? e.getValue().substring(prefix.length()) : e.getValue();
             // Envoy's listener manager ends each listener's line with a newline; its cluster manager joins by ", "
             b.append(sep).append(e.getKey()).append(": ").append(why).append(listeners ? "\n" : "");

@@ -69,8 +69,7 @@ final class ResponseDecoder {
                 }
                 String refused = refusedWrapperField(wrapper);
                 if (refused != null && !wrapper.getName().isEmpty()) {
-                    errors.put(wrapper.getName(), type.kind() + " \"" + wrapper.getName() + "\": " + at + "."
-                            + refused);
+                    errors.put(wrapper.getName(), type.about(wrapper.getName()) + at + "." + refused);
                     continue;
                 }
                 if (refused != null) {
@@ -100,7 +99,7 @@ final class ResponseDecoder {
             }
             String name = parser.name(m);
             if (wrapper != null && !wrapper.getName().isEmpty() && !wrapper.getName().equals(name)) {
-                errors.put(wrapper.getName(), type.kind() + " \"" + wrapper.getName() + "\": resources[" + i
+                errors.put(wrapper.getName(), type.about(wrapper.getName()) + "resources[" + i
                         + "].name: \"" + wrapper.getName() + "\" (expected: the name of the resource it wraps, \""
                         + name + "\")");
                 rejected.put(wrapper.getName(), m);
@@ -109,9 +108,9 @@ final class ResponseDecoder {
             if (valid.containsKey(name) || errors.containsKey(name)) {
                 valid.remove(name);
                 // Envoy's words for a listener or a cluster sent twice
-                errors.put(name, type.kind() + " \"" + name + "\": " + (type == ResourceType.LISTENER
-                        || type == ResourceType.CLUSTER ? "duplicate " + type.kind().toLowerCase(java.util.Locale.ROOT)
-                        + " " + name + " found" : "sent twice in one response"));
+                errors.put(name, type.about(name) + (type == ResourceType.LISTENER || type == ResourceType.CLUSTER
+                        ? "duplicate " + type.kind().toLowerCase(java.util.Locale.ROOT) + " " + name + " found"
+                        : "sent twice in one response"));
                 rejected.put(name, m);
                 continue;
             }
@@ -127,7 +126,7 @@ final class ResponseDecoder {
                 errors.put(name, e.getMessage());
                 rejected.put(name, m);
             } catch (RuntimeException e) {
-                errors.put(name, type.kind() + " \"" + name + "\": " + e);
+                errors.put(name, type.about(name) + e);
                 rejected.put(name, m);
             }
         }

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.inmesh.runtime.xds.ResourceType;
 import io.envoyproxy.envoy.config.core.v3.Node;
 import java.time.Duration;
 import java.time.Instant;
@@ -22,17 +23,17 @@ class AdsPartsTest {
         errors.put("l3", "Listener \"l3\": address: missing");
         errors.put("l4", "Listener \"l4\": duplicate listener l4 found");
         assertEquals("Error adding/updating listener(s) l3: address: missing\nl4: duplicate listener l4 found\n",
-                AdsClient.nackMessage(dev.inmesh.runtime.xds.ResourceType.LISTENER, errors));
+                AdsClient.nackMessage(ResourceType.LISTENER, errors));
         assertEquals("Error adding/updating cluster(s) c3: connect_timeout: PT-1S (expected: > 0s)",
-                AdsClient.nackMessage(dev.inmesh.runtime.xds.ResourceType.CLUSTER,
+                AdsClient.nackMessage(ResourceType.CLUSTER,
                         Map.of("c3", "Cluster \"c3\": connect_timeout: PT-1S (expected: > 0s)")));
         var whole = new java.util.LinkedHashMap<String, String>();
         whole.put("x", "Cluster resources[0]: type_url \"a\" (expected: b)");
         whole.put("", "the whole Cluster response is rejected");
         assertEquals("Cluster resources[0]: type_url \"a\" (expected: b); the whole Cluster response is rejected",
-                AdsClient.nackMessage(dev.inmesh.runtime.xds.ResourceType.CLUSTER, whole));
+                AdsClient.nackMessage(ResourceType.CLUSTER, whole));
         assertEquals("RouteConfiguration \"r\": bad",
-                AdsClient.nackMessage(dev.inmesh.runtime.xds.ResourceType.ROUTE, Map.of("r", "RouteConfiguration \"r\": bad")));
+                AdsClient.nackMessage(ResourceType.ROUTE, Map.of("r", ResourceType.ROUTE.about("r") + "bad")));
     }
 
     @Test
