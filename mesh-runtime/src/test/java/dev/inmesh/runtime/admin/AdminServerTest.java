@@ -1431,12 +1431,7 @@ class AdminServerTest {
     @Test
     void drainListenersTakesEnvoysParametersOnAPostOnlyAndRefusesSkipExitWithoutGraceful() throws Exception {
         List<String> drains = new java.util.concurrent.CopyOnWriteArrayList<>();
-        AdminServer own = AdminServer.builder(vertx).snapshots(holder)
-                .drainListeners((inbound, graceful, skipExit) -> drains.add(inbound + " " + graceful + " " + skipExit))
-                .mount(AdminServer.Mount.of("127.0.0.1", 0, AdminServer.Endpoint.DRAIN_LISTENERS,
-                        AdminServer.Endpoint.HELP))
-                .build();
-        own.start().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        AdminServer own = drainingServer(drains, AdminServer.Endpoint.HELP);
         try {
             HttpResponse<String> wrong = send(own, "GET", "/drain_listeners?graceful");
             assertEquals(405, wrong.statusCode());
@@ -1459,6 +1454,16 @@ class AdminServerTest {
         }
     }
 
+    /** A started admin server with /drain_listeners, which records each drain in {@code drains}, and {@code also}. */
+    private AdminServer drainingServer(List<String> drains, AdminServer.Endpoint also) throws Exception {
+        AdminServer own = AdminServer.builder(vertx).snapshots(holder)
+                .drainListeners((inbound, graceful, skipExit) -> drains.add(inbound + " " + graceful + " " + skipExit))
+                .mount(AdminServer.Mount.of("127.0.0.1", 0, AdminServer.Endpoint.DRAIN_LISTENERS, also))
+                .build();
+        own.start().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        return own;
+    }
+
     private HttpResponse<String> post(AdminServer server, String path, String contentType, String body)
             throws Exception {
         return http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port(0) + path))
@@ -1469,12 +1474,7 @@ class AdminServerTest {
     @Test
     void aFormsBodyIsTheParametersWhenTheQueryHasNoneAsEnvoysAdmin() throws Exception {
         List<String> drains = new java.util.concurrent.CopyOnWriteArrayList<>();
-        AdminServer own = AdminServer.builder(vertx).snapshots(holder)
-                .drainListeners((inbound, graceful, skipExit) -> drains.add(inbound + " " + graceful + " " + skipExit))
-                .mount(AdminServer.Mount.of("127.0.0.1", 0, AdminServer.Endpoint.DRAIN_LISTENERS,
-                        AdminServer.Endpoint.LOGGING))
-                .build();
-        own.start().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        AdminServer own = drainingServer(drains, AdminServer.Endpoint.LOGGING);
         String form = "application/x-www-form-urlencoded";
         try {
             // curl -XPOST -d 'upstream=debug' :15000/logging
