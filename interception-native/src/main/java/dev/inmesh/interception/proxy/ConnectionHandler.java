@@ -17,6 +17,7 @@ import dev.inmesh.runtime.router.ServiceLabels;
 import dev.inmesh.runtime.snapshot.MeshSnapshot;
 import dev.inmesh.runtime.stats.ResponseFlag;
 import dev.inmesh.runtime.stats.StreamInfo;
+import dev.inmesh.runtime.stats.TcpProxyStats;
 import dev.inmesh.runtime.tls.DownstreamTls;
 import dev.inmesh.runtime.upstream.CircuitBreakerState;
 import dev.inmesh.runtime.upstream.Host;
@@ -708,12 +709,19 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
     private void tcpProxy(ChannelHandlerContext ctx, TcpProxy tcp) {
         tcpAccessLogs = snapshot.accessLogs(tcp);
         Channel down = ctx.channel();
+        var tcpStats = runtime.tcpProxyStats(tcp.statPrefix());
+        if (tcpStats != null) {
+            tcpStats.connection();
+        }
         if (tcp.maxDownstreamConnectionDuration() != null) {
             // Envoy's tcp_proxy times the connection from when it takes it: at the limit it flags DT and closes the
             // downstream without flushing, which closes the upstream too
             var limit = down.eventLoop().schedule(() -> {
                 if (down.isActive()) {
                     tcpFlags.add(ResponseFlag.DURATION_TIMEOUT);
+                    if (tcpStats != null) {
+                        tcpStats.maxDurationReached();
+                    }
                     down.close();
                 }
             }, tcp.maxDownstreamConnectionDuration().toNanos(), TimeUnit.NANOSECONDS);
@@ -725,6 +733,9 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
             // a cluster that does not exist: Envoy flags NC and closes the connection
             LOG.fine(() -> "tcp_proxy to " + clusterName + ": no such cluster: closed");
             tcpFlags.add(ResponseFlag.NO_CLUSTER_FOUND);
+            if (tcpStats != null) {
+                tcpStats.noRoute();
+            }
             logTcp(null, 0, 0);
             reportUnrelayed(null);
             release();
@@ -743,7 +754,7 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
             refused(ctx, clusterName, ResponseFlag.UPSTREAM_OVERFLOW);
             return;
         }
-        connectUpstream(ctx, tcp, clusterName, cluster, breakers, new java.util.ArrayList<>());
+        connectUpstream(ctx, tcp, clusterName, cluster, breakers, new java.util.ArrayList<>(), tcpStats);
     }
 
     /**
@@ -751,7 +762,7 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
      * another, to a host picked again that avoids the hosts tried, until {@code max_connect_attempts}.
      */
     private void connectUpstream(ChannelHandlerContext ctx, TcpProxy tcp, String clusterName, UpstreamCluster cluster,
-                                 CircuitBreakerState breakers, java.util.List<Host> tried) {
+                                 CircuitBreakerState breakers, java.util.List<Host> tried, TcpProxyStats tcpStats) {
         Channel down = ctx.channel();
         // hash_policy source_ip: the hash of the downstream's address, as Envoy's tcp_proxy takes it (and as an HTTP
         // route's source IP hash policy)
@@ -809,7 +820,7 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
                     reportUnrelayed(clusterName);
                     release();
                 } else if (tried.size() < tcp.maxConnectAttempts()) {
-                    retryConnect(ctx, tcp, clusterName, cluster, breakers, tried);
+                    retryConnect(ctx, tcp, clusterName, cluster, breakers, tried, tcpStats);
                 } else {
                     // Envoy: UF for the failed connect, URX and upstream_cx_connect_attempts_exceeded as it gives up
                     if (stats != null) {
@@ -889,7 +900,12 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
                             metrics.relayed(inspected + c.downstreamToUpstream.get(), c.upstreamToDownstream.get());
                         }
                     }, every, every, java.util.concurrent.TimeUnit.MILLISECONDS);
-            counted[0] = TcpRelay.join(down, up, tcp.idleTimeout(), () -> {
+            if (tcpStats != null) {
+                // what was read before the relay started, as Envoy's tcp_proxy reads it once connected
+                tcpStats.received(inspected);
+            }
+            Runnable idle = tcpStats == null ? null : tcpStats::idleTimeout;
+            counted[0] = TcpRelay.join(down, up, tcp.idleTimeout(), idle, tcpStats, () -> {
                 host.stats().requestFinished();
                 if (reporting != null) {
                     reporting.cancel(false);
@@ -912,7 +928,7 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
 
     /** The next attempt, which takes a connection slot again (Envoy checks the breaker before each attempt). */
     private void retryConnect(ChannelHandlerContext ctx, TcpProxy tcp, String clusterName, UpstreamCluster cluster,
-                              CircuitBreakerState breakers, java.util.List<Host> tried) {
+                              CircuitBreakerState breakers, java.util.List<Host> tried, TcpProxyStats tcpStats) {
         if (!breakers.tryOpenConnection()) {
             var stats = runtime.router.upstreamStats(clusterName);
             if (stats != null) {
@@ -921,7 +937,7 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
             refused(ctx, clusterName, ResponseFlag.UPSTREAM_CONNECTION_FAILURE, ResponseFlag.UPSTREAM_OVERFLOW);
             return;
         }
-        connectUpstream(ctx, tcp, clusterName, cluster, breakers, tried);
+        connectUpstream(ctx, tcp, clusterName, cluster, breakers, tried, tcpStats);
     }
 
     /**

@@ -47,11 +47,8 @@ final class ProxyRuntime {
     /** Envoy's statistics of an HTTP connection manager ({@code http.<prefix>.*}), or null when none are kept. */
     volatile java.util.function.Function<dev.inmesh.api.config.listener.HttpConnectionManager,
             dev.inmesh.runtime.stats.DownstreamStats> connectionManagerStats;
-    /** Envoy's statistics of the RBAC network filters by their stat prefix, or null when none are kept. */
-    volatile java.util.function.Function<String, dev.inmesh.runtime.stats.NetworkRbacStats> networkRbacStats;
-    /** Envoy's statistics of the local rate limit network filters by their stat prefix, or null when none are kept. */
-    volatile java.util.function.Function<String, dev.inmesh.runtime.stats.NetworkLocalRateLimitStats>
-            networkLocalRateLimitStats;
+    /** Envoy's statistics of the network filters by their stat prefix, or null when none are kept. */
+    volatile dev.inmesh.runtime.stats.NetworkFilterStats networkStats;
     /** Envoy's statistics of a listener by its address ({@code listener.<address>.*}), or null when none are kept. */
     volatile java.util.function.Function<String, dev.inmesh.runtime.stats.ListenerStats> listenerStats;
     /** Gets each finished tcp_proxy connection (its access log line), or null when none is written. */
@@ -145,14 +142,20 @@ final class ProxyRuntime {
 
     /** The statistics of the RBAC network filters with this stat prefix, or null when none are kept. */
     dev.inmesh.runtime.stats.NetworkRbacStats networkRbacStats(String statPrefix) {
-        var f = networkRbacStats;
-        return f == null ? null : f.apply(statPrefix);
+        var f = networkStats;
+        return f == null ? null : f.networkRbac(statPrefix);
     }
 
     /** The statistics of the local rate limit network filters with this stat prefix, or null when none are kept. */
     dev.inmesh.runtime.stats.NetworkLocalRateLimitStats networkLocalRateLimitStats(String statPrefix) {
-        var f = networkLocalRateLimitStats;
-        return f == null ? null : f.apply(statPrefix);
+        var f = networkStats;
+        return f == null ? null : f.networkLocalRateLimit(statPrefix);
+    }
+
+    /** The downstream statistics of the TCP proxy filters with this stat prefix, or null when none are kept. */
+    dev.inmesh.runtime.stats.TcpProxyStats tcpProxyStats(String statPrefix) {
+        var f = networkStats;
+        return f == null ? null : f.tcpProxy(statPrefix);
     }
 
     /** The statistics of a listener, named by its address as Envoy names them, or null when none are kept. */

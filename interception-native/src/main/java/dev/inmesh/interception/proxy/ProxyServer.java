@@ -697,17 +697,12 @@ public final class ProxyServer implements AutoCloseable {
     }
 
     /**
-     * Where Envoy's statistics of the local rate limit network filters ({@code local_rate_limit.<stat_prefix>.*})
-     * are counted; null for none.
+     * Where Envoy's statistics of the network filters are counted (RBAC, local rate limit, TCP proxy); null for
+     * none. Those of the TCP proxies are made with each configuration, at 0, as Envoy makes them with its filters.
      */
-    void networkLocalRateLimitStats(
-            java.util.function.Function<String, dev.inmesh.runtime.stats.NetworkLocalRateLimitStats> stats) {
-        runtime.networkLocalRateLimitStats = stats;
-    }
-
-    /** Where Envoy's statistics of the RBAC network filters ({@code <stat_prefix>.rbac.*}) are counted; null for none. */
-    void networkRbacStats(java.util.function.Function<String, dev.inmesh.runtime.stats.NetworkRbacStats> stats) {
-        runtime.networkRbacStats = stats;
+    void networkStats(dev.inmesh.runtime.stats.NetworkFilterStats stats) {
+        runtime.networkStats = stats;
+        runtime.snapshots.tcpProxyStats(stats == null ? null : stats::tcpProxy);
     }
 
     /**

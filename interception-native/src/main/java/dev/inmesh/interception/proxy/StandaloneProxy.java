@@ -62,10 +62,9 @@ public final class StandaloneProxy implements AutoCloseable {
      *            then be null, adds its static resources and admin address), or null for the file alone
      * @param identity the workload identity directory whose files Istio's SDS secrets {@code default} and
      *                 {@code ROOTCA} name (its inbound mTLS chains, its ISTIO_MUTUAL clusters), or null to refuse them
-     * @param networkRbacStats Envoy's statistics of the RBAC network filters by stat prefix, or null for none
+     * @param networkStats Envoy's statistics of the network filters (RBAC, local rate limit, TCP proxy) by stat
+     *                     prefix, or null for none
      * @param transport the sockets' I/O transport, or null for epoll, else NIO when epoll cannot load
-     * @param networkLocalRateLimitStats Envoy's statistics of the local rate limit network filters by stat prefix, or
-     *                                   null for none
      * @param dns the DNS proxy to run (Istio's agent's, with {@code ISTIO_META_DNS_CAPTURE}), or null for none
      */
     public record Settings(Path config, int uid, int gid, int eventLoops, Consumer<StreamInfo> observer,
@@ -80,10 +79,8 @@ public final class StandaloneProxy implements AutoCloseable {
                            java.util.function.Function<String, dev.inmesh.runtime.stats.ListenerStats>
                                    listenerStats,
                            dev.inmesh.runtime.xds.ads.AdsOptions xds, WorkloadIdentity identity,
-                           java.util.function.Function<String, dev.inmesh.runtime.stats.NetworkRbacStats>
-                                   networkRbacStats, IoTransport transport, Dns dns,
-                           java.util.function.Function<String, dev.inmesh.runtime.stats.NetworkLocalRateLimitStats>
-                                   networkLocalRateLimitStats) {
+                           dev.inmesh.runtime.stats.NetworkFilterStats networkStats, IoTransport transport,
+                           Dns dns) {
         public Settings {
             observer = observer == null ? s -> { } : observer;
             admin = admin == null ? AdminHook.NONE : admin;
@@ -99,7 +96,7 @@ public final class StandaloneProxy implements AutoCloseable {
         public Settings(Path config, int uid, int gid, int eventLoops, Consumer<StreamInfo> observer,
                         AdminHook admin) {
             this(config, uid, gid, eventLoops, observer, admin, null, null, null, null, null, null, null, null,
-                    null, null, null, null, null, null, null);
+                    null, null, null, null, null, null);
         }
 
         /** These settings with Istio's TCP metrics and Envoy's per-cluster upstream statistics. */
@@ -109,8 +106,7 @@ public final class StandaloneProxy implements AutoCloseable {
                                           upstreamStats) {
             return new Settings(config, uid, gid, eventLoops, observer, admin, tcpMetrics, upstreamStats,
                     tcpAccessLog, local, peerMetadata, peerMetadataId, drainTime, connectionManagerStats,
-                    listenerStats, xds, identity, networkRbacStats, transport, dns,
-                    networkLocalRateLimitStats);
+                    listenerStats, xds, identity, networkStats, transport, dns);
         }
 
         /**
@@ -123,37 +119,25 @@ public final class StandaloneProxy implements AutoCloseable {
                 java.util.function.Function<String, dev.inmesh.runtime.stats.ListenerStats> listenerStats) {
             return new Settings(config, uid, gid, eventLoops, observer, admin, tcpMetrics, upstreamStats,
                     tcpAccessLog, local, peerMetadata, peerMetadataId, drainTime, connectionManagerStats,
-                    listenerStats, xds, identity, networkRbacStats, transport, dns,
-                    networkLocalRateLimitStats);
+                    listenerStats, xds, identity, networkStats, transport, dns);
         }
 
         /**
-         * With Envoy's statistics of the local rate limit network filters
-         * ({@code local_rate_limit.<stat_prefix>.*}), by stat prefix.
+         * With Envoy's statistics of the network filters: the RBAC filters' ({@code <stat_prefix>.rbac.*}), the local
+         * rate limit filters' ({@code local_rate_limit.<stat_prefix>.*}) and the TCP proxies'
+         * ({@code tcp.<stat_prefix>.*}).
          */
-        public Settings withNetworkLocalRateLimitStats(java.util.function.Function<String,
-                dev.inmesh.runtime.stats.NetworkLocalRateLimitStats> networkLocalRateLimitStats) {
+        public Settings withNetworkStats(dev.inmesh.runtime.stats.NetworkFilterStats networkStats) {
             return new Settings(config, uid, gid, eventLoops, observer, admin, tcpMetrics, upstreamStats,
                     tcpAccessLog, local, peerMetadata, peerMetadataId, drainTime, connectionManagerStats,
-                    listenerStats, xds, identity, networkRbacStats, transport, dns,
-                    networkLocalRateLimitStats);
-        }
-
-        /** With Envoy's statistics of the RBAC network filters ({@code <stat_prefix>.rbac.*}), by stat prefix. */
-        public Settings withNetworkRbacStats(
-                java.util.function.Function<String, dev.inmesh.runtime.stats.NetworkRbacStats> networkRbacStats) {
-            return new Settings(config, uid, gid, eventLoops, observer, admin, tcpMetrics, upstreamStats,
-                    tcpAccessLog, local, peerMetadata, peerMetadataId, drainTime, connectionManagerStats,
-                    listenerStats, xds, identity, networkRbacStats, transport, dns,
-                    networkLocalRateLimitStats);
+                    listenerStats, xds, identity, networkStats, transport, dns);
         }
 
         /** These settings with a TCP access log. */
         public Settings withTcpAccessLog(Consumer<dev.inmesh.runtime.stats.TcpStreamInfo> tcpAccessLog) {
             return new Settings(config, uid, gid, eventLoops, observer, admin, tcpMetrics, upstreamStats,
                     tcpAccessLog, local, peerMetadata, peerMetadataId, drainTime, connectionManagerStats,
-                    listenerStats, xds, identity, networkRbacStats, transport, dns,
-                    networkLocalRateLimitStats);
+                    listenerStats, xds, identity, networkStats, transport, dns);
         }
 
         /** These settings for workload {@code local}, speaking the metadata exchange with these values. */
@@ -161,48 +145,42 @@ public final class StandaloneProxy implements AutoCloseable {
                                      String peerMetadataId) {
             return new Settings(config, uid, gid, eventLoops, observer, admin, tcpMetrics, upstreamStats,
                     tcpAccessLog, local, peerMetadata, peerMetadataId, drainTime, connectionManagerStats,
-                    listenerStats, xds, identity, networkRbacStats, transport, dns,
-                    networkLocalRateLimitStats);
+                    listenerStats, xds, identity, networkStats, transport, dns);
         }
 
         /** These settings with the configuration from this control plane (see {@link #xds()}). */
         public Settings withXds(dev.inmesh.runtime.xds.ads.AdsOptions xds) {
             return new Settings(config, uid, gid, eventLoops, observer, admin, tcpMetrics, upstreamStats,
                     tcpAccessLog, local, peerMetadata, peerMetadataId, drainTime, connectionManagerStats,
-                    listenerStats, xds, identity, networkRbacStats, transport, dns,
-                    networkLocalRateLimitStats);
+                    listenerStats, xds, identity, networkStats, transport, dns);
         }
 
         /** These settings with Istio's SDS secrets {@code default} and {@code ROOTCA} read from this identity. */
         public Settings withWorkloadIdentity(WorkloadIdentity identity) {
             return new Settings(config, uid, gid, eventLoops, observer, admin, tcpMetrics, upstreamStats,
                     tcpAccessLog, local, peerMetadata, peerMetadataId, drainTime, connectionManagerStats,
-                    listenerStats, xds, identity, networkRbacStats, transport, dns,
-                    networkLocalRateLimitStats);
+                    listenerStats, xds, identity, networkStats, transport, dns);
         }
 
         /** These settings with this I/O transport. */
         public Settings withTransport(IoTransport transport) {
             return new Settings(config, uid, gid, eventLoops, observer, admin, tcpMetrics, upstreamStats,
                     tcpAccessLog, local, peerMetadata, peerMetadataId, drainTime, connectionManagerStats,
-                    listenerStats, xds, identity, networkRbacStats, transport, dns,
-                    networkLocalRateLimitStats);
+                    listenerStats, xds, identity, networkStats, transport, dns);
         }
 
         /** These settings with a DNS proxy, bound with the listeners (before root is dropped). */
         public Settings withDns(Dns dns) {
             return new Settings(config, uid, gid, eventLoops, observer, admin, tcpMetrics, upstreamStats,
                     tcpAccessLog, local, peerMetadata, peerMetadataId, drainTime, connectionManagerStats,
-                    listenerStats, xds, identity, networkRbacStats, transport, dns,
-                    networkLocalRateLimitStats);
+                    listenerStats, xds, identity, networkStats, transport, dns);
         }
 
         /** These settings with this drain time. */
         public Settings withDrainTime(java.time.Duration drainTime) {
             return new Settings(config, uid, gid, eventLoops, observer, admin, tcpMetrics, upstreamStats,
                     tcpAccessLog, local, peerMetadata, peerMetadataId, drainTime, connectionManagerStats,
-                    listenerStats, xds, identity, networkRbacStats, transport, dns,
-                    networkLocalRateLimitStats);
+                    listenerStats, xds, identity, networkStats, transport, dns);
         }
     }
 
@@ -319,8 +297,7 @@ public final class StandaloneProxy implements AutoCloseable {
             server = new ProxyServer(vertx, snapshots, router);
             server.tcpMetrics(settings.tcpMetrics());
             server.downstreamStats(settings.connectionManagerStats(), settings.listenerStats());
-            server.networkRbacStats(settings.networkRbacStats());
-            server.networkLocalRateLimitStats(settings.networkLocalRateLimitStats());
+            server.networkStats(settings.networkStats());
             server.tcpAccessLog(settings.tcpAccessLog());
             server.peerMetadata(settings.peerMetadata(), settings.peerMetadataId());
             server.drainTime(settings.drainTime());

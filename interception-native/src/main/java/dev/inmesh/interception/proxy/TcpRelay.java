@@ -1,5 +1,6 @@
 package dev.inmesh.interception.proxy;
 
+import dev.inmesh.runtime.stats.TcpProxyStats;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
@@ -35,14 +36,17 @@ final class TcpRelay {
     private final Channel upstream;
     private final Counters counters;
     private final Runnable onIdle;
+    /** The TCP proxy's statistics the downstream's bytes and pauses are counted in, or null. */
+    private final TcpProxyStats stats;
     private boolean downstreamEnded;
     private boolean upstreamEnded;
 
-    private TcpRelay(Channel downstream, Channel upstream, Counters counters, Runnable onIdle) {
+    private TcpRelay(Channel downstream, Channel upstream, Counters counters, Runnable onIdle, TcpProxyStats stats) {
         this.downstream = downstream;
         this.upstream = upstream;
         this.counters = counters;
         this.onIdle = onIdle;
+        this.stats = stats;
     }
 
     /**
@@ -62,8 +66,18 @@ final class TcpRelay {
      */
     static Counters join(Channel downstream, Channel upstream, Duration idleTimeout, Runnable onIdle,
                          Runnable onClose) {
+        return join(downstream, upstream, idleTimeout, onIdle, null, onClose);
+    }
+
+    /**
+     * As {@link #join(Channel, Channel, Duration, Runnable, Runnable)}, counting in {@code stats} (null: nowhere) the
+     * bytes read from and written to the downstream and each time reading from it stops because the upstream can
+     * take no more, and starts again, as Envoy's tcp_proxy counts them.
+     */
+    static Counters join(Channel downstream, Channel upstream, Duration idleTimeout, Runnable onIdle,
+                         TcpProxyStats stats, Runnable onClose) {
         Counters counters = new Counters();
-        TcpRelay relay = new TcpRelay(downstream, upstream, counters, onIdle);
+        TcpRelay relay = new TcpRelay(downstream, upstream, counters, onIdle, stats);
         if (idleTimeout != null && !idleTimeout.isZero()) {
             downstream.pipeline().addLast("relay-idle",
                     new IdleStateHandler(0, 0, idleTimeout.toMillis(), TimeUnit.MILLISECONDS));
@@ -125,8 +139,15 @@ final class TcpRelay {
                 return;
             }
             if (msg instanceof io.netty.buffer.ByteBuf b) {
-                (isDownstream ? counters.downstreamToUpstream : counters.upstreamToDownstream)
-                        .addAndGet(b.readableBytes());
+                int n = b.readableBytes();
+                (isDownstream ? counters.downstreamToUpstream : counters.upstreamToDownstream).addAndGet(n);
+                if (stats != null) {
+                    if (isDownstream) {
+                        stats.received(n);
+                    } else {
+                        stats.sent(n);
+                    }
+                }
             }
             other.write(msg, other.voidPromise());
         }
@@ -135,16 +156,22 @@ final class TcpRelay {
         public void channelReadComplete(ChannelHandlerContext ctx) {
             Channel other = other();
             other.flush();
-            if (!other.isWritable()) {
+            if (!other.isWritable() && ctx.channel().config().isAutoRead()) {
                 ctx.channel().config().setAutoRead(false);
+                if (isDownstream && stats != null) {
+                    stats.pausedReading();
+                }
             }
         }
 
         @Override
         public void channelWritabilityChanged(ChannelHandlerContext ctx) {
             // this side can take more: let the other side read again
-            if (ctx.channel().isWritable()) {
+            if (ctx.channel().isWritable() && !other().config().isAutoRead()) {
                 other().config().setAutoRead(true);
+                if (!isDownstream && stats != null) {
+                    stats.resumedReading();
+                }
             }
             ctx.fireChannelWritabilityChanged();
         }

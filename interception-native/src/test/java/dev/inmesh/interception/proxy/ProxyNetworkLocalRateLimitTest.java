@@ -61,7 +61,7 @@ class ProxyNetworkLocalRateLimitTest {
     private void start(String config) throws Exception {
         Path file = Files.writeString(dir.resolve("proxy.yaml"), config);
         proxy = StandaloneProxy.start(new StandaloneProxy.Settings(file, -1, -1, 1, null, AdminHook.NONE)
-                .withNetworkLocalRateLimitStats(metrics::networkLocalRateLimit).withTcpAccessLog(connections::add)
+                .withNetworkStats(metrics).withTcpAccessLog(connections::add)
                 .withStats(metrics::tcpConnection, metrics::upstream));
     }
 

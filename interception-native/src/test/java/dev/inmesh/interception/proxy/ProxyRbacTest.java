@@ -88,7 +88,7 @@ class ProxyRbacTest {
         Path file = Files.writeString(dir.resolve("proxy.yaml"), config);
         proxy = StandaloneProxy.start(new StandaloneProxy.Settings(file, -1, -1, 1, requests::add, AdminHook.NONE)
                 .withWorkloadIdentity(new WorkloadIdentity(TestCertificates.identityDirectory(dir, OWN, MESH_CA)))
-                .withNetworkRbacStats(metrics::networkRbac).withTcpAccessLog(connections::add)
+                .withNetworkStats(metrics).withTcpAccessLog(connections::add)
                 .withStats(metrics::tcpConnection, metrics::upstream));
     }
 

@@ -420,6 +420,8 @@ class TcpRelayTest {
             Thread.sleep(line.isEmpty() ? 50 : 0);
         }
         assertEquals("DT\n", line);
+        assertEquals(1, awaitTcpStat(registry, "tcp", "max_downstream_connection_duration", 1));
+        assertEquals(0, tcpStat(registry, "tcp", "idle_timeout"));
         // Istio's TCP metrics keep the labels the connection was first reported with: its close is not flagged DT
         awaitCount(registry, "istio_tcp_connections_closed", 1);
         assertEquals("-", registry.get("istio_tcp_connections_closed").counter().getId().getTag("response_flags"));
@@ -453,6 +455,76 @@ class TcpRelayTest {
             third.getOutputStream().write('c');
             assertEquals('c', relayed.getInputStream().read());
         }
+    }
+
+    @Test
+    void aRelayedConnectionCountsInItsTcpProxysDownstreamStatisticsMadeAtZeroWithTheConfiguration() throws Exception {
+        restart("          idle_timeout: 0.5s", "", upstream.getLocalPort());
+        SimpleMeterRegistry registry = metered();
+        // made with the configuration, as Envoy makes them with the filter's config
+        for (String name : new String[] {"downstream_cx_total", "downstream_cx_no_route",
+                "downstream_cx_rx_bytes_total", "downstream_cx_tx_bytes_total",
+                "downstream_flow_control_paused_reading_total", "downstream_flow_control_resumed_reading_total",
+                "idle_timeout", "max_downstream_connection_duration"}) {
+            assertEquals(0, tcpStat(registry, "tcp", name), name);
+        }
+        try (Socket client = connect(); Socket server = acceptWithin(upstream, 5_000)) {
+            client.getOutputStream().write("ping".getBytes(StandardCharsets.UTF_8));
+            assertEquals("ping", new String(server.getInputStream().readNBytes(4), StandardCharsets.UTF_8));
+            server.getOutputStream().write("pong!".getBytes(StandardCharsets.UTF_8));
+            assertEquals("pong!", new String(client.getInputStream().readNBytes(5), StandardCharsets.UTF_8));
+            // nothing more either way: the idle timeout closes both sides
+            assertEquals(-1, readOrReset(client));
+        }
+        assertEquals(1, awaitTcpStat(registry, "tcp", "idle_timeout", 1));
+        assertEquals(1, tcpStat(registry, "tcp", "downstream_cx_total"));
+        assertEquals(4, tcpStat(registry, "tcp", "downstream_cx_rx_bytes_total"));
+        assertEquals(5, tcpStat(registry, "tcp", "downstream_cx_tx_bytes_total"));
+        assertEquals(0, tcpStat(registry, "tcp", "downstream_cx_no_route"));
+        assertEquals(0, tcpStat(registry, "tcp", "max_downstream_connection_duration"));
+    }
+
+    @Test
+    void aConnectionWhoseClusterDoesNotExistCountsAsNoRoute() throws Exception {
+        proxy.close();
+        proxy = new LoopbackProxy(config(LoopbackProxy.freePort(), "", "", upstream.getLocalPort())
+                .replace("cluster: backend\n", "cluster: missing\n"));
+        SimpleMeterRegistry registry = metered();
+        try (Socket client = connect()) {
+            client.getOutputStream().write('a');
+            assertEquals(-1, readOrReset(client));
+        }
+        assertEquals(1, awaitTcpStat(registry, "tcp", "downstream_cx_no_route", 1));
+        assertEquals(1, tcpStat(registry, "tcp", "downstream_cx_total"));
+        assertEquals(0, tcpStat(registry, "tcp", "downstream_cx_rx_bytes_total"));
+    }
+
+    @Test
+    void anUpstreamThatTakesNoMorePausesReadingFromTheClientUntilItReadsAgain() throws Exception {
+        SimpleMeterRegistry registry = metered();
+        // more than the loopback sockets' buffers hold: the proxy's upstream side stops being writable
+        byte[] up = new byte[32 << 20];
+        CompletableFuture<Integer> serverGot = CompletableFuture.supplyAsync(() -> {
+            try (Socket s = acceptWithin(upstream, 5_000)) {
+                // not reading until the relay had to stop reading the client
+                for (int i = 0; i < 400 && tcpStat(registry, "tcp", "downstream_flow_control_paused_reading_total")
+                        < 1; i++) {
+                    Thread.sleep(25);
+                }
+                return s.getInputStream().readAllBytes().length;
+            } catch (Exception e) {
+                throw new RuntimeException(e);
+            }
+        }, pool);
+        try (Socket client = connect()) {
+            client.getOutputStream().write(up);
+            client.shutdownOutput();
+            assertEquals(up.length, (int) serverGot.get(20, TimeUnit.SECONDS));
+        }
+        long paused = tcpStat(registry, "tcp", "downstream_flow_control_paused_reading_total");
+        assertTrue(paused >= 1, "paused " + paused);
+        assertEquals(paused, awaitTcpStat(registry, "tcp", "downstream_flow_control_resumed_reading_total", paused));
+        assertEquals(up.length, tcpStat(registry, "tcp", "downstream_cx_rx_bytes_total"));
     }
 
     @Test
@@ -697,7 +769,23 @@ class TcpRelayTest {
         MeshMetrics metrics = MeshMetrics.create(registry, new WorkloadInfo("pod-v1", "default", "pod", "v1"));
         proxy.server.tcpMetrics(metrics::tcpConnection);
         proxy.router.upstreamStats(metrics::upstream);
+        proxy.server.networkStats(metrics);
         return registry;
+    }
+
+    /** The TCP proxy {@code statPrefix}'s statistic {@code envoy_tcp_<name>} in {@code registry}, or -1 if none. */
+    private static long tcpStat(SimpleMeterRegistry registry, String statPrefix, String name) {
+        var meter = registry.find("envoy_tcp_" + name).tag("tcp_prefix", statPrefix).meter();
+        return meter == null ? -1 : (long) meter.measure().iterator().next().getValue();
+    }
+
+    /** Waits (at most 10 s) until the TCP proxy's statistic is {@code value}, and returns what it is then. */
+    private static long awaitTcpStat(SimpleMeterRegistry registry, String statPrefix, String name, long value)
+            throws Exception {
+        for (int i = 0; i < 400 && tcpStat(registry, statPrefix, name) != value; i++) {
+            Thread.sleep(25);
+        }
+        return tcpStat(registry, statPrefix, name);
     }
 
     /**

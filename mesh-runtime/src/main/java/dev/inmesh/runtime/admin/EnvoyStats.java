@@ -20,7 +20,8 @@ import java.util.function.UnaryOperator;
  * ({@code envoy_http_fault_aborts_injected} {@code http.P.fault.aborts_injected}, {@code envoy_http_rbac_denied}
  * {@code http.P.rbac.denied}, {@code envoy_http_compressor_L_gzip_response_compressed}
  * {@code http.P.compressor.L.gzip.response.compressed}) and a listener's
- * {@code envoy_listener_STAT{listener_address="A"}} {@code listener.A.STAT}; an RBAC network filter's
+ * {@code envoy_listener_STAT{listener_address="A"}} {@code listener.A.STAT}, a TCP proxy's
+ * {@code envoy_tcp_STAT{tcp_prefix="P"}} {@code tcp.P.STAT}; an RBAC network filter's
  * {@code envoy_rbac_STAT{rbac_stat_prefix="P"}} is {@code P.rbac.STAT}, and a local rate limit filter's
  * {@code envoy_http_local_rate_limit_STAT{local_http_ratelimit_prefix="P"}} {@code P.http_local_rate_limit.STAT}, a
  * local rate limit network filter's {@code envoy_local_rate_limit_STAT{local_network_ratelimit_prefix="P"}}
@@ -60,6 +61,8 @@ final class EnvoyStats {
                     "cors.", "rbac_", "rbac.", "jwt_authn_", "jwt_authn.", "ext_authz_", "ext_authz.", "compressor_",
                     "compressor."), Map.of("downstream_rq_xx", "downstream_rq_")),
             new Tree("envoy_listener_", "listener_address", "listener.", Map.of("ssl_", "ssl."), Map.of()),
+            // a TCP proxy filter's downstream statistics
+            new Tree("envoy_tcp_", "tcp_prefix", "tcp.", Map.of(), Map.of()),
             // an RBAC network filter's: the scope is its stat_prefix, and every statistic is in its rbac. scope
             new Tree("envoy_rbac_", "rbac_stat_prefix", "", Map.of("", "rbac."), Map.of()),
             // a local rate limit filter's: its stat_prefix, then http_local_rate_limit.

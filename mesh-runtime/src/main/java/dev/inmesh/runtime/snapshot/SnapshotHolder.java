@@ -67,7 +67,8 @@ public final class SnapshotHolder {
      */
     private java.util.function.Function<dev.inmesh.api.config.listener.HttpConnectionManager,
             dev.inmesh.runtime.stats.DownstreamStats> connectionManagerStats;
-
+    /** The statistics of the TCP proxies by stat prefix ({@code MeshMetrics#tcpProxy}), made alike; null for none. */
+    private java.util.function.Function<String, dev.inmesh.runtime.stats.TcpProxyStats> tcpProxyStats;
     /** A holder without Vert.x: clusters are compiled but have no connection pools (tools, tests). */
     public SnapshotHolder() {
         this(new UpstreamEnvironment(null, null, null, null));
@@ -271,10 +272,24 @@ public final class SnapshotHolder {
         registerStats(current);
     }
 
-    /** Makes the statistics of {@code snapshot}'s connection managers ({@link #connectionManagerStats}). */
+    /**
+     * Where the statistics of the TCP proxy filters are kept ({@code MeshMetrics#tcpProxy}; null: none): made with
+     * each snapshot applied, at 0, as Envoy makes a TCP proxy's ({@code tcp.<stat_prefix>.*}) with its filter config.
+     */
+    public synchronized void tcpProxyStats(
+            java.util.function.Function<String, dev.inmesh.runtime.stats.TcpProxyStats> stats) {
+        this.tcpProxyStats = stats;
+        registerStats(current);
+    }
+
+    /**
+     * Makes the statistics of {@code snapshot}'s connection managers ({@link #connectionManagerStats}) and TCP
+     * proxies ({@link #tcpProxyStats}).
+     */
     private void registerStats(MeshSnapshot snapshot) {
         var stats = connectionManagerStats;
-        if (stats == null) {
+        var tcpStats = tcpProxyStats;
+        if (stats == null && tcpStats == null) {
             return;
         }
         try {
@@ -282,7 +297,8 @@ public final class SnapshotHolder {
             Map<Object, java.util.Set<Object>> walked = new java.util.IdentityHashMap<>();
             for (dev.inmesh.api.config.listener.Listener l : snapshot.resources().listeners().values()) {
                 for (dev.inmesh.api.config.listener.FilterChain c : l.allFilterChains()) {
-                    if (c.filter() instanceof dev.inmesh.api.config.listener.HttpConnectionManager hcm) {
+                    if (c.filter() instanceof dev.inmesh.api.config.listener.HttpConnectionManager hcm
+                            && stats != null) {
                         var ds = stats.apply(hcm);
                         var routes = hcm.routeConfig() != null ? hcm.routeConfig()
                                 : snapshot.resources().routes().get(hcm.rdsRouteConfigName());
@@ -290,6 +306,9 @@ public final class SnapshotHolder {
                                 .newSetFromMap(new java.util.IdentityHashMap<>())).add(routes)) {
                             ds.withRouteConfiguration(routes);
                         }
+                    } else if (c.filter() instanceof dev.inmesh.api.config.listener.TcpProxy tcp
+                            && tcpStats != null) {
+                        tcpStats.apply(tcp.statPrefix());
                     }
                 }
             }

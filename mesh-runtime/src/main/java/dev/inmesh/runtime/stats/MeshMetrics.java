@@ -64,7 +64,7 @@ import java.util.function.BiFunction;
  *
  * <p>Thread-safe; recording never blocks.
  */
-public final class MeshMetrics {
+public final class MeshMetrics implements NetworkFilterStats {
     /**
      * Envoy's default histogram buckets, which Istio's proxies use for the duration (milliseconds) and both size
      * (bytes) histograms unless a pod overrides them.
@@ -105,6 +105,7 @@ public final class MeshMetrics {
     /** Envoy's legacy {@code downstream_cx_proxy_proto_error}, which every PROXY protocol filter counts in. */
     private volatile java.util.concurrent.atomic.LongAdder proxyProtocolErrors;
     private final Map<String, NetworkLocalRateLimitStats> networkLocalRateLimit = new ConcurrentHashMap<>();
+    private final Map<String, TcpProxyStats> tcpProxy = new ConcurrentHashMap<>();
     /** The local rate limit filters' statistics by stat prefix, which every connection manager's statistics share. */
     private final ConcurrentHashMap<String, DownstreamStats.LocalRateLimitCounters> localRateLimits =
             new ConcurrentHashMap<>();
@@ -367,6 +368,7 @@ public final class MeshMetrics {
      * The statistics of the RBAC network filters with this {@code stat_prefix} ({@code <stat_prefix>.rbac.*}),
      * created on first use. Looked up once per connection.
      */
+    @Override
     public NetworkRbacStats networkRbac(String statPrefix) {
         return networkRbac.computeIfAbsent(statPrefix, p -> new NetworkRbacStats(registry, p));
     }
@@ -375,8 +377,18 @@ public final class MeshMetrics {
      * The statistics of the local rate limit network filters with this {@code stat_prefix}
      * ({@code local_rate_limit.<stat_prefix>.*}), created on first use.
      */
+    @Override
     public NetworkLocalRateLimitStats networkLocalRateLimit(String statPrefix) {
         return networkLocalRateLimit.computeIfAbsent(statPrefix, p -> new NetworkLocalRateLimitStats(registry, p));
+    }
+
+    /**
+     * The downstream statistics of the TCP proxy filters with this {@code stat_prefix} ({@code tcp.<stat_prefix>.*}),
+     * created on first use. Looked up once per connection.
+     */
+    @Override
+    public TcpProxyStats tcpProxy(String statPrefix) {
+        return tcpProxy.computeIfAbsent(statPrefix, p -> new TcpProxyStats(registry, p));
     }
 
     /** The statistics of the listener at {@code address} ({@link ListenerStats#address}), created on first use. */
