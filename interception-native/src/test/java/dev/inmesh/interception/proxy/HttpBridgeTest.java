@@ -496,12 +496,12 @@ class HttpBridgeTest {
     }
 
     @Test
-    void theConnectionManagersStreamIdleTimeoutAnswers408BeforeTheResponse() throws Exception {
+    void theConnectionManagersStreamIdleTimeoutAnswers504BeforeTheResponseToAWholeRequest() throws Exception {
         withStreamIdleTimeout();
         long t0 = System.nanoTime();
         Answer a = send(client, new RequestOptions().setURI("/slow-head").putHeader("host", "reviews")
                 .putHeader("x-version", "v2"), null);
-        assertEquals(408, a.status);
+        assertEquals(504, a.status);
         assertEquals("stream timeout", a.body);
         assertTrue((System.nanoTime() - t0) / 1_000_000 < 2500, "answered before the upstream");
         awaitRequests(1);

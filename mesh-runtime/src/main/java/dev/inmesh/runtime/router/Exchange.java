@@ -161,6 +161,14 @@ final class Exchange {
         }
     }
 
+    /**
+     * The status of the connection manager's local reply to a timeout of the stream (its idle timeout, its
+     * {@code max_stream_duration}), as Envoy chooses it: 504 once the whole request was read, else 408.
+     */
+    int streamTimeoutStatus() {
+        return request.stream == null || request.stream.ended() ? 504 : 408;
+    }
+
     String routeName() {
         var r = RouteResult.routeOf(route);
         return r == null ? null : r.name();

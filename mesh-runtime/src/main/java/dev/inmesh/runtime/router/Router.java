@@ -1266,8 +1266,9 @@ public final class Router {
      * The stream idle timeout while {@link #luaThenRoute} holds a body still arriving, as Envoy's connection manager
      * times a stream from its start whatever filter waits for its body: the route's {@code idle_timeout}, else the
      * connection manager's {@code stream_idle_timeout} (0: none, null returned), each chunk activity. At the limit the
-     * caller gets the connection manager's {@code 408 stream timeout} (SI, {@code stream_idle_timeout},
-     * {@code downstream_rq_idle_timeout}) and the body is dropped; the exchange's own timer starts when it forwards.
+     * caller gets the connection manager's {@code stream timeout} (408, or 504 if the body ended; SI,
+     * {@code stream_idle_timeout}, {@code downstream_rq_idle_timeout}) and the body is dropped; the exchange's own
+     * timer starts when it forwards.
      */
     private IdleTimer holdIdle(Exchange ex, RouteResult route, Promise<RouterResponse> promise) {
         Duration idle = streamIdleTimeout(ex.request, route);
@@ -1282,7 +1283,7 @@ public final class Router {
                 ex.request.downstreamStats.idleTimeout();
             }
             ex.flags.add(ResponseFlag.STREAM_IDLE_TIMEOUT);
-            reply(ex, promise, 408, "stream timeout", "stream_idle_timeout", null);
+            reply(ex, promise, ex.streamTimeoutStatus(), "stream timeout", "stream_idle_timeout", null);
         }).start();
     }
 
@@ -3419,7 +3420,7 @@ public final class Router {
             int status = switch (failure) {
                 case PER_TRY_TIMEOUT, PER_TRY_IDLE_TIMEOUT -> 504;
                 // as Envoy's local reply for a request timeout: 504 once the whole request was read, else 408
-                case MAX_STREAM_DURATION -> ex.request.stream == null || ex.request.stream.ended() ? 504 : 408;
+                case MAX_STREAM_DURATION -> ex.streamTimeoutStatus();
                 // as Envoy's router: an answer it could not read is a bad gateway's, any other reset 503
                 case PROTOCOL_ERROR -> 502;
                 default -> 503;
@@ -3640,8 +3641,9 @@ public final class Router {
 
         /**
          * No activity on the stream for the idle timeout, as Envoy's connection manager: before the response started,
-         * the attempts end and the caller gets 408 {@code stream timeout} (SI); after, the response is cut (the
-         * upstream stream is reset, the caller sees its body fail).
+         * the attempts end and the caller gets {@code stream timeout} (SI), 504 once the whole request was read, else
+         * 408 (a gRPC caller's status UNAVAILABLE, or UNKNOWN); after, the response is cut (the upstream stream is reset, the
+         * caller sees its body fail).
          */
         void streamIdleTimeout() {
             if (ex.request.downstreamStats != null && !ex.completed) {
@@ -3656,7 +3658,7 @@ public final class Router {
                 }
                 return;
             }
-            stop(ResponseFlag.STREAM_IDLE_TIMEOUT, 408, "stream timeout", "stream_idle_timeout");
+            stop(ResponseFlag.STREAM_IDLE_TIMEOUT, ex.streamTimeoutStatus(), "stream timeout", "stream_idle_timeout");
         }
 
         /**
@@ -3681,10 +3683,8 @@ public final class Router {
                 }
                 return;
             }
-            RequestBodyStream body = ex.request.stream;
-            int status = body == null || body.ended() ? 504 : 408;
             // a gRPC caller's trailers-only answer says DEADLINE_EXCEEDED, as Envoy's
-            stop(null, status, "downstream duration timeout", "max_duration_timeout", ex.grpc
+            stop(null, ex.streamTimeoutStatus(), "downstream duration timeout", "max_duration_timeout", ex.grpc
                     ? MultiMap.caseInsensitiveMultiMap().set(HeaderNames.GRPC_STATUS, "4") : null);
         }
 

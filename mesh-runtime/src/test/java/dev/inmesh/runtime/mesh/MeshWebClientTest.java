@@ -316,7 +316,7 @@ class MeshWebClientTest {
         mesh(withManagerFields(config("", app.actualPort()), "stream_idle_timeout: 0.4s"));
         WebClient client = mesh.webClient();
         HttpResponse<Buffer> slow = client.get(9080, "reviews", "/slow").send().await(10, TimeUnit.SECONDS);
-        assertEquals(408, slow.statusCode());
+        assertEquals(504, slow.statusCode(), "a whole request: Envoy's 504, not 408");
         assertEquals("stream timeout", slow.bodyAsString());
         HttpResponse<Buffer> trickle = client.get(9080, "reviews", "/trickle").send().await(10, TimeUnit.SECONDS);
         assertEquals("0123456789", trickle.bodyAsString());

@@ -309,16 +309,33 @@ class RouterTimeoutTest {
         assertEquals(2, r.info().attemptCount());
     }
     @Test
-    void theConnectionManagersStreamIdleTimeoutAnswers408StreamTimeoutWithSi() {
+    void theConnectionManagersStreamIdleTimeoutAnswers504StreamTimeoutWithSiOnceTheRequestWasWhole() {
         WireMockServer wm = rig.wiremock();
         wm.stubFor(any(anyUrl()).willReturn(ok("late").withFixedDelay(1500)));
         var r = rig.call(rig.router(), get("/x").streamIdleTimeout(Duration.ofMillis(200)), routeToC(""), one(wm));
-        assertEquals(408, r.status());
+        // Envoy's connection manager: 504 when the whole request was read (a GET), 408 while it still arrives
+        assertEquals(504, r.status());
         assertEquals("stream timeout", r.body());
         assertEquals(Set.of(ResponseFlag.STREAM_IDLE_TIMEOUT), r.info().responseFlags());
         assertEquals("SI", r.flags());
         assertEquals("stream_idle_timeout", r.info().responseCodeDetails());
         assertTrue(r.elapsedMillis() >= 190 && r.elapsedMillis() < 1400, "answered after " + r.elapsedMillis());
+    }
+
+    @Test
+    void theStreamIdleTimeoutAnswers408WhileTheRequestBodyStillArrives() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok("late")));
+        RouterRequest req = RouterRig.request(io.vertx.core.http.HttpMethod.POST, "/x", null)
+                .streamIdleTimeout(Duration.ofMillis(300));
+        RequestBodyStream body = new RequestBodyStream();
+        req.bodyStream(body);
+        var result = rig.start(rig.router(), req, routeToC(""), one(wm));
+        rig.ctx.runOnContext(v -> body.write(io.vertx.core.buffer.Buffer.buffer("first, and then nothing")));
+        var r = RouterRig.await(result);
+        assertEquals(408, r.status());
+        assertEquals("stream timeout", r.body());
+        assertEquals("SI", r.flags());
     }
 
     @Test
@@ -405,7 +422,7 @@ class RouterTimeoutTest {
         wm.stubFor(any(anyUrl()).willReturn(ok("late").withFixedDelay(500)));
         // the route's own, against the connection manager's default of 5 minutes
         var cut = rig.call(rig.router(), get("/x"), routeToC("idle_timeout: 0.2s"), one(wm));
-        assertEquals(408, cut.status());
+        assertEquals(504, cut.status());
         assertEquals("stream_idle_timeout", cut.info().responseCodeDetails());
         // 0 on the route turns the connection manager's off
         var r = rig.call(rig.router(), get("/x").streamIdleTimeout(Duration.ofMillis(150)),
