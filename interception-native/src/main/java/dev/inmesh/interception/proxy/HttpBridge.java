@@ -417,7 +417,11 @@ final class HttpBridge {
                     @Override
                     public void userEventTriggered(ChannelHandlerContext c, Object evt) {
                         if (evt instanceof ChannelInputShutdownEvent) {
-                            c.close(); // the client closed its side: as Envoy, the connection ends
+                            // the client closed its side: as Envoy, the connection ends and its streams are reset
+                            // now; closed past the frame codec, whose own close would be a drain's (GOAWAY, then up
+                            // to the drain time for the streams), for a client still there
+                            ChannelHandlerContext codec = c.pipeline().context("h2");
+                            (codec != null ? codec : c).close();
                             return;
                         }
                         c.fireUserEventTriggered(evt);

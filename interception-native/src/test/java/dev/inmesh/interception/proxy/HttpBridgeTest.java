@@ -902,6 +902,35 @@ class HttpBridgeTest {
     }
 
     @Test
+    void anH2cClientThatEndsItsSideHasItsStreamsResetAtOnceNotAfterTheDrainTime() throws Exception {
+        // as Envoy's connection manager on the downstream's close: every stream is reset then (the graceful close that
+        // a drain gives an HTTP/2 connection, GOAWAY and up to the drain time for its streams, is for a client still
+        // there); the upstream answers /slow-head after 3 s, the drain time is 5 s
+        proxy.requests.clear();
+        var hpack = new io.netty.handler.codec.http2.DefaultHttp2HeadersEncoder();
+        long start = System.nanoTime();
+        try (java.net.Socket s = raw("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")) {
+            var out = s.getOutputStream();
+            out.write(ProxyHttp2HeaderOverflowTest.frame(4, 0, 0, new byte[0])); // SETTINGS
+            out.write(ProxyHttp2HeaderOverflowTest.frame(1, 0x5, 1, ProxyHttp2HeaderOverflowTest.block(hpack,
+                    "/slow-head", "reviews", "x-version", "v2"))); // HEADERS, END_STREAM | END_HEADERS
+            out.flush();
+            Thread.sleep(300); // the request went upstream
+            s.shutdownOutput();
+            var in = s.getInputStream();
+            while (in.read() >= 0) {
+                // the proxy's SETTINGS and whatever else it sent before it closed
+            }
+        }
+        StreamInfo reset = proxy.logged(0);
+        long ms = (System.nanoTime() - start) / 1_000_000;
+        assertTrue(ms < 2500, "closed and logged after " + ms + " ms");
+        assertEquals(0, reset.responseCode());
+        assertEquals(java.util.Set.of(ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION), reset.responseFlags());
+        assertEquals("downstream_remote_disconnect", reset.responseCodeDetails());
+    }
+
+    @Test
     void aClientThatEndsItsSideBeforeItsAnswerHasItsRequestResetAndLoggedDcAsEnvoyHasNoHalfClose() throws Exception {
         // as Envoy's connection manager, whose connections turn the end of input into a close: the request waiting
         // for its answer (a client that closed its socket looks the same) is reset upstream, not answered, 0 DC

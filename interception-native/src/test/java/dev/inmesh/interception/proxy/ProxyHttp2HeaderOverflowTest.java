@@ -135,8 +135,17 @@ class ProxyHttp2HeaderOverflowTest {
     /** The HPACK block of a GET of /x with one more header {@code name: value}. */
     private static byte[] block(io.netty.handler.codec.http2.DefaultHttp2HeadersEncoder hpack, String name,
                                 String value) throws Exception {
-        var headers = new io.netty.handler.codec.http2.DefaultHttp2Headers().method("GET").scheme("http").path("/x")
-                .authority("127.0.0.1").add(name, value);
+        return block(hpack, "/x", "127.0.0.1", name, value);
+    }
+
+    /** The HPACK block of a GET of {@code path} at {@code authority} with more headers, names and values in turn. */
+    static byte[] block(io.netty.handler.codec.http2.DefaultHttp2HeadersEncoder hpack, String path, String authority,
+                        String... namesAndValues) throws Exception {
+        var headers = new io.netty.handler.codec.http2.DefaultHttp2Headers().method("GET").scheme("http").path(path)
+                .authority(authority);
+        for (int i = 0; i < namesAndValues.length; i += 2) {
+            headers.add(namesAndValues[i], namesAndValues[i + 1]);
+        }
         io.netty.buffer.ByteBuf b = io.netty.buffer.Unpooled.buffer();
         try {
             hpack.encodeHeaders(0, headers, b);
@@ -147,7 +156,7 @@ class ProxyHttp2HeaderOverflowTest {
     }
 
     /** An HTTP/2 frame: its 9-byte header, then {@code payload}. */
-    private static byte[] frame(int type, int flags, int stream, byte[] payload) {
+    static byte[] frame(int type, int flags, int stream, byte[] payload) {
         java.nio.ByteBuffer f = java.nio.ByteBuffer.allocate(9 + payload.length);
         f.put((byte) (payload.length >>> 16)).put((byte) (payload.length >>> 8)).put((byte) payload.length)
                 .put((byte) type).put((byte) flags).putInt(stream).put(payload);
