@@ -44,7 +44,25 @@ public record IptablesBinaries(IpFamily family, String iptables) {
      * @throws InstallException when none of the three can be run, naming what each said
      */
     public static IptablesBinaries detect(CommandRunner runner, IpFamily family) throws InstallException {
+        return detect(runner, family, "");
+    }
+
+    /**
+     * As {@link #detect(CommandRunner, IpFamily)}, unless {@code forced} is {@code legacy} or {@code nft}
+     * (istio-iptables' --force-iptables-binary): then that variant, when its {@code -save} runs, else an error.
+     */
+    public static IptablesBinaries detect(CommandRunner runner, IpFamily family, String forced)
+            throws InstallException {
         String base = family.iptables();
+        if (forced.equals("legacy") || forced.equals("nft")) {
+            IptablesBinaries chosen = new IptablesBinaries(family, base + "-" + forced);
+            CommandRunner.Result save = runner.run(List.of(chosen.save()));
+            if (!save.ok()) {
+                throw new InstallException("no usable " + chosen.iptables() + " (--force-iptables-binary=" + forced
+                        + "): " + failure(chosen.save(), save));
+            }
+            return chosen;
+        }
         List<String> failures = new ArrayList<>();
         IptablesBinaries legacy = new IptablesBinaries(family, base + "-legacy");
         CommandRunner.Result legacySave = runner.run(List.of(legacy.save()));

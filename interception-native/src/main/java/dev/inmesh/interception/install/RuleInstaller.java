@@ -189,6 +189,24 @@ public final class RuleInstaller {
     }
 
     /**
+     * Applies the rules without comparing them with what is installed (istio-iptables' --force-apply, its way around
+     * its own idempotency checks). With ISTIO_ chains already there istio-iptables' iptables-restore fails, as it
+     * cannot create them again; this fails before it, so that the rollback of a failed step cannot remove rules
+     * this run did not add. Nothing is changed then.
+     */
+    public Outcome forceApply() throws InstallException {
+        for (IpFamily f : families()) {
+            if (save(f).hasIstioChains()) {
+                throw new InstallException("--force-apply: ISTIO_ chains already exist (" + label(f) + "); nothing"
+                        + " was changed (istio-iptables fails there too: run --cleanup-only first)");
+            }
+        }
+        runSteps(applySteps(), true);
+        verify();
+        return Outcome.APPLIED;
+    }
+
+    /**
      * As istio-iptables' guardrails while it reconciles: drops TCP and UDP in the filter table's INPUT, FORWARD and
      * OUTPUT chains so that nothing passes uncaptured between removing the old rules and applying the new ones. Each
      * carries the comment {@value #GUARDRAIL_COMMENT}, so that {@link #removeGuardrails} removes these and never a

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import dev.inmesh.interception.install.CommandRunner.Result;
 import dev.inmesh.interception.rules.IpFamily;
+import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 
@@ -55,5 +56,25 @@ class IptablesBinariesTest {
         assertEquals("no usable ip6tables: ip6tables-legacy-save: No such file or directory;"
                 + " ip6tables-nft-save: No such file or directory; ip6tables-save: No such file or directory",
                 e.getMessage());
+    }
+
+    @Test
+    void aForcedVariantIsUsedEvenWhenAnotherHoldsTheRules() throws Exception {
+        FakeCommandRunner runner = saves(Map.of("iptables-legacy-save", Result.success(ONE_RULE),
+                "iptables-nft-save", Result.success("")));
+
+        assertEquals("iptables-nft", IptablesBinaries.detect(runner, IpFamily.V4, "nft").iptables());
+        assertEquals(List.of("iptables-nft-save"), runner.commandLines());
+    }
+
+    @Test
+    void aForcedVariantThatCannotRunIsAnErrorWithoutFallingBack() {
+        FakeCommandRunner runner = saves(Map.of("ip6tables-nft-save", Result.success("")));
+
+        InstallException e = assertThrows(InstallException.class,
+                () -> IptablesBinaries.detect(runner, IpFamily.V6, "legacy"));
+
+        assertEquals("no usable ip6tables-legacy (--force-iptables-binary=legacy): ip6tables-legacy-save: No such"
+                + " file or directory", e.getMessage());
     }
 }

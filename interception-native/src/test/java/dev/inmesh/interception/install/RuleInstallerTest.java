@@ -296,6 +296,22 @@ class RuleInstallerTest {
     }
 
     @Test
+    void forceApplyRestoresWithoutComparingAndRefusesExistingChains() throws Exception {
+        FakeCommandRunner fresh = kernel(RuleGenerator.generate(REDIRECT), line -> null);
+
+        assertEquals(RuleInstaller.Outcome.APPLIED, installer(fresh, REDIRECT).forceApply());
+        assertEquals(1, fresh.count("iptables-restore"));
+        assertEquals(0, fresh.count("iptables -t nat -C"), "nothing compared");
+
+        String save = saveOf(RuleGenerator.generate(REDIRECT), IpFamily.V4);
+        FakeCommandRunner installed = new FakeCommandRunner().answering(c -> isSave(c) ? Result.success(save) : null);
+        InstallException e = assertThrows(InstallException.class, () -> installer(installed, REDIRECT).forceApply());
+        assertTrue(e.getMessage().startsWith("--force-apply: ISTIO_ chains already exist"), e.getMessage());
+        assertEquals(0, installed.count("iptables-restore"));
+        assertEquals(0, installed.count("iptables -t nat -X"), "the installed rules stay");
+    }
+
+    @Test
     void refusesToTouchDifferentIstioRulesWithoutReconcile() {
         String save = saveOf(RuleGenerator.generate(CaptureConfig.builder().inboundPorts("9080").build()), IpFamily.V4);
         FakeCommandRunner runner = new FakeCommandRunner().answering(c -> isSave(c) ? Result.success(save) : null);
