@@ -1,5 +1,6 @@
 package dev.inmesh.cli;
 
+import dev.inmesh.interception.IptablesCommand;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -31,6 +32,9 @@ public final class InmeshCommand implements Runnable {
             CommandLine command = new CommandLine(sub);
             // each tool's --version prints the version of inmesh, as `inmesh --version` does
             command.getCommandSpec().versionProvider(new Version());
+            if (sub instanceof IptablesCommand) {
+                IptablesCommand.configure(command);
+            }
             cl.addSubcommand(command);
         }
         cl.setExitCodeExceptionMapper(t -> t instanceof CommandLine.ParameterException e

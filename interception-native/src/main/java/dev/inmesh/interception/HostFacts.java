@@ -42,36 +42,51 @@ final class HostFacts {
      * Whether the host is IPv6. istio-iptables goes by the family of the host's first address that is neither
      * loopback nor link-local, which on a dual-stack host is normally its IPv4 address. Java does not promise
      * that order, so this reads it as: IPv6 when the host has a global IPv6 address and no IPv4 address besides
-     * loopback.
+     * loopback. With {@code dualStack} (istio-iptables' --dual-stack) istio-iptables looks on past the IPv4
+     * addresses for an IPv6 one, so any global IPv6 address makes it IPv6.
      */
-    static boolean hostIsIpv6() {
-        boolean sawV6 = false;
+    static boolean hostIsIpv6(boolean dualStack) {
+        List<InetAddress> addresses = new ArrayList<>();
         try {
             for (NetworkInterface nic : Collections.list(NetworkInterface.getNetworkInterfaces())) {
-                for (InetAddress a : Collections.list(nic.getInetAddresses())) {
-                    if (a.isLoopbackAddress() || a.isLinkLocalAddress() || a.isMulticastAddress()) {
-                        continue;
-                    }
-                    if (a instanceof Inet4Address) {
-                        return false;
-                    }
-                    if (a instanceof Inet6Address) {
-                        sawV6 = true;
-                    }
-                }
+                addresses.addAll(Collections.list(nic.getInetAddresses()));
             }
         } catch (SocketException e) {
             return false;
         }
-        return sawV6;
+        return isIpv6(addresses, dualStack);
+    }
+
+    /** {@link #hostIsIpv6} over a given list of the host's addresses. */
+    static boolean isIpv6(List<InetAddress> addresses, boolean dualStack) {
+        boolean sawV4 = false;
+        boolean sawV6 = false;
+        for (InetAddress a : addresses) {
+            if (a.isLoopbackAddress() || a.isLinkLocalAddress() || a.isMulticastAddress()) {
+                continue;
+            }
+            sawV4 |= a instanceof Inet4Address;
+            sawV6 |= a instanceof Inet6Address;
+        }
+        return sawV6 && (dualStack || !sawV4);
     }
 
     /** The UID of a user from /etc/passwd, or null when there is no such user. */
     static String uidOf(String user) {
+        return idOf(Path.of("/etc/passwd"), user);
+    }
+
+    /** The GID of a group from /etc/group, or null when there is no such group. */
+    static String gidOf(String group) {
+        return idOf(Path.of("/etc/group"), group);
+    }
+
+    /** The third field of the line whose first field is {@code name}, in a passwd or group file. */
+    static String idOf(Path file, String name) {
         try {
-            for (String line : Files.readAllLines(Path.of("/etc/passwd"))) {
+            for (String line : Files.readAllLines(file)) {
                 String[] fields = line.split(":");
-                if (fields.length > 2 && fields[0].equals(user)) {
+                if (fields.length > 2 && fields[0].equals(name)) {
                     return fields[2];
                 }
             }

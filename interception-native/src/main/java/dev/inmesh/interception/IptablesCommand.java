@@ -6,12 +6,14 @@ import dev.inmesh.interception.install.IptablesBinaries;
 import dev.inmesh.interception.install.ProcessCommandRunner;
 import dev.inmesh.interception.install.RuleInstaller;
 import dev.inmesh.interception.rules.CaptureConfig;
+import dev.inmesh.interception.rules.InterceptionMode;
 import dev.inmesh.interception.rules.IpFamily;
 import dev.inmesh.interception.rules.RuleGenerator;
 import dev.inmesh.interception.rules.RuleSet;
 import dev.inmesh.interception.validation.CaptureProbe;
 import java.io.IOException;
 import java.io.PrintWriter;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -22,6 +24,7 @@ import java.util.function.Consumer;
 import java.util.function.Function;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -29,8 +32,9 @@ import picocli.CommandLine.Spec;
 
 /**
  * {@code inmesh iptables}: istio-iptables' flags, environment variables and defaults; generates the capture rules
- * and installs, validates, prints or removes them. Exit codes: 0 done, 1 a step failed (and was rolled back), 2 a bad
- * flag value (nothing applied), 126 {@code --run-validation} saw no capture.
+ * and installs, validates, prints or removes them. Exit codes, as istio-iptables': 0 done, 1 a bad flag value (nothing
+ * applied) or a step failed (and was rolled back), 126 {@code --run-validation} saw no capture; a flag picocli cannot
+ * parse (an unknown one) is a usage error, 2 (istio-iptables exits 255 for those).
  */
 @Command(
         name = "iptables",
@@ -44,7 +48,6 @@ import picocli.CommandLine.Spec;
 public final class IptablesCommand implements Callable<Integer> {
     static final int EXIT_OK = 0;
     static final int EXIT_FAILED = 1;
-    static final int EXIT_BAD_FLAGS = 2;
     static final int EXIT_VALIDATION_FAILED = 126;
 
     @Option(names = {"-p", "--envoy-port"}, paramLabel = "PORT",
@@ -60,20 +63,21 @@ public final class IptablesCommand implements Callable<Integer> {
     String inboundTunnelPort;
 
     @Option(names = {"-u", "--proxy-uid"}, paramLabel = "UIDS",
-            description = "UIDs of the proxy, whose traffic is not captured (env PROXY_UID; default: the UID of"
-                    + " $ENVOY_USER, istio-proxy, else 1337).")
+            description = "UIDs or user names of the proxy, whose traffic is not captured (env PROXY_UID; default:"
+                    + " the UID of $ENVOY_USER, istio-proxy, else 1337).")
     String proxyUid;
 
     @Option(names = {"-g", "--proxy-gid"}, paramLabel = "GIDS",
-            description = "GIDs of the proxy (env PROXY_GID; default: the UIDs).")
+            description = "GIDs or group names of the proxy (env PROXY_GID; default: the UIDs).")
     String proxyGid;
 
     @Option(names = {"-m", "--istio-inbound-interception-mode"}, paramLabel = "MODE",
-            description = "REDIRECT or TPROXY (env ISTIO_INBOUND_INTERCEPTION_MODE, default REDIRECT).")
+            description = "TPROXY, else REDIRECT (env ISTIO_INBOUND_INTERCEPTION_MODE, default REDIRECT).")
     String mode;
 
     @Option(names = {"-t", "--istio-inbound-tproxy-mark"}, paramLabel = "MARK",
-            description = "Packet mark for TPROXY (env ISTIO_INBOUND_TPROXY_MARK, default 1337).")
+            description = "Packet mark for TPROXY: decimal, 0x hex or 0 octal (env ISTIO_INBOUND_TPROXY_MARK,"
+                    + " default 1337).")
     String tproxyMark;
 
     @Option(names = {"-r", "--istio-inbound-tproxy-route-table"}, paramLabel = "TABLE",
@@ -112,16 +116,19 @@ public final class IptablesCommand implements Callable<Integer> {
             description = "Interfaces whose inbound traffic counts as outbound (env KUBE_VIRT_INTERFACES).")
     String kubeVirtInterfaces;
 
-    @Option(names = "--redirect-dns", arity = "0..1", fallbackValue = "true", paramLabel = "BOOL",
-            description = "Send DNS to the agent on 15053 (env REDIRECT_DNS, default $ISTIO_META_DNS_CAPTURE).")
+    @Option(names = "--redirect-dns", arity = "0..1", fallbackValue = "true",
+            converter = GoBool.class, paramLabel = "BOOL",
+            description = "Send DNS to the agent on 15053 (env REDIRECT_DNS, then ISTIO_META_DNS_CAPTURE).")
     Boolean redirectDns;
 
-    @Option(names = "--capture-all-dns", arity = "0..1", fallbackValue = "true", paramLabel = "BOOL",
+    @Option(names = "--capture-all-dns", arity = "0..1", fallbackValue = "true",
+            converter = GoBool.class, paramLabel = "BOOL",
             description = "With --redirect-dns: all port 53 traffic, not just the name servers' (env CAPTURE_ALL_DNS).")
     Boolean captureAllDns;
 
-    @Option(names = "--drop-invalid", arity = "0..1", fallbackValue = "true", paramLabel = "BOOL",
-            description = "Drop packets conntrack finds INVALID (env DROP_INVALID, default $INVALID_DROP).")
+    @Option(names = "--drop-invalid", arity = "0..1", fallbackValue = "true",
+            converter = GoBool.class, paramLabel = "BOOL",
+            description = "Drop packets conntrack finds INVALID (env DROP_INVALID, then INVALID_DROP).")
     Boolean dropInvalid;
 
     @Option(names = "--dns-servers-v4", paramLabel = "ADDRS",
@@ -133,28 +140,42 @@ public final class IptablesCommand implements Callable<Integer> {
             description = "IPv6 name servers for --redirect-dns (default: /etc/resolv.conf).")
     String dnsServersV6;
 
-    @Option(names = "--enable-ipv6", arity = "0..1", fallbackValue = "true", paramLabel = "BOOL",
-            description = "Also install ip6tables rules (default: when the host is IPv6-only).")
+    @Option(names = "--enable-ipv6", arity = "0..1", fallbackValue = "true",
+            converter = GoBool.class, paramLabel = "BOOL",
+            description = "Also install ip6tables rules (default: when the host is IPv6-only, or with --dual-stack"
+                    + " when it has a global IPv6 address).")
     Boolean enableIpv6;
 
-    @Option(names = {"-n", "--dry-run"}, arity = "0..1", fallbackValue = "true", paramLabel = "BOOL",
-            description = "Print the iptables-restore input (IPv4, then IPv6) instead of applying it (env DRY_RUN).")
+    @Option(names = "--dual-stack", arity = "0..1", fallbackValue = "true",
+            converter = GoBool.class, paramLabel = "BOOL",
+            description = "Install ip6tables rules too when the host has a global IPv6 address, even if it also has"
+                    + " IPv4 ones (env DUAL_STACK, then ISTIO_DUAL_STACK).")
+    Boolean dualStack;
+
+    @Option(names = {"-n", "--dry-run"}, arity = "0..1", fallbackValue = "true",
+            converter = GoBool.class, paramLabel = "BOOL",
+            description = "Print the iptables-restore input (IPv4, then IPv6) instead of applying it, also to"
+                    + " $DRY_RUN_FILE_PATH when set (env DRY_RUN).")
     Boolean dryRun;
 
-    @Option(names = "--cleanup-only", arity = "0..1", fallbackValue = "true", paramLabel = "BOOL",
+    @Option(names = "--cleanup-only", arity = "0..1", fallbackValue = "true",
+            converter = GoBool.class, paramLabel = "BOOL",
             description = "Remove the rules (ISTIO_ chains, jumps into them, the TPROXY route) and stop"
                     + " (env CLEANUP_ONLY).")
     Boolean cleanupOnly;
 
-    @Option(names = "--reconcile", arity = "0..1", fallbackValue = "true", paramLabel = "BOOL",
+    @Option(names = "--reconcile", arity = "0..1", fallbackValue = "true",
+            converter = GoBool.class, paramLabel = "BOOL",
             description = "Replace ISTIO_ rules that differ from this configuration (env RECONCILE, default true).")
     Boolean reconcile;
 
-    @Option(names = "--skip-rule-apply", arity = "0..1", fallbackValue = "true", paramLabel = "BOOL",
+    @Option(names = "--skip-rule-apply", arity = "0..1", fallbackValue = "true",
+            converter = GoBool.class, paramLabel = "BOOL",
             description = "Apply nothing (for example to only --run-validation) (env SKIP_RULE_APPLY).")
     Boolean skipRuleApply;
 
-    @Option(names = "--run-validation", arity = "0..1", fallbackValue = "true", paramLabel = "BOOL",
+    @Option(names = "--run-validation", arity = "0..1", fallbackValue = "true",
+            converter = GoBool.class, paramLabel = "BOOL",
             description = "Check that a connection to 127.0.0.6:PROBE_PORT is captured; exit 126 if not"
                     + " (env RUN_VALIDATION).")
     Boolean runValidation;
@@ -172,6 +193,27 @@ public final class IptablesCommand implements Callable<Integer> {
                     + " /proc/PID/ns/net (env NETWORK_NAMESPACE).")
     String networkNamespace;
 
+    @Option(names = "--force-apply", arity = "0..1", fallbackValue = "true",
+            converter = GoBool.class, paramLabel = "BOOL",
+            description = "Apply without first reading what is installed; existing ISTIO_ chains then make the"
+                    + " install fail (env FORCE_APPLY).")
+    Boolean forceApply;
+
+    @Option(names = "--force-iptables-binary", paramLabel = "legacy|nft",
+            description = "Use iptables-legacy or iptables-nft (and their ip6tables) instead of choosing; other"
+                    + " values choose (env FORCE_IPTABLES_BINARY).")
+    String forceIptablesBinary;
+
+    @Option(names = "--cni-mode", arity = "0..1", fallbackValue = "true",
+            converter = GoBool.class, paramLabel = "BOOL",
+            description = "Accepted for istio-iptables' CNI plugin; changes nothing here (env CNI_MODE).")
+    Boolean cniMode;
+
+    @Option(names = "--native-nftables", arity = "0..1", fallbackValue = "true",
+            converter = GoBool.class, paramLabel = "BOOL",
+            description = "Native nftables rules: not supported, refused (env NATIVE_NFTABLES).")
+    Boolean nativeNftables;
+
     @Spec
     CommandSpec spec;
 
@@ -188,6 +230,11 @@ public final class IptablesCommand implements Callable<Integer> {
         this.runners = runners;
     }
 
+    /** Parses as istio-iptables' flags (Go's pflag) do: of a flag given twice, the last value counts. */
+    public static CommandLine configure(CommandLine commandLine) {
+        return commandLine.setOverwrittenOptionsAllowed(true);
+    }
+
     @Override
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
@@ -196,9 +243,10 @@ public final class IptablesCommand implements Callable<Integer> {
         try {
             inv = resolve();
         } catch (IllegalArgumentException e) {
+            // istio-iptables exits 1 both when its configuration is invalid and when iptables refuses a value
             err.println("inmesh iptables: " + e.getMessage());
             err.flush();
-            return EXIT_BAD_FLAGS;
+            return EXIT_FAILED;
         } catch (IOException e) {
             err.println("inmesh iptables: cannot read the name servers: " + e.getMessage());
             err.flush();
@@ -211,8 +259,20 @@ public final class IptablesCommand implements Callable<Integer> {
             err.flush();
         };
         if (inv.dryRun()) {
-            out.print(new RuleInstaller(runner, inv.config(), rules, log).dryRunText());
+            String text = new RuleInstaller(runner, inv.config(), rules, log).dryRunText();
+            out.print(text);
             out.flush();
+            // istio-iptables' dry run also writes what it would run to DRY_RUN_FILE_PATH
+            String file = env.apply("DRY_RUN_FILE_PATH");
+            if (file != null && !file.isEmpty()) {
+                try {
+                    Files.writeString(Path.of(file), text);
+                } catch (IOException | RuntimeException e) {
+                    err.println("inmesh iptables: cannot write DRY_RUN_FILE_PATH " + file + ": " + e);
+                    err.flush();
+                    return EXIT_FAILED;
+                }
+            }
             return EXIT_OK;
         }
         try {
@@ -222,7 +282,7 @@ public final class IptablesCommand implements Callable<Integer> {
                 List<IpFamily> families = RuleInstaller.families(inv.config());
                 for (IpFamily f : IpFamily.values()) {
                     try {
-                        binaries.add(IptablesBinaries.detect(runner, f));
+                        binaries.add(IptablesBinaries.detect(runner, f, inv.forcedBinary()));
                     } catch (InstallException e) {
                         if (families.contains(f)) {
                             throw e;
@@ -236,7 +296,8 @@ public final class IptablesCommand implements Callable<Integer> {
                     log.accept("iptables: removed the ISTIO_ rules");
                     return EXIT_OK;
                 }
-                RuleInstaller.Outcome outcome = installer.install(inv.reconcile());
+                RuleInstaller.Outcome outcome = inv.forceApply() ? installer.forceApply()
+                        : installer.install(inv.reconcile());
                 log.accept("iptables: " + outcome.name().toLowerCase(Locale.ROOT));
             }
         } catch (InstallException e) {
@@ -267,11 +328,29 @@ public final class IptablesCommand implements Callable<Integer> {
 
     /** Everything one run needs, resolved from flags, environment and host. */
     record Invocation(CaptureConfig config, boolean dryRun, boolean cleanupOnly, boolean reconcile,
-                      boolean skipRuleApply, boolean runValidation, CaptureProbe.Settings probe, String namespace) {}
+                      boolean skipRuleApply, boolean runValidation, CaptureProbe.Settings probe, String namespace,
+                      boolean forceApply, String forcedBinary) {}
 
     Invocation resolve() throws IOException {
-        boolean redirect = bool(redirectDns, "REDIRECT_DNS", bool(null, "ISTIO_META_DNS_CAPTURE", false));
-        boolean allDns = bool(captureAllDns, "CAPTURE_ALL_DNS", false);
+        if (bool(nativeNftables, false, "NATIVE_NFTABLES")) {
+            // writing iptables rules instead would leave a pod that asked for nftables with something else
+            throw new IllegalArgumentException("native-nftables: native nftables rules are not supported; inmesh"
+                    + " installs iptables rules (with --force-iptables-binary=nft, through iptables-nft)");
+        }
+        bool(cniMode, false, "CNI_MODE");
+        String forcedBinary = str(forceIptablesBinary, "FORCE_IPTABLES_BINARY", "");
+        if (!forcedBinary.isEmpty() && !forcedBinary.equals("legacy") && !forcedBinary.equals("nft")) {
+            warn("force-iptables-binary: " + forcedBinary + " is neither legacy nor nft; choosing the binaries, as"
+                    + " istio-iptables does");
+            forcedBinary = "";
+        }
+        String modeText = str(mode, "ISTIO_INBOUND_INTERCEPTION_MODE", "");
+        if (!InterceptionMode.isKnown(modeText)) {
+            warn("istio-inbound-interception-mode: " + modeText + " is neither REDIRECT nor TPROXY; using REDIRECT,"
+                    + " as istio-iptables does");
+        }
+        boolean redirect = bool(redirectDns, false, "REDIRECT_DNS", "ISTIO_META_DNS_CAPTURE");
+        boolean allDns = bool(captureAllDns, false, "CAPTURE_ALL_DNS");
         // Host facts are read only when none of the three "repeatable output" flags is given.
         boolean pinned = dnsServersV4 != null || dnsServersV6 != null || enableIpv6 != null;
         List<String> v4Servers = CaptureConfig.split(dnsServersV4);
@@ -281,7 +360,8 @@ public final class IptablesCommand implements Callable<Integer> {
             v4Servers = servers.v4();
             v6Servers = servers.v6();
         }
-        boolean ipv6 = pinned ? Boolean.TRUE.equals(enableIpv6) : HostFacts.hostIsIpv6();
+        boolean ipv6 = pinned ? Boolean.TRUE.equals(enableIpv6)
+                : HostFacts.hostIsIpv6(bool(dualStack, false, "DUAL_STACK", "ISTIO_DUAL_STACK"));
         String uid = str(proxyUid, "PROXY_UID", "");
         if (uid.isEmpty()) {
             String user = str(null, "ENVOY_USER", "istio-proxy");
@@ -294,7 +374,7 @@ public final class IptablesCommand implements Callable<Integer> {
                 .inboundTunnelPort(str(inboundTunnelPort, "INBOUND_TUNNEL_PORT", "15008"))
                 .proxyUid(uid)
                 .proxyGid(str(proxyGid, "PROXY_GID", ""))
-                .interceptionMode(str(mode, "ISTIO_INBOUND_INTERCEPTION_MODE", ""))
+                .interceptionMode(modeText)
                 .inboundTproxyMark(str(tproxyMark, "ISTIO_INBOUND_TPROXY_MARK", "1337"))
                 .inboundTproxyRouteTable(str(tproxyRouteTable, "ISTIO_INBOUND_TPROXY_ROUTE_TABLE", "133"))
                 .inboundPorts(str(inboundPorts, "ISTIO_INBOUND_PORTS", ""))
@@ -312,25 +392,46 @@ public final class IptablesCommand implements Callable<Integer> {
                 .captureAllDns(allDns)
                 .dnsServersV4(v4Servers)
                 .dnsServersV6(v6Servers)
-                .dropInvalid(bool(dropInvalid, "DROP_INVALID", bool(null, "INVALID_DROP", false)))
+                .dropInvalid(bool(dropInvalid, false, "DROP_INVALID", "INVALID_DROP"))
                 .enableIpv6(ipv6)
+                .onIgnored(this::warn)
                 .build();
+        boolean validate = bool(runValidation, false, "RUN_VALIDATION");
         String namespace = str(networkNamespace, "NETWORK_NAMESPACE", "");
         CaptureProbe.Settings probe = new CaptureProbe.Settings(
                 parseProbePort(str(probePort, "IPTABLES_PROBE_PORT", "15002")),
                 List.of(config.inboundCapturePort(), config.proxyPort()),
-                Long.parseLong(config.proxyUids().get(0)),
-                Long.parseLong(config.proxyGids().get(0)),
+                probeId(validate, "proxy-uid", config.proxyUids().get(0), HostFacts::uidOf),
+                probeId(validate, "proxy-gid", config.proxyGids().get(0), HostFacts::gidOf),
                 parseDuration("probe-timeout", str(probeTimeout, "PROBE_TIMEOUT", "5s")),
                 namespace);
         return new Invocation(config,
-                bool(dryRun, "DRY_RUN", false),
-                bool(cleanupOnly, "CLEANUP_ONLY", false),
-                bool(reconcile, "RECONCILE", true),
-                bool(skipRuleApply, "SKIP_RULE_APPLY", false),
-                bool(runValidation, "RUN_VALIDATION", false),
+                bool(dryRun, false, "DRY_RUN"),
+                bool(cleanupOnly, false, "CLEANUP_ONLY"),
+                bool(reconcile, true, "RECONCILE"),
+                bool(skipRuleApply, false, "SKIP_RULE_APPLY"),
+                validate,
                 probe,
-                namespace);
+                namespace,
+                bool(forceApply, false, "FORCE_APPLY"),
+                forcedBinary);
+    }
+
+    /**
+     * The numeric ID the validation probe runs as. A name is looked up in this host's /etc/passwd or /etc/group;
+     * only the probe needs the number (iptables takes the name).
+     */
+    private static long probeId(boolean validate, String flag, String id, Function<String, String> lookup) {
+        boolean number = !id.isEmpty() && id.length() <= 10 && id.chars().allMatch(c -> c >= '0' && c <= '9');
+        String numeric = number ? id : lookup.apply(id);
+        if (numeric == null) {
+            if (validate) {
+                throw new IllegalArgumentException(flag + ": " + id + " is not known on this host, and"
+                        + " --run-validation needs its number");
+            }
+            return -1;
+        }
+        return Long.parseLong(numeric);
     }
 
     private String str(String flag, String envName, String def) {
@@ -341,20 +442,50 @@ public final class IptablesCommand implements Callable<Integer> {
         return value != null ? value : def;
     }
 
-    /** Go's boolean spellings, as istio-iptables reads its environment. */
-    private boolean bool(Boolean flag, String envName, boolean def) {
+    /**
+     * A boolean flag, else its environment variables, else the default. istio-iptables sets a flag from its own
+     * variable and then from the extra ones it also reads (ISTIO_META_DNS_CAPTURE for --redirect-dns, INVALID_DROP
+     * for --drop-invalid, ISTIO_DUAL_STACK for --dual-stack), so of two variables set the later one wins; the command
+     * line wins over both. A value Go cannot read as a boolean is ignored, as istio-iptables ignores it.
+     */
+    private boolean bool(Boolean flag, boolean def, String... envNames) {
         if (flag != null) {
             return flag;
         }
-        String value = env.apply(envName);
-        if (value == null || value.isEmpty()) {
-            return def;
+        boolean value = def;
+        for (String name : envNames) {
+            String text = env.apply(name);
+            if (text == null || text.isEmpty()) {
+                continue;
+            }
+            Boolean b = goBool(text);
+            if (b == null) {
+                warn(name + "=" + text + " is not a boolean (true, false, 1, 0, t, f); ignored, as istio-iptables"
+                        + " ignores it");
+            } else {
+                value = b;
+            }
         }
-        Boolean b = goBool(value);
-        if (b == null) {
-            throw new IllegalArgumentException(envName + ": " + value + " (expected: true or false)");
+        return value;
+    }
+
+    private void warn(String message) {
+        PrintWriter err = spec.commandLine().getErr();
+        err.println("inmesh iptables: " + message);
+        err.flush();
+    }
+
+    /** Reads a boolean flag's value with Go's spellings ({@code --redirect-dns=1}), as istio-iptables' flags do. */
+    static final class GoBool implements CommandLine.ITypeConverter<Boolean> {
+        @Override
+        public Boolean convert(String value) {
+            Boolean b = goBool(value);
+            if (b == null) {
+                throw new CommandLine.TypeConversionException("'" + value + "' is not a boolean (true, false, 1, 0,"
+                        + " t, f)");
+            }
+            return b;
         }
-        return b;
     }
 
     /** A value as Go's {@code strconv.ParseBool} reads it (Istio's boolean environment variables), or null. */

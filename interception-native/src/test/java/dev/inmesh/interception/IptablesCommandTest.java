@@ -8,11 +8,14 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.inmesh.interception.install.CommandRunner;
 import java.io.PrintWriter;
 import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import picocli.CommandLine;
 
 class IptablesCommandTest {
@@ -25,24 +28,25 @@ class IptablesCommandTest {
             ran.add(String.join(" ", command));
             return CommandRunner.Result.failure(1, "no commands in this test");
         };
-        CommandLine cl = new CommandLine(new IptablesCommand(env::get, ns -> recording));
+        CommandLine cl = IptablesCommand.configure(new CommandLine(new IptablesCommand(env::get, ns -> recording)));
         cl.setOut(new PrintWriter(out, true));
         cl.setErr(new PrintWriter(err, true));
         return cl.execute(args);
     }
 
     @Test
-    void aBadPortExitsTwoWithAClearMessageAndAppliesNothing() {
-        assertEquals(2, run(Map.of(), "-z", "70000"));
+    void aBadPortExitsOneWithAClearMessageAndAppliesNothing() {
+        assertEquals(1, run(Map.of(), "-z", "70000"));
         assertEquals("inmesh iptables: inbound-capture-port: 70000 (expected: 1..65535)\n", err.toString());
         assertTrue(ran.isEmpty());
     }
 
     @Test
-    void aBadModeExitsTwo() {
-        assertEquals(2, run(Map.of(), "-m", "TPROXYY", "--enable-ipv6=false"));
-        assertTrue(err.toString().contains("istio-inbound-interception-mode: TPROXYY (expected: REDIRECT or TPROXY)"));
-        assertTrue(ran.isEmpty());
+    void aModeOtherThanTproxyIsRedirectAsInIstioIptablesWithAWarning() {
+        assertEquals(0, run(Map.of(), "-n", "-m", "TPROXYY", "-b", "9080", "--enable-ipv6=false"));
+        assertTrue(err.toString().contains("istio-inbound-interception-mode: TPROXYY is neither REDIRECT nor TPROXY;"
+                + " using REDIRECT"), err.toString());
+        assertTrue(out.toString().contains("-A ISTIO_INBOUND -p tcp --dport 9080 -j ISTIO_IN_REDIRECT\n"));
     }
 
     @Test
@@ -94,9 +98,92 @@ class IptablesCommandTest {
     }
 
     @Test
-    void aBadEnvironmentBooleanExitsTwo() {
-        assertEquals(2, run(Map.of("REDIRECT_DNS", "maybe"), "-n", "--enable-ipv6=false"));
-        assertTrue(err.toString().contains("REDIRECT_DNS: maybe (expected: true or false)"));
+    void aBadEnvironmentBooleanIsIgnoredWithAWarningAsIstioIptablesIgnoresIt() {
+        assertEquals(0, run(Map.of("DROP_INVALID", "maybe"), "-n", "--enable-ipv6=false"));
+        assertTrue(err.toString().contains("DROP_INVALID=maybe is not a boolean"), err.toString());
+        assertFalse(out.toString().contains("INVALID"), "the default, off");
+    }
+
+    @Test
+    void istiosExtraVariablesWinOverTheFlagsOwnAsInIstioIptables() {
+        assertEquals(0, run(Map.of("DROP_INVALID", "false", "INVALID_DROP", "true"), "-n", "--enable-ipv6=false"));
+        assertTrue(out.toString().contains("--ctstate INVALID"), out.toString());
+        out.getBuffer().setLength(0);
+        assertEquals(0, run(Map.of("REDIRECT_DNS", "true", "ISTIO_META_DNS_CAPTURE", "false"), "-n",
+                "--capture-all-dns", "--enable-ipv6=false"));
+        assertFalse(out.toString().contains("ISTIO_OUTPUT_DNS"), out.toString());
+        out.getBuffer().setLength(0);
+        assertEquals(0, run(Map.of("INVALID_DROP", "true"), "-n", "--drop-invalid=false", "--enable-ipv6=false"));
+        assertFalse(out.toString().contains("--ctstate INVALID"), "the command line wins over both");
+    }
+
+    @Test
+    void booleanFlagsTakeGosSpellings() {
+        assertEquals(0, run(Map.of(), "-n", "--drop-invalid=1", "--enable-ipv6=F"));
+        assertTrue(out.toString().contains("--ctstate INVALID"), out.toString());
+        assertFalse(out.toString().contains("::6/128"), out.toString());
+        assertEquals(2, run(Map.of(), "-n", "--drop-invalid=yes", "--enable-ipv6=false"));
+    }
+
+    @Test
+    void aRepeatedFlagKeepsItsLastValueAsIstioIptables() {
+        assertEquals(0, run(Map.of(), "-n", "-p", "16001", "-p", "17001", "--enable-ipv6=false"));
+        assertTrue(out.toString().contains("--to-ports 17001\n"), out.toString());
+        CommandLine inmesh = dev.inmesh.cli.InmeshCommand.commandLine();
+        inmesh.setOut(new PrintWriter(out, true));
+        out.getBuffer().setLength(0);
+        assertEquals(0, inmesh.execute("iptables", "-n", "-p", "16001", "-p", "18001", "--enable-ipv6=false"));
+        assertTrue(out.toString().contains("--to-ports 18001\n"), out.toString());
+    }
+
+    @Test
+    void aServiceRangeEntryThatIsNoRangeIsSkippedWithAWarningAsIstioIptables() {
+        assertEquals(0, run(Map.of(), "-n", "-i", "10.0.0.0/8,10.0.0.1", "-x", "bad", "--enable-ipv6=false"));
+        assertTrue(out.toString().contains("-A ISTIO_OUTPUT -d 10.0.0.0/8 -j ISTIO_REDIRECT\n"), out.toString());
+        assertTrue(err.toString().contains("ignoring istio-service-cidr: 10.0.0.1 (expected:"), err.toString());
+        assertTrue(err.toString().contains("ignoring istio-service-exclude-cidr: bad (expected:"), err.toString());
+    }
+
+    @Test
+    void aLoopbackRangeThatIsNotLoopbackExitsOne() {
+        assertEquals(1, run(Map.of("ISTIO_OUTBOUND_IPV4_LOOPBACK_CIDR", "10.0.0.1/32"), "-n", "--enable-ipv6=false"));
+        assertTrue(err.toString().contains("ISTIO_OUTBOUND_IPV4_LOOPBACK_CIDR: 10.0.0.1/32 (expected: an IPv4"
+                + " loopback range"), err.toString());
+        assertEquals("", out.toString());
+    }
+
+    @Test
+    void passesUserNamesAndReadsHexMarks() {
+        assertEquals(0, run(Map.of(), "-n", "-u", "istio-proxy", "-m", "TPROXY", "-t", "0x10", "-b", "*",
+                "--enable-ipv6=false"));
+        assertTrue(out.toString().contains("-m owner --uid-owner istio-proxy"), out.toString());
+        assertTrue(out.toString().contains("--tproxy-mark 16/0xffffffff"), out.toString());
+    }
+
+    @Test
+    void dryRunAlsoWritesToDryRunFilePath(@TempDir Path dir) throws Exception {
+        Path file = dir.resolve("dry-run.txt");
+        assertEquals(0, run(Map.of("DRY_RUN_FILE_PATH", file.toString()), "-n", "-b", "9080",
+                "--enable-ipv6=false"));
+        assertEquals(out.toString(), Files.readString(file));
+        assertTrue(ran.isEmpty());
+    }
+
+    @Test
+    void refusesNativeNftablesRatherThanWritingIptablesRules() {
+        assertEquals(1, run(Map.of(), "-n", "--native-nftables", "--enable-ipv6=false"));
+        assertTrue(err.toString().contains("native-nftables: native nftables rules are not supported"),
+                err.toString());
+        assertEquals("", out.toString());
+        assertEquals(1, run(Map.of("NATIVE_NFTABLES", "true"), "-n", "--enable-ipv6=false"));
+    }
+
+    @Test
+    void forcesTheIptablesVariantAndAcceptsCniMode() {
+        assertEquals(1, run(Map.of(), "-b", "*", "--enable-ipv6=false", "--force-iptables-binary", "nft",
+                "--cni-mode"));
+        assertTrue(err.toString().contains("no usable iptables-nft (--force-iptables-binary=nft)"), err.toString());
+        assertEquals(List.of("iptables-nft-save"), ran, "no other variant is tried");
     }
 
     @Test
@@ -116,7 +203,7 @@ class IptablesCommandTest {
         for (String bad : List.of("5", "1m30", "s", "", "1..5s", "1d")) {
             assertThrows(IllegalArgumentException.class, () -> IptablesCommand.parseDuration("f", bad), bad);
         }
-        assertEquals(2, run(Map.of(), "-n", "--probe-timeout", "soon", "--enable-ipv6=false"));
+        assertEquals(1, run(Map.of(), "-n", "--probe-timeout", "soon", "--enable-ipv6=false"));
     }
 
     @Test

@@ -3,6 +3,7 @@ package dev.inmesh.interception.rules;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
+import java.util.function.Consumer;
 import java.util.regex.Pattern;
 
 /**
@@ -110,9 +111,11 @@ public record CaptureConfig(
             }
         }
         Objects.requireNonNull(hostIpv4LoopbackCidr, "ISTIO_OUTBOUND_IPV4_LOOPBACK_CIDR");
-        if (hostIpv4LoopbackCidr.family() != IpFamily.V4) {
+        // as istio-iptables validates it: an IPv4 loopback address, with a mask of 8 to 32 bits
+        if (hostIpv4LoopbackCidr.family() != IpFamily.V4 || !hostIpv4LoopbackCidr.isLoopback()
+                || hostIpv4LoopbackCidr.prefixLength() < 8) {
             throw new IllegalArgumentException("ISTIO_OUTBOUND_IPV4_LOOPBACK_CIDR: " + hostIpv4LoopbackCidr
-                    + " (expected: an IPv4 range)");
+                    + " (expected: an IPv4 loopback range, 127.x.x.x/8 to /32)");
         }
     }
 
@@ -238,13 +241,16 @@ public record CaptureConfig(
         return List.copyOf(ports);
     }
 
+    /** Numeric IDs, or names: iptables' --uid-owner and --gid-owner look a name up themselves. */
     private static List<String> checkIds(String flag, List<String> ids) {
         if (ids.isEmpty()) {
-            throw new IllegalArgumentException(flag + ": empty (expected: one or more numeric IDs)");
+            throw new IllegalArgumentException(flag + ": empty (expected: one or more IDs or names)");
         }
         for (String id : ids) {
-            if (!isDecimal(id) || id.length() > 10 || Long.parseLong(id) > MAX_ID) {
-                throw new IllegalArgumentException(flag + ": " + id + " (expected: a numeric ID, 0.." + MAX_ID + ")");
+            boolean numeric = isDecimal(id) && id.length() <= 10 && Long.parseLong(id) <= MAX_ID;
+            if (!numeric && (isDecimal(id) || !GROUP.matcher(id).matches())) {
+                throw new IllegalArgumentException(flag + ": " + id + " (expected: an ID, 0.." + MAX_ID
+                        + ", or a name)");
             }
         }
         return List.copyOf(ids);
@@ -300,8 +306,12 @@ public record CaptureConfig(
         private boolean dropInvalid;
         private boolean enableIpv6;
         private String hostIpv4LoopbackCidr = "127.0.0.1/32";
+        private Consumer<String> ignored = message -> { };
 
         private Builder() {}
+
+        /** Where {@link #build()} reports the flag entries it skips, as istio-iptables skips them. */
+        public Builder onIgnored(Consumer<String> v) { ignored = Objects.requireNonNull(v); return this; }
 
         public Builder proxyPort(String v) { proxyPort = v; return this; }
         public Builder inboundCapturePort(String v) { inboundCapturePort = v; return this; }
@@ -334,19 +344,19 @@ public record CaptureConfig(
         public CaptureConfig build() {
             List<String> uids = split(proxyUid);
             List<String> gids = proxyGid == null || proxyGid.isEmpty() ? uids : split(proxyGid);
-            CidrSelection include = parseCidrSelection("istio-service-cidr", serviceCidr);
+            CidrSelection include = parseCidrSelection("istio-service-cidr", serviceCidr, ignored);
             if (serviceExcludeCidr != null && serviceExcludeCidr.trim().equals("*")) {
                 throw new IllegalArgumentException("istio-service-exclude-cidr: * (expected: a list of ranges; "
                         + "a wildcard would exclude everything)");
             }
-            List<Cidr> exclude = parseCidrs("istio-service-exclude-cidr", serviceExcludeCidr);
+            List<Cidr> exclude = parseCidrs("istio-service-exclude-cidr", serviceExcludeCidr, ignored);
             return new CaptureConfig(
                     parsePort("envoy-port", proxyPort),
                     parsePort("inbound-capture-port", inboundCapturePort),
                     parsePort("inbound-tunnel-port", inboundTunnelPort),
                     uids,
                     gids,
-                    InterceptionMode.parse("istio-inbound-interception-mode", mode),
+                    InterceptionMode.parse(mode),
                     parseUnsigned("istio-inbound-tproxy-mark", tproxyMark),
                     parseUnsigned("istio-inbound-tproxy-route-table", tproxyRouteTable),
                     parsePortSelection("istio-inbound-ports", inboundPorts),
@@ -395,27 +405,54 @@ public record CaptureConfig(
             return PortSelection.of(parsePorts(flag, text));
         }
 
+        /**
+         * A number as iptables and ip read a mark or a table (C's strtoul with base 0): {@code 0x} hexadecimal, a
+         * leading {@code 0} octal, else decimal. istio-iptables hands the text to them as it is.
+         */
         private static long parseUnsigned(String flag, String text) {
             String t = text == null ? "" : text.trim();
-            if (!isDecimal(t) || t.length() > 10) {
-                throw new IllegalArgumentException(flag + ": " + text + " (expected: 1..4294967295)");
+            int radix = 10;
+            String digits = t;
+            if (t.startsWith("0x") || t.startsWith("0X")) {
+                radix = 16;
+                digits = t.substring(2);
+            } else if (t.length() > 1 && t.startsWith("0")) {
+                radix = 8;
+                digits = t.substring(1);
             }
-            return Long.parseLong(t);
+            String expected = " (expected: 1..4294967295, decimal, 0x hexadecimal or 0 octal)";
+            if (digits.isEmpty() || digits.length() > 11 || digits.startsWith("+") || digits.startsWith("-")) {
+                throw new IllegalArgumentException(flag + ": " + text + expected);
+            }
+            try {
+                return Long.parseLong(digits, radix);
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException(flag + ": " + text + expected);
+            }
         }
 
-        private static List<Cidr> parseCidrs(String flag, String text) {
+        /**
+         * The ranges of a list; an entry that is not a range is skipped and reported, not an error: istio-iptables
+         * keeps going without it ("for bug compatibility" with its shell ancestor), so a typo there never stopped a
+         * pod from starting.
+         */
+        private static List<Cidr> parseCidrs(String flag, String text, Consumer<String> ignored) {
             List<Cidr> out = new ArrayList<>();
             for (String s : split(text)) {
-                out.add(Cidr.parse(flag, s));
+                try {
+                    out.add(Cidr.parse(flag, s));
+                } catch (IllegalArgumentException e) {
+                    ignored.accept("ignoring " + e.getMessage() + ", as istio-iptables does");
+                }
             }
             return out;
         }
 
-        private static CidrSelection parseCidrSelection(String flag, String text) {
+        private static CidrSelection parseCidrSelection(String flag, String text, Consumer<String> ignored) {
             if (text != null && text.trim().equals("*")) {
                 return CidrSelection.everything();
             }
-            return CidrSelection.of(parseCidrs(flag, text));
+            return CidrSelection.of(parseCidrs(flag, text, ignored));
         }
     }
 }

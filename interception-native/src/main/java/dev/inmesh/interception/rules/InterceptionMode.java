@@ -9,16 +9,16 @@ public enum InterceptionMode {
     REDIRECT,
     TPROXY;
 
-    /** Parses Istio's spelling ({@code REDIRECT} or {@code TPROXY}); an empty value means {@code REDIRECT}. */
-    public static InterceptionMode parse(String flag, String value) {
-        if (value == null || value.isEmpty()) {
-            return REDIRECT;
-        }
-        for (InterceptionMode mode : values()) {
-            if (mode.name().equals(value)) {
-                return mode;
-            }
-        }
-        throw new IllegalArgumentException(flag + ": " + value + " (expected: REDIRECT or TPROXY)");
+    /**
+     * Reads the mode as istio-iptables does: {@code TPROXY} is TPROXY, anything else (empty, {@code REDIRECT}, a
+     * typo, {@code tproxy}) is REDIRECT.
+     */
+    public static InterceptionMode parse(String value) {
+        return TPROXY.name().equals(value) ? TPROXY : REDIRECT;
+    }
+
+    /** True for the spellings istio-iptables documents: empty, {@code REDIRECT} and {@code TPROXY}. */
+    public static boolean isKnown(String value) {
+        return value == null || value.isEmpty() || value.equals(REDIRECT.name()) || value.equals(TPROXY.name());
     }
 }

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.util.ArrayList;
 import java.util.List;
 import java.util.function.UnaryOperator;
 import org.junit.jupiter.api.Test;
@@ -45,18 +46,46 @@ class CaptureConfigTest {
     }
 
     @Test
-    void rejectsAnUnknownInterceptionMode() {
-        assertEquals("istio-inbound-interception-mode: tproxy (expected: REDIRECT or TPROXY)",
-                rejection(b -> b.interceptionMode("tproxy")));
+    void readsEveryModeButTproxyAsRedirectAsIstioIptables() {
+        assertEquals(InterceptionMode.REDIRECT, CaptureConfig.builder().interceptionMode("tproxy").build()
+                .interceptionMode());
+        assertEquals(InterceptionMode.TPROXY, CaptureConfig.builder().interceptionMode("TPROXY").build()
+                .interceptionMode());
+        assertFalse(InterceptionMode.isKnown("tproxy"));
     }
 
     @Test
-    void rejectsABadCidr() {
-        assertTrue(rejection(b -> b.serviceCidr("10.0.0.0/8,10.0.0.300/32"))
-                .startsWith("istio-service-cidr: 10.0.0.300/32 (expected:"));
-        assertTrue(rejection(b -> b.serviceExcludeCidr("2001:db8::/129"))
-                .startsWith("istio-service-exclude-cidr: 2001:db8::/129 (expected:"));
-        assertTrue(rejection(b -> b.serviceCidr("example.com/32")).startsWith("istio-service-cidr: example.com/32"));
+    void skipsAndReportsARangeListEntryThatIsNoRangeAsIstioIptables() {
+        List<String> ignored = new ArrayList<>();
+        CaptureConfig cfg = CaptureConfig.builder().onIgnored(ignored::add)
+                .serviceCidr("10.0.0.0/8,10.0.0.300/32,example.com/32").serviceExcludeCidr("2001:db8::/129,10.1.0.0/16")
+                .build();
+        assertEquals("[10.0.0.0/8]", cfg.outboundIpRangesInclude().cidrs().toString());
+        assertEquals("[10.1.0.0/16]", cfg.outboundIpRangesExclude().toString());
+        assertEquals(3, ignored.size(), ignored.toString());
+        assertTrue(ignored.get(0).startsWith("ignoring istio-service-cidr: 10.0.0.300/32 (expected:"), ignored.get(0));
+        assertTrue(ignored.get(2).startsWith("ignoring istio-service-exclude-cidr: 2001:db8::/129"), ignored.get(2));
+    }
+
+    @Test
+    void theLoopbackRangeMustBeIpv4LoopbackWithAMaskOf8To32Bits() {
+        for (String bad : List.of("10.0.0.1/32", "127.0.0.1/7", "::1/128")) {
+            assertTrue(rejection(b -> b.hostIpv4LoopbackCidr(bad))
+                    .startsWith("ISTIO_OUTBOUND_IPV4_LOOPBACK_CIDR: "), bad);
+        }
+        assertEquals("127.0.0.1/8", CaptureConfig.builder().hostIpv4LoopbackCidr("127.0.0.1/8").build()
+                .hostIpv4LoopbackCidr().toString());
+    }
+
+    @Test
+    void readsTheMarkAndTableAsIptablesAndIpDoHexAndOctalToo() {
+        CaptureConfig cfg = CaptureConfig.builder().inboundTproxyMark("0x10").inboundTproxyRouteTable("010").build();
+        assertEquals(16, cfg.inboundTproxyMark());
+        assertEquals(8, cfg.inboundTproxyRouteTable());
+        assertEquals(1337, CaptureConfig.builder().inboundTproxyMark(" 1337 ").build().inboundTproxyMark());
+        for (String bad : List.of("0x", "0xg", "09", "-1", "+5", "0", "4294967296", "mark")) {
+            assertTrue(rejection(b -> b.inboundTproxyMark(bad)).startsWith("istio-inbound-tproxy-mark: "), bad);
+        }
     }
 
     @Test
@@ -65,8 +94,12 @@ class CaptureConfigTest {
     }
 
     @Test
-    void rejectsNonNumericProxyIds() {
-        assertTrue(rejection(b -> b.proxyUid("istio-proxy")).startsWith("proxy-uid: istio-proxy (expected:"));
+    void takesUserAndGroupNamesAsIptablesDoes() {
+        CaptureConfig cfg = CaptureConfig.builder().proxyUid("istio-proxy").proxyGid("proxy,1337").build();
+        assertEquals(List.of("istio-proxy"), cfg.proxyUids());
+        assertEquals(List.of("proxy", "1337"), cfg.proxyGids());
+        assertTrue(rejection(b -> b.proxyUid("a b")).startsWith("proxy-uid: a b (expected:"));
+        assertTrue(rejection(b -> b.proxyUid("4294967295")).startsWith("proxy-uid: 4294967295 (expected:"));
     }
 
     @Test
