@@ -313,7 +313,8 @@ public final class ProxyCommand implements Callable<Integer> {
     /**
      * The DNS proxy to run: with {@code --dns-capture}, or {@code ISTIO_META_DNS_CAPTURE=true} as Istio's agent reads
      * it, the one Istio's agent runs, on {@code resolvConf}'s name servers and search domains (all asked at once with
-     * {@code DNS_FORWARD_PARALLEL=true}), its metrics in {@code registry}; null for none.
+     * {@code DNS_FORWARD_PARALLEL=true}), its metrics in {@code registry} (the agent's own, which only the agent
+     * port serves, as Istio's agent's {@code istio_agent_dns_*}); null for none.
      */
     StandaloneProxy.Dns dns(java.util.Map<String, String> env, Path resolvConf,
                             io.micrometer.core.instrument.MeterRegistry registry) {
@@ -451,6 +452,9 @@ public final class ProxyCommand implements Callable<Integer> {
             registry.config().meterFilter(dev.inmesh.runtime.admin.StatsMatcher.meterFilter(statsMatcher));
         }
         MeshMetrics metrics = MeshMetrics.create(registry, local, identity.clusterId());
+        // Istio's agent's own metrics (its scrape counters, its DNS proxy's istio_agent_dns_*): served on the agent
+        // port alone, before the proxy's, never on 15090 nor the admin's /stats/prometheus, which are Envoy's
+        PrometheusMeterRegistry agentRegistry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
         Consumer<StreamInfo> observer = metrics::record;
         // a line per tcp_proxy connection too, apart from the requests' observer: a connection is not a request
         Consumer<dev.inmesh.runtime.stats.TcpStreamInfo> tcpAccessLog = null;
@@ -490,7 +494,7 @@ public final class ProxyCommand implements Callable<Integer> {
                     running.skipDrain();
                 }
                 stopped.countDown();
-            }, agent, workloadIdentity).withPorts(healthPort, prometheusPort, statusPort);
+            }, agent, workloadIdentity, agentRegistry).withPorts(healthPort, prometheusPort, statusPort);
             xds = xds(o, identity, System.getenv());
             if (config == null && xds == null) {
                 throw new IllegalArgumentException("no configuration: give -c CONFIG, --xds-address HOST:PORT "
@@ -521,7 +525,7 @@ public final class ProxyCommand implements Callable<Integer> {
                     .withTransport(transport)
                     .withXds(xds)
                     .withWorkloadIdentity(parsed)
-                    .withDns(dns(System.getenv(), Path.of("/etc/resolv.conf"), registry)));
+                    .withDns(dns(System.getenv(), Path.of("/etc/resolv.conf"), agentRegistry)));
             proxy.tracing().publish(registry); // Envoy's tracing.*, with the proxy's other statistics
             started.set(proxy);
         } catch (Exception e) {
@@ -595,6 +599,17 @@ public final class ProxyCommand implements Callable<Integer> {
      */
     static AdminHook adminHook(PrometheusMeterRegistry registry, Path config, String nodeId, Runnable quit,
                                IstioAgent.Settings agent, dev.inmesh.runtime.tls.WorkloadIdentity identity) {
+        return adminHook(registry, config, nodeId, quit, agent, identity,
+                new PrometheusMeterRegistry(PrometheusConfig.DEFAULT));
+    }
+
+    /**
+     * The same, {@code agentRegistry} holding the agent's own metrics (its scrape counters, the DNS proxy's), which
+     * the agent port serves before the proxy's {@code registry} and the proxy's own ports never serve.
+     */
+    static AdminHook adminHook(PrometheusMeterRegistry registry, Path config, String nodeId, Runnable quit,
+                               IstioAgent.Settings agent, dev.inmesh.runtime.tls.WorkloadIdentity identity,
+                               PrometheusMeterRegistry agentRegistry) {
         // as Envoy's local node, a bootstrap's node where there is no xDS server: Istio's envoy-rev.json names the
         // sidecar (its id, cluster, ISTIO_VERSION, labels) there
         io.envoyproxy.envoy.config.core.v3.Node bootstrap = bootstrapNode(config);
@@ -603,7 +618,7 @@ public final class ProxyCommand implements Callable<Integer> {
         String id = local != null && !local.getId().isEmpty() ? local.getId() : nodeId;
         return (vertx, snapshots, addresses, drain, xds, sds) -> {
             AdminServer server = AdminServer.builder(vertx).snapshots(snapshots).registry(registry)
-                    .agent(new IstioAgent(vertx, agent))
+                    .agent(new IstioAgent(vertx, agent, agentRegistry))
                     .clusterStatus(new ClusterManagerStatus(snapshots))
                     .configPath(config == null ? null : config.toString())
                     .nodeId(id).node(() -> xds != null ? xds.node() : local).quit(quit).drainListeners(drain)

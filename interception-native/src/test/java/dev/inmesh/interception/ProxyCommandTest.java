@@ -300,6 +300,46 @@ class ProxyCommandTest {
     }
 
     @Test
+    void theDnsProxysMetricsAreIstiosAgentsIstioAgentDnsServedOnTheAgentPortAlone(
+            @org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
+        java.nio.file.Path resolvConf = dir.resolve("resolv.conf");
+        java.nio.file.Files.writeString(resolvConf, "nameserver 10.96.0.10\n");
+        var registry = new io.micrometer.prometheusmetrics.PrometheusMeterRegistry(
+                io.micrometer.prometheusmetrics.PrometheusConfig.DEFAULT);
+        var agentRegistry = new io.micrometer.prometheusmetrics.PrometheusMeterRegistry(
+                io.micrometer.prometheusmetrics.PrometheusConfig.DEFAULT);
+        var dns = new ProxyCommand().dns(java.util.Map.of("ISTIO_META_DNS_CAPTURE", "true"), resolvConf,
+                agentRegistry);
+        dns.metrics().request();
+        dns.metrics().upstreamRequest();
+        dns.metrics().upstreamDuration(TimeUnit.MILLISECONDS.toNanos(3));
+        io.vertx.core.Vertx vertx = io.vertx.core.Vertx.vertx();
+        try {
+            var addresses = freeAddresses();
+            AutoCloseable admin = ProxyCommand.adminHook(registry, null, NODE, () -> { },
+                    dev.inmesh.runtime.admin.IstioAgent.Settings.NONE, null, agentRegistry)
+                    .start(vertx, new dev.inmesh.runtime.snapshot.SnapshotHolder(), addresses);
+            try {
+                String agent = get(addresses.agent(), "/stats/prometheus").body();
+                assertTrue(agent.contains("istio_agent_dns_requests_total 1\n"), agent);
+                assertTrue(agent.contains("istio_agent_dns_upstream_requests_total 1\n"), agent);
+                assertTrue(agent.contains("istio_agent_dns_upstream_failures_total 0\n"), agent);
+                assertTrue(agent.contains(
+                        "istio_agent_dns_upstream_request_duration_seconds_bucket{le=\"0.005\"} 1\n"), agent);
+                assertTrue(!agent.contains("istio_dns_"), "ztunnel's names, not the sidecar agent's");
+                for (var at : List.of(addresses.prometheus(), addresses.admin())) {
+                    String envoy = get(at, "/stats/prometheus").body();
+                    assertTrue(!envoy.contains("dns_requests"), "Envoy's metrics alone: " + envoy);
+                }
+            } finally {
+                admin.close();
+            }
+        } finally {
+            vertx.close().await(10, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
     void underAControlPlaneTheAdminServerShowsTheStreamAndIsNotReadyBeforeAFirstConfiguration() throws Exception {
         io.vertx.core.Vertx vertx = io.vertx.core.Vertx.vertx();
         dev.inmesh.runtime.config.AdsConfigSource ads = new dev.inmesh.runtime.config.AdsConfigSource(vertx,

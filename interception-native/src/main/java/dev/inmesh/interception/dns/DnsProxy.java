@@ -207,7 +207,11 @@ public final class DnsProxy implements AutoCloseable {
         }
     }
 
-    /** Istio's agent's DNS metrics. */
+    /**
+     * Istio's agent's DNS metrics. Its metrics registry prefixes every name with {@code istio_agent_} (ztunnel's
+     * DNS proxy has the bare {@code istio_dns_*} ones), and its port 15020 alone serves them: they belong in the
+     * agent's own registry, not the proxy's (Envoy's 15090 has no DNS metric).
+     */
     public interface Metrics {
         /** Counts nothing. */
         Metrics NONE = new Metrics() {
@@ -237,19 +241,20 @@ public final class DnsProxy implements AutoCloseable {
         void upstreamDuration(long nanos);
 
         /**
-         * Istio's agent's {@code istio_dns_requests_total}, {@code istio_dns_upstream_requests_total},
-         * {@code istio_dns_upstream_failures_total} and {@code istio_dns_upstream_request_duration_seconds} (its
-         * buckets: 1 ms, 5 ms, 10 ms, 100 ms, 1 s, 5 s) in {@code registry}.
+         * Istio's agent's {@code istio_agent_dns_requests_total}, {@code istio_agent_dns_upstream_requests_total},
+         * {@code istio_agent_dns_upstream_failures_total} and
+         * {@code istio_agent_dns_upstream_request_duration_seconds} (its buckets: 1 ms, 5 ms, 10 ms, 100 ms, 1 s,
+         * 5 s) in {@code registry}, the agent's own.
          */
         static Metrics of(MeterRegistry registry) {
-            Counter requests = Counter.builder("istio_dns_requests").description("Total number of DNS requests.")
+            Counter requests = Counter.builder("istio_agent_dns_requests").description("Total number of DNS requests.")
                     .register(registry);
-            Counter upstream = Counter.builder("istio_dns_upstream_requests")
+            Counter upstream = Counter.builder("istio_agent_dns_upstream_requests")
                     .description("Total number of DNS requests forwarded to upstream.").register(registry);
-            Counter failures = Counter.builder("istio_dns_upstream_failures")
+            Counter failures = Counter.builder("istio_agent_dns_upstream_failures")
                     .description("Total number of DNS requests forwarded to upstream that failed.")
                     .register(registry);
-            Timer duration = Timer.builder("istio_dns_upstream_request_duration")
+            Timer duration = Timer.builder("istio_agent_dns_upstream_request_duration")
                     .description("Total time in seconds Istio takes to get DNS response from upstream.")
                     .serviceLevelObjectives(Duration.ofMillis(1), Duration.ofMillis(5), Duration.ofMillis(10),
                             Duration.ofMillis(100), Duration.ofSeconds(1), Duration.ofSeconds(5))

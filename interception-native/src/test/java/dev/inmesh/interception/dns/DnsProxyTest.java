@@ -384,10 +384,10 @@ public class DnsProxyTest {
         assertEquals("192.0.2.53", parse(answer).answers().get(0).address());
         assertArrayEquals(upstreamAnswer(txt), txtAnswer);
         String scrape = registry.scrape();
-        assertTrue(scrape.contains("istio_dns_requests_total 2.0"), scrape);
-        assertTrue(scrape.contains("istio_dns_upstream_requests_total 2.0"), scrape);
-        assertTrue(scrape.contains("istio_dns_upstream_failures_total 0.0"), scrape);
-        assertTrue(scrape.contains("istio_dns_upstream_request_duration_seconds_count 2"), scrape);
+        assertTrue(scrape.contains("istio_agent_dns_requests_total 2.0"), scrape);
+        assertTrue(scrape.contains("istio_agent_dns_upstream_requests_total 2.0"), scrape);
+        assertTrue(scrape.contains("istio_agent_dns_upstream_failures_total 0.0"), scrape);
+        assertTrue(scrape.contains("istio_agent_dns_upstream_request_duration_seconds_count 2"), scrape);
     }
 
     @Test
@@ -414,7 +414,7 @@ public class DnsProxyTest {
         assertEquals(0x4343, r.id());
         assertEquals(1, r.questions());
         assertTrue(System.nanoTime() - started < TimeUnit.SECONDS.toNanos(3));
-        assertTrue(registry.scrape().contains("istio_dns_upstream_failures_total 1.0"), registry.scrape());
+        assertTrue(registry.scrape().contains("istio_agent_dns_upstream_failures_total 1.0"), registry.scrape());
     }
 
     @Test
@@ -489,7 +489,7 @@ public class DnsProxyTest {
         assertEquals(List.of(), notImplemented.answers());
         assertEquals(1, twoQuestions.rcode(), "FORMERR, not an answer to the first question");
         assertEquals(0, twoQuestions.questions());
-        assertTrue(registry.scrape().contains("istio_dns_requests_total 0.0"), "rejected before the handler");
+        assertTrue(registry.scrape().contains("istio_agent_dns_requests_total 0.0"), "rejected before the handler");
     }
 
     @Test

@@ -258,9 +258,11 @@ public final class IstioAgent {
 
     /**
      * @param registry where the agent's scrape counters go, which its port serves before the proxy's metrics (it
-     *                 must not be the proxy's own: those of 15090 are the proxy's alone), or null for none
+     *                 must not be the proxy's own: those of 15090 are the proxy's alone), or null for none; the
+     *                 agent's other metrics (its DNS proxy's {@code istio_agent_dns_*}) belong there too
      */
-    IstioAgent(Vertx vertx, Settings settings, io.micrometer.prometheusmetrics.PrometheusMeterRegistry registry) {
+    public IstioAgent(Vertx vertx, Settings settings,
+                      io.micrometer.prometheusmetrics.PrometheusMeterRegistry registry) {
         this.vertx = vertx;
         this.settings = settings == null ? Settings.NONE : settings;
         this.own = registry;
