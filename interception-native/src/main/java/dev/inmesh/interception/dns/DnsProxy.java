@@ -77,8 +77,8 @@ import java.util.logging.Logger;
  * it came (its id is the query's; over UDP cut to the question with TC set when larger than the query takes); when
  * none answers in time, SERVFAIL. A query the DNS server library of
  * Istio's agent rejects gets NOTIMP (an opcode other than QUERY and NOTIFY) or FORMERR (not one question, see
- * {@link #rejected}). UDP answers from the table keep to 512 bytes, or the query's EDNS size, with TC set when
- * records had to be left out. At most {@link Options#maxPending()} queries are forwarded at once, more get SERVFAIL;
+ * {@link #rejected}). UDP answers from the table keep to 512 bytes, or the query's EDNS size, their names
+ * compressed when they would not fit otherwise, with TC set when records still had to be left out. At most {@link Options#maxPending()} queries are forwarded at once, more get SERVFAIL;
  * at most {@link #MAX_TCP_IN_FLIGHT} of one TCP connection.
  */
 public final class DnsProxy implements AutoCloseable {
@@ -477,7 +477,8 @@ public final class DnsProxy implements AutoCloseable {
             DnsQuestion question = query.recordAt(DnsSection.QUESTION);
             DnsTable.Answer answer = table.lookup(question.name(), question.type());
             if (answer != null) {
-                ch.writeAndFlush(answer(query, sender, question, answer, random));
+                ByteBuf m = answer(query, question, answer, random, sender == null ? 65535 : udpLimit(query));
+                ch.writeAndFlush(sender == null ? framed(m) : new DatagramPacket(m, sender));
                 return;
             }
             forward(query, sender, ch);
@@ -513,8 +514,7 @@ public final class DnsProxy implements AutoCloseable {
                     metrics.upstreamFailure();
                     downstream.writeAndFlush(reply(copy, sender, DnsResponseCode.SERVFAIL));
                 } else if (tcp) {
-                    downstream.writeAndFlush(Unpooled.wrappedBuffer(
-                            Unpooled.buffer(2).writeShort(raw.readableBytes()), raw));
+                    downstream.writeAndFlush(framed(raw));
                 } else {
                     downstream.writeAndFlush(new DatagramPacket(fit(raw, copy), sender));
                 }
@@ -802,39 +802,113 @@ public final class DnsProxy implements AutoCloseable {
     }
 
     /**
-     * The table's answer: authoritative, NOERROR, a CNAME to the name first when the question is an alias, then the
-     * addresses (none, CNAME included, when the name has none of the family asked) in an order {@code random}
-     * shuffles, as Istio's agent shuffles them so that clients spread over a service's addresses. Over UDP the
-     * records that do not fit 512 bytes (or the query's EDNS size) are left out and TC is set.
+     * The table's answer, a DNS message of {@code limit} bytes at most: authoritative, NOERROR, the question, a CNAME
+     * to the name first when the question is an alias, then the addresses (none, CNAME included, when the name has
+     * none of the family asked) in an order {@code random} shuffles, as Istio's agent shuffles them so that clients
+     * spread over a service's addresses, then the query's EDNS answer ({@link #reply}).
+     * <p>
+     * Its size is kept as Istio's agent keeps it (miekg/dns's {@code Msg.Truncate}): a message that fits as it is
+     * goes out with its names written in full; one that does not has its names compressed (RFC 1035 4.1.4: a name,
+     * or its tail, already written becomes a pointer to it), which brings a record of an address under the same
+     * name down to 16 bytes (20 addresses fit 512 bytes where they would not in full), and the records that still
+     * do not fit, from the first one that does not, are left out with TC set.
      */
-    private static DnsResponse answer(DnsQuery query, InetSocketAddress sender, DnsQuestion question,
-                                      DnsTable.Answer answer, Random random) {
-        DnsResponse r = reply(query, sender, DnsResponseCode.NOERROR);
-        r.setAuthoritativeAnswer(true);
-        List<DnsRecord> records = new ArrayList<>();
-        if (!answer.addresses().isEmpty() && answer.alias() != null) {
-            records.add(new DefaultDnsRawRecord(answer.alias(), DnsRecordType.CNAME, DnsTable.TTL_SECONDS,
-                    Unpooled.wrappedBuffer(encodeName(answer.name()))));
-        }
+    static ByteBuf answer(DnsQuery query, DnsQuestion question, DnsTable.Answer answer, Random random, int limit) {
         List<InetAddress> addresses = new ArrayList<>(answer.addresses());
         Collections.shuffle(addresses, random);
-        for (InetAddress a : addresses) {
-            records.add(new DefaultDnsRawRecord(answer.name(), question.type(), DnsTable.TTL_SECONDS,
-                    Unpooled.wrappedBuffer(a.getAddress())));
+        DnsRecord opt = opt(query);
+        ByteBuf whole = answerMessage(query, question, answer, addresses, opt, Integer.MAX_VALUE, null);
+        if (whole.readableBytes() <= limit) {
+            return whole;
         }
-        int limit = sender == null ? 65535 : udpLimit(query);
-        int size = 12 + encodeName(question.name()).length + 4 + r.count(DnsSection.ADDITIONAL) * 11;
-        for (DnsRecord rec : records) {
-            int len = encodeName(rec.name()).length + 10 + ((DefaultDnsRawRecord) rec).content().readableBytes();
-            if (size + len > limit) {
-                r.setTruncated(true);
-                ReferenceCountUtil.release(rec);
-                continue;
+        whole.release();
+        // the OPT record, a root name and no option, is written after the records in its 11 bytes
+        return answerMessage(query, question, answer, addresses, opt, limit - (opt == null ? 0 : 11),
+                new java.util.HashMap<>());
+    }
+
+    /**
+     * The message of {@link #answer}, its records within {@code budget} bytes (those from the first one beyond it
+     * left out, TC set), its names compressed when {@code names} (the offsets of the names written) is not null.
+     */
+    private static ByteBuf answerMessage(DnsQuery query, DnsQuestion question, DnsTable.Answer answer,
+                                         List<InetAddress> addresses, DnsRecord opt, int budget,
+                                         java.util.Map<String, Integer> names) {
+        ByteBuf out = Unpooled.buffer(512);
+        int flags = 0x8000 | (query.opCode().byteValue() & 0xf) << 11 | 0x0400
+                | (query.isRecursionDesired() ? 0x0100 : 0);
+        out.writeShort(query.id()).writeShort(flags).writeShort(1).writeShort(0).writeShort(0)
+                .writeShort(opt == null ? 0 : 1);
+        writeName(out, question.name(), names);
+        out.writeShort(question.type().intValue()).writeShort(question.dnsClass());
+        int count = 0;
+        boolean cut = false;
+        int total = addresses.size() + (!addresses.isEmpty() && answer.alias() != null ? 1 : 0);
+        for (int i = 0; i < total && !cut; i++) {
+            int start = out.writerIndex();
+            boolean cname = i == 0 && total > addresses.size();
+            writeName(out, cname ? answer.alias() : answer.name(), names);
+            out.writeShort(cname ? DnsRecordType.CNAME.intValue() : question.type().intValue())
+                    .writeShort(DnsRecord.CLASS_IN).writeInt((int) DnsTable.TTL_SECONDS);
+            int length = out.writerIndex();
+            out.writeShort(0);
+            if (cname) {
+                writeName(out, answer.name(), names);
+            } else {
+                out.writeBytes(addresses.get(i - (total - addresses.size())).getAddress());
             }
-            size += len;
-            r.addRecord(DnsSection.ANSWER, rec);
+            out.setShort(length, out.writerIndex() - length - 2);
+            if (out.writerIndex() > budget) {
+                out.writerIndex(start); // and the records after it, as miekg/dns stops at the first that does not fit
+                cut = true;
+            } else {
+                count++;
+            }
         }
-        return r;
+        out.setShort(6, count);
+        if (cut) {
+            out.setShort(2, flags | 0x0200);
+        }
+        if (opt != null) {
+            out.writeByte(0).writeShort(DnsRecordType.OPT.intValue()).writeShort(EDNS_SIZE)
+                    .writeInt((int) (opt.timeToLive() & 0x8000)).writeShort(0);
+        }
+        return out;
+    }
+
+    /**
+     * Writes {@code name} in DNS wire format; with {@code names} (the offsets of the names and tails written so far
+     * in the message, which must start at the buffer's index 0) its longest tail already written is a pointer to
+     * it, and its own tails are noted (those a pointer's 14 bits can reach).
+     */
+    private static void writeName(ByteBuf out, String name, java.util.Map<String, Integer> names) {
+        List<String> labels = new ArrayList<>();
+        for (String label : name.split("\\.")) {
+            if (!label.isEmpty()) {
+                labels.add(label);
+            }
+        }
+        for (int i = 0; i < labels.size(); i++) {
+            if (names != null) {
+                String tail = String.join(".", labels.subList(i, labels.size())) + ".";
+                Integer at = names.get(tail);
+                if (at != null) {
+                    out.writeShort(0xc000 | at);
+                    return;
+                }
+                if (out.writerIndex() < 0x4000) {
+                    names.put(tail, out.writerIndex());
+                }
+            }
+            byte[] bytes = labels.get(i).getBytes(StandardCharsets.UTF_8);
+            out.writeByte(bytes.length).writeBytes(bytes);
+        }
+        out.writeByte(0);
+    }
+
+    /** A DNS message for a TCP connection: after its length in two bytes (RFC 1035 4.2.2). */
+    private static ByteBuf framed(ByteBuf m) {
+        return Unpooled.wrappedBuffer(Unpooled.buffer(2).writeShort(m.readableBytes()), m);
     }
 
     /**

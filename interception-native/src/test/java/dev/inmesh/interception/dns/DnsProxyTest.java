@@ -556,6 +556,65 @@ public class DnsProxyTest {
     }
 
     @Test
+    void anAnswerTooLargeInFullHasItsNamesCompressedAsMiekgDnsTruncatesSo20AddressesFit512Bytes() throws Exception {
+        DnsProxy proxy = start(List.of(), Duration.ofMillis(200));
+        byte[] small = udp(udpAddress(proxy), query(7, "productpage.", A));
+        StringBuilder domains = new StringBuilder("\"headless.mesh.local\"");
+        for (int i = 1; i <= 40; i++) {
+            domains.append(", \"10.3.0.").append(i).append('"');
+            if (i == 20) {
+                applyVirtualHost("headless", domains.toString());
+            }
+        }
+        String alias = "headless.mesh.local.default.svc.cluster.local.";
+
+        byte[] twenty = udp(udpAddress(proxy), query(5, "headless.mesh.local.", A));
+        byte[] aliased = udp(udpAddress(proxy), query(6, alias, A));
+
+        // 12 bytes of header, the question's 25, then each record 16: a pointer to the question's name, 14 more
+        Response r = parse(twenty);
+        assertEquals(20, r.answers().size());
+        assertTrue(!r.truncated());
+        assertEquals(12 + 25 + 20 * 16, twenty.length);
+        for (Rr a : r.answers()) {
+            assertEquals("headless.mesh.local.", a.name());
+        }
+        assertEquals((short) 0xc00c, ByteBuffer.wrap(twenty).getShort(12 + 25), "a pointer to the question's name");
+        // the CNAME's owner a pointer to the question, its target the name (its tail local. a pointer), which the
+        // addresses' owners then point to
+        Response viaAlias = parse(aliased);
+        assertEquals(21, viaAlias.answers().size());
+        assertEquals(alias, viaAlias.answers().get(0).name());
+        assertEquals("headless.mesh.local.", new String(viaAlias.answers().get(0).data(), StandardCharsets.US_ASCII));
+        assertEquals("headless.mesh.local.", viaAlias.answers().get(1).name());
+        assertTrue(aliased.length < 512 && !viaAlias.truncated(), "" + aliased.length);
+        // one that fits in full is written in full, as miekg/dns compresses only when it must
+        int owner = 12 + DnsProxy.encodeName("productpage.").length + 4;
+        assertEquals("productpage.".length() - 1, small[owner], "a label, not a pointer");
+
+        // 40: as many as fit 512 bytes compressed, TC set; over TCP all of them
+        applyVirtualHost("headless", domains.toString());
+        byte[] forty = udp(udpAddress(proxy), query(8, "headless.mesh.local.", A));
+        Response overTcp = parse(tcp(tcpAddress(proxy), query(9, "headless.mesh.local.", A)));
+        Response cut = parse(forty);
+        assertTrue(cut.truncated());
+        assertEquals((512 - 12 - 25) / 16, cut.answers().size());
+        assertTrue(forty.length <= 512, "" + forty.length);
+        assertEquals(40, overTcp.answers().size());
+        assertTrue(!overTcp.truncated());
+        Set<String> all = new java.util.HashSet<>();
+        for (Rr a : overTcp.answers()) {
+            assertEquals("headless.mesh.local.", a.name());
+            all.add(a.address());
+        }
+        assertEquals(40, all.size());
+        // with EDNS, the OPT record's 11 bytes are kept for after the records
+        byte[] edns = udp(udpAddress(proxy), withEdns(query(10, "headless.mesh.local.", A)));
+        assertEquals(40, parse(edns).answers().size(), "4096 bytes take them all");
+        assertEquals(41, ByteBuffer.wrap(edns, edns.length - 10, 2).getShort(), "the OPT record last");
+    }
+
+    @Test
     void overUdpAForwardedAnswerLargerThanTheQueryTakesIsCutToTheQuestionWithTcSet() throws Exception {
         DatagramSocket resolver = new DatagramSocket(new InetSocketAddress("127.0.0.2", 0));
         closing.add(resolver);
