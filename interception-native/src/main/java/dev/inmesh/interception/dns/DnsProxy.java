@@ -72,7 +72,8 @@ import java.util.logging.Logger;
  * of istiod's name table ({@link #nameTable}, as Istio's agent answers), authoritative, TTL 30 s, its addresses
  * shuffled; until the first configuration or name table, every query gets SERVFAIL, as the agent's before its first
  * name table (so that no application caches a forwarded NXDOMAIN for a name of the mesh); every other query is
- * forwarded to the upstream resolvers in turn (over UDP for a UDP query, over TCP for a TCP one), from a new socket
+ * forwarded to the upstream resolvers in turn (over UDP for a UDP query, over TCP for a TCP one; its header flags,
+ * opcode, RD, AD and CD, as the application set them), from a new socket
  * of the proxy's (whose user the capture rules leave alone), and the first answer is relayed to the application as
  * it came (its id is the query's; over UDP cut to the question with TC set when larger than the query takes); when
  * none answers in time, SERVFAIL. A query the DNS server library of
@@ -590,7 +591,8 @@ public final class DnsProxy implements AutoCloseable {
                     .handler(new ChannelInitializer<Channel>() {
                         @Override
                         protected void initChannel(Channel ch) {
-                            ch.pipeline().addLast(new DatagramDnsQueryEncoder(), new Answers<>(DatagramPacket.class,
+                            ch.pipeline().addLast(new QueryFlags(query, 0), new DatagramDnsQueryEncoder(),
+                                    new Answers<>(DatagramPacket.class,
                                     p -> p.sender().equals(upstream) ? p.content() : null, query.id(), attempt));
                         }
                     });
@@ -623,8 +625,8 @@ public final class DnsProxy implements AutoCloseable {
                         @Override
                         protected void initChannel(Channel ch) {
                             ch.pipeline().addLast(new LengthFieldBasedFrameDecoder(65535, 0, 2, 0, 2),
-                                    new TcpDnsQueryEncoder(), new Answers<>(ByteBuf.class, f -> f, query.id(),
-                                            attempt));
+                                    new QueryFlags(query, 2), new TcpDnsQueryEncoder(),
+                                    new Answers<>(ByteBuf.class, f -> f, query.id(), attempt));
                         }
                     });
             ReferenceCountUtil.retain(query);
@@ -644,6 +646,34 @@ public final class DnsProxy implements AutoCloseable {
                 ReferenceCountUtil.release(query);
             });
             return connect.channel();
+        }
+    }
+
+    /**
+     * Writes the query's own header flags over those of Netty's query encoder, which writes RD alone (the opcode
+     * shifted beyond the 16 bits, so that a NOTIFY goes out as a QUERY) and drops the Z, AD and CD bits: Istio's
+     * agent sends upstream the application's query as it is, so that a validating client's CD (do not validate,
+     * hand me the records) and AD reach the resolver.
+     */
+    private static final class QueryFlags extends io.netty.channel.ChannelOutboundHandlerAdapter {
+        private final int flags;
+        /** Where the message begins in what the encoder writes: after the length of a TCP message. */
+        private final int at;
+
+        QueryFlags(DnsQuery query, int at) {
+            this.flags = (query.opCode().byteValue() & 0xf) << 11 | (query.isRecursionDesired() ? 0x0100 : 0)
+                    | (query.z() & 0x7) << 4;
+            this.at = at;
+        }
+
+        @Override
+        public void write(ChannelHandlerContext ctx, Object msg, io.netty.channel.ChannelPromise promise)
+                throws Exception {
+            ByteBuf m = msg instanceof DatagramPacket p ? p.content() : msg instanceof ByteBuf b ? b : null;
+            if (m != null && m.readableBytes() >= at + 4) {
+                m.setShort(m.readerIndex() + at + 2, flags);
+            }
+            super.write(ctx, msg, promise);
         }
     }
 
@@ -772,13 +802,15 @@ public final class DnsProxy implements AutoCloseable {
     }
 
     /**
-     * A reply to {@code query} with no record but its question and, when the query has EDNS, an OPT record of the
-     * proxy's (RFC 6891: payload size {@link #EDNS_SIZE}, version 0, the query's DO bit).
+     * A reply to {@code query} with no record but its question ({@link #replyFlags} its RD and CD) and, when the
+     * query has EDNS, an OPT record of the proxy's (RFC 6891: payload size {@link #EDNS_SIZE}, version 0, the query's
+     * DO bit).
      */
     private static DnsResponse reply(DnsQuery query, InetSocketAddress sender, DnsResponseCode code) {
         DnsResponse r = sender == null ? new DefaultDnsResponse(query.id(), query.opCode(), code)
                 : new DatagramDnsResponse(null, sender, query.id(), query.opCode(), code);
-        r.setRecursionDesired(query.isRecursionDesired());
+        int flags = replyFlags(query);
+        r.setRecursionDesired((flags & 0x0100) != 0).setZ(flags >> 4 & 0x7);
         for (int i = 0; i < query.count(DnsSection.QUESTION); i++) {
             r.addRecord(DnsSection.QUESTION, ReferenceCountUtil.retain(query.recordAt(DnsSection.QUESTION, i)));
         }
@@ -788,6 +820,18 @@ public final class DnsProxy implements AutoCloseable {
                     opt.timeToLive() & 0x8000, Unpooled.EMPTY_BUFFER));
         }
         return r;
+    }
+
+    /**
+     * The RD and CD bits of the answers the proxy makes (the table's, its SERVFAILs), as miekg/dns's
+     * {@code SetReply} makes Istio's agent's: the query's, for the opcode QUERY only; AD is not copied (the agent
+     * validates nothing).
+     */
+    private static int replyFlags(DnsQuery query) {
+        if (query.opCode().byteValue() != DnsOpCode.QUERY.byteValue()) {
+            return 0;
+        }
+        return (query.isRecursionDesired() ? 0x0100 : 0) | (query.z() & 0x1) << 4;
     }
 
     /** The query's OPT record (EDNS), or null. */
@@ -835,8 +879,7 @@ public final class DnsProxy implements AutoCloseable {
                                          List<InetAddress> addresses, DnsRecord opt, int budget,
                                          java.util.Map<String, Integer> names) {
         ByteBuf out = Unpooled.buffer(512);
-        int flags = 0x8000 | (query.opCode().byteValue() & 0xf) << 11 | 0x0400
-                | (query.isRecursionDesired() ? 0x0100 : 0);
+        int flags = 0x8000 | (query.opCode().byteValue() & 0xf) << 11 | 0x0400 | replyFlags(query);
         out.writeShort(query.id()).writeShort(flags).writeShort(1).writeShort(0).writeShort(0)
                 .writeShort(opt == null ? 0 : 1);
         writeName(out, question.name(), names);

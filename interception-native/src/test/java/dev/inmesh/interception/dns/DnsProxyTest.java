@@ -464,6 +464,42 @@ public class DnsProxyTest {
     }
 
     @Test
+    void aForwardedQueryKeepsItsOpcodeAndItsAdAndCdBitsAndTheProxysAnswersKeepCdAsMiekgDnsSetReply()
+            throws Exception {
+        List<byte[]> seen = new java.util.concurrent.CopyOnWriteArrayList<>();
+        List<byte[]> seenTcp = new java.util.concurrent.CopyOnWriteArrayList<>();
+        DatagramSocket resolver = udpResolver(seen, true);
+        ServerSocket tcpResolver = tcpResolver(seenTcp);
+        DnsProxy proxy = start(List.of((InetSocketAddress) resolver.getLocalSocketAddress()), Duration.ofSeconds(2));
+        DnsProxy overTcp = start(List.of(new InetSocketAddress("127.0.0.2", tcpResolver.getLocalPort())),
+                Duration.ofSeconds(2));
+        byte[] checking = query(0x6161, "www.example.com.", A);
+        checking[3] = 0x30; // AD and CD: a validating stub asking for the records unvalidated
+        byte[] notify = query(0x6262, "www.example.com.", A);
+        notify[2] = (byte) (notify[2] | (4 << 3)); // opcode NOTIFY, which miekg/dns lets through
+
+        assertArrayEquals(upstreamAnswer(checking), udp(udpAddress(proxy), checking));
+        assertArrayEquals(upstreamAnswer(notify), udp(udpAddress(proxy), notify));
+        assertArrayEquals(upstreamAnswer(checking), tcp(tcpAddress(overTcp), checking));
+
+        assertArrayEquals(checking, seen.get(0), "AD and CD as the application set them");
+        assertArrayEquals(notify, seen.get(1), "the opcode NOTIFY, not QUERY");
+        assertArrayEquals(checking, seenTcp.get(0));
+
+        byte[] local = query(0x6363, "productpage.", A);
+        local[3] = 0x30;
+        Response answered = parse(udp(udpAddress(proxy), local));
+        assertEquals(0, answered.rcode());
+        assertEquals(0x8510, answered.flags(), "QR, AA, RD, CD: the query's CD kept, its AD not");
+        Response fromTcp = parse(tcp(tcpAddress(proxy), local));
+        assertEquals(0x8510, fromTcp.flags());
+        DnsProxy none = start(List.of(), Duration.ofMillis(200));
+        byte[] unknown = query(0x6464, "www.example.com.", A);
+        unknown[3] = 0x30;
+        assertEquals(0x8112, parse(udp(udpAddress(none), unknown)).flags(), "SERVFAIL with RD and CD");
+    }
+
+    @Test
     void anOpcodeOtherThanQueryGetsNotimpAndAQueryWithoutExactlyOneQuestionFormerrAsMiekgDnsRejectsThem()
             throws Exception {
         DnsProxy proxy = start(List.of(), Duration.ofSeconds(1));
