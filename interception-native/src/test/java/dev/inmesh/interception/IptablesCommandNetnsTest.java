@@ -43,8 +43,8 @@ class IptablesCommandNetnsTest {
     private int iptables(String... args) {
         List<String> argv = new ArrayList<>(List.of("--network-namespace", ns.name()));
         argv.addAll(List.of(args));
-        CommandLine cl = new CommandLine(new IptablesCommand(Map.<String, String>of()::get,
-                ProcessCommandRunner::inNamespace));
+        CommandLine cl = IptablesCommand.configure(new CommandLine(new IptablesCommand(Map.<String, String>of()::get,
+                ProcessCommandRunner::inNamespace)));
         cl.setOut(new PrintWriter(new StringWriter(), true));
         cl.setErr(new PrintWriter(err, true));
         return cl.execute(argv.toArray(String[]::new));
@@ -112,8 +112,14 @@ class IptablesCommandNetnsTest {
     }
 
     @Test
-    void aBadFlagValueAppliesNothing() {
-        assertEquals(2, iptables(with(CAPTURE_ALL, "-x", "10.0.0.0/8,nonsense")));
+    void aBadFlagValueAppliesNothingAndABadRangeInAListIsSkipped() {
+        // exit 1, as istio-iptables' validation
+        assertEquals(1, iptables(with(CAPTURE_ALL, "-b", "70000")));
         assertFalse(ns.iptablesSave().contains("ISTIO_"));
+        // an entry of -x that is not a range is left out with a warning, as istio-iptables does, the rest applied
+        assertEquals(0, iptables(with(CAPTURE_ALL, "-x", "10.0.0.0/8,nonsense")), err.toString());
+        String rules = ns.iptablesSave();
+        assertTrue(rules.contains("-A ISTIO_OUTPUT -d 10.0.0.0/8 -j RETURN"), rules);
+        assertTrue(err.toString().contains("nonsense"), err.toString());
     }
 }
