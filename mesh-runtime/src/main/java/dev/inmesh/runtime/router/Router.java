@@ -1752,8 +1752,9 @@ public final class Router {
 
     /**
      * The route timeout as Envoy's {@code FilterUtility::finalTimeout}: for a gRPC request on a route with the legacy
-     * {@code max_grpc_timeout} (Istio's outbound routes), the request's {@code grpc-timeout} capped by that maximum
-     * unless it is 0 (no cap); without the header, the maximum itself (0: none). A route with
+     * {@code max_grpc_timeout} (Istio's outbound routes), the request's {@code grpc-timeout} less the route's
+     * {@code grpc_timeout_offset} (when it is shorter) capped by that maximum unless it is 0 (no cap); without the
+     * header, the maximum itself (0: none). A route with
      * {@code max_stream_duration} has none (zero): its stream duration bounds the request, and a caller's
      * {@code grpc-timeout} is that duration ({@link #maxStreamDuration}). Otherwise the route's {@code timeout}.
      * The {@code grpc-timeout} sent upstream under
@@ -1770,6 +1771,11 @@ public final class Router {
             return action.timeout();
         }
         long grpc = grpcTimeoutMillis(req.headers.get(HeaderNames.GRPC_TIMEOUT));
+        Duration offset = action.grpcTimeoutHeaderOffset();
+        if (offset != null && offset.toMillis() < grpc) {
+            // the deprecated grpc_timeout_offset, before the cap, only when it leaves some of the deadline
+            grpc -= offset.toMillis();
+        }
         long cap = max.toMillis();
         if (cap != 0 && (grpc <= 0 || grpc > cap)) {
             grpc = cap;

@@ -313,7 +313,7 @@ public final class RouteConfigurationParser
                 "hash_policy", "max_grpc_timeout", "max_stream_duration", "request_mirror_policies", "cors",
                 "rate_limits", "include_vh_rate_limits", "host_rewrite_header", "host_rewrite_path_regex",
                 "append_x_forwarded_host", "internal_redirect_policy", "internal_redirect_action",
-                "max_internal_redirects", "hedge_policy"),
+                "max_internal_redirects", "hedge_policy", "grpc_timeout_offset"),
                 Set.of("upgrade_configs", "cluster_not_found_response_code"));
         ClusterSpecifier cluster = switch (a.getClusterSpecifierCase()) {
             case CLUSTER -> new ClusterSpecifier.Named(a.getCluster());
@@ -349,7 +349,8 @@ public final class RouteConfigurationParser
             }
         }
         Duration maxGrpc = a.hasMaxGrpcTimeout() ? Fields.duration(a.getMaxGrpcTimeout()) : null;
-        Duration grpcOffset = null;
+        // the deprecated grpc_timeout_offset, of max_grpc_timeout; max_stream_duration's own offset replaces it
+        Duration grpcOffset = Fields.durationOrNull(a.hasGrpcTimeoutOffset(), a.getGrpcTimeoutOffset());
         Duration streamDuration = null;
         if (a.hasMaxStreamDuration()) {
             var msd = a.getMaxStreamDuration();

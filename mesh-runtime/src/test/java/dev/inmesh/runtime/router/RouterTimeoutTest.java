@@ -4,6 +4,8 @@ import static com.github.tomakehurst.wiremock.client.WireMock.aResponse;
 import static com.github.tomakehurst.wiremock.client.WireMock.any;
 import static com.github.tomakehurst.wiremock.client.WireMock.anyRequestedFor;
 import static com.github.tomakehurst.wiremock.client.WireMock.anyUrl;
+import static com.github.tomakehurst.wiremock.client.WireMock.equalTo;
+import static com.github.tomakehurst.wiremock.client.WireMock.getRequestedFor;
 import static com.github.tomakehurst.wiremock.client.WireMock.ok;
 import static com.github.tomakehurst.wiremock.client.WireMock.urlEqualTo;
 import static dev.inmesh.runtime.router.RouterRig.cluster;
@@ -581,6 +583,25 @@ class RouterTimeoutTest {
         assertEquals("14", r.header("grpc-status"));
         assertEquals(Set.of(ResponseFlag.UPSTREAM_REQUEST_TIMEOUT), r.info().responseFlags());
         assertTrue(r.elapsedMillis() < 1400, "answered after " + r.elapsedMillis());
+    }
+
+    @Test
+    void theDeprecatedGrpcTimeoutOffsetIsTakenOffTheCallersDeadlineBeforeTheCapWhenItIsShorter() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok()));
+        String route = "max_grpc_timeout: 5s, grpc_timeout_offset: 0.8s";
+        // 1 s less 0.8 s: the route timeout, and the deadline the upstream learns, are 200 ms
+        assertEquals(200, rig.call(rig.router(), get("/pkg.Svc/M", "content-type", "application/grpc",
+                "grpc-timeout", "1S"), routeToC(route), one(wm)).status());
+        // not shorter than the caller's 500 ms: not taken off (Envoy leaves a deadline of 0 or less alone)
+        assertEquals(200, rig.call(rig.router(), get("/pkg.Svc/N", "content-type", "application/grpc",
+                "grpc-timeout", "500m"), routeToC(route), one(wm)).status());
+        // 9 s less 0.8 s is over the 5 s cap: the cap
+        assertEquals(200, rig.call(rig.router(), get("/pkg.Svc/O", "content-type", "application/grpc",
+                "grpc-timeout", "9S"), routeToC(route), one(wm)).status());
+        wm.verify(getRequestedFor(urlEqualTo("/pkg.Svc/M")).withHeader("grpc-timeout", equalTo("200m")));
+        wm.verify(getRequestedFor(urlEqualTo("/pkg.Svc/N")).withHeader("grpc-timeout", equalTo("500m")));
+        wm.verify(getRequestedFor(urlEqualTo("/pkg.Svc/O")).withHeader("grpc-timeout", equalTo("5000m")));
     }
 
     @Test

@@ -23,7 +23,9 @@ import java.util.List;
  *     {@code maxGrpcTimeout} is then its {@code grpc_timeout_header_max}, and a request's {@code grpc-timeout}
  *     sets the stream's duration (Envoy's connection manager's timer) rather than the route timeout
  * @param grpcTimeoutHeaderOffset {@code max_stream_duration.grpc_timeout_header_offset}: taken off a request's
- *     {@code grpc-timeout} once the maximum capped it (all of it when the offset is not shorter), or null
+ *     {@code grpc-timeout} once the maximum capped it (all of it when the offset is not shorter); without
+ *     {@code max_stream_duration}, the deprecated {@code grpc_timeout_offset} of {@code max_grpc_timeout}: taken off
+ *     before the cap, and only when it is shorter; or null
  * @param requestMirrorPolicies the copies of each request sent to other clusters ({@code request_mirror_policies})
  * @param streamDuration {@code max_stream_duration.max_stream_duration}: replaces the connection manager's
  *     {@code max_stream_duration} for the route's requests ({@link Duration#ZERO}: none for them); null when unset
