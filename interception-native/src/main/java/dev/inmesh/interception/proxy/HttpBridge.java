@@ -153,7 +153,7 @@ final class HttpBridge {
                       dev.inmesh.runtime.stats.StatsOverrides statsOverrides,
                       java.util.List<dev.inmesh.runtime.router.LuaFilter> lua,
                       dev.inmesh.runtime.accesslog.LocalReply localReply,
-                      dev.inmesh.runtime.accesslog.TlsDetails tlsDetails) {
+                      dev.inmesh.runtime.accesslog.TlsDetails tlsDetails, boolean tracingIngress) {
         /**
          * @param tls whether the proxy terminated TLS for the connection (its requests are https)
          * @param tlsServerName the SNI of that TLS, or null
@@ -201,7 +201,9 @@ final class HttpBridge {
                     rbac.isEmpty() ? null : RbacFilter.PeerIdentity.of(tls, localCertificates), localRateLimit,
                     hcm.grpcWebFilter(), hcm.compressorFilter(), tracer,
                     listener.drainType() == Listener.DrainType.DEFAULT, accessLogs, statsOverrides, lua, localReply,
-                    dev.inmesh.runtime.accesslog.TlsDetails.of(tls ? session : null));
+                    dev.inmesh.runtime.accesslog.TlsDetails.of(tls ? session : null),
+                    // Envoy's tracing takes a listener without traffic_direction for inbound: server spans
+                    listener.trafficDirection() != dev.inmesh.api.config.listener.TrafficDirection.OUTBOUND);
         }
 
         /**
@@ -1264,7 +1266,7 @@ final class HttpBridge {
                     .rbac(conn.rbac(), conn.peerIdentity(), conn.localIdentity())
                     .directAddresses(direct.remote(), direct.local())
                     .originalSource(originalSource(ctx))
-                    .grpcWeb(web).localRateLimit(conn.localRateLimit()).tracer(conn.tracer())
+                    .grpcWeb(web).localRateLimit(conn.localRateLimit()).tracer(conn.tracer(), conn.tracingIngress())
                     .statsOverrides(conn.statsOverrides()).bufferAndHeaderMutation(conn.hcm())
                     .pathRedirect(redirect);
         }

@@ -13,6 +13,7 @@ import io.opentelemetry.proto.trace.v1.Span;
 import io.vertx.core.MultiMap;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpClient;
+import io.vertx.core.http.HttpClientResponse;
 import io.vertx.core.http.RequestOptions;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
@@ -280,5 +281,56 @@ class ProxyTracingTest {
             proxy.tracing().publish(registry);
             assertTrue(registry.scrape().contains("envoy_tracing_opentelemetry_spans_sent 2.0"), registry.scrape());
         }
+    }
+
+    /**
+     * A listener without {@code traffic_direction} traces as Envoy's ingress, which takes it for inbound: a server
+     * span named by the caller's decorated operation, its route's decorator told back in the response and not sent
+     * on; a direct response's span has the downstream's scheme in {@code http.url}.
+     */
+    @Test
+    void aListenerWithoutTrafficDirectionMakesServerSpansAndALocalReplysUrlHasTheScheme() throws Exception {
+        int port = LoopbackProxy.freePort();
+        String listener = IstioTracing.listener("plain", "127.0.0.1", port, "INBOUND",
+                        IstioTracing.tracing(100, IstioTracing.CLUSTER), "reviews:9080/*", "inbound|9080||")
+                .replace("  traffic_direction: INBOUND\n", "")
+                .replaceAll("(?m)^( *)- match: \\{prefix: /\\}", "$1- match: {prefix: /direct}\n"
+                        + "$1  direct_response: {status: 200}\n$1- match: {prefix: /}");
+        assertTrue(!listener.contains("traffic_direction") && listener.contains("direct_response"), listener);
+        String config = "static_resources:\n  listeners:\n" + listener.indent(2) + "  clusters:\n"
+                + (IstioTracing.staticCluster("inbound|9080||", app()) + IstioTracing.collectorCluster(collector()))
+                .indent(2);
+        Path file = Files.writeString(dir.resolve("proxy.yaml"), config);
+        proxy = StandaloneProxy.start(new StandaloneProxy.Settings(file, -1, -1, 1, null, AdminHook.NONE));
+        HttpClient client = vertx.createHttpClient();
+        RequestOptions ro = new RequestOptions().setHost("127.0.0.1").setPort(port).setURI("/reviews/0")
+                .putHeader("host", "reviews").putHeader("x-b3-traceid", TRACE_ID)
+                .putHeader("x-b3-spanid", CALLER_SPAN).putHeader("x-b3-sampled", "1")
+                .putHeader("x-envoy-decorator-operation", "callers-op");
+        MultiMap answered = onEventLoop(vertx, () -> client.request(ro)
+                .compose(req -> req.send().compose(resp -> resp.body().map(b -> resp.headers()))))
+                .await(10, TimeUnit.SECONDS);
+        RequestOptions unnamed = new RequestOptions().setHost("127.0.0.1").setPort(port).setURI("/reviews/1")
+                .putHeader("host", "reviews").putHeader("x-client-trace-id", "c1");
+        MultiMap told = onEventLoop(vertx, () -> client.request(unnamed)
+                .compose(req -> req.send().compose(resp -> resp.body().map(b -> resp.headers()))))
+                .await(10, TimeUnit.SECONDS);
+        RequestOptions direct = new RequestOptions().setHost("127.0.0.1").setPort(port).setURI("/direct")
+                .putHeader("host", "reviews");
+        onEventLoop(vertx, () -> client.request(direct).compose(req -> req.send().compose(HttpClientResponse::body)))
+                .await(10, TimeUnit.SECONDS);
+        client.close().await(10, TimeUnit.SECONDS);
+        assertNull(seen.get(0).get("x-envoy-decorator-operation"), "ingress passes no operation upstream");
+        assertEquals("reviews:9080/*", told.get("x-envoy-decorator-operation"), "ingress tells its operation");
+        List<JsonObject> spans = awaitSpans(3);
+        JsonObject server = spans.stream().filter(s -> s.getJsonObject("tags").getString("http.url")
+                .endsWith("/reviews/0")).findFirst().orElseThrow();
+        assertEquals("SERVER", server.getString("kind"));
+        assertEquals("callers-op", server.getString("name"));
+        assertNull(answered.get("x-envoy-decorator-operation"), "the caller named the operation itself");
+        JsonObject local = spans.stream().filter(s -> s.getJsonObject("tags").getString("http.url")
+                .endsWith("/direct")).findFirst().orElseThrow();
+        assertEquals("SERVER", local.getString("kind"));
+        assertEquals("http://reviews/direct", local.getJsonObject("tags").getString("http.url"));
     }
 }

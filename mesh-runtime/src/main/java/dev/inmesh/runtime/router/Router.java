@@ -716,6 +716,11 @@ public final class Router {
         if (options.generateRequestId && req.generateRequestId && !req.headers.contains(HeaderNames.X_REQUEST_ID)) {
             req.headers.set(HeaderNames.X_REQUEST_ID, dev.inmesh.runtime.router.RequestIds.next());
         }
+        // as Envoy's connection manager before the filters: the downstream's scheme when the caller sent none, which
+        // the filters, a local reply's span (http.url) and the upstream all see
+        if (!req.headers.contains(HeaderNames.X_FORWARDED_PROTO)) {
+            req.headers.set(HeaderNames.X_FORWARDED_PROTO, req.scheme);
+        }
         if (req.serverHeader != null) {
             // the connection manager's via, appended before routing, as Envoy's (route matchers see it)
             appendVia(req.headers, req.serverHeader);
@@ -727,9 +732,9 @@ public final class Router {
             }
             // Envoy's connection manager: the trace decision, after the request id, and the request's span; x-envoy-
             // force-trace counts only from a caller whose control headers are trusted
-            ex.span = req.tracer.start(req.headers, forceTrace, req.direction == StreamInfo.Direction.INBOUND,
-                    req.authority, req.startTime, req.startNanos, random());
-            ex.egressTracing = req.direction != StreamInfo.Direction.INBOUND;
+            ex.span = req.tracer.start(req.headers, forceTrace, req.tracingIngress, req.authority, req.startTime,
+                    req.startNanos, random());
+            ex.egressTracing = !req.tracingIngress;
         }
         long randomValue = random().nextLong();
         RouteResult result = table.route(req, randomValue);

@@ -131,6 +131,13 @@ public final class RouterRequest implements RouteRequest {
 
     /** The connection manager's tracing, compiled; null when it traces no request. */
     dev.inmesh.runtime.tracing.Tracer tracer;
+    /**
+     * Whether the connection manager traces as Envoy's ingress (a server span, named by its caller's decorated
+     * operation, its route's decorator told back in the response) rather than its egress (a client span). Envoy
+     * decides it by the listener's {@code traffic_direction} alone, an unspecified one counting as inbound; the
+     * in-JVM mesh's requests are inbound when they come to the workload.
+     */
+    boolean tracingIngress;
     /** The identities of the certificate the client presented in the TLS the proxy terminated, or null. */
     RbacFilter.PeerIdentity peerIdentity;
     /** The identities of the certificate the proxy presented in that TLS, or null (no TLS it terminated). */
@@ -212,6 +219,7 @@ public final class RouterRequest implements RouteRequest {
                          String scheme, MultiMap headers, Buffer body, String downstreamRemoteAddress,
                          String downstreamLocalAddress, SocketAddress originalDestination, String protocol) {
         this.direction = direction;
+        this.tracingIngress = direction == StreamInfo.Direction.INBOUND;
         this.method = method;
         // a request without a method is one the codec refused (unparsed): it has no path either
         this.uri = method != null && (uri == null || uri.isEmpty()) ? "/" : uri;
@@ -490,6 +498,17 @@ public final class RouterRequest implements RouteRequest {
      */
     public RouterRequest tracer(dev.inmesh.runtime.tracing.Tracer t) {
         this.tracer = t;
+        return this;
+    }
+
+    /**
+     * As {@link #tracer(dev.inmesh.runtime.tracing.Tracer)}, its spans server spans when {@code ingress}: the
+     * standalone proxy's listener without {@code traffic_direction: OUTBOUND}, whatever else the request's
+     * {@link #direction} drives (the peer metadata, Istio's metrics reporter).
+     */
+    public RouterRequest tracer(dev.inmesh.runtime.tracing.Tracer t, boolean ingress) {
+        this.tracer = t;
+        this.tracingIngress = ingress;
         return this;
     }
 
