@@ -23,9 +23,10 @@ import java.util.random.RandomGenerator;
  * so that the hops after this one keep it: a request not yet traced is traced when it has
  * {@code x-client-trace-id} and a random draw out of 100 falls within {@code client_sampling}, else when it has a
  * trusted {@code x-envoy-force-trace}, else when the first 8 hex digits of its id, modulo 10000, fall within
- * {@code random_sampling}; then none is traced whose id's value modulo 100 falls outside {@code overall_sampling}.
- * As Envoy's connection manager compiles them, {@code random_sampling} counts in ten-thousandths and the two others
- * in whole percents, each cut (not rounded) to its unit, so that a hop here and an Envoy hop take the same decision
+ * {@code random_sampling}; then none is traced whose id's value modulo 10000 falls outside
+ * {@code overall_sampling}. As Envoy's connection manager compiles them, {@code random_sampling} and
+ * {@code overall_sampling} count in ten-thousandths and {@code client_sampling} in whole percents, each cut (not
+ * rounded) to its unit, so that a hop here and an Envoy hop take the same decision
  * on the same id. A B3 sampling flag the caller sent overrides the decision for the span (Envoy's Zipkin tracer), and
  * a request whose id is missing or whose first 8 characters are not hex is not traced unless its caller says so. With
  * the OpenTelemetry tracer, a span is sampled when the decision traces it and the caller's {@code traceparent}, if
@@ -48,8 +49,8 @@ public final class Tracer {
     private final int clientPercent;
     /** {@code random_sampling} in ten-thousandths. */
     private final int randomNumerator;
-    /** {@code overall_sampling} in whole percents. */
-    private final int overallPercent;
+    /** {@code overall_sampling} in ten-thousandths. */
+    private final int overallNumerator;
     /** The literal and environment tags, resolved once; a request header tag's name in {@link #headerTags}. */
     private final Map<String, String> fixedTags;
     private final List<Tracing.CustomTag> headerTags;
@@ -60,7 +61,7 @@ public final class Tracer {
         this.zipkin = provider instanceof Tracing.Zipkin z ? z : null;
         this.clientPercent = (int) config.clientSampling();
         this.randomNumerator = numerator(config.randomSampling());
-        this.overallPercent = (int) config.overallSampling();
+        this.overallNumerator = numerator(config.overallSampling());
         Map<String, String> fixed = new LinkedHashMap<>();
         List<Tracing.CustomTag> headers = new ArrayList<>();
         for (Tracing.CustomTag t : config.customTags()) {
@@ -127,8 +128,9 @@ public final class Tracer {
     }
 
     /**
-     * {@code random_sampling} as Envoy's connection manager keeps it: a numerator out of 10000, the percentage's
-     * product cut to an integer (0.015 % is 1, 0.29 % is 28, as in Envoy, where rounding would give 2 and 29).
+     * {@code random_sampling} and {@code overall_sampling} as Envoy's connection manager keeps them: a numerator out
+     * of 10000, the percentage's product cut to an integer (0.015 % is 1, 0.29 % is 28, as in Envoy, where rounding
+     * would give 2 and 29).
      */
     static int numerator(double percent) {
         return (int) (10000 * (percent / 100.0));
@@ -165,7 +167,7 @@ public final class Tracer {
                 decided = SAMPLED;
             }
         }
-        if (result % 100 >= overallPercent) {
+        if (result >= overallNumerator) {
             decided = NOT_TRACED;
         }
         if (rid.length() == 36 && rid.charAt(REASON_AT) != decided) {

@@ -66,7 +66,7 @@ class TracerTest {
     void aDecisionTheCallerMadeIsKeptUnlessOverallSamplingLeavesTheRequestOut() {
         MultiMap sampled = headers("x-request-id", rid(5_000, '9'));
         assertTrue(tracer(0).decide(sampled, false, new Random(1)), "an earlier hop sampled it");
-        MultiMap overall = headers("x-request-id", rid(5_050, '9')); // 5050 % 100 = 50: outside 10 %
+        MultiMap overall = headers("x-request-id", rid(5_050, '9')); // 5050 of 10000: outside 10 % (1000)
         assertFalse(tracer(100, 100, 10, ZIPKIN, List.of()).decide(overall, false, new Random(1)));
         assertEquals(rid(5_050, '4'), overall.get("x-request-id"), "overall sampling unmarks it");
     }
@@ -83,18 +83,22 @@ class TracerTest {
     }
 
     @Test
-    void overallSamplingIsAWholePercentOfTheIdsValueModulo100AsEnvoyEvaluatesIt() {
-        // Envoy keeps overall_sampling as a numerator out of 100 (the percentage cut to an integer) and tests the id's
-        // value modulo 10000, then modulo 100, against it: 5010 is in 50 %, 60 is not, whatever the order of 5000
+    void overallSamplingIsInTenThousandthsOfTheIdsValueModulo10000AsEnvoyEvaluatesIt() {
+        // Envoy keeps overall_sampling, as random_sampling, as a numerator out of 10000 (the percentage's product cut
+        // to an integer) and tests the id's value modulo 10000 against it: 50.9 % is 5090
         Tracer half = tracer(100, 100, 50.9, ZIPKIN, List.of());
-        MultiMap in = headers("x-request-id", rid(5_010, '9'));
+        MultiMap in = headers("x-request-id", rid(15_089, '9')); // 5089: within
         assertTrue(half.decide(in, false, new Random(1)));
-        assertEquals(rid(5_010, '9'), in.get("x-request-id"));
-        MultiMap out = headers("x-request-id", rid(60, '9'));
+        assertEquals(rid(15_089, '9'), in.get("x-request-id"));
+        MultiMap out = headers("x-request-id", rid(5_090, '9'));
         assertFalse(half.decide(out, false, new Random(1)));
-        assertEquals(rid(60, '4'), out.get("x-request-id"));
-        MultiMap cut = headers("x-request-id", rid(50, '9')); // 50.9 % is 50 out of 100: 50 is outside
-        assertFalse(half.decide(cut, false, new Random(1)));
+        assertEquals(rid(5_090, '4'), out.get("x-request-id"));
+        // in whole percents 60 (60 % 100 = 60) would be left out of 50 %; in ten-thousandths it is within
+        assertTrue(half.decide(headers("x-request-id", rid(60, '9')), false, new Random(1)));
+        // 0.05 % is 5 out of 10000, where whole percents would trace nothing
+        Tracer tiny = tracer(100, 100, 0.05, ZIPKIN, List.of());
+        assertTrue(tiny.decide(headers("x-request-id", rid(4, '9')), false, new Random(1)));
+        assertFalse(tiny.decide(headers("x-request-id", rid(5, '9')), false, new Random(1)));
     }
 
     @Test
