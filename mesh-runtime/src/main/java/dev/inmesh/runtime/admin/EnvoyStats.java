@@ -18,7 +18,8 @@ import java.util.function.UnaryOperator;
  * {@code envoy_cluster_retry_upstream_rq{response_code_class="5xx"}} its {@code cluster.C.retry.upstream_rq_5xx});
  * a connection manager's {@code envoy_http_STAT{http_conn_manager_prefix="P"}} is {@code http.P.STAT}
  * ({@code envoy_http_fault_aborts_injected} {@code http.P.fault.aborts_injected}, {@code envoy_http_rbac_denied}
- * {@code http.P.rbac.denied}, {@code envoy_http_compressor_L_gzip_response_compressed}
+ * {@code http.P.rbac.denied}, {@code envoy_http_tracing_random_sampling} {@code http.P.tracing.random_sampling},
+ * {@code envoy_http_compressor_L_gzip_response_compressed}
  * {@code http.P.compressor.L.gzip.response.compressed}) and a listener's
  * {@code envoy_listener_STAT{listener_address="A"}} {@code listener.A.STAT}, a TCP proxy's
  * {@code envoy_tcp_STAT{tcp_prefix="P"}} {@code tcp.P.STAT}; an RBAC network filter's
@@ -59,7 +60,7 @@ final class EnvoyStats {
                             "retry.upstream_rq_", "retry.upstream_rq_code", "retry.upstream_rq_")),
             new Tree("envoy_http_", "http_conn_manager_prefix", "http.", Map.of("fault_", "fault.", "cors_",
                     "cors.", "rbac_", "rbac.", "jwt_authn_", "jwt_authn.", "ext_authz_", "ext_authz.", "compressor_",
-                    "compressor."), Map.of("downstream_rq_xx", "downstream_rq_")),
+                    "compressor.", "tracing_", "tracing."), Map.of("downstream_rq_xx", "downstream_rq_")),
             new Tree("envoy_listener_", "listener_address", "listener.", Map.of("ssl_", "ssl."), Map.of()),
             // a TCP proxy filter's downstream statistics
             new Tree("envoy_tcp_", "tcp_prefix", "tcp.", Map.of(), Map.of()),

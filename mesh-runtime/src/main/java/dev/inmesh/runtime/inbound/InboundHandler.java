@@ -433,7 +433,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             // application gets, as the sidecar's router injects it into the request it forwards (an inbound
             // x-envoy-force-trace counts only from an internal caller: any other's is gone)
             traced.span = tracer.start(headers, forceTrace, true, authority, startTime, start,
-                    ThreadLocalRandom.current());
+                    ThreadLocalRandom.current(), ds);
             if (traced.span != null) {
                 traced.span.inject(headers, null);
                 traced.span.bindToCurrentContext(); // the parent of the mesh client's requests made for this one

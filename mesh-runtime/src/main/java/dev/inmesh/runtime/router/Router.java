@@ -733,7 +733,7 @@ public final class Router {
             // Envoy's connection manager: the trace decision, after the request id, and the request's span; x-envoy-
             // force-trace counts only from a caller whose control headers are trusted
             ex.span = req.tracer.start(req.headers, forceTrace, req.tracingIngress, req.authority, req.startTime,
-                    req.startNanos, random());
+                    req.startNanos, random(), req.downstreamStats);
             ex.egressTracing = !req.tracingIngress;
         }
         long randomValue = random().nextLong();

@@ -10,6 +10,8 @@ import java.util.concurrent.atomic.LongAdder;
  * One HTTP connection manager's statistics, named as Envoy names them under {@code http.<stat_prefix>.}: the
  * connection manager's ({@code downstream_rq_total}, {@code downstream_rq_2xx}, {@code downstream_cx_total}, ...),
  * its router filter's ({@code no_route}, {@code no_cluster}, {@code rq_redirect}, {@code rq_direct_response}), its
+ * tracing's ({@code tracing.random_sampling}, {@code tracing.service_forced}, {@code tracing.client_enabled},
+ * {@code tracing.not_traceable}, {@code tracing.health_check}), its
  * fault filter's ({@code fault.aborts_injected}, ...), its CORS filter's ({@code cors.origin_valid},
  * {@code cors.origin_invalid}) and its RBAC filters' ({@code rbac.allowed}, {@code rbac.denied},
  * {@code rbac.shadow_allowed}, {@code rbac.shadow_denied}, each after the filter's own stat prefix), and, through
@@ -53,6 +55,11 @@ public final class DownstreamStats implements RbacStats {
     private final LongAdder noCluster = new LongAdder();
     private final LongAdder rqRedirect = new LongAdder();
     private final LongAdder rqDirectResponse = new LongAdder();
+    private final LongAdder tracingRandomSampling = new LongAdder();
+    private final LongAdder tracingServiceForced = new LongAdder();
+    private final LongAdder tracingClientEnabled = new LongAdder();
+    private final LongAdder tracingNotTraceable = new LongAdder();
+    private final LongAdder tracingHealthCheck = new LongAdder();
     private final LongAdder cxTotal = new LongAdder();
     private final AtomicLong cxActive = new AtomicLong();
     private final LongAdder cxHttp1 = new LongAdder();
@@ -133,6 +140,12 @@ public final class DownstreamStats implements RbacStats {
         adder("no_cluster", noCluster);
         adder("rq_redirect", rqRedirect);
         adder("rq_direct_response", rqDirectResponse);
+        // Envoy makes the tracing counters for every connection manager, tracing or not
+        adder("tracing_random_sampling", tracingRandomSampling);
+        adder("tracing_service_forced", tracingServiceForced);
+        adder("tracing_client_enabled", tracingClientEnabled);
+        adder("tracing_not_traceable", tracingNotTraceable);
+        adder("tracing_health_check", tracingHealthCheck);
         adder("downstream_cx_total", cxTotal);
         gauge("downstream_cx_active", cxActive);
         adder("downstream_cx_http1_total", cxHttp1);
@@ -209,6 +222,24 @@ public final class DownstreamStats implements RbacStats {
             }
         }
         return this;
+    }
+
+    /**
+     * The trace decision of a request of a connection manager that traces, in Envoy's {@code tracing.*} counters, one
+     * a request, by why it is traced: {@code random_sampling}, {@code service_forced} ({@code x-envoy-force-trace}),
+     * {@code client_enabled} ({@code x-client-trace-id}) or {@code not_traceable}. ({@code tracing.health_check} stays
+     * 0, as in Envoy, whose health check filter marks a request only after the decision was counted.)
+     *
+     * @param reason {@code '9'} sampled, {@code 'a'} forced, {@code 'b'} client, anything else not traced (the
+     *               request id's trace character)
+     */
+    public void traceDecided(char reason) {
+        switch (reason) {
+            case '9' -> tracingRandomSampling.increment();
+            case 'a' -> tracingServiceForced.increment();
+            case 'b' -> tracingClientEnabled.increment();
+            default -> tracingNotTraceable.increment();
+        }
     }
 
     /**

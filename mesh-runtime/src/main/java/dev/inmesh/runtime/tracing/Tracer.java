@@ -1,6 +1,7 @@
 package dev.inmesh.runtime.tracing;
 
 import dev.inmesh.api.config.listener.Tracing;
+import dev.inmesh.runtime.stats.DownstreamStats;
 import dev.inmesh.runtime.stats.ResponseFlag;
 import dev.inmesh.runtime.stats.StreamInfo;
 import io.vertx.core.MultiMap;
@@ -147,14 +148,19 @@ public final class Tracer {
      * @param forceTrace whether the request carries an {@code x-envoy-force-trace} its connection manager trusts
      */
     boolean decide(MultiMap headers, boolean forceTrace, RandomGenerator random) {
+        return decision(headers, forceTrace, random) != NOT_TRACED;
+    }
+
+    /** As {@link #decide}: why the request is traced, {@link #NOT_TRACED} when it is not. */
+    private char decision(MultiMap headers, boolean forceTrace, RandomGenerator random) {
         String rid = headers.get("x-request-id");
         if (rid == null) {
-            return false;
+            return NOT_TRACED;
         }
         char reason = reason(rid);
         long value = leadingHex(rid);
         if (value < 0) {
-            return false; // Envoy leaves an id it cannot read as it is, and does not trace the request
+            return NOT_TRACED; // Envoy leaves an id it cannot read as it is, and does not trace the request
         }
         int result = (int) (value % 10000);
         char decided = reason;
@@ -173,7 +179,7 @@ public final class Tracer {
         if (rid.length() == 36 && rid.charAt(REASON_AT) != decided) {
             headers.set("x-request-id", rid.substring(0, REASON_AT) + decided + rid.substring(REASON_AT + 1));
         }
-        return decided != NOT_TRACED;
+        return decided;
     }
 
     /** Why the request id says the request is traced; {@link #NOT_TRACED} for any id that is no UUID. */
@@ -213,10 +219,16 @@ public final class Tracer {
      * @param host the request's {@code host}, which names the span when its route has no decorator
      * @param startTime when the request began
      * @param startNanos when the request began, on {@link System#nanoTime()}
+     * @param stats the connection manager's statistics, whose {@code tracing.*} counters count the decision (as
+     *              Envoy's, before the span begins, whatever the caller's B3 flag says); null for none
      */
     public ActiveSpan start(MultiMap headers, boolean forceTrace, boolean ingress, String host, Instant startTime,
-                            long startNanos, RandomGenerator random) {
-        boolean traced = decide(headers, forceTrace, random);
+                            long startNanos, RandomGenerator random, DownstreamStats stats) {
+        char decided = decision(headers, forceTrace, random);
+        if (stats != null) {
+            stats.traceDecided(decided);
+        }
+        boolean traced = decided != NOT_TRACED;
         boolean sampled;
         SpanContext caller;
         if (w3c()) {

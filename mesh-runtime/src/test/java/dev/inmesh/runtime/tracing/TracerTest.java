@@ -146,7 +146,7 @@ class TracerTest {
     void aClientSpanIsAChildOfTheCallersWithANewIdAndTheSameTrace() {
         MultiMap h = headers("x-request-id", rid(1, '4'), "x-b3-traceid", "463ac35c9f6413ad48485a3953bb6124",
                 "x-b3-spanid", "a2fb4a1d1a96d312", "x-b3-sampled", "1");
-        ActiveSpan s = tracer(0).start(h, false, false, "ratings:9080", Instant.EPOCH, 0, new Random(7));
+        ActiveSpan s = tracer(0).start(h, false, false, "ratings:9080", Instant.EPOCH, 0, new Random(7), null);
         long expectedId = new Random(7).nextLong();
         assertEquals(new SpanContext(0x463ac35c9f6413adL, 0x48485a3953bb6124L, expectedId, 0xa2fb4a1d1a96d312L,
                 true), s.context(), "sampled by the caller although random sampling is 0");
@@ -164,9 +164,9 @@ class TracerTest {
                 "x-b3-spanid", "a2fb4a1d1a96d312", "x-b3-parentspanid", "0020000000000001");
         Tracing.Zipkin shared = new Tracing.Zipkin("zipkin", "/api/v2/spans", null, false, true);
         SpanContext c = tracer(100, 100, 100, shared, List.of()).start(h, false, true, "reviews", Instant.EPOCH, 0,
-                new Random(7)).context();
+                new Random(7), null).context();
         assertEquals(new SpanContext(0, 0x463ac35c9f6413adL, 0xa2fb4a1d1a96d312L, 0x0020000000000001L, true), c);
-        SpanContext own = tracer(100).start(h, false, true, "reviews", Instant.EPOCH, 0, new Random(7)).context();
+        SpanContext own = tracer(100).start(h, false, true, "reviews", Instant.EPOCH, 0, new Random(7), null).context();
         assertEquals(new SpanContext(0, 0x463ac35c9f6413adL, new Random(7).nextLong(), 0xa2fb4a1d1a96d312L, true),
                 own, "shared_span_context false (Istio's): a span of its own");
     }
@@ -175,7 +175,7 @@ class TracerTest {
     void aRequestWithoutContextStartsA128BitTraceWhoseRootSpanIdIsItsLowHalf() {
         MultiMap h = headers("x-request-id", rid(1, '4'));
         Random ids = new Random(3);
-        SpanContext c = tracer(100).start(h, false, false, "reviews", Instant.EPOCH, 0, new Random(3)).context();
+        SpanContext c = tracer(100).start(h, false, false, "reviews", Instant.EPOCH, 0, new Random(3), null).context();
         long id = ids.nextLong();
         assertEquals(new SpanContext(ids.nextLong(), id, id, 0, true), c);
     }
@@ -184,19 +184,19 @@ class TracerTest {
     void anUnsampledRequestStillPropagatesItsContextAndAMalformedOneGetsNoSpan() {
         MultiMap h = headers("x-request-id", rid(1, '4'), "x-b3-traceid", "463ac35c9f6413ad",
                 "x-b3-spanid", "a2fb4a1d1a96d312", "x-b3-sampled", "0");
-        ActiveSpan s = tracer(100).start(h, false, false, "reviews", Instant.EPOCH, 0, new Random(7));
+        ActiveSpan s = tracer(100).start(h, false, false, "reviews", Instant.EPOCH, 0, new Random(7), null);
         assertFalse(s.context().sampled());
         s.inject(h, null);
         assertEquals("0", h.get("x-b3-sampled"));
         assertEquals("463ac35c9f6413ad", h.get("x-b3-traceid"));
         assertNull(tracer(100).start(headers("x-request-id", rid(1, '4'), "x-b3-traceid", "zz",
-                "x-b3-spanid", "1"), false, false, "reviews", Instant.EPOCH, 0, new Random(7)));
+                "x-b3-spanid", "1"), false, false, "reviews", Instant.EPOCH, 0, new Random(7), null));
     }
 
     @Test
     void theCallersDecoratedOperationNamesTheServerSpanAndGoesNoFurther() {
         MultiMap h = headers("x-request-id", rid(1, '4'), "x-envoy-decorator-operation", "reviews:9080/*");
-        ActiveSpan s = tracer(100).start(h, false, true, "reviews", Instant.EPOCH, 0, new Random(7));
+        ActiveSpan s = tracer(100).start(h, false, true, "reviews", Instant.EPOCH, 0, new Random(7), null);
         assertFalse(h.contains("x-envoy-decorator-operation"));
         StreamInfo info = info(200, Set.of());
         assertEquals("reviews:9080/*", s.tracer().zipkinSpan(s, info, h, "route-op", LOCAL).name());
@@ -228,7 +228,7 @@ class TracerTest {
                 "x-b3-spanid", "a2fb4a1d1a96d312", "user-agent", "curl/8", "x-forwarded-proto", "http");
         ActiveSpan s = t.start(h, false, false, "ratings:9080", Instant.ofEpochSecond(1_700_000_000L, 123_456_789),
                 System.nanoTime(),
-                new Random(7));
+                new Random(7), null);
         ZipkinSpan span = t.zipkinSpan(s, info(503, Set.of(ResponseFlag.UPSTREAM_CONNECTION_FAILURE)), h,
                 "ratings.default.svc.cluster.local:9080/*", LOCAL);
         JsonObject json = span.toJson();
@@ -268,7 +268,7 @@ class TracerTest {
     void upstreamClusterNameIsTheClustersObservabilityNameAndUpstreamClusterItsNameAsEnvoysTracerTagsThem() {
         Tracer t = tracer(100, 100, 100, ZIPKIN, List.of());
         MultiMap h = headers("x-request-id", rid(1, '4'));
-        ActiveSpan s = t.start(h, false, false, "ratings:9080", Instant.EPOCH, System.nanoTime(), new Random(7));
+        ActiveSpan s = t.start(h, false, false, "ratings:9080", Instant.EPOCH, System.nanoTime(), new Random(7), null);
         StreamInfo i = info(200, Set.of());
         StreamInfo observed = new StreamInfo(i.direction(), i.startTime(), i.method(), i.path(), i.protocol(),
                 i.responseCode(), i.responseFlags(), i.responseCodeDetails(), i.bytesReceived(), i.bytesSent(),
@@ -289,7 +289,7 @@ class TracerTest {
         // stream's remote address) nor a PROXY header's source
         Tracer t = tracer(100, 100, 100, ZIPKIN, List.of());
         MultiMap h = headers("x-request-id", rid(1, '4'), "x-forwarded-for", "10.9.9.9, 192.0.2.7");
-        ActiveSpan s = t.start(h, false, false, "ratings:9080", Instant.EPOCH, System.nanoTime(), new Random(7));
+        ActiveSpan s = t.start(h, false, false, "ratings:9080", Instant.EPOCH, System.nanoTime(), new Random(7), null);
         StreamInfo i = info(200, Set.of());
         StreamInfo forwarded = new StreamInfo(i.direction(), i.startTime(), i.method(), i.path(), i.protocol(),
                 i.responseCode(), i.responseFlags(), i.responseCodeDetails(), i.bytesReceived(), i.bytesSent(),
@@ -308,7 +308,7 @@ class TracerTest {
                 new Tracing.CustomTag("component", Tracing.CustomTag.Kind.LITERAL, "reviews-app", null),
                 new Tracing.CustomTag("http.status_code", Tracing.CustomTag.Kind.REQUEST_HEADER, "x-status", "-")));
         MultiMap h = headers("x-request-id", rid(1, '4'));
-        ActiveSpan s = t.start(h, false, false, "ratings:9080", Instant.EPOCH, System.nanoTime(), new Random(7));
+        ActiveSpan s = t.start(h, false, false, "ratings:9080", Instant.EPOCH, System.nanoTime(), new Random(7), null);
         Map<String, String> tags = t.zipkinSpan(s, info(200, Set.of()), h, null, LOCAL).tags();
         assertEquals("reviews-app", tags.get("component"));
         assertEquals("-", tags.get("http.status_code"));

@@ -41,7 +41,7 @@ class W3cTraceContextTest {
     }
 
     private static ActiveSpan start(Tracer t, MultiMap h, boolean ingress) {
-        return t.start(h, false, ingress, "reviews:9080", Instant.now(), System.nanoTime(), new Random(7));
+        return t.start(h, false, ingress, "reviews:9080", Instant.now(), System.nanoTime(), new Random(7), null);
     }
 
     @Test

@@ -227,7 +227,7 @@ class TracingParserTest {
         io.vertx.core.MultiMap h = io.vertx.core.MultiMap.caseInsensitiveMultiMap()
                 .add("x-request-id", "00000001-1234-4567-89ab-0123456789ab");
         var span = tracer.start(h, false, false, "ratings:9080", java.time.Instant.now(), System.nanoTime(),
-                new java.util.Random(3));
+                new java.util.Random(3), null);
         io.vertx.core.MultiMap upstream = io.vertx.core.MultiMap.caseInsensitiveMultiMap();
         span.inject(upstream, null);
         assertTrue(upstream.get("traceparent").endsWith("-01"), "and pass their trace context on");
