@@ -155,7 +155,7 @@ class ProxyTracingTest {
         assertEquals("http://reviews/reviews/0", tags.getString("http.url"));
         assertEquals("200", tags.getString("http.status_code"));
         assertEquals("sidecar~10.1.2.3~reviews-v1-abc.default~default.svc.cluster.local", tags.getString("node_id"));
-        assertEquals(new JsonObject().put("serviceName", "reviews.default").put("ipv4", "10.1.2.3"),
+        assertEquals(new JsonObject().put("serviceName", "reviews.default").put("ipv4", "10.1.2.3").put("port", 0),
                 clientSpan.getJsonObject("localEndpoint"));
         assertEquals(2L, proxy.tracing().stats().values().get("tracing.zipkin.spans_sent"));
         io.micrometer.prometheusmetrics.PrometheusMeterRegistry registry =

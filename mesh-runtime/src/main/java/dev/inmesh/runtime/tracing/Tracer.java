@@ -305,7 +305,8 @@ public final class Tracer {
     ZipkinSpan zipkinSpan(ActiveSpan span, StreamInfo info, MultiMap requestHeaders, String decorator,
                           TraceReporting.Local local) {
         return new ZipkinSpan(span.traceIdHigh, span.traceId, span.id, span.parentId,
-                span.ingress ? ZipkinSpan.Kind.SERVER : ZipkinSpan.Kind.CLIENT, name(span, decorator),
+                span.ingress ? ZipkinSpan.Kind.SERVER : ZipkinSpan.Kind.CLIENT,
+                span.ingress && zipkin.sharedSpanContext(), name(span, decorator),
                 span.startMicros, durationMicros(span), local.serviceName(), local.ip(),
                 tags(span, info, requestHeaders, local));
     }

@@ -7,13 +7,17 @@ import java.util.Map;
 
 /**
  * A finished span as Envoy's Zipkin tracer reports it in Zipkin's v2 JSON ({@code HTTP_JSON}): ids in hex, kind,
- * name, timestamp and duration in microseconds, the proxy as local endpoint (its service name and IP) and the tags.
+ * {@code shared}, name, timestamp and duration in microseconds, the proxy as local endpoint (its service name, IP and
+ * port) and the tags.
  *
  * @param parentId the parent span's id; 0 for none (a root span)
+ * @param shared whether the span is written {@code "shared": true}: Envoy's serializer writes it on every server span
+ *               of a tracer with {@code shared_span_context} (its default), whether or not the span took its caller's
+ *               id
  * @param localIp this workload's IP, or null for none
  */
-public record ZipkinSpan(long traceIdHigh, long traceId, long id, long parentId, Kind kind, String name,
-                         long timestampMicros, long durationMicros, String serviceName, String localIp,
+public record ZipkinSpan(long traceIdHigh, long traceId, long id, long parentId, Kind kind, boolean shared,
+                         String name, long timestampMicros, long durationMicros, String serviceName, String localIp,
                          Map<String, String> tags) {
     /** A server span (a request to the workload) or a client span (one it makes). */
     public enum Kind { SERVER, CLIENT }
@@ -30,6 +34,9 @@ public record ZipkinSpan(long traceIdHigh, long traceId, long id, long parentId,
             o.put("parentId", SpanContext.hex(parentId));
         }
         o.put("id", SpanContext.hex(id)).put("kind", kind.name());
+        if (shared) {
+            o.put("shared", true);
+        }
         if (!name.isEmpty()) {
             o.put("name", name);
         }
@@ -41,6 +48,8 @@ public record ZipkinSpan(long traceIdHigh, long traceId, long id, long parentId,
         if (localIp != null && !localIp.isEmpty()) {
             local.put(localIp.indexOf(':') >= 0 ? "ipv6" : "ipv4", localIp);
         }
+        // Envoy's local endpoint is the server's own address, whose port is 0
+        local.put("port", 0);
         o.put("localEndpoint", local);
         if (!tags.isEmpty()) {
             o.put("tags", new JsonObject(new java.util.TreeMap<String, Object>(tags)));

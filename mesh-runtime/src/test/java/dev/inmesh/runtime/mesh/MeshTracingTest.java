@@ -174,7 +174,7 @@ class MeshTracingTest {
         assertEquals(CALLER_SPAN, span.getString("parentId"));
         assertEquals("CLIENT", span.getString("kind"));
         assertEquals("ratings.default.svc.cluster.local:9080/*", span.getString("name"));
-        assertEquals(new JsonObject().put("serviceName", "reviews.default").put("ipv4", "127.0.0.1"),
+        assertEquals(new JsonObject().put("serviceName", "reviews.default").put("ipv4", "127.0.0.1").put("port", 0),
                 span.getJsonObject("localEndpoint"));
         JsonObject tags = span.getJsonObject("tags");
         assertEquals("GET", tags.getString("http.method"));

@@ -172,6 +172,25 @@ class TracerTest {
     }
 
     @Test
+    void underSharedSpanContextEveryServerSpanIsWrittenSharedAsEnvoysSerializerWritesIt() {
+        Tracing.Zipkin shared = new Tracing.Zipkin("zipkin", "/api/v2/spans", null, false, true);
+        Tracer t = tracer(100, 100, 100, shared, List.of());
+        // a root server span too: Envoy writes shared on any server span of such a tracer
+        ActiveSpan root = t.start(headers("x-request-id", rid(1, '9')), false, true, "reviews", Instant.EPOCH,
+                System.nanoTime(), new Random(7), null);
+        JsonObject server = t.zipkinSpan(root, info(200, Set.of()), headers(), null, LOCAL).toJson();
+        assertEquals(true, server.getBoolean("shared"), server.encode());
+        assertEquals(0, server.getJsonObject("localEndpoint").getInteger("port"), "Envoy's local address's port");
+        ActiveSpan client = t.start(headers("x-request-id", rid(1, '9')), false, false, "reviews", Instant.EPOCH,
+                System.nanoTime(), new Random(7), null);
+        assertNull(t.zipkinSpan(client, info(200, Set.of()), headers(), null, LOCAL).toJson().getValue("shared"));
+        ActiveSpan own = tracer(100).start(headers("x-request-id", rid(1, '9')), false, true, "reviews",
+                Instant.EPOCH, System.nanoTime(), new Random(7), null);
+        assertNull(tracer(100).zipkinSpan(own, info(200, Set.of()), headers(), null, LOCAL).toJson()
+                .getValue("shared"), "shared_span_context false (Istio's): not written");
+    }
+
+    @Test
     void aRequestWithoutContextStartsA128BitTraceWhoseRootSpanIdIsItsLowHalf() {
         MultiMap h = headers("x-request-id", rid(1, '4'));
         Random ids = new Random(3);
@@ -238,7 +257,7 @@ class TracerTest {
         assertEquals(new JsonObject("""
                 {"traceId": "463ac35c9f6413ad", "parentId": "a2fb4a1d1a96d312", "id": "%s", "kind": "CLIENT",
                  "name": "ratings.default.svc.cluster.local:9080/*", "timestamp": 1700000000123456,
-                 "localEndpoint": {"serviceName": "productpage.default", "ipv4": "10.1.2.3"},
+                 "localEndpoint": {"serviceName": "productpage.default", "ipv4": "10.1.2.3", "port": 0},
                  "tags": {
                    "component": "proxy",
                    "downstream_cluster": "-",
