@@ -290,10 +290,14 @@ public final class StandaloneProxy implements AutoCloseable {
                 router.upstreamStats(settings.upstreamStats());
             }
             // the spans of the connection managers that trace, reported through the current snapshot's clusters
-            router.tracing(new dev.inmesh.runtime.tracing.TraceReporting(vertx,
+            var reporting = new dev.inmesh.runtime.tracing.TraceReporting(vertx,
                     () -> snapshots.current().clusterManager(),
                     dev.inmesh.runtime.tracing.TraceReporting.Local.of(settings.local(), settings.peerMetadataId()),
-                    null));
+                    null);
+            // each tracer's statistics once a configuration traces with it, as Envoy builds a tracer's driver
+            snapshots.onUpdate(s -> reporting.built(s.tracers()));
+            reporting.built(snapshots.current().tracers());
+            router.tracing(reporting);
             server = new ProxyServer(vertx, snapshots, router);
             server.tcpMetrics(settings.tcpMetrics());
             server.downstreamStats(settings.connectionManagerStats(), settings.listenerStats());

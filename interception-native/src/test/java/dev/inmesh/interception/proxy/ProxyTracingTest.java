@@ -2,6 +2,7 @@ package dev.inmesh.interception.proxy;
 
 import static dev.inmesh.runtime.upstream.TestEventLoop.onEventLoop;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -163,6 +164,8 @@ class ProxyTracingTest {
                         io.micrometer.prometheusmetrics.PrometheusConfig.DEFAULT);
         proxy.tracing().publish(registry); // as the proxy command publishes them
         assertTrue(registry.scrape().contains("envoy_tracing_zipkin_spans_sent 2.0"), registry.scrape());
+        assertFalse(registry.scrape().contains("envoy_tracing_opentelemetry_"),
+                "no OpenTelemetry tracer is configured: none of its statistics, as Envoy builds no driver");
     }
 
     /**
@@ -280,6 +283,7 @@ class ProxyTracingTest {
                             io.micrometer.prometheusmetrics.PrometheusConfig.DEFAULT);
             proxy.tracing().publish(registry);
             assertTrue(registry.scrape().contains("envoy_tracing_opentelemetry_spans_sent 2.0"), registry.scrape());
+            assertFalse(registry.scrape().contains("envoy_tracing_zipkin_"), "no Zipkin tracer is configured");
         }
     }
 

@@ -152,6 +152,9 @@ public final class DefaultMesh implements Mesh {
         }
         this.tracing = new TraceReporting(vertx, () -> snapshots.current().clusterManager(),
                 TraceReporting.Local.of(local, nodeId()), registry);
+        // each tracer's statistics once a configuration traces with it, as Envoy builds a tracer's driver
+        snapshots.onUpdate(s -> tracing.built(s.tracers()));
+        tracing.built(snapshots.current().tracers());
         router.tracing(tracing);
         this.dispatcher = new OutboundDispatcher(snapshots, routing, router, options.getPodIp(), this::unavailable);
     }

@@ -179,6 +179,11 @@ public final class MeshSnapshot {
         return f != null ? f : LocalRateLimitFilter.NONE;
     }
 
+    /** The tracing of this snapshot's connection managers that trace, compiled. */
+    public java.util.Collection<Tracer> tracers() {
+        return tracers.values();
+    }
+
     /**
      * The tracing of one of this snapshot's connection managers, compiled once ({@link Tracer#compile}); null when it
      * traces no request. A connection manager of another snapshot is compiled on the spot.

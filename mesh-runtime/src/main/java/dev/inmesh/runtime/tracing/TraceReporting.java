@@ -15,7 +15,9 @@ import java.util.function.Supplier;
  * {@link OtlpExporter} per OpenTelemetry tracer the connection managers name, kept across snapshots so that their
  * buffers and timers survive configuration updates, reporting through the current snapshot's clusters; this workload
  * as the spans' local endpoint and {@code node_id}; and Envoy's {@code tracing.zipkin.*} and
- * {@code tracing.opentelemetry.*} statistics, shared by every reporter of a tracer as Envoy's are.
+ * {@code tracing.opentelemetry.*} statistics, shared by every reporter of a tracer as Envoy's are, each published
+ * once a configuration has a connection manager that traces with that tracer ({@link #built}), as Envoy makes a
+ * tracer's statistics when it builds its driver.
  */
 public final class TraceReporting implements AutoCloseable {
     /**
@@ -135,6 +137,13 @@ public final class TraceReporting implements AutoCloseable {
     private final OpenTelemetryStats openTelemetryStats = new OpenTelemetryStats();
     private final Map<Tracing.Zipkin, ZipkinReporter> reporters = new ConcurrentHashMap<>();
     private final Map<Tracing.OpenTelemetry, OtlpExporter> exporters = new ConcurrentHashMap<>();
+    /** Where the statistics are published, once {@link #publish} named it; null before. */
+    private MeterRegistry registry;
+    /** Whether a configuration had a connection manager tracing with Zipkin, OpenTelemetry; and the stats published. */
+    private boolean zipkinBuilt;
+    private boolean openTelemetryBuilt;
+    private boolean zipkinPublished;
+    private boolean openTelemetryPublished;
     /** The bound of each exporter's buffer ({@link OtlpExporter#MAX_BUFFERED_SPANS}; smaller in tests). */
     private final int exporterCapacity;
     private volatile boolean closed;
@@ -161,12 +170,43 @@ public final class TraceReporting implements AutoCloseable {
 
     /**
      * Publishes Envoy's {@code tracing.zipkin.*} and {@code tracing.opentelemetry.*} statistics in {@code registry},
-     * as {@code envoy_tracing_zipkin_*} and {@code envoy_tracing_opentelemetry_*} (the standalone proxy's command,
-     * whose registry is made apart from the proxy, calls it once started).
+     * as {@code envoy_tracing_zipkin_*} and {@code envoy_tracing_opentelemetry_*}, those of each tracer once a
+     * configuration uses it ({@link #built}; the standalone proxy's command, whose registry is made apart from the
+     * proxy, calls it once started).
      */
-    public void publish(MeterRegistry registry) {
-        stats.bind(registry);
-        openTelemetryStats.bind(registry);
+    public synchronized void publish(MeterRegistry registry) {
+        this.registry = registry;
+        bind();
+    }
+
+    /**
+     * Notes the tracers a configuration's connection managers trace with: Envoy builds a tracer's driver, and makes
+     * its statistics (at 0), only for a connection manager that uses it, so that a configuration tracing with Zipkin
+     * only has no {@code tracing.opentelemetry.*}, and the other way round.
+     */
+    public synchronized void built(Iterable<Tracer> tracers) {
+        for (Tracer t : tracers) {
+            if (t.w3c()) {
+                openTelemetryBuilt = true;
+            } else {
+                zipkinBuilt = true;
+            }
+        }
+        bind();
+    }
+
+    private void bind() {
+        if (registry == null) {
+            return;
+        }
+        if (zipkinBuilt && !zipkinPublished) {
+            stats.bind(registry);
+            zipkinPublished = true;
+        }
+        if (openTelemetryBuilt && !openTelemetryPublished) {
+            openTelemetryStats.bind(registry);
+            openTelemetryPublished = true;
+        }
     }
 
     public Local local() {
