@@ -292,7 +292,8 @@ public final class StandaloneProxy implements AutoCloseable {
             // the spans of the connection managers that trace, reported through the current snapshot's clusters
             var reporting = new dev.inmesh.runtime.tracing.TraceReporting(vertx,
                     () -> snapshots.current().clusterManager(),
-                    dev.inmesh.runtime.tracing.TraceReporting.Local.of(settings.local(), settings.peerMetadataId()),
+                    dev.inmesh.runtime.tracing.TraceReporting.Local.of(settings.local(), settings.peerMetadataId(),
+                            bootstrapNode(settings)),
                     null);
             // each tracer's statistics once a configuration traces with it, as Envoy builds a tracer's driver
             snapshots.onUpdate(s -> reporting.built(s.tracers()));
@@ -403,6 +404,18 @@ public final class StandaloneProxy implements AutoCloseable {
                     : Node.getDefaultInstance();
         } catch (IOException | RuntimeException e) {
             return Node.getDefaultInstance(); // the bootstrap's own read says what is wrong with it
+        }
+    }
+
+    /**
+     * The bootstrap's {@code node}, Envoy's local node, which names the spans (their {@code node_id} and {@code zone}
+     * tags, the Zipkin local endpoint's service name); null when the configuration has none.
+     */
+    private static Node bootstrapNode(Settings settings) {
+        try {
+            return dev.inmesh.runtime.xds.EnvoyConfigReader.bootstrapNode(settings.config());
+        } catch (dev.inmesh.runtime.xds.EnvoyConfigReader.ConfigReadException e) {
+            return null; // the configuration's own read says what is wrong with it
         }
     }
 

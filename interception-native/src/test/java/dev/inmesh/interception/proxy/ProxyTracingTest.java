@@ -176,6 +176,10 @@ class ProxyTracingTest {
     void theBootstrapsTracerReportsForConnectionManagersThatNameNoProvider() throws Exception {
         int inbound = LoopbackProxy.freePort();
         String config = IstioTracing.BOOTSTRAP + """
+                node:
+                  id: sidecar~10.9.8.7~reviews-v2-xyz.shop~shop.svc.cluster.local
+                  cluster: reviews.shop
+                  locality: {region: eu, zone: eu-west-1a}
                 static_resources:
                   listeners:
                 """ + IstioTracing.listener("virtualInbound", "127.0.0.1", inbound, "INBOUND", """
@@ -187,7 +191,9 @@ class ProxyTracingTest {
                 + (IstioTracing.staticCluster("inbound|9080||", app())
                 + IstioTracing.staticCluster("zipkin", collector())).indent(2);
         Path file = Files.writeString(dir.resolve("proxy.yaml"), config);
-        proxy = StandaloneProxy.start(new StandaloneProxy.Settings(file, -1, -1, 1, null, AdminHook.NONE));
+        proxy = StandaloneProxy.start(new StandaloneProxy.Settings(file, -1, -1, 1, null, AdminHook.NONE)
+                .withIdentity(new WorkloadInfo("reviews-v1", "default", "reviews", "v1"), null,
+                        "sidecar~10.1.2.3~reviews-v1-abc.default~default.svc.cluster.local"));
         HttpClient client = vertx.createHttpClient();
         assertEquals(200, send(client, inbound, "1"));
         client.close().await(10, TimeUnit.SECONDS);
@@ -196,6 +202,12 @@ class ProxyTracingTest {
         assertEquals(TRACE_ID, span.getString("traceId"));
         assertEquals(seen.get(0).get("x-b3-spanid"), span.getString("id"));
         assertEquals("reviews:9080/*", span.getString("name"));
+        // Envoy's local node is the bootstrap's: it names the span, over the proxy's flags
+        assertEquals("sidecar~10.9.8.7~reviews-v2-xyz.shop~shop.svc.cluster.local",
+                span.getJsonObject("tags").getString("node_id"));
+        assertEquals("eu-west-1a", span.getJsonObject("tags").getString("zone"));
+        assertEquals(new JsonObject().put("serviceName", "reviews.shop").put("ipv4", "10.9.8.7").put("port", 0),
+                span.getJsonObject("localEndpoint"));
     }
 
     @Test

@@ -43,6 +43,24 @@ public final class TraceReporting implements AutoCloseable {
             String ip = parts.length >= 2 && !parts[1].isEmpty() ? parts[1] : null;
             return new Local(service + "." + w.namespace(), nodeId == null ? "" : nodeId, "", ip);
         }
+
+        /**
+         * As {@link #of(dev.inmesh.runtime.stats.WorkloadInfo, String)}, a bootstrap's {@code node} winning where it
+         * says, as Envoy's spans take its local node: its {@code id} the {@code node_id} tag (and the IP, read as
+         * above), its {@code cluster} the local endpoint's service name and its {@code locality.zone} the
+         * {@code zone} tag; the workload's identity (flags, environment) where it leaves a field empty.
+         *
+         * @param bootstrap the bootstrap's node, or null for none
+         */
+        public static Local of(dev.inmesh.runtime.stats.WorkloadInfo w, String nodeId,
+                               io.envoyproxy.envoy.config.core.v3.Node bootstrap) {
+            if (bootstrap == null) {
+                return of(w, nodeId);
+            }
+            Local l = of(w, bootstrap.getId().isEmpty() ? nodeId : bootstrap.getId());
+            return new Local(bootstrap.getCluster().isEmpty() ? l.serviceName() : bootstrap.getCluster(), l.nodeId(),
+                    bootstrap.getLocality().getZone(), l.ip());
+        }
     }
 
     /** Envoy's {@code tracing.zipkin.*} statistics. */
