@@ -24,14 +24,15 @@ import java.util.function.Consumer;
 
 /**
  * One call a filter makes to a service through a named cluster of the mesh, as Envoy's filters call their services
- * (the external authorizer, the rate limit service, a remote JWKS) through its async client, whose requests go
+ * (the external authorizer, the rate limit service, a remote JWKS) and its Zipkin tracer its collector through its
+ * async client, whose requests go
  * through a router of their own: a host the cluster's load balancer picks, the cluster's pooled connections and
  * circuit breakers ({@code max_requests}, taken once the call has its connection; a wait for one counted as pending
  * under {@code max_pending_requests}), a timer that gives up (and resets the call, or cancels it while it waits for a
  * connection) after the timeout, the cluster's statistics and the host's outlier detection, never blocking. A unary
  * gRPC call is a {@link #grpc} with {@link #message} to read its answer.
  */
-final class ClusterCall {
+public final class ClusterCall {
     private ClusterCall() {}
 
     /**
@@ -44,8 +45,9 @@ final class ClusterCall {
      *     {@code timeout: 0s})
      * @return the answer; failed when the cluster or a host is missing, the call fails or the timeout passes first
      */
-    static Future<Answer> send(ClusterManager clusters, String cluster, boolean http2, Consumer<RequestOptions> prepare,
-                               Buffer body, String authority, Duration timeout) {
+    public static Future<Answer> send(ClusterManager clusters, String cluster, boolean http2,
+                                      Consumer<RequestOptions> prepare, Buffer body, String authority,
+                                      Duration timeout) {
         return send(clusters, cluster, http2, false, prepare, body, authority, timeout);
     }
 

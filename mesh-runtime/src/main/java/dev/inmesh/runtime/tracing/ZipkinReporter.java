@@ -1,16 +1,11 @@
 package dev.inmesh.runtime.tracing;
 
 import dev.inmesh.api.config.listener.Tracing;
+import dev.inmesh.runtime.router.ClusterCall;
 import dev.inmesh.runtime.upstream.ClusterManager;
-import dev.inmesh.runtime.upstream.Exchange;
-import dev.inmesh.runtime.upstream.Host;
-import dev.inmesh.runtime.upstream.LbContext;
-import dev.inmesh.runtime.upstream.UpstreamCluster;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
-import io.vertx.core.http.HttpClient;
-import io.vertx.core.http.HttpMethod;
-import io.vertx.core.http.RequestOptions;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Supplier;
@@ -20,9 +15,12 @@ import java.util.function.Supplier;
  * {@code POST} to {@code collector_endpoint}, with {@code collector_hostname} as its {@code host}, to a host of
  * {@code collector_cluster} chosen by the cluster's own load balancing, when {@link #MIN_FLUSH_SPANS} are buffered
  * and every {@link #FLUSH_INTERVAL_MS}. The buffer never holds more than {@link #MIN_FLUSH_SPANS}: a span that fills
- * it sends it. A collector that answers 202 counts in {@code reports_sent}, any other answer in
- * {@code reports_dropped}, no answer in 5 s or a failed connection in {@code reports_failed}, a missing cluster in
- * {@code reports_skipped_no_cluster}; nothing is thrown and nothing waits for the collector.
+ * it sends it. A report is a call through the cluster ({@link ClusterCall}), counted in its statistics as Envoy's
+ * async client's. A collector that answers 202 counts in {@code reports_sent}; any other answer, and what Envoy's
+ * async client answers itself (no healthy host, a failed connection, a reset: 503; no answer in 5 s: 504), in
+ * {@code reports_dropped}; a missing cluster in {@code reports_skipped_no_cluster}. ({@code reports_failed}, Envoy's
+ * count of a stream reset after the collector's headers, stays 0: such a report is dropped.) Nothing is thrown and
+ * nothing waits for the collector.
  */
 final class ZipkinReporter {
     /** Envoy's default {@code tracing.zipkin.min_flush_spans}. */
@@ -85,33 +83,22 @@ final class ZipkinReporter {
     private void send(List<ZipkinSpan> spans) {
         stats.spansSent.add(spans.size());
         ClusterManager cm = clusters.get();
-        UpstreamCluster cluster = cm == null ? null : cm.cluster(collector.collectorCluster());
-        if (cluster == null) {
+        if (cm == null || cm.cluster(collector.collectorCluster()) == null) {
             stats.reportsSkippedNoCluster.increment();
             return;
         }
-        Host host = cluster.chooseHost(LbContext.NONE);
-        HttpClient client;
-        try {
-            client = host == null ? null : cluster.httpClient(host);
-        } catch (RuntimeException e) {
-            client = null;
-        }
-        if (client == null) {
-            stats.reportsFailed.increment();
-            return;
-        }
-        RequestOptions ro = new RequestOptions().setMethod(HttpMethod.POST).setURI(collector.collectorEndpoint())
-                .setHost(host.address().address()).setPort(host.address().port())
-                .putHeader("content-type", "application/json").setTimeout(REQUEST_TIMEOUT_MS);
+        // through the cluster, as Envoy's reporter sends through the cluster's async client: its statistics
+        // (upstream_rq_total, upstream_rq_2xx, upstream_cx_connect_fail, ...), circuit breakers and outlier detection
         String body = ZipkinSpan.toJson(spans);
-        Exchange.send(vertx, client, ro, collector.collectorHostname(), Buffer.buffer(body), req -> { })
+        ClusterCall.send(cm, collector.collectorCluster(), false, ro -> ro.setURI(collector.collectorEndpoint())
+                        .putHeader("content-type", "application/json"), Buffer.buffer(body),
+                collector.collectorHostname(), Duration.ofMillis(REQUEST_TIMEOUT_MS))
                 .onComplete(ar -> {
-                    if (ar.failed()) {
-                        stats.reportsFailed.increment();
-                    } else if (ar.result().status() == 202) {
+                    if (ar.succeeded() && ar.result().status() == 202) {
                         stats.reportsSent.increment();
                     } else {
+                        // any other answer; and no healthy host, a failed connection, a reset or the timeout, which
+                        // Envoy's async client answers itself (503, 504) as its router's local reply
                         stats.reportsDropped.increment();
                     }
                 });

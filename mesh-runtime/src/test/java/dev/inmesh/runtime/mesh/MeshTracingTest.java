@@ -210,6 +210,26 @@ class MeshTracingTest {
     }
 
     @Test
+    void aReportThatCannotConnectIsDroppedAndCountedInTheCollectorsClusterAsEnvoysAsyncClientAnswersIt()
+            throws Exception {
+        int closed;
+        try (java.net.ServerSocket s = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            closed = s.getLocalPort();
+        }
+        start(config(app(), closed, 100));
+        assertEquals(200, mesh.webClient().get(9080, "ratings", "/ratings/0").send().await(10, TimeUnit.SECONDS)
+                .statusCode());
+        tracing().flush();
+        // Envoy's async client answers a failed connection itself (503), which its reporter counts as dropped
+        await(() -> tracing().stats().values().get("tracing.zipkin.reports_dropped") == 1, "reports_dropped 1");
+        assertEquals(0L, tracing().stats().values().get("tracing.zipkin.reports_failed"));
+        String zipkin = MeshInboundRbacTest.admin(plain, mesh.adminPort(),
+                "/stats?filter=zipkin.istio-system.svc.cluster.local.upstream_cx_connect_fail",
+                "zipkin.istio-system.svc.cluster.local.upstream_cx_connect_fail: 1\n");
+        assertTrue(zipkin.contains("|zipkin.istio-system.svc.cluster.local.upstream_cx_connect_fail: 1\n"), zipkin);
+    }
+
+    @Test
     void fiveSpansAreSentInOneReportWithoutWaitingForTheFlushTimer() throws Exception {
         start(config(app(), collector(), 100));
         WebClient client = mesh.webClient();
@@ -225,6 +245,12 @@ class MeshTracingTest {
         assertTrue(stats.contains("tracing.zipkin.spans_sent: 5\n")
                 && stats.contains("tracing.zipkin.timer_flushed: 0\n")
                 && stats.contains("tracing.zipkin.reports_failed: 0\n"), stats);
+        // the report went through the collector's cluster, as Envoy's async client's request: counted there
+        String zipkin = MeshInboundRbacTest.admin(plain, mesh.adminPort(),
+                "/stats?filter=zipkin.istio-system.svc.cluster.local.upstream_rq",
+                "zipkin.istio-system.svc.cluster.local.upstream_rq_completed: 1\n");
+        assertTrue(zipkin.contains("|zipkin.istio-system.svc.cluster.local.upstream_rq_total: 1\n")
+                && zipkin.contains("|zipkin.istio-system.svc.cluster.local.upstream_rq_202: 1\n"), zipkin);
         for (JsonObject s : spans()) {
             assertNull(s.getString("parentId"), "a trace the mesh client began: root spans");
             assertEquals(32, s.getString("traceId").length(), "trace_id_128bit");
