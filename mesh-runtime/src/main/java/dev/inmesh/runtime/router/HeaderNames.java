@@ -23,6 +23,8 @@ final class HeaderNames {
     static final AsciiString X_ENVOY_IS_TIMEOUT_RETRY = AsciiString.cached("x-envoy-is-timeout-retry");
     static final AsciiString X_ENVOY_EXPECTED_RQ_TIMEOUT_MS = AsciiString.cached("x-envoy-expected-rq-timeout-ms");
     static final AsciiString X_ENVOY_RATELIMITED = AsciiString.cached("x-envoy-ratelimited");
+    static final AsciiString X_ENVOY_IMMEDIATE_HEALTH_CHECK_FAIL =
+            AsciiString.cached("x-envoy-immediate-health-check-fail");
     static final AsciiString GRPC_STATUS = AsciiString.cached("grpc-status");
     static final AsciiString GRPC_MESSAGE = AsciiString.cached("grpc-message");
     static final AsciiString GRPC_TIMEOUT = AsciiString.cached("grpc-timeout");

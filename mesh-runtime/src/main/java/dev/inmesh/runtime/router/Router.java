@@ -2654,7 +2654,10 @@ public final class Router {
 
     /**
      * Tells {@code host}'s outlier detection of an upstream answer: its status or, as Envoy, a gRPC request's
-     * grpc-status in the headers (a trailers-only answer) mapped to the HTTP status it counts as.
+     * grpc-status in the headers (a trailers-only answer) mapped to the HTTP status it counts as. An answer carrying
+     * {@code x-envoy-immediate-health-check-fail} (an Envoy upstream failing its own health checks, as when it
+     * drains) then fails the host in its cluster's active health checks, as Envoy's router hands the host to its
+     * health checker whatever the status; a host nothing checks is not affected.
      */
     static void reportAnswer(Host host, boolean grpc, int status, MultiMap headers) {
         Integer grpcStatus = grpc ? Grpc.parseStatus(headers.get(HeaderNames.GRPC_STATUS)) : null;
@@ -2663,6 +2666,9 @@ public final class Router {
             host.outlier().reportHttpStatus(outlierStatus);
         } else {
             host.outlier().reportSuccess();
+        }
+        if (headers.contains(HeaderNames.X_ENVOY_IMMEDIATE_HEALTH_CHECK_FAIL)) {
+            host.immediateHealthCheckFail();
         }
     }
 

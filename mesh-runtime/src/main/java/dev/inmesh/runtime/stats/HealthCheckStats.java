@@ -7,11 +7,12 @@ import java.util.function.IntSupplier;
 
 /**
  * One cluster's active health check statistics, as Envoy keeps them under {@code cluster.<name>.health_check.} for a
- * cluster with health checks: the counters {@code attempt}, {@code success}, {@code failure} (every failed check),
- * {@code network_failure} (those that failed for the network: no connection, a reset, the timeout),
- * {@code passive_failure} and {@code verify_cluster} (kept at 0: Inmesh has neither passive health failures nor
- * {@code service_name_matcher}), and the gauges {@code healthy} (checked hosts that passed) and {@code degraded}
- * (checked hosts whose last passing check said {@code x-envoy-degraded}). Scraped under Istio's stats tags as
+ * cluster with health checks: the counters {@code attempt}, {@code success}, {@code failure} (every failed check, and
+ * every passive failure), {@code network_failure} (checks that failed for the network: no connection, a reset, the
+ * timeout), {@code passive_failure} (answers to requests that carried {@code x-envoy-immediate-health-check-fail}) and
+ * {@code verify_cluster} (kept at 0: Inmesh has no {@code service_name_matcher}), and the gauges {@code healthy}
+ * (checked hosts that passed) and {@code degraded} (checked hosts whose last passing check said
+ * {@code x-envoy-degraded}). Scraped under Istio's stats tags as
  * {@code envoy_cluster_health_check_attempt{cluster_name="<name>"}} and so on; as with {@link UpstreamStats}, those
  * whose Envoy name does not end in {@code _total} are gauges that only go up. Thread-safe.
  */
@@ -22,6 +23,7 @@ public final class HealthCheckStats {
     private final LongAdder success = new LongAdder();
     private final LongAdder failure = new LongAdder();
     private final LongAdder networkFailure = new LongAdder();
+    private final LongAdder passiveFailure = new LongAdder();
     private volatile IntSupplier healthy = () -> 0;
     private volatile IntSupplier degraded = () -> 0;
 
@@ -30,7 +32,7 @@ public final class HealthCheckStats {
         UpstreamStatsImpl.adder(registry, cluster, SCOPE + "success", success);
         UpstreamStatsImpl.adder(registry, cluster, SCOPE + "failure", failure);
         UpstreamStatsImpl.adder(registry, cluster, SCOPE + "network_failure", networkFailure);
-        UpstreamStatsImpl.adder(registry, cluster, SCOPE + "passive_failure", new LongAdder());
+        UpstreamStatsImpl.adder(registry, cluster, SCOPE + "passive_failure", passiveFailure);
         UpstreamStatsImpl.adder(registry, cluster, SCOPE + "verify_cluster", new LongAdder());
         Gauge.builder("envoy_cluster_" + SCOPE + "healthy", this, s -> s.healthy.getAsInt())
                 .tag("cluster_name", cluster).strongReference(true).register(registry);
@@ -52,6 +54,11 @@ public final class HealthCheckStats {
     /** A check passed. */
     public void success() {
         success.increment();
+    }
+
+    /** A passive failure (counted in {@code failure} too, by {@link #failure}). */
+    public void passiveFailure() {
+        passiveFailure.increment();
     }
 
     /** A check failed; {@code network} for no connection, a reset or the timeout. */

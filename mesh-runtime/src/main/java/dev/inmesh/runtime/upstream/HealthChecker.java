@@ -193,6 +193,7 @@ final class HealthChecker {
                 // its connection goes with it, as Envoy's session closes its client, unless a host that stays is
                 // checked at the same address (one pool of the checker's client holds both's connection)
                 Host gone = e.getKey();
+                gone.clearHealthCheckSession(e.getValue());
                 e.getValue().stop(keep.stream().noneMatch(k -> k.address().address().equals(gone.address().address())
                         && port(k.address(), k.healthCheckConfig()) == port(gone.address(), gone.healthCheckConfig())));
                 return true;
@@ -203,6 +204,7 @@ final class HealthChecker {
             if (!sessions.containsKey(h)) {
                 Session s = new Session(h);
                 sessions.put(h, s);
+                h.healthCheckSession = s;
                 s.start();
             }
         }
@@ -217,7 +219,10 @@ final class HealthChecker {
     /** Stops every check; the hosts keep the health they have. */
     synchronized void close() {
         closed = true;
-        sessions.values().forEach(s -> s.stop(false)); // the client's close below closes every connection
+        sessions.forEach((h, s) -> {
+            h.clearHealthCheckSession(s);
+            s.stop(false); // the client's close below closes every connection
+        });
         sessions.clear();
         if (context != null) {
             context.runOnContext(v -> {
@@ -644,6 +649,56 @@ final class HealthChecker {
             }
             callbacks.checked(host, t == Transition.CHANGED);
             return intervalMillis(config, traffic.getAsBoolean(), success, t, env.random());
+        }
+
+        /**
+         * An answer to a request sent to the host carried {@code x-envoy-immediate-health-check-fail}: as Envoy's
+         * health check host monitor, the host is marked excluded now, on the caller's thread, and the session then
+         * fails it on its own context as a passive failure ({@link #passiveFailure}).
+         */
+        void immediateFailure() {
+            synchronized (HealthChecker.this) {
+                if (stopped) {
+                    return;
+                }
+                host.excludedViaImmediateHcFail = true;
+            }
+            if (context == null) {
+                passiveFailure();
+            } else {
+                context.runOnContext(v -> passiveFailure());
+            }
+        }
+
+        /**
+         * Envoy's {@code setUnhealthy} for a passive failure: a healthy host fails at once, whatever
+         * {@code unhealthy_threshold}, its passes so far toward {@code healthy_threshold} are forgotten, and, as a
+         * result that came, it ends the first check's shortcut (the host needs {@code healthy_threshold} passes to
+         * return); counted in {@code failure} and {@code passive_failure}. The checks' schedule is left as it is. A
+         * host that fails has its connections drained, as on a failed check.
+         */
+        void passiveFailure() {
+            Transition t = Transition.UNCHANGED;
+            synchronized (HealthChecker.this) {
+                if (stopped) {
+                    return;
+                }
+                numHealthy = 0;
+                if (!host.failedActiveHc) {
+                    host.failedActiveHc = true;
+                    t = Transition.CHANGED;
+                }
+                host.activeHcTimeout = false;
+                firstCheck = false;
+                if (stats != null) {
+                    stats.failure(false);
+                    stats.passiveFailure();
+                }
+            }
+            if (t == Transition.CHANGED) {
+                host.pool.drain();
+            }
+            callbacks.checked(host, t == Transition.CHANGED);
         }
 
         /** Envoy's {@code handleSuccess}: the host's flags after a passing check. */

@@ -58,6 +58,11 @@ public final class Host implements LbHost {
      * cleared when the host's checks pass again.
      */
     volatile boolean excludedViaImmediateHcFail;
+    /**
+     * The session of the cluster's active health checker that checks this host, or null (Envoy's host health checker
+     * monitor: a null one for a host nothing checks). See {@link #immediateHealthCheckFail()}.
+     */
+    volatile HealthChecker.Session healthCheckSession;
     /** Envoy's {@code DEGRADED_ACTIVE_HC}: the host's last passed check was answered with {@code x-envoy-degraded}. */
     volatile boolean degradedActiveHc;
     /**
@@ -258,6 +263,13 @@ public final class Host implements LbHost {
         return health == HealthStatus.DRAINING || excludedViaImmediateHcFail;
     }
 
+    /** The host is no longer checked by {@code session}: nothing hands it answers asking to fail it any more. */
+    void clearHealthCheckSession(HealthChecker.Session session) {
+        if (healthCheckSession == session) {
+            healthCheckSession = null;
+        }
+    }
+
     /** Forgets what active health checks said of the host (it is no longer checked). */
     void clearActiveHealthCheck() {
         failedActiveHc = false;
@@ -272,6 +284,18 @@ public final class Host implements LbHost {
      */
     public boolean pendingDynamicRemoval() {
         return pendingDynamicRemoval;
+    }
+
+    /**
+     * An answer to a request (not a check) carried {@code x-envoy-immediate-health-check-fail}: as Envoy's router, the
+     * host is handed to its health checker, which excludes it and fails it at once as a passive failure (see
+     * {@link HealthChecker.Session#immediateFailure}); a host nothing checks is left as it is.
+     */
+    public void immediateHealthCheckFail() {
+        HealthChecker.Session s = healthCheckSession;
+        if (s != null) {
+            s.immediateFailure();
+        }
     }
 
     /** Whether a check's answer asked to exclude the host ({@code EXCLUDED_VIA_IMMEDIATE_HC_FAIL}). */

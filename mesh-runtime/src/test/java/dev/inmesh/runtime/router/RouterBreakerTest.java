@@ -18,6 +18,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.github.tomakehurst.wiremock.WireMockServer;
 import com.github.tomakehurst.wiremock.http.Fault;
 import dev.inmesh.api.config.cluster.CircuitBreakers;
+import dev.inmesh.api.config.cluster.HealthCheck;
 import dev.inmesh.api.config.cluster.LbPolicy;
 import dev.inmesh.api.config.cluster.OutlierDetection;
 import dev.inmesh.runtime.stats.MeshMetrics;
@@ -277,6 +278,50 @@ class RouterBreakerTest {
         assertEquals(0, reg.find("envoy_cluster_upstream_rq_pending_overflow").tag("cluster_name", "c").gauge()
                 .value());
         assertEquals(0, reg.find("envoy_cluster_upstream_rq_retry").tag("cluster_name", "c").gauge().value());
+    }
+
+    @Test
+    void anAnswerWithImmediateHealthCheckFailFailsTheHostInItsClustersHealthChecksAsEnvoysRouterDoes()
+            throws Exception {
+        WireMockServer draining = rig.wiremock();
+        WireMockServer good = rig.wiremock();
+        for (WireMockServer wm : List.of(draining, good)) {
+            wm.stubFor(any(urlEqualTo("/health")).willReturn(ok()));
+        }
+        draining.stubFor(any(urlEqualTo("/x")).willReturn(ok("draining")
+                .withHeader("x-envoy-immediate-health-check-fail", "true")));
+        good.stubFor(any(urlEqualTo("/x")).willReturn(ok("good")));
+        // an hour between checks: only the first check of each host runs during the test
+        HealthCheck hc = new HealthCheck(Duration.ofSeconds(2), Duration.ofHours(1), null, 0, null, 3, 2,
+                Duration.ofHours(1), null, null, null, null, true, new HealthCheck.Http("", "/health", null, null,
+                null, null, null, false));
+        ClusterManager clusters = rig.clusters(cluster("c", draining.port(), good.port()).toBuilder()
+                .healthCheck(hc).build());
+        UpstreamCluster c = clusters.clusters().get("c");
+        awaitTrue(() -> c.hosts().stream().noneMatch(Host::failedActiveHealthCheck) && !c.warming(),
+                "both hosts checked");
+        Host bad = c.hosts().stream().filter(h -> h.address().port() == draining.port()).findFirst().orElseThrow();
+        RouteTable table = routeToC("");
+        Router router = rig.router();
+        int answered = 0;
+        for (int i = 0; i < 2 && answered == 0; i++) {
+            RouterRig.Result r = rig.call(router, get("/x"), table, clusters);
+            assertEquals(200, r.status()); // the answer itself is passed on
+            answered += "draining".equals(r.body()) ? 1 : 0;
+        }
+        assertEquals(1, answered);
+        awaitTrue(bad::failedActiveHealthCheck, "failed whatever unhealthy_threshold says");
+        assertTrue(bad.excluded());
+        for (int i = 0; i < 10; i++) {
+            assertEquals("good", rig.call(router, get("/x"), table, clusters).body());
+        }
+    }
+
+    private static void awaitTrue(java.util.function.BooleanSupplier condition, String what) throws Exception {
+        for (int i = 0; i < 500 && !condition.getAsBoolean(); i++) {
+            Thread.sleep(10);
+        }
+        assertTrue(condition.getAsBoolean(), what);
     }
 
     @Test

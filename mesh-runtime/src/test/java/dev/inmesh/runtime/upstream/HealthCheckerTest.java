@@ -431,6 +431,65 @@ class HealthCheckerTest {
     }
 
     @Test
+    void anAnswerToARequestWithImmediateHealthCheckFailFailsAndExcludesTheHostAtOnceAsAPassiveFailure()
+            throws Exception {
+        var reg = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        UpstreamCluster c = withStats(reg, check(3, 2));
+        List<Host> hosts = hosts(c);
+        Host h = hosts.get(0);
+        hosts.forEach(x -> result(c, x, Result.SUCCESS));
+        io.vertx.core.Vertx vertx = io.vertx.core.Vertx.vertx();
+        try {
+            HostPool.Settings settings = new HostPool.Settings(1000, false, null, 1024, -1);
+            CircuitBreakerState breakers = new CircuitBreakerState(null);
+            io.vertx.core.http.HttpClient before = h.pool.client(vertx, settings, breakers);
+
+            h.immediateHealthCheckFail(); // unhealthy_threshold 3 does not apply
+            assertTrue(h.failedActiveHealthCheck());
+            assertTrue(h.excluded());
+            assertEquals(Set.of(hosts.get(1).addressString()), picked(c));
+            assertTrue(h.pool.client(vertx, settings, breakers) != before, "its connections drained");
+            h.immediateHealthCheckFail(); // already failed: counted again, nothing else changes
+            assertEquals(2.0, counter(reg, "passive_failure"));
+            assertEquals(2.0, counter(reg, "failure"));
+            assertEquals(0.0, counter(reg, "network_failure"));
+
+            // not a first check any more: healthy_threshold passes bring it back, and end its exclusion
+            result(c, h, Result.SUCCESS);
+            assertTrue(h.failedActiveHealthCheck());
+            assertTrue(h.excluded());
+            result(c, h, Result.SUCCESS);
+            assertFalse(h.failedActiveHealthCheck());
+            assertFalse(h.excluded());
+            assertEquals(Set.of(hosts.get(0).addressString(), hosts.get(1).addressString()), picked(c));
+        } finally {
+            vertx.close().await(10, java.util.concurrent.TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
+    void aHostNotCheckedYetThatAnAnswerFailsNeedsHealthyThresholdPassesNotOne() {
+        UpstreamCluster c = manager(check(3, 2), Fixtures.cla("c", 1)).clusters().get("c");
+        Host h = hosts(c).get(0);
+        h.immediateHealthCheckFail();
+        assertTrue(h.excluded());
+        result(c, h, Result.SUCCESS); // as Envoy's session: the passive failure was its first result
+        assertTrue(h.failedActiveHealthCheck());
+        result(c, h, Result.SUCCESS);
+        assertFalse(h.failedActiveHealthCheck());
+    }
+
+    @Test
+    void aHostOfAClusterWithoutHealthChecksIgnoresImmediateHealthCheckFail() {
+        UpstreamCluster c = f.manager(Fixtures.eds("c"), Fixtures.cla("c", 2)).clusters().get("c");
+        Host h = hosts(c).get(0);
+        h.immediateHealthCheckFail();
+        assertFalse(h.excluded());
+        assertFalse(h.failedActiveHealthCheck());
+        assertEquals(2, picked(c).size());
+    }
+
+    @Test
     void aDegradedHostItsChecksFailStaysInTheDegradedGaugeAsEnvoysFlagStays() {
         var reg = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
         UpstreamCluster c = withStats(reg, check(1, 1));
@@ -451,6 +510,11 @@ class HealthCheckerTest {
                 MeshMetrics.create(reg, WorkloadInfo.UNKNOWN)::upstream);
         return ClusterManager.create(env, Map.of("c", withHealthCheck(Fixtures.eds("c"), hc)),
                 Map.of("c", Fixtures.cla("c", 2))).clusters().get("c");
+    }
+
+    private static double counter(PrometheusMeterRegistry reg, String name) {
+        return reg.get("envoy_cluster_health_check_" + name).tag("cluster_name", "c").meter().measure().iterator()
+                .next().getValue();
     }
 
     private static Map<String, Double> gauges(PrometheusMeterRegistry reg) {
