@@ -16,7 +16,9 @@ import java.util.random.RandomGenerator;
  * and shrinking by one for each interval a returned host stays in; hosts return on the interval after their time is
  * up. No more than {@code max_ejection_percent} of the hosts are out at once (with {@code always_eject_one_host}, one
  * host can be ejected whatever the percentage).
- * Each ejection is enforced with its {@code enforcing_*} probability.
+ * Each ejection is enforced with its {@code enforcing_*} probability. An ejected host's connections drain, as Envoy's
+ * cluster manager drains a host's pools when outlier detection ejects it: its idle connections close at once, those
+ * carrying requests once these end, and the host's next request after it returns opens a new connection.
  *
  * <p>Production runs {@link #runInterval()} on a Vert.x periodic timer; tests call it with a fake {@link Ticker}.
  */
@@ -48,6 +50,8 @@ public final class OutlierDetector {
     private OutlierStats stats; // guarded by this
     private volatile OutlierDetection config;
     private List<Host> hosts = List.of(); // guarded by this
+    /** Hosts ejected whose connections are to drain once the lock is let go (a pool has its own lock). */
+    private final List<Host> toDrain = new ArrayList<>(); // guarded by this
     /** The last interval's success rate average and ejection threshold, external [0] and local origin [1]; -1: none. */
     private final double[] successRateAverage = {-1, -1};
     private final double[] successRateThreshold = {-1, -1};
@@ -154,6 +158,7 @@ public final class OutlierDetector {
             host.outlier().resetCounter(type);
         }
         if (changed) {
+            drainEjected();
             onChange.run();
         }
     }
@@ -201,6 +206,7 @@ public final class OutlierDetector {
             }
         }
         if (changed) {
+            drainEjected();
             onChange.run();
         }
     }
@@ -291,6 +297,19 @@ public final class OutlierDetector {
         return changed;
     }
 
+    /**
+     * Drains the connections of the hosts just ejected, as Envoy's cluster manager on an ejection: no new request
+     * goes on them, idle ones close now, busy ones once their requests end.
+     */
+    private void drainEjected() {
+        List<Host> ejected;
+        synchronized (this) {
+            ejected = List.copyOf(toDrain);
+            toDrain.clear();
+        }
+        ejected.forEach(h -> h.pool.drain());
+    }
+
     /** Ejects if the cap allows and the enforcement draw says so; true when the host went out. Caller holds lock. */
     private boolean eject(Host host, EjectionType type) {
         OutlierDetection c = config;
@@ -331,6 +350,7 @@ public final class OutlierDetector {
         long jitter = jitterMillis <= 0 ? 0 : java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(
                 random.nextLong(jitterMillis + 1));
         host.outlier().eject(ticker.nanoTime(), base, Math.max(c.maxEjectionTime().toNanos(), base), jitter);
+        toDrain.add(host);
         OutlierStats s = stats();
         if (s != null) {
             s.enforced(type.statName);

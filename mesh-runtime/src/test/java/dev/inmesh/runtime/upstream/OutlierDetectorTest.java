@@ -67,6 +67,28 @@ class OutlierDetectorTest {
     }
 
     @Test
+    void anEjectedHostHasItsConnectionsDrainedAsEnvoysClusterManagerDoes() throws Exception {
+        UpstreamCluster c = cluster(10, OutlierDetection.DEFAULTS);
+        Host bad = hosts(c).get(3);
+        Host other = hosts(c).get(4);
+        io.vertx.core.Vertx vertx = io.vertx.core.Vertx.vertx();
+        try {
+            HostPool.Settings settings = new HostPool.Settings(1000, false, null, 1024, -1);
+            CircuitBreakerState breakers = new CircuitBreakerState(null);
+            io.vertx.core.http.HttpClient before = bad.pool.client(vertx, settings, breakers);
+            io.vertx.core.http.HttpClient otherBefore = other.pool.client(vertx, settings, breakers);
+            fail5xx(bad, 4); // not ejected yet: the connections stay
+            assertTrue(bad.pool.client(vertx, settings, breakers) == before);
+            fail5xx(bad, 1);
+            assertTrue(bad.outlier().ejected());
+            assertTrue(bad.pool.client(vertx, settings, breakers) != before, "the ejected host's pool drained");
+            assertTrue(other.pool.client(vertx, settings, breakers) == otherBefore, "the others' stay");
+        } finally {
+            vertx.close().await(10, java.util.concurrent.TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
     void aSuccessResetsTheConsecutiveCount() {
         UpstreamCluster c = cluster(10, OutlierDetection.DEFAULTS);
         Host h = hosts(c).get(0);
@@ -241,7 +263,7 @@ class OutlierDetectorTest {
     }
 
     @Test
-    void aLowSuccessRateEjectsOnTheInterval() {
+    void aLowSuccessRateEjectsOnTheIntervalAndDrainsTheHostsConnections() throws Exception {
         UpstreamCluster c = cluster(10, withMaxPercent(50));
         List<Host> hs = hosts(c);
         for (int i = 0; i < hs.size(); i++) {
@@ -252,9 +274,18 @@ class OutlierDetectorTest {
             }
         }
         assertFalse(hs.get(0).outlier().ejected());
-        c.outlierDetector().runInterval();
-        assertTrue(hs.get(0).outlier().ejected());
-        assertEquals(1, c.outlierDetector().activeEjections());
+        io.vertx.core.Vertx vertx = io.vertx.core.Vertx.vertx();
+        try {
+            HostPool.Settings settings = new HostPool.Settings(1000, false, null, 1024, -1);
+            CircuitBreakerState breakers = new CircuitBreakerState(null);
+            io.vertx.core.http.HttpClient before = hs.get(0).pool.client(vertx, settings, breakers);
+            c.outlierDetector().runInterval();
+            assertTrue(hs.get(0).outlier().ejected());
+            assertEquals(1, c.outlierDetector().activeEjections());
+            assertTrue(hs.get(0).pool.client(vertx, settings, breakers) != before, "its connections drained");
+        } finally {
+            vertx.close().await(10, java.util.concurrent.TimeUnit.SECONDS);
+        }
     }
 
     @Test
