@@ -582,19 +582,21 @@ final class HealthChecker {
         }
 
         /**
-         * The same, with the part of the body {@code receive} is looked for in (null when there is nothing to find):
-         * an expected status whose body lacks a block fails, as Envoy's (and, with
-         * {@code x-envoy-immediate-health-check-fail}, excludes the host too).
+         * The same, with the part of the body {@code receive} is looked for in (null when there is nothing to find).
+         * As Envoy's checker, the body is judged before the status: a body that lacks a block fails the host at once
+         * whatever the status, a retriable or an expected one alike (and, with
+         * {@code x-envoy-immediate-health-check-fail}, excludes the host too); only a body that holds them all has
+         * its status judged.
          */
         Result httpResult(HealthCheck.Http h, int status, boolean immediateFail, boolean degraded,
                           io.vertx.core.buffer.Buffer body) {
-            if (HealthCheck.Http.in(h.expectedStatuses(), status)) {
-                if (body != null && !payloadsFound(h.receive(), body)) {
-                    if (immediateFail) {
-                        host.excludedViaImmediateHcFail = true;
-                    }
-                    return Result.FAILED;
+            if (body != null && !payloadsFound(h.receive(), body)) {
+                if (immediateFail) {
+                    host.excludedViaImmediateHcFail = true;
                 }
+                return Result.FAILED;
+            }
+            if (HealthCheck.Http.in(h.expectedStatuses(), status)) {
                 return degraded ? Result.DEGRADED : Result.SUCCESS;
             }
             if (immediateFail) {

@@ -345,6 +345,26 @@ class HealthCheckerTest {
         }
     }
 
+    @Test
+    void anHttpChecksBodyIsJudgedBeforeItsStatusSoAMissingBlockFailsAtOnceEvenWithARetriableStatus() {
+        UpstreamCluster c = manager(check(3, 1), Fixtures.cla("c", 1)).clusters().get("c");
+        Host h = hosts(c).get(0);
+        HealthChecker.Session s = c.healthCheckSession(h);
+        HealthCheck.Http http = new HealthCheck.Http("", "/", null, null, null, null,
+                List.of(new HealthCheck.StatusRange(503, 504)), false, List.of(HealthCheck.Payload.of("ok".getBytes())),
+                1024);
+        io.vertx.core.buffer.Buffer ok = io.vertx.core.buffer.Buffer.buffer("all ok");
+        io.vertx.core.buffer.Buffer other = io.vertx.core.buffer.Buffer.buffer("busy");
+        assertEquals(Result.SUCCESS, s.httpResult(http, 200, false, false, ok));
+        assertEquals(Result.RETRIABLE, s.httpResult(http, 503, false, false, ok)); // the body holds it: the status
+        assertEquals(Result.FAILED, s.httpResult(http, 200, false, false, other));
+        // a retriable status whose body lacks the block is no retriable failure: the host fails at once
+        assertEquals(Result.FAILED, s.httpResult(http, 503, false, false, other));
+        assertFalse(h.excluded());
+        assertEquals(Result.FAILED, s.httpResult(http, 503, true, false, other));
+        assertTrue(h.excluded());
+    }
+
     private static ClusterLoadAssignment withHealthCheckPort(int port) {
         var e = new dev.inmesh.api.config.endpoint.LbEndpoint(
                 new dev.inmesh.api.config.core.SocketAddress("10.0.0.7", 8080), "", HealthStatus.HEALTHY, 1, null,

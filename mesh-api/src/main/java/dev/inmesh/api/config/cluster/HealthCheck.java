@@ -87,7 +87,8 @@ public record HealthCheck(Duration timeout, Duration interval, Duration interval
      * @param http2 whether the checks speak HTTP/2 with prior knowledge ({@code codec_client_type: HTTP2}) rather than
      *     HTTP/1.1
      * @param receive Envoy's {@code receive}: blocks the answer's body must hold, in this order, within its first
-     *     {@code responseBufferSize} bytes, besides an expected status; empty: the status alone decides
+     *     {@code responseBufferSize} bytes, besides an expected status; a body that lacks one fails the host at once,
+     *     whatever the status (retriable or not); empty: the status alone decides
      * @param responseBufferSize how much of the body {@code receive} is looked for in ({@code response_buffer_size},
      *     Envoy's default 1024); 0 for the whole body
      */
