@@ -143,13 +143,18 @@ final class HealthChecker {
     /** The options of the checks' HTTP client: HTTP/2 (prior knowledge) or HTTP/1.1, no idle timeout by default. */
     HttpClientOptions clientOptions(boolean http2) {
         HttpClientOptions options = new HttpClientOptions()
-                .setConnectTimeout((int) Math.min(Integer.MAX_VALUE, config.timeout().toMillis()))
+                .setConnectTimeout(connectTimeoutMillis())
                 .setKeepAlive(config.reuseConnection()).setKeepAliveTimeout(idleTimeoutSeconds)
                 .setHttp2KeepAliveTimeout(idleTimeoutSeconds);
         if (http2) {
             options.setProtocolVersion(HttpVersion.HTTP_2).setHttp2ClearTextUpgrade(false);
         }
         return options;
+    }
+
+    /** A check's connect timeout: its {@code timeout}, at least 1 ms (0 would be none to Netty). */
+    private int connectTimeoutMillis() {
+        return (int) Math.max(1, Math.min(Integer.MAX_VALUE, config.timeout().toMillis()));
     }
 
     /**
@@ -332,7 +337,9 @@ final class HealthChecker {
             if (stats != null) {
                 stats.attempt();
             }
-            timeoutTimer = env.vertx().setTimer(config.timeout().toMillis(), t -> {
+            // a timeout under 1 ms is 0 ms to Envoy, whose timer then fires on its loop's next turn; Vert.x's
+            // timers wait at least 1 ms
+            timeoutTimer = env.vertx().setTimer(Math.max(1, config.timeout().toMillis()), t -> {
                 if (id == attempt) {
                     timeoutTimer = -1;
                     HttpClientRequest r = inFlight;
@@ -482,7 +489,7 @@ final class HealthChecker {
         private void tcp(long id, HealthCheck.Tcp t) {
             if (netClient == null) {
                 netClient = env.vertx().createNetClient(new NetClientOptions()
-                        .setConnectTimeout((int) Math.min(Integer.MAX_VALUE, config.timeout().toMillis())));
+                        .setConnectTimeout(connectTimeoutMillis()));
             }
             if (t.receive().isEmpty()) {
                 netClient.connect(port(), host.address().address()).onComplete(ar -> {

@@ -300,6 +300,19 @@ class HealthCheckTrafficTest {
     }
 
     @Test
+    void aSubMillisecondTimeoutAndIntervalRunChecksEveryMillisecondAtLeast() throws Exception {
+        AtomicInteger requests = new AtomicInteger();
+        HttpServer silent = vertx.createHttpServer().requestHandler(req -> requests.incrementAndGet());
+        int port = silent.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
+        // Envoy takes both as 0 ms: its checks then wait at least 1 ms apart, and time out at once
+        HealthCheck tiny = new HealthCheck(Duration.ofNanos(500_000), Duration.ofNanos(100_000), null, 0, null, 1, 1,
+                Duration.ofNanos(100_000), null, null, null, null, true, http());
+        UpstreamCluster c = start(cluster(tiny, port));
+        await(() -> stat("network_failure") >= 3, "checks that time out, one after another");
+        assertTrue(host(c, port).activeHealthCheckTimedOut());
+    }
+
+    @Test
     void aNewClusterIsInUseOnlyOnceEachOfItsHostsHadItsFirstCheck() throws Exception {
         Upstream good = upstream();
         ConcurrentLinkedQueue<io.vertx.core.http.HttpServerRequest> held = new ConcurrentLinkedQueue<>();

@@ -87,6 +87,32 @@ class HealthCheckerTest {
     }
 
     @Test
+    void zeroThresholdsAreCountsNeverReachedAsInEnvoy() {
+        UpstreamCluster c = manager(check(0, 0), Fixtures.cla("c", 1)).clusters().get("c");
+        Host h = hosts(c).get(0);
+        result(c, h, Result.SUCCESS); // the first check still decides at once
+        assertFalse(h.failedActiveHealthCheck());
+        for (int i = 0; i < 10; i++) {
+            result(c, h, i % 2 == 0 ? Result.NETWORK : Result.RETRIABLE);
+        }
+        assertFalse(h.failedActiveHealthCheck(), "unhealthy_threshold 0: counted failures never fail the host");
+        result(c, h, Result.FAILED); // one that fails at once still does
+        assertTrue(h.failedActiveHealthCheck());
+        for (int i = 0; i < 10; i++) {
+            result(c, h, Result.SUCCESS);
+        }
+        assertTrue(h.failedActiveHealthCheck(), "healthy_threshold 0: past its first check, a host never returns");
+    }
+
+    @Test
+    void aSubMillisecondIntervalWaitsOneMillisecondAsEnvoysTakesAtLeastOne() {
+        HealthCheck hc = new HealthCheck(Duration.ofNanos(500_000), Duration.ofNanos(100_000), null, 0, null, 1, 1,
+                null, null, null, null, null, true, new HealthCheck.Tcp());
+        assertEquals(1, HealthChecker.intervalMillis(hc, true, true, Transition.UNCHANGED, new Random(1)));
+        assertEquals(1, HealthChecker.intervalMillis(hc, true, false, Transition.CHANGE_PENDING, new Random(1)));
+    }
+
+    @Test
     void networkFailuresCountTowardTheUnhealthyThresholdAndSuccessesTowardTheHealthyOne() {
         UpstreamCluster c = manager(check(3, 2), Fixtures.cla("c", 2)).clusters().get("c");
         Host h = hosts(c).get(0);

@@ -113,10 +113,24 @@ class HealthCheckParserTest {
                 + "\"healthyThreshold\": 2, \"tcpHealthCheck\": {}}"));
         assertEquals(at + "health_checker: required (http_health_check, tcp_health_check or grpc_health_check)",
                 error("{" + REQUIRED + "}"));
-        assertEquals(at + "unhealthy_threshold: 0 (expected: >= 1)", error("{\"timeout\": \"1s\", \"interval\": "
-                + "\"5s\", \"unhealthyThreshold\": 0, \"healthyThreshold\": 2, \"tcpHealthCheck\": {}}"));
+        assertEquals(at + "unhealthy_threshold: required", error("{\"timeout\": \"1s\", \"interval\": "
+                + "\"5s\", \"healthyThreshold\": 2, \"tcpHealthCheck\": {}}"));
+        assertEquals(at + "interval: PT0S (expected: > 0s)", error("{\"timeout\": \"1s\", \"interval\": "
+                + "\"0s\", \"unhealthyThreshold\": 3, \"healthyThreshold\": 2, \"tcpHealthCheck\": {}}"));
         assertEquals("Cluster \"x\": health_checks: 2 health checks (expected: at most one)",
                 error("{" + REQUIRED + ", \"tcpHealthCheck\": {}}, {" + REQUIRED + ", \"tcpHealthCheck\": {}}"));
+    }
+
+    @Test
+    void zeroThresholdsAndSubMillisecondDurationsLoadAsEnvoysValidationLetsThem() throws Exception {
+        // Envoy only requires the thresholds, and its durations be above zero
+        HealthCheck hc = parse("{\"timeout\": \"0.0005s\", \"interval\": \"0.0001s\", \"unhealthyThreshold\": 0, "
+                + "\"healthyThreshold\": 0, \"noTrafficInterval\": \"0.0002s\", \"tcpHealthCheck\": {}}").healthCheck();
+        assertEquals(0, hc.unhealthyThreshold());
+        assertEquals(0, hc.healthyThreshold());
+        assertEquals(Duration.ofNanos(500_000), hc.timeout());
+        assertEquals(Duration.ofNanos(100_000), hc.interval());
+        assertEquals(Duration.ofNanos(200_000), hc.noTrafficInterval());
     }
 
     @Test

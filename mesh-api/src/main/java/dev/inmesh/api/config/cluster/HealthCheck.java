@@ -15,13 +15,17 @@ import java.util.List;
  * until its first check, whose success makes it healthy at once; after that, {@code healthyThreshold} successes in a
  * row do.
  *
- * @param timeout how long a check may take before it fails as a network failure (required, {@code > 0})
- * @param interval between checks of a healthy host while the cluster has had traffic (required, {@code > 0})
+ * @param timeout how long a check may take before it fails as a network failure (required, {@code > 0}; taken in
+ *     whole milliseconds, and waited at least 1 ms)
+ * @param interval between checks of a healthy host while the cluster has had traffic (required, {@code > 0}; taken
+ *     in whole milliseconds, each wait at least 1 ms)
  * @param intervalJitter an upper bound (exclusive) of a random delay added to each interval; zero for none
  * @param intervalJitterPercent an upper bound (exclusive), in percent of the interval, of another random delay
  * @param initialJitter an upper bound (exclusive) of a random delay before a host's first check; zero: at once
- * @param unhealthyThreshold network or retriable failures in a row that mark a healthy host unhealthy
- * @param healthyThreshold successes in a row that mark an unhealthy host healthy (the first check excepted)
+ * @param unhealthyThreshold network or retriable failures in a row that mark a healthy host unhealthy; 0, as in
+ *     Envoy (whose count never equals it), none do: only the failures that fail a host at once fail it
+ * @param healthyThreshold successes in a row that mark an unhealthy host healthy (the first check excepted); 0, as in
+ *     Envoy, none do: only a host's first check makes it healthy, and a host failed after it never returns
  * @param noTrafficInterval between checks while the cluster has had no traffic (Envoy's default 60 s)
  * @param noTrafficHealthyInterval the same for a healthy host (defaults to {@code noTrafficInterval})
  * @param unhealthyInterval between checks of an unhealthy host (defaults to {@code interval})
@@ -41,13 +45,13 @@ public record HealthCheck(Duration timeout, Duration interval, Duration interval
     public static final Duration DEFAULT_NO_TRAFFIC_INTERVAL = Duration.ofSeconds(60);
 
     public HealthCheck {
-        Checks.check(timeout != null && timeout.toMillis() > 0, "timeout", timeout, ">= 1ms");
-        Checks.check(interval != null && interval.toMillis() > 0, "interval", interval, ">= 1ms");
+        Checks.check(timeout != null && isPositive(timeout), "timeout", timeout, "> 0s");
+        Checks.check(interval != null && isPositive(interval), "interval", interval, "> 0s");
         intervalJitter = nonNegative(intervalJitter, Duration.ZERO, "interval_jitter");
         initialJitter = nonNegative(initialJitter, Duration.ZERO, "initial_jitter");
         Checks.check(intervalJitterPercent >= 0, "interval_jitter_percent", intervalJitterPercent, ">= 0");
-        Checks.check(unhealthyThreshold >= 1, "unhealthy_threshold", unhealthyThreshold, ">= 1");
-        Checks.check(healthyThreshold >= 1, "healthy_threshold", healthyThreshold, ">= 1");
+        Checks.check(unhealthyThreshold >= 0, "unhealthy_threshold", unhealthyThreshold, ">= 0");
+        Checks.check(healthyThreshold >= 0, "healthy_threshold", healthyThreshold, ">= 0");
         noTrafficInterval = positive(noTrafficInterval, DEFAULT_NO_TRAFFIC_INTERVAL, "no_traffic_interval");
         noTrafficHealthyInterval = positive(noTrafficHealthyInterval, noTrafficInterval,
                 "no_traffic_healthy_interval");
@@ -65,8 +69,16 @@ public record HealthCheck(Duration timeout, Duration interval, Duration interval
 
     private static Duration positive(Duration d, Duration otherwise, String field) {
         Duration v = d == null ? otherwise : d;
-        Checks.check(v.toMillis() > 0, field, v, ">= 1ms");
+        Checks.check(isPositive(v), field, v, "> 0s");
         return v;
+    }
+
+    /**
+     * As Envoy's validation ({@code gt {}}): any duration above zero, a sub-millisecond one too; Envoy reads them as
+     * whole milliseconds (so such a one as 0 ms) and never waits less than 1 ms between checks.
+     */
+    private static boolean isPositive(Duration d) {
+        return !d.isNegative() && !d.isZero();
     }
 
     /** What a check does: one of Envoy's health checkers. */
