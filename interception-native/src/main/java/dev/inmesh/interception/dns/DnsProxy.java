@@ -75,12 +75,13 @@ import java.util.logging.Logger;
  * forwarded to the upstream resolvers in turn (over UDP for a UDP query, over TCP for a TCP one; its header flags,
  * opcode, RD, AD and CD, as the application set them), from a new socket
  * of the proxy's (whose user the capture rules leave alone), and the first answer is relayed to the application as
- * it came (its id is the query's; over UDP cut to the question with TC set when larger than the query takes); when
+ * it came (its id is the query's; over UDP cut to the records that fit, TC set, when larger than the query takes); when
  * none answers in time, SERVFAIL. A query the DNS server library of
  * Istio's agent rejects gets NOTIMP (an opcode other than QUERY and NOTIFY) or FORMERR (not one question, see
  * {@link #rejected}). UDP answers from the table keep to 512 bytes, or the query's EDNS size, their names
- * compressed when they would not fit otherwise, with TC set when records still had to be left out. At most {@link Options#maxPending()} queries are forwarded at once, more get SERVFAIL;
- * at most {@link #MAX_TCP_IN_FLIGHT} of one TCP connection.
+ * compressed when they would not fit otherwise, with TC set when records still had to be left out. At most
+ * {@link Options#maxPending()} queries are forwarded at once, more get SERVFAIL; at most
+ * {@link #MAX_TCP_IN_FLIGHT} of one TCP connection.
  */
 public final class DnsProxy implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(DnsProxy.class.getName());
@@ -955,22 +956,106 @@ public final class DnsProxy implements AutoCloseable {
     }
 
     /**
-     * An upstream's UDP answer as it came when it fits the query's {@link #udpLimit}, else (released) its id and
-     * flags with TC set and the query's question, no record, as Istio's agent cuts it, so that the application asks
-     * again over TCP.
+     * An upstream's UDP answer as it came when it fits the query's {@link #udpLimit}; else, as Istio's agent cuts it
+     * (miekg/dns's {@code Msg.Truncate}), TC set and its records kept in order up to the first that does not fit,
+     * the answer's OPT record (EDNS) kept last, so that a client that does not ask again over TCP (musl's resolver)
+     * has the addresses that fit, and one that does asks again. The message is cut at records' ends, so the upstream's
+     * name compression still holds (a pointer only ever points back); one that does not parse as DNS is cut to its
+     * question.
      */
-    private static ByteBuf fit(ByteBuf raw, DnsQuery query) {
-        if (raw.readableBytes() <= udpLimit(query)) {
+    static ByteBuf fit(ByteBuf raw, DnsQuery query) {
+        int limit = udpLimit(query);
+        if (raw.readableBytes() <= limit) {
             return raw;
         }
-        ByteBuf out = Unpooled.buffer(512).writeShort(raw.getUnsignedShort(raw.readerIndex()))
-                .writeShort(raw.getUnsignedShort(raw.readerIndex() + 2) | 0x0200)
+        ByteBuf m = raw.slice();
+        ByteBuf out;
+        try {
+            out = cut(m, limit);
+        } catch (IndexOutOfBoundsException | IllegalArgumentException e) {
+            out = questionOnly(m, query); // not DNS as this reads it
+        }
+        raw.release();
+        return out;
+    }
+
+    /** {@link #fit}'s cut of message {@code m} to {@code limit} bytes, at records' ends. */
+    private static ByteBuf cut(ByteBuf m, int limit) {
+        int questions = m.getUnsignedShort(4);
+        int records = m.getUnsignedShort(6) + m.getUnsignedShort(8) + m.getUnsignedShort(10);
+        int at = 12;
+        for (int i = 0; i < questions; i++) {
+            at = skipName(m, at) + 4;
+        }
+        int questionEnd = at;
+        // each record's end, and the OPT record's place (the first, of the additional section)
+        int[] ends = new int[records];
+        int optStart = -1;
+        int optEnd = -1;
+        int additionalFrom = m.getUnsignedShort(6) + m.getUnsignedShort(8);
+        for (int i = 0; i < records; i++) {
+            int begin = at;
+            at = skipName(m, at);
+            int type = m.getUnsignedShort(at);
+            at += 10 + m.getUnsignedShort(at + 8);
+            if (at > m.readableBytes()) {
+                throw new IllegalArgumentException("a record past the message's end");
+            }
+            ends[i] = at;
+            if (type == 41 && i >= additionalFrom && optStart < 0) {
+                optStart = begin;
+                optEnd = at;
+            }
+        }
+        int budget = limit - (optStart < 0 ? 0 : optEnd - optStart);
+        // the records before the first that does not fit, and never past the OPT record (what follows it may point
+        // into it, and it goes last)
+        int kept = 0;
+        int keptEnd = questionEnd;
+        for (int i = 0; i < records && ends[i] <= budget && (optStart < 0 || ends[i] <= optStart); i++) {
+            kept++;
+            keptEnd = ends[i];
+        }
+        int answers = Math.min(kept, m.getUnsignedShort(6));
+        int authority = Math.min(kept - answers, m.getUnsignedShort(8));
+        int additional = kept - answers - authority + (optStart < 0 ? 0 : 1);
+        ByteBuf out = Unpooled.buffer(limit);
+        out.writeBytes(m, 0, keptEnd);
+        if (optStart >= 0) {
+            out.writeBytes(m, optStart, optEnd - optStart);
+        }
+        out.setShort(2, m.getUnsignedShort(2) | 0x0200);
+        out.setShort(6, answers).setShort(8, authority).setShort(10, additional);
+        return out;
+    }
+
+    /** The index after the name at {@code at} in {@code m}: its labels up to the root's 0, or a pointer's 2 bytes. */
+    private static int skipName(ByteBuf m, int at) {
+        for (int labels = 0; labels < 128; labels++) {
+            int length = m.getUnsignedByte(at);
+            if (length == 0) {
+                return at + 1;
+            }
+            if ((length & 0xc0) == 0xc0) {
+                return at + 2;
+            }
+            if ((length & 0xc0) != 0) {
+                throw new IllegalArgumentException("a label of an unknown kind");
+            }
+            at += 1 + length;
+        }
+        throw new IllegalArgumentException("a name of more than 127 labels");
+    }
+
+    /** The header of {@code m} with TC set and the query's question, no record: what a message that is not DNS gets. */
+    private static ByteBuf questionOnly(ByteBuf m, DnsQuery query) {
+        ByteBuf out = Unpooled.buffer(512).writeShort(m.getUnsignedShort(0))
+                .writeShort(m.getUnsignedShort(2) | 0x0200)
                 .writeShort(query.count(DnsSection.QUESTION)).writeShort(0).writeShort(0).writeShort(0);
         for (int i = 0; i < query.count(DnsSection.QUESTION); i++) {
             DnsRecord q = query.recordAt(DnsSection.QUESTION, i);
             out.writeBytes(encodeName(q.name())).writeShort(q.type().intValue()).writeShort(q.dnsClass());
         }
-        raw.release();
         return out;
     }
 
