@@ -1426,6 +1426,9 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
     private static void endReply(HttpServerRequest req, Traced traced, int status, String body, boolean filterTyped,
                                  CorsFilter.Outcome cors) {
         LocalReply.Rewritten r = rewritten(req, traced, status, body, filterTyped, false);
+        if (r == null && filterTyped) {
+            LuaFilter.Reply.contentType(req.response().headers(), body.isEmpty());
+        }
         if (cors != null) {
             cors.setOn(req.response().headers());
         }

@@ -1997,6 +1997,8 @@ public final class Router {
             status = r.status();
             body = r.body();
             b = Buffer.buffer(trailersOnly || status == 204 ? "" : body);
+        } else if (ex.luaReply && !trailersOnly) {
+            LuaFilter.Reply.contentType(h, b.length() == 0);
         }
         if (trailersOnly && status != 0) {
             // As Envoy: a gRPC caller gets a trailers-only gRPC response, after the route's header rules

@@ -230,6 +230,7 @@ class InboundLuaTest {
         assertEquals(403, a.status());
         assertEquals("denied", a.body());
         assertEquals("lua", a.headers().get("x-denied"));
+        assertEquals("text/plain", a.headers().get("content-type"), "as Envoy's local reply: a body without a type");
         assertNull(a.headers().get("x-lua-response"), "its own reply does not pass through its response script");
         assertEquals("1000", a.headers().get("x-ratelimit-limit"), "but through the filters' before it");
     }

@@ -139,10 +139,28 @@ class RouterLuaTest {
         assertEquals(403, r.status());
         assertEquals("denied by script", r.body());
         assertEquals("lua", r.header("x-denied-by"));
-        assertNull(r.header("content-type"), "the script's headers only");
+        assertEquals("text/plain", r.header("content-type"), "as Envoy's local reply: a body without a type");
         assertNull(r.header("x-own"), "its own reply does not pass through its response script");
         assertEquals(LuaFilter.DETAILS, r.info().responseCodeDetails());
         wm.verify(0, anyRequestedFor(anyUrl()));
+    }
+
+    @Test
+    void aScriptsReplyKeepsTheContentTypeItSetWithABodyAndHasNoneWithoutOne() {
+        var typed = rig.call(rig.router(), lua(get("/a"), """
+                function envoy_on_request(h)
+                  h:respond({[":status"] = "400", ["content-type"] = "application/json"}, "{}")
+                end
+                """, true), table(), clusters);
+        assertEquals("application/json", typed.header("content-type"));
+        assertEquals("{}", typed.body());
+        var empty = rig.call(rig.router(), lua(get("/a"), """
+                function envoy_on_request(h)
+                  h:respond({[":status"] = "403", ["content-type"] = "application/json"}, "")
+                end
+                """, true), table(), clusters);
+        assertEquals(403, empty.status());
+        assertNull(empty.header("content-type"), "Envoy's local reply drops the type of an empty body");
     }
 
     @Test
