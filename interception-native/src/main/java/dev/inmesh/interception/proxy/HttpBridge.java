@@ -128,6 +128,14 @@ final class HttpBridge {
         }
     };
 
+    /**
+     * The headers of an answer whose map the router did not make (a Lua script's, a local reply's): not validated
+     * again, as Envoy's codec writes the values a filter set as they are (a script's header that Netty's validation
+     * refused left the caller waiting for an answer that never came).
+     */
+    private static final HttpHeadersFactory RESPONSE_HEADERS =
+            io.netty.handler.codec.http.DefaultHttpHeadersFactory.headersFactory().withValidation(false);
+
     private HttpBridge() {}
 
     /**
@@ -1422,7 +1430,7 @@ final class HttpBridge {
             if (r.headers() instanceof HttpHeaders h) {
                 resp = new DefaultHttpResponse(version, status, h); // the router's map is ours now: no copy
             } else {
-                resp = new DefaultHttpResponse(version, status);
+                resp = new DefaultHttpResponse(version, status, RESPONSE_HEADERS);
                 copyHeaders(r.headers(), resp);
             }
             boolean bodyAllowed = !head && r.status() >= 200 && r.status() != 204 && r.status() != 304;
@@ -1613,7 +1621,7 @@ final class HttpBridge {
             if (r.headers() instanceof HttpHeaders h) {
                 resp = new DefaultFullHttpResponse(version, status, content, h, HeadersMultiMap.httpHeaders());
             } else {
-                resp = new DefaultFullHttpResponse(version, status, content);
+                resp = new DefaultFullHttpResponse(version, status, content, RESPONSE_HEADERS, RESPONSE_HEADERS);
                 copyHeaders(r.headers(), resp);
             }
             if (!keepAlive && !http2) {
@@ -1887,7 +1895,8 @@ final class HttpBridge {
             // an answer the proxy gives in the upstream's place: the router's local reply, and the connection closes
             UpgradeStatus.LocalReplies replies = (status, body) -> {
                 RouterResponse r = router.relayLocalReply(relay, status, body);
-                DefaultHttpResponse resp = new DefaultHttpResponse(version, dev.inmesh.runtime.router.ReasonPhrases.status(status));
+                DefaultHttpResponse resp = new DefaultHttpResponse(version,
+                        dev.inmesh.runtime.router.ReasonPhrases.status(status), RESPONSE_HEADERS);
                 copyHeaders(r.headers(), resp);
                 resp.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
                 return encodeHead(new HttpResponseEncoder(), resp, r.localBody());
