@@ -639,8 +639,17 @@ public final class LuaFilter {
                 throw new LuaError("responded");
             }
 
+            /**
+             * A header's name as Envoy's header map keys it: lower case, and on a request {@code host} is
+             * {@code :authority} (HTTP/1's Host is the authority there, one header, not two).
+             */
+            private String key(String name) {
+                String k = name.toLowerCase(Locale.ROOT);
+                return request && k.equals("host") ? ":authority" : k;
+            }
+
             private Varargs get(Varargs a) {
-                String key = a.checkjstring(2).toLowerCase(Locale.ROOT);
+                String key = key(a.checkjstring(2));
                 String p = key.startsWith(":") ? head.pseudo(key) : null;
                 if (p != null) {
                     return LuaValue.valueOf(p);
@@ -657,7 +666,7 @@ public final class LuaFilter {
 
             private Varargs remove(Varargs a) {
                 checkModifiable();
-                String key = a.checkjstring(2).toLowerCase(Locale.ROOT);
+                String key = key(a.checkjstring(2));
                 if (!key.startsWith(":")) {
                     head.headers().remove(key);
                     modified = true;
@@ -674,19 +683,24 @@ public final class LuaFilter {
                         out.add(new String[] {p, v});
                     }
                 }
-                head.headers().forEach(e -> out.add(new String[] {e.getKey().toLowerCase(Locale.ROOT), e.getValue()}));
+                head.headers().forEach(e -> {
+                    String k = key(e.getKey());
+                    if (!k.startsWith(":")) {
+                        out.add(new String[] {k, e.getValue()}); // a request's host is its :authority, listed above
+                    }
+                });
                 return out;
             }
 
             private List<String> values(String key) {
-                String k = key.toLowerCase(Locale.ROOT);
+                String k = key(key);
                 String p = k.startsWith(":") ? head.pseudo(k) : null;
                 return p != null ? List.of(p) : head.headers().getAll(k);
             }
 
             private void change(String key, String value, boolean add) {
                 checkModifiable();
-                String k = key.toLowerCase(Locale.ROOT);
+                String k = key(key);
                 if (k.startsWith(":")) {
                     if (!head.setPseudo(k, value)) {
                         throw new LuaError(k + " cannot be changed by Inmesh's Lua filter");

@@ -6,6 +6,7 @@ import static com.github.tomakehurst.wiremock.client.WireMock.anyRequestedFor;
 import static com.github.tomakehurst.wiremock.client.WireMock.anyUrl;
 import static com.github.tomakehurst.wiremock.client.WireMock.equalTo;
 import static com.github.tomakehurst.wiremock.client.WireMock.getRequestedFor;
+import static com.github.tomakehurst.wiremock.client.WireMock.notMatching;
 import static com.github.tomakehurst.wiremock.client.WireMock.postRequestedFor;
 import static com.github.tomakehurst.wiremock.client.WireMock.urlEqualTo;
 import static dev.inmesh.runtime.router.RouterRig.cluster;
@@ -161,6 +162,23 @@ class RouterLuaTest {
                 """, true), table(), clusters);
         assertEquals(403, empty.status());
         assertNull(empty.header("content-type"), "Envoy's local reply drops the type of an empty body");
+    }
+
+    @Test
+    void aRequestsHostIsItsAuthorityToAScriptAsInEnvoysHeaderMap() {
+        var r = rig.call(rig.router(), lua(get("/a"), """
+                function envoy_on_request(h)
+                  local hosts = 0
+                  for k, v in pairs(h:headers()) do if k == "host" then hosts = hosts + 1 end end
+                  h:headers():add("x-seen", tostring(h:headers():get("host") == h:headers():get(":authority"))
+                      .. "|" .. hosts .. "|" .. h:headers():getNumValues("Host"))
+                  h:headers():replace("host", "changed.example")
+                end
+                """, true), table(), clusters);
+        assertEquals(200, r.status(), "a script error lets the request go on");
+        // one header, listed once as :authority; read only, as :authority is
+        wm.verify(getRequestedFor(urlEqualTo("/a")).withHeader("x-seen", equalTo("true|0|1"))
+                .withHeader("host", notMatching("changed.example")));
     }
 
     @Test
