@@ -203,7 +203,8 @@ public final class OutboundDispatcher {
         RouterRequest req = new RouterRequest(StreamInfo.Direction.OUTBOUND, method, target == null ? uri : target,
                 authority, ssl ? "https" : "http", headers, body, sourceAddress, null,
                 new dev.inmesh.api.config.core.SocketAddress(hostOnly, port), protocol)
-                .serverHeader(d.serverHeader()).generateRequestId(d.hcm() == null || d.hcm().generateRequestId())
+                .serverHeader(d.serverHeader()).generateRequestId(d.hcm() != null && d.hcm().generateRequestId())
+                .opaque(d.hcm() == null)
                 .alwaysSetRequestIdInResponse(d.hcm() != null && d.hcm().alwaysSetRequestIdInResponse())
                 .internal(d.hcm()).routerFilter(d.hcm() == null ? null : d.hcm().router())
                 .streamIdleTimeout(d.hcm() == null ? null : d.hcm().streamIdleTimeout()).faultFilter(d.hcm())

@@ -169,6 +169,9 @@ public final class Router {
     }
 
     private static void sanitize(RouterRequest req) {
+        if (req.opaque) {
+            return; // bytes to a tcp_proxy: nothing is read or taken off
+        }
         if (req.internal) {
             internalHeaders(req.headers);
         } else {
@@ -701,7 +704,9 @@ public final class Router {
         // in-JVM caller's; any other loses them before the filters see it, as Envoy's connection manager cleans it
         boolean honoured = options.trustEnvoyHeaders || req.internal;
         boolean forceTrace = honoured && req.headers.contains(FORCE_TRACE);
-        if (req.internal) {
+        if (req.opaque) {
+            // bytes to a tcp_proxy: no connection manager reads or cleans the request
+        } else if (req.internal) {
             req.headers.set(X_ENVOY_INTERNAL, "true");
         } else {
             req.headers.remove(X_ENVOY_INTERNAL);
@@ -718,7 +723,7 @@ public final class Router {
         }
         // as Envoy's connection manager before the filters: the downstream's scheme when the caller sent none, which
         // the filters, a local reply's span (http.url) and the upstream all see
-        if (!req.headers.contains(HeaderNames.X_FORWARDED_PROTO)) {
+        if (!req.opaque && !req.headers.contains(HeaderNames.X_FORWARDED_PROTO)) {
             req.headers.set(HeaderNames.X_FORWARDED_PROTO, req.scheme);
         }
         if (req.serverHeader != null) {
@@ -1552,7 +1557,9 @@ public final class Router {
         if (!req.routerFilter.strictCheckHeaders().isEmpty() && failsStrictCheck(ex, promise)) {
             return;
         }
-        Control control = Control.read(req.headers, req.routerFilter.respectExpectedRqTimeout());
+        // (a tcp_proxy's request has no router to read them: they go upstream as they are)
+        Control control = Control.read(req.opaque ? MultiMap.caseInsensitiveMultiMap() : req.headers,
+                req.routerFilter.respectExpectedRqTimeout());
         if (req.headers.contains(ALT_RESPONSE)) {
             ex.timeoutStatus = 204; // Envoy's router: any value asks for it
         }
@@ -1580,13 +1587,13 @@ public final class Router {
             badRequest(ex, promise, "invalid_request_target");
             return;
         }
-        if (!req.headers.contains(HeaderNames.X_FORWARDED_PROTO)) {
+        if (!req.opaque && !req.headers.contains(HeaderNames.X_FORWARDED_PROTO)) {
             req.headers.set(HeaderNames.X_FORWARDED_PROTO, req.scheme);
         }
         if (ex.span != null) {
             ex.span.inject(req.headers, RouteResult.decorator(f)); // the trace context of this hop's span
         }
-        if (req.direction == StreamInfo.Direction.OUTBOUND && options.peerMetadata != null
+        if (req.direction == StreamInfo.Direction.OUTBOUND && options.peerMetadata != null && !req.opaque
                 && !peerMetadataWithheld(req.peerMetadataSkipExternal, ex.clusterName, cluster.config())) {
             req.headers.set(HeaderNames.X_ENVOY_PEER_METADATA, options.peerMetadata);
             req.headers.set(HeaderNames.X_ENVOY_PEER_METADATA_ID, options.peerMetadataId);
@@ -2106,7 +2113,7 @@ public final class Router {
             req.headers.set(HeaderNames.X_REQUEST_ID, RequestIds.next());
         }
         Target target = upstreamTarget(req, f, table);
-        if (!req.headers.contains(HeaderNames.X_FORWARDED_PROTO)) {
+        if (!req.opaque && !req.headers.contains(HeaderNames.X_FORWARDED_PROTO)) {
             req.headers.set(HeaderNames.X_FORWARDED_PROTO, req.scheme);
         }
         return new String[] {target.path, target.authority};
@@ -2202,7 +2209,7 @@ public final class Router {
             h.remove(HeaderNames.X_ENVOY_PEER_METADATA);
             h.remove(HeaderNames.X_ENVOY_PEER_METADATA_ID);
         }
-        if (requestComplete && !ex.request.routerFilter.suppressEnvoyHeaders()) {
+        if (requestComplete && !ex.request.routerFilter.suppressEnvoyHeaders() && !ex.request.opaque) {
             h.set(HeaderNames.X_ENVOY_UPSTREAM_SERVICE_TIME, Long.toString(ex.upstreamServiceTimeMillis));
         }
         if (vh != null && vh.includeAttemptCountInResponse()) {

@@ -70,6 +70,11 @@ public final class RouterRequest implements RouteRequest {
     ServerHeader serverHeader;
     /** The connection manager's {@code generate_request_id}: whether an absent {@code x-request-id} is made. */
     boolean generateRequestId = true;
+    /**
+     * Whether a sidecar would relay the request as bytes (its chain a {@code tcp_proxy}, no connection manager): the
+     * router then adds none of the headers a connection manager or its router adds, nor takes any off.
+     */
+    boolean opaque;
     /** The connection manager's {@code always_set_request_id_in_response}. */
     boolean alwaysSetRequestIdInResponse;
     /**
@@ -247,6 +252,16 @@ public final class RouterRequest implements RouteRequest {
                                          String downstreamLocalAddress, String protocol) {
         return new RouterRequest(direction, null, null, null, null, MultiMap.caseInsensitiveMultiMap(), null,
                 downstreamRemoteAddress, downstreamLocalAddress, null, protocol);
+    }
+
+    /**
+     * Marks a request that came through no connection manager, which an Envoy sidecar's {@code tcp_proxy} would relay
+     * byte for byte: no {@code x-request-id}, {@code x-forwarded-proto}, peer metadata or
+     * {@code x-envoy-upstream-service-time} added, no control header taken off (default false).
+     */
+    public RouterRequest opaque(boolean opaque) {
+        this.opaque = opaque;
+        return this;
     }
 
     /** Sets the {@code generate_request_id} of the connection manager the request came through (default true). */

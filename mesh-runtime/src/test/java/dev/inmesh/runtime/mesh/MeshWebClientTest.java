@@ -789,6 +789,28 @@ class MeshWebClientTest {
     }
 
     @Test
+    void aPassthroughRequestGoesAsTheApplicationSentItAsASidecarsTcpProxyRelaysIt() throws Exception {
+        // a port without listener (ALLOW_ANY): a sidecar's tcp_proxy to PassthroughCluster copies bytes, so the
+        // upstream gets no request id, forwarded proto or this workload's peer metadata, the caller no service time
+        HttpServer echo = vertx.createHttpServer().requestHandler(req -> req.response()
+                .end(String.join(",", new java.util.TreeSet<>(req.headers().names()))));
+        echo.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
+        servers.add(echo);
+        mesh(config("", server("reviews", 200)));
+        HttpResponse<Buffer> r = mesh.webClient().get(echo.actualPort(), "127.0.0.1", "/x")
+                .putHeader("x-envoy-retry-on", "5xx").send().await(10, TimeUnit.SECONDS);
+        assertEquals(200, r.statusCode());
+        assertEquals("host,user-agent,x-envoy-retry-on", r.bodyAsString().toLowerCase(java.util.Locale.ROOT));
+        assertNull(r.getHeader("x-envoy-upstream-service-time"));
+        assertEquals("PassthroughCluster", recorded.get(recorded.size() - 1).upstreamCluster());
+        // through the listener's connection manager, the same client's request has them
+        HttpResponse<Buffer> routed = mesh.webClient().get(9080, "reviews", "/").send()
+                .await(10, TimeUnit.SECONDS);
+        assertTrue(routed.getHeader("x-seen-request-id").length() > 30, routed.headers().toString());
+        assertTrue(routed.getHeader("x-envoy-upstream-service-time") != null, routed.headers().toString());
+    }
+
+    @Test
     void aPortWithoutListenerPassesThroughUnderAllowAny() throws Exception {
         int a = server("direct", 200);
         mesh(config("", a));
@@ -815,13 +837,15 @@ class MeshWebClientTest {
 
     @Test
     void theInboundSideRecordsTheCallerFromPeerMetadata() throws Exception {
-        int a = server("reviews-a", 200);
-        mesh(config("", a));
-        HttpServer inbound = vertx.createHttpServer().requestHandler(mesh.inbound(req -> req.response().end("hi")));
+        java.util.concurrent.atomic.AtomicReference<io.vertx.core.Handler<io.vertx.core.http.HttpServerRequest>>
+                handler = new java.util.concurrent.atomic.AtomicReference<>();
+        HttpServer inbound = vertx.createHttpServer().requestHandler(req -> handler.get().handle(req));
         inbound.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
-        // the mesh's own client sends its identity; call the inbound server through passthrough
-        HttpResponse<Buffer> r = mesh.webClient().get(inbound.actualPort(), "127.0.0.1", "/")
-                .send().await(10, TimeUnit.SECONDS);
+        mesh(config("", inbound.actualPort()));
+        handler.set(mesh.inbound(req -> req.response().end("hi")));
+        // the mesh's own client sends its identity through its listener's connection manager (a port without
+        // listener is a sidecar's tcp_proxy, which sends none)
+        HttpResponse<Buffer> r = mesh.webClient().get(9080, "reviews", "/").send().await(10, TimeUnit.SECONDS);
         assertEquals("hi", r.bodyAsString());
         long deadline = System.currentTimeMillis() + 5000;
         while (recorded.stream().noneMatch(s -> s.direction() == StreamInfo.Direction.INBOUND)
