@@ -144,6 +144,11 @@ public final class OutboundDispatcher {
             }
         }
         RouterResponse answered = answeredUnrouted(p);
+        if (answered == null && d.hcm() != null && method == HttpMethod.CONNECT) {
+            // as Envoy's connection manager before its filters: a CONNECT is an upgrade, which its upgrade_configs
+            // do not enable here (istiod's enable websocket only)
+            answered = router.localReply(req, 403, "", "upgrade_failed", null);
+        }
         if (answered != null) {
             return Future.succeededFuture(answered);
         }

@@ -24,6 +24,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -808,6 +809,23 @@ class MeshWebClientTest {
                 .await(10, TimeUnit.SECONDS);
         assertTrue(routed.getHeader("x-seen-request-id").length() > 30, routed.headers().toString());
         assertTrue(routed.getHeader("x-envoy-upstream-service-time") != null, routed.headers().toString());
+    }
+
+    @Test
+    void aConnectThroughAListenersConnectionManagerIsRefused403AsAnUpgradeItDoesNotEnable() throws Exception {
+        AtomicInteger reached = new AtomicInteger();
+        HttpServer s = vertx.createHttpServer().requestHandler(req -> {
+            reached.incrementAndGet();
+            req.response().end("upstream");
+        });
+        s.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
+        servers.add(s);
+        mesh(config("", s.actualPort()));
+        HttpResponse<Buffer> r = mesh.webClient().request(io.vertx.core.http.HttpMethod.CONNECT, 9080, "reviews",
+                "/x").send().await(10, TimeUnit.SECONDS);
+        assertEquals(403, r.statusCode());
+        assertEquals(0, reached.get(), "not forwarded");
+        assertEquals("upgrade_failed", recorded.get(recorded.size() - 1).responseCodeDetails());
     }
 
     @Test
