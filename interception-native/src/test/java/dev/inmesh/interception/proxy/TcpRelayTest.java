@@ -591,10 +591,13 @@ class TcpRelayTest {
                 assertEquals('0' + i, relayed.getInputStream().read(), "connection " + i);
             }
         }
-        // the refusing host's failed connects are no streams: as Envoy's pool, nothing attached to it
+        // the refusing host's failed connects are no streams: as Envoy's pool, nothing attached to it; each is a
+        // connection it made (cx_total) that failed (cx_connect_fail)
         for (var host : proxy.snapshots.current().clusterManager().cluster("backend").hosts()) {
             if (host.address().port() == refusing) {
-                assertEquals(java.util.Map.of("rq_total", 0L, "cx_total", 0L), hostStats(host, "rq_total", "cx_total"));
+                var st = hostStats(host, "rq_total", "cx_total", "cx_connect_fail");
+                assertEquals(0L, st.get("rq_total"), st.toString());
+                assertEquals(st.get("cx_connect_fail"), st.get("cx_total"), st.toString());
             }
         }
     }

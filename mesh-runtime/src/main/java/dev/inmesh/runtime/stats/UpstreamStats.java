@@ -151,7 +151,10 @@ public interface UpstreamStats {
      */
     void requestTime(long millis);
 
-    /** A connection attempt failed: {@code upstream_cx_connect_fail}. */
+    /**
+     * A connection attempt failed: {@code upstream_cx_connect_fail}, and {@code upstream_cx_total}, which Envoy's pool
+     * counts as it makes a connection, before it connects ({@link #connectionOpened} counts those that connected).
+     */
     void connectFailed();
 
     /** A connect the cluster's {@code connect_timeout} ended: {@code upstream_cx_connect_timeout}. */

@@ -431,6 +431,7 @@ final class UpstreamStatsImpl implements UpstreamStats {
     @Override
     public void connectFailed() {
         cxConnectFail.increment();
+        cxTotal.increment(); // Envoy's pool counts a connection in upstream_cx_total when it makes it, before it connects
     }
 
     @Override

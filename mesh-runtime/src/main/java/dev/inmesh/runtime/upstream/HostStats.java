@@ -101,9 +101,13 @@ public final class HostStats {
         cxActive.decrementAndGet();
     }
 
-    /** A connect to the host failed: its {@code cx_connect_fail} ({@link OutlierMonitor} counts those it judges). */
+    /**
+     * A connect to the host failed: its {@code cx_connect_fail} ({@link OutlierMonitor} counts those it judges), and
+     * its {@code cx_total}, which Envoy counts as it makes a connection, before it connects.
+     */
     public void connectFailed() {
         cxConnectFail.increment();
+        cxTotal.increment();
     }
 
     /** Every statistic, sorted by name as Envoy's {@code /clusters} prints them. */

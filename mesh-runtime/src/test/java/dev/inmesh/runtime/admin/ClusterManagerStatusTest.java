@@ -118,7 +118,7 @@ class ClusterManagerStatusTest {
                 "agent::high_priority::max_requests::1024",
                 "agent::high_priority::max_retries::3",
                 "agent::added_via_api::false",
-                p + "cx_active::0", p + "cx_connect_fail::1", p + "cx_total::0", p + "rq_active::1",
+                p + "cx_active::0", p + "cx_connect_fail::1", p + "cx_total::1", p + "rq_active::1",
                 p + "rq_error::1", p + "rq_success::1", p + "rq_timeout::1", p + "rq_total::3",
                 p + "hostname::agent.local", p + "health_flags::healthy", p + "weight::3", p + "region::r1",
                 p + "zone::z1", p + "sub_zone::s1", p + "canary::true", p + "priority::0", p + "success_rate::-1",

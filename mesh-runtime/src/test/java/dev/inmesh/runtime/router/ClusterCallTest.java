@@ -272,6 +272,7 @@ class ClusterCallTest {
             assertThrows(Exception.class, () -> call(clusters, "/x", Duration.ofSeconds(10))
                     .await(10, TimeUnit.SECONDS));
             assertEquals(1.0, stat(reg, "upstream_cx_connect_fail"));
+            assertEquals(1.0, stat(reg, "upstream_cx_total"), "made, then failed to connect, as Envoy counts it");
             assertEquals(1.0, reg.find("envoy_cluster_upstream_rq_xx").tags("cluster_name", "svc",
                     "response_code_class", "5xx").gauge().value(), "the router's 503");
             assertEquals(0.0, stat(reg, "upstream_rq_active"));

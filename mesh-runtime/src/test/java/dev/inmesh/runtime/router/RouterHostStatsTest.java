@@ -55,6 +55,7 @@ class RouterHostStatsTest {
         assertEquals(3, r.info().attemptCount());
         Map<String, Long> s = stats(clusters);
         assertEquals(3L, s.get("cx_connect_fail"));
+        assertEquals(3L, s.get("cx_total"), "as Envoy's pool, a connection counts as it is made, before it connects");
         assertEquals(3L, s.get("rq_error"), s.toString());
         assertEquals(0L, s.get("rq_success"));
     }
