@@ -57,18 +57,20 @@ class ProxyTracingTest {
         vertx.close().await(10, TimeUnit.SECONDS);
     }
 
-    private int app() {
+    // (on ports freePort hands out, as the listeners' are: a port 0 the kernel picks may be one handed out just before
+    // for a listener not bound yet)
+    private int app() throws Exception {
         return vertx.createHttpServer().requestHandler(req -> {
             seen.add(MultiMap.caseInsensitiveMultiMap().addAll(req.headers()));
             req.response().end("app");
-        }).listen(0, "127.0.0.1").await().actualPort();
+        }).listen(LoopbackProxy.freePort(), "127.0.0.1").await().actualPort();
     }
 
-    private int collector() {
+    private int collector() throws Exception {
         return vertx.createHttpServer().requestHandler(req -> req.body().onSuccess(b -> {
             reports.add(new JsonArray(b));
             req.response().setStatusCode(202).end();
-        })).listen(0, "127.0.0.1").await().actualPort();
+        })).listen(LoopbackProxy.freePort(), "127.0.0.1").await().actualPort();
     }
 
     private static String listener(String name, String direction, int port, String cluster, String operation) {
