@@ -129,12 +129,13 @@ final class HttpBridge {
     };
 
     /**
-     * The headers of an answer whose map the router did not make (a Lua script's, a local reply's): not validated
-     * again, as Envoy's codec writes the values a filter set as they are (a script's header that Netty's validation
-     * refused left the caller waiting for an answer that never came).
+     * The headers of an answer whose map the router did not make (a Lua script's, a local reply's): their values not
+     * validated again, as Envoy's codec writes the values a filter set as they are (a script's header value with a
+     * control character that Netty's validation refused left the caller waiting for an answer that never came; the
+     * Lua filter refuses CR, LF and NUL, which would split the message, and names that are no token).
      */
     private static final HttpHeadersFactory RESPONSE_HEADERS =
-            io.netty.handler.codec.http.DefaultHttpHeadersFactory.headersFactory().withValidation(false);
+            io.netty.handler.codec.http.DefaultHttpHeadersFactory.headersFactory().withValueValidation(false);
 
     private HttpBridge() {}
 

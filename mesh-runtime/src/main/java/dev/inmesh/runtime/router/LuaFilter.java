@@ -619,6 +619,7 @@ public final class LuaFilter {
                     if (key.equals(":status")) {
                         status = values.get(0);
                     } else {
+                        values.forEach(value -> checkHeader(key, value));
                         headers.add(key, values);
                     }
                 }
@@ -701,6 +702,7 @@ public final class LuaFilter {
             private void change(String key, String value, boolean add) {
                 checkModifiable();
                 String k = key(key);
+                checkHeader(k, value);
                 if (k.startsWith(":")) {
                     if (!head.setPseudo(k, value)) {
                         throw new LuaError(k + " cannot be changed by Inmesh's Lua filter");
@@ -711,6 +713,30 @@ public final class LuaFilter {
                     head.headers().set(k, value);
                 }
                 modified = true;
+            }
+
+            /**
+             * Refuses, as a script error, a header no HTTP message can carry as it is: a name that is not a token (a
+             * pseudo-header aside), a value with CR, LF or NUL, which would end the line it is written on (what else
+             * a value holds is written as it is, as Envoy's codec writes a filter's values).
+             */
+            private static void checkHeader(String name, String value) {
+                int from = name.startsWith(":") ? 1 : 0;
+                if (name.length() == from) {
+                    throw new LuaError("invalid header name: '" + name + "'");
+                }
+                for (int i = from; i < name.length(); i++) {
+                    char c = name.charAt(i);
+                    if (c <= ' ' || c >= 127 || "\"(),/:;<=>?@[\\]{}".indexOf(c) >= 0) {
+                        throw new LuaError("invalid header name: '" + name + "'");
+                    }
+                }
+                for (int i = 0; i < value.length(); i++) {
+                    char c = value.charAt(i);
+                    if (c == '\r' || c == '\n' || c == 0) {
+                        throw new LuaError("invalid header value for " + name + ": CR, LF and NUL cannot be sent");
+                    }
+                }
             }
 
             private void checkModifiable() {

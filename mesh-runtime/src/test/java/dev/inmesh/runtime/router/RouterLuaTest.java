@@ -182,6 +182,25 @@ class RouterLuaTest {
     }
 
     @Test
+    void aHeaderThatWouldSplitTheMessageIsAScriptErrorNotSent() {
+        var r = rig.call(rig.router(), lua(get("/a"), """
+                function envoy_on_request(h)
+                  h:respond({[":status"] = "403", ["x-bad"] = "a\\r\\nx-injected: yes"}, "no")
+                end
+                function envoy_on_response(h)
+                  h:headers():add("x-before", "1")
+                  h:headers():add("x-bad", "b\\r\\nx-injected: yes")
+                end
+                """, true), table(), clusters);
+        // respond() failed as a script error: the request went on to the upstream; the response script stopped
+        // at its bad header, the one before it kept
+        assertEquals(200, r.status());
+        assertEquals("1", r.header("x-before"));
+        assertNull(r.header("x-bad"));
+        assertNull(r.header("x-injected"));
+    }
+
+    @Test
     void aScriptErrorLetsTheRequestGoOn() {
         var r = rig.call(rig.router(), lua(get("/a"), """
                 function envoy_on_request(h)
