@@ -983,6 +983,9 @@ public final class DnsProxy implements AutoCloseable {
     private static ByteBuf cut(ByteBuf m, int limit) {
         int questions = m.getUnsignedShort(4);
         int records = m.getUnsignedShort(6) + m.getUnsignedShort(8) + m.getUnsignedShort(10);
+        if (records > m.readableBytes() / 11) {
+            throw new IllegalArgumentException("more records than the message holds"); // 11 bytes each at least
+        }
         int at = 12;
         for (int i = 0; i < questions; i++) {
             at = skipName(m, at) + 4;
@@ -1024,7 +1027,9 @@ public final class DnsProxy implements AutoCloseable {
         if (optStart >= 0) {
             out.writeBytes(m, optStart, optEnd - optStart);
         }
-        out.setShort(2, m.getUnsignedShort(2) | 0x0200);
+        // TC as miekg/dns sets it: when a record was left out (the OPT record is always kept)
+        boolean dropped = kept + (optStart < 0 ? 0 : 1) < records;
+        out.setShort(2, m.getUnsignedShort(2) | (dropped ? 0x0200 : 0));
         out.setShort(6, answers).setShort(8, authority).setShort(10, additional);
         return out;
     }

@@ -424,11 +424,16 @@ public record CaptureConfig(
             if (digits.isEmpty() || digits.length() > 11 || digits.startsWith("+") || digits.startsWith("-")) {
                 throw new IllegalArgumentException(flag + ": " + text + expected);
             }
+            long value;
             try {
-                return Long.parseLong(digits, radix);
+                value = Long.parseLong(digits, radix);
             } catch (NumberFormatException e) {
                 throw new IllegalArgumentException(flag + ": " + text + expected);
             }
+            if (value < 1 || value > 0xFFFFFFFFL) {
+                throw new IllegalArgumentException(flag + ": " + text + expected);
+            }
+            return value;
         }
 
         /**

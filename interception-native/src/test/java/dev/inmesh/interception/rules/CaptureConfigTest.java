@@ -83,7 +83,7 @@ class CaptureConfigTest {
         assertEquals(16, cfg.inboundTproxyMark());
         assertEquals(8, cfg.inboundTproxyRouteTable());
         assertEquals(1337, CaptureConfig.builder().inboundTproxyMark(" 1337 ").build().inboundTproxyMark());
-        for (String bad : List.of("0x", "0xg", "09", "-1", "+5", "0", "4294967296", "mark")) {
+        for (String bad : List.of("0x", "0xg", "09", "-1", "+5", "0", "4294967296", "0xFFFFFFFFFF", "mark")) {
             assertTrue(rejection(b -> b.inboundTproxyMark(bad)).startsWith("istio-inbound-tproxy-mark: "), bad);
         }
     }

@@ -1558,9 +1558,9 @@ public final class Router {
             return;
         }
         // (a tcp_proxy's request has no router to read them: they go upstream as they are)
-        Control control = Control.read(req.opaque ? MultiMap.caseInsensitiveMultiMap() : req.headers,
-                req.routerFilter.respectExpectedRqTimeout());
-        if (req.headers.contains(ALT_RESPONSE)) {
+        Control control = req.opaque ? Control.NONE
+                : Control.read(req.headers, req.routerFilter.respectExpectedRqTimeout());
+        if (!req.opaque && req.headers.contains(ALT_RESPONSE)) {
             ex.timeoutStatus = 204; // Envoy's router: any value asks for it
         }
         useBreakers(ex, cluster);
@@ -2199,7 +2199,7 @@ public final class Router {
      * when the virtual host asks, the routing cookies a hash policy made up, then the route's response header rules.
      */
     private static void routerResponseHeaders(Exchange ex, MultiMap h, boolean requestComplete, VirtualHost vh) {
-        if (ex.request.direction == StreamInfo.Direction.OUTBOUND) {
+        if (ex.request.direction == StreamInfo.Direction.OUTBOUND && !ex.request.opaque) {
             // decoded once per distinct value, see PeerMetadata.decode
             String peer = h.get(HeaderNames.X_ENVOY_PEER_METADATA);
             if (peer != null) {
@@ -4118,6 +4118,9 @@ public final class Router {
          *                        caller's {@code x-envoy-expected-rq-timeout-ms} when it sends one (an invalid value
          *                        leaves the route's), else its {@code x-envoy-upstream-rq-timeout-ms}
          */
+        /** No control header: a request no router reads them of (a tcp_proxy's). */
+        static final Control NONE = read(MultiMap.caseInsensitiveMultiMap(), false);
+
         static Control read(MultiMap h, boolean respectExpected) {
             // As Envoy, x-envoy-retry-on takes the HTTP conditions and x-envoy-retry-grpc-on the gRPC ones; a value
             // from the other list, or one unknown, is ignored. Both merge with the route's retry_on.
