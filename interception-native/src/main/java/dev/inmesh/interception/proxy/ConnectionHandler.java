@@ -679,6 +679,9 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
                 listenerStats.tlsHandshake(DownstreamTls.clientCertificate(ssl.engine()));
             }
             serverName = DownstreamTls.requestedServerName(ssl.engine());
+            if (serverName != null) {
+                serverName = serverName.toLowerCase(java.util.Locale.ROOT); // as Envoy keeps it
+            }
             if (serverName == null && !detection.serverName().isEmpty()) {
                 // the JVM's TLS servers parse no SNI (a workload identity's Istio names): the TLS inspector's
                 serverName = detection.serverName();

@@ -60,7 +60,10 @@ final class ProtocolDetector {
             ClientHello.Result r = ClientHello.parse(b, len);
             switch (r.status()) {
                 case HELLO -> {
-                    return new Detection(true, "tls", r.hello().serverName(), r.hello().alpn());
+                    // the server name in lower case, as Envoy keeps a connection's requested server name (its
+                    // access log's %REQUESTED_SERVER_NAME%, RBAC's requested_server_name)
+                    return new Detection(true, "tls", r.hello().serverName().toLowerCase(java.util.Locale.ROOT),
+                            r.hello().alpn());
                 }
                 case NEED_MORE -> {
                     return Detection.NEED_MORE;

@@ -24,6 +24,9 @@ class ProtocolDetectorTest {
         assertEquals("tls", d.transportProtocol());
         assertEquals("ratings.default.svc.cluster.local", d.serverName());
         assertEquals(List.of("istio-http/1.1", "h2"), d.applicationProtocols());
+        byte[] upper = ClientHelloTest.clientHello("Ratings.Default.SVC", "h2");
+        assertEquals("ratings.default.svc", both.detect(upper, upper.length).serverName(),
+                "in lower case, as Envoy keeps a requested server name");
     }
 
     @Test
