@@ -612,7 +612,8 @@ public final class ProxyCommand implements Callable<Integer> {
                                PrometheusMeterRegistry agentRegistry) {
         // as Envoy's local node, a bootstrap's node where there is no xDS server: Istio's envoy-rev.json names the
         // sidecar (its id, cluster, ISTIO_VERSION, labels) there
-        io.envoyproxy.envoy.config.core.v3.Node bootstrap = bootstrapNode(config);
+        io.envoyproxy.envoy.config.core.v3.Node bootstrap =
+                dev.inmesh.runtime.xds.EnvoyConfigReader.bootstrapNodeOrNull(config);
         io.envoyproxy.envoy.config.core.v3.Node local = bootstrap == null ? null
                 : dev.inmesh.runtime.xds.ads.NodeBuilder.local(bootstrap);
         String id = local != null && !local.getId().isEmpty() ? local.getId() : nodeId;
@@ -637,14 +638,6 @@ public final class ProxyCommand implements Callable<Integer> {
     }
 
     /** The node of the bootstrap file {@code config}; null when it has none (or is no file that reads). */
-    private static io.envoyproxy.envoy.config.core.v3.Node bootstrapNode(Path config) {
-        try {
-            return dev.inmesh.runtime.xds.EnvoyConfigReader.bootstrapNode(config);
-        } catch (dev.inmesh.runtime.xds.EnvoyConfigReader.ConfigReadException e) {
-            return null; // the configuration's own read says what is wrong with it
-        }
-    }
-
     /** {@code endpoints}' endpoints at {@code address}, or null when it is not served. */
     private static AdminServer.Mount mount(java.net.InetSocketAddress address, AdminServer.Mount endpoints) {
         return address == null ? null

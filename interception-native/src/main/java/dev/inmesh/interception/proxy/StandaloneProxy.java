@@ -259,7 +259,9 @@ public final class StandaloneProxy implements AutoCloseable {
         SnapshotHolder snapshots = new SnapshotHolder(UpstreamEnvironment.of(vertx, settings.upstreamStats()));
         // the SDS client of the TLS contexts whose sds_config names a bootstrap's static cluster (Istio's sds-grpc,
         // its agent's Unix socket), as Envoy beside Istio's agent fetches the workload's certificate there
-        SdsSecretManager sds = new SdsSecretManager(vertx, sdsNode(settings), java.util.Map.of());
+        // the bootstrap's node, Envoy's local node: the SDS stream's (without a control plane) and the spans' names
+        Node bootstrap = dev.inmesh.runtime.xds.EnvoyConfigReader.bootstrapNodeOrNull(settings.config());
+        SdsSecretManager sds = new SdsSecretManager(vertx, sdsNode(settings, bootstrap), java.util.Map.of());
         ProxyServer server = null;
         AutoCloseable admin = null;
         dev.inmesh.interception.dns.DnsProxy dns = null;
@@ -293,7 +295,7 @@ public final class StandaloneProxy implements AutoCloseable {
             var reporting = new dev.inmesh.runtime.tracing.TraceReporting(vertx,
                     () -> snapshots.current().clusterManager(),
                     dev.inmesh.runtime.tracing.TraceReporting.Local.of(settings.local(), settings.peerMetadataId(),
-                            bootstrapNode(settings)),
+                            bootstrap),
                     null);
             // each tracer's statistics once a configuration traces with it, as Envoy builds a tracer's driver
             snapshots.onUpdate(s -> reporting.built(s.tracers()));
@@ -387,36 +389,14 @@ public final class StandaloneProxy implements AutoCloseable {
 
     /**
      * The node the SDS client presents: the control plane's when there is one (Istio's sidecar node, as the agent's
-     * bootstrap gives both streams), else the bootstrap's {@code node}, as Envoy sends its bootstrap node on every
-     * xDS stream, SDS's included; an empty one when neither says.
+     * bootstrap gives both streams), else the bootstrap's {@code node} ({@code bootstrap}, null for none), as Envoy
+     * sends its bootstrap node on every xDS stream, SDS's included; an empty one when neither says.
      */
-    static Node sdsNode(Settings settings) {
+    static Node sdsNode(Settings settings, Node bootstrap) {
         if (settings.xds() != null) {
             return dev.inmesh.runtime.xds.ads.NodeBuilder.build(settings.xds().node());
         }
-        if (settings.config() == null || Files.isDirectory(settings.config())) {
-            return Node.getDefaultInstance();
-        }
-        try {
-            JsonNode node = new ObjectMapper(new YAMLFactory()).readTree(Files.readString(settings.config()))
-                    .path("node");
-            return node.isObject() ? dev.inmesh.runtime.xds.EnvoyJson.toMessage(node, Node.class)
-                    : Node.getDefaultInstance();
-        } catch (IOException | RuntimeException e) {
-            return Node.getDefaultInstance(); // the bootstrap's own read says what is wrong with it
-        }
-    }
-
-    /**
-     * The bootstrap's {@code node}, Envoy's local node, which names the spans (their {@code node_id} and {@code zone}
-     * tags, the Zipkin local endpoint's service name); null when the configuration has none.
-     */
-    private static Node bootstrapNode(Settings settings) {
-        try {
-            return dev.inmesh.runtime.xds.EnvoyConfigReader.bootstrapNode(settings.config());
-        } catch (dev.inmesh.runtime.xds.EnvoyConfigReader.ConfigReadException e) {
-            return null; // the configuration's own read says what is wrong with it
-        }
+        return bootstrap != null ? bootstrap : Node.getDefaultInstance();
     }
 
     /** The addresses the listeners are bound to. */

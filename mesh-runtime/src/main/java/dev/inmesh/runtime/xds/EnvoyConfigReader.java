@@ -118,6 +118,18 @@ public final class EnvoyConfigReader {
         }
     }
 
+    /**
+     * {@link #bootstrapNode}, null too when the file cannot be read: for those that only take the node where it is
+     * readable (the configuration's own read says what is wrong with it).
+     */
+    public static io.envoyproxy.envoy.config.core.v3.Node bootstrapNodeOrNull(Path file) {
+        try {
+            return bootstrapNode(file);
+        } catch (ConfigReadException e) {
+            return null;
+        }
+    }
+
     /** Reads one document's text into a bundle. */
     public static ResourceBundle read(String text) throws ConfigReadException {
         ResourceBundle.Builder b = ResourceBundle.builder();
