@@ -71,7 +71,8 @@ public record AccessLogEntry(StreamInfo info, MultiMap requestHeaders, MultiMap 
 
     /**
      * A request header as Envoy's {@code %REQ(name)%} reads it: the pseudo-headers {@code :method}, {@code :path},
-     * {@code :authority} and {@code :scheme} from the request, others from its header map; null when absent.
+     * {@code :authority} and {@code :scheme} from the request (the path and authority as they went upstream, after a
+     * route's rewrites), others from its header map; null when absent.
      */
     String requestHeader(String lowerName) {
         switch (lowerName) {
@@ -81,6 +82,9 @@ public record AccessLogEntry(StreamInfo info, MultiMap requestHeaders, MultiMap 
                 return path != null ? path : info.path();
             case ":authority":
             case "host":
+                if (log != null && log.rewrittenAuthority() != null) {
+                    return log.rewrittenAuthority();
+                }
                 return info.authority() != null ? info.authority()
                         : requestHeaders == null ? null : requestHeaders.get("host");
             case ":scheme":

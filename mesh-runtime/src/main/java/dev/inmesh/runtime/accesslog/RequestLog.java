@@ -20,10 +20,13 @@ import io.vertx.core.MultiMap;
  *     {@code %REQUEST_DURATION%}; -1 when it did not end or is not known
  * @param upstreamHostName the last upstream host's name (its endpoint's {@code hostname}, a DNS cluster's name), else
  *     its address, Envoy's {@code %UPSTREAM_HOST_NAME%}; null for no host
+ * @param rewrittenAuthority the {@code :authority} that went upstream when the route rewrote it, else null: as
+ *     Envoy's router changes the request's own headers, {@code %REQ(:AUTHORITY)%} then reads the rewritten host
  */
 public record RequestLog(AccessLogs logs, MultiMap requestHeaders, MultiMap responseHeaders,
                          MultiMap responseTrailers, String path, String scheme, boolean traced, TlsDetails tls,
-                         String upstreamProtocol, long requestDurationMillis, String upstreamHostName) {
+                         String upstreamProtocol, long requestDurationMillis, String upstreamHostName,
+                         String rewrittenAuthority) {
     public RequestLog {
         logs = logs == null ? AccessLogs.NONE : logs;
     }
@@ -31,6 +34,6 @@ public record RequestLog(AccessLogs logs, MultiMap requestHeaders, MultiMap resp
     /** A request whose downstream connection's TLS, upstream protocol and request duration are not known. */
     public RequestLog(AccessLogs logs, MultiMap requestHeaders, MultiMap responseHeaders, MultiMap responseTrailers,
                       String path, String scheme, boolean traced) {
-        this(logs, requestHeaders, responseHeaders, responseTrailers, path, scheme, traced, null, null, -1, null);
+        this(logs, requestHeaders, responseHeaders, responseTrailers, path, scheme, traced, null, null, -1, null, null);
     }
 }

@@ -65,10 +65,13 @@ final class Exchange {
      */
     int timeoutStatus = 504;
     /**
-     * The rewritten path sent upstream when no {@code x-envoy-original-path} keeps the caller's
-     * ({@code suppress_envoy_headers}): what Envoy's request headers, and so its access log's {@code PATH}, then hold.
+     * The path sent upstream when the route rewrote it, else null: what Envoy's request headers, and so its access
+     * log's {@code %REQ(:PATH)%}, hold once its router changed them (the caller's path stays in
+     * {@code x-envoy-original-path}, unless {@code suppress_envoy_headers}).
      */
     String rewrittenPath;
+    /** The {@code :authority} sent upstream when the route rewrote it, else null ({@code %REQ(:AUTHORITY)%}). */
+    String rewrittenAuthority;
     boolean completed;
     /** The request bytes a relay ({@link Router#relayStarted}) sent upstream after the head; -1: not a relay. */
     long relayedRequestBytes = -1;

@@ -1578,8 +1578,11 @@ public final class Router {
         sanitize(req);
         sanitizeTe(rh);
         Target target = upstreamTarget(req, f, table);
-        if (f.rewrittenPath() != null && req.routerFilter.suppressEnvoyHeaders()) {
+        if (f.rewrittenPath() != null) {
             ex.rewrittenPath = target.path;
+        }
+        if (target.authority != null && !target.authority.equals(req.authority)) {
+            ex.rewrittenAuthority = target.authority;
         }
         // a rewrite, or a filter's query parameters decoded into the path (as Envoy writes them), may leave a path
         // no request line can carry
@@ -2416,7 +2419,8 @@ public final class Router {
                         trailers, ex.rewrittenPath != null ? ex.rewrittenPath : req.uri, req.scheme,
                         ex.span != null && ex.span.sampled(), req.downstreamTls, upstreamProtocol,
                         requestEnded ? (ex.requestCompleteNanos - req.startNanos) / 1_000_000 : -1,
-                        host == null ? null : host.hostname().isEmpty() ? host.addressString() : host.hostname()),
+                        host == null ? null : host.hostname().isEmpty() ? host.addressString() : host.hostname(),
+                        ex.rewrittenAuthority),
                 ex.cluster == null ? null : ex.cluster.config().observabilityName(), req.headBytes,
                 HeadSize.response(status, headers, trailers), req.statsOverrides, req.physicalPeer(),
                 req.directLocalAddress);

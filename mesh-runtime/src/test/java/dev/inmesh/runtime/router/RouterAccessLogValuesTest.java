@@ -17,7 +17,10 @@ import dev.inmesh.runtime.stats.StreamInfo;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
-/** The values the router records for the access log's {@code %UPSTREAM_PROTOCOL%} and {@code %REQUEST_DURATION%}. */
+/**
+ * The values the router records for the access log: {@code %UPSTREAM_PROTOCOL%}, {@code %REQUEST_DURATION%}, and the
+ * request's {@code :path} and {@code :authority} as its rewrites left them.
+ */
 class RouterAccessLogValuesTest {
     private final RouterRig rig = new RouterRig();
 
@@ -55,5 +58,28 @@ class RouterAccessLogValuesTest {
                 rig.clusters(RouterRig.clusterWithHostname("c", wm.port(), "reviews-v1.example")));
         assertEquals("reviews-v1.example reviews-v1.example", format("%UPSTREAM_HOST_NAME% "
                 + "%UPSTREAM_HOST_NAME_WITHOUT_PORT%", named.info()));
+    }
+
+    @Test
+    void theLogReadsThePathAndAuthorityTheRouteRewroteAndTheCallersPathFromTheOriginalPathHeader() {
+        // Envoy's router rewrites the request's own headers, which its access log reads afterwards: %REQ(:PATH)% and
+        // %REQ(:AUTHORITY)% are what went upstream; the caller's path is in x-envoy-original-path
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(urlEqualTo("/v1/items?q=1")).willReturn(ok()));
+        var r = rig.call(rig.router(), get("/api/items?q=1"), RouterRig.table("""
+                name: r
+                virtual_hosts:
+                - name: vh
+                  domains: ["*"]
+                  routes:
+                  - match: {prefix: /api/}
+                    route: {cluster: c, prefix_rewrite: /v1/, host_rewrite_literal: backend.internal}
+                """), rig.clusters(cluster("c", wm.port())));
+        assertEquals(200, r.status());
+        assertEquals("/v1/items?q=1 backend.internal /api/items?q=1", format("%REQ(:PATH)% %REQ(:AUTHORITY)% "
+                + "%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%", r.info()));
+        var plain = rig.call(rig.router(), get("/x"), routeToC(""), rig.clusters(cluster("c", wm.port())));
+        assertEquals("/x svc.local /x", format("%REQ(:PATH)% %REQ(:AUTHORITY)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%",
+                plain.info()), "nothing rewritten: the caller's");
     }
 }
