@@ -100,7 +100,7 @@ public final class AccessLog {
     static String text(StreamInfo s, String terminationDetails) {
         StringBuilder b = new StringBuilder(384);
         b.append('[').append(s.startTime() == null ? "-" : START_TIME.format(s.startTime())).append("] \"")
-                .append(dash(s.method())).append(' ').append(dash(s.path())).append(' ')
+                .append(dash(wire(s.method()))).append(' ').append(dash(wire(s.path()))).append(' ')
                 .append(dash(s.protocol())).append("\" ")
                 .append(s.responseCode()).append(' ')
                 .append(ResponseFlag.format(s.responseFlags())).append(' ')
@@ -111,10 +111,10 @@ public final class AccessLog {
                 .append(s.bytesSent()).append(' ')
                 .append(s.durationMillis()).append(' ')
                 .append(s.upstreamServiceTimeMillis() < 0 ? "-" : Long.toString(s.upstreamServiceTimeMillis()))
-                .append(" \"").append(dash(s.forwardedFor())).append("\" \"")
-                .append(dash(s.userAgent())).append("\" \"")
-                .append(dash(s.requestId())).append("\" \"")
-                .append(dash(s.authority())).append("\" \"")
+                .append(" \"").append(dash(wire(s.forwardedFor()))).append("\" \"")
+                .append(dash(wire(s.userAgent()))).append("\" \"")
+                .append(dash(wire(s.requestId()))).append("\" \"")
+                .append(dash(wire(s.authority()))).append("\" \"")
                 .append(dash(s.upstreamHost())).append("\" ")
                 .append(dash(s.upstreamCluster())).append(' ')
                 .append(dash(s.upstreamLocalAddress())).append(' ')
@@ -131,8 +131,8 @@ public final class AccessLog {
             g.writeStartObject();
             str(g, "start_time", s.startTime() == null ? null : START_TIME.format(s.startTime()));
             str(g, "route_name", s.routeName());
-            str(g, "method", s.method());
-            str(g, "path", s.path());
+            str(g, "method", wire(s.method()));
+            str(g, "path", wire(s.path()));
             str(g, "protocol", s.protocol());
             g.writeNumberField("response_code", s.responseCode());
             g.writeStringField("response_flags", ResponseFlag.format(s.responseFlags()));
@@ -144,10 +144,10 @@ public final class AccessLog {
             // a response header in Envoy: a string
             str(g, "upstream_service_time", s.upstreamServiceTimeMillis() < 0 ? null
                     : Long.toString(s.upstreamServiceTimeMillis()));
-            str(g, "x_forwarded_for", s.forwardedFor());
-            str(g, "user_agent", s.userAgent());
-            str(g, "request_id", s.requestId());
-            str(g, "authority", s.authority());
+            str(g, "x_forwarded_for", wire(s.forwardedFor()));
+            str(g, "user_agent", wire(s.userAgent()));
+            str(g, "request_id", wire(s.requestId()));
+            str(g, "authority", wire(s.authority()));
             str(g, "upstream_host", s.upstreamHost());
             str(g, "upstream_cluster", s.upstreamCluster());
             str(g, "upstream_local_address", s.upstreamLocalAddress());
@@ -172,6 +172,11 @@ public final class AccessLog {
 
     private static String dash(String s) {
         return s == null || s.isEmpty() ? "-" : s;
+    }
+
+    /** A header's value as the text of its bytes ({@link CommandFormat#wireText}). */
+    private static String wire(String headerValue) {
+        return CommandFormat.wireText(headerValue);
     }
 
     /** Envoy writes response code details and transport failure reasons with whitespace replaced by underscores. */

@@ -305,8 +305,45 @@ public final class CommandFormat {
         }
         return e -> {
             String v = lookup.get(e, main);
-            return v == null && alt != null ? lookup.get(e, alt) : v;
+            return wireText(v == null && alt != null ? lookup.get(e, alt) : v);
         };
+    }
+
+    /**
+     * A value read off the wire (a header's), which Netty holds one char per byte (ISO-8859-1), as the text its bytes
+     * spell: Envoy writes a header's bytes to the log unchanged, where the line, written here as UTF-8, would encode
+     * each byte of a non-ASCII character a second time. Bytes that are valid UTF-8 are decoded as such; others are
+     * left as they are (Envoy's text line carries them raw, which a line of characters cannot). An ASCII value, the
+     * common case, is returned as it is, after one pass and no allocation: reinterpreting the few values that need it
+     * keeps the line a String (the sinks, the JSON writer and the other operators' text stay as they are), where
+     * writing every line as bytes would copy every line.
+     */
+    static String wireText(String v) {
+        if (v == null) {
+            return null;
+        }
+        int n = v.length();
+        int i = 0;
+        while (i < n && v.charAt(i) < 0x80) {
+            i++;
+        }
+        if (i == n) {
+            return v;
+        }
+        byte[] bytes = new byte[n];
+        for (int j = 0; j < n; j++) {
+            char c = v.charAt(j);
+            if (c > 0xFF) {
+                return v; // not one char per byte: already text
+            }
+            bytes[j] = (byte) c;
+        }
+        try {
+            // a decoder that reports malformed input (String's constructor would replace it)
+            return StandardCharsets.UTF_8.newDecoder().decode(java.nio.ByteBuffer.wrap(bytes)).toString();
+        } catch (java.nio.charset.CharacterCodingException e) {
+            return v;
+        }
     }
 
     /**
@@ -315,7 +352,7 @@ public final class CommandFormat {
      */
     private static Function<AccessLogEntry, Object> queryParam(String param) {
         return e -> {
-            String path = e.requestHeader(":path");
+            String path = wireText(e.requestHeader(":path"));
             int q = path == null ? -1 : path.indexOf('?');
             if (q < 0) {
                 return null;

@@ -178,6 +178,36 @@ class AccessLogsTest {
         assertEquals("inbound|9080|| 200", firstLine(file));
     }
 
+    @Test
+    void aHeadersNonAsciiBytesAreWrittenAsTheyCameNotEncodedTwice() throws Exception {
+        // Netty holds a header one char per byte: "café" sent as UTF-8 is held as c a f 0xC3 0xA9
+        String wire = "caf\u00c3\u00a9";
+        MultiMap req = MultiMap.caseInsensitiveMultiMap().add("x-foo", wire).add("x-bad", "\u00e9t\u00e9")
+                .add("x-ascii", "plain");
+        AccessLogEntry e = entry(StreamInfos.outboundOk(), req, null);
+        assertEquals("caf\u00e9 \u00e9t\u00e9 plain", format("%REQ(X-FOO)% %REQ(X-BAD)% %REQ(X-ASCII)%", e),
+                "valid UTF-8 decoded; bytes that are not UTF-8 left as they are");
+        String ascii = req.get("x-ascii");
+        assertTrue(CommandFormat.wireText(ascii) == ascii, "an ASCII value is not copied");
+        java.nio.file.Path text = java.nio.file.Files.createTempFile("utf8", ".log");
+        java.nio.file.Path json = java.nio.file.Files.createTempFile("utf8", ".json");
+        AccessLogs.compile(List.of(new AccessLogConfig("t", text.toString(), new AccessLogConfig.Text(
+                "%REQ(X-FOO)%\n", false), null), new AccessLogConfig("j", json.toString(), new AccessLogConfig.Json(
+                java.util.Map.of("foo", "%REQ(X-FOO)%"), false), null))).log(e);
+        firstLine(text);
+        firstLine(json);
+        byte[] cafe = {'c', 'a', 'f', (byte) 0xC3, (byte) 0xA9, '\n'};
+        org.junit.jupiter.api.Assertions.assertArrayEquals(cafe, java.nio.file.Files.readAllBytes(text));
+        assertEquals("{\"foo\":\"caf\u00e9\"}", firstLine(json), "written as UTF-8, unescaped, as Envoy's JSON");
+        StreamInfo s = StreamInfos.outboundOk();
+        StreamInfo odd = new StreamInfo(s.direction(), s.startTime(), s.method(), "/caf\u00c3\u00a9", s.protocol(),
+                200, Set.of(), "via_upstream", 0, 295, 12, 9, s.requestId(), s.authority(), wire, null,
+                s.upstreamHost(), s.upstreamCluster(), s.upstreamLocalAddress(), s.downstreamLocalAddress(),
+                s.downstreamRemoteAddress(), null, "default", 1, null, null, null, null, null);
+        assertTrue(AccessLog.text(odd, null).contains("GET /caf\u00e9 HTTP/1.1"), AccessLog.text(odd, null));
+        assertTrue(AccessLog.json(odd, null).contains("\"user_agent\":\"caf\u00e9\""), AccessLog.json(odd, null));
+    }
+
     private static String firstLine(java.nio.file.Path file) throws Exception {
         long deadline = System.currentTimeMillis() + 5000;
         while (System.currentTimeMillis() < deadline) {
