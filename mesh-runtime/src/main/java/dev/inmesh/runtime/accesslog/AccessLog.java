@@ -111,9 +111,9 @@ public final class AccessLog {
                 .append(s.bytesSent()).append(' ')
                 .append(s.durationMillis()).append(' ')
                 .append(s.upstreamServiceTimeMillis() < 0 ? "-" : Long.toString(s.upstreamServiceTimeMillis()))
-                .append(" \"").append(dash(wire(s.forwardedFor()))).append("\" \"")
-                .append(dash(wire(s.userAgent()))).append("\" \"")
-                .append(dash(wire(s.requestId()))).append("\" \"")
+                .append(" \"").append(header(s.forwardedFor())).append("\" \"")
+                .append(header(s.userAgent())).append("\" \"")
+                .append(header(s.requestId())).append("\" \"")
                 .append(dash(wire(s.authority()))).append("\" \"")
                 .append(dash(s.upstreamHost())).append("\" ")
                 .append(dash(s.upstreamCluster())).append(' ')
@@ -144,9 +144,9 @@ public final class AccessLog {
             // a response header in Envoy: a string
             str(g, "upstream_service_time", s.upstreamServiceTimeMillis() < 0 ? null
                     : Long.toString(s.upstreamServiceTimeMillis()));
-            str(g, "x_forwarded_for", wire(s.forwardedFor()));
-            str(g, "user_agent", wire(s.userAgent()));
-            str(g, "request_id", wire(s.requestId()));
+            headerValue(g, "x_forwarded_for", s.forwardedFor());
+            headerValue(g, "user_agent", s.userAgent());
+            headerValue(g, "request_id", s.requestId());
             str(g, "authority", wire(s.authority()));
             str(g, "upstream_host", s.upstreamHost());
             str(g, "upstream_cluster", s.upstreamCluster());
@@ -167,6 +167,23 @@ public final class AccessLog {
             g.writeNullField(key);
         } else {
             g.writeStringField(key, value);
+        }
+    }
+
+    /**
+     * A header's field: {@code -} when it is not there, else its value, empty too, as Envoy's header operators write
+     * a header that is there ({@link CommandFormat#wireText} for its bytes).
+     */
+    private static String header(String value) {
+        return value == null ? "-" : CommandFormat.wireText(value);
+    }
+
+    /** A header's JSON field: null when it is not there, else its value, empty too. */
+    private static void headerValue(JsonGenerator g, String key, String value) throws IOException {
+        if (value == null) {
+            g.writeNullField(key);
+        } else {
+            g.writeStringField(key, CommandFormat.wireText(value));
         }
     }
 

@@ -233,9 +233,14 @@ public final class CommandFormat {
                 yield e -> null;
             }
         };
-        // an empty body, or a parameter's empty value, is written as nothing, as Envoy writes a value it has
-        return new Command(name, f, max, name.equals("LOCAL_REPLY_BODY") || name.equals("QUERY_PARAM"));
+        // an empty body, a parameter's empty value or a header that is there with an empty value is written as
+        // nothing (JSON ""), as Envoy writes a value it has; only a value it does not have is '-'
+        return new Command(name, f, max, KEEPS_EMPTY.contains(name));
     }
+
+    /** The operators whose empty value is a value: a header's is whenever the header is there. */
+    private static final java.util.Set<String> KEEPS_EMPTY = java.util.Set.of("LOCAL_REPLY_BODY", "QUERY_PARAM",
+            "REQ", "REQUEST_HEADER", "RESP", "RESPONSE_HEADER", "TRAILER", "RESPONSE_TRAILER", "REQ_WITHOUT_QUERY");
 
     private static IllegalArgumentException unsupported(String command) {
         return new IllegalArgumentException("%" + command + "% is not a command operator of Envoy's (see "
@@ -293,7 +298,10 @@ public final class CommandFormat {
         String get(AccessLogEntry e, String lowerName);
     }
 
-    /** {@code %REQ(X?Y)%}: header X, else Y. */
+    /**
+     * {@code %REQ(X?Y)%}: header X, else Y. As Envoy's, a header that is there is X's value even when empty (which
+     * then stops the fallback to Y).
+     */
     private static Function<AccessLogEntry, Object> headerCommand(String name, String arg, HeaderLookup lookup) {
         String spec = required(name, arg);
         int q = spec.indexOf('?');
@@ -304,9 +312,18 @@ public final class CommandFormat {
                     + "separated by one ?");
         }
         return e -> {
-            String v = lookup.get(e, main);
-            return wireText(v == null && alt != null ? lookup.get(e, alt) : v);
+            String v = present(main, lookup.get(e, main));
+            return wireText(v == null && alt != null ? present(alt, lookup.get(e, alt)) : v);
         };
+    }
+
+    /**
+     * A header's value, null when it is not there: an empty pseudo-header (or host) is one the request's values do
+     * not have (they are kept apart from the header map, where "" stands for none), an empty header one sent empty.
+     */
+    private static String present(String lowerName, String value) {
+        return value != null && value.isEmpty() && (lowerName.charAt(0) == ':' || lowerName.equals("host")) ? null
+                : value;
     }
 
     /**

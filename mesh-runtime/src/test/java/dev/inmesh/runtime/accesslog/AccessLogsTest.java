@@ -208,6 +208,26 @@ class AccessLogsTest {
         assertTrue(AccessLog.json(odd, null).contains("\"user_agent\":\"caf\u00e9\""), AccessLog.json(odd, null));
     }
 
+    @Test
+    void aHeaderThatIsThereEmptyIsWrittenEmptyAndStopsTheAlternative() throws Exception {
+        MultiMap req = MultiMap.caseInsensitiveMultiMap().add("x-empty", "").add("x-alt", "alt")
+                .add("user-agent", "");
+        AccessLogEntry e = entry(StreamInfos.outboundOk(), req, MultiMap.caseInsensitiveMultiMap().add("x-r", ""));
+        assertEquals("REQE= ALT= RESP= MISSING=- OTHER=alt", format("REQE=%REQ(X-EMPTY)% ALT=%REQ(X-EMPTY?X-ALT)% "
+                + "RESP=%RESP(X-R)% MISSING=%REQ(X-NONE)% OTHER=%REQ(X-NONE?X-ALT)%", e));
+        java.nio.file.Path json = java.nio.file.Files.createTempFile("empty", ".json");
+        AccessLogs.compile(List.of(new AccessLogConfig("j", json.toString(), new AccessLogConfig.Json(
+                java.util.Map.of("reqe", "%REQ(X-EMPTY)%", "none", "%REQ(X-NONE)%"), true), null))).log(e);
+        assertEquals("{\"reqe\":\"\"}", firstLine(json), "omit_empty_values leaves out only what is not there");
+        StreamInfo s = StreamInfos.outboundOk();
+        StreamInfo emptyAgent = new StreamInfo(s.direction(), s.startTime(), s.method(), s.path(), s.protocol(),
+                200, Set.of(), "via_upstream", 0, 295, 12, 9, s.requestId(), s.authority(), "", null,
+                s.upstreamHost(), s.upstreamCluster(), s.upstreamLocalAddress(), s.downstreamLocalAddress(),
+                s.downstreamRemoteAddress(), null, "default", 1, null, null, null, null, null);
+        assertTrue(AccessLog.text(emptyAgent, null).contains(" \"-\" \"\" \"b2b5"), AccessLog.text(emptyAgent, null));
+        assertTrue(AccessLog.json(emptyAgent, null).contains("\"user_agent\":\"\""), AccessLog.json(emptyAgent, null));
+    }
+
     private static String firstLine(java.nio.file.Path file) throws Exception {
         long deadline = System.currentTimeMillis() + 5000;
         while (System.currentTimeMillis() < deadline) {
