@@ -488,10 +488,12 @@ public final class CommandFormat {
             Map.entry("BYTES_RECEIVED", e -> e.info().bytesReceived()),
             Map.entry("BYTES_SENT", e -> e.info().bytesSent()),
             Map.entry("DURATION", e -> e.info().durationMillis()),
-            Map.entry("RESPONSE_DURATION", e -> e.info().upstreamServiceTimeMillis() < 0 ? null
-                    : e.info().upstreamServiceTimeMillis()),
-            Map.entry("RESPONSE_TX_DURATION", e -> e.info().upstreamServiceTimeMillis() < 0 ? null
-                    : Math.max(0, e.info().durationMillis() - e.info().upstreamServiceTimeMillis())),
+            // as Envoy's: from the request's start to the upstream response's first byte, and from there to the
+            // response's last byte sent (not the upstream service time, which starts when the request is complete)
+            Map.entry("RESPONSE_DURATION", e -> e.log() == null || e.log().responseDurationMillis() < 0 ? null
+                    : (Object) e.log().responseDurationMillis()),
+            Map.entry("RESPONSE_TX_DURATION", e -> e.log() == null || e.log().responseTxDurationMillis() < 0 ? null
+                    : (Object) e.log().responseTxDurationMillis()),
             Map.entry("UPSTREAM_HOST", e -> e.info().upstreamHost()),
             Map.entry("UPSTREAM_REMOTE_ADDRESS", e -> e.info().upstreamHost()),
             Map.entry("UPSTREAM_REMOTE_ADDRESS_WITHOUT_PORT", e -> withoutPort(e.info().upstreamHost())),

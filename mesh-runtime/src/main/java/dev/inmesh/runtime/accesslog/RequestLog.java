@@ -20,13 +20,17 @@ import io.vertx.core.MultiMap;
  *     {@code %REQUEST_DURATION%}; -1 when it did not end or is not known
  * @param upstreamHostName the last upstream host's name (its endpoint's {@code hostname}, a DNS cluster's name), else
  *     its address, Envoy's {@code %UPSTREAM_HOST_NAME%}; null for no host
+ * @param responseDurationMillis from the request's start to the upstream response's headers (its first byte
+ *     received), Envoy's {@code %RESPONSE_DURATION%}; -1 when no upstream response was passed on
+ * @param responseTxDurationMillis from those headers to the response's last byte sent downstream, Envoy's
+ *     {@code %RESPONSE_TX_DURATION%}; -1 when not known
  * @param rewrittenAuthority the {@code :authority} that went upstream when the route rewrote it, else null: as
  *     Envoy's router changes the request's own headers, {@code %REQ(:AUTHORITY)%} then reads the rewritten host
  */
 public record RequestLog(AccessLogs logs, MultiMap requestHeaders, MultiMap responseHeaders,
                          MultiMap responseTrailers, String path, String scheme, boolean traced, TlsDetails tls,
                          String upstreamProtocol, long requestDurationMillis, String upstreamHostName,
-                         String rewrittenAuthority) {
+                         long responseDurationMillis, long responseTxDurationMillis, String rewrittenAuthority) {
     public RequestLog {
         logs = logs == null ? AccessLogs.NONE : logs;
     }
@@ -34,6 +38,7 @@ public record RequestLog(AccessLogs logs, MultiMap requestHeaders, MultiMap resp
     /** A request whose downstream connection's TLS, upstream protocol and request duration are not known. */
     public RequestLog(AccessLogs logs, MultiMap requestHeaders, MultiMap responseHeaders, MultiMap responseTrailers,
                       String path, String scheme, boolean traced) {
-        this(logs, requestHeaders, responseHeaders, responseTrailers, path, scheme, traced, null, null, -1, null, null);
+        this(logs, requestHeaders, responseHeaders, responseTrailers, path, scheme, traced, null, null, -1, null, -1,
+                -1, null);
     }
 }

@@ -52,6 +52,12 @@ final class Exchange {
     /** The timer of the attempt's upstream {@code max_stream_duration}, -1 when none is pending. */
     long upstreamDurationTimer = -1;
     long upstreamServiceTimeMillis = -1;
+    /**
+     * When the headers of the upstream response passed on arrived, in nanoseconds from the request's start; -1 for
+     * none: Envoy's first upstream byte received, which its {@code %RESPONSE_DURATION%} and
+     * {@code %RESPONSE_TX_DURATION%} run to and from (a long, not a timestamp object, as it is set per request).
+     */
+    long firstUpstreamRxNanos = -1;
     String responseCodeDetails = "";
     boolean done;
     /**

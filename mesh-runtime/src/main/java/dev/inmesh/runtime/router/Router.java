@@ -2420,6 +2420,9 @@ public final class Router {
                         ex.span != null && ex.span.sampled(), req.downstreamTls, upstreamProtocol,
                         requestEnded ? (ex.requestCompleteNanos - req.startNanos) / 1_000_000 : -1,
                         host == null ? null : host.hostname().isEmpty() ? host.addressString() : host.hostname(),
+                        ex.firstUpstreamRxNanos < 0 ? -1 : ex.firstUpstreamRxNanos / 1_000_000,
+                        ex.firstUpstreamRxNanos < 0 ? -1
+                                : Math.max(0, now - req.startNanos - ex.firstUpstreamRxNanos) / 1_000_000,
                         ex.rewrittenAuthority),
                 ex.cluster == null ? null : ex.cluster.config().observabilityName(), req.headBytes,
                 HeadSize.response(status, headers, trailers), req.statsOverrides, req.physicalPeer(),
@@ -3206,8 +3209,10 @@ public final class Router {
             if (body != null) {
                 body.stopRetaining(); // a response is passed on: no retry can follow
             }
+            long received = System.nanoTime();
+            ex.firstUpstreamRxNanos = received - ex.request.startNanos;
             ex.upstreamServiceTimeMillis = requestComplete
-                    ? (System.nanoTime() - ex.requestCompleteNanos) / 1_000_000 : 0;
+                    ? (received - ex.requestCompleteNanos) / 1_000_000 : 0;
             // A copy, not the upstream's own headers: Vert.x still reads "connection" from those when the body ends.
             // HTTP/1.x: Netty's headers copied as they are (names keep their cached hashes), not converted entry by
             // entry into Strings; HTTP/2 headers (lower-case names only) are copied into a map that takes any name.

@@ -47,6 +47,35 @@ class RouterAccessLogValuesTest {
         assertEquals("-", format("%UPSTREAM_PROTOCOL%", failed.info()), "no upstream answered");
     }
 
+    /**
+     * Envoy's %RESPONSE_DURATION% runs from the request's start to the upstream response's first byte, so a body that
+     * comes late is in it (the upstream answers once it has the body); %RESPONSE_TX_DURATION% runs from there to the
+     * end of the response.
+     */
+    @Test
+    void theResponseDurationRunsFromTheRequestsStartToTheUpstreamsAnswer() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(urlEqualTo("/x")).willReturn(ok("fine")));
+        RouterRequest req = RouterRig.request(io.vertx.core.http.HttpMethod.POST, "/x", null);
+        RequestBodyStream body = new RequestBodyStream();
+        req.bodyStream(body);
+        var result = rig.start(rig.router(), req, routeToC(""), rig.clusters(cluster("c", wm.port())));
+        rig.ctx.runOnContext(v -> rig.vertx.setTimer(400, t -> {
+            body.write(io.vertx.core.buffer.Buffer.buffer("late"));
+            body.end();
+        }));
+        var r = RouterRig.await(result);
+        assertEquals(200, r.status());
+        String[] v = format("%RESPONSE_DURATION% %RESPONSE_TX_DURATION% %DURATION% %REQUEST_DURATION%", r.info())
+                .split(" ");
+        long rd = Long.parseLong(v[0]);
+        long tx = Long.parseLong(v[1]);
+        long d = Long.parseLong(v[2]);
+        assertTrue(rd >= 400 && rd >= Long.parseLong(v[3]) && rd + tx <= d, String.join(" ", v));
+        var failed = rig.call(rig.router(), get("/x"), routeToC(""), rig.clusters(cluster("c", closedPort())));
+        assertEquals("- -", format("%RESPONSE_DURATION% %RESPONSE_TX_DURATION%", failed.info()), "no upstream answer");
+    }
+
     @Test
     void theUpstreamHostNameIsTheEndpointsHostnameElseItsAddress() {
         WireMockServer wm = rig.wiremock();
