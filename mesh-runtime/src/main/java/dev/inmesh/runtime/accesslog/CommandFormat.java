@@ -623,10 +623,18 @@ public final class CommandFormat {
                     continue;
                 }
                 char d = fmt.charAt(++i);
-                if (d >= '1' && d <= '9' && i + 1 < fmt.length() && fmt.charAt(i + 1) == 'f') {
+                char next = i + 1 < fmt.length() ? fmt.charAt(i + 1) : 0;
+                if (((d >= '1' && d <= '9') || d == '*') && next == 'f') {
                     i++;
-                    b.append(fraction(z.getNano(), d - '0'));
+                    b.append(fraction(z.getNano(), d == '*' ? -1 : d - '0'));
                     continue;
+                }
+                if (d == 'E' && next != 0) {
+                    int used = extended(fmt, i + 1, z, b);
+                    if (used > 0) {
+                        i += used;
+                        continue;
+                    }
                 }
                 switch (d) {
                     case 'Y' -> b.append(z.getYear());
@@ -650,6 +658,31 @@ public final class CommandFormat {
                     case 'B' -> FULL_MONTH.formatTo(z, b);
                     case 'a' -> DAY.formatTo(z, b);
                     case 'A' -> FULL_DAY.formatTo(z, b);
+                    // the rest as C's strftime in the C locale, which absl's FormatTime hands them to
+                    case 'I' -> two(b, twelve(z.getHour()));
+                    case 'l' -> b.append(twelve(z.getHour()) < 10 ? " " : "").append(twelve(z.getHour()));
+                    case 'k' -> b.append(z.getHour() < 10 ? " " : "").append(z.getHour());
+                    case 'p' -> b.append(z.getHour() < 12 ? "AM" : "PM");
+                    case 'u' -> b.append(z.getDayOfWeek().getValue());
+                    case 'w' -> b.append(z.getDayOfWeek().getValue() % 7);
+                    case 'C' -> two(b, Math.floorDiv(z.getYear(), 100));
+                    case 'G' -> b.append(z.get(java.time.temporal.IsoFields.WEEK_BASED_YEAR));
+                    case 'g' -> two(b, Math.floorMod(z.get(java.time.temporal.IsoFields.WEEK_BASED_YEAR), 100));
+                    case 'V' -> two(b, z.get(java.time.temporal.IsoFields.WEEK_OF_WEEK_BASED_YEAR));
+                    // the weeks that start on the year's first Sunday (%U) or Monday (%W); days before are week 0
+                    case 'U' -> two(b, (z.getDayOfYear() + 6 - z.getDayOfWeek().getValue() % 7) / 7);
+                    case 'W' -> two(b, (z.getDayOfYear() + 6 - (z.getDayOfWeek().getValue() + 6) % 7) / 7);
+                    case 'R' -> {
+                        two(b, z.getHour());
+                        b.append(':');
+                        two(b, z.getMinute());
+                    }
+                    case 'r' -> b.append(format("%I:%M:%S %p", t));
+                    case 'c' -> b.append(format("%a %b %e %H:%M:%S %Y", t));
+                    case 'x' -> DATE.formatTo(z, b);
+                    case 'X' -> TIME.formatTo(z, b);
+                    case 'n' -> b.append('\n');
+                    case 't' -> b.append('\t');
                     case '%' -> b.append('%');
                     default -> b.append('%').append(d);
                 }
@@ -664,9 +697,64 @@ public final class CommandFormat {
             b.append(v);
         }
 
+        /**
+         * The nanoseconds' first {@code digits} digits; -1: as many as there are without trailing zeros, at least
+         * one (Envoy's {@code %*f} and {@code %E*f}).
+         */
         private static String fraction(int nanos, int digits) {
             String all = String.format(Locale.ROOT, "%09d", nanos);
+            if (digits < 0) {
+                int end = all.length();
+                while (end > 1 && all.charAt(end - 1) == '0') {
+                    end--;
+                }
+                return all.substring(0, end);
+            }
             return all.substring(0, digits);
+        }
+
+        private static int twelve(int hour) {
+            return hour % 12 == 0 ? 12 : hour % 12;
+        }
+
+        /**
+         * absl's {@code %E} directives at {@code at} (after {@code %E}), in UTC: {@code %Ez} ({@code +00:00}),
+         * {@code %E*z} ({@code +00:00:00}), {@code %E4Y} (the year in at least 4 digits), {@code %E#S} and
+         * {@code %E*S} (the seconds, a dot and # digits of the fraction, or its digits without trailing zeros and no
+         * dot when there are none), {@code %E#f} and {@code %E*f} (the fraction alone, at least one digit). Returns
+         * the characters used after the {@code E}, 0 for none of these (written as they are, as strftime leaves them).
+         */
+        private static int extended(String fmt, int at, ZonedDateTime z, StringBuilder b) {
+            char c = fmt.charAt(at);
+            char after = at + 1 < fmt.length() ? fmt.charAt(at + 1) : 0;
+            if (c == 'z') {
+                b.append("+00:00");
+                return 1;
+            }
+            if (c == '*' && after == 'z') {
+                b.append("+00:00:00");
+                return 2;
+            }
+            if (c == '4' && after == 'Y') {
+                int y = z.getYear();
+                String digits = Integer.toString(Math.abs(y));
+                b.append(y < 0 ? "-" : "").append("0".repeat(Math.max(0, (y < 0 ? 3 : 4) - digits.length())))
+                        .append(digits);
+                return 2;
+            }
+            if (((c >= '1' && c <= '9') || c == '*') && (after == 'S' || after == 'f')) {
+                int digits = c == '*' ? -1 : c - '0';
+                if (after == 'f') {
+                    b.append(fraction(z.getNano(), digits));
+                } else {
+                    two(b, z.getSecond());
+                    if (digits > 0 || z.getNano() != 0) {
+                        b.append('.').append(fraction(z.getNano(), digits));
+                    }
+                }
+                return 2;
+            }
+            return 0;
         }
     }
 }

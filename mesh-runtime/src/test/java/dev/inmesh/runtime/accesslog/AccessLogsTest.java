@@ -99,6 +99,23 @@ class AccessLogsTest {
     }
 
     @Test
+    void startTimeWritesTheDirectivesAbslFormatTimeAndStrftimeKnowAndEnvoysFractions() {
+        AccessLogEntry e = entry(StreamInfos.inboundNoHealthyUpstream(), null, null); // 2026-11-28T13:07:14.001Z
+        assertEquals("01 PM 6 6 20 26 2026 48 47 47 13:07 13:07:14 13  1", format("%START_TIME(%I %p %u %w %C %g %G "
+                + "%V %U %W %R %T %k %l)%", e), "as glibc's strftime");
+        assertEquals("01:07:14 PM|Sat Nov 28 13:07:14 2026|11/28/26 13:07:14", format("%START_TIME(%r|%c|%x %X)%",
+                e));
+        assertEquals("+00:00 +00:00:00 2026 14.001 14.001000 001 00100 001 001", format("%START_TIME(%Ez %E*z %E4Y "
+                + "%E*S %E6S %E3f %E5f %E*f %*f)%", e));
+        StreamInfo s = StreamInfos.inboundNoHealthyUpstream();
+        StreamInfo whole = new StreamInfo(s.direction(), Instant.parse("2027-01-01T03:00:00Z"), s.method(), s.path(),
+                s.protocol(), 503, Set.of(), "x", 0, 0, 1, -1, null, null, null, null, null, null, null, null, null,
+                null, null, 1, null, null, null, null, null);
+        assertEquals("00 00.000 0 0 03 AM 53 00 00 2026 5", format("%START_TIME(%E*S %E3S %E*f %*f %I %p %V %U %W "
+                + "%G %u)%", entry(whole, null, null)), "no fraction: %E*S without a dot, %*f one digit");
+    }
+
+    @Test
     void grpcStatusOperatorsSpellTheStatusAsEnvoyCancelledInSnakeCase() {
         StreamInfo s = new StreamInfo(StreamInfo.Direction.OUTBOUND, Instant.parse("2026-11-28T13:07:13.409Z"),
                 "POST", "/reviews.Reviews/Get", "HTTP/2", 200, Set.of(), "via_upstream", 5, 0, 2, 1, null,
