@@ -103,27 +103,40 @@ public final class CommandFormat {
         return new CommandFormat(List.copyOf(parts), omitEmptyValues);
     }
 
-    /** The index of the '%' closing the command that opens at {@code start}, or -1 when none does. */
+    /**
+     * The index of the '%' closing the command that opens at {@code start}, or -1 when none does. As Envoy's command
+     * pattern: a name of A-Z, 0-9 and _; then, optionally, a parameter in parentheses that ends at the first ')'
+     * followed by the command's end (an optional {@code :LENGTH} and the '%'), so {@code %START_TIME(%Y)(%m)%}'s is
+     * {@code %Y)(%m}, and holds no line break; then an optional length.
+     */
     private static int commandEnd(String f, int start) {
         int i = start + 1;
         int nameStart = i;
-        while (i < f.length() && (Character.isUpperCase(f.charAt(i)) || Character.isDigit(f.charAt(i))
-                || f.charAt(i) == '_')) {
+        while (i < f.length() && nameChar(f.charAt(i))) {
             i++;
         }
         if (i == nameStart || i >= f.length()) {
             return -1;
         }
         if (f.charAt(i) == '(') {
-            int close = f.indexOf(')', i);
-            if (close < 0) {
-                return -1;
+            for (int j = i + 1; j < f.length() && f.charAt(j) != '\n'; j++) {
+                if (f.charAt(j) == ')') {
+                    int end = lengthAndEnd(f, j + 1);
+                    if (end >= 0) {
+                        return end;
+                    }
+                }
             }
-            i = close + 1;
+            return -1;
         }
+        return lengthAndEnd(f, i);
+    }
+
+    /** The index of the '%' ending a command whose optional {@code :LENGTH} starts at {@code i}, else -1. */
+    private static int lengthAndEnd(String f, int i) {
         if (i < f.length() && f.charAt(i) == ':') {
             int digits = ++i;
-            while (i < f.length() && Character.isDigit(f.charAt(i))) {
+            while (i < f.length() && f.charAt(i) >= '0' && f.charAt(i) <= '9') {
                 i++;
             }
             if (i == digits) {
@@ -131,6 +144,10 @@ public final class CommandFormat {
             }
         }
         return i < f.length() && f.charAt(i) == '%' ? i : -1;
+    }
+
+    private static boolean nameChar(char c) {
+        return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
     }
 
     /** Whether the format is one command and nothing else (a JSON value that keeps its type). */
@@ -177,6 +194,7 @@ public final class CommandFormat {
         }
         String name = paren < 0 ? text : text.substring(0, paren);
         String arg = paren < 0 ? null : text.substring(paren + 1, text.length() - 1);
+        checkSyntax("%" + text + (max >= 0 ? ":" + max : "") + "%", name, arg, max);
         Function<AccessLogEntry, Object> f = switch (name) {
             // REQUEST_HEADER, RESPONSE_HEADER and RESPONSE_TRAILER: Envoy's full names for the same (1.37)
             case "REQ", "REQUEST_HEADER" -> headerCommand(name, arg, AccessLogEntry::requestHeader);
@@ -219,7 +237,11 @@ public final class CommandFormat {
                 };
             }
             default -> {
-                Function<AccessLogEntry, Object> plain = arg == null ? PLAIN.get(name) : null;
+                // RESPONSE_CODE_DETAILS takes an optional parameter: ALLOW_WHITESPACES keeps the whitespace, any
+                // other is the default, as Envoy reads it
+                Function<AccessLogEntry, Object> plain = arg == null ? PLAIN.get(name)
+                        : name.equals("RESPONSE_CODE_DETAILS") ? PLAIN.get(arg.equals("ALLOW_WHITESPACES")
+                                ? "RESPONSE_CODE_DETAILS(ALLOW_WHITESPACES)" : name) : null;
                 if (plain != null) {
                     yield plain;
                 }
@@ -237,6 +259,50 @@ public final class CommandFormat {
         // nothing (JSON ""), as Envoy writes a value it has; only a value it does not have is '-'
         return new Command(name, f, max, KEEPS_EMPTY.contains(name));
     }
+
+    /**
+     * Envoy's syntax check of a command: an operator that takes no parameter refuses a parameter or a length
+     * ({@code %RESPONSE_CODE:3%}), one that needs a parameter refuses {@code ()}, and one that takes an optional
+     * parameter but no length refuses a length; with Envoy's words.
+     */
+    private static void checkSyntax(String command, String name, String arg, int max) {
+        boolean commandOnly = (PLAIN.containsKey(name) && !name.equals("RESPONSE_CODE_DETAILS"))
+                || COMMAND_ONLY.contains(name);
+        String problem = null;
+        if (commandOnly && (arg != null || max >= 0)) {
+            problem = name + " does not take any parameters or length";
+        } else if (PARAMS_REQUIRED.contains(name) && (arg == null || arg.isEmpty())) {
+            problem = name + " requires parameters";
+        } else if (NO_LENGTH.contains(name) && max >= 0) {
+            problem = name + " does not allow length to be specified.";
+        }
+        if (problem != null) {
+            throw new IllegalArgumentException(command + ": " + problem);
+        }
+    }
+
+    /** Operators without a parameter or a length, besides {@link #PLAIN}'s. */
+    private static final java.util.Set<String> COMMAND_ONLY = java.util.Set.of("UNIQUE_ID", "HOSTNAME",
+            "LOCAL_REPLY_BODY", "REQUEST_HEADERS_BYTES", "RESPONSE_HEADERS_BYTES", "RESPONSE_TRAILERS_BYTES",
+            "UPSTREAM_WIRE_BYTES_RECEIVED", "UPSTREAM_HEADER_BYTES_RECEIVED", "DOWNSTREAM_WIRE_BYTES_RECEIVED",
+            "DOWNSTREAM_HEADER_BYTES_RECEIVED", "UPSTREAM_WIRE_BYTES_SENT", "UPSTREAM_HEADER_BYTES_SENT",
+            "DOWNSTREAM_WIRE_BYTES_SENT", "DOWNSTREAM_HEADER_BYTES_SENT", "REQUEST_TX_DURATION",
+            "DOWNSTREAM_HANDSHAKE_DURATION", "ROUNDTRIP_DURATION", "UPSTREAM_CONNECTION_POOL_READY_DURATION",
+            "UPSTREAM_TLS_CIPHER", "UPSTREAM_TLS_VERSION", "UPSTREAM_TLS_SESSION_ID", "UPSTREAM_PEER_ISSUER",
+            "UPSTREAM_PEER_CERT", "UPSTREAM_PEER_SUBJECT", "UPSTREAM_PEER_DNS_SAN", "UPSTREAM_PEER_IP_SAN",
+            "UPSTREAM_LOCAL_DNS_SAN", "UPSTREAM_LOCAL_IP_SAN", "UPSTREAM_LOCAL_SUBJECT", "UPSTREAM_CONNECTION_ID",
+            "CONNECTION_ID", "STREAM_ID", "VIRTUAL_CLUSTER_NAME", "ACCESS_LOG_TYPE", "CUSTOM_FLAGS",
+            "DOWNSTREAM_TRANSPORT_FAILURE_REASON");
+
+    /** Operators that need a parameter. */
+    private static final java.util.Set<String> PARAMS_REQUIRED = java.util.Set.of("REQ", "REQUEST_HEADER", "RESP",
+            "RESPONSE_HEADER", "TRAILER", "RESPONSE_TRAILER", "REQ_WITHOUT_QUERY", "QUERY_PARAM", "ENVIRONMENT",
+            "DYNAMIC_METADATA", "CLUSTER_METADATA", "UPSTREAM_METADATA", "FILTER_STATE", "UPSTREAM_FILTER_STATE",
+            "CEL", "METADATA", "COMMON_DURATION");
+
+    /** Operators whose parameter is optional and that take no length. */
+    private static final java.util.Set<String> NO_LENGTH = java.util.Set.of("START_TIME", "RESPONSE_CODE_DETAILS",
+            "GRPC_STATUS");
 
     /** The operators whose empty value is a value: a header's is whenever the header is there. */
     private static final java.util.Set<String> KEEPS_EMPTY = java.util.Set.of("LOCAL_REPLY_BODY", "QUERY_PARAM",
@@ -483,6 +549,7 @@ public final class CommandFormat {
             Map.entry("RESPONSE_FLAGS", e -> ResponseFlag.format(e.info().responseFlags())),
             Map.entry("RESPONSE_FLAGS_LONG", e -> ResponseFlag.formatLong(e.info().responseFlags())),
             Map.entry("RESPONSE_CODE_DETAILS", e -> underscores(e.info().responseCodeDetails())),
+            Map.entry("RESPONSE_CODE_DETAILS(ALLOW_WHITESPACES)", e -> e.info().responseCodeDetails()),
             Map.entry("CONNECTION_TERMINATION_DETAILS", e -> underscores(e.terminationDetails())),
             Map.entry("UPSTREAM_TRANSPORT_FAILURE_REASON", e -> underscores(e.info().upstreamTransportFailureReason())),
             Map.entry("BYTES_RECEIVED", e -> e.info().bytesReceived()),

@@ -116,6 +116,34 @@ class AccessLogsTest {
     }
 
     @Test
+    void commandsAreReadAsEnvoysCommandPatternAndSyntaxCheckReadThem() {
+        StreamInfo s = StreamInfos.inboundNoHealthyUpstream();
+        StreamInfo spaced = new StreamInfo(s.direction(), s.startTime(), s.method(), s.path(), s.protocol(), 503,
+                Set.of(), "upstream reset: connection failure", 0, 0, 1, -1, null, null, null, null, null, null, null,
+                null, null, null, null, 1, null, null, null, null, null);
+        AccessLogEntry e = entry(spaced, null, null);
+        assertEquals("upstream reset: connection failure|upstream_reset:_connection_failure", format(
+                "%RESPONSE_CODE_DETAILS(ALLOW_WHITESPACES)%|%RESPONSE_CODE_DETAILS%", e));
+        // the parameter ends at the first ')' that the command's end follows
+        assertEquals("2026)(11 14", format("%START_TIME(%Y)(%m)% %START_TIME(%S)%", e));
+        assertEquals("[x)y]", format("[%START_TIME(x)y)%]", e));
+        String[][] refused = {
+            {"%RESPONSE_CODE:3%", "RESPONSE_CODE does not take any parameters or length"},
+            {"%PROTOCOL(x)%", "PROTOCOL does not take any parameters or length"},
+            {"%FILTER_STATE()%", "FILTER_STATE requires parameters"},
+            {"%DYNAMIC_METADATA()%", "DYNAMIC_METADATA requires parameters"},
+            {"%START_TIME(%Y):4%", "START_TIME does not allow length to be specified."},
+            {"%START_TIME(%Y\n)%", "position 0"},
+            {"%REQ(X-A\n)%", "position 0"},
+        };
+        for (String[] r : refused) {
+            IllegalArgumentException ex = assertThrows(IllegalArgumentException.class,
+                    () -> CommandFormat.compile(r[0], false), r[0]);
+            assertTrue(ex.getMessage().contains(r[1]), ex.getMessage());
+        }
+    }
+
+    @Test
     void grpcStatusOperatorsSpellTheStatusAsEnvoyCancelledInSnakeCase() {
         StreamInfo s = new StreamInfo(StreamInfo.Direction.OUTBOUND, Instant.parse("2026-11-28T13:07:13.409Z"),
                 "POST", "/reviews.Reviews/Get", "HTTP/2", 200, Set.of(), "via_upstream", 5, 0, 2, 1, null,
