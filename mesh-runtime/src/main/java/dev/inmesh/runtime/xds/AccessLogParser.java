@@ -106,24 +106,24 @@ final class AccessLogParser {
         Fields.onlyKnown(s, Set.of("text_format", "text_format_source", "json_format", "omit_empty_values",
                 "formatters"), Set.of("content_type", "json_format_options"));
         Fields.each("formatters", s.getFormattersList(), AccessLogParser::formatter);
-        return format(s, AccessLogConfig.ENVOY_DEFAULT_FORMAT);
+        return format(s);
     }
 
     /**
-     * The format of a {@code SubstitutionFormatString} whose fields were checked: its text format (inline), with
-     * {@code emptyText} for an empty one, or its JSON format, each checked to compile.
+     * The format of a {@code SubstitutionFormatString} whose fields were checked: its text format (inline; an empty
+     * one is a format of its own, as Envoy reads it, writing nothing), or its JSON format, each checked to compile.
      */
-    static AccessLogConfig.Format format(SubstitutionFormatString s, String emptyText) {
+    static AccessLogConfig.Format format(SubstitutionFormatString s) {
         boolean omit = s.getOmitEmptyValues();
         return switch (s.getFormatCase()) {
-            case TEXT_FORMAT -> checkedText(s.getTextFormat().isEmpty() ? emptyText : s.getTextFormat(), omit);
+            case TEXT_FORMAT -> checkedText(s.getTextFormat(), omit);
             case TEXT_FORMAT_SOURCE -> Fields.at("text_format_source", () -> {
                 var d = s.getTextFormatSource();
                 if (d.getSpecifierCase() != io.envoyproxy.envoy.config.core.v3.DataSource.SpecifierCase.INLINE_STRING) {
                     throw new FieldError(d.getSpecifierCase().name().toLowerCase(java.util.Locale.ROOT),
                             "not supported by Inmesh (expected: inline_string)");
                 }
-                return checkedText(d.getInlineString().isEmpty() ? emptyText : d.getInlineString(), omit);
+                return checkedText(d.getInlineString(), omit);
             });
             case JSON_FORMAT -> json(Fields.struct(s.getJsonFormat()), omit, "json_format");
             case FORMAT_NOT_SET -> throw new FieldError("format", "missing (expected: text_format_source or "

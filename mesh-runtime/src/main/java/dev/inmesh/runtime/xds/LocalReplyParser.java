@@ -60,7 +60,7 @@ final class LocalReplyParser {
     private static LocalReplyConfig.BodyFormat bodyFormat(SubstitutionFormatString s) {
         Fields.onlyKnown(s, Set.of("text_format", "text_format_source", "json_format", "omit_empty_values",
                 "content_type"), Set.of("json_format_options"));
-        return Fields.record("", () -> new LocalReplyConfig.BodyFormat(AccessLogParser.format(s, ""),
+        return Fields.record("", () -> new LocalReplyConfig.BodyFormat(AccessLogParser.format(s),
                 s.getContentType()));
     }
 }

@@ -112,6 +112,26 @@ class AccessLogParserTest {
     }
 
     @Test
+    void anEmptyFormatStringIsAnEmptyLineWhereOnlyTheLegacyFormatFieldFallsBackToTheDefault() throws Exception {
+        // Envoy's substitution format string takes an empty text as it is (each entry writes nothing); only the file
+        // logger's deprecated "format", and no format at all, mean its default format
+        List<AccessLogConfig> logs = hcm("""
+                {"name": "a", "typedConfig": {
+                  "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+                  "path": "/tmp/a.log", "logFormat": {"textFormatSource": {"inlineString": ""}}}},
+                {"name": "b", "typedConfig": {
+                  "@type": "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog",
+                  "logFormat": {"textFormat": ""}}},
+                {"name": "c", "typedConfig": {
+                  "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+                  "path": "/tmp/c.log", "format": ""}}
+                """).accessLogs();
+        assertEquals(new AccessLogConfig.Text("", false), logs.get(0).format());
+        assertEquals(new AccessLogConfig.Text("", false), logs.get(1).format());
+        assertEquals(new AccessLogConfig.Text(AccessLogConfig.ENVOY_DEFAULT_FORMAT, false), logs.get(2).format());
+    }
+
+    @Test
     void aTcpProxysAccessLogLoads() throws Exception {
         String listener = """
                 [{"name": "0.0.0.0_3306", "address": {"socketAddress": {"address": "0.0.0.0", "portValue": 3306}},
