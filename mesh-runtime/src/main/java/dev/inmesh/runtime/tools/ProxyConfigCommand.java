@@ -50,7 +50,8 @@ import picocli.CommandLine.Parameters;
  * {@code /clusters?format=json} for {@code endpoint}, whose OUTLIER CHECK reads FAILED for a host ejected by outlier
  * detection. The same filters ({@code --port}, {@code --address}, {@code --type}, {@code --name}, {@code --fqdn},
  * {@code --direction}, {@code --subset}, {@code --cluster}, {@code --status}) and outputs ({@code -o short},
- * istioctl's tables, and {@code all}'s full summary; {@code -o json}; {@code -o yaml}). {@code log} lists and sets
+ * istioctl's tables, and {@code all}'s full summary; {@code -o json}; {@code -o yaml}), and istioctl's
+ * {@code --verbose=false} for the short listener and route tables. {@code log} lists and sets
  * the proxy's log levels ({@code POST /logging}) as istioctl's {@code proxy-config log}. Exit codes: 0 shown, 1
  * nothing matched, 2 unreadable input or bad arguments.
  */
@@ -105,6 +106,11 @@ public final class ProxyConfigCommand implements Callable<Integer> {
 
     @Option(names = "--status", description = "Endpoints with this health status, such as HEALTHY.")
     String status;
+
+    @Option(names = "--verbose", arity = "0..1", defaultValue = "true", fallbackValue = "true",
+            description = "listener, route and all: istioctl's full tables (the default); --verbose=false prints a "
+                    + "row per listener (ADDRESSES PORT TYPE) and per route configuration (NAME VIRTUAL HOSTS).")
+    boolean verbose = true;
 
     @Option(names = "--level", paramLabel = "[LOGGER:]LEVEL,...",
             description = "log: the level of every logger, or of the loggers named (trace, debug, info, warning, "
@@ -228,14 +234,14 @@ public final class ProxyConfigCommand implements Callable<Integer> {
                 if (ls.isEmpty() && f.equals(ProxyConfigWriter.Filters.NONE)) {
                     return nothing("no listeners found");
                 }
-                print(format, ls, () -> ProxyConfigWriter.listenerSummary(ls));
+                print(format, ls, () -> ProxyConfigWriter.listenerSummary(ls, false, verbose));
             }
             case "route" -> {
                 var rs = ProxyConfigWriter.routes(b, statics, f);
                 if (b.routes().isEmpty() && statics.isEmpty()) {
                     return nothing("no routes found");
                 }
-                print(format, rs, () -> ProxyConfigWriter.routeSummary(rs));
+                print(format, rs, () -> ProxyConfigWriter.routeSummary(rs, false, verbose));
             }
             case "cluster" -> {
                 var cs = ProxyConfigWriter.clusters(b, f);
@@ -260,7 +266,7 @@ public final class ProxyConfigCommand implements Callable<Integer> {
             default -> {
                 JsonNode tree = EnvoyJson.tree(text);
                 if (format.equals("short")) {
-                    out.print(ProxyConfigWriter.fullSummary(tree, b, statics, f));
+                    out.print(ProxyConfigWriter.fullSummary(tree, b, statics, f, verbose));
                 } else {
                     // the whole dump, as istioctl proxy-config all -o json|yaml prints it
                     out.println(format.equals("json") ? JSON_WRITER.writeValueAsString(tree) : yaml(tree));

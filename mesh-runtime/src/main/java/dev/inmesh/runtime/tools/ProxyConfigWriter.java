@@ -95,16 +95,28 @@ final class ProxyConfigWriter {
 
     /** {@code ADDRESSES PORT MATCH DESTINATION}, one row per filter chain. */
     static String listenerSummary(List<Listener> listeners) {
-        return listenerSummary(listeners, false);
+        return listenerSummary(listeners, false, true);
     }
 
-    /** The listener table; {@code named} adds istioctl's {@code NAME} column ({@code listener/NAME}) first. */
-    static String listenerSummary(List<Listener> listeners, boolean named) {
+    /**
+     * The listener table; {@code named} adds istioctl's {@code NAME} column ({@code listener/NAME}) first. Verbose
+     * (istioctl's default) it has a row per filter chain, its MATCH and DESTINATION; not verbose
+     * ({@code --verbose=false}) a row per listener, with its TYPE (HTTP, TCP, HTTP+TCP or UNKNOWN) instead.
+     */
+    static String listenerSummary(List<Listener> listeners, boolean named, boolean verbose) {
         List<Listener> sorted = new ArrayList<>(listeners);
         sorted.sort(Comparator.comparingInt(ProxyConfigWriter::port)
                 .thenComparing(ProxyConfigWriter::address)
                 .thenComparing(ProxyConfigWriter::listenerType));
         TabWriter w = new TabWriter(1);
+        if (!verbose) {
+            w.row(named(named, "NAME", "ADDRESSES", "PORT", "TYPE"));
+            for (Listener l : sorted) {
+                w.row(named(named, "listener/" + l.getName(), String.join(",", listenerAddresses(l)),
+                        Integer.toString(port(l)), listenerType(l)));
+            }
+            return w.render();
+        }
         w.row(named(named, "NAME", "ADDRESSES", "PORT", "MATCH", "DESTINATION"));
         for (Listener l : sorted) {
             String addresses = String.join(",", listenerAddresses(l));
@@ -363,11 +375,22 @@ final class ProxyConfigWriter {
 
     /** {@code NAME VHOST NAME DOMAINS MATCH VIRTUAL SERVICE}, one row per route (passthrough routes left out). */
     static String routeSummary(List<RouteConfiguration> routes) {
-        return routeSummary(routes, false);
+        return routeSummary(routes, false, true);
     }
 
-    /** The route table; {@code named} writes the NAME column as istioctl's {@code route/NAME}. */
-    static String routeSummary(List<RouteConfiguration> routes, boolean named) {
+    /**
+     * The route table; {@code named} writes the NAME column as istioctl's {@code route/NAME}. Verbose (istioctl's
+     * default) it has a row per route; not verbose ({@code --verbose=false}) a row per route configuration, with
+     * the number of its virtual hosts.
+     */
+    static String routeSummary(List<RouteConfiguration> routes, boolean named, boolean verbose) {
+        if (!verbose) {
+            TabWriter w = new TabWriter(5).row("NAME", "VIRTUAL HOSTS");
+            for (RouteConfiguration rc : routes) {
+                w.row(named ? "route/" + rc.getName() : rc.getName(), Integer.toString(rc.getVirtualHostsCount()));
+            }
+            return w.render();
+        }
         TabWriter w = new TabWriter(5).row("NAME", "VHOST NAME", "DOMAINS", "MATCH", "VIRTUAL SERVICE");
         for (RouteConfiguration rc : routes) {
             String name = named ? "route/" + rc.getName() : rc.getName();
@@ -861,15 +884,16 @@ final class ProxyConfigWriter {
     /**
      * {@code istioctl proxy-config all}'s summary: bootstrap, cluster, listener, route, secret and endpoints
      * sections, each under its {@code ------ ... info ------} header, the tables with their NAME column (the secret
-     * table as {@code proxy-config secret} prints it).
+     * table as {@code proxy-config secret} prints it); {@code verbose} as for {@code listener} and {@code route}.
      */
-    static String fullSummary(JsonNode dump, ResourceBundle b, List<RouteConfiguration> staticRoutes, Filters f) {
+    static String fullSummary(JsonNode dump, ResourceBundle b, List<RouteConfiguration> staticRoutes, Filters f,
+                              boolean verbose) {
         JsonNode secrets = secretsDump(dump);
         String[][] sections = {
             {"bootstrap", bootstrapSummary(dump)},
             {"cluster", clusterSummary(clusters(b, f), true)},
-            {"listener", listenerSummary(listeners(b, f), true)},
-            {"route", routeSummary(routes(b, staticRoutes, f), true)},
+            {"listener", listenerSummary(listeners(b, f), true, verbose)},
+            {"route", routeSummary(routes(b, staticRoutes, f), true, verbose)},
             {"secret", secretSummary(secrets == null ? List.of() : secrets(secrets, Instant.now()))},
             {"endpoints", edsSummary(edsEndpoints(loadAssignments(b), f))}};
         StringBuilder out = new StringBuilder();

@@ -194,6 +194,48 @@ class ProxyConfigCommandTest {
     }
 
     @Test
+    void verboseFalsePrintsIstioctlsShortListenerAndRouteTables() {
+        // istioctl's --verbose (default true); =false: a row per listener with its type, per route configuration
+        // with its number of virtual hosts
+        assertEquals(0, run("listener", "-f", dump.toString(), "--verbose=false"), err.toString());
+        assertEquals("""
+                ADDRESSES PORT  TYPE
+                10.96.0.9 3306  TCP
+                0.0.0.0   9080  HTTP
+                0.0.0.0   15001 HTTP+TCP
+                """, out());
+        out.reset();
+        assertEquals(0, run("route", "-f", dump.toString(), "--verbose=false"), err.toString());
+        assertEquals("""
+                NAME       VIRTUAL HOSTS
+                9080       3
+                15010      1
+                inline     1
+                """, out());
+        out.reset();
+        assertEquals(0, run("all", "-f", dump.toString(), "--verbose=false"), err.toString());
+        assertTrue(out().contains("""
+                ------ listener info ------
+
+                NAME                     ADDRESSES PORT  TYPE
+                listener/10.96.0.9_3306  10.96.0.9 3306  TCP
+                listener/0.0.0.0_9080    0.0.0.0   9080  HTTP
+                listener/virtualOutbound 0.0.0.0   15001 HTTP+TCP
+
+                ------ route info ------
+
+                NAME             VIRTUAL HOSTS
+                route/9080       3
+                route/15010      1
+                route/inline     1
+                """), out());
+        out.reset();
+        // the flag alone, or =true, is the default
+        assertEquals(0, run("listener", "-f", dump.toString(), "--verbose"), err.toString());
+        assertTrue(out().startsWith("ADDRESSES PORT  MATCH "), out());
+    }
+
+    @Test
     void filtersListenersByPortAddressAndType() {
         assertEquals(0, run("listener", "-f", dump.toString(), "--port", "9080"));
         assertEquals("""
