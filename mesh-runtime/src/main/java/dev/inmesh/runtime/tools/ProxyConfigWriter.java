@@ -727,14 +727,19 @@ final class ProxyConfigWriter {
      * the times in RFC 3339; istioctl's sentence when there is no secret.
      */
     static String secretSummary(List<SecretRow> rows) {
+        return secretSummary(rows, false);
+    }
+
+    /** The secret table; {@code named} writes each RESOURCE NAME as istioctl's {@code all}: {@code secret/NAME}. */
+    static String secretSummary(List<SecretRow> rows, boolean named) {
         if (rows.isEmpty()) {
             return "No active or warming secrets found.\n";
         }
         TabWriter w = new TabWriter(5).row("RESOURCE NAME", "TYPE", "STATUS", "VALID CERT", "SERIAL NUMBER",
                 "NOT AFTER", "NOT BEFORE");
         for (SecretRow r : rows) {
-            w.row(r.name(), r.type(), r.status(), Boolean.toString(r.valid()), r.serialNumber(), r.notAfter(),
-                    r.notBefore());
+            w.row(named ? "secret/" + r.name() : r.name(), r.type(), r.status(), Boolean.toString(r.valid()),
+                    r.serialNumber(), r.notAfter(), r.notBefore());
         }
         return w.render();
     }
@@ -884,7 +889,8 @@ final class ProxyConfigWriter {
     /**
      * {@code istioctl proxy-config all}'s summary: bootstrap, cluster, listener, route, secret and endpoints
      * sections, each under its {@code ------ ... info ------} header, the tables with their NAME column (the secret
-     * table as {@code proxy-config secret} prints it); {@code verbose} as for {@code listener} and {@code route}.
+     * table as {@code proxy-config secret} prints it, its names {@code secret/NAME}); {@code verbose} as for
+     * {@code listener} and {@code route}.
      */
     static String fullSummary(JsonNode dump, ResourceBundle b, List<RouteConfiguration> staticRoutes, Filters f,
                               boolean verbose) {
@@ -894,7 +900,7 @@ final class ProxyConfigWriter {
             {"cluster", clusterSummary(clusters(b, f), true)},
             {"listener", listenerSummary(listeners(b, f), true, verbose)},
             {"route", routeSummary(routes(b, staticRoutes, f), true, verbose)},
-            {"secret", secretSummary(secrets == null ? List.of() : secrets(secrets, Instant.now()))},
+            {"secret", secretSummary(secrets == null ? List.of() : secrets(secrets, Instant.now()), true)},
             {"endpoints", edsSummary(edsEndpoints(loadAssignments(b), f))}};
         StringBuilder out = new StringBuilder();
         for (String[] s : sections) {

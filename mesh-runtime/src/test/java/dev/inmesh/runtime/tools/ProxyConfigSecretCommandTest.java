@@ -115,9 +115,15 @@ class ProxyConfigSecretCommandTest {
     }
 
     @Test
-    void allHasTheSecretTableInItsSecretSection() throws Exception {
+    void allHasTheSecretTableInItsSecretSectionEachRowNamedSecretSlash() throws Exception {
+        // as istioctl's all (its testdata config_dump_summary.txt: "secret/default     Cert Chain ..."): the names
+        // take the secret/ prefix, the column widening to fit them
         assertEquals(0, pc.run("all", "-f", dump.toString()), pc.err());
-        assertTrue(pc.out().contains("------ secret info ------\n\n" + table() + "\n------ endpoints info ------"),
+        String named = "RESOURCE NAME      TYPE           STATUS     VALID CERT     SERIAL NUMBER     NOT AFTER"
+                + "                NOT BEFORE\n"
+                + "secret/default     Cert Chain     ACTIVE     " + described(x509(own))
+                + "secret/ROOTCA      CA             ACTIVE     " + described(x509(ca));
+        assertTrue(pc.out().contains("------ secret info ------\n\n" + named + "\n------ endpoints info ------"),
                 pc.out());
     }
 
