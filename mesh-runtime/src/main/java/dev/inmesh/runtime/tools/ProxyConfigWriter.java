@@ -69,15 +69,21 @@ final class ProxyConfigWriter {
 
     // ---- listeners -------------------------------------------------------------------------------------------
 
+    /**
+     * The listeners {@code f} selects in istioctl's order, which {@code -o json|yaml} keeps: the dynamic (active)
+     * ones first, then the static ones, each in the dump's order.
+     */
     static List<Listener> listeners(ResourceBundle b, Filters f) {
-        List<Listener> out = new ArrayList<>();
+        List<Listener> dynamic = new ArrayList<>();
+        List<Listener> statics = new ArrayList<>();
         for (String name : b.listeners().keySet()) {
             Message m = b.message(ResourceType.LISTENER, name);
             if (m instanceof Listener l && verify(l, f)) {
-                out.add(l);
+                (b.isStatic(ResourceType.LISTENER, name) ? statics : dynamic).add(l);
             }
         }
-        return out;
+        dynamic.addAll(statics);
+        return dynamic;
     }
 
     private static boolean verify(Listener l, Filters f) {

@@ -307,6 +307,32 @@ class ProxyConfigCommandTest {
     }
 
     @Test
+    void listsTheDynamicListenersBeforeTheStaticOnesInJsonAsIstioctl() throws Exception {
+        // Envoy dumps static_listeners before dynamic_listeners; istioctl lists the active dynamic ones first
+        Path both = Files.writeString(dir.resolve("both.json"), """
+                {"configs": [{"@type": "type.googleapis.com/envoy.admin.v3.ListenersConfigDump",
+                  "static_listeners": [{"listener": {
+                    "@type": "type.googleapis.com/envoy.config.listener.v3.Listener", "name": "static_15021",
+                    "address": {"socket_address": {"address": "0.0.0.0", "port_value": 15021}},
+                    "filter_chains": [{"filters": [{"name": "envoy.filters.network.tcp_proxy", "typed_config": {
+                      "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
+                      "stat_prefix": "s", "cluster": "c"}}]}]}}],
+                  "dynamic_listeners": [{"name": "dynamic_9080", "active_state": {"listener": {
+                    "@type": "type.googleapis.com/envoy.config.listener.v3.Listener", "name": "dynamic_9080",
+                    "address": {"socket_address": {"address": "0.0.0.0", "port_value": 9080}},
+                    "filter_chains": [{"filters": [{"name": "envoy.filters.network.tcp_proxy", "typed_config": {
+                      "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
+                      "stat_prefix": "d", "cluster": "c"}}]}]}}}]}]}
+                """);
+        for (String format : new String[] {"json", "yaml"}) {
+            out.reset();
+            assertEquals(0, run("listener", "-f", both.toString(), "-o", format), err.toString());
+            var names = EnvoyConfigReader.read(out()).listeners().keySet();
+            assertEquals(java.util.List.of("dynamic_9080", "static_15021"), java.util.List.copyOf(names), out());
+        }
+    }
+
+    @Test
     void printsSelectedResourcesAsYaml() throws Exception {
         assertEquals(0, run("route", "-f", dump.toString(), "--name", "15010", "-o", "yaml"));
         assertEquals("""
