@@ -147,6 +147,7 @@ public final class ProxyConfigCommand implements Callable<Integer> {
         }
         String text = null;
         ResourceBundle bundle = null;
+        ProxyConfigWriter.AgentResources agent = ProxyConfigWriter.AgentResources.NONE;
         List<RouteConfiguration> staticRoutes = List.of();
         List<ClusterStatus> statuses = null;
         try {
@@ -164,6 +165,10 @@ public final class ProxyConfigCommand implements Callable<Integer> {
                     bundle = readDump(text, this::leftOut);
                     if (kind.equals("route") || kind.equals("all")) {
                         staticRoutes = ProxyConfigWriter.staticRoutes(EnvoyJson.tree(text));
+                    }
+                    if (kind.equals("cluster") || kind.equals("all")) {
+                        // read without the Istio agent's clusters, which istioctl shows as every static cluster
+                        agent = ProxyConfigWriter.agentResources(EnvoyJson.tree(text), this::leftOut);
                     }
                 }
             }
@@ -188,7 +193,7 @@ public final class ProxyConfigCommand implements Callable<Integer> {
                 showEndpoints(format, statuses, filters);
                 return 0;
             }
-            return show(kind, format, text, bundle, staticRoutes, filters);
+            return show(kind, format, text, bundle, agent, staticRoutes, filters);
         } catch (JsonProcessingException e) {
             err.println("proxy-config: cannot print: " + e.getOriginalMessage());
             return 2;
@@ -226,7 +231,8 @@ public final class ProxyConfigCommand implements Callable<Integer> {
         }
     }
 
-    private int show(String kind, String format, String text, ResourceBundle b, List<RouteConfiguration> statics,
+    private int show(String kind, String format, String text, ResourceBundle b,
+                     ProxyConfigWriter.AgentResources agent, List<RouteConfiguration> statics,
                      ProxyConfigWriter.Filters f) throws JsonProcessingException {
         switch (kind) {
             case "listener" -> {
@@ -244,8 +250,8 @@ public final class ProxyConfigCommand implements Callable<Integer> {
                 print(format, rs, () -> ProxyConfigWriter.routeSummary(rs, false, verbose));
             }
             case "cluster" -> {
-                var cs = ProxyConfigWriter.clusters(b, f);
-                if (b.clusters().isEmpty()) {
+                var cs = ProxyConfigWriter.clusters(b, agent, f);
+                if (b.clusters().isEmpty() && agent.clusters().isEmpty()) {
                     return nothing("no clusters found");
                 }
                 print(format, cs, () -> ProxyConfigWriter.clusterSummary(cs));
@@ -266,7 +272,7 @@ public final class ProxyConfigCommand implements Callable<Integer> {
             default -> {
                 JsonNode tree = EnvoyJson.tree(text);
                 if (format.equals("short")) {
-                    out.print(ProxyConfigWriter.fullSummary(tree, b, statics, f, verbose));
+                    out.print(ProxyConfigWriter.fullSummary(tree, b, agent, statics, f, verbose));
                 } else {
                     // the whole dump, as istioctl proxy-config all -o json|yaml prints it
                     out.println(format.equals("json") ? JSON_WRITER.writeValueAsString(tree) : yaml(tree));

@@ -494,13 +494,82 @@ final class ProxyConfigWriter {
     // ---- clusters --------------------------------------------------------------------------------------------
 
     static List<Cluster> clusters(ResourceBundle b, Filters f) {
+        return clusters(b, AgentResources.NONE, f);
+    }
+
+    /** The bundle's clusters and the Istio agent's static ones of its dump that {@code f} selects. */
+    static List<Cluster> clusters(ResourceBundle b, AgentResources agent, Filters f) {
         List<Cluster> all = new ArrayList<>();
         for (String name : b.clusters().keySet()) {
             if (b.message(ResourceType.CLUSTER, name) instanceof Cluster c) {
                 all.add(c);
             }
         }
+        all.addAll(agent.clusters());
         return clusters(all, f);
+    }
+
+    /**
+     * The Istio agent's static clusters of a dump ({@code xds-grpc}, {@code sds-grpc}) and the endpoints Envoy dumps
+     * for them: the configuration is read without them (Inmesh has its own xDS and SDS clients), but istioctl shows
+     * every static cluster, so they are taken from the dump itself for the tables.
+     */
+    record AgentResources(List<Cluster> clusters, List<ClusterLoadAssignment> endpoints) {
+        static final AgentResources NONE = new AgentResources(List.of(), List.of());
+    }
+
+    /**
+     * The agent's clusters of the dump's {@code static_clusters} (or, without a clusters dump, of its bootstrap's
+     * {@code static_resources}) and their {@code static_endpoint_configs}; one that does not parse is told to
+     * {@code leftOut} with why.
+     */
+    static AgentResources agentResources(JsonNode dump, java.util.function.Consumer<String> leftOut) {
+        JsonNode statics = field(section(dump, "ClustersConfigDump"), "static_clusters");
+        List<JsonNode> clusters = new ArrayList<>();
+        if (statics != null) {
+            statics.forEach(e -> clusters.add(field(e, "cluster")));
+        } else {
+            JsonNode bootstrap = field(section(dump, "BootstrapConfigDump"), "bootstrap");
+            JsonNode list = field(field(bootstrap, "static_resources"), "clusters");
+            if (list != null) {
+                list.forEach(clusters::add);
+            }
+        }
+        List<Cluster> agentClusters = new ArrayList<>();
+        for (JsonNode c : clusters) {
+            Cluster parsed = agentResource(c, "name", Cluster.class, leftOut);
+            if (parsed != null) {
+                agentClusters.add(parsed);
+            }
+        }
+        List<ClusterLoadAssignment> endpoints = new ArrayList<>();
+        JsonNode eds = field(section(dump, "EndpointsConfigDump"), "static_endpoint_configs");
+        for (int i = 0; eds != null && i < eds.size(); i++) {
+            ClusterLoadAssignment parsed = agentResource(field(eds.get(i), "endpoint_config"), "cluster_name",
+                    ClusterLoadAssignment.class, leftOut);
+            if (parsed != null) {
+                endpoints.add(parsed);
+            }
+        }
+        return new AgentResources(agentClusters, endpoints);
+    }
+
+    /** The resource, when it is one of the agent's clusters (by {@code nameField}) that parses; else null. */
+    private static <M extends Message> M agentResource(JsonNode r, String nameField, Class<M> type,
+                                                         java.util.function.Consumer<String> leftOut) {
+        JsonNode name = field(r, nameField);
+        if (r == null || !r.isObject() || name == null || !EnvoyConfigReader.ISTIO_AGENT_CLUSTERS.contains(
+                name.asText())) {
+            return null;
+        }
+        com.fasterxml.jackson.databind.node.ObjectNode body = r.deepCopy();
+        body.remove("@type");
+        try {
+            return EnvoyJson.toMessage(body, type);
+        } catch (InvalidProtocolBufferException e) {
+            leftOut.accept(type.getSimpleName() + " " + name.asText() + ": " + e.getMessage());
+            return null;
+        }
     }
 
     /** The clusters {@code f} selects, in istioctl's order: by host, subset, port, direction. */
@@ -900,14 +969,22 @@ final class ProxyConfigWriter {
      */
     static String fullSummary(JsonNode dump, ResourceBundle b, List<RouteConfiguration> staticRoutes, Filters f,
                               boolean verbose) {
+        return fullSummary(dump, b, AgentResources.NONE, staticRoutes, f, verbose);
+    }
+
+    /** The full summary, with the Istio agent's clusters and their endpoints among the others. */
+    static String fullSummary(JsonNode dump, ResourceBundle b, AgentResources agent,
+                              List<RouteConfiguration> staticRoutes, Filters f, boolean verbose) {
         JsonNode secrets = secretsDump(dump);
+        List<ClusterLoadAssignment> assignments = new ArrayList<>(loadAssignments(b));
+        assignments.addAll(agent.endpoints());
         String[][] sections = {
             {"bootstrap", bootstrapSummary(dump)},
-            {"cluster", clusterSummary(clusters(b, f), true)},
+            {"cluster", clusterSummary(clusters(b, agent, f), true)},
             {"listener", listenerSummary(listeners(b, f), true, verbose)},
             {"route", routeSummary(routes(b, staticRoutes, f), true, verbose)},
             {"secret", secretSummary(secrets == null ? List.of() : secrets(secrets, Instant.now()), true)},
-            {"endpoints", edsSummary(edsEndpoints(loadAssignments(b), f))}};
+            {"endpoints", edsSummary(edsEndpoints(assignments, f))}};
         StringBuilder out = new StringBuilder();
         for (String[] s : sections) {
             if (out.length() > 0) {

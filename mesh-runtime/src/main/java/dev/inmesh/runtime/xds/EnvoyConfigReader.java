@@ -249,9 +249,10 @@ public final class EnvoyConfigReader {
 
     /**
      * Static clusters of an Istio bootstrap that serve the Istio agent, not the workload (xDS and SDS over the
-     * agent's Unix sockets, the agent's own stats): a bootstrap is read without them, as docs/configuration.md says.
+     * agent's Unix sockets, the agent's own stats): a bootstrap is read without them, as docs/configuration.md says
+     * ({@code proxy-config} shows them from the dump itself).
      */
-    static final java.util.Set<String> ISTIO_AGENT_CLUSTERS = java.util.Set.of("xds-grpc", "sds-grpc");
+    public static final java.util.Set<String> ISTIO_AGENT_CLUSTERS = java.util.Set.of("xds-grpc", "sds-grpc");
 
     private static void readStaticResources(JsonNode sr, String at, ResourceBundle.Builder b,
                                             ResourceBundle.Version v)

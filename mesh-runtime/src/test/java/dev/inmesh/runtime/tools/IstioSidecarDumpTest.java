@@ -64,7 +64,7 @@ class IstioSidecarDumpTest {
     }
 
     @Test
-    void proxyConfigPrintsEachKindOfTheDump() {
+    void proxyConfigPrintsEachKindOfTheDump() throws Exception {
         String f = DUMP.toString();
         ProxyConfigRun r = new ProxyConfigRun();
         assertEquals(0, r.run("listener", "-f", f), r.err());
@@ -79,7 +79,17 @@ class IstioSidecarDumpTest {
 
         r.reset();
         assertEquals(0, r.run("cluster", "-f", f), r.err());
-        assertFalse(r.out().contains("xds-grpc") || r.out().contains(" v4 "), r.out());
+        // every static cluster, as istioctl: the agent's xds-grpc and sds-grpc too, which the proxy does not load;
+        // not the subset warming alone
+        assertFalse(r.out().contains(" v4 "), r.out());
+        assertTrue(r.out().lines().anyMatch(l -> l.matches("xds-grpc +- +- +- +STATIC +")), r.out());
+        assertTrue(r.out().lines().anyMatch(l -> l.matches("sds-grpc +- +- +- +STATIC +")), r.out());
+        assertEquals("", r.err());
+        r.reset();
+        assertEquals(0, r.run("cluster", "-f", f, "--fqdn", "sds-grpc", "-o", "json"), r.err());
+        assertEquals("./var/run/secrets/workload-spiffe-uds/socket", dev.inmesh.runtime.xds.EnvoyJson.tree(r.out())
+                .path(0).path("loadAssignment").path("endpoints").path(0).path("lbEndpoints").path(0)
+                .path("endpoint").path("address").path("pipe").path("path").asText(), r.out());
 
         r.reset();
         assertEquals(0, r.run("secret", "-f", f), r.err());
@@ -104,6 +114,11 @@ class IstioSidecarDumpTest {
         for (String section : new String[] {"bootstrap", "cluster", "listener", "route", "secret", "endpoints"}) {
             assertTrue(r.out().contains("------ " + section), section + " in\n" + r.out());
         }
+        // the agent's clusters and the endpoints Envoy dumps for them (its Unix sockets), as istioctl shows them
+        assertTrue(r.out().lines().anyMatch(l -> l.matches("cluster/xds-grpc +cluster/xds-grpc +- +- +- +STATIC +")),
+                r.out());
+        assertTrue(r.out().lines().anyMatch(l -> l.matches("endpoint/\\./etc/istio/proxy/XDS +HEALTHY +xds-grpc")),
+                r.out());
     }
 
     @Test
