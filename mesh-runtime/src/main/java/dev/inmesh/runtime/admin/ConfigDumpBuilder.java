@@ -41,7 +41,7 @@ import java.util.regex.PatternSyntaxException;
  * id), then the clusters ({@code dynamic_active_clusters}), endpoints ({@code dynamic_endpoint_configs}), listeners
  * ({@code dynamic_listeners[].active_state}) and route configurations ({@code dynamic_route_configs}, and the
  * listeners' inline ones in {@code static_route_configs}, as Envoy dumps them), each with its
- * {@code version_info} and {@code last_updated}, and last the SDS secrets they name ({@code SecretsConfigDump}, see
+ * {@code version_info} and {@code last_updated} (but the endpoints, which Envoy dumps bare), and last the SDS secrets they name ({@code SecretsConfigDump}, see
  * {@link SecretsDump}), which a reader of the dump leaves out. Clusters and listeners from a bootstrap's
  * {@code static_resources} (see {@link ResourceBundle#isStatic}) go into {@code static_clusters} and
  * {@code static_listeners} (and their endpoints into {@code static_endpoint_configs}) with their
@@ -225,25 +225,16 @@ public final class ConfigDumpBuilder {
     }
 
     /**
-     * One load assignment into the endpoints dump: a static one (a bootstrap's) with the time it was read, a dynamic
-     * one with its version and time when it has them.
+     * One load assignment into the endpoints dump, static (a bootstrap's cluster's) or dynamic: as Envoy's, which
+     * builds this dump from its clusters' hosts, the entry holds the load assignment alone, with no version or time.
      */
-    private static void addEndpoints(EndpointsConfigDump.Builder endpoints, Any cla, boolean isStatic,
-                                     ResourceBundle.Version v) {
+    private static void addEndpoints(EndpointsConfigDump.Builder endpoints, Any cla, boolean isStatic) {
         if (isStatic) {
-            EndpointsConfigDump.StaticEndpointConfig.Builder e =
-                    EndpointsConfigDump.StaticEndpointConfig.newBuilder().setEndpointConfig(cla);
-            if (v != null) {
-                e.setLastUpdated(timestamp(v.lastUpdated()));
-            }
-            endpoints.addStaticEndpointConfigs(e);
+            endpoints.addStaticEndpointConfigs(EndpointsConfigDump.StaticEndpointConfig.newBuilder()
+                    .setEndpointConfig(cla));
         } else {
-            EndpointsConfigDump.DynamicEndpointConfig.Builder e =
-                    EndpointsConfigDump.DynamicEndpointConfig.newBuilder().setEndpointConfig(cla);
-            if (v != null) {
-                e.setVersionInfo(v.versionInfo()).setLastUpdated(timestamp(v.lastUpdated()));
-            }
-            endpoints.addDynamicEndpointConfigs(e);
+            endpoints.addDynamicEndpointConfigs(EndpointsConfigDump.DynamicEndpointConfig.newBuilder()
+                    .setEndpointConfig(cla));
         }
     }
 
@@ -347,7 +338,7 @@ public final class ConfigDumpBuilder {
             Message m = bundle.message(ResourceType.ENDPOINT, name);
             if (m != null && names.test(name)) {
                 addEndpoints(endpoints, Any.pack(withHealth(m, health)), bundle.isStatic(ResourceType.ENDPOINT, name)
-                        || bundle.isStatic(ResourceType.CLUSTER, name), bundle.version(ResourceType.ENDPOINT, name));
+                        || bundle.isStatic(ResourceType.CLUSTER, name));
             }
         }
         for (Map.Entry<String, dev.inmesh.api.config.cluster.Cluster> e : bundle.clusters().entrySet()) {
@@ -360,7 +351,7 @@ public final class ConfigDumpBuilder {
                             instanceof io.envoyproxy.envoy.config.cluster.v3.Cluster c && c.hasLoadAssignment()) {
                 addEndpoints(endpoints, Any.pack(withHealth(c.getLoadAssignment().toBuilder().setClusterName(name)
                                 .build(), health)),
-                        bundle.isStatic(ResourceType.CLUSTER, name), null);
+                        bundle.isStatic(ResourceType.CLUSTER, name));
             }
         }
         if (endpointsToo) {

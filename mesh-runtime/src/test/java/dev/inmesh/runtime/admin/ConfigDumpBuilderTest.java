@@ -171,6 +171,8 @@ public class ConfigDumpBuilderTest {
         assertEquals(15000, eds.at("/static_endpoint_configs/0/endpoint_config/endpoints/0/lb_endpoints/0/endpoint"
                 + "/address/socket_address/port_value").asInt());
         assertEquals(null, eds.get("dynamic_endpoint_configs"));
+        assertEquals(java.util.List.of("endpoint_config"),
+                iterable(eds.get("static_endpoint_configs").get(0).fieldNames()));
         // read back (as a dump of Envoy's), the same clusters, the endpoints those of their own load assignments
         ResourceBundle withEds = EnvoyConfigReader.read(ConfigDumpBuilder.json(bootstrap, DynamicState.NONE, "n",
                 Instant.EPOCH, new ConfigDumpBuilder.Query(true, null, null, null)));
@@ -360,6 +362,51 @@ public class ConfigDumpBuilderTest {
             assertEquals(ca.certificatePem(),
                     tls.get("validation_context").get("trusted_ca").get("inline_string").asText());
         }
+    }
+
+    @Test
+    void anEndpointsDumpEntryHoldsTheLoadAssignmentAloneAsEnvoysDoes() throws Exception {
+        // Envoy builds its endpoints dump from the cluster manager's hosts, each entry only an endpoint_config:
+        // no version_info or last_updated, even for a load assignment EDS sent with a version
+        ResourceBundle read = EnvoyConfigReader.read("""
+                resources:
+                - "@type": type.googleapis.com/envoy.config.cluster.v3.Cluster
+                  name: reviews
+                  type: EDS
+                  eds_cluster_config: {eds_config: {ads: {}}}
+                - "@type": type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment
+                  cluster_name: reviews
+                  endpoints:
+                  - lb_endpoints:
+                    - endpoint: {address: {socket_address: {address: 10.244.0.12, port_value: 9080}}}
+                - "@type": type.googleapis.com/envoy.config.cluster.v3.Cluster
+                  name: local
+                  type: STATIC
+                  load_assignment:
+                    cluster_name: local
+                    endpoints:
+                    - lb_endpoints:
+                      - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: 8080}}}
+                """);
+        ResourceBundle.Version v = new ResourceBundle.Version("7", Instant.parse("2026-11-28T13:00:00Z"));
+        ResourceBundle.Builder b = ResourceBundle.builder();
+        read.clusters().values().forEach(c -> b.add(c, v, read.message(ResourceType.CLUSTER, c.name())));
+        read.endpoints().values().forEach(e -> b.add(e, v, read.message(ResourceType.ENDPOINT, e.clusterName())));
+        JsonNode eds = EnvoyJson.tree(ConfigDumpBuilder.json(b.build(), DynamicState.NONE, "n", Instant.EPOCH,
+                new ConfigDumpBuilder.Query(true, null, null, null))).get("configs").get(2);
+
+        JsonNode entries = eds.get("dynamic_endpoint_configs");
+        assertEquals(2, entries.size(), eds.toString());
+        for (JsonNode entry : entries) {
+            assertEquals(java.util.List.of("endpoint_config"), java.util.List.copyOf(iterable(entry.fieldNames())),
+                    entry.toString());
+        }
+    }
+
+    private static <T> java.util.List<T> iterable(java.util.Iterator<T> it) {
+        java.util.List<T> out = new java.util.ArrayList<>();
+        it.forEachRemaining(out::add);
+        return out;
     }
 
     @Test

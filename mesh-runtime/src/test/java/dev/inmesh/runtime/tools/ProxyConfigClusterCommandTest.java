@@ -144,6 +144,11 @@ class ProxyConfigClusterCommandTest {
 
         assertEquals(read.clusters(), back.clusters());
         assertEquals(read.endpoints(), back.endpoints());
-        assertEquals(read.versions(), back.versions());
+        // the versions of all but the load assignments, whose dump entries carry none, as Envoy's
+        var versions = new java.util.LinkedHashMap<>(read.versions());
+        versions.keySet().removeIf(k -> k.startsWith("ClusterLoadAssignment/"));
+        var backVersions = new java.util.LinkedHashMap<>(back.versions());
+        backVersions.keySet().removeIf(k -> k.startsWith("ClusterLoadAssignment/"));
+        assertEquals(versions, backVersions);
     }
 }
