@@ -138,7 +138,9 @@ public final class ProxyConfigCommand implements Callable<Integer> {
         // as istioctl, bootstrap prints its JSON unless asked otherwise
         String format = output != null ? output.toLowerCase(Locale.ROOT) : kind.equals("bootstrap") ? "json" : "short";
         if (!List.of("short", "json", "yaml").contains(format)) {
-            err.println("proxy-config: unknown output '" + output + "' (expected: short, json or yaml)");
+            // istioctl's words for it, the format in Go's %q quotes
+            err.println("proxy-config: output format \"" + output.replace("\\", "\\\\").replace("\"", "\\\"")
+                    + "\" not supported");
             return 2;
         }
         if ((admin == null) == (file == null)) {

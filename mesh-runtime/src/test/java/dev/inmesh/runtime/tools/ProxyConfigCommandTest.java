@@ -537,7 +537,10 @@ class ProxyConfigCommandTest {
         assertEquals(2, run("nosuch", "-f", dump.toString()));
         assertEquals(2, run("listener"));
         assertEquals(2, run("listener", "-f", dir.resolve("missing.json").toString()));
+        err.reset();
         assertEquals(2, run("listener", "-f", dump.toString(), "-o", "xml"));
+        assertEquals("proxy-config: output format \"xml\" not supported\n", err.toString(), "as istioctl words it");
+        err.reset();
         Path bad = dir.resolve("bad.json");
         Files.writeString(bad, "{\"configs\": [{\"@type\": \"type.googleapis.com/envoy.admin.v3.RoutesConfigDump\","
                 + " \"dynamic_route_configs\": [{\"route_config\": {\"name\": \"x\", \"virtual_hosts\": 7}}]}]}");
