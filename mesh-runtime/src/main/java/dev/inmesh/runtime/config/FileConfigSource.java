@@ -189,7 +189,8 @@ public final class FileConfigSource implements ConfigSource {
         String error;
         try {
             ResourceBundle bundle = Parsers.withIdentity(identity,
-                    () -> Parsers.withSds(sds, () -> EnvoyConfigReader.read(path)));
+                    () -> Parsers.withSds(sds, () -> EnvoyConfigReader.read(path)))
+                    .keepingVersionsOf(holder.current().resources());
             subscribe(bundle);
             holder.apply(bundle);
             if (sds != null) {

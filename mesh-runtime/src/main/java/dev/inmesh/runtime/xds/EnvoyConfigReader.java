@@ -20,7 +20,9 @@ import java.util.stream.Stream;
  *   <li>an Envoy bootstrap's {@code static_resources} (listeners and clusters);</li>
  *   <li>a list of resources of any of the four types, such as {@code istioctl proxy-config listener|route|cluster|
  *       endpoint -o json} prints: the type of each element is its {@code @type}, or else told by its fields;</li>
- *   <li>an xDS response-like {@code {"resources": [...]}};</li>
+ *   <li>an xDS response-like {@code {"version_info": "...", "resources": [...]}} (its {@code version_info}, when
+ *       there, is its resources' version, as Envoy's filesystem subscription takes it; else the file's name and
+ *       modification time, {@code NAME@MILLIS});</li>
  *   <li>a single resource.</li>
  * </ol>
  * A directory is read file by file ({@code .json}, {@code .yaml}, {@code .yml}, in name order); a YAML file may hold
@@ -178,8 +180,13 @@ public final class EnvoyConfigReader {
             readBootstrapTracing(root, "", b);
         } else if (has(root, "resources") && get(root, "resources").isArray()) {
             JsonNode rs = get(root, "resources");
+            // a DiscoveryResponse's own version_info is its resources' version, as Envoy's filesystem subscription
+            // hands the file's version_info to the update (and dumps it); without one, the file's name and time
+            String own = text(root, "version_info");
+            ResourceBundle.Version v = own.isEmpty() ? version : new ResourceBundle.Version(own,
+                    version.lastUpdated());
             for (int i = 0; i < rs.size(); i++) {
-                readResource(rs.get(i), null, "resources[" + i + "]", b, version);
+                readResource(rs.get(i), null, "resources[" + i + "]", b, v);
             }
         } else if (has(root, "cluster_statuses")) {
             JsonNode cs = get(root, "cluster_statuses");

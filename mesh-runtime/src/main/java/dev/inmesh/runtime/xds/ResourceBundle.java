@@ -82,6 +82,32 @@ public record ResourceBundle(Map<String, Listener> listeners, Map<String, RouteC
         return versions.get(key(type, name));
     }
 
+    /**
+     * This bundle with each resource that {@code previous} has unchanged (the same message, both static or both not)
+     * keeping the version and update time it had there, as Envoy leaves a listener or cluster a new update gives
+     * again unchanged as it was (its dump's {@code version_info} and {@code last_updated} those of the update that
+     * last changed it); the others keep this bundle's.
+     */
+    public ResourceBundle keepingVersionsOf(ResourceBundle previous) {
+        if (previous == null || previous.versions().isEmpty()) {
+            return this;
+        }
+        Map<String, Version> kept = new LinkedHashMap<>(versions);
+        boolean changed = false;
+        for (Map.Entry<String, Version> e : versions.entrySet()) {
+            String k = e.getKey();
+            Version before = previous.versions().get(k);
+            Message m = messages.get(k);
+            if (before != null && m != null && !before.equals(e.getValue()) && m.equals(previous.messages().get(k))
+                    && statics.contains(k) == previous.statics().contains(k)) {
+                kept.put(k, before);
+                changed = true;
+            }
+        }
+        return changed ? new ResourceBundle(listeners, routes, clusters, endpoints, kept, messages, statics, tracer)
+                : this;
+    }
+
     /** A mutable builder; later puts of a name replace earlier ones. */
     public static Builder builder() {
         return new Builder();

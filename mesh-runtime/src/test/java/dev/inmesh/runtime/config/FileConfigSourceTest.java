@@ -184,6 +184,46 @@ class FileConfigSourceTest {
         assertEquals(null, registry.find("envoy_listener_manager_lds_update_attempt").gauge(), "no LDS");
     }
 
+    static String staticCluster(String name, int port) {
+        return "{\"@type\": type.googleapis.com/envoy.config.cluster.v3.Cluster, name: " + name + ", type: STATIC, "
+                + "load_assignment: {cluster_name: " + name + ", endpoints: [{lb_endpoints: [{endpoint: {address: "
+                + "{socket_address: {address: 127.0.0.1, port_value: " + port + "}}}}]}]}}";
+    }
+
+    /**
+     * A DiscoveryResponse file's own {@code version_info} is its resources' version (and the dump's), as Envoy's
+     * filesystem subscription passes it on; a resource a reload gives again unchanged keeps the version and time of
+     * the read that last changed it, as Envoy skips an unchanged cluster. A file without one is versioned by its name
+     * and modification time.
+     */
+    @Test
+    void aDiscoveryResponsesVersionInfoIsItsResourcesVersionAndAnUnchangedResourceKeepsItsOwn() throws Exception {
+        Path f = dir.resolve("cds.yaml");
+        write(f, "version_info: v1\nresources:\n- " + staticCluster("a", 9) + "\n- " + staticCluster("b", 9)
+                + "\n", 0);
+        source = new FileConfigSource(vertx, f, POLL);
+        source.start(holder).await(10, TimeUnit.SECONDS);
+        var first = holder.current().resources();
+        var type = dev.inmesh.runtime.xds.ResourceType.CLUSTER;
+        assertEquals("v1", first.version(type, "a").versionInfo());
+        assertEquals("v1", first.version(type, "b").versionInfo());
+
+        write(f, "version_info: v2\nresources:\n- " + staticCluster("a", 9) + "\n- " + staticCluster("b", 10)
+                + "\n", 5);
+        await(() -> source.reloads() == 2, "a second read");
+        var second = holder.current().resources();
+        assertEquals(first.version(type, "a"), second.version(type, "a"), "a, unchanged, keeps v1 and its time");
+        assertEquals("v2", second.version(type, "b").versionInfo());
+        assertTrue(second.version(type, "b").lastUpdated().isAfter(first.version(type, "b").lastUpdated()));
+        var dump = dev.inmesh.runtime.admin.ConfigDumpBuilder.build(second, "n", Instant.EPOCH);
+        var clusters = dump.getConfigs(1).unpack(io.envoyproxy.envoy.admin.v3.ClustersConfigDump.class);
+        assertEquals("v2", clusters.getVersionInfo());
+
+        write(f, "resources:\n- " + staticCluster("a", 9) + "\n- " + staticCluster("b", 11) + "\n", 10);
+        await(() -> source.reloads() == 3, "a third read");
+        assertTrue(holder.current().resources().version(type, "b").versionInfo().startsWith("cds.yaml@"));
+    }
+
     @Test
     void aConfigurationRejectedForAMissingIdentityFileIsReadAgainOnceTheFilesAreThere() throws Exception {
         Path d = Files.createDirectories(dir.resolve("config"));
