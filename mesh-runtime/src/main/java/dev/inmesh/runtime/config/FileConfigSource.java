@@ -22,7 +22,8 @@ import java.util.stream.Stream;
 /**
  * The local default: Envoy JSON or YAML from a file or a directory ({@code inmesh.config.file}, or {@code -c}), read
  * by {@link EnvoyConfigReader}, and watched. Every poll interval a worker thread compares the files' modification
- * times and sizes; on a change the whole configuration is read again and applied atomically. A broken file changes
+ * times, sizes and file keys (inodes: a file moved in with the same time and size is a change); on a change the
+ * whole configuration is read again and applied atomically. A broken file changes
  * nothing: the last good snapshot keeps serving, and the error, naming the file, the resource and the field, is
  * logged and kept in {@link #lastError()}. Nothing here runs on an event loop.
  *
@@ -237,7 +238,7 @@ public final class FileConfigSource implements ConfigSource {
         }
     }
 
-    /** What a change shows in: each file's name, modification time and size. */
+    /** What a change shows in: each file's name, modification time, size and file key (see WorkloadIdentity#stamp). */
     static List<String> fingerprint(Path path) {
         List<String> out = new ArrayList<>();
         try {

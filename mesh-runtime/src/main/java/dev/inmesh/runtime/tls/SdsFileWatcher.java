@@ -120,12 +120,15 @@ public final class SdsFileWatcher {
         }
     }
 
-    /** A file's modification time and size, or null when it cannot be looked at. */
-    private record Stamp(long modified, long size) {
+    /**
+     * A file's modification time, size and file key (its inode, where the file system has one: a file moved in with
+     * the same time and size is another), or null when it cannot be looked at.
+     */
+    private record Stamp(long modified, long size, Object key) {
         static Stamp of(String file) {
             try {
                 BasicFileAttributes a = Files.readAttributes(Path.of(file), BasicFileAttributes.class);
-                return new Stamp(a.lastModifiedTime().toMillis(), a.size());
+                return new Stamp(a.lastModifiedTime().toMillis(), a.size(), a.fileKey());
             } catch (IOException | RuntimeException e) {
                 return null;
             }

@@ -145,10 +145,15 @@ public record WorkloadIdentity(Path dir, FileWait fileWait) {
         return out;
     }
 
-    /** What a change of one file shows in: its name, modification time and size (blocking). */
+    /**
+     * What a change of one file shows in: its name, modification time, size and file key (its inode, where the file
+     * system has one), so that a file moved in over it with the same time and size ({@code touch -r old new; mv new
+     * f}) is still a change, as Envoy's watch sees every file moved to its path (blocking).
+     */
     public static String stamp(Path f) throws java.io.IOException {
-        return f.getFileName() + "@" + java.nio.file.Files.getLastModifiedTime(f).toInstant() + "/"
-                + java.nio.file.Files.size(f);
+        java.nio.file.attribute.BasicFileAttributes a = java.nio.file.Files.readAttributes(f,
+                java.nio.file.attribute.BasicFileAttributes.class);
+        return f.getFileName() + "@" + a.lastModifiedTime().toInstant() + "/" + a.size() + "/" + a.fileKey();
     }
 
     /** The files of the identity that are not there yet (missing or empty), in the order of {@link #files}. */

@@ -120,6 +120,28 @@ class FileConfigSourceTest {
     }
 
     /**
+     * A file moved in over the configuration with the same size and modification time ({@code touch -r old new; mv
+     * new envoy.yaml}) is another file (another inode): it is read, as Envoy's watch reads every file moved to its
+     * path.
+     */
+    @Test
+    void aFileMovedInWithTheSameSizeAndModificationTimeIsReloaded() throws Exception {
+        Path f = dir.resolve("envoy.yaml");
+        write(f, config("c1", "/admin.*"), 0);
+        source = new FileConfigSource(vertx, f, POLL);
+        source.start(holder).await(10, TimeUnit.SECONDS);
+        assertEquals("c1", clusterFor(holder.current(), "/productpage"));
+
+        Path tmp = dir.resolve("new.tmp");
+        Files.writeString(tmp, config("c2", "/admin.*"));
+        assertEquals(Files.size(f), Files.size(tmp));
+        Files.setLastModifiedTime(tmp, Files.getLastModifiedTime(f));
+        Files.move(tmp, f, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        await(() -> "c2".equals(clusterFor(holder.current(), "/productpage")) && source.reloads() == 2,
+                "reload to c2");
+    }
+
+    /**
      * Each read of the file counts in the LDS subscription's statistics as Envoy counts a filesystem subscription's
      * refresh: one {@code update_attempt} each, with {@code update_success}, {@code update_rejected} (a resource
      * refused) or {@code update_failure} (not YAML at all). The file gives no cluster: there is no CDS subscription.

@@ -94,6 +94,39 @@ class SdsFileWatcherTest {
         return logged.stream().filter(r -> r.getLevel().equals(l)).toList();
     }
 
+    /**
+     * A pair moved in over the files with the same sizes and modification times (as {@code touch -r old new; mv new
+     * old} makes them) is new files (new inodes): taken, as a file moved to a watched path is a change.
+     */
+    @Test
+    void aPairMovedInWithTheSameSizesAndModificationTimesIsTaken() throws Exception {
+        int certLength = Math.max(OLD.certificatePem().length(), NEW.certificatePem().length());
+        int keyLength = Math.max(OLD.keyPem().length(), NEW.keyPem().length());
+        String oldCert = OLD.certificatePem() + "\n".repeat(certLength - OLD.certificatePem().length());
+        String oldKey = OLD.keyPem() + "\n".repeat(keyLength - OLD.keyPem().length());
+        String newCert = NEW.certificatePem() + "\n".repeat(certLength - NEW.certificatePem().length());
+        String newKey = NEW.keyPem() + "\n".repeat(keyLength - NEW.keyPem().length());
+        FileTime time = FileTime.fromMillis(modified);
+        Files.setLastModifiedTime(Files.writeString(cert, oldCert), time);
+        Files.setLastModifiedTime(Files.writeString(key, oldKey), time);
+        Object target = new Object();
+        var w = new SdsFileWatcher.Watch<>(target, "cluster c",
+                Map.of(cert.toString(), oldCert, key.toString(), oldKey), Map.of(), (t, texts) -> {
+                    TlsMaterial.keyManagers(texts.get(cert.toString()), texts.get(key.toString()));
+                    taken.add(texts.get(cert.toString()));
+                });
+        assertTrue(w.check());
+        for (var moved : Map.of(key, newKey, cert, newCert).entrySet()) {
+            Path tmp = Files.writeString(dir.resolve("moved.tmp"), moved.getValue());
+            Files.setLastModifiedTime(tmp, time);
+            Files.move(tmp, moved.getKey(), java.nio.file.StandardCopyOption.ATOMIC_MOVE,
+                    java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        }
+        assertTrue(w.check());
+        assertEquals(List.of(newCert), taken);
+        Reference.reachabilityFence(target);
+    }
+
     @Test
     void aKeyWrittenBeforeItsCertificateIsNoWarningWhenTheNextLookFindsTheCertificate() throws Exception {
         Object target = new Object();
