@@ -268,20 +268,24 @@ public final class StandaloneProxy implements AutoCloseable {
         java.util.concurrent.atomic.AtomicReference<dev.inmesh.interception.dns.DnsProxy> dnsRef =
                 new java.util.concurrent.atomic.AtomicReference<>();
         try {
-            ResourceBundle bundle = settings.config() == null ? ResourceBundle.EMPTY
-                    : Parsers.withIdentity(settings.identity(),
-                            () -> Parsers.withSds(sds, () -> EnvoyConfigReader.read(settings.config())));
             // From a file: its listeners are bound before start returns. From a control plane: they are bound as
             // they arrive (the bootstrap's static ones with the first configuration), as Envoy's initial fetch.
             // Either way the first configuration's are bound once its clusters are initialized (see ProxyServer).
             dev.inmesh.runtime.config.ConfigSource source;
             dev.inmesh.runtime.config.AdsConfigSource ads = null;
+            ResourceBundle bundle;
             if (settings.xds() == null) {
-                snapshots.apply(bundle);
-                source = new dev.inmesh.runtime.config.FileConfigSource(vertx, settings.config(),
+                // the file is read once here, by its watch, as Envoy reads its bootstrap once: one replaced from
+                // now on (before the watch starts too) is a reload, a bad one keeping this configuration serving
+                var file = new dev.inmesh.runtime.config.FileConfigSource(vertx, settings.config(),
                         dev.inmesh.runtime.config.FileConfigSource.DEFAULT_POLL_INTERVAL, settings.identity())
                         .sds(sds);
+                bundle = file.loadNow(snapshots);
+                source = file;
             } else {
+                bundle = settings.config() == null ? ResourceBundle.EMPTY
+                        : Parsers.withIdentity(settings.identity(),
+                                () -> Parsers.withSds(sds, () -> EnvoyConfigReader.read(settings.config())));
                 ads = new dev.inmesh.runtime.config.AdsConfigSource(vertx, withNameTable(settings, dnsRef), bundle,
                         settings.identity()).sds(sds);
                 source = ads;

@@ -381,6 +381,45 @@ class ProxyConfigUpdateTest {
         }
     }
 
+    /**
+     * A file replaced while the proxy starts, after it read the file (here: as its admin starts), is a reload as any
+     * later change is: a bad one is counted as the LDS subscription's failure and the configuration read at start
+     * serves on, as Envoy, which reads its bootstrap once, never stops for a bad file later.
+     */
+    @Test
+    void aFileReplacedWhileTheProxyStartsIsAReloadAndABadOneKeepsTheFirstConfigurationServing() throws Exception {
+        proxy = null;
+        int port = LoopbackProxy.freePort();
+        Path config = dir.resolve("lds.yaml");
+        Files.writeString(config, "resources:\n" + direct("plain", port, "one"));
+        var registry = new io.micrometer.core.instrument.simple.SimpleMeterRegistry();
+        AdminHook replacing = (vertx, snapshots, addresses, drain, xds, sds) -> {
+            snapshots.stats().bind(registry);
+            try {
+                Path tmp = dir.resolve("lds.yaml.tmp");
+                Files.writeString(tmp, "{not: yaml");
+                Files.move(tmp, config, java.nio.file.StandardCopyOption.ATOMIC_MOVE,
+                        java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+            return () -> { };
+        };
+        try (StandaloneProxy standalone = StandaloneProxy.start(new StandaloneProxy.Settings(config, -1, -1, 1, null,
+                replacing))) {
+            for (int i = 0; i < 500 && registry.get("envoy_listener_manager_lds_update_failure").gauge().value() < 1;
+                    i++) {
+                Thread.sleep(20);
+            }
+            assertEquals(1, (long) registry.get("envoy_listener_manager_lds_update_failure").gauge().value());
+            assertEquals(1, (long) registry.get("envoy_listener_manager_lds_update_success").gauge().value());
+            try (Client c = new Client(port)) {
+                assertEquals("one", c.get("/"));
+            }
+            assertTrue(standalone.snapshots().current().listeners().containsKey("plain"));
+        }
+    }
+
     /** Waits until a new connection to {@code port} is answered {@code body}. */
     static void awaitAnswer(int port, String body) throws Exception {
         String last = null;

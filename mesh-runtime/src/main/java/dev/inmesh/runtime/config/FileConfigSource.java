@@ -45,6 +45,9 @@ public final class FileConfigSource implements ConfigSource {
     private boolean polling;
     private Future<Void> inflight = Future.succeededFuture();
     private List<String> fingerprint = List.of();
+    /** Whether {@link #loadNow} read the configuration, and whether {@link #start} then started the watch. */
+    private boolean loaded;
+    private boolean startedWatching;
     /**
      * The identity files (and the SDS secrets' versions) as the last poll after a failed reload saw them (null: not
      * looked at): a configuration rejected for a missing or unusable identity file, or an SDS secret not arrived, is
@@ -103,8 +106,43 @@ public final class FileConfigSource implements ConfigSource {
         return out;
     }
 
+    /**
+     * Reads and applies the configuration to {@code holder} now, on the calling thread (blocking: not for an event
+     * loop), counted as {@link #start}'s first read is; {@link #start} with the same holder then only watches, from
+     * the files as they were before this read: a file replaced since (even before {@code start}) is a reload, which a
+     * bad file fails as any reload does, the configuration read here serving on. What the standalone proxy reads its
+     * file with, once, before it binds the listeners, as Envoy reads its bootstrap once.
+     *
+     * @return the configuration applied
+     * @throws ConfigException when it cannot be used (nothing applied; the source can then not be started)
+     */
+    public synchronized ResourceBundle loadNow(SnapshotHolder holder) throws ConfigException {
+        if (this.holder != null) {
+            throw new IllegalStateException("loaded or started already");
+        }
+        this.holder = holder;
+        List<String> fp = fingerprint(path);
+        try {
+            ResourceBundle applied = load();
+            fingerprint = fp;
+            loaded = true;
+            return applied;
+        } catch (ConfigException | RuntimeException e) {
+            this.holder = null;
+            throw e;
+        }
+    }
+
     @Override
     public synchronized Future<Void> start(SnapshotHolder holder) {
+        if (loaded && this.holder == holder && timerId < 0 && !startedWatching) {
+            // read by loadNow: only the watch is left to start
+            startedWatching = true;
+            if (!closed) {
+                timerId = vertx.setPeriodic(pollInterval.toMillis(), id -> poll());
+            }
+            return Future.succeededFuture();
+        }
         if (this.holder != null) {
             return Future.failedFuture(new IllegalStateException("started already"));
         }
@@ -186,7 +224,7 @@ public final class FileConfigSource implements ConfigSource {
      * source) refresh: accepted, rejected (a resource, or the whole configuration, refused), or failed (the file
      * cannot be read, or is not JSON or YAML).
      */
-    private void load() throws ConfigException {
+    private ResourceBundle load() throws ConfigException {
         String error;
         try {
             ResourceBundle bundle = Parsers.withIdentity(identity,
@@ -202,7 +240,7 @@ public final class FileConfigSource implements ConfigSource {
             reloads++;
             long now = System.currentTimeMillis();
             subscriptions.forEach(s -> s.accepted(now));
-            return;
+            return bundle;
         } catch (EnvoyConfigReader.ConfigReadException e) {
             error = e.getMessage();
             // a file that cannot be read or is not JSON or YAML (Jackson's errors are IOExceptions) is a failure,
