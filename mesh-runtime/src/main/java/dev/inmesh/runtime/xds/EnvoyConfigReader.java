@@ -17,7 +17,8 @@ import java.util.stream.Stream;
  * <ol>
  *   <li>a config dump: Envoy's admin {@code /config_dump} and {@code istioctl proxy-config all -o json}
  *       ({@code configs} with Listeners/Clusters/Routes/Endpoints dumps, static and dynamic);</li>
- *   <li>an Envoy bootstrap's {@code static_resources} (listeners and clusters);</li>
+ *   <li>an Envoy bootstrap's {@code static_resources} (listeners and clusters; its {@code dynamic_resources} may
+ *       name ADS, Inmesh's own control plane serving it, but no file subscription: see {@code dynamicResources});</li>
  *   <li>a list of resources of any of the four types, such as {@code istioctl proxy-config listener|route|cluster|
  *       endpoint -o json} prints: the type of each element is its {@code @type}, or else told by its fields;</li>
  *   <li>an xDS response-like {@code {"version_info": "...", "resources": [...]}} (its {@code version_info}, when
@@ -171,8 +172,9 @@ public final class EnvoyConfigReader {
                     null);
         } else if (has(root, "configs")) {
             readConfigDump(get(root, "configs"), b);
-        } else if (has(root, "static_resources")) {
+        } else if (has(root, "static_resources") || has(root, "dynamic_resources")) {
             onlyFieldsOf(root, io.envoyproxy.envoy.config.bootstrap.v3.Bootstrap.getDescriptor(), "", true);
+            dynamicResources(get(root, "dynamic_resources"));
             onlyFieldsOf(get(root, "static_resources"),
                     io.envoyproxy.envoy.config.bootstrap.v3.Bootstrap.StaticResources.getDescriptor(),
                     "static_resources.", false);
@@ -195,6 +197,39 @@ public final class EnvoyConfigReader {
             }
         } else {
             readResource(root, null, "", b, version);
+        }
+    }
+
+    /**
+     * A bootstrap's {@code dynamic_resources}: its ADS ones ({@code lds_config} and {@code cds_config} of
+     * {@code ads: {}}, as Istio's bootstrap has them, beside an {@code ads_config}) change nothing here, the control
+     * plane being Inmesh's own ({@code inmesh.xds.*}, {@code --xds-address}), while a file subscription
+     * ({@code path_config_source}, or the older {@code path}), which Envoy would read and watch, is refused by name
+     * rather than left unread: the file of listeners or clusters is given to Inmesh itself instead. An ADS config
+     * source without an {@code ads_config} is refused, as Envoy refuses it.
+     */
+    private static void dynamicResources(JsonNode dr) throws ConfigReadException {
+        if (dr == null || !dr.isObject()) {
+            return;
+        }
+        for (String f : new String[] {"lds_config", "cds_config"}) {
+            JsonNode source = get(dr, f);
+            if (source == null || !source.isObject()) {
+                continue;
+            }
+            String kind = f.equals("lds_config") ? "Listeners" : "Clusters";
+            for (String file : new String[] {"path_config_source", "path"}) {
+                if (has(source, file)) {
+                    throw new ConfigReadException("dynamic_resources." + f + "." + file + ": a file subscription "
+                            + "(filesystem " + (f.equals("lds_config") ? "LDS" : "CDS") + ") is not supported by "
+                            + "Inmesh (expected: the file of " + kind + ", a DiscoveryResponse, given to Inmesh "
+                            + "itself, as -c FILE or one file of -c DIRECTORY, which is watched and reloaded)", null);
+                }
+            }
+            if (has(source, "ads") && !has(dr, "ads_config")) {
+                throw new ConfigReadException("dynamic_resources." + f + ".ads: an ADS config source without "
+                        + "dynamic_resources.ads_config (expected: an ads_config, as Envoy requires one)", null);
+            }
         }
     }
 

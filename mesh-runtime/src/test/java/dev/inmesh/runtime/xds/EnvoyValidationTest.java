@@ -1218,6 +1218,28 @@ class EnvoyValidationTest {
                 + "filter_chains[0].filters: a chain must end with");
     }
 
+    /**
+     * A bootstrap's filesystem LDS or CDS ({@code dynamic_resources.*_config.path_config_source}, or {@code path}),
+     * which Inmesh would not read, is refused by name, with or without {@code static_resources} (it was ignored, or
+     * "cannot tell which resource this is"); an ADS config source without {@code ads_config} is refused as Envoy
+     * refuses it, while Istio's (ADS with an {@code ads_config}) reads as before.
+     */
+    @Test
+    void aBootstrapsFileSubscriptionsAreRefusedByNameAndItsAdsOnesRead() throws Exception {
+        assertContains(rejected(file("a.yaml", "static_resources: {}\ndynamic_resources:\n  lds_config:\n"
+                + "    path_config_source: {path: /etc/envoy/lds.yaml, watched_directory: {path: /etc/envoy}}\n")),
+                "dynamic_resources.lds_config.path_config_source: a file subscription (filesystem LDS) is not "
+                        + "supported by Inmesh (expected: the file of Listeners");
+        assertContains(rejected(file("b.yaml", "dynamic_resources: {cds_config: {path: /etc/envoy/cds.yaml}}\n")),
+                "dynamic_resources.cds_config.path: a file subscription (filesystem CDS) is not supported");
+        assertContains(rejected(file("c.yaml", "dynamic_resources: {lds_config: {ads: {}}}\n")),
+                "dynamic_resources.lds_config.ads: an ADS config source without dynamic_resources.ads_config");
+        ResourceBundle istio = EnvoyConfigReader.read(file("d.yaml", "dynamic_resources:\n"
+                + "  lds_config: {ads: {}}\n  cds_config: {ads: {}}\n  ads_config: {api_type: GRPC, grpc_services: "
+                + "[{envoy_grpc: {cluster_name: xds-grpc}}]}\n"));
+        assertTrue(istio.listeners().isEmpty() && istio.clusters().isEmpty());
+    }
+
     @Test
     void aBootstrapFieldEnvoysBootstrapHasNotIsRefusedByNameAsEnvoyRefusesIt() throws Exception {
         // misspelt, these would leave the proxy without its listeners, silently
