@@ -2623,6 +2623,15 @@ public final class Router {
      */
     static Future<HttpClientRequest> connect(HttpClient client, RequestOptions ro, CircuitBreakerState breakers,
                                              dev.inmesh.runtime.stats.UpstreamStats st, Consumer<Runnable> onWait) {
+        if (UpstreamCluster.countsPending(client)) {
+            // a host's pool tells a pending request (no connection ready) from one handed to a ready connection,
+            // which may complete later (another event loop's connection) but never waited, and counts the former
+            Future<HttpClientRequest> connecting = UpstreamCluster.request(client, ro, breakers, st);
+            if (onWait != null && !connecting.isComplete()) {
+                onWait.accept(() -> UpstreamCluster.cancelPending(client, connecting));
+            }
+            return connecting;
+        }
         Future<HttpClientRequest> connecting = client.request(ro);
         if (connecting.isComplete()) {
             return connecting;

@@ -62,9 +62,20 @@ public final class CircuitBreakerState implements BreakerReadings {
     }
 
     /**
-     * Counts a request waiting for a connection. The host's pool holds {@code max_pending_requests} (its wait queue
-     * refuses beyond it, see {@code HostPool}), or, in a cluster of several hosts with tight limits, refuses a request
-     * that would wait while this count is at it ({@code Http2Pool}); the retry budget and the statistics read it too.
+     * Counts a request that found no connection ready for it and is to wait for one (a connection of the pool's in
+     * use, or a new one being opened), unless {@code max_pending_requests} are already waiting: as Envoy's pool asks
+     * its cluster's pending-request resource before it makes a pending stream (a limit of 0 refuses every request
+     * with no ready connection). One count for the cluster's priority across its hosts and event loops, as Envoy
+     * shares one resource manager among its workers. Each true is paired with {@link #pendingEnded()} once the
+     * request has its connection, failed, or was given up.
+     */
+    public boolean tryStartPending() {
+        return tryAcquire(pending, thresholds.maxPendingRequests());
+    }
+
+    /**
+     * Counts a request waiting for a connection whatever the limit (a pool that holds none of its own, in tests); the
+     * retry budget and the statistics read it.
      */
     public void pendingStarted() {
         pending.incrementAndGet();

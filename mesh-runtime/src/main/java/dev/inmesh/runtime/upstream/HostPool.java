@@ -191,7 +191,8 @@ final class HostPool {
      * The client for callers off Vert.x's threads, and, when the limits allow, one client per event loop: Vert.x's
      * pool hands a connection to whichever caller asks next, whatever loop the connection lives on, and every
      * request on a connection of another loop hops threads twice. Each loop's client opens its connections on its own
-     * loop (as Envoy's per-worker pools), with the loop's share of the connection and pending limits.
+     * loop (as Envoy's per-worker pools), with the loop's share of the connection limit; the pending limit is the
+     * cluster's breakers', shared by every loop's pool (see {@link PendingRequest.Queue#request}).
      */
     private record Current(HttpClient client, Settings settings, int loops,
                            ConcurrentHashMap<EventLoop, HttpClient> perLoop, CircuitBreakerState breakers) {}
@@ -466,10 +467,10 @@ final class HostPool {
         if ((c.settings.http2() ? currentH2 : current) != c) {
             return c.client; // replaced meanwhile: the old shared client still drains
         }
+        // max_pending_requests is not split: the router's requests count under the cluster's breakers, shared by
+        // every loop's pool, as Envoy's workers share one count (the pool's own limit serves only other callers)
         return c.perLoop.computeIfAbsent(loop, l -> build(vertx, c.settings,
-                breakers, Math.min(MAX_POOL_SIZE, c.settings.maxConnections() / c.loops),
-                c.settings.maxPending() < 0 ? c.settings.maxPending()
-                        : Math.max(1, c.settings.maxPending() / c.loops)));
+                breakers, Math.min(MAX_POOL_SIZE, c.settings.maxConnections() / c.loops), c.settings.maxPending()));
     }
 
     private static int eventLoops(Vertx vertx) {
@@ -499,17 +500,17 @@ final class HostPool {
                     lane -> connections(vertx, wanted, breakers, 1, maxPending, lane));
         }
         // the requests beyond the connections wait in the Http1Pool, whose waiting requests can be cancelled
-        return new Http1Pool((VertxInternal) vertx, connections(vertx, wanted, breakers, maxConnections, -1, null),
-                maxConnections, maxPending);
+        return new Http1Pool((VertxInternal) vertx,
+                pool -> connections(vertx, wanted, breakers, maxConnections, -1, pool), maxConnections, maxPending);
     }
 
     /**
-     * A Vert.x client for at most {@code maxConnections} HTTP/1.1 connections, or one HTTP/2 connection (a lane of
-     * {@link Http2Pool}, told of its connections; HTTP/1.1 if ALPN falls back to it) with the cluster's windows and
-     * header table size.
+     * A Vert.x client for at most {@code maxConnections} HTTP/1.1 connections (of an {@link Http1Pool}), or one HTTP/2
+     * connection (a lane of {@link Http2Pool}; HTTP/1.1 if ALPN falls back to it) with the cluster's windows and
+     * header table size; {@code lane} is told of its connections.
      */
     private HttpClient connections(Vertx vertx, Settings wanted, CircuitBreakerState breakers, int maxConnections,
-                                   int maxPending, Http2Pool.Lane lane) {
+                                   int maxPending, Connections lane) {
         HttpClientOptions options = new HttpClientOptions()
                 .setDefaultHost(address.address())
                 .setDefaultPort(address.port())
@@ -615,6 +616,16 @@ final class HostPool {
                     });
                 })
                 .build();
+    }
+
+    /**
+     * What a client's connections are told to ({@link Http1Pool}, a lane of {@link Http2Pool}): each one once it is
+     * up, before it carries a request, and once it is closed.
+     */
+    interface Connections {
+        void opened(HttpConnection connection);
+
+        void closed(HttpConnection connection);
     }
 
     /** When a connection of a pool was established ({@link System#nanoTime}), until its first request takes it. */

@@ -1,13 +1,16 @@
 package dev.inmesh.runtime.upstream;
 
+import dev.inmesh.runtime.stats.UpstreamStats;
 import io.vertx.core.Future;
 import io.vertx.core.VertxException;
 import io.vertx.core.http.ConnectionPoolTooBusyException;
 import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpClientRequest;
+import io.vertx.core.http.HttpConnection;
 import io.vertx.core.http.RequestOptions;
 import io.vertx.core.internal.VertxInternal;
 import java.util.ArrayDeque;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 
@@ -19,20 +22,27 @@ import java.util.concurrent.TimeUnit;
  * longer counts under {@code max_pending_requests} and the connection that frees next goes to a request still
  * waiting. Here that is {@link #cancel}.
  *
- * <p>A request goes to the Vert.x client while fewer than {@code maxConnections} exchanges are under way, which
- * Vert.x's pool then carries on a connection it has or opens; it is counted off once its exchange is over (its
- * response ended, or its request or response failed), and the first request waiting goes in its place. Beyond
- * {@code maxPending} waiting requests (negative: no limit) one more is refused with
- * {@link ConnectionPoolTooBusyException} (the router's 503 UO), as Vert.x's wait queue refused it.
+ * <p>As Envoy's pool, a request that finds a connection ready (fewer exchanges under way than connections open) goes
+ * to the Vert.x client, which carries it on that connection, and counts as nothing else. One that finds none is a
+ * pending request ({@link PendingRequest#counted}): it counts under {@code max_pending_requests} (its caller's
+ * breakers, shared by the cluster's pools, else this pool's {@code maxPending}; negative: no limit), and one more is
+ * refused with {@link ConnectionPoolTooBusyException} (the router's 503 UO), whether it would wait for a connection
+ * to be opened for it (fewer than {@code maxConnections} exchanges under way: it goes to the Vert.x client, which
+ * opens one) or here for one in use. An exchange is counted off once it is over (its response ended, or its request
+ * or response failed), and the first request waiting goes in its place.
  */
-final class Http1Pool implements HttpClient, PendingRequest.Queue {
+final class Http1Pool implements HttpClient, PendingRequest.Queue, HostPool.Connections {
     private final VertxInternal vertx;
     private final HttpClient connections;
     private final int maxConnections;
     private final int maxPending;
     private final ArrayDeque<PendingRequest> waiting = new ArrayDeque<>(); // guarded by this
+    /** The pending requests not yet over: those {@link #waiting} and those whose connection is being opened. */
+    private final List<PendingRequest> pending = new ArrayList<>(0); // guarded by this
     /** Requests handed to {@link #connections} whose exchange is not over. */
     private int active; // guarded by this
+    /** The connections of {@link #connections} that are open: with fewer {@link #active}, one is ready. */
+    private int open; // guarded by this
     /** Callers handed this pool that have not yet asked for their request ({@link #handedOut}). */
     private int handedOut; // guarded by this
     private boolean closed; // guarded by this
@@ -40,19 +50,27 @@ final class Http1Pool implements HttpClient, PendingRequest.Queue {
     private final java.util.function.Consumer<Throwable> release = t -> released();
 
     /**
-     * @param connections a Vert.x client of at most {@code maxConnections} HTTP/1.1 connections to the host, with no
-     *     limit on its own wait queue
-     * @param maxPending how many requests may wait for a connection; negative: no limit
+     * @param connections makes the Vert.x client of at most {@code maxConnections} HTTP/1.1 connections to the host,
+     *     with no limit on its own wait queue, which tells the pool of its connections
+     * @param maxPending how many requests may be pending when the caller gives no breakers; negative: no limit
      */
-    Http1Pool(VertxInternal vertx, HttpClient connections, int maxConnections, int maxPending) {
+    Http1Pool(VertxInternal vertx, java.util.function.Function<HostPool.Connections, HttpClient> connections,
+              int maxConnections, int maxPending) {
         this.vertx = vertx;
-        this.connections = connections;
         this.maxConnections = Math.max(1, maxConnections);
         this.maxPending = maxPending;
+        this.connections = connections.apply(this);
     }
 
     @Override
     public Future<HttpClientRequest> request(RequestOptions options) {
+        return request(options, null, null);
+    }
+
+    @Override
+    public Future<HttpClientRequest> request(RequestOptions options, CircuitBreakerState breakers,
+                                             UpstreamStats stats) {
+        PendingRequest w;
         synchronized (this) {
             if (handedOut > 0) {
                 handedOut--;
@@ -60,24 +78,50 @@ final class Http1Pool implements HttpClient, PendingRequest.Queue {
             if (closed) {
                 return vertx.getOrCreateContext().failedFuture(new VertxException("connection pool closed", true));
             }
-            if (active < maxConnections) {
-                active++;
-            } else if (maxPending >= 0 && waiting.size() >= maxPending) {
+            if (active < open) {
+                active++; // a connection is ready: no pending request, no allocation
+                w = null;
+            } else if (breakers != null ? !breakers.tryStartPending()
+                    : maxPending >= 0 && pending.size() >= maxPending) {
                 return vertx.getOrCreateContext().failedFuture(new ConnectionPoolTooBusyException(
-                        "Connection pool reached max wait queue size of " + maxPending));
+                        "Connection pool reached max pending requests of "
+                                + (breakers != null ? breakers.maxPendingRequests() : maxPending)));
             } else {
-                // only a request that waits is wrapped: one that goes on at once costs no promise of its own
-                PendingRequest w = PendingRequest.of(vertx, options);
-                waiting.add(w);
-                return w.future();
+                w = PendingRequest.counted(vertx, options, this, breakers, stats);
+                pending.add(w);
+                if (active < maxConnections) {
+                    active++; // Vert.x opens a connection for it
+                } else {
+                    waiting.add(w);
+                    return w.future();
+                }
             }
         }
-        return send(options);
+        if (w == null) {
+            return send(options);
+        }
+        w.send(this::send);
+        return w.future();
+    }
+
+    @Override
+    public synchronized void opened(HttpConnection connection) {
+        open++;
+    }
+
+    @Override
+    public synchronized void closed(HttpConnection connection) {
+        open--;
+    }
+
+    @Override
+    public synchronized void pendingOver(PendingRequest w) {
+        pending.remove(w);
     }
 
     @Override
     public boolean cancel(Future<HttpClientRequest> waiting) {
-        return PendingRequest.cancel(this, this.waiting, waiting);
+        return PendingRequest.cancel(this, this.waiting, pending, waiting);
     }
 
     @Override

@@ -1,5 +1,6 @@
 package dev.inmesh.runtime.upstream;
 
+import dev.inmesh.runtime.stats.UpstreamStats;
 import io.vertx.core.Future;
 import io.vertx.core.VertxException;
 import io.vertx.core.http.ConnectionPoolTooBusyException;
@@ -8,7 +9,6 @@ import io.vertx.core.http.HttpClientRequest;
 import io.vertx.core.http.HttpConnection;
 import io.vertx.core.http.RequestOptions;
 import io.vertx.core.http.impl.Http1xClientConnection;
-import io.vertx.core.internal.ContextInternal;
 import io.vertx.core.internal.VertxInternal;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -21,9 +21,10 @@ import java.util.function.Function;
  * connection with one to spare, each connection carrying at most {@code max_concurrent_streams} streams at once (fewer
  * when the server's {@code SETTINGS_MAX_CONCURRENT_STREAMS} says so); when every connection is at its cap, another is
  * opened, up to the pool's connection limit (the cluster's {@code max_connections}); beyond it the request waits
- * here for a stream: at most {@code max_pending_requests} wait, and one more is refused with
- * {@link ConnectionPoolTooBusyException} (the router's 503 UO). A waiting request whose caller gives up on it leaves
- * the queue at once ({@link #cancel}), as Envoy's pool cancels a pending stream.
+ * here for a stream. As in Envoy's pool, a request that finds no connection with a stream to spare is pending, whether
+ * it waits here or for the connection being opened for it: at most {@code max_pending_requests} are, and one more is
+ * refused with {@link ConnectionPoolTooBusyException} (the router's 503 UO). A waiting request whose caller gives up
+ * on it leaves the queue at once ({@link #cancel}), as Envoy's pool cancels a pending stream.
  *
  * <p>As Envoy counts the streams a connection being opened will take, no connection is opened for requests that
  * those being opened can carry: five requests at once with a cap of two open three connections, not five (Vert.x's
@@ -41,8 +42,7 @@ import java.util.function.Function;
  * <p>For a host of a cluster of several hosts whose limits are tight ({@link HostPool.Settings#clusterWide()}), the
  * limits are the cluster's, as in Envoy's pools: a connection is opened only while the cluster's connections, open or
  * being opened, are under {@code max_connections}, or when this pool has none at all (Envoy always lets a host's pool
- * open its first, so that its waiting requests are not stranded); a request that finds no connection with a stream
- * to spare waits only while the cluster's pending requests are under {@code max_pending_requests}. Such a pool also
+ * open its first, so that its waiting requests are not stranded). Such a pool also
  * carries HTTP/1.1 lanes, each one connection carrying one request at a time.
  */
 final class Http2Pool implements HttpClient, PendingRequest.Queue {
@@ -57,6 +57,11 @@ final class Http2Pool implements HttpClient, PendingRequest.Queue {
     private final CircuitBreakerState cluster;
     private final List<Lane> open = new ArrayList<>(); // guarded by this
     private final ArrayDeque<PendingRequest> waiting = new ArrayDeque<>(); // guarded by this
+    /**
+     * The pending requests not yet over (those that found no connection ready): waiting, or given a lane whose
+     * connection is being opened.
+     */
+    private final List<PendingRequest> pending = new ArrayList<>(0); // guarded by this
     /**
      * Lanes out of {@link #open} whose streams are not all done: their connections still count to the limit, and a
      * shutdown drains them with the others.
@@ -95,7 +100,7 @@ final class Http2Pool implements HttpClient, PendingRequest.Queue {
     }
 
     /** One connection's client, and the streams counted on it. */
-    final class Lane {
+    final class Lane implements HostPool.Connections {
         private final HttpClient client;
         private int active; // guarded by Http2Pool.this
         private long limit = maxStreams; // guarded by Http2Pool.this
@@ -114,7 +119,8 @@ final class Http2Pool implements HttpClient, PendingRequest.Queue {
          * limit, which a later SETTINGS frame may change; a connection that fell back to HTTP/1.1 (ALPN) carries one
          * request at a time.
          */
-        void opened(HttpConnection c) {
+        @Override
+        public void opened(HttpConnection c) {
             synchronized (Http2Pool.this) {
                 connection = c;
             }
@@ -127,7 +133,8 @@ final class Http2Pool implements HttpClient, PendingRequest.Queue {
         }
 
         /** The lane's connection is gone: the next request opens another, which starts from the full cap again. */
-        void closed(HttpConnection c) {
+        @Override
+        public void closed(HttpConnection c) {
             List<Runnable> sends;
             synchronized (Http2Pool.this) {
                 if (connection != c) {
@@ -156,28 +163,38 @@ final class Http2Pool implements HttpClient, PendingRequest.Queue {
 
     @Override
     public Future<HttpClientRequest> request(RequestOptions options) {
-        PendingRequest w = PendingRequest.of(vertx, options);
-        ContextInternal context = w.context();
+        return request(options, null, null);
+    }
+
+    @Override
+    public Future<HttpClientRequest> request(RequestOptions options, CircuitBreakerState breakers,
+                                             UpstreamStats stats) {
+        PendingRequest w;
         List<Runnable> sends;
         synchronized (this) {
             if (handedOut > 0) {
                 handedOut--;
             }
             if (closed) {
-                return context.failedFuture(new VertxException("connection pool closed", true));
+                return vertx.getOrCreateContext().failedFuture(new VertxException("connection pool closed", true));
             }
-            if (cluster != null && ready() == null && cluster.pendingRequests() >= cluster.maxPendingRequests()) {
-                // as Envoy's pool: no connection ready, and the cluster's pending requests are at their limit
-                return context.failedFuture(new ConnectionPoolTooBusyException(
-                        "Cluster reached max pending requests of " + cluster.maxPendingRequests()));
+            if (ready() != null) {
+                w = PendingRequest.of(vertx, options); // a stream to spare on a connection: not pending
+            } else {
+                // as Envoy's pool: no connection ready, so the request is pending (waiting here, or for the
+                // connection being opened for it) and counts under max_pending_requests: its caller's breakers,
+                // else the cluster's (its limits held across its hosts), else this pool's own
+                CircuitBreakerState limit = breakers != null ? breakers : cluster;
+                if (limit != null ? !limit.tryStartPending() : maxPending >= 0 && pending.size() >= maxPending) {
+                    return vertx.getOrCreateContext().failedFuture(new ConnectionPoolTooBusyException(
+                            "Connection pool reached max pending requests of "
+                                    + (limit != null ? limit.maxPendingRequests() : maxPending)));
+                }
+                w = PendingRequest.counted(vertx, options, this, limit, stats);
+                pending.add(w);
             }
             waiting.add(w);
             sends = dispatch();
-            if (maxPending >= 0 && waiting.size() > maxPending && waiting.peekLast() == w) {
-                waiting.pollLast();
-                return context.failedFuture(new ConnectionPoolTooBusyException(
-                        "Connection pool reached max wait queue size of " + maxPending));
-            }
         }
         sends.forEach(Runnable::run);
         return w.future();
@@ -185,7 +202,12 @@ final class Http2Pool implements HttpClient, PendingRequest.Queue {
 
     @Override
     public boolean cancel(Future<HttpClientRequest> waiting) {
-        return PendingRequest.cancel(this, this.waiting, waiting);
+        return PendingRequest.cancel(this, this.waiting, pending, waiting);
+    }
+
+    @Override
+    public synchronized void pendingOver(PendingRequest w) {
+        pending.remove(w);
     }
 
     @Override

@@ -9,7 +9,11 @@ import io.vertx.core.http.HttpClientResponse;
 import io.vertx.core.http.RequestOptions;
 import io.vertx.core.internal.ContextInternal;
 import io.vertx.core.internal.VertxInternal;
+import dev.inmesh.runtime.stats.UpstreamStats;
+import io.vertx.core.http.ConnectionPoolTooBusyException;
+import java.util.Collection;
 import java.util.Iterator;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Consumer;
 import java.util.function.Function;
 
@@ -18,14 +22,54 @@ import java.util.function.Function;
  * Its caller may give up on it ({@link Queue#cancel}): as Envoy's pool cancels a pending stream, it then leaves the
  * queue at once, its future failing with {@link PendingCancelledException}, and the connection that frees next goes to
  * the next request.
+ *
+ * <p>A request that found no connection ready for it is {@link #counted}: it counts in its cluster's
+ * {@code max_pending_requests} and {@code upstream_rq_pending_*} from the moment its pool took it until it has its
+ * connection, failed or was given up, whether it waits in the pool's queue or for the connection being opened for
+ * it. (Http2Pool makes one for every request, ready or not: those that found a connection ready count in nothing.)
  */
-record PendingRequest(RequestOptions options, ContextInternal context, Promise<HttpClientRequest> promise) {
+final class PendingRequest implements Handler<AsyncResult<HttpClientRequest>> {
+    private final RequestOptions options;
+    private final ContextInternal context;
+    private final Promise<HttpClientRequest> promise;
+    /** The pool whose pending request this is, told once its wait is over; null when it does not count as one. */
+    private final Queue pool;
+    /** The breakers ({@code max_pending_requests}) and statistics the wait counts in; either may be null. */
+    private final CircuitBreakerState breakers;
+    private final UpstreamStats stats;
+    /** When the wait began ({@link System#nanoTime}), for a new connection's {@code upstream_cx_connect_ms}. */
+    private final long since;
+    /** Whether the wait was counted off: it ended, or was given up. */
+    private final AtomicBoolean over;
+
+    private PendingRequest(RequestOptions options, ContextInternal context, Queue pool, CircuitBreakerState breakers,
+                           UpstreamStats stats) {
+        this.options = options;
+        this.context = context;
+        this.promise = context.promise();
+        this.pool = pool;
+        this.breakers = breakers;
+        this.stats = stats;
+        this.since = pool == null ? 0 : System.nanoTime();
+        this.over = pool == null ? null : new AtomicBoolean();
+    }
 
     /** A pool whose waiting requests can be taken out of its queue. */
     interface Queue {
         /**
+         * As {@code request(options)}, for a caller whose waits count in {@code breakers} and {@code stats} (either
+         * may be null): a request that finds no connection ready for it is a pending request, refused with
+         * {@link io.vertx.core.http.ConnectionPoolTooBusyException} when {@code breakers}' (else the pool's own)
+         * {@code max_pending_requests} are already waiting; one that finds a connection ready counts in neither,
+         * however long the hand-off to that connection's event loop takes.
+         */
+        Future<HttpClientRequest> request(RequestOptions options, CircuitBreakerState breakers, UpstreamStats stats);
+
+        /**
          * Takes the request whose future is {@code waiting} out of the queue and fails it with
-         * {@link PendingCancelledException}; false when it is not there (it has its connection, or failed).
+         * {@link PendingCancelledException}; false when it is not there (it has its connection, or failed). A
+         * pending request whose connection is being opened for it fails so too, and no longer counts as pending; the
+         * connection, once up, goes back to the pool.
          */
         boolean cancel(Future<HttpClientRequest> waiting);
 
@@ -40,24 +84,97 @@ record PendingRequest(RequestOptions options, ContextInternal context, Promise<H
          * {@link #idle} until that request is asked (the next request asked takes the count off).
          */
         void handedOut();
+
+        /** The wait of {@code pending}, one of this pool's {@link #counted} requests, is over. */
+        void pendingOver(PendingRequest pending);
     }
 
-    /** A request that is to wait, asked for on the current context (or a new one). */
+    /** A request that does not count as pending (a connection was ready for it), on the current context. */
     static PendingRequest of(VertxInternal vertx, RequestOptions options) {
-        ContextInternal context = vertx.getOrCreateContext();
-        return new PendingRequest(options, context, context.promise());
+        return new PendingRequest(options, vertx.getOrCreateContext(), null, null, null);
+    }
+
+    /**
+     * A pending request of {@code pool}, asked for on the current context, whose wait counts in {@code stats} (and
+     * was already counted in {@code breakers}, unless null, by the pool) until it is over.
+     */
+    static PendingRequest counted(VertxInternal vertx, RequestOptions options, Queue pool,
+                                  CircuitBreakerState breakers, UpstreamStats stats) {
+        PendingRequest w = new PendingRequest(options, vertx.getOrCreateContext(), pool, breakers, stats);
+        if (stats != null) {
+            stats.pendingStarted();
+            if (breakers != null && breakers.openConnections() >= breakers.maxConnections()) {
+                // as Envoy's pool, which counts the connection it would open for the request and its breaker refuses
+                stats.connectionOverflow();
+            }
+        }
+        w.promise.future().onComplete(w::ended);
+        return w;
+    }
+
+    RequestOptions options() {
+        return options;
+    }
+
+    ContextInternal context() {
+        return context;
     }
 
     Future<HttpClientRequest> future() {
         return promise.future();
     }
 
+    /** Whether this request counts as pending. */
+    boolean isCounted() {
+        return pool != null;
+    }
+
+    /** Counts the wait off, once: the request has its connection, failed, or was given up. */
+    private void ended(AsyncResult<HttpClientRequest> ar) {
+        if (!over.compareAndSet(false, true)) {
+            return;
+        }
+        if (breakers != null) {
+            breakers.pendingEnded();
+        }
+        if (stats != null) {
+            if (ar.failed() && ar.cause() instanceof PendingCancelledException) {
+                stats.pendingEnded(false);
+                stats.pendingCancelled();
+            } else {
+                stats.pendingEnded(ar.failed() && !(ar.cause() instanceof ConnectionPoolTooBusyException)
+                        && !(ar.cause() instanceof IllegalArgumentException));
+                // a new connection's upstream_cx_connect_ms: the pool began it as this request began to wait
+                long connected = ar.succeeded() ? HostPool.takeConnectedAt(ar.result().connection()) : -1;
+                if (connected >= since) {
+                    stats.connectTime((connected - since) / 1_000_000);
+                }
+            }
+        }
+        pool.pendingOver(this);
+    }
+
     /** Sends the request with {@code send} on its caller's context (at once when that is the current one). */
     void send(Function<RequestOptions, Future<HttpClientRequest>> send) {
         if (context.isRunningOnContext()) {
-            send.apply(options).onComplete(promise);
+            send.apply(options).onComplete(this);
         } else {
-            context.runOnContext(v -> send.apply(options).onComplete(promise));
+            context.runOnContext(v -> send.apply(options).onComplete(this));
+        }
+    }
+
+    /**
+     * The request's connection (or its failure) came: its caller's answer, unless the caller gave up on it
+     * meanwhile, when the request goes back unsent.
+     */
+    @Override
+    public void handle(AsyncResult<HttpClientRequest> ar) {
+        if (ar.succeeded()) {
+            if (!promise.tryComplete(ar.result())) {
+                ar.result().reset();
+            }
+        } else {
+            promise.tryFail(ar.cause());
         }
     }
 
@@ -67,13 +184,26 @@ record PendingRequest(RequestOptions options, ContextInternal context, Promise<H
     }
 
     /**
-     * Takes the request whose future is {@code waiting} out of {@code queue} (guarded by {@code lock}) and fails it
-     * with {@link PendingCancelledException}, at once: its caller gave up on it. False when it is not there.
+     * Takes the request whose future is {@code waiting} out of {@code queue} and of {@code counted} (the pool's
+     * pending requests, also those whose connection is being opened for them; both guarded by {@code lock}) and
+     * fails it with {@link PendingCancelledException}, at once: its caller gave up on it. One whose connection is
+     * being opened no longer waits either; the connection, once up, goes back to the pool unused. False when it is
+     * in neither.
      */
-    static boolean cancel(Object lock, Iterable<PendingRequest> queue, Future<HttpClientRequest> waiting) {
+    static boolean cancel(Object lock, Iterable<PendingRequest> queue, Collection<PendingRequest> counted,
+                          Future<HttpClientRequest> waiting) {
         PendingRequest found = null;
         synchronized (lock) {
             for (Iterator<PendingRequest> it = queue.iterator(); it.hasNext(); ) {
+                PendingRequest w = it.next();
+                if (w.promise.future() == waiting) {
+                    it.remove();
+                    found = w;
+                    break;
+                }
+            }
+            // out of the pool's pending requests at once, not only once its failure is told on its context
+            for (Iterator<PendingRequest> it = counted.iterator(); it.hasNext(); ) {
                 PendingRequest w = it.next();
                 if (w.promise.future() == waiting) {
                     it.remove();

@@ -20,6 +20,7 @@ import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpClientRequest;
+import io.vertx.core.http.RequestOptions;
 import io.vertx.core.http.HttpConnection;
 import io.vertx.core.http.HttpVersion;
 import java.util.ArrayList;
@@ -346,11 +347,32 @@ public final class UpstreamCluster {
     }
 
     /**
+     * Whether {@code client} is a host's pool, which tells the requests that find no connection ready (pending) from
+     * the others and counts them itself ({@link #request}).
+     */
+    public static boolean countsPending(HttpClient client) {
+        return client instanceof PendingRequest.Queue;
+    }
+
+    /**
+     * Asks {@code client}, a host's pool ({@link #countsPending}), for a connection to send {@code options} on: as
+     * Envoy's pool, a request that finds no connection ready is pending, counted in {@code breakers} (refused with
+     * {@link io.vertx.core.http.ConnectionPoolTooBusyException} when its {@code max_pending_requests} are already
+     * waiting) and in {@code stats}' {@code upstream_rq_pending_*} (unless null) until it has its connection, failed,
+     * or was given up ({@link #cancelPending}); one handed to a ready connection counts in neither.
+     */
+    public static io.vertx.core.Future<HttpClientRequest> request(HttpClient client, RequestOptions options,
+                                                                  CircuitBreakerState breakers,
+                                                                  dev.inmesh.runtime.stats.UpstreamStats stats) {
+        return ((PendingRequest.Queue) client).request(options, breakers, stats);
+    }
+
+    /**
      * Takes a request that waits for a connection ({@code waiting}, what {@code client}'s {@code request} returned)
      * out of the queue of {@code client}, a host's pool, as Envoy's router cancels its pending request when it gives
      * up on it: {@code waiting} then fails with {@link PendingCancelledException}, and the connection that frees next
-     * goes to a request still waiting. False when the request is no longer in the queue: it has its connection, or
-     * the pool is opening the connection it is to have (which it then gets).
+     * goes to a request still waiting. A pending request whose connection is being opened for it fails so too (the
+     * connection, once up, goes back to the pool). False when the request is no longer pending: it has its connection.
      */
     public static boolean cancelPending(HttpClient client, io.vertx.core.Future<HttpClientRequest> waiting) {
         return client instanceof PendingRequest.Queue pool && pool.cancel(waiting);

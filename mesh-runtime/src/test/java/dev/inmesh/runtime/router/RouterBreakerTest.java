@@ -104,6 +104,112 @@ class RouterBreakerTest {
         wm.verify(2, anyRequestedFor(urlEqualTo("/slow")));
     }
 
+    /**
+     * A listening socket whose accept queue is full, so that a connect to it hangs (its SYN dropped) until the
+     * connect timeout: a connection that never opens.
+     */
+    private static final class Blackhole implements AutoCloseable {
+        final java.net.ServerSocket server;
+        final List<java.nio.channels.SocketChannel> fill = new java.util.ArrayList<>();
+
+        Blackhole() throws Exception {
+            server = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress());
+            for (int i = 0; i < 4; i++) {
+                var c = java.nio.channels.SocketChannel.open();
+                c.configureBlocking(false);
+                c.connect(server.getLocalSocketAddress());
+                fill.add(c);
+            }
+        }
+
+        int port() {
+            return server.getLocalPort();
+        }
+
+        @Override
+        public void close() throws Exception {
+            for (var c : fill) {
+                c.close();
+            }
+            server.close();
+        }
+    }
+
+    @Test
+    void aRequestWaitingForANewConnectionIsPendingAndMaxPendingRequestsRefusesTheNext() throws Exception {
+        for (boolean h2 : new boolean[] {false, true}) {
+            for (long maxPending : new long[] {0, 1}) {
+                try (Blackhole hole = new Blackhole()) {
+                    var c = dev.inmesh.api.config.cluster.Cluster.builder("c",
+                                    dev.inmesh.api.config.cluster.DiscoveryType.STATIC)
+                            .lbPolicy(LbPolicy.ROUND_ROBIN).connectTimeout(Duration.ofSeconds(3))
+                            .circuitBreakers(breakers(1024, maxPending, 1024, 3))
+                            .loadAssignment(RouterRig.hosts("c", hole.port())).http2(h2).build();
+                    ClusterManager clusters = rig.clusters(c);
+                    var reg = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+                    Router router = rig.router();
+                    router.upstreamStats(MeshMetrics.create(reg, WorkloadInfo.UNKNOWN)::upstream);
+                    RouteTable table = routeToC("");
+                    // as Envoy's pool: no connection is ready for any of them, so each is pending, and those
+                    // beyond max_pending_requests are refused at once (0: every one)
+                    List<CompletableFuture<RouterRig.Result>> calls = new java.util.ArrayList<>();
+                    for (int i = 0; i < 3; i++) {
+                        calls.add(rig.start(router, get("/x"), table, clusters));
+                    }
+                    String what = (h2 ? "h2" : "http/1.1") + ", max_pending_requests " + maxPending;
+                    for (int i = (int) maxPending; i < 3; i++) {
+                        RouterRig.Result r = RouterRig.await(calls.get(i));
+                        assertOverflow(r);
+                        assertTrue(r.elapsedMillis() < 2000, what + ": refused, not left waiting");
+                    }
+                    assertEquals(maxPending, clusters.cluster("c").circuitBreakers().pendingRequests(), what);
+                    assertEquals(maxPending, stat(reg, "upstream_rq_pending_active"), what);
+                    assertEquals(3 - maxPending, stat(reg, "upstream_rq_pending_overflow"), what);
+                    for (int i = 0; i < maxPending; i++) {
+                        assertEquals(503, RouterRig.await(calls.get(i)).status(), what); // its connect timed out
+                    }
+                    awaitStat(reg, "upstream_rq_pending_active", 0);
+                    assertEquals(0, clusters.cluster("c").circuitBreakers().pendingRequests(), what);
+                }
+            }
+        }
+    }
+
+    @Test
+    void aRequestHandedAnIdleConnectionOfAnotherEventLoopIsNeitherPendingNorAConnectionOverflow() throws Exception {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(urlEqualTo("/fast")).willReturn(ok("fast")));
+        ClusterManager clusters = rig.clusters(cluster("c", LbPolicy.ROUND_ROBIN, breakers(1, 1024, 1024, 3), null,
+                wm.port()));
+        var reg = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        Router router = rig.router();
+        router.upstreamStats(MeshMetrics.create(reg, WorkloadInfo.UNKNOWN)::upstream);
+        RouteTable table = routeToC("");
+        assertEquals(200, rig.call(router, get("/fast"), table, clusters).status());
+        assertEquals(1, stat(reg, "upstream_rq_pending_total"));
+        // the one connection, idle, lives on the rig's event loop; requests from the others are handed it there
+        List<io.vertx.core.Context> contexts = new java.util.ArrayList<>();
+        for (int i = 0; i < 4; i++) {
+            contexts.add(((io.vertx.core.internal.VertxInternal) rig.vertx).createEventLoopContext());
+        }
+        for (int i = 0; i < 12; i++) {
+            CompletableFuture<Integer> status = new CompletableFuture<>();
+            contexts.get(i % contexts.size()).runOnContext(v -> router.forward(get("/fast"), table, clusters)
+                    .onComplete(ar -> {
+                        if (ar.failed()) {
+                            status.completeExceptionally(ar.cause());
+                        } else {
+                            ar.result().body().onComplete(b -> status.complete(ar.result().status()));
+                        }
+                    }));
+            assertEquals(200, status.get(5, java.util.concurrent.TimeUnit.SECONDS));
+            Thread.sleep(20); // the pool has the connection back (the answer may reach the caller just before)
+        }
+        assertEquals(1, stat(reg, "upstream_rq_pending_total"), "only the first request waited, for the connection");
+        assertEquals(0, stat(reg, "upstream_cx_overflow"));
+        assertEquals(1, stat(reg, "upstream_cx_total"), "one connection");
+    }
+
     /** Waits up to 5 s for cluster c's max_requests breaker to count {@code n} active requests. */
     private static void awaitActiveRequests(ClusterManager clusters, long n) {
         long deadline = System.nanoTime() + 5_000_000_000L;
