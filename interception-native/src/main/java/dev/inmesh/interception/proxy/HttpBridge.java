@@ -1212,6 +1212,14 @@ final class HttpBridge {
             }
         }
 
+        /**
+         * An upgrade or a {@code CONNECT}: what the client sends after its head is the tunnel's, never a request (Envoy's
+         * HTTP/1 codec takes both as upgrades).
+         */
+        private static boolean upgradeOrConnect(HttpRequest req) {
+            return isUpgrade(req) || io.netty.handler.codec.http.HttpMethod.CONNECT.equals(req.method());
+        }
+
         private static boolean isUpgrade(HttpRequest req) {
             return req.headers().contains(HttpHeaderNames.UPGRADE)
                     && req.headers().containsValue(HttpHeaderNames.CONNECTION, HttpHeaderValues.UPGRADE, true);
@@ -1787,9 +1795,11 @@ final class HttpBridge {
             // as Envoy's connection manager: a request it refuses (not its codec) whose head ended the stream (no
             // body) leaves an HTTP/1 connection open for the next one; after a codec error, for a request with a body
             // (refused at its head, before the body was read, even when the aggregator since read it whole), or for
-            // an upgrade (whose stream Envoy's codec never sees end), it closes
+            // an upgrade or a CONNECT (whose stream Envoy's codec never sees end, and whose refusal Envoy's connection
+            // manager follows with a close, so that no request smuggled in what would have been its payload is read),
+            // it closes
             boolean keepAlive = !codec && req instanceof FullHttpRequest && (http2 || HttpUtil.isKeepAlive(req)
-                    && !isUpgrade(req) && !framesABody(req));
+                    && !upgradeOrConnect(req) && !framesABody(req));
             if (!http2) {
                 busy = true;
                 if (!keepAlive) {

@@ -418,10 +418,13 @@ class Http1RequestsTest {
             assertTrue(https.startsWith("HTTP/1.1 403 ") && https.endsWith("Forbidden"), https);
             String internal = exchange(plain, "GET https://svc/x HTTP/1.1\r\nhost: svc\r\nconnection: close\r\n\r\n");
             assertTrue(internal.startsWith("HTTP/1.1 200 "), internal);
-            // CONNECT is an upgrade the connection manager does not enable: 403, the connection kept
+            // CONNECT is an upgrade the connection manager does not enable: 403, and the connection closes, as
+            // Envoy's after a refused upgrade; what followed its head is not read as a request (it was: a request
+            // smuggled behind a CONNECT was answered 200)
             String connect = exchange(plain, "CONNECT svc:443 HTTP/1.1\r\nhost: svc:443\r\n\r\n"
-                    + "GET /after HTTP/1.1\r\nhost: svc\r\nconnection: close\r\n\r\n");
-            assertTrue(connect.startsWith("HTTP/1.1 403 ") && connect.contains("\r\n\r\nHTTP/1.1 200 "), connect);
+                    + "GET /after HTTP/1.1\r\nhost: smuggled\r\n\r\n");
+            assertTrue(connect.startsWith("HTTP/1.1 403 ") && connect.contains("\r\nconnection: close\r\n")
+                    && !connect.contains("HTTP/1.1 200") && !connect.contains("HTTP/1.1 404"), connect);
             // and over HTTP/2 (h2c), where a CONNECT has no :path
             io.vertx.core.http.HttpClient h2 = backends.createHttpClient(new io.vertx.core.http.HttpClientOptions()
                     .setProtocolVersion(io.vertx.core.http.HttpVersion.HTTP_2).setHttp2ClearTextUpgrade(false));
