@@ -1868,23 +1868,31 @@ final class HttpBridge {
          */
         private void upgrade(ChannelHandlerContext ctx, HttpRequest req) {
             RouterRequest rr = routerRequest(req);
+            // the body that came with the head (a Content-Length, or chunks, read in the same read): the decoder took
+            // it off the bytes, so it goes upstream after the head, as Envoy's router sends an upgrade's body (its
+            // early data) on; a copy, since the request is released before an authorizer may have decided
+            byte[] early = req instanceof FullHttpRequest full && full.content().isReadable()
+                    ? ByteBufUtil.getBytes(full.content()) : null;
             var decided = conn.runtime().router.relay(rr, conn.routes(), conn.clusters());
             if (decided.isComplete()) {
-                relay(ctx, req, rr, decided.result());
+                relay(ctx, req, rr, decided.result(), early);
                 return;
             }
             // an external authorizer decides: nothing more is read from the caller until it has
             Channel down = ctx.channel();
             down.config().setAutoRead(false);
             decided.onComplete(ar -> down.eventLoop().execute(() -> {
-                relay(ctx, req, rr, ar.result());
+                relay(ctx, req, rr, ar.result(), early);
                 down.config().setAutoRead(true);
             }));
         }
 
-        /** The rest of {@link #upgrade}, once the router decided: its answer, or the relay to a host. */
+        /**
+         * The rest of {@link #upgrade}, once the router decided: its answer, or the relay to a host, to which the
+         * request's head goes, then {@code early}, the body read with it (null: none).
+         */
         private void relay(ChannelHandlerContext ctx, HttpRequest req, RouterRequest rr,
-                           dev.inmesh.runtime.router.Router.Relay decided) {
+                           dev.inmesh.runtime.router.Router.Relay decided, byte[] early) {
             Channel down = ctx.channel();
             HttpVersion version = req.protocolVersion();
             var router = conn.runtime().router;
@@ -1902,7 +1910,19 @@ final class HttpBridge {
                 head.headers().add(h.getKey(), h.getValue()); // the router's map: what it and the rules left
             }
             head.headers().set(HttpHeaderNames.HOST, decided.authority());
+            boolean chunked = early != null && !head.headers().contains(HttpHeaderNames.CONTENT_LENGTH);
+            if (chunked) {
+                // a chunked body, gathered whole (its Transfer-Encoding gone, see RequestBodies): sent chunked again
+                head.headers().set(HttpHeaderNames.TRANSFER_ENCODING, HttpHeaderValues.CHUNKED);
+            }
             ByteBuf encoded = encodeHead(new HttpRequestEncoder(), head, null);
+            if (chunked) {
+                encoded.writeCharSequence(Integer.toHexString(early.length) + "\r\n", StandardCharsets.US_ASCII);
+                encoded.writeBytes(early);
+                encoded.writeCharSequence("\r\n0\r\n\r\n", StandardCharsets.US_ASCII);
+            } else if (early != null) {
+                encoded.writeBytes(early);
+            }
             // an answer the proxy gives in the upstream's place: the router's local reply, and the connection closes
             UpgradeStatus.LocalReplies replies = (status, body) -> {
                 RouterResponse r = router.relayLocalReply(relay, status, body);
@@ -1968,6 +1988,9 @@ final class HttpBridge {
                             }
                             relayEnded(router, relay, status, counted[0]);
                         });
+                        if (early != null) {
+                            counted[0].downstreamToUpstream.addAndGet(early.length); // the body is the request's
+                        }
                         if (left > 0) {
                             lifetime[0] = down.eventLoop().schedule(() -> {
                                 counted[0].durationReached = true;

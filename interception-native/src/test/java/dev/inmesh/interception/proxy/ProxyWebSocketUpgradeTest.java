@@ -420,6 +420,47 @@ class ProxyWebSocketUpgradeTest {
     }
 
     /**
+     * A body that comes with the upgrade's head, in the same read (a {@code Content-Length}, or chunks), goes upstream
+     * after the head, as Envoy's router sends an upgrade's early data on, and counts in the bytes received: the
+     * decoder took it off the bytes and it was lost (the upstream got {@code Content-Length: 5} and no body).
+     */
+    @Test
+    void aBodyReadWithTheUpgradesHeadGoesUpstreamAfterIt() throws Exception {
+        StringBuffer saw = new StringBuffer();
+        int app = vertx.createNetServer().connectHandler(so -> so.handler(b -> {
+            saw.append(b.toString(StandardCharsets.ISO_8859_1));
+            if (saw.toString().endsWith("hello") || saw.toString().endsWith("0\r\n\r\n")) {
+                so.write("HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\n\r\n");
+            }
+        })).listen(0, "127.0.0.1").await().actualPort();
+        int port = LoopbackProxy.freePort();
+        try (LoopbackProxy proxy = wsProxy(port, "", "", app)) {
+            for (String framing : List.of("content-length: 5\r\n\r\nhello",
+                    "transfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")) {
+                saw.setLength(0);
+                proxy.requests.clear();
+                try (java.net.Socket s = new java.net.Socket("127.0.0.1", port)) {
+                    s.setSoTimeout(10_000);
+                    s.getOutputStream().write(("GET /raw HTTP/1.1\r\nhost: svc\r\nconnection: Upgrade\r\n"
+                            + "upgrade: websocket\r\n" + framing).getBytes(StandardCharsets.US_ASCII));
+                    byte[] buf = new byte[4096];
+                    int n = 0;
+                    for (int r; !new String(buf, 0, n, StandardCharsets.US_ASCII).contains("\r\n\r\n")
+                            && (r = s.getInputStream().read(buf, n, buf.length - n)) > 0; ) {
+                        n += r;
+                    }
+                    String answer = new String(buf, 0, n, StandardCharsets.US_ASCII);
+                    assertTrue(answer.startsWith("HTTP/1.1 101 "), answer + " / the upstream saw: " + saw);
+                    String got = saw.toString();
+                    assertTrue(got.substring(got.indexOf("\r\n\r\n") + 4).equals(framing.substring(
+                            framing.indexOf("\r\n\r\n") + 4)), got);
+                }
+                assertEquals(5, proxy.logged(101).bytesReceived(), framing);
+            }
+        }
+    }
+
+    /**
      * An application on loopback that reads what comes and then does what {@code onData} says with the connection
      * (close it, write to it, nothing).
      */
