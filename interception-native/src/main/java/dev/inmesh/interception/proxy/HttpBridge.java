@@ -1098,13 +1098,13 @@ final class HttpBridge {
                 }
                 if (io.netty.handler.codec.http.HttpMethod.CONNECT.equals(req.method())) {
                     // as Envoy's connection manager: CONNECT is an upgrade, which no upgrade_configs here enable
-                    refuse(ctx, req, HttpResponseStatus.FORBIDDEN, "upgrade_failed", false);
+                    refuseUpgrade(ctx, req, true);
                     return;
                 }
                 if (!http2 && isUpgrade(req)) {
                     if (!conn.hcm().websocketUpgrade()
                             || !"websocket".equalsIgnoreCase(req.headers().get(HttpHeaderNames.UPGRADE))) {
-                        refuse(ctx, req, HttpResponseStatus.FORBIDDEN, "upgrade_failed", false);
+                        refuseUpgrade(ctx, req, false);
                         return;
                     }
                     // the bytes after the head belong to the relay: stop decoding them as requests
@@ -1809,6 +1809,21 @@ final class HttpBridge {
             respond(ctx, conn.runtime().router.localReply(rr, status.code(), codec ? status.reasonPhrase() : "",
                     details, codec ? ResponseFlag.DOWNSTREAM_PROTOCOL_ERROR : null), HttpVersion.HTTP_1_1, keepAlive,
                     false);
+        }
+
+        /**
+         * Answers an upgrade the connection manager does not take, or a {@code CONNECT}, as the router decides
+         * ({@link dev.inmesh.runtime.router.Router#upgradeRefused}: 403 when a route matched it, else 404 NR); an
+         * HTTP/1 connection closes after it, and nothing it carried after the head is read as a request.
+         */
+        private void refuseUpgrade(ChannelHandlerContext ctx, HttpRequest req, boolean connect) {
+            RouterRequest rr = routerRequest(req);
+            if (!http2) {
+                busy = true;
+                refuseFurther();
+            }
+            respond(ctx, conn.runtime().router.upgradeRefused(rr, conn.routes(), conn.clusters(), connect),
+                    HttpVersion.HTTP_1_1, http2, false);
         }
 
         /**

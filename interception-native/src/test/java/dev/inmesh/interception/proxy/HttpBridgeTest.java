@@ -1067,6 +1067,24 @@ class HttpBridgeTest {
         }
     }
 
+    /**
+     * An upgrade the connection manager does not take whose route does not match, and a {@code CONNECT}, which no
+     * prefix or path route matches, are answered by the router: 404 NR {@code route_not_found}, as Envoy answers 403
+     * {@code upgrade_failed} only when a route matched (both got 403). The connection closes after either.
+     */
+    @Test
+    void anUpgradeOrAConnectNoRouteMatchesIsAnswered404NR() throws Exception {
+        for (String request : List.of("GET /x HTTP/1.1\r\nhost: nowhere\r\nconnection: upgrade\r\n"
+                + "upgrade: something\r\n\r\n", "CONNECT reviews:443 HTTP/1.1\r\nhost: reviews:443\r\n\r\n")) {
+            proxy.requests.clear();
+            String answer = Http1RequestsTest.exchange(proxyPort, request);
+            assertTrue(answer.startsWith("HTTP/1.1 404 ") && answer.contains("\r\nconnection: close\r\n"), answer);
+            var info = proxy.logged(404);
+            assertEquals("route_not_found", info.responseCodeDetails());
+            assertEquals("NR", dev.inmesh.runtime.stats.ResponseFlag.format(info.responseFlags()));
+        }
+    }
+
     /** Opens a WebSocket to the reviews service through the proxy (v2), sends {@code message}; the first reply. */
     private String webSocketReply(WebSocketConnectOptions extra, String message) throws Exception {
         // closed at the end, which holds it until then: Vert.x closes a client no longer referenced, its sockets too

@@ -574,6 +574,26 @@ public final class Router {
                 ar.succeeded() ? ar.result() : RbacFilter.Verdict.ALLOWED)));
     }
 
+    /**
+     * The answer to an upgrade the connection manager does not take ({@code upgrade_configs} does not enable its type)
+     * or a {@code CONNECT}, as Envoy's connection manager gives it: 403 {@code upgrade_failed} when a route matched the
+     * request; otherwise the router's 404 {@code route_not_found} (NR), which a {@code CONNECT} always gets here, as
+     * Envoy's prefix, path and regex matchers never match a request that has no path (only a
+     * {@code connect_matcher}, which Inmesh does not take, would).
+     *
+     * @param routes the connection manager's route table, or null when it has none yet
+     */
+    public RouterResponse upgradeRefused(RouterRequest req, RouteTable routes, ClusterManager clusters,
+                                         boolean connect) {
+        sanitize(req);
+        RouteResult result = connect || routes == null ? null
+                : routes.route(req, ThreadLocalRandom.current().nextLong());
+        if (result == null || result instanceof RouteResult.NoRoute) {
+            return relayRefused(req, result, clusters);
+        }
+        return localReply(req, 403, "", "upgrade_failed", null);
+    }
+
     /** The rest of {@link #relay}, once the filters before the router decided. */
     private Relay relayAuthorized(RouterRequest req, RouteTable routes, RouteResult result, ClusterManager clusters,
                                   RbacFilter.Verdict verdict) {
