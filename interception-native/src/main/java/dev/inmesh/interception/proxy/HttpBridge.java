@@ -1956,6 +1956,9 @@ final class HttpBridge {
             p.remove("http1-bodies");
             p.remove("http1-limits");
             p.remove("http1");
+            // read on while the upstream is connected to and answers (the gate holds what comes), so that a client
+            // that leaves first is seen then, as Envoy sees a downstream close at any time
+            down.config().setAutoRead(true);
             // the host's addresses raced (a dual-stack pod's), as tcp_proxy's
             conn.runtime().connectHost(down,
                     (int) Math.min(Integer.MAX_VALUE, cluster.config().connectTimeout().toMillis()), cluster, host,

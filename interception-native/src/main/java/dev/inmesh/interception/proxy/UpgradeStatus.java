@@ -305,7 +305,8 @@ final class UpgradeStatus extends ChannelInboundHandlerAdapter {
     /**
      * On the client's connection: holds what the client sends after its upgrade request until the upstream's answer
      * (a WebSocket client waits for the {@code 101} before it sends), then lets it through ({@link #open}) or drops it,
-     * and everything after it ({@link #drop}).
+     * and everything after it ({@link #drop}); the connection is read meanwhile, so that a client that leaves before
+     * the answer is seen at once (up to {@link #MAX_HELD} held).
      */
     static final class Gate extends ChannelInboundHandlerAdapter {
         /** Held past this, the client's connection is no longer read until the answer comes. */
@@ -338,7 +339,13 @@ final class UpgradeStatus extends ChannelInboundHandlerAdapter {
         @Override
         public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
             if (evt instanceof ChannelInputShutdownEvent && !open && !dropping) {
-                held.add(evt); // after the bytes before it
+                // the client went away (or ended its output, which Envoy's connection manager takes as the same, its
+                // connections having no half-close) before the upstream's answer: as Envoy resets the stream on a
+                // downstream close, the connection closes now, and the relay closes the upstream's with it (reported
+                // 0 DC); held, the client's socket stayed half-closed and the upstream's open until the upstream
+                // answered or closed
+                drop();
+                ctx.close();
                 return;
             }
             ctx.fireUserEventTriggered(evt);
@@ -351,11 +358,7 @@ final class UpgradeStatus extends ChannelInboundHandlerAdapter {
             }
             open = true;
             for (Object m : held) {
-                if (m instanceof ChannelInputShutdownEvent e) {
-                    ctx.fireUserEventTriggered(e);
-                } else {
-                    ctx.fireChannelRead(m);
-                }
+                ctx.fireChannelRead(m);
             }
             held.clear();
             ctx.fireChannelReadComplete();
@@ -369,11 +372,7 @@ final class UpgradeStatus extends ChannelInboundHandlerAdapter {
             }
             dropping = true;
             open = false;
-            held.forEach(m -> {
-                if (!(m instanceof ChannelInputShutdownEvent)) {
-                    ReferenceCountUtil.release(m);
-                }
-            });
+            held.forEach(ReferenceCountUtil::release);
             held.clear();
         }
 

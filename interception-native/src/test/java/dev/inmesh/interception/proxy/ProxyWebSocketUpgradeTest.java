@@ -420,6 +420,36 @@ class ProxyWebSocketUpgradeTest {
     }
 
     /**
+     * A client that leaves before the upstream answers its upgrade: as Envoy resets the stream on a downstream close,
+     * the upstream's connection is closed and the upgrade reported 0 DC {@code downstream_remote_disconnect}, its
+     * request no longer active. The client's connection was not read until the answer: the proxy's socket sat
+     * half-closed and the upstream's open until the upstream closed, then reported 503 UC, an answer never sent.
+     */
+    @Test
+    void aClientThatLeavesBeforeTheUpstreamAnswersClosesTheUpstreamAndIsReported0DC() throws Exception {
+        io.vertx.core.Promise<Void> upstreamSaw = io.vertx.core.Promise.promise();
+        io.vertx.core.Promise<Void> upstreamClosed = io.vertx.core.Promise.promise();
+        int app = vertx.createNetServer().connectHandler(so -> {
+            so.handler(b -> upstreamSaw.tryComplete()); // reads, never answers
+            so.closeHandler(v -> upstreamClosed.tryComplete());
+        }).listen(0, "127.0.0.1").await().actualPort();
+        int port = LoopbackProxy.freePort();
+        try (LoopbackProxy proxy = wsProxy(port, "", "", app)) {
+            var stats = proxy.withStats();
+            try (java.net.Socket s = new java.net.Socket("127.0.0.1", port)) {
+                s.getOutputStream().write(("GET /ws HTTP/1.1\r\nhost: svc\r\nconnection: Upgrade\r\n"
+                        + "upgrade: websocket\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+                upstreamSaw.future().await(10, TimeUnit.SECONDS);
+            }
+            upstreamClosed.future().await(5, TimeUnit.SECONDS);
+            var info = proxy.logged(0);
+            assertEquals("DC", dev.inmesh.runtime.stats.ResponseFlag.format(info.responseFlags()));
+            assertEquals("downstream_remote_disconnect", info.responseCodeDetails());
+            assertEquals(0, LoopbackProxy.clusterStat(stats, "c", "upstream_rq_active"));
+        }
+    }
+
+    /**
      * A body that comes with the upgrade's head, in the same read (a {@code Content-Length}, or chunks), goes upstream
      * after the head, as Envoy's router sends an upgrade's early data on, and counts in the bytes received: the
      * decoder took it off the bytes and it was lost (the upstream got {@code Content-Length: 5} and no body).
