@@ -1888,30 +1888,46 @@ final class HttpBridge {
             // early data) on; a copy, since the request is released before an authorizer may have decided
             byte[] early = req instanceof FullHttpRequest full && full.content().isReadable()
                     ? ByteBufUtil.getBytes(full.content()) : null;
+            // as Envoy's connection manager once it made the filter chain for an upgrade it takes, before routing:
+            // downstream_cx_upgrades_total, and downstream_cx_upgrades_active until the stream ends (however it ends)
+            DownstreamStats stats = conn.stats();
+            Runnable ended = () -> { };
+            if (stats != null) {
+                stats.upgradeStarted();
+                java.util.concurrent.atomic.AtomicBoolean once = new java.util.concurrent.atomic.AtomicBoolean();
+                ended = () -> {
+                    if (once.compareAndSet(false, true)) {
+                        stats.upgradeEnded();
+                    }
+                };
+            }
+            Runnable upgradeEnded = ended;
             var decided = conn.runtime().router.relay(rr, conn.routes(), conn.clusters());
             if (decided.isComplete()) {
-                relay(ctx, req, rr, decided.result(), early);
+                relay(ctx, req, rr, decided.result(), early, upgradeEnded);
                 return;
             }
             // an external authorizer decides: nothing more is read from the caller until it has
             Channel down = ctx.channel();
             down.config().setAutoRead(false);
             decided.onComplete(ar -> down.eventLoop().execute(() -> {
-                relay(ctx, req, rr, ar.result(), early);
+                relay(ctx, req, rr, ar.result(), early, upgradeEnded);
                 down.config().setAutoRead(true);
             }));
         }
 
         /**
          * The rest of {@link #upgrade}, once the router decided: its answer, or the relay to a host, to which the
-         * request's head goes, then {@code early}, the body read with it (null: none).
+         * request's head goes, then {@code early}, the body read with it (null: none); {@code upgradeEnded} runs
+         * when the upgraded stream ends.
          */
         private void relay(ChannelHandlerContext ctx, HttpRequest req, RouterRequest rr,
-                           dev.inmesh.runtime.router.Router.Relay decided, byte[] early) {
+                           dev.inmesh.runtime.router.Router.Relay decided, byte[] early, Runnable upgradeEnded) {
             Channel down = ctx.channel();
             HttpVersion version = req.protocolVersion();
             var router = conn.runtime().router;
             if (decided.refusal() != null) {
+                upgradeEnded.run();
                 conn.runtime().context(ctx.channel()).dispatch(() -> respond(ctx, decided.refusal(), version, false,
                         false));
                 return;
@@ -1965,6 +1981,7 @@ final class HttpBridge {
                     dev.inmesh.runtime.upstream.UpstreamTls.requestHost(rr.authority()))
                     .addListener(cf -> {
                         if (!cf.isSuccess() || !down.isActive()) {
+                            upgradeEnded.run();
                             encoded.release();
                             if (cf.isSuccess()) {
                                 ((Channel) cf.getNow()).close();
@@ -2004,6 +2021,7 @@ final class HttpBridge {
                             if (lifetime[0] != null) {
                                 lifetime[0].cancel(false);
                             }
+                            upgradeEnded.run();
                             relayEnded(router, relay, status, counted[0]);
                         });
                         if (early != null) {

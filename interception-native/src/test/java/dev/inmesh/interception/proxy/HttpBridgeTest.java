@@ -1058,6 +1058,7 @@ class HttpBridgeTest {
         // and an upgrade to anything but websocket, even where websocket is enabled
         proxy.close();
         proxy = new LoopbackProxy(yaml);
+        var stats = proxy.withStats();
         try (java.net.Socket s = new java.net.Socket("127.0.0.1", proxyPort)) {
             s.setSoTimeout(5000);
             s.getOutputStream().write(("GET /x HTTP/1.1\r\nhost: reviews\r\nconnection: upgrade\r\n"
@@ -1065,6 +1066,9 @@ class HttpBridgeTest {
             String answer = new String(s.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.US_ASCII);
             assertTrue(answer.startsWith("HTTP/1.1 403 "), answer);
         }
+        // counted as Envoy counts it (the statistic was not there); no upgrade was taken
+        assertEquals(1, LoopbackProxy.stat(stats, "http", "downstream_rq_ws_on_non_ws_route"));
+        assertEquals(0, LoopbackProxy.stat(stats, "http", "downstream_cx_upgrades_total"));
     }
 
     /**

@@ -129,6 +129,8 @@ class ProxyWebSocketUpgradeTest {
         int echo = echo("echo:");
         int port = LoopbackProxy.freePort();
         try (LoopbackProxy proxy = wsProxy(port, "", "", echo)) {
+            var stats = proxy.withStats();
+            assertEquals(0, LoopbackProxy.stat(stats, "http", "downstream_cx_upgrades_active"));
             io.vertx.core.http.WebSocketClient client = vertx.createWebSocketClient();
             io.vertx.core.http.WebSocket ws = connect(client, port, io.vertx.core.Promise.promise());
             io.vertx.core.Promise<String> answer = io.vertx.core.Promise.promise();
@@ -136,9 +138,13 @@ class ProxyWebSocketUpgradeTest {
             ws.writeTextMessage("hi");
             assertEquals("echo:hi", answer.future().await(10, TimeUnit.SECONDS));
             assertTrue(proxy.requests.isEmpty(), "reported when it ends, not before: " + proxy.requests);
+            // as Envoy's connection manager counts an upgrade it takes (neither statistic was there)
+            assertEquals(1, LoopbackProxy.stat(stats, "http", "downstream_cx_upgrades_total"));
+            assertEquals(1, LoopbackProxy.stat(stats, "http", "downstream_cx_upgrades_active"));
             ws.close().await(10, TimeUnit.SECONDS);
 
             var info = proxy.logged(101);
+            assertEquals(0, LoopbackProxy.stat(stats, "http", "downstream_cx_upgrades_active"));
             assertEquals("GET", info.method());
             assertEquals("/ws", info.path());
             assertEquals("c", info.upstreamCluster());

@@ -591,6 +591,9 @@ public final class Router {
         if (result == null || result instanceof RouteResult.NoRoute) {
             return relayRefused(req, result, clusters);
         }
+        if (req.downstreamStats != null) {
+            req.downstreamStats.upgradeOnNonUpgradeRoute();
+        }
         return localReply(req, 403, "", "upgrade_failed", null);
     }
 

@@ -52,6 +52,9 @@ public final class DownstreamStats implements RbacStats {
     private final LongAdder rqRejectedViaIpDetection = new LongAdder();
     private final LongAdder rqNonRelativePath = new LongAdder();
     private final LongAdder noRoute = new LongAdder();
+    private final LongAdder rqWsOnNonWsRoute = new LongAdder();
+    private final LongAdder cxUpgradesTotal = new LongAdder();
+    private final AtomicLong cxUpgradesActive = new AtomicLong();
     private final LongAdder noCluster = new LongAdder();
     private final LongAdder rqRedirect = new LongAdder();
     private final LongAdder rqDirectResponse = new LongAdder();
@@ -159,6 +162,9 @@ public final class DownstreamStats implements RbacStats {
         adder("downstream_cx_max_duration_reached", cxMaxDurationReached);
         adder("downstream_cx_max_requests_reached", cxMaxRequestsReached);
         adder("downstream_cx_delayed_close_timeout", cxDelayedCloseTimeout);
+        adder("downstream_cx_upgrades_total", cxUpgradesTotal);
+        gauge("downstream_cx_upgrades_active", cxUpgradesActive);
+        adder("downstream_rq_ws_on_non_ws_route", rqWsOnNonWsRoute);
         var tags = io.micrometer.core.instrument.Tags.of(TAG, statPrefix);
         rqTime = MeshMetrics.histogram(registry, PREFIX + "downstream_rq_time",
                 "Total time for request and response (milliseconds)", tags);
@@ -364,6 +370,28 @@ public final class DownstreamStats implements RbacStats {
      */
     public void nonRelativePath() {
         rqNonRelativePath.increment();
+    }
+
+    /**
+     * An upgrade the connection manager's {@code upgrade_configs} do not take (or a {@code CONNECT}) matched a route
+     * and was answered 403: {@code downstream_rq_ws_on_non_ws_route}.
+     */
+    public void upgradeOnNonUpgradeRoute() {
+        rqWsOnNonWsRoute.increment();
+    }
+
+    /**
+     * An upgraded stream began (its filter chain made for the upgrade, before the upstream answered):
+     * {@code downstream_cx_upgrades_total}, and {@code downstream_cx_upgrades_active} until {@link #upgradeEnded}.
+     */
+    public void upgradeStarted() {
+        cxUpgradesTotal.increment();
+        cxUpgradesActive.incrementAndGet();
+    }
+
+    /** An upgraded stream {@link #upgradeStarted} counted ended: {@code downstream_cx_upgrades_active}. */
+    public void upgradeEnded() {
+        cxUpgradesActive.decrementAndGet();
     }
 
     /** The router found no route (404, NR): {@code no_route}. */

@@ -178,6 +178,7 @@ class PrometheusTextTest {
                     "envoy_cluster_upstream_rq_retry", "envoy_cluster_health_check_attempt",
                     "envoy_cluster_outlier_detection_ejections_enforced_total", "envoy_http_downstream_rq_completed",
                     "envoy_http_downstream_rq_non_relative_path", "envoy_http1_dropped_headers_with_underscores",
+                    "envoy_http_downstream_cx_upgrades_total", "envoy_http_downstream_rq_ws_on_non_ws_route",
                     "envoy_listener_downstream_cx_destroy", "envoy_listener_no_filter_chain_match",
                     "envoy_cluster_upstream_rq", "envoy_http_downstream_rq", "envoy_cluster_upstream_rq_total")) {
                 assertTrue(lines.contains("# TYPE " + counter + " counter"), counter + " in " + served);
