@@ -1992,7 +1992,7 @@ final class HttpBridge {
                                 ByteBuf refusal = replies.encode(503,
                                         dev.inmesh.runtime.router.Router.upstreamResetBody(why.reason()));
                                 router.relayEnded(relay, 503, why.details(), 0,
-                                        refusal.readableBytes(), ResponseFlag.UPSTREAM_CONNECTION_FAILURE);
+                                        UpgradeStatus.bodyBytes(refusal), ResponseFlag.UPSTREAM_CONNECTION_FAILURE);
                                 gate.drop();
                                 closeAfter(down.writeAndFlush(refusal), true); // the upgrade request was read whole
                             }
@@ -2061,8 +2061,10 @@ final class HttpBridge {
                 details = "via_upstream";
                 flag = null;
             }
+            // the body bytes sent, as Envoy counts them: what the relay sent less the upstream's answer head, or the
+            // body of the answer the proxy gave in its place
             router.relayEnded(relay, code, details, c.downstreamToUpstream.get(),
-                    c.upstreamToDownstream.get() + status.localBytes(), flag);
+                    Math.max(0, c.upstreamToDownstream.get() - status.headBytes()) + status.localBytes(), flag);
         }
 
         /**

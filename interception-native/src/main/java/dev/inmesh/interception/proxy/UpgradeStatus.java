@@ -59,6 +59,8 @@ final class UpgradeStatus extends ChannelInboundHandlerAdapter {
     private String localDetails;
     private ResponseFlag localFlag;
     private long localBytes;
+    /** The bytes of the upstream's answer head as it went on to the client (0: none went). */
+    private long headBytes;
 
     /**
      * The answer of the upstream to the upgrade of {@code downstream}, whose {@code gate} it opens or closes, its head
@@ -89,9 +91,31 @@ final class UpgradeStatus extends ChannelInboundHandlerAdapter {
         return localFlag;
     }
 
-    /** The bytes of the answer the proxy gave in the upstream's place (0: none). */
+    /**
+     * The body bytes of the answer the proxy gave in the upstream's place (0: none): its head is not counted, as Envoy
+     * counts a response's body bytes only in {@code %BYTES_SENT%}.
+     */
     long localBytes() {
         return localBytes;
+    }
+
+    /**
+     * The bytes of the upstream's answer head as it went on to the client, among those the relay counted sent (0:
+     * none), which Envoy does not count in {@code %BYTES_SENT%}.
+     */
+    long headBytes() {
+        return headBytes;
+    }
+
+    /** The bytes of an encoded answer after its head (its body). */
+    static long bodyBytes(ByteBuf answer) {
+        for (int i = answer.readerIndex(); i + 3 < answer.writerIndex(); i++) {
+            if (answer.getByte(i) == '\r' && answer.getByte(i + 1) == '\n' && answer.getByte(i + 2) == '\r'
+                    && answer.getByte(i + 3) == '\n') {
+                return answer.writerIndex() - (i + 4);
+            }
+        }
+        return 0;
     }
 
     /**
@@ -115,7 +139,7 @@ final class UpgradeStatus extends ChannelInboundHandlerAdapter {
             head = null;
         }
         ByteBuf reply = replies.encode(status, body);
-        localBytes = reply.readableBytes();
+        localBytes = bodyBytes(reply);
         downstream.writeAndFlush(reply);
         return true;
     }
@@ -183,6 +207,7 @@ final class UpgradeStatus extends ChannelInboundHandlerAdapter {
             out.append("connection: close\r\n");
         }
         out.append("\r\n");
+        headBytes = out.length(); // one byte a character (ISO-8859-1)
         ByteBuf rewritten = ctx.alloc().buffer(out.length() + answer.writerIndex() - headEnd);
         rewritten.writeCharSequence(out, StandardCharsets.ISO_8859_1);
         rewritten.writeBytes(answer, headEnd, answer.writerIndex() - headEnd);

@@ -361,6 +361,7 @@ class ProxyWebSocketUpgradeTest {
             assertEquals(List.of("/ws"), appSaw, "nothing after the refused upgrade reached the application");
             s.close(); // as the client does, told so: the relay ends and is reported with the upstream's status
             assertEquals(403, proxy.logged(403).responseCode());
+            assertEquals("denied".length(), proxy.logged(403).bytesSent()); // its body only
         }
     }
 
@@ -386,6 +387,8 @@ class ProxyWebSocketUpgradeTest {
             assertTrue(head.contains("\r\nserver: envoy\r\n") && !head.contains("server: app"), answer);
             assertTrue(head.contains("\r\nupgrade: websocket\r\n") && head.contains("\r\nconnection: upgrade\r\n")
                     && head.contains("\r\nsec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo=\r\n"), answer);
+            // the answer's head is not among the bytes sent, as Envoy counts body bytes only (it was)
+            assertEquals(0, proxy.logged(101).bytesSent());
         }
     }
 
@@ -526,6 +529,8 @@ class ProxyWebSocketUpgradeTest {
             assertTrue(answer.endsWith("\r\n\r\nupstream connect error or disconnect/reset before headers. "
                     + "reset reason: connection termination"), answer);
             var info = proxy.logged(503);
+            // its body's bytes, not its head's (Envoy's %BYTES_SENT%)
+            assertEquals(answer.length() - answer.indexOf("\r\n\r\n") - 4, info.bytesSent());
             assertEquals("UC", dev.inmesh.runtime.stats.ResponseFlag.format(info.responseFlags()));
             assertEquals("upstream_reset_before_response_started{connection_termination}",
                     info.responseCodeDetails());

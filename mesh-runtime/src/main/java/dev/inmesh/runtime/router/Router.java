@@ -467,8 +467,9 @@ public final class Router {
     /**
      * The end of a relay {@link #relayStarted} began, once both connections closed: {@code status} the client's
      * answer (101 for a WebSocket the upstream accepted, its refusal, or the proxy's {@link #relayLocalReply}; 0 when
-     * none came), its response code details, the bytes relayed each way after the request's head (the response's head
-     * among those sent), and the flag of a failure (null: none). Reported once; a second call does nothing.
+     * none came), its response code details, the bytes relayed each way after the request's and the response's heads
+     * (body bytes, as Envoy counts them), and the flag of a failure (null: none). Reported once; a second call does
+     * nothing.
      */
     public StreamInfo relayEnded(RouterResponse relay, int status, String details, long received, long sent,
                                  ResponseFlag flag) {
