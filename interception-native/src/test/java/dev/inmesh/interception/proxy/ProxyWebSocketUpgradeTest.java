@@ -184,12 +184,16 @@ class ProxyWebSocketUpgradeTest {
         int seen = vertx.createHttpServer().requestHandler(req -> req.response().end(req.path() + " "
                 + req.getHeader("host") + " " + req.getHeader("x-added") + " " + req.getHeader("x-forwarded-proto")
                 + " " + (req.getHeader("x-request-id") == null ? "no-id" : "id") + " " + req.getHeader("upgrade")
-                + " end")).listen(0, "127.0.0.1").await().actualPort();
+                + " " + req.getHeader("x-envoy-expected-rq-timeout-ms") + " " + req.getHeader("keep-alive") + " "
+                + req.getHeader("proxy-connection") + " end")).listen(0, "127.0.0.1").await().actualPort();
         int port = LoopbackProxy.freePort();
         try (LoopbackProxy proxy = wsProxy(port, "", ", prefix_rewrite: /socket/, host_rewrite_literal: chat.internal",
                 "\n                request_headers_to_add: [{header: {key: x-added, value: 'yes'}}]", seen)) {
-            String answer = ProxyLocalRateLimitTest.upgrade(port, "/chat", "", got -> got.endsWith(" end"));
-            assertTrue(answer.endsWith("/socket/chat chat.internal yes http id websocket end"), answer);
+            // and as Envoy's router and connection manager: the expected timeout (the route's 15 s default) is told,
+            // and keep-alive and proxy-connection go (neither was so)
+            String answer = ProxyLocalRateLimitTest.upgrade(port, "/chat",
+                    "keep-alive: timeout=5\r\nproxy-connection: keep-alive\r\n", got -> got.endsWith(" end"));
+            assertTrue(answer.endsWith("/socket/chat chat.internal yes http id websocket 15000 null null end"), answer);
         }
     }
 

@@ -2132,18 +2132,49 @@ public final class Router {
     /**
      * Readies the head of a request relayed from its head on (a WebSocket upgrade) as the router readies a
      * request it forwards: the connection manager's {@code x-request-id} (made when absent, where it makes them),
-     * {@code x-forwarded-proto}, and the route's rewrites and header rules (with its virtual host's and route
-     * configuration's) on the request's headers. Returns the path and the authority to send, in that order.
+     * {@code x-forwarded-proto}, the route's rewrites and header rules (with its virtual host's and route
+     * configuration's) on the request's headers, and {@code x-envoy-expected-rq-timeout-ms}; the hop-by-hop
+     * {@code keep-alive}, {@code proxy-connection} and {@code transfer-encoding} go, as Envoy's connection manager takes
+     * them off an upgrade too (its {@code connection} and {@code upgrade} stay). Returns the path and the authority to
+     * send, in that order.
      */
     private String[] relayHead(RouterRequest req, RouteTable table, RouteResult.Forward f) {
         if (options.generateRequestId && req.generateRequestId && !req.headers.contains(HeaderNames.X_REQUEST_ID)) {
             req.headers.set(HeaderNames.X_REQUEST_ID, RequestIds.next());
+        }
+        if (!req.opaque) {
+            req.headers.remove("keep-alive");
+            req.headers.remove("proxy-connection");
+            req.headers.remove("transfer-encoding");
+            long expected = relayExpectedTimeoutMillis(req, f);
+            if (expected > 0 && !req.routerFilter.suppressEnvoyHeaders()) {
+                // as Envoy's router tells the upstream of any request, an upgrade's included
+                req.headers.set(HeaderNames.X_ENVOY_EXPECTED_RQ_TIMEOUT_MS, Long.toString(expected));
+            }
         }
         Target target = upstreamTarget(req, f, table);
         if (!req.opaque && !req.headers.contains(HeaderNames.X_FORWARDED_PROTO)) {
             req.headers.set(HeaderNames.X_FORWARDED_PROTO, req.scheme);
         }
         return new String[] {target.path, target.authority};
+    }
+
+    /**
+     * The {@code x-envoy-expected-rq-timeout-ms} of a request relayed from its head on, as the router works it out for
+     * a first attempt ({@link Attempts#expectedTimeoutMillis}): the per-try timeout (the caller's
+     * {@code x-envoy-upstream-rq-per-try-timeout-ms}, else the retry policy's) when shorter than the route timeout
+     * (the caller's, else the route's), else the route timeout; 0 when neither applies.
+     */
+    private static long relayExpectedTimeoutMillis(RouterRequest req, RouteResult.Forward f) {
+        Control control = Control.read(req.headers, req.routerFilter.respectExpectedRqTimeout());
+        RouteAction action = f.action();
+        Duration timeout = control.timeoutMs >= 0 ? Duration.ofMillis(control.timeoutMs) : routeTimeout(action, req);
+        long global = timeout == null || timeout.isZero() ? 0 : Math.max(1, timeout.toMillis());
+        RetryPolicy policy = action.retryPolicy() != null ? action.retryPolicy() : f.virtualHost().retryPolicy();
+        Duration perTry = control.perTryTimeoutMs >= 0 ? Duration.ofMillis(control.perTryTimeoutMs)
+                : policy == null ? null : policy.perTryTimeout();
+        long pt = perTry == null ? 0 : perTry.toMillis();
+        return pt > 0 && (global == 0 || pt < global) ? pt : global;
     }
 
     /**
