@@ -1086,6 +1086,8 @@ class HttpBridgeTest {
             var info = proxy.logged(404);
             assertEquals("route_not_found", info.responseCodeDetails());
             assertEquals("NR", dev.inmesh.runtime.stats.ResponseFlag.format(info.responseFlags()));
+            // with the request id the connection manager made before it answered, as Envoy's (it had none)
+            assertTrue(info.requestId() != null && info.requestId().length() > 30, String.valueOf(info.requestId()));
         }
     }
 

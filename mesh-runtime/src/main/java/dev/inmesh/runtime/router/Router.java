@@ -561,6 +561,7 @@ public final class Router {
                     DownstreamAddress.DETECTION_FAILED, null)));
         }
         sanitize(req);
+        relayRequestId(req);
         RouteResult result = routes == null ? null : routes.route(req, ThreadLocalRandom.current().nextLong());
         RouterResponse limited = rateLimitReply(req, routes, result, clusters, true);
         if (limited != null) {
@@ -587,6 +588,7 @@ public final class Router {
     public RouterResponse upgradeRefused(RouterRequest req, RouteTable routes, ClusterManager clusters,
                                          boolean connect) {
         sanitize(req);
+        relayRequestId(req);
         RouteResult result = connect || routes == null ? null
                 : routes.route(req, ThreadLocalRandom.current().nextLong());
         if (result == null || result instanceof RouteResult.NoRoute) {
@@ -596,6 +598,18 @@ public final class Router {
             req.downstreamStats.upgradeOnNonUpgradeRoute();
         }
         return localReply(req, 403, "", "upgrade_failed", null);
+    }
+
+    /**
+     * The connection manager's {@code x-request-id} on an upgrade (made when absent, where it makes them), before its
+     * filters and its refusals, as Envoy's connection manager makes it for any request: an upgrade the proxy answers
+     * itself is logged with its id too.
+     */
+    private void relayRequestId(RouterRequest req) {
+        if (options.generateRequestId && req.generateRequestId && !req.opaque
+                && !req.headers.contains(HeaderNames.X_REQUEST_ID)) {
+            req.headers.set(HeaderNames.X_REQUEST_ID, RequestIds.next());
+        }
     }
 
     /** The rest of {@link #relay}, once the filters before the router decided. */
