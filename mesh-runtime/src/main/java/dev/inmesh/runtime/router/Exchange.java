@@ -81,6 +81,11 @@ final class Exchange {
     boolean completed;
     /** The request bytes a relay ({@link Router#relayStarted}) sent upstream after the head; -1: not a relay. */
     long relayedRequestBytes = -1;
+    /**
+     * The head of the answer a relayed request's client got (the upstream's, as {@code Router.relayResponseHead}
+     * made it, or the proxy's in its place), for its report; null while none.
+     */
+    io.vertx.core.MultiMap relayResponseHeaders;
     /** What the CORS filter sets on the response (an allowed origin's headers), or null. */
     CorsFilter.Outcome cors;
     /** What the local rate limit filter decided for the request, if it checked it: its response's headers. */

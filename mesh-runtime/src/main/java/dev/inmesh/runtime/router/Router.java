@@ -440,6 +440,7 @@ public final class Router {
                 ex.route instanceof RouteResult.Forward f ? f.virtualHost() : null);
         lateFiltersResponse(ex, status, headers, null, true);
         connectionManagerHeaders(ex, headers);
+        ex.relayResponseHeaders = headers;
     }
 
     /**
@@ -449,7 +450,9 @@ public final class Router {
      * the relay.
      */
     public RouterResponse relayLocalReply(RouterResponse relay, int status, String body) {
-        return localResponse(relay.exchange, status, body, null);
+        RouterResponse r = localResponse(relay.exchange, status, body, null);
+        relay.exchange.relayResponseHeaders = r.headers();
+        return r;
     }
 
     /**
@@ -494,7 +497,9 @@ public final class Router {
                 ds.maxDurationReached();
             }
         }
-        return finish(new RouterResponse(status, null, null, null, ex), sent, flag);
+        // with the answer's head (%RESP()%, and its size in istio_response_bytes, the bytes sent being its body's)
+        return finish(new RouterResponse(status, status == 0 ? null : ex.relayResponseHeaders, null, null, ex), sent,
+                flag);
     }
 
     /**
