@@ -1975,11 +1975,16 @@ final class HttpBridge {
             // read on while the upstream is connected to and answers (the gate holds what comes), so that a client
             // that leaves first is seen then, as Envoy sees a downstream close at any time
             down.config().setAutoRead(true);
+            long connectStart = System.nanoTime();
             // the host's addresses raced (a dual-stack pod's), as tcp_proxy's
             conn.runtime().connectHost(down,
                     (int) Math.min(Integer.MAX_VALUE, cluster.config().connectTimeout().toMillis()), cluster, host,
                     dev.inmesh.runtime.upstream.UpstreamTls.requestHost(rr.authority()))
                     .addListener(cf -> {
+                        if (cf.isSuccess()) {
+                            connectionCounted((Channel) cf.getNow(), router.upstreamStats(f.cluster()), host,
+                                    connectStart);
+                        }
                         if (!cf.isSuccess() || !down.isActive()) {
                             upgradeEnded.run();
                             encoded.release();
@@ -2036,6 +2041,26 @@ final class HttpBridge {
                             }, left, java.util.concurrent.TimeUnit.MILLISECONDS);
                         }
                     });
+        }
+
+        /**
+         * The upstream connection {@code up} of a relayed upgrade, opened to {@code host}, counted as Envoy's HTTP/1
+         * pool counts the connection it makes for one: the cluster's {@code upstream_cx_total} and
+         * {@code upstream_cx_active} (until it closes), its connect time and length, and the host's {@code cx_total}
+         * and {@code cx_active} (/clusters). (A failed connect is counted by the router's
+         * {@code relayConnectFailed}.)
+         */
+        private static void connectionCounted(Channel up, dev.inmesh.runtime.stats.UpstreamStats clusterStats,
+                                              Host host, long connectStart) {
+            if (clusterStats != null) {
+                clusterStats.connectionOpened();
+                long opened = System.nanoTime();
+                clusterStats.connectTime((opened - connectStart) / 1_000_000);
+                up.closeFuture().addListener(c -> clusterStats.connectionClosed((System.nanoTime() - opened)
+                        / 1_000_000));
+            }
+            host.stats().connectionOpened();
+            up.closeFuture().addListener(c -> host.stats().connectionClosed());
         }
 
         /** Reports a relay that ended, with the answer the client had and how the relay ended. */

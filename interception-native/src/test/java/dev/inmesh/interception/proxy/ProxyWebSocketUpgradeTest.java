@@ -308,8 +308,16 @@ class ProxyWebSocketUpgradeTest {
                     .functionCounter().count());
             assertEquals(1.0, registry.get("envoy_cluster_upstream_rq_active").tag("cluster_name", "c")
                     .gauge().value());
+            // and its upstream connection in the cluster's connection statistics, as Envoy's pool counts the
+            // connection it makes for it (it was in none)
+            assertEquals(1, LoopbackProxy.clusterStat(registry, "c", "upstream_cx_total"));
+            assertEquals(1, LoopbackProxy.clusterStat(registry, "c", "upstream_cx_active"));
             ws.close().await(10, TimeUnit.SECONDS);
             proxy.logged(101); // reported: it ended
+            for (int i = 0; i < 200 && LoopbackProxy.clusterStat(registry, "c", "upstream_cx_active") > 0; i++) {
+                Thread.sleep(25);
+            }
+            assertEquals(0, LoopbackProxy.clusterStat(registry, "c", "upstream_cx_active"));
             assertEquals(0.0, registry.get("envoy_cluster_upstream_rq_active").tag("cluster_name", "c")
                     .gauge().value());
             assertEquals(1.0, registry.get("envoy_cluster_upstream_rq_completed").tag("cluster_name", "c")
