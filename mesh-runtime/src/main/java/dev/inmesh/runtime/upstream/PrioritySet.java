@@ -19,19 +19,26 @@ public final class PrioritySet {
     private final boolean hashing;
     /** {@code fail_traffic_on_panic}, for a policy that is not hashing: a priority in panic picks no host. */
     private final boolean failOnPanic;
+    /**
+     * Whether a cluster without hosts is in panic: as Envoy's, whose empty priority 0 has no healthy host, under any
+     * panic threshold but 0 ({@code lb_healthy_panic} counts each pick that then finds no host).
+     */
+    private final boolean emptyInPanic;
     final Map<String, HostSelector<Host>> selectors;
 
     private PrioritySet(List<HostSet> hostSets, PriorityLoad load, boolean hashing, boolean failOnPanic,
-                        Map<String, HostSelector<Host>> selectors) {
+                        boolean emptyInPanic, Map<String, HostSelector<Host>> selectors) {
         this.hostSets = hostSets;
         this.load = load;
         this.hashing = hashing;
         this.failOnPanic = failOnPanic;
+        this.emptyInPanic = emptyInPanic;
         this.selectors = selectors;
     }
 
+    /** The set of a cluster whose configuration is not applied yet. */
     static final PrioritySet EMPTY = new PrioritySet(List.of(), PriorityLoad.compute(new int[0], new int[0],
-            new int[0], new int[0], 140, 50), false, false, Map.of());
+            new int[0], new int[0], 140, 50), false, false, false, Map.of());
 
     /**
      * @param byPriority each priority's localities and hosts (index = priority)
@@ -80,7 +87,8 @@ public final class PrioritySet {
         for (int p = 0; p < n; p++) {
             sets.add(new HostSet(p, byPriority.get(p), load.panic()[p], builder));
         }
-        return new PrioritySet(List.copyOf(sets), load, lb.hashing(), failTrafficOnPanic && !lb.hashing(), built);
+        return new PrioritySet(List.copyOf(sets), load, lb.hashing(), failTrafficOnPanic && !lb.hashing(),
+                n == 0 && panicThreshold > 0, built);
     }
 
     /**
@@ -94,6 +102,9 @@ public final class PrioritySet {
     Host pick(boolean hasHash, long hash, int attempt, RandomGenerator random, PreviousPriorities retryPriority,
               Runnable panicked) {
         if (hostSets.isEmpty()) {
+            if (emptyInPanic) {
+                panicked.run();
+            }
             return null;
         }
         int draw = hasHash && hashing ? (int) Long.remainderUnsigned(hash, 100) : random.nextInt(100);

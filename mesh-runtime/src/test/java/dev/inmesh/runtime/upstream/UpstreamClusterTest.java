@@ -362,19 +362,26 @@ class UpstreamClusterTest {
                 Fixtures.locality("a", 0, 1, 2, 5, HealthStatus.UNHEALTHY));
         Cluster failing = Cluster.builder("f", DiscoveryType.EDS).edsServiceName("p").lbPolicy(LbPolicy.ROUND_ROBIN)
                 .commonLbConfig(CommonLbConfig.DEFAULTS.withFailTrafficOnPanic(true)).build();
+        Cluster emptyNoPanic = Cluster.builder("z", DiscoveryType.EDS).edsServiceName("e")
+                .lbPolicy(LbPolicy.ROUND_ROBIN).commonLbConfig(CommonLbConfig.DEFAULTS.withHealthyPanicThreshold(0))
+                .build();
         ClusterManager m = ClusterManager.create(env, Map.of("p", Fixtures.eds("p"), "f", failing,
-                "e", Fixtures.eds("e")), Map.of("p", panicking, "e", Fixtures.cla("e")));
+                "e", Fixtures.eds("e"), "z", emptyNoPanic), Map.of("p", panicking, "e", Fixtures.cla("e")));
         for (int i = 0; i < 10; i++) {
             assertNotNull(m.cluster("p").chooseHost(LbContext.NONE)); // in panic: any of its four hosts
             assertNull(m.cluster("f").chooseHost(LbContext.NONE));    // in panic, failing its traffic
             assertNull(m.cluster("e").chooseHost(LbContext.NONE));    // no host at all
+            assertNull(m.cluster("z").chooseHost(LbContext.NONE));    // no host, and no panic
         }
         assertEquals(10.0, stat("lb_healthy_panic", "p"));
         assertEquals(0.0, stat("upstream_cx_none_healthy", "p"));
         assertEquals(10.0, stat("lb_healthy_panic", "f"));
         assertEquals(10.0, stat("upstream_cx_none_healthy", "f"));
-        assertEquals(0.0, stat("lb_healthy_panic", "e"));
+        // as Envoy's: an empty priority 0 has no healthy host, so it is in panic under a threshold above 0
+        assertEquals(10.0, stat("lb_healthy_panic", "e"));
         assertEquals(10.0, stat("upstream_cx_none_healthy", "e"));
+        assertEquals(0.0, stat("lb_healthy_panic", "z"));
+        assertEquals(10.0, stat("upstream_cx_none_healthy", "z"));
     }
 
     @Test
