@@ -840,15 +840,8 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
             }
             up.closeFuture().addListener(c -> breakers.connectionClosed());
             var clusterStats = runtime.router.upstreamStats(clusterName);
-            if (clusterStats != null) {
-                // the cluster's upstream_cx_total and upstream_cx_active, as Envoy counts tcp_proxy's connections
-                clusterStats.connectionOpened();
-                long opened = System.nanoTime();
-                // as Envoy's tcp_proxy: the connect time from the attempt's start, the length from the connect
-                clusterStats.connectTime((opened - connectStart) / 1_000_000);
-                up.closeFuture().addListener(c -> clusterStats.connectionClosed((System.nanoTime() - opened)
-                        / 1_000_000));
-            }
+            // the cluster's upstream_cx_total and upstream_cx_active, as Envoy counts tcp_proxy's connections
+            connectionOpened(up, clusterStats, connectStart);
             if (!down.isActive()) {
                 logTcp(clusterName, 0, 0);
                 reportUnrelayed(clusterName);
@@ -1160,5 +1153,21 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
         ch.pipeline().remove(this);
         ch.config().setAutoRead(true);
         ch.read();
+    }
+
+    /**
+     * An upstream connection {@code up} that a relay opened, counted in its cluster's {@code upstream_cx_total} and
+     * {@code upstream_cx_active} (until it closes), with its connect time from {@code connectStart} (the attempt's
+     * start, {@link System#nanoTime}) and its length from the connect, as Envoy's pools count the connections they
+     * make (tcp_proxy's, an upgrade's); nothing when {@code clusterStats} is null.
+     */
+    static void connectionOpened(Channel up, dev.inmesh.runtime.stats.UpstreamStats clusterStats, long connectStart) {
+        if (clusterStats == null) {
+            return;
+        }
+        clusterStats.connectionOpened();
+        long opened = System.nanoTime();
+        clusterStats.connectTime((opened - connectStart) / 1_000_000);
+        up.closeFuture().addListener(c -> clusterStats.connectionClosed((System.nanoTime() - opened) / 1_000_000));
     }
 }

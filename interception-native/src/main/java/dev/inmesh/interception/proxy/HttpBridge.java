@@ -1933,6 +1933,13 @@ final class HttpBridge {
                 return;
             }
             RouterResponse relay = decided.started();
+            if (!down.isActive()) {
+                // the client left while an authorizer decided: its pipeline is gone; the relay ends unstarted
+                upgradeEnded.run();
+                router.relayEnded(relay, 0, "downstream_remote_disconnect", 0, 0,
+                        ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION);
+                return;
+            }
             RouteResult.Forward f = decided.route();
             UpstreamCluster cluster = decided.cluster();
             Host host = decided.host();
@@ -2052,13 +2059,7 @@ final class HttpBridge {
          */
         private static void connectionCounted(Channel up, dev.inmesh.runtime.stats.UpstreamStats clusterStats,
                                               Host host, long connectStart) {
-            if (clusterStats != null) {
-                clusterStats.connectionOpened();
-                long opened = System.nanoTime();
-                clusterStats.connectTime((opened - connectStart) / 1_000_000);
-                up.closeFuture().addListener(c -> clusterStats.connectionClosed((System.nanoTime() - opened)
-                        / 1_000_000));
-            }
+            ConnectionHandler.connectionOpened(up, clusterStats, connectStart);
             host.stats().connectionOpened();
             up.closeFuture().addListener(c -> host.stats().connectionClosed());
         }

@@ -266,7 +266,7 @@ public final class CommandFormat {
      * parameter but no length refuses a length; with Envoy's words.
      */
     private static void checkSyntax(String command, String name, String arg, int max) {
-        boolean commandOnly = (PLAIN.containsKey(name) && !name.equals("RESPONSE_CODE_DETAILS"))
+        boolean commandOnly = (PLAIN.containsKey(name) && !NO_LENGTH.contains(name) && !CERT_TIMES.contains(name))
                 || COMMAND_ONLY.contains(name);
         String problem = null;
         if (commandOnly && (arg != null || max >= 0)) {
@@ -293,6 +293,13 @@ public final class CommandFormat {
             "UPSTREAM_LOCAL_DNS_SAN", "UPSTREAM_LOCAL_IP_SAN", "UPSTREAM_LOCAL_SUBJECT", "UPSTREAM_CONNECTION_ID",
             "CONNECTION_ID", "STREAM_ID", "VIRTUAL_CLUSTER_NAME", "ACCESS_LOG_TYPE", "CUSTOM_FLAGS",
             "DOWNSTREAM_TRANSPORT_FAILURE_REASON");
+
+    /**
+     * The certificate validity operators, whose parameter (a time format) Envoy takes optionally; Inmesh fills them
+     * without one and refuses one as an operator it does not fill.
+     */
+    private static final java.util.Set<String> CERT_TIMES = java.util.Set.of("DOWNSTREAM_PEER_CERT_V_START",
+            "DOWNSTREAM_PEER_CERT_V_END", "UPSTREAM_PEER_CERT_V_START", "UPSTREAM_PEER_CERT_V_END");
 
     /** Operators that need a parameter. */
     private static final java.util.Set<String> PARAMS_REQUIRED = java.util.Set.of("REQ", "REQUEST_HEADER", "RESP",
@@ -421,12 +428,14 @@ public final class CommandFormat {
             }
             bytes[j] = (byte) c;
         }
-        try {
-            // a decoder that reports malformed input (String's constructor would replace it)
-            return StandardCharsets.UTF_8.newDecoder().decode(java.nio.ByteBuffer.wrap(bytes)).toString();
-        } catch (java.nio.charset.CharacterCodingException e) {
+        // a decoder that reports malformed input (String's constructor would replace it), by its result rather than
+        // by an exception: bytes that are not UTF-8 (a Latin-1 user agent) are common enough not to throw each time
+        var decoder = StandardCharsets.UTF_8.newDecoder();
+        java.nio.CharBuffer out = java.nio.CharBuffer.allocate(n);
+        if (decoder.decode(java.nio.ByteBuffer.wrap(bytes), out, true).isError() || decoder.flush(out).isError()) {
             return v;
         }
+        return out.flip().toString();
     }
 
     /**

@@ -2692,8 +2692,9 @@ public final class Router {
      * ends the wait at once: it no longer counts as pending ({@code upstream_rq_cancelled}), the pool takes it out of
      * its queue (the returned future then fails with
      * {@link dev.inmesh.runtime.upstream.PendingCancelledException}), and the connection that frees next goes to a
-     * request still waiting. A request whose connection the pool is already opening for it gets it all the same, for
-     * its caller to reset.
+     * request still waiting. A host's pool fails so too a request whose connection it is opening for it (the
+     * connection, once up, goes back to the pool); another client gives it its connection all the same, for its
+     * caller to reset.
      */
     static Future<HttpClientRequest> connect(HttpClient client, RequestOptions ro, CircuitBreakerState breakers,
                                              dev.inmesh.runtime.stats.UpstreamStats st, Consumer<Runnable> onWait) {

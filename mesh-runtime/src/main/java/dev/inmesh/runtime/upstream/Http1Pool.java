@@ -38,7 +38,7 @@ final class Http1Pool implements HttpClient, PendingRequest.Queue, HostPool.Conn
     private final int maxPending;
     private final ArrayDeque<PendingRequest> waiting = new ArrayDeque<>(); // guarded by this
     /** The pending requests not yet over: those {@link #waiting} and those whose connection is being opened. */
-    private final List<PendingRequest> pending = new ArrayList<>(0); // guarded by this
+    private final java.util.Set<PendingRequest> pending = new java.util.HashSet<>(); // guarded by this; by identity
     /** Requests handed to {@link #connections} whose exchange is not over. */
     private int active; // guarded by this
     /** The connections of {@link #connections} that are open: with fewer {@link #active}, one is ready. */

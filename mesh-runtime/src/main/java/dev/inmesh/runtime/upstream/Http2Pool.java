@@ -61,7 +61,7 @@ final class Http2Pool implements HttpClient, PendingRequest.Queue {
      * The pending requests not yet over (those that found no connection ready): waiting, or given a lane whose
      * connection is being opened.
      */
-    private final List<PendingRequest> pending = new ArrayList<>(0); // guarded by this
+    private final java.util.Set<PendingRequest> pending = new java.util.HashSet<>(); // guarded by this; by identity
     /**
      * Lanes out of {@link #open} whose streams are not all done: their connections still count to the limit, and a
      * shutdown drains them with the others.

@@ -203,12 +203,16 @@ final class PendingRequest implements Handler<AsyncResult<HttpClientRequest>> {
                 }
             }
             // out of the pool's pending requests at once, not only once its failure is told on its context
-            for (Iterator<PendingRequest> it = counted.iterator(); it.hasNext(); ) {
-                PendingRequest w = it.next();
-                if (w.promise.future() == waiting) {
-                    it.remove();
-                    found = w;
-                    break;
+            if (found != null) {
+                counted.remove(found);
+            } else {
+                for (Iterator<PendingRequest> it = counted.iterator(); it.hasNext(); ) {
+                    PendingRequest w = it.next();
+                    if (w.promise.future() == waiting) {
+                        it.remove();
+                        found = w;
+                        break;
+                    }
                 }
             }
         }

@@ -135,6 +135,8 @@ class AccessLogsTest {
             {"%START_TIME(%Y):4%", "START_TIME does not allow length to be specified."},
             {"%START_TIME(%Y\n)%", "position 0"},
             {"%REQ(X-A\n)%", "position 0"},
+            // Envoy takes a time format here; Inmesh fills the operator only without one (not a syntax error)
+            {"%DOWNSTREAM_PEER_CERT_V_START(%Y)%", "is not a command operator of Envoy's"},
         };
         for (String[] r : refused) {
             IllegalArgumentException ex = assertThrows(IllegalArgumentException.class,
