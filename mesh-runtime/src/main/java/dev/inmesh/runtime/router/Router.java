@@ -411,11 +411,14 @@ public final class Router {
         ex.cluster = cluster;
         ex.clusterName = f.cluster();
         Promise<RouterResponse> refused = Promise.promise();
+        // the host is chosen: a max_requests refusal names it and is its rq_error, as Envoy's pool refuses a stream
+        // on the host's connection
+        ex.lastHost = host;
         if (!takeRequestSlot(ex, cluster, refused)) {
+            host.stats().requestFailed();
             return refused.future().result();
         }
         var st = stats(ex);
-        ex.lastHost = host;
         ex.activeHost = host;
         ex.attempts = 1;
         // the cluster's upstream_rq_total, and upstream_rq_active until it ends (releaseHost), as an attached request's
@@ -1942,7 +1945,9 @@ public final class Router {
      * LEAST_REQUEST reads) until {@link #detach}. A request waiting for a connection, one whose connection failed, one
      * its pool refused, or a retry in its back-off counts in none of them and holds no slot. When they are all taken,
      * {@code up} goes back to its pool unsent (reset) and false is returned: the pool's overflow, answered 503 UO and
-     * never retried, as Envoy's router answers its pool's {@code Overflow}.
+     * never retried, as Envoy's router answers its pool's {@code Overflow}. That refusal names its host (unlike a
+     * full {@code max_pending_requests}, which comes before any connection): Envoy's router charges its 503 to that
+     * host, so it counts in the host's {@code rq_error}.
      */
     static boolean attach(CircuitBreakerState breakers, HttpClientRequest up, Host host,
                           dev.inmesh.runtime.stats.UpstreamStats st) {
@@ -1953,6 +1958,7 @@ public final class Router {
         if (st != null) {
             st.activeOverflow(); // its caller counts upstream_rq_pending_overflow with its answer
         }
+        host.stats().requestFailed();
         up.reset();
         return false;
     }
@@ -2999,6 +3005,11 @@ public final class Router {
                 if (ar.failed() ? ar.cause() instanceof ConnectionPoolTooBusyException
                         : !attach(ex.breakers, ar.result(), host, st)) {
                     // max_pending_requests when it would wait, max_requests once it has its connection
+                    if (ar.failed()) {
+                        // as Envoy's pool fails a pending overflow with no host: the attempt names none
+                        // (%UPSTREAM_HOST% "-"); a max_requests refusal keeps its host, charged by attach
+                        ex.lastHost = null;
+                    }
                     cancelPerTry();
                     releaseHost(ex);
                     end(() -> overflow(ex, promise));

@@ -215,6 +215,46 @@ class RouterClusterBreakerTest {
     }
 
     /**
+     * A {@code max_requests} refusal comes once the request has its host's connection: as Envoy's pool fails it naming
+     * that host and its router charges the 503 to it, the host counts it in {@code rq_error} and the access log's
+     * {@code %UPSTREAM_HOST%} names it. A {@code max_pending_requests} refusal comes before any connection, and Envoy's
+     * pool fails it with no host: nothing is charged to a host and {@code %UPSTREAM_HOST%} is empty.
+     */
+    @Test
+    void aMaxRequestsRefusalIsAnErrorOfItsHostAndAPendingOverflowOfNone() {
+        ClusterManager clusters = rig.clusters(cluster("c", LbPolicy.ROUND_ROBIN, breakers(2, 10, 1, 3), null,
+                holdingUpstream()));
+        Router router = router();
+        RouteTable table = routeToC("");
+        CompletableFuture<RouterRig.Result> first = rig.start(router, get("/1"), table, clusters);
+        await(held::size, 1);
+        RouterRig.Result over = RouterRig.await(rig.start(router, get("/2"), table, clusters));
+        assertEquals(503, over.status());
+        var host = clusters.cluster("c").hosts().iterator().next();
+        assertEquals(host.addressString(), over.info().upstreamHost());
+        assertEquals(1L, hostStat(host, "rq_error"));
+        held.remove(0).response().end("ok");
+        assertEquals(200, RouterRig.await(first).status());
+
+        ClusterManager none = rig.clusters(cluster("c", LbPolicy.ROUND_ROBIN, breakers(1, 0, 1024, 3), null,
+                holdingUpstream()));
+        RouterRig.Result pending = rig.call(router, get("/3"), table, none);
+        assertEquals(503, pending.status());
+        assertEquals(Set.of(ResponseFlag.UPSTREAM_OVERFLOW), pending.info().responseFlags());
+        assertEquals(null, pending.info().upstreamHost());
+        assertEquals(0L, hostStat(none.cluster("c").hosts().iterator().next(), "rq_error"));
+    }
+
+    private static long hostStat(dev.inmesh.runtime.upstream.Host host, String name) {
+        for (var s : host.stats().all()) {
+            if (s.name().equals(name)) {
+                return s.value();
+            }
+        }
+        throw new AssertionError("no " + name);
+    }
+
+    /**
      * A retry in its back-off holds no slot, as Envoy's router has no upstream request then: with {@code max_requests}
      * 1, a request sent while the first waits out its back-off (its longest, 2 s) goes through; the first's retry
      * then gets the slot.
