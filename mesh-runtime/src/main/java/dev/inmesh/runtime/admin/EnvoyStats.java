@@ -109,11 +109,23 @@ final class EnvoyStats {
         Map<String, Long> out = new TreeMap<>();
         forEach(registry, filter, clusterStatName, false, (name, m) -> {
             for (Measurement v : m.measure()) {
-                out.put(name, Math.round(v.getValue()));
+                out.put(name, uint64(v.getValue()));
                 break;
             }
         });
         return out;
+    }
+
+    /**
+     * A meter's value as Envoy's uint64 statistics hold it, in a {@code long}'s bits: from 2^63 on (Envoy's largest
+     * uint64, {@code remaining_cx_pools} with no {@code max_connection_pools}) the unsigned value, at most the largest
+     * uint64; {@link #text} and {@link #json} print every value unsigned, as Envoy's.
+     */
+    static long uint64(double v) {
+        if (v < 0x1p63) {
+            return Math.round(v);
+        }
+        return v >= 0x1p64 ? -1L : new java.math.BigDecimal(v).toBigInteger().longValue();
     }
 
     /** The histograms whose Envoy name the filter accepts, sorted by name, as {@link #collect} the statistics. */
@@ -369,7 +381,7 @@ final class EnvoyStats {
      */
     static String text(Map<String, Long> stats, Map<String, EnvoyHistogram> histograms, String buckets) {
         StringBuilder b = new StringBuilder();
-        stats.forEach((n, v) -> b.append(n).append(": ").append(v).append('\n'));
+        stats.forEach((n, v) -> b.append(n).append(": ").append(Long.toUnsignedString(v)).append('\n'));
         histograms.forEach((n, h) -> b.append(h.text(n, buckets)).append('\n'));
         return b.toString();
     }
@@ -382,7 +394,8 @@ final class EnvoyStats {
         var mapper = new com.fasterxml.jackson.databind.ObjectMapper();
         var root = mapper.createObjectNode();
         var list = root.putArray("stats");
-        stats.forEach((n, v) -> list.addObject().put("name", n).put("value", v));
+        stats.forEach((n, v) -> list.addObject().put("name", n).put("value",
+                v >= 0 ? java.math.BigInteger.valueOf(v) : new java.math.BigInteger(Long.toUnsignedString(v))));
         if (!histograms.isEmpty()) {
             list.add(EnvoyHistogram.json(histograms, buckets));
         }

@@ -393,7 +393,8 @@ final class PrometheusText {
 
     /**
      * A number as Envoy prints it: an integral one without a fraction ({@code 3}, {@code 25}, {@code 3600000}, as
-     * Envoy's integer counters, gauges and bucket counts and its {@code %.32g} bounds and sums), any other in plain
+     * Envoy's integer counters, gauges and bucket counts and its {@code %.32g} bounds and sums; one from 2^53 whole,
+     * 2^64 as the largest uint64, {@code 18446744073709551615}, which a double cannot hold), any other in plain
      * decimal form where Envoy's {@code %.32g} is not scientific ({@code 0.5}, {@code 0.00015}, {@code 12345678.5}),
      * else as it is; {@code +Inf}, {@code -Inf}, {@code NaN} and what is not a number as they are.
      */
@@ -405,6 +406,12 @@ final class PrometheusText {
         double magnitude = Math.abs(d);
         if (d == Math.rint(d) && magnitude < 0x1p53) {
             return Long.toString((long) d);
+        }
+        if (d == Math.rint(d) && d > 0 && d <= 0x1p64) {
+            // an integer up to the largest uint64 (remaining_cx_pools with no max_connection_pools), whole as
+            // Envoy prints its uint64 statistics
+            java.math.BigInteger n = new java.math.BigDecimal(d).toBigInteger();
+            return (d == 0x1p64 ? n.subtract(java.math.BigInteger.ONE) : n).toString();
         }
         if (number.indexOf('E') < 0 || magnitude < 1e-4 || magnitude >= 1e32) {
             return number;

@@ -1,5 +1,6 @@
 package dev.inmesh.runtime.stats;
 
+import dev.inmesh.api.config.cluster.CircuitBreakers;
 import io.micrometer.core.instrument.DistributionSummary;
 import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
@@ -14,6 +15,8 @@ import java.util.concurrent.atomic.LongAdder;
  */
 final class UpstreamStatsImpl implements UpstreamStats {
     private static final String PREFIX = "envoy_cluster_";
+    /** The largest uint64, Envoy's unset {@code max_connection_pools}, as a double (2^64, the nearest). */
+    private static final double UINT64_MAX = 0x1p64;
 
     private final MeterRegistry registry;
     private final String cluster;
@@ -497,8 +500,17 @@ final class UpstreamStatsImpl implements UpstreamStats {
                 // under a retry_budget Envoy holds it at 0: the remaining share of a budget is not tracked
                 breakerGauge(scope + "remaining_retries", p, r -> r.retryBudgeted() ? 0
                         : Math.max(0, r.retryLimit() - r.activeRetries()));
-                breakerGauge(scope + "remaining_cx_pools", p,
-                        r -> Math.max(0, r.maxConnectionPools() - r.openConnectionPools()));
+                // no max_connection_pools: Envoy's limit is the largest uint64, what remains of it as near as a
+                // gauge's double holds it (the statistics print it as that uint64)
+                Gauge.builder(PREFIX + scope + "remaining_cx_pools", breakers, b -> {
+                    BreakerReadings r = b.get(p);
+                    if (r == null) {
+                        return 0;
+                    }
+                    return r.maxConnectionPools() == CircuitBreakers.Thresholds.NO_LIMIT
+                            ? UINT64_MAX - r.openConnectionPools()
+                            : Math.max(0, r.maxConnectionPools() - r.openConnectionPools());
+                }).tag("cluster_name", cluster).strongReference(true).register(registry);
                 remainingGauges[p] = true;
             }
         }

@@ -894,6 +894,12 @@ class AdminServerTest {
             assertTrue(text.body().contains(cb + "rq_pending_open: 1\n"), text.body());
             assertTrue(text.body().contains(cb + "remaining_pending: 0\n"), text.body());
             assertTrue(text.body().contains(cb + "remaining_rq: 1024\n"), text.body());
+            // no max_connection_pools: Envoy's limit is the largest uint64, printed whole in each form
+            assertTrue(text.body().contains(cb + "remaining_cx_pools: 18446744073709551615\n"), text.body());
+            assertEquals("{\"stats\":[{\"name\":\"" + cb + "remaining_cx_pools\",\"value\":18446744073709551615}]}",
+                    get(own, "/stats?format=json&filter=remaining_cx_pools").body());
+            assertTrue(prom.contains("envoy_cluster_circuit_breakers_default_remaining_cx_pools{" + c
+                    + "} 18446744073709551615\n"), prom);
             assertTrue(text.body().contains("cluster.outbound|9080||reviews.upstream_rq_pending_total: 1\n"),
                     text.body());
             assertTrue(text.body().contains("cluster.outbound|9080||reviews.upstream_rq_pending_active: 1\n"),

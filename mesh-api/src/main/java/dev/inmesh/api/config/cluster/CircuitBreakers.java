@@ -54,8 +54,12 @@ public record CircuitBreakers(List<Thresholds> thresholds) {
     public record Thresholds(RoutingPriority priority, long maxConnections, long maxPendingRequests,
                              long maxRequests, long maxRetries, RetryBudget retryBudget, boolean trackRemaining,
                              long maxConnectionPools) {
-        /** Envoy's unset {@code max_connection_pools}: the largest uint32, no practical limit. */
-        public static final long NO_LIMIT = 4_294_967_295L;
+        /**
+         * Envoy's unset {@code max_connection_pools}, no limit: Envoy takes the largest uint64 (18446744073709551615),
+         * beyond a Java {@code long}, so the largest {@code long} stands for it; the statistics that publish it
+         * ({@code remaining_cx_pools}) print Envoy's number. A configured limit is a uint32, always below it.
+         */
+        public static final long NO_LIMIT = Long.MAX_VALUE;
 
         public Thresholds {
             Checks.nonNull(priority, "priority");
