@@ -46,4 +46,21 @@ public interface BreakerReadings {
 
     /** Whether the thresholds ask for {@code remaining_*} ({@code track_remaining}). */
     boolean trackRemaining();
+
+    /** {@link #counted} bits: a connection, pending request, request, retry or connection pool was counted. */
+    int CONNECTIONS = 1;
+    int PENDING = 2;
+    int REQUESTS = 4;
+    int RETRIES = 8;
+    int POOLS = 16;
+
+    /**
+     * Which of the counts ({@link #CONNECTIONS}, {@link #PENDING}, {@link #REQUESTS}, {@link #RETRIES},
+     * {@link #POOLS}) ever took or gave back one: Envoy sets a breaker's {@code *_open} gauge only as its count goes
+     * up or down, so one whose count never moved reads 0 whatever its limit (a limit of 0 refuses every one, and so
+     * keeps it 0). By default, all.
+     */
+    default int counted() {
+        return CONNECTIONS | PENDING | REQUESTS | RETRIES | POOLS;
+    }
 }

@@ -63,6 +63,8 @@ final class UpstreamStatsImpl implements UpstreamStats {
     private final boolean[] remainingGauges = new boolean[2];
     private final AtomicReferenceArray<LongAdder> byClass = new AtomicReferenceArray<>(6);
     private final LongAdder retriedCompleted = new LongAdder();
+    /** Whether {@code retry.upstream_rq_completed} is registered: on the first response retried away. */
+    private volatile boolean retriedRegistered;
     private final AtomicReferenceArray<LongAdder> retriedByClass = new AtomicReferenceArray<>(6);
     private final AtomicReferenceArray<LongAdder> retriedByCode = new AtomicReferenceArray<>(600);
     /** Envoy's {@code upstream_rq_<code>}, by status code (100 to 599), each registered on first use. */
@@ -113,7 +115,6 @@ final class UpstreamStatsImpl implements UpstreamStats {
         adder("upstream_cx_connect_fail", cxConnectFail);
         adder("upstream_cx_protocol_error", cxProtocolError);
         adder("upstream_cx_connect_timeout", cxConnectTimeout);
-        adder("retry_upstream_rq_completed", retriedCompleted);
         adder("upstream_rq_pending_total", rqPendingTotal);
         adder("upstream_rq_pending_failure_eject", rqPendingFailureEject);
         adder("upstream_rq_cancelled", rqCancelled);
@@ -187,6 +188,15 @@ final class UpstreamStatsImpl implements UpstreamStats {
 
     @Override
     public void retriedResponse(int status) {
+        if (!retriedRegistered) {
+            // as Envoy makes its retry. scope's counters as it first charges them: none before the first retry
+            synchronized (retriedCompleted) {
+                if (!retriedRegistered) {
+                    adder("retry_upstream_rq_completed", retriedCompleted);
+                    retriedRegistered = true;
+                }
+            }
+        }
         retriedCompleted.increment();
         // Istio's name for it: cluster.C.retry.upstream_rq_5xx under its response_code_class tag (no
         // retry.upstream_rq_total exists to clash with, unlike upstream_rq_xx's)
@@ -481,14 +491,18 @@ final class UpstreamStatsImpl implements UpstreamStats {
         synchronized (breakers) {
             String scope = "circuit_breakers_" + (p == 1 ? "high" : "default") + "_";
             if (!breakerGauges[p]) {
-                breakerGauge(scope + "cx_open", p, r -> r.openConnections() >= r.maxConnections() ? 1 : 0);
-                breakerGauge(scope + "rq_pending_open", p,
-                        r -> r.pendingRequests() >= r.maxPendingRequests() ? 1 : 0);
-                breakerGauge(scope + "rq_open", p, r -> r.activeRequests() >= r.maxRequests() ? 1 : 0);
+                // as Envoy's: 0 until the count first moves (see BreakerReadings.counted), whatever the limit
+                breakerGauge(scope + "cx_open", p, r -> (r.counted() & BreakerReadings.CONNECTIONS) != 0
+                        && r.openConnections() >= r.maxConnections() ? 1 : 0);
+                breakerGauge(scope + "rq_pending_open", p, r -> (r.counted() & BreakerReadings.PENDING) != 0
+                        && r.pendingRequests() >= r.maxPendingRequests() ? 1 : 0);
+                breakerGauge(scope + "rq_open", p, r -> (r.counted() & BreakerReadings.REQUESTS) != 0
+                        && r.activeRequests() >= r.maxRequests() ? 1 : 0);
                 // as Envoy's: the max_retries resource's, which a retry_budget leaves beside it
-                breakerGauge(scope + "rq_retry_open", p, r -> r.activeRetries() >= r.maxRetries() ? 1 : 0);
-                breakerGauge(scope + "cx_pool_open", p,
-                        r -> r.openConnectionPools() >= r.maxConnectionPools() ? 1 : 0);
+                breakerGauge(scope + "rq_retry_open", p, r -> (r.counted() & BreakerReadings.RETRIES) != 0
+                        && r.activeRetries() >= r.maxRetries() ? 1 : 0);
+                breakerGauge(scope + "cx_pool_open", p, r -> (r.counted() & BreakerReadings.POOLS) != 0
+                        && r.openConnectionPools() >= r.maxConnectionPools() ? 1 : 0);
                 breakerGauges[p] = true;
             }
             if (readings.trackRemaining() && !remainingGauges[p]) {

@@ -23,6 +23,8 @@ public final class CircuitBreakerState implements BreakerReadings {
     private final AtomicLong overflows = new AtomicLong();
     /** The connection pools the cluster's hosts keep ({@code HostPool}), under {@code max_connection_pools}. */
     private final AtomicLong pools = new AtomicLong();
+    /** The {@link BreakerReadings#counted} bits of the counts that ever moved. */
+    private volatile int counted;
 
     public CircuitBreakerState(CircuitBreakers.Thresholds thresholds) {
         this.thresholds = thresholds;
@@ -41,11 +43,12 @@ public final class CircuitBreakerState implements BreakerReadings {
      * attached to its upstream connection (taken once the connection is up, before it is sent; none while it waits).
      */
     public boolean tryStartRequest() {
-        return tryAcquire(requests, thresholds.maxRequests());
+        return tryAcquire(requests, thresholds.maxRequests(), REQUESTS);
     }
 
     public void finishRequest() {
         requests.decrementAndGet();
+        moved(REQUESTS);
     }
 
     /**
@@ -54,11 +57,12 @@ public final class CircuitBreakerState implements BreakerReadings {
      * {@code min_retry_concurrency}.
      */
     public boolean tryStartRetry() {
-        return tryAcquire(retries, retryLimit());
+        return tryAcquire(retries, retryLimit(), RETRIES);
     }
 
     public void finishRetry() {
         retries.decrementAndGet();
+        moved(RETRIES);
     }
 
     /**
@@ -70,7 +74,7 @@ public final class CircuitBreakerState implements BreakerReadings {
      * request has its connection, failed, or was given up.
      */
     public boolean tryStartPending() {
-        return tryAcquire(pending, thresholds.maxPendingRequests());
+        return tryAcquire(pending, thresholds.maxPendingRequests(), PENDING);
     }
 
     /**
@@ -79,15 +83,17 @@ public final class CircuitBreakerState implements BreakerReadings {
      */
     public void pendingStarted() {
         pending.incrementAndGet();
+        moved(PENDING);
     }
 
     public void pendingEnded() {
         pending.decrementAndGet();
+        moved(PENDING);
     }
 
     /** Counts a new upstream connection unless {@code max_connections} are already open. */
     public boolean tryOpenConnection() {
-        return tryAcquire(connections, thresholds.maxConnections());
+        return tryAcquire(connections, thresholds.maxConnections(), CONNECTIONS);
     }
 
     /**
@@ -116,10 +122,12 @@ public final class CircuitBreakerState implements BreakerReadings {
     /** Counts a connection the pool opened (the pool's own size limit already applied). */
     public void connectionOpened() {
         connections.incrementAndGet();
+        moved(CONNECTIONS);
     }
 
     public void connectionClosed() {
         connections.decrementAndGet();
+        moved(CONNECTIONS);
     }
 
     /**
@@ -137,6 +145,7 @@ public final class CircuitBreakerState implements BreakerReadings {
                 return false;
             }
             if (pools.compareAndSet(n, n + 1)) {
+                moved(POOLS);
                 return true;
             }
         }
@@ -154,10 +163,12 @@ public final class CircuitBreakerState implements BreakerReadings {
     /** Counts a pool that takes the place of one just closed, or replaces one (the limit already applied). */
     void poolOpened() {
         pools.incrementAndGet();
+        moved(POOLS);
     }
 
     void poolClosed() {
         pools.decrementAndGet();
+        moved(POOLS);
     }
 
     @Override
@@ -233,7 +244,21 @@ public final class CircuitBreakerState implements BreakerReadings {
         return overflows.get();
     }
 
-    private boolean tryAcquire(AtomicLong counter, long limit) {
+    @Override
+    public int counted() {
+        return counted;
+    }
+
+    /** A count of {@code bit} moved: its open gauge follows it from now on. */
+    private void moved(int bit) {
+        if ((counted & bit) == 0) {
+            synchronized (this) {
+                counted |= bit;
+            }
+        }
+    }
+
+    private boolean tryAcquire(AtomicLong counter, long limit, int bit) {
         while (true) {
             long n = counter.get();
             if (n >= limit) {
@@ -241,6 +266,7 @@ public final class CircuitBreakerState implements BreakerReadings {
                 return false;
             }
             if (counter.compareAndSet(n, n + 1)) {
+                moved(bit);
                 return true;
             }
         }

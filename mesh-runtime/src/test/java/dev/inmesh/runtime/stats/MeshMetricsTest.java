@@ -481,4 +481,17 @@ class MeshMetricsTest {
         assertEquals(null, MeshMetrics.spiffeNamespace("spiffe://cluster.local/ns//sa/x"));
         assertEquals(null, MeshMetrics.spiffeNamespace(null));
     }
+
+    /** As Envoy makes its {@code retry.} scope's counters as it first charges one: none before a response is retried. */
+    @Test
+    void theRetryScopeAppearsWithTheFirstResponseRetriedAway() {
+        PrometheusMeterRegistry reg = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        var upstream = MeshMetrics.create(reg, WorkloadInfo.UNKNOWN).upstream("c");
+        upstream.requestCompleted(200);
+        assertTrue(reg.getMeters().stream().noneMatch(m -> m.getId().getName().startsWith("envoy_cluster_retry_upstream_rq")),
+                reg.scrape());
+        upstream.retriedResponse(503);
+        assertEquals(1.0, reg.get("envoy_cluster_retry_upstream_rq_completed").tag("cluster_name", "c").gauge()
+                .value());
+    }
 }

@@ -105,4 +105,37 @@ class RetryBreakerGaugesTest {
         assertEquals(1, gauge(reg2, "rq_retry_open"));
         assertEquals(0, gauge(reg2, "remaining_retries"));
     }
+
+    /**
+     * Envoy sets a breaker's open gauge only as its count goes up or down: with {@code max_connection_pools} and
+     * {@code max_requests} at 0, nothing is ever counted and {@code cx_pool_open} and {@code rq_open} stay 0, refusals
+     * and all; a limit reached by a count reads 1.
+     */
+    @Test
+    void anOpenGaugeIsZeroUntilItsCountFirstMoves() {
+        var reg = new SimpleMeterRegistry();
+        CircuitBreakerState zero = new CircuitBreakerState(new CircuitBreakers.Thresholds(RoutingPriority.DEFAULT,
+                0, 0, 0, 0, null, true, 0));
+        MeshMetrics.create(reg, WorkloadInfo.UNKNOWN).upstream("c").circuitBreakers("default", zero);
+        for (String open : new String[] {"cx_open", "rq_pending_open", "rq_open", "rq_retry_open", "cx_pool_open"}) {
+            assertEquals(0, gauge(reg, open), open);
+        }
+        assertFalse(zero.tryStartRequest());
+        assertFalse(zero.tryStartRetry());
+        assertFalse(zero.tryStartPending());
+        assertFalse(zero.tryOpenConnection());
+        for (String open : new String[] {"cx_open", "rq_pending_open", "rq_open", "rq_retry_open", "cx_pool_open"}) {
+            assertEquals(0, gauge(reg, open), open + " after a refusal");
+        }
+
+        var reg2 = new SimpleMeterRegistry();
+        CircuitBreakerState one = new CircuitBreakerState(new CircuitBreakers.Thresholds(RoutingPriority.DEFAULT,
+                1024, 1024, 1, 3, null, true, 0));
+        MeshMetrics.create(reg2, WorkloadInfo.UNKNOWN).upstream("c").circuitBreakers("default", one);
+        assertTrue(one.tryStartRequest());
+        assertEquals(1, gauge(reg2, "rq_open"));
+        one.finishRequest();
+        assertEquals(0, gauge(reg2, "rq_open"));
+        assertEquals(0, gauge(reg2, "cx_pool_open"), "no pool counted");
+    }
 }
