@@ -807,7 +807,9 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
                 }
                 var stats = runtime.router.upstreamStats(clusterName);
                 if (stats != null) {
-                    stats.connectFailed();
+                    // upstream_cx_destroy: the upstream's when it refused, else the proxy's (a timeout, a socket
+                    // option refused), as Envoy's TCP pool closes such a connection itself
+                    stats.connectFailed(!why.remote());
                     if (why.timedOut()) {
                         stats.connectTimeout();
                     }
@@ -835,6 +837,7 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
                 return;
             }
             Channel up = (Channel) f.getNow();
+            dev.inmesh.runtime.upstream.CloseSide.install(up); // which side closes it: upstream_cx_destroy_*
             if (down.isActive()) {
                 host.outlier().reportConnectSuccessFinal();
             }
@@ -1168,6 +1171,7 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
         clusterStats.connectionOpened();
         long opened = System.nanoTime();
         clusterStats.connectTime((opened - connectStart) / 1_000_000);
-        up.closeFuture().addListener(c -> clusterStats.connectionClosed((System.nanoTime() - opened) / 1_000_000));
+        up.closeFuture().addListener(c -> clusterStats.connectionClosed((System.nanoTime() - opened) / 1_000_000,
+                dev.inmesh.runtime.upstream.CloseSide.closedLocally(up)));
     }
 }

@@ -560,6 +560,13 @@ class TcpRelayTest {
         assertEquals(0.0, registry.get("envoy_cluster_upstream_rq_active").tag("cluster_name", "backend").gauge()
                 .value());
         assertEquals(java.util.Map.of("cx_total", 1L, "cx_active", 0L), hostStats("cx_total", "cx_active"));
+        // the client left, and the proxy closed the upstream connection after it: destroyed locally, as Envoy's
+        for (String destroyed : new String[] {"upstream_cx_destroy", "upstream_cx_destroy_local"}) {
+            assertEquals(1.0, registry.get("envoy_cluster_" + destroyed).tag("cluster_name", "backend").gauge()
+                    .value(), destroyed);
+        }
+        assertEquals(0.0, registry.get("envoy_cluster_upstream_cx_destroy_remote").tag("cluster_name", "backend")
+                .gauge().value());
         var length = registry.get("envoy_cluster_upstream_cx_length_ms").tag("cluster_name", "backend").summary();
         assertEquals(1, length.count());
         assertTrue(length.totalAmount() >= 60, "open 60 ms or more: " + length.totalAmount());
@@ -652,6 +659,9 @@ class TcpRelayTest {
             assertEquals(-1, readOrReset(client));
         }
         assertEquals(3.0, registry.get("envoy_cluster_upstream_cx_connect_fail").gauge().value());
+        // each refused connect is a connection the upstream closed, as Envoy's pool counts it
+        assertEquals(3.0, registry.get("envoy_cluster_upstream_cx_destroy_remote").gauge().value());
+        assertEquals(0.0, registry.get("envoy_cluster_upstream_cx_destroy_local").gauge().value());
         assertEquals(1.0, registry.get("envoy_cluster_upstream_cx_connect_attempts_exceeded").gauge().value());
         assertEquals(1.0, registry.get("istio_tcp_connections_closed").tag("response_flags", "UF,URX").counter()
                 .count());

@@ -2559,7 +2559,9 @@ public final class Router {
         HandshakeFailure tls = HandshakeFailure.of(cause);
         var why = dev.inmesh.runtime.upstream.ConnectFailure.of(cause, tls);
         if (st != null) {
-            st.connectFailed();
+            // refused or unreachable: the upstream's close; else the proxy gave it up (its connect timeout, a
+            // handshake it failed), as Envoy's pool closes such a connection itself
+            st.connectFailed(!why.remote());
             if (tls != null) {
                 st.tlsFailed(tls.kind());
             }

@@ -140,10 +140,11 @@ public interface UpstreamStats {
     void connectTime(long millis);
 
     /**
-     * A connection closed: {@code upstream_cx_active} down by one, and its length, from its opening, in the histogram
-     * {@code upstream_cx_length_ms}.
+     * A connection closed: {@code upstream_cx_active} down by one, its length, from its opening, in the histogram
+     * {@code upstream_cx_length_ms}, and {@code upstream_cx_destroy} with {@code upstream_cx_destroy_local} when the
+     * proxy closed it ({@code local}), else {@code upstream_cx_destroy_remote}.
      */
-    void connectionClosed(long lengthMillis);
+    void connectionClosed(long lengthMillis, boolean local);
 
     /**
      * A request's response came whole from the upstream this many milliseconds after the request was whole (retries
@@ -153,9 +154,18 @@ public interface UpstreamStats {
 
     /**
      * A connection attempt failed: {@code upstream_cx_connect_fail}, and {@code upstream_cx_total}, which Envoy's pool
-     * counts as it makes a connection, before it connects ({@link #connectionOpened} counts those that connected).
+     * counts as it makes a connection, before it connects ({@link #connectionOpened} counts those that connected); and,
+     * as Envoy counts the close of a connection that never connected, {@code upstream_cx_destroy} with
+     * {@code upstream_cx_destroy_local} when the proxy gave it up ({@code local}: its connect timeout, a failed TLS
+     * handshake), else {@code upstream_cx_destroy_remote} (refused, reset).
      */
-    void connectFailed();
+    void connectFailed(boolean local);
+
+    /**
+     * A connection was given its last request under {@code max_requests_per_connection} (it takes no more, and closes
+     * once that one is done): {@code upstream_cx_max_requests}, as Envoy's pool counts it when it starts to drain.
+     */
+    void connectionMaxRequests();
 
     /** A connect the cluster's {@code connect_timeout} ended: {@code upstream_cx_connect_timeout}. */
     void connectTimeout();

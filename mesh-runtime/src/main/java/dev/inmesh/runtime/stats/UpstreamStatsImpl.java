@@ -45,6 +45,10 @@ final class UpstreamStatsImpl implements UpstreamStats {
     private volatile java.util.function.Supplier<int[]> membership = () -> NO_HOSTS;
     private final LongAdder cxAttemptsExceeded = new LongAdder();
     private final LongAdder cxTotal = new LongAdder();
+    private final LongAdder cxDestroy = new LongAdder();
+    private final LongAdder cxMaxRequests = new LongAdder();
+    private final LongAdder cxDestroyLocal = new LongAdder();
+    private final LongAdder cxDestroyRemote = new LongAdder();
     private final LongAdder cxConnectFail = new LongAdder();
     private final LongAdder cxProtocolError = new LongAdder();
     private final LongAdder cxConnectTimeout = new LongAdder();
@@ -112,6 +116,10 @@ final class UpstreamStatsImpl implements UpstreamStats {
         }
         adder("upstream_cx_connect_attempts_exceeded", cxAttemptsExceeded);
         adder("upstream_cx_total", cxTotal);
+        adder("upstream_cx_destroy", cxDestroy);
+        adder("upstream_cx_destroy_local", cxDestroyLocal);
+        adder("upstream_cx_destroy_remote", cxDestroyRemote);
+        adder("upstream_cx_max_requests", cxMaxRequests);
         adder("upstream_cx_connect_fail", cxConnectFail);
         adder("upstream_cx_protocol_error", cxProtocolError);
         adder("upstream_cx_connect_timeout", cxConnectTimeout);
@@ -430,10 +438,17 @@ final class UpstreamStatsImpl implements UpstreamStats {
     }
 
     @Override
-    public void connectionClosed(long lengthMillis) {
+    public void connectionClosed(long lengthMillis, boolean local) {
         // the length first: whoever sees one fewer active sees the closed connection's length too
         cxLengthMs.record(Math.max(0, lengthMillis));
+        destroyed(local);
         cxActive.decrementAndGet();
+    }
+
+    /** A connection, connected or not, closed: upstream_cx_destroy and the side that closed it. */
+    private void destroyed(boolean local) {
+        cxDestroy.increment();
+        (local ? cxDestroyLocal : cxDestroyRemote).increment();
     }
 
     @Override
@@ -442,9 +457,15 @@ final class UpstreamStatsImpl implements UpstreamStats {
     }
 
     @Override
-    public void connectFailed() {
+    public void connectFailed(boolean local) {
         cxConnectFail.increment();
         cxTotal.increment(); // Envoy's pool counts a connection in upstream_cx_total when it makes it, before it connects
+        destroyed(local);
+    }
+
+    @Override
+    public void connectionMaxRequests() {
+        cxMaxRequests.increment();
     }
 
     @Override

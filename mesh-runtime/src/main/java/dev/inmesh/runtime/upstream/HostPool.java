@@ -490,14 +490,14 @@ final class HostPool {
         if (wanted.clusterWide()) {
             // HTTP/1.1 lanes carry one request at a time, and count requests per connection here (lastRequestOn)
             boolean h2 = wanted.http2();
-            return new Http2Pool((VertxInternal) vertx, h2 ? wanted.http2Options().maxConcurrentStreams() : 1,
-                    maxConnections, -1, h2 ? wanted.maxRequestsPerConnection() : 0,
-                    lane -> connections(vertx, wanted, breakers, 1, h2 ? maxPending : -1, lane), breakers);
+            return counted(new Http2Pool((VertxInternal) vertx, h2 ? wanted.http2Options().maxConcurrentStreams()
+                    : 1, maxConnections, -1, h2 ? wanted.maxRequestsPerConnection() : 0,
+                    lane -> connections(vertx, wanted, breakers, 1, h2 ? maxPending : -1, lane), breakers));
         }
         if (wanted.http2()) {
-            return new Http2Pool((VertxInternal) vertx, wanted.http2Options().maxConcurrentStreams(), maxConnections,
-                    maxPending, wanted.maxRequestsPerConnection(),
-                    lane -> connections(vertx, wanted, breakers, 1, maxPending, lane));
+            return counted(new Http2Pool((VertxInternal) vertx, wanted.http2Options().maxConcurrentStreams(),
+                    maxConnections, maxPending, wanted.maxRequestsPerConnection(),
+                    lane -> connections(vertx, wanted, breakers, 1, maxPending, lane)));
         }
         // the requests beyond the connections wait in the Http1Pool, whose waiting requests can be cancelled
         return new Http1Pool((VertxInternal) vertx,
@@ -571,6 +571,7 @@ final class HostPool {
                             }
                         });
                         Http2InterimAnswers.install(channel);
+                        CloseSide.install(channel);
                         if (wanted.tcpKeepalive() != null) {
                             SocketKeepalive.apply(channel, wanted.tcpKeepalive());
                         }
@@ -608,7 +609,9 @@ final class HostPool {
                             s.connectionClosed();
                         }
                         if (cluster != null) {
-                            cluster.connectionClosed((System.nanoTime() - opened) / 1_000_000);
+                            cluster.connectionClosed((System.nanoTime() - opened) / 1_000_000,
+                                    conn instanceof HttpClientConnectionInternal internal
+                                            && CloseSide.closedLocally(internal.channelHandlerContext().channel()));
                         }
                         if (openConnections.decrementAndGet() == 0 && owner != null) {
                             owner.lastConnectionClosed(this);
@@ -616,6 +619,18 @@ final class HostPool {
                     });
                 })
                 .build();
+    }
+
+    /** {@code pool}, its connections given their last stream counted in the cluster's upstream_cx_max_requests. */
+    private Http2Pool counted(Http2Pool pool) {
+        pool.onLastStreamGiven(() -> {
+            HostStats hs = stats;
+            var cs = hs == null ? null : hs.clusterStats();
+            if (cs != null) {
+                cs.connectionMaxRequests();
+            }
+        });
+        return pool;
     }
 
     /**

@@ -52,6 +52,8 @@ final class Http2Pool implements HttpClient, PendingRequest.Queue {
     private final int maxPending;
     /** Streams one connection is given in its life ({@code max_requests_per_connection}); 0: no limit. */
     private final long maxRequests;
+    /** Told, outside the lock, when a connection is given its last stream under {@link #maxRequests}. */
+    private volatile Runnable lastStreamGiven = () -> { };
     private final Function<Lane, HttpClient> lanes;
     /** The cluster's breakers whose connection and pending limits this pool follows, or null for its own. */
     private final CircuitBreakerState cluster;
@@ -229,6 +231,14 @@ final class Http2Pool implements HttpClient, PendingRequest.Queue {
     }
 
     /**
+     * {@code counted} is told each time a connection is given its last stream under
+     * {@code max_requests_per_connection} ({@code upstream_cx_max_requests}).
+     */
+    void onLastStreamGiven(Runnable counted) {
+        lastStreamGiven = counted;
+    }
+
+    /**
      * Gives waiting requests the streams there are now: on a connected lane with one to spare, else, unless the
      * connections being opened will carry them, on a lane whose connection is to be opened (the request opens it).
      * Each is sent on its caller's context. Under the lock.
@@ -249,6 +259,7 @@ final class Http2Pool implements HttpClient, PendingRequest.Queue {
                 open.remove(l); // the connection's last stream: the next request takes another lane
                 l.retired = true;
                 retired.add(l);
+                sends.add(lastStreamGiven);
             }
             Lane lane = l;
             PendingRequest w = waiting.poll();

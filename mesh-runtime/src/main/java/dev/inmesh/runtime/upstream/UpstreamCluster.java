@@ -493,8 +493,13 @@ public final class UpstreamCluster {
     public boolean lastRequestOnConnection(Host host, HttpClientRequest request) {
         long max = config.commonHttpProtocolOptions().maxRequestsPerConnection();
         HttpConnection connection = request.connection();
-        return max > 0 && connection != null && request.version() != HttpVersion.HTTP_2
+        boolean last = max > 0 && connection != null && request.version() != HttpVersion.HTTP_2
                 && host.pool.lastRequestOn(connection, max);
+        var st = last ? host.stats().clusterStats() : null;
+        if (st != null) {
+            st.connectionMaxRequests(); // upstream_cx_max_requests (an HTTP/2 pool counts its own: Http2Pool)
+        }
+        return last;
     }
 
     /** The compiled hosts by priority in force now. */

@@ -147,7 +147,9 @@ class RouterLocalReplyTest {
                 assertEquals(Set.of(ResponseFlag.UPSTREAM_CONNECTION_FAILURE), r.info().responseFlags());
                 assertEquals("upstream_reset_before_response_started{connection_timeout}",
                         r.info().responseCodeDetails());
-                for (String stat : List.of("upstream_cx_connect_timeout", "upstream_cx_connect_fail")) {
+                // the connect the proxy gave up: a connection destroyed locally, as Envoy's pool closes it
+                for (String stat : List.of("upstream_cx_connect_timeout", "upstream_cx_connect_fail",
+                        "upstream_cx_destroy", "upstream_cx_destroy_local")) {
                     assertEquals(1.0, registry.find("envoy_cluster_" + stat).tag("cluster_name", "c").gauge()
                             .value(), stat);
                 }
@@ -168,6 +170,41 @@ class RouterLocalReplyTest {
         assertEquals(Set.of(ResponseFlag.UPSTREAM_CONNECTION_TERMINATION), r.info().responseFlags());
         assertEquals("upstream_reset_before_response_started{connection_termination}",
                 r.info().responseCodeDetails());
+    }
+
+    /**
+     * Cluster {@code c}'s upstream_cx_destroy, upstream_cx_destroy_local and upstream_cx_destroy_remote once one call
+     * answered {@code expectedStatus} and its connection closed.
+     */
+    private double[] destroyed(RouteTable table, ClusterManager clusters, int expectedStatus) {
+        PrometheusMeterRegistry reg = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        Router router = rig.router();
+        router.upstreamStats(MeshMetrics.create(reg, WorkloadInfo.UNKNOWN)::upstream);
+        assertEquals(expectedStatus, rig.call(router, get("/x"), table, clusters).status());
+        java.util.function.ToDoubleFunction<String> stat = name -> reg.get("envoy_cluster_" + name)
+                .tag("cluster_name", "c").gauge().value();
+        long deadline = System.nanoTime() + 5_000_000_000L;
+        while (stat.applyAsDouble("upstream_cx_destroy") == 0 && System.nanoTime() < deadline) {
+            Thread.onSpinWait();
+        }
+        return new double[] {stat.applyAsDouble("upstream_cx_destroy"), stat.applyAsDouble("upstream_cx_destroy_local"),
+            stat.applyAsDouble("upstream_cx_destroy_remote")};
+    }
+
+    @Test
+    void aClosedConnectionCountsInUpstreamCxDestroyByTheSideThatClosedIt() {
+        // as Envoy: a refused connect and a reset are the upstream's close; a request the route timeout resets
+        // takes its HTTP/1 connection down with it, the proxy's close
+        assertArrayEquals(new double[] {1, 0, 1}, destroyed(routeToC(""), rig.clusters(cluster("c", closedPort())),
+                503), "connection refused");
+        WireMockServer reset = rig.wiremock();
+        reset.stubFor(any(anyUrl()).willReturn(aResponse().withFault(Fault.CONNECTION_RESET_BY_PEER)));
+        assertArrayEquals(new double[] {1, 0, 1}, destroyed(routeToC(""), rig.clusters(cluster("c", reset.port())),
+                503), "reset by the upstream");
+        WireMockServer slow = rig.wiremock();
+        slow.stubFor(any(anyUrl()).willReturn(aResponse().withStatus(200).withFixedDelay(1500)));
+        assertArrayEquals(new double[] {1, 1, 0}, destroyed(routeToC("timeout: 0.2s"),
+                rig.clusters(cluster("c", slow.port())), 504), "reset by the route timeout");
     }
 
     /** Cluster {@code c}'s upstream_rq_completed and upstream_rq_xx of class 5xx after one call. */

@@ -290,7 +290,7 @@ class MeshMetricsTest {
         u.requestCompleted(504);
         u.connectionOpened();
         u.connectionOpened();
-        u.connectionClosed(0);
+        u.connectionClosed(0, true);
 
         String c = "{cluster_name=\"outbound|9080||reviews.default.svc.cluster.local\"}";
         assertEquals(List.of("envoy_cluster_upstream_rq_total" + c + " 2.0"),

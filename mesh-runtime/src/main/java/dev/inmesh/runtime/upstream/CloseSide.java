@@ -1,0 +1,53 @@
+package dev.inmesh.runtime.upstream;
+
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelDuplexHandler;
+import io.netty.channel.ChannelHandler;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelPromise;
+import io.netty.util.AttributeKey;
+
+/**
+ * Which side closed an upstream connection, as Envoy tells a local close from a remote one
+ * ({@code upstream_cx_destroy_local}, {@code upstream_cx_destroy_remote}). Put first in the connection's pipeline, it
+ * sees every close the proxy asks for (an idle timeout, {@code max_requests_per_connection}, a reset HTTP/1 request, a
+ * protocol error, a pool drained) while the connection is still open: that close is local. A connection the upstream
+ * ended (its FIN, or a read error such as its RST, seen before anything acts on it) is closed by Netty without such a
+ * request, or after the error marked it: remote. Used on the HTTP pools' connections and on {@code tcp_proxy}'s.
+ */
+@ChannelHandler.Sharable
+public final class CloseSide extends ChannelDuplexHandler {
+    private static final CloseSide INSTANCE = new CloseSide();
+    /** TRUE once the proxy asked to close the open connection, FALSE once the upstream's end was seen first. */
+    private static final AttributeKey<Boolean> LOCAL = AttributeKey.valueOf("dev.inmesh.closed-locally");
+
+    private CloseSide() {}
+
+    /** Watches {@code channel}'s close. */
+    public static void install(Channel channel) {
+        if (channel.pipeline().get(CloseSide.class) == null) {
+            channel.pipeline().addFirst("inmesh-close-side", INSTANCE);
+        }
+    }
+
+    /** Whether the proxy closed {@code channel} (false: the upstream did, or it is not watched). */
+    public static boolean closedLocally(Channel channel) {
+        return Boolean.TRUE.equals(channel.attr(LOCAL).get());
+    }
+
+    @Override
+    public void close(ChannelHandlerContext ctx, ChannelPromise promise) throws Exception {
+        if (ctx.channel().isActive()) {
+            ctx.channel().attr(LOCAL).setIfAbsent(Boolean.TRUE);
+        }
+        super.close(ctx, promise);
+    }
+
+    @Override
+    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) throws Exception {
+        if (cause instanceof java.io.IOException) {
+            ctx.channel().attr(LOCAL).setIfAbsent(Boolean.FALSE); // the upstream broke it off
+        }
+        super.exceptionCaught(ctx, cause);
+    }
+}
