@@ -196,58 +196,103 @@ public final class AccessLogs {
     private static Map<String, Object> json(Map<String, Object> format, boolean omit, String where) {
         Map<String, Object> out = new TreeMap<>();
         for (Map.Entry<String, Object> en : format.entrySet()) {
-            Object v = en.getValue();
-            String at = where + "." + en.getKey();
-            if (v instanceof String s) {
-                try {
-                    out.put(en.getKey(), CommandFormat.compile(s, omit));
-                } catch (IllegalArgumentException e) {
-                    throw new IllegalArgumentException(at + ": " + e.getMessage(), e);
-                }
-            } else if (v instanceof Map<?, ?> m) {
-                @SuppressWarnings("unchecked")
-                Map<String, Object> nested = (Map<String, Object>) m;
-                out.put(en.getKey(), json(nested, omit, at));
-            } else {
-                out.put(en.getKey(), v); // a number or a boolean, as the record checked
-            }
+            out.put(en.getKey(), compiled(en.getValue(), omit, where + "." + en.getKey()));
         }
         return out;
     }
+
+    /** A JSON format's value compiled: a format string's commands, a nested object's or a list's values. */
+    private static Object compiled(Object v, boolean omit, String at) {
+        if (v instanceof String s) {
+            try {
+                return CommandFormat.compile(s, omit);
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException(at + ": " + e.getMessage(), e);
+            }
+        }
+        if (v instanceof Map<?, ?> m) {
+            @SuppressWarnings("unchecked")
+            Map<String, Object> nested = (Map<String, Object>) m;
+            return json(nested, omit, at);
+        }
+        if (v instanceof List<?> list) {
+            List<Object> out = new ArrayList<>(list.size());
+            for (int i = 0; i < list.size(); i++) {
+                Object element = compiled(list.get(i), omit, at + "[" + i + "]");
+                out.add(element == null ? JSON_NULL : element);
+            }
+            return List.copyOf(out);
+        }
+        return v; // a number, a boolean or null, as the record checked
+    }
+
+    /** A null in a JSON format's list (an immutable list holds no null). */
+    private static final Object JSON_NULL = new Object();
 
     private static void writeObject(JsonGenerator g, Map<String, Object> compiled, AccessLogEntry e, boolean omit)
             throws IOException {
         g.writeStartObject();
         for (Map.Entry<String, Object> en : compiled.entrySet()) {
             Object v = en.getValue();
-            if (v instanceof CommandFormat c) {
-                Object value = c.singleCommand() ? c.singleValue(e) : c.format(e);
-                if (value == null) {
-                    if (!omit) {
-                        g.writeNullField(en.getKey());
-                    }
-                } else if (value instanceof Long n) {
-                    g.writeNumberField(en.getKey(), n);
-                } else {
-                    g.writeStringField(en.getKey(), value.toString());
-                }
-            } else if (v instanceof Map<?, ?> m) {
-                g.writeFieldName(en.getKey());
-                @SuppressWarnings("unchecked")
-                Map<String, Object> nested = (Map<String, Object>) m;
-                writeObject(g, nested, e, omit);
-            } else if (v instanceof Boolean b) {
-                g.writeBooleanField(en.getKey(), b);
+            Object value = v instanceof CommandFormat c ? commandValue(c, e) : v;
+            if (value == null && omit) {
+                continue; // an unknown value, or a null of the format's own, left out as Envoy's omit_empty_values
+            }
+            g.writeFieldName(en.getKey());
+            if (v instanceof CommandFormat) {
+                writeCommandValue(g, value);
             } else {
-                double d = ((Number) v).doubleValue();
-                if (d == Math.rint(d) && Math.abs(d) < 1e15) {
-                    g.writeNumberField(en.getKey(), (long) d);
-                } else {
-                    g.writeNumberField(en.getKey(), d);
-                }
+                writeValue(g, v, e, omit);
             }
         }
         g.writeEndObject();
+    }
+
+    /**
+     * A value of the JSON format: a command's value (a number keeps its type, other values are strings), a nested
+     * object, a list (its format strings substituted, an unknown value in it null), a literal.
+     */
+    private static void writeValue(JsonGenerator g, Object v, AccessLogEntry e, boolean omit) throws IOException {
+        if (v instanceof CommandFormat c) {
+            writeCommandValue(g, commandValue(c, e));
+        } else if (v == null || v == JSON_NULL) {
+            g.writeNull();
+        } else if (v instanceof Map<?, ?> m) {
+            @SuppressWarnings("unchecked")
+            Map<String, Object> nested = (Map<String, Object>) m;
+            writeObject(g, nested, e, omit);
+        } else if (v instanceof List<?> list) {
+            g.writeStartArray();
+            for (Object o : list) {
+                writeValue(g, o, e, omit);
+            }
+            g.writeEndArray();
+        } else if (v instanceof Boolean b) {
+            g.writeBoolean(b);
+        } else {
+            double d = ((Number) v).doubleValue();
+            if (d == Math.rint(d) && Math.abs(d) < 1e15) {
+                g.writeNumber((long) d);
+            } else {
+                g.writeNumber(d);
+            }
+        }
+    }
+
+    /** A format string's value: one command alone keeps its type, anything else is text; null when unknown. */
+    private static Object commandValue(CommandFormat c, AccessLogEntry e) {
+        return c.singleCommand() ? c.singleValue(e) : c.format(e);
+    }
+
+    /** A format string's value as JSON: a number stays one, any other value is a string, an unknown one null. */
+    private static void writeCommandValue(JsonGenerator g, Object value) throws IOException {
+        if (value == null) {
+            g.writeNull();
+        } else if (value instanceof Long n) {
+            g.writeNumber(n);
+        } else {
+            g.writeString(value.toString());
+        }
     }
 
     // ---- filters ----

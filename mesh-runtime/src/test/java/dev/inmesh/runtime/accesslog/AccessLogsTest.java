@@ -215,6 +215,27 @@ class AccessLogsTest {
     }
 
     @Test
+    void aJsonFormatTakesListsAndNullsAsEnvoysJsonFormatBuilder() throws Exception {
+        // lists are written as arrays, their format strings substituted (an unknown value null), and a null as null;
+        // omit_empty_values leaves out a key whose value is null, of the format or unknown
+        java.util.Map<String, Object> format = new java.util.LinkedHashMap<>();
+        format.put("l", java.util.Arrays.asList("%RESPONSE_CODE%", 1.0, "x %REQ(:METHOD)%", null, "%REQUESTED_SERVER_NAME%",
+                java.util.List.of(true)));
+        format.put("n", null);
+        AccessLogEntry e = entry(StreamInfos.outboundOk(), null, null);
+        java.nio.file.Path kept = java.nio.file.Files.createTempFile("json-list", ".log");
+        java.nio.file.Path omitted = java.nio.file.Files.createTempFile("json-list-omit", ".log");
+        AccessLogs.compile(List.of(new AccessLogConfig("f", kept.toString(), new AccessLogConfig.Json(format, false),
+                null), new AccessLogConfig("f", omitted.toString(), new AccessLogConfig.Json(format, true), null)))
+                .log(e);
+        assertEquals("{\"l\":[200,1,\"x GET\",null,null,[true]],\"n\":null}", firstLine(kept));
+        assertEquals("{\"l\":[200,1,\"x GET\",null,null,[true]]}", firstLine(omitted));
+        IllegalArgumentException bad = assertThrows(IllegalArgumentException.class, () -> AccessLogs.validate(
+                new AccessLogConfig.Json(java.util.Map.of("l", java.util.List.of("%NOPE%")), false)));
+        assertTrue(bad.getMessage().contains("l[0]"), bad.getMessage());
+    }
+
+    @Test
     void theLogsOfAFilterChainsConnectionManagerWriteItsNameAsFilterChainName() throws Exception {
         AccessLogEntry e = entry(StreamInfos.outboundOk(), null, null);
         assertEquals("- default\n", format("%FILTER_CHAIN_NAME% %ROUTE_NAME%\n", e));

@@ -174,8 +174,8 @@ class AccessLogParserTest {
                     "expression": "response.code >="}}},"""));
         assertTrue(m.contains("access_log[0].filter.extension_filter.typed_config.expression"), m);
         m = refused(FILE_LOG.replace("{\"text_format_source\": {\"inline_string\": \"" + ISTIO_FORMAT + "\"}}",
-                "{\"json_format\": {\"code\": \"%RESPONSE_CODE%\", \"n\": {\"x\": null}}}"));
-        assertTrue(m.contains("access_log[0].typed_config.log_format.json_format.n.x: null"), m);
+                "{\"json_format\": {\"code\": \"%RESPONSE_CODE%\", \"n\": {\"x\": null, \"l\": [1, \"%NOPE%\"]}}}"));
+        assertTrue(m.contains("json_format.n.l[1]") && m.contains("%NOPE%"), m);
         m = refused(FILE_LOG.replace("\"path\": \"/dev/stdout\",", "\"path\": \"\","));
         assertTrue(m.contains("path"), m);
         m = refused(FILE_LOG.replace("{\"name\": \"envoy.access_loggers.file\",",

@@ -58,26 +58,37 @@ public record AccessLogConfig(String name, String path, Format format, Filter fi
             format = copy(format, "");
         }
 
-        /** A deep, immutable copy, refusing what a JSON format cannot hold (null, a list) by its key's path. */
+        /**
+         * A deep, immutable copy: format strings, numbers, booleans, nulls, nested objects and lists of them, as
+         * Envoy's JSON format takes them; anything else is refused by its key's path.
+         */
         private static Map<String, Object> copy(Map<String, Object> m, String at) {
             Map<String, Object> out = new java.util.LinkedHashMap<>();
             if (m != null) {
                 for (Map.Entry<String, Object> e : m.entrySet()) {
-                    String key = at + e.getKey();
-                    Object v = e.getValue();
-                    if (v instanceof Map<?, ?> nested) {
-                        @SuppressWarnings("unchecked")
-                        Map<String, Object> typed = (Map<String, Object>) nested;
-                        v = copy(typed, key + ".");
-                    } else {
-                        Checks.check(v instanceof String || v instanceof Number || v instanceof Boolean, key,
-                                v == null ? "null" : v instanceof List ? "a list" : v.getClass().getSimpleName(),
-                                "a format string, a number, a boolean or a nested object");
-                    }
-                    out.put(e.getKey(), v);
+                    out.put(e.getKey(), copyValue(e.getValue(), at + e.getKey()));
                 }
             }
             return java.util.Collections.unmodifiableMap(out);
+        }
+
+        private static Object copyValue(Object v, String key) {
+            if (v instanceof Map<?, ?> nested) {
+                @SuppressWarnings("unchecked")
+                Map<String, Object> typed = (Map<String, Object>) nested;
+                return copy(typed, key + ".");
+            }
+            if (v instanceof List<?> list) {
+                List<Object> out = new java.util.ArrayList<>(list.size());
+                for (int i = 0; i < list.size(); i++) {
+                    out.add(copyValue(list.get(i), key + "[" + i + "]"));
+                }
+                return java.util.Collections.unmodifiableList(out);
+            }
+            Checks.check(v == null || v instanceof String || v instanceof Number || v instanceof Boolean, key,
+                    v == null ? "null" : v.getClass().getSimpleName(),
+                    "a format string, a number, a boolean, null, a nested object or a list");
+            return v;
         }
     }
 
