@@ -10,7 +10,6 @@ import io.vertx.core.http.HttpConnection;
 import io.vertx.core.http.RequestOptions;
 import io.vertx.core.internal.VertxInternal;
 import java.util.ArrayDeque;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 
@@ -22,8 +21,9 @@ import java.util.concurrent.TimeUnit;
  * longer counts under {@code max_pending_requests} and the connection that frees next goes to a request still
  * waiting. Here that is {@link #cancel}.
  *
- * <p>As Envoy's pool, a request that finds a connection ready (fewer exchanges under way than connections open) goes
- * to the Vert.x client, which carries it on that connection, and counts as nothing else. One that finds none is a
+ * <p>As Envoy's pool, a request that finds a connection ready (fewer exchanges under way than connections open, not
+ * counting one an exchange left closing) goes to the Vert.x client, which carries it on that connection, and counts
+ * as nothing else. One that finds none is a
  * pending request ({@link PendingRequest#counted}): it counts under {@code max_pending_requests} (its caller's
  * breakers, shared by the cluster's pools, else this pool's {@code maxPending}; negative: no limit), and one more is
  * refused with {@link ConnectionPoolTooBusyException} (the router's 503 UO), whether it would wait for a connection
@@ -41,13 +41,16 @@ final class Http1Pool implements HttpClient, PendingRequest.Queue, HostPool.Conn
     private final java.util.Set<PendingRequest> pending = new java.util.HashSet<>(); // guarded by this; by identity
     /** Requests handed to {@link #connections} whose exchange is not over. */
     private int active; // guarded by this
-    /** The connections of {@link #connections} that are open: with fewer {@link #active}, one is ready. */
-    private int open; // guarded by this
+    /**
+     * The connections of {@link #connections} that are open and can take a request (not those an exchange left
+     * closing, which close a moment later): with fewer {@link #active} exchanges, one is ready.
+     */
+    private final java.util.Set<HttpConnection> usable = new java.util.HashSet<>(); // guarded by this
     /** Callers handed this pool that have not yet asked for their request ({@link #handedOut}). */
     private int handedOut; // guarded by this
     private boolean closed; // guarded by this
     /** What {@link #send} calls once an exchange is over: one for the pool rather than a lambda per request. */
-    private final java.util.function.Consumer<Throwable> release = t -> released();
+    private final PendingRequest.Ended release = (failure, closing) -> released(closing);
 
     /**
      * @param connections makes the Vert.x client of at most {@code maxConnections} HTTP/1.1 connections to the host,
@@ -78,7 +81,7 @@ final class Http1Pool implements HttpClient, PendingRequest.Queue, HostPool.Conn
             if (closed) {
                 return vertx.getOrCreateContext().failedFuture(new VertxException("connection pool closed", true));
             }
-            if (active < open) {
+            if (active < usable.size()) {
                 active++; // a connection is ready: no pending request, no allocation
                 w = null;
             } else if (breakers != null ? !breakers.tryStartPending()
@@ -106,12 +109,12 @@ final class Http1Pool implements HttpClient, PendingRequest.Queue, HostPool.Conn
 
     @Override
     public synchronized void opened(HttpConnection connection) {
-        open++;
+        usable.add(connection);
     }
 
     @Override
     public synchronized void closed(HttpConnection connection) {
-        open--;
+        usable.remove(connection);
     }
 
     @Override
@@ -146,9 +149,12 @@ final class Http1Pool implements HttpClient, PendingRequest.Queue, HostPool.Conn
         return sent;
     }
 
-    private void released() {
+    private void released(HttpConnection closing) {
         PendingRequest next;
         synchronized (this) {
+            if (closing != null) {
+                usable.remove(closing); // no request can follow on it, though it closes only later
+            }
             next = closed ? null : waiting.poll();
             if (next == null) {
                 active--;

@@ -224,7 +224,21 @@ final class PendingRequest implements Handler<AsyncResult<HttpClientRequest>> {
      * response failed, with the request's own failure (null otherwise).
      */
     static void whenOver(Future<HttpClientRequest> sent, Consumer<Throwable> over) {
+        sent.onComplete(new Over((failure, closing) -> over.accept(failure)));
+    }
+
+    /**
+     * As {@link #whenOver(Future, Consumer)}, also telling {@code over} the exchange's connection when the exchange
+     * leaves it closing (the request or the response said {@code Connection: close}, or the response is HTTP/1.0
+     * without keep-alive): no request can follow on it, though it closes only later.
+     */
+    static void whenOver(Future<HttpClientRequest> sent, Ended over) {
         sent.onComplete(new Over(over));
+    }
+
+    /** The end of an exchange: the request's own failure (null otherwise), and its connection if it closes. */
+    interface Ended {
+        void ended(Throwable failure, io.vertx.core.http.HttpConnection closing);
     }
 
     /**
@@ -232,22 +246,26 @@ final class PendingRequest implements Handler<AsyncResult<HttpClientRequest>> {
      * response and of the response's end in turn, rather than a lambda and a flag for each.
      */
     private static final class Over implements Handler<AsyncResult<HttpClientRequest>> {
-        private final Consumer<Throwable> over;
+        private final Ended over;
         private boolean done;
+        private HttpClientRequest request;
+        /** The exchange's connection once the exchange leaves it closing, else null. */
+        private io.vertx.core.http.HttpConnection closing;
         private final Handler<AsyncResult<HttpClientResponse>> responded = this::responded;
         private final Handler<AsyncResult<Void>> ended = e -> once();
 
-        Over(Consumer<Throwable> over) {
+        Over(Ended over) {
             this.over = over;
         }
 
         @Override
         public void handle(AsyncResult<HttpClientRequest> ar) {
             if (ar.failed()) {
-                over.accept(ar.cause());
+                over.ended(ar.cause(), null);
                 return;
             }
-            ar.result().response().onComplete(responded);
+            request = ar.result();
+            request.response().onComplete(responded);
         }
 
         private void responded(AsyncResult<HttpClientResponse> r) {
@@ -256,6 +274,9 @@ final class PendingRequest implements Handler<AsyncResult<HttpClientRequest>> {
                 return;
             }
             HttpClientResponse response = r.result();
+            if (closes(request.headers(), response)) {
+                closing = request.connection();
+            }
             Future<Void> end;
             try {
                 end = response.end();
@@ -269,8 +290,22 @@ final class PendingRequest implements Handler<AsyncResult<HttpClientRequest>> {
         private void once() {
             if (!done) {
                 done = true;
-                over.accept(null);
+                over.ended(null, closing);
             }
+        }
+
+        /** Whether an HTTP/1 exchange leaves its connection closing (a header check only on HTTP/1.x). */
+        private static boolean closes(io.vertx.core.MultiMap requestHeaders, HttpClientResponse response) {
+            if (response.version() == io.vertx.core.http.HttpVersion.HTTP_2) {
+                return false;
+            }
+            String c = response.headers().get(io.vertx.core.http.HttpHeaders.CONNECTION);
+            if (response.version() == io.vertx.core.http.HttpVersion.HTTP_1_0) {
+                return c == null || !c.toLowerCase(java.util.Locale.ROOT).contains("keep-alive");
+            }
+            return c != null && c.toLowerCase(java.util.Locale.ROOT).contains("close")
+                    || requestHeaders.contains(io.vertx.core.http.HttpHeaders.CONNECTION,
+                            io.vertx.core.http.HttpHeaders.CLOSE, true);
         }
     }
 }
