@@ -2719,14 +2719,11 @@ public final class Router {
         if (connecting.isComplete()) {
             return connecting;
         }
+        // another client (not a host's pool): the request waits when its future is not complete at once, counted
+        // as a pool counts its pending requests
         long waitStart = System.nanoTime();
         breakers.pendingStarted();
-        if (st != null) {
-            st.pendingStarted();
-            if (breakers.openConnections() >= breakers.maxConnections()) {
-                st.connectionOverflow();
-            }
-        }
+        UpstreamCluster.pendingWaitStarted(breakers, st);
         boolean[] over = new boolean[1]; // the wait was counted off: it ended, or was given up
         if (onWait != null) {
             onWait.accept(() -> {
@@ -2734,28 +2731,14 @@ public final class Router {
                     return;
                 }
                 over[0] = true;
-                breakers.pendingEnded();
-                if (st != null) {
-                    st.pendingEnded(false);
-                    st.pendingCancelled();
-                }
+                UpstreamCluster.pendingWaitEnded(breakers, st, UpstreamCluster.PENDING_CANCELLED, waitStart);
                 UpstreamCluster.cancelPending(client, connecting);
             });
         }
         return connecting.andThen(ar -> {
-            if (over[0]) {
-                return;
-            }
-            over[0] = true;
-            breakers.pendingEnded();
-            if (st != null) {
-                st.pendingEnded(ar.failed() && !(ar.cause() instanceof ConnectionPoolTooBusyException)
-                        && !(ar.cause() instanceof IllegalArgumentException));
-                // a new connection's upstream_cx_connect_ms: the pool began it as this request began to wait
-                long connected = ar.succeeded() ? UpstreamCluster.takeConnectedAt(ar.result().connection()) : -1;
-                if (connected >= waitStart) {
-                    st.connectTime((connected - waitStart) / 1_000_000);
-                }
+            if (!over[0]) {
+                over[0] = true;
+                UpstreamCluster.pendingWaitEnded(breakers, st, ar, waitStart);
             }
         });
     }

@@ -101,15 +101,52 @@ final class PendingRequest implements Handler<AsyncResult<HttpClientRequest>> {
     static PendingRequest counted(VertxInternal vertx, RequestOptions options, Queue pool,
                                   CircuitBreakerState breakers, UpstreamStats stats) {
         PendingRequest w = new PendingRequest(options, vertx.getOrCreateContext(), pool, breakers, stats);
+        waitStarted(breakers, stats);
+        w.promise.future().onComplete(w::ended);
+        return w;
+    }
+
+    /**
+     * A request's wait for a connection, begun, counted in {@code stats} (unless null): {@code upstream_rq_pending_*},
+     * and {@code upstream_cx_overflow} when {@code breakers}' connections are at their limit, as Envoy's pool counts
+     * the connection it would open for the request and its breaker refuses. (The breakers' own pending count is
+     * taken by whoever admits the wait.)
+     */
+    static void waitStarted(CircuitBreakerState breakers, UpstreamStats stats) {
         if (stats != null) {
             stats.pendingStarted();
             if (breakers != null && breakers.openConnections() >= breakers.maxConnections()) {
-                // as Envoy's pool, which counts the connection it would open for the request and its breaker refuses
                 stats.connectionOverflow();
             }
         }
-        w.promise.future().onComplete(w::ended);
-        return w;
+    }
+
+    /**
+     * A request's wait for a connection, begun at {@code since} ({@link System#nanoTime}), ended with {@code ar}: its
+     * connection, a failure, or {@link PendingCancelledException} (its caller gave up), counted off
+     * {@code breakers}' pending requests and in {@code stats} (either may be null): {@code upstream_rq_pending_*},
+     * {@code upstream_rq_cancelled}, and, for a new connection, {@code upstream_cx_connect_ms} from the wait's start.
+     */
+    static void waitEnded(CircuitBreakerState breakers, UpstreamStats stats, AsyncResult<HttpClientRequest> ar,
+                          long since) {
+        if (breakers != null) {
+            breakers.pendingEnded();
+        }
+        if (stats == null) {
+            return;
+        }
+        if (ar.failed() && ar.cause() instanceof PendingCancelledException) {
+            stats.pendingEnded(false);
+            stats.pendingCancelled();
+            return;
+        }
+        stats.pendingEnded(ar.failed() && !(ar.cause() instanceof ConnectionPoolTooBusyException)
+                && !(ar.cause() instanceof IllegalArgumentException));
+        // a new connection's upstream_cx_connect_ms: the pool began it as this request began to wait
+        long connected = ar.succeeded() ? HostPool.takeConnectedAt(ar.result().connection()) : -1;
+        if (connected >= since) {
+            stats.connectTime((connected - since) / 1_000_000);
+        }
     }
 
     RequestOptions options() {
@@ -134,23 +171,7 @@ final class PendingRequest implements Handler<AsyncResult<HttpClientRequest>> {
         if (!over.compareAndSet(false, true)) {
             return;
         }
-        if (breakers != null) {
-            breakers.pendingEnded();
-        }
-        if (stats != null) {
-            if (ar.failed() && ar.cause() instanceof PendingCancelledException) {
-                stats.pendingEnded(false);
-                stats.pendingCancelled();
-            } else {
-                stats.pendingEnded(ar.failed() && !(ar.cause() instanceof ConnectionPoolTooBusyException)
-                        && !(ar.cause() instanceof IllegalArgumentException));
-                // a new connection's upstream_cx_connect_ms: the pool began it as this request began to wait
-                long connected = ar.succeeded() ? HostPool.takeConnectedAt(ar.result().connection()) : -1;
-                if (connected >= since) {
-                    stats.connectTime((connected - since) / 1_000_000);
-                }
-            }
-        }
+        waitEnded(breakers, stats, ar, since);
         pool.pendingOver(this);
     }
 
@@ -192,31 +213,29 @@ final class PendingRequest implements Handler<AsyncResult<HttpClientRequest>> {
      */
     static boolean cancel(Object lock, Iterable<PendingRequest> queue, Collection<PendingRequest> counted,
                           Future<HttpClientRequest> waiting) {
-        PendingRequest found = null;
+        PendingRequest found;
         synchronized (lock) {
-            for (Iterator<PendingRequest> it = queue.iterator(); it.hasNext(); ) {
-                PendingRequest w = it.next();
-                if (w.promise.future() == waiting) {
-                    it.remove();
-                    found = w;
-                    break;
-                }
-            }
+            found = removeOf(queue, waiting);
             // out of the pool's pending requests at once, not only once its failure is told on its context
             if (found != null) {
                 counted.remove(found);
             } else {
-                for (Iterator<PendingRequest> it = counted.iterator(); it.hasNext(); ) {
-                    PendingRequest w = it.next();
-                    if (w.promise.future() == waiting) {
-                        it.remove();
-                        found = w;
-                        break;
-                    }
-                }
+                found = removeOf(counted, waiting);
             }
         }
         return found != null && found.promise.tryFail(new PendingCancelledException());
+    }
+
+    /** Takes the request whose future is {@code waiting} out of {@code requests}; null when it is not there. */
+    private static PendingRequest removeOf(Iterable<PendingRequest> requests, Future<HttpClientRequest> waiting) {
+        for (Iterator<PendingRequest> it = requests.iterator(); it.hasNext(); ) {
+            PendingRequest w = it.next();
+            if (w.promise.future() == waiting) {
+                it.remove();
+                return w;
+            }
+        }
+        return null;
     }
 
     /**

@@ -379,11 +379,27 @@ public final class UpstreamCluster {
     }
 
     /**
-     * When a pooled connection was established ({@link System#nanoTime}), for the first request that asks (the one
-     * that waited for it); -1 for any later one. The router times {@code upstream_cx_connect_ms} with it.
+     * A request's wait for a connection of a client that is not a host's pool ({@link #countsPending} false), begun:
+     * counted as a pool counts a pending request's ({@code upstream_rq_pending_*}, {@code upstream_cx_overflow} at
+     * the connection limit), in {@code stats} unless null; the breakers' pending count is the caller's to take.
      */
-    public static long takeConnectedAt(io.vertx.core.http.HttpConnection connection) {
-        return HostPool.takeConnectedAt(connection);
+    public static void pendingWaitStarted(CircuitBreakerState breakers, dev.inmesh.runtime.stats.UpstreamStats stats) {
+        PendingRequest.waitStarted(breakers, stats);
+    }
+
+    /** The end of a wait its caller gave up on ({@link #pendingWaitEnded}). */
+    public static final io.vertx.core.AsyncResult<HttpClientRequest> PENDING_CANCELLED =
+            Future.failedFuture(new PendingCancelledException());
+
+    /**
+     * That wait, begun at {@code since} ({@link System#nanoTime}), ended with {@code ar} (its connection, a failure, or
+     * {@link PendingCancelledException}): counted off as a pool counts a pending request's end (the breakers' pending
+     * count, {@code upstream_rq_pending_*}, {@code upstream_rq_cancelled}, a new connection's
+     * {@code upstream_cx_connect_ms}).
+     */
+    public static void pendingWaitEnded(CircuitBreakerState breakers, dev.inmesh.runtime.stats.UpstreamStats stats,
+                                        io.vertx.core.AsyncResult<HttpClientRequest> ar, long since) {
+        PendingRequest.waitEnded(breakers, stats, ar, since);
     }
 
     /**
