@@ -1113,19 +1113,7 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
 
     /** The cluster of a tcp_proxy: a named one, or one of weighted clusters by weight. */
     static String pick(ClusterSpecifier spec) {
-        if (spec instanceof ClusterSpecifier.Named n) {
-            return n.cluster();
-        }
-        if (spec instanceof ClusterSpecifier.Weighted w) {
-            long r = ThreadLocalRandom.current().nextLong(w.totalWeight());
-            for (ClusterSpecifier.ClusterWeight c : w.clusters()) {
-                r -= c.weight();
-                if (r < 0) {
-                    return c.name();
-                }
-            }
-        }
-        return null;
+        return dev.inmesh.runtime.router.RouteTable.pickCluster(spec, ThreadLocalRandom.current().nextLong());
     }
 
     private void http(ChannelHandlerContext ctx, FilterChain chain, HttpConnectionManager hcm,

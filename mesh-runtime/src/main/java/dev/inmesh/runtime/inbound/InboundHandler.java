@@ -4,6 +4,8 @@ import dev.inmesh.api.config.listener.FilterChain;
 import dev.inmesh.api.config.listener.HttpConnectionManager;
 import dev.inmesh.api.config.listener.HttpFilter;
 import dev.inmesh.api.config.listener.Listener;
+import dev.inmesh.api.config.listener.TcpProxy;
+import dev.inmesh.api.config.cluster.DiscoveryType;
 import dev.inmesh.api.config.route.FaultInjection;
 import dev.inmesh.runtime.listener.ConnectionInfo;
 import dev.inmesh.runtime.listener.FilterChainSelector;
@@ -19,6 +21,10 @@ import dev.inmesh.runtime.router.ForwardedClientCert;
 import dev.inmesh.runtime.router.Grpc;
 import dev.inmesh.runtime.stats.DownstreamStats;
 import dev.inmesh.runtime.stats.HeadSize;
+import dev.inmesh.runtime.stats.NetworkFilterStats;
+import dev.inmesh.runtime.stats.NetworkLocalRateLimitStats;
+import dev.inmesh.runtime.stats.NetworkRbacStats;
+import dev.inmesh.runtime.upstream.UpstreamCluster;
 import dev.inmesh.runtime.stats.IstioService;
 import dev.inmesh.runtime.router.HeaderMutationFilter;
 import dev.inmesh.runtime.router.HeaderMutator;
@@ -92,6 +98,26 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
     private volatile CachedStats lastStats;
 
     private record CachedStats(HttpConnectionManager hcm, DownstreamStats stats) {}
+
+    private static final System.Logger LOG = System.getLogger(InboundHandler.class.getName());
+
+    /**
+     * The connections whose filter chain has network filters or is a TCP chain, each with the chain its filters
+     * last decided on and whether they let it go on (held weakly: a closed connection drops out).
+     */
+    private final java.util.Map<io.vertx.core.http.HttpConnection, Admission> admissions =
+            java.util.Collections.synchronizedMap(new java.util.WeakHashMap<>());
+
+    private record Admission(FilterChain chain, boolean allowed) {}
+
+    /** Where the network filters' statistics are counted; null: nowhere. */
+    private volatile NetworkFilterStats networkStats;
+
+    /** Counts the network filters' statistics ({@code <stat_prefix>.rbac.*}, ...) in {@code stats}. */
+    public InboundHandler networkStats(NetworkFilterStats stats) {
+        this.networkStats = stats;
+        return this;
+    }
 
     /** Where the spans of requests the inbound connection manager traces go; null: none are traced. */
     private volatile TraceReporting tracing;
@@ -168,6 +194,23 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         }
         long start = System.nanoTime();
         Instant startTime = Instant.now();
+        String localIp = ip(req.localAddress(), req.localAddress());
+        int localPort = req.localAddress() == null ? 0 : req.localAddress().port();
+        String remoteIp = ip(req.remoteAddress(), req.localAddress());
+        int remotePort = req.remoteAddress() == null ? 0 : req.remoteAddress().port();
+        boolean pipe = req.localAddress() != null && req.localAddress().isDomainSocket();
+        MeshSnapshot snapshot = snapshots.current();
+        FilterChainSelector inbound = snapshot.listener(InboundTls.LISTENER);
+        javax.net.ssl.SSLSession session = req.isSSL() ? req.sslSession() : null;
+        Tls tls = session == null ? null : Tls.of(session, req.version() == io.vertx.core.http.HttpVersion.HTTP_2);
+        FilterChain selected = inbound == null ? null
+                : inboundChain(inbound, tls, req.version(), localIp, localPort, remoteIp, remotePort, pipe);
+        if (selected != null && (selected.checksConnections() || !(selected.filter() instanceof HttpConnectionManager))
+                && !admitted(req, snapshot, selected, tls, localIp, localPort, remoteIp, remotePort)) {
+            return; // refused, its connection closed, or being decided by an external authorizer
+        }
+        // the chain whose connection manager takes the request; null: a TCP chain's (the service has it as it is)
+        FilterChain chain = selected != null && selected.filter() instanceof HttpConnectionManager ? selected : null;
         MultiMap headers = req.headers();
         // the head as it came, before the metadata exchange headers and the untrusted ones are taken off
         long headBytes = HeadSize.request(req.method().name(), req.uri(),
@@ -204,19 +247,9 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         if (peerIdSent && peerMetadataId != null) {
             resp.putHeader(PeerMetadata.ID_HEADER, peerMetadataId);
         }
-        String localIp = ip(req.localAddress(), req.localAddress());
-        int localPort = req.localAddress() == null ? 0 : req.localAddress().port();
-        String remoteIp = ip(req.remoteAddress(), req.localAddress());
-        int remotePort = req.remoteAddress() == null ? 0 : req.remoteAddress().port();
-        boolean pipe = req.localAddress() != null && req.localAddress().isDomainSocket();
         boolean[] recorded = {false};
         // the active faults the request counts among while it is in a fault, else null
         AtomicLong[] activeFault = {null};
-        MeshSnapshot snapshot = snapshots.current();
-        FilterChainSelector inbound = snapshot.listener(InboundTls.LISTENER);
-        javax.net.ssl.SSLSession session = req.isSSL() ? req.sslSession() : null;
-        Tls tls = session == null ? null : Tls.of(session, req.version() == io.vertx.core.http.HttpVersion.HTTP_2);
-        FilterChain chain = inboundChain(inbound, tls, req.version(), localIp, localPort, remoteIp, remotePort, pipe);
         HttpConnectionManager hcm = chain == null ? null : (HttpConnectionManager) chain.filter();
         String sentAuthority;
         String sentPath;
@@ -1476,8 +1509,78 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         ConnectionInfo c = tls == null ? new ConnectionInfo(localIp, localPort, "", "raw_buffer", List.of(inspected),
                 remoteIp, remotePort, local) : new ConnectionInfo(localIp, localPort, tls.serverName, "tls", tls.alpn,
                 remoteIp, remotePort, local);
-        FilterChain chain = inbound.select(c);
-        return chain == null || !(chain.filter() instanceof HttpConnectionManager) ? null : chain;
+        return inbound.select(c);
+    }
+
+    /**
+     * Whether the connection of a request may go on through {@code chain}: its network filters (RBAC, external
+     * authorization, local rate limit) run once per connection, as Envoy runs them when the connection takes the
+     * chain, before anything reads its bytes; a TCP chain's {@code tcp_proxy} needs its cluster to exist and, unless
+     * it is an ORIGINAL_DST cluster (Istio's {@code inbound|PORT||} and {@code InboundPassthroughCluster*}), to have a
+     * host (Istio's {@code BlackHoleCluster} has none), as Envoy's tcp_proxy closes the connection for want of either
+     * (the service then stands in for the cluster's host, as it does for an HTTP route's). A refused connection is
+     * closed without an answer, as Envoy closes it. With an external authorizer the request waits (paused) and is
+     * handled again once it has decided.
+     *
+     * @return whether the request goes on now
+     */
+    private boolean admitted(HttpServerRequest req, MeshSnapshot snapshot, FilterChain chain, Tls tls, String localIp,
+                             int localPort, String remoteIp, int remotePort) {
+        io.vertx.core.http.HttpConnection connection = req.connection();
+        Admission known = admissions.get(connection);
+        if (known != null && known.chain == chain) {
+            if (!known.allowed) {
+                connection.close();
+            }
+            return known.allowed;
+        }
+        RbacFilter.Network filters = snapshot.networkRbac(chain);
+        RbacFilter.Subject subject = RbacFilter.Subject.connection(localIp, localPort, remoteIp, remotePort,
+                        tls == null ? null : tls.serverName(),
+                        () -> RbacFilter.PeerIdentity.of(tls != null, tls == null ? null : tls.peerCertificates()))
+                .withLocal(() -> RbacFilter.PeerIdentity.of(tls != null, tls == null ? null : tls.certs.local));
+        NetworkFilterStats counted = networkStats;
+        Function<String, NetworkRbacStats> rbacStats = counted == null ? p -> null : counted::networkRbac;
+        Function<String, NetworkLocalRateLimitStats> limitStats = counted == null ? p -> null
+                : counted::networkLocalRateLimit;
+        if (filters.external()) {
+            req.pause();
+            filters.authorize(subject, rbacStats, limitStats, snapshot.clusterManager()).onComplete(ar -> {
+                if (decide(connection, snapshot, chain, ar.succeeded() ? ar.result() : null)) {
+                    req.resume();
+                    handle(req);
+                }
+            });
+            return false;
+        }
+        return decide(connection, snapshot, chain,
+                filters.isEmpty() ? null : filters.check(subject, rbacStats, limitStats));
+    }
+
+    /**
+     * Remembers whether the connection goes on through {@code chain} (the network filters' {@code denied} details,
+     * null when they let it, and then a TCP chain's cluster), closing it when not.
+     */
+    private boolean decide(io.vertx.core.http.HttpConnection connection, MeshSnapshot snapshot, FilterChain chain,
+                           String denied) {
+        if (denied == null && chain.filter() instanceof TcpProxy tcp) {
+            String name = RouteTable.pickCluster(tcp.cluster(), ThreadLocalRandom.current().nextLong());
+            UpstreamCluster cluster = name == null ? null : snapshot.clusterManager().cluster(name);
+            if (cluster == null) {
+                denied = "tcp_proxy: no cluster " + name;
+            } else if (cluster.config().type() != DiscoveryType.ORIGINAL_DST && cluster.hosts().isEmpty()) {
+                denied = "tcp_proxy: no healthy upstream in " + name;
+            }
+        }
+        admissions.put(connection, new Admission(chain, denied == null));
+        if (denied != null) {
+            String why = denied;
+            LOG.log(System.Logger.Level.DEBUG, () -> "inbound connection from " + connection.remoteAddress()
+                    + " closed by filter chain " + chain.name() + ": " + why);
+            connection.close();
+            return false;
+        }
+        return true;
     }
 
     /**

@@ -474,7 +474,8 @@ public final class DefaultMesh implements Mesh {
             for (Consumer<StreamInfo> o : observers) {
                 o.accept(info);
             }
-        }, peerMetadata, nodeId(), metrics == null ? null : metrics::connectionManager).tracing(tracing);
+        }, peerMetadata, nodeId(), metrics == null ? null : metrics::connectionManager).tracing(tracing)
+                .networkStats(metrics);
     }
 
     @Override

@@ -359,6 +359,17 @@ public final class RouteTable {
         return HeaderMatchers.compile(m).matches(headers);
     }
 
+    /**
+     * The cluster a named or weighted specifier picks ({@link #pickWeighted} with {@code random}); null for one
+     * that names no cluster itself (from a header, a plugin).
+     */
+    public static String pickCluster(ClusterSpecifier spec, long random) {
+        if (spec instanceof ClusterSpecifier.Named n) {
+            return n.cluster();
+        }
+        return spec instanceof ClusterSpecifier.Weighted w ? pickWeighted(w, random).name() : null;
+    }
+
     /** Envoy's weighted pick: the first cluster whose cumulative range holds {@code random % total}. */
     public static ClusterSpecifier.ClusterWeight pickWeighted(ClusterSpecifier.Weighted w, long random) {
         long total = w.totalWeight();

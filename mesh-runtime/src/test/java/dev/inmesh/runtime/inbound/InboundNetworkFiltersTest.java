@@ -1,0 +1,196 @@
+package dev.inmesh.runtime.inbound;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.inmesh.api.Mesh;
+import dev.inmesh.api.MeshOptions;
+import dev.inmesh.runtime.mesh.DefaultMesh;
+import io.vertx.core.Vertx;
+import java.io.ByteArrayOutputStream;
+import java.io.InputStream;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * {@code mesh.inbound} runs the network filters of the {@code virtualInbound} chain a connection takes, once per
+ * connection, as Envoy does before its terminal filter reads anything: a TCP chain's RBAC filter (Istio's
+ * AuthorizationPolicy on a TCP or passthrough chain) closes the connection it denies, unanswered, where the service
+ * used to be handed the request unchecked; an HTTP/1.0 request, which Istio's plaintext HTTP chains do not match,
+ * falls to the TCP catch-all chain and its filters; a TCP chain to Istio's {@code BlackHoleCluster} (no hosts) closes
+ * the connection as Envoy's tcp_proxy does, one to an ORIGINAL_DST cluster lets the service answer.
+ */
+class InboundNetworkFiltersTest {
+    /** An HTTP chain for plaintext HTTP/1.1 and h2c, as istiod's, answering "http" itself. */
+    private static final String HTTP_CHAIN = """
+                - name: http
+                  filter_chain_match: {transport_protocol: raw_buffer, application_protocols: [http/1.1, h2c]}
+                  filters:
+                  - name: envoy.filters.network.http_connection_manager
+                    typed_config:
+                      "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+                      stat_prefix: inbound_0.0.0.0_9080
+                      http_filters:
+                      - name: envoy.filters.http.router
+                        typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
+                      route_config:
+                        name: http
+                        virtual_hosts:
+                        - name: all
+                          domains: ["*"]
+                          routes:
+                          - {match: {prefix: /}, direct_response: {status: 200, body: {inline_string: http}}}
+            """;
+
+    /** A TCP chain for plaintext, its network RBAC {@code rules} (none: no filter), to {@code cluster}. */
+    private static String tcpChain(String rules, String cluster) {
+        String rbac = rules == null ? "" : """
+                - name: envoy.filters.network.rbac
+                  typed_config:
+                    "@type": type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC
+                    stat_prefix: tcp.
+                    rules: %s
+                """.formatted(rules);
+        String tcpProxy = """
+                - name: envoy.filters.network.tcp_proxy
+                  typed_config:
+                    "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
+                    stat_prefix: %s
+                    cluster: %1$s
+                """.formatted(cluster);
+        return ("""
+                - name: tcp
+                  filter_chain_match: {transport_protocol: raw_buffer}
+                  filters:
+                """ + (rbac + tcpProxy).indent(2)).indent(4);
+    }
+
+    /** Istio's deny-all: an ALLOW action with no policy. */
+    private static final String DENY_ALL = "{}";
+    /** Allows only connections from 127.0.0.1. */
+    private static final String ONLY_127_0_0_1 = "{policies: {from-local: {permissions: [{any: true}], "
+            + "principals: [{direct_remote_ip: {address_prefix: 127.0.0.1, prefix_len: 32}}]}}}";
+
+    @TempDir
+    Path dir;
+    Vertx vertx;
+    Mesh mesh;
+    int port;
+
+    @BeforeEach
+    void start() {
+        vertx = Vertx.vertx();
+    }
+
+    @AfterEach
+    void stop() throws Exception {
+        if (mesh != null) {
+            mesh.close().await(10, TimeUnit.SECONDS);
+        }
+        vertx.close().await(10, TimeUnit.SECONDS);
+    }
+
+    /** Serves {@code mesh.inbound} (the service answers "service") on 127.0.0.1 with these chains. */
+    private void serve(String chains) throws Exception {
+        Path file = dir.resolve("inbound.yaml");
+        Files.writeString(file, """
+                static_resources:
+                  clusters:
+                  - name: InboundPassthroughClusterIpv4
+                    type: ORIGINAL_DST
+                    lb_policy: CLUSTER_PROVIDED
+                    connect_timeout: 10s
+                    upstream_bind_config: {source_address: {address: 127.0.0.6, port_value: 0}}
+                  - name: BlackHoleCluster
+                    type: STATIC
+                    connect_timeout: 10s
+                  listeners:
+                  - name: virtualInbound
+                    address: {socket_address: {address: 0.0.0.0, port_value: 15006}}
+                    traffic_direction: INBOUND
+                    listener_filters:
+                    - name: envoy.filters.listener.http_inspector
+                      typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.listener.http_inspector.v3.HttpInspector}
+                    filter_chains:
+                """ + chains);
+        mesh = Mesh.create(vertx, new MeshOptions().setWorkloadName("reviews-v1").setApp("reviews")
+                .setNamespace("default").setConfigFile(file.toString()).setAdminPort(-1));
+        mesh.start().await(10, TimeUnit.SECONDS);
+        port = vertx.createHttpServer().requestHandler(mesh.inbound(req -> req.response().end("service")))
+                .listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
+    }
+
+    /**
+     * What a caller from {@code source} reads after sending these requests on one connection, until the server
+     * closes it or answers them all ({@code answers} bodies ending the reading); empty when closed unanswered.
+     */
+    private String exchange(String source, String requests, int answers) throws Exception {
+        try (Socket s = new Socket()) {
+            s.bind(new InetSocketAddress(InetAddress.getByName(source), 0));
+            s.connect(new InetSocketAddress("127.0.0.1", port), 5000);
+            s.setSoTimeout(10_000);
+            s.getOutputStream().write(requests.getBytes(StandardCharsets.US_ASCII));
+            InputStream in = s.getInputStream();
+            ByteArrayOutputStream got = new ByteArrayOutputStream();
+            byte[] b = new byte[4096];
+            int n;
+            while ((n = in.read(b)) > 0) {
+                got.write(b, 0, n);
+                String text = got.toString(StandardCharsets.US_ASCII);
+                if (text.split("HTTP/1\\.[01] ", -1).length - 1 >= answers && (text.endsWith("service")
+                        || text.endsWith("http"))) {
+                    break;
+                }
+            }
+            return got.toString(StandardCharsets.US_ASCII);
+        }
+    }
+
+    private static final String GET_11 = "GET /admin HTTP/1.1\r\nhost: reviews\r\n\r\n";
+    private static final String GET_10 = "GET /admin HTTP/1.0\r\nhost: reviews\r\n\r\n";
+
+    private String scrape() {
+        return ((DefaultMesh) mesh).registry().scrape();
+    }
+
+    @Test
+    void anHttp10RequestFallsToTheTcpCatchAllChainWhoseDenyAllClosesItsConnectionUnanswered() throws Exception {
+        serve(HTTP_CHAIN + tcpChain(DENY_ALL, "InboundPassthroughClusterIpv4"));
+        assertTrue(exchange("127.0.0.1", GET_11, 1).endsWith("http"), "the HTTP chain answers HTTP/1.1");
+        assertEquals("", exchange("127.0.0.1", GET_10, 1), "Istio's TCP catch-all denies everything");
+        assertTrue(scrape().contains("envoy_rbac_denied{rbac_stat_prefix=\"tcp\"} 1.0"), scrape());
+    }
+
+    @Test
+    void aTcpChainsRbacDecidesOncePerConnectionByTheConnectionsSource() throws Exception {
+        serve(tcpChain(ONLY_127_0_0_1, "InboundPassthroughClusterIpv4"));
+        String two = exchange("127.0.0.1", GET_11 + GET_11, 2);
+        assertTrue(two.startsWith("HTTP/1.1 200 OK") && two.endsWith("service") && two.indexOf("service") < two
+                .lastIndexOf("HTTP/1.1 200"), "both requests of the allowed connection are served: " + two);
+        assertEquals("", exchange("127.0.0.6", GET_11, 1), "another source is denied");
+        String scrape = scrape();
+        assertTrue(scrape.contains("envoy_rbac_allowed{rbac_stat_prefix=\"tcp\"} 1.0"),
+                "counted once per connection: " + scrape);
+        assertTrue(scrape.contains("envoy_rbac_denied{rbac_stat_prefix=\"tcp\"} 1.0"), scrape);
+    }
+
+    @Test
+    void aTcpChainToTheBlackHoleClusterClosesTheConnectionAndOneToAnOriginalDstClusterReachesTheService()
+            throws Exception {
+        serve(tcpChain(null, "BlackHoleCluster"));
+        assertEquals("", exchange("127.0.0.1", GET_11, 1));
+        mesh.close().await(10, TimeUnit.SECONDS);
+        mesh = null;
+        serve(tcpChain(null, "InboundPassthroughClusterIpv4"));
+        assertTrue(exchange("127.0.0.1", GET_11, 1).endsWith("service"));
+    }
+}
