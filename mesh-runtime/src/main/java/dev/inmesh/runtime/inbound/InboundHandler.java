@@ -4,6 +4,7 @@ import dev.inmesh.api.config.listener.FilterChain;
 import dev.inmesh.api.config.listener.HttpConnectionManager;
 import dev.inmesh.api.config.listener.HttpFilter;
 import dev.inmesh.api.config.listener.Listener;
+import dev.inmesh.api.config.listener.ServerHeader;
 import dev.inmesh.api.config.listener.TcpProxy;
 import dev.inmesh.api.config.cluster.DiscoveryType;
 import dev.inmesh.api.config.route.FaultInjection;
@@ -312,6 +313,12 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         String remote = pipe ? remoteIp : IpLiterals.hostPort(remoteIp, remotePort);
         // the request's server span, once it is begun, and the route it took (whose decorator names the span)
         Traced traced = new Traced();
+        if (hcm != null) {
+            // the connection manager's date, server and via on every answer, the service's and the local replies
+            traced.server = hcm.serverHeader();
+            headEnd(resp, traced, null);
+            Router.appendVia(headers, traced.server); // before routing, as Envoy's: route matchers see it
+        }
         if (!authority.equals(sentAuthority)) {
             traced.rewrittenAuthority = authority; // what the service reads, unless a route rewrites it again
         }
@@ -537,7 +544,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                                 // as Envoy's ext_authz encodes them: over the headers the answer has, whoever
                                 // answers (a local reply's end handler; the service's, in routed, replaces it)
                                 traced.authz = v.responseHeaders();
-                                resp.headersEndHandler(end -> encodeFilters(resp, null, rateLimit, traced));
+                                headEnd(resp, traced, end -> encodeFilters(resp, null, rateLimit, traced));
                             }
                             // the path whose query parameters the authorizer changed, as Envoy's filter sets :path
                             traced.authorizedUri = v.path();
@@ -868,7 +875,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             // the response scripts and mutations of a local reply from here on (serve's handler runs them for the
             // service's answer), then the encoding of the filters before them: the CORS filter's headers on the
             // buffer filter's 413 too, as Envoy's CORS filter encodes whatever a filter after it answers
-            resp.headersEndHandler(v -> {
+            headEnd(resp, traced, v -> {
                 if (lua != null) {
                     lua.response(responseHead(resp), luaInfo(req, traced, routeName[0]));
                 }
@@ -1000,7 +1007,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         if (reply != null) {
             details[0] = LuaFilter.DETAILS;
             // its own reply does not pass through its response script, only the filters' before it
-            resp.headersEndHandler(v -> encodeFilters(resp, corsOutcome, rateLimit, traced));
+            headEnd(resp, traced, v -> encodeFilters(resp, corsOutcome, rateLimit, traced));
             resp.headers().addAll(reply.headers());
             endReply(req, traced, reply.status(), reply.body(), true, null);
             return;
@@ -1121,7 +1128,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 traced.rewrittenAuthority = a;
             }
         }, traced.originalPath);
-        resp.headersEndHandler(v -> {
+        headEnd(resp, traced, v -> {
             if (!traced.encoded) {
                 HeaderMutator.finalizeResponse(result, table, new MultiMapHeaders(resp.headers()));
                 if (traced.lua != null) {
@@ -1151,7 +1158,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 resp.headers().clear();
                 // the connection manager's own reply, to the caller as it is (not through the filters, the
                 // compressor's included): only its x-request-id
-                resp.headersEndHandler(v -> {
+                headEnd(resp, traced, v -> {
                     if (traced.requestId != null) {
                         resp.headers().set("x-request-id", traced.requestId);
                     }
@@ -1390,7 +1397,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         }
         rateLimit[0] = o;
         HttpServerResponse resp = req.response();
-        resp.headersEndHandler(v -> {
+        headEnd(resp, traced, v -> {
             // a local reply's (the service's handler adds them too), then, as Envoy's filters encode in reverse, the
             // allowed external authorization's response_headers_to_add, which this handler replaced
             o.setOn(resp.headers());
@@ -1811,7 +1818,26 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         return a.isDomainSocket() ? ip(a, local) : IpLiterals.hostPort(a.hostAddress(), a.port());
     }
 
+    /**
+     * Runs {@code handler} (null: nothing) when the response's head is complete, then what the connection manager
+     * writes on every response, last as Envoy's: a {@code date} when there is none, the {@code server} header as its
+     * {@code server_header_transformation} says and its {@code via} ({@link Router#connectionManagerHeaders}).
+     */
+    private static void headEnd(HttpServerResponse resp, Traced traced, Handler<Void> handler) {
+        ServerHeader server = traced.server;
+        resp.headersEndHandler(v -> {
+            if (handler != null) {
+                handler.handle(v);
+            }
+            if (server != null) {
+                Router.connectionManagerHeaders(resp.headers(), server);
+            }
+        });
+    }
+
     private static final class Traced {
+        /** The connection manager's {@code server} and {@code via} headers; null without a connection manager. */
+        ServerHeader server;
         /**
          * The stream's downstream remote address as the connection manager found it
          * ({@link dev.inmesh.runtime.router.DownstreamAddress}): with {@code use_remote_address: false}, the last

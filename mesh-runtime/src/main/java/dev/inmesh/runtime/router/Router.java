@@ -2324,6 +2324,15 @@ public final class Router {
         if (s == null) {
             return; // no connection manager answers (the in-JVM client without an outbound listener)
         }
+        connectionManagerHeaders(h, s);
+    }
+
+    /**
+     * The headers a connection manager whose {@code server} and {@code via} are {@code s} writes on every response:
+     * a {@code date} when the response has none, the {@code server} header as its transformation says, its
+     * {@code via} appended.
+     */
+    public static void connectionManagerHeaders(MultiMap h, ServerHeader s) {
         if (!h.contains(HeaderNames.DATE)) {
             h.set(HeaderNames.DATE, HttpDate.now());
         }
@@ -2337,7 +2346,7 @@ public final class Router {
      * The connection manager's {@code via} appended to a message's, as Envoy's inline {@code via}: the lines it came
      * in joined by commas, then {@code , } and its own.
      */
-    private static void appendVia(MultiMap h, ServerHeader s) {
+    public static void appendVia(MultiMap h, ServerHeader s) {
         if (!s.via().isEmpty()) {
             List<String> sent = h.getAll(HeaderNames.VIA);
             h.set(HeaderNames.VIA, s.appendVia(sent.isEmpty() ? null : String.join(",", sent)));

@@ -138,6 +138,37 @@ class InboundHandlerTest {
     }
 
     @Test
+    void theConnectionManagerWritesItsServerHeaderAndADateOnTheServicesAnswersAndItsOwn() throws Exception {
+        // as Envoy's connection manager on every response: server_name (default envoy) over the service's own
+        // server header (OVERWRITE), a date when there is none
+        HttpResponse<Buffer> served = call("x", "y");
+        assertEquals("envoy", served.getHeader("server"));
+        assertNotNull(served.getHeader("date"));
+        HttpResponse<Buffer> local = plain.post(port, "127.0.0.1", "/pseudo?x=1").send()
+                .await(10, TimeUnit.SECONDS);
+        assertEquals("pseudo", local.bodyAsString());
+        assertEquals("envoy", local.getHeader("server"));
+        assertNotNull(local.getHeader("date"));
+    }
+
+    @Test
+    void theConnectionManagersViaIsAppendedToTheRequestTheServiceReadsAndToItsAnswer() throws Exception {
+        ownSnapshots = new dev.inmesh.runtime.snapshot.SnapshotHolder();
+        ownSnapshots.apply(dev.inmesh.runtime.xds.EnvoyConfigReader.read(INBOUND.replaceFirst(
+                "( +)stat_prefix: (.*)\n", "$1stat_prefix: $2\n$1via: inbound-proxy\n"
+                        + "$1server_header_transformation: PASS_THROUGH\n")));
+        int own = vertx.createHttpServer().requestHandler(new InboundHandler(
+                        req -> req.response().end(String.join("|", req.headers().getAll("via"))), ownSnapshots,
+                        info -> { }))
+                .listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
+        HttpResponse<Buffer> r = plain.get(own, "127.0.0.1", "/").putHeader("via", "1.1 caller").send()
+                .await(10, TimeUnit.SECONDS);
+        assertEquals("1.1 caller, inbound-proxy", r.bodyAsString());
+        assertEquals("inbound-proxy", r.getHeader("via"));
+        assertNull(r.getHeader("server"), "PASS_THROUGH: the service wrote none");
+    }
+
+    @Test
     void istiosRequestAndResponseBytesAreTheBytesOfTheWholeRequestAndResponseAsTheyCrossedTheWire() throws Exception {
         // as Istio's stats read Envoy's downstream bytes meter: heads and bodies, the metadata exchange header too
         var registry = new io.micrometer.prometheusmetrics.PrometheusMeterRegistry(
