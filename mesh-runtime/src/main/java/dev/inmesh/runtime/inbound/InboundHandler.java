@@ -258,14 +258,23 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         // the chain's headers_with_underscores_action, as Envoy's codecs apply it while they read the head: a header
         // dropped before anything reads it, or the request refused (HTTP/1: 400 and the connection closed; HTTP/2:
         // the stream reset)
-        boolean underscoreReset = false;
+        String codecReset = null;
         boolean http2 = req.version() == io.vertx.core.http.HttpVersion.HTTP_2;
         DownstreamStats ds = hcm == null ? null : stats(hcm);
         if (hcm != null && UnderscoreHeaders.refuses(hcm.headersWithUnderscores(), headers, ds, http2)) {
             if (http2) {
-                underscoreReset = true;
+                codecReset = UnderscoreHeaders.HTTP2_DETAILS;
             } else {
                 refused = Http1Admission.Refusal.UNDERSCORE;
+            }
+        }
+        if (http2 && codecReset == null && hcm != null && (headers.size() > hcm.maxRequestHeadersCount()
+                || headBytes > hcm.maxRequestHeadersKb() * 1024L) && Http1Admission.limits(req.uri(), headers,
+                hcm.maxRequestHeadersCount(), hcm.maxRequestHeadersKb() * 1024L) != null) {
+            // as Envoy's HTTP/2 codec: a stream over the limits is reset, http2.header_overflow counted
+            codecReset = "http2.too_many_headers";
+            if (ds != null) {
+                ds.codec().headerOverflow();
             }
         }
         if (hcm != null && req.version() != io.vertx.core.http.HttpVersion.HTTP_2) {
@@ -273,6 +282,14 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             // request line is routed by its own host and path; what they refuse (HTTP/1.0 unless accept_http_10, a
             // request without a Host) is answered below, once the request counts in the statistics and the logs
             ServerHead head = new ServerHead(req);
+            if (refused == null) {
+                // the head's limits first, as Envoy's codec refuses it while reading it (headBytes: all of the head,
+                // more than what the limit counts, so most requests are not counted again)
+                refused = headBytes <= hcm.maxRequestHeadersKb() * 1024L
+                        && headers.size() <= hcm.maxRequestHeadersCount() ? null
+                        : Http1Admission.limits(req.uri(), headers, hcm.maxRequestHeadersCount(),
+                                hcm.maxRequestHeadersKb() * 1024L);
+            }
             if (refused == null) {
                 refused = headers.getAll(io.vertx.core.http.HttpHeaders.HOST).size() > 1
                         ? Http1Admission.Refusal.HOSTS : Http1Admission.admit(head, hcm.http1(),
@@ -385,8 +402,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                     authority, path, local, remote, true, ds, tls, mutualTls, traced);
         });
 
-        if (underscoreReset) {
-            traced.codecReset = UnderscoreHeaders.HTTP2_DETAILS;
+        if (codecReset != null) {
+            traced.codecReset = codecReset;
             resp.reset(2); // INTERNAL_ERROR, as nghttp2 resets a stream whose header callback failed
             ended.run();
             return;

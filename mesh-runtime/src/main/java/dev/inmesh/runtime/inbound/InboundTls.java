@@ -51,13 +51,18 @@ public final class InboundTls {
         HttpServerOptions options = new HttpServerOptions(base);
         int port = base.getPort();
         FilterChainSelector inbound = snapshots.current().listener(LISTENER);
-        if (inbound == null || http(inbound.select(ConnectionInfo.http(ip, port, ANY_SOURCE, 0)))) {
+        if (inbound == null) {
             return options;
+        }
+        FilterChain plain = inbound.select(ConnectionInfo.http(ip, port, ANY_SOURCE, 0));
+        if (http(plain)) {
+            return headLimits(options, base, (HttpConnectionManager) plain.filter());
         }
         FilterChain chain = tlsChain(inbound, ip, port);
         if (chain == null) {
             return options; // no HTTP chain takes the port at all: nothing to follow
         }
+        headLimits(options, base, (HttpConnectionManager) chain.filter());
         DownstreamTls tls = inbound.tls(chain);
         if (tls == null) {
             throw new IllegalStateException("port " + port + " takes mTLS only (filter chain " + chain.name() + " of "
@@ -68,6 +73,35 @@ public final class InboundTls {
         // an Istio sidecar's SNI (outbound_.PORT_._.HOST) is no DNS name, which the JDK's TLS servers refuse
         ServerTls.acceptIstioServerNames();
         return ServerTls.apply(options, tls.context(), new PortTls(snapshots, ip, port, tls));
+    }
+
+    /**
+     * Vert.x's own limits on a request's head raised to take what the port's connection manager takes
+     * ({@code max_request_headers_kb}, default 60 KiB, the request line within it; {@code max_headers_count}): Vert.x
+     * refuses an HTTP/1 head over 8 KiB and a request line over 4 KiB, and asks HTTP/2 clients for 8 KiB, where
+     * Envoy takes 60 KiB; {@link InboundHandler} then refuses what is over the connection manager's limits as Envoy's
+     * codec does (431 {@code http1.headers_too_large}, {@code http1.too_many_headers}; an HTTP/2 stream reset), up
+     * to twice the limit, beyond which Vert.x answers 431 itself, unlogged. Limits the application set on
+     * {@code base} itself are left as they are.
+     */
+    private static HttpServerOptions headLimits(HttpServerOptions options, HttpServerOptions base,
+                                                HttpConnectionManager hcm) {
+        // twice the connection manager's: a head over its limit reaches InboundHandler, which answers and logs it as
+        // Envoy's codec does; Vert.x answers one beyond that itself, unlogged
+        int bytes = hcm.maxRequestHeadersKb() * 1024;
+        if (base.getMaxHeaderSize() == HttpServerOptions.DEFAULT_MAX_HEADER_SIZE) {
+            options.setMaxHeaderSize(Math.max(HttpServerOptions.DEFAULT_MAX_HEADER_SIZE, 2 * bytes));
+        }
+        if (base.getMaxInitialLineLength() == HttpServerOptions.DEFAULT_MAX_INITIAL_LINE_LENGTH) {
+            options.setMaxInitialLineLength(Math.max(HttpServerOptions.DEFAULT_MAX_INITIAL_LINE_LENGTH, 2 * bytes));
+        }
+        io.vertx.core.http.Http2Settings h2 = options.getInitialSettings();
+        if (h2 != null && h2.getMaxHeaderListSize() == io.vertx.core.http.Http2Settings.DEFAULT_MAX_HEADER_LIST_SIZE) {
+            // HPACK's count: each field's name and value and 32 bytes
+            h2.setMaxHeaderListSize(Math.max(h2.getMaxHeaderListSize(),
+                    bytes + 32L * (hcm.maxRequestHeadersCount() + 4)));
+        }
+        return options;
     }
 
     /**

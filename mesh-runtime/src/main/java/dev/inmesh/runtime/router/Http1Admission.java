@@ -1,6 +1,7 @@
 package dev.inmesh.runtime.router;
 
 import dev.inmesh.api.config.listener.Http1Options;
+import io.vertx.core.MultiMap;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
@@ -51,7 +52,14 @@ public final class Http1Admission {
          * An {@code https://} request line on a plaintext connection of a connection manager that takes the client
          * as its peer ({@code use_remote_address} with no trusted hops): a caller claiming a scheme it did not use.
          */
-        HTTPS_IN_PLAINTEXT(403, "http1.https_url_on_plaintext_connection", true);
+        HTTPS_IN_PLAINTEXT(403, "http1.https_url_on_plaintext_connection", true),
+        /** More request headers than the connection manager's {@code max_headers_count} (default 100). */
+        TOO_MANY_HEADERS(431, "http1.too_many_headers", true),
+        /**
+         * Request headers (their names and values, and the request target) larger than its
+         * {@code max_request_headers_kb} (default 60 KiB).
+         */
+        HEADERS_TOO_LARGE(431, "http1.headers_too_large", true);
 
         /** The status of the local reply. */
         public final int status;
@@ -72,6 +80,22 @@ public final class Http1Admission {
                 stats.nonRelativePath();
             }
         }
+    }
+
+    /**
+     * What Envoy's codec refuses of a head over the connection manager's limits, as it counts: more header lines than
+     * {@code max_headers_count}, or names, values and request target together over {@code max_request_headers_kb};
+     * null when within them.
+     */
+    public static Refusal limits(String uri, MultiMap headers, int maxHeaders, long maxBytes) {
+        if (headers.size() > maxHeaders) {
+            return Refusal.TOO_MANY_HEADERS;
+        }
+        long bytes = uri.length();
+        for (java.util.Map.Entry<String, String> e : headers) {
+            bytes += e.getKey().length() + e.getValue().length();
+        }
+        return bytes > maxBytes ? Refusal.HEADERS_TOO_LARGE : null;
     }
 
     /** A request head as a codec read it, which {@link #admit} may rewrite. */
