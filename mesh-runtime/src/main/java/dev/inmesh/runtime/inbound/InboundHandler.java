@@ -479,6 +479,11 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             dev.inmesh.runtime.router.Router.removeUntrustedHeaders(headers, hcm.forwardClientCert().mode(),
                     tls.peerCertificates() != null, tls.certs.element(hcm.forwardClientCert()), internal);
         }
+        if (hcm != null && req.version() != io.vertx.core.http.HttpVersion.HTTP_2) {
+            // the hop-by-hop headers, as Envoy's connection manager takes them off before its filters (the framing's
+            // transfer-encoding stays: Vert.x has read the body by it, and the service may too)
+            Router.removeHopByHop(headers, isWebSocketUpgrade(headers));
+        }
         // as Envoy's connection manager: a caller's x-forwarded-proto is kept, else it is the connection's scheme
         if (!headers.contains("x-forwarded-proto")) {
             headers.set("x-forwarded-proto", req.isSSL() ? "https" : "http");

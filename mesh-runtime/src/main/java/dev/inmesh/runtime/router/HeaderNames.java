@@ -32,6 +32,10 @@ final class HeaderNames {
     static final AsciiString CONTENT_LENGTH = AsciiString.cached("content-length");
     static final AsciiString USER_AGENT = AsciiString.cached("user-agent");
     static final AsciiString TE = AsciiString.cached("te");
+    static final AsciiString CONNECTION = AsciiString.cached("connection");
+    static final AsciiString UPGRADE = AsciiString.cached("upgrade");
+    static final AsciiString KEEP_ALIVE = AsciiString.cached("keep-alive");
+    static final AsciiString PROXY_CONNECTION = AsciiString.cached("proxy-connection");
 
     private HeaderNames() {
     }

@@ -2109,6 +2109,21 @@ public final class Router {
     }
 
     /**
+     * Takes off a request's hop-by-hop headers as Envoy's connection manager does before its filters read it:
+     * {@code keep-alive} and {@code proxy-connection}, {@code connection} and {@code upgrade} unless the request is an
+     * {@code upgrade}, and a {@code te} other than {@code trailers} ({@link #sanitizeTe}).
+     */
+    public static void removeHopByHop(MultiMap h, boolean upgrade) {
+        if (!upgrade) {
+            h.remove(HeaderNames.CONNECTION);
+            h.remove(HeaderNames.UPGRADE);
+        }
+        h.remove(HeaderNames.KEEP_ALIVE);
+        h.remove(HeaderNames.PROXY_CONNECTION);
+        sanitizeTe(h);
+    }
+
+    /**
      * TE is hop-by-hop too, but as Envoy's connection manager: a {@code te} that lists {@code trailers} (gRPC servers
      * require it) goes on as {@code te: trailers} alone, any other is taken off.
      */

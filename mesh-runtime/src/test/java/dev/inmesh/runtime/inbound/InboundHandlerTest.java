@@ -152,6 +152,18 @@ class InboundHandlerTest {
     }
 
     @Test
+    void theServiceReadsNoHopByHopHeaderAsEnvoysConnectionManagerTakesThemOff() throws Exception {
+        JsonObject seen = seen("keep-alive", "timeout=5", "proxy-connection", "keep-alive", "connection",
+                "keep-alive", "upgrade", "foo", "te", "gzip, trailers");
+        assertNull(seen.getString("keep-alive"), seen.encode());
+        assertNull(seen.getString("proxy-connection"), seen.encode());
+        assertNull(seen.getString("connection"), seen.encode());
+        assertNull(seen.getString("upgrade"), seen.encode());
+        assertEquals("trailers", seen.getString("te"), seen.encode());
+        assertNull(seen("te", "gzip").getString("te"));
+    }
+
+    @Test
     void theConnectionManagersViaIsAppendedToTheRequestTheServiceReadsAndToItsAnswer() throws Exception {
         ownSnapshots = new dev.inmesh.runtime.snapshot.SnapshotHolder();
         ownSnapshots.apply(dev.inmesh.runtime.xds.EnvoyConfigReader.read(INBOUND.replaceFirst(
