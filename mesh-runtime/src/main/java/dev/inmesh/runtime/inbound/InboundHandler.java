@@ -283,10 +283,11 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             // request without a Host) is answered below, once the request counts in the statistics and the logs
             ServerHead head = new ServerHead(req);
             if (refused == null) {
-                // the head's limits first, as Envoy's codec refuses it while reading it (headBytes: all of the head,
-                // more than what the limit counts, so most requests are not counted again)
+                // the head's framing and limits first, as Envoy's codec refuses it while reading it (headBytes: all
+                // of the head, more than what the limit counts, so most requests are not counted again)
                 refused = headBytes <= hcm.maxRequestHeadersKb() * 1024L
-                        && headers.size() <= hcm.maxRequestHeadersCount() ? null
+                        && headers.size() <= hcm.maxRequestHeadersCount()
+                        && !headers.contains(io.vertx.core.http.HttpHeaders.TRANSFER_ENCODING) ? null
                         : Http1Admission.limits(req.uri(), headers, hcm.maxRequestHeadersCount(),
                                 hcm.maxRequestHeadersKb() * 1024L);
             }

@@ -59,7 +59,9 @@ public final class Http1Admission {
          * Request headers (their names and values, and the request target) larger than its
          * {@code max_request_headers_kb} (default 60 KiB).
          */
-        HEADERS_TOO_LARGE(431, "http1.headers_too_large", true);
+        HEADERS_TOO_LARGE(431, "http1.headers_too_large", true),
+        /** A {@code Transfer-Encoding} other than one {@code chunked}: another coding, a list, two lines of it. */
+        TRANSFER_ENCODING(501, "http1.invalid_transfer_encoding", true);
 
         /** The status of the local reply. */
         public final int status;
@@ -83,11 +85,16 @@ public final class Http1Admission {
     }
 
     /**
-     * What Envoy's codec refuses of a head over the connection manager's limits, as it counts: more header lines than
-     * {@code max_headers_count}, or names, values and request target together over {@code max_request_headers_kb};
-     * null when within them.
+     * What Envoy's codec refuses of a head whose framing or size it does not take: a {@code Transfer-Encoding} other
+     * than one {@code chunked}; more header lines than {@code max_headers_count}, or names, values and request target
+     * together over {@code max_request_headers_kb}; null when it takes the head.
      */
     public static Refusal limits(String uri, MultiMap headers, int maxHeaders, long maxBytes) {
+        List<String> codings = headers.getAll("transfer-encoding");
+        if (!codings.isEmpty() && (codings.size() != 1 || !codings.get(0).strip().equalsIgnoreCase("chunked"))) {
+            // Netty framed the body by neither (it was read as none), as Envoy's codec refuses it with 501
+            return Refusal.TRANSFER_ENCODING;
+        }
         if (headers.size() > maxHeaders) {
             return Refusal.TOO_MANY_HEADERS;
         }

@@ -83,10 +83,15 @@ class InboundHeadLimitsTest {
 
     /** The status line of the answer to a GET of {@code target} with these header lines. */
     private String statusLine(String target, String headerLines) throws Exception {
+        return statusLineOf("GET " + target + " HTTP/1.1\r\nhost: reviews\r\n" + headerLines
+                + "connection: close\r\n\r\n");
+    }
+
+    /** The first status line of the answers to these bytes. */
+    private String statusLineOf(String sent) throws Exception {
         try (Socket s = new Socket("127.0.0.1", port)) {
             s.setSoTimeout(10_000);
-            s.getOutputStream().write(("GET " + target + " HTTP/1.1\r\nhost: reviews\r\n" + headerLines
-                    + "connection: close\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+            s.getOutputStream().write(sent.getBytes(StandardCharsets.US_ASCII));
             InputStream in = s.getInputStream();
             ByteArrayOutputStream got = new ByteArrayOutputStream();
             in.transferTo(got);
@@ -121,5 +126,14 @@ class InboundHeadLimitsTest {
         StreamInfo large = finished.poll(10, TimeUnit.SECONDS);
         assertEquals("http1.headers_too_large", large.responseCodeDetails());
         assertTrue(large.responseFlags().contains(dev.inmesh.runtime.stats.ResponseFlag.DOWNSTREAM_PROTOCOL_ERROR));
+    }
+
+    @Test
+    void aTransferEncodingOtherThanChunkedIsAnswered501AndWhatFollowsIsNotReadAsAnotherRequest() throws Exception {
+        // Netty frames such a body by nothing: its bytes would be read as the next request
+        assertEquals("HTTP/1.1 501 Not Implemented", statusLineOf("POST / HTTP/1.1\r\nhost: reviews\r\n"
+                + "transfer-encoding: gzip\r\n\r\nGET /second HTTP/1.1\r\nhost: reviews\r\n\r\n"));
+        assertEquals("http1.invalid_transfer_encoding", finished.poll(10, TimeUnit.SECONDS).responseCodeDetails());
+        assertEquals(null, finished.poll(1, TimeUnit.SECONDS), "the bytes after it are not served");
     }
 }
