@@ -35,7 +35,8 @@ import picocli.CommandLine.Option;
  * {@code inmesh proxy -c CONFIG}: runs every listener of an Envoy configuration, as {@code envoy -c} does: plain
  * listeners on their addresses, and the capture listeners {@code virtualOutbound} (15001) and {@code virtualInbound}
  * (15006) for traffic that {@code inmesh iptables} redirects. Runs until SIGINT or SIGTERM, which drain the
- * inbound listeners gracefully for {@code --drain-time} before stopping (as Istio's agent stops its sidecar), or
+ * inbound listeners gracefully for {@code --termination-drain-time} before stopping (as Istio's agent stops its
+ * sidecar; the listener drain of configuration changes and {@code /drain_listeners} is {@code --drain-time-s}), or
  * {@code POST /quitquitquit}, which stops at once. Exit codes: 0 stopped, 1 could not start.
  */
 @Command(
@@ -135,11 +136,24 @@ public final class ProxyCommand implements Callable<Integer> {
         }
     }
 
-    @Option(names = "--drain-time", paramLabel = "SECONDS",
-            description = "How long a graceful drain lasts: on SIGTERM, how long the inbound listeners drain before "
-                    + "the proxy stops (Istio's terminationDrainDuration), and on POST /drain_listeners?graceful "
-                    + "(Envoy's --drain-time-s). Default: TERMINATION_DRAIN_DURATION_SECONDS, else 5.")
+    @Option(names = {"--termination-drain-time", "--drain-time"}, paramLabel = "SECONDS",
+            description = "On SIGTERM, how long the inbound listeners drain before the proxy stops (Istio's "
+                    + "terminationDrainDuration). Default: TERMINATION_DRAIN_DURATION_SECONDS, else PROXY_CONFIG's "
+                    + "terminationDrainDuration, else 5. (--drain-time: its former name.)")
     Long drainTime;
+
+    @Option(names = "--drain-time-s", paramLabel = "SECONDS",
+            description = "How long a listener drain lasts (Envoy's --drain-time-s, Istio's drainDuration): the "
+                    + "connections of a listener or filter chain a configuration change removes or changes are "
+                    + "discouraged, then closed, and POST /drain_listeners?graceful keeps the listeners accepting, "
+                    + "this long. Default: PROXY_CONFIG's drainDuration, else 45, as Istio gives its sidecars.")
+    Long listenerDrainTime;
+
+    /** How long a listener drain lasts by default: Istio's {@code drainDuration}, its sidecars' --drain-time-s. */
+    static final java.time.Duration DEFAULT_LISTENER_DRAIN_TIME = java.time.Duration.ofSeconds(45);
+
+    /** How long the proxy drains at SIGTERM by default: Istio's {@code terminationDrainDuration}. */
+    static final java.time.Duration DEFAULT_TERMINATION_DRAIN_TIME = java.time.Duration.ofSeconds(5);
 
     /**
      * How the proxy stops on SIGTERM, as Istio's agent stops its sidecar.
@@ -153,23 +167,48 @@ public final class ProxyCommand implements Callable<Integer> {
     }
 
     /**
-     * The termination of {@code --drain-time} and Istio's agent's variables in {@code env}: the drain time from
-     * {@code TERMINATION_DRAIN_DURATION_SECONDS} (whole seconds; a negative one is none, as the agent's timer that
-     * fires at once) without the option, else 5 s; {@code EXIT_ON_ZERO_ACTIVE_CONNECTIONS} read as Go's ParseBool;
-     * {@code MINIMUM_DRAIN_DURATION} a Go duration ({@code 5s}). A value that does not read is warned about on
-     * {@code warn}, naming the variable, and its default taken, as the agent's environment variables do.
+     * The termination of {@code --termination-drain-time} and Istio's agent's variables in {@code env}: without the
+     * option, the drain time from {@code TERMINATION_DRAIN_DURATION_SECONDS} (whole seconds; a negative one is none,
+     * as the agent's timer that fires at once), else the {@code terminationDrainDuration} of {@code PROXY_CONFIG}
+     * (the agent lets the variable override its ProxyConfig), else 5 s; {@code EXIT_ON_ZERO_ACTIVE_CONNECTIONS}
+     * read as Go's ParseBool; {@code MINIMUM_DRAIN_DURATION} a Go duration ({@code 5s}). A value that does not read
+     * is warned about on {@code warn}, naming the variable, and its default taken, as the agent's environment
+     * variables do.
      */
     Termination termination(java.util.Map<String, String> env, Consumer<String> warn) {
-        if (drainTime != null && drainTime < 0) {
-            throw new IllegalArgumentException("--drain-time: " + drainTime + " (expected: >= 0)");
+        java.time.Duration drain = seconds("--termination-drain-time", drainTime);
+        if (drain == null) {
+            Long variable = agentVariable(env, "TERMINATION_DRAIN_DURATION_SECONDS", null, "an integer",
+                    Long::parseLong, warn);
+            java.time.Duration configured = variable != null ? java.time.Duration.ofSeconds(Math.max(0, variable))
+                    : PodInfo.proxyConfigDuration(env, "terminationDrainDuration", warn);
+            drain = configured != null ? configured : DEFAULT_TERMINATION_DRAIN_TIME;
         }
-        long seconds = drainTime != null ? drainTime : Math.max(0, agentVariable(env,
-                "TERMINATION_DRAIN_DURATION_SECONDS", 5L, "an integer", Long::parseLong, warn));
         boolean exitOnZero = agentVariable(env, "EXIT_ON_ZERO_ACTIVE_CONNECTIONS", false, "true or false",
                 v -> java.util.Objects.requireNonNull(IptablesCommand.goBool(v)), warn);
         java.time.Duration minimum = agentVariable(env, "MINIMUM_DRAIN_DURATION", java.time.Duration.ofSeconds(5),
                 "a duration", v -> IptablesCommand.parseDuration("MINIMUM_DRAIN_DURATION", v), warn);
-        return new Termination(java.time.Duration.ofSeconds(seconds), exitOnZero, minimum);
+        return new Termination(drain, exitOnZero, minimum);
+    }
+
+    /**
+     * How long a listener drain lasts: {@code --drain-time-s}, else the {@code drainDuration} of Istio's
+     * {@code PROXY_CONFIG} in {@code env} (which Istio's agent passes its Envoy as {@code --drain-time-s}), else 45 s,
+     * Istio's default (not Envoy's own, 600 s). One that does not read is warned about on {@code warn}.
+     */
+    java.time.Duration listenerDrainTime(java.util.Map<String, String> env, Consumer<String> warn) {
+        java.time.Duration option = seconds("--drain-time-s", listenerDrainTime);
+        java.time.Duration configured = option != null ? option
+                : PodInfo.proxyConfigDuration(env, "drainDuration", warn);
+        return configured != null ? configured : DEFAULT_LISTENER_DRAIN_TIME;
+    }
+
+    /** An option's whole seconds, null when it is not given; a negative one is refused naming {@code option}. */
+    private static java.time.Duration seconds(String option, Long value) {
+        if (value != null && value < 0) {
+            throw new IllegalArgumentException(option + ": " + value + " (expected: >= 0)");
+        }
+        return value == null ? null : java.time.Duration.ofSeconds(value);
     }
 
     /** The variable {@code name} of {@code env} read by {@code read}; its default when unset, empty or unreadable. */
@@ -480,6 +519,7 @@ public final class ProxyCommand implements Callable<Integer> {
         Termination termination;
         try {
             termination = termination(System.getenv(), warnings);
+            java.time.Duration listenerDrain = listenerDrainTime(System.getenv(), warnings);
             // what Istio's injector passes its agent for the application: its metrics to merge, its probes
             checkPort("--status-port", statusPort);
             checkPort("--health-port", healthPort);
@@ -521,7 +561,7 @@ public final class ProxyCommand implements Callable<Integer> {
                     .withNetworkStats(metrics)
                     .withTcpAccessLog(tcpAccessLog)
                     .withIdentity(local, identity.peerMetadata(), identity.peerMetadataId())
-                    .withDrainTime(termination.drain())
+                    .withDrainTime(listenerDrain)
                     .withTransport(transport)
                     .withXds(xds)
                     .withWorkloadIdentity(parsed)
@@ -544,7 +584,8 @@ public final class ProxyCommand implements Callable<Integer> {
                 if (quit.get()) {
                     proxy.skipDrain();
                 }
-                proxy.drainAndClose(termination.exitOnZeroConnections(), termination.minimum());
+                proxy.drainAndClose(termination.drain(), termination.exitOnZeroConnections(),
+                        termination.minimum());
             } catch (Exception e) {
                 // stopping anyway
             }

@@ -521,7 +521,48 @@ class ProxyCommandTest {
         new picocli.CommandLine(negative).parseArgs("--drain-time", "-1");
         var e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
                 () -> negative.termination(java.util.Map.of(), w -> fail(w)));
-        assertTrue(e.getMessage().startsWith("--drain-time: "), e.getMessage());
+        assertTrue(e.getMessage().startsWith("--termination-drain-time: "), e.getMessage());
+    }
+
+    @Test
+    void theListenerDrainTimeIsEnvoysDrainTimeSApartFromTheTerminationDrainAsIstiosSidecars() {
+        ProxyCommand c = new ProxyCommand();
+        new picocli.CommandLine(c).parseArgs();
+        // Istio's drainDuration, its Envoy's --drain-time-s, whatever the termination drain
+        java.util.Map<String, String> twelve = java.util.Map.of("TERMINATION_DRAIN_DURATION_SECONDS", "12");
+        assertEquals(java.time.Duration.ofSeconds(45), c.listenerDrainTime(twelve, w -> fail(w)));
+        assertEquals(java.time.Duration.ofSeconds(12), c.termination(twelve, w -> fail(w)).drain());
+
+        // both from the pod's ProxyConfig, as Istio's agent reads them; its variable overrides the termination drain
+        java.util.Map<String, String> proxyConfig = java.util.Map.of("PROXY_CONFIG",
+                "{\"drainDuration\":\"20s\",\"terminationDrainDuration\":\"7.5s\"}");
+        assertEquals(java.time.Duration.ofSeconds(20), c.listenerDrainTime(proxyConfig, w -> fail(w)));
+        assertEquals(java.time.Duration.ofMillis(7500), c.termination(proxyConfig, w -> fail(w)).drain());
+        java.util.Map<String, String> both = new java.util.HashMap<>(proxyConfig);
+        both.putAll(twelve);
+        assertEquals(java.time.Duration.ofSeconds(12), c.termination(both, w -> fail(w)).drain());
+        List<String> warnings = new java.util.ArrayList<>();
+        assertEquals(java.time.Duration.ofSeconds(45), c.listenerDrainTime(java.util.Map.of("PROXY_CONFIG",
+                "drainDuration: 45"), warnings::add), "protobuf's duration has its unit");
+        assertEquals(1, warnings.size());
+        assertTrue(warnings.get(0).startsWith("PROXY_CONFIG drainDuration: 45 "), warnings.get(0));
+
+        // the options first: --drain-time-s, Envoy's; --termination-drain-time, once --drain-time, the SIGTERM one
+        ProxyCommand envoy = new ProxyCommand();
+        new picocli.CommandLine(envoy).parseArgs("--drain-time-s", "7");
+        assertEquals(java.time.Duration.ofSeconds(7), envoy.listenerDrainTime(proxyConfig, w -> fail(w)));
+        assertEquals(java.time.Duration.ofSeconds(12), envoy.termination(twelve, w -> fail(w)).drain());
+        for (String name : List.of("--drain-time", "--termination-drain-time")) {
+            ProxyCommand termination = new ProxyCommand();
+            new picocli.CommandLine(termination).parseArgs(name, "3");
+            assertEquals(java.time.Duration.ofSeconds(3), termination.termination(twelve, w -> fail(w)).drain());
+            assertEquals(java.time.Duration.ofSeconds(45), termination.listenerDrainTime(twelve, w -> fail(w)), name);
+        }
+        ProxyCommand negative = new ProxyCommand();
+        new picocli.CommandLine(negative).parseArgs("--drain-time-s", "-1");
+        var e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> negative.listenerDrainTime(java.util.Map.of(), w -> fail(w)));
+        assertTrue(e.getMessage().startsWith("--drain-time-s: "), e.getMessage());
     }
 
     @Test

@@ -36,10 +36,11 @@ import java.util.logging.Logger;
 public final class ProxyServer implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(ProxyServer.class.getName());
     /**
-     * How long a graceful drain lasts by default: Istio's {@code terminationDrainDuration}, how long its agent lets
-     * a sidecar drain at pod shutdown (Envoy's own {@code --drain-time-s} defaults to 600 s).
+     * How long a listener drain lasts by default: Istio's {@code drainDuration}, which its agent gives its sidecar
+     * as Envoy's {@code --drain-time-s} (Envoy's own default is 600 s), for the listeners and filter chains an
+     * update removes or changes and for {@code /drain_listeners?graceful}.
      */
-    public static final java.time.Duration DEFAULT_DRAIN_TIME = java.time.Duration.ofSeconds(5);
+    public static final java.time.Duration DEFAULT_DRAIN_TIME = java.time.Duration.ofSeconds(45);
 
     private final ProxyRuntime runtime;
     /** The bound listeners still accepting (or being bound), by listener name; guarded by this. */

@@ -52,8 +52,10 @@ public final class StandaloneProxy implements AutoCloseable {
      * @param peerMetadata this workload's {@code x-envoy-peer-metadata}, sent on outbound requests and answered to an
      *                     inbound caller that sent its own, or null to speak no metadata exchange
      * @param peerMetadataId this workload's {@code x-envoy-peer-metadata-id}, sent and answered alike, or null
-     * @param drainTime how long a graceful drain lasts (Envoy's {@code --drain-time-s}), or null for
-     *                  {@link ProxyServer#DEFAULT_DRAIN_TIME}
+     * @param drainTime how long a listener drain lasts (Envoy's {@code --drain-time-s}): that of the connections of
+     *                  a listener or filter chain a configuration removes or changes, and of {@code /drain_listeners};
+     *                  or null for {@link ProxyServer#DEFAULT_DRAIN_TIME} (the termination drain at SIGTERM is
+     *                  {@link #drainAndClose(Duration, boolean, Duration)}'s)
      * @param connectionManagerStats Envoy's statistics of an HTTP connection manager ({@code http.<prefix>.*}), or
      *                               null for none
      * @param listenerStats Envoy's statistics of a listener by its address ({@code listener.<address>.*}), or null
@@ -176,7 +178,7 @@ public final class StandaloneProxy implements AutoCloseable {
                     listenerStats, xds, identity, networkStats, transport, dns);
         }
 
-        /** These settings with this drain time. */
+        /** These settings with this listener drain time (Envoy's {@code --drain-time-s}). */
         public Settings withDrainTime(java.time.Duration drainTime) {
             return new Settings(config, uid, gid, eventLoops, observer, admin, tcpMetrics, upstreamStats,
                     tcpAccessLog, local, peerMetadata, peerMetadataId, drainTime, connectionManagerStats,
@@ -435,30 +437,40 @@ public final class StandaloneProxy implements AutoCloseable {
         }
     }
 
-    /** {@link #drainAndClose(boolean, Duration)} as Istio's agent by default: for the whole drain time. */
+    /**
+     * How long the proxy drains at SIGTERM by default: Istio's {@code terminationDrainDuration}, after which its agent
+     * stops its sidecar, whatever the listener drain time ({@code --drain-time-s}) is.
+     */
+    public static final Duration DEFAULT_TERMINATION_DRAIN_TIME = Duration.ofSeconds(5);
+
+    /**
+     * {@link #drainAndClose(Duration, boolean, Duration)} as Istio's agent by default: for Istio's default
+     * termination drain, {@link #DEFAULT_TERMINATION_DRAIN_TIME}.
+     */
     public void drainAndClose() throws Exception {
-        drainAndClose(false, Duration.ZERO);
+        drainAndClose(DEFAULT_TERMINATION_DRAIN_TIME, false, Duration.ZERO);
     }
 
     /**
      * Stops as Istio's agent stops its sidecar at pod shutdown: the inbound listeners drain gracefully (Envoy's
      * {@code drain_listeners?inboundonly&graceful}: their HTTP/1 answers close their connections, their HTTP/2
      * connections get GOAWAY, and they still accept, so that callers that have not yet seen the pod go are served)
-     * while the application's outbound traffic runs on untouched; then, once the drain time is over (Istio's
-     * {@code terminationDrainDuration}), {@link #close()}. With {@code exitOnZeroConnections} (Istio's
-     * {@code EXIT_ON_ZERO_ACTIVE_CONNECTIONS}) it waits {@code minimum} ({@code MINIMUM_DRAIN_DURATION}) instead,
-     * then stops as soon as no connection is open, looking every second, as the agent does (with no upper bound:
-     * the pod's grace period bounds it). {@link #skipDrain()} closes at once instead, before or during the drain.
-     * Blocking; not for an event loop.
+     * while the application's outbound traffic runs on untouched; then, once {@code drain} is over (Istio's
+     * {@code terminationDrainDuration}, apart from the listener drain time, Envoy's {@code --drain-time-s}, which
+     * may be longer: the agent stops its Envoy at the end of its own wait), {@link #close()}. With
+     * {@code exitOnZeroConnections} (Istio's {@code EXIT_ON_ZERO_ACTIVE_CONNECTIONS}) it waits {@code minimum}
+     * ({@code MINIMUM_DRAIN_DURATION}) instead, then stops as soon as no connection is open, looking every second,
+     * as the agent does (with no upper bound: the pod's grace period bounds it). {@link #skipDrain()} closes at once
+     * instead, before or during the drain. Blocking; not for an event loop.
      */
-    public void drainAndClose(boolean exitOnZeroConnections, Duration minimum) throws Exception {
+    public void drainAndClose(Duration drain, boolean exitOnZeroConnections, Duration minimum) throws Exception {
         try {
             if (drainSkipped.getCount() == 0) {
                 return;
             }
             server.drainListeners(true, true, false);
             if (!exitOnZeroConnections) {
-                drainSkipped.await(server.drainTime().toMillis(), TimeUnit.MILLISECONDS);
+                drainSkipped.await(drain.toMillis(), TimeUnit.MILLISECONDS);
                 return;
             }
             if (drainSkipped.await(minimum.toMillis(), TimeUnit.MILLISECONDS)) {

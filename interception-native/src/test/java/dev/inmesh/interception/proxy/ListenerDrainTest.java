@@ -196,9 +196,10 @@ class ListenerDrainTest {
 
     @Test
     void theAdminActionsTellTheDrainTimeWhichServerInfoReportsAsEnvoysDrainTimeOption() {
-        assertEquals(ProxyServer.DEFAULT_DRAIN_TIME, proxy.server.adminActions().drainTime());
-        proxy.server.drainTime(Duration.ofSeconds(45));
+        // by default Istio's drainDuration, its sidecars' --drain-time-s: not its 5 s terminationDrainDuration
         assertEquals(Duration.ofSeconds(45), proxy.server.adminActions().drainTime());
+        proxy.server.drainTime(Duration.ofSeconds(20));
+        assertEquals(Duration.ofSeconds(20), proxy.server.adminActions().drainTime());
     }
 
     @Test
@@ -292,7 +293,10 @@ class ListenerDrainTest {
         }
     }
 
-    /** The proxy of the test's configuration, standalone, with {@code drainTime}; the loopback one closed. */
+    /**
+     * The proxy of the test's configuration, standalone, with the listener drain time {@code drainTime}; the loopback
+     * one closed.
+     */
     private StandaloneProxy standalone(Duration drainTime) throws Exception {
         if (proxy != null) {
             proxy.close();
@@ -304,12 +308,12 @@ class ListenerDrainTest {
                 .withDrainTime(drainTime));
     }
 
-    /** {@link StandaloneProxy#drainAndClose(boolean, Duration)} on a thread of its own. */
-    private static java.util.concurrent.CompletableFuture<Void> stopping(StandaloneProxy standalone,
+    /** {@link StandaloneProxy#drainAndClose(Duration, boolean, Duration)} on a thread of its own. */
+    private static java.util.concurrent.CompletableFuture<Void> stopping(StandaloneProxy standalone, Duration drain,
                                                                        boolean exitOnZero, Duration minimum) {
         return java.util.concurrent.CompletableFuture.runAsync(() -> {
             try {
-                standalone.drainAndClose(exitOnZero, minimum);
+                standalone.drainAndClose(drain, exitOnZero, minimum);
             } catch (Exception e) {
                 throw new IllegalStateException(e);
             }
@@ -317,10 +321,14 @@ class ListenerDrainTest {
     }
 
     @Test
-    void stoppingDrainsTheInboundListenersForTheWholeDrainTimeWhileOutboundRunsOnAsIstiosAgent() throws Exception {
-        StandaloneProxy standalone = standalone(Duration.ofSeconds(4)); // time for the requests on a loaded machine
+    void stoppingDrainsTheInboundListenersForTheWholeTerminationDrainWhileOutboundRunsOnAsIstiosAgent()
+            throws Exception {
+        // the listener drain (Envoy's --drain-time-s, Istio's drainDuration) is longer than the termination drain
+        // (terminationDrainDuration): as Istio's agent, which stops its Envoy when its own wait is over, the proxy
+        // stops after the termination drain
+        StandaloneProxy standalone = standalone(Duration.ofSeconds(60));
         long started = System.nanoTime();
-        var stopped = stopping(standalone, false, Duration.ZERO);
+        var stopped = stopping(standalone, Duration.ofSeconds(4), false, Duration.ZERO); // time for the requests
         Thread.sleep(300);
         // no connection is open, yet the proxy serves on for the drain time: callers may not have seen the pod go
         assertFalse(stopped.isDone());
@@ -333,7 +341,9 @@ class ListenerDrainTest {
             assertTrue(out.response().get(0).startsWith("http/1.1 200"));
             stopped.get(10, TimeUnit.SECONDS);
         }
-        assertTrue(System.nanoTime() - started >= TimeUnit.SECONDS.toNanos(4), "the whole drain time");
+        long took = System.nanoTime() - started;
+        assertTrue(took >= TimeUnit.SECONDS.toNanos(4), "the whole termination drain");
+        assertTrue(took < TimeUnit.SECONDS.toNanos(30), "not the listener drain time");
         assertFalse(accepts(inboundPort));
         assertFalse(accepts(outboundPort));
     }
@@ -346,7 +356,7 @@ class ListenerDrainTest {
         try (Client busy = new Client(inboundPort)) {
             busy.send("/held");
             awaitHeld(1);
-            stopped = stopping(standalone, true, Duration.ofMillis(200));
+            stopped = stopping(standalone, Duration.ofSeconds(20), true, Duration.ofMillis(200));
             Thread.sleep(1500);
             assertFalse(stopped.isDone(), "a request is in flight");
             held.get(0).complete();
@@ -356,7 +366,7 @@ class ListenerDrainTest {
         }
         stopped.get(10, TimeUnit.SECONDS);
         assertTrue(System.nanoTime() - started < TimeUnit.SECONDS.toNanos(15),
-                "stopped once no connection was left, not after the 20 s drain time");
+                "stopped once no connection was left, not after the 20 s termination drain");
         assertFalse(accepts(inboundPort));
         assertFalse(accepts(outboundPort));
     }
@@ -366,7 +376,7 @@ class ListenerDrainTest {
         // during a drain (SIGTERM first): it ends it
         StandaloneProxy standalone = standalone(Duration.ofSeconds(20));
         long started = System.nanoTime();
-        var stopped = stopping(standalone, true, Duration.ofSeconds(20));
+        var stopped = stopping(standalone, Duration.ofSeconds(20), true, Duration.ofSeconds(20));
         Thread.sleep(300);
         assertFalse(stopped.isDone());
         standalone.skipDrain();
@@ -382,7 +392,7 @@ class ListenerDrainTest {
             open.response();
             quitting.skipDrain();
             started = System.nanoTime();
-            stopping(quitting, false, Duration.ZERO).get(10, TimeUnit.SECONDS);
+            stopping(quitting, Duration.ofSeconds(20), false, Duration.ZERO).get(10, TimeUnit.SECONDS);
             assertTrue(System.nanoTime() - started < TimeUnit.SECONDS.toNanos(10), "not the 20 s drain time");
         }
         assertFalse(accepts(inboundPort));

@@ -186,6 +186,31 @@ public final class PodInfo {
     }
 
     /**
+     * A duration of the {@code PROXY_CONFIG} variable's ProxyConfig, such as {@code drainDuration} or
+     * {@code terminationDrainDuration}, in protobuf's JSON form ({@code 45s}, {@code 1.5s}) as Istio's agent reads
+     * it; null when the variable or the field is absent. One that does not read, or is negative, is told to
+     * {@code warn}, naming the field, and is null (a {@code PROXY_CONFIG} that cannot be read at all is told by {@link #discoveryAddress}).
+     */
+    public static java.time.Duration proxyConfigDuration(Map<String, String> env, String field,
+                                                         Consumer<String> warn) {
+        JsonObject config = proxyConfig(env, w -> { });
+        Object value = config == null ? null : config.getValue(field);
+        if (value == null) {
+            return null;
+        }
+        try {
+            com.google.protobuf.Duration d = com.google.protobuf.util.Durations.parse(String.valueOf(value));
+            if (!com.google.protobuf.util.Durations.isNegative(d)) {
+                return java.time.Duration.ofSeconds(d.getSeconds(), d.getNanos());
+            }
+        } catch (java.text.ParseException e) {
+            // told below
+        }
+        warn.accept("PROXY_CONFIG " + field + ": " + value + " (expected: a duration such as 45s); left out");
+        return null;
+    }
+
+    /**
      * The node metadata the {@code proxyMetadata} of {@code PROXY_CONFIG} gives, as Istio's agent takes it: each
      * {@code ISTIO_META_NAME} entry as {@code NAME} (the agent's own variables come after and win).
      */
