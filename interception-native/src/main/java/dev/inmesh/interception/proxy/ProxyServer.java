@@ -634,6 +634,14 @@ public final class ProxyServer implements AutoCloseable {
         }
     }
 
+    /**
+     * Closes every accepted connection still open, a request in flight on it included (its upstream request is
+     * reset), as Envoy's connections end with its process; waits for the closes, a second at the most.
+     */
+    public void closeConnections() {
+        accepted.close().awaitUninterruptibly(1, java.util.concurrent.TimeUnit.SECONDS);
+    }
+
     /** How many accepted connections are still open. */
     public int openConnections() {
         return accepted.size();

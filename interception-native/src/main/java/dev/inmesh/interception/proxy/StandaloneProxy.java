@@ -500,10 +500,16 @@ public final class StandaloneProxy implements AutoCloseable {
         return tracing;
     }
 
+    /**
+     * Stops at once: the listeners, then every connection still open, requests in flight included (as Envoy's
+     * connections end with its process, which Istio's agent kills when its termination drain is over), so that
+     * nothing is waited for; then the admin server, the configuration source and Vert.x.
+     */
     @Override
     public void close() throws Exception {
         tracing.close(); // what is buffered goes now, while the clusters are there
         server.close();
+        server.closeConnections();
         try {
             admin.close();
         } finally {

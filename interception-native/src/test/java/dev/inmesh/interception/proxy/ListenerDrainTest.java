@@ -349,6 +349,35 @@ class ListenerDrainTest {
     }
 
     @Test
+    void whenTheTerminationDrainIsOverTheProxyStopsAtOnceCuttingWhatIsStillOpenAsIstiosAgentStopsItsEnvoy()
+            throws Exception {
+        StandaloneProxy standalone = standalone(Duration.ofSeconds(60));
+        try (Client busy = new Client(inboundPort); Client idle = new Client(outboundPort)) {
+            idle.send("/");
+            idle.response();
+            busy.send("/held"); // never answered
+            awaitHeld(1);
+            long started = System.nanoTime();
+            stopping(standalone, Duration.ofSeconds(1), false, Duration.ZERO).get(10, TimeUnit.SECONDS);
+            long took = System.nanoTime() - started;
+            assertTrue(took < TimeUnit.MILLISECONDS.toNanos(2500), "stopped " + took / 1_000_000
+                    + " ms after the 1 s termination drain began, not once the request in flight ended");
+            assertTrue(closedOrReset(busy), "the request in flight is cut");
+            assertTrue(closedOrReset(idle), "an idle connection is closed");
+        }
+        assertFalse(accepts(inboundPort));
+    }
+
+    /** Whether the proxy ended the client's connection, closing or resetting it. */
+    private static boolean closedOrReset(Client c) throws Exception {
+        try {
+            return c.closedByPeer();
+        } catch (java.net.SocketException e) {
+            return true;
+        }
+    }
+
+    @Test
     void withExitOnZeroActiveConnectionsItStopsAfterTheMinimumOnceNoConnectionIsLeft() throws Exception {
         StandaloneProxy standalone = standalone(Duration.ofSeconds(20));
         long started = System.nanoTime();
