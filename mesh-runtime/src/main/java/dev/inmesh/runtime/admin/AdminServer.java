@@ -69,8 +69,9 @@ public final class AdminServer {
          */
         READY("/ready"),
         /**
-         * {@code /healthz/ready}: Istio's readiness probe, 200 while the server is {@code LIVE} (the first snapshot
-         * applied and its clusters initialized, health checks not failed), 503 otherwise.
+         * {@code /healthz/ready}: Istio's readiness probe, 503 until a probe finds the server {@code LIVE} (the first
+         * snapshot applied and its clusters initialized, health checks not failed), then 200 from that probe on, as
+         * Istio's agent caches its Envoy's readiness (a later {@code /healthcheck/fail} does not fail it).
          */
         HEALTHZ_READY("/healthz/ready"),
         /** {@code /healthcheck/fail} (POST): the server fails its health checks, {@code DRAINING}, as Envoy's. */
@@ -278,6 +279,11 @@ public final class AdminServer {
     private final Instant startedAt = Instant.now();
     /** Set by {@code /healthcheck/fail}, cleared by {@code /healthcheck/ok}, as Envoy's server keeps it. */
     private volatile boolean healthCheckFailed;
+    /**
+     * A {@code /healthz/ready} probe found the server {@code LIVE}: every later one answers 200, as Istio's agent
+     * caches its readiness once its Envoy was ready ({@code atleastOnceReady}).
+     */
+    private volatile boolean readyOnce;
     /** The counters' values when {@code /reset_counters} was last called, which {@code /stats} counts from. */
     private volatile java.util.Map<String, Long> counterBaseline = java.util.Map.of();
     private final List<HttpServer> servers = new ArrayList<>();
@@ -464,7 +470,10 @@ public final class AdminServer {
                 ServerInfo.State state = state();
                 text(req, state == ServerInfo.State.LIVE ? 200 : 503, state.name() + "\n");
             }
-            case HEALTHZ_READY -> req.response().setStatusCode(state() == ServerInfo.State.LIVE ? 200 : 503).end();
+            case HEALTHZ_READY -> {
+                readyOnce = readyOnce || state() == ServerInfo.State.LIVE;
+                req.response().setStatusCode(readyOnce ? 200 : 503).end();
+            }
             case HEALTHCHECK_FAIL, HEALTHCHECK_OK -> {
                 healthCheckFailed = e == Endpoint.HEALTHCHECK_FAIL;
                 if (drainListeners != null) {

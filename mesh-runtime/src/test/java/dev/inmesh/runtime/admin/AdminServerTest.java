@@ -161,6 +161,7 @@ class AdminServerTest {
         try {
             holder.apply(EnvoyConfigReader.read(ConfigDumpBuilderTest.LISTENERS_AND_ROUTES));
             assertEquals("LIVE\n", get(own, "/ready").body());
+            assertEquals(200, get(own, "/healthz/ready").statusCode());
             HttpResponse<String> wrong = send(own, "GET", "/healthcheck/fail");
             assertEquals(405, wrong.statusCode());
             assertEquals("Method GET not allowed, POST required.", wrong.body());
@@ -175,7 +176,8 @@ class AdminServerTest {
             assertEquals("DRAINING\n", draining.body());
             assertEquals("DRAINING", dev.inmesh.runtime.xds.EnvoyJson.tree(get(own, "/server_info").body())
                     .get("state").asText());
-            assertEquals(503, get(own, "/healthz/ready").statusCode(), "Istio's readiness follows the state");
+            // Istio's agent caches its readiness once Envoy was LIVE: it does not follow Envoy's DRAINING
+            assertEquals(200, get(own, "/healthz/ready").statusCode(), "ready once, ready");
 
             HttpResponse<String> ok = send(own, "POST", "/healthcheck/ok");
 
@@ -183,6 +185,23 @@ class AdminServerTest {
             assertEquals("OK\n", ok.body());
             assertEquals("LIVE\n", get(own, "/ready").body());
             assertEquals(200, get(own, "/healthz/ready").statusCode());
+        } finally {
+            own.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
+    void healthzReadyFailsWhileTheServerDrainsOnlyIfNoProbeHadFoundItLiveAsIstiosAgent() throws Exception {
+        AdminServer own = serving(AdminServer.Endpoint.HEALTHCHECK_FAIL, AdminServer.Endpoint.HEALTHCHECK_OK,
+                AdminServer.Endpoint.HEALTHZ_READY);
+        try {
+            holder.apply(EnvoyConfigReader.read(ConfigDumpBuilderTest.LISTENERS_AND_ROUTES));
+            send(own, "POST", "/healthcheck/fail");
+            assertEquals(503, get(own, "/healthz/ready").statusCode(), "not LIVE, and never found ready");
+            send(own, "POST", "/healthcheck/ok");
+            assertEquals(200, get(own, "/healthz/ready").statusCode());
+            send(own, "POST", "/healthcheck/fail");
+            assertEquals(200, get(own, "/healthz/ready").statusCode(), "found ready once");
         } finally {
             own.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
         }
