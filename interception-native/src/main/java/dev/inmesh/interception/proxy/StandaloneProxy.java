@@ -1,8 +1,6 @@
 package dev.inmesh.interception.proxy;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import dev.inmesh.runtime.router.Router;
 import dev.inmesh.runtime.snapshot.SnapshotHolder;
 import dev.inmesh.runtime.stats.StreamInfo;
@@ -15,9 +13,7 @@ import dev.inmesh.runtime.xds.sds.SdsSecretManager;
 import io.envoyproxy.envoy.config.core.v3.Node;
 import io.vertx.core.Vertx;
 import io.vertx.core.VertxOptions;
-import java.io.IOException;
 import java.net.InetSocketAddress;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
@@ -415,16 +411,14 @@ public final class StandaloneProxy implements AutoCloseable {
     }
 
     /**
-     * The admin addresses of a bootstrap: {@code admin.address.socket_address}, else 127.0.0.1:15000; health,
-     * Prometheus and agent at Istio's fixed 15021, 15090 and 15020.
+     * The admin addresses of a configuration's bootstrap (in a file, or among a directory's files, as
+     * {@link EnvoyConfigReader#bootstrapDocument} finds it): {@code admin.address.socket_address}, else
+     * 127.0.0.1:15000; health, Prometheus and agent at Istio's fixed 15021, 15090 and 15020.
      */
     static AdminHook.Addresses adminAddresses(Path config) {
         AdminHook.Addresses d = AdminHook.Addresses.DEFAULTS;
-        if (Files.isDirectory(config)) {
-            return d;
-        }
         try {
-            JsonNode root = new ObjectMapper(new YAMLFactory()).readTree(Files.readString(config));
+            JsonNode root = EnvoyConfigReader.bootstrapDocument(config);
             JsonNode sa = root == null ? null : root.path("admin").path("address").path("socket_address");
             if (sa == null || sa.isMissingNode()) {
                 return d;
@@ -432,7 +426,7 @@ public final class StandaloneProxy implements AutoCloseable {
             String ip = sa.path("address").asText("127.0.0.1");
             int port = sa.has("port_value") ? sa.path("port_value").asInt(15000) : sa.path("portValue").asInt(15000);
             return new AdminHook.Addresses(new InetSocketAddress(ip, port), d.health(), d.prometheus(), d.agent());
-        } catch (IOException | RuntimeException e) {
+        } catch (EnvoyConfigReader.ConfigReadException | RuntimeException e) {
             return d;
         }
     }

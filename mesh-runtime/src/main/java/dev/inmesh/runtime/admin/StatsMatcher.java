@@ -28,18 +28,18 @@ public final class StatsMatcher {
     private StatsMatcher() {}
 
     /**
-     * The matcher of the bootstrap in file {@code config} (null: none, no such file, a directory, a file that does not
+     * The matcher of the bootstrap of configuration {@code config}, a file or a directory
+     * ({@link dev.inmesh.runtime.xds.EnvoyConfigReader#bootstrapDocument}) (null: none, no such file, one that does not
      * read or is no bootstrap: the configuration's reader says what is wrong with it).
      */
     public static Predicate<String> ofFile(java.nio.file.Path config) throws FieldError {
-        if (config == null || !java.nio.file.Files.isRegularFile(config)) {
+        if (config == null || !java.nio.file.Files.exists(config)) {
             return null;
         }
         JsonNode root;
         try {
-            root = new com.fasterxml.jackson.databind.ObjectMapper(
-                    new com.fasterxml.jackson.dataformat.yaml.YAMLFactory()).readTree(config.toFile());
-        } catch (java.io.IOException e) {
+            root = dev.inmesh.runtime.xds.EnvoyConfigReader.bootstrapDocument(config);
+        } catch (dev.inmesh.runtime.xds.EnvoyConfigReader.ConfigReadException e) {
             return null;
         }
         return root == null || !root.has("static_resources") ? null : of(root);

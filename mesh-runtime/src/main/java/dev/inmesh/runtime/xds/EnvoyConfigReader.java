@@ -38,23 +38,50 @@ public final class EnvoyConfigReader {
     /** Reads a file or a directory of files. */
     public static ResourceBundle read(Path path) throws ConfigReadException {
         ResourceBundle.Builder b = ResourceBundle.builder();
-        if (Files.isDirectory(path)) {
-            List<Path> files;
-            try (Stream<Path> s = Files.list(path)) {
-                files = s.filter(p -> p.toString().matches(".*\\.(json|ya?ml)$")).sorted().toList();
-            } catch (IOException e) {
-                throw new ConfigReadException(path + ": cannot list the directory: " + e.getMessage(), e);
-            }
-            if (files.isEmpty()) {
-                throw new ConfigReadException(path + ": no .json, .yaml or .yml files in the directory", null);
-            }
-            for (Path f : files) {
-                readFile(f, b);
-            }
-        } else {
-            readFile(path, b);
+        for (Path f : files(path)) {
+            readFile(f, b);
         }
         return b.build();
+    }
+
+    /** The files of a configuration: a file itself, or a directory's {@code .json}, {@code .yaml} and {@code .yml}. */
+    private static List<Path> files(Path path) throws ConfigReadException {
+        if (!Files.isDirectory(path)) {
+            return List.of(path);
+        }
+        List<Path> files;
+        try (Stream<Path> s = Files.list(path)) {
+            files = s.filter(p -> p.toString().matches(".*\\.(json|ya?ml)$")).sorted().toList();
+        } catch (IOException e) {
+            throw new ConfigReadException(path + ": cannot list the directory: " + e.getMessage(), e);
+        }
+        if (files.isEmpty()) {
+            throw new ConfigReadException(path + ": no .json, .yaml or .yml files in the directory", null);
+        }
+        return files;
+    }
+
+    /**
+     * The bootstrap of a configuration, for what Inmesh takes from it beside its resources (its {@code admin}
+     * address, {@code node}, {@code stats_config}): a file's only document; in a directory, read as {@link #read(Path)}
+     * reads it, the first file (in name order) whose only document is a bootstrap ({@code static_resources} or
+     * {@code dynamic_resources}). Null when there is none (several documents in a file, none in the directory).
+     */
+    public static JsonNode bootstrapDocument(Path path) throws ConfigReadException {
+        boolean directory = Files.isDirectory(path);
+        for (Path f : files(path)) {
+            JsonNode root;
+            try {
+                List<JsonNode> docs = EnvoyJson.documents(decode(Files.readAllBytes(f)));
+                root = docs.size() == 1 && docs.get(0).isObject() ? docs.get(0) : null;
+            } catch (IOException e) {
+                throw new ConfigReadException(f + ": " + describe(e), e);
+            }
+            if (!directory || root != null && (has(root, "static_resources") || has(root, "dynamic_resources"))) {
+                return root;
+            }
+        }
+        return null;
     }
 
     private static void readFile(Path file, ResourceBundle.Builder b) throws ConfigReadException {
@@ -95,22 +122,13 @@ public final class EnvoyConfigReader {
     }
 
     /**
-     * The {@code node} of a bootstrap file (Envoy's local node: what its admin's {@code /server_info} and config dump
-     * show, Istio's {@code envoy-rev.json} giving the sidecar's id, cluster and metadata); null when the file is no
-     * bootstrap, has no node, or is a directory.
+     * The {@code node} of a configuration's bootstrap ({@link #bootstrapDocument}; Envoy's local node: what its
+     * admin's {@code /server_info} and config dump show, Istio's {@code envoy-rev.json} giving the sidecar's id,
+     * cluster and metadata); null when there is no bootstrap or it has no node.
      */
     public static io.envoyproxy.envoy.config.core.v3.Node bootstrapNode(Path file) throws ConfigReadException {
-        if (file == null || !Files.isRegularFile(file)) {
-            return null;
-        }
-        JsonNode root;
-        try {
-            List<JsonNode> docs = EnvoyJson.documents(decode(Files.readAllBytes(file)));
-            root = docs.size() == 1 ? docs.get(0) : null;
-        } catch (IOException e) {
-            throw new ConfigReadException(file + ": " + describe(e), e);
-        }
-        JsonNode node = root == null || !root.isObject() ? null : get(root, "node");
+        JsonNode root = file == null || !Files.exists(file) ? null : bootstrapDocument(file);
+        JsonNode node = root == null ? null : get(root, "node");
         if (node == null || !node.isObject()) {
             return null;
         }
