@@ -135,7 +135,8 @@ public final class AdminServer {
         HOT_RESTART_VERSION("/hot_restart_version"),
         /**
          * Istio's agent port: {@code /metrics}, and {@code /stats/prometheus} on the same port, answer the registry's
-         * scrape followed by the application's metrics (see {@link IstioAgent}).
+         * scrape followed by the application's metrics (see {@link IstioAgent}); the query ({@code filter},
+         * {@code usedonly}) goes to the registry's scrape, as Istio's agent passes it on to Envoy's.
          */
         APP_METRICS("/metrics"),
         /**
@@ -484,8 +485,12 @@ public final class AdminServer {
             case CONFIG_DUMP -> configDump(req, params);
             case STATS_PROMETHEUS, APP_METRICS -> {
                 if (serves(mount, Endpoint.APP_METRICS)) {
-                    agent.mergedStats(req, () -> registry == null ? Future.succeededFuture("")
-                            : vertx.executeBlocking(() -> PrometheusText.envoy(registry.scrape()), false));
+                    // as Istio's agent, which passes the scrape's query on to Envoy's /stats/prometheus: the proxy's
+                    // metrics filtered as there, or left out (a failed scrape of the proxy) when Envoy answers 400
+                    StatsQuery query = statsQuery(params);
+                    agent.mergedStats(req, () -> query.error() != null
+                            ? Future.failedFuture("/stats/prometheus answered 400: " + query.error().strip())
+                            : vertx.executeBlocking(prometheusScrape(params, query.filter()), false));
                 } else {
                     java.util.function.Predicate<String> filter = statsParams(req, params);
                     if (filter != null) {
@@ -711,6 +716,19 @@ public final class AdminServer {
      */
     private static java.util.function.Predicate<String> statsParams(HttpServerRequest req,
             io.vertx.core.MultiMap params) {
+        StatsQuery query = statsQuery(params);
+        if (query.error() != null) {
+            text(req, 400, query.error());
+            return null;
+        }
+        return query.filter();
+    }
+
+    /** The parameters of {@code /stats} read: their filter, or Envoy's 400 text when one is refused. */
+    private record StatsQuery(java.util.function.Predicate<String> filter, String error) {}
+
+    /** {@link #statsParams} without an answer: the filter, or the error Envoy answers with 400. */
+    private static StatsQuery statsQuery(io.vertx.core.MultiMap params) {
         java.util.function.Predicate<String> filter = n -> true;
         String regex = params.get("filter");
         if (regex != null && !regex.isEmpty()) {
@@ -719,8 +737,7 @@ public final class AdminServer {
                 com.google.re2j.Pattern p = com.google.re2j.Pattern.compile(regex);
                 filter = n -> p.matcher(n).find();
             } catch (com.google.re2j.PatternSyntaxException e) {
-                text(req, 400, "Invalid re2 regex");
-                return null;
+                return new StatsQuery(null, "Invalid re2 regex");
             }
         }
         String type = params.get("type");
@@ -729,11 +746,7 @@ public final class AdminServer {
                 : type != null && !EnvoyStats.TYPES.contains(type) ? "invalid &type= param"
                 : !noneOrOneOf(params.get("format"), STATS_FORMATS)
                 ? "usage: /stats?format=(json|prometheus|text)\n\n" : null;
-        if (error != null) {
-            text(req, 400, error);
-            return null;
-        }
-        return filter;
+        return new StatsQuery(error == null ? filter : null, error);
     }
 
     /** Whether a parameter's value is none (absent or empty, as Envoy reads it) or one of {@code values}. */
@@ -752,11 +765,17 @@ public final class AdminServer {
      */
     private void prometheus(HttpServerRequest req, io.vertx.core.MultiMap params,
             java.util.function.Predicate<String> filter) {
+        offLoop(req, "text/plain; version=0.0.4; charset=utf-8", prometheusScrape(params, filter));
+    }
+
+    /** The registry's scrape as {@code /stats/prometheus} with these parameters and their filter answers it. */
+    private Callable<String> prometheusScrape(io.vertx.core.MultiMap params,
+            java.util.function.Predicate<String> filter) {
         boolean usedOnly = params.contains("usedonly");
         boolean all = !usedOnly && (params.get("filter") == null || params.get("filter").isEmpty());
-        offLoop(req, "text/plain; version=0.0.4; charset=utf-8", registry == null ? () -> ""
+        return registry == null ? () -> ""
                 : all ? () -> PrometheusText.envoy(registry.scrape())
-                : () -> PrometheusText.select(registry.scrape(), filter, usedOnly));
+                : () -> PrometheusText.select(registry.scrape(), filter, usedOnly);
     }
 
     /** Envoy's Memory from the JVM's heap: what is used as allocated, what is committed as the heap's size. */

@@ -37,7 +37,8 @@ import java.util.regex.Pattern;
  *   <li><b>metrics merging</b>: Istio's injector moves a pod's {@code prometheus.io/port} and {@code /path}
  *       annotations into {@code ISTIO_PROMETHEUS_ANNOTATIONS} ({@code {"scrape":"true","port":"8080",
  *       "path":"/metrics"}}) and points Prometheus at 15020, so the agent's {@code /stats/prometheus} (and
- *       {@code /metrics}) answer the proxy's metrics followed by the application's, fetched from
+ *       {@code /metrics}) answer the proxy's metrics (as its {@code /stats/prometheus} answers the scrape's query,
+ *       which the agent passes on to Envoy's) followed by the application's, fetched from
  *       {@code http://localhost:PORT/PATH} (path {@code /metrics} and port 80 by default) with the scrape's
  *       {@code Accept}, {@code User-Agent} and {@code X-Prometheus-Scrape-Timeout-Seconds}, in the format the
  *       application answered (OpenMetrics or Prometheus text). An application that fails to answer (or answers other

@@ -165,6 +165,30 @@ class IstioAgentTest {
     }
 
     @Test
+    void theScrapesQueryGoesOnToTheProxysMetricsAsIstiosAgentPassesItToEnvoy() throws Exception {
+        Counter.builder("envoy_http_ingress_downstream_rq").register(registry).increment();
+        Counter.builder("envoy_cluster_upstream_cx").register(registry); // never counted
+        int port = app("localhost", req -> req.response().end("# TYPE app_orders counter\napp_orders_total 7.0\n"));
+        admin(scrape(port));
+
+        String body = get(0, "/stats/prometheus?filter=upstream_").body();
+        assertTrue(body.contains("envoy_cluster_upstream_rq_total 3\n"), body);
+        assertTrue(!body.contains("envoy_http_ingress"), "filtered out as by Envoy's /stats/prometheus: " + body);
+        assertTrue(body.contains("app_orders_total 7.0\n"), "the application's unfiltered: " + body);
+        assertTrue(body.contains("istio_agent_scrapes_total"), "the agent's own unfiltered: " + body);
+        String used = get(0, "/metrics?usedonly").body();
+        assertTrue(!used.contains("envoy_cluster_upstream_cx"), used);
+        assertTrue(used.contains("envoy_http_ingress_downstream_rq_total 1\n"), used);
+
+        // a query Envoy answers 400: the proxy's part is a failed scrape, the rest is served
+        HttpResponse<String> bad = get(0, "/stats/prometheus?filter=(?%3D");
+        assertEquals(200, bad.statusCode());
+        assertTrue(!bad.body().contains("envoy_cluster_upstream_rq_total"), bad.body());
+        assertTrue(bad.body().contains("app_orders_total 7.0\n"), bad.body());
+        assertEquals(1.0, agentRegistry.get("istio_agent_scrape_failures").tag("type", "envoy").counter().count());
+    }
+
+    @Test
     void withoutAnApplicationScrapeTheAgentPortAnswersTheProxysMetrics() throws Exception {
         admin(IstioAgent.Settings.NONE);
 
