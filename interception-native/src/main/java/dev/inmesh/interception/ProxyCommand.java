@@ -162,8 +162,14 @@ public final class ProxyCommand implements Callable<Integer> {
      * @param exitOnZeroConnections whether it stops, after {@code minimum}, as soon as no connection is open
      *                              ({@code EXIT_ON_ZERO_ACTIVE_CONNECTIONS}) rather than after {@code drain}
      * @param minimum how long it waits then before it looks ({@code MINIMUM_DRAIN_DURATION}, default 5 s)
+     * @param istioListenerPorts the ports of Istio's bootstrap's own listeners, whose connections it does not count
+     *                           then ({@code ENVOY_STATUS_PORT} and {@code ENVOY_PROMETHEUS_PORT}, 15021 and 15090)
      */
-    record Termination(java.time.Duration drain, boolean exitOnZeroConnections, java.time.Duration minimum) {
+    record Termination(java.time.Duration drain, boolean exitOnZeroConnections, java.time.Duration minimum,
+                       java.util.Set<Integer> istioListenerPorts) {
+        Termination(java.time.Duration drain, boolean exitOnZeroConnections, java.time.Duration minimum) {
+            this(drain, exitOnZeroConnections, minimum, java.util.Set.of(15021, 15090));
+        }
     }
 
     /**
@@ -171,9 +177,9 @@ public final class ProxyCommand implements Callable<Integer> {
      * option, the drain time from {@code TERMINATION_DRAIN_DURATION_SECONDS} (whole seconds; a negative one is none,
      * as the agent's timer that fires at once), else the {@code terminationDrainDuration} of {@code PROXY_CONFIG}
      * (the agent lets the variable override its ProxyConfig), else 5 s; {@code EXIT_ON_ZERO_ACTIVE_CONNECTIONS}
-     * read as Go's ParseBool; {@code MINIMUM_DRAIN_DURATION} a Go duration ({@code 5s}). A value that does not read
-     * is warned about on {@code warn}, naming the variable, and its default taken, as the agent's environment
-     * variables do.
+     * read as Go's ParseBool; {@code MINIMUM_DRAIN_DURATION} a Go duration ({@code 5s}); {@code ENVOY_STATUS_PORT}
+     * and {@code ENVOY_PROMETHEUS_PORT} integers (15021, 15090). A value that does not read is warned about on
+     * {@code warn}, naming the variable, and its default taken, as the agent's environment variables do.
      */
     Termination termination(java.util.Map<String, String> env, Consumer<String> warn) {
         java.time.Duration drain = seconds("--termination-drain-time", drainTime);
@@ -188,7 +194,9 @@ public final class ProxyCommand implements Callable<Integer> {
                 v -> java.util.Objects.requireNonNull(IptablesCommand.goBool(v)), warn);
         java.time.Duration minimum = agentVariable(env, "MINIMUM_DRAIN_DURATION", java.time.Duration.ofSeconds(5),
                 "a duration", v -> IptablesCommand.parseDuration("MINIMUM_DRAIN_DURATION", v), warn);
-        return new Termination(drain, exitOnZero, minimum);
+        int status = agentVariable(env, "ENVOY_STATUS_PORT", 15021, "a port", Integer::parseInt, warn);
+        int prometheus = agentVariable(env, "ENVOY_PROMETHEUS_PORT", 15090, "a port", Integer::parseInt, warn);
+        return new Termination(drain, exitOnZero, minimum, java.util.Set.of(status, prometheus));
     }
 
     /**
@@ -585,7 +593,7 @@ public final class ProxyCommand implements Callable<Integer> {
                     proxy.skipDrain();
                 }
                 proxy.drainAndClose(termination.drain(), termination.exitOnZeroConnections(),
-                        termination.minimum());
+                        termination.minimum(), StandaloneProxy.istioListeners(termination.istioListenerPorts()));
             } catch (Exception e) {
                 // stopping anyway
             }

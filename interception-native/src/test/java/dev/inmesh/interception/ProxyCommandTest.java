@@ -498,6 +498,10 @@ class ProxyCommandTest {
                         "TERMINATION_DRAIN_DURATION_SECONDS", "12", "EXIT_ON_ZERO_ACTIVE_CONNECTIONS", "True",
                         "MINIMUM_DRAIN_DURATION", "1.5s"), w -> fail(w)));
 
+        // the ports of the bootstrap's own listeners, whose connections the agent does not count
+        assertEquals(Set.of(16021, 16090), c.termination(java.util.Map.of("ENVOY_STATUS_PORT", "16021",
+                "ENVOY_PROMETHEUS_PORT", "16090"), w -> fail(w)).istioListenerPorts());
+
         ProxyCommand flag = new ProxyCommand();
         new picocli.CommandLine(flag).parseArgs("--drain-time", "3");
         assertEquals(java.time.Duration.ofSeconds(3), flag.termination(java.util.Map.of(
@@ -507,7 +511,7 @@ class ProxyCommandTest {
         // starts), a negative drain is none
         for (var bad : List.of(java.util.Map.of("TERMINATION_DRAIN_DURATION_SECONDS", "5s"),
                 java.util.Map.of("EXIT_ON_ZERO_ACTIVE_CONNECTIONS", "yes"),
-                java.util.Map.of("MINIMUM_DRAIN_DURATION", "5"))) {
+                java.util.Map.of("MINIMUM_DRAIN_DURATION", "5"), java.util.Map.of("ENVOY_STATUS_PORT", "x"))) {
             String name = bad.keySet().iterator().next();
             List<String> warnings = new java.util.ArrayList<>();
             assertEquals(new ProxyCommand.Termination(java.time.Duration.ofSeconds(5), false,

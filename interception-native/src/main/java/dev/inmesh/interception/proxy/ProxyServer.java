@@ -648,6 +648,21 @@ public final class ProxyServer implements AutoCloseable {
     }
 
     /**
+     * How many accepted connections are still open, leaving out those of the listeners whose bound address
+     * {@code uncounted} takes.
+     */
+    public int openConnections(java.util.function.Predicate<InetSocketAddress> uncounted) {
+        int open = 0;
+        for (Channel ch : accepted) {
+            Channel listener = ch.parent();
+            if (listener == null || !(listener.localAddress() instanceof InetSocketAddress a) || !uncounted.test(a)) {
+                open++;
+            }
+        }
+        return open;
+    }
+
+    /**
      * Stops the listeners in scope from accepting (their server channels close); accepted connections run on.
      *
      * @return the server channels being closed

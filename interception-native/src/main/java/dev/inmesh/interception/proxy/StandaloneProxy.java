@@ -458,6 +458,28 @@ public final class StandaloneProxy implements AutoCloseable {
      * instead, before or during the drain. Blocking; not for an event loop.
      */
     public void drainAndClose(Duration drain, boolean exitOnZeroConnections, Duration minimum) throws Exception {
+        drainAndClose(drain, exitOnZeroConnections, minimum, istioListeners(java.util.Set.of(15021, 15090)));
+    }
+
+    /**
+     * The listeners of Istio's bootstrap on these ports ({@code ENVOY_STATUS_PORT} and {@code ENVOY_PROMETHEUS_PORT},
+     * 15021 and 15090 by default) by their bound address, {@code 0.0.0.0:PORT}: those whose connections Istio's agent
+     * leaves out of its count with {@code EXIT_ON_ZERO_ACTIVE_CONNECTIONS}, as it leaves out its Envoy's admin (the
+     * standalone proxy's admin, health, Prometheus and agent ports, when it serves them itself, are no listeners
+     * and are never counted).
+     */
+    public static java.util.function.Predicate<InetSocketAddress> istioListeners(java.util.Set<Integer> ports) {
+        return a -> a.getAddress() instanceof java.net.Inet4Address && a.getAddress().isAnyLocalAddress()
+                && ports.contains(a.getPort());
+    }
+
+    /**
+     * {@link #drainAndClose(Duration, boolean, Duration)}, the connections of the listeners whose bound address
+     * {@code uncounted} takes ({@link #istioListeners}) left out of the connections that keep the proxy running with
+     * {@code exitOnZeroConnections}, as Istio's agent leaves its own listeners' out.
+     */
+    public void drainAndClose(Duration drain, boolean exitOnZeroConnections, Duration minimum,
+                              java.util.function.Predicate<InetSocketAddress> uncounted) throws Exception {
         try {
             if (drainSkipped.getCount() == 0) {
                 return;
@@ -470,8 +492,8 @@ public final class StandaloneProxy implements AutoCloseable {
             if (drainSkipped.await(minimum.toMillis(), TimeUnit.MILLISECONDS)) {
                 return;
             }
-            while (server.openConnections() > 0) {
-                LOG.info("draining: " + server.openConnections() + " connections still open");
+            for (int open; (open = server.openConnections(uncounted)) > 0; ) {
+                LOG.info("draining: " + open + " connections still open");
                 if (drainSkipped.await(1, TimeUnit.SECONDS)) {
                     return;
                 }

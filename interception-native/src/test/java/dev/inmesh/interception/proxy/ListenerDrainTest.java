@@ -311,9 +311,15 @@ class ListenerDrainTest {
     /** {@link StandaloneProxy#drainAndClose(Duration, boolean, Duration)} on a thread of its own. */
     private static java.util.concurrent.CompletableFuture<Void> stopping(StandaloneProxy standalone, Duration drain,
                                                                        boolean exitOnZero, Duration minimum) {
+        return stopping(standalone, drain, exitOnZero, minimum, a -> false);
+    }
+
+    /** The same, the connections of the listeners {@code uncounted} takes left out of its count. */
+    private static java.util.concurrent.CompletableFuture<Void> stopping(StandaloneProxy standalone, Duration drain,
+            boolean exitOnZero, Duration minimum, java.util.function.Predicate<java.net.InetSocketAddress> uncounted) {
         return java.util.concurrent.CompletableFuture.runAsync(() -> {
             try {
-                standalone.drainAndClose(drain, exitOnZero, minimum);
+                standalone.drainAndClose(drain, exitOnZero, minimum, uncounted);
             } catch (Exception e) {
                 throw new IllegalStateException(e);
             }
@@ -398,6 +404,34 @@ class ListenerDrainTest {
                 "stopped once no connection was left, not after the 20 s termination drain");
         assertFalse(accepts(inboundPort));
         assertFalse(accepts(outboundPort));
+    }
+
+    @Test
+    void withExitOnZeroActiveConnectionsTheConnectionsOfIstiosOwnListenersAreNotCounted() throws Exception {
+        // Istio's agent leaves its bootstrap's 0.0.0.0:15021 and 0.0.0.0:15090 listeners (and Envoy's admin) out of
+        // its count: a Prometheus scraper's keep-alive connection does not hold the pod; here the outbound listener
+        // stands for them (the tests bind loopback only)
+        StandaloneProxy standalone = standalone(Duration.ofSeconds(20));
+        try (Client scraper = new Client(outboundPort)) {
+            scraper.send("/");
+            scraper.response();
+            long started = System.nanoTime();
+            stopping(standalone, Duration.ofSeconds(20), true, Duration.ofMillis(200),
+                    a -> a.getPort() == outboundPort).get(10, TimeUnit.SECONDS);
+            assertTrue(System.nanoTime() - started < TimeUnit.SECONDS.toNanos(5), "the open connection not counted");
+        }
+        assertFalse(accepts(inboundPort));
+    }
+
+    @Test
+    void istiosOwnListenersAreTheIpv4AnyAddressListenersOnItsStatusAndPrometheusPorts() {
+        var istio = StandaloneProxy.istioListeners(java.util.Set.of(15021, 15090));
+        assertTrue(istio.test(new java.net.InetSocketAddress("0.0.0.0", 15021)));
+        assertTrue(istio.test(new java.net.InetSocketAddress("0.0.0.0", 15090)));
+        // as the agent's stat names, listener.0.0.0.0_15021.downstream_cx_active: no other address
+        assertFalse(istio.test(new java.net.InetSocketAddress("127.0.0.1", 15021)));
+        assertFalse(istio.test(new java.net.InetSocketAddress("::", 15090)));
+        assertFalse(istio.test(new java.net.InetSocketAddress("0.0.0.0", 15006)));
     }
 
     @Test
