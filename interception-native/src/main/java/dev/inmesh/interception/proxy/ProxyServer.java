@@ -63,6 +63,10 @@ public final class ProxyServer implements AutoCloseable {
             java.util.concurrent.ConcurrentHashMap.newKeySet();
     /** A graceful drain was started: as Envoy's drain manager, another one is not. */
     private boolean drainStarted;
+    /** The listener versions a configuration removed or replaced, draining: Envoy's draining listeners. */
+    private final DrainingListeners draining;
+    /** The snapshot whose listeners {@link #follow} applied last; guarded by this. */
+    private MeshSnapshot followed;
     /**
      * The listeners whose socket {@link #checkBinds} has probed, by name, not bound since: a later check of the same
      * configuration (the snapshot that publishes a listener the control plane's LDS update checked) does not probe
@@ -97,6 +101,8 @@ public final class ProxyServer implements AutoCloseable {
      */
     public ProxyServer(Vertx vertx, SnapshotHolder snapshots, Router router) {
         this.runtime = new ProxyRuntime((VertxInternal) vertx, router, snapshots);
+        this.draining = new DrainingListeners(runtime);
+        snapshots.drainingListeners(draining::now);
         snapshots.addCheck(this::checkBinds);
         // As Envoy's listen sockets listen(), its workers started, only once its cluster manager has initialized the
         // first configuration's clusters (a cluster with health checks after their first round): until then no
@@ -184,10 +190,13 @@ public final class ProxyServer implements AutoCloseable {
         List<Channel> stopped = new ArrayList<>();
         java.util.Set<String> replaced = new java.util.HashSet<>();
         List<Bound> added = new ArrayList<>();
+        MeshSnapshot before;
         synchronized (this) {
             if (!following || closed) {
                 return;
             }
+            before = followed;
+            followed = snapshot;
             for (var it = bound.values().iterator(); it.hasNext(); ) {
                 Bound b = it.next();
                 FilterChainSelector next = snapshot.listener(b.name);
@@ -223,6 +232,9 @@ public final class ProxyServer implements AutoCloseable {
         }
         // as Envoy's listener manager: the connections of what went away or changed drain
         runtime.drains.follow(snapshot, replaced);
+        if (before != null && before != snapshot) {
+            draining.follow(before, snapshot);
+        }
         for (Bound b : added) {
             bindAll(b);
         }

@@ -510,6 +510,76 @@ class ListenerDrainTest {
         }
     }
 
+    /** The test's listeners as dynamic ones (an LDS response's resources), beside its static cluster. */
+    private String dynamic(String listeners) {
+        String clusters = yaml.substring(yaml.indexOf("  clusters:\n"));
+        return "static_resources:\n" + clusters + "---\nversion_info: v" + System.nanoTime() + "\nresources:\n"
+                + listeners.replaceAll("(?m)^  - name: ",
+                        "  - \"@type\": type.googleapis.com/envoy.config.listener.v3.Listener\n    name: ");
+    }
+
+    /** The config dump's dynamic listeners by name: the states each has ({@code active_state}, ...). */
+    private static java.util.Map<String, List<String>> dynamicListenerStates(dev.inmesh.runtime.admin.AdminServer admin)
+            throws Exception {
+        var answer = java.net.http.HttpClient.newHttpClient().send(java.net.http.HttpRequest.newBuilder(
+                java.net.URI.create("http://127.0.0.1:" + admin.port(0) + "/config_dump?resource=dynamic_listeners"))
+                .build(), java.net.http.HttpResponse.BodyHandlers.ofString()).body();
+        java.util.Map<String, List<String>> states = new java.util.TreeMap<>();
+        for (var c : new com.fasterxml.jackson.databind.ObjectMapper().readTree(answer).path("configs")) {
+            List<String> names = new ArrayList<>();
+            c.fieldNames().forEachRemaining(f -> {
+                if (f.endsWith("_state")) {
+                    names.add(f);
+                }
+            });
+            states.put(c.path("name").asText(), names);
+        }
+        return states;
+    }
+
+    @Test
+    void aRemovedOrReplacedListenerIsDrainingInTheConfigDumpAndCountedForTheDrainTimeAsEnvoysDrainingListeners()
+            throws Exception {
+        String in = listener("inbound", inboundPort, "INBOUND");
+        String out = listener("outbound", outboundPort, "OUTBOUND");
+        apply(dynamic(in + out));
+        proxy.server.awaitBinds(Duration.ofSeconds(5));
+        var registry = new io.micrometer.core.instrument.simple.SimpleMeterRegistry();
+        proxy.snapshots.stats().bind(registry);
+        var admin = dev.inmesh.runtime.admin.AdminServer.builder(proxy.vertx).snapshots(proxy.snapshots)
+                .mount(dev.inmesh.runtime.admin.AdminServer.Mount.of("127.0.0.1", 0,
+                        dev.inmesh.runtime.admin.AdminServer.Endpoint.CONFIG_DUMP)).build();
+        admin.start().await(10, TimeUnit.SECONDS);
+        try {
+            proxy.server.drainTime(Duration.ofSeconds(2));
+            assertEquals(java.util.Map.of("inbound", List.of("active_state"), "outbound", List.of("active_state")),
+                    dynamicListenerStates(admin));
+
+            // outbound removed; inbound's filter chain changed alone (drained in place: no draining listener)
+            apply(dynamic(in.replace("stat_prefix: inbound", "stat_prefix: inbound2")));
+
+            assertEquals(java.util.Map.of("inbound", List.of("active_state"), "outbound", List.of("draining_state")),
+                    dynamicListenerStates(admin));
+            assertEquals(1.0, registry.get("envoy_listener_manager_total_listeners_draining").gauge().value());
+
+            // inbound moved to another port: replaced, its old version draining beside the new one
+            int moved = LoopbackProxy.freePort();
+            apply(dynamic(listener("inbound", moved, "INBOUND")));
+            assertEquals(List.of("active_state", "draining_state"), dynamicListenerStates(admin).get("inbound"));
+            assertEquals(2.0, registry.get("envoy_listener_manager_total_listeners_draining").gauge().value());
+
+            // gone once the drain time is over
+            for (long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(10); System.nanoTime() < end
+                    && registry.get("envoy_listener_manager_total_listeners_draining").gauge().value() > 0; ) {
+                Thread.sleep(50);
+            }
+            assertEquals(0.0, registry.get("envoy_listener_manager_total_listeners_draining").gauge().value());
+            assertEquals(java.util.Map.of("inbound", List.of("active_state")), dynamicListenerStates(admin));
+        } finally {
+            admin.close().await(10, TimeUnit.SECONDS);
+        }
+    }
+
     /**
      * A listener on every address of {@code port} with two chains: one for connections to 127.0.0.1 and the default
      * one (127.0.0.2), whose connection manager's stat prefix is {@code defaultPrefix}.

@@ -896,6 +896,7 @@ public final class AdminServer {
                 // the clusters not in use until their first health checks are warming ones, as Envoy's
                 return ConfigDumpBuilder.json(snapshot.resources(), (dynamic == null ? DynamicState.NONE : dynamic)
                         .withClustersWarmingInUse(snapshot.clusterManager().warming().keySet())
+                        .withDrainingListeners(snapshots.drainingListeners())
                         .withSdsSecrets(sds), identity,
                         presentedNode(), startedAt, query, query.includeEds()
                                 ? ClusterManagerStatus.hostHealth(snapshot.clusterManager())

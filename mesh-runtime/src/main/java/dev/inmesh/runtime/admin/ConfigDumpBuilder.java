@@ -286,8 +286,9 @@ public final class ConfigDumpBuilder {
      * ({@link SecretsDump}); of the resources and secrets, those whose name {@code names} accepts. As Envoy's, the
      * clusters warming (those of {@link DynamicState#clustersWarmingInUse} too, but not a bootstrap's, which Envoy
      * makes active at once) are in {@code dynamic_warming_clusters} and a listener warming has a {@code warming_state}
-     * (beside the {@code active_state} of the version serving, if any); a listener whose last update was rejected
-     * has an {@code error_state}. Sensitive fields are redacted ({@link SensitiveFields}).
+     * (beside the {@code active_state} of the version serving, if any), one draining a {@code draining_state} (the
+     * version a configuration removed or replaced); a listener whose last update was rejected has an
+     * {@code error_state}. Sensitive fields are redacted ({@link SensitiveFields}).
      */
     private static List<Message> sections(ResourceBundle bundle, DynamicState dynamic, WorkloadIdentity identity,
                                           Node node, Instant bootstrapTime, boolean endpointsToo,
@@ -386,6 +387,14 @@ public final class ConfigDumpBuilder {
                         held.version()));
             }
         });
+        // as Envoy's listener manager, a draining state after the warming one; of two versions of one name draining,
+        // the oldest, Envoy's list being newest first
+        for (DynamicState.Draining d : dynamic.drainingListeners()) {
+            if (names.test(d.name()) && d.held().message() != null) {
+                dynamicListener(dynamicListeners, d.name()).setDrainingState(listenerState(d.held().message(),
+                        d.held().version()));
+            }
+        }
         dynamic.failures(ResourceType.LISTENER).forEach((name, f) -> {
             if (names.test(name)) {
                 UpdateFailureState.Builder error = UpdateFailureState.newBuilder().setDetails(f.details())

@@ -50,7 +50,26 @@ public final class SnapshotHolder {
     private final ConfigStats stats = new ConfigStats(() -> {
         MeshSnapshot s = current;
         return s.clusterManager().clusters().size() - warming(s);
-    }, () -> warming(current) + this.heldWarming.getAsInt(), () -> current.listeners().size());
+    }, () -> warming(current) + this.heldWarming.getAsInt(), () -> current.listeners().size(),
+            () -> drainingListeners().size());
+    /** The listeners that drain now, as their server tells them (see {@link #drainingListeners(Supplier)}). */
+    private volatile java.util.function.Supplier<List<dev.inmesh.runtime.xds.DynamicState.Draining>>
+            drainingListeners = List::of;
+
+    /**
+     * Tells the holder which listener versions drain now (the standalone proxy's: removed or replaced by a
+     * configuration, for the drain time), which Envoy's config dump shows as {@code draining_state} and its
+     * {@code listener_manager.total_listeners_draining} counts.
+     */
+    public void drainingListeners(java.util.function.Supplier<List<dev.inmesh.runtime.xds.DynamicState.Draining>>
+                                          draining) {
+        this.drainingListeners = draining;
+    }
+
+    /** The listener versions draining now, newest first (none unless a server tells them). */
+    public List<dev.inmesh.runtime.xds.DynamicState.Draining> drainingListeners() {
+        return drainingListeners.get();
+    }
 
     /**
      * Tells the holder how many clusters its source holds back while they warm (an ADS client's clusters waiting for

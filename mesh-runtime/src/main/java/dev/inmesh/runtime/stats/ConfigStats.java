@@ -17,7 +17,7 @@ import java.util.function.IntSupplier;
  * published snapshot adds, changes or removes a cluster, one whose config is unchanged not counted, as Envoy skips a
  * cluster whose hash is unchanged; the gauges {@code active_clusters} and {@code warming_clusters}), the listener
  * manager's ({@code listener_manager.listener_added}, {@code listener_modified}, {@code listener_removed}, likewise,
- * and the gauge {@code total_listeners_active}), the CDS and LDS subscriptions' ({@code cluster_manager.cds.} and
+ * and the gauges {@code total_listeners_active} and {@code total_listeners_draining}), the CDS and LDS subscriptions' ({@code cluster_manager.cds.} and
  * {@code listener_manager.lds.}, see {@link Subscription}) and the control plane's
  * {@code control_plane.connected_state} (1 while the ADS stream is open). Scraped under Envoy's Prometheus names
  * ({@code envoy_cluster_manager_cluster_added}, {@code envoy_cluster_manager_cds_update_success},
@@ -35,6 +35,7 @@ public final class ConfigStats {
     private final IntSupplier activeClusters;
     private final IntSupplier warmingClusters;
     private final IntSupplier activeListeners;
+    private final IntSupplier drainingListeners;
     private final Subscription cds = new Subscription("envoy_cluster_manager_cds_");
     private final Subscription lds = new Subscription("envoy_listener_manager_lds_");
     /** 1 while connected to the control plane, 0 not; -1 while no ADS client ran (no control plane). */
@@ -46,11 +47,14 @@ public final class ConfigStats {
      * @param activeClusters the clusters in use now (Envoy's active ones: warmed)
      * @param warmingClusters the clusters that warm now, not in use until their first health checks
      * @param activeListeners the listeners served now
+     * @param drainingListeners the listener versions draining now (removed or replaced, for the drain time)
      */
-    public ConfigStats(IntSupplier activeClusters, IntSupplier warmingClusters, IntSupplier activeListeners) {
+    public ConfigStats(IntSupplier activeClusters, IntSupplier warmingClusters, IntSupplier activeListeners,
+                       IntSupplier drainingListeners) {
         this.activeClusters = activeClusters;
         this.warmingClusters = warmingClusters;
         this.activeListeners = activeListeners;
+        this.drainingListeners = drainingListeners;
     }
 
     /**
@@ -71,6 +75,7 @@ public final class ConfigStats {
         meters.add(adder(registry, lm + "listener_modified", listenerModified));
         meters.add(adder(registry, lm + "listener_removed", listenerRemoved));
         meters.add(gauge(registry, lm + "total_listeners_active", activeListeners));
+        meters.add(gauge(registry, lm + "total_listeners_draining", drainingListeners));
         for (Subscription s : List.of(cds, lds)) {
             if (s.started) {
                 s.register(registry, meters);

@@ -24,10 +24,13 @@ import java.util.Set;
  * @param clustersWarmingInUse the clusters of the configuration in force that are not in use yet (a new cluster
  *     waiting for its first health checks): Envoy holds such a cluster among its warming ones, not its active ones
  * @param sdsSecrets the secrets fetched over SDS (gRPC) as the SDS client holds them
+ * @param drainingListeners the listeners draining, newest first (as Envoy's listener manager lists them): a version a configuration removed or replaced other
+ *     than in its filter chains, whose connections drain for the drain time (Envoy's draining listeners)
  */
 public record DynamicState(Map<String, Held> warmingListeners, Map<String, Held> warmingClusters,
                            Map<String, Failure> failures, Map<ResourceType, String> typeVersions,
-                           Set<String> clustersWarmingInUse, SdsSecrets sdsSecrets) {
+                           Set<String> clustersWarmingInUse, SdsSecrets sdsSecrets,
+                           List<Draining> drainingListeners) {
     /** Nothing warming, nothing rejected: a configuration from a file. */
     public static final DynamicState NONE = new DynamicState(Map.of(), Map.of(), Map.of());
 
@@ -38,6 +41,14 @@ public record DynamicState(Map<String, Held> warmingListeners, Map<String, Held>
         typeVersions = copy(typeVersions);
         clustersWarmingInUse = Set.copyOf(clustersWarmingInUse);
         sdsSecrets = sdsSecrets == null ? SdsSecrets.NONE : sdsSecrets;
+        drainingListeners = List.copyOf(drainingListeners);
+    }
+
+    /** The same, with no listener draining. */
+    public DynamicState(Map<String, Held> warmingListeners, Map<String, Held> warmingClusters,
+                        Map<String, Failure> failures, Map<ResourceType, String> typeVersions,
+                        Set<String> clustersWarmingInUse, SdsSecrets sdsSecrets) {
+        this(warmingListeners, warmingClusters, failures, typeVersions, clustersWarmingInUse, sdsSecrets, List.of());
     }
 
     /** The same, with no secret fetched over SDS. */
@@ -61,14 +72,24 @@ public record DynamicState(Map<String, Held> warmingListeners, Map<String, Held>
 
     /** The same, with {@code names} the clusters of the configuration in force that warm. */
     public DynamicState withClustersWarmingInUse(Set<String> names) {
-        return new DynamicState(warmingListeners, warmingClusters, failures, typeVersions, names, sdsSecrets);
+        return new DynamicState(warmingListeners, warmingClusters, failures, typeVersions, names, sdsSecrets,
+                drainingListeners);
     }
 
     /** The same, with the secrets the SDS client {@code sds} holds now (none when null). */
     public DynamicState withSdsSecrets(dev.inmesh.runtime.xds.sds.SdsSecretManager sds) {
         return sds == null ? this : new DynamicState(warmingListeners, warmingClusters, failures, typeVersions,
-                clustersWarmingInUse, new SdsSecrets(sds.active(), sds.warming()));
+                clustersWarmingInUse, new SdsSecrets(sds.active(), sds.warming()), drainingListeners);
     }
+
+    /** The same, with these listeners draining. */
+    public DynamicState withDrainingListeners(List<Draining> draining) {
+        return new DynamicState(warmingListeners, warmingClusters, failures, typeVersions, clustersWarmingInUse,
+                sdsSecrets, draining);
+    }
+
+    /** A version of listener {@code name} that drains: the message it came from and its version. */
+    public record Draining(String name, Held held) {}
 
     /**
      * The secrets an SDS client holds, as Envoy's secret manager dumps them.
