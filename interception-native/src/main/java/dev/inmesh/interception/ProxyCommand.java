@@ -149,12 +149,6 @@ public final class ProxyCommand implements Callable<Integer> {
                     + "this long. Default: PROXY_CONFIG's drainDuration, else 45, as Istio gives its sidecars.")
     Long listenerDrainTime;
 
-    /** How long a listener drain lasts by default: Istio's {@code drainDuration}, its sidecars' --drain-time-s. */
-    static final java.time.Duration DEFAULT_LISTENER_DRAIN_TIME = java.time.Duration.ofSeconds(45);
-
-    /** How long the proxy drains at SIGTERM by default: Istio's {@code terminationDrainDuration}. */
-    static final java.time.Duration DEFAULT_TERMINATION_DRAIN_TIME = java.time.Duration.ofSeconds(5);
-
     /**
      * How the proxy stops on SIGTERM, as Istio's agent stops its sidecar.
      *
@@ -168,7 +162,7 @@ public final class ProxyCommand implements Callable<Integer> {
     record Termination(java.time.Duration drain, boolean exitOnZeroConnections, java.time.Duration minimum,
                        java.util.Set<Integer> istioListenerPorts) {
         Termination(java.time.Duration drain, boolean exitOnZeroConnections, java.time.Duration minimum) {
-            this(drain, exitOnZeroConnections, minimum, java.util.Set.of(15021, 15090));
+            this(drain, exitOnZeroConnections, minimum, StandaloneProxy.ISTIO_LISTENER_PORTS);
         }
     }
 
@@ -188,7 +182,7 @@ public final class ProxyCommand implements Callable<Integer> {
                     Long::parseLong, warn);
             java.time.Duration configured = variable != null ? java.time.Duration.ofSeconds(Math.max(0, variable))
                     : PodInfo.proxyConfigDuration(env, "terminationDrainDuration", warn);
-            drain = configured != null ? configured : DEFAULT_TERMINATION_DRAIN_TIME;
+            drain = configured != null ? configured : StandaloneProxy.DEFAULT_TERMINATION_DRAIN_TIME;
         }
         boolean exitOnZero = agentVariable(env, "EXIT_ON_ZERO_ACTIVE_CONNECTIONS", false, "true or false",
                 v -> java.util.Objects.requireNonNull(IptablesCommand.goBool(v)), warn);
@@ -208,7 +202,7 @@ public final class ProxyCommand implements Callable<Integer> {
         java.time.Duration option = seconds("--drain-time-s", listenerDrainTime);
         java.time.Duration configured = option != null ? option
                 : PodInfo.proxyConfigDuration(env, "drainDuration", warn);
-        return configured != null ? configured : DEFAULT_LISTENER_DRAIN_TIME;
+        return configured != null ? configured : dev.inmesh.interception.proxy.ProxyServer.DEFAULT_DRAIN_TIME;
     }
 
     /** An option's whole seconds, null when it is not given; a negative one is refused naming {@code option}. */

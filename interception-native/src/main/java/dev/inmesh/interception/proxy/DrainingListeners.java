@@ -12,7 +12,8 @@ import java.util.concurrent.CopyOnWriteArrayList;
  * The listener versions that drain, as Envoy's listener manager keeps its draining listeners: a dynamic listener a
  * configuration removes, or replaces with one that differs in more than its filter chains (an update of its filter
  * chains alone drains those chains, {@link ChainDrains}, not the listener), drains for the drain time, and is shown
- * meanwhile as its config dump's {@code draining_state} and counted in {@code listener_manager.total_listeners_draining}.
+ * meanwhile as its config dump's {@code draining_state} and counted in
+ * {@code listener_manager.total_listeners_draining}.
  * A bootstrap's static listeners are not among them, as Envoy's cannot be removed or replaced.
  */
 final class DrainingListeners {

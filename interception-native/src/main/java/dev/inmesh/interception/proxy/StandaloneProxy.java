@@ -458,8 +458,11 @@ public final class StandaloneProxy implements AutoCloseable {
      * instead, before or during the drain. Blocking; not for an event loop.
      */
     public void drainAndClose(Duration drain, boolean exitOnZeroConnections, Duration minimum) throws Exception {
-        drainAndClose(drain, exitOnZeroConnections, minimum, istioListeners(java.util.Set.of(15021, 15090)));
+        drainAndClose(drain, exitOnZeroConnections, minimum, istioListeners(ISTIO_LISTENER_PORTS));
     }
+
+    /** The ports of Istio's bootstrap's own listeners by default: 15021 (health) and 15090 (Prometheus). */
+    public static final java.util.Set<Integer> ISTIO_LISTENER_PORTS = java.util.Set.of(15021, 15090);
 
     /**
      * The listeners of Istio's bootstrap on these ports ({@code ENVOY_STATUS_PORT} and {@code ENVOY_PROMETHEUS_PORT},

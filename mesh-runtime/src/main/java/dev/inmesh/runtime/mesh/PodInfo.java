@@ -189,7 +189,8 @@ public final class PodInfo {
      * A duration of the {@code PROXY_CONFIG} variable's ProxyConfig, such as {@code drainDuration} or
      * {@code terminationDrainDuration}, in protobuf's JSON form ({@code 45s}, {@code 1.5s}) as Istio's agent reads
      * it; null when the variable or the field is absent. One that does not read, or is negative, is told to
-     * {@code warn}, naming the field, and is null (a {@code PROXY_CONFIG} that cannot be read at all is told by {@link #discoveryAddress}).
+     * {@code warn}, naming the field, and is null (a {@code PROXY_CONFIG} that cannot be read at all is told by
+     * {@link #discoveryAddress}).
      */
     public static java.time.Duration proxyConfigDuration(Map<String, String> env, String field,
                                                          Consumer<String> warn) {

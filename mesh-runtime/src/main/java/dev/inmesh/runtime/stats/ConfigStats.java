@@ -17,10 +17,10 @@ import java.util.function.IntSupplier;
  * published snapshot adds, changes or removes a cluster, one whose config is unchanged not counted, as Envoy skips a
  * cluster whose hash is unchanged; the gauges {@code active_clusters} and {@code warming_clusters}), the listener
  * manager's ({@code listener_manager.listener_added}, {@code listener_modified}, {@code listener_removed}, likewise,
- * and the gauges {@code total_listeners_active} and {@code total_listeners_draining}), the CDS and LDS subscriptions' ({@code cluster_manager.cds.} and
- * {@code listener_manager.lds.}, see {@link Subscription}) and the control plane's
- * {@code control_plane.connected_state} (1 while the ADS stream is open). Scraped under Envoy's Prometheus names
- * ({@code envoy_cluster_manager_cluster_added}, {@code envoy_cluster_manager_cds_update_success},
+ * and the gauges {@code total_listeners_active} and {@code total_listeners_draining}), the CDS and LDS
+ * subscriptions' ({@code cluster_manager.cds.} and {@code listener_manager.lds.}, see {@link Subscription}) and the
+ * control plane's {@code control_plane.connected_state} (1 while the ADS stream is open). Scraped under Envoy's
+ * Prometheus names ({@code envoy_cluster_manager_cluster_added}, {@code envoy_cluster_manager_cds_update_success},
  * {@code envoy_control_plane_connected_state}, ...); counters are gauges that only go up, as with
  * {@link UpstreamStats}. A subscription's statistics and the control plane's are registered once a config source
  * started them, as Envoy has them only for the subscriptions it runs. Thread-safe.

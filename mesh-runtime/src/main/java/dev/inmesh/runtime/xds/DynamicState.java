@@ -24,8 +24,9 @@ import java.util.Set;
  * @param clustersWarmingInUse the clusters of the configuration in force that are not in use yet (a new cluster
  *     waiting for its first health checks): Envoy holds such a cluster among its warming ones, not its active ones
  * @param sdsSecrets the secrets fetched over SDS (gRPC) as the SDS client holds them
- * @param drainingListeners the listeners draining, newest first (as Envoy's listener manager lists them): a version a configuration removed or replaced other
- *     than in its filter chains, whose connections drain for the drain time (Envoy's draining listeners)
+ * @param drainingListeners the listeners draining, newest first, as Envoy's listener manager lists them: each a
+ *     version a configuration removed or replaced other than in its filter chains, whose connections drain for the
+ *     drain time (Envoy's draining listeners)
  */
 public record DynamicState(Map<String, Held> warmingListeners, Map<String, Held> warmingClusters,
                            Map<String, Failure> failures, Map<ResourceType, String> typeVersions,
