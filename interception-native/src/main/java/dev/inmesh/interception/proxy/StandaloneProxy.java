@@ -225,11 +225,16 @@ public final class StandaloneProxy implements AutoCloseable {
     private final AutoCloseable admin;
     private final List<InetSocketAddress> addresses;
     private final dev.inmesh.runtime.tracing.TraceReporting tracing;
-    /** Counted down by {@link #skipDrain()}: a stop, under way or to come, then closes at once. */
-    private final java.util.concurrent.CountDownLatch drainSkipped = new java.util.concurrent.CountDownLatch(1);
+    /**
+     * Counted down by {@link #skipDrain()} and by the agent port's {@code /drain}: a stop, under way or to come, then
+     * closes at once.
+     */
+    private final java.util.concurrent.CountDownLatch drainSkipped;
 
     private StandaloneProxy(Vertx vertx, SnapshotHolder snapshots, ProxyServer server, AutoCloseable admin,
-                            List<InetSocketAddress> addresses, dev.inmesh.runtime.tracing.TraceReporting tracing) {
+                            List<InetSocketAddress> addresses, dev.inmesh.runtime.tracing.TraceReporting tracing,
+                            java.util.concurrent.CountDownLatch drainSkipped) {
+        this.drainSkipped = drainSkipped;
         this.vertx = vertx;
         this.tracing = tracing;
         this.snapshots = snapshots;
@@ -238,8 +243,39 @@ public final class StandaloneProxy implements AutoCloseable {
         this.addresses = addresses;
     }
 
+    /**
+     * {@code actions}, the agent's {@code /drain} counting {@code drainSkipped} down once the inbound listeners drain:
+     * as Istio's agent after its {@code DrainNow}, a later stop (SIGTERM) then closes at once.
+     */
+    private static dev.inmesh.runtime.admin.AdminServer.DrainListeners agentDrainSkips(
+            dev.inmesh.runtime.admin.AdminServer.DrainListeners actions, java.util.concurrent.CountDownLatch drainSkipped) {
+        return new dev.inmesh.runtime.admin.AdminServer.DrainListeners() {
+            @Override
+            public void drain(boolean inboundOnly, boolean graceful, boolean skipExit) {
+                actions.drain(inboundOnly, graceful, skipExit);
+            }
+
+            @Override
+            public void healthCheckFailed(boolean failed) {
+                actions.healthCheckFailed(failed);
+            }
+
+            @Override
+            public java.time.Duration drainTime() {
+                return actions.drainTime();
+            }
+
+            @Override
+            public void agentDrain() {
+                actions.agentDrain();
+                drainSkipped.countDown();
+            }
+        };
+    }
+
     /** Starts the proxy; blocking. Nothing keeps running when it throws. */
     public static StandaloneProxy start(Settings settings) throws Exception {
+        java.util.concurrent.CountDownLatch drainSkipped = new java.util.concurrent.CountDownLatch(1);
         if (settings.config() == null && settings.xds() == null) {
             throw new IllegalArgumentException("config: null (expected: a configuration file, a control plane, "
                     + "or both)");
@@ -312,8 +348,8 @@ public final class StandaloneProxy implements AutoCloseable {
             server.drainTime(settings.drainTime());
             // the admin server first: as Envoy's, it answers /ready (PRE_INITIALIZING) while the first
             // configuration's clusters with health checks have their first round, and the listeners wait for that
-            admin = settings.admin().start(vertx, snapshots, adminAddresses.besides(bundle), server.adminActions(),
-                    ads, sds);
+            admin = settings.admin().start(vertx, snapshots, adminAddresses.besides(bundle),
+                    agentDrainSkips(server.adminActions(), drainSkipped), ads, sds);
             if (ads == null) {
                 snapshots.initialized().await(); // bounded by the checks' own timeouts, as Envoy's initialization
             }
@@ -371,7 +407,7 @@ public final class StandaloneProxy implements AutoCloseable {
                 PrivilegeDrop.to(settings.uid(), settings.gid());
                 LOG.info("running as uid " + settings.uid() + " gid " + settings.gid());
             }
-            return new StandaloneProxy(vertx, snapshots, server, admin, bound, router.tracing());
+            return new StandaloneProxy(vertx, snapshots, server, admin, bound, router.tracing(), drainSkipped);
         } catch (Exception | Error e) {
             if (admin != null) {
                 admin.close();

@@ -298,14 +298,45 @@ class ListenerDrainTest {
      * one closed.
      */
     private StandaloneProxy standalone(Duration drainTime) throws Exception {
+        return standalone(drainTime, AdminHook.NONE);
+    }
+
+    /** The same, its admin started by {@code admin}. */
+    private StandaloneProxy standalone(Duration drainTime, AdminHook admin) throws Exception {
         if (proxy != null) {
             proxy.close();
             proxy = null;
         }
         java.nio.file.Path config = dir.resolve("proxy.yaml");
         java.nio.file.Files.writeString(config, yaml);
-        return StandaloneProxy.start(new StandaloneProxy.Settings(config, -1, -1, 1, null, AdminHook.NONE)
+        return StandaloneProxy.start(new StandaloneProxy.Settings(config, -1, -1, 1, null, admin)
                 .withDrainTime(drainTime));
+    }
+
+    @Test
+    void afterTheAgentsDrainTheInboundListenersDrainWithoutStoppingAndALaterStopSkipsItsTerminationDrain()
+            throws Exception {
+        // Istio's agent's POST /drain (Kubernetes native sidecars): drain_listeners?inboundonly&graceful&skip_exit,
+        // then its SIGTERM exits at once
+        java.util.concurrent.atomic.AtomicReference<dev.inmesh.runtime.admin.AdminServer.DrainListeners> actions =
+                new java.util.concurrent.atomic.AtomicReference<>();
+        StandaloneProxy standalone = standalone(Duration.ofMillis(500), (vertx, snapshots, addresses, drain, xds,
+                sds) -> {
+            actions.set(drain);
+            return () -> { };
+        });
+        actions.get().agentDrain();
+        try (Client in = new Client(inboundPort); Client out = new Client(outboundPort)) {
+            in.send("/");
+            assertTrue(in.response().contains("connection: close"), "inbound requests are discouraged");
+            out.send("/");
+            assertFalse(out.response().contains("connection: close"), "the application's outbound runs on");
+        }
+        Thread.sleep(1000);
+        assertTrue(accepts(inboundPort), "skip_exit: past the drain time the inbound listener still accepts");
+        long started = System.nanoTime();
+        stopping(standalone, Duration.ofSeconds(30), false, Duration.ZERO).get(10, TimeUnit.SECONDS);
+        assertTrue(System.nanoTime() - started < TimeUnit.SECONDS.toNanos(5), "no termination drain");
     }
 
     /** {@link StandaloneProxy#drainAndClose(Duration, boolean, Duration)} on a thread of its own. */

@@ -115,6 +115,12 @@ public final class AdminServer {
          */
         DRAIN_LISTENERS("/drain_listeners", true),
         /**
+         * Istio's agent port: {@code /drain} (POST, from loopback only), which Kubernetes' native sidecars call as the
+         * pod starts to stop: answers {@code OK}, then the {@link DrainListeners#agentDrain agent's drain} of the
+         * {@link Builder#drainListeners drain action}; not served without one.
+         */
+        AGENT_DRAIN("/drain", true),
+        /**
          * {@code /logging} (POST): Envoy's log levels, Inmesh's loggers by package (see {@link LogLevels}): with no
          * parameter lists them, {@code ?level=LEVEL}, {@code ?NAME=LEVEL} or {@code ?paths=NAME:LEVEL,...} changes
          * them first (400 with what it takes for anything else).
@@ -186,6 +192,7 @@ public final class AdminServer {
                 case ROOT -> "this list";
                 case QUITQUITQUIT -> "exit the server";
                 case DRAIN_LISTENERS -> "drain listeners (params: inboundonly, graceful, skip_exit)";
+                case AGENT_DRAIN -> "drain the inbound listeners now, a later stop then not waiting for a drain";
                 case LOGGING -> "list the log levels, or change them (params: level, paths, or NAME=LEVEL)";
                 case RESET_COUNTERS -> "reset the counters of /stats to zero";
                 case CERTS -> "the certificates of the listeners' and clusters' TLS, as Envoy's Certificates";
@@ -236,7 +243,7 @@ public final class AdminServer {
         /** Envoy's admin port: every endpoint but the agent's application ones on 127.0.0.1:15000. */
         public static Mount admin() {
             return new Mount("127.0.0.1", 15000, EnumSet.complementOf(EnumSet.of(Endpoint.APP_METRICS,
-                    Endpoint.APP_PROBES)));
+                    Endpoint.APP_PROBES, Endpoint.AGENT_DRAIN)));
         }
 
         /** Istio's health port: {@code /healthz/ready} on 0.0.0.0:15021. */
@@ -252,12 +259,12 @@ public final class AdminServer {
         /**
          * Istio's agent port: the merged {@code /stats/prometheus} and {@code /metrics} (the application's metrics
          * appended when the server's {@link IstioAgent} scrapes them; in-JVM, the proxy's and the application's
-         * metrics share one registry), {@code /healthz/ready}, the application's probes and {@code /quitquitquit}
-         * (when the server has a quit action) on 0.0.0.0:15020.
+         * metrics share one registry), {@code /healthz/ready}, the application's probes, {@code /quitquitquit}
+         * (when the server has a quit action) and {@code /drain} (when it has a drain action) on 0.0.0.0:15020.
          */
         public static Mount agent() {
             return of("0.0.0.0", 15020, Endpoint.STATS_PROMETHEUS, Endpoint.HEALTHZ_READY, Endpoint.QUITQUITQUIT,
-                    Endpoint.APP_METRICS, Endpoint.APP_PROBES);
+                    Endpoint.AGENT_DRAIN, Endpoint.APP_METRICS, Endpoint.APP_PROBES);
         }
     }
 
@@ -537,6 +544,7 @@ public final class AdminServer {
             case HELP, ROOT -> text(req, 200, help(mount));
             case QUITQUITQUIT -> quit(req);
             case DRAIN_LISTENERS -> drainListeners(req, params);
+            case AGENT_DRAIN -> agentDrain(req);
             case CERTS -> offLoop(req, "application/json", () -> ServerInfoJson.print(
                     CertsJson.certificates(snapshots.current(), java.time.Instant.now())) + "\n");
             case MEMORY -> offLoop(req, "application/json", () -> ServerInfoJson.print(memory()) + "\n");
@@ -555,7 +563,7 @@ public final class AdminServer {
     /** Whether the mount serves the endpoint: it names it, and what the endpoint needs was given. */
     private boolean serves(Mount mount, Endpoint e) {
         return mount.endpoints().contains(e) && (e != Endpoint.QUITQUITQUIT || quit != null)
-                && (e != Endpoint.DRAIN_LISTENERS || drainListeners != null);
+                && (e != Endpoint.DRAIN_LISTENERS && e != Endpoint.AGENT_DRAIN || drainListeners != null);
     }
 
     /** Envoy's help: the paths served here in alphabetical order, those that mutate marked {@code (POST)}. */
@@ -579,6 +587,15 @@ public final class AdminServer {
             return;
         }
         text(req, 200, "OK\n").onComplete(ar -> quit.run());
+    }
+
+    /** Istio's agent's {@code /drain}: from loopback only; {@code OK}, then the agent's drain. */
+    private void agentDrain(HttpServerRequest req) {
+        if (!fromLoopback(req)) {
+            text(req, 403, "Only requests from localhost are allowed\n");
+            return;
+        }
+        text(req, 200, "OK").onComplete(ar -> drainListeners.agentDrain());
     }
 
     /**
@@ -624,6 +641,16 @@ public final class AdminServer {
          */
         default java.time.Duration drainTime() {
             return null;
+        }
+
+        /**
+         * What Istio's agent does on {@code POST /drain} (its {@code DrainNow}, for Kubernetes' native sidecars,
+         * which get no SIGTERM until the application has stopped): a sidecar's graceful drain of its inbound
+         * listeners that never stops them ({@code drain_listeners?inboundonly&graceful&skip_exit}), after which a
+         * stop skips its termination drain. By default the drain alone.
+         */
+        default void agentDrain() {
+            drain(true, true, true);
         }
     }
 

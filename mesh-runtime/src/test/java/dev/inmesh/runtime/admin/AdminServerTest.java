@@ -1479,6 +1479,31 @@ class AdminServerTest {
         }
     }
 
+    @Test
+    void theAgentPortsDrainIsASidecarsGracefulInboundDrainThatNeverStopsTheListenersOnAPostOnly() throws Exception {
+        // Istio's agent's /drain (Kubernetes native sidecars): drain_listeners?inboundonly&graceful&skip_exit
+        List<String> drains = new java.util.concurrent.CopyOnWriteArrayList<>();
+        AdminServer own = AdminServer.builder(vertx).snapshots(holder)
+                .drainListeners((inbound, graceful, skipExit) -> drains.add(inbound + " " + graceful + " " + skipExit))
+                .mount(new AdminServer.Mount("127.0.0.1", 0, AdminServer.Mount.agent().endpoints()))
+                .build();
+        own.start().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        try {
+            HttpResponse<String> wrong = send(own, "GET", "/drain");
+            assertEquals(405, wrong.statusCode());
+            assertEquals("Method Not Allowed\n", wrong.body());
+            HttpResponse<String> ok = send(own, "POST", "/drain");
+            assertEquals(200, ok.statusCode());
+            assertEquals("OK", ok.body());
+            for (int i = 0; i < 100 && drains.isEmpty(); i++) {
+                Thread.sleep(20);
+            }
+            assertEquals(List.of("true true true"), drains);
+        } finally {
+            own.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        }
+    }
+
     /** A started admin server with /drain_listeners, which records each drain in {@code drains}, and {@code also}. */
     private AdminServer drainingServer(List<String> drains, AdminServer.Endpoint also) throws Exception {
         AdminServer own = AdminServer.builder(vertx).snapshots(holder)
@@ -1623,15 +1648,16 @@ class AdminServerTest {
 
     @Test
     void presetMountsUseIstiosPorts() {
-        // every endpoint but the agent port's application ones, which Envoy's admin does not serve
+        // every endpoint but the agent port's own ones, which Envoy's admin does not serve
         assertEquals(new AdminServer.Mount("127.0.0.1", 15000, java.util.EnumSet.complementOf(java.util.EnumSet.of(
-                AdminServer.Endpoint.APP_METRICS, AdminServer.Endpoint.APP_PROBES))), AdminServer.Mount.admin());
+                AdminServer.Endpoint.APP_METRICS, AdminServer.Endpoint.APP_PROBES, AdminServer.Endpoint.AGENT_DRAIN))),
+                AdminServer.Mount.admin());
         assertEquals(java.util.Set.of(AdminServer.Endpoint.HEALTHZ_READY), AdminServer.Mount.health().endpoints());
         assertEquals(15021, AdminServer.Mount.health().port());
         assertEquals(15090, AdminServer.Mount.prometheus().port());
         assertEquals(15020, AdminServer.Mount.agent().port());
         assertEquals(java.util.Set.of(AdminServer.Endpoint.STATS_PROMETHEUS, AdminServer.Endpoint.HEALTHZ_READY,
-                AdminServer.Endpoint.QUITQUITQUIT, AdminServer.Endpoint.APP_METRICS, AdminServer.Endpoint.APP_PROBES),
-                AdminServer.Mount.agent().endpoints());
+                AdminServer.Endpoint.QUITQUITQUIT, AdminServer.Endpoint.AGENT_DRAIN, AdminServer.Endpoint.APP_METRICS,
+                AdminServer.Endpoint.APP_PROBES), AdminServer.Mount.agent().endpoints());
     }
 }
