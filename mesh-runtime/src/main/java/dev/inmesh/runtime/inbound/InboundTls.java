@@ -97,9 +97,9 @@ public final class InboundTls {
         }
         io.vertx.core.http.Http2Settings h2 = options.getInitialSettings();
         if (h2 != null && h2.getMaxHeaderListSize() == io.vertx.core.http.Http2Settings.DEFAULT_MAX_HEADER_LIST_SIZE) {
-            // HPACK's count: each field's name and value and 32 bytes
+            // HPACK's count: each field's name and value and 32 bytes; twice, as for HTTP/1
             h2.setMaxHeaderListSize(Math.max(h2.getMaxHeaderListSize(),
-                    bytes + 32L * (hcm.maxRequestHeadersCount() + 4)));
+                    2L * (bytes + 32L * (hcm.maxRequestHeadersCount() + 4))));
         }
         return options;
     }

@@ -67,16 +67,6 @@ public final class OutboundDispatcher {
     }
 
     /** Whether {@code h} has more than {@code max} header lines (counted up to max + 1). */
-    private static boolean moreHeadersThan(MultiMap h, int max) {
-        int n = 0;
-        for (var ignored : h) {
-            if (++n > max) {
-                return true;
-            }
-        }
-        return false;
-    }
-
     /**
      * Where an {@code https://} request's own TLS goes when the mesh does not read it: null when the mesh answers or
      * routes the request itself ({@link #dispatch}); else {@code direct} with the address to open TLS to, null for
@@ -259,7 +249,8 @@ public final class OutboundDispatcher {
             return router.localReply(req, 400, "", PathNormalizer.Refusal.DETAILS, null); // a path it refuses
         }
         // the Host line, taken out of the map above, goes on the wire too and counts, as it does for Envoy
-        if (d.hcm() != null && moreHeadersThan(req.headers(), d.hcm().maxRequestHeadersCount() - 1)) {
+        if (d.hcm() != null && dev.inmesh.runtime.router.Http1Admission.moreHeadersThan(req.headers(),
+                d.hcm().maxRequestHeadersCount() - 1)) {
             return router.localReply(req, 431, "", "too_many_headers", null);
         }
         return null;

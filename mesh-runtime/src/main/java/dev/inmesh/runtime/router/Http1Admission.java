@@ -95,7 +95,7 @@ public final class Http1Admission {
             // Netty framed the body by neither (it was read as none), as Envoy's codec refuses it with 501
             return Refusal.TRANSFER_ENCODING;
         }
-        if (headers.size() > maxHeaders) {
+        if (moreHeadersThan(headers, maxHeaders)) {
             return Refusal.TOO_MANY_HEADERS;
         }
         long bytes = uri.length();
@@ -103,6 +103,20 @@ public final class Http1Admission {
             bytes += e.getKey().length() + e.getValue().length();
         }
         return bytes > maxBytes ? Refusal.HEADERS_TOO_LARGE : null;
+    }
+
+    /**
+     * Whether {@code headers} hold more than {@code max} header lines (entries: a name sent twice counts twice, as
+     * Envoy's codec counts them; {@code MultiMap.size()} counts names).
+     */
+    public static boolean moreHeadersThan(MultiMap headers, int max) {
+        int n = 0;
+        for (var ignored : headers) {
+            if (++n > max) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /** A request head as a codec read it, which {@link #admit} may rewrite. */

@@ -122,6 +122,9 @@ class InboundHeadLimitsTest {
         StreamInfo many = finished.poll(10, TimeUnit.SECONDS);
         assertEquals(431, many.responseCode());
         assertEquals("http1.too_many_headers", many.responseCodeDetails());
+        assertEquals("HTTP/1.1 431 Request Header Fields Too Large", statusLine("/", "x-same: v\r\n".repeat(19)),
+                "lines are counted, a name sent again too");
+        assertEquals("http1.too_many_headers", finished.poll(10, TimeUnit.SECONDS).responseCodeDetails());
         assertEquals("HTTP/1.1 431 Request Header Fields Too Large", statusLine("/", lines(2, 31_000)));
         StreamInfo large = finished.poll(10, TimeUnit.SECONDS);
         assertEquals("http1.headers_too_large", large.responseCodeDetails());
