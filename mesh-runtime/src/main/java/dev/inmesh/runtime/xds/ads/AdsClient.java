@@ -33,6 +33,7 @@ import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpConnection;
+import io.vertx.core.http.impl.HttpClientConnectionInternal;
 import io.vertx.core.net.SocketAddress;
 import io.vertx.grpc.client.GrpcClient;
 import io.vertx.grpc.client.GrpcClientOptions;
@@ -436,7 +437,12 @@ public final class AdsClient {
         return false;
     }
 
-    /** Sends an HTTP/2 PING; a PING unanswered in time ends the stream and drops its connection. */
+    /**
+     * Sends an HTTP/2 PING; a PING unanswered in time ends the stream and drops its connection. The PING is written
+     * from the connection's event loop, where Vert.x records the PINGs awaiting an ACK: written from the client's
+     * worker, its ACK could be read before it was recorded, and be dropped. The answer comes back to the client's
+     * context.
+     */
     private void keepalive(long id) {
         if (id != streamId || stream == null) {
             return;
@@ -450,14 +456,24 @@ public final class AdsClient {
                 streamClosed(id, new IllegalStateException("keepalive PING unanswered for " + timeout + " ms"));
             }
         });
-        connection.ping(Buffer.buffer(new byte[8])).onComplete(ar -> {
-            answered[0] = true;
-            if (ar.failed()) {
-                streamClosed(id, ar.cause());
-            } else {
-                timer(options.keepaliveInterval().toMillis(), () -> keepalive(id));
-            }
-        });
+        onEventLoop(connection, () -> connection.ping(Buffer.buffer(new byte[8])).onComplete(ar ->
+                context.runOnContext(v -> {
+                    answered[0] = true;
+                    if (ar.failed()) {
+                        streamClosed(id, ar.cause());
+                    } else {
+                        timer(options.keepaliveInterval().toMillis(), () -> keepalive(id));
+                    }
+                })));
+    }
+
+    /** Runs {@code action} on the event loop of {@code connection}'s channel. */
+    private static void onEventLoop(HttpConnection connection, Runnable action) {
+        if (connection instanceof HttpClientConnectionInternal internal) {
+            internal.context().runOnContext(v -> action.run());
+        } else {
+            action.run();
+        }
     }
 
     private void streamClosed(long id, Throwable cause) {
