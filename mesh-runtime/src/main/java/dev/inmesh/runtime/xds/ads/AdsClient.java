@@ -452,8 +452,10 @@ public final class AdsClient {
         boolean[] answered = new boolean[1];
         timer(timeout, () -> {
             if (!answered[0] && id == streamId) {
-                connection.close();
+                // the stream reset first: written after the close, its RST_STREAM met a closed channel, which Vert.x
+                // logged as an error with no message (the exception's, for want of a handler on the connection)
                 streamClosed(id, new IllegalStateException("keepalive PING unanswered for " + timeout + " ms"));
+                connection.close();
             }
         });
         onEventLoop(connection, () -> connection.ping(Buffer.buffer(new byte[8])).onComplete(ar ->

@@ -725,6 +725,57 @@ class AdsClientTest extends AdsRig {
     }
 
     @Test
+    void aStreamWhosePingGoesUnansweredIsEndedAndReopenedWithoutAnErrorLoggedByVertx() throws Exception {
+        server.set(bookinfo("1", "c1"));
+        java.util.concurrent.atomic.AtomicBoolean silent = new java.util.concurrent.atomic.AtomicBoolean();
+        // a relay to the server that can stop passing the server's bytes: its PING ACKs are lost
+        int relay = vertx.createNetServer().connectHandler(in -> {
+            in.pause();
+            vertx.createNetClient().connect(server.port(), "127.0.0.1").onSuccess(out -> {
+                in.handler(out::write);
+                out.handler(b -> {
+                    if (!silent.get()) {
+                        in.write(b);
+                    }
+                });
+                in.closeHandler(v -> out.close());
+                out.closeHandler(v -> in.close());
+                in.resume();
+            }).onFailure(e -> in.close());
+        }).listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
+        List<java.util.logging.LogRecord> errors = new CopyOnWriteArrayList<>();
+        java.util.logging.Logger vertxLog = java.util.logging.Logger.getLogger("io.vertx");
+        java.util.logging.Handler capture = new java.util.logging.Handler() {
+            @Override
+            public void publish(java.util.logging.LogRecord r) {
+                if (r.getLevel().intValue() >= java.util.logging.Level.WARNING.intValue()) {
+                    errors.add(r);
+                }
+            }
+
+            @Override
+            public void flush() {}
+
+            @Override
+            public void close() {}
+        };
+        vertxLog.addHandler(capture);
+        try {
+            start(options(AdsOptions.XdsServer.plaintext("127.0.0.1", relay)).withKeepalive(Duration.ofMillis(100)))
+                    .start().await(WAIT.toSeconds(), TimeUnit.SECONDS);
+            silent.set(true);
+            await(() -> client.status().lastError().contains("keepalive PING unanswered"), WAIT, "the ping's timeout");
+            silent.set(false);
+            await(() -> client.status().connected(), WAIT, "a new stream");
+            Thread.sleep(200);
+            assertEquals(List.of(), errors.stream().map(r -> r.getLoggerName() + ": " + r.getMessage()
+                    + (r.getThrown() == null ? "" : " " + r.getThrown())).toList());
+        } finally {
+            vertxLog.removeHandler(capture);
+        }
+    }
+
+    @Test
     void aCloseStepThatNeverEndsIsLeftAfterItsBoundAndOneThatFailsDoesNotFailTheClose() throws Exception {
         io.vertx.core.Promise<Void> never = io.vertx.core.Promise.promise();
         long t0 = System.nanoTime();
