@@ -16,6 +16,7 @@ import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -41,18 +42,38 @@ public final class ControlPlane implements AutoCloseable {
     private long version;
     private Map<String, Integer> reviewsWeights;
 
+    /** istiod's gRPC keepalive interval ({@code --keepaliveInterval}, Istio's pkg/keepalive: 30 s). */
+    static final Duration KEEPALIVE_INTERVAL = Duration.ofSeconds(30);
+    /** How long istiod waits for the answer to its keepalive PING ({@code --keepaliveTimeout}: 10 s). */
+    static final Duration KEEPALIVE_TIMEOUT = Duration.ofSeconds(10);
+
     /**
-     * Reads {@code meshDir} and serves it on {@code host:port} (port 0 picks a free port).
+     * Reads {@code meshDir} and serves it on {@code host:port} (port 0 picks a free port), with istiod's keepalive.
      *
      * @throws EnvoyConfigReader.ConfigReadException when the directory does not read as Envoy configuration
      * @throws IOException when the port cannot be bound
      */
     public static ControlPlane start(Path meshDir, String host, int port)
             throws EnvoyConfigReader.ConfigReadException, IOException {
+        return start(meshDir, host, port, KEEPALIVE_INTERVAL);
+    }
+
+    /**
+     * As {@link #start(Path, String, int)}, with {@code keepalive} for istiod's keepalive interval. As istiod's
+     * gRPC server (Istio's pilot/pkg/grpc ServerOptions), it pings a connection idle that long, and permits its
+     * clients a PING every half of it: a sidecar pings every 30 s (its bootstrap's {@code connection_keepalive}),
+     * which grpc-java's default policy (one PING in 5 minutes) would answer, on the third, with a GOAWAY
+     * {@code ENHANCE_YOUR_CALM} ({@code too_many_pings}) that ends every stream on the connection.
+     */
+    static ControlPlane start(Path meshDir, String host, int port, Duration keepalive)
+            throws EnvoyConfigReader.ConfigReadException, IOException {
         ResourceBundle config = EnvoyConfigReader.read(meshDir);
         SimpleCache<String> cache = new SimpleCache<>(node -> GROUP);
         V3DiscoveryServer discovery = new V3DiscoveryServer(cache);
         Server server = NettyServerBuilder.forAddress(new InetSocketAddress(host, port))
+                .keepAliveTime(keepalive.toMillis(), TimeUnit.MILLISECONDS)
+                .keepAliveTimeout(KEEPALIVE_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS)
+                .permitKeepAliveTime(keepalive.toMillis() / 2, TimeUnit.MILLISECONDS)
                 .addService(discovery.getAggregatedDiscoveryServiceImpl())
                 .addService(discovery.getClusterDiscoveryServiceImpl())
                 .addService(discovery.getEndpointDiscoveryServiceImpl())

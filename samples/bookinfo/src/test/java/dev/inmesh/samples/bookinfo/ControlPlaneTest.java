@@ -3,8 +3,13 @@ package dev.inmesh.samples.bookinfo;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.inmesh.runtime.snapshot.SnapshotHolder;
 import dev.inmesh.runtime.xds.ResourceType;
+import dev.inmesh.runtime.xds.ads.AdsClient;
+import dev.inmesh.runtime.xds.ads.AdsOptions;
+import dev.inmesh.runtime.xds.ads.NodeOptions;
 import io.envoyproxy.envoy.config.core.v3.Node;
 import io.envoyproxy.envoy.config.route.v3.RouteConfiguration;
 import io.envoyproxy.envoy.service.discovery.v3.AggregatedDiscoveryServiceGrpc;
@@ -13,6 +18,9 @@ import io.envoyproxy.envoy.service.discovery.v3.DiscoveryResponse;
 import io.grpc.ManagedChannel;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import io.grpc.stub.StreamObserver;
+import io.vertx.core.Vertx;
+import java.time.Duration;
+import java.time.Instant;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -128,5 +136,25 @@ class ControlPlaneTest {
         assertThrows(IllegalArgumentException.class, () -> cp.setReviewsWeights(Map.of("v1", 100)));
         assertThrows(IllegalArgumentException.class, () -> cp.setReviewsWeights(Map.of("v1", 0, "v2", 0, "v3", 0)));
         assertEquals(Map.of("v1", 50, "v2", 30, "v3", 20), cp.reviewsWeights());
+    }
+
+    @Test
+    void aMeshPingingEveryHalfOfTheKeepaliveIntervalKeepsItsStream() throws Exception {
+        // istiod's policy, scaled down: a 2 s interval permits a PING every second (30 s: every 15 s, where the
+        // sidecars ping every 30 s); grpc-java's own would end the stream with a GOAWAY at the third PING
+        Vertx vertx = Vertx.vertx();
+        try (ControlPlane fast = ControlPlane.start(Bookinfo.defaultMeshDir(), "127.0.0.1", 0, Duration.ofSeconds(2))) {
+            AdsClient client = new AdsClient(vertx, AdsOptions.of(NodeOptions.of("productpage-v1-10", "default",
+                    "127.0.0.10"), AdsOptions.XdsServer.plaintext("127.0.0.1", fast.port()))
+                    .withKeepalive(Duration.ofSeconds(1)), new SnapshotHolder());
+            client.start().await(20, TimeUnit.SECONDS);
+            Instant opened = client.status().connectedSince();
+            Thread.sleep(4_500);
+            assertTrue(client.status().connected(), client.status().lastError());
+            assertEquals(opened, client.status().connectedSince(), "the stream was opened again");
+            client.close().await(10, TimeUnit.SECONDS);
+        } finally {
+            vertx.close().await(10, TimeUnit.SECONDS);
+        }
     }
 }
