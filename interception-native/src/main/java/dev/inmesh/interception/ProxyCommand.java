@@ -16,7 +16,6 @@ import dev.inmesh.runtime.stats.WorkloadInfo;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.vertx.core.Vertx;
-import io.vertx.core.VertxOptions;
 import java.util.concurrent.TimeUnit;
 import dev.inmesh.interception.proxy.AdminHook;
 import dev.inmesh.interception.proxy.StandaloneProxy;
@@ -398,7 +397,7 @@ public final class ProxyCommand implements Callable<Integer> {
      * its renewals; throws when the first certificate cannot be had.
      */
     static AutoCloseable startIdentityCa(IstioCaOptions options) throws Exception {
-        Vertx vertx = Vertx.vertx(new VertxOptions().setEventLoopPoolSize(1).setWorkerPoolSize(2));
+        Vertx vertx = Vertx.vertx(StandaloneProxy.vertxOptions().setEventLoopPoolSize(1).setWorkerPoolSize(2));
         IstioCaClient client = new IstioCaClient(vertx, options);
         AutoCloseable stop = () -> client.close().eventually(vertx::close).await(10, TimeUnit.SECONDS);
         try {

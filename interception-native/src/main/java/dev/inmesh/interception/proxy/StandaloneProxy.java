@@ -13,6 +13,7 @@ import dev.inmesh.runtime.xds.sds.SdsSecretManager;
 import io.envoyproxy.envoy.config.core.v3.Node;
 import io.vertx.core.Vertx;
 import io.vertx.core.VertxOptions;
+import io.vertx.core.file.FileSystemOptions;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -243,6 +244,17 @@ public final class StandaloneProxy implements AutoCloseable {
         this.addresses = addresses;
     }
 
+    /**
+     * The options of every Vert.x of the proxy's process: no class path resolving, so no file cache. Vert.x makes
+     * the cache's directory ({@code vertx-cache-UUID} in {@code vertx.cacheDirBase}'s directory, by default
+     * {@code java.io.tmpdir}) as it starts, as root when the proxy starts as root, and the proxy, its user by then
+     * ({@code --uid}), could not delete it as it stopped; the proxy reads no file of its class path through Vert.x.
+     */
+    public static VertxOptions vertxOptions() {
+        return new VertxOptions().setFileSystemOptions(new FileSystemOptions().setClassPathResolvingEnabled(false)
+                .setFileCachingEnabled(false));
+    }
+
     /** Starts the proxy; blocking. Nothing keeps running when it throws. */
     public static StandaloneProxy start(Settings settings) throws Exception {
         java.util.concurrent.CountDownLatch drainSkipped = new java.util.concurrent.CountDownLatch(1);
@@ -252,7 +264,7 @@ public final class StandaloneProxy implements AutoCloseable {
         }
         AdminHook.Addresses adminAddresses = settings.config() == null ? AdminHook.Addresses.DEFAULTS
                 : adminAddresses(settings.config());
-        VertxOptions options = new VertxOptions();
+        VertxOptions options = vertxOptions();
         // One event loop per core, as Envoy's --concurrency: a connection's work stays on one thread, and more loops
         // than cores (Vert.x's default is two per core) only add wake-ups and context switches.
         options.setEventLoopPoolSize(settings.eventLoops() > 0 ? settings.eventLoops()
