@@ -108,4 +108,38 @@ class MeshConfigTest {
                     .contains("host=" + pod.fqdn()), cluster);
         }
     }
+
+    @Test
+    void theRoutesOfVirtualServicesNameThemAsIstiodDoesAndProxyConfigShowsThem() throws Exception {
+        // the routes as a config dump holds them: istioctl's (and inmesh's) proxy-config route reads their metadata
+        var json = new com.fasterxml.jackson.databind.ObjectMapper();
+        var dump = json.createObjectNode();
+        var routes = dump.putArray("configs").addObject()
+                .put("@type", "type.googleapis.com/envoy.admin.v3.RoutesConfigDump")
+                .putArray("dynamic_route_configs").addObject();
+        routes.set("route_config", json.readTree(Bookinfo.defaultMeshDir().resolve("20-routes.json").toFile())
+                .get("resources").get(0));
+        java.io.ByteArrayOutputStream table = new java.io.ByteArrayOutputStream();
+        java.io.InputStream stdin = System.in;
+        java.io.PrintStream stdout = System.out;
+        try {
+            System.setIn(new java.io.ByteArrayInputStream(json.writeValueAsBytes(dump)));
+            System.setOut(new java.io.PrintStream(table, true, java.nio.charset.StandardCharsets.UTF_8));
+            assertEquals(0, new picocli.CommandLine(new dev.inmesh.runtime.tools.ProxyConfigCommand())
+                    .execute("route", "-f", "-"));
+        } finally {
+            System.setIn(stdin);
+            System.setOut(stdout);
+        }
+        String out = table.toString(java.nio.charset.StandardCharsets.UTF_8);
+        Map<String, List<String>> byVhost = out.lines().skip(1).map(l -> l.split("\\s{2,}"))
+                .collect(Collectors.groupingBy(cols -> cols[1],
+                        Collectors.mapping(cols -> cols.length == 5 ? cols[4] : "", Collectors.toList())));
+        assertEquals(List.of("reviews.default", "reviews.default"),
+                byVhost.get("reviews.default.svc.cluster.local:9080"), out);
+        assertEquals(List.of("ratings.default"), byVhost.get("ratings.default.svc.cluster.local:9080"), out);
+        // no VirtualService for these: istiod's default route carries no config
+        assertEquals(List.of(""), byVhost.get("details.default.svc.cluster.local:9080"), out);
+        assertEquals(List.of(""), byVhost.get("productpage.default.svc.cluster.local:9080"), out);
+    }
 }
