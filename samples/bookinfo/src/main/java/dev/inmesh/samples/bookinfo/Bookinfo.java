@@ -226,73 +226,126 @@ public final class Bookinfo {
 
     private static final String USAGE = "usage: bookinfo [--scenario-only | --serve-only] [--mesh-dir=DIR] "
             + "[--skip=APP,...]\n"
-            + "       bookinfo --control-plane [--shift] [--xds-port=PORT] [--mesh-dir=DIR]\n"
+            + "       bookinfo --control-plane [--shift] [--xds-port=PORT] [--mesh-dir=DIR] [--skip=APP,...]\n"
             + "  --scenario-only   run the scenario, exit (status 1 if it did not go as expected)\n"
             + "  --serve-only      no scenario: start the pods and serve\n"
-            + "  --skip=APP,...    do not start these apps' pods (they run elsewhere, where the endpoints say)\n"
+            + "  --skip=APP,...    do not start these apps' pods (productpage, details, reviews, ratings): they run\n"
+            + "                    elsewhere, where the endpoints say\n"
             + "  --control-plane   start a ControlPlane on 127.0.0.1 serving DIR over ADS; every pod's mesh takes its\n"
             + "                    configuration from it; then read commands from stdin (help lists them)\n"
             + "  --shift           with --control-plane: shift reviews from v1 to v3 while pages load, exit (status 1\n"
             + "                    if it did not go as expected)\n"
-            + "  --xds-port=PORT   the control plane's port (default 0: any free port)";
+            + "  --xds-port=PORT   with --control-plane: the control plane's port (default 0: any free port)";
+
+    /**
+     * What the command line asks for, as the usage has it: on the files, the scenario then serving, the scenario
+     * alone or serving alone; on a control plane, its console or its shift scenario.
+     *
+     * @param meshDir the mesh directory given, or null for {@link #defaultMeshDir()}
+     * @param help whether only the usage is asked for
+     */
+    record Launch(boolean scenarioOnly, boolean serveOnly, boolean controlPlane, boolean shift, int xdsPort,
+                  Set<String> skip, Path meshDir, boolean help) {
+
+        /** @throws IllegalArgumentException saying what is wrong with {@code args} */
+        static Launch parse(String... args) {
+            boolean scenarioOnly = false;
+            boolean serveOnly = false;
+            boolean controlPlane = false;
+            boolean shift = false;
+            Integer xdsPort = null;
+            Set<String> skip = new java.util.LinkedHashSet<>();
+            Path meshDir = null;
+            for (String a : args) {
+                if (a.equals("--scenario-only")) {
+                    scenarioOnly = true;
+                } else if (a.equals("--serve-only")) {
+                    serveOnly = true;
+                } else if (a.equals("--control-plane")) {
+                    controlPlane = true;
+                } else if (a.equals("--shift")) {
+                    shift = true;
+                } else if (a.startsWith("--xds-port=")) {
+                    xdsPort = port(a.substring("--xds-port=".length()));
+                } else if (a.startsWith("--skip=")) {
+                    for (String app : a.substring("--skip=".length()).split(",")) {
+                        if (!app.isBlank()) {
+                            skip.add(app(app.strip()));
+                        }
+                    }
+                } else if (a.startsWith("--mesh-dir=")) {
+                    meshDir = Path.of(a.substring("--mesh-dir=".length()));
+                } else if (a.equals("-h") || a.equals("--help")) {
+                    return new Launch(false, false, false, false, 0, Set.of(), null, true);
+                } else {
+                    throw new IllegalArgumentException("unknown argument: " + a);
+                }
+            }
+            if (scenarioOnly && serveOnly) {
+                throw new IllegalArgumentException("--scenario-only and --serve-only: give one (the scenario alone, "
+                        + "or serving alone)");
+            }
+            if (controlPlane && (scenarioOnly || serveOnly)) {
+                throw new IllegalArgumentException((scenarioOnly ? "--scenario-only" : "--serve-only")
+                        + " goes without --control-plane, which runs no scenario but --shift's and serves with its "
+                        + "console");
+            }
+            if (!controlPlane && (shift || xdsPort != null)) {
+                throw new IllegalArgumentException((shift ? "--shift" : "--xds-port") + " needs --control-plane");
+            }
+            return new Launch(scenarioOnly, serveOnly, controlPlane, shift, xdsPort == null ? 0 : xdsPort,
+                    Set.copyOf(skip), meshDir, false);
+        }
+
+        private static int port(String value) {
+            try {
+                int port = Integer.parseInt(value);
+                if (port >= 0 && port <= 65535) {
+                    return port;
+                }
+            } catch (NumberFormatException e) {
+                // said below
+            }
+            throw new IllegalArgumentException("--xds-port: " + value + " (expected: a port, 0 to 65535)");
+        }
+
+        private static String app(String app) {
+            List<String> apps = PodSpec.ALL.stream().map(PodSpec::app).distinct().toList();
+            if (!apps.contains(app)) {
+                throw new IllegalArgumentException("--skip: no app " + app + " (expected: some of "
+                        + String.join(", ", apps) + ")");
+            }
+            return app;
+        }
+    }
 
     public static void main(String[] args) throws Exception {
-        boolean scenarioOnly = false;
-        boolean serveOnly = false;
-        boolean controlPlane = false;
-        boolean shift = false;
-        int xdsPort = 0;
-        Set<String> skip = new java.util.LinkedHashSet<>();
-        Path meshDir = null;
-        for (String a : args) {
-            if (a.equals("--scenario-only")) {
-                scenarioOnly = true;
-            } else if (a.equals("--serve-only")) {
-                serveOnly = true;
-            } else if (a.equals("--control-plane")) {
-                controlPlane = true;
-            } else if (a.equals("--shift")) {
-                shift = true;
-            } else if (a.startsWith("--xds-port=")) {
-                try {
-                    xdsPort = Integer.parseInt(a.substring("--xds-port=".length()));
-                } catch (NumberFormatException e) {
-                    System.err.println("--xds-port: not a number: " + a + "\n" + USAGE);
-                    System.exit(2);
-                }
-            } else if (a.startsWith("--skip=")) {
-                for (String app : a.substring("--skip=".length()).split(",")) {
-                    if (!app.isBlank()) {
-                        skip.add(app.strip());
-                    }
-                }
-            } else if (a.startsWith("--mesh-dir=")) {
-                meshDir = Path.of(a.substring("--mesh-dir=".length()));
-            } else if (a.equals("-h") || a.equals("--help")) {
-                System.out.println(USAGE);
-                return;
-            } else {
-                System.err.println("unknown argument: " + a + "\n" + USAGE);
-                System.exit(2);
-            }
-        }
-        if (shift && !controlPlane || scenarioOnly && (serveOnly || controlPlane)) {
-            System.err.println("--shift needs --control-plane; --scenario-only goes alone\n" + USAGE);
+        Launch launch;
+        try {
+            launch = Launch.parse(args);
+        } catch (IllegalArgumentException e) {
+            System.err.println(e.getMessage() + "\n" + USAGE);
             System.exit(2);
+            return;
+        }
+        if (launch.help()) {
+            System.out.println(USAGE);
+            return;
         }
         quietLogging();
-        meshDir = meshDir != null ? meshDir : defaultMeshDir();
+        Path meshDir = launch.meshDir() != null ? launch.meshDir() : defaultMeshDir();
         if (!Files.isDirectory(meshDir)) {
             System.err.println("no mesh configuration at " + meshDir.toAbsolutePath() + " (use --mesh-dir=DIR)");
             System.exit(2);
         }
         PrintStream out = System.out;
         ControlPlane cp = null;
-        if (controlPlane) {
+        if (launch.controlPlane()) {
             try {
-                cp = ControlPlane.start(meshDir, "127.0.0.1", xdsPort);
+                cp = ControlPlane.start(meshDir, "127.0.0.1", launch.xdsPort());
             } catch (Exception e) {
-                out.println("the control plane did not start on 127.0.0.1:" + xdsPort + ": " + e.getMessage());
+                out.println("the control plane did not start on 127.0.0.1:" + launch.xdsPort() + ": "
+                        + e.getMessage());
                 System.exit(1);
                 return;
             }
@@ -300,7 +353,7 @@ public final class Bookinfo {
         Vertx vertx = Vertx.vertx();
         Bookinfo app;
         try {
-            app = start(vertx, meshDir, cp == null ? null : "127.0.0.1:" + cp.port(), ADMIN_PORT, skip)
+            app = start(vertx, meshDir, cp == null ? null : "127.0.0.1:" + cp.port(), ADMIN_PORT, launch.skip())
                     .await(30, TimeUnit.SECONDS);
         } catch (Exception e) {
             out.println("bookinfo did not start: " + e.getMessage());
@@ -326,12 +379,13 @@ public final class Bookinfo {
                 servedBy.close();
             }
         };
-        if (scenarioOnly || shift) {
-            boolean ok = shift ? new ShiftScenario(vertx, app, cp, out).run() : new Scenario(vertx, app, out).run();
+        if (launch.scenarioOnly() || launch.shift()) {
+            boolean ok = launch.shift() ? new ShiftScenario(vertx, app, cp, out).run()
+                    : new Scenario(vertx, app, out).run();
             stop.run();
             System.exit(ok ? 0 : 1);
         }
-        if (!serveOnly && cp == null) {
+        if (!launch.serveOnly() && cp == null) {
             new Scenario(vertx, app, out).run();
         }
         CountDownLatch stopped = new CountDownLatch(1);
