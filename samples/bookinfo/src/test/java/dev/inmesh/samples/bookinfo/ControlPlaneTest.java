@@ -107,8 +107,8 @@ class ControlPlaneTest {
         DiscoveryResponse cds = request(ResourceType.CLUSTER, List.of(), null);
         assertNotNull(cds);
         assertEquals(ResourceType.CLUSTER.typeUrl(), cds.getTypeUrl());
-        // 10 service and subset clusters, passthrough, blackhole, 4 inbound clusters
-        assertEquals(16, cds.getResourcesCount());
+        // 10 service and subset clusters, passthrough, blackhole, 4 inbound clusters, inbound passthrough
+        assertEquals(17, cds.getResourcesCount());
         DiscoveryResponse lds = request(ResourceType.LISTENER, List.of(), null);
         assertEquals(2, lds.getResourcesCount()); // 0.0.0.0_9080 and virtualInbound
         DiscoveryResponse eds = request(ResourceType.ENDPOINT,
