@@ -452,7 +452,10 @@ class ProxyConfigCommandTest {
             admin.start().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
             // istioctl proxy-config bootstrap -o short reads the node's metadata and its build version
             assertEquals(0, run("bootstrap", "--admin", "127.0.0.1:" + admin.port(0), "-o", "short"), err.toString());
-            assertEquals("Istio Version: " + NodeOptions.ISTIO_VERSION + "\nEnvoy Version: 0.1.0-SNAPSHOT\n", out());
+            // as istioctl's, with the labels in one column: the proxy build is Inmesh's, as ISTIO_PROXY_SHA names it
+            assertEquals("Istio Version:       " + NodeOptions.ISTIO_VERSION + "\n"
+                    + "Istio Proxy Version: 0.1.0-SNAPSHOT\n"
+                    + "Envoy Version:       0.1.0-SNAPSHOT\n", out());
             out.reset();
             assertEquals(0, run("bootstrap", "--admin", "127.0.0.1:" + admin.port(0)), err.toString());
             var n = EnvoyJson.tree(out()).path("bootstrap").path("node");

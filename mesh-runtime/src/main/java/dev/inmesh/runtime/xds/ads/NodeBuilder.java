@@ -14,6 +14,8 @@ import java.util.regex.Pattern;
 public final class NodeBuilder {
     /** The user agent this proxy names itself with. */
     public static final String USER_AGENT = "inmesh";
+    /** The node metadata naming the proxy's build, as Istio's sidecar image sets it (ISTIO_META_ISTIO_PROXY_SHA). */
+    private static final String PROXY_SHA = "ISTIO_PROXY_SHA";
     /** A version as Envoy's build version holds it: {@code major.minor.patch}, then an optional {@code -label}. */
     private static final Pattern SEMVER = Pattern.compile("(\\d{1,9})\\.(\\d{1,9})\\.(\\d{1,9})(?:-(.+))?");
 
@@ -28,7 +30,9 @@ public final class NodeBuilder {
      * The node for these options, this proxy's version {@code version}: as Envoy's, a {@code user_agent_build_version}
      * ({@code major.minor.patch}, and a {@code -label} as its {@code build.label}), which istioctl's
      * {@code proxy-config bootstrap -o short} prints as the proxy's version; a version of another form (a build
-     * from the sources, {@code dev}) as {@code user_agent_version}.
+     * from the sources, {@code dev}) as {@code user_agent_version}. The metadata's {@code ISTIO_PROXY_SHA} is
+     * {@code inmesh:VERSION} unless the options' metadata gives one, as Istio's sidecar image gives its proxy build
+     * ({@code istio-proxy:SHA}), which istioctl prints as the Istio Proxy Version.
      */
     public static Node build(NodeOptions o, String version) {
         Struct.Builder meta = Struct.newBuilder();
@@ -42,6 +46,9 @@ public final class NodeBuilder {
         meta.putFields("INSTANCE_IPS", str(o.podIp()));
         meta.putFields("LABELS", Value.newBuilder().setStructValue(labels).build());
         meta.putFields("ISTIO_VERSION", str(o.istioVersion()));
+        if (!o.extraMetadata().containsKey(PROXY_SHA)) {
+            meta.putFields(PROXY_SHA, str(USER_AGENT + ":" + version));
+        }
         meta.putFields("CLUSTER_ID", str(o.clusterId()));
         meta.putFields("MESH_ID", str(o.meshId()));
         meta.putFields("WORKLOAD_NAME", str(o.workloadName()));
