@@ -2,21 +2,13 @@ package dev.inmesh.runtime.inbound;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import dev.inmesh.api.Mesh;
-import dev.inmesh.api.MeshOptions;
-import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.HttpVersion;
 import io.vertx.ext.web.client.WebClient;
 import io.vertx.ext.web.client.WebClientOptions;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * {@code mesh.inbound} picks the {@code virtualInbound} chain of a plaintext connection as Envoy's listener would
@@ -25,7 +17,7 @@ import org.junit.jupiter.api.io.TempDir;
  * the application protocol the inspector reports, {@code h2c} for an HTTP/2 caller with prior knowledge,
  * {@code http/1.0} and {@code http/1.1} for HTTP/1 callers. A caller over a Unix domain socket is local.
  */
-class InboundChainMatchTest {
+class InboundChainMatchTest extends InboundMeshFixture {
     private static final String CHAIN = """
                 - filter_chain_match: %s
                   filters:
@@ -46,46 +38,14 @@ class InboundChainMatchTest {
                           - {match: {prefix: /}, direct_response: {status: 200, body: {inline_string: %2$s}}}
             """;
 
-    @TempDir
-    Path dir;
-    Vertx vertx;
-    Mesh mesh;
-    int port;
-
-    @BeforeEach
-    void start() {
-        vertx = Vertx.vertx();
-    }
-
-    @AfterEach
-    void stop() throws Exception {
-        if (mesh != null) {
-            mesh.close().await(10, TimeUnit.SECONDS);
-        }
-        vertx.close().await(10, TimeUnit.SECONDS);
-    }
-
     /** Serves {@code mesh.inbound} on 127.0.0.1 with a {@code virtualInbound} of these chains. */
-    private void serve(String chains) throws Exception {
-        Path file = dir.resolve("inbound.yaml");
-        Files.writeString(file, """
-                static_resources:
-                  listeners:
-                  - name: virtualInbound
-                    address: {socket_address: {address: 0.0.0.0, port_value: 15006}}
-                    traffic_direction: INBOUND
-                    filter_chains:
-                """ + chains);
-        mesh = Mesh.create(vertx, new MeshOptions().setWorkloadName("reviews-v1").setApp("reviews")
-                .setNamespace("default").setConfigFile(file.toString()).setAdminPort(-1));
-        mesh.start().await(10, TimeUnit.SECONDS);
-        port = vertx.createHttpServer().requestHandler(mesh.inbound(req -> req.response().end("service")))
-                .listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
+    private void serveChains(String chains) throws Exception {
+        serve("static_resources:\n  listeners:\n" + VIRTUAL_INBOUND + "    filter_chains:\n" + chains);
     }
 
     /** What a caller over a Unix domain socket gets from {@code mesh.inbound} served on one, with these chains. */
     private String overUnixSocket(String chains) throws Exception {
-        serve(chains);
+        serveChains(chains);
         io.vertx.core.net.SocketAddress socket = io.vertx.core.net.SocketAddress.domainSocketAddress(
                 dir.resolve("app.sock").toString());
         vertx.createHttpServer().requestHandler(mesh.inbound(req -> req.response().end("service")))
@@ -124,7 +84,7 @@ class InboundChainMatchTest {
 
     @Test
     void aCallerFrom127001IsLocalAndOneFromAnotherLoopbackAddressIsExternal() throws Exception {
-        serve(CHAIN.formatted("{source_type: SAME_IP_OR_LOOPBACK}", "local")
+        serveChains(CHAIN.formatted("{source_type: SAME_IP_OR_LOOPBACK}", "local")
                 + CHAIN.formatted("{source_type: EXTERNAL}", "external"));
         assertEquals("local", from("127.0.0.1"));
         assertEquals("external", from("127.0.0.6"));
@@ -139,7 +99,7 @@ class InboundChainMatchTest {
 
     @Test
     void anH2cCallerAndAnHttp10CallerGetTheChainsOfTheirProtocols() throws Exception {
-        serve(CHAIN.formatted("{application_protocols: [h2c]}", "h2c")
+        serveChains(CHAIN.formatted("{application_protocols: [h2c]}", "h2c")
                 + CHAIN.formatted("{application_protocols: [http/1.0]}", "http10")
                 + CHAIN.formatted("{application_protocols: [http/1.1]}", "http11"));
         assertEquals("http11", speaking(HttpVersion.HTTP_1_1));

@@ -32,7 +32,8 @@ import org.junit.jupiter.api.io.TempDir;
  * take off or keep.
  */
 class InboundHandlerTest {
-    private static final String INBOUND = """
+    /** Istio's virtualInbound for port 9080, to the service ({@code inbound|9080||}). */
+    static final String INBOUND = """
             static_resources:
               listeners:
               - name: virtualInbound

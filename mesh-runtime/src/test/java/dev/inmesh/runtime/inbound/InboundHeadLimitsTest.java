@@ -4,23 +4,16 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.inmesh.api.Mesh;
-import dev.inmesh.api.MeshOptions;
 import dev.inmesh.runtime.mesh.DefaultMesh;
 import dev.inmesh.runtime.stats.StreamInfo;
-import io.vertx.core.Vertx;
-import io.vertx.core.http.HttpServerOptions;
 import java.io.ByteArrayOutputStream;
 import java.io.InputStream;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * A server made with {@code mesh.inboundServerOptions} takes the request heads the port's connection manager takes,
@@ -28,57 +21,19 @@ import org.junit.jupiter.api.io.TempDir;
  * Vert.x alone refuses a head over 8 KiB and a request line over 4 KiB); over the connection manager's limits
  * ({@code max_headers_count}, the size), {@code mesh.inbound} answers 431 as Envoy's codec does, counted and logged.
  */
-class InboundHeadLimitsTest {
-    @TempDir
-    Path dir;
-    Vertx vertx;
-    Mesh mesh;
-    int port;
+class InboundHeadLimitsTest extends InboundMeshFixture {
     final LinkedBlockingQueue<StreamInfo> finished = new LinkedBlockingQueue<>();
 
     @BeforeEach
     void start() throws Exception {
-        vertx = Vertx.vertx();
-        Path file = dir.resolve("inbound.yaml");
-        Files.writeString(file, """
-                static_resources:
-                  listeners:
-                  - name: virtualInbound
-                    address: {socket_address: {address: 0.0.0.0, port_value: 15006}}
-                    traffic_direction: INBOUND
-                    filter_chains:
-                    - filters:
-                      - name: envoy.filters.network.http_connection_manager
-                        typed_config:
-                          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-                          stat_prefix: inbound_0.0.0.0_9080
-                          common_http_protocol_options: {max_headers_count: 20}
-                          http_filters:
-                          - name: envoy.filters.http.router
-                            typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
-                          route_config:
-                            name: inbound|9080||
-                            validate_clusters: false
-                            virtual_hosts:
-                            - name: inbound|http|9080
-                              domains: ["*"]
-                              routes:
-                              - {match: {prefix: /}, route: {cluster: "inbound|9080||", timeout: 0s}}
-                """);
-        mesh = Mesh.create(vertx, new MeshOptions().setWorkloadName("reviews-v1").setApp("reviews")
-                .setNamespace("default").setConfigFile(file.toString()).setAdminPort(-1));
-        mesh.start().await(10, TimeUnit.SECONDS);
-        ((DefaultMesh) mesh).addObserver(finished::add);
-        port = vertx.createHttpServer(mesh.inboundServerOptions(new HttpServerOptions().setPort(0)
-                        .setHost("127.0.0.1")))
-                .requestHandler(mesh.inbound(req -> req.response().end("service")))
-                .listen().await(10, TimeUnit.SECONDS).actualPort();
+        // the inbound configuration of InboundHandlerTest, with a lower max_headers_count
+        serve(InboundHandlerTest.INBOUND.replaceFirst("( +)stat_prefix: (.*)\n",
+                "$1stat_prefix: $2\n$1common_http_protocol_options: {max_headers_count: 20}\n"));
     }
 
-    @AfterEach
-    void stop() throws Exception {
-        mesh.close().await(10, TimeUnit.SECONDS);
-        vertx.close().await(10, TimeUnit.SECONDS);
+    @Override
+    void started(Mesh started) {
+        ((DefaultMesh) started).addObserver(finished::add);
     }
 
     /** The status line of the answer to a GET of {@code target} with these header lines. */

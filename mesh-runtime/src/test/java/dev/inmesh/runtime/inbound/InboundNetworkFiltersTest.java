@@ -3,23 +3,15 @@ package dev.inmesh.runtime.inbound;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.inmesh.api.Mesh;
-import dev.inmesh.api.MeshOptions;
 import dev.inmesh.runtime.mesh.DefaultMesh;
-import io.vertx.core.Vertx;
 import java.io.ByteArrayOutputStream;
 import java.io.InputStream;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * {@code mesh.inbound} runs the network filters of the {@code virtualInbound} chain a connection takes, once per
@@ -29,7 +21,7 @@ import org.junit.jupiter.api.io.TempDir;
  * falls to the TCP catch-all chain and its filters; a TCP chain to Istio's {@code BlackHoleCluster} (no hosts) closes
  * the connection as Envoy's tcp_proxy does, one to an ORIGINAL_DST cluster lets the service answer.
  */
-class InboundNetworkFiltersTest {
+class InboundNetworkFiltersTest extends InboundMeshFixture {
     /** An HTTP chain for plaintext HTTP/1.1 and h2c, as istiod's, answering "http" itself. */
     private static final String HTTP_CHAIN = """
                 - name: http
@@ -80,29 +72,9 @@ class InboundNetworkFiltersTest {
     private static final String ONLY_127_0_0_1 = "{policies: {from-local: {permissions: [{any: true}], "
             + "principals: [{direct_remote_ip: {address_prefix: 127.0.0.1, prefix_len: 32}}]}}}";
 
-    @TempDir
-    Path dir;
-    Vertx vertx;
-    Mesh mesh;
-    int port;
-
-    @BeforeEach
-    void start() {
-        vertx = Vertx.vertx();
-    }
-
-    @AfterEach
-    void stop() throws Exception {
-        if (mesh != null) {
-            mesh.close().await(10, TimeUnit.SECONDS);
-        }
-        vertx.close().await(10, TimeUnit.SECONDS);
-    }
-
     /** Serves {@code mesh.inbound} (the service answers "service") on 127.0.0.1 with these chains. */
-    private void serve(String chains) throws Exception {
-        Path file = dir.resolve("inbound.yaml");
-        Files.writeString(file, """
+    private void serveChains(String chains) throws Exception {
+        serve("""
                 static_resources:
                   clusters:
                   - name: InboundPassthroughClusterIpv4
@@ -114,19 +86,12 @@ class InboundNetworkFiltersTest {
                     type: STATIC
                     connect_timeout: 10s
                   listeners:
-                  - name: virtualInbound
-                    address: {socket_address: {address: 0.0.0.0, port_value: 15006}}
-                    traffic_direction: INBOUND
+                """ + VIRTUAL_INBOUND + """
                     listener_filters:
                     - name: envoy.filters.listener.http_inspector
                       typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.listener.http_inspector.v3.HttpInspector}
                     filter_chains:
                 """ + chains);
-        mesh = Mesh.create(vertx, new MeshOptions().setWorkloadName("reviews-v1").setApp("reviews")
-                .setNamespace("default").setConfigFile(file.toString()).setAdminPort(-1));
-        mesh.start().await(10, TimeUnit.SECONDS);
-        port = vertx.createHttpServer().requestHandler(mesh.inbound(req -> req.response().end("service")))
-                .listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
     }
 
     /**
@@ -164,7 +129,7 @@ class InboundNetworkFiltersTest {
 
     @Test
     void anHttp10RequestFallsToTheTcpCatchAllChainWhoseDenyAllClosesItsConnectionUnanswered() throws Exception {
-        serve(HTTP_CHAIN + tcpChain(DENY_ALL, "InboundPassthroughClusterIpv4"));
+        serveChains(HTTP_CHAIN + tcpChain(DENY_ALL, "InboundPassthroughClusterIpv4"));
         assertTrue(exchange("127.0.0.1", GET_11, 1).endsWith("http"), "the HTTP chain answers HTTP/1.1");
         assertEquals("", exchange("127.0.0.1", GET_10, 1), "Istio's TCP catch-all denies everything");
         assertTrue(scrape().contains("envoy_rbac_denied{rbac_stat_prefix=\"tcp\"} 1.0"), scrape());
@@ -172,7 +137,7 @@ class InboundNetworkFiltersTest {
 
     @Test
     void aTcpChainsRbacDecidesOncePerConnectionByTheConnectionsSource() throws Exception {
-        serve(tcpChain(ONLY_127_0_0_1, "InboundPassthroughClusterIpv4"));
+        serveChains(tcpChain(ONLY_127_0_0_1, "InboundPassthroughClusterIpv4"));
         String two = exchange("127.0.0.1", GET_11 + GET_11, 2);
         assertTrue(two.startsWith("HTTP/1.1 200 OK") && two.endsWith("service") && two.indexOf("service") < two
                 .lastIndexOf("HTTP/1.1 200"), "both requests of the allowed connection are served: " + two);
@@ -186,11 +151,9 @@ class InboundNetworkFiltersTest {
     @Test
     void aTcpChainToTheBlackHoleClusterClosesTheConnectionAndOneToAnOriginalDstClusterReachesTheService()
             throws Exception {
-        serve(tcpChain(null, "BlackHoleCluster"));
+        serveChains(tcpChain(null, "BlackHoleCluster"));
         assertEquals("", exchange("127.0.0.1", GET_11, 1));
-        mesh.close().await(10, TimeUnit.SECONDS);
-        mesh = null;
-        serve(tcpChain(null, "InboundPassthroughClusterIpv4"));
+        serveChains(tcpChain(null, "InboundPassthroughClusterIpv4"));
         assertTrue(exchange("127.0.0.1", GET_11, 1).endsWith("service"));
     }
 }
