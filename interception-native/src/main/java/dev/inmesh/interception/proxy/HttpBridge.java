@@ -70,8 +70,12 @@ import io.netty.handler.codec.http.LastHttpContent;
 import io.netty.handler.codec.http.TooLongHttpHeaderException;
 import io.netty.handler.codec.http.TooLongHttpLineException;
 import io.netty.handler.codec.http2.DefaultHttp2WindowUpdateFrame;
+import io.netty.handler.codec.http2.Http2Error;
+import io.netty.handler.codec.http2.Http2Exception;
 import io.netty.handler.codec.http2.Http2FrameCodec;
 import io.netty.handler.codec.http2.Http2FrameCodecBuilder;
+import io.netty.handler.codec.http2.Http2FrameListenerDecorator;
+import io.netty.handler.codec.http2.Http2Headers;
 import io.netty.handler.codec.http2.Http2MultiplexHandler;
 import io.netty.handler.codec.http2.Http2Settings;
 import io.netty.handler.codec.http2.Http2StreamFrameToHttpObjectCodec;
@@ -302,6 +306,15 @@ final class HttpBridge {
      * it, where Netty's would answer 431 first: counted in {@code http2.header_overflow} and logged with no response,
      * details {@code http2.too_many_headers} and flag DPE, as a stream over {@code max_headers_count} is
      * ({@link HeadLimits}).
+     *
+     * <p>A request that breaks HTTP/2's messaging rules, as Envoy's codec checks them (its head or trailers, see
+     * {@link Http2HeaderValidator}; a body longer or shorter than its {@code content-length}), is handled as Envoy's
+     * codec handles an invalid frame (source/common/http/http2/codec_impl.cc onInvalidFrame): counted in
+     * {@code http2.rx_messaging_error} and logged with no response (flag DPE, details {@code
+     * http2.invalid.header.field} or {@code http2.violation.of.messaging.rule}); then the whole connection ends
+     * (GOAWAY PROTOCOL_ERROR, {@code downstream_cx_protocol_error}), or, under
+     * {@code override_stream_error_on_invalid_http_message}, only the stream (RST_STREAM PROTOCOL_ERROR). No such
+     * stream reaches the exchange, so none is left open unanswered.
      */
     static final class ServerHttp2Codec extends Http2FrameCodecBuilder {
         private final Connection conn;
@@ -316,7 +329,8 @@ final class HttpBridge {
                                         io.netty.handler.codec.http2.Http2ConnectionEncoder encoder,
                                         Http2Settings initialSettings) {
             Connection c = conn;
-            return new Http2FrameCodec(encoder, decoder, initialSettings, decoupleCloseAndGoAway(), flushPreface()) {
+            Http2FrameCodec codec = new Http2FrameCodec(encoder, decoder, initialSettings, decoupleCloseAndGoAway(),
+                    flushPreface()) {
                 @Override
                 protected void handleServerHeaderDecodeSizeError(ChannelHandlerContext ctx,
                                                                  io.netty.handler.codec.http2.Http2Stream stream) {
@@ -332,7 +346,93 @@ final class HttpBridge {
                         LOG.log(Level.WARNING, "recording an HTTP/2 header overflow failed", e);
                     }
                 }
+
+                @Override
+                public void onError(ChannelHandlerContext ctx, boolean outbound, Throwable cause) {
+                    var invalid = outbound ? null : invalidMessage(cause);
+                    if (invalid == null) {
+                        super.onError(ctx, outbound, cause);
+                        return;
+                    }
+                    Throwable why = invalid.getCause();
+                    // Netty's own checks: of a header block before its stream opened, of a body after
+                    String details = why instanceof InvalidMessage m ? m.getMessage()
+                            : connection().stream(invalid.streamId()) == null ? Http2HeaderValidator.INVALID_HEADER
+                            : Http2HeaderValidator.MESSAGING;
+                    if (c.stats() != null) {
+                        c.stats().codec().rxMessagingError();
+                    }
+                    reportReset(c, details);
+                    if (c.hcm().http2().streamErrorOnInvalidHttpMessage()) {
+                        resetStream(ctx, invalid.streamId(), Http2Error.PROTOCOL_ERROR.code(), ctx.newPromise());
+                        ctx.flush();
+                    } else {
+                        super.onError(ctx, false, Http2Exception.connectionError(Http2Error.PROTOCOL_ERROR, cause,
+                                "stream %d: %s", invalid.streamId(), details));
+                    }
+                }
+
+                @Override
+                protected void onConnectionError(ChannelHandlerContext ctx, boolean outbound, Throwable cause,
+                                                 Http2Exception http2Ex) {
+                    if (!outbound && c.stats() != null) {
+                        c.stats().protocolError(); // GOAWAY, and the connection closes
+                    }
+                    super.onConnectionError(ctx, outbound, cause, http2Ex);
+                }
             };
+            var requests = decoder.connection().newKey();
+            decoder.frameListener(new Http2FrameListenerDecorator(decoder.frameListener()) {
+                @Override
+                public void onHeadersRead(ChannelHandlerContext ctx, int streamId, Http2Headers headers, int padding,
+                                          boolean endOfStream) throws Http2Exception {
+                    check(streamId, headers);
+                    super.onHeadersRead(ctx, streamId, headers, padding, endOfStream);
+                }
+
+                @Override
+                public void onHeadersRead(ChannelHandlerContext ctx, int streamId, Http2Headers headers,
+                                          int streamDependency, short weight, boolean exclusive, int padding,
+                                          boolean endOfStream) throws Http2Exception {
+                    check(streamId, headers);
+                    super.onHeadersRead(ctx, streamId, headers, streamDependency, weight, exclusive, padding,
+                            endOfStream);
+                }
+
+                /** The first header block of a stream is its request head; a later one, its trailers. */
+                private void check(int streamId, Http2Headers headers) throws Http2Exception {
+                    var stream = decoder.connection().stream(streamId);
+                    boolean head = stream.getProperty(requests) == null;
+                    stream.setProperty(requests, Boolean.TRUE);
+                    String details = head ? Http2HeaderValidator.request(headers)
+                            : Http2HeaderValidator.trailers(headers);
+                    if (details != null) {
+                        throw Http2Exception.streamError(streamId, Http2Error.PROTOCOL_ERROR,
+                                new InvalidMessage(details), details);
+                    }
+                }
+            });
+            return codec;
+        }
+
+        /**
+         * The stream error of an invalid message among {@code cause}'s: one of Netty's PROTOCOL_ERRORs or this
+         * codec's own, but a header block over the size limits ({@link #handleServerHeaderDecodeSizeError}); null
+         * for any other error.
+         */
+        private static Http2Exception.StreamException invalidMessage(Throwable cause) {
+            Http2Exception e = io.netty.handler.codec.http2.Http2CodecUtil.getEmbeddedHttp2Exception(cause);
+            return e instanceof Http2Exception.StreamException s && s.error() == Http2Error.PROTOCOL_ERROR
+                    && !(s instanceof Http2Exception.HeaderListSizeException) ? s : null;
+        }
+    }
+
+    /** Why a request broke HTTP/2's rules, its message Envoy's response code details. */
+    static final class InvalidMessage extends Exception {
+        private static final long serialVersionUID = 1L;
+
+        InvalidMessage(String details) {
+            super(details, null, false, false);
         }
     }
 
@@ -394,7 +494,9 @@ final class HttpBridge {
                     protected void initChannel(Channel stream) {
                         conn.lifetime().streamStarted();
                         stream.closeFuture().addListener(f -> conn.lifetime().streamEnded());
-                        stream.pipeline().addLast(new Http2StreamFrameToHttpObjectCodec(true),
+                        // (no HTTP/1 validation of the head: the frame codec checked it by HTTP/2's rules, which take
+                        // a value with a leading space, as Envoy's codec takes it)
+                        stream.pipeline().addLast(new Http2StreamFrameToHttpObjectCodec(true, false),
                                 new HeadLimits(conn.hcm().maxRequestHeadersCount(), conn.maxRequestHeadBytes(),
                                         true, conn.hcm().headersWithUnderscores(), conn.stats()),
                                 new RequestBodies(),
@@ -419,10 +521,13 @@ final class HttpBridge {
                 p.addAfter("h2-streams", "h2-errors", new ChannelInboundHandlerAdapter() {
                     @Override
                     public void exceptionCaught(ChannelHandlerContext c, Throwable cause) {
-                        // a connection error (a client that does not speak HTTP/2, a broken frame): the codec has
-                        // sent its GOAWAY; nothing is left to do but close
                         LOG.log(Level.FINE, "HTTP/2 connection from " + conn.source() + " failed", cause);
-                        c.close();
+                        // a connection error (a client that does not speak HTTP/2, a broken frame, an invalid
+                        // message): the frame codec sends its GOAWAY with the error's code, then closes; a close from
+                        // here, first, would be a graceful one (GOAWAY NO_ERROR, then up to the drain time)
+                        if (io.netty.handler.codec.http2.Http2CodecUtil.getEmbeddedHttp2Exception(cause) == null) {
+                            c.close();
+                        }
                     }
 
                     @Override
@@ -1767,6 +1872,13 @@ final class HttpBridge {
         @Override
         public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
             LOG.log(Level.FINE, "HTTP connection from " + conn.source() + " failed", cause);
+            if (http2 && ctx.channel().isActive()) {
+                // the stream is reset: Netty's close of a stream whose request ended resets nothing, and would leave
+                // it open unanswered, holding one of the connection's max_concurrent_streams
+                ctx.writeAndFlush(new io.netty.handler.codec.http2.DefaultHttp2ResetFrame(Http2Error.INTERNAL_ERROR))
+                        .addListener(ChannelFutureListener.CLOSE);
+                return;
+            }
             ctx.close();
         }
 

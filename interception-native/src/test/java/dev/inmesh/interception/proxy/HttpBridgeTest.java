@@ -911,8 +911,8 @@ class HttpBridgeTest {
         long start = System.nanoTime();
         try (java.net.Socket s = raw("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")) {
             var out = s.getOutputStream();
-            out.write(ProxyHttp2HeaderOverflowTest.frame(4, 0, 0, new byte[0])); // SETTINGS
-            out.write(ProxyHttp2HeaderOverflowTest.frame(1, 0x5, 1, ProxyHttp2HeaderOverflowTest.block(hpack,
+            out.write(Http2Wire.frame(4, 0, 0, new byte[0])); // SETTINGS
+            out.write(Http2Wire.frame(1, 0x5, 1, ProxyHttp2HeaderOverflowTest.block(hpack,
                     "/slow-head", "reviews", "x-version", "v2"))); // HEADERS, END_STREAM | END_HEADERS
             out.flush();
             Thread.sleep(300); // the request went upstream

@@ -104,10 +104,10 @@ class ProxyHttp2HeaderOverflowTest {
             s.setSoTimeout(10_000);
             var out = s.getOutputStream();
             out.write("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".getBytes(java.nio.charset.StandardCharsets.US_ASCII));
-            out.write(frame(4, 0, 0, new byte[0])); // SETTINGS, none changed
+            out.write(Http2Wire.frame(4, 0, 0, new byte[0])); // SETTINGS, none changed
             // over 2 KiB, under the 2.5 KiB past which Netty's decoder ends the connection
-            out.write(frame(1, 0x5, 1, block(hpack, "x-big", "a".repeat(2200))));
-            out.write(frame(1, 0x5, 3, block(hpack, "x-small", "b")));
+            out.write(Http2Wire.frame(1, 0x5, 1, block(hpack, "x-big", "a".repeat(2200))));
+            out.write(Http2Wire.frame(1, 0x5, 3, block(hpack, "x-small", "b")));
             out.flush();
             var in = new java.io.DataInputStream(s.getInputStream());
             boolean reset1 = false;
@@ -153,14 +153,6 @@ class ProxyHttp2HeaderOverflowTest {
         } finally {
             b.release();
         }
-    }
-
-    /** An HTTP/2 frame: its 9-byte header, then {@code payload}. */
-    static byte[] frame(int type, int flags, int stream, byte[] payload) {
-        java.nio.ByteBuffer f = java.nio.ByteBuffer.allocate(9 + payload.length);
-        f.put((byte) (payload.length >>> 16)).put((byte) (payload.length >>> 8)).put((byte) payload.length)
-                .put((byte) type).put((byte) flags).putInt(stream).put(payload);
-        return f.array();
     }
 
     private RequestOptions get() {

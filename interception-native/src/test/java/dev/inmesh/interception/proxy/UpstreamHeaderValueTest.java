@@ -59,7 +59,7 @@ class UpstreamHeaderValueTest {
                 DataInputStream in = new DataInputStream(s.getInputStream());
                 OutputStream out = s.getOutputStream();
                 in.readFully(new byte[24]); // the client's preface
-                out.write(frame(4, 0, 0, new byte[0])); // our SETTINGS
+                out.write(Http2Wire.frame(4, 0, 0, new byte[0])); // our SETTINGS
                 for (int frames = 0; frames < 1000; frames++) {
                     byte[] head = new byte[9];
                     in.readFully(head);
@@ -70,7 +70,7 @@ class UpstreamHeaderValueTest {
                             | head[8] & 0xff;
                     in.readFully(new byte[length]);
                     if (type == 4 && (flags & 1) == 0) {
-                        out.write(frame(4, 1, 0, new byte[0])); // SETTINGS ack
+                        out.write(Http2Wire.frame(4, 1, 0, new byte[0])); // SETTINGS ack
                     } else if (type == 1) {
                         answer(out, stream);
                     }
@@ -83,44 +83,15 @@ class UpstreamHeaderValueTest {
         private void answer(OutputStream out, int stream) throws IOException {
             ByteArrayOutputStream h = new ByteArrayOutputStream();
             h.write(0x88); // :status 200, from the static table
-            if (!trailer) {
-                literal(h, "x-bad", value.get());
-            }
-            literal(h, "content-type", "text/plain");
-            out.write(frame(1, 4, stream, h.toByteArray())); // END_HEADERS
-            out.write(frame(0, trailer ? 0 : 1, stream, "ok".getBytes(StandardCharsets.US_ASCII)));
+            h.writeBytes(trailer ? Http2Wire.block("content-type", "text/plain")
+                    : Http2Wire.block("x-bad", value.get(), "content-type", "text/plain"));
+            out.write(Http2Wire.frame(1, 4, stream, h.toByteArray())); // END_HEADERS
+            out.write(Http2Wire.frame(0, trailer ? 0 : 1, stream, "ok".getBytes(StandardCharsets.US_ASCII)));
             if (trailer) {
-                ByteArrayOutputStream t = new ByteArrayOutputStream();
-                literal(t, "x-bad", value.get());
-                out.write(frame(1, 5, stream, t.toByteArray())); // END_HEADERS, END_STREAM
+                // END_HEADERS, END_STREAM
+                out.write(Http2Wire.frame(1, 5, stream, Http2Wire.block("x-bad", value.get())));
             }
             out.flush();
-        }
-
-        /** A literal header field without indexing, its name and value raw (no Huffman), lengths under 127. */
-        private static void literal(ByteArrayOutputStream b, String name, String value) {
-            byte[] n = name.getBytes(StandardCharsets.ISO_8859_1);
-            byte[] v = value.getBytes(StandardCharsets.ISO_8859_1);
-            b.write(0);
-            b.write(n.length);
-            b.write(n, 0, n.length);
-            b.write(v.length);
-            b.write(v, 0, v.length);
-        }
-
-        private static byte[] frame(int type, int flags, int stream, byte[] payload) {
-            byte[] f = new byte[9 + payload.length];
-            f[0] = (byte) (payload.length >>> 16);
-            f[1] = (byte) (payload.length >>> 8);
-            f[2] = (byte) payload.length;
-            f[3] = (byte) type;
-            f[4] = (byte) flags;
-            f[5] = (byte) (stream >>> 24);
-            f[6] = (byte) (stream >>> 16);
-            f[7] = (byte) (stream >>> 8);
-            f[8] = (byte) stream;
-            System.arraycopy(payload, 0, f, 9, payload.length);
-            return f;
         }
 
         @Override

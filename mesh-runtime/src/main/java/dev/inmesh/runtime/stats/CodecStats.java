@@ -10,13 +10,15 @@ import java.util.concurrent.atomic.LongAdder;
  * underscore, dropped ({@code dropped_headers_with_underscores}, one a header) or refusing their request
  * ({@code requests_rejected_with_underscores_in_headers}) under a connection manager's
  * {@code headers_with_underscores_action}; and HTTP/2's {@code header_overflow} (a stream reset for request headers
- * over the connection manager's limits). One set per registry, shared by every connection
+ * over the connection manager's limits) and {@code rx_messaging_error} (a request that broke HTTP/2's messaging rules,
+ * which cost its stream or its connection). One set per registry, shared by every connection
  * manager; thread-safe and allocation-free.
  */
 public final class CodecStats {
     private final LongAdder[] dropped = {new LongAdder(), new LongAdder()};
     private final LongAdder[] rejected = {new LongAdder(), new LongAdder()};
     private final LongAdder headerOverflow = new LongAdder();
+    private final LongAdder rxMessagingError = new LongAdder();
 
     CodecStats(MeterRegistry registry) {
         for (int v = 0; v < 2; v++) {
@@ -29,11 +31,18 @@ public final class CodecStats {
         }
         Gauge.builder("envoy_http2_header_overflow", headerOverflow, LongAdder::doubleValue).strongReference(true)
                 .register(registry);
+        Gauge.builder("envoy_http2_rx_messaging_error", rxMessagingError, LongAdder::doubleValue)
+                .strongReference(true).register(registry);
     }
 
     /** An HTTP/2 stream reset for request headers over the connection manager's limits. */
     public void headerOverflow() {
         headerOverflow.increment();
+    }
+
+    /** An HTTP/2 request broke HTTP/2's messaging rules (its head, its trailers or its body's length). */
+    public void rxMessagingError() {
+        rxMessagingError.increment();
     }
 
     /** {@code count} headers with an underscore dropped from a request of the HTTP/1 or HTTP/2 codec. */

@@ -76,6 +76,7 @@ public final class DownstreamStats implements RbacStats {
     private final LongAdder cxMaxDurationReached = new LongAdder();
     private final LongAdder cxMaxRequestsReached = new LongAdder();
     private final LongAdder cxDelayedCloseTimeout = new LongAdder();
+    private final LongAdder cxProtocolError = new LongAdder();
     private final DistributionSummary rqTime;
     private final DistributionSummary cxLengthMs;
     private final AtomicLong activeFaults = new AtomicLong();
@@ -162,6 +163,7 @@ public final class DownstreamStats implements RbacStats {
         adder("downstream_cx_max_duration_reached", cxMaxDurationReached);
         adder("downstream_cx_max_requests_reached", cxMaxRequestsReached);
         adder("downstream_cx_delayed_close_timeout", cxDelayedCloseTimeout);
+        adder("downstream_cx_protocol_error", cxProtocolError);
         adder("downstream_cx_upgrades_total", cxUpgradesTotal);
         gauge("downstream_cx_upgrades_active", cxUpgradesActive);
         adder("downstream_rq_ws_on_non_ws_route", rqWsOnNonWsRoute);
@@ -307,6 +309,14 @@ public final class DownstreamStats implements RbacStats {
      */
     public void delayedCloseTimeout() {
         cxDelayedCloseTimeout.increment();
+    }
+
+    /**
+     * The codec ended a connection for a protocol error of its client (an HTTP/2 connection error, an invalid message
+     * where invalid messages cost their connection): {@code downstream_cx_protocol_error}.
+     */
+    public void protocolError() {
+        cxProtocolError.increment();
     }
 
     /** A request was not whole within its connection manager's {@code request_timeout}: downstream_rq_timeout. */

@@ -223,26 +223,41 @@ public final class CoreParsers {
     /**
      * The HTTP/2 settings of {@code http2_protocol_options} (a cluster's or a connection manager's):
      * {@code hpack_table_size}, {@code max_concurrent_streams} and the two {@code initial_*_window_size} are applied
-     * (see {@link Http2ProtocolOptions}). Accepted because they change nothing a well-behaved peer sees: the flood
-     * limits ({@code max_outbound_frames}, {@code max_outbound_control_frames},
+     * (see {@link Http2ProtocolOptions}), and {@code override_stream_error_on_invalid_http_message} (the deprecated
+     * {@code stream_error_on_invalid_http_messaging} when it is unset, as Envoy's
+     * source/common/http/utility.cc initializeAndValidateOptions takes it), which a connection manager applies to the
+     * requests it reads. Accepted because they change nothing a well-behaved peer sees: the flood limits
+     * ({@code max_outbound_frames}, {@code max_outbound_control_frames},
      * {@code max_consecutive_inbound_frames_with_empty_payload}, {@code max_inbound_priority_frames_per_stream},
      * {@code max_inbound_window_update_frames_per_data_frame_sent}), which close only a connection whose peer floods
-     * it (Netty's codec has flood protections of its own), Envoy's choice of codec ({@code use_oghttp2_codec}),
-     * {@code max_metadata_size}, which only bounds METADATA frames, and
-     * {@code override_stream_error_on_invalid_http_message} with the deprecated
-     * {@code stream_error_on_invalid_http_messaging}, which only choose whether an invalid message costs its stream or
-     * its whole connection (Netty chooses per error; the connection manager's own
-     * {@code stream_error_on_invalid_http_message} is accepted alike). Refused by name: {@code allow_connect}
+     * it (Netty's codec has flood protections of its own), Envoy's choice of codec ({@code use_oghttp2_codec}) and
+     * {@code max_metadata_size}, which only bounds METADATA frames. Refused by name: {@code allow_connect}
      * (extended CONNECT, for WebSocket over HTTP/2, which Inmesh does not speak), {@code allow_metadata} (METADATA
      * frames, which Inmesh neither sends nor reads), {@code custom_settings_parameters} and
      * {@code connection_keepalive} (PING keep-alive, not implemented).
      */
     public static Http2ProtocolOptions http2ProtocolOptions(io.envoyproxy.envoy.config.core.v3.Http2ProtocolOptions o) {
+        return http2ProtocolOptions(o, null);
+    }
+
+    /**
+     * A connection manager's {@code http2_protocol_options} (its defaults when {@code o} is null), whose
+     * {@code override_stream_error_on_invalid_http_message}, when unset, is the connection manager's own
+     * {@code stream_error_on_invalid_http_message} ({@code hcmStreamError}; null when unset too), as Envoy's
+     * initializeAndValidateOptions takes it.
+     */
+    public static Http2ProtocolOptions http2ProtocolOptions(io.envoyproxy.envoy.config.core.v3.Http2ProtocolOptions o,
+                                                            Boolean hcmStreamError) {
+        if (o == null) {
+            Http2ProtocolOptions d = Http2ProtocolOptions.DEFAULTS;
+            return hcmStreamError == null ? null : new Http2ProtocolOptions(d.hpackTableSize(),
+                    d.maxConcurrentStreams(), null, null, hcmStreamError);
+        }
         Fields.onlyKnown(o, Set.of("hpack_table_size", "max_concurrent_streams", "initial_stream_window_size",
-                "initial_connection_window_size"), Set.of("max_outbound_frames", "max_outbound_control_frames",
+                "initial_connection_window_size", "override_stream_error_on_invalid_http_message",
+                "stream_error_on_invalid_http_messaging"), Set.of("max_outbound_frames", "max_outbound_control_frames",
                 "max_consecutive_inbound_frames_with_empty_payload", "max_inbound_priority_frames_per_stream",
-                "max_inbound_window_update_frames_per_data_frame_sent", "use_oghttp2_codec", "max_metadata_size",
-                "override_stream_error_on_invalid_http_message", "stream_error_on_invalid_http_messaging"));
+                "max_inbound_window_update_frames_per_data_frame_sent", "use_oghttp2_codec", "max_metadata_size"));
         Http2ProtocolOptions d = Http2ProtocolOptions.DEFAULTS;
         long hpack = o.hasHpackTableSize() ? Integer.toUnsignedLong(o.getHpackTableSize().getValue())
                 : d.hpackTableSize();
@@ -252,7 +267,11 @@ public final class CoreParsers {
                 ? int31(o.getInitialStreamWindowSize(), "initial_stream_window_size") : null;
         Integer connection = o.hasInitialConnectionWindowSize()
                 ? int31(o.getInitialConnectionWindowSize(), "initial_connection_window_size") : null;
-        return Fields.record("", () -> new Http2ProtocolOptions(hpack, streams, stream, connection));
+        @SuppressWarnings("deprecation")
+        boolean streamError = o.hasOverrideStreamErrorOnInvalidHttpMessage()
+                ? o.getOverrideStreamErrorOnInvalidHttpMessage().getValue()
+                : hcmStreamError != null ? hcmStreamError : o.getStreamErrorOnInvalidHttpMessaging();
+        return Fields.record("", () -> new Http2ProtocolOptions(hpack, streams, stream, connection, streamError));
     }
 
     /**

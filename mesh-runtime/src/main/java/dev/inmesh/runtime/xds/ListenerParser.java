@@ -748,9 +748,13 @@ public final class ListenerParser
                 "http2_protocol_options", "tracing", "always_set_request_id_in_response", "proxy_100_continue",
                 "internal_address_config", "access_log", "delayed_close_timeout", "local_reply_config",
                 "skip_xff_append", "append_x_forwarded_port", "strip_matching_host_port", "strip_any_host_port",
-                "strip_trailing_host_dot", "original_ip_detection_extensions", "via"),
-                Set.of("request_id_extension", "stream_error_on_invalid_http_message",
-                        "add_user_agent", "scheme_header_transformation"));
+                "strip_trailing_host_dot", "original_ip_detection_extensions", "via",
+                "stream_error_on_invalid_http_message"),
+                Set.of("request_id_extension", "add_user_agent", "scheme_header_transformation"));
+        // stream_error_on_invalid_http_message: the HTTP/2 codec's override_stream_error_on_invalid_http_message
+        // when http2_protocol_options leave it unset, as Envoy's connection manager config takes it
+        Boolean hcmStreamError = h.hasStreamErrorOnInvalidHttpMessage()
+                ? h.getStreamErrorOnInvalidHttpMessage().getValue() : null;
         if (h.hasAddUserAgent() && h.getAddUserAgent().getValue()) {
             // Envoy would then set user-agent (when absent) and x-envoy-downstream-service-cluster and -node
             throw new FieldError("add_user_agent", "true is not supported by Inmesh (expected: false, the default)");
@@ -989,8 +993,9 @@ public final class ListenerParser
                         }, via(h.getVia())),
                 h.hasCommonHttpProtocolOptions() ? Fields.at("common_http_protocol_options",
                         () -> maxHeadersCount(h.getCommonHttpProtocolOptions())) : 0, websocket, codecType(h),
-                forwardClientCert(h), lifetimes(h), h.hasHttp2ProtocolOptions() ? Fields.at("http2_protocol_options",
-                        () -> CoreParsers.http2ProtocolOptions(h.getHttp2ProtocolOptions())) : null,
+                forwardClientCert(h), lifetimes(h), Fields.at("http2_protocol_options",
+                        () -> CoreParsers.http2ProtocolOptions(h.hasHttp2ProtocolOptions()
+                                ? h.getHttp2ProtocolOptions() : null, hcmStreamError)),
                 h.hasTracing() ? Fields.at("tracing", () -> TracingParser.parse(h.getTracing())) : null,
                 h.getAlwaysSetRequestIdInResponse(), routerFilter(h), h.getProxy100Continue(),
                 h.hasInternalAddressConfig() ? Fields.at("internal_address_config",

@@ -161,9 +161,9 @@ class ClusterParserTest {
                 {"name": "c", "type": "STATIC", "http2_protocol_options": {}}
                 """)).http2ProtocolOptions());
         assertEquals(new Http2ProtocolOptions(4096, Integer.MAX_VALUE, null, null), Http2ProtocolOptions.DEFAULTS);
-        // flood limits, the choice of codec and what an invalid message costs change nothing a well-behaved
-        // upstream sees
-        assertEquals(Http2ProtocolOptions.DEFAULTS, PARSER.parse(proto("""
+        // flood limits and the choice of codec change nothing a well-behaved upstream sees; what an invalid message
+        // costs is read (a connection manager applies it)
+        assertEquals(new Http2ProtocolOptions(4096, Integer.MAX_VALUE, null, null, true), PARSER.parse(proto("""
                 {"name": "c", "type": "STATIC", "http2_protocol_options": {"max_outbound_frames": 10000,
                  "max_outbound_control_frames": 1000, "max_consecutive_inbound_frames_with_empty_payload": 1,
                  "max_inbound_priority_frames_per_stream": 100,

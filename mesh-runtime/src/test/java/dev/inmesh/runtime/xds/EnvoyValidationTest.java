@@ -822,6 +822,17 @@ class EnvoyValidationTest {
                 "stat_prefix: outbound_0.0.0.0_9080", options + "{max_concurrent_streams: 7, hpack_table_size: 0, "
                         + "initial_stream_window_size: 1048576, initial_connection_window_size: 4194304}")))
                 .http2());
+        // what an invalid message costs: the codec's option, else the connection manager's, else the deprecated one
+        String hcmOption = "stat_prefix: outbound_0.0.0.0_9080\n      stream_error_on_invalid_http_message: true";
+        assertTrue(hcm(file("hcm.yaml", base.replace("stat_prefix: outbound_0.0.0.0_9080", hcmOption))).http2()
+                .streamErrorOnInvalidHttpMessage());
+        assertFalse(hcm(file("both.yaml", base.replace("stat_prefix: outbound_0.0.0.0_9080", hcmOption
+                + "\n      http2_protocol_options: {override_stream_error_on_invalid_http_message: false}")))
+                .http2().streamErrorOnInvalidHttpMessage());
+        assertTrue(hcm(file("deprecated.yaml", base.replace("stat_prefix: outbound_0.0.0.0_9080",
+                options + "{stream_error_on_invalid_http_messaging: true}"))).http2()
+                .streamErrorOnInvalidHttpMessage());
+        assertFalse(hcm(file("unset.yaml", base)).http2().streamErrorOnInvalidHttpMessage());
         assertContains(rejected(file("zero.yaml", base.replace("stat_prefix: outbound_0.0.0.0_9080",
                 options + "{max_concurrent_streams: 0}"))),
                 "typed_config.http2_protocol_options.max_concurrent_streams: 0 (expected: 1..2147483647)");

@@ -16,9 +16,14 @@ import dev.inmesh.api.config.Checks;
  * @param initialStreamWindowSize each stream's receive window, advertised as {@code SETTINGS_INITIAL_WINDOW_SIZE}
  *     (65535 to 2147483647), or null for HTTP/2's 65535
  * @param initialConnectionWindowSize the connection's receive window (65535 to 2147483647), or null for HTTP/2's 65535
+ * @param streamErrorOnInvalidHttpMessage {@code override_stream_error_on_invalid_http_message}: whether a message that
+ *     breaks HTTP/2's rules (a request head without {@code :method}, an upper-case header name, a body longer than
+ *     its {@code content-length}, ...) costs only its stream (RST_STREAM) rather than the whole connection (GOAWAY,
+ *     Envoy's default); a connection manager applies it to its clients' requests
  */
 public record Http2ProtocolOptions(long hpackTableSize, int maxConcurrentStreams, Integer initialStreamWindowSize,
-                                   Integer initialConnectionWindowSize) {
+                                   Integer initialConnectionWindowSize,
+                                   boolean streamErrorOnInvalidHttpMessage) {
     /** HTTP/2's initial window, the smallest an {@code initial_*_window_size} may be. */
     public static final int MIN_WINDOW_SIZE = 65_535;
     /** HTTP/2's and Envoy's default {@code hpack_table_size}. */
@@ -26,6 +31,12 @@ public record Http2ProtocolOptions(long hpackTableSize, int maxConcurrentStreams
     /** Envoy's options when a cluster sets none: its defaults, with HTTP/2's windows (see above). */
     public static final Http2ProtocolOptions DEFAULTS =
             new Http2ProtocolOptions(DEFAULT_HPACK_TABLE_SIZE, Integer.MAX_VALUE, null, null);
+
+    /** Options whose invalid messages cost their whole connection, Envoy's default. */
+    public Http2ProtocolOptions(long hpackTableSize, int maxConcurrentStreams, Integer initialStreamWindowSize,
+                                Integer initialConnectionWindowSize) {
+        this(hpackTableSize, maxConcurrentStreams, initialStreamWindowSize, initialConnectionWindowSize, false);
+    }
 
     public Http2ProtocolOptions {
         Checks.check(hpackTableSize >= 0 && hpackTableSize <= 0xFFFF_FFFFL, "hpack_table_size", hpackTableSize,
