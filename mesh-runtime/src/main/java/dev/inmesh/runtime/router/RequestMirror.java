@@ -128,7 +128,11 @@ final class RequestMirror {
      */
     static HostAndPort shadowAuthority(String authority, boolean suffix) {
         HostAndPort hp = authority == null || authority.isEmpty() ? null : HostAndPort.parseAuthority(authority, -1);
-        return hp == null || !suffix ? hp : HostAndPort.create(hp.host() + SHADOW_SUFFIX, hp.port());
+        if (hp == null || !suffix) {
+            return hp == null ? null : Router.sentAuthority(authority); // as it came, as the request's goes
+        }
+        // the port as it came too (Vert.x leaves out a port 80 it was given apart)
+        return HostAndPort.create(hp.host() + SHADOW_SUFFIX + (hp.port() >= 0 ? ":" + hp.port() : ""), -1);
     }
 
     /** Sends every copy with the request's whole body (null: none). */

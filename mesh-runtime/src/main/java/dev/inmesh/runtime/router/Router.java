@@ -3064,8 +3064,9 @@ public final class Router {
                     ex.upstreamDurationTimer = vertx.setTimer(upstreamDurationMillis,
                             id -> upstreamDurationReached(gen));
                 }
-                if (hp != null) {
-                    up.authority(hp);
+                HostAndPort sent = sentAuthority(authority);
+                if (sent != null) {
+                    up.authority(sent);
                 }
                 if (ex.cluster.lastRequestOnConnection(host, up)) {
                     up.headers().set(HttpHeaders.CONNECTION, HttpHeaders.CLOSE);
@@ -4198,6 +4199,17 @@ public final class Router {
      * headers, which Envoy's codec reports as the end of its input in the middle of a message). A connection closed
      * before any answer is a connection termination, as Envoy's.
      */
+    /**
+     * The authority a request goes upstream with, as Envoy's router forwards its {@code :authority}: as it is
+     * ({@code a.local:80} keeps its port, which Vert.x leaves out of a parsed authority on port 80,
+     * {@code user@a.local} its user information, which Vert.x does not parse), when it holds only an authority's
+     * characters; null for none, the request then carrying the host's address.
+     */
+    static HostAndPort sentAuthority(String authority) {
+        return authority == null || authority.isEmpty() || !Http1Admission.validAuthority(authority) ? null
+                : HostAndPort.create(authority, -1);
+    }
+
     static boolean isProtocolError(Throwable t) {
         return t instanceof IllegalArgumentException || t instanceof io.netty.handler.codec.DecoderException
                 || t instanceof io.netty.handler.codec.PrematureChannelClosureException;
