@@ -12,6 +12,7 @@ import dev.inmesh.runtime.router.ForwardedClientCert;
 import dev.inmesh.runtime.router.GrpcWeb;
 import dev.inmesh.runtime.router.HeaderValues;
 import dev.inmesh.runtime.router.Http1Admission;
+import dev.inmesh.runtime.router.Http2HeaderValidator;
 import dev.inmesh.runtime.router.HttpDate;
 import dev.inmesh.runtime.router.LocalRateLimitFilter;
 import dev.inmesh.runtime.router.PathNormalizer;

@@ -3124,13 +3124,6 @@ public final class Router {
                         : t instanceof StreamResetException ? RetryState.Failure.REMOTE_RESET
                         : connect ? RetryState.Failure.CONNECT_FAILURE
                         : isProtocolError(t) ? RetryState.Failure.PROTOCOL_ERROR : RetryState.Failure.RESET;
-            } else if (rr.result().version() == io.vertx.core.http.HttpVersion.HTTP_2
-                    && !HeaderValues.valid(rr.result().headers())) {
-                // as Envoy's HTTP/2 codec: a CR, LF or NUL in a value is a protocol error, the stream reset
-                // (an HTTP/1 caller would otherwise read the rest of such a value as headers of its own)
-                rr.result().request().reset();
-                host.outlier().reportLocalOriginFailure(LocalOriginFailure.RESET);
-                failure = RetryState.Failure.PROTOCOL_ERROR;
             }
             if (failure == RetryState.Failure.PROTOCOL_ERROR) {
                 countProtocolError(ex); // the attempt in flight's, or one a per-try timeout left beside it
@@ -4212,7 +4205,10 @@ public final class Router {
 
     static boolean isProtocolError(Throwable t) {
         return t instanceof IllegalArgumentException || t instanceof io.netty.handler.codec.DecoderException
-                || t instanceof io.netty.handler.codec.PrematureChannelClosureException;
+                || t instanceof io.netty.handler.codec.PrematureChannelClosureException
+                // an HTTP/2 answer the codec refused (Http2ResponseHeads, Netty's HPACK decoder), or a broken frame
+                || t instanceof io.netty.handler.codec.http2.Http2Exception h
+                        && h.error() == io.netty.handler.codec.http2.Http2Error.PROTOCOL_ERROR;
     }
 
     /**

@@ -570,7 +570,7 @@ final class HostPool {
                                 cs.protocolError();
                             }
                         });
-                        Http2InterimAnswers.install(channel);
+                        Http2ResponseHeads.install(channel, wanted.http2Options().streamErrorOnInvalidHttpMessage());
                         CloseSide.install(channel);
                         if (wanted.tcpKeepalive() != null) {
                             SocketKeepalive.apply(channel, wanted.tcpKeepalive());

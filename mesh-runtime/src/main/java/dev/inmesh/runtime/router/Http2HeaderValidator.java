@@ -1,10 +1,10 @@
-package dev.inmesh.interception.proxy;
+package dev.inmesh.runtime.router;
 
 import io.netty.handler.codec.http2.Http2Headers;
 import java.util.Map;
 
 /**
- * The checks Envoy's HTTP/2 codec makes on a request's header block before its connection manager sees it:
+ * The checks Envoy's HTTP/2 codec makes on a header block before its connection manager or router sees it:
  * oghttp2's {@code HeaderValidator} (quiche/http2/adapter/header_validator.cc), as Envoy configures it
  * (source/common/http/http2/codec_impl.cc: {@code host} may differ from {@code :authority}, {@code :path}'s characters
  * are not checked, obs-text is allowed in values). Netty's HPACK decoder has already refused, as a stream error, what it
@@ -20,20 +20,23 @@ import java.util.Map;
  *   <li>{@code :method} is a non-empty token; {@code :path} is not empty and starts with {@code /} ({@code *} for an
  *       {@code OPTIONS}); {@code :authority} and {@code host} hold only the characters of RFC 3986's host and port (no
  *       {@code @}, no space);</li>
+ *   <li>a response head has one {@code :status} of three digits, not 101, and no other pseudo-header;</li>
  *   <li>trailers have no pseudo-header.</li>
  * </ul>
  * A field that breaks a rule of its own is {@link #INVALID_HEADER}, a head that breaks a rule of the whole
  * {@link #MESSAGING}: Envoy's response code details for the two.
  */
-final class Http2HeaderValidator {
+public final class Http2HeaderValidator {
     /** Envoy's details for a header field its codec refused. */
-    static final String INVALID_HEADER = "http2.invalid.header.field";
+    public static final String INVALID_HEADER = "http2.invalid.header.field";
     /** Envoy's details for a message that broke HTTP/2's messaging rules. */
-    static final String MESSAGING = "http2.violation.of.messaging.rule";
+    public static final String MESSAGING = "http2.violation.of.messaging.rule";
 
     /** RFC 9110's token characters (a method). */
     private static final boolean[] TOKEN = chars("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz"
             + "ABCDEFGHIJKLMNOPQRSTUVWXYZ");
+    /** The digits of a status. */
+    private static final boolean[] DIGIT = chars("0123456789");
     /** RFC 3986's host and port characters, as oghttp2 allows them in {@code :authority} and {@code host}. */
     private static final boolean[] AUTHORITY = chars("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
             + "-._~%!$&'()[]*+,;=:");
@@ -41,7 +44,7 @@ final class Http2HeaderValidator {
     private Http2HeaderValidator() {}
 
     /** Why the request head {@code headers} is invalid, as Envoy's details; null when it is valid. */
-    static String request(Http2Headers headers) {
+    public static String request(Http2Headers headers) {
         String invalid = values(headers);
         if (invalid != null) {
             return invalid;
@@ -67,8 +70,28 @@ final class Http2HeaderValidator {
         return wholeRequest(headers) ? null : MESSAGING;
     }
 
+    /** Why the response head {@code headers} (a 1xx one too) is invalid, as Envoy's details; null when valid. */
+    public static String response(Http2Headers headers) {
+        String invalid = values(headers);
+        if (invalid != null) {
+            return invalid;
+        }
+        CharSequence status = headers.status();
+        if (status != null && (status.length() != 3 || !all(status, DIGIT) || "101".contentEquals(status))) {
+            return INVALID_HEADER; // Switching Protocols has no place in HTTP/2
+        }
+        int pseudo = 0;
+        for (Map.Entry<CharSequence, CharSequence> e : headers) {
+            if (!Http2Headers.PseudoHeaderName.hasPseudoHeaderFormat(e.getKey())) {
+                break; // Netty keeps the pseudo-headers first
+            }
+            pseudo++;
+        }
+        return status != null && pseudo == 1 ? null : MESSAGING;
+    }
+
     /** Why the trailers {@code headers} are invalid, as Envoy's details; null when they are valid. */
-    static String trailers(Http2Headers headers) {
+    public static String trailers(Http2Headers headers) {
         String invalid = values(headers);
         if (invalid != null) {
             return invalid;
