@@ -1090,6 +1090,22 @@ final class HttpBridge {
             handle(ctx, req);
         }
 
+        /**
+         * The trailers that end a request's body, as they go upstream (Envoy's router passes them on): an HTTP/2
+         * request's, and an HTTP/1 request's under {@code enable_trailers} (without it Envoy's HTTP/1 codec drops
+         * them); null for none.
+         */
+        private MultiMap trailers(LastHttpContent end) {
+            if (end.trailingHeaders().isEmpty() || !http2 && !conn.hcm().http1().enableTrailers()) {
+                return null;
+            }
+            MultiMap trailers = MultiMap.caseInsensitiveMultiMap();
+            for (Map.Entry<String, String> e : end.trailingHeaders()) {
+                trailers.add(e.getKey(), e.getValue());
+            }
+            return trailers;
+        }
+
         /** Content of the streamed body of the request being handled: written to its stream, with back-pressure. */
         private void bodyContent(HttpContent c) {
             RequestBodyStream s = body;
@@ -1127,7 +1143,8 @@ final class HttpBridge {
                 }
                 if (last) {
                     body = null;
-                    bodyContext.dispatch(s::end);
+                    MultiMap trailers = trailers((LastHttpContent) c);
+                    bodyContext.dispatch(() -> s.end(trailers));
                     cancelStreamTimer(); // the request is whole
                 } else if (!bodyPaused && s.writeQueueFull()) {
                     bodyPaused = true;
@@ -1361,7 +1378,7 @@ final class HttpBridge {
             authority = dev.inmesh.runtime.router.HostNormalizer.apply(conn.hcm(), authority,
                     conn.destination().getPort(), req.method().name());
             Buffer body = req instanceof FullHttpRequest full && full.content().isReadable()
-                    ? Buffer.buffer(ByteBufUtil.getBytes(full.content())) : null;
+                    && trailers(full) == null ? Buffer.buffer(ByteBufUtil.getBytes(full.content())) : null;
             // the connection manager's gRPC-Web filter: the headers now, a whole body now, a streamed one as it comes
             GrpcWeb web = conn.grpcWeb() ? GrpcWeb.request(headers) : null;
             if (web != null && req instanceof FullHttpRequest) {
@@ -1432,7 +1449,18 @@ final class HttpBridge {
             String answerPeerId = inbound && rt.peerMetadataId != null
                     && rr.headers().contains(PEER_METADATA_ID) ? rt.peerMetadataId : null;
             ContextInternal vctx = conn.runtime().context(ctx.channel());
-            if (!(req instanceof FullHttpRequest)) {
+            MultiMap trailers = req instanceof FullHttpRequest full ? trailers(full) : null;
+            if (trailers != null) {
+                // a body that came whole with its trailers goes as a streamed one, which carries them
+                RequestBodyStream s = new RequestBodyStream();
+                rr.bodyStream(s);
+                ByteBuf content = ((FullHttpRequest) req).content();
+                Buffer whole = content.isReadable() ? Buffer.buffer(ByteBufUtil.getBytes(content)) : null;
+                vctx.dispatch(() -> {
+                    s.write(whole);
+                    s.end(trailers);
+                });
+            } else if (!(req instanceof FullHttpRequest)) {
                 // the body is still arriving: it goes upstream as it comes (bodyContent)
                 RequestBodyStream s = new RequestBodyStream();
                 s.drainHandler(bodyDrained);

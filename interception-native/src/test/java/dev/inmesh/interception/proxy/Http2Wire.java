@@ -149,9 +149,18 @@ final class Http2Wire implements AutoCloseable {
         return frames;
     }
 
-    /** The fields of a HEADERS frame read, decoded. */
+    /** The fields of a HEADERS frame read, decoded (its padding and priority skipped). */
     io.netty.handler.codec.http2.Http2Headers decode(Frame f) throws Exception {
-        io.netty.buffer.ByteBuf b = io.netty.buffer.Unpooled.wrappedBuffer(f.payload);
+        int from = 0;
+        int to = f.payload.length;
+        if ((f.flags & 0x8) != 0) { // PADDED
+            to -= f.payload[0] & 0xff;
+            from++;
+        }
+        if ((f.flags & 0x20) != 0) { // PRIORITY
+            from += 5;
+        }
+        io.netty.buffer.ByteBuf b = io.netty.buffer.Unpooled.wrappedBuffer(f.payload, from, to - from);
         return hpack.decodeHeaders(f.stream, b);
     }
 

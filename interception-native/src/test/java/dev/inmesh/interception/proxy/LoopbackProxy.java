@@ -109,6 +109,20 @@ final class LoopbackProxy implements AutoCloseable {
     }
 
     /**
+     * {@code yaml} with its clusters (each at column 2, {@code connect_timeout: 1s}) talking HTTP/2 to their hosts, with
+     * {@code http2Options} (the inside of a flow mapping) as their {@code http2_protocol_options}.
+     */
+    static String overHttp2(String yaml, String http2Options) {
+        return yaml.replace("    connect_timeout: 1s\n", """
+                    connect_timeout: 1s
+                    typed_extension_protocol_options:
+                      envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+                        "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+                        explicit_http_config: {http2_protocol_options: {%s}}
+                """.formatted(http2Options));
+    }
+
+    /**
      * Sends a WebSocket upgrade for {@code path} to {@code host: svc} on 127.0.0.1:{@code port}, with
      * {@code extraHeaders} (each line ending in CRLF), and returns what first comes back: the answer's head, at least.
      */

@@ -41,16 +41,7 @@ class ProxyAuthorityTest {
                 }).listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
         int port = LoopbackProxy.freePort();
         String config = LoopbackProxy.inboundConfig(port, upstream, "");
-        if (http2Upstream) {
-            config = config.replace("    connect_timeout: 1s\n", """
-                        connect_timeout: 1s
-                        typed_extension_protocol_options:
-                          envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
-                            "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
-                            explicit_http_config: {http2_protocol_options: {}}
-                    """);
-        }
-        proxy = new LoopbackProxy(config);
+        proxy = new LoopbackProxy(http2Upstream ? LoopbackProxy.overHttp2(config, "") : config);
         return port;
     }
 

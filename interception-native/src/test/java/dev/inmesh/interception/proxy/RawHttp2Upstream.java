@@ -17,6 +17,8 @@ final class RawHttp2Upstream implements AutoCloseable {
     volatile String[] head = {":status", "200"};
     /** The fields of each answer's trailers, or null for none. */
     volatile String[] trailers;
+    /** The header blocks received (each request's head, and its trailers), decoded, as {@code name: value, ...}. */
+    final java.util.List<String> received = new java.util.concurrent.CopyOnWriteArrayList<>();
     /** The GOAWAY frames with PROTOCOL_ERROR the proxy sent so far: the connections it ended for one. */
     final AtomicInteger protocolErrors = new AtomicInteger();
 
@@ -49,7 +51,13 @@ final class RawHttp2Upstream implements AutoCloseable {
                 if (f.type() == Http2Wire.GOAWAY && f.errorCode() == Http2Wire.PROTOCOL_ERROR) {
                     protocolErrors.incrementAndGet();
                 }
-                if (f.type() == Http2Wire.HEADERS && f.endsStream() || f.type() == Http2Wire.DATA && f.endsStream()) {
+                if (f.type() == Http2Wire.HEADERS) {
+                    StringBuilder fields = new StringBuilder();
+                    h2.decode(f).forEach(e -> fields.append(fields.length() == 0 ? "" : ", ").append(e.getKey())
+                            .append(": ").append(e.getValue()));
+                    received.add(fields.toString());
+                }
+                if (f.endsStream()) {
                     String[] t = trailers;
                     h2.headers(f.stream(), false, head).data(f.stream(), t == null, "ok");
                     if (t != null) {
@@ -57,7 +65,7 @@ final class RawHttp2Upstream implements AutoCloseable {
                     }
                 }
             }
-        } catch (IOException e) {
+        } catch (Exception e) {
             // the proxy closed the connection, or the test ended
         }
     }

@@ -28,15 +28,9 @@ class UpstreamHttp2InvalidAnswerTest {
     private static final String[][] CODEC = Arrays.copyOf(INVALID, 4);
 
     private static LoopbackProxy proxy(int port, RawHttp2Upstream upstream, String http2Options) throws Exception {
-        String cluster = Http1RequestsTest.clusterC(upstream.port()).replace("    connect_timeout: 1s\n", """
-                    connect_timeout: 1s
-                    typed_extension_protocol_options:
-                      envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
-                        "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
-                        explicit_http_config: {http2_protocol_options: {%s}}
-                """.formatted(http2Options));
-        return new LoopbackProxy("static_resources:\n  listeners:\n" + Http1RequestsTest.listener("l", port, "")
-                + cluster);
+        return new LoopbackProxy(LoopbackProxy.overHttp2("static_resources:\n  listeners:\n"
+                + Http1RequestsTest.listener("l", port, "") + Http1RequestsTest.clusterC(upstream.port()),
+                http2Options));
     }
 
     /** Asks for /a over HTTP/1.1 and checks the answer is Envoy's to a protocol error. */

@@ -1,7 +1,9 @@
 package dev.inmesh.runtime.router;
 
+import io.netty.channel.ChannelHandlerContext;
 import io.vertx.core.Future;
 import io.vertx.core.Handler;
+import io.vertx.core.MultiMap;
 import io.vertx.core.Promise;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpClientRequest;
@@ -9,7 +11,9 @@ import io.vertx.core.http.HttpClientResponse;
 import io.vertx.core.http.HttpHeaders;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.HttpVersion;
+import io.vertx.core.http.impl.HttpClientConnectionInternal;
 import java.util.ArrayList;
+import java.util.Map;
 
 /**
  * A request body still arriving when the router takes the request ({@link RouterRequest#bodyStream}), which the router
@@ -24,6 +28,10 @@ import java.util.ArrayList;
  * ext_authz filter's {@code with_request_body}): it is then held up to the filter's limit, and sent on from its start.
  * While the request is to be mirrored ({@link RequestMirror}), the whole body is kept too, for the copies sent once it
  * ends, under the same limit: a body that outgrows it is not mirrored (and counted once, with the retries).
+ *
+ * <p>Trailers that end the body ({@link #end(MultiMap)}) follow it to an HTTP/2 upstream, as Envoy's router passes a
+ * request's trailers on (source/common/router/router.cc decodeTrailers): a HEADERS frame that ends the stream, after
+ * the last DATA frame went out (an HTTP/1.1 upstream gets the body without them).
  *
  * <p>The caller writes and ends it on the context the router runs the exchange on (for the in-JVM client, the
  * request's own); it is not thread-safe.
@@ -63,6 +71,8 @@ public final class RequestBodyStream {
     /** The gRPC messages that started in the body received (counted for any body: a cheap walk over prefixes). */
     private final GrpcFrames messages = new GrpcFrames();
     private boolean ended;
+    /** The trailers that ended the body, or null for none. */
+    private MultiMap trailers;
     private boolean closed;
     /** Whether sent chunks are kept for a retry. */
     private boolean retaining;
@@ -74,6 +84,8 @@ public final class RequestBodyStream {
     /** The attempt in flight the chunks go to, or null. */
     private HttpClientRequest sink;
     private boolean sinkEnded;
+    /** The last write to the attempt in flight (its head's, or its body's last chunk's), or null before any. */
+    private Future<Void> lastWrite;
     private Handler<Void> drainHandler;
     /** Whether the caller was told the queue is full, so that it waits for the drain handler. */
     private boolean waiting;
@@ -117,10 +129,16 @@ public final class RequestBodyStream {
 
     /** Ends the body: the request is complete. */
     public void end() {
+        end(null);
+    }
+
+    /** Ends the body with {@code trailers} (null or empty: none): the request is complete. */
+    public void end(MultiMap trailers) {
         if (ended || closed) {
             return;
         }
         ended = true;
+        this.trailers = trailers == null || trailers.isEmpty() ? null : trailers;
         flush();
         stopHolding();
         if (owner != null) {
@@ -300,8 +318,10 @@ public final class RequestBodyStream {
             up.setChunked(true);
         }
         up.drainHandler(v -> drained());
+        lastWrite = null;
         if (chunks.isEmpty() && !ended) {
-            up.sendHead(); // the upstream has the request now, as a caller that waits for an answer first expects
+            // the upstream has the request now, as a caller that waits for an answer first expects
+            lastWrite = up.sendHead();
         }
         flush();
     }
@@ -390,7 +410,7 @@ public final class RequestBodyStream {
         }
         int n = chunks.size();
         while (next < n) {
-            s.write(chunks.get(next++));
+            lastWrite = s.write(chunks.get(next++));
         }
         if (!retaining) {
             chunks.clear();
@@ -399,11 +419,41 @@ public final class RequestBodyStream {
         }
         if (ended && !sinkEnded) {
             sinkEnded = true;
-            s.end();
+            if (trailers != null && s.version() == HttpVersion.HTTP_2) {
+                endWithTrailers(s, lastWrite != null ? lastWrite : s.sendHead(), trailers);
+            } else {
+                s.end();
+            }
         }
         if (waiting && (sinkEnded || !s.writeQueueFull())) {
             drained();
         }
+    }
+
+    /**
+     * Ends {@code up}'s stream with {@code trailers} once {@code after} (its last write) went out: Vert.x's client
+     * sends no trailers, its HTTP/2 connection's encoder does, behind the DATA frames it holds for flow control.
+     */
+    private static void endWithTrailers(HttpClientRequest up, Future<Void> after, MultiMap trailers) {
+        io.netty.handler.codec.http2.Http2Headers block = new io.netty.handler.codec.http2.DefaultHttp2Headers();
+        for (Map.Entry<String, String> e : trailers) {
+            block.add(io.netty.util.AsciiString.of(e.getKey()).toLowerCase(), e.getValue());
+        }
+        after.onSuccess(v -> {
+            if (!(up.connection() instanceof HttpClientConnectionInternal c)) {
+                return;
+            }
+            io.netty.channel.ChannelPipeline pipeline = c.channelHandlerContext().pipeline();
+            var h2 = pipeline.get(io.netty.handler.codec.http2.Http2ConnectionHandler.class);
+            ChannelHandlerContext ctx = h2 == null ? null : pipeline.context(h2);
+            if (ctx == null) {
+                return; // the connection is gone: the request failed with it
+            }
+            ctx.executor().execute(() -> {
+                h2.encoder().writeHeaders(ctx, up.streamId(), block, 0, true, ctx.newPromise());
+                ctx.flush();
+            });
+        });
     }
 
     private void drained() {
