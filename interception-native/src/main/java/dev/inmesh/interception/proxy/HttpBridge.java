@@ -1365,15 +1365,10 @@ final class HttpBridge {
                     }
                 }
             }
+            // (Netty's HTTP/2 conversion made the :authority the Host; an h2c request with neither is an invalid
+            // message, which never gets here, as Envoy's codec refuses it; an HTTP/1 request without a Host is
+            // refused, missing_host_header, and logged without one, "-", as Envoy's; it is not routed)
             String authority = req.headers().get(HttpHeaderNames.HOST);
-            if (authority == null) {
-                authority = req.headers().get(":authority");
-            }
-            if (authority == null && http2) {
-                authority = conn.destinationHostPort();
-            }
-            // (an HTTP/1 request without a Host is refused, missing_host_header, and logged without one, "-", as
-            // Envoy's; it is not routed)
             // the connection manager's strip_*_host_port and strip_trailing_host_dot, before filters and routes
             authority = dev.inmesh.runtime.router.HostNormalizer.apply(conn.hcm(), authority,
                     conn.destination().getPort(), req.method().name());
