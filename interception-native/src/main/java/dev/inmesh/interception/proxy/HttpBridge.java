@@ -316,13 +316,24 @@ final class HttpBridge {
      * (GOAWAY PROTOCOL_ERROR, {@code downstream_cx_protocol_error}), or, under
      * {@code override_stream_error_on_invalid_http_message}, only the stream (RST_STREAM PROTOCOL_ERROR). No such
      * stream reaches the exchange, so none is left open unanswered.
+     *
+     * <p>Counted as Envoy's HTTP/2 codec counts them (source/common/http/http2/codec_stats.h): RST_STREAM frames read
+     * and written ({@code http2.rx_reset}, {@code tx_reset}), streams refused beyond {@code max_concurrent_streams}
+     * ({@code stream_refused_errors}), requests that ended with trailers ({@code trailers}), and the streams open
+     * ({@code streams_active}).
      */
     static final class ServerHttp2Codec extends Http2FrameCodecBuilder {
         private final Connection conn;
+        /** The codecs' statistics, or null when none are kept. */
+        private final dev.inmesh.runtime.stats.CodecStats stats;
 
         ServerHttp2Codec(Connection conn) {
             this.conn = conn;
+            this.stats = conn.stats() == null ? null : conn.stats().codec();
             server(true);
+            if (stats != null) {
+                frameLogger(new ResetCounter(stats));
+            }
         }
 
         @Override
@@ -338,8 +349,8 @@ final class HttpBridge {
                     // no 431: the codec resets the stream after this (with PROTOCOL_ERROR, where Envoy's nghttp2
                     // says INTERNAL_ERROR)
                     try {
-                        if (c.stats() != null) {
-                            c.stats().codec().headerOverflow();
+                        if (stats != null) {
+                            stats.headerOverflow();
                         }
                         reportReset(c, "http2.too_many_headers");
                     } catch (RuntimeException e) {
@@ -352,6 +363,11 @@ final class HttpBridge {
                 public void onError(ChannelHandlerContext ctx, boolean outbound, Throwable cause) {
                     var invalid = outbound ? null : invalidMessage(cause);
                     if (invalid == null) {
+                        if (!outbound && stats != null && io.netty.handler.codec.http2.Http2CodecUtil
+                                .getEmbeddedHttp2Exception(cause) instanceof Http2Exception.StreamException s
+                                && s.error() == Http2Error.REFUSED_STREAM) {
+                            stats.streamRefused();
+                        }
                         super.onError(ctx, outbound, cause);
                         return;
                     }
@@ -360,8 +376,8 @@ final class HttpBridge {
                     String details = why instanceof InvalidMessage m ? m.getMessage()
                             : connection().stream(invalid.streamId()) == null ? Http2HeaderValidator.INVALID_HEADER
                             : Http2HeaderValidator.MESSAGING;
-                    if (c.stats() != null) {
-                        c.stats().codec().rxMessagingError();
+                    if (stats != null) {
+                        stats.rxMessagingError();
                     }
                     reportReset(c, details);
                     if (c.hcm().http2().streamErrorOnInvalidHttpMessage()) {
@@ -382,6 +398,19 @@ final class HttpBridge {
                     super.onConnectionError(ctx, outbound, cause, http2Ex);
                 }
             };
+            if (stats != null) {
+                decoder.connection().addListener(new io.netty.handler.codec.http2.Http2ConnectionAdapter() {
+                    @Override
+                    public void onStreamActive(io.netty.handler.codec.http2.Http2Stream stream) {
+                        stats.streamsActive(1);
+                    }
+
+                    @Override
+                    public void onStreamClosed(io.netty.handler.codec.http2.Http2Stream stream) {
+                        stats.streamsActive(-1);
+                    }
+                });
+            }
             var requests = decoder.connection().newKey();
             decoder.frameListener(new Http2FrameListenerDecorator(decoder.frameListener()) {
                 @Override
@@ -411,6 +440,9 @@ final class HttpBridge {
                         throw Http2Exception.streamError(streamId, Http2Error.PROTOCOL_ERROR,
                                 new InvalidMessage(details), details);
                     }
+                    if (!head && stats != null) {
+                        stats.trailers();
+                    }
                 }
             });
             return codec;
@@ -425,6 +457,25 @@ final class HttpBridge {
             Http2Exception e = io.netty.handler.codec.http2.Http2CodecUtil.getEmbeddedHttp2Exception(cause);
             return e instanceof Http2Exception.StreamException s && s.error() == Http2Error.PROTOCOL_ERROR
                     && !(s instanceof Http2Exception.HeaderListSizeException) ? s : null;
+        }
+    }
+
+    /**
+     * Counts the RST_STREAM frames a downstream HTTP/2 connection reads and writes, which Netty's frame codec hands to
+     * its frame logger; logs nothing but at TRACE, as Netty's own.
+     */
+    static final class ResetCounter extends io.netty.handler.codec.http2.Http2FrameLogger {
+        private final dev.inmesh.runtime.stats.CodecStats stats;
+
+        ResetCounter(dev.inmesh.runtime.stats.CodecStats stats) {
+            super(io.netty.handler.logging.LogLevel.TRACE, ResetCounter.class);
+            this.stats = stats;
+        }
+
+        @Override
+        public void logRstStream(Direction direction, ChannelHandlerContext ctx, int streamId, long errorCode) {
+            stats.reset(direction == Direction.INBOUND);
+            super.logRstStream(direction, ctx, streamId, errorCode);
         }
     }
 
@@ -1917,7 +1968,8 @@ final class HttpBridge {
          * count it and the access log writes it, with Envoy's response code details. A codec error ({@code codec}:
          * a head Envoy's codec would not have passed on; {@code req} may be null) is answered as Envoy's codec answers
          * it: its status text as the body, flag DPE, and no method, path or authority in the log ({@code "- -
-         * HTTP/1.1"}). An HTTP/1 connection closes after the answer; nothing more it carried is read as a request.
+         * HTTP/1.1"}), counted in {@code downstream_cx_protocol_error}. An HTTP/1 connection closes after the answer;
+         * nothing more it carried is read as a request.
          */
         private void refuse(ChannelHandlerContext ctx, HttpRequest req, HttpResponseStatus status, String details,
                             boolean codec) {
@@ -1940,6 +1992,9 @@ final class HttpBridge {
                 busy = true;
                 if (!keepAlive) {
                     refuseFurther();
+                }
+                if (codec && conn.stats() != null) {
+                    conn.stats().protocolError(); // as Envoy's connection manager counts its codec's protocol error
                 }
             }
             respond(ctx, conn.runtime().router.localReply(rr, status.code(), codec ? status.reasonPhrase() : "",

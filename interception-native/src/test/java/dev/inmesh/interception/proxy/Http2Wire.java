@@ -14,7 +14,8 @@ import java.util.List;
 /**
  * HTTP/2 on a bare socket, for tests that send what a well-behaved client never would: header blocks written as given
  * (any order, any case, any octet; literal fields without Huffman coding or indexing), frames read one by one. A
- * client's connection ({@link #client}) writes the preface and an empty SETTINGS, and acknowledges the peer's.
+ * client's connection ({@link #client}) writes the preface and an empty SETTINGS, and acknowledges the peer's (the
+ * first before it sends anything else, so that the peer's settings, {@code max_concurrent_streams}, apply to it).
  */
 final class Http2Wire implements AutoCloseable {
     static final int DATA = 0;
@@ -63,12 +64,20 @@ final class Http2Wire implements AutoCloseable {
         this.out = socket.getOutputStream();
     }
 
-    /** A client's connection to 127.0.0.1:{@code port}: the preface and an empty SETTINGS written. */
+    /**
+     * A client's connection to 127.0.0.1:{@code port}: the preface and an empty SETTINGS written, the server's
+     * SETTINGS read and acknowledged.
+     */
     static Http2Wire client(int port) throws IOException {
         Http2Wire w = new Http2Wire(new Socket("127.0.0.1", port));
         w.out.write("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
         w.out.write(frame(SETTINGS, 0, 0, new byte[0]));
         w.out.flush();
+        for (Frame f; (f = w.read()) != null; ) {
+            if (f.type == SETTINGS && (f.flags & 1) == 0) {
+                break;
+            }
+        }
         return w;
     }
 
@@ -95,32 +104,41 @@ final class Http2Wire implements AutoCloseable {
         return this;
     }
 
+    /** A RST_STREAM frame on {@code stream} with {@code code}. */
+    Http2Wire reset(int stream, int code) throws IOException {
+        out.write(frame(RST_STREAM, 0, stream, java.nio.ByteBuffer.allocate(4).putInt(code).array()));
+        out.flush();
+        return this;
+    }
+
     /** The next frame but SETTINGS (acknowledged when not an ACK), WINDOW_UPDATE and PING; null at the end. */
     Frame next() throws IOException {
-        while (true) {
-            byte[] head = new byte[9];
-            try {
-                in.readFully(head);
-            } catch (EOFException | java.net.SocketException e) {
-                return null;
+        for (Frame f; (f = read()) != null; ) {
+            if (f.type != SETTINGS && f.type != 6 && f.type != 8) {
+                return f; // PING (Netty answers them itself), WINDOW_UPDATE
             }
-            int length = (head[0] & 0xff) << 16 | (head[1] & 0xff) << 8 | head[2] & 0xff;
-            int stream = (head[5] & 0x7f) << 24 | (head[6] & 0xff) << 16 | (head[7] & 0xff) << 8 | head[8] & 0xff;
-            byte[] payload = new byte[length];
-            in.readFully(payload);
-            int type = head[3];
-            if (type == SETTINGS) {
-                if ((head[4] & 1) == 0) {
-                    out.write(frame(SETTINGS, 1, 0, new byte[0]));
-                    out.flush();
-                }
-                continue;
-            }
-            if (type == 6 || type == 8) {
-                continue; // PING (Netty answers them itself), WINDOW_UPDATE
-            }
-            return new Frame(type, head[4], stream, payload);
         }
+        return null;
+    }
+
+    /** The next frame, a SETTINGS that is no ACK acknowledged; null at the end. */
+    private Frame read() throws IOException {
+        byte[] head = new byte[9];
+        try {
+            in.readFully(head);
+        } catch (EOFException | java.net.SocketException e) {
+            return null;
+        }
+        int length = (head[0] & 0xff) << 16 | (head[1] & 0xff) << 8 | head[2] & 0xff;
+        int stream = (head[5] & 0x7f) << 24 | (head[6] & 0xff) << 16 | (head[7] & 0xff) << 8 | head[8] & 0xff;
+        byte[] payload = new byte[length];
+        in.readFully(payload);
+        Frame f = new Frame(head[3], head[4], stream, payload);
+        if (f.type == SETTINGS && (f.flags & 1) == 0) {
+            out.write(frame(SETTINGS, 1, 0, new byte[0]));
+            out.flush();
+        }
+        return f;
     }
 
     /**

@@ -10,8 +10,11 @@ import java.util.concurrent.atomic.LongAdder;
  * underscore, dropped ({@code dropped_headers_with_underscores}, one a header) or refusing their request
  * ({@code requests_rejected_with_underscores_in_headers}) under a connection manager's
  * {@code headers_with_underscores_action}; and HTTP/2's {@code header_overflow} (a stream reset for request headers
- * over the connection manager's limits) and {@code rx_messaging_error} (a request that broke HTTP/2's messaging rules,
- * which cost its stream or its connection). One set per registry, shared by every connection
+ * over the connection manager's limits), {@code rx_messaging_error} (a request that broke HTTP/2's messaging rules,
+ * which cost its stream or its connection), {@code rx_reset} and {@code tx_reset} (RST_STREAM frames received and
+ * sent), {@code stream_refused_errors} (a stream beyond {@code max_concurrent_streams}, refused), {@code trailers}
+ * (requests that ended with trailers) and the gauge {@code streams_active} (streams open), as Envoy's HTTP/2 codec
+ * keeps them (source/common/http/http2/codec_stats.h). One set per registry, shared by every connection
  * manager; thread-safe and allocation-free.
  */
 public final class CodecStats {
@@ -19,6 +22,11 @@ public final class CodecStats {
     private final LongAdder[] rejected = {new LongAdder(), new LongAdder()};
     private final LongAdder headerOverflow = new LongAdder();
     private final LongAdder rxMessagingError = new LongAdder();
+    private final LongAdder rxReset = new LongAdder();
+    private final LongAdder txReset = new LongAdder();
+    private final LongAdder streamRefused = new LongAdder();
+    private final LongAdder trailers = new LongAdder();
+    private final java.util.concurrent.atomic.AtomicLong streamsActive = new java.util.concurrent.atomic.AtomicLong();
 
     CodecStats(MeterRegistry registry) {
         for (int v = 0; v < 2; v++) {
@@ -31,7 +39,12 @@ public final class CodecStats {
         }
         Gauge.builder("envoy_http2_header_overflow", headerOverflow, LongAdder::doubleValue).strongReference(true)
                 .register(registry);
-        Gauge.builder("envoy_http2_rx_messaging_error", rxMessagingError, LongAdder::doubleValue)
+        for (var counter : java.util.Map.of("rx_messaging_error", rxMessagingError, "rx_reset", rxReset, "tx_reset",
+                txReset, "stream_refused_errors", streamRefused, "trailers", trailers).entrySet()) {
+            Gauge.builder("envoy_http2_" + counter.getKey(), counter.getValue(), LongAdder::doubleValue)
+                    .strongReference(true).register(registry);
+        }
+        Gauge.builder("envoy_http2_streams_active", streamsActive, java.util.concurrent.atomic.AtomicLong::doubleValue)
                 .strongReference(true).register(registry);
     }
 
@@ -43,6 +56,26 @@ public final class CodecStats {
     /** An HTTP/2 request broke HTTP/2's messaging rules (its head, its trailers or its body's length). */
     public void rxMessagingError() {
         rxMessagingError.increment();
+    }
+
+    /** An HTTP/2 RST_STREAM frame received ({@code rx_reset}), or sent ({@code tx_reset}). */
+    public void reset(boolean received) {
+        (received ? rxReset : txReset).increment();
+    }
+
+    /** An HTTP/2 stream refused for being beyond {@code max_concurrent_streams}. */
+    public void streamRefused() {
+        streamRefused.increment();
+    }
+
+    /** An HTTP/2 request ended with trailers. */
+    public void trailers() {
+        trailers.increment();
+    }
+
+    /** An HTTP/2 stream opened ({@code 1}) or closed ({@code -1}): {@code streams_active}. */
+    public void streamsActive(int delta) {
+        streamsActive.addAndGet(delta);
     }
 
     /** {@code count} headers with an underscore dropped from a request of the HTTP/1 or HTTP/2 codec. */

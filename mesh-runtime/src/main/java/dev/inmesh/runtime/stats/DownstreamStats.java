@@ -312,8 +312,9 @@ public final class DownstreamStats implements RbacStats {
     }
 
     /**
-     * The codec ended a connection for a protocol error of its client (an HTTP/2 connection error, an invalid message
-     * where invalid messages cost their connection): {@code downstream_cx_protocol_error}.
+     * The codec ended a connection for a protocol error of its client (an HTTP/1 head it refused, an HTTP/2
+     * connection error, an invalid message where invalid messages cost their connection):
+     * {@code downstream_cx_protocol_error}.
      */
     public void protocolError() {
         cxProtocolError.increment();
