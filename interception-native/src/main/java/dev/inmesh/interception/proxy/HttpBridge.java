@@ -456,7 +456,22 @@ final class HttpBridge {
         private static Http2Exception.StreamException invalidMessage(Throwable cause) {
             Http2Exception e = io.netty.handler.codec.http2.Http2CodecUtil.getEmbeddedHttp2Exception(cause);
             return e instanceof Http2Exception.StreamException s && s.error() == Http2Error.PROTOCOL_ERROR
-                    && !(s instanceof Http2Exception.HeaderListSizeException) ? s : null;
+                    && !(s instanceof Http2Exception.HeaderListSizeException) && !emptyPseudoHeader(s) ? s : null;
+        }
+
+        /**
+         * Netty's decoder refusing an empty {@code :authority} (which HTTP/1 gateways forward from an empty Host):
+         * oghttp2 takes one, so Envoy serves the request; Netty cannot, and only its stream is reset, the
+         * connection's other streams going on (an empty {@code :method} or {@code :path} Envoy refuses too).
+         */
+        private static boolean emptyPseudoHeader(Http2Exception.StreamException s) {
+            for (Throwable t = s; t != null; t = t.getCause()) {
+                if (t.getMessage() != null && t.getMessage().contains("':authority'")
+                        && t.getMessage().contains("must not be empty")) {
+                    return true;
+                }
+            }
+            return false;
         }
     }
 

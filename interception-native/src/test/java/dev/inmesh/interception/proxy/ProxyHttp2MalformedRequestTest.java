@@ -142,6 +142,19 @@ class ProxyHttp2MalformedRequestTest {
     }
 
     @Test
+    void anEmptyAuthorityWhichEnvoyTakesCostsOnlyItsStreamThoughNettyCannotServeIt() throws Exception {
+        int port = proxy("");
+        try (Http2Wire h2 = Http2Wire.client(port)) {
+            h2.headers(1, true, with(":authority", ""));
+            List<Object> frames = h2.until(1);
+            assertEquals("RST_STREAM 1 1", frames.get(frames.size() - 1).toString(), frames.toString());
+            h2.headers(3, true, with(":path", "/next"));
+            frames = h2.until(3);
+            assertEquals("200", h2.status(frames, 3), "the connection goes on: " + frames);
+        }
+    }
+
+    @Test
     void everyInvalidRequestHeadEndsItsConnection() throws Exception {
         int port = proxy("");
         var stats = proxy.withStats();

@@ -439,8 +439,13 @@ public final class RequestBodyStream {
         for (Map.Entry<String, String> e : trailers) {
             block.add(io.netty.util.AsciiString.of(e.getKey()).toLowerCase(), e.getValue());
         }
-        after.onSuccess(v -> {
+        after.onComplete(ar -> {
+            if (ar.failed()) {
+                up.reset(); // the body did not all go: the stream must not stay open
+                return;
+            }
             if (!(up.connection() instanceof HttpClientConnectionInternal c)) {
+                up.end(); // no encoder to write them with: the stream ends without its trailers
                 return;
             }
             io.netty.channel.ChannelPipeline pipeline = c.channelHandlerContext().pipeline();
