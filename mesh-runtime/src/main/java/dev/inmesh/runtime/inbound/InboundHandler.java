@@ -196,7 +196,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         MeshSnapshot snapshot = snapshots.current();
         FilterChainSelector inbound = snapshot.listener(InboundTls.LISTENER);
         javax.net.ssl.SSLSession session = req.isSSL() ? req.sslSession() : null;
-        Tls tls = session == null ? null : Tls.of(session, req.version() == io.vertx.core.http.HttpVersion.HTTP_2);
+        boolean http2 = req.version() == io.vertx.core.http.HttpVersion.HTTP_2;
+        Tls tls = session == null ? null : Tls.of(session, http2);
         FilterChain selected = inbound == null ? null
                 : inboundChain(inbound, tls, req.version(), localIp, localPort, remoteIp, remotePort, pipe);
         if (selected != null && (selected.checksConnections() || !(selected.filter() instanceof HttpConnectionManager))
@@ -252,7 +253,6 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         // dropped before anything reads it, or the request refused (HTTP/1: 400 and the connection closed; HTTP/2:
         // the stream reset)
         String codecReset = null;
-        boolean http2 = req.version() == io.vertx.core.http.HttpVersion.HTTP_2;
         DownstreamStats ds = hcm == null ? null : stats(hcm);
         if (hcm != null && UnderscoreHeaders.refuses(hcm.headersWithUnderscores(), headers, ds, http2)) {
             if (http2) {
@@ -261,29 +261,23 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 refused = Http1Admission.Refusal.UNDERSCORE;
             }
         }
-        if (http2 && codecReset == null && hcm != null && (headBytes > hcm.maxRequestHeadersKb() * 1024L
-                || Http1Admission.moreHeadersThan(headers, hcm.maxRequestHeadersCount()))
-                && Http1Admission.limits(req.uri(), headers, hcm.maxRequestHeadersCount(),
-                        hcm.maxRequestHeadersKb() * 1024L) != null) {
+        if (http2 && codecReset == null && hcm != null && Http1Admission.limits(req.uri(), headers, headBytes,
+                hcm.maxRequestHeadersCount(), hcm.maxRequestHeadersKb() * 1024L) != null) {
             // as Envoy's HTTP/2 codec: a stream over the limits is reset, http2.header_overflow counted
             codecReset = "http2.too_many_headers";
             if (ds != null) {
                 ds.codec().headerOverflow();
             }
         }
-        if (hcm != null && req.version() != io.vertx.core.http.HttpVersion.HTTP_2) {
+        if (hcm != null && !http2) {
             // As Envoy's HTTP/1 codec and connection manager with the chain's http_protocol_options: an absolute-form
             // request line is routed by its own host and path; what they refuse (HTTP/1.0 unless accept_http_10, a
             // request without a Host) is answered below, once the request counts in the statistics and the logs
             ServerHead head = new ServerHead(req);
             if (refused == null) {
-                // the head's framing and limits first, as Envoy's codec refuses it while reading it (headBytes: all
-                // of the head, more than what the limit counts, so most requests are not counted again)
-                refused = headBytes <= hcm.maxRequestHeadersKb() * 1024L
-                        && !Http1Admission.moreHeadersThan(headers, hcm.maxRequestHeadersCount())
-                        && !headers.contains(io.vertx.core.http.HttpHeaders.TRANSFER_ENCODING) ? null
-                        : Http1Admission.limits(req.uri(), headers, hcm.maxRequestHeadersCount(),
-                                hcm.maxRequestHeadersKb() * 1024L);
+                // the head's framing and limits first, as Envoy's codec refuses it while reading it
+                refused = Http1Admission.limits(req.uri(), headers, headBytes, hcm.maxRequestHeadersCount(),
+                        hcm.maxRequestHeadersKb() * 1024L);
             }
             if (refused == null) {
                 refused = headers.getAll(io.vertx.core.http.HttpHeaders.HOST).size() > 1
@@ -432,7 +426,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             if (refused.codecError) {
                 flags.add(ResponseFlag.DOWNSTREAM_PROTOCOL_ERROR); // as Envoy's codec error: the status text as body
             }
-            if (!refused.codecError && req.version() != io.vertx.core.http.HttpVersion.HTTP_2 && !hasBody(req)) {
+            if (!refused.codecError && !http2 && !hasBody(req)) {
                 // the connection manager's refusal of a request read whole: the connection stays, as Envoy's
                 localReply(req, traced, refused.status, "");
                 return;
@@ -477,7 +471,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         // an upgrade: a connection header naming upgrade, and the upgrade asked for (an h2c offer is not one: Envoy's
         // codec takes its headers off and serves the request)
         String upgrade = upgradeType(headers);
-        if (hcm != null && req.version() != io.vertx.core.http.HttpVersion.HTTP_2) {
+        if (hcm != null && !http2) {
             // the hop-by-hop headers, as Envoy's connection manager takes them off before its filters (the framing's
             // transfer-encoding stays: Vert.x has read the body by it, and the service may too)
             Router.removeHopByHop(headers, upgrade != null);
@@ -507,13 +501,12 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             // websocket can be; a CONNECT is one, which they never enable here); and, as Envoy's, the connection ends
             // after the answer: what the client sent after the head is not read as another request
             details[0] = "upgrade_failed";
-            boolean http1 = req.version() != io.vertx.core.http.HttpVersion.HTTP_2;
-            if (http1) {
+            if (!http2) {
                 resp.putHeader(io.vertx.core.http.HttpHeaders.CONNECTION, io.vertx.core.http.HttpHeaders.CLOSE);
                 lastRefused = req.connection();
             }
             localReply(req, traced, 403, "");
-            if (http1) {
+            if (!http2) {
                 req.connection().close();
             }
             return;

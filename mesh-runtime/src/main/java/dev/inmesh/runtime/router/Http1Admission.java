@@ -87,9 +87,14 @@ public final class Http1Admission {
     /**
      * What Envoy's codec refuses of a head whose framing or size it does not take: a {@code Transfer-Encoding} other
      * than one {@code chunked}; more header lines than {@code max_headers_count}, or names, values and request target
-     * together over {@code max_request_headers_kb}; null when it takes the head.
+     * together over {@code max_request_headers_kb}; null when it takes the head. {@code headBytes}, the whole head's
+     * size (more than what the limit counts), spares most heads the count: one within {@code maxBytes}, with no more
+     * lines than {@code maxHeaders} and no {@code Transfer-Encoding}, is taken at once.
      */
-    public static Refusal limits(String uri, MultiMap headers, int maxHeaders, long maxBytes) {
+    public static Refusal limits(String uri, MultiMap headers, long headBytes, int maxHeaders, long maxBytes) {
+        if (headBytes <= maxBytes && !moreHeadersThan(headers, maxHeaders) && !headers.contains("transfer-encoding")) {
+            return null;
+        }
         List<String> codings = headers.getAll("transfer-encoding");
         if (!codings.isEmpty() && (codings.size() != 1 || !codings.get(0).strip().equalsIgnoreCase("chunked"))) {
             // Netty framed the body by neither (it was read as none), as Envoy's codec refuses it with 501
