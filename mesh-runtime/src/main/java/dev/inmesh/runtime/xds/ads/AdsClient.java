@@ -41,6 +41,7 @@ import io.vertx.grpc.client.GrpcClientRequest;
 import io.vertx.grpc.client.GrpcClientResponse;
 import io.vertx.grpc.common.GrpcMessageDecoder;
 import io.vertx.grpc.common.GrpcMessageEncoder;
+import io.vertx.grpc.common.GrpcStatus;
 import io.vertx.grpc.common.ServiceMethod;
 import io.vertx.grpc.common.ServiceName;
 import java.time.Duration;
@@ -363,8 +364,7 @@ public final class AdsClient {
             resp.handler(r -> onResponse(id, r instanceof DeltaDiscoveryResponse delta ? Update.of(delta)
                     : Update.of((DiscoveryResponse) r), false));
             resp.exceptionHandler(e -> streamClosed(id, e));
-            resp.endHandler(v -> streamClosed(id, new IllegalStateException("the server ended the stream: "
-                    + resp.status() + (resp.statusMessage() == null ? "" : " " + resp.statusMessage()))));
+            resp.endHandler(v -> streamClosed(id, new StreamEnded(resp.status(), resp.statusMessage())));
         });
         LOG.log(System.Logger.Level.INFO, "ADS stream open to {0}", server.address());
         if (!options.keepaliveInterval().isZero()) {
@@ -497,10 +497,53 @@ public final class AdsClient {
             serverIndex = (serverIndex + 1) % options.servers().size();
         }
         long delay = backoff.nextMillis();
-        LOG.log(System.Logger.Level.WARNING, "ADS stream to {0} ended ({1}); reconnecting to {2} in {3} ms",
+        LOG.log(closeLevel(cause), "ADS stream to {0} ended ({1}); reconnecting to {2} in {3} ms",
                 server.address(), describe(cause), options.servers().get(serverIndex).address(), delay);
         timer(delay, this::connect);
         publishStatus();
+    }
+
+    /**
+     * How loud a stream's end is, as Envoy's config stream logs its close: quietly (here INFO, Envoy's debug) a close
+     * with status OK (istiod ends each stream after its maximum connection age) and the first of a run of closes with
+     * a status worth retrying (UNAVAILABLE, which connection failures are, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED); a
+     * WARNING for any other status, a status other than the run's, or the run's status once it has lasted longer
+     * than the longest back-off. A response on a stream ends the run.
+     */
+    private System.Logger.Level closeLevel(Throwable cause) {
+        GrpcStatus status = cause instanceof StreamEnded ended ? ended.status
+                : cause instanceof io.vertx.grpc.common.GrpcErrorException error ? error.status()
+                : GrpcStatus.UNAVAILABLE;
+        if (status == GrpcStatus.OK) {
+            return System.Logger.Level.INFO;
+        }
+        if (status != GrpcStatus.UNAVAILABLE && status != GrpcStatus.DEADLINE_EXCEEDED
+                && status != GrpcStatus.RESOURCE_EXHAUSTED) {
+            return System.Logger.Level.WARNING;
+        }
+        long now = System.nanoTime();
+        if (closeRunStatus != status) {
+            boolean first = closeRunStatus == null;
+            closeRunStatus = status;
+            closeRunSince = now;
+            return first ? System.Logger.Level.INFO : System.Logger.Level.WARNING;
+        }
+        return now - closeRunSince > options.backoffMax().toNanos() ? System.Logger.Level.WARNING
+                : System.Logger.Level.INFO;
+    }
+
+    /** The status of the run of stream closes {@link #closeLevel} is in, null when none; and when it began. */
+    private GrpcStatus closeRunStatus;
+    private long closeRunSince;
+
+    /** A stream the server ended, with its gRPC status. */
+    private static final class StreamEnded extends IllegalStateException {
+        final transient GrpcStatus status;
+
+        StreamEnded(GrpcStatus status, String message) {
+            super("the server ended the stream: " + status + (message == null ? "" : " " + message));
+            this.status = status;
+        }
     }
 
     private void cancelStream() {
@@ -734,6 +777,7 @@ public final class AdsClient {
         }
         DiscoveryResponse r = u.response();
         streamWorked = true;
+        closeRunStatus = null;
         if (agentAsked.containsKey(r.getTypeUrl())) {
             onAgentResponse(r.getTypeUrl(), u);
             return;

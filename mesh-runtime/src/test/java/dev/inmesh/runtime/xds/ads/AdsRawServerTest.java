@@ -93,6 +93,46 @@ class AdsRawServerTest {
     }
 
     @Test
+    void aStreamEndedOkOrOnceUnavailableIsLoggedQuietlyAndAFailureLoudlyAsEnvoysConfigStream() throws Exception {
+        serve(Any::pack, List.of());
+        java.util.logging.Logger log = java.util.logging.Logger.getLogger(AdsClient.class.getName());
+        List<java.util.logging.LogRecord> ends = new java.util.concurrent.CopyOnWriteArrayList<>();
+        java.util.logging.Handler handler = new java.util.logging.Handler() {
+            @Override
+            public void publish(java.util.logging.LogRecord r) {
+                if (r.getMessage().startsWith("ADS stream to")) {
+                    ends.add(r);
+                }
+            }
+
+            @Override
+            public void flush() {}
+
+            @Override
+            public void close() {}
+        };
+        log.addHandler(handler);
+        try {
+            // istiod ends each stream past its maximum connection age with OK; a server going away, UNAVAILABLE;
+            // INTERNAL is a failure worth a warning at once
+            List<io.grpc.Status> statuses = List.of(io.grpc.Status.OK, io.grpc.Status.UNAVAILABLE,
+                    io.grpc.Status.INTERNAL);
+            for (int i = 0; i < statuses.size(); i++) {
+                int stream = i + 1;
+                await(() -> server.streams.get() == stream, WAIT, "stream " + stream + " open");
+                awaitAcks();
+                server.endStream(statuses.get(i));
+                await(() -> ends.size() == stream, WAIT, "the end of stream " + stream + " logged");
+            }
+        } finally {
+            log.removeHandler(handler);
+        }
+        assertEquals(List.of(java.util.logging.Level.INFO, java.util.logging.Level.INFO,
+                java.util.logging.Level.WARNING), ends.stream().map(java.util.logging.LogRecord::getLevel).toList(),
+                () -> ends.stream().map(r -> String.valueOf(r.getParameters()[1])).toList().toString());
+    }
+
+    @Test
     void resourcesInEnvoysResourceWrapperAreAppliedAndAckedAsEnvoyTakesThem() throws Exception {
         serve(m -> Any.pack(Resource.newBuilder().setName(XdsFixtures.name(m)).setVersion("per-resource")
                 .setResource(Any.pack(m)).build()), List.of());

@@ -32,6 +32,8 @@ public final class RawAdsServer implements AutoCloseable {
     final List<DeltaDiscoveryResponse> deltaResponses = new CopyOnWriteArrayList<>();
     private final Server server;
     private volatile StreamObserver<DiscoveryResponse> latest;
+    /** How many state-of-the-world streams clients have opened. */
+    final java.util.concurrent.atomic.AtomicInteger streams = new java.util.concurrent.atomic.AtomicInteger();
     private volatile StreamObserver<DeltaDiscoveryResponse> latestDelta;
 
     public RawAdsServer(Function<DiscoveryRequest, List<DiscoveryResponse>> answer) throws IOException {
@@ -46,6 +48,7 @@ public final class RawAdsServer implements AutoCloseable {
                     public StreamObserver<DiscoveryRequest> streamAggregatedResources(
                             StreamObserver<DiscoveryResponse> out) {
                         latest = out;
+                        streams.incrementAndGet();
                         return answering(out, requests, responses, answer);
                     }
 
@@ -157,6 +160,21 @@ public final class RawAdsServer implements AutoCloseable {
         deltaResponses.add(response);
         synchronized (out) {
             out.onNext(response);
+        }
+    }
+
+    /**
+     * Ends the latest stream with {@code status} (OK: as istiod ends a stream past its maximum connection age, else as
+     * a failing server); the client reconnects.
+     */
+    void endStream(io.grpc.Status status) {
+        StreamObserver<DiscoveryResponse> out = latest;
+        synchronized (out) {
+            if (status.isOk()) {
+                out.onCompleted();
+            } else {
+                out.onError(status.asRuntimeException());
+            }
         }
     }
 
