@@ -198,7 +198,9 @@ public final class RateLimitFilter {
             if (action instanceof RateLimit.RequestHeaders h) {
                 String name = h.headerName().toLowerCase(Locale.ROOT);
                 return (s, cluster, out) -> {
-                    String value = s.request() == null ? null : s.request().header(name);
+                    // as Envoy's action, the first value of a header sent more than once: joined, the values would
+                    // make a descriptor no rule for the first names, and the request would escape that rule's limit
+                    String value = s.request() == null ? null : s.request().firstHeader(name);
                     if (value == null) {
                         return h.skipIfAbsent();
                     }

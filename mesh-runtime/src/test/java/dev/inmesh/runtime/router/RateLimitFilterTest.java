@@ -136,6 +136,13 @@ class RateLimitFilterTest {
     }
 
     @Test
+    void aRequestHeadersEntryOfAHeaderSentTwiceIsItsFirstValueAsEnvoysActionSoASecondValueEscapesNoRule() {
+        assertEquals(List.of("user=bob"), sent(List.of(new RateLimit.RequestHeaders("x-user", "user", false)),
+                new Routes.Req("svc", "/").with("x-user", "bob").with("x-user", "alice"), "10.0.0.1"),
+                "a rule for user=bob still limits a request that also says x-user: alice");
+    }
+
+    @Test
     void requestTypeInternalChecksOnlyRequestsWithXEnvoyInternalAndExternalOnlyThoseWithout() {
         Routes.Req sidecar = new Routes.Req("svc", "/");
         Routes.Req internal = new Routes.Req("svc", "/").with("x-envoy-internal", "true");
