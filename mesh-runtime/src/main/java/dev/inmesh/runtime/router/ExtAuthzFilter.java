@@ -65,6 +65,9 @@ public final class ExtAuthzFilter {
      * A request whose body is longer than {@code max_request_bytes} without {@code allow_partial_message}: Envoy's
      * connection manager answers {@code 413} once the filter's buffer overflows, and the authorizer is not asked.
      */
+    /** The header a request let through on an error carries with {@code failure_mode_allow_header_add}. */
+    static final String FAILURE_MODE_ALLOWED_HEADER = "x-envoy-auth-failure-mode-allowed";
+
     private static final Outcome TOO_LARGE = new Outcome(new RbacFilter.Denial(413, TOO_LARGE_BODY,
             TOO_LARGE_DETAILS, null), List.of(), false);
     /** The header of an HTTP authorizer's allowing answer that names request headers to remove. */
@@ -356,7 +359,7 @@ public final class ExtAuthzFilter {
         }
         return call.transform(ar -> {
             if (ar.failed()) {
-                return Future.succeededFuture(error(stats));
+                return Future.succeededFuture(error(headers, stats));
             }
             Outcome o = config.service() instanceof ExtAuthz.GrpcService
                     ? grpcAnswer(ar.result(), headers, s.request() == null ? null : s.request().path(), stats)
@@ -365,10 +368,17 @@ public final class ExtAuthzFilter {
         });
     }
 
-    /** An error: the request goes on under {@code failure_mode_allow}, else is answered {@code status_on_error}. */
-    private Outcome error(DownstreamStats stats) {
+    /**
+     * An error: the request goes on under {@code failure_mode_allow} (with {@code failure_mode_allow_header_add},
+     * adding {@code x-envoy-auth-failure-mode-allowed: true} to its {@code headers}, as Envoy's filter adds it; null:
+     * a connection's check), else is answered {@code status_on_error}.
+     */
+    private Outcome error(MutableHeaders headers, DownstreamStats stats) {
         if (stats != null) {
             stats.extAuthz().error(config.failureModeAllow());
+        }
+        if (config.failureModeAllow() && config.failureModeAllowHeaderAdd() && headers != null) {
+            headers.add(FAILURE_MODE_ALLOWED_HEADER, "true");
         }
         return config.failureModeAllow() ? Outcome.ALLOWED
                 : new Outcome(new RbacFilter.Denial(config.statusOnError(), "", ERROR_DETAILS, null, List.of(), true),
@@ -396,7 +406,7 @@ public final class ExtAuthzFilter {
 
     private Outcome httpAnswer(Answer a, MutableHeaders headers, DownstreamStats stats) {
         if (a.status() >= 500 && a.status() <= 599) {
-            return error(stats);
+            return error(headers, stats);
         }
         if (a.status() != 200) {
             List<String> toClient = new ArrayList<>();
@@ -444,7 +454,7 @@ public final class ExtAuthzFilter {
     private Outcome grpcAnswer(Answer a, MutableHeaders headers, String path, DownstreamStats stats) {
         CheckResponse r = ClusterCall.message(a, CheckResponse.parser());
         if (r == null) {
-            return error(stats);
+            return error(headers, stats);
         }
         if (r.getStatus().getCode() != 0) {
             int status = 403;

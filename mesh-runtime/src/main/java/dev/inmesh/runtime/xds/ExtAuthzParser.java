@@ -63,7 +63,7 @@ final class ExtAuthzParser {
                 io.envoyproxy.envoy.extensions.filters.http.ext_authz.v3.ExtAuthz.class, "@type");
         Fields.onlyKnown(c, Set.of("http_service", "grpc_service", "failure_mode_allow", "status_on_error",
                 "filter_enabled_metadata", "allowed_headers", "clear_route_cache", "with_request_body",
-                "transport_api_version"),
+                "transport_api_version", "failure_mode_allow_header_add"),
                 Set.of());
         if (c.getTransportApiVersion() != io.envoyproxy.envoy.config.core.v3.ApiVersion.V3) {
             throw new FieldError("transport_api_version", c.getTransportApiVersion()
@@ -103,7 +103,7 @@ final class ExtAuthzParser {
         List<StringMatcher> allowedHeaders = allowed;
         int statusOnError = status;
         return Fields.record("", () -> new ExtAuthz(service, allowedHeaders, c.getFailureModeAllow(), statusOnError,
-                enabled, c.getClearRouteCache(), body));
+                enabled, c.getClearRouteCache(), body, c.getFailureModeAllowHeaderAdd()));
     }
 
     /**

@@ -301,20 +301,26 @@ class MeshInboundExtAuthzTest {
         snapshots.close();
 
         // a timeout the real answers below are well within on a loaded machine: past it, failure_mode_allow would
-        // let "deny" through and count an error where an answer came
+        // let "deny" through and count an error where an answer came; failure_mode_allow_header_add marks the
+        // request let through on an error
+        String failOpen = IstioExtAuthz.http("1s", true).replaceAll("(?m)^( *)failure_mode_allow: true$",
+                "$1failure_mode_allow: true\n$1failure_mode_allow_header_add: true");
         Path file = Files.writeString(dir.resolve("mesh.yaml"),
-                config(IstioExtAuthz.SHADOW + IstioExtAuthz.http("1s", true), authorizer, false));
+                config(IstioExtAuthz.SHADOW + failOpen, authorizer, false));
         mesh = Mesh.create(vertx, new MeshOptions().setWorkloadName("reviews-v1").setApp("reviews")
                 .setNamespace("default").setConfigFile(file.toString()).setAdminPort(0));
         mesh.start().await(10, TimeUnit.SECONDS);
         int open = vertx.createHttpServer().requestHandler(mesh.inbound(req -> {
-            appSaw.add(req.path() + " " + req.getHeader("x-user"));
+            appSaw.add(req.path() + " " + req.getHeader("x-user") + " "
+                    + req.getHeader("x-envoy-auth-failure-mode-allowed"));
             req.response().end("app");
         })).listen(0, "127.0.0.1").await().actualPort();
         HttpResponse<Buffer> through = call(open, "/secure", "hang");
         assertEquals(200, through.statusCode(), "failure_mode_allow");
-        assertEquals(List.of("/secure null"), appSaw);
+        assertEquals(List.of("/secure null true"), appSaw);
+        appSaw.clear();
         assertEquals(200, call(open, "/secure", "allow").statusCode());
+        assertEquals(List.of("/secure alice null"), appSaw, "an allowed request is not marked");
         assertEquals(403, call(open, "/secure", "deny").statusCode());
 
         // a request the shadow policy does not pick is not checked, and counted as Envoy counts it: disabled

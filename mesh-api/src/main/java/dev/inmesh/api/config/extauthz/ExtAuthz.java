@@ -24,10 +24,12 @@ import java.util.List;
  * @param clearRouteCache whether a request whose headers the authorizer changed is routed again
  * @param withRequestBody how the request's body is held and sent in the check ({@code with_request_body}, Istio's
  *     {@code includeRequestBodyInCheck}); null: the check is made on the request's headers, with no body
+ * @param failureModeAllowHeaderAdd whether a request let through by {@code failureModeAllow} goes on with
+ *     {@code x-envoy-auth-failure-mode-allowed: true} added ({@code failure_mode_allow_header_add})
  */
 public record ExtAuthz(Service service, List<StringMatcher> allowedHeaders, boolean failureModeAllow,
                        int statusOnError, MetadataMatcher filterEnabledMetadata, boolean clearRouteCache,
-                       BufferSettings withRequestBody) {
+                       BufferSettings withRequestBody, boolean failureModeAllowHeaderAdd) {
     /** Envoy's default {@code status_on_error}: 403 Forbidden. */
     public static final int DEFAULT_STATUS_ON_ERROR = 403;
 
@@ -35,6 +37,13 @@ public record ExtAuthz(Service service, List<StringMatcher> allowedHeaders, bool
         Checks.nonNull(service, "services");
         allowedHeaders = Checks.list(allowedHeaders, "allowed_headers");
         Checks.range(statusOnError, 100, 599, "status_on_error.code");
+    }
+
+    /** A filter that adds no header to a request it lets through on an error. */
+    public ExtAuthz(Service service, List<StringMatcher> allowedHeaders, boolean failureModeAllow, int statusOnError,
+                    MetadataMatcher filterEnabledMetadata, boolean clearRouteCache, BufferSettings withRequestBody) {
+        this(service, allowedHeaders, failureModeAllow, statusOnError, filterEnabledMetadata, clearRouteCache,
+                withRequestBody, false);
     }
 
     /** A filter that checks requests on their headers only ({@code with_request_body} unset). */
