@@ -1832,8 +1832,9 @@ final class HttpBridge {
                 resp.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
             }
             if (!http2 && !resp.headers().contains(HttpHeaderNames.CONTENT_LENGTH) && r.status() >= 200
-                    && r.status() != 204 && r.status() != 304) {
-                // as Envoy's HTTP/1 codec frames a whole answer without one (a gRPC local reply has none)
+                    && r.status() != 204 && r.status() != 304 && !"HEAD".equals(r.request().method())) {
+                // as Envoy's HTTP/1 codec frames a whole answer without one (a gRPC local reply has none; an answer
+                // to a HEAD, whose body the router left off, gets none)
                 HttpUtil.setContentLength(resp, resp.content().readableBytes());
             }
             long n = resp.content().readableBytes();

@@ -1091,6 +1091,32 @@ class HttpBridgeTest {
         }
     }
 
+    /**
+     * As Envoy answers a HEAD request itself (encodeLocalReply, source/common/http/utility.cc): the reply's headers
+     * alone, their content-length the body's (none for an empty body), and 0 body bytes in the access log. The
+     * answer to the GET pipelined behind it follows its head at once.
+     */
+    @Test
+    void aLocalReplyToAHeadRequestIsItsHeadersAloneWithTheContentLengthOfItsBody() throws Exception {
+        proxy.close();
+        String routes = "              routes:\n";
+        proxy = new LoopbackProxy(yaml.replace(routes, routes + "              - match: {prefix: /direct}\n"
+                + "                direct_response: {status: 200, body: {inline_string: direct-body}}\n"));
+        String answer = Http1RequestsTest.exchange(proxyPort, "HEAD /direct HTTP/1.1\r\nhost: reviews\r\n\r\n"
+                + "HEAD /x HTTP/1.1\r\nhost: nowhere\r\n\r\n"
+                + "GET /direct HTTP/1.1\r\nhost: reviews\r\nconnection: close\r\n\r\n");
+        String[] answers = answer.split("(?=HTTP/1.1 )");
+        assertEquals(3, answers.length, answer);
+        assertTrue(answers[0].startsWith("HTTP/1.1 200 ") && answers[0].contains("\r\ncontent-length: 11\r\n")
+                && answers[0].endsWith("\r\n\r\n"), answer);
+        assertTrue(answers[1].startsWith("HTTP/1.1 404 ") && !answers[1].contains("content-length")
+                && answers[1].endsWith("\r\n\r\n"), answer);
+        assertTrue(answers[2].endsWith("\r\n\r\ndirect-body"), answer);
+        awaitRequests(3);
+        assertEquals(List.of("HEAD 0", "HEAD 0", "GET 11"), proxy.requests.stream()
+                .map(i -> i.method() + " " + i.bytesSent()).toList());
+    }
+
     /** Opens a WebSocket to the reviews service through the proxy (v2), sends {@code message}; the first reply. */
     private String webSocketReply(WebSocketConnectOptions extra, String message) throws Exception {
         // closed at the end, which holds it until then: Vert.x closes a client no longer referenced, its sockets too

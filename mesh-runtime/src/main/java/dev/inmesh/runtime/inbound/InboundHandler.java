@@ -1478,8 +1478,23 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         if (grpc) {
             resp.setStatusCode(200).end();
         } else {
-            resp.setStatusCode(status).end(body);
+            endLocal(req, status, body);
         }
+    }
+
+    /**
+     * Ends a local reply of {@code status} and {@code body}. To a HEAD request, as Envoy answers one itself
+     * (encodeLocalReply, source/common/http/utility.cc), its headers alone, with the content-length of the body it
+     * would have sent (Vert.x writes no body to a HEAD, and no content-length of its own).
+     */
+    private static void endLocal(HttpServerRequest req, int status, String body) {
+        HttpServerResponse resp = req.response().setStatusCode(status);
+        if (req.method() == io.vertx.core.http.HttpMethod.HEAD && !body.isEmpty()
+                && !resp.headers().contains(io.vertx.core.http.HttpHeaders.CONTENT_LENGTH)) {
+            resp.putHeader(io.vertx.core.http.HttpHeaders.CONTENT_LENGTH,
+                    Integer.toString(body.getBytes(java.nio.charset.StandardCharsets.UTF_8).length));
+        }
+        resp.end(body);
     }
 
     /**
@@ -1496,7 +1511,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         if (cors != null) {
             cors.setOn(req.response().headers());
         }
-        req.response().setStatusCode(r == null ? status : r.status()).end(r == null ? body : r.body());
+        endLocal(req, r == null ? status : r.status(), r == null ? body : r.body());
     }
 
     /**
@@ -1762,6 +1777,14 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
     }
 
     /**
+     * The body bytes the response sent: none to a HEAD request, whatever the service gave Vert.x's {@code end} (which
+     * counts it and does not write it), as Envoy's access log counts the bytes it sent.
+     */
+    private static long bytesSent(HttpServerRequest req) {
+        return req.method() == io.vertx.core.http.HttpMethod.HEAD ? 0 : req.response().bytesWritten();
+    }
+
+    /**
      * The request's {@link StreamInfo} with {@code status}: once its response {@code ended} (or the caller went),
      * with what was sent; else of a local reply about to be sent (nothing written yet, no trailers), as the
      * connection manager's {@code local_reply_config} reads it.
@@ -1776,7 +1799,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         String inboundCluster = cluster != null ? cluster : "inbound|" + localPort(local) + "||";
         String shownPath = shownPath(path, traced);
         return new StreamInfo(StreamInfo.Direction.INBOUND, startTime, req.method().name(), shownPath,
-                protocol(req), status, flags, details, req.bytesRead(), ended ? resp.bytesWritten() : 0,
+                protocol(req), status, flags, details, req.bytesRead(), ended ? bytesSent(req) : 0,
                 (System.nanoTime() - start) / 1_000_000, -1, h.get("x-request-id"), authority,
                 h.get("user-agent"), h.get("x-forwarded-for"), local, inboundCluster, null,
                 local, traced.remoteAddress, tls == null || tls.serverName.isEmpty() ? null : tls.serverName,

@@ -1477,7 +1477,22 @@ public final class Router {
             b = Buffer.buffer(status == 204 ? "" : text);
         }
         connectionManagerHeaders(ex, h);
-        return new RouterResponse(status, h, null, b, ex);
+        return new RouterResponse(status, h, null, sentBody(ex, h, b), ex);
+    }
+
+    /**
+     * What of a local reply's body {@code b} is sent: none to a HEAD request, as Envoy answers one with the reply's
+     * headers alone (encodeLocalReply, source/common/http/utility.cc), their content-length the body's (none for an
+     * empty body, as Envoy's HTTP/1 codec adds no {@code content-length: 0} to an answer to a HEAD).
+     */
+    private static Buffer sentBody(Exchange ex, MultiMap h, Buffer b) {
+        if (ex.request.method != io.vertx.core.http.HttpMethod.HEAD) {
+            return b;
+        }
+        if (b.length() == 0) {
+            h.remove("content-length");
+        }
+        return Buffer.buffer();
     }
 
     /**
@@ -2078,6 +2093,7 @@ public final class Router {
         }
         ExtAuthzFilter.ResponseHeader.applyAll(h, ex.authzResponseHeaders);
         connectionManagerHeaders(ex, h);
+        b = sentBody(ex, h, b);
         ex.done = true;
         if (ex.request.stream != null) {
             ex.request.stream.close(); // nothing takes the rest of the body

@@ -66,6 +66,18 @@ abstract class InboundMeshFixture {
                 .listen().await(10, TimeUnit.SECONDS).actualPort();
     }
 
+    /**
+     * Sends {@code request} (one byte a char) to the application's server and returns all it answered until it closed
+     * the connection.
+     */
+    String exchange(String request) throws Exception {
+        try (java.net.Socket s = new java.net.Socket("127.0.0.1", port)) {
+            s.setSoTimeout(10_000);
+            s.getOutputStream().write(request.getBytes(java.nio.charset.StandardCharsets.ISO_8859_1));
+            return new String(s.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.ISO_8859_1);
+        }
+    }
+
     /** What a test does with the mesh once started, before the server is: nothing by default. */
     void started(Mesh started) {
     }

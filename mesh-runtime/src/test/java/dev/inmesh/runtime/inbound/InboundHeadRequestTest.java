@@ -1,0 +1,52 @@
+package dev.inmesh.runtime.inbound;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.inmesh.api.Mesh;
+import dev.inmesh.runtime.mesh.DefaultMesh;
+import dev.inmesh.runtime.stats.StreamInfo;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+
+/** A HEAD request behind {@code mesh.inbound} is answered and logged as an Envoy sidecar answers and logs it. */
+class InboundHeadRequestTest extends InboundMeshFixture {
+    final LinkedBlockingQueue<StreamInfo> finished = new LinkedBlockingQueue<>();
+
+    @Override
+    void started(Mesh started) {
+        ((DefaultMesh) started).addObserver(finished::add);
+    }
+
+    /**
+     * As Envoy answers a HEAD request itself (encodeLocalReply, source/common/http/utility.cc): the reply's headers
+     * alone, their content-length the body's a GET gets (none for an empty body); and, as for the service's own answer
+     * to a HEAD, no body bytes in the access log.
+     */
+    @Test
+    void aLocalReplyToAHeadRequestIsItsHeadersWithTheContentLengthOfItsBodyAndLogsNoBodyBytes() throws Exception {
+        String routes = " ".repeat(14) + "- {match: {prefix: /}";
+        serve(InboundHandlerTest.INBOUND.replace(routes, " ".repeat(14)
+                + "- {match: {prefix: /direct}, direct_response: {status: 200, body: {inline_string: direct-body}}}\n"
+                + " ".repeat(14) + "- {match: {prefix: /denied}, direct_response: {status: 403}}\n" + routes));
+        String answer = exchange("HEAD /direct HTTP/1.1\r\nhost: a\r\n\r\nHEAD /denied HTTP/1.1\r\nhost: a\r\n\r\n"
+                + "HEAD /app HTTP/1.1\r\nhost: a\r\n\r\nGET /direct HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n");
+        String[] answers = answer.split("(?=HTTP/1.1 )");
+        assertEquals(4, answers.length, answer);
+        assertTrue(answers[0].startsWith("HTTP/1.1 200 ") && answers[0].contains("\r\ncontent-length: 11\r\n")
+                && answers[0].endsWith("\r\n\r\n"), answer);
+        assertTrue(answers[1].startsWith("HTTP/1.1 403 ") && !answers[1].contains("content-length")
+                && answers[1].endsWith("\r\n\r\n"), answer);
+        assertTrue(answers[2].startsWith("HTTP/1.1 200 ") && answers[2].endsWith("\r\n\r\n"), answer);
+        assertTrue(answers[3].endsWith("\r\n\r\ndirect-body"), answer);
+        List<String> logged = new ArrayList<>();
+        for (int i = 0; i < 4; i++) {
+            StreamInfo s = finished.poll(10, TimeUnit.SECONDS);
+            logged.add(s.method() + " " + s.path() + " " + s.bytesSent());
+        }
+        assertEquals(List.of("HEAD /direct 0", "HEAD /denied 0", "HEAD /app 0", "GET /direct 11"), logged);
+    }
+}

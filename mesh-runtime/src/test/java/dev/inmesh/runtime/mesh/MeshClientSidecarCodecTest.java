@@ -1,0 +1,155 @@
+package dev.inmesh.runtime.mesh;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.inmesh.api.Mesh;
+import dev.inmesh.api.MeshOptions;
+import dev.inmesh.runtime.stats.StreamInfo;
+import dev.inmesh.runtime.testing.LoopbackPorts;
+import io.vertx.core.MultiMap;
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpClientResponse;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.HttpServer;
+import io.vertx.core.http.HttpServerRequest;
+import io.vertx.core.http.RequestOptions;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The in-JVM client's request is what a sidecar's outbound HTTP/1 codec would read from the application, and its
+ * answer what that codec would write back: the mesh client does what Envoy's codec and connection manager do with
+ * both, through an outbound listener shaped as istiod writes it.
+ */
+class MeshClientSidecarCodecTest {
+    Vertx vertx;
+    Mesh mesh;
+    final List<StreamInfo> recorded = new CopyOnWriteArrayList<>();
+    /** The requests the service was sent: their paths and headers. */
+    final List<HttpServerRequest> served = new CopyOnWriteArrayList<>();
+    @TempDir
+    Path dir;
+
+    @BeforeEach
+    void setUp() throws Exception {
+        vertx = Vertx.vertx();
+        // /slow never answers; anything else answers with the request's headers as its body
+        HttpServer service = vertx.createHttpServer().requestHandler(req -> {
+            served.add(req);
+            if (!req.path().startsWith("/slow")) {
+                req.response().end(req.headers().toString());
+            }
+        });
+        service.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
+        Path file = dir.resolve("mesh.yaml");
+        Files.writeString(file, config(service.actualPort(), LoopbackPorts.freePort()));
+        DefaultMesh m = (DefaultMesh) Mesh.create(vertx, new MeshOptions().setConfigFile(file.toString())
+                .setAdminPort(-1));
+        m.addObserver(recorded::add);
+        m.start().await(10, TimeUnit.SECONDS);
+        mesh = m;
+    }
+
+    @AfterEach
+    void tearDown() throws Exception {
+        mesh.close().await(10, TimeUnit.SECONDS);
+        vertx.close().await(10, TimeUnit.SECONDS);
+    }
+
+    /**
+     * {@link MeshWebClientTest#config}'s outbound listener for port 9080, to {@code service}, where {@code reviews}
+     * answers /direct with a direct response and routes /slow with a 0.2 s timeout; and {@code empty} goes to a
+     * cluster without hosts, {@code dead} to {@code closedPort}, where nothing listens.
+     */
+    static String config(int service, int closedPort) {
+        String defaultRoute = " ".repeat(14) + "- name: default\n";
+        String routes = """
+                - match: {prefix: /direct}
+                  direct_response: {status: 200, body: {inline_string: direct-body}}
+                - match: {prefix: /slow}
+                  route: {cluster: "outbound|9080||reviews.default.svc.cluster.local", timeout: 0.2s}
+                """.indent(14);
+        String virtualHosts = """
+                - {name: empty, domains: [empty], routes: [{match: {prefix: /}, route: {cluster: empty}}]}
+                - {name: dead, domains: [dead], routes: [{match: {prefix: /}, route: {cluster: dead}}]}
+                """.indent(12);
+        String clusters = """
+                - {name: empty, type: STATIC, connect_timeout: 1s, load_assignment: {cluster_name: empty}}
+                - name: dead
+                  type: STATIC
+                  connect_timeout: 1s
+                  load_assignment:
+                    cluster_name: dead
+                    endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: %d}}}}]}]
+                """.formatted(closedPort).indent(2);
+        return MeshWebClientTest.config("", service).replace(defaultRoute, routes + defaultRoute)
+                .replace("  clusters:\n", virtualHosts + "  clusters:\n") + clusters;
+    }
+
+    /** An answer as the mesh client gave it: status, headers, body. */
+    record Answer(int status, MultiMap headers, String body) {}
+
+    Answer send(HttpMethod method, String host, String uri, Map<String, String> headers) throws Exception {
+        RequestOptions o = new RequestOptions().setMethod(method).setHost(host).setPort(9080).setURI(uri);
+        headers.forEach(o::putHeader);
+        HttpClientResponse r = mesh.httpClient().request(o).compose(req -> req.send())
+                .await(10, TimeUnit.SECONDS);
+        Buffer body = r.body().await(10, TimeUnit.SECONDS);
+        return new Answer(r.statusCode(), r.headers(), body.toString());
+    }
+
+    StreamInfo lastRecorded(int count) throws Exception {
+        for (int i = 0; i < 250 && recorded.size() < count; i++) {
+            Thread.sleep(20);
+        }
+        assertEquals(count, recorded.size(), recorded.toString());
+        return recorded.get(count - 1);
+    }
+
+    /**
+     * As Envoy's local reply to a HEAD request (Utility::sendLocalReply, source/common/http/utility.cc): the headers
+     * alone, the content-length the body's that a GET gets, and 0 bytes sent in the access log.
+     */
+    @Test
+    void aLocalReplyToAHeadRequestHasTheHeadersOfTheGetsAnswerAndNoBody() throws Exception {
+        record Case(String host, String uri, int status, String details) {}
+        List<Case> cases = List.of(
+                new Case("reviews", "/direct", 200, "direct_response"),
+                new Case("empty", "/", 503, "no_healthy_upstream"),
+                new Case("dead", "/", 503, null),
+                new Case("reviews", "/slow", 504, "upstream_response_timeout"));
+        int n = 0;
+        for (Case c : cases) {
+            Answer get = send(HttpMethod.GET, c.host(), c.uri(), Map.of());
+            assertEquals(c.status(), get.status(), c.toString());
+            assertTrue(!get.body().isEmpty(), c.toString());
+            Answer head = send(HttpMethod.HEAD, c.host(), c.uri(), Map.of());
+            n += 2;
+            assertEquals(c.status(), head.status(), c.toString());
+            assertEquals(Integer.toString(get.body().length()), head.headers().get("content-length"), c.toString());
+            assertEquals(get.headers().get("content-type"), head.headers().get("content-type"), c.toString());
+            assertEquals("", head.body(), c.toString());
+            StreamInfo logged = lastRecorded(n);
+            assertEquals("HEAD", logged.method(), c.toString());
+            assertEquals(0, logged.bytesSent(), c.toString());
+            if (c.details() != null) {
+                assertEquals(c.details(), logged.responseCodeDetails(), c.toString());
+            }
+        }
+        // an empty reply (no route: 404 NR) has no content-length, as Envoy's codec adds none to an answer to a HEAD
+        Answer noRoute = send(HttpMethod.HEAD, "nowhere", "/", Map.of());
+        assertEquals(404, noRoute.status());
+        assertNull(noRoute.headers().get("content-length"));
+    }
+}
