@@ -470,7 +470,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         }
         // an upgrade: a connection header naming upgrade, and the upgrade asked for (an h2c offer is not one: Envoy's
         // codec takes its headers off and serves the request)
-        String upgrade = upgradeType(headers);
+        String upgrade = Http1Admission.upgradeType(headers);
         if (hcm != null && !http2) {
             // the hop-by-hop headers, as Envoy's connection manager takes them off before its filters (the framing's
             // transfer-encoding stays: Vert.x has read the body by it, and the service may too)
@@ -1351,27 +1351,6 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
     }
 
     /**
-     * What an upgrade request asks to become (its {@code upgrade} header, {@code websocket} for a WebSocket), or null
-     * for a request that is no upgrade: it needs a {@code connection} whose list names {@code upgrade} (a browser's
-     * {@code keep-alive, Upgrade} too, as Envoy's codec and Vert.x's server take it); an {@code h2c} offer is none, as
-     * Envoy's HTTP/1 codec takes it off and serves the request.
-     */
-    private static String upgradeType(MultiMap headers) {
-        String upgrade = headers.get(io.vertx.core.http.HttpHeaders.UPGRADE);
-        if (upgrade == null || (upgrade = upgrade.strip()).equalsIgnoreCase("h2c")) {
-            return null;
-        }
-        for (String value : headers.getAll(io.vertx.core.http.HttpHeaders.CONNECTION)) {
-            for (String token : value.split(",")) {
-                if (token.strip().equalsIgnoreCase("upgrade")) {
-                    return upgrade;
-                }
-            }
-        }
-        return null;
-    }
-
-    /**
      * The request as the service gets it when it asks to be a WebSocket: the same request, whose accepted upgrade
      * ({@code toWebSocket()}) is reported with status 101 when the WebSocket's connection closes (the response of an
      * upgraded request never ends, so it was never reported). A request of another kind than Vert.x's own goes as it
@@ -1957,7 +1936,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         ServerRequestView view;
         /** The request's head as it arrived, in bytes as HTTP/1.1 writes it ({@link HeadSize#request}). */
         long headBytes;
-        /** Whether the request asks to be a WebSocket ({@link #upgradeType}). */
+        /** Whether the request asks to be a WebSocket ({@link Http1Admission#upgradeType}). */
         boolean webSocket;
         /**
          * Whether a rewritten path's original goes in {@code x-envoy-original-path}: not under the router filter's

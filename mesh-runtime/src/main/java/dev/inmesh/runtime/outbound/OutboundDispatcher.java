@@ -8,6 +8,7 @@ import dev.inmesh.runtime.upstream.Host;
 import dev.inmesh.runtime.upstream.LbContext;
 import dev.inmesh.runtime.upstream.UpstreamCluster;
 import dev.inmesh.runtime.router.HostNormalizer;
+import dev.inmesh.runtime.router.Http1Admission;
 import dev.inmesh.runtime.router.UnderscoreHeaders;
 import dev.inmesh.runtime.router.PathNormalizer;
 import dev.inmesh.runtime.router.RequestBodyStream;
@@ -139,6 +140,14 @@ public final class OutboundDispatcher {
             // do not enable here (istiod's enable websocket only)
             answered = router.localReply(req, 403, "", "upgrade_failed", null);
         }
+        String upgrade = Http1Admission.upgradeType(headers);
+        if (answered == null && d.hcm() != null && upgrade != null
+                && !(upgrade.equalsIgnoreCase("websocket") && d.hcm().websocketUpgrade())) {
+            // an upgrade its upgrade_configs do not enable (any but websocket, which istiod enables): Envoy's
+            // connection manager refuses it rather than forward it as a plain request (conn_manager_impl.cc), as the
+            // standalone proxy refuses it: 403 upgrade_failed where a route matches, else the router's 404 NR
+            answered = router.upgradeRefused(req, d.table(), d.clusters(), false);
+        }
         if (answered != null) {
             return Future.succeededFuture(answered);
         }
@@ -150,15 +159,16 @@ public final class OutboundDispatcher {
      * Decides a WebSocket upgrade the mesh's WebSocket client makes to {@code host:port} with {@code headers} (the
      * caller's, without the handshake's own; {@code ssl}: over its own TLS, which no chain relays), as
      * {@link #dispatch} decides a request and then as the router decides a request relayed from its head on
-     * ({@link Router#relay}); an upgrade the connection manager's {@code upgrade_configs} do not enable is answered 403
-     * {@code upgrade_failed}, as Envoy's connection manager answers it. Never fails: refusals are local replies.
+     * ({@link Router#relay}); an upgrade the connection manager's {@code upgrade_configs} do not enable is answered as
+     * the standalone proxy answers it ({@link Router#upgradeRefused}: 403 {@code upgrade_failed} where a route matches,
+     * else 404 NR). Never fails: refusals are local replies.
      */
     public Future<Router.Relay> upgrade(String host, int port, String uri, MultiMap headers, boolean ssl) {
         Prepared p = prepare(HttpMethod.GET, host, port, null, uri, headers, null, null, ssl, "HTTP/1.1");
         RouterResponse answered = answeredUnrouted(p);
         OutboundRouting.Decision d = p.decision();
         if (answered == null && d.hcm() != null && !d.hcm().websocketUpgrade()) {
-            answered = router.localReply(p.req(), 403, "", "upgrade_failed", null);
+            answered = router.upgradeRefused(p.req(), d.table(), d.clusters(), false);
         }
         if (answered != null) {
             return Future.succeededFuture(Router.Relay.refused(answered));

@@ -124,6 +124,27 @@ public final class Http1Admission {
         return false;
     }
 
+    /**
+     * What an upgrade request asks to become (its {@code upgrade} header, {@code websocket} for a WebSocket), or null
+     * for a request that is no upgrade: it needs a {@code connection} whose list names {@code upgrade} (a browser's
+     * {@code keep-alive, Upgrade} too, as Envoy's codec and Vert.x's server take it); an {@code h2c} offer is none, as
+     * Envoy's HTTP/1 codec takes it off and serves the request.
+     */
+    public static String upgradeType(MultiMap headers) {
+        String upgrade = headers.get("upgrade");
+        if (upgrade == null || (upgrade = upgrade.strip()).equalsIgnoreCase("h2c")) {
+            return null;
+        }
+        for (String value : headers.getAll("connection")) {
+            for (String token : value.split(",")) {
+                if (token.strip().equalsIgnoreCase("upgrade")) {
+                    return upgrade;
+                }
+            }
+        }
+        return null;
+    }
+
     /** A request head as a codec read it, which {@link #admit} may rewrite. */
     public interface Head {
         /** The request line's method, as sent. */

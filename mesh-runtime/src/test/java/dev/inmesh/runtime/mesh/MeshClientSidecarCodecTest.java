@@ -152,4 +152,27 @@ class MeshClientSidecarCodecTest {
         assertEquals(404, noRoute.status());
         assertNull(noRoute.headers().get("content-length"));
     }
+
+    /**
+     * As Envoy's connection manager refuses an upgrade its {@code upgrade_configs} do not enable (conn_manager_impl.cc;
+     * this listener enables none, istiod's enables websocket): 403 {@code upgrade_failed} where a route matches, else
+     * the router's 404 NR, never forwarded. An {@code upgrade} without {@code connection: upgrade} is no upgrade: the
+     * request goes on without it.
+     */
+    @Test
+    void anUpgradeTheConnectionManagerDoesNotEnableIsRefusedNotForwardedAsAPlainRequest() throws Exception {
+        for (String type : List.of("foo", "websocket")) {
+            Answer refused = send(HttpMethod.GET, "reviews", "/x", Map.of("connection", "keep-alive, Upgrade",
+                    "upgrade", type));
+            assertEquals(403, refused.status(), type);
+            assertEquals("upgrade_failed", lastRecorded(recorded.size()).responseCodeDetails(), type);
+        }
+        Answer noRoute = send(HttpMethod.GET, "nowhere", "/x", Map.of("connection", "upgrade", "upgrade", "foo"));
+        assertEquals(404, noRoute.status());
+        assertEquals("route_not_found", lastRecorded(3).responseCodeDetails());
+        assertEquals(0, served.size(), "none forwarded");
+        Answer plain = send(HttpMethod.GET, "reviews", "/x", Map.of("upgrade", "foo"));
+        assertEquals(200, plain.status());
+        assertTrue(!plain.body().toLowerCase(java.util.Locale.ROOT).contains("upgrade"), plain.body());
+    }
 }
