@@ -67,7 +67,6 @@ public final class OutboundDispatcher {
         return router;
     }
 
-    /** Whether {@code h} has more than {@code max} header lines (counted up to max + 1). */
     /**
      * Where an {@code https://} request's own TLS goes when the mesh does not read it: null when the mesh answers or
      * routes the request itself ({@link #dispatch}); else {@code direct} with the address to open TLS to, null for
@@ -177,11 +176,11 @@ public final class OutboundDispatcher {
     }
 
     /**
-     * A request readied for the router: its decision (listener, routes, clusters) and its normalized path (null: the
-     * normalization refused it).
+     * A request readied for the router: its decision (listener, routes, clusters), what the sidecar's HTTP/1 codec
+     * would refuse of it (null: nothing), and what its path normalization refuses (null: nothing).
      */
     private record Prepared(RouterRequest req, OutboundRouting.Decision decision,
-                            PathNormalizer.Refusal pathRefusal, boolean underscoreRefused) {}
+                            PathNormalizer.Refusal pathRefusal, Http1Admission.Refusal codecRefusal) {}
 
     private Prepared prepare(HttpMethod method, String host, int port, SocketAddress server, String uri,
                              MultiMap headers, Buffer body, RequestBodyStream stream, boolean ssl, String protocol) {
@@ -198,6 +197,7 @@ public final class OutboundDispatcher {
         String hostOnly = IpLiterals.unbracketed(host);
         MeshSnapshot snapshot = snapshots.current();
         OutboundRouting.Decision d = routing.decide(snapshot, hostOnly, port, sourceIp, ssl);
+        String originalAuthority = authority;
         // the outbound listener's strip_*_host_port and strip_trailing_host_dot; its local port is the destination's
         authority = HostNormalizer.apply(d.hcm(), authority, port, method.name());
         // its headers_with_underscores_action, as the sidecar's codec applies it before anything reads the request
@@ -227,12 +227,28 @@ public final class OutboundDispatcher {
             req.pathRedirect(pathRefusal);
             pathRefusal = null;
         }
-        return new Prepared(req, d, pathRefusal, underscoreRefused);
+        Http1Admission.Refusal codecRefusal = underscoreRefused ? Http1Admission.Refusal.UNDERSCORE
+                : d.hcm() == null ? null : headLimits(uri, originalAuthority, req, d.hcm());
+        return new Prepared(req, d, pathRefusal, codecRefusal);
+    }
+
+    /**
+     * What the sidecar's HTTP/1 codec refuses of the head the application sent (the target {@code uri}, the Host
+     * {@code authority} and the request's headers) for its connection manager's {@code max_headers_count} and
+     * {@code max_request_headers_kb} ({@link Http1Admission#limits}, as {@code mesh.inbound} and the standalone proxy
+     * apply them); null when it takes it. The Host line, kept apart from the headers, counts too, as it does for Envoy.
+     */
+    private static Http1Admission.Refusal headLimits(String uri, String authority, RouterRequest req,
+                                                     dev.inmesh.api.config.listener.HttpConnectionManager hcm) {
+        long hostLine = "host".length() + authority.length();
+        return Http1Admission.limits(uri, req.headers(), req.headBytes(), hcm.maxRequestHeadersCount() - 1,
+                hcm.maxRequestHeadersKb() * 1024L - hostLine);
     }
 
     /**
      * The answer to a readied request that the route table never sees: blackholed, TLS to relay with no host to
-     * relay it to, a path the normalization refuses, too many headers; null when it goes to the router.
+     * relay it to, a head the sidecar's codec refuses, a path the normalization refuses; null when it goes to the
+     * router.
      */
     private RouterResponse answeredUnrouted(Prepared p) {
         RouterRequest req = p.req();
@@ -249,19 +265,17 @@ public final class OutboundDispatcher {
                     known ? "no_healthy_upstream" : "cluster_not_found",
                     known ? ResponseFlag.NO_HEALTHY_UPSTREAM : ResponseFlag.NO_CLUSTER_FOUND, name);
         }
-        if (p.underscoreRefused()) {
-            // as the sidecar's HTTP/1 codec refuses it: 400, the status text as the body, flag DPE
-            return router.localReply(req, 400, "Bad Request", UnderscoreHeaders.HTTP1_DETAILS,
-                    ResponseFlag.DOWNSTREAM_PROTOCOL_ERROR);
+        Http1Admission.Refusal refused = p.codecRefusal();
+        if (refused != null) {
+            // as the sidecar's HTTP/1 codec refuses it, and mesh.inbound: the status text as the body, flag DPE
+            refused.count(d.stats());
+            return router.localReply(req, refused.status,
+                    refused.codecError ? dev.inmesh.runtime.router.ReasonPhrases.of(refused.status) : "",
+                    refused.details, refused.codecError ? ResponseFlag.DOWNSTREAM_PROTOCOL_ERROR : null);
         }
         if (p.pathRefusal() != null) {
             p.pathRefusal().count(d.stats());
             return router.localReply(req, 400, "", PathNormalizer.Refusal.DETAILS, null); // a path it refuses
-        }
-        // the Host line, taken out of the map above, goes on the wire too and counts, as it does for Envoy
-        if (d.hcm() != null && dev.inmesh.runtime.router.Http1Admission.moreHeadersThan(req.headers(),
-                d.hcm().maxRequestHeadersCount() - 1)) {
-            return router.localReply(req, 431, "", "too_many_headers", null);
         }
         return null;
     }

@@ -746,6 +746,11 @@ public final class RouterRequest implements RouteRequest {
         return protocol;
     }
 
+    /** The request's head as it arrived, in bytes as HTTP/1.1 writes it ({@link HeadSize#request}). */
+    public long headBytes() {
+        return headBytes;
+    }
+
     @Override
     public String header(String lowerCaseName) {
         return RouteRequest.headerOf(this, headers, lowerCaseName);

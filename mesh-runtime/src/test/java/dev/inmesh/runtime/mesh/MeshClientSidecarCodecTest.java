@@ -45,7 +45,9 @@ class MeshClientSidecarCodecTest {
     void setUp() throws Exception {
         vertx = Vertx.vertx();
         // /slow never answers; anything else answers with the request's headers as its body
-        HttpServer service = vertx.createHttpServer().requestHandler(req -> {
+        // heads up to twice a sidecar's 60 KiB taken (Vert.x alone takes 8 KiB)
+        HttpServer service = vertx.createHttpServer(new io.vertx.core.http.HttpServerOptions()
+                .setMaxHeaderSize(120 * 1024).setMaxInitialLineLength(120 * 1024)).requestHandler(req -> {
             served.add(req);
             if (!req.path().startsWith("/slow")) {
                 req.response().end(req.headers().toString());
@@ -174,5 +176,40 @@ class MeshClientSidecarCodecTest {
         Answer plain = send(HttpMethod.GET, "reviews", "/x", Map.of("upgrade", "foo"));
         assertEquals(200, plain.status());
         assertTrue(!plain.body().toLowerCase(java.util.Locale.ROOT).contains("upgrade"), plain.body());
+    }
+
+    /**
+     * As the sidecar's HTTP/1 codec (and {@code mesh.inbound}) takes the head the application sends: over the
+     * connection manager's {@code max_request_headers_kb} (default 60 KiB: names, values and the target) or
+     * {@code max_headers_count} (default 100 lines, the Host among them), it is answered 431 with the status text,
+     * details {@code http1.headers_too_large} or {@code http1.too_many_headers} and flag DPE, and not forwarded.
+     */
+    @Test
+    void aHeadOverTheConnectionManagersLimitsIsAnswered431AsTheSidecarsCodecAnswersIt() throws Exception {
+        assertEquals(200, send(HttpMethod.GET, "reviews", "/x", Map.of("x-big", "v".repeat(50 * 1024))).status());
+        Map<String, String> ninetyNine = new java.util.HashMap<>();
+        for (int i = 0; i < 99; i++) {
+            ninetyNine.put("x-h" + i, "v");
+        }
+        assertEquals(200, send(HttpMethod.GET, "reviews", "/x", ninetyNine).status(), "100 lines with the Host");
+        assertEquals(2, served.size());
+        Map<String, String> hundred = new java.util.HashMap<>(ninetyNine);
+        hundred.put("x-h99", "v");
+        record Case(String uri, Map<String, String> headers, String details) {}
+        List<Case> cases = List.of(
+                new Case("/x", Map.of("x-big", "v".repeat(70 * 1024)), "http1.headers_too_large"),
+                new Case("/x?q=" + "v".repeat(70 * 1024), Map.of(), "http1.headers_too_large"),
+                new Case("/x", hundred, "http1.too_many_headers"));
+        int n = 2;
+        for (Case c : cases) {
+            Answer refused = send(HttpMethod.GET, "reviews", c.uri(), c.headers());
+            assertEquals(431, refused.status(), c.details());
+            assertEquals("Request Header Fields Too Large", refused.body());
+            StreamInfo logged = lastRecorded(++n);
+            assertEquals(c.details(), logged.responseCodeDetails());
+            assertEquals(java.util.Set.of(dev.inmesh.runtime.stats.ResponseFlag.DOWNSTREAM_PROTOCOL_ERROR),
+                    logged.responseFlags());
+        }
+        assertEquals(2, served.size(), "none forwarded");
     }
 }
