@@ -24,6 +24,11 @@ final class Http1Requests {
         return Http1Admission.admit(new NettyHead(req, tls), o, validateScheme);
     }
 
+    /** Takes an h2c offer's upgrade off the request, as Envoy's codec ({@link Http1Admission#withoutH2cUpgrade}). */
+    static void withoutH2cUpgrade(HttpRequest req) {
+        Http1Admission.withoutH2cUpgrade(new NettyHead(req, false));
+    }
+
     /** A Netty request head, rewritten in place. */
     private record NettyHead(HttpRequest req, boolean tls) implements Http1Admission.Head {
         @Override

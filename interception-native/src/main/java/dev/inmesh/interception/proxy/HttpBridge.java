@@ -1281,9 +1281,9 @@ final class HttpBridge {
                 if (!http2) {
                     busy = true; // one request at a time
                 }
-                if (!http2 && isH2cUpgrade(req)) {
+                if (!http2) {
                     // as Envoy's HTTP/1 codec: h2c upgrades are not taken, the request is served as HTTP/1.1
-                    withoutH2cUpgrade(req.headers());
+                    Http1Requests.withoutH2cUpgrade(req);
                 }
                 if (io.netty.handler.codec.http.HttpMethod.CONNECT.equals(req.method())) {
                     // as Envoy's connection manager: CONNECT is an upgrade, which no upgrade_configs here enable
@@ -1374,30 +1374,6 @@ final class HttpBridge {
         private void releasePending() {
             for (HttpObject r; (r = pending.poll()) != null; ) {
                 ReferenceCountUtil.release(r);
-            }
-        }
-
-        /** An HTTP/1.1 request asking to switch to HTTP/2 ({@code Upgrade: h2c}, RFC 7540 3.2). */
-        private static boolean isH2cUpgrade(HttpRequest req) {
-            return "h2c".equalsIgnoreCase(req.headers().get(HttpHeaderNames.UPGRADE));
-        }
-
-        /** Drops an h2c upgrade's headers and their {@code Connection} tokens, keeping the other tokens. */
-        static void withoutH2cUpgrade(io.netty.handler.codec.http.HttpHeaders h) {
-            h.remove(HttpHeaderNames.UPGRADE);
-            h.remove("http2-settings");
-            List<String> kept = new java.util.ArrayList<>();
-            for (String value : h.getAll(HttpHeaderNames.CONNECTION)) {
-                for (String token : value.split(",")) {
-                    String t = token.trim();
-                    if (!t.isEmpty() && !t.equalsIgnoreCase("upgrade") && !t.equalsIgnoreCase("http2-settings")) {
-                        kept.add(t);
-                    }
-                }
-            }
-            h.remove(HttpHeaderNames.CONNECTION);
-            if (!kept.isEmpty()) {
-                h.set(HttpHeaderNames.CONNECTION, String.join(", ", kept));
             }
         }
 

@@ -229,6 +229,11 @@ public final class OutboundDispatcher {
         }
         Http1Admission.Refusal codecRefusal = underscoreRefused ? Http1Admission.Refusal.UNDERSCORE
                 : d.hcm() == null ? null : headLimits(uri, originalAuthority, req, d.hcm());
+        if (codecRefusal == null && d.hcm() != null) {
+            // then, as the sidecar's codec once it read the head: an h2c offer's upgrade and the headers the
+            // Connection header nominates taken off, or a nomination that would hide where it came from refused
+            codecRefusal = Http1Admission.connectionHeader(method.name(), headers);
+        }
         return new Prepared(req, d, pathRefusal, codecRefusal);
     }
 

@@ -145,8 +145,17 @@ public final class Http1Admission {
         return null;
     }
 
+    /** A request's headers, as {@link #sanitizeConnection} reads and rewrites them. */
+    public interface Fields {
+        /** A request header's values joined by commas, or null when there is none (any case of the name). */
+        String header(String name);
+
+        /** Sets a request header to one value, or takes it off when {@code value} is null (any case of the name). */
+        void header(String name, String value);
+    }
+
     /** A request head as a codec read it, which {@link #admit} may rewrite. */
-    public interface Head {
+    public interface Head extends Fields {
         /** The request line's method, as sent. */
         String method();
 
@@ -170,12 +179,70 @@ public final class Http1Admission {
 
         /** Whether the request came on a TLS connection. */
         boolean tls();
+    }
 
-        /** A request header's values joined by commas, or null when there is none (any case of the name). */
-        String header(String name);
+    /**
+     * What Envoy's HTTP/1 codec does with the {@code Connection} header of a request head it read
+     * (onHeadersCompleteBase, source/common/http/http1/codec_impl.cc), for a request whose head no codec of Inmesh's
+     * reads (the in-JVM client's, as a sidecar's outbound codec would read it): an h2c offer loses its upgrade
+     * ({@link #withoutH2cUpgrade}), then the headers the {@code Connection} header nominates are taken off
+     * ({@link #sanitizeConnection}; not a {@code CONNECT}'s, nor an upgrade's). Null when the request is taken,
+     * {@link Refusal#CONNECTION} when it is refused.
+     */
+    public static Refusal connectionHeader(String method, MultiMap headers) {
+        if (!headers.contains("connection")) {
+            return null;
+        }
+        Fields fields = new Fields() {
+            @Override
+            public String header(String name) {
+                List<String> values = headers.getAll(name);
+                return values.isEmpty() ? null : String.join(",", values);
+            }
 
-        /** Sets a request header to one value, or takes it off when {@code value} is null (any case of the name). */
-        void header(String name, String value);
+            @Override
+            public void header(String name, String value) {
+                if (value == null) {
+                    headers.remove(name);
+                } else {
+                    headers.set(name, value);
+                }
+            }
+        };
+        withoutH2cUpgrade(fields);
+        return method.equals("CONNECT") || sanitizeConnection(fields) ? null : Refusal.CONNECTION;
+    }
+
+    /**
+     * Takes an h2c offer's upgrade off a request, as Envoy's HTTP/1 codec, which serves it as HTTP/1.1: with
+     * {@code upgrade: h2c} and {@code upgrade} among its {@code Connection} tokens, the {@code upgrade} and
+     * {@code http2-settings} headers go, and so do those two tokens (the header too when no other is left).
+     */
+    public static void withoutH2cUpgrade(Fields req) {
+        String connection = req.header("connection");
+        if (connection == null || !"h2c".equalsIgnoreCase(strip(req.header("upgrade")))) {
+            return;
+        }
+        List<String> kept = new ArrayList<>();
+        boolean upgrade = false;
+        for (String t : connection.split(",")) {
+            String token = t.strip();
+            if (token.equalsIgnoreCase("upgrade")) {
+                upgrade = true;
+            } else if (!token.isEmpty() && !token.equalsIgnoreCase("http2-settings")) {
+                kept.add(token);
+            }
+        }
+        if (!upgrade) {
+            return; // no upgrade: its headers are the request's own (sanitizeConnection then decides)
+        }
+        req.header("upgrade", null);
+        req.header("http2-settings", null);
+        req.header("connection", kept.isEmpty() ? null : String.join(",", kept));
+    }
+
+    private static String strip(String value) {
+        return value == null ? null : value.strip();
     }
 
     /**
@@ -272,7 +339,7 @@ public final class Http1Admission {
      * or a pseudo-header, whose removal would hide where the request came from, or a nominated {@code TE} of 256
      * characters or more.
      */
-    static boolean sanitizeConnection(Head req) {
+    static boolean sanitizeConnection(Fields req) {
         String connection = req.header("connection");
         if (connection == null) {
             return true;

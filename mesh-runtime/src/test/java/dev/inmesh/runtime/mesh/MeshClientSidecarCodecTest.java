@@ -163,11 +163,12 @@ class MeshClientSidecarCodecTest {
      */
     @Test
     void anUpgradeTheConnectionManagerDoesNotEnableIsRefusedNotForwardedAsAPlainRequest() throws Exception {
+        int n = 0;
         for (String type : List.of("foo", "websocket")) {
             Answer refused = send(HttpMethod.GET, "reviews", "/x", Map.of("connection", "keep-alive, Upgrade",
                     "upgrade", type));
             assertEquals(403, refused.status(), type);
-            assertEquals("upgrade_failed", lastRecorded(recorded.size()).responseCodeDetails(), type);
+            assertEquals("upgrade_failed", lastRecorded(++n).responseCodeDetails(), type);
         }
         Answer noRoute = send(HttpMethod.GET, "nowhere", "/x", Map.of("connection", "upgrade", "upgrade", "foo"));
         assertEquals(404, noRoute.status());
@@ -207,6 +208,43 @@ class MeshClientSidecarCodecTest {
             assertEquals("Request Header Fields Too Large", refused.body());
             StreamInfo logged = lastRecorded(++n);
             assertEquals(c.details(), logged.responseCodeDetails());
+            assertEquals(java.util.Set.of(dev.inmesh.runtime.stats.ResponseFlag.DOWNSTREAM_PROTOCOL_ERROR),
+                    logged.responseFlags());
+        }
+        assertEquals(2, served.size(), "none forwarded");
+    }
+
+    /**
+     * As the sidecar's HTTP/1 codec reads the application's {@code Connection} header (Utility::sanitizeConnectionHeader
+     * and onHeadersCompleteBase, http1/codec_impl.cc): the headers it nominates do not go upstream, a {@code te} that
+     * offers trailers stays as {@code trailers}; a nomination of {@code x-forwarded-for}, {@code -host} or
+     * {@code -proto}, or ten tokens or more, is refused 400 {@code http1.connection_header_rejected} (DPE); an h2c
+     * offer loses its {@code upgrade} and {@code http2-settings} and is served.
+     */
+    @Test
+    void theHeadersTheConnectionHeaderNominatesAreTakenOffAsTheSidecarsCodecTakesThemOff() throws Exception {
+        Answer nominated = send(HttpMethod.GET, "reviews", "/x", Map.of("connection", "keep-alive, x-nominated",
+                "x-nominated", "1", "x-other", "2", "te", "gzip, trailers"));
+        assertEquals(200, nominated.status());
+        MultiMap seen = served.get(0).headers();
+        assertNull(seen.get("x-nominated"));
+        assertEquals("2", seen.get("x-other"));
+        assertEquals("trailers", seen.get("te"));
+        Answer h2c = send(HttpMethod.GET, "reviews", "/x", Map.of("connection", "Upgrade, HTTP2-Settings",
+                "upgrade", "h2c", "http2-settings", "AAMAAABkAAQAoAAAAAIAAAAA"));
+        assertEquals(200, h2c.status());
+        seen = served.get(1).headers();
+        assertNull(seen.get("http2-settings"), seen.toString());
+        assertNull(seen.get("upgrade"), seen.toString());
+        assertEquals(2, served.size());
+        int n = 2;
+        for (String connection : List.of("x-forwarded-for", "close, X-Forwarded-Proto", "x-forwarded-host",
+                "a, b, c, d, e, f, g, h, i, j")) {
+            Answer refused = send(HttpMethod.GET, "reviews", "/x", Map.of("connection", connection));
+            assertEquals(400, refused.status(), connection);
+            assertEquals("Bad Request", refused.body());
+            StreamInfo logged = lastRecorded(++n);
+            assertEquals("http1.connection_header_rejected", logged.responseCodeDetails());
             assertEquals(java.util.Set.of(dev.inmesh.runtime.stats.ResponseFlag.DOWNSTREAM_PROTOCOL_ERROR),
                     logged.responseFlags());
         }
