@@ -1098,10 +1098,10 @@ class HttpBridgeTest {
      */
     @Test
     void aLocalReplyToAHeadRequestIsItsHeadersAloneWithTheContentLengthOfItsBody() throws Exception {
-        proxy.close();
-        String routes = "              routes:\n";
-        proxy = new LoopbackProxy(yaml.replace(routes, routes + "              - match: {prefix: /direct}\n"
-                + "                direct_response: {status: 200, body: {inline_string: direct-body}}\n"));
+        restartWithRoutes("""
+                - match: {prefix: /direct}
+                  direct_response: {status: 200, body: {inline_string: direct-body}}
+                """);
         String answer = Http1RequestsTest.exchange(proxyPort, "HEAD /direct HTTP/1.1\r\nhost: reviews\r\n\r\n"
                 + "HEAD /x HTTP/1.1\r\nhost: nowhere\r\n\r\n"
                 + "GET /direct HTTP/1.1\r\nhost: reviews\r\nconnection: close\r\n\r\n");
@@ -1115,6 +1115,30 @@ class HttpBridgeTest {
         awaitRequests(3);
         assertEquals(List.of("HEAD 0", "HEAD 0", "GET 11"), proxy.requests.stream()
                 .map(i -> i.method() + " " + i.bytesSent()).toList());
+    }
+
+    /** Restarts the proxy with {@code routes} (YAML list items) first in the reviews virtual host. */
+    private void restartWithRoutes(String routes) throws Exception {
+        proxy.close();
+        String list = "              routes:\n";
+        proxy = new LoopbackProxy(yaml.replace(list, list + routes.indent(14)));
+    }
+
+    /**
+     * As Envoy's connection manager gives an HTTP/1 request (which has no {@code :scheme}) the one of a valid
+     * {@code x-forwarded-proto} (mutateRequestHeaders, conn_manager_utility.cc), which a redirect keeps
+     * (Utility::newUri): a caller's {@code x-forwarded-proto: https} makes an {@code https} location.
+     */
+    @Test
+    void aRedirectKeepsTheSchemeOfTheCallersForwardedProto() throws Exception {
+        restartWithRoutes("- {match: {prefix: /moved}, redirect: {host_redirect: other.example, path_redirect: /new}}");
+        String answer = Http1RequestsTest.exchange(proxyPort, "GET /moved HTTP/1.1\r\nhost: reviews\r\n"
+                + "x-forwarded-proto: https\r\n\r\n"
+                + "GET /moved HTTP/1.1\r\nhost: reviews\r\nconnection: close\r\n\r\n");
+        String[] answers = answer.split("(?=HTTP/1.1 )");
+        assertEquals(2, answers.length, answer);
+        assertTrue(answers[0].contains("\r\nlocation: https://other.example/new\r\n"), answer);
+        assertTrue(answers[1].contains("\r\nlocation: http://other.example/new\r\n"), answer);
     }
 
     /** Opens a WebSocket to the reviews service through the proxy (v2), sends {@code message}; the first reply. */

@@ -354,7 +354,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             traced.localReplyRequest = (code, replyHeaders, text) -> AccessLogEntry.localReply(streamInfo(req, start,
                     startTime, flags, details[0], routeName[0], cluster[0], destination, peer, authority, path, local,
                     remote, tls, mutualTls, traced, code, false), headers, replyHeaders, shownPath(path, traced),
-                    req.scheme(), text);
+                    scheme(req, traced), text);
         }
         traced.compressor = hcm == null ? null : hcm.compressorFilter();
         traced.compressorName = traced.compressor == null ? null : hcm.compressorFilterName();
@@ -479,6 +479,10 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         // as Envoy's connection manager: a caller's x-forwarded-proto is kept, else it is the connection's scheme
         if (!headers.contains("x-forwarded-proto")) {
             headers.set("x-forwarded-proto", req.isSSL() ? "https" : "http");
+        }
+        if (hcm != null) {
+            // and, as its connection manager sets :scheme, an HTTP/1 request's from a valid x-forwarded-proto
+            traced.scheme = Router.requestScheme(scheme(req, null), http2, headers.get("x-forwarded-proto"));
         }
         TraceReporting reporting = tracing;
         Tracer tracer = reporting == null ? null : snapshot.tracer(hcm);
@@ -1011,7 +1015,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                     case ":path" -> path[0];
                     case ":method" -> req.method().name();
                     case ":authority" -> traced.view.authority();
-                    case ":scheme" -> req.scheme();
+                    case ":scheme" -> scheme(req, traced);
                     default -> null;
                 };
             }
@@ -1755,6 +1759,14 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         }
     }
 
+    /** The request's scheme: as its connection manager set it ({@code traced}'s), else the connection's. */
+    private static String scheme(HttpServerRequest req, Traced traced) {
+        if (traced != null && traced.scheme != null) {
+            return traced.scheme;
+        }
+        return req.scheme() == null ? "http" : req.scheme();
+    }
+
     /**
      * The body bytes the response sent: none to a HEAD request, whatever the service gave Vert.x's {@code end} (which
      * counts it and does not write it), as Envoy's access log counts the bytes it sent.
@@ -1792,7 +1804,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 // messages counted
                 new RequestLog(traced.accessLogs, h, status == 0 ? null : resp.headers(),
                         traced.accessLogs.isEmpty() ? null : trailers, shownPath,
-                        req.scheme(), traced.span != null && traced.span.sampled(),
+                        scheme(req, traced), traced.span != null && traced.span.sampled(),
                         tls == null ? null : dev.inmesh.runtime.accesslog.TlsDetails.of(tls.session()), null, -1,
                         null, -1, -1, null),
                 snapshots.current().clusterManager().observabilityName(inboundCluster), traced.headBytes,
@@ -1887,6 +1899,11 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
     private static final class Traced {
         /** The connection manager's {@code server} and {@code via} headers; null without a connection manager. */
         ServerHeader server;
+        /**
+         * The request's {@code :scheme} as its connection manager set it ({@link Router#requestScheme}); null before
+         * it did, or without one (the connection's then).
+         */
+        String scheme;
         /**
          * The stream's downstream remote address as the connection manager found it
          * ({@link dev.inmesh.runtime.router.DownstreamAddress}): with {@code use_remote_address: false}, the last
@@ -2115,7 +2132,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
 
         @Override
         public String scheme() {
-            return req.scheme() == null ? "http" : req.scheme();
+            return InboundHandler.scheme(req, traced);
         }
 
         @Override

@@ -570,6 +570,7 @@ public final class Router {
         }
         sanitize(req);
         relayRequestId(req);
+        connectionManagerScheme(req);
         RouteResult result = routes == null ? null : routes.route(req, ThreadLocalRandom.current().nextLong());
         RouterResponse limited = rateLimitReply(req, routes, result, clusters, true);
         if (limited != null) {
@@ -597,6 +598,7 @@ public final class Router {
                                          boolean connect) {
         sanitize(req);
         relayRequestId(req);
+        connectionManagerScheme(req);
         RouteResult result = connect || routes == null ? null
                 : routes.route(req, ThreadLocalRandom.current().nextLong());
         if (result == null || result instanceof RouteResult.NoRoute) {
@@ -618,6 +620,31 @@ public final class Router {
                 && !req.headers.contains(HeaderNames.X_REQUEST_ID)) {
             req.headers.set(HeaderNames.X_REQUEST_ID, RequestIds.next());
         }
+    }
+
+    /** The request's scheme as its connection manager sets it ({@link #requestScheme}), before its filters. */
+    private static void connectionManagerScheme(RouterRequest req) {
+        if (!req.opaque) {
+            req.scheme = requestScheme(req.scheme, "HTTP/2".equals(req.protocol),
+                    req.headers.get(HeaderNames.X_FORWARDED_PROTO));
+        }
+    }
+
+    /**
+     * A request's {@code :scheme} as Envoy's connection manager sets it (mutateRequestHeaders,
+     * source/common/http/conn_manager_utility.cc): an HTTP/2 request's own ({@code connectionScheme}); an HTTP/1
+     * request, to which its codec gives none, takes its {@code x-forwarded-proto} when that is {@code http} or
+     * {@code https} (any case), else the connection's. Route matchers on {@code :scheme}, redirects, filters and the
+     * access log read it.
+     */
+    public static String requestScheme(String connectionScheme, boolean http2, String forwardedProto) {
+        if (http2 || forwardedProto == null) {
+            return connectionScheme;
+        }
+        if (forwardedProto.equalsIgnoreCase("https")) {
+            return "https";
+        }
+        return forwardedProto.equalsIgnoreCase("http") ? "http" : connectionScheme;
     }
 
     /** The rest of {@link #relay}, once the filters before the router decided. */
@@ -772,6 +799,7 @@ public final class Router {
         if (!req.opaque && !req.headers.contains(HeaderNames.X_FORWARDED_PROTO)) {
             req.headers.set(HeaderNames.X_FORWARDED_PROTO, req.scheme);
         }
+        connectionManagerScheme(req);
         if (req.serverHeader != null) {
             // the connection manager's via, appended before routing, as Envoy's (route matchers see it)
             appendVia(req.headers, req.serverHeader);

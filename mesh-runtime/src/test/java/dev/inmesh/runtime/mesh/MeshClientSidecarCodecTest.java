@@ -71,7 +71,8 @@ class MeshClientSidecarCodecTest {
 
     /**
      * {@link MeshWebClientTest#config}'s outbound listener for port 9080, to {@code service}, where {@code reviews}
-     * answers /direct with a direct response and routes /slow with a 0.2 s timeout; and {@code empty} goes to a
+     * answers /direct with a direct response, routes /slow with a 0.2 s timeout and redirects /moved to
+     * {@code other.example/new}; and {@code empty} goes to a
      * cluster without hosts, {@code dead} to {@code closedPort}, where nothing listens.
      */
     static String config(int service, int closedPort) {
@@ -81,6 +82,8 @@ class MeshClientSidecarCodecTest {
                   direct_response: {status: 200, body: {inline_string: direct-body}}
                 - match: {prefix: /slow}
                   route: {cluster: "outbound|9080||reviews.default.svc.cluster.local", timeout: 0.2s}
+                - match: {prefix: /moved}
+                  redirect: {host_redirect: other.example, path_redirect: /new}
                 """.indent(14);
         String virtualHosts = """
                 - {name: empty, domains: [empty], routes: [{match: {prefix: /}, route: {cluster: empty}}]}
@@ -93,7 +96,8 @@ class MeshClientSidecarCodecTest {
                   connect_timeout: 1s
                   load_assignment:
                     cluster_name: dead
-                    endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: %d}}}}]}]
+                    endpoints:
+                    - lb_endpoints: [{endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: %d}}}}]
                 """.formatted(closedPort).indent(2);
         return MeshWebClientTest.config("", service).replace(defaultRoute, routes + defaultRoute)
                 .replace("  clusters:\n", virtualHosts + "  clusters:\n") + clusters;
@@ -215,8 +219,8 @@ class MeshClientSidecarCodecTest {
     }
 
     /**
-     * As the sidecar's HTTP/1 codec reads the application's {@code Connection} header (Utility::sanitizeConnectionHeader
-     * and onHeadersCompleteBase, http1/codec_impl.cc): the headers it nominates do not go upstream, a {@code te} that
+     * As the sidecar's HTTP/1 codec reads the application's {@code Connection} header
+     * (Utility::sanitizeConnectionHeader and onHeadersCompleteBase, http1/codec_impl.cc): the headers it nominates do not go upstream, a {@code te} that
      * offers trailers stays as {@code trailers}; a nomination of {@code x-forwarded-for}, {@code -host} or
      * {@code -proto}, or ten tokens or more, is refused 400 {@code http1.connection_header_rejected} (DPE); an h2c
      * offer loses its {@code upgrade} and {@code http2-settings} and is served.
@@ -249,5 +253,23 @@ class MeshClientSidecarCodecTest {
                     logged.responseFlags());
         }
         assertEquals(2, served.size(), "none forwarded");
+    }
+
+    /**
+     * As Envoy's connection manager gives a request its HTTP/1 codec gave no {@code :scheme} the one of a valid
+     * {@code x-forwarded-proto} (mutateRequestHeaders, conn_manager_utility.cc), which a redirect keeps
+     * (Utility::newUri): the application's {@code x-forwarded-proto: https} makes an {@code https} location; an
+     * invalid one leaves the connection's.
+     */
+    @Test
+    void aRedirectKeepsTheSchemeOfTheApplicationsForwardedProto() throws Exception {
+        Map<String, String> cases = Map.of("https", "https://other.example/new", "HTTPS", "https://other.example/new",
+                "ftp", "http://other.example/new", "", "http://other.example/new");
+        for (Map.Entry<String, String> c : cases.entrySet()) {
+            Answer moved = send(HttpMethod.GET, "reviews", "/moved",
+                    c.getKey().isEmpty() ? Map.of() : Map.of("x-forwarded-proto", c.getKey()));
+            assertEquals(301, moved.status(), c.getKey());
+            assertEquals(c.getValue(), moved.headers().get("location"), c.getKey());
+        }
     }
 }

@@ -12,13 +12,19 @@ import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
-/** A HEAD request behind {@code mesh.inbound} is answered and logged as an Envoy sidecar answers and logs it. */
-class InboundHeadRequestTest extends InboundMeshFixture {
+/** What {@code mesh.inbound} answers itself is answered and logged as an Envoy sidecar answers and logs it. */
+class InboundLocalReplyTest extends InboundMeshFixture {
     final LinkedBlockingQueue<StreamInfo> finished = new LinkedBlockingQueue<>();
 
     @Override
     void started(Mesh started) {
         ((DefaultMesh) started).addObserver(finished::add);
+    }
+
+    /** Serves {@link InboundHandlerTest#INBOUND} with {@code routes} (YAML list items) before its catch-all. */
+    private void serveWithRoutes(String routes) throws Exception {
+        String catchAll = " ".repeat(14) + "- {match: {prefix: /}";
+        serve(InboundHandlerTest.INBOUND.replace(catchAll, routes.indent(14) + catchAll));
     }
 
     /**
@@ -28,10 +34,10 @@ class InboundHeadRequestTest extends InboundMeshFixture {
      */
     @Test
     void aLocalReplyToAHeadRequestIsItsHeadersWithTheContentLengthOfItsBodyAndLogsNoBodyBytes() throws Exception {
-        String routes = " ".repeat(14) + "- {match: {prefix: /}";
-        serve(InboundHandlerTest.INBOUND.replace(routes, " ".repeat(14)
-                + "- {match: {prefix: /direct}, direct_response: {status: 200, body: {inline_string: direct-body}}}\n"
-                + " ".repeat(14) + "- {match: {prefix: /denied}, direct_response: {status: 403}}\n" + routes));
+        serveWithRoutes("""
+                - {match: {prefix: /direct}, direct_response: {status: 200, body: {inline_string: direct-body}}}
+                - {match: {prefix: /denied}, direct_response: {status: 403}}
+                """);
         String answer = exchange("HEAD /direct HTTP/1.1\r\nhost: a\r\n\r\nHEAD /denied HTTP/1.1\r\nhost: a\r\n\r\n"
                 + "HEAD /app HTTP/1.1\r\nhost: a\r\n\r\nGET /direct HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n");
         String[] answers = answer.split("(?=HTTP/1.1 )");
@@ -48,5 +54,21 @@ class InboundHeadRequestTest extends InboundMeshFixture {
             logged.add(s.method() + " " + s.path() + " " + s.bytesSent());
         }
         assertEquals(List.of("HEAD /direct 0", "HEAD /denied 0", "HEAD /app 0", "GET /direct 11"), logged);
+    }
+
+    /**
+     * As Envoy's connection manager gives an HTTP/1 request (which has no {@code :scheme}) the one of a valid
+     * {@code x-forwarded-proto} (mutateRequestHeaders, conn_manager_utility.cc), which a redirect keeps
+     * (Utility::newUri): a caller's {@code x-forwarded-proto: https} makes an {@code https} location.
+     */
+    @Test
+    void aRedirectKeepsTheSchemeOfTheCallersForwardedProto() throws Exception {
+        serveWithRoutes("- {match: {prefix: /moved}, redirect: {host_redirect: other.example, path_redirect: /new}}");
+        String answer = exchange("GET /moved HTTP/1.1\r\nhost: a\r\nx-forwarded-proto: https\r\n\r\n"
+                + "GET /moved HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n");
+        String[] answers = answer.split("(?=HTTP/1.1 )");
+        assertEquals(2, answers.length, answer);
+        assertTrue(answers[0].contains("\r\nlocation: https://other.example/new\r\n"), answer);
+        assertTrue(answers[1].contains("\r\nlocation: http://other.example/new\r\n"), answer);
     }
 }
