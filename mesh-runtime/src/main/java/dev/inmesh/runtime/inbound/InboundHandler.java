@@ -481,7 +481,9 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             headers.set("x-forwarded-proto", req.isSSL() ? "https" : "http");
         }
         if (hcm != null) {
-            // and, as its connection manager sets :scheme, an HTTP/1 request's from a valid x-forwarded-proto
+            // and, as its connection manager before its filters: a Referer it does not take goes, and an HTTP/1
+            // request's :scheme is a valid x-forwarded-proto's
+            dev.inmesh.runtime.router.Referers.sanitize(headers);
             traced.scheme = Router.requestScheme(scheme(req, null), http2, headers.get("x-forwarded-proto"));
         }
         TraceReporting reporting = tracing;

@@ -177,6 +177,7 @@ public final class Router {
         } else {
             removeControlHeaders(req);
         }
+        Referers.sanitize(req.headers);
         ForwardedClientCert.apply(req.headers, req.forwardClientCert, req.peerCertificate, req.clientCertElement);
     }
 
@@ -798,6 +799,9 @@ public final class Router {
         // the filters, a local reply's span (http.url) and the upstream all see
         if (!req.opaque && !req.headers.contains(HeaderNames.X_FORWARDED_PROTO)) {
             req.headers.set(HeaderNames.X_FORWARDED_PROTO, req.scheme);
+        }
+        if (!req.opaque) {
+            Referers.sanitize(req.headers);
         }
         connectionManagerScheme(req);
         if (req.serverHeader != null) {

@@ -164,6 +164,13 @@ class InboundHandlerTest {
         assertNull(seen("te", "gzip").getString("te"));
     }
 
+    /** As Envoy's connection manager (mutateRequestHeaders): a Referer that is no URI reference does not go on. */
+    @Test
+    void theServiceReadsNoRefererTheConnectionManagerTakesOff() throws Exception {
+        assertNull(seen("referer", "http://[bad").getString("referer"));
+        assertEquals("/page", seen("referer", "/page").getString("referer"));
+    }
+
     @Test
     void theConnectionManagersViaIsAppendedToTheRequestTheServiceReadsAndToItsAnswer() throws Exception {
         ownSnapshots = new dev.inmesh.runtime.snapshot.SnapshotHolder();

@@ -272,4 +272,22 @@ class MeshClientSidecarCodecTest {
             assertEquals(c.getValue(), moved.headers().get("location"), c.getKey());
         }
     }
+
+    /**
+     * As Envoy's connection manager takes a {@code Referer} that is no URI reference, or a second one, off the request
+     * (mutateRequestHeaders, conn_manager_utility.cc): the upstream does not get it; a valid one goes on.
+     */
+    @Test
+    void anInvalidOrSecondRefererDoesNotReachTheUpstream() throws Exception {
+        assertEquals(200, send(HttpMethod.GET, "reviews", "/x", Map.of("referer", "http://[bad")).status());
+        assertEquals(200, send(HttpMethod.GET, "reviews", "/x", Map.of("referer", "http://a.example/page")).status());
+        HttpClientResponse two = mesh.httpClient().request(new RequestOptions().setHost("reviews").setPort(9080)
+                        .setURI("/x").addHeader("referer", "/a").addHeader("referer", "/b"))
+                .compose(req -> req.send()).await(10, TimeUnit.SECONDS);
+        assertEquals(200, two.statusCode());
+        assertEquals(3, served.size());
+        assertNull(served.get(0).getHeader("referer"));
+        assertEquals("http://a.example/page", served.get(1).getHeader("referer"));
+        assertNull(served.get(2).getHeader("referer"));
+    }
 }
