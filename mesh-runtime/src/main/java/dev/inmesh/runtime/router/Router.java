@@ -2778,6 +2778,19 @@ public final class Router {
      */
     static Future<HttpClientRequest> connect(HttpClient client, RequestOptions ro, CircuitBreakerState breakers,
                                              dev.inmesh.runtime.stats.UpstreamStats st, Consumer<Runnable> onWait) {
+        return waitCounted(client, ro, breakers, st, onWait).andThen(ar -> {
+            if (ar.succeeded()) {
+                // its failure (a reset by the upstream, or by the router: a 417 that ends a request whose body
+                // never went) is the response's, which its caller reads; without a handler Vert.x logs it SEVERE
+                ar.result().exceptionHandler(t -> { });
+            }
+        });
+    }
+
+    private static Future<HttpClientRequest> waitCounted(HttpClient client, RequestOptions ro,
+                                                         CircuitBreakerState breakers,
+                                                         dev.inmesh.runtime.stats.UpstreamStats st,
+                                                         Consumer<Runnable> onWait) {
         if (UpstreamCluster.countsPending(client)) {
             // a host's pool tells a pending request (no connection ready) from one handed to a ready connection,
             // which may complete later (another event loop's connection) but never waited, and counts the former

@@ -17,6 +17,8 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.logging.Level;
+import java.util.logging.Logger;
 
 /**
  * One host's connection pool: a Vert.x HttpClient whose default host and port are the host's, made on first use
@@ -35,6 +37,8 @@ import java.util.concurrent.atomic.AtomicLong;
  * options and worker thread; one pool here serves every event loop.
  */
 final class HostPool {
+    private static final Logger LOG = Logger.getLogger(HostPool.class.getName());
+
     /** The largest upstream response head taken: Envoy's default {@code max_response_headers_kb}, 60 KiB. */
     static final int MAX_RESPONSE_HEAD_BYTES = 60 * 1024;
 
@@ -597,6 +601,9 @@ final class HostPool {
                             cluster.tlsHandshake(); // a TLS connection is connected once its handshake is done
                         }
                     }
+                    // a reset or failure of the connection is its streams' to tell (each request fails, and is
+                    // counted, as its own); without a handler Vert.x logs each one SEVERE in the application's logs
+                    conn.exceptionHandler(HostPool::connectionFailed);
                     conn.closeHandler(v -> {
                         // its place under max_connections first, as Envoy's pool gives it back before it opens
                         // another connection for its waiting requests (the lane's pool may now)
@@ -619,6 +626,11 @@ final class HostPool {
                     });
                 })
                 .build();
+    }
+
+    /** An upstream connection's failure (a reset by its peer, most often): logged at FINE only. */
+    private static void connectionFailed(Throwable t) {
+        LOG.log(Level.FINE, "upstream connection failed", t);
     }
 
     /** {@code pool}, its connections given their last stream counted in the cluster's upstream_cx_max_requests. */

@@ -555,4 +555,34 @@ class MeshClientAsPlainClientTest {
         close.get().await(10, TimeUnit.SECONDS);
         return failure(waiting);
     }
+
+    /**
+     * An upstream that resets its connection (RST) once it read the request is answered as Envoy answers it (503 UC)
+     * and counted as before, and, as in a sidecar's logs, is no error in the application's: nothing is logged SEVERE.
+     */
+    @Test
+    void anUpstreamConnectionResetIsAnsweredAndNotLoggedAsAnError() throws Exception {
+        try (java.net.ServerSocket server = new java.net.ServerSocket(0, 10, java.net.InetAddress.getLoopbackAddress());
+             var severe = new dev.inmesh.runtime.testing.SevereLogs()) {
+            Thread resetter = new Thread(() -> {
+                try (java.net.Socket s = server.accept()) {
+                    s.getInputStream().read(new byte[4096]); // the request's head
+                    s.setSoLinger(true, 0); // closed with a RST
+                } catch (java.io.IOException e) {
+                    // the test ended
+                }
+            }, "resetter");
+            resetter.setDaemon(true);
+            resetter.start();
+            recorded.clear();
+            HttpClientResponse resp = mesh.httpClient().request(new RequestOptions().setHost("127.0.0.1")
+                    .setPort(server.getLocalPort()).setURI("/")).compose(HttpClientRequest::send)
+                    .compose(r -> r.body().map(b -> r)).await(10, TimeUnit.SECONDS);
+            assertEquals(503, resp.statusCode());
+            assertTrue(lastRecorded().responseFlags().contains(ResponseFlag.UPSTREAM_CONNECTION_TERMINATION),
+                    lastRecorded().toString());
+            Thread.sleep(200);
+            assertEquals(List.of(), severe.records());
+        }
+    }
 }

@@ -112,11 +112,16 @@ class MeshProxy100ContinueTest {
     @Test
     void withProxy100ContinueAnUpstreamThatRefusesTheBodyIsTheAnswerAndTheBodyIsNotSent() throws Exception {
         mesh(true);
-        Outcome o = expectContinue("/refuse");
-        assertEquals(417, o.response.statusCode());
-        assertEquals("no", o.body);
-        assertEquals(0, o.continues, "no 100 came: the caller is not told to send its body");
-        assertEquals(0, service.bodiesRead.get());
+        try (var severe = new dev.inmesh.runtime.testing.SevereLogs()) {
+            Outcome o = expectContinue("/refuse");
+            assertEquals(417, o.response.statusCode());
+            assertEquals("no", o.body);
+            assertEquals(0, o.continues, "no 100 came: the caller is not told to send its body");
+            assertEquals(0, service.bodiesRead.get());
+            // the upstream request the router ends without its body is not an error in the application's logs
+            Thread.sleep(200);
+            assertEquals(List.of(), severe.records());
+        }
     }
 
     @Test
