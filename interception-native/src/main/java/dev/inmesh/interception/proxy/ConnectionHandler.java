@@ -974,8 +974,8 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
      * @param received the bytes read from the downstream so far
      */
     private dev.inmesh.runtime.stats.TcpConnectionInfo tcpMetricsInfo(String clusterName, long received) {
-        var info = tcpInfo(clusterName == null ? "" : clusterName).withStatsOverrides(tcpStats);
-        return tcpStats.evaluated() ? info.withConnection(streamInfo(clusterName, received, 0)) : info;
+        return tcpInfo(clusterName == null ? "" : clusterName).withStatsOverrides(tcpStats,
+                () -> streamInfo(clusterName, received, 0));
     }
 
     /**
@@ -1061,9 +1061,8 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
      * Who a relayed connection is counted for: inbound on an inbound listener, else outbound; the destination service
      * and, outbound, workload as the router labels a request to the cluster and the host connected to
      * ({@link ServiceLabels}: the cluster's {@code istio} metadata, the endpoint's {@code istio.workload}, else Istio's
-     * cluster name {@code outbound|PORT|SUBSET|FQDN}). Inbound, as Istio's server-side
-     * stats: the first service of the cluster's {@code istio} metadata (what Istio's {@code inbound|PORT||} clusters
-     * carry), and for an {@code InboundPassthroughCluster*} the cluster's name as the service name; as Istio's stats,
+     * cluster name {@code outbound|PORT|SUBSET|FQDN}). Inbound, as Istio's server-side stats
+     * ({@link ServiceLabels#ofInboundConnection}, which {@code mesh.inbound}'s TCP chains share); as Istio's stats,
      * {@code PassthroughCluster} and {@code BlackHoleCluster} are the service name of a connection through them.
      */
     private dev.inmesh.runtime.stats.TcpConnectionInfo tcpInfo(String clusterName) {
@@ -1071,33 +1070,24 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
                 == dev.inmesh.api.config.listener.TrafficDirection.INBOUND
                 || accepting.listener().trafficDirection() == dev.inmesh.api.config.listener.TrafficDirection.INBOUND;
         if (inbound) {
-            UpstreamCluster cluster = clusterName.isEmpty() ? null : snapshot.clusterManager().cluster(clusterName);
-            dev.inmesh.runtime.stats.IstioService service = cluster == null ? null
-                    : dev.inmesh.runtime.stats.IstioService.of(cluster.config().metadata());
-            if (service != null) {
-                return new dev.inmesh.runtime.stats.TcpConnectionInfo(dev.inmesh.runtime.stats.StreamInfo.Direction
-                        .INBOUND, null, service.host(), service.nameOrHostLabel(), service.namespace(), mutualTls,
-                        peerPrincipal(), ownPrincipal());
-            }
-            if (clusterName.startsWith("InboundPassthroughCluster")) {
-                return new dev.inmesh.runtime.stats.TcpConnectionInfo(dev.inmesh.runtime.stats.StreamInfo.Direction
-                        .INBOUND, null, null, clusterName, null, mutualTls, peerPrincipal(), ownPrincipal());
-            }
+            ServiceLabels dest = ServiceLabels.ofInboundConnection(clusterName,
+                    clusterName.isEmpty() ? null : snapshot.clusterManager().cluster(clusterName));
+            return new dev.inmesh.runtime.stats.TcpConnectionInfo(dev.inmesh.runtime.stats.StreamInfo.Direction
+                    .INBOUND, null, dest.host(), dest.name(), dest.namespace(), mutualTls, peerPrincipal(),
+                    ownPrincipal());
         }
-        if (clusterName.equals("PassthroughCluster") || clusterName.equals("BlackHoleCluster")) {
+        if (ServiceLabels.namesCluster(clusterName)) {
             // as Istio's stats: the cluster's name is the service name; which service the bytes were for is unknown
-            return new dev.inmesh.runtime.stats.TcpConnectionInfo(inbound ? dev.inmesh.runtime.stats.StreamInfo
-                    .Direction.INBOUND : dev.inmesh.runtime.stats.StreamInfo.Direction.OUTBOUND, null, null,
-                    clusterName, null, mutualTls, peerPrincipal(), ownPrincipal());
+            return new dev.inmesh.runtime.stats.TcpConnectionInfo(dev.inmesh.runtime.stats.StreamInfo.Direction
+                    .OUTBOUND, null, null, clusterName, null, mutualTls, peerPrincipal(), ownPrincipal());
         }
         // as the router labels a request: the service of the cluster, and outbound, as Istio's client-side stats
         // without a metadata exchange, the destination workload of the endpoint connected to (its istio.workload)
         UpstreamCluster cluster = clusterName.isEmpty() ? null : snapshot.clusterManager().cluster(clusterName);
-        ServiceLabels dest = ServiceLabels.of(cluster, inbound ? null : lastHost);
-        return new dev.inmesh.runtime.stats.TcpConnectionInfo(inbound ? dev.inmesh.runtime.stats.StreamInfo.Direction
-                .INBOUND : dev.inmesh.runtime.stats.StreamInfo.Direction.OUTBOUND, inbound ? null : dest.workload(),
-                dest.host(), dest.name(), dest.namespace(), mutualTls, peerPrincipal(), ownPrincipal(),
-                inbound ? null : upstreamPeerPrincipal, inbound ? null : upstreamLocalPrincipal);
+        ServiceLabels dest = ServiceLabels.of(cluster, lastHost);
+        return new dev.inmesh.runtime.stats.TcpConnectionInfo(dev.inmesh.runtime.stats.StreamInfo.Direction.OUTBOUND,
+                dest.workload(), dest.host(), dest.name(), dest.namespace(), mutualTls, peerPrincipal(),
+                ownPrincipal(), upstreamPeerPrincipal, upstreamLocalPrincipal);
     }
 
     /** The client's identity (its certificate's first URI SAN) when it presented a certificate, else null. */

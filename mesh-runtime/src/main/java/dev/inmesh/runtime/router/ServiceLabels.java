@@ -45,6 +45,36 @@ public record ServiceLabels(String host, String name, String namespace, Workload
         return labels;
     }
 
+    /**
+     * Whether Istio's stats name the service of a connection through {@code clusterName} by the cluster itself:
+     * {@code PassthroughCluster} and {@code BlackHoleCluster}, whose bytes are for no service known.
+     */
+    public static boolean namesCluster(String clusterName) {
+        return clusterName.equals("PassthroughCluster") || clusterName.equals("BlackHoleCluster");
+    }
+
+    /**
+     * The destination service of an inbound {@code tcp_proxy} connection to {@code clusterName} (empty when none) of
+     * {@code cluster} (null when it does not exist), as Istio's server-side stats label its TCP metrics: the first
+     * service of the cluster's {@code istio} metadata (what Istio's {@code inbound|PORT||} clusters carry); the
+     * cluster's name as the service name for an {@code InboundPassthroughCluster*} and where {@link #namesCluster};
+     * else the cluster's service as for a request ({@link #of}, no host). The workload is always unknown (the peer's,
+     * which no metadata exchange gave). Shared by the standalone proxy's relays and {@code mesh.inbound}'s TCP chains.
+     */
+    public static ServiceLabels ofInboundConnection(String clusterName, UpstreamCluster cluster) {
+        dev.inmesh.runtime.stats.IstioService service = cluster == null ? null
+                : dev.inmesh.runtime.stats.IstioService.of(cluster.config().metadata());
+        if (service != null) {
+            return new ServiceLabels(service.host(), service.nameOrHostLabel(), service.namespace(),
+                    WorkloadInfo.UNKNOWN);
+        }
+        if (clusterName.startsWith("InboundPassthroughCluster") || namesCluster(clusterName)) {
+            return new ServiceLabels(null, clusterName, null, WorkloadInfo.UNKNOWN);
+        }
+        ServiceLabels labels = of(cluster, null);
+        return new ServiceLabels(labels.host, labels.name, labels.namespace, WorkloadInfo.UNKNOWN);
+    }
+
     private static ServiceLabels compute(UpstreamCluster cluster, Host host) {
         String svcHost = null;
         String svcName = null;

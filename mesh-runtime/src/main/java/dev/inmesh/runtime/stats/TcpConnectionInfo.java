@@ -54,6 +54,17 @@ public record TcpConnectionInfo(StreamInfo.Direction direction, WorkloadInfo pee
                 upstreamPeerPrincipal, upstreamLocalPrincipal, overrides, connection);
     }
 
+    /**
+     * The same connection under its filter chain's metric overrides and, when their dimensions evaluate expressions,
+     * with its values now ({@code connection}, asked only then), as Istio's network filter evaluates them once, when
+     * it first counts the connection.
+     */
+    public TcpConnectionInfo withStatsOverrides(StatsOverrides overrides,
+                                                java.util.function.Supplier<TcpStreamInfo> connection) {
+        TcpConnectionInfo info = withStatsOverrides(overrides);
+        return info.statsOverrides.evaluated() ? info.withConnection(connection.get()) : info;
+    }
+
     /** The same connection, with its addresses, SNI and upstream when counted. */
     public TcpConnectionInfo withConnection(TcpStreamInfo values) {
         return new TcpConnectionInfo(direction, peer, destinationService, destinationServiceName,
