@@ -27,6 +27,10 @@ import dev.inmesh.runtime.stats.NetworkLocalRateLimitStats;
 import dev.inmesh.runtime.stats.NetworkRbacStats;
 import dev.inmesh.runtime.upstream.UpstreamCluster;
 import dev.inmesh.runtime.stats.IstioService;
+import dev.inmesh.runtime.stats.MeshMetrics;
+import dev.inmesh.runtime.stats.TcpConnectionInfo;
+import dev.inmesh.runtime.stats.TcpStreamInfo;
+import dev.inmesh.runtime.router.ServiceLabels;
 import dev.inmesh.runtime.router.HeaderMutationFilter;
 import dev.inmesh.runtime.router.HeaderMutator;
 import dev.inmesh.runtime.router.Http1Admission;
@@ -83,7 +87,8 @@ import java.util.function.Function;
  * manager's {@code local_reply_config} as the router's); then the service itself, in-process, in place of the
  * {@code inbound|PORT||} cluster; and, once the response ends, Istio's metrics with {@code reporter="destination"},
  * the connection manager's Envoy statistics ({@code http.<prefix>.*}: requests only, as there is no downstream connection in-process) and the access log.
- * Without an inbound listener in the configuration, requests go straight to the service and are still recorded. Over
+ * Without an inbound listener in the configuration, requests go straight to the service and are still recorded. A
+ * connection a TCP chain takes is counted and logged as a connection, not its requests ({@link TcpChainConnection}). Over
  * TLS with a client certificate the chain verified, the metrics say {@code connection_security_policy="mutual_tls"}
  * with both SPIFFE principals.
  */
@@ -110,6 +115,24 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
     /** Counts the network filters' statistics ({@code <stat_prefix>.rbac.*}, ...) in {@code stats}. */
     public InboundHandler networkStats(NetworkFilterStats stats) {
         this.networkStats = stats;
+        return this;
+    }
+
+    /** Where the connections of TCP chains are counted (Istio's {@code istio_tcp_*} metrics); null: nowhere. */
+    private volatile Function<TcpConnectionInfo, MeshMetrics.TcpConnectionMetrics> tcpMetrics;
+    /** Where a TCP chain's connection is logged when its {@code tcp_proxy} names no access log; null: nowhere. */
+    private volatile Consumer<TcpStreamInfo> tcpAccessLog;
+
+    /**
+     * Counts the connections a TCP chain of {@code virtualInbound} takes in Istio's TCP metrics, through
+     * {@code metrics} ({@code MeshMetrics#tcpConnection}), and logs each in {@code accessLog} (null: nowhere) when its
+     * {@code tcp_proxy} names no access log of its own, as the standalone proxy counts and logs its relays: not as
+     * HTTP requests ({@link TcpChainConnection}).
+     */
+    public InboundHandler tcpConnections(Function<TcpConnectionInfo, MeshMetrics.TcpConnectionMetrics> metrics,
+                                         Consumer<TcpStreamInfo> accessLog) {
+        this.tcpMetrics = metrics;
+        this.tcpAccessLog = accessLog;
         return this;
     }
 
@@ -200,8 +223,13 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         Tls tls = session == null ? null : Tls.of(session, http2);
         FilterChain selected = inbound == null ? null
                 : inboundChain(inbound, tls, req.version(), localIp, localPort, remoteIp, remotePort, pipe);
+        // as Envoy prints them: an IPv6 address in brackets
+        String local = pipe ? localIp : IpLiterals.hostPort(localIp, localPort);
+        String remote = pipe ? remoteIp : IpLiterals.hostPort(remoteIp, remotePort);
+        Admission admission = null;
         if (selected != null && (selected.checksConnections() || !(selected.filter() instanceof HttpConnectionManager))
-                && !admitted(req, snapshot, selected, tls, localIp, localPort, remoteIp, remotePort)) {
+                && (admission = admitted(req, snapshot, selected, tls, localIp, localPort, remoteIp, remotePort,
+                        local, remote)) == null) {
             return; // refused, its connection closed, or being decided by an external authorizer
         }
         // the chain whose connection manager takes the request; null: a TCP chain's (the service has it as it is)
@@ -314,9 +342,6 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         if (ds != null) {
             ds.requestStarted(http2 ? "HTTP/2" : "HTTP/1.1");
         }
-        // as Envoy prints them: an IPv6 address in brackets
-        String local = pipe ? localIp : IpLiterals.hostPort(localIp, localPort);
-        String remote = pipe ? remoteIp : IpLiterals.hostPort(remoteIp, remotePort);
         // the request's server span, once it is begun, and the route it took (whose decorator names the span)
         Traced traced = new Traced();
         if (hcm != null) {
@@ -376,6 +401,10 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             }
         });
         traced.upgradeEnded = ended;
+        traced.tcp = admission == null ? null : admission.tcp();
+        if (traced.tcp != null) {
+            traced.tcp.requestStarted(); // ended in record(), which the handlers above call once
+        }
         resp.closeHandler(v -> {
             if (traced.compressing != null) {
                 traced.compressing.abandon(); // a response being gzipped ends here: its deflater is freed now
@@ -1555,44 +1584,58 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
      * take another token). With an external authorizer the request waits (paused), as do the connection's other
      * requests (HTTP/2 streams) meanwhile, and is handled again once it has decided.
      *
-     * @return whether the request goes on now
+     * @return the connection's admission when the request goes on now, else null
      */
-    private boolean admitted(HttpServerRequest req, MeshSnapshot snapshot, FilterChain chain, Tls tls, String localIp,
-                             int localPort, String remoteIp, int remotePort) {
+    private Admission admitted(HttpServerRequest req, MeshSnapshot snapshot, FilterChain chain, Tls tls,
+                               String localIp, int localPort, String remoteIp, int remotePort, String local,
+                               String remote) {
         io.vertx.core.http.HttpConnection connection = req.connection();
-        io.netty.util.Attribute<Future<Boolean>> decision = connection instanceof HttpServerConnection c
-                ? c.channelHandlerContext().channel().attr(ADMISSION) : null;
-        Future<Boolean> known = decision == null ? null : decision.get();
+        io.netty.channel.Channel channel = connection instanceof HttpServerConnection c
+                ? c.channelHandlerContext().channel() : null;
+        io.netty.util.Attribute<Future<Admission>> decision = channel == null ? null : channel.attr(ADMISSION);
+        Future<Admission> known = decision == null ? null : decision.get();
         if (known == null) {
-            known = admission(connection, snapshot, chain, tls, localIp, localPort, remoteIp, remotePort);
+            known = admission(connection, channel, snapshot, chain, tls, localIp, localPort, remoteIp, remotePort,
+                    local, remote);
             if (decision != null) {
                 decision.set(known);
             }
         }
         if (known.isComplete()) {
-            return known.result();
+            return known.result().admitted() ? known.result() : null;
         }
         req.pause();
         known.onComplete(ar -> {
-            if (ar.result() && !req.response().closed()) {
+            if (ar.result().admitted() && !req.response().closed()) {
                 req.resume();
                 handle(req);
             }
         });
-        return false;
+        return null;
     }
 
+    /**
+     * What the network filters decided for a connection ({@link #admitted}), kept with its channel: whether it goes
+     * on, and the connection a TCP chain took ({@link TcpChainConnection}), null for another chain.
+     */
+    private record Admission(boolean admitted, TcpChainConnection tcp) {}
+
     /** A connection's decision ({@link #admitted}), kept with its channel. */
-    private static final io.netty.util.AttributeKey<Future<Boolean>> ADMISSION =
+    private static final io.netty.util.AttributeKey<Future<Admission>> ADMISSION =
             io.netty.util.AttributeKey.valueOf(InboundHandler.class, "admission");
 
     /**
      * Runs the network filters of {@code chain} for the connection, then {@link #decide}s: the decision, completed
      * unless an external authorizer is asked (never failed).
+     *
+     * @param channel the connection's channel, null when not known (its TCP chain's connection is then not counted)
+     * @param local the address it arrived at, as the access log prints it
+     * @param remote its peer's
      */
-    private Future<Boolean> admission(io.vertx.core.http.HttpConnection connection, MeshSnapshot snapshot,
-                                      FilterChain chain, Tls tls, String localIp, int localPort, String remoteIp,
-                                      int remotePort) {
+    private Future<Admission> admission(io.vertx.core.http.HttpConnection connection, io.netty.channel.Channel channel,
+                                        MeshSnapshot snapshot, FilterChain chain, Tls tls, String localIp,
+                                        int localPort, String remoteIp, int remotePort, String local,
+                                        String remote) {
         RbacFilter.Network filters = snapshot.networkRbac(chain);
         RbacFilter.Subject subject = RbacFilter.Subject.connection(localIp, localPort, remoteIp, remotePort,
                         tls == null ? null : tls.serverName(),
@@ -1602,39 +1645,83 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         Function<String, NetworkRbacStats> rbacStats = counted == null ? p -> null : counted::networkRbac;
         Function<String, NetworkLocalRateLimitStats> limitStats = counted == null ? p -> null
                 : counted::networkLocalRateLimit;
+        // a TCP chain's cluster, picked once, and its connection, as Istio's stats filter (after the network
+        // filters) counts it
+        String cluster = chain.filter() instanceof TcpProxy proxy
+                ? RouteTable.pickCluster(proxy.cluster(), ThreadLocalRandom.current().nextLong()) : null;
+        TcpChainConnection tcp = channel == null || !(chain.filter() instanceof TcpProxy proxy) ? null
+                : tcpConnection(snapshot, chain, proxy, cluster, tls, local, remote);
         if (filters.external()) {
             // what the authorizer decided (its failures are ext_authz_error), an unexpected failure a denial
             return filters.authorize(subject, rbacStats, limitStats, snapshot.clusterManager())
-                    .map(denied -> decide(connection, snapshot, chain, denied))
-                    .otherwise(e -> decide(connection, snapshot, chain, "ext_authz_error"));
+                    .map(denied -> decide(connection, channel, snapshot, chain, cluster, tcp, denied))
+                    .otherwise(e -> decide(connection, channel, snapshot, chain, cluster, tcp, "ext_authz_error"));
         }
-        return Future.succeededFuture(decide(connection, snapshot, chain,
+        return Future.succeededFuture(decide(connection, channel, snapshot, chain, cluster, tcp,
                 filters.isEmpty() ? null : filters.check(subject, rbacStats, limitStats)));
     }
 
     /**
-     * Whether the connection goes on through {@code chain}, given the network filters' {@code denied} details (null
-     * when they let it), and then a TCP chain's cluster; closes it when not.
+     * The connection a TCP chain's {@code proxy} takes, labelled in Istio's TCP metrics as the standalone proxy labels
+     * an inbound relay ({@link ServiceLabels#ofInboundConnection}), its principals those of the TLS the server
+     * terminated (the server's own only for a client that presented a certificate, as Istio's mTLS).
      */
-    private static boolean decide(io.vertx.core.http.HttpConnection connection, MeshSnapshot snapshot,
-                                  FilterChain chain, String denied) {
-        if (denied == null && chain.filter() instanceof TcpProxy tcp) {
-            String name = RouteTable.pickCluster(tcp.cluster(), ThreadLocalRandom.current().nextLong());
+    private TcpChainConnection tcpConnection(MeshSnapshot snapshot, FilterChain chain, TcpProxy proxy, String name,
+                                             Tls tls, String local, String remote) {
+        UpstreamCluster cluster = name == null ? null : snapshot.clusterManager().cluster(name);
+        String known = cluster == null ? null : name;
+        ServiceLabels dest = ServiceLabels.ofInboundConnection(known == null ? "" : known, cluster);
+        DownstreamTls chainTls = tls == null || !chain.tls() ? null
+                : snapshot.listener(InboundTls.LISTENER).tls(chain);
+        boolean mutualTls = chainTls != null && chainTls.verifiedPeer(tls.session());
+        String peerPrincipal = tls == null ? null : tls.certs.peerPrincipal;
+        String localPrincipal = tls == null ? null : tls.certs.localPrincipal;
+        var metrics = tcpMetrics;
+        return new TcpChainConnection(metrics == null ? null : values -> metrics.apply(new TcpConnectionInfo(
+                StreamInfo.Direction.INBOUND, null, dest.host(), dest.name(), dest.namespace(), mutualTls,
+                peerPrincipal, tls == null || tls.peerCertificates() == null ? null : localPrincipal)
+                .withStatsOverrides(snapshot.statsOverrides(chain), values)), snapshot.accessLogs(proxy), tcpAccessLog,
+                known, known == null ? null : snapshot.clusterManager().observabilityName(known), local, remote,
+                tls == null || tls.serverName().isEmpty() ? null : tls.serverName(), peerPrincipal, localPrincipal);
+    }
+
+    /**
+     * The connection's admission through {@code chain}, given the network filters' {@code denied} details (null
+     * when they let it), and then a TCP chain's {@code cluster}; closes it when not admitted. A TCP chain's connection
+     * ({@code tcp}, null for another chain) is counted opened, or refused with Envoy's flags: URX for the local rate
+     * limit filter, NC without the cluster, UH without a host.
+     */
+    private static Admission decide(io.vertx.core.http.HttpConnection connection, io.netty.channel.Channel channel,
+                                    MeshSnapshot snapshot, FilterChain chain, String name, TcpChainConnection tcp,
+                                    String denied) {
+        ResponseFlag flag = RbacFilter.Network.RATE_LIMITED.equals(denied)
+                ? ResponseFlag.UPSTREAM_RETRY_LIMIT_EXCEEDED : null;
+        String details = denied;
+        if (denied == null && chain.filter() instanceof TcpProxy) {
             UpstreamCluster cluster = name == null ? null : snapshot.clusterManager().cluster(name);
             if (cluster == null) {
                 denied = "tcp_proxy: no cluster " + name;
+                flag = ResponseFlag.NO_CLUSTER_FOUND;
             } else if (cluster.config().type() != DiscoveryType.ORIGINAL_DST && cluster.hosts().isEmpty()) {
                 denied = "tcp_proxy: no healthy upstream in " + name;
+                flag = ResponseFlag.NO_HEALTHY_UPSTREAM;
             }
         }
         if (denied == null) {
-            return true;
+            if (tcp != null) {
+                tcp.opened();
+                channel.closeFuture().addListener(f -> tcp.closed());
+            }
+            return new Admission(true, tcp);
+        }
+        if (tcp != null) {
+            tcp.refused(flag, details);
         }
         String why = denied;
         LOG.log(System.Logger.Level.DEBUG, () -> "inbound connection from " + connection.remoteAddress()
                 + " closed by filter chain " + chain.name() + ": " + why);
         connection.close();
-        return false;
+        return new Admission(false, null);
     }
 
     /**
@@ -1717,6 +1804,13 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             return;
         }
         recorded[0] = true;
+        if (traced.tcp != null) {
+            // a TCP chain's request, which Envoy sees as bytes of its connection, not as an HTTP stream: no request
+            // metrics, statistics, span or log line, its bytes counted in its connection's
+            traced.tcp.requestEnded(traced.headBytes + req.bytesRead(), resp.bytesWritten() + (resp.headWritten()
+                    ? HeadSize.response(resp.getStatusCode(), resp.headers(), resp.trailers()) : 0));
+            return;
+        }
         if (traced.upgraded) {
             closed = false; // a WebSocket ends with its connection: its 101 is the answer
         } else if (!resp.ended()) {
@@ -1899,6 +1993,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
     }
 
     private static final class Traced {
+        /** The connection of a TCP chain the request came on ({@link TcpChainConnection}), or null. */
+        TcpChainConnection tcp;
         /** The connection manager's {@code server} and {@code via} headers; null without a connection manager. */
         ServerHeader server;
         /**

@@ -475,7 +475,9 @@ public final class DefaultMesh implements Mesh {
                 o.accept(info);
             }
         }, peerMetadata, nodeId(), metrics == null ? null : metrics::connectionManager).tracing(tracing)
-                .networkStats(metrics);
+                .networkStats(metrics)
+                .tcpConnections(metrics == null ? null : metrics::tcpConnection,
+                        accessLog == null ? null : accessLog::log);
     }
 
     @Override

@@ -20,7 +20,8 @@ import java.util.function.BiFunction;
  *       {@code istio_request_bytes} and {@code istio_response_bytes} (the stream's bytes, as Istio reads Envoy's
  *       downstream bytes meter: heads, bodies and trailers, {@link HeadSize}) with Envoy's default buckets, which
  *       Istio's proxies use for all three ({@link #BUCKETS});</li>
- *   <li>{@link #tcpConnection(TcpConnectionInfo)}, per TCP connection the standalone proxy passes through:
+ *   <li>{@link #tcpConnection(TcpConnectionInfo)}, per TCP connection the standalone proxy passes through (and per
+ *       connection a TCP chain of {@code mesh.inbound} takes):
  *       {@code istio_tcp_connections_opened_total}, {@code istio_tcp_connections_closed_total},
  *       {@code istio_tcp_sent_bytes_total} (towards the downstream) and {@code istio_tcp_received_bytes_total}
  *       (from the downstream), as the filter chain's Istio stats filter overrides them

@@ -1,9 +1,11 @@
 package dev.inmesh.runtime.inbound;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.inmesh.runtime.mesh.DefaultMesh;
+import dev.inmesh.runtime.mesh.MeshAccessLogTest;
 import java.io.ByteArrayOutputStream;
 import java.io.InputStream;
 import java.net.InetAddress;
@@ -45,6 +47,11 @@ class InboundNetworkFiltersTest extends InboundMeshFixture {
 
     /** A TCP chain for plaintext, its network RBAC {@code rules} (none: no filter), to {@code cluster}. */
     private static String tcpChain(String rules, String cluster) {
+        return tcpChain(rules, cluster, "");
+    }
+
+    /** The same, with more of the {@code tcp_proxy}'s settings ({@code proxySettings}, YAML at its indentation). */
+    private static String tcpChain(String rules, String cluster, String proxySettings) {
         String rbac = rules == null ? "" : """
                 - name: envoy.filters.network.rbac
                   typed_config:
@@ -58,7 +65,7 @@ class InboundNetworkFiltersTest extends InboundMeshFixture {
                     "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
                     stat_prefix: %s
                     cluster: %1$s
-                """.formatted(cluster);
+                """.formatted(cluster) + proxySettings.indent(4);
         return ("""
                 - name: tcp
                   filter_chain_match: {transport_protocol: raw_buffer}
@@ -125,6 +132,72 @@ class InboundNetworkFiltersTest extends InboundMeshFixture {
 
     private String scrape() {
         return ((DefaultMesh) mesh).registry().scrape();
+    }
+
+    /** The value of the scraped {@code series} (its name and labels), or -1 when there is none. */
+    private double scraped(String series) {
+        return scrape().lines().filter(l -> l.startsWith(series + " ")).findFirst()
+                .map(l -> Double.parseDouble(l.substring(series.length() + 1))).orElse(-1.0);
+    }
+
+    /** Waits (up to 10 s) for the scraped {@code series} to reach {@code value}. */
+    private void awaitScraped(String series, double value) throws InterruptedException {
+        for (int i = 0; i < 500 && scraped(series) < value; i++) {
+            Thread.sleep(20);
+        }
+        assertEquals(value, scraped(series), scrape());
+    }
+
+    /**
+     * The labels of Istio's TCP metrics of a connection through the TCP catch-all chain to
+     * {@code InboundPassthroughClusterIpv4}, as the standalone proxy labels an inbound relay through it: this workload
+     * the destination, an unknown source (no metadata exchange on a TCP chain), the cluster as the service's name.
+     */
+    private static String passthroughTcpLabels(String flags) {
+        return "{connection_security_policy=\"none\",destination_app=\"reviews\","
+                + "destination_canonical_revision=\"latest\",destination_canonical_service=\"reviews\","
+                + "destination_cluster=\"Kubernetes\",destination_principal=\"unknown\","
+                + "destination_service=\"reviews\",destination_service_name=\"InboundPassthroughClusterIpv4\","
+                + "destination_service_namespace=\"default\",destination_version=\"unknown\","
+                + "destination_workload=\"reviews-v1\",destination_workload_namespace=\"default\","
+                + "reporter=\"destination\",request_protocol=\"tcp\",response_flags=\"" + flags + "\","
+                + "source_app=\"unknown\",source_canonical_revision=\"latest\","
+                + "source_canonical_service=\"unknown\",source_cluster=\"unknown\",source_principal=\"unknown\","
+                + "source_version=\"unknown\",source_workload=\"unknown\",source_workload_namespace=\"unknown\"}";
+    }
+
+    @Test
+    void aTcpChainsConnectionIsCountedInIstiosTcpMetricsWithItsBytesAndNotAsHttpRequests() throws Exception {
+        serveChains(tcpChain(null, "InboundPassthroughClusterIpv4"));
+        String answers = exchange("127.0.0.1", GET_11 + GET_11, 2); // closed once both are answered
+        String labels = passthroughTcpLabels("-");
+        awaitScraped("istio_tcp_connections_closed_total" + labels, 1);
+        assertEquals(1, scraped("istio_tcp_connections_opened_total" + labels), scrape());
+        // the requests' heads as HTTP/1.1 writes them (as sent here), and the answers as the client read them
+        assertEquals(2 * GET_11.length(), scraped("istio_tcp_received_bytes_total" + labels), scrape());
+        assertEquals(answers.length(), scraped("istio_tcp_sent_bytes_total" + labels), scrape());
+        assertFalse(scrape().contains("istio_requests_total{"), "no HTTP stream on a TCP chain: " + scrape());
+    }
+
+    @Test
+    void aTcpChainsConnectionsAreEachOneLineOfItsTcpProxysAccessLogAndADeniedOneIsCountedOpenedAndClosed()
+            throws Exception {
+        java.nio.file.Path log = dir.resolve("tcp.log");
+        serveChains(tcpChain(ONLY_127_0_0_1, "InboundPassthroughClusterIpv4", MeshAccessLogTest.textLogger(log,
+                "%UPSTREAM_CLUSTER% %RESPONSE_FLAGS% %BYTES_RECEIVED% %BYTES_SENT% %CONNECTION_TERMINATION_DETAILS%")
+                .indent(-10)));
+        String answers = exchange("127.0.0.1", GET_11 + GET_11, 2);
+        assertEquals("", exchange("127.0.0.6", GET_11, 1));
+        awaitScraped("istio_tcp_connections_closed_total" + passthroughTcpLabels("-"), 2);
+        assertEquals(2, scraped("istio_tcp_connections_opened_total" + passthroughTcpLabels("-")), scrape());
+        for (int i = 0; i < 500 && (!java.nio.file.Files.exists(log)
+                || java.nio.file.Files.readAllLines(log).size() < 2); i++) {
+            Thread.sleep(20);
+        }
+        // as Envoy's tcp_proxy: one line per connection, none per request; the denied one with its policy
+        assertEquals(java.util.Set.of("InboundPassthroughClusterIpv4 - " + 2 * GET_11.length() + " " + answers.length()
+                        + " -", "InboundPassthroughClusterIpv4 - 0 0 rbac_access_denied_matched_policy[none]"),
+                java.util.Set.copyOf(java.nio.file.Files.readAllLines(log)));
     }
 
     @Test

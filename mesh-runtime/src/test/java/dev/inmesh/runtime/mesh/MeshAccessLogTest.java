@@ -23,7 +23,7 @@ import org.junit.jupiter.api.io.TempDir;
  * A connection manager's {@code access_log} (Envoy's file logger, its text or JSON format and its filter) writes the
  * requests of the in-JVM mesh client and of the inbound handler, as an Envoy sidecar writes them.
  */
-class MeshAccessLogTest {
+public class MeshAccessLogTest {
     private Vertx vertx;
     private Mesh mesh;
     private HttpServer upstream;
@@ -224,7 +224,8 @@ class MeshAccessLogTest {
                 """.formatted(expression, file);
     }
 
-    static String textLogger(Path log, String format) {
+    /** An {@code access_log} field with a file logger of {@code format} to {@code log}, indented by 10. */
+    public static String textLogger(Path log, String format) {
         return """
                           access_log:
                           - name: envoy.access_loggers.file
