@@ -2,16 +2,22 @@ package dev.inmesh.runtime.inbound;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.inmesh.runtime.mesh.DefaultMesh;
 import dev.inmesh.runtime.mesh.MeshAccessLogTest;
+import dev.inmesh.runtime.router.IstioExtAuthz;
+import io.envoyproxy.envoy.service.auth.v3.CheckResponse;
+import io.vertx.core.Future;
 import java.io.ByteArrayOutputStream;
 import java.io.InputStream;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
@@ -47,18 +53,16 @@ class InboundNetworkFiltersTest extends InboundMeshFixture {
 
     /** A TCP chain for plaintext, its network RBAC {@code rules} (none: no filter), to {@code cluster}. */
     private static String tcpChain(String rules, String cluster) {
-        return tcpChain(rules, cluster, "");
+        return tcpChain("tcp", "", rules == null ? "" : rbac(rules), cluster, "");
     }
 
-    /** The same, with more of the {@code tcp_proxy}'s settings ({@code proxySettings}, YAML at its indentation). */
-    private static String tcpChain(String rules, String cluster, String proxySettings) {
-        String rbac = rules == null ? "" : """
-                - name: envoy.filters.network.rbac
-                  typed_config:
-                    "@type": type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC
-                    stat_prefix: tcp.
-                    rules: %s
-                """.formatted(rules);
+    /**
+     * A TCP chain for plaintext named {@code name}, matching also {@code match} ({@code filter_chain_match} fields,
+     * {@code ""} for none), its network {@code filters} (YAML list items, {@code ""} for none) before its
+     * {@code tcp_proxy} to {@code cluster}, with more of the {@code tcp_proxy}'s settings ({@code proxySettings}, YAML
+     * at its fields' indentation).
+     */
+    private static String tcpChain(String name, String match, String filters, String cluster, String proxySettings) {
         String tcpProxy = """
                 - name: envoy.filters.network.tcp_proxy
                   typed_config:
@@ -67,11 +71,34 @@ class InboundNetworkFiltersTest extends InboundMeshFixture {
                     cluster: %1$s
                 """.formatted(cluster) + proxySettings.indent(4);
         return ("""
-                - name: tcp
-                  filter_chain_match: {transport_protocol: raw_buffer}
+                - name: %s
+                  filter_chain_match: {transport_protocol: raw_buffer%s}
                   filters:
-                """ + (rbac + tcpProxy).indent(2)).indent(4);
+                """.formatted(name, match.isEmpty() ? "" : ", " + match) + (filters + tcpProxy).indent(2)).indent(4);
     }
+
+    /** An RBAC network filter of {@code rules}, Istio's stat prefix {@code tcp.} (a YAML list item). */
+    private static String rbac(String rules) {
+        return """
+                - name: envoy.filters.network.rbac
+                  typed_config:
+                    "@type": type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC
+                    stat_prefix: tcp.
+                    rules: %s
+                """.formatted(rules);
+    }
+
+    /**
+     * A local rate limit network filter (a YAML list item, as an EnvoyFilter inserts it) whose bucket holds one token,
+     * filled again only after an hour: one connection goes on, the next is over the bucket.
+     */
+    private static final String ONE_CONNECTION = """
+            - name: envoy.filters.network.local_ratelimit
+              typed_config:
+                "@type": type.googleapis.com/envoy.extensions.filters.network.local_ratelimit.v3.LocalRateLimit
+                stat_prefix: one_connection
+                token_bucket: {max_tokens: 1, tokens_per_fill: 1, fill_interval: 3600s}
+            """;
 
     /** Istio's deny-all: an ALLOW action with no policy. */
     private static final String DENY_ALL = "{}";
@@ -81,7 +108,30 @@ class InboundNetworkFiltersTest extends InboundMeshFixture {
 
     /** Serves {@code mesh.inbound} (the service answers "service") on 127.0.0.1 with these chains. */
     private void serveChains(String chains) throws Exception {
-        serve("""
+        serveChains(chains, "");
+    }
+
+    /** The same, with more {@code clusters} (YAML list items at the indentation of {@code clusters}' items). */
+    private void serveChains(String chains, String clusters) throws Exception {
+        serve(config(chains, clusters));
+    }
+
+    /**
+     * Pushes a configuration of these chains and {@code clusters} (as {@link #serveChains} has them) to the running
+     * mesh, as its configuration file changing does, and waits until it is applied.
+     */
+    private void push(String chains, String clusters) throws Exception {
+        var snapshots = ((DefaultMesh) mesh).snapshots();
+        var before = snapshots.current();
+        java.nio.file.Files.writeString(dir.resolve("inbound.yaml"), config(chains, clusters));
+        for (int i = 0; i < 500 && snapshots.current() == before; i++) {
+            Thread.sleep(20);
+        }
+        assertTrue(snapshots.current() != before, "the change is applied");
+    }
+
+    private static String config(String chains, String clusters) {
+        return """
                 static_resources:
                   clusters:
                   - name: InboundPassthroughClusterIpv4
@@ -92,13 +142,14 @@ class InboundNetworkFiltersTest extends InboundMeshFixture {
                   - name: BlackHoleCluster
                     type: STATIC
                     connect_timeout: 10s
+                """ + clusters + """
                   listeners:
                 """ + VIRTUAL_INBOUND + """
                     listener_filters:
                     - name: envoy.filters.listener.http_inspector
                       typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.listener.http_inspector.v3.HttpInspector}
                     filter_chains:
-                """ + chains);
+                """ + chains;
     }
 
     /**
@@ -106,10 +157,7 @@ class InboundNetworkFiltersTest extends InboundMeshFixture {
      * closes it or answers them all ({@code answers} bodies ending the reading); empty when closed unanswered.
      */
     private String exchange(String source, String requests, int answers) throws Exception {
-        try (Socket s = new Socket()) {
-            s.bind(new InetSocketAddress(InetAddress.getByName(source), 0));
-            s.connect(new InetSocketAddress("127.0.0.1", port), 5000);
-            s.setSoTimeout(10_000);
+        try (Socket s = connect(source)) {
             s.getOutputStream().write(requests.getBytes(StandardCharsets.US_ASCII));
             InputStream in = s.getInputStream();
             ByteArrayOutputStream got = new ByteArrayOutputStream();
@@ -183,9 +231,9 @@ class InboundNetworkFiltersTest extends InboundMeshFixture {
     void aTcpChainsConnectionsAreEachOneLineOfItsTcpProxysAccessLogAndADeniedOneIsCountedOpenedAndClosed()
             throws Exception {
         java.nio.file.Path log = dir.resolve("tcp.log");
-        serveChains(tcpChain(ONLY_127_0_0_1, "InboundPassthroughClusterIpv4", MeshAccessLogTest.textLogger(log,
-                "%UPSTREAM_CLUSTER% %RESPONSE_FLAGS% %BYTES_RECEIVED% %BYTES_SENT% %CONNECTION_TERMINATION_DETAILS%")
-                .indent(-10)));
+        serveChains(tcpChain("tcp", "", rbac(ONLY_127_0_0_1), "InboundPassthroughClusterIpv4",
+                MeshAccessLogTest.textLogger(log, "%UPSTREAM_CLUSTER% %RESPONSE_FLAGS% %BYTES_RECEIVED% %BYTES_SENT% "
+                        + "%CONNECTION_TERMINATION_DETAILS%").indent(-10)));
         String answers = exchange("127.0.0.1", GET_11 + GET_11, 2);
         assertEquals("", exchange("127.0.0.6", GET_11, 1));
         awaitScraped("istio_tcp_connections_closed_total" + passthroughTcpLabels("-"), 2);
@@ -228,5 +276,139 @@ class InboundNetworkFiltersTest extends InboundMeshFixture {
         assertEquals("", exchange("127.0.0.1", GET_11, 1));
         serveChains(tcpChain(null, "InboundPassthroughClusterIpv4"));
         assertTrue(exchange("127.0.0.1", GET_11, 1).endsWith("service"));
+    }
+
+    /**
+     * istiod's CUSTOM policy of a gRPC provider on a TCP chain: the shadow RBAC network filter picks the connections
+     * from 127.0.0.1 and 127.0.0.2, and the ext_authz network filter asks the authorizer about each once, with no
+     * request: the one it denies is closed unanswered, the one it allows has all its requests served, and one from
+     * 127.0.0.3 is not asked.
+     */
+    @Test
+    void aTcpChainsExtAuthzNetworkFilterAsksOncePerConnectionAndClosesADeniedOneUnanswered() throws Exception {
+        List<String> asked = new CopyOnWriteArrayList<>();
+        io.grpc.Server grpc = IstioExtAuthz.grpcAuthorizer(request -> {
+            String source = request.getAttributes().getSource().getAddress().getSocketAddress().getAddress();
+            asked.add(source + " " + request.getAttributes().getRequest().hasHttp());
+            return CheckResponse.newBuilder()
+                    .setStatus(com.google.rpc.Status.newBuilder().setCode(source.equals("127.0.0.1") ? 0 : 7)).build();
+        });
+        try {
+            serveChains(tcpChain("tcp", "", IstioExtAuthz.tcp("5s"), "InboundPassthroughClusterIpv4", ""),
+                    IstioExtAuthz.cluster(grpc.getPort(), true));
+            String two = exchange("127.0.0.1", GET_11 + GET_11, 2);
+            assertEquals(2, two.split("HTTP/1.1 200 OK", -1).length - 1, two);
+            assertEquals("", exchange("127.0.0.2", GET_11, 1), "denied: closed unanswered");
+            assertTrue(exchange("127.0.0.3", GET_11, 1).endsWith("service"), "not picked by the shadow rules");
+            assertEquals(List.of("127.0.0.1 false", "127.0.0.2 false"), asked, "once per connection, no request");
+        } finally {
+            grpc.shutdownNow().awaitTermination(10, TimeUnit.SECONDS);
+        }
+    }
+
+    /**
+     * A local rate limit network filter on a TCP chain takes one token per connection: the first connection's
+     * requests are all served, the next one, over the bucket, is closed unanswered, counted in
+     * {@code local_rate_limit.<prefix>.rate_limited} and in Istio's TCP metrics with the flag URX.
+     */
+    @Test
+    void aLocalRateLimitNetworkFilterClosesTheConnectionOverItsBucketUnanswered() throws Exception {
+        serveChains(tcpChain("tcp", "", ONE_CONNECTION, "InboundPassthroughClusterIpv4", ""));
+        String two = exchange("127.0.0.1", GET_11 + GET_11, 2);
+        assertEquals(2, two.split("HTTP/1.1 200 OK", -1).length - 1, "one token for both requests: " + two);
+        assertEquals("", exchange("127.0.0.1", GET_11, 1), "the second connection is over the bucket");
+        assertEquals(1, scraped("envoy_local_rate_limit_rate_limited{local_network_ratelimit_prefix=\"one_connection\"}"),
+                scrape());
+        awaitScraped("istio_tcp_connections_closed_total" + passthroughTcpLabels("URX"), 1);
+        awaitScraped("istio_tcp_connections_closed_total" + passthroughTcpLabels("-"), 1);
+    }
+
+    /**
+     * An HTTP/2 connection (h2c with prior knowledge, which Istio's HTTP chain matches) whose chain has a local rate
+     * limit network filter takes one decision for all its streams: three concurrent streams on one connection are
+     * served with the bucket's only token, and the next connection is closed.
+     */
+    @Test
+    void anH2cConnectionsStreamsShareOneDecisionOfTheNetworkFilters() throws Exception {
+        serveChains(HTTP_CHAIN.replace("      filters:\n", "      filters:\n" + ONE_CONNECTION.indent(6)));
+        io.vertx.core.http.HttpClientOptions h2c = new io.vertx.core.http.HttpClientOptions()
+                .setProtocolVersion(io.vertx.core.http.HttpVersion.HTTP_2).setHttp2ClearTextUpgrade(false)
+                .setDefaultHost("127.0.0.1").setDefaultPort(port);
+        io.vertx.core.http.HttpClient first = vertx.createHttpClient(h2c,
+                new io.vertx.core.http.PoolOptions().setHttp2MaxSize(1));
+        io.vertx.core.http.HttpClient second = vertx.createHttpClient(h2c);
+        try {
+            List<Future<io.vertx.core.http.HttpClientResponse>> streams = new java.util.ArrayList<>();
+            for (int i = 0; i < 3; i++) {
+                streams.add(first.request(io.vertx.core.http.HttpMethod.GET, "/s" + i)
+                        .compose(r -> r.send().compose(resp -> resp.body().map(b -> resp))));
+            }
+            Future.all(streams).await(10, TimeUnit.SECONDS);
+            java.util.Set<Object> connections = java.util.Collections.newSetFromMap(
+                    new java.util.IdentityHashMap<>());
+            for (var s : streams) {
+                assertEquals(200, s.result().statusCode());
+                assertEquals(io.vertx.core.http.HttpVersion.HTTP_2, s.result().version());
+                connections.add(s.result().request().connection());
+            }
+            assertEquals(1, connections.size(), "three streams of one connection");
+            Future<io.vertx.core.http.HttpClientResponse> over = second.request(io.vertx.core.http.HttpMethod.GET,
+                    "/").compose(r -> r.send());
+            assertThrows(Exception.class, () -> over.await(10, TimeUnit.SECONDS), "closed unanswered");
+            assertEquals(1, scraped(
+                    "envoy_local_rate_limit_rate_limited{local_network_ratelimit_prefix=\"one_connection\"}"),
+                    "one token for the three streams, none for the next connection: " + scrape());
+        } finally {
+            first.close().await(10, TimeUnit.SECONDS);
+            second.close().await(10, TimeUnit.SECONDS);
+        }
+    }
+
+    /**
+     * A pushed {@code virtualInbound} that keeps a connection's chain and adds a chain for its source that denies:
+     * the connection open before it keeps the decision its chain's filters took (its next request served, nothing
+     * counted again), as Envoy's connection keeps the chain it was accepted with, while a new connection from the same
+     * source takes the new chain and is closed.
+     */
+    @Test
+    void aPushedVirtualInboundLeavesAnOpenConnectionsDecisionWhileANewConnectionTakesTheNewChain() throws Exception {
+        String kept = tcpChain(ONLY_127_0_0_1, "InboundPassthroughClusterIpv4");
+        serveChains(kept);
+        try (Socket open = connect("127.0.0.1")) {
+            assertTrue(request(open, GET_11).endsWith("service"));
+            push(kept + tcpChain("tcp-deny", "source_prefix_ranges: [{address_prefix: 127.0.0.1, prefix_len: 32}]",
+                    rbac(DENY_ALL), "InboundPassthroughClusterIpv4", ""), "");
+            assertEquals("", exchange("127.0.0.1", GET_11, 1), "a new connection takes the new chain");
+            assertTrue(request(open, GET_11).endsWith("service"), "the open connection keeps its decision");
+        }
+        assertEquals(1, scraped("envoy_rbac_allowed{rbac_stat_prefix=\"tcp\"}"), "decided once: " + scrape());
+        assertEquals(1, scraped("envoy_rbac_denied{rbac_stat_prefix=\"tcp\"}"), scrape());
+    }
+
+    /** A connection to the application's server from {@code source}. */
+    private Socket connect(String source) throws Exception {
+        Socket s = new Socket();
+        s.bind(new InetSocketAddress(InetAddress.getByName(source), 0));
+        s.connect(new InetSocketAddress("127.0.0.1", port), 5000);
+        s.setSoTimeout(10_000);
+        return s;
+    }
+
+    /** Sends an HTTP/1.1 {@code request} on {@code s}, and reads its answer, whose body is a content-length's. */
+    private static String request(Socket s, String request) throws Exception {
+        s.getOutputStream().write(request.getBytes(StandardCharsets.US_ASCII));
+        InputStream in = s.getInputStream();
+        StringBuilder head = new StringBuilder();
+        while (!head.toString().endsWith("\r\n\r\n")) {
+            int c = in.read();
+            if (c < 0) {
+                return head.toString();
+            }
+            head.append((char) c);
+        }
+        java.util.regex.Matcher length = java.util.regex.Pattern.compile("(?i)content-length: *(\\d+)")
+                .matcher(head);
+        byte[] body = in.readNBytes(length.find() ? Integer.parseInt(length.group(1)) : 0);
+        return head + new String(body, StandardCharsets.US_ASCII);
     }
 }
