@@ -3,11 +3,11 @@ package dev.inmesh.interception.proxy;
 import dev.inmesh.api.config.listener.FilterChain;
 import dev.inmesh.api.config.listener.Listener;
 import dev.inmesh.runtime.listener.FilterChainSelector;
+import dev.inmesh.runtime.listener.FilterChainUpdate;
 import dev.inmesh.runtime.snapshot.MeshSnapshot;
 import io.netty.channel.Channel;
 import java.util.IdentityHashMap;
 import java.util.Map;
-import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 
@@ -104,7 +104,7 @@ final class ChainDrains {
         }
         synchronized (this) {
             FilterChainSelector now = runtime.snapshots.current().listener(listener.name());
-            if (now == null || !sameApartFromChains(now.listener(), listener) || !has(now.listener(), chain)) {
+            if (now == null || FilterChainUpdate.kept(listener, chain, now.listener()) == null) {
                 Drain gone = new Drain();
                 gone.start(runtime);
                 return gone;
@@ -137,7 +137,8 @@ final class ChainDrains {
                 var e = it.next();
                 Generation g = e.getValue();
                 FilterChainSelector now = next.listener(e.getKey());
-                if (now == null || replaced.contains(e.getKey()) || !sameApartFromChains(g.listener, now.listener())) {
+                if (now == null || replaced.contains(e.getKey())
+                        || !FilterChainUpdate.sameApartFromChains(g.listener, now.listener())) {
                     it.remove();
                     draining.addAll(g.chains.values());
                     continue;
@@ -145,7 +146,7 @@ final class ChainDrains {
                 g.listener = now.listener();
                 Map<FilterChain, Drain> kept = new IdentityHashMap<>();
                 g.chains.forEach((chain, drain) -> {
-                    if (has(now.listener(), chain)) {
+                    if (FilterChainUpdate.find(now.listener(), chain) != null) {
                         kept.put(chain, drain);
                     } else {
                         draining.add(drain);
@@ -157,22 +158,5 @@ final class ChainDrains {
         for (Drain d : draining) {
             d.start(runtime);
         }
-    }
-
-    private static boolean has(Listener l, FilterChain chain) {
-        return chain.equals(l.defaultFilterChain()) || l.filterChains().contains(chain);
-    }
-
-    /** Whether two configurations of a listener differ at most in their filter chains (a filter chain only update). */
-    static boolean sameApartFromChains(Listener a, Listener b) {
-        return a.name().equals(b.name()) && a.address().equals(b.address()) && a.useOriginalDst() == b.useOriginalDst()
-                && a.trafficDirection() == b.trafficDirection() && a.bindToPort() == b.bindToPort()
-                && a.listenerFilters().equals(b.listenerFilters())
-                && Objects.equals(a.listenerFiltersTimeout(), b.listenerFiltersTimeout())
-                && a.continueOnListenerFiltersTimeout() == b.continueOnListenerFiltersTimeout()
-                && a.transparent() == b.transparent()
-                && Objects.equals(a.listenerFiltersDisabled(), b.listenerFiltersDisabled())
-                && Objects.equals(a.proxyProtocol(), b.proxyProtocol())
-                && Objects.equals(a.originalSrc(), b.originalSrc());
     }
 }

@@ -34,7 +34,7 @@ final class DrainingListeners {
         for (Listener l : before.listeners().values()) {
             FilterChainSelector now = next.listener(l.name());
             if (before.resources().isStatic(ResourceType.LISTENER, l.name())
-                    || now != null && ChainDrains.sameApartFromChains(l, now.listener())) {
+                    || now != null && dev.inmesh.runtime.listener.FilterChainUpdate.sameApartFromChains(l, now.listener())) {
                 continue;
             }
             DynamicState.Draining d = new DynamicState.Draining(l.name(), new DynamicState.Held(
