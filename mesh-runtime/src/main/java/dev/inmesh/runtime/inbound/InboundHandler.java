@@ -88,7 +88,8 @@ import java.util.function.Function;
  * {@code inbound|PORT||} cluster; and, once the response ends, Istio's metrics with {@code reporter="destination"},
  * the connection manager's Envoy statistics ({@code http.<prefix>.*}: requests only, as there is no downstream connection in-process) and the access log.
  * Without an inbound listener in the configuration, requests go straight to the service and are still recorded. A
- * connection a TCP chain takes is counted and logged as a connection, not its requests ({@link TcpChainConnection}). Over
+ * connection a TCP chain takes is counted and logged as a connection, not its requests ({@link TcpChainConnection}). A
+ * connection keeps the chain it took, and drains when a configuration removes it ({@link InboundConnection}). Over
  * TLS with a client certificate the chain verified, the metrics say {@code connection_security_policy="mutual_tls"}
  * with both SPIFFE principals.
  */
@@ -216,21 +217,33 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         String remoteIp = ip(req.remoteAddress(), req.localAddress());
         int remotePort = req.remoteAddress() == null ? 0 : req.remoteAddress().port();
         boolean pipe = req.localAddress() != null && req.localAddress().isDomainSocket();
-        MeshSnapshot snapshot = snapshots.current();
+        // the chain the connection took and the configuration it is served with: the newest while it keeps the chain
+        InboundConnection taken = InboundConnection.of(req.connection());
+        MeshSnapshot snapshot = taken == null ? snapshots.current() : taken.follow(snapshots.current());
         FilterChainSelector inbound = snapshot.listener(InboundTls.LISTENER);
         javax.net.ssl.SSLSession session = req.isSSL() ? req.sslSession() : null;
         boolean http2 = req.version() == io.vertx.core.http.HttpVersion.HTTP_2;
         Tls tls = session == null ? null : Tls.of(session, http2);
-        FilterChain selected = inbound == null ? null
+        FilterChain selected = taken != null ? taken.chain() : inbound == null ? null
                 : inboundChain(inbound, tls, req.version(), localIp, localPort, remoteIp, remotePort, pipe);
+        if (taken == null && selected != null) {
+            taken = InboundConnection.took(req.connection(), selected, snapshot);
+        }
         // as Envoy prints them: an IPv6 address in brackets
         String local = pipe ? localIp : IpLiterals.hostPort(localIp, localPort);
         String remote = pipe ? remoteIp : IpLiterals.hostPort(remoteIp, remotePort);
-        Admission admission = null;
+        InboundConnection.Admission admission = null;
         if (selected != null && (selected.checksConnections() || !(selected.filter() instanceof HttpConnectionManager))
-                && (admission = admitted(req, snapshot, selected, tls, localIp, localPort, remoteIp, remotePort,
-                        local, remote)) == null) {
+                && (admission = admitted(req, taken, snapshot, inbound, selected, tls, localIp, localPort, remoteIp,
+                        remotePort, local, remote)) == null) {
             return; // refused, its connection closed, or being decided by an external authorizer
+        }
+        // a connection whose chain a configuration dropped or changed drains, as Envoy's connection manager drains it
+        // (conn_manager_impl.cc): an HTTP/1 answer says connection: close and ends it, an HTTP/2 connection is sent
+        // GOAWAY, its streams in progress finishing (Vert.x's shutdown)
+        boolean draining = taken != null && taken.draining();
+        if (draining && http2 && taken.shutDownOnce()) {
+            req.connection().shutdown();
         }
         // the chain whose connection manager takes the request; null: a TCP chain's (the service has it as it is)
         FilterChain chain = selected != null && selected.filter() instanceof HttpConnectionManager ? selected : null;
@@ -253,7 +266,10 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         HttpServerResponse resp = req.response();
         // Vert.x ends an HTTP/1.1 connection after a request whose Connection header is exactly close; a close among
         // other tokens (close, keep-alive) ends it too, as Envoy's codec reads the token list
-        boolean closeAfter = req.version() == io.vertx.core.http.HttpVersion.HTTP_1_1
+        boolean closeAfter = draining && !http2
+                // as Envoy's: not an upgrade's answer, whose payload is no HTTP/1
+                && Http1Admission.upgradeType(headers) == null
+                || req.version() == io.vertx.core.http.HttpVersion.HTTP_1_1
                 && headers instanceof io.netty.handler.codec.http.HttpHeaders tokens // Vert.x's HTTP/1 headers
                 && tokens.containsValue(io.vertx.core.http.HttpHeaders.CONNECTION, io.vertx.core.http.HttpHeaders.CLOSE,
                         true) // a token of the list
@@ -1586,19 +1602,17 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
      *
      * @return the connection's admission when the request goes on now, else null
      */
-    private Admission admitted(HttpServerRequest req, MeshSnapshot snapshot, FilterChain chain, Tls tls,
-                               String localIp, int localPort, String remoteIp, int remotePort, String local,
-                               String remote) {
+    private InboundConnection.Admission admitted(HttpServerRequest req, InboundConnection taken,
+                                                 MeshSnapshot snapshot, FilterChainSelector inbound,
+                                                 FilterChain chain, Tls tls, String localIp, int localPort,
+                                                 String remoteIp, int remotePort, String local, String remote) {
         io.vertx.core.http.HttpConnection connection = req.connection();
-        io.netty.channel.Channel channel = connection instanceof HttpServerConnection c
-                ? c.channelHandlerContext().channel() : null;
-        io.netty.util.Attribute<Future<Admission>> decision = channel == null ? null : channel.attr(ADMISSION);
-        Future<Admission> known = decision == null ? null : decision.get();
+        Future<InboundConnection.Admission> known = taken == null ? null : taken.admission();
         if (known == null) {
-            known = admission(connection, channel, snapshot, chain, tls, localIp, localPort, remoteIp, remotePort,
-                    local, remote);
-            if (decision != null) {
-                decision.set(known);
+            known = admission(connection, taken != null, snapshot, inbound, chain, tls, localIp, localPort, remoteIp,
+                    remotePort, local, remote);
+            if (taken != null) {
+                taken.admission(known);
             }
         }
         if (known.isComplete()) {
@@ -1615,27 +1629,19 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
     }
 
     /**
-     * What the network filters decided for a connection ({@link #admitted}), kept with its channel: whether it goes
-     * on, and the connection a TCP chain took ({@link TcpChainConnection}), null for another chain.
-     */
-    private record Admission(boolean admitted, TcpChainConnection tcp) {}
-
-    /** A connection's decision ({@link #admitted}), kept with its channel. */
-    private static final io.netty.util.AttributeKey<Future<Admission>> ADMISSION =
-            io.netty.util.AttributeKey.valueOf(InboundHandler.class, "admission");
-
-    /**
      * Runs the network filters of {@code chain} for the connection, then {@link #decide}s: the decision, completed
      * unless an external authorizer is asked (never failed).
      *
-     * @param channel the connection's channel, null when not known (its TCP chain's connection is then not counted)
+     * @param kept whether the decision is kept with the connection (else a TCP chain's connection is not counted, its
+     *     close not known)
      * @param local the address it arrived at, as the access log prints it
      * @param remote its peer's
      */
-    private Future<Admission> admission(io.vertx.core.http.HttpConnection connection, io.netty.channel.Channel channel,
-                                        MeshSnapshot snapshot, FilterChain chain, Tls tls, String localIp,
-                                        int localPort, String remoteIp, int remotePort, String local,
-                                        String remote) {
+    private Future<InboundConnection.Admission> admission(io.vertx.core.http.HttpConnection connection, boolean kept,
+                                                          MeshSnapshot snapshot, FilterChainSelector inbound,
+                                                          FilterChain chain, Tls tls, String localIp, int localPort,
+                                                          String remoteIp, int remotePort, String local,
+                                                          String remote) {
         RbacFilter.Network filters = snapshot.networkRbac(chain);
         RbacFilter.Subject subject = RbacFilter.Subject.connection(localIp, localPort, remoteIp, remotePort,
                         tls == null ? null : tls.serverName(),
@@ -1649,15 +1655,15 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         // filters) counts it
         String cluster = chain.filter() instanceof TcpProxy proxy
                 ? RouteTable.pickCluster(proxy.cluster(), ThreadLocalRandom.current().nextLong()) : null;
-        TcpChainConnection tcp = channel == null || !(chain.filter() instanceof TcpProxy proxy) ? null
-                : tcpConnection(snapshot, chain, proxy, cluster, tls, local, remote);
+        TcpChainConnection tcp = !kept || !(chain.filter() instanceof TcpProxy proxy) ? null
+                : tcpConnection(snapshot, inbound, chain, proxy, cluster, tls, local, remote);
         if (filters.external()) {
             // what the authorizer decided (its failures are ext_authz_error), an unexpected failure a denial
             return filters.authorize(subject, rbacStats, limitStats, snapshot.clusterManager())
-                    .map(denied -> decide(connection, channel, snapshot, chain, cluster, tcp, denied))
-                    .otherwise(e -> decide(connection, channel, snapshot, chain, cluster, tcp, "ext_authz_error"));
+                    .map(denied -> decide(connection, snapshot, chain, cluster, tcp, denied))
+                    .otherwise(e -> decide(connection, snapshot, chain, cluster, tcp, "ext_authz_error"));
         }
-        return Future.succeededFuture(decide(connection, channel, snapshot, chain, cluster, tcp,
+        return Future.succeededFuture(decide(connection, snapshot, chain, cluster, tcp,
                 filters.isEmpty() ? null : filters.check(subject, rbacStats, limitStats)));
     }
 
@@ -1666,13 +1672,12 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
      * an inbound relay ({@link ServiceLabels#ofInboundConnection}), its principals those of the TLS the server
      * terminated (the server's own only for a client that presented a certificate, as Istio's mTLS).
      */
-    private TcpChainConnection tcpConnection(MeshSnapshot snapshot, FilterChain chain, TcpProxy proxy, String name,
-                                             Tls tls, String local, String remote) {
+    private TcpChainConnection tcpConnection(MeshSnapshot snapshot, FilterChainSelector inbound, FilterChain chain,
+                                             TcpProxy proxy, String name, Tls tls, String local, String remote) {
         UpstreamCluster cluster = name == null ? null : snapshot.clusterManager().cluster(name);
         String known = cluster == null ? null : name;
         ServiceLabels dest = ServiceLabels.ofInboundConnection(known == null ? "" : known, cluster);
-        DownstreamTls chainTls = tls == null || !chain.tls() ? null
-                : snapshot.listener(InboundTls.LISTENER).tls(chain);
+        DownstreamTls chainTls = tls == null || !chain.tls() ? null : inbound.tls(chain);
         boolean mutualTls = chainTls != null && chainTls.verifiedPeer(tls.session());
         String peerPrincipal = tls == null ? null : tls.certs.peerPrincipal;
         String localPrincipal = tls == null ? null : tls.certs.localPrincipal;
@@ -1691,9 +1696,9 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
      * ({@code tcp}, null for another chain) is counted opened, or refused with Envoy's flags: URX for the local rate
      * limit filter, NC without the cluster, UH without a host.
      */
-    private static Admission decide(io.vertx.core.http.HttpConnection connection, io.netty.channel.Channel channel,
-                                    MeshSnapshot snapshot, FilterChain chain, String name, TcpChainConnection tcp,
-                                    String denied) {
+    private static InboundConnection.Admission decide(io.vertx.core.http.HttpConnection connection,
+                                                      MeshSnapshot snapshot, FilterChain chain, String name,
+                                                      TcpChainConnection tcp, String denied) {
         ResponseFlag flag = RbacFilter.Network.RATE_LIMITED.equals(denied)
                 ? ResponseFlag.UPSTREAM_RETRY_LIMIT_EXCEEDED : null;
         String details = denied;
@@ -1710,9 +1715,11 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         if (denied == null) {
             if (tcp != null) {
                 tcp.opened();
-                channel.closeFuture().addListener(f -> tcp.closed());
+                // kept with the connection: Vert.x's server connection, whose channel says when it closes
+                ((HttpServerConnection) connection).channelHandlerContext().channel().closeFuture()
+                        .addListener(f -> tcp.closed());
             }
-            return new Admission(true, tcp);
+            return new InboundConnection.Admission(true, tcp);
         }
         if (tcp != null) {
             tcp.refused(flag, details);
@@ -1721,7 +1728,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         LOG.log(System.Logger.Level.DEBUG, () -> "inbound connection from " + connection.remoteAddress()
                 + " closed by filter chain " + chain.name() + ": " + why);
         connection.close();
-        return new Admission(false, null);
+        return new InboundConnection.Admission(false, null);
     }
 
     /**

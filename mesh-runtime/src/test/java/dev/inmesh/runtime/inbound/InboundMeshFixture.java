@@ -78,6 +78,52 @@ abstract class InboundMeshFixture {
         }
     }
 
+    /**
+     * Pushes {@code yaml} to the running mesh, as its configuration file changing does, and waits until it is
+     * applied.
+     */
+    void push(String yaml) throws Exception {
+        var snapshots = ((dev.inmesh.runtime.mesh.DefaultMesh) mesh).snapshots();
+        var before = snapshots.current();
+        Files.writeString(dir.resolve("inbound.yaml"), yaml);
+        for (int i = 0; i < 500 && snapshots.current() == before; i++) {
+            Thread.sleep(20);
+        }
+        if (snapshots.current() == before) {
+            throw new AssertionError("the change is not applied");
+        }
+    }
+
+    /** A connection to the application's server from {@code source}. */
+    java.net.Socket connect(String source) throws Exception {
+        java.net.Socket s = new java.net.Socket();
+        s.bind(new java.net.InetSocketAddress(java.net.InetAddress.getByName(source), 0));
+        s.connect(new java.net.InetSocketAddress("127.0.0.1", port), 5000);
+        s.setSoTimeout(10_000);
+        return s;
+    }
+
+    /**
+     * Sends an HTTP/1.1 {@code request} on {@code s}, and reads its answer, whose body is a content-length's: its head
+     * and body, or what came before the connection closed.
+     */
+    static String request(java.net.Socket s, String request) throws Exception {
+        s.getOutputStream().write(request.getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+        java.io.InputStream in = s.getInputStream();
+        StringBuilder head = new StringBuilder();
+        while (!head.toString().endsWith("\r\n\r\n")) {
+            int c = in.read();
+            if (c < 0) {
+                return head.toString();
+            }
+            head.append((char) c);
+        }
+        java.util.regex.Matcher length = java.util.regex.Pattern.compile("(?i)content-length: *(\\d+)")
+                .matcher(head);
+        byte[] body = in.readNBytes(length.find() ? Integer.parseInt(length.group(1)) : 0);
+        return head + new String(body, java.nio.charset.StandardCharsets.US_ASCII);
+    }
+
     /** What a test does with the mesh once started, before the server is: nothing by default. */
     void started(Mesh started) {
     }

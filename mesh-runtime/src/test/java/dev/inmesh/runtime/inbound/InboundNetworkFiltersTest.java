@@ -31,7 +31,7 @@ import org.junit.jupiter.api.Test;
  */
 class InboundNetworkFiltersTest extends InboundMeshFixture {
     /** An HTTP chain for plaintext HTTP/1.1 and h2c, as istiod's, answering "http" itself. */
-    private static final String HTTP_CHAIN = """
+    static final String HTTP_CHAIN = """
                 - name: http
                   filter_chain_match: {transport_protocol: raw_buffer, application_protocols: [http/1.1, h2c]}
                   filters:
@@ -52,7 +52,7 @@ class InboundNetworkFiltersTest extends InboundMeshFixture {
             """;
 
     /** A TCP chain for plaintext, its network RBAC {@code rules} (none: no filter), to {@code cluster}. */
-    private static String tcpChain(String rules, String cluster) {
+    static String tcpChain(String rules, String cluster) {
         return tcpChain("tcp", "", rules == null ? "" : rbac(rules), cluster, "");
     }
 
@@ -116,21 +116,13 @@ class InboundNetworkFiltersTest extends InboundMeshFixture {
         serve(config(chains, clusters));
     }
 
-    /**
-     * Pushes a configuration of these chains and {@code clusters} (as {@link #serveChains} has them) to the running
-     * mesh, as its configuration file changing does, and waits until it is applied.
-     */
+    /** Pushes a configuration of these chains and {@code clusters} (as {@link #serveChains} has them). */
     private void push(String chains, String clusters) throws Exception {
-        var snapshots = ((DefaultMesh) mesh).snapshots();
-        var before = snapshots.current();
-        java.nio.file.Files.writeString(dir.resolve("inbound.yaml"), config(chains, clusters));
-        for (int i = 0; i < 500 && snapshots.current() == before; i++) {
-            Thread.sleep(20);
-        }
-        assertTrue(snapshots.current() != before, "the change is applied");
+        push(config(chains, clusters));
     }
 
-    private static String config(String chains, String clusters) {
+    /** The configuration {@link #serveChains} serves: Istio's inbound clusters and a {@code virtualInbound}. */
+    static String config(String chains, String clusters) {
         return """
                 static_resources:
                   clusters:
@@ -383,32 +375,5 @@ class InboundNetworkFiltersTest extends InboundMeshFixture {
         }
         assertEquals(1, scraped("envoy_rbac_allowed{rbac_stat_prefix=\"tcp\"}"), "decided once: " + scrape());
         assertEquals(1, scraped("envoy_rbac_denied{rbac_stat_prefix=\"tcp\"}"), scrape());
-    }
-
-    /** A connection to the application's server from {@code source}. */
-    private Socket connect(String source) throws Exception {
-        Socket s = new Socket();
-        s.bind(new InetSocketAddress(InetAddress.getByName(source), 0));
-        s.connect(new InetSocketAddress("127.0.0.1", port), 5000);
-        s.setSoTimeout(10_000);
-        return s;
-    }
-
-    /** Sends an HTTP/1.1 {@code request} on {@code s}, and reads its answer, whose body is a content-length's. */
-    private static String request(Socket s, String request) throws Exception {
-        s.getOutputStream().write(request.getBytes(StandardCharsets.US_ASCII));
-        InputStream in = s.getInputStream();
-        StringBuilder head = new StringBuilder();
-        while (!head.toString().endsWith("\r\n\r\n")) {
-            int c = in.read();
-            if (c < 0) {
-                return head.toString();
-            }
-            head.append((char) c);
-        }
-        java.util.regex.Matcher length = java.util.regex.Pattern.compile("(?i)content-length: *(\\d+)")
-                .matcher(head);
-        byte[] body = in.readNBytes(length.find() ? Integer.parseInt(length.group(1)) : 0);
-        return head + new String(body, StandardCharsets.US_ASCII);
     }
 }
