@@ -4226,8 +4226,42 @@ public final class Router {
      * under {@code refused-stream}.
      */
     static boolean unprocessed(Throwable t, HttpClientRequest up) {
-        return t instanceof HttpClosedException c && c.goAway() != null
-                && up.streamId() > c.goAway().getLastStreamId();
+        if (!(t instanceof HttpClosedException c)) {
+            return false;
+        }
+        io.vertx.core.http.GoAway goAway = goAway(c);
+        return goAway != null && up.streamId() > goAway.getLastStreamId();
+    }
+
+    /** Vert.x's field of the GOAWAY an {@link HttpClosedException} carries, read without its copy; null: none. */
+    private static final java.lang.reflect.Field GO_AWAY = goAwayField();
+
+    private static java.lang.reflect.Field goAwayField() {
+        try {
+            java.lang.reflect.Field f = HttpClosedException.class.getDeclaredField("goAway");
+            f.setAccessible(true);
+            return f;
+        } catch (ReflectiveOperationException | RuntimeException e) {
+            return null;
+        }
+    }
+
+    /**
+     * The GOAWAY that closed the connection, or null. {@link HttpClosedException#goAway()} copies it with its debug
+     * data, which Netty may have released by then (a GOAWAY the upstream followed by closing its connection): the
+     * copy throws, and the failed attempt would go unanswered. The GOAWAY's last stream id is read from Vert.x's own
+     * field then; when that cannot be read either, the stream counts as processed (a connection termination).
+     */
+    private static io.vertx.core.http.GoAway goAway(HttpClosedException c) {
+        try {
+            return c.goAway();
+        } catch (RuntimeException released) {
+            try {
+                return GO_AWAY == null ? null : (io.vertx.core.http.GoAway) GO_AWAY.get(c);
+            } catch (ReflectiveOperationException | RuntimeException e) {
+                return null;
+            }
+        }
     }
 
     static boolean isConnectFailure(Throwable t) {

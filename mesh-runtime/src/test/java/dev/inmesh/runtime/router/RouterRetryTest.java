@@ -866,6 +866,24 @@ class RouterRetryTest {
     }
 
     @Test
+    void aStreamAGracefulGoAwayKeptThenAClosedConnectionEndedIsAConnectionTermination() throws Exception {
+        // the upstream sends GOAWAY(NO_ERROR) naming the stream as processed, then closes its connection unanswered:
+        // Vert.x's exception copies the GOAWAY's debug data after it is released, which hung the request unanswered
+        io.vertx.core.http.HttpServer server = rig.vertx.createHttpServer(new io.vertx.core.http.HttpServerOptions()
+                .setHost("127.0.0.1").setPort(0).setHttp2ClearTextEnabled(true));
+        server.requestHandler(req -> {
+            req.connection().goAway(0, req.streamId(), io.vertx.core.buffer.Buffer.buffer("bye"));
+            rig.vertx.setTimer(50, t -> req.connection().close());
+        });
+        int port = server.listen().toCompletionStage().toCompletableFuture().get(5,
+                java.util.concurrent.TimeUnit.SECONDS).actualPort();
+        var r = rig.call(rig.router(), get("/x"), routeToC(""), rig.clusters(h2(port)));
+        assertEquals(503, r.status(), r.body());
+        assertEquals("upstream connect error or disconnect/reset before headers. reset reason: connection "
+                + "termination", r.body());
+    }
+
+    @Test
     void aStreamAGoAwayLeftUnprocessedIsRetriedAsARefusedStream() throws Exception {
         var seen = new java.util.concurrent.atomic.AtomicInteger();
         int port = goingAwayH2Server(seen);
