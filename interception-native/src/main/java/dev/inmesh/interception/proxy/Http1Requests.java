@@ -26,7 +26,9 @@ final class Http1Requests {
 
     /** Takes an h2c offer's upgrade off the request, as Envoy's codec ({@link Http1Admission#withoutH2cUpgrade}). */
     static void withoutH2cUpgrade(HttpRequest req) {
-        Http1Admission.withoutH2cUpgrade(new NettyHead(req, false));
+        if (req.headers().contains(HttpHeaderNames.UPGRADE)) {
+            Http1Admission.withoutH2cUpgrade(new NettyHead(req, false)); // only an upgrade offer reads its head
+        }
     }
 
     /** A Netty request head, rewritten in place. */

@@ -1280,8 +1280,6 @@ final class HttpBridge {
                 req.setUri(target);
                 if (!http2) {
                     busy = true; // one request at a time
-                }
-                if (!http2) {
                     // as Envoy's HTTP/1 codec: h2c upgrades are not taken, the request is served as HTTP/1.1
                     Http1Requests.withoutH2cUpgrade(req);
                 }

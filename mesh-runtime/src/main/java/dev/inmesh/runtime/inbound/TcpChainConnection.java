@@ -60,8 +60,8 @@ final class TcpChainConnection {
      * @param localPrincipal the first URI SAN of the server's own certificate in the TLS, or null
      */
     TcpChainConnection(Function<Supplier<TcpStreamInfo>, MeshMetrics.TcpConnectionMetrics> counter,
-                       AccessLogs logs, Consumer<TcpStreamInfo> fallbackLog, String cluster, String observabilityName, String local,
-                       String remote, String serverName, String peerPrincipal, String localPrincipal) {
+                       AccessLogs logs, Consumer<TcpStreamInfo> fallbackLog, String cluster, String observabilityName,
+                       String local, String remote, String serverName, String peerPrincipal, String localPrincipal) {
         this.counter = counter;
         this.logs = logs;
         this.fallbackLog = fallbackLog;

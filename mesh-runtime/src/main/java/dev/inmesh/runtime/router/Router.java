@@ -177,7 +177,6 @@ public final class Router {
         } else {
             removeControlHeaders(req);
         }
-        Referers.sanitize(req.headers);
         ForwardedClientCert.apply(req.headers, req.forwardClientCert, req.peerCertificate, req.clientCertElement);
     }
 
@@ -571,7 +570,7 @@ public final class Router {
         }
         sanitize(req);
         relayRequestId(req);
-        connectionManagerScheme(req);
+        connectionManagerRequest(req);
         RouteResult result = routes == null ? null : routes.route(req, ThreadLocalRandom.current().nextLong());
         RouterResponse limited = rateLimitReply(req, routes, result, clusters, true);
         if (limited != null) {
@@ -599,7 +598,7 @@ public final class Router {
                                          boolean connect) {
         sanitize(req);
         relayRequestId(req);
-        connectionManagerScheme(req);
+        connectionManagerRequest(req);
         RouteResult result = connect || routes == null ? null
                 : routes.route(req, ThreadLocalRandom.current().nextLong());
         if (result == null || result instanceof RouteResult.NoRoute) {
@@ -623,9 +622,14 @@ public final class Router {
         }
     }
 
-    /** The request's scheme as its connection manager sets it ({@link #requestScheme}), before its filters. */
-    private static void connectionManagerScheme(RouterRequest req) {
+    /**
+     * What the connection manager makes of a request before its filters, on every path (forward, relay, a refused
+     * upgrade): an invalid or second {@code Referer} removed ({@link Referers#sanitize}) and the request's scheme
+     * ({@link #requestScheme}); nothing for bytes to a {@code tcp_proxy}.
+     */
+    private static void connectionManagerRequest(RouterRequest req) {
         if (!req.opaque) {
+            Referers.sanitize(req.headers);
             req.scheme = requestScheme(req.scheme, "HTTP/2".equals(req.protocol),
                     req.headers.get(HeaderNames.X_FORWARDED_PROTO));
         }
@@ -800,10 +804,7 @@ public final class Router {
         if (!req.opaque && !req.headers.contains(HeaderNames.X_FORWARDED_PROTO)) {
             req.headers.set(HeaderNames.X_FORWARDED_PROTO, req.scheme);
         }
-        if (!req.opaque) {
-            Referers.sanitize(req.headers);
-        }
-        connectionManagerScheme(req);
+        connectionManagerRequest(req);
         if (req.serverHeader != null) {
             // the connection manager's via, appended before routing, as Envoy's (route matchers see it)
             appendVia(req.headers, req.serverHeader);
