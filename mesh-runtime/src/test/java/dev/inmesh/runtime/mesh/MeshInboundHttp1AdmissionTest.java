@@ -7,18 +7,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.inmesh.api.Mesh;
 import dev.inmesh.api.MeshOptions;
-import io.vertx.core.Vertx;
-import io.vertx.core.http.HttpServer;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * {@code mesh.inbound} takes HTTP/1 requests as Envoy's codec and connection manager take them with the inbound
@@ -27,31 +22,9 @@ import org.junit.jupiter.api.io.TempDir;
  * two, or with a target that is no path is refused with 400; each refusal is a local reply in the access log, with
  * DPE when the codec refuses, and ends the connection.
  */
-class MeshInboundHttp1AdmissionTest {
+class MeshInboundHttp1AdmissionTest extends InboundMeshFixture {
     private static final String LOG_FORMAT = "%RESPONSE_CODE% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS% %ROUTE_NAME%";
 
-    private Vertx vertx;
-    private Mesh mesh;
-    private HttpServer inbound;
-
-    @TempDir
-    Path dir;
-
-    @BeforeEach
-    void setUp() {
-        vertx = Vertx.vertx();
-    }
-
-    @AfterEach
-    void tearDown() throws Exception {
-        if (inbound != null) {
-            inbound.close().await(10, TimeUnit.SECONDS);
-        }
-        if (mesh != null) {
-            mesh.close().await(10, TimeUnit.SECONDS);
-        }
-        vertx.close().await(10, TimeUnit.SECONDS);
-    }
 
     /**
      * Starts the mesh with these connection manager fields, whose inbound route sends requests for {@code svc:81}

@@ -8,51 +8,24 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import dev.inmesh.api.Mesh;
 import dev.inmesh.api.MeshOptions;
 import dev.inmesh.runtime.net.LocalAddress;
-import io.vertx.core.Vertx;
-import io.vertx.core.http.HttpServer;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * {@code mesh.inbound} under a connection manager with {@code use_remote_address: true} (an Istio gateway's, an edge
  * proxy's): the application sees the headers Envoy's connection manager writes, and the access log the address it
  * found.
  */
-class MeshInboundRemoteAddressTest {
+class MeshInboundRemoteAddressTest extends InboundMeshFixture {
     private static final List<String> SHOWN = List.of("x-forwarded-for", "x-forwarded-proto",
             "x-envoy-external-address", "x-envoy-internal", "x-envoy-decorator-operation", "x-request-id",
             "x-forwarded-port");
 
-    private Vertx vertx;
-    private Mesh mesh;
-    private HttpServer inbound;
-
-    @TempDir
-    Path dir;
-
-    @BeforeEach
-    void setUp() {
-        vertx = Vertx.vertx();
-    }
-
-    @AfterEach
-    void tearDown() throws Exception {
-        if (inbound != null) {
-            inbound.close().await(10, TimeUnit.SECONDS);
-        }
-        if (mesh != null) {
-            mesh.close().await(10, TimeUnit.SECONDS);
-        }
-        vertx.close().await(10, TimeUnit.SECONDS);
-    }
 
     /** Starts the mesh with these connection manager fields (one a line) and an inbound server that echoes headers. */
     private Path start(String hcmFields) throws Exception {

@@ -7,7 +7,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.inmesh.api.Mesh;
 import dev.inmesh.api.MeshOptions;
-import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpClientResponse;
 import io.vertx.core.http.HttpMethod;
@@ -19,9 +18,7 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * {@code mesh.inbound} on a server listening on a Unix domain socket: its peer has no IP, so, as Envoy names a Unix
@@ -29,32 +26,14 @@ import org.junit.jupiter.api.io.TempDir;
  * {@code internal_address_config.unix_sockets} decides whether it is internal. A Lua script's stream info prints
  * the connection's addresses as Envoy does.
  */
-class MeshInboundUnixSocketTest {
-    private Vertx vertx;
-    private Mesh mesh;
-    private HttpServer inbound;
+class MeshInboundUnixSocketTest extends InboundMeshFixture {
     private HttpClient client;
 
-    @TempDir
-    Path dir;
-
-    @BeforeEach
-    void setUp() {
-        vertx = Vertx.vertx();
-    }
-
     @AfterEach
-    void tearDown() throws Exception {
+    void closeClient() throws Exception {
         if (client != null) {
             client.close().await(10, TimeUnit.SECONDS);
         }
-        if (inbound != null) {
-            inbound.close().await(10, TimeUnit.SECONDS);
-        }
-        if (mesh != null) {
-            mesh.close().await(10, TimeUnit.SECONDS);
-        }
-        vertx.close().await(10, TimeUnit.SECONDS);
     }
 
     /** Starts the mesh with these connection manager fields and an inbound server on a Unix socket; its path. */

@@ -1,0 +1,40 @@
+package dev.inmesh.runtime.mesh;
+
+import dev.inmesh.api.Mesh;
+import io.vertx.core.Vertx;
+import io.vertx.core.http.HttpServer;
+import java.nio.file.Path;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * What a test of {@code mesh.inbound} starts: a Vert.x, the mesh a test makes from a file in {@code dir}, and the
+ * application's server behind it; closed after each test, the server first (a subclass's own {@code @AfterEach} runs
+ * before this one's).
+ */
+abstract class InboundMeshFixture {
+    protected Vertx vertx;
+    protected Mesh mesh;
+    protected HttpServer inbound;
+
+    @TempDir
+    protected Path dir;
+
+    @BeforeEach
+    void startVertx() {
+        vertx = Vertx.vertx();
+    }
+
+    @AfterEach
+    void closeMesh() throws Exception {
+        if (inbound != null) {
+            inbound.close().await(10, TimeUnit.SECONDS);
+        }
+        if (mesh != null) {
+            mesh.close().await(10, TimeUnit.SECONDS);
+        }
+        vertx.close().await(10, TimeUnit.SECONDS);
+    }
+}
