@@ -4,10 +4,7 @@ import com.google.re2j.Pattern;
 import dev.inmesh.api.config.core.FractionalPercent;
 import dev.inmesh.api.config.core.MetadataMatcher;
 import dev.inmesh.api.config.route.PathMatcher;
-import dev.inmesh.api.config.route.QueryParameterMatcher;
 import dev.inmesh.api.config.route.RouteMatch;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.function.Predicate;
 
 /**
@@ -25,7 +22,7 @@ final class CompiledMatch {
     private final Pattern pathRegex;
     /** All header matchers as one condition, or null. */
     private final HeaderMatchers.Compiled headers;
-    private final List<QueryMatcher> query;
+    private final QueryConditions query;
     private final FractionalPercent fraction;
     private final boolean grpc;
     /** The dynamic metadata conditions on the JWT filter's metadata, all of which must hold; null when none. */
@@ -54,11 +51,7 @@ final class CompiledMatch {
         this.caseSensitive = m.caseSensitive();
         this.pathRegex = pathKind == PATH_REGEX ? Pattern.compile(pathValue) : null;
         this.headers = interner.headerMatchers(m.headers());
-        List<QueryMatcher> qs = new ArrayList<>();
-        for (QueryParameterMatcher q : m.queryParameters()) {
-            qs.add(new QueryMatcher(q.name(), q.matcher() == null ? null : StringMatchers.compile(q.matcher())));
-        }
-        this.query = List.copyOf(qs);
+        this.query = QueryConditions.compile(m.queryParameters(), false);
         this.fraction = m.runtimeFraction();
         this.grpc = m.grpc();
         Predicate<Object> all = null;
@@ -88,13 +81,8 @@ final class CompiledMatch {
         if (headers != null && !headers.matches(req::header)) {
             return false;
         }
-        if (!query.isEmpty()) {
-            for (QueryMatcher q : query) {
-                String v = firstQueryValue(queryString, q.name);
-                if (v == null || q.value != null && !q.value.test(v)) {
-                    return false;
-                }
-            }
+        if (!query.isEmpty() && !query.matches(queryString)) {
+            return false;
         }
         if (metadata != null && !metadata.test(req.jwtMetadata())) {
             return false;
@@ -125,29 +113,4 @@ final class CompiledMatch {
     int matchedLength(String pathOnly) {
         return pathKind == PATH_PREFIX || pathKind == PATH_SEPARATED_PREFIX ? pathValue.length() : pathOnly.length();
     }
-
-    /** The first value of a query parameter in a raw query string (not decoded), "" for a bare key, or null. */
-    static String firstQueryValue(String query, String name) {
-        if (query == null || query.isEmpty()) {
-            return null;
-        }
-        int start = 0;
-        int n = query.length();
-        while (start <= n) {
-            int amp = query.indexOf('&', start);
-            int end = amp < 0 ? n : amp;
-            int eq = query.indexOf('=', start);
-            int keyEnd = eq >= 0 && eq < end ? eq : end;
-            if (keyEnd - start == name.length() && query.regionMatches(start, name, 0, name.length())) {
-                return keyEnd == end ? "" : query.substring(keyEnd + 1, end);
-            }
-            if (amp < 0) {
-                break;
-            }
-            start = amp + 1;
-        }
-        return null;
-    }
-
-    private record QueryMatcher(String name, Predicate<String> value) {}
 }

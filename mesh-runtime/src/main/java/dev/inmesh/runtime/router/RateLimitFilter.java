@@ -188,6 +188,30 @@ public final class RateLimitFilter {
                     return true;
                 };
             }
+            if (action instanceof RateLimit.MaskedRemoteAddress m) {
+                return (s, cluster, out) -> {
+                    byte[] ip = s.remoteIp();
+                    if (ip == null) {
+                        return false; // as remote_address: only an IP address has a network
+                    }
+                    int length = ip.length == 4 ? m.v4PrefixMaskLen() : m.v6PrefixMaskLen();
+                    out.addEntries(entry("masked_remote_address", IpLiterals.format(masked(ip, length)) + "/"
+                            + length));
+                    return true;
+                };
+            }
+            if (action instanceof RateLimit.QueryParameterValueMatch m) {
+                QueryConditions query = QueryConditions.compile(m.queryParameters(), true);
+                RateLimitDescriptor.Entry e = entry(m.descriptorKey(), m.descriptorValue());
+                return (s, cluster, out) -> {
+                    boolean matched = s.request() != null && query.matches(QueryConditions.of(s.request().path()));
+                    if (matched != m.expectMatch()) {
+                        return false;
+                    }
+                    out.addEntries(e);
+                    return true;
+                };
+            }
             if (action instanceof RateLimit.GenericKey g) {
                 RateLimitDescriptor.Entry e = entry(g.descriptorKey(), g.descriptorValue());
                 return (s, cluster, out) -> {
@@ -234,6 +258,16 @@ public final class RateLimitFilter {
             }
             out.add(d.build());
         }
+    }
+
+    /** {@code ip} with the bits past its first {@code length} cleared: the network of Envoy's {@code CidrRange}. */
+    static byte[] masked(byte[] ip, int length) {
+        byte[] out = ip.clone();
+        for (int i = 0; i < out.length; i++) {
+            int kept = Math.max(0, Math.min(8, length - 8 * i));
+            out[i] &= (byte) (0xff00 >> kept);
+        }
+        return out;
     }
 
     private static RateLimitDescriptor.Entry entry(String key, String value) {

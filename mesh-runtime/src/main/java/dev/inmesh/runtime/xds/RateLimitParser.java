@@ -4,6 +4,7 @@ import com.google.protobuf.Any;
 import dev.inmesh.api.config.core.HeaderValueOption;
 import dev.inmesh.api.config.ratelimit.GlobalRateLimit;
 import dev.inmesh.api.config.route.HeaderMatcher;
+import dev.inmesh.api.config.route.QueryParameterMatcher;
 import dev.inmesh.api.config.route.RateLimit;
 import java.time.Duration;
 import java.util.List;
@@ -17,11 +18,11 @@ import java.util.Set;
  * authority, {@code transport_api_version: V3}), {@code enable_x_ratelimit_headers},
  * {@code disable_x_envoy_ratelimited_header}, {@code rate_limited_status}, {@code status_on_error} and
  * {@code response_headers_to_add}; the actions {@code destination_cluster}, {@code request_headers},
- * {@code remote_address}, {@code generic_key} and {@code header_value_match}. What Inmesh does not do is refused by
- * name, never ignored: {@code rate_limited_as_resource_exhausted}, {@code stat_prefix}, {@code filter_enabled},
- * {@code filter_enforced}, {@code google_grpc}; the actions {@code source_cluster}, {@code metadata},
- * {@code dynamic_metadata}, {@code extension}, {@code masked_remote_address}, {@code query_parameter_value_match}
- * and the others; an entry's {@code limit} override. A route's or virtual host's {@code RateLimitPerRoute} is read for
+ * {@code remote_address}, {@code masked_remote_address}, {@code generic_key}, {@code header_value_match} and
+ * {@code query_parameter_value_match}. What Inmesh does not do is refused by name, never ignored:
+ * {@code rate_limited_as_resource_exhausted}, {@code stat_prefix}, {@code filter_enabled}, {@code filter_enforced},
+ * {@code google_grpc}; the actions {@code source_cluster}, {@code metadata}, {@code dynamic_metadata},
+ * {@code extension} and the others; an entry's {@code limit} override. A route's or virtual host's {@code RateLimitPerRoute} is read for
  * its {@code vh_rate_limits}; its {@code override_option}, {@code rate_limits} and {@code domain} are refused.
  */
 final class RateLimitParser {
@@ -118,7 +119,7 @@ final class RateLimitParser {
 
     private static RateLimit.Action action(io.envoyproxy.envoy.config.route.v3.RateLimit.Action a) {
         Fields.onlyKnown(a, Set.of("destination_cluster", "request_headers", "remote_address", "generic_key",
-                "header_value_match"), Set.of());
+                "header_value_match", "masked_remote_address", "query_parameter_value_match"), Set.of());
         return switch (a.getActionSpecifierCase()) {
             case DESTINATION_CLUSTER -> Fields.at("destination_cluster", () -> {
                 Fields.onlyKnown(a.getDestinationCluster(), Set.of(), Set.of());
@@ -149,6 +150,23 @@ final class RateLimitParser {
                 return Fields.record("header_value_match.", () -> new RateLimit.HeaderValueMatch(
                         m.getDescriptorKey(), m.getDescriptorValue(),
                         !m.hasExpectMatch() || m.getExpectMatch().getValue(), headers));
+            });
+            case MASKED_REMOTE_ADDRESS -> Fields.at("masked_remote_address", () -> {
+                var m = a.getMaskedRemoteAddress();
+                Fields.onlyKnown(m, Set.of("v4_prefix_mask_len", "v6_prefix_mask_len"), Set.of());
+                return Fields.record("masked_remote_address.", () -> new RateLimit.MaskedRemoteAddress(
+                        m.hasV4PrefixMaskLen() ? m.getV4PrefixMaskLen().getValue() : 32,
+                        m.hasV6PrefixMaskLen() ? m.getV6PrefixMaskLen().getValue() : 128));
+            });
+            case QUERY_PARAMETER_VALUE_MATCH -> Fields.at("query_parameter_value_match", () -> {
+                var m = a.getQueryParameterValueMatch();
+                Fields.onlyKnown(m, Set.of("descriptor_key", "descriptor_value", "expect_match", "query_parameters"),
+                        Set.of());
+                List<QueryParameterMatcher> query = Fields.each("query_parameters", m.getQueryParametersList(),
+                        RouteConfigurationParser::queryParameter);
+                return Fields.record("query_parameter_value_match.", () -> new RateLimit.QueryParameterValueMatch(
+                        m.getDescriptorKey(), m.getDescriptorValue(),
+                        !m.hasExpectMatch() || m.getExpectMatch().getValue(), query));
             });
             default -> throw new FieldError("action_specifier", "unset (expected: one action)");
         };

@@ -253,12 +253,8 @@ public final class RouteConfigurationParser
                     "one of prefix, path, safe_regex or path_separated_prefix is required");
         };
         List<HeaderMatcher> headers = Fields.each("headers", m.getHeadersList(), RouteConfigurationParser::header);
-        List<QueryParameterMatcher> query = Fields.each("query_parameters", m.getQueryParametersList(), q -> {
-            Fields.onlyKnown(q, Set.of("name", "string_match", "present_match"), Set.of());
-            StringMatcher sm = q.hasStringMatch()
-                    ? Fields.at("string_match", () -> CoreParsers.stringMatcher(q.getStringMatch())) : null;
-            return Fields.record("query_parameters.", () -> new QueryParameterMatcher(q.getName(), sm));
-        });
+        List<QueryParameterMatcher> query = Fields.each("query_parameters", m.getQueryParametersList(),
+                RouteConfigurationParser::queryParameter);
         var fraction = m.hasRuntimeFraction() ? Fields.at("runtime_fraction", () -> {
             Fields.onlyKnown(m.getRuntimeFraction(), Set.of("default_value"), Set.of("runtime_key"));
             return Fields.at("default_value",
@@ -273,6 +269,14 @@ public final class RouteConfigurationParser
                         + "metadata Inmesh keeps"));
         return new RouteMatch(path, !m.hasCaseSensitive() || m.getCaseSensitive().getValue(), headers, query,
                 fraction, m.hasGrpc(), metadata);
+    }
+
+    /** A query parameter condition: its name, and a {@code string_match}, or presence ({@code present_match} or unset). */
+    static QueryParameterMatcher queryParameter(io.envoyproxy.envoy.config.route.v3.QueryParameterMatcher q) {
+        Fields.onlyKnown(q, Set.of("name", "string_match", "present_match"), Set.of());
+        StringMatcher sm = q.hasStringMatch()
+                ? Fields.at("string_match", () -> CoreParsers.stringMatcher(q.getStringMatch())) : null;
+        return Fields.record("query_parameters.", () -> new QueryParameterMatcher(q.getName(), sm));
     }
 
     /** Parses one header matcher (also used by tools that read Envoy's matchers). */

@@ -4,7 +4,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import dev.inmesh.api.config.core.HeaderValueOption;
 import dev.inmesh.api.config.core.HeaderValueOption.AppendAction;
+import dev.inmesh.api.config.core.StringMatcher;
 import dev.inmesh.api.config.ratelimit.GlobalRateLimit;
+import dev.inmesh.api.config.route.QueryParameterMatcher;
 import dev.inmesh.api.config.route.RateLimit;
 import dev.inmesh.api.config.route.Route;
 import dev.inmesh.api.config.route.RouteAction;
@@ -123,6 +125,45 @@ class RateLimitFilterTest {
                 .with("x-forwarded-for", "2001:DB8:0:0:0:0:0:7"), "10.0.0.1"), "IPv6 printed as Envoy prints it");
         assertEquals(List.of(), sent(remote, new Routes.Req("svc", "/"), null),
                 "no IP address at all (an in-JVM caller): the descriptor is left out");
+    }
+
+    @Test
+    void theMaskedRemoteAddressEntryIsTheTrustedDownstreamAddresssNetworkAtEachFamilysPrefixLength() {
+        List<RateLimit.Action> masked = List.of(new RateLimit.MaskedRemoteAddress(16, 48));
+        assertEquals(List.of("masked_remote_address=198.51.0.0/16"), sent(masked, new Routes.Req("svc", "/")
+                .with("x-forwarded-for", "203.0.113.7, 198.51.100.9"), "10.0.0.1"),
+                "the address remote_address takes (the last x-forwarded-for one), its first 16 bits kept");
+        assertEquals(List.of("masked_remote_address=2001:db8:85a3::/48"), sent(masked, new Routes.Req("svc", "/"),
+                "2001:db8:85a3:8d3:1319:8a2e:370:7348"), "IPv6 at its own length, printed as Envoy's CidrRange");
+        assertEquals(List.of("masked_remote_address=10.1.2.3/32"), sent(List.of(
+                new RateLimit.MaskedRemoteAddress(32, 128)), new Routes.Req("svc", "/"), "10.1.2.3"),
+                "Envoy's defaults keep the whole address");
+        assertEquals(List.of("masked_remote_address=192.168.0.0/13"), sent(List.of(
+                new RateLimit.MaskedRemoteAddress(13, 128)), new Routes.Req("svc", "/"), "192.175.255.255"),
+                "a length within a byte clears that byte's low bits");
+        assertEquals(List.of("masked_remote_address=0.0.0.0/0"), sent(List.of(
+                new RateLimit.MaskedRemoteAddress(0, 0)), new Routes.Req("svc", "/"), "10.1.2.3"));
+        assertEquals(List.of(), sent(masked, new Routes.Req("svc", "/"), null),
+                "no IP address: the descriptor is left out, as remote_address's");
+    }
+
+    @Test
+    void aQueryParameterValueMatchEntryReadsTheQueryPercentDecodedAndDropsTheDescriptorWhenItDoesNotHoldAsExpected() {
+        List<QueryParameterMatcher> tier = List.of(new QueryParameterMatcher("tier", new StringMatcher.Exact("free plan", false)));
+        List<RateLimit.Action> match = List.of(new RateLimit.QueryParameterValueMatch(null, "free", true, tier));
+        assertEquals(List.of("query_match=free"), sent(match, new Routes.Req("svc", "/a?x=1&tier=free%20plan"),
+                "10.0.0.1"), "the value decoded, as Envoy's parseAndDecodeQueryString; query_match the default key");
+        assertEquals(List.of("query_match=free"), sent(match, new Routes.Req("svc", "/a?t%69er=free%20plan"),
+                "10.0.0.1"), "the name decoded too");
+        assertEquals(List.of(), sent(match, new Routes.Req("svc", "/a?tier=paid&tier=free%20plan"), "10.0.0.1"),
+                "the first value is the one compared");
+        assertEquals(List.of(), sent(match, new Routes.Req("svc", "/a"), "10.0.0.1"), "no query: no match");
+        List<RateLimit.Action> notPaid = List.of(new RateLimit.QueryParameterValueMatch("plan", "other", false,
+                List.of(new QueryParameterMatcher("paid", null))));
+        assertEquals(List.of("plan=other"), sent(notPaid, new Routes.Req("svc", "/a?x"), "10.0.0.1"),
+                "expect_match false: the entry when the parameter is absent");
+        assertEquals(List.of(), sent(notPaid, new Routes.Req("svc", "/a?paid"), "10.0.0.1"),
+                "a bare name is present");
     }
 
     @Test

@@ -10,6 +10,7 @@ import dev.inmesh.api.config.core.StringMatcher;
 import dev.inmesh.api.config.listener.HttpConnectionManager;
 import dev.inmesh.api.config.ratelimit.GlobalRateLimit;
 import dev.inmesh.api.config.route.HeaderMatcher;
+import dev.inmesh.api.config.route.QueryParameterMatcher;
 import dev.inmesh.api.config.route.RateLimit;
 import dev.inmesh.api.config.route.RouteAction;
 import dev.inmesh.api.config.route.RouteConfiguration;
@@ -183,11 +184,43 @@ class RateLimitParserTest {
     }
 
     @Test
+    void theMaskedRemoteAddressAndQueryParameterValueMatchActionsAreReadWithEnvoysDefaults() throws Exception {
+        RouteConfiguration rc = EnvoyConfigReader.read(routes("", """
+                rate_limits:
+                - actions:
+                  - masked_remote_address: {}
+                  - masked_remote_address: {v4_prefix_mask_len: 24, v6_prefix_mask_len: 64}
+                  - query_parameter_value_match:
+                      descriptor_value: free
+                      query_parameters: [{name: tier, string_match: {exact: free}}, {name: debug, present_match: true}]
+                  - query_parameter_value_match:
+                      descriptor_key: plan
+                      descriptor_value: other
+                      expect_match: false
+                      query_parameters: [{name: paid}]
+                """)).routes().get("9080");
+        RouteAction a = (RouteAction) rc.virtualHosts().get(0).routes().get(0).action();
+        assertEquals(List.of(new RateLimit.MaskedRemoteAddress(32, 128), new RateLimit.MaskedRemoteAddress(24, 64),
+                new RateLimit.QueryParameterValueMatch("query_match", "free", true, List.of(
+                        new QueryParameterMatcher("tier", new StringMatcher.Exact("free", false)),
+                        new QueryParameterMatcher("debug", null))),
+                new RateLimit.QueryParameterValueMatch("plan", "other", false,
+                        List.of(new QueryParameterMatcher("paid", null)))), a.rateLimits().get(0).actions());
+        for (String action : List.of("masked_remote_address: {v4_prefix_mask_len: 33}",
+                "masked_remote_address: {v6_prefix_mask_len: 129}",
+                "query_parameter_value_match: {descriptor_value: v, query_parameters: []}",
+                "query_parameter_value_match: {query_parameters: [{name: q}]}")) {
+            String m = refused(routes("rate_limits: [{actions: [{" + action + "}]}]", ""));
+            assertTrue(m.contains("virtual_hosts[0].rate_limits[0].actions[0]."
+                    + action.substring(0, action.indexOf(':'))), action + ": " + m);
+        }
+    }
+
+    @Test
     void actionsInmeshDoesNotImplementAndALimitOverrideAreRefusedByTheirFieldPath() {
         for (String action : List.of("source_cluster: {}", "metadata: {descriptor_key: k, metadata_key: {key: f, "
                         + "path: [{key: p}]}}", "dynamic_metadata: {descriptor_key: k, metadata_key: {key: f, path: "
-                        + "[{key: p}]}}", "masked_remote_address: {}",
-                "query_parameter_value_match: {descriptor_value: v, query_parameters: [{name: q}]}")) {
+                        + "[{key: p}]}}")) {
             String name = action.substring(0, action.indexOf(':'));
             String m = refused(routes("rate_limits: [{actions: [{" + action + "}]}]", ""));
             assertTrue(m.contains("virtual_hosts[0].rate_limits[0].actions[0]." + name)

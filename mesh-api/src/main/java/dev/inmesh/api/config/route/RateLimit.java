@@ -38,8 +38,8 @@ public record RateLimit(int stage, String disableKey, List<Action> actions) {
     }
 
     /** One action of a rate limit entry: what it adds to the descriptor. */
-    public sealed interface Action permits DestinationCluster, RequestHeaders, RemoteAddress, GenericKey,
-            HeaderValueMatch {}
+    public sealed interface Action permits DestinationCluster, RequestHeaders, RemoteAddress, MaskedRemoteAddress,
+            GenericKey, HeaderValueMatch, QueryParameterValueMatch {}
 
     /** {@code destination_cluster}: entry {@code ("destination_cluster", <the route's cluster>)}. */
     public record DestinationCluster() implements Action {}
@@ -61,6 +61,22 @@ public record RateLimit(int stage, String disableKey, List<Action> actions) {
      * address when it is one, else the peer's IP.
      */
     public record RemoteAddress() implements Action {}
+
+    /**
+     * {@code masked_remote_address}: entry {@code ("masked_remote_address", <network>/<length>)}, the trusted
+     * downstream address (as {@link RemoteAddress}'s) with the bits past its prefix cleared, so that one descriptor
+     * counts a whole subnet; an address that is not IP drops the descriptor.
+     *
+     * @param v4PrefixMaskLen the prefix kept of an IPv4 address ({@code v4_prefix_mask_len}, 0 to 32; Envoy's default
+     *     32, the whole address)
+     * @param v6PrefixMaskLen the prefix kept of an IPv6 address ({@code v6_prefix_mask_len}, 0 to 128; default 128)
+     */
+    public record MaskedRemoteAddress(int v4PrefixMaskLen, int v6PrefixMaskLen) implements Action {
+        public MaskedRemoteAddress {
+            Checks.range(v4PrefixMaskLen, 0, 32, "masked_remote_address.v4_prefix_mask_len");
+            Checks.range(v6PrefixMaskLen, 0, 128, "masked_remote_address.v6_prefix_mask_len");
+        }
+    }
 
     /** {@code generic_key}: entry {@code (descriptorKey, descriptorValue)}, {@code generic_key} the default key. */
     public record GenericKey(String descriptorValue, String descriptorKey) implements Action {
@@ -88,6 +104,25 @@ public record RateLimit(int stage, String disableKey, List<Action> actions) {
             headers = Checks.list(headers, "header_value_match.headers");
             Checks.check(!headers.isEmpty(), "header_value_match.headers", "[]",
                     "at least one header matcher, as Envoy requires");
+        }
+    }
+
+    /**
+     * {@code query_parameter_value_match}: entry {@code (descriptorKey, descriptorValue)} when the request's query
+     * parameters, percent-decoded, satisfy all {@code queryParameters} as {@code expectMatch} says, else the
+     * descriptor is dropped; {@code query_match} the default key.
+     */
+    public record QueryParameterValueMatch(String descriptorKey, String descriptorValue, boolean expectMatch,
+                                           List<QueryParameterMatcher> queryParameters) implements Action {
+        /** Envoy's key when {@code descriptor_key} is empty. */
+        public static final String DEFAULT_KEY = "query_match";
+
+        public QueryParameterValueMatch {
+            descriptorKey = descriptorKey == null || descriptorKey.isEmpty() ? DEFAULT_KEY : descriptorKey;
+            Checks.nonEmpty(descriptorValue, "query_parameter_value_match.descriptor_value");
+            queryParameters = Checks.list(queryParameters, "query_parameter_value_match.query_parameters");
+            Checks.check(!queryParameters.isEmpty(), "query_parameter_value_match.query_parameters", "[]",
+                    "at least one query parameter matcher, as Envoy requires");
         }
     }
 }
