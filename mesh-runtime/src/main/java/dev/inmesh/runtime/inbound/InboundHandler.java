@@ -412,7 +412,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         };
         resp.endHandler(v -> {
             ended.run();
-            if (closeAfter) {
+            if (closeAfter || traced.closeAfterAnswer) {
                 req.connection().close();
             }
         });
@@ -546,10 +546,27 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         }
         traced.webSocket = "websocket".equalsIgnoreCase(upgrade);
         traced.originalPath = hcm == null || !hcm.router().suppressEnvoyHeaders();
-        if (hcm != null && (upgrade != null && !(traced.webSocket && hcm.websocketUpgrade())
-                || req.method() == io.vertx.core.http.HttpMethod.CONNECT)) {
+        boolean connect = req.method() == io.vertx.core.http.HttpMethod.CONNECT;
+        RouteTable table = chain == null ? null : snapshot.routeTable(chain);
+        ServerRequestView view = table == null ? null
+                : new ServerRequestView(req, authority, normalized, startTime, traced);
+        RouteResult routed = table == null ? null : table.route(view, ThreadLocalRandom.current().nextLong());
+        // Envoy's route matchers pass over a request without a path, a CONNECT's (only a connect_matcher takes it)
+        RouteResult result = connect && routed != null && !(routed instanceof RouteResult.NoRoute)
+                ? new RouteResult.NoRoute(routed.virtualHost()) : routed;
+        boolean upgradeRefused = hcm != null && (upgrade != null && !(traced.webSocket && hcm.websocketUpgrade())
+                || connect);
+        if (upgradeRefused && result instanceof RouteResult.NoRoute && !http2) {
+            // answered 404 NR after the filters, and the connection then closed as after a 403: what the client sent
+            // after the head (a CONNECT's tunnel bytes) is not read as another request
+            resp.putHeader(io.vertx.core.http.HttpHeaders.CONNECTION, io.vertx.core.http.HttpHeaders.CLOSE);
+            lastRefused = req.connection();
+            traced.closeAfterAnswer = true;
+        }
+        if (upgradeRefused && !(result instanceof RouteResult.NoRoute)) {
             // as Envoy's connection manager, before its filters: an upgrade its upgrade_configs do not enable (only
-            // websocket can be; a CONNECT is one, which they never enable here); and, as Envoy's, the connection ends
+            // websocket can be; a CONNECT is one, which they never enable here) is refused where a route matched it
+            // (where none did, the router answers 404 NR after the filters); and, as Envoy's, the connection ends
             // after the answer: what the client sent after the head is not read as another request
             details[0] = "upgrade_failed";
             if (!http2) {
@@ -562,14 +579,11 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             }
             return;
         }
-        RouteTable table = chain == null ? null : snapshot.routeTable(chain);
         if (table == null) {
             HttpServerRequest normalizedHost = rewritten(req, null, traced.rewrittenAuthority);
             service.handle(traced.webSocket ? watchUpgrade(normalizedHost, traced) : normalizedHost);
             return;
         }
-        ServerRequestView view = new ServerRequestView(req, authority, normalized, startTime, traced);
-        RouteResult result = table.route(view, ThreadLocalRandom.current().nextLong());
         traced.route = result;
         List<LuaFilter> lua = snapshot.lua(hcm);
         traced.lua = lua.isEmpty() ? null : new LuaFilter.Stream(lua);
@@ -2000,6 +2014,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
     }
 
     private static final class Traced {
+        /** Whether the HTTP/1 connection ends after this request's answer (a refused upgrade's 404 NR). */
+        boolean closeAfterAnswer;
         /** The connection of a TCP chain the request came on ({@link TcpChainConnection}), or null. */
         TcpChainConnection tcp;
         /** The connection manager's {@code server} and {@code via} headers; null without a connection manager. */

@@ -135,9 +135,10 @@ public final class OutboundDispatcher {
         }
         RouterResponse answered = answeredUnrouted(p);
         if (answered == null && d.hcm() != null && method == HttpMethod.CONNECT) {
-            // as Envoy's connection manager before its filters: a CONNECT is an upgrade, which its upgrade_configs
-            // do not enable here (istiod's enable websocket only)
-            answered = router.localReply(req, 403, "", "upgrade_failed", null);
+            // as Envoy's connection manager: a CONNECT is an upgrade its upgrade_configs do not enable here (istiod's
+            // enable websocket only), refused 403 only where a route matched, which no route without a
+            // connect_matcher does for a request without a path: the router's 404 NR, as the standalone proxy's
+            answered = router.upgradeRefused(req, d.table(), d.clusters(), true);
         }
         String upgrade = Http1Admission.upgradeType(headers);
         if (answered == null && d.hcm() != null && upgrade != null

@@ -92,16 +92,18 @@ class MeshInboundHttp1AdmissionTest extends InboundMeshFixture {
                 && served.endsWith("served /close"), served);
         String refused = send(port, "GET /n HTTP/1.1\r\nHost: svc:81\r\nConnection: x-forwarded-for\r\n\r\n");
         assertTrue(refused.startsWith("HTTP/1.1 400 ") && refused.endsWith("Bad Request"), refused);
-        // CONNECT, or an upgrade to anything but websocket: an upgrade its upgrade_configs do not enable, answered
-        // before routing, the connection then closed, as Envoy's (what followed the head is not another request)
+        // CONNECT, or an upgrade to anything but websocket: an upgrade its upgrade_configs do not enable, refused 403
+        // before the filters where a route matches it, the connection then closed, as Envoy's (what followed the head
+        // is not another request); no route takes a CONNECT (it has no path; only a connect_matcher would), so it is
+        // the router's 404 NR, the connection closed the same
         String connect = send(port, "CONNECT svc:81 HTTP/1.1\r\nHost: svc:81\r\n\r\n"
                 + "GET /after HTTP/1.1\r\nHost: svc:81\r\nConnection: close\r\n\r\n");
-        assertTrue(connect.startsWith("HTTP/1.1 403 ") && !connect.contains("served /after"), connect);
+        assertTrue(connect.startsWith("HTTP/1.1 404 ") && !connect.contains("served /after"), connect);
         String other = send(port, "GET /u HTTP/1.1\r\nHost: svc:81\r\nConnection: upgrade\r\nUpgrade: foo\r\n\r\n"
                 + "GET /after HTTP/1.1\r\nHost: svc:81\r\nConnection: close\r\n\r\n");
         assertTrue(other.startsWith("HTTP/1.1 403 ") && !other.contains("served"), other);
         assertEquals(List.of("200 - via_upstream svc", "200 - via_upstream svc",
-                "400 DPE http1.connection_header_rejected -", "403 - upgrade_failed -", "403 - upgrade_failed -"),
+                "400 DPE http1.connection_header_rejected -", "404 NR route_not_found -", "403 - upgrade_failed -"),
                 lines(log, 5));
     }
 
