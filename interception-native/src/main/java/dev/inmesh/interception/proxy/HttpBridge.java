@@ -574,16 +574,15 @@ final class HttpBridge {
                 if (conn.drain() != null) {
                     conn.drain().http2Opened(ctx.channel());
                 }
-                Integer window = conn.hcm().http2().initialConnectionWindowSize();
-                if (window != null) {
-                    // initial_connection_window_size: the codec takes a WINDOW_UPDATE without a stream as the
-                    // connection's. It has already grown the window by twice what a larger stream window adds to
-                    // 65535 bytes (which a WINDOW_UPDATE cannot take back): the window is at least the one asked for
-                    var c = h2.connection();
-                    int now = c.local().flowController().initialWindowSize(c.connectionStream());
-                    if (window > now) {
-                        ctx.channel().writeAndFlush(new DefaultHttp2WindowUpdateFrame(window - now));
-                    }
+                // the connection's window (initial_connection_window_size, else the default one larger than a
+                // stream's): the codec takes a WINDOW_UPDATE without a stream as the connection's. It has already
+                // grown the window by twice what a larger stream window adds to 65535 bytes (which a WINDOW_UPDATE
+                // cannot take back): the window is at least the one asked for
+                int window = conn.hcm().http2().connectionWindowSize();
+                var c = h2.connection();
+                int now = c.local().flowController().initialWindowSize(c.connectionStream());
+                if (window > now) {
+                    ctx.channel().writeAndFlush(new DefaultHttp2WindowUpdateFrame(window - now));
                 }
                 p.addAfter("h2-streams", "h2-errors", new ChannelInboundHandlerAdapter() {
                     @Override

@@ -568,6 +568,28 @@ class HttpBridgeTest {
                 + "          http2_protocol_options: {max_concurrent_streams: 7, hpack_table_size: 0,\n"
                 + "            initial_stream_window_size: 1048576, initial_connection_window_size: 4194304}\n"));
         java.util.Map<Integer, Long> settings = new java.util.HashMap<>();
+        long connectionIncrement = advertised(settings, 4_194_304L - 65_535);
+        assertEquals(7L, settings.get(3)); // SETTINGS_MAX_CONCURRENT_STREAMS: max_concurrent_streams
+        assertEquals(0L, settings.get(1)); // SETTINGS_HEADER_TABLE_SIZE: hpack_table_size
+        assertEquals(1_048_576L, settings.get(4)); // SETTINGS_INITIAL_WINDOW_SIZE: initial_stream_window_size
+        // the connection's window starts at 65535: the proxy raises it to initial_connection_window_size
+        assertEquals(4_194_304L - 65_535, connectionIncrement);
+    }
+
+    @Test
+    void withoutWindowSizesTheConnectionsWindowIsTheDefaultOneLargerThanAStreamsSoOneStalledStreamHoldsNoOther()
+            throws Exception {
+        java.util.Map<Integer, Long> settings = new java.util.HashMap<>();
+        long connectionIncrement = advertised(settings, 1_048_576L - 65_535);
+        assertTrue(settings.getOrDefault(4, 65_535L) == 65_535L, "the stream window stays HTTP/2's: " + settings);
+        assertEquals(1_048_576L - 65_535, connectionIncrement, "the connection's is raised to 1 MiB");
+    }
+
+    /**
+     * What the proxy advertises on a new h2c connection: its SETTINGS into {@code settings}, and the sum of its
+     * connection WINDOW_UPDATEs, read until it reaches {@code increment} (a frame missing: the read times out).
+     */
+    private long advertised(java.util.Map<Integer, Long> settings, long increment) throws Exception {
         long connectionIncrement = 0;
         try (java.net.Socket s = new java.net.Socket("127.0.0.1", proxyPort)) {
             s.setSoTimeout(5000);
@@ -577,8 +599,7 @@ class HttpBridgeTest {
             s.getOutputStream().flush();
             java.io.DataInputStream in = new java.io.DataInputStream(s.getInputStream());
             // the proxy's SETTINGS, its ACK of ours and the connection's WINDOW_UPDATEs, in some order
-            for (int frames = 0; frames < 10 && (settings.isEmpty() || connectionIncrement < 4_194_304L - 65_535);
-                    frames++) {
+            for (int frames = 0; frames < 10 && (settings.isEmpty() || connectionIncrement < increment); frames++) {
                 int length = in.readUnsignedShort() << 8 | in.readUnsignedByte();
                 int type = in.readUnsignedByte();
                 int flags = in.readUnsignedByte();
@@ -593,12 +614,7 @@ class HttpBridgeTest {
                 }
             }
         }
-        // (a frame missing: the read times out and the test fails there)
-        assertEquals(7L, settings.get(3)); // SETTINGS_MAX_CONCURRENT_STREAMS: max_concurrent_streams
-        assertEquals(0L, settings.get(1)); // SETTINGS_HEADER_TABLE_SIZE: hpack_table_size
-        assertEquals(1_048_576L, settings.get(4)); // SETTINGS_INITIAL_WINDOW_SIZE: initial_stream_window_size
-        // the connection's window starts at 65535: the proxy raises it to initial_connection_window_size
-        assertEquals(4_194_304L - 65_535, connectionIncrement);
+        return connectionIncrement;
     }
 
     @Test

@@ -538,9 +538,7 @@ final class HostPool {
             if (h2.initialStreamWindowSize() != null) {
                 options.getInitialSettings().setInitialWindowSize(h2.initialStreamWindowSize());
             }
-            if (h2.initialConnectionWindowSize() != null) {
-                options.setHttp2ConnectionWindowSize(h2.initialConnectionWindowSize());
-            }
+            options.setHttp2ConnectionWindowSize(h2.connectionWindowSize());
         }
         if (wanted.tls() != null) {
             wanted.tls().apply(options, wanted.http2(), requestHost, wanted.connectTimeoutMillis());

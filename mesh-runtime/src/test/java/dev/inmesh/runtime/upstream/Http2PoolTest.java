@@ -291,6 +291,46 @@ class Http2PoolTest {
     }
 
     @Test
+    void aStreamWhoseReaderStoppedDoesNotHoldTheConnectionsOtherStreamsUnderTheDefaultWindows() throws Exception {
+        // a response of 512 KiB nobody reads (a paused download, a slow gRPC consumer) fills its stream's window;
+        // the connection's window is larger by default, so the next stream's answer still comes (with both at
+        // HTTP/2's 65535 bytes, the first stream took the connection's whole window and the second waited forever)
+        int port = vertx.createHttpServer(new HttpServerOptions().setHttp2ClearTextEnabled(true))
+                .requestHandler(req -> {
+                    if (req.path().equals("/big")) {
+                        req.response().setChunked(true);
+                        for (int i = 0; i < 64; i++) {
+                            req.response().write(Buffer.buffer(new byte[8192]));
+                        }
+                        req.response().end();
+                    } else {
+                        req.response().end("small");
+                    }
+                })
+                .listen(0, "127.0.0.1").toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS)
+                .actualPort();
+        ClusterManager m = ClusterManager.create(vertx, Map.of("local", cluster(port, 1, 1024,
+                Http2ProtocolOptions.DEFAULTS)), Map.of());
+        try {
+            HttpClient client = client(m);
+            HttpClientResponse big = client.request(HttpMethod.GET, "/big").compose(req -> req.send()
+                    .map(resp -> {
+                        resp.pause(); // its body is never read
+                        return resp;
+                    })).toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+            assertEquals(200, big.statusCode());
+            Thread.sleep(200); // the first stream's data fills what windows let it
+            String small = client.request(HttpMethod.GET, "/small").compose(req -> req.send())
+                    .compose(HttpClientResponse::body).toCompletionStage().toCompletableFuture()
+                    .get(10, TimeUnit.SECONDS).toString();
+            assertEquals("small", small);
+            assertEquals(1, m.cluster("local").circuitBreakers().openConnections(), "both on one connection");
+        } finally {
+            m.close();
+        }
+    }
+
+    @Test
     void requestsThatComeWhileTheConnectionAwaitsTheServersSettingsWaitForItRatherThanOpenAnother() throws Exception {
         // the connection is being opened until the server's SETTINGS come: as Envoy's pool, which opens another only
         // for the requests beyond the streams of those being opened, the requests that come meanwhile wait for it

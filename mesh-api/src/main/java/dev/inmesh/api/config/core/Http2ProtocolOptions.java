@@ -6,8 +6,11 @@ import dev.inmesh.api.config.Checks;
  * The HTTP/2 settings of a cluster's upstream connections, from Envoy's {@code core.v3.Http2ProtocolOptions} (Istio
  * writes a DestinationRule's {@code connectionPool.http.maxConcurrentStreams} into {@code max_concurrent_streams}).
  *
- * <p>The two window sizes keep HTTP/2's own 65535 bytes when unset (null), not Envoy's 256 MiB: a window is how much
- * a peer may send before the receiver reads, and a JVM holds what it has not read yet in its heap, per stream.
+ * <p>The stream window keeps HTTP/2's own 65535 bytes when unset (null), not Envoy's 256 MiB: a window is how much
+ * a peer may send before the receiver reads, and a JVM holds what it has not read yet in its heap, per stream. The
+ * connection's window, unset, is {@link #DEFAULT_CONNECTION_WINDOW_SIZE} (at least the stream window): the streams
+ * share it, so at HTTP/2's 65535 bytes one stream whose reader stopped would take all of it and hold every other
+ * stream of its connection, where sixteen such streams now must stop before the others wait.
  *
  * @param hpackTableSize the largest header compression table the connection's decoder keeps, advertised as
  *     {@code SETTINGS_HEADER_TABLE_SIZE} (Envoy's default 4096; 0: the peer compresses no header into the table)
@@ -15,7 +18,8 @@ import dev.inmesh.api.config.Checks;
  *     peer's own {@code SETTINGS_MAX_CONCURRENT_STREAMS} still applies when it is lower
  * @param initialStreamWindowSize each stream's receive window, advertised as {@code SETTINGS_INITIAL_WINDOW_SIZE}
  *     (65535 to 2147483647), or null for HTTP/2's 65535
- * @param initialConnectionWindowSize the connection's receive window (65535 to 2147483647), or null for HTTP/2's 65535
+ * @param initialConnectionWindowSize the connection's receive window (65535 to 2147483647), or null for
+ *     {@link #connectionWindowSize()}'s default
  * @param streamErrorOnInvalidHttpMessage {@code override_stream_error_on_invalid_http_message}: whether a message that
  *     breaks HTTP/2's rules (a request head without {@code :method}, an upper-case header name, a body longer than
  *     its {@code content-length}, ...) costs only its stream (RST_STREAM) rather than the whole connection (GOAWAY,
@@ -26,6 +30,8 @@ public record Http2ProtocolOptions(long hpackTableSize, int maxConcurrentStreams
                                    boolean streamErrorOnInvalidHttpMessage) {
     /** HTTP/2's initial window, the smallest an {@code initial_*_window_size} may be. */
     public static final int MIN_WINDOW_SIZE = 65_535;
+    /** The connection's receive window when {@code initial_connection_window_size} is unset: 1 MiB. */
+    public static final int DEFAULT_CONNECTION_WINDOW_SIZE = 1 << 20;
     /** HTTP/2's and Envoy's default {@code hpack_table_size}. */
     public static final long DEFAULT_HPACK_TABLE_SIZE = 4096;
     /** Envoy's options when a cluster sets none: its defaults, with HTTP/2's windows (see above). */
@@ -48,5 +54,17 @@ public record Http2ProtocolOptions(long hpackTableSize, int maxConcurrentStreams
 
     private static void window(Integer size, String field) {
         Checks.check(size == null || size >= MIN_WINDOW_SIZE, field, size, MIN_WINDOW_SIZE + "..2147483647");
+    }
+
+    /**
+     * The connection's receive window the connections advertise: {@code initial_connection_window_size}, else
+     * {@link #DEFAULT_CONNECTION_WINDOW_SIZE} or the stream window when that is larger.
+     */
+    public int connectionWindowSize() {
+        if (initialConnectionWindowSize != null) {
+            return initialConnectionWindowSize;
+        }
+        return Math.max(DEFAULT_CONNECTION_WINDOW_SIZE, initialStreamWindowSize == null ? MIN_WINDOW_SIZE
+                : initialStreamWindowSize);
     }
 }
