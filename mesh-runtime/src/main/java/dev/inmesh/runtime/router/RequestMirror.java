@@ -5,6 +5,7 @@ import dev.inmesh.api.config.route.RequestMirrorPolicy;
 import dev.inmesh.api.config.route.RouteAction;
 import dev.inmesh.api.config.route.VirtualHost;
 import dev.inmesh.runtime.stats.UpstreamStats;
+import dev.inmesh.runtime.tracing.ActiveSpan;
 import dev.inmesh.runtime.upstream.CircuitBreakerState;
 import dev.inmesh.runtime.upstream.ClusterManager;
 import dev.inmesh.runtime.upstream.Host;
@@ -23,6 +24,7 @@ import io.vertx.core.net.HostAndPort;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.random.RandomGenerator;
 
 /**
  * Envoy's request mirroring ({@code RouteAction.request_mirror_policies}, Istio's {@code mirror}): copies of a
@@ -38,6 +40,9 @@ import java.util.List;
  * is not in the access log or the Istio request metrics (Envoy sends it outside the connection manager). A cluster
  * that does not exist, or a {@code cluster_header} the request lacks, sends nothing. {@code CONNECT} is never mirrored.
  * Everything runs on the exchange's context; nothing waits for a copy.
+ *
+ * <p>A traced request's copy carries a span of its own, as Envoy's router gives each copy a child of the request's
+ * span ({@link ActiveSpan#mirror}), sampled as its policy's {@code trace_sampled} says.
  */
 final class RequestMirror {
     private static final String SHADOW_SUFFIX = "-shadow";
@@ -50,12 +55,16 @@ final class RequestMirror {
     private final String authority;
     private final MultiMap headers;
     private final long timeoutMillis;
-    /** The clusters to copy to, each with whether its Host gets the {@code -shadow} suffix. */
-    private final List<String> targets;
-    private final List<Boolean> suffixed;
+    private final List<Shadow> shadows;
+
+    /**
+     * One copy to send: its cluster, whether its Host gets the {@code -shadow} suffix, and its span (null when the
+     * request has none).
+     */
+    private record Shadow(String cluster, boolean suffixed, ActiveSpan span) {}
 
     private RequestMirror(Router router, Vertx vertx, ClusterManager clusters, RouterRequest request, String path,
-                          String authority, long timeoutMillis, List<String> targets, List<Boolean> suffixed) {
+                          String authority, long timeoutMillis, List<Shadow> shadows) {
         this.router = router;
         this.vertx = vertx;
         this.clusters = clusters;
@@ -63,8 +72,7 @@ final class RequestMirror {
         this.path = path;
         this.authority = authority;
         this.timeoutMillis = timeoutMillis;
-        this.targets = targets;
-        this.suffixed = suffixed;
+        this.shadows = shadows;
         // the request as it goes upstream now; the primary's attempts change their own copies of it, not this one
         this.headers = MultiMap.caseInsensitiveMultiMap().addAll(request.headers);
     }
@@ -74,16 +82,17 @@ final class RequestMirror {
      * {@code authority} after the route's rewrites); null when no policy takes it.
      *
      * @param timeout the route timeout, which bounds each copy (null or zero: none)
+     * @param span the request's span, whose children the copies' spans are (null: the request has none)
+     * @param ids draws the copies' span ids
      */
     static RequestMirror select(Router router, Vertx vertx, ClusterManager clusters, RouterRequest request,
                                 String path, String authority, RouteAction action, VirtualHost vh, long random,
-                                Duration timeout) {
+                                Duration timeout, ActiveSpan span, RandomGenerator ids) {
         List<RequestMirrorPolicy> policies = action.requestMirrorPolicies();
         if (policies.isEmpty() || request.method == HttpMethod.CONNECT) {
             return null;
         }
-        List<String> targets = null;
-        List<Boolean> suffixed = null;
+        List<Shadow> shadows = null;
         for (RequestMirrorPolicy p : policies) {
             if (!sampled(p.runtimeFraction(), random)) {
                 continue;
@@ -92,19 +101,17 @@ final class RequestMirror {
             if (cluster == null || cluster.isEmpty()) {
                 continue; // as Envoy: no cluster named in the header, no copy
             }
-            if (targets == null) {
-                targets = new ArrayList<>(policies.size());
-                suffixed = new ArrayList<>(policies.size());
+            if (shadows == null) {
+                shadows = new ArrayList<>(policies.size());
             }
-            targets.add(cluster);
-            suffixed.add(!p.disableShadowHostSuffixAppend());
+            shadows.add(new Shadow(cluster, !p.disableShadowHostSuffixAppend(),
+                    span == null ? null : span.mirror(p.traceSampled(), ids)));
         }
-        if (targets == null) {
+        if (shadows == null) {
             return null;
         }
         long millis = timeout == null || timeout.isZero() ? 0 : Math.max(1, timeout.toMillis());
-        RequestMirror m = new RequestMirror(router, vertx, clusters, request, path, authority, millis, targets,
-                suffixed);
+        RequestMirror m = new RequestMirror(router, vertx, clusters, request, path, authority, millis, shadows);
         // as Envoy, whose copy is taken from the request headers the router has finished: the first attempt's count,
         // and the route timeout the copy is given
         if (vh.includeRequestAttemptCount()) {
@@ -137,12 +144,13 @@ final class RequestMirror {
 
     /** Sends every copy with the request's whole body (null: none). */
     void send(Buffer body) {
-        for (int i = 0; i < targets.size(); i++) {
-            sendTo(targets.get(i), suffixed.get(i), body);
+        for (Shadow s : shadows) {
+            sendTo(s, body);
         }
     }
 
-    private void sendTo(String name, boolean suffix, Buffer body) {
+    private void sendTo(Shadow shadow, Buffer body) {
+        String name = shadow.cluster();
         UpstreamCluster cluster = clusters.cluster(name);
         if (cluster == null) {
             return; // as Envoy's shadow writer: a mirror cluster that does not exist is skipped
@@ -157,7 +165,12 @@ final class RequestMirror {
             }
             return;
         }
-        new Copy(cluster, host, st, breakers).start(shadowAuthority(authority, suffix), body);
+        MultiMap sent = headers;
+        if (shadow.span() != null) {
+            sent = MultiMap.caseInsensitiveMultiMap().addAll(headers);
+            shadow.span().inject(sent, null); // the copy's own span, as Envoy's async client injects it
+        }
+        new Copy(cluster, host, st, breakers, sent).start(shadowAuthority(authority, shadow.suffixed()), body);
     }
 
     /** One copy in flight; its outcome counts in the mirror cluster's statistics and outlier detection only. */
@@ -166,6 +179,8 @@ final class RequestMirror {
         final Host host;
         final UpstreamStats st;
         final CircuitBreakerState breakers;
+        /** The copy's headers: the request's, with its span's context. */
+        final MultiMap headers;
         long timer = -1;
         /** Gives up the copy's wait for a connection, while it waits; null otherwise. */
         Runnable cancelWait;
@@ -175,11 +190,12 @@ final class RequestMirror {
         boolean responded;
         boolean done;
 
-        Copy(UpstreamCluster cluster, Host host, UpstreamStats st, CircuitBreakerState breakers) {
+        Copy(UpstreamCluster cluster, Host host, UpstreamStats st, CircuitBreakerState breakers, MultiMap headers) {
             this.cluster = cluster;
             this.host = host;
             this.st = st;
             this.breakers = breakers;
+            this.headers = headers;
         }
 
         void start(HostAndPort hp, Buffer body) {

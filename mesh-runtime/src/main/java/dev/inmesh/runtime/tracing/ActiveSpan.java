@@ -3,6 +3,7 @@ package dev.inmesh.runtime.tracing;
 import io.vertx.core.MultiMap;
 import io.vertx.core.Vertx;
 import io.vertx.core.internal.ContextInternal;
+import java.util.random.RandomGenerator;
 
 /**
  * The span of one request while it runs (sampled or not): its ids, which go upstream in its tracer's headers
@@ -99,6 +100,21 @@ public final class ActiveSpan {
     /** The tracer that began the span, which ends it. */
     public Tracer tracer() {
         return tracer;
+    }
+
+    /**
+     * The span of a mirrored copy of this span's request, as Envoy's router spawns one for each copy it sends (a
+     * client span named {@code mirror}): in this span's trace, a new span id, this span its parent, sampled as the
+     * mirror policy's {@code trace_sampled} says, else as this span is. Its context goes on the copy
+     * ({@link #inject}); the span itself is not reported.
+     *
+     * @param sampled the policy's {@code trace_sampled}, or null when it sets none
+     */
+    public ActiveSpan mirror(Boolean sampled, RandomGenerator random) {
+        long nanos = System.nanoTime();
+        return new ActiveSpan(tracer, traceIdHigh, traceId, random.nextLong(), id,
+                sampled != null ? sampled : this.sampled, false, host, tracestate, "mirror",
+                startMicros + (nanos - startNanos) / 1000, nanos);
     }
 
     /** The span's context, as the next hop reads it. */

@@ -448,19 +448,19 @@ public final class RouteConfigurationParser
     }
 
     /**
-     * A {@code RequestMirrorPolicy}: {@code trace_sampled} changes nothing (Inmesh makes no spans), nor does
-     * {@code runtime_fraction.runtime_key} (no runtime: the default value decides).
+     * A {@code RequestMirrorPolicy}: {@code runtime_fraction.runtime_key} changes nothing (no runtime: the default
+     * value decides); an unset {@code trace_sampled} is null, the copy's span then sampled as the request's.
      */
     static RequestMirrorPolicy mirrorPolicy(io.envoyproxy.envoy.config.route.v3.RouteAction.RequestMirrorPolicy p) {
         Fields.onlyKnown(p, Set.of("cluster", "cluster_header", "runtime_fraction",
-                "disable_shadow_host_suffix_append"), Set.of("trace_sampled"));
+                "disable_shadow_host_suffix_append", "trace_sampled"), Set.of());
         var fraction = p.hasRuntimeFraction() ? Fields.at("runtime_fraction", () -> {
             Fields.onlyKnown(p.getRuntimeFraction(), Set.of("default_value"), Set.of("runtime_key"));
             return Fields.at("default_value",
                     () -> CoreParsers.fractionalPercent(p.getRuntimeFraction().getDefaultValue()));
         }) : null;
         return Fields.record("", () -> new RequestMirrorPolicy(p.getCluster(), p.getClusterHeader(), fraction,
-                p.getDisableShadowHostSuffixAppend()));
+                p.getDisableShadowHostSuffixAppend(), p.hasTraceSampled() ? p.getTraceSampled().getValue() : null));
     }
 
     static ClusterSpecifier.Weighted weighted(WeightedCluster w) {

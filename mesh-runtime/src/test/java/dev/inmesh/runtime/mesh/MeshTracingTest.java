@@ -492,4 +492,83 @@ class MeshTracingTest {
         assertEquals(List.of(), refused, "every post well-formed");
         assertEquals(0L, tracing().openTelemetryStats().values().get("tracing.opentelemetry.http_reports_failed"));
     }
+
+    /** A mirror cluster's application, which keeps the headers of the copies it received in {@code into}. */
+    private int mirrorApp(List<MultiMap> into) {
+        return vertx.createHttpServer().requestHandler(req -> {
+            into.add(MultiMap.caseInsensitiveMultiMap().addAll(req.headers()));
+            req.response().end("mirror");
+        }).listen(0, "127.0.0.1").await().actualPort();
+    }
+
+    /**
+     * {@code config} with the outbound route to ratings mirrored as istiod writes a VirtualService's {@code mirrors}:
+     * to {@code outbound|9080|v2|...} with {@code trace_sampled: false}, and to {@code outbound|9080|v3|...} with
+     * none, each a cluster of its own at its port.
+     */
+    private static String mirrored(String config, int v2, int v3) {
+        String route = "ratings.default.svc.cluster.local\", timeout: 0s}";
+        String v2Cluster = "outbound|9080|v2|ratings.default.svc.cluster.local";
+        String v3Cluster = "outbound|9080|v3|ratings.default.svc.cluster.local";
+        assertTrue(config.contains(route));
+        return config.replace(route, "ratings.default.svc.cluster.local\", timeout: 0s, request_mirror_policies: ["
+                        + "{cluster: \"" + v2Cluster + "\", trace_sampled: false}, {cluster: \"" + v3Cluster + "\"}]}")
+                + (IstioTracing.staticCluster(v2Cluster, v2) + IstioTracing.staticCluster(v3Cluster, v3)).indent(2);
+    }
+
+    /** Waits for one copy in {@code copies}; returns it. */
+    private static MultiMap copy(List<MultiMap> copies) throws InterruptedException {
+        await(() -> !copies.isEmpty(), "a mirrored copy");
+        return copies.get(0);
+    }
+
+    @Test
+    void eachMirroredCopyCarriesASpanOfItsOwnChildOfTheRequestsSampledAsItsPolicySays() throws Exception {
+        List<MultiMap> v2 = new CopyOnWriteArrayList<>();
+        List<MultiMap> v3 = new CopyOnWriteArrayList<>();
+        start(mirrored(config(app(), collector(), 100), mirrorApp(v2), mirrorApp(v3)));
+        assertEquals(200, mesh.webClient().get(9080, "ratings", "/ratings/0")
+                .putHeader("x-b3-traceid", TRACE_ID).putHeader("x-b3-spanid", CALLER_SPAN)
+                .putHeader("x-b3-sampled", "1").send().await(10, TimeUnit.SECONDS).statusCode());
+
+        MultiMap up = seen.get(0);
+        String spanId = up.get("x-b3-spanid");
+        assertEquals("1", up.get("x-b3-sampled"));
+        MultiMap unsampled = copy(v2);
+        assertEquals(TRACE_ID, unsampled.get("x-b3-traceid"), "the request's trace");
+        assertEquals(spanId, unsampled.get("x-b3-parentspanid"), "a child of the request's span");
+        assertEquals(16, unsampled.get("x-b3-spanid").length());
+        assertNotEquals(spanId, unsampled.get("x-b3-spanid"), "a span of its own");
+        assertEquals("0", unsampled.get("x-b3-sampled"), "trace_sampled: false");
+        MultiMap asTheRequest = copy(v3);
+        assertEquals(TRACE_ID, asTheRequest.get("x-b3-traceid"));
+        assertEquals(spanId, asTheRequest.get("x-b3-parentspanid"));
+        assertNotEquals(spanId, asTheRequest.get("x-b3-spanid"));
+        assertNotEquals(unsampled.get("x-b3-spanid"), asTheRequest.get("x-b3-spanid"), "one span per copy");
+        assertEquals("1", asTheRequest.get("x-b3-sampled"), "no trace_sampled: the request's decision");
+        assertEquals("ratings-shadow:9080", asTheRequest.get("host"));
+    }
+
+    @Test
+    void withTheOpenTelemetryTracerAMirroredCopysTraceparentIsItsOwnSpansUnsampledByItsPolicy() throws Exception {
+        TestOtlpCollector collector = otlp = new TestOtlpCollector();
+        List<MultiMap> v2 = new CopyOnWriteArrayList<>();
+        List<MultiMap> v3 = new CopyOnWriteArrayList<>();
+        start(mirrored(config(app(), IstioTracing.openTelemetry(100, IstioTracing.OTLP_GRPC),
+                IstioTracing.grpcCluster(IstioTracing.OTEL_CLUSTER, collector.port())), mirrorApp(v2), mirrorApp(v3)));
+        assertEquals(200, mesh.webClient().get(9080, "ratings", "/ratings/0")
+                .putHeader("traceparent", "00-" + W3C_TRACE + "-" + W3C_CALLER + "-01")
+                .putHeader("tracestate", "congo=t61rcWkgMzE").send().await(10, TimeUnit.SECONDS).statusCode());
+
+        String span = seen.get(0).get("traceparent").substring(36, 52);
+        MultiMap unsampled = copy(v2);
+        assertTrue(unsampled.get("traceparent").matches("00-" + W3C_TRACE + "-[0-9a-f]{16}-00"),
+                unsampled.get("traceparent"));
+        assertNotEquals(span, unsampled.get("traceparent").substring(36, 52), "a span of its own");
+        assertEquals("congo=t61rcWkgMzE", unsampled.get("tracestate"));
+        MultiMap asTheRequest = copy(v3);
+        assertTrue(asTheRequest.get("traceparent").matches("00-" + W3C_TRACE + "-[0-9a-f]{16}-01"),
+                asTheRequest.get("traceparent"));
+        assertNotEquals(span, asTheRequest.get("traceparent").substring(36, 52));
+    }
 }

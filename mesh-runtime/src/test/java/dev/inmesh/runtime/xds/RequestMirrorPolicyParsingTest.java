@@ -31,7 +31,7 @@ class RequestMirrorPolicyParsingTest {
                  "max_stream_duration": {"max_stream_duration": "0s", "grpc_timeout_header_max": "0s"}}
                 """);
         assertEquals(List.of(new RequestMirrorPolicy("outbound|9080|v2|reviews.default.svc.cluster.local", null,
-                new FractionalPercent(500000, FractionalPercent.Denominator.MILLION), false)), m);
+                new FractionalPercent(500000, FractionalPercent.Denominator.MILLION), false, false)), m);
     }
 
     @Test
@@ -40,12 +40,13 @@ class RequestMirrorPolicyParsingTest {
                 {"cluster": "a", "request_mirror_policies": [
                   {"cluster": "b"},
                   {"cluster_header": "x-mirror-cluster", "disable_shadow_host_suffix_append": true},
-                  {"cluster": "c", "runtime_fraction": {"default_value": {"numerator": 25}, "runtime_key": "k"}}]}
+                  {"cluster": "c", "runtime_fraction": {"default_value": {"numerator": 25}, "runtime_key": "k"},
+                   "trace_sampled": true}]}
                 """);
         assertEquals(List.of(RequestMirrorPolicy.to("b"),
-                new RequestMirrorPolicy(null, "x-mirror-cluster", null, true),
+                new RequestMirrorPolicy(null, "x-mirror-cluster", null, true, null),
                 new RequestMirrorPolicy("c", null, new FractionalPercent(25, FractionalPercent.Denominator.HUNDRED),
-                        false)), m);
+                        false, true)), m);
     }
 
     @Test

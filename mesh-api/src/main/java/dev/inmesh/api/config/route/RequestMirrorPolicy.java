@@ -12,9 +12,11 @@ import dev.inmesh.api.config.core.FractionalPercent;
  * @param runtimeFraction the share of requests copied ({@code runtime_fraction.default_value}); null for all
  * @param disableShadowHostSuffixAppend whether the copy keeps the request's Host as it is, where by default
  *     {@code -shadow} is added to its host name
+ * @param traceSampled whether the span of a traced request's copy is sampled ({@code trace_sampled}; Istio writes
+ *     false); null: as the request's span is
  */
 public record RequestMirrorPolicy(String cluster, String clusterHeader, FractionalPercent runtimeFraction,
-                                  boolean disableShadowHostSuffixAppend) {
+                                  boolean disableShadowHostSuffixAppend, Boolean traceSampled) {
     public RequestMirrorPolicy {
         cluster = cluster == null || cluster.isEmpty() ? null : cluster;
         clusterHeader = clusterHeader == null || clusterHeader.isEmpty() ? null : clusterHeader;
@@ -22,8 +24,11 @@ public record RequestMirrorPolicy(String cluster, String clusterHeader, Fraction
                 "exactly one of cluster or cluster_header");
     }
 
-    /** Every request copied to {@code cluster}, its Host suffixed with {@code -shadow}. */
+    /**
+     * Every request copied to {@code cluster}, its Host suffixed with {@code -shadow}, its span sampled as the
+     * request's.
+     */
     public static RequestMirrorPolicy to(String cluster) {
-        return new RequestMirrorPolicy(cluster, null, null, false);
+        return new RequestMirrorPolicy(cluster, null, null, false, null);
     }
 }
