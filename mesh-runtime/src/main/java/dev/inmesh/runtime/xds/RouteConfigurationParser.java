@@ -463,8 +463,12 @@ public final class RouteConfigurationParser
                 p.getDisableShadowHostSuffixAppend(), p.hasTraceSampled() ? p.getTraceSampled().getValue() : null));
     }
 
+    /**
+     * A route's {@code weighted_clusters}: the deprecated {@code total_weight} is ignored, as Envoy ignores it (its
+     * route configuration rejects only weights that sum to 0): the sum of the weights decides.
+     */
     static ClusterSpecifier.Weighted weighted(WeightedCluster w) {
-        Fields.onlyKnown(w, Set.of("clusters", "total_weight"), Set.of("runtime_key_prefix"));
+        Fields.onlyKnown(w, Set.of("clusters"), Set.of("total_weight", "runtime_key_prefix"));
         List<ClusterSpecifier.ClusterWeight> clusters = Fields.each("clusters", w.getClustersList(), c -> {
             Fields.onlyKnown(c, union(HEADER_FIELDS, "name", "cluster_header", "weight", "host_rewrite_literal"),
                     Set.of("metadata"));
@@ -475,12 +479,7 @@ public final class RouteConfigurationParser
                     c.getClusterHeader(), c.hasWeight() ? c.getWeight().getValue() & 0xFFFFFFFFL : 0, headers,
                     c.getHostRewriteLiteral()));
         });
-        ClusterSpecifier.Weighted weighted = weighted(clusters);
-        if (w.hasTotalWeight() && w.getTotalWeight().getValue() != weighted.totalWeight()) {
-            throw new FieldError("total_weight", w.getTotalWeight().getValue() + " (expected: the sum of the weights, "
-                    + weighted.totalWeight() + ")");
-        }
-        return weighted;
+        return weighted(clusters);
     }
 
     /** The path prefix of the weighted-cluster records' checks, which the parser's own path already carries. */

@@ -28,6 +28,15 @@ class RouteActionTest {
     }
 
     @Test
+    void aTotalWeightOtherThanTheSumOfTheWeightsIsIgnoredAndTheSumDecides() {
+        var t = one("{match: {prefix: /}, route: {weighted_clusters: {total_weight: 100, clusters: [{name: v1, "
+                + "weight: 50}, {name: v3, weight: 40}]}}}");
+        assertEquals("v1", cluster(t, req("h", "/"), 49));
+        assertEquals("v3", cluster(t, req("h", "/"), 89));
+        assertEquals("v1", cluster(t, req("h", "/"), 90), "90 % 90: the sum, not total_weight, is the modulus");
+    }
+
+    @Test
     void aClusterOfWeightZeroIsNeverPicked() {
         var t = one("{match: {prefix: /}, route: {weighted_clusters: {clusters: [{name: zero, weight: 0}, "
                 + "{name: a, weight: 1}]}}}");

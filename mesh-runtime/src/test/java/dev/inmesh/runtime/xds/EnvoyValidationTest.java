@@ -197,20 +197,6 @@ class EnvoyValidationTest {
     }
 
     @Test
-    void aTotalWeightThatIsNotTheSumOfTheWeightsIsRejected() throws IOException {
-        String m = rejectedRoutes(oneRoute("""
-                route:
-                  weighted_clusters:
-                    clusters:
-                    - {name: "outbound|9080|v1|reviews.default.svc.cluster.local", weight: 50}
-                    - {name: "outbound|9080|v3|reviews.default.svc.cluster.local", weight: 40}
-                    total_weight: 100
-                """));
-        assertContains(m, "RouteConfiguration \"9080\": virtual_hosts[0].routes[0].route.weighted_clusters"
-                + ".total_weight: 100 (expected: the sum of the weights, 90)");
-    }
-
-    @Test
     void anInvalidPathRegexIsRejected() throws IOException {
         String m = rejectedRoutes("""
                 name: "9080"
