@@ -6,7 +6,10 @@ import java.util.List;
 
 /**
  * Applies header mutations as Envoy does: level by level from the most specific (weighted cluster, route) to the
- * least (virtual host, route configuration), so that on an overwrite the least specific level wins. Within a level,
+ * least (virtual host, route configuration), so that on an overwrite the least specific level wins; under the route
+ * configuration's {@code most_specific_header_mutations_wins}, the weighted cluster's first and then the route
+ * configuration's, the virtual host's and the route's, so that the route's win (Envoy's weighted cluster entry
+ * applies its own rules before its route's, whichever order the route takes). Within a level,
  * removals come first; then every entry is judged against the headers as they are at that point (whether
  * {@code ADD_IF_ABSENT} adds, whether {@code OVERWRITE_IF_EXISTS} overwrites), so that no entry sees what another
  * entry of its level did; then the level's overwrites are applied, in order, and after them its appends.
@@ -33,7 +36,7 @@ public final class HeaderMutator {
                                        PathAndHost target, boolean originalPath) {
         // as Envoy's route entry: the header rules first, then the Host rewrite, then the path's
         for (int i = 0; i < LEVELS; i++) {
-            HeaderMutations m = level(f, table, i);
+            HeaderMutations m = level(f, table, applied(table, i));
             if (m != null) {
                 apply(m.requestHeadersToRemove(), m.requestHeadersToAdd(), headers);
             }
@@ -76,7 +79,7 @@ public final class HeaderMutator {
     /** The response mutations of a decision, in the same order. */
     public static void finalizeResponse(RouteResult result, RouteTable table, MutableHeaders headers) {
         for (int i = 0; i < LEVELS; i++) {
-            HeaderMutations m = level(result, table, i);
+            HeaderMutations m = level(result, table, applied(table, i));
             if (m != null) {
                 apply(m.responseHeadersToRemove(), m.responseHeadersToAdd(), headers);
             }
@@ -85,6 +88,14 @@ public final class HeaderMutator {
 
     /** How many levels {@link #level} has: weighted cluster, route, virtual host, route configuration. */
     private static final int LEVELS = 4;
+
+    /**
+     * The {@link #level} applied {@code n}th: the weighted cluster's first, then from the route to the route
+     * configuration, or the other way round under {@code most_specific_header_mutations_wins}.
+     */
+    private static int applied(RouteTable table, int n) {
+        return n == 0 || !table.config().mostSpecificHeaderMutationsWins() ? n : LEVELS - n;
+    }
 
     /**
      * The {@code i}th level of a decision's header rules, most specific first (weighted cluster, route, virtual

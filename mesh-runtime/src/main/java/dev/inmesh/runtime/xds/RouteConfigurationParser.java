@@ -74,7 +74,7 @@ public final class RouteConfigurationParser
                                           boolean validateClustersDefault) {
         Fields.onlyKnown(m, union(HEADER_FIELDS, "name", "virtual_hosts", "validate_clusters",
                 "ignore_port_in_host_matching", "max_direct_response_body_size_bytes", "typed_per_filter_config",
-                "internal_only_headers"),
+                "internal_only_headers", "most_specific_header_mutations_wins"),
                 Set.of());
         checkDomains(m.getVirtualHostsList());
         checkDirectResponseBodies(m);
@@ -87,7 +87,8 @@ public final class RouteConfigurationParser
                         m.getRequestHeadersToRemoveList(), m.getResponseHeadersToAddList(),
                         m.getResponseHeadersToRemoveList()),
                 PerFilterConfigs.routeConfiguration(m.getTypedPerFilterConfigMap()),
-                Fields.each("internal_only_headers", m.getInternalOnlyHeadersList(), n -> headerName("", n)));
+                Fields.each("internal_only_headers", m.getInternalOnlyHeadersList(), n -> headerName("", n)),
+                m.getMostSpecificHeaderMutationsWins());
     }
 
     /**

@@ -90,6 +90,19 @@ public class ConfigDumpBuilderTest {
     }
 
     @Test
+    void aRouteConfigurationsMostSpecificHeaderMutationsWinsIsInTheDump() throws Exception {
+        ResourceBundle read = EnvoyConfigReader.read(LISTENERS_AND_ROUTES.replace("""
+                  name: "9080"
+                """, """
+                  name: "9080"
+                  most_specific_header_mutations_wins: true
+                """));
+        JsonNode routes = EnvoyJson.tree(ConfigDumpBuilder.json(read, "n", Instant.EPOCH)).get("configs").get(5);
+        assertEquals("type.googleapis.com/envoy.admin.v3.RoutesConfigDump", routes.get("@type").asText());
+        assertEquals(true, routes.findValue("most_specific_header_mutations_wins").asBoolean(), routes.toString());
+    }
+
+    @Test
     void theDumpHasEnvoysShape() throws Exception {
         JsonNode dump = EnvoyJson.tree(ConfigDumpBuilder.json(bundle(), "sidecar~10.0.0.1~a.default~default.svc",
                 Instant.parse("2026-11-28T12:00:00Z")));

@@ -172,6 +172,45 @@ class RouteActionTest {
     }
 
     @Test
+    void mostSpecificHeaderMutationsWinsLetsTheRouteOverwriteTheVirtualHostTheConfigurationAndTheWeightedCluster() {
+        var t = Routes.table("""
+                name: r
+                most_specific_header_mutations_wins: true
+                request_headers_to_add: [{header: {key: x-level, value: config}, append_action: OVERWRITE_IF_EXISTS_OR_ADD}]
+                response_headers_to_add: [{header: {key: x-level, value: config}, append_action: OVERWRITE_IF_EXISTS_OR_ADD}]
+                virtual_hosts:
+                - name: vh
+                  domains: ["*"]
+                  request_headers_to_add:
+                  - {header: {key: x-level, value: vhost}, append_action: OVERWRITE_IF_EXISTS_OR_ADD}
+                  - {header: {key: x-vhost, value: vhost}, append_action: OVERWRITE_IF_EXISTS_OR_ADD}
+                  response_headers_to_add: [{header: {key: x-level, value: vhost}, append_action: OVERWRITE_IF_EXISTS_OR_ADD}]
+                  routes:
+                  - match: {prefix: /}
+                    route:
+                      weighted_clusters:
+                        clusters:
+                        - name: c
+                          weight: 1
+                          request_headers_to_add:
+                          - {header: {key: x-level, value: weighted}, append_action: OVERWRITE_IF_EXISTS_OR_ADD}
+                          - {header: {key: x-vhost, value: weighted}, append_action: OVERWRITE_IF_EXISTS_OR_ADD}
+                          response_headers_to_add:
+                          - {header: {key: x-level, value: weighted}, append_action: OVERWRITE_IF_EXISTS_OR_ADD}
+                    request_headers_to_add: [{header: {key: x-level, value: route}, append_action: OVERWRITE_IF_EXISTS_OR_ADD}]
+                    response_headers_to_add: [{header: {key: x-level, value: route}, append_action: OVERWRITE_IF_EXISTS_OR_ADD}]
+                """);
+        SimpleHeaders h = new SimpleHeaders();
+        var f = (RouteResult.Forward) t.route(req("h", "/"), 0);
+        HeaderMutator.finalizeRequest(f, t, h, h.pathAndHost());
+        assertEquals("route", h.joined("x-level"));
+        assertEquals("vhost", h.joined("x-vhost"), "as Envoy's: the weighted cluster's rules first, whatever the order");
+        SimpleHeaders resp = new SimpleHeaders();
+        HeaderMutator.finalizeResponse(f, t, resp);
+        assertEquals("route", resp.joined("x-level"));
+    }
+
+    @Test
     void aRedirectKeepsTheQueryUnlessStripped() {
         var t = Routes.table("""
                 name: r

@@ -21,10 +21,14 @@ import java.util.Map;
  *     ({@code typed_per_filter_config}), by filter name; empty for none
  * @param internalOnlyHeaders the headers taken off a request the connection manager does not take for internal,
  *     before its filters see it ({@code internal_only_headers}), in lower case; empty for none
+ * @param mostSpecificHeaderMutationsWins {@code most_specific_header_mutations_wins}: the header rules of the route
+ *     configuration, virtual host and route apply in that order, so that the route's win an overwrite; by default
+ *     the other way round (a weighted cluster's rules apply first either way, as Envoy's)
  */
 public record RouteConfiguration(String name, List<VirtualHost> virtualHosts, boolean validateClusters,
                                  boolean ignorePortInHostMatching, HeaderMutations headers,
-                                 Map<String, FilterPerRoute> filterConfigs, List<String> internalOnlyHeaders) {
+                                 Map<String, FilterPerRoute> filterConfigs, List<String> internalOnlyHeaders,
+                                 boolean mostSpecificHeaderMutationsWins) {
     public RouteConfiguration {
         Checks.nonNull(name, "name");
         virtualHosts = Checks.list(virtualHosts, "virtual_hosts");
@@ -45,11 +49,11 @@ public record RouteConfiguration(String name, List<VirtualHost> virtualHosts, bo
                 : internalOnlyHeaders.stream().map(h -> h.toLowerCase(Locale.ROOT)).toList();
     }
 
-    /** A route configuration with no internal-only headers. */
+    /** A route configuration with no internal-only headers, its header rules applied most specific first. */
     public RouteConfiguration(String name, List<VirtualHost> virtualHosts, boolean validateClusters,
                               boolean ignorePortInHostMatching, HeaderMutations headers,
                               Map<String, FilterPerRoute> filterConfigs) {
-        this(name, virtualHosts, validateClusters, ignorePortInHostMatching, headers, filterConfigs, null);
+        this(name, virtualHosts, validateClusters, ignorePortInHostMatching, headers, filterConfigs, null, false);
     }
 
     /** A route configuration with no filter configs of its own. */
