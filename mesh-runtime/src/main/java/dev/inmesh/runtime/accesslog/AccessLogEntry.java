@@ -34,6 +34,26 @@ public record AccessLogEntry(StreamInfo info, MultiMap requestHeaders, MultiMap 
         filterChainName = filterChainName == null || filterChainName.isEmpty() ? null : filterChainName;
     }
 
+    /**
+     * An entry of nothing: every value unknown. What a header value's command operators read where no request is
+     * known.
+     */
+    public static final AccessLogEntry NOTHING = new AccessLogEntry(null, null, null, null, null, null, null, false,
+            false, null, null, null);
+
+    /**
+     * A request still in flight, read as an access log reads it: by the connection manager's
+     * {@code local_reply_config} when it answers the request itself ({@link LocalReply}), and by the command operators
+     * of the header values its route adds ({@code dev.inmesh.runtime.router.HeaderMutator}).
+     */
+    public interface Source {
+        /**
+         * The request so far, with the {@code status} of its response ({@code 0}: none yet), that response's
+         * {@code headers} so far (null: none yet) and a local reply's {@code body} (null: not a local reply).
+         */
+        AccessLogEntry entry(int status, MultiMap headers, String body);
+    }
+
     /** The same entry, of the connection filter chain {@code name} took. */
     public AccessLogEntry withFilterChainName(String name) {
         return new AccessLogEntry(info, requestHeaders, responseHeaders, responseTrailers, path, scheme,

@@ -104,6 +104,52 @@ public final class CommandFormat {
     }
 
     /**
+     * Compiles a header value as Envoy's header parser does ({@code source/common/router/header_parser.cc}
+     * {@code parseHttpHeaderFormatter}): the substitution formatter with empty values omitted, so that an unknown
+     * value adds nothing (and a value that comes out empty adds no header, unless {@code keep_empty_value}), after the
+     * legacy translation Envoy still makes ({@code header_parser_utils.cc}, while
+     * {@code remove_legacy_route_formatter} is off, its default): {@code %PER_REQUEST_STATE(key)%} is
+     * {@code %FILTER_STATE(key:PLAIN)%}.
+     *
+     * @throws IllegalArgumentException naming the command when it is not one of Envoy's
+     */
+    public static CommandFormat headerValue(String value) {
+        return compile(perRequestState(value), true);
+    }
+
+    /** {@code %PER_REQUEST_STATE(key)%} as Envoy's header parser translates it: {@code %FILTER_STATE(key:PLAIN)%}. */
+    private static String perRequestState(String value) {
+        String legacy = "%PER_REQUEST_STATE(";
+        int at = value.indexOf(legacy);
+        if (at < 0) {
+            return value;
+        }
+        StringBuilder b = new StringBuilder(value.length() + 16);
+        int from = 0;
+        while (at >= 0) {
+            int end = value.indexOf(")%", at + legacy.length() + 1); // Envoy's (.+?): a key of one character or more
+            if (end < 0) {
+                break;
+            }
+            b.append(value, from, at).append("%FILTER_STATE(").append(value, at + legacy.length(), end)
+                    .append(":PLAIN)%");
+            from = end + 2;
+            at = value.indexOf(legacy, from);
+        }
+        return b.append(value, from, value.length()).toString();
+    }
+
+    /** Whether the format has a command operator: without one, it formats to its literal text whatever it reads. */
+    public boolean hasCommand() {
+        for (Object p : parts) {
+            if (p instanceof Command) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
      * The index of the '%' closing the command that opens at {@code start}, or -1 when none does. As Envoy's command
      * pattern: a name of A-Z, 0-9 and _; then, optionally, a parameter in parentheses that ends at the first ')'
      * followed by the command's end (an optional {@code :LENGTH} and the '%'), so {@code %START_TIME(%Y)(%m)%}'s is
@@ -249,8 +295,8 @@ public final class CommandFormat {
                     throw unsupported(arg == null ? name : name + "(" + arg + ")");
                 }
                 if (WARNED.add(name)) {
-                    LOG.warning("access log operator %" + name + "% is one Inmesh does not fill: it is written as "
-                            + "unknown (-, or null in JSON)");
+                    LOG.warning("command operator %" + name + "% is one Inmesh does not fill: it is written as "
+                            + "unknown (-, or null in JSON, in an access log; nothing in a header value)");
                 }
                 yield e -> null;
             }

@@ -2,6 +2,7 @@ package dev.inmesh.runtime.accesslog;
 
 import dev.inmesh.api.config.core.HeaderValueOption;
 import dev.inmesh.api.config.listener.LocalReplyConfig;
+import dev.inmesh.runtime.router.HeaderFormats;
 import dev.inmesh.runtime.router.HeaderMutator;
 import dev.inmesh.runtime.router.MultiMapHeaders;
 import io.vertx.core.MultiMap;
@@ -30,7 +31,7 @@ public final class LocalReply {
     private final BodyFormat bodyFormat;
 
     private record Mapper(Predicate<AccessLogEntry> filter, Integer status, String body,
-                          List<HeaderValueOption> headers, BodyFormat format) {}
+                          List<HeaderValueOption> headers, HeaderFormats formats, BodyFormat format) {}
 
     private record BodyFormat(AccessLogs.LineFormat format, String contentType) {
         static BodyFormat of(LocalReplyConfig.BodyFormat f) {
@@ -47,12 +48,6 @@ public final class LocalReply {
      * @param bodyChanged whether the body is no longer the one the reply was made with
      */
     public record Rewritten(int status, String body, String contentType, boolean bodyChanged) {}
-
-    /** The request a reply answers, as an access log reads it, at the time of the reply. */
-    public interface Request {
-        /** The request so far, with the reply's {@code status}, its {@code headers} so far and its {@code body}. */
-        AccessLogEntry entry(int status, MultiMap headers, String body);
-    }
 
     private LocalReply(List<Mapper> mappers, BodyFormat bodyFormat) {
         this.mappers = mappers;
@@ -71,7 +66,7 @@ public final class LocalReply {
         List<Mapper> mappers = new ArrayList<>(config.mappers().size());
         for (LocalReplyConfig.ResponseMapper m : config.mappers()) {
             mappers.add(new Mapper(AccessLogs.filter(m.filter()), m.statusCode(), m.body(), m.headersToAdd(),
-                    BodyFormat.of(m.bodyFormatOverride())));
+                    HeaderFormats.compile(List.of(m.headersToAdd())), BodyFormat.of(m.bodyFormatOverride())));
         }
         return new LocalReply(List.copyOf(mappers), BodyFormat.of(config.bodyFormat()));
     }
@@ -89,7 +84,7 @@ public final class LocalReply {
      *     {@code respond()}), so that a {@code text/plain} among them is its own, not the reply's default
      */
     public Rewritten rewriteReply(int status, String body, MultiMap h, boolean filterTyped, boolean trailersOnly,
-                                  Request request) {
+                                  AccessLogEntry.Source request) {
         // the content type the reply was made with (text/plain), which Envoy would not have set before the rewrite
         String before = h.get(CONTENT_TYPE);
         boolean ownType = body != null && !body.isEmpty() && !filterTyped && "text/plain".equals(before);
@@ -116,7 +111,7 @@ public final class LocalReply {
      * Rewrites a local reply of {@code status} with {@code body}, whose {@code headers} (changed in place) hold what
      * the route and the replying filter set.
      */
-    public Rewritten rewrite(int status, String body, MultiMap headers, Request request) {
+    public Rewritten rewrite(int status, String body, MultiMap headers, AccessLogEntry.Source request) {
         String original = body == null ? "" : body;
         String text = original;
         AccessLogEntry entry = request.entry(status, headers, text);
@@ -128,9 +123,10 @@ public final class LocalReply {
             if (m.body != null) {
                 text = m.body;
             }
-            // the headers are added before the status changes: their rules see the original status
+            // the headers are added before the status changes: their rules (and their values' command operators,
+            // as Envoy's mapper formats them with the reply's stream info) see the original status
             if (!m.headers.isEmpty()) {
-                HeaderMutator.add(m.headers, new MultiMapHeaders(headers));
+                HeaderMutator.add(m.headers, new MultiMapHeaders(headers), m.formats, entry);
             }
             if (m.status != null) {
                 status = m.status;

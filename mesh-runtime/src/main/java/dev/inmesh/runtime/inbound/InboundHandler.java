@@ -389,9 +389,10 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         traced.statsOverrides = snapshot.statsOverrides(hcm);
         traced.accessLogs = snapshot.accessLogs(hcm);
         traced.localReply = snapshot.localReply(hcm);
-        if (traced.localReply != null) {
-            // made only for a connection manager with a local_reply_config: the request so far, as its mappers'
-            // filters and its formats read it
+        RouteTable table = chain == null ? null : snapshot.routeTable(chain);
+        if (traced.localReply != null || table != null && !table.headerFormats().isEmpty()) {
+            // made only for a connection manager with a local_reply_config, or whose routes format a header value:
+            // the request so far, as its mappers' filters and its formats, and those values, read it
             traced.localReplyRequest = (code, replyHeaders, text) -> AccessLogEntry.localReply(streamInfo(req, start,
                     startTime, flags, details[0], routeName[0], cluster[0], destination, peer, authority, path, local,
                     remote, tls, mutualTls, traced, code, false), headers, replyHeaders, shownPath(path, traced),
@@ -547,7 +548,6 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         traced.webSocket = "websocket".equalsIgnoreCase(upgrade);
         traced.originalPath = hcm == null || !hcm.router().suppressEnvoyHeaders();
         boolean connect = req.method() == io.vertx.core.http.HttpMethod.CONNECT;
-        RouteTable table = chain == null ? null : snapshot.routeTable(chain);
         ServerRequestView view = table == null ? null
                 : new ServerRequestView(req, authority, normalized, startTime, traced);
         RouteResult routed = table == null ? null : table.route(view, ThreadLocalRandom.current().nextLong());
@@ -703,7 +703,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         if (result instanceof RouteResult.Forward f) {
             cluster[0] = f.cluster();
             istioService(snapshot, f.cluster(), destination);
-            HeaderMutator.finalizeResponse(result, table, new MultiMapHeaders(resp.headers()));
+            finalizeResponse(result, table, resp, denied.status(), traced);
         }
         details[0] = denied.details();
         if (denied.wwwAuthenticate() != null) {
@@ -771,7 +771,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             if (result instanceof RouteResult.Forward) {
                 // as Envoy's local reply, the route entry's response header rules: a redirect or direct response
                 // route has no route entry
-                HeaderMutator.finalizeResponse(result, table, new MultiMapHeaders(resp.headers()));
+                finalizeResponse(result, table, resp, a.httpStatus(), traced);
             }
             int status = a.httpStatus();
             if (status == 0 && Grpc.isRequest(req.headers())) {
@@ -914,7 +914,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             }
             routeName[0] = r.route().name();
             details[0] = "direct_response";
-            HeaderMutator.finalizeResponse(result, table, new MultiMapHeaders(resp.headers()));
+            finalizeResponse(result, table, resp, r.status(), traced);
             resp.putHeader("location", r.location());
             localReply(req, traced, r.status(), "");
             return true;
@@ -928,7 +928,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             if (d.location() != null) {
                 resp.putHeader("location", d.location());
             }
-            HeaderMutator.finalizeResponse(result, table, new MultiMapHeaders(resp.headers()));
+            finalizeResponse(result, table, resp, d.status(), traced);
             localReply(req, traced, d.status(), d.body());
             return true;
         }
@@ -1181,6 +1181,16 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         return o;
     }
 
+    /**
+     * The route's response header rules on the response of {@code status} about to be sent, their values' command
+     * operators reading the request so far ({@code traced}'s).
+     */
+    private static void finalizeResponse(RouteResult result, RouteTable table, HttpServerResponse resp, int status,
+                                         Traced traced) {
+        HeaderMutator.finalizeResponse(result, table, resp.headers(), status,
+                traced == null ? null : traced.localReplyRequest);
+    }
+
     /** The rest of {@link #routed}: the service takes a forwarded request the filters let through. */
     private void serve(HttpServerRequest req, RouteResult.Forward f, RouteResult result, RouteTable table,
                        CorsFilter.Outcome corsOutcome, LocalRateLimitFilter.Outcome[] rateLimit, Traced traced,
@@ -1214,10 +1224,10 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             public void setAuthority(String a) {
                 traced.rewrittenAuthority = a;
             }
-        }, traced.originalPath);
+        }, traced.originalPath, traced.localReplyRequest);
         headEnd(resp, traced, v -> {
             if (!traced.encoded) {
-                HeaderMutator.finalizeResponse(result, table, new MultiMapHeaders(resp.headers()));
+                finalizeResponse(result, table, resp, resp.getStatusCode(), traced);
                 if (traced.lua != null) {
                     // right after the router's encoding, as the Lua filters stand right before it
                     traced.lua.response(responseHead(resp), luaInfo(req, traced, f.route().name()));
@@ -1256,7 +1266,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             long limit = Router.requestBufferLimit(f, Listener.DEFAULT_PER_CONNECTION_BUFFER_LIMIT_BYTES);
             forwarded = holding(forwarded, limit, traced, tooLarge, body -> {
                 traced.encoded = true;
-                HeaderMutator.finalizeResponse(result, table, new MultiMapHeaders(resp.headers()));
+                finalizeResponse(result, table, resp, resp.getStatusCode(), traced);
                 LuaFilter.Body held = LuaFilter.Body.of(body, b -> { });
                 traced.lua.response(responseHead(resp), luaInfo(req, traced, f.route().name()), held);
                 int status = resp.getStatusCode();
@@ -1482,7 +1492,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         details[0] = LocalRateLimitFilter.DETAILS;
         if (result instanceof RouteResult.Forward) {
             // as Envoy's local reply: the route entry's response header rules, then the filter's own
-            HeaderMutator.finalizeResponse(result, table, new MultiMapHeaders(resp.headers()));
+            finalizeResponse(result, table, resp, o.status(), traced);
         }
         o.applyRefusalHeaders(resp.headers(), Grpc.isRequest(req.headers()));
         localReply(req, traced, o.status(), LocalRateLimitFilter.BODY, cors);
@@ -2115,8 +2125,11 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         AccessLogs accessLogs = AccessLogs.NONE;
         /** Its {@code local_reply_config}, compiled with the snapshot; null for none. */
         LocalReply localReply;
-        /** The request so far as that config reads it; null without one. */
-        LocalReply.Request localReplyRequest;
+        /**
+         * The request so far as that config reads it, and the route's header values; null without the one and values
+         * that read it.
+         */
+        AccessLogEntry.Source localReplyRequest;
         /** The config of the connection manager's compressor filter, or null for none. */
         dev.inmesh.api.config.listener.Compressor compressor;
         /** Its name in the chain, by which routes name their {@code CompressorPerRoute} for it. */

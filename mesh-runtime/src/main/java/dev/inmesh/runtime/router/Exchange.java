@@ -10,8 +10,11 @@ import java.util.EnumSet;
 import java.util.List;
 import java.util.Set;
 
-/** The mutable state of one request in the router: what was tried, what it cost, what to release. */
-final class Exchange {
+/**
+ * The mutable state of one request in the router: what was tried, what it cost, what to release. It is also the
+ * request so far as a local reply's config and the route's header values read it.
+ */
+final class Exchange implements dev.inmesh.runtime.accesslog.AccessLogEntry.Source {
     final RouterRequest request;
     /** Whether the request is gRPC ({@link Grpc#isRequest}): its local replies are trailers-only gRPC responses. */
     final boolean grpc;
@@ -153,6 +156,12 @@ final class Exchange {
         this.request = request;
         this.grpc = Grpc.isRequest(request.headers);
         this.responseMessages = grpc && request.grpcMessageCounts ? new GrpcFrames() : null;
+    }
+
+    @Override
+    public dev.inmesh.runtime.accesslog.AccessLogEntry entry(int status, io.vertx.core.MultiMap headers,
+                                                             String body) {
+        return Router.localReplyEntry(this, status, headers, body);
     }
 
     /** Activity on the stream (the committed response's headers, a body chunk): the idle timeouts start over. */

@@ -2,7 +2,10 @@ package dev.inmesh.runtime.router;
 
 import dev.inmesh.api.config.core.HeaderMutations;
 import dev.inmesh.api.config.core.HeaderValueOption;
+import dev.inmesh.runtime.accesslog.AccessLogEntry;
+import io.vertx.core.MultiMap;
 import java.util.List;
+import java.util.function.Supplier;
 
 /**
  * Applies header mutations as Envoy does: level by level from the most specific (weighted cluster, route) to the
@@ -24,21 +27,28 @@ public final class HeaderMutator {
      */
     public static void finalizeRequest(RouteResult.Forward f, RouteTable table, MutableHeaders headers,
                                        PathAndHost target) {
-        finalizeRequest(f, table, headers, target, true);
+        finalizeRequest(f, table, headers, target, true, null);
     }
 
     /**
      * As {@link #finalizeRequest(RouteResult.Forward, RouteTable, MutableHeaders, PathAndHost)}; without
      * {@code originalPath} (a router filter's {@code suppress_envoy_headers}) a rewritten path's original is not sent,
-     * as Envoy's router then adds no {@code x-envoy-original-path}.
+     * as Envoy's router then adds no {@code x-envoy-original-path}. The command operators of the header values read
+     * {@code request} (null: nothing known) as it is now, as Envoy's router formats them when it finalizes the
+     * request's headers: its downstream addresses, headers, protocol and start time, no response and no upstream host
+     * (Envoy's stream info has none before its first attempt's connection, so {@code %UPSTREAM_REMOTE_ADDRESS%} and
+     * {@code %UPSTREAM_METADATA(...)%} add nothing there).
      */
     public static void finalizeRequest(RouteResult.Forward f, RouteTable table, MutableHeaders headers,
-                                       PathAndHost target, boolean originalPath) {
+                                       PathAndHost target, boolean originalPath, AccessLogEntry.Source request) {
+        // made only for a table that formats a header value
+        Supplier<AccessLogEntry> entry = request == null || table.headerFormats().isEmpty() ? null
+                : () -> request.entry(0, null, null);
         // as Envoy's route entry: the header rules first, then the Host rewrite, then the path's
         for (int i = 0; i < LEVELS; i++) {
             HeaderMutations m = level(f, table, applied(table, i));
             if (m != null) {
-                apply(m.requestHeadersToRemove(), m.requestHeadersToAdd(), headers);
+                apply(m.requestHeadersToRemove(), m.requestHeadersToAdd(), headers, table.headerFormats(), entry);
             }
         }
         if (f.rewrittenHost() != null) {
@@ -76,12 +86,33 @@ public final class HeaderMutator {
         }
     }
 
-    /** The response mutations of a decision, in the same order. */
+    /** The response mutations of a decision, in the same order, their values' command operators reading nothing. */
     public static void finalizeResponse(RouteResult result, RouteTable table, MutableHeaders headers) {
+        finalizeResponse(result, table, headers, null);
+    }
+
+    /**
+     * The response mutations of a decision to the response of {@code status} whose {@code headers} these are, in the
+     * same order; the command operators of their values read {@code request} (null: nothing known) with that
+     * response, as Envoy's router formats them when it finalizes the response's headers (its status, its headers so
+     * far, the upstream host that answered).
+     */
+    public static void finalizeResponse(RouteResult result, RouteTable table, MultiMap headers, int status,
+                                        AccessLogEntry.Source request) {
+        finalizeResponse(result, table, new MultiMapHeaders(headers), request == null
+                || table.headerFormats().isEmpty() ? null : () -> request.entry(status, headers, null));
+    }
+
+    /**
+     * The response mutations of a decision, in the same order, their values' command operators reading the entry
+     * {@code entry} makes (null: nothing known).
+     */
+    public static void finalizeResponse(RouteResult result, RouteTable table, MutableHeaders headers,
+                                        Supplier<AccessLogEntry> entry) {
         for (int i = 0; i < LEVELS; i++) {
             HeaderMutations m = level(result, table, applied(table, i));
             if (m != null) {
-                apply(m.responseHeadersToRemove(), m.responseHeadersToAdd(), headers);
+                apply(m.responseHeadersToRemove(), m.responseHeadersToAdd(), headers, table.headerFormats(), entry);
             }
         }
     }
@@ -118,17 +149,27 @@ public final class HeaderMutator {
 
     /**
      * Adds headers as one level of {@code headers_to_add} is added (a local reply mapper's): the same append actions,
-     * each judged against the headers as they were before any of them.
+     * each judged against the headers as they were before any of them; their values formatted from {@code entry}.
      */
-    public static void add(List<HeaderValueOption> add, MutableHeaders headers) {
-        apply(List.of(), add, headers);
+    public static void add(List<HeaderValueOption> add, MutableHeaders headers, HeaderFormats formats,
+                           AccessLogEntry entry) {
+        apply(List.of(), add, headers, formats, formats.isEmpty() ? null : () -> entry);
+    }
+
+    /** One level of header rules whose values are literals. */
+    public static void apply(List<String> remove, List<HeaderValueOption> add, MutableHeaders headers) {
+        apply(remove, add, headers, HeaderFormats.NONE, null);
     }
 
     /**
      * One level of header rules, as Envoy's header parser evaluates them: the removals, then the additions whose
-     * append action applies to the headers as they were after the removals, overwrites before appends.
+     * append action applies to the headers as they were after the removals, overwrites before appends. Every value is
+     * formatted before any is added (so that none reads what another added), the command operators reading the entry
+     * {@code request} makes (once, at the first formatted value; null: nothing known); a value that comes out empty
+     * adds nothing unless kept ({@code keep_empty_value}).
      */
-    public static void apply(List<String> remove, List<HeaderValueOption> add, MutableHeaders headers) {
+    static void apply(List<String> remove, List<HeaderValueOption> add, MutableHeaders headers, HeaderFormats formats,
+                      Supplier<AccessLogEntry> request) {
         if (!remove.isEmpty()) { // mostly empty: no iterator made for none
             for (String name : remove) {
                 headers.remove(name);
@@ -139,22 +180,41 @@ public final class HeaderMutator {
         }
         // which entries apply is decided before any of them is: none sees what another one did
         HeaderValueOption[] applying = new HeaderValueOption[add.size()];
+        String[] formatted = null; // the formatted values of applying's entries, made only when one has a command
+        AccessLogEntry entry = null;
         int n = 0;
         for (HeaderValueOption o : add) {
-            if (applies(o, headers)) {
+            String value = o.value();
+            if (o.formatted()) {
+                if (entry == null) {
+                    entry = request == null ? AccessLogEntry.NOTHING : request.get();
+                }
+                value = formats.value(o, entry);
+            }
+            if (applies(o, value, headers)) {
+                if (o.formatted()) {
+                    if (formatted == null) {
+                        formatted = new String[add.size()];
+                    }
+                    formatted[n] = value;
+                }
                 applying[n++] = o;
             }
         }
         for (int i = 0; i < n; i++) {
             if (overwrites(applying[i])) {
-                headers.set(applying[i].key(), applying[i].value());
+                headers.set(applying[i].key(), value(applying, formatted, i));
             }
         }
         for (int i = 0; i < n; i++) {
             if (!overwrites(applying[i])) {
-                headers.add(applying[i].key(), applying[i].value());
+                headers.add(applying[i].key(), value(applying, formatted, i));
             }
         }
+    }
+
+    private static String value(HeaderValueOption[] applying, String[] formatted, int i) {
+        return formatted != null && formatted[i] != null ? formatted[i] : applying[i].value();
     }
 
     /**
@@ -162,7 +222,7 @@ public final class HeaderMutator {
      * applies each entry after the one before it): its append action decides; an empty value is skipped unless kept.
      */
     public static void applyOne(HeaderValueOption o, MutableHeaders headers) {
-        if (!applies(o, headers)) {
+        if (!applies(o, o.value(), headers)) {
             return;
         }
         if (overwrites(o)) {
@@ -173,11 +233,12 @@ public final class HeaderMutator {
     }
 
     /**
-     * Whether an entry applies to {@code headers}: not an empty value that is not kept, not {@code ADD_IF_ABSENT} of
+     * Whether an entry of {@code value} applies to {@code headers}: not an empty value that is not kept, not
+     * {@code ADD_IF_ABSENT} of
      * a header present, not {@code OVERWRITE_IF_EXISTS} of one absent.
      */
-    private static boolean applies(HeaderValueOption o, MutableHeaders headers) {
-        if (o.value().isEmpty() && !o.keepEmptyValue()) {
+    private static boolean applies(HeaderValueOption o, String value, MutableHeaders headers) {
+        if (value.isEmpty() && !o.keepEmptyValue()) {
             return false;
         }
         HeaderValueOption.AppendAction action = o.appendAction();

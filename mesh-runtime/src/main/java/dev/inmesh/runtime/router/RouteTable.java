@@ -1,5 +1,7 @@
 package dev.inmesh.runtime.router;
 
+import dev.inmesh.api.config.core.HeaderMutations;
+import dev.inmesh.api.config.core.HeaderValueOption;
 import dev.inmesh.api.config.route.ClusterSpecifier;
 import dev.inmesh.api.config.route.DirectResponseAction;
 import dev.inmesh.api.config.route.RedirectAction;
@@ -58,8 +60,15 @@ public final class RouteTable {
     private final Map<dev.inmesh.api.config.route.Route, RateLimitFilter.Policy> rateLimitPolicies =
             new IdentityHashMap<>();
 
+    /**
+     * The header values of every level (route configuration, virtual hosts, routes, weighted clusters) that are
+     * formats, compiled.
+     */
+    private final HeaderFormats headerFormats;
+
     private RouteTable(RouteConfiguration config, LocalRateLimitFilter.Buckets.Session buckets, String where) {
         this.config = config;
+        this.headerFormats = HeaderFormats.compile(headerValues(config));
         this.tlsRequired = config.virtualHosts().stream()
                 .anyMatch(vh -> vh.requireTls() != VirtualHost.TlsRequirement.NONE);
         TreeMap<Integer, Map<String, CompiledVirtualHost>> sfx = new TreeMap<>((a, b) -> b - a);
@@ -106,6 +115,31 @@ public final class RouteTable {
                 .toArray(WildcardLevel[]::new);
         this.prefixes = pfx.entrySet().stream().map(e -> new WildcardLevel(e.getKey(), e.getValue()))
                 .toArray(WildcardLevel[]::new);
+    }
+
+    /** The header values to add of every level of a route configuration, request's and response's. */
+    private static List<List<HeaderValueOption>> headerValues(RouteConfiguration config) {
+        List<List<HeaderValueOption>> out = new ArrayList<>();
+        java.util.function.Consumer<HeaderMutations> level = m -> {
+            out.add(m.requestHeadersToAdd());
+            out.add(m.responseHeadersToAdd());
+        };
+        level.accept(config.headers());
+        for (VirtualHost vh : config.virtualHosts()) {
+            level.accept(vh.headers());
+            for (dev.inmesh.api.config.route.Route r : vh.routes()) {
+                level.accept(r.headers());
+                if (r.action() instanceof RouteAction a && a.cluster() instanceof ClusterSpecifier.Weighted w) {
+                    w.clusters().forEach(c -> level.accept(c.headers()));
+                }
+            }
+        }
+        return out;
+    }
+
+    /** The header values of the table's levels that are formats, compiled ({@link HeaderMutator}). */
+    public HeaderFormats headerFormats() {
+        return headerFormats;
     }
 
     private void compileRetryConditions(RetryPolicy policy) {

@@ -439,7 +439,7 @@ public final class Router {
      */
     public void relayResponseHead(RouterResponse relay, int status, MultiMap headers) {
         Exchange ex = relay.exchange;
-        routerResponseHeaders(ex, headers, false,
+        routerResponseHeaders(ex, status, headers, false,
                 ex.route instanceof RouteResult.Forward f ? f.virtualHost() : null);
         lateFiltersResponse(ex, status, headers, null, true);
         connectionManagerHeaders(ex, headers);
@@ -1671,7 +1671,7 @@ public final class Router {
         }
         sanitize(req);
         sanitizeTe(rh);
-        Target target = upstreamTarget(req, f, table);
+        Target target = upstreamTarget(req, f, table, ex);
         if (f.rewrittenPath() != null) {
             ex.rewrittenPath = target.path;
         }
@@ -2079,7 +2079,7 @@ public final class Router {
             h.set("content-length", Integer.toString(b.length()));
         }
         if (ex.route != null && ex.table != null && !(ex.route instanceof RouteResult.NoRoute) && !ex.filterReply) {
-            HeaderMutator.finalizeResponse(ex.route, ex.table, new MultiMapHeaders(h));
+            HeaderMutator.finalizeResponse(ex.route, ex.table, h, status, ex);
             if (ex.session != null && ex.lastHost != null) {
                 // as Envoy's filter: a local reply after an attempt names the attempt's host too
                 ex.session.onResponse(ex.lastHost.addressString(), h);
@@ -2140,8 +2140,7 @@ public final class Router {
      */
     private static LocalReply.Rewritten rewriteLocalReply(Exchange ex, int status, String body, MultiMap h,
                                                           boolean trailersOnly) {
-        return ex.request.localReply.rewriteReply(status, body, h, ex.luaReply, trailersOnly,
-                (code, headers, text) -> localReplyEntry(ex, code, headers, text));
+        return ex.request.localReply.rewriteReply(status, body, h, ex.luaReply, trailersOnly, ex);
     }
 
     /**
@@ -2241,7 +2240,10 @@ public final class Router {
                 req.headers.set(HeaderNames.X_ENVOY_EXPECTED_RQ_TIMEOUT_MS, Long.toString(expected));
             }
         }
-        Target target = upstreamTarget(req, f, table);
+        // no exchange yet: the header values' command operators (where the table has any) read the request as a new
+        // one reads it
+        Target target = upstreamTarget(req, f, table, table.headerFormats().isEmpty() ? null
+                : (status, headers, body) -> localReplyEntry(new Exchange(req), status, headers, body));
         if (!req.opaque && !req.headers.contains(HeaderNames.X_FORWARDED_PROTO)) {
             req.headers.set(HeaderNames.X_FORWARDED_PROTO, req.scheme);
         }
@@ -2269,12 +2271,13 @@ public final class Router {
     /**
      * The path and authority the upstream gets, and the route's request header rules applied: its rewrites (a
      * rewritten path keeps the query the header mutation filter's query parameter mutations made, as Envoy's route
-     * rewrites the path they left).
+     * rewrites the path they left), their values' command operators reading {@code request}.
      */
-    private Target upstreamTarget(RouterRequest req, RouteResult.Forward f, RouteTable table) {
+    private Target upstreamTarget(RouterRequest req, RouteResult.Forward f, RouteTable table,
+                                  dev.inmesh.runtime.accesslog.AccessLogEntry.Source request) {
         Target target = new Target(req.uri, req.authority);
         HeaderMutator.finalizeRequest(f, table, new MultiMapHeaders(req.headers), target,
-                !req.routerFilter.suppressEnvoyHeaders());
+                !req.routerFilter.suppressEnvoyHeaders(), request);
         if (req.queryMutated && f.rewrittenPath() != null) {
             target.path = HeaderMutationFilter.withQueryOf(target.path, req.uri);
         }
@@ -2345,7 +2348,8 @@ public final class Router {
      * {@code x-envoy-upstream-service-time} once the request was whole ({@code requestComplete}), the attempt count
      * when the virtual host asks, the routing cookies a hash policy made up, then the route's response header rules.
      */
-    private static void routerResponseHeaders(Exchange ex, MultiMap h, boolean requestComplete, VirtualHost vh) {
+    private static void routerResponseHeaders(Exchange ex, int status, MultiMap h, boolean requestComplete,
+                                              VirtualHost vh) {
         if (ex.request.direction == StreamInfo.Direction.OUTBOUND && !ex.request.opaque) {
             // decoded once per distinct value, see PeerMetadata.decode
             String peer = h.get(HeaderNames.X_ENVOY_PEER_METADATA);
@@ -2368,7 +2372,7 @@ public final class Router {
                 h.add(HttpHeaders.SET_COOKIE, cookie);
             }
         }
-        HeaderMutator.finalizeResponse(ex.route, ex.table, new MultiMapHeaders(h));
+        HeaderMutator.finalizeResponse(ex.route, ex.table, h, status, ex);
     }
 
     /**
@@ -2583,11 +2587,12 @@ public final class Router {
     }
 
     /**
-     * The request of a local reply about to be sent, as the connection manager's {@code local_reply_config} reads it
-     * ({@link dev.inmesh.runtime.accesslog.LocalReply}): what is known so far (the flags, the details, the upstream
-     * tried, the time taken), the reply's {@code status}, its headers so far and its {@code body}.
+     * The request so far, as the connection manager's {@code local_reply_config} reads a local reply about to be sent
+     * ({@link dev.inmesh.runtime.accesslog.LocalReply}) and the route's header values read it ({@link HeaderMutator}):
+     * what is known so far (the flags, the details, the upstream tried, the time taken), the {@code status} of the
+     * response (0: none yet), its headers so far (null: none yet) and a local reply's {@code body}.
      */
-    private static AccessLogEntry localReplyEntry(Exchange ex, int status, MultiMap headers, String body) {
+    static AccessLogEntry localReplyEntry(Exchange ex, int status, MultiMap headers, String body) {
         RouterRequest req = ex.request;
         long requestBytes = req.stream != null ? req.stream.received() : req.body == null ? 0 : req.body.length();
         StreamInfo info = streamInfo(ex, status, headers, null, requestBytes, 0, 0, System.nanoTime());
@@ -3381,7 +3386,7 @@ public final class Router {
             for (AsciiString name : RESPONSE_HOP_BY_HOP) {
                 h.remove(name);
             }
-            routerResponseHeaders(ex, h, requestComplete, vh);
+            routerResponseHeaders(ex, resp.statusCode(), h, requestComplete, vh);
             ex.responseCodeDetails = "via_upstream";
             releaseRetrySlot();
             ex.done = true;

@@ -6,6 +6,7 @@ import dev.inmesh.api.config.route.HeaderMatcher;
 import dev.inmesh.api.config.route.Route;
 import dev.inmesh.api.config.route.RouteAction;
 import dev.inmesh.api.config.route.RouteConfiguration;
+import dev.inmesh.runtime.accesslog.AccessLogEntry;
 import dev.inmesh.runtime.router.HeaderMutator;
 import dev.inmesh.runtime.router.RouteRequest;
 import dev.inmesh.runtime.router.RouteResult;
@@ -388,7 +389,9 @@ public final class RouteCheck {
         found.compare(forward, RouteCoverage.Field.VIRTUAL_CLUSTER, v.virtualClusterName(), "");
         found.compare(forward, RouteCoverage.Field.VIRTUAL_HOST, v.virtualHostName(), vhost);
         if (result instanceof RouteResult.Forward f) {
-            HeaderMutator.finalizeRequest(f, table, headers, headers.pathAndHost());
+            // as router_check_tool's, whose stream info knows no connection: the values read the request's headers
+            HeaderMutator.finalizeRequest(f, table, headers, headers.pathAndHost(), true,
+                    (status, none, body) -> entry(headers, null));
         }
         found.compare(forward, RouteCoverage.Field.PATH_REWRITE, v.pathRewrite(),
                 forward ? headers.first(":path") : "");
@@ -415,12 +418,24 @@ public final class RouteCheck {
                 response.add(h[0], h[1]);
             }
             if (!(result instanceof RouteResult.NoRoute)) {
-                HeaderMutator.finalizeResponse(result, table, response);
+                HeaderMutator.finalizeResponse(result, table, response, () -> entry(headers, response));
             }
             found.matchHeaders(true, v.responseHeaders(), response);
         }
         coverage.add(result, found.covered, runtime == null ? UnaryOperator.identity() : runtime.originals()::get);
         return new Outcome(c.name(), found.problems, found.mismatches, found.requestHeaders, found.responseHeaders);
+    }
+
+    /** What the command operators of a test's header values read: its request's headers, and its response's. */
+    private static AccessLogEntry entry(SimpleHeaders request, SimpleHeaders response) {
+        return new AccessLogEntry(null, multiMap(request), response == null ? null : multiMap(response), null,
+                request.first(":path"), request.first(":scheme"), null, false, false, null, null, null);
+    }
+
+    private static io.vertx.core.MultiMap multiMap(SimpleHeaders headers) {
+        io.vertx.core.MultiMap m = io.vertx.core.MultiMap.caseInsensitiveMultiMap();
+        headers.forEach(m::add);
+        return m;
     }
 
     /** What the checks of one test found so far. */

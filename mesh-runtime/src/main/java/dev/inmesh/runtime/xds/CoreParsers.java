@@ -9,6 +9,7 @@ import dev.inmesh.api.config.core.Http2ProtocolOptions;
 import dev.inmesh.api.config.core.Metadata;
 import dev.inmesh.api.config.core.SocketAddress;
 import dev.inmesh.api.config.core.StringMatcher;
+import dev.inmesh.runtime.accesslog.CommandFormat;
 import io.envoyproxy.envoy.config.core.v3.Address;
 import io.envoyproxy.envoy.type.matcher.v3.RegexMatcher;
 import java.util.LinkedHashMap;
@@ -116,7 +117,13 @@ public final class CoreParsers {
                 respRemove);
     }
 
-    /** One header to add; {@code append} (deprecated) maps to the append actions as Envoy does. */
+    /**
+     * One header to add; {@code append} (deprecated) maps to the append actions as Envoy does. Its value is Envoy's
+     * substitution format string ({@code source/common/router/header_parser.cc}): one with a command operator is
+     * compiled here to refuse, by path, an operator Envoy does not know (the snapshot compiles it again, once, for the
+     * requests), and kept as configured ({@link HeaderValueOption#formatted}); one without is its literal text
+     * ({@code %%} a {@code %}).
+     */
     public static HeaderValueOption headerValueOption(io.envoyproxy.envoy.config.core.v3.HeaderValueOption o) {
         Fields.onlyKnown(o, Set.of("header", "append", "append_action", "keep_empty_value"), Set.of());
         HeaderValueOption.AppendAction action;
@@ -139,9 +146,23 @@ public final class CoreParsers {
         }
         String value = o.getHeader().getValue().isEmpty() && !o.getHeader().getRawValue().isEmpty()
                 ? o.getHeader().getRawValue().toStringUtf8() : o.getHeader().getValue();
-        String literal = Fields.at("header.value", () -> literal(value));
+        boolean formatted = Fields.at("header.value", () -> CommandFormat.headerValue(value).hasCommand());
         // the record's checks name header.key and header.value themselves
-        return new HeaderValueOption(o.getHeader().getKey(), literal, action, o.getKeepEmptyValue());
+        return new HeaderValueOption(o.getHeader().getKey(), formatted ? value : value.replace("%%", "%"), action,
+                o.getKeepEmptyValue(), formatted);
+    }
+
+    /**
+     * {@link #headerValueOption} where Inmesh takes the value as a literal (Envoy formats it there too): a
+     * {@code %COMMAND%} is refused by path rather than sent as it is written.
+     */
+    public static HeaderValueOption literalHeaderValueOption(io.envoyproxy.envoy.config.core.v3.HeaderValueOption o) {
+        HeaderValueOption h = headerValueOption(o);
+        if (h.formatted()) {
+            throw new FieldError("header.value", "\"" + h.value() + "\" uses a %COMMAND% formatter, which Inmesh "
+                    + "does not expand here (write %% for a literal %)");
+        }
+        return h;
     }
 
     /**

@@ -106,7 +106,7 @@ final class HeaderMutationParser {
         return switch (m.getActionCase()) {
             case REMOVE -> new Mutation(Fields.at("remove", () -> name(m.getRemove())), null);
             case APPEND -> Fields.at("append", () -> {
-                var o = CoreParsers.headerValueOption(m.getAppend());
+                var o = CoreParsers.literalHeaderValueOption(m.getAppend());
                 Fields.at("header.key", () -> name(o.key()));
                 return new Mutation(null, o);
             });

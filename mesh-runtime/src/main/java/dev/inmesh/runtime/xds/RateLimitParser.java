@@ -80,7 +80,7 @@ final class RateLimitParser {
             throw new FieldError("enable_x_ratelimit_headers", xHeaders + " (expected: OFF or DRAFT_VERSION_03)");
         }
         List<HeaderValueOption> responseHeaders = Fields.each("response_headers_to_add",
-                c.getResponseHeadersToAddList(), CoreParsers::headerValueOption);
+                c.getResponseHeadersToAddList(), CoreParsers::literalHeaderValueOption);
         Duration timeout = c.hasTimeout() ? Fields.at("timeout", () -> Fields.duration(c.getTimeout())) : null;
         return Fields.record("", () -> new GlobalRateLimit(c.getDomain(), c.getStage(), type, timeout,
                 c.getFailureModeDeny(), target[0], target[1], xHeaders == io.envoyproxy.envoy.extensions.filters.http

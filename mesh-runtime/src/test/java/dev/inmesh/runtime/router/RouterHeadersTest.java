@@ -140,6 +140,74 @@ class RouterHeadersTest {
         assertEquals("c", r.header("x-resp-config"));
     }
 
+    /**
+     * Header values are Envoy's substitution format strings (header_parser.cc): formatted when the router finalizes
+     * the request's headers (the caller's address, its headers, the protocol, the host name; no upstream host yet) and
+     * the response's (its status, its headers, the upstream host that answered); an unknown value is nothing, and a
+     * value that comes out empty adds no header unless kept; {@code %%} is a {@code %}.
+     */
+    @Test
+    void formattedHeaderValuesReadTheRequestWhenItGoesUpstreamAndTheResponseWhenItComesBack() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok().withHeader("x-up", "u")));
+        RouteTable t = RouterRig.table("""
+                name: r
+                request_headers_to_add:
+                - {header: {key: x-peer, value: "%DOWNSTREAM_REMOTE_ADDRESS%"}}
+                virtual_hosts:
+                - name: vh
+                  domains: ["*"]
+                  request_headers_to_add:
+                  - {header: {key: x-host, value: "%HOSTNAME%"}}
+                  routes:
+                  - match: {prefix: /}
+                    route: {cluster: c}
+                    request_headers_to_add:
+                    - {header: {key: x-copy, value: "%REQ(x-foo)%"}}
+                    - {header: {key: x-wrapped, value: "prefix %PROTOCOL% 100%% suffix"}}
+                    - {header: {key: x-upstream, value: "%UPSTREAM_REMOTE_ADDRESS%"}}
+                    - {header: {key: x-upstream-kept, value: "%UPSTREAM_REMOTE_ADDRESS%"}, keep_empty_value: true}
+                    - {header: {key: x-absent, value: "%REQ(x-none)%"}}
+                    - {header: {key: x-literal, value: "50%% off"}}
+                    response_headers_to_add:
+                    - {header: {key: x-code, value: "%RESPONSE_CODE%"}}
+                    - {header: {key: x-answered-by, value: "%UPSTREAM_REMOTE_ADDRESS%"}}
+                    - {header: {key: x-echo, value: "%RESP(x-up)%/%REQ(x-foo)%"}}
+                """);
+        var r = rig.call(rig.router(), get("/x", "x-foo", "bar"), t, one(wm));
+        LoggedRequest up = received(wm).get(0);
+        assertEquals("127.0.0.1:50000", header(up, "x-peer"));
+        assertEquals(dev.inmesh.runtime.accesslog.CommandFormat.headerValue("%HOSTNAME%")
+                .format(dev.inmesh.runtime.accesslog.AccessLogEntry.NOTHING), header(up, "x-host"));
+        assertEquals("bar", header(up, "x-copy"));
+        assertEquals("prefix HTTP/1.1 100% suffix", header(up, "x-wrapped"));
+        assertNull(header(up, "x-upstream"), "no upstream host is known when the request's headers are finalized");
+        assertEquals("", header(up, "x-upstream-kept"), "an empty value is added under keep_empty_value");
+        assertNull(header(up, "x-absent"));
+        assertEquals("50% off", header(up, "x-literal"));
+        assertEquals("200", r.header("x-code"));
+        assertEquals("127.0.0.1:" + wm.port(), r.header("x-answered-by"));
+        assertEquals("u/bar", r.header("x-echo"));
+    }
+
+    /** A local reply (a direct response) formats its route's response header values with its own status. */
+    @Test
+    void aDirectResponsesFormattedHeaderValuesReadItsStatus() {
+        var r = rig.call(rig.router(), get("/", "x-foo", "bar"), RouterRig.table("""
+                name: r
+                virtual_hosts:
+                - name: vh
+                  domains: ["*"]
+                  routes:
+                  - match: {prefix: /}
+                    direct_response: {status: 418, body: {inline_string: tea}}
+                    response_headers_to_add:
+                    - {header: {key: x-code, value: "%RESPONSE_CODE% %REQ(x-foo)%"}}
+                """), rig.clusters());
+        assertEquals(418, r.status());
+        assertEquals("418 bar", r.header("x-code"));
+    }
+
     @Test
     void generatesAUuidV4RequestIdWhenAbsentAndSendsItUpstream() {
         WireMockServer wm = rig.wiremock();

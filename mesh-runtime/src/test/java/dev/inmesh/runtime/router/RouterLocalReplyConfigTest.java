@@ -60,6 +60,24 @@ class RouterLocalReplyConfigTest {
     }
 
     /**
+     * A mapper's {@code headers_to_add} are formatted as Envoy's mapper formats them (its header parser, with the
+     * reply's stream info): the original status, the request's headers; a value that comes out empty adds nothing.
+     */
+    @Test
+    void aMappersHeaderValuesAreFormattedFromTheReplyAndItsRequest() {
+        LocalReply config = compile(null, new LocalReplyConfig.ResponseMapper(status(503), 502, null,
+                List.of(new HeaderValueOption("x-was", "%RESPONSE_CODE% for %REQ(x-who)%",
+                                HeaderValueOption.AppendAction.OVERWRITE_IF_EXISTS_OR_ADD, false, true),
+                        new HeaderValueOption("x-none", "%REQ(x-absent)%",
+                                HeaderValueOption.AppendAction.OVERWRITE_IF_EXISTS_OR_ADD, false, true)), null));
+        var r = rig.call(rig.router(), get("/x", "x-who", "me").localReply(config), routeToC(""),
+                rig.clusters(cluster("c", closedPort())));
+        assertEquals(502, r.status());
+        assertEquals("503 for me", r.header("x-was"));
+        assertNull(r.header("x-none"));
+    }
+
+    /**
      * As Envoy, where the rewrite is part of sending the local reply and the Lua filter is an encoder filter after
      * it: a Lua response script sees the reply as rewritten (its status and the mapper's header).
      */

@@ -81,6 +81,40 @@ class RouteCheckCommandTest {
         assertEquals("", r.err());
     }
 
+    /**
+     * As router_check_tool, which finalizes the headers with the route's header parsers: formatted values read the
+     * test's request (and response) headers; one that comes out empty adds nothing.
+     */
+    @Test
+    void formattedHeaderValuesReadTheTestsHeaders() throws IOException {
+        Path routes = Files.writeString(dir.resolve("formatted.yaml"), """
+                name: r
+                virtual_hosts:
+                - name: api
+                  domains: [api]
+                  routes:
+                  - match: {prefix: /}
+                    route: {cluster: users}
+                    request_headers_to_add:
+                    - {header: {key: x-copy, value: "%REQ(x-user)% 100%%"}}
+                    - {header: {key: x-none, value: "%REQ(x-absent)%"}}
+                    response_headers_to_add:
+                    - {header: {key: x-echo, value: "%RESP(x-up)%"}}
+                """);
+        runTests(routes, """
+                tests:
+                - test_name: formatted
+                  input: {authority: api, path: /, additional_request_headers: [{key: x-user, value: b}],
+                    additional_response_headers: [{key: x-up, value: u}]}
+                  validate:
+                    request_header_matches:
+                    - {name: x-copy, string_match: {exact: "b 100%"}}
+                    - {name: x-none, present_match: false}
+                    response_header_matches:
+                    - {name: x-echo, string_match: {exact: u}}
+                """, 0, "");
+    }
+
     private static final String FAILING_TESTS = """
             tests:
             - test_name: users passes

@@ -377,6 +377,43 @@ class EnvoyValidationTest {
                 """), "RouteConfiguration \"9080\": response_headers_to_remove[0]: \"host\"");
     }
 
+    /**
+     * Header values are Envoy's substitution format strings (header_parser.cc): istiod puts every service of a port in
+     * one route configuration, so a VirtualService's {@code %HOSTNAME%} must load rather than take them all down; an
+     * operator Envoy does not know is refused at its path.
+     */
+    @Test
+    void headerValuesWithEnvoysCommandOperatorsLoadAndAnUnknownOperatorIsRefusedAtItsPath() throws Exception {
+        var config = EnvoyConfigReader.read(file("ok.yaml", oneRoute("""
+                route: {cluster: a}
+                request_headers_to_add:
+                - {header: {key: x-peer, value: "%DOWNSTREAM_REMOTE_ADDRESS%"}}
+                - {header: {key: x-copy, value: "%REQ(x-foo)%"}}
+                - {header: {key: x-host, value: "prefix %HOSTNAME% suffix"}}
+                - {header: {key: x-legacy, value: '%UPSTREAM_METADATA(["istio", "x"])%%PER_REQUEST_STATE(a.b)%'}}
+                - {header: {key: x-literal, value: "100%%"}}
+                """)));
+        var added = config.routes().get("9080").virtualHosts().get(0).routes().get(0).headers().requestHeadersToAdd();
+        assertEquals("%DOWNSTREAM_REMOTE_ADDRESS%", added.get(0).value());
+        assertTrue(added.get(0).formatted());
+        assertEquals("%REQ(x-foo)%", added.get(1).value());
+        assertEquals("prefix %HOSTNAME% suffix", added.get(2).value());
+        assertTrue(added.get(3).formatted());
+        assertEquals("100%", added.get(4).value(), "a value without a command is its literal");
+        assertFalse(added.get(4).formatted());
+        assertContains(rejectedRoutes(oneRoute("""
+                route: {cluster: a}
+                response_headers_to_add:
+                - {header: {key: x-a, value: "1"}}
+                - {header: {key: x-b, value: "a %NOT_AN_OPERATOR% b"}}
+                """)), "virtual_hosts[0].routes[0].response_headers_to_add[1].header.value",
+                "%NOT_AN_OPERATOR% is not a command operator");
+        assertContains(rejectedRoutes(oneRoute("""
+                route: {cluster: a}
+                request_headers_to_add: [{header: {key: x-a, value: "50%"}}]
+                """)), "virtual_hosts[0].routes[0].request_headers_to_add[0].header.value", "no valid command operator");
+    }
+
     @Test
     void aHeaderRuleWithALineBreakOrAnEmptyNameToRemoveIsRejectedAsEnvoyValidatesHeaders() throws IOException {
         // a value with CR or LF cannot be sent as an HTTP header; Envoy refuses it in the configuration

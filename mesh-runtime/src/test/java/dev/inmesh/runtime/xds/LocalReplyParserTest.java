@@ -125,8 +125,9 @@ class LocalReplyParserTest {
                   mappers:
                   - filter: {not_health_check_filter: {}}
                     headers_to_add:
-                    - header: {key: x-code, value: "%RESPONSE_CODE%"}
+                    - header: {key: x-code, value: "%RESPONSE_CODE% %NOT_AN_OPERATOR%"}
                 """);
         assertTrue(m.contains(at + "mappers[0].headers_to_add[0].header.value"), m);
+        assertTrue(m.contains("%NOT_AN_OPERATOR% is not a command operator"), m);
     }
 }

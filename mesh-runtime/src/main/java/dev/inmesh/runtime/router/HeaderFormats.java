@@ -1,0 +1,64 @@
+package dev.inmesh.runtime.router;
+
+import dev.inmesh.api.config.core.HeaderValueOption;
+import dev.inmesh.runtime.accesslog.AccessLogEntry;
+import dev.inmesh.runtime.accesslog.CommandFormat;
+import java.util.Collection;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The header values of a configuration that are Envoy substitution format strings ({@link HeaderValueOption#formatted}),
+ * each compiled once with the snapshot ({@link CommandFormat#headerValue}), found by the option itself. A literal value
+ * is not here: it is added as it is, at no cost.
+ */
+public final class HeaderFormats {
+    /** A configuration none of whose header values has a command operator. */
+    public static final HeaderFormats NONE = new HeaderFormats(Map.of());
+
+    private final Map<HeaderValueOption, CommandFormat> formats;
+
+    private HeaderFormats(Map<HeaderValueOption, CommandFormat> formats) {
+        this.formats = formats;
+    }
+
+    /**
+     * Compiles the formatted values of some lists of header options.
+     *
+     * @throws IllegalArgumentException when one names an operator Envoy does not know (the xDS parsers refuse it first,
+     *     by path; a configuration made in code meets it here)
+     */
+    public static HeaderFormats compile(Collection<List<HeaderValueOption>> lists) {
+        Map<HeaderValueOption, CommandFormat> formats = null;
+        for (List<HeaderValueOption> list : lists) {
+            for (HeaderValueOption o : list) {
+                if (o.formatted()) {
+                    if (formats == null) {
+                        formats = new IdentityHashMap<>();
+                    }
+                    formats.computeIfAbsent(o, k -> CommandFormat.headerValue(k.value()));
+                }
+            }
+        }
+        return formats == null ? NONE : new HeaderFormats(formats);
+    }
+
+    /** Whether no value has a command operator. */
+    public boolean isEmpty() {
+        return formats.isEmpty();
+    }
+
+    /**
+     * The value of {@code o} for the request {@code entry} reads: its format's text, an unknown value as nothing;
+     * a literal's own value.
+     */
+    String value(HeaderValueOption o, AccessLogEntry entry) {
+        if (!o.formatted()) {
+            return o.value();
+        }
+        CommandFormat f = formats.get(o);
+        // an option this configuration did not compile (none of its own): compiled now rather than sent unformatted
+        return (f != null ? f : CommandFormat.headerValue(o.value())).format(entry);
+    }
+}
