@@ -167,6 +167,12 @@ public interface UpstreamStats {
      */
     void connectionMaxRequests();
 
+    /**
+     * An upstream told that it closes a connection, with an HTTP/2 GOAWAY: {@code upstream_cx_close_notify}. The
+     * connection takes no new request and is closed once its requests are done.
+     */
+    void connectionCloseNotify();
+
     /** A connect the cluster's {@code connect_timeout} ended: {@code upstream_cx_connect_timeout}. */
     void connectTimeout();
 

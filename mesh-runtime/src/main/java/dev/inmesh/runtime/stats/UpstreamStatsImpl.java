@@ -47,6 +47,7 @@ final class UpstreamStatsImpl implements UpstreamStats {
     private final LongAdder cxTotal = new LongAdder();
     private final LongAdder cxDestroy = new LongAdder();
     private final LongAdder cxMaxRequests = new LongAdder();
+    private final LongAdder cxCloseNotify = new LongAdder();
     private final LongAdder cxDestroyLocal = new LongAdder();
     private final LongAdder cxDestroyRemote = new LongAdder();
     private final LongAdder cxConnectFail = new LongAdder();
@@ -120,6 +121,7 @@ final class UpstreamStatsImpl implements UpstreamStats {
         adder("upstream_cx_destroy_local", cxDestroyLocal);
         adder("upstream_cx_destroy_remote", cxDestroyRemote);
         adder("upstream_cx_max_requests", cxMaxRequests);
+        adder("upstream_cx_close_notify", cxCloseNotify);
         adder("upstream_cx_connect_fail", cxConnectFail);
         adder("upstream_cx_protocol_error", cxProtocolError);
         adder("upstream_cx_connect_timeout", cxConnectTimeout);
@@ -466,6 +468,11 @@ final class UpstreamStatsImpl implements UpstreamStats {
     @Override
     public void connectionMaxRequests() {
         cxMaxRequests.increment();
+    }
+
+    @Override
+    public void connectionCloseNotify() {
+        cxCloseNotify.increment();
     }
 
     @Override

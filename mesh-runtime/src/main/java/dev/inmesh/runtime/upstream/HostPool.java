@@ -602,6 +602,16 @@ final class HostPool {
                     // a reset or failure of the connection is its streams' to tell (each request fails, and is
                     // counted, as its own); without a handler Vert.x logs each one SEVERE in the application's logs
                     conn.exceptionHandler(HostPool::connectionFailed);
+                    if (lane instanceof Http2Pool.Lane h2) {
+                        // the upstream's GOAWAY: upstream_cx_close_notify, and the connection drains, as in Envoy's
+                        // pool (MultiplexedActiveClientBase::onGoAway)
+                        conn.goAwayHandler(g -> {
+                            if (cluster != null) {
+                                cluster.connectionCloseNotify();
+                            }
+                            h2.goAway(conn);
+                        });
+                    }
                     conn.closeHandler(v -> {
                         // its place under max_connections first, as Envoy's pool gives it back before it opens
                         // another connection for its waiting requests (the lane's pool may now)

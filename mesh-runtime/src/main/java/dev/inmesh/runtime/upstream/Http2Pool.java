@@ -37,7 +37,9 @@ import java.util.function.Function;
  *
  * <p>As Envoy's pool under {@code max_requests_per_connection}, a connection that was given that many streams takes no
  * more: its lane leaves the pool, which opens another for the next request (the lane's connection counting to the
- * limit until then), and closes once those streams are done.
+ * limit until then), and closes once those streams are done. So does a connection that got the upstream's GOAWAY, as
+ * Envoy's pool drains it: it takes no new stream and the pool closes it once its last stream is done, at once when it
+ * has none (Vert.x's client only stops giving it requests, and would leave it open until its idle timeout).
  *
  * <p>For a host of a cluster of several hosts whose limits are tight ({@link HostPool.Settings#clusterWide()}), the
  * limits are the cluster's, as in Envoy's pools: a connection is opened only while the cluster's connections, open or
@@ -109,8 +111,13 @@ final class Http2Pool implements HttpClient, PendingRequest.Queue {
         private HttpConnection connection; // guarded by Http2Pool.this
         /** Streams given to the lane's connection so far, for {@code max_requests_per_connection}. */
         private long given; // guarded by Http2Pool.this
-        /** Out of the pool for good (its connection was given its last stream): closes once its streams are done. */
+        /**
+         * Out of the pool for good (its connection was given its last stream, or got GOAWAY): closes once its streams
+         * are done.
+         */
         private boolean retired; // guarded by Http2Pool.this
+        /** The connection that got the upstream's GOAWAY, which Vert.x's client no longer holds, or null. */
+        private HttpConnection goneAway; // guarded by Http2Pool.this
 
         private Lane() {
             this.client = lanes.apply(this);
@@ -148,6 +155,44 @@ final class Http2Pool implements HttpClient, PendingRequest.Queue {
                 sends = dispatch();
             }
             sends.forEach(Runnable::run);
+        }
+
+        /**
+         * The lane's connection got the upstream's GOAWAY: as Envoy's pool, it drains, taking no new stream, and is
+         * closed once its last stream is done, at once when it has none; the next request takes another lane.
+         */
+        void goAway(HttpConnection c) {
+            List<Runnable> sends;
+            boolean close;
+            synchronized (Http2Pool.this) {
+                if (connection != c || retired) {
+                    return; // an older connection of the lane, or one already draining
+                }
+                retire(this);
+                goneAway = c;
+                close = active == 0;
+                if (close) {
+                    Http2Pool.this.retired.remove(this);
+                }
+                sends = dispatch();
+            }
+            sends.forEach(Runnable::run);
+            if (close) {
+                shutdown(HostPool.DRAIN_SECONDS, TimeUnit.SECONDS);
+            }
+        }
+
+        /**
+         * Closes the lane's connections once their streams are done, for {@code timeout} at most: its client's, and
+         * the one that got GOAWAY, which Vert.x's client let go of then.
+         */
+        private Future<Void> shutdown(long timeout, TimeUnit unit) {
+            HttpConnection c;
+            synchronized (Http2Pool.this) {
+                c = goneAway;
+            }
+            Future<Void> closed = client.shutdown(timeout, unit);
+            return c == null ? closed : Future.all(closed, c.shutdown(timeout, unit)).mapEmpty();
         }
 
         private void limit(HttpConnection c, long serverLimit) {
@@ -256,9 +301,7 @@ final class Http2Pool implements HttpClient, PendingRequest.Queue {
             boolean opens = cluster != null && l.connection == null && l.active == 0;
             l.active++;
             if (maxRequests > 0 && ++l.given >= maxRequests) {
-                open.remove(l); // the connection's last stream: the next request takes another lane
-                l.retired = true;
-                retired.add(l);
+                retire(l); // the connection's last stream: the next request takes another lane
                 sends.add(lastStreamGiven);
             }
             Lane lane = l;
@@ -266,6 +309,13 @@ final class Http2Pool implements HttpClient, PendingRequest.Queue {
             sends.add(() -> w.send(options -> send(lane, options, opens)));
         }
         return sends;
+    }
+
+    /** Takes a lane out of the pool for good: it closes once its streams are done. Under the lock. */
+    private void retire(Lane l) {
+        open.remove(l);
+        l.retired = true;
+        retired.add(l);
     }
 
     /** A connected lane with a stream to spare, or null. Under the lock. */
@@ -371,7 +421,7 @@ final class Http2Pool implements HttpClient, PendingRequest.Queue {
         failed.forEach(w -> w.fail(failure));
         sends.forEach(Runnable::run);
         if (close) {
-            lane.client.shutdown(HostPool.DRAIN_SECONDS, TimeUnit.SECONDS); // its streams are done: closes now
+            lane.shutdown(HostPool.DRAIN_SECONDS, TimeUnit.SECONDS); // its streams are done: closes now
         }
     }
 
@@ -388,6 +438,6 @@ final class Http2Pool implements HttpClient, PendingRequest.Queue {
             waiting.clear();
         }
         dropped.forEach(w -> w.fail(new VertxException("connection pool closed", true)));
-        return Future.all(all.stream().map(l -> l.client.shutdown(timeout, unit)).toList()).mapEmpty();
+        return Future.all(all.stream().map(l -> l.shutdown(timeout, unit)).toList()).mapEmpty();
     }
 }

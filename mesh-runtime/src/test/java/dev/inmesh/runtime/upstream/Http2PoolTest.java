@@ -29,6 +29,7 @@ import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.HttpServerOptions;
 import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.net.NetServer;
+import io.vertx.core.net.NetSocket;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
@@ -367,6 +368,75 @@ class Http2PoolTest {
         } finally {
             m.close();
         }
+    }
+
+    @Test
+    void aConnectionTheUpstreamSentGoawayClosesOnceItsLastStreamEndsAndTheNextRequestOpensAnother()
+            throws Exception {
+        // a raw h2c upstream that never closes a connection itself: on its first connection it sends
+        // GOAWAY(NO_ERROR) keeping the stream open, then answers it; on its second it answers, then sends GOAWAY
+        List<NetSocket> sockets = Collections.synchronizedList(new ArrayList<>());
+        AtomicInteger closedByClient = new AtomicInteger();
+        NetServer raw = vertx.createNetServer().connectHandler(socket -> {
+            int n = sockets.size();
+            sockets.add(socket);
+            socket.closeHandler(v -> closedByClient.incrementAndGet());
+            socket.write(SETTINGS);
+            socket.handler(frames((type, flags, stream, payload) -> {
+                if (type == 4 && (flags & 1) == 0) {
+                    socket.write(SETTINGS_ACK);
+                } else if (type == 1 && n == 0) {
+                    socket.write(goAway(stream));
+                    vertx.setTimer(200, t -> socket.write(ok(stream)));
+                } else if (type == 1) {
+                    socket.write(ok(stream));
+                    vertx.setTimer(200, t -> socket.write(goAway(stream)));
+                }
+            }));
+        });
+        io.micrometer.prometheusmetrics.PrometheusMeterRegistry reg =
+                new io.micrometer.prometheusmetrics.PrometheusMeterRegistry(
+                        io.micrometer.prometheusmetrics.PrometheusConfig.DEFAULT);
+        ClusterManager m = ClusterManager.create(vertx, Map.of("local", cluster(listen(raw), 1024, 1024,
+                Http2ProtocolOptions.DEFAULTS)), Map.of());
+        java.util.function.ToDoubleFunction<String> stat = name -> reg.get("envoy_cluster_" + name)
+                .tag("cluster_name", "local").meter().measure().iterator().next().getValue();
+        try {
+            UpstreamCluster c = m.cluster("local");
+            Host host = c.chooseHost(LbContext.NONE);
+            // the host's connections count in the cluster's statistics, as the router wires them
+            host.stats().clusterStats(dev.inmesh.runtime.stats.MeshMetrics.create(reg,
+                    dev.inmesh.runtime.stats.WorkloadInfo.UNKNOWN).upstream("local"));
+            HttpClient client = c.httpClient(host);
+            // as Envoy's pool: a GOAWAY drains the connection (upstream_cx_close_notify), which the pool closes
+            // itself once its last stream is done
+            assertEquals(200, send(client).await(10, TimeUnit.SECONDS).statusCode());
+            await(() -> closedByClient.get() == 1, "the first connection is closed once its stream is done");
+            assertEquals(1.0, stat.applyAsDouble("upstream_cx_close_notify"));
+            assertEquals(1.0, stat.applyAsDouble("upstream_cx_destroy_local"));
+            assertEquals(0.0, stat.applyAsDouble("upstream_cx_active"));
+            // the next request opens a new connection; a GOAWAY on it with no stream open closes it at once
+            assertEquals(200, send(client).await(10, TimeUnit.SECONDS).statusCode());
+            assertEquals(2, sockets.size());
+            await(() -> closedByClient.get() == 2, "the second connection is closed on its GOAWAY");
+            assertEquals(2.0, stat.applyAsDouble("upstream_cx_close_notify"));
+            assertEquals(2.0, stat.applyAsDouble("upstream_cx_destroy_local"));
+            assertEquals(0.0, stat.applyAsDouble("upstream_cx_destroy_remote"));
+            assertEquals(0.0, stat.applyAsDouble("upstream_cx_active"));
+            assertEquals(0, m.cluster("local").circuitBreakers().openConnections());
+        } finally {
+            m.close();
+        }
+    }
+
+    /** A GOAWAY frame with NO_ERROR naming {@code lastStream} as the last one the server takes. */
+    private static Buffer goAway(int lastStream) {
+        return Buffer.buffer(new byte[] {0, 0, 8, 7, 0, 0, 0, 0, 0}).appendInt(lastStream).appendInt(0);
+    }
+
+    /** A HEADERS frame that ends {@code stream} with {@code :status 200} (HPACK's static entry 8). */
+    private static Buffer ok(int stream) {
+        return Buffer.buffer(new byte[] {0, 0, 1, 1, 5}).appendInt(stream).appendByte((byte) 0x88);
     }
 
     /** An empty SETTINGS frame, and a SETTINGS frame's acknowledgement. */
