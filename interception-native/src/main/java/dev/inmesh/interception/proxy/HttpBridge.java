@@ -1013,6 +1013,11 @@ final class HttpBridge {
          * half-closes (FIN) still gets its answer: its connection stays until then.
          */
         private RouterRequest awaiting;
+        /**
+         * The codec's response code details of the client's RST_STREAM on this h2c stream ({@code http2.remote_reset},
+         * {@code http2.remote_refuse}), or null: the request then ends DR rather than DC.
+         */
+        private String remoteReset;
         /** Reading was paused because the body stream reported back-pressure; it resumes on the drain. */
         private boolean bodyPaused;
         private final Handler<Void> bodyDrained = v -> {
@@ -1318,7 +1323,26 @@ final class HttpBridge {
                 ctx.close();
                 return;
             }
+            if (evt instanceof io.netty.handler.codec.http2.Http2ResetFrame reset) {
+                // the client reset the stream, which now closes (channelInactive): as Envoy's HTTP/2 codec tells its
+                // connection manager (Http2ResponseCodeDetails in source/common/http/http2/codec_impl.cc)
+                remoteReset = reset.errorCode() == Http2Error.REFUSED_STREAM.code() ? "http2.remote_refuse"
+                        : "http2.remote_reset";
+            }
             ctx.fireUserEventTriggered(evt);
+        }
+
+        /**
+         * Records a response the client did not take whole, its stream or connection gone: DR with the codec's
+         * details when it reset its stream, else DC.
+         */
+        private void callerGone(RouterResponse r, long sent) {
+            var router = conn.runtime().router;
+            if (remoteReset != null) {
+                router.callerReset(r, sent, remoteReset);
+            } else {
+                router.abort(r, sent, ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION);
+            }
         }
 
         /**
@@ -1574,7 +1598,7 @@ final class HttpBridge {
                 if (r.upstream() != null) {
                     r.upstream().request().reset();
                 }
-                router.abort(r, 0, ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION);
+                callerGone(r, 0);
                 return;
             }
             HttpResponseStatus status = dev.inmesh.runtime.router.ReasonPhrases.status(r.status());
@@ -1917,7 +1941,11 @@ final class HttpBridge {
                 streamed = null;
                 awaiting = null;
                 body = null;
-                conn.runtime().router.cancel(waiting);
+                if (remoteReset != null) {
+                    conn.runtime().router.callerReset(waiting, remoteReset);
+                } else {
+                    conn.runtime().router.cancel(waiting);
+                }
             }
             HttpClientResponse up = streaming;
             RouterResponse r = inFlight;
@@ -1928,7 +1956,7 @@ final class HttpBridge {
             releasePending();
             if (up != null && r != null) {
                 up.request().reset();
-                conn.runtime().router.abort(r, bytesSent, ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION);
+                callerGone(r, bytesSent);
             }
             ctx.fireChannelInactive();
         }

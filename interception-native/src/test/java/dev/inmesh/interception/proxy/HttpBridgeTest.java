@@ -947,6 +947,35 @@ class HttpBridgeTest {
     }
 
     @Test
+    void anH2cStreamTheClientResetsIsLoggedDrWithTheCodecsDetailsNotDc() throws Exception {
+        // as Envoy's connection manager when its HTTP/2 codec reads the client's RST_STREAM: DR and
+        // http2.remote_reset (a closed connection is DC, downstream_remote_disconnect); before its answer (the
+        // upstream answers /slow-head after 3 s) and after its answer began (/stall's last chunk comes after 3 s)
+        proxy.requests.clear();
+        try (Http2Wire h2 = Http2Wire.client(proxyPort)) {
+            h2.headers(1, true, get("/slow-head"));
+            Thread.sleep(300); // the request went upstream
+            h2.reset(1, 8); // CANCEL
+            StreamInfo reset = proxy.logged(0);
+            assertEquals(java.util.Set.of(ResponseFlag.DOWNSTREAM_REMOTE_RESET), reset.responseFlags());
+            assertEquals("http2.remote_reset", reset.responseCodeDetails());
+            // the connection stays: a stream whose answer began
+            h2.headers(3, true, get("/stall"));
+            assertEquals(Http2Wire.HEADERS, h2.next().type());
+            h2.reset(3, 8);
+            StreamInfo cut = proxy.logged(200);
+            assertEquals(java.util.Set.of(ResponseFlag.DOWNSTREAM_REMOTE_RESET), cut.responseFlags());
+            assertEquals("http2.remote_reset", cut.responseCodeDetails());
+        }
+    }
+
+    /** An h2c GET of {@code path} to reviews v2, as names and values for {@link Http2Wire#headers}. */
+    private static String[] get(String path) {
+        return new String[] {":method", "GET", ":scheme", "http", ":path", path, ":authority", "reviews",
+            "x-version", "v2"};
+    }
+
+    @Test
     void aClientThatEndsItsSideBeforeItsAnswerHasItsRequestResetAndLoggedDcAsEnvoyHasNoHalfClose() throws Exception {
         // as Envoy's connection manager, whose connections turn the end of input into a close: the request waiting
         // for its answer (a client that closed its socket looks the same) is reset upstream, not answered, 0 DC

@@ -228,6 +228,9 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 : inboundChain(inbound, tls, req.version(), localIp, localPort, remoteIp, remotePort, pipe);
         if (taken == null && selected != null) {
             taken = InboundConnection.took(req.connection(), selected, snapshot);
+            if (http2) {
+                RemoteResets.watch(req); // its streams the client resets are logged DR
+            }
         }
         // as Envoy prints them: an IPv6 address in brackets
         String local = pipe ? localIp : IpLiterals.hostPort(localIp, localPort);
@@ -1831,6 +1834,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                         String local, String remote, boolean closed, DownstreamStats ds, Tls tls, boolean mutualTls,
                         Traced traced) {
         HttpServerResponse resp = req.response();
+        // taken at the first call, which for a reset stream is the end handler's (see below)
+        String remoteReset = req.version() == io.vertx.core.http.HttpVersion.HTTP_2 ? RemoteResets.take(req) : null;
         if (recorded[0]) {
             return;
         }
@@ -1854,6 +1859,11 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             closed = false;
             flags.add(ResponseFlag.DOWNSTREAM_PROTOCOL_ERROR);
             details = traced.codecReset;
+        } else if (closed && remoteReset != null) {
+            // the client reset its stream: as Envoy's connection manager (ActiveStream::onResetStream), DR and the
+            // codec's details
+            flags.add(ResponseFlag.DOWNSTREAM_REMOTE_RESET);
+            details = remoteReset;
         } else if (closed) {
             flags.add(ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION);
             if (!resp.headWritten()) {

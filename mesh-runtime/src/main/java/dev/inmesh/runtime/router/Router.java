@@ -327,6 +327,17 @@ public final class Router {
     }
 
     /**
+     * The caller reset its HTTP/2 stream (RST_STREAM) before its answer: as {@link #cancel}, but the exchange ends as
+     * Envoy's connection manager ends a stream its codec saw reset by the peer (ActiveStream::onResetStream): flag DR
+     * and the codec's {@code details} ({@code http2.remote_reset}, or {@code http2.remote_refuse} for
+     * REFUSED_STREAM).
+     */
+    public void callerReset(RouterRequest req, String details) {
+        req.departure = new RouterRequest.Departure(ResponseFlag.DOWNSTREAM_REMOTE_RESET, details);
+        cancel(req);
+    }
+
+    /**
      * The connection manager's {@code request_timeout} ran out before the request was whole and before its answer
      * began: the exchange ends as Envoy's connection manager ends it, the attempt in flight reset (or a fault delay
      * cut short) and {@code 408 request timeout} ({@code request_overall_timeout}) answering the caller.
@@ -354,8 +365,9 @@ public final class Router {
             reply(ex, promise, refusal.status(), refusal.body(), refusal.details(), null);
             return;
         }
-        ex.flags.add(ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION);
-        reply(ex, promise, 0, "", "downstream_remote_disconnect", null);
+        RouterRequest.Departure gone = ex.request.departure;
+        ex.flags.add(gone.flag());
+        reply(ex, promise, 0, "", gone.details(), null);
     }
 
     /** A local reply for a request that has no route table at all (REGISTRY_ONLY BlackHole: 502). */
@@ -2435,6 +2447,17 @@ public final class Router {
     }
 
     /**
+     * Records an exchange whose caller reset its HTTP/2 stream before the response ended, as {@link #callerReset}:
+     * flag DR and the codec's {@code details} in place of the response's.
+     */
+    public StreamInfo callerReset(RouterResponse response, long bytesSent, String details) {
+        if (!response.exchange.completed) {
+            response.exchange.responseCodeDetails = details;
+        }
+        return finish(response, bytesSent, ResponseFlag.DOWNSTREAM_REMOTE_RESET);
+    }
+
+    /**
      * Records an exchange whose upstream response body failed ({@code cause}) after its headers were passed on, as
      * Envoy's router an upstream reset once the response started: the flag and the details
      * {@code upstream_reset_after_response_started{REASON}} of the reset's reason. An HTTP/1 body that did not end
@@ -2485,7 +2508,9 @@ public final class Router {
         }
         RouterRequest req = ex.request;
         long now = System.nanoTime();
-        boolean dc = ex.flags.contains(ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION);
+        // the caller went away: its connection closed (DC) or it reset its stream (DR)
+        boolean dc = ex.flags.contains(ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION)
+                || ex.flags.contains(ResponseFlag.DOWNSTREAM_REMOTE_RESET);
         if (ex.grpcChargeDeferred != null && !dc) {
             // a gRPC answer's charge waited for its trailers, as Envoy's router: by their grpc-status when the body
             // ended (an error without one); an error when the upstream reset the body or its per-try idle timeout
@@ -2499,7 +2524,7 @@ public final class Router {
             }
         }
         if (req.downstreamStats != null) {
-            // as Envoy's connection manager: a reset the caller made (DC) is received, any other one (the upstream
+            // as Envoy's connection manager: a reset the caller made (DC, DR) is received, any other one (the upstream
             // body failed, an idle timeout after the headers) is sent to the caller
             req.downstreamStats.requestEnded(status, flag == null && !dc && status != 0,
                     dc ? 1 : flag != null ? 2 : 0, (now - req.startNanos) / 1_000_000);
@@ -3481,8 +3506,9 @@ public final class Router {
                 if (!decided[0]) {
                     decided[0] = true;
                     resp.request().reset();
-                    ex.flags.add(ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION);
-                    ex.responseCodeDetails = "downstream_remote_disconnect";
+                    RouterRequest.Departure gone = req.departure;
+                    ex.flags.add(gone.flag());
+                    ex.responseCodeDetails = gone.details();
                     promise.tryComplete(new RouterResponse(0, MultiMap.caseInsensitiveMultiMap(), null,
                             Buffer.buffer(), ex));
                 }
@@ -3900,7 +3926,8 @@ public final class Router {
             if (refusal != null) {
                 stop(null, refusal.status(), refusal.body(), refusal.details());
             } else {
-                stop(ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION, 0, "", "downstream_remote_disconnect");
+                RouterRequest.Departure gone = ex.request.departure;
+                stop(gone.flag(), 0, "", gone.details());
             }
         }
 

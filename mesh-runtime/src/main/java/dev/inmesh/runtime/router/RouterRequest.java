@@ -186,6 +186,8 @@ public final class RouterRequest implements RouteRequest {
     String clientCertElement;
     /** Whether the caller went away ({@link Router#cancel}); read by the exchange when it starts. */
     volatile boolean cancelled;
+    /** How the caller went away: its connection closed, unless it reset its stream ({@link Router#callerReset}). */
+    volatile Departure departure = Departure.DISCONNECT;
     /**
      * How the connection manager ended the request before its answer, or null: its {@code request_timeout}
      * ({@link Router#requestTimeout}), or a body a filter refused ({@link Router#refuseBody}).
@@ -204,6 +206,13 @@ public final class RouterRequest implements RouteRequest {
 
     /** A local reply that ends a request before its answer: status, body, response code details. */
     record Refusal(int status, String body, String details) {}
+
+    /** The flag and response code details of a caller that went away before its answer. */
+    record Departure(dev.inmesh.runtime.stats.ResponseFlag flag, String details) {
+        /** Its connection closed: DC, {@code downstream_remote_disconnect}. */
+        static final Departure DISCONNECT = new Departure(
+                dev.inmesh.runtime.stats.ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION, "downstream_remote_disconnect");
+    }
     /** Ends the exchange for a caller that went away, once the router started it; null before. */
     volatile Runnable canceller;
 

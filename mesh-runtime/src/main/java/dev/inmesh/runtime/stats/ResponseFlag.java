@@ -35,6 +35,8 @@ public enum ResponseFlag {
     UPSTREAM_MAX_STREAM_DURATION_REACHED("UMSDR"),
     /** The downstream connection ended before the response. */
     DOWNSTREAM_CONNECTION_TERMINATION("DC"),
+    /** The caller reset its HTTP/2 stream (RST_STREAM) before the response ended. */
+    DOWNSTREAM_REMOTE_RESET("DR"),
     /** The upstream connection ended before the response. */
     UPSTREAM_CONNECTION_TERMINATION("UC"),
     /** Upstream remote reset. */
