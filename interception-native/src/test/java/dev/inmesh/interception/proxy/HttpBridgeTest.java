@@ -952,7 +952,7 @@ class HttpBridgeTest {
         // http2.remote_reset (a closed connection is DC, downstream_remote_disconnect); before its answer (the
         // upstream answers /slow-head after 3 s) and after its answer began (/stall's last chunk comes after 3 s)
         proxy.requests.clear();
-        try (Http2Wire h2 = Http2Wire.client(proxyPort)) {
+        try (var severe = new dev.inmesh.runtime.testing.SevereLogs(); Http2Wire h2 = Http2Wire.client(proxyPort)) {
             h2.headers(1, true, get("/slow-head"));
             Thread.sleep(300); // the request went upstream
             h2.reset(1, 8); // CANCEL
@@ -966,6 +966,7 @@ class HttpBridgeTest {
             StreamInfo cut = proxy.logged(200);
             assertEquals(java.util.Set.of(ResponseFlag.DOWNSTREAM_REMOTE_RESET), cut.responseFlags());
             assertEquals("http2.remote_reset", cut.responseCodeDetails());
+            assertEquals(List.of(), severe.records(), "a client's reset is no error of the proxy's");
         }
     }
 

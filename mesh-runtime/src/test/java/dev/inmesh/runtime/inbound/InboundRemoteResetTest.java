@@ -56,13 +56,14 @@ class InboundRemoteResetTest {
     void aStreamTheCallerResetsIsLoggedDrWithTheCodecsDetailsAndAClosedConnectionDc() throws Exception {
         HttpClient client = vertx.createHttpClient(new HttpClientOptions().setProtocolVersion(HttpVersion.HTTP_2)
                 .setHttp2ClearTextUpgrade(false).setDefaultHost("127.0.0.1").setDefaultPort(port));
+        var severe = new dev.inmesh.runtime.testing.SevereLogs();
         // before the answer, and after it began
         HttpClientRequest held = sent(client, "/hold");
         Thread.sleep(200); // the service has it
         held.reset(8); // CANCEL
         assertLogged(1, 0, Set.of(ResponseFlag.DOWNSTREAM_REMOTE_RESET), "http2.remote_reset");
         HttpClientRequest stalled = sent(client, "/stall");
-        stalled.response().await(10, TimeUnit.SECONDS);
+        stalled.response().await(10, TimeUnit.SECONDS).exceptionHandler(e -> { });
         stalled.reset(8);
         assertLogged(2, 200, Set.of(ResponseFlag.DOWNSTREAM_REMOTE_RESET), "http2.remote_reset");
         // the connection closed: DC
@@ -70,6 +71,8 @@ class InboundRemoteResetTest {
         Thread.sleep(200);
         gone.connection().close();
         assertLogged(3, 0, Set.of(ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION), "downstream_remote_disconnect");
+        severe.close();
+        assertEquals(List.of(), severe.records(), "a caller's reset is no error of the mesh's");
     }
 
     /** A GET of {@code path}, sent whole, whose reset is not reported to the test's client. */

@@ -338,24 +338,8 @@ class Http2PoolTest {
         AtomicInteger connections = new AtomicInteger();
         AtomicInteger requests = new AtomicInteger();
         Promise<Void> settings = Promise.promise();
-        NetServer raw = vertx.createNetServer().connectHandler(socket -> {
-            connections.incrementAndGet();
-            socket.pause(); // no SETTINGS, and nothing read, until the test lets the server answer
-            socket.handler(frames((type, flags, stream, payload) -> {
-                if (type == 4 && (flags & 1) == 0) {
-                    socket.write(SETTINGS_ACK);
-                } else if (type == 1) {
-                    requests.incrementAndGet(); // a request's HEADERS
-                }
-            }));
-            Context context = vertx.getOrCreateContext();
-            settings.future().onComplete(v -> context.runOnContext(w -> {
-                socket.write(SETTINGS);
-                socket.resume();
-            }));
-        });
-        ClusterManager m = ClusterManager.create(vertx, Map.of("local", cluster(listen(raw), 1024, 1024,
-                Http2ProtocolOptions.DEFAULTS)), Map.of());
+        ClusterManager m = ClusterManager.create(vertx, Map.of("local", cluster(listen(silentUntil(settings,
+                connections, requests)), 1024, 1024, Http2ProtocolOptions.DEFAULTS)), Map.of());
         try {
             HttpClient client = client(m);
             send(client);
@@ -427,6 +411,55 @@ class Http2PoolTest {
         } finally {
             m.close();
         }
+    }
+
+    @Test
+    void aRequestGivenUpWhileItsConnectionOpensIsResetUnsentWithoutASevereLog() throws Exception {
+        // the caller gives up the request (its timeout, its own caller gone) while the connection being opened for it
+        // awaits the server's SETTINGS: once up, the connection brings the request, which goes back unsent; Vert.x
+        // logged that reset SEVERE ("Stream reset: 0") in the application's logs, the request having no handler
+        AtomicInteger connections = new AtomicInteger();
+        AtomicInteger requests = new AtomicInteger();
+        Promise<Void> settings = Promise.promise();
+        ClusterManager m = ClusterManager.create(vertx, Map.of("local", cluster(listen(silentUntil(settings,
+                connections, requests)), 1024, 1024, Http2ProtocolOptions.DEFAULTS)), Map.of());
+        try (var severe = new dev.inmesh.runtime.testing.SevereLogs()) {
+            HttpClient client = client(m);
+            Future<HttpClientRequest> givenUp = client.request(HttpMethod.GET, "/");
+            await(() -> connections.get() == 1, "the request's connection, awaiting the server's SETTINGS");
+            assertTrue(UpstreamCluster.cancelPending(client, givenUp));
+            settings.complete();
+            send(client);
+            await(() -> requests.get() == 1, "the next request is sent on the connection");
+            Thread.sleep(200);
+            assertEquals(1, requests.get(), "the request given up is not sent");
+            assertEquals(List.of(), severe.records());
+        } finally {
+            m.close();
+        }
+    }
+
+    /**
+     * A raw h2c server that sends no SETTINGS, and reads nothing, until {@code settings} completes; counting its
+     * {@code connections} and the {@code requests} (HEADERS) it read.
+     */
+    private NetServer silentUntil(Promise<Void> settings, AtomicInteger connections, AtomicInteger requests) {
+        return vertx.createNetServer().connectHandler(socket -> {
+            connections.incrementAndGet();
+            socket.pause();
+            socket.handler(frames((type, flags, stream, payload) -> {
+                if (type == 4 && (flags & 1) == 0) {
+                    socket.write(SETTINGS_ACK);
+                } else if (type == 1) {
+                    requests.incrementAndGet(); // a request's HEADERS
+                }
+            }));
+            Context context = vertx.getOrCreateContext();
+            settings.future().onComplete(v -> context.runOnContext(w -> {
+                socket.write(SETTINGS);
+                socket.resume();
+            }));
+        });
     }
 
     /** A GOAWAY frame with NO_ERROR naming {@code lastStream} as the last one the server takes. */
