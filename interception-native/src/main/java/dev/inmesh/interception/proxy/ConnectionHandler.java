@@ -1117,7 +1117,8 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
                 hcm, direction, destination, source, chain.tls(), chain.tls() ? serverName : null, mutualTls,
                 peerCertificates, ownCertificates, tlsSession, drain, target.listener(), snapshot.rbac(hcm),
                 snapshot.localRateLimit(hcm), snapshot.tracer(hcm), snapshot.accessLogs(hcm),
-                snapshot.statsOverrides(hcm), snapshot.lua(hcm), snapshot.localReply(hcm));
+                snapshot.statsOverrides(hcm), snapshot.lua(hcm), snapshot.localReply(hcm),
+                snapshot.headerMutation(hcm));
         ch.pipeline().addAfter(ctx.name(), "http-select", new HttpBridge.CodecSelector(conn));
         ByteBuf first = firstBytes;
         firstBytes = Unpooled.EMPTY_BUFFER;

@@ -167,6 +167,7 @@ final class HttpBridge {
                       dev.inmesh.runtime.stats.StatsOverrides statsOverrides,
                       java.util.List<dev.inmesh.runtime.router.LuaFilter> lua,
                       dev.inmesh.runtime.accesslog.LocalReply localReply,
+                      dev.inmesh.runtime.router.HeaderMutationFilter headerMutation,
                       dev.inmesh.runtime.accesslog.TlsDetails tlsDetails, boolean tracingIngress) {
         /**
          * @param tls whether the proxy terminated TLS for the connection (its requests are https)
@@ -188,6 +189,8 @@ final class HttpBridge {
          * @param lua the connection manager's Lua filters, compiled ({@code MeshSnapshot#lua})
          * @param localReply the connection manager's {@code local_reply_config}, compiled
          *     ({@code MeshSnapshot#localReply}); null for none
+         * @param headerMutation the connection manager's header mutation filter, compiled
+         *     ({@code MeshSnapshot#headerMutation})
          * @param session the session of the TLS the chain terminated (null for none), which the access log reads
          */
         Connection(ProxyRuntime runtime, RouteTable table, HttpConnectionManager hcm,
@@ -200,7 +203,8 @@ final class HttpBridge {
                    dev.inmesh.runtime.tracing.Tracer tracer, dev.inmesh.runtime.accesslog.AccessLogs accessLogs,
                    dev.inmesh.runtime.stats.StatsOverrides statsOverrides,
                    java.util.List<dev.inmesh.runtime.router.LuaFilter> lua,
-                   dev.inmesh.runtime.accesslog.LocalReply localReply) {
+                   dev.inmesh.runtime.accesslog.LocalReply localReply,
+                   dev.inmesh.runtime.router.HeaderMutationFilter headerMutation) {
             // the x-forwarded-client-cert element is the connection's: made once here, not per request
             this(runtime, table, hcm, direction, destination, source, tls, tlsServerName, mutualTls,
                     peerCertificates != null && peerCertificates.length > 0,
@@ -215,7 +219,7 @@ final class HttpBridge {
                     rbac.isEmpty() ? null : RbacFilter.PeerIdentity.of(tls, localCertificates), localRateLimit,
                     hcm.grpcWebFilter(), hcm.compressorFilter(), tracer,
                     listener.drainType() == Listener.DrainType.DEFAULT, accessLogs, statsOverrides, lua, localReply,
-                    dev.inmesh.runtime.accesslog.TlsDetails.of(tls ? session : null),
+                    headerMutation, dev.inmesh.runtime.accesslog.TlsDetails.of(tls ? session : null),
                     // Envoy's tracing takes a listener without traffic_direction for inbound: server spans
                     listener.trafficDirection() != dev.inmesh.api.config.listener.TrafficDirection.OUTBOUND);
         }
@@ -1465,7 +1469,7 @@ final class HttpBridge {
                     .directAddresses(direct.remote(), direct.local())
                     .originalSource(originalSource(ctx))
                     .grpcWeb(web).localRateLimit(conn.localRateLimit()).tracer(conn.tracer(), conn.tracingIngress())
-                    .statsOverrides(conn.statsOverrides()).bufferAndHeaderMutation(conn.hcm())
+                    .statsOverrides(conn.statsOverrides()).bufferAndHeaderMutation(conn.hcm(), conn.headerMutation())
                     .pathRedirect(redirect);
         }
 

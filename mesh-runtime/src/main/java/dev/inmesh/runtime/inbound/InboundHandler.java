@@ -393,9 +393,10 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         traced.accessLogs = snapshot.accessLogs(hcm);
         traced.localReply = snapshot.localReply(hcm);
         RouteTable table = chain == null ? null : snapshot.routeTable(chain);
-        if (traced.localReply != null || table != null && !table.headerFormats().isEmpty()) {
-            // made only for a connection manager with a local_reply_config, or whose routes format a header value:
-            // the request so far, as its mappers' filters and its formats, and those values, read it
+        if (traced.localReply != null || table != null && !table.headerFormats().isEmpty()
+                || snapshot.headerMutation(hcm).formatsHeaders() || snapshot.localRateLimit(hcm).formatsHeaders()) {
+            // made only for a connection manager with a local_reply_config, or whose routes or filters format a header
+            // value: the request so far, as its mappers' filters and its formats, and those values, read it
             traced.localReplyRequest = (code, replyHeaders, text) -> AccessLogEntry.localReply(streamInfo(req, start,
                     startTime, flags, details[0], routeName[0], cluster[0], destination, peer, authority, path, local,
                     remote, tls, mutualTls, traced, code, false), headers, replyHeaders, shownPath(path, traced),
@@ -591,7 +592,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         List<LuaFilter> lua = snapshot.lua(hcm);
         traced.lua = lua.isEmpty() ? null : new LuaFilter.Stream(lua);
         traced.buffer = BufferFilter.of(hcm);
-        traced.headerMutation = HeaderMutationFilter.of(hcm);
+        traced.headerMutation = snapshot.headerMutation(hcm);
         traced.table = table;
         traced.session = session;
         LocalRateLimitFilter limiter = snapshot.localRateLimit(hcm);
@@ -1026,7 +1027,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         String path = req.method() == io.vertx.core.http.HttpMethod.CONNECT ? null
                 : traced.authorizedUri != null ? traced.authorizedUri
                 : JwtAuthnFilter.withoutParameters(req.uri(), traced.tokenParameters);
-        HeaderMutationFilter.Applied applied = traced.headerMutation.request(req.headers(), path, result, table);
+        HeaderMutationFilter.Applied applied = traced.headerMutation.request(req.headers(), path, result, table,
+                traced.localReplyRequest);
         traced.headerMutations = applied.chosen();
         if (path != null && applied.path() != null && !path.equals(applied.path())) {
             traced.authorizedUri = applied.path();
@@ -1133,7 +1135,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
     private static void encodeFilters(HttpServerResponse resp, CorsFilter.Outcome corsOutcome,
                                       LocalRateLimitFilter.Outcome[] rateLimit, Traced traced) {
         // the header mutation filter's first: it stands right before the Lua filters, after these
-        traced.headerMutation.response(resp.headers(), traced.headerMutations, traced.route, traced.table);
+        traced.headerMutation.response(resp.headers(), traced.headerMutations, traced.route, traced.table,
+                resp.getStatusCode(), traced.localReplyRequest);
         if (corsOutcome != null) {
             corsOutcome.setOn(resp.headers()); // over the service's own, as Envoy's CORS filter sets them
         }
@@ -1472,7 +1475,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                                        LocalRateLimitFilter.Outcome[] rateLimit, CorsFilter.Outcome cors,
                                        Traced traced) {
         LocalRateLimitFilter.Outcome o = limiter.check(InboundHandler::rateLimitSubject, traced, table, result, ds,
-                new MultiMapHeaders(req.headers()));
+                new MultiMapHeaders(req.headers()), traced.localReplyRequest);
         if (o == null) {
             return false;
         }
@@ -1497,7 +1500,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             // as Envoy's local reply: the route entry's response header rules, then the filter's own
             finalizeResponse(result, table, resp, o.status(), traced);
         }
-        o.applyRefusalHeaders(resp.headers(), Grpc.isRequest(req.headers()));
+        o.applyRefusalHeaders(resp.headers(), Grpc.isRequest(req.headers()), traced.localReplyRequest);
         localReply(req, traced, o.status(), LocalRateLimitFilter.BODY, cors);
         return true;
     }

@@ -220,7 +220,7 @@ public final class OutboundDispatcher {
                 .localRateLimit(snapshot.localRateLimit(d.hcm())).tracer(snapshot.tracer(d.hcm()))
                 .statsOverrides(snapshot.statsOverrides(d.hcm())).statefulSession(d.hcm())
                 .accessLogs(snapshot.accessLogs(d.hcm())).lua(snapshot.lua(d.hcm()))
-                .bufferAndHeaderMutation(d.hcm()).localReply(snapshot.localReply(d.hcm()));
+                .bufferAndHeaderMutation(d.hcm(), snapshot.headerMutation(d.hcm())).localReply(snapshot.localReply(d.hcm()));
         PathNormalizer.Refusal pathRefusal = PathNormalizer.refusal(uri, target, d.paths(),
                 headers.get(io.vertx.core.http.HttpHeaders.CONTENT_TYPE));
         if (pathRefusal != null && pathRefusal.location() != null) {

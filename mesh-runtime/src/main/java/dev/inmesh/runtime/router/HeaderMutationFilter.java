@@ -9,10 +9,12 @@ import dev.inmesh.api.config.route.HeaderMutationPerRoute.Mutation;
 import dev.inmesh.api.config.route.HeaderMutationPerRoute.Mutations;
 import dev.inmesh.api.config.route.HeaderMutationPerRoute.QueryParameterMutation;
 import dev.inmesh.api.config.route.Route;
+import dev.inmesh.runtime.accesslog.AccessLogEntry;
 import io.vertx.core.MultiMap;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.TreeMap;
+import java.util.function.Supplier;
 
 /**
  * Envoy's header mutation filter ({@code envoy.filters.http.header_mutation}) as Inmesh runs it, right before the
@@ -29,33 +31,63 @@ import java.util.TreeMap;
  * {@code urlEncodeQueryParameter}, under its default {@code header_mutation_url_encode_query_params}); no {@code ?}
  * once no parameter is left. The route stays the one chosen before the filter ran (Envoy's filter does not clear the
  * route cache): the route's match sees the path the caller sent, the filters after it and the upstream the new one.
+ *
+ * <p>An {@code append}'s value is Envoy's substitution format string, formatted when the mutation applies
+ * ({@code source/common/http/header_mutation.cc}, {@code AppendMutation}: the router's {@code HeadersToAddEntry}
+ * formatter, reading the request's headers as the mutations before it left them and the stream so far; on the
+ * response, its status and headers too). The filter's own values are compiled with it, once per snapshot
+ * ({@link #compile}); those of the per-route configs with their {@link RouteTable}.
  */
 public final class HeaderMutationFilter {
     /** A connection manager without the filter. */
-    public static final HeaderMutationFilter NONE = new HeaderMutationFilter(null, null, false);
+    public static final HeaderMutationFilter NONE = new HeaderMutationFilter(null, null, false, HeaderFormats.NONE);
 
     private final String name;
     private final HeaderMutation config;
     private final boolean afterBuffer;
+    /** The formatted values of the filter's own mutations, compiled. */
+    private final HeaderFormats formats;
 
-    private HeaderMutationFilter(String name, HeaderMutation config, boolean afterBuffer) {
+    private HeaderMutationFilter(String name, HeaderMutation config, boolean afterBuffer, HeaderFormats formats) {
         this.name = name;
         this.config = config;
         this.afterBuffer = afterBuffer;
+        this.formats = formats;
     }
 
-    /** The header mutation filter that runs in {@code hcm}, or {@link #NONE}. */
-    public static HeaderMutationFilter of(HttpConnectionManager hcm) {
+    /** The header mutation filter that runs in {@code hcm}, compiled, or {@link #NONE}. */
+    public static HeaderMutationFilter compile(HttpConnectionManager hcm) {
         boolean buffer = false;
         if (hcm != null) {
             for (HttpFilter f : hcm.httpFilters()) {
                 buffer |= f.buffer() != null;
                 if (f.headerMutation() != null) {
-                    return new HeaderMutationFilter(f.name(), f.headerMutation(), buffer);
+                    return new HeaderMutationFilter(f.name(), f.headerMutation(), buffer,
+                            HeaderFormats.compile(appends(f.headerMutation().mutations())));
                 }
             }
         }
         return NONE;
+    }
+
+    /** The headers a config's {@code Mutations} append, request's and response's, for {@link HeaderFormats}. */
+    static List<List<dev.inmesh.api.config.core.HeaderValueOption>> appends(Mutations m) {
+        return List.of(appends(m.request()), appends(m.response()));
+    }
+
+    private static List<dev.inmesh.api.config.core.HeaderValueOption> appends(List<Mutation> mutations) {
+        List<dev.inmesh.api.config.core.HeaderValueOption> out = new ArrayList<>(mutations.size());
+        for (Mutation m : mutations) {
+            if (m.append() != null) {
+                out.add(m.append());
+            }
+        }
+        return out;
+    }
+
+    /** Whether a value of the filter's own mutations is a format: one that reads the request. */
+    public boolean formatsHeaders() {
+        return !formats.isEmpty();
     }
 
     /** Whether the connection manager runs none. */
@@ -86,16 +118,19 @@ public final class HeaderMutationFilter {
 
     /**
      * Applies the request mutations to a request's headers and path ({@code path} null: a {@code CONNECT}, which has
-     * no {@code :path}, so no query mutation applies; {@code result} null: no route table).
+     * no {@code :path}, so no query mutation applies; {@code result} null: no route table), their values' command
+     * operators reading {@code request} (null: nothing known) as it is then.
      */
-    public Applied request(MultiMap headers, String path, RouteResult result, RouteTable table) {
+    public Applied request(MultiMap headers, String path, RouteResult result, RouteTable table,
+                           AccessLogEntry.Source request) {
         if (config == null) {
             return NOTHING;
         }
         List<Mutations> chosen = inOrder(result, table);
-        for (Mutations m : chosen) {
-            apply(m.request(), headers);
-            path = query(m.query(), path);
+        Supplier<AccessLogEntry> entry = entry(request, 0, null);
+        for (int i = 0; i < chosen.size(); i++) {
+            apply(chosen.get(i).request(), headers, formats(i, table), entry);
+            path = query(chosen.get(i).query(), path);
         }
         return new Applied(chosen, path);
     }
@@ -103,15 +138,39 @@ public final class HeaderMutationFilter {
     /**
      * Applies the response mutations to a response's headers: those {@link #request} chose, or, where the request
      * did not reach the filter ({@code chosen} null: a filter before it answered), those of the route it had, as
-     * Envoy's filter looks the route's configs up when it encodes first.
+     * Envoy's filter looks the route's configs up when it encodes first. Their values' command operators read
+     * {@code request} (null: nothing known) with that response, of {@code status}.
      */
-    public void response(MultiMap headers, List<Mutations> chosen, RouteResult result, RouteTable table) {
+    public void response(MultiMap headers, List<Mutations> chosen, RouteResult result, RouteTable table, int status,
+                         AccessLogEntry.Source request) {
         if (config == null) {
             return;
         }
-        for (Mutations m : chosen != null ? chosen : inOrder(result, table)) {
-            apply(m.response(), headers);
+        List<Mutations> levels = chosen != null ? chosen : inOrder(result, table);
+        Supplier<AccessLogEntry> entry = entry(request, status, headers);
+        for (int i = 0; i < levels.size(); i++) {
+            apply(levels.get(i).response(), headers, formats(i, table), entry);
         }
+    }
+
+    /**
+     * The formats of the {@code i}th mutations of {@link #inOrder}: the filter's own first, then the per-route
+     * configs', compiled with their table.
+     */
+    private HeaderFormats formats(int i, RouteTable table) {
+        return i == 0 ? formats : table == null ? HeaderFormats.NONE : table.headerFormats();
+    }
+
+    /**
+     * The entry the values' command operators read, made once, at the first formatted value (null where there is no
+     * request to read); its headers are the live ones, so that a value reads what the mutations before it did.
+     */
+    private static Supplier<AccessLogEntry> entry(AccessLogEntry.Source request, int status, MultiMap headers) {
+        if (request == null) {
+            return null;
+        }
+        AccessLogEntry[] made = {null};
+        return () -> made[0] != null ? made[0] : (made[0] = request.entry(status, headers, null));
     }
 
     private List<Mutations> inOrder(RouteResult result, RouteTable table) {
@@ -148,13 +207,17 @@ public final class HeaderMutationFilter {
         return out;
     }
 
-    private static void apply(List<Mutation> mutations, MultiMap headers) {
+    private static void apply(List<Mutation> mutations, MultiMap headers, HeaderFormats formats,
+                              Supplier<AccessLogEntry> entry) {
+        if (mutations.isEmpty()) {
+            return;
+        }
         MutableHeaders h = new MultiMapHeaders(headers);
         for (Mutation m : mutations) {
             if (m.remove() != null) {
                 headers.remove(m.remove());
             } else {
-                HeaderMutator.applyOne(m.append(), h);
+                HeaderMutator.applyOne(m.append(), h, formats, entry);
             }
         }
     }

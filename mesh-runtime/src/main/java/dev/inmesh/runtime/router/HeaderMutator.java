@@ -168,7 +168,7 @@ public final class HeaderMutator {
      * {@code request} makes (once, at the first formatted value; null: nothing known); a value that comes out empty
      * adds nothing unless kept ({@code keep_empty_value}).
      */
-    static void apply(List<String> remove, List<HeaderValueOption> add, MutableHeaders headers, HeaderFormats formats,
+    public static void apply(List<String> remove, List<HeaderValueOption> add, MutableHeaders headers, HeaderFormats formats,
                       Supplier<AccessLogEntry> request) {
         if (!remove.isEmpty()) { // mostly empty: no iterator made for none
             for (String name : remove) {
@@ -219,16 +219,21 @@ public final class HeaderMutator {
 
     /**
      * Applies one {@code HeaderValueOption} against the headers as they are now (as Envoy's header mutation filter
-     * applies each entry after the one before it): its append action decides; an empty value is skipped unless kept.
+     * applies each entry after the one before it): its append action decides; its value formatted (when it is a
+     * format of {@code formats}) from the entry {@code request} makes (null: nothing known); an empty value is
+     * skipped unless kept.
      */
-    public static void applyOne(HeaderValueOption o, MutableHeaders headers) {
-        if (!applies(o, o.value(), headers)) {
+    public static void applyOne(HeaderValueOption o, MutableHeaders headers, HeaderFormats formats,
+                                Supplier<AccessLogEntry> request) {
+        String value = !o.formatted() ? o.value()
+                : formats.value(o, request == null ? AccessLogEntry.NOTHING : request.get());
+        if (!applies(o, value, headers)) {
             return;
         }
         if (overwrites(o)) {
-            headers.set(o.key(), o.value());
+            headers.set(o.key(), value);
         } else {
-            headers.add(o.key(), o.value());
+            headers.add(o.key(), value);
         }
     }
 

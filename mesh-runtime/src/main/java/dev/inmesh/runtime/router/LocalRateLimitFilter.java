@@ -4,6 +4,7 @@ import dev.inmesh.api.config.listener.HttpConnectionManager;
 import dev.inmesh.api.config.listener.HttpFilter;
 import dev.inmesh.api.config.ratelimit.NetworkLocalRateLimit;
 import dev.inmesh.api.config.route.LocalRateLimit;
+import dev.inmesh.runtime.accesslog.AccessLogEntry;
 import dev.inmesh.runtime.stats.DownstreamStats;
 import io.envoyproxy.envoy.extensions.common.ratelimit.v3.RateLimitDescriptor;
 import io.vertx.core.MultiMap;
@@ -38,6 +39,12 @@ import java.util.function.Function;
  * the monotonic clock, no timer). They live in {@link Buckets}, which hands the same bucket to the next snapshot where
  * the filter's (or route's) place and config are unchanged, so an unrelated update (an endpoint change) does not
  * refill them; a changed config gets a new, full bucket, as Envoy's does when it rebuilds the config.
+ *
+ * <p>The values of {@code response_headers_to_add} and {@code request_headers_to_add_when_not_enforced} are Envoy's
+ * substitution format strings, as Envoy's filter configures them with the router's header parser
+ * ({@code local_ratelimit.cc}, {@code HeaderParser::configure}): the filter's own compiled with it, a route's or
+ * virtual host's with its {@link RouteTable}; formatted from the request so far (Envoy's {@code evaluateHeaders} with
+ * the stream info alone: no response headers).
  */
 public final class LocalRateLimitFilter {
     /** The body of a refusal, as Envoy's. */
@@ -48,18 +55,23 @@ public final class LocalRateLimitFilter {
     static final int GRPC_RESOURCE_EXHAUSTED = 8;
 
     /** A connection manager without a local rate limit filter. */
-    public static final LocalRateLimitFilter NONE = new LocalRateLimitFilter(null, null, false, null);
+    public static final LocalRateLimitFilter NONE = new LocalRateLimitFilter(null, null, false, null,
+            HeaderFormats.NONE);
 
     private final String name;
     private final LocalRateLimit config;
     private final boolean first;
     private final Limiter limiter;
+    /** The formatted header values of its own config, compiled. */
+    private final HeaderFormats formats;
 
-    private LocalRateLimitFilter(String name, LocalRateLimit config, boolean first, Limiter limiter) {
+    private LocalRateLimitFilter(String name, LocalRateLimit config, boolean first, Limiter limiter,
+                                 HeaderFormats formats) {
         this.name = name;
         this.config = config;
         this.first = first;
         this.limiter = limiter;
+        this.formats = formats;
     }
 
     /**
@@ -73,7 +85,13 @@ public final class LocalRateLimitFilter {
         }
         LocalRateLimit c = f.localRateLimit();
         return new LocalRateLimitFilter(f.name(), c, hcm.localRateLimitFirst(),
-                buckets.limiter(where + "/" + f.name(), c));
+                buckets.limiter(where + "/" + f.name(), c),
+                HeaderFormats.compile(List.of(c.responseHeadersToAdd(), c.requestHeadersToAddWhenNotEnforced())));
+    }
+
+    /** Whether a header value of its own config is a format: one that reads the request. */
+    public boolean formatsHeaders() {
+        return !formats.isEmpty();
     }
 
     /** Whether there is no filter to run. */
@@ -92,8 +110,9 @@ public final class LocalRateLimitFilter {
      * @param refused whether it is refused (no token, enforced)
      * @param config the config in force (the route's, the virtual host's or the filter's own)
      * @param rateLimitHeaders the {@code x-ratelimit-*} headers of its response, or null for none
+     * @param formats the compiled formats of that config's header values
      */
-    public record Outcome(boolean refused, LocalRateLimit config, MultiMap rateLimitHeaders) {
+    public record Outcome(boolean refused, LocalRateLimit config, MultiMap rateLimitHeaders, HeaderFormats formats) {
         /** The status of the refusal. */
         public int status() {
             return config.status();
@@ -103,10 +122,12 @@ public final class LocalRateLimitFilter {
          * Applies the headers of the refusal to {@code h}, its headers so far (the route's response header rules
          * applied, as Envoy's local reply applies them before the filter's own): {@code response_headers_to_add} (the
          * {@code x-ratelimit-*} ones are added by {@link #setOn}, as on any response), and for a gRPC request
-         * RESOURCE_EXHAUSTED if the config says so; returns {@code h}.
+         * RESOURCE_EXHAUSTED if the config says so; returns {@code h}. Their values' command operators read the
+         * request so far ({@code request}, null: nothing known) with the refusal's status.
          */
-        public MultiMap applyRefusalHeaders(MultiMap h, boolean grpc) {
-            HeaderMutator.apply(java.util.List.of(), config.responseHeadersToAdd(), new MultiMapHeaders(h));
+        public MultiMap applyRefusalHeaders(MultiMap h, boolean grpc, AccessLogEntry.Source request) {
+            HeaderMutator.apply(List.of(), config.responseHeadersToAdd(), new MultiMapHeaders(h), formats,
+                    entry(request, status()));
             if (grpc && config.rateLimitedAsResourceExhausted()) {
                 h.set(HeaderNames.GRPC_STATUS, Integer.toString(GRPC_RESOURCE_EXHAUSTED));
             }
@@ -122,12 +143,21 @@ public final class LocalRateLimitFilter {
 
         /**
          * What a request that goes on gets: {@code request_headers_to_add_when_not_enforced} when it found no token
-         * (null headers: none to change).
+         * (null headers: none to change), their values' command operators reading {@code request}.
          */
-        public void onRequest(MutableHeaders requestHeaders, boolean limited) {
+        void onRequest(MutableHeaders requestHeaders, boolean limited, AccessLogEntry.Source request) {
             if (limited && requestHeaders != null) {
-                HeaderMutator.apply(java.util.List.of(), config.requestHeadersToAddWhenNotEnforced(), requestHeaders);
+                HeaderMutator.apply(List.of(), config.requestHeadersToAddWhenNotEnforced(), requestHeaders, formats,
+                        entry(request, 0));
             }
+        }
+
+        /**
+         * The entry a header value reads, made where the config formats one: the request so far, with no response
+         * headers, as Envoy's {@code evaluateHeaders} with the stream info alone.
+         */
+        private java.util.function.Supplier<AccessLogEntry> entry(AccessLogEntry.Source request, int status) {
+            return request == null || formats.isEmpty() ? null : () -> request.entry(status, null, null);
         }
     }
 
@@ -137,16 +167,18 @@ public final class LocalRateLimitFilter {
      * Null when the request is not checked; {@code requestHeaders} gets the not-enforced headers of one that found
      * no token and goes on. {@code subject} (the request and its peer, for the descriptors' actions) is made of
      * {@code source} only when the config in force has descriptors, so that a request without any allocates nothing
-     * for them.
+     * for them. The values of the headers it adds read {@code request}, the request so far (null: nothing known).
      */
     public <T> Outcome check(Function<? super T, RbacFilter.Subject> subject, T source, RouteTable table,
-                             RouteResult result, DownstreamStats stats, MutableHeaders requestHeaders) {
+                             RouteResult result, DownstreamStats stats, MutableHeaders requestHeaders,
+                             AccessLogEntry.Source request) {
         if (config == null) {
             return null;
         }
         Limit perRoute = table == null ? null : table.localRateLimit(result, name);
         LocalRateLimit c = perRoute != null ? perRoute.config() : config;
         Limiter l = perRoute != null ? perRoute.limiter() : limiter;
+        HeaderFormats f = perRoute != null ? table.headerFormats() : formats;
         if (!enabled(c.filterEnabled())) {
             return null;
         }
@@ -165,20 +197,20 @@ public final class LocalRateLimitFilter {
             if (counters != null) {
                 counters.ok();
             }
-            return new Outcome(false, c, headers);
+            return new Outcome(false, c, headers, f);
         }
         if (counters != null) {
             counters.rateLimited();
         }
         if (!enabled(c.filterEnforced())) {
-            Outcome o = new Outcome(false, c, headers);
-            o.onRequest(requestHeaders, true);
+            Outcome o = new Outcome(false, c, headers, f);
+            o.onRequest(requestHeaders, true, request);
             return o;
         }
         if (counters != null) {
             counters.enforced();
         }
-        return new Outcome(true, c, headers);
+        return new Outcome(true, c, headers, f);
     }
 
     /** A runtime fractional percent's default value (absent: 0%, Envoy's default), drawn per request. */

@@ -62,7 +62,8 @@ public final class RouteTable {
 
     /**
      * The header values of every level (route configuration, virtual hosts, routes, weighted clusters) that are
-     * formats, compiled.
+     * formats, compiled: the header rules' and the per-route configs' of the header mutation and local rate limit
+     * filters.
      */
     private final HeaderFormats headerFormats;
 
@@ -117,18 +118,40 @@ public final class RouteTable {
                 .toArray(WildcardLevel[]::new);
     }
 
-    /** The header values to add of every level of a route configuration, request's and response's. */
+    /**
+     * The header values to add of every level of a route configuration, request's and response's: its header rules,
+     * and those of the per-route configs of the header mutation filter ({@link HeaderMutationFilter}) and of the local
+     * rate limit filter ({@link LocalRateLimitFilter}), which Envoy formats as well.
+     */
     private static List<List<HeaderValueOption>> headerValues(RouteConfiguration config) {
         List<List<HeaderValueOption>> out = new ArrayList<>();
         java.util.function.Consumer<HeaderMutations> level = m -> {
             out.add(m.requestHeadersToAdd());
             out.add(m.responseHeadersToAdd());
         };
+        java.util.function.Consumer<Map<String, dev.inmesh.api.config.route.FilterPerRoute>> perRoute = m -> {
+            for (dev.inmesh.api.config.route.FilterPerRoute p : m.values()) {
+                if (p instanceof dev.inmesh.api.config.route.HeaderMutationPerRoute h) {
+                    out.addAll(HeaderMutationFilter.appends(h.mutations()));
+                }
+            }
+        };
+        java.util.function.Consumer<Map<String, dev.inmesh.api.config.route.LocalRateLimit>> limits = m -> {
+            for (dev.inmesh.api.config.route.LocalRateLimit l : m.values()) {
+                out.add(l.responseHeadersToAdd());
+                out.add(l.requestHeadersToAddWhenNotEnforced());
+            }
+        };
         level.accept(config.headers());
+        perRoute.accept(config.filterConfigs());
         for (VirtualHost vh : config.virtualHosts()) {
             level.accept(vh.headers());
+            perRoute.accept(vh.filterConfigs());
+            limits.accept(vh.localRateLimit());
             for (dev.inmesh.api.config.route.Route r : vh.routes()) {
                 level.accept(r.headers());
+                perRoute.accept(r.filterConfigs());
+                limits.accept(r.localRateLimit());
                 if (r.action() instanceof RouteAction a && a.cluster() instanceof ClusterSpecifier.Weighted w) {
                     w.clusters().forEach(c -> level.accept(c.headers()));
                 }

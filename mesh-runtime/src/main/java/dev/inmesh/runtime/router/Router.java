@@ -685,7 +685,7 @@ public final class Router {
             return Relay.refused(limited);
         }
         // the header mutation filter, before the Lua filters, on the upgrade's head (the buffer filter holds no relay)
-        mutateHeaders(req, result, routes);
+        mutateHeaders(req, result, routes, requestSoFar(req));
         if (req.lua != null) {
             // the Lua filters, right before the router, see the upgrade's head as any request's (no body: the bytes
             // after the head are the relay's); a script's respond() refuses the upgrade with its reply
@@ -1022,7 +1022,7 @@ public final class Router {
                                 Promise<RouterResponse> promise) {
         RouterRequest req = ex.request;
         LocalRateLimitFilter.Outcome o = req.localRateLimit.check(Router::rbacSubject, req, ex.table, result,
-                req.downstreamStats, new MultiMapHeaders(req.headers));
+                req.downstreamStats, new MultiMapHeaders(req.headers), ex);
         if (o == null) {
             return false;
         }
@@ -1036,7 +1036,7 @@ public final class Router {
         }
         ex.flags.add(ResponseFlag.RATE_LIMITED);
         ex.filterReply = !(result instanceof RouteResult.Forward);
-        ex.localReplyHeaders = h -> o.applyRefusalHeaders(h, ex.grpc);
+        ex.localReplyHeaders = h -> o.applyRefusalHeaders(h, ex.grpc, ex);
         reply(ex, promise, o.status(), LocalRateLimitFilter.BODY, LocalRateLimitFilter.DETAILS, null);
         return true;
     }
@@ -1304,7 +1304,7 @@ public final class Router {
         RouterRequest req = ex.request;
         boolean mutateFirst = !req.headerMutation.afterBuffer();
         if (mutateFirst) {
-            mutateHeaders(req, f, table);
+            mutateHeaders(req, f, table, ex);
         }
         RequestBodyStream stream = req.stream;
         // the buffer filter holds a body (a request that ended with its head has none) under its own limit, which
@@ -1315,7 +1315,7 @@ public final class Router {
         if (buffer < 0 && !luaBody || stream != null && ExtAuthzFilter.upgrade(req)) {
             // nothing to hold, or a stream of bytes: not held
             if (!mutateFirst) {
-                mutateHeaders(req, f, table);
+                mutateHeaders(req, f, table, ex);
             }
             lua(ex, f, null, randomValue, table, clusters, promise, ctx);
             return;
@@ -1351,7 +1351,7 @@ public final class Router {
                 BufferFilter.contentLength(req.headers, ar.result());
             }
             if (!mutateFirst) {
-                mutateHeaders(req, f, table);
+                mutateHeaders(req, f, table, ex);
             }
             LuaFilter.Body body = !luaBody ? null
                     : LuaFilter.Body.of(ar.result(), stream != null ? stream::replace : b -> req.body = b);
@@ -1389,13 +1389,22 @@ public final class Router {
     }
 
     /**
+     * A relayed request so far, as header values' command operators read it before the router made its exchange:
+     * as a new exchange of it reads it.
+     */
+    private static dev.inmesh.runtime.accesslog.AccessLogEntry.Source requestSoFar(RouterRequest req) {
+        return (status, headers, body) -> localReplyEntry(new Exchange(req), status, headers, body);
+    }
+
+    /**
      * The header mutation filter's request mutations, on the request's headers and path (a {@code CONNECT} has no
      * {@code :path} for its query parameter mutations); the route stays the one chosen before, as Envoy's filter
-     * leaves the route cache alone.
+     * leaves the route cache alone; their values' command operators read {@code request}, the request so far.
      */
-    private static void mutateHeaders(RouterRequest req, RouteResult result, RouteTable table) {
+    private static void mutateHeaders(RouterRequest req, RouteResult result, RouteTable table,
+                                      dev.inmesh.runtime.accesslog.AccessLogEntry.Source request) {
         HeaderMutationFilter.Applied applied = req.headerMutation.request(req.headers,
-                req.method == io.vertx.core.http.HttpMethod.CONNECT ? null : req.uri, result, table);
+                req.method == io.vertx.core.http.HttpMethod.CONNECT ? null : req.uri, result, table, request);
         req.headerMutations = applied.chosen();
         if (applied.path() != null && !applied.path().equals(req.uri)) {
             req.uri = applied.path();
@@ -1485,7 +1494,7 @@ public final class Router {
         if (lua && req.lua != null) {
             req.lua.response(LuaFilter.responseHead(h, () -> status), luaInfo(req, ex.route), body);
         }
-        req.headerMutation.response(h, req.headerMutations, ex.route, ex.table);
+        req.headerMutation.response(h, req.headerMutations, ex.route, ex.table, status, ex);
     }
 
     /**
@@ -2252,10 +2261,8 @@ public final class Router {
                 req.headers.set(HeaderNames.X_ENVOY_EXPECTED_RQ_TIMEOUT_MS, Long.toString(expected));
             }
         }
-        // no exchange yet: the header values' command operators (where the table has any) read the request as a new
-        // one reads it
-        Target target = upstreamTarget(req, f, table, table.headerFormats().isEmpty() ? null
-                : (status, headers, body) -> localReplyEntry(new Exchange(req), status, headers, body));
+        // no exchange yet: the header values' command operators (where the table has any) read the request so far
+        Target target = upstreamTarget(req, f, table, table.headerFormats().isEmpty() ? null : requestSoFar(req));
         if (!req.opaque && !req.headers.contains(HeaderNames.X_FORWARDED_PROTO)) {
             req.headers.set(HeaderNames.X_FORWARDED_PROTO, req.scheme);
         }

@@ -497,11 +497,12 @@ public final class RouterRequest implements RouteRequest {
 
     /**
      * Sets the buffer and header mutation filters of the connection manager the request came through (null: none),
-     * which run right before its Lua filters.
+     * which run right before its Lua filters: the latter compiled once for its snapshot
+     * ({@code MeshSnapshot#headerMutation}).
      */
-    public RouterRequest bufferAndHeaderMutation(HttpConnectionManager hcm) {
+    public RouterRequest bufferAndHeaderMutation(HttpConnectionManager hcm, HeaderMutationFilter headerMutation) {
         this.buffer = BufferFilter.of(hcm);
-        this.headerMutation = HeaderMutationFilter.of(hcm);
+        this.headerMutation = headerMutation == null ? HeaderMutationFilter.NONE : headerMutation;
         return this;
     }
 

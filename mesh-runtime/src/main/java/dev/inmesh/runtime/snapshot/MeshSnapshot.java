@@ -11,6 +11,7 @@ import dev.inmesh.runtime.accesslog.AccessLogs;
 import dev.inmesh.runtime.accesslog.LocalReply;
 import dev.inmesh.runtime.listener.ConnectionInfo;
 import dev.inmesh.runtime.listener.FilterChainSelector;
+import dev.inmesh.runtime.router.HeaderMutationFilter;
 import dev.inmesh.runtime.router.LocalRateLimitFilter;
 import dev.inmesh.runtime.router.LuaFilter;
 import dev.inmesh.runtime.router.RbacFilter;
@@ -56,6 +57,8 @@ public final class MeshSnapshot {
     private final Map<HttpConnectionManager, List<LuaFilter>> lua;
     /** The compiled {@code local_reply_config} of the connection managers that have one, by identity. */
     private final Map<HttpConnectionManager, LocalReply> localReplies;
+    /** The compiled header mutation filters of the connection managers that run one, by identity. */
+    private final Map<HttpConnectionManager, HeaderMutationFilter> headerMutations;
 
     MeshSnapshot(long generation, Instant createdAt, ResourceBundle resources, Map<String, RouteTable> routeTables,
                  Map<FilterChain, RouteTable> inlineRouteTables, Map<String, FilterChainSelector> listeners,
@@ -66,7 +69,8 @@ public final class MeshSnapshot {
                  Map<HttpConnectionManager, LocalRateLimitFilter> rateLimits,
                  Map<HttpConnectionManager, Tracer> tracers, Map<Object, AccessLogs> accessLogs,
                  Map<Object, StatsOverrides> statsOverrides, Map<HttpConnectionManager, List<LuaFilter>> lua,
-                 Map<HttpConnectionManager, LocalReply> localReplies) {
+                 Map<HttpConnectionManager, LocalReply> localReplies,
+                 Map<HttpConnectionManager, HeaderMutationFilter> headerMutations) {
         this.generation = generation;
         this.createdAt = createdAt;
         this.resources = resources;
@@ -84,13 +88,15 @@ public final class MeshSnapshot {
         this.statsOverrides = statsOverrides;
         this.lua = lua;
         this.localReplies = localReplies;
+        this.headerMutations = headerMutations;
     }
 
     /** The same compiled configuration with a cluster manager. */
     MeshSnapshot withClusters(ClusterManager cm) {
         return new MeshSnapshot(generation, createdAt, resources, routeTables, inlineRouteTables, listeners,
                 listenersByAddress, listenersByPort, cm, rbac,
-                networkRbac, rateLimits, tracers, accessLogs, statsOverrides, lua, localReplies);
+                networkRbac, rateLimits, tracers, accessLogs, statsOverrides, lua, localReplies,
+                headerMutations);
     }
 
     /** The upstream clusters of this snapshot (hosts, balancers, breakers, pools). */
@@ -167,6 +173,18 @@ public final class MeshSnapshot {
         }
         LocalReply r = localReplies.get(hcm);
         return r != null ? r : LocalReply.compile(hcm.localReply());
+    }
+
+    /**
+     * The header mutation filter of a connection manager, compiled with this snapshot ({@link HeaderMutationFilter#NONE}
+     * when it runs none). A connection manager of another snapshot is compiled on the spot.
+     */
+    public HeaderMutationFilter headerMutation(HttpConnectionManager hcm) {
+        if (hcm == null) {
+            return HeaderMutationFilter.NONE;
+        }
+        HeaderMutationFilter f = headerMutations.get(hcm);
+        return f != null ? f : HeaderMutationFilter.compile(hcm);
     }
 
     /**

@@ -163,6 +163,8 @@ public final class SnapshotCompiler {
         Map<HttpConnectionManager, RbacFilter.Chain> rbac = new IdentityHashMap<>();
         Map<HttpConnectionManager, List<dev.inmesh.runtime.router.LuaFilter>> lua = new IdentityHashMap<>();
         Map<HttpConnectionManager, dev.inmesh.runtime.accesslog.LocalReply> localReplies = new IdentityHashMap<>();
+        Map<HttpConnectionManager, dev.inmesh.runtime.router.HeaderMutationFilter> headerMutations =
+                new IdentityHashMap<>();
         Map<FilterChain, RbacFilter.Network> networkRbac = new IdentityHashMap<>();
         Map<Object, AccessLogs> accessLogs = new IdentityHashMap<>();
         Map<Object, dev.inmesh.runtime.stats.StatsOverrides> statsOverrides = new IdentityHashMap<>();
@@ -201,6 +203,7 @@ public final class SnapshotCompiler {
                 if (c.filter() instanceof HttpConnectionManager hcm) {
                     rbac.put(hcm, RbacFilter.Chain.compile(hcm));
                     lua.put(hcm, dev.inmesh.runtime.router.LuaFilter.compile(hcm));
+                    headerMutations.put(hcm, dev.inmesh.runtime.router.HeaderMutationFilter.compile(hcm));
                     if (hcm.localReply() != null) {
                         localReplies.put(hcm, dev.inmesh.runtime.accesslog.LocalReply.compile(hcm.localReply()));
                     }
@@ -229,6 +232,6 @@ public final class SnapshotCompiler {
         }
         return new MeshSnapshot(generation, Instant.now(), bundle, Map.copyOf(tables), inline, Map.copyOf(byName),
                 Map.copyOf(byAddress), Map.copyOf(byPort), null, rbac, networkRbac, rateLimits,
-                tracers, accessLogs, statsOverrides, lua, localReplies);
+                tracers, accessLogs, statsOverrides, lua, localReplies, headerMutations);
     }
 }

@@ -14,8 +14,8 @@ import java.util.Set;
  * ({@code HeaderMutationPerRoute}), typed or in a {@code TypedStruct}. Of {@code Mutations}, the request's and the
  * response's header mutations and the request's {@code query_parameter_mutations} are read. Each
  * {@code mutation_rules.v3.HeaderMutation} is a {@code remove} or an {@code append} ({@code HeaderValueOption}, read
- * as the route's {@code request_headers_to_add}: Envoy formats the value with the same formatter, and a
- * {@code %COMMAND%} is refused as there); its names and values hold no NUL, CR or LF, as Envoy's proto validation
+ * as the route's {@code request_headers_to_add}: a substitution format string, which Envoy formats with the same
+ * formatter); its names and values hold no NUL, CR or LF, as Envoy's proto validation
  * ({@code HTTP_HEADER_NAME} and {@code HTTP_HEADER_VALUE}, not strict) refuses them. A pseudo-header or {@code host}
  * is refused: an {@code append} as Envoy refuses it (its {@code HeadersToAddEntry}: ":-prefixed or host headers may
  * not be modified"); a {@code remove}, which Envoy's filter takes (its router then answers 503 {@code missing required
@@ -106,7 +106,7 @@ final class HeaderMutationParser {
         return switch (m.getActionCase()) {
             case REMOVE -> new Mutation(Fields.at("remove", () -> name(m.getRemove())), null);
             case APPEND -> Fields.at("append", () -> {
-                var o = CoreParsers.literalHeaderValueOption(m.getAppend());
+                var o = CoreParsers.headerValueOption(m.getAppend());
                 Fields.at("header.key", () -> name(o.key()));
                 return new Mutation(null, o);
             });

@@ -68,9 +68,9 @@ final class LocalRateLimitParser {
             throw new FieldError("enable_x_ratelimit_headers", xHeaders + " (expected: OFF or DRAFT_VERSION_03)");
         }
         var responseHeaders = Fields.each("response_headers_to_add", c.getResponseHeadersToAddList(),
-                CoreParsers::literalHeaderValueOption);
+                CoreParsers::headerValueOption);
         var requestHeaders = Fields.each("request_headers_to_add_when_not_enforced",
-                c.getRequestHeadersToAddWhenNotEnforcedList(), CoreParsers::literalHeaderValueOption);
+                c.getRequestHeadersToAddWhenNotEnforcedList(), CoreParsers::headerValueOption);
         FractionalPercent enabled = c.hasFilterEnabled()
                 ? Fields.at("filter_enabled", () -> percent(c.getFilterEnabled())) : null;
         FractionalPercent enforced = c.hasFilterEnforced()

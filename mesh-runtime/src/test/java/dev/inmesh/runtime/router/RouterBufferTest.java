@@ -85,7 +85,7 @@ class RouterBufferTest {
 
     /** A POST to {@code path} whose body arrives after the request, in chunks, without a content-length. */
     private CompletableFuture<RouterRig.Result> streamed(String path, String... chunks) {
-        RouterRequest req = RouterRig.request(HttpMethod.POST, path, null).bufferAndHeaderMutation(hcm)
+        RouterRequest req = RouterRig.request(HttpMethod.POST, path, null).bufferAndHeaderMutation(hcm, HeaderMutationFilter.compile(hcm))
                 .downstreamStats(downstream);
         RequestBodyStream body = new RequestBodyStream();
         req.bodyStream(body);
@@ -105,7 +105,7 @@ class RouterBufferTest {
      */
     @Test
     void aBodyThatStopsComingWhileHeldEndsAtTheStreamIdleTimeout() {
-        RouterRequest req = RouterRig.request(HttpMethod.POST, "/idle", null).bufferAndHeaderMutation(hcm)
+        RouterRequest req = RouterRig.request(HttpMethod.POST, "/idle", null).bufferAndHeaderMutation(hcm, HeaderMutationFilter.compile(hcm))
                 .downstreamStats(downstream);
         RequestBodyStream body = new RequestBodyStream();
         req.bodyStream(body);
@@ -147,7 +147,7 @@ class RouterBufferTest {
 
     @Test
     void aRequestWithoutABodyGetsNoContentLength() {
-        var r = rig.call(rig.router(), RouterRig.get("/a").bufferAndHeaderMutation(hcm), table(), clusters);
+        var r = rig.call(rig.router(), RouterRig.get("/a").bufferAndHeaderMutation(hcm, HeaderMutationFilter.compile(hcm)), table(), clusters);
         assertEquals(200, r.status());
         wm.verify(getRequestedFor(urlEqualTo("/a")).withoutHeader("content-length"));
     }

@@ -67,7 +67,7 @@ class RouterHeaderMutationTest {
                 HttpFilter.of("hm", "envoy.extensions.filters.http.header_mutation.v3.HeaderMutation")
                         .withHeaderMutation(config),
                 HttpFilter.of("envoy.filters.http.router", "")));
-        return req.bufferAndHeaderMutation(hcm);
+        return req.bufferAndHeaderMutation(hcm, HeaderMutationFilter.compile(hcm));
     }
 
     /** A per-route config that sets x-level (request and response) to {@code level}. */
@@ -92,15 +92,20 @@ class RouterHeaderMutationTest {
 
     /** /a has a config at each level; /b at its virtual host and route configuration only; /c has no route. */
     private static RouteTable table() {
-        return RouterRig.table("name: r\n" + level("route-configuration", "") + """
+        return table(level("route-configuration", ""), level("virtual-host", "  "), level("route", "    "));
+    }
+
+    /** Routes to c for /a, whose route has {@code route}, and /b, under the given route configuration's and host's. */
+    private static RouteTable table(String routeConfiguration, String virtualHost, String route) {
+        return RouterRig.table("name: r\n" + routeConfiguration + """
                 virtual_hosts:
                 - name: vh
                   domains: ["*"]
-                """ + level("virtual-host", "  ") + """
+                """ + virtualHost + """
                   routes:
                   - match: {prefix: /a}
                     route: {cluster: c}
-                """ + level("route", "    ") + """
+                """ + route + """
                   - match: {prefix: /b}
                     route: {cluster: c}
                 """);
@@ -158,5 +163,27 @@ class RouterHeaderMutationTest {
         assertEquals("UT", r.flags());
         assertTrue(r.elapsedMillis() >= 300 && r.elapsedMillis() < 4_000, r.elapsedMillis() + " ms");
         wm.verify(getRequestedFor(urlEqualTo("/slow")).withoutHeader("x-envoy-upstream-rq-timeout-ms"));
+    }
+
+    /**
+     * As Envoy's AppendMutation: a value is a substitution format string, formatted when its mutation applies, so
+     * that it reads the request's headers as the mutations before it left them; a per-route config's too (refused by
+     * path before), and a response mutation's reads the response.
+     */
+    @Test
+    void appendedValuesAreFormattedFromTheRequestAsTheMutationsBeforeLeftIt() {
+        HeaderMutation config = new HeaderMutation(new Mutations(List.of(
+                append("x-copy", "v", HeaderValueOption.AppendAction.OVERWRITE_IF_EXISTS_OR_ADD),
+                new Mutation(null, new HeaderValueOption("x-seen", "%REQ(x-copy)% via %REQ(:method)%",
+                        HeaderValueOption.AppendAction.APPEND_IF_EXISTS_OR_ADD, false, true))),
+                List.of(new Mutation(null, new HeaderValueOption("x-answer", "%RESPONSE_CODE% %RESP(x-upstream)%",
+                        HeaderValueOption.AppendAction.APPEND_IF_EXISTS_OR_ADD, false, true)))), false);
+        RouteTable table = table("", "", perRoute("    ", "request_mutations: [{append: {header: {key: x-route, "
+                + "value: \"%REQ(:path)%\"}}}]"));
+        var r = rig.call(rig.router(), withFilter(RouterRig.get("/a?q=1"), config), table, clusters);
+        assertEquals(200, r.status());
+        wm.verify(getRequestedFor(urlEqualTo("/a?q=1")).withHeader("x-seen", equalTo("v via GET"))
+                .withHeader("x-route", equalTo("/a?q=1")));
+        assertEquals("200 secret", r.header("x-answer"));
     }
 }

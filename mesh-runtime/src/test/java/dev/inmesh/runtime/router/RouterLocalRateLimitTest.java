@@ -192,17 +192,22 @@ class RouterLocalRateLimitTest {
         }
     }
 
+    /** A filter enabled for all, not enforced, of one token a minute, with {@code header} when not enforced. */
+    private static HttpConnectionManager shadow(String header) {
+        return IstioRateLimit.hcm(IstioRateLimit.filter("""
+                stat_prefix: shadow
+                token_bucket: {max_tokens: 1, fill_interval: 60s}
+                filter_enabled: %s
+                request_headers_to_add_when_not_enforced: [%s]
+                """.formatted(IstioRateLimit.ALL, header)) + ROUTER);
+    }
+
     @Test
     void aFilterThatIsNotEnforcedLetsTheRequestGoOnWithItsRequestHeaders() {
         WireMockServer wm = rig.wiremock();
         wm.stubFor(any(anyUrl()).willReturn(ok("app")));
         ClusterManager clusters = rig.clusters(cluster("c", wm.port()));
-        HttpConnectionManager hcm = IstioRateLimit.hcm(IstioRateLimit.filter("""
-                stat_prefix: shadow
-                token_bucket: {max_tokens: 1, fill_interval: 60s}
-                filter_enabled: %s
-                request_headers_to_add_when_not_enforced: [{header: {key: x-rate-limited, value: 'yes'}}]
-                """.formatted(IstioRateLimit.ALL)) + ROUTER);
+        HttpConnectionManager hcm = shadow("{header: {key: x-rate-limited, value: 'yes'}}");
         RouteTable table = table("");
         assertEquals(200, rig.call(rig.router(), request(hcm, "/"), table, clusters).status());
         RouterRig.Result over = rig.call(rig.router(), request(hcm, "/"), table, clusters);
@@ -215,6 +220,33 @@ class RouterLocalRateLimitTest {
         assertEquals(false, seen.get(1).getRequest().containsHeader("x-rate-limited"));
         assertEquals(1, stat("shadow", "rate_limited"));
         assertEquals(0, stat("shadow", "enforced"));
+    }
+
+    /**
+     * As Envoy's filter configures both lists with the router's header parser: their values are substitution format
+     * strings, formatted from the request (refused by path before); a virtual host's config's too.
+     */
+    @Test
+    void theHeadersItAddsAreFormattedFromTheRequest() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok("app")));
+        ClusterManager clusters = rig.clusters(cluster("c", wm.port()));
+        HttpConnectionManager shadow = shadow("{header: {key: x-over, value: '%REQ(x-user)% at %REQ(:path)%'}}");
+        RouteTable table = table("");
+        assertEquals(200, status(shadow, table, clusters, "/p", "x-user", "u1"));
+        assertEquals(200, status(shadow, table, clusters, "/q", "x-user", "u2"));
+        assertEquals("u2 at /q", wm.getAllServeEvents().get(0).getRequest().getHeader("x-over"));
+
+        HttpConnectionManager hcm = IstioRateLimit.hcm(IstioRateLimit.filter("stat_prefix: http_local_rate_limiter")
+                + ROUTER);
+        RouteTable limited = table(IstioRateLimit.VIRTUAL_HOST_CONFIG.replace("value: 'true'",
+                "value: '%REQ(x-user)% got %RESPONSE_CODE%'").indent(2).strip());
+        for (int i = 0; i < 4; i++) {
+            assertEquals(200, status(hcm, limited, clusters, "/"));
+        }
+        RouterRig.Result refused = rig.call(rig.router(), request(hcm, "/", "x-user", "u3"), limited, clusters);
+        assertEquals(429, refused.status());
+        assertEquals("u3 got 429", refused.header("x-local-rate-limit"));
     }
 
     @Test
@@ -490,10 +522,10 @@ class RouterLocalRateLimitTest {
                 two);
         LocalRateLimitFilter changed = LocalRateLimitFilter.compile(IstioRateLimit.hcm(config.replace("max_tokens: 1",
                 "max_tokens: 2")), "listener/l/0", two);
-        assertEquals(false, a.check(null, null, null, null, null, null).refused());
-        assertEquals(true, b.check(null, null, null, null, null, null).refused(), "the same bucket, its token taken");
-        assertEquals(false, elsewhere.check(null, null, null, null, null, null).refused());
-        assertEquals(false, changed.check(null, null, null, null, null, null).refused());
+        assertEquals(false, a.check(null, null, null, null, null, null, null).refused());
+        assertEquals(true, b.check(null, null, null, null, null, null, null).refused(), "the same bucket, its token taken");
+        assertEquals(false, elsewhere.check(null, null, null, null, null, null, null).refused());
+        assertEquals(false, changed.check(null, null, null, null, null, null, null).refused());
         assertSame(bucketOf(a), bucketOf(b));
         assertNotSame(bucketOf(a), bucketOf(changed));
     }

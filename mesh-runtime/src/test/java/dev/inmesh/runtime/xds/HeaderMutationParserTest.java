@@ -19,7 +19,8 @@ import org.junit.jupiter.api.Test;
 /**
  * Envoy's header mutation filter: its {@code mutations} (request and response, {@code remove} or {@code append}) and
  * {@code most_specific_header_mutations_wins}, its {@code HeaderMutationPerRoute} at each level, the query parameter
- * mutations; an invalid query parameter mutation, a header name or value with a line break, a {@code %COMMAND%} value
+ * mutations; an append's value with a {@code %COMMAND%} kept as the format it is; an invalid query parameter mutation,
+ * a header name or value with a line break, an operator Envoy does not know, a query parameter's {@code %COMMAND%}
  * and a pseudo-header or host refused by field path.
  */
 class HeaderMutationParserTest {
@@ -111,9 +112,19 @@ class HeaderMutationParserTest {
     }
 
     @Test
-    void aFormatterPseudoHeaderHostOrEmptyMutationIsRefusedByPath() {
+    void anAppendsCommandIsKeptAsTheFormatEnvoyFormats() throws Exception {
+        HttpConnectionManager h = hcm(inbound(FILTER.formatted("""
+                "mutations": {"requestMutations": [{"append": {"header": {"key": "x", "value": "%REQ(y)% 100%%"}}}]}"""),
+                "", "", ""));
+        assertEquals(new Mutation(null, new HeaderValueOption("x", "%REQ(y)% 100%%",
+                HeaderValueOption.AppendAction.APPEND_IF_EXISTS_OR_ADD, false, true)),
+                h.httpFilters().get(0).headerMutation().mutations().request().get(0));
+    }
+
+    @Test
+    void anUnknownOperatorPseudoHeaderHostOrEmptyMutationIsRefusedByPath() {
         String format = refusal(inbound(FILTER.formatted("""
-                "mutations": {"requestMutations": [{"append": {"header": {"key": "x", "value": "%REQ(y)%"}}}]}"""),
+                "mutations": {"requestMutations": [{"append": {"header": {"key": "x", "value": "%NOT_ENVOYS%"}}}]}"""),
                 "", "", ""));
         assertTrue(format.contains("mutations.request_mutations[0].append.header.value"), format);
         String pseudo = refusal(inbound(FILTER.formatted("""
