@@ -54,6 +54,20 @@ public record AccessLogEntry(StreamInfo info, MultiMap requestHeaders, MultiMap 
         AccessLogEntry entry(int status, MultiMap headers, String body);
     }
 
+    /**
+     * A health check's request, as Envoy's HTTP and gRPC health checkers' stream info has it when they format its
+     * headers ({@code source/extensions/health_checkers/http/health_checker_impl.cc}, {@code onInterval}): started
+     * now, over {@code protocol}, its connection's addresses both 127.0.0.1 port 0, the checked host its upstream
+     * host ({@code upstreamHost}, {@code ip:port}); no request headers, no response.
+     */
+    public static AccessLogEntry healthCheck(String protocol, String upstreamHost) {
+        String loopback = "127.0.0.1:0";
+        StreamInfo info = new StreamInfo(null, java.time.Instant.now(), null, null, protocol, 0, null, null, 0, 0, -1,
+                -1, null, null, null, null, upstreamHost, null, null, loopback, loopback, null, null, 0, null, null,
+                null, null, null, false, null, null, null, null, -1, -1, null, false);
+        return new AccessLogEntry(info, null, null, null, null, null, null, false, false, null, null, null);
+    }
+
     /** The same entry, of the connection filter chain {@code name} took. */
     public AccessLogEntry withFilterChainName(String name) {
         return new AccessLogEntry(info, requestHeaders, responseHeaders, responseTrailers, path, scheme,

@@ -2,6 +2,8 @@ package dev.inmesh.runtime.upstream;
 
 import dev.inmesh.api.config.cluster.HealthCheck;
 import dev.inmesh.runtime.router.Grpc;
+import dev.inmesh.runtime.accesslog.AccessLogEntry;
+import dev.inmesh.runtime.router.HeaderFormats;
 import dev.inmesh.runtime.router.HeaderMutator;
 import dev.inmesh.runtime.router.MultiMapHeaders;
 import dev.inmesh.runtime.stats.HealthCheckStats;
@@ -26,6 +28,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.function.BooleanSupplier;
+import java.util.function.Supplier;
 
 /**
  * A cluster's active health checker, as Envoy's: one session per host, each on its own timer, all on one Vert.x
@@ -109,6 +112,8 @@ final class HealthChecker {
      */
     private final int idleTimeoutSeconds;
     private NetClient netClient; // on the context
+    /** The formatted values of the check's request headers (HTTP) or initial metadata (gRPC), compiled. */
+    private final HeaderFormats formats;
     private volatile boolean closed;
 
     /**
@@ -131,6 +136,9 @@ final class HealthChecker {
         this.stats = stats;
         this.traffic = traffic;
         this.context = env.vertx() == null ? null : env.vertx().getOrCreateContext();
+        this.formats = HeaderFormats.compile(config.checker() instanceof HealthCheck.Http h
+                ? List.of(h.requestHeadersToAdd())
+                : config.checker() instanceof HealthCheck.Grpc g ? List.of(g.initialMetadata()) : List.of());
         if (stats != null) {
             stats.hostsFrom(() -> count(false), () -> count(true));
         }
@@ -402,7 +410,8 @@ final class HealthChecker {
 
         private void http(long id, HealthCheck.Http h) {
             request(id, HttpMethod.valueOf(h.method()), h.path(), h.http2(), h.host()).compose(req -> {
-                headers(req.headers(), h);
+                headers(req.headers(), h, formats, () -> AccessLogEntry.healthCheck(h.http2() ? "HTTP/2" : "HTTP/1.1",
+                        host.addressString()));
                 // the body is read to its end; of it only what receive is looked for in is kept (its first
                 // response_buffer_size bytes): no check holds an answer whole
                 return req.send().compose(resp -> {
@@ -441,7 +450,8 @@ final class HealthChecker {
          */
         private void grpc(long id, HealthCheck.Grpc g) {
             request(id, HttpMethod.POST, GRPC_PATH, true, g.authority()).compose(req -> {
-                grpcHeaders(req.headers(), g, config.timeout().toMillis());
+                grpcHeaders(req.headers(), g, config.timeout().toMillis(), formats,
+                        () -> AccessLogEntry.healthCheck("HTTP/2", host.addressString()));
                 GrpcHealthMessages.ResponseReader reader = new GrpcHealthMessages.ResponseReader();
                 return req.send(GrpcHealthMessages.request(g.serviceName())).compose(resp -> {
                     if (resp.statusCode() != 200 || !Grpc.isContentType(resp.headers().get(HttpHeaders.CONTENT_TYPE))) {
@@ -830,13 +840,15 @@ final class HealthChecker {
 
     /**
      * Envoy's gRPC check headers: those of a gRPC call ({@code content-type: application/grpc}, {@code te: trailers}),
-     * {@code user-agent: Envoy/HC}, then the {@code initial_metadata} as any other level of header rules, then a
-     * {@code grpc-timeout} of the check's {@code timeout} (set last, as Envoy's, so the metadata does not change it).
+     * {@code user-agent: Envoy/HC}, then the {@code initial_metadata} as any other level of header rules (their values
+     * formatted as the HTTP check's, see {@link #headers}), then a {@code grpc-timeout} of the check's {@code timeout}
+     * (set last, as Envoy's, so the metadata does not change it).
      */
-    static void grpcHeaders(MultiMap headers, HealthCheck.Grpc g, long timeoutMillis) {
+    static void grpcHeaders(MultiMap headers, HealthCheck.Grpc g, long timeoutMillis, HeaderFormats formats,
+                            Supplier<AccessLogEntry> entry) {
         headers.set(HttpHeaders.CONTENT_TYPE, GRPC_CONTENT_TYPE).set("te", "trailers")
                 .set(HttpHeaders.USER_AGENT, USER_AGENT);
-        HeaderMutator.apply(List.of(), g.initialMetadata(), new MultiMapHeaders(headers));
+        HeaderMutator.apply(List.of(), g.initialMetadata(), new MultiMapHeaders(headers), formats, entry);
         headers.set("grpc-timeout", Grpc.timeoutValue(timeoutMillis));
     }
 
@@ -844,10 +856,14 @@ final class HealthChecker {
     /**
      * Envoy's HTTP check headers: {@code user-agent: Envoy/HC}, then {@code request_headers_to_remove} and
      * {@code request_headers_to_add} as any other level of header rules (Envoy's health checker evaluates them with
-     * the same header parser as the router's).
+     * the same header parser as the router's): a value that is a format of {@code formats} reads the check's own stream
+     * ({@code entry}, {@link AccessLogEntry#healthCheck}), as Envoy's: {@code %UPSTREAM_HOST%} the checked host,
+     * {@code %PROTOCOL%}, {@code %START_TIME%}, {@code %HOSTNAME%}, the loopback addresses as the downstream ones,
+     * nothing of a request's headers.
      */
-    static void headers(MultiMap headers, HealthCheck.Http h) {
+    static void headers(MultiMap headers, HealthCheck.Http h, HeaderFormats formats, Supplier<AccessLogEntry> entry) {
         headers.set(HttpHeaders.USER_AGENT, USER_AGENT);
-        HeaderMutator.apply(h.requestHeadersToRemove(), h.requestHeadersToAdd(), new MultiMapHeaders(headers));
+        HeaderMutator.apply(h.requestHeadersToRemove(), h.requestHeadersToAdd(), new MultiMapHeaders(headers), formats,
+                entry);
     }
 }

@@ -114,7 +114,7 @@ final class HealthCheckParser {
         };
         return Fields.record("", () -> new HealthCheck.Http(c.getHost(), c.getPath(), method,
                 Fields.each("request_headers_to_add", c.getRequestHeadersToAddList(),
-                        CoreParsers::literalHeaderValueOption),
+                        CoreParsers::headerValueOption),
                 List.copyOf(c.getRequestHeadersToRemoveList()),
                 Fields.each("expected_statuses", c.getExpectedStatusesList(), HealthCheckParser::range),
                 Fields.each("retriable_statuses", c.getRetriableStatusesList(), HealthCheckParser::range), http2,
@@ -142,7 +142,7 @@ final class HealthCheckParser {
     private static HealthCheck.Grpc grpc(io.envoyproxy.envoy.config.core.v3.HealthCheck.GrpcHealthCheck c) {
         Fields.onlyKnown(c, Set.of("service_name", "authority", "initial_metadata"), Set.of());
         return new HealthCheck.Grpc(c.getServiceName(), c.getAuthority(),
-                Fields.each("initial_metadata", c.getInitialMetadataList(), CoreParsers::literalHeaderValueOption));
+                Fields.each("initial_metadata", c.getInitialMetadataList(), CoreParsers::headerValueOption));
     }
 
     private static HealthCheck.StatusRange range(io.envoyproxy.envoy.type.v3.Int64Range r) {

@@ -180,6 +180,24 @@ class HealthCheckTrafficTest {
         assertEquals(0, goodHost.stats().totalRequests());
     }
 
+    /**
+     * As Envoy's HTTP health checker, which formats request_headers_to_add with a stream info of its own: the checked
+     * host as the upstream host, its protocol, the loopback as the downstream addresses, no request headers.
+     */
+    @Test
+    void anHttpChecksHeaderValuesAreFormattedFromTheChecksOwnStream() throws Exception {
+        Upstream u = upstream();
+        HealthCheck.Http formatted = new HealthCheck.Http("svc.local", "/healthz", null, List.of(
+                new dev.inmesh.api.config.core.HeaderValueOption("x-probe",
+                        "%UPSTREAM_HOST% %PROTOCOL% %DOWNSTREAM_REMOTE_ADDRESS% [%REQ(user-agent)%]",
+                        dev.inmesh.api.config.core.HeaderValueOption.AppendAction.APPEND_IF_EXISTS_OR_ADD, false,
+                        true)), List.of(), null, null, false);
+        start(cluster(check(formatted, 2, 1), u.port));
+        await(() -> !u.seen.isEmpty(), "a check");
+        assertEquals("GET /healthz host=svc.local ua=Envoy/HC x-probe=127.0.0.1:" + u.port
+                + " HTTP/1.1 127.0.0.1:0 []", u.seen.peek());
+    }
+
     @Test
     void aCheckWithoutAHostNamesItsClusterAsTheHostEvenAnIstioClustersNameThatIsNoHostname() throws Exception {
         Upstream u = upstream();

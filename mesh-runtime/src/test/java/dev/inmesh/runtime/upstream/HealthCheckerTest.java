@@ -588,7 +588,7 @@ class HealthCheckerTest {
                         dev.inmesh.api.config.core.HeaderValueOption.AppendAction.ADD_IF_ABSENT, false)),
                 List.of("x-gone"), null, null, false);
         MultiMap headers = MultiMap.caseInsensitiveMultiMap().add("x-gone", "1");
-        HealthChecker.headers(headers, http);
+        HealthChecker.headers(headers, http, dev.inmesh.runtime.router.HeaderFormats.NONE, null);
         assertEquals("Envoy/HC", headers.get("user-agent"));
         assertEquals(List.of("1", "2"), headers.getAll("x-a"));
         assertFalse(headers.contains("x-b"));

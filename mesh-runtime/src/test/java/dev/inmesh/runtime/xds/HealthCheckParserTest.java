@@ -53,6 +53,21 @@ class HealthCheckParserTest {
         assertEquals(false, http.http2());
     }
 
+    /**
+     * Envoy's health checkers configure their headers with the router's header parser: a command is kept as the
+     * format it is; an operator Envoy does not know is refused by path.
+     */
+    @Test
+    void aChecksHeaderValuesAreFormatStrings() throws Exception {
+        var http = (HealthCheck.Http) parse("{" + REQUIRED + ", \"httpHealthCheck\": {\"path\": \"/h\", "
+                + "\"requestHeadersToAdd\": [{\"header\": {\"key\": \"x\", \"value\": \"%HOSTNAME%\"}}]}}")
+                .healthCheck().checker();
+        assertTrue(http.requestHeadersToAdd().get(0).formatted());
+        String m = error("{" + REQUIRED + ", \"httpHealthCheck\": {\"path\": \"/h\", \"requestHeadersToAdd\": "
+                + "[{\"header\": {\"key\": \"x\", \"value\": \"%NOT_ENVOYS%\"}}]}}");
+        assertTrue(m.contains("http_health_check.request_headers_to_add[0].header.value"), m);
+    }
+
     @Test
     void everyImplementedFieldIsRead() throws Exception {
         HealthCheck hc = parse("{" + REQUIRED + """
