@@ -393,8 +393,10 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         traced.accessLogs = snapshot.accessLogs(hcm);
         traced.localReply = snapshot.localReply(hcm);
         RouteTable table = chain == null ? null : snapshot.routeTable(chain);
+        traced.headerMutation = snapshot.headerMutation(hcm);
+        LocalRateLimitFilter limiter = snapshot.localRateLimit(hcm);
         if (traced.localReply != null || table != null && !table.headerFormats().isEmpty()
-                || snapshot.headerMutation(hcm).formatsHeaders() || snapshot.localRateLimit(hcm).formatsHeaders()) {
+                || traced.headerMutation.formatsHeaders() || limiter.formatsHeaders()) {
             // made only for a connection manager with a local_reply_config, or whose routes or filters format a header
             // value: the request so far, as its mappers' filters and its formats, and those values, read it
             traced.localReplyRequest = (code, replyHeaders, text) -> AccessLogEntry.localReply(streamInfo(req, start,
@@ -592,10 +594,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         List<LuaFilter> lua = snapshot.lua(hcm);
         traced.lua = lua.isEmpty() ? null : new LuaFilter.Stream(lua);
         traced.buffer = BufferFilter.of(hcm);
-        traced.headerMutation = snapshot.headerMutation(hcm);
         traced.table = table;
         traced.session = session;
-        LocalRateLimitFilter limiter = snapshot.localRateLimit(hcm);
         // what the local rate limit filter decided, once it ran: the x-ratelimit-* headers of the response
         LocalRateLimitFilter.Outcome[] rateLimit = {null};
         traced.view = view; // what the filter's descriptors' actions read (rateLimitSubject)
