@@ -117,6 +117,18 @@ public final class CommandFormat {
         return compile(perRequestState(value), true);
     }
 
+    /**
+     * Compiles a query parameter value of the header mutation filter as Envoy's filter does
+     * ({@code source/extensions/filters/http/header_mutation/header_mutation.cc}, {@code Mutations}:
+     * {@code FormatterImpl::create(value, true)}): the substitution formatter with empty values omitted, without the
+     * header parser's legacy translation.
+     *
+     * @throws IllegalArgumentException naming the command when it is not one of Envoy's
+     */
+    public static CommandFormat queryParameterValue(String value) {
+        return compile(value, true);
+    }
+
     /** {@code %PER_REQUEST_STATE(key)%} as Envoy's header parser translates it: {@code %FILTER_STATE(key:PLAIN)%}. */
     private static String perRequestState(String value) {
         String legacy = "%PER_REQUEST_STATE(";

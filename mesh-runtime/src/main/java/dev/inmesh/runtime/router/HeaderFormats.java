@@ -1,6 +1,7 @@
 package dev.inmesh.runtime.router;
 
 import dev.inmesh.api.config.core.HeaderValueOption;
+import dev.inmesh.api.config.route.HeaderMutationPerRoute.QueryParameterMutation;
 import dev.inmesh.runtime.accesslog.AccessLogEntry;
 import dev.inmesh.runtime.accesslog.CommandFormat;
 import java.util.Collection;
@@ -10,16 +11,19 @@ import java.util.Map;
 
 /**
  * The header values of a configuration that are Envoy substitution format strings ({@link HeaderValueOption#formatted}),
- * each compiled once with the snapshot ({@link CommandFormat#headerValue}), found by the option itself. A literal value
- * is not here: it is added as it is, at no cost.
+ * each compiled once with the snapshot ({@link CommandFormat#headerValue}), found by the option itself; and the
+ * header mutation filter's query parameter values that are ({@link QueryParameterMutation#formatted},
+ * {@link CommandFormat#queryParameterValue}), found by the mutation. A literal value is not here: it is added as it
+ * is, at no cost.
  */
 public final class HeaderFormats {
     /** A configuration none of whose header values has a command operator. */
     public static final HeaderFormats NONE = new HeaderFormats(Map.of());
 
-    private final Map<HeaderValueOption, CommandFormat> formats;
+    /** By the {@link HeaderValueOption} or {@link QueryParameterMutation}, by identity. */
+    private final Map<Object, CommandFormat> formats;
 
-    private HeaderFormats(Map<HeaderValueOption, CommandFormat> formats) {
+    private HeaderFormats(Map<Object, CommandFormat> formats) {
         this.formats = formats;
     }
 
@@ -30,18 +34,32 @@ public final class HeaderFormats {
      *     by path; a configuration made in code meets it here)
      */
     public static HeaderFormats compile(Collection<List<HeaderValueOption>> lists) {
-        Map<HeaderValueOption, CommandFormat> formats = null;
+        return compile(lists, List.of());
+    }
+
+    /**
+     * Compiles the formatted values of some lists of header options and of query parameter mutations.
+     *
+     * @throws IllegalArgumentException as {@link #compile(Collection)}
+     */
+    public static HeaderFormats compile(Collection<List<HeaderValueOption>> lists,
+                                        Collection<List<QueryParameterMutation>> queries) {
+        Map<Object, CommandFormat> formats = new IdentityHashMap<>();
         for (List<HeaderValueOption> list : lists) {
             for (HeaderValueOption o : list) {
                 if (o.formatted()) {
-                    if (formats == null) {
-                        formats = new IdentityHashMap<>();
-                    }
-                    formats.computeIfAbsent(o, k -> CommandFormat.headerValue(k.value()));
+                    formats.computeIfAbsent(o, k -> CommandFormat.headerValue(o.value()));
                 }
             }
         }
-        return formats == null ? NONE : new HeaderFormats(formats);
+        for (List<QueryParameterMutation> list : queries) {
+            for (QueryParameterMutation m : list) {
+                if (m.formatted()) {
+                    formats.computeIfAbsent(m, k -> CommandFormat.queryParameterValue(m.value()));
+                }
+            }
+        }
+        return formats.isEmpty() ? NONE : new HeaderFormats(formats);
     }
 
     /** Whether no value has a command operator. */
@@ -60,5 +78,14 @@ public final class HeaderFormats {
         CommandFormat f = formats.get(o);
         // an option this configuration did not compile (none of its own): compiled now rather than sent unformatted
         return (f != null ? f : CommandFormat.headerValue(o.value())).format(entry);
+    }
+
+    /** The value a query parameter mutation adds, as {@link #value(HeaderValueOption, AccessLogEntry)}. */
+    String value(QueryParameterMutation m, AccessLogEntry entry) {
+        if (!m.formatted()) {
+            return m.value();
+        }
+        CommandFormat f = formats.get(m);
+        return (f != null ? f : CommandFormat.queryParameterValue(m.value())).format(entry);
     }
 }

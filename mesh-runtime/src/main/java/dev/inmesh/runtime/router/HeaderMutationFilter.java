@@ -35,8 +35,11 @@ import java.util.function.Supplier;
  * <p>An {@code append}'s value is Envoy's substitution format string, formatted when the mutation applies
  * ({@code source/common/http/header_mutation.cc}, {@code AppendMutation}: the router's {@code HeadersToAddEntry}
  * formatter, reading the request's headers as the mutations before it left them and the stream so far; on the
- * response, its status and headers too). The filter's own values are compiled with it, once per snapshot
- * ({@link #compile}); those of the per-route configs with their {@link RouteTable}.
+ * response, its status and headers too). So is a query parameter mutation's value (Envoy's {@code Mutations} compiles
+ * it with {@code FormatterImpl::create(value, true)}, without the header parser's legacy translation, and formats it
+ * with the request's headers as the header mutations before it left them), whatever its action. The filter's own
+ * values are compiled with it, once per snapshot ({@link #compile}); those of the per-route configs with their
+ * {@link RouteTable}.
  */
 public final class HeaderMutationFilter {
     /** A connection manager without the filter. */
@@ -62,8 +65,9 @@ public final class HeaderMutationFilter {
             for (HttpFilter f : hcm.httpFilters()) {
                 buffer |= f.buffer() != null;
                 if (f.headerMutation() != null) {
+                    Mutations m = f.headerMutation().mutations();
                     return new HeaderMutationFilter(f.name(), f.headerMutation(), buffer,
-                            HeaderFormats.compile(appends(f.headerMutation().mutations())));
+                            HeaderFormats.compile(appends(m), List.of(m.query())));
                 }
             }
         }
@@ -129,8 +133,9 @@ public final class HeaderMutationFilter {
         List<Mutations> chosen = inOrder(result, table);
         Supplier<AccessLogEntry> entry = entry(request, 0, null);
         for (int i = 0; i < chosen.size(); i++) {
-            apply(chosen.get(i).request(), headers, formats(i, table), entry);
-            path = query(chosen.get(i).query(), path);
+            HeaderFormats f = formats(i, table);
+            apply(chosen.get(i).request(), headers, f, entry);
+            path = query(chosen.get(i).query(), path, f, entry);
         }
         return new Applied(chosen, path);
     }
@@ -234,8 +239,12 @@ public final class HeaderMutationFilter {
         return (q < 0 ? rewritten : rewritten.substring(0, q)) + (cq < 0 ? "" : current.substring(cq));
     }
 
-    /** {@code path} after one level's query parameter mutations, as the class says. */
-    static String query(List<QueryParameterMutation> mutations, String path) {
+    /**
+     * {@code path} after one level's query parameter mutations, as the class says; a formatted value (one of
+     * {@code formats}) reads the request the entry {@code request} makes (null: nothing known).
+     */
+    static String query(List<QueryParameterMutation> mutations, String path, HeaderFormats formats,
+                        Supplier<AccessLogEntry> request) {
         if (mutations.isEmpty() || path == null) {
             return path;
         }
@@ -250,7 +259,8 @@ public final class HeaderMutationFilter {
                 continue;
             }
             List<String> values = params.get(m.key());
-            String value = QueryParameters.urlEncode(m.value());
+            String value = QueryParameters.urlEncode(!m.formatted() ? m.value()
+                    : formats.value(m, request == null ? AccessLogEntry.NOTHING : request.get()));
             switch (m.action()) {
                 case APPEND_IF_EXISTS_OR_ADD -> params.computeIfAbsent(m.key(), k -> new ArrayList<>(1)).add(value);
                 case ADD_IF_ABSENT -> {

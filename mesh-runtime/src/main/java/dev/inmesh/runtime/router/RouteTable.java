@@ -4,6 +4,7 @@ import dev.inmesh.api.config.core.HeaderMutations;
 import dev.inmesh.api.config.core.HeaderValueOption;
 import dev.inmesh.api.config.route.ClusterSpecifier;
 import dev.inmesh.api.config.route.DirectResponseAction;
+import dev.inmesh.api.config.route.HeaderMutationPerRoute;
 import dev.inmesh.api.config.route.RedirectAction;
 import dev.inmesh.api.config.route.RouteAction;
 import dev.inmesh.api.config.route.RetryPolicy;
@@ -62,14 +63,14 @@ public final class RouteTable {
 
     /**
      * The header values of every level (route configuration, virtual hosts, routes, weighted clusters) that are
-     * formats, compiled: the header rules' and the per-route configs' of the header mutation and local rate limit
-     * filters.
+     * formats, compiled: the header rules' and the per-route configs' of the header mutation (query parameter
+     * values too) and local rate limit filters.
      */
     private final HeaderFormats headerFormats;
 
     private RouteTable(RouteConfiguration config, LocalRateLimitFilter.Buckets.Session buckets, String where) {
         this.config = config;
-        this.headerFormats = HeaderFormats.compile(headerValues(config));
+        this.headerFormats = headerFormats(config);
         this.tlsRequired = config.virtualHosts().stream()
                 .anyMatch(vh -> vh.requireTls() != VirtualHost.TlsRequirement.NONE);
         TreeMap<Integer, Map<String, CompiledVirtualHost>> sfx = new TreeMap<>((a, b) -> b - a);
@@ -119,20 +120,23 @@ public final class RouteTable {
     }
 
     /**
-     * The header values to add of every level of a route configuration, request's and response's: its header rules,
-     * and those of the per-route configs of the header mutation filter ({@link HeaderMutationFilter}) and of the local
-     * rate limit filter ({@link LocalRateLimitFilter}), which Envoy formats as well.
+     * The formats of the header values to add of every level of a route configuration, request's and response's: its
+     * header rules, and those of the per-route configs of the header mutation filter ({@link HeaderMutationFilter},
+     * with its query parameter values) and of the local rate limit filter ({@link LocalRateLimitFilter}), which Envoy
+     * formats as well.
      */
-    private static List<List<HeaderValueOption>> headerValues(RouteConfiguration config) {
+    private static HeaderFormats headerFormats(RouteConfiguration config) {
         List<List<HeaderValueOption>> out = new ArrayList<>();
+        List<List<HeaderMutationPerRoute.QueryParameterMutation>> queries = new ArrayList<>();
         java.util.function.Consumer<HeaderMutations> level = m -> {
             out.add(m.requestHeadersToAdd());
             out.add(m.responseHeadersToAdd());
         };
         java.util.function.Consumer<Map<String, dev.inmesh.api.config.route.FilterPerRoute>> perRoute = m -> {
             for (dev.inmesh.api.config.route.FilterPerRoute p : m.values()) {
-                if (p instanceof dev.inmesh.api.config.route.HeaderMutationPerRoute h) {
+                if (p instanceof HeaderMutationPerRoute h) {
                     out.addAll(HeaderMutationFilter.appends(h.mutations()));
+                    queries.add(h.mutations().query());
                 }
             }
         };
@@ -157,7 +161,7 @@ public final class RouteTable {
                 }
             }
         }
-        return out;
+        return HeaderFormats.compile(out, queries);
     }
 
     /** The header values of the table's levels that are formats, compiled ({@link HeaderMutator}). */

@@ -165,18 +165,6 @@ public final class CoreParsers {
         return h;
     }
 
-    /**
-     * A value Envoy formats with its substitution formatter, as Inmesh takes it: a literal, {@code %%} a {@code %};
-     * a {@code %COMMAND%} is refused, as Inmesh does not expand it.
-     */
-    static String literal(String value) {
-        if (value.replace("%%", "").indexOf('%') >= 0) {
-            throw new FieldError("", "\"" + value + "\" uses a %COMMAND% formatter, which Inmesh does not expand "
-                    + "(write %% for a literal %)");
-        }
-        return value.replace("%%", "%");
-    }
-
     /** The string matchers of a list, each named by its index under {@code patterns} when it is rejected. */
     public static List<StringMatcher> stringMatchers(io.envoyproxy.envoy.type.matcher.v3.ListStringMatcher l) {
         Fields.onlyKnown(l, Set.of("patterns"), Set.of());

@@ -7,6 +7,7 @@ import dev.inmesh.api.config.route.HeaderMutationPerRoute;
 import dev.inmesh.api.config.route.HeaderMutationPerRoute.Mutation;
 import dev.inmesh.api.config.route.HeaderMutationPerRoute.Mutations;
 import dev.inmesh.api.config.route.HeaderMutationPerRoute.QueryParameterMutation;
+import dev.inmesh.runtime.accesslog.CommandFormat;
 import java.util.Set;
 
 /**
@@ -22,8 +23,9 @@ import java.util.Set;
  * header} without {@code :method} or {@code :path}, sends the request with no authority, sets {@code :scheme} again),
  * because Inmesh keeps a request's target apart from its headers. Each query parameter mutation
  * ({@code KeyValueMutation}) is refused as Envoy's filter refuses it when it builds its config: both or neither of
- * {@code remove} and {@code append}, an {@code append} without a {@code record}, a record whose value is not a string;
- * its value is formatted as a header's (a {@code %COMMAND%} refused).
+ * {@code remove} and {@code append}, an {@code append} without a {@code record}, a record whose value is not a string,
+ * a value that is not a substitution format string Envoy's formatter compiles ({@code FormatterImpl::create(value,
+ * true)}: an operator it does not know); a value with a command operator is kept as configured, formatted per request.
  */
 final class HeaderMutationParser {
     static final String NAME = "envoy.filters.http.header_mutation";
@@ -80,7 +82,9 @@ final class HeaderMutationParser {
                 throw new FieldError("record.value", value.getKindCase() + " (expected: a string)");
             }
             String key = Fields.at("record.key", () -> bounded(a.getRecord().getKey()));
-            String literal = Fields.at("record.value", () -> CoreParsers.literal(value.getStringValue()));
+            String format = value.getStringValue();
+            boolean formatted = Fields.at("record.value",
+                    () -> CommandFormat.queryParameterValue(format).hasCommand());
             var action = switch (a.getAction()) {
                 case APPEND_IF_EXISTS_OR_ADD -> HeaderValueOption.AppendAction.APPEND_IF_EXISTS_OR_ADD;
                 case ADD_IF_ABSENT -> HeaderValueOption.AppendAction.ADD_IF_ABSENT;
@@ -89,7 +93,8 @@ final class HeaderMutationParser {
                 case UNRECOGNIZED -> throw new FieldError("action", a.getActionValue() + " (expected: "
                         + "APPEND_IF_EXISTS_OR_ADD, ADD_IF_ABSENT, OVERWRITE_IF_EXISTS_OR_ADD or OVERWRITE_IF_EXISTS)");
             };
-            return QueryParameterMutation.append(key, literal, action);
+            return QueryParameterMutation.append(key, formatted ? format : format.replace("%%", "%"), action,
+                    formatted);
         });
     }
 

@@ -18,6 +18,7 @@ import dev.inmesh.api.config.listener.HttpConnectionManager;
 import dev.inmesh.api.config.listener.HttpFilter;
 import dev.inmesh.api.config.route.HeaderMutationPerRoute.Mutation;
 import dev.inmesh.api.config.route.HeaderMutationPerRoute.Mutations;
+import dev.inmesh.api.config.route.HeaderMutationPerRoute.QueryParameterMutation;
 import dev.inmesh.runtime.upstream.ClusterManager;
 import java.util.List;
 import org.junit.jupiter.api.AfterEach;
@@ -185,5 +186,23 @@ class RouterHeaderMutationTest {
         wm.verify(getRequestedFor(urlEqualTo("/a?q=1")).withHeader("x-seen", equalTo("v via GET"))
                 .withHeader("x-route", equalTo("/a?q=1")));
         assertEquals("200 secret", r.header("x-answer"));
+    }
+
+    /**
+     * A query parameter mutation's value is formatted as Envoy's {@code Mutations} formats it (its
+     * {@code FormatterImpl}), from the request's headers as the level's header mutations left them, whatever its
+     * action: the filter's own (x-copy set by the mutation before), and a route's, compiled with its table.
+     */
+    @Test
+    void queryParameterValuesAreFormattedFromTheRequestAsTheHeaderMutationsLeftIt() {
+        HeaderMutation config = new HeaderMutation(new Mutations(List.of(
+                append("x-copy", "v", HeaderValueOption.AppendAction.OVERWRITE_IF_EXISTS_OR_ADD)), List.of(),
+                List.of(QueryParameterMutation.append("u", "%REQ(x-copy)%-1",
+                        HeaderValueOption.AppendAction.ADD_IF_ABSENT, true))), false);
+        RouteTable table = table("", "", perRoute("    ", "query_parameter_mutations: [{append: {record: {key: q, "
+                + "value: \"%REQ(:method)%\"}, action: OVERWRITE_IF_EXISTS}}]"));
+        var r = rig.call(rig.router(), withFilter(RouterRig.get("/a?q=1"), config), table, clusters);
+        assertEquals(200, r.status());
+        wm.verify(getRequestedFor(urlEqualTo("/a?q=GET&u=v-1")));
     }
 }

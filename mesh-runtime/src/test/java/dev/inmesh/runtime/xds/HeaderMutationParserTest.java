@@ -19,9 +19,9 @@ import org.junit.jupiter.api.Test;
 /**
  * Envoy's header mutation filter: its {@code mutations} (request and response, {@code remove} or {@code append}) and
  * {@code most_specific_header_mutations_wins}, its {@code HeaderMutationPerRoute} at each level, the query parameter
- * mutations; an append's value with a {@code %COMMAND%} kept as the format it is; an invalid query parameter mutation,
- * a header name or value with a line break, an operator Envoy does not know, a query parameter's {@code %COMMAND%}
- * and a pseudo-header or host refused by field path.
+ * mutations; an append's value and a query parameter's with a {@code %COMMAND%} kept as the format it is; an invalid
+ * query parameter mutation, a header name or value with a line break, an operator Envoy does not know (a query
+ * parameter's legacy {@code %PER_REQUEST_STATE(k)%} too) and a pseudo-header or host refused by field path.
  */
 class HeaderMutationParserTest {
     private static final String FILTER = """
@@ -90,7 +90,11 @@ class HeaderMutationParserTest {
                 {"{\"append\": {\"record\": {\"key\": \"k\", \"value\": 1}}}", ".append.record.value"},
                 {"{\"append\": {\"record\": {\"key\": \"k\"}}}", ".append.record.value"},
                 {"{\"append\": {\"record\": {\"key\": \"\", \"value\": \"v\"}}}", ".append.record.key"},
-                {"{\"append\": {\"record\": {\"key\": \"k\", \"value\": \"%REQ(x)%\"}}}",
+                {"{\"append\": {\"record\": {\"key\": \"k\", \"value\": \"%NOT_ENVOYS%\"}}}",
+                        ".append.record.value"},
+                {"{\"append\": {\"record\": {\"key\": \"k\", \"value\": \"%PER_REQUEST_STATE(s)%\"}}}",
+                        ".append.record.value"},
+                {"{\"append\": {\"record\": {\"key\": \"k\", \"value\": \"100%\"}}}",
                         ".append.record.value"},
                 {"{\"append\": {\"entry\": {\"key\": \"k\"}, \"record\": {\"key\": \"k\", \"value\": \"v\"}}}",
                         ".append.entry"}}) {
@@ -98,6 +102,18 @@ class HeaderMutationParserTest {
                     + c[0] + "]}"), "", "", ""));
             assertTrue(m.contains(field + c[1] + ":"), c[0] + " -> " + m);
         }
+    }
+
+    /** As Envoy's {@code Mutations} compiles it: {@code FormatterImpl::create(value, true)}. */
+    @Test
+    void aQueryParametersCommandIsKeptAsTheFormatEnvoyFormats() throws Exception {
+        HttpConnectionManager h = hcm(inbound(FILTER.formatted("""
+                "mutations": {"queryParameterMutations": [
+                  {"append": {"record": {"key": "u", "value": "%REQ(x-user)% 100%%"}, "action": "ADD_IF_ABSENT"}}]}"""),
+                "", "", ""));
+        assertEquals(List.of(QueryParameterMutation.append("u", "%REQ(x-user)% 100%%",
+                HeaderValueOption.AppendAction.ADD_IF_ABSENT, true)),
+                h.httpFilters().get(0).headerMutation().mutations().query());
     }
 
     @Test

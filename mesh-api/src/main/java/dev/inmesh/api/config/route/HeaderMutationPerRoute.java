@@ -47,16 +47,26 @@ public record HeaderMutationPerRoute(Mutations mutations) implements FilterPerRo
      *
      * @param remove the name of the parameter removed, or null
      * @param key the name of the parameter added, or null
-     * @param value the value added (not yet percent-encoded), or null
+     * @param value the value added (not yet percent-encoded), or null: a literal, or, when {@code formatted}, Envoy's
+     *     substitution format string as configured ({@code %REQ(x-foo)%}, {@code %%} for a {@code %}), compiled with
+     *     the snapshot and formatted per request
      * @param action how the value is added, or null
+     * @param formatted whether {@code value} is a substitution format string with a command operator (the xDS parser
+     *     says so of a configured value that has one; one without is read as the literal it stands for)
      */
     public record QueryParameterMutation(String remove, String key, String value,
-                                         HeaderValueOption.AppendAction action) {
+                                         HeaderValueOption.AppendAction action, boolean formatted) {
         public QueryParameterMutation {
             Checks.check(remove == null != (key == null), "action", remove, "one of remove or append");
             Checks.check(remove == null || !remove.isEmpty(), "remove", "\"\"", "a query parameter name");
             Checks.check(key == null || !key.isEmpty(), "append.record.key", "\"\"", "a query parameter name");
             Checks.check(key == null || value != null && action != null, "append", "null", "a value and an action");
+            Checks.check(!formatted || key != null, "formatted", "true", "an append's value");
+        }
+
+        /** A mutation whose value, if any, is a literal. */
+        public QueryParameterMutation(String remove, String key, String value, HeaderValueOption.AppendAction action) {
+            this(remove, key, value, action, false);
         }
 
         /** Removes the parameter {@code name}. */
@@ -64,9 +74,18 @@ public record HeaderMutationPerRoute(Mutations mutations) implements FilterPerRo
             return new QueryParameterMutation(name, null, null, null);
         }
 
-        /** Adds {@code key=value} as {@code action} says. */
+        /** Adds {@code key=value} as {@code action} says, {@code value} a literal. */
         public static QueryParameterMutation append(String key, String value, HeaderValueOption.AppendAction action) {
             return new QueryParameterMutation(null, key, value, action);
+        }
+
+        /**
+         * Adds {@code key=value} as {@code action} says, {@code value} a substitution format string where
+         * {@code formatted}.
+         */
+        public static QueryParameterMutation append(String key, String value, HeaderValueOption.AppendAction action,
+                                                    boolean formatted) {
+            return new QueryParameterMutation(null, key, value, action, formatted);
         }
     }
 
