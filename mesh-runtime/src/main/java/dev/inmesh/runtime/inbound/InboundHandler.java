@@ -396,7 +396,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         traced.headerMutation = snapshot.headerMutation(hcm);
         LocalRateLimitFilter limiter = snapshot.localRateLimit(hcm);
         if (traced.localReply != null || table != null && !table.headerFormats().isEmpty()
-                || traced.headerMutation.formatsHeaders() || limiter.formatsHeaders()) {
+                || traced.headerMutation.formatsHeaders() || limiter.formatsHeaders()
+                || snapshot.rbac(hcm).formatsHeaders()) {
             // made only for a connection manager with a local_reply_config, or whose routes or filters format a header
             // value: the request so far, as its mappers' filters and its formats, and those values, read it
             traced.localReplyRequest = (code, replyHeaders, text) -> AccessLogEntry.localReply(streamInfo(req, start,
@@ -696,7 +697,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
      * The answer to a request a JWT authentication, RBAC or external authorization filter refused, counted for the
      * route's cluster as the fault filter's answers, with its response flag and, where the route forwards, the
      * route's response header rules (Envoy's local reply applies the route entry's); an external service's (an
-     * authorizer's, the rate limit service's) with its own headers over those; with the headers of the CORS filter
+     * authorizer's, the rate limit service's) with its own headers over those; then the refusing filter's own
+     * ({@link RbacFilter.Denial#replyHeaders}), reading the request so far; with the headers of the CORS filter
      * ({@code cors}, null: none) when it ran before the refusing filter, as Envoy's local reply passes that filter's
      * encoding.
      */
@@ -716,19 +718,24 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         if (denied.flag() != null) {
             flags.add(denied.flag());
         }
-        if (denied.external()) {
-            if (!denied.headers().isEmpty() && !Grpc.isRequest(req.headers())) {
-                // as Envoy's ext_authz: the authorizer's headers over the local reply's own
-                if (!denied.body().isEmpty()) {
-                    resp.putHeader("content-type", "text/plain");
-                }
-                dev.inmesh.runtime.router.Router.replaceHeaders(resp.headers(), denied.headers());
-                resp.headers().remove("content-length");
-                endReply(req, traced, denied.status(), denied.body(), false, cors);
-                return;
+        boolean serviceHeaders = denied.external() && !denied.headers().isEmpty() && !Grpc.isRequest(req.headers());
+        if (serviceHeaders) {
+            // as Envoy's ext_authz: the authorizer's headers over the local reply's own
+            if (!denied.body().isEmpty()) {
+                resp.putHeader("content-type", "text/plain");
             }
+            dev.inmesh.runtime.router.Router.replaceHeaders(resp.headers(), denied.headers());
+            resp.headers().remove("content-length");
         }
-        localReply(req, traced, denied.status(), denied.body(), cors);
+        if (denied.replyHeaders() != null) {
+            denied.replyHeaders().applyOn(resp.headers(), denied.status(),
+                    traced == null ? null : traced.localReplyRequest);
+        }
+        if (serviceHeaders) {
+            endReply(req, traced, denied.status(), denied.body(), false, cors);
+        } else {
+            localReply(req, traced, denied.status(), denied.body(), cors);
+        }
     }
 
     /** The rest of {@link #handle}, once the authorization filters let the request go on: fault, route, service. */

@@ -16,7 +16,6 @@ import io.envoyproxy.envoy.extensions.common.ratelimit.v3.RateLimitDescriptor;
 import io.envoyproxy.envoy.service.ratelimit.v3.RateLimitRequest;
 import io.envoyproxy.envoy.service.ratelimit.v3.RateLimitResponse;
 import io.vertx.core.Future;
-import io.vertx.core.MultiMap;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -39,8 +38,8 @@ import java.util.Map;
  * <ul>
  *   <li>{@code OVER_LIMIT}: the request is refused with {@code rate_limited_status} (429), the service's
  *       {@code raw_body}, its response headers and {@code x-envoy-ratelimited: true}, then the filter's
- *       {@code response_headers_to_add} by their {@code append_action}, response flag RL and details
- *       {@code request_rate_limited};</li>
+ *       {@code response_headers_to_add} by their {@code append_action} over the reply's headers, response flag RL and
+ *       details {@code request_rate_limited};</li>
  *   <li>{@code OK}: the request goes on with the service's request headers added, and its response gets the
  *       service's response headers;</li>
  *   <li>no answer in time, no host, a failed call: an error; the request goes on, or with {@code failure_mode_deny}
@@ -51,7 +50,16 @@ import java.util.Map;
  * is counted for the route's cluster as Envoy counts it: {@code cluster.<name>.ratelimit.ok}, {@code over_limit},
  * {@code error} and {@code failure_mode_allowed}. Unlike Envoy, which skips a request whose route's cluster it does
  * not know, such a request is checked (uncounted): {@code mesh.inbound(...)} configs often name an inbound cluster
- * they do not define. Immutable and thread-safe.
+ * they do not define.
+ *
+ * <p>The values of {@code response_headers_to_add} are Envoy's substitution format strings: Envoy's filter configures
+ * them with the router's header parser ({@code source/extensions/filters/http/ratelimit/ratelimit.h},
+ * {@code HeaderParser::configure}) and evaluates them in its over-limit reply's {@code modify_headers}
+ * ({@code ratelimit.cc}, {@code complete}) with the request's headers, the reply's and the stream info. They are
+ * compiled with the filter, once per snapshot ({@link ReplyHeadersToAdd}), and the refusal carries them
+ * ({@link RbacFilter.Denial#replyHeaders}) to where its reply is made, which formats them from the request with the
+ * reply's status and headers. The service's own headers, request's and response's, are copied as they come, as
+ * Envoy's filter copies them. Immutable and thread-safe.
  */
 public final class RateLimitFilter {
     /** The filter's canonical name. */
@@ -64,10 +72,13 @@ public final class RateLimitFilter {
 
     private final String name;
     private final GlobalRateLimit config;
+    /** Its {@code response_headers_to_add}, compiled; null for none. */
+    private final ReplyHeadersToAdd responseHeaders;
 
     private RateLimitFilter(String name, GlobalRateLimit config) {
         this.name = name;
         this.config = config;
+        this.responseHeaders = ReplyHeadersToAdd.compile(config.responseHeadersToAdd());
     }
 
     /** One filter, compiled; {@code name} is how routes name their {@code RateLimitPerRoute} for it. */
@@ -78,6 +89,11 @@ public final class RateLimitFilter {
     /** The filter's config. */
     public GlobalRateLimit config() {
         return config;
+    }
+
+    /** Whether a value of its {@code response_headers_to_add} is a format: one that reads the request. */
+    boolean formatsHeaders() {
+        return responseHeaders != null && responseHeaders.formatsHeaders();
     }
 
     /**
@@ -367,7 +383,7 @@ public final class RateLimitFilter {
             }
             return new ExtAuthzFilter.Outcome(new RbacFilter.Denial(config.rateLimitedStatus(),
                     r.getRawBody().toStringUtf8(), RATE_LIMITED_DETAILS, null, refusalHeaders(toClient), true,
-                    ResponseFlag.RATE_LIMITED), List.of(), false);
+                    ResponseFlag.RATE_LIMITED, responseHeaders), List.of(), false);
         }
         for (var h : r.getRequestHeadersToAddList()) {
             headers.add(h.getKey().toLowerCase(Locale.ROOT), value(h));
@@ -384,22 +400,18 @@ public final class RateLimitFilter {
     }
 
     /**
-     * The headers of a refusal, as Envoy's local reply gets them: the service's and the {@code x-ratelimit-*} ones
-     * ({@code toClient}), {@code x-envoy-ratelimited: true}, then the filter's own {@code response_headers_to_add}
-     * evaluated over them by their {@code append_action}; names and values in pairs.
+     * The service's headers of a refusal, as Envoy's local reply gets them before the filter's own
+     * {@code response_headers_to_add} (which the refusal carries apart): the service's and the {@code x-ratelimit-*}
+     * ones ({@code toClient}), then {@code x-envoy-ratelimited: true}; names and values in pairs.
      */
     private List<String> refusalHeaders(List<String> toClient) {
-        MultiMap h = MultiMap.caseInsensitiveMultiMap();
-        Router.addHeaders(h, toClient);
-        if (config.xEnvoyRateLimitedHeader()) {
-            h.add(HeaderNames.X_ENVOY_RATELIMITED, "true");
+        if (!config.xEnvoyRateLimitedHeader()) {
+            return toClient;
         }
-        HeaderMutator.apply(List.of(), config.responseHeadersToAdd(), new MultiMapHeaders(h));
-        List<String> pairs = new ArrayList<>(h.size() * 2);
-        h.forEach((name, value) -> {
-            pairs.add(name.toLowerCase(Locale.ROOT));
-            pairs.add(value);
-        });
+        List<String> pairs = new ArrayList<>(toClient.size() + 2);
+        pairs.addAll(toClient);
+        pairs.add(HeaderNames.X_ENVOY_RATELIMITED.toString());
+        pairs.add("true");
         return pairs;
     }
 

@@ -483,6 +483,14 @@ public final class RbacFilter {
             }
         }
 
+        /**
+         * Whether a value of the global rate limit filter's {@code response_headers_to_add} is a format: one that
+         * reads the request.
+         */
+        public boolean formatsHeaders() {
+            return rateLimit != null && rateLimit.formatsHeaders();
+        }
+
         /** Whether the global rate limit filter runs after the fault and CORS filters ({@link #lateRateLimit}). */
         public boolean hasLateRateLimit() {
             return rateLimitLast;
@@ -627,16 +635,24 @@ public final class RbacFilter {
      * A filter's refusal of a request: its status, body and response code details, for the JWT authentication
      * filter its {@code www-authenticate} header (null for none), for the external authorization filter the headers
      * of its answer (names and values in pairs; they replace the local reply's) and {@code external}, for the
-     * global rate limit filter its headers the same way; {@code flag} the response flag (UAEX for an external
-     * authorizer's, RL or RLSE for the rate limit filter's, null for none). Envoy's RBAC filter answers
+     * global rate limit filter its service's headers the same way; {@code flag} the response flag (UAEX for an
+     * external authorizer's, RL or RLSE for the rate limit filter's, null for none); {@code replyHeaders} the refusing
+     * filter's own {@code response_headers_to_add} (the global rate limit filter's), applied over the reply's headers
+     * once made, formatted from the request with the reply's status (null for none). Envoy's RBAC filter answers
      * {@code 403 RBAC: access denied}; its JWT filter {@code 401} (or {@code 403}) with jwt_verify_lib's words; its
      * ext_authz filter the authorizer's denial, or {@code status_on_error}; its rate limit filter {@code 429} (or
      * {@code rate_limited_status}), or {@code 500} when its service failed under {@code failure_mode_deny}.
      */
     public record Denial(int status, String body, String details, String wwwAuthenticate, List<String> headers,
-                         boolean external, dev.inmesh.runtime.stats.ResponseFlag flag) {
+                         boolean external, dev.inmesh.runtime.stats.ResponseFlag flag, ReplyHeadersToAdd replyHeaders) {
         public Denial {
             headers = headers == null ? List.of() : List.copyOf(headers);
+        }
+
+        /** A refusal without headers of the filter's own to add. */
+        public Denial(int status, String body, String details, String wwwAuthenticate, List<String> headers,
+                      boolean external, dev.inmesh.runtime.stats.ResponseFlag flag) {
+            this(status, body, details, wwwAuthenticate, headers, external, flag, null);
         }
 
         /** A refusal with response flag UAEX when {@code external} (an external authorizer's), else none. */

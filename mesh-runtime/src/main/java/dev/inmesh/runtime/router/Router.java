@@ -955,7 +955,8 @@ public final class Router {
      * The answer of a filter that refused a request, counted for the route's cluster, with its response flag and,
      * where the route forwards, the route's response header rules (Envoy's local reply applies the route entry's; a
      * redirect or direct response has none); an external service's (an authorizer's, the rate limit service's) with
-     * its own headers over those.
+     * its own headers over those; then the filter's own ({@link RbacFilter.Denial#replyHeaders}), reading the
+     * exchange.
      */
     private void denied(Exchange ex, RbacFilter.Denial denied, RouteResult result, ClusterManager clusters,
                         Promise<RouterResponse> promise) {
@@ -969,6 +970,9 @@ public final class Router {
         }
         if (denied.external()) {
             ex.authzDenialHeaders = denied.headers();
+        }
+        if (denied.replyHeaders() != null) {
+            ex.localReplyHeaders = h -> denied.replyHeaders().applyOn(h, denied.status(), ex);
         }
         reply(ex, promise, denied.status(), denied.body(), denied.details(), denialHeaders(denied));
     }

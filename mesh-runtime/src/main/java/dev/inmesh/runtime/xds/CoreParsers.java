@@ -152,19 +152,6 @@ public final class CoreParsers {
                 o.getKeepEmptyValue(), formatted);
     }
 
-    /**
-     * {@link #headerValueOption} where Inmesh takes the value as a literal (Envoy formats it there too): a
-     * {@code %COMMAND%} is refused by path rather than sent as it is written.
-     */
-    public static HeaderValueOption literalHeaderValueOption(io.envoyproxy.envoy.config.core.v3.HeaderValueOption o) {
-        HeaderValueOption h = headerValueOption(o);
-        if (h.formatted()) {
-            throw new FieldError("header.value", "\"" + h.value() + "\" uses a %COMMAND% formatter, which Inmesh "
-                    + "does not expand here (write %% for a literal %)");
-        }
-        return h;
-    }
-
     /** The string matchers of a list, each named by its index under {@code patterns} when it is rejected. */
     public static List<StringMatcher> stringMatchers(io.envoyproxy.envoy.type.matcher.v3.ListStringMatcher l) {
         Fields.onlyKnown(l, Set.of("patterns"), Set.of());

@@ -17,7 +17,8 @@ import java.util.Set;
  * {@code failure_mode_deny}, {@code rate_limit_service} ({@code grpc_service.envoy_grpc} with its cluster and
  * authority, {@code transport_api_version: V3}), {@code enable_x_ratelimit_headers},
  * {@code disable_x_envoy_ratelimited_header}, {@code rate_limited_status}, {@code status_on_error} and
- * {@code response_headers_to_add}; the actions {@code destination_cluster}, {@code request_headers},
+ * {@code response_headers_to_add} (substitution format strings, as a route's {@code response_headers_to_add}: an
+ * operator Envoy does not know refused by path); the actions {@code destination_cluster}, {@code request_headers},
  * {@code remote_address}, {@code masked_remote_address}, {@code generic_key}, {@code header_value_match} and
  * {@code query_parameter_value_match}. What Inmesh does not do is refused by name, never ignored:
  * {@code rate_limited_as_resource_exhausted}, {@code stat_prefix}, {@code filter_enabled}, {@code filter_enforced},
@@ -80,7 +81,7 @@ final class RateLimitParser {
             throw new FieldError("enable_x_ratelimit_headers", xHeaders + " (expected: OFF or DRAFT_VERSION_03)");
         }
         List<HeaderValueOption> responseHeaders = Fields.each("response_headers_to_add",
-                c.getResponseHeadersToAddList(), CoreParsers::literalHeaderValueOption);
+                c.getResponseHeadersToAddList(), CoreParsers::headerValueOption);
         Duration timeout = c.hasTimeout() ? Fields.at("timeout", () -> Fields.duration(c.getTimeout())) : null;
         return Fields.record("", () -> new GlobalRateLimit(c.getDomain(), c.getStage(), type, timeout,
                 c.getFailureModeDeny(), target[0], target[1], xHeaders == io.envoyproxy.envoy.extensions.filters.http

@@ -50,6 +50,16 @@ class MeshClientRateLimitTest {
         vertx.close().await(10, TimeUnit.SECONDS);
     }
 
+    /** Starts productpage's mesh on {@code config} and returns its client. */
+    private WebClient start(String config) throws Exception {
+        Path file = Files.writeString(dir.resolve("mesh.yaml"), config);
+        mesh = Mesh.create(vertx, new MeshOptions().setAdminPort(0)
+                .setWorkloadName("productpage-v1").setApp("productpage")
+                .setNamespace("default").setConfigFile(file.toString()));
+        mesh.start().await(10, TimeUnit.SECONDS);
+        return mesh.webClient();
+    }
+
     @Test
     void theMeshClientsRequestOverTheLimitIsAnswered429AndNeverGoesUpstream() throws Exception {
         int reviews = vertx.createHttpServer().requestHandler(req -> {
@@ -68,12 +78,7 @@ class MeshClientRateLimitTest {
                 """.indent(18);
         String config = IstioRbac.first(IstioGlobalRateLimit.filter("5s", true),
                 MeshWebClientTest.config(routeRateLimits, reviews)) + IstioGlobalRateLimit.cluster(grpc.getPort());
-        Path file = Files.writeString(dir.resolve("mesh.yaml"), config);
-        mesh = Mesh.create(vertx, new MeshOptions().setAdminPort(0)
-                .setWorkloadName("productpage-v1").setApp("productpage")
-                .setNamespace("default").setConfigFile(file.toString()));
-        mesh.start().await(10, TimeUnit.SECONDS);
-        WebClient client = mesh.webClient();
+        WebClient client = start(config);
 
         HttpResponse<Buffer> ok = client.get(9080, "reviews", "/").putHeader("x-tenant", "fair").send()
                 .await(10, TimeUnit.SECONDS);
@@ -88,6 +93,34 @@ class MeshClientRateLimitTest {
         assertEquals(200, client.get(9080, "reviews", "/").send().await(10, TimeUnit.SECONDS).statusCode(),
                 "without x-tenant the route's only descriptor is dropped: the service is not asked");
         assertEquals(2, asked.size());
+    }
+
+    /**
+     * As Envoy's filter evaluates its {@code response_headers_to_add} in the refusal's {@code modify_headers}
+     * (ratelimit.cc): formatted from the request, the refusal's status and its headers, the service's among them.
+     */
+    @Test
+    void theFiltersResponseHeadersToAddAreFormattedFromTheRequestAndTheRefusal() throws Exception {
+        int reviews = vertx.createHttpServer().requestHandler(req -> req.response().end("reviews"))
+                .listen(0, "127.0.0.1").await().actualPort();
+        grpc = IstioGlobalRateLimit.service(asked, r -> RateLimitResponse.newBuilder()
+                .setOverallCode(RateLimitResponse.Code.OVER_LIMIT).addResponseHeadersToAdd(
+                        io.envoyproxy.envoy.config.core.v3.HeaderValue.newBuilder().setKey("x-rl-reason")
+                                .setValue("too-many")).build());
+        String routeRateLimits = """
+                rate_limits:
+                - actions:
+                  - destination_cluster: {}
+                """.indent(18);
+        String config = IstioRbac.first(IstioGlobalRateLimit.filter("5s", true)
+                + IstioGlobalRateLimit.RESPONSE_HEADERS_TO_ADD, MeshWebClientTest.config(routeRateLimits, reviews))
+                + IstioGlobalRateLimit.cluster(grpc.getPort());
+
+        HttpResponse<Buffer> refused = start(config).get(9080, "reviews", "/").putHeader("x-user", "alice").send()
+                .await(10, TimeUnit.SECONDS);
+        assertEquals(429, refused.statusCode());
+        assertEquals("alice 429 too-many 100%", refused.getHeader("x-limited"));
+        assertEquals("true", refused.getHeader("x-envoy-ratelimited"));
     }
 
     @Test
@@ -108,12 +141,7 @@ class MeshClientRateLimitTest {
         String config = IstioRbac.beforeRouter(IstioGlobalRateLimit.FAULT_AND_CORS + IstioGlobalRateLimit.filter(
                 "5s", true), MeshWebClientTest.config(routeRateLimits, reviews))
                 + IstioGlobalRateLimit.cluster(grpc.getPort());
-        Path file = Files.writeString(dir.resolve("mesh.yaml"), config);
-        mesh = Mesh.create(vertx, new MeshOptions().setAdminPort(0)
-                .setWorkloadName("productpage-v1").setApp("productpage")
-                .setNamespace("default").setConfigFile(file.toString()));
-        mesh.start().await(10, TimeUnit.SECONDS);
-        WebClient client = mesh.webClient();
+        WebClient client = start(config);
 
         HttpResponse<Buffer> preflight = client.request(io.vertx.core.http.HttpMethod.OPTIONS, 9080, "reviews", "/")
                 .putHeader("origin", IstioGlobalRateLimit.ORIGIN).putHeader("access-control-request-method", "POST")

@@ -114,7 +114,12 @@ class MeshInboundRateLimitTest {
      * {@code inboundCluster}, the application's (which {@code mesh.inbound(...)} does not need).
      */
     static String config(String timeout, boolean failureModeDeny, int service, boolean inboundCluster) {
-        return IstioRbac.first(IstioGlobalRateLimit.filter(timeout, failureModeDeny),
+        return config(IstioGlobalRateLimit.filter(timeout, failureModeDeny), service, inboundCluster);
+    }
+
+    /** As {@link #config(String, boolean, int, boolean)}, with the rate limit filter {@code filter}. */
+    static String config(String filter, int service, boolean inboundCluster) {
+        return IstioRbac.first(filter,
                 MeshWebClientTest.virtualInbound("", IstioGlobalRateLimit.VIRTUAL_HOST_RATE_LIMITS.indent(14) + """
                                   routes:
                                   - {match: {prefix: /}, route: {cluster: "inbound|9080||", timeout: 0s}}
@@ -152,6 +157,22 @@ class MeshInboundRateLimitTest {
         return MeshInboundExtAuthzTest.loggedWith(logged, status);
     }
 
+
+    /**
+     * As Envoy's filter evaluates its {@code response_headers_to_add} in the refusal's {@code modify_headers}
+     * (ratelimit.cc): formatted from the request, the refusal's status and its headers, the service's among them.
+     */
+    @Test
+    void theFiltersResponseHeadersToAddAreFormattedFromTheRequestAndTheRefusal() throws Exception {
+        int port = serveThrough(config(IstioGlobalRateLimit.filter("5s", true)
+                + IstioGlobalRateLimit.RESPONSE_HEADERS_TO_ADD, rateLimitService(), false));
+
+        HttpResponse<Buffer> limited = call(port, HttpMethod.GET, "/limited", "alice");
+        assertEquals(429, limited.statusCode());
+        assertEquals("alice 429 too-many 100%", limited.getHeader("x-limited"));
+        assertEquals("true", limited.getHeader("x-envoy-ratelimited"));
+        assertNull(call(port, HttpMethod.GET, "/ok", "alice").getHeader("x-limited"), "only a refusal gets them");
+    }
 
     @Test
     void overLimitIsAnswered429WithXEnvoyRateLimitedAndTheServiceGetsTheDescriptorsOfTheActions() throws Exception {

@@ -234,9 +234,21 @@ class RateLimitFilterTest {
                 .addResponseHeadersToAdd(header("x-team", "ratelimit")).build();
         ExtAuthzFilter.Outcome o = f.answer(over, new MultiMapHeaders(MultiMap.caseInsensitiveMultiMap()), null);
         assertEquals(429, o.denial().status());
-        assertEquals(Map.of("x-reason", List.of("quota"), "x-team", List.of("ratelimit"), "x-extra", List.of("1"),
+        assertEquals(Map.of("x-reason", List.of("service"), "x-team", List.of("ratelimit"),
                 "x-envoy-ratelimited", List.of("true")), byName(o.denial().headers()),
-                "the filter's headers are evaluated over the service's, as Envoy's local reply applies them last");
+                "the service's headers, then x-envoy-ratelimited");
+        // the reply: the service's over its own, then the filter's, as Envoy's modify_headers applies them last
+        MultiMap reply = MultiMap.caseInsensitiveMultiMap().add("x-team", "route");
+        Router.replaceHeaders(reply, o.denial().headers());
+        o.denial().replyHeaders().applyOn(reply, o.denial().status(), null);
+        List<String> pairs = new ArrayList<>();
+        reply.forEach((name, value) -> {
+            pairs.add(name);
+            pairs.add(value);
+        });
+        assertEquals(Map.of("x-reason", List.of("quota"), "x-team", List.of("ratelimit"), "x-extra", List.of("1"),
+                "x-envoy-ratelimited", List.of("true")), byName(pairs),
+                "the filter's headers are evaluated over the reply's, as Envoy's local reply applies them last");
     }
 
     @Test

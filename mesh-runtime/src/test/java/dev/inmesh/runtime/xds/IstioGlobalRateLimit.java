@@ -37,6 +37,16 @@ public final class IstioGlobalRateLimit {
                 """.formatted(failureModeDeny, timeout, CLUSTER);
     }
 
+    /**
+     * A {@code response_headers_to_add} to append to {@link #filter}: a value Envoy formats from the request, the
+     * refusal's status and its headers so far (the service's {@code x-rl-reason}).
+     */
+    public static final String RESPONSE_HEADERS_TO_ADD = """
+                response_headers_to_add:
+                - header: {key: x-limited, value: "%REQ(x-user)% %RESPONSE_CODE% %RESP(x-rl-reason)% 100%%"}
+                  append_action: OVERWRITE_IF_EXISTS_OR_ADD
+            """;
+
     /** The origin {@link #CORS_POLICY} allows. */
     public static final String ORIGIN = "https://shop.example";
 

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.inmesh.api.config.core.HeaderValueOption;
 import dev.inmesh.api.config.core.StringMatcher;
 import dev.inmesh.api.config.listener.HttpConnectionManager;
 import dev.inmesh.api.config.ratelimit.GlobalRateLimit;
@@ -153,6 +154,26 @@ class RateLimitParserTest {
                 """ + EnvoyValidationTest.ROUTER).globalRateLimitFilter().globalRateLimit();
         assertEquals(429, c.rateLimitedStatus(), "Envoy's rate_limited_status: below 400 means 429");
         assertEquals(200, c.statusOnError(), "Envoy's status_on_error: any status from 100 to 511 is kept");
+    }
+
+    /**
+     * As Envoy's filter configures them with the router's header parser (ratelimit.h,
+     * {@code HeaderParser::configure}): a value with a command is kept as the format it is, one without is its
+     * literal, an operator Envoy does not know is refused by path.
+     */
+    @Test
+    void responseHeadersToAddAreSubstitutionFormatStrings() throws Exception {
+        GlobalRateLimit c = IstioRateLimit.hcm(IstioGlobalRateLimit.filter("1s", false)
+                + IstioGlobalRateLimit.RESPONSE_HEADERS_TO_ADD
+                + "    - header: {key: x-literal, value: \"100%%\"}\n" + EnvoyValidationTest.ROUTER)
+                .globalRateLimitFilter().globalRateLimit();
+        assertEquals(new HeaderValueOption("x-limited", "%REQ(x-user)% %RESPONSE_CODE% %RESP(x-rl-reason)% 100%%",
+                HeaderValueOption.AppendAction.OVERWRITE_IF_EXISTS_OR_ADD, false, true),
+                c.responseHeadersToAdd().get(0));
+        assertEquals(new HeaderValueOption("x-literal", "100%", HeaderValueOption.AppendAction.APPEND_IF_EXISTS_OR_ADD,
+                false), c.responseHeadersToAdd().get(1));
+        String m = refusedFilter("response_headers_to_add: [{header: {key: x, value: \"%NOT_ENVOYS%\"}}]");
+        assertTrue(m.contains("http_filters[0].typed_config.response_headers_to_add[0].header.value"), m);
     }
 
     @Test
