@@ -1,8 +1,8 @@
 package dev.inmesh.runtime.upstream;
 
 import dev.inmesh.api.config.cluster.HealthCheck;
-import dev.inmesh.runtime.router.Grpc;
 import dev.inmesh.runtime.accesslog.AccessLogEntry;
+import dev.inmesh.runtime.router.Grpc;
 import dev.inmesh.runtime.router.HeaderFormats;
 import dev.inmesh.runtime.router.HeaderMutator;
 import dev.inmesh.runtime.router.MultiMapHeaders;
