@@ -58,14 +58,17 @@ public record AccessLogEntry(StreamInfo info, MultiMap requestHeaders, MultiMap 
      * A health check's request, as Envoy's HTTP and gRPC health checkers' stream info has it when they format its
      * headers ({@code source/extensions/health_checkers/http/health_checker_impl.cc}, {@code onInterval}): started
      * now, over {@code protocol}, its connection's addresses both 127.0.0.1 port 0, the checked host its upstream
-     * host ({@code upstreamHost}, {@code ip:port}); no request headers, no response.
+     * host ({@code upstreamHost}, {@code ip:port}, its endpoint's {@code metadata}); no request headers, no response.
      */
-    public static AccessLogEntry healthCheck(String protocol, String upstreamHost) {
+    public static AccessLogEntry healthCheck(String protocol, String upstreamHost,
+                                             dev.inmesh.api.config.core.Metadata metadata) {
         String loopback = "127.0.0.1:0";
         StreamInfo info = new StreamInfo(null, java.time.Instant.now(), null, null, protocol, 0, null, null, 0, 0, -1,
                 -1, null, null, null, null, upstreamHost, null, null, loopback, loopback, null, null, 0, null, null,
                 null, null, null, false, null, null, null, null, -1, -1, null, false);
-        return new AccessLogEntry(info, null, null, null, null, null, null, false, false, null, null, null);
+        RequestLog log = new RequestLog(null, null, null, null, null, null, false, null, null, -1, null, -1, -1, null,
+                metadata);
+        return new AccessLogEntry(info, null, null, null, null, null, null, false, false, null, null, log);
     }
 
     /** The same entry, of the connection filter chain {@code name} took. */
@@ -100,7 +103,7 @@ public record AccessLogEntry(StreamInfo info, MultiMap requestHeaders, MultiMap 
     public static AccessLogEntry localReply(StreamInfo info, MultiMap requestHeaders, MultiMap responseHeaders,
                                             String path, String scheme, String body) {
         return new AccessLogEntry(info, requestHeaders, responseHeaders, null, path, scheme, null, false, false, null,
-                body, null);
+                body, info.log());
     }
 
     /**

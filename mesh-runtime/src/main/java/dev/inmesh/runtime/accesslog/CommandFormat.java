@@ -114,7 +114,7 @@ public final class CommandFormat {
      * @throws IllegalArgumentException naming the command when it is not one of Envoy's
      */
     public static CommandFormat headerValue(String value) {
-        return compile(perRequestState(value), true);
+        return compile(metadataArrays(perRequestState(value)), true);
     }
 
     /**
@@ -150,6 +150,28 @@ public final class CommandFormat {
         }
         return b.append(value, from, value.length()).toString();
     }
+
+    /**
+     * The metadata operators' legacy parameter as Envoy's header parser translates it ({@code header_parser_utils.cc},
+     * {@code translateMetadataFormat}): {@code %UPSTREAM_METADATA(["ns", "key", ...])%} is
+     * {@code %UPSTREAM_METADATA(ns:key:...)%}, and so is {@code DYNAMIC_METADATA}'s.
+     */
+    private static String metadataArrays(String value) {
+        java.util.regex.Matcher m = LEGACY_METADATA.matcher(value);
+        StringBuilder b = new StringBuilder();
+        while (m.find()) {
+            List<String> keys = new ArrayList<>();
+            for (Object k : new io.vertx.core.json.JsonArray("[" + m.group(2) + "]")) {
+                keys.add(String.valueOf(k));
+            }
+            m.appendReplacement(b, java.util.regex.Matcher.quoteReplacement(
+                    "%" + m.group(1) + "_METADATA(" + String.join(":", keys) + ")%"));
+        }
+        return m.appendTail(b).toString();
+    }
+
+    private static final java.util.regex.Pattern LEGACY_METADATA = java.util.regex.Pattern.compile(
+            "%(UPSTREAM|DYNAMIC)_METADATA\\(\\s*\\[(.*?)\\]\\s*\\)%");
 
     /** Whether the format has a command operator: without one, it formats to its literal text whatever it reads. */
     public boolean hasCommand() {
@@ -286,6 +308,7 @@ public final class CommandFormat {
                 String h = Hostname.NAME;
                 yield e -> h;
             }
+            case "UPSTREAM_METADATA" -> upstreamMetadata(required(name, arg));
             case "REQ_WITHOUT_QUERY" -> {
                 Function<AccessLogEntry, Object> header = headerCommand(name, arg, AccessLogEntry::requestHeader);
                 yield e -> {
@@ -399,9 +422,37 @@ public final class CommandFormat {
             "UPSTREAM_LOCAL_SUBJECT", "UPSTREAM_FILTER_STATE", "UPSTREAM_CONNECTION_ID",
             "DOWNSTREAM_PEER_OTHERNAME_SAN", "DOWNSTREAM_LOCAL_OTHERNAME_SAN", "DOWNSTREAM_TRANSPORT_FAILURE_REASON",
             "CONNECTION_ID", "STREAM_ID", "VIRTUAL_CLUSTER_NAME", "DYNAMIC_METADATA", "CLUSTER_METADATA",
-            "UPSTREAM_METADATA", "FILTER_STATE", "ACCESS_LOG_TYPE", "TRACE_ID", "CEL", "METADATA", "PATH",
+            "FILTER_STATE", "ACCESS_LOG_TYPE", "TRACE_ID", "CEL", "METADATA", "PATH",
             "CUSTOM_FLAGS", "DOWNSTREAM_PEER_CHAIN_FINGERPRINTS_256", "DOWNSTREAM_PEER_CHAIN_FINGERPRINTS_1",
             "DOWNSTREAM_PEER_CHAIN_SERIALS");
+
+    /**
+     * Envoy's {@code %UPSTREAM_METADATA(NAMESPACE:KEY:...)%}: the value at that path of the last upstream host's
+     * endpoint metadata (the namespace alone: all of its values), a string as it is and any other value as JSON
+     * (Envoy's {@code MetadataFormatter}); unknown without a host or a value there.
+     */
+    private static Function<AccessLogEntry, Object> upstreamMetadata(String arg) {
+        String[] path = arg.split(":", -1);
+        return e -> {
+            dev.inmesh.api.config.core.Metadata m = e.log() == null ? null : e.log().upstreamMetadata();
+            Object v = m == null ? null : m.filterMetadata().get(path[0]);
+            for (int i = 1; i < path.length && v != null; i++) {
+                v = v instanceof Map<?, ?> map ? map.get(path[i]) : null;
+            }
+            return v == null || v instanceof String ? v : metadataJson(v);
+        };
+    }
+
+    /** A metadata value (a number, boolean, list or map) as protobuf's JSON prints it: a whole number without a point. */
+    private static String metadataJson(Object v) {
+        if (v instanceof Double d && d == Math.rint(d) && Math.abs(d) < 1e15) {
+            return Long.toString(d.longValue());
+        }
+        if (v instanceof Map<?, ?> || v instanceof List<?>) {
+            return io.vertx.core.json.Json.encode(v);
+        }
+        return String.valueOf(v);
+    }
 
     /** An operator of the request's downstream TLS: unknown without it. */
     private static Function<AccessLogEntry, Object> tls(Function<TlsDetails, String> f) {

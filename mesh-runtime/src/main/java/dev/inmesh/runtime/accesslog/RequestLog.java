@@ -26,11 +26,14 @@ import io.vertx.core.MultiMap;
  *     {@code %RESPONSE_TX_DURATION%}; -1 when not known
  * @param rewrittenAuthority the {@code :authority} that went upstream when the route rewrote it, else null: as
  *     Envoy's router changes the request's own headers, {@code %REQ(:AUTHORITY)%} then reads the rewritten host
+ * @param upstreamMetadata the endpoint metadata of the last upstream host, Envoy's {@code %UPSTREAM_METADATA(...)%};
+ *     null for no host
  */
 public record RequestLog(AccessLogs logs, MultiMap requestHeaders, MultiMap responseHeaders,
                          MultiMap responseTrailers, String path, String scheme, boolean traced, TlsDetails tls,
                          String upstreamProtocol, long requestDurationMillis, String upstreamHostName,
-                         long responseDurationMillis, long responseTxDurationMillis, String rewrittenAuthority) {
+                         long responseDurationMillis, long responseTxDurationMillis, String rewrittenAuthority,
+                         dev.inmesh.api.config.core.Metadata upstreamMetadata) {
     public RequestLog {
         logs = logs == null ? AccessLogs.NONE : logs;
     }
@@ -39,6 +42,6 @@ public record RequestLog(AccessLogs logs, MultiMap requestHeaders, MultiMap resp
     public RequestLog(AccessLogs logs, MultiMap requestHeaders, MultiMap responseHeaders, MultiMap responseTrailers,
                       String path, String scheme, boolean traced) {
         this(logs, requestHeaders, responseHeaders, responseTrailers, path, scheme, traced, null, null, -1, null, -1,
-                -1, null);
+                -1, null, null);
     }
 }

@@ -411,7 +411,7 @@ final class HealthChecker {
         private void http(long id, HealthCheck.Http h) {
             request(id, HttpMethod.valueOf(h.method()), h.path(), h.http2(), h.host()).compose(req -> {
                 headers(req.headers(), h, formats, () -> AccessLogEntry.healthCheck(h.http2() ? "HTTP/2" : "HTTP/1.1",
-                        host.addressString()));
+                        host.addressString(), host.metadata()));
                 // the body is read to its end; of it only what receive is looked for in is kept (its first
                 // response_buffer_size bytes): no check holds an answer whole
                 return req.send().compose(resp -> {
@@ -451,7 +451,7 @@ final class HealthChecker {
         private void grpc(long id, HealthCheck.Grpc g) {
             request(id, HttpMethod.POST, GRPC_PATH, true, g.authority()).compose(req -> {
                 grpcHeaders(req.headers(), g, config.timeout().toMillis(), formats,
-                        () -> AccessLogEntry.healthCheck("HTTP/2", host.addressString()));
+                        () -> AccessLogEntry.healthCheck("HTTP/2", host.addressString(), host.metadata()));
                 GrpcHealthMessages.ResponseReader reader = new GrpcHealthMessages.ResponseReader();
                 return req.send(GrpcHealthMessages.request(g.serviceName())).compose(resp -> {
                     if (resp.statusCode() != 200 || !Grpc.isContentType(resp.headers().get(HttpHeaders.CONTENT_TYPE))) {

@@ -190,6 +190,44 @@ class RouterHeadersTest {
         assertEquals("u/bar", r.header("x-echo"));
     }
 
+    /**
+     * {@code %UPSTREAM_METADATA(...)%} reads the endpoint metadata of the host that answered, on the response (Envoy's
+     * header formatter; nothing on the request, whose host is not chosen yet); the legacy JSON-array parameter is
+     * translated as Envoy's header parser translates it; a value that is not a string is JSON.
+     */
+    @Test
+    void upstreamMetadataOnTheResponseIsTheAnsweringHostsEndpointMetadata() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok()));
+        dev.inmesh.api.config.core.Metadata metadata = new dev.inmesh.api.config.core.Metadata(Map.of("istio",
+                Map.of("workload", "reviews-v1", "weight", 3.0, "labels", Map.of("app", "reviews"))));
+        RouteTable t = RouterRig.table("""
+                name: r
+                virtual_hosts:
+                - name: vh
+                  domains: ["*"]
+                  routes:
+                  - match: {prefix: /}
+                    route: {cluster: c}
+                    request_headers_to_add:
+                    - {header: {key: x-workload-asked, value: "%UPSTREAM_METADATA(istio:workload)%"}}
+                    response_headers_to_add:
+                    - {header: {key: x-workload, value: "%UPSTREAM_METADATA(istio:workload)%"}}
+                    - {header: {key: x-legacy, value: '%UPSTREAM_METADATA(["istio", "workload"])%'}}
+                    - {header: {key: x-weight, value: "%UPSTREAM_METADATA(istio:weight)%"}}
+                    - {header: {key: x-labels, value: "%UPSTREAM_METADATA(istio:labels)%"}}
+                    - {header: {key: x-missing, value: "%UPSTREAM_METADATA(istio:nothing)%"}}
+                """);
+        var r = rig.call(rig.router(), get("/x"), t, rig.clusters(RouterRig.clusterWithMetadata("c", wm.port(),
+                metadata)));
+        assertEquals("reviews-v1", r.header("x-workload"));
+        assertEquals("reviews-v1", r.header("x-legacy"));
+        assertEquals("3", r.header("x-weight"), "a number as protobuf's JSON prints it");
+        assertEquals("{\"app\":\"reviews\"}", r.header("x-labels"));
+        assertNull(r.header("x-missing"));
+        assertNull(header(received(wm).get(0), "x-workload-asked"), "no host is chosen when the request's are");
+    }
+
     /** A local reply (a direct response) formats its route's response header values with its own status. */
     @Test
     void aDirectResponsesFormattedHeaderValuesReadItsStatus() {

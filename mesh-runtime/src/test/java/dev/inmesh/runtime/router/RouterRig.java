@@ -83,6 +83,16 @@ final class RouterRig implements AutoCloseable {
         hostnames.forEach((port, hostname) -> endpoints.add(new LbEndpoint(
                 new dev.inmesh.api.config.core.SocketAddress("127.0.0.1", port), hostname, null, 1,
                 dev.inmesh.api.config.core.Metadata.EMPTY)));
+        return staticCluster(name, endpoints);
+    }
+
+    /** A static cluster of one loopback endpoint on {@code port} whose endpoint has {@code metadata}. */
+    static Cluster clusterWithMetadata(String name, int port, dev.inmesh.api.config.core.Metadata metadata) {
+        return staticCluster(name, List.of(new LbEndpoint(new dev.inmesh.api.config.core.SocketAddress("127.0.0.1",
+                port), "", null, 1, metadata)));
+    }
+
+    private static Cluster staticCluster(String name, List<LbEndpoint> endpoints) {
         return Cluster.builder(name, DiscoveryType.STATIC).lbPolicy(LbPolicy.ROUND_ROBIN)
                 .connectTimeout(Duration.ofSeconds(2))
                 .loadAssignment(new ClusterLoadAssignment(name, List.of(new LocalityLbEndpoints(Locality.EMPTY,

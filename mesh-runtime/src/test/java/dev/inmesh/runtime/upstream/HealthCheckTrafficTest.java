@@ -189,13 +189,16 @@ class HealthCheckTrafficTest {
         Upstream u = upstream();
         HealthCheck.Http formatted = new HealthCheck.Http("svc.local", "/healthz", null, List.of(
                 new dev.inmesh.api.config.core.HeaderValueOption("x-probe",
-                        "%UPSTREAM_HOST% %PROTOCOL% %DOWNSTREAM_REMOTE_ADDRESS% [%REQ(user-agent)%]",
+                        "%UPSTREAM_HOST% %PROTOCOL% %DOWNSTREAM_REMOTE_ADDRESS% [%REQ(user-agent)%] "
+                                + "%UPSTREAM_METADATA(istio:workload)%",
                         dev.inmesh.api.config.core.HeaderValueOption.AppendAction.APPEND_IF_EXISTS_OR_ADD, false,
                         true)), List.of(), null, null, false);
-        start(cluster(check(formatted, 2, 1), u.port));
+        // the checked host's endpoint metadata is its upstream host's, as in Envoy's checker's stream
+        start(cluster(check(formatted, 2, 1), List.of(new LbEndpoint(new SocketAddress("127.0.0.1", u.port), "", null,
+                1, new Metadata(Map.of("istio", Map.of("workload", "ratings-v1")))))));
         await(() -> !u.seen.isEmpty(), "a check");
         assertEquals("GET /healthz host=svc.local ua=Envoy/HC x-probe=127.0.0.1:" + u.port
-                + " HTTP/1.1 127.0.0.1:0 []", u.seen.peek());
+                + " HTTP/1.1 127.0.0.1:0 [] ratings-v1", u.seen.peek());
     }
 
     @Test
