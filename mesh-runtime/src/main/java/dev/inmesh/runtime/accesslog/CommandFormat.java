@@ -372,7 +372,7 @@ public final class CommandFormat {
             "UPSTREAM_TLS_CIPHER", "UPSTREAM_TLS_VERSION", "UPSTREAM_TLS_SESSION_ID", "UPSTREAM_PEER_ISSUER",
             "UPSTREAM_PEER_CERT", "UPSTREAM_PEER_SUBJECT", "UPSTREAM_PEER_DNS_SAN", "UPSTREAM_PEER_IP_SAN",
             "UPSTREAM_LOCAL_DNS_SAN", "UPSTREAM_LOCAL_IP_SAN", "UPSTREAM_LOCAL_SUBJECT", "UPSTREAM_CONNECTION_ID",
-            "CONNECTION_ID", "STREAM_ID", "VIRTUAL_CLUSTER_NAME", "ACCESS_LOG_TYPE", "CUSTOM_FLAGS",
+            "CONNECTION_ID", "VIRTUAL_CLUSTER_NAME", "ACCESS_LOG_TYPE", "CUSTOM_FLAGS",
             "DOWNSTREAM_TRANSPORT_FAILURE_REASON");
 
     /**
@@ -712,6 +712,9 @@ public final class CommandFormat {
             Map.entry("REQUESTED_SERVER_NAME", e -> e.info().requestedServerName()),
             Map.entry("UPSTREAM_PROTOCOL", e -> e.log() == null ? null : e.log().upstreamProtocol()),
             Map.entry("UPSTREAM_HOST_NAME", e -> e.log() == null ? null : e.log().upstreamHostName()),
+            // an HTTP stream's id is its request id (Envoy's HttpStreamIdProviderImpl reads the request ID extension,
+            // x-request-id); a tcp_proxy connection's (a UUID of its own in Envoy) is not kept
+            Map.entry("STREAM_ID", e -> e.tcp() ? null : e.requestHeader("x-request-id")),
             Map.entry("UPSTREAM_HOST_NAME_WITHOUT_PORT", e -> e.log() == null ? null
                     : withoutPort(e.log().upstreamHostName())),
             Map.entry("REQUEST_DURATION", e -> e.log() == null || e.log().requestDurationMillis() < 0 ? null

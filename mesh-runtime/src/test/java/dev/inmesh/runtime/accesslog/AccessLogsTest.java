@@ -56,6 +56,18 @@ class AccessLogsTest {
     }
 
     @Test
+    void anHttpStreamsIdIsItsRequestIdAsEnvoysStreamIdProviderAndATcpConnectionHasNone() {
+        MultiMap req = MultiMap.caseInsensitiveMultiMap().add("x-request-id", "b2b5a5b1-7f0e-4f5c-a0d4-1d6a0f7a5f11");
+        assertEquals("b2b5a5b1-7f0e-4f5c-a0d4-1d6a0f7a5f11",
+                format("%STREAM_ID%", entry(StreamInfos.outboundOk(), req, null)));
+        assertEquals("-", format("%STREAM_ID%", entry(StreamInfos.outboundOk(), MultiMap.caseInsensitiveMultiMap(),
+                null)), "no request id: unknown");
+        TcpStreamInfo tcp = new TcpStreamInfo(Instant.parse("2026-11-28T13:07:16.000Z"), Set.of(), 0, 0, 0, null,
+                "BlackHoleCluster", null, "93.184.216.34:443", "10.244.0.194:40500", null, null, null);
+        assertEquals("-", format("%STREAM_ID%", AccessLogEntry.of(tcp)));
+    }
+
+    @Test
     void aCertificatesSerialIsWrittenInWholeBytesAsEnvoysBnToHex() {
         assertEquals("0abc", TlsDetails.hex(java.math.BigInteger.valueOf(0xabc)));
         assertEquals("1abc", TlsDetails.hex(java.math.BigInteger.valueOf(0x1abc)));
