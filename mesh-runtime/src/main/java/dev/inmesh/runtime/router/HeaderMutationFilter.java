@@ -131,7 +131,7 @@ public final class HeaderMutationFilter {
             return NOTHING;
         }
         List<Mutations> chosen = inOrder(result, table);
-        Supplier<AccessLogEntry> entry = entry(request, 0, null);
+        Supplier<AccessLogEntry> entry = entry(request, 0, null, table);
         for (int i = 0; i < chosen.size(); i++) {
             HeaderFormats f = formats(i, table);
             apply(chosen.get(i).request(), headers, f, entry);
@@ -152,7 +152,7 @@ public final class HeaderMutationFilter {
             return;
         }
         List<Mutations> levels = chosen != null ? chosen : inOrder(result, table);
-        Supplier<AccessLogEntry> entry = entry(request, status, headers);
+        Supplier<AccessLogEntry> entry = entry(request, status, headers, table);
         for (int i = 0; i < levels.size(); i++) {
             apply(levels.get(i).response(), headers, formats(i, table), entry);
         }
@@ -168,11 +168,13 @@ public final class HeaderMutationFilter {
 
     /**
      * The entry the values' command operators read, made once, at the first formatted value (null where there is no
-     * request to read); its headers are the live ones, so that a value reads what the mutations before it did.
+     * request to read, or no value to format); its headers are the live ones, so that a value reads what the mutations
+     * before it did.
      */
-    private static Supplier<AccessLogEntry> entry(AccessLogEntry.Source request, int status, MultiMap headers) {
-        if (request == null) {
-            return null;
+    private Supplier<AccessLogEntry> entry(AccessLogEntry.Source request, int status, MultiMap headers,
+                                           RouteTable table) {
+        if (request == null || formats.isEmpty() && (table == null || table.headerFormats().isEmpty())) {
+            return null; // no value to format: nothing made per request
         }
         AccessLogEntry[] made = {null};
         return () -> made[0] != null ? made[0] : (made[0] = request.entry(status, headers, null));
