@@ -46,6 +46,7 @@ import io.vertx.core.http.HttpClientResponse;
 import io.vertx.core.http.HttpClosedException;
 import io.vertx.core.http.HttpConnection;
 import io.vertx.core.http.HttpHeaders;
+import io.vertx.core.http.HttpVersion;
 import io.vertx.core.http.RequestOptions;
 import io.vertx.core.http.StreamResetException;
 import io.vertx.core.internal.ContextInternal;
@@ -2623,6 +2624,20 @@ public final class Router {
     }
 
     /**
+     * Whether an upstream answer ends its HTTP/1 connection, as Envoy's HTTP/1 pool reads it when it counts
+     * {@code upstream_cx_close_notify} ({@code source/common/http/http1/conn_pool.cc}, {@code decodeHeaders}): a
+     * {@code Connection: close} or {@code Proxy-Connection: close}, or HTTP/1.0 without {@code Connection: keep-alive}.
+     */
+    static boolean closesConnection(HttpClientResponse r) {
+        if (r.version() == HttpVersion.HTTP_2) {
+            return false;
+        }
+        String connection = r.getHeader(HttpHeaders.CONNECTION);
+        return "close".equalsIgnoreCase(connection) || "close".equalsIgnoreCase(r.getHeader("proxy-connection"))
+                || r.version() == HttpVersion.HTTP_1_0 && !"keep-alive".equalsIgnoreCase(connection);
+    }
+
+    /**
      * The request so far, as the connection manager's {@code local_reply_config} reads a local reply about to be sent
      * ({@link dev.inmesh.runtime.accesslog.LocalReply}) and the route's header values read it ({@link HeaderMutator}):
      * what is known so far (the flags, the details, the upstream tried, the time taken), the {@code status} of the
@@ -3204,6 +3219,10 @@ public final class Router {
          * timeout left in flight beside a retry ({@link #hedged}); any other's is reset.
          */
         void answered(int gen, Host host, HttpClientRequest up, AsyncResult<HttpClientResponse> rr) {
+            var closing = rr.succeeded() && closesConnection(rr.result()) ? stats(ex) : null;
+            if (closing != null) {
+                closing.connectionCloseNotify(); // as Envoy's HTTP/1 pool, on the answer's head
+            }
             Hedged hedged = gen != generation && !ex.done ? hedged(gen) : null;
             if (hedged == null && (gen != generation || ex.done)) {
                 if (rr.succeeded()) {

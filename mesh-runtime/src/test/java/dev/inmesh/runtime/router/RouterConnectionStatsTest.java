@@ -53,4 +53,26 @@ class RouterConnectionStatsTest {
                     .count(), h2 ? "HTTP/2" : "HTTP/1.1");
         }
     }
+
+    /**
+     * {@code upstream_cx_close_notify}: as Envoy's HTTP/1 pool, each answer that ends its connection
+     * ({@code Connection: close}, or HTTP/1.0 without keep-alive) counts once; a kept connection's answers do not.
+     */
+    @Test
+    void anHttp1AnswerThatClosesItsConnectionCountsInUpstreamCxCloseNotify() throws Exception {
+        int port = rig.vertx.createHttpServer().requestHandler(req -> {
+            if (req.path().equals("/close")) {
+                req.response().putHeader("connection", "close");
+            }
+            req.response().end("ok");
+        }).listen(0, "127.0.0.1").toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS).actualPort();
+        PrometheusMeterRegistry reg = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        Router router = rig.router();
+        router.upstreamStats(MeshMetrics.create(reg, WorkloadInfo.UNKNOWN)::upstream);
+        var clusters = rig.clusters(RouterRig.cluster("c", port));
+        for (String path : new String[] {"/keep", "/close", "/keep", "/close"}) {
+            assertEquals(200, rig.call(router, get(path), routeToC(""), clusters).status());
+        }
+        assertEquals(2.0, reg.get("envoy_cluster_upstream_cx_close_notify").tag("cluster_name", "c").gauge().value());
+    }
 }
