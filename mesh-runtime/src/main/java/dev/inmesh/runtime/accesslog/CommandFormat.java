@@ -1,5 +1,6 @@
 package dev.inmesh.runtime.accesslog;
 
+import dev.inmesh.api.config.core.Metadata;
 import dev.inmesh.runtime.stats.ResponseFlag;
 import dev.inmesh.runtime.stats.StreamInfo;
 import java.io.IOException;
@@ -308,7 +309,8 @@ public final class CommandFormat {
                 String h = Hostname.NAME;
                 yield e -> h;
             }
-            case "UPSTREAM_METADATA" -> upstreamMetadata(required(name, arg));
+            case "UPSTREAM_METADATA" -> metadata(required(name, arg), RequestLog::upstreamMetadata);
+            case "CLUSTER_METADATA" -> metadata(required(name, arg), RequestLog::clusterMetadata);
             case "REQ_WITHOUT_QUERY" -> {
                 Function<AccessLogEntry, Object> header = headerCommand(name, arg, AccessLogEntry::requestHeader);
                 yield e -> {
@@ -421,20 +423,21 @@ public final class CommandFormat {
             "UPSTREAM_PEER_DNS_SAN", "UPSTREAM_PEER_IP_SAN", "UPSTREAM_LOCAL_DNS_SAN", "UPSTREAM_LOCAL_IP_SAN",
             "UPSTREAM_LOCAL_SUBJECT", "UPSTREAM_FILTER_STATE", "UPSTREAM_CONNECTION_ID",
             "DOWNSTREAM_PEER_OTHERNAME_SAN", "DOWNSTREAM_LOCAL_OTHERNAME_SAN", "DOWNSTREAM_TRANSPORT_FAILURE_REASON",
-            "CONNECTION_ID", "STREAM_ID", "VIRTUAL_CLUSTER_NAME", "DYNAMIC_METADATA", "CLUSTER_METADATA",
-            "FILTER_STATE", "ACCESS_LOG_TYPE", "TRACE_ID", "CEL", "METADATA", "PATH",
+            "CONNECTION_ID", "VIRTUAL_CLUSTER_NAME", "DYNAMIC_METADATA", "FILTER_STATE", "ACCESS_LOG_TYPE",
+            "TRACE_ID", "CEL", "METADATA", "PATH",
             "CUSTOM_FLAGS", "DOWNSTREAM_PEER_CHAIN_FINGERPRINTS_256", "DOWNSTREAM_PEER_CHAIN_FINGERPRINTS_1",
             "DOWNSTREAM_PEER_CHAIN_SERIALS");
 
     /**
-     * Envoy's {@code %UPSTREAM_METADATA(NAMESPACE:KEY:...)%}: the value at that path of the last upstream host's
-     * endpoint metadata (the namespace alone: all of its values), a string as it is and any other value as JSON
-     * (Envoy's {@code MetadataFormatter}); unknown without a host or a value there.
+     * Envoy's {@code %UPSTREAM_METADATA(NAMESPACE:KEY:...)%} and {@code %CLUSTER_METADATA(...)%}: the value at that
+     * path of the last upstream host's endpoint metadata, or of the route's cluster's ({@code of}), the namespace
+     * alone all of its values; a string as it is and any other value as JSON (Envoy's {@code MetadataFormatter});
+     * unknown without a host (cluster) or a value there.
      */
-    private static Function<AccessLogEntry, Object> upstreamMetadata(String arg) {
+    private static Function<AccessLogEntry, Object> metadata(String arg, Function<RequestLog, Metadata> of) {
         String[] path = arg.split(":", -1);
         return e -> {
-            dev.inmesh.api.config.core.Metadata m = e.log() == null ? null : e.log().upstreamMetadata();
+            Metadata m = e.log() == null ? null : of.apply(e.log());
             Object v = m == null ? null : m.filterMetadata().get(path[0]);
             for (int i = 1; i < path.length && v != null; i++) {
                 v = v instanceof Map<?, ?> map ? map.get(path[i]) : null;
@@ -443,7 +446,7 @@ public final class CommandFormat {
         };
     }
 
-    /** A metadata value (a number, boolean, list or map) as protobuf's JSON prints it: a whole number without a point. */
+    /** A metadata value (a number, boolean, list or map) as protobuf's JSON prints it: a whole number, no point. */
     private static String metadataJson(Object v) {
         if (v instanceof Double d && d == Math.rint(d) && Math.abs(d) < 1e15) {
             return Long.toString(d.longValue());

@@ -28,12 +28,14 @@ import io.vertx.core.MultiMap;
  *     Envoy's router changes the request's own headers, {@code %REQ(:AUTHORITY)%} then reads the rewritten host
  * @param upstreamMetadata the endpoint metadata of the last upstream host, Envoy's {@code %UPSTREAM_METADATA(...)%};
  *     null for no host
+ * @param clusterMetadata the metadata of the route's cluster, Envoy's {@code %CLUSTER_METADATA(...)%}; null for none
  */
 public record RequestLog(AccessLogs logs, MultiMap requestHeaders, MultiMap responseHeaders,
                          MultiMap responseTrailers, String path, String scheme, boolean traced, TlsDetails tls,
                          String upstreamProtocol, long requestDurationMillis, String upstreamHostName,
                          long responseDurationMillis, long responseTxDurationMillis, String rewrittenAuthority,
-                         dev.inmesh.api.config.core.Metadata upstreamMetadata) {
+                         dev.inmesh.api.config.core.Metadata upstreamMetadata,
+                         dev.inmesh.api.config.core.Metadata clusterMetadata) {
     public RequestLog {
         logs = logs == null ? AccessLogs.NONE : logs;
     }
@@ -42,6 +44,6 @@ public record RequestLog(AccessLogs logs, MultiMap requestHeaders, MultiMap resp
     public RequestLog(AccessLogs logs, MultiMap requestHeaders, MultiMap responseHeaders, MultiMap responseTrailers,
                       String path, String scheme, boolean traced) {
         this(logs, requestHeaders, responseHeaders, responseTrailers, path, scheme, traced, null, null, -1, null, -1,
-                -1, null, null);
+                -1, null, null, null);
     }
 }

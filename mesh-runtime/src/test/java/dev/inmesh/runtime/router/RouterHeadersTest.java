@@ -196,7 +196,7 @@ class RouterHeadersTest {
      * translated as Envoy's header parser translates it; a value that is not a string is JSON.
      */
     @Test
-    void upstreamMetadataOnTheResponseIsTheAnsweringHostsEndpointMetadata() {
+    void upstreamMetadataOnTheResponseIsTheAnsweringHostsEndpointMetadataAndClusterMetadataItsClusters() {
         WireMockServer wm = rig.wiremock();
         wm.stubFor(any(anyUrl()).willReturn(ok()));
         dev.inmesh.api.config.core.Metadata metadata = new dev.inmesh.api.config.core.Metadata(Map.of("istio",
@@ -217,9 +217,11 @@ class RouterHeadersTest {
                     - {header: {key: x-weight, value: "%UPSTREAM_METADATA(istio:weight)%"}}
                     - {header: {key: x-labels, value: "%UPSTREAM_METADATA(istio:labels)%"}}
                     - {header: {key: x-missing, value: "%UPSTREAM_METADATA(istio:nothing)%"}}
+                    - {header: {key: x-cluster, value: "%CLUSTER_METADATA(istio:services)%"}}
                 """);
         var r = rig.call(rig.router(), get("/x"), t, rig.clusters(RouterRig.clusterWithMetadata("c", wm.port(),
                 metadata)));
+        assertEquals("[{\"name\":\"reviews\"}]", r.header("x-cluster"), "the cluster's own metadata");
         assertEquals("reviews-v1", r.header("x-workload"));
         assertEquals("reviews-v1", r.header("x-legacy"));
         assertEquals("3", r.header("x-weight"), "a number as protobuf's JSON prints it");

@@ -86,14 +86,23 @@ final class RouterRig implements AutoCloseable {
         return staticCluster(name, endpoints);
     }
 
-    /** A static cluster of one loopback endpoint on {@code port} whose endpoint has {@code metadata}. */
+    /**
+     * A static cluster of one loopback endpoint on {@code port} whose endpoint has {@code metadata}; the cluster's own
+     * metadata names its service, as istiod's ({@code istio: {services: [{name: <name>}]}}).
+     */
     static Cluster clusterWithMetadata(String name, int port, dev.inmesh.api.config.core.Metadata metadata) {
         return staticCluster(name, List.of(new LbEndpoint(new dev.inmesh.api.config.core.SocketAddress("127.0.0.1",
-                port), "", null, 1, metadata)));
+                port), "", null, 1, metadata)), new dev.inmesh.api.config.core.Metadata(Map.of("istio",
+                Map.of("services", List.of(Map.of("name", "reviews"))))));
     }
 
     private static Cluster staticCluster(String name, List<LbEndpoint> endpoints) {
-        return Cluster.builder(name, DiscoveryType.STATIC).lbPolicy(LbPolicy.ROUND_ROBIN)
+        return staticCluster(name, endpoints, dev.inmesh.api.config.core.Metadata.EMPTY);
+    }
+
+    private static Cluster staticCluster(String name, List<LbEndpoint> endpoints,
+                                         dev.inmesh.api.config.core.Metadata metadata) {
+        return Cluster.builder(name, DiscoveryType.STATIC).lbPolicy(LbPolicy.ROUND_ROBIN).metadata(metadata)
                 .connectTimeout(Duration.ofSeconds(2))
                 .loadAssignment(new ClusterLoadAssignment(name, List.of(new LocalityLbEndpoints(Locality.EMPTY,
                         endpoints, 1, 0)), ClusterLoadAssignment.DEFAULT_OVERPROVISIONING_FACTOR))
