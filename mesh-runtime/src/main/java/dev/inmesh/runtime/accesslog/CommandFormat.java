@@ -155,15 +155,21 @@ public final class CommandFormat {
     /**
      * The metadata operators' legacy parameter as Envoy's header parser translates it ({@code header_parser_utils.cc},
      * {@code translateMetadataFormat}): {@code %UPSTREAM_METADATA(["ns", "key", ...])%} is
-     * {@code %UPSTREAM_METADATA(ns:key:...)%}, and so is {@code DYNAMIC_METADATA}'s.
+     * {@code %UPSTREAM_METADATA(ns:key:...)%}, and so is {@code DYNAMIC_METADATA}'s; one that is no JSON array is
+     * refused, as Envoy refuses it.
      */
     private static String metadataArrays(String value) {
         java.util.regex.Matcher m = LEGACY_METADATA.matcher(value);
         StringBuilder b = new StringBuilder();
         while (m.find()) {
             List<String> keys = new ArrayList<>();
-            for (Object k : new io.vertx.core.json.JsonArray("[" + m.group(2) + "]")) {
-                keys.add(String.valueOf(k));
+            try {
+                for (Object k : new io.vertx.core.json.JsonArray("[" + m.group(2) + "]")) {
+                    keys.add(String.valueOf(k));
+                }
+            } catch (io.vertx.core.json.DecodeException e) {
+                throw new IllegalArgumentException(m.group() + ": the parameter is not a JSON array of keys, nor "
+                        + "NAMESPACE:KEY (as Envoy's header parser refuses it)");
             }
             m.appendReplacement(b, java.util.regex.Matcher.quoteReplacement(
                     "%" + m.group(1) + "_METADATA(" + String.join(":", keys) + ")%"));

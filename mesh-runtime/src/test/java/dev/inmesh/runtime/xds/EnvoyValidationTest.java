@@ -412,6 +412,11 @@ class EnvoyValidationTest {
                 route: {cluster: a}
                 request_headers_to_add: [{header: {key: x-a, value: "50%"}}]
                 """)), "virtual_hosts[0].routes[0].request_headers_to_add[0].header.value", "no valid command operator");
+        assertContains(rejectedRoutes(oneRoute("""
+                route: {cluster: a}
+                response_headers_to_add: [{header: {key: x-a, value: "%UPSTREAM_METADATA([istio, x])%"}}]
+                """)), "virtual_hosts[0].routes[0].response_headers_to_add[0].header.value",
+                "not a JSON array of keys");
     }
 
     @Test
