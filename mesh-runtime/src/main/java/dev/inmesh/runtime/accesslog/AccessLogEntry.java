@@ -67,7 +67,7 @@ public record AccessLogEntry(StreamInfo info, MultiMap requestHeaders, MultiMap 
                 -1, null, null, null, null, upstreamHost, null, null, loopback, loopback, null, null, 0, null, null,
                 null, null, null, false, null, null, null, null, -1, -1, null, false);
         RequestLog log = new RequestLog(null, null, null, null, null, null, false, null, null, -1, null, -1, -1, null,
-                metadata, null);
+                metadata, null, null);
         return new AccessLogEntry(info, null, null, null, null, null, null, false, false, null, null, log);
     }
 

@@ -430,7 +430,7 @@ public final class CommandFormat {
             "UPSTREAM_LOCAL_SUBJECT", "UPSTREAM_FILTER_STATE", "UPSTREAM_CONNECTION_ID",
             "DOWNSTREAM_PEER_OTHERNAME_SAN", "DOWNSTREAM_LOCAL_OTHERNAME_SAN", "DOWNSTREAM_TRANSPORT_FAILURE_REASON",
             "CONNECTION_ID", "VIRTUAL_CLUSTER_NAME", "DYNAMIC_METADATA", "FILTER_STATE", "ACCESS_LOG_TYPE",
-            "TRACE_ID", "CEL", "METADATA", "PATH",
+            "CEL", "METADATA", "PATH",
             "CUSTOM_FLAGS", "DOWNSTREAM_PEER_CHAIN_FINGERPRINTS_256", "DOWNSTREAM_PEER_CHAIN_FINGERPRINTS_1",
             "DOWNSTREAM_PEER_CHAIN_SERIALS");
 
@@ -724,6 +724,10 @@ public final class CommandFormat {
             // an HTTP stream's id is its request id (Envoy's HttpStreamIdProviderImpl reads the request ID extension,
             // x-request-id); a tcp_proxy connection's (a UUID of its own in Envoy) is not kept
             Map.entry("STREAM_ID", e -> e.tcp() ? null : e.requestHeader("x-request-id")),
+            // the request's span's trace id, sampled or not, as Envoy's tracers give it (16 hex digits, 32 for a
+            // 128-bit id); unknown for a request not traced
+            Map.entry("TRACE_ID", e -> e.log() == null || e.log().span() == null ? null
+                    : e.log().span().context().traceIdHex()),
             Map.entry("UPSTREAM_HOST_NAME_WITHOUT_PORT", e -> e.log() == null ? null
                     : withoutPort(e.log().upstreamHostName())),
             Map.entry("REQUEST_DURATION", e -> e.log() == null || e.log().requestDurationMillis() < 0 ? null

@@ -29,13 +29,16 @@ import io.vertx.core.MultiMap;
  * @param upstreamMetadata the endpoint metadata of the last upstream host, Envoy's {@code %UPSTREAM_METADATA(...)%};
  *     null for no host
  * @param clusterMetadata the metadata of the route's cluster, Envoy's {@code %CLUSTER_METADATA(...)%}; null for none
+ * @param span the request's span, sampled or not (Envoy's {@code %TRACE_ID%} is its trace id), or null when the
+ *     request was not traced
  */
 public record RequestLog(AccessLogs logs, MultiMap requestHeaders, MultiMap responseHeaders,
                          MultiMap responseTrailers, String path, String scheme, boolean traced, TlsDetails tls,
                          String upstreamProtocol, long requestDurationMillis, String upstreamHostName,
                          long responseDurationMillis, long responseTxDurationMillis, String rewrittenAuthority,
                          dev.inmesh.api.config.core.Metadata upstreamMetadata,
-                         dev.inmesh.api.config.core.Metadata clusterMetadata) {
+                         dev.inmesh.api.config.core.Metadata clusterMetadata,
+                         dev.inmesh.runtime.tracing.ActiveSpan span) {
     public RequestLog {
         logs = logs == null ? AccessLogs.NONE : logs;
     }
@@ -44,6 +47,6 @@ public record RequestLog(AccessLogs logs, MultiMap requestHeaders, MultiMap resp
     public RequestLog(AccessLogs logs, MultiMap requestHeaders, MultiMap responseHeaders, MultiMap responseTrailers,
                       String path, String scheme, boolean traced) {
         this(logs, requestHeaders, responseHeaders, responseTrailers, path, scheme, traced, null, null, -1, null, -1,
-                -1, null, null, null);
+                -1, null, null, null, null);
     }
 }

@@ -1953,7 +1953,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                         traced.accessLogs.isEmpty() ? null : trailers, shownPath,
                         scheme(req, traced), traced.span != null && traced.span.sampled(),
                         tls == null ? null : dev.inmesh.runtime.accesslog.TlsDetails.of(tls.session()), null, -1,
-                        null, -1, -1, null, null, null),
+                        null, -1, -1, null, null, null, traced.span),
                 snapshots.current().clusterManager().observabilityName(inboundCluster), traced.headBytes,
                 // a head the caller got, whether or not the body ended
                 HeadSize.response(!ended || resp.headWritten() ? status : 0, resp.headers(), trailers),

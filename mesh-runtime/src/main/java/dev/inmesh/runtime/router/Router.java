@@ -2618,7 +2618,7 @@ public final class Router {
                         ex.firstUpstreamRxNanos < 0 ? -1
                                 : Math.max(0, now - req.startNanos - ex.firstUpstreamRxNanos) / 1_000_000,
                         ex.rewrittenAuthority, host == null ? null : host.metadata(),
-                        ex.cluster == null ? null : ex.cluster.config().metadata()),
+                        ex.cluster == null ? null : ex.cluster.config().metadata(), ex.span),
                 ex.cluster == null ? null : ex.cluster.config().observabilityName(), req.headBytes,
                 HeadSize.response(status, headers, trailers), req.statsOverrides, req.physicalPeer(),
                 req.directLocalAddress);

@@ -193,6 +193,25 @@ class MeshTracingTest {
         assertEquals(1L, tracing().stats().values().get("tracing.zipkin.spans_sent"));
     }
 
+    /**
+     * Envoy's {@code %TRACE_ID%} is the request's span's trace id, and {@code %STREAM_ID%} its request id (Envoy's
+     * HTTP stream id provider).
+     */
+    @Test
+    void anAccessLogsTraceIdIsTheRequestsTraceAndItsStreamIdTheRequestId() throws Exception {
+        start(config(app(), collector(), 100));
+        List<dev.inmesh.runtime.stats.StreamInfo> recorded = new CopyOnWriteArrayList<>();
+        ((DefaultMesh) mesh).addObserver(recorded::add);
+        var format = dev.inmesh.runtime.accesslog.CommandFormat.compile("%TRACE_ID% %STREAM_ID%", false);
+        mesh.webClient().get(9080, "ratings", "/ratings/0").putHeader("x-b3-traceid", TRACE_ID)
+                .putHeader("x-b3-spanid", CALLER_SPAN).putHeader("x-b3-sampled", "1").send()
+                .await(10, TimeUnit.SECONDS);
+        await(() -> recorded.size() == 1, "the request recorded");
+        var traced = recorded.get(0);
+        assertEquals(TRACE_ID + " " + seen.get(0).get("x-request-id"),
+                format.format(dev.inmesh.runtime.accesslog.AccessLogEntry.of(traced, traced.log())));
+    }
+
     @Test
     void aRequestItsCallerDidNotSampleGoesOnWithItsDecisionAndNoSpan() throws Exception {
         start(config(app(), collector(), 100));
