@@ -2,20 +2,18 @@ package dev.inmesh.runtime.inbound;
 
 import dev.inmesh.api.Mesh;
 import dev.inmesh.api.MeshOptions;
-import io.vertx.core.Vertx;
+import dev.inmesh.runtime.testing.MeshFixture;
 import io.vertx.core.http.HttpServerOptions;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * A mesh of workload {@code reviews-v1} configured from a file, and the application's server on 127.0.0.1 behind
- * {@code mesh.inbound}, its service answering {@code service}: what the tests of the in-JVM inbound side start.
+ * {@code mesh.inbound}, its service answering {@code service}: what the tests of the in-JVM inbound side start (the
+ * Vert.x, the mesh and their closing are {@link MeshFixture}'s).
  */
-abstract class InboundMeshFixture {
+abstract class InboundMeshFixture extends MeshFixture {
     /**
      * A {@code virtualInbound} listener's head, at the indentation of a {@code static_resources} {@code listeners}
      * item, to which its {@code filter_chains} items are appended (indented by 4).
@@ -26,25 +24,8 @@ abstract class InboundMeshFixture {
                 traffic_direction: INBOUND
             """;
 
-    @TempDir
-    Path dir;
-    Vertx vertx;
-    Mesh mesh;
     /** The application's server's port, once {@link #serve} started it. */
     int port;
-
-    @BeforeEach
-    void startVertx() {
-        vertx = Vertx.vertx();
-    }
-
-    @AfterEach
-    void stopMesh() throws Exception {
-        if (mesh != null) {
-            mesh.close().await(10, TimeUnit.SECONDS);
-        }
-        vertx.close().await(10, TimeUnit.SECONDS);
-    }
 
     /**
      * Starts the mesh from {@code yaml} (closing one a test started before), then the application's server on

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.inmesh.api.Mesh;
 import dev.inmesh.api.MeshOptions;
+import dev.inmesh.runtime.testing.MeshFixture;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -22,7 +23,7 @@ import org.junit.jupiter.api.Test;
  * two, or with a target that is no path is refused with 400; each refusal is a local reply in the access log, with
  * DPE when the codec refuses, and ends the connection.
  */
-class MeshInboundHttp1AdmissionTest extends InboundMeshFixture {
+class MeshInboundHttp1AdmissionTest extends MeshFixture {
     private static final String LOG_FORMAT = "%RESPONSE_CODE% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS% %ROUTE_NAME%";
 
 

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import dev.inmesh.api.Mesh;
 import dev.inmesh.api.MeshOptions;
 import dev.inmesh.runtime.net.LocalAddress;
+import dev.inmesh.runtime.testing.MeshFixture;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -21,7 +22,7 @@ import org.junit.jupiter.api.Test;
  * proxy's): the application sees the headers Envoy's connection manager writes, and the access log the address it
  * found.
  */
-class MeshInboundRemoteAddressTest extends InboundMeshFixture {
+class MeshInboundRemoteAddressTest extends MeshFixture {
     private static final List<String> SHOWN = List.of("x-forwarded-for", "x-forwarded-proto",
             "x-envoy-external-address", "x-envoy-internal", "x-envoy-decorator-operation", "x-request-id",
             "x-forwarded-port");

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.inmesh.api.Mesh;
 import dev.inmesh.api.MeshOptions;
+import dev.inmesh.runtime.testing.MeshFixture;
 import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpClientResponse;
 import io.vertx.core.http.HttpMethod;
@@ -26,7 +27,7 @@ import org.junit.jupiter.api.Test;
  * {@code internal_address_config.unix_sockets} decides whether it is internal. A Lua script's stream info prints
  * the connection's addresses as Envoy does.
  */
-class MeshInboundUnixSocketTest extends InboundMeshFixture {
+class MeshInboundUnixSocketTest extends MeshFixture {
     private HttpClient client;
 
     @AfterEach

@@ -1,4 +1,4 @@
-package dev.inmesh.runtime.mesh;
+package dev.inmesh.runtime.testing;
 
 import dev.inmesh.api.Mesh;
 import io.vertx.core.Vertx;
@@ -10,13 +10,14 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * What a test of {@code mesh.inbound} starts: a Vert.x, the mesh a test makes from a file in {@code dir}, and the
- * application's server behind it; closed after each test, the server first (a subclass's own {@code @AfterEach} runs
- * before this one's).
+ * What a test of the in-JVM mesh starts: a Vert.x, the mesh a test makes from a file in {@code dir}, and, for the
+ * inbound side, the application's server behind it; closed after each test, the server first (a subclass's own
+ * {@code @AfterEach} runs before this one's).
  */
-abstract class InboundMeshFixture {
+public abstract class MeshFixture {
     protected Vertx vertx;
     protected Mesh mesh;
+    /** The application's server, when a test keeps one here to be closed before the mesh; else null. */
     protected HttpServer inbound;
 
     @TempDir
