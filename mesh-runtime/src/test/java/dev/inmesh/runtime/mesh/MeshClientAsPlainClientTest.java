@@ -11,11 +11,11 @@ import dev.inmesh.api.Mesh;
 import dev.inmesh.api.MeshOptions;
 import dev.inmesh.runtime.stats.ResponseFlag;
 import dev.inmesh.runtime.stats.StreamInfo;
+import dev.inmesh.runtime.testing.MeshFixture;
 import dev.inmesh.runtime.upstream.RawHttp1Upstream;
 import io.vertx.core.Future;
 import io.vertx.core.MultiMap;
 import io.vertx.core.Promise;
-import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpClientOptions;
@@ -44,19 +44,15 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The mesh's clients where a service swaps them for plain Vert.x ones: what a plain client does with timeouts,
  * resets, forms, redirects, 100-continue, virtual hosts, TLS and closing, the mesh's does too. The requests go to a
  * loopback server through PassthroughCluster (no listener for its port, ALLOW_ANY): no route timeout applies.
  */
-class MeshClientAsPlainClientTest {
-    Vertx vertx;
-    Mesh mesh;
+class MeshClientAsPlainClientTest extends MeshFixture {
     final List<StreamInfo> recorded = new CopyOnWriteArrayList<>();
     /** Completed when a request to /hang reached the server. */
     final CompletableFuture<Void> hung = new CompletableFuture<>();
@@ -65,27 +61,13 @@ class MeshClientAsPlainClientTest {
     int port;
     /** How many requests the server was sent. */
     final AtomicInteger served = new AtomicInteger();
-    @TempDir
-    Path dir;
 
     @BeforeEach
     void setUp() throws Exception {
-        vertx = Vertx.vertx();
         port = server(new HttpServerOptions(), this::handle);
-        Path file = dir.resolve("mesh.yaml");
-        Files.writeString(file, "static_resources: {}\n");
-        DefaultMesh m = (DefaultMesh) Mesh.create(vertx, new MeshOptions().setConfigFile(file.toString())
-                .setAdminPort(-1));
-        m.addObserver(recorded::add);
-        m.start().await(10, TimeUnit.SECONDS);
-        mesh = m;
+        startMesh("static_resources: {}\n", recorded::add);
     }
 
-    @AfterEach
-    void tearDown() throws Exception {
-        mesh.close().await(10, TimeUnit.SECONDS);
-        vertx.close().await(10, TimeUnit.SECONDS);
-    }
 
     int server(HttpServerOptions options, io.vertx.core.Handler<HttpServerRequest> handler) throws Exception {
         HttpServer s = vertx.createHttpServer(options).requestHandler(handler);

@@ -4,46 +4,35 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.inmesh.api.Mesh;
-import dev.inmesh.api.MeshOptions;
 import dev.inmesh.runtime.stats.StreamInfo;
 import dev.inmesh.runtime.testing.LoopbackPorts;
+import dev.inmesh.runtime.testing.MeshFixture;
 import io.vertx.core.MultiMap;
-import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpClientResponse;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.http.RequestOptions;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The in-JVM client's request is what a sidecar's outbound HTTP/1 codec would read from the application, and its
  * answer what that codec would write back: the mesh client does what Envoy's codec and connection manager do with
  * both, through an outbound listener shaped as istiod writes it.
  */
-class MeshClientSidecarCodecTest {
-    Vertx vertx;
-    Mesh mesh;
+class MeshClientSidecarCodecTest extends MeshFixture {
     final List<StreamInfo> recorded = new CopyOnWriteArrayList<>();
     /** The requests the service was sent: their paths and headers. */
     final List<HttpServerRequest> served = new CopyOnWriteArrayList<>();
-    @TempDir
-    Path dir;
 
     @BeforeEach
     void setUp() throws Exception {
-        vertx = Vertx.vertx();
         // /slow never answers; anything else answers with the request's headers as its body
         // heads up to twice a sidecar's 60 KiB taken (Vert.x alone takes 8 KiB)
         HttpServer service = vertx.createHttpServer(new io.vertx.core.http.HttpServerOptions()
@@ -54,20 +43,9 @@ class MeshClientSidecarCodecTest {
             }
         });
         service.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
-        Path file = dir.resolve("mesh.yaml");
-        Files.writeString(file, config(service.actualPort(), LoopbackPorts.freePort()));
-        DefaultMesh m = (DefaultMesh) Mesh.create(vertx, new MeshOptions().setConfigFile(file.toString())
-                .setAdminPort(-1));
-        m.addObserver(recorded::add);
-        m.start().await(10, TimeUnit.SECONDS);
-        mesh = m;
+        startMesh(config(service.actualPort(), LoopbackPorts.freePort()), recorded::add);
     }
 
-    @AfterEach
-    void tearDown() throws Exception {
-        mesh.close().await(10, TimeUnit.SECONDS);
-        vertx.close().await(10, TimeUnit.SECONDS);
-    }
 
     /**
      * {@link MeshWebClientTest#config}'s outbound listener for port 9080, to {@code service}, where {@code reviews}

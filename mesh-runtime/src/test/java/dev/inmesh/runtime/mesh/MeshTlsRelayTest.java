@@ -3,11 +3,9 @@ package dev.inmesh.runtime.mesh;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.inmesh.api.Mesh;
-import dev.inmesh.api.MeshOptions;
 import dev.inmesh.runtime.stats.ResponseFlag;
 import dev.inmesh.runtime.stats.StreamInfo;
-import io.vertx.core.Vertx;
+import dev.inmesh.runtime.testing.MeshFixture;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.HttpServerOptions;
@@ -15,15 +13,11 @@ import io.vertx.core.net.SelfSignedCertificate;
 import io.vertx.ext.web.client.HttpResponse;
 import io.vertx.ext.web.client.WebClient;
 import io.vertx.ext.web.client.WebClientOptions;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * An {@code https://} request through the mesh's client to a destination whose listener relays TLS with
@@ -31,17 +25,12 @@ import org.junit.jupiter.api.io.TempDir;
  * the caller's own TLS goes to a host of the chain's cluster, as Envoy relays TLS it does not terminate, with the
  * request's host as SNI; with no host to relay to, the mesh answers 503.
  */
-class MeshTlsRelayTest {
-    private Vertx vertx;
-    private Mesh mesh;
+class MeshTlsRelayTest extends MeshFixture {
     private final List<StreamInfo> recorded = new CopyOnWriteArrayList<>();
     private int tlsPort;
-    @TempDir
-    Path dir;
 
     @BeforeEach
     void setUp() throws Exception {
-        vertx = Vertx.vertx();
         SelfSignedCertificate cert = SelfSignedCertificate.create("api.mesh.invalid");
         HttpServer server = vertx.createHttpServer(new HttpServerOptions().setSsl(true).setSni(true)
                 .setKeyCertOptions(cert.keyCertOptions())).requestHandler(req -> req.response()
@@ -51,8 +40,7 @@ class MeshTlsRelayTest {
                                 .map(n -> ((javax.net.ssl.SNIHostName) n).getAsciiName()).toList()
                         + " host=" + ws.headers().get("host") + " " + ws.uri() + " " + m)));
         tlsPort = server.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
-        Path file = dir.resolve("mesh.yaml");
-        Files.writeString(file, "static_resources:\n  listeners:\n"
+        startMesh("static_resources:\n  listeners:\n"
                 + tcpListener("0.0.0.0", 8443, "server_names: [api.mesh.invalid]", "outbound|8443||api.mesh.invalid")
                 + tcpListener("127.0.0.2", 9443, "", "outbound|9443||kube")
                 + tcpListener("127.0.0.3", 9443, "", "outbound|9443||empty")
@@ -60,19 +48,9 @@ class MeshTlsRelayTest {
                 + "  clusters:\n" + cluster("outbound|8443||api.mesh.invalid", tlsPort)
                 + "  - {name: \"outbound|443||headless\", type: ORIGINAL_DST, lb_policy: CLUSTER_PROVIDED, "
                 + "connect_timeout: 1s}\n"
-                + cluster("outbound|9443||kube", tlsPort) + cluster("outbound|9443||empty", -1));
-        DefaultMesh m = (DefaultMesh) Mesh.create(vertx, new MeshOptions().setConfigFile(file.toString())
-                .setAdminPort(-1));
-        m.addObserver(recorded::add);
-        m.start().await(10, TimeUnit.SECONDS);
-        mesh = m;
+                + cluster("outbound|9443||kube", tlsPort) + cluster("outbound|9443||empty", -1), recorded::add);
     }
 
-    @AfterEach
-    void tearDown() throws Exception {
-        mesh.close().await(10, TimeUnit.SECONDS);
-        vertx.close().await(10, TimeUnit.SECONDS);
-    }
 
     /** A listener on {@code ip:port} whose TLS chain (with {@code match} added) relays to {@code cluster}. */
     static String tcpListener(String ip, int port, String match, String cluster) {

@@ -1,10 +1,15 @@
 package dev.inmesh.runtime.testing;
 
 import dev.inmesh.api.Mesh;
+import dev.inmesh.api.MeshOptions;
+import dev.inmesh.runtime.mesh.DefaultMesh;
+import dev.inmesh.runtime.stats.StreamInfo;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpServer;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.io.TempDir;
@@ -37,5 +42,19 @@ public abstract class MeshFixture {
             mesh.close().await(10, TimeUnit.SECONDS);
         }
         vertx.close().await(10, TimeUnit.SECONDS);
+    }
+
+    /**
+     * Starts the mesh from {@code yaml}, written to {@code mesh.yaml} in {@code dir}, with no admin port, each request
+     * it records handed to {@code observer}; it is {@link #mesh}, closed after the test.
+     */
+    protected DefaultMesh startMesh(String yaml, Consumer<StreamInfo> observer) throws Exception {
+        Path file = Files.writeString(dir.resolve("mesh.yaml"), yaml);
+        DefaultMesh m = (DefaultMesh) Mesh.create(vertx, new MeshOptions().setConfigFile(file.toString())
+                .setAdminPort(-1));
+        m.addObserver(observer);
+        mesh = m;
+        m.start().await(10, TimeUnit.SECONDS);
+        return m;
     }
 }
