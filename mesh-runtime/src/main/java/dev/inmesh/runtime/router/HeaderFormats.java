@@ -10,8 +10,8 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * The header values of a configuration that are Envoy substitution format strings ({@link HeaderValueOption#formatted}),
- * each compiled once with the snapshot ({@link CommandFormat#headerValue}), found by the option itself; and the
+ * The header values of a configuration that are Envoy substitution format strings
+ * ({@link HeaderValueOption#formatted}), each compiled once with the snapshot ({@link CommandFormat#headerValue}), found by the option itself; and the
  * header mutation filter's query parameter values that are ({@link QueryParameterMutation#formatted},
  * {@link CommandFormat#queryParameterValue}), found by the mutation. A literal value is not here: it is added as it
  * is, at no cost.
@@ -60,6 +60,21 @@ public final class HeaderFormats {
             }
         }
         return formats.isEmpty() ? NONE : new HeaderFormats(formats);
+    }
+
+    /**
+     * The entry these formats' command operators read: {@code request}'s, with the response of {@code status} (0:
+     * none yet) and its {@code headers} (null: none yet), made once, when a value first asks for it, and then kept
+     * (every level of a request's rules reads the same); null, and nothing made, when there is no request or no
+     * value here to format.
+     */
+    public java.util.function.Supplier<AccessLogEntry> reading(AccessLogEntry.Source request, int status,
+                                                                io.vertx.core.MultiMap headers) {
+        if (request == null || formats.isEmpty()) {
+            return null;
+        }
+        AccessLogEntry[] made = {null};
+        return () -> made[0] != null ? made[0] : (made[0] = request.entry(status, headers, null));
     }
 
     /** Whether no value has a command operator. */

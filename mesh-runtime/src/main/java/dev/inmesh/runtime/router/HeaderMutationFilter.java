@@ -167,17 +167,13 @@ public final class HeaderMutationFilter {
     }
 
     /**
-     * The entry the values' command operators read, made once, at the first formatted value (null where there is no
-     * request to read, or no value to format); its headers are the live ones, so that a value reads what the mutations
+     * The entry the values' command operators read ({@link HeaderFormats#reading}), of the filter's own formats or,
+     * when it has none, its route table's; its headers are the live ones, so that a value reads what the mutations
      * before it did.
      */
     private Supplier<AccessLogEntry> entry(AccessLogEntry.Source request, int status, MultiMap headers,
                                            RouteTable table) {
-        if (request == null || formats.isEmpty() && (table == null || table.headerFormats().isEmpty())) {
-            return null; // no value to format: nothing made per request
-        }
-        AccessLogEntry[] made = {null};
-        return () -> made[0] != null ? made[0] : (made[0] = request.entry(status, headers, null));
+        return (formats.isEmpty() ? formats(1, table) : formats).reading(request, status, headers);
     }
 
     private List<Mutations> inOrder(RouteResult result, RouteTable table) {

@@ -41,9 +41,7 @@ public final class HeaderMutator {
      */
     public static void finalizeRequest(RouteResult.Forward f, RouteTable table, MutableHeaders headers,
                                        PathAndHost target, boolean originalPath, AccessLogEntry.Source request) {
-        // made only for a table that formats a header value
-        Supplier<AccessLogEntry> entry = request == null || table.headerFormats().isEmpty() ? null
-                : () -> request.entry(0, null, null);
+        Supplier<AccessLogEntry> entry = table.headerFormats().reading(request, 0, null);
         // as Envoy's route entry: the header rules first, then the Host rewrite, then the path's
         for (int i = 0; i < LEVELS; i++) {
             HeaderMutations m = level(f, table, applied(table, i));
@@ -99,8 +97,8 @@ public final class HeaderMutator {
      */
     public static void finalizeResponse(RouteResult result, RouteTable table, MultiMap headers, int status,
                                         AccessLogEntry.Source request) {
-        finalizeResponse(result, table, new MultiMapHeaders(headers), request == null
-                || table.headerFormats().isEmpty() ? null : () -> request.entry(status, headers, null));
+        finalizeResponse(result, table, new MultiMapHeaders(headers),
+                table.headerFormats().reading(request, status, headers));
     }
 
     /**
@@ -168,8 +166,8 @@ public final class HeaderMutator {
      * {@code request} makes (once, at the first formatted value; null: nothing known); a value that comes out empty
      * adds nothing unless kept ({@code keep_empty_value}).
      */
-    public static void apply(List<String> remove, List<HeaderValueOption> add, MutableHeaders headers, HeaderFormats formats,
-                      Supplier<AccessLogEntry> request) {
+    public static void apply(List<String> remove, List<HeaderValueOption> add, MutableHeaders headers,
+                             HeaderFormats formats, Supplier<AccessLogEntry> request) {
         if (!remove.isEmpty()) { // mostly empty: no iterator made for none
             for (String name : remove) {
                 headers.remove(name);

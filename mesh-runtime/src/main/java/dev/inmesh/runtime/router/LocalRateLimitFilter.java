@@ -127,7 +127,7 @@ public final class LocalRateLimitFilter {
          */
         public MultiMap applyRefusalHeaders(MultiMap h, boolean grpc, AccessLogEntry.Source request) {
             HeaderMutator.apply(List.of(), config.responseHeadersToAdd(), new MultiMapHeaders(h), formats,
-                    entry(request, status()));
+                    formats.reading(request, status(), null)); // no response headers, as Envoy's evaluateHeaders
             if (grpc && config.rateLimitedAsResourceExhausted()) {
                 h.set(HeaderNames.GRPC_STATUS, Integer.toString(GRPC_RESOURCE_EXHAUSTED));
             }
@@ -148,16 +148,8 @@ public final class LocalRateLimitFilter {
         void onRequest(MutableHeaders requestHeaders, boolean limited, AccessLogEntry.Source request) {
             if (limited && requestHeaders != null) {
                 HeaderMutator.apply(List.of(), config.requestHeadersToAddWhenNotEnforced(), requestHeaders, formats,
-                        entry(request, 0));
+                        formats.reading(request, 0, null));
             }
-        }
-
-        /**
-         * The entry a header value reads, made where the config formats one: the request so far, with no response
-         * headers, as Envoy's {@code evaluateHeaders} with the stream info alone.
-         */
-        private java.util.function.Supplier<AccessLogEntry> entry(AccessLogEntry.Source request, int status) {
-            return request == null || formats.isEmpty() ? null : () -> request.entry(status, null, null);
         }
     }
 

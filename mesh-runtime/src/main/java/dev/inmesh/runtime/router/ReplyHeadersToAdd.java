@@ -30,6 +30,6 @@ public record ReplyHeadersToAdd(List<HeaderValueOption> add, HeaderFormats forma
      */
     public void applyOn(MultiMap headers, int status, AccessLogEntry.Source request) {
         HeaderMutator.apply(List.of(), add, new MultiMapHeaders(headers), formats,
-                request == null || formats.isEmpty() ? null : () -> request.entry(status, headers, null));
+                formats.reading(request, status, headers));
     }
 }
