@@ -218,15 +218,8 @@ public final class RateLimitFilter {
             }
             if (action instanceof RateLimit.QueryParameterValueMatch m) {
                 QueryConditions query = QueryConditions.compile(m.queryParameters(), true);
-                RateLimitDescriptor.Entry e = entry(m.descriptorKey(), m.descriptorValue());
-                return (s, cluster, out) -> {
-                    boolean matched = s.request() != null && query.matches(QueryConditions.of(s.request().path()));
-                    if (matched != m.expectMatch()) {
-                        return false;
-                    }
-                    out.addEntries(e);
-                    return true;
-                };
+                return whenMatched(r -> query.matches(QueryConditions.of(r.path())), m.expectMatch(),
+                        entry(m.descriptorKey(), m.descriptorValue()));
             }
             if (action instanceof RateLimit.GenericKey g) {
                 RateLimitDescriptor.Entry e = entry(g.descriptorKey(), g.descriptorValue());
@@ -250,10 +243,19 @@ public final class RateLimitFilter {
             }
             RateLimit.HeaderValueMatch m = (RateLimit.HeaderValueMatch) action;
             HeaderMatchers.Compiled headers = HeaderMatchers.compileAll(m.headers());
-            RateLimitDescriptor.Entry e = entry(m.descriptorKey(), m.descriptorValue());
+            return whenMatched(r -> headers.matches(r::header), m.expectMatch(),
+                    entry(m.descriptorKey(), m.descriptorValue()));
+        }
+
+        /**
+         * The {@code header_value_match} and {@code query_parameter_value_match} actions: entry {@code e} when the
+         * request matches as {@code expectMatch} says (no request matches nothing), else the descriptor is dropped.
+         */
+        private static Producer whenMatched(java.util.function.Predicate<RouteRequest> matches, boolean expectMatch,
+                                            RateLimitDescriptor.Entry e) {
             return (s, cluster, out) -> {
-                boolean matched = s.request() != null && headers.matches(s.request()::header);
-                if (matched != m.expectMatch()) {
+                boolean matched = s.request() != null && matches.test(s.request());
+                if (matched != expectMatch) {
                     return false;
                 }
                 out.addEntries(e);
