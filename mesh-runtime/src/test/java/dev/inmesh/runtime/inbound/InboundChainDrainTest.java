@@ -70,11 +70,16 @@ class InboundChainDrainTest extends InboundMeshFixture {
         try {
             HttpClientResponse first = get(client, "old");
             CountDownLatch goAway = new CountDownLatch(1);
+            CountDownLatch closed = new CountDownLatch(1);
             first.request().connection().goAwayHandler(g -> goAway.countDown());
+            first.request().connection().closeHandler(v -> closed.countDown());
             push(config(httpChain("new")));
             HttpClientResponse last = get(client, "old");
             assertTrue(last.request().connection() == first.request().connection(), "on the same connection");
             assertTrue(goAway.await(10, TimeUnit.SECONDS), "GOAWAY");
+            // and, its last stream answered, ended: the client's pool lets the connection go only after it ran the
+            // GOAWAY handler, so a request sent straight from that handler's signal could still take it
+            assertTrue(closed.await(10, TimeUnit.SECONDS), "closed once its streams are done");
             HttpClientResponse next = get(client, "new");
             assertFalse(next.request().connection() == first.request().connection(), "a new connection");
         } finally {
