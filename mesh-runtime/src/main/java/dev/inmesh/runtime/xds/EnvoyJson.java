@@ -5,7 +5,6 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import com.google.protobuf.Descriptors.Descriptor;
 import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.Message;
@@ -22,30 +21,15 @@ import java.util.concurrent.ConcurrentHashMap;
  */
 public final class EnvoyJson {
     private static final ObjectMapper JSON = new ObjectMapper();
-    private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory());
     private static final String TYPED_STRUCT = "type.googleapis.com/xds.type.v3.TypedStruct";
     private static final Map<String, Descriptor> KNOWN = new ConcurrentHashMap<>();
     private static final Map<String, Boolean> UNKNOWN = new ConcurrentHashMap<>();
 
     private EnvoyJson() {}
 
-    /** Reads JSON or YAML text (YAML is a superset; JSON is tried first for speed). */
+    /** Reads JSON or YAML text (YAML is a superset; JSON is tried first for speed): its first document. */
     public static JsonNode tree(String text) throws JsonProcessingException {
-        String t = text.stripLeading();
-        if (t.startsWith("{") || t.startsWith("[")) {
-            try {
-                return JSON.readTree(text);
-            } catch (JsonProcessingException e) {
-                // not JSON after all: fall through to YAML, whose error is the one reported
-            }
-        }
-        JsonNode node = YAML.readTree(text);
-        if (node == null || node.isMissingNode()) {
-            throw new JsonProcessingException("empty document") {
-                private static final long serialVersionUID = 1L;
-            };
-        }
-        return node;
+        return documents(text).get(0);
     }
 
     /**
@@ -61,20 +45,8 @@ public final class EnvoyJson {
                 // not JSON after all: fall through to YAML, whose error is the one reported
             }
         }
-        java.util.List<JsonNode> docs = new java.util.ArrayList<>();
-        // One value per document; not a MappingIterator, which would take a top-level list apart.
-        try (com.fasterxml.jackson.core.JsonParser p = YAML.getFactory().createParser(text)) {
-            while (p.nextToken() != null) {
-                JsonNode n = YAML.readTree(p);
-                if (n != null && !n.isMissingNode() && !n.isNull()) {
-                    docs.add(n);
-                }
-            }
-        } catch (JsonProcessingException e) {
-            throw e;
-        } catch (java.io.IOException e) {
-            throw new IllegalStateException("reading a string cannot fail", e);
-        }
+        // anchors, aliases and !ignore keys as Envoy reads them
+        java.util.List<JsonNode> docs = YamlTrees.documents(text);
         if (docs.isEmpty()) {
             throw new JsonProcessingException("empty document") {
                 private static final long serialVersionUID = 1L;
