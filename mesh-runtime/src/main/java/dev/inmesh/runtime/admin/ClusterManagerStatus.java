@@ -64,7 +64,8 @@ public final class ClusterManagerStatus implements ClusterStatusSource {
                 out.add(q + "max_connections::" + t.maxConnections());
                 out.add(q + "max_pending_requests::" + t.maxPendingRequests());
                 out.add(q + "max_requests::" + t.maxRequests());
-                out.add(q + "max_retries::" + t.maxRetries());
+                // as Envoy's retries().max(): under a retry_budget, the budget's limit at this moment
+                out.add(q + "max_retries::" + c.circuitBreakers(p).retryLimit());
             }
             out.add(n + "::added_via_api::" + addedViaApi(snapshot, c));
             if (!c.config().edsServiceName().isEmpty()) {
@@ -107,7 +108,7 @@ public final class ClusterManagerStatus implements ClusterStatusSource {
                         .setMaxConnections(uint32(t.maxConnections()))
                         .setMaxPendingRequests(uint32(t.maxPendingRequests()))
                         .setMaxRequests(uint32(t.maxRequests()))
-                        .setMaxRetries(uint32(t.maxRetries()));
+                        .setMaxRetries(uint32(c.circuitBreakers(p).retryLimit()));
             }
             OutlierDetector d = c.outlierDetector();
             if (d.config() != null && d.successRateEjectionThreshold(false) > 0) {

@@ -126,6 +126,25 @@ class ClusterManagerStatusTest {
     }
 
     @Test
+    void underARetryBudgetMaxRetriesIsTheBudgetsLimitNowAsEnvoyPrintsIt() throws Exception {
+        SnapshotHolder holder = holder(STATIC.replace("max_retries: 4}",
+                "max_retries: 100, retry_budget: {budget_percent: {value: 50}, min_retry_concurrency: 3}}"));
+        var breaker = holder.current().clusterManager().clusters().get("agent").circuitBreakers();
+        java.util.function.Supplier<List<String>> maxRetries = () -> new ClusterManagerStatus(holder)
+                .clusterStatusLines().stream().filter(l -> l.startsWith("agent::default_priority::max_retries::"))
+                .toList();
+        assertEquals(List.of("agent::default_priority::max_retries::3"), maxRetries.get(),
+                "idle: the minimum retry concurrency, not max_retries");
+        for (int i = 0; i < 10; i++) {
+            breaker.tryStartRequest();
+        }
+        assertEquals(List.of("agent::default_priority::max_retries::5"), maxRetries.get(), "half of 10 active");
+        JsonNode thresholds = EnvoyJson.tree(EnvoyJson.print(new ClusterManagerStatus(holder).clusters()))
+                .at("/cluster_statuses/0/circuit_breakers/thresholds/0");
+        assertEquals(5, thresholds.get("max_retries").asInt(), thresholds.toString());
+    }
+
+    @Test
     void anXdsClusterIsAddedViaApiWithItsObservabilityAndEdsServiceNamesAndNoOutlierLines() throws Exception {
         SnapshotHolder holder = holder(XDS);
 
