@@ -68,7 +68,7 @@ public final class ClusterParser
             "original_dst_lb_config", "http2_protocol_options", "transport_socket", "filters", "dns_lookup_family",
             "common_http_protocol_options", "upstream_connection_options", "transport_socket_matches",
             "respect_dns_ttl", "dns_jitter", "typed_dns_resolver_config", "http_protocol_options", "alt_stat_name",
-            "health_checks", "ignore_health_on_host_removal");
+            "health_checks", "ignore_health_on_host_removal", "max_requests_per_connection");
     /**
      * Settings that change nothing here. ({@code close_connections_on_host_health_failure}, which closes a host's
      * {@code tcp_proxy} connections when outlier detection ejects it, is not implemented and is refused.)
@@ -198,6 +198,7 @@ public final class ClusterParser
         // the typed HttpProtocolOptions replace the cluster's deprecated fields, as in Envoy
         CommonHttpProtocolOptions lifetimes = c.hasCommonHttpProtocolOptions() ? Fields.at(
                 "common_http_protocol_options", () -> lifetimes(c.getCommonHttpProtocolOptions())) : null;
+        boolean requestsPerConnection = c.getCommonHttpProtocolOptions().hasMaxRequestsPerConnection();
         for (Map.Entry<String, Any> e : c.getTypedExtensionProtocolOptionsMap().entrySet()) {
             String segment = "typed_extension_protocol_options[\"" + e.getKey() + "\"]";
             HttpProtocolOptions o = Fields.at(segment, () -> protocolOptions(e.getKey(), e.getValue()));
@@ -216,6 +217,17 @@ public final class ClusterParser
             h2 = Fields.at(segment, () -> http2Options(o));
             lifetimes = o.hasCommonHttpProtocolOptions() ? Fields.at(segment + ".common_http_protocol_options",
                     () -> lifetimes(o.getCommonHttpProtocolOptions())) : CommonHttpProtocolOptions.DEFAULTS;
+            requestsPerConnection = o.getCommonHttpProtocolOptions().hasMaxRequestsPerConnection();
+        }
+        if (c.hasMaxRequestsPerConnection()) {
+            // the cluster's deprecated limit, which Envoy still takes where the protocol options set none
+            if (requestsPerConnection) {
+                throw new FieldError("max_requests_per_connection", "set beside the protocol options' "
+                        + "max_requests_per_connection (expected: only one of them, as Envoy requires)");
+            }
+            CommonHttpProtocolOptions base = lifetimes == null ? CommonHttpProtocolOptions.DEFAULTS : lifetimes;
+            lifetimes = new CommonHttpProtocolOptions(base.idleTimeout(), base.maxConnectionDuration(),
+                    Integer.toUnsignedLong(c.getMaxRequestsPerConnection().getValue()), base.maxStreamDuration());
         }
         DnsLookupFamily family = switch (c.getDnsLookupFamily()) {
             case AUTO -> DnsLookupFamily.AUTO;

@@ -296,6 +296,34 @@ class ClusterParserTest {
     }
 
     @Test
+    void theClustersDeprecatedMaxRequestsPerConnectionIsTakenUnlessTheProtocolOptionsSetOne() throws Exception {
+        // as Envoy's ClusterInfoImpl (and Istio before 1.14, which wrote it there)
+        Cluster old = PARSER.parse(proto("""
+                {"name": "c", "type": "STATIC", "max_requests_per_connection": 3,
+                 "common_http_protocol_options": {"idle_timeout": "5s"}}
+                """));
+        assertEquals(new CommonHttpProtocolOptions(Duration.ofSeconds(5), Duration.ZERO, 3),
+                old.commonHttpProtocolOptions());
+        Cluster typed = PARSER.parse(proto("""
+                {"name": "c", "type": "STATIC", "max_requests_per_connection": 4,
+                 "typed_extension_protocol_options": {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                   "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                   "common_http_protocol_options": {"idle_timeout": "30s"},
+                   "explicit_http_config": {"http_protocol_options": {}}}}}
+                """));
+        assertEquals(new CommonHttpProtocolOptions(Duration.ofSeconds(30), Duration.ZERO, 4),
+                typed.commonHttpProtocolOptions());
+        var both = assertThrows(InvalidResourceException.class, () -> PARSER.parse(proto("""
+                {"name": "c", "type": "STATIC", "max_requests_per_connection": 4,
+                 "typed_extension_protocol_options": {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                   "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                   "common_http_protocol_options": {"max_requests_per_connection": 2},
+                   "explicit_http_config": {"http_protocol_options": {}}}}}
+                """)));
+        assertTrue(both.getMessage().contains("max_requests_per_connection: set beside"), both.getMessage());
+    }
+
+    @Test
     void theTcpKeepaliveOfTheUpstreamConnectionOptionsIsRead() throws Exception {
         // as Istio writes a DestinationRule's connectionPool.tcp.tcpKeepalive (time and interval in seconds)
         String cluster = "{\"name\": \"x\", \"type\": \"STATIC\"%s}";
