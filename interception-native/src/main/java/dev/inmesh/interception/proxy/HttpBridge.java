@@ -1646,9 +1646,7 @@ final class HttpBridge {
                     keepAlive = false; // HTTP/1.0 without a length: the body ends with the connection
                 }
             }
-            if (!keepAlive && !http2) {
-                resp.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
-            }
+            connectionHeader(resp, version, keepAlive);
             boolean keep = keepAlive;
             HttpClientResponse up = r.upstream();
             streaming = up;
@@ -1817,6 +1815,22 @@ final class HttpBridge {
             }
         }
 
+        /**
+         * The HTTP/1 answer's {@code connection} header, as Envoy's connection manager writes it: {@code close} when
+         * the connection ends after it, and {@code keep-alive} on an HTTP/1.0 answer when it does not (an HTTP/1.0
+         * client takes an answer without it to end the connection).
+         */
+        private void connectionHeader(HttpResponse resp, HttpVersion version, boolean keepAlive) {
+            if (http2) {
+                return;
+            }
+            if (!keepAlive) {
+                resp.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
+            } else if (version.equals(HttpVersion.HTTP_1_0)) {
+                resp.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.KEEP_ALIVE);
+            }
+        }
+
         /** Sends a response whose body is whole ({@code body}, null for none) in one write, then the next request. */
         private void respondWhole(ChannelHandlerContext ctx, RouterResponse r, Buffer body, HttpVersion version,
                                   boolean keepAlive) {
@@ -1829,9 +1843,7 @@ final class HttpBridge {
                 resp = new DefaultFullHttpResponse(version, status, content, RESPONSE_HEADERS, RESPONSE_HEADERS);
                 copyHeaders(r.headers(), resp);
             }
-            if (!keepAlive && !http2) {
-                resp.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
-            }
+            connectionHeader(resp, version, keepAlive);
             if (!http2 && !resp.headers().contains(HttpHeaderNames.CONTENT_LENGTH) && r.status() >= 200
                     && r.status() != 204 && r.status() != 304 && !"HEAD".equals(r.request().method())) {
                 // as Envoy's HTTP/1 codec frames a whole answer without one (a gRPC local reply has none; an answer

@@ -362,6 +362,16 @@ class Http1RequestsTest {
             String v10 = exchange(http10, "GET /e HTTP/1.0\r\n\r\n");
             assertTrue(v10.startsWith("HTTP/1.0 200 OK"), v10);
             assertTrue(v10.endsWith("host=svc path=/e"), v10);
+            // a keep-alive HTTP/1.0 request's answer says keep-alive, as Envoy's connection manager writes it
+            // (an HTTP/1.0 client takes an answer without it to end the connection); the next one, without it,
+            // is answered with connection: close
+            String kept = exchange(http10, "GET /k HTTP/1.0\r\nconnection: keep-alive\r\n\r\n"
+                    + "GET /last HTTP/1.0\r\n\r\n");
+            String first = kept.substring(0, kept.indexOf("HTTP/1.0 200", 1));
+            assertTrue(first.toLowerCase(java.util.Locale.ROOT).contains("\r\nconnection: keep-alive\r\n")
+                    && first.endsWith("path=/k"), kept);
+            assertTrue(kept.toLowerCase(java.util.Locale.ROOT).contains("\r\nconnection: close\r\n")
+                    && kept.endsWith("path=/last"), kept);
             // another version than 1.1 is served as HTTP/1.0 too, as Envoy's codec reads it
             String v12 = exchange(http10, "GET /e HTTP/1.2\r\n\r\n");
             assertTrue(v12.startsWith("HTTP/1.0 200 OK") && v12.endsWith("host=svc path=/e"), v12);
