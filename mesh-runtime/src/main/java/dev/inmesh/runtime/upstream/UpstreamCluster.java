@@ -1022,12 +1022,6 @@ public final class UpstreamCluster {
 
     // ---- STRICT_DNS and LOGICAL_DNS ----
 
-    /**
-     * Resolves every endpoint's name and replaces the hosts with the addresses found. As in Envoy, each name is a
-     * target of its own: a failed lookup keeps that name's addresses from its last good one (none before it has
-     * had one), and a lookup that succeeds replaces them, with no address at all if it found none. A LOGICAL_DNS
-     * cluster's one name gives one host, the first address found.
-     */
     /** The next resolution of a {@code respect_dns_ttl} cluster, in place of any planned before. */
     private synchronized void scheduleResolve(long delayMillis) {
         var vertx = env.vertx();
@@ -1069,18 +1063,29 @@ public final class UpstreamCluster {
 
     /**
      * The wait before a DNS cluster's next resolution: {@link #nextResolveMillis}, plus the jitter when a lookup
-     * succeeded (Envoy adds it to a completed resolution's refresh only; after a failure it waits the failure
-     * refresh, which without {@code dns_failure_refresh_rate} is the refresh rate).
+     * succeeded ({@link #updatesHosts}: Envoy adds it to a completed resolution's refresh only; after a failure, a
+     * LOGICAL_DNS cluster's empty answer included, it waits the failure refresh, which without
+     * {@code dns_failure_refresh_rate} is the refresh rate).
      */
     static long nextDelayMillis(Cluster c, List<io.vertx.core.Future<DnsResolver.Answer>> lookups,
                                 java.util.random.RandomGenerator random) {
         long next = nextResolveMillis(c, lookups);
         for (io.vertx.core.Future<DnsResolver.Answer> f : lookups) {
-            if (f.succeeded()) {
+            if (updatesHosts(c, f)) {
                 return next + jitterMillis(c, random);
             }
         }
         return next;
+    }
+
+    /**
+     * Whether a lookup is what Envoy takes as a successful resolution, which sets its name's hosts: any answer for a
+     * STRICT_DNS cluster, one with no address included; only one with an address for a LOGICAL_DNS cluster, where
+     * Envoy counts an empty answer as a failure.
+     */
+    private static boolean updatesHosts(Cluster c, io.vertx.core.Future<DnsResolver.Answer> lookup) {
+        return lookup.succeeded() && (c.type() != DiscoveryType.LOGICAL_DNS
+                || lookup.result() != null && !lookup.result().addresses().isEmpty());
     }
 
     /**
@@ -1104,6 +1109,14 @@ public final class UpstreamCluster {
                 : random.nextLong(bound);
     }
 
+    /**
+     * Resolves every endpoint's name and replaces the hosts with the addresses found. As in Envoy, each name is a
+     * target of its own: a failed lookup keeps that name's addresses from its last good one (none before it has
+     * had one), and a STRICT_DNS lookup that succeeds replaces them, with no address at all if it found none (the
+     * name does not exist, or has no address of the family). A LOGICAL_DNS cluster's one name gives one host, the
+     * first address found; an answer with no address changes nothing there, as Envoy's logical DNS cluster takes only
+     * a successful, non-empty answer (logical_dns_cluster.cc), so that its host does not fall back to none.
+     */
     void resolve() {
         Cluster c;
         synchronized (this) {
@@ -1137,13 +1150,14 @@ public final class UpstreamCluster {
                     for (LbEndpoint e : l.lbEndpoints()) {
                         int target = i++;
                         io.vertx.core.Future<DnsResolver.Answer> f = lookups.get(target);
-                        if (f.succeeded()) {
+                        if (updatesHosts(c, f)) {
                             List<String> found = f.result() == null ? List.of() : f.result().addresses();
                             dnsTargets.set(target, List.copyOf(logical && found.size() > 1 ? found.subList(0, 1)
                                     : found));
                         } else {
                             LOG.log(Level.FINE, "cluster " + name + ": DNS lookup of " + e.address().address()
-                                    + " failed; keeping its last addresses", f.cause());
+                                    + (f.succeeded() ? " found no address" : " failed") + "; keeping its last addresses",
+                                    f.cause());
                         }
                         // the host's name is the endpoint's hostname, else the name resolved (auto_host_rewrite)
                         String hostname = e.hostname().isEmpty() ? e.address().address() : e.hostname();

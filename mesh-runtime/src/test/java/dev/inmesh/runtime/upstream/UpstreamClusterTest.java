@@ -906,14 +906,7 @@ class UpstreamClusterTest {
     @Test
     void aLogicalDnsClusterHasOneHostTheFirstAddressItsNameResolvesTo() {
         Map<String, List<String>> dns = new HashMap<>(Map.of("svc.example", List.of("10.1.1.1", "10.1.1.2")));
-        UpstreamEnvironment env = new UpstreamEnvironment(null, f.ticker, new Random(1),
-                (name, family) -> dns.containsKey(name) ? Future.succeededFuture(dns.get(name))
-                        : Future.failedFuture("SERVFAIL"));
-        ClusterLoadAssignment inline = Fixtures.cla("dns", new LocalityLbEndpoints(null, List.of(
-                new LbEndpoint(new SocketAddress("svc.example", 443), "", null, 1, null)), 1, 0));
-        Cluster cluster = Cluster.builder("dns", DiscoveryType.LOGICAL_DNS).lbPolicy(LbPolicy.ROUND_ROBIN)
-                .loadAssignment(inline).build();
-        UpstreamCluster c = ClusterManager.create(env, Map.of("dns", cluster), Map.of()).cluster("dns");
+        UpstreamCluster c = oneName(DiscoveryType.LOGICAL_DNS, dns);
         assertEquals(Set.of("10.1.1.1:443"), addresses(c));
         assertEquals("svc.example", c.chooseHost(LbContext.NONE).hostname());
         dns.put("svc.example", List.of("10.1.1.3", "10.1.1.1"));
@@ -922,6 +915,59 @@ class UpstreamClusterTest {
         dns.clear();
         c.resolve(); // a failed lookup keeps the host
         assertEquals(Set.of("10.1.1.3:443"), addresses(c));
+    }
+
+    /** A cluster of type {@code type} with the one endpoint {@code svc.example:443}, resolved by {@code dns}. */
+    private UpstreamCluster oneName(DiscoveryType type, Map<String, List<String>> dns) {
+        UpstreamEnvironment env = new UpstreamEnvironment(null, f.ticker, new Random(1),
+                (name, family) -> dns.containsKey(name) ? Future.succeededFuture(dns.get(name))
+                        : Future.failedFuture("SERVFAIL"));
+        ClusterLoadAssignment inline = Fixtures.cla("dns", new LocalityLbEndpoints(null, List.of(
+                new LbEndpoint(new SocketAddress("svc.example", 443), "", null, 1, null)), 1, 0));
+        Cluster cluster = Cluster.builder("dns", type).lbPolicy(LbPolicy.ROUND_ROBIN).loadAssignment(inline).build();
+        return ClusterManager.create(env, Map.of("dns", cluster), Map.of()).cluster("dns");
+    }
+
+    @Test
+    void aLogicalDnsClusterKeepsItsHostWhenItsNameNoLongerResolvesWhereAStrictDnsClusterDropsIt() {
+        Map<String, List<String>> dns = new HashMap<>(Map.of("svc.example", List.of("10.1.1.1")));
+        UpstreamCluster logical = oneName(DiscoveryType.LOGICAL_DNS, dns);
+        UpstreamCluster strict = oneName(DiscoveryType.STRICT_DNS, dns);
+        // the name is gone (NXDOMAIN) or has no address of the family: an answer with no address
+        dns.put("svc.example", List.of());
+        logical.resolve();
+        strict.resolve();
+        // as Envoy's logical DNS cluster, which takes only an answer with an address: its host stays
+        assertEquals(Set.of("10.1.1.1:443"), addresses(logical));
+        assertEquals("10.1.1.1:443", logical.chooseHost(LbContext.NONE).addressString());
+        // a strict DNS cluster follows the answer to no host
+        assertEquals(Set.of(), addresses(strict));
+        dns.put("svc.example", List.of("10.1.1.2"));
+        logical.resolve();
+        assertEquals(Set.of("10.1.1.2:443"), addresses(logical));
+        // the first answer with no address leaves a new logical cluster without a host, as Envoy's has none yet
+        dns.put("svc.example", List.of());
+        assertEquals(Set.of(), addresses(oneName(DiscoveryType.LOGICAL_DNS, dns)));
+    }
+
+    @Test
+    void aLogicalDnsClustersEmptyAnswerIsAFailureWhoseNextRefreshHasNoJitter() {
+        ClusterLoadAssignment inline = Fixtures.cla("dns", new LocalityLbEndpoints(null, List.of(
+                new LbEndpoint(new SocketAddress("svc.example", 443), "", null, 1, null)), 1, 0));
+        Cluster logical = Cluster.builder("dns", DiscoveryType.LOGICAL_DNS).lbPolicy(LbPolicy.ROUND_ROBIN)
+                .loadAssignment(inline).dnsRefreshRate(Duration.ofSeconds(5)).dnsJitter(Duration.ofSeconds(1))
+                .build();
+        Future<DnsResolver.Answer> none = Future.succeededFuture(new DnsResolver.Answer(List.of(), 0));
+        Random seeded = new Random(7);
+        for (int i = 0; i < 100; i++) {
+            assertEquals(5_000, UpstreamCluster.nextDelayMillis(logical, List.of(none), seeded));
+        }
+        Future<DnsResolver.Answer> found = Future.succeededFuture(new DnsResolver.Answer(List.of("10.1.1.1"), 0));
+        long max = 0;
+        for (int i = 0; i < 100; i++) {
+            max = Math.max(max, UpstreamCluster.nextDelayMillis(logical, List.of(found), seeded));
+        }
+        assertTrue(max > 5_500 && max < 6_000, "the refresh rate plus the jitter: " + max);
     }
 
     @Test
