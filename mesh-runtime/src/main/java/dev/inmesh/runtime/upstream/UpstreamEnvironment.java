@@ -12,7 +12,8 @@ import java.util.random.RandomGenerator;
  * hand, and {@link UpstreamCluster#httpClient} is unavailable.
  *
  * @param vertx the Vert.x instance, or null
- * @param resolver host name to addresses, for STRICT_DNS; null to use Netty's DNS resolver on Vert.x's event loops
+ * @param resolver host name to addresses, for STRICT_DNS and LOGICAL_DNS; null for the system's hosts file, then
+ *                 Netty's DNS resolver on Vert.x's event loops
  * @param stats a cluster's statistics by its name (what the cluster itself counts, such as its outlier detection's
  *              ejections), or null for none
  */

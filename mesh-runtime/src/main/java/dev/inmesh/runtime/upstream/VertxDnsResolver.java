@@ -30,25 +30,35 @@ import java.util.function.Supplier;
 /**
  * STRICT_DNS resolution on Vert.x's event loops with Netty's DNS resolver, by the cluster's {@code dns_lookup_family}
  * as Envoy resolves: the A records, the AAAA records, one family with the other as fallback when it has none, or both;
- * with the records' TTLs, for {@code respect_dns_ttl}. An IP literal resolves to itself, and {@code localhost} to
- * 127.0.0.1 and ::1. A name that does not exist, or has no record of the family, resolves to no address; other errors
- * (a server failure, no answer in time) fail the lookup. Nothing is cached: each lookup asks the name servers, as a
- * cluster re-resolves only when its records' time is up. The system's name servers are asked with its search domains
- * and {@code ndots} (/etc/resolv.conf), as Envoy's resolver asks them.
+ * with the records' TTLs, for {@code respect_dns_ttl}. An IP literal resolves to itself. As Envoy's c-ares resolver
+ * ({@code ares_getaddrinfo}), each lookup of a family first looks in the hosts file ({@link HostsFile}): the name's
+ * addresses of that family there are the answer, with no TTL (the cluster re-resolves at its refresh rate); a name
+ * the file has no address of the family for is asked of DNS ({@code ALL}, one lookup of both families, takes the
+ * file's addresses of both when it has any). {@code localhost} not in the file resolves to 127.0.0.1 and ::1, never
+ * asked of DNS. A name that does not exist, or has no record of the family, resolves to no address; other errors (a
+ * server failure, no answer in time) fail the lookup. No answer from DNS is cached: each lookup asks the name servers,
+ * as a cluster re-resolves only when its records' time is up. The system's name servers are asked with its search
+ * domains and {@code ndots} (/etc/resolv.conf), as Envoy's resolver asks them.
  */
 final class VertxDnsResolver implements DnsResolver {
     private final Vertx vertx;
     /** Where to ask and for how long, or null for the system's name servers (/etc/resolv.conf). */
     private final DnsClientOptions options;
+    private final HostsFile hostsFile;
     private DnsNameResolver resolver;
 
     VertxDnsResolver(Vertx vertx) {
-        this(vertx, null);
+        this(vertx, null, HostsFile.SYSTEM);
     }
 
-    VertxDnsResolver(Vertx vertx, DnsClientOptions options) {
+    /**
+     * @param options where to ask and for how long, or null for the system's name servers
+     * @param hostsFile the hosts file looked in first
+     */
+    VertxDnsResolver(Vertx vertx, DnsClientOptions options, java.nio.file.Path hostsFile) {
         this.vertx = vertx;
         this.options = options;
+        this.hostsFile = new HostsFile(vertx, hostsFile);
     }
 
     @Override
@@ -61,12 +71,31 @@ final class VertxDnsResolver implements DnsResolver {
         if (IpLiterals.isLiteral(name)) {
             return Future.succeededFuture(new Answer(List.of(name), 0));
         }
-        if (name.equals("localhost")) {
-            return byFamily(family, () -> Future.succeededFuture(new Answer(List.of("127.0.0.1"), 0)),
-                    () -> Future.succeededFuture(new Answer(List.of("::1"), 0)));
+        return hostsFile.entries().compose(hosts -> {
+            if (family == DnsLookupFamily.ALL) {
+                List<String> both = new ArrayList<>(hosts.addresses(name, false));
+                both.addAll(hosts.addresses(name, true));
+                if (!both.isEmpty()) {
+                    return Future.succeededFuture(new Answer(both, 0));
+                }
+            }
+            return byFamily(family, () -> lookup(hosts, name, false), () -> lookup(hosts, name, true));
+        });
+    }
+
+    /**
+     * One family's lookup, as c-ares's for it: the hosts file's addresses, else {@code localhost}'s loopback address,
+     * else the name servers' records.
+     */
+    private Future<Answer> lookup(HostsFile.Entries hosts, String name, boolean v6) {
+        List<String> inFile = hosts.addresses(name, v6);
+        if (!inFile.isEmpty()) {
+            return Future.succeededFuture(new Answer(inFile, 0));
         }
-        DnsNameResolver r = resolver();
-        return byFamily(family, () -> query(r, name, DnsRecordType.A), () -> query(r, name, DnsRecordType.AAAA));
+        if (name.equals("localhost")) {
+            return Future.succeededFuture(new Answer(List.of(v6 ? "::1" : "127.0.0.1"), 0));
+        }
+        return query(resolver(), name, v6 ? DnsRecordType.AAAA : DnsRecordType.A);
     }
 
     /** The addresses of one record type, and their smallest TTL. */
@@ -158,6 +187,9 @@ final class VertxDnsResolver implements DnsResolver {
             VertxInternal internal = (VertxInternal) vertx;
             DnsNameResolverBuilder b = new DnsNameResolverBuilder(internal.nettyEventLoopGroup().next())
                     .datagramChannelFactory(() -> internal.transport().datagramChannel())
+                    // the hosts file is looked in first, as it is (HostsFile): Netty's would answer from the file
+                    // as it was when first read, with a day's TTL
+                    .hostsFileEntriesResolver((host, types) -> null)
                     .resolveCache(NoopDnsCache.INSTANCE)
                     .cnameCache(NoopDnsCnameCache.INSTANCE)
                     .nameServerProvider(DnsServerAddressStreamProviders.platformDefault());
