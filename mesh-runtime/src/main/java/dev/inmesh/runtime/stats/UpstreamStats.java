@@ -107,6 +107,32 @@ public interface UpstreamStats {
     void membershipChanged();
 
     /**
+     * A DNS cluster began to resolve one of its names: {@code update_attempt}, one of Envoy's cluster config update
+     * statistics, which a DNS cluster counts for each lookup of each name (strict_dns_cluster.cc,
+     * logical_dns_cluster.cc). The first call registers them all: {@code update_attempt}, {@code update_success},
+     * {@code update_failure}, {@code update_no_rebuild} and {@code update_empty} (which only Envoy's EDS counts, so it
+     * stays 0 here), as only a DNS cluster counts them (Envoy's EDS subscription counts them too; Inmesh's does not
+     * yet, so an EDS cluster has none rather than zeros).
+     */
+    void updateAttempt();
+
+    /** How the resolution {@link #updateAttempt} counted ended, in its counters. */
+    void updateOutcome(UpdateOutcome outcome);
+
+    /** How a DNS cluster's lookup of one of its names ended, as Envoy's DNS clusters count it. */
+    enum UpdateOutcome {
+        /** An answer that moved the name's hosts: {@code update_success}. */
+        SUCCESS,
+        /** An answer that left the name's hosts as they were: {@code update_success} and {@code update_no_rebuild}. */
+        NO_REBUILD,
+        /**
+         * The lookup failed (no answer, a server failure), or, for a LOGICAL_DNS cluster, answered no address:
+         * {@code update_failure}.
+         */
+        FAILURE
+    }
+
+    /**
      * A host had no connection pool for a request and none could be made or freed under {@code max_connection_pools}:
      * {@code upstream_cx_pool_overflow}.
      */

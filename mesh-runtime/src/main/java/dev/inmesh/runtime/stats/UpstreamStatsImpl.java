@@ -79,7 +79,11 @@ final class UpstreamStatsImpl implements UpstreamStats {
     private final java.util.concurrent.atomic.AtomicReference<HealthCheckStats> healthCheck =
             new java.util.concurrent.atomic.AtomicReference<>();
     /** The {@code ssl.*} counters (handshake, connection_error, fail_verify_error, fail_verify_san), or null. */
-    private volatile LongAdder[] ssl;
+    private final java.util.concurrent.atomic.AtomicReference<LongAdder[]> ssl =
+            new java.util.concurrent.atomic.AtomicReference<>();
+    /** The {@code update_*} counters (attempt, success, failure, no_rebuild, empty), or null. */
+    private final java.util.concurrent.atomic.AtomicReference<LongAdder[]> update =
+            new java.util.concurrent.atomic.AtomicReference<>();
     /** The {@code ratelimit.*} counters, by {@link RateLimitStat}, each registered on first use. */
     private final AtomicReferenceArray<LongAdder> rateLimit =
             new AtomicReferenceArray<>(RateLimitStat.values().length);
@@ -285,22 +289,41 @@ final class UpstreamStatsImpl implements UpstreamStats {
 
     /** The {@code ssl.*} counters, registered on first use (a TLS cluster's first handshake). */
     private LongAdder[] ssl() {
-        LongAdder[] a = ssl;
-        if (a == null) {
-            synchronized (this) {
-                a = ssl;
-                if (a == null) {
-                    a = new LongAdder[4];
-                    String[] names = {"ssl_handshake", "ssl_connection_error", "ssl_fail_verify_error",
-                        "ssl_fail_verify_san"};
-                    for (int i = 0; i < a.length; i++) {
-                        a[i] = adder(registry, cluster, names[i], new LongAdder());
-                    }
-                    ssl = a;
-                }
-            }
+        return once(ssl, () -> adders("ssl_handshake", "ssl_connection_error", "ssl_fail_verify_error",
+                "ssl_fail_verify_san"));
+    }
+
+    /** The {@code update_*} counters, registered on first use (a DNS cluster's first resolution). */
+    private LongAdder[] update() {
+        return once(update, () -> adders("update_attempt", "update_success", "update_failure", "update_no_rebuild",
+                "update_empty"));
+    }
+
+    /** The cluster's counters of these Envoy names, registered now. */
+    private LongAdder[] adders(String... names) {
+        LongAdder[] a = new LongAdder[names.length];
+        for (int i = 0; i < a.length; i++) {
+            a[i] = adder(registry, cluster, names[i], new LongAdder());
         }
         return a;
+    }
+
+    @Override
+    public void updateAttempt() {
+        update()[0].increment();
+    }
+
+    @Override
+    public void updateOutcome(UpdateOutcome outcome) {
+        LongAdder[] a = update();
+        switch (outcome) {
+            case SUCCESS -> a[1].increment();
+            case NO_REBUILD -> {
+                a[1].increment();
+                a[3].increment();
+            }
+            case FAILURE -> a[2].increment();
+        }
     }
 
     @Override

@@ -14,6 +14,7 @@ import dev.inmesh.api.config.endpoint.LbEndpoint;
 import dev.inmesh.api.config.endpoint.Locality;
 import dev.inmesh.api.config.endpoint.LocalityLbEndpoints;
 import dev.inmesh.runtime.lb.LoadBalancer;
+import dev.inmesh.runtime.stats.UpstreamStats;
 import dev.inmesh.runtime.tls.SdsFileWatcher;
 import dev.inmesh.runtime.tls.TlsMaterial;
 import io.vertx.core.Future;
@@ -28,6 +29,7 @@ import java.util.Collection;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.logging.Level;
 import java.util.logging.Logger;
@@ -76,7 +78,7 @@ public final class UpstreamCluster {
     private LoadBalancer loadBalancer;
     private ClusterLoadAssignment assignment;
     private ClusterLoadAssignment resolvedDns;
-    /** STRICT_DNS: each name's addresses from its last good lookup, in the order of {@code dnsTargetsSource}. */
+    /** DNS clusters: each name's addresses from its last good lookup, in the order of {@code dnsTargetsSource}. */
     private List<List<String>> dnsTargets;
     private ClusterLoadAssignment dnsTargetsSource;
     private List<List<HostSet.LocalityHosts>> byPriority = List.of();
@@ -1127,9 +1129,13 @@ public final class UpstreamCluster {
         }
         boolean logical = c.type() == DiscoveryType.LOGICAL_DNS;
         ClusterLoadAssignment source = c.loadAssignment();
+        var stats = stats();
         List<io.vertx.core.Future<DnsResolver.Answer>> lookups = new ArrayList<>();
         for (LocalityLbEndpoints l : source.endpoints()) {
             for (LbEndpoint e : l.lbEndpoints()) {
+                if (stats != null) {
+                    stats.updateAttempt(); // as Envoy, each name's lookup is one
+                }
                 // the TTLs only count with respect_dns_ttl (a resolver that has none answers 0)
                 lookups.add(env.resolver().resolveWithTtl(e.address().address(), c.dnsLookupFamily()));
             }
@@ -1150,18 +1156,27 @@ public final class UpstreamCluster {
                     for (LbEndpoint e : l.lbEndpoints()) {
                         int target = i++;
                         io.vertx.core.Future<DnsResolver.Answer> f = lookups.get(target);
+                        UpstreamStats.UpdateOutcome outcome = UpstreamStats.UpdateOutcome.FAILURE;
                         if (updatesHosts(c, f)) {
-                            List<String> found = f.result() == null ? List.of() : f.result().addresses();
-                            dnsTargets.set(target, List.copyOf(logical && found.size() > 1 ? found.subList(0, 1)
-                                    : found));
+                            List<String> found = List.copyOf(f.result() == null ? List.of() : f.result().addresses());
+                            List<String> before = dnsTargets.set(target, found);
+                            // as Envoy: a logical host is rebuilt when its answer's list moved, a strict name's hosts
+                            // when an address came or went
+                            outcome = (logical ? before.equals(found) : Set.copyOf(before).equals(Set.copyOf(found)))
+                                    ? UpstreamStats.UpdateOutcome.NO_REBUILD : UpstreamStats.UpdateOutcome.SUCCESS;
                         } else {
                             LOG.log(Level.FINE, "cluster " + name + ": DNS lookup of " + e.address().address()
                                     + (f.succeeded() ? " found no address" : " failed") + "; keeping its last addresses",
                                     f.cause());
                         }
+                        if (stats != null) {
+                            stats.updateOutcome(outcome);
+                        }
                         // the host's name is the endpoint's hostname, else the name resolved (auto_host_rewrite)
                         String hostname = e.hostname().isEmpty() ? e.address().address() : e.hostname();
-                        for (String ip : dnsTargets.get(target)) {
+                        List<String> addresses = dnsTargets.get(target);
+                        // a LOGICAL_DNS cluster's one host: the first address of its name's last answer
+                        for (String ip : logical && addresses.size() > 1 ? addresses.subList(0, 1) : addresses) {
                             eps.add(new LbEndpoint(new SocketAddress(ip, e.address().port()), hostname,
                                     e.healthStatus(), e.loadBalancingWeight(), e.metadata(), List.of(),
                                     e.healthCheckConfig()));

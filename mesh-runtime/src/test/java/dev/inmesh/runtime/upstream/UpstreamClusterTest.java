@@ -970,6 +970,60 @@ class UpstreamClusterTest {
         assertTrue(max > 5_500 && max < 6_000, "the refresh rate plus the jitter: " + max);
     }
 
+    /** Cluster {@code cluster}'s update statistics, attempt, success, failure, no_rebuild and empty. */
+    private List<Double> updates(String cluster) {
+        return java.util.stream.Stream.of("attempt", "success", "failure", "no_rebuild", "empty")
+                .map(s -> stat("update_" + s, cluster)).toList();
+    }
+
+    @Test
+    void eachLookupOfADnsClustersNamesCountsInItsUpdateStatisticsAsEnvoys() {
+        Map<String, List<String>> dns = new HashMap<>(Map.of("a.example", List.of("10.1.1.1"),
+                "b.example", List.of("10.2.2.1"), "svc.example", List.of("10.3.3.1", "10.3.3.2")));
+        UpstreamEnvironment env = new UpstreamEnvironment(null, f.ticker, new Random(1),
+                (name, family) -> dns.containsKey(name) ? Future.succeededFuture(dns.get(name))
+                        : Future.failedFuture("SERVFAIL"), withStats.stats());
+        Cluster strict = Cluster.builder("s", DiscoveryType.STRICT_DNS).lbPolicy(LbPolicy.ROUND_ROBIN)
+                .loadAssignment(Fixtures.cla("s", new LocalityLbEndpoints(null, List.of(
+                        new LbEndpoint(new SocketAddress("a.example", 80), "", null, 1, null),
+                        new LbEndpoint(new SocketAddress("b.example", 80), "", null, 1, null)), 1, 0))).build();
+        Cluster logical = Cluster.builder("l", DiscoveryType.LOGICAL_DNS).lbPolicy(LbPolicy.ROUND_ROBIN)
+                .loadAssignment(Fixtures.cla("l", new LocalityLbEndpoints(null, List.of(
+                        new LbEndpoint(new SocketAddress("svc.example", 80), "", null, 1, null)), 1, 0))).build();
+        ClusterManager m = ClusterManager.create(env, Map.of("s", strict, "l", logical, "e", Fixtures.eds("e")),
+                Map.of("e", Fixtures.cla("e", 2)));
+        UpstreamCluster s = m.cluster("s");
+        UpstreamCluster l = m.cluster("l");
+        // a STRICT_DNS cluster: each name's lookup is an attempt; an answer a success, one that leaves the name's
+        // hosts as they were a success without a rebuild; a failure a failure
+        assertEquals(List.of(2.0, 2.0, 0.0, 0.0, 0.0), updates("s"));
+        s.resolve();
+        assertEquals(List.of(4.0, 4.0, 0.0, 2.0, 0.0), updates("s"));
+        dns.remove("a.example");
+        dns.put("b.example", List.of());
+        s.resolve(); // a fails (its host stays), b answers no address (its host goes: a rebuild)
+        assertEquals(List.of(6.0, 5.0, 1.0, 2.0, 0.0), updates("s"));
+        s.resolve();
+        assertEquals(List.of(8.0, 6.0, 2.0, 3.0, 0.0), updates("s"));
+
+        // a LOGICAL_DNS cluster: a success with an address; the same answer again, no rebuild
+        assertEquals(List.of(1.0, 1.0, 0.0, 0.0, 0.0), updates("l"));
+        l.resolve();
+        assertEquals(List.of(2.0, 2.0, 0.0, 1.0, 0.0), updates("l"));
+        dns.put("svc.example", List.of("10.3.3.1")); // the answer's list moved, its first address did not
+        l.resolve();
+        assertEquals(List.of(3.0, 3.0, 0.0, 1.0, 0.0), updates("l"));
+        dns.put("svc.example", List.of()); // an answer without address is a failure for it
+        l.resolve();
+        dns.remove("svc.example");
+        l.resolve();
+        assertEquals(List.of(5.0, 3.0, 2.0, 1.0, 0.0), updates("l"));
+        assertEquals(Set.of("10.3.3.1:80"), addresses(l));
+
+        // an EDS cluster counts none of them here
+        assertNull(reg.find("envoy_cluster_update_attempt").tag("cluster_name", "e").meter());
+    }
+
     @Test
     void aLogicalDnsClusterTakesOneEndpointInOneLocalityAsEnvoyRequires() {
         LbEndpoint a = new LbEndpoint(new SocketAddress("a.example", 80), "", null, 1, null);
