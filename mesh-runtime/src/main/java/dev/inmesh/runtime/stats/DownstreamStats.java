@@ -267,10 +267,12 @@ public final class DownstreamStats implements RbacStats {
     }
 
     /**
-     * A request ended: no longer active; its response's class counted ({@code downstream_rq_2xx}, ...) when it had
-     * one ({@code status} 0: none was sent); {@code downstream_rq_completed} when the response was sent whole, and
-     * then, as Envoy's connection manager, the time from the request's start to the response's end in the histogram
-     * {@code downstream_rq_time}.
+     * A request ended: no longer active; its response's class counted ({@code downstream_rq_2xx}, ...) with
+     * {@code downstream_rq_completed} when it had one ({@code status} 0: none was sent), whether or not its body ended,
+     * as Envoy's connection manager counts both once it encodes the response's headers
+     * (source/common/http/conn_manager_impl.cc {@code ActiveStream::chargeStats}), so that completed is the sum of the
+     * classes; and, when the response was sent whole ({@code completed}), the time from the request's start to the
+     * response's end in the histogram {@code downstream_rq_time}, as Envoy times a stream whose encoding ended.
      *
      * @param reset 0 none, 1 the downstream reset the request ({@code downstream_rq_rx_reset}), 2 the proxy reset it
      *     ({@code downstream_rq_tx_reset})
@@ -281,9 +283,9 @@ public final class DownstreamStats implements RbacStats {
         int c = status / 100;
         if (c >= 1 && c <= 5) {
             byClass[c].increment();
+            rqCompleted.increment();
         }
         if (completed) {
-            rqCompleted.increment();
             rqTime.record(Math.max(0, millis));
         }
         if (reset == 1) {

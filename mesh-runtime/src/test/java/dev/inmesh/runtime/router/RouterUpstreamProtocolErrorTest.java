@@ -36,13 +36,17 @@ class RouterUpstreamProtocolErrorTest {
             registry, dev.inmesh.runtime.stats.WorkloadInfo.UNKNOWN);
 
     private RouterRig.Result call(String answer) throws Exception {
+        return call(answer, get("/"));
+    }
+
+    private RouterRig.Result call(String answer, RouterRequest request) throws Exception {
         try (RawHttp1Upstream server = new RawHttp1Upstream(answer)) {
             ClusterManager clusters = rig.clusters(Cluster.builder("c", DiscoveryType.STATIC)
                     .lbPolicy(LbPolicy.ROUND_ROBIN).connectTimeout(Duration.ofSeconds(2))
                     .loadAssignment(hosts("c", server.port())).build());
             Router router = rig.router();
             router.upstreamStats(metrics::upstream);
-            return rig.call(router, get("/"), routeToC(""), clusters);
+            return rig.call(router, request, routeToC(""), clusters);
         }
     }
 
@@ -109,5 +113,27 @@ class RouterUpstreamProtocolErrorTest {
             assertEquals("UC", cut.flags(), interim);
             assertEquals(before, stat("upstream_cx_protocol_error"), interim);
         }
+    }
+
+    @Test
+    void aBodyCutAfterItsHeadCountsAsACompletedRequestOfItsClassAsEnvoysConnectionManagerCountsItAtTheHeaders()
+            throws Exception {
+        var hcm = dev.inmesh.api.config.listener.HttpConnectionManager.of("outbound_0.0.0.0_9080", "9080",
+                java.util.List.of(dev.inmesh.api.config.listener.HttpFilter.of("envoy.filters.http.router", "")));
+        RouterRequest request = get("/").downstreamStats(metrics.connectionManager(hcm));
+        // 1000 bytes of the 100000 the head promised, then the upstream closes the connection
+        RouterRig.Result r = call("HTTP/1.1 200 OK\r\ncontent-length: 100000\r\n\r\n" + "a".repeat(1000), request);
+        assertEquals(200, r.status());
+        assertEquals("UPE", r.flags());
+        assertEquals("upstream_reset_after_response_started{protocol_error}", r.info().responseCodeDetails());
+        java.util.function.ToDoubleFunction<String> downstream = name -> registry.get("envoy_http_" + name)
+                .tag("http_conn_manager_prefix", "outbound_0.0.0.0_9080").gauge().value();
+        // Envoy's chargeStats counts the class and downstream_rq_completed together as the headers go out: completed
+        // is the sum of the classes, the response cut after them (downstream_rq_tx_reset) or not
+        assertEquals(1, downstream.applyAsDouble("downstream_rq_completed"));
+        assertEquals(1, registry.get("envoy_http_downstream_rq_xx").tag("response_code_class", "2xx").gauge().value());
+        assertEquals(1, downstream.applyAsDouble("downstream_rq_tx_reset"));
+        // timed only once the response ended, as Envoy's request_response_timespan_ is
+        assertEquals(0, registry.get("envoy_http_downstream_rq_time").summary().count());
     }
 }
