@@ -158,11 +158,28 @@ final class ProxyRuntime {
         return f == null ? null : f.tcpProxy(statPrefix);
     }
 
-    /** The statistics of a listener, named by its address as Envoy names them, or null when none are kept. */
+    /**
+     * The statistics of a listener, named by its address as Envoy names them, or null when none are kept; with the
+     * {@code ssl.*} ones when a filter chain of the listener terminates TLS.
+     */
     dev.inmesh.runtime.stats.ListenerStats stats(dev.inmesh.api.config.listener.Listener l) {
         var f = listenerStats;
-        return f == null ? null : f.apply(dev.inmesh.runtime.stats.ListenerStats.address(l.address().address(),
+        var stats = f == null ? null : f.apply(dev.inmesh.runtime.stats.ListenerStats.address(l.address().address(),
                 l.address().port()));
+        return stats != null && terminatesTls(l) ? stats.terminatesTls() : stats;
+    }
+
+    /** Whether a filter chain of {@code l}, its default one included, terminates TLS. */
+    private static boolean terminatesTls(dev.inmesh.api.config.listener.Listener l) {
+        if (l.defaultFilterChain() != null && l.defaultFilterChain().tls()) {
+            return true;
+        }
+        for (var chain : l.filterChains()) {
+            if (chain.tls()) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /** The Vert.x context bound to a channel's event loop. */

@@ -15,7 +15,9 @@ import java.util.concurrent.atomic.LongAdder;
  * listener filters are reading ({@code downstream_pre_cx_active}) and ran out of time on
  * ({@code downstream_pre_cx_timeout}), and the TLS its
  * filter chains terminate under {@code ssl.}: {@code handshake}, {@code connection_error}, {@code no_certificate},
- * {@code fail_verify_no_cert}, {@code fail_verify_error} and {@code fail_verify_san}. Scraped with the
+ * {@code fail_verify_no_cert}, {@code fail_verify_error} and {@code fail_verify_san}, kept only for a listener with a
+ * chain that terminates TLS ({@link #terminatesTls}), as Envoy makes them with the TLS context of such a chain's
+ * transport socket: a plaintext listener has none. Scraped with the
  * address in the tag {@code listener_address}, as {@code envoy_listener_downstream_cx_total{listener_address=
  * "0.0.0.0_15006"}}. Only the standalone proxy has listeners that accept connections. Thread-safe.
  */
@@ -29,18 +31,22 @@ public final class ListenerStats {
     private final LongAdder noFilterChainMatch = new LongAdder();
     private final AtomicLong preCxActive = new AtomicLong();
     private final LongAdder preCxTimeout = new LongAdder();
-    private final LongAdder sslHandshake = new LongAdder();
-    private final LongAdder sslConnectionError = new LongAdder();
-    private final LongAdder sslNoCertificate = new LongAdder();
-    private final LongAdder sslFailVerifyNoCert = new LongAdder();
-    private final LongAdder sslFailVerifyError = new LongAdder();
-    private final LongAdder sslFailVerifySan = new LongAdder();
+    /** The {@code ssl.*} statistics' names, in the order of {@link #ssl}'s counters. */
+    private static final String[] SSL = {"ssl_handshake", "ssl_connection_error", "ssl_no_certificate",
+        "ssl_fail_verify_no_cert", "ssl_fail_verify_error", "ssl_fail_verify_san"};
+    /** The {@code ssl.*} counters, named as {@link #SSL}, once {@link #terminatesTls} registered them. */
+    private final java.util.concurrent.atomic.AtomicReference<LongAdder[]> ssl =
+            new java.util.concurrent.atomic.AtomicReference<>();
+    private final MeterRegistry registry;
+    private final String address;
     private final DistributionSummary cxLengthMs;
     private final java.util.function.Function<String, ProxyProtocolStats> proxyProtocol;
 
     ListenerStats(MeterRegistry registry, String address,
                   java.util.function.Function<String, ProxyProtocolStats> proxyProtocol) {
         this.proxyProtocol = proxyProtocol;
+        this.registry = registry;
+        this.address = address;
         FunctionCounter.builder(PREFIX + "downstream_cx_total", cxTotal, LongAdder::doubleValue).tag(TAG, address)
                 .register(registry);
         Gauge.builder(PREFIX + "downstream_cx_active", cxActive, AtomicLong::doubleValue).tag(TAG, address)
@@ -52,12 +58,6 @@ public final class ListenerStats {
         Gauge.builder(PREFIX + "downstream_pre_cx_active", preCxActive, AtomicLong::doubleValue).tag(TAG, address)
                 .strongReference(true).register(registry);
         counter(registry, address, "downstream_pre_cx_timeout", preCxTimeout);
-        counter(registry, address, "ssl_handshake", sslHandshake);
-        counter(registry, address, "ssl_connection_error", sslConnectionError);
-        counter(registry, address, "ssl_no_certificate", sslNoCertificate);
-        counter(registry, address, "ssl_fail_verify_no_cert", sslFailVerifyNoCert);
-        counter(registry, address, "ssl_fail_verify_error", sslFailVerifyError);
-        counter(registry, address, "ssl_fail_verify_san", sslFailVerifySan);
         cxLengthMs = MeshMetrics.histogram(registry, PREFIX + "downstream_cx_length_ms",
                 "Connection length milliseconds", io.micrometer.core.instrument.Tags.of(TAG, address));
     }
@@ -65,6 +65,22 @@ public final class ListenerStats {
     private static void counter(MeterRegistry registry, String address, String name, LongAdder value) {
         Gauge.builder(PREFIX + name, value, LongAdder::doubleValue).tag(TAG, address).strongReference(true)
                 .register(registry);
+    }
+
+    /**
+     * Keeps the listener's {@code ssl.*} statistics, at 0 until something is counted, once: for a listener one of
+     * whose filter chains terminates TLS, as Envoy makes them in the listener's scope with the TLS context of such a
+     * chain's transport socket (source/common/tls/stats.cc {@code generateSslStats}), and for no other listener.
+     * Returns this.
+     */
+    public ListenerStats terminatesTls() {
+        ssl();
+        return this;
+    }
+
+    /** The {@code ssl.*} counters, registered now if they were not. */
+    private LongAdder[] ssl() {
+        return UpstreamStatsImpl.once(ssl, () -> UpstreamStatsImpl.adders(registry, PREFIX, TAG, address, SSL));
     }
 
     /**
@@ -103,9 +119,10 @@ public final class ListenerStats {
      * client presented no certificate.
      */
     public void tlsHandshake(boolean clientCertificate) {
-        sslHandshake.increment();
+        LongAdder[] a = ssl();
+        a[0].increment();
         if (!clientCertificate) {
-            sslNoCertificate.increment();
+            a[2].increment();
         }
     }
 
@@ -123,12 +140,12 @@ public final class ListenerStats {
 
     /** A TLS handshake of a filter chain failed. */
     public void tlsFailed(TlsFailure why) {
-        (switch (why) {
-            case CONNECTION_ERROR -> sslConnectionError;
-            case NO_CERTIFICATE -> sslFailVerifyNoCert;
-            case VERIFY_ERROR -> sslFailVerifyError;
-            case VERIFY_SAN -> sslFailVerifySan;
-        }).increment();
+        ssl()[switch (why) {
+            case CONNECTION_ERROR -> 1;
+            case NO_CERTIFICATE -> 3;
+            case VERIFY_ERROR -> 4;
+            case VERIFY_SAN -> 5;
+        }].increment();
     }
 
     /** A connection's listener filters began to read it: one more {@code downstream_pre_cx_active}. */

@@ -78,9 +78,11 @@ final class UpstreamStatsImpl implements UpstreamStats {
             new java.util.concurrent.atomic.AtomicReference<>();
     private final java.util.concurrent.atomic.AtomicReference<HealthCheckStats> healthCheck =
             new java.util.concurrent.atomic.AtomicReference<>();
-    /** The {@code ssl.*} counters (handshake, connection_error, fail_verify_error, fail_verify_san), or null. */
+    /** The {@code ssl.*} counters, named as {@link #SSL}, once the first handshake registered them. */
     private final java.util.concurrent.atomic.AtomicReference<LongAdder[]> ssl =
             new java.util.concurrent.atomic.AtomicReference<>();
+    private static final String[] SSL = {"ssl_handshake", "ssl_connection_error", "ssl_fail_verify_error",
+        "ssl_fail_verify_san"};
     /** The {@code update_*} counters (attempt, success, failure, no_rebuild, empty), or null. */
     private final java.util.concurrent.atomic.AtomicReference<LongAdder[]> update =
             new java.util.concurrent.atomic.AtomicReference<>();
@@ -289,21 +291,23 @@ final class UpstreamStatsImpl implements UpstreamStats {
 
     /** The {@code ssl.*} counters, registered on first use (a TLS cluster's first handshake). */
     private LongAdder[] ssl() {
-        return once(ssl, () -> adders("ssl_handshake", "ssl_connection_error", "ssl_fail_verify_error",
-                "ssl_fail_verify_san"));
+        return once(ssl, () -> adders(registry, PREFIX, "cluster_name", cluster, SSL));
     }
 
     /** The {@code update_*} counters, registered on first use (a DNS cluster's first resolution). */
     private LongAdder[] update() {
-        return once(update, () -> adders("update_attempt", "update_success", "update_failure", "update_no_rebuild",
-                "update_empty"));
+        return once(update, () -> adders(registry, PREFIX, "cluster_name", cluster, "update_attempt",
+                "update_success", "update_failure", "update_no_rebuild", "update_empty"));
     }
 
-    /** The cluster's counters of these Envoy names, registered now. */
-    private LongAdder[] adders(String... names) {
+    /**
+     * New counters, one for each of Envoy's {@code names} (flattened, after the tree's {@code meterPrefix}), each
+     * registered as {@link #adder} registers one with the tag {@code tag} set to {@code value}.
+     */
+    static LongAdder[] adders(MeterRegistry registry, String meterPrefix, String tag, String value, String... names) {
         LongAdder[] a = new LongAdder[names.length];
         for (int i = 0; i < a.length; i++) {
-            a[i] = adder(registry, cluster, names[i], new LongAdder());
+            a[i] = adder(registry, meterPrefix + names[i], tag, value, new LongAdder());
         }
         return a;
     }
@@ -337,10 +341,10 @@ final class UpstreamStatsImpl implements UpstreamStats {
     }
 
     /** The statistics in {@code ref}, registered by {@code make} on the first call. */
-    private <T> T once(java.util.concurrent.atomic.AtomicReference<T> ref, java.util.function.Supplier<T> make) {
+    static <T> T once(java.util.concurrent.atomic.AtomicReference<T> ref, java.util.function.Supplier<T> make) {
         T v = ref.get();
         if (v == null) {
-            synchronized (this) {
+            synchronized (ref) {
                 v = ref.get();
                 if (v == null) {
                     v = make.get();

@@ -46,6 +46,28 @@ class MeshMetricsTest {
     }
 
     @Test
+    void aListenerHasSslStatisticsOnlyWhenAChainOfItsTerminatesTlsAsEnvoyMakesThemWithItsTlsContext() {
+        metrics.listener(ListenerStats.address("0.0.0.0", 8080)).connectionOpened();
+        assertEquals(List.of(), samples("envoy_listener_ssl_handshake"), "a plaintext listener has none");
+        ListenerStats tls = metrics.listener(ListenerStats.address("0.0.0.0", 8443)).terminatesTls();
+        tls.connectionOpened();
+        // at 0 before any handshake, each of them, and only for that listener
+        for (String name : List.of("handshake", "connection_error", "no_certificate", "fail_verify_no_cert",
+                "fail_verify_error", "fail_verify_san")) {
+            assertEquals(List.of("envoy_listener_ssl_" + name + "{listener_address=\"0.0.0.0_8443\"} 0.0"),
+                    samples("envoy_listener_ssl_" + name), name);
+        }
+        tls.terminatesTls().tlsHandshake(false);
+        tls.tlsFailed(ListenerStats.TlsFailure.VERIFY_SAN);
+        assertEquals(List.of("envoy_listener_ssl_handshake{listener_address=\"0.0.0.0_8443\"} 1.0"),
+                samples("envoy_listener_ssl_handshake"));
+        assertEquals(List.of("envoy_listener_ssl_no_certificate{listener_address=\"0.0.0.0_8443\"} 1.0"),
+                samples("envoy_listener_ssl_no_certificate"));
+        assertEquals(List.of("envoy_listener_ssl_fail_verify_san{listener_address=\"0.0.0.0_8443\"} 1.0"),
+                samples("envoy_listener_ssl_fail_verify_san"));
+    }
+
+    @Test
     void countsAnOutboundRequestWithSourceReporterAndIstioLabels() {
         metrics.record(StreamInfos.outboundOk());
         metrics.record(StreamInfos.outboundOk());
