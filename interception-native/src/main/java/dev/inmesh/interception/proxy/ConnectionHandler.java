@@ -853,7 +853,9 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
                 return;
             }
             // the relay is the stream Envoy's TCP pool attaches to the connection, until the relay ends: the host's
-            // cx_ and rq_ counts (/clusters) and the cluster's upstream_rq_total and upstream_rq_active
+            // cx_ and rq_ counts (/clusters) and the cluster's upstream_rq_total and upstream_rq_active; and, as
+            // Envoy's TCP pool counts the close of a connection a relay holds, upstream_cx_destroy_*_with_active_rq
+            dev.inmesh.runtime.upstream.CloseSide.requestActive(up, true);
             host.stats().connectionOpened();
             up.closeFuture().addListener(c -> host.stats().connectionClosed());
             host.stats().requestStarted();
@@ -1151,6 +1153,7 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
         long opened = System.nanoTime();
         clusterStats.connectTime((opened - connectStart) / 1_000_000);
         up.closeFuture().addListener(c -> clusterStats.connectionClosed((System.nanoTime() - opened) / 1_000_000,
-                dev.inmesh.runtime.upstream.CloseSide.closedLocally(up)));
+                dev.inmesh.runtime.upstream.CloseSide.closedLocally(up),
+                dev.inmesh.runtime.upstream.CloseSide.closedWithActiveRequest(up)));
     }
 }

@@ -2241,6 +2241,9 @@ final class HttpBridge {
                         UpgradeStatus status = new UpgradeStatus(gate, down, replies,
                                 (code, headers) -> router.relayResponseHead(relay, code, headers));
                         up.pipeline().addLast("upgrade-status", status);
+                        // the upgrade request is active until its refusal's head comes, or, upgraded, until the
+                        // connection closes: a close cuts it short (upstream_cx_destroy_*_with_active_rq)
+                        dev.inmesh.runtime.upstream.CloseSide.requestActive(up, true);
                         up.writeAndFlush(encoded);
                         TcpRelay.Counters[] counted = {null};
                         // Envoy's stream idle timeout on the upgraded stream: the route's idle_timeout, else the

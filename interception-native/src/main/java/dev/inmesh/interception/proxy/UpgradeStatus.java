@@ -205,6 +205,9 @@ final class UpgradeStatus extends ChannelInboundHandlerAdapter {
         } else {
             gate.drop();
             out.append("connection: close\r\n");
+            // a refusal answers the request: its connection's close cuts no request short (Envoy's pool would count
+            // one whose refusal's body the close cut, which the relay, passing bytes on, does not tell)
+            dev.inmesh.runtime.upstream.CloseSide.requestActive(ctx.channel(), false);
         }
         out.append("\r\n");
         headBytes = out.length(); // one byte a character (ISO-8859-1)

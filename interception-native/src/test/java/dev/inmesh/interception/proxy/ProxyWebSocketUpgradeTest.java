@@ -322,6 +322,9 @@ class ProxyWebSocketUpgradeTest {
                     .gauge().value());
             assertEquals(1.0, registry.get("envoy_cluster_upstream_rq_completed").tag("cluster_name", "c")
                     .gauge().value());
+            // the upgraded stream ends with its connection: as Envoy's pool counts the close of a connection whose
+            // stream is not done, with an active request
+            assertEquals(1, LoopbackProxy.clusterStat(registry, "c", "upstream_cx_destroy_with_active_rq"));
             client.close().await(10, TimeUnit.SECONDS);
         }
     }

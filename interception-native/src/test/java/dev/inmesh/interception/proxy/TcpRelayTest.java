@@ -560,8 +560,10 @@ class TcpRelayTest {
         assertEquals(0.0, registry.get("envoy_cluster_upstream_rq_active").tag("cluster_name", "backend").gauge()
                 .value());
         assertEquals(java.util.Map.of("cx_total", 1L, "cx_active", 0L), hostStats("cx_total", "cx_active"));
-        // the client left, and the proxy closed the upstream connection after it: destroyed locally, as Envoy's
-        for (String destroyed : new String[] {"upstream_cx_destroy", "upstream_cx_destroy_local"}) {
+        // the client left, and the proxy closed the upstream connection after it: destroyed locally, as Envoy's; and,
+        // as Envoy's TCP pool counts the close of a connection its relay still holds, with an active request
+        for (String destroyed : new String[] {"upstream_cx_destroy", "upstream_cx_destroy_local",
+            "upstream_cx_destroy_with_active_rq", "upstream_cx_destroy_local_with_active_rq"}) {
             assertEquals(1.0, registry.get("envoy_cluster_" + destroyed).tag("cluster_name", "backend").gauge()
                     .value(), destroyed);
         }
@@ -662,6 +664,8 @@ class TcpRelayTest {
         // each refused connect is a connection the upstream closed, as Envoy's pool counts it
         assertEquals(3.0, registry.get("envoy_cluster_upstream_cx_destroy_remote").gauge().value());
         assertEquals(0.0, registry.get("envoy_cluster_upstream_cx_destroy_local").gauge().value());
+        // a connect that failed carried no request
+        assertEquals(0.0, registry.get("envoy_cluster_upstream_cx_destroy_with_active_rq").gauge().value());
         assertEquals(1.0, registry.get("envoy_cluster_upstream_cx_connect_attempts_exceeded").gauge().value());
         assertEquals(1.0, registry.get("istio_tcp_connections_closed").tag("response_flags", "UF,URX").counter()
                 .count());

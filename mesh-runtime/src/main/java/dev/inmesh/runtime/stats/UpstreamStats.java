@@ -168,9 +168,22 @@ public interface UpstreamStats {
     /**
      * A connection closed: {@code upstream_cx_active} down by one, its length, from its opening, in the histogram
      * {@code upstream_cx_length_ms}, and {@code upstream_cx_destroy} with {@code upstream_cx_destroy_local} when the
-     * proxy closed it ({@code local}), else {@code upstream_cx_destroy_remote}.
+     * proxy closed it ({@code local}), else {@code upstream_cx_destroy_remote}; and, when it closed with a request
+     * not done ({@code activeRequest}: its response not whole, a relay it carried), as Envoy's pools count it
+     * (source/common/conn_pool/conn_pool_base.cc {@code ConnPoolImplBase::onConnectionEvent}, the TCP pool's
+     * {@code ActiveTcpClient::onEvent}), {@code upstream_cx_destroy_with_active_rq} with
+     * {@code upstream_cx_destroy_local_with_active_rq} or {@code upstream_cx_destroy_remote_with_active_rq}.
      */
-    void connectionClosed(long lengthMillis, boolean local);
+    void connectionClosed(long lengthMillis, boolean local, boolean activeRequest);
+
+    /**
+     * A stream of an HTTP/2 connection was reset before its response ended, as Envoy's HTTP/2 pool counts it
+     * (source/common/http/conn_pool_base.cc {@code MultiplexedActiveClientBase::onStreamReset}):
+     * {@code upstream_rq_rx_reset} when the upstream reset it ({@code remote}: its RST_STREAM, but a refused stream's),
+     * else {@code upstream_rq_tx_reset} (the proxy reset a stream it sent: a per-try timeout, a caller gone, a retry
+     * or hedge giving up an attempt, an answer the codec refused for that stream alone).
+     */
+    void streamReset(boolean remote);
 
     /**
      * A request's response came whole from the upstream this many milliseconds after the request was whole (retries

@@ -50,6 +50,11 @@ final class UpstreamStatsImpl implements UpstreamStats {
     private final LongAdder cxCloseNotify = new LongAdder();
     private final LongAdder cxDestroyLocal = new LongAdder();
     private final LongAdder cxDestroyRemote = new LongAdder();
+    private final LongAdder cxDestroyWithActiveRq = new LongAdder();
+    private final LongAdder cxDestroyLocalWithActiveRq = new LongAdder();
+    private final LongAdder cxDestroyRemoteWithActiveRq = new LongAdder();
+    private final LongAdder rqRxReset = new LongAdder();
+    private final LongAdder rqTxReset = new LongAdder();
     private final LongAdder cxConnectFail = new LongAdder();
     private final LongAdder cxProtocolError = new LongAdder();
     private final LongAdder cxConnectTimeout = new LongAdder();
@@ -126,6 +131,11 @@ final class UpstreamStatsImpl implements UpstreamStats {
         adder("upstream_cx_destroy", cxDestroy);
         adder("upstream_cx_destroy_local", cxDestroyLocal);
         adder("upstream_cx_destroy_remote", cxDestroyRemote);
+        adder("upstream_cx_destroy_with_active_rq", cxDestroyWithActiveRq);
+        adder("upstream_cx_destroy_local_with_active_rq", cxDestroyLocalWithActiveRq);
+        adder("upstream_cx_destroy_remote_with_active_rq", cxDestroyRemoteWithActiveRq);
+        adder("upstream_rq_rx_reset", rqRxReset);
+        adder("upstream_rq_tx_reset", rqTxReset);
         adder("upstream_cx_max_requests", cxMaxRequests);
         adder("upstream_cx_close_notify", cxCloseNotify);
         adder("upstream_cx_connect_fail", cxConnectFail);
@@ -467,11 +477,20 @@ final class UpstreamStatsImpl implements UpstreamStats {
     }
 
     @Override
-    public void connectionClosed(long lengthMillis, boolean local) {
+    public void connectionClosed(long lengthMillis, boolean local, boolean activeRequest) {
         // the length first: whoever sees one fewer active sees the closed connection's length too
         cxLengthMs.record(Math.max(0, lengthMillis));
         destroyed(local);
+        if (activeRequest) {
+            cxDestroyWithActiveRq.increment();
+            (local ? cxDestroyLocalWithActiveRq : cxDestroyRemoteWithActiveRq).increment();
+        }
         cxActive.decrementAndGet();
+    }
+
+    @Override
+    public void streamReset(boolean remote) {
+        (remote ? rqRxReset : rqTxReset).increment();
     }
 
     /** A connection, connected or not, closed: upstream_cx_destroy and the side that closed it. */

@@ -9,17 +9,21 @@ import io.netty.util.AttributeKey;
 
 /**
  * Which side closed an upstream connection, as Envoy tells a local close from a remote one
- * ({@code upstream_cx_destroy_local}, {@code upstream_cx_destroy_remote}). Put first in the connection's pipeline, it
- * sees every close the proxy asks for (an idle timeout, {@code max_requests_per_connection}, a reset HTTP/1 request, a
- * protocol error, a pool drained) while the connection is still open: that close is local. A connection the upstream
- * ended (its FIN, or a read error such as its RST, seen before anything acts on it) is closed by Netty without such a
- * request, or after the error marked it: remote. Used on the HTTP pools' connections and on {@code tcp_proxy}'s.
+ * ({@code upstream_cx_destroy_local}, {@code upstream_cx_destroy_remote}), and whether it closed with a request not
+ * done ({@link #closedWithActiveRequest}: the {@code _with_active_rq} forms of those). Put first in the connection's
+ * pipeline, it sees every close the proxy asks for (an idle timeout, {@code max_requests_per_connection}, a reset
+ * HTTP/1 request, a protocol error, a pool drained) while the connection is still open: that close is local. A
+ * connection the upstream ended (its FIN, or a read error such as its RST, seen before anything acts on it) is closed
+ * by Netty without such a request, or after the error marked it: remote. Used on the HTTP pools' connections and on
+ * {@code tcp_proxy}'s.
  */
 @ChannelHandler.Sharable
 public final class CloseSide extends ChannelDuplexHandler {
     private static final CloseSide INSTANCE = new CloseSide();
     /** TRUE once the proxy asked to close the open connection, FALSE once the upstream's end was seen first. */
     private static final AttributeKey<Boolean> LOCAL = AttributeKey.valueOf("dev.inmesh.closed-locally");
+    /** TRUE while the connection carries a request that its close cuts short ({@link #requestActive}). */
+    private static final AttributeKey<Boolean> ACTIVE = AttributeKey.valueOf("dev.inmesh.request-active");
 
     private CloseSide() {}
 
@@ -33,6 +37,20 @@ public final class CloseSide extends ChannelDuplexHandler {
     /** Whether the proxy closed {@code channel} (false: the upstream did, or it is not watched). */
     public static boolean closedLocally(Channel channel) {
         return Boolean.TRUE.equals(channel.attr(LOCAL).get());
+    }
+
+    /**
+     * Notes whether {@code channel} carries a request that its close cuts short: a relay (tcp_proxy's, an upgrade's)
+     * while it lasts, an HTTP/1 request whose final answer was not whole as the connection went down, an HTTP/2 stream
+     * still open then.
+     */
+    public static void requestActive(Channel channel, boolean active) {
+        channel.attr(ACTIVE).set(active);
+    }
+
+    /** Whether {@code channel}, once closed, closed with a request not done ({@link #requestActive}). */
+    public static boolean closedWithActiveRequest(Channel channel) {
+        return Boolean.TRUE.equals(channel.attr(ACTIVE).get());
     }
 
     @Override

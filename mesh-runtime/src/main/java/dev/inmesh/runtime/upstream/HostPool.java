@@ -566,13 +566,13 @@ final class HostPool {
                         io.netty.channel.Channel channel = internal.channelHandlerContext().channel();
                         // before the connection carries a request: Envoy's framing rules for HTTP/1 response heads
                         Http1ResponseFraming.install(channel, options, wanted.http1Trailers(), () -> {
-                            HostStats hs = stats;
-                            var cs = hs == null ? null : hs.clusterStats();
+                            var cs = clusterStats();
                             if (cs != null) {
                                 cs.protocolError();
                             }
                         });
-                        Http2ResponseHeads.install(channel, wanted.http2Options().streamErrorOnInvalidHttpMessage());
+                        Http2ResponseHeads.install(channel, wanted.http2Options().streamErrorOnInvalidHttpMessage(),
+                                this::clusterStats);
                         CloseSide.install(channel);
                         if (wanted.tcpKeepalive() != null) {
                             SocketKeepalive.apply(channel, wanted.tcpKeepalive());
@@ -624,9 +624,11 @@ final class HostPool {
                             s.connectionClosed();
                         }
                         if (cluster != null) {
+                            io.netty.channel.Channel channel = conn instanceof HttpClientConnectionInternal internal
+                                    ? internal.channelHandlerContext().channel() : null;
                             cluster.connectionClosed((System.nanoTime() - opened) / 1_000_000,
-                                    conn instanceof HttpClientConnectionInternal internal
-                                            && CloseSide.closedLocally(internal.channelHandlerContext().channel()));
+                                    channel != null && CloseSide.closedLocally(channel),
+                                    channel != null && CloseSide.closedWithActiveRequest(channel));
                         }
                         if (openConnections.decrementAndGet() == 0 && owner != null) {
                             owner.lastConnectionClosed(this);
@@ -641,11 +643,16 @@ final class HostPool {
         LOG.log(Level.FINE, "upstream connection failed", t);
     }
 
+    /** The statistics of the host's cluster, or null when none are kept (or the pool has no host yet). */
+    private dev.inmesh.runtime.stats.UpstreamStats clusterStats() {
+        HostStats hs = stats;
+        return hs == null ? null : hs.clusterStats();
+    }
+
     /** {@code pool}, its connections given their last stream counted in the cluster's upstream_cx_max_requests. */
     private Http2Pool counted(Http2Pool pool) {
         pool.onLastStreamGiven(() -> {
-            HostStats hs = stats;
-            var cs = hs == null ? null : hs.clusterStats();
+            var cs = clusterStats();
             if (cs != null) {
                 cs.connectionMaxRequests();
             }

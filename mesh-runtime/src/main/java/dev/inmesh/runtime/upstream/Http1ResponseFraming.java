@@ -214,6 +214,11 @@ final class Http1ResponseFraming extends ChannelDuplexHandler {
 
     @Override
     public void channelInactive(ChannelHandlerContext ctx) {
+        if (outstanding > 0 || upgraded) {
+            // after what the codec's end of input completed (a body the close delimits): a request whose final answer
+            // is not whole, or the tunnel of a 101, is cut short by the close
+            CloseSide.requestActive(ctx.channel(), true);
+        }
         // the codec passed on what its end of input completed first: a head still awaited was cut in its status line
         if (awaitingHead && answerBegun && !refused) {
             awaitingHead = false;

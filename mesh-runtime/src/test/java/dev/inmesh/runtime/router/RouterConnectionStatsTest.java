@@ -10,6 +10,7 @@ import dev.inmesh.api.config.cluster.DiscoveryType;
 import dev.inmesh.api.config.cluster.LbPolicy;
 import dev.inmesh.runtime.stats.MeshMetrics;
 import dev.inmesh.runtime.stats.WorkloadInfo;
+import dev.inmesh.runtime.upstream.RawHttp1Upstream;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.vertx.core.http.HttpServerOptions;
@@ -74,5 +75,97 @@ class RouterConnectionStatsTest {
             assertEquals(200, rig.call(router, get(path), routeToC(""), clusters).status());
         }
         assertEquals(2.0, reg.get("envoy_cluster_upstream_cx_close_notify").tag("cluster_name", "c").gauge().value());
+    }
+
+    /** Cluster c's statistics in {@code reg}, by Envoy's name, once {@code upstream_cx_destroy} reached {@code n}. */
+    private static java.util.function.ToDoubleFunction<String> afterDestroyed(PrometheusMeterRegistry reg, int n)
+            throws InterruptedException {
+        java.util.function.ToDoubleFunction<String> stat = name -> reg.get("envoy_cluster_" + name)
+                .tag("cluster_name", "c").gauge().value();
+        for (int i = 0; i < 250 && stat.applyAsDouble("upstream_cx_destroy") < n; i++) {
+            Thread.sleep(20);
+        }
+        assertEquals(n, stat.applyAsDouble("upstream_cx_destroy"));
+        return stat;
+    }
+
+    /**
+     * {@code upstream_cx_destroy_with_active_rq} and its local and remote forms: as Envoy's pool
+     * (ConnPoolImplBase::onConnectionEvent), a connection that closed while its request was not done (its response
+     * not whole) counts there by the side that closed it; one that closed after its answer, whole or delimited by the
+     * close itself, does not.
+     */
+    @Test
+    void aConnectionClosedWithItsRequestNotDoneCountsInUpstreamCxDestroyWithActiveRqByTheSideThatClosedIt()
+            throws Exception {
+        String[][] answers = {
+            // the upstream closes 1000 bytes into a body of 100000: its close cuts the request short
+            {"HTTP/1.1 200 OK\r\ncontent-length: 100000\r\n\r\n" + "a".repeat(1000), "1"},
+            // a whole answer, then the upstream's close
+            {"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok", "0"},
+            // a body the close delimits: the close completes it
+            {"HTTP/1.1 200 OK\r\n\r\nok", "0"}};
+        for (String[] answer : answers) {
+            try (RawHttp1Upstream upstream = new RawHttp1Upstream(answer[0])) {
+                PrometheusMeterRegistry reg = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+                Router router = rig.router();
+                router.upstreamStats(MeshMetrics.create(reg, WorkloadInfo.UNKNOWN)::upstream);
+                assertEquals(200, rig.call(router, get("/"), routeToC(""),
+                        rig.clusters(RouterRig.cluster("c", upstream.port()))).status());
+                var stat = afterDestroyed(reg, 1);
+                double active = Double.parseDouble(answer[1]);
+                String what = answer[0].replace("\r\n", "|");
+                assertEquals(1, stat.applyAsDouble("upstream_cx_destroy_remote"), what);
+                assertEquals(active, stat.applyAsDouble("upstream_cx_destroy_with_active_rq"), what);
+                assertEquals(active, stat.applyAsDouble("upstream_cx_destroy_remote_with_active_rq"), what);
+                assertEquals(0, stat.applyAsDouble("upstream_cx_destroy_local_with_active_rq"), what);
+            }
+        }
+        // the route timeout resets a request awaiting its answer, which takes its HTTP/1 connection down: the
+        // proxy's close, with the request active
+        int slow = rig.vertx.createHttpServer().requestHandler(req -> { }).listen(0, "127.0.0.1")
+                .toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS).actualPort();
+        PrometheusMeterRegistry reg = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        Router router = rig.router();
+        router.upstreamStats(MeshMetrics.create(reg, WorkloadInfo.UNKNOWN)::upstream);
+        assertEquals(504, rig.call(router, get("/"), routeToC("timeout: 0.2s"),
+                rig.clusters(RouterRig.cluster("c", slow))).status());
+        var stat = afterDestroyed(reg, 1);
+        assertEquals(1, stat.applyAsDouble("upstream_cx_destroy_local_with_active_rq"));
+        assertEquals(1, stat.applyAsDouble("upstream_cx_destroy_with_active_rq"));
+        assertEquals(0, stat.applyAsDouble("upstream_cx_destroy_remote_with_active_rq"));
+    }
+
+    /**
+     * {@code upstream_rq_tx_reset}: as Envoy's HTTP/2 pool (MultiplexedActiveClientBase::onStreamReset), a stream the
+     * proxy reset, here the one the route timeout gave up, counts once; the connection stays, no stream was reset by
+     * the upstream ({@code upstream_rq_rx_reset}), and an answered request counts in neither.
+     */
+    @Test
+    void anHttp2StreamTheRouteTimeoutResetCountsInUpstreamRqTxReset() throws Exception {
+        int port = rig.vertx.createHttpServer(new HttpServerOptions().setHttp2ClearTextEnabled(true))
+                .requestHandler(req -> {
+                    if (req.path().equals("/ok")) {
+                        req.response().end("ok");
+                    }
+                }).listen(0, "127.0.0.1").toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS)
+                .actualPort();
+        PrometheusMeterRegistry reg = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        Router router = rig.router();
+        router.upstreamStats(MeshMetrics.create(reg, WorkloadInfo.UNKNOWN)::upstream);
+        var clusters = rig.clusters(Cluster.builder("c", DiscoveryType.STATIC).lbPolicy(LbPolicy.ROUND_ROBIN)
+                .connectTimeout(Duration.ofSeconds(2)).loadAssignment(RouterRig.hosts("c", port)).http2(true)
+                .build());
+        assertEquals(200, rig.call(router, get("/ok"), routeToC("timeout: 0.5s"), clusters).status());
+        assertEquals(504, rig.call(router, get("/held"), routeToC("timeout: 0.2s"), clusters).status());
+        java.util.function.ToDoubleFunction<String> stat = name -> reg.get("envoy_cluster_" + name)
+                .tag("cluster_name", "c").gauge().value();
+        for (int i = 0; i < 250 && stat.applyAsDouble("upstream_rq_tx_reset") == 0; i++) {
+            Thread.sleep(20);
+        }
+        assertEquals(1, stat.applyAsDouble("upstream_rq_tx_reset"));
+        assertEquals(0, stat.applyAsDouble("upstream_rq_rx_reset"));
+        assertEquals(0, stat.applyAsDouble("upstream_cx_destroy"), "the connection stays");
+        assertEquals(0, stat.applyAsDouble("upstream_cx_destroy_with_active_rq"));
     }
 }

@@ -312,7 +312,12 @@ class MeshMetricsTest {
         u.requestCompleted(504);
         u.connectionOpened();
         u.connectionOpened();
-        u.connectionClosed(0, true);
+        u.connectionOpened();
+        u.connectionClosed(0, true, true);
+        u.connectionClosed(0, false, false);
+        u.streamReset(true);
+        u.streamReset(false);
+        u.streamReset(false);
 
         String c = "{cluster_name=\"outbound|9080||reviews.default.svc.cluster.local\"}";
         assertEquals(List.of("envoy_cluster_upstream_rq_total" + c + " 2.0"),
@@ -323,8 +328,14 @@ class MeshMetricsTest {
                 samples("envoy_cluster_upstream_rq_timeout"));
         assertEquals(List.of("envoy_cluster_upstream_cx_active" + c + " 1.0"),
                 samples("envoy_cluster_upstream_cx_active"));
-        assertEquals(List.of("envoy_cluster_upstream_cx_total" + c + " 2.0"),
+        assertEquals(List.of("envoy_cluster_upstream_cx_total" + c + " 3.0"),
                 samples("envoy_cluster_upstream_cx_total"));
+        // Envoy's pools count a connection closed with a request not done by the side that closed it, and an HTTP/2
+        // stream reset by the side that reset it
+        java.util.Map.of("upstream_cx_destroy", 2.0, "upstream_cx_destroy_with_active_rq", 1.0,
+                "upstream_cx_destroy_local_with_active_rq", 1.0, "upstream_cx_destroy_remote_with_active_rq", 0.0,
+                "upstream_rq_rx_reset", 1.0, "upstream_rq_tx_reset", 2.0).forEach((name, n) -> assertEquals(
+                        List.of("envoy_cluster_" + name + c + " " + n), samples("envoy_cluster_" + name), name));
         assertEquals(List.of("envoy_cluster_upstream_rq_completed" + c + " 2.0"),
                 samples("envoy_cluster_upstream_rq_completed"));
         List<String> xx = samples("envoy_cluster_upstream_rq_xx");

@@ -378,20 +378,11 @@ class Http2PoolTest {
                 }
             }));
         });
-        io.micrometer.prometheusmetrics.PrometheusMeterRegistry reg =
-                new io.micrometer.prometheusmetrics.PrometheusMeterRegistry(
-                        io.micrometer.prometheusmetrics.PrometheusConfig.DEFAULT);
-        ClusterManager m = ClusterManager.create(vertx, Map.of("local", cluster(listen(raw), 1024, 1024,
-                Http2ProtocolOptions.DEFAULTS)), Map.of());
-        java.util.function.ToDoubleFunction<String> stat = name -> reg.get("envoy_cluster_" + name)
-                .tag("cluster_name", "local").meter().measure().iterator().next().getValue();
+        Counted counted = counted(raw);
+        ClusterManager m = counted.manager();
+        java.util.function.ToDoubleFunction<String> stat = counted.stat();
         try {
-            UpstreamCluster c = m.cluster("local");
-            Host host = c.chooseHost(LbContext.NONE);
-            // the host's connections count in the cluster's statistics, as the router wires them
-            host.stats().clusterStats(dev.inmesh.runtime.stats.MeshMetrics.create(reg,
-                    dev.inmesh.runtime.stats.WorkloadInfo.UNKNOWN).upstream("local"));
-            HttpClient client = c.httpClient(host);
+            HttpClient client = counted.client();
             // as Envoy's pool: a GOAWAY drains the connection (upstream_cx_close_notify), which the pool closes
             // itself once its last stream is done
             assertEquals(200, send(client).await(10, TimeUnit.SECONDS).statusCode());
@@ -411,6 +402,86 @@ class Http2PoolTest {
         } finally {
             m.close();
         }
+    }
+
+    @Test
+    void streamsResetByEitherSideAndAConnectionClosedWithAStreamOpenCountAsEnvoysHttp2PoolCountsThem()
+            throws Exception {
+        // a raw h2c upstream: it resets its first stream (CANCEL), refuses its second (REFUSED_STREAM), holds the
+        // third, which the client resets, and closes the connection on the fourth
+        AtomicInteger headers = new AtomicInteger();
+        NetServer raw = vertx.createNetServer().connectHandler(socket -> {
+            socket.write(SETTINGS);
+            socket.handler(frames((type, flags, stream, payload) -> {
+                if (type == 4 && (flags & 1) == 0) {
+                    socket.write(SETTINGS_ACK);
+                } else if (type == 1) {
+                    switch (headers.incrementAndGet()) {
+                        case 1 -> socket.write(rstStream(stream, 8));
+                        case 2 -> socket.write(rstStream(stream, 7));
+                        case 3 -> { }
+                        default -> socket.close();
+                    }
+                }
+            }));
+        });
+        Counted counted = counted(raw);
+        ClusterManager m = counted.manager();
+        java.util.function.ToDoubleFunction<String> stat = counted.stat();
+        try {
+            HttpClient client = counted.client();
+            for (int i = 0; i < 2; i++) {
+                Throwable reset = send(client).transform(ar -> Future.succeededFuture(ar.cause()))
+                        .await(10, TimeUnit.SECONDS);
+                assertInstanceOf(io.vertx.core.http.StreamResetException.class, reset);
+            }
+            // the upstream's RST_STREAM, but the one that refuses its stream, which Envoy's codec tells apart
+            assertEquals(1.0, stat.applyAsDouble("upstream_rq_rx_reset"));
+            assertEquals(0.0, stat.applyAsDouble("upstream_rq_tx_reset"));
+            HttpClientRequest held = client.request(HttpMethod.GET, "/")
+                    .compose(req -> req.sendHead().map(req)).await(10, TimeUnit.SECONDS);
+            await(() -> headers.get() == 3, "the upstream holds the third request");
+            held.reset().await(10, TimeUnit.SECONDS);
+            await(() -> stat.applyAsDouble("upstream_rq_tx_reset") == 1.0, "the stream the client reset counted");
+            assertEquals(0.0, stat.applyAsDouble("upstream_cx_destroy"), "a reset stream leaves its connection");
+            // the upstream closes the connection with a stream open: Envoy's pool counts the close as one with an
+            // active request, the connection's streams' resets in neither of the reset counters
+            send(client).transform(ar -> Future.succeededFuture(ar.cause())).await(10, TimeUnit.SECONDS);
+            await(() -> stat.applyAsDouble("upstream_cx_destroy") == 1.0, "the connection is closed");
+            assertEquals(1.0, stat.applyAsDouble("upstream_cx_destroy_remote"));
+            assertEquals(1.0, stat.applyAsDouble("upstream_cx_destroy_with_active_rq"));
+            assertEquals(1.0, stat.applyAsDouble("upstream_cx_destroy_remote_with_active_rq"));
+            assertEquals(0.0, stat.applyAsDouble("upstream_cx_destroy_local_with_active_rq"));
+            assertEquals(1.0, stat.applyAsDouble("upstream_rq_rx_reset"));
+            assertEquals(1.0, stat.applyAsDouble("upstream_rq_tx_reset"));
+        } finally {
+            m.close();
+        }
+    }
+
+    /** Cluster local, its host's client, and the cluster's statistics by Envoy's name. */
+    private record Counted(ClusterManager manager, HttpClient client,
+                           java.util.function.ToDoubleFunction<String> stat) {
+    }
+
+    /** Cluster local on {@code raw}'s port, its host's connections counted in its statistics as the router does. */
+    private Counted counted(NetServer raw) throws Exception {
+        io.micrometer.prometheusmetrics.PrometheusMeterRegistry reg =
+                new io.micrometer.prometheusmetrics.PrometheusMeterRegistry(
+                        io.micrometer.prometheusmetrics.PrometheusConfig.DEFAULT);
+        ClusterManager m = ClusterManager.create(vertx, Map.of("local", cluster(listen(raw), 1024, 1024,
+                Http2ProtocolOptions.DEFAULTS)), Map.of());
+        UpstreamCluster c = m.cluster("local");
+        Host host = c.chooseHost(LbContext.NONE);
+        host.stats().clusterStats(dev.inmesh.runtime.stats.MeshMetrics.create(reg,
+                dev.inmesh.runtime.stats.WorkloadInfo.UNKNOWN).upstream("local"));
+        return new Counted(m, c.httpClient(host), name -> reg.get("envoy_cluster_" + name)
+                .tag("cluster_name", "local").meter().measure().iterator().next().getValue());
+    }
+
+    /** A RST_STREAM frame resetting {@code stream} with {@code errorCode}. */
+    private static Buffer rstStream(int stream, int errorCode) {
+        return Buffer.buffer(new byte[] {0, 0, 4, 3, 0}).appendInt(stream).appendInt(errorCode);
     }
 
     @Test
