@@ -76,10 +76,10 @@ class InboundChainDrainTest extends InboundMeshFixture {
             push(config(httpChain("new")));
             HttpClientResponse last = get(client, "old");
             assertTrue(last.request().connection() == first.request().connection(), "on the same connection");
-            assertTrue(goAway.await(10, TimeUnit.SECONDS), "GOAWAY");
+            assertTrue(goAway.await(30, TimeUnit.SECONDS), "GOAWAY");
             // and, its last stream answered, ended: the client's pool lets the connection go only after it ran the
             // GOAWAY handler, so a request sent straight from that handler's signal could still take it
-            assertTrue(closed.await(10, TimeUnit.SECONDS), "closed once its streams are done");
+            assertTrue(closed.await(30, TimeUnit.SECONDS), "closed once its streams are done");
             HttpClientResponse next = get(client, "new");
             assertFalse(next.request().connection() == first.request().connection(), "a new connection");
         } finally {
@@ -94,7 +94,7 @@ class InboundChainDrainTest extends InboundMeshFixture {
                 .compose(resp -> {
                     got[0] = resp;
                     return resp.body();
-                }).await(10, TimeUnit.SECONDS).toString();
+                }).await(30, TimeUnit.SECONDS).toString();
         assertEquals(200, got[0].statusCode());
         assertEquals(body, read);
         return got[0];
