@@ -12,8 +12,9 @@ import java.net.UnknownHostException;
 /**
  * The original destination of an accepted TCP connection: {@code SO_ORIGINAL_DST} on {@code SOL_IP} for IPv4,
  * {@code IP6T_SO_ORIGINAL_DST} (also 80) on {@code SOL_IPV6} for IPv6. The kernel answers only for connections
- * conntrack saw being NATed (REDIRECT); for others (TPROXY, or a direct connection) it fails with ENOENT and
- * {@link #resolve} falls back to the local address.
+ * conntrack tracked (NATed by REDIRECT, or seen by rules that track them); for others it fails with ENOENT, and
+ * {@link #resolve} takes the local address only from a socket with {@code IP_TRANSPARENT} (TPROXY). A connection that
+ * was neither has no original destination, as Envoy's {@code Utility::getOriginalDst} has none for it.
  */
 public final class OriginalDestination {
     static final int SOL_IP = 0;
@@ -22,6 +23,8 @@ public final class OriginalDestination {
     static final int IP6T_SO_ORIGINAL_DST = 80;
     static final int AF_INET = 2;
     static final int AF_INET6 = 10;
+    static final int IP_TRANSPARENT = 19;
+    static final int IPV6_TRANSPARENT = 75;
 
     private OriginalDestination() {}
 
@@ -50,13 +53,27 @@ public final class OriginalDestination {
     }
 
     /**
-     * Envoy's original_dst filter: the NAT original destination if there is one (REDIRECT), else the socket's local
-     * address (TPROXY, or a connection that was not captured).
+     * Envoy's original_dst filter ({@code Utility::getOriginalDst}): the conntrack original destination if there is
+     * one (REDIRECT), else the socket's local address when the socket is transparent (TPROXY: an accepted socket
+     * inherits its listener's {@code IP_TRANSPARENT}), else null: the filter then restores nothing, and the connection
+     * has no original destination (an ORIGINAL_DST cluster finds no host for it, rather than the proxy's own listener).
      */
     public static InetSocketAddress resolve(int fd, InetSocketAddress localAddress) {
+        if (fd < 0) {
+            return null;
+        }
         boolean ipv6 = localAddress != null && localAddress.getAddress() instanceof java.net.Inet6Address;
-        InetSocketAddress a = fd < 0 ? null : query(fd, ipv6);
-        return a != null ? a : localAddress;
+        InetSocketAddress a = query(fd, ipv6);
+        return a != null ? a : transparent(fd, ipv6) ? localAddress : null;
+    }
+
+    /** Whether the socket has {@code IP_TRANSPARENT} ({@code IPV6_TRANSPARENT} for an IPv6 one) set. */
+    static boolean transparent(int fd, boolean ipv6) {
+        Memory flag = new Memory(4);
+        flag.clear();
+        IntByReference length = new IntByReference(4);
+        return Libc.INSTANCE.getsockopt(fd, ipv6 ? SOL_IPV6 : SOL_IP, ipv6 ? IPV6_TRANSPARENT : IP_TRANSPARENT,
+                flag, length) == 0 && flag.getInt(0) != 0;
     }
 
     private static InetSocketAddress query(int fd, int level, int name) {

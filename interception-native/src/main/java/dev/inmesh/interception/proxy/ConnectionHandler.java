@@ -81,6 +81,12 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
     private dev.inmesh.runtime.stats.ListenerStats headerStats;
     /** Whether original_dst runs after the PROXY protocol filter, restoring the destination the header gave. */
     private boolean originalDestinationLast;
+    /**
+     * Whether a listener filter restored {@link #destination} (original_dst found one, or a PROXY header named
+     * another), Envoy's {@code localAddressRestored()}: only then is it the original destination an ORIGINAL_DST
+     * cluster connects to; else it is the proxy's own listener.
+     */
+    private boolean destinationRestored;
     private ProtocolDetector detector;
     private ScheduledFuture<?> timeout;
     private boolean decided;
@@ -158,6 +164,7 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
         InetSocketAddress original = ListenerDispatch.restoresOriginalDestination(accepted, local.getPort())
                 ? OriginalDestination.resolve(fd(ch), local) : null;
         destination = original != null ? original : local;
+        destinationRestored = original != null;
         originalDestinationLast = original != null && ListenerDispatch.originalDestinationAfterProxyProtocol(accepted);
         // its filter_disabled sees the destination as the filters before it left it
         ProxyProtocol header = ListenerDispatch.proxyProtocol(accepted,
@@ -308,8 +315,10 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
                 // as Envoy: the remote address is the header's source; the local address its destination, unless
                 // original_dst, after this filter, restores it again
                 source = f.source();
-                if (!originalDestinationLast) {
+                if (!originalDestinationLast && !f.destination().equals(destination)) {
+                    // as Envoy's filter, which restores the local address only when the header's is another
                     destination = f.destination();
+                    destinationRestored = true;
                 }
             }
             headerRead(ctx);
@@ -342,6 +351,11 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
                 headerStats.inspectionEnded();
             }
         }
+    }
+
+    /** The destination a listener filter restored, for an ORIGINAL_DST cluster; null when none did. */
+    private SocketAddress originalDestination() {
+        return destinationRestored ? new SocketAddress(ListenerDispatch.ip(destination), destination.getPort()) : null;
     }
 
     private static int fd(Channel ch) {
@@ -771,7 +785,7 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
         // route's source IP hash policy)
         boolean hashed = tcp.hashSourceIp() && source != null;
         LbContext lb = new LbContext(hashed, hashed ? Xxhash.hash64(ListenerDispatch.ip(source)) : 0, null, 1,
-                new SocketAddress(ListenerDispatch.ip(destination), destination.getPort()));
+                originalDestination());
         Host host = cluster.chooseHost(tried.isEmpty() ? lb : lb.withRejectHost(tried::contains, HOST_PICKS));
         if (host == null) {
             // no healthy host (Istio's BlackHoleCluster has none): Envoy flags UH and closes the connection
@@ -1116,7 +1130,8 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
         // https for the requests of a connection whose TLS this chain terminated, as Envoy's connection scheme; the
         // certificates both sides presented in it, for x-forwarded-client-cert and the principals
         HttpBridge.Connection conn = new HttpBridge.Connection(runtime, snapshot.routeTable(chain),
-                hcm, direction, destination, source, chain.tls(), chain.tls() ? serverName : null, mutualTls,
+                hcm, direction, destination, originalDestination(), source, chain.tls(),
+                chain.tls() ? serverName : null, mutualTls,
                 peerCertificates, ownCertificates, tlsSession, drain, target.listener(), snapshot.rbac(hcm),
                 snapshot.localRateLimit(hcm), snapshot.tracer(hcm), snapshot.accessLogs(hcm),
                 snapshot.statsOverrides(hcm), snapshot.lua(hcm), snapshot.localReply(hcm),

@@ -170,6 +170,8 @@ final class HttpBridge {
                       dev.inmesh.runtime.router.HeaderMutationFilter headerMutation,
                       dev.inmesh.runtime.accesslog.TlsDetails tlsDetails, boolean tracingIngress) {
         /**
+         * @param originalDestination the destination the listener filters restored (original_dst, a PROXY header),
+         *     which an ORIGINAL_DST cluster connects to; null when none did
          * @param tls whether the proxy terminated TLS for the connection (its requests are https)
          * @param tlsServerName the SNI of that TLS, or null
          * @param mutualTls whether that TLS verified the client's certificate
@@ -194,8 +196,8 @@ final class HttpBridge {
          * @param session the session of the TLS the chain terminated (null for none), which the access log reads
          */
         Connection(ProxyRuntime runtime, RouteTable table, HttpConnectionManager hcm,
-                   StreamInfo.Direction direction, InetSocketAddress destination, InetSocketAddress source,
-                   boolean tls, String tlsServerName, boolean mutualTls,
+                   StreamInfo.Direction direction, InetSocketAddress destination, SocketAddress originalDestination,
+                   InetSocketAddress source, boolean tls, String tlsServerName, boolean mutualTls,
                    java.security.cert.Certificate[] peerCertificates,
                    java.security.cert.Certificate[] localCertificates, javax.net.ssl.SSLSession session,
                    ChainDrains.Drain drain,
@@ -212,7 +214,7 @@ final class HttpBridge {
                     ForwardedClientCert.principal(peerCertificates), peerCertificates == null
                             || peerCertificates.length == 0 ? null : ForwardedClientCert.principal(localCertificates),
                     ListenerDispatch.hostPort(source), ListenerDispatch.hostPort(destination),
-                    new SocketAddress(ListenerDispatch.ip(destination), destination.getPort()), runtime.stats(hcm),
+                    originalDestination, runtime.stats(hcm),
                     drain, listener.perConnectionBufferLimitBytes(), new ConnectionLifetime(hcm.lifetimes()), rbac,
                     // the identities RBAC principals match: read once per connection, and only where a filter runs
                     rbac.isEmpty() ? null : RbacFilter.PeerIdentity.of(tls, peerCertificates),

@@ -97,13 +97,19 @@ class ProxyProtocolListenerTest {
      * these HTTP filters in chain {@code balanced}.
      */
     private int start(String filterConfig, String before, String after, String balancedFilters) throws Exception {
+        return start(filterConfig, before, after, balancedFilters, "");
+    }
+
+    /** As {@link #start(String, String, String, String)}, with {@code listenerFields} (YAML lines) in the listener. */
+    private int start(String filterConfig, String before, String after, String balancedFilters,
+                      String listenerFields) throws Exception {
         int port = LoopbackProxy.freePort();
         proxy = new LoopbackProxy("""
                 static_resources:
                   listeners:
                   - name: gateway
                     address: {socket_address: {address: 127.0.0.1, port_value: %d}}
-                    listener_filters:
+                    %slistener_filters:
                     %s- name: envoy.filters.listener.proxy_protocol
                       typed_config:
                         "@type": type.googleapis.com/envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol
@@ -111,7 +117,7 @@ class ProxyProtocolListenerTest {
                     %s- name: envoy.filters.listener.http_inspector
                     listener_filters_timeout: 1s
                     filter_chains:
-                """.formatted(port, before, filterConfig, after)
+                """.formatted(port, listenerFields, before, filterConfig, after)
                 + (chain("balanced", "{destination_port: 443, application_protocols: [http/1.1], "
                         + "source_prefix_ranges: [{address_prefix: 203.0.113.0, prefix_len: 24}]}", balancedFilters)
                 + chain("direct", "{application_protocols: [http/1.1], source_prefix_ranges: "
@@ -261,10 +267,15 @@ class ProxyProtocolListenerTest {
         int port = start("", originalDst, "", "");
         assertTrue(exchange(port, header).endsWith("chain balanced"));
         proxy.close();
-        // original_dst after it restores the socket's own destination (the listener's port, on loopback without
-        // iptables), which no chain takes from 203.0.113.7: closed
-        port = start("", "", originalDst, "");
+        // original_dst after it restores the socket's own destination (a transparent listener's: TPROXY), which no
+        // chain takes from 203.0.113.7: closed
+        port = start("", "", originalDst, "", "transparent: true\n    ");
         assertEquals("", exchange(port, header));
+        proxy.close();
+        // without TPROXY or conntrack (loopback without iptables) original_dst has no destination to restore: the
+        // header's stands, as Envoy's filter restores nothing when the kernel knows no original destination
+        port = start("", "", originalDst, "");
+        assertTrue(exchange(port, header).endsWith("chain balanced"));
         proxy.close();
         proxy = null;
     }

@@ -226,7 +226,10 @@ public final class RouterRequest implements RouteRequest {
      * @param body the whole request body, or null for none (or for one still arriving, see {@link #bodyStream})
      * @param downstreamRemoteAddress the caller's address, {@code ip:port}
      * @param downstreamLocalAddress the address the request arrived at, {@code ip:port}
-     * @param originalDestination where the caller meant to go (for ORIGINAL_DST clusters), or null
+     * @param originalDestination where the caller meant to go, for ORIGINAL_DST clusters: the address the in-JVM
+     *     caller named (what a sidecar's capture would have restored), or the destination the standalone proxy's
+     *     listener filters restored; null when none was (Envoy's {@code localAddressRestored()} false: such a cluster
+     *     then has no host, rather than the listener's own address)
      * @param protocol {@code HTTP/1.1} or {@code HTTP/2}
      */
     public RouterRequest(StreamInfo.Direction direction, HttpMethod method, String uri, String authority,

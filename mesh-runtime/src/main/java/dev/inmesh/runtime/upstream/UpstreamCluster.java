@@ -173,6 +173,9 @@ public final class UpstreamCluster {
      * request's connection was meant for, {@code connection}.
      *
      * @param header the request's headers, read by lower-case name: the first value, or null
+     * @param connection the original destination a listener restored for the request's connection, or null when none
+     *     did (then, without a valid header, there is none: the cluster has no host for the request, as Envoy's load
+     *     balancer takes the downstream local address only when it was restored)
      */
     public SocketAddress requestDestination(java.util.function.UnaryOperator<String> header,
                                             SocketAddress connection) {
