@@ -14,6 +14,8 @@ import dev.inmesh.api.config.endpoint.LbEndpoint;
 import dev.inmesh.api.config.endpoint.Locality;
 import dev.inmesh.api.config.endpoint.LocalityLbEndpoints;
 import dev.inmesh.runtime.lb.LoadBalancer;
+import dev.inmesh.runtime.net.AbslText;
+import dev.inmesh.runtime.net.IpLiterals;
 import dev.inmesh.runtime.stats.UpstreamStats;
 import dev.inmesh.runtime.tls.SdsFileWatcher;
 import dev.inmesh.runtime.tls.TlsMaterial;
@@ -197,26 +199,24 @@ public final class UpstreamCluster {
         return named;
     }
 
-    /** {@code IP:PORT} or {@code [IPv6]:PORT}, an address literal and a port from 0 to 65535; else null. */
+    /**
+     * {@code IP:PORT} or {@code [IPv6]:PORT} as Envoy's {@code parseInternetAddressAndPortNoThrow} reads it: after the
+     * last {@code :} (after {@code ]:} in brackets) a port as {@code absl::SimpleAtoi} reads one (white space around
+     * it, a {@code +} and leading zeros pass) up to 65535; before it an IPv4 address as {@code inet_pton} reads one
+     * (no leading zero in a part), or in brackets an IPv6 one; the address in its printed form. Else null.
+     */
     static SocketAddress ipAndPort(String v) {
-        int colon = v.lastIndexOf(':');
-        if (colon <= 0 || colon == v.length() - 1 || colon < v.length() - 6) {
+        boolean bracketed = v.startsWith("[");
+        int colon = bracketed ? v.lastIndexOf("]:") + 1 : v.lastIndexOf(':');
+        if (colon <= 0) {
             return null;
         }
-        String ip = v.substring(0, colon);
-        String port = v.substring(colon + 1);
-        for (int i = 0; i < port.length(); i++) {
-            if (port.charAt(i) < '0' || port.charAt(i) > '9') {
-                return null;
-            }
-        }
-        int p = Integer.parseInt(port);
-        boolean bracketed = ip.startsWith("[") && ip.endsWith("]");
-        if (p > 65535 || !(bracketed ? io.netty.util.NetUtil.isValidIpV6Address(ip.substring(1, ip.length() - 1))
-                : io.netty.util.NetUtil.isValidIpV4Address(ip))) {
+        byte[] ip = IpLiterals.parse(v.substring(bracketed ? 1 : 0, bracketed ? colon - 1 : colon));
+        long port = AbslText.unsigned(v.substring(colon + 1), 65535);
+        if (ip == null || ip.length != (bracketed ? 16 : 4) || port < 0) {
             return null;
         }
-        return new SocketAddress(bracketed ? ip.substring(1, ip.length() - 1) : ip, p);
+        return new SocketAddress(IpLiterals.format(ip), (int) port);
     }
 
     /**
@@ -1206,9 +1206,12 @@ public final class UpstreamCluster {
             return null;
         }
         boolean[] added = {false};
-        Host h = originalDstHosts.computeIfAbsent(destination.toString(), k -> {
-            Host made = new Host(destination, new LbEndpoint(destination, "", null, 1, null), Locality.EMPTY, 0,
-                    outlierDetector.newMonitor(), new HostPool(destination), false);
+        // one host per address as Envoy prints it (an IPv6 one in its RFC 5952 form), named as Envoy names it: the
+        // cluster's name and that address
+        String address = IpLiterals.hostPort(destination.address(), destination.port());
+        Host h = originalDstHosts.computeIfAbsent(address, k -> {
+            Host made = new Host(destination, new LbEndpoint(destination, name + address, null, 1, null),
+                    Locality.EMPTY, 0, outlierDetector.newMonitor(), new HostPool(destination), false);
             chooseSocket(made, Metadata.EMPTY, sockets);
             membershipChanged();
             added[0] = true;

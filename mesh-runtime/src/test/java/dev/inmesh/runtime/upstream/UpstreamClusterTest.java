@@ -588,10 +588,14 @@ class UpstreamClusterTest {
         SocketAddress dst = new SocketAddress("10.9.8.7", 9080);
         Host h = c.chooseHost(LbContext.ofOriginalDestination(dst));
         assertEquals(dst, h.address());
+        // named as Envoy names it, the cluster's name and the address (its /clusters hostname::)
+        assertEquals("PassthroughCluster10.9.8.7:9080", h.hostname());
+        assertEquals("PassthroughCluster[fd00::7]:443",
+                c.chooseHost(LbContext.ofOriginalDestination(new SocketAddress("fd00:0:0::7", 443))).hostname());
         assertSame(h, c.chooseHost(LbContext.ofOriginalDestination(dst)));
         assertNull(c.chooseHost(LbContext.NONE));
         c.cleanupOriginalDestinations(); // used since the last sweep: kept
-        assertEquals(1, c.hosts().size());
+        assertEquals(2, c.hosts().size());
         c.cleanupOriginalDestinations(); // unused for a whole interval: dropped
         assertEquals(0, c.hosts().size());
     }
@@ -622,8 +626,22 @@ class UpstreamClusterTest {
         assertEquals(new SocketAddress("10.9.8.7", 9080), c.requestDestination(headers::get, connection));
         headers.put("x-envoy-original-dst-host", "[fd00::7]:9443");
         assertEquals(new SocketAddress("fd00::7", 9443), c.requestDestination(headers::get, connection));
+        // as Envoy's parseInternetAddressAndPortNoThrow: the address in its printed form, the port as absl::SimpleAtoi
+        // reads it (blanks around it, a +, any number of leading zeros)
+        Map<String, SocketAddress> valid = Map.of("[FD00:0:0:0:0:0:0:7]:9443", new SocketAddress("fd00::7", 9443),
+                "[::ffff:10.9.8.7]:80", new SocketAddress("::ffff:10.9.8.7", 80),
+                "10.9.8.7:+80", new SocketAddress("10.9.8.7", 80),
+                "10.9.8.7:0000000080", new SocketAddress("10.9.8.7", 80),
+                "10.9.8.7: 80", new SocketAddress("10.9.8.7", 80),
+                "10.9.8.7:0", new SocketAddress("10.9.8.7", 0));
+        valid.forEach((value, address) -> {
+            headers.put("x-envoy-original-dst-host", value);
+            assertEquals(address, c.requestDestination(headers::get, connection), value);
+        });
+        // inet_pton refuses an IPv4 part with a leading zero; the port is decimal, 0 to 65535
         for (String invalid : new String[] {"reviews:9080", "10.9.8.7", "10.9.8.7:99999", "fd00::7:80", "10.9.8.7:x",
-            "[10.9.8.7]:80"}) {
+            "[10.9.8.7]:80", "127.0.0.03:25010", "010.9.8.7:80", "10.9.8.7:", "10.9.8.7:-1", "10.9.8.7:-0",
+            "10.9.8.7:0x50", "10.9.8.7:65536", "[fd00::7]", "[fd00::7]9443", ""}) {
             headers.put("x-envoy-original-dst-host", invalid);
             assertEquals(connection, c.requestDestination(headers::get, connection), invalid);
         }
