@@ -404,6 +404,25 @@ final class HostPool {
         }
     }
 
+    /**
+     * Whether this pool, or one of its pools per request host name or source, holds a connection (in use, idle or
+     * draining) or a request waiting for one: while it does, Envoy's connection pool for the host exists and holds a
+     * handle on the host ({@code HostImpl::used()}).
+     */
+    boolean inUse() {
+        if (openConnections.get() > 0 || !idle()) {
+            return true;
+        }
+        if (byHost != null) {
+            for (HostPool sub : byHost.values()) {
+                if (sub.inUse()) {
+                    return true;
+                }
+            }
+        }
+        return false;
+    }
+
     /** How many pools per request host name and source this host's pool keeps. */
     int subPools() {
         return byHost == null ? 0 : byHost.size();

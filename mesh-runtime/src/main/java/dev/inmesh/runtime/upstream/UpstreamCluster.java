@@ -1236,15 +1236,18 @@ public final class UpstreamCluster {
     }
 
     /**
-     * Drops ORIGINAL_DST hosts that were not picked since the previous sweep and have no request in flight (Envoy's
-     * {@code cleanup_interval}); a host picked since is kept and marked unused for the next sweep.
+     * Every {@code cleanup_interval}, as Envoy's {@code OriginalDstCluster::cleanup()}: a host picked since the
+     * previous sweep is kept and marked unused for the next one; one that was not is kept while it is in use (a request
+     * in flight, a {@code tcp_proxy} connection, or a connection its pool holds, idle ones too: Envoy's
+     * {@code original_dst_rely_on_idle_timeout}, on by default, leaves their end to the cluster's {@code idle_timeout})
+     * and dropped otherwise.
      */
     void cleanupOriginalDestinations() {
         for (Map.Entry<String, Host> e : originalDstHosts.entrySet()) {
             Host h = e.getValue();
-            if (h.used || h.activeRequests() > 0) {
+            if (h.used) {
                 h.used = false;
-            } else if (originalDstHosts.remove(e.getKey(), h)) {
+            } else if (h.activeRequests() == 0 && !h.pool.inUse() && originalDstHosts.remove(e.getKey(), h)) {
                 h.pool.retire();
                 membershipChanged();
                 watchOutliers();

@@ -26,7 +26,8 @@ import java.util.List;
  *     hosts, such as Istio's BlackHoleCluster, is valid and has no upstream)
  * @param dnsRefreshRate how often a STRICT_DNS or LOGICAL_DNS cluster re-resolves (Envoy's default 5 s)
  * @param dnsLookupFamily which addresses a DNS cluster takes from a name (Envoy's default AUTO)
- * @param cleanupInterval how long an ORIGINAL_DST host may stay unused before it is dropped (default 5 s)
+ * @param cleanupInterval how often an ORIGINAL_DST cluster sweeps its hosts: one not picked since the last sweep, with
+ *     no request in flight and no connection in its pool, is dropped (Envoy's default 5 s)
  * @param http2 whether upstream requests use HTTP/2 (h2c) rather than HTTP/1.1
  * @param useDownstreamProtocol whether an upstream request uses the protocol its downstream request came in
  *     ({@code use_downstream_protocol_config}, which Istio sets on clusters of ports whose protocol it detects and on
