@@ -479,17 +479,14 @@ public final class ProxyCommand implements Callable<Integer> {
         Identity identity = identity(o, System.getenv());
         WorkloadInfo local = identity.local();
         PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
-        java.util.function.Predicate<String> statsMatcher;
         try {
-            statsMatcher = dev.inmesh.runtime.admin.StatsMatcher.ofFile(config);
+            // the bootstrap's stats_config, before any meter exists: the statistics its stats_matcher rejects are
+            // never made, as Envoy's (Istio's bootstrap keeps the managers', the server's and the RBAC counters), and
+            // its histogram_bucket_settings set the buckets of those it makes
+            dev.inmesh.runtime.admin.BootstrapStats.configure(registry, config);
         } catch (IllegalArgumentException e) {
             System.err.println("inmesh proxy: " + config + ": " + e.getMessage());
             return 1;
-        }
-        if (statsMatcher != null) {
-            // the bootstrap's stats_config.stats_matcher, before any meter exists: the statistics it rejects are
-            // never made, as Envoy's (Istio's bootstrap keeps the managers', the server's and the RBAC counters)
-            registry.config().meterFilter(dev.inmesh.runtime.admin.StatsMatcher.meterFilter(statsMatcher));
         }
         MeshMetrics metrics = MeshMetrics.create(registry, local, identity.clusterId());
         // Istio's agent's own metrics (its scrape counters, its DNS proxy's istio_agent_dns_*): served on the agent

@@ -11,7 +11,8 @@ import java.util.List;
 
 /**
  * One of Envoy's histograms in {@code /stats} ({@code cluster.C.upstream_rq_time}, ...), from the buckets the
- * registry keeps for it (Envoy's default bounds, {@link dev.inmesh.runtime.stats.MeshMetrics#BUCKETS}), printed in
+ * registry keeps for it (Envoy's default bounds, {@link dev.inmesh.runtime.stats.MeshMetrics#BUCKETS}, or those of a
+ * bootstrap's {@code histogram_bucket_settings}, {@link HistogramBuckets}), printed in
  * the forms of Envoy's {@code histogram_buckets} modes. Envoy's histograms keep finer bins than these; a quantile
  * here is interpolated linearly within the bucket it falls in, so it is as close as the bucket is narrow. Inmesh
  * flushes no stats interval: the interval figures are those of an interval without values ({@code nan}, no count).

@@ -125,7 +125,7 @@ final class PrometheusText {
                 out.add(f);
                 continue;
             }
-            String target = CUSTOM.matcher(m.replaceFirst("")).replaceFirst("");
+            String target = unmarked(f.name);
             Family into = byName.get(target);
             if (into == null) {
                 into = underName(f, target);
@@ -138,6 +138,14 @@ final class PrometheusText {
             }
         }
         return out;
+    }
+
+    /**
+     * An Istio metric's name without the marks of its meters named apart ({@link #DIMENSIONS}, {@link #CUSTOM}):
+     * its name in Istio's proxy.
+     */
+    static String unmarked(String name) {
+        return CUSTOM.matcher(DIMENSIONS.matcher(name).replaceFirst("")).replaceFirst("");
     }
 
     /** The families of {@link #ENVOY_FAMILIES} under Envoy's names ({@link #envoy(String)}). */

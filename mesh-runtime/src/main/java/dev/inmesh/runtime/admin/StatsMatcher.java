@@ -33,6 +33,16 @@ public final class StatsMatcher {
      * read or is no bootstrap: the configuration's reader says what is wrong with it).
      */
     public static Predicate<String> ofFile(java.nio.file.Path config) throws FieldError {
+        JsonNode root = bootstrap(config);
+        return root == null ? null : of(root);
+    }
+
+    /**
+     * The bootstrap of configuration {@code config}, a file or a directory
+     * ({@link dev.inmesh.runtime.xds.EnvoyConfigReader#bootstrapDocument}): null when there is none (no such file, one
+     * that does not read, a document with neither {@code static_resources} nor {@code dynamic_resources}).
+     */
+    static JsonNode bootstrap(java.nio.file.Path config) {
         if (config == null || !java.nio.file.Files.exists(config)) {
             return null;
         }
@@ -42,7 +52,8 @@ public final class StatsMatcher {
         } catch (dev.inmesh.runtime.xds.EnvoyConfigReader.ConfigReadException e) {
             return null;
         }
-        return root == null || !root.has("static_resources") ? null : of(root);
+        return field(root, "static_resources", "staticResources") != null
+                || field(root, "dynamic_resources", "dynamicResources") != null ? root : null;
     }
 
     /** The matcher of a bootstrap's {@code stats_config} (JSON or YAML tree), or null when it has none. */
@@ -64,6 +75,20 @@ public final class StatsMatcher {
             case EXCLUSION_LIST -> any(m.getExclusionList(), "stats_config.stats_matcher.exclusion_list").negate();
             case STATSMATCHER_NOT_SET -> null;
         };
+    }
+
+    /**
+     * A bootstrap's {@code stats_config} (JSON or YAML tree), Envoy's default (empty) when it has none; refused by
+     * path when it is no {@code StatsConfig}.
+     */
+    static io.envoyproxy.envoy.config.metrics.v3.StatsConfig statsConfig(JsonNode bootstrap) throws FieldError {
+        JsonNode config = field(bootstrap, "stats_config", "statsConfig");
+        try {
+            return config == null ? io.envoyproxy.envoy.config.metrics.v3.StatsConfig.getDefaultInstance()
+                    : EnvoyJson.toMessage(config, io.envoyproxy.envoy.config.metrics.v3.StatsConfig.class);
+        } catch (InvalidProtocolBufferException e) {
+            throw new FieldError("stats_config", e.getMessage());
+        }
     }
 
     /**
@@ -93,7 +118,7 @@ public final class StatsMatcher {
         };
     }
 
-    private static JsonNode field(JsonNode node, String snake, String camel) {
+    static JsonNode field(JsonNode node, String snake, String camel) {
         if (node == null || !node.isObject()) {
             return null;
         }

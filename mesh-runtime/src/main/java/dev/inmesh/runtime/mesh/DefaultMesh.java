@@ -112,12 +112,10 @@ public final class DefaultMesh implements Mesh {
                 pod.labels());
         if (options.isMetricsEnabled()) {
             this.registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
-            // a bootstrap's stats_config.stats_matcher, before any meter exists, as the standalone proxy applies it
-            java.util.function.Predicate<String> statsMatcher = dev.inmesh.runtime.admin.StatsMatcher.ofFile(
+            // a bootstrap's stats_config (stats_matcher, histogram_bucket_settings), before any meter exists, as the
+            // standalone proxy applies it
+            dev.inmesh.runtime.admin.BootstrapStats.configure(registry,
                     options.getConfigFile() == null ? null : Path.of(options.getConfigFile()));
-            if (statsMatcher != null) {
-                registry.config().meterFilter(dev.inmesh.runtime.admin.StatsMatcher.meterFilter(statsMatcher));
-            }
             this.metrics = MeshMetrics.create(registry, local, options.getClusterId());
             observers.add(metrics::record);
         } else {
