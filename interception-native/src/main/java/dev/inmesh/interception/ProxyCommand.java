@@ -482,7 +482,7 @@ public final class ProxyCommand implements Callable<Integer> {
         try {
             // the bootstrap's stats_config, before any meter exists: the statistics its stats_matcher rejects are
             // never made, as Envoy's (Istio's bootstrap keeps the managers', the server's and the RBAC counters), and
-            // its histogram_bucket_settings set the buckets of those it makes
+            // its histogram_bucket_settings set the buckets of those it makes; the admin hook takes its stats tags
             dev.inmesh.runtime.admin.BootstrapStats.configure(registry, config);
         } catch (IllegalArgumentException e) {
             System.err.println("inmesh proxy: " + config + ": " + e.getMessage());
@@ -620,7 +620,9 @@ public final class ProxyCommand implements Callable<Integer> {
      * {@code /healthz/ready} on the health port, {@code /stats/prometheus} on the Prometheus port, and the agent
      * port's stats, readiness and {@code /quitquitquit}; {@code nodeId} is the node {@code /server_info} and the
      * config dump's bootstrap name, {@code quit} what {@code POST /quitquitquit} runs (on an event loop);
-     * {@code /drain_listeners} on the admin address drains the proxy's listeners.
+     * {@code /drain_listeners} on the admin address drains the proxy's listeners; {@code /stats/prometheus} names the
+     * tags of Envoy's statistics as the bootstrap {@code config}'s {@code stats_config} says
+     * ({@link dev.inmesh.runtime.admin.StatsTags}).
      */
     static AdminHook adminHook(PrometheusMeterRegistry registry, Path config, String nodeId, Runnable quit) {
         return adminHook(registry, config, nodeId, quit, IstioAgent.Settings.NONE);
@@ -656,8 +658,11 @@ public final class ProxyCommand implements Callable<Integer> {
         io.envoyproxy.envoy.config.core.v3.Node local = bootstrap == null ? null
                 : dev.inmesh.runtime.xds.ads.NodeBuilder.local(bootstrap);
         String id = local != null && !local.getId().isEmpty() ? local.getId() : nodeId;
+        // the bootstrap's stats tags name the tags of Envoy's statistics in /stats/prometheus; Istio's without one
+        dev.inmesh.runtime.admin.StatsTags tags = dev.inmesh.runtime.admin.StatsTags.ofFile(config);
         return (vertx, snapshots, addresses, drain, xds, sds) -> {
             AdminServer server = AdminServer.builder(vertx).snapshots(snapshots).registry(registry)
+                    .statsTags(tags)
                     .agent(new IstioAgent(vertx, agent, agentRegistry))
                     .clusterStatus(new ClusterManagerStatus(snapshots))
                     .configPath(config == null ? null : config.toString())

@@ -300,6 +300,53 @@ class ProxyCommandTest {
     }
 
     @Test
+    void theBootstrapsStatsConfigNamesTheTagsOfEnvoysStatisticsOnEveryPortThatServesThem(
+            @org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
+        var registry = new io.micrometer.prometheusmetrics.PrometheusMeterRegistry(
+                io.micrometer.prometheusmetrics.PrometheusConfig.DEFAULT);
+        dev.inmesh.runtime.stats.MeshMetrics.create(registry, dev.inmesh.runtime.stats.WorkloadInfo.UNKNOWN)
+                .upstream("outbound|9080||reviews").requestCompleted(200);
+        java.nio.file.Path plain = dir.resolve("envoy.yaml");
+        java.nio.file.Files.writeString(plain, "static_resources: {}\n");
+        // Istio's bootstrap: its own tags, without Envoy's default ones
+        java.nio.file.Path istio = dir.resolve("envoy-rev.json");
+        java.nio.file.Files.writeString(istio, """
+                {"static_resources": {}, "stats_config": {"use_all_default_tags": false, "stats_tags": [
+                  {"tag_name": "cluster_name", "regex": "^cluster\\\\.((.+?(\\\\..+?\\\\.svc\\\\.cluster\\\\.local)?)\\\\.)"},
+                  {"tag_name": "response_code_class", "regex": "_rq(_(\\\\dxx))$"}]}}
+                """);
+        java.util.Map<java.nio.file.Path, String> expected = new java.util.LinkedHashMap<>();
+        expected.put(plain, "envoy_cluster_upstream_rq_xx{envoy_cluster_name=\"outbound|9080||reviews\","
+                + "envoy_response_code_class=\"2\"} 1\n");
+        expected.put(istio, "envoy_cluster_upstream_rq{cluster_name=\"outbound|9080||reviews\","
+                + "response_code_class=\"2xx\"} 1\n");
+        // no bootstrap: Istio's names, as Inmesh's default stands for Istio's bootstrap
+        expected.put(dir.resolve("none.yaml"), "envoy_cluster_upstream_rq{cluster_name=\"outbound|9080||reviews\","
+                + "response_code_class=\"2xx\"} 1\n");
+        io.vertx.core.Vertx vertx = io.vertx.core.Vertx.vertx();
+        try {
+            for (var e : expected.entrySet()) {
+                var addresses = freeAddresses();
+                AutoCloseable admin = ProxyCommand.adminHook(registry, e.getKey(), NODE, () -> { })
+                        .start(vertx, new dev.inmesh.runtime.snapshot.SnapshotHolder(), addresses);
+                try {
+                    for (var at : List.of(addresses.admin(), addresses.prometheus(), addresses.agent())) {
+                        String scrape = get(at, "/stats/prometheus").body();
+                        assertTrue(scrape.contains(e.getValue()), e.getKey() + " at " + at + ": " + scrape);
+                    }
+                    // /stats, Envoy's text form, has no tags
+                    assertTrue(get(addresses.admin(), "/stats").body().contains(
+                            "cluster.outbound|9080||reviews.upstream_rq_2xx: 1\n"));
+                } finally {
+                    admin.close();
+                }
+            }
+        } finally {
+            vertx.close().await(10, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
     void theDnsProxysMetricsAreIstiosAgentsIstioAgentDnsServedOnTheAgentPortAlone(
             @org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
         java.nio.file.Path resolvConf = dir.resolve("resolv.conf");

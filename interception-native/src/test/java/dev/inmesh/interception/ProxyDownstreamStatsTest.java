@@ -218,15 +218,16 @@ class ProxyDownstreamStatsTest {
         assertEquals(1, st.get(u + "no_filter_chain_match"), st.toString());
         assertEquals(0, st.get(u + "downstream_cx_active"), st.toString());
 
+        // a bootstrap without stats_config: the tags under Envoy's default tag names, as Envoy's Prometheus output
         String prom = get(admin, "/stats/prometheus").body();
-        String tag = "http_conn_manager_prefix=\"proxy_http\"";
+        String tag = "envoy_http_conn_manager_prefix=\"proxy_http\"";
         assertTrue(prom.contains("envoy_http_downstream_rq_total{" + tag + "} 3\n"), prom);
-        assertTrue(prom.contains("envoy_http_downstream_rq{" + tag + ",response_code_class=\"4xx\"} 1\n"),
+        assertTrue(prom.contains("envoy_http_downstream_rq_xx{" + tag + ",envoy_response_code_class=\"4\"} 1\n"),
                 prom);
         assertTrue(prom.contains("envoy_http_fault_aborts_injected{" + tag + "} 1\n"), prom);
-        assertTrue(prom.contains("envoy_listener_downstream_cx_total{listener_address=\"127.0.0.1_" + port
+        assertTrue(prom.contains("envoy_listener_downstream_cx_total{envoy_listener_address=\"127.0.0.1_" + port
                 + "\"} " + cx + "\n"), prom);
-        assertTrue(prom.contains("envoy_listener_no_filter_chain_match{listener_address=\"127.0.0.1_"
+        assertTrue(prom.contains("envoy_listener_no_filter_chain_match{envoy_listener_address=\"127.0.0.1_"
                 + unmatched + "\"} 1\n"), prom);
     }
 
@@ -269,7 +270,7 @@ class ProxyDownstreamStatsTest {
         assertEquals(0, st.get(l + "downstream_pre_cx_active"), st.toString());
         assertEquals(2, st.get(l + "downstream_cx_total"), st.toString());
         assertTrue(get(admin, "/stats/prometheus").body().contains("envoy_listener_downstream_pre_cx_timeout{"
-                + "listener_address=\"127.0.0.1_" + port + "\"} 1\n"));
+                + "envoy_listener_address=\"127.0.0.1_" + port + "\"} 1\n"));
     }
 
     /**
@@ -346,9 +347,9 @@ class ProxyDownstreamStatsTest {
                 x + "fail_verify_no_cert", 1L, x + "fail_verify_error", 0L)
                 .forEach((name, n) -> assertEquals(n, st.get(name), name + " in " + st));
         String prom = get(admin, "/stats/prometheus").body();
-        assertTrue(prom.contains("envoy_listener_ssl_handshake{listener_address=\"127.0.0.1_" + open + "\"} 2\n"),
-                prom);
-        assertTrue(prom.contains("envoy_listener_ssl_fail_verify_san{listener_address=\"127.0.0.1_" + strict
+        assertTrue(prom.contains("envoy_listener_ssl_handshake{envoy_listener_address=\"127.0.0.1_" + open
+                + "\"} 2\n"), prom);
+        assertTrue(prom.contains("envoy_listener_ssl_fail_verify_san{envoy_listener_address=\"127.0.0.1_" + strict
                 + "\"} 1\n"), prom);
         for (SelfSignedCertificate c : new SelfSignedCertificate[] {server, client, stranger}) {
             c.delete();

@@ -271,6 +271,8 @@ public final class AdminServer {
     private final Vertx vertx;
     private final SnapshotHolder snapshots;
     private final PrometheusMeterRegistry registry;
+    /** The names {@code /stats/prometheus} gives the tags of Envoy's statistics. */
+    private final StatsTags statsTags;
     private final ClusterStatusSource clusterStatus;
     private final String nodeId;
     private final java.util.function.Supplier<io.envoyproxy.envoy.config.core.v3.Node> node;
@@ -307,6 +309,7 @@ public final class AdminServer {
         this.vertx = b.vertx;
         this.snapshots = b.snapshots;
         this.registry = b.registry;
+        this.statsTags = b.statsTags;
         this.clusterStatus = b.clusterStatus;
         this.nodeId = b.nodeId;
         this.node = b.node;
@@ -801,8 +804,8 @@ public final class AdminServer {
         boolean usedOnly = params.contains("usedonly");
         boolean all = !usedOnly && (params.get("filter") == null || params.get("filter").isEmpty());
         return registry == null ? () -> ""
-                : all ? () -> PrometheusText.envoy(registry.scrape())
-                : () -> PrometheusText.select(registry.scrape(), filter, usedOnly);
+                : all ? () -> PrometheusText.envoy(registry.scrape(), statsTags)
+                : () -> PrometheusText.select(registry.scrape(), filter, usedOnly, statsTags);
     }
 
     /** Envoy's Memory from the JVM's heap: what is used as allocated, what is committed as the heap's size. */
@@ -993,6 +996,7 @@ public final class AdminServer {
         private final Vertx vertx;
         private SnapshotHolder snapshots;
         private PrometheusMeterRegistry registry;
+        private StatsTags statsTags = StatsTags.ISTIO;
         private ClusterStatusSource clusterStatus = ClusterStatusSource.NONE;
         private String nodeId = "";
         private java.util.function.Supplier<io.envoyproxy.envoy.config.core.v3.Node> node = () -> null;
@@ -1022,6 +1026,15 @@ public final class AdminServer {
         /** The registry {@code /stats/prometheus} scrapes; without one it answers an empty page. */
         public Builder registry(PrometheusMeterRegistry registry) {
             this.registry = registry;
+            return this;
+        }
+
+        /**
+         * The names {@code /stats/prometheus} gives the tags of Envoy's statistics: a bootstrap's
+         * ({@link StatsTags#ofFile}); Istio's ({@link StatsTags#ISTIO}) by default.
+         */
+        public Builder statsTags(StatsTags tags) {
+            this.statsTags = tags == null ? StatsTags.ISTIO : tags;
             return this;
         }
 

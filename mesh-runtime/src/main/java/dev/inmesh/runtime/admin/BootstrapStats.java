@@ -8,7 +8,8 @@ import java.util.function.Predicate;
 /**
  * What a bootstrap's {@code stats_config} does to the statistics a registry makes, applied before any meter exists
  * as Envoy applies it when it makes each: its {@code stats_matcher} ({@link StatsMatcher}) and its
- * {@code histogram_bucket_settings} ({@link HistogramBuckets}).
+ * {@code histogram_bucket_settings} ({@link HistogramBuckets}). Its {@code stats_tags} name the tags in
+ * {@code /stats/prometheus} ({@link StatsTags}).
  */
 public final class BootstrapStats {
     private BootstrapStats() {}

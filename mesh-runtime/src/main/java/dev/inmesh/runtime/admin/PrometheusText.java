@@ -12,8 +12,9 @@ import java.util.function.Predicate;
  * and without Micrometer's {@code _max} gauge beside a histogram; and Envoy's {@code filter} and {@code usedonly}:
  * the metric families whose name the filter accepts, and with {@code usedonly} only their series that were written
  * (a counter or gauge not zero, a histogram or summary whose {@code _count} is not zero), a family left with none
- * left out with its {@code # HELP} and {@code # TYPE} lines. Other families (the application's meters in an in-JVM
- * mesh's registry) keep Micrometer's form.
+ * left out with its {@code # HELP} and {@code # TYPE} lines. The tags of Envoy's statistics ({@code envoy_*}) are
+ * named as a bootstrap's {@code stats_config} names them ({@link StatsTags}: Envoy's default tags, Istio's, ...).
+ * Other families (the application's meters in an in-JVM mesh's registry) keep Micrometer's form.
  */
 final class PrometheusText {
 
@@ -49,6 +50,17 @@ final class PrometheusText {
             "envoy_cluster_retry_upstream_rq_code", "envoy_cluster_retry_upstream_rq");
 
     /**
+     * {@link #ENVOY_FAMILIES} where Envoy's default tags name the response classes ({@link StatsTags#envoyClasses}):
+     * its regex {@code _rq_(\d)xx$} takes the class's digit alone out of the name, so
+     * {@code cluster.C.upstream_rq_2xx} is {@code envoy_cluster_upstream_rq_xx{envoy_response_code_class="2"}} and
+     * only the codes are {@code envoy_cluster_upstream_rq}.
+     */
+    private static final java.util.Map<String, String> ENVOY_DEFAULT_FAMILIES = java.util.Map.of(
+            "envoy_cluster_upstream_rq_code", "envoy_cluster_upstream_rq",
+            "envoy_cluster_retry_upstream_rq", "envoy_cluster_retry_upstream_rq_xx",
+            "envoy_cluster_retry_upstream_rq_code", "envoy_cluster_retry_upstream_rq");
+
+    /**
      * Envoy's gauges whose name ends in {@code _total}, by the family Micrometer's Prometheus client serves them in:
      * it takes a gauge's trailing {@code _total} off (only a counter may end so), where Envoy's scrape keeps it
      * ({@code # TYPE envoy_cluster_membership_total gauge}). They are given their name back in the scrape.
@@ -63,8 +75,13 @@ final class PrometheusText {
      * each) where the first stood.
      */
     static String envoy(String scrape) {
+        return envoy(scrape, StatsTags.ISTIO);
+    }
+
+    /** The scrape as Envoy prints it ({@link #envoy(String)}), the tags of Envoy's statistics named by {@code tags}. */
+    static String envoy(String scrape, StatsTags tags) {
         StringBuilder b = new StringBuilder();
-        envoyNames(envoyForm(families(scrape))).forEach(f -> append(b, f, f.samples));
+        envoyNames(envoyForm(families(scrape), tags), tags).forEach(f -> append(b, f, f.samples));
         return b.toString();
     }
 
@@ -75,9 +92,10 @@ final class PrometheusText {
 
     /**
      * Inmesh's families without the {@code NAME_max} gauge Micrometer adds beside a histogram {@code NAME} (Envoy
-     * serves only a histogram's buckets, sum and count), their samples with Envoy's numbers ({@link #envoyNumbers}).
+     * serves only a histogram's buckets, sum and count), their samples with Envoy's numbers ({@link #envoyNumbers}),
+     * those of Envoy's statistics with their tags as {@code tags} names them.
      */
-    private static List<Family> envoyForm(List<Family> families) {
+    private static List<Family> envoyForm(List<Family> families, StatsTags tags) {
         Set<String> histograms = new HashSet<>();
         for (Family f : families) {
             if (f.type.equals("histogram")) {
@@ -90,6 +108,9 @@ final class PrometheusText {
                 out.add(f);
             } else if (!histograms.contains(f.name)) {
                 f.samples.replaceAll(PrometheusText::envoyNumbers);
+                if (f.name.startsWith("envoy_")) {
+                    f.samples.replaceAll(sample -> relabel(sample, tags::label, tags.fixed()));
+                }
                 out.add(f);
             }
         }
@@ -148,13 +169,17 @@ final class PrometheusText {
         return CUSTOM.matcher(DIMENSIONS.matcher(name).replaceFirst("")).replaceFirst("");
     }
 
-    /** The families of {@link #ENVOY_FAMILIES} under Envoy's names ({@link #envoy(String)}). */
-    private static List<Family> envoyNames(List<Family> families) {
+    /**
+     * The families of {@link #ENVOY_FAMILIES} (or, with Envoy's default tags, {@link #ENVOY_DEFAULT_FAMILIES}) under
+     * Envoy's names ({@link #envoy(String)}).
+     */
+    private static List<Family> envoyNames(List<Family> families, StatsTags tags) {
         families = dimensionsMerged(families);
+        java.util.Map<String, String> classFamilies = tags.envoyClasses() ? ENVOY_DEFAULT_FAMILIES : ENVOY_FAMILIES;
         List<Family> out = new ArrayList<>();
         java.util.Map<String, Family> renamed = new java.util.HashMap<>();
         for (Family f : families) {
-            String target = ENVOY_FAMILIES.get(f.name);
+            String target = classFamilies.get(f.name);
             String gauge = f.type.equals("gauge") ? ENVOY_GAUGES.get(f.name) : null;
             if (gauge != null) {
                 out.add(underName(f, gauge));
@@ -205,8 +230,13 @@ final class PrometheusText {
      * {@code names} accepts and, with {@code usedOnly}, their series that were written.
      */
     static String select(String scrape, Predicate<String> names, boolean usedOnly) {
+        return select(scrape, names, usedOnly, StatsTags.ISTIO);
+    }
+
+    /** {@link #select(String, Predicate, boolean)}, the tags of Envoy's statistics named by {@code tags}. */
+    static String select(String scrape, Predicate<String> names, boolean usedOnly, StatsTags tags) {
         StringBuilder out = new StringBuilder();
-        for (Family f : envoyNames(envoyForm(families(scrape)))) {
+        for (Family f : envoyNames(envoyForm(families(scrape), tags), tags)) {
             if (!names.test(f.name)) {
                 continue;
             }
@@ -353,10 +383,38 @@ final class PrometheusText {
      * {@code alt_stat_name} out of {@code cluster_name}.
      */
     static String envoyNumbers(String sample) {
-        int i = sampleName(sample).length();
+        String b = relabel(sample, (name, value) -> {
+            if (name.equals("le")) {
+                value = envoyNumber(value);
+            } else if (name.equals(HCM_PREFIX) && value.endsWith(";")) {
+                value = value.substring(0, value.length() - 1);
+            }
+            return name + "=\"" + value + "\"";
+        }, List.of());
+        // the value, then what follows it (a timestamp)
+        int end = labelsEnd(b);
+        int start = end;
+        while (start < b.length() && b.charAt(start) == ' ') {
+            start++;
+        }
+        int stop = b.indexOf(" ", start);
+        stop = stop < 0 ? b.length() : stop;
+        return b.substring(0, start) + envoyNumber(b.substring(start, stop)) + b.substring(stop);
+    }
+
+    private static final String HCM_PREFIX = "http_conn_manager_prefix";
+
+    /**
+     * The sample with each of its labels {@code NAME="VALUE"} (the value as printed, a quote in it escaped with a
+     * backslash) replaced by the text {@code label} gives for its name and value, and the labels {@code added} after
+     * them; its name, value and what follows as they are.
+     */
+    private static String relabel(String sample, java.util.function.BinaryOperator<String> label,
+                                  List<String> added) {
+        String name = sampleName(sample);
         int end = labelsEnd(sample);
-        StringBuilder b = new StringBuilder(sample.length()).append(sample, 0, i);
-        // the labels, NAME="VALUE" after '{' or ',', a quote in a value escaped with a backslash
+        List<String> labels = new ArrayList<>();
+        int i = name.length();
         while (i < end) {
             int eq = sample.indexOf("=\"", i);
             if (eq < 0 || eq >= end) {
@@ -367,32 +425,15 @@ final class PrometheusText {
                 close += sample.charAt(close) == '\\' ? 2 : 1;
             }
             close = Math.min(close, end);
-            String value = sample.substring(eq + 2, close);
-            boolean le = label(sample, i, eq, "le");
-            if (value.endsWith(";") && label(sample, i, eq, HCM_PREFIX)) {
-                value = value.substring(0, value.length() - 1);
-            }
-            b.append(sample, i, eq + 2).append(le ? envoyNumber(value) : value);
-            i = close;
+            // after the '{' or ',' before it
+            labels.add(label.apply(sample.substring(i + 1, eq).strip(), sample.substring(eq + 2, close)));
+            i = close + 1;
         }
-        b.append(sample, i, end);
-        // the value, then what follows it (a timestamp)
-        int start = end;
-        while (start < sample.length() && sample.charAt(start) == ' ') {
-            start++;
+        labels.addAll(added);
+        if (labels.isEmpty()) {
+            return sample;
         }
-        int stop = sample.indexOf(' ', start);
-        stop = stop < 0 ? sample.length() : stop;
-        return b.append(sample, end, start).append(envoyNumber(sample.substring(start, stop)))
-                .append(sample, stop, sample.length()).toString();
-    }
-
-    private static final String HCM_PREFIX = "http_conn_manager_prefix";
-
-    /** Whether the label of {@code sample} whose {@code ="} is at {@code eq} (after {@code from}) is {@code name}. */
-    private static boolean label(String sample, int from, int eq, String name) {
-        int start = eq - name.length();
-        return start - 1 >= from && sample.startsWith(name, start) && "{,".indexOf(sample.charAt(start - 1)) >= 0;
+        return name + "{" + String.join(",", labels) + "}" + sample.substring(end);
     }
 
     /** A decimal number as Java prints a double: {@code -1}, {@code 2.5}, {@code 3.0E-4}, {@code 1.0E7}. */

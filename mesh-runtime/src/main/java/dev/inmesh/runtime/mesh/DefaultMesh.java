@@ -80,6 +80,8 @@ public final class DefaultMesh implements Mesh {
     /** This workload's {@code x-envoy-peer-metadata} value. */
     private final String peerMetadata;
     private final PrometheusMeterRegistry registry;
+    /** The names the admin's {@code /stats/prometheus} gives the tags of Envoy's statistics (the bootstrap's). */
+    private final dev.inmesh.runtime.admin.StatsTags statsTags;
     private final MeshMetrics metrics;
     private final AccessLog accessLog;
     /** Where the spans of the connection managers that trace go, both ways. */
@@ -112,14 +114,16 @@ public final class DefaultMesh implements Mesh {
                 pod.labels());
         if (options.isMetricsEnabled()) {
             this.registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
-            // a bootstrap's stats_config (stats_matcher, histogram_bucket_settings), before any meter exists, as the
-            // standalone proxy applies it
-            dev.inmesh.runtime.admin.BootstrapStats.configure(registry,
-                    options.getConfigFile() == null ? null : Path.of(options.getConfigFile()));
+            // a bootstrap's stats_config (stats_matcher, histogram_bucket_settings), before any meter exists, and its
+            // stats tags, as the standalone proxy applies them
+            Path config = options.getConfigFile() == null ? null : Path.of(options.getConfigFile());
+            dev.inmesh.runtime.admin.BootstrapStats.configure(registry, config);
+            this.statsTags = dev.inmesh.runtime.admin.StatsTags.ofFile(config);
             this.metrics = MeshMetrics.create(registry, local, options.getClusterId());
             observers.add(metrics::record);
         } else {
             this.registry = null;
+            this.statsTags = dev.inmesh.runtime.admin.StatsTags.ISTIO;
             this.metrics = null;
         }
         UpstreamEnvironment env = UpstreamEnvironment.of(vertx, metrics == null ? null : metrics::upstream);
@@ -259,7 +263,7 @@ public final class DefaultMesh implements Mesh {
         if (options.getAdminPort() < 0) {
             return Future.succeededFuture();
         }
-        admin = AdminServer.builder(vertx).snapshots(snapshots).registry(registry)
+        admin = AdminServer.builder(vertx).snapshots(snapshots).registry(registry).statsTags(statsTags)
                 .clusterStatus(new ClusterManagerStatus(snapshots)).nodeId(nodeId())
                 .node(() -> configSource instanceof AdsConfigSource ads ? ads.node() : null)
                 .configPath(options.getConfigFile())

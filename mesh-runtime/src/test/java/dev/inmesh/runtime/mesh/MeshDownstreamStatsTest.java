@@ -21,7 +21,8 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * Envoy's connection manager statistics ({@code http.<stat_prefix>.*}) on the in-JVM paths: the outbound client's
  * requests count in the outbound listener's connection manager, {@code mesh.inbound(...)}'s in the
- * {@code virtualInbound} chain's, read from the admin server's {@code /stats} and {@code /stats/prometheus}.
+ * {@code virtualInbound} chain's, read from the admin server's {@code /stats} and {@code /stats/prometheus} (under
+ * Istio's bootstrap's stats tags).
  */
 class MeshDownstreamStatsTest {
     Vertx vertx;
@@ -54,9 +55,13 @@ class MeshDownstreamStatsTest {
         return s.actualPort();
     }
 
+    /**
+     * Starts the mesh on bootstrap {@code config} with Istio's bootstrap's {@code stats_config}, whose stats tags name
+     * the tags of {@code /stats/prometheus} as a sidecar's Envoy names them ({@code cluster_name}, ...).
+     */
     private Mesh start(String config) throws Exception {
         Path file = dir.resolve("mesh.yaml");
-        Files.writeString(file, config);
+        Files.writeString(file, config + Files.readString(Path.of("src/test/resources/istio/stats_config.yaml")));
         mesh = Mesh.create(vertx, new MeshOptions().setWorkloadName("productpage-v1").setApp("productpage")
                 .setConfigFile(file.toString()).setAdminPort(0));
         mesh.start().await(10, TimeUnit.SECONDS);

@@ -970,8 +970,17 @@ class MeshWebClientTest {
         assertTrue(line.contains("destination_service=\"reviews.default.svc.cluster.local\""), line);
         assertTrue(line.contains("response_code=\"200\""), line);
         assertTrue(stats.contains("upstream_rq_total"), stats);
-        assertTrue(stats.contains("envoy_cluster_outlier_detection_ejections_active{"
-                + "cluster_name=\"outbound|9080||reviews.default.svc.cluster.local\"} 0\n"), stats);
+        // a bootstrap without stats_config: Envoy's default tags name the tags of Envoy's statistics
+        String cluster = "envoy_cluster_name=\"outbound|9080||reviews.default.svc.cluster.local\"";
+        assertTrue(stats.contains("envoy_cluster_outlier_detection_ejections_active{" + cluster + "} 0\n"), stats);
+        assertTrue(stats.contains("envoy_cluster_upstream_rq_xx{" + cluster
+                + ",envoy_response_code_class=\"2\"} 1\n"), stats);
+        assertTrue(stats.contains("envoy_http_downstream_rq_total{envoy_http_conn_manager_prefix="
+                + "\"outbound_0.0.0.0_9080\"} 1\n"), stats);
+        // /stats, which has no tags, as it was
+        String text = plain.get(admin, "127.0.0.1", "/stats?filter=reviews.*upstream_rq_2xx").send()
+                .await(10, TimeUnit.SECONDS).bodyAsString();
+        assertEquals("cluster.outbound|9080||reviews.default.svc.cluster.local.upstream_rq_2xx: 1\n", text);
     }
 
     @Test
