@@ -161,7 +161,7 @@ final class Http1ResponseFraming extends ChannelDuplexHandler {
             upgraded |= r.status().code() == 101 && r.decoderResult().isSuccess();
         }
         if (msg instanceof HttpResponse r && r.decoderResult().isSuccess()) {
-            String refusal = refusal(r.headers());
+            String refusal = refusal(r.status().code(), r.headers());
             if (refusal != null) {
                 refused = true;
                 r.setDecoderResult(DecoderResult.failure(new IllegalArgumentException(refusal)));
@@ -265,8 +265,26 @@ final class Http1ResponseFraming extends ChannelDuplexHandler {
         }
     }
 
-    /** Why Envoy's codec refuses a response head with these headers, or null when it takes it. */
-    static String refusal(HttpHeaders h) {
+    /**
+     * Why Envoy's codec refuses a response head of this status with these headers, or null when it takes it: besides
+     * the framing rules above, a 1xx or a 204 with a {@code Transfer-Encoding} (Netty's decoder takes off the
+     * {@code chunked} of a 204's, noted) or a {@code Content-Length} other than {@code 0}, which Envoy's client codec
+     * refuses (its {@code onHeadersCompleteBase}: {@code http1.transfer_encoding_not_allowed},
+     * {@code http1.content_length_not_allowed}) where Netty would read no body and then take that body's bytes as
+     * extraneous, the 204 itself going on.
+     */
+    static String refusal(int status, HttpHeaders h) {
+        if (status < 200 || status == 204) {
+            if (h.contains(HttpHeaderNames.TRANSFER_ENCODING)
+                    || h instanceof LengthNotingHeaders l && l.codingDropped) {
+                return "transfer encoding not allowed in 1xx or 204";
+            }
+            String length = h.get(HttpHeaderNames.CONTENT_LENGTH);
+            if (length != null && !length.equals("0")) {
+                return "content length not allowed in 1xx or 204";
+            }
+            return null;
+        }
         if (!h.contains(HttpHeaderNames.TRANSFER_ENCODING)) {
             return null; // most heads: no list made for them
         }
@@ -293,9 +311,10 @@ final class Http1ResponseFraming extends ChannelDuplexHandler {
         }
     }
 
-    /** A response head's headers that remember the decoder removing a {@code Content-Length}. */
+    /** A response head's headers that remember the decoder removing a {@code Content-Length} or a transfer coding. */
     private static final class LengthNotingHeaders extends DefaultHttpHeaders {
         private boolean lengthDropped;
+        private boolean codingDropped;
 
         LengthNotingHeaders(DefaultHeaders.NameValidator<CharSequence> names,
                             DefaultHeaders.ValueValidator<CharSequence> values) {
@@ -306,6 +325,9 @@ final class Http1ResponseFraming extends ChannelDuplexHandler {
         public HttpHeaders remove(CharSequence name) {
             if (AsciiString.contentEqualsIgnoreCase(HttpHeaderNames.CONTENT_LENGTH, name) && contains(name)) {
                 lengthDropped = true;
+            }
+            if (AsciiString.contentEqualsIgnoreCase(HttpHeaderNames.TRANSFER_ENCODING, name) && contains(name)) {
+                codingDropped = true;
             }
             return super.remove(name);
         }
