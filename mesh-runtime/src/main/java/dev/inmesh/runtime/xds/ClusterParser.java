@@ -68,7 +68,8 @@ public final class ClusterParser
             "original_dst_lb_config", "http2_protocol_options", "transport_socket", "filters", "dns_lookup_family",
             "common_http_protocol_options", "upstream_connection_options", "transport_socket_matches",
             "respect_dns_ttl", "dns_jitter", "typed_dns_resolver_config", "http_protocol_options", "alt_stat_name",
-            "health_checks", "ignore_health_on_host_removal", "max_requests_per_connection");
+            "health_checks", "ignore_health_on_host_removal", "max_requests_per_connection",
+            "wait_for_warm_on_init");
     /**
      * Settings that change nothing here. ({@code close_connections_on_host_health_failure}, which closes a host's
      * {@code tcp_proxy} connections when outlier detection ejects it, is not implemented and is refused.)
@@ -94,6 +95,12 @@ public final class ClusterParser
     @SuppressWarnings("deprecation") // dns_refresh_rate and http2_protocol_options: deprecated, still sent
     public Cluster parseFields(io.envoyproxy.envoy.config.cluster.v3.Cluster c) {
         Fields.onlyKnown(c, SUPPORTED, HARMLESS);
+        if (c.hasWaitForWarmOnInit() && !c.getWaitForWarmOnInit().getValue()) {
+            // true is Envoy's default and what Inmesh does: a cluster's warming (its first health checks) holds the
+            // initialization of the configuration it came with
+            throw new FieldError("wait_for_warm_on_init", "false is not supported by Inmesh (expected: true, Envoy's"
+                    + " default: the first configuration's clusters warm before the mesh is ready)");
+        }
         DiscoveryType type = switch (c.getType()) {
             case STATIC -> DiscoveryType.STATIC;
             case STRICT_DNS -> DiscoveryType.STRICT_DNS;

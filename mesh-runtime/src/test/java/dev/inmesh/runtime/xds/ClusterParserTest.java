@@ -324,6 +324,18 @@ class ClusterParserTest {
     }
 
     @Test
+    void waitForWarmOnInitTrueIsEnvoysDefaultAndTakenWhileFalseIsRefusedByName() throws Exception {
+        assertEquals("c", PARSER.parse(proto("""
+                {"name": "c", "type": "STATIC", "wait_for_warm_on_init": true}
+                """)).name());
+        var refused = assertThrows(InvalidResourceException.class, () -> PARSER.parse(proto("""
+                {"name": "c", "type": "STATIC", "wait_for_warm_on_init": false}
+                """)));
+        assertTrue(refused.getMessage().contains("wait_for_warm_on_init: false is not supported"),
+                refused.getMessage());
+    }
+
+    @Test
     void theTcpKeepaliveOfTheUpstreamConnectionOptionsIsRead() throws Exception {
         // as Istio writes a DestinationRule's connectionPool.tcp.tcpKeepalive (time and interval in seconds)
         String cluster = "{\"name\": \"x\", \"type\": \"STATIC\"%s}";
