@@ -89,6 +89,11 @@ public final class UpstreamCluster {
     private long outlierTimer = -1;
     private long outlierIntervalMillis;
     private long dnsTimer = -1;
+    /**
+     * The interval of the next failure back-off of a cluster with a {@code dns_failure_refresh_rate} (its base after a
+     * resolution in which a lookup succeeded, doubled with each failed one up to its max); 0 before any failure.
+     */
+    private long dnsFailureIntervalMillis;
     private long cleanupTimer = -1;
     private boolean closed;
     /** The active health checker, or null when the cluster has no {@code health_checks}. */
@@ -1001,9 +1006,11 @@ public final class UpstreamCluster {
         }
         boolean dns = c.type().resolvesNames();
         if (dnsTimer >= 0 && (!dns || !old.dnsRefreshRate().equals(c.dnsRefreshRate())
-                || old.respectDnsTtl() != c.respectDnsTtl() || !old.dnsJitter().equals(c.dnsJitter()))) {
+                || old.respectDnsTtl() != c.respectDnsTtl() || !old.dnsJitter().equals(c.dnsJitter())
+                || !java.util.Objects.equals(old.dnsFailureRefreshRate(), c.dnsFailureRefreshRate()))) {
             vertx.cancelTimer(dnsTimer);
             dnsTimer = -1;
+            dnsFailureIntervalMillis = 0;
         }
         if (dns && dnsTimer < 0) {
             if (chainsResolutions(c)) {
@@ -1075,12 +1082,37 @@ public final class UpstreamCluster {
     static long nextDelayMillis(Cluster c, List<io.vertx.core.Future<DnsResolver.Answer>> lookups,
                                 java.util.random.RandomGenerator random) {
         long next = nextResolveMillis(c, lookups);
+        return succeeded(c, lookups) ? next + jitterMillis(c, random) : next;
+    }
+
+    /** Whether a lookup of a resolution succeeded ({@link #updatesHosts}), which resets the failure back-off. */
+    private static boolean succeeded(Cluster c, List<io.vertx.core.Future<DnsResolver.Answer>> lookups) {
         for (io.vertx.core.Future<DnsResolver.Answer> f : lookups) {
             if (updatesHosts(c, f)) {
-                return next + jitterMillis(c, random);
+                return true;
             }
         }
-        return next;
+        return false;
+    }
+
+    /**
+     * The wait after a resolution of a cluster with a {@code dns_failure_refresh_rate}: as without it when a lookup
+     * succeeded, which starts the back-off over; else Envoy's jittered exponential back-off
+     * ({@code JitteredExponentialBackOffStrategy}): a random wait in [0, interval), the interval the base after a
+     * success and doubled with each failure in a row until doubling would pass the max, then the max. Envoy keeps one
+     * back-off for a STRICT_DNS cluster's names, as this one for the cluster.
+     */
+    private long nextDelayWithBackOffMillis(Cluster c, List<io.vertx.core.Future<DnsResolver.Answer>> lookups) {
+        Cluster.RefreshRate backOff = c.dnsFailureRefreshRate();
+        if (backOff == null || succeeded(c, lookups)) {
+            dnsFailureIntervalMillis = 0;
+            return nextDelayMillis(c, lookups, env.random());
+        }
+        long base = backOff.baseInterval().toMillis();
+        long max = backOff.maxInterval().toMillis();
+        long interval = dnsFailureIntervalMillis == 0 ? base : dnsFailureIntervalMillis;
+        dnsFailureIntervalMillis = interval < max / 2 ? interval * 2 : max;
+        return env.random().nextLong(Math.max(1, interval));
     }
 
     /**
@@ -1094,11 +1126,11 @@ public final class UpstreamCluster {
     }
 
     /**
-     * Whether each resolution plans the next one (a TTL to follow, or a jitter to draw each time), rather than a
-     * periodic timer.
+     * Whether each resolution plans the next one (a TTL to follow, a jitter to draw each time, or a failure back-off),
+     * rather than a periodic timer.
      */
     private static boolean chainsResolutions(Cluster c) {
-        return c.respectDnsTtl() || !c.dnsJitter().isZero();
+        return c.respectDnsTtl() || !c.dnsJitter().isZero() || c.dnsFailureRefreshRate() != null;
     }
 
     /**
@@ -1193,7 +1225,7 @@ public final class UpstreamCluster {
                 assignment = resolvedDns;
                 setHosts(resolvedDns, true);
                 if (chainsResolutions(config)) {
-                    scheduleResolve(nextDelayMillis(config, lookups, env.random()));
+                    scheduleResolve(nextDelayWithBackOffMillis(config, lookups));
                 }
             }
         });

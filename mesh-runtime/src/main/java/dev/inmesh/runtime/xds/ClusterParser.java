@@ -67,7 +67,7 @@ public final class ClusterParser
             "least_request_lb_config", "round_robin_lb_config",
             "original_dst_lb_config", "http2_protocol_options", "transport_socket", "filters", "dns_lookup_family",
             "common_http_protocol_options", "upstream_connection_options", "transport_socket_matches",
-            "respect_dns_ttl", "dns_jitter", "typed_dns_resolver_config", "http_protocol_options", "alt_stat_name",
+            "respect_dns_ttl", "dns_jitter", "dns_failure_refresh_rate", "typed_dns_resolver_config", "http_protocol_options", "alt_stat_name",
             "health_checks", "ignore_health_on_host_removal", "max_requests_per_connection",
             "wait_for_warm_on_init");
     /**
@@ -166,6 +166,8 @@ public final class ClusterParser
         if (dnsJitter != null && dnsJitter.isNegative()) {
             throw new FieldError("dns_jitter", dnsJitter + " (expected: >= 0s)");
         }
+        Cluster.RefreshRate dnsFailureRefresh = c.hasDnsFailureRefreshRate() ? Fields.at("dns_failure_refresh_rate",
+                () -> refreshRate(c.getDnsFailureRefreshRate())) : null;
         if (c.hasTypedDnsResolverConfig()) {
             Fields.at("typed_dns_resolver_config", () -> {
                 dnsResolverConfig(c.getTypedDnsResolverConfig());
@@ -256,7 +258,20 @@ public final class ClusterParser
                 Fields.at("metadata", () -> CoreParsers.metadata(c.getMetadata())), lifetimes, tls, keepalive,
                 matches, c.getRespectDnsTtl(), h2, dnsJitter, extraSources, c.getAltStatName(),
                 HealthCheckParser.parse(c.getHealthChecksList(), h2Feature), c.getIgnoreHealthOnHostRemoval(),
-                http1Trailers);
+                http1Trailers, dnsFailureRefresh);
+    }
+
+    /**
+     * A {@code dns_failure_refresh_rate}, whose {@code base_interval} is required (the intervals' bounds are checked
+     * by {@link Cluster.RefreshRate}).
+     */
+    private static Cluster.RefreshRate refreshRate(io.envoyproxy.envoy.config.cluster.v3.Cluster.RefreshRate r) {
+        Fields.onlyKnown(r, Set.of("base_interval", "max_interval"), Set.of());
+        if (!r.hasBaseInterval()) {
+            throw new FieldError("base_interval", "missing (required)");
+        }
+        return new Cluster.RefreshRate(Fields.duration(r.getBaseInterval()),
+                r.hasMaxInterval() ? Fields.duration(r.getMaxInterval()) : null);
     }
 
     /**

@@ -900,6 +900,67 @@ class UpstreamClusterTest {
     }
 
     @Test
+    void aDnsFailureRefreshRateBacksOffExponentiallyAfterFailedResolutionsAndASuccessGoesBackToTheRefreshRate()
+            throws Exception {
+        io.vertx.core.Vertx vertx = io.vertx.core.Vertx.vertx();
+        try {
+            List<Long> at = java.util.Collections.synchronizedList(new java.util.ArrayList<>());
+            java.util.concurrent.atomic.AtomicInteger lookups = new java.util.concurrent.atomic.AtomicInteger();
+            DnsResolver failingSixTimes = new DnsResolver() {
+                @Override
+                public Future<List<String>> resolve(String name, DnsLookupFamily family) {
+                    return resolveWithTtl(name, family).map(DnsResolver.Answer::addresses);
+                }
+
+                @Override
+                public Future<DnsResolver.Answer> resolveWithTtl(String name, DnsLookupFamily family) {
+                    at.add(System.nanoTime());
+                    return lookups.incrementAndGet() <= 6 ? Future.failedFuture("SERVFAIL")
+                            : Future.succeededFuture(new DnsResolver.Answer(List.of("10.1.1.1"), 0));
+                }
+            };
+            // every draw at the top of its range, so that each wait is its interval less 1 ms
+            java.util.random.RandomGenerator top = new java.util.random.RandomGenerator() {
+                @Override
+                public long nextLong() {
+                    return Long.MAX_VALUE;
+                }
+
+                @Override
+                public long nextLong(long bound) {
+                    return bound - 1;
+                }
+            };
+            UpstreamEnvironment env = new UpstreamEnvironment(vertx, null, top, failingSixTimes);
+            // refresh once a minute; after a failure 20 ms, doubled with each one after it, up to 160 ms
+            Cluster c = minutelyDns(false).toBuilder()
+                    .dnsFailureRefreshRate(new Cluster.RefreshRate(Duration.ofMillis(20), Duration.ofMillis(160)))
+                    .build();
+            ClusterManager cm = ClusterManager.create(env, Map.of("dns", c), Map.of());
+            long end = System.nanoTime() + 10_000_000_000L;
+            while (addresses(cm.cluster("dns")).isEmpty() && System.nanoTime() < end) {
+                Thread.sleep(10);
+            }
+            assertEquals(Set.of("10.1.1.1:80"), addresses(cm.cluster("dns")), "resolved after six failures");
+            // the success starts the refresh rate again: no lookup for the next half second
+            Thread.sleep(500);
+            cm.close();
+            assertEquals(7, lookups.get());
+            // Envoy's JitteredExponentialBackOffStrategy: intervals 20, 40, 80, then 160 ms (doubling 80 would pass
+            // half the max), kept at the max
+            long[] waits = {19, 39, 79, 159, 159, 159};
+            for (int i = 0; i < waits.length; i++) {
+                long gap = (at.get(i + 1) - at.get(i)) / 1_000_000;
+                assertTrue(gap >= waits[i] - 2, "wait " + (i + 1) + " after a failure: " + gap + " ms");
+            }
+            long lastTwo = (at.get(6) - at.get(4)) / 1_000_000;
+            assertTrue(lastTwo < 2 * 319, "the interval stops growing at the max: " + lastTwo + " ms");
+        } finally {
+            vertx.close().toCompletionStage().toCompletableFuture().get(10, java.util.concurrent.TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
     void aRespectedTtlIsTheSmallestOfTheNamesAnswersAndNoTtlLeavesTheRefreshRate() {
         Cluster c = minutelyDns(true);
         var answer = (java.util.function.LongFunction<Future<DnsResolver.Answer>>) ttl -> Future.succeededFuture(

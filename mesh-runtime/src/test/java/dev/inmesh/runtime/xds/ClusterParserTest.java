@@ -405,6 +405,31 @@ class ClusterParserTest {
     }
 
     @Test
+    void aDnsFailureRefreshRateIsReadWithItsMaxTenTimesItsBaseByDefaultAndBadIntervalsAreRefusedByName()
+            throws Exception {
+        String dns = """
+                {"name": "d", "type": "LOGICAL_DNS", "dns_refresh_rate": "30s", "dns_failure_refresh_rate": %s,
+                 "load_assignment": {"cluster_name": "d", "endpoints": [{"lb_endpoints": [{"endpoint": {"address":
+                 {"socket_address": {"address": "svc.example", "port_value": 80}}}}]}]}}""";
+        assertEquals(new Cluster.RefreshRate(Duration.ofSeconds(2), Duration.ofSeconds(30)),
+                PARSER.parse(proto(dns.formatted("{\"base_interval\": \"2s\", \"max_interval\": \"30s\"}")))
+                        .dnsFailureRefreshRate());
+        assertEquals(Duration.ofMillis(5_000), PARSER.parse(proto(dns.formatted("{\"base_interval\": \"0.5s\"}")))
+                .dnsFailureRefreshRate().maxInterval());
+        assertEquals(Duration.ofSeconds(2), PARSER.parse(proto(dns.formatted("{\"base_interval\": \"2s\", "
+                + "\"max_interval\": \"2s\"}"))).dnsFailureRefreshRate().maxInterval());
+        // Envoy's validation and its prepareDnsRefreshStrategy: base_interval required and above 1 ms, max_interval
+        // above 1 ms and not below the base
+        assertEquals("Cluster \"d\": dns_failure_refresh_rate.base_interval: missing (required)",
+                error(dns.formatted("{\"max_interval\": \"2s\"}")));
+        assertTrue(error(dns.formatted("{\"base_interval\": \"0.001s\"}"))
+                .contains("dns_failure_refresh_rate.base_interval"));
+        assertTrue(error(dns.formatted("{\"base_interval\": \"7s\", \"max_interval\": \"2s\"}"))
+                .contains("dns_failure_refresh_rate.max_interval"));
+        assertNull(PARSER.parse(proto(dns.formatted("null"))).dnsFailureRefreshRate());
+    }
+
+    @Test
     void anOriginalDstClustersUpstreamPortOverrideAndHeaderSettingsAreRead() throws Exception {
         // istiod's passthrough cluster of a Service whose port 80 targets 8080 (its PassthroughTargetPorts)
         String od = """

@@ -60,6 +60,9 @@ import java.util.List;
  * @param http1Trailers whether the trailers of an HTTP/1.1 host's chunked response are kept ({@code enable_trailers}
  *     of the cluster's HTTP/1 protocol options); when false (Envoy's default) they are dropped, as Envoy's HTTP/1
  *     codec drops them
+ * @param dnsFailureRefreshRate when a DNS cluster resolves again after a resolution in which every lookup failed
+ *     ({@code dns_failure_refresh_rate}): a jittered exponential back-off; null (Envoy's default) for
+ *     {@code dnsRefreshRate}
  */
 public record Cluster(
         String name,
@@ -90,7 +93,8 @@ public record Cluster(
         String altStatName,
         HealthCheck healthCheck,
         boolean ignoreHealthOnHostRemoval,
-        boolean http1Trailers) {
+        boolean http1Trailers,
+        RefreshRate dnsFailureRefreshRate) {
 
     public static final Duration DEFAULT_CONNECT_TIMEOUT = Duration.ofSeconds(5);
 
@@ -210,6 +214,7 @@ public record Cluster(
         b.healthCheck = healthCheck;
         b.ignoreHealthOnHostRemoval = ignoreHealthOnHostRemoval;
         b.http1Trailers = http1Trailers;
+        b.dnsFailureRefreshRate = dnsFailureRefreshRate;
         return b;
     }
 
@@ -244,6 +249,7 @@ public record Cluster(
         private HealthCheck healthCheck;
         private boolean ignoreHealthOnHostRemoval;
         private boolean http1Trailers;
+        private RefreshRate dnsFailureRefreshRate;
 
         private Builder(String name, DiscoveryType type) {
             this.name = name;
@@ -400,13 +406,41 @@ public record Cluster(
             return this;
         }
 
+        /** Sets {@code dnsFailureRefreshRate}; by default none (a failed resolution waits the refresh rate). */
+        public Builder dnsFailureRefreshRate(RefreshRate value) {
+            this.dnsFailureRefreshRate = value;
+            return this;
+        }
+
         /** The cluster, validated by the canonical constructor. */
         public Cluster build() {
             return new Cluster(name, type, edsServiceName, lbPolicy, lbConfig, connectTimeout, circuitBreakers,
                     outlierDetection, commonLbConfig, upstreamBindAddress, loadAssignment, dnsRefreshRate,
                     dnsLookupFamily, cleanupInterval, http2, useDownstreamProtocol, metadata, commonHttpProtocolOptions,
                     tls, tcpKeepalive, transportSocketMatches, respectDnsTtl, http2ProtocolOptions, dnsJitter,
-                    extraSourceAddresses, altStatName, healthCheck, ignoreHealthOnHostRemoval, http1Trailers);
+                    extraSourceAddresses, altStatName, healthCheck, ignoreHealthOnHostRemoval, http1Trailers,
+                    dnsFailureRefreshRate);
+        }
+    }
+
+    /**
+     * The back-off of a DNS cluster's resolutions after failed ones ({@code Cluster.RefreshRate}), as Envoy's jittered
+     * exponential back-off: the n-th resolution in a row that failed is followed by a random wait in
+     * [0, min(base &times; 2^(n-1), max)); a resolution in which a lookup succeeded starts it over.
+     *
+     * @param baseInterval the first interval, above 1 ms
+     * @param maxInterval the largest interval, at least {@code baseInterval}; null for 10 &times; {@code baseInterval}
+     */
+    public record RefreshRate(Duration baseInterval, Duration maxInterval) {
+        public RefreshRate {
+            Checks.nonNull(baseInterval, "dns_failure_refresh_rate.base_interval");
+            Checks.check(baseInterval.compareTo(Duration.ofMillis(1)) > 0, "dns_failure_refresh_rate.base_interval",
+                    baseInterval, "> 1ms");
+            maxInterval = maxInterval == null ? baseInterval.multipliedBy(10) : maxInterval;
+            Checks.check(maxInterval.compareTo(Duration.ofMillis(1)) > 0, "dns_failure_refresh_rate.max_interval",
+                    maxInterval, "> 1ms");
+            Checks.check(maxInterval.compareTo(baseInterval) >= 0, "dns_failure_refresh_rate.max_interval",
+                    maxInterval, ">= base_interval " + baseInterval);
         }
     }
 
