@@ -8,7 +8,8 @@ import dev.inmesh.api.config.listener.PathNormalization;
  * characters decoded, section 6.2.2.2; dot segments removed as section 5.2.4 does, {@code %2E} included since it
  * decodes to a dot; a backslash is a slash, as in the WHATWG URL standard's http paths that Envoy's canonicalizer
  * follows; the characters a URL's path may not hold as they are, {@code " < > ^ `}, {@code { | }} and controls,
- * percent-encoded, as Envoy's canonicalizer writes them), then merged slashes. As Envoy's canonicalizer does, other
+ * percent-encoded, as Envoy's canonicalizer writes them; before it, the parameters of dot segments taken off:
+ * {@code /..;x} is a {@code ..} segment), then merged slashes. As Envoy's canonicalizer does, other
  * percent-encodings are kept exactly as they came (their hex digits keep their case: a server may tell them apart), an encoded NUL ({@code %00}) makes the
  * path invalid, and there is no case normalization. Only the path changes; the query and fragment stay as they came.
  * A target that is not a path (an asterisk, an absolute URI) is left alone.
@@ -101,7 +102,7 @@ public final class PathNormalizer {
             path = unescapeSlashes(path);
         }
         if (n.normalizePath()) {
-            path = normalizePercentEncoding(path.replace('\\', '/'));
+            path = normalizePercentEncoding(stripDotSegmentParameters(path).replace('\\', '/'));
             if (path == null) {
                 return null;
             }
@@ -240,6 +241,28 @@ public final class PathNormalizer {
     /** An ASCII hex digit's value, or -1. */
     private static int hex(char c) {
         return c < 128 ? Character.digit(c, 16) : -1;
+    }
+
+    /**
+     * The path with the parameters of its dot segments taken off ({@code /..;x} is {@code /..}, {@code /.;x} is
+     * {@code /.}), so that removing the dot segments collapses them, as Envoy does before its canonicalizer
+     * ({@code PathUtil::stripParametersFromDotSegments}, on by default: a server that reads {@code ..;x} as {@code ..},
+     * as Tomcat does, would otherwise serve another path than the one routed and authorized). Only whole segments
+     * starting so, split at '/' as they came (before a backslash or an encoded dot is read as one).
+     */
+    static String stripDotSegmentParameters(String p) {
+        if (!p.contains(".;")) {
+            return p;
+        }
+        String[] segments = p.split("/", -1);
+        for (int i = 0; i < segments.length; i++) {
+            if (segments[i].startsWith("..;")) {
+                segments[i] = "..";
+            } else if (segments[i].startsWith(".;")) {
+                segments[i] = ".";
+            }
+        }
+        return String.join("/", segments);
     }
 
     /** RFC 3986 5.2.4, for an absolute path: {@code .} segments dropped, {@code ..} ones take the one before. */

@@ -30,6 +30,28 @@ class PathNormalizerTest {
     }
 
     @Test
+    void aDotSegmentsParametersAreTakenOffSoThatItCollapsesAsEnvoysNormalizationDoes() {
+        // Envoy's PathUtil::stripParametersFromDotSegments (path_utility_test.cc's vectors): a server that reads
+        // "..;x" as ".." must not be handed a path other than the one routed
+        assertEquals("/admin", PathNormalizer.apply("/public/..;/admin", BASE));
+        assertEquals("/abc", PathNormalizer.apply("/xyz/..;foo=bar/abc", BASE));
+        assertEquals("/?blah=woops", PathNormalizer.apply("/xyz/..;foo=bar/.;fff=zzz?blah=woops", BASE));
+        assertEquals("/b", PathNormalizer.apply("/a/..;param1;param2/b", BASE));
+        assertEquals("/c", PathNormalizer.apply("/a/..;foo/b/..;bar/c", BASE));
+        assertEquals("/xyz/abc", PathNormalizer.apply("/xyz/.;foo=bar/abc", BASE));
+        assertEquals("/admin", PathNormalizer.apply("/a/b/..;x/..;y/admin", MERGE));
+        // not a dot segment's parameters: kept
+        assertEquals("/xyz/...;foo", PathNormalizer.apply("/xyz/...;foo", BASE));
+        assertEquals("/xyz/..foo", PathNormalizer.apply("/xyz/..foo", BASE));
+        assertEquals("/a;b/c", PathNormalizer.apply("/a;b/c", BASE));
+        // the query is not the path
+        assertEquals("/xyz?param=/..;foo", PathNormalizer.apply("/xyz?param=/..;foo", BASE));
+        // only under normalize_path
+        assertEquals("/public/..;/admin", PathNormalizer.apply("/public/..;/admin",
+                new PathNormalization(false, true, EscapedSlashes.KEEP_UNCHANGED)));
+    }
+
+    @Test
     void percentEncodingIsNormalizedAndAnEncodedDotIsADot() {
         assertEquals("/admin", PathNormalizer.apply("/public/%2e%2E/admin", BASE));
         // other escapes are kept exactly, hex case included, as Envoy's canonicalizer keeps them
