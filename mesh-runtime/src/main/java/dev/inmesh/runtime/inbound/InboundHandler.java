@@ -226,6 +226,14 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         Tls tls = session == null ? null : Tls.of(session, http2);
         FilterChain selected = taken != null ? taken.chain() : inbound == null ? null
                 : inboundChain(inbound, tls, req.version(), localIp, localPort, remoteIp, remotePort, pipe);
+        if (taken == null && selected == null && inbound != null) {
+            // as Envoy's listener: a connection that no chain of virtualInbound takes, nor a default chain, is closed
+            // unanswered (a chain for its port that does not match leaves no catch-all chain to fall to)
+            LOG.log(System.Logger.Level.DEBUG, () -> "inbound connection from " + req.remoteAddress() + " to "
+                    + req.localAddress() + " closed: no filter chain of " + InboundTls.LISTENER + " matches it");
+            req.connection().close();
+            return;
+        }
         if (taken == null && selected != null) {
             taken = InboundConnection.took(req.connection(), selected, snapshot);
             if (http2) {

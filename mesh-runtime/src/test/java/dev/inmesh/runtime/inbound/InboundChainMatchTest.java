@@ -106,4 +106,16 @@ class InboundChainMatchTest extends InboundMeshFixture {
         assertEquals("http10", speaking(HttpVersion.HTTP_1_0));
         assertEquals("h2c", speaking(HttpVersion.HTTP_2));
     }
+
+    @Test
+    void aConnectionThatNoChainTakesIsClosedUnansweredWithoutFallingToALessSpecificChain() throws Exception {
+        // Envoy's FilterChainManagerImpl narrows criterion by criterion without going back: the chain for the
+        // address, whose application protocols an HTTP/1.0 caller does not speak, leaves the catch-all chain out,
+        // and with no default chain the listener closes the connection
+        serveChains(CHAIN.formatted("{prefix_ranges: [{address_prefix: 127.0.0.1, prefix_len: 32}], "
+                + "application_protocols: [http/1.1, h2c]}", "pod") + CHAIN.formatted("{}", "catchall"));
+        assertEquals("pod", speaking(HttpVersion.HTTP_1_1));
+        assertEquals("", exchange("GET / HTTP/1.0\r\nhost: reviews\r\n\r\n"));
+        assertEquals("pod", speaking(HttpVersion.HTTP_2));
+    }
 }
