@@ -56,7 +56,7 @@ final class TransportSockets {
     }
 
     private final Slot own;
-    /** The matches that apply to hosts (not skipped), and their slots, index for index. */
+    /** The matches, and their slots, index for index. */
     private final List<TransportSocketMatch> matches;
     private final List<Slot> matchSlots;
 
@@ -90,10 +90,11 @@ final class TransportSockets {
         List<TransportSocketMatch> matches = new ArrayList<>();
         List<Slot> slots = new ArrayList<>();
         for (TransportSocketMatch m : config.transportSocketMatches()) {
-            if (m.skipped() == null) {
-                matches.add(m);
-                slots.add(slot.apply(m.tls()));
-            }
+            matches.add(m);
+            // a match whose TLS Inmesh cannot have: its hosts' connections fail, never in plaintext
+            slots.add(m.notReady() == null ? slot.apply(m.tls()) : new Slot(null, new Socket(null,
+                    new IllegalStateException("transport socket match \"" + m.name() + "\" not ready: "
+                            + m.notReady()))));
         }
         return new TransportSockets(own, List.copyOf(matches), List.copyOf(slots));
     }

@@ -571,9 +571,10 @@ public final class UpstreamCluster {
         boolean changed = old != newConfig && !newConfig.equals(old);
         if (changed) {
             for (TransportSocketMatch m : newConfig.transportSocketMatches()) {
-                if (m.skipped() != null) {
-                    LOG.info(() -> "cluster " + name + ": transport socket match \"" + m.name() + "\" skipped, "
-                            + "its hosts take the next match: " + m.skipped());
+                if (m.notReady() != null) {
+                    LOG.warning(() -> "cluster " + name + ": transport socket match \"" + m.name() + "\" not ready, "
+                            + "the connections of its hosts fail (set a workload identity directory): "
+                            + m.notReady());
                 }
             }
         }

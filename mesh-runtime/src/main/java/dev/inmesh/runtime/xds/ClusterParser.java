@@ -37,8 +37,8 @@ import java.util.Set;
  * A {@code transport_socket} is {@code raw_buffer} or TLS ({@link UpstreamTlsParser}), and so is the
  * {@code transport_socket} of each of the {@code transport_socket_matches}, which choose each host's socket by its
  * metadata; a match whose TLS needs Istio's own SDS secrets ({@code default}, {@code ROOTCA}), which Inmesh cannot
- * resolve, is kept but skipped ({@link UpstreamTlsParser#skippedMatch}), so that Istio's {@code tlsMode-istio} hosts
- * take its plaintext {@code tlsMode-disabled} match. Of
+ * resolve, is kept, not ready ({@link UpstreamTlsParser#notReadyMatch}): the connections of Istio's
+ * {@code tlsMode-istio} hosts then fail, and do not fall to its plaintext {@code tlsMode-disabled} match. Of
  * {@code upstream_connection_options}, {@code tcp_keepalive} is applied to every upstream connection (see
  * {@link TcpKeepalive}) and {@code set_local_interface_name_on_upstream_connections}, which only tells Envoy's
  * extensions the interface name, is accepted; {@code happy_eyeballs_config} is rejected by name.
@@ -216,7 +216,7 @@ public final class ClusterParser
                 tls = Fields.at(segment, () -> autoSni(o, plain));
             }
             matches = matches.stream().map(m -> m.tls() == null ? m : new TransportSocketMatch(m.name(), m.match(),
-                    Fields.at(segment, () -> autoSni(o, m.tls())), m.skipped())).toList();
+                    Fields.at(segment, () -> autoSni(o, m.tls())), m.notReady())).toList();
             UpstreamProtocol p = Fields.at(segment, () -> upstreamProtocol(o));
             http1Trailers = typedHttp1(o).getEnableTrailers();
             http2 |= p == UpstreamProtocol.HTTP2;
@@ -307,8 +307,8 @@ public final class ClusterParser
     /**
      * One of {@code transport_socket_matches}: its name, the metadata it matches and its transport socket
      * ({@code raw_buffer} or TLS, which is required: Envoy refuses a match without one); a match whose TLS cannot be
-     * parsed rejects the cluster by name, but for one skipped for Istio's SDS secrets
-     * ({@link UpstreamTlsParser#skippedMatch}).
+     * parsed rejects the cluster by name, but for one not ready for Istio's SDS secrets
+     * ({@link UpstreamTlsParser#notReadyMatch}).
      */
     private static TransportSocketMatch socketMatch(
             io.envoyproxy.envoy.config.cluster.v3.Cluster.TransportSocketMatch m) {
@@ -322,11 +322,11 @@ public final class ClusterParser
             return new TransportSocketMatch(m.getName(), match,
                     Fields.at("transport_socket", () -> UpstreamTlsParser.parse(ts)));
         } catch (FieldError e) {
-            String skipped = UpstreamTlsParser.skippedMatch(ts, e);
-            if (skipped == null) {
+            String notReady = UpstreamTlsParser.notReadyMatch(ts, e);
+            if (notReady == null) {
                 throw e;
             }
-            return new TransportSocketMatch(m.getName(), match, null, skipped);
+            return new TransportSocketMatch(m.getName(), match, null, notReady);
         }
     }
 

@@ -36,15 +36,15 @@ final class UpstreamTlsParser {
     }
 
     /**
-     * Why a transport socket match whose TLS did not parse ({@code failure}) is skipped rather than rejecting its
-     * cluster, or null when it is not: without a workload identity directory, a match is skipped when its TLS names
-     * Istio's own SDS secrets ({@code default}, {@code ROOTCA}: istiod's workload certificate and root, which Inmesh
-     * then cannot resolve), as Istio's {@code tlsMode-istio} match does; its hosts then fall to the next match
-     * (Istio's plaintext {@code tlsMode-disabled}). With a directory those secrets parse, and a match that still
-     * fails (a missing or unusable identity file) rejects its cluster by name, as Envoy does not fall back to
-     * plaintext for a host whose secret it cannot have.
+     * Why a transport socket match whose TLS did not parse ({@code failure}) is kept, not ready, rather than rejecting
+     * its cluster, or null when it is not: without a workload identity directory, a match is not ready when its TLS
+     * names Istio's own SDS secrets ({@code default}, {@code ROOTCA}: istiod's workload certificate and root, which
+     * Inmesh then cannot resolve), as Istio's {@code tlsMode-istio} match does; the connections of its hosts then
+     * fail, as Envoy's to hosts whose secret SDS has not supplied (its {@code NotReadySslSocket}), and never go in
+     * plaintext. With a directory those secrets parse, and a match that still fails (a missing or unusable identity
+     * file) rejects its cluster by name.
      */
-    static String skippedMatch(TransportSocket ts, FieldError failure) {
+    static String notReadyMatch(TransportSocket ts, FieldError failure) {
         io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext u;
         try {
             u = CommonTlsParser.context(ts,

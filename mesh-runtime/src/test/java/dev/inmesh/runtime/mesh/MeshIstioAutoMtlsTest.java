@@ -27,8 +27,9 @@ import org.junit.jupiter.api.io.TempDir;
  * {@code transport_socket_matches} {@code tlsMode-istio} (mTLS on SDS {@code default} and {@code ROOTCA}) and
  * {@code tlsMode-disabled} (plaintext), and the endpoints of pods with a sidecar carry
  * {@code envoy.transport_socket_match: {tlsMode: istio}}. With the workload identity directory the labelled endpoint
- * gets mTLS with the workload's certificate, the other plaintext; an identity directory whose files are unusable
- * rejects the cluster rather than sending the labelled endpoint's requests in plaintext.
+ * gets mTLS with the workload's certificate, the other plaintext; without it the labelled endpoint's requests fail,
+ * and an identity directory whose files are unusable rejects the cluster, rather than sending the labelled endpoint's
+ * requests in plaintext.
  */
 @Timeout(60)
 class MeshIstioAutoMtlsTest {
@@ -132,11 +133,15 @@ class MeshIstioAutoMtlsTest {
     }
 
     @Test
-    void withoutTheIdentityTheSidecarsEndpointTakesThePlaintextFallback() throws Exception {
-        start(sidecar(), plain(), null);
-        // the sidecar's TLS server does not answer plaintext: its requests fail, the plain pod's pass
+    void withoutTheIdentityTheSidecarsEndpointIsNeverSentPlaintextItsRequestsFail() throws Exception {
+        // a labelled endpoint that would answer plaintext (a PERMISSIVE server): as Envoy's connections to a host
+        // whose SDS secret has not come, its requests fail (503) rather than fall to the plaintext match
+        int permissive = vertx.createHttpServer().requestHandler(req -> req.response().end("sent in plaintext"))
+                .listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
+        start(permissive, plain(), null);
         Set<String> got = answers();
         assertTrue(got.contains("200 plain") && got.stream().anyMatch(a -> a.startsWith("503")), got.toString());
+        assertTrue(got.stream().noneMatch(a -> a.contains("sent in plaintext")), got.toString());
     }
 
     @Test

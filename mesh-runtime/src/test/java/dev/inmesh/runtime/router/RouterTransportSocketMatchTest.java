@@ -158,7 +158,7 @@ class RouterTransportSocketMatchTest {
     }
 
     @Test
-    void istiosTlsModeIstioMatchIsSkippedAndItsPodsTakeTheTlsModeDisabledPlaintext() throws Exception {
+    void istiosTlsModeIstioMatchWithoutItsSdsSecretsFailsItsPodsRequestsRatherThanSendThemInPlaintext() throws Exception {
         int port = server(false);
         String sds = """
                 "sdsConfig": {"apiConfigSource": {"apiType": "GRPC", "transportApiVersion": "V3",
@@ -182,6 +182,7 @@ class RouterTransportSocketMatchTest {
                 .add(io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext.getDescriptor())
                 .build()).merge(json, builder);
         Cluster c = new ClusterParser().parse(builder.build());
-        assertEquals(Set.of("plain"), answers(manager(c, Map.of())));
+        // the plaintext server would answer: as Envoy's NotReadySslSocket, the connection fails instead
+        assertEquals(Set.of("503"), answers(manager(c, Map.of())));
     }
 }

@@ -19,8 +19,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * A cluster's {@code transport_socket_matches} as Envoy reads them: each match's name, metadata and transport socket
- * ({@code raw_buffer} or TLS), Istio's {@code tlsMode-istio} match kept but skipped for the Istio SDS secrets Inmesh
- * cannot resolve, and any other bad match refused by name with its path.
+ * ({@code raw_buffer} or TLS), Istio's {@code tlsMode-istio} match kept, not ready, for the Istio SDS secrets Inmesh
+ * cannot resolve without a workload identity, and any other bad match refused by name with its path.
  */
 class TransportSocketMatchParserTest {
     private static final ClusterParser PARSER = new ClusterParser();
@@ -96,7 +96,7 @@ class TransportSocketMatchParserTest {
         assertEquals(Map.of("tls", "on", "port", 8443.0), m.get(0).match());
         assertEquals("reviews.example.com", m.get(0).tls().sni());
         assertEquals(CA.certificatePem(), m.get(0).tls().trustedCa());
-        assertNull(m.get(0).skipped());
+        assertNull(m.get(0).notReady());
         assertEquals("tlsMode-disabled", m.get(1).name());
         assertNull(m.get(1).tls()); // raw_buffer: plaintext
         assertNull(c.tls());
@@ -117,15 +117,14 @@ class TransportSocketMatchParserTest {
     }
 
     @Test
-    void istiosTlsModeIstioMatchIsKeptButSkippedForItNeedsIstiosSdsSecrets() throws Exception {
+    void istiosTlsModeIstioMatchIsKeptNotReadyForItNeedsIstiosSdsSecrets() throws Exception {
         Cluster c = parse(cluster(ISTIO_MATCH, DISABLED_MATCH));
         TransportSocketMatch istio = c.transportSocketMatches().get(0);
         assertEquals("tlsMode-istio", istio.name());
         assertNull(istio.tls());
-        assertTrue(istio.skipped().startsWith("its TLS needs Istio's SDS secret \"default\""), istio.skipped());
-        assertEquals(false, istio.appliesTo(socketMetadata(Map.of("tlsMode", "istio"))));
-        // so an Istio pod's endpoint takes the plaintext tlsMode-disabled match
-        assertTrue(c.transportSocketMatches().get(1).appliesTo(socketMetadata(Map.of("tlsMode", "istio"))));
+        assertTrue(istio.notReady().startsWith("its TLS needs Istio's SDS secret \"default\""), istio.notReady());
+        // it still applies to an Istio pod's endpoint, whose connections then fail: never the plaintext match after it
+        assertTrue(istio.appliesTo(socketMetadata(Map.of("tlsMode", "istio"))));
     }
 
     @Test

@@ -18,10 +18,11 @@ import java.util.Objects;
  * @param match the values a host's {@code envoy.transport_socket_match} metadata must have, each key present with an
  *     equal value (plain Java values, as {@link Metadata} holds them); empty: every host
  * @param tls TLS to the hosts it applies to, or null for plaintext ({@code raw_buffer})
- * @param skipped why the match applies to no host, or null when it applies: its TLS needs Istio's own SDS secrets
- *     ({@code default}, {@code ROOTCA}), which Inmesh cannot resolve, so its hosts fall to the next match
+ * @param notReady why the match's TLS cannot be had here, or null when it can: it needs Istio's own SDS secrets
+ *     ({@code default}, {@code ROOTCA}) and Inmesh has no workload identity to serve them, so the connections of the
+ *     hosts it applies to fail, as Envoy's to hosts whose secret SDS has not supplied (never in plaintext)
  */
-public record TransportSocketMatch(String name, Map<String, Object> match, UpstreamTlsContext tls, String skipped) {
+public record TransportSocketMatch(String name, Map<String, Object> match, UpstreamTlsContext tls, String notReady) {
     /** The filter metadata of an endpoint that the matches are compared with. */
     public static final String METADATA_FILTER = "envoy.transport_socket_match";
 
@@ -29,8 +30,8 @@ public record TransportSocketMatch(String name, Map<String, Object> match, Upstr
         name = name == null ? "" : name;
         // a copy that keeps null values (a match on a null value is a match on a key whose value is null)
         match = match == null ? Map.of() : Collections.unmodifiableMap(new LinkedHashMap<>(match));
-        Checks.check(skipped == null || tls == null, "transport_socket", "a skipped match with TLS",
-                "no TLS on a match that is skipped");
+        Checks.check(notReady == null || tls == null, "transport_socket", "a match not ready with TLS",
+                "no TLS on a match that is not ready");
     }
 
     /** A match that applies. */
@@ -39,13 +40,10 @@ public record TransportSocketMatch(String name, Map<String, Object> match, Upstr
     }
 
     /**
-     * Whether this match applies to a host of that metadata: it is not skipped and every value of {@code match} is in
+     * Whether this match applies to a host of that metadata: every value of {@code match} is in
      * the metadata's {@code envoy.transport_socket_match} (an empty match applies to every host).
      */
     public boolean appliesTo(Metadata metadata) {
-        if (skipped != null) {
-            return false;
-        }
         if (match.isEmpty()) {
             return true;
         }
