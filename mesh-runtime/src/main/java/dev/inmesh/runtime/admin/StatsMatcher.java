@@ -40,7 +40,7 @@ public final class StatsMatcher {
     /**
      * The bootstrap of configuration {@code config}, a file or a directory
      * ({@link dev.inmesh.runtime.xds.EnvoyConfigReader#bootstrapDocument}): null when there is none (no such file, one
-     * that does not read, a document with neither {@code static_resources} nor {@code dynamic_resources}).
+     * that does not read, a document that is no bootstrap: {@link dev.inmesh.runtime.xds.EnvoyConfigReader#isBootstrap}).
      */
     static JsonNode bootstrap(java.nio.file.Path config) {
         if (config == null || !java.nio.file.Files.exists(config)) {
@@ -52,8 +52,7 @@ public final class StatsMatcher {
         } catch (dev.inmesh.runtime.xds.EnvoyConfigReader.ConfigReadException e) {
             return null;
         }
-        return field(root, "static_resources", "staticResources") != null
-                || field(root, "dynamic_resources", "dynamicResources") != null ? root : null;
+        return dev.inmesh.runtime.xds.EnvoyConfigReader.isBootstrap(root) ? root : null;
     }
 
     /** The matcher of a bootstrap's {@code stats_config} (JSON or YAML tree), or null when it has none. */

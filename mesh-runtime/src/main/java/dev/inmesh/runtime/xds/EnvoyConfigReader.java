@@ -33,6 +33,14 @@ import java.util.stream.Stream;
  * when protobuf's JSON reader rejects it).
  */
 public final class EnvoyConfigReader {
+    /**
+     * Fields of Envoy's {@code Bootstrap} that no resource (Listener, RouteConfiguration, Cluster,
+     * ClusterLoadAssignment) has: a document with one of them is a bootstrap, every field of which is optional.
+     */
+    private static final List<String> BOOTSTRAP_ONLY = List.of("static_resources", "dynamic_resources", "admin",
+            "node", "stats_config", "stats_sinks", "stats_flush_interval", "layered_runtime", "overload_manager",
+            "cluster_manager", "watchdog", "watchdogs", "bootstrap_extensions", "node_context_params");
+
     private EnvoyConfigReader() {}
 
     /** Reads a file or a directory of files. */
@@ -77,7 +85,7 @@ public final class EnvoyConfigReader {
             } catch (IOException e) {
                 throw new ConfigReadException(f + ": " + describe(e), e);
             }
-            if (!directory || root != null && (has(root, "static_resources") || has(root, "dynamic_resources"))) {
+            if (!directory || root != null && isBootstrap(root)) {
                 return root;
             }
         }
@@ -190,7 +198,7 @@ public final class EnvoyConfigReader {
                     null);
         } else if (has(root, "configs")) {
             readConfigDump(get(root, "configs"), b);
-        } else if (has(root, "static_resources") || has(root, "dynamic_resources")) {
+        } else if (isBootstrap(root)) {
             onlyFieldsOf(root, io.envoyproxy.envoy.config.bootstrap.v3.Bootstrap.getDescriptor(), "", true);
             dynamicResources(get(root, "dynamic_resources"));
             onlyFieldsOf(get(root, "static_resources"),
@@ -580,6 +588,22 @@ public final class EnvoyConfigReader {
         }
         JsonNode v = node.get(snake);
         return v != null ? v : node.get(camel(snake));
+    }
+
+    /**
+     * Whether a document is an Envoy bootstrap: it has one of the fields only a bootstrap has (not only
+     * {@code static_resources} or {@code dynamic_resources}: a bootstrap of its {@code admin} alone is one).
+     */
+    public static boolean isBootstrap(JsonNode root) {
+        if (root == null || !root.isObject()) {
+            return false;
+        }
+        for (String f : BOOTSTRAP_ONLY) {
+            if (has(root, f)) {
+                return true;
+            }
+        }
+        return false;
     }
 
     static boolean has(JsonNode node, String snake) {

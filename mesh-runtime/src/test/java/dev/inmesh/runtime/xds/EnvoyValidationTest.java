@@ -1299,6 +1299,22 @@ class EnvoyValidationTest {
     }
 
     @Test
+    void aBootstrapOfItsAdminAloneIsABootstrapAsEveryFieldOfEnvoysIsOptional() throws Exception {
+        // it was "cannot tell which resource this is": only static_resources or dynamic_resources made a bootstrap
+        Path admin = file("00-bootstrap.yaml", "admin: {address: {socket_address: {address: 127.0.0.1, "
+                + "port_value: 15000}}}\n");
+        ResourceBundle none = EnvoyConfigReader.read(admin);
+        assertTrue(none.listeners().isEmpty() && none.clusters().isEmpty());
+        // in a directory beside resources, it is the configuration's bootstrap
+        Files.writeString(dir.resolve("10-clusters.yaml"), "name: c\ntype: STATIC\n");
+        assertEquals(List.of("c"), List.copyOf(EnvoyConfigReader.read(dir).clusters().keySet()));
+        assertTrue(EnvoyConfigReader.bootstrapDocument(dir).has("admin"));
+        // and its fields are still checked as a bootstrap's
+        assertContains(rejected(file("x.yaml", "admin: {}\nstats_configs: {}\n")),
+                "stats_configs: unknown field (expected a field of Envoy's envoy.config.bootstrap.v3.Bootstrap");
+    }
+
+    @Test
     void aMissingFileIsNamed() {
         Path missing = dir.resolve("no-such-routes.yaml");
         assertContains(rejected(missing), "no such file");
