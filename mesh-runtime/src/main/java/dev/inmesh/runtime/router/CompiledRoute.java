@@ -64,15 +64,17 @@ final class CompiledRoute {
 
     /**
      * The path after {@code prefix_rewrite} or {@code regex_rewrite}, query kept; null when the route does not
-     * rewrite.
+     * rewrite, or when its {@code regex_rewrite} leaves no path: as Envoy's {@code rewritePathByPrefixOrRegex}
+     * (source/common/router/config_impl.cc), a rewrite that fails changes nothing, and the request (a redirect's
+     * location too) keeps its path.
      */
     String rewritePath(String fullPath, String pathOnly, String prefixRewrite) {
         if (prefixRewrite != null) {
             return prefixRewrite + fullPath.substring(Math.min(match.matchedLength(pathOnly), fullPath.length()));
         }
         if (rewriteRegex != null) {
-            String rest = fullPath.substring(pathOnly.length());
-            return rewriteRegex.apply(pathOnly) + rest;
+            String rewritten = rewriteRegex.apply(pathOnly);
+            return rewritten.isEmpty() ? null : rewritten + fullPath.substring(pathOnly.length());
         }
         return null;
     }

@@ -42,15 +42,16 @@ final class Redirects {
             }
             host = h;
         }
-        String path;
+        String path = null;
         boolean pathHasQuery = false;
         if (r.path() != null) {
             pathHasQuery = r.path().indexOf('?') >= 0;
             path = pathHasQuery ? r.path() : r.path() + fullPath.substring(pathOnly.length());
         } else if (r.prefixRewrite() != null || r.regexRewrite() != null) {
             path = route.rewritePath(fullPath, pathOnly, r.prefixRewrite());
-        } else {
-            path = fullPath;
+        }
+        if (path == null) {
+            path = fullPath; // no rewrite, or one that left no path
         }
         if (!path.startsWith("/")) {
             path = "/" + path;

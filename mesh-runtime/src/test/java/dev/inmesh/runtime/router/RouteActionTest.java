@@ -13,7 +13,13 @@ import org.junit.jupiter.api.Test;
 class RouteActionTest {
 
     private static RouteTable one(String route) {
-        return Routes.table("name: r\nvirtual_hosts:\n- name: vh\n  domains: [\"*\"]\n  routes:\n  - " + route + "\n");
+        return routes(route);
+    }
+
+    /** A table of one virtual host for any Host with {@code routes} (flow YAML maps), in order. */
+    private static RouteTable routes(String... routes) {
+        return Routes.table("name: r\nvirtual_hosts:\n- name: vh\n  domains: [\"*\"]\n  routes:\n  - "
+                + String.join("\n  - ", routes) + "\n");
     }
 
     @Test
@@ -117,6 +123,20 @@ class RouteActionTest {
     }
 
     @Test
+    void aRegexRewriteThatLeavesNoPathLeavesThePathAsItCameAsEnvoysDoes() {
+        // Envoy's rewritePathByPrefixOrRegex: an empty result is a rewrite that failed, and the path is not touched
+        var t = one("{match: {prefix: /rre}, route: {cluster: c, regex_rewrite: {pattern: {regex: \"^.*$\"}, "
+                + "substitution: \"\"}}}");
+        var f = (RouteResult.Forward) t.route(req("h", "/rre/x?q=1"), 0);
+        assertNull(f.rewrittenPath());
+        SimpleHeaders h = new SimpleHeaders();
+        h.set(":path", "/rre/x?q=1");
+        HeaderMutator.finalizeRequest(f, t, h, h.pathAndHost());
+        assertEquals("/rre/x?q=1", h.first(":path"));
+        assertNull(h.first("x-envoy-original-path"), "no rewrite, no original path");
+    }
+
+    @Test
     void aRouteWithoutRewriteLeavesThePathAlone() {
         var t = one("{match: {prefix: /}, route: {cluster: c}}");
         assertNull(((RouteResult.Forward) t.route(req("h", "/a"), 0)).rewrittenPath());
@@ -212,18 +232,12 @@ class RouteActionTest {
 
     @Test
     void aRedirectKeepsTheQueryUnlessStripped() {
-        var t = Routes.table("""
-                name: r
-                virtual_hosts:
-                - name: vh
-                  domains: ["*"]
-                  routes:
-                  - {match: {prefix: /keep}, redirect: {path_redirect: /kept}}
-                  - {match: {prefix: /strip}, redirect: {path_redirect: /stripped, strip_query: true}}
-                  - {match: {prefix: /own}, redirect: {path_redirect: "/own?mine=1", strip_query: true}}
-                  - {match: {prefix: /pre/}, redirect: {prefix_rewrite: /post/, response_code: PERMANENT_REDIRECT}}
-                  - {match: {prefix: /host}, redirect: {host_redirect: other.example, port_redirect: 8443, scheme_redirect: https}}
-                """);
+        var t = routes("{match: {prefix: /keep}, redirect: {path_redirect: /kept}}",
+                "{match: {prefix: /strip}, redirect: {path_redirect: /stripped, strip_query: true}}",
+                "{match: {prefix: /own}, redirect: {path_redirect: \"/own?mine=1\", strip_query: true}}",
+                "{match: {prefix: /pre/}, redirect: {prefix_rewrite: /post/, response_code: PERMANENT_REDIRECT}}",
+                "{match: {prefix: /host}, redirect: {host_redirect: other.example, port_redirect: 8443, "
+                        + "scheme_redirect: https}}");
         assertEquals("http://h:8080/kept?a=1", location(t, "h:8080", "/keep?a=1"));
         assertEquals("http://h/stripped", location(t, "h", "/strip?a=1"));
         assertEquals("http://h/own?mine=1", location(t, "h", "/own?a=1"));
@@ -231,6 +245,20 @@ class RouteActionTest {
         assertEquals(308, ((RouteResult.Redirect) t.route(req("h", "/pre/x"), 0)).status());
         assertEquals("https://other.example:8443/host", location(t, "h:80", "/host"));
         assertEquals(301, ((RouteResult.Redirect) t.route(req("h", "/keep"), 0)).status());
+    }
+
+    @Test
+    void aRedirectWhoseRegexRewriteLeavesNoPathKeepsTheRequestsPath() {
+        // as Envoy's finalizePathHeaderForRedirect: an empty rewrite leaves the path, whose query strip_query may drop
+        String emptied = "regex_rewrite: {pattern: {regex: \"^.*$\"}, substitution: \"\"}";
+        var t = routes("{match: {prefix: /rgxempty}, redirect: {" + emptied + "}}",
+                "{match: {prefix: /stripped}, redirect: {" + emptied + ", strip_query: true}}",
+                "{match: {prefix: /rgx}, redirect: {regex_rewrite: {pattern: {regex: \"^/rgx/(.*)$\"}, "
+                        + "substitution: \"\\\\1\"}}}");
+        assertEquals("http://h/rgxempty?q=1", location(t, "h", "/rgxempty?q=1"));
+        assertEquals("http://h/stripped/a", location(t, "h", "/stripped/a?q=1"));
+        // a result without its leading slash gets one, as Envoy's newUri gives it
+        assertEquals("http://h/a?q=1", location(t, "h", "/rgx/a?q=1"));
     }
 
     private static String location(RouteTable t, String authority, String path) {
