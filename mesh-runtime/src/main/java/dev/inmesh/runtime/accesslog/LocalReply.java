@@ -73,29 +73,20 @@ public final class LocalReply {
 
     /**
      * Rewrites a local reply of {@code status} and {@code body} and its headers {@code h} (changed in place: what the
-     * route and the replying filter set, and the {@code text/plain} the reply was made with) where Envoy's
-     * {@code sendLocalReply} does: after those headers, before a gRPC caller's answer is made trailers-only
-     * ({@code trailersOnly}). As Envoy's, a body the rewrite changed gets the format's content type (unless a
-     * mapper's headers set one), an empty body none; the {@code content-length} is the new body's (none for a 204,
-     * 0 for a trailers-only answer); and a gRPC caller's {@code grpc-message} is the body without the new line a JSON
-     * format ends with.
-     *
-     * @param filterTyped whether the replying filter gave the reply its headers itself (a Lua script's
-     *     {@code respond()}), so that a {@code text/plain} among them is its own, not the reply's default
+     * route and the replying filter set) where Envoy's {@code sendLocalReply} does: after those headers, before a gRPC
+     * caller's answer is made trailers-only ({@code trailersOnly}). As Envoy's, a body keeps the content type those
+     * headers (or a mapper's) set, gets the format's ({@code text/plain} without a format) when none is set or when
+     * the rewrite changed it and no mapper's header set one, and an empty body gets none; the
+     * {@code content-length} is the new body's (none for a 204, 0 for a trailers-only answer); and a gRPC caller's
+     * {@code grpc-message} is the body without the new line a JSON format ends with.
      */
-    public Rewritten rewriteReply(int status, String body, MultiMap h, boolean filterTyped, boolean trailersOnly,
+    public Rewritten rewriteReply(int status, String body, MultiMap h, boolean trailersOnly,
                                   AccessLogEntry.Source request) {
-        // the content type the reply was made with (text/plain), which Envoy would not have set before the rewrite
         String before = h.get(CONTENT_TYPE);
-        boolean ownType = body != null && !body.isEmpty() && !filterTyped && "text/plain".equals(before);
         Rewritten r = rewrite(status, body, h, request);
         boolean custom = !Objects.equals(before, h.get(CONTENT_TYPE));
         String text = r.body();
-        if (text.isEmpty()) {
-            h.remove(CONTENT_TYPE);
-        } else if (!custom && (r.bodyChanged() || before == null || ownType)) {
-            h.set(CONTENT_TYPE, r.contentType());
-        }
+        contentType(h, text.isEmpty(), r.contentType(), r.bodyChanged() && !custom);
         if (r.status() == 204) {
             h.remove(CONTENT_LENGTH);
         } else {
@@ -105,6 +96,25 @@ public final class LocalReply {
             return new Rewritten(r.status(), text.substring(0, text.length() - 1), r.contentType(), r.bodyChanged());
         }
         return r;
+    }
+
+    /**
+     * Gives a local reply that no {@code local_reply_config} rewrote its content type, as Envoy's
+     * {@code prepareLocalReply} (source/common/http/utility.cc) does after the route's header rules and the replying
+     * filter's headers ({@code h}, changed in place): a body gets {@code text/plain} when they set no content type, an
+     * empty body none, whatever they set.
+     */
+    public static void contentType(MultiMap h, boolean emptyBody) {
+        contentType(h, emptyBody, "text/plain", false);
+    }
+
+    /** As {@link #contentType(MultiMap, boolean)}, a body getting {@code type}, and in any case when {@code replace}. */
+    private static void contentType(MultiMap h, boolean emptyBody, String type, boolean replace) {
+        if (emptyBody) {
+            h.remove(CONTENT_TYPE);
+        } else if (replace || !h.contains(CONTENT_TYPE)) {
+            h.set(CONTENT_TYPE, type);
+        }
     }
 
     /**

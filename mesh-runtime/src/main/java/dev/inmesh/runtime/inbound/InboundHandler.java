@@ -728,10 +728,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         }
         boolean serviceHeaders = denied.external() && !denied.headers().isEmpty() && !Grpc.isRequest(req.headers());
         if (serviceHeaders) {
-            // as Envoy's ext_authz: the authorizer's headers over the local reply's own
-            if (!denied.body().isEmpty()) {
-                resp.putHeader("content-type", "text/plain");
-            }
+            // as Envoy's ext_authz: the authorizer's headers over the route's rules
             dev.inmesh.runtime.router.Router.replaceHeaders(resp.headers(), denied.headers());
             resp.headers().remove("content-length");
         }
@@ -740,7 +737,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                     traced == null ? null : traced.localReplyRequest);
         }
         if (serviceHeaders) {
-            endReply(req, traced, denied.status(), denied.body(), false, cors);
+            endReply(req, traced, denied.status(), denied.body(), cors);
         } else {
             localReply(req, traced, denied.status(), denied.body(), cors);
         }
@@ -933,8 +930,9 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             }
             routeName[0] = r.route().name();
             details[0] = "direct_response";
-            finalizeResponse(result, table, resp, r.status(), traced);
+            // as Envoy's router: the location, then the route's header rules
             resp.putHeader("location", r.location());
+            finalizeResponse(result, table, resp, r.status(), traced);
             localReply(req, traced, r.status(), "");
             return true;
         }
@@ -1116,7 +1114,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             // its own reply does not pass through its response script, only the filters' before it
             headEnd(resp, traced, v -> encodeFilters(resp, corsOutcome, rateLimit, traced));
             resp.headers().addAll(reply.headers());
-            endReply(req, traced, reply.status(), reply.body(), true, null);
+            endReply(req, traced, reply.status(), reply.body(), null);
             return;
         }
         if (lua.reroute()) {
@@ -1536,13 +1534,12 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                                    CorsFilter.Outcome cors) {
         HttpServerResponse resp = req.response();
         boolean grpc = Grpc.isRequest(req.headers());
-        if (!grpc && !body.isEmpty()) {
-            resp.putHeader("content-type", "text/plain");
-        }
-        LocalReply.Rewritten r = rewritten(req, traced, status, body, false, grpc);
+        LocalReply.Rewritten r = rewritten(req, traced, status, body, grpc);
         if (r != null) {
             status = r.status();
             body = r.body();
+        } else if (!grpc) {
+            LocalReply.contentType(resp.headers(), body.isEmpty());
         }
         if (grpc) {
             Grpc.toTrailersOnly(resp.headers(), status, body, req.method() == io.vertx.core.http.HttpMethod.HEAD);
@@ -1577,11 +1574,11 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
      * rewritten first ({@link #rewritten}); not made a trailers-only gRPC answer. The headers of a CORS filter before
      * the replying one ({@code cors}, null: none) come after the rewrite, as in {@link #localReply}.
      */
-    private static void endReply(HttpServerRequest req, Traced traced, int status, String body, boolean filterTyped,
+    private static void endReply(HttpServerRequest req, Traced traced, int status, String body,
                                  CorsFilter.Outcome cors) {
-        LocalReply.Rewritten r = rewritten(req, traced, status, body, filterTyped, false);
-        if (r == null && filterTyped) {
-            LuaFilter.Reply.contentType(req.response().headers(), body.isEmpty());
+        LocalReply.Rewritten r = rewritten(req, traced, status, body, false);
+        if (r == null) {
+            LocalReply.contentType(req.response().headers(), body.isEmpty());
         }
         if (cors != null) {
             cors.setOn(req.response().headers());
@@ -1596,15 +1593,13 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
      * the head's end) and a gRPC caller's trailers-only answer ({@code trailersOnly}). Null when there is none: the
      * reply goes as it is. The response's status is the one sent, so the access log and Istio's metrics see the
      * rewritten code, as Envoy's stream info has it.
-     *
-     * @param filterTyped whether the replying filter gave the reply its headers itself (a Lua {@code respond()})
      */
     private static LocalReply.Rewritten rewritten(HttpServerRequest req, Traced traced, int status, String body,
-                                                  boolean filterTyped, boolean trailersOnly) {
+                                                  boolean trailersOnly) {
         if (traced == null || traced.localReply == null) {
             return null;
         }
-        return traced.localReply.rewriteReply(status, body, req.response().headers(), filterTyped, trailersOnly,
+        return traced.localReply.rewriteReply(status, body, req.response().headers(), trailersOnly,
                 traced.localReplyRequest);
     }
 

@@ -103,8 +103,6 @@ final class Exchange implements dev.inmesh.runtime.accesslog.AccessLogEntry.Sour
     boolean egressTracing;
     /** Whether a filter before the router answered (a CORS preflight): the route's response header rules skip it. */
     boolean filterReply;
-    /** Whether a Lua script's {@code respond()} answers: its headers as the script gave them, no content-type added. */
-    boolean luaReply;
     /** Applies the headers of a filter's local reply (a local rate limit refusal's) after the route's rules. */
     java.util.function.Consumer<io.vertx.core.MultiMap> localReplyHeaders;
     /**

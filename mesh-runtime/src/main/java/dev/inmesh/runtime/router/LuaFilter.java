@@ -395,20 +395,7 @@ public final class LuaFilter {
     }
 
     /** A script's {@code respond()}: the local reply that answers the request. */
-    public record Reply(int status, MultiMap headers, String body) {
-        /**
-         * The content type of the reply's headers {@code h} (the script's, changed in place) as Envoy's local reply
-         * leaves it when no {@code local_reply_config} rewrote it: a body without one gets {@code text/plain}, an
-         * empty body none, whatever the script set.
-         */
-        public static void contentType(MultiMap h, boolean emptyBody) {
-            if (emptyBody) {
-                h.remove("content-type");
-            } else if (!h.contains("content-type")) {
-                h.set("content-type", "text/plain");
-            }
-        }
-    }
+    public record Reply(int status, MultiMap headers, String body) {}
 
     /**
      * One request's run of its connection manager's Lua filters: the request scripts in chain order, then, on its

@@ -1470,7 +1470,6 @@ public final class Router {
     /** A Lua script's {@code respond()}: its headers and body as it gave them, not the route's rules. */
     private void luaReply(Exchange ex, Promise<RouterResponse> promise, LuaFilter.Reply reply) {
         ex.filterReply = true;
-        ex.luaReply = true;
         reply(ex, promise, reply.status(), reply.body(), LuaFilter.DETAILS, reply.headers());
     }
 
@@ -1519,13 +1518,12 @@ public final class Router {
         MultiMap h = MultiMap.caseInsensitiveMultiMap();
         int status = 500;
         boolean trailersOnly = ex.grpc && ex.request.grpcWeb == null;
-        if (!trailersOnly) {
-            h.set("content-type", "text/plain").set("content-length", Integer.toString(text.length()));
-        }
         if (ex.request.localReply != null) {
             LocalReply.Rewritten r = rewriteLocalReply(ex, status, text, h, trailersOnly);
             status = r.status();
             text = r.body();
+        } else if (!trailersOnly) {
+            h.set("content-type", "text/plain").set("content-length", Integer.toString(text.length()));
         }
         Buffer b;
         if (trailersOnly) {
@@ -2098,12 +2096,6 @@ public final class Router {
         boolean trailersOnly = ex.grpc && ex.request.grpcWeb == null;
         // a 204 (a timeout's alternative answer) has no body, nor a content-length
         Buffer b = Buffer.buffer(trailersOnly || body == null || status == 204 ? "" : body);
-        if (b.length() > 0 && !ex.luaReply) {
-            h.set("content-type", "text/plain");
-        }
-        if (status != 204) {
-            h.set("content-length", Integer.toString(b.length()));
-        }
         if (ex.route != null && ex.table != null && !(ex.route instanceof RouteResult.NoRoute) && !ex.filterReply) {
             HeaderMutator.finalizeResponse(ex.route, ex.table, h, status, ex);
             if (ex.session != null && ex.lastHost != null) {
@@ -2117,7 +2109,7 @@ public final class Router {
             }
         }
         if (ex.authzDenialHeaders != null) {
-            // as Envoy's ext_authz: over the local reply's own and the route's rules, as its modify_headers
+            // as Envoy's ext_authz: over the route's rules, as its modify_headers
             replaceHeaders(h, ex.authzDenialHeaders);
         }
         if (ex.localReplyHeaders != null) {
@@ -2130,8 +2122,13 @@ public final class Router {
             status = r.status();
             body = r.body();
             b = Buffer.buffer(trailersOnly || status == 204 ? "" : body);
-        } else if (ex.luaReply && !trailersOnly) {
-            LuaFilter.Reply.contentType(h, b.length() == 0);
+        } else {
+            // as Envoy's prepareLocalReply, after those headers: the body's length, text/plain unless they set a
+            // content type, neither for an empty body
+            LocalReply.contentType(h, b.length() == 0);
+            if (status != 204) {
+                h.set("content-length", Integer.toString(b.length()));
+            }
         }
         if (trailersOnly && status != 0) {
             // As Envoy: a gRPC caller gets a trailers-only gRPC response, after the route's header rules
@@ -2166,7 +2163,7 @@ public final class Router {
      */
     private static LocalReply.Rewritten rewriteLocalReply(Exchange ex, int status, String body, MultiMap h,
                                                           boolean trailersOnly) {
-        return ex.request.localReply.rewriteReply(status, body, h, ex.luaReply, trailersOnly, ex);
+        return ex.request.localReply.rewriteReply(status, body, h, trailersOnly, ex);
     }
 
     /**

@@ -57,6 +57,47 @@ class InboundLocalReplyTest extends InboundMeshFixture {
     }
 
     /**
+     * As Envoy's prepareLocalReply (source/common/http/utility.cc): the route's header rules first, then
+     * {@code text/plain} only where they set no content type; an empty body has none, whatever they set.
+     */
+    @Test
+    void aLocalReplyKeepsTheContentTypeItsRouteSetsAndAnEmptyBodyHasNone() throws Exception {
+        String json = "response_headers_to_add: [{header: {key: content-type, value: application/json}}]";
+        serveWithRoutes("""
+                - {match: {prefix: /json}, direct_response: {status: 200, body: {inline_string: x}}, %s}
+                - {match: {prefix: /empty}, direct_response: {status: 403}, %s}
+                - {match: {prefix: /moved}, redirect: {path_redirect: /new}, %s}
+                - {match: {prefix: /plain}, direct_response: {status: 200, body: {inline_string: y}}}
+                """.formatted(json, json, json));
+        String answer = exchange("GET /json HTTP/1.1\r\nhost: a\r\n\r\nGET /empty HTTP/1.1\r\nhost: a\r\n\r\n"
+                + "GET /moved HTTP/1.1\r\nhost: a\r\n\r\n"
+                + "GET /plain HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n");
+        String[] answers = answer.split("(?=HTTP/1.1 )");
+        assertEquals(4, answers.length, answer);
+        assertEquals(List.of("application/json"), contentTypes(answers[0]), answer);
+        assertTrue(answers[0].endsWith("\r\n\r\nx"), answer);
+        assertEquals(List.of(), contentTypes(answers[1]), answer);
+        assertEquals(List.of(), contentTypes(answers[2]), answer);
+        assertTrue(answers[2].contains("\r\nlocation: http://a/new\r\n"), answer);
+        assertEquals(List.of("text/plain"), contentTypes(answers[3]), answer);
+    }
+
+    /** As Envoy's router: a redirect's location first, then its route's header rules, which may overwrite it. */
+    @Test
+    void aRedirectsRouteHeaderRulesComeAfterItsLocation() throws Exception {
+        serveWithRoutes("- {match: {prefix: /moved}, redirect: {path_redirect: /new}, response_headers_to_add: "
+                + "[{header: {key: location, value: \"http://b/other\"}, append_action: OVERWRITE_IF_EXISTS_OR_ADD}]}");
+        String answer = exchange("GET /moved HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n");
+        assertTrue(answer.startsWith("HTTP/1.1 301 ") && answer.contains("\r\nlocation: http://b/other\r\n")
+                && !answer.contains("http://a/new"), answer);
+    }
+
+    private static List<String> contentTypes(String answer) {
+        return answer.lines().filter(l -> l.toLowerCase(java.util.Locale.ROOT).startsWith("content-type:"))
+                .map(l -> l.substring("content-type:".length()).strip()).toList();
+    }
+
+    /**
      * As Envoy's connection manager gives an HTTP/1 request (which has no {@code :scheme}) the one of a valid
      * {@code x-forwarded-proto} (mutateRequestHeaders, conn_manager_utility.cc), which a redirect keeps
      * (Utility::newUri): a caller's {@code x-forwarded-proto: https} makes an {@code https} location.

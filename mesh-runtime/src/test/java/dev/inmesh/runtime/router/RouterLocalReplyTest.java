@@ -311,6 +311,33 @@ class RouterLocalReplyTest {
         assertNull(r.header("location"), "only a 201 or a 3xx carries one");
     }
 
+    /**
+     * As Envoy's prepareLocalReply (source/common/http/utility.cc): the route's header rules first, then
+     * {@code text/plain} only where they set no content type; an empty body has none, whatever they set. So for every
+     * local reply that carries the route's rules (a direct response, a redirect, a 503 for the route's cluster).
+     */
+    @Test
+    void aLocalReplyKeepsTheContentTypeItsRouteSetsAndAnEmptyBodyHasNone() {
+        String json = "    response_headers_to_add: [{header: {key: content-type, value: application/json}}]\n";
+        var t = table("  - match: {prefix: /json}\n    direct_response: {status: 200, body: {inline_string: x}}\n"
+                + json + "  - match: {prefix: /empty}\n    direct_response: {status: 403}\n" + json
+                + "  - match: {prefix: /moved}\n    redirect: {path_redirect: /new}\n" + json);
+        var r = rig.call(rig.router(), get("/json"), t, rig.clusters());
+        assertEquals(List.of("application/json"), r.headers().getAll("content-type"));
+        assertEquals("x", r.body());
+        assertEquals("1", r.header("content-length"));
+        for (String path : List.of("/empty", "/moved")) {
+            var empty = rig.call(rig.router(), get(path), t, rig.clusters());
+            assertEquals(List.of(), empty.headers().getAll("content-type"), path);
+            assertEquals("0", empty.header("content-length"), path);
+        }
+        Cluster noHosts = Cluster.builder("c", DiscoveryType.STATIC).lbPolicy(LbPolicy.ROUND_ROBIN)
+                .connectTimeout(Duration.ofSeconds(1)).loadAssignment(ClusterLoadAssignment.empty("c")).build();
+        var uh = rig.call(rig.router(), get("/x"), routeToC("", json.strip(), ""), rig.clusters(noHosts));
+        assertEquals("no healthy upstream", uh.body());
+        assertEquals(List.of("application/json"), uh.headers().getAll("content-type"));
+    }
+
     @Test
     void aDirectResponseOf201Or3xxCarriesTheRequestsUrlAsLocation() {
         for (int status : new int[] {201, 302}) {
