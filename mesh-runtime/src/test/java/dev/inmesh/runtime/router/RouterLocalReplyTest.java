@@ -85,6 +85,27 @@ class RouterLocalReplyTest {
         assertEquals(Set.of(ResponseFlag.NO_CLUSTER_FOUND), notFound.info().responseFlags());
     }
 
+    /**
+     * As Envoy's DynamicRouteEntry (header_cluster_specifier.cc, a weighted entry's too), which takes its
+     * cluster_not_found_response_code from its route: a cluster_header naming no cluster, or absent, is answered
+     * with the route's code.
+     */
+    @Test
+    void aClusterHeaderNamingNoClusterAnswersItsRoutesClusterNotFoundResponseCode() {
+        var t = RouterRig.table("name: r\nvirtual_hosts:\n- name: vh\n  domains: [\"*\"]\n  routes:\n"
+                + "  - match: {prefix: /header}\n    route: {cluster_header: x-c, cluster_not_found_response_code: "
+                + "NOT_FOUND}\n  - match: {prefix: /weighted}\n    route: {weighted_clusters: {clusters: "
+                + "[{cluster_header: x-c, weight: 1}]}, cluster_not_found_response_code: NOT_FOUND}\n");
+        for (String path : List.of("/header", "/weighted")) {
+            for (var req : List.of(get(path, "x-c", "nowhere"), get(path))) {
+                var r = rig.call(rig.router(), req, t, rig.clusters());
+                assertEquals(404, r.status(), path);
+                assertEquals(Set.of(ResponseFlag.NO_CLUSTER_FOUND), r.info().responseFlags());
+                assertEquals("cluster_not_found", r.info().responseCodeDetails());
+            }
+        }
+    }
+
     @Test
     void aRouteToAMissingClusterLogsNoUpstreamClusterAsEnvoyPrintsADash() {
         // Envoy sets the stream's upstream cluster only once the route's cluster was found
