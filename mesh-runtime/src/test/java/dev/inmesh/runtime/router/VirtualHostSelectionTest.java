@@ -16,6 +16,8 @@ class VirtualHostSelectionTest {
             - {name: dash, domains: ["*-bar.foo.com"], routes: [{match: {prefix: /}, route: {cluster: dash}}]}
             - {name: prefix, domains: ["api.*"], routes: [{match: {prefix: /}, route: {cluster: p1}}]}
             - {name: prefix-long, domains: ["api.exam*"], routes: [{match: {prefix: /}, route: {cluster: p2}}]}
+            - {name: middle, domains: ["foo.*.com"], routes: [{match: {prefix: /}, route: {cluster: m}}]}
+            - {name: stars, domains: ["*.bar.*", "a*b*"], routes: [{match: {prefix: /}, route: {cluster: st}}]}
             - {name: default, domains: ["*"], routes: [{match: {prefix: /}, route: {cluster: default}}]}
             """;
 
@@ -56,6 +58,21 @@ class VirtualHostSelectionTest {
         assertEquals("default", Routes.vhost(t, "-bar.foo.com"));
         assertEquals("default", Routes.vhost(t, ".example.com"));
         assertEquals("default", Routes.vhost(t, "api."));
+    }
+
+    /**
+     * As Envoy's RouteMatcher (source/common/router/config_impl.cc): a leading {@code *} makes a suffix wildcard,
+     * else a trailing one a prefix wildcard; any other {@code *} is a character of the name.
+     */
+    @Test
+    void aStarInsideADomainIsACharacterOfAnExactName() {
+        var t = Routes.table(DOMAINS);
+        assertEquals("middle", Routes.vhost(t, "FOO.*.com"));
+        assertEquals("default", Routes.vhost(t, "foo.x.com"));
+        assertEquals("stars", Routes.vhost(t, "x.bar.*"), "a suffix wildcard: .bar.*");
+        assertEquals("default", Routes.vhost(t, "x.bar.com"));
+        assertEquals("stars", Routes.vhost(t, "a*bc"), "a prefix wildcard: a*b");
+        assertEquals("default", Routes.vhost(t, "axbc"));
     }
 
     @Test

@@ -14,7 +14,9 @@ import java.util.Set;
  * to all of them.
  *
  * @param name the name
- * @param domains exact names, {@code *.suffix} and {@code prefix*} wildcards, or {@code *}
+ * @param domains exact names, {@code *.suffix} and {@code prefix*} wildcards, or {@code *}; as Envoy's route matcher
+ *     reads them, a leading {@code *} makes a suffix wildcard, else a trailing one a prefix wildcard, and any other
+ *     {@code *} is a character of the name ({@code foo.*.com} is an exact name)
  * @param routes the routes; the first that matches wins
  * @param retryPolicy the default retry policy of the routes, or null
  * @param includeRequestAttemptCount whether {@code x-envoy-attempt-count} is sent upstream
@@ -88,9 +90,6 @@ public record VirtualHost(String name, List<String> domains, List<Route> routes,
         Set<String> seen = new HashSet<>();
         for (String d : domains) {
             Checks.check(!d.isEmpty(), "domains", "\"\"", "a non-empty domain");
-            Checks.check(d.equals("*") || d.indexOf('*') == d.lastIndexOf('*')
-                            && (d.indexOf('*') <= 0 || d.indexOf('*') == d.length() - 1),
-                    "domains", d, "'*', an exact name, '*suffix' or 'prefix*'");
             Checks.check(seen.add(d.toLowerCase(Locale.ROOT)), "domains", d, "each domain once in a virtual host");
         }
         routes = Checks.list(routes, "routes");
