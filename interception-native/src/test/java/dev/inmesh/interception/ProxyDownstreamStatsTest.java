@@ -111,13 +111,14 @@ class ProxyDownstreamStatsTest {
         return out;
     }
 
-    private static HttpResponse<String> get(int port, String path) throws Exception {
+    /** A GET of {@code path} from 127.0.0.1:{@code port}. */
+    static HttpResponse<String> get(int port, String path) throws Exception {
         return java.net.http.HttpClient.newHttpClient().send(java.net.http.HttpRequest.newBuilder(
                 URI.create("http://127.0.0.1:" + port + path)).build(), HttpResponse.BodyHandlers.ofString());
     }
 
     /** Starts the proxy on {@code config} with its statistics and its admin server on {@code admin}. */
-    private static StandaloneProxy start(Path config, int admin) throws Exception {
+    static StandaloneProxy start(Path config, int admin) throws Exception {
         PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
         MeshMetrics metrics = MeshMetrics.create(registry, WorkloadInfo.UNKNOWN);
         // the admin port only: Istio's fixed health, Prometheus and agent ports on ephemeral ones (port 0), which

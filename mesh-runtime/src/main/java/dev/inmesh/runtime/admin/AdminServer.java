@@ -135,8 +135,18 @@ public final class AdminServer {
         CERTS("/certs"),
         /** {@code /memory}: Envoy's {@code admin.v3.Memory}, from the JVM's heap. */
         MEMORY("/memory"),
-        /** {@code /runtime}: Envoy's runtime layers and values, with none: Inmesh has no runtime. */
+        /**
+         * {@code /runtime}: Envoy's runtime layers and values ({@link RuntimeJson}): those of the configuration's
+         * {@code layered_runtime}, the admin layer's those {@code /runtime_modify} set.
+         */
         RUNTIME("/runtime"),
+        /**
+         * {@code /runtime_modify} (POST): sets values of the runtime's admin layer, as Envoy's: {@code ?KEY=VALUE&...}
+         * or the same as form values, each value YAML, an empty one removing the key's value; the next request takes
+         * them. 400 with Envoy's usage without parameters; 503 with why when the runtime has no admin layer
+         * ({@code No admin layer specified}) or a value is no YAML.
+         */
+        RUNTIME_MODIFY("/runtime_modify", true),
         /** {@code /hot_restart_version}: {@code disabled}, as an Envoy built without hot restart answers. */
         HOT_RESTART_VERSION("/hot_restart_version"),
         /**
@@ -197,7 +207,9 @@ public final class AdminServer {
                 case RESET_COUNTERS -> "reset the counters of /stats to zero";
                 case CERTS -> "the certificates of the listeners' and clusters' TLS, as Envoy's Certificates";
                 case MEMORY -> "the JVM's heap as Envoy's Memory (allocated: used, heap_size: committed)";
-                case RUNTIME -> "the runtime layers and values (none: Inmesh has no runtime)";
+                case RUNTIME -> "the runtime layers and values of the configuration's layered_runtime";
+                case RUNTIME_MODIFY -> "set the runtime's admin layer values (params: KEY=VALUE, an empty VALUE "
+                        + "removing KEY's)";
                 case HOT_RESTART_VERSION -> "the hot restart compatibility version (disabled)";
                 case APP_METRICS -> "the proxy's metrics followed by the application's (Istio's metrics merging)";
                 case APP_PROBES -> "the application's probes as Istio's injector rewrites them "
@@ -551,8 +563,9 @@ public final class AdminServer {
             case CERTS -> offLoop(req, "application/json", () -> ServerInfoJson.print(
                     CertsJson.certificates(snapshots.current(), java.time.Instant.now())) + "\n");
             case MEMORY -> offLoop(req, "application/json", () -> ServerInfoJson.print(memory()) + "\n");
-            case RUNTIME -> req.response().setStatusCode(200).putHeader("content-type", "application/json")
-                    .end("{\n \"layers\": [],\n \"entries\": {}\n}\n");
+            case RUNTIME -> offLoop(req, "application/json",
+                    () -> EnvoyJson.print(RuntimeJson.of(snapshots.current().runtime())) + "\n");
+            case RUNTIME_MODIFY -> runtimeModify(req, params);
             case HOT_RESTART_VERSION -> text(req, 200, "disabled");
             case LOGGING -> logging(req, params);
             case RESET_COUNTERS -> offLoop(req, TEXT, () -> {
@@ -965,6 +978,29 @@ public final class AdminServer {
 
     /** The content type of Envoy's admin answers that name none, and of its text ones. */
     static final String TEXT = "text/plain; charset=UTF-8";
+
+    /**
+     * {@code /runtime_modify}: the parameters (each one's first value) set in the runtime's admin layer, off the event
+     * loop (the configuration is compiled again); {@code OK}, or as Envoy's, 400 with its usage when there are none
+     * and 503 with why they cannot be set.
+     */
+    private void runtimeModify(HttpServerRequest req, io.vertx.core.MultiMap params) {
+        if (params.isEmpty()) {
+            text(req, 400, "usage: /runtime_modify?key1=value1&key2=value2&keyN=valueN\n"
+                    + "       or send the parameters as form values\n"
+                    + "use an empty value to remove a previously added override");
+            return;
+        }
+        java.util.Map<String, String> values = new java.util.LinkedHashMap<>();
+        for (String name : params.names()) {
+            values.put(name, params.get(name));
+        }
+        vertx.executeBlocking(() -> {
+            snapshots.modifyRuntime(values);
+            return "OK\n";
+        }, false).onComplete(ar -> text(req, ar.succeeded() ? 200 : 503,
+                ar.succeeded() ? ar.result() : String.valueOf(ar.cause().getMessage())));
+    }
 
     /**
      * The headers a response gets as its headers are written. As Envoy's admin adds them to each of its answers: the

@@ -38,7 +38,7 @@ import java.util.regex.PatternSyntaxException;
 
 /**
  * Envoy's v3 admin {@code ConfigDump} of a {@link ResourceBundle}: a minimal {@code BootstrapConfigDump} (the node
- * id), then the clusters ({@code dynamic_active_clusters}), endpoints ({@code dynamic_endpoint_configs}), listeners
+ * id, and the bundle's {@code layered_runtime}), then the clusters ({@code dynamic_active_clusters}), endpoints ({@code dynamic_endpoint_configs}), listeners
  * ({@code dynamic_listeners[].active_state}) and route configurations ({@code dynamic_route_configs}, and the
  * listeners' inline ones in {@code static_route_configs}, as Envoy dumps them), each with its
  * {@code version_info} and {@code last_updated} (but the endpoints, which Envoy dumps bare), and last the SDS secrets they name ({@code SecretsConfigDump}, see
@@ -294,8 +294,11 @@ public final class ConfigDumpBuilder {
                                           Node node, Instant bootstrapTime, boolean endpointsToo,
                                           Predicate<String> names, HostHealth health) {
         List<Message> dump = new ArrayList<>();
-        dump.add(BootstrapConfigDump.newBuilder()
-                .setBootstrap(Bootstrap.newBuilder().setNode(node))
+        Bootstrap.Builder bootstrap = Bootstrap.newBuilder().setNode(node);
+        if (bundle.runtime() != null) {
+            bootstrap.setLayeredRuntime(bundle.runtime().source());
+        }
+        dump.add(BootstrapConfigDump.newBuilder().setBootstrap(bootstrap)
                 .setLastUpdated(timestamp(bootstrapTime)).build());
 
         ClustersConfigDump.Builder clusters = ClustersConfigDump.newBuilder();

@@ -1,8 +1,9 @@
 package dev.inmesh.runtime.net;
 
 /**
- * Text read as Envoy reads it through absl: a number in a header or a PROXY line ({@code absl::SimpleAtoi}), and the
- * white space absl and Envoy's {@code StringUtil} trim. One reading for every place that must agree with Envoy's.
+ * Text read and written as Envoy does it through absl: a number in a header or a PROXY line ({@code absl::SimpleAtoi}),
+ * in a runtime value ({@code absl::SimpleAtod}), a runtime number shown ({@code absl::StrCat}), and the white space
+ * absl and Envoy's {@code StringUtil} trim. One reading for every place that must agree with Envoy's.
  */
 public final class AbslText {
     private AbslText() {}
@@ -12,12 +13,8 @@ public final class AbslText {
         return c == ' ' || c >= '\t' && c <= '\r';
     }
 
-    /**
-     * {@code s} as {@code absl::SimpleAtoi} reads it into an unsigned integer: decimal digits, any number of leading
-     * zeros, with ASCII white space around them and an optional {@code +}; -1 for anything else (empty, a {@code -},
-     * other characters) and for a value past {@code max}.
-     */
-    public static long unsigned(String s, long max) {
+    /** {@code s} without the ASCII white space ({@link #isSpace}) around it, as {@code absl::StripAsciiWhitespace}. */
+    public static String strip(String s) {
         int from = 0;
         int to = s.length();
         while (from < to && isSpace(s.charAt(from))) {
@@ -26,15 +23,55 @@ public final class AbslText {
         while (to > from && isSpace(s.charAt(to - 1))) {
             to--;
         }
-        if (from < to && s.charAt(from) == '+') {
-            from++;
+        return s.substring(from, to);
+    }
+
+    /** A decimal number as {@code absl::SimpleAtod} takes it whole: a sign, digits, a fraction, an exponent. */
+    private static final java.util.regex.Pattern DECIMAL =
+            java.util.regex.Pattern.compile("[+-]?(?:\\d+\\.?\\d*|\\.\\d+)(?:[eE][+-]?\\d+)?");
+
+    /**
+     * {@code s} as {@code absl::SimpleAtod} reads it into a double, with ASCII white space around it; null for anything
+     * else. Its {@code inf} and {@code nan} are left out too (null), as no reader here takes them.
+     */
+    public static Double decimal(String s) {
+        String t = strip(s);
+        return DECIMAL.matcher(t).matches() ? Double.valueOf(t) : null;
+    }
+
+    /**
+     * A double as absl's {@code StrCat} writes it (as Envoy shows a runtime number): six significant digits, trailing
+     * zeros off, in exponent form ({@code 1.5e+07}, {@code 1e-05}) when the exponent is below -4 or above 5.
+     */
+    public static String sixDigits(double d) {
+        if (d == 0) {
+            return "0";
         }
-        if (from == to) {
+        java.math.BigDecimal rounded = new java.math.BigDecimal(d).round(
+                new java.math.MathContext(6, java.math.RoundingMode.HALF_EVEN));
+        int exponent = rounded.precision() - rounded.scale() - 1;
+        if (exponent < -4 || exponent >= 6) {
+            String mantissa = rounded.movePointLeft(exponent).stripTrailingZeros().toPlainString();
+            return mantissa + "e" + (exponent < 0 ? "-" : "+") + (Math.abs(exponent) < 10 ? "0" : "")
+                    + Math.abs(exponent);
+        }
+        return rounded.stripTrailingZeros().toPlainString();
+    }
+
+    /**
+     * {@code s} as {@code absl::SimpleAtoi} reads it into an unsigned integer: decimal digits, any number of leading
+     * zeros, with ASCII white space around them and an optional {@code +}; -1 for anything else (empty, a {@code -},
+     * other characters) and for a value past {@code max}.
+     */
+    public static long unsigned(String s, long max) {
+        String t = strip(s);
+        int from = t.startsWith("+") ? 1 : 0;
+        if (from == t.length()) {
             return -1;
         }
         long n = 0;
-        for (int i = from; i < to; i++) {
-            char c = s.charAt(i);
+        for (int i = from; i < t.length(); i++) {
+            char c = t.charAt(i);
             if (c < '0' || c > '9') {
                 return -1;
             }

@@ -23,6 +23,7 @@ final class CompiledMatch {
     /** All header matchers as one condition, or null. */
     private final HeaderMatchers.Compiled headers;
     private final QueryConditions query;
+    /** The share of requests matched: the runtime's value of the match's runtime key, else its fraction; null: all. */
     private final FractionalPercent fraction;
     private final boolean grpc;
     /** The dynamic metadata conditions on the JWT filter's metadata, all of which must hold; null when none. */
@@ -52,7 +53,8 @@ final class CompiledMatch {
         this.pathRegex = pathKind == PATH_REGEX ? Pattern.compile(pathValue) : null;
         this.headers = interner.headerMatchers(m.headers());
         this.query = QueryConditions.compile(m.queryParameters(), false);
-        this.fraction = m.runtimeFraction();
+        this.fraction = m.runtimeFraction() == null ? null
+                : interner.runtime.fraction(m.runtimeKey(), m.runtimeFraction());
         this.grpc = m.grpc();
         Predicate<Object> all = null;
         for (MetadataMatcher d : m.dynamicMetadata()) {

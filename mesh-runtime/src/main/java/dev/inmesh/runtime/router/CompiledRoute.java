@@ -26,6 +26,13 @@ final class CompiledRoute {
     private final String hostRewriteHeader;
     /** The action's {@code host_rewrite_path_regex}, or null. */
     private final RegexRewriter hostRewriteRegex;
+    /**
+     * The weights of the action's weighted clusters when the runtime gives them ({@code runtime_key_prefix}: each
+     * cluster's {@code PREFIX.NAME}, else its own weight), by index; null otherwise, the clusters' own weights then.
+     */
+    private final java.util.function.IntToLongFunction runtimeWeight;
+    /** The sum of {@link #runtimeWeight}'s weights. */
+    private final long runtimeTotal;
 
     CompiledRoute(Route route, dev.inmesh.api.config.route.VirtualHost virtualHost, RouteTable.Interner interner) {
         this.route = route;
@@ -42,6 +49,36 @@ final class CompiledRoute {
         this.hostRewriteHeader = action == null ? null : action.hostRewriteHeader();
         this.hostRewriteRegex = action == null || action.hostRewritePathRegex() == null ? null
                 : RegexRewriter.of(action.hostRewritePathRegex());
+        if (action != null && action.cluster() instanceof ClusterSpecifier.Weighted w
+                && w.runtimeKeyPrefix() != null) {
+            // as Envoy's weighted pick, which reads each cluster's weight from the runtime when the split has a prefix
+            long[] weights = new long[w.clusters().size()];
+            long total = 0;
+            for (int i = 0; i < weights.length; i++) {
+                ClusterSpecifier.ClusterWeight c = w.clusters().get(i);
+                weights[i] = interner.runtime.integer(w.runtimeKeyPrefix() + "." + c.name(), c.weight());
+                total = total + weights[i] < 0 ? Long.MAX_VALUE : total + weights[i];
+            }
+            this.runtimeWeight = i -> weights[i];
+            this.runtimeTotal = total;
+        } else {
+            this.runtimeWeight = null;
+            this.runtimeTotal = 0;
+        }
+    }
+
+    /**
+     * The cluster of the action's weighted clusters that {@code random} picks ({@link RouteTable#pickWeighted}), with
+     * the runtime's weights when the split reads them; null when those sum to 0 or past a uint32, where Envoy's pick
+     * finds none.
+     */
+    ClusterSpecifier.ClusterWeight pickWeighted(long random) {
+        ClusterSpecifier.Weighted w = (ClusterSpecifier.Weighted) action.cluster();
+        if (runtimeWeight == null) {
+            return RouteTable.pickWeighted(w, random);
+        }
+        return runtimeTotal == 0 || runtimeTotal > 0xFFFFFFFFL ? null
+                : RouteTable.pickWeighted(w, runtimeWeight, runtimeTotal, random);
     }
 
     /**

@@ -30,9 +30,10 @@ import java.util.random.RandomGenerator;
  * Envoy's request mirroring ({@code RouteAction.request_mirror_policies}, Istio's {@code mirror}): copies of a
  * request, as the router sends it upstream (after the route's rewrites and header rules), sent to other clusters and
  * forgotten. Each policy whose {@code runtime_fraction} takes the request (decided with the request's random value, as
- * the route's own fractions are) sends its own copy once the request is complete, with its whole body, as Envoy does
- * when it buffers shadows; its Host gets Envoy's {@code -shadow} suffix on the host name ({@code ratings:9080} becomes
- * {@code ratings-shadow:9080}) unless the policy disables it.
+ * the route's own fractions are, its {@code runtime_key}'s value in the runtime replacing its default) sends its own
+ * copy once the request is complete, with its whole body, as Envoy does when it buffers shadows; its Host gets Envoy's
+ * {@code -shadow} suffix on the host name ({@code ratings:9080} becomes {@code ratings-shadow:9080}) unless the policy
+ * disables it.
  *
  * <p>A copy goes through the mirror cluster's host selection, circuit breakers and connection pools, and counts in
  * that cluster's upstream statistics (an overflow just drops it); it is bounded by the route timeout. Its answer is
@@ -81,20 +82,21 @@ final class RequestMirror {
      * The mirrors of a request the router is about to send upstream, with its headers as they go ({@code path} and
      * {@code authority} after the route's rewrites); null when no policy takes it.
      *
+     * @param table the route table of {@code action}, whose runtime values its policies' shares are
      * @param timeout the route timeout, which bounds each copy (null or zero: none)
      * @param span the request's span, whose children the copies' spans are (null: the request has none)
      * @param ids draws the copies' span ids
      */
     static RequestMirror select(Router router, Vertx vertx, ClusterManager clusters, RouterRequest request,
-                                String path, String authority, RouteAction action, VirtualHost vh, long random,
-                                Duration timeout, ActiveSpan span, RandomGenerator ids) {
+                                String path, String authority, RouteAction action, VirtualHost vh, RouteTable table,
+                                long random, Duration timeout, ActiveSpan span, RandomGenerator ids) {
         List<RequestMirrorPolicy> policies = action.requestMirrorPolicies();
         if (policies.isEmpty() || request.method == HttpMethod.CONNECT) {
             return null;
         }
         List<Shadow> shadows = null;
         for (RequestMirrorPolicy p : policies) {
-            if (!sampled(p.runtimeFraction(), random)) {
+            if (!sampled(table.mirrorFraction(p), random)) {
                 continue;
             }
             String cluster = p.cluster() != null ? p.cluster() : request.headers.get(p.clusterHeader());

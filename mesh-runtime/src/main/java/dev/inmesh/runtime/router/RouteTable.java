@@ -1,15 +1,18 @@
 package dev.inmesh.runtime.router;
 
+import dev.inmesh.api.config.core.FractionalPercent;
 import dev.inmesh.api.config.core.HeaderMutations;
 import dev.inmesh.api.config.core.HeaderValueOption;
 import dev.inmesh.api.config.route.ClusterSpecifier;
 import dev.inmesh.api.config.route.DirectResponseAction;
 import dev.inmesh.api.config.route.HeaderMutationPerRoute;
 import dev.inmesh.api.config.route.RedirectAction;
+import dev.inmesh.api.config.route.RequestMirrorPolicy;
 import dev.inmesh.api.config.route.RouteAction;
 import dev.inmesh.api.config.route.RetryPolicy;
 import dev.inmesh.api.config.route.RouteConfiguration;
 import dev.inmesh.api.config.route.VirtualHost;
+import dev.inmesh.runtime.runtime.RuntimeSnapshot;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.IdentityHashMap;
@@ -68,7 +71,14 @@ public final class RouteTable {
      */
     private final HeaderFormats headerFormats;
 
-    private RouteTable(RouteConfiguration config, LocalRateLimitFilter.Buckets.Session buckets, String where) {
+    /**
+     * The share each mirror policy of the table with a runtime key copies, by identity, the runtime's value compiled
+     * in ({@link #mirrorFraction}).
+     */
+    private final Map<RequestMirrorPolicy, FractionalPercent> mirrorFractions = new IdentityHashMap<>();
+
+    private RouteTable(RouteConfiguration config, LocalRateLimitFilter.Buckets.Session buckets, String where,
+                       RuntimeSnapshot runtime) {
         this.config = config;
         this.headerFormats = headerFormats(config);
         this.tlsRequired = config.virtualHosts().stream()
@@ -77,7 +87,7 @@ public final class RouteTable {
         TreeMap<Integer, Map<String, CompiledVirtualHost>> pfx = new TreeMap<>((a, b) -> b - a);
         CompiledVirtualHost star = null;
         Map<String, CompiledVirtualHost> exactDomains = new HashMap<>();
-        Interner interner = new Interner();
+        Interner interner = new Interner(runtime);
         for (VirtualHost vh : config.virtualHosts()) {
             CompiledVirtualHost c = new CompiledVirtualHost(vh, interner);
             all.add(c);
@@ -87,6 +97,11 @@ public final class RouteTable {
                 dev.inmesh.api.config.route.Route r = vh.routes().get(i);
                 if (r.action() instanceof RouteAction a) {
                     compileRetryConditions(a.retryPolicy());
+                    for (RequestMirrorPolicy m : a.requestMirrorPolicies()) {
+                        if (m.runtimeKey() != null) {
+                            mirrorFractions.put(m, runtime.fraction(m.runtimeKey(), m.runtimeFraction()));
+                        }
+                    }
                 }
                 compileRbacPerRoute(vh, r);
                 LuaFilter.compilePerRoute("virtual host " + vh.name() + " routes[" + i + "]", r.lua());
@@ -241,18 +256,29 @@ public final class RouteTable {
         return c != null ? c : RetryState.Conditions.of(policy);
     }
 
-    /** Compiles a route configuration (validated by its record) into a table. */
+    /**
+     * The share of requests a mirror policy of this table copies: the runtime's value of its runtime key, compiled in,
+     * else its own {@code runtime_fraction}; null for all.
+     */
+    FractionalPercent mirrorFraction(RequestMirrorPolicy policy) {
+        return policy.runtimeKey() == null ? policy.runtimeFraction()
+                : mirrorFractions.getOrDefault(policy, policy.runtimeFraction());
+    }
+
+    /** Compiles a route configuration (validated by its record) into a table, without runtime values. */
     public static RouteTable compile(RouteConfiguration config) {
-        return compile(config, new LocalRateLimitFilter.Buckets().session(), "");
+        return compile(config, new LocalRateLimitFilter.Buckets().session(), "", RuntimeSnapshot.EMPTY);
     }
 
     /**
      * Compiles a route configuration, taking the buckets of its local rate limit configs from {@code buckets} at
-     * {@code where} (the table's place: its RDS name, or its connection manager's for an inline one).
+     * {@code where} (the table's place: its RDS name, or its connection manager's for an inline one), and the values
+     * of the runtime keys its routes name (their {@code runtime_fraction}, weighted clusters' {@code
+     * runtime_key_prefix} and mirror policies' {@code runtime_fraction}) from {@code runtime}, once.
      */
     public static RouteTable compile(RouteConfiguration config, LocalRateLimitFilter.Buckets.Session buckets,
-                                     String where) {
-        return new RouteTable(config, buckets, where);
+                                     String where, RuntimeSnapshot runtime) {
+        return new RouteTable(config, buckets, where, runtime);
     }
 
     public RouteConfiguration config() {
@@ -347,7 +373,11 @@ public final class RouteTable {
             } else if (a.cluster() instanceof ClusterSpecifier.FromHeader h) {
                 cluster = headerOrEmpty(req, h.header());
             } else {
-                picked = pickWeighted((ClusterSpecifier.Weighted) a.cluster(), random);
+                picked = r.pickWeighted(random);
+                if (picked == null) {
+                    // as Envoy's weighted pick, which finds no cluster when the runtime's weights sum to 0
+                    return new RouteResult.NoRoute(r.virtualHost);
+                }
                 cluster = picked.clusterHeader().isEmpty() ? picked.name()
                         : headerOrEmpty(req, picked.clusterHeader());
             }
@@ -433,13 +463,22 @@ public final class RouteTable {
 
     /** Envoy's weighted pick: the first cluster whose cumulative range holds {@code random % total}. */
     public static ClusterSpecifier.ClusterWeight pickWeighted(ClusterSpecifier.Weighted w, long random) {
-        long total = w.totalWeight();
+        return pickWeighted(w, i -> w.clusters().get(i).weight(), w.totalWeight(), random);
+    }
+
+    /**
+     * The first cluster of {@code w} whose cumulative range of the weights {@code weight} gives (by the cluster's
+     * index; summing to {@code total}, above 0) holds {@code random % total}.
+     */
+    static ClusterSpecifier.ClusterWeight pickWeighted(ClusterSpecifier.Weighted w,
+                                                       java.util.function.IntToLongFunction weight, long total,
+                                                       long random) {
         long selected = Long.remainderUnsigned(random, total);
         long begin = 0;
-        for (ClusterSpecifier.ClusterWeight c : w.clusters()) {
-            long end = begin + c.weight();
+        for (int i = 0; i < w.clusters().size(); i++) {
+            long end = begin + weight.applyAsLong(i);
             if (selected >= begin && selected < end) {
-                return c;
+                return w.clusters().get(i);
             }
             begin = end;
         }
@@ -556,12 +595,23 @@ public final class RouteTable {
      * matches across thousands of virtual hosts).
      */
     static final class Interner {
+        /** The runtime whose values the table's routes take. */
+        final RuntimeSnapshot runtime;
         private final Map<String, String> strings = new HashMap<>();
         private final Map<List<String>, String[]> prefixLists = new HashMap<>();
         private final Map<dev.inmesh.api.config.route.RouteMatch, CompiledMatch> matches = new HashMap<>();
         private final Map<List<CompiledMatch>, CompiledMatch[]> matchLists = new HashMap<>();
         private final Map<List<dev.inmesh.api.config.route.HeaderMatcher>, HeaderMatchers.Compiled> headers =
                 new HashMap<>();
+
+        Interner(RuntimeSnapshot runtime) {
+            this.runtime = runtime;
+        }
+
+        /** An interner whose routes take no runtime values (their defaults). */
+        Interner() {
+            this(RuntimeSnapshot.EMPTY);
+        }
 
         String intern(String s) {
             return strings.computeIfAbsent(s, k -> k);

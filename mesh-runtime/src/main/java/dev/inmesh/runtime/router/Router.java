@@ -1731,7 +1731,7 @@ public final class Router {
         }
         Duration timeout = control.timeoutMs >= 0 ? Duration.ofMillis(control.timeoutMs) : routeTimeout(action, req);
         RequestMirror mirror = RequestMirror.select(this, vertx, clusters, req, target.path, target.authority, action,
-                vh, randomValue, timeout, ex.span, random());
+                vh, table, randomValue, timeout, ex.span, random());
         long bufferLimit = requestBufferLimit(req, f);
         // as Envoy's router, the body is kept for retries, mirrors and internal redirects
         boolean redirects = action.internalRedirectPolicy() != null;

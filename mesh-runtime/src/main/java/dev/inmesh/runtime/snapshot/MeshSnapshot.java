@@ -16,6 +16,7 @@ import dev.inmesh.runtime.router.LocalRateLimitFilter;
 import dev.inmesh.runtime.router.LuaFilter;
 import dev.inmesh.runtime.router.RbacFilter;
 import dev.inmesh.runtime.router.RouteTable;
+import dev.inmesh.runtime.runtime.RuntimeSnapshot;
 import dev.inmesh.runtime.stats.StatsOverrides;
 import dev.inmesh.runtime.tracing.Tracer;
 import dev.inmesh.runtime.upstream.ClusterManager;
@@ -59,6 +60,8 @@ public final class MeshSnapshot {
     private final Map<HttpConnectionManager, LocalReply> localReplies;
     /** The compiled header mutation filters of the connection managers that run one, by identity. */
     private final Map<HttpConnectionManager, HeaderMutationFilter> headerMutations;
+    /** The runtime whose values the route tables took. */
+    private final RuntimeSnapshot runtime;
 
     MeshSnapshot(long generation, Instant createdAt, ResourceBundle resources, Map<String, RouteTable> routeTables,
                  Map<FilterChain, RouteTable> inlineRouteTables, Map<String, FilterChainSelector> listeners,
@@ -70,7 +73,7 @@ public final class MeshSnapshot {
                  Map<HttpConnectionManager, Tracer> tracers, Map<Object, AccessLogs> accessLogs,
                  Map<Object, StatsOverrides> statsOverrides, Map<HttpConnectionManager, List<LuaFilter>> lua,
                  Map<HttpConnectionManager, LocalReply> localReplies,
-                 Map<HttpConnectionManager, HeaderMutationFilter> headerMutations) {
+                 Map<HttpConnectionManager, HeaderMutationFilter> headerMutations, RuntimeSnapshot runtime) {
         this.generation = generation;
         this.createdAt = createdAt;
         this.resources = resources;
@@ -89,6 +92,7 @@ public final class MeshSnapshot {
         this.lua = lua;
         this.localReplies = localReplies;
         this.headerMutations = headerMutations;
+        this.runtime = runtime;
     }
 
     /** The same compiled configuration with a cluster manager. */
@@ -96,7 +100,7 @@ public final class MeshSnapshot {
         return new MeshSnapshot(generation, createdAt, resources, routeTables, inlineRouteTables, listeners,
                 listenersByAddress, listenersByPort, cm, rbac,
                 networkRbac, rateLimits, tracers, accessLogs, statsOverrides, lua, localReplies,
-                headerMutations);
+                headerMutations, runtime);
     }
 
     /** The upstream clusters of this snapshot (hosts, balancers, breakers, pools). */
@@ -117,6 +121,14 @@ public final class MeshSnapshot {
 
     public Instant createdAt() {
         return createdAt;
+    }
+
+    /**
+     * The runtime in force: the layers of the bundle's {@code layered_runtime}, the admin layer's values those of
+     * {@code /runtime_modify}, which the route tables took.
+     */
+    public RuntimeSnapshot runtime() {
+        return runtime;
     }
 
     /** The resources this snapshot was compiled from, with their versions. */

@@ -14,6 +14,7 @@ import dev.inmesh.runtime.listener.FilterChainSelector;
 import dev.inmesh.runtime.router.LocalRateLimitFilter;
 import dev.inmesh.runtime.router.RbacFilter;
 import dev.inmesh.runtime.router.RouteTable;
+import dev.inmesh.runtime.runtime.RuntimeSnapshot;
 import dev.inmesh.runtime.xds.InvalidResourceException;
 import dev.inmesh.runtime.xds.ResourceBundle;
 import dev.inmesh.runtime.xds.ResourceType;
@@ -36,7 +37,10 @@ import java.util.Map;
 public final class SnapshotCompiler {
     private SnapshotCompiler() {}
 
-    /** Compiles a bundle; fails with the first resource that cannot be used, by name. */
+    /**
+     * Compiles a bundle, its runtime its bootstrap's layers with no admin values; fails with the first resource that
+     * cannot be used, by name.
+     */
     public static MeshSnapshot compile(ResourceBundle bundle, long generation) throws InvalidResourceException {
         List<InvalidResourceException> problems = validate(bundle);
         if (!problems.isEmpty()) {
@@ -47,17 +51,18 @@ public final class SnapshotCompiler {
 
     /**
      * Compiles a bundle as {@link #compile(ResourceBundle, long)}, its local rate limit filters' buckets taken from
-     * {@code buckets} (the buckets of the snapshot before, where unchanged), checking only what {@code loaded} (the
-     * bundle of the snapshot before) does not hold as it is ({@link #validate(ResourceBundle, ResourceBundle)}).
+     * {@code buckets} (the buckets of the snapshot before, where unchanged), its routes taking their runtime values
+     * from {@code runtime}, checking only what {@code loaded} (the bundle of the snapshot before) does not hold as it
+     * is ({@link #validate(ResourceBundle, ResourceBundle)}).
      */
     public static MeshSnapshot compile(ResourceBundle bundle, ResourceBundle loaded, long generation,
-                                       LocalRateLimitFilter.Buckets.Session buckets)
+                                       LocalRateLimitFilter.Buckets.Session buckets, RuntimeSnapshot runtime)
             throws InvalidResourceException {
         List<InvalidResourceException> problems = validate(bundle, loaded);
         if (!problems.isEmpty()) {
             throw problems.get(0);
         }
-        return compileUnchecked(bundle, generation, buckets);
+        return compileUnchecked(bundle, generation, buckets, runtime);
     }
 
     /** Every cross-reference problem of a bundle, each naming its resource. */
@@ -147,15 +152,19 @@ public final class SnapshotCompiler {
     }
 
     static MeshSnapshot compileUnchecked(ResourceBundle bundle, long generation) {
-        return compileUnchecked(bundle, generation, new LocalRateLimitFilter.Buckets().session());
+        return compileUnchecked(bundle, generation, new LocalRateLimitFilter.Buckets().session(),
+                RuntimeSnapshot.of(bundle.runtime(), Map.of()));
     }
 
-    /** Compiles a bundle, its local rate limit filters' buckets taken from {@code buckets}. */
+    /**
+     * Compiles a bundle, its local rate limit filters' buckets taken from {@code buckets}, its routes' runtime values
+     * from {@code runtime}.
+     */
     static MeshSnapshot compileUnchecked(ResourceBundle bundle, long generation,
-                                         LocalRateLimitFilter.Buckets.Session buckets) {
+                                         LocalRateLimitFilter.Buckets.Session buckets, RuntimeSnapshot runtime) {
         Map<String, RouteTable> tables = new HashMap<>();
         for (RouteConfiguration rc : bundle.routes().values()) {
-            tables.put(rc.name(), RouteTable.compile(rc, buckets, "rds/" + rc.name()));
+            tables.put(rc.name(), RouteTable.compile(rc, buckets, "rds/" + rc.name(), runtime));
         }
         Map<HttpConnectionManager, LocalRateLimitFilter> rateLimits = new IdentityHashMap<>();
         Map<HttpConnectionManager, dev.inmesh.runtime.tracing.Tracer> tracers = new IdentityHashMap<>();
@@ -218,7 +227,7 @@ public final class SnapshotCompiler {
                     }
                     statsOverrides.put(hcm, dev.inmesh.runtime.stats.StatsOverrides.compile(hcm.istioStats()));
                     if (hcm.routeConfig() != null) {
-                        inline.put(c, RouteTable.compile(hcm.routeConfig(), buckets, where));
+                        inline.put(c, RouteTable.compile(hcm.routeConfig(), buckets, where, runtime));
                     } else {
                         tables.computeIfAbsent(hcm.rdsRouteConfigName(),
                                 n -> RouteTable.compile(RouteConfiguration.of(n, List.of())));
@@ -232,6 +241,6 @@ public final class SnapshotCompiler {
         }
         return new MeshSnapshot(generation, Instant.now(), bundle, Map.copyOf(tables), inline, Map.copyOf(byName),
                 Map.copyOf(byAddress), Map.copyOf(byPort), null, rbac, networkRbac, rateLimits,
-                tracers, accessLogs, statsOverrides, lua, localReplies, headerMutations);
+                tracers, accessLogs, statsOverrides, lua, localReplies, headerMutations, runtime);
     }
 }

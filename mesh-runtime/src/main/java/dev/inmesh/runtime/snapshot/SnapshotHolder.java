@@ -1,9 +1,13 @@
 package dev.inmesh.runtime.snapshot;
 
+import dev.inmesh.runtime.runtime.LayeredRuntime;
+import dev.inmesh.runtime.runtime.RuntimeEntry;
+import dev.inmesh.runtime.runtime.RuntimeSnapshot;
 import dev.inmesh.runtime.stats.ConfigStats;
 import dev.inmesh.runtime.upstream.ClusterManager;
 import dev.inmesh.runtime.upstream.UpstreamEnvironment;
 import dev.inmesh.runtime.xds.InvalidResourceException;
+import dev.inmesh.runtime.xds.LayeredRuntimeParser;
 import dev.inmesh.runtime.xds.ResourceBundle;
 import dev.inmesh.runtime.xds.ResourceType;
 import io.vertx.core.Future;
@@ -40,6 +44,11 @@ public final class SnapshotHolder {
     private volatile boolean clustersInitialized;
     /** Completed once the first snapshot's clusters are initialized (see {@link #initialized()}). */
     private final Promise<Void> initialized = Promise.promise();
+    /**
+     * The values of the runtime's admin layer that {@link #modifyRuntime} set, by key; they stay across configurations,
+     * as Envoy's admin layer stays across xDS updates. Guarded by this.
+     */
+    private Map<String, RuntimeEntry> adminRuntime = Map.of();
     /** The clusters a source holds back while they warm, not in the snapshot yet (see {@link #heldWarming}). */
     private volatile java.util.function.IntSupplier heldWarming = () -> 0;
 
@@ -185,7 +194,7 @@ public final class SnapshotHolder {
             throws InvalidResourceException {
         var buckets = rateLimitBuckets.session();
         MeshSnapshot compiled = SnapshotCompiler.compile(bundle, current.resources(), current.generation() + 1,
-                buckets);
+                buckets, RuntimeSnapshot.of(bundle.runtime(), adminRuntime));
         runChecks(bundle);
         boolean initializing = !initialized.future().isComplete();
         initializingWith = null;
@@ -217,6 +226,41 @@ public final class SnapshotHolder {
         }
         registerStats(next);
         return next;
+    }
+
+    /**
+     * Sets values of the runtime's admin layer, as Envoy's admin {@code /runtime_modify} does
+     * ({@code Runtime::AdminLayer::mergeValues}): each read as YAML ({@link LayeredRuntimeParser#yaml}), an empty one
+     * removing the key's value. The current configuration is compiled again with them and published, so that the next
+     * request (of an open connection too, for a connection manager's RDS routes) takes them, as Envoy's next runtime
+     * snapshot; its listeners and clusters stay as they are.
+     *
+     * @throws IllegalStateException {@code No admin layer specified}, Envoy's words, when the configuration's runtime
+     *                               has no admin layer
+     * @throws IllegalArgumentException when a value is no YAML; nothing changes then
+     */
+    public synchronized void modifyRuntime(Map<String, String> values) {
+        LayeredRuntime config = current.resources().runtime();
+        if (config == null || !config.hasAdminLayer()) {
+            throw new IllegalStateException("No admin layer specified");
+        }
+        Map<String, RuntimeEntry> admin = new java.util.HashMap<>(adminRuntime);
+        values.forEach((key, value) -> {
+            if (value.isEmpty()) {
+                admin.remove(key);
+            } else {
+                admin.put(key, RuntimeEntry.of(LayeredRuntimeParser.yaml(value), value));
+            }
+        });
+        adminRuntime = Map.copyOf(admin);
+        var buckets = rateLimitBuckets.session();
+        MeshSnapshot next = SnapshotCompiler.compileUnchecked(current.resources(), current.generation() + 1, buckets,
+                RuntimeSnapshot.of(config, adminRuntime)).withClusters(current.clusterManager());
+        current = next;
+        buckets.commit();
+        for (Consumer<MeshSnapshot> l : listeners) {
+            l.accept(next);
+        }
     }
 
     /**

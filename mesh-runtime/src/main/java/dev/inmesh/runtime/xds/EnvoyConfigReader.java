@@ -18,7 +18,8 @@ import java.util.stream.Stream;
  *   <li>a config dump: Envoy's admin {@code /config_dump} and {@code istioctl proxy-config all -o json}
  *       ({@code configs} with Listeners/Clusters/Routes/Endpoints dumps, static and dynamic);</li>
  *   <li>an Envoy bootstrap's {@code static_resources} (listeners and clusters; its {@code dynamic_resources} may
- *       name ADS, Inmesh's own control plane serving it, but no file subscription: see {@code dynamicResources});</li>
+ *       name ADS, Inmesh's own control plane serving it, but no file subscription: see {@code dynamicResources}), with
+ *       its {@code tracing} and {@code layered_runtime} (see {@code readBootstrap});</li>
  *   <li>a list of resources of any of the four types, such as {@code istioctl proxy-config listener|route|cluster|
  *       endpoint -o json} prints: the type of each element is its {@code @type}, or else told by its fields;</li>
  *   <li>an xDS response-like {@code {"version_info": "...", "resources": [...]}} (its {@code version_info}, when
@@ -205,7 +206,7 @@ public final class EnvoyConfigReader {
                     io.envoyproxy.envoy.config.bootstrap.v3.Bootstrap.StaticResources.getDescriptor(),
                     "static_resources.", false);
             readStaticResources(get(root, "static_resources"), "static_resources", b, version);
-            readBootstrapTracing(root, "", b);
+            readBootstrap(root, "", b);
         } else if (has(root, "resources") && get(root, "resources").isArray()) {
             JsonNode rs = get(root, "resources");
             // a DiscoveryResponse's own version_info is its resources' version, as Envoy's filesystem subscription
@@ -372,26 +373,43 @@ public final class EnvoyConfigReader {
     }
 
     /**
-     * A bootstrap's {@code tracing}: its Zipkin tracer, which Istio's agent writes for meshConfig's
-     * {@code defaultConfig.tracing.zipkin.address}, reports the spans of the connection managers whose
-     * {@code tracing} names no provider (istiod's legacy tracing), as Envoy's bootstrap tracer does.
+     * What Inmesh takes of a bootstrap beside its resources and the admin's settings: its {@code tracing} (the Zipkin
+     * tracer Istio's agent writes for meshConfig's {@code defaultConfig.tracing.zipkin.address}, which reports the spans
+     * of the connection managers whose {@code tracing} names no provider, istiod's legacy tracing, as Envoy's bootstrap
+     * tracer does) and its {@code layered_runtime} (see {@link LayeredRuntimeParser}).
      */
-    private static void readBootstrapTracing(JsonNode bootstrap, String at, ResourceBundle.Builder b)
+    private static void readBootstrap(JsonNode bootstrap, String at, ResourceBundle.Builder b)
             throws ConfigReadException {
-        JsonNode t = get(bootstrap, "tracing");
-        if (t == null) {
-            return;
+        if (has(bootstrap, "tracing")) {
+            b.tracer(bootstrapField(bootstrap, "tracing", io.envoyproxy.envoy.config.trace.v3.Tracing.class,
+                    TracingParser::bootstrap, at, b));
+        }
+        if (has(bootstrap, "layered_runtime")) {
+            b.runtime(bootstrapField(bootstrap, "layered_runtime",
+                    io.envoyproxy.envoy.config.bootstrap.v3.LayeredRuntime.class, LayeredRuntimeParser::parse, at, b));
+        }
+    }
+
+    /**
+     * A bootstrap's field {@code field}, read as a {@code type} and parsed by {@code parse}. One that is no
+     * {@code type} fails the read; one Inmesh refuses fails it too, unless {@code b} leaves refused parts out (then
+     * null, told why).
+     */
+    private static <M extends Message, T> T bootstrapField(JsonNode bootstrap, String field, Class<M> type,
+                                                           java.util.function.Function<M, T> parse, String at,
+                                                           ResourceBundle.Builder b) throws ConfigReadException {
+        M message;
+        try {
+            message = EnvoyJson.toMessage(get(bootstrap, field), type);
+        } catch (InvalidProtocolBufferException e) {
+            throw new ConfigReadException(at + field + ": " + describe(e), e);
         }
         try {
-            b.tracer(Fields.at("tracing", () -> {
-                try {
-                    return TracingParser.bootstrap(EnvoyJson.toMessage(t,
-                            io.envoyproxy.envoy.config.trace.v3.Tracing.class));
-                } catch (com.google.protobuf.InvalidProtocolBufferException e) {
-                    throw new FieldError("", String.valueOf(e.getMessage()));
-                }
-            }));
+            return Fields.at(field, () -> parse.apply(message));
         } catch (FieldError e) {
+            if (b.leftOut(at + e.getMessage())) {
+                return null;
+            }
             throw new ConfigReadException(at + e.getMessage(), e);
         }
     }
@@ -409,7 +427,7 @@ public final class EnvoyConfigReader {
                     readStaticResources(sr, at + ".bootstrap.static_resources", b, versionOf(c, "last_updated", ""));
                 }
                 if (has(c, "bootstrap")) {
-                    readBootstrapTracing(get(c, "bootstrap"), at + ".bootstrap.", b);
+                    readBootstrap(get(c, "bootstrap"), at + ".bootstrap.", b);
                 }
             } else if (type.endsWith("ListenersConfigDump")) {
                 dumpList(c, "static_listeners", "listener", ResourceType.LISTENER, at, b);

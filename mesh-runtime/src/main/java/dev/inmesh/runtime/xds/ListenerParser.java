@@ -1425,7 +1425,7 @@ public final class ListenerParser
                     Fields.each("clusters", t.getWeightedClusters().getClustersList(),
                             c -> Fields.record(RouteConfigurationParser.WEIGHTED_RECORD_PREFIX,
                                     () -> new ClusterSpecifier.ClusterWeight(c.getName(), "",
-                                            c.getWeight() & 0xFFFFFFFFL, null)))));
+                                            c.getWeight() & 0xFFFFFFFFL, null))), null));
             case CLUSTERSPECIFIER_NOT_SET -> throw new FieldError("cluster_specifier",
                     "cluster or weighted_clusters is required");
         };

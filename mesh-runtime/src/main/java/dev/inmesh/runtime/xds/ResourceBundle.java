@@ -5,6 +5,7 @@ import dev.inmesh.api.config.endpoint.ClusterLoadAssignment;
 import dev.inmesh.api.config.listener.Listener;
 import dev.inmesh.api.config.listener.Tracing;
 import dev.inmesh.api.config.route.RouteConfiguration;
+import dev.inmesh.runtime.runtime.LayeredRuntime;
 import com.google.protobuf.Message;
 import java.time.Instant;
 import java.util.LinkedHashMap;
@@ -18,12 +19,13 @@ import java.util.Set;
  * from a bootstrap's {@code static_resources} (or a dump's {@code static_*} lists) rather than from xDS: Envoy's
  * admin reports those as static ({@code static_clusters}, {@code added_via_api false}). {@link #tracer} is the
  * bootstrap's tracer ({@code tracing.http}), which reports for the connection managers whose {@code tracing}
- * names no provider; null for none.
+ * names no provider; null for none. {@link #runtime} is the bootstrap's {@code layered_runtime}; null for none (no
+ * runtime layers: every runtime key takes its default).
  */
 public record ResourceBundle(Map<String, Listener> listeners, Map<String, RouteConfiguration> routes,
                              Map<String, Cluster> clusters, Map<String, ClusterLoadAssignment> endpoints,
                              Map<String, Version> versions, Map<String, Message> messages, Set<String> statics,
-                             Tracing.Provider tracer) {
+                             Tracing.Provider tracer, LayeredRuntime runtime) {
 
     public static final ResourceBundle EMPTY = new ResourceBundle(Map.of(), Map.of(), Map.of(), Map.of(), Map.of(),
             Map.of(), Set.of());
@@ -38,11 +40,11 @@ public record ResourceBundle(Map<String, Listener> listeners, Map<String, RouteC
         statics = java.util.Collections.unmodifiableSet(new LinkedHashSet<>(statics));
     }
 
-    /** A bundle without a bootstrap tracer. */
+    /** A bundle without a bootstrap tracer or runtime. */
     public ResourceBundle(Map<String, Listener> listeners, Map<String, RouteConfiguration> routes,
                           Map<String, Cluster> clusters, Map<String, ClusterLoadAssignment> endpoints,
                           Map<String, Version> versions, Map<String, Message> messages, Set<String> statics) {
-        this(listeners, routes, clusters, endpoints, versions, messages, statics, null);
+        this(listeners, routes, clusters, endpoints, versions, messages, statics, null, null);
     }
 
     /** A bundle of resources that all came from xDS (none static). */
@@ -104,8 +106,8 @@ public record ResourceBundle(Map<String, Listener> listeners, Map<String, RouteC
                 changed = true;
             }
         }
-        return changed ? new ResourceBundle(listeners, routes, clusters, endpoints, kept, messages, statics, tracer)
-                : this;
+        return changed ? new ResourceBundle(listeners, routes, clusters, endpoints, kept, messages, statics, tracer,
+                runtime) : this;
     }
 
     /** A mutable builder; later puts of a name replace earlier ones. */
@@ -122,6 +124,7 @@ public record ResourceBundle(Map<String, Listener> listeners, Map<String, RouteC
         private final Map<String, Message> messages = new LinkedHashMap<>();
         private final Set<String> statics = new LinkedHashSet<>();
         private Tracing.Provider tracer;
+        private LayeredRuntime runtime;
         /** Where a resource that does not read goes, when it is to be left out rather than fail the read; or null. */
         private java.util.function.Consumer<String> leftOut;
 
@@ -229,6 +232,12 @@ public record ResourceBundle(Map<String, Listener> listeners, Map<String, RouteC
             return this;
         }
 
+        /** Sets the bootstrap's {@code layered_runtime} (see {@link ResourceBundle#runtime}). */
+        public Builder runtime(LayeredRuntime r) {
+            this.runtime = r;
+            return this;
+        }
+
         /** Starts from an existing bundle's resources. */
         public Builder from(ResourceBundle b) {
             listeners.putAll(b.listeners());
@@ -239,6 +248,7 @@ public record ResourceBundle(Map<String, Listener> listeners, Map<String, RouteC
             messages.putAll(b.messages());
             statics.addAll(b.statics());
             tracer = b.tracer();
+            runtime = b.runtime();
             return this;
         }
 
@@ -250,7 +260,8 @@ public record ResourceBundle(Map<String, Listener> listeners, Map<String, RouteC
         }
 
         public ResourceBundle build() {
-            return new ResourceBundle(listeners, routes, clusters, endpoints, versions, messages, statics, tracer);
+            return new ResourceBundle(listeners, routes, clusters, endpoints, versions, messages, statics, tracer,
+                    runtime);
         }
     }
 }

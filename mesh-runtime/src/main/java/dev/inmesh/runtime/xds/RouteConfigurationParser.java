@@ -2,6 +2,7 @@ package dev.inmesh.runtime.xds;
 
 import com.google.protobuf.Any;
 import com.google.protobuf.InvalidProtocolBufferException;
+import dev.inmesh.api.config.core.FractionalPercent;
 import dev.inmesh.api.config.core.MetadataMatcher;
 import dev.inmesh.api.config.core.StringMatcher;
 import dev.inmesh.api.config.route.Action;
@@ -256,11 +257,8 @@ public final class RouteConfigurationParser
         List<HeaderMatcher> headers = Fields.each("headers", m.getHeadersList(), RouteConfigurationParser::header);
         List<QueryParameterMatcher> query = Fields.each("query_parameters", m.getQueryParametersList(),
                 RouteConfigurationParser::queryParameter);
-        var fraction = m.hasRuntimeFraction() ? Fields.at("runtime_fraction", () -> {
-            Fields.onlyKnown(m.getRuntimeFraction(), Set.of("default_value"), Set.of("runtime_key"));
-            return Fields.at("default_value",
-                    () -> CoreParsers.fractionalPercent(m.getRuntimeFraction().getDefaultValue()));
-        }) : null;
+        var fraction = m.hasRuntimeFraction()
+                ? Fields.at("runtime_fraction", () -> runtimeFraction(m.getRuntimeFraction())) : null;
         if (m.hasGrpc()) {
             Fields.onlyKnown(m.getGrpc(), Set.of(), Set.of());
         }
@@ -269,7 +267,16 @@ public final class RouteConfigurationParser
                 d -> RbacParser.metadataMatcher(d, Set.of(JwtAuthnParser.NAME), "the only filter whose dynamic "
                         + "metadata Inmesh keeps"));
         return new RouteMatch(path, !m.hasCaseSensitive() || m.getCaseSensitive().getValue(), headers, query,
-                fraction, m.hasGrpc(), metadata);
+                fraction, m.hasGrpc(), metadata, m.getRuntimeFraction().getRuntimeKey());
+    }
+
+    /**
+     * A route's or a mirror policy's {@code runtime_fraction}: its {@code default_value}; its {@code runtime_key}, read
+     * by the caller, names the runtime value that replaces it when the runtime has one.
+     */
+    private static FractionalPercent runtimeFraction(io.envoyproxy.envoy.config.core.v3.RuntimeFractionalPercent r) {
+        Fields.onlyKnown(r, Set.of("default_value", "runtime_key"), Set.of());
+        return Fields.at("default_value", () -> CoreParsers.fractionalPercent(r.getDefaultValue()));
     }
 
     /** A query parameter condition: its name, and a {@code string_match}, or presence ({@code present_match} or unset). */
@@ -449,27 +456,26 @@ public final class RouteConfigurationParser
     }
 
     /**
-     * A {@code RequestMirrorPolicy}: {@code runtime_fraction.runtime_key} changes nothing (no runtime: the default
-     * value decides); an unset {@code trace_sampled} is null, the copy's span then sampled as the request's.
+     * A {@code RequestMirrorPolicy}: an unset {@code trace_sampled} is null, the copy's span then sampled as the
+     * request's.
      */
     static RequestMirrorPolicy mirrorPolicy(io.envoyproxy.envoy.config.route.v3.RouteAction.RequestMirrorPolicy p) {
         Fields.onlyKnown(p, Set.of("cluster", "cluster_header", "runtime_fraction",
                 "disable_shadow_host_suffix_append", "trace_sampled"), Set.of());
-        var fraction = p.hasRuntimeFraction() ? Fields.at("runtime_fraction", () -> {
-            Fields.onlyKnown(p.getRuntimeFraction(), Set.of("default_value"), Set.of("runtime_key"));
-            return Fields.at("default_value",
-                    () -> CoreParsers.fractionalPercent(p.getRuntimeFraction().getDefaultValue()));
-        }) : null;
+        var fraction = p.hasRuntimeFraction()
+                ? Fields.at("runtime_fraction", () -> runtimeFraction(p.getRuntimeFraction())) : null;
         return Fields.record("", () -> new RequestMirrorPolicy(p.getCluster(), p.getClusterHeader(), fraction,
-                p.getDisableShadowHostSuffixAppend(), p.hasTraceSampled() ? p.getTraceSampled().getValue() : null));
+                p.getDisableShadowHostSuffixAppend(), p.hasTraceSampled() ? p.getTraceSampled().getValue() : null,
+                p.getRuntimeFraction().getRuntimeKey()));
     }
 
     /**
      * A route's {@code weighted_clusters}: the deprecated {@code total_weight} is ignored, as Envoy ignores it (its
-     * route configuration rejects only weights that sum to 0): the sum of the weights decides.
+     * route configuration rejects only weights that sum to 0): the sum of the weights decides. With a
+     * {@code runtime_key_prefix} the runtime may give each cluster another weight.
      */
     static ClusterSpecifier.Weighted weighted(WeightedCluster w) {
-        Fields.onlyKnown(w, Set.of("clusters"), Set.of("total_weight", "runtime_key_prefix"));
+        Fields.onlyKnown(w, Set.of("clusters", "runtime_key_prefix"), Set.of("total_weight"));
         List<ClusterSpecifier.ClusterWeight> clusters = Fields.each("clusters", w.getClustersList(), c -> {
             Fields.onlyKnown(c, union(HEADER_FIELDS, "name", "cluster_header", "weight", "host_rewrite_literal"),
                     Set.of("metadata"));
@@ -480,7 +486,7 @@ public final class RouteConfigurationParser
                     c.getClusterHeader(), c.hasWeight() ? c.getWeight().getValue() & 0xFFFFFFFFL : 0, headers,
                     c.getHostRewriteLiteral()));
         });
-        return weighted(clusters);
+        return weighted(clusters, w.getRuntimeKeyPrefix());
     }
 
     /** The path prefix of the weighted-cluster records' checks, which the parser's own path already carries. */
@@ -488,10 +494,12 @@ public final class RouteConfigurationParser
 
     /**
      * A weighted split of parsed clusters, its checks reported under {@code clusters} (the caller is at
-     * {@code weighted_clusters}): weights that sum to 0, or past a uint32.
+     * {@code weighted_clusters}): weights that sum to 0, or past a uint32. {@code runtimeKeyPrefix}: see
+     * {@link ClusterSpecifier.Weighted}.
      */
-    static ClusterSpecifier.Weighted weighted(List<ClusterSpecifier.ClusterWeight> clusters) {
-        return Fields.record(WEIGHTED_RECORD_PREFIX, () -> new ClusterSpecifier.Weighted(clusters));
+    static ClusterSpecifier.Weighted weighted(List<ClusterSpecifier.ClusterWeight> clusters,
+                                              String runtimeKeyPrefix) {
+        return Fields.record(WEIGHTED_RECORD_PREFIX, () -> new ClusterSpecifier.Weighted(clusters, runtimeKeyPrefix));
     }
 
     static RetryPolicy retryPolicy(io.envoyproxy.envoy.config.route.v3.RetryPolicy p) {

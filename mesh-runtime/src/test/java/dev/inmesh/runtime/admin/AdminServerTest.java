@@ -1521,6 +1521,60 @@ class AdminServerTest {
                 .timeout(Duration.ofSeconds(10)).build(), HttpResponse.BodyHandlers.ofString());
     }
 
+    /** A configuration with Istio's runtime layers (a static one, then the admin layer) and one route table. */
+    private static final String RUNTIME_BOOTSTRAP = """
+            layered_runtime:
+              layers:
+              - {name: global config, static_layer: {re2.max_program_size.error_level: "32768", rk: {zero: 100}}}
+              - {name: admin, admin_layer: {}}
+            static_resources: {}
+            ---
+            """;
+
+    @Test
+    void runtimeShowsTheLayersAndRuntimeModifySetsTheAdminLayersValuesAsEnvoys() throws Exception {
+        holder.apply(EnvoyConfigReader.read(RUNTIME_BOOTSTRAP + ConfigDumpBuilderTest.LISTENERS_AND_ROUTES));
+        AdminServer own = serving(AdminServer.Endpoint.RUNTIME, AdminServer.Endpoint.RUNTIME_MODIFY);
+        try {
+            var before = dev.inmesh.runtime.xds.EnvoyJson.tree(get(own, "/runtime").body());
+            assertEquals("[\"global config\",\"admin\"]", before.get("layers").toString());
+            assertEquals("{\"layer_values\":[\"100\",\"\"],\"final_value\":\"100\"}",
+                    before.get("entries").get("rk.zero").toString());
+            assertEquals("32768", before.get("entries").get("re2.max_program_size.error_level").get("final_value")
+                    .asText());
+
+            assertEquals(405, send(own, "GET", "/runtime_modify?rk.zero=0").statusCode());
+            HttpResponse<String> usage = send(own, "POST", "/runtime_modify");
+            assertEquals(400, usage.statusCode());
+            assertTrue(usage.body().startsWith("usage: /runtime_modify?key1=value1&key2=value2&keyN=valueN\n"),
+                    usage.body());
+            HttpResponse<String> set = send(own, "POST", "/runtime_modify?rk.zero=0&new.key=on");
+            assertEquals(200, set.statusCode(), set.body());
+            assertEquals("OK\n", set.body());
+            var after = dev.inmesh.runtime.xds.EnvoyJson.tree(get(own, "/runtime").body());
+            assertEquals("{\"layer_values\":[\"100\",\"0\"],\"final_value\":\"0\"}",
+                    after.get("entries").get("rk.zero").toString());
+            assertEquals("on", after.get("entries").get("new.key").get("final_value").asText());
+            assertEquals(0, holder.current().runtime().integer("rk.zero", 7));
+            // as form values, and an empty value removes the admin layer's
+            HttpResponse<String> form = post(own, "/runtime_modify", "application/x-www-form-urlencoded",
+                    "rk.zero=");
+            assertEquals(200, form.statusCode(), form.body());
+            assertEquals(100, holder.current().runtime().integer("rk.zero", 7));
+            HttpResponse<String> bad = send(own, "POST", "/runtime_modify?k=%7Ba%3A%20%5B%7D");
+            assertEquals(503, bad.statusCode());
+            assertTrue(bad.body().startsWith("Unable to parse YAML"), bad.body());
+
+            // a configuration without an admin layer: Envoy's 503
+            holder.apply(EnvoyConfigReader.read(ConfigDumpBuilderTest.LISTENERS_AND_ROUTES));
+            HttpResponse<String> none = send(own, "POST", "/runtime_modify?rk.zero=0");
+            assertEquals(503, none.statusCode());
+            assertEquals("No admin layer specified", none.body());
+        } finally {
+            own.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        }
+    }
+
     @Test
     void aFormsBodyIsTheParametersWhenTheQueryHasNoneAsEnvoysAdmin() throws Exception {
         List<String> drains = new java.util.concurrent.CopyOnWriteArrayList<>();

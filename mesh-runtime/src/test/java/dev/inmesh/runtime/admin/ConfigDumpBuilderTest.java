@@ -173,6 +173,9 @@ public class ConfigDumpBuilderTest {
         assertEquals(bootstrap.listeners(), back.listeners());
         assertEquals(true, back.isStatic(ResourceType.CLUSTER, "agent"));
         assertEquals(true, back.isStatic(ResourceType.LISTENER, "0.0.0.0_15021"));
+        // as Envoy's dump, the bootstrap's layered_runtime, which reads back into the same runtime
+        assertEquals("global config", configs.get(0).at("/bootstrap/layered_runtime/layers/0/name").asText());
+        assertEquals(bootstrap.runtime(), back.runtime());
         // as Envoy's: a dump's version_info is its xDS API's, which static resources do not have
         assertEquals("", clusters.path("version_info").asText(""));
         assertEquals("", listeners.path("version_info").asText(""));

@@ -51,13 +51,13 @@ class RouterLocalRateLimitTest {
     private RouteTable table(String virtualHostFields) {
         return RouteTable.compile(RouterRig.routeToC("",
                 "response_headers_to_add: [{header: {key: x-route, value: r}}]", virtualHostFields).config(),
-                buckets.session(), "rds/r");
+                buckets.session(), "rds/r", dev.inmesh.runtime.runtime.RuntimeSnapshot.EMPTY);
     }
 
     /** A route table whose route action has {@code actionFields} (flow YAML) and virtual host the given fields. */
     private RouteTable table(String actionFields, String virtualHostFields) {
         return RouteTable.compile(RouterRig.routeToC(actionFields, "", virtualHostFields).config(),
-                buckets.session(), "rds/r");
+                buckets.session(), "rds/r", dev.inmesh.runtime.runtime.RuntimeSnapshot.EMPTY);
     }
 
     /** A filter enforced for all with a default bucket of {@code defaultTokens} a minute and {@code extra}. */
@@ -302,7 +302,7 @@ class RouterLocalRateLimitTest {
                 "typed_per_filter_config: {envoy.filters.http.cors: "
                 + "{\"@type\": type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy, "
                 + "allow_origin_string_match: [{exact: \"https://shop.example\"}], expose_headers: x-total}}", "")
-                .config(), buckets.session(), "rds/r");
+                .config(), buckets.session(), "rds/r", dev.inmesh.runtime.runtime.RuntimeSnapshot.EMPTY);
         HttpConnectionManager hcm = IstioRateLimit.hcm("""
                 - name: envoy.filters.http.cors
                   typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors}

@@ -45,6 +45,40 @@ class SnapshotHolderTest {
     }
 
     @Test
+    void runtimeValuesSetInTheAdminLayerRecompileTheRoutesAndStayAcrossConfigurations() throws Exception {
+        String bootstrap = """
+                static_resources: {}
+                layered_runtime: {layers: [{name: s, static_layer: {k: 1}}, {name: admin, admin_layer: {}}]}
+                ---
+                name: r
+                virtual_hosts: []
+                """;
+        SnapshotHolder holder = new SnapshotHolder();
+        holder.apply(bundle(bootstrap));
+        MeshSnapshot before = holder.current();
+        assertEquals(1, before.runtime().integer("k", 0));
+        holder.modifyRuntime(java.util.Map.of("k", "2", "other", "3"));
+        MeshSnapshot after = holder.current();
+        assertEquals(2, after.runtime().integer("k", 0));
+        assertTrue(after.routeTable("r") != before.routeTable("r"), "the route tables took the new values");
+        assertSame(before.resources(), after.resources());
+        assertSame(before.clusterManager(), after.clusterManager());
+        // a new configuration keeps the admin layer's values, as Envoy's runtime is apart from its xDS
+        holder.apply(bundle(bootstrap.replace("k: 1", "k: 5")));
+        assertEquals(2, holder.current().runtime().integer("k", 0));
+        holder.modifyRuntime(java.util.Map.of("k", ""));
+        assertEquals(5, holder.current().runtime().integer("k", 0));
+        assertEquals(3, holder.current().runtime().integer("other", 0));
+        // no admin layer: Envoy's words, and nothing changes
+        holder.apply(bundle(bootstrap.replace(", {name: admin, admin_layer: {}}", "")));
+        MeshSnapshot without = holder.current();
+        assertEquals("No admin layer specified", assertThrows(IllegalStateException.class,
+                () -> holder.modifyRuntime(java.util.Map.of("k", "9"))).getMessage());
+        assertSame(without, holder.current());
+        assertEquals(0, without.runtime().integer("other", 0));
+    }
+
+    @Test
     void aListenerIsFoundByExactAddressThenByPort() throws Exception {
         MeshSnapshot s = SnapshotCompiler.compile(bundle(LISTENER), 1);
         assertEquals("10.0.0.9_3306", s.listenerFor("10.0.0.9", 3306).listener().name());

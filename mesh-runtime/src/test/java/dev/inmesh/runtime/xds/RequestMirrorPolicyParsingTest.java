@@ -46,7 +46,7 @@ class RequestMirrorPolicyParsingTest {
         assertEquals(List.of(RequestMirrorPolicy.to("b"),
                 new RequestMirrorPolicy(null, "x-mirror-cluster", null, true, null),
                 new RequestMirrorPolicy("c", null, new FractionalPercent(25, FractionalPercent.Denominator.HUNDRED),
-                        false, true)), m);
+                        false, true, "k")), m);
     }
 
     @Test

@@ -24,8 +24,12 @@ public sealed interface ClusterSpecifier {
     /**
      * Clusters picked by weight: with {@code R} a random number, {@code R % total} falls into the cumulative range of
      * one cluster, in list order. A cluster of weight 0 is never picked; the weights must not sum to 0.
+     *
+     * @param runtimeKeyPrefix where the runtime may give each cluster another weight
+     *     ({@code weighted_clusters.runtime_key_prefix}): the key {@code PREFIX.NAME} of a cluster named {@code NAME};
+     *     null for none
      */
-    record Weighted(List<ClusterWeight> clusters) implements ClusterSpecifier {
+    record Weighted(List<ClusterWeight> clusters, String runtimeKeyPrefix) implements ClusterSpecifier {
         public Weighted {
             clusters = Checks.list(clusters, "weighted_clusters.clusters");
             Checks.check(!clusters.isEmpty(), "weighted_clusters.clusters", "[]", "at least one cluster");
@@ -33,6 +37,12 @@ public sealed interface ClusterSpecifier {
             Checks.check(total > 0, "weighted_clusters.clusters.weight", "sum " + total, "a sum > 0");
             Checks.check(total <= 0xFFFFFFFFL, "weighted_clusters.clusters.weight", "sum " + total,
                     "a sum <= 4294967295");
+            runtimeKeyPrefix = runtimeKeyPrefix == null || runtimeKeyPrefix.isEmpty() ? null : runtimeKeyPrefix;
+        }
+
+        /** Clusters picked by the weights they are given, which the runtime does not change. */
+        public Weighted(List<ClusterWeight> clusters) {
+            this(clusters, null);
         }
 
         public long totalWeight() {

@@ -14,14 +14,23 @@ import dev.inmesh.api.config.core.FractionalPercent;
  *     {@code -shadow} is added to its host name
  * @param traceSampled whether the span of a traced request's copy is sampled ({@code trace_sampled}; Istio writes
  *     false); null: as the request's span is
+ * @param runtimeKey the runtime key whose value, when the runtime has one, is the share copied instead of
+ *     {@code runtimeFraction}'s ({@code runtime_fraction.runtime_key}); null for none
  */
 public record RequestMirrorPolicy(String cluster, String clusterHeader, FractionalPercent runtimeFraction,
-                                  boolean disableShadowHostSuffixAppend, Boolean traceSampled) {
+                                  boolean disableShadowHostSuffixAppend, Boolean traceSampled, String runtimeKey) {
     public RequestMirrorPolicy {
         cluster = cluster == null || cluster.isEmpty() ? null : cluster;
         clusterHeader = clusterHeader == null || clusterHeader.isEmpty() ? null : clusterHeader;
         Checks.check((cluster == null) != (clusterHeader == null), "cluster", cluster,
                 "exactly one of cluster or cluster_header");
+        runtimeKey = runtimeKey == null || runtimeKey.isEmpty() ? null : runtimeKey;
+    }
+
+    /** A policy whose share, if any, has no runtime key. */
+    public RequestMirrorPolicy(String cluster, String clusterHeader, FractionalPercent runtimeFraction,
+                               boolean disableShadowHostSuffixAppend, Boolean traceSampled) {
+        this(cluster, clusterHeader, runtimeFraction, disableShadowHostSuffixAppend, traceSampled, null);
     }
 
     /**
