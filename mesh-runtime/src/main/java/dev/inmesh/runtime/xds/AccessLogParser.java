@@ -189,7 +189,8 @@ final class AccessLogParser {
             case TRACEABLE_FILTER -> new AccessLogConfig.Traceable();
             case RUNTIME_FILTER -> Fields.at("runtime_filter", () -> {
                 var r = f.getRuntimeFilter();
-                // without a runtime, the key's default: percent_sampled, else Envoy's 0 of 100
+                // the runtime key is not read (the runtime feeds routes only): its default, percent_sampled, else
+                // Envoy's 0 of 100
                 long num = r.hasPercentSampled() ? Integer.toUnsignedLong(r.getPercentSampled().getNumerator()) : 0;
                 long den = !r.hasPercentSampled() ? 100 : switch (r.getPercentSampled().getDenominator()) {
                     case HUNDRED -> 100;
@@ -263,7 +264,7 @@ final class AccessLogParser {
         };
     }
 
-    /** The comparison's value: the runtime key's default (Inmesh has no runtime). */
+    /** The comparison's value: the runtime key's default (the runtime, which feeds routes only, is not read). */
     private static long value(ComparisonFilter c) {
         if (!c.hasValue()) {
             throw new FieldError("value", "missing");

@@ -623,8 +623,8 @@ public final class ClusterParser
     }
 
     /**
-     * The {@code default_value} of a load balancer's {@code RuntimeDouble} (its {@code runtime_key} has no runtime to
-     * read here). A negative one (with {@code zero}, else one of 0 or less), or NaN, is taken as 1.0, as Envoy's load
+     * The {@code default_value} of a load balancer's {@code RuntimeDouble} (its {@code runtime_key} is not read: the
+     * runtime feeds routes only). A negative one (with {@code zero}, else one of 0 or less), or NaN, is taken as 1.0, as Envoy's load
      * balancers take it (they log it and load the cluster), with a warning.
      */
     private static double runtimeDouble(io.envoyproxy.envoy.config.core.v3.RuntimeDouble d, String field,
@@ -639,7 +639,8 @@ public final class ClusterParser
 
     /**
      * A {@code slow_start_config}, or null when it sets no window (Envoy turns slow start on only for a window above
-     * zero). The aggression's {@code runtime_key} has no runtime to read here: its {@code default_value} applies.
+     * zero). The aggression's {@code runtime_key} is not read (the runtime feeds routes only): its
+     * {@code default_value} applies.
      */
     private static LbConfig.SlowStart slowStart(io.envoyproxy.envoy.config.cluster.v3.Cluster.SlowStartConfig s) {
         return Fields.at("slow_start_config", () -> {

@@ -16,7 +16,7 @@ import java.util.Set;
  * parameters, {@code compression_level} and {@code compression_strategy} (but {@code RLE} and {@code FIXED}, which
  * {@code java.util.zip.Deflater} has not) are honoured; {@code memory_level}, {@code window_bits} and
  * {@code chunk_size} only tune zlib's memory and buffers (any gzip reader reads the output alike), and are checked and
- * accepted. The {@code enabled} flag's {@code runtime_key} is not read (Inmesh has no runtime layer): its
+ * accepted. The {@code enabled} flag's {@code runtime_key} is not read (the runtime feeds routes only): its
  * {@code default_value} decides.
  */
 final class CompressorParser {
@@ -128,7 +128,7 @@ final class CompressorParser {
 
     /**
      * A {@code RuntimeFeatureFlag}: its {@code default_value}, required as Envoy requires it; its
-     * {@code runtime_key} is not read (Inmesh has no runtime layer).
+     * {@code runtime_key} is not read (the runtime feeds routes only).
      */
     static boolean enabled(io.envoyproxy.envoy.config.core.v3.RuntimeFeatureFlag f) {
         Fields.onlyKnown(f, Set.of("default_value", "runtime_key"), Set.of());

@@ -10,8 +10,8 @@ import java.util.Set;
  * Envoy's CORS policy, as Istio writes a VirtualService's {@code corsPolicy}: in the {@code typed_per_filter_config}
  * of a virtual host or route ({@code envoy.extensions.filters.http.cors.v3.CorsPolicy}), or in the older {@code cors}
  * field of a virtual host or route action ({@code envoy.config.route.v3.CorsPolicy}, the same fields). The runtime
- * keys of {@code filter_enabled} and {@code shadow_enabled} are accepted: with no runtime layer setting them, Envoy
- * applies their default values.
+ * keys of {@code filter_enabled} and {@code shadow_enabled} are accepted and not read (the runtime feeds routes only):
+ * their default values apply, as Envoy applies them when no runtime layer sets those keys.
  */
 final class CorsParser {
     static final String CORS_POLICY_TYPE = "envoy.extensions.filters.http.cors.v3.CorsPolicy";

@@ -30,8 +30,9 @@ final class FaultParser {
      */
     static FaultInjection fault(Any any) {
         HTTPFault f = RouteConfigurationParser.unpack(any, HTTPFault.class, "@type");
-        // The runtime keys name where Envoy's runtime may override the config's values; with no runtime layer that
-        // sets them (Inmesh has none, and Istio's proxies set none), Envoy applies the config's own values.
+        // The runtime keys name where Envoy's runtime may override the config's values; they are not read (the
+        // runtime feeds routes only, and Istio's proxies set none), so the config's own values apply, as in Envoy
+        // with no runtime layer that sets them.
         // Filter metadata changes no request.
         Fields.onlyKnown(f, Set.of("delay", "abort", "headers", "max_active_faults", "upstream_cluster",
                 "downstream_nodes", "disable_downstream_cluster_stats", "response_rate_limit"),

@@ -90,8 +90,8 @@ final class LocalRateLimitParser {
     /**
      * The config of a local rate limit network filter ({@code envoy.extensions.filters.network.local_ratelimit.v3.
      * LocalRateLimit}), typed or in a {@code TypedStruct}: {@code stat_prefix} and {@code token_bucket} (both required,
-     * as Envoy validates them), {@code runtime_enabled} (its {@code default_value}; Inmesh has no runtime, so its
-     * {@code runtime_key} is not read) and {@code share_key}.
+     * as Envoy validates them), {@code runtime_enabled} (its {@code default_value}; its {@code runtime_key} is not
+     * read: the runtime feeds routes only) and {@code share_key}.
      *
      * @param after how many RBAC and external authorization network filters come before it in the chain
      */
@@ -148,8 +148,8 @@ final class LocalRateLimitParser {
     }
 
     /**
-     * A {@code RuntimeFractionalPercent}: its {@code default_value} (Inmesh has no runtime, so {@code runtime_key} is
-     * not read, as Envoy with no value under that key).
+     * A {@code RuntimeFractionalPercent}: its {@code default_value} ({@code runtime_key} is not read, the runtime
+     * feeding routes only: as Envoy with no value under that key).
      */
     private static FractionalPercent percent(RuntimeFractionalPercent p) {
         Fields.onlyKnown(p, Set.of("default_value", "runtime_key"), Set.of());

@@ -120,7 +120,7 @@ public record AccessLogConfig(String name, String path, Format format, Filter fi
 
     /**
      * A sample of {@code numerator / denominator} of the requests ({@code runtime_filter}'s {@code percent_sampled};
-     * Inmesh has no runtime, so the key's default is the fraction). As Envoy's, a request with an
+     * the runtime, which feeds routes only, is not read for its key, so the key's default is the fraction). As Envoy's, a request with an
      * {@code x-request-id} is sampled by it, so that every proxy on its way logs it or none does, unless
      * {@code independentRandomness} ({@code use_independent_randomness}); other requests at random.
      */

@@ -12,8 +12,8 @@ import java.util.List;
  * left with no entry is still sent, as Envoy sends it).
  *
  * @param stage the filter stage this entry is for ({@code stage}, 0 to 10; Envoy's default 0)
- * @param disableKey {@code disable_key}: the runtime key that could turn the entry off; kept, and never off (Inmesh
- *     has no runtime, and the key's default is on)
+ * @param disableKey {@code disable_key}: the runtime key that could turn the entry off; kept, and never off (the
+ *     runtime, which feeds routes only, is not read for it, and the key's default is on)
  * @param actions the actions, in order: each adds one entry to the descriptor
  */
 public record RateLimit(int stage, String disableKey, List<Action> actions) {
