@@ -1163,6 +1163,34 @@ class HttpBridgeTest {
                 .map(i -> i.method() + " " + i.bytesSent()).toList());
     }
 
+    /**
+     * As Envoy's connection manager cleans a request before it picks the route (mutateRequestHeaders, then
+     * refreshCachedRoute, conn_manager_impl.cc): the hop-by-hop headers of a request that is no upgrade, and a
+     * plaintext caller's {@code x-forwarded-client-cert} (SANITIZE), never steer it; any other header does.
+     */
+    @Test
+    void noRouteMatchesTheHopByHopHeadersOrAPlaintextCallersForwardedClientCert() throws Exception {
+        StringBuilder routes = new StringBuilder();
+        for (String name : List.of("connection", "keep-alive", "proxy-connection", "upgrade", "te",
+                "x-forwarded-client-cert", "x-steer")) {
+            routes.append("- match: {prefix: /steer, headers: [{name: ").append(name)
+                    .append(", present_match: true}]}\n  direct_response: {status: 418}\n");
+        }
+        restartWithRoutes(routes + "- match: {prefix: /steer}\n  direct_response: {status: 200}\n");
+        List<String> sent = List.of("connection: keep-alive", "keep-alive: timeout=5",
+                "proxy-connection: keep-alive", "upgrade: foo", "te: gzip",
+                "x-forwarded-client-cert: URI=spiffe://cluster.local/ns/a/sa/admin", "x-steer: 1");
+        StringBuilder requests = new StringBuilder();
+        for (String header : sent) {
+            requests.append("GET /steer HTTP/1.1\r\nhost: reviews\r\n").append(header).append("\r\n\r\n");
+        }
+        String answer = Http1RequestsTest.exchange(proxyPort, requests
+                + "GET /steer HTTP/1.1\r\nhost: reviews\r\nconnection: close\r\n\r\n");
+        List<String> statuses = java.util.Arrays.stream(answer.split("(?=HTTP/1.1 )"))
+                .map(a -> a.substring(9, 12)).toList();
+        assertEquals(List.of("200", "200", "200", "200", "200", "200", "418", "200"), statuses, answer);
+    }
+
     /** Restarts the proxy with {@code routes} (YAML list items) first in the reviews virtual host. */
     private void restartWithRoutes(String routes) throws Exception {
         proxy.close();

@@ -36,6 +36,7 @@ final class HeaderNames {
     static final AsciiString UPGRADE = AsciiString.cached("upgrade");
     static final AsciiString KEEP_ALIVE = AsciiString.cached("keep-alive");
     static final AsciiString PROXY_CONNECTION = AsciiString.cached("proxy-connection");
+    static final AsciiString TRANSFER_ENCODING = AsciiString.cached("transfer-encoding");
 
     private HeaderNames() {
     }

@@ -151,13 +151,6 @@ public final class Router {
     }
 
     /**
-     * What Envoy's connection manager takes off or sets on every request of a connection: the caller's control
-     * headers ({@link #removeUntrustedHeaders}) and {@code x-forwarded-client-cert} as its
-     * {@code forward_client_cert_details} says for the connection's client certificate
-     * ({@link RouterRequest#clientCertificate}). The router does it on each request it forwards, and on a
-     * request relayed from its head on ({@link #relay}).
-     */
-    /**
      * Takes a caller's control headers off the request; after an internal redirect, the router's own
      * {@code x-envoy-original-url} stays (Envoy's connection manager does not clean a stream it recreated).
      */
@@ -169,6 +162,11 @@ public final class Router {
         }
     }
 
+    /**
+     * The control headers of a request ({@link #removeUntrustedHeaders}): a caller's taken off, an internal
+     * request's as it goes on. The router does it on each request it forwards, once it read them, and on a request
+     * relayed from its head on ({@link #relay}) or refused as an upgrade, before its route.
+     */
     private static void sanitize(RouterRequest req) {
         if (req.opaque) {
             return; // bytes to a tcp_proxy: nothing is read or taken off
@@ -178,7 +176,6 @@ public final class Router {
         } else {
             removeControlHeaders(req);
         }
-        ForwardedClientCert.apply(req.headers, req.forwardClientCert, req.peerCertificate, req.clientCertElement);
     }
 
     /**
@@ -583,7 +580,7 @@ public final class Router {
         }
         sanitize(req);
         relayRequestId(req);
-        connectionManagerRequest(req);
+        connectionManagerRequest(req, true);
         RouteResult result = routes == null ? null : routes.route(req, ThreadLocalRandom.current().nextLong());
         RouterResponse limited = rateLimitReply(req, routes, result, clusters, true);
         if (limited != null) {
@@ -611,7 +608,7 @@ public final class Router {
                                          boolean connect) {
         sanitize(req);
         relayRequestId(req);
-        connectionManagerRequest(req);
+        connectionManagerRequest(req, !connect);
         RouteResult result = connect || routes == null ? null
                 : routes.route(req, ThreadLocalRandom.current().nextLong());
         if (result == null || result instanceof RouteResult.NoRoute) {
@@ -636,15 +633,25 @@ public final class Router {
     }
 
     /**
-     * What the connection manager makes of a request before its filters, on every path (forward, relay, a refused
-     * upgrade): an invalid or second {@code Referer} removed ({@link Referers#sanitize}) and the request's scheme
-     * ({@link #requestScheme}); nothing for bytes to a {@code tcp_proxy}.
+     * What the connection manager makes of a request before its route and its filters, on every path (forward,
+     * relay, a refused upgrade), as Envoy's ConnectionManagerUtility::mutateRequestHeaders
+     * (source/common/http/conn_manager_utility.cc), which its decodeHeaders runs before it picks the route: the
+     * hop-by-hop headers taken off ({@link #removeHopByHop}, {@code connection} and {@code upgrade} kept on an
+     * {@code upgrade}) with {@code transfer-encoding}, an invalid or second {@code Referer} removed
+     * ({@link Referers#sanitize}), the request's scheme ({@link #requestScheme}), and {@code x-forwarded-client-cert}
+     * as the {@code forward_client_cert_details} says for the connection's client certificate
+     * ({@link RouterRequest#clientCertificate}: under SANITIZE, or without one, a caller's is gone, so that no route
+     * or RBAC policy reads it); nothing for bytes to a {@code tcp_proxy}.
      */
-    private static void connectionManagerRequest(RouterRequest req) {
+    private static void connectionManagerRequest(RouterRequest req, boolean upgrade) {
         if (!req.opaque) {
+            removeHopByHop(req.headers, upgrade);
+            req.headers.remove(HeaderNames.TRANSFER_ENCODING);
             Referers.sanitize(req.headers);
             req.scheme = requestScheme(req.scheme, "HTTP/2".equals(req.protocol),
                     req.headers.get(HeaderNames.X_FORWARDED_PROTO));
+            ForwardedClientCert.apply(req.headers, req.forwardClientCert, req.peerCertificate,
+                    req.clientCertElement);
         }
     }
 
@@ -817,7 +824,7 @@ public final class Router {
         if (!req.opaque && !req.headers.contains(HeaderNames.X_FORWARDED_PROTO)) {
             req.headers.set(HeaderNames.X_FORWARDED_PROTO, req.scheme);
         }
-        connectionManagerRequest(req);
+        connectionManagerRequest(req, Http1Admission.upgradeType(req.headers) != null);
         if (req.serverHeader != null) {
             // the connection manager's via, appended before routing, as Envoy's (route matchers see it)
             appendVia(req.headers, req.serverHeader);
@@ -2180,18 +2187,19 @@ public final class Router {
     }
 
     /**
-     * Takes off a request's hop-by-hop headers as Envoy's connection manager does before its filters read it:
-     * {@code keep-alive} and {@code proxy-connection}, {@code connection} and {@code upgrade} unless the request is an
-     * {@code upgrade}, and a {@code te} other than {@code trailers} ({@link #sanitizeTe}).
+     * Takes off a request's hop-by-hop headers as Envoy's connection manager does before its route and its filters
+     * read it (mutateRequestHeaders): {@code keep-alive} and {@code proxy-connection}; unless the request is an
+     * {@code upgrade}, {@code connection}, {@code upgrade} and a {@code te} other than {@code trailers}
+     * ({@link #sanitizeTe}; an upgrade's goes on as it came).
      */
     public static void removeHopByHop(MultiMap h, boolean upgrade) {
         if (!upgrade) {
             h.remove(HeaderNames.CONNECTION);
             h.remove(HeaderNames.UPGRADE);
+            sanitizeTe(h);
         }
         h.remove(HeaderNames.KEEP_ALIVE);
         h.remove(HeaderNames.PROXY_CONNECTION);
-        sanitizeTe(h);
     }
 
     /**
@@ -2244,19 +2252,15 @@ public final class Router {
      * Readies the head of a request relayed from its head on (a WebSocket upgrade) as the router readies a
      * request it forwards: the connection manager's {@code x-request-id} (made when absent, where it makes them),
      * {@code x-forwarded-proto}, the route's rewrites and header rules (with its virtual host's and route
-     * configuration's) on the request's headers, and {@code x-envoy-expected-rq-timeout-ms}; the hop-by-hop
-     * {@code keep-alive}, {@code proxy-connection} and {@code transfer-encoding} go, as Envoy's connection manager takes
-     * them off an upgrade too (its {@code connection} and {@code upgrade} stay). Returns the path and the authority to
-     * send, in that order.
+     * configuration's) on the request's headers, and {@code x-envoy-expected-rq-timeout-ms} (its hop-by-hop headers
+     * went before its route, {@link #connectionManagerRequest}). Returns the path and the authority to send, in that
+     * order.
      */
     private String[] relayHead(RouterRequest req, RouteTable table, RouteResult.Forward f) {
         if (options.generateRequestId && req.generateRequestId && !req.headers.contains(HeaderNames.X_REQUEST_ID)) {
             req.headers.set(HeaderNames.X_REQUEST_ID, RequestIds.next());
         }
         if (!req.opaque) {
-            req.headers.remove("keep-alive");
-            req.headers.remove("proxy-connection");
-            req.headers.remove("transfer-encoding");
             long expected = relayExpectedTimeoutMillis(req, f);
             if (expected > 0 && !req.routerFilter.suppressEnvoyHeaders()) {
                 // as Envoy's router tells the upstream of any request, an upgrade's included
