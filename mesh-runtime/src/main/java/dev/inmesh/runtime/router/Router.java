@@ -802,32 +802,11 @@ public final class Router {
         // in-JVM caller's; any other loses them before the filters see it, as Envoy's connection manager cleans it
         boolean honoured = options.trustEnvoyHeaders || req.internal;
         boolean forceTrace = honoured && req.headers.contains(FORCE_TRACE);
-        if (req.opaque) {
-            // bytes to a tcp_proxy: no connection manager reads or cleans the request
-        } else if (req.internal) {
-            req.headers.set(X_ENVOY_INTERNAL, "true");
-        } else {
-            req.headers.remove(X_ENVOY_INTERNAL);
-            if (!options.trustEnvoyHeaders) {
-                removeControlHeaders(req);
-                // the route configuration's internal_only_headers, cleaned off an external request as Envoy's
-                for (String name : table.config().internalOnlyHeaders()) {
-                    req.headers.remove(name);
-                }
-            }
-        }
-        if (options.generateRequestId && req.generateRequestId && !req.headers.contains(HeaderNames.X_REQUEST_ID)) {
-            req.headers.set(HeaderNames.X_REQUEST_ID, dev.inmesh.runtime.router.RequestIds.next());
-        }
-        // as Envoy's connection manager before the filters: the downstream's scheme when the caller sent none, which
-        // the filters, a local reply's span (http.url) and the upstream all see
-        if (!req.opaque && !req.headers.contains(HeaderNames.X_FORWARDED_PROTO)) {
-            req.headers.set(HeaderNames.X_FORWARDED_PROTO, req.scheme);
-        }
-        connectionManagerRequest(req, Http1Admission.upgradeType(req.headers) != null);
-        if (req.serverHeader != null) {
-            // the connection manager's via, appended before routing, as Envoy's (route matchers see it)
-            appendVia(req.headers, req.serverHeader);
+        if (req.internalRedirects == 0) {
+            // as Envoy's connection manager, which cleans a stream's headers on its first pass only
+            // (is_internally_created_, conn_manager_impl.cc): the request an internal redirect sends again keeps
+            // what it made of them, its x-forwarded-client-cert element and its via once
+            mutateRequestHeaders(req, table);
         }
         ex.requestIdInResponse = req.alwaysSetRequestIdInResponse || forceTrace;
         if (req.tracer != null && tracing != null) {
@@ -881,6 +860,40 @@ public final class Router {
             return;
         }
         authorized(ex, result, randomValue, table, clusters, promise, ctx);
+    }
+
+    /**
+     * What the connection manager makes of a forwarded request's headers before its route and its filters: a
+     * caller's control headers, {@code x-envoy-internal} and the route configuration's {@code internal_only_headers}
+     * off a request it does not take for internal (unless its control headers are trusted), the request id, the
+     * downstream's scheme as {@code x-forwarded-proto} when the caller sent none (which the filters, a local reply's
+     * span and the upstream see), the rest of {@link #connectionManagerRequest}, and its {@code via}.
+     */
+    private void mutateRequestHeaders(RouterRequest req, RouteTable table) {
+        if (req.opaque) {
+            return; // bytes to a tcp_proxy: no connection manager reads or cleans the request
+        }
+        if (req.internal) {
+            req.headers.set(X_ENVOY_INTERNAL, "true");
+        } else {
+            req.headers.remove(X_ENVOY_INTERNAL);
+            if (!options.trustEnvoyHeaders) {
+                removeControlHeaders(req);
+                for (String name : table.config().internalOnlyHeaders()) {
+                    req.headers.remove(name);
+                }
+            }
+        }
+        if (options.generateRequestId && req.generateRequestId && !req.headers.contains(HeaderNames.X_REQUEST_ID)) {
+            req.headers.set(HeaderNames.X_REQUEST_ID, dev.inmesh.runtime.router.RequestIds.next());
+        }
+        if (!req.headers.contains(HeaderNames.X_FORWARDED_PROTO)) {
+            req.headers.set(HeaderNames.X_FORWARDED_PROTO, req.scheme);
+        }
+        connectionManagerRequest(req, Http1Admission.upgradeType(req.headers) != null);
+        if (req.serverHeader != null) {
+            appendVia(req.headers, req.serverHeader); // route matchers see it, as Envoy's
+        }
     }
 
     /**

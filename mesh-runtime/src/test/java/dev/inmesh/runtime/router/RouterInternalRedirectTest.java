@@ -208,6 +208,31 @@ class RouterInternalRedirectTest {
         assertNull(second.getHeader("x-absent"), "one the response lacks is taken off");
     }
 
+    /**
+     * As Envoy's connection manager, which runs mutateRequestHeaders on a stream's first pass only
+     * ({@code is_internally_created_}, conn_manager_impl.cc): the stream it recreates for the redirect keeps the
+     * headers it made, this hop's {@code x-forwarded-client-cert} element and {@code via} once.
+     */
+    @Test
+    void theRedirectedRequestCarriesTheConnectionManagersHeadersOnce() {
+        var table = redirecting("{}", 302, "http://svc.local/b");
+        RouterRequest req = get("/a", "x-forwarded-client-cert", "Hash=caller")
+                .clientCertificate(true, "Hash=hop")
+                .serverHeader(new dev.inmesh.api.config.listener.ServerHeader("envoy",
+                        dev.inmesh.api.config.listener.ServerHeader.Transformation.OVERWRITE, "proxy"));
+        req.forwardClientCert = dev.inmesh.api.config.listener.ForwardClientCert.Mode.APPEND_FORWARD;
+        assertEquals(200, call(req, table).status());
+        for (LoggedRequest up : received()) {
+            assertEquals("Hash=caller,Hash=hop", up.getHeader("x-forwarded-client-cert"), up.getUrl());
+            assertEquals("proxy", up.getHeader("via"), up.getUrl());
+        }
+        // nor is its scheme read again from the x-forwarded-proto the first pass set: it is the location's
+        RouterRequest crossing = get("/a");
+        assertEquals(200, call(crossing, redirecting("{allow_cross_scheme_redirect: true}", 302,
+                "https://svc.local/b")).status());
+        assertEquals("https", crossing.scheme);
+    }
+
     @Test
     void aStreamedBodyIsSentAgainWholeOnceItEnded() throws Exception {
         var table = redirecting("{}", 302, "http://svc.local/b");
