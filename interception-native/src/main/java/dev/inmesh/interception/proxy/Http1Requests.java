@@ -3,8 +3,11 @@ package dev.inmesh.interception.proxy;
 import dev.inmesh.api.config.listener.Http1Options;
 import dev.inmesh.runtime.router.Http1Admission;
 import io.netty.handler.codec.http.HttpHeaderNames;
+import io.netty.handler.codec.http.HttpMethod;
 import io.netty.handler.codec.http.HttpRequest;
 import io.netty.handler.codec.http.HttpVersion;
+import io.vertx.core.MultiMap;
+import io.vertx.core.http.impl.headers.HeadersAdaptor;
 
 /**
  * Which HTTP/1 requests the proxy takes ({@link Http1Admission}, which {@code mesh.inbound} applies too), on the
@@ -29,6 +32,23 @@ final class Http1Requests {
         if (req.headers().contains(HttpHeaderNames.UPGRADE)) {
             Http1Admission.withoutH2cUpgrade(new NettyHead(req, false)); // only an upgrade offer reads its head
         }
+    }
+
+    /**
+     * What an upgrade request asks to become ({@link Http1Admission#upgradeType}: {@code websocket} for a WebSocket),
+     * or null for a request that is no upgrade (an h2c offer is none).
+     */
+    static String upgradeType(HttpRequest req) {
+        return Http1Admission.upgradeType(req.headers() instanceof MultiMap m ? m : new HeadersAdaptor(req.headers()));
+    }
+
+    /**
+     * Whether Envoy's HTTP/1 codec takes the request as an upgrade ({@code handling_upgrade_} in
+     * source/common/http/http1/codec_impl.cc): an upgrade ({@link #upgradeType}) or a {@code CONNECT}, whose head ends
+     * what is read as HTTP; every byte after it is the upgrade's payload, never a body or a request.
+     */
+    static boolean upgradeOrConnect(HttpRequest req) {
+        return HttpMethod.CONNECT.equals(req.method()) || upgradeType(req) != null;
     }
 
     /** A Netty request head, rewritten in place. */

@@ -19,6 +19,7 @@ import io.netty.handler.codec.http.HttpResponse;
 import io.netty.handler.codec.http.HttpResponseEncoder;
 import io.netty.handler.codec.http.HttpResponseStatus;
 import io.netty.handler.codec.http.HttpStatusClass;
+import io.netty.handler.codec.http.HttpUtil;
 import io.netty.handler.codec.http.LastHttpContent;
 import io.netty.util.AsciiString;
 import java.util.ArrayDeque;
@@ -37,6 +38,9 @@ import java.util.Queue;
  * Envoy refuses such a request with 400, since two framings of one body are how requests are smuggled past a proxy
  * that reads the other one. Without the option the head goes on marked with a failed decoder result, which the
  * exchange answers 400 before closing the connection.
+ *
+ * <p>An upgrade's head (or a {@code CONNECT}'s) is the last thing it decodes, with no body: the bytes after it are the
+ * upgrade's payload, held undecoded until the codec is taken off the connection, which hands them on.
  *
  * <p>An interim response ({@code 100 Continue}) does not use up its request: the final response that follows is
  * the one matched with it.
@@ -58,6 +62,11 @@ final class Http1ServerCodec extends CombinedChannelDuplexHandler<HttpRequestDec
         private final boolean allowChunkedLength;
         private final Queue<HttpMethod> methods;
         private final RequestTimeouts timeouts;
+        /**
+         * An upgrade's (or a {@code CONNECT}'s) head was read: what follows is its payload, left undecoded for the
+         * relay, to which the codec's removal hands it (Netty's decoder passes on the bytes it holds).
+         */
+        private boolean upgraded;
 
         Decoder(HttpDecoderConfig config, boolean allowChunkedLength, Queue<HttpMethod> methods,
                 RequestTimeouts timeouts) {
@@ -69,6 +78,9 @@ final class Http1ServerCodec extends CombinedChannelDuplexHandler<HttpRequestDec
 
         @Override
         protected void decode(ChannelHandlerContext ctx, ByteBuf buffer, List<Object> out) throws Exception {
+            if (upgraded) {
+                return; // the upgrade's payload: not a body, nor a request
+            }
             int before = out.size();
             if (timeouts != null && buffer.isReadable()) {
                 timeouts.bytesRead(buffer);
@@ -78,10 +90,7 @@ final class Http1ServerCodec extends CombinedChannelDuplexHandler<HttpRequestDec
                 Object o = out.get(i);
                 if (o instanceof HttpRequest r) {
                     methods.add(r.method());
-                    RefusedHead refused = r.decoderResult().isSuccess() ? framing(r) : null;
-                    if (refused != null) {
-                        r.setDecoderResult(DecoderResult.failure(refused));
-                    }
+                    checkFraming(r); // (an upgrade's was checked already, and passes again)
                     if (timeouts != null) {
                         timeouts.headRead();
                     }
@@ -89,6 +98,48 @@ final class Http1ServerCodec extends CombinedChannelDuplexHandler<HttpRequestDec
                 if (timeouts != null && o instanceof LastHttpContent) {
                     timeouts.requestRead();
                 }
+            }
+        }
+
+        /**
+         * Once the payload is held, the decoder asks for no read of its own (Netty's asks for one after a read that
+         * made no message, while auto-read is off): the connection is read as the exchange and then the relay say,
+         * so that what is held while the upgrade waits its turn or the router's decision stays bounded.
+         */
+        @Override
+        public void channelReadComplete(ChannelHandlerContext ctx) throws Exception {
+            if (upgraded) {
+                ctx.fireChannelReadComplete();
+                return;
+            }
+            super.channelReadComplete(ctx);
+        }
+
+        /**
+         * An upgrade's or a {@code CONNECT}'s head has no body, as Envoy's codec reads one: every byte after it is
+         * the upgrade's payload, whatever its {@code Content-Length} or {@code Transfer-Encoding} say (the codec
+         * returns {@code NoBodyData} in onHeadersCompleteImpl when {@code handling_upgrade_}, source/common/http/
+         * http1/codec_impl.cc), and nothing after it is decoded any more. Its framing is checked first, as Envoy's
+         * codec checks it (Netty's decoder takes {@code chunked} off a head without a body).
+         */
+        @Override
+        protected boolean isContentAlwaysEmpty(HttpMessage msg) {
+            if (!(msg instanceof HttpRequest r) || !Http1Requests.upgradeOrConnect(r)) {
+                return super.isContentAlwaysEmpty(msg);
+            }
+            upgraded = true;
+            if (HttpUtil.isTransferEncodingChunked(r) && r.headers().contains(HttpHeaderNames.CONTENT_LENGTH)) {
+                handleTransferEncodingChunkedWithContentLength(r);
+            }
+            checkFraming(r);
+            return true;
+        }
+
+        /** Marks a request head whose framing Envoy's codec refuses ({@link #framing}) with a failed decoder result. */
+        private static void checkFraming(HttpRequest r) {
+            RefusedHead refused = r.decoderResult().isSuccess() ? framing(r) : null;
+            if (refused != null) {
+                r.setDecoderResult(DecoderResult.failure(refused));
             }
         }
 

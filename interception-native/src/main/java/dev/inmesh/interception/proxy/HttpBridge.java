@@ -1298,9 +1298,9 @@ final class HttpBridge {
                     refuseUpgrade(ctx, req, true);
                     return;
                 }
-                if (!http2 && isUpgrade(req)) {
-                    if (!conn.hcm().websocketUpgrade()
-                            || !"websocket".equalsIgnoreCase(req.headers().get(HttpHeaderNames.UPGRADE))) {
+                String upgrade = http2 ? null : Http1Requests.upgradeType(req);
+                if (upgrade != null) {
+                    if (!conn.hcm().websocketUpgrade() || !"websocket".equalsIgnoreCase(upgrade)) {
                         refuseUpgrade(ctx, req, false);
                         return;
                     }
@@ -1402,19 +1402,6 @@ final class HttpBridge {
             for (HttpObject r; (r = pending.poll()) != null; ) {
                 ReferenceCountUtil.release(r);
             }
-        }
-
-        /**
-         * An upgrade or a {@code CONNECT}: what the client sends after its head is the tunnel's, never a request (Envoy's
-         * HTTP/1 codec takes both as upgrades).
-         */
-        private static boolean upgradeOrConnect(HttpRequest req) {
-            return isUpgrade(req) || io.netty.handler.codec.http.HttpMethod.CONNECT.equals(req.method());
-        }
-
-        private static boolean isUpgrade(HttpRequest req) {
-            return req.headers().contains(HttpHeaderNames.UPGRADE)
-                    && req.headers().containsValue(HttpHeaderNames.CONNECTION, HttpHeaderValues.UPGRADE, true);
         }
 
         private RouterRequest routerRequest(HttpRequest req) {
@@ -2022,7 +2009,7 @@ final class HttpBridge {
             // manager follows with a close, so that no request smuggled in what would have been its payload is read),
             // it closes
             boolean keepAlive = !codec && req instanceof FullHttpRequest && (http2 || HttpUtil.isKeepAlive(req)
-                    && !upgradeOrConnect(req) && !framesABody(req));
+                    && !Http1Requests.upgradeOrConnect(req) && !framesABody(req));
             if (!http2) {
                 busy = true;
                 if (!keepAlive) {
@@ -2109,11 +2096,6 @@ final class HttpBridge {
          */
         private void upgrade(ChannelHandlerContext ctx, HttpRequest req) {
             RouterRequest rr = routerRequest(req);
-            // the body that came with the head (a Content-Length, or chunks, read in the same read): the decoder took
-            // it off the bytes, so it goes upstream after the head, as Envoy's router sends an upgrade's body (its
-            // early data) on; a copy, since the request is released before an authorizer may have decided
-            byte[] early = req instanceof FullHttpRequest full && full.content().isReadable()
-                    ? ByteBufUtil.getBytes(full.content()) : null;
             // as Envoy's connection manager once it made the filter chain for an upgrade it takes, before routing:
             // downstream_cx_upgrades_total, and downstream_cx_upgrades_active until the stream ends (however it ends)
             DownstreamStats stats = conn.stats();
@@ -2130,25 +2112,24 @@ final class HttpBridge {
             Runnable upgradeEnded = ended;
             var decided = conn.runtime().router.relay(rr, conn.routes(), conn.clusters());
             if (decided.isComplete()) {
-                relay(ctx, req, rr, decided.result(), early, upgradeEnded);
+                relay(ctx, req, rr, decided.result(), upgradeEnded);
                 return;
             }
             // an external authorizer decides: nothing more is read from the caller until it has
             Channel down = ctx.channel();
             down.config().setAutoRead(false);
             decided.onComplete(ar -> down.eventLoop().execute(() -> {
-                relay(ctx, req, rr, ar.result(), early, upgradeEnded);
+                relay(ctx, req, rr, ar.result(), upgradeEnded);
                 down.config().setAutoRead(true);
             }));
         }
 
         /**
          * The rest of {@link #upgrade}, once the router decided: its answer, or the relay to a host, to which the
-         * request's head goes, then {@code early}, the body read with it (null: none); {@code upgradeEnded} runs
-         * when the upgraded stream ends.
+         * request's head goes; {@code upgradeEnded} runs when the upgraded stream ends.
          */
         private void relay(ChannelHandlerContext ctx, HttpRequest req, RouterRequest rr,
-                           dev.inmesh.runtime.router.Router.Relay decided, byte[] early, Runnable upgradeEnded) {
+                           dev.inmesh.runtime.router.Router.Relay decided, Runnable upgradeEnded) {
             Channel down = ctx.channel();
             HttpVersion version = req.protocolVersion();
             var router = conn.runtime().router;
@@ -2174,19 +2155,7 @@ final class HttpBridge {
                 head.headers().add(h.getKey(), h.getValue()); // the router's map: what it and the rules left
             }
             head.headers().set(HttpHeaderNames.HOST, decided.authority());
-            boolean chunked = early != null && !head.headers().contains(HttpHeaderNames.CONTENT_LENGTH);
-            if (chunked) {
-                // a chunked body, gathered whole (its Transfer-Encoding gone, see RequestBodies): sent chunked again
-                head.headers().set(HttpHeaderNames.TRANSFER_ENCODING, HttpHeaderValues.CHUNKED);
-            }
             ByteBuf encoded = encodeHead(new HttpRequestEncoder(), head, null);
-            if (chunked) {
-                encoded.writeCharSequence(Integer.toHexString(early.length) + "\r\n", StandardCharsets.US_ASCII);
-                encoded.writeBytes(early);
-                encoded.writeCharSequence("\r\n0\r\n\r\n", StandardCharsets.US_ASCII);
-            } else if (early != null) {
-                encoded.writeBytes(early);
-            }
             // an answer the proxy gives in the upstream's place: the router's local reply, and the connection closes
             UpgradeStatus.LocalReplies replies = (status, body) -> {
                 RouterResponse r = router.relayLocalReply(relay, status, body);
@@ -2196,8 +2165,11 @@ final class HttpBridge {
                 resp.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
                 return encodeHead(new HttpResponseEncoder(), resp, r.localBody());
             };
-            // From here on the connection is bytes: the HTTP handlers go, and what the client sends after its request
-            // waits in the gate for the upstream's answer: on only after a 101
+            // From here on the connection is bytes: the HTTP handlers go, and what the client sent after its request
+            // head (the codec held it, and hands it on as it goes) and sends after it waits in the gate for the
+            // upstream's answer: on, unchanged, only after a 101, as Envoy's router holds an upgrade's payload until
+            // then (paused_for_websocket_, source/common/router/upstream_request.cc; upstream_codec_filter.cc goes on
+            // on a 101)
             var p = down.pipeline();
             UpgradeStatus.Gate gate = new UpgradeStatus.Gate();
             p.addLast("upgrade-gate", gate);
@@ -2265,9 +2237,6 @@ final class HttpBridge {
                             upgradeEnded.run();
                             relayEnded(router, relay, status, counted[0]);
                         });
-                        if (early != null) {
-                            counted[0].downstreamToUpstream.addAndGet(early.length); // the body is the request's
-                        }
                         if (left > 0) {
                             lifetime[0] = down.eventLoop().schedule(() -> {
                                 counted[0].durationReached = true;

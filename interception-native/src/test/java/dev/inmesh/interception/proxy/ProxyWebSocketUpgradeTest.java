@@ -478,29 +478,111 @@ class ProxyWebSocketUpgradeTest {
     }
 
     /**
-     * A body that comes with the upgrade's head, in the same read (a {@code Content-Length}, or chunks), goes upstream
-     * after the head, as Envoy's router sends an upgrade's early data on, and counts in the bytes received: the
-     * decoder took it off the bytes and it was lost (the upstream got {@code Content-Length: 5} and no body).
+     * A request sent as an upgrade's body ({@code Content-Length: 32}, in the same write as the head) to an upstream
+     * that, as Python's http.server with keep-alive, ignores a GET's body: the upstream never sees it, and the client
+     * never gets its answer. Envoy's codec reads no body on an upgrade (every byte after its head is the upgrade's
+     * payload) and its router holds that payload until a 101. It went upstream right after the head, where the
+     * upstream answered the upgrade 403 and then the smuggled {@code /admin}, which the connection manager's RBAC
+     * filter denies, 200 with its secret, relayed to the client; the access log had only {@code /ws}.
      */
     @Test
-    void aBodyReadWithTheUpgradesHeadGoesUpstreamAfterIt() throws Exception {
+    void aRequestSmuggledInAnUpgradesBodyNeverReachesTheUpstreamPastRoutingAndRbac() throws Exception {
+        List<String> appSaw = new java.util.concurrent.CopyOnWriteArrayList<>();
+        int app = keepAliveApp(appSaw);
+        int port = LoopbackProxy.freePort();
+        String listener = Http1RequestsTest.listener("http", port, "upgrade_configs: [{upgrade_type: websocket}]")
+                .replace("domains: [\"svc\", \"svc:*\"]", "domains: [\"*\"]");
+        try (LoopbackProxy proxy = new LoopbackProxy("static_resources:\n  listeners:\n"
+                + dev.inmesh.runtime.router.IstioRbac.first(dev.inmesh.runtime.router.IstioRbac.DENY_ADMIN, listener)
+                + Http1RequestsTest.clusterC(app))) {
+            try (java.net.Socket s = new java.net.Socket("127.0.0.1", port)) {
+                s.setSoTimeout(10_000);
+                String smuggled = "GET /admin HTTP/1.1\r\nHost: x\r\n\r\n";
+                s.getOutputStream().write(("GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
+                        + "Upgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                        + "Sec-WebSocket-Version: 13\r\nContent-Length: " + smuggled.length() + "\r\n\r\n" + smuggled)
+                        .getBytes(StandardCharsets.US_ASCII));
+                String answer = readSettled(s, got -> got.contains("no websocket here"));
+                assertTrue(answer.startsWith("HTTP/1.1 403 ") && !answer.contains("ADMIN-SECRET"), answer);
+            }
+            assertEquals(List.of("/ws"), appSaw, "the upstream saw no request but the upgrade");
+            assertEquals("/ws", proxy.logged(403).path());
+        }
+    }
+
+    /**
+     * An HTTP/1.1 application on loopback that reads requests as Python's http.server with keep-alive does, one head
+     * after another, a GET's body ignored: {@code /ws} is answered 403 {@code no websocket here}, any other 200
+     * {@code ADMIN-SECRET}; the paths it saw go to {@code saw}.
+     */
+    private int keepAliveApp(List<String> saw) {
+        return vertx.createNetServer().connectHandler(so -> {
+            StringBuilder in = new StringBuilder();
+            so.handler(b -> {
+                in.append(b.toString(StandardCharsets.ISO_8859_1));
+                for (int end; (end = in.indexOf("\r\n\r\n")) >= 0; ) {
+                    String path = in.substring(0, in.indexOf("\r\n")).split(" ")[1];
+                    in.delete(0, end + 4);
+                    saw.add(path);
+                    so.write(path.equals("/ws") ? "HTTP/1.1 403 Forbidden\r\ncontent-length: 17\r\n\r\nno websocket here"
+                            : "HTTP/1.1 200 OK\r\ncontent-length: 12\r\n\r\nADMIN-SECRET");
+                }
+            });
+        }).listen(0, "127.0.0.1").await().actualPort();
+    }
+
+    /**
+     * What the proxy sent on {@code s}: read until {@code done} holds for it, then on until the proxy closes or nothing
+     * more comes for half a second.
+     */
+    private static String readSettled(java.net.Socket s, java.util.function.Predicate<String> done) throws Exception {
+        StringBuilder got = new StringBuilder();
+        byte[] buf = new byte[4096];
+        try {
+            for (int r; (r = s.getInputStream().read(buf)) > 0; ) {
+                got.append(new String(buf, 0, r, StandardCharsets.ISO_8859_1));
+                if (done.test(got.toString())) {
+                    s.setSoTimeout(500);
+                }
+            }
+        } catch (java.net.SocketTimeoutException settled) {
+            assertTrue(done.test(got.toString()), "the proxy sent, then nothing more: " + got);
+        }
+        return got.toString();
+    }
+
+    /**
+     * What the client sends after an upgrade's head goes upstream as it came, and only once the upstream answered
+     * 101, as Envoy's codec reads it (every byte after the head is the upgrade's payload, whatever its
+     * {@code Content-Length} or {@code Transfer-Encoding} say) and its router holds it until then: a length's bytes
+     * that were not all in the head's write, chunks as they came, split or not; and it counts in the bytes received.
+     * The bytes read with the head went upstream right after it, before any answer, a chunked body re-framed as one
+     * chunk; those that came after that read were lost.
+     */
+    @Test
+    void anUpgradesPayloadGoesUpstreamAsItCameOnceThe101Came() throws Exception {
         StringBuffer saw = new StringBuffer();
+        StringBuffer beforeAnswer = new StringBuffer();
         int app = vertx.createNetServer().connectHandler(so -> so.handler(b -> {
             saw.append(b.toString(StandardCharsets.ISO_8859_1));
-            if (saw.toString().endsWith("hello") || saw.toString().endsWith("0\r\n\r\n")) {
+            if (beforeAnswer.length() == 0 && saw.indexOf("\r\n\r\n") >= 0) {
+                beforeAnswer.append(saw);
                 so.write("HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\n\r\n");
             }
         })).listen(0, "127.0.0.1").await().actualPort();
         int port = LoopbackProxy.freePort();
         try (LoopbackProxy proxy = wsProxy(port, "", "", app)) {
-            for (String framing : List.of("content-length: 5\r\n\r\nhello",
-                    "transfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")) {
+            for (List<String> sent : List.of(List.of("content-length: 10\r\n\r\nhello", "world"),
+                    List.of("transfer-encoding: chunked\r\n\r\n2\r\nhe\r\n3\r\nllo\r\n0\r\n\r\n", ""),
+                    List.of("transfer-encoding: chunked\r\n\r\n5\r\nhel", "lo\r\n0\r\n\r\n"))) {
                 saw.setLength(0);
+                beforeAnswer.setLength(0);
                 proxy.requests.clear();
+                String payload = sent.get(0).substring(sent.get(0).indexOf("\r\n\r\n") + 4) + sent.get(1);
                 try (java.net.Socket s = new java.net.Socket("127.0.0.1", port)) {
                     s.setSoTimeout(10_000);
                     s.getOutputStream().write(("GET /raw HTTP/1.1\r\nhost: svc\r\nconnection: Upgrade\r\n"
-                            + "upgrade: websocket\r\n" + framing).getBytes(StandardCharsets.US_ASCII));
+                            + "upgrade: websocket\r\n" + sent.get(0)).getBytes(StandardCharsets.US_ASCII));
                     byte[] buf = new byte[4096];
                     int n = 0;
                     for (int r; !new String(buf, 0, n, StandardCharsets.US_ASCII).contains("\r\n\r\n")
@@ -509,11 +591,15 @@ class ProxyWebSocketUpgradeTest {
                     }
                     String answer = new String(buf, 0, n, StandardCharsets.US_ASCII);
                     assertTrue(answer.startsWith("HTTP/1.1 101 "), answer + " / the upstream saw: " + saw);
+                    s.getOutputStream().write(sent.get(1).getBytes(StandardCharsets.US_ASCII));
+                    for (int i = 0; i < 200 && !saw.toString().endsWith(payload); i++) {
+                        Thread.sleep(25);
+                    }
+                    assertTrue(beforeAnswer.toString().endsWith("\r\n\r\n"), "before its answer: " + beforeAnswer);
                     String got = saw.toString();
-                    assertTrue(got.substring(got.indexOf("\r\n\r\n") + 4).equals(framing.substring(
-                            framing.indexOf("\r\n\r\n") + 4)), got);
+                    assertEquals(payload, got.substring(got.indexOf("\r\n\r\n") + 4), sent.toString());
                 }
-                assertEquals(5, proxy.logged(101).bytesReceived(), framing);
+                assertEquals(payload.length(), proxy.logged(101).bytesReceived(), sent.toString());
             }
         }
     }
