@@ -1,6 +1,7 @@
 package dev.inmesh.interception.proxy;
 
 import dev.inmesh.runtime.router.Router;
+import dev.inmesh.runtime.upstream.Http1ResponseFraming;
 import dev.inmesh.runtime.stats.ResponseFlag;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.Channel;
@@ -9,6 +10,7 @@ import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.util.ReferenceCountUtil;
 import io.vertx.core.MultiMap;
+import io.vertx.core.http.impl.headers.HeadersMultiMap;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
@@ -16,10 +18,11 @@ import java.util.Locale;
 
 /**
  * The upstream's answer to an upgrade the proxy relays as bytes: it reads the answer's head, and passes it on, as its
- * {@link ResponseHeads} encode it, when it is {@code 101 Switching Protocols}; any other answer goes to the client with {@code connection: close}
- * and the client's connection carries nothing more upstream (its {@link Gate} drops what it sends), so that a refused
- * upgrade does not leave a byte relay behind, through which further requests would reach the same upstream host without
- * routing or the connection manager's filters (Envoy goes back to HTTP after a refused upgrade).
+ * {@link ResponseHeads} encode it, when it is {@code 101 Switching Protocols}; any other answer goes to the client with
+ * {@code connection: close}, its body framed by its own length or chunks ({@link Http1BodyEnd}), and then both
+ * connections close, nothing after that body passed on; the client's connection carries nothing more upstream (its
+ * {@link Gate} drops what it sends), so that a refused upgrade does not leave a byte relay behind, through which
+ * further requests would reach the same upstream host without routing or the connection manager's filters.
  *
  * <p>When no answer comes (the upstream closes, or sends what is not an HTTP/1 answer head) or the stream ends before
  * it (its idle timeout, its longest duration), the client is answered in the upstream's place as Envoy's router and
@@ -53,6 +56,8 @@ final class UpgradeStatus extends ChannelInboundHandlerAdapter {
     /** What encodes the upstream's answer head before it goes on (the router's, filters' and connection manager's). */
     private final ResponseHeads heads;
     private ByteBuf head;
+    /** The body of the refusal being passed on (its head went on); null before a refusal's head, and after a 101. */
+    private Http1BodyEnd refusal;
     private int code;
     /** Whether the client has its answer: the upstream's head, or one the proxy gave in its place. */
     private boolean answered;
@@ -150,6 +155,10 @@ final class UpgradeStatus extends ChannelInboundHandlerAdapter {
             ctx.fireChannelRead(msg);
             return;
         }
+        if (refusal != null) {
+            refused(ctx, b);
+            return;
+        }
         if (answered) {
             b.release(); // the client was answered in the upstream's place: what the upstream sends now goes nowhere
             return;
@@ -182,16 +191,18 @@ final class UpgradeStatus extends ChannelInboundHandlerAdapter {
         }
         String text = head.toString(head.readerIndex(), headEnd - head.readerIndex(), StandardCharsets.ISO_8859_1);
         List<String> read = List.of(text.substring(0, text.length() - 4).split("\r\n", -1));
-        MultiMap headers = headers(read);
-        if (headers == null) {
-            protocolError(ctx); // a header line Envoy's codec cannot read
+        HeadersMultiMap headers = headers(read);
+        // a header line Envoy's codec cannot read, or a refusal's framing it refuses
+        Http1BodyEnd body = headers == null || status == 101
+                || Http1ResponseFraming.refusal(status, headers) != null ? null : Http1BodyEnd.of(status, headers);
+        if (headers == null || status != 101 && body == null) {
+            protocolError(ctx);
             return;
         }
         code = status;
         answered = true;
         ByteBuf answer = head;
         head = null;
-        ctx.pipeline().remove(this);
         List<String> lines = encoded(read.get(0), headers);
         StringBuilder out = new StringBuilder(text.length() + 20);
         for (String l : lines) {
@@ -201,21 +212,44 @@ final class UpgradeStatus extends ChannelInboundHandlerAdapter {
             }
         }
         if (code == 101) {
+            ctx.pipeline().remove(this);
             gate.open();
         } else {
             gate.drop();
             out.append("connection: close\r\n");
-            // a refusal answers the request: its connection's close cuts no request short (Envoy's pool would count
-            // one whose refusal's body the close cut, which the relay, passing bytes on, does not tell)
-            dev.inmesh.runtime.upstream.CloseSide.requestActive(ctx.channel(), false);
+            refusal = body;
         }
         out.append("\r\n");
         headBytes = out.length(); // one byte a character (ISO-8859-1)
         ByteBuf rewritten = ctx.alloc().buffer(out.length() + answer.writerIndex() - headEnd);
         rewritten.writeCharSequence(out, StandardCharsets.ISO_8859_1);
-        rewritten.writeBytes(answer, headEnd, answer.writerIndex() - headEnd);
-        answer.release();
+        if (code == 101) {
+            rewritten.writeBytes(answer, headEnd, answer.writerIndex() - headEnd);
+            answer.release();
+            ctx.fireChannelRead(rewritten);
+            return;
+        }
         ctx.fireChannelRead(rewritten);
+        refused(ctx, answer.skipBytes(headEnd - answer.readerIndex()));
+    }
+
+    /**
+     * Bytes of the upstream after its refusal's head: those of its body go on to the client until it ends, then the
+     * upstream's connection closes, and the client's with it (the relay closes it once what it was sent is written);
+     * nothing after the body goes on. Envoy's pool closes an HTTP/1 connection whose response came before its request
+     * ended, as an upgrade's never ends (StreamWrapper::onDecodeComplete, source/common/http/http1/conn_pool.cc),
+     * counted with its request active; and its connection manager closes the client's after a response to a request
+     * not ended.
+     */
+    private void refused(ChannelHandlerContext ctx, ByteBuf b) {
+        int n = refusal.take(b);
+        if (n > 0) {
+            ctx.fireChannelRead(b.retainedSlice(b.readerIndex(), n));
+        }
+        b.release();
+        if (n < 0 || refusal.ended()) {
+            ctx.close(); // broken chunks: as Envoy's codec, a protocol error that ends the stream
+        }
     }
 
     /**
@@ -224,8 +258,8 @@ final class UpgradeStatus extends ChannelInboundHandlerAdapter {
      * asks of a proxy that passes it on. Null when a line is no header (no name, or no colon), which Envoy's codec
      * refuses as a protocol error.
      */
-    static MultiMap headers(List<String> lines) {
-        MultiMap headers = MultiMap.caseInsensitiveMultiMap();
+    static HeadersMultiMap headers(List<String> lines) {
+        HeadersMultiMap headers = HeadersMultiMap.caseInsensitive();
         String name = null;
         String value = null;
         for (String l : lines.subList(1, lines.size())) {
@@ -293,6 +327,10 @@ final class UpgradeStatus extends ChannelInboundHandlerAdapter {
         if (evt instanceof ChannelInputShutdownEvent && !answered) {
             terminated();
             ctx.close(); // nothing more goes either way: the client has its answer
+            return;
+        }
+        if (evt instanceof ChannelInputShutdownEvent && refusal != null) {
+            ctx.close(); // the refusal's body ends with the upstream's output (or is cut short): both connections close
             return;
         }
         ctx.fireUserEventTriggered(evt);

@@ -340,8 +340,8 @@ class ProxyWebSocketUpgradeTest {
 
     /**
      * An upgrade the upstream refuses (403) leaves no byte relay behind: the client gets the answer with
-     * {@code connection: close}, and what it sends after its upgrade request, pipelined or later, never reaches the
-     * upstream, which would have taken it unrouted and unfiltered on the relayed connection.
+     * {@code connection: close}, then the proxy closes the connection, and what the client sent after its upgrade
+     * request never reaches the upstream, which would have taken it unrouted and unfiltered on the relayed connection.
      */
     @Test
     void aRefusedUpgradeLeavesNoRelayBehindThroughWhichFurtherRequestsWouldGoUnrouted() throws Exception {
@@ -370,13 +370,53 @@ class ProxyWebSocketUpgradeTest {
             String answer = new String(buf, 0, n, StandardCharsets.US_ASCII);
             assertTrue(answer.startsWith("HTTP/1.1 403") && answer.toLowerCase(java.util.Locale.ROOT)
                     .contains("connection: close"), answer);
-            s.getOutputStream().write(next.getBytes(StandardCharsets.US_ASCII)); // and one after the answer
-            s.getOutputStream().flush();
-            Thread.sleep(300); // time for the bytes to go where they would
+            assertEquals(-1, s.getInputStream().read(), "the proxy closed the connection after the answer");
             assertEquals(List.of("/ws"), appSaw, "nothing after the refused upgrade reached the application");
-            s.close(); // as the client does, told so: the relay ends and is reported with the upstream's status
             assertEquals(403, proxy.logged(403).responseCode());
             assertEquals("denied".length(), proxy.logged(403).bytesSent()); // its body only
+        }
+    }
+
+    /**
+     * A refusal goes to the client as a response framed by its own {@code Content-Length} or chunks, and then the
+     * proxy closes the upstream's connection and the client's, as Envoy's HTTP/1 pool closes a connection whose
+     * response came before its request ended (an upgrade's never does), counted with its request active, and its
+     * connection manager the client's: nothing the upstream sends after that response reaches the client, in the same
+     * write or later. Both connections stayed open, and the relay passed the upstream's later bytes on.
+     */
+    @Test
+    void aRefusalIsRelayedFramedByItsLengthThenBothConnectionsClose() throws Exception {
+        String after = "HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nlater";
+        for (List<String> refusal : List.of(
+                List.of("HTTP/1.1 403 Forbidden\r\ncontent-length: 6\r\n\r\ndenied", after),
+                List.of("HTTP/1.1 404 Not Found\r\ntransfer-encoding: chunked\r\n\r\n3\r\nnot\r\n6\r\n found\r\n"
+                        + "0\r\nx-trailer: t\r\n\r\n", after),
+                List.of("HTTP/1.1 503 Service Unavailable\r\ncontent-length: 4\r\n\r\nbusy" + after, ""))) {
+            io.vertx.core.Promise<Void> upstreamClosed = io.vertx.core.Promise.promise();
+            int app = vertx.createNetServer().connectHandler(so -> {
+                so.closeHandler(v -> upstreamClosed.tryComplete());
+                so.handler(b -> {
+                    so.write(refusal.get(0));
+                    vertx.setTimer(200, t -> so.write(refusal.get(1))); // later, on a connection still open
+                });
+            }).listen(0, "127.0.0.1").await().actualPort();
+            int port = LoopbackProxy.freePort();
+            try (LoopbackProxy proxy = wsProxy(port, "", "", app)) {
+                var stats = proxy.withStats();
+                String answer = answerUntilClosed(port);
+                String body = refusal.get(0).replace(after, "");
+                body = body.substring(body.indexOf("\r\n\r\n") + 4);
+                assertTrue(answer.startsWith(refusal.get(0).substring(0, 12)) && answer.toLowerCase(
+                        java.util.Locale.ROOT).contains("\r\nconnection: close\r\n"), answer);
+                assertTrue(answer.endsWith("\r\n\r\n" + body) && !answer.contains("later"), answer);
+                upstreamClosed.future().await(5, TimeUnit.SECONDS);
+                int status = Integer.parseInt(refusal.get(0).substring(9, 12));
+                assertEquals(body.length(), proxy.logged(status).bytesSent());
+                for (int i = 0; i < 200 && LoopbackProxy.clusterStat(stats, "c", "upstream_cx_active") > 0; i++) {
+                    Thread.sleep(25);
+                }
+                assertEquals(1, LoopbackProxy.clusterStat(stats, "c", "upstream_cx_destroy_with_active_rq"));
+            }
         }
     }
 

@@ -66,7 +66,7 @@ import java.util.List;
  * the answer are seen where the decoder reads straight from that read's buffer, which is where a whole answer or its
  * last part arrives in one read.
  */
-final class Http1ResponseFraming extends ChannelDuplexHandler {
+public final class Http1ResponseFraming extends ChannelDuplexHandler {
     private static final String NAME = "inmesh-response-framing";
     /** Vert.x's setting: header names and values validated unless its system property turns that off. */
     private static final boolean VALIDATE = !HttpHeadersInternal.DISABLE_HTTP_HEADERS_VALIDATION;
@@ -271,9 +271,10 @@ final class Http1ResponseFraming extends ChannelDuplexHandler {
      * {@code chunked} of a 204's, noted) or a {@code Content-Length} other than {@code 0}, which Envoy's client codec
      * refuses (its {@code onHeadersCompleteBase}: {@code http1.transfer_encoding_not_allowed},
      * {@code http1.content_length_not_allowed}) where Netty would read no body and then take that body's bytes as
-     * extraneous, the 204 itself going on.
+     * extraneous, the 204 itself going on. (The standalone proxy reads the answer to an upgrade it relays by these
+     * rules too.)
      */
-    static String refusal(int status, HttpHeaders h) {
+    public static String refusal(int status, HttpHeaders h) {
         if (status < 200 || status == 204) {
             if (h.contains(HttpHeaderNames.TRANSFER_ENCODING)
                     || h instanceof LengthNotingHeaders l && l.codingDropped) {

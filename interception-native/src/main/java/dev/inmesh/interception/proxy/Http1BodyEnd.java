@@ -1,0 +1,178 @@
+package dev.inmesh.interception.proxy;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.handler.codec.http.HttpHeaderNames;
+import io.netty.handler.codec.http.HttpHeaders;
+import io.netty.handler.codec.http.HttpHeaderValues;
+
+/**
+ * Where the body of an HTTP/1 answer ends among the bytes after its head, as Envoy's codec frames it, found as the
+ * bytes pass on unchanged: after its {@code Content-Length}, after its last chunk and its trailers when chunked, at
+ * the connection's end when it has neither; a 204's and a 304's at once. The head's framing is one Envoy's codec takes
+ * ({@code Http1ResponseFraming.refusal}).
+ */
+final class Http1BodyEnd {
+    /** The longest chunk-size or trailer line taken: a longer one breaks the framing. */
+    private static final int MAX_LINE = 64 * 1024;
+    /** A size no chunk reaches: a larger one breaks the framing. */
+    private static final long MAX_CHUNK = 1L << 40;
+    /** {@link #left} of a body that ends with the connection, or chunked. */
+    private static final long TO_THE_END = -1;
+
+    private enum Chunks { SIZE, EXTENSION, SIZE_LF, DATA, DATA_CR, DATA_LF, TRAILER, TRAILER_LF }
+
+    private final boolean chunked;
+    /** The bytes of the length still to come; {@link #TO_THE_END} when there is no length. */
+    private long left;
+    private Chunks at = Chunks.SIZE;
+    /** The bytes of the chunk being read still to come, or its size so far while its line is read. */
+    private long chunk;
+    /** The characters of the size or trailer line read so far. */
+    private int line;
+    private boolean ended;
+
+    private Http1BodyEnd(long left, boolean chunked) {
+        this.left = left;
+        this.chunked = chunked;
+        ended = left == 0;
+    }
+
+    /**
+     * The body of an answer with {@code status} and {@code headers}; null when its {@code Content-Length} is no
+     * length, which Envoy's codec refuses.
+     */
+    static Http1BodyEnd of(int status, HttpHeaders headers) {
+        if (status == 204 || status == 304) {
+            return new Http1BodyEnd(0, false);
+        }
+        if (headers.containsValue(HttpHeaderNames.TRANSFER_ENCODING, HttpHeaderValues.CHUNKED, true)) {
+            return new Http1BodyEnd(TO_THE_END, true);
+        }
+        String length = headers.get(HttpHeaderNames.CONTENT_LENGTH);
+        if (length == null) {
+            return new Http1BodyEnd(TO_THE_END, false);
+        }
+        try {
+            long n = Long.parseLong(length.strip());
+            return n < 0 ? null : new Http1BodyEnd(n, false);
+        } catch (NumberFormatException e) {
+            return null;
+        }
+    }
+
+    /** Whether the body has ended. */
+    boolean ended() {
+        return ended;
+    }
+
+    /**
+     * How many of {@code b}'s readable bytes, from its reader index, are the body's (fewer than all once it ended;
+     * none after); -1 when they break its chunks.
+     */
+    int take(ByteBuf b) {
+        int from = b.readerIndex();
+        int to = b.writerIndex();
+        if (ended) {
+            return 0;
+        }
+        if (!chunked) {
+            int n = left == TO_THE_END ? to - from : (int) Math.min(left, to - from);
+            if (left != TO_THE_END) {
+                left -= n;
+                ended = left == 0;
+            }
+            return n;
+        }
+        int i = from;
+        while (i < to && !ended) {
+            if (at == Chunks.DATA) {
+                int n = (int) Math.min(chunk, to - i);
+                i += n;
+                chunk -= n;
+                if (chunk == 0) {
+                    at = Chunks.DATA_CR;
+                }
+            } else if (!chunkFraming(b.getByte(i++))) {
+                return -1;
+            }
+        }
+        return i - from;
+    }
+
+    /** Reads one byte of the chunks' framing (their size lines, the line ends after their data, the trailers). */
+    private boolean chunkFraming(byte c) {
+        switch (at) {
+            case SIZE -> {
+                int digit = Character.digit((char) (c & 0xff), 16);
+                if (digit >= 0) {
+                    chunk = chunk * 16 + digit;
+                    line++;
+                    return chunk < MAX_CHUNK;
+                }
+                if (line > 0 && (c == ';' || c == ' ' || c == '\t')) {
+                    at = Chunks.EXTENSION;
+                    return true;
+                }
+                return line > 0 && sizeLineEnd(c);
+            }
+            case EXTENSION -> {
+                return c == '\r' || c == '\n' ? sizeLineEnd(c) : ++line <= MAX_LINE;
+            }
+            case SIZE_LF -> {
+                return c == '\n' && sizeLineEnd(c);
+            }
+            case DATA_CR -> {
+                if (c == '\r') {
+                    at = Chunks.DATA_LF;
+                    return true;
+                }
+                return c == '\n' && nextChunk();
+            }
+            case DATA_LF -> {
+                return c == '\n' && nextChunk();
+            }
+            case TRAILER -> {
+                if (c == '\r') {
+                    at = Chunks.TRAILER_LF;
+                    return true;
+                }
+                return c == '\n' ? trailerLineEnd() : ++line <= MAX_LINE;
+            }
+            case TRAILER_LF -> {
+                return c == '\n' && trailerLineEnd();
+            }
+            default -> {
+                return false;
+            }
+        }
+    }
+
+    /** A size line ends (its CR, then its LF; a bare LF too): the chunk's data, or the trailers after the last. */
+    private boolean sizeLineEnd(byte c) {
+        if (c == '\r') {
+            at = Chunks.SIZE_LF;
+            return true;
+        }
+        if (c != '\n') {
+            return false;
+        }
+        line = 0;
+        at = chunk == 0 ? Chunks.TRAILER : Chunks.DATA;
+        return true;
+    }
+
+    private boolean nextChunk() {
+        at = Chunks.SIZE;
+        chunk = 0;
+        line = 0;
+        return true;
+    }
+
+    /** A trailer line ends: an empty one ends the body. */
+    private boolean trailerLineEnd() {
+        ended = line == 0;
+        line = 0;
+        at = Chunks.TRAILER;
+        return true;
+    }
+}

@@ -1,0 +1,60 @@
+package dev.inmesh.interception.proxy;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
+import io.netty.handler.codec.http.DefaultHttpHeaders;
+import io.netty.handler.codec.http.HttpHeaders;
+import java.nio.charset.StandardCharsets;
+import org.junit.jupiter.api.Test;
+
+class Http1BodyEndTest {
+    private static HttpHeaders headers(String name, String value) {
+        return new DefaultHttpHeaders().add(name, value);
+    }
+
+    private static ByteBuf bytes(String s) {
+        return Unpooled.copiedBuffer(s, StandardCharsets.ISO_8859_1);
+    }
+
+    @Test
+    void aChunkedBodyEndsAfterItsLastChunkAndTrailersHoweverItsBytesAreSplit() {
+        String body = "3\r\nnot\r\n6;ext=1\r\n found\r\n0\r\nx-trailer: t\r\n\r\n";
+        Http1BodyEnd end = Http1BodyEnd.of(404, headers("transfer-encoding", "chunked"));
+        for (int i = 0; i < body.length(); i++) {
+            assertFalse(end.ended(), "ended before byte " + i);
+            assertEquals(1, end.take(bytes(body.substring(i, i + 1))));
+        }
+        assertTrue(end.ended());
+        assertEquals(0, end.take(bytes("HTTP/1.1 200 OK")));
+    }
+
+    @Test
+    void theBytesAfterTheBodyAreNotTheBodys() {
+        Http1BodyEnd chunked = Http1BodyEnd.of(403, headers("transfer-encoding", "chunked"));
+        assertEquals("2\nhi\n0\n\n".length(), chunked.take(bytes("2\nhi\n0\n\nmore")));
+        assertTrue(chunked.ended());
+        Http1BodyEnd length = Http1BodyEnd.of(403, headers("content-length", "6"));
+        assertEquals(6, length.take(bytes("deniedmore")));
+        assertTrue(length.ended());
+    }
+
+    @Test
+    void brokenChunksAreNoBody() {
+        assertEquals(-1, Http1BodyEnd.of(403, headers("transfer-encoding", "chunked")).take(bytes("zz\r\n")));
+        assertEquals(-1, Http1BodyEnd.of(403, headers("transfer-encoding", "chunked")).take(bytes("2\r\nhiX")));
+    }
+
+    @Test
+    void aBodyWithoutLengthEndsWithTheConnectionAndA204sAtOnce() {
+        Http1BodyEnd toTheEnd = Http1BodyEnd.of(500, new DefaultHttpHeaders());
+        assertEquals(4, toTheEnd.take(bytes("more")));
+        assertFalse(toTheEnd.ended());
+        assertTrue(Http1BodyEnd.of(204, new DefaultHttpHeaders()).ended());
+        assertNull(Http1BodyEnd.of(403, headers("content-length", "six")));
+    }
+}
