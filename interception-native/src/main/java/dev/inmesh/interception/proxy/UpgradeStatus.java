@@ -22,7 +22,8 @@ import java.util.Locale;
  * {@code connection: close}, its body framed by its own length or chunks ({@link Http1BodyEnd}), and then both
  * connections close, nothing after that body passed on; the client's connection carries nothing more upstream (its
  * {@link Gate} drops what it sends), so that a refused upgrade does not leave a byte relay behind, through which
- * further requests would reach the same upstream host without routing or the connection manager's filters.
+ * further requests would reach the same upstream host without routing or the connection manager's filters. An
+ * interim answer (a 1xx but 101) before the final one goes no further.
  *
  * <p>When no answer comes (the upstream closes, or sends what is not an HTTP/1 answer head) or the stream ends before
  * it (its idle timeout, its longest duration), the client is answered in the upstream's place as Envoy's router and
@@ -168,37 +169,56 @@ final class UpgradeStatus extends ChannelInboundHandlerAdapter {
         }
         head.writeBytes(b);
         b.release();
-        int headEnd = -1;
-        for (int i = head.readerIndex(); i + 3 < head.writerIndex(); i++) {
-            if (head.getByte(i) == '\r' && head.getByte(i + 1) == '\n' && head.getByte(i + 2) == '\r'
-                    && head.getByte(i + 3) == '\n') {
-                headEnd = i + 4;
-                break;
+        for (int headEnd; (headEnd = headEnd(head)) >= 0; ) {
+            byte[] line = new byte[Math.min(PREFIX, head.readableBytes())];
+            head.getBytes(head.readerIndex(), line);
+            int status = line.length == PREFIX ? parse(line) : 0;
+            if (status < 100) {
+                protocolError(ctx); // not an HTTP/1 answer: Envoy's codec fails it
+                return;
             }
-        }
-        if (headEnd < 0) {
-            if (head.readableBytes() > MAX_HEAD) {
+            String text = head.toString(head.readerIndex(), headEnd - head.readerIndex(),
+                    StandardCharsets.ISO_8859_1);
+            List<String> read = List.of(text.substring(0, text.length() - 4).split("\r\n", -1));
+            HeadersMultiMap headers = headers(read);
+            // a header line Envoy's codec cannot read, or a framing it refuses (of a refusal, or an interim answer)
+            Http1BodyEnd body = headers == null || status < 200 ? null : Http1BodyEnd.of(status, headers);
+            if (headers == null || status != 101 && Http1ResponseFraming.refusal(status, headers) != null
+                    || status >= 200 && body == null) {
                 protocolError(ctx);
+                return;
             }
-            return;
+            if (status >= 200 || status == 101) {
+                answered(ctx, status, text, read, headers, body, headEnd);
+                return;
+            }
+            // an interim answer (100 Continue, 103 Early Hints, ...) is not the upgrade's: it goes no further and the
+            // final one is awaited, as Envoy's router drops the 1xx it does not relay (UpstreamRequest::decodeHeaders,
+            // source/common/router/upstream_request.cc); the proxy relays none before an upgrade's answer
+            head.readerIndex(headEnd);
         }
-        byte[] line = new byte[Math.min(PREFIX, head.readableBytes())];
-        head.getBytes(head.readerIndex(), line);
-        int status = line.length == PREFIX ? parse(line) : 0;
-        if (status < 100) {
-            protocolError(ctx); // not an HTTP/1 answer: Envoy's codec fails it
-            return;
-        }
-        String text = head.toString(head.readerIndex(), headEnd - head.readerIndex(), StandardCharsets.ISO_8859_1);
-        List<String> read = List.of(text.substring(0, text.length() - 4).split("\r\n", -1));
-        HeadersMultiMap headers = headers(read);
-        // a header line Envoy's codec cannot read, or a refusal's framing it refuses
-        Http1BodyEnd body = headers == null || status == 101
-                || Http1ResponseFraming.refusal(status, headers) != null ? null : Http1BodyEnd.of(status, headers);
-        if (headers == null || status != 101 && body == null) {
+        if (head.readableBytes() > MAX_HEAD) {
             protocolError(ctx);
-            return;
         }
+    }
+
+    /** Where the first answer head in {@code b} ends (after its blank line); -1 while it has not ended. */
+    private static int headEnd(ByteBuf b) {
+        for (int i = b.readerIndex(); i + 3 < b.writerIndex(); i++) {
+            if (b.getByte(i) == '\r' && b.getByte(i + 1) == '\n' && b.getByte(i + 2) == '\r'
+                    && b.getByte(i + 3) == '\n') {
+                return i + 4;
+            }
+        }
+        return -1;
+    }
+
+    /**
+     * The upstream's final answer, whose head ({@code text}, its lines {@code read}, its {@code headers}) ends at
+     * {@code headEnd} in what was read: a 101 opens the relay, any other goes on with its {@code body}.
+     */
+    private void answered(ChannelHandlerContext ctx, int status, String text, List<String> read,
+                          HeadersMultiMap headers, Http1BodyEnd body, int headEnd) {
         code = status;
         answered = true;
         ByteBuf answer = head;

@@ -421,6 +421,43 @@ class ProxyWebSocketUpgradeTest {
     }
 
     /**
+     * Interim answers before the upstream's 101 (103 Early Hints in a write of its own, then 100 Continue in the
+     * 101's) are not the upgrade's answer: they go no further, and the 101 that follows opens the relay, as Envoy's
+     * router drops the 1xx it does not relay and waits for the final answer. The first was taken for the answer, a
+     * refusal: the client got the 103 with {@code connection: close} and never the 101.
+     */
+    @Test
+    void interimAnswersBeforeThe101GoNoFurtherAndThe101OpensTheRelay() throws Exception {
+        int app = vertx.createNetServer().connectHandler(so -> {
+            boolean[] upgraded = {false};
+            so.handler(b -> {
+                if (upgraded[0]) {
+                    so.write(b); // the relay's bytes, echoed
+                    return;
+                }
+                upgraded[0] = true;
+                so.write("HTTP/1.1 103 Early Hints\r\nlink: </style.css>; rel=preload\r\n\r\n");
+                vertx.setTimer(100, t -> so.write("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 101 Switching Protocols\r\n"
+                        + "upgrade: websocket\r\nconnection: Upgrade\r\n\r\n"));
+            });
+        }).listen(0, "127.0.0.1").await().actualPort();
+        int port = LoopbackProxy.freePort();
+        try (LoopbackProxy proxy = wsProxy(port, "", "", app)) {
+            try (java.net.Socket s = new java.net.Socket("127.0.0.1", port)) {
+                s.setSoTimeout(10_000);
+                s.getOutputStream().write(("GET /ws HTTP/1.1\r\nhost: svc\r\nconnection: Upgrade\r\n"
+                        + "upgrade: websocket\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+                String answer = readSettled(s, got -> got.contains("\r\n\r\n"));
+                assertTrue(answer.startsWith("HTTP/1.1 101 ") && !answer.contains("103") && !answer.contains("100 ")
+                        && !answer.contains("link:"), answer);
+                s.getOutputStream().write("ping".getBytes(StandardCharsets.US_ASCII));
+                assertEquals("ping", new String(s.getInputStream().readNBytes(4), StandardCharsets.US_ASCII));
+            }
+            assertEquals("via_upstream", proxy.logged(101).responseCodeDetails());
+        }
+    }
+
+    /**
      * The upstream's 101 goes to the client with the route's response header rules, as Envoy's router applies them to
      * any upstream response head, and what Envoy's connection manager writes on every response: a {@code date} (the
      * upstream sent none) and the {@code server} header its {@code server_header_transformation} says (OVERWRITE by
