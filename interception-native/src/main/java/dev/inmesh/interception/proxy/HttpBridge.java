@@ -2213,7 +2213,7 @@ final class HttpBridge {
                         // ran them, and the connection manager's date and server headers: as Envoy's filters and
                         // connection manager give an upgrade's response headers
                         UpgradeStatus status = new UpgradeStatus(gate, down, replies,
-                                (code, headers) -> router.relayResponseHead(relay, code, headers));
+                                (code, headers) -> router.relayResponseHead(relay, code, headers), version);
                         up.pipeline().addLast("upgrade-status", status);
                         // the upgrade request is active until its refusal's head comes, or, upgraded, until the
                         // connection closes: a close cuts it short (upstream_cx_destroy_*_with_active_rq)

@@ -1,26 +1,27 @@
 package dev.inmesh.interception.proxy;
 
+import dev.inmesh.runtime.router.ReasonPhrases;
 import dev.inmesh.runtime.router.Router;
-import dev.inmesh.runtime.upstream.Http1ResponseFraming;
 import dev.inmesh.runtime.stats.ResponseFlag;
+import dev.inmesh.runtime.upstream.Http1ResponseFraming;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
+import io.netty.handler.codec.http.HttpVersion;
 import io.netty.util.ReferenceCountUtil;
 import io.vertx.core.MultiMap;
 import io.vertx.core.http.impl.headers.HeadersMultiMap;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Locale;
 
 /**
  * The upstream's answer to an upgrade the proxy relays as bytes: it reads the answer's head, and passes it on, as its
  * {@link ResponseHeads} encode it, when it is {@code 101 Switching Protocols}; any other answer goes to the client with
- * {@code connection: close}, its body framed by its own length or chunks ({@link Http1BodyEnd}), and then both
- * connections close, nothing after that body passed on; the client's connection carries nothing more upstream (its
+ * {@code connection: close}, a 4xx's or 5xx's body framed by its own length or chunks ({@link Http1BodyEnd}), a 2xx or
+ * 3xx without one, and then both connections close, nothing after that answer passed on; the client's connection carries nothing more upstream (its
  * {@link Gate} drops what it sends), so that a refused upgrade does not leave a byte relay behind, through which
  * further requests would reach the same upstream host without routing or the connection manager's filters. An
  * interim answer (a 1xx but 101) before the final one goes no further.
@@ -56,6 +57,8 @@ final class UpgradeStatus extends ChannelInboundHandlerAdapter {
     private final LocalReplies replies;
     /** What encodes the upstream's answer head before it goes on (the router's, filters' and connection manager's). */
     private final ResponseHeads heads;
+    /** The HTTP version of the upgrade request, which the answer's status line says. */
+    private final HttpVersion version;
     private ByteBuf head;
     /** The body of the refusal being passed on (its head went on); null before a refusal's head, and after a 101. */
     private Http1BodyEnd refusal;
@@ -70,13 +73,14 @@ final class UpgradeStatus extends ChannelInboundHandlerAdapter {
 
     /**
      * The answer of the upstream to the upgrade of {@code downstream}, whose {@code gate} it opens or closes, its head
-     * through {@code heads}.
+     * through {@code heads}, its status line that of {@code version}.
      */
-    UpgradeStatus(Gate gate, Channel downstream, LocalReplies replies, ResponseHeads heads) {
+    UpgradeStatus(Gate gate, Channel downstream, LocalReplies replies, ResponseHeads heads, HttpVersion version) {
         this.gate = gate;
         this.downstream = downstream;
         this.replies = replies;
         this.heads = heads;
+        this.version = version;
     }
 
     /**
@@ -189,7 +193,7 @@ final class UpgradeStatus extends ChannelInboundHandlerAdapter {
                 return;
             }
             if (status >= 200 || status == 101) {
-                answered(ctx, status, text, read, headers, body, headEnd);
+                answered(ctx, status, text, headers, body, headEnd);
                 return;
             }
             // an interim answer (100 Continue, 103 Early Hints, ...) is not the upgrade's: it goes no further and the
@@ -214,42 +218,47 @@ final class UpgradeStatus extends ChannelInboundHandlerAdapter {
     }
 
     /**
-     * The upstream's final answer, whose head ({@code text}, its lines {@code read}, its {@code headers}) ends at
-     * {@code headEnd} in what was read: a 101 opens the relay, any other goes on with its {@code body}.
+     * The upstream's final answer, whose head ({@code text}, its {@code headers}) ends at {@code headEnd} in what was
+     * read: a 101 opens the relay; any other refuses the upgrade, and goes on with its {@code body} when it is a 4xx
+     * or a 5xx; a 2xx or a 3xx is answered as Envoy's router answers a WebSocket handshake that did not switch
+     * protocols, with the upstream's status and headers and no body (a local reply, upstream_codec_filter.cc,
+     * {@code websocket_handshake_unsuccessful}), where a 4xx or 5xx goes through as it came.
      */
-    private void answered(ChannelHandlerContext ctx, int status, String text, List<String> read,
-                          HeadersMultiMap headers, Http1BodyEnd body, int headEnd) {
+    private void answered(ChannelHandlerContext ctx, int status, String text, HeadersMultiMap headers,
+                          Http1BodyEnd body, int headEnd) {
         code = status;
         answered = true;
         ByteBuf answer = head;
         head = null;
-        List<String> lines = encoded(read.get(0), headers);
-        StringBuilder out = new StringBuilder(text.length() + 20);
-        for (String l : lines) {
-            // refused: the client gets the answer, told that the connection closes, and sends nothing more upstream
-            if (code == 101 || !l.toLowerCase(Locale.ROOT).startsWith("connection:")) {
-                out.append(l).append("\r\n");
-            }
+        boolean handshakeFailed = code != 101 && code < 400;
+        if (handshakeFailed) {
+            localDetails = "websocket_handshake_unsuccessful";
         }
-        if (code == 101) {
-            ctx.pipeline().remove(this);
-            gate.open();
-        } else {
-            gate.drop();
-            out.append("connection: close\r\n");
-            refusal = body;
+        StringBuilder out = new StringBuilder(text.length() + 40);
+        for (String l : encoded(headers)) {
+            out.append(l).append("\r\n");
         }
         out.append("\r\n");
         headBytes = out.length(); // one byte a character (ISO-8859-1)
         ByteBuf rewritten = ctx.alloc().buffer(out.length() + answer.writerIndex() - headEnd);
         rewritten.writeCharSequence(out, StandardCharsets.ISO_8859_1);
         if (code == 101) {
+            ctx.pipeline().remove(this);
+            gate.open();
             rewritten.writeBytes(answer, headEnd, answer.writerIndex() - headEnd);
             answer.release();
             ctx.fireChannelRead(rewritten);
             return;
         }
+        // refused: the client gets the answer, told that the connection closes, and sends nothing more upstream
+        gate.drop();
         ctx.fireChannelRead(rewritten);
+        if (handshakeFailed) {
+            answer.release();
+            ctx.close(); // nothing of the upstream's body goes on
+            return;
+        }
+        refusal = body;
         refused(ctx, answer.skipBytes(headEnd - answer.readerIndex()));
     }
 
@@ -268,7 +277,7 @@ final class UpgradeStatus extends ChannelInboundHandlerAdapter {
         }
         b.release();
         if (n < 0 || refusal.ended()) {
-            ctx.close(); // broken chunks: as Envoy's codec, a protocol error that ends the stream
+            ctx.close(); // its end; or broken chunks, a protocol error that ends the stream as Envoy's codec ends it
         }
     }
 
@@ -308,18 +317,28 @@ final class UpgradeStatus extends ChannelInboundHandlerAdapter {
     }
 
     /**
-     * The head's lines: {@code statusLine} as it came, then {@code headers} after {@link #heads} encoded them, in
-     * their order, less what Envoy's connection manager takes off every response (the hop-by-hop
-     * {@code keep-alive} and {@code proxy-connection}; {@code transfer-encoding} from a {@code 101}, whose relay has
-     * no body to frame; {@code upgrade} from a refusal, which is no upgrade).
+     * The head's lines: its status line with Envoy's reason phrase for the code, as Envoy's codec writes it, then
+     * {@code headers} after {@link #heads} encoded them, in their order, less what Envoy's connection manager takes off
+     * every response (the hop-by-hop {@code keep-alive} and {@code proxy-connection}; {@code transfer-encoding} from a
+     * {@code 101}, whose relay has no body to frame; {@code upgrade} from a refusal, which is no upgrade, whose
+     * {@code connection} says {@code close}; a 2xx or 3xx refusal has no body, its length 0).
      */
-    private List<String> encoded(String statusLine, MultiMap headers) {
+    private List<String> encoded(MultiMap headers) {
         heads.encode(code, headers);
         headers.remove("keep-alive");
         headers.remove("proxy-connection");
-        headers.remove(code == 101 ? "transfer-encoding" : "upgrade");
+        if (code == 101) {
+            headers.remove("transfer-encoding");
+        } else {
+            headers.remove("upgrade");
+            headers.set("connection", "close");
+            if (code < 400) {
+                headers.remove("transfer-encoding");
+                headers.set("content-length", "0");
+            }
+        }
         List<String> out = new ArrayList<>(headers.size() + 1);
-        out.add(statusLine);
+        out.add(version.text() + " " + code + " " + ReasonPhrases.of(code));
         headers.forEach(e -> out.add(e.getKey() + ": " + e.getValue()));
         return out;
     }

@@ -32,10 +32,13 @@ class ProxyWebSocketUpgradeTest {
         vertx.close().await(10, TimeUnit.SECONDS);
     }
 
-    /** An application on loopback that answers every request (an upgrade too) with its name. */
+    /**
+     * An application on loopback that answers every request (an upgrade too) 200 with its name, in its body and its
+     * {@code x-app} header (the client gets only the header of a 200 to an upgrade).
+     */
     private int app(String name) {
-        return vertx.createHttpServer().requestHandler(req -> req.response().end(name)).listen(0, "127.0.0.1")
-                .await().actualPort();
+        return vertx.createHttpServer().requestHandler(req -> req.response().putHeader("x-app", name).end(name))
+                .listen(0, "127.0.0.1").await().actualPort();
     }
 
     /**
@@ -54,10 +57,9 @@ class ProxyWebSocketUpgradeTest {
 
     /** The name of the application that answered an upgrade with {@code headers}. */
     private static String upgradedTo(int port, String headers) throws Exception {
-        String answer = ProxyLocalRateLimitTest.upgrade(port, "/ws", headers,
-                got -> got.endsWith("app-a") || got.endsWith("app-b"));
-        assertTrue(answer.startsWith("HTTP/1.1 200"), answer);
-        return answer.substring(answer.length() - "app-a".length());
+        String answer = ProxyLocalRateLimitTest.upgrade(port, "/ws", headers, got -> true);
+        assertTrue(answer.startsWith("HTTP/1.1 200") && answer.contains("\r\nx-app: app-"), answer);
+        return answer.substring(answer.indexOf("\r\nx-app: ") + 9, answer.indexOf("\r\nx-app: ") + 14);
     }
 
     @Test
@@ -181,19 +183,21 @@ class ProxyWebSocketUpgradeTest {
 
     @Test
     void anUpgradesHeadGetsTheRoutesRewritesHeaderRulesAndARequestIdAsAnyRequest() throws Exception {
-        int seen = vertx.createHttpServer().requestHandler(req -> req.response().end(req.path() + " "
+        // what the application saw, in a header of its answer (the client gets no body of a 200 to an upgrade)
+        int seen = vertx.createHttpServer().requestHandler(req -> req.response().putHeader("x-seen", req.path() + " "
                 + req.getHeader("host") + " " + req.getHeader("x-added") + " " + req.getHeader("x-forwarded-proto")
                 + " " + (req.getHeader("x-request-id") == null ? "no-id" : "id") + " " + req.getHeader("upgrade")
                 + " " + req.getHeader("x-envoy-expected-rq-timeout-ms") + " " + req.getHeader("keep-alive") + " "
-                + req.getHeader("proxy-connection") + " end")).listen(0, "127.0.0.1").await().actualPort();
+                + req.getHeader("proxy-connection") + " end").end()).listen(0, "127.0.0.1").await().actualPort();
         int port = LoopbackProxy.freePort();
         try (LoopbackProxy proxy = wsProxy(port, "", ", prefix_rewrite: /socket/, host_rewrite_literal: chat.internal",
                 "\n                request_headers_to_add: [{header: {key: x-added, value: 'yes'}}]", seen)) {
             // and as Envoy's router and connection manager: the expected timeout (the route's 15 s default) is told,
             // and keep-alive and proxy-connection go (neither was so)
             String answer = ProxyLocalRateLimitTest.upgrade(port, "/chat",
-                    "keep-alive: timeout=5\r\nproxy-connection: keep-alive\r\n", got -> got.endsWith(" end"));
-            assertTrue(answer.endsWith("/socket/chat chat.internal yes http id websocket 15000 null null end"), answer);
+                    "keep-alive: timeout=5\r\nproxy-connection: keep-alive\r\n", got -> true);
+            assertTrue(answer.contains("\r\nx-seen: /socket/chat chat.internal yes http id websocket 15000 null null end\r\n"),
+                    answer);
         }
     }
 
@@ -454,6 +458,38 @@ class ProxyWebSocketUpgradeTest {
                 assertEquals("ping", new String(s.getInputStream().readNBytes(4), StandardCharsets.US_ASCII));
             }
             assertEquals("via_upstream", proxy.logged(101).responseCodeDetails());
+        }
+    }
+
+    /**
+     * The status line of the answer to an upgrade carries Envoy's reason phrase for its code, not the upstream's, as
+     * Envoy's codec writes it; and an answer neither 101 nor 4xx or 5xx (the 200 of an application that takes no
+     * upgrade, a redirect) is answered as Envoy's router answers a WebSocket handshake that did not switch protocols,
+     * with the upstream's status and headers and no body ({@code websocket_handshake_unsuccessful}), where a 4xx or
+     * 5xx goes through with its body. The upstream's phrase was kept, and every refusal's body passed on.
+     */
+    @Test
+    void anAnswerThatIsNoUpgradeHasEnvoysReasonPhraseAndA2xxOr3xxNoBody() throws Exception {
+        for (List<String> c : List.of(
+                List.of("HTTP/1.1 200 Fine\r\ncontent-length: 17\r\nx-app: yes\r\n\r\nno websocket here",
+                        "HTTP/1.1 200 OK\r\n", "", "websocket_handshake_unsuccessful"),
+                List.of("HTTP/1.1 302 Elsewhere\r\nlocation: /there\r\ntransfer-encoding: chunked\r\n\r\n"
+                        + "5\r\nthere\r\n0\r\n\r\n", "HTTP/1.1 302 Found\r\n", "", "websocket_handshake_unsuccessful"),
+                List.of("HTTP/1.1 403 Nope\r\ncontent-length: 6\r\n\r\ndenied", "HTTP/1.1 403 Forbidden\r\n", "denied",
+                        "via_upstream"))) {
+            int app = rawApp(so -> so.write(c.get(0)));
+            int port = LoopbackProxy.freePort();
+            try (LoopbackProxy proxy = wsProxy(port, "", "", app)) {
+                String answer = answerUntilClosed(port);
+                String head = answer.substring(0, answer.indexOf("\r\n\r\n") + 2).toLowerCase(java.util.Locale.ROOT);
+                assertTrue(answer.startsWith(c.get(1)) && answer.endsWith("\r\n\r\n" + c.get(2)), answer);
+                assertTrue(c.get(2).isEmpty() == (head.contains("\r\ncontent-length: 0\r\n")
+                        && !head.contains("transfer-encoding")), answer);
+                assertTrue(!c.get(0).contains("x-app") || head.contains("\r\nx-app: yes\r\n"), answer);
+                var info = proxy.logged(Integer.parseInt(c.get(1).substring(9, 12)));
+                assertEquals(c.get(3), info.responseCodeDetails());
+                assertEquals(c.get(2).length(), info.bytesSent());
+            }
         }
     }
 
