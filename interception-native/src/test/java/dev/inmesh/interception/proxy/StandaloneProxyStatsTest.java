@@ -171,6 +171,8 @@ class StandaloneProxyStatsTest {
             String cluster = "cluster_name=\"c\"";
             String hcm = "http_conn_manager_prefix=\"plain\"";
             String listener = "listener_address=\"127.0.0.1_" + port + "\"";
+            // the upstream connections' lengths count as their closes are seen, which may come after the client's
+            scrape(registry, "envoy_cluster_upstream_cx_length_ms_count{" + cluster + "} 3\n");
             String scrape = scrape(registry, "envoy_listener_downstream_cx_length_ms_count{" + listener + "} 1");
             for (String h : new String[] {"envoy_cluster_upstream_rq_time{" + cluster,
                 "envoy_http_downstream_rq_time{" + hcm, "envoy_cluster_upstream_cx_length_ms{" + cluster}) {
