@@ -1082,8 +1082,13 @@ public final class UpstreamCluster {
      */
     static long nextDelayMillis(Cluster c, List<io.vertx.core.Future<DnsResolver.Answer>> lookups,
                                 java.util.random.RandomGenerator random) {
+        return nextDelayMillis(c, lookups, succeeded(c, lookups), random);
+    }
+
+    private static long nextDelayMillis(Cluster c, List<io.vertx.core.Future<DnsResolver.Answer>> lookups,
+                                        boolean succeeded, java.util.random.RandomGenerator random) {
         long next = nextResolveMillis(c, lookups);
-        return succeeded(c, lookups) ? next + jitterMillis(c, random) : next;
+        return succeeded ? next + jitterMillis(c, random) : next;
     }
 
     /** Whether a lookup of a resolution succeeded ({@link #updatesHosts}), which resets the failure back-off. */
@@ -1105,9 +1110,10 @@ public final class UpstreamCluster {
      */
     private long nextDelayWithBackOffMillis(Cluster c, List<io.vertx.core.Future<DnsResolver.Answer>> lookups) {
         Cluster.RefreshRate backOff = c.dnsFailureRefreshRate();
-        if (backOff == null || succeeded(c, lookups)) {
+        boolean succeeded = succeeded(c, lookups);
+        if (backOff == null || succeeded) {
             dnsFailureIntervalMillis = 0;
-            return nextDelayMillis(c, lookups, env.random());
+            return nextDelayMillis(c, lookups, succeeded, env.random());
         }
         long base = backOff.baseInterval().toMillis();
         long max = backOff.maxInterval().toMillis();
