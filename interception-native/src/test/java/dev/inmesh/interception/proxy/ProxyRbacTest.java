@@ -216,6 +216,56 @@ class ProxyRbacTest {
         }
     }
 
+    /**
+     * A header value of bytes that are not UTF-8 (obs-text, which HTTP/1 takes) is matched by a {@code safe_regex} as
+     * Latin-1 text, each byte a character: an ALLOW policy for every caller but guests ({@code not_id} of a regex) denies
+     * {@code x-role: guest\xff}. Envoy's RE2 took such a value for no match, so the negated matcher let it through
+     * (CVE-2026-73552; its fix matches such a value as Latin-1).
+     */
+    @Test
+    void aSafeRegexMatchesAHeaderValueOfBytesThatAreNotUtf8AsLatin1AndANegatedMatchDeniesIt() throws Exception {
+        int port = LoopbackProxy.freePort();
+        String allowAllButGuests = """
+                - name: envoy.filters.http.rbac
+                  typed_config:
+                    "@type": type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC
+                    rules:
+                      action: ALLOW
+                      policies:
+                        ns[default]-policy[no-guests]-rule[0]:
+                          permissions: [{any: true}]
+                          principals:
+                          - not_id: {header: {name: x-role, string_match: {safe_regex: {regex: "guest.*"}}}}
+                """;
+        try (LoopbackProxy plain = new LoopbackProxy("static_resources:\n  listeners:\n" + IstioRbac.first(
+                allowAllButGuests, Http1RequestsTest.listener("http", port, "")) + Http1RequestsTest.clusterC(app))) {
+            assertTrue(requestWithRole(port, "admin".getBytes(java.nio.charset.StandardCharsets.US_ASCII))
+                    .startsWith("HTTP/1.1 200"));
+            assertTrue(requestWithRole(port, "guest".getBytes(java.nio.charset.StandardCharsets.US_ASCII))
+                    .startsWith("HTTP/1.1 403"));
+            for (byte[] role : List.of(new byte[] {'g', 'u', 'e', 's', 't', (byte) 0xff},
+                    new byte[] {'g', 'u', 'e', 's', 't', (byte) 0x85}, new byte[] {'g', 'u', 'e', 's', 't',
+                            (byte) 0xc3, (byte) 0x28})) {
+                String answer = requestWithRole(port, role);
+                assertTrue(answer.startsWith("HTTP/1.1 403"), java.util.Arrays.toString(role) + ": " + answer);
+            }
+            assertEquals(1, appCalls.get(), "only the admin reached the application");
+        }
+    }
+
+    /** The head of the proxy's answer to {@code GET /} for host {@code svc} with {@code x-role} of the given bytes. */
+    private static String requestWithRole(int port, byte[] role) throws Exception {
+        try (java.net.Socket s = new java.net.Socket("127.0.0.1", port)) {
+            s.setSoTimeout(10_000);
+            java.io.ByteArrayOutputStream head = new java.io.ByteArrayOutputStream();
+            head.writeBytes("GET / HTTP/1.1\r\nhost: svc\r\nx-role: ".getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+            head.writeBytes(role);
+            head.writeBytes("\r\nconnection: close\r\n\r\n".getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+            s.getOutputStream().write(head.toByteArray());
+            return new String(s.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.ISO_8859_1);
+        }
+    }
+
     /** The head of the proxy's answer to a WebSocket upgrade of {@code /admin} for {@code host}. */
     private static String upgrade(int port, String host) throws Exception {
         try (java.net.Socket s = new java.net.Socket("127.0.0.1", port)) {
@@ -230,10 +280,6 @@ class ProxyRbacTest {
         }
     }
 
-    /**
-     * One line to the proxy from {@code source} (a loopback address): the line echoed back, or null when the proxy
-     * closed the connection without answering.
-     */
     /**
      * An upstream on 127.0.0.1 that echoes the first 5 bytes of each connection, counting its connections in
      * {@code connections}; closing it stops it.
@@ -258,6 +304,10 @@ class ProxyRbacTest {
         return upstream;
     }
 
+    /**
+     * One line to the proxy from {@code source} (a loopback address): the line echoed back, or null when the proxy
+     * closed the connection without answering.
+     */
     static String echo(int port, String source) throws Exception {
         try (java.net.Socket s = new java.net.Socket()) {
             s.bind(new java.net.InetSocketAddress(source, 0));
