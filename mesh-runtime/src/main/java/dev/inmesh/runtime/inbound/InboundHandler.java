@@ -260,8 +260,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         FilterChain chain = selected != null && selected.filter() instanceof HttpConnectionManager ? selected : null;
         MultiMap headers = req.headers();
         // the head as it came, before the metadata exchange headers and the untrusted ones are taken off
-        long headBytes = HeadSize.request(req.method().name(), req.uri(),
-                req.authority() == null ? null : req.authority().toString(), headers);
+        long headBytes = HeadSize.request(req.method().name(), req.uri(), authorityText(req), headers);
         String peerHeader = headers.get(PeerMetadata.HEADER);
         boolean peerIdSent = headers.contains(PeerMetadata.ID_HEADER);
         WorkloadInfo peer = PeerMetadata.decode(peerHeader);
@@ -342,7 +341,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             sentAuthority = head.host == null ? "" : head.host;
             sentPath = head.uri;
         } else {
-            sentAuthority = req.authority() == null ? "" : req.authority().toString();
+            String sent = authorityText(req);
+            sentAuthority = sent == null ? "" : sent;
             sentPath = req.uri();
         }
         // the connection manager's strip_*_host_port and strip_trailing_host_dot: routes, filters, logs and the
@@ -1235,8 +1235,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             @Override
             public String authority() {
                 // the Host the connection manager's normalization left (what append_x_forwarded_host appends)
-                return traced.rewrittenAuthority != null ? traced.rewrittenAuthority
-                        : req.authority() == null ? null : req.authority().toString();
+                return traced.rewrittenAuthority != null ? traced.rewrittenAuthority : authorityText(req);
             }
 
             @Override
@@ -1383,7 +1382,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         }
         io.vertx.core.net.HostAndPort host = null;
         if (authority != null) {
-            host = io.vertx.core.net.HostAndPort.parseAuthority(authority, -1);
+            host = dev.inmesh.runtime.net.Authorities.parse(authority);
             if (host == null) {
                 host = io.vertx.core.net.HostAndPort.create(authority, -1);
             }
@@ -1442,6 +1441,21 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 return a == null ? delegate.absoluteURI() : scheme() + "://" + a + uri();
             }
         };
+    }
+
+    /**
+     * The request's authority as text, null for none: as Vert.x reads it, or, where Vert.x's parser fails on a valid
+     * one (a percent-encoding in the host name: {@link dev.inmesh.runtime.net.Authorities}), its {@code Host} as it
+     * came, as Envoy takes it.
+     */
+    private static String authorityText(HttpServerRequest req) {
+        io.vertx.core.net.HostAndPort a;
+        try {
+            a = req.authority();
+        } catch (RuntimeException vertxFailed) {
+            a = null;
+        }
+        return a != null ? a.toString() : req.headers().get(io.vertx.core.http.HttpHeaders.HOST);
     }
 
     /**

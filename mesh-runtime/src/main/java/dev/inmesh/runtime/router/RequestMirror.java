@@ -136,7 +136,7 @@ final class RequestMirror {
      * not parsed, so that the suffixed name need not be a valid host to be sent.
      */
     static HostAndPort shadowAuthority(String authority, boolean suffix) {
-        HostAndPort hp = authority == null || authority.isEmpty() ? null : HostAndPort.parseAuthority(authority, -1);
+        HostAndPort hp = dev.inmesh.runtime.net.Authorities.parse(authority);
         if (hp == null || !suffix) {
             return hp == null ? null : Router.sentAuthority(authority); // as it came, as the request's goes
         }

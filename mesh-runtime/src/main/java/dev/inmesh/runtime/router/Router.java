@@ -3111,8 +3111,7 @@ public final class Router {
                 HeaderMutator.appendForwardedHost(new MultiMapHeaders(req.headers), target.authority);
             }
             RequestOptions ro = upstreamOptions(req.method, target.path, req.headers, host);
-            HostAndPort hp = authority == null || authority.isEmpty() ? null
-                    : HostAndPort.parseAuthority(authority, -1);
+            HostAndPort hp = dev.inmesh.runtime.net.Authorities.parse(authority);
             perTryDeferred = false;
             HttpClient client;
             try {

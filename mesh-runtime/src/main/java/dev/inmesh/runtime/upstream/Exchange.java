@@ -47,7 +47,7 @@ public final class Exchange {
     public static Future<Answer> send(Vertx vertx, Function<RequestOptions, Future<HttpClientRequest>> requester,
                                       RequestOptions options, String authority, Buffer body,
                                       Consumer<HttpClientRequest> sent) {
-        HostAndPort hp = authority == null || authority.isEmpty() ? null : HostAndPort.parseAuthority(authority, -1);
+        HostAndPort hp = dev.inmesh.runtime.net.Authorities.parse(authority);
         Promise<Answer> answer = Promise.promise();
         try {
             onContext(vertx, () -> exchange(requester, options, hp, body, sent).onComplete(answer));

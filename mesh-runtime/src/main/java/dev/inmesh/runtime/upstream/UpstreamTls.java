@@ -82,8 +82,7 @@ public final class UpstreamTls {
      * {@code auto_san_validation} take it.
      */
     public static String requestHost(String authority) {
-        io.vertx.core.net.HostAndPort hp = authority == null || authority.isEmpty() ? null
-                : io.vertx.core.net.HostAndPort.parseAuthority(authority, -1);
+        io.vertx.core.net.HostAndPort hp = dev.inmesh.runtime.net.Authorities.parse(authority);
         return hp == null ? null : hp.host();
     }
 

@@ -70,6 +70,21 @@ class MeshInboundHttp1AdmissionTest extends MeshFixture {
         assertEquals(List.of("200 - via_upstream svc", "418 - direct_response other"), lines(log, 2));
     }
 
+    /**
+     * A host name with a percent-encoding (RFC 3986's reg-name takes one, and so does Envoy's authority check) is
+     * matched as it came, undecoded, and served: Vert.x's authority parser failed on it (a 500 on the outbound path).
+     */
+    @Test
+    void aHostWithAPercentEncodingIsMatchedUndecodedAndServed() throws Exception {
+        Path log = dir.resolve("access.log");
+        int port = start("", log);
+        String other = send(port, "GET /x HTTP/1.1\r\nHost: sv%63:81\r\nConnection: close\r\n\r\n");
+        assertTrue(other.startsWith("HTTP/1.1 418 "), other);
+        String absolute = send(port, "GET http://a%41b/x HTTP/1.1\r\nHost: svc:81\r\nConnection: close\r\n\r\n");
+        assertTrue(absolute.startsWith("HTTP/1.1 418 "), absolute);
+        assertEquals(List.of("418 - direct_response other", "418 - direct_response other"), lines(log, 2));
+    }
+
     @Test
     void withoutAllowAbsoluteUrlAnAbsoluteFormRequestIsRefusedAsEnvoysConnectionManagerRefusesIt() throws Exception {
         Path log = dir.resolve("access.log");
