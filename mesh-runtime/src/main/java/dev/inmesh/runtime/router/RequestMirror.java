@@ -254,9 +254,7 @@ final class RequestMirror {
                 if (hp != null) {
                     up.authority(hp);
                 }
-                if (cluster.lastRequestOnConnection(host, up)) {
-                    up.headers().set(HttpHeaders.CONNECTION, HttpHeaders.CLOSE);
-                }
+                cluster.countRequestOnConnection(host, up);
                 RequestBodyStream.forward(up, body, null).onComplete(rr -> {
                     if (rr.failed()) {
                         if (!done) {

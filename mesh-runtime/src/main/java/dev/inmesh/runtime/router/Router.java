@@ -3200,9 +3200,7 @@ public final class Router {
                 if (sent != null) {
                     up.authority(sent);
                 }
-                if (ex.cluster.lastRequestOnConnection(host, up)) {
-                    up.headers().set(HttpHeaders.CONNECTION, HttpHeaders.CLOSE);
-                }
+                ex.cluster.countRequestOnConnection(host, up);
                 if (vh.includeRequestAttemptCount()) {
                     up.headers().set(HeaderNames.X_ENVOY_ATTEMPT_COUNT, Integer.toString(attempt));
                 }

@@ -207,6 +207,19 @@ public interface UpstreamStats {
     void connectionMaxRequests();
 
     /**
+     * A connection reached its cluster's {@code max_connection_duration} (it takes no more requests, and closes once
+     * those it carries are done): {@code upstream_cx_max_duration_reached}, as Envoy's pool counts it when its
+     * connection's duration timer fires.
+     */
+    void connectionMaxDuration();
+
+    /**
+     * A connection carried no request for its cluster's {@code idle_timeout} and is closed:
+     * {@code upstream_cx_idle_timeout}, as Envoy's codec client counts it when its idle timer fires.
+     */
+    void connectionIdleTimeout();
+
+    /**
      * An upstream told that it closes a connection, with an HTTP/2 GOAWAY: {@code upstream_cx_close_notify}. The
      * connection takes no new request and is closed once its requests are done.
      */

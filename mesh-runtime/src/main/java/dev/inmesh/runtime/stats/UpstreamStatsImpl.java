@@ -47,6 +47,8 @@ final class UpstreamStatsImpl implements UpstreamStats {
     private final LongAdder cxTotal = new LongAdder();
     private final LongAdder cxDestroy = new LongAdder();
     private final LongAdder cxMaxRequests = new LongAdder();
+    private final LongAdder cxMaxDuration = new LongAdder();
+    private final LongAdder cxIdleTimeout = new LongAdder();
     private final LongAdder cxCloseNotify = new LongAdder();
     private final LongAdder cxDestroyLocal = new LongAdder();
     private final LongAdder cxDestroyRemote = new LongAdder();
@@ -137,6 +139,8 @@ final class UpstreamStatsImpl implements UpstreamStats {
         adder("upstream_rq_rx_reset", rqRxReset);
         adder("upstream_rq_tx_reset", rqTxReset);
         adder("upstream_cx_max_requests", cxMaxRequests);
+        adder("upstream_cx_max_duration_reached", cxMaxDuration);
+        adder("upstream_cx_idle_timeout", cxIdleTimeout);
         adder("upstream_cx_close_notify", cxCloseNotify);
         adder("upstream_cx_connect_fail", cxConnectFail);
         adder("upstream_cx_protocol_error", cxProtocolError);
@@ -514,6 +518,16 @@ final class UpstreamStatsImpl implements UpstreamStats {
     @Override
     public void connectionMaxRequests() {
         cxMaxRequests.increment();
+    }
+
+    @Override
+    public void connectionMaxDuration() {
+        cxMaxDuration.increment();
+    }
+
+    @Override
+    public void connectionIdleTimeout() {
+        cxIdleTimeout.increment();
     }
 
     @Override

@@ -68,8 +68,9 @@ final class HostPool {
     /**
      * The settings a pool is made with.
      *
-     * @param idleTimeoutSeconds how long a connection may stay unused before it is closed; 0: never
-     * @param maxLifetimeMillis how long after it was opened a connection is handed no new request; 0: no limit
+     * @param idleTimeoutMillis how long a connection may carry no request before it is closed; 0: never
+     * @param maxLifetimeMillis how long after it was opened a connection is handed no new request (it closes once its
+     *     requests are done); 0: no limit
      * @param maxRequestsPerConnection how many requests (HTTP/2: streams) a connection carries; 0: no limit
      * @param tls TLS to the host (HTTP/2 then negotiated through ALPN), or null for plaintext
      * @param tcpKeepalive TCP keep-alive on each connection, or null for none
@@ -81,7 +82,7 @@ final class HostPool {
      *     {@code enable_trailers}); else they are dropped, as Envoy's HTTP/1 codec drops them
      */
     record Settings(long connectTimeoutMillis, boolean http2, String localAddress, int maxConnections,
-                    int maxPending, int idleTimeoutSeconds, long maxLifetimeMillis, long maxRequestsPerConnection,
+                    int maxPending, long idleTimeoutMillis, long maxLifetimeMillis, long maxRequestsPerConnection,
                     UpstreamTls tls, TcpKeepalive tcpKeepalive, Http2ProtocolOptions http2Options,
                     boolean clusterWide, boolean http1Trailers) {
 
@@ -91,22 +92,22 @@ final class HostPool {
 
         /** With each host's pool holding the limits. */
         Settings(long connectTimeoutMillis, boolean http2, String localAddress, int maxConnections, int maxPending,
-                 int idleTimeoutSeconds, long maxLifetimeMillis, long maxRequestsPerConnection, UpstreamTls tls,
+                 long idleTimeoutMillis, long maxLifetimeMillis, long maxRequestsPerConnection, UpstreamTls tls,
                  TcpKeepalive tcpKeepalive, Http2ProtocolOptions http2Options) {
-            this(connectTimeoutMillis, http2, localAddress, maxConnections, maxPending, idleTimeoutSeconds,
+            this(connectTimeoutMillis, http2, localAddress, maxConnections, maxPending, idleTimeoutMillis,
                     maxLifetimeMillis, maxRequestsPerConnection, tls, tcpKeepalive, http2Options, false, false);
         }
 
         /** These settings keeping an HTTP/1.1 response's trailers, or dropping them. */
         Settings withHttp1Trailers(boolean keep) {
             return keep == http1Trailers ? this : new Settings(connectTimeoutMillis, http2, localAddress,
-                    maxConnections, maxPending, idleTimeoutSeconds, maxLifetimeMillis, maxRequestsPerConnection, tls,
+                    maxConnections, maxPending, idleTimeoutMillis, maxLifetimeMillis, maxRequestsPerConnection, tls,
                     tcpKeepalive, http2Options, clusterWide, keep);
         }
 
         /** These settings with another local address. */
         Settings withLocalAddress(String address) {
-            return new Settings(connectTimeoutMillis, http2, address, maxConnections, maxPending, idleTimeoutSeconds,
+            return new Settings(connectTimeoutMillis, http2, address, maxConnections, maxPending, idleTimeoutMillis,
                     maxLifetimeMillis, maxRequestsPerConnection, tls, tcpKeepalive, http2Options, clusterWide,
                     http1Trailers);
         }
@@ -114,35 +115,35 @@ final class HostPool {
         /** These settings with the limits held across the cluster's hosts, or by each host's pool. */
         Settings clusterWide(boolean wide) {
             return wide == clusterWide ? this : new Settings(connectTimeoutMillis, http2, localAddress,
-                    maxConnections, maxPending, idleTimeoutSeconds, maxLifetimeMillis, maxRequestsPerConnection, tls,
+                    maxConnections, maxPending, idleTimeoutMillis, maxLifetimeMillis, maxRequestsPerConnection, tls,
                     tcpKeepalive, http2Options, wide, http1Trailers);
         }
 
         /** With Envoy's default HTTP/2 settings. */
         Settings(long connectTimeoutMillis, boolean http2, String localAddress, int maxConnections, int maxPending,
-                 int idleTimeoutSeconds, long maxLifetimeMillis, long maxRequestsPerConnection, UpstreamTls tls,
+                 long idleTimeoutMillis, long maxLifetimeMillis, long maxRequestsPerConnection, UpstreamTls tls,
                  TcpKeepalive tcpKeepalive) {
-            this(connectTimeoutMillis, http2, localAddress, maxConnections, maxPending, idleTimeoutSeconds,
+            this(connectTimeoutMillis, http2, localAddress, maxConnections, maxPending, idleTimeoutMillis,
                     maxLifetimeMillis, maxRequestsPerConnection, tls, tcpKeepalive, null);
         }
 
         /** Without TCP keep-alive. */
         Settings(long connectTimeoutMillis, boolean http2, String localAddress, int maxConnections, int maxPending,
-                 int idleTimeoutSeconds, long maxLifetimeMillis, long maxRequestsPerConnection, UpstreamTls tls) {
-            this(connectTimeoutMillis, http2, localAddress, maxConnections, maxPending, idleTimeoutSeconds,
+                 long idleTimeoutMillis, long maxLifetimeMillis, long maxRequestsPerConnection, UpstreamTls tls) {
+            this(connectTimeoutMillis, http2, localAddress, maxConnections, maxPending, idleTimeoutMillis,
                     maxLifetimeMillis, maxRequestsPerConnection, tls, null);
         }
 
         /** Plaintext. */
         Settings(long connectTimeoutMillis, boolean http2, String localAddress, int maxConnections, int maxPending,
-                 int idleTimeoutSeconds, long maxLifetimeMillis, long maxRequestsPerConnection) {
-            this(connectTimeoutMillis, http2, localAddress, maxConnections, maxPending, idleTimeoutSeconds,
+                 long idleTimeoutMillis, long maxLifetimeMillis, long maxRequestsPerConnection) {
+            this(connectTimeoutMillis, http2, localAddress, maxConnections, maxPending, idleTimeoutMillis,
                     maxLifetimeMillis, maxRequestsPerConnection, null);
         }
 
         /** With Envoy's default connection lifetimes: closed after an hour unused, no other limit. */
         Settings(long connectTimeoutMillis, boolean http2, String localAddress, int maxConnections, int maxPending) {
-            this(connectTimeoutMillis, http2, localAddress, maxConnections, maxPending, 3600, 0, 0);
+            this(connectTimeoutMillis, http2, localAddress, maxConnections, maxPending, 3_600_000, 0, 0);
         }
     }
 
@@ -542,9 +543,10 @@ final class HostPool {
                 // response heads as large as Envoy takes (60 KiB), not Vert.x's 4 KiB status line and 8 KiB headers
                 .setMaxInitialLineLength(MAX_RESPONSE_HEAD_BYTES)
                 .setMaxHeaderSize(MAX_RESPONSE_HEAD_BYTES)
-                // Envoy's idle_timeout (an hour by default), where Vert.x would close idle connections after 60 s
-                .setKeepAliveTimeout(wanted.idleTimeoutSeconds())
-                .setHttp2KeepAliveTimeout(wanted.idleTimeoutSeconds());
+                // Envoy's idle_timeout is each connection's own timer (ConnectionTimers), in milliseconds; Vert.x's
+                // (whole seconds, by a cleaner once a second, where its default would close after 60 s) only backs it
+                .setKeepAliveTimeout(idleSeconds(wanted.idleTimeoutMillis()))
+                .setHttp2KeepAliveTimeout(idleSeconds(wanted.idleTimeoutMillis()));
         options.getInitialSettings().setMaxHeaderListSize(MAX_RESPONSE_HEAD_BYTES);
         if (wanted.http2()) {
             Http2ProtocolOptions h2 = wanted.http2Options();
@@ -574,11 +576,6 @@ final class HostPool {
                 .setHttp1MaxSize(Math.max(1, maxConnections))
                 .setHttp2MaxSize(1) // an HTTP/2 client is one lane of an Http2Pool
                 .setMaxWaitQueueSize(maxPending);
-        if (wanted.maxLifetimeMillis() > 0) {
-            // max_connection_duration: an older connection takes no new request and is closed once idle
-            pool.setMaxLifetime((int) Math.min(Integer.MAX_VALUE, wanted.maxLifetimeMillis()))
-                    .setMaxLifetimeUnit(TimeUnit.MILLISECONDS);
-        }
         return vertx.httpClientBuilder().with(options).with(pool)
                 .withConnectHandler(conn -> {
                     if (conn instanceof HttpClientConnectionInternal internal) {
@@ -628,10 +625,16 @@ final class HostPool {
                             if (cluster != null) {
                                 cluster.connectionCloseNotify();
                             }
-                            h2.goAway(conn);
+                            h2.drain(conn);
                         });
                     }
+                    // idle_timeout and max_connection_duration, each the connection's own timer
+                    ConnectionTimers timers = ConnectionTimers.install(conn, lane, wanted.idleTimeoutMillis(),
+                            wanted.maxLifetimeMillis(), this::clusterStats);
                     conn.closeHandler(v -> {
+                        if (timers != null) {
+                            timers.closed();
+                        }
                         // its place under max_connections first, as Envoy's pool gives it back before it opens
                         // another connection for its waiting requests (the lane's pool may now)
                         breakers.connectionClosed();
@@ -655,6 +658,11 @@ final class HostPool {
                     });
                 })
                 .build();
+    }
+
+    /** Vert.x's idle timeout behind the connection's own timer: a second more than {@code millis}; 0 (never) for 0. */
+    private static int idleSeconds(long millis) {
+        return millis <= 0 ? 0 : (int) Math.min(Integer.MAX_VALUE, millis / 1000 + 1);
     }
 
     /** An upstream connection's failure (a reset by its peer, most often): logged at FINE only. */
@@ -687,6 +695,18 @@ final class HostPool {
         void opened(HttpConnection connection);
 
         void closed(HttpConnection connection);
+
+        /**
+         * The connection takes no new request and is closed once its requests are done, at once when it has none
+         * (as Envoy's pool drains a connection).
+         */
+        void drain(HttpConnection connection);
+
+        /**
+         * Closes the connection, which carries no request ({@code idle_timeout}); false, with nothing done, when a
+         * request was given it meanwhile.
+         */
+        boolean closeIdle(HttpConnection connection);
     }
 
     /** When a connection of a pool was established ({@link System#nanoTime}), until its first request takes it. */

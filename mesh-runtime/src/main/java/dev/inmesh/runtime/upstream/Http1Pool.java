@@ -117,6 +117,30 @@ final class Http1Pool implements HttpClient, PendingRequest.Queue, HostPool.Conn
         usable.remove(connection);
     }
 
+    /**
+     * Counts the connection no longer ready, and closes it once its exchange is over (Vert.x's shutdown of an HTTP/1.1
+     * connection): at once when it has none, before its response's end would give it back to the pool. As in Envoy,
+     * the exchange is not cut: the day only bounds Vert.x's shutdown timer.
+     */
+    @Override
+    public void drain(HttpConnection connection) {
+        synchronized (this) {
+            usable.remove(connection);
+        }
+        connection.shutdown(1, TimeUnit.DAYS);
+    }
+
+    /**
+     * Closes the connection, under the lock: on its event loop the close takes it out of the Vert.x pool before a
+     * request this pool lets in next can be given it.
+     */
+    @Override
+    public synchronized boolean closeIdle(HttpConnection connection) {
+        usable.remove(connection);
+        connection.close();
+        return true;
+    }
+
     @Override
     public synchronized void pendingOver(PendingRequest w) {
         pending.remove(w);

@@ -37,8 +37,8 @@ import java.util.function.Function;
  *
  * <p>As Envoy's pool under {@code max_requests_per_connection}, a connection that was given that many streams takes no
  * more: its lane leaves the pool, which opens another for the next request (the lane's connection counting to the
- * limit until then), and closes once those streams are done. So does a connection that got the upstream's GOAWAY, as
- * Envoy's pool drains it: it takes no new stream and the pool closes it once its last stream is done, at once when it
+ * limit until then), and closes once those streams are done. So does a connection that got the upstream's GOAWAY or
+ * reached its {@code max_connection_duration} ({@link ConnectionTimers}), as Envoy's pool drains it: it takes no new stream and the pool closes it once its last stream is done, at once when it
  * has none (Vert.x's client only stops giving it requests, and would leave it open until its idle timeout).
  *
  * <p>For a host of a cluster of several hosts whose limits are tight ({@link HostPool.Settings#clusterWide()}), the
@@ -116,7 +116,7 @@ final class Http2Pool implements HttpClient, PendingRequest.Queue {
          * are done.
          */
         private boolean retired; // guarded by Http2Pool.this
-        /** The connection that got the upstream's GOAWAY, which Vert.x's client no longer holds, or null. */
+        /** The connection that drained (Vert.x's client no longer holds one that got GOAWAY), or null. */
         private HttpConnection goneAway; // guarded by Http2Pool.this
 
         private Lane() {
@@ -158,10 +158,12 @@ final class Http2Pool implements HttpClient, PendingRequest.Queue {
         }
 
         /**
-         * The lane's connection got the upstream's GOAWAY: as Envoy's pool, it drains, taking no new stream, and is
-         * closed once its last stream is done, at once when it has none; the next request takes another lane.
+         * The lane's connection got the upstream's GOAWAY, or reached its {@code max_connection_duration} or its
+         * last request: as Envoy's pool, it drains, taking no new stream, and is closed once its last stream is done,
+         * at once when it has none; the next request takes another lane.
          */
-        void goAway(HttpConnection c) {
+        @Override
+        public void drain(HttpConnection c) {
             List<Runnable> sends;
             boolean close;
             synchronized (Http2Pool.this) {
@@ -182,9 +184,20 @@ final class Http2Pool implements HttpClient, PendingRequest.Queue {
             }
         }
 
+        @Override
+        public boolean closeIdle(HttpConnection c) {
+            synchronized (Http2Pool.this) {
+                if (connection != c || retired || active > 0) {
+                    return false; // given a stream meanwhile (or already closing)
+                }
+            }
+            drain(c); // no stream: closes at once
+            return true;
+        }
+
         /**
          * Closes the lane's connections once their streams are done, for {@code timeout} at most: its client's, and
-         * the one that got GOAWAY, which Vert.x's client let go of then.
+         * the one that drained, which Vert.x's client let go of if it got GOAWAY.
          */
         private Future<Void> shutdown(long timeout, TimeUnit unit) {
             HttpConnection c;

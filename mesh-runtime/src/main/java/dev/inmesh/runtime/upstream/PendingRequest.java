@@ -269,6 +269,8 @@ final class PendingRequest implements Handler<AsyncResult<HttpClientRequest>> {
         private final Ended over;
         private boolean done;
         private HttpClientRequest request;
+        /** The lifetimes of the exchange's connection, told when the exchange starts and ends; or null. */
+        private ConnectionTimers timers;
         /** The exchange's connection once the exchange leaves it closing, else null. */
         private io.vertx.core.http.HttpConnection closing;
         private final Handler<AsyncResult<HttpClientResponse>> responded = this::responded;
@@ -285,6 +287,10 @@ final class PendingRequest implements Handler<AsyncResult<HttpClientRequest>> {
                 return;
             }
             request = ar.result();
+            timers = ConnectionTimers.of(request.connection());
+            if (timers != null) {
+                timers.requestStarted();
+            }
             request.response().onComplete(responded);
         }
 
@@ -310,6 +316,9 @@ final class PendingRequest implements Handler<AsyncResult<HttpClientRequest>> {
         private void once() {
             if (!done) {
                 done = true;
+                if (timers != null) {
+                    timers.requestEnded();
+                }
                 over.ended(null, closing);
             }
         }

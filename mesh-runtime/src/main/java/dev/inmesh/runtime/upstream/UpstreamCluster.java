@@ -479,16 +479,14 @@ public final class UpstreamCluster {
             int maxPending = t.maxPendingRequests() >= Integer.MAX_VALUE ? -1 : (int) t.maxPendingRequests();
             long connectTimeout = c.connectTimeout().toMillis();
             CommonHttpProtocolOptions lifetimes = c.commonHttpProtocolOptions();
-            // Vert.x counts idle time in whole seconds: a shorter timeout is rounded up
             long idleMillis = lifetimes.idleTimeout().toMillis();
-            int idleSeconds = (int) Math.min(Integer.MAX_VALUE, (idleMillis + 999) / 1000);
             long maxLifetime = lifetimes.maxConnectionDuration().toMillis();
             long maxRequests = lifetimes.maxRequestsPerConnection();
             cached = new PoolSettings(c,
-                    new HostPool.Settings(connectTimeout, c.http2(), bind, maxConnections, maxPending, idleSeconds,
+                    new HostPool.Settings(connectTimeout, c.http2(), bind, maxConnections, maxPending, idleMillis,
                             maxLifetime, maxRequests, upstreamTls, c.tcpKeepalive(), c.http2ProtocolOptions())
                             .withHttp1Trailers(c.http1Trailers()),
-                    new HostPool.Settings(connectTimeout, true, bind, maxConnections, maxPending, idleSeconds,
+                    new HostPool.Settings(connectTimeout, true, bind, maxConnections, maxPending, idleMillis,
                             maxLifetime, maxRequests, upstreamTls, c.tcpKeepalive(), c.http2ProtocolOptions())
                             .withHttp1Trailers(c.http1Trailers())); // ALPN may fall back to HTTP/1.1
             socket.poolSettings = cached;
@@ -512,20 +510,26 @@ public final class UpstreamCluster {
     }
 
     /**
-     * Counts a request that got its connection to {@code host}; true when the connection may carry no more
-     * ({@code max_requests_per_connection}): the request then goes with {@code connection: close}, and the connection
-     * closes after its response. HTTP/2 connections are not counted.
+     * Counts a request that got its HTTP/1.1 connection to {@code host} (an HTTP/2 pool counts its own streams:
+     * Http2Pool). When the connection may carry no more ({@code max_requests_per_connection}), it counts in
+     * {@code upstream_cx_max_requests} and drains, as Envoy's HTTP/1 pool drains it: it is given no new request and
+     * closes after this one's response. The request goes as it is (Envoy adds no {@code connection: close}).
      */
-    public boolean lastRequestOnConnection(Host host, HttpClientRequest request) {
+    public void countRequestOnConnection(Host host, HttpClientRequest request) {
         long max = config.commonHttpProtocolOptions().maxRequestsPerConnection();
         HttpConnection connection = request.connection();
-        boolean last = max > 0 && connection != null && request.version() != HttpVersion.HTTP_2
-                && host.pool.lastRequestOn(connection, max);
-        var st = last ? host.stats().clusterStats() : null;
-        if (st != null) {
-            st.connectionMaxRequests(); // upstream_cx_max_requests (an HTTP/2 pool counts its own: Http2Pool)
+        if (max <= 0 || connection == null || request.version() == HttpVersion.HTTP_2
+                || !host.pool.lastRequestOn(connection, max)) {
+            return;
         }
-        return last;
+        var st = host.stats().clusterStats();
+        if (st != null) {
+            st.connectionMaxRequests();
+        }
+        ConnectionTimers timers = ConnectionTimers.of(connection);
+        if (timers != null) {
+            timers.drain();
+        }
     }
 
     /** The compiled hosts by priority in force now. */

@@ -3,18 +3,22 @@ package dev.inmesh.runtime.router;
 import static dev.inmesh.runtime.router.RouterRig.get;
 import static dev.inmesh.runtime.router.RouterRig.routeToC;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 
 import dev.inmesh.api.config.cluster.Cluster;
 import dev.inmesh.api.config.cluster.CommonHttpProtocolOptions;
 import dev.inmesh.api.config.cluster.DiscoveryType;
 import dev.inmesh.api.config.cluster.LbPolicy;
 import dev.inmesh.runtime.stats.MeshMetrics;
+import dev.inmesh.runtime.upstream.ClusterManager;
 import dev.inmesh.runtime.stats.WorkloadInfo;
 import dev.inmesh.runtime.upstream.RawHttp1Upstream;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.vertx.core.http.HttpServerOptions;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -52,6 +56,110 @@ class RouterConnectionStatsTest {
                     .value(), h2 ? "HTTP/2" : "HTTP/1.1");
             assertEquals(3.0, reg.get("envoy_cluster_upstream_cx_total").tag("cluster_name", "c").functionCounter()
                     .count(), h2 ? "HTTP/2" : "HTTP/1.1");
+        }
+    }
+
+    /**
+     * A cluster of one host answering with the client port of the connection that carried each request (and the
+     * request's {@code connection} header after it), {@code /slow} a second late; its statistics in {@code reg}.
+     */
+    private ClusterManager portsCluster(PrometheusMeterRegistry reg, Router router, boolean h2,
+                                        CommonHttpProtocolOptions lifetimes) throws Exception {
+        int port = rig.vertx.createHttpServer(new HttpServerOptions().setHttp2ClearTextEnabled(true))
+                .requestHandler(req -> {
+                    String answer = req.connection().remoteAddress().port() + " " + req.getHeader("connection");
+                    if (req.path().equals("/slow")) {
+                        rig.vertx.setTimer(1000, t -> req.response().end(answer));
+                    } else {
+                        req.response().end(answer);
+                    }
+                }).listen(0, "127.0.0.1").toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS)
+                .actualPort();
+        router.upstreamStats(MeshMetrics.create(reg, WorkloadInfo.UNKNOWN)::upstream);
+        return rig.clusters(Cluster.builder("c", DiscoveryType.STATIC).lbPolicy(LbPolicy.ROUND_ROBIN)
+                .connectTimeout(Duration.ofSeconds(2)).loadAssignment(RouterRig.hosts("c", port)).http2(h2)
+                .commonHttpProtocolOptions(lifetimes).build());
+    }
+
+    /** The body of a request to {@code path} through {@code router}, answered 200. */
+    private String body(Router router, String path, ClusterManager clusters) throws Exception {
+        RouterRig.Result r = rig.call(router, get(path), routeToC(""), clusters);
+        assertEquals(200, r.status());
+        return r.body();
+    }
+
+    /** Waits until cluster c's counter {@code name} in {@code reg} is at least {@code n}, and gives it. */
+    private static double counted(PrometheusMeterRegistry reg, String name, double n) throws InterruptedException {
+        java.util.function.DoubleSupplier stat = () -> reg.get("envoy_cluster_" + name).tag("cluster_name", "c")
+                .gauge().value();
+        for (int i = 0; i < 250 && stat.getAsDouble() < n; i++) {
+            Thread.sleep(20);
+        }
+        return stat.getAsDouble();
+    }
+
+    /**
+     * {@code max_connection_duration}, each connection's own timer from its connect, as Envoy's
+     * (ActiveClient::onConnectionDurationTimeout): at that age the connection counts in
+     * {@code upstream_cx_max_duration_reached} and drains. A request it carries then goes on to its answer, and the
+     * connection takes no request after it, whatever Vert.x's pool cleaner would see; over HTTP/1.1 and HTTP/2.
+     */
+    @Test
+    void aConnectionAtItsMaxConnectionDurationDrainsAndCountsInUpstreamCxMaxDurationReached() throws Exception {
+        for (boolean h2 : new boolean[] {false, true}) {
+            PrometheusMeterRegistry reg = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+            Router router = rig.router();
+            var clusters = portsCluster(reg, router, h2,
+                    new CommonHttpProtocolOptions(null, Duration.ofMillis(300), 0));
+            String slow = body(router, "/slow", clusters); // its connection reached 300 ms while it was answered
+            assertEquals(1.0, counted(reg, "upstream_cx_max_duration_reached", 1), h2 ? "HTTP/2" : "HTTP/1.1");
+            assertEquals(1.0, counted(reg, "upstream_cx_destroy_local", 1), "the old connection closed once answered");
+            String next = body(router, "/", clusters);
+            assertNotEquals(slow.split(" ")[0], next.split(" ")[0], h2 ? "HTTP/2" : "HTTP/1.1");
+        }
+    }
+
+    /**
+     * {@code idle_timeout}, each connection's own timer while it carries no request, in milliseconds (0.3 s is not a
+     * second), as Envoy's codec client (CodecClient::onIdleTimeout): the connection closes and counts in
+     * {@code upstream_cx_idle_timeout}; one busy longer than that stays.
+     */
+    @Test
+    void anIdleTimeoutUnderASecondClosesTheConnectionAndCountsInUpstreamCxIdleTimeout() throws Exception {
+        for (boolean h2 : new boolean[] {false, true}) {
+            PrometheusMeterRegistry reg = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+            Router router = rig.router();
+            var clusters = portsCluster(reg, router, h2,
+                    new CommonHttpProtocolOptions(Duration.ofMillis(300), null, 0));
+            String slow = body(router, "/slow", clusters); // busy for a second: not idle
+            String first = body(router, "/", clusters);
+            assertEquals(slow.split(" ")[0], first.split(" ")[0], h2 ? "HTTP/2" : "HTTP/1.1");
+            assertEquals(1.0, counted(reg, "upstream_cx_idle_timeout", 1), h2 ? "HTTP/2" : "HTTP/1.1");
+            assertEquals(1.0, counted(reg, "upstream_cx_destroy_local", 1));
+            assertNotEquals(first.split(" ")[0], body(router, "/", clusters).split(" ")[0]);
+        }
+    }
+
+    /**
+     * {@code max_requests_per_connection} over HTTP/1.1, as Envoy's HTTP/1 pool: the last request goes as it is (no
+     * {@code connection: close} is added), and the connection drains and closes after its answer.
+     */
+    @Test
+    void theLastRequestOfAConnectionGoesWithoutConnectionClose() throws Exception {
+        for (long max : new long[] {1, 2}) {
+            PrometheusMeterRegistry reg = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+            Router router = rig.router();
+            var clusters = portsCluster(reg, router, false, new CommonHttpProtocolOptions(null, null, max));
+            List<String> answers = new ArrayList<>();
+            for (int i = 0; i < 4; i++) {
+                answers.add(body(router, "/", clusters));
+            }
+            for (String a : answers) {
+                assertEquals("null", a.split(" ")[1], "max " + max + ": " + answers);
+            }
+            assertEquals(4 / max, answers.stream().map(a -> a.split(" ")[0]).distinct().count(), answers.toString());
+            assertEquals(4.0 / max, counted(reg, "upstream_cx_max_requests", 4.0 / max));
+            assertEquals(4.0 / max, counted(reg, "upstream_cx_destroy_local", 4.0 / max), "closed by the proxy");
         }
     }
 

@@ -345,7 +345,7 @@ class HostPoolTest {
     void aPoolGoesWhenItsLastConnectionClosesUnused() throws Exception {
         HostPool pool = new HostPool(new SocketAddress("127.0.0.1", server.actualPort()));
         // connections closed after two seconds unused (the cluster's idle_timeout)
-        HostPool.Settings settings = new HostPool.Settings(1000, false, null, 1, -1, 2, 0, 0);
+        HostPool.Settings settings = new HostPool.Settings(1000, false, null, 1, -1, 2000, 0, 0);
         CircuitBreakerState breakers = new CircuitBreakerState(null);
         send(pool.client(vertx, settings, breakers, "a", null));
         assertEquals(1, pool.subPools());
