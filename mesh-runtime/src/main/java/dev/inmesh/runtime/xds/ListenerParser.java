@@ -396,8 +396,10 @@ public final class ListenerParser
                 "continue_on_listener_filters_timeout", "bind_to_port", "transparent",
                 "per_connection_buffer_limit_bytes", "max_connections_to_accept_per_socket_event",
                 "additional_addresses", "drain_type", "access_log"),
-                // ignore_global_conn_limit: Inmesh has no global downstream connection limit to bypass
-                Set.of("stat_prefix", "metadata", "socket_options", "freebind", "ignore_global_conn_limit"));
+                // ignore_global_conn_limit, bypass_overload_manager (Istio 1.24+ sets both on its 15090 and 15021
+                // listeners): Inmesh has no global downstream connection limit and no overload manager actions to bypass
+                Set.of("stat_prefix", "metadata", "socket_options", "freebind", "ignore_global_conn_limit",
+                        "bypass_overload_manager"));
         var address = Fields.at("address", () -> CoreParsers.ipAddress(l.getAddress(), null));
         List<SocketAddress> additional = Fields.each("additional_addresses", l.getAdditionalAddressesList(),
                 ListenerParser::additionalAddress);
