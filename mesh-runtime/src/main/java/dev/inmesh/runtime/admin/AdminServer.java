@@ -753,7 +753,7 @@ public final class AdminServer {
      * The parameters {@code /stats} and {@code /stats/prometheus} share, checked as Envoy's {@code StatsParams} checks
      * them for both, in its order, each failure a 400 with Envoy's text: {@code filter}, a regular expression found
      * anywhere in a name ({@code Invalid re2 regex}), {@code histogram_buckets} ({@code cumulative},
-     * {@code disjoint}, {@code detailed} or {@code none}), {@code type} ({@link EnvoyStats#TYPES}) and
+     * {@code disjoint}, {@code detailed}, {@code summary} or {@code none}), {@code type} ({@link EnvoyStats#TYPES}) and
      * {@code format} ({@code json}, {@code prometheus} or {@code text}; Inmesh has no HTML form), an empty value
      * being none but for {@code filter} and {@code type}. Answers the filter, or null having answered 400.
      */
@@ -785,7 +785,7 @@ public final class AdminServer {
         }
         String type = params.get("type");
         String error = !noneOrOneOf(params.get("histogram_buckets"), HISTOGRAM_BUCKETS)
-                ? "usage: /stats?histogram_buckets=(cumulative|disjoint|none)\n"
+                ? "usage: /stats?histogram_buckets=(cumulative|disjoint|detailed|summary)\n"
                 : type != null && !EnvoyStats.TYPES.contains(type) ? "invalid &type= param"
                 : !noneOrOneOf(params.get("format"), STATS_FORMATS)
                 ? "usage: /stats?format=(json|prometheus|text)\n\n" : null;
@@ -797,8 +797,12 @@ public final class AdminServer {
         return value == null || value.isEmpty() || values.contains(value);
     }
 
-    /** The values of Envoy's {@code histogram_buckets} parameter. */
-    private static final Set<String> HISTOGRAM_BUCKETS = Set.of("cumulative", "disjoint", "detailed", "none");
+    /**
+     * The values of Envoy's {@code histogram_buckets} parameter ({@code utils.cc} histogramBucketsParam):
+     * {@code none} is the older name of {@code summary}, the quantiles.
+     */
+    private static final Set<String> HISTOGRAM_BUCKETS = Set.of("cumulative", "disjoint", "detailed", "summary",
+            "none");
     /** The values of the {@code format} parameter of {@code /stats} that Inmesh serves. */
     private static final Set<String> STATS_FORMATS = Set.of("json", "prometheus", "text");
 

@@ -419,9 +419,10 @@ class AdminServerTest {
         try {
             for (String stats : List.of("/stats?", "/stats/prometheus?")) {
                 var port = stats.startsWith("/stats/prometheus") ? admin.port(0) : own.port(0);
-                HttpResponse<String> buckets = at(port, stats + "histogram_buckets=summary");
+                HttpResponse<String> buckets = at(port, stats + "histogram_buckets=quantiles");
                 assertEquals(400, buckets.statusCode(), stats);
-                assertEquals("usage: /stats?histogram_buckets=(cumulative|disjoint|none)\n", buckets.body());
+                assertEquals("usage: /stats?histogram_buckets=(cumulative|disjoint|detailed|summary)\n",
+                        buckets.body());
                 HttpResponse<String> type = at(port, stats + "type=counters");
                 assertEquals(400, type.statusCode(), stats);
                 assertEquals("invalid &type= param", type.body());
@@ -430,10 +431,11 @@ class AdminServerTest {
                 assertEquals("usage: /stats?format=(json|prometheus|text)\n\n", format.body());
                 // checked in Envoy's order: the filter first, then histogram_buckets, then type
                 assertEquals("Invalid re2 regex", at(port, stats + "filter=(&histogram_buckets=x&type=x").body());
-                assertEquals("usage: /stats?histogram_buckets=(cumulative|disjoint|none)\n",
+                assertEquals("usage: /stats?histogram_buckets=(cumulative|disjoint|detailed|summary)\n",
                         at(port, stats + "histogram_buckets=x&type=x").body());
                 for (String taken : List.of("histogram_buckets=cumulative", "histogram_buckets=disjoint",
-                        "histogram_buckets=detailed", "histogram_buckets=none", "histogram_buckets=", "type=All",
+                        "histogram_buckets=detailed", "histogram_buckets=summary", "histogram_buckets=none",
+                        "histogram_buckets=", "type=All",
                         "format=text", "format=json", "format=prometheus", "format=")) {
                     assertEquals(200, at(port, stats + taken).statusCode(), stats + taken);
                 }
@@ -1022,6 +1024,10 @@ class AdminServerTest {
             assertEquals("", get(own, "/stats?usedonly&filter=upstream_cx_connect_ms").body(), "not used");
             assertEquals("", get(own, "/stats?type=Counters&filter=upstream_rq_time$").body());
             assertEquals(rq, get(own, "/stats?type=Histograms&filter=upstream_rq_time$").body());
+            // summary (and none, its older name) is the quantiles, as Envoy's
+            assertEquals(rq, get(own, "/stats?filter=upstream_rq_time$&histogram_buckets=summary").body());
+            assertEquals(get(own, "/stats?format=json&filter=upstream_rq_").body(),
+                    get(own, "/stats?format=json&filter=upstream_rq_&histogram_buckets=summary").body());
 
             String cumulative = get(own, "/stats?filter=upstream_rq_time$&histogram_buckets=cumulative").body();
             assertTrue(cumulative.startsWith(c + "upstream_rq_time: B0.5(0,0) B1(0,0) B5(0,2) B10(0,4) B25(0,4) "),
