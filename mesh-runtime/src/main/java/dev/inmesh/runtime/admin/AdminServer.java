@@ -776,9 +776,8 @@ public final class AdminServer {
         String regex = params.get("filter");
         if (regex != null && !regex.isEmpty()) {
             try {
-                // RE2, as Envoy's: a lookaround or a back-reference is no RE2 expression
-                com.google.re2j.Pattern p = com.google.re2j.Pattern.compile(regex);
-                filter = n -> p.matcher(n).find();
+                // RE2, as Envoy's, found anywhere in a name
+                filter = AdminRegex.compile(regex, false);
             } catch (com.google.re2j.PatternSyntaxException e) {
                 return new StatsQuery(null, "Invalid re2 regex");
             }

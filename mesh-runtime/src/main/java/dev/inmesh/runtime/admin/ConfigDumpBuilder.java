@@ -33,8 +33,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.function.Predicate;
-import java.util.regex.Pattern;
-import java.util.regex.PatternSyntaxException;
 
 /**
  * Envoy's v3 admin {@code ConfigDump} of a {@link ResourceBundle}: a minimal {@code BootstrapConfigDump} (the node
@@ -149,9 +147,9 @@ public final class ConfigDumpBuilder {
         Predicate<String> names = n -> true;
         if (query.nameRegex() != null) {
             try {
-                Pattern p = Pattern.compile(query.nameRegex());
-                names = n -> p.matcher(n).matches();
-            } catch (PatternSyntaxException e) {
+                // RE2's whole match, as Envoy's (config_dump_handler.cc buildNameMatcher)
+                names = AdminRegex.compile(query.nameRegex(), true);
+            } catch (com.google.re2j.PatternSyntaxException e) {
                 throw new QueryException(400, "INVALID_ARGUMENT: Error while parsing name_regex from "
                         + query.nameRegex() + ": " + e.getDescription());
             }

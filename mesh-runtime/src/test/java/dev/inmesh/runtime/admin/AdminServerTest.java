@@ -707,6 +707,20 @@ class AdminServerTest {
         HttpResponse<String> bad = get(0, "/config_dump?name_regex=%5B");
         assertEquals(400, bad.statusCode());
         assertTrue(bad.body().startsWith("INVALID_ARGUMENT: Error while parsing name_regex from [: "), bad.body());
+        // RE2's syntax, as Envoy's: what Java's expressions take and RE2 does not is refused (a lookahead, a
+        // back-reference, a possessive quantifier, a Java class, an atomic group), RE2's named group taken
+        for (String javaOnly : List.of("a(?=b)", "(a)\\1", "a*+", "\\p{javaLowerCase}", "(?>a)")) {
+            HttpResponse<String> notRe2 = get(0, "/config_dump?name_regex="
+                    + java.net.URLEncoder.encode(javaOnly, java.nio.charset.StandardCharsets.UTF_8));
+            assertEquals(400, notRe2.statusCode(), javaOnly);
+            assertTrue(notRe2.body().startsWith("INVALID_ARGUMENT: Error while parsing name_regex from " + javaOnly
+                    + ": "), notRe2.body());
+        }
+        HttpResponse<String> named = get(0, "/config_dump?name_regex="
+                + java.net.URLEncoder.encode("(?P<port>9080)", java.nio.charset.StandardCharsets.UTF_8));
+        assertEquals(200, named.statusCode(), named.body());
+        assertEquals(List.of("9080"), names(dev.inmesh.runtime.xds.EnvoyJson.tree(named.body()).get("configs")
+                .get(4).get("dynamic_route_configs"), "route_config", "name"));
     }
 
     private static List<String> names(com.fasterxml.jackson.databind.JsonNode list, String... path) {
