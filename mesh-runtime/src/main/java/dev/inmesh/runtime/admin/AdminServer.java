@@ -80,7 +80,7 @@ public final class AdminServer {
         HEALTHCHECK_OK("/healthcheck/ok", true),
         /**
          * {@code /clusters}: Envoy's text form of upstream cluster and host state, or with {@code ?format=json}
-         * Envoy's {@code admin.v3.Clusters} as JSON; another format answers 400, as Envoy's.
+         * Envoy's {@code admin.v3.Clusters} as JSON; any other format is the text form, as Envoy's.
          */
         CLUSTERS("/clusters"),
         /** {@code /debug/xds_status}: the ADS client's state per type (what {@code inmesh proxy-status} reads). */
@@ -521,12 +521,8 @@ public final class AdminServer {
                 }
             }
             case CLUSTERS -> {
-                String format = params.get("format");
-                if (format != null && !format.equals("json") && !format.equals("text")) {
-                    text(req, 400, "invalid format " + format);
-                    return;
-                }
-                if ("json".equals(format)) {
+                // as Envoy's (clusters_handler.cc): JSON for json, the text form for any other format or none
+                if ("json".equals(params.get("format"))) {
                     offLoop(req, "application/json", () -> EnvoyJson.print(clusterStatus.clusters()) + "\n");
                     return;
                 }

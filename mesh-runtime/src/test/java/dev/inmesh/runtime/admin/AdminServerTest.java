@@ -459,9 +459,13 @@ class AdminServerTest {
                 + "outbound|9080||reviews.default.svc.cluster.local::10.244.0.192:9080::health_flags::healthy\n",
                 r.body());
         assertEquals(r.body(), get(0, "/clusters?format=text").body());
-        HttpResponse<String> bad = get(0, "/clusters?format=xml");
-        assertEquals(400, bad.statusCode(), "as Envoy's: a format it does not know");
-        assertEquals("invalid format xml", bad.body());
+        // as Envoy's: any format but json, an empty one too, is the text form, never a 400
+        for (String other : List.of("xml", "JSON", "")) {
+            HttpResponse<String> text = get(0, "/clusters?format=" + other);
+            assertEquals(200, text.statusCode(), other);
+            assertEquals(r.body(), text.body(), other);
+            assertEquals(AdminServer.TEXT, text.headers().firstValue("content-type").orElseThrow(), other);
+        }
     }
 
     @Test
