@@ -21,8 +21,6 @@ import dev.inmesh.interception.proxy.AdminHook;
 import dev.inmesh.interception.proxy.StandaloneProxy;
 import dev.inmesh.runtime.stats.StreamInfo;
 import java.io.FileOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
@@ -497,10 +495,17 @@ public final class ProxyCommand implements Callable<Integer> {
         Consumer<dev.inmesh.runtime.stats.TcpStreamInfo> tcpAccessLog = null;
         AccessLog lines = null;
         if (accessLog != null) {
-            PrintStream log = accessLog.toString().equals("/dev/stdout") ? System.out
-                    : new PrintStream(new FileOutputStream(accessLog.toFile(), true), true, StandardCharsets.UTF_8);
+            Consumer<String> log;
+            if (accessLog.toString().equals("/dev/stdout")) {
+                log = System.out::println;
+            } else {
+                // a file that cannot be opened fails the start; opened again after each POST /reopen_logs
+                new FileOutputStream(accessLog.toFile(), true).close();
+                Consumer<String> file = dev.inmesh.runtime.accesslog.AccessLogs.file(accessLog.toString());
+                log = line -> file.accept(line + System.lineSeparator());
+            }
             // written by a thread of its own: the observer runs on an event loop, which must not wait for the disk
-            lines = accessLog(o, log::println);
+            lines = accessLog(o, log);
             tcpAccessLog = lines::log;
         }
         // a request is written to its connection manager's own access_log when it names one, else to --access-log

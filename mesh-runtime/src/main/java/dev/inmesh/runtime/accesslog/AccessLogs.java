@@ -37,6 +37,8 @@ public final class AccessLogs {
     private static final Logger LOG = Logger.getLogger(AccessLogs.class.getName());
     private static final JsonFactory JSON = new JsonFactory();
     private static final Map<String, AccessLogSink> SINKS = new ConcurrentHashMap<>();
+    /** How many times {@link #reopen()} was called: a file opened before the last call is opened again. */
+    private static final java.util.concurrent.atomic.AtomicLong REOPENS = new java.util.concurrent.atomic.AtomicLong();
 
     /** No access log. */
     public static final AccessLogs NONE = new AccessLogs(List.of(), null);
@@ -145,30 +147,58 @@ public final class AccessLogs {
         } else if (path.equals("/dev/stderr")) {
             out = s -> System.err.print(s);
         } else {
-            // opened by the writer's own thread at its first line: never on the caller's (an event loop)
-            out = new Consumer<>() {
-                private PrintStream file;
-                private boolean failed;
-
-                @Override
-                public void accept(String s) {
-                    if (file == null && !failed) {
-                        try {
-                            file = new PrintStream(new FileOutputStream(path, true), true, StandardCharsets.UTF_8);
-                        } catch (IOException e) {
-                            failed = true;
-                            LOG.warning("access log " + path + " cannot be opened (" + e.getMessage()
-                                    + "): its lines are lost");
-                        }
-                    }
-                    if (file != null) {
-                        file.print(s);
-                        file.flush();
-                    }
-                }
-            };
+            out = file(path);
         }
         return AccessLogSink.queued(out);
+    }
+
+    /**
+     * Envoy's {@code /reopen_logs}: each access log {@link #file} is closed and opened again by its path before its
+     * next line is written (by the writer's thread), so that after a log rotation moved it away the lines go to a new
+     * file at that path. The standard output and error are left as they are.
+     */
+    public static void reopen() {
+        REOPENS.incrementAndGet();
+    }
+
+    /**
+     * What appends text to the file at {@code path}: opened by the thread of its first text (never the caller's, an
+     * event loop, when that is a queued sink's writer), again after a {@link #reopen()}. A file that cannot be opened
+     * loses its text, with a warning, until the next reopen.
+     */
+    public static Consumer<String> file(String path) {
+        return new Consumer<>() {
+            private PrintStream file;
+            private boolean failed;
+            private long opened = REOPENS.get();
+
+            @Override
+            public void accept(String s) {
+                long reopens = REOPENS.get();
+                if (reopens != opened) {
+                    // reopened since this file was opened (or could not be): by its path again
+                    opened = reopens;
+                    failed = false;
+                    if (file != null) {
+                        file.close();
+                        file = null;
+                    }
+                }
+                if (file == null && !failed) {
+                    try {
+                        file = new PrintStream(new FileOutputStream(path, true), true, StandardCharsets.UTF_8);
+                    } catch (IOException e) {
+                        failed = true;
+                        LOG.warning("access log " + path + " cannot be opened (" + e.getMessage()
+                                + "): its lines are lost");
+                    }
+                }
+                if (file != null) {
+                    file.print(s);
+                    file.flush();
+                }
+            }
+        };
     }
 
     // ---- formats ----

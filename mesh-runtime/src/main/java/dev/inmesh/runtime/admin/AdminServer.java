@@ -150,6 +150,24 @@ public final class AdminServer {
         /** {@code /hot_restart_version}: {@code disabled}, as an Envoy built without hot restart answers. */
         HOT_RESTART_VERSION("/hot_restart_version"),
         /**
+         * {@code /cpuprofiler} (POST): as an Envoy built without gperftools' profiler: {@code ?enable=y} answers 500
+         * {@code failure to start the profiler}, {@code ?enable=n} {@code OK}, anything else 400 {@code ?enable=<y|n>}.
+         * (A JVM is profiled with its own tools: JFR, {@code jcmd}.)
+         */
+        CPU_PROFILER("/cpuprofiler", true),
+        /** {@code /heapprofiler} (POST): 501, as an Envoy built without a heap profiler. */
+        HEAP_PROFILER("/heapprofiler", true),
+        /**
+         * {@code /reopen_logs} (POST): the configuration's access log files are opened again by their paths before
+         * their next lines (see {@link dev.inmesh.runtime.accesslog.AccessLogs#reopen}), as Envoy's; {@code OK}.
+         */
+        REOPEN_LOGS("/reopen_logs", true),
+        /**
+         * {@code /stats/recentlookups}: Envoy's answer with its recent lookups tracking off (its default): Inmesh
+         * tracks no lookups of statistic names.
+         */
+        STATS_RECENT_LOOKUPS("/stats/recentlookups"),
+        /**
          * Istio's agent port: {@code /metrics}, and {@code /stats/prometheus} on the same port, answer the registry's
          * scrape followed by the application's metrics (see {@link IstioAgent}); the query ({@code filter},
          * {@code usedonly}) goes to the registry's scrape, as Istio's agent passes it on to Envoy's.
@@ -211,6 +229,10 @@ public final class AdminServer {
                 case RUNTIME_MODIFY -> "set the runtime's admin layer values (params: KEY=VALUE, an empty VALUE "
                         + "removing KEY's)";
                 case HOT_RESTART_VERSION -> "the hot restart compatibility version (disabled)";
+                case CPU_PROFILER -> "the CPU profiler, which this build has not (param: enable=y|n)";
+                case HEAP_PROFILER -> "the heap profiler, which this build has not";
+                case REOPEN_LOGS -> "open the access log files again (after a log rotation)";
+                case STATS_RECENT_LOOKUPS -> "recent lookups of statistic names (not tracked)";
                 case APP_METRICS -> "the proxy's metrics followed by the application's (Istio's metrics merging)";
                 case APP_PROBES -> "the application's probes as Istio's injector rewrites them "
                         + "(/app-health/CONTAINER/livez|readyz|startupz)";
@@ -563,6 +585,14 @@ public final class AdminServer {
                     () -> EnvoyJson.print(RuntimeJson.of(snapshots.current().runtime())) + "\n");
             case RUNTIME_MODIFY -> runtimeModify(req, params);
             case HOT_RESTART_VERSION -> text(req, 200, "disabled");
+            case CPU_PROFILER -> cpuProfiler(req, params);
+            case HEAP_PROFILER -> text(req, 501, "The current build does not support heap profiler");
+            case REOPEN_LOGS -> {
+                dev.inmesh.runtime.accesslog.AccessLogs.reopen();
+                text(req, 200, "OK\n");
+            }
+            case STATS_RECENT_LOOKUPS -> text(req, 200,
+                    "Lookup tracking is not enabled. Use /stats/recentlookups/enable to enable.\n\ntotal: 0\n");
             case LOGGING -> logging(req, params);
             case RESET_COUNTERS -> offLoop(req, TEXT, () -> {
                 counterBaseline = EnvoyStats.counters(EnvoyStats.collect(registry, n -> true, clusterStatNames()));
@@ -599,6 +629,21 @@ public final class AdminServer {
             return;
         }
         text(req, 200, "OK\n").onComplete(ar -> quit.run());
+    }
+
+    /**
+     * {@code /cpuprofiler}: as Envoy's (profiling_handler.cc) built without a CPU profiler: {@code enable} alone, of
+     * {@code y} or {@code n}, else 400; starting it fails (500), stopping it, not running, is {@code OK}.
+     */
+    private static void cpuProfiler(HttpServerRequest req, io.vertx.core.MultiMap params) {
+        String enable = params.get("enable");
+        if (params.names().size() != 1 || !"y".equals(enable) && !"n".equals(enable)) {
+            text(req, 400, "?enable=<y|n>\n");
+        } else if (enable.equals("y")) {
+            text(req, 500, "failure to start the profiler");
+        } else {
+            text(req, 200, "OK\n");
+        }
     }
 
     /** Istio's agent's {@code /drain}: from loopback only; {@code OK}, then the agent's drain. */

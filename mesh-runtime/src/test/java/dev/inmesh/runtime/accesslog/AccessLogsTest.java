@@ -308,6 +308,29 @@ class AccessLogsTest {
         assertTrue(AccessLog.json(emptyAgent, null).contains("\"user_agent\":\"\""), AccessLog.json(emptyAgent, null));
     }
 
+    @Test
+    void reopenWritesTheNextLinesToANewFileAtThePathAfterARotationMovedTheOldOne() throws Exception {
+        java.nio.file.Path file = java.nio.file.Files.createTempFile("reopen", ".log");
+        java.nio.file.Path rotated = file.resolveSibling(file.getFileName() + ".1");
+        AccessLogs logs = AccessLogs.compile(List.of(new AccessLogConfig("r", file.toString(),
+                new AccessLogConfig.Text("%RESPONSE_CODE%\n", false), null)));
+        try {
+            logs.log(entry(StreamInfos.outboundOk(), null, null));
+            assertEquals("200", firstLine(file));
+            // as logrotate's create: the file moved away, an empty one in its place
+            java.nio.file.Files.move(file, rotated);
+            java.nio.file.Files.createFile(file);
+
+            AccessLogs.reopen();
+            logs.log(entry(StreamInfos.outboundOk(), null, null));
+
+            assertEquals("200", firstLine(file), "a new file at the path, as after Envoy's /reopen_logs");
+            assertEquals(List.of("200"), java.nio.file.Files.readAllLines(rotated), "the rotated file is left");
+        } finally {
+            java.nio.file.Files.deleteIfExists(rotated);
+        }
+    }
+
     private static String firstLine(java.nio.file.Path file) throws Exception {
         long deadline = System.currentTimeMillis() + 5000;
         while (System.currentTimeMillis() < deadline) {

@@ -1448,6 +1448,40 @@ class AdminServerTest {
     }
 
     @Test
+    void profilersReopenLogsAndRecentLookupsAnswerAsAnEnvoyBuiltWithoutProfilers() throws Exception {
+        AdminServer own = AdminServer.builder(vertx).snapshots(holder)
+                .mount(new AdminServer.Mount("127.0.0.1", 0, AdminServer.Mount.admin().endpoints())).build();
+        own.start().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        try {
+            // each request with the status and body Envoy answers: GET refused where they change the server's state
+            String[][] answers = {
+                {"GET", "/cpuprofiler", "405", "Method GET not allowed, POST required."},
+                {"GET", "/heapprofiler", "405", "Method GET not allowed, POST required."},
+                {"GET", "/reopen_logs", "405", "Method GET not allowed, POST required."},
+                {"POST", "/cpuprofiler?enable=y", "500", "failure to start the profiler"},
+                {"POST", "/cpuprofiler?enable=n", "200", "OK\n"},
+                {"POST", "/cpuprofiler", "400", "?enable=<y|n>\n"},
+                {"POST", "/cpuprofiler?enable=yes", "400", "?enable=<y|n>\n"},
+                {"POST", "/cpuprofiler?enable=y&x=1", "400", "?enable=<y|n>\n"},
+                {"POST", "/heapprofiler?enable=y", "501", "The current build does not support heap profiler"},
+                {"POST", "/reopen_logs", "200", "OK\n"},
+                {"GET", "/stats/recentlookups", "200",
+                    "Lookup tracking is not enabled. Use /stats/recentlookups/enable to enable.\n\ntotal: 0\n"},
+            };
+            for (String[] a : answers) {
+                HttpResponse<String> r = send(own, a[0], a[1]);
+                assertEquals(Integer.parseInt(a[2]), r.statusCode(), a[0] + " " + a[1]);
+                assertEquals(a[3], r.body(), a[0] + " " + a[1]);
+            }
+            String help = get(own, "/help").body();
+            assertTrue(help.contains("  /cpuprofiler (POST): ") && help.contains("  /reopen_logs (POST): ")
+                    && help.contains("  /stats/recentlookups: "), help);
+        } finally {
+            own.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
     void quitquitquitAnswersOkToAPostThenRunsTheQuitActionAndRefusesOtherMethodsAsEnvoy() throws Exception {
         java.util.concurrent.CountDownLatch quit = new java.util.concurrent.CountDownLatch(1);
         AdminServer own = AdminServer.builder(vertx).snapshots(holder).quit(quit::countDown)
