@@ -852,7 +852,8 @@ public final class AdminServer {
      */
     private void prometheus(HttpServerRequest req, io.vertx.core.MultiMap params,
             java.util.function.Predicate<String> filter) {
-        offLoop(req, "text/plain; version=0.0.4; charset=utf-8", prometheusScrape(params, filter));
+        // as Envoy's: its text scrape names no content type, so the admin's default is given
+        offLoop(req, TEXT, prometheusScrape(params, filter));
     }
 
     /** The registry's scrape as {@code /stats/prometheus} with these parameters and their filter answers it. */

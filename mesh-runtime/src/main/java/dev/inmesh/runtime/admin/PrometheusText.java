@@ -8,8 +8,9 @@ import java.util.function.Predicate;
 
 /**
  * The registry's scrape in Prometheus' text format as Envoy's {@code /stats/prometheus} prints it: Inmesh's own
- * families ({@code istio_*}, {@code envoy_*}) under Envoy's names, with Envoy's numbers (see {@link #envoyNumber})
- * and without Micrometer's {@code _max} gauge beside a histogram; and Envoy's {@code filter} and {@code usedonly}:
+ * families ({@code istio_*}, {@code envoy_*}) under Envoy's names, with Envoy's numbers (see {@link #envoyNumber}),
+ * their {@code # TYPE} lines without Micrometer's {@code # HELP} ones and without Micrometer's {@code _max} gauge
+ * beside a histogram; and Envoy's {@code filter} and {@code usedonly}:
  * the metric families whose name the filter accepts, and with {@code usedonly} only their series that were written
  * (a counter or gauge not zero, a histogram or summary whose {@code _count} is not zero), a family left with none
  * left out with its {@code # HELP} and {@code # TYPE} lines. The tags of Envoy's statistics ({@code envoy_*}) are
@@ -71,7 +72,7 @@ final class PrometheusText {
     /**
      * The scrape as Envoy prints it: Inmesh's families with Envoy's numbers and without Micrometer's {@code _max}
      * gauges ({@link #envoyForm(List)}), the families of {@link #ENVOY_FAMILIES} under Envoy's names, those that share
-     * a name merged into one family (its first {@code # HELP}, typed {@code counter} as Envoy's, then the samples of
+     * a name merged into one family (its first {@code # TYPE}, typed {@code counter} as Envoy's, then the samples of
      * each) where the first stood.
      */
     static String envoy(String scrape) {
@@ -107,6 +108,8 @@ final class PrometheusText {
             if (!own(f.name)) {
                 out.add(f);
             } else if (!histograms.contains(f.name)) {
+                // as Envoy's (prometheus_stats.cc): a family's # TYPE line alone, no # HELP
+                f.comments.removeIf(c -> c.startsWith("# HELP "));
                 f.samples.replaceAll(PrometheusText::envoyNumbers);
                 if (f.name.startsWith("envoy_")) {
                     f.samples.replaceAll(sample -> relabel(sample, tags::label, tags.fixed()));

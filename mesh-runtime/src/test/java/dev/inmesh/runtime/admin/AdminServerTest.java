@@ -337,9 +337,12 @@ class AdminServerTest {
         HttpResponse<String> r = get(0, "/stats/prometheus");
 
         assertEquals(200, r.statusCode());
-        assertTrue(r.headers().firstValue("content-type").orElse("").startsWith("text/plain; version=0.0.4"));
+        // as Envoy's: the admin's default content type, and a family's # TYPE line without a # HELP one
+        assertEquals(AdminServer.TEXT, r.headers().firstValue("content-type").orElse(""));
         assertTrue(r.body().lines().anyMatch(l -> l.startsWith("istio_requests_total{")
                 && l.contains("reporter=\"source\"") && l.endsWith(" 1")), r.body());
+        assertTrue(r.body().contains("# TYPE istio_requests_total counter\n"), r.body());
+        assertTrue(r.body().lines().noneMatch(l -> l.startsWith("# HELP ")), r.body());
     }
 
     @Test
@@ -865,7 +868,7 @@ class AdminServerTest {
             // ?filter= sees Envoy's names
             String filtered = get(0, "/stats/prometheus?filter=" + java.net.URLEncoder.encode(
                     "^envoy_cluster_upstream_rq$", java.nio.charset.StandardCharsets.UTF_8)).body();
-            assertEquals(6, filtered.lines().count(), filtered); // # HELP, # TYPE and the four series
+            assertEquals(5, filtered.lines().count(), filtered); // # TYPE and the four series
             // and /stats Envoy's own
             String text = get(own, "/stats?filter=" + java.net.URLEncoder.encode("upstream_rq_(200|503|2xx)$",
                     java.nio.charset.StandardCharsets.UTF_8)).body();
@@ -1430,8 +1433,8 @@ class AdminServerTest {
         assertEquals("text/plain; charset=UTF-8", get(0, "/clusters").headers().firstValue("content-type")
                 .orElse(""));
         assertEquals("application/json", get(0, "/config_dump").headers().firstValue("content-type").orElse(""));
-        assertTrue(get(0, "/stats/prometheus").headers().firstValue("content-type").orElse("")
-                .startsWith("text/plain; version=0.0.4"));
+        assertEquals("text/plain; charset=UTF-8", get(0, "/stats/prometheus").headers().firstValue("content-type")
+                .orElse(""));
         // the health port's /healthz/ready is Istio's agent's empty answer, and an unknown path there Envoy's
         // listener's empty 404: neither is the admin's
         for (String path : List.of("/healthz/ready", "/no_such_thing")) {
