@@ -572,8 +572,8 @@ public final class ProxyServer implements AutoCloseable {
         synchronized (this) {
             closed = true;
         }
-        for (Channel ch : stopListeners(false)) {
-            ch.closeFuture().syncUninterruptibly();
+        for (List<Channel> channels : stopListeners(false)) {
+            channels.forEach(ch -> ch.closeFuture().syncUninterruptibly());
         }
     }
 
@@ -645,7 +645,7 @@ public final class ProxyServer implements AutoCloseable {
      */
     public void drainListeners(boolean inboundOnly, boolean graceful, boolean skipExit) {
         if (!graceful) {
-            stopListeners(inboundOnly);
+            stopDrainedListeners(inboundOnly);
             return;
         }
         synchronized (this) {
@@ -656,8 +656,16 @@ public final class ProxyServer implements AutoCloseable {
         }
         runtime.startDrain(inboundOnly);
         if (!skipExit) {
-            runtime.vertx.setTimer(Math.max(1, runtime.drainTime.toMillis()), id -> stopListeners(inboundOnly));
+            runtime.vertx.setTimer(Math.max(1, runtime.drainTime.toMillis()), id -> stopDrainedListeners(inboundOnly));
         }
+    }
+
+    /**
+     * {@link #stopListeners} for a drain, each listener stopped counted in {@code listener_manager.listener_stopped},
+     * as Envoy's listener manager's {@code stopListeners} counts them.
+     */
+    private void stopDrainedListeners(boolean inboundOnly) {
+        runtime.snapshots.stats().listenersStopped(stopListeners(inboundOnly).size());
     }
 
     /**
@@ -691,10 +699,10 @@ public final class ProxyServer implements AutoCloseable {
     /**
      * Stops the listeners in scope from accepting (their server channels close); accepted connections run on.
      *
-     * @return the server channels being closed
+     * @return the server channels being closed of each listener stopped
      */
-    private List<Channel> stopListeners(boolean inboundOnly) {
-        List<Channel> stopped = new ArrayList<>();
+    private List<List<Channel>> stopListeners(boolean inboundOnly) {
+        List<List<Channel>> stopped = new ArrayList<>();
         synchronized (this) {
             if (inboundOnly) {
                 stoppedInbound = true;
@@ -706,14 +714,12 @@ public final class ProxyServer implements AutoCloseable {
                 if (!inboundOnly || b.listener.trafficDirection()
                         == dev.inmesh.api.config.listener.TrafficDirection.INBOUND) {
                     it.remove();
-                    stopped.addAll(b.channels);
+                    stopped.add(b.channels);
                     LOG.fine(() -> "listener " + b.name + " stopped accepting");
                 }
             }
         }
-        for (Channel ch : stopped) {
-            ch.close();
-        }
+        stopped.forEach(channels -> channels.forEach(Channel::close));
         return stopped;
     }
 

@@ -273,6 +273,33 @@ class ListenerDrainTest {
     }
 
     @Test
+    void eachListenerADrainStopsIsCountedInListenerManagerListenerStoppedAsEnvoy() throws Exception {
+        var registry = new io.micrometer.core.instrument.simple.SimpleMeterRegistry();
+        Runnable unbind = proxy.snapshots.stats().bind(registry);
+        try {
+            java.util.function.DoubleSupplier stopped = () -> registry.get("envoy_listener_manager_listener_stopped")
+                    .gauge().value();
+            assertEquals(0, stopped.getAsDouble());
+
+            proxy.server.drainListeners(true, false, false);
+            awaitRefused(inboundPort);
+            assertEquals(1, stopped.getAsDouble(), "the inbound listener, counted as it stopped");
+
+            proxy.server.drainTime(Duration.ofMillis(100));
+            proxy.server.drainListeners(false, true, false);
+            awaitRefused(outboundPort);
+            // counted on the drain timer's thread, as the listener's channel closes
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+            while (stopped.getAsDouble() < 2 && System.nanoTime() < deadline) {
+                Thread.sleep(10);
+            }
+            assertEquals(2, stopped.getAsDouble(), "then the outbound one, once the graceful drain is over");
+        } finally {
+            unbind.run();
+        }
+    }
+
+    @Test
     void inboundOnlyLeavesOutboundListenersAcceptingAndTheirConnectionsKeptAlive() throws Exception {
         // long enough that the inbound listener still takes the client below (it stops at the drain's end)
         proxy.server.drainTime(Duration.ofSeconds(3));

@@ -17,7 +17,8 @@ import java.util.function.IntSupplier;
  * published snapshot adds, changes or removes a cluster, one whose config is unchanged not counted, as Envoy skips a
  * cluster whose hash is unchanged; the gauges {@code active_clusters} and {@code warming_clusters}), the listener
  * manager's ({@code listener_manager.listener_added}, {@code listener_modified}, {@code listener_removed}, likewise,
- * and the gauges {@code total_listeners_active} and {@code total_listeners_draining}), the CDS and LDS
+ * {@code listener_stopped}, the listeners an admin's {@code /drain_listeners} stopped, and the gauges
+ * {@code total_listeners_active} and {@code total_listeners_draining}), the CDS and LDS
  * subscriptions' ({@code cluster_manager.cds.} and {@code listener_manager.lds.}, see {@link Subscription}) and the
  * control plane's {@code control_plane.connected_state} (1 while the ADS stream is open). Scraped under Envoy's
  * Prometheus names ({@code envoy_cluster_manager_cluster_added}, {@code envoy_cluster_manager_cds_update_success},
@@ -32,6 +33,7 @@ public final class ConfigStats {
     private final LongAdder listenerAdded = new LongAdder();
     private final LongAdder listenerModified = new LongAdder();
     private final LongAdder listenerRemoved = new LongAdder();
+    private final LongAdder listenerStopped = new LongAdder();
     private final IntSupplier activeClusters;
     private final IntSupplier warmingClusters;
     private final IntSupplier activeListeners;
@@ -74,6 +76,7 @@ public final class ConfigStats {
         meters.add(adder(registry, lm + "listener_added", listenerAdded));
         meters.add(adder(registry, lm + "listener_modified", listenerModified));
         meters.add(adder(registry, lm + "listener_removed", listenerRemoved));
+        meters.add(adder(registry, lm + "listener_stopped", listenerStopped));
         meters.add(gauge(registry, lm + "total_listeners_active", activeListeners));
         meters.add(gauge(registry, lm + "total_listeners_draining", drainingListeners));
         for (Subscription s : List.of(cds, lds)) {
@@ -114,6 +117,14 @@ public final class ConfigStats {
         listenerAdded.add(added);
         listenerModified.add(modified);
         listenerRemoved.add(removed);
+    }
+
+    /**
+     * These many listeners stopped accepting, as Envoy's listener manager counts each listener its
+     * {@code stopListeners} (the admin's {@code /drain_listeners}) stops.
+     */
+    public void listenersStopped(int stopped) {
+        listenerStopped.add(stopped);
     }
 
     /**
