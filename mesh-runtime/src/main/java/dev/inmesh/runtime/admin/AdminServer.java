@@ -58,8 +58,9 @@ public final class AdminServer {
         CONFIG_DUMP("/config_dump"),
         /**
          * {@code /stats/prometheus}: the Micrometer registry's Prometheus scrape, its numbers printed as Envoy's
-         * ({@link PrometheusText}); as Envoy's, {@code ?filter=} keeps the metric families whose name a regular
-         * expression finds, {@code ?usedonly} the series written.
+         * ({@link PrometheusText}); as Envoy's, {@code ?filter=} keeps the series of the Envoy statistics whose Envoy
+         * name a regular expression finds ({@code cluster\.C\.}), and the other families (Istio's metrics, an
+         * application's) whose name it finds; {@code ?usedonly} the series written.
          */
         STATS_PROMETHEUS("/stats/prometheus"),
         /**
@@ -856,14 +857,20 @@ public final class AdminServer {
         offLoop(req, TEXT, prometheusScrape(params, filter));
     }
 
-    /** The registry's scrape as {@code /stats/prometheus} with these parameters and their filter answers it. */
+    /**
+     * The registry's scrape as {@code /stats/prometheus} with these parameters and their filter answers it: as
+     * Envoy's, the filter is matched against Envoy's names of its statistics ({@code cluster.C.upstream_rq_total},
+     * see {@link PrometheusText#selectByEnvoyName}).
+     */
     private Callable<String> prometheusScrape(io.vertx.core.MultiMap params,
             java.util.function.Predicate<String> filter) {
         boolean usedOnly = params.contains("usedonly");
-        boolean all = !usedOnly && (params.get("filter") == null || params.get("filter").isEmpty());
+        boolean filtered = params.get("filter") != null && !params.get("filter").isEmpty();
         return registry == null ? () -> ""
-                : all ? () -> PrometheusText.envoy(registry.scrape(), statsTags)
-                : () -> PrometheusText.select(registry.scrape(), filter, usedOnly, statsTags);
+                : filtered ? () -> PrometheusText.selectByEnvoyName(registry.scrape(), filter, usedOnly, statsTags,
+                        clusterStatNames())
+                : usedOnly ? () -> PrometheusText.select(registry.scrape(), n -> true, true, statsTags)
+                : () -> PrometheusText.envoy(registry.scrape(), statsTags);
     }
 
     /** Envoy's Memory from the JVM's heap: what is used as allocated, what is committed as the heap's size. */

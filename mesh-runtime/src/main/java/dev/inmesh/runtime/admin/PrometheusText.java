@@ -238,9 +238,17 @@ final class PrometheusText {
 
     /** {@link #select(String, Predicate, boolean)}, the tags of Envoy's statistics named by {@code tags}. */
     static String select(String scrape, Predicate<String> names, boolean usedOnly, StatsTags tags) {
+        return served(envoyNames(envoyForm(families(scrape), tags), tags), f -> names.test(f.name), usedOnly);
+    }
+
+    /**
+     * The families {@code kept} accepts, with {@code usedOnly} only their series that were written, a family left
+     * with none left out.
+     */
+    private static String served(List<Family> families, Predicate<Family> kept, boolean usedOnly) {
         StringBuilder out = new StringBuilder();
-        for (Family f : envoyNames(envoyForm(families(scrape), tags), tags)) {
-            if (!names.test(f.name)) {
+        for (Family f : families) {
+            if (!kept.test(f)) {
                 continue;
             }
             List<String> samples = usedOnly ? used(f) : f.samples;
@@ -250,6 +258,69 @@ final class PrometheusText {
             append(out, f, samples);
         }
         return out.toString();
+    }
+
+    /**
+     * The registry's scrape as Envoy prints it ({@link #envoy(String, StatsTags)}) with Envoy's {@code filter}: as
+     * Envoy matches it against each statistic's own name, the series of Envoy's statistics ({@code envoy_*}) whose
+     * Envoy name ({@link EnvoyStats#envoyName}, {@code cluster.C.upstream_rq_total}) the filter finds, each other
+     * family (Istio's metrics, an application's meters) when the filter finds its name; a family left with no series
+     * left out; with {@code usedOnly}, only the series that were written.
+     *
+     * @param clusterStatName the name a cluster's statistics are under (its {@code alt_stat_name}, else its name)
+     */
+    static String selectByEnvoyName(String scrape, Predicate<String> filter, boolean usedOnly, StatsTags tags,
+                                    java.util.function.UnaryOperator<String> clusterStatName) {
+        List<Family> families = families(scrape);
+        for (var it = families.iterator(); it.hasNext(); ) {
+            Family f = it.next();
+            if (f.name.startsWith("envoy_") && !f.samples.isEmpty()) {
+                f.samples.removeIf(sample -> !filter.test(envoyName(f.name, sample, clusterStatName)));
+                if (f.samples.isEmpty()) {
+                    it.remove();
+                }
+            }
+        }
+        // Envoy's statistics were chosen by their series above
+        return served(envoyNames(envoyForm(families, tags), tags),
+                f -> f.name.startsWith("envoy_") || filter.test(f.name), usedOnly);
+    }
+
+    /**
+     * The Envoy name of a sample of the registry's family {@code family} (its meter's name), from the meter's tags,
+     * its labels; the family's name for a meter that is no Envoy statistic {@link EnvoyStats#envoyName} knows.
+     */
+    private static String envoyName(String family, String sample,
+                                    java.util.function.UnaryOperator<String> clusterStatName) {
+        List<io.micrometer.core.instrument.Tag> tags = new ArrayList<>();
+        relabel(sample, (name, value) -> {
+            if (!name.equals("le") && !name.equals("quantile")) {
+                tags.add(io.micrometer.core.instrument.Tag.of(name, unescaped(value)));
+            }
+            return "";
+        }, List.of());
+        String envoyName = EnvoyStats.envoyName(new io.micrometer.core.instrument.Meter.Id(family,
+                io.micrometer.core.instrument.Tags.of(tags), null, null, io.micrometer.core.instrument.Meter.Type.OTHER),
+                clusterStatName);
+        return envoyName != null ? envoyName : family;
+    }
+
+    /** A label's value as printed in the text format ({@code \\}, {@code \"}, {@code \n} escaped) unescaped. */
+    private static String unescaped(String value) {
+        if (value.indexOf('\\') < 0) {
+            return value;
+        }
+        StringBuilder b = new StringBuilder(value.length());
+        for (int i = 0; i < value.length(); i++) {
+            char c = value.charAt(i);
+            if (c == '\\' && i + 1 < value.length()) {
+                char next = value.charAt(++i);
+                b.append(next == 'n' ? '\n' : next);
+            } else {
+                b.append(c);
+            }
+        }
+        return b.toString();
     }
 
     /** A family's comments and {@code samples}, a line each. */

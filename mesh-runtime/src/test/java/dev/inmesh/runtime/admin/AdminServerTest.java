@@ -828,8 +828,10 @@ class AdminServerTest {
                     "LIVE, kept by usedonly at zero as Envoy's");
             String stats = get(server, "/stats?type=Gauges&filter=%5Eserver").body();
             assertTrue(stats.startsWith("server.live: 1\nserver.state: 0\nserver.uptime: "), stats);
-            String prometheus = get(server, "/stats/prometheus?usedonly&filter=envoy_server_state").body();
-            assertTrue(prometheus.contains("\nenvoy_server_state 0\n"), prometheus);
+            // as Envoy's: the filter finds Envoy's name of the statistic, not its Prometheus name
+            String prometheus = get(server, "/stats/prometheus?usedonly&filter=%5Eserver%5C.state%24").body();
+            assertEquals("# TYPE envoy_server_state gauge\nenvoy_server_state 0\n", prometheus);
+            assertEquals("", get(server, "/stats/prometheus?filter=envoy_server_state").body());
 
             send(server, "POST", "/healthcheck/fail");
             assertEquals("listener_manager.workers_started: 1\nserver.state: 1\n", get(server, readiness).body(),
@@ -838,6 +840,28 @@ class AdminServerTest {
             server.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
         }
         assertEquals(null, own.find("envoy_server_state").gauge(), "the server's gauges go with it");
+    }
+
+    @Test
+    void statsPrometheusFiltersEnvoysStatisticsByTheirEnvoyNamesAndTheOthersByTheirFamilysName() throws Exception {
+        // a cluster whose statistics are under its alt_stat_name, as Envoy names them: cluster.reviews_9080.*
+        holder.apply(EnvoyConfigReader.read(ClusterManagerStatusTest.XDS));
+        MeshMetrics metrics = MeshMetrics.create(registry, StreamInfos.PRODUCTPAGE);
+        metrics.upstream("outbound|9080||reviews.default.svc.cluster.local").requestCompleted(200);
+        metrics.record(StreamInfos.outboundOk());
+
+        String byEnvoyName = get(0, "/stats/prometheus?filter=" + java.net.URLEncoder.encode(
+                "^cluster\\.reviews_9080\\.upstream_rq_total$", java.nio.charset.StandardCharsets.UTF_8)).body();
+        List<String> series = byEnvoyName.lines().filter(l -> !l.startsWith("#")).toList();
+        assertEquals(1, series.size(), byEnvoyName);
+        assertTrue(series.get(0).startsWith("envoy_cluster_upstream_rq_total{"), byEnvoyName);
+        assertEquals("", get(0, "/stats/prometheus?filter=envoy_cluster_upstream_rq_total").body(),
+                "the Prometheus name of an Envoy statistic is not what Envoy's filter sees");
+        assertEquals("", get(0, "/stats/prometheus?filter=" + java.net.URLEncoder.encode("^cluster\\.outbound",
+                java.nio.charset.StandardCharsets.UTF_8)).body(), "its statistics are under its alt_stat_name");
+        // Istio's metrics, no Envoy statistics of Inmesh's, by their family's name
+        String istio = get(0, "/stats/prometheus?filter=%5Eistio_requests_total%24").body();
+        assertTrue(istio.startsWith("# TYPE istio_requests_total counter\nistio_requests_total{"), istio);
     }
 
     @Test
@@ -865,10 +889,12 @@ class AdminServerTest {
             assertEquals(family, prom.lines().toList().subList(first, first + family.size()), "its samples together");
             assertTrue(!prom.contains("upstream_rq_xx") && !prom.contains("upstream_rq_code"), prom);
             assertTrue(prom.contains("envoy_cluster_upstream_rq_total{"), "the total is another family");
-            // ?filter= sees Envoy's names
+            // ?filter= sees each series' Envoy name, as Envoy's: cluster.C.upstream_rq_200, ..._2xx
             String filtered = get(0, "/stats/prometheus?filter=" + java.net.URLEncoder.encode(
-                    "^envoy_cluster_upstream_rq$", java.nio.charset.StandardCharsets.UTF_8)).body();
+                    "^cluster\\.outbound\\|9080\\|\\|reviews\\.upstream_rq_[0-9]",
+                    java.nio.charset.StandardCharsets.UTF_8)).body();
             assertEquals(5, filtered.lines().count(), filtered); // # TYPE and the four series
+            assertEquals("# TYPE envoy_cluster_upstream_rq counter", filtered.lines().findFirst().orElseThrow());
             // and /stats Envoy's own
             String text = get(own, "/stats?filter=" + java.net.URLEncoder.encode("upstream_rq_(200|503|2xx)$",
                     java.nio.charset.StandardCharsets.UTF_8)).body();
