@@ -317,11 +317,13 @@ final class HttpBridge {
      * <p>A request that breaks HTTP/2's messaging rules, as Envoy's codec checks them (its head or trailers, see
      * {@link Http2HeaderValidator}; a body longer or shorter than its {@code content-length}), is handled as Envoy's
      * codec handles an invalid frame (source/common/http/http2/codec_impl.cc onInvalidFrame): counted in
-     * {@code http2.rx_messaging_error} and logged with no response (flag DPE, details {@code
-     * http2.invalid.header.field} or {@code http2.violation.of.messaging.rule}); then the whole connection ends
-     * (GOAWAY PROTOCOL_ERROR, {@code downstream_cx_protocol_error}), or, under
-     * {@code override_stream_error_on_invalid_http_message}, only the stream (RST_STREAM PROTOCOL_ERROR). No such
-     * stream reaches the exchange, so none is left open unanswered.
+     * {@code http2.rx_messaging_error} and logged once with no response (flag DPE, details {@code
+     * http2.invalid.header.field} or {@code http2.violation.of.messaging.rule}): a stream refused for its head
+     * without its request ({@code - - -}), one whose head was taken (refused for its body or trailers) by its exchange
+     * ({@link CodecReset}), with its request, route and upstream, its upstream request reset, as Envoy's connection
+     * manager logs a stream its codec reset (ActiveStream::onResetStream, source/common/http/conn_manager_impl.cc).
+     * Then the whole connection ends (GOAWAY PROTOCOL_ERROR, {@code downstream_cx_protocol_error}), or, under
+     * {@code override_stream_error_on_invalid_http_message}, only the stream (RST_STREAM PROTOCOL_ERROR).
      *
      * <p>Counted as Envoy's HTTP/2 codec counts them (source/common/http/http2/codec_stats.h): RST_STREAM frames read
      * and written ({@code http2.rx_reset}, {@code tx_reset}), streams refused beyond {@code max_concurrent_streams}
@@ -385,7 +387,9 @@ final class HttpBridge {
                     if (stats != null) {
                         stats.rxMessagingError();
                     }
-                    reportReset(c, details);
+                    if (!toExchange(ctx, invalid.streamId(), details)) {
+                        reportReset(c, details);
+                    }
                     if (c.hcm().http2().streamErrorOnInvalidHttpMessage()) {
                         resetStream(ctx, invalid.streamId(), Http2Error.PROTOCOL_ERROR.code(), ctx.newPromise());
                         ctx.flush();
@@ -393,6 +397,21 @@ final class HttpBridge {
                         super.onError(ctx, false, Http2Exception.connectionError(Http2Error.PROTOCOL_ERROR, cause,
                                 "stream %d: %s", invalid.streamId(), details));
                     }
+                }
+
+                /**
+                 * Tells the exchange of stream {@code id}, if it has one, that the codec resets it ({@link
+                 * CodecReset}): it ends the stream's request and logs the stream. False when the stream has none.
+                 */
+                private boolean toExchange(ChannelHandlerContext ctx, int id, String details) {
+                    var stream = connection().stream(id);
+                    io.netty.handler.codec.http2.Http2FrameStream frames = stream == null ? null
+                            : stream.getProperty(streamKey);
+                    if (frames == null) {
+                        return false;
+                    }
+                    ctx.fireChannelRead(new CodecReset(details).stream(frames));
+                    return true;
                 }
 
                 @Override
@@ -497,6 +516,31 @@ final class HttpBridge {
         public void logRstStream(Direction direction, ChannelHandlerContext ctx, int streamId, long errorCode) {
             stats.reset(direction == Direction.INBOUND);
             super.logRstStream(direction, ctx, streamId, errorCode);
+        }
+    }
+
+    /**
+     * The codec resets a stream for what its client sent after the head ({@link ServerHttp2Codec}): handed to the
+     * stream's pipeline as a user event (as Netty hands on a client's RST_STREAM) before the reset closes it, so that
+     * its exchange ends the request it forwarded as Envoy's connection manager ends a stream its codec reset (flag DPE,
+     * the codec's {@code details}), in the one access log line of the stream.
+     */
+    static final class CodecReset extends io.netty.handler.codec.http2.AbstractHttp2StreamFrame
+            implements io.netty.handler.codec.http2.Http2ResetFrame {
+        final String details;
+
+        CodecReset(String details) {
+            this.details = details;
+        }
+
+        @Override
+        public long errorCode() {
+            return Http2Error.PROTOCOL_ERROR.code();
+        }
+
+        @Override
+        public String name() {
+            return "CODEC_RESET";
         }
     }
 
@@ -946,9 +990,14 @@ final class HttpBridge {
 
         @Override
         public void channelReadComplete(ChannelHandlerContext ctx) {
+            passHead(ctx);
+            ctx.fireChannelReadComplete();
+        }
+
+        /** A head whose body is still arriving goes on now, its body after it as it comes. */
+        private void passHead(ChannelHandlerContext ctx) {
             HttpRequest h = head;
             if (h != null) {
-                // the body is still arriving: the request goes on now, its body after it as it comes
                 head = null;
                 streaming = true;
                 ctx.fireChannelRead(h);
@@ -956,7 +1005,16 @@ final class HttpBridge {
                     ctx.fireChannelRead(new DefaultHttpContent(takeGathered()));
                 }
             }
-            ctx.fireChannelReadComplete();
+        }
+
+        @Override
+        public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+            if (evt instanceof CodecReset) {
+                // the codec resets the stream for what came after the head in this read: the head was decoded, and
+                // goes on (as Envoy's codec had passed it on), for the exchange to end as the codec reset it
+                passHead(ctx);
+            }
+            ctx.fireUserEventTriggered(evt);
         }
 
         @Override
@@ -1024,6 +1082,13 @@ final class HttpBridge {
          * {@code http2.remote_refuse}), or null: the request then ends DR rather than DC.
          */
         private String remoteReset;
+        /**
+         * The details of the codec's reset of this h2c stream ({@link CodecReset}), or null: the request then ends
+         * DPE rather than DC.
+         */
+        private String codecReset;
+        /** This h2c stream's request was taken (and is logged by its exchange). */
+        private boolean requested;
         /** Reading was paused because the body stream reported back-pressure; it resumes on the drain. */
         private boolean bodyPaused;
         private final Handler<Void> bodyDrained = v -> {
@@ -1250,6 +1315,7 @@ final class HttpBridge {
             if (!http2) {
                 conn.lifetime().streamStarted(); // an h2c stream counts from its channel (CodecSelector)
             }
+            requested = true;
             try {
                 if (!req.decoderResult().isSuccess()) {
                     Throwable cause = req.decoderResult().cause();
@@ -1329,6 +1395,15 @@ final class HttpBridge {
                 ctx.close();
                 return;
             }
+            if (evt instanceof CodecReset reset) {
+                // the codec resets the stream, which now closes (channelInactive): a request taken ends with the
+                // codec's details; a stream whose head the codec refused is logged now, without one
+                codecReset = reset.details;
+                if (!requested) {
+                    reportReset(conn, reset.details);
+                }
+                return;
+            }
             if (evt instanceof io.netty.handler.codec.http2.Http2ResetFrame reset) {
                 // the client reset the stream, which now closes (channelInactive): as Envoy's HTTP/2 codec tells its
                 // connection manager (Http2ResponseCodeDetails in source/common/http/http2/codec_impl.cc)
@@ -1339,12 +1414,14 @@ final class HttpBridge {
         }
 
         /**
-         * Records a response the client did not take whole, its stream or connection gone: DR with the codec's
-         * details when it reset its stream, else DC.
+         * Records a response the client did not take whole, its stream or connection gone: DPE with the codec's
+         * details when the codec reset its stream, DR with the codec's details when the client did, else DC.
          */
         private void callerGone(RouterResponse r, long sent) {
             var router = conn.runtime().router;
-            if (remoteReset != null) {
+            if (codecReset != null) {
+                router.codecReset(r, sent, codecReset);
+            } else if (remoteReset != null) {
                 router.callerReset(r, sent, remoteReset);
             } else {
                 router.abort(r, sent, ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION);
@@ -1946,7 +2023,9 @@ final class HttpBridge {
                 streamed = null;
                 awaiting = null;
                 body = null;
-                if (remoteReset != null) {
+                if (codecReset != null) {
+                    conn.runtime().router.codecReset(waiting, codecReset);
+                } else if (remoteReset != null) {
                     conn.runtime().router.callerReset(waiting, remoteReset);
                 } else {
                     conn.runtime().router.cancel(waiting);

@@ -104,6 +104,17 @@ final class Http2Wire implements AutoCloseable {
         return this;
     }
 
+    /** Frames made by {@link #frame}, written at once (so that they arrive in one read, as a burst does). */
+    Http2Wire write(byte[]... frames) throws IOException {
+        ByteArrayOutputStream all = new ByteArrayOutputStream();
+        for (byte[] f : frames) {
+            all.write(f);
+        }
+        out.write(all.toByteArray());
+        out.flush();
+        return this;
+    }
+
     /** A RST_STREAM frame on {@code stream} with {@code code}. */
     Http2Wire reset(int stream, int code) throws IOException {
         out.write(frame(RST_STREAM, 0, stream, java.nio.ByteBuffer.allocate(4).putInt(code).array()));

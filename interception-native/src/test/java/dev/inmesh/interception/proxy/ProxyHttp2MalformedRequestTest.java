@@ -23,8 +23,9 @@ import org.junit.jupiter.api.Timeout;
 
 /**
  * HTTP/2 requests that break HTTP/2's messaging rules, as Envoy's codec (oghttp2's header validator) finds them: each
- * is counted in {@code http2.rx_messaging_error} and logged with no response (DPE), never reaches the upstream and
- * never leaves its stream open; the whole connection ends (GOAWAY PROTOCOL_ERROR, {@code downstream_cx_protocol_error}), or,
+ * is counted in {@code http2.rx_messaging_error} and logged once with no response (DPE), an invalid head never reaches
+ * the upstream (a request whose body or trailers break the rules has its upstream request reset), and no stream is
+ * left open; the whole connection ends (GOAWAY PROTOCOL_ERROR, {@code downstream_cx_protocol_error}), or,
  * under {@code override_stream_error_on_invalid_http_message}, only the stream (RST_STREAM PROTOCOL_ERROR). Heads Envoy
  * takes (a {@code host} without {@code :authority}, a value with a leading space) are served.
  */
@@ -35,6 +36,8 @@ class ProxyHttp2MalformedRequestTest {
     private Vertx vertx;
     private int upstream;
     private final List<String> served = new CopyOnWriteArrayList<>();
+    /** The paths of the requests whose body the upstream did not get whole: the proxy reset them. */
+    private final List<String> reset = new CopyOnWriteArrayList<>();
     private LoopbackProxy proxy;
 
     @BeforeEach
@@ -42,7 +45,13 @@ class ProxyHttp2MalformedRequestTest {
         vertx = Vertx.vertx();
         upstream = vertx.createHttpServer().requestHandler(req -> {
             served.add(req.headers().get("host") + " " + req.uri() + " " + req.headers().get("x-sp"));
-            req.body().onComplete(b -> req.response().end("ok"));
+            req.body().onComplete(b -> {
+                if (b.succeeded()) {
+                    req.response().end("ok");
+                } else {
+                    reset.add(req.uri());
+                }
+            });
         }).listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
     }
 
@@ -214,6 +223,111 @@ class ProxyHttp2MalformedRequestTest {
         // no invalid head went upstream (the valid heads of /cl and /tr may have, before their body or trailers)
         assertTrue(served.contains("svc /last null") && served.stream().noneMatch(s -> s.contains(" /x ")),
                 served.toString());
+    }
+
+    /** A POST of {@code path} to {@code svc} whose body is announced {@code content-length: 2}. */
+    private static String[] post(String path) {
+        return new String[] {":method", "POST", ":scheme", "http", ":path", path, ":authority", "svc",
+                "content-length", "2"};
+    }
+
+    /** Waits until the upstream took the head of the request of {@code path}. */
+    private void awaitServed(String path) throws InterruptedException {
+        for (int i = 0; i < 200 && served.stream().noneMatch(s -> s.startsWith("svc " + path + " ")); i++) {
+            Thread.sleep(25);
+        }
+        assertTrue(served.stream().anyMatch(s -> s.startsWith("svc " + path + " ")), served.toString());
+    }
+
+    /**
+     * The one access log line of the stream of {@code path}, which went upstream and which the codec reset: as Envoy's
+     * connection manager logs a stream its codec reset (ActiveStream::onResetStream), with its request, its route and
+     * its upstream, flag DPE and the codec's details, no response; its upstream request reset; no other line (no
+     * {@code - - -} one for the stream, no DC).
+     */
+    private void assertOneLineForTheResetStream(String path) throws InterruptedException {
+        for (int i = 0; i < 200 && (proxy.requests.isEmpty() || !reset.contains(path)); i++) {
+            Thread.sleep(25);
+        }
+        Thread.sleep(100); // a second line would come by now
+        List<StreamInfo> lines = proxy.requests.stream().filter(s -> !"/next".equals(s.path())).toList();
+        assertEquals(1, lines.size(), lines.toString());
+        StreamInfo logged = lines.get(0);
+        assertEquals("POST " + path + " svc", logged.method() + " " + logged.path() + " " + logged.authority());
+        assertEquals(0, logged.responseCode());
+        assertEquals(Set.of(ResponseFlag.DOWNSTREAM_PROTOCOL_ERROR), logged.responseFlags());
+        assertEquals(Http2HeaderValidator.MESSAGING, logged.responseCodeDetails());
+        assertEquals("inbound|8080||", logged.upstreamCluster());
+        assertEquals("127.0.0.1:" + upstream, logged.upstreamHost());
+        assertEquals(List.of(path), reset, "the upstream request is reset");
+    }
+
+    @Test
+    void aBodyLongerThanItsContentLengthEndsTheRequestItsHeadSentUpstreamInOneLogLine() throws Exception {
+        int port = proxy(", override_stream_error_on_invalid_http_message: true");
+        var stats = proxy.withStats();
+        try (Http2Wire h2 = Http2Wire.client(port)) {
+            h2.headers(1, false, post("/cl"));
+            awaitServed("/cl");
+            h2.data(1, true, "abc");
+            assertEquals("[RST_STREAM 1 1]", h2.until(1).toString());
+            assertOneLineForTheResetStream("/cl");
+            h2.headers(3, true, with(":path", "/next"));
+            var frames = h2.until(3);
+            assertEquals("200", h2.status(frames, 3), "the connection goes on: " + frames);
+        }
+        assertEquals(1.0, stats.get("envoy_http2_rx_messaging_error").gauge().value());
+        assertEquals(0, LoopbackProxy.stat(stats, "inbound_0.0.0.0_8080", "downstream_cx_protocol_error"));
+    }
+
+    @Test
+    void trailersWithAPseudoHeaderEndTheRequestTheyFollowInOneLogLine() throws Exception {
+        int port = proxy(", override_stream_error_on_invalid_http_message: true");
+        try (Http2Wire h2 = Http2Wire.client(port)) {
+            h2.headers(1, false, Arrays.copyOf(post("/tr"), 8)).data(1, false, "ab");
+            awaitServed("/tr");
+            h2.headers(1, true, ":path", "/y");
+            assertEquals("[RST_STREAM 1 1]", h2.until(1).toString());
+        }
+        assertOneLineForTheResetStream("/tr");
+    }
+
+    /** Without the override the connection ends (GOAWAY), and the stream is logged once all the same. */
+    @Test
+    void aBodyThatEndsItsConnectionEndsItsRequestInOneLogLine() throws Exception {
+        int port = proxy("");
+        var stats = proxy.withStats();
+        try (Http2Wire h2 = Http2Wire.client(port)) {
+            h2.headers(1, false, post("/gc"));
+            awaitServed("/gc");
+            h2.data(1, true, "a");
+            var frames = h2.until(1);
+            assertEquals("GOAWAY 1", frames.get(frames.size() - 2).toString(), frames.toString());
+            assertEquals("closed", frames.get(frames.size() - 1), frames.toString());
+        }
+        assertOneLineForTheResetStream("/gc");
+        assertEquals(1.0, stats.get("envoy_http2_rx_messaging_error").gauge().value());
+        assertEquals(1, LoopbackProxy.stat(stats, "inbound_0.0.0.0_8080", "downstream_cx_protocol_error"));
+    }
+
+    /** A head and its too long body in one read: the head was decoded, and its request is logged as forwarded. */
+    @Test
+    void aHeadAndItsTooLongBodyInOneReadAreLoggedAsTheRequest() throws Exception {
+        int port = proxy(", override_stream_error_on_invalid_http_message: true");
+        try (Http2Wire h2 = Http2Wire.client(port)) {
+            h2.write(Http2Wire.frame(Http2Wire.HEADERS, Http2Wire.END_HEADERS, 1, Http2Wire.block(post("/one"))),
+                    Http2Wire.frame(Http2Wire.DATA, Http2Wire.END_STREAM, 1, "abc".getBytes()));
+            assertEquals("[RST_STREAM 1 1]", h2.until(1).toString());
+        }
+        for (int i = 0; i < 200 && proxy.requests.isEmpty(); i++) {
+            Thread.sleep(25);
+        }
+        Thread.sleep(100);
+        assertEquals(1, proxy.requests.size(), proxy.requests.toString());
+        StreamInfo logged = proxy.requests.get(0);
+        assertEquals("POST /one", logged.method() + " " + logged.path());
+        assertEquals(Set.of(ResponseFlag.DOWNSTREAM_PROTOCOL_ERROR), logged.responseFlags());
+        assertEquals(Http2HeaderValidator.MESSAGING, logged.responseCodeDetails());
     }
 
     /** The connection manager's own {@code stream_error_on_invalid_http_message} applies when the codec's is unset. */

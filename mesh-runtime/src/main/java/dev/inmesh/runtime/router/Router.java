@@ -336,6 +336,17 @@ public final class Router {
     }
 
     /**
+     * The caller's codec reset its stream before its answer, for what the caller sent after its head (a body longer
+     * or shorter than its {@code content-length}, invalid trailers): as {@link #cancel}, but the exchange ends as
+     * Envoy's connection manager ends a stream its codec reset with response details (ActiveStream::onResetStream
+     * with a local reset, source/common/http/conn_manager_impl.cc): flag DPE and the codec's {@code details}.
+     */
+    public void codecReset(RouterRequest req, String details) {
+        req.departure = new RouterRequest.Departure(ResponseFlag.DOWNSTREAM_PROTOCOL_ERROR, details);
+        cancel(req);
+    }
+
+    /**
      * The connection manager's {@code request_timeout} ran out before the request was whole and before its answer
      * began: the exchange ends as Envoy's connection manager ends it, the attempt in flight reset (or a fault delay
      * cut short) and {@code 408 request timeout} ({@code request_overall_timeout}) answering the caller.
@@ -2477,10 +2488,23 @@ public final class Router {
      * flag DR and the codec's {@code details} in place of the response's.
      */
     public StreamInfo callerReset(RouterResponse response, long bytesSent, String details) {
+        return reset(response, bytesSent, details, ResponseFlag.DOWNSTREAM_REMOTE_RESET);
+    }
+
+    /**
+     * Records an exchange whose caller's codec reset its stream before the response ended, as {@link #codecReset}:
+     * flag DPE and the codec's {@code details} in place of the response's.
+     */
+    public StreamInfo codecReset(RouterResponse response, long bytesSent, String details) {
+        return reset(response, bytesSent, details, ResponseFlag.DOWNSTREAM_PROTOCOL_ERROR);
+    }
+
+    /** Records an exchange whose caller's stream was reset: {@code flag}, and {@code details} unless it completed. */
+    private StreamInfo reset(RouterResponse response, long bytesSent, String details, ResponseFlag flag) {
         if (!response.exchange.completed) {
             response.exchange.responseCodeDetails = details;
         }
-        return finish(response, bytesSent, ResponseFlag.DOWNSTREAM_REMOTE_RESET);
+        return finish(response, bytesSent, flag);
     }
 
     /**

@@ -186,7 +186,10 @@ public final class RouterRequest implements RouteRequest {
     String clientCertElement;
     /** Whether the caller went away ({@link Router#cancel}); read by the exchange when it starts. */
     volatile boolean cancelled;
-    /** How the caller went away: its connection closed, unless it reset its stream ({@link Router#callerReset}). */
+    /**
+     * How the caller went away: its connection closed, unless it reset its stream ({@link Router#callerReset}) or its
+     * codec did ({@link Router#codecReset}).
+     */
     volatile Departure departure = Departure.DISCONNECT;
     /**
      * How the connection manager ended the request before its answer, or null: its {@code request_timeout}
