@@ -420,7 +420,7 @@ final class HttpBridge {
                     if (!outbound && c.stats() != null) {
                         c.stats().protocolError(); // GOAWAY, and the connection closes
                     }
-                    super.onConnectionError(ctx, outbound, cause, http2Ex);
+                    super.onConnectionError(ctx, outbound, cause, lastProcessed(http2Ex));
                 }
             };
             if (stats != null) {
@@ -471,6 +471,20 @@ final class HttpBridge {
                 }
             });
             return codec;
+        }
+
+        /**
+         * {@code e} (a connection error) as one whose GOAWAY names the last stream the connection took, as nghttp2's
+         * (nghttp2_session_terminate_session sends its last_proc_stream_id; only a graceful shutdown's first GOAWAY
+         * says 2^31-1): Netty's frame codec says 2^31-1 for any error that ends the connection at once (a hard
+         * shutdown, as a header block it could not decode may have opened a stream it has not created yet), and then
+         * closes; with no shutdown hint it names the last stream created and closes all the same. A stream whose
+         * header block failed to decode was not created, and is not named (nghttp2 names it, as it opened it first):
+         * the client may retry it, nothing of it having been taken.
+         */
+        private static Http2Exception lastProcessed(Http2Exception e) {
+            return e == null || e.shutdownHint() != Http2Exception.ShutdownHint.HARD_SHUTDOWN ? e
+                    : new Http2Exception(e.error(), e.getMessage(), e, Http2Exception.ShutdownHint.NO_SHUTDOWN);
         }
 
         /**

@@ -37,6 +37,12 @@ final class Http2Wire implements AutoCloseable {
                     | payload[at + 3] & 0xff;
         }
 
+        /** The last stream id of a GOAWAY. */
+        int lastStreamId() {
+            return (payload[0] & 0x7f) << 24 | (payload[1] & 0xff) << 16 | (payload[2] & 0xff) << 8
+                    | payload[3] & 0xff;
+        }
+
         boolean endsStream() {
             return (type == DATA || type == HEADERS) && (flags & END_STREAM) != 0;
         }

@@ -131,23 +131,45 @@ class ProxyHttp2MalformedRequestTest {
         return heads;
     }
 
+    /**
+     * As nghttp2 (Envoy's codec) ends a connection for a protocol error, its GOAWAY names the last stream it took (the
+     * one at fault among them), not 2^31-1, which only a graceful shutdown's first GOAWAY says.
+     */
     @Test
     void aRequestHeadWithoutMethodEndsItsConnectionAsEnvoysCodecEndsIt() throws Exception {
         int port = proxy("");
         var stats = proxy.withStats();
         List<Object> frames;
         try (Http2Wire h2 = Http2Wire.client(port)) {
-            h2.headers(1, true, without(":method"));
-            frames = h2.until(1);
+            h2.headers(1, true, GOOD);
+            assertEquals("200", h2.status(h2.until(1), 1));
+            h2.headers(3, true, without(":method"));
+            frames = h2.until(3);
         }
         assertEquals("GOAWAY 1", frames.get(frames.size() - 2).toString(), frames.toString());
+        assertEquals(3, ((Http2Wire.Frame) frames.get(frames.size() - 2)).lastStreamId());
         assertEquals("closed", frames.get(frames.size() - 1), frames.toString());
         StreamInfo logged = proxy.logged(0);
         assertEquals(Http2HeaderValidator.MESSAGING, logged.responseCodeDetails());
         assertEquals(Set.of(ResponseFlag.DOWNSTREAM_PROTOCOL_ERROR), logged.responseFlags());
         assertEquals(1.0, stats.get("envoy_http2_rx_messaging_error").gauge().value());
         assertEquals(1, LoopbackProxy.stat(stats, "inbound_0.0.0.0_8080", "downstream_cx_protocol_error"));
-        assertEquals(List.of(), served);
+        assertEquals(List.of("svc /x null"), served, "only the valid stream went upstream");
+    }
+
+    /** A frame Netty's frame reader refuses (DATA without a stream) ends the connection naming its last stream too. */
+    @Test
+    void aBrokenFramesGoawayNamesTheLastStreamTaken() throws Exception {
+        int port = proxy("");
+        List<Object> frames;
+        try (Http2Wire h2 = Http2Wire.client(port)) {
+            h2.headers(1, true, GOOD);
+            assertEquals("200", h2.status(h2.until(1), 1));
+            h2.data(0, true, "x");
+            frames = h2.until(1);
+        }
+        assertEquals("GOAWAY 1", frames.get(frames.size() - 2).toString(), frames.toString());
+        assertEquals(1, ((Http2Wire.Frame) frames.get(frames.size() - 2)).lastStreamId());
     }
 
     @Test
