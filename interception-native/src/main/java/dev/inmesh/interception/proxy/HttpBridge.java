@@ -354,8 +354,7 @@ final class HttpBridge {
                 @Override
                 protected void handleServerHeaderDecodeSizeError(ChannelHandlerContext ctx,
                                                                  io.netty.handler.codec.http2.Http2Stream stream) {
-                    // no 431: the codec resets the stream after this (with PROTOCOL_ERROR, where Envoy's nghttp2
-                    // says INTERNAL_ERROR)
+                    // no 431: the codec resets the stream after this (with INTERNAL_ERROR, see onError)
                     try {
                         if (stats != null) {
                             stats.headerOverflow();
@@ -369,6 +368,16 @@ final class HttpBridge {
 
                 @Override
                 public void onError(ChannelHandlerContext ctx, boolean outbound, Throwable cause) {
+                    if (io.netty.handler.codec.http2.Http2CodecUtil.getEmbeddedHttp2Exception(cause)
+                            instanceof Http2Exception.HeaderListSizeException over && over.duringDecode()
+                            && over.error() != Http2Error.INTERNAL_ERROR) {
+                        // a header block over the limit: its stream is reset with INTERNAL_ERROR, as nghttp2 and
+                        // oghttp2 reset a stream whose header callback failed (Envoy's saveHeader fails one over
+                        // max_request_headers_kb or max_headers_count, source/common/http/http2/codec_impl.cc), where
+                        // Netty's decoder says PROTOCOL_ERROR
+                        cause = Http2Exception.headerListSizeError(over.streamId(), Http2Error.INTERNAL_ERROR, true,
+                                "%s", over.getMessage());
+                    }
                     var invalid = outbound ? null : invalidMessage(cause);
                     if (invalid == null) {
                         if (!outbound && stats != null && io.netty.handler.codec.http2.Http2CodecUtil
