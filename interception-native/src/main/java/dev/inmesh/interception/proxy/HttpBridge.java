@@ -1185,8 +1185,9 @@ final class HttpBridge {
          *
          * @param headRead whether the request's head was read
          * @param headerTimeout whether {@code request_headers_timeout} ran out (else {@code request_timeout})
+         * @param began when the request began ({@link System#nanoTime}): its first byte, where Envoy's stream starts
          */
-        boolean requestTimedOut(boolean headRead, boolean headerTimeout) {
+        boolean requestTimedOut(boolean headRead, boolean headerTimeout, long began) {
             if (closing || !ctx.channel().isActive()) {
                 return true;
             }
@@ -1211,7 +1212,8 @@ final class HttpBridge {
             conn.lifetime().streamStarted(); // Envoy's stream began with the request's first byte
             busy = true;
             refuseFurther();
-            RouterRequest rr = unparsed("HTTP/1.1");
+            // timed, as Envoy's stream, from the request's first byte (its %DURATION% the wait, not the reply's)
+            RouterRequest rr = unparsed("HTTP/1.1").startedAt(began);
             respond(ctx, conn.runtime().router.localReply(rr, 408,
                     headerTimeout ? "request header timeout" : "request timeout",
                     headerTimeout ? "request_header_timeout" : "request_overall_timeout", null),

@@ -135,7 +135,7 @@ final class RequestTimeouts {
             return;
         }
         boolean headerExpired = !headRead && headersNanos > 0 && elapsed >= headersNanos;
-        if (exchange.requestTimedOut(headRead, headerExpired)) {
+        if (exchange.requestTimedOut(headRead, headerExpired, began)) {
             start = -1;
         }
         // else the exchange is still answering the request before: previousAnswered times this one anew

@@ -61,8 +61,8 @@ public final class RouterRequest implements RouteRequest {
     String remoteAddress;
     final String downstreamLocalAddress;
     final SocketAddress originalDestination;
-    final long startNanos;
-    final Instant startTime;
+    long startNanos;
+    Instant startTime;
     final String protocol;
     /** The request's head as it arrived, in bytes as HTTP/1.1 writes it ({@link HeadSize#request}). */
     final long headBytes;
@@ -267,6 +267,20 @@ public final class RouterRequest implements RouteRequest {
                                          String downstreamLocalAddress, String protocol) {
         return new RouterRequest(direction, null, null, null, null, MultiMap.caseInsensitiveMultiMap(), null,
                 downstreamRemoteAddress, downstreamLocalAddress, null, protocol);
+    }
+
+    /**
+     * Dates the request's start back to {@code nanos} ({@link System#nanoTime} terms, before now): the first byte of a
+     * request the codec had not read whole, whose stream Envoy's HTTP/1 codec began with that byte, so that its
+     * {@code %START_TIME%} and {@code %DURATION%} count the wait for the rest. Before it is routed or answered only.
+     */
+    public RouterRequest startedAt(long nanos) {
+        long earlier = startNanos - nanos;
+        if (earlier > 0) {
+            startNanos = nanos;
+            startTime = startTime.minusNanos(earlier);
+        }
+        return this;
     }
 
     /**
