@@ -296,6 +296,95 @@ class StandaloneProxySdsTest {
         assertTrue(adminClosed.get(), "the admin server is closed too");
     }
 
+    /**
+     * A bootstrap whose listener on {@code port} routes {@code /plain} to cluster c (plaintext) and {@code /tls} to
+     * cluster mtls, whose TLS to {@code upstream} (the mesh's CA trusted) presents the client certificate
+     * {@code client} from sds-grpc at {@code at}, waited for {@code initial_fetch_timeout: 0.5s}.
+     */
+    private Path bootstrapWithTlsCluster(int port, int upstream, String at) throws Exception {
+        Path ca = Files.writeString(dir.resolve("ca.pem"), MESH_CA.certificatePem());
+        String routes = Http1RequestsTest.listener("outbound", port, "").replace("""
+                              - match: {prefix: /}
+                                route: {cluster: c}
+                """, """
+                              - match: {prefix: /plain}
+                                route: {cluster: c}
+                              - match: {prefix: /tls}
+                                route: {cluster: mtls}
+                """);
+        String mtls = """
+                  - name: mtls
+                    type: STATIC
+                    connect_timeout: 1s
+                    load_assignment:
+                      cluster_name: mtls
+                      endpoints:
+                      - lb_endpoints:
+                        - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: %d}}}
+                    transport_socket:
+                      name: envoy.transport_sockets.tls
+                      typed_config:
+                        "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext
+                        common_tls_context:
+                          validation_context: {trusted_ca: {filename: %s}}
+                          tls_certificate_sds_secret_configs:
+                          - name: client
+                %s
+                """.formatted(upstream, ca, SDS_CONFIG.replace("0s", "0.5s").indent(12).stripTrailing());
+        return Files.writeString(dir.resolve("envoy-rev.yaml"), "static_resources:\n  listeners:\n" + routes
+                + Http1RequestsTest.clusterC(app) + mtls + sdsGrpc(at));
+    }
+
+    /** An HTTP server requiring a client certificate of the mesh's CA, answering with its subject; its port. */
+    private int mtlsUpstream() {
+        Issued server = TestCertificates.issue(MESH_CA, "upstream", List.of("localhost"), List.of());
+        return vertx.createHttpServer(TestCertificates.requiringClientCertificate(server, MESH_CA))
+                .requestHandler(TestCertificates::answerClientSubject).listen(0, "127.0.0.1").await().actualPort();
+    }
+
+    /**
+     * Istio's bootstrap shape: a cluster's client certificate from sds-grpc, whose Unix socket is not there. As
+     * Envoy's cluster once its secret's initial fetch timed out, the proxy starts, serves its other routes, and
+     * the cluster's requests fail to connect (503 UF, Envoy's NotReadySslSocket), never in plaintext.
+     */
+    @Test
+    void aClusterWhoseSdsSecretDoesNotArriveInTimeLeavesTheProxyServingAndItsRequestsFailToConnect()
+            throws Exception {
+        int port = LoopbackProxy.freePort();
+        Path file = bootstrapWithTlsCluster(port, mtlsUpstream(), "{pipe: {path: " + dir.resolve("no/socket") + "}}");
+        proxy = StandaloneProxy.start(new StandaloneProxy.Settings(file, -1, -1, 1, null, AdminHook.NONE));
+
+        assertEquals("HTTP/1.1 200 OK", get(port, "/plain").lines().findFirst().orElse(""));
+        String tls = get(port, "/tls");
+        assertTrue(tls.startsWith("HTTP/1.1 503"), tls);
+        assertTrue(tls.contains("upstream connect error"), tls);
+    }
+
+    /** The same with an SDS server that sends the secret only later: the cluster's requests then take it. */
+    @Test
+    void aClusterWhoseSdsSecretArrivesAfterItsTimeoutTakesItThen() throws Exception {
+        sds = SdsTestServer.start();
+        int port = LoopbackProxy.freePort();
+        Path file = bootstrapWithTlsCluster(port, mtlsUpstream(),
+                "{socket_address: {address: 127.0.0.1, port_value: " + sds.port() + "}}");
+        proxy = StandaloneProxy.start(new StandaloneProxy.Settings(file, -1, -1, 1, null, AdminHook.NONE));
+        assertEquals("HTTP/1.1 200 OK", get(port, "/plain").lines().findFirst().orElse(""));
+        assertTrue(get(port, "/tls").startsWith("HTTP/1.1 503"));
+
+        sds.set("1", SdsTestServer.certificate("client", CALLER));
+        String seen = "";
+        for (int i = 0; i < 100 && !seen.startsWith("HTTP/1.1 200"); i++) {
+            Thread.sleep(100);
+            seen = get(port, "/tls");
+        }
+        assertTrue(seen.startsWith("HTTP/1.1 200") && seen.endsWith("client=CN=productpage"), seen);
+    }
+
+    /** GET {@code path} from the proxy's listener with host svc; the whole answer. */
+    private static String get(int port, String path) throws Exception {
+        return Http1RequestsTest.exchange(port, "GET " + path + " HTTP/1.1\r\nhost: svc\r\nconnection: close\r\n\r\n");
+    }
+
     /** Has the control plane serve {@code listener} (none when null) on {@link #port}, and cluster c. */
     private void serve(TestControlPlane istiod, String version, String listener) throws Exception {
         istiod.serve(version, listener == null ? List.of()

@@ -49,12 +49,19 @@ public final class FileConfigSource implements ConfigSource {
     private boolean loaded;
     private boolean startedWatching;
     /**
-     * The identity files (and the SDS secrets' versions) as the last poll after a failed reload saw them (null: not
-     * looked at): a configuration rejected for a missing or unusable identity file, or an SDS secret not arrived, is
-     * read again once those change, as Envoy's listener
-     * warms until its SDS secret arrives, where it would otherwise wait for the configuration's next change.
+     * The identity files (and the SDS secrets' versions) as the last poll after a failed reload, or one that left a
+     * cluster's TLS not ready, saw them (null: not looked at): a configuration rejected for a missing or unusable
+     * identity file, or an SDS secret not arrived, is read again once those change, as Envoy's listener
+     * warms until its SDS secret arrives, where it would otherwise wait for the configuration's next change; so is
+     * one applied with a cluster's TLS not ready for its SDS secret, which then takes the secret, as Envoy's cluster
+     * does on its arrival.
      */
     private List<String> identityFingerprint;
+    /**
+     * Whether the configuration applied last left a cluster's TLS not ready, its SDS secret not arrived within its
+     * {@code initial_fetch_timeout} ({@link Parsers#withSecretsNotReady}).
+     */
+    private volatile boolean secretsNotReady;
     /** The SDS client of the TLS contexts naming secrets with a gRPC {@code sds_config}, or null: refused. */
     private volatile SdsSecretManager sds;
     private volatile String lastError;
@@ -191,8 +198,9 @@ public final class FileConfigSource implements ConfigSource {
         List<String> knownIdentity = identityFingerprint;
         inflight = vertx.<Void>executeBlocking(() -> {
             List<String> now = fingerprint(path);
-            // after a failed reload, the identity's files too: the rejection may have been theirs
-            List<String> identityNow = lastError == null ? knownIdentity : secretsFingerprint();
+            // after a failed reload, the identity's files too: the rejection may have been theirs; and the secrets
+            // a cluster's TLS waits for
+            List<String> identityNow = lastError == null && !secretsNotReady ? knownIdentity : secretsFingerprint();
             if (!now.equals(known) || !java.util.Objects.equals(identityNow, knownIdentity)) {
                 // the identity's files as this read finds them, taken before it: a change during it reads again
                 List<String> identityBefore = secretsFingerprint();
@@ -227,8 +235,9 @@ public final class FileConfigSource implements ConfigSource {
     private ResourceBundle load() throws ConfigException {
         String error;
         try {
-            ResourceBundle bundle = Parsers.withIdentity(identity,
-                    () -> Parsers.withSds(sds, () -> EnvoyConfigReader.read(path)))
+            java.util.Set<String> late = new java.util.HashSet<>();
+            ResourceBundle bundle = Parsers.withIdentity(identity, () -> Parsers.withSds(sds,
+                    () -> Parsers.withSecretsNotReady(late, () -> EnvoyConfigReader.read(path))))
                     .keepingVersionsOf(holder.current().resources());
             subscribe(bundle);
             holder.apply(bundle);
@@ -237,6 +246,7 @@ public final class FileConfigSource implements ConfigSource {
                 sds.retain(dev.inmesh.runtime.xds.SdsSecrets.named(bundle));
             }
             lastError = null;
+            secretsNotReady = !late.isEmpty();
             reloads++;
             long now = System.currentTimeMillis();
             subscriptions.forEach(s -> s.accepted(now));

@@ -86,17 +86,22 @@ final class TransportSockets {
             made.add(s);
             return s;
         };
-        Slot own = slot.apply(config.tls());
+        // TLS Inmesh cannot have (yet): its hosts' connections fail, never in plaintext
+        Slot own = config.tlsNotReady() == null ? slot.apply(config.tls())
+                : notReady("cluster " + config.name() + ": TLS not ready: " + config.tlsNotReady());
         List<TransportSocketMatch> matches = new ArrayList<>();
         List<Slot> slots = new ArrayList<>();
         for (TransportSocketMatch m : config.transportSocketMatches()) {
             matches.add(m);
-            // a match whose TLS Inmesh cannot have: its hosts' connections fail, never in plaintext
-            slots.add(m.notReady() == null ? slot.apply(m.tls()) : new Slot(null, new Socket(null,
-                    new IllegalStateException("transport socket match \"" + m.name() + "\" not ready: "
-                            + m.notReady()))));
+            slots.add(m.notReady() == null ? slot.apply(m.tls())
+                    : notReady("transport socket match \"" + m.name() + "\" not ready: " + m.notReady()));
         }
         return new TransportSockets(own, List.copyOf(matches), List.copyOf(slots));
+    }
+
+    /** A socket whose connections fail with {@code why}, as Envoy's {@code NotReadySslSocket}; never kept. */
+    private static Slot notReady(String why) {
+        return new Slot(null, new Socket(null, new IllegalStateException(why)));
     }
 
     /**

@@ -574,11 +574,14 @@ public final class UpstreamCluster {
         installSockets(previous, compiled, newConfig);
         boolean changed = old != newConfig && !newConfig.equals(old);
         if (changed) {
+            if (newConfig.tlsNotReady() != null) {
+                LOG.warning(() -> "cluster " + name + ": TLS not ready, the connections of its hosts fail: "
+                        + newConfig.tlsNotReady());
+            }
             for (TransportSocketMatch m : newConfig.transportSocketMatches()) {
                 if (m.notReady() != null) {
                     LOG.warning(() -> "cluster " + name + ": transport socket match \"" + m.name() + "\" not ready, "
-                            + "the connections of its hosts fail (set a workload identity directory): "
-                            + m.notReady());
+                            + "the connections of its hosts fail: " + m.notReady());
                 }
             }
         }

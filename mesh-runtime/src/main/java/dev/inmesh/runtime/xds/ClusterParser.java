@@ -37,8 +37,10 @@ import java.util.Set;
  * A {@code transport_socket} is {@code raw_buffer} or TLS ({@link UpstreamTlsParser}), and so is the
  * {@code transport_socket} of each of the {@code transport_socket_matches}, which choose each host's socket by its
  * metadata; a match whose TLS needs Istio's own SDS secrets ({@code default}, {@code ROOTCA}), which Inmesh cannot
- * resolve, is kept, not ready ({@link UpstreamTlsParser#notReadyMatch}): the connections of Istio's
- * {@code tlsMode-istio} hosts then fail, and do not fall to its plaintext {@code tlsMode-disabled} match. Of
+ * resolve, is kept, not ready ({@link UpstreamTlsParser#socket}): the connections of Istio's
+ * {@code tlsMode-istio} hosts then fail, and do not fall to its plaintext {@code tlsMode-disabled} match. So is a
+ * cluster's TLS, or a match's, whose SDS secret has not arrived within its {@code initial_fetch_timeout}, in a
+ * parse that leaves it so ({@link Parsers#withSecretsNotReady}). Of
  * {@code upstream_connection_options}, {@code tcp_keepalive} is applied to every upstream connection (see
  * {@link TcpKeepalive}) and {@code set_local_interface_name_on_upstream_connections}, which only tells Envoy's
  * extensions the interface name, is accepted; {@code happy_eyeballs_config} is rejected by name.
@@ -180,8 +182,10 @@ public final class ClusterParser
         }
         TcpKeepalive keepalive = c.hasUpstreamConnectionOptions() ? Fields.at("upstream_connection_options",
                 () -> tcpKeepalive(c.getUpstreamConnectionOptions())) : null;
-        UpstreamTlsContext tls = c.hasTransportSocket()
-                ? Fields.at("transport_socket", () -> UpstreamTlsParser.parse(c.getTransportSocket())) : null;
+        UpstreamTlsParser.Socket socket = c.hasTransportSocket()
+                ? Fields.at("transport_socket", () -> UpstreamTlsParser.socket(c.getTransportSocket(), false))
+                : new UpstreamTlsParser.Socket(null, null);
+        UpstreamTlsContext tls = socket.tls();
         List<TransportSocketMatch> matches = Fields.each("transport_socket_matches",
                 c.getTransportSocketMatchesList(), ClusterParser::socketMatch);
         Fields.each("filters", c.getFiltersList(), f -> {
@@ -258,7 +262,7 @@ public final class ClusterParser
                 Fields.at("metadata", () -> CoreParsers.metadata(c.getMetadata())), lifetimes, tls, keepalive,
                 matches, c.getRespectDnsTtl(), h2, dnsJitter, extraSources, c.getAltStatName(),
                 HealthCheckParser.parse(c.getHealthChecksList(), h2Feature), c.getIgnoreHealthOnHostRemoval(),
-                http1Trailers, dnsFailureRefresh);
+                http1Trailers, dnsFailureRefresh, socket.notReady());
     }
 
     /**
@@ -307,8 +311,8 @@ public final class ClusterParser
     /**
      * One of {@code transport_socket_matches}: its name, the metadata it matches and its transport socket
      * ({@code raw_buffer} or TLS, which is required: Envoy refuses a match without one); a match whose TLS cannot be
-     * parsed rejects the cluster by name, but for one not ready for Istio's SDS secrets
-     * ({@link UpstreamTlsParser#notReadyMatch}).
+     * parsed rejects the cluster by name, but for one not ready for Istio's SDS secrets or for an SDS secret not
+     * arrived ({@link UpstreamTlsParser#socket}).
      */
     private static TransportSocketMatch socketMatch(
             io.envoyproxy.envoy.config.cluster.v3.Cluster.TransportSocketMatch m) {
@@ -318,16 +322,8 @@ public final class ClusterParser
         }
         TransportSocket ts = m.getTransportSocket();
         Map<String, Object> match = Fields.struct(m.getMatch());
-        try {
-            return new TransportSocketMatch(m.getName(), match,
-                    Fields.at("transport_socket", () -> UpstreamTlsParser.parse(ts)));
-        } catch (FieldError e) {
-            String notReady = UpstreamTlsParser.notReadyMatch(ts, e);
-            if (notReady == null) {
-                throw e;
-            }
-            return new TransportSocketMatch(m.getName(), match, null, notReady);
-        }
+        UpstreamTlsParser.Socket socket = Fields.at("transport_socket", () -> UpstreamTlsParser.socket(ts, true));
+        return new TransportSocketMatch(m.getName(), match, socket.tls(), socket.notReady());
     }
 
     private static String edsConfig(io.envoyproxy.envoy.config.cluster.v3.Cluster.EdsClusterConfig eds) {

@@ -62,6 +62,12 @@ final class CommonTlsParser {
     static final ThreadLocal<WorkloadIdentity> IDENTITY = new ThreadLocal<>();
     /** The SDS client of the parse running on this thread, or null ({@link Parsers#withSds}). */
     static final ThreadLocal<SdsSecretManager> SDS = new ThreadLocal<>();
+    /**
+     * Where the parse running on this thread puts the names of the SDS secrets that had not arrived within their
+     * {@code initial_fetch_timeout}, or null when such a secret rejects its resource
+     * ({@link Parsers#withSecretsNotReady}).
+     */
+    static final ThreadLocal<Set<String>> NOT_ARRIVED = new ThreadLocal<>();
     /** How long a parse waits before it reads an unusable certificate and key of an SDS name again. */
     static final long REREAD_PAUSE_MILLIS = 100;
     /** How many times a parse reads such a pair again before the pair's error rejects the resource. */
@@ -307,12 +313,15 @@ final class CommonTlsParser {
 
     /**
      * The secret {@code s} names, fetched over SDS, waiting for its first version as {@link SdsSecretManager#await}
-     * does; its refusal rejects the resource by name.
+     * does; its refusal rejects the resource by name. One that has not arrived in time joins {@link #NOT_ARRIVED}.
      */
     private static SdsSecret fetch(SdsSecretConfig s) {
         try {
             return SDS.get().await(s);
         } catch (IllegalArgumentException e) {
+            if (e instanceof SdsSecretManager.NotArrivedException && NOT_ARRIVED.get() != null) {
+                NOT_ARRIVED.get().add(s.getName());
+            }
             throw new FieldError("name", e.getMessage());
         }
     }

@@ -69,6 +69,19 @@ public final class Parsers {
         return with(CommonTlsParser.SDS, sds, parse);
     }
 
+    /**
+     * Runs {@code parse} with a cluster's TLS whose SDS secret (of a gRPC {@code sds_config}) has not arrived within
+     * its {@code initial_fetch_timeout} left not ready rather than rejecting the cluster, as Envoy's cluster
+     * initializes once its secret's initial fetch timed out, its connections failing until the secret comes: the
+     * cluster's {@code tlsNotReady}, or its transport socket match's {@code notReady}. The names of the secrets
+     * not arrived in time are added to {@code names}, for the caller to parse again once they arrive. A listener's
+     * TLS still needs its secret (rejected by name without it).
+     */
+    public static <T, E extends Exception> T withSecretsNotReady(java.util.Set<String> names, Parse<T, E> parse)
+            throws E {
+        return with(CommonTlsParser.NOT_ARRIVED, names, parse);
+    }
+
     /** Parses a message of any of the four types. */
     public static Object parse(ResourceType type, Message message) throws InvalidResourceException {
         ResourceParser<Message, ?> p = forType(type);

@@ -36,6 +36,43 @@ final class UpstreamTlsParser {
     }
 
     /**
+     * A cluster's transport socket (its own, or a match's) as parsed: its TLS (null for plaintext), or why it is
+     * not ready (the TLS null then).
+     */
+    record Socket(UpstreamTlsContext tls, String notReady) {}
+
+    /**
+     * The transport socket {@code ts}, or, when its TLS does not parse because an SDS secret it names had not
+     * arrived within its {@code initial_fetch_timeout} and the parse leaves such TLS not ready
+     * ({@link Parsers#withSecretsNotReady}), a socket not ready: as Envoy's cluster initializes once the secret's
+     * initial fetch timed out ({@code SdsApi::onConfigUpdateFailed} readies its init target), its connections
+     * failing through the {@code NotReadySslSocket} until the secret comes. For a transport socket match,
+     * {@code istioMatch}, so is one that needs Istio's own SDS secrets ({@link #notReadyMatch}).
+     *
+     * @throws FieldError why the socket rejects its cluster
+     */
+    static Socket socket(TransportSocket ts, boolean istioMatch) {
+        java.util.Set<String> outer = CommonTlsParser.NOT_ARRIVED.get();
+        java.util.Set<String> late = new java.util.LinkedHashSet<>();
+        try {
+            return new Socket(outer == null ? parse(ts) : Parsers.with(CommonTlsParser.NOT_ARRIVED, late,
+                    () -> parse(ts)), null);
+        } catch (FieldError e) {
+            FieldError failure = e.under("transport_socket"); // as the message of the cluster's rejection would say
+            if (!late.isEmpty()) {
+                outer.addAll(late);
+                return new Socket(null, "its SDS secret \"" + late.iterator().next() + "\" has not arrived ("
+                        + failure.getMessage() + ")");
+            }
+            String notReady = istioMatch ? notReadyMatch(ts, failure) : null;
+            if (notReady == null) {
+                throw e;
+            }
+            return new Socket(null, notReady);
+        }
+    }
+
+    /**
      * Why a transport socket match whose TLS did not parse ({@code failure}) is kept, not ready, rather than rejecting
      * its cluster, or null when it is not: without a workload identity directory, a match is not ready when its TLS
      * names Istio's own SDS secrets ({@code default}, {@code ROOTCA}: istiod's workload certificate and root, which
@@ -44,7 +81,7 @@ final class UpstreamTlsParser {
      * plaintext. With a directory those secrets parse, and a match that still fails (a missing or unusable identity
      * file) rejects its cluster by name.
      */
-    static String notReadyMatch(TransportSocket ts, FieldError failure) {
+    private static String notReadyMatch(TransportSocket ts, FieldError failure) {
         io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext u;
         try {
             u = CommonTlsParser.context(ts,

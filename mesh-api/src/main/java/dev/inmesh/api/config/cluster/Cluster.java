@@ -63,6 +63,10 @@ import java.util.List;
  * @param dnsFailureRefreshRate when a DNS cluster resolves again after a resolution in which every lookup failed
  *     ({@code dns_failure_refresh_rate}): a jittered exponential back-off; null (Envoy's default) for
  *     {@code dnsRefreshRate}
+ * @param tlsNotReady why the cluster's own TLS ({@code transport_socket}) is not ready, or null when it is (or it
+ *     has none): its SDS secret had not arrived within its {@code initial_fetch_timeout}, so the cluster serves
+ *     without it and the connections of the hosts that take that socket fail, as Envoy's through its
+ *     {@code NotReadySslSocket}, never in plaintext ({@code tls} is null then)
  */
 public record Cluster(
         String name,
@@ -94,7 +98,8 @@ public record Cluster(
         HealthCheck healthCheck,
         boolean ignoreHealthOnHostRemoval,
         boolean http1Trailers,
-        RefreshRate dnsFailureRefreshRate) {
+        RefreshRate dnsFailureRefreshRate,
+        String tlsNotReady) {
 
     public static final Duration DEFAULT_CONNECT_TIMEOUT = Duration.ofSeconds(5);
 
@@ -142,7 +147,10 @@ public record Cluster(
                             + loadAssignment.endpoints().size() + " localities",
                     "a single locality with a single endpoint for a LOGICAL_DNS cluster");
         }
-        Checks.check(healthCheck == null || tls == null && transportSocketMatches.isEmpty(), "health_checks",
+        Checks.check(tlsNotReady == null || tls == null, "transport_socket", "TLS not ready with TLS",
+                "no TLS on a cluster whose TLS is not ready");
+        Checks.check(healthCheck == null || tls == null && tlsNotReady == null && transportSocketMatches.isEmpty(),
+                "health_checks",
                 "a health check on a cluster with TLS", "no TLS to the hosts (Inmesh's checks speak plaintext)");
         Checks.check(healthCheck == null || type != DiscoveryType.ORIGINAL_DST, "health_checks",
                 "a health check on an ORIGINAL_DST cluster", "a cluster whose hosts are known in advance");
@@ -215,6 +223,7 @@ public record Cluster(
         b.ignoreHealthOnHostRemoval = ignoreHealthOnHostRemoval;
         b.http1Trailers = http1Trailers;
         b.dnsFailureRefreshRate = dnsFailureRefreshRate;
+        b.tlsNotReady = tlsNotReady;
         return b;
     }
 
@@ -239,6 +248,7 @@ public record Cluster(
         private Metadata metadata;
         private CommonHttpProtocolOptions commonHttpProtocolOptions;
         private UpstreamTlsContext tls;
+        private String tlsNotReady;
         private TcpKeepalive tcpKeepalive;
         private List<TransportSocketMatch> transportSocketMatches;
         private boolean respectDnsTtl;
@@ -358,6 +368,12 @@ public record Cluster(
             return this;
         }
 
+        /** Sets {@code tlsNotReady}; by default null (the cluster's TLS, if any, is ready). */
+        public Builder tlsNotReady(String value) {
+            this.tlsNotReady = value;
+            return this;
+        }
+
         /** Sets {@code tcpKeepalive}; by default none. */
         public Builder tcpKeepalive(TcpKeepalive value) {
             this.tcpKeepalive = value;
@@ -419,7 +435,7 @@ public record Cluster(
                     dnsLookupFamily, cleanupInterval, http2, useDownstreamProtocol, metadata, commonHttpProtocolOptions,
                     tls, tcpKeepalive, transportSocketMatches, respectDnsTtl, http2ProtocolOptions, dnsJitter,
                     extraSourceAddresses, altStatName, healthCheck, ignoreHealthOnHostRemoval, http1Trailers,
-                    dnsFailureRefreshRate);
+                    dnsFailureRefreshRate, tlsNotReady);
         }
     }
 

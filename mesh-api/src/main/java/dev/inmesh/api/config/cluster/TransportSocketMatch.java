@@ -19,8 +19,9 @@ import java.util.Objects;
  *     equal value (plain Java values, as {@link Metadata} holds them); empty: every host
  * @param tls TLS to the hosts it applies to, or null for plaintext ({@code raw_buffer})
  * @param notReady why the match's TLS cannot be had here, or null when it can: it needs Istio's own SDS secrets
- *     ({@code default}, {@code ROOTCA}) and Inmesh has no workload identity to serve them, so the connections of the
- *     hosts it applies to fail, as Envoy's to hosts whose secret SDS has not supplied (never in plaintext)
+ *     ({@code default}, {@code ROOTCA}) and Inmesh has no workload identity to serve them, or its SDS secret had not
+ *     arrived within its {@code initial_fetch_timeout}; the connections of the hosts it applies to then fail, as
+ *     Envoy's to hosts whose secret SDS has not supplied (never in plaintext)
  */
 public record TransportSocketMatch(String name, Map<String, Object> match, UpstreamTlsContext tls, String notReady) {
     /** The filter metadata of an endpoint that the matches are compared with. */

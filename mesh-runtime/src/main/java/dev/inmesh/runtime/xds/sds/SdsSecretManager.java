@@ -32,9 +32,10 @@ import java.util.logging.Logger;
  * bootstrap cluster {@code sds-grpc}, its agent's Unix socket) opens one {@code StreamSecrets} stream for that name,
  * shared by every context naming it on the same cluster. A parse waits for its first secret, off the event loop, up to
  * the config source's {@code initial_fetch_timeout} (Envoy's default, 15 s) from when the secret was first asked for,
- * and is refused by name after that until the secret arrives. Secrets are held in memory only, as Envoy's: a TLS
- * context takes a secret's PEMs and its {@link SdsSecretSource}, from which a later secret (a rotation) reaches its
- * next handshakes without a restart.
+ * and is refused by name after that until the secret arrives ({@link NotArrivedException}: a parse may leave a
+ * cluster's TLS not ready for it instead, {@code Parsers.withSecretsNotReady}), the stream asking on. Secrets are
+ * held in memory only, as Envoy's: a TLS context takes a secret's PEMs and its {@link SdsSecretSource}, from which a
+ * later secret (a rotation) reaches its next handshakes without a restart.
  *
  * <p>A secret whose {@code sds_config} is {@code ads: {}} comes on the ADS stream instead, once an ADS client takes
  * this manager ({@link #overAds}): the client subscribes to the names its clusters and listeners ask for and hands
@@ -115,8 +116,8 @@ public final class SdsSecretManager implements AutoCloseable {
      * The secret {@code s} names, its stream opened on first use; waits for the first one (blocking, never call it on
      * an event loop) up to its config source's {@code initial_fetch_timeout}.
      *
-     * @throws IllegalArgumentException why the secret cannot be had: a config source Inmesh does not take, or no
-     *     secret (yet, or a rejected one) within the time
+     * @throws IllegalArgumentException why the secret cannot be had: a config source Inmesh does not take, or
+     *     ({@link NotArrivedException}) no secret (yet, or a rejected one) within the time
      */
     public SdsSecret await(SdsSecretConfig s) {
         ConfigSource source = s.getSdsConfig();
@@ -145,7 +146,7 @@ public final class SdsSecretManager implements AutoCloseable {
             Thread.currentThread().interrupt();
         }
         String error = stream.lastError();
-        throw new IllegalArgumentException("SDS secret \"" + s.getName() + "\" has not arrived from cluster \""
+        throw new NotArrivedException("SDS secret \"" + s.getName() + "\" has not arrived from cluster \""
                 + cluster + "\" within its initial_fetch_timeout (" + timeout.toMillis() + " ms)"
                 + (error == null ? "" : ": " + error));
     }
@@ -402,6 +403,19 @@ public final class SdsSecretManager implements AutoCloseable {
             }
         });
         return out;
+    }
+
+    /**
+     * A secret of its own stream has not arrived (or only rejected versions have) within its
+     * {@code initial_fetch_timeout}, as Envoy's {@code SdsApi} times out its initial fetch and lets its cluster or
+     * listener initialize without it; the stream goes on asking.
+     */
+    public static final class NotArrivedException extends IllegalArgumentException {
+        private static final long serialVersionUID = 1L;
+
+        NotArrivedException(String message) {
+            super(message);
+        }
     }
 
     /** Ends the streams; the secrets held go with them. Does not block. */
