@@ -14,8 +14,9 @@ import java.util.function.Supplier;
  * each connection: {@code idle_timeout} runs while the connection carries no request, and closes it
  * ({@code upstream_cx_idle_timeout}, as Envoy's codec client, {@code CodecClient::onIdleTimeout} in
  * {@code source/common/http/codec_client.cc}); {@code max_connection_duration} runs from the connect, and drains the
- * connection: it takes no new request and closes once those it carries are done ({@code upstream_cx_max_duration_reached},
- * as {@code ActiveClient::onConnectionDurationTimeout} in {@code source/common/conn_pool/conn_pool_base.cc}). So does
+ * connection: it takes no new request and closes once those it carries are done
+ * ({@code upstream_cx_max_duration_reached}, as {@code ActiveClient::onConnectionDurationTimeout} in
+ * {@code source/common/conn_pool/conn_pool_base.cc}). So does
  * {@link #drain} for {@code max_requests_per_connection}. The connection's pool ({@link HostPool.Connections}) stops
  * giving it requests and closes it.
  */
@@ -48,8 +49,8 @@ final class ConnectionTimers {
      * {@code maxDurationMillis}, 0 for none; counted in the cluster's {@code stats} (which may give null). Null for a
      * connection of no pool; the connection's close handler calls {@link #closed}.
      */
-    static ConnectionTimers install(HttpConnection connection, HostPool.Connections pool, long idleMillis, long maxDurationMillis,
-                        Supplier<UpstreamStats> stats) {
+    static ConnectionTimers install(HttpConnection connection, HostPool.Connections pool, long idleMillis,
+                                    long maxDurationMillis, Supplier<UpstreamStats> stats) {
         if (!(connection instanceof HttpClientConnectionInternal internal) || pool == null) {
             return null;
         }

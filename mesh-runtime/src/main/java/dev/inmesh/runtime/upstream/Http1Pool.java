@@ -132,10 +132,15 @@ final class Http1Pool implements HttpClient, PendingRequest.Queue, HostPool.Conn
 
     /**
      * Closes the connection, under the lock: on its event loop the close takes it out of the Vert.x pool before a
-     * request this pool lets in next can be given it.
+     * request this pool lets in next can be given it. Not while there are as many exchanges under way as open
+     * connections: one of them, handed to the Vert.x client, may be on its way to this connection (false; Vert.x's
+     * keep-alive timeout, a second later, closes it if none takes it).
      */
     @Override
     public synchronized boolean closeIdle(HttpConnection connection) {
+        if (active >= usable.size()) {
+            return false;
+        }
         usable.remove(connection);
         connection.close();
         return true;

@@ -38,8 +38,9 @@ import java.util.function.Function;
  * <p>As Envoy's pool under {@code max_requests_per_connection}, a connection that was given that many streams takes no
  * more: its lane leaves the pool, which opens another for the next request (the lane's connection counting to the
  * limit until then), and closes once those streams are done. So does a connection that got the upstream's GOAWAY or
- * reached its {@code max_connection_duration} ({@link ConnectionTimers}), as Envoy's pool drains it: it takes no new stream and the pool closes it once its last stream is done, at once when it
- * has none (Vert.x's client only stops giving it requests, and would leave it open until its idle timeout).
+ * reached its {@code max_connection_duration} ({@link ConnectionTimers}), as Envoy's pool drains it: it takes no new
+ * stream and the pool closes it once its last stream is done, at once when it has none (Vert.x's client only stops
+ * giving it requests, and would leave it open until its idle timeout).
  *
  * <p>For a host of a cluster of several hosts whose limits are tight ({@link HostPool.Settings#clusterWide()}), the
  * limits are the cluster's, as in Envoy's pools: a connection is opened only while the cluster's connections, open or
