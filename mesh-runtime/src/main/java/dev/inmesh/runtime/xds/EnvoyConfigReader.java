@@ -478,12 +478,40 @@ public final class EnvoyConfigReader {
                     // the agent's clusters, and the endpoints Envoy dumps for them (its Unix sockets)
                     continue;
                 }
+                if (type == ResourceType.ENDPOINT) {
+                    r = withoutZeroLocalityWeights(r);
+                }
                 readResource(r, type, at + "." + field + "[" + j + "]", b, versionOf(entry));
                 if (field.startsWith("static_")) {
                     b.markStatic(type, text(r, type == ResourceType.ENDPOINT ? "cluster_name" : "name"));
                 }
             }
         }
+    }
+
+    /**
+     * A load assignment as Envoy's config dump writes it, whose localities carry a {@code load_balancing_weight} of
+     * 0 where they have none (Envoy dumps a cluster's hosts with their locality's weight, 0 without locality weights),
+     * with those zeros left out: as configuration, a locality weight must be 1 or more, and 0 would refuse the dump.
+     */
+    static JsonNode withoutZeroLocalityWeights(JsonNode assignment) {
+        JsonNode localities = assignment == null ? null : assignment.get("endpoints");
+        if (localities == null || !localities.isArray()) {
+            return assignment;
+        }
+        com.fasterxml.jackson.databind.node.ObjectNode copy = null;
+        for (int i = 0; i < localities.size(); i++) {
+            for (String name : List.of("load_balancing_weight", "loadBalancingWeight")) {
+                JsonNode w = localities.get(i).get(name);
+                if (w != null && (w.isNumber() || w.isTextual()) && w.asText().equals("0")) {
+                    if (copy == null) {
+                        copy = ((com.fasterxml.jackson.databind.node.ObjectNode) assignment).deepCopy();
+                    }
+                    ((com.fasterxml.jackson.databind.node.ObjectNode) copy.get("endpoints").get(i)).remove(name);
+                }
+            }
+        }
+        return copy == null ? assignment : copy;
     }
 
     /**

@@ -1302,6 +1302,30 @@ class EnvoyValidationTest {
                 + "layeredRuntime: {}\nadmin: {}\nstats_config: {}\n"));
     }
 
+    /**
+     * Envoy's config dump writes a locality's {@code load_balancing_weight} as 0 where the cluster has no locality
+     * weights (istioctl's proxyconfig testdata/config_dump.json has it for prometheus_stats), which as configuration
+     * would be refused (a weight is 1 or more): a dump's load assignments are read without those zeros. EDS and a
+     * bootstrap's own load assignments still refuse it, as Envoy does.
+     */
+    @Test
+    void aConfigDumpsLocalityWeightOfZeroIsNoWeight() throws Exception {
+        String assignment = """
+                {"@type": "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment",
+                 "cluster_name": "prometheus_stats",
+                 "endpoints": [{"locality": {}, "load_balancing_weight": 0,
+                   "lb_endpoints": [{"endpoint": {"address": {"socket_address": {"address": "127.0.0.1",
+                     "port_value": 15000}}}, "health_status": "HEALTHY", "load_balancing_weight": 1}]}]}
+                """;
+        ResourceBundle dump = EnvoyConfigReader.read(file("dump.json", "{\"configs\": [{\"@type\": "
+                + "\"type.googleapis.com/envoy.admin.v3.EndpointsConfigDump\", \"static_endpoint_configs\": "
+                + "[{\"endpoint_config\": " + assignment + "}]}]}"));
+        var loaded = dump.endpoints().get("prometheus_stats");
+        assertEquals(0, loaded.endpoints().get(0).loadBalancingWeight());
+        assertEquals(1, loaded.endpoints().get(0).lbEndpoints().size());
+        assertContains(rejected(file("eds.json", assignment)), "load_balancing_weight: 0 (expected: >= 1)");
+    }
+
     @Test
     void aBootstrapOfItsAdminAloneIsABootstrapAsEveryFieldOfEnvoysIsOptional() throws Exception {
         // it was "cannot tell which resource this is": only static_resources or dynamic_resources made a bootstrap
