@@ -115,6 +115,11 @@ class ProxyHttp2MalformedRequestTest {
         heads.put(with(":authority", "user@svc"), field);
         heads.put(with(":authority", "a b"), field);
         heads.put(plus("x-Upper", "v"), field);
+        // a name of other characters than a lower-case token's (oghttp2's kHttp2HeaderNameAllowedChars): it reached
+        // the connection manager, which answered 400 after routing
+        heads.put(plus("x foo", "v"), field);
+        heads.put(plus("x\"q", "v"), field);
+        heads.put(plus("x/y", "v"), field);
         heads.put(plus("connection", "keep-alive"), field);
         heads.put(plus("keep-alive", "timeout=5"), field);
         heads.put(plus("proxy-connection", "keep-alive"), field);

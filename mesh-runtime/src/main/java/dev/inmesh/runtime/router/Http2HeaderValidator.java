@@ -12,6 +12,8 @@ import java.util.Map;
  * {@code keep-alive}, {@code proxy-connection}, {@code transfer-encoding}, {@code upgrade}), a {@code te} other than
  * {@code trailers}, an unknown, repeated or late pseudo-header, request and response pseudo-headers mixed. Here:
  * <ul>
+ *   <li>each regular header's name holds only a token's characters but upper-case letters (no space, no
+ *       {@code "}, no {@code /}), as oghttp2's;</li>
  *   <li>each value holds only HTAB, SP, visible ASCII and obs-text (no NUL, CR, LF or other control), a leading or
  *       trailing space included, as Envoy takes it;</li>
  *   <li>a request head has {@code :method}, {@code :scheme}, {@code :path} and {@code :authority} (or {@code host}),
@@ -35,6 +37,11 @@ public final class Http2HeaderValidator {
     /** RFC 9110's token characters (a method). */
     private static final boolean[] TOKEN = chars("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz"
             + "ABCDEFGHIJKLMNOPQRSTUVWXYZ");
+    /**
+     * The characters of a regular header's name, as oghttp2's {@code kHttp2HeaderNameAllowedChars}: a token's, but
+     * the upper-case letters.
+     */
+    private static final boolean[] NAME = chars("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz");
     /** The digits of a status. */
     private static final boolean[] DIGIT = chars("0123456789");
     /** RFC 3986's host and port characters, as oghttp2 allows them in {@code :authority} and {@code host}. */
@@ -145,9 +152,16 @@ public final class Http2HeaderValidator {
                 && io.netty.handler.codec.http.HttpMethod.OPTIONS.asciiName().contentEquals(headers.method());
     }
 
-    /** {@link #INVALID_HEADER} when a value holds a character HTTP/2 forbids (a control but HTAB), else null. */
+    /**
+     * {@link #INVALID_HEADER} when a regular header's name holds another character than {@link #NAME}'s, or a value one
+     * HTTP/2 forbids (a control but HTAB), else null.
+     */
     private static String values(Http2Headers headers) {
         for (Map.Entry<CharSequence, CharSequence> e : headers) {
+            CharSequence name = e.getKey();
+            if (name.length() == 0 || name.charAt(0) != ':' && !all(name, NAME)) {
+                return INVALID_HEADER;
+            }
             CharSequence v = e.getValue();
             for (int i = 0; i < v.length(); i++) {
                 char c = v.charAt(i);
