@@ -499,9 +499,11 @@ public final class ProxyCommand implements Callable<Integer> {
             if (accessLog.toString().equals("/dev/stdout")) {
                 log = System.out::println;
             } else {
-                // a file that cannot be opened fails the start; opened again after each POST /reopen_logs
-                new FileOutputStream(accessLog.toFile(), true).close();
-                Consumer<String> file = dev.inmesh.runtime.accesslog.AccessLogs.file(accessLog.toString());
+                // opened now, before the proxy drops its privileges (as user 1337 it may not open a file root
+                // made), so a file that cannot be opened fails the start; opened again after each POST /reopen_logs
+                Consumer<String> file = dev.inmesh.runtime.accesslog.AccessLogs.file(accessLog.toString(),
+                        new java.io.PrintStream(new FileOutputStream(accessLog.toFile(), true), true,
+                                java.nio.charset.StandardCharsets.UTF_8));
                 log = line -> file.accept(line + System.lineSeparator());
             }
             // written by a thread of its own: the observer runs on an event loop, which must not wait for the disk

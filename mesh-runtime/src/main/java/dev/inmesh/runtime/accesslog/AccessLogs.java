@@ -167,35 +167,54 @@ public final class AccessLogs {
      * loses its text, with a warning, until the next reopen.
      */
     public static Consumer<String> file(String path) {
+        return file(path, null);
+    }
+
+    /**
+     * As {@link #file(String)}, writing to {@code opened} (the file at {@code path} already opened, or null) until a
+     * {@link #reopen()}: a caller that may lose the right to open the file again (the standalone proxy, once it has
+     * dropped its privileges) opens it first. A reopen that fails keeps writing to the file opened before, with a
+     * warning, rather than losing the lines.
+     */
+    public static Consumer<String> file(String path, PrintStream opened) {
         return new Consumer<>() {
-            private PrintStream file;
+            private PrintStream file = opened;
             private boolean failed;
-            private long opened = REOPENS.get();
+            private long openedAt = REOPENS.get();
 
             @Override
             public void accept(String s) {
                 long reopens = REOPENS.get();
-                if (reopens != opened) {
+                if (reopens != openedAt) {
                     // reopened since this file was opened (or could not be): by its path again
-                    opened = reopens;
-                    failed = false;
-                    if (file != null) {
-                        file.close();
-                        file = null;
+                    openedAt = reopens;
+                    PrintStream again = open();
+                    if (again != null) {
+                        if (file != null) {
+                            file.close();
+                        }
+                        file = again;
                     }
+                    failed = file == null;
                 }
                 if (file == null && !failed) {
-                    try {
-                        file = new PrintStream(new FileOutputStream(path, true), true, StandardCharsets.UTF_8);
-                    } catch (IOException e) {
-                        failed = true;
-                        LOG.warning("access log " + path + " cannot be opened (" + e.getMessage()
-                                + "): its lines are lost");
-                    }
+                    file = open();
+                    failed = file == null;
                 }
                 if (file != null) {
                     file.print(s);
                     file.flush();
+                }
+            }
+
+            /** The file at {@code path} opened for appending, or null (with a warning) when it cannot be. */
+            private PrintStream open() {
+                try {
+                    return new PrintStream(new FileOutputStream(path, true), true, StandardCharsets.UTF_8);
+                } catch (IOException e) {
+                    LOG.warning("access log " + path + " cannot be opened (" + e.getMessage() + ")"
+                            + (file != null ? ": its lines go on to the file opened before" : ": its lines are lost"));
+                    return null;
                 }
             }
         };
