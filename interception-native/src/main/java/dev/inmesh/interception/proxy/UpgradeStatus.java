@@ -119,13 +119,8 @@ final class UpgradeStatus extends ChannelInboundHandlerAdapter {
 
     /** The bytes of an encoded answer after its head (its body). */
     static long bodyBytes(ByteBuf answer) {
-        for (int i = answer.readerIndex(); i + 3 < answer.writerIndex(); i++) {
-            if (answer.getByte(i) == '\r' && answer.getByte(i + 1) == '\n' && answer.getByte(i + 2) == '\r'
-                    && answer.getByte(i + 3) == '\n') {
-                return answer.writerIndex() - (i + 4);
-            }
-        }
-        return 0;
+        int end = headEnd(answer);
+        return end < 0 ? 0 : answer.writerIndex() - end;
     }
 
     /**
