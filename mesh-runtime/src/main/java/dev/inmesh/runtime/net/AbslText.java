@@ -40,25 +40,6 @@ public final class AbslText {
     }
 
     /**
-     * A double as absl's {@code StrCat} writes it (as Envoy shows a runtime number): six significant digits, trailing
-     * zeros off, in exponent form ({@code 1.5e+07}, {@code 1e-05}) when the exponent is below -4 or above 5.
-     */
-    public static String sixDigits(double d) {
-        if (d == 0) {
-            return "0";
-        }
-        java.math.BigDecimal rounded = new java.math.BigDecimal(d).round(
-                new java.math.MathContext(6, java.math.RoundingMode.HALF_EVEN));
-        int exponent = rounded.precision() - rounded.scale() - 1;
-        if (exponent < -4 || exponent >= 6) {
-            String mantissa = rounded.movePointLeft(exponent).stripTrailingZeros().toPlainString();
-            return mantissa + "e" + (exponent < 0 ? "-" : "+") + (Math.abs(exponent) < 10 ? "0" : "")
-                    + Math.abs(exponent);
-        }
-        return rounded.stripTrailingZeros().toPlainString();
-    }
-
-    /**
      * {@code s} as {@code absl::SimpleAtoi} reads it into an unsigned integer: decimal digits, any number of leading
      * zeros, with ASCII white space around them and an optional {@code +}; -1 for anything else (empty, a {@code -},
      * other characters) and for a value past {@code max}.

@@ -41,7 +41,7 @@ public record RuntimeEntry(String raw, Long uint, FractionalPercent fraction) {
     public static RuntimeEntry of(Value value, String raw) {
         boolean given = raw != null && !raw.isEmpty();
         return switch (value.getKindCase()) {
-            case NUMBER_VALUE -> new RuntimeEntry(given ? raw : AbslText.sixDigits(value.getNumberValue()),
+            case NUMBER_VALUE -> new RuntimeEntry(given ? raw : dev.inmesh.runtime.stats.EnvoyNumbers.general(value.getNumberValue()),
                     uint(value.getNumberValue()), null);
             case BOOL_VALUE -> new RuntimeEntry(given ? raw : Boolean.toString(value.getBoolValue()), null, null);
             case STRUCT_VALUE -> new RuntimeEntry(given ? raw : TextFormat.printer().printToString(

@@ -11,7 +11,8 @@ public final class EnvoyNumbers {
     /**
      * A number as C's {@code %g} and C++'s output stream print a {@code double} by default (six significant digits,
      * no trailing zeros, an exponent below 1e-4 and from 1e6; {@code nan}, {@code inf}), as Envoy prints the
-     * outlier detector's figures in {@code /clusters} and router_check_tool its route coverage.
+     * outlier detector's figures in {@code /clusters} and router_check_tool its route coverage, and as absl's
+     * {@code StrCat} writes one (a runtime layer's number in {@code /runtime}).
      */
     public static String general(double v) {
         if (Double.isNaN(v) || Double.isInfinite(v)) {

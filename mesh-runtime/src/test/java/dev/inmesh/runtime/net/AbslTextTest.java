@@ -17,17 +17,4 @@ class AbslTextTest {
             assertNull(AbslText.decimal(no), no);
         }
     }
-
-    @Test
-    void aDoubleIsWrittenInSixSignificantDigitsAsStrCatWritesIt() {
-        assertEquals("100", AbslText.sixDigits(100));
-        assertEquals("0.5", AbslText.sixDigits(0.5));
-        assertEquals("-3.25", AbslText.sixDigits(-3.25));
-        assertEquals("123457", AbslText.sixDigits(123456.7));
-        assertEquals("1.23457e+06", AbslText.sixDigits(1234567));
-        assertEquals("2.14748e+09", AbslText.sixDigits(2147483647));
-        assertEquals("1e-05", AbslText.sixDigits(0.00001));
-        assertEquals("0.0001", AbslText.sixDigits(0.0001));
-        assertEquals("0", AbslText.sixDigits(0));
-    }
 }
