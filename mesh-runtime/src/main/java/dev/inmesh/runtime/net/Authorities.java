@@ -63,7 +63,8 @@ public final class Authorities {
         for (int i = 0; i < end; i++) {
             char c = authority.charAt(i);
             if (c == '%') {
-                if (i + 2 >= end || !hex(authority.charAt(i + 1)) || !hex(authority.charAt(i + 2))) {
+                if (i + 2 >= end || IpLiterals.hex(authority.charAt(i + 1)) < 0
+                        || IpLiterals.hex(authority.charAt(i + 2)) < 0) {
                     return null;
                 }
                 i += 2;
@@ -73,9 +74,5 @@ public final class Authorities {
             }
         }
         return HostAndPort.create(authority.substring(0, end), port);
-    }
-
-    private static boolean hex(char c) {
-        return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F';
     }
 }

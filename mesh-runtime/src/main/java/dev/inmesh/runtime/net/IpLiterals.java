@@ -144,7 +144,7 @@ public final class IpLiterals {
     }
 
     /** An ASCII hex digit's value, or -1 (Character.digit would take other scripts' digits too). */
-    private static int hex(char c) {
+    static int hex(char c) {
         if (c >= '0' && c <= '9') {
             return c - '0';
         }
