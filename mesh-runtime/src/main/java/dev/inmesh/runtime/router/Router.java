@@ -590,7 +590,7 @@ public final class Router {
                     DownstreamAddress.DETECTION_FAILED, null)));
         }
         sanitize(req);
-        relayRequestId(req);
+        ensureRequestId(req);
         connectionManagerRequest(req, true);
         RouteResult result = routes == null ? null : routes.route(req, ThreadLocalRandom.current().nextLong());
         RouterResponse limited = rateLimitReply(req, routes, result, clusters, true);
@@ -618,7 +618,7 @@ public final class Router {
     public RouterResponse upgradeRefused(RouterRequest req, RouteTable routes, ClusterManager clusters,
                                          boolean connect) {
         sanitize(req);
-        relayRequestId(req);
+        ensureRequestId(req);
         connectionManagerRequest(req, !connect);
         RouteResult result = connect || routes == null ? null
                 : routes.route(req, ThreadLocalRandom.current().nextLong());
@@ -632,11 +632,11 @@ public final class Router {
     }
 
     /**
-     * The connection manager's {@code x-request-id} on an upgrade (made when absent, where it makes them), before its
-     * filters and its refusals, as Envoy's connection manager makes it for any request: an upgrade the proxy answers
-     * itself is logged with its id too.
+     * The connection manager's {@code x-request-id} (made when absent, where it makes them), as Envoy's connection
+     * manager makes it for any request: on a forwarded request with the rest of its header work, on an upgrade before
+     * its filters and its refusals, so that an upgrade the proxy answers itself is logged with its id too.
      */
-    private void relayRequestId(RouterRequest req) {
+    private void ensureRequestId(RouterRequest req) {
         if (options.generateRequestId && req.generateRequestId && !req.opaque
                 && !req.headers.contains(HeaderNames.X_REQUEST_ID)) {
             req.headers.set(HeaderNames.X_REQUEST_ID, RequestIds.next());
@@ -895,9 +895,7 @@ public final class Router {
                 }
             }
         }
-        if (options.generateRequestId && req.generateRequestId && !req.headers.contains(HeaderNames.X_REQUEST_ID)) {
-            req.headers.set(HeaderNames.X_REQUEST_ID, dev.inmesh.runtime.router.RequestIds.next());
-        }
+        ensureRequestId(req);
         if (!req.headers.contains(HeaderNames.X_FORWARDED_PROTO)) {
             req.headers.set(HeaderNames.X_FORWARDED_PROTO, req.scheme);
         }
