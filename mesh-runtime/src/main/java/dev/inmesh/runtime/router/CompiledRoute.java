@@ -30,8 +30,8 @@ final class CompiledRoute {
      * The weights of the action's weighted clusters when the runtime gives them ({@code runtime_key_prefix}: each
      * cluster's {@code PREFIX.NAME}, else its own weight), by index; null otherwise, the clusters' own weights then.
      */
-    private final java.util.function.IntToLongFunction runtimeWeight;
-    /** The sum of {@link #runtimeWeight}'s weights. */
+    private final long[] runtimeWeights;
+    /** The sum of {@link #runtimeWeights}. */
     private final long runtimeTotal;
 
     CompiledRoute(Route route, dev.inmesh.api.config.route.VirtualHost virtualHost, RouteTable.Interner interner) {
@@ -59,10 +59,10 @@ final class CompiledRoute {
                 weights[i] = interner.runtime.integer(w.runtimeKeyPrefix() + "." + c.name(), c.weight());
                 total = total + weights[i] < 0 ? Long.MAX_VALUE : total + weights[i];
             }
-            this.runtimeWeight = i -> weights[i];
+            this.runtimeWeights = weights;
             this.runtimeTotal = total;
         } else {
-            this.runtimeWeight = null;
+            this.runtimeWeights = null;
             this.runtimeTotal = 0;
         }
     }
@@ -74,11 +74,11 @@ final class CompiledRoute {
      */
     ClusterSpecifier.ClusterWeight pickWeighted(long random) {
         ClusterSpecifier.Weighted w = (ClusterSpecifier.Weighted) action.cluster();
-        if (runtimeWeight == null) {
+        if (runtimeWeights == null) {
             return RouteTable.pickWeighted(w, random);
         }
         return runtimeTotal == 0 || runtimeTotal > 0xFFFFFFFFL ? null
-                : RouteTable.pickWeighted(w, runtimeWeight, runtimeTotal, random);
+                : RouteTable.pickWeighted(w, runtimeWeights, runtimeTotal, random);
     }
 
     /**

@@ -463,20 +463,19 @@ public final class RouteTable {
 
     /** Envoy's weighted pick: the first cluster whose cumulative range holds {@code random % total}. */
     public static ClusterSpecifier.ClusterWeight pickWeighted(ClusterSpecifier.Weighted w, long random) {
-        return pickWeighted(w, i -> w.clusters().get(i).weight(), w.totalWeight(), random);
+        return pickWeighted(w, null, w.totalWeight(), random);
     }
 
     /**
-     * The first cluster of {@code w} whose cumulative range of the weights {@code weight} gives (by the cluster's
-     * index; summing to {@code total}, above 0) holds {@code random % total}.
+     * The first cluster of {@code w} whose cumulative range holds {@code random % total}, the ranges made of
+     * {@code weights} (by the cluster's index; null: the clusters' own weights), which sum to {@code total} (above 0).
      */
-    static ClusterSpecifier.ClusterWeight pickWeighted(ClusterSpecifier.Weighted w,
-                                                       java.util.function.IntToLongFunction weight, long total,
+    static ClusterSpecifier.ClusterWeight pickWeighted(ClusterSpecifier.Weighted w, long[] weights, long total,
                                                        long random) {
         long selected = Long.remainderUnsigned(random, total);
         long begin = 0;
         for (int i = 0; i < w.clusters().size(); i++) {
-            long end = begin + weight.applyAsLong(i);
+            long end = begin + (weights == null ? w.clusters().get(i).weight() : weights[i]);
             if (selected >= begin && selected < end) {
                 return w.clusters().get(i);
             }
