@@ -76,11 +76,12 @@ final class Http1BodyEnd {
             return 0;
         }
         if (!chunked) {
-            int n = left == TO_THE_END ? to - from : (int) Math.min(left, to - from);
-            if (left != TO_THE_END) {
-                left -= n;
-                ended = left == 0;
+            if (left == TO_THE_END) {
+                return to - from;
             }
+            int n = (int) Math.min(left, to - from);
+            left -= n;
+            ended = left == 0;
             return n;
         }
         int i = from;
