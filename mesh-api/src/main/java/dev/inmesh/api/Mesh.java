@@ -70,10 +70,11 @@ public interface Mesh {
 
     /**
      * Whether a first complete configuration has been applied and its clusters initialized, its listeners' route
-     * configurations in (what {@code /healthz/ready} reports; see {@link #start()}). This is the mesh's readiness, as
-     * Istio's agent's readiness probe is its sidecar's: an application that wants to receive traffic only once its
-     * mesh is initialized makes its readiness probe answer with it ({@link #inbound} does not refuse requests
-     * meanwhile).
+     * configurations in (what {@code /healthz/ready} reports; see {@link #start()}), and the mesh not closed (false
+     * after a {@link #start()} that failed, which closes it, for its admin port taken, say, whatever configuration it
+     * had applied). This is the mesh's readiness, as Istio's agent's readiness probe is its sidecar's: an application
+     * that wants to receive traffic only once its mesh is initialized makes its readiness probe answer with it
+     * ({@link #inbound} does not refuse requests meanwhile).
      */
     boolean isReady();
 

@@ -405,8 +405,9 @@ public final class DefaultMesh implements Mesh {
 
     @Override
     public boolean isReady() {
-        return snapshots.initialized().isComplete()
-                || options.getConfigFile() == null && options.getXdsAddress() == null;
+        // not once closed (a start that failed closes the mesh, its configuration applied or not): its requests fail
+        return closed == null && (snapshots.initialized().succeeded()
+                || options.getConfigFile() == null && options.getXdsAddress() == null);
     }
 
     @Override

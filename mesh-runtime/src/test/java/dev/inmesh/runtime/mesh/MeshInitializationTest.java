@@ -191,4 +191,28 @@ class MeshInitializationTest {
         assertTrue(started.cause().getMessage().contains("closed"), started.cause().getMessage());
         mesh = null;
     }
+
+    @Test
+    void aMeshWhoseStartFailedIsNotReadyThoughItsConfigurationWasApplied() throws Exception {
+        try (java.net.ServerSocket taken = new java.net.ServerSocket(0, 1,
+                java.net.InetAddress.getByName("127.0.0.1"))) {
+            Path file = dir.resolve("mesh.yaml");
+            Files.writeString(file, "resources:\n" + cluster("plain", false));
+            mesh = Mesh.create(vertx, new MeshOptions().setConfigFile(file.toString())
+                    .setAdminPort(taken.getLocalPort()));
+            Future<Void> started = mesh.start();
+            XdsFixtures.await(started::isComplete, Duration.ofSeconds(10), "the start completed");
+            assertTrue(started.failed(), "the admin port is taken");
+            assertFalse(mesh.isReady(), "its requests fail: a readiness probe answering with it must fail too");
+        }
+    }
+
+    @Test
+    void aClosedMeshIsNotReady() throws Exception {
+        start("resources:\n" + cluster("plain", false)).await(10, TimeUnit.SECONDS);
+        assertTrue(mesh.isReady());
+        mesh.close().await(10, TimeUnit.SECONDS);
+        assertFalse(mesh.isReady());
+        mesh = null;
+    }
 }
