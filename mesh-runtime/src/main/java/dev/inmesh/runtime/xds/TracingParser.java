@@ -116,7 +116,8 @@ final class TracingParser {
         }
         boolean zipkin = type.equals(ZIPKIN_TYPE) || type.isEmpty() && p.getName().equals("envoy.tracers.zipkin");
         if (!zipkin) {
-            return null; // Datadog, Lightstep, SkyWalking, ...: accepted, no spans
+            // Datadog, Lightstep, SkyWalking, ...: accepted, no spans
+            return unapplied(p.getName() + (type.isEmpty() ? "" : " (" + type + ")"));
         }
         if (!p.hasTypedConfig()) {
             throw new FieldError("typed_config", "none (expected: a ZipkinConfig with its collector)");
@@ -124,6 +125,25 @@ final class TracingParser {
         ZipkinConfig z = Fields.at("typed_config", () -> RouteConfigurationParser.unpack(p.getTypedConfig(),
                 ZipkinConfig.class, "@type"));
         return Fields.at("typed_config", () -> zipkin(z));
+    }
+
+    private static final java.util.logging.Logger LOG = java.util.logging.Logger.getLogger(
+            TracingParser.class.getName());
+    /** The tracers {@link #unapplied} has warned of. */
+    private static final Set<String> WARNED = java.util.concurrent.ConcurrentHashMap.newKeySet();
+
+    /**
+     * No tracer, for a provider Inmesh accepts and does not apply: the first time in this JVM that a configuration
+     * names {@code tracer}, a warning says so, so that a mesh that stopped tracing is not left to find out by the
+     * spans it misses (later configurations, re-read or pushed, name it without one).
+     */
+    private static <T> T unapplied(String tracer) {
+        if (WARNED.add(tracer)) {
+            LOG.warning("tracing provider " + tracer + " is accepted and not applied by Inmesh: no spans are "
+                    + "reported and no trace headers added (Inmesh traces with envoy.tracers.zipkin's HTTP_JSON "
+                    + "and envoy.tracers.opentelemetry)");
+        }
+        return null;
     }
 
     private static Tracing.Zipkin zipkin(ZipkinConfig z) {
@@ -142,7 +162,7 @@ final class TracingParser {
         switch (z.getCollectorEndpointVersion()) {
             case HTTP_JSON -> { }
             case HTTP_PROTO -> {
-                return null; // accepted, not reported: documented
+                return unapplied("envoy.tracers.zipkin with collector_endpoint_version HTTP_PROTO");
             }
             default -> throw new FieldError("collector_endpoint_version", z.getCollectorEndpointVersion()
                     + " (expected: HTTP_JSON, or HTTP_PROTO)");

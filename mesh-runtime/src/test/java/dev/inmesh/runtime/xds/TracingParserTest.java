@@ -92,6 +92,37 @@ class TracingParserTest {
 
     @Test
     void otherProvidersAndProtobufReportsAreAcceptedAndTraceNothing() throws Exception {
+        java.util.List<String> warned = new java.util.concurrent.CopyOnWriteArrayList<>();
+        java.util.logging.Logger log = java.util.logging.Logger.getLogger(TracingParser.class.getName());
+        java.util.logging.Handler warnings = new java.util.logging.Handler() {
+            @Override
+            public void publish(java.util.logging.LogRecord r) {
+                if (r.getLevel() == java.util.logging.Level.WARNING) {
+                    warned.add(r.getMessage());
+                }
+            }
+
+            @Override
+            public void flush() {}
+
+            @Override
+            public void close() {}
+        };
+        log.addHandler(warnings);
+        try {
+            acceptedAndTracingNothing();
+        } finally {
+            log.removeHandler(warnings);
+        }
+        // each named once, whatever the number of configurations naming it: not silently, not at every reload
+        assertEquals(2, warned.size(), warned.toString());
+        assertTrue(warned.get(0).startsWith("tracing provider envoy.tracers.datadog "
+                + "(envoy.config.trace.v3.DatadogConfig) is accepted and not applied by Inmesh"), warned.get(0));
+        assertTrue(warned.get(1).startsWith("tracing provider envoy.tracers.zipkin with collector_endpoint_version "
+                + "HTTP_PROTO is accepted and not applied"), warned.get(1));
+    }
+
+    private void acceptedAndTracingNothing() throws Exception {
         Tracing datadog = hcm("""
                 tracing:
                   random_sampling: {value: 10}
@@ -112,6 +143,11 @@ class TracingParserTest {
                 collector_endpoint_version: HTTP_PROTO
                 """)).tracing();
         assertNull(proto.zipkin());
+        hcm(zipkin("""
+                collector_cluster: zipkin
+                collector_endpoint: /api/v2/spans
+                collector_endpoint_version: HTTP_PROTO
+                """)); // read again
         Tracing shared = hcm(zipkin("""
                 collector_cluster: zipkin
                 collector_endpoint: /api/v2/spans
