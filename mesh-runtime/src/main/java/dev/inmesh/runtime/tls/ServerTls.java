@@ -104,7 +104,8 @@ public final class ServerTls {
 
     /**
      * Wraps the engine's ALPN choice (Vert.x's, or none) to keep what the client offered on the handshake's session,
-     * which becomes the connection's; a client that offers no ALPN is never asked about, and keeps the empty list.
+     * which becomes the connection's; a client that offers no ALPN is never asked about, and keeps the empty list. A
+     * client offering none of the server's protocols gets no ALPN rather than Vert.x's refusal.
      */
     private static void recordOfferedAlpn(SSLEngine engine) {
         BiFunction<SSLEngine, List<String>, String> choice = engine.getHandshakeApplicationProtocolSelector();
@@ -113,7 +114,10 @@ public final class ServerTls {
             if (s != null) {
                 s.putValue(OFFERED_ALPN, List.copyOf(offered));
             }
-            return choice == null ? "" : choice.apply(e, offered);
+            String chosen = choice == null ? "" : choice.apply(e, offered);
+            // nothing in common: no ALPN, the handshake goes on, as Envoy's listener (alpnSelectCallback answers
+            // SSL_TLSEXT_ERR_NOACK), where the JDK's server sends a no_application_protocol alert for Vert.x's null
+            return chosen == null ? "" : chosen;
         });
     }
 

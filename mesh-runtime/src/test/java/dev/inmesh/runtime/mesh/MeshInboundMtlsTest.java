@@ -243,6 +243,22 @@ class MeshInboundMtlsTest {
     }
 
     /**
+     * A caller offering none of the chain's ALPN protocols ({@code h2, http/1.1}), as Istio's HTTP/1.0 clients
+     * ({@code istio-http/1.0, istio, http/1.0}), is served without ALPN, as Envoy's listener goes on with the
+     * handshake when nothing is in common ({@code alpnSelectCallback}, {@code SSL_TLSEXT_ERR_NOACK}), where the
+     * JDK's server answered it with a {@code no_application_protocol} alert.
+     */
+    @Test
+    void aClientOfferingNoneOfTheChainsProtocolsIsServedWithoutAlpn() throws Exception {
+        int port = XdsTestServer.freePort();
+        mesh(config(port, false), TestCertificates.identityDirectory(dir, OWN, MESH_CA));
+        serve(port);
+        String answer = TestCertificates.tlsGet(port, CALLER, MESH_CA, null, "istio-http/1.0", "istio");
+        assertTrue(answer.startsWith("HTTP/1.1 200") && answer.contains("x-chain: tls")
+                && answer.endsWith("proto=https"), answer);
+    }
+
+    /**
      * In a JVM of its own, as an application starts (the JDK reads its TLS servers' SNI setting once, at their first
      * handshake, which other tests have had in this one): the server the mesh's options make for a STRICT port takes
      * an Istio sidecar's connection, whose SNI ({@code outbound_.9080_._.HOST}) is no DNS name.

@@ -123,12 +123,23 @@ public final class TestCertificates {
      * the server's checked against {@code ca}; the raw HTTP/1.1 answer, read until the server closes.
      */
     public static String istioSidecarGet(int port, Issued caller, Issued ca, String sni) throws Exception {
+        return tlsGet(port, caller, ca, sni, "istio-http/1.1", "istio", "http/1.1");
+    }
+
+    /**
+     * GET / over TLS to 127.0.0.1 {@code port} with {@code caller}'s certificate, the server's checked against
+     * {@code ca}, SNI {@code sni} (none: null), offering the ALPN protocols {@code alpn}; the raw HTTP/1.1 answer,
+     * read until the server closes.
+     */
+    public static String tlsGet(int port, Issued caller, Issued ca, String sni, String... alpn) throws Exception {
         var tls = clientContext(caller, ca);
         try (var socket = (javax.net.ssl.SSLSocket) tls.getSocketFactory().createSocket("127.0.0.1", port)) {
             socket.setSoTimeout(10_000);
             var p = socket.getSSLParameters();
-            p.setServerNames(List.of(UpstreamTls.serverName(sni)));
-            p.setApplicationProtocols(new String[] {"istio-http/1.1", "istio", "http/1.1"});
+            if (sni != null) {
+                p.setServerNames(List.of(UpstreamTls.serverName(sni)));
+            }
+            p.setApplicationProtocols(alpn);
             socket.setSSLParameters(p);
             socket.getOutputStream().write("GET / HTTP/1.1\r\nhost: svc\r\nconnection: close\r\n\r\n"
                     .getBytes(StandardCharsets.US_ASCII));
