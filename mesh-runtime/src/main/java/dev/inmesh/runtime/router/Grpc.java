@@ -125,8 +125,8 @@ public final class Grpc {
     }
 
     /**
-     * gRPC's percent-encoding of {@code grpc-message}: the UTF-8 bytes outside printable ASCII (0x20 to 0x7E), and
-     * {@code %} itself, become {@code %XX}.
+     * gRPC's percent-encoding of {@code grpc-message} as Envoy writes it: the UTF-8 bytes outside 0x20 to 0x7D, and
+     * {@code %} itself, become {@code %XX} (Envoy encodes '~' too, which gRPC's spec would leave).
      */
     static String percentEncode(String s) {
         int i = 0;
@@ -153,8 +153,9 @@ public final class Grpc {
         return b.toString();
     }
 
+    /** Kept as it is: ' ' up to '}' but '%', as Envoy's {@code PercentEncoding::encode} ('~' is encoded too). */
     private static boolean printable(char c) {
-        return c >= 0x20 && c <= 0x7E && c != '%';
+        return c >= 0x20 && c < '~' && c != '%';
     }
 
     /**

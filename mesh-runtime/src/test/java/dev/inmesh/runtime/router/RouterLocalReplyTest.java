@@ -432,11 +432,12 @@ class RouterLocalReplyTest {
         assertEquals("12", nr.header("grpc-status"), "404 is UNIMPLEMENTED");
         assertNull(nr.header("grpc-message"), "no body, no message");
         var direct = rig.call(rig.router(), get("/pkg.Svc/M", GRPC), table("  - match: {prefix: /}\n"
-                + "    direct_response: {status: 403, body: {inline_string: \"100% d\u00e9nied\\n\"}}\n"),
+                + "    direct_response: {status: 403, body: {inline_string: \"100% d\u00e9nied~\\n\"}}\n"),
                 rig.clusters());
         assertEquals(200, direct.status());
         assertEquals("7", direct.header("grpc-status"), "403 is PERMISSION_DENIED");
-        assertEquals("100%25 d%C3%A9nied%0A", direct.header("grpc-message"));
+        // as Envoy's PercentEncoding::encode: every byte below ' ', from '~' on, and '%'
+        assertEquals("100%25 d%C3%A9nied%7E%0A", direct.header("grpc-message"));
         assertEquals("", direct.body());
     }
 
