@@ -422,6 +422,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         // the response ended; or, for a WebSocket the service accepted, its connection closed (as Envoy reports an
         // upgraded stream)
         Runnable ended = () -> {
+            unbound(traced);
             releaseFault(activeFault);
             record(recorded, req, start, startTime, flags, details[0], routeName[0], cluster[0], destination, peer,
                     authority, path, local, remote, false, ds, tls, mutualTls, traced);
@@ -447,6 +448,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             if (traced.throttled != null) {
                 traced.throttled.cancel(); // as Envoy's rate limiter when its stream goes: its timer stops
             }
+            unbound(traced);
             releaseFault(activeFault);
             record(recorded, req, start, startTime, flags, details[0], routeName[0], cluster[0], destination, peer,
                     authority, path, local, remote, true, ds, tls, mutualTls, traced);
@@ -1293,7 +1295,58 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 return bodyAllowed ? held.held() : null;
             });
         }
+        if (!traced.webSocket) {
+            bounded(req, f, traced, details, ds);
+        }
         service.handle(traced.webSocket ? watchUpgrade(forwarded, traced) : forwarded);
+    }
+
+    /**
+     * Arms the stream duration of a request its route forwards to the service, as Envoy's connection manager arms it
+     * for a sidecar's inbound request ({@code onStreamMaxDurationReached}): the caller's {@code grpc-timeout} under
+     * the route's {@code max_stream_duration.grpc_timeout_header_max} (istiod's inbound routes set it to 0s: the
+     * caller's deadline, uncapped), else the route's own {@code max_stream_duration}. When it runs out before the
+     * service's answer began, the caller gets {@code downstream duration timeout} (504, or 408 while the request's
+     * body is still coming; a gRPC caller a trailers-only {@code grpc-status: 4}, DEADLINE_EXCEEDED) in the service's
+     * place, whose own answer then goes nowhere; once the answer has begun, its stream is reset. Either way counted in
+     * {@code downstream_rq_max_duration_reached}, the access log's details {@code max_duration_timeout}.
+     */
+    private static void bounded(HttpServerRequest req, RouteResult.Forward f, Traced traced, String[] details,
+                                DownstreamStats ds) {
+        java.time.Duration d = Router.routeStreamDuration(f.action(), req.headers().get("grpc-timeout"));
+        io.vertx.core.Context context = io.vertx.core.Vertx.currentContext();
+        if (d == null || context == null) {
+            return;
+        }
+        traced.deadline = context.owner().setTimer(Math.max(1, d.toMillis()), id -> {
+            traced.deadline = -1;
+            HttpServerResponse resp = req.response();
+            if (resp.ended() || resp.closed()) {
+                return;
+            }
+            if (ds != null) {
+                ds.maxDurationReached();
+            }
+            details[0] = "max_duration_timeout";
+            if (resp.headWritten()) {
+                resp.reset(0);
+                return;
+            }
+            resp.headers().clear(); // what the service had set for its answer: a local reply's own instead
+            if (Grpc.isRequest(req.headers())) {
+                resp.headers().set("grpc-status", "4"); // DEADLINE_EXCEEDED, as Envoy's
+            }
+            localReply(req, traced, req.isEnded() ? 504 : 408, "downstream duration timeout");
+        });
+    }
+
+    /** Stops the request's stream duration timer ({@link #bounded}), its response ended or its stream gone. */
+    private static void unbound(Traced traced) {
+        io.vertx.core.Context context = io.vertx.core.Vertx.currentContext();
+        if (traced.deadline >= 0 && context != null) {
+            context.owner().cancelTimer(traced.deadline);
+            traced.deadline = -1;
+        }
     }
 
     /**
@@ -2061,6 +2114,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
     }
 
     private static final class Traced {
+        /** The timer of the request's stream duration ({@link #bounded}), or -1. */
+        long deadline = -1;
         /** Whether the HTTP/1 connection ends after this request's answer (a refused upgrade's 404 NR). */
         boolean closeAfterAnswer;
         /** The connection of a TCP chain the request came on ({@link TcpChainConnection}), or null. */

@@ -1894,10 +1894,29 @@ public final class Router {
      * null when the route has none of them or the request no valid header.
      */
     static Duration grpcDeadline(RouteAction action, RouterRequest req) {
+        return grpcDeadline(action, req.headers.get(HeaderNames.GRPC_TIMEOUT));
+    }
+
+    /**
+     * The stream duration of a request whose {@code grpc-timeout} header is {@code grpcTimeout} (null: none) on a
+     * route of {@code action}: the one its {@code grpc-timeout} sets ({@link #grpcDeadline}), else the route's own
+     * {@code max_stream_duration.max_stream_duration} (0: none); null for none. What bounds a request on the in-JVM
+     * inbound side, which has no connection manager duration of its own.
+     */
+    public static Duration routeStreamDuration(RouteAction action, String grpcTimeout) {
+        Duration grpcDeadline = grpcDeadline(action, grpcTimeout);
+        if (grpcDeadline != null) {
+            return grpcDeadline;
+        }
+        Duration d = action.streamDuration();
+        return d == null || d.isZero() ? null : d;
+    }
+
+    private static Duration grpcDeadline(RouteAction action, String grpcTimeout) {
         if (!action.maxStreamDuration() || action.maxGrpcTimeout() == null) {
             return null;
         }
-        long timeout = grpcTimeoutMillis(req.headers.get(HeaderNames.GRPC_TIMEOUT));
+        long timeout = grpcTimeoutMillis(grpcTimeout);
         if (timeout < 0) {
             return null;
         }
