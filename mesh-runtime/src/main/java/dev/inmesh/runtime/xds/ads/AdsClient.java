@@ -811,8 +811,11 @@ public final class AdsClient {
         s.nonce = r.getNonce();
         s.lastUpdated = arrived;
         Set<String> awaited = new TreeSet<>();
+        // As Envoy's mux, which hands each watch only the names it asked for (RDS and EDS): a route configuration or
+        // load assignment not asked for is left out unread, never NACKed, over state of the world as over delta
         Parsers.Parse<ResponseDecoder.Decoded, RuntimeException> decode = () -> ResponseDecoder.decode(type, r,
-                new ResourceBundle.Version(r.getVersionInfo(), now), s.resources, u.delta());
+                new ResourceBundle.Version(r.getVersionInfo(), now), s.resources, u.delta(),
+                name -> s.wildcard || s.names.contains(name));
         ResponseDecoder.Decoded d = Parsers.withIdentity(identity, () -> Parsers.withSds(sds,
                 () -> sds == null ? decode.run() : sds.collectingAwaited(awaited, decode)));
         s.parked = null;
@@ -849,11 +852,6 @@ public final class AdsClient {
             return;
         }
 
-        if (u.delta() && !s.wildcard) {
-            // As Envoy's delta watch map, which hands on (so decodes and checks) only what is asked for: a route
-            // configuration or load assignment not asked for is dropped, never NACKed
-            errors.keySet().removeIf(name -> !s.names.contains(name));
-        }
         Map<String, SubscriptionState.Entry> before = s.resources;
         Map<String, SubscriptionState.Entry> next = new LinkedHashMap<>(before);
         Set<String> changed = new LinkedHashSet<>();
@@ -886,9 +884,6 @@ public final class AdsClient {
         }
         for (Map.Entry<String, SubscriptionState.Entry> e : d.valid().entrySet()) {
             String name = e.getKey();
-            if (!s.wildcard && !s.names.contains(name)) {
-                continue; // not asked for: ignored, as Envoy does
-            }
             SubscriptionState.Entry old = before.get(name);
             if (old == e.getValue()) {
                 continue; // unchanged: keeps its version and update time

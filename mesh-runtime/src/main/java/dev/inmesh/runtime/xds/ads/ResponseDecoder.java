@@ -37,9 +37,13 @@ final class ResponseDecoder {
      *             as it is, not parsed again
      * @param delta whether {@code r} is a delta response in state of the world form ({@link AdsClient.Update}): each
      *              resource takes the version of its wrapper, as Envoy keeps each resource's own version in delta
+     * @param asked whether a name is asked for: a resource (or wrapper) whose name is not is decoded only as far as
+     *              its name and then left out, neither parsed nor named in an error, as Envoy's mux hands each
+     *              watch only the names it asked for; a resource that cannot be decoded still rejects the response
      */
     static Decoded decode(ResourceType type, DiscoveryResponse r, ResourceBundle.Version version,
-                          Map<String, SubscriptionState.Entry> held, boolean delta) {
+                          Map<String, SubscriptionState.Entry> held, boolean delta,
+                          java.util.function.Predicate<String> asked) {
         Map<String, SubscriptionState.Entry> valid = new LinkedHashMap<>();
         Map<String, String> errors = new LinkedHashMap<>();
         Map<String, Message> rejected = new LinkedHashMap<>();
@@ -65,6 +69,9 @@ final class ResponseDecoder {
                 } catch (InvalidProtocolBufferException e) {
                     errors.put(at, type.kind() + " " + at + ": cannot decode: " + e.getMessage());
                     undecodable = true;
+                    continue;
+                }
+                if (!wrapper.getName().isEmpty() && !asked.test(wrapper.getName())) {
                     continue;
                 }
                 String refused = refusedWrapperField(wrapper);
@@ -98,6 +105,9 @@ final class ResponseDecoder {
                 continue;
             }
             String name = parser.name(m);
+            if ((wrapper == null || wrapper.getName().isEmpty()) && !asked.test(name)) {
+                continue;
+            }
             if (wrapper != null && !wrapper.getName().isEmpty() && !wrapper.getName().equals(name)) {
                 errors.put(wrapper.getName(), type.about(wrapper.getName()) + "resources[" + i
                         + "].name: \"" + wrapper.getName() + "\" (expected: the name of the resource it wraps, \""

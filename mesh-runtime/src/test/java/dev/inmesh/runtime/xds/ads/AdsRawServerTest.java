@@ -308,6 +308,31 @@ class AdsRawServerTest {
         assertEquals(List.of("9080", "9090"), rdsAck.getResourceNamesList());
     }
 
+    @Test
+    void aBadRouteNotAskedForInAStateOfTheWorldResponseIsLeftOutUnreadAndTheResponseAckedAsEnvoysMuxLeavesIt()
+            throws Exception {
+        serve(Any::pack, List.of());
+        awaitAcks();
+        server.push(DiscoveryResponse.newBuilder().setTypeUrl(RDS).setVersionInfo("2").setNonce("extra")
+                .addResources(Any.pack(route("9080", "c2"))).addResources(Any.pack(XdsFixtures.badRoute("other")))
+                .build());
+        DiscoveryRequest ack = awaitRequest(r -> r.getResponseNonce().equals("extra"));
+        assertFalse(ack.hasErrorDetail(), ack.toString());
+        assertEquals("2", ack.getVersionInfo());
+        assertEquals(List.of("9080"), ack.getResourceNamesList());
+        assertEquals("c2", clusterFor(holder.current(), "9080", "/"), "what was asked for is applied");
+        assertNull(holder.current().resources().routes().get("other"));
+        assertFalse(client.status().type("RouteConfiguration").nacked());
+        assertNull(client.dynamicState().failure(ResourceType.ROUTE, "other"));
+    }
+
+    /** The first state of the world request that matches, waiting for it. */
+    private DiscoveryRequest awaitRequest(java.util.function.Predicate<DiscoveryRequest> p)
+            throws InterruptedException {
+        await(() -> server.requests.stream().anyMatch(p), WAIT, "a request");
+        return server.requests.stream().filter(p).findFirst().orElseThrow();
+    }
+
     /** Serves the bookinfo resources over delta xDS, {@code alsoWithClusters} first; awaits the first apply. */
     private void serveDelta(List<DeltaDiscoveryResponse> alsoWithClusters) throws Exception {
         serveDelta(RawAdsServer.deltaOnce(BOOKINFO, alsoWithClusters), WAIT);

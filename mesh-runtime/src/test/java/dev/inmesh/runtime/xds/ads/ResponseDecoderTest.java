@@ -22,9 +22,14 @@ class ResponseDecoderTest {
     static final ResourceBundle.Version VERSION = new ResourceBundle.Version("7", Instant.EPOCH);
 
     static ResponseDecoder.Decoded decode(Any... resources) {
+        return decodeAsking(name -> true, resources);
+    }
+
+    /** Decodes a route configuration response asking only for the names {@code asked} takes. */
+    static ResponseDecoder.Decoded decodeAsking(java.util.function.Predicate<String> asked, Any... resources) {
         DiscoveryResponse r = DiscoveryResponse.newBuilder().setTypeUrl(ResourceType.ROUTE.typeUrl())
                 .setVersionInfo("7").setNonce("n").addAllResources(List.of(resources)).build();
-        return ResponseDecoder.decode(ResourceType.ROUTE, r, VERSION, Map.of(), false);
+        return ResponseDecoder.decode(ResourceType.ROUTE, r, VERSION, Map.of(), false, asked);
     }
 
     static Resource.Builder wrapped(String name, String cluster) {
@@ -79,5 +84,21 @@ class ResponseDecoderTest {
                 .setResource(Any.pack(Metadata.getDefaultInstance())).build()));
         assertTrue(d.undecodable());
         assertTrue(d.errors().get("resources[0].resource").contains("type_url"), d.errors().toString());
+    }
+
+    @Test
+    void aResourceNotAskedForIsLeftOutUnparsedBareOrWrappedBadOrNotButOneThatCannotBeDecodedStillRejectsAll() {
+        ResponseDecoder.Decoded d = decodeAsking("9080"::equals, Any.pack(route("9080", "c1")),
+                Any.pack(XdsFixtures.badRoute("bare")),
+                Any.pack(Resource.newBuilder().setName("wrapped").setTtl(Duration.newBuilder().setSeconds(30))
+                        .setResource(Any.pack(XdsFixtures.badRoute("wrapped"))).build()));
+        assertEquals(List.of("9080"), List.copyOf(d.valid().keySet()));
+        assertEquals(Map.of(), d.errors());
+        assertEquals(Map.of(), d.rejected());
+        assertFalse(d.undecodable());
+
+        d = decodeAsking("9080"::equals, Any.pack(route("9080", "c1")),
+                Any.pack(Metadata.getDefaultInstance()));
+        assertTrue(d.undecodable(), "its name cannot be known: " + d.errors());
     }
 }
