@@ -70,9 +70,11 @@ import java.util.Random;
  *       CDS, EDS, LDS, RDS, so that no route names a cluster not yet known. LDS and CDS are wildcard; RDS asks for
  *       the names the listeners' connection managers use, EDS for the service names of EDS clusters, and both
  *       unsubscribe from what no listener or cluster needs any more.</li>
- *   <li>Each response is ACKed with its version and nonce. A resource that fails to parse or validate is NACKed
- *       (error_detail names each one and its field) while the valid resources of the response are applied, and the
- *       last good version of the bad one keeps serving; a resource that cannot be decoded at all (so has no name)
+ *   <li>Each response is answered by one request once it is processed (as Envoy's mux pauses the type meanwhile):
+ *       the ACK, with its version and nonce and the names asked for then. A resource that fails to parse or validate
+ *       is NACKed (error_detail names each one and its field) while the valid resources of the response are applied,
+ *       and the last good version of the bad one keeps serving; an RDS or EDS resource not asked for is left out
+ *       unread; a resource that cannot be decoded at all (so has no name)
  *       rejects the whole response, as in Envoy. A resource absent from a CDS or LDS response is deleted; an
  *       RDS or EDS resource that does not arrive within the initial fetch timeout (that of the config source asking
  *       for it, as in Envoy, else the client's; 0 is none), or is rejected before a good version arrived, is served
@@ -373,8 +375,8 @@ public final class AdsClient {
         for (SubscriptionState s : states.values()) {
             s.sentOnStream = false;
             s.nonce = "";
+            s.answer = null; // it answered the old stream's response
         }
-        heldClusterReply = null; // it answered the old stream's response
         agentAsked.values().forEach(asked -> asked[0] = false);
         for (ResourceType t : ResourceType.values()) {
             SubscriptionState s = states.get(t);
@@ -577,16 +579,6 @@ public final class AdsClient {
         if (stream == null) {
             return;
         }
-        if (s.type == ResourceType.CLUSTER && !nonce.isEmpty() && clustersWarmingAfterStart()) {
-            // As Envoy's cluster manager pauses CDS on the ADS stream while a cluster added after its start warms:
-            // the answer to the clusters waits until none warms (its endpoints arrived, or their initial fetch timed
-            // out), telling the server when the clusters it sent can be used. A later answer replaces a held one.
-            heldClusterReply = new HeldReply(version, nonce, error);
-            return;
-        }
-        if (s.type == ResourceType.CLUSTER) {
-            heldClusterReply = null; // as Envoy's paused type: only the latest request goes, this one
-        }
         com.google.protobuf.Message request;
         Status status = errorDetail(error);
         request = options.delta() ? deltaRequest(s, nonce, status)
@@ -605,23 +597,55 @@ public final class AdsClient {
         }
     }
 
-    /** The CDS ACK or NACK held while clusters warm after the start, or null. */
-    private HeldReply heldClusterReply;
+    /**
+     * Sends the answer to the latest response of {@code s}'s type if one waits and may go: never while the type is
+     * {@linkplain SubscriptionState#paused paused} (its resume sends it), and, unless {@code withNames} (the names
+     * asked for changed: it goes at once, carrying them), not while a repeated NACK waits for its delay nor, for CDS,
+     * while a cluster warms after the start. As Envoy's cluster manager pauses CDS on the ADS stream while a cluster
+     * added after its start warms: the answer to the clusters waits until none warms (its endpoints arrived, or
+     * their initial fetch timed out), telling the server when the clusters it sent can be used; a later answer
+     * replaces one waiting, as only the latest request of Envoy's paused type goes.
+     */
+    private void sendAnswer(SubscriptionState s, boolean withNames) {
+        SubscriptionState.Answer a = s.answer;
+        if (a == null || s.paused || !withNames && (a.delayed()
+                || s.type == ResourceType.CLUSTER && clustersWarmingAfterStart())) {
+            return;
+        }
+        s.answer = null;
+        send(s, a.version(), a.nonce(), a.error());
+    }
 
-    private record HeldReply(String version, String nonce, String error) {}
+    /**
+     * Tells the server the names of {@code s}'s type asked for now (RDS, EDS): with the answer to its latest response
+     * when one waits, else in a request of its own (no ACK: the last version taken, and over delta xDS no nonce, as
+     * Envoy's). While the type is paused the change waits for the response's answer.
+     */
+    private void askNames(SubscriptionState s) {
+        if (s.paused) {
+            s.namesChanged = true;
+        } else if (s.answer != null) {
+            sendAnswer(s, true);
+        } else {
+            send(s, s.ackedVersion, options.delta() ? "" : s.nonce, null);
+        }
+    }
+
+    /** Ends the pause of {@code s}'s type: one request goes, the response's answer with the names asked for now. */
+    private void resume(SubscriptionState s) {
+        s.paused = false;
+        boolean names = s.namesChanged;
+        s.namesChanged = false;
+        if (names) {
+            askNames(s);
+        } else {
+            sendAnswer(s, false);
+        }
+    }
 
     /** Whether, the first configuration applied, a cluster warms: held back until its endpoints arrive. */
     private boolean clustersWarmingAfterStart() {
         return applied && !warming(ResourceType.CLUSTER, publishedClusters).isEmpty();
-    }
-
-    /** Sends the CDS answer held while clusters warmed, once none does. */
-    private void sendHeldClusterReply() {
-        if (heldClusterReply != null && !clustersWarmingAfterStart()) {
-            HeldReply held = heldClusterReply;
-            heldClusterReply = null;
-            send(states.get(ResourceType.CLUSTER), held.version(), held.nonce(), held.error());
-        }
     }
 
     /** A NACK's error_detail for {@code error} (null for none): as Envoy, INTERNAL, the message cut at 4 KiB. */
@@ -803,6 +827,25 @@ public final class AdsClient {
                     type.kind(), r.getVersionInfo());
             return;
         }
+        if (!again) {
+            s.answer = null; // a repeated NACK still waiting answered an older response: this one supersedes it
+        }
+        // As Envoy's mux pauses a type while it processes a response of it: a change of the names asked for that
+        // the response brings (a listener or cluster done warming letting go of an old name) goes out with its answer,
+        // one request with the new version, not before it with the old version and the new nonce (which a server
+        // comparing version and nonce takes for a NACK).
+        s.paused = true;
+        try {
+            process(id, s, u, again);
+        } finally {
+            resume(s);
+        }
+    }
+
+    /** A response of {@code s}'s type, whose requests wait meanwhile ({@link SubscriptionState#paused}). */
+    private void process(long id, SubscriptionState s, Update u, boolean again) {
+        DiscoveryResponse r = u.response();
+        ResourceType type = s.type;
         s.rejected = null;
         Instant now = Instant.now();
         // decoded again, the response is the one that arrived then: still rejected, its type's update time, its NACK
@@ -911,7 +954,7 @@ public final class AdsClient {
             s.repeatedNacks = 0;
             count(s, stats -> stats.accepted(now.toEpochMilli()));
             publishStatus(); // what the server sees ACKed, the status and the config dump show already
-            send(s, s.ackedVersion, r.getNonce(), null);
+            s.answer = new SubscriptionState.Answer(s.ackedVersion, r.getNonce(), null, false);
         } else {
             if (!again) {
                 reject(s, r, errors, now, u.delta());
@@ -1359,17 +1402,16 @@ public final class AdsClient {
 
     /** NACKs at once, or, when the server resends what was NACKed already, after a growing delay. */
     private void nack(SubscriptionState s, String nonce, String error) {
-        if (s.repeatedNacks == 0) {
-            send(s, s.ackedVersion, nonce, error);
-            return;
+        SubscriptionState.Answer a = new SubscriptionState.Answer(s.ackedVersion, nonce, error, s.repeatedNacks > 0);
+        s.answer = a;
+        if (a.delayed()) {
+            timer(repeatedNackDelay(s.repeatedNacks), () -> {
+                if (s.answer == a) { // not superseded by a newer response, a new stream, or a change of names
+                    s.answer = new SubscriptionState.Answer(a.version(), a.nonce(), a.error(), false);
+                    sendAnswer(s, false);
+                }
+            });
         }
-        long delay = repeatedNackDelay(s.repeatedNacks);
-        long id = streamId;
-        timer(delay, () -> {
-            if (id == streamId && nonce.equals(s.nonce)) {
-                send(s, s.ackedVersion, nonce, error);
-            }
-        });
     }
 
     /** How long the {@code repeated}-th NACK in a row of the same response waits (from 100 ms, doubling, to 5 s). */
@@ -1435,8 +1477,7 @@ public final class AdsClient {
         s.names = wanted;
         if (s.sentOnStream || !wanted.isEmpty()) {
             // An empty list after a first request unsubscribes from all; never sent as a first request (wildcard).
-            // Over delta xDS a change of names is no ACK: it carries no nonce, as Envoy's.
-            send(s, s.ackedVersion, options.delta() ? "" : s.nonce, null);
+            askNames(s);
         }
         return removed;
     }
@@ -1523,7 +1564,7 @@ public final class AdsClient {
         }
         resubscribeSecrets();
         publishStatus();
-        sendHeldClusterReply();
+        sendAnswer(states.get(ResourceType.CLUSTER), false); // held while a cluster warmed, maybe
     }
 
     /** A listener or a cluster of a response (over delta, in its {@code Resource}), or null for anything else. */

@@ -22,6 +22,9 @@ final class SubscriptionState {
     /** A resource held: its parsed record, the message it came from (null for a timed-out empty one), its version. */
     record Entry(Object resource, Message message, ResourceBundle.Version version) {}
 
+    /** An ACK ({@code error} null) or a NACK of a response; {@code delayed}: a repeated NACK waiting for its delay. */
+    record Answer(String version, String nonce, String error, boolean delayed) {}
+
     final ResourceType type;
     /** LDS and CDS: everything the server has; RDS and EDS: {@link #names}. */
     final boolean wildcard;
@@ -60,6 +63,18 @@ final class SubscriptionState {
     Instant lastNackAt;
     /** How many times in a row the same version was NACKed with the same error (the server resending it). */
     int repeatedNacks;
+    /**
+     * Whether a response of this type is being processed: as Envoy's mux pauses the type then, its requests wait, and
+     * one goes at the end ({@link #answer}, with the names asked for then).
+     */
+    boolean paused;
+    /** Whether the names asked for changed while {@link #paused}. */
+    boolean namesChanged;
+    /**
+     * The ACK or NACK of the latest response not sent yet (while {@link #paused}, while a repeated NACK waits for
+     * its delay, or for CDS while a cluster warms after the start); null when none.
+     */
+    Answer answer;
     /**
      * The latest response, when it was rejected by name while the client reads Istio's secrets from a workload
      * identity (it is decoded again when the identity's files change), and the stream it came on; else null.

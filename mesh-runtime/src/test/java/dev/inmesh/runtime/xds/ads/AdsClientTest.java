@@ -111,11 +111,13 @@ class AdsClientTest extends AdsRig {
         assertEquals("v1", meta.get("LABELS").getStructValue().getFieldsMap().get("version").getStringValue());
         assertEquals("REDIRECT", meta.get("INTERCEPTION_MODE").getStringValue());
         assertEquals("Kubernetes", meta.get("CLUSTER_ID").getStringValue());
-        // listeners only once the clusters (and their endpoints) have arrived, as Envoy at start
+        // listeners only once the clusters (and their endpoints) have arrived, as Envoy at start: as Envoy's, asked
+        // for while the clusters' response is taken, before its ACK (which goes once the response is processed)
         DiscoveryRequest cdsAck = server.awaitRequest(r -> r.getTypeUrl().equals(CDS)
                 && !r.getResponseNonce().isEmpty(), WAIT);
         DiscoveryRequest lds = server.awaitRequest(r -> r.getTypeUrl().equals(LDS), WAIT);
-        assertTrue(first.indexOf(lds) > first.indexOf(cdsAck), "LDS after CDS: " + first);
+        assertTrue(first.indexOf(lds) > first.indexOf(cds), "LDS after CDS: " + first);
+        assertEquals(first.indexOf(lds) + 1, first.indexOf(cdsAck), "the clusters' ACK next: " + first);
         assertFalse(lds.hasNode());
         DiscoveryRequest rds = server.awaitRequest(r -> r.getTypeUrl().equals(RDS), WAIT);
         assertEquals(List.of("9080", "9090"), rds.getResourceNamesList());

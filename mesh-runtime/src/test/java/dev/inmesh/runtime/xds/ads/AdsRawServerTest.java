@@ -326,6 +326,56 @@ class AdsRawServerTest {
         assertNull(client.dynamicState().failure(ResourceType.ROUTE, "other"));
     }
 
+    @Test
+    void aRouteResponseEndingAListenersWarmingIsAnsweredByOneRequestWithItsVersionAndTheNamesLeftAsEnvoysPausedMux()
+            throws Exception {
+        serve(Any::pack, List.of());
+        awaitAcks();
+        // the listener moves to route 9090: it warms, 9080 serving meanwhile, and both are asked for
+        server.push(DiscoveryResponse.newBuilder().setTypeUrl(ResourceType.LISTENER.typeUrl()).setVersionInfo("2")
+                .setNonce("lds-2").addResources(Any.pack(listener("0.0.0.0_9080", 9080, "9090"))).build());
+        awaitRequest(r -> r.getTypeUrl().equals(RDS) && r.getResourceNamesList().equals(List.of("9080", "9090")));
+        // 9090 comes: the listener stops warming and 9080 is no longer needed, which the one answer says
+        server.push(DiscoveryResponse.newBuilder().setTypeUrl(RDS).setVersionInfo("2").setNonce("rds-2")
+                .addResources(Any.pack(route("9090", "c1"))).build());
+        assertOneAnswer("rds-2", "2", List.of("9090"));
+    }
+
+    @Test
+    void aLoadAssignmentEndingAClustersWarmingIsAnsweredByOneRequestWithItsVersionAndTheNamesLeftAsEnvoysPausedMux()
+            throws Exception {
+        serve(Any::pack, List.of());
+        awaitAcks();
+        // c1 moves to the EDS service name c1-v2: it warms, and both names are asked for
+        Cluster c1 = edsCluster("c1");
+        server.push(DiscoveryResponse.newBuilder().setTypeUrl(CDS).setVersionInfo("2").setNonce("cds-2")
+                .addResources(Any.pack(c1.toBuilder().setEdsClusterConfig(c1.getEdsClusterConfig().toBuilder()
+                        .setServiceName("c1-v2")).build())).build());
+        String eds = ResourceType.ENDPOINT.typeUrl();
+        awaitRequest(r -> r.getTypeUrl().equals(eds) && r.getResourceNamesList().equals(List.of("c1", "c1-v2")));
+        server.push(DiscoveryResponse.newBuilder().setTypeUrl(eds).setVersionInfo("2").setNonce("eds-2")
+                .addResources(Any.pack(endpoints("c1-v2", 2))).build());
+        assertOneAnswer("eds-2", "2", List.of("c1-v2"));
+        assertFalse(awaitRequest(r -> r.getResponseNonce().equals("cds-2")).hasErrorDetail(),
+                "the clusters' ACK, once c1 no longer warms");
+    }
+
+    /**
+     * Asserts that the response {@code nonce} was answered by one request, an ACK of {@code version} naming
+     * {@code names}: a response pushed after it is answered, and the client answers in order.
+     */
+    private void assertOneAnswer(String nonce, String version, List<String> names) throws InterruptedException {
+        server.push(DiscoveryResponse.newBuilder().setTypeUrl(RDS).setVersionInfo("after").setNonce("after")
+                .addResources(Any.pack(route("9080", "c1"))).build());
+        awaitRequest(r -> r.getResponseNonce().equals("after"));
+        List<DiscoveryRequest> answers = server.requests.stream().filter(r -> r.getResponseNonce().equals(nonce))
+                .toList();
+        assertEquals(1, answers.size(), answers.toString());
+        assertEquals(version, answers.get(0).getVersionInfo(), answers.toString());
+        assertEquals(names, answers.get(0).getResourceNamesList());
+        assertFalse(answers.get(0).hasErrorDetail(), answers.toString());
+    }
+
     /** The first state of the world request that matches, waiting for it. */
     private DiscoveryRequest awaitRequest(java.util.function.Predicate<DiscoveryRequest> p)
             throws InterruptedException {
