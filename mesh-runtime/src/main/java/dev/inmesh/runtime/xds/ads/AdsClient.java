@@ -847,6 +847,10 @@ public final class AdsClient {
         DiscoveryResponse r = u.response();
         ResourceType type = s.type;
         s.rejected = null;
+        if (!s.wildcard && s.names.isEmpty() && !u.delta()) {
+            unwatched(s, r);
+            return;
+        }
         Instant now = Instant.now();
         // decoded again, the response is the one that arrived then: still rejected, its type's update time, its NACK
         // and its resources' failed attempts keep that time (a later time would read as a newer response accepted)
@@ -967,6 +971,24 @@ public final class AdsClient {
             }
         }
         afterChange(removed);
+    }
+
+    /**
+     * A state of the world RDS or EDS response while none of the type is asked for (the last listener or EDS cluster
+     * asking for one went), as Envoy's mux takes a response of a type with no watch: with no resource, its version is
+     * taken and nothing is sent (nothing is asked for); with resources, none is read, and it is answered with the
+     * version held, no error_detail, a NACK by the version alone.
+     */
+    private void unwatched(SubscriptionState s, DiscoveryResponse r) {
+        s.nonce = r.getNonce();
+        if (r.getResourcesCount() == 0) {
+            s.ackedVersion = r.getVersionInfo();
+        } else {
+            LOG.log(System.Logger.Level.WARNING, "ignoring a {0} response (version {1}): none is asked for",
+                    s.type.kind(), r.getVersionInfo());
+            s.answer = new SubscriptionState.Answer(s.ackedVersion, r.getNonce(), null, false);
+        }
+        publishStatus();
     }
 
     // ---- SDS secrets on the ADS stream ----

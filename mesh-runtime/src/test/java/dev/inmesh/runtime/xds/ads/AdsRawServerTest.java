@@ -360,6 +360,31 @@ class AdsRawServerTest {
                 "the clusters' ACK, once c1 no longer warms");
     }
 
+    @Test
+    void loadAssignmentsSentWhileNoneIsAskedForAreAnsweredWithTheVersionHeldAsEnvoysMuxWithNoWatchNacksThem()
+            throws Exception {
+        serve(Any::pack, List.of());
+        awaitAcks();
+        // c1 is no longer an EDS cluster: no load assignment is asked for any more
+        server.push(DiscoveryResponse.newBuilder().setTypeUrl(CDS).setVersionInfo("2").setNonce("cds-2")
+                .addResources(Any.pack(XdsFixtures.staticCluster("c1", 8080))).build());
+        String eds = ResourceType.ENDPOINT.typeUrl();
+        awaitRequest(r -> r.getTypeUrl().equals(eds) && r.getResourceNamesCount() == 0);
+        // one comes all the same: not taken, answered with the version held (no error_detail), as Envoy's
+        server.push(DiscoveryResponse.newBuilder().setTypeUrl(eds).setVersionInfo("2").setNonce("eds-2")
+                .addResources(Any.pack(endpoints("c1", 3))).build());
+        assertOneAnswer("eds-2", "1", List.of());
+        assertEquals("1", client.status().type("ClusterLoadAssignment").ackedVersion());
+        // none comes: its version is taken, and nothing is answered since nothing is asked for, as Envoy's
+        server.push(DiscoveryResponse.newBuilder().setTypeUrl(eds).setVersionInfo("3").setNonce("eds-3").build());
+        server.push(DiscoveryResponse.newBuilder().setTypeUrl(RDS).setVersionInfo("after-3").setNonce("after-3")
+                .addResources(Any.pack(route("9080", "c1"))).build());
+        awaitRequest(r -> r.getResponseNonce().equals("after-3"));
+        assertFalse(server.requests.stream().anyMatch(r -> r.getResponseNonce().equals("eds-3")),
+                server.requests.toString());
+        assertEquals("3", client.status().type("ClusterLoadAssignment").ackedVersion());
+    }
+
     /**
      * Asserts that the response {@code nonce} was answered by one request, an ACK of {@code version} naming
      * {@code names}: a response pushed after it is answered, and the client answers in order.
