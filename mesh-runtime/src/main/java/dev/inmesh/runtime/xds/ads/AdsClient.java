@@ -113,7 +113,10 @@ public final class AdsClient {
             ServiceMethod.client(SERVICE, "DeltaAggregatedResources", GrpcMessageEncoder.encoder(),
                     GrpcMessageDecoder.decoder(DeltaDiscoveryResponse.newBuilder()));
 
-    /** The longest a repeated NACK of the same response waits, so that a server resending it does not spin. */
+    /**
+     * The longest a repeated NACK (the same version NACKed again with the same error) waits, so that a server that
+     * answers each NACK by sending the NACKed version again does not loop with the client ({@link #nack}).
+     */
     static final long MAX_REPEATED_NACK_DELAY_MILLIS = 5_000;
 
     /** The longest error_detail message sent, as Envoy's (gRPC carries status messages in size-limited trailers). */
@@ -1191,7 +1194,7 @@ public final class AdsClient {
             secrets.lastNackAt = Instant.now();
             long id = streamId;
             String nonce = r.getNonce();
-            // as for the other types, a server resending what was NACKed waits longer for each NACK
+            // as for the other types (nack), a server sending what was NACKed again waits longer for each NACK
             timer(secrets.repeatedNacks == 0 ? 0 : repeatedNackDelay(secrets.repeatedNacks), () -> {
                 if (id == streamId && nonce.equals(secrets.nonce)) {
                     sendSecrets(nonce, error);
@@ -1422,7 +1425,19 @@ public final class AdsClient {
         holder.check(b.build());
     }
 
-    /** NACKs at once, or, when the server resends what was NACKed already, after a growing delay. */
+    /**
+     * NACKs at once; but the same version NACKed again in a row with the same error waits first, 100 ms doubling up
+     * to 5 s ({@link #repeatedNackDelay}), until a response is ACKed or NACKed for another version or error (a new
+     * stream keeps the count). A server that answers a NACK by sending the NACKed version again at once would
+     * otherwise loop with the client as fast as the stream goes, each round decoded, parsed and logged: so do
+     * java-control-plane's and go-control-plane's snapshot caches, which answer at once a request whose version_info
+     * is not their snapshot's, as a NACK's (the last version taken) is not. Envoy answers every response at once and
+     * leaves that loop to the opt-in {@code rate_limit_settings} of its ADS config source, a token bucket on all its
+     * requests. The first NACK of a version never waits (a repeat for another cause, the same bad version sent
+     * again for names newly asked for, waits 100 ms at first); a newer response, or a new stream, drops a NACK still
+     * waiting (the newer response gets its own answer); a change of the names asked for sends it at once, carrying
+     * them ({@link #askNames}).
+     */
     private void nack(SubscriptionState s, String nonce, String error) {
         SubscriptionState.Answer a = new SubscriptionState.Answer(s.ackedVersion, nonce, error, s.repeatedNacks > 0);
         s.answer = a;

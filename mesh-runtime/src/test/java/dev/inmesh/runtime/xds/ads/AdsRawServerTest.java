@@ -313,9 +313,7 @@ class AdsRawServerTest {
             throws Exception {
         serve(Any::pack, List.of());
         awaitAcks();
-        server.push(DiscoveryResponse.newBuilder().setTypeUrl(RDS).setVersionInfo("2").setNonce("extra")
-                .addResources(Any.pack(route("9080", "c2"))).addResources(Any.pack(XdsFixtures.badRoute("other")))
-                .build());
+        server.push(response(RDS, "2", "extra", route("9080", "c2"), XdsFixtures.badRoute("other")));
         DiscoveryRequest ack = awaitRequest(r -> r.getResponseNonce().equals("extra"));
         assertFalse(ack.hasErrorDetail(), ack.toString());
         assertEquals("2", ack.getVersionInfo());
@@ -332,12 +330,10 @@ class AdsRawServerTest {
         serve(Any::pack, List.of());
         awaitAcks();
         // the listener moves to route 9090: it warms, 9080 serving meanwhile, and both are asked for
-        server.push(DiscoveryResponse.newBuilder().setTypeUrl(ResourceType.LISTENER.typeUrl()).setVersionInfo("2")
-                .setNonce("lds-2").addResources(Any.pack(listener("0.0.0.0_9080", 9080, "9090"))).build());
+        server.push(response(ResourceType.LISTENER.typeUrl(), "2", "lds-2", listener("0.0.0.0_9080", 9080, "9090")));
         awaitRequest(r -> r.getTypeUrl().equals(RDS) && r.getResourceNamesList().equals(List.of("9080", "9090")));
         // 9090 comes: the listener stops warming and 9080 is no longer needed, which the one answer says
-        server.push(DiscoveryResponse.newBuilder().setTypeUrl(RDS).setVersionInfo("2").setNonce("rds-2")
-                .addResources(Any.pack(route("9090", "c1"))).build());
+        server.push(response(RDS, "2", "rds-2", route("9090", "c1")));
         assertOneAnswer("rds-2", "2", List.of("9090"));
     }
 
@@ -348,13 +344,11 @@ class AdsRawServerTest {
         awaitAcks();
         // c1 moves to the EDS service name c1-v2: it warms, and both names are asked for
         Cluster c1 = edsCluster("c1");
-        server.push(DiscoveryResponse.newBuilder().setTypeUrl(CDS).setVersionInfo("2").setNonce("cds-2")
-                .addResources(Any.pack(c1.toBuilder().setEdsClusterConfig(c1.getEdsClusterConfig().toBuilder()
-                        .setServiceName("c1-v2")).build())).build());
+        server.push(response(CDS, "2", "cds-2", c1.toBuilder().setEdsClusterConfig(c1.getEdsClusterConfig()
+                .toBuilder().setServiceName("c1-v2")).build()));
         String eds = ResourceType.ENDPOINT.typeUrl();
         awaitRequest(r -> r.getTypeUrl().equals(eds) && r.getResourceNamesList().equals(List.of("c1", "c1-v2")));
-        server.push(DiscoveryResponse.newBuilder().setTypeUrl(eds).setVersionInfo("2").setNonce("eds-2")
-                .addResources(Any.pack(endpoints("c1-v2", 2))).build());
+        server.push(response(eds, "2", "eds-2", endpoints("c1-v2", 2)));
         assertOneAnswer("eds-2", "2", List.of("c1-v2"));
         assertFalse(awaitRequest(r -> r.getResponseNonce().equals("cds-2")).hasErrorDetail(),
                 "the clusters' ACK, once c1 no longer warms");
@@ -366,39 +360,91 @@ class AdsRawServerTest {
         serve(Any::pack, List.of());
         awaitAcks();
         // c1 is no longer an EDS cluster: no load assignment is asked for any more
-        server.push(DiscoveryResponse.newBuilder().setTypeUrl(CDS).setVersionInfo("2").setNonce("cds-2")
-                .addResources(Any.pack(XdsFixtures.staticCluster("c1", 8080))).build());
+        server.push(response(CDS, "2", "cds-2", XdsFixtures.staticCluster("c1", 8080)));
         String eds = ResourceType.ENDPOINT.typeUrl();
         awaitRequest(r -> r.getTypeUrl().equals(eds) && r.getResourceNamesCount() == 0);
         // one comes all the same: not taken, answered with the version held (no error_detail), as Envoy's
-        server.push(DiscoveryResponse.newBuilder().setTypeUrl(eds).setVersionInfo("2").setNonce("eds-2")
-                .addResources(Any.pack(endpoints("c1", 3))).build());
+        server.push(response(eds, "2", "eds-2", endpoints("c1", 3)));
         assertOneAnswer("eds-2", "1", List.of());
         assertEquals("1", client.status().type("ClusterLoadAssignment").ackedVersion());
         // none comes: its version is taken, and nothing is answered since nothing is asked for, as Envoy's
-        server.push(DiscoveryResponse.newBuilder().setTypeUrl(eds).setVersionInfo("3").setNonce("eds-3").build());
-        server.push(DiscoveryResponse.newBuilder().setTypeUrl(RDS).setVersionInfo("after-3").setNonce("after-3")
-                .addResources(Any.pack(route("9080", "c1"))).build());
+        server.push(response(eds, "3", "eds-3"));
+        server.push(response(RDS, "after-3", "after-3", route("9080", "c1")));
         awaitRequest(r -> r.getResponseNonce().equals("after-3"));
         assertFalse(server.requests.stream().anyMatch(r -> r.getResponseNonce().equals("eds-3")),
                 server.requests.toString());
         assertEquals("3", client.status().type("ClusterLoadAssignment").ackedVersion());
     }
 
+    @Test
+    void aServerSendingANackedVersionAgainAtOnceGetsItsNacksAfterAGrowingDelayButAChangeOfNamesSendsTheNackAtOnce()
+            throws Exception {
+        // as java-control-plane's and go-control-plane's snapshot caches: a NACK, whose version is not their
+        // snapshot's, is answered at once with the same snapshot
+        java.util.concurrent.atomic.AtomicInteger again = new java.util.concurrent.atomic.AtomicInteger();
+        Function<DiscoveryRequest, List<DiscoveryResponse>> bookinfo = RawAdsServer.once(BOOKINFO, Any::pack,
+                List.of());
+        int port = serve(r -> r.getTypeUrl().equals(RDS) && r.hasErrorDetail()
+                ? List.of(response(RDS, "2", "bad-" + again.incrementAndGet(), XdsFixtures.badRoute("9080")))
+                : bookinfo.apply(r));
+        client = new AdsClient(vertx, AdsOptions.of(NodeOptions.of("p", "default", "10.0.0.1"),
+                AdsOptions.XdsServer.plaintext("127.0.0.1", port)), holder);
+        client.start().await(WAIT.toSeconds(), TimeUnit.SECONDS);
+        awaitAcks();
+
+        long start = System.nanoTime();
+        server.push(response(RDS, "2", "bad-0", XdsFixtures.badRoute("9080")));
+        await(() -> server.responses.stream().anyMatch(r -> r.getNonce().equals("bad-4")), WAIT, "bad-4 sent");
+        long elapsed = java.util.concurrent.TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
+        // bad-0 NACKed at once, bad-1 after 100 ms, bad-2 after 200 ms more, bad-3 after 400 ms more
+        assertTrue(elapsed >= 700, "the repeated NACKs waited: " + elapsed + " ms");
+        assertTrue(server.requests.stream().filter(r -> r.getResponseNonce().startsWith("bad-"))
+                .allMatch(DiscoveryRequest::hasErrorDetail), server.requests.toString());
+
+        // bad-4's NACK waits 800 ms; a second listener asks for route 9090 meanwhile: the NACK goes at once with it
+        server.push(response(ResourceType.LISTENER.typeUrl(), "2", "lds-2",
+                listener("0.0.0.0_9080", 9080, "9080"), listener("0.0.0.0_9090", 9090, "9090")));
+        DiscoveryRequest nack = awaitRequest(r -> r.getResponseNonce().equals("bad-4"));
+        assertTrue(System.nanoTime() - start < java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(1_500),
+                "before its delay ended");
+        assertTrue(nack.hasErrorDetail(), nack.toString());
+        assertEquals("1", nack.getVersionInfo());
+        assertEquals(List.of("9080", "9090"), nack.getResourceNamesList());
+        assertEquals(nack, onlyAnswer("bad-4"));
+    }
+
     /**
      * Asserts that the response {@code nonce} was answered by one request, an ACK of {@code version} naming
-     * {@code names}: a response pushed after it is answered, and the client answers in order.
+     * {@code names}.
      */
     private void assertOneAnswer(String nonce, String version, List<String> names) throws InterruptedException {
-        server.push(DiscoveryResponse.newBuilder().setTypeUrl(RDS).setVersionInfo("after").setNonce("after")
-                .addResources(Any.pack(route("9080", "c1"))).build());
+        DiscoveryRequest answer = onlyAnswer(nonce);
+        assertEquals(version, answer.getVersionInfo(), answer.toString());
+        assertEquals(names, answer.getResourceNamesList());
+        assertFalse(answer.hasErrorDetail(), answer.toString());
+    }
+
+    /**
+     * The one request answering the response {@code nonce}, asserting there is one: a response pushed after it is
+     * answered, and the client answers in order.
+     */
+    private DiscoveryRequest onlyAnswer(String nonce) throws InterruptedException {
+        server.push(response(RDS, "after", "after", route("9080", "c1")));
         awaitRequest(r -> r.getResponseNonce().equals("after"));
         List<DiscoveryRequest> answers = server.requests.stream().filter(r -> r.getResponseNonce().equals(nonce))
                 .toList();
         assertEquals(1, answers.size(), answers.toString());
-        assertEquals(version, answers.get(0).getVersionInfo(), answers.toString());
-        assertEquals(names, answers.get(0).getResourceNamesList());
-        assertFalse(answers.get(0).hasErrorDetail(), answers.toString());
+        return answers.get(0);
+    }
+
+    /** A state of the world response of {@code type} holding {@code resources}, bare. */
+    private static DiscoveryResponse response(String type, String version, String nonce, Message... resources) {
+        DiscoveryResponse.Builder b = DiscoveryResponse.newBuilder().setTypeUrl(type).setVersionInfo(version)
+                .setNonce(nonce);
+        for (Message m : resources) {
+            b.addResources(Any.pack(m));
+        }
+        return b.build();
     }
 
     /** The first state of the world request that matches, waiting for it. */
