@@ -1076,8 +1076,8 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
     /**
      * Who a relayed connection is counted for: inbound on an inbound listener, else outbound; the destination service
      * and, outbound, workload as the router labels a request to the cluster and the host connected to
-     * ({@link ServiceLabels}: the cluster's {@code istio} metadata, the endpoint's {@code istio.workload}, else Istio's
-     * cluster name {@code outbound|PORT|SUBSET|FQDN}). Inbound, as Istio's server-side stats
+     * ({@link ServiceLabels}: the cluster's {@code istio} metadata and the endpoint's {@code istio.workload}, each
+     * unknown without them). Inbound, as Istio's server-side stats
      * ({@link ServiceLabels#ofInboundConnection}, which {@code mesh.inbound}'s TCP chains share); as Istio's stats,
      * {@code PassthroughCluster} and {@code BlackHoleCluster} are the service name of a connection through them.
      */

@@ -6,12 +6,15 @@ import dev.inmesh.runtime.upstream.Host;
 import dev.inmesh.runtime.upstream.UpstreamCluster;
 
 /**
- * The destination service and workload of an upstream request, as Istio's telemetry labels them: from the cluster's
- * {@code istio} metadata ({@code services: [{host, name, namespace}]}) and the endpoint's {@code istio.workload}
+ * The destination service and workload of an upstream request, as Istio's telemetry labels them
+ * ({@code istio_stats.cc}, {@code populatePeerInfo}): the service from the cluster's {@code istio} metadata
+ * ({@code services: [{host, name, namespace}]}), the workload from the endpoint's {@code istio.workload}
  * ({@code name;namespace;app;version;cluster}; Istio writes the canonical service and revision in the third and fourth
- * places, which are read as both), else from Istio's cluster name {@code outbound|PORT|SUBSET|FQDN}. The router labels
- * its requests with them, and the standalone proxy its {@code tcp_proxy} connections. The service's namespace is the
- * metadata's only (null without it), as Istio's client-side stats read it before falling back to the peer's.
+ * places, which are read as both); each unknown (null) without them, as Istio reads neither from the cluster's name
+ * (the service is then the request's Host, {@code MeshMetrics}, the workload the metadata exchange's or unknown). The
+ * router labels its requests with them, and the standalone proxy its {@code tcp_proxy} connections. The service's
+ * namespace is the metadata's only (null without it), as Istio's client-side stats read it before falling back to the
+ * peer's.
  */
 public record ServiceLabels(String host, String name, String namespace, WorkloadInfo workload) {
     public static final ServiceLabels UNKNOWN = new ServiceLabels(null, null, null, WorkloadInfo.UNKNOWN);
@@ -58,7 +61,7 @@ public record ServiceLabels(String host, String name, String namespace, Workload
      * {@code cluster} (null when it does not exist), as Istio's server-side stats label its TCP metrics: the first
      * service of the cluster's {@code istio} metadata (what Istio's {@code inbound|PORT||} clusters carry); the
      * cluster's name as the service name for an {@code InboundPassthroughCluster*} and where {@link #namesCluster};
-     * else the cluster's service as for a request ({@link #of}, no host). The workload is always unknown (the peer's,
+     * else {@link #UNKNOWN}. The workload is always unknown (the peer's,
      * which no metadata exchange gave). Shared by the standalone proxy's relays and {@code mesh.inbound}'s TCP chains.
      */
     public static ServiceLabels ofInboundConnection(String clusterName, UpstreamCluster cluster) {
@@ -71,44 +74,17 @@ public record ServiceLabels(String host, String name, String namespace, Workload
         if (clusterName.startsWith("InboundPassthroughCluster") || namesCluster(clusterName)) {
             return new ServiceLabels(null, clusterName, null, WorkloadInfo.UNKNOWN);
         }
-        ServiceLabels labels = of(cluster, null);
-        return new ServiceLabels(labels.host, labels.name, labels.namespace, WorkloadInfo.UNKNOWN);
+        return UNKNOWN;
     }
 
     private static ServiceLabels compute(UpstreamCluster cluster, Host host) {
-        String svcHost = null;
-        String svcName = null;
-        String svcNamespace = null;
-        String subset = null;
         dev.inmesh.runtime.stats.IstioService service = dev.inmesh.runtime.stats.IstioService.of(
                 cluster.config().metadata());
-        if (service != null) {
-            svcHost = service.host();
-            svcName = service.name();
-            svcNamespace = service.namespace();
+        WorkloadInfo w = host == null ? WorkloadInfo.UNKNOWN : workload(host.metadata());
+        if (service == null) {
+            return new ServiceLabels(null, null, null, w);
         }
-        // the namespace of the name's FQDN names the fallback workload's, not the service's: Istio's stats take a
-        // service's namespace from the cluster's metadata only, else the peer's
-        String nameNamespace = svcNamespace;
-        String[] parts = cluster.name().split("\\|", -1);
-        if (parts.length == 4) {
-            subset = parts[2].isEmpty() ? null : parts[2];
-            if (svcHost == null && !parts[3].isEmpty()) {
-                svcHost = parts[3];
-                String[] labels = svcHost.split("\\.");
-                svcName = labels[0];
-                nameNamespace = labels.length > 1 ? labels[1] : null;
-            }
-        }
-        WorkloadInfo w = WorkloadInfo.UNKNOWN;
-        if (host != null) {
-            w = workload(host.metadata());
-        }
-        if (w == WorkloadInfo.UNKNOWN && svcName != null) {
-            // Without endpoint metadata, Istio's conventions: workload name-version, app = service name.
-            w = new WorkloadInfo(subset == null ? svcName : svcName + "-" + subset, nameNamespace, svcName, subset);
-        }
-        return new ServiceLabels(svcHost, svcName, svcNamespace, w);
+        return new ServiceLabels(service.host(), service.name(), service.namespace(), w);
     }
 
     static WorkloadInfo workload(Metadata md) {
