@@ -9,8 +9,8 @@ import dev.inmesh.runtime.upstream.UpstreamCluster;
  * The destination service and workload of an upstream request, as Istio's telemetry labels them
  * ({@code istio_stats.cc}, {@code populatePeerInfo}): the service from the cluster's {@code istio} metadata
  * ({@code services: [{host, name, namespace}]}), the workload from the endpoint's {@code istio.workload}
- * ({@code name;namespace;app;version;cluster}; Istio writes the canonical service and revision in the third and fourth
- * places, which are read as both); each unknown (null) without them, as Istio reads neither from the cluster's name
+ * ({@code workload;namespace;canonical_service;canonical_revision;cluster}, which names no {@code app} nor
+ * {@code version}); each unknown (null) without them, as Istio reads neither from the cluster's name
  * (the service is then the request's Host, {@code MeshMetrics}, the workload the metadata exchange's or unknown). The
  * router labels its requests with them, and the standalone proxy its {@code tcp_proxy} connections. The service's
  * namespace is the metadata's only (null without it), as Istio's client-side stats read it before falling back to the
@@ -87,14 +87,18 @@ public record ServiceLabels(String host, String name, String namespace, Workload
         return new ServiceLabels(service.host(), service.name(), service.namespace(), w);
     }
 
+    /**
+     * The workload an endpoint's {@code istio.workload} names, as Istio's {@code convertEndpointMetadata}
+     * ({@code extensions/common/metadata_object.cc}) reads it: {@code workload;namespace;canonical_service;
+     * canonical_revision;cluster}, five fields or more; the encoding has no {@code app} nor {@code version} label, so
+     * both are unknown. {@link WorkloadInfo#UNKNOWN} for fewer fields or none.
+     */
     static WorkloadInfo workload(Metadata md) {
-        Object v = md.get("istio", "workload");
-        if (v instanceof String s && !s.isEmpty()) {
+        if (md.get("istio", "workload") instanceof String s) {
             String[] p = s.split(";", -1);
-            String app = p.length > 2 ? p[2] : null;
-            String version = p.length > 3 ? p[3] : null;
-            return new WorkloadInfo(p[0], p.length > 1 ? p[1] : null, app, version, app, version,
-                    p.length > 4 ? p[4] : null);
+            if (p.length >= 5) {
+                return new WorkloadInfo(p[0], p[1], null, null, p[2], p[3], p[4]);
+            }
         }
         return WorkloadInfo.UNKNOWN;
     }

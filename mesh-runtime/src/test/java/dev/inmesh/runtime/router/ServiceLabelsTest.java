@@ -87,6 +87,26 @@ class ServiceLabelsTest {
         assertUnknownWorkload(l);
     }
 
+    @Test
+    void anEndpointsIstioWorkloadNamesTheWorkloadButNeitherItsAppNorItsVersion() {
+        // as Istio's convertEndpointMetadata: workload;namespace;canonical service;canonical revision;cluster
+        Map<String, String> l = labels("outbound|9080||reviews.bookinfo.svc.cluster.local", Map.of(),
+                Map.of("workload", "reviews-v1;bookinfo;reviews;v1;east"));
+        assertEquals("reviews-v1", l.get("destination_workload"), l.toString());
+        assertEquals("bookinfo", l.get("destination_workload_namespace"), l.toString());
+        assertEquals("reviews", l.get("destination_canonical_service"), l.toString());
+        assertEquals("v1", l.get("destination_canonical_revision"), l.toString());
+        assertEquals("east", l.get("destination_cluster"), l.toString());
+        assertEquals("unknown", l.get("destination_app"), "the encoding has no app: " + l);
+        assertEquals("unknown", l.get("destination_version"), "nor a version: " + l);
+    }
+
+    @Test
+    void anIstioWorkloadOfFewerThanFiveFieldsNamesNoWorkload() {
+        assertUnknownWorkload(labels("outbound|9080||reviews.bookinfo.svc.cluster.local", Map.of(),
+                Map.of("workload", "reviews-v1;bookinfo;reviews;v1")));
+    }
+
     /** The destination workload of labels {@code l} is the peer's, which no metadata exchange nor endpoint gave. */
     private static void assertUnknownWorkload(Map<String, String> l) {
         assertEquals("unknown", l.get("destination_workload"), l.toString());
