@@ -8,13 +8,13 @@ import dev.inmesh.runtime.upstream.UpstreamCluster;
 /**
  * The destination service and workload of an upstream request, as Istio's telemetry labels them
  * ({@code istio_stats.cc}, {@code populatePeerInfo}): the service from the cluster's {@code istio} metadata
- * ({@code services: [{host, name, namespace}]}), the workload from the endpoint's {@code istio.workload}
- * ({@code workload;namespace;canonical_service;canonical_revision;cluster}, which names no {@code app} nor
- * {@code version}); each unknown (null) without them, as Istio reads neither from the cluster's name
- * (the service is then the request's Host, {@code MeshMetrics}, the workload the metadata exchange's or unknown). The
- * router labels its requests with them, and the standalone proxy its {@code tcp_proxy} connections. The service's
- * namespace is the metadata's only (null without it), as Istio's client-side stats read it before falling back to the
- * peer's.
+ * ({@code services: [{host, name, namespace}]}; without a {@code name}, the host's first label), the workload from the
+ * endpoint's {@code istio.workload} ({@code workload;namespace;canonical_service;canonical_revision;cluster}, which
+ * names no {@code app} nor {@code version}); each unknown (null) without them, as Istio reads neither from the
+ * cluster's name (the service is then the request's Host, {@code MeshMetrics}, the workload the metadata exchange's or
+ * unknown). The router labels its requests with them, and the standalone proxy its {@code tcp_proxy} connections. The
+ * service's namespace is the metadata's only (null without it), as Istio's client-side stats read it before falling
+ * back to the peer's.
  */
 public record ServiceLabels(String host, String name, String namespace, WorkloadInfo workload) {
     public static final ServiceLabels UNKNOWN = new ServiceLabels(null, null, null, WorkloadInfo.UNKNOWN);
@@ -84,7 +84,7 @@ public record ServiceLabels(String host, String name, String namespace, Workload
         if (service == null) {
             return new ServiceLabels(null, null, null, w);
         }
-        return new ServiceLabels(service.host(), service.name(), service.namespace(), w);
+        return new ServiceLabels(service.host(), service.nameOrHostLabel(), service.namespace(), w);
     }
 
     /**

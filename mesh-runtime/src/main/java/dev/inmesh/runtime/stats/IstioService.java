@@ -19,7 +19,10 @@ public record IstioService(String host, String name, String namespace) {
         return null;
     }
 
-    /** The name, else the host's first label, as Istio's server-side stats fall back; null when neither is there. */
+    /**
+     * The name, else the host's first label (the part before its first dot), as Istio's stats fall back on either side
+     * ({@code istio_stats.cc}, {@code populatePeerInfo}); null when neither is there.
+     */
     public String nameOrHostLabel() {
         return name != null ? name : host == null ? null : host.split("\\.", 2)[0];
     }

@@ -88,6 +88,15 @@ class ServiceLabelsTest {
     }
 
     @Test
+    void aServiceWithoutANameInTheClustersMetadataIsNamedByTheFirstLabelOfItsHost() {
+        Map<String, String> l = labels("outbound|9080||ratings.bookinfo.svc.cluster.local", Map.of("services",
+                List.of(Map.of("host", "ratings.bookinfo.svc.cluster.local", "namespace", "bookinfo"))), Map.of());
+        assertEquals("ratings.bookinfo.svc.cluster.local", l.get("destination_service"), l.toString());
+        assertEquals("ratings", l.get("destination_service_name"), l.toString());
+        assertEquals("bookinfo", l.get("destination_service_namespace"), l.toString());
+    }
+
+    @Test
     void anEndpointsIstioWorkloadNamesTheWorkloadButNeitherItsAppNorItsVersion() {
         // as Istio's convertEndpointMetadata: workload;namespace;canonical service;canonical revision;cluster
         Map<String, String> l = labels("outbound|9080||reviews.bookinfo.svc.cluster.local", Map.of(),
