@@ -201,8 +201,9 @@ class DownstreamTlsTest {
         assertThrows(Exception.class, () -> get(https(strangerCert, false), port, "/stranger"));
         assertEquals(0, appRequests.get());
         assertEquals("proto=https path=/trusted", get(https(clientCert, false), port, "/trusted").body());
-        // as Istio's server side: a client whose certificate was verified is mutual_tls
-        assertEquals("mutual_tls", securityPolicy(proxy));
+        // as Istio's server side (mutual_tls_ = !peer_san.empty() && !local_san.empty()): a verified client
+        // certificate without a URI SAN (a self-signed CN=client.example.com) names no principal, so it is none
+        assertEquals("none", securityPolicy(proxy));
         // the access log's TLS operators read the connection's TLS, as Envoy's
         var entry = dev.inmesh.runtime.accesslog.AccessLogEntry.of(proxy.requests.get(0), proxy.requests.get(0).log());
         String line = dev.inmesh.runtime.accesslog.CommandFormat.compile("%DOWNSTREAM_TLS_VERSION%"

@@ -90,8 +90,8 @@ import java.util.function.Function;
  * Without an inbound listener in the configuration, requests go straight to the service and are still recorded. A
  * connection a TCP chain takes is counted and logged as a connection, not its requests ({@link TcpChainConnection}). A
  * connection keeps the chain it took, and drains when a configuration removes it ({@link InboundConnection}). Over
- * TLS with a client certificate the chain verified, the metrics say {@code connection_security_policy="mutual_tls"}
- * with both SPIFFE principals.
+ * TLS with a client certificate, the metrics carry both SPIFFE principals (the certificates' first URI SANs) and, when
+ * both certificates have one, {@code connection_security_policy="mutual_tls"}.
  */
 public final class InboundHandler implements Handler<HttpServerRequest> {
     private final Handler<HttpServerRequest> service;
@@ -364,7 +364,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         String normalized = hcm == null ? sentPath : PathNormalizer.ofRequest(sentPath, hcm.pathNormalization());
         String path = normalized == null ? sentPath : normalized;
         DownstreamTls chainTls = tls == null || chain == null || !chain.tls() ? null : inbound.tls(chain);
-        // Istio's connection_security_policy mutual_tls: a client certificate the chain's validation context verified
+        // the attribute connection.mtls: a client certificate the chain's validation context verified
         boolean mutualTls = chainTls != null && chainTls.verifiedPeer(tls.session);
         if (ds != null) {
             ds.requestStarted(http2 ? "HTTP/2" : "HTTP/1.1");

@@ -45,8 +45,8 @@ import java.util.function.BiFunction;
  * {@code *_canonical_service} and {@code *_canonical_revision} are the workloads' (an unknown peer's:
  * {@code unknown} and {@code latest}); {@code source_cluster} is this workload's cluster id when it is the
  * source, else the peer's ({@code unknown} when not known); {@code connection_security_policy} is {@code unknown}
- * when the source reports and, at the destination, {@code mutual_tls} for TLS the standalone proxy terminated for a
- * client whose certificate it verified, else {@code none}; {@code request_protocol} is
+ * when the source reports and, at the destination, {@code mutual_tls} when both principals are known (TLS the proxy
+ * terminated whose client's certificate and its own have a URI SAN), else {@code none}; {@code request_protocol} is
  * {@code grpc} for gRPC requests (those with a {@link StreamInfo#grpcStatus()}), else {@code http} ({@code tcp} for
  * TCP metrics); {@code grpc_response_status} is that status, empty for other requests (absent on TCP metrics);
  * {@code response_flags} as {@link ResponseFlag#format}. Series are cached by their label values, so recording
@@ -166,7 +166,7 @@ public final class MeshMetrics implements NetworkFilterStats {
         IstioLabels labels = labels(s.direction(), s.peer(), destinationService(s), destinationServiceName(s),
                 s.destinationServiceNamespace(), protocol, responseCode(s.responseCode()),
                 s.grpcStatus() != null ? s.grpcStatus() : "", ResponseFlag.format(s.responseFlags()),
-                s.downstreamMutualTls(), s.downstreamPeerPrincipal(), s.downstreamLocalPrincipal(),
+                s.downstreamPeerPrincipal(), s.downstreamLocalPrincipal(),
                 s.upstreamPeerPrincipal(), s.upstreamLocalPrincipal());
         StatsOverrides o = s.statsOverrides();
         if (o.evaluated()) {
@@ -593,13 +593,13 @@ public final class MeshMetrics implements NetworkFilterStats {
     private IstioLabels tcpLabels(TcpConnectionInfo c, Set<ResponseFlag> flags) {
         return labels(c.direction(), c.peer(), c.destinationService(), c.destinationServiceName(),
                 c.destinationServiceNamespace(), "tcp", null, null, ResponseFlag.format(flags),
-                c.downstreamMutualTls(), c.downstreamPeerPrincipal(), c.downstreamLocalPrincipal(),
+                c.downstreamPeerPrincipal(), c.downstreamLocalPrincipal(),
                 c.upstreamPeerPrincipal(), c.upstreamLocalPrincipal());
     }
 
     private IstioLabels labels(StreamInfo.Direction direction, WorkloadInfo peer, String service, String serviceName,
                                String serviceNamespace, String protocol, String responseCode, String grpcStatus,
-                               String flags, boolean mutualTls, String peerPrincipal, String localPrincipal,
+                               String flags, String peerPrincipal, String localPrincipal,
                                String upstreamPrincipal, String upstreamLocalPrincipal) {
         boolean outbound = direction == StreamInfo.Direction.OUTBOUND;
         if (!outbound) {
@@ -621,6 +621,11 @@ public final class MeshMetrics implements NetworkFilterStats {
         // side: the server's is the destination's, its own the source's); else unknown
         String sourcePrincipal = orUnknown(outbound ? upstreamLocalPrincipal : peerPrincipal);
         String destinationPrincipal = orUnknown(outbound ? upstreamPrincipal : localPrincipal);
+        // as Istio's server side (mutual_tls_ = !peer_san.empty() && !local_san.empty()): mutual_tls when both
+        // certificates of the TLS the proxy terminated have a URI SAN (both principals), else none; a client
+        // certificate without one is none however it was verified
+        boolean mutualTls = peerPrincipal != null && !peerPrincipal.isEmpty() && localPrincipal != null
+                && !localPrincipal.isEmpty();
         // the peer's namespace is the one its principal names, else its metadata's; on the client side it is the
         // destination service's namespace when the cluster names none (Istio 1.23 on: the cluster's service's first,
         // so that a service without a healthy endpoint keeps its namespace)
@@ -642,7 +647,6 @@ public final class MeshMetrics implements NetworkFilterStats {
                 // the destination's cluster: this workload's inbound, the peer's (from its endpoint metadata or
                 // metadata exchange) outbound, as Istio's stats report it ("unknown" when the peer's is not known)
                 outbound ? peer.cluster() : destinationCluster,
-                // as Istio's server side: mutual_tls for a client whose certificate the proxy verified, else none
                 protocol, flags, outbound ? "unknown" : mutualTls ? "mutual_tls" : "none", responseCode, grpcStatus);
     }
 

@@ -41,7 +41,8 @@ import java.util.Set;
  *     else of its headers, else the one its HTTP status maps to (empty when no response was sent); null for other
  *     requests
  * @param downstreamMutualTls whether the request came over TLS the proxy terminated, from a client whose certificate
- *     it verified (Istio's {@code connection_security_policy} {@code mutual_tls})
+ *     it verified (the attribute {@code connection.mtls}; Istio's {@code connection_security_policy} reads the
+ *     principals instead)
  * @param downstreamPeerPrincipal the first URI SAN of the certificate the client presented in TLS the proxy
  *     terminated (Istio's {@code source_principal} inbound), or null
  * @param downstreamLocalPrincipal the first URI SAN of the proxy's own certificate in that TLS (Istio's

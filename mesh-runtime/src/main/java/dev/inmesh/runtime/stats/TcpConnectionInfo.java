@@ -10,7 +10,8 @@ package dev.inmesh.runtime.stats;
  * @param destinationServiceName the service's short name, or null
  * @param destinationServiceNamespace the service's namespace, or null
  * @param downstreamMutualTls whether the connection is TLS the proxy terminated, from a client whose certificate it
- *     verified (Istio's {@code connection_security_policy} {@code mutual_tls})
+ *     verified (the attribute {@code connection.mtls}; Istio's {@code connection_security_policy} reads the
+ *     principals instead)
  * @param downstreamPeerPrincipal the first URI SAN of the client's certificate in that TLS, or null
  * @param downstreamLocalPrincipal the first URI SAN of the proxy's own certificate in it, or null
  * @param upstreamPeerPrincipal the first URI SAN of the server's certificate in the upstream TLS the proxy originated

@@ -139,7 +139,7 @@ public final class DownstreamTls {
 
     /**
      * Whether a finished handshake verified the client's certificate: one was sent and checked against the
-     * validation context's CAs (Istio's {@code connection_security_policy} {@code mutual_tls}).
+     * validation context's CAs.
      */
     public boolean verifiedPeer(SSLEngine engine) {
         return verifiedPeer(engine.getSession());

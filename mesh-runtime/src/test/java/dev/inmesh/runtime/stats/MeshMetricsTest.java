@@ -456,13 +456,7 @@ class MeshMetricsTest {
     @Test
     void anInboundCallersNamespaceIsTheOneItsIdentityNamesAsIstiosServerSideReadsIt() {
         // a client certificate without metadata exchange: Istio's stats take the namespace from its SPIFFE identity
-        MeshMetrics reviews = MeshMetrics.create(registry, StreamInfos.REVIEWS, "Kubernetes");
-        StreamInfo s = StreamInfos.inboundNoHealthyUpstream();
-        reviews.record(new StreamInfo(s.direction(), s.startTime(), s.method(), s.path(), s.protocol(), 200,
-                Set.of(), "via_upstream", 1, 1, 1, -1, null, "reviews:9080", null, null, null, "inbound|9080||",
-                null, null, null, null, null, 1, WorkloadInfo.UNKNOWN, "reviews.default.svc.cluster.local",
-                "reviews", "default", null, true, "spiffe://cluster.local/ns/frontend/sa/web",
-                "spiffe://cluster.local/ns/default/sa/reviews", null, null, -1, -1, null, true));
+        recordVerifiedInbound("spiffe://cluster.local/ns/frontend/sa/web");
         String line = samples("istio_requests_total").get(0);
         for (String label : List.of("source_workload_namespace=\"frontend\"",
                 "source_principal=\"spiffe://cluster.local/ns/frontend/sa/web\"", "source_workload=\"unknown\"",
@@ -470,6 +464,29 @@ class MeshMetricsTest {
                 "connection_security_policy=\"mutual_tls\"")) {
             assertTrue(line.contains(label), label + " in " + line);
         }
+    }
+
+    @Test
+    void aVerifiedClientCertificateWithoutAUriSanIsNoMutualTlsAsIstiosServerSideLabelsIt() {
+        // Istio's server side: mutual_tls_ = !peer_san.empty() && !local_san.empty(), the first URI SANs
+        recordVerifiedInbound(null);
+        String line = samples("istio_requests_total").get(0);
+        assertTrue(line.contains("connection_security_policy=\"none\""), line);
+        assertTrue(line.contains("source_principal=\"unknown\""), line);
+    }
+
+    /**
+     * Records at reviews (principal {@code spiffe://cluster.local/ns/default/sa/reviews}) an inbound 200 over TLS whose
+     * client certificate the proxy verified, that certificate's first URI SAN {@code peerPrincipal} (null: none).
+     */
+    private void recordVerifiedInbound(String peerPrincipal) {
+        MeshMetrics reviews = MeshMetrics.create(registry, StreamInfos.REVIEWS, "Kubernetes");
+        StreamInfo s = StreamInfos.inboundNoHealthyUpstream();
+        reviews.record(new StreamInfo(s.direction(), s.startTime(), s.method(), s.path(), s.protocol(), 200,
+                Set.of(), "via_upstream", 1, 1, 1, -1, null, "reviews:9080", null, null, null, "inbound|9080||",
+                null, null, null, null, null, 1, WorkloadInfo.UNKNOWN, "reviews.default.svc.cluster.local",
+                "reviews", "default", null, true, peerPrincipal, "spiffe://cluster.local/ns/default/sa/reviews",
+                null, null, -1, -1, null, true));
     }
 
     @Test
