@@ -45,6 +45,8 @@ import java.util.function.Function;
  * {@link #idleTimeout}) fails it with a {@link TimeoutException} when no response headers came in time; a
  * {@link #reset} fails it (or its response's body) with a {@link StreamResetException}; redirects are followed when
  * asked to; a client's close fails it. The mesh then stops the exchange as Envoy does when its downstream goes away.
+ * A response whose upstream fails once it started is the mesh's reset of the caller's stream
+ * ({@link MeshClientResponse}), which fails the request too while it is still written.
  */
 final class MeshClientRequest implements HttpClientRequest {
     private final MeshHttpClient client;
@@ -321,6 +323,22 @@ final class MeshClientRequest implements HttpClientRequest {
         HttpClientRequest h = handedOn;
         if (h != null) {
             h.reset(0, cause);
+        }
+    }
+
+    /**
+     * The mesh reset the caller's stream once the response started ({@code reset}, as the response failed with it):
+     * as a plain Vert.x request, one still being written fails with it too, its exception handler told, and takes no
+     * more. On the request's context.
+     */
+    void resetByMesh(Throwable reset) {
+        if (complete) {
+            return;
+        }
+        ended = true;
+        Handler<Throwable> h = exceptionHandler;
+        if (h != null) {
+            h.handle(reset);
         }
     }
 

@@ -12,9 +12,11 @@ import io.vertx.core.Promise;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpClientRequest;
 import io.vertx.core.http.HttpClientResponse;
+import io.vertx.core.http.HttpClosedException;
 import io.vertx.core.http.HttpFrame;
 import io.vertx.core.http.HttpVersion;
 import io.vertx.core.http.StreamPriority;
+import io.vertx.core.http.StreamResetException;
 import io.vertx.core.net.NetSocket;
 import java.util.List;
 
@@ -107,7 +109,29 @@ final class MeshClientResponse implements HttpClientResponse {
             endPromise.tryComplete();
         } else {
             router.upstreamBodyFailed(routed, bytes, failure);
-            failed(failure, exceptionHandler);
+            resetByMesh(failure);
+        }
+    }
+
+    /**
+     * The upstream body failed once its headers were passed on ({@code cause}: an upstream reset, its connection
+     * gone, a timer of the router's that cut it): as Envoy's router resets its downstream stream then
+     * (Filter::onUpstreamAbort, source/common/router/router.cc), the caller's stream is reset, and its response and a
+     * request it still writes fail as a plain Vert.x client's do when its server resets a stream. Over HTTP/2 that is
+     * a {@link StreamResetException} with the code Envoy's codec resets a stream it ends with, NO_ERROR
+     * (reasonToReset, source/common/http/http2/codec_impl.cc), then the stream's close, an
+     * {@link HttpClosedException}, to the response's exception handler (by which Vert.x's gRPC client ends its call,
+     * a reset alone being its error handler's); over HTTP/1.1, where Envoy closes the connection, the connection's
+     * close.
+     */
+    private void resetByMesh(Throwable cause) {
+        boolean http2 = version() == HttpVersion.HTTP_2;
+        Throwable reset = http2 ? new StreamResetException(0, cause) : new HttpClosedException("Connection was closed");
+        failed(reset, exceptionHandler);
+        request.resetByMesh(reset);
+        Handler<Throwable> h = exceptionHandler;
+        if (http2 && h != null) {
+            h.handle(new HttpClosedException("Stream was closed"));
         }
     }
 
