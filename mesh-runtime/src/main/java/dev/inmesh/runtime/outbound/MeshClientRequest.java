@@ -300,29 +300,36 @@ final class MeshClientRequest implements HttpClientRequest {
 
     /**
      * The caller is done with the request (its reset, its idle timeout, its client's close): before the response, the
-     * request fails and the router stops the exchange; after, the response's body fails. On the request's context.
+     * request fails and the router stops the exchange; after, the response's body fails. On the request's context,
+     * which is the exchange's: the router hears of it at once.
+     *
+     * <p>The streamed body is closed last, once the router (or the response) was told: closing it resets the attempt
+     * it goes to, and that reset must find the exchange already over, as Envoy's upstream request drops its callbacks
+     * before it resets its stream (HttpUpstream::resetStream, source/extensions/upstreams/http/http/upstream_request.h).
+     * Closed first, the attempt would fail as if the upstream had reset it: a 503 UR counted against the host (its
+     * outlier detection's consecutive 5xx), where Envoy records the caller's leaving, DC with response code 0.
      */
     private void cancel(Throwable cause) {
         ended = true; // nothing more is sent
-        if (stream != null) {
-            stream.close();
-        }
         if (response.future().isComplete()) {
             if (delivered != null) {
                 delivered.reset(cause);
             } else if (response.future().succeeded()) {
                 response.future().result().request().reset(0, cause);
             }
-            return;
+        } else {
+            fail(cause);
+            RouterRequest r = forwarded;
+            if (r != null) {
+                dispatcher.router().cancel(r);
+            }
+            HttpClientRequest h = handedOn;
+            if (h != null) {
+                h.reset(0, cause);
+            }
         }
-        fail(cause);
-        RouterRequest r = forwarded;
-        if (r != null) {
-            dispatcher.router().cancel(r);
-        }
-        HttpClientRequest h = handedOn;
-        if (h != null) {
-            h.reset(0, cause);
+        if (stream != null) {
+            stream.close();
         }
     }
 

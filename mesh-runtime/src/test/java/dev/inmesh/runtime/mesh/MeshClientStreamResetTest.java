@@ -6,6 +6,7 @@ import static dev.inmesh.runtime.mesh.MeshGrpcClientTest.config;
 import static dev.inmesh.runtime.mesh.MeshGrpcClientTest.message;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.inmesh.runtime.stats.ResponseFlag;
@@ -35,19 +36,26 @@ import org.junit.jupiter.api.Test;
  * Resets of a stream through {@code mesh.httpClient()}, on either side. Once its response started, a stream whose
  * upstream fails (reset, connection gone, cut by the route timeout) is reset towards the caller, as Envoy's router
  * resets its downstream then: the caller's request and response fail as a plain Vert.x client's do on such a reset,
- * so that its body, its {@code end()} and a gRPC call over it complete.
+ * so that its body, its {@code end()} and a gRPC call over it complete. A caller that cancels its call before any
+ * answer leaves the exchange as Envoy's router is left: response code 0 and DC, no upstream failure.
  */
 class MeshClientStreamResetTest extends MeshFixture {
+    static final String CLUSTER = MeshGrpcClientTest.CLUSTER;
+
     DefaultMesh started;
     final List<StreamInfo> recorded = new CopyOnWriteArrayList<>();
     /** Completed by the caller once it has the first message; the upstream fails its stream only then. */
     final CompletableFuture<Void> callerHasFirst = new CompletableFuture<>();
+    /** Completed by the upstream once a request it holds unanswered came with its first chunk of body. */
+    volatile CompletableFuture<Void> bodyArrived = new CompletableFuture<>();
+    /** What the upstream saw of the requests it held unanswered: the reset of each. */
+    final List<Throwable> upstreamSaw = new CopyOnWriteArrayList<>();
 
     /**
      * A gRPC server by hand that fails its stream on purpose: Reset sends its headers and one message, then, once the
      * caller has it, RST_STREAM INTERNAL_ERROR; ResetOnSecond sends them too, and resets so when the request's second
      * message came; Close closes its connection once the caller has the first message; Hold sends them and holds the
-     * stream open. Anything else answers one message and status 0.
+     * stream open; Collect reads the request and never answers. Anything else answers one message and status 0.
      */
     int upstream() throws Exception {
         var s = vertx.createHttpServer().requestHandler(this::handle);
@@ -74,6 +82,10 @@ class MeshClientStreamResetTest extends MeshFixture {
             case "/test.Svc/Close" -> resp.write(message("first")).onSuccess(v ->
                     callerHasFirst.whenComplete((x, t) -> req.connection().close()));
             case "/test.Svc/Hold" -> resp.write(message("first"));
+            case "/test.Svc/Collect" -> {
+                req.handler(b -> bodyArrived.complete(null));
+                req.exceptionHandler(upstreamSaw::add);
+            }
             default -> req.body().onSuccess(b -> resp.write(message("ok")).onSuccess(v ->
                     resp.putTrailer("grpc-status", "0").end()));
         }
@@ -249,5 +261,52 @@ class MeshClientStreamResetTest extends MeshFixture {
         assertEquals(List.of(HttpClosedException.class), classes(meshed.request()));
         assertInstanceOf(HttpClosedException.class, meshed.end());
         assertInstanceOf(HttpClosedException.class, meshed.body());
+    }
+
+    /**
+     * A caller that cancels its client-streaming call before any answer, on a connection the cluster already had: as
+     * Envoy's upstream request, which drops its callbacks before it resets its stream, the reset is the caller's, not
+     * the upstream's. Response code 0 and DC alone, no 503 counted, and nothing for outlier detection, which would
+     * otherwise eject the healthy host after three such calls.
+     */
+    @Test
+    void aCallersCancelOfAStreamingCallOnAWarmConnectionIsTheCallersLeavingNotAnUpstreamReset() throws Exception {
+        String outlier = "    outlier_detection: {consecutive_5xx: 3, interval: 1s, base_ejection_time: 30s, "
+                + "max_ejection_percent: 100}\n";
+        mesh(config(H2 + outlier, "", Integer.toString(upstream())));
+        GrpcClient client = grpcClient();
+        // the cluster's connection, warm
+        assertEquals(List.of("ok"), grpcCall("test.Svc/Unary").messages());
+        for (int i = 0; i < 5; i++) {
+            bodyArrived = new CompletableFuture<>();
+            int before = recorded.size();
+            var req = client.request(GREETER).await(5, TimeUnit.SECONDS);
+            req.fullMethodName("test.Svc/Collect");
+            req.write(Buffer.buffer("a"));
+            bodyArrived.get(5, TimeUnit.SECONDS); // the upstream has the stream and its first message
+            req.cancel();
+            for (int k = 0; k < 250 && recorded.size() == before; k++) {
+                Thread.sleep(20);
+            }
+            StreamInfo info = recorded.get(before);
+            assertEquals(0, info.responseCode(), "call " + i);
+            assertEquals(Set.of(ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION), info.responseFlags(), "call " + i);
+            assertEquals("downstream_remote_disconnect", info.responseCodeDetails(), "call " + i);
+        }
+        for (int k = 0; k < 100 && upstreamSaw.size() < 5; k++) {
+            Thread.sleep(20);
+        }
+        assertEquals(5, upstreamSaw.size(), "the upstream saw each stream reset");
+        upstreamSaw.forEach(t -> assertInstanceOf(StreamResetException.class, t));
+        var registry = started.registry();
+        assertNull(registry.find("envoy_cluster_upstream_rq_code").tag("cluster_name", CLUSTER)
+                .tag("response_code", "503").gauge(), "no 503 counted");
+        var ejected = registry.find("envoy_cluster_outlier_detection_ejections_enforced_total")
+                .tag("cluster_name", CLUSTER).functionCounter();
+        assertEquals(0.0, ejected == null ? 0.0 : ejected.count());
+        // the host still serves
+        Outcome after = grpcCall("test.Svc/Unary");
+        assertEquals(List.of("ok"), after.messages());
+        assertNull(after.failure());
     }
 }
