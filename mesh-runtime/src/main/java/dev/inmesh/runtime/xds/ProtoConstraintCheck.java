@@ -1,0 +1,541 @@
+package dev.inmesh.runtime.xds;
+
+import com.fasterxml.jackson.core.io.JsonStringEncoder;
+import com.google.protobuf.Any;
+import com.google.protobuf.ByteString;
+import com.google.protobuf.Descriptors.Descriptor;
+import com.google.protobuf.Descriptors.EnumDescriptor;
+import com.google.protobuf.Descriptors.EnumValueDescriptor;
+import com.google.protobuf.Descriptors.FieldDescriptor;
+import com.google.protobuf.Descriptors.OneofDescriptor;
+import com.google.protobuf.Duration;
+import com.google.protobuf.Message;
+import com.google.protobuf.Timestamp;
+import com.google.protobuf.util.Timestamps;
+import com.google.re2j.Pattern;
+import io.envoyproxy.pgv.validate.Validate;
+import io.envoyproxy.pgv.validate.Validate.FieldRules;
+import java.math.BigDecimal;
+import java.math.BigInteger;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Function;
+import java.util.function.Supplier;
+
+/**
+ * Envoy's proto constraint validation of a resource: the protoc-gen-validate rules ({@code (validate.rules)} on
+ * fields, {@code (validate.required)} on oneofs) that Envoy's xDS protos carry, read from the descriptors and checked
+ * as Envoy's generated {@code Validate()} checks them when it decodes a resource
+ * ({@code MessageUtil::anyConvertAndValidate} in {@code OpaqueResourceDecoderImpl}, before any watch sees the
+ * response). Envoy rejects the whole response then, where it rejects only the resource for what its listener and
+ * cluster managers find later.
+ *
+ * <p>As Envoy's: the fields are checked in declaration order (those of a oneof last), a field with presence only when
+ * set (but for {@code message.required}, {@code duration.required} and {@code any.required}), a repeated or map field
+ * always (unless {@code ignore_empty}); every message field set, repeated item and map value is walked into (unless
+ * {@code message.skip}), but not the message packed in an {@code Any}: Envoy validates a {@code typed_config} when
+ * the extension's factory reads it, not as the resource is decoded. A message with the {@code disabled} or
+ * {@code ignored} option is not checked. The rules are those Envoy's API uses: numbers ({@code const}, {@code lt},
+ * {@code lte}, {@code gt}, {@code gte}, {@code in}, {@code not_in}, {@code ignore_empty}) of every numeric type and
+ * wrapper, durations and timestamps (the same, and {@code required}), bools ({@code const}), strings ({@code const},
+ * {@code in}, {@code not_in}, {@code len}, {@code min_len}, {@code max_len} in characters, {@code len_bytes},
+ * {@code min_bytes}, {@code max_bytes}, {@code prefix}, {@code suffix}, {@code contains}, {@code not_contains},
+ * {@code pattern} (RE2), {@code well_known_regex} {@code HTTP_HEADER_NAME} and {@code HTTP_HEADER_VALUE} with
+ * {@code strict}, {@code ignore_empty}), bytes ({@code const}, {@code len}, {@code min_len}, {@code max_len},
+ * {@code ignore_empty}), enums ({@code const}, {@code defined_only}, {@code in}, {@code not_in}), messages
+ * ({@code required}, {@code skip}), repeated fields ({@code min_items}, {@code max_items}, {@code unique},
+ * {@code items}), maps ({@code min_pairs}, {@code max_pairs}, {@code keys}, {@code values}) and {@code Any}
+ * ({@code required}, {@code in}, {@code not_in} of its type URL). The string formats no Envoy field uses (email,
+ * hostname, IP, address, URI, UUID) and a timestamp's {@code lt_now}, {@code gt_now} and {@code within} are not
+ * checked.
+ */
+public final class ProtoConstraintCheck {
+    /** RE2 expressions of {@code well_known_regex}, as protoc-gen-validate has them. */
+    private static final Pattern HEADER_NAME = Pattern.compile("^:?[0-9a-zA-Z!#$%&'*+-.^_|~`]+$");
+    private static final Pattern HEADER_VALUE = Pattern.compile("^[^\\x{0}-\\x{8}\\x{A}-\\x{1F}\\x{7F}]*$");
+    /** Either, with {@code strict: false}: no NUL, LF or CR. */
+    private static final Pattern HEADER_STRING = Pattern.compile("^[^\\x{0}\\x{A}\\x{D}]*$");
+    /** Stands for an infinite float or double, beyond any finite bound. */
+    private static final BigDecimal INFINITY = BigDecimal.TEN.pow(400);
+    private static final int SHOWN_CHARS = 64;
+
+    private static final Map<Descriptor, Plan> PLANS = new ConcurrentHashMap<>();
+    private static final Map<String, Pattern> PATTERNS = new ConcurrentHashMap<>();
+    private static final Map<Message, Range> RANGES = new ConcurrentHashMap<>();
+
+    private ProtoConstraintCheck() {}
+
+    /** A field to check, with its rules (none but the walk into its messages when it has no rules). */
+    private record FieldCheck(FieldDescriptor field, FieldRules rules) {}
+
+    /** A oneof: the checks of its fields, and whether one must be set. */
+    private record OneofCheck(OneofDescriptor oneof, Map<FieldDescriptor, FieldCheck> fields, boolean required) {}
+
+    /** What to check in a message type. */
+    private record Plan(List<FieldCheck> fields, List<OneofCheck> oneofs) {
+        static final Plan NONE = new Plan(List.of(), List.of());
+    }
+
+    /** The first violation of Envoy's proto constraints in {@code message}, with its field's path; null for none. */
+    public static FieldError find(Message message) {
+        try {
+            message(message);
+            return null;
+        } catch (FieldError e) {
+            return e;
+        }
+    }
+
+    private static void message(Message m) {
+        Plan plan = PLANS.computeIfAbsent(m.getDescriptorForType(), ProtoConstraintCheck::plan);
+        for (FieldCheck c : plan.fields) {
+            field(m, c);
+        }
+        for (OneofCheck o : plan.oneofs) {
+            FieldDescriptor set = m.getOneofFieldDescriptor(o.oneof);
+            FieldCheck c = set == null ? null : o.fields.get(set);
+            if (c != null) {
+                field(m, c);
+            } else if (set == null && o.required) {
+                List<String> names = o.oneof.getFields().stream().map(FieldDescriptor::getName).toList();
+                throw new FieldError("", "one of " + listed(names) + " is required");
+            }
+        }
+    }
+
+    /** As protoc-gen-validate orders the checks: the plain fields, the proto3 optional ones, then each oneof. */
+    private static Plan plan(Descriptor d) {
+        if (opaque(d)) {
+            return Plan.NONE;
+        }
+        List<FieldCheck> plain = new ArrayList<>();
+        List<FieldCheck> optional = new ArrayList<>();
+        for (FieldDescriptor f : d.getFields()) {
+            FieldCheck c = check(f);
+            if (c != null && f.getRealContainingOneof() == null) {
+                (f.getContainingOneof() == null ? plain : optional).add(c);
+            }
+        }
+        plain.addAll(optional);
+        List<OneofCheck> oneofs = new ArrayList<>();
+        for (OneofDescriptor o : d.getRealOneofs()) {
+            Map<FieldDescriptor, FieldCheck> fields = new HashMap<>();
+            for (FieldDescriptor f : o.getFields()) {
+                FieldCheck c = check(f);
+                if (c != null) {
+                    fields.put(f, c);
+                }
+            }
+            boolean required = o.getOptions().getExtension(Validate.required);
+            if (required || !fields.isEmpty()) {
+                oneofs.add(new OneofCheck(o, fields, required));
+            }
+        }
+        return new Plan(List.copyOf(plain), List.copyOf(oneofs));
+    }
+
+    /** The check of a field: one with rules, or one holding messages to walk into; null for neither. */
+    private static FieldCheck check(FieldDescriptor f) {
+        FieldRules rules = f.getOptions().getExtension(Validate.rules);
+        FieldDescriptor element = f.isMapField() ? f.getMessageType().findFieldByName("value") : f;
+        boolean walk = element.getJavaType() == FieldDescriptor.JavaType.MESSAGE
+                && !opaque(element.getMessageType());
+        return walk || !rules.equals(FieldRules.getDefaultInstance()) ? new FieldCheck(f, rules) : null;
+    }
+
+    /**
+     * A message type with nothing to check: protobuf's own (the well-known types, {@code Any} among them, whose
+     * packed message Envoy leaves to the factory that reads it) and those whose validation is disabled or ignored.
+     */
+    private static boolean opaque(Descriptor d) {
+        return d.getFile().getPackage().equals("google.protobuf")
+                || d.getOptions().getExtension(Validate.disabled) || d.getOptions().getExtension(Validate.ignored);
+    }
+
+    private static void field(Message m, FieldCheck c) {
+        FieldDescriptor f = c.field;
+        FieldRules r = c.rules;
+        try {
+            if (f.isMapField()) {
+                map(m, f, r);
+            } else if (f.isRepeated()) {
+                repeated(m, f, r);
+            } else if (f.hasPresence() && !m.hasField(f)) {
+                if (f.getJavaType() == FieldDescriptor.JavaType.MESSAGE && (r.getMessage().getRequired()
+                        || r.getDuration().getRequired() || r.getTimestamp().getRequired()
+                        || r.getAny().getRequired())) {
+                    throw new FieldError("", "required");
+                }
+            } else {
+                value(f, m.getField(f), r);
+            }
+        } catch (FieldError e) {
+            throw e.under(f.getName());
+        }
+    }
+
+    private static void repeated(Message m, FieldDescriptor f, FieldRules r) {
+        Validate.RepeatedRules rr = r.getRepeated();
+        int n = counted(m, f, rr.getIgnoreEmpty(), rr.hasMinItems(), rr.getMinItems(), rr.hasMaxItems(),
+                rr.getMaxItems(), "item");
+        FieldRules items = rr.getItems();
+        if (!rr.getUnique() && items.getTypeCase() == FieldRules.TypeCase.TYPE_NOT_SET
+                && f.getJavaType() != FieldDescriptor.JavaType.MESSAGE) {
+            return;
+        }
+        Map<Object, Integer> seen = rr.getUnique() ? new HashMap<>() : null;
+        for (int i = 0; i < n; i++) {
+            Object v = m.getRepeatedField(f, i);
+            try {
+                Integer first = seen == null ? null : seen.putIfAbsent(v, i);
+                if (first != null) {
+                    throw new FieldError("", shown(f, v) + " (expected: unique items; [" + first + "] is the same)");
+                }
+                value(f, v, items);
+            } catch (FieldError e) {
+                throw e.under("[" + i + "]");
+            }
+        }
+    }
+
+    private static void map(Message m, FieldDescriptor f, FieldRules r) {
+        Validate.MapRules mr = r.getMap();
+        int n = counted(m, f, mr.getIgnoreEmpty(), mr.hasMinPairs(), mr.getMinPairs(), mr.hasMaxPairs(),
+                mr.getMaxPairs(), "pair");
+        FieldDescriptor kf = f.getMessageType().getFields().get(0);
+        FieldDescriptor vf = f.getMessageType().getFields().get(1);
+        for (int i = 0; i < n; i++) {
+            Message entry = (Message) m.getRepeatedField(f, i);
+            Object key = entry.getField(kf);
+            try {
+                value(kf, key, mr.getKeys());
+            } catch (FieldError e) {
+                throw new FieldError("", "key " + e.detail());
+            }
+            try {
+                value(vf, entry.getField(vf), mr.getValues());
+            } catch (FieldError e) {
+                throw e.under("[" + shown(kf, key) + "]");
+            }
+        }
+    }
+
+    /**
+     * The number of items or pairs of a repeated or map field, checked against its bounds (unless it has none and
+     * {@code ignore_empty} is set).
+     */
+    private static int counted(Message m, FieldDescriptor f, boolean ignoreEmpty, boolean hasMin, long min,
+                               boolean hasMax, long max, String unit) {
+        int n = m.getRepeatedFieldCount(f);
+        if (n > 0 || !ignoreEmpty) {
+            count(() -> n + " " + plural(unit, n), n, hasMin, min, hasMax, max, unit);
+        }
+        return n;
+    }
+
+    /** Checks one value (of a singular field, a repeated item, a map key or value), then walks into it. */
+    private static void value(FieldDescriptor f, Object v, FieldRules r) {
+        switch (r.getTypeCase()) {
+            case FLOAT, DOUBLE, INT32, INT64, UINT32, UINT64, SINT32, SINT64, FIXED32, FIXED64, SFIXED32, SFIXED64 -> {
+                Scalar s = unwrapped(f, v);
+                range(s.field(), s.value(), (Message) r.getField(rulesOf(r)));
+            }
+            case DURATION, TIMESTAMP -> range(f, v, (Message) r.getField(rulesOf(r)));
+            case BOOL -> {
+                Object b = unwrapped(f, v).value();
+                if (r.getBool().hasConst() && !b.equals(r.getBool().getConst())) {
+                    throw new FieldError("", b + " (expected: " + r.getBool().getConst() + ")");
+                }
+            }
+            case STRING -> string((String) unwrapped(f, v).value(), r.getString());
+            case BYTES -> bytes((ByteString) unwrapped(f, v).value(), r.getBytes());
+            case ENUM -> enumValue(f, (EnumValueDescriptor) v, r.getEnum());
+            case ANY -> {
+                Validate.AnyRules a = r.getAny();
+                String url = v instanceof Any any ? any.getTypeUrl() : null;
+                if (url != null && a.getInCount() > 0 && !a.getInList().contains(url)) {
+                    throw new FieldError("", "type_url " + quoted(url) + " (expected: one of " + listed(a.getInList())
+                            + ")");
+                }
+                if (url != null && a.getNotInList().contains(url)) {
+                    throw new FieldError("", "type_url " + quoted(url) + " (expected: none of "
+                            + listed(a.getNotInList()) + ")");
+                }
+            }
+            case REPEATED, MAP, TYPE_NOT_SET -> {
+                // the rules of a repeated or map field, checked by repeated() and map(); or none
+            }
+        }
+        if (v instanceof Message message && !r.getMessage().getSkip()) {
+            message(message);
+        }
+    }
+
+    /** The field of {@code r}'s oneof {@code type} that is set: the rules of one kind. */
+    private static FieldDescriptor rulesOf(FieldRules r) {
+        return FieldRules.getDescriptor().findFieldByNumber(r.getTypeCase().getNumber());
+    }
+
+    /** A scalar value and its field. */
+    private record Scalar(FieldDescriptor field, Object value) {}
+
+    /**
+     * The value in a wrapper ({@code UInt32Value} and the like: its one field) with the wrapper's field, or the value
+     * as it is.
+     */
+    private static Scalar unwrapped(FieldDescriptor f, Object v) {
+        if (v instanceof Message wrapper) {
+            FieldDescriptor inner = wrapper.getDescriptorForType().getFields().get(0);
+            return new Scalar(inner, wrapper.getField(inner));
+        }
+        return new Scalar(f, v);
+    }
+
+    /**
+     * The rules of a number, a duration or a timestamp, read once: whose rule messages share their field names,
+     * {@code const}, {@code lt} or {@code lte} and {@code gt} or {@code gte}, {@code in}, {@code not_in}, and for
+     * numbers {@code ignore_empty} (0 is not checked). Each bound and value is a decimal ({@link #decimal}) with how
+     * it shows.
+     */
+    private record Range(Shown constant, Shown low, boolean lowIncluded, Shown high, boolean highIncluded,
+                         List<Shown> in, List<Shown> notIn, boolean ignoreEmpty) {
+        static Range of(Message rules) {
+            Descriptor d = rules.getDescriptorForType();
+            FieldDescriptor bound = d.findFieldByName("const");
+            Function<String, Object> rule = name -> {
+                FieldDescriptor rf = d.findFieldByName(name);
+                return rf == null || rf.isRepeated() || !rules.hasField(rf) ? null : rules.getField(rf);
+            };
+            Function<String, List<Shown>> list = name -> ((List<?>) rules.getField(d.findFieldByName(name))).stream()
+                    .map(v -> Shown.of(bound, v)).toList();
+            Object gt = rule.apply("gt");
+            Object lt = rule.apply("lt");
+            return new Range(Shown.of(bound, rule.apply("const")), Shown.of(bound, gt != null ? gt : rule.apply("gte")),
+                    gt == null, Shown.of(bound, lt != null ? lt : rule.apply("lte")), lt == null, list.apply("in"),
+                    list.apply("not_in"), Boolean.TRUE.equals(rule.apply("ignore_empty")));
+        }
+    }
+
+    /** A value of a number, duration or timestamp field as a decimal (null for NaN), and as an error shows it. */
+    private record Shown(BigDecimal value, String text) {
+        /** Null for no value. */
+        static Shown of(FieldDescriptor f, Object v) {
+            return v == null ? null : new Shown(decimal(f, v), shown(f, v));
+        }
+    }
+
+    /**
+     * Checks a number, a duration or a timestamp: a range inside the bounds when the upper one is above the lower
+     * one, else outside them, as protoc-gen-validate reads them.
+     */
+    private static void range(FieldDescriptor f, Object v, Message rules) {
+        Range r = RANGES.computeIfAbsent(rules, Range::of);
+        BigDecimal x = decimal(f, v);
+        if (r.ignoreEmpty && x != null && x.signum() == 0) {
+            return;
+        }
+        Supplier<String> shown = () -> shown(f, v);
+        if (r.constant != null && (x == null || x.compareTo(r.constant.value) != 0)) {
+            throw new FieldError("", shown.get() + " (expected: " + r.constant.text + ")");
+        }
+        String lower = r.low == null ? null : (r.lowIncluded ? ">= " : "> ") + r.low.text;
+        String upper = r.high == null ? null : (r.highIncluded ? "<= " : "< ") + r.high.text;
+        boolean above = r.low == null || x == null || x.compareTo(r.low.value) > (r.lowIncluded ? -1 : 0);
+        boolean below = r.high == null || x == null || x.compareTo(r.high.value) < (r.highIncluded ? 1 : 0);
+        if (lower != null && upper != null) {
+            boolean inside = r.high.value.compareTo(r.low.value) > 0;
+            if (inside ? !(above && below) : !(above || below)) {
+                throw new FieldError("", shown.get() + " (expected: " + (inside ? lower + " and " + upper
+                        : upper + " or " + lower) + ")");
+            }
+        } else if (!above || !below) {
+            throw new FieldError("", shown.get() + " (expected: " + (lower != null ? lower : upper) + ")");
+        }
+        if (!r.in.isEmpty() && !in(x, r.in)) {
+            throw new FieldError("", shown.get() + " (expected: one of " + listed(r.in.stream().map(Shown::text)
+                    .toList()) + ")");
+        }
+        if (in(x, r.notIn)) {
+            throw new FieldError("", shown.get() + " (expected: none of " + listed(r.notIn.stream().map(Shown::text)
+                    .toList()) + ")");
+        }
+    }
+
+    private static boolean in(BigDecimal x, List<Shown> values) {
+        return x != null && values.stream().anyMatch(v -> x.compareTo(v.value) == 0);
+    }
+
+    /**
+     * A number, a duration (in seconds) or a timestamp (seconds since the epoch) as a decimal, exactly; null for NaN,
+     * which, as in Envoy's C++, fails {@code const} and {@code in} and passes the bounds.
+     */
+    private static BigDecimal decimal(FieldDescriptor f, Object v) {
+        if (v instanceof Duration d) {
+            return BigDecimal.valueOf(d.getSeconds()).add(BigDecimal.valueOf(d.getNanos(), 9));
+        }
+        if (v instanceof Timestamp t) {
+            return BigDecimal.valueOf(t.getSeconds()).add(BigDecimal.valueOf(t.getNanos(), 9));
+        }
+        if (v instanceof Float || v instanceof Double) {
+            double d = ((Number) v).doubleValue();
+            return Double.isNaN(d) ? null : Double.isInfinite(d) ? (d > 0 ? INFINITY : INFINITY.negate())
+                    : new BigDecimal(d);
+        }
+        long n = ((Number) v).longValue();
+        return switch (f.getType()) {
+            case UINT32, FIXED32 -> BigDecimal.valueOf(Integer.toUnsignedLong((int) n));
+            case UINT64, FIXED64 -> new BigDecimal(new BigInteger(Long.toUnsignedString(n)));
+            default -> BigDecimal.valueOf(n);
+        };
+    }
+
+    private static void string(String s, Validate.StringRules r) {
+        if (r.getIgnoreEmpty() && s.isEmpty()) {
+            return;
+        }
+        Supplier<String> q = () -> quoted(s);
+        if (r.hasConst() && !s.equals(r.getConst())) {
+            throw new FieldError("", q.get() + " (expected: " + quoted(r.getConst()) + ")");
+        }
+        if (r.getInCount() > 0 && !r.getInList().contains(s)) {
+            throw new FieldError("", q.get() + " (expected: one of " + listed(r.getInList()) + ")");
+        }
+        if (r.getNotInList().contains(s)) {
+            throw new FieldError("", q.get() + " (expected: none of " + listed(r.getNotInList()) + ")");
+        }
+        if (r.hasLen() || r.hasMinLen() || r.hasMaxLen()) {
+            count(q, s.codePointCount(0, s.length()), r.hasMinLen() || r.hasLen(),
+                    r.hasLen() ? r.getLen() : r.getMinLen(), r.hasMaxLen() || r.hasLen(),
+                    r.hasLen() ? r.getLen() : r.getMaxLen(), "character");
+        }
+        if (r.hasLenBytes() || r.hasMinBytes() || r.hasMaxBytes()) {
+            count(q, s.getBytes(StandardCharsets.UTF_8).length, r.hasMinBytes() || r.hasLenBytes(),
+                    r.hasLenBytes() ? r.getLenBytes() : r.getMinBytes(), r.hasMaxBytes() || r.hasLenBytes(),
+                    r.hasLenBytes() ? r.getLenBytes() : r.getMaxBytes(), "byte");
+        }
+        if (r.hasPrefix() && !s.startsWith(r.getPrefix())) {
+            throw new FieldError("", q.get() + " (expected: starting with " + quoted(r.getPrefix()) + ")");
+        }
+        if (r.hasSuffix() && !s.endsWith(r.getSuffix())) {
+            throw new FieldError("", q.get() + " (expected: ending with " + quoted(r.getSuffix()) + ")");
+        }
+        if (r.hasContains() && !s.contains(r.getContains())) {
+            throw new FieldError("", q.get() + " (expected: containing " + quoted(r.getContains()) + ")");
+        }
+        if (r.hasNotContains() && s.contains(r.getNotContains())) {
+            throw new FieldError("", q.get() + " (expected: not containing " + quoted(r.getNotContains()) + ")");
+        }
+        if (r.hasPattern() && !PATTERNS.computeIfAbsent(r.getPattern(), Pattern::compile).matcher(s).matches()) {
+            throw new FieldError("", q.get() + " (expected: a match of the RE2 expression " + r.getPattern() + ")");
+        }
+        if (r.getWellKnownCase() == Validate.StringRules.WellKnownCase.WELL_KNOWN_REGEX) {
+            Validate.KnownRegex known = r.getWellKnownRegex();
+            boolean header = known == Validate.KnownRegex.HTTP_HEADER_NAME
+                    || known == Validate.KnownRegex.HTTP_HEADER_VALUE;
+            Pattern p = !r.getStrict() ? HEADER_STRING
+                    : known == Validate.KnownRegex.HTTP_HEADER_NAME ? HEADER_NAME : HEADER_VALUE;
+            if (header && !p.matcher(s).matches()) {
+                throw new FieldError("", q.get() + " (expected: " + (!r.getStrict() ? "no NUL, CR or LF"
+                        : known == Validate.KnownRegex.HTTP_HEADER_NAME ? "an HTTP header name"
+                        : "an HTTP header value, without control characters") + ")");
+            }
+        }
+    }
+
+    private static void bytes(ByteString b, Validate.BytesRules r) {
+        if (r.getIgnoreEmpty() && b.isEmpty()) {
+            return;
+        }
+        Supplier<String> shown = () -> b.size() + " " + plural("byte", b.size());
+        if (r.hasConst() && !b.equals(r.getConst())) {
+            throw new FieldError("", shown.get() + " (expected: the bytes of its const rule)");
+        }
+        count(shown, b.size(), r.hasMinLen() || r.hasLen(), r.hasLen() ? r.getLen() : r.getMinLen(),
+                r.hasMaxLen() || r.hasLen(), r.hasLen() ? r.getLen() : r.getMaxLen(), "byte");
+    }
+
+    private static void enumValue(FieldDescriptor f, EnumValueDescriptor v, Validate.EnumRules r) {
+        EnumDescriptor type = f.getEnumType();
+        int n = v.getNumber();
+        Function<Integer, String> name = number -> {
+            EnumValueDescriptor known = type.findValueByNumber(number);
+            return known != null ? known.getName() : String.valueOf(number);
+        };
+        if (r.hasConst() && n != r.getConst()) {
+            throw new FieldError("", name.apply(n) + " (expected: " + name.apply(r.getConst()) + ")");
+        }
+        if (r.getDefinedOnly() && type.findValueByNumber(n) == null) {
+            List<String> names = type.getValues().stream().map(EnumValueDescriptor::getName).toList();
+            throw new FieldError("", n + " (expected: one of " + listed(names) + ")");
+        }
+        if (r.getInCount() > 0 && !r.getInList().contains(n)) {
+            throw new FieldError("", name.apply(n) + " (expected: one of "
+                    + listed(r.getInList().stream().map(name).toList()) + ")");
+        }
+        if (r.getNotInList().contains(n)) {
+            throw new FieldError("", name.apply(n) + " (expected: none of "
+                    + listed(r.getNotInList().stream().map(name).toList()) + ")");
+        }
+    }
+
+    /** Checks a count (of characters, bytes, items or pairs) against its minimum and maximum. */
+    private static void count(Supplier<String> shown, long n, boolean hasMin, long min, boolean hasMax, long max,
+                              String unit) {
+        if (hasMin && hasMax && min == max && n != min) {
+            throw new FieldError("", shown.get() + " (expected: exactly " + min + " " + plural(unit, min) + ")");
+        }
+        if (hasMin && n < min) {
+            throw new FieldError("", shown.get() + " (expected: at least " + min + " " + plural(unit, min) + ")");
+        }
+        if (hasMax && n > max) {
+            throw new FieldError("", shown.get() + " (expected: at most " + max + " " + plural(unit, max) + ")");
+        }
+    }
+
+    /** A value as the error shows it: a string quoted (cut after 64 characters), a duration in seconds. */
+    private static String shown(FieldDescriptor f, Object v) {
+        if (v instanceof String s) {
+            return quoted(s);
+        }
+        if (v instanceof Duration d) {
+            return decimal(f, d).stripTrailingZeros().toPlainString() + "s";
+        }
+        if (v instanceof Timestamp t) {
+            return Timestamps.toString(t);
+        }
+        if (v instanceof EnumValueDescriptor e) {
+            return e.getType().findValueByNumber(e.getNumber()) != null ? e.getName() : String.valueOf(e.getNumber());
+        }
+        if (v instanceof Message m) {
+            return m.getDescriptorForType().getName();
+        }
+        if ((v instanceof Float || v instanceof Double) && !Double.isFinite(((Number) v).doubleValue())) {
+            return String.valueOf(v);
+        }
+        if (v instanceof Number) {
+            return decimal(f, v).stripTrailingZeros().toPlainString();
+        }
+        return String.valueOf(v);
+    }
+
+    private static String quoted(String s) {
+        String cut = s.length() > SHOWN_CHARS ? s.substring(0, SHOWN_CHARS) : s;
+        return "\"" + new String(JsonStringEncoder.getInstance().quoteAsString(cut)) + "\""
+                + (cut.length() < s.length() ? "... (" + s.length() + " characters)" : "");
+    }
+
+    private static String plural(String unit, long n) {
+        return n == 1 ? unit : unit + "s";
+    }
+
+    /** {@code a, b or c}. */
+    private static String listed(List<?> items) {
+        List<String> s = items.stream().map(String::valueOf).toList();
+        return s.size() <= 1 ? String.join("", s)
+                : String.join(", ", s.subList(0, s.size() - 1)) + " or " + s.get(s.size() - 1);
+    }
+}
