@@ -71,10 +71,11 @@ import java.util.Random;
  *       the names the listeners' connection managers use, EDS for the service names of EDS clusters, and both
  *       unsubscribe from what no listener or cluster needs any more.</li>
  *   <li>Each response is answered by one request once it is processed (as Envoy's mux pauses the type meanwhile):
- *       the ACK, with its version and nonce and the names asked for then. A resource that fails to parse or validate
+ *       the ACK, with its version and nonce and the names asked for then. A resource that Inmesh cannot parse or use
  *       is NACKed (error_detail names each one and its field) while the valid resources of the response are applied,
  *       and the last good version of the bad one keeps serving; an RDS or EDS resource not asked for is left out
- *       unread; a resource that cannot be decoded at all (so has no name)
+ *       unread; a resource that cannot be decoded at all (so has no name), or that fails the proto constraints of
+ *       Envoy's API ({@link dev.inmesh.runtime.xds.ProtoConstraintCheck}),
  *       rejects the whole response, as in Envoy. A resource absent from a CDS or LDS response is deleted; an
  *       RDS or EDS resource that does not arrive within the initial fetch timeout (that of the config source asking
  *       for it, as in Envoy, else the client's; 0 is none), or is rejected before a good version arrived, is served
@@ -883,9 +884,10 @@ public final class AdsClient {
                     + "and removed_resources of one delta response");
         }
         if (d.undecodable() || u.namedTwice() != null) {
-            // As Envoy: a resource that cannot be decoded (a type_url other than the response's, or bytes that do
-            // not parse) rejects the whole response; nothing is applied and nothing absent from it is deleted. So
-            // does, over delta xDS, a name sent twice among the resources added and removed.
+            // As Envoy: a resource that cannot be decoded (a type_url other than the response's, bytes that do not
+            // parse, or a value the proto constraints of Envoy's API refuse) rejects the whole response; nothing is
+            // applied and nothing absent from it is deleted. So does, over delta xDS, a name sent twice among the
+            // resources added and removed.
             s.received |= s.wildcard;
             errors.put("", "the whole " + type.kind() + " response is rejected");
             // As Envoy's mux fails every watch of the type then (onConfigUpdateFailed, UpdateRejected): a route

@@ -3,19 +3,26 @@ package dev.inmesh.runtime.xds.ads;
 import com.google.protobuf.Any;
 import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.Message;
+import dev.inmesh.runtime.xds.FieldError;
 import dev.inmesh.runtime.xds.InvalidResourceException;
 import dev.inmesh.runtime.xds.Parsers;
+import dev.inmesh.runtime.xds.ProtoConstraintCheck;
 import dev.inmesh.runtime.xds.ResourceBundle;
 import dev.inmesh.runtime.xds.ResourceParser;
 import dev.inmesh.runtime.xds.ResourceType;
 import io.envoyproxy.envoy.service.discovery.v3.DiscoveryResponse;
 import io.envoyproxy.envoy.service.discovery.v3.Resource;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
+import java.util.function.Predicate;
 
 /**
  * Decodes and parses the resources of one DiscoveryResponse, each on its own: the valid ones by name, and an error
- * for each invalid one that names it and its field (gRFC A46). Pure.
+ * for each invalid one that names it and its field (gRFC A46). As Envoy, a resource that cannot be decoded, or that
+ * fails the proto constraints of Envoy's API ({@link ProtoConstraintCheck}), rejects the whole response instead,
+ * the latter before any resource is parsed. Pure.
  */
 final class ResponseDecoder {
     /** The wrapper a server may put each resource of a response in ({@link #refusedWrapperField}). */
@@ -26,7 +33,8 @@ final class ResponseDecoder {
     /**
      * @param valid the parsed resources by name
      * @param errors an error per invalid resource, by name ({@code resources[i]} when it has none)
-     * @param undecodable whether a resource could not be decoded, so that its name is not known
+     * @param undecodable whether a resource could not be decoded as Envoy decodes it (its bytes, its type_url, or
+     *                    the proto constraints of Envoy's API): the whole response is rejected
      * @param rejected the message of each invalid resource that has a name, by name
      */
     record Decoded(Map<String, SubscriptionState.Entry> valid, Map<String, String> errors, boolean undecodable,
@@ -39,11 +47,14 @@ final class ResponseDecoder {
      *              resource takes the version of its wrapper, as Envoy keeps each resource's own version in delta
      * @param asked whether a name is asked for: a resource (or wrapper) whose name is not is decoded only as far as
      *              its name and then left out, neither parsed nor named in an error, as Envoy's mux hands each
-     *              watch only the names it asked for; a resource that cannot be decoded still rejects the response
+     *              watch only the names it asked for; a resource that cannot be decoded still rejects the response.
+     *              The proto constraints of Envoy's API are checked of every resource of a state of the world response,
+     *              as Envoy decodes them all, and of a delta one only of those asked for, as Envoy's delta watch map
+     *              hands on, so decodes, nothing else
      */
     static Decoded decode(ResourceType type, DiscoveryResponse r, ResourceBundle.Version version,
                           Map<String, SubscriptionState.Entry> held, boolean delta,
-                          java.util.function.Predicate<String> asked) {
+                          Predicate<String> asked) {
         Map<String, SubscriptionState.Entry> valid = new LinkedHashMap<>();
         Map<String, String> errors = new LinkedHashMap<>();
         Map<String, Message> rejected = new LinkedHashMap<>();
@@ -58,6 +69,7 @@ final class ResponseDecoder {
             }
             return new Decoded(valid, errors, r.getResourcesCount() > 0, rejected);
         }
+        List<Unpacked> unpacked = new ArrayList<>();
         for (int i = 0; i < r.getResourcesCount(); i++) {
             Any any = r.getResources(i);
             String at = "resources[" + i + "]";
@@ -104,12 +116,34 @@ final class ResponseDecoder {
                 undecodable = true;
                 continue;
             }
+            unpacked.add(new Unpacked(i, wrapper, v, m));
+        }
+        // As Envoy decodes a response: every resource is checked against the proto constraints of Envoy's API before
+        // any of them is used, and one that fails them rejects the whole response (OpaqueResourceDecoderImpl).
+        boolean violated = false;
+        for (Unpacked u : unpacked) {
+            String name = u.wrapper != null && !u.wrapper.getName().isEmpty() ? u.wrapper.getName()
+                    : parser.name(u.message);
+            FieldError e = !delta || asked.test(name) ? ProtoConstraintCheck.find(u.message) : null;
+            if (e != null) {
+                errors.putIfAbsent(name.isEmpty() ? "resources[" + u.index + "]" : name, type.about(name)
+                        + e.getMessage());
+                violated = true;
+            }
+        }
+        if (violated) {
+            return new Decoded(Map.of(), errors, true, Map.of());
+        }
+        for (Unpacked u : unpacked) {
+            Message m = u.message;
+            Resource wrapper = u.wrapper;
+            ResourceBundle.Version v = u.version;
             String name = parser.name(m);
             if ((wrapper == null || wrapper.getName().isEmpty()) && !asked.test(name)) {
                 continue;
             }
             if (wrapper != null && !wrapper.getName().isEmpty() && !wrapper.getName().equals(name)) {
-                errors.put(wrapper.getName(), type.about(wrapper.getName()) + "resources[" + i
+                errors.put(wrapper.getName(), type.about(wrapper.getName()) + "resources[" + u.index
                         + "].name: \"" + wrapper.getName() + "\" (expected: the name of the resource it wraps, \""
                         + name + "\")");
                 rejected.put(wrapper.getName(), m);
@@ -142,6 +176,9 @@ final class ResponseDecoder {
         }
         return new Decoded(valid, errors, undecodable, rejected);
     }
+
+    /** A resource of the response, unwrapped and decoded: its index, its wrapper (or null), version and message. */
+    private record Unpacked(int index, Resource wrapper, ResourceBundle.Version version, Message message) {}
 
     /**
      * The field of a {@code Resource} wrapper that Inmesh refuses, with why, or null. As Envoy, a state of the world

@@ -5,6 +5,7 @@ import static dev.inmesh.runtime.xds.ads.XdsFixtures.badRoute;
 import static dev.inmesh.runtime.xds.ads.XdsFixtures.clusterFor;
 import static dev.inmesh.runtime.xds.ads.XdsFixtures.listener;
 import static dev.inmesh.runtime.xds.ads.XdsFixtures.route;
+import static dev.inmesh.runtime.xds.ads.XdsFixtures.staticCluster;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -838,5 +839,38 @@ class AdsClientTest extends AdsRig {
         String detail = nack.getErrorDetail().getMessage();
         assertTrue(detail.contains("resources[1]: type_url"), detail);
         assertTrue(detail.contains("the whole Listener response is rejected"), detail);
+    }
+
+    /** Listeners and routes of bookinfo, with {@code clusters}, all at {@code version}. */
+    Snapshot withClusters(String version, List<io.envoyproxy.envoy.config.cluster.v3.Cluster> clusters) {
+        Snapshot b = bookinfo("1", "c1");
+        return Snapshot.create(clusters, version, List.of(), version,
+                List.copyOf(b.listeners().resources().values()), "1", List.copyOf(b.routes().resources().values()),
+                "1", List.of(), version);
+    }
+
+    @Test
+    void aClusterFailingEnvoysProtoConstraintsRejectsTheWholeResponseAndNothingOfItApplies() throws Exception {
+        startAndAwaitFirst(withClusters("1", List.of(staticCluster("c1", 9001), staticCluster("c2", 9002))));
+        // c2 changed, and c9 with a connect_timeout of 0s, which Envoy's API refuses (gt: 0s)
+        var c9 = staticCluster("c9", 9009).toBuilder().setConnectTimeout(com.google.protobuf.Duration
+                .getDefaultInstance()).build();
+        server.set(withClusters("2", List.of(staticCluster("c1", 9001), staticCluster("c2", 9012), c9)));
+
+        DiscoveryRequest nack = server.awaitRequest(r -> r.getTypeUrl().equals(CDS) && r.hasErrorDetail(), WAIT);
+        assertEquals("1", nack.getVersionInfo(), "the last version accepted");
+        String detail = nack.getErrorDetail().getMessage();
+        assertTrue(detail.startsWith("Cluster \"c9\": connect_timeout: 0s (expected: > 0s)"), detail);
+        assertTrue(detail.contains("the whole Cluster response is rejected"), detail);
+        await(() -> client.status().type("Cluster").nacked(), WAIT, "the NACK in the status");
+        // as Envoy: c2's change not applied, c9 not added, the clusters' version kept
+        MeshSnapshot now = holder.current();
+        assertEquals(9002, now.cluster("c2").loadAssignment().endpoints().get(0).lbEndpoints().get(0).address()
+                .port());
+        assertNull(now.cluster("c9"));
+        assertEquals("1", now.resources().version(ResourceType.CLUSTER, "c2").versionInfo());
+        assertEquals("1", client.dynamicState().typeVersions().get(ResourceType.CLUSTER));
+        assertEquals("1", client.status().type("Cluster").ackedVersion());
+        assertNull(client.dynamicState().failure(ResourceType.CLUSTER, "c9"), "no error_state: nothing applied");
     }
 }

@@ -11,6 +11,7 @@ import static dev.inmesh.runtime.xds.ads.XdsFixtures.edsCluster;
 import static dev.inmesh.runtime.xds.ads.XdsFixtures.endpoints;
 import static dev.inmesh.runtime.xds.ads.XdsFixtures.listener;
 import static dev.inmesh.runtime.xds.ads.XdsFixtures.route;
+import static dev.inmesh.runtime.xds.ads.XdsFixtures.staticCluster;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -274,5 +275,29 @@ class AdsDeltaTest extends AdsRig {
         assertEquals("c9090", clusterFor(holder.current(), "9090", "/"), "route 9090 keeps serving");
         assertEquals(List.of("9080", "9090"), client.status().type("RouteConfiguration").subscribed());
         assertFalse(client.status().type("RouteConfiguration").nacked(), "ACKed, as Envoy");
+    }
+
+    @Test
+    void aClusterFailingEnvoysProtoConstraintsRejectsTheWholeDeltaResponseAndNothingOfItApplies() throws Exception {
+        List<RouteConfiguration> routes = List.of(route("9080", "c1"), route("9090", "c9090"));
+        List<ClusterLoadAssignment> endpoints = List.of(endpoints("c1", 2));
+        startAndAwaitFirst(snapshot("1", List.of(edsCluster("c1"), staticCluster("c2", 9002)), endpoints,
+                TWO_LISTENERS, routes));
+        // c2 changed, and c9 with a connect_timeout of 0s, which Envoy's API refuses (gt: 0s)
+        Cluster c9 = staticCluster("c9", 9009).toBuilder().setConnectTimeout(com.google.protobuf.Duration
+                .getDefaultInstance()).build();
+        server.set(snapshot("2", List.of(edsCluster("c1"), staticCluster("c2", 9012), c9), endpoints, TWO_LISTENERS,
+                routes));
+
+        DeltaDiscoveryRequest nack = server.awaitDeltaRequest(r -> r.getTypeUrl().equals(CDS)
+                && r.hasErrorDetail(), WAIT);
+        String detail = nack.getErrorDetail().getMessage();
+        assertTrue(detail.startsWith("Cluster \"c9\": connect_timeout: 0s (expected: > 0s)"), detail);
+        assertTrue(detail.contains("the whole Cluster response is rejected"), detail);
+        await(() -> client.status().type("Cluster").nacked(), WAIT, "the NACK in the status");
+        assertEquals(9002, holder.current().cluster("c2").loadAssignment().endpoints().get(0).lbEndpoints().get(0)
+                .address().port(), "c2's change not applied");
+        assertEquals(null, holder.current().cluster("c9"));
+        assertEquals("1", client.status().type("Cluster").ackedVersion());
     }
 }

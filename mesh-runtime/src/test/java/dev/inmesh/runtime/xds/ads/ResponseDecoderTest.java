@@ -101,4 +101,36 @@ class ResponseDecoderTest {
                 Any.pack(Metadata.getDefaultInstance()));
         assertTrue(d.undecodable(), "its name cannot be known: " + d.errors());
     }
+
+    /** A route configuration whose only virtual host has no domain: Envoy's API wants one at least. */
+    static io.envoyproxy.envoy.config.route.v3.RouteConfiguration noDomain(String name) {
+        return route(name, "c1").toBuilder().setVirtualHosts(0, route(name, "c1").getVirtualHosts(0).toBuilder()
+                .clearDomains()).build();
+    }
+
+    @Test
+    void aResourceFailingEnvoysProtoConstraintsRejectsTheWholeResponseBeforeAnyIsParsed() {
+        // 9070 does not parse (an invalid regex), 9090 is good: neither is parsed, both rejected with the response
+        ResponseDecoder.Decoded d = decode(Any.pack(XdsFixtures.badRoute("9070")), Any.pack(route("9090", "c2")),
+                Any.pack(noDomain("9080")));
+        assertTrue(d.undecodable());
+        assertEquals(Map.of(), d.valid());
+        assertEquals(Map.of("9080", "RouteConfiguration \"9080\": virtual_hosts[0].domains: 0 items (expected: at "
+                + "least 1 item)"), d.errors());
+    }
+
+    @Test
+    void overDeltaOnlyTheResourcesAWatchAsksForAreChecked() {
+        DiscoveryResponse r = DiscoveryResponse.newBuilder().setTypeUrl(ResourceType.ROUTE.typeUrl())
+                .setVersionInfo("7").setNonce("n").addResources(Any.pack(wrapped("9090", "c2").build()))
+                .addResources(Any.pack(Resource.newBuilder().setName("9080").setResource(Any.pack(noDomain("9080")))
+                        .build())).build();
+        // as Envoy's delta watch map, which decodes only what a watch asks for
+        ResponseDecoder.Decoded d = ResponseDecoder.decode(ResourceType.ROUTE, r, VERSION, Map.of(), true,
+                "9090"::equals);
+        assertFalse(d.undecodable());
+        assertTrue(d.valid().containsKey("9090"), d.toString());
+        assertTrue(ResponseDecoder.decode(ResourceType.ROUTE, r, VERSION, Map.of(), true, name -> true)
+                .undecodable());
+    }
 }
