@@ -31,7 +31,8 @@ import java.util.stream.Stream;
  * several documents; files are UTF-8, or UTF-16 with a byte order mark. Unnamed static listeners are named
  * {@code ADDRESS_PORT}; a second resource of a type and name in one read is rejected, as Envoy rejects it. Any problem
  * fails the whole read with a {@link ConfigReadException} naming the file, the resource and the field (its JSON path
- * when protobuf's JSON reader rejects it).
+ * when protobuf's JSON reader rejects it); a resource is checked against the proto constraints of Envoy's API
+ * ({@link ProtoConstraintCheck}) before Inmesh parses it.
  */
 public final class EnvoyConfigReader {
     /**
@@ -121,7 +122,8 @@ public final class EnvoyConfigReader {
     /**
      * Reads a document as {@link #read(String)} does, leaving out each resource Inmesh refuses (a dump of a proxy
      * whose configuration has what Inmesh does not serve), with why told to {@code leftOut}: what a tool shows of a
-     * dump. What is no valid resource of its type (bad JSON, a field of the wrong shape) still fails the read.
+     * dump. What is no valid resource of its type (bad JSON, a field of the wrong shape, a value the proto constraints
+     * of Envoy's API refuse) still fails the read.
      */
     public static ResourceBundle readLeniently(String text, java.util.function.Consumer<String> leftOut)
             throws ConfigReadException {
@@ -586,6 +588,12 @@ public final class EnvoyConfigReader {
             FieldError misfit = JsonShapeCheck.find(body, descriptor(parser.messageClass()));
             throw new ConfigReadException(where + type.about(name)
                     + (misfit != null ? misfit.getMessage() : describe(e)), e);
+        }
+        FieldError violation = ProtoConstraintCheck.find(message);
+        if (violation != null) {
+            // As Envoy's file subscription decodes a resource (its proto constraints checked) before any is used: the
+            // whole read is refused, also by a read that leaves out what Inmesh refuses.
+            throw new ConfigReadException(where + type.about(name) + violation.getMessage(), violation);
         }
         Object parsed;
         try {

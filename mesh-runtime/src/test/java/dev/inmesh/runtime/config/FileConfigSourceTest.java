@@ -273,12 +273,18 @@ class FileConfigSourceTest {
                 "the cluster, once the files are there");
     }
 
-    @Test
-    void aBrokenFileKeepsTheLastGoodSnapshotAndNamesTheResourceAndField() throws Exception {
+    /** Starts the source on {@code envoy.yaml}, its routes to c1; returns the file. */
+    private Path startedOnC1() throws Exception {
         Path f = dir.resolve("envoy.yaml");
         write(f, config("c1", "/admin.*"), 0);
         source = new FileConfigSource(vertx, f, POLL);
         source.start(holder).await(10, TimeUnit.SECONDS);
+        return f;
+    }
+
+    @Test
+    void aBrokenFileKeepsTheLastGoodSnapshotAndNamesTheResourceAndField() throws Exception {
+        Path f = startedOnC1();
         MeshSnapshot good = holder.current();
 
         write(f, config("c2", "a("), 5);
@@ -294,6 +300,30 @@ class FileConfigSourceTest {
         write(f, config("c3", "/admin.*"), 10);
         await(() -> "c3".equals(clusterFor(holder.current(), "/productpage")) && source.lastError() == null,
                 "reload to c3, its error cleared");
+    }
+
+    @Test
+    void aResourceFailingEnvoysProtoConstraintsFailsTheWholeReloadAsEnvoysFileSubscription() throws Exception {
+        Path f = startedOnC1();
+        MeshSnapshot good = holder.current();
+
+        // the route to c2, beside a route configuration whose internal redirect copies a header twice: Envoy's API
+        // wants unique items there, which Inmesh's own parsing does not look at
+        write(f, config("c2", "/admin.*") + """
+                - name: "9081"
+                  virtual_hosts:
+                  - name: all
+                    domains: ["*"]
+                    routes:
+                    - match: {prefix: /}
+                      route: {cluster: c2, internal_redirect_policy: {response_headers_to_copy: [x-a, x-a]}}
+                """, 5);
+        await(() -> source.lastError() != null, "the reload error");
+        String error = source.lastError();
+        assertTrue(error.contains("RouteConfiguration \"9081\": virtual_hosts[0].routes[0].route"
+                + ".internal_redirect_policy.response_headers_to_copy[1]: \"x-a\" (expected: unique items"), error);
+        assertSame(good, holder.current());
+        assertEquals("c1", clusterFor(holder.current(), "/productpage"));
     }
 
     @Test

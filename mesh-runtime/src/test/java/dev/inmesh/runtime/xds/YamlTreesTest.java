@@ -26,24 +26,22 @@ import org.junit.jupiter.api.Test;
  * YAML reader reads it.
  */
 class YamlTreesTest {
-    /** Two clusters sharing their timeout and endpoints through anchors declared under an ignored key. */
+    /** Two clusters sharing their timeout and endpoint through anchors declared under an ignored key. */
     private static final String BOOTSTRAP = """
             !ignore shared:
               timeout: &timeout 0.25s
-              endpoints: &endpoints
-                endpoints:
-                - lb_endpoints:
-                  - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: 9080}}}
+              endpoint: &endpoint
+                endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: 9080}}}
             static_resources:
               clusters:
               - name: a
                 type: STATIC
                 connect_timeout: *timeout
-                load_assignment: *endpoints
+                load_assignment: {cluster_name: a, endpoints: [{lb_endpoints: [*endpoint]}]}
               - name: b
                 type: STATIC
                 connect_timeout: *timeout
-                load_assignment: *endpoints
+                load_assignment: {cluster_name: b, endpoints: [{lb_endpoints: [*endpoint]}]}
             """;
 
     @Test
@@ -52,13 +50,13 @@ class YamlTreesTest {
         assertFalse(tree.has("shared"), tree.toString());
         JsonNode clusters = tree.path("static_resources").path("clusters");
         assertEquals("0.25s", clusters.path(1).path("connect_timeout").asText());
-        JsonNode endpoints = clusters.path(0).path("load_assignment");
-        assertEquals(9080, endpoints.at("/endpoints/0/lb_endpoints/0/endpoint/address/socket_address/port_value")
-                .asInt(), endpoints.toString());
-        assertEquals(endpoints, clusters.path(1).path("load_assignment"));
-        // copies: changing one leaves the other (the reader fills the cluster name into each)
-        ((com.fasterxml.jackson.databind.node.ObjectNode) endpoints).put("cluster_name", "a");
-        assertFalse(clusters.path(1).path("load_assignment").has("cluster_name"));
+        String at = "/load_assignment/endpoints/0/lb_endpoints/0";
+        JsonNode endpoint = clusters.path(0).at(at);
+        assertEquals(9080, endpoint.at("/endpoint/address/socket_address/port_value").asInt(), endpoint.toString());
+        assertEquals(endpoint, clusters.path(1).at(at));
+        // copies: changing one leaves the other
+        ((com.fasterxml.jackson.databind.node.ObjectNode) endpoint).put("load_balancing_weight", 2);
+        assertFalse(clusters.path(1).at(at).has("load_balancing_weight"));
     }
 
     @Test
