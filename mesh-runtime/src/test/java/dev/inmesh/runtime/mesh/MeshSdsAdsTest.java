@@ -210,6 +210,24 @@ class MeshSdsAdsTest extends MeshOnXdsRig {
         }
     }
 
+    @Test
+    void aSecretFailingEnvoysProtoConstraintsRejectsTheWholeSecretResponseAndNoneOfItIsTaken() throws Exception {
+        startWithSecrets(false);
+        // the rotated certificate, beside CAs whose max_verify_depth is past Envoy's bound (lte: 100)
+        Secret root = SdsTestServer.root("ROOTCA", MESH_CA);
+        root = root.toBuilder().setValidationContext(root.getValidationContext().toBuilder()
+                .setMaxVerifyDepth(com.google.protobuf.UInt32Value.of(101))).build();
+        server.set(snapshot("s2", SdsTestServer.certificate("default", ROTATED), root));
+        DiscoveryRequest nack = server.awaitRequest(r -> r.getTypeUrl().equals(SdsSecretManager.SECRET_TYPE_URL)
+                && r.hasErrorDetail(), WAIT);
+        assertEquals("s1", nack.getVersionInfo(), "the NACK carries the version last taken");
+        assertEquals("the whole Secret response is rejected: Secret \"ROOTCA\": validation_context.max_verify_depth: "
+                + "101 (expected: <= 100)", nack.getErrorDetail().getMessage());
+        assertEquals("s1", secrets().active().stream().filter(s -> s.name().equals("default")).findFirst()
+                .orElseThrow().versionInfo(), "the rotated certificate not taken either");
+        assertEquals("200 client=CN=productpage", call());
+    }
+
     /** The Secret type's entry of the admin server's {@code /debug/xds_status}, or null when it lists none. */
     private XdsStatus.TypeStatus secretStatus(io.vertx.ext.web.client.WebClient admin) {
         try {

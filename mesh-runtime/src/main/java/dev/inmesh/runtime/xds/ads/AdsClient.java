@@ -1126,8 +1126,9 @@ public final class AdsClient {
      * A response of the Secret type, as Envoy's mux hands each secret provider its own secret: each secret asked for
      * is checked and taken by the manager (held in memory for the next handshakes); one not asked for is ignored. The
      * response is ACKed, or NACKed naming each secret refused, whose last good version stays; one with a resource
-     * that cannot be decoded is rejected whole. Over delta xDS the removal of a secret still asked for is ignored, as
-     * for RDS and EDS. The responses held for secrets are decoded again after.
+     * that cannot be decoded, or that fails the proto constraints of Envoy's API, is rejected whole. Over delta xDS
+     * the removal of a secret still asked for is ignored, as for RDS and EDS. The responses held for secrets are
+     * decoded again after.
      */
     private void onSecretResponse(Update u) {
         DiscoveryResponse r = u.response();
@@ -1155,9 +1156,15 @@ public final class AdsClient {
                 if (!secret.getTypeUrl().equals(r.getTypeUrl())) {
                     throw new IllegalArgumentException("a resource of type " + secret.getTypeUrl());
                 }
-                if (name == null || name.isEmpty()) {
-                    name = secret.unpack(io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.Secret.class)
-                            .getName();
+                if (name == null || name.isEmpty() || secrets.names.contains(name)) {
+                    // as Envoy decodes every secret of the response (over delta, every one asked for) before it
+                    // takes any, against the proto constraints of its API
+                    var message = secret.unpack(io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.Secret.class);
+                    name = name == null || name.isEmpty() ? message.getName() : name;
+                    var violation = dev.inmesh.runtime.xds.ProtoConstraintCheck.find(message);
+                    if (violation != null) {
+                        throw new IllegalArgumentException("Secret \"" + name + "\": " + violation.getMessage());
+                    }
                 }
                 named.put(name, secret);
                 versions.put(name, version);

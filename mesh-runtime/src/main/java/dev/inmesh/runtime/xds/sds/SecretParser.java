@@ -13,8 +13,9 @@ import java.nio.file.Path;
 /**
  * Reads a {@code Secret} of an SDS response into its PEMs, checked as the TLS contexts will use them: a
  * {@code tls_certificate}'s chain and key must make a usable key (the key the certificate's), a
- * {@code validation_context}'s {@code trusted_ca} usable CAs. Anything else rejects the response (a NACK naming the
- * secret), as Envoy's {@code SdsApi} rejects a secret it cannot load and keeps the last good one.
+ * {@code validation_context}'s {@code trusted_ca} usable CAs, the secret within the proto constraints of Envoy's API.
+ * Anything else rejects the response (a NACK naming the secret), as Envoy's {@code SdsApi} rejects a secret it cannot
+ * load and keeps the last good one.
  */
 final class SecretParser {
     static final String TYPE_URL = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret";
@@ -44,6 +45,11 @@ final class SecretParser {
         }
         if (!s.getName().equals(name)) {
             throw new IllegalArgumentException("Unexpected SDS secret (expecting " + name + "): " + s.getName());
+        }
+        // as Envoy decodes it, against the proto constraints of its API
+        dev.inmesh.runtime.xds.FieldError violation = dev.inmesh.runtime.xds.ProtoConstraintCheck.find(s);
+        if (violation != null) {
+            throw new IllegalArgumentException("secret " + name + ": " + violation.getMessage(), violation);
         }
         return switch (s.getTypeCase()) {
             case TLS_CERTIFICATE -> {

@@ -181,6 +181,24 @@ class SdsSecretManagerTest {
     }
 
     @Test
+    void aSecretFailingEnvoysProtoConstraintsIsNackedByNameAndTheLastGoodOneKept() throws Exception {
+        manager = tcp();
+        server.set("v1", SdsTestServer.certificate("default", OLD));
+        manager.await(istioSds("default"));
+
+        // a new certificate with an OCSP staple that names no source: Envoy's API wants one
+        var secret = SdsTestServer.certificate("default", NEW);
+        server.set("v2", secret.toBuilder().setTlsCertificate(secret.getTlsCertificate().toBuilder()
+                .setOcspStaple(DataSource.getDefaultInstance())).build());
+
+        DiscoveryRequest nack = server.awaitRequest(DiscoveryRequest::hasErrorDetail, WAIT);
+        assertEquals("v1", nack.getVersionInfo());
+        assertEquals("secret default: tls_certificate.ocsp_staple: one of filename, inline_bytes, inline_string or "
+                + "environment_variable is required", nack.getErrorDetail().getMessage());
+        assertEquals("v1", manager.await(istioSds("default")).versionInfo());
+    }
+
+    @Test
     void aResponseOfAnotherTypeIsIgnoredNeitherAckedNorNacked() throws Exception {
         manager = tcp();
         server.before = DiscoveryResponse.newBuilder().setVersionInfo("c1").setNonce("cluster-nonce")
