@@ -83,10 +83,12 @@ final class ResponseDecoder {
                     undecodable = true;
                     continue;
                 }
-                if (!wrapper.getName().isEmpty() && !asked.test(wrapper.getName())) {
-                    continue;
+                boolean unasked = !wrapper.getName().isEmpty() && !asked.test(wrapper.getName());
+                if (unasked && delta) {
+                    continue; // not decoded at all, as Envoy's delta watch map
                 }
-                String refused = refusedWrapperField(wrapper);
+                // not asked for over state of the world: still decoded and checked (below), its wrapper's fields not
+                String refused = unasked ? null : refusedWrapperField(wrapper);
                 if (refused != null && !wrapper.getName().isEmpty()) {
                     errors.put(wrapper.getName(), type.about(wrapper.getName()) + at + "." + refused);
                     continue;
@@ -139,7 +141,7 @@ final class ResponseDecoder {
             Resource wrapper = u.wrapper;
             ResourceBundle.Version v = u.version;
             String name = parser.name(m);
-            if ((wrapper == null || wrapper.getName().isEmpty()) && !asked.test(name)) {
+            if (!asked.test(wrapper == null || wrapper.getName().isEmpty() ? name : wrapper.getName())) {
                 continue;
             }
             if (wrapper != null && !wrapper.getName().isEmpty() && !wrapper.getName().equals(name)) {

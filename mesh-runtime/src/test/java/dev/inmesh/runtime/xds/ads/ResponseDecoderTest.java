@@ -120,6 +120,15 @@ class ResponseDecoderTest {
     }
 
     @Test
+    void overStateOfTheWorldAResourceNotAskedForIsCheckedWrappedOrNot() {
+        // as Envoy's state of the world mux, which decodes (so checks) every resource of a response, wrapped or bare
+        ResponseDecoder.Decoded d = decodeAsking("9090"::equals, Any.pack(route("9090", "c2")),
+                Any.pack(Resource.newBuilder().setName("9080").setResource(Any.pack(noDomain("9080"))).build()));
+        assertTrue(d.undecodable(), d.toString());
+        assertEquals(Map.of(), d.valid());
+    }
+
+    @Test
     void overDeltaOnlyTheResourcesAWatchAsksForAreChecked() {
         DiscoveryResponse r = DiscoveryResponse.newBuilder().setTypeUrl(ResourceType.ROUTE.typeUrl())
                 .setVersionInfo("7").setNonce("n").addResources(Any.pack(wrapped("9090", "c2").build()))
