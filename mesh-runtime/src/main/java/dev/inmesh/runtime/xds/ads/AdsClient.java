@@ -838,10 +838,23 @@ public final class AdsClient {
         // the response brings (a listener or cluster done warming letting go of an old name) goes out with its answer,
         // one request with the new version, not before it with the old version and the new nonce (which a server
         // comparing version and nonce takes for a NACK).
+        // So, as Envoy's listener manager pauses RDS while it takes an LDS response and its cluster manager EDS while
+        // it takes a CDS one (LdsApiImpl::onConfigUpdate, CdsApiHelper::onConfigUpdate), do the route configurations
+        // or load assignments the response makes asked for: one request with the names its net effect asks for (a
+        // listener added then refused by the holder's check never has its route configuration asked for), before
+        // the response's own answer, as Envoy's resumes them first.
+        SubscriptionState dependent = type == ResourceType.LISTENER ? states.get(ResourceType.ROUTE)
+                : type == ResourceType.CLUSTER ? states.get(ResourceType.ENDPOINT) : null;
         s.paused = true;
+        if (dependent != null) {
+            dependent.paused = true;
+        }
         try {
             process(id, s, u, again);
         } finally {
+            if (dependent != null) {
+                resume(dependent);
+            }
             resume(s);
         }
     }

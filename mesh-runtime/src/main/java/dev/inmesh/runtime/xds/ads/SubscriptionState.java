@@ -64,8 +64,9 @@ final class SubscriptionState {
     /** How many times in a row the same version was NACKed with the same error (the server resending it). */
     int repeatedNacks;
     /**
-     * Whether a response of this type is being processed: as Envoy's mux pauses the type then, its requests wait, and
-     * one goes at the end ({@link #answer}, with the names asked for then).
+     * Whether a response of this type is being processed (or, for RDS and EDS, one of LDS or CDS, which change the
+     * names they ask for): as Envoy's mux pauses the type then, its requests wait, and one goes at the end
+     * ({@link #answer}, with the names asked for then).
      */
     boolean paused;
     /** Whether the names asked for changed while {@link #paused}. */

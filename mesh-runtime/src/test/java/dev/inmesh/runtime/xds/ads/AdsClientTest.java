@@ -217,6 +217,22 @@ class AdsClientTest extends AdsRig {
     }
 
     /**
+     * As Envoy's listener manager pauses RDS while it takes an LDS response (LdsApiImpl::onConfigUpdate): a listener
+     * the holder's check refuses, whose route configuration nothing else names, never has that name asked for: one
+     * request goes with the names asked for once the response is processed, not one naming it and another taking it
+     * back.
+     */
+    @Test
+    void aRefusedListenersRouteConfigurationIsNeverAskedFor() throws Exception {
+        refuse7000AndAdd("2", listener("0.0.0.0_7000", 7000, "r9"), listener("0.0.0.0_7001", 7001, "9080"));
+        server.awaitRequest(DiscoveryRequest::hasErrorDetail, WAIT);
+        await(() -> holder.current().listeners().containsKey("0.0.0.0_7001"), WAIT, "the other listener applied");
+        Thread.sleep(300); // a request naming it would have gone with the NACK
+        assertTrue(server.requests.stream().noneMatch(r -> r.getTypeUrl().equals(ResourceType.ROUTE.typeUrl())
+                && r.getResourceNamesList().contains("r9")), server.requests.toString());
+    }
+
+    /**
      * As Envoy's gRPC subscriptions count: {@code update_attempt} once at the start and with each outcome,
      * {@code update_success} for each update ACKed (one that changes nothing too), {@code update_rejected} for each
      * NACK, {@code update_failure} when the stream fails; {@code control_plane.connected_state} while it is open.
