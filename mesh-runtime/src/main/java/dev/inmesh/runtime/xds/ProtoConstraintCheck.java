@@ -39,7 +39,9 @@ import java.util.function.Supplier;
  * always (unless {@code ignore_empty}); every message field set, repeated item and map value is walked into (unless
  * {@code message.skip}), but not the message packed in an {@code Any}: Envoy validates a {@code typed_config} when
  * the extension's factory reads it, not as the resource is decoded. A message with the {@code disabled} or
- * {@code ignored} option is not checked. The rules are those Envoy's API uses: numbers ({@code const}, {@code lt},
+ * {@code ignored} option is not checked against its rules. Every duration set in the resource, with rules or not
+ * (under {@code message.skip} and in a disabled message too, not in an {@code Any}), must be one Envoy takes: neither
+ * part negative, in range ({@link #duration}). The rules are those Envoy's API uses: numbers ({@code const}, {@code lt},
  * {@code lte}, {@code gt}, {@code gte}, {@code in}, {@code not_in}, {@code ignore_empty}) of every numeric type and
  * wrapper, durations and timestamps (the same, and {@code required}), bools ({@code const}), strings ({@code const},
  * {@code in}, {@code not_in}, {@code len}, {@code min_len}, {@code max_len} in characters, {@code len_bytes},
@@ -62,6 +64,10 @@ public final class ProtoConstraintCheck {
     /** Stands for an infinite float or double, beyond any finite bound. */
     private static final BigDecimal INFINITY = BigDecimal.TEN.pow(400);
     private static final int SHOWN_CHARS = 64;
+    /** Envoy's bounds of any duration: what fits in an int64 of nanoseconds. */
+    private static final long MAX_DURATION_SECONDS = 9_223_372_035L;
+    private static final int MAX_DURATION_NANOS = 999_999_999;
+    private static final FieldRules NO_RULES = FieldRules.getDefaultInstance();
 
     private static final Map<Descriptor, Plan> PLANS = new ConcurrentHashMap<>();
     private static final Map<String, Pattern> PATTERNS = new ConcurrentHashMap<>();
@@ -75,32 +81,37 @@ public final class ProtoConstraintCheck {
     /** A oneof: the checks of its fields, and whether one must be set. */
     private record OneofCheck(OneofDescriptor oneof, Map<FieldDescriptor, FieldCheck> fields, boolean required) {}
 
-    /** What to check in a message type. */
-    private record Plan(List<FieldCheck> fields, List<OneofCheck> oneofs) {
-        static final Plan NONE = new Plan(List.of(), List.of());
+    /**
+     * What to check in a message type: its rules unless {@code checked} is false (validation disabled or ignored),
+     * where only its durations are checked.
+     */
+    private record Plan(List<FieldCheck> fields, List<OneofCheck> oneofs, boolean checked) {
+        static final Plan NONE = new Plan(List.of(), List.of(), false);
     }
 
     /** The first violation of Envoy's proto constraints in {@code message}, with its field's path; null for none. */
     public static FieldError find(Message message) {
         try {
-            message(message);
+            message(message, true);
             return null;
         } catch (FieldError e) {
             return e;
         }
     }
 
-    private static void message(Message m) {
+    /** Checks a message: its rules when {@code rules} (not under {@code message.skip}), its durations always. */
+    private static void message(Message m, boolean rules) {
         Plan plan = PLANS.computeIfAbsent(m.getDescriptorForType(), ProtoConstraintCheck::plan);
+        boolean checked = rules && plan.checked;
         for (FieldCheck c : plan.fields) {
-            field(m, c);
+            field(m, c.field, checked ? c.rules : NO_RULES, checked);
         }
         for (OneofCheck o : plan.oneofs) {
             FieldDescriptor set = m.getOneofFieldDescriptor(o.oneof);
             FieldCheck c = set == null ? null : o.fields.get(set);
             if (c != null) {
-                field(m, c);
-            } else if (set == null && o.required) {
+                field(m, c.field, checked ? c.rules : NO_RULES, checked);
+            } else if (set == null && o.required && checked) {
                 List<String> names = o.oneof.getFields().stream().map(FieldDescriptor::getName).toList();
                 throw new FieldError("", "one of " + listed(names) + " is required");
             }
@@ -109,7 +120,7 @@ public final class ProtoConstraintCheck {
 
     /** As protoc-gen-validate orders the checks: the plain fields, the proto3 optional ones, then each oneof. */
     private static Plan plan(Descriptor d) {
-        if (opaque(d)) {
+        if (wellKnown(d)) {
             return Plan.NONE;
         }
         List<FieldCheck> plain = new ArrayList<>();
@@ -135,35 +146,37 @@ public final class ProtoConstraintCheck {
                 oneofs.add(new OneofCheck(o, fields, required));
             }
         }
-        return new Plan(List.copyOf(plain), List.copyOf(oneofs));
+        return new Plan(List.copyOf(plain), List.copyOf(oneofs), !d.getOptions().getExtension(Validate.disabled)
+                && !d.getOptions().getExtension(Validate.ignored));
     }
 
-    /** The check of a field: one with rules, or one holding messages to walk into; null for neither. */
+    /**
+     * The check of a field: one with rules, one holding durations, or one holding messages to walk into (for their
+     * rules or their durations); null for none of these.
+     */
     private static FieldCheck check(FieldDescriptor f) {
         FieldRules rules = f.getOptions().getExtension(Validate.rules);
         FieldDescriptor element = f.isMapField() ? f.getMessageType().findFieldByName("value") : f;
         boolean walk = element.getJavaType() == FieldDescriptor.JavaType.MESSAGE
-                && !opaque(element.getMessageType());
-        return walk || !rules.equals(FieldRules.getDefaultInstance()) ? new FieldCheck(f, rules) : null;
+                && (!wellKnown(element.getMessageType())
+                || element.getMessageType().equals(Duration.getDescriptor()));
+        return walk || !rules.equals(NO_RULES) ? new FieldCheck(f, rules) : null;
     }
 
     /**
-     * A message type with nothing to check: protobuf's own (the well-known types, {@code Any} among them, whose
-     * packed message Envoy leaves to the factory that reads it) and those whose validation is disabled or ignored.
+     * Protobuf's own message types (the well-known types, {@code Any} among them, whose packed message Envoy leaves
+     * to the factory that reads it): no rules inside, and no durations but a {@code Duration} itself.
      */
-    private static boolean opaque(Descriptor d) {
-        return d.getFile().getPackage().equals("google.protobuf")
-                || d.getOptions().getExtension(Validate.disabled) || d.getOptions().getExtension(Validate.ignored);
+    private static boolean wellKnown(Descriptor d) {
+        return d.getFile().getPackage().equals("google.protobuf");
     }
 
-    private static void field(Message m, FieldCheck c) {
-        FieldDescriptor f = c.field;
-        FieldRules r = c.rules;
+    private static void field(Message m, FieldDescriptor f, FieldRules r, boolean rules) {
         try {
             if (f.isMapField()) {
-                map(m, f, r);
+                map(m, f, r, rules);
             } else if (f.isRepeated()) {
-                repeated(m, f, r);
+                repeated(m, f, r, rules);
             } else if (f.hasPresence() && !m.hasField(f)) {
                 if (f.getJavaType() == FieldDescriptor.JavaType.MESSAGE && (r.getMessage().getRequired()
                         || r.getDuration().getRequired() || r.getTimestamp().getRequired()
@@ -171,14 +184,14 @@ public final class ProtoConstraintCheck {
                     throw new FieldError("", "required");
                 }
             } else {
-                value(f, m.getField(f), r);
+                value(f, m.getField(f), r, rules);
             }
         } catch (FieldError e) {
             throw e.under(f.getName());
         }
     }
 
-    private static void repeated(Message m, FieldDescriptor f, FieldRules r) {
+    private static void repeated(Message m, FieldDescriptor f, FieldRules r, boolean rules) {
         Validate.RepeatedRules rr = r.getRepeated();
         int n = counted(m, f, rr.getIgnoreEmpty(), rr.hasMinItems(), rr.getMinItems(), rr.hasMaxItems(),
                 rr.getMaxItems(), "item");
@@ -195,14 +208,14 @@ public final class ProtoConstraintCheck {
                 if (first != null) {
                     throw new FieldError("", shown(f, v) + " (expected: unique items; [" + first + "] is the same)");
                 }
-                value(f, v, items);
+                value(f, v, items, rules);
             } catch (FieldError e) {
                 throw e.under("[" + i + "]");
             }
         }
     }
 
-    private static void map(Message m, FieldDescriptor f, FieldRules r) {
+    private static void map(Message m, FieldDescriptor f, FieldRules r, boolean rules) {
         Validate.MapRules mr = r.getMap();
         int n = counted(m, f, mr.getIgnoreEmpty(), mr.hasMinPairs(), mr.getMinPairs(), mr.hasMaxPairs(),
                 mr.getMaxPairs(), "pair");
@@ -212,12 +225,12 @@ public final class ProtoConstraintCheck {
             Message entry = (Message) m.getRepeatedField(f, i);
             Object key = entry.getField(kf);
             try {
-                value(kf, key, mr.getKeys());
+                value(kf, key, mr.getKeys(), rules);
             } catch (FieldError e) {
                 throw new FieldError("", "key " + e.detail());
             }
             try {
-                value(vf, entry.getField(vf), mr.getValues());
+                value(vf, entry.getField(vf), mr.getValues(), rules);
             } catch (FieldError e) {
                 throw e.under("[" + shown(kf, key) + "]");
             }
@@ -237,8 +250,14 @@ public final class ProtoConstraintCheck {
         return n;
     }
 
-    /** Checks one value (of a singular field, a repeated item, a map key or value), then walks into it. */
-    private static void value(FieldDescriptor f, Object v, FieldRules r) {
+    /**
+     * Checks one value (of a singular field, a repeated item, a map key or value), then walks into it; a duration
+     * first as Envoy checks every duration ({@link #duration}).
+     */
+    private static void value(FieldDescriptor f, Object v, FieldRules r, boolean rules) {
+        if (v instanceof Duration d) {
+            duration(d);
+        }
         switch (r.getTypeCase()) {
             case FLOAT, DOUBLE, INT32, INT64, UINT32, UINT64, SINT32, SINT64, FIXED32, FIXED64, SFIXED32, SFIXED64 -> {
                 Scalar s = unwrapped(f, v);
@@ -270,8 +289,28 @@ public final class ProtoConstraintCheck {
                 // the rules of a repeated or map field, checked by repeated() and map(); or none
             }
         }
-        if (v instanceof Message message && !r.getMessage().getSkip()) {
-            message(message);
+        if (v instanceof Message message) {
+            message(message, rules && !r.getMessage().getSkip());
+        }
+    }
+
+    /**
+     * Envoy's check of every duration of a resource, with rules or not, in a message that skips its rules too
+     * ({@code MessageUtil::validateDurationFields} in {@code source/common/protobuf/utility.cc}, which
+     * {@code MessageUtil::validate} runs before the generated {@code Validate()}): neither seconds nor nanos
+     * negative ("Expected positive duration"), nanos at most 999,999,999 and seconds at most 9,223,372,035 (the
+     * duration in int64 nanoseconds; "Duration out-of-range"). Tighter than protoc-gen-validate's own check of a
+     * duration with rules ("value is not a valid duration": nanos within ±999,999,999, seconds within ±10,000
+     * years), which it thus covers.
+     */
+    private static void duration(Duration d) {
+        String shown = "{seconds: " + d.getSeconds() + ", nanos: " + d.getNanos() + "}";
+        if (d.getSeconds() < 0 || d.getNanos() < 0) {
+            throw new FieldError("", shown + " (expected: a duration, neither seconds nor nanos negative)");
+        }
+        if (d.getNanos() > MAX_DURATION_NANOS || d.getSeconds() > MAX_DURATION_SECONDS) {
+            throw new FieldError("", shown + " (expected: a duration, nanos <= " + MAX_DURATION_NANOS
+                    + " and seconds <= " + MAX_DURATION_SECONDS + ")");
         }
     }
 

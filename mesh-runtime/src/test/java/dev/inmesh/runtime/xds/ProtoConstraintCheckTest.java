@@ -98,6 +98,25 @@ class ProtoConstraintCheckTest {
     }
 
     @Test
+    void everyDurationMustBeOneEnvoyTakesWithRulesOrNot() {
+        assertEquals("connect_timeout: {seconds: 0, nanos: 1500000000} (expected: a duration, nanos <= 999999999 and "
+                + "seconds <= 9223372035)", violation(cluster().setConnectTimeout(Duration.newBuilder()
+                .setNanos(1_500_000_000)).build()));
+        assertEquals("connect_timeout: {seconds: 2, nanos: -1} (expected: a duration, neither seconds nor nanos "
+                + "negative)", violation(cluster().setConnectTimeout(Duration.newBuilder().setSeconds(2).setNanos(-1))
+                .build()));
+        // RouteAction.timeout has no rules: Envoy checks it all the same
+        assertEquals("virtual_hosts[0].routes[0].route.timeout: {seconds: -5, nanos: 0} (expected: a duration, neither "
+                + "seconds nor nanos negative)", violation(routes(route().setRoute(RouteAction.newBuilder()
+                .setCluster("c1").setTimeout(Duration.newBuilder().setSeconds(-5))))));
+        assertEquals("virtual_hosts[0].routes[0].route.timeout: {seconds: 9223372036, nanos: 0} (expected: a duration, "
+                + "nanos <= 999999999 and seconds <= 9223372035)", violation(routes(route().setRoute(RouteAction
+                .newBuilder().setCluster("c1").setTimeout(Duration.newBuilder().setSeconds(9_223_372_036L))))));
+        assertNull(violation(routes(route().setRoute(RouteAction.newBuilder().setCluster("c1")
+                .setTimeout(Duration.newBuilder().setSeconds(9_223_372_035L).setNanos(999_999_999))))));
+    }
+
+    @Test
     void aRequiredDurationOrMessageMustBeSet() {
         assertEquals("health_checks[0].timeout: required",
                 violation(cluster().addHealthChecks(healthCheck().clearTimeout()).build()));
