@@ -349,8 +349,9 @@ public final class ProtoConstraintCheck {
                 FieldDescriptor rf = d.findFieldByName(name);
                 return rf == null || rf.isRepeated() || !rules.hasField(rf) ? null : rules.getField(rf);
             };
-            Function<String, List<Shown>> list = name -> ((List<?>) rules.getField(d.findFieldByName(name))).stream()
-                    .map(v -> Shown.of(bound, v)).toList();
+            // a timestamp's rules have no in and not_in
+            Function<String, List<Shown>> list = name -> d.findFieldByName(name) == null ? List.of()
+                    : ((List<?>) rules.getField(d.findFieldByName(name))).stream().map(v -> Shown.of(bound, v)).toList();
             Object gt = rule.apply("gt");
             Object lt = rule.apply("lt");
             return new Range(Shown.of(bound, rule.apply("const")), Shown.of(bound, gt != null ? gt : rule.apply("gte")),

@@ -5,9 +5,13 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 
 import com.google.protobuf.Any;
 import com.google.protobuf.ByteString;
+import com.google.protobuf.DescriptorProtos;
+import com.google.protobuf.Descriptors;
 import com.google.protobuf.Duration;
+import com.google.protobuf.DynamicMessage;
 import com.google.protobuf.Message;
 import com.google.protobuf.Struct;
+import com.google.protobuf.Timestamp;
 import com.google.protobuf.UInt32Value;
 import com.google.protobuf.UInt64Value;
 import io.envoyproxy.envoy.config.accesslog.v3.AccessLog;
@@ -41,6 +45,7 @@ import io.envoyproxy.envoy.config.route.v3.RouteMatch;
 import io.envoyproxy.envoy.config.route.v3.VirtualHost;
 import io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager;
 import io.envoyproxy.envoy.type.v3.Percent;
+import io.envoyproxy.pgv.validate.Validate;
 import org.junit.jupiter.api.Test;
 
 /** Envoy's proto constraints, checked on Envoy's own messages: one test per kind of rule. */
@@ -114,6 +119,34 @@ class ProtoConstraintCheckTest {
                 .newBuilder().setCluster("c1").setTimeout(Duration.newBuilder().setSeconds(9_223_372_036L))))));
         assertNull(violation(routes(route().setRoute(RouteAction.newBuilder().setCluster("c1")
                 .setTimeout(Duration.newBuilder().setSeconds(9_223_372_035L).setNanos(999_999_999))))));
+    }
+
+    /** A message of one Timestamp field {@code at} with {@code rules}: no Envoy message has timestamp rules. */
+    static Descriptors.Descriptor timestamped(Validate.TimestampRules rules) throws Exception {
+        DescriptorProtos.FileDescriptorProto file = DescriptorProtos.FileDescriptorProto.newBuilder()
+                .setName("timestamped.proto").setPackage("test").setSyntax("proto3")
+                .addDependency(Timestamp.getDescriptor().getFile().getName())
+                .addDependency(Validate.getDescriptor().getName())
+                .addMessageType(DescriptorProtos.DescriptorProto.newBuilder().setName("Timestamped")
+                        .addField(DescriptorProtos.FieldDescriptorProto.newBuilder().setName("at").setNumber(1)
+                                .setType(DescriptorProtos.FieldDescriptorProto.Type.TYPE_MESSAGE)
+                                .setTypeName(".google.protobuf.Timestamp")
+                                .setOptions(DescriptorProtos.FieldOptions.newBuilder().setExtension(Validate.rules,
+                                        Validate.FieldRules.newBuilder().setTimestamp(rules).build()))))
+                .build();
+        return Descriptors.FileDescriptor.buildFrom(file, new Descriptors.FileDescriptor[] {
+                Timestamp.getDescriptor().getFile(), Validate.getDescriptor()}).findMessageTypeByName("Timestamped");
+    }
+
+    @Test
+    void aTimestampIsCheckedAgainstItsBounds() throws Exception {
+        Descriptors.Descriptor type = timestamped(Validate.TimestampRules.newBuilder()
+                .setLt(Timestamp.newBuilder().setSeconds(100)).build());
+        Descriptors.FieldDescriptor at = type.findFieldByName("at");
+        assertEquals("at: 1970-01-01T00:02:00Z (expected: < 1970-01-01T00:01:40Z)", violation(DynamicMessage
+                .newBuilder(type).setField(at, Timestamp.newBuilder().setSeconds(120).build()).build()));
+        assertNull(violation(DynamicMessage.newBuilder(type).setField(at, Timestamp.newBuilder().setSeconds(99)
+                .build()).build()));
     }
 
     @Test
