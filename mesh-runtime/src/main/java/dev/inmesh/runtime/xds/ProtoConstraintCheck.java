@@ -17,7 +17,6 @@ import io.envoyproxy.pgv.validate.Validate;
 import io.envoyproxy.pgv.validate.Validate.FieldRules;
 import java.math.BigDecimal;
 import java.math.BigInteger;
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -453,7 +452,7 @@ public final class ProtoConstraintCheck {
                     r.hasLen() ? r.getLen() : r.getMaxLen(), "character");
         }
         if (r.hasLenBytes() || r.hasMinBytes() || r.hasMaxBytes()) {
-            count(q, s.getBytes(StandardCharsets.UTF_8).length, r.hasMinBytes() || r.hasLenBytes(),
+            count(() -> quoted(s, true), utf8Length(s), r.hasMinBytes() || r.hasLenBytes(),
                     r.hasLenBytes() ? r.getLenBytes() : r.getMinBytes(), r.hasMaxBytes() || r.hasLenBytes(),
                     r.hasLenBytes() ? r.getLenBytes() : r.getMaxBytes(), "byte");
         }
@@ -563,9 +562,39 @@ public final class ProtoConstraintCheck {
     }
 
     private static String quoted(String s) {
-        String cut = s.length() > SHOWN_CHARS ? s.substring(0, SHOWN_CHARS) : s;
+        return quoted(s, false);
+    }
+
+    /**
+     * A string quoted, cut after 64 characters (code points, a surrogate pair kept whole) with its length then: in
+     * UTF-8 bytes for a rule in bytes, else in characters as the length rules count them.
+     */
+    private static String quoted(String s, boolean inBytes) {
+        int chars = s.codePointCount(0, s.length());
+        String cut = chars > SHOWN_CHARS ? s.substring(0, s.offsetByCodePoints(0, SHOWN_CHARS)) : s;
+        long n = inBytes ? utf8Length(s) : chars;
         return "\"" + new String(JsonStringEncoder.getInstance().quoteAsString(cut)) + "\""
-                + (cut.length() < s.length() ? "... (" + s.length() + " characters)" : "");
+                + (cut.length() < s.length() ? "... (" + n + " " + plural(inBytes ? "byte" : "character", n) + ")"
+                : "");
+    }
+
+    /** The length of a string in UTF-8, without encoding it (a lone surrogate as the 1 byte '?' it encodes to). */
+    private static long utf8Length(String s) {
+        long n = 0;
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            if (c < 0x80) {
+                n++;
+            } else if (c < 0x800) {
+                n += 2;
+            } else if (Character.isHighSurrogate(c) && i + 1 < s.length() && Character.isLowSurrogate(s.charAt(i + 1))) {
+                n += 4;
+                i++;
+            } else {
+                n += Character.isSurrogate(c) ? 1 : 3;
+            }
+        }
+        return n;
     }
 
     private static String plural(String unit, long n) {

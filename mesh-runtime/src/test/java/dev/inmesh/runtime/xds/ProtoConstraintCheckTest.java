@@ -210,7 +210,17 @@ class ProtoConstraintCheckTest {
         RouteConfiguration r = routes(route().addRequestHeadersToAdd(HeaderValueOption.newBuilder()
                 .setHeader(HeaderValue.newBuilder().setKey(key).setValue("1"))));
         assertEquals("virtual_hosts[0].routes[0].request_headers_to_add[0].header.key: \"" + "x".repeat(64)
-                + "\"... (16385 characters) (expected: at most 16384 bytes)", violation(r));
+                + "\"... (16385 bytes) (expected: at most 16384 bytes)", violation(r));
+    }
+
+    @Test
+    void aLongStringShowsItsLengthInTheRulesUnitAndIsCutBetweenCharacters() {
+        // "x" and 4096 emoji: 8193 UTF-16 units, 4097 characters, 16385 bytes
+        String key = "x" + "\uD83D\uDE00".repeat(4096);
+        RouteConfiguration r = routes(route().addRequestHeadersToAdd(HeaderValueOption.newBuilder()
+                .setHeader(HeaderValue.newBuilder().setKey(key).setValue("1"))));
+        assertEquals("virtual_hosts[0].routes[0].request_headers_to_add[0].header.key: \"x" + "\uD83D\uDE00".repeat(63)
+                + "\"... (16385 bytes) (expected: at most 16384 bytes)", violation(r));
     }
 
     @Test
