@@ -2,15 +2,24 @@ package dev.inmesh.runtime.xds;
 
 import com.fasterxml.jackson.core.io.JsonStringEncoder;
 import com.google.protobuf.Any;
+import com.google.protobuf.BoolValue;
 import com.google.protobuf.ByteString;
+import com.google.protobuf.BytesValue;
 import com.google.protobuf.Descriptors.Descriptor;
 import com.google.protobuf.Descriptors.EnumDescriptor;
 import com.google.protobuf.Descriptors.EnumValueDescriptor;
 import com.google.protobuf.Descriptors.FieldDescriptor;
 import com.google.protobuf.Descriptors.OneofDescriptor;
+import com.google.protobuf.DoubleValue;
 import com.google.protobuf.Duration;
+import com.google.protobuf.FloatValue;
+import com.google.protobuf.Int32Value;
+import com.google.protobuf.Int64Value;
 import com.google.protobuf.Message;
+import com.google.protobuf.StringValue;
 import com.google.protobuf.Timestamp;
+import com.google.protobuf.UInt32Value;
+import com.google.protobuf.UInt64Value;
 import com.google.protobuf.util.Timestamps;
 import com.google.re2j.Pattern;
 import io.envoyproxy.pgv.validate.Validate;
@@ -19,8 +28,10 @@ import java.math.BigDecimal;
 import java.math.BigInteger;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Function;
 import java.util.function.Supplier;
@@ -70,12 +81,17 @@ public final class ProtoConstraintCheck {
 
     private static final Map<Descriptor, Plan> PLANS = new ConcurrentHashMap<>();
     private static final Map<String, Pattern> PATTERNS = new ConcurrentHashMap<>();
-    private static final Map<Message, Range> RANGES = new ConcurrentHashMap<>();
+    private static final Map<FieldRules, Range> RANGES = new ConcurrentHashMap<>();
 
     private ProtoConstraintCheck() {}
 
     /** A field to check, with its rules (none but the walk into its messages when it has no rules). */
     private record FieldCheck(FieldDescriptor field, FieldRules rules) {}
+
+    /** Whether a message type holds, itself or in the message types it holds, rules or durations to check. */
+    private static final Map<Descriptor, Boolean> CHECKED = new ConcurrentHashMap<>();
+    /** The value field of each wrapper type ({@code UInt32Value} and the like). */
+    private static final Map<Descriptor, FieldDescriptor> WRAPPED = new ConcurrentHashMap<>();
 
     /** A oneof: the checks of its fields, and whether one must be set. */
     private record OneofCheck(OneofDescriptor oneof, Map<FieldDescriptor, FieldCheck> fields, boolean required) {}
@@ -91,16 +107,19 @@ public final class ProtoConstraintCheck {
     /** The first violation of Envoy's proto constraints in {@code message}, with its field's path; null for none. */
     public static FieldError find(Message message) {
         try {
-            message(message, true);
+            message(message, message.getDescriptorForType(), true);
             return null;
         } catch (FieldError e) {
             return e;
         }
     }
 
-    /** Checks a message: its rules when {@code rules} (not under {@code message.skip}), its durations always. */
-    private static void message(Message m, boolean rules) {
-        Plan plan = PLANS.computeIfAbsent(m.getDescriptorForType(), ProtoConstraintCheck::plan);
+    /**
+     * Checks a message of {@code type} (its field's, not asked of the message again): its rules when {@code rules}
+     * (not under {@code message.skip}), its durations always.
+     */
+    private static void message(Message m, Descriptor type, boolean rules) {
+        Plan plan = PLANS.computeIfAbsent(type, ProtoConstraintCheck::plan);
         boolean checked = rules && plan.checked;
         for (FieldCheck c : plan.fields) {
             field(m, c.field, checked ? c.rules : NO_RULES, checked);
@@ -156,10 +175,43 @@ public final class ProtoConstraintCheck {
     private static FieldCheck check(FieldDescriptor f) {
         FieldRules rules = f.getOptions().getExtension(Validate.rules);
         FieldDescriptor element = f.isMapField() ? f.getMessageType().findFieldByName("value") : f;
-        boolean walk = element.getJavaType() == FieldDescriptor.JavaType.MESSAGE
-                && (!wellKnown(element.getMessageType())
-                || element.getMessageType().equals(Duration.getDescriptor()));
+        boolean walk = element.getJavaType() == FieldDescriptor.JavaType.MESSAGE && checked(element.getMessageType());
         return walk || !rules.equals(NO_RULES) ? new FieldCheck(f, rules) : null;
+    }
+
+    /**
+     * Whether the messages of a type are worth walking into: it is a duration, or it or a message type it holds
+     * (at any depth) has rules (a field's, a required oneof) or durations. The others are passed over.
+     */
+    private static boolean checked(Descriptor d) {
+        Boolean known = CHECKED.get(d);
+        if (known == null) {
+            known = reaches(d, new HashSet<>());
+            CHECKED.put(d, known);
+        }
+        return known;
+    }
+
+    private static boolean reaches(Descriptor d, Set<Descriptor> seen) {
+        if (wellKnown(d)) {
+            return d.equals(Duration.getDescriptor());
+        }
+        if (!seen.add(d)) {
+            return false;
+        }
+        boolean rules = !d.getOptions().getExtension(Validate.disabled) && !d.getOptions().getExtension(Validate.ignored);
+        for (OneofDescriptor o : d.getRealOneofs()) {
+            if (rules && o.getOptions().getExtension(Validate.required)) {
+                return true;
+            }
+        }
+        for (FieldDescriptor f : d.getFields()) {
+            if (rules && !f.getOptions().getExtension(Validate.rules).equals(NO_RULES)
+                    || f.getJavaType() == FieldDescriptor.JavaType.MESSAGE && reaches(f.getMessageType(), seen)) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /**
@@ -218,8 +270,8 @@ public final class ProtoConstraintCheck {
         Validate.MapRules mr = r.getMap();
         int n = counted(m, f, mr.getIgnoreEmpty(), mr.hasMinPairs(), mr.getMinPairs(), mr.hasMaxPairs(),
                 mr.getMaxPairs(), "pair");
-        FieldDescriptor kf = f.getMessageType().getFields().get(0);
-        FieldDescriptor vf = f.getMessageType().getFields().get(1);
+        FieldDescriptor kf = f.getMessageType().findFieldByNumber(1);
+        FieldDescriptor vf = f.getMessageType().findFieldByNumber(2);
         for (int i = 0; i < n; i++) {
             Message entry = (Message) m.getRepeatedField(f, i);
             Object key = entry.getField(kf);
@@ -260,9 +312,9 @@ public final class ProtoConstraintCheck {
         switch (r.getTypeCase()) {
             case FLOAT, DOUBLE, INT32, INT64, UINT32, UINT64, SINT32, SINT64, FIXED32, FIXED64, SFIXED32, SFIXED64 -> {
                 Scalar s = unwrapped(f, v);
-                range(s.field(), s.value(), (Message) r.getField(rulesOf(r)));
+                range(s.field(), s.value(), r);
             }
-            case DURATION, TIMESTAMP -> range(f, v, (Message) r.getField(rulesOf(r)));
+            case DURATION, TIMESTAMP -> range(f, v, r);
             case BOOL -> {
                 Object b = unwrapped(f, v).value();
                 if (r.getBool().hasConst() && !b.equals(r.getBool().getConst())) {
@@ -288,8 +340,8 @@ public final class ProtoConstraintCheck {
                 // the rules of a repeated or map field, checked by repeated() and map(); or none
             }
         }
-        if (v instanceof Message message) {
-            message(message, rules && !r.getMessage().getSkip());
+        if (v instanceof Message message && checked(f.getMessageType())) {
+            message(message, f.getMessageType(), rules && !r.getMessage().getSkip());
         }
     }
 
@@ -327,10 +379,35 @@ public final class ProtoConstraintCheck {
      */
     private static Scalar unwrapped(FieldDescriptor f, Object v) {
         if (v instanceof Message wrapper) {
-            FieldDescriptor inner = wrapper.getDescriptorForType().getFields().get(0);
-            return new Scalar(inner, wrapper.getField(inner));
+            FieldDescriptor inner = WRAPPED.computeIfAbsent(wrapper.getDescriptorForType(),
+                    d -> d.findFieldByNumber(1));
+            return new Scalar(inner, wrapped(wrapper, inner));
         }
         return new Scalar(f, v);
+    }
+
+    /** A wrapper's value: read directly from the generated types (reflection costs more), else through its field. */
+    private static Object wrapped(Message w, FieldDescriptor inner) {
+        if (w instanceof UInt32Value u) {
+            return u.getValue();
+        } else if (w instanceof StringValue t) {
+            return t.getValue();
+        } else if (w instanceof BoolValue b) {
+            return b.getValue();
+        } else if (w instanceof UInt64Value u) {
+            return u.getValue();
+        } else if (w instanceof DoubleValue d) {
+            return d.getValue();
+        } else if (w instanceof Int64Value i) {
+            return i.getValue();
+        } else if (w instanceof Int32Value i) {
+            return i.getValue();
+        } else if (w instanceof FloatValue x) {
+            return x.getValue();
+        } else if (w instanceof BytesValue b) {
+            return b.getValue();
+        }
+        return w.getField(inner);
     }
 
     /**
@@ -371,15 +448,14 @@ public final class ProtoConstraintCheck {
      * Checks a number, a duration or a timestamp: a range inside the bounds when the upper one is above the lower
      * one, else outside them, as protoc-gen-validate reads them.
      */
-    private static void range(FieldDescriptor f, Object v, Message rules) {
-        Range r = RANGES.computeIfAbsent(rules, Range::of);
+    private static void range(FieldDescriptor f, Object v, FieldRules rules) {
+        Range r = RANGES.computeIfAbsent(rules, k -> Range.of((Message) k.getField(rulesOf(k))));
         BigDecimal x = decimal(f, v);
         if (r.ignoreEmpty && x != null && x.signum() == 0) {
             return;
         }
-        Supplier<String> shown = () -> shown(f, v);
         if (r.constant != null && (x == null || x.compareTo(r.constant.value) != 0)) {
-            throw new FieldError("", shown.get() + " (expected: " + r.constant.text + ")");
+            throw new FieldError("", shown(f, v) + " (expected: " + r.constant.text + ")");
         }
         String lower = r.low == null ? null : (r.lowIncluded ? ">= " : "> ") + r.low.text;
         String upper = r.high == null ? null : (r.highIncluded ? "<= " : "< ") + r.high.text;
@@ -388,24 +464,31 @@ public final class ProtoConstraintCheck {
         if (lower != null && upper != null) {
             boolean inside = r.high.value.compareTo(r.low.value) > 0;
             if (inside ? !(above && below) : !(above || below)) {
-                throw new FieldError("", shown.get() + " (expected: " + (inside ? lower + " and " + upper
+                throw new FieldError("", shown(f, v) + " (expected: " + (inside ? lower + " and " + upper
                         : upper + " or " + lower) + ")");
             }
         } else if (!above || !below) {
-            throw new FieldError("", shown.get() + " (expected: " + (lower != null ? lower : upper) + ")");
+            throw new FieldError("", shown(f, v) + " (expected: " + (lower != null ? lower : upper) + ")");
         }
         if (!r.in.isEmpty() && !in(x, r.in)) {
-            throw new FieldError("", shown.get() + " (expected: one of " + listed(r.in.stream().map(Shown::text)
+            throw new FieldError("", shown(f, v) + " (expected: one of " + listed(r.in.stream().map(Shown::text)
                     .toList()) + ")");
         }
-        if (in(x, r.notIn)) {
-            throw new FieldError("", shown.get() + " (expected: none of " + listed(r.notIn.stream().map(Shown::text)
+        if (!r.notIn.isEmpty() && in(x, r.notIn)) {
+            throw new FieldError("", shown(f, v) + " (expected: none of " + listed(r.notIn.stream().map(Shown::text)
                     .toList()) + ")");
         }
     }
 
     private static boolean in(BigDecimal x, List<Shown> values) {
-        return x != null && values.stream().anyMatch(v -> x.compareTo(v.value) == 0);
+        if (x != null) {
+            for (Shown v : values) {
+                if (x.compareTo(v.value) == 0) {
+                    return true;
+                }
+            }
+        }
+        return false;
     }
 
     /**
@@ -436,18 +519,17 @@ public final class ProtoConstraintCheck {
         if (r.getIgnoreEmpty() && s.isEmpty()) {
             return;
         }
-        Supplier<String> q = () -> quoted(s);
         if (r.hasConst() && !s.equals(r.getConst())) {
-            throw new FieldError("", q.get() + " (expected: " + quoted(r.getConst()) + ")");
+            throw new FieldError("", quoted(s) + " (expected: " + quoted(r.getConst()) + ")");
         }
         if (r.getInCount() > 0 && !r.getInList().contains(s)) {
-            throw new FieldError("", q.get() + " (expected: one of " + listed(r.getInList()) + ")");
+            throw new FieldError("", quoted(s) + " (expected: one of " + listed(r.getInList()) + ")");
         }
-        if (r.getNotInList().contains(s)) {
-            throw new FieldError("", q.get() + " (expected: none of " + listed(r.getNotInList()) + ")");
+        if (r.getNotInCount() > 0 && r.getNotInList().contains(s)) {
+            throw new FieldError("", quoted(s) + " (expected: none of " + listed(r.getNotInList()) + ")");
         }
         if (r.hasLen() || r.hasMinLen() || r.hasMaxLen()) {
-            count(q, s.codePointCount(0, s.length()), r.hasMinLen() || r.hasLen(),
+            count(() -> quoted(s), s.codePointCount(0, s.length()), r.hasMinLen() || r.hasLen(),
                     r.hasLen() ? r.getLen() : r.getMinLen(), r.hasMaxLen() || r.hasLen(),
                     r.hasLen() ? r.getLen() : r.getMaxLen(), "character");
         }
@@ -457,19 +539,19 @@ public final class ProtoConstraintCheck {
                     r.hasLenBytes() ? r.getLenBytes() : r.getMaxBytes(), "byte");
         }
         if (r.hasPrefix() && !s.startsWith(r.getPrefix())) {
-            throw new FieldError("", q.get() + " (expected: starting with " + quoted(r.getPrefix()) + ")");
+            throw new FieldError("", quoted(s) + " (expected: starting with " + quoted(r.getPrefix()) + ")");
         }
         if (r.hasSuffix() && !s.endsWith(r.getSuffix())) {
-            throw new FieldError("", q.get() + " (expected: ending with " + quoted(r.getSuffix()) + ")");
+            throw new FieldError("", quoted(s) + " (expected: ending with " + quoted(r.getSuffix()) + ")");
         }
         if (r.hasContains() && !s.contains(r.getContains())) {
-            throw new FieldError("", q.get() + " (expected: containing " + quoted(r.getContains()) + ")");
+            throw new FieldError("", quoted(s) + " (expected: containing " + quoted(r.getContains()) + ")");
         }
         if (r.hasNotContains() && s.contains(r.getNotContains())) {
-            throw new FieldError("", q.get() + " (expected: not containing " + quoted(r.getNotContains()) + ")");
+            throw new FieldError("", quoted(s) + " (expected: not containing " + quoted(r.getNotContains()) + ")");
         }
         if (r.hasPattern() && !PATTERNS.computeIfAbsent(r.getPattern(), Pattern::compile).matcher(s).matches()) {
-            throw new FieldError("", q.get() + " (expected: a match of the RE2 expression " + r.getPattern() + ")");
+            throw new FieldError("", quoted(s) + " (expected: a match of the RE2 expression " + r.getPattern() + ")");
         }
         if (r.getWellKnownCase() == Validate.StringRules.WellKnownCase.WELL_KNOWN_REGEX) {
             Validate.KnownRegex known = r.getWellKnownRegex();
@@ -478,7 +560,7 @@ public final class ProtoConstraintCheck {
             Pattern p = !r.getStrict() ? HEADER_STRING
                     : known == Validate.KnownRegex.HTTP_HEADER_NAME ? HEADER_NAME : HEADER_VALUE;
             if (header && !p.matcher(s).matches()) {
-                throw new FieldError("", q.get() + " (expected: " + (!r.getStrict() ? "no NUL, CR or LF"
+                throw new FieldError("", quoted(s) + " (expected: " + (!r.getStrict() ? "no NUL, CR or LF"
                         : known == Validate.KnownRegex.HTTP_HEADER_NAME ? "an HTTP header name"
                         : "an HTTP header value, without control characters") + ")");
             }
@@ -515,7 +597,7 @@ public final class ProtoConstraintCheck {
             throw new FieldError("", name.apply(n) + " (expected: one of "
                     + listed(r.getInList().stream().map(name).toList()) + ")");
         }
-        if (r.getNotInList().contains(n)) {
+        if (r.getNotInCount() > 0 && r.getNotInList().contains(n)) {
             throw new FieldError("", name.apply(n) + " (expected: none of "
                     + listed(r.getNotInList().stream().map(name).toList()) + ")");
         }
