@@ -49,13 +49,13 @@ final class SecretParser {
         // as Envoy decodes it, against the proto constraints of its API
         dev.inmesh.runtime.xds.FieldError violation = dev.inmesh.runtime.xds.ProtoConstraintCheck.find(s);
         if (violation != null) {
-            throw new IllegalArgumentException("secret " + name + ": " + violation.getMessage(), violation);
+            throw new IllegalArgumentException("Secret \"" + name + "\": " + violation.getMessage(), violation);
         }
         return switch (s.getTypeCase()) {
             case TLS_CERTIFICATE -> {
                 var t = s.getTlsCertificate();
                 if (!t.hasCertificateChain() || !t.hasPrivateKey()) {
-                    throw new IllegalArgumentException("secret " + name + ": tls_certificate."
+                    throw new IllegalArgumentException("Secret \"" + name + "\": tls_certificate."
                             + (t.hasCertificateChain() ? "private_key" : "certificate_chain") + ": required");
                 }
                 String chain = data("tls_certificate.certificate_chain", t.getCertificateChain());
@@ -63,28 +63,29 @@ final class SecretParser {
                 try {
                     TlsMaterial.keyManagers(chain, key);
                 } catch (IllegalArgumentException e) {
-                    throw new IllegalArgumentException("secret " + name + ": tls_certificate: " + e.getMessage(), e);
+                    throw new IllegalArgumentException("Secret \"" + name + "\": tls_certificate: " + e.getMessage(),
+                            e);
                 }
                 yield new Pems(name, chain, key, null, s);
             }
             case VALIDATION_CONTEXT -> {
                 var v = s.getValidationContext();
                 if (!v.hasTrustedCa()) {
-                    throw new IllegalArgumentException("secret " + name + ": validation_context.trusted_ca: "
+                    throw new IllegalArgumentException("Secret \"" + name + "\": validation_context.trusted_ca: "
                             + "required (Inmesh takes a validation context's CAs from it)");
                 }
                 String ca = data("validation_context.trusted_ca", v.getTrustedCa());
                 try {
                     TlsMaterial.trustedCas(ca, false);
                 } catch (IllegalArgumentException e) {
-                    throw new IllegalArgumentException("secret " + name + ": " + e.getMessage(), e);
+                    throw new IllegalArgumentException("Secret \"" + name + "\": " + e.getMessage(), e);
                 }
                 yield new Pems(name, null, null, ca, s);
             }
-            case SESSION_TICKET_KEYS, GENERIC_SECRET -> throw new IllegalArgumentException("secret " + name + ": "
+            case SESSION_TICKET_KEYS, GENERIC_SECRET -> throw new IllegalArgumentException("Secret \"" + name + "\": "
                     + s.getTypeCase().name().toLowerCase(java.util.Locale.ROOT) + " is not supported");
-            case TYPE_NOT_SET -> throw new IllegalArgumentException("secret " + name
-                    + ": tls_certificate or validation_context is required");
+            case TYPE_NOT_SET -> throw new IllegalArgumentException("Secret \"" + name
+                    + "\": tls_certificate or validation_context is required");
         };
     }
 

@@ -173,7 +173,7 @@ class SdsSecretManagerTest {
         DiscoveryRequest nack = server.awaitRequest(DiscoveryRequest::hasErrorDetail, WAIT);
         assertEquals("v1", nack.getVersionInfo(), "a NACK carries the version last taken");
         assertEquals(13, nack.getErrorDetail().getCode(), "INTERNAL, as Envoy's grpc_mux_impl.cc NACKs");
-        assertTrue(nack.getErrorDetail().getMessage().startsWith("secret default: tls_certificate: "),
+        assertTrue(nack.getErrorDetail().getMessage().startsWith("Secret \"default\": tls_certificate: "),
                 nack.getErrorDetail().getMessage());
         SdsSecret kept = manager.await(istioSds("default"));
         assertEquals("v1", kept.versionInfo());
@@ -193,7 +193,7 @@ class SdsSecretManagerTest {
 
         DiscoveryRequest nack = server.awaitRequest(DiscoveryRequest::hasErrorDetail, WAIT);
         assertEquals("v1", nack.getVersionInfo());
-        assertEquals("secret default: tls_certificate.ocsp_staple: one of filename, inline_bytes, inline_string or "
+        assertEquals("Secret \"default\": tls_certificate.ocsp_staple: one of filename, inline_bytes, inline_string or "
                 + "environment_variable is required", nack.getErrorDetail().getMessage());
         assertEquals("v1", manager.await(istioSds("default")).versionInfo());
     }
