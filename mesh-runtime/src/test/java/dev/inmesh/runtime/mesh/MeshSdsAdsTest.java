@@ -201,7 +201,9 @@ class MeshSdsAdsTest extends MeshOnXdsRig {
         DiscoveryRequest nack = server.awaitRequest(r -> r.getTypeUrl().equals(SdsSecretManager.SECRET_TYPE_URL)
                 && r.hasErrorDetail(), WAIT);
         assertEquals("s2", nack.getVersionInfo(), "the NACK carries the version last taken");
-        assertTrue(nack.getErrorDetail().getMessage().contains("\"default\""), nack.getErrorDetail().getMessage());
+        String detail = nack.getErrorDetail().getMessage();
+        assertTrue(detail.startsWith("Secret \"default\": tls_certificate"), detail);
+        assertEquals(detail.indexOf("\"default\""), detail.lastIndexOf("\"default\""), "named once: " + detail);
         assertEquals("s2", secrets().active().stream().filter(s -> s.name().equals("default")).findFirst()
                 .orElseThrow().versionInfo());
         for (int i = 0; i < 5; i++) {

@@ -1196,7 +1196,9 @@ public final class AdsClient {
                 sds.takeFromAds(e.getKey(), e.getValue(), versions.get(e.getKey()));
                 took = true;
             } catch (IllegalArgumentException ex) {
-                errors.put(e.getKey(), "Secret \"" + e.getKey() + "\": " + ex.getMessage());
+                // named once: the parser's errors name the secret already, its others not
+                String prefix = "Secret \"" + e.getKey() + "\": ";
+                errors.put(e.getKey(), ex.getMessage().startsWith(prefix) ? ex.getMessage() : prefix + ex.getMessage());
             }
         }
         if (!u.removed().isEmpty()) {
