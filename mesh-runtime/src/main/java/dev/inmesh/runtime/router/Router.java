@@ -1880,21 +1880,20 @@ public final class Router {
      * {@code max_stream_duration}. Null for none.
      */
     static Duration maxStreamDuration(RouteAction action, RouterRequest req) {
-        Duration grpcDeadline = grpcDeadline(action, req);
-        if (grpcDeadline != null) {
-            return grpcDeadline;
-        }
-        Duration d = action.streamDuration() != null ? action.streamDuration() : req.maxStreamDuration;
-        return d == null || d.isZero() ? null : d;
+        return streamDuration(action, req.headers.get(HeaderNames.GRPC_TIMEOUT), req.maxStreamDuration);
     }
 
     /**
-     * The stream duration a request's {@code grpc-timeout} sets under Envoy's newer timeouts (a route's
-     * {@code max_stream_duration} with {@code grpc_timeout_header_max}), as {@link #maxStreamDuration} describes it;
-     * null when the route has none of them or the request no valid header.
+     * {@link #maxStreamDuration} of a request whose {@code grpc-timeout} header is {@code grpcTimeout} (null: none),
+     * under a connection manager whose {@code max_stream_duration} is {@code connectionManager} (null: none).
      */
-    static Duration grpcDeadline(RouteAction action, RouterRequest req) {
-        return grpcDeadline(action, req.headers.get(HeaderNames.GRPC_TIMEOUT));
+    private static Duration streamDuration(RouteAction action, String grpcTimeout, Duration connectionManager) {
+        Duration grpcDeadline = grpcDeadline(action, grpcTimeout);
+        if (grpcDeadline != null) {
+            return grpcDeadline;
+        }
+        Duration d = action.streamDuration() != null ? action.streamDuration() : connectionManager;
+        return d == null || d.isZero() ? null : d;
     }
 
     /**
@@ -1904,14 +1903,14 @@ public final class Router {
      * inbound side, which has no connection manager duration of its own.
      */
     public static Duration routeStreamDuration(RouteAction action, String grpcTimeout) {
-        Duration grpcDeadline = grpcDeadline(action, grpcTimeout);
-        if (grpcDeadline != null) {
-            return grpcDeadline;
-        }
-        Duration d = action.streamDuration();
-        return d == null || d.isZero() ? null : d;
+        return streamDuration(action, grpcTimeout, null);
     }
 
+    /**
+     * The stream duration a request's {@code grpc-timeout} ({@code grpcTimeout}, null: none) sets under Envoy's newer
+     * timeouts (a route's {@code max_stream_duration} with {@code grpc_timeout_header_max}), as
+     * {@link #maxStreamDuration} describes it; null when the route has none of them or the request no valid header.
+     */
     private static Duration grpcDeadline(RouteAction action, String grpcTimeout) {
         if (!action.maxStreamDuration() || action.maxGrpcTimeout() == null) {
             return null;
