@@ -225,13 +225,13 @@ class Http1RequestsTest {
             int norm = LoopbackProxy.freePort();
             int few = LoopbackProxy.freePort();
             int chunkedLength = LoopbackProxy.freePort();
-            proxy = new LoopbackProxy("static_resources:\n  listeners:\n" + listener("plain", plain, "")
-                    + listener("http10", http10, "http_protocol_options: {accept_http_10: true, "
+            proxy = new LoopbackProxy("static_resources:\n  listeners:\n" + quickClose("plain", plain, "")
+                    + quickClose("http10", http10, "http_protocol_options: {accept_http_10: true, "
                             + "default_host_for_http_10: svc}")
-                    + listener("small", small, "max_request_headers_kb: 2")
-                    + listener("few", few, "common_http_protocol_options: {max_headers_count: 3}")
-                    + listener("chunked-length", chunkedLength, "http_protocol_options: {allow_chunked_length: true}")
-                    + listener("norm", norm, "normalize_path: true\n          merge_slashes: true\n"
+                    + quickClose("small", small, "max_request_headers_kb: 2")
+                    + quickClose("few", few, "common_http_protocol_options: {max_headers_count: 3}")
+                    + quickClose("chunked-length", chunkedLength, "http_protocol_options: {allow_chunked_length: true}")
+                    + quickClose("norm", norm, "normalize_path: true\n          merge_slashes: true\n"
                             + "          path_with_escaped_slashes_action: REJECT_REQUEST")
                     + clusterC(backend));
             String ok = exchange(plain, "GET /a HTTP/1.1\r\nhost: svc\r\nconnection: close\r\n\r\n");
@@ -483,7 +483,7 @@ class Http1RequestsTest {
             HttpServer s = backends.createHttpServer().requestHandler(req -> req.response().end("ok"));
             int backend = s.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
             int plain = LoopbackProxy.freePort();
-            proxy = new LoopbackProxy("static_resources:\n  listeners:\n" + listener("plain", plain, "")
+            proxy = new LoopbackProxy("static_resources:\n  listeners:\n" + quickClose("plain", plain, "")
                     + clusterC(backend));
             // codec errors, as Envoy's codec answers them: the status text as a plain-text body, the connection
             // closed, and a log line with DPE, the details, and no method, path or authority ("- - HTTP/1.1")
@@ -797,6 +797,15 @@ class Http1RequestsTest {
                       - lb_endpoints:
                         - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: %d}}}
                 """.formatted(port);
+    }
+
+    /**
+     * {@link #listener}, with a {@code delayed_close_timeout} of 50 ms where Envoy's default is 1 s: a refused request
+     * closes its connection after the answer once that runs out, and {@link #exchange} reads until the close.
+     */
+    static String quickClose(String name, int port, String http1Options) {
+        return listener(name, port, "delayed_close_timeout: 0.05s"
+                + (http1Options.isEmpty() ? "" : "\n          " + http1Options));
     }
 
     /** A listener on 127.0.0.1:{@code port} routing hosts {@code svc} and {@code svc:*} to cluster {@code c}. */
