@@ -216,7 +216,7 @@ final class Http1ServerCodec extends CombinedChannelDuplexHandler<HttpRequestDec
                 CharSequence name = h.getKey();
                 if (name instanceof AsciiString a) {
                     ByteBufUtil.copy(a.toLowerCase(), buf); // itself when it has no upper case
-                } else if (hasUpperCase(name)) {
+                } else if (dev.inmesh.runtime.router.HeaderCase.hasUpperCase(name)) {
                     for (int i = 0; i < name.length(); i++) {
                         char c = name.charAt(i);
                         buf.writeByte(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c);
@@ -228,16 +228,6 @@ final class Http1ServerCodec extends CombinedChannelDuplexHandler<HttpRequestDec
                 ByteBufUtil.writeAscii(buf, h.getValue());
                 buf.writeShort(CRLF_SHORT);
             }
-        }
-
-        private static boolean hasUpperCase(CharSequence s) {
-            for (int i = 0; i < s.length(); i++) {
-                char c = s.charAt(i);
-                if (c >= 'A' && c <= 'Z') {
-                    return true;
-                }
-            }
-            return false;
         }
 
         @Override

@@ -1546,7 +1546,7 @@ final class HttpBridge {
                     conn.originalDestination(), http2 ? "HTTP/2" : req.protocolVersion().text())
                     .serverHeader(conn.hcm().serverHeader()).generateRequestId(conn.hcm().generateRequestId())
                     .alwaysSetRequestIdInResponse(conn.hcm().alwaysSetRequestIdInResponse())
-                    .internal(conn.hcm()).routerFilter(conn.hcm().router())
+                    .internal(conn.hcm()).headerCase(conn.hcm()).routerFilter(conn.hcm().router())
                     .streamIdleTimeout(conn.hcm().streamIdleTimeout()).faultFilter(conn.hcm())
                     .maxStreamDuration(conn.hcm().lifetimes().maxStreamDuration())
                     .corsFilter(conn.hcm()).statsFilters(conn.hcm()).statefulSession(conn.hcm()).lua(conn.lua())

@@ -749,11 +749,12 @@ class Http1RequestsTest {
     }
 
     /**
-     * Envoy's HTTP/1 codec writes header names in lower case, whatever case the upstream sent them in; Istio's
-     * {@code preserveHttp1HeaderCase} (a stateful formatter) keeps the case they came with.
+     * Envoy's HTTP/1 codec writes header names in lower case, whatever case the upstream sent a response's in and the
+     * caller a request's; Istio's {@code preserveHttp1HeaderCase} (a stateful formatter) keeps the case they came
+     * with.
      */
     @Test
-    void headerNamesGoToAnHttp1CallerInLowerCaseUnlessAStatefulFormatterPreservesTheirCase() throws Exception {
+    void headerNamesGoToHttp1PeersInLowerCaseUnlessAStatefulFormatterPreservesTheirCase() throws Exception {
         String answer = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Custom-Thing: A\r\nconnection: close\r\n\r\nok";
         String preserve = "http_protocol_options: {header_key_format: {stateful_formatter: {name: preserve_case, "
                 + "typed_config: {\"@type\": type.googleapis.com/envoy.extensions.http.header_formatters."
@@ -762,13 +763,26 @@ class Http1RequestsTest {
             int port = LoopbackProxy.freePort();
             int kept = LoopbackProxy.freePort();
             try (LoopbackProxy proxy = new LoopbackProxy("static_resources:\n  listeners:\n"
-                    + listener("l", port, "") + listener("kept", kept, preserve) + clusterC(upstream.port()))) {
-                String request = "GET /a HTTP/1.1\r\nhost: svc\r\nconnection: close\r\n\r\n";
+                    + (listener("l", port, "") + listener("kept", kept, preserve)).replace(
+                            "route: {cluster: c}", "route: {cluster: c}\n" + " ".repeat(16)
+                            + "request_headers_to_add: [{header: {key: X-Added-By-Route, value: r}}]")
+                    + clusterC(upstream.port()))) {
+                String request = "GET /a HTTP/1.1\r\nHost: svc\r\nUser-Agent: curl/8\r\nX-Mixed-Case: B\r\n"
+                        + "connection: close\r\n\r\n";
                 String got = exchange(port, request);
                 assertTrue(got.contains("\r\nx-custom-thing: A\r\n") && got.contains("\r\ncontent-length: 2\r\n")
                         && !got.contains("X-Custom-Thing") && !got.contains("Content-Length"), got);
+                // and so do the request's to the upstream, the names of the route's header rules among them
+                String sent = upstream.request(0);
+                assertTrue(sent.contains("\r\nuser-agent: curl/8\r\n") && sent.contains("\r\nx-mixed-case: B\r\n")
+                        && sent.contains("\r\nx-added-by-route: r\r\n") && sent.contains("\r\nhost: svc\r\n")
+                        && !sent.contains("User-Agent") && !sent.contains("X-Mixed-Case")
+                        && !sent.contains("X-Added-By-Route"), sent);
                 got = exchange(kept, request);
                 assertTrue(got.contains("\r\nX-Custom-Thing: A\r\n"), got);
+                sent = upstream.request(1);
+                assertTrue(sent.contains("\r\nUser-Agent: curl/8\r\n") && sent.contains("\r\nX-Mixed-Case: B\r\n"),
+                        sent);
             }
         }
     }

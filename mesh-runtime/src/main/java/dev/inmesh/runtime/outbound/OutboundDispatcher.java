@@ -212,7 +212,7 @@ public final class OutboundDispatcher {
                 .serverHeader(d.serverHeader()).generateRequestId(d.hcm() != null && d.hcm().generateRequestId())
                 .opaque(d.hcm() == null)
                 .alwaysSetRequestIdInResponse(d.hcm() != null && d.hcm().alwaysSetRequestIdInResponse())
-                .internal(d.hcm()).routerFilter(d.hcm() == null ? null : d.hcm().router())
+                .internal(d.hcm()).headerCase(d.hcm()).routerFilter(d.hcm() == null ? null : d.hcm().router())
                 .streamIdleTimeout(d.hcm() == null ? null : d.hcm().streamIdleTimeout()).faultFilter(d.hcm())
                 .maxStreamDuration(d.hcm() == null ? null : d.hcm().lifetimes().maxStreamDuration())
                 .corsFilter(d.hcm()).statsFilters(d.hcm()).forwardClientCert(d.hcm()).downstreamStats(d.stats())

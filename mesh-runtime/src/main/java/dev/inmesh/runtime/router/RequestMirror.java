@@ -222,7 +222,8 @@ final class RequestMirror {
             if (timeoutMillis > 0) {
                 timer = vertx.setTimer(timeoutMillis, id -> timedOut());
             }
-            RequestOptions ro = Router.upstreamOptions(request.method, path, headers, host);
+            RequestOptions ro = Router.upstreamOptions(request.method, path, Router.upstreamHeaders(request, headers),
+                    host);
             Router.connect(client, ro, breakers, st, cancel -> cancelWait = cancel).onComplete(ar -> {
                 cancelWait = null;
                 if (ar.failed()) {

@@ -755,11 +755,6 @@ public final class Router {
     }
 
     /**
-     * Inbound, as Istio's metadata exchange filter on a sidecar's inbound listener: the caller's
-     * {@code x-envoy-peer-metadata} names the source of the request's metrics, and it and
-     * {@code x-envoy-peer-metadata-id} are taken off the request before it reaches the application.
-     */
-    /**
      * The exchange of a request that begins: counted in its connection manager's statistics, the caller's metadata
      * exchange headers read (inbound).
      */
@@ -770,6 +765,11 @@ public final class Router {
         return ex;
     }
 
+    /**
+     * Inbound, as Istio's metadata exchange filter on a sidecar's inbound listener: the caller's
+     * {@code x-envoy-peer-metadata} names the source of the request's metrics, and it and
+     * {@code x-envoy-peer-metadata-id} are taken off the request before it reaches the application.
+     */
     private static void readDownstreamPeer(Exchange ex) {
         RouterRequest req = ex.request;
         if (req.direction != StreamInfo.Direction.INBOUND) {
@@ -2312,6 +2312,7 @@ public final class Router {
         if (!req.opaque && !req.headers.contains(HeaderNames.X_FORWARDED_PROTO)) {
             req.headers.set(HeaderNames.X_FORWARDED_PROTO, req.scheme);
         }
+        upstreamHeaders(req, req.headers);
         return new String[] {target.path, target.authority};
     }
 
@@ -2996,6 +2997,19 @@ public final class Router {
         }
     }
 
+    /**
+     * {@code headers}, of {@code req} or of its copy, as they go upstream: their names in lower case, as Envoy's
+     * HTTP/1 codec writes them, unless the connection manager keeps their case
+     * ({@link RouterRequest#preserveHeaderCase}); a request relayed as bytes ({@link RouterRequest#opaque}) keeps
+     * them as they are.
+     */
+    static MultiMap upstreamHeaders(RouterRequest req, MultiMap headers) {
+        if (!req.preserveHeaderCase && !req.opaque) {
+            HeaderCase.lowerCase(headers);
+        }
+        return headers;
+    }
+
     /** A request to {@code host}: to its address, or its Unix domain socket. */
     static RequestOptions upstreamOptions(io.vertx.core.http.HttpMethod method, String path, MultiMap headers,
                                           Host host) {
@@ -3150,7 +3164,7 @@ public final class Router {
             if (rewritesHost(host) && action.appendXForwardedHost()) {
                 HeaderMutator.appendForwardedHost(new MultiMapHeaders(req.headers), target.authority);
             }
-            RequestOptions ro = upstreamOptions(req.method, target.path, req.headers, host);
+            RequestOptions ro = upstreamOptions(req.method, target.path, upstreamHeaders(req, req.headers), host);
             HostAndPort hp = dev.inmesh.runtime.net.Authorities.parse(authority);
             perTryDeferred = false;
             HttpClient client;

@@ -78,6 +78,12 @@ public final class RouterRequest implements RouteRequest {
     /** The connection manager's {@code always_set_request_id_in_response}. */
     boolean alwaysSetRequestIdInResponse;
     /**
+     * Whether the header names go upstream with the case they came with: the connection manager's HTTP/1
+     * {@code header_key_format} has a {@code stateful_formatter} (Istio's {@code preserveHttp1HeaderCase}), which
+     * keeps the case its codec read; else (Envoy's default) they go in lower case.
+     */
+    boolean preserveHeaderCase;
+    /**
      * Whether the connection manager takes the request for internal ({@link #internal(HttpConnectionManager)}): its
      * {@code x-envoy-*} control headers are then honoured and kept, and it gets {@code x-envoy-internal: true}.
      */
@@ -312,6 +318,15 @@ public final class RouterRequest implements RouteRequest {
      * Sets whether the router of the connection manager the request came through adds none of its own
      * {@code x-envoy-*} headers ({@code suppress_envoy_headers}; default false).
      */
+    /**
+     * Sets whether the header names go upstream with the case they came with, as the connection manager {@code hcm}
+     * says (its HTTP/1 options' stateful header formatter; null: no connection manager, lower case).
+     */
+    public RouterRequest headerCase(HttpConnectionManager hcm) {
+        this.preserveHeaderCase = hcm != null && hcm.http1().preserveHeaderCase();
+        return this;
+    }
+
     public RouterRequest suppressEnvoyHeaders(boolean suppress) {
         return routerFilter(new RouterFilterConfig(suppress, routerFilter.respectExpectedRqTimeout(),
                 routerFilter.strictCheckHeaders()));
