@@ -168,6 +168,11 @@ public final class AdsClient {
     private final SecretSubscription secrets = new SecretSubscription();
     /** The SDS secret configs of each cluster and listener message held, as last computed (by identity). */
     private Map<com.google.protobuf.Message, List<SdsSecretConfig>> secretNames = new java.util.IdentityHashMap<>();
+    /**
+     * Runs as each response of the four types is decoded, before its resources are: a seam through which a test makes
+     * the client's own taking of a response fail ({@link #onResponse}); set before start.
+     */
+    java.util.function.Consumer<DiscoveryResponse> decoding = r -> {};
 
     public AdsClient(Vertx vertx, AdsOptions options, SnapshotHolder holder) {
         this.vertx = vertx;
@@ -849,14 +854,38 @@ public final class AdsClient {
         if (dependent != null) {
             dependent.paused = true;
         }
+        Map<String, SubscriptionState.Entry> held = s.resources;
         try {
             process(id, s, u, again);
+        } catch (RuntimeException e) {
+            failed(s, u, held, again, e);
         } finally {
             if (dependent != null) {
                 resume(dependent);
             }
             resume(s);
         }
+    }
+
+    /**
+     * A response whose taking failed in the client itself (a fault of Inmesh's, not the resource's), as Envoy's mux
+     * takes an exception thrown while it decodes or applies a response (GrpcMuxImpl::onDiscoveryResponse): the
+     * response is NACKed with the exception's text, and the resources of its type held before it ({@code held}) are
+     * kept and published again, so that nothing of it serves. Decoded again ({@code again}), it was answered already.
+     */
+    private void failed(SubscriptionState s, Update u, Map<String, SubscriptionState.Entry> held, boolean again,
+                        RuntimeException e) {
+        DiscoveryResponse r = u.response();
+        LOG.log(System.Logger.Level.ERROR, "cannot take " + s.type.kind() + " version " + r.getVersionInfo(), e);
+        s.resources = held;
+        s.parked = null;
+        s.rejected = null;
+        s.nonce = r.getNonce();
+        if (!again) {
+            reject(s, r, Map.of("", "the whole " + s.type.kind() + " response is rejected: " + e), Instant.now(),
+                    false);
+        }
+        afterChange(resubscribe() | applied);
     }
 
     /** A response of {@code s}'s type, whose requests wait meanwhile ({@link SubscriptionState#paused}). */
@@ -877,9 +906,11 @@ public final class AdsClient {
         Set<String> awaited = new TreeSet<>();
         // As Envoy's mux, which hands each watch only the names it asked for (RDS and EDS): a route configuration or
         // load assignment not asked for is left out unread, never NACKed, over state of the world as over delta
-        Parsers.Parse<ResponseDecoder.Decoded, RuntimeException> decode = () -> ResponseDecoder.decode(type, r,
-                new ResourceBundle.Version(r.getVersionInfo(), now), s.resources, u.delta(),
-                name -> s.wildcard || s.names.contains(name));
+        Parsers.Parse<ResponseDecoder.Decoded, RuntimeException> decode = () -> {
+            decoding.accept(r);
+            return ResponseDecoder.decode(type, r, new ResourceBundle.Version(r.getVersionInfo(), now), s.resources,
+                    u.delta(), name -> s.wildcard || s.names.contains(name));
+        };
         ResponseDecoder.Decoded d = Parsers.withIdentity(identity, () -> Parsers.withSds(sds,
                 () -> sds == null ? decode.run() : sds.collectingAwaited(awaited, decode)));
         s.parked = null;

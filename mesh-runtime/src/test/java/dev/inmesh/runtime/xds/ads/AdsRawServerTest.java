@@ -413,6 +413,34 @@ class AdsRawServerTest {
         assertEquals(nack, onlyAnswer("bad-4"));
     }
 
+    @Test
+    void aResponseWhoseTakingFailsInTheClientIsNackedWithTheFailureAndTheLastGoodRoutesKeepServingAsEnvoysMux()
+            throws Exception {
+        serve(RawAdsServer.once(BOOKINFO, Any::pack, List.of()));
+        client = new AdsClient(vertx, AdsOptions.of(NodeOptions.of("p", "default", "10.0.0.1"),
+                AdsOptions.XdsServer.plaintext("127.0.0.1", server.port())), holder);
+        client.decoding = r -> {
+            if (r.getVersionInfo().equals("2")) {
+                throw new IllegalStateException("a failure of the client's own");
+            }
+        };
+        client.start().await(WAIT.toSeconds(), TimeUnit.SECONDS);
+        awaitAcks();
+
+        server.push(response(RDS, "2", "rds-2", route("9080", "c2")));
+        DiscoveryRequest nack = awaitRequest(r -> r.getResponseNonce().equals("rds-2"));
+        assertTrue(nack.getErrorDetail().getMessage().contains("a failure of the client's own"), nack.toString());
+        assertEquals("1", nack.getVersionInfo(), "the version held");
+        assertEquals(List.of("9080"), nack.getResourceNamesList());
+        assertEquals("c1", clusterFor(holder.current(), "9080", "/"), "the last good route keeps serving");
+        assertTrue(client.status().type("RouteConfiguration").nacked());
+
+        // the stream goes on: the next response is taken and ACKed
+        server.push(response(RDS, "3", "rds-3", route("9080", "c2")));
+        assertFalse(awaitRequest(r -> r.getResponseNonce().equals("rds-3")).hasErrorDetail());
+        assertEquals("c2", clusterFor(holder.current(), "9080", "/"));
+    }
+
     /**
      * Asserts that the response {@code nonce} was answered by one request, an ACK of {@code version} naming
      * {@code names}.
