@@ -391,7 +391,11 @@ public final class AdsClient {
             SubscriptionState s = states.get(t);
             s.parked = null; // the new stream's server sends it again
             if (s.wanted() && !(t == ResourceType.LISTENER && listenersWait())) {
-                send(s, s.ackedVersion, "", null);
+                // As Envoy's mux on a new stream (GrpcMuxImpl::onStreamEstablished): each type's request, no nonce,
+                // the version last taken; CDS's waits as its answers do while a cluster warms (its paused type's
+                // request goes once it resumes), so that the server is not told of clusters still warming.
+                s.answer = new SubscriptionState.Answer(s.ackedVersion, "", null, false);
+                sendAnswer(s, false);
             }
         }
         // SDS last, as Envoy's mux asks for the types in the order they were first subscribed to
@@ -612,8 +616,9 @@ public final class AdsClient {
      * asked for changed: it goes at once, carrying them), not while a repeated NACK waits for its delay nor, for CDS,
      * while a cluster warms after the start. As Envoy's cluster manager pauses CDS on the ADS stream while a cluster
      * added after its start warms: the answer to the clusters waits until none warms (its endpoints arrived, or
-     * their initial fetch timed out), telling the server when the clusters it sent can be used; a later answer
-     * replaces one waiting, as only the latest request of Envoy's paused type goes.
+     * their initial fetch timed out), telling the server when the clusters it sent can be used, and so does a new
+     * stream's first request of the clusters; a later answer replaces one waiting, as only the latest request of
+     * Envoy's paused type goes.
      */
     private void sendAnswer(SubscriptionState s, boolean withNames) {
         SubscriptionState.Answer a = s.answer;

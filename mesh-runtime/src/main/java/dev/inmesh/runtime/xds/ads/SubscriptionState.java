@@ -22,7 +22,10 @@ final class SubscriptionState {
     /** A resource held: its parsed record, the message it came from (null for a timed-out empty one), its version. */
     record Entry(Object resource, Message message, ResourceBundle.Version version) {}
 
-    /** An ACK ({@code error} null) or a NACK of a response; {@code delayed}: a repeated NACK waiting for its delay. */
+    /**
+     * An ACK ({@code error} null) or a NACK of a response, or (no nonce) a new stream's first request; {@code delayed}:
+     * a repeated NACK waiting for its delay.
+     */
     record Answer(String version, String nonce, String error, boolean delayed) {}
 
     final ResourceType type;
@@ -73,7 +76,8 @@ final class SubscriptionState {
     boolean namesChanged;
     /**
      * The ACK or NACK of the latest response not sent yet (while {@link #paused}, while a repeated NACK waits for
-     * its delay, or for CDS while a cluster warms after the start); null when none.
+     * its delay, or for CDS while a cluster warms after the start, as is a new stream's first CDS request then); null
+     * when none.
      */
     Answer answer;
     /**

@@ -337,21 +337,51 @@ class AdsRawServerTest {
         assertOneAnswer("rds-2", "2", List.of("9090"));
     }
 
-    @Test
-    void aLoadAssignmentEndingAClustersWarmingIsAnsweredByOneRequestWithItsVersionAndTheNamesLeftAsEnvoysPausedMux()
-            throws Exception {
+    /**
+     * Serves bookinfo, then CDS version 2 (nonce cds-2) moving c1 to the EDS service name c1-v2: c1 warms, its ACK
+     * waits, and both names are asked for. The EDS type URL.
+     */
+    private String serveWithC1Warming() throws Exception {
         serve(Any::pack, List.of());
         awaitAcks();
-        // c1 moves to the EDS service name c1-v2: it warms, and both names are asked for
         Cluster c1 = edsCluster("c1");
         server.push(response(CDS, "2", "cds-2", c1.toBuilder().setEdsClusterConfig(c1.getEdsClusterConfig()
                 .toBuilder().setServiceName("c1-v2")).build()));
         String eds = ResourceType.ENDPOINT.typeUrl();
         awaitRequest(r -> r.getTypeUrl().equals(eds) && r.getResourceNamesList().equals(List.of("c1", "c1-v2")));
+        return eds;
+    }
+
+    @Test
+    void aLoadAssignmentEndingAClustersWarmingIsAnsweredByOneRequestWithItsVersionAndTheNamesLeftAsEnvoysPausedMux()
+            throws Exception {
+        String eds = serveWithC1Warming();
         server.push(response(eds, "2", "eds-2", endpoints("c1-v2", 2)));
         assertOneAnswer("eds-2", "2", List.of("c1-v2"));
         assertFalse(awaitRequest(r -> r.getResponseNonce().equals("cds-2")).hasErrorDetail(),
                 "the clusters' ACK, once c1 no longer warms");
+    }
+
+    @Test
+    void aNewStreamWhileAClusterWarmsAsksForTheClustersOnlyOnceNoneWarmsAsEnvoysPausedCdsWithTheVersionTaken()
+            throws Exception {
+        String eds = serveWithC1Warming();
+
+        // the stream ends meanwhile: the new one asks for the load assignments, not yet for the clusters
+        int before = server.requests.size();
+        server.endStream(io.grpc.Status.UNAVAILABLE);
+        DiscoveryRequest endpoints = awaitRequest(before, r -> r.getTypeUrl().equals(eds));
+        assertEquals(List.of("c1", "c1-v2"), endpoints.getResourceNamesList());
+        awaitRequest(before, r -> r.getTypeUrl().equals(RDS));
+        assertFalse(server.requests.stream().skip(before).anyMatch(r -> r.getTypeUrl().equals(CDS)),
+                "the clusters are asked for only once none warms: " + server.requests);
+
+        // c1-v2 comes: c1 no longer warms, and the clusters are asked for with the version taken, no nonce
+        server.push(response(eds, "2", "eds-2", endpoints("c1-v2", 2)));
+        DiscoveryRequest clusters = awaitRequest(before, r -> r.getTypeUrl().equals(CDS));
+        assertEquals("2", clusters.getVersionInfo(), clusters.toString());
+        assertEquals("", clusters.getResponseNonce(), clusters.toString());
+        assertFalse(clusters.hasErrorDetail(), clusters.toString());
     }
 
     @Test
@@ -478,8 +508,14 @@ class AdsRawServerTest {
     /** The first state of the world request that matches, waiting for it. */
     private DiscoveryRequest awaitRequest(java.util.function.Predicate<DiscoveryRequest> p)
             throws InterruptedException {
-        await(() -> server.requests.stream().anyMatch(p), WAIT, "a request");
-        return server.requests.stream().filter(p).findFirst().orElseThrow();
+        return awaitRequest(0, p);
+    }
+
+    /** The first state of the world request after the first {@code skip} that matches, waiting for it. */
+    private DiscoveryRequest awaitRequest(int skip, java.util.function.Predicate<DiscoveryRequest> p)
+            throws InterruptedException {
+        await(() -> server.requests.stream().skip(skip).anyMatch(p), WAIT, "a request");
+        return server.requests.stream().skip(skip).filter(p).findFirst().orElseThrow();
     }
 
     /** Serves the bookinfo resources over delta xDS, {@code alsoWithClusters} first; awaits the first apply. */
