@@ -165,7 +165,7 @@ public final class AdsClient {
     private volatile WorkloadIdentity identity;
     private volatile dev.inmesh.runtime.xds.sds.SdsSecretManager sds;
     /** The SDS secrets asked for on this stream ({@code sds_config: {ads: {}}}). */
-    private final SecretSubscription secrets = new SecretSubscription();
+    private final SubscriptionState secrets = SubscriptionState.secrets();
     /** The SDS secret configs of each cluster and listener message held, as last computed (by identity). */
     private Map<com.google.protobuf.Message, List<SdsSecretConfig>> secretNames = new java.util.IdentityHashMap<>();
     /**
@@ -401,10 +401,11 @@ public final class AdsClient {
         // SDS last, as Envoy's mux asks for the types in the order they were first subscribed to
         secrets.sentOnStream = false;
         secrets.nonce = "";
+        secrets.answer = null;
         if (sds != null) {
             secrets.names = retainSecrets();
             if (!secrets.names.isEmpty()) {
-                sendSecrets("", null);
+                send(secrets, secrets.ackedVersion, "", null);
             }
         }
         publishStatus();
@@ -595,7 +596,7 @@ public final class AdsClient {
         com.google.protobuf.Message request;
         Status status = errorDetail(error);
         request = options.delta() ? deltaRequest(s, nonce, status)
-                : request(s.type.typeUrl(), version, nonce, s.wildcard ? Set.of() : s.names, status);
+                : request(s.typeUrl, version, nonce, s.wildcard ? Set.of() : s.names, status);
         nodeSent = true;
         s.sentOnStream = true;
         ((GrpcClientRequest<com.google.protobuf.Message, ?>) stream).write(request);
@@ -717,17 +718,29 @@ public final class AdsClient {
 
     private DeltaDiscoveryRequest deltaRequest(SubscriptionState s, String nonce, Status error) {
         Set<String> names = s.wildcard ? Set.of() : s.names;
+        DeltaDiscoveryRequest r = deltaRequest(s.typeUrl, nonce, names, s.namesSent, s.sentOnStream, held(s),
+                error);
+        s.namesSent = new TreeSet<>(names);
+        return r;
+    }
+
+    /**
+     * The version of each resource of {@code s}'s type held, by name: not one served empty after its initial fetch
+     * timeout, nor one the server removed since; of the secrets, those the manager took of the names asked for.
+     */
+    private Map<String, String> held(SubscriptionState s) {
         Map<String, String> held = new LinkedHashMap<>();
+        if (s == secrets) {
+            held.putAll(sds.adsVersions());
+            held.keySet().retainAll(s.names);
+            return held;
+        }
         s.resources.forEach((name, e) -> {
-            // not one served empty after its initial fetch timeout, nor one the server removed since
             if (e.message() != null && !s.removedByServer.contains(name)) {
                 held.put(name, e.version().versionInfo());
             }
         });
-        DeltaDiscoveryRequest r = deltaRequest(s.type.typeUrl(), nonce, names, s.namesSent, s.sentOnStream, held,
-                error);
-        s.namesSent = new TreeSet<>(names);
-        return r;
+        return held;
     }
 
     /**
@@ -820,25 +833,22 @@ public final class AdsClient {
             onAgentResponse(r.getTypeUrl(), u);
             return;
         }
-        if (sds != null && r.getTypeUrl().equals(dev.inmesh.runtime.xds.sds.SdsSecretManager.SECRET_TYPE_URL)) {
-            onSecretResponse(u);
-            return;
-        }
         ResourceType type = ResourceType.ofTypeUrl(r.getTypeUrl());
-        if (type == null) {
+        boolean secret = sds != null && r.getTypeUrl().equals(secrets.typeUrl);
+        if (type == null && !secret) {
             // As Envoy: a response of a type not subscribed to is ignored, neither ACKed nor NACKed, since a request
             // of that type would subscribe to it.
             LOG.log(System.Logger.Level.WARNING, "ignoring a response of type_url \"{0}\" (version {1}): not a "
                     + "type Inmesh subscribes to", r.getTypeUrl(), r.getVersionInfo());
             return;
         }
-        SubscriptionState s = states.get(type);
+        SubscriptionState s = secret ? secrets : states.get(type);
         if (!s.sentOnStream) {
             // Ignored as well when its type was not asked for on this stream yet (RDS before a listener names a
             // route, LDS before the clusters are in), as Envoy drops a response with no subscription: its ACK would
             // be the type's first request, naming no resource, which subscribes to every resource of the type.
             LOG.log(System.Logger.Level.WARNING, "ignoring a {0} response (version {1}): not asked for yet",
-                    type.kind(), r.getVersionInfo());
+                    s.kind, r.getVersionInfo());
             return;
         }
         if (!again) {
@@ -861,7 +871,11 @@ public final class AdsClient {
         }
         Map<String, SubscriptionState.Entry> held = s.resources;
         try {
-            process(id, s, u, again);
+            if (secret) {
+                takeSecrets(u);
+            } else {
+                process(id, s, u, again);
+            }
         } catch (RuntimeException e) {
             failed(s, u, held, again, e);
         } finally {
@@ -881,14 +895,13 @@ public final class AdsClient {
     private void failed(SubscriptionState s, Update u, Map<String, SubscriptionState.Entry> held, boolean again,
                         RuntimeException e) {
         DiscoveryResponse r = u.response();
-        LOG.log(System.Logger.Level.ERROR, "cannot take " + s.type.kind() + " version " + r.getVersionInfo(), e);
+        LOG.log(System.Logger.Level.ERROR, "cannot take " + s.kind + " version " + r.getVersionInfo(), e);
         s.resources = held;
         s.parked = null;
         s.rejected = null;
         s.nonce = r.getNonce();
         if (!again) {
-            reject(s, r, Map.of("", "the whole " + s.type.kind() + " response is rejected: " + e), Instant.now(),
-                    false);
+            reject(s, r, Map.of("", "the whole " + s.kind + " response is rejected: " + e), Instant.now(), false);
         }
         afterChange(resubscribe() | applied);
     }
@@ -1039,7 +1052,7 @@ public final class AdsClient {
             s.ackedVersion = r.getVersionInfo();
         } else {
             LOG.log(System.Logger.Level.WARNING, "ignoring a {0} response (version {1}): none is asked for",
-                    s.type.kind(), r.getVersionInfo());
+                    s.kind, r.getVersionInfo());
             s.answer = new SubscriptionState.Answer(s.ackedVersion, r.getNonce(), null, false);
         }
         publishStatus();
@@ -1143,51 +1156,30 @@ public final class AdsClient {
         }
         secrets.names = wanted;
         if (secrets.sentOnStream || !wanted.isEmpty()) {
-            // as for RDS and EDS: an empty list after a first request unsubscribes from all; over delta xDS a change
-            // of names carries no nonce
-            sendSecrets(options.delta() ? "" : secrets.nonce, null);
+            // as for RDS and EDS: an empty list after a first request unsubscribes from all
+            askNames(secrets);
         }
-    }
-
-    /** Sends a request of the Secret type: an ACK, a NACK ({@code error}), or a first request or change of names. */
-    @SuppressWarnings("unchecked")
-    private void sendSecrets(String nonce, String error) {
-        if (stream == null) {
-            return;
-        }
-        Status status = errorDetail(error);
-        String type = dev.inmesh.runtime.xds.sds.SdsSecretManager.SECRET_TYPE_URL;
-        com.google.protobuf.Message request;
-        if (options.delta()) {
-            Map<String, String> held = new LinkedHashMap<>(sds.adsVersions());
-            held.keySet().retainAll(secrets.names);
-            request = deltaRequest(type, nonce, secrets.names, secrets.namesSent, secrets.sentOnStream, held, status);
-            secrets.namesSent = new TreeSet<>(secrets.names);
-        } else {
-            request = request(type, secrets.ackedVersion, nonce, secrets.names, status);
-        }
-        nodeSent = true;
-        secrets.sentOnStream = true;
-        ((GrpcClientRequest<com.google.protobuf.Message, ?>) stream).write(request);
     }
 
     /**
      * A response of the Secret type, as Envoy's mux hands each secret provider its own secret: each secret asked for
      * is checked and taken by the manager (held in memory for the next handshakes); one not asked for is ignored. The
      * response is ACKed, or NACKed naming each secret refused, whose last good version stays; one with a resource
-     * that cannot be decoded, or that fails the proto constraints of Envoy's API, is rejected whole. Over delta xDS
-     * the removal of a secret still asked for is ignored, as for RDS and EDS. The responses held for secrets are
-     * decoded again after.
+     * that cannot be decoded, or that fails the proto constraints of Envoy's API, is rejected whole. Over state of the
+     * world, one that comes while no secret is asked for is taken as Envoy's mux takes a type with no watch
+     * ({@link #unwatched}); over delta xDS the removal of a secret still asked for is ignored, as for RDS and EDS. The
+     * responses held for secrets are decoded again after. Answered as the other types, once taken
+     * ({@link #onResponse}).
      */
-    private void onSecretResponse(Update u) {
+    private void takeSecrets(Update u) {
         DiscoveryResponse r = u.response();
-        if (!secrets.sentOnStream) {
-            LOG.log(System.Logger.Level.WARNING, "ignoring a Secret response (version {0}): not asked for yet",
-                    r.getVersionInfo());
+        if (secrets.names.isEmpty() && !u.delta()) {
+            unwatched(secrets, r);
             return;
         }
+        Instant now = Instant.now();
         secrets.nonce = r.getNonce();
-        secrets.lastUpdated = Instant.now();
+        secrets.lastUpdated = now;
         Map<String, String> errors = new LinkedHashMap<>();
         Map<String, com.google.protobuf.Any> named = new LinkedHashMap<>();
         Map<String, String> versions = new HashMap<>();
@@ -1243,23 +1235,9 @@ public final class AdsClient {
         if (errors.isEmpty()) {
             secrets.ackedVersion = r.getVersionInfo();
             secrets.repeatedNacks = 0;
-            sendSecrets(r.getNonce(), null);
+            secrets.answer = new SubscriptionState.Answer(secrets.ackedVersion, r.getNonce(), null, false);
         } else {
-            String error = String.join("; ", errors.values());
-            LOG.log(System.Logger.Level.WARNING, "NACK Secret version {0}: {1}", r.getVersionInfo(), error);
-            boolean same = r.getVersionInfo().equals(secrets.lastNackVersion) && error.equals(secrets.lastNackError);
-            secrets.repeatedNacks = same ? secrets.repeatedNacks + 1 : 0;
-            secrets.lastNackVersion = r.getVersionInfo();
-            secrets.lastNackError = error;
-            secrets.lastNackAt = Instant.now();
-            long id = streamId;
-            String nonce = r.getNonce();
-            // as for the other types (nack), a server sending what was NACKed again waits longer for each NACK
-            timer(secrets.repeatedNacks == 0 ? 0 : repeatedNackDelay(secrets.repeatedNacks), () -> {
-                if (id == streamId && nonce.equals(secrets.nonce)) {
-                    sendSecrets(nonce, error);
-                }
-            });
+            reject(secrets, r, errors, now, false);
         }
         if (took) {
             unpark();
@@ -1390,7 +1368,7 @@ public final class AdsClient {
         String error = nackMessage(s.type, errors);
         s.nacked(r.getVersionInfo(), error, now);
         count(s, deltaDelivered ? ConfigStats.Subscription::deltaRejected : ConfigStats.Subscription::rejected);
-        LOG.log(System.Logger.Level.WARNING, "NACK {0} version {1}: {2}", s.type.kind(), r.getVersionInfo(), error);
+        LOG.log(System.Logger.Level.WARNING, "NACK {0} version {1}: {2}", s.kind, r.getVersionInfo(), error);
         // what the server sees NACKed, the status and the config dump (the resource's error_state) show already
         publishStatus();
         nack(s, r.getNonce(), error);
@@ -1867,9 +1845,7 @@ public final class AdsClient {
             types.add(s.status());
         }
         if (sds != null && secrets.shown()) {
-            Map<String, String> held = new LinkedHashMap<>(sds.adsVersions());
-            held.keySet().retainAll(secrets.names);
-            types.add(secrets.status(held.size()));
+            types.add(secrets.status(held(secrets).size()));
         }
         status = new XdsStatus(options.servers().get(serverIndex).address(), connectedSince != null, connectedSince,
                 lastError, applied, types);

@@ -15,7 +15,10 @@ import java.util.TreeSet;
 
 /**
  * One resource type's subscription on the ADS stream: what is asked for, what is held (the last good version of each
- * resource), and the ACK and NACK bookkeeping. Touched only on the client's context.
+ * resource), and the ACK and NACK bookkeeping. The SDS secrets asked for on the stream (TLS contexts whose
+ * {@code sds_config} is {@code ads: {}}) have one too ({@link #secrets}), as Envoy's mux keeps one subscription of the
+ * {@code Secret} type for its secret providers: answered as the other types, the secrets themselves held by the
+ * {@link dev.inmesh.runtime.xds.sds.SdsSecretManager}. Touched only on the client's context.
  */
 final class SubscriptionState {
 
@@ -28,7 +31,11 @@ final class SubscriptionState {
      */
     record Answer(String version, String nonce, String error, boolean delayed) {}
 
+    /** The type; null for the SDS secrets ({@link #secrets}). */
     final ResourceType type;
+    /** The type's kind as Envoy names it ({@code Cluster}, ..., {@code Secret}) and its type URL. */
+    final String kind;
+    final String typeUrl;
     /** LDS and CDS: everything the server has; RDS and EDS: {@link #names}. */
     final boolean wildcard;
     /** The names subscribed to, for RDS and EDS. */
@@ -99,8 +106,19 @@ final class SubscriptionState {
     final Map<String, DynamicState.Failure> failures = new LinkedHashMap<>();
 
     SubscriptionState(ResourceType type) {
+        this(type, type.kind(), type.typeUrl());
+    }
+
+    private SubscriptionState(ResourceType type, String kind, String typeUrl) {
         this.type = type;
+        this.kind = kind;
+        this.typeUrl = typeUrl;
         this.wildcard = type == ResourceType.LISTENER || type == ResourceType.CLUSTER;
+    }
+
+    /** The subscription of the SDS secrets asked for on the ADS stream, by name. */
+    static SubscriptionState secrets() {
+        return new SubscriptionState(null, "Secret", dev.inmesh.runtime.xds.sds.SdsSecretManager.SECRET_TYPE_URL);
     }
 
     /** Whether what this type was asked for has arrived or timed out. */
@@ -121,8 +139,18 @@ final class SubscriptionState {
         lastNackAt = at;
     }
 
+    /** Whether the type has been asked for or heard from: from then on {@code /debug/xds_status} lists secrets. */
+    boolean shown() {
+        return !names.isEmpty() || sentOnStream || lastUpdated != null;
+    }
+
     XdsStatus.TypeStatus status() {
-        return new XdsStatus.TypeStatus(type.kind(), type.typeUrl(), ackedVersion, nonce, lastUpdated,
-                lastNackVersion, lastNackError, lastNackAt, resources.size(), wildcard, new ArrayList<>(names));
+        return status(resources.size());
+    }
+
+    /** The type's entry of {@code /debug/xds_status}, {@code held} of its resources held. */
+    XdsStatus.TypeStatus status(int held) {
+        return new XdsStatus.TypeStatus(kind, typeUrl, ackedVersion, nonce, lastUpdated, lastNackVersion,
+                lastNackError, lastNackAt, held, wildcard, new ArrayList<>(names));
     }
 }

@@ -229,16 +229,104 @@ class AdsRawServerTest {
      * other resources, to a client made for it, not started; the ISTIO_MUTUAL cluster.
      */
     private Cluster serveAnIstioMutualCluster(String file) throws Exception {
+        return serveAnIstioMutualCluster(file, List.of());
+    }
+
+    /** The same, with {@code secrets} served on the ADS stream at version 1. */
+    private Cluster serveAnIstioMutualCluster(String file, List<Message> secrets) throws Exception {
         var yaml = EnvoyJson.documents(file).get(0).get("resources").get(0);
         ((com.fasterxml.jackson.databind.node.ObjectNode) yaml).remove("@type");
         Cluster mtls = EnvoyJson.toMessage(yaml, Cluster.class);
         int port = serve(RawAdsServer.once(Map.of(CDS, List.of(edsCluster("c1"), mtls),
                 ResourceType.ENDPOINT.typeUrl(), List.of(endpoints("c1", 1)),
                 ResourceType.LISTENER.typeUrl(), List.of(listener("0.0.0.0_9080", 9080, "9080")),
-                ResourceType.ROUTE.typeUrl(), List.of(route("9080", "c1"))), Any::pack, List.of()));
+                ResourceType.ROUTE.typeUrl(), List.of(route("9080", "c1")), SECRET, secrets), Any::pack, List.of()));
         client = new AdsClient(vertx, AdsOptions.of(NodeOptions.of("p", "default", "10.0.0.1"),
                 AdsOptions.XdsServer.plaintext("127.0.0.1", port)), holder);
         return mtls;
+    }
+
+    private static final TestCertificates.Issued MESH_CA = TestCertificates.ca("cluster.local");
+    private static final List<String> PRODUCTPAGE = List.of("spiffe://cluster.local/ns/default/sa/bookinfo-productpage");
+
+    /** The certificate {@code default} of bookinfo's productpage, and the CAs {@code ROOTCA}. */
+    private static List<Message> adsSecrets() {
+        return List.of(dev.inmesh.runtime.xds.sds.SdsTestServer.certificate("default", TestCertificates.issue(
+                MESH_CA, "productpage", List.of(), PRODUCTPAGE)),
+                dev.inmesh.runtime.xds.sds.SdsTestServer.root("ROOTCA", MESH_CA));
+    }
+
+    /**
+     * Serves Istio's ISTIO_MUTUAL cluster, its secrets {@code default} and {@code ROOTCA} on the ADS stream
+     * ({@code sds_config: {ads: {}}}), with bookinfo's resources, to a client taking them with {@code sds}; awaits the
+     * first apply and the ACKs. Then the server drops the cluster: no secret is asked for any more.
+     */
+    private void serveAdsSecretsThenDropThem(dev.inmesh.runtime.xds.sds.SdsSecretManager sds,
+                                             Runnable beforeTheDrop) throws Exception {
+        String ads = "sds_config: {ads: {}}";
+        serveAnIstioMutualCluster(TestCertificates.ISTIO_MUTUAL_CLUSTER
+                .replace("{name: default}", "{name: default, " + ads + "}")
+                .replace("{name: ROOTCA}", "{name: ROOTCA, " + ads + "}"), adsSecrets());
+        client.sds(sds);
+        client.start().await(WAIT.toSeconds(), TimeUnit.SECONDS);
+        awaitAcks();
+        assertFalse(awaitRequest(r -> r.getResponseNonce().equals("nonce-" + SECRET)).hasErrorDetail());
+        beforeTheDrop.run();
+        server.push(response(CDS, "2", "cds-2", edsCluster("c1")));
+        awaitRequest(r -> r.getTypeUrl().equals(SECRET) && r.getResourceNamesCount() == 0);
+    }
+
+    /** A Secret response of {@code version} holding productpage's certificate with another's key: refused. */
+    private static DiscoveryResponse badSecret(String version, String nonce) {
+        var own = dev.inmesh.runtime.xds.sds.SdsTestServer.certificate("default", TestCertificates.issue(MESH_CA,
+                "productpage", List.of(), PRODUCTPAGE));
+        var other = dev.inmesh.runtime.xds.sds.SdsTestServer.certificate("default", TestCertificates.issue(MESH_CA,
+                "other", List.of(), List.of()));
+        return response(SECRET, version, nonce, own.toBuilder().setTlsCertificate(own.getTlsCertificate()
+                .toBuilder().setPrivateKey(other.getTlsCertificate().getPrivateKey())).build());
+    }
+
+    @Test
+    void aRepeatedSecretNackWaitingWhenTheSecretsAskedForChangeGoesAtOnceWithTheNamesInOneRequestAsTheOtherTypes()
+            throws Exception {
+        try (var sds = new dev.inmesh.runtime.xds.sds.SdsSecretManager(vertx,
+                dev.inmesh.runtime.xds.sds.SdsTestServer.NODE, Map.of())) {
+            serveAdsSecretsThenDropThem(sds, () -> {
+                try {
+                    // the same bad version again and again: the NACKs wait 0, 100, 200, then 400 ms
+                    for (int i = 1; i <= 3; i++) {
+                        String nonce = "bad-" + i;
+                        server.push(badSecret("2", nonce));
+                        assertTrue(awaitRequest(r -> r.getResponseNonce().equals(nonce)).hasErrorDetail());
+                    }
+                    server.push(badSecret("2", "bad-4"));
+                } catch (InterruptedException e) {
+                    throw new IllegalStateException(e);
+                }
+            });
+            // the cluster went while bad-4's NACK waited: the NACK went at once with no name, once
+            DiscoveryRequest nack = awaitRequest(r -> r.getResponseNonce().equals("bad-4"));
+            assertTrue(nack.hasErrorDetail(), nack.toString());
+            assertEquals("1", nack.getVersionInfo());
+            assertEquals(List.of(), nack.getResourceNamesList());
+            Thread.sleep(1_000);
+            assertEquals(List.of(nack), server.requests.stream().filter(r -> r.getResponseNonce().equals("bad-4"))
+                    .toList());
+        }
+    }
+
+    @Test
+    void aSecretResponseWhileNoneIsAskedForIsAnsweredWithTheVersionHeldAsEnvoysMuxWithNoWatchNacksIt()
+            throws Exception {
+        try (var sds = new dev.inmesh.runtime.xds.sds.SdsSecretManager(vertx,
+                dev.inmesh.runtime.xds.sds.SdsTestServer.NODE, Map.of())) {
+            serveAdsSecretsThenDropThem(sds, () -> {});
+            // secrets come all the same: not taken, answered with the version held, as the other types
+            DiscoveryResponse.Builder b = DiscoveryResponse.newBuilder().setTypeUrl(SECRET).setVersionInfo("2")
+                    .setNonce("secrets-2");
+            adsSecrets().forEach(m -> b.addResources(Any.pack(m)));
+            assertAnsweredAsATypeWithNoWatch(b.build(), "Secret");
+        }
     }
 
     @Test
@@ -394,16 +482,26 @@ class AdsRawServerTest {
         String eds = ResourceType.ENDPOINT.typeUrl();
         awaitRequest(r -> r.getTypeUrl().equals(eds) && r.getResourceNamesCount() == 0);
         // one comes all the same: not taken, answered with the version held (no error_detail), as Envoy's
-        server.push(response(eds, "2", "eds-2", endpoints("c1", 3)));
-        assertOneAnswer("eds-2", "1", List.of());
-        assertEquals("1", client.status().type("ClusterLoadAssignment").ackedVersion());
-        // none comes: its version is taken, and nothing is answered since nothing is asked for, as Envoy's
-        server.push(response(eds, "3", "eds-3"));
+        assertAnsweredAsATypeWithNoWatch(response(eds, "2", "eds-2", endpoints("c1", 3)), "ClusterLoadAssignment");
+    }
+
+    /**
+     * Pushes {@code withResources} (version 2) of a type {@code kind} of which nothing is asked for, asserting that,
+     * as Envoy's mux with no watch of a type, it is answered once with the version held (1, no error_detail: a NACK
+     * by the version alone), and that a response with no resource (version 3) has its version taken and is not
+     * answered, since nothing is asked for.
+     */
+    private void assertAnsweredAsATypeWithNoWatch(DiscoveryResponse withResources, String kind)
+            throws InterruptedException {
+        server.push(withResources);
+        assertOneAnswer(withResources.getNonce(), "1", List.of());
+        assertEquals("1", client.status().type(kind).ackedVersion());
+        server.push(response(withResources.getTypeUrl(), "3", "none-3"));
         server.push(response(RDS, "after-3", "after-3", route("9080", "c1")));
         awaitRequest(r -> r.getResponseNonce().equals("after-3"));
-        assertFalse(server.requests.stream().anyMatch(r -> r.getResponseNonce().equals("eds-3")),
+        assertFalse(server.requests.stream().anyMatch(r -> r.getResponseNonce().equals("none-3")),
                 server.requests.toString());
-        assertEquals("3", client.status().type("ClusterLoadAssignment").ackedVersion());
+        assertEquals("3", client.status().type(kind).ackedVersion());
     }
 
     @Test
