@@ -912,7 +912,9 @@ public final class AdsClient {
         ResourceType type = s.type;
         s.rejected = null;
         if (!s.wildcard && s.names.isEmpty() && !u.delta()) {
-            unwatched(s, r);
+            if (!again) { // decoded again, it was answered (NACKed) already: one answer per response
+                unwatched(s, r);
+            }
             return;
         }
         Instant now = Instant.now();

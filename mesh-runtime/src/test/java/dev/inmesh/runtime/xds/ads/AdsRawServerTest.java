@@ -188,6 +188,30 @@ class AdsRawServerTest {
     }
 
     @Test
+    void aRouteResponseRejectedWhileTheIdentityIsAwaitedAndDecodedAgainWhenNoneIsAskedForIsNotAnsweredAgain(
+            @TempDir Path dir) throws Exception {
+        serve(RawAdsServer.once(BOOKINFO, Any::pack, List.of()));
+        client = new AdsClient(vertx, AdsOptions.of(NodeOptions.of("p", "default", "10.0.0.1"),
+                AdsOptions.XdsServer.plaintext("127.0.0.1", server.port())), holder);
+        client.identity(new WorkloadIdentity(dir.resolve("identity")));
+        client.start().await(WAIT.toSeconds(), TimeUnit.SECONDS);
+        awaitAcks();
+        // NACKed, and kept to be decoded again at the identity watch's next look
+        server.push(response(RDS, "2", "rds-2", XdsFixtures.badRoute("9080")));
+        assertTrue(awaitRequest(r -> r.getResponseNonce().equals("rds-2")).hasErrorDetail());
+        // the listener goes: no route configuration is asked for any more (a request with the latest nonce, as
+        // every request, but no answer)
+        server.push(response(ResourceType.LISTENER.typeUrl(), "2", "lds-2"));
+        awaitRequest(r -> r.getTypeUrl().equals(RDS) && r.getResourceNamesCount() == 0);
+        List<DiscoveryRequest> sent = server.requests.stream().filter(r -> r.getResponseNonce().equals("rds-2"))
+                .toList();
+
+        Thread.sleep(2 * AdsClient.IDENTITY_LOOK_MILLIS + 500);
+        assertEquals(sent, server.requests.stream().filter(r -> r.getResponseNonce().equals("rds-2")).toList(),
+                "not answered again");
+    }
+
+    @Test
     void aClusterRejectedForAnSdsSecretNotArrivedIsAppliedAndAckedOnceItArrives() throws Exception {
         String grpc = "sds_config: {api_config_source: {api_type: GRPC, grpc_services: [{envoy_grpc: "
                 + "{cluster_name: sds-grpc}}]}}";
