@@ -330,7 +330,7 @@ public final class DefaultMesh implements Mesh {
         }
         NodeOptions node = nodeOptions(options, local, clusterId, interceptionMode, podLabels, istioMeta);
         return new AdsOptions(servers, node, Duration.ofSeconds(options.getXdsInitialFetchTimeoutSeconds()), null,
-                null, null, 0, null, options.isXdsDelta(), null);
+                null, null, 0, null, null, options.isXdsDelta(), null);
     }
 
     private static AdsOptions.XdsServer server(MeshOptions options, String address) {

@@ -464,7 +464,7 @@ public final class AdsClient {
             return;
         }
         HttpConnection connection = stream.connection();
-        long timeout = AdsOptions.KEEPALIVE_TIMEOUT.toMillis();
+        long timeout = options.keepaliveTimeout().toMillis();
         boolean[] answered = new boolean[1];
         timer(timeout, () -> {
             if (!answered[0] && id == streamId) {

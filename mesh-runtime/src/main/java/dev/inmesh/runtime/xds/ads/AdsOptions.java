@@ -30,8 +30,9 @@ import java.util.Objects;
  * @param connectTimeout the TCP connect timeout (default 10 s)
  * @param maxMessageBytes the largest DiscoveryResponse accepted (default 64 MiB: istiod's EDS can be large)
  * @param keepaliveInterval how often an HTTP/2 PING checks the connection (default 30 s, as Istio's bootstrap for
- *                          the xds-grpc cluster; {@link Duration#ZERO} turns it off); a PING unanswered for
- *                          {@link #KEEPALIVE_TIMEOUT} (10 s) ends the stream, which reconnects
+ *                          the xds-grpc cluster; {@link Duration#ZERO} turns it off)
+ * @param keepaliveTimeout how long a PING may go unanswered before the stream ends and reconnects (default 10 s, as
+ *                         Istio's bootstrap for the xds-grpc cluster: its {@code connection_keepalive}'s timeout)
  * @param delta whether the stream is incremental xDS ({@code DeltaAggregatedResources}, as Istio 1.22+ sidecars use)
  *              rather than state of the world ({@code StreamAggregatedResources}, the default: every xDS server
  *              serves it, while delta is served by istiod and some others only)
@@ -42,7 +43,8 @@ import java.util.Objects;
  */
 public record AdsOptions(List<XdsServer> servers, NodeOptions node, Duration initialFetchTimeout,
                          Duration backoffBase, Duration backoffMax, Duration connectTimeout, long maxMessageBytes,
-                         Duration keepaliveInterval, boolean delta, Map<String, AgentHandler> agentTypes) {
+                         Duration keepaliveInterval, Duration keepaliveTimeout, boolean delta,
+                         Map<String, AgentHandler> agentTypes) {
 
     /** The type URL of istiod's name table (NDS), which Istio's agent asks for when it runs its DNS proxy. */
     public static final String NAME_TABLE_TYPE = "type.googleapis.com/istio.networking.nds.v1.NameTable";
@@ -63,7 +65,7 @@ public record AdsOptions(List<XdsServer> servers, NodeOptions node, Duration ini
     public static final Duration DEFAULT_CONNECT_TIMEOUT = Duration.ofSeconds(10);
     public static final long DEFAULT_MAX_MESSAGE_BYTES = 64L * 1024 * 1024;
     public static final Duration DEFAULT_KEEPALIVE_INTERVAL = Duration.ofSeconds(30);
-    public static final Duration KEEPALIVE_TIMEOUT = Duration.ofSeconds(10);
+    public static final Duration DEFAULT_KEEPALIVE_TIMEOUT = Duration.ofSeconds(10);
 
     public AdsOptions {
         servers = List.copyOf(Objects.requireNonNull(servers, "servers"));
@@ -91,42 +93,48 @@ public record AdsOptions(List<XdsServer> servers, NodeOptions node, Duration ini
         if (keepaliveInterval.isNegative()) {
             throw new IllegalArgumentException("keepaliveInterval: " + keepaliveInterval + " (expected: >= 0)");
         }
+        keepaliveTimeout = positive(keepaliveTimeout, DEFAULT_KEEPALIVE_TIMEOUT, "keepaliveTimeout");
         agentTypes = agentTypes == null ? Map.of() : java.util.Collections.unmodifiableMap(
                 new LinkedHashMap<>(agentTypes));
     }
 
     /** Options with the defaults, for a node and its servers. */
     public static AdsOptions of(NodeOptions node, XdsServer... servers) {
-        return new AdsOptions(List.of(servers), node, null, null, null, null, 0, null, false, null);
+        return new AdsOptions(List.of(servers), node, null, null, null, null, 0, null, null, false, null);
     }
 
     /** The same options with another initial fetch timeout ({@link Duration#ZERO}: none, as Envoy's 0). */
     public AdsOptions withInitialFetchTimeout(Duration d) {
         return new AdsOptions(servers, node, d, backoffBase, backoffMax, connectTimeout, maxMessageBytes,
-                keepaliveInterval, delta, agentTypes);
+                keepaliveInterval, keepaliveTimeout, delta, agentTypes);
     }
 
     public AdsOptions withBackoff(Duration base, Duration max) {
         return new AdsOptions(servers, node, initialFetchTimeout, base, max, connectTimeout, maxMessageBytes,
-                keepaliveInterval, delta, agentTypes);
+                keepaliveInterval, keepaliveTimeout, delta, agentTypes);
     }
 
     /** The same options with another keepalive interval ({@link Duration#ZERO}: none). */
     public AdsOptions withKeepalive(Duration interval) {
+        return withKeepalive(interval, keepaliveTimeout);
+    }
+
+    /** The same options with another keepalive interval ({@link Duration#ZERO}: none) and timeout. */
+    public AdsOptions withKeepalive(Duration interval, Duration timeout) {
         return new AdsOptions(servers, node, initialFetchTimeout, backoffBase, backoffMax, connectTimeout,
-                maxMessageBytes, interval, delta, agentTypes);
+                maxMessageBytes, interval, timeout, delta, agentTypes);
     }
 
     /** The same options over incremental (delta) xDS when {@code on}, else over state of the world. */
     public AdsOptions withDelta(boolean on) {
         return new AdsOptions(servers, node, initialFetchTimeout, backoffBase, backoffMax, connectTimeout,
-                maxMessageBytes, keepaliveInterval, on, agentTypes);
+                maxMessageBytes, keepaliveInterval, keepaliveTimeout, on, agentTypes);
     }
 
     /** The same options for another node. */
     public AdsOptions withNode(NodeOptions n) {
         return new AdsOptions(servers, n, initialFetchTimeout, backoffBase, backoffMax, connectTimeout,
-                maxMessageBytes, keepaliveInterval, delta, agentTypes);
+                maxMessageBytes, keepaliveInterval, keepaliveTimeout, delta, agentTypes);
     }
 
     /** The same options with {@code handler} taking the resources of agent type {@code typeUrl}. */
@@ -134,7 +142,7 @@ public record AdsOptions(List<XdsServer> servers, NodeOptions node, Duration ini
         Map<String, AgentHandler> types = new LinkedHashMap<>(agentTypes);
         types.put(Objects.requireNonNull(typeUrl, "typeUrl"), Objects.requireNonNull(handler, "handler"));
         return new AdsOptions(servers, node, initialFetchTimeout, backoffBase, backoffMax, connectTimeout,
-                maxMessageBytes, keepaliveInterval, delta, types);
+                maxMessageBytes, keepaliveInterval, keepaliveTimeout, delta, types);
     }
 
     private static Duration positive(Duration d, Duration dflt, String name) {

@@ -705,6 +705,9 @@ class AdsClientTest extends AdsRig {
         assertEquals("c7", clusterFor(holder.current(), "a-zero", "/"));
     }
 
+    /** A PING's timeout in these tests, shorter than Istio's 10 s so that a lost one ends its stream sooner. */
+    private static final Duration KEEPALIVE_TIMEOUT = Duration.ofSeconds(2);
+
     @Test
     void keepalivePingsKeepAHealthyStreamOpen() throws Exception {
         server.set(bookinfo("1", "c1"));
@@ -726,11 +729,12 @@ class AdsClientTest extends AdsRig {
         try {
             for (int i = 0; i < 16; i++) {
                 AdsClient c = new AdsClient(vertx, options(AdsOptions.XdsServer.plaintext("127.0.0.1", server.port()))
-                        .withKeepalive(Duration.ofMillis(50)), new dev.inmesh.runtime.snapshot.SnapshotHolder());
+                        .withKeepalive(Duration.ofMillis(50), KEEPALIVE_TIMEOUT),
+                        new dev.inmesh.runtime.snapshot.SnapshotHolder());
                 clients.add(c);
                 c.start().await(WAIT.toSeconds(), TimeUnit.SECONDS);
             }
-            Thread.sleep(AdsOptions.KEEPALIVE_TIMEOUT.toMillis() + 1_000);
+            Thread.sleep(KEEPALIVE_TIMEOUT.toMillis() + 1_000);
             for (AdsClient c : clients) {
                 assertTrue(c.status().lastError().isEmpty(), c.status().lastError());
             }
@@ -783,10 +787,11 @@ class AdsClientTest extends AdsRig {
         };
         vertxLog.addHandler(capture);
         try {
-            start(options(AdsOptions.XdsServer.plaintext("127.0.0.1", relay)).withKeepalive(Duration.ofMillis(100)))
-                    .start().await(WAIT.toSeconds(), TimeUnit.SECONDS);
+            start(options(AdsOptions.XdsServer.plaintext("127.0.0.1", relay)).withKeepalive(Duration.ofMillis(100),
+                    KEEPALIVE_TIMEOUT)).start().await(WAIT.toSeconds(), TimeUnit.SECONDS);
             silent.set(true);
-            await(() -> client.status().lastError().contains("keepalive PING unanswered"), WAIT, "the ping's timeout");
+            await(() -> client.status().lastError().contains("keepalive PING unanswered for 2000 ms"), WAIT,
+                    "the ping's timeout");
             await(() -> client.status().connected(), WAIT, "a new stream");
             Thread.sleep(200);
             assertEquals(List.of(), errors.stream().map(r -> r.getLoggerName() + ": " + r.getMessage()
