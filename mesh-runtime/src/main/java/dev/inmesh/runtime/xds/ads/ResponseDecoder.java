@@ -118,15 +118,22 @@ final class ResponseDecoder {
                 undecodable = true;
                 continue;
             }
-            unpacked.add(new Unpacked(i, wrapper, v, m));
+            String name = parser.name(m);
+            SubscriptionState.Entry same = held.get(name);
+            if (same != null && !(m.equals(same.message())
+                    && (!delta || same.version().versionInfo().equals(v.versionInfo())))) {
+                same = null;
+            }
+            unpacked.add(new Unpacked(i, wrapper, v, m, name, same));
         }
         // As Envoy decodes a response: every resource is checked against the proto constraints of Envoy's API before
-        // any of them is used, and one that fails them rejects the whole response (OpaqueResourceDecoderImpl).
+        // any of them is used, and one that fails them rejects the whole response (OpaqueResourceDecoderImpl). One
+        // the same as the message held under its name passed them when it was taken: it is not checked again.
         boolean violated = false;
         for (Unpacked u : unpacked) {
-            String name = u.wrapper != null && !u.wrapper.getName().isEmpty() ? u.wrapper.getName()
-                    : parser.name(u.message);
-            FieldError e = !delta || asked.test(name) ? ProtoConstraintCheck.find(u.message) : null;
+            String name = u.wrapper != null && !u.wrapper.getName().isEmpty() ? u.wrapper.getName() : u.name;
+            FieldError e = u.same == null && (!delta || asked.test(name)) ? ProtoConstraintCheck.find(u.message)
+                    : null;
             if (e != null) {
                 errors.putIfAbsent(name.isEmpty() ? "resources[" + u.index + "]" : name, type.about(name)
                         + e.getMessage());
@@ -140,7 +147,7 @@ final class ResponseDecoder {
             Message m = u.message;
             Resource wrapper = u.wrapper;
             ResourceBundle.Version v = u.version;
-            String name = parser.name(m);
+            String name = u.name;
             if (!asked.test(wrapper == null || wrapper.getName().isEmpty() ? name : wrapper.getName())) {
                 continue;
             }
@@ -160,10 +167,8 @@ final class ResponseDecoder {
                 rejected.put(name, m);
                 continue;
             }
-            SubscriptionState.Entry same = held.get(name);
-            if (same != null && m.equals(same.message())
-                    && (!delta || same.version().versionInfo().equals(v.versionInfo()))) {
-                valid.put(name, same);
+            if (u.same != null) {
+                valid.put(name, u.same);
                 continue;
             }
             try {
@@ -179,8 +184,13 @@ final class ResponseDecoder {
         return new Decoded(valid, errors, undecodable, rejected);
     }
 
-    /** A resource of the response, unwrapped and decoded: its index, its wrapper (or null), version and message. */
-    private record Unpacked(int index, Resource wrapper, ResourceBundle.Version version, Message message) {}
+    /**
+     * A resource of the response, unwrapped and decoded: its index, its wrapper (or null), version and message, the
+     * name the message gives, and the resource held under that name when its message (and, over delta, its version)
+     * is the same (else null), which is reused as it is.
+     */
+    private record Unpacked(int index, Resource wrapper, ResourceBundle.Version version, Message message, String name,
+                            SubscriptionState.Entry same) {}
 
     /**
      * The field of a {@code Resource} wrapper that Inmesh refuses, with why, or null. As Envoy, a state of the world

@@ -27,9 +27,7 @@ class ResponseDecoderTest {
 
     /** Decodes a route configuration response asking only for the names {@code asked} takes. */
     static ResponseDecoder.Decoded decodeAsking(java.util.function.Predicate<String> asked, Any... resources) {
-        DiscoveryResponse r = DiscoveryResponse.newBuilder().setTypeUrl(ResourceType.ROUTE.typeUrl())
-                .setVersionInfo("7").setNonce("n").addAllResources(List.of(resources)).build();
-        return ResponseDecoder.decode(ResourceType.ROUTE, r, VERSION, Map.of(), false, asked);
+        return ResponseDecoder.decode(ResourceType.ROUTE, response(resources), VERSION, Map.of(), false, asked);
     }
 
     static Resource.Builder wrapped(String name, String cluster) {
@@ -47,6 +45,35 @@ class ResponseDecoderTest {
         SubscriptionState.Entry e = d.valid().get("9090");
         assertEquals(route("9090", "c2"), e.message());
         assertEquals("7", e.version().versionInfo());
+    }
+
+    /**
+     * A resource the same as the one held under its name passed the proto constraints when it was taken: it is reused
+     * without being checked again (here a held message that would fail them stands for that); a changed one is
+     * checked.
+     */
+    @Test
+    void aResourceTheSameAsTheOneHeldIsReusedWithoutCheckingItsConstraintsAgain() {
+        // a virtual host with no domains fails VirtualHost.domains' min_items: 1
+        io.envoyproxy.envoy.config.route.v3.RouteConfiguration held = io.envoyproxy.envoy.config.route.v3
+                .RouteConfiguration.newBuilder().setName("9080").addVirtualHosts(
+                        io.envoyproxy.envoy.config.route.v3.VirtualHost.newBuilder().setName("vh")).build();
+        SubscriptionState.Entry entry = new SubscriptionState.Entry("parsed", held, VERSION);
+        ResponseDecoder.Decoded d = ResponseDecoder.decode(ResourceType.ROUTE, response(Any.pack(held)), VERSION,
+                Map.of("9080", entry), false, name -> true);
+        assertEquals(Map.of(), d.errors());
+        assertTrue(d.valid().get("9080") == entry, "the entry held, as it is");
+
+        var changed = held.toBuilder().setValidateClusters(com.google.protobuf.BoolValue.of(true)).build();
+        d = ResponseDecoder.decode(ResourceType.ROUTE, response(Any.pack(changed)), VERSION, Map.of("9080", entry),
+                false, name -> true);
+        assertEquals(Map.of(), d.valid());
+        assertTrue(d.errors().get("9080").contains("domains"), d.errors().toString());
+    }
+
+    private static DiscoveryResponse response(Any... resources) {
+        return DiscoveryResponse.newBuilder().setTypeUrl(ResourceType.ROUTE.typeUrl()).setVersionInfo("7")
+                .setNonce("n").addAllResources(List.of(resources)).build();
     }
 
     @Test
