@@ -1615,6 +1615,11 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             cors.setOn(resp.headers());
         }
         if (grpc) {
+            // trailers-only: its head ends the stream, without the content-length: 0 Vert.x's HTTP/2 response gives an
+            // end() without a body (headEnd takes it off); Envoy's HTTP/1 codec writes that 0 too, as Vert.x's does
+            if (traced != null) {
+                traced.trailersOnly = req.version() == io.vertx.core.http.HttpVersion.HTTP_2;
+            }
             resp.setStatusCode(200).end();
         } else {
             endLocal(req, status, body);
@@ -2099,7 +2104,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
     /**
      * Runs {@code handler} (null: nothing) when the response's head is complete, then what the connection manager
      * writes on every response, last as Envoy's: a {@code date} when there is none, the {@code server} header as its
-     * {@code server_header_transformation} says and its {@code via} ({@link Router#connectionManagerHeaders}).
+     * {@code server_header_transformation} says and its {@code via} ({@link Router#connectionManagerHeaders}); a
+     * trailers-only gRPC local reply over HTTP/2 ({@link Traced#trailersOnly}) goes without a {@code content-length}.
      */
     private static void headEnd(HttpServerResponse resp, Traced traced, Handler<Void> handler) {
         ServerHeader server = traced.server;
@@ -2110,6 +2116,9 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             if (server != null) {
                 Router.connectionManagerHeaders(resp.headers(), server);
             }
+            if (traced.trailersOnly) {
+                resp.headers().remove(io.vertx.core.http.HttpHeaders.CONTENT_LENGTH);
+            }
         });
     }
 
@@ -2118,6 +2127,12 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         long deadline = -1;
         /** Whether the HTTP/1 connection ends after this request's answer (a refused upgrade's 404 NR). */
         boolean closeAfterAnswer;
+        /**
+         * Whether the answer is a gRPC local reply over HTTP/2: trailers-only, as Envoy's (encodeLocalReply,
+         * source/common/http/utility.cc), its head ending the stream with no {@code content-length}, which
+         * prepareLocalReply takes off and Envoy's HTTP/2 codec does not add.
+         */
+        boolean trailersOnly;
         /** The connection of a TCP chain the request came on ({@link TcpChainConnection}), or null. */
         TcpChainConnection tcp;
         /** The connection manager's {@code server} and {@code via} headers; null without a connection manager. */

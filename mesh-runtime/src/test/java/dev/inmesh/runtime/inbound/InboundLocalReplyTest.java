@@ -112,4 +112,29 @@ class InboundLocalReplyTest extends InboundMeshFixture {
         assertTrue(answers[0].contains("\r\nlocation: https://other.example/new\r\n"), answer);
         assertTrue(answers[1].contains("\r\nlocation: http://other.example/new\r\n"), answer);
     }
+
+    /**
+     * As Envoy answers a gRPC request itself (prepareLocalReply and encodeLocalReply, source/common/http/utility.cc):
+     * trailers-only, with no {@code content-length}, over HTTP/2; over HTTP/1, the {@code content-length: 0} Envoy's
+     * codec writes on a head that ends the stream (source/common/http/http1/codec_impl.cc).
+     */
+    @Test
+    void aGrpcLocalReplyHasNoContentLengthOverHttp2AndItsZeroOverHttp1() throws Exception {
+        serveWithRoutes("- {match: {prefix: /pkg.Svc/Denied}, "
+                + "direct_response: {status: 403, body: {inline_string: denied}}}");
+        var client = vertx.createHttpClient(new io.vertx.core.http.HttpClientOptions()
+                .setProtocolVersion(io.vertx.core.http.HttpVersion.HTTP_2).setHttp2ClearTextUpgrade(false));
+        var h2 = dev.inmesh.runtime.upstream.TestEventLoop.onEventLoop(vertx, () -> client.request(
+                        io.vertx.core.http.HttpMethod.POST, port, "127.0.0.1", "/pkg.Svc/Denied")
+                .compose(r -> r.putHeader("content-type", "application/grpc").send()
+                        .compose(a -> a.body().map(b -> a.headers()))))
+                .await(10, TimeUnit.SECONDS);
+        assertEquals("7", h2.get("grpc-status"));
+        assertEquals("denied", h2.get("grpc-message"));
+        assertEquals(null, h2.get("content-length"), "trailers-only");
+        String http1 = exchange("POST /pkg.Svc/Denied HTTP/1.1\r\nhost: a\r\ncontent-type: application/grpc\r\n"
+                + "content-length: 0\r\nconnection: close\r\n\r\n");
+        assertTrue(http1.startsWith("HTTP/1.1 200 ") && http1.contains("\r\ngrpc-status: 7\r\n")
+                && http1.contains("\r\ncontent-length: 0\r\n"), http1);
+    }
 }

@@ -2,6 +2,7 @@ package dev.inmesh.runtime.inbound;
 
 import static dev.inmesh.runtime.upstream.TestEventLoop.onEventLoop;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.inmesh.runtime.snapshot.SnapshotHolder;
@@ -117,6 +118,8 @@ class InboundStreamDurationTest {
         assertEquals(200, a.status());
         assertEquals("4", a.headers().get("grpc-status"), "DEADLINE_EXCEEDED");
         assertEquals("downstream duration timeout", a.headers().get("grpc-message"));
+        // trailers-only, as Envoy's gRPC local reply over HTTP/2: no content-length
+        assertNull(a.headers().get("content-length"));
         assertTrue(a.millis() < 4000, "at its deadline, not the service's answer: " + a.millis() + " ms");
         StreamInfo info = logged(1);
         assertEquals("max_duration_timeout", info.responseCodeDetails());
