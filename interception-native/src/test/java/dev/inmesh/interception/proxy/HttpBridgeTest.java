@@ -617,6 +617,28 @@ class HttpBridgeTest {
         return connectionIncrement;
     }
 
+    /**
+     * As Envoy answers a gRPC request itself (prepareLocalReply and encodeLocalReply, source/common/http/utility.cc):
+     * trailers-only, with no {@code content-length} over h2c; over HTTP/1.1, the {@code content-length: 0} Envoy's
+     * codec writes on a head that ends the stream (source/common/http/http1/codec_impl.cc).
+     */
+    @Test
+    void aGrpcLocalReplyHasNoContentLengthOverH2cAndItsZeroOverHttp1() throws Exception {
+        HttpClient h2 = backends.createHttpClient(new HttpClientOptions().setProtocolVersion(HttpVersion.HTTP_2)
+                .setHttp2ClearTextUpgrade(false));
+        RequestOptions noRoute = new RequestOptions().setMethod(HttpMethod.POST).setURI("/pkg.Svc/Call")
+                .setServer(io.vertx.core.net.SocketAddress.inetSocketAddress(proxyPort, "127.0.0.1"))
+                .setHost("ratings").setPort(proxyPort).putHeader("content-type", "application/grpc");
+        for (HttpClient c : List.of(h2, client)) {
+            var resp = onEventLoop(backends, () -> c.request(noRoute).compose(r -> r.send())
+                    .compose(r -> r.body().map(b -> r))).await(10, TimeUnit.SECONDS);
+            assertEquals(200, resp.statusCode());
+            assertEquals("12", resp.getHeader("grpc-status"), "UNIMPLEMENTED, for the 404 NR");
+            assertEquals(c == h2 ? null : "0", resp.getHeader("content-length"), resp.version().name());
+        }
+        h2.close().await(10, TimeUnit.SECONDS);
+    }
+
     @Test
     void h2cWithPriorKnowledgeIsServed() throws Exception {
         HttpClient h2 = backends.createHttpClient(new HttpClientOptions().setProtocolVersion(HttpVersion.HTTP_2)
