@@ -448,6 +448,13 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             if (traced.throttled != null) {
                 traced.throttled.cancel(); // as Envoy's rate limiter when its stream goes: its timer stops
             }
+            if (resp.ended()) {
+                // the stream closed within the end of an HTTP/2 answer ended outside the read of a request read
+                // whole: Vert.x runs this before the end handler, which then records it as answered (reading its
+                // trailers here would make Vert.x write them on the closed stream, and its end() throw)
+                Vertx.currentContext().runOnContext(x -> ended.run());
+                return;
+            }
             unbound(traced);
             releaseFault(activeFault);
             record(recorded, req, start, startTime, flags, details[0], routeName[0], cluster[0], destination, peer,

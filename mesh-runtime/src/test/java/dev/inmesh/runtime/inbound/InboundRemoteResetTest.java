@@ -45,11 +45,34 @@ class InboundRemoteResetTest {
         vertx.close().await(10, TimeUnit.SECONDS);
     }
 
-    /** The service: {@code /stall} sends its head and a first chunk, and neither answers further. */
+    /**
+     * The service: {@code /stall} sends its head and a first chunk, and neither answers further; {@code /later}
+     * answers 50 ms after it had the request.
+     */
     private void serve(HttpServerRequest req) {
         if (req.path().equals("/stall")) {
             req.response().setChunked(true).write("first");
         }
+        if (req.path().equals("/later")) {
+            vertx.setTimer(50, t -> req.response().end("later"));
+        }
+    }
+
+    /**
+     * An answer ended outside the read of its request, whose stream then closes within the end (Vert.x runs the
+     * response's close handler before its end handler there), is logged as answered: no DC.
+     */
+    @Test
+    void anAnswerEndedAfterTheRequestWasReadWholeIsLoggedAsAnsweredNotDc() throws Exception {
+        HttpClient client = vertx.createHttpClient(new HttpClientOptions().setProtocolVersion(HttpVersion.HTTP_2)
+                .setHttp2ClearTextUpgrade(false).setDefaultHost("127.0.0.1").setDefaultPort(port));
+        var severe = new dev.inmesh.runtime.testing.SevereLogs();
+        String body = sent(client, "/later").response().compose(r -> r.body()).await(10, TimeUnit.SECONDS)
+                .toString();
+        assertEquals("later", body);
+        assertLogged(1, 200, Set.of(), "via_upstream");
+        severe.close();
+        assertEquals(List.of(), severe.records());
     }
 
     @Test

@@ -123,6 +123,7 @@ class InboundStreamDurationTest {
         assertTrue(a.millis() < 4000, "at its deadline, not the service's answer: " + a.millis() + " ms");
         StreamInfo info = logged(1);
         assertEquals("max_duration_timeout", info.responseCodeDetails());
+        assertEquals(java.util.Set.of(), info.responseFlags(), "no flag, as Envoy's onStreamMaxDurationReached sets");
     }
 
     @Test
