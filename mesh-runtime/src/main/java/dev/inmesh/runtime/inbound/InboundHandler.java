@@ -1303,7 +1303,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             });
         }
         if (!traced.webSocket) {
-            bounded(req, f, traced, details, ds);
+            forwarded = bounded(req, forwarded, f, traced, details, ds);
         }
         service.handle(traced.webSocket ? watchUpgrade(forwarded, traced) : forwarded);
     }
@@ -1315,22 +1315,29 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
      * caller's deadline, uncapped), else the route's own {@code max_stream_duration}. When it runs out before the
      * service's answer began, the caller gets {@code downstream duration timeout} (504, or 408 while the request's
      * body is still coming; a gRPC caller a trailers-only {@code grpc-status: 4}, DEADLINE_EXCEEDED) in the service's
-     * place, whose own answer then goes nowhere; once the answer has begun, its stream is reset. Either way counted in
-     * {@code downstream_rq_max_duration_reached}, the access log's details {@code max_duration_timeout}.
+     * place; once the answer has begun, its stream is reset. Either way counted in
+     * {@code downstream_rq_max_duration_reached}, the access log's details {@code max_duration_timeout}, and what the
+     * service still writes fails, as a sidecar's application sees its stream reset ({@link BoundedResponse}).
+     *
+     * @param forwarded the request as the service would get it
+     * @return the request as the service gets it: {@code forwarded}, its response bounded while a duration applies
      */
-    private static void bounded(HttpServerRequest req, RouteResult.Forward f, Traced traced, String[] details,
-                                DownstreamStats ds) {
+    private static HttpServerRequest bounded(HttpServerRequest req, HttpServerRequest forwarded,
+                                             RouteResult.Forward f, Traced traced, String[] details,
+                                             DownstreamStats ds) {
         java.time.Duration d = Router.routeStreamDuration(f.action(), req.headers().get("grpc-timeout"));
         io.vertx.core.Context context = io.vertx.core.Vertx.currentContext();
         if (d == null || context == null) {
-            return;
+            return forwarded;
         }
+        BoundedResponse bounded = new BoundedResponse(forwarded.response());
         traced.deadline = context.owner().setTimer(Math.max(1, d.toMillis()), id -> {
             traced.deadline = -1;
             HttpServerResponse resp = req.response();
             if (resp.ended() || resp.closed()) {
                 return;
             }
+            bounded.cutOff();
             if (ds != null) {
                 ds.maxDurationReached();
             }
@@ -1345,6 +1352,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             }
             localReply(req, traced, req.isEnded() ? 504 : 408, "downstream duration timeout");
         });
+        return forwarded instanceof io.vertx.core.internal.http.HttpServerRequestInternal internal
+                ? withResponse(internal, bounded) : forwarded;
     }
 
     /** Stops the request's stream duration timer ({@link #bounded}), its response ended or its stream gone. */
@@ -1371,7 +1380,13 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         }
         HoldingResponse response = new HoldingResponse(req.response(), limit, ended, tooLarge);
         traced.holding = response;
-        return new io.vertx.core.internal.http.HttpServerRequestWrapper(internal) {
+        return withResponse(internal, response);
+    }
+
+    /** {@code req} as the service gets it under a filter of the connection manager: with {@code response} for its own. */
+    private static HttpServerRequest withResponse(io.vertx.core.internal.http.HttpServerRequestInternal req,
+                                                  HttpServerResponse response) {
+        return new io.vertx.core.internal.http.HttpServerRequestWrapper(req) {
             @Override
             public HttpServerResponse response() {
                 return response;
@@ -1391,12 +1406,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         ThrottledResponse response = new ThrottledResponse(req.response(), traced.responseRateKbps,
                 Vertx.currentContext());
         traced.throttled = response;
-        return new io.vertx.core.internal.http.HttpServerRequestWrapper(internal) {
-            @Override
-            public HttpServerResponse response() {
-                return response;
-            }
-        };
+        return withResponse(internal, response);
     }
 
     /**
@@ -1421,12 +1431,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 req.method() == io.vertx.core.http.HttpMethod.HEAD,
                 acceptEncoding, req.version() == io.vertx.core.http.HttpVersion.HTTP_1_1, traced.compressorStats);
         traced.compressing = response;
-        return new io.vertx.core.internal.http.HttpServerRequestWrapper(internal) {
-            @Override
-            public HttpServerResponse response() {
-                return response;
-            }
-        };
+        return withResponse(internal, response);
     }
 
     /**

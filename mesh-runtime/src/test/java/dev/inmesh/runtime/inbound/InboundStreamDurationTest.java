@@ -3,6 +3,7 @@ package dev.inmesh.runtime.inbound;
 import static dev.inmesh.runtime.upstream.TestEventLoop.onEventLoop;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.inmesh.runtime.snapshot.SnapshotHolder;
@@ -85,11 +86,34 @@ class InboundStreamDurationTest {
         vertx.close().await(10, TimeUnit.SECONDS);
     }
 
-    /** The service: a slow answer, gRPC's for a gRPC request; {@code /started} begins its answer at once. */
+    /** What the service's late answer to {@code /bounded/late} and {@code /started/late} came to. */
+    final java.util.concurrent.CompletableFuture<String> lateAnswer = new java.util.concurrent.CompletableFuture<>();
+
+    /**
+     * The service: a slow answer, gRPC's for a gRPC request; {@code /started} begins its answer at once. A
+     * {@code .../late} path answers after 600 ms without looking whether its response is still its own.
+     */
     private void serve(HttpServerRequest req) {
         var resp = req.response();
-        if (req.path().equals("/started")) {
+        if (req.path().startsWith("/started")) {
             resp.setChunked(true).write("begun");
+        }
+        if (req.path().endsWith("/late")) {
+            vertx.setTimer(600, id -> {
+                try {
+                    if (!req.path().startsWith("/started")) {
+                        resp.setStatusCode(201).putHeader("x-late", "yes").putTrailer("x-trailer", "yes");
+                    }
+                    var write = resp.write("late");
+                    var end = resp.end("!");
+                    io.vertx.core.Future.join(write, end).onComplete(ar -> lateAnswer.complete(
+                            "write " + (write.failed() ? "failed" : "written")
+                                    + ", end " + (end.failed() ? "failed" : "written")));
+                } catch (RuntimeException e) {
+                    lateAnswer.complete("threw " + e);
+                }
+            });
+            return;
         }
         vertx.setTimer(5000, id -> {
             if (!resp.ended() && !resp.closed()) {
@@ -144,6 +168,25 @@ class InboundStreamDurationTest {
         }
         assertTrue(failed != null, "reset, not answered");
         assertTrue((System.nanoTime() - t0) / 1_000_000 < 4000, "at the deadline");
+    }
+
+    /**
+     * As a sidecar's application sees its stream reset once the connection manager answered in its place or cut its
+     * answer: what the service still does with its response fails (a failed future), where Vert.x's response would
+     * throw that it has already been written.
+     */
+    @Test
+    void whatTheServiceWritesAfterTheDeadlineAnsweredFailsWithoutThrowing() throws Exception {
+        Answer a = call("/bounded/late");
+        assertEquals(504, a.status());
+        assertEquals(null, a.headers().get("x-late"));
+        assertEquals("write failed, end failed", lateAnswer.get(10, TimeUnit.SECONDS));
+    }
+
+    @Test
+    void whatTheServiceWritesAfterTheDeadlineResetItsAnswerFailsWithoutThrowing() throws Exception {
+        assertThrows(Exception.class, () -> call("/started/late", "grpc-timeout", "300m"));
+        assertEquals("write failed, end failed", lateAnswer.get(10, TimeUnit.SECONDS));
     }
 
     /** The {@code n}-th request logged, waiting for it. */
