@@ -40,6 +40,8 @@ final class MeshClientResponse implements HttpClientResponse {
     private volatile Handler<Buffer> dataHandler;
     private volatile Handler<Void> endHandler;
     private volatile Handler<Throwable> exceptionHandler;
+    /** The body {@link #body()} gathers beside the caller's data handler, as Vert.x's response does; null until asked. */
+    private volatile Buffer body;
     private long bytes;
     private boolean finished;
     /** Whether the caller paused the body (or asked for it by fetch): a handler alone then does not start it. */
@@ -60,10 +62,7 @@ final class MeshClientResponse implements HttpClientResponse {
             Handler<Buffer> chunk = b -> {
                 routed.bodyChunk(b);
                 bytes += b.length();
-                Handler<Buffer> h = dataHandler;
-                if (h != null) {
-                    h.handle(b);
-                }
+                deliver(b);
             };
             // the fault filter's response rate limit, when one applies: the body goes through it
             limiter = routed.responseRateLimiter(context, chunk::handle, upstream::pause, () -> {
@@ -161,8 +160,20 @@ final class MeshClientResponse implements HttpClientResponse {
         failed(cause, exceptionHandler);
     }
 
+    /** A chunk of the body to the caller's data handler, and to the body {@link #body()} gathers. */
+    private void deliver(Buffer chunk) {
+        Handler<Buffer> h = dataHandler;
+        if (h != null) {
+            h.handle(chunk);
+        }
+        Buffer gathered = body;
+        if (gathered != null) {
+            gathered.appendBuffer(chunk);
+        }
+    }
+
     private void deliverLocal() {
-        if (localDelivered || demand <= 0 || (dataHandler == null && endHandler == null)) {
+        if (localDelivered || demand <= 0 || (dataHandler == null && endHandler == null && body == null)) {
             return;
         }
         localDelivered = true;
@@ -170,10 +181,7 @@ final class MeshClientResponse implements HttpClientResponse {
             Buffer b = routed.localBody();
             if (b != null && b.length() > 0) {
                 bytes = b.length();
-                Handler<Buffer> h = dataHandler;
-                if (h != null) {
-                    h.handle(b);
-                }
+                deliver(b);
             }
             finish(null);
         });
@@ -317,11 +325,17 @@ final class MeshClientResponse implements HttpClientResponse {
         return this;
     }
 
+    /**
+     * The body from here to its end, gathered beside the caller's data handler, which keeps each chunk, as Vert.x's
+     * response (HttpEventHandler) keeps its chunk handler; it starts the body, as before.
+     */
     @Override
-    public Future<Buffer> body() {
-        Buffer acc = Buffer.buffer();
-        handler(acc::appendBuffer);
-        end().onSuccess(v -> bodyPromise.tryComplete(acc));
+    public synchronized Future<Buffer> body() {
+        if (body == null) {
+            Buffer gathered = Buffer.buffer();
+            body = gathered;
+            end().onSuccess(v -> bodyPromise.tryComplete(gathered));
+        }
         resume();
         return bodyPromise.future();
     }

@@ -318,6 +318,23 @@ class MeshClientAsPlainClientTest extends MeshFixture {
         assertEquals("xyz", later.toString());
     }
 
+    /**
+     * As a plain Vert.x response (HttpEventHandler keeps its chunk handler beside the body it gathers):
+     * {@code body()} gathers the body and the caller's own handler still has each chunk.
+     */
+    @Test
+    void bodyKeepsTheHandlerTheCallerSet() throws Exception {
+        HttpClient client = mesh.httpClient();
+        StringBuilder seen = new StringBuilder();
+        String body = onEventLoop(vertx, () -> client.request(new RequestOptions().setHost("127.0.0.1").setPort(port)
+                        .setURI("/both")).compose(r -> r.send("abc")).compose(resp -> {
+                            resp.handler(seen::append);
+                            return resp.body();
+                        })).await(10, TimeUnit.SECONDS).toString();
+        assertEquals("abc", body);
+        assertEquals("abc", seen.toString(), "the caller's handler had the body too");
+    }
+
     @Test
     void formsAreEncodedAsAPlainClientEncodesThem() throws Exception {
         WebClient client = mesh.webClient();
