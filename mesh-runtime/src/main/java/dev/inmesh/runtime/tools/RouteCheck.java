@@ -12,11 +12,13 @@ import dev.inmesh.runtime.router.RouteRequest;
 import dev.inmesh.runtime.router.RouteResult;
 import dev.inmesh.runtime.router.RouteTable;
 import dev.inmesh.runtime.router.SimpleHeaders;
+import dev.inmesh.runtime.stats.StreamInfo;
 import dev.inmesh.runtime.xds.EnvoyConfigReader;
 import dev.inmesh.runtime.xds.EnvoyJson;
 import dev.inmesh.runtime.xds.FieldError;
 import dev.inmesh.runtime.xds.RouteConfigurationParser;
 import java.io.PrintStream;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.EnumSet;
 import java.util.HashMap;
@@ -388,10 +390,10 @@ public final class RouteCheck {
         // Inmesh refuses a virtual host's virtual_clusters, so no request has one: Envoy's tool reads it as ""
         found.compare(forward, RouteCoverage.Field.VIRTUAL_CLUSTER, v.virtualClusterName(), "");
         found.compare(forward, RouteCoverage.Field.VIRTUAL_HOST, v.virtualHostName(), vhost);
+        Instant start = Instant.now();
         if (result instanceof RouteResult.Forward f) {
-            // as router_check_tool's, whose stream info knows no connection: the values read the request's headers
             HeaderMutator.finalizeRequest(f, table, headers, headers.pathAndHost(), true,
-                    (status, none, body) -> entry(headers, null));
+                    (status, none, body) -> entry(headers, null, start));
         }
         found.compare(forward, RouteCoverage.Field.PATH_REWRITE, v.pathRewrite(),
                 forward ? headers.first(":path") : "");
@@ -418,7 +420,7 @@ public final class RouteCheck {
                 response.add(h[0], h[1]);
             }
             if (!(result instanceof RouteResult.NoRoute)) {
-                HeaderMutator.finalizeResponse(result, table, response, () -> entry(headers, response));
+                HeaderMutator.finalizeResponse(result, table, response, () -> entry(headers, response, start));
             }
             found.matchHeaders(true, v.responseHeaders(), response);
         }
@@ -426,9 +428,16 @@ public final class RouteCheck {
         return new Outcome(c.name(), found.problems, found.mismatches, found.requestHeaders, found.responseHeaders);
     }
 
-    /** What the command operators of a test's header values read: its request's headers, and its response's. */
-    private static AccessLogEntry entry(SimpleHeaders request, SimpleHeaders response) {
-        return new AccessLogEntry(null, multiMap(request), response == null ? null : multiMap(response), null,
+    /**
+     * What the command operators of a test's header values read: its request's headers, and its response's, and the
+     * stream of router_check_tool's request (router.cc, compareEntries): started at {@code start}, over HTTP/1.1,
+     * from 127.0.0.1 port 0, its local address not known.
+     */
+    private static AccessLogEntry entry(SimpleHeaders request, SimpleHeaders response, Instant start) {
+        StreamInfo info = new StreamInfo(null, start, request.first(":method"), request.first(":path"), "HTTP/1.1", 0,
+                null, null, 0, 0, -1, -1, null, request.first(":authority"), null, null, null, null, null, null,
+                "127.0.0.1:0", null, null, 0, null, null, null, null, null);
+        return new AccessLogEntry(info, multiMap(request), response == null ? null : multiMap(response), null,
                 request.first(":path"), request.first(":scheme"), null, false, false, null, null, null);
     }
 

@@ -115,6 +115,45 @@ class RouteCheckCommandTest {
                 """, 0, "");
     }
 
+    /**
+     * As router_check_tool's stream info (router.cc, compareEntries): a request over HTTP/1.1 from 127.0.0.1 port 0,
+     * which the connection's command operators read, in the request's rules and the response's.
+     */
+    @Test
+    void theConnectionsCommandOperatorsReadTheToolsHttp11StreamFromLoopbackPortZero() throws IOException {
+        Path routes = Files.writeString(dir.resolve("connection.yaml"), """
+                name: r
+                virtual_hosts:
+                - name: api
+                  domains: [api]
+                  routes:
+                  - match: {prefix: /}
+                    route: {cluster: users}
+                    request_headers_to_add:
+                    - {header: {key: x-client-ip, value: "%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%"}}
+                    - {header: {key: x-client, value: "%DOWNSTREAM_REMOTE_ADDRESS%"}}
+                    - {header: {key: x-protocol, value: "%PROTOCOL%"}}
+                    - {header: {key: x-method, value: "%REQ(:method)%"}}
+                    response_headers_to_add:
+                    - {header: {key: x-client-port, value: "%DOWNSTREAM_REMOTE_PORT%"}}
+                    - {header: {key: x-protocol, value: "%PROTOCOL%"}}
+                """);
+        runTests(routes, """
+                tests:
+                - test_name: connection
+                  input: {authority: api, path: /, method: PUT}
+                  validate:
+                    request_header_matches:
+                    - {name: x-client-ip, string_match: {exact: 127.0.0.1}}
+                    - {name: x-client, string_match: {exact: "127.0.0.1:0"}}
+                    - {name: x-protocol, string_match: {exact: HTTP/1.1}}
+                    - {name: x-method, string_match: {exact: PUT}}
+                    response_header_matches:
+                    - {name: x-client-port, string_match: {exact: "0"}}
+                    - {name: x-protocol, string_match: {exact: HTTP/1.1}}
+                """, 0, "");
+    }
+
     private static final String FAILING_TESTS = """
             tests:
             - test_name: users passes
