@@ -7,6 +7,7 @@ import dev.inmesh.api.config.route.Route;
 import dev.inmesh.api.config.route.RouteAction;
 import dev.inmesh.api.config.route.RouteConfiguration;
 import dev.inmesh.runtime.accesslog.AccessLogEntry;
+import dev.inmesh.runtime.accesslog.LocalReply;
 import dev.inmesh.runtime.router.HeaderMutator;
 import dev.inmesh.runtime.router.RouteRequest;
 import dev.inmesh.runtime.router.RouteResult;
@@ -18,6 +19,7 @@ import dev.inmesh.runtime.xds.EnvoyJson;
 import dev.inmesh.runtime.xds.FieldError;
 import dev.inmesh.runtime.xds.RouteConfigurationParser;
 import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.EnumSet;
@@ -412,12 +414,14 @@ public final class RouteCheck {
         }
         if (v.responseHeaders() != null) {
             SimpleHeaders response = new SimpleHeaders();
-            // as router_check_tool, whose response has a status only when the route answers itself
-            if (code != 0) {
-                response.set(":status", String.valueOf(code));
-            }
             for (String[] h : in.responseHeaders()) {
                 response.add(h[0], h[1]);
+            }
+            // as router_check_tool, whose response has a status only when the route answers itself: it adds what
+            // Envoy's sendLocalReply makes of the status and body, then the route's rules act (router.cc
+            // finalizeHeaders)
+            if (code != 0) {
+                localReply(code, result instanceof RouteResult.DirectResponse d ? d.body() : "").forEach(response::add);
             }
             if (!(result instanceof RouteResult.NoRoute)) {
                 HeaderMutator.finalizeResponse(result, table, response, () -> entry(headers, response, start));
@@ -426,6 +430,21 @@ public final class RouteCheck {
         }
         coverage.add(result, found.covered, runtime == null ? UnaryOperator.identity() : runtime.originals()::get);
         return new Outcome(c.name(), found.problems, found.mismatches, found.requestHeaders, found.responseHeaders);
+    }
+
+    /**
+     * The headers of a local reply of {@code status} and {@code body} as Envoy's {@code sendLocalReply} makes them
+     * without a {@code local_reply_config} (source/common/http/utility.cc, prepareLocalReply), before any header
+     * rule: the status, and for a body its length and, as the proxy's local replies, {@code text/plain}.
+     */
+    private static io.vertx.core.MultiMap localReply(int status, String body) {
+        io.vertx.core.MultiMap h = io.vertx.core.MultiMap.caseInsensitiveMultiMap().set(":status",
+                String.valueOf(status));
+        if (!body.isEmpty()) {
+            h.set("content-length", String.valueOf(body.getBytes(StandardCharsets.UTF_8).length));
+        }
+        LocalReply.contentType(h, body.isEmpty());
+        return h;
     }
 
     /**

@@ -154,6 +154,72 @@ class RouteCheckCommandTest {
                 """, 0, "");
     }
 
+    /**
+     * As router_check_tool, which answers a direct response with Envoy's sendLocalReply before the route's response
+     * rules (router.cc, finalizeHeaders): a body has its length and {@code text/plain}, which a rule may replace or
+     * add to; an empty body has neither.
+     */
+    @Test
+    void aDirectResponsesBodyHasItsLengthAndTextPlainBeforeTheRoutesRulesAsInRouterCheckTool() throws IOException {
+        Path routes = Files.writeString(dir.resolve("direct.yaml"), """
+                name: r
+                virtual_hosts:
+                - name: www
+                  domains: [www]
+                  routes:
+                  - match: {path: /text}
+                    direct_response: {status: 200, body: {inline_string: "héllo"}}
+                  - match: {path: /json}
+                    direct_response: {status: 200, body: {inline_string: "{}"}}
+                    response_headers_to_add:
+                    - header: {key: content-type, value: application/json}
+                      append_action: OVERWRITE_IF_EXISTS_OR_ADD
+                  - match: {path: /json-added}
+                    direct_response: {status: 200, body: {inline_string: "{}"}}
+                    response_headers_to_add:
+                    - header: {key: content-type, value: application/json}
+                  - match: {path: /empty}
+                    direct_response: {status: 503, body: {inline_string: ""}}
+                  - match: {path: /moved}
+                    redirect: {host_redirect: elsewhere}
+                """);
+        runTests(routes, """
+                tests:
+                - test_name: text
+                  input: {authority: www, path: /text, method: GET}
+                  validate:
+                    response_header_matches:
+                    - {name: content-type, string_match: {exact: text/plain}}
+                    - {name: content-length, string_match: {exact: "6"}}
+                    - {name: ":status", string_match: {exact: "200"}}
+                - test_name: replaced
+                  input: {authority: www, path: /json, method: GET}
+                  validate:
+                    response_header_matches:
+                    - {name: content-type, string_match: {exact: application/json}}
+                    - {name: content-length, string_match: {exact: "2"}}
+                - test_name: added
+                  input: {authority: www, path: /json-added, method: GET}
+                  validate:
+                    response_header_matches:
+                    - {name: content-type, string_match: {exact: "text/plain,application/json"}}
+                - test_name: empty
+                  input: {authority: www, path: /empty, method: GET}
+                  validate:
+                    response_header_matches:
+                    - {name: content-type, present_match: true, invert_match: true}
+                    - {name: content-length, present_match: true, invert_match: true}
+                    - {name: ":status", string_match: {exact: "503"}}
+                - test_name: redirect
+                  input: {authority: www, path: /moved, method: GET}
+                  validate:
+                    response_header_matches:
+                    - {name: content-length, present_match: true, invert_match: true}
+                    - {name: location, present_match: true, invert_match: true}
+                    - {name: ":status", string_match: {exact: "301"}}
+                """, 0, "");
+    }
+
     private static final String FAILING_TESTS = """
             tests:
             - test_name: users passes
