@@ -378,7 +378,9 @@ public final class RouteCheck {
         HeadersRequest request = new HeadersRequest(headers);
         RuntimeTable runtime = runtimeRoutes ? runtimeTable(in.runtime()) : null;
         RouteTable table = runtime == null ? this.table : runtime.table();
-        RouteResult result = table.route(request, in.randomValue());
+        // as router_check_tool, which keeps the uint64 random_value in an int (router.cc, ToolConfig::create's
+        // static_cast<int>) that the route table reads as a uint64 again: its low 32 bits, sign-extended
+        RouteResult result = table.route(request, (int) in.randomValue());
         Validate v = c.validate();
         Findings found = new Findings();
         // as router_check_tool: a check found as expected covers a field of a forwarding route, or of a redirect or

@@ -714,6 +714,51 @@ class RouteCheckCommandTest {
         assertEquals("Current route coverage: 100%\n", r.out()); // each route found, in the configuration's terms
     }
 
+    /**
+     * As router_check_tool, which keeps a test's random_value in an int (router.h, ToolConfig) that the route table
+     * then reads as a uint64: past 2^31 the value picks as its low 32 bits, sign-extended, do.
+     */
+    @Test
+    void aRandomValuePast2To31PicksAsTheIntRouterCheckToolKeepsItIn() throws IOException {
+        Path routes = Files.writeString(dir.resolve("routes.yaml"), """
+                name: r
+                virtual_hosts:
+                - name: split
+                  domains: [split]
+                  routes:
+                  - match: {prefix: /}
+                    route: {weighted_clusters: {clusters: [{name: low, weight: 80}, {name: high, weight: 20}]}}
+                - name: svc
+                  domains: [svc]
+                  routes:
+                  - match:
+                      prefix: /
+                      runtime_fraction: {default_value: {numerator: 50}, runtime_key: canary.enabled}
+                    route: {cluster: canary}
+                  - match: {prefix: /}
+                    route: {cluster: stable}
+                """);
+        // 2^32 + 80 is 80 (not 76); 2^31 + 40 is -2147483608, 2^64 - 2147483608 as a uint64 (8 modulo 100, not 88)
+        runTests(routes, """
+                tests:
+                - test_name: 2^32 + 80
+                  input: {authority: split, path: /, method: GET, random_value: 4294967376}
+                  validate: {cluster_name: high}
+                - test_name: 2^31 + 40
+                  input: {authority: split, path: /, method: GET, random_value: 2147483688}
+                  validate: {cluster_name: low}
+                - test_name: 2^64 - 1
+                  input: {authority: split, path: /, method: GET, random_value: 18446744073709551615}
+                  validate: {cluster_name: low}
+                - test_name: runtime, 2^32 + 50
+                  input: {authority: svc, path: /, method: GET, runtime: canary.enabled, random_value: 4294967346}
+                  validate: {cluster_name: stable}
+                - test_name: runtime, 2^31 + 40
+                  input: {authority: svc, path: /, method: GET, runtime: canary.enabled, random_value: 2147483688}
+                  validate: {cluster_name: canary}
+                """, 0, "");
+    }
+
     @Test
     void aRequestHasNoVirtualClusterAsInmeshRefusesThemSoVirtualClusterNameIsTheEmptyName() throws IOException {
         Path routes = Files.writeString(dir.resolve("routes.yaml"), HEADER_RULES);
