@@ -373,7 +373,15 @@ public final class RouteCheck {
             headers.set("x-envoy-internal", "true");
         }
         for (String[] h : in.headers()) {
-            headers.add(h[0], h[1]);
+            String name = requestHeaderName(h[0]);
+            if (name.equals(":authority")) {
+                // as Envoy's header map adds to a header it keeps once: appended to its value
+                if (!h[1].isEmpty()) {
+                    headers.set(name, headers.first(name) + "," + h[1]);
+                }
+            } else {
+                headers.add(name, h[1]);
+            }
         }
         HeadersRequest request = new HeadersRequest(headers);
         RuntimeTable runtime = runtimeRoutes ? runtimeTable(in.runtime()) : null;
@@ -468,6 +476,15 @@ public final class RouteCheck {
         return m;
     }
 
+    /**
+     * The name under which Envoy's request header map keeps a header: {@code host} is {@code :authority} there (its
+     * legacy host mapping, source/common/http/header_map_impl.cc), as in the router's requests.
+     */
+    private static String requestHeaderName(String name) {
+        String n = name.toLowerCase(Locale.ROOT);
+        return n.equals("host") ? ":authority" : n;
+    }
+
     /** What the checks of one test found so far. */
     private static final class Findings {
         final List<String> problems = new ArrayList<>();
@@ -495,17 +512,18 @@ public final class RouteCheck {
          */
         void matchHeaders(boolean response, List<HeaderCheck> checks, SimpleHeaders headers) {
             String what = response ? "response" : "request";
+            UnaryOperator<String> names = response ? n -> n.toLowerCase(Locale.ROOT) : RouteCheck::requestHeaderName;
             for (HeaderCheck c : checks) {
                 if (c instanceof HeaderField f) {
-                    String first = headers.first(f.name().toLowerCase(Locale.ROOT));
+                    String first = headers.first(names.apply(f.name()));
                     String actual = first == null ? "" : first;
                     if (!f.value().equals(actual)) {
                         problems.add(failure(f.value(), "", actual, what + "_header_fields"));
                     }
                 } else if (c instanceof HeaderMatch m
-                        && !RouteTable.headerMatches(m.matcher(), name -> headers.joined(name))) {
+                        && !RouteTable.headerMatches(m.matcher(), name -> headers.joined(names.apply(name)))) {
                     // as router_check_tool, which records a failed matcher with the header's first value
-                    String first = headers.first(m.matcher().name().toLowerCase(Locale.ROOT));
+                    String first = headers.first(names.apply(m.matcher().name()));
                     problems.add(headerFailure(m.proto(), what + "_header_matches", first));
                     (response ? responseHeaders : requestHeaders).add(
                             new HeaderFailure(m.proto(), first == null ? "" : first));
@@ -569,15 +587,14 @@ public final class RouteCheck {
             return h.first(":scheme");
         }
 
-        // host is another name of :authority, as Envoy's header map reads it (and the router's requests)
         @Override
         public String header(String lowerCaseName) {
-            return h.joined(lowerCaseName.equals("host") ? ":authority" : lowerCaseName);
+            return h.joined(requestHeaderName(lowerCaseName));
         }
 
         @Override
         public String firstHeader(String lowerCaseName) {
-            return h.first(lowerCaseName.equals("host") ? ":authority" : lowerCaseName);
+            return h.first(requestHeaderName(lowerCaseName));
         }
     }
 }

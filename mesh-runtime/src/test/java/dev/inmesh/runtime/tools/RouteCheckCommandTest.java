@@ -569,6 +569,40 @@ class RouteCheckCommandTest {
                 """, 0, "");
     }
 
+    /**
+     * As Envoy's request header map, which files {@code host} under {@code :authority} (its legacy host mapping): a
+     * test's checks of the request's {@code host} read the authority, and a {@code host} among its
+     * additional_request_headers is appended to it as to any header the map keeps once; a response has no such
+     * mapping.
+     */
+    @Test
+    void aTestsRequestHostIsTheAuthorityInItsChecksAndItsAdditionalHeadersAsInEnvoysHeaderMap() throws IOException {
+        Path routes = Files.writeString(dir.resolve("routes.yaml"), """
+                name: r
+                virtual_hosts:
+                - name: all
+                  domains: ["*"]
+                  routes:
+                  - match: {prefix: /}
+                    route: {cluster: c}
+                """);
+        runTests(routes, """
+                tests:
+                - test_name: checks
+                  input: {authority: svc, path: /, method: GET, additional_response_headers: [{key: x-up, value: u}]}
+                  validate:
+                    request_header_matches: [{name: host, string_match: {exact: svc}}]
+                    request_header_fields: [{key: Host, value: svc}]
+                    response_header_matches: [{name: host, present_match: true, invert_match: true}]
+                - test_name: an additional host
+                  input: {authority: svc, path: /, method: GET, additional_request_headers: [{key: Host, value: other}]}
+                  validate:
+                    host_rewrite: "svc,other"
+                    request_header_matches: [{name: ":authority", string_match: {exact: "svc,other"}}]
+                    request_header_fields: [{key: ":authority", value: "svc,other"}]
+                """, 0, "");
+    }
+
     @Test
     void aDeprecatedHeaderFieldReadsAnAbsentHeaderAsTheEmptyValue() throws IOException {
         Path routes = Files.writeString(dir.resolve("routes.yaml"), HEADER_RULES);
