@@ -6,11 +6,17 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.google.protobuf.Descriptors.Descriptor;
+import com.google.protobuf.Descriptors.FieldDescriptor;
+import com.google.protobuf.Duration;
 import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.Message;
+import com.google.protobuf.Timestamp;
+import com.google.protobuf.util.Durations;
 import com.google.protobuf.util.JsonFormat;
+import com.google.protobuf.util.Timestamps;
 import java.util.Iterator;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
@@ -58,11 +64,128 @@ public final class EnvoyJson {
     /** Converts one JSON object into a message of the given type. */
     public static <M extends Message> M toMessage(JsonNode node, M.Builder builder, Class<M> type)
             throws InvalidProtocolBufferException {
-        JsonNode copy = node.deepCopy();
+        JsonNode copy = legacyForms(node.deepCopy(), builder.getDescriptorForType());
         JsonFormat.TypeRegistry.Builder registry = JsonFormat.TypeRegistry.newBuilder();
         prepareAnys(copy, registry);
         JsonFormat.parser().usingTypeRegistry(registry.build()).merge(copy.toString(), builder);
         return type.cast(builder.build());
+    }
+
+    /**
+     * The types that protobuf's C++ JSON parser also reads written as the object of their fields in its legacy
+     * syntax, which Envoy's loading allows (JsonStreamToMessage sets allow_legacy_syntax,
+     * src/google/protobuf/json/json.cc; parser.cc, ParseMessage): a Duration or Timestamp as
+     * {@code {"seconds": 1, "nanos": 5}}, a wrapper as {@code {"value": "c"}}.
+     */
+    static final Set<String> LEGACY_OBJECT_TYPES = Set.of("google.protobuf.Duration",
+            "google.protobuf.Timestamp", "google.protobuf.DoubleValue", "google.protobuf.FloatValue",
+            "google.protobuf.Int64Value", "google.protobuf.UInt64Value", "google.protobuf.Int32Value",
+            "google.protobuf.UInt32Value", "google.protobuf.BoolValue", "google.protobuf.StringValue",
+            "google.protobuf.BytesValue");
+
+    /**
+     * {@code node}, a message of {@code type}, with each value of a {@link #LEGACY_OBJECT_TYPES} type written as an
+     * object rewritten (in place) into the form protobuf-java's JsonFormat reads: a Duration's or Timestamp's string,
+     * a wrapper's value ({@code {}} its default). An object that is not such a form (another field, a value that is
+     * no integer) is left for the parse to refuse.
+     */
+    static JsonNode legacyForms(JsonNode node, Descriptor type) {
+        if (!(node instanceof ObjectNode obj)) {
+            return node;
+        }
+        String full = type.getFullName();
+        if (LEGACY_OBJECT_TYPES.contains(full)) {
+            JsonNode form = full.endsWith("Value") ? wrapped(obj, type.findFieldByName("value")) : time(obj, full);
+            return form == null ? node : form;
+        }
+        if (full.equals("google.protobuf.Any")) {
+            JsonNode url = obj.get("@type");
+            Descriptor d = url != null && url.isTextual() ? descriptor(url.asText()) : null;
+            if (d != null && d.getFullName().startsWith("google.protobuf.") && obj.has("value")) {
+                obj.set("value", legacyForms(obj.get("value"), d));
+            } else if (d != null) {
+                legacyFields(obj, d);
+            }
+        } else if (!full.equals("google.protobuf.Struct") && !full.equals("google.protobuf.Value")) {
+            legacyFields(obj, type);
+        }
+        return node;
+    }
+
+    private static void legacyFields(ObjectNode obj, Descriptor type) {
+        for (Iterator<Map.Entry<String, JsonNode>> it = obj.fields(); it.hasNext(); ) {
+            Map.Entry<String, JsonNode> e = it.next();
+            FieldDescriptor f = JsonShapeCheck.field(type, e.getKey());
+            if (f == null || f.getJavaType() != FieldDescriptor.JavaType.MESSAGE) {
+                continue;
+            }
+            Descriptor t = f.getMessageType();
+            if (f.isMapField()) {
+                FieldDescriptor valueField = t.findFieldByName("value");
+                if (valueField.getJavaType() == FieldDescriptor.JavaType.MESSAGE
+                        && e.getValue() instanceof ObjectNode map) {
+                    map.fields().forEachRemaining(v -> v.setValue(legacyForms(v.getValue(),
+                            valueField.getMessageType())));
+                }
+            } else if (e.getValue() instanceof ArrayNode list) {
+                for (int i = 0; i < list.size(); i++) {
+                    list.set(i, legacyForms(list.get(i), t));
+                }
+            } else {
+                e.setValue(legacyForms(e.getValue(), t));
+            }
+        }
+    }
+
+    /** A wrapper's {@code {"value": v}} as {@code v}, {@code {}} as its default; null for any other object. */
+    private static JsonNode wrapped(ObjectNode obj, FieldDescriptor value) {
+        if (obj.size() == 1 && obj.has("value")) {
+            return obj.get("value");
+        } else if (!obj.isEmpty()) {
+            return null;
+        }
+        return switch (value.getJavaType()) {
+            case STRING, BYTE_STRING -> obj.textNode("");
+            case BOOLEAN -> obj.booleanNode(false);
+            default -> obj.numberNode(0);
+        };
+    }
+
+    /**
+     * A Duration's or Timestamp's {@code {"seconds": s, "nanos": n}} (either left out: 0) as its JSON string; null
+     * when it has another field, a value that is no integer, or is no valid Duration or Timestamp.
+     */
+    private static JsonNode time(ObjectNode obj, String type) {
+        long seconds;
+        int nanos;
+        try {
+            for (Iterator<String> it = obj.fieldNames(); it.hasNext(); ) {
+                if (!Set.of("seconds", "nanos").contains(it.next())) {
+                    return null;
+                }
+            }
+            seconds = integer(obj.get("seconds"));
+            nanos = Math.toIntExact(integer(obj.get("nanos")));
+            return obj.textNode(type.equals("google.protobuf.Duration")
+                    ? Durations.toString(Duration.newBuilder()
+                            .setSeconds(seconds).setNanos(nanos).build())
+                    : Timestamps.toString(Timestamp.newBuilder()
+                            .setSeconds(seconds).setNanos(nanos).build()));
+        } catch (IllegalArgumentException | ArithmeticException e) {
+            return null;
+        }
+    }
+
+    /** An integer written as a JSON number or a string of digits (0 when absent). */
+    private static long integer(JsonNode n) {
+        if (n == null) {
+            return 0;
+        } else if (n.isIntegralNumber() && n.canConvertToLong()) {
+            return n.asLong();
+        } else if (n.isTextual()) {
+            return Long.parseLong(n.asText()); // a NumberFormatException is an IllegalArgumentException
+        }
+        throw new IllegalArgumentException("not an integer: " + n);
     }
 
     /** Parses one message of a class that has a static {@code newBuilder()}. */

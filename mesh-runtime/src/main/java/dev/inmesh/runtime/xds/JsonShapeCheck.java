@@ -41,6 +41,9 @@ final class JsonShapeCheck {
 
     private static FieldError message(JsonNode node, Descriptor type, String path) {
         String full = type.getFullName();
+        if (node.isObject() && EnvoyJson.LEGACY_OBJECT_TYPES.contains(full)) {
+            return fields(node, type, path); // the object of its fields, as EnvoyJson reads it too
+        }
         switch (full) {
             case "google.protobuf.Any":
                 return any(node, path);
@@ -66,6 +69,11 @@ final class JsonShapeCheck {
         if (!node.isObject()) {
             return error(path, node, "an object (" + type.getName() + ")");
         }
+        return fields(node, type, path);
+    }
+
+    /** The first field of the object {@code node} that does not fit {@code type}, or null when none is found. */
+    private static FieldError fields(JsonNode node, Descriptor type, String path) {
         Map<FieldDescriptor, String> seen = new HashMap<>();
         Map<OneofDescriptor, String> oneofs = new HashMap<>();
         for (Iterator<Map.Entry<String, JsonNode>> it = node.fields(); it.hasNext(); ) {
@@ -97,7 +105,8 @@ final class JsonShapeCheck {
         return null;
     }
 
-    private static FieldDescriptor field(Descriptor type, String name) {
+    /** The field {@code name} of {@code type}, by its name or its JSON name; null when it has none. */
+    static FieldDescriptor field(Descriptor type, String name) {
         FieldDescriptor f = type.findFieldByName(name);
         if (f != null) {
             return f;
