@@ -1,6 +1,10 @@
 package dev.inmesh.runtime.tools;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import com.google.protobuf.InvalidProtocolBufferException;
+import com.google.protobuf.Message;
+import com.google.protobuf.StringValue;
+import com.google.protobuf.UInt32Value;
 import dev.inmesh.api.config.route.ClusterSpecifier;
 import dev.inmesh.api.config.route.HeaderMatcher;
 import dev.inmesh.api.config.route.Route;
@@ -18,6 +22,7 @@ import dev.inmesh.runtime.xds.EnvoyConfigReader;
 import dev.inmesh.runtime.xds.EnvoyJson;
 import dev.inmesh.runtime.xds.FieldError;
 import dev.inmesh.runtime.xds.RouteConfigurationParser;
+import io.envoyproxy.envoy.config.core.v3.HeaderValue;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.time.Instant;
@@ -141,6 +146,7 @@ public final class RouteCheck {
     public record HeaderField(String name, String value) implements HeaderCheck {}
 
     /** The fields router_check_tool's schema (test/tools/router_check/validation.proto) knows, by object. */
+    private static final List<String> TOP_FIELDS = List.of("tests");
     private static final List<String> TEST_FIELDS = List.of("test_name", "input", "validate");
     private static final List<String> INPUT_FIELDS = List.of("authority", "path", "method", "random_value", "ssl",
             "internal", "additional_request_headers", "additional_response_headers", "runtime");
@@ -178,17 +184,28 @@ public final class RouteCheck {
         }
     }
 
-    /** Reads the tests of a router_check_tool file. */
+    /**
+     * Reads the tests of a router_check_tool file as that tool loads it: strictly into validation.proto's
+     * {@code Validation} (an unknown field anywhere is an error) with protobuf's JSON parser in the legacy syntax
+     * Envoy's loading allows (src/google/protobuf/json/internal/parser.cc: a single element in place of a list, a
+     * wrapper as {@code {"value": ...}}, a bool as a string such as {@code "yes"}), then checked by its rules: at
+     * least one test, each with a name, an input and a validate, the input's authority and path not empty, its
+     * method of at least 3 characters.
+     */
     public static List<TestCase> parseTests(JsonNode root) throws TestFileException {
-        JsonNode tests = root.get("tests");
-        if (tests == null || !tests.isArray()) {
+        if (root == null || !root.isObject()) {
             throw new TestFileException("expected {\"tests\": [...]} at the top");
+        }
+        knownFields(root, TOP_FIELDS, "");
+        List<JsonNode> tests = elements(root, "tests");
+        if (tests.isEmpty()) {
+            throw new TestFileException("tests: none (expected: at least one test)");
         }
         List<TestCase> out = new ArrayList<>();
         for (int i = 0; i < tests.size(); i++) {
             JsonNode t = tests.get(i);
             String at = "tests[" + i + "]";
-            if (t == null || !t.isObject()) {
+            if (!t.isObject()) {
                 throw new TestFileException(at + ": expected an object with test_name, input and validate");
             }
             String name = text(t, "test_name", null);
@@ -196,35 +213,32 @@ public final class RouteCheck {
                 throw new TestFileException(at + ".test_name: missing");
             }
             knownFields(t, TEST_FIELDS, at + " (" + name + ")");
-            JsonNode in = t.get("input");
+            JsonNode in = get(t, "input");
+            String where = at + " (" + name + ").input";
             if (in == null || !in.isObject()) {
-                throw new TestFileException(at + " (" + name + ").input: missing");
+                throw new TestFileException(where + ": missing");
             }
-            knownFields(in, INPUT_FIELDS, at + " (" + name + ").input");
-            String authority = text(in, "authority", null);
-            String path = text(in, "path", null);
-            if (authority == null || path == null) {
-                throw new TestFileException(at + " (" + name + ").input: authority and path are required");
+            knownFields(in, INPUT_FIELDS, where);
+            String method = text(in, "method", "");
+            if (method.codePointCount(0, method.length()) < 3) {
+                throw new TestFileException(where + ".method: " + (method.isEmpty() ? "missing" : "\"" + method + "\"")
+                        + " (expected: a method of at least 3 characters)");
             }
-            Input input = new Input(authority, path, text(in, "method", "GET"),
-                    headerValues(in, "additional_request_headers", at + " (" + name + ").input"),
-                    in.has("random_value") ? in.get("random_value").asLong() : in.path("randomValue").asLong(0),
-                    in.path("ssl").asBoolean(false), in.path("internal").asBoolean(false),
-                    headerValues(in, "additional_response_headers", at + " (" + name + ").input"),
-                    text(in, "runtime", ""));
-            JsonNode v = t.get("validate");
+            Input input = new Input(nonEmpty(in, "authority", where), nonEmpty(in, "path", where), method,
+                    headerValues(in, "additional_request_headers", where), randomValue(in, where),
+                    bool(in, "ssl", where), bool(in, "internal", where),
+                    headerValues(in, "additional_response_headers", where), text(in, "runtime", ""));
+            JsonNode v = get(t, "validate");
+            where = at + " (" + name + ").validate";
             if (v == null || !v.isObject()) {
-                throw new TestFileException(at + " (" + name + ").validate: missing");
+                throw new TestFileException(where + ": missing");
             }
-            knownFields(v, VALIDATE_FIELDS, at + " (" + name + ").validate");
-            if (v.isEmpty()) {
-                throw new TestFileException(at + " (" + name + ").validate: empty (expected at least one check)");
-            }
-            String where = at + " (" + name + ").validate";
-            Validate validate = new Validate(text(v, "cluster_name", null), text(v, "virtual_cluster_name", null),
-                    text(v, "virtual_host_name", null),
-                    text(v, "path_rewrite", null), text(v, "host_rewrite", null), text(v, "path_redirect", null),
-                    code(v, "code_redirect", where),
+            knownFields(v, VALIDATE_FIELDS, where);
+            UInt32Value code = wrapper(v, "code_redirect", UInt32Value.class, where);
+            Validate validate = new Validate(string(v, "cluster_name", where), string(v, "virtual_cluster_name", where),
+                    string(v, "virtual_host_name", where), string(v, "path_rewrite", where),
+                    string(v, "host_rewrite", where), string(v, "path_redirect", where),
+                    code == null ? null : code.getValue(),
                     concat(matchers(v, "request_header_matches", where),
                             fields(v, "request_header_fields", where)),
                     concat(matchers(v, "response_header_matches", where),
@@ -239,36 +253,128 @@ public final class RouteCheck {
         for (var it = n.fieldNames(); it.hasNext(); ) {
             String f = it.next();
             if (!known.contains(f) && known.stream().noneMatch(k -> EnvoyConfigReader.camel(k).equals(f))) {
-                throw new TestFileException(at + "." + f + ": unknown field (expected one of "
+                throw new TestFileException((at.isEmpty() ? "" : at + ".") + f + ": unknown field (expected one of "
                         + String.join(", ", known) + ")");
             }
         }
     }
 
+    /** A field by its snake_case or lowerCamelCase name, or null. */
+    private static JsonNode get(JsonNode n, String snake) {
+        return n.has(snake) ? n.get(snake) : n.get(EnvoyConfigReader.camel(snake));
+    }
+
+    /**
+     * The elements of a repeated field: its list or, as protobuf's JSON parser in the legacy syntax, a single element
+     * in its place; none when it is absent or null.
+     */
+    private static List<JsonNode> elements(JsonNode n, String field) {
+        JsonNode v = get(n, field);
+        List<JsonNode> out = new ArrayList<>();
+        if (v != null && v.isArray()) {
+            v.forEach(out::add);
+        } else if (v != null && !v.isNull()) {
+            out.add(v);
+        }
+        return out;
+    }
+
+    /** A string field that validation.proto requires not empty ({@code min_len: 1}). */
+    private static String nonEmpty(JsonNode n, String field, String at) throws TestFileException {
+        String v = text(n, field, "");
+        if (v.isEmpty()) {
+            throw new TestFileException(at + "." + field + ": missing (expected: a non-empty value)");
+        }
+        return v;
+    }
+
+    /**
+     * The uint64 {@code random_value} (0 when absent) as protobuf's JSON parser reads one: a number, or a string of
+     * digits, whole and from 0 to 2^64 - 1; its bits as a long.
+     */
+    private static long randomValue(JsonNode n, String at) throws TestFileException {
+        JsonNode v = get(n, "random_value");
+        if (v == null || v.isNull()) {
+            return 0;
+        }
+        java.math.BigInteger value = null;
+        try {
+            if (v.isNumber()) {
+                value = v.decimalValue().toBigIntegerExact();
+            } else if (v.isTextual() && v.asText().matches("\\+?[0-9]+")) {
+                value = new java.math.BigInteger(v.asText());
+            }
+        } catch (ArithmeticException e) {
+            value = null; // a fraction
+        }
+        if (value == null || value.signum() < 0 || value.bitLength() > 64) {
+            throw new TestFileException(at + ".random_value: " + v
+                    + " (expected: a uint64, 0 to 18446744073709551615)");
+        }
+        return value.longValue();
+    }
+
+    /**
+     * A bool field (false when absent): {@code true} or {@code false}, or, as protobuf's JSON parser in the legacy
+     * syntax reads a string with absl::SimpleAtob, one of true, t, yes, y, 1, false, f, no, n, 0 in any case.
+     */
+    private static boolean bool(JsonNode n, String field, String at) throws TestFileException {
+        JsonNode v = get(n, field);
+        if (v == null || v.isNull()) {
+            return false;
+        } else if (v.isBoolean()) {
+            return v.asBoolean();
+        }
+        String t = v.isTextual() ? v.asText().toLowerCase(Locale.ROOT) : "";
+        if (List.of("true", "t", "yes", "y", "1").contains(t)) {
+            return true;
+        } else if (List.of("false", "f", "no", "n", "0").contains(t)) {
+            return false;
+        }
+        throw new TestFileException(at + "." + field + ": " + v + " (expected: true or false)");
+    }
+
+    /** A message of the test file read as Envoy's {@code envoy.config} JSON: strictly, in the legacy syntax too. */
+    private static <M extends Message> M message(JsonNode n, Class<M> type, String at) throws TestFileException {
+        try {
+            return EnvoyJson.toMessage(n, type);
+        } catch (InvalidProtocolBufferException | IllegalArgumentException e) {
+            String m = e instanceof IllegalArgumentException iae ? FieldError.of(iae).getMessage() : e.getMessage();
+            throw new TestFileException(at + ": " + m);
+        }
+    }
+
+    /** A wrapper field ({@code google.protobuf.StringValue}, ...) of validate, or null when absent. */
+    private static <M extends Message> M wrapper(JsonNode n, String field, Class<M> type, String at)
+            throws TestFileException {
+        JsonNode v = get(n, field);
+        return v == null || v.isNull() ? null : message(v, type, at + "." + field);
+    }
+
+    /** A {@code google.protobuf.StringValue} check of validate, or null when absent. */
+    private static String string(JsonNode n, String field, String at) throws TestFileException {
+        StringValue v = wrapper(n, field, StringValue.class, at);
+        return v == null ? null : v.getValue();
+    }
+
     /** A list of {@code {key, value}} header values (Envoy's HeaderValue), or an empty list. */
     private static List<String[]> headerValues(JsonNode n, String field, String at) throws TestFileException {
-        JsonNode list = n.has(field) ? n.get(field) : n.get(EnvoyConfigReader.camel(field));
+        List<JsonNode> list = elements(n, field);
         List<String[]> out = new ArrayList<>();
-        if (list == null) {
-            return out;
-        }
-        if (!list.isArray()) {
-            throw new TestFileException(at + "." + field + ": expected a list of {key, value}");
-        }
         for (int i = 0; i < list.size(); i++) {
-            JsonNode h = list.get(i);
-            String key = h.isObject() ? text(h, "key", null) : null;
-            if (key == null || key.isEmpty()) {
-                throw new TestFileException(at + "." + field + "[" + i + "].key: missing");
+            String where = at + "." + field + "[" + i + "]";
+            HeaderValue h = message(list.get(i), HeaderValue.class, where);
+            if (h.getKey().isEmpty()) {
+                throw new TestFileException(where + ".key: missing");
             }
-            out.add(new String[] {key, text(h, "value", "")});
+            out.add(new String[] {h.getKey(), h.getValue()});
         }
         return out;
     }
 
     /** The deprecated {@code *_header_fields}: each {key, value} to compare with the header's first value. */
     private static List<HeaderCheck> fields(JsonNode v, String field, String at) throws TestFileException {
-        if (!v.has(field) && !v.has(EnvoyConfigReader.camel(field))) {
+        if (get(v, field) == null) {
             return null;
         }
         List<HeaderCheck> out = new ArrayList<>();
@@ -288,38 +394,25 @@ public final class RouteCheck {
     }
 
     private static List<HeaderCheck> matchers(JsonNode v, String field, String at) throws TestFileException {
-        JsonNode list = v.has(field) ? v.get(field) : v.get(EnvoyConfigReader.camel(field));
-        if (list == null) {
+        if (get(v, field) == null) {
             return null;
         }
+        List<JsonNode> list = elements(v, field);
         List<HeaderCheck> out = new ArrayList<>();
         for (int i = 0; i < list.size(); i++) {
+            String where = at + "." + field + "[" + i + "]";
+            var proto = message(list.get(i), io.envoyproxy.envoy.config.route.v3.HeaderMatcher.class, where);
             try {
-                var proto = EnvoyJson.toMessage(list.get(i), io.envoyproxy.envoy.config.route.v3.HeaderMatcher.class);
                 out.add(new HeaderMatch(RouteConfigurationParser.headerMatcher(proto), proto));
-            } catch (com.google.protobuf.InvalidProtocolBufferException | IllegalArgumentException e) {
-                String m = e instanceof IllegalArgumentException iae ? FieldError.of(iae).getMessage() : e.getMessage();
-                throw new TestFileException(at + "." + field + "[" + i + "]: " + m);
+            } catch (IllegalArgumentException e) {
+                throw new TestFileException(where + ": " + FieldError.of(e).getMessage());
             }
         }
         return out;
     }
 
-    /** A uint32 field (a number, or a string of digits as protobuf's JSON allows), or null when absent. */
-    private static Integer code(JsonNode n, String snake, String at) throws TestFileException {
-        JsonNode v = n.has(snake) ? n.get(snake) : n.get(EnvoyConfigReader.camel(snake));
-        if (v == null || v.isNull()) {
-            return null;
-        }
-        String t = v.asText();
-        if (!(v.isIntegralNumber() || v.isTextual()) || !t.matches("[0-9]{1,9}")) {
-            throw new TestFileException(at + "." + snake + ": " + t + " (expected: a status code)");
-        }
-        return Integer.valueOf(t);
-    }
-
     private static String text(JsonNode n, String snake, String dflt) {
-        JsonNode v = n.has(snake) ? n.get(snake) : n.get(EnvoyConfigReader.camel(snake));
+        JsonNode v = get(n, snake);
         return v == null || v.isNull() ? dflt : v.asText();
     }
 

@@ -104,7 +104,7 @@ class RouteCheckCommandTest {
         runTests(routes, """
                 tests:
                 - test_name: formatted
-                  input: {authority: api, path: /, additional_request_headers: [{key: x-user, value: b}],
+                  input: {authority: api, path: /, method: GET, additional_request_headers: [{key: x-user, value: b}],
                     additional_response_headers: [{key: x-up, value: u}]}
                   validate:
                     request_header_matches:
@@ -226,7 +226,7 @@ class RouteCheckCommandTest {
               input: {authority: api, path: /users/1, method: GET}
               validate: {cluster_name: users}
             - test_name: every field fails
-              input: {authority: api, path: /users/1, additional_request_headers: [
+              input: {authority: api, path: /users/1, method: GET, additional_request_headers: [
                 {key: x-user, value: b}, {key: x-user, value: c}]}
               validate:
                 cluster_name: orders
@@ -677,7 +677,6 @@ class RouteCheckCommandTest {
         Path routes = Files.writeString(dir.resolve("routes.yaml"), HEADER_RULES);
         String[][] cases = {
             {"validate: {cluster: c}", "tests[0] (t).validate.cluster: unknown field"},
-            {"validate: {}", "tests[0] (t).validate: empty"},
         };
         for (String[] c : cases) {
             Path tests = Files.writeString(dir.resolve("tests.yaml"), "tests:\n- test_name: t\n"
@@ -695,6 +694,90 @@ class RouteCheckCommandTest {
         Run r = run("-c", routes.toString(), "-t", tests.toString());
         assertEquals(1, r.exit());
         assertTrue(r.err().contains("tests[0] (t).input.headers: unknown field"), r.err());
+    }
+
+    /**
+     * As router_check_tool, which loads its test file strictly into validation.proto's Validation and validates it
+     * (TestUtility::loadFromFile, TestUtility::validate): an unknown field anywhere, no test, a method shorter than
+     * 3 characters or none, an empty authority or path, a random_value that is no uint64, a header check of the
+     * wrong type stop the run with exit 1, naming the field.
+     */
+    @Test
+    void aTestFileIsReadAsStrictlyAsRouterCheckToolReadsItWithExitOne() throws IOException {
+        Path routes = Files.writeString(dir.resolve("routes.yaml"), HEADER_RULES);
+        String input = "input: {authority: svc, path: /, method: GET}";
+        String[][] cases = {
+            {"{tests: [{test_name: t, " + input + ", validate: {}}], extra: 1}", "extra: unknown field"},
+            {"{tests: []}", "tests: none (expected: at least one test)"},
+            {"{tests: [{test_name: t, input: {authority: svc, path: /}, validate: {}}]}",
+                "tests[0] (t).input.method: missing (expected: a method of at least 3 characters)"},
+            {"{tests: [{test_name: t, input: {authority: svc, path: /, method: GE}, validate: {}}]}",
+                "tests[0] (t).input.method: \"GE\" (expected: a method of at least 3 characters)"},
+            {"{tests: [{test_name: t, input: {authority: \"\", path: /, method: GET}, validate: {}}]}",
+                "tests[0] (t).input.authority: missing (expected: a non-empty value)"},
+            {"{tests: [{test_name: t, input: {authority: svc, path: \"\", method: GET}, validate: {}}]}",
+                "tests[0] (t).input.path: missing (expected: a non-empty value)"},
+            {"{tests: [{test_name: t, input: {authority: svc, path: /, method: GET, random_value: abc}, "
+                + "validate: {}}]}", "tests[0] (t).input.random_value: \"abc\" (expected: a uint64"},
+            {"{tests: [{test_name: t, input: {authority: svc, path: /, method: GET, random_value: -5}, "
+                + "validate: {}}]}", "tests[0] (t).input.random_value: -5 (expected: a uint64"},
+            {"{tests: [{test_name: t, input: {authority: svc, path: /, method: GET, random_value: 1.5}, "
+                + "validate: {}}]}", "tests[0] (t).input.random_value: 1.5 (expected: a uint64"},
+            {"{tests: [{test_name: t, input: {authority: svc, path: /, method: GET, ssl: 1}, validate: {}}]}",
+                "tests[0] (t).input.ssl: 1 (expected: true or false)"},
+            {"{tests: [{test_name: t, input: {authority: svc, path: /, method: GET, "
+                + "additional_request_headers: [{key: k, value: v, append: true}]}, validate: {}}]}",
+                "tests[0] (t).input.additional_request_headers[0]: "},
+            {"{tests: [{test_name: t, " + input + ", validate: {request_header_fields: [{key: k, bogus: 1}]}}]}",
+                "tests[0] (t).validate.request_header_fields[0]: "},
+            {"{tests: [{test_name: t, " + input + ", validate: {response_header_matches: x-foo}}]}",
+                "tests[0] (t).validate.response_header_matches[0]: "},
+            {"{tests: [{test_name: t, " + input + ", validate: {cluster_name: {value: c, x: 1}}}]}",
+                "tests[0] (t).validate.cluster_name: "},
+        };
+        for (String[] c : cases) {
+            Path tests = Files.writeString(dir.resolve("tests.yaml"), c[0]);
+            Run r = run("-c", routes.toString(), "-t", tests.toString());
+            assertEquals(1, r.exit(), c[0] + ": " + r.out() + r.err());
+            assertTrue(r.err().startsWith("route-check: " + tests + ": " + c[1]), c[0] + ": " + r.err());
+            assertFalse(r.err().contains("Exception"), c[0] + ": " + r.err());
+        }
+    }
+
+    /**
+     * As router_check_tool, whose validation.proto only requires a test's validate to be there, and whose JSON
+     * parser (protobuf's, in the legacy syntax Envoy's loading allows) takes a single element in place of a list, a
+     * wrapper as {@code {value: ...}}, a quoted uint64 and a bool as a string such as {@code "yes"}.
+     */
+    @Test
+    void aTestFileInTheFormsRouterCheckToolsParserAlsoTakesWorks() throws IOException {
+        Path routes = Files.writeString(dir.resolve("routes.yaml"), HEADER_RULES);
+        runTests(routes, """
+                tests:
+                  test_name: one test, no list
+                  input:
+                    authority: svc
+                    path: /
+                    method: GET
+                    random_value: "4294967296"
+                    ssl: "yes"
+                    additional_request_headers: {key: x-k, value: v}
+                  validate:
+                    cluster_name: {value: c}
+                    code_redirect: {value: 0}
+                    request_header_matches: {name: x-k, string_match: {exact: v}}
+                    request_header_fields: {key: x-forwarded-proto, value: https}
+                """, 0, "");
+        runTests(routes, """
+                tests:
+                - test_name: nothing to check
+                  input: {authority: svc, path: /, method: GET}
+                  validate: {}
+                - test_name: a wrapper's value that does not hold
+                  input: {authority: svc, path: /, method: GET}
+                  validate: {cluster_name: {value: other}}
+                """, 1, "a wrapper's value that does not hold\n"
+                + "expected: [other], actual: [c], test type: cluster_name\n");
     }
 
     @Test
@@ -836,7 +919,8 @@ class RouteCheckCommandTest {
         String nan = System.getProperty("os.arch").matches("amd64|x86_64") ? "-nan" : "nan";
         Path routes = Files.writeString(dir.resolve("routes.yaml"), "name: none\nvirtual_hosts: []\n");
         Path tests = Files.writeString(dir.resolve("tests.yaml"), """
-                tests: [{test_name: nothing, input: {authority: svc, path: /}, validate: {cluster_name: ""}}]
+                tests:
+                - {test_name: nothing, input: {authority: svc, path: /, method: GET}, validate: {cluster_name: ""}}
                 """);
         for (String covall : new String[] {"--covall", "--detailed-coverage"}) {
             Run r = run("-c", routes.toString(), "-t", tests.toString(), covall, "-f", "50");
@@ -925,8 +1009,9 @@ class RouteCheckCommandTest {
                 + "Missing test for host: www, route name: home" + uuid
                 + "Current route coverage: 50%\n"), r.out());
         Run unnamed = run("-c", Files.writeString(dir.resolve("routes.yaml"), HEADER_RULES).toString(), "-t",
-                Files.writeString(dir.resolve("tests.yaml"), "tests: [{test_name: t, input: {authority: x, path: /}, "
-                        + "validate: {cluster_name: \"\"}}]").toString(), "--detailed-coverage");
+                Files.writeString(dir.resolve("tests.yaml"), "tests: [{test_name: t, "
+                        + "input: {authority: x, path: /, method: GET}, validate: {cluster_name: \"\"}}]").toString(),
+                "--detailed-coverage");
         assertTrue(unnamed.out().matches("Missing test for host: svc, route name: " + uuid
                 + "Current route coverage: 0%\n"), unnamed.out());
     }
