@@ -54,12 +54,14 @@ final class Http1ServerCodec extends CombinedChannelDuplexHandler<HttpRequestDec
      *                 where it ends; null when its connection manager sets none
      */
     Http1ServerCodec(HttpDecoderConfig config, Http1Options options, RequestTimeouts timeouts) {
-        init(new Decoder(config, options.allowChunkedLength(), methods, timeouts),
+        init(new Decoder(config, options.allowChunkedLength(), options.preserveHeaderCase(), methods, timeouts),
                 new Encoder(methods, options.preserveHeaderCase()));
     }
 
     private static final class Decoder extends HttpRequestDecoder {
         private final boolean allowChunkedLength;
+        /** Whether the names keep the case they came in (a stateful formatter); else they are read in lower case. */
+        private final boolean preserveHeaderCase;
         private final Queue<HttpMethod> methods;
         private final RequestTimeouts timeouts;
         /**
@@ -68,13 +70,43 @@ final class Http1ServerCodec extends CombinedChannelDuplexHandler<HttpRequestDec
          */
         private boolean upgraded;
 
-        Decoder(HttpDecoderConfig config, boolean allowChunkedLength, Queue<HttpMethod> methods,
-                RequestTimeouts timeouts) {
+        Decoder(HttpDecoderConfig config, boolean allowChunkedLength, boolean preserveHeaderCase,
+                Queue<HttpMethod> methods, RequestTimeouts timeouts) {
             super(config);
             this.allowChunkedLength = allowChunkedLength;
+            this.preserveHeaderCase = preserveHeaderCase;
             this.methods = methods;
             this.timeouts = timeouts;
         }
+
+        /**
+         * A header's (or a trailer's) name in lower case, as Envoy's HTTP/1 codec reads every name, unless a stateful
+         * formatter keeps the case it came in: the router then finds the request's names in lower case already and
+         * sends them upstream so without rewriting its map ({@code HeaderCase}). Netty's decoder gives the common
+         * names as cached constants ({@code Host}), whose lower case is a constant too.
+         */
+        @Override
+        protected AsciiString splitHeaderName(byte[] sb, int start, int length) {
+            AsciiString name = super.splitHeaderName(sb, start, length);
+            return preserveHeaderCase ? name : lowerCase(name);
+        }
+
+        private static AsciiString lowerCase(AsciiString name) {
+            if (!dev.inmesh.runtime.router.HeaderCase.hasUpperCase(name)) {
+                return name;
+            }
+            for (AsciiString common : COMMON) {
+                if (common.length() == name.length() && common.contentEqualsIgnoreCase(name)) {
+                    return common;
+                }
+            }
+            return name.toLowerCase();
+        }
+
+        /** Names most clients send capitalized, whose lower case is a constant rather than a copy per request. */
+        private static final AsciiString[] COMMON = {HttpHeaderNames.HOST, HttpHeaderNames.USER_AGENT,
+            HttpHeaderNames.ACCEPT, HttpHeaderNames.CONTENT_TYPE, HttpHeaderNames.CONTENT_LENGTH,
+            HttpHeaderNames.CONNECTION, HttpHeaderNames.ACCEPT_ENCODING};
 
         @Override
         protected void decode(ChannelHandlerContext ctx, ByteBuf buffer, List<Object> out) throws Exception {

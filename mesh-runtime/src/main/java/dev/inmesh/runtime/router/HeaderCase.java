@@ -1,6 +1,7 @@
 package dev.inmesh.runtime.router;
 
 import io.vertx.core.MultiMap;
+import java.util.HashMap;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Locale;
@@ -14,16 +15,44 @@ public final class HeaderCase {
      * Writes the names of {@code headers} that have upper case in lower case, in place and keeping their order, as
      * Envoy's header map holds every name (its HTTP/1 codec lower-cases the names it reads, and those of header rules
      * are lower-case strings), so that its HTTP/1 codec writes them upstream in lower case; a map whose names are all
-     * lower case already is left as it is.
+     * lower case already (the standalone proxy's decoder wrote them so) is left as it is.
      */
     static void lowerCase(MultiMap headers) {
+        if (hasUpperCaseName(headers)) {
+            respell(headers, Map.of());
+        }
+    }
+
+    /**
+     * The first spelling of each name of {@code headers} that has upper case, by its lower-case form (empty when none
+     * has): what Envoy's preserve-case formatter remembers of the names its codec read.
+     */
+    static Map<String, String> spellings(MultiMap headers) {
         if (!hasUpperCaseName(headers)) {
+            return Map.of();
+        }
+        Map<String, String> first = new HashMap<>();
+        for (Map.Entry<String, String> e : headers) {
+            if (hasUpperCase(e.getKey())) {
+                first.putIfAbsent(e.getKey().toLowerCase(Locale.ROOT), e.getKey());
+            }
+        }
+        return first;
+    }
+
+    /**
+     * Writes each name of {@code headers} as {@code spellings} spells its lower-case form, else in lower case, in
+     * place and keeping their order, as Envoy's preserve-case formatter writes a request's names.
+     */
+    static void respell(MultiMap headers, Map<String, String> spellings) {
+        if (spellings.isEmpty() && !hasUpperCaseName(headers)) {
             return;
         }
         List<Map.Entry<String, String>> all = headers.entries();
         headers.clear();
         for (Map.Entry<String, String> e : all) {
-            headers.add(e.getKey().toLowerCase(Locale.ROOT), e.getValue());
+            String lower = e.getKey().toLowerCase(Locale.ROOT);
+            headers.add(spellings.getOrDefault(lower, lower), e.getValue());
         }
     }
 

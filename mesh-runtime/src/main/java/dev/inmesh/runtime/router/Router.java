@@ -2999,13 +2999,18 @@ public final class Router {
 
     /**
      * {@code headers}, of {@code req} or of its copy, as they go upstream: their names in lower case, as Envoy's
-     * HTTP/1 codec writes them, unless the connection manager keeps their case
-     * ({@link RouterRequest#preserveHeaderCase}); a request relayed as bytes ({@link RouterRequest#opaque}) keeps
-     * them as they are.
+     * HTTP/1 codec writes them, or, when the connection manager keeps their case, as the request spelled them
+     * ({@link RouterRequest#headerSpellings}); a request relayed as bytes ({@link RouterRequest#opaque}) keeps them as
+     * they are.
      */
     static MultiMap upstreamHeaders(RouterRequest req, MultiMap headers) {
-        if (!req.preserveHeaderCase && !req.opaque) {
+        if (req.opaque) {
+            return headers;
+        }
+        if (req.headerSpellings == null) {
             HeaderCase.lowerCase(headers);
+        } else {
+            HeaderCase.respell(headers, req.headerSpellings);
         }
         return headers;
     }

@@ -78,11 +78,13 @@ public final class RouterRequest implements RouteRequest {
     /** The connection manager's {@code always_set_request_id_in_response}. */
     boolean alwaysSetRequestIdInResponse;
     /**
-     * Whether the header names go upstream with the case they came with: the connection manager's HTTP/1
-     * {@code header_key_format} has a {@code stateful_formatter} (Istio's {@code preserveHttp1HeaderCase}), which
-     * keeps the case its codec read; else (Envoy's default) they go in lower case.
+     * Null when the header names go upstream in lower case (Envoy's default); else, as under a connection manager
+     * whose HTTP/1 {@code header_key_format} has a {@code stateful_formatter} (Istio's
+     * {@code preserveHttp1HeaderCase}), the first spelling of each name the request came with that has upper case, by
+     * its lower-case form: those go so spelled, every other name (a header rule's, one the router adds) in lower case,
+     * as Envoy's preserve-case formatter writes only the names its codec read.
      */
-    boolean preserveHeaderCase;
+    java.util.Map<String, String> headerSpellings;
     /**
      * Whether the connection manager takes the request for internal ({@link #internal(HttpConnectionManager)}): its
      * {@code x-envoy-*} control headers are then honoured and kept, and it gets {@code x-envoy-internal: true}.
@@ -315,18 +317,27 @@ public final class RouterRequest implements RouteRequest {
     }
 
     /**
-     * Sets whether the router of the connection manager the request came through adds none of its own
-     * {@code x-envoy-*} headers ({@code suppress_envoy_headers}; default false).
-     */
-    /**
      * Sets whether the header names go upstream with the case they came with, as the connection manager {@code hcm}
-     * says (its HTTP/1 options' stateful header formatter; null: no connection manager, lower case).
+     * says (its HTTP/1 options' stateful header formatter; null: no connection manager, lower case): call it with
+     * the headers as they came, before anything changes them.
      */
     public RouterRequest headerCase(HttpConnectionManager hcm) {
-        this.preserveHeaderCase = hcm != null && hcm.http1().preserveHeaderCase();
+        return preserveHeaderCase(hcm != null && hcm.http1().preserveHeaderCase());
+    }
+
+    /**
+     * With {@code preserve}, the spelling each header name came with now is the one it goes upstream with
+     * ({@link #headerSpellings}); without it, every name goes in lower case.
+     */
+    RouterRequest preserveHeaderCase(boolean preserve) {
+        this.headerSpellings = preserve ? HeaderCase.spellings(headers) : null;
         return this;
     }
 
+    /**
+     * Sets whether the router of the connection manager the request came through adds none of its own
+     * {@code x-envoy-*} headers ({@code suppress_envoy_headers}; default false).
+     */
     public RouterRequest suppressEnvoyHeaders(boolean suppress) {
         return routerFilter(new RouterFilterConfig(suppress, routerFilter.respectExpectedRqTimeout(),
                 routerFilter.strictCheckHeaders()));
