@@ -402,20 +402,32 @@ final class JavaHttpExchange<T> {
 
         /**
          * The body handler's subscriber for the response, whose body is the response's; one that throws fails the
-         * exchange and resets the request (see {@link #drain}).
+         * exchange and resets the request (see {@link #drain}). Its {@code getBody()} is called, and the exchange's
+         * future completed, on other tasks of the executor than the calls: as the JDK's client (its
+         * {@code ResponseSubscribers.getBodyAsync}, and {@code HttpClientImpl.sendAsync} completing the future's
+         * dependents on another pool), so that a mapper ({@code BodySubscribers.mapping}) or a dependent stage that
+         * reads the body's {@code InputStream} blocks neither the calls that bring the body nor the client's end.
          */
         private void subscribe() {
             HttpHeaders headers = headers(resp);
             int status = resp.statusCode();
-            subscriber = handler.apply(new Info(status, headers, HttpClient.Version.HTTP_1_1));
-            subscriber.getBody().whenComplete((body, err) -> {
-                if (err != null) {
-                    result.completeExceptionally(err);
-                } else {
-                    result.complete(new Response<>(status, request, headers, body, Optional.ofNullable(previous)));
+            HttpResponse.BodySubscriber<T> s = handler.apply(new Info(status, headers, HttpClient.Version.HTTP_1_1));
+            subscriber = s;
+            executor.execute(() -> {
+                try {
+                    s.getBody().whenCompleteAsync((body, err) -> {
+                        if (err != null) {
+                            result.completeExceptionally(err);
+                        } else {
+                            result.complete(new Response<>(status, request, headers, body,
+                                    Optional.ofNullable(previous)));
+                        }
+                    }, executor);
+                } catch (RuntimeException e) {
+                    fail(e);
                 }
             });
-            subscriber.onSubscribe(this);
+            s.onSubscribe(this);
         }
 
         private void end(Throwable t) {
@@ -432,7 +444,8 @@ final class JavaHttpExchange<T> {
                         subscriber.onError(failure(t));
                     }
                 } finally {
-                    client.over(JavaHttpExchange.this); // its response delivered
+                    // its response delivered, and the future of it complete (on another task: see subscribe)
+                    result.whenComplete((r, err) -> client.over(JavaHttpExchange.this));
                 }
             });
         }
@@ -457,6 +470,12 @@ final class JavaHttpExchange<T> {
             client.over(JavaHttpExchange.this);
         }
 
+        /** A handler or subscriber that throws is done with the body, as the JDK's client takes it. */
+        private void fail(RuntimeException e) {
+            cancel();
+            result.completeExceptionally(e);
+        }
+
         /** Runs the subscriber's calls in order, one at a time, on the executor. */
         private void call(Runnable r) {
             if (!cancelled) {
@@ -475,9 +494,7 @@ final class JavaHttpExchange<T> {
                     try {
                         next.run();
                     } catch (RuntimeException e) {
-                        // a handler or subscriber that throws is done with the body, as the JDK's client takes it
-                        cancel();
-                        result.completeExceptionally(e);
+                        fail(e);
                     }
                 }
                 if (cancelled) {

@@ -44,7 +44,9 @@ import javax.net.ssl.SSLParameters;
  * paused meanwhile; cancelling the future of {@link #sendAsync} resets the request;
  * {@link HttpRequest#expectContinue()} holds the body back until a {@code 100 Continue} comes. The publisher's
  * {@code request(n)}, the body handler and the subscriber's methods are called on the client's own threads, never on
- * an event loop (a publisher may read a stream, a subscriber write a file). {@link #send} blocks, so it refuses to
+ * an event loop (a publisher may read a stream, a subscriber write a file); the subscriber's {@code getBody()} and the
+ * dependents of {@link #sendAsync}'s future run on other tasks than the subscriber's calls, so that a mapper or a
+ * dependent stage may block reading the body's {@code InputStream} as it comes. {@link #send} blocks, so it refuses to
  * run on an event loop.
  *
  * <p>What a sidecar makes moot: the mesh owns the connections, so there is no connect timeout, proxy or

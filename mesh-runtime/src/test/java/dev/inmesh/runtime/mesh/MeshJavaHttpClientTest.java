@@ -437,6 +437,42 @@ class MeshJavaHttpClientTest {
     }
 
     @Test
+    @Timeout(60) // a caller blocked where the body is delivered would wait for it forever
+    void aCallerThatBlocksOnTheBodyInADependentStageOrAMappingSubscriberGetsItAsFromTheJdksClient()
+            throws Exception {
+        int a = server("reviews-a", 200);
+        mesh(MeshWebClientTest.config("", a), -1);
+        HttpClient client = mesh.javaHttpClient();
+        HttpRequest hello = to("/").POST(HttpRequest.BodyPublishers.ofString("hello")).build();
+        // a dependent stage that reads the stream: the JDK completes sendAsync's dependents off its body's delivery
+        assertEquals("reviews-a:5", client.sendAsync(hello, HttpResponse.BodyHandlers.ofInputStream())
+                .thenApply(r -> readAll(r.body())).get(10, TimeUnit.SECONDS));
+        // a mapper that blocks on the stream, as BodySubscribers.mapping's Javadoc allows
+        HttpResponse<String> mapped = client.send(hello, info -> HttpResponse.BodySubscribers.mapping(
+                HttpResponse.BodySubscribers.ofInputStream(), MeshJavaHttpClientTest::readAll));
+        assertEquals("reviews-a:5", mapped.body());
+        assertEquals("reviews-a:5", client.sendAsync(hello, HttpResponse.BodyHandlers.ofLines())
+                .thenApply(r -> r.body().collect(java.util.stream.Collectors.joining("/")))
+                .get(10, TimeUnit.SECONDS));
+        // the bodies given whole, or as a publisher, as before
+        assertEquals("reviews-a:5", new String(client.sendAsync(hello, HttpResponse.BodyHandlers.ofByteArray())
+                .thenApply(HttpResponse::body).get(10, TimeUnit.SECONDS), java.nio.charset.StandardCharsets.UTF_8));
+        HttpResponse<java.util.concurrent.Flow.Publisher<List<java.nio.ByteBuffer>>> published =
+                client.send(hello, HttpResponse.BodyHandlers.ofPublisher());
+        Recording recording = new Recording(Long.MAX_VALUE, 1);
+        published.body().subscribe(recording);
+        assertEquals(11L, recording.body.get(10, TimeUnit.SECONDS));
+    }
+
+    static String readAll(InputStream in) {
+        try (in) {
+            return new String(in.readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
+
+    @Test
     void aBodySubscriberThatCancelsHearsNoMoreOfTheBody() throws Exception {
         int a = server("reviews-a", 200);
         mesh(MeshWebClientTest.config("", a), -1);
