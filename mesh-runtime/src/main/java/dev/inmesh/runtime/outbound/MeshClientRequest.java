@@ -172,8 +172,11 @@ final class MeshClientRequest implements HttpClientRequest {
             sendDirect(tls.server());
             return;
         }
-        Future<RouterResponse> routing = dispatcher.dispatch(method, host, port, server, uri, headers, body, stream,
-                ssl, protocol, r -> forwarded = r, this::continued);
+        // the router works on a copy: what the mesh adds (x-request-id, x-forwarded-proto, the peer metadata) is the
+        // upstream request's, never the caller's, whose headers a redirect followed copies into its next request
+        // (Vert.x's redirect handler), a request of its own as each hop through a sidecar is
+        Future<RouterResponse> routing = dispatcher.dispatch(method, host, port, server, uri, headers.copy(), body,
+                stream, ssl, protocol, r -> forwarded = r, this::continued);
         routing.onComplete(ar -> {
             if (ar.failed()) {
                 fail(ar.cause());

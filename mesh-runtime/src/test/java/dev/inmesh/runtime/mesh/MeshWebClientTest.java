@@ -69,6 +69,15 @@ class MeshWebClientTest {
         return s.actualPort();
     }
 
+    /** A server on 127.0.0.1 that answers the names of the headers it got, sorted, comma-separated. */
+    int headerNamesServer() throws Exception {
+        HttpServer s = vertx.createHttpServer().requestHandler(req -> req.response()
+                .end(String.join(",", new java.util.TreeSet<>(req.headers().names()))));
+        s.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
+        servers.add(s);
+        return s.actualPort();
+    }
+
     Mesh mesh(String config) throws Exception {
         Path file = dir.resolve("mesh.yaml");
         Files.writeString(file, config);
@@ -824,12 +833,9 @@ class MeshWebClientTest {
     void aPassthroughRequestGoesAsTheApplicationSentItAsASidecarsTcpProxyRelaysIt() throws Exception {
         // a port without listener (ALLOW_ANY): a sidecar's tcp_proxy to PassthroughCluster copies bytes, so the
         // upstream gets no request id, forwarded proto or this workload's peer metadata, the caller no service time
-        HttpServer echo = vertx.createHttpServer().requestHandler(req -> req.response()
-                .end(String.join(",", new java.util.TreeSet<>(req.headers().names()))));
-        echo.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
-        servers.add(echo);
+        int echo = headerNamesServer();
         mesh(config("", server("reviews", 200)));
-        HttpResponse<Buffer> r = mesh.webClient().get(echo.actualPort(), "127.0.0.1", "/x")
+        HttpResponse<Buffer> r = mesh.webClient().get(echo, "127.0.0.1", "/x")
                 .putHeader("x-envoy-retry-on", "5xx").send().await(10, TimeUnit.SECONDS);
         assertEquals(200, r.statusCode());
         assertEquals("host,user-agent,x-envoy-retry-on", r.bodyAsString().toLowerCase(java.util.Locale.ROOT));
@@ -840,6 +846,43 @@ class MeshWebClientTest {
                 .await(10, TimeUnit.SECONDS);
         assertTrue(routed.getHeader("x-seen-request-id").length() > 30, routed.headers().toString());
         assertTrue(routed.getHeader("x-envoy-upstream-service-time") != null, routed.headers().toString());
+    }
+
+    @Test
+    void aRedirectFollowedIsAFreshRequestThatCarriesOnlyTheApplicationsHeadersAsBehindASidecar() throws Exception {
+        // the mesh adds its headers to the request upstream, never to the application's: a redirect followed (Vert.x
+        // copies the request's headers into the next one) is a request of its own, as each hop through a sidecar is
+        int echo = headerNamesServer();
+        List<String> ids = new CopyOnWriteArrayList<>();
+        HttpServer reviews = vertx.createHttpServer().requestHandler(req -> {
+            ids.add(req.getHeader("x-request-id"));
+            if (req.path().equals("/moved")) {
+                req.response().setStatusCode(302).putHeader("location", req.getParam("to")).end();
+            } else {
+                req.response().end("there");
+            }
+        });
+        reviews.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
+        servers.add(reviews);
+        mesh(config("", reviews.actualPort()));
+        // to a destination outside the mesh (a port without listener, passed through as bytes): none of its headers
+        HttpResponse<Buffer> r = mesh.webClient().get(9080, "reviews", "/moved")
+                .addQueryParam("to", "http://127.0.0.1:" + echo + "/out").putHeader("x-app", "1").send()
+                .await(10, TimeUnit.SECONDS);
+        assertEquals("host,user-agent,x-app", r.bodyAsString());
+        assertEquals("PassthroughCluster", recorded.get(recorded.size() - 1).upstreamCluster());
+        // within it: each hop its own request id, as each is a request of its own to the sidecar
+        ids.clear();
+        assertEquals("there", mesh.webClient().get(9080, "reviews", "/moved").addQueryParam("to", "/there").send()
+                .await(10, TimeUnit.SECONDS).bodyAsString());
+        assertEquals(2, ids.size(), ids.toString());
+        assertTrue(ids.get(0) != null && ids.get(1) != null && !ids.get(0).equals(ids.get(1)), ids.toString());
+        // mesh.httpClient(): the request's headers after it went are still the application's only
+        io.vertx.core.http.HttpClientRequest sent = mesh.httpClient()
+                .request(io.vertx.core.http.HttpMethod.GET, 9080, "reviews", "/there").await(10, TimeUnit.SECONDS);
+        sent.putHeader("x-app", "1").send().compose(io.vertx.core.http.HttpClientResponse::body)
+                .await(10, TimeUnit.SECONDS);
+        assertEquals(List.of("x-app"), new ArrayList<>(sent.headers().names()));
     }
 
     @Test
