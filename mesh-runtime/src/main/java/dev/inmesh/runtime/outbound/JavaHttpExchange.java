@@ -7,7 +7,9 @@ import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpClientRequest;
 import io.vertx.core.http.HttpClientResponse;
 import java.io.IOException;
+import java.net.ConnectException;
 import java.net.URI;
+import java.net.UnknownHostException;
 import java.net.http.HttpClient;
 import java.net.http.HttpHeaders;
 import java.net.http.HttpRequest;
@@ -334,11 +336,19 @@ final class JavaHttpExchange<T> {
     /**
      * What the JDK's client fails with: {@link HttpTimeoutException} for the request's timeout, an
      * {@link IOException} for what breaks the exchange, as is for what the caller did wrong or the mesh refused (a
-     * mesh without configuration yet: {@link IllegalStateException}).
+     * mesh without configuration yet: {@link IllegalStateException}). A connect that failed on a name that does not
+     * resolve (a request relayed as bytes, which the mesh connects as the caller named it) is a
+     * {@link ConnectException} with that failure as its cause, as the JDK's client's connect fails
+     * ({@code jdk.internal.net.http.common.Utils.toConnectException}).
      */
     static Throwable failure(Throwable t) {
         if (t instanceof TimeoutException) {
             return new HttpTimeoutException("request timed out"); // the JDK's words
+        }
+        if (t instanceof UnknownHostException) {
+            ConnectException e = new ConnectException(t.getMessage());
+            e.initCause(t);
+            return e;
         }
         if (t instanceof IOException || t instanceof IllegalStateException || t instanceof IllegalArgumentException
                 || t instanceof Error) {

@@ -106,7 +106,8 @@ public final class OutboundDispatcher {
     }
 
     /**
-     * Routes a request to {@code host:port}; the future never fails (failures are local replies).
+     * Routes a request to {@code host:port}; the future fails only for a request relayed as bytes that a sidecar would
+     * give no HTTP answer ({@link #relayed}): the other failures are local replies.
      *
      * @param body the whole body, or null (none, or one still arriving)
      * @param stream the body still arriving, sent upstream as it comes, or null
@@ -148,11 +149,33 @@ public final class OutboundDispatcher {
             // standalone proxy refuses it: 403 upgrade_failed where a route matches, else the router's 404 NR
             answered = router.upgradeRefused(req, d.table(), d.clusters(), false);
         }
+        boolean opaque = d.hcm() == null;
         if (answered != null) {
-            return Future.succeededFuture(answered);
+            return opaque ? relayed(answered) : Future.succeededFuture(answered);
         }
         forwarded.accept(req);
-        return router.forward(req, d.table(), d.clusters());
+        Future<RouterResponse> routed = router.forward(req, d.table(), d.clusters());
+        return opaque ? routed.compose(this::relayed) : routed;
+    }
+
+    /**
+     * The answer to a request a sidecar would relay as bytes ({@link RouterRequest#opaque}: its chain a
+     * {@code tcp_proxy}, no connection manager), as the application behind it meets it. A {@code tcp_proxy} answers no
+     * HTTP: with no upstream connection (its connect failed, no host to connect to, Istio's BlackHoleCluster, which has
+     * none) it closes the downstream one (Envoy's source/common/tcp_proxy/tcp_proxy.cc, Filter::onInitFailure). So the
+     * router's local reply is recorded as it is (cluster, flags, the access log's details) and fails the request: with
+     * what the connect failed with, as the plain client fails when it cannot connect (the request was never sent: a
+     * {@code ConnectException}, an {@code UnknownHostException}, a connect timeout's), else with its connection
+     * closed under it. An upstream answer goes back as it came.
+     */
+    private Future<RouterResponse> relayed(RouterResponse r) {
+        if (!r.isLocalReply()) {
+            return Future.succeededFuture(r);
+        }
+        router.complete(r, 0);
+        Throwable cause = r.connectCause();
+        return Future.failedFuture(cause != null ? cause
+                : new io.vertx.core.http.HttpClosedException("Connection was closed"));
     }
 
     /**

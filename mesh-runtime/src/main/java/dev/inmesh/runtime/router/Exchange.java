@@ -37,6 +37,8 @@ final class Exchange implements dev.inmesh.runtime.accesslog.AccessLogEntry.Sour
     String upstreamLocalAddress;
     /** Why the last attempt's connection could not be made, or null when it was, or before it was tried. */
     dev.inmesh.runtime.upstream.ConnectFailure connectFailure;
+    /** What that connect failed with, as the client met it, or null with {@link #connectFailure}. */
+    Throwable connectCause;
     /** The first URI SAN of the server's certificate on the last attempt's upstream TLS connection, or null. */
     String upstreamPeerPrincipal;
     /** The first URI SAN of the certificate this side presented on that connection, or null. */

@@ -3150,6 +3150,7 @@ public final class Router {
             }
             // the final attempt's, as Envoy's upstream info is the last request's
             ex.connectFailure = null;
+            ex.connectCause = null;
             ex.upstreamPeerPrincipal = null;
             ex.upstreamLocalPrincipal = null;
             ex.activeHost = host;
@@ -3227,6 +3228,7 @@ public final class Router {
                     }
                     host.outlier().reportLocalOriginFailure(LocalOriginFailure.CONNECT_FAILED);
                     ex.connectFailure = connectFailed(stats(ex), t);
+                    ex.connectCause = t;
                     failed(gen, RetryState.Failure.CONNECT_FAILURE);
                     return;
                 }
@@ -3311,6 +3313,7 @@ public final class Router {
                         : LocalOriginFailure.RESET);
                 if (connect) {
                     ex.connectFailure = dev.inmesh.runtime.upstream.ConnectFailure.of(t);
+                    ex.connectCause = t;
                 }
                 // as Envoy's HTTP/2 codec: the upstream's RST_STREAM with another code is a remote reset
                 failure = refused ? RetryState.Failure.REFUSED_STREAM
@@ -4210,6 +4213,7 @@ public final class Router {
             ex.upstreamPeerPrincipal = h.peerPrincipal;
             ex.upstreamLocalPrincipal = h.localPrincipal;
             ex.connectFailure = null;
+            ex.connectCause = null;
             inflight = h.request;
             if (perTryIdle != null && !perTryIdle.isZero()) {
                 // the per-try idle timeout covers its body, as any response's

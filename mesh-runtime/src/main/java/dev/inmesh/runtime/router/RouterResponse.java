@@ -131,6 +131,14 @@ public final class RouterResponse {
         return exchange.request.grpcWeb;
     }
 
+    /**
+     * What the last attempt's connect to its host failed with (refused, unreachable, a name that does not resolve, its
+     * timeout), as the client met it; null when it connected, or no attempt was made.
+     */
+    public Throwable connectCause() {
+        return exchange.connectCause;
+    }
+
     /** The cluster the request went to, or null. */
     public String cluster() {
         return exchange.clusterName;

@@ -464,6 +464,35 @@ class MeshJavaHttpClientTest {
         assertEquals(11L, recording.body.get(10, TimeUnit.SECONDS));
     }
 
+    @Test
+    @Timeout(60)
+    void aPassedThroughRequestWhoseConnectFailsThrowsTheJdksConnectExceptionAndABlackHoledOneAClosedConnection()
+            throws Exception {
+        int a = server("reviews-a", 200);
+        mesh(MeshWebClientTest.config("", a), -1);
+        int closed;
+        try (var socket = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            closed = socket.getLocalPort();
+        }
+        HttpClient client = mesh.javaHttpClient();
+        // a port without listener, relayed as bytes: no HTTP answer, the JDK client's exception for a connect that
+        // failed, a name that does not resolve included
+        for (String host : List.of("127.0.0.1", "no-such-host.invalid")) {
+            HttpRequest request = HttpRequest.newBuilder(URI.create("http://" + host + ":" + closed + "/x")).build();
+            assertThrows(java.net.ConnectException.class,
+                    () -> client.send(request, HttpResponse.BodyHandlers.ofString()), host);
+        }
+        mesh.close().await(10, TimeUnit.SECONDS);
+        Path file = dir.resolve("mesh.yaml");
+        mesh = Mesh.create(vertx, new MeshOptions().setConfigFile(file.toString()).setAdminPort(-1)
+                .setOutboundTrafficPolicy(MeshOptions.OutboundTrafficPolicy.REGISTRY_ONLY));
+        mesh.start().await(10, TimeUnit.SECONDS);
+        // REGISTRY_ONLY: the BlackHoleCluster's tcp_proxy closes the connection
+        IOException e = assertThrows(IOException.class, () -> mesh.javaHttpClient().send(HttpRequest.newBuilder(
+                URI.create("http://127.0.0.1:" + a + "/x")).build(), HttpResponse.BodyHandlers.ofString()));
+        assertFalse(e instanceof java.net.ConnectException, e.toString());
+    }
+
     static String readAll(InputStream in) {
         try (in) {
             return new String(in.readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);

@@ -2,8 +2,10 @@ package dev.inmesh.runtime.mesh;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.inmesh.api.Mesh;
@@ -926,10 +928,33 @@ class MeshWebClientTest {
                 .setOutboundTrafficPolicy(MeshOptions.OutboundTrafficPolicy.REGISTRY_ONLY));
         ((DefaultMesh) mesh).addObserver(recorded::add);
         mesh.start().await(10, TimeUnit.SECONDS);
-        HttpResponse<Buffer> r = mesh.webClient().get(a, "127.0.0.1", "/x").send().await(10, TimeUnit.SECONDS);
-        assertEquals(502, r.statusCode());
-        // as Istio's virtualOutbound sends such a connection to its BlackHoleCluster
+        // as Istio's virtualOutbound sends such a connection to its BlackHoleCluster, whose tcp_proxy closes it: no
+        // HTTP answer, the connection closed under the request, as the application behind a sidecar sees it
+        Throwable t = assertThrows(Throwable.class, () -> mesh.webClient().get(a, "127.0.0.1", "/x").send()
+                .await(10, TimeUnit.SECONDS));
+        assertInstanceOf(io.vertx.core.http.HttpClosedException.class, t);
         assertEquals("BlackHoleCluster", recorded.get(recorded.size() - 1).upstreamCluster());
+    }
+
+    @Test
+    void aPassedThroughRequestWhoseConnectFailsFailsAsAPlainClientsWithNoHttpAnswer() throws Exception {
+        // a sidecar's tcp_proxy answers no HTTP: it closes the connection when its upstream's fails
+        // (tcp_proxy.cc, Filter::onInitFailure); the request was never sent, which the plain client's exceptions say
+        mesh(config("", server("reviews", 200)));
+        int closed;
+        try (var socket = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            closed = socket.getLocalPort();
+        }
+        int port = closed;
+        Throwable refused = assertThrows(Throwable.class, () -> mesh.webClient().get(port, "127.0.0.1", "/x").send()
+                .await(10, TimeUnit.SECONDS));
+        assertInstanceOf(java.net.ConnectException.class, refused);
+        StreamInfo info = recorded.get(recorded.size() - 1);
+        assertEquals("PassthroughCluster", info.upstreamCluster());
+        assertTrue(info.responseFlags().contains(ResponseFlag.UPSTREAM_CONNECTION_FAILURE), info.toString());
+        Throwable unknown = assertThrows(Throwable.class, () -> mesh.webClient().get(port, "no-such-host.invalid",
+                "/x").send().await(10, TimeUnit.SECONDS));
+        assertInstanceOf(java.net.UnknownHostException.class, unknown);
     }
 
     @Test
