@@ -17,9 +17,10 @@ import java.util.Set;
  * what the service still does with it goes nowhere, as a sidecar's application sees its stream reset (Envoy's codec
  * resets it with {@code NO_ERROR}): each write, end, head or file fails with a {@link StreamResetException} of code 0,
  * and each change to the head or the handlers is dropped, where Vert.x's response, answered already, would throw
- * {@link IllegalStateException}.
+ * {@link IllegalStateException}. The service's end and close handlers still run when the stream ends, as Vert.x runs
+ * them for a response reset; its body's end handler does not.
  */
-final class BoundedResponse extends DelegatingResponse {
+final class BoundedResponse extends ServiceResponse {
     private volatile boolean cutOff;
 
     BoundedResponse(HttpServerResponse delegate) {
@@ -29,6 +30,7 @@ final class BoundedResponse extends DelegatingResponse {
     /** The stream duration ran out: the response is the service's no longer. */
     void cutOff() {
         cutOff = true;
+        super.bodyEndHandler(null); // the body that ends now is a local reply's, or none
     }
 
     private static <T> Future<T> reset() {
@@ -37,22 +39,22 @@ final class BoundedResponse extends DelegatingResponse {
 
     @Override
     public Future<Void> write(Buffer data) {
-        return cutOff ? reset() : delegate.write(data);
+        return cutOff ? reset() : super.write(data);
     }
 
     @Override
     public Future<Void> end(Buffer data) {
-        return cutOff ? reset() : delegate.end(data);
+        return cutOff ? reset() : super.end(data);
     }
 
     @Override
     public Future<Void> end() {
-        return cutOff ? reset() : delegate.end();
+        return cutOff ? reset() : super.end();
     }
 
     @Override
     public Future<Void> writeHead() {
-        return cutOff ? reset() : delegate.writeHead();
+        return cutOff ? reset() : super.writeHead();
     }
 
     @Override
@@ -72,17 +74,17 @@ final class BoundedResponse extends DelegatingResponse {
 
     @Override
     public Future<Void> sendFile(String filename, long offset, long length) {
-        return cutOff ? reset() : delegate.sendFile(filename, offset, length);
+        return cutOff ? reset() : super.sendFile(filename, offset, length);
     }
 
     @Override
     public Future<Void> sendFile(java.nio.channels.FileChannel channel, long offset, long length) {
-        return cutOff ? reset() : delegate.sendFile(channel, offset, length);
+        return cutOff ? reset() : super.sendFile(channel, offset, length);
     }
 
     @Override
     public Future<Void> sendFile(java.io.RandomAccessFile file, long offset, long length) {
-        return cutOff ? reset() : delegate.sendFile(file, offset, length);
+        return cutOff ? reset() : super.sendFile(file, offset, length);
     }
 
     @Override
@@ -92,7 +94,7 @@ final class BoundedResponse extends DelegatingResponse {
 
     @Override
     public Future<Void> reset(long code) {
-        return cutOff ? reset() : delegate.reset(code);
+        return cutOff ? reset() : super.reset(code);
     }
 
     @Override
@@ -123,6 +125,16 @@ final class BoundedResponse extends DelegatingResponse {
     @Override
     public HttpServerResponse endHandler(Handler<Void> handler) {
         return cutOff ? this : super.endHandler(handler);
+    }
+
+    @Override
+    public HttpServerResponse headersEndHandler(Handler<Void> handler) {
+        return cutOff ? this : super.headersEndHandler(handler);
+    }
+
+    @Override
+    public HttpServerResponse bodyEndHandler(Handler<Void> handler) {
+        return cutOff ? this : super.bodyEndHandler(handler);
     }
 
     @Override

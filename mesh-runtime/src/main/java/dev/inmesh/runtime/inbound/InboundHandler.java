@@ -432,6 +432,9 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             if (closeAfter || traced.closeAfterAnswer) {
                 req.connection().close();
             }
+            if (traced.service != null) {
+                traced.service.onEnd(); // the service's own: Vert.x keeps one end handler, this one
+            }
         });
         traced.upgradeEnded = ended;
         traced.tcp = admission == null ? null : admission.tcp();
@@ -453,12 +456,15 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 // whole: Vert.x runs this before the end handler, which then records it as answered (reading its
                 // trailers here would make Vert.x write them on the closed stream, and its end() throw)
                 Vertx.currentContext().runOnContext(x -> ended.run());
-                return;
+            } else {
+                unbound(traced);
+                releaseFault(activeFault);
+                record(recorded, req, start, startTime, flags, details[0], routeName[0], cluster[0], destination,
+                        peer, authority, path, local, remote, true, ds, tls, mutualTls, traced);
             }
-            unbound(traced);
-            releaseFault(activeFault);
-            record(recorded, req, start, startTime, flags, details[0], routeName[0], cluster[0], destination, peer,
-                    authority, path, local, remote, true, ds, tls, mutualTls, traced);
+            if (traced.service != null) {
+                traced.service.onClose();
+            }
         });
 
         if (codecReset != null) {
@@ -604,7 +610,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             return;
         }
         if (table == null) {
-            HttpServerRequest normalizedHost = rewritten(req, null, traced.rewrittenAuthority);
+            HttpServerRequest normalizedHost = forService(req, rewritten(req, null, traced.rewrittenAuthority), null,
+                    traced, details, ds);
             service.handle(traced.webSocket ? watchUpgrade(normalizedHost, traced) : normalizedHost);
             return;
         }
@@ -1302,10 +1309,26 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 return bodyAllowed ? held.held() : null;
             });
         }
-        if (!traced.webSocket) {
-            forwarded = bounded(req, forwarded, f, traced, details, ds);
-        }
+        forwarded = forService(req, forwarded, traced.webSocket ? null : f, traced, details, ds);
         service.handle(traced.webSocket ? watchUpgrade(forwarded, traced) : forwarded);
+    }
+
+    /**
+     * The request as the service gets it: with a response of its own ({@link ServiceResponse}), whose handlers run
+     * beside the connection manager's (Vert.x's response keeps one of each kind, and the connection manager's record
+     * the request and write its headers), under the stream duration of {@code f}, the route that forwards it (null:
+     * none, a WebSocket's or without a route table), where one applies ({@link #bounded}). A request of another kind
+     * than Vert.x's own goes as it is.
+     *
+     * @param forwarded the request as the service would get it
+     */
+    private static HttpServerRequest forService(HttpServerRequest req, HttpServerRequest forwarded,
+                                                RouteResult.Forward f, Traced traced, String[] details,
+                                                DownstreamStats ds) {
+        ServiceResponse response = f == null ? null : bounded(req, forwarded.response(), f, traced, details, ds);
+        traced.service = response != null ? response : new ServiceResponse(forwarded.response());
+        return forwarded instanceof io.vertx.core.internal.http.HttpServerRequestInternal internal
+                ? withResponse(internal, traced.service) : forwarded;
     }
 
     /**
@@ -1319,18 +1342,18 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
      * {@code downstream_rq_max_duration_reached}, the access log's details {@code max_duration_timeout}, and what the
      * service still writes fails, as a sidecar's application sees its stream reset ({@link BoundedResponse}).
      *
-     * @param forwarded the request as the service would get it
-     * @return the request as the service gets it: {@code forwarded}, its response bounded while a duration applies
+     * @param response the response as the service would get it
+     * @return the service's response bounded by the duration, or null when none applies
      */
-    private static HttpServerRequest bounded(HttpServerRequest req, HttpServerRequest forwarded,
-                                             RouteResult.Forward f, Traced traced, String[] details,
-                                             DownstreamStats ds) {
+    private static BoundedResponse bounded(HttpServerRequest req, HttpServerResponse response,
+                                           RouteResult.Forward f, Traced traced, String[] details,
+                                           DownstreamStats ds) {
         java.time.Duration d = Router.routeStreamDuration(f.action(), req.headers().get("grpc-timeout"));
         io.vertx.core.Context context = io.vertx.core.Vertx.currentContext();
         if (d == null || context == null) {
-            return forwarded;
+            return null;
         }
-        BoundedResponse bounded = new BoundedResponse(forwarded.response());
+        BoundedResponse bounded = new BoundedResponse(response);
         traced.deadline = context.owner().setTimer(Math.max(1, d.toMillis()), id -> {
             traced.deadline = -1;
             HttpServerResponse resp = req.response();
@@ -1352,8 +1375,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             }
             localReply(req, traced, req.isEnded() ? 504 : 408, "downstream duration timeout");
         });
-        return forwarded instanceof io.vertx.core.internal.http.HttpServerRequestInternal internal
-                ? withResponse(internal, bounded) : forwarded;
+        return bounded;
     }
 
     /** Stops the request's stream duration timer ({@link #bounded}), its response ended or its stream gone. */
@@ -2263,6 +2285,11 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         long responseRateKbps;
         /** The service's response under that limit, once it has it; null without one. */
         ThrottledResponse throttled;
+        /**
+         * The response the service got ({@link #forService}), whose end and close handlers the connection manager's
+         * run; null until the service got the request.
+         */
+        ServiceResponse service;
     }
 
     /** A server request's protocol as Envoy names it. */
