@@ -374,6 +374,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         if (hcm != null) {
             // the connection manager's date, server and via on every answer, the service's and the local replies
             traced.server = hcm.serverHeader();
+            traced.lowerCaseNames = !http2 && !hcm.http1().preserveHeaderCase();
             headEnd(resp, traced, null);
             Router.appendVia(headers, traced.server); // before routing, as Envoy's: route matchers see it
         }
@@ -2150,6 +2151,9 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             if (server != null) {
                 Router.connectionManagerHeaders(resp.headers(), server);
             }
+            if (traced.lowerCaseNames) {
+                dev.inmesh.runtime.router.HeaderCase.lowerCase(resp.headers());
+            }
             if (traced.trailersOnly) {
                 resp.headers().remove(io.vertx.core.http.HttpHeaders.CONTENT_LENGTH);
             }
@@ -2159,6 +2163,11 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
     private static final class Traced {
         /** The timer of the request's stream duration ({@link #bounded}), or -1. */
         long deadline = -1;
+        /**
+         * Whether the answer's header names go to the HTTP/1 caller in lower case, as Envoy's HTTP/1 codec writes
+         * them, the service's whatever case it gave them: under a connection manager without a stateful formatter.
+         */
+        boolean lowerCaseNames;
         /** Whether the HTTP/1 connection ends after this request's answer (a refused upgrade's 404 NR). */
         boolean closeAfterAnswer;
         /**

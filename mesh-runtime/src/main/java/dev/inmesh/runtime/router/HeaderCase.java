@@ -17,7 +17,7 @@ public final class HeaderCase {
      * are lower-case strings), so that its HTTP/1 codec writes them upstream in lower case; a map whose names are all
      * lower case already (the standalone proxy's decoder wrote them so) is left as it is.
      */
-    static void lowerCase(MultiMap headers) {
+    public static void lowerCase(MultiMap headers) {
         if (hasUpperCaseName(headers)) {
             respell(headers, Map.of());
         }

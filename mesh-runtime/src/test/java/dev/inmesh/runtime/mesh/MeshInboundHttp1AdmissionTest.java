@@ -45,6 +45,7 @@ class MeshInboundHttp1AdmissionTest extends MeshFixture {
         mesh = Mesh.create(vertx, new MeshOptions().setConfigFile(file.toString()).setAdminPort(-1));
         mesh.start().await(10, TimeUnit.SECONDS);
         inbound = vertx.createHttpServer().requestHandler(mesh.inbound(req -> req.response()
+                .putHeader("X-Served-By", "svc")
                 .end("served " + req.path() + (req.headers().contains("x-secret") ? " x-secret" : ""))));
         return inbound.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
     }
@@ -56,6 +57,26 @@ class MeshInboundHttp1AdmissionTest extends MeshFixture {
             s.getOutputStream().write(request.getBytes(StandardCharsets.UTF_8));
             return new String(s.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         }
+    }
+
+    /**
+     * The answer's header names go to an HTTP/1 caller in lower case, the service's as Envoy's HTTP/1 codec writes
+     * them whatever case the application gave them, unless a stateful formatter (Istio's
+     * {@code preserveHttp1HeaderCase}) keeps their case.
+     */
+    @Test
+    void theServicesHeaderNamesGoToTheCallerInLowerCaseUnlessAStatefulFormatterKeepsThem() throws Exception {
+        Path log = dir.resolve("access.log");
+        int port = start("", log);
+        String served = send(port, "GET /x HTTP/1.1\r\nHost: svc:81\r\nConnection: close\r\n\r\n");
+        assertTrue(served.contains("\r\nx-served-by: svc\r\n") && !served.contains("X-Served-By"), served);
+        mesh.close().await(10, TimeUnit.SECONDS);
+        inbound.close().await(10, TimeUnit.SECONDS);
+        port = start("http_protocol_options: {header_key_format: {stateful_formatter: {name: preserve_case, "
+                + "typed_config: {\"@type\": type.googleapis.com/envoy.extensions.http.header_formatters."
+                + "preserve_case.v3.PreserveCaseFormatterConfig}}}}", dir.resolve("access2.log"));
+        served = send(port, "GET /x HTTP/1.1\r\nHost: svc:81\r\nConnection: close\r\n\r\n");
+        assertTrue(served.contains("\r\nX-Served-By: svc\r\n"), served);
     }
 
     @Test
