@@ -75,19 +75,20 @@ public final class EnvoyJson {
      * The types that protobuf's C++ JSON parser also reads written as the object of their fields in its legacy
      * syntax, which Envoy's loading allows (JsonStreamToMessage sets allow_legacy_syntax,
      * src/google/protobuf/json/json.cc; parser.cc, ParseMessage): a Duration or Timestamp as
-     * {@code {"seconds": 1, "nanos": 5}}, a wrapper as {@code {"value": "c"}}.
+     * {@code {"seconds": 1, "nanos": 5}}, a wrapper as {@code {"value": "c"}}, a ListValue as
+     * {@code {"values": [1, "a"]}}, a FieldMask as {@code {"paths": ["a.b"]}}.
      */
     static final Set<String> LEGACY_OBJECT_TYPES = Set.of("google.protobuf.Duration",
             "google.protobuf.Timestamp", "google.protobuf.DoubleValue", "google.protobuf.FloatValue",
             "google.protobuf.Int64Value", "google.protobuf.UInt64Value", "google.protobuf.Int32Value",
             "google.protobuf.UInt32Value", "google.protobuf.BoolValue", "google.protobuf.StringValue",
-            "google.protobuf.BytesValue");
+            "google.protobuf.BytesValue", "google.protobuf.ListValue", "google.protobuf.FieldMask");
 
     /**
      * {@code node}, a message of {@code type}, with each value of a {@link #LEGACY_OBJECT_TYPES} type written as an
      * object rewritten (in place) into the form protobuf-java's JsonFormat reads: a Duration's or Timestamp's string,
-     * a wrapper's value ({@code {}} its default). An object that is not such a form (another field, a value that is
-     * no integer) is left for the parse to refuse.
+     * a wrapper's value ({@code {}} its default), a ListValue's list, a FieldMask's string. An object that is not
+     * such a form (another field, a value that is no integer) is left for the parse to refuse.
      */
     static JsonNode legacyForms(JsonNode node, Descriptor type) {
         if (!(node instanceof ObjectNode obj)) {
@@ -95,7 +96,12 @@ public final class EnvoyJson {
         }
         String full = type.getFullName();
         if (LEGACY_OBJECT_TYPES.contains(full)) {
-            JsonNode form = full.endsWith("Value") ? wrapped(obj, type.findFieldByName("value")) : time(obj, full);
+            JsonNode form = switch (full) {
+                case "google.protobuf.ListValue" -> values(obj);
+                case "google.protobuf.FieldMask" -> paths(obj);
+                case "google.protobuf.Duration", "google.protobuf.Timestamp" -> time(obj, full);
+                default -> wrapped(obj, type.findFieldByName("value"));
+            };
             return form == null ? node : form;
         }
         if (full.equals("google.protobuf.Any")) {
@@ -152,6 +158,43 @@ public final class EnvoyJson {
     }
 
     /**
+     * A ListValue's {@code {"values": [...]}} as its list: as protobuf's parser in the legacy syntax reads a repeated
+     * field (parser.cc, ParseField), a single value in place of the list is a list of it ({@code null} too, a Value),
+     * and {@code {}} is the empty list; null for any other object.
+     */
+    private static JsonNode values(ObjectNode obj) {
+        if (obj.isEmpty()) {
+            return obj.arrayNode();
+        } else if (obj.size() != 1 || !obj.has("values")) {
+            return null;
+        }
+        JsonNode v = obj.get("values");
+        return v.isArray() ? v : obj.arrayNode().add(v);
+    }
+
+    /**
+     * A FieldMask's {@code {"paths": [...]}} (a single path, or none, in place of the list too) as the string
+     * JsonFormat reads; null for any other object, and for paths that string cannot carry as the object does
+     * (protobuf's parser keeps them as written; JsonFormat splits its string at commas, drops an empty path and turns
+     * {@code aB} into {@code a_b}), so that the parse refuses them rather than read other paths.
+     */
+    private static JsonNode paths(ObjectNode obj) {
+        if (obj.size() > 1 || obj.size() == 1 && !obj.has("paths")) {
+            return null;
+        }
+        JsonNode v = obj.path("paths");
+        JsonNode list = v.isArray() ? v : v.isMissingNode() || v.isNull() ? obj.arrayNode() : obj.arrayNode().add(v);
+        java.util.List<String> paths = new java.util.ArrayList<>();
+        for (JsonNode p : list) {
+            if (!p.isTextual() || p.asText().isEmpty() || !p.asText().matches("[^,A-Z]*")) {
+                return null;
+            }
+            paths.add(p.asText());
+        }
+        return obj.textNode(String.join(",", paths));
+    }
+
+    /**
      * A Duration's or Timestamp's {@code {"seconds": s, "nanos": n}} (either left out: 0) as its JSON string; null
      * when it has another field, a value that is no integer, or is no valid Duration or Timestamp.
      */
@@ -176,16 +219,46 @@ public final class EnvoyJson {
         }
     }
 
-    /** An integer written as a JSON number or a string of digits (0 when absent). */
+    /**
+     * 2^53: below it, every whole double is exact as a long; the bound of an integer that protobuf's parser reads
+     * written with a fraction or an exponent.
+     */
+    private static final double EXACT = 9007199254740992.0;
+    private static final java.util.regex.Pattern DIGITS = java.util.regex.Pattern.compile("[+-]?[0-9]+");
+    private static final java.util.regex.Pattern DECIMAL =
+            java.util.regex.Pattern.compile("[+-]?([0-9]+\\.?[0-9]*|\\.[0-9]+)([eE][+-]?[0-9]+)?");
+
+    /**
+     * An int64 as protobuf's JSON parser reads one (parser.cc, ParseIntInner and ParseInt), 0 when absent: a JSON
+     * number or a string of one, its digits, or else a finite number from -2^53 to 2^53 with no fraction
+     * ({@code 1.0}, {@code 1e3}).
+     */
     private static long integer(JsonNode n) {
         if (n == null) {
             return 0;
         } else if (n.isIntegralNumber() && n.canConvertToLong()) {
             return n.asLong();
-        } else if (n.isTextual()) {
-            return Long.parseLong(n.asText()); // a NumberFormatException is an IllegalArgumentException
+        } else if (n.isNumber() && !n.isIntegralNumber()) {
+            return whole(n.doubleValue());
+        } else if (n.isTextual() && DIGITS.matcher(n.asText()).matches()) {
+            try {
+                return Long.parseLong(n.asText());
+            } catch (NumberFormatException e) {
+                // out of range: read as a number, as protobuf's parser does, and refused there
+            }
+        }
+        if (n.isTextual() && DECIMAL.matcher(n.asText()).matches()) {
+            return whole(Double.parseDouble(n.asText()));
         }
         throw new IllegalArgumentException("not an integer: " + n);
+    }
+
+    /** A number with no fraction within protobuf's bound of 2^53, as a long. */
+    private static long whole(double d) {
+        if (!(Math.abs(d) <= EXACT) || d != Math.rint(d)) {
+            throw new IllegalArgumentException("not an integer: " + d);
+        }
+        return (long) d;
     }
 
     /** Parses one message of a class that has a static {@code newBuilder()}. */
@@ -261,9 +334,6 @@ public final class EnvoyJson {
         }
         return withUnknownTypesNamed(v);
     }
-
-    /** 2^53: below it, every whole double is exact as a long. */
-    private static final double EXACT = 9007199254740992.0;
 
     /**
      * The JSON with each whole-valued double (a {@code Struct}'s number, a {@code Percent}) written without a

@@ -13,8 +13,9 @@ import org.junit.jupiter.api.Test;
 
 /**
  * The object forms that protobuf's C++ JSON parser reads in the legacy syntax Envoy's loading allows: a Duration or
- * Timestamp as the object of its fields, a wrapper as {@code {"value": ...}}; other objects in their place are still
- * refused, by the path of what does not fit.
+ * Timestamp as the object of its fields, a wrapper as {@code {"value": ...}}, a ListValue as {@code {"values": ...}}, a
+ * FieldMask as {@code {"paths": ...}}; other objects in their place are still refused, by the path of what does not
+ * fit.
  */
 class EnvoyJsonLegacyFormsTest {
 
@@ -79,6 +80,76 @@ class EnvoyJsonLegacyFormsTest {
                 """), io.envoyproxy.envoy.admin.v3.UpdateFailureState.class);
         assertEquals(86400, failure.getLastUpdateAttempt().getSeconds());
         assertEquals(5, failure.getLastUpdateAttempt().getNanos());
+    }
+
+    @Test
+    void theSecondsAndNanosAreReadAsProtobufReadsAnIntegerWithAPointOrAnExponent() throws Exception {
+        RouteConfiguration r = routes("""
+                virtual_hosts:
+                - name: v
+                  domains: ["*"]
+                  routes:
+                  - match: {prefix: /a}
+                    route: {cluster: c, timeout: {seconds: 1.0, nanos: 5e8}, idle_timeout: {seconds: "1e3"}}
+                  - match: {prefix: /b}
+                    route: {cluster: c, timeout: {seconds: "2.", nanos: "+0"}}
+                """);
+        var a = r.getVirtualHosts(0).getRoutes(0).getRoute();
+        assertEquals(1, a.getTimeout().getSeconds());
+        assertEquals(500_000_000, a.getTimeout().getNanos());
+        assertEquals(1000, a.getIdleTimeout().getSeconds());
+        assertEquals(2, r.getVirtualHosts(0).getRoutes(1).getRoute().getTimeout().getSeconds());
+        for (String seconds : new String[] {"1.5", "\"1 \"", "1e16", "\"0x10\"", "\"Infinity\""}) {
+            var tree = EnvoyJson.tree("virtual_hosts: [{name: v, domains: [\"*\"], routes: [{match: {prefix: /}, "
+                    + "route: {cluster: c, timeout: {seconds: " + seconds + "}}}]}]");
+            assertThrows(InvalidProtocolBufferException.class, () -> EnvoyJson.toMessage(tree,
+                    RouteConfiguration.class), seconds);
+        }
+    }
+
+    @Test
+    void aListValueOrFieldMaskWrittenAsTheObjectOfItsFieldsReadsAsIt() throws Exception {
+        RouteConfiguration r = routes("""
+                virtual_hosts:
+                - name: v
+                  domains: ["*"]
+                  typed_per_filter_config:
+                    list:
+                      "@type": type.googleapis.com/google.protobuf.ListValue
+                      value: {values: [1, a, [2]]}
+                    one:
+                      "@type": type.googleapis.com/google.protobuf.ListValue
+                      value: {values: b}
+                    none:
+                      "@type": type.googleapis.com/google.protobuf.ListValue
+                      value: {}
+                    mask:
+                      "@type": type.googleapis.com/google.protobuf.FieldMask
+                      value: {paths: [a.b, c_d]}
+                    single:
+                      "@type": type.googleapis.com/google.protobuf.FieldMask
+                      value: {paths: e}
+                """);
+        var configs = r.getVirtualHosts(0).getTypedPerFilterConfigMap();
+        var list = configs.get("list").unpack(com.google.protobuf.ListValue.class);
+        assertEquals(3, list.getValuesCount());
+        assertEquals(1, list.getValues(0).getNumberValue());
+        assertEquals("a", list.getValues(1).getStringValue());
+        assertEquals(2, list.getValues(2).getListValue().getValues(0).getNumberValue());
+        assertEquals("b", configs.get("one").unpack(com.google.protobuf.ListValue.class).getValues(0)
+                .getStringValue());
+        assertEquals(0, configs.get("none").unpack(com.google.protobuf.ListValue.class).getValuesCount());
+        assertEquals(java.util.List.of("a.b", "c_d"),
+                configs.get("mask").unpack(com.google.protobuf.FieldMask.class).getPathsList());
+        assertEquals(java.util.List.of("e"),
+                configs.get("single").unpack(com.google.protobuf.FieldMask.class).getPathsList());
+        for (String value : new String[] {"{values: [1], other: 2}", "{paths: [aB]}", "{paths: [\"a,b\"]}"}) {
+            String type = value.contains("paths") ? "FieldMask" : "ListValue";
+            var tree = EnvoyJson.tree("virtual_hosts: [{name: v, domains: [\"*\"], typed_per_filter_config: {x: "
+                    + "{\"@type\": type.googleapis.com/google.protobuf." + type + ", value: " + value + "}}}]");
+            assertThrows(InvalidProtocolBufferException.class, () -> EnvoyJson.toMessage(tree,
+                    RouteConfiguration.class), value);
+        }
     }
 
     @Test
