@@ -1,7 +1,6 @@
 package dev.inmesh.runtime.xds;
 
 import com.google.protobuf.Any;
-import com.google.protobuf.util.JsonFormat;
 import dev.inmesh.api.config.listener.Compressor;
 import dev.inmesh.api.config.route.CompressorPerRoute;
 import io.envoyproxy.envoy.extensions.compression.gzip.compressor.v3.Gzip;
@@ -24,14 +23,6 @@ final class CompressorParser {
     static final String TYPE = "envoy.extensions.filters.http.compressor.v3.Compressor";
     static final String GZIP_TYPE = "envoy.extensions.compression.gzip.compressor.v3.Gzip";
     static final String PER_ROUTE_TYPE = "envoy.extensions.filters.http.compressor.v3.CompressorPerRoute";
-
-    /** The compressor libraries a TypedStruct's JSON may name, so that any of them is read and refused by name. */
-    private static final JsonFormat.TypeRegistry LIBRARIES = JsonFormat.TypeRegistry.newBuilder()
-            .add(Gzip.getDescriptor())
-            .add(io.envoyproxy.envoy.extensions.compression.brotli.compressor.v3.Brotli.getDescriptor())
-            .add(io.envoyproxy.envoy.extensions.compression.zstd.compressor.v3.Zstd.getDescriptor())
-            .add(com.github.xds.type.v3.TypedStruct.getDescriptor())
-            .add(com.github.udpa.udpa.type.v1.TypedStruct.getDescriptor()).build();
 
     private CompressorParser() {}
 
@@ -69,8 +60,7 @@ final class CompressorParser {
 
     static Compressor parse(Any any) {
         var c = LocalRateLimitParser.typed(any, io.envoyproxy.envoy.extensions.filters.http.compressor.v3.Compressor
-                .class, io.envoyproxy.envoy.extensions.filters.http.compressor.v3.Compressor.newBuilder(), TYPE,
-                LIBRARIES);
+                .class, io.envoyproxy.envoy.extensions.filters.http.compressor.v3.Compressor.newBuilder(), TYPE);
         Fields.onlyKnown(c, Set.of("compressor_library", "response_direction_config", "content_length",
                 "content_type", "disable_on_etag_header", "remove_accept_encoding_header", "runtime_enabled",
                 "request_direction_config"),

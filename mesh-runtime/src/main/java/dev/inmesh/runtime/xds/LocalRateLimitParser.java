@@ -2,7 +2,6 @@ package dev.inmesh.runtime.xds;
 
 import com.google.protobuf.Any;
 import com.google.protobuf.InvalidProtocolBufferException;
-import com.google.protobuf.util.JsonFormat;
 import dev.inmesh.api.config.core.FractionalPercent;
 import dev.inmesh.api.config.ratelimit.NetworkLocalRateLimit;
 import dev.inmesh.api.config.route.LocalRateLimit;
@@ -168,21 +167,14 @@ final class LocalRateLimitParser {
     /**
      * A typed config of type {@code type}: the message itself, or the one a {@code TypedStruct}
      * ({@code xds.type.v3} or {@code udpa.type.v1}, as Istio's EnvoyFilters often write one) carries, read into
-     * {@code builder}.
+     * {@code builder} as Envoy reads it (source/common/config/utility.cc, translateOpaqueConfig): its value printed as
+     * JSON and read as Envoy's JSON (source/common/protobuf/utility.cc, jsonConvertInternal), in protobuf's legacy
+     * syntax ({@code fill_interval: {seconds: 60}}, {@code tokens_per_fill: {value: 10}}) and with the {@code Any}s
+     * inside it typed as in a file.
      */
     static <T extends com.google.protobuf.Message> T typed(Any any, Class<T> type,
                                                            com.google.protobuf.Message.Builder builder,
                                                            String typeName) {
-        return typed(any, type, builder, typeName, JsonFormat.TypeRegistry.getEmptyTypeRegistry());
-    }
-
-    /**
-     * As {@link #typed(Any, Class, com.google.protobuf.Message.Builder, String)}, the {@code Any}s inside a
-     * TypedStruct's fields read with {@code registry}'s types.
-     */
-    static <T extends com.google.protobuf.Message> T typed(Any any, Class<T> type,
-                                                           com.google.protobuf.Message.Builder builder,
-                                                           String typeName, JsonFormat.TypeRegistry registry) {
         String url = any.getTypeUrl();
         com.google.protobuf.Struct value;
         try {
@@ -197,10 +189,11 @@ final class LocalRateLimitParser {
             throw new FieldError("@type", url + " (expected: a TypedStruct)");
         }
         try {
-            JsonFormat.parser().usingTypeRegistry(registry).merge(JsonFormat.printer().print(value), builder);
+            return EnvoyJson.toMessage(EnvoyJson.tree(EnvoyJson.print(value)), builder, type);
         } catch (InvalidProtocolBufferException e) {
             throw new FieldError("value", e.getMessage() + " (expected: the fields of " + typeName + ")");
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            throw new IllegalStateException("printed JSON reads back", e);
         }
-        return type.cast(builder.build());
     }
 }

@@ -112,6 +112,30 @@ class LocalRateLimitParserTest {
     }
 
     @Test
+    void aTypedStructsDurationAndWrapperWrittenAsObjectsAreReadAsEnvoyReadsThem() throws Exception {
+        // Envoy reads a TypedStruct's value as JSON, in protobuf's legacy syntax (MessageUtil::jsonConvert)
+        HttpConnectionManager h = IstioRateLimit.hcm(RBAC + FAULT + """
+                - name: envoy.filters.http.local_ratelimit
+                  typed_config:
+                    "@type": type.googleapis.com/udpa.type.v1.TypedStruct
+                    type_url: type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit
+                    value:
+                      stat_prefix: rl
+                      token_bucket: {max_tokens: 10, tokens_per_fill: {value: 5}, fill_interval: {seconds: 60}}
+                """ + EnvoyValidationTest.ROUTER);
+        assertEquals(new LocalRateLimit.TokenBucket(10, 5, Duration.ofSeconds(60)),
+                h.localRateLimitFilter().localRateLimit().tokenBucket());
+        String m = refused(EnvoyValidationTest.listenerWithHttpFilters("""
+                - name: envoy.filters.http.local_ratelimit
+                  typed_config:
+                    "@type": type.googleapis.com/xds.type.v3.TypedStruct
+                    type_url: type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit
+                    value: {stat_prefix: rl, token_bucket: {max_tokens: 1, fill_interval: {seconds: 1, minutes: 2}}}
+                """ + EnvoyValidationTest.ROUTER));
+        assertTrue(m.contains("http_filters[0].typed_config.value") && m.contains("LocalRateLimit"), m);
+    }
+
+    @Test
     void aDisabledFilterRunsNowhereButItsConfigIsStillChecked() throws Exception {
         String disabled = IstioRateLimit.FILTER + "  disabled: true\n";
         assertNull(IstioRateLimit.hcm(disabled + EnvoyValidationTest.ROUTER).localRateLimitFilter());
