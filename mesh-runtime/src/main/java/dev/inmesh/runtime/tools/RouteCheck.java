@@ -208,7 +208,7 @@ public final class RouteCheck {
             if (!t.isObject()) {
                 throw new TestFileException(at + ": expected an object with test_name, input and validate");
             }
-            String name = text(t, "test_name", null);
+            String name = text(t, "test_name", null, at);
             if (name == null || name.isEmpty()) {
                 throw new TestFileException(at + ".test_name: missing");
             }
@@ -219,7 +219,7 @@ public final class RouteCheck {
                 throw new TestFileException(where + ": missing");
             }
             knownFields(in, INPUT_FIELDS, where);
-            String method = text(in, "method", "");
+            String method = text(in, "method", "", where);
             if (method.codePointCount(0, method.length()) < 3) {
                 throw new TestFileException(where + ".method: " + (method.isEmpty() ? "missing" : "\"" + method + "\"")
                         + " (expected: a method of at least 3 characters)");
@@ -227,7 +227,7 @@ public final class RouteCheck {
             Input input = new Input(nonEmpty(in, "authority", where), nonEmpty(in, "path", where), method,
                     headerValues(in, "additional_request_headers", where), randomValue(in, where),
                     bool(in, "ssl", where), bool(in, "internal", where),
-                    headerValues(in, "additional_response_headers", where), text(in, "runtime", ""));
+                    headerValues(in, "additional_response_headers", where), text(in, "runtime", "", where));
             JsonNode v = get(t, "validate");
             where = at + " (" + name + ").validate";
             if (v == null || !v.isObject()) {
@@ -281,7 +281,7 @@ public final class RouteCheck {
 
     /** A string field that validation.proto requires not empty ({@code min_len: 1}). */
     private static String nonEmpty(JsonNode n, String field, String at) throws TestFileException {
-        String v = text(n, field, "");
+        String v = text(n, field, "", at);
         if (v.isEmpty()) {
             throw new TestFileException(at + "." + field + ": missing (expected: a non-empty value)");
         }
@@ -289,25 +289,17 @@ public final class RouteCheck {
     }
 
     /**
-     * The uint64 {@code random_value} (0 when absent) as protobuf's JSON parser reads one: a number, or a string of
-     * digits, whole and from 0 to 2^64 - 1; its bits as a long.
+     * The uint64 {@code random_value} (0 when absent) as protobuf's JSON parser reads one: a number or a string of
+     * one, its digits from 0 to 2^64 - 1, or a whole number to 2^54 written with a point or an exponent
+     * ({@code 1.0}, {@code "1e3"}); its bits as a long.
      */
     private static long randomValue(JsonNode n, String at) throws TestFileException {
         JsonNode v = get(n, "random_value");
         if (v == null || v.isNull()) {
             return 0;
         }
-        java.math.BigInteger value = null;
-        try {
-            if (v.isNumber()) {
-                value = v.decimalValue().toBigIntegerExact();
-            } else if (v.isTextual() && v.asText().matches("\\+?[0-9]+")) {
-                value = new java.math.BigInteger(v.asText());
-            }
-        } catch (ArithmeticException e) {
-            value = null; // a fraction
-        }
-        if (value == null || value.signum() < 0 || value.bitLength() > 64) {
+        java.math.BigInteger value = EnvoyJson.integer(v, true);
+        if (value == null) {
             throw new TestFileException(at + ".random_value: " + v
                     + " (expected: a uint64, 0 to 18446744073709551615)");
         }
@@ -411,9 +403,19 @@ public final class RouteCheck {
         return out;
     }
 
-    private static String text(JsonNode n, String snake, String dflt) {
+    /**
+     * A string field, {@code dflt} when absent or null: as protobuf's JSON parser reads one, a JSON string only (a
+     * number, bool, list or object there is refused, by the field's name).
+     */
+    private static String text(JsonNode n, String snake, String dflt, String at) throws TestFileException {
         JsonNode v = get(n, snake);
-        return v == null || v.isNull() ? dflt : v.asText();
+        if (v == null || v.isNull()) {
+            return dflt;
+        } else if (!v.isTextual()) {
+            String shown = v.isArray() ? "a list" : v.isObject() ? "an object" : v.toString();
+            throw new TestFileException(at + "." + snake + ": " + shown + " (expected: a string)");
+        }
+        return v.asText();
     }
 
     /**

@@ -162,7 +162,8 @@ public final class RouteCheckCommand implements Callable<Integer> {
             throw new InputException(file + ": is a directory (expected a test file)");
         }
         try {
-            return EnvoyJson.tree(EnvoyConfigReader.decode(Files.readAllBytes(file)));
+            // as Envoy's tool loads it (MessageUtil::loadFromFile): YAML's scalars typed as Envoy types them
+            return EnvoyJson.envoyTree(EnvoyConfigReader.decode(Files.readAllBytes(file)));
         } catch (JsonProcessingException e) {
             throw new InputException(file + ": not valid JSON or YAML: " + e.getOriginalMessage());
         } catch (java.nio.charset.CharacterCodingException e) {

@@ -43,6 +43,20 @@ public final class EnvoyJson {
      * files have them); empty documents are dropped, and no document at all is an error.
      */
     public static java.util.List<JsonNode> documents(String text) throws JsonProcessingException {
+        return documents(text, false);
+    }
+
+    /**
+     * Reads JSON or YAML as Envoy's own loading turns a file into JSON (MessageUtil::loadFromYaml,
+     * source/common/protobuf/yaml_utility.cc): its first document, YAML's scalars typed as Envoy types them, so that
+     * an unquoted {@code 123} or {@code yes} is no string there and {@code 1.50} is the string {@code "1.50"}.
+     */
+    public static JsonNode envoyTree(String text) throws JsonProcessingException {
+        return documents(text, true).get(0);
+    }
+
+    private static java.util.List<JsonNode> documents(String text, boolean envoyScalars)
+            throws JsonProcessingException {
         String t = text.stripLeading();
         if (t.startsWith("{") || t.startsWith("[")) {
             try {
@@ -52,7 +66,7 @@ public final class EnvoyJson {
             }
         }
         // anchors, aliases and !ignore keys as Envoy reads them
-        java.util.List<JsonNode> docs = YamlTrees.documents(text);
+        java.util.List<JsonNode> docs = YamlTrees.documents(text, envoyScalars);
         if (docs.isEmpty()) {
             throw new JsonProcessingException("empty document") {
                 private static final long serialVersionUID = 1L;
@@ -207,8 +221,8 @@ public final class EnvoyJson {
                     return null;
                 }
             }
-            seconds = integer(obj.get("seconds"));
-            nanos = Math.toIntExact(integer(obj.get("nanos")));
+            seconds = int64(obj.get("seconds"));
+            nanos = Math.toIntExact(int64(obj.get("nanos")));
             return obj.textNode(type.equals("google.protobuf.Duration")
                     ? Durations.toString(Duration.newBuilder()
                             .setSeconds(seconds).setNanos(nanos).build())
@@ -229,36 +243,37 @@ public final class EnvoyJson {
             java.util.regex.Pattern.compile("[+-]?([0-9]+\\.?[0-9]*|\\.[0-9]+)([eE][+-]?[0-9]+)?");
 
     /**
-     * An int64 as protobuf's JSON parser reads one (parser.cc, ParseIntInner and ParseInt), 0 when absent: a JSON
-     * number or a string of one, its digits, or else a finite number from -2^53 to 2^53 with no fraction
-     * ({@code 1.0}, {@code 1e3}).
+     * An integer field's value as protobuf's JSON parser reads one (parser.cc, ParseIntInner): a JSON number or a
+     * string of one, its digits within the 64 bits of the type (signed, or {@code unsigned}), or else a finite number
+     * with no fraction from -2^53 (0 unsigned) to 2^53 (2^54 unsigned), such as {@code 1.0} or {@code 1e3}; null
+     * for anything else.
      */
-    private static long integer(JsonNode n) {
-        if (n == null) {
-            return 0;
-        } else if (n.isIntegralNumber() && n.canConvertToLong()) {
-            return n.asLong();
-        } else if (n.isNumber() && !n.isIntegralNumber()) {
-            return whole(n.doubleValue());
-        } else if (n.isTextual() && DIGITS.matcher(n.asText()).matches()) {
-            try {
-                return Long.parseLong(n.asText());
-            } catch (NumberFormatException e) {
-                // out of range: read as a number, as protobuf's parser does, and refused there
-            }
+    public static java.math.BigInteger integer(JsonNode n, boolean unsigned) {
+        java.math.BigInteger digits = n.isIntegralNumber() ? n.bigIntegerValue()
+                : n.isTextual() && DIGITS.matcher(n.asText()).matches() ? new java.math.BigInteger(n.asText()) : null;
+        if (digits != null && (unsigned ? digits.signum() >= 0 && digits.bitLength() <= 64
+                : digits.bitLength() <= 63)) {
+            return digits;
         }
-        if (n.isTextual() && DECIMAL.matcher(n.asText()).matches()) {
-            return whole(Double.parseDouble(n.asText()));
+        double d;
+        if (n.isNumber()) {
+            d = n.doubleValue();
+        } else if (n.isTextual() && DECIMAL.matcher(n.asText()).matches()) {
+            d = Double.parseDouble(n.asText());
+        } else {
+            return null;
         }
-        throw new IllegalArgumentException("not an integer: " + n);
+        boolean inRange = unsigned ? d >= 0 && d <= 2 * EXACT : Math.abs(d) <= EXACT;
+        return inRange && d == Math.rint(d) ? java.math.BigInteger.valueOf((long) d) : null;
     }
 
-    /** A number with no fraction within protobuf's bound of 2^53, as a long. */
-    private static long whole(double d) {
-        if (!(Math.abs(d) <= EXACT) || d != Math.rint(d)) {
-            throw new IllegalArgumentException("not an integer: " + d);
+    /** An int64 read as {@link #integer(JsonNode, boolean)} reads it, 0 when absent. */
+    private static long int64(JsonNode n) {
+        java.math.BigInteger i = n == null ? java.math.BigInteger.ZERO : integer(n, false);
+        if (i == null) {
+            throw new IllegalArgumentException("not an integer: " + n);
         }
-        return (long) d;
+        return i.longValueExact();
     }
 
     /** Parses one message of a class that has a static {@code newBuilder()}. */

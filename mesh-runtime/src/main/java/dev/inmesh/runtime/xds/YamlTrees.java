@@ -13,10 +13,14 @@ import com.fasterxml.jackson.dataformat.yaml.YAMLParser;
 import java.io.IOException;
 import java.io.Reader;
 import java.io.StringReader;
+import java.math.BigInteger;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.yaml.snakeyaml.LoaderOptions;
 import org.yaml.snakeyaml.events.AliasEvent;
 import org.yaml.snakeyaml.events.Event;
@@ -29,7 +33,8 @@ import org.yaml.snakeyaml.events.ScalarEvent;
  * ({@code &name}) marked earlier in the same document, and a key tagged {@code !ignore} is left out with its value,
  * so that anchors can be declared outside the configuration's own fields, as Envoy's documentation shows. A merge key
  * ({@code <<}) is refused by name: yaml-cpp has none, and Envoy reads it as a field of that name, which no message has.
- * Scalars are typed as Jackson's YAML reader types them, as the rest of Inmesh reads YAML.
+ * Scalars are typed as Jackson's YAML reader types them, as the rest of Inmesh reads YAML, or, where asked, as Envoy
+ * types them.
  *
  * <p>Jackson's own tree reader knows neither: it reads an alias as a string of its anchor's name (a cluster's
  * {@code load_assignment: *endpoints} became the string {@code "endpoints"}) and drops tags of keys.
@@ -40,13 +45,16 @@ final class YamlTrees {
 
     private YamlTrees() {}
 
-    /** Each document of {@code text}, empty ones (and ones that are only {@code null}) left out. */
-    static List<JsonNode> documents(String text) throws JsonProcessingException {
+    /**
+     * Each document of {@code text}, empty ones (and ones that are only {@code null}) left out; the scalars typed as
+     * Envoy types them ({@link #envoyScalar}) with {@code envoyScalars}, else as Jackson's YAML reader types them.
+     */
+    static List<JsonNode> documents(String text, boolean envoyScalars) throws JsonProcessingException {
         List<JsonNode> docs = new ArrayList<>();
         try (Parser p = (Parser) FACTORY.createParser(new StringReader(text))) {
             while (p.nextToken() != null) {
                 // anchors are a document's own
-                JsonNode n = new Document(p).value();
+                JsonNode n = new Document(p, envoyScalars).value();
                 if (!n.isNull()) {
                     docs.add(n);
                 }
@@ -62,10 +70,12 @@ final class YamlTrees {
     /** One document's reading: the values its anchors marked so far. */
     private static final class Document {
         private final Parser p;
+        private final boolean envoyScalars;
         private final Map<String, JsonNode> anchors = new HashMap<>();
 
-        Document(Parser p) {
+        Document(Parser p, boolean envoyScalars) {
             this.p = p;
+            this.envoyScalars = envoyScalars;
         }
 
         /** The value at the parser's current token, read to its end. */
@@ -81,6 +91,18 @@ final class YamlTrees {
             JsonNode node = switch (p.currentToken()) {
                 case START_OBJECT -> object();
                 case START_ARRAY -> array();
+                default -> envoyScalars && event instanceof ScalarEvent scalar ? envoyScalar(scalar) : scalar();
+            };
+            String anchor = event instanceof NodeEvent n ? n.getAnchor() : null;
+            if (anchor != null) {
+                anchors.put(anchor, node);
+            }
+            return node;
+        }
+
+        /** The scalar at the parser's current token as Jackson's YAML reader types it. */
+        private JsonNode scalar() throws IOException {
+            return switch (p.currentToken()) {
                 case VALUE_STRING -> NODES.textNode(p.getText());
                 case VALUE_NUMBER_INT -> switch (p.getNumberType()) {
                     case INT -> NODES.numberNode(p.getIntValue());
@@ -95,11 +117,6 @@ final class YamlTrees {
                         : NODES.pojoNode(p.getEmbeddedObject());
                 default -> NODES.nullNode();
             };
-            String anchor = event instanceof NodeEvent n ? n.getAnchor() : null;
-            if (anchor != null) {
-                anchors.put(anchor, node);
-            }
-            return node;
         }
 
         private ObjectNode object() throws IOException {
@@ -127,6 +144,44 @@ final class YamlTrees {
             }
             return a;
         }
+    }
+
+    /** yaml-cpp's bools (convert.cpp), each in lower case, upper case or capitalized. */
+    private static final Pattern BOOL = Pattern.compile("(?:y|yes|true|on|n|no|false|off)", Pattern.CASE_INSENSITIVE);
+    private static final Pattern FLEXIBLE_CASE = Pattern.compile("[a-z]*|[A-Z][a-z]*|[A-Z]+");
+    /** An integer as yaml-cpp's stream reads one, its base from its prefix: 0x hex, 0 octal, else decimal. */
+    private static final Pattern INTEGER = Pattern.compile("([+-]?)(?:0[xX]([0-9a-fA-F]+)|0([0-7]*)|([1-9][0-9]*))");
+
+    /**
+     * A scalar as Envoy types it on its way from YAML to JSON (parseYamlNode, source/common/protobuf/yaml_utility.cc,
+     * over yaml-cpp 0.8's conversions): a quoted or block scalar is a string; a plain one is null ({@code ~},
+     * {@code null}, nothing), a bool ({@code y}, {@code yes}, {@code true}, {@code on} and their {@code n},
+     * {@code no}, {@code false}, {@code off}), an int64 ({@code 0x} hex, {@code 0} octal or decimal) as a number
+     * when it fits 32 bits and else as the string of its decimal digits, or else the string as written
+     * ({@code 1.50}, {@code 1e3}, {@code .inf}).
+     */
+    static JsonNode envoyScalar(ScalarEvent s) {
+        String v = s.getValue();
+        if (!s.isPlain()) {
+            return NODES.textNode(v);
+        } else if (s.getTag() == null && List.of("", "~", "null", "Null", "NULL").contains(v)) {
+            return NODES.nullNode();
+        } else if (BOOL.matcher(v).matches() && FLEXIBLE_CASE.matcher(v).matches()) {
+            return NODES.booleanNode(List.of("y", "yes", "true", "on").contains(v.toLowerCase(Locale.ROOT)));
+        }
+        Matcher m = INTEGER.matcher(v);
+        if (m.matches()) {
+            BigInteger i = m.group(2) != null ? new BigInteger(m.group(2), 16)
+                    : m.group(3) != null ? (m.group(3).isEmpty() ? BigInteger.ZERO : new BigInteger(m.group(3), 8))
+                    : new BigInteger(m.group(4));
+            i = m.group(1).equals("-") ? i.negate() : i;
+            if (i.bitLength() <= 31) {
+                return NODES.numberNode(i.intValue());
+            } else if (i.bitLength() <= 63) {
+                return NODES.textNode(i.toString());
+            }
+        }
+        return NODES.textNode(v);
     }
 
     /** A YAML document Inmesh cannot read into JSON, and where. */

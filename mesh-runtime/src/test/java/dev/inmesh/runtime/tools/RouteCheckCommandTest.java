@@ -722,7 +722,7 @@ class RouteCheckCommandTest {
             {"{tests: [{test_name: t, input: {authority: svc, path: /, method: GET, random_value: -5}, "
                 + "validate: {}}]}", "tests[0] (t).input.random_value: -5 (expected: a uint64"},
             {"{tests: [{test_name: t, input: {authority: svc, path: /, method: GET, random_value: 1.5}, "
-                + "validate: {}}]}", "tests[0] (t).input.random_value: 1.5 (expected: a uint64"},
+                + "validate: {}}]}", "tests[0] (t).input.random_value: \"1.5\" (expected: a uint64"},
             {"{tests: [{test_name: t, input: {authority: svc, path: /, method: GET, ssl: 1}, validate: {}}]}",
                 "tests[0] (t).input.ssl: 1 (expected: true or false)"},
             {"{tests: [{test_name: t, input: {authority: svc, path: /, method: GET, "
@@ -734,6 +734,19 @@ class RouteCheckCommandTest {
                 "tests[0] (t).validate.response_header_matches[0]: "},
             {"{tests: [{test_name: t, " + input + ", validate: {cluster_name: {value: c, x: 1}}}]}",
                 "tests[0] (t).validate.cluster_name: "},
+            // a string field takes a string only; in YAML as Envoy types its scalars: 5, yes, 0x10 are none
+            {"{tests: [{test_name: 5, " + input + ", validate: {}}]}", "tests[0].test_name: 5 (expected: a string)"},
+            {"{tests: [{test_name: t, input: {authority: svc, path: /, method: 123}, validate: {}}]}",
+                "tests[0] (t).input.method: 123 (expected: a string)"},
+            {"{tests: [{test_name: t, input: {authority: yes, path: /, method: GET}, validate: {}}]}",
+                "tests[0] (t).input.authority: true (expected: a string)"},
+            {"{tests: [{test_name: t, input: {authority: svc, path: [/a], method: GET}, validate: {}}]}",
+                "tests[0] (t).input.path: a list (expected: a string)"},
+            {"{tests: [{test_name: t, input: {authority: svc, path: /, method: GET, runtime: {}}, validate: {}}]}",
+                "tests[0] (t).input.runtime: an object (expected: a string)"},
+            {"{\"tests\": [{\"test_name\": \"t\", \"input\": {\"authority\": \"svc\", \"path\": \"/\", "
+                + "\"method\": \"GET\", \"runtime\": 0x10}, \"validate\": {}}]}",
+                "tests[0] (t).input.runtime: 16 (expected: a string)"},
         };
         for (String[] c : cases) {
             Path tests = Files.writeString(dir.resolve("tests.yaml"), c[0]);
@@ -778,6 +791,13 @@ class RouteCheckCommandTest {
                   validate: {cluster_name: {value: other}}
                 """, 1, "a wrapper's value that does not hold\n"
                 + "expected: [other], actual: [c], test type: cluster_name\n");
+        // as Envoy types YAML's scalars: a plain 2.50 or 1e3 is the string as written, 1.0 a whole number
+        runTests(routes, """
+                tests:
+                - test_name: 2.50
+                  input: {authority: svc, path: /, method: 1e3, random_value: 1.0}
+                  validate: {cluster_name: other}
+                """, 1, "2.50\nexpected: [other], actual: [c], test type: cluster_name\n");
     }
 
     @Test

@@ -23,7 +23,7 @@ import org.junit.jupiter.api.Test;
 /**
  * YAML as Envoy reads it: aliases are the values their anchors marked, keys tagged {@code !ignore} are left out (the
  * place to declare anchors, as Envoy's documentation shows), a merge key is refused; everything else as Jackson's
- * YAML reader reads it.
+ * YAML reader reads it, or, when asked, its scalars as Envoy types them.
  */
 class YamlTreesTest {
     /** Two clusters sharing their timeout and endpoint through anchors declared under an ignored key. */
@@ -116,10 +116,10 @@ class YamlTreesTest {
                 expected = jacksons(text);
             } catch (java.io.IOException e) {
                 // not YAML (a template): refused too
-                assertThrows(JsonProcessingException.class, () -> YamlTrees.documents(text), text);
+                assertThrows(JsonProcessingException.class, () -> YamlTrees.documents(text, false), text);
                 continue;
             }
-            assertEquals(expected, YamlTrees.documents(text), text);
+            assertEquals(expected, YamlTrees.documents(text, false), text);
             read++;
         }
         assertTrue(read >= 5, "read " + read);
@@ -131,6 +131,28 @@ class YamlTreesTest {
         } catch (java.io.IOException e) {
             throw new java.io.UncheckedIOException(e);
         }
+    }
+
+    @Test
+    void scalarsAreTypedAsEnvoyTypesThemWhenAsked() throws Exception {
+        JsonNode n = YamlTrees.documents("""
+                ints: [0, -1, 2147483647, -2147483648, 2147483648, 0x1f, 017, 08, +3, 9223372036854775808]
+                bools: [y, Yes, NO, on, OFF, True, yEs]
+                nulls: [~, null, NULL, "null"]
+                empty:
+                strings: [1.50, 1e3, .inf, "5", '5', !!str 5, abc]
+                block: |
+                  123
+                """, true).get(0);
+        JsonNode expected = new ObjectMapper().readTree("""
+                {"ints": [0, -1, 2147483647, -2147483648, "2147483648", 31, 15, "08", 3, "9223372036854775808"],
+                 "bools": [true, true, false, true, false, true, "yEs"],
+                 "nulls": [null, null, null, "null"],
+                 "empty": null,
+                 "strings": ["1.50", "1e3", ".inf", "5", "5", 5, "abc"],
+                 "block": "123\\n"}
+                """);
+        assertEquals(expected, n);
     }
 
     /** Jackson's reading: one tree per document, empty and null ones left out. */
