@@ -82,25 +82,45 @@ final class Http1ServerCodec extends CombinedChannelDuplexHandler<HttpRequestDec
         /**
          * A header's (or a trailer's) name in lower case, as Envoy's HTTP/1 codec reads every name, unless a stateful
          * formatter keeps the case it came in: the router then finds the request's names in lower case already and
-         * sends them upstream so without rewriting its map ({@code HeaderCase}). Netty's decoder gives the common
-         * names as cached constants ({@code Host}), whose lower case is a constant too.
+         * sends them upstream so without rewriting its map ({@code HeaderCase}). A name in lower case already is
+         * read as Netty reads it; the names most clients capitalize ({@code Host}, {@code User-Agent}) become
+         * constants, any other one copy.
          */
         @Override
         protected AsciiString splitHeaderName(byte[] sb, int start, int length) {
-            AsciiString name = super.splitHeaderName(sb, start, length);
-            return preserveHeaderCase ? name : lowerCase(name);
-        }
-
-        private static AsciiString lowerCase(AsciiString name) {
-            if (!dev.inmesh.runtime.router.HeaderCase.hasUpperCase(name)) {
-                return name;
+            if (preserveHeaderCase) {
+                return super.splitHeaderName(sb, start, length);
+            }
+            int upper = start;
+            int end = start + length;
+            while (upper < end && (sb[upper] < 'A' || sb[upper] > 'Z')) {
+                upper++;
+            }
+            if (upper == end) {
+                return super.splitHeaderName(sb, start, length); // in lower case already
             }
             for (AsciiString common : COMMON) {
-                if (common.length() == name.length() && common.contentEqualsIgnoreCase(name)) {
+                if (common.length() == length && equalsIgnoreCase(common, sb, start)) {
                     return common;
                 }
             }
-            return name.toLowerCase();
+            byte[] lower = new byte[length];
+            for (int i = 0; i < length; i++) {
+                byte b = sb[start + i];
+                lower[i] = b >= 'A' && b <= 'Z' ? (byte) (b + ('a' - 'A')) : b;
+            }
+            return new AsciiString(lower, false);
+        }
+
+        /** Whether the lower-case {@code name} is the bytes of {@code sb} from {@code start} on, in any case. */
+        private static boolean equalsIgnoreCase(AsciiString name, byte[] sb, int start) {
+            for (int i = 0; i < name.length(); i++) {
+                byte b = sb[start + i];
+                if ((b >= 'A' && b <= 'Z' ? b + ('a' - 'A') : b) != name.byteAt(i)) {
+                    return false;
+                }
+            }
+            return true;
         }
 
         /** Names most clients send capitalized, whose lower case is a constant rather than a copy per request. */

@@ -1,11 +1,11 @@
 package dev.inmesh.runtime.router;
 
 import io.vertx.core.MultiMap;
-import java.util.HashMap;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.TreeMap;
 
 /** The case of header names as Envoy's HTTP/1 codec writes them: lower case unless a stateful formatter keeps it. */
 public final class HeaderCase {
@@ -24,36 +24,48 @@ public final class HeaderCase {
     }
 
     /**
-     * The first spelling of each name of {@code headers} that has upper case, by its lower-case form (empty when none
-     * has): what Envoy's preserve-case formatter remembers of the names its codec read.
+     * The first spelling of each name of {@code headers}, by name in any case, of the names whose first spelling has
+     * upper case (empty when none has): what Envoy's preserve-case formatter remembers of the names its codec read,
+     * the first spelling of each (a later {@code Foo} after {@code foo} is written {@code foo}).
      */
     static Map<String, String> spellings(MultiMap headers) {
         if (!hasUpperCaseName(headers)) {
             return Map.of();
         }
-        Map<String, String> first = new HashMap<>();
+        Map<String, String> first = new TreeMap<>(String.CASE_INSENSITIVE_ORDER);
         for (Map.Entry<String, String> e : headers) {
-            if (hasUpperCase(e.getKey())) {
-                first.putIfAbsent(e.getKey().toLowerCase(Locale.ROOT), e.getKey());
-            }
+            first.putIfAbsent(e.getKey(), e.getKey());
         }
+        first.values().removeIf(spelling -> !hasUpperCase(spelling));
         return first;
     }
 
     /**
-     * Writes each name of {@code headers} as {@code spellings} spells its lower-case form, else in lower case, in
-     * place and keeping their order, as Envoy's preserve-case formatter writes a request's names.
+     * Writes each name of {@code headers} as {@code spellings} (by name in any case) spells it, else in lower case,
+     * in place and keeping their order, as Envoy's preserve-case formatter writes a request's names; a map already
+     * so written is left as it is.
      */
     static void respell(MultiMap headers, Map<String, String> spellings) {
-        if (spellings.isEmpty() && !hasUpperCaseName(headers)) {
+        if (spelled(headers, spellings)) {
             return;
         }
         List<Map.Entry<String, String>> all = headers.entries();
         headers.clear();
         for (Map.Entry<String, String> e : all) {
-            String lower = e.getKey().toLowerCase(Locale.ROOT);
-            headers.add(spellings.getOrDefault(lower, lower), e.getValue());
+            String spelling = spellings.get(e.getKey());
+            headers.add(spelling != null ? spelling : e.getKey().toLowerCase(Locale.ROOT), e.getValue());
         }
+    }
+
+    /** Whether every name of {@code headers} is written as {@link #respell} would write it. */
+    private static boolean spelled(MultiMap headers, Map<String, String> spellings) {
+        for (Map.Entry<String, String> e : headers) {
+            String spelling = spellings.get(e.getKey());
+            if (spelling != null ? !spelling.equals(e.getKey()) : hasUpperCase(e.getKey())) {
+                return false;
+            }
+        }
+        return true;
     }
 
     private static boolean hasUpperCaseName(MultiMap headers) {
