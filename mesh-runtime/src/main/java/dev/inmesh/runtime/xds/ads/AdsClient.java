@@ -890,7 +890,9 @@ public final class AdsClient {
      * A response whose taking failed in the client itself (a fault of Inmesh's, not the resource's), as Envoy's mux
      * takes an exception thrown while it decodes or applies a response (GrpcMuxImpl::onDiscoveryResponse): the
      * response is NACKed with the exception's text, and the resources of its type held before it ({@code held}) are
-     * kept and published again, so that nothing of it serves. Decoded again ({@code again}), it was answered already.
+     * kept and published again, so that nothing of it serves; and, as the mux fails every watch of the type then, it
+     * is rejected whole ({@link #failWatches}). Decoded again ({@code again}), it was answered and its watches failed
+     * already.
      */
     private void failed(SubscriptionState s, Update u, Map<String, SubscriptionState.Entry> held, boolean again,
                         RuntimeException e) {
@@ -901,6 +903,7 @@ public final class AdsClient {
         s.rejected = null;
         s.nonce = r.getNonce();
         if (!again) {
+            failWatches(s);
             reject(s, r, Map.of("", "the whole " + s.kind + " response is rejected: " + e), Instant.now(), false);
         }
         afterChange(resubscribe() | applied);
@@ -952,19 +955,10 @@ public final class AdsClient {
             // parse, or a value the proto constraints of Envoy's API refuse) rejects the whole response; nothing is
             // applied and nothing absent from it is deleted. So does, over delta xDS, a name sent twice among the
             // resources added and removed.
-            s.received |= s.wildcard;
             errors.put("", "the whole " + type.kind() + " response is rejected");
-            // As Envoy's mux fails every watch of the type then (onConfigUpdateFailed, UpdateRejected): a route
-            // configuration or load assignment asked for and not arrived yet is served empty, so that the listener
-            // or cluster waiting for it stops warming (and no longer holds the server's initialization).
-            Map<String, SubscriptionState.Entry> served = new LinkedHashMap<>(s.resources);
-            Set<String> added = new LinkedHashSet<>();
-            if (!s.wildcard) {
-                serveEmptyIfPending(s, List.copyOf(s.pending), served, added);
-                s.resources = served;
-            }
+            boolean served = failWatches(s);
             reject(s, r, errors, now, false);
-            afterChange(!added.isEmpty());
+            afterChange(served);
             return;
         }
 
@@ -1245,6 +1239,24 @@ public final class AdsClient {
             unpark();
         }
         publishStatus();
+    }
+
+    /**
+     * As Envoy's mux fails every watch of a type whose response it rejects whole (onConfigUpdateFailed,
+     * UpdateRejected): the initial fetch of the listeners or clusters ends, and a route configuration or load
+     * assignment asked for and not arrived yet is served empty, so that the listener or cluster waiting for it stops
+     * warming (and no longer holds the server's initialization). Returns whether one was.
+     */
+    private static boolean failWatches(SubscriptionState s) {
+        s.received |= s.wildcard;
+        if (s.wildcard) {
+            return false;
+        }
+        Map<String, SubscriptionState.Entry> served = new LinkedHashMap<>(s.resources);
+        Set<String> added = new LinkedHashSet<>();
+        serveEmptyIfPending(s, List.copyOf(s.pending), served, added);
+        s.resources = served;
+        return !added.isEmpty();
     }
 
     /** Serves empty, in {@code next}, each of {@code names} that has not arrived yet, ending its wait. */

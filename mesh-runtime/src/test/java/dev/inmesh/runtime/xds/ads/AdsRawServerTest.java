@@ -565,18 +565,37 @@ class AdsRawServerTest {
         assertEquals(nack, onlyAnswer("bad-4"));
     }
 
-    @Test
-    void aResponseWhoseTakingFailsInTheClientIsNackedWithTheFailureAndTheLastGoodRoutesKeepServingAsEnvoysMux()
+    /**
+     * Starts a client of the bookinfo resources with {@code initialFetchTimeout}, after {@code seams} (which make its
+     * own taking of a response fail) are set. Its first apply.
+     */
+    private Future<Void> startFailing(Duration initialFetchTimeout, java.util.function.Consumer<AdsClient> seams)
             throws Exception {
         serve(RawAdsServer.once(BOOKINFO, Any::pack, List.of()));
         client = new AdsClient(vertx, AdsOptions.of(NodeOptions.of("p", "default", "10.0.0.1"),
-                AdsOptions.XdsServer.plaintext("127.0.0.1", server.port())), holder);
-        client.decoding = r -> {
-            if (r.getVersionInfo().equals("2")) {
+                AdsOptions.XdsServer.plaintext("127.0.0.1", server.port())).withInitialFetchTimeout(
+                initialFetchTimeout), holder);
+        seams.accept(client);
+        Future<Void> first = client.start();
+        first.await(WAIT.toSeconds(), TimeUnit.SECONDS);
+        return first;
+    }
+
+    /** A seam that fails on the responses {@code which} picks, as a failure of the client's own. */
+    private static java.util.function.Consumer<DiscoveryResponse> failing(
+            java.util.function.Predicate<DiscoveryResponse> which) {
+        return r -> {
+            if (which.test(r)) {
                 throw new IllegalStateException("a failure of the client's own");
             }
         };
-        client.start().await(WAIT.toSeconds(), TimeUnit.SECONDS);
+    }
+
+    @Test
+    void aResponseWhoseTakingFailsInTheClientIsNackedWithTheFailureAndTheLastGoodRoutesKeepServingAsEnvoysMux()
+            throws Exception {
+        startFailing(AdsOptions.DEFAULT_INITIAL_FETCH_TIMEOUT,
+                c -> c.decoding = failing(r -> r.getVersionInfo().equals("2")));
         awaitAcks();
 
         server.push(response(RDS, "2", "rds-2", route("9080", "c2")));
@@ -591,6 +610,40 @@ class AdsRawServerTest {
         server.push(response(RDS, "3", "rds-3", route("9080", "c2")));
         assertFalse(awaitRequest(r -> r.getResponseNonce().equals("rds-3")).hasErrorDetail());
         assertEquals("c2", clusterFor(holder.current(), "9080", "/"));
+    }
+
+    @Test
+    void aRouteConfigurationWhoseFirstTakingFailsInTheClientIsServedEmptyEndingItsListenersWarmingAsEnvoysMuxFailsIt()
+            throws Exception {
+        // istiod's initial_fetch_timeout 0s: no timeout ends the listener's warming
+        startFailing(Duration.ZERO, c -> c.decoding = failing(r -> r.getTypeUrl().equals(RDS)
+                && r.getVersionInfo().equals("2")));
+        awaitAcks();
+        // the listener moves to route 9090: it warms, 9080 serving meanwhile
+        server.push(response(ResourceType.LISTENER.typeUrl(), "2", "lds-2", listener("0.0.0.0_9080", 9080, "9090")));
+        awaitRequest(r -> r.getTypeUrl().equals(RDS) && r.getResourceNamesList().equals(List.of("9080", "9090")));
+        assertEquals(java.util.Set.of("0.0.0.0_9080"), client.dynamicState().warmingListeners().keySet());
+
+        // as Envoy's RDS subscription, whose watch the mux fails (onConfigUpdateFailed): its init target is ready
+        server.push(response(RDS, "2", "rds-2", route("9090", "c1")));
+        DiscoveryRequest nack = awaitRequest(r -> r.getResponseNonce().equals("rds-2"));
+        assertTrue(nack.getErrorDetail().getMessage().contains("a failure of the client's own"), nack.toString());
+        assertEquals("1", nack.getVersionInfo(), "the version held");
+        assertEquals(List.of("9090"), nack.getResourceNamesList(), "the listener done warming lets go of 9080");
+        assertEquals(Map.of(), client.dynamicState().warmingListeners());
+        assertNotNull(holder.current().routeTable("9090"), "served empty");
+        assertNull(clusterFor(holder.current(), "9090", "/"), "served empty");
+    }
+
+    @Test
+    void aFirstClusterResponseWhoseTakingFailsInTheClientEndsTheInitialFetchAsEnvoysMuxFailsItsWatch()
+            throws Exception {
+        // the initial fetch timeout is longer than the wait: only the failed watch lets the first apply go on
+        Future<Void> first = startFailing(WAIT.multipliedBy(3),
+                c -> c.decoding = failing(r -> r.getTypeUrl().equals(CDS)));
+        assertTrue(first.succeeded(), () -> "first apply: " + first.cause());
+        assertTrue(client.status().type("Cluster").nacked());
+        assertEquals(Map.of(), holder.current().resources().clusters());
     }
 
     /**
