@@ -168,11 +168,22 @@ public final class AdsClient {
     private final SubscriptionState secrets = SubscriptionState.secrets();
     /** The SDS secret configs of each cluster and listener message held, as last computed (by identity). */
     private Map<com.google.protobuf.Message, List<SdsSecretConfig>> secretNames = new java.util.IdentityHashMap<>();
+
+    /** The steps of the taking of a response at which {@link #taking} runs. */
+    enum Step {
+        /** As the response is decoded, before its resources are. */
+        DECODING,
+        /** Once its resources are applied, before its ACK or NACK is recorded. */
+        APPLIED,
+        /** Once its ACK or NACK is recorded, before what follows from it. */
+        ANSWERED
+    }
+
     /**
-     * Runs as each response of the four types is decoded, before its resources are: a seam through which a test makes
-     * the client's own taking of a response fail ({@link #onResponse}); set before start.
+     * Runs at each {@link Step} of the taking of a response of the four types ({@link #process}): a seam through which
+     * a test makes the client fail there; set before start.
      */
-    java.util.function.Consumer<DiscoveryResponse> decoding = r -> {};
+    java.util.function.BiConsumer<Step, DiscoveryResponse> taking = (step, r) -> {};
 
     public AdsClient(Vertx vertx, AdsOptions options, SnapshotHolder holder) {
         this.vertx = vertx;
@@ -869,15 +880,12 @@ public final class AdsClient {
         if (dependent != null) {
             dependent.paused = true;
         }
-        Map<String, SubscriptionState.Entry> held = s.resources;
         try {
             if (secret) {
                 takeSecrets(u);
             } else {
                 process(id, s, u, again);
             }
-        } catch (RuntimeException e) {
-            failed(s, u, held, again, e);
         } finally {
             if (dependent != null) {
                 resume(dependent);
@@ -889,18 +897,16 @@ public final class AdsClient {
     /**
      * A response whose taking failed in the client itself (a fault of Inmesh's, not the resource's), as Envoy's mux
      * takes an exception thrown while it decodes or applies a response (GrpcMuxImpl::onDiscoveryResponse): the
-     * response is NACKed with the exception's text, and the resources of its type held before it ({@code held}) are
-     * kept and published again, so that nothing of it serves; and, as the mux fails every watch of the type then, it
-     * is rejected whole ({@link #failWatches}). Decoded again ({@code again}), it was answered and its watches failed
-     * already.
+     * response is NACKed with the exception's text, and what its type held before it ({@code held}: its resources,
+     * the names asked for and awaited) is put back and published again, so that nothing of it serves; and, as the mux
+     * fails every watch of the type then, it is rejected whole ({@link #failWatches}). Decoded again ({@code again}),
+     * it was answered and its watches failed already.
      */
-    private void failed(SubscriptionState s, Update u, Map<String, SubscriptionState.Entry> held, boolean again,
+    private void failed(SubscriptionState s, Update u, SubscriptionState.Held held, boolean again,
                         RuntimeException e) {
         DiscoveryResponse r = u.response();
         LOG.log(System.Logger.Level.ERROR, "cannot take " + s.kind + " version " + r.getVersionInfo(), e);
-        s.resources = held;
-        s.parked = null;
-        s.rejected = null;
+        s.restore(held);
         s.nonce = r.getNonce();
         if (!again) {
             failWatches(s);
@@ -926,18 +932,38 @@ public final class AdsClient {
         Instant arrived = again ? s.rejectedAt : now;
         s.nonce = r.getNonce();
         s.lastUpdated = arrived;
+        s.parked = null;
         Set<String> awaited = new TreeSet<>();
         // As Envoy's mux, which hands each watch only the names it asked for (RDS and EDS): a route configuration or
         // load assignment not asked for is left out unread, never NACKed, over state of the world as over delta
         Parsers.Parse<ResponseDecoder.Decoded, RuntimeException> decode = () -> {
-            decoding.accept(r);
+            taking.accept(Step.DECODING, r);
             return ResponseDecoder.decode(type, r, new ResourceBundle.Version(r.getVersionInfo(), now), s.resources,
                     u.delta(), name -> s.wildcard || s.names.contains(name));
         };
-        ResponseDecoder.Decoded d = Parsers.withIdentity(identity, () -> Parsers.withSds(sds,
-                () -> sds == null ? decode.run() : sds.collectingAwaited(awaited, decode)));
-        s.parked = null;
-        if (!awaited.isEmpty() && !d.undecodable() && u.namedTwice() == null) {
+        SubscriptionState.Held held = s.held();
+        ResponseDecoder.Decoded d;
+        boolean whole;
+        Map<String, String> errors = new LinkedHashMap<>();
+        Set<String> changed = new LinkedHashSet<>();
+        boolean removed = false;
+        // As Envoy's mux (GrpcMuxImpl::onDiscoveryResponse), whose try covers the decoding of a response and its
+        // watches' taking of it, not its answer: a failure of the client's own meanwhile fails the response
+        // (failed()); its ACK or NACK is recorded after, and what follows from that is no part of its taking.
+        try {
+            d = Parsers.withIdentity(identity, () -> Parsers.withSds(sds,
+                    () -> sds == null ? decode.run() : sds.collectingAwaited(awaited, decode)));
+            errors.putAll(d.errors());
+            whole = d.undecodable() || u.namedTwice() != null;
+            if (awaited.isEmpty() && !whole) {
+                removed = take(s, u, d, errors, changed);
+                taking.accept(Step.APPLIED, r);
+            }
+        } catch (RuntimeException e) {
+            failed(s, u, held, again, e);
+            return;
+        }
+        if (!awaited.isEmpty() && !whole) {
             // all the ADS secrets its resources name, not only the first missing one each parse stopped at
             List<com.google.protobuf.Message> messages = new ArrayList<>(d.rejected().values());
             d.valid().values().forEach(e -> messages.add(e.message()));
@@ -945,12 +971,11 @@ public final class AdsClient {
             park(id, s, u, awaited);
             return;
         }
-        Map<String, String> errors = new LinkedHashMap<>(d.errors());
         if (u.namedTwice() != null) {
             errors.put(u.namedTwice(), type.about(u.namedTwice()) + "named twice among the resources "
                     + "and removed_resources of one delta response");
         }
-        if (d.undecodable() || u.namedTwice() != null) {
+        if (whole) {
             // As Envoy: a resource that cannot be decoded (a type_url other than the response's, bytes that do not
             // parse, or a value the proto constraints of Envoy's API refuse) rejects the whole response; nothing is
             // applied and nothing absent from it is deleted. So does, over delta xDS, a name sent twice among the
@@ -961,10 +986,44 @@ public final class AdsClient {
             afterChange(served);
             return;
         }
+        if (!changed.isEmpty() && !errors.containsKey("")) {
+            s.changedVersion = r.getVersionInfo(); // as Envoy's, even when the response is NACKed in part
+        }
 
+        recordFailures(s, u, d, errors, arrived);
+        if (errors.isEmpty()) {
+            s.lastUpdated = now;
+            s.ackedVersion = r.getVersionInfo();
+            s.repeatedNacks = 0;
+            count(s, stats -> stats.accepted(now.toEpochMilli()));
+            publishStatus(); // what the server sees ACKed, the status and the config dump show already
+            s.answer = new SubscriptionState.Answer(s.ackedVersion, r.getNonce(), null, false);
+        } else {
+            if (!again) {
+                reject(s, r, errors, now, u.delta());
+            }
+            if (identity != null || sds != null) {
+                s.rejected = u;
+                s.rejectedOnStream = id;
+                s.rejectedAt = arrived;
+                watchIdentity();
+            }
+        }
+        taking.accept(Step.ANSWERED, r);
+        afterChange(removed);
+    }
+
+    /**
+     * Takes a response decoded, neither rejected whole nor held for secrets: its resources go into what {@code s}
+     * holds (for a wildcard type, what it deletes goes), the holder checks or publishes them, and what is refused
+     * joins {@code errors}. Adds the names changed to {@code changed}; returns whether a resource no longer needed was
+     * dropped.
+     */
+    private boolean take(SubscriptionState s, Update u, ResponseDecoder.Decoded d, Map<String, String> errors,
+                         Set<String> changed) {
+        ResourceType type = s.type;
         Map<String, SubscriptionState.Entry> before = s.resources;
         Map<String, SubscriptionState.Entry> next = new LinkedHashMap<>(before);
-        Set<String> changed = new LinkedHashSet<>();
         if (s.wildcard) {
             s.received = true;
             // state of the world: what a response leaves out is deleted; delta: what it names in removed_resources
@@ -1009,31 +1068,8 @@ public final class AdsClient {
             // it has): what is ACKed has been accepted.
             applyResponse(s, before, changed, errors);
             removed |= resubscribe(); // what was rejected may have changed the names needed
-            if (!changed.isEmpty() && !errors.containsKey("")) {
-                s.changedVersion = r.getVersionInfo(); // as Envoy's, even when the response is NACKed in part
-            }
         }
-
-        recordFailures(s, u, d, errors, arrived);
-        if (errors.isEmpty()) {
-            s.lastUpdated = now;
-            s.ackedVersion = r.getVersionInfo();
-            s.repeatedNacks = 0;
-            count(s, stats -> stats.accepted(now.toEpochMilli()));
-            publishStatus(); // what the server sees ACKed, the status and the config dump show already
-            s.answer = new SubscriptionState.Answer(s.ackedVersion, r.getNonce(), null, false);
-        } else {
-            if (!again) {
-                reject(s, r, errors, now, u.delta());
-            }
-            if (identity != null || sds != null) {
-                s.rejected = u;
-                s.rejectedOnStream = id;
-                s.rejectedAt = arrived;
-                watchIdentity();
-            }
-        }
-        afterChange(removed);
+        return removed;
     }
 
     /**
@@ -1177,6 +1213,36 @@ public final class AdsClient {
         secrets.nonce = r.getNonce();
         secrets.lastUpdated = now;
         Map<String, String> errors = new LinkedHashMap<>();
+        SubscriptionState.Held held = secrets.held();
+        boolean took;
+        try { // as a response of the other types is taken (process)
+            took = takeEachSecret(u, errors);
+        } catch (RuntimeException e) {
+            failed(secrets, u, held, false, e);
+            return;
+        }
+        if (!u.removed().isEmpty()) {
+            LOG.log(System.Logger.Level.WARNING, "ignoring the removal of Secret {0}: still asked for", u.removed());
+        }
+        if (errors.isEmpty()) {
+            secrets.ackedVersion = r.getVersionInfo();
+            secrets.repeatedNacks = 0;
+            secrets.answer = new SubscriptionState.Answer(secrets.ackedVersion, r.getNonce(), null, false);
+        } else {
+            reject(secrets, r, errors, now, false);
+        }
+        if (took) {
+            unpark();
+        }
+        publishStatus();
+    }
+
+    /**
+     * Decodes each secret of a Secret response, then has the manager take each one asked for; what is refused joins
+     * {@code errors}. Returns whether one was taken.
+     */
+    private boolean takeEachSecret(Update u, Map<String, String> errors) {
+        DiscoveryResponse r = u.response();
         Map<String, com.google.protobuf.Any> named = new LinkedHashMap<>();
         Map<String, String> versions = new HashMap<>();
         for (com.google.protobuf.Any any : r.getResourcesList()) {
@@ -1225,20 +1291,7 @@ public final class AdsClient {
                 errors.put(e.getKey(), ex.getMessage().startsWith(prefix) ? ex.getMessage() : prefix + ex.getMessage());
             }
         }
-        if (!u.removed().isEmpty()) {
-            LOG.log(System.Logger.Level.WARNING, "ignoring the removal of Secret {0}: still asked for", u.removed());
-        }
-        if (errors.isEmpty()) {
-            secrets.ackedVersion = r.getVersionInfo();
-            secrets.repeatedNacks = 0;
-            secrets.answer = new SubscriptionState.Answer(secrets.ackedVersion, r.getNonce(), null, false);
-        } else {
-            reject(secrets, r, errors, now, false);
-        }
-        if (took) {
-            unpark();
-        }
-        publishStatus();
+        return took;
     }
 
     /**

@@ -31,6 +31,13 @@ final class SubscriptionState {
      */
     record Answer(String version, String nonce, String error, boolean delayed) {}
 
+    /**
+     * What the taking of a response may change before it is answered, as it was before: the resources held, the names
+     * asked for and those awaited ({@link #pending}, {@link #removedByServer}), put back when the taking fails in the
+     * client itself.
+     */
+    record Held(Map<String, Entry> resources, Set<String> names, Set<String> pending, Set<String> removedByServer) {}
+
     /** The type; null for the SDS secrets ({@link #secrets}). */
     final ResourceType type;
     /** The type's kind as Envoy names it ({@code Cluster}, ..., {@code Secret}) and its type URL. */
@@ -129,6 +136,24 @@ final class SubscriptionState {
     /** Whether this type has anything to ask for on a new stream. */
     boolean wanted() {
         return wildcard || !names.isEmpty();
+    }
+
+    /** What the taking of a response may change, as it is now ({@link #restore}). */
+    Held held() {
+        return new Held(resources, names, Set.copyOf(pending), Set.copyOf(removedByServer));
+    }
+
+    /**
+     * Puts back what a taking that failed changed. The resources held and the names asked for are never changed in
+     * place while a response is taken: its taking holds them in new ones.
+     */
+    void restore(Held held) {
+        resources = held.resources();
+        names = held.names();
+        pending.clear();
+        pending.addAll(held.pending());
+        removedByServer.clear();
+        removedByServer.addAll(held.removedByServer());
     }
 
     void nacked(String version, String error, Instant at) {

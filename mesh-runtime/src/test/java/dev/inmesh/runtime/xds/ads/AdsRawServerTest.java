@@ -581,11 +581,11 @@ class AdsRawServerTest {
         return first;
     }
 
-    /** A seam that fails on the responses {@code which} picks, as a failure of the client's own. */
-    private static java.util.function.Consumer<DiscoveryResponse> failing(
+    /** A seam that fails at {@code step} of the responses {@code which} picks, as a failure of the client's own. */
+    private static java.util.function.BiConsumer<AdsClient.Step, DiscoveryResponse> failing(AdsClient.Step step,
             java.util.function.Predicate<DiscoveryResponse> which) {
-        return r -> {
-            if (which.test(r)) {
+        return (at, r) -> {
+            if (at == step && which.test(r)) {
                 throw new IllegalStateException("a failure of the client's own");
             }
         };
@@ -595,7 +595,7 @@ class AdsRawServerTest {
     void aResponseWhoseTakingFailsInTheClientIsNackedWithTheFailureAndTheLastGoodRoutesKeepServingAsEnvoysMux()
             throws Exception {
         startFailing(AdsOptions.DEFAULT_INITIAL_FETCH_TIMEOUT,
-                c -> c.decoding = failing(r -> r.getVersionInfo().equals("2")));
+                c -> c.taking = failing(AdsClient.Step.DECODING, r -> r.getVersionInfo().equals("2")));
         awaitAcks();
 
         server.push(response(RDS, "2", "rds-2", route("9080", "c2")));
@@ -612,11 +612,13 @@ class AdsRawServerTest {
         assertEquals("c2", clusterFor(holder.current(), "9080", "/"));
     }
 
-    @Test
-    void aRouteConfigurationWhoseFirstTakingFailsInTheClientIsServedEmptyEndingItsListenersWarmingAsEnvoysMuxFailsIt()
-            throws Exception {
+    /** As it is decoded, or once applied: what the taking changed is put back, the watches failed after. */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.EnumSource(value = AdsClient.Step.class, names = {"DECODING", "APPLIED"})
+    void aRouteConfigurationWhoseFirstTakingFailsInTheClientIsServedEmptyEndingItsListenersWarmingAsEnvoysMuxFailsIt(
+            AdsClient.Step step) throws Exception {
         // istiod's initial_fetch_timeout 0s: no timeout ends the listener's warming
-        startFailing(Duration.ZERO, c -> c.decoding = failing(r -> r.getTypeUrl().equals(RDS)
+        startFailing(Duration.ZERO, c -> c.taking = failing(step, r -> r.getTypeUrl().equals(RDS)
                 && r.getVersionInfo().equals("2")));
         awaitAcks();
         // the listener moves to route 9090: it warms, 9080 serving meanwhile
@@ -631,8 +633,9 @@ class AdsRawServerTest {
         assertEquals("1", nack.getVersionInfo(), "the version held");
         assertEquals(List.of("9090"), nack.getResourceNamesList(), "the listener done warming lets go of 9080");
         assertEquals(Map.of(), client.dynamicState().warmingListeners());
-        assertNotNull(holder.current().routeTable("9090"), "served empty");
+        assertNotNull(holder.current().resources().routes().get("9090"), "served empty");
         assertNull(clusterFor(holder.current(), "9090", "/"), "served empty");
+        assertEquals(1, client.status().type("RouteConfiguration").resources(), "9080 is no longer held");
     }
 
     @Test
@@ -640,10 +643,30 @@ class AdsRawServerTest {
             throws Exception {
         // the initial fetch timeout is longer than the wait: only the failed watch lets the first apply go on
         Future<Void> first = startFailing(WAIT.multipliedBy(3),
-                c -> c.decoding = failing(r -> r.getTypeUrl().equals(CDS)));
+                c -> c.taking = failing(AdsClient.Step.DECODING, r -> r.getTypeUrl().equals(CDS)));
         assertTrue(first.succeeded(), () -> "first apply: " + first.cause());
         assertTrue(client.status().type("Cluster").nacked());
         assertEquals(Map.of(), holder.current().resources().clusters());
+    }
+
+    @Test
+    void aFailureInTheClientAfterAResponseIsTakenLeavesItsAckAndTheVersionItClaimsAsEnvoysMuxAnswersAfterItsTry()
+            throws Exception {
+        startFailing(AdsOptions.DEFAULT_INITIAL_FETCH_TIMEOUT, c -> c.taking = failing(AdsClient.Step.ANSWERED,
+                r -> r.getTypeUrl().equals(RDS) && r.getVersionInfo().equals("2")));
+        awaitAcks();
+
+        server.push(response(RDS, "2", "rds-2", route("9080", "c2")));
+        DiscoveryRequest ack = awaitRequest(r -> r.getResponseNonce().equals("rds-2"));
+        assertFalse(ack.hasErrorDetail(), ack.toString());
+        assertEquals("2", ack.getVersionInfo());
+        assertEquals("c2", clusterFor(holder.current(), "9080", "/"), "what was ACKed serves");
+        assertFalse(client.status().type("RouteConfiguration").nacked());
+
+        // a new stream claims the version in force
+        int before = server.requests.size();
+        server.endStream(io.grpc.Status.UNAVAILABLE);
+        assertEquals("2", awaitRequest(before, r -> r.getTypeUrl().equals(RDS)).getVersionInfo());
     }
 
     /**
