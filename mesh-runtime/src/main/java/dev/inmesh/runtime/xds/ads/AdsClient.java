@@ -921,7 +921,7 @@ public final class AdsClient {
         ResourceType type = s.type;
         s.rejected = null;
         if (!s.wildcard && s.names.isEmpty() && !u.delta()) {
-            if (!again) { // decoded again, it was answered (NACKed) already: one answer per response
+            if (!again) { // decoded again, it was NACKed already: not read, it is not answered again
                 unwatched(s, r);
             }
             return;
