@@ -30,6 +30,7 @@ final class BoundedResponse extends ServiceResponse {
     /** The stream duration ran out: the response is the service's no longer. */
     void cutOff() {
         cutOff = true;
+        super.headersEndHandler(null); // the head that goes now is a local reply's, or none
         super.bodyEndHandler(null); // the body that ends now is a local reply's, or none
     }
 

@@ -22,6 +22,7 @@ final class CompressingResponse extends DelegatingResponse {
     private final String acceptEncoding;
     private final boolean http1;
     private final DownstreamStats.CompressorCounters counters;
+    private final Runnable headComplete;
     private boolean decided;
     private CompressorFilter.Gzip gzip;
 
@@ -30,15 +31,17 @@ final class CompressingResponse extends DelegatingResponse {
      * @param acceptEncoding the request's {@code accept-encoding} ({@link CompressorFilter#acceptEncoding}), or null
      * @param http1 whether the response goes over HTTP/1.1, where a compressed body goes chunked
      * @param counters the filter's statistics, or null for none
+     * @param headComplete completes the service's head before the filter reads it (its head's end handler)
      */
     CompressingResponse(HttpServerResponse delegate, Compressor config, boolean head, String acceptEncoding,
-                        boolean http1, DownstreamStats.CompressorCounters counters) {
+                        boolean http1, DownstreamStats.CompressorCounters counters, Runnable headComplete) {
         super(delegate);
         this.config = config;
         this.head = head;
         this.acceptEncoding = acceptEncoding;
         this.http1 = http1;
         this.counters = counters;
+        this.headComplete = headComplete;
     }
 
     /** Decides once, before the head goes out. */
@@ -48,6 +51,7 @@ final class CompressingResponse extends DelegatingResponse {
             return;
         }
         decided = true;
+        headComplete.run();
         gzip = CompressorFilter.response(config, head, acceptEncoding, delegate.getStatusCode(), delegate.headers(),
                 counters);
         if (gzip != null && http1) {

@@ -375,9 +375,9 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             // the connection manager's date, server and via on every answer, the service's and the local replies
             traced.server = hcm.serverHeader();
             traced.lowerCaseNames = !http2 && !hcm.http1().preserveHeaderCase();
-            headEnd(resp, traced, null);
             Router.appendVia(headers, traced.server); // before routing, as Envoy's: route matchers see it
         }
+        headEnd(resp, traced, null); // with or without a connection manager: the service's head's end handler
         if (!authority.equals(sentAuthority)) {
             traced.rewrittenAuthority = authority; // what the service reads, unless a route rewrites it again
         }
@@ -1287,6 +1287,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 if (ds != null) {
                     ds.responseTooLarge();
                 }
+                traced.service.headEnds(); // the service's head was complete: what it wrote went past its body
                 resp.headers().clear();
                 // the connection manager's own reply, to the caller as it is (not through the filters, the
                 // compressor's included): only its x-request-id
@@ -1300,6 +1301,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             };
             long limit = Router.requestBufferLimit(f, Listener.DEFAULT_PER_CONNECTION_BUFFER_LIMIT_BYTES);
             forwarded = holding(forwarded, limit, traced, tooLarge, body -> {
+                traced.service.headEnds(); // the head the scripts read is the one the service completed
                 traced.encoded = true;
                 finalizeResponse(result, table, resp, resp.getStatusCode(), traced);
                 LuaFilter.Body held = LuaFilter.Body.of(body, b -> { });
@@ -1452,7 +1454,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         String acceptEncoding = dev.inmesh.runtime.router.CompressorFilter.acceptEncoding(config, req.headers());
         CompressingResponse response = new CompressingResponse(req.response(), config,
                 req.method() == io.vertx.core.http.HttpMethod.HEAD,
-                acceptEncoding, req.version() == io.vertx.core.http.HttpVersion.HTTP_1_1, traced.compressorStats);
+                acceptEncoding, req.version() == io.vertx.core.http.HttpVersion.HTTP_1_1, traced.compressorStats,
+                () -> traced.service.headEnds());
         traced.compressing = response;
         return withResponse(internal, response);
     }
@@ -2137,7 +2140,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
     }
 
     /**
-     * Runs {@code handler} (null: nothing) when the response's head is complete, then what the connection manager
+     * Runs, right before the response's head goes, the service's head's end handler when the head is the one it began
+     * ({@link ServiceResponse#headEnds}), {@code handler} (null: nothing), then what the connection manager
      * writes on every response, last as Envoy's: a {@code date} when there is none, the {@code server} header as its
      * {@code server_header_transformation} says and its {@code via} ({@link Router#connectionManagerHeaders}); a
      * trailers-only gRPC local reply over HTTP/2 ({@link Traced#trailersOnly}) goes without a {@code content-length}.
@@ -2145,6 +2149,9 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
     private static void headEnd(HttpServerResponse resp, Traced traced, Handler<Void> handler) {
         ServerHeader server = traced.server;
         resp.headersEndHandler(v -> {
+            if (traced.service != null) {
+                traced.service.headEnds(); // first: the filters and the connection manager see its head complete
+            }
             if (handler != null) {
                 handler.handle(v);
             }
@@ -2295,8 +2302,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         /** The service's response under that limit, once it has it; null without one. */
         ThrottledResponse throttled;
         /**
-         * The response the service got ({@link #forService}), whose end and close handlers the connection manager's
-         * run; null until the service got the request.
+         * The response the service got ({@link #forService}), whose head's end, end and close handlers the connection
+         * manager's run; null until the service got the request.
          */
         ServiceResponse service;
     }

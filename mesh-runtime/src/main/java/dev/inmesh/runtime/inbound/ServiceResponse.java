@@ -9,28 +9,34 @@ import io.vertx.core.http.HttpServerResponse;
  * The response as the service gets it, in front of the connection manager's filters: its handlers run beside the
  * connection manager's own, which Vert.x's response would replace, keeping one handler of each kind (a Vert.x Web
  * router sets them for its {@code addEndHandler} and {@code addHeadersEndHandler}). The service's head's end handler
- * runs as Vert.x runs it, when the service's head goes (its first write, {@code writeHead}, end or file), so that the
- * filters and the connection manager read and write the head it completed, as a sidecar encodes what its application
- * sent; the connection manager's own answers in the service's place do not run it. Its end and close handlers are
- * kept here and run by the connection manager's once it has recorded the request ({@link #onEnd}, {@link #onClose});
- * the body's end, exception and drain handlers, which the connection manager does not set, go to the server's
- * response.
+ * runs as Vert.x runs it, right before the head it began (its first write, {@code writeHead}, end or file) goes, after
+ * the server's own {@code content-type} and {@code content-length}; or before that when a filter reads the head first
+ * ({@link #headEnds}), so that the filters and the connection manager read and write the head it completed, as a
+ * sidecar encodes what its application sent. A file the server could not open sends no head, and the head the service
+ * answers with then still runs it; the connection manager's own answers in the service's place do not. Its end and
+ * close handlers are kept here and run by the connection manager's once it has recorded the request
+ * ({@link #onEnd}, {@link #onClose}); the body's end, exception and drain handlers, which the connection manager does
+ * not set, go to the server's response.
  */
 class ServiceResponse extends DelegatingResponse {
     private Handler<Void> headersEnd;
     private Handler<Void> end;
     private Handler<Void> close;
-    /** Whether the service's head went (its head's end handler ran, or no longer may). */
+    /** Whether the service began its head: a write, {@code writeHead}, end or file. */
+    private boolean began;
+    /** Whether the service's head's end handler ran, or no longer may. */
     private boolean headEnded;
 
     ServiceResponse(HttpServerResponse delegate) {
         super(delegate);
     }
 
-    /** The service's head goes now, unless it went already: its head's end handler runs first, as Vert.x's does. */
-    private void headEnds() {
-        if (headEnded || delegate.headWritten()) {
-            headEnded = true;
+    /**
+     * The head the service began is complete: its head's end handler runs, once. Called right before the server writes
+     * the head, and by a filter that reads the head before (the compressor's decision, a Lua script's response).
+     */
+    void headEnds() {
+        if (!began || headEnded) {
             return;
         }
         headEnded = true;
@@ -38,6 +44,12 @@ class ServiceResponse extends DelegatingResponse {
         if (h != null) {
             h.handle(null);
         }
+    }
+
+    /** The service begins its head, which goes through the server's response. */
+    private HttpServerResponse begin() {
+        began = true;
+        return delegate;
     }
 
     /** The response ended (or closed unanswered, as Vert.x runs the end handler then): the service's end handler. */
@@ -84,44 +96,37 @@ class ServiceResponse extends DelegatingResponse {
 
     @Override
     public Future<Void> write(Buffer data) {
-        headEnds();
-        return delegate.write(data);
+        return begin().write(data);
     }
 
     @Override
     public Future<Void> end(Buffer data) {
-        headEnds();
-        return delegate.end(data);
+        return begin().end(data);
     }
 
     @Override
     public Future<Void> end() {
-        headEnds();
-        return delegate.end();
+        return begin().end();
     }
 
     @Override
     public Future<Void> writeHead() {
-        headEnds();
-        return delegate.writeHead();
+        return begin().writeHead();
     }
 
     @Override
     public Future<Void> sendFile(String filename, long offset, long length) {
-        headEnds();
-        return delegate.sendFile(filename, offset, length);
+        return begin().sendFile(filename, offset, length);
     }
 
     @Override
     public Future<Void> sendFile(java.nio.channels.FileChannel channel, long offset, long length) {
-        headEnds();
-        return delegate.sendFile(channel, offset, length);
+        return begin().sendFile(channel, offset, length);
     }
 
     @Override
     public Future<Void> sendFile(java.io.RandomAccessFile file, long offset, long length) {
-        headEnds();
-        return delegate.sendFile(file, offset, length);
+        return begin().sendFile(file, offset, length);
     }
 
     @Override

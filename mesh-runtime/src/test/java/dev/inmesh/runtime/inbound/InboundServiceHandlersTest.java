@@ -80,6 +80,41 @@ class InboundServiceHandlersTest {
                                 "@type": type.googleapis.com/envoy.extensions.compression.gzip.compressor.v3.Gzip
             """);
 
+    /**
+     * {@link #CONFIG} with a Lua filter whose response scripts note the service's {@code x-service}: its default one
+     * as the head goes, and one that reads the body (which holds the response until it ends) on {@code /body}.
+     */
+    private static final String LUA = CONFIG.replace("""
+                      http_filters:
+            """, """
+                      http_filters:
+                      - name: envoy.filters.http.lua
+                        typed_config:
+                          "@type": type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua
+                          default_source_code:
+                            inline_string: |
+                              function envoy_on_response(h)
+                                h:headers():add("x-lua-saw", h:headers():get("x-service") or "nothing")
+                              end
+                          source_codes:
+                            body.lua:
+                              inline_string: |
+                                function envoy_on_response(h)
+                                  h:body()
+                                  h:headers():add("x-lua-saw", h:headers():get("x-service") or "nothing")
+                                end
+            """).replace("""
+                          - match: {prefix: /bounded}
+            """, """
+                          - match: {prefix: /body}
+                            route: {cluster: "inbound|9080||", timeout: 0s}
+                            typed_per_filter_config:
+                              envoy.filters.http.lua:
+                                "@type": type.googleapis.com/envoy.extensions.filters.http.lua.v3.LuaPerRoute
+                                name: body.lua
+                          - match: {prefix: /bounded}
+            """);
+
     Vertx vertx;
     /** The configuration above, and one without an inbound listener (requests go straight to the service). */
     SnapshotHolder configured;
@@ -121,6 +156,23 @@ class InboundServiceHandlersTest {
         return logged.get(n - 1);
     }
 
+    /** What a test checks of the requests of one client on one path. */
+    private interface Check {
+        void check(WebClient client, String path) throws Exception;
+    }
+
+    /**
+     * Runs {@code check} over HTTP/1.1 and HTTP/2, on a route without a stream duration and one with (the service's
+     * response bounded by it).
+     */
+    private void onEachProtocolAndRoute(Check check) throws Exception {
+        for (WebClient client : List.of(http1, http2)) {
+            for (String path : List.of("/plain", "/bounded/x")) {
+                check.check(client, path);
+            }
+        }
+    }
+
     /**
      * A service that sets each handler of its response, noting in {@code events} when it runs; its head's end handler
      * adds a header and a {@code server} of its own. It answers {@code served}.
@@ -144,33 +196,30 @@ class InboundServiceHandlersTest {
             throws Exception {
         List<String> events = new CopyOnWriteArrayList<>();
         int port = serve(configured, settingItsHandlers(events));
-        int requests = 0;
-        // a route without a stream duration, and one with (the service's response bounded by it), over HTTP/1.1 and 2
-        for (WebClient client : List.of(http1, http2)) {
-            for (String path : List.of("/plain", "/bounded/x")) {
-                events.clear();
-                HttpResponse<Buffer> r = client.get(port, "127.0.0.1", path).send().await(10, TimeUnit.SECONDS);
-                String what = r.version() + " " + path;
-                assertEquals(200, r.statusCode(), what);
-                assertEquals("served", r.bodyAsString(), what);
-                assertEquals("head", r.getHeader("x-service"), what + ": the service's head's end handler ran");
-                // the connection manager's server_header_transformation (OVERWRITE) over the service's, as Envoy's
-                assertEquals("envoy", r.getHeader("server"), what);
-                assertNotNull(r.getHeader("date"), what);
-                StreamInfo info = recorded(++requests);
-                assertEquals(200, info.responseCode(), what + ": " + info);
-                assertEquals(path, info.path(), what);
-                assertTrue(info.responseFlags().isEmpty(), what + ": " + info);
-                assertEquals("inbound|9080||", info.upstreamCluster(), what);
-                // in Vert.x's order; an HTTP/2 response's stream closes once it ended, which its close handler hears
-                List<String> expected = r.version() == HttpVersion.HTTP_2
-                        ? List.of("headersEnd", "bodyEnd", "end", "close") : List.of("headersEnd", "bodyEnd", "end");
-                for (int i = 0; i < 250 && events.size() < expected.size(); i++) {
-                    Thread.sleep(20);
-                }
-                assertEquals(expected, events, what);
+        onEachProtocolAndRoute((client, path) -> {
+            events.clear();
+            int requests = logged.size() + 1;
+            HttpResponse<Buffer> r = client.get(port, "127.0.0.1", path).send().await(10, TimeUnit.SECONDS);
+            String what = r.version() + " " + path;
+            assertEquals(200, r.statusCode(), what);
+            assertEquals("served", r.bodyAsString(), what);
+            assertEquals("head", r.getHeader("x-service"), what + ": the service's head's end handler ran");
+            // the connection manager's server_header_transformation (OVERWRITE) over the service's, as Envoy's
+            assertEquals("envoy", r.getHeader("server"), what);
+            assertNotNull(r.getHeader("date"), what);
+            StreamInfo info = recorded(requests);
+            assertEquals(200, info.responseCode(), what + ": " + info);
+            assertEquals(path, info.path(), what);
+            assertTrue(info.responseFlags().isEmpty(), what + ": " + info);
+            assertEquals("inbound|9080||", info.upstreamCluster(), what);
+            // in Vert.x's order; an HTTP/2 response's stream closes once it ended, which its close handler hears
+            List<String> expected = r.version() == HttpVersion.HTTP_2
+                    ? List.of("headersEnd", "bodyEnd", "end", "close") : List.of("headersEnd", "bodyEnd", "end");
+            for (int i = 0; i < 250 && events.size() < expected.size(); i++) {
+                Thread.sleep(20);
             }
-        }
+            assertEquals(expected, events, what);
+        });
     }
 
     @Test
@@ -228,22 +277,20 @@ class InboundServiceHandlersTest {
             metrics.record(info);
             logged.add(info);
         })).listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
-        int requests = 0;
-        for (WebClient client : List.of(http1, http2)) {
-            for (String path : List.of("/plain", "/bounded/x")) {
-                HttpResponse<Buffer> r = client.get(port, "127.0.0.1", path).send().await(10, TimeUnit.SECONDS);
-                String what = r.version() + " " + path;
-                assertEquals("routed", r.bodyAsString(), what);
-                assertNotNull(r.getHeader("x-response-time"), what + ": ResponseTimeHandler's headers end handler");
-                assertEquals("envoy", r.getHeader("server"), what);
-                assertNotNull(r.getHeader("date"), what);
-                assertEquals(200, recorded(++requests).responseCode(), what);
-                for (int i = 0; i < 250 && routerLog.size() < requests; i++) {
-                    Thread.sleep(20);
-                }
-                assertEquals(path + " 200", routerLog.get(requests - 1), what + ": LoggerHandler's end handler");
+        onEachProtocolAndRoute((client, path) -> {
+            int requests = logged.size() + 1;
+            HttpResponse<Buffer> r = client.get(port, "127.0.0.1", path).send().await(10, TimeUnit.SECONDS);
+            String what = r.version() + " " + path;
+            assertEquals("routed", r.bodyAsString(), what);
+            assertNotNull(r.getHeader("x-response-time"), what + ": ResponseTimeHandler's headers end handler");
+            assertEquals("envoy", r.getHeader("server"), what);
+            assertNotNull(r.getHeader("date"), what);
+            assertEquals(200, recorded(requests).responseCode(), what);
+            for (int i = 0; i < 250 && routerLog.size() < requests; i++) {
+                Thread.sleep(20);
             }
-        }
+            assertEquals(path + " 200", routerLog.get(requests - 1), what + ": LoggerHandler's end handler");
+        });
         String scrape = registry.scrape();
         assertTrue(scrape.contains("istio_requests_total{") && scrape.contains("response_code=\"200\""), scrape);
     }
@@ -286,6 +333,93 @@ class InboundServiceHandlersTest {
             assertEquals("gzip", r.getHeader("content-encoding"));
         } finally {
             compressing.close();
+        }
+    }
+
+    @Test
+    void aFileTheServerCouldNotOpenSendsNoHeadAndTheServicesHeadersEndHandlerRunsForTheHeadItAnswersWithThen()
+            throws Exception {
+        List<String> events = new CopyOnWriteArrayList<>();
+        int port = serve(configured, req -> {
+            HttpServerResponse resp = req.response();
+            resp.headersEndHandler(v -> {
+                events.add("headersEnd " + resp.getStatusCode());
+                resp.putHeader("x-service", "head");
+            });
+            // as Vert.x's, the file is opened before its head goes: a missing one fails with no head written; on
+            // /short the service answers nothing more, and the route's stream duration runs out
+            resp.sendFile("no-such-file.json").onFailure(e -> {
+                if (!req.path().startsWith("/short")) {
+                    resp.setStatusCode(404).end("no file");
+                }
+            });
+        });
+        onEachProtocolAndRoute((client, path) -> {
+            events.clear();
+            HttpResponse<Buffer> r = client.get(port, "127.0.0.1", path).send().await(10, TimeUnit.SECONDS);
+            String what = r.version() + " " + path;
+            assertEquals(404, r.statusCode(), what);
+            assertEquals("no file", r.bodyAsString(), what);
+            assertEquals("head", r.getHeader("x-service"), what);
+            assertEquals(List.of("headersEnd 404"), events, what + ": once, for the head that went");
+        });
+        events.clear();
+        HttpResponse<Buffer> r = http1.get(port, "127.0.0.1", "/short").send().await(10, TimeUnit.SECONDS);
+        assertEquals(504, r.statusCode());
+        assertNull(r.getHeader("x-service"), "the connection manager's answer in the service's place");
+        assertEquals(List.of(), events);
+    }
+
+    @Test
+    void theServicesHeadersEndHandlerReadsTheContentLengthAndTypeTheServerSetAsVertxRunsItAfterThem()
+            throws Exception {
+        java.nio.file.Path file = java.nio.file.Files.createTempFile("inmesh", ".json");
+        try {
+            java.nio.file.Files.writeString(file, "{\"ratings\": 5}");
+            List<String> events = new CopyOnWriteArrayList<>();
+            int port = serve(configured, req -> {
+                HttpServerResponse resp = req.response();
+                resp.headersEndHandler(v -> events.add(resp.headers().get("content-type") + " "
+                        + resp.headers().get("content-length")));
+                if (req.path().endsWith("/file")) {
+                    resp.sendFile(file.toString());
+                } else {
+                    resp.end("served");
+                }
+            });
+            onEachProtocolAndRoute((client, path) -> {
+                events.clear();
+                HttpResponse<Buffer> r = client.get(port, "127.0.0.1", path + "/body").send()
+                        .await(10, TimeUnit.SECONDS);
+                String what = r.version() + " " + path;
+                assertEquals("served", r.bodyAsString(), what);
+                // Vert.x sets the length of a body sent whole in its end before it runs the head's end handler
+                assertEquals(List.of("null 6"), events, what + " end(buffer)");
+                events.clear();
+                r = client.get(port, "127.0.0.1", path + "/file").send().await(10, TimeUnit.SECONDS);
+                assertEquals("{\"ratings\": 5}", r.bodyAsString(), what);
+                assertEquals(List.of("application/json 14"), events, what + " sendFile");
+            });
+        } finally {
+            java.nio.file.Files.delete(file);
+        }
+    }
+
+    @Test
+    void aLuaResponseScriptReadsTheHeadTheServiceCompletedInItsHeadersEndHandler() throws Exception {
+        SnapshotHolder lua = new SnapshotHolder();
+        lua.apply(EnvoyConfigReader.read(LUA));
+        try {
+            List<String> events = new CopyOnWriteArrayList<>();
+            int port = serve(lua, settingItsHandlers(events));
+            // as the head goes, and with the body held for body() until the service ended it
+            for (String path : List.of("/plain", "/body")) {
+                HttpResponse<Buffer> r = http1.get(port, "127.0.0.1", path).send().await(10, TimeUnit.SECONDS);
+                assertEquals("served", r.bodyAsString(), path);
+                assertEquals("head", r.getHeader("x-lua-saw"), path);
+            }
+        } finally {
+            lua.close();
         }
     }
 }
