@@ -455,16 +455,18 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             if (resp.ended()) {
                 // the stream closed within the end of an HTTP/2 answer ended outside the read of a request read
                 // whole: Vert.x runs this before the end handler, which then records it as answered (reading its
-                // trailers here would make Vert.x write them on the closed stream, and its end() throw)
-                Vertx.currentContext().runOnContext(x -> ended.run());
+                // trailers here would make Vert.x write them on the closed stream, and its end() throw); the
+                // service's close handler after that record
+                Vertx.currentContext().runOnContext(x -> {
+                    ended.run();
+                    serviceClosed(traced);
+                });
             } else {
                 unbound(traced);
                 releaseFault(activeFault);
                 record(recorded, req, start, startTime, flags, details[0], routeName[0], cluster[0], destination,
                         peer, authority, path, local, remote, true, ds, tls, mutualTls, traced);
-            }
-            if (traced.service != null) {
-                traced.service.onClose();
+                serviceClosed(traced);
             }
         });
 
@@ -1387,6 +1389,13 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         if (traced.deadline >= 0 && context != null) {
             context.owner().cancelTimer(traced.deadline);
             traced.deadline = -1;
+        }
+    }
+
+    /** The request's stream or connection closed, and was recorded: the service's close handler, when it got it. */
+    private static void serviceClosed(Traced traced) {
+        if (traced.service != null) {
+            traced.service.onClose();
         }
     }
 

@@ -406,6 +406,26 @@ class InboundServiceHandlersTest {
     }
 
     @Test
+    void anHttp2StreamThatClosesAsItsAnswerEndsRunsTheServicesCloseHandlerAfterTheRequestWasRecorded()
+            throws Exception {
+        List<String> events = new CopyOnWriteArrayList<>();
+        int port = serve(configured, req -> {
+            HttpServerResponse resp = req.response();
+            resp.endHandler(v -> events.add("end, recorded " + logged.size()))
+                    .closeHandler(v -> events.add("close, recorded " + logged.size()));
+            // answered after the request was read whole: the stream closes within the answer's end
+            vertx.runOnContext(v -> resp.end("served"));
+        });
+        HttpResponse<Buffer> r = http2.get(port, "127.0.0.1", "/").send().await(10, TimeUnit.SECONDS);
+        assertEquals("served", r.bodyAsString());
+        assertEquals(200, recorded(1).responseCode());
+        for (int i = 0; i < 250 && events.size() < 2; i++) {
+            Thread.sleep(20);
+        }
+        assertEquals(List.of("end, recorded 1", "close, recorded 1"), events);
+    }
+
+    @Test
     void aLuaResponseScriptReadsTheHeadTheServiceCompletedInItsHeadersEndHandler() throws Exception {
         SnapshotHolder lua = new SnapshotHolder();
         lua.apply(EnvoyConfigReader.read(LUA));
