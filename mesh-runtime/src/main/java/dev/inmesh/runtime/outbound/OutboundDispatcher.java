@@ -163,7 +163,8 @@ public final class OutboundDispatcher {
      * {@code tcp_proxy}, no connection manager), as the application behind it meets it. A {@code tcp_proxy} answers no
      * HTTP: with no upstream connection (its connect failed, no host to connect to, Istio's BlackHoleCluster, which has
      * none) it closes the downstream one (Envoy's source/common/tcp_proxy/tcp_proxy.cc, Filter::onInitFailure). So the
-     * router's local reply is recorded as it is (cluster, flags, the access log's details) and fails the request: with
+     * router's local reply is recorded unsent ({@link Router#unanswered}: code 0, the cluster, flags and the access
+     * log's details kept) and fails the request: with
      * what the connect failed with, as the plain client fails when it cannot connect (the request was never sent: a
      * {@code ConnectException}, an {@code UnknownHostException}, a connect timeout's), else with its connection
      * closed under it. An upstream answer goes back as it came.
@@ -172,7 +173,7 @@ public final class OutboundDispatcher {
         if (!r.isLocalReply()) {
             return Future.succeededFuture(r);
         }
-        router.complete(r, 0);
+        router.unanswered(r);
         Throwable cause = r.connectCause();
         return Future.failedFuture(cause != null ? cause
                 : new io.vertx.core.http.HttpClosedException("Connection was closed"));

@@ -2495,6 +2495,15 @@ public final class Router {
         return finish(response, bytesSent, null);
     }
 
+    /**
+     * Records an exchange whose local reply was never sent, its caller's connection closed in its place (a request
+     * relayed as bytes, which a sidecar's {@code tcp_proxy} answers no HTTP): response code 0, as Envoy logs a
+     * {@code tcp_proxy}'s connection, with the flags and details of why kept. Safe to call twice, as {@link #complete}.
+     */
+    public StreamInfo unanswered(RouterResponse response) {
+        return finish(new RouterResponse(0, null, null, null, response.exchange), 0, null);
+    }
+
     /** Records an exchange whose response could not be delivered (downstream gone, upstream reset mid-body). */
     public StreamInfo abort(RouterResponse response, long bytesSent, ResponseFlag flag) {
         return finish(response, bytesSent, flag);

@@ -933,7 +933,11 @@ class MeshWebClientTest {
         Throwable t = assertThrows(Throwable.class, () -> mesh.webClient().get(a, "127.0.0.1", "/x").send()
                 .await(10, TimeUnit.SECONDS));
         assertInstanceOf(io.vertx.core.http.HttpClosedException.class, t);
-        assertEquals("BlackHoleCluster", recorded.get(recorded.size() - 1).upstreamCluster());
+        StreamInfo info = recorded.get(recorded.size() - 1);
+        assertEquals("BlackHoleCluster", info.upstreamCluster());
+        // no response went to the caller: code 0, as Envoy's tcp_proxy logs a connection, the details kept
+        assertEquals(0, info.responseCode(), info.toString());
+        assertEquals("blackhole", info.responseCodeDetails());
     }
 
     @Test
@@ -952,6 +956,11 @@ class MeshWebClientTest {
         StreamInfo info = recorded.get(recorded.size() - 1);
         assertEquals("PassthroughCluster", info.upstreamCluster());
         assertTrue(info.responseFlags().contains(ResponseFlag.UPSTREAM_CONNECTION_FAILURE), info.toString());
+        // no HTTP response was sent: recorded with code 0 (Envoy's %RESPONSE_CODE% of a tcp_proxy's connection), the
+        // router's details of why kept
+        assertEquals(0, info.responseCode(), info.toString());
+        assertTrue(info.responseCodeDetails().startsWith("upstream_reset_before_response_started{remote_connection_"
+                + "failure"), info.responseCodeDetails());
         Throwable unknown = assertThrows(Throwable.class, () -> mesh.webClient().get(port, "no-such-host.invalid",
                 "/x").send().await(10, TimeUnit.SECONDS));
         assertInstanceOf(java.net.UnknownHostException.class, unknown);
