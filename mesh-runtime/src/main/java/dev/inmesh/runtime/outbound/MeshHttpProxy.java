@@ -26,8 +26,9 @@ import java.util.Set;
  * in absolute form ({@code GET http://reviews:9080/reviews/0 HTTP/1.1}), and each becomes a request of the mesh's own
  * client ({@code mesh.httpClient()}): the listener for its port, route, cluster, retries, timeouts, metrics with
  * {@code reporter="source"}, access log. Its response, the upstream's or the router's local reply, goes back as it
- * comes. One hop on loopback, inside this JVM, where a sidecar's capture takes one through the kernel to another
- * process.
+ * comes; a request a sidecar relays as bytes (no listener for its port, a {@code tcp_proxy} chain) that gets no
+ * upstream answer has its connection closed with none, as the sidecar's {@code tcp_proxy} closes it. One hop on
+ * loopback, inside this JVM, where a sidecar's capture takes one through the kernel to another process.
  *
  * <p>What it does not take: {@code CONNECT} (the tunnel an HTTPS request asks of a proxy, 501: leave
  * {@code https.proxyHost} unset, HTTPS goes direct as it would without the mesh), an upgrade (a WebSocket, 501: the
@@ -116,11 +117,10 @@ public final class MeshHttpProxy {
             }
             out.response().onComplete(r -> {
                 if (r.failed()) {
-                    if (!req.response().headWritten()) {
-                        refuse(req, 503, String.valueOf(r.cause().getMessage()));
-                    } else {
-                        req.response().reset();
-                    }
+                    // the mesh's client fails a request only where a sidecar gives no HTTP answer (one relayed as
+                    // bytes whose upstream connection failed, or never was: its tcp_proxy closes the caller's
+                    // connection, tcp_proxy.cc Filter::onInitFailure) or where the caller went: close it, unanswered
+                    req.connection().close();
                     return;
                 }
                 answer(req, r.result());

@@ -230,6 +230,29 @@ class MeshHttpProxyTest {
     }
 
     @Test
+    void aPassedThroughRequestWhoseConnectFailsHasItsConnectionClosedWithNoAnswer() throws Exception {
+        int a = server("reviews-a", 200);
+        mesh(MeshWebClientTest.config("", a), 0);
+        int closed;
+        try (var socket = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            closed = socket.getLocalPort();
+        }
+        // a port with no listener: a sidecar relays it as bytes, and its tcp_proxy closes the caller's connection when
+        // its own connect fails (Envoy's tcp_proxy.cc, Filter::onInitFailure), with no HTTP answer
+        try (Socket s = new Socket("127.0.0.1", mesh.httpProxyPort())) {
+            s.setSoTimeout(10_000);
+            s.getOutputStream().write(("GET http://127.0.0.1:" + closed + "/x HTTP/1.1\r\nhost: 127.0.0.1:" + closed
+                    + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+            assertEquals("", new String(s.getInputStream().readAllBytes(), StandardCharsets.US_ASCII));
+        }
+        StreamInfo info = lastRecorded();
+        assertEquals("PassthroughCluster", info.upstreamCluster());
+        assertTrue(info.responseFlags().contains(dev.inmesh.runtime.stats.ResponseFlag.UPSTREAM_CONNECTION_FAILURE),
+                info.toString());
+        assertEquals(0, info.responseCode(), info.toString());
+    }
+
+    @Test
     void aLongUrlPassesAsThroughASidecar() throws Exception {
         int a = server("reviews-a", 200);
         mesh(MeshWebClientTest.config("", a), 0);
