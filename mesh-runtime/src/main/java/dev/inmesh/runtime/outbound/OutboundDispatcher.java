@@ -116,8 +116,8 @@ public final class OutboundDispatcher {
      * @param forwarded told the request the router works on, when it has one (for {@link Router#cancel})
      * @param continued told of a {@code 100 Continue} for a request that expects one ({@code Expect: 100-continue}):
      *                  at once, as Envoy's connection manager answers it itself and takes the expectation off the
-     *                  request; or, when the connection manager sets {@code proxy_100_continue}, when the upstream
-     *                  answers it, the expectation sent on
+     *                  request; or, when the connection manager sets {@code proxy_100_continue} or there is none
+     *                  (a request relayed as bytes), when the upstream answers it, the expectation sent on
      */
     public Future<RouterResponse> dispatch(HttpMethod method, String host, int port, SocketAddress server, String uri,
                                           MultiMap headers, Buffer body, RequestBodyStream stream, boolean ssl,
@@ -127,7 +127,9 @@ public final class OutboundDispatcher {
         RouterRequest req = p.req();
         OutboundRouting.Decision d = p.decision();
         if (RouterRequest.expects100Continue(headers)) {
-            if (d.hcm() != null && d.hcm().proxy100Continue()) {
+            // with no connection manager (a tcp_proxy relays the bytes), the expectation goes on as sent and the
+            // caller's 100 Continue is the upstream's
+            if (d.hcm() == null || d.hcm().proxy100Continue()) {
                 req.proxy100Continue(continued);
             } else {
                 headers.remove(io.vertx.core.http.HttpHeaders.EXPECT);

@@ -78,10 +78,15 @@ class MeshProxy100ContinueTest {
 
     /** Sends the head with {@code Expect: 100-continue}, and the body only once the continue handler runs. */
     Outcome expectContinue(String path) throws Exception {
+        return expectContinue("greeter", 9090, path);
+    }
+
+    /** {@link #expectContinue(String)} to {@code host:port}. */
+    Outcome expectContinue(String host, int port, String path) throws Exception {
         AtomicInteger continues = new AtomicInteger();
         var client = mesh.httpClient();
-        HttpClientResponse resp = client.request(new RequestOptions().setMethod(HttpMethod.POST).setHost("greeter")
-                .setPort(9090).setURI(path).putHeader("expect", "100-continue")
+        HttpClientResponse resp = client.request(new RequestOptions().setMethod(HttpMethod.POST).setHost(host)
+                .setPort(port).setURI(path).putHeader("expect", "100-continue")
                 .putHeader("content-length", "4")).compose(r -> {
                     r.continueHandler(v -> {
                         if (continues.incrementAndGet() == 1) {
@@ -150,6 +155,22 @@ class MeshProxy100ContinueTest {
         assertEquals("http/1.1 null body", o.body);
         assertEquals("null", o.response.getHeader("x-expect"));
         assertEquals(1, o.continues);
+    }
+
+    @Test
+    void aRequestRelayedAsBytesTakesItsExpectationUpstreamAsATcpProxyRelaysIt() throws Exception {
+        mesh(false);
+        // no listener for the upstream's own port: a sidecar's tcp_proxy relays the request's bytes (PassthroughCluster),
+        // its expectation with them, and the 100 Continue (or the refusal) the caller gets is the upstream's
+        Outcome refused = expectContinue("127.0.0.1", upstream, "/refuse");
+        assertEquals(417, refused.response.statusCode());
+        assertEquals(0, refused.continues, "no 100 came: the caller is not told to send its body");
+        assertEquals(0, service.bodiesRead.get());
+        Outcome o = expectContinue("127.0.0.1", upstream, "/accept");
+        assertEquals(200, o.response.statusCode());
+        assertEquals("http/1.1 100-continue body", o.body);
+        assertEquals(1, o.continues);
+        assertEquals("PassthroughCluster", recorded.get(recorded.size() - 1).upstreamCluster());
     }
 
     /**
