@@ -200,7 +200,7 @@ public final class EnvoyJson {
         JsonNode list = v.isArray() ? v : v.isMissingNode() || v.isNull() ? obj.arrayNode() : obj.arrayNode().add(v);
         java.util.List<String> paths = new java.util.ArrayList<>();
         for (JsonNode p : list) {
-            if (!p.isTextual() || p.asText().isEmpty() || !p.asText().matches("[^,A-Z]*")) {
+            if (!p.isTextual() || p.asText().isEmpty() || !FIELD_MASK_PATH.matcher(p.asText()).matches()) {
                 return null;
             }
             paths.add(p.asText());
@@ -239,6 +239,8 @@ public final class EnvoyJson {
      */
     private static final double EXACT = 9007199254740992.0;
     private static final java.util.regex.Pattern DIGITS = java.util.regex.Pattern.compile("[+-]?[0-9]+");
+    /** A FieldMask path JsonFormat's string form can carry: no comma, no capital (its camelCase is undone). */
+    private static final java.util.regex.Pattern FIELD_MASK_PATH = java.util.regex.Pattern.compile("[^,A-Z]*");
     private static final java.util.regex.Pattern DECIMAL =
             java.util.regex.Pattern.compile("[+-]?([0-9]+\\.?[0-9]*|\\.[0-9]+)([eE][+-]?[0-9]+)?");
 

@@ -154,7 +154,8 @@ final class YamlTrees {
 
     /**
      * A scalar as Envoy types it on its way from YAML to JSON (parseYamlNode, source/common/protobuf/yaml_utility.cc,
-     * over yaml-cpp 0.8's conversions): a quoted or block scalar is a string; a plain one is null ({@code ~},
+     * over yaml-cpp 0.8's conversions): a quoted or block scalar is a string, as one tagged {@code !} (one with another
+     * explicit tag is typed by its value); a plain one is null ({@code ~},
      * {@code null}, nothing), a bool ({@code y}, {@code yes}, {@code true}, {@code on} and their {@code n},
      * {@code no}, {@code false}, {@code off}), an int64 ({@code 0x} hex, {@code 0} octal or decimal) as a number
      * when it fits 32 bits and else as the string of its decimal digits, or else the string as written
@@ -162,7 +163,9 @@ final class YamlTrees {
      */
     static JsonNode envoyScalar(ScalarEvent s) {
         String v = s.getValue();
-        if (!s.isPlain()) {
+        // yaml-cpp gives a quoted or block scalar the non-specific tag "!" (and so does an explicit "!"), which
+        // Envoy takes for a string; any other scalar, another explicit tag's too, is typed by its value
+        if (s.getTag() == null ? !s.isPlain() : "!".equals(s.getTag())) {
             return NODES.textNode(v);
         } else if (s.getTag() == null && List.of("", "~", "null", "Null", "NULL").contains(v)) {
             return NODES.nullNode();

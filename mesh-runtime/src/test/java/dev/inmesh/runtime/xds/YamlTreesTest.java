@@ -140,7 +140,8 @@ class YamlTreesTest {
                 bools: [y, Yes, NO, on, OFF, True, yEs]
                 nulls: [~, null, NULL, "null"]
                 empty:
-                strings: [1.50, 1e3, .inf, "5", '5', !!str 5, abc]
+                strings: [1.50, 1e3, .inf, "5", '5', !!str 5, abc, ! 5]
+                tagged: [!custom "5"]
                 block: |
                   123
                 """, true).get(0);
@@ -149,7 +150,8 @@ class YamlTreesTest {
                  "bools": [true, true, false, true, false, true, "yEs"],
                  "nulls": [null, null, null, "null"],
                  "empty": null,
-                 "strings": ["1.50", "1e3", ".inf", "5", "5", 5, "abc"],
+                 "strings": ["1.50", "1e3", ".inf", "5", "5", 5, "abc", "5"],
+                 "tagged": [5],
                  "block": "123\\n"}
                 """);
         assertEquals(expected, n);

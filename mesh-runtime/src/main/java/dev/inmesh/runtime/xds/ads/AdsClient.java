@@ -886,6 +886,10 @@ public final class AdsClient {
             } else {
                 process(id, s, u, again);
             }
+        } catch (RuntimeException e) {
+            // what follows from a response once it is answered (its taking failed is NACKed in process): the
+            // answer stands, and the failure is the client's own, logged here rather than left to the event loop
+            LOG.log(System.Logger.Level.ERROR, "after " + s.kind + " version " + r.getVersionInfo() + " was taken", e);
         } finally {
             if (dependent != null) {
                 resume(dependent);

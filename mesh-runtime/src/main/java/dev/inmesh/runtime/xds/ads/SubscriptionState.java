@@ -144,8 +144,9 @@ final class SubscriptionState {
     }
 
     /**
-     * Puts back what a taking that failed changed. The resources held and the names asked for are never changed in
-     * place while a response is taken: its taking holds them in new ones.
+     * Puts back what a taking that failed changed of this type. Its own taking never changes the resources held and
+     * the names asked for in place (it holds them in new ones); the dependent type's (the route configurations or
+     * load assignments an LDS or CDS response let go of) are not put back by this.
      */
     void restore(Held held) {
         resources = held.resources();
