@@ -188,9 +188,9 @@ public final class RouteCheck {
      * Reads the tests of a router_check_tool file as that tool loads it: strictly into validation.proto's
      * {@code Validation} (an unknown field anywhere is an error) with protobuf's JSON parser in the legacy syntax
      * Envoy's loading allows (src/google/protobuf/json/internal/parser.cc: a single element in place of a list, a
-     * wrapper as {@code {"value": ...}}, a bool as a string such as {@code "yes"}), then checked by its rules: at
-     * least one test, each with a name, an input and a validate, the input's authority and path not empty, its
-     * method of at least 3 characters.
+     * wrapper as {@code {"value": ...}}, a bool as a string such as {@code "yes"}; a string field from a JSON string
+     * only, parser.cc's ParseStrOrBytes), then checked by its rules: at least one test, each with a name, an input and
+     * a validate, the input's authority and path not empty, its method of at least 3 characters.
      */
     public static List<TestCase> parseTests(JsonNode root) throws TestFileException {
         if (root == null || !root.isObject()) {
@@ -326,13 +326,17 @@ public final class RouteCheck {
         throw new TestFileException(at + "." + field + ": " + v + " (expected: true or false)");
     }
 
-    /** A message of the test file read as Envoy's {@code envoy.config} JSON: strictly, in the legacy syntax too. */
+    /**
+     * A message of the test file read as Envoy's {@code envoy.config} JSON: strictly, in the legacy syntax too, each
+     * string a JSON string ({@link #text}).
+     */
     private static <M extends Message> M message(JsonNode n, Class<M> type, String at) throws TestFileException {
         try {
-            return EnvoyJson.toMessage(n, type);
-        } catch (InvalidProtocolBufferException | IllegalArgumentException e) {
-            String m = e instanceof IllegalArgumentException iae ? FieldError.of(iae).getMessage() : e.getMessage();
-            throw new TestFileException(at + ": " + m);
+            return EnvoyJson.toMessageStringsOnly(n, type);
+        } catch (InvalidProtocolBufferException e) {
+            throw new TestFileException(at + ": " + e.getMessage());
+        } catch (IllegalArgumentException e) {
+            throw new TestFileException(FieldError.of(e).under(at).getMessage());
         }
     }
 
@@ -411,9 +415,10 @@ public final class RouteCheck {
         JsonNode v = get(n, snake);
         if (v == null || v.isNull()) {
             return dflt;
-        } else if (!v.isTextual()) {
-            String shown = v.isArray() ? "a list" : v.isObject() ? "an object" : v.toString();
-            throw new TestFileException(at + "." + snake + ": " + shown + " (expected: a string)");
+        }
+        FieldError notString = EnvoyJson.nonString(v, at + "." + snake);
+        if (notString != null) {
+            throw new TestFileException(notString.getMessage());
         }
         return v.asText();
     }

@@ -288,6 +288,31 @@ public final class EnvoyJson {
         }
     }
 
+    /**
+     * {@link #toMessage(JsonNode, Class)} with its string and bytes fields read as protobuf's C++ JSON parser reads
+     * them (parser.cc, ParseStrOrBytes): from a JSON string only, where JsonFormat takes a number or a bool as its
+     * text; a {@code StringValue} too, bare or as {@code {"value": ...}}.
+     *
+     * @throws FieldError naming the first such field that holds another value
+     */
+    public static <M extends Message> M toMessageStringsOnly(JsonNode node, Class<M> type)
+            throws InvalidProtocolBufferException {
+        M m = toMessage(node, type);
+        FieldError misfit = JsonShapeCheck.findNonString(node, m.getDescriptorForType());
+        if (misfit != null) {
+            throw misfit;
+        }
+        return m;
+    }
+
+    /**
+     * Null when {@code value} is a JSON string, else the error of a string field at {@code path} holding it, as
+     * protobuf's C++ JSON parser refuses a number, bool, list or object there: {@code PATH: 5 (expected: a string)}.
+     */
+    public static FieldError nonString(JsonNode value, String path) {
+        return value.isTextual() ? null : JsonShapeCheck.error(path, value, "a string");
+    }
+
     /** Prints a message as Envoy's JSON, field names in snake_case as Envoy's admin does. */
     public static String print(Message m) {
         return print(m, true);

@@ -21,7 +21,8 @@ import java.util.stream.Collectors;
  * instead of protobuf's pathless "Cannot find field: weighted_clusterz in message ...". Field names are accepted in
  * snake_case and lowerCamelCase, as JsonFormat accepts them; the path uses the spelling of the document. An
  * {@code Any} is followed into its {@code @type} when Inmesh has that type, and left alone when it does not (it is
- * kept as a TypedStruct). Run only after JsonFormat has failed, to say where.
+ * kept as a TypedStruct). Run only after JsonFormat has failed, to say where; or, {@link #findNonString strict on
+ * strings}, after it has read a message, to find what it read leniently.
  */
 final class JsonShapeCheck {
     private static final Pattern DURATION = Pattern.compile("-?[0-9]+(\\.[0-9]{1,9})?s");
@@ -32,14 +33,30 @@ final class JsonShapeCheck {
             "google.protobuf.UInt32Value", "google.protobuf.BoolValue", "google.protobuf.StringValue",
             "google.protobuf.BytesValue", "google.protobuf.Any", "google.protobuf.Empty");
 
-    private JsonShapeCheck() {}
+    /**
+     * Whether a string or bytes field takes a JSON string only, as protobuf's C++ JSON parser reads one (parser.cc,
+     * ParseStrOrBytes), where JsonFormat takes any JSON value but a list or an object, as its text.
+     */
+    private final boolean stringsOnly;
+
+    private JsonShapeCheck(boolean stringsOnly) {
+        this.stringsOnly = stringsOnly;
+    }
 
     /** The first field of {@code node} that does not fit {@code type}, or null when none is found. */
     static FieldError find(JsonNode node, Descriptor type) {
-        return message(node, type, "");
+        return new JsonShapeCheck(false).message(node, type, "");
     }
 
-    private static FieldError message(JsonNode node, Descriptor type, String path) {
+    /**
+     * As {@link #find}, a string or bytes field that holds no JSON string (a number or bool, which JsonFormat reads
+     * as its text) not fitting either.
+     */
+    static FieldError findNonString(JsonNode node, Descriptor type) {
+        return new JsonShapeCheck(true).message(node, type, "");
+    }
+
+    private FieldError message(JsonNode node, Descriptor type, String path) {
         String full = type.getFullName();
         if (node.isObject() && EnvoyJson.LEGACY_OBJECT_TYPES.contains(full)) {
             return fields(node, type, path); // the object of its fields, as EnvoyJson reads it too
@@ -73,7 +90,7 @@ final class JsonShapeCheck {
     }
 
     /** The first field of the object {@code node} that does not fit {@code type}, or null when none is found. */
-    private static FieldError fields(JsonNode node, Descriptor type, String path) {
+    private FieldError fields(JsonNode node, Descriptor type, String path) {
         Map<FieldDescriptor, String> seen = new HashMap<>();
         Map<OneofDescriptor, String> oneofs = new HashMap<>();
         for (Iterator<Map.Entry<String, JsonNode>> it = node.fields(); it.hasNext(); ) {
@@ -119,7 +136,7 @@ final class JsonShapeCheck {
         return null;
     }
 
-    private static FieldError value(JsonNode node, FieldDescriptor f, String path) {
+    private FieldError value(JsonNode node, FieldDescriptor f, String path) {
         if (node.isNull()) {
             return null;
         }
@@ -152,7 +169,7 @@ final class JsonShapeCheck {
         return single(node, f, path);
     }
 
-    private static FieldError single(JsonNode node, FieldDescriptor f, String path) {
+    private FieldError single(JsonNode node, FieldDescriptor f, String path) {
         if (f.getJavaType() == FieldDescriptor.JavaType.MESSAGE) {
             if (node.isNull() && !f.getMessageType().getFullName().equals("google.protobuf.Value")) {
                 return null;
@@ -162,7 +179,7 @@ final class JsonShapeCheck {
         return scalar(node, f, path);
     }
 
-    private static FieldError any(JsonNode node, String path) {
+    private FieldError any(JsonNode node, String path) {
         if (!node.isObject()) {
             return error(path, node, "an object with an \"@type\"");
         }
@@ -185,7 +202,7 @@ final class JsonShapeCheck {
         return message(rest, d, path);
     }
 
-    private static FieldError scalar(JsonNode node, FieldDescriptor f, String path) {
+    private FieldError scalar(JsonNode node, FieldDescriptor f, String path) {
         switch (f.getType()) {
             case INT32, SINT32, SFIXED32:
                 return integer(node, path, BigInteger.valueOf(Integer.MIN_VALUE), BigInteger.valueOf(Integer.MAX_VALUE),
@@ -209,6 +226,9 @@ final class JsonShapeCheck {
                         : error(path, node, "true or false");
             case STRING:
             case BYTES:
+                if (stringsOnly) {
+                    return EnvoyJson.nonString(node, path);
+                }
                 return node.isValueNode() ? null : error(path, node, "a string");
             case ENUM:
                 return enumValue(node, f.getEnumType(), path);
@@ -250,7 +270,7 @@ final class JsonShapeCheck {
         return error(path, node, "one of " + names);
     }
 
-    private static FieldError error(String path, JsonNode node, String expected) {
+    static FieldError error(String path, JsonNode node, String expected) {
         String shown = node.isContainerNode() ? (node.isArray() ? "a list" : "an object") : node.toString();
         return new FieldError(path, shown + " (expected: " + expected + ")");
     }

@@ -700,7 +700,8 @@ class RouteCheckCommandTest {
      * As router_check_tool, which loads its test file strictly into validation.proto's Validation and validates it
      * (TestUtility::loadFromFile, TestUtility::validate): an unknown field anywhere, no test, a method shorter than
      * 3 characters or none, an empty authority or path, a random_value that is no uint64, a header check of the
-     * wrong type stop the run with exit 1, naming the field.
+     * wrong type, a string field (of the test, a header value, a header matcher or a StringValue check) that holds no
+     * JSON string (protobuf's parser.cc, ParseStrOrBytes) stop the run with exit 1, naming the field.
      */
     @Test
     void aTestFileIsReadAsStrictlyAsRouterCheckToolReadsItWithExitOne() throws IOException {
@@ -747,6 +748,33 @@ class RouteCheckCommandTest {
             {"{\"tests\": [{\"test_name\": \"t\", \"input\": {\"authority\": \"svc\", \"path\": \"/\", "
                 + "\"method\": \"GET\", \"runtime\": 0x10}, \"validate\": {}}]}",
                 "tests[0] (t).input.runtime: 16 (expected: a string)"},
+            // so is every string of a header value, a header matcher and a StringValue check, {value: ...} too
+            {"{tests: [{test_name: t, input: {authority: svc, path: /, method: GET, "
+                + "additional_request_headers: [{key: k, value: 123}]}, validate: {}}]}",
+                "tests[0] (t).input.additional_request_headers[0].value: 123 (expected: a string)"},
+            {"{tests: [{test_name: t, input: {authority: svc, path: /, method: GET, "
+                + "additional_response_headers: {key: 5, value: v}}, validate: {}}]}",
+                "tests[0] (t).input.additional_response_headers[0].key: 5 (expected: a string)"},
+            {"{tests: [{test_name: t, " + input + ", validate: {cluster_name: 5}}]}",
+                "tests[0] (t).validate.cluster_name: 5 (expected: a string)"},
+            {"{tests: [{test_name: t, " + input + ", validate: {virtual_host_name: {value: 5}}}]}",
+                "tests[0] (t).validate.virtual_host_name.value: 5 (expected: a string)"},
+            {"{tests: [{test_name: t, " + input + ", validate: {virtual_cluster_name: on}}]}",
+                "tests[0] (t).validate.virtual_cluster_name: true (expected: a string)"},
+            {"{tests: [{test_name: t, " + input + ", validate: {path_rewrite: yes}}]}",
+                "tests[0] (t).validate.path_rewrite: true (expected: a string)"},
+            {"{tests: [{test_name: t, " + input + ", validate: {host_rewrite: 0x10}}]}",
+                "tests[0] (t).validate.host_rewrite: 16 (expected: a string)"},
+            {"{tests: [{test_name: t, " + input + ", validate: {path_redirect: {value: false}}}]}",
+                "tests[0] (t).validate.path_redirect.value: false (expected: a string)"},
+            {"{tests: [{test_name: t, " + input + ", validate: {request_header_fields: [{key: k, value: yes}]}}]}",
+                "tests[0] (t).validate.request_header_fields[0].value: true (expected: a string)"},
+            {"{tests: [{test_name: t, " + input + ", validate: {request_header_matches: "
+                + "{name: x-k, string_match: {exact: 5}}}}]}",
+                "tests[0] (t).validate.request_header_matches[0].string_match.exact: 5 (expected: a string)"},
+            {"{tests: [{test_name: t, " + input + ", validate: {response_header_matches: "
+                + "[{name: 200, present_match: true}]}}]}",
+                "tests[0] (t).validate.response_header_matches[0].name: 200 (expected: a string)"},
         };
         for (String[] c : cases) {
             Path tests = Files.writeString(dir.resolve("tests.yaml"), c[0]);
