@@ -41,7 +41,10 @@ import java.util.concurrent.TimeUnit;
  * the upstream's 101 and the bytes each way. The route's idle timeout (else the connection manager's stream idle
  * timeout) and {@code max_stream_duration} close it, as Envoy's connection manager ends an upgraded stream. An
  * upgrade the mesh refuses, or whose upstream cannot be reached, fails with an {@link UpgradeRejectedException}
- * carrying the answer a sidecar would have given (503 and Envoy's body for a connect failure, ...).
+ * carrying the answer a sidecar would have given (503 and Envoy's body for a connect failure, ...). One that a
+ * sidecar relays as bytes (no connection manager: a {@code tcp_proxy} chain, the passthrough, Istio's
+ * BlackHoleCluster) gets no answer from the mesh, as a {@code tcp_proxy} gives none: it fails as a plain client's
+ * ({@link #answered}, {@link OutboundDispatcher#unanswered}).
  *
  * <p>A {@code wss://} WebSocket (the application's own TLS) is relayed as a sidecar relays TLS it does not read, as
  * the mesh's HTTP client does: to the address named, or to a host of the cluster of the TLS chain that takes it.
@@ -114,8 +117,21 @@ public final class MeshWebSocketClient implements WebSocketClient {
         if (o.getHeaders() != null) {
             headers.addAll(o.getHeaders());
         }
-        return dispatcher.upgrade(host, port, uri, headers, ssl)
-                .compose(relay -> relay.refusal() != null ? refused(relay.refusal()) : open(relay, o));
+        return dispatcher.upgrade(host, port, uri, headers, ssl).compose(relay -> relay.refusal() == null
+                ? open(relay, o)
+                : relay.refusal().request().opaque() ? Future.failedFuture(dispatcher.unanswered(relay.refusal(),
+                        closed()))
+                : refused(relay.refusal()));
+    }
+
+    /**
+     * What Vert.x's WebSocket client fails a handshake with when its connection closes before an answer
+     * ({@code WebSocketHandshakeInboundHandler.channelInactive}), as a {@code tcp_proxy} that has no upstream
+     * connection closes the caller's (Envoy's source/common/tcp_proxy/tcp_proxy.cc, {@code Filter::onInitFailure}).
+     */
+    private static Throwable closed() {
+        return new io.netty.handler.codec.http.websocketx.WebSocketHandshakeException(
+                "Connection closed while handshake in process");
     }
 
     /** The mesh answered the upgrade itself: reported, and the caller's connect fails with that answer. */
@@ -138,7 +154,7 @@ public final class MeshWebSocketClient implements WebSocketClient {
             tls = relay.cluster().tls(relay.host());
         } catch (IllegalStateException e) {
             // its TLS is not usable: the connection must not go in plaintext
-            return failed(started, ConnectFailure.UNKNOWN);
+            return failed(started, ConnectFailure.UNKNOWN, closed());
         }
         var address = relay.host().address();
         // until the upstream answers, the stream's idle timeout and max_stream_duration run as on any stream: the
@@ -171,7 +187,7 @@ public final class MeshWebSocketClient implements WebSocketClient {
         } catch (RuntimeException e) {
             // the client could not even try (its TLS options, a closed client): the relay ends reported, its
             // max_requests slot given back, as a connection that failed
-            return failed(started, ConnectFailure.UNKNOWN);
+            return failed(started, ConnectFailure.UNKNOWN, closed());
         }
         return connecting.transform(ar -> {
             if (ar.succeeded()) {
@@ -184,8 +200,9 @@ public final class MeshWebSocketClient implements WebSocketClient {
             if (timedOut && meshTimeout) {
                 // no answer within the stream's time
                 return idleFirst ? answered(started, 408, "stream timeout", "stream_idle_timeout",
-                        ResponseFlag.STREAM_IDLE_TIMEOUT)
-                        : answered(started, 408, "downstream duration timeout", "max_duration_timeout", null);
+                        ResponseFlag.STREAM_IDLE_TIMEOUT, closed())
+                        : answered(started, 408, "downstream duration timeout", "max_duration_timeout", null,
+                                closed());
             }
             if (timedOut || cause instanceof java.util.concurrent.TimeoutException) {
                 // the caller's own timeout ran out (its options' timeout): it gave up, as a client that resets
@@ -200,29 +217,42 @@ public final class MeshWebSocketClient implements WebSocketClient {
                 return Future.failedFuture(u);
             }
             boolean connect = cause instanceof java.net.ConnectException
+                    || cause instanceof java.net.UnknownHostException
                     || cause instanceof io.netty.channel.ConnectTimeoutException
                     || cause instanceof javax.net.ssl.SSLException;
-            return connect ? failed(started, router.relayConnectFailed(started, cause))
+            return connect ? failed(started, router.relayConnectFailed(started, cause), cause)
                     : answered(started, 503, Router.upstreamResetBody("connection termination"),
                             "upstream_reset_before_response_started{connection_termination}",
-                            ResponseFlag.UPSTREAM_CONNECTION_TERMINATION);
+                            ResponseFlag.UPSTREAM_CONNECTION_TERMINATION, cause);
         });
     }
 
-    /** The upstream could not be reached ({@code why}): 503 as the router answers it, reported. */
-    private Future<WebSocket> failed(RouterResponse started, ConnectFailure why) {
+    /**
+     * The upstream could not be reached ({@code why}): 503 as the router answers it, reported; {@code failure} for a
+     * relay of bytes (see {@link #answered}).
+     */
+    private Future<WebSocket> failed(RouterResponse started, ConnectFailure why, Throwable failure) {
         return answered(started, 503, Router.upstreamResetBody(why.reason()), why.details(),
-                ResponseFlag.UPSTREAM_CONNECTION_FAILURE);
+                ResponseFlag.UPSTREAM_CONNECTION_FAILURE, failure);
     }
 
     /**
      * The relay ends with the mesh's answer in the upstream's place (503 when it failed; 408, as Envoy's connection
      * manager answers a stream whose response has not begun, when the stream's idle timeout or
-     * {@code max_stream_duration} ended it first): reported, and the caller's connect fails with it.
+     * {@code max_stream_duration} ended it first): reported, and the caller's connect fails with it. A relay of bytes
+     * ({@link dev.inmesh.runtime.router.RouterRequest#opaque}: no connection manager) gets no answer, as a
+     * {@code tcp_proxy} answers no HTTP and closes the caller's connection (tcp_proxy.cc,
+     * {@code Filter::onInitFailure}): reported with code 0, {@code details} and {@code flag} kept, as the mesh's HTTP
+     * client reports such a request, and the connect fails with {@code failure}, as a plain client's would (the plain
+     * client's own: a {@code ConnectException}, an {@code UnknownHostException}, its handshake's closed connection).
      */
     private Future<WebSocket> answered(RouterResponse started, int status, String body, String details,
-                                       ResponseFlag flag) {
+                                       ResponseFlag flag, Throwable failure) {
         Router router = dispatcher.router();
+        if (started.request().opaque()) {
+            router.relayEnded(started, 0, details, 0, 0, flag);
+            return Future.failedFuture(failure);
+        }
         RouterResponse r = router.relayLocalReply(started, status, body);
         Buffer b = r.localBody();
         router.relayEnded(started, status, details, 0, b.length(), flag);

@@ -165,20 +165,27 @@ public final class OutboundDispatcher {
      * {@code tcp_proxy}, no connection manager), as the application behind it meets it. A {@code tcp_proxy} answers no
      * HTTP: with no upstream connection (its connect failed, no host to connect to, Istio's BlackHoleCluster, which has
      * none) it closes the downstream one (Envoy's source/common/tcp_proxy/tcp_proxy.cc, Filter::onInitFailure). So the
-     * router's local reply is recorded unsent ({@link Router#unanswered}: code 0, the cluster, flags and the access
-     * log's details kept) and fails the request: with
-     * what the connect failed with, as the plain client fails when it cannot connect (the request was never sent: a
-     * {@code ConnectException}, an {@code UnknownHostException}, a connect timeout's), else with its connection
-     * closed under it. An upstream answer goes back as it came.
+     * router's local reply is recorded unsent and fails the request ({@link #unanswered}). An upstream answer goes
+     * back as it came.
      */
     private Future<RouterResponse> relayed(RouterResponse r) {
         if (!r.isLocalReply()) {
             return Future.succeededFuture(r);
         }
+        return Future.failedFuture(unanswered(r, new io.vertx.core.http.HttpClosedException("Connection was closed")));
+    }
+
+    /**
+     * Records the local reply {@code r} to a request relayed as bytes unsent ({@link Router#unanswered}: code 0, the
+     * cluster, flags and the access log's details kept), as a {@code tcp_proxy} answers no HTTP, and returns what the
+     * caller's request fails with: what the connect failed with, as the plain client fails when it cannot connect
+     * (the request was never sent: a {@code ConnectException}, an {@code UnknownHostException}, a connect timeout's),
+     * else {@code closed}, the plain client's failure for a connection closed under it.
+     */
+    Throwable unanswered(RouterResponse r, Throwable closed) {
         router.unanswered(r);
         Throwable cause = r.connectCause();
-        return Future.failedFuture(cause != null ? cause
-                : new io.vertx.core.http.HttpClosedException("Connection was closed"));
+        return cause != null ? cause : closed;
     }
 
     /**
@@ -187,7 +194,8 @@ public final class OutboundDispatcher {
      * {@link #dispatch} decides a request and then as the router decides a request relayed from its head on
      * ({@link Router#relay}); an upgrade the connection manager's {@code upgrade_configs} do not enable is answered as
      * the standalone proxy answers it ({@link Router#upgradeRefused}: 403 {@code upgrade_failed} where a route matches,
-     * else 404 NR). Never fails: refusals are local replies.
+     * else 404 NR). Never fails: refusals are local replies, a request relayed as bytes ({@link RouterRequest#opaque})
+     * answered too, which its caller does not get ({@link #unanswered}).
      */
     public Future<Router.Relay> upgrade(String host, int port, String uri, MultiMap headers, boolean ssl) {
         Prepared p = prepare(HttpMethod.GET, host, port, null, uri, headers, null, null, ssl, "HTTP/1.1");

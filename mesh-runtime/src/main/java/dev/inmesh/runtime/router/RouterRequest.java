@@ -301,6 +301,11 @@ public final class RouterRequest implements RouteRequest {
         return this;
     }
 
+    /** Whether the request came through no connection manager (see {@link #opaque(boolean)}). */
+    public boolean opaque() {
+        return opaque;
+    }
+
     /** Sets the {@code generate_request_id} of the connection manager the request came through (default true). */
     public RouterRequest generateRequestId(boolean generate) {
         this.generateRequestId = generate;

@@ -23,7 +23,8 @@ import org.junit.jupiter.api.Test;
  * An {@code https://} request through the mesh's client to a destination whose listener relays TLS with
  * {@code tcp_proxy} (Istio's chains for a TLS or HTTPS port, matched by SNI, and its TCP listeners on a service IP):
  * the caller's own TLS goes to a host of the chain's cluster, as Envoy relays TLS it does not terminate, with the
- * request's host as SNI; with no host to relay to, the mesh answers 503.
+ * request's host as SNI; with no host to relay to, the connection is closed with no answer, as Envoy's
+ * {@code tcp_proxy} closes it.
  */
 class MeshTlsRelayTest extends MeshFixture {
     private final List<StreamInfo> recorded = new CopyOnWriteArrayList<>();
@@ -122,17 +123,21 @@ class MeshTlsRelayTest extends MeshFixture {
         ws.writeTextMessage("hi");
         assertEquals("wss sni=[api.mesh.invalid] host=api.mesh.invalid:8443 /stream hi",
                 said.future().await(10, TimeUnit.SECONDS));
-        // with no host to relay to, the mesh's answer: 503
-        io.vertx.core.http.UpgradeRejectedException e = org.junit.jupiter.api.Assertions.assertThrows(
-                io.vertx.core.http.UpgradeRejectedException.class, () -> {
-                    try {
-                        client.connect(new io.vertx.core.http.WebSocketConnectOptions().setSsl(true)
-                                .setHost("127.0.0.3").setPort(9443).setURI("/stream")).await(10, TimeUnit.SECONDS);
-                    } catch (java.util.concurrent.CompletionException c) {
-                        throw c.getCause();
-                    }
-                });
-        assertEquals(503, e.getStatus());
+        // with no host to relay to, the tcp_proxy closes the connection (tcp_proxy.cc, Filter::onInitFailure): no
+        // HTTP answer, the handshake fails as a plain client's whose connection closes under it
+        io.vertx.core.net.NetServer closing = vertx.createNetServer()
+                .connectHandler(so -> so.handler(head -> so.close()));
+        int closingPort = closing.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
+        Throwable plain = org.junit.jupiter.api.Assertions.assertThrows(Throwable.class, () -> vertx
+                .createWebSocketClient().connect(closingPort, "127.0.0.1", "/stream").await(10, TimeUnit.SECONDS));
+        Throwable e = org.junit.jupiter.api.Assertions.assertThrows(Throwable.class, () -> client.connect(
+                new io.vertx.core.http.WebSocketConnectOptions().setSsl(true).setHost("127.0.0.3").setPort(9443)
+                        .setURI("/stream")).await(10, TimeUnit.SECONDS));
+        assertEquals(plain.getClass(), e.getClass(), String.valueOf(e));
+        StreamInfo info = recorded.get(recorded.size() - 1);
+        assertEquals(0, info.responseCode(), info.toString());
+        assertEquals(java.util.Set.of(ResponseFlag.NO_HEALTHY_UPSTREAM), info.responseFlags());
+        assertEquals("outbound|9443||empty", info.upstreamCluster());
     }
 
     @Test

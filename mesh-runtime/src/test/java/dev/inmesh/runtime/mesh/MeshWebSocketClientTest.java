@@ -42,6 +42,8 @@ class MeshWebSocketClientTest {
     private Mesh mesh;
     /** One more line of the outbound connection manager's (none: empty). */
     private String hcmExtra = "";
+    /** The mesh's outbound traffic policy. */
+    private MeshOptions.OutboundTrafficPolicy outboundPolicy = MeshOptions.OutboundTrafficPolicy.ALLOW_ANY;
     @TempDir
     Path dir;
 
@@ -85,7 +87,8 @@ class MeshWebSocketClientTest {
         }
         Path file = Files.writeString(dir.resolve("mesh.yaml"), config);
         DefaultMesh m = (DefaultMesh) Mesh.create(vertx, new MeshOptions().setWorkloadName("productpage-v1")
-                .setApp("productpage").setVersion("v1").setConfigFile(file.toString()).setAdminPort(-1));
+                .setApp("productpage").setVersion("v1").setConfigFile(file.toString()).setAdminPort(-1)
+                .setOutboundTrafficPolicy(outboundPolicy));
         m.addObserver(recorded::add);
         m.start().await(10, TimeUnit.SECONDS);
         mesh = m;
@@ -173,6 +176,70 @@ class MeshWebSocketClientTest {
                 .tag("cluster_name", "outbound|9080||reviews.default.svc.cluster.local").meter();
         assertNotNull(failed, "upstream_cx_connect_fail kept");
         assertEquals(1.0, failed.measure().iterator().next().getValue());
+    }
+
+    /** What a connect through {@code client} failed with. */
+    private static Throwable failure(WebSocketClient client, WebSocketConnectOptions o) {
+        ExecutionException e = assertThrows(ExecutionException.class, () -> client.connect(o).toCompletionStage()
+                .toCompletableFuture().get(15, TimeUnit.SECONDS), "failed within 15 s");
+        return e.getCause();
+    }
+
+    /** A loopback server that closes each connection once the handshake comes, with no answer; its port. */
+    private int closing() {
+        return vertx.createNetServer().connectHandler(so -> so.handler(head -> so.close())).listen(0, "127.0.0.1")
+                .await().actualPort();
+    }
+
+    @Test
+    void aPassedThroughWebSocketWhoseConnectFailsFailsAsAPlainClientsWithNoHttpAnswer() throws Exception {
+        // no listener for its port (ALLOW_ANY's PassthroughCluster): a sidecar's tcp_proxy answers no HTTP, it closes
+        // the connection when its upstream's fails (tcp_proxy.cc, Filter::onInitFailure); the plain client's
+        // exceptions say the upgrade was never sent
+        WebSocketClient client = mesh(true, "", "", echo(""));
+        int closed;
+        try (java.net.ServerSocket s = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            closed = s.getLocalPort();
+        }
+        Throwable refused = failure(client, new WebSocketConnectOptions().setHost("127.0.0.1").setPort(closed));
+        assertTrue(refused instanceof java.net.ConnectException, String.valueOf(refused));
+        StreamInfo info = reported(0);
+        assertEquals("PassthroughCluster", info.upstreamCluster());
+        assertEquals("UF", ResponseFlag.format(info.responseFlags()));
+        assertTrue(info.responseCodeDetails().startsWith("upstream_reset_before_response_started{remote_connection_"
+                + "failure"), info.responseCodeDetails());
+        Throwable unknown = failure(client, new WebSocketConnectOptions().setHost("no-such-host.invalid")
+                .setPort(closed));
+        assertTrue(unknown instanceof java.net.UnknownHostException, String.valueOf(unknown));
+    }
+
+    @Test
+    void aPassedThroughWebSocketWhoseUpstreamClosesFailsAsAPlainClientsWithNoHttpAnswer() throws Exception {
+        WebSocketClient client = mesh(true, "", "", echo(""));
+        WebSocketConnectOptions to = new WebSocketConnectOptions().setHost("127.0.0.1").setPort(closing());
+        Throwable plain = failure(vertx.createWebSocketClient(), to);
+        Throwable meshed = failure(client, to);
+        assertEquals(plain.getClass(), meshed.getClass(), String.valueOf(meshed));
+        assertEquals(plain.getMessage(), meshed.getMessage());
+        StreamInfo info = reported(0);
+        assertEquals("PassthroughCluster", info.upstreamCluster());
+        assertEquals("UC", ResponseFlag.format(info.responseFlags()));
+    }
+
+    @Test
+    void aWebSocketToAPortWithoutListenerUnderRegistryOnlyHasItsConnectionClosedAsABlackHolesTcpProxyClosesIt()
+            throws Exception {
+        outboundPolicy = MeshOptions.OutboundTrafficPolicy.REGISTRY_ONLY;
+        WebSocketClient client = mesh(true, "", "", echo(""));
+        int closing = closing();
+        Throwable plain = failure(vertx.createWebSocketClient(), new WebSocketConnectOptions().setHost("127.0.0.1")
+                .setPort(closing));
+        Throwable meshed = failure(client, new WebSocketConnectOptions().setHost("127.0.0.1").setPort(closing));
+        assertEquals(plain.getClass(), meshed.getClass(), String.valueOf(meshed));
+        assertEquals(plain.getMessage(), meshed.getMessage());
+        StreamInfo info = reported(0);
+        assertEquals("BlackHoleCluster", info.upstreamCluster());
+        assertEquals("blackhole", info.responseCodeDetails());
     }
 
     @Test
