@@ -874,8 +874,7 @@ public final class AdsClient {
         // or load assignments the response makes asked for: one request with the names its net effect asks for (a
         // listener added then refused by the holder's check never has its route configuration asked for), before
         // the response's own answer, as Envoy's resumes them first.
-        SubscriptionState dependent = type == ResourceType.LISTENER ? states.get(ResourceType.ROUTE)
-                : type == ResourceType.CLUSTER ? states.get(ResourceType.ENDPOINT) : null;
+        SubscriptionState dependent = dependent(s);
         s.paused = true;
         if (dependent != null) {
             dependent.paused = true;
@@ -898,19 +897,42 @@ public final class AdsClient {
         }
     }
 
+    /** The type whose names a response of {@code s}'s type changes: RDS for LDS, EDS for CDS; else null. */
+    private SubscriptionState dependent(SubscriptionState s) {
+        return s.type == ResourceType.LISTENER ? states.get(ResourceType.ROUTE)
+                : s.type == ResourceType.CLUSTER ? states.get(ResourceType.ENDPOINT) : null;
+    }
+
+    /**
+     * What the taking of a response of {@code s}'s type may change, as it is now: of its type, and of the
+     * {@linkplain #dependent dependent} type, whose names the response changes (the route configurations or load
+     * assignments no longer asked for let go of).
+     */
+    private Map<SubscriptionState, SubscriptionState.Held> heldBefore(SubscriptionState s) {
+        Map<SubscriptionState, SubscriptionState.Held> held = new LinkedHashMap<>();
+        held.put(s, s.held());
+        SubscriptionState dependent = dependent(s);
+        if (dependent != null) {
+            held.put(dependent, dependent.held());
+        }
+        return held;
+    }
+
     /**
      * A response whose taking failed in the client itself (a fault of Inmesh's, not the resource's), as Envoy's mux
      * takes an exception thrown while it decodes or applies a response (GrpcMuxImpl::onDiscoveryResponse): the
-     * response is NACKed with the exception's text, and what its type held before it ({@code held}: its resources,
-     * the names asked for and awaited) is put back and published again, so that nothing of it serves; and, as the mux
+     * response is NACKed with the exception's text, and what its type and the dependent type held before it
+     * ({@code held}: their resources, the names asked for and awaited) is put back and published again, so that
+     * nothing of it serves and nothing it let go of is asked for again (Envoy never applies a failed response, so the
+     * route configurations or load assignments an LDS or CDS response would let go of stay); and, as the mux
      * fails every watch of the type then, it is rejected whole ({@link #failWatches}). Decoded again ({@code again}),
      * it was answered and its watches failed already.
      */
-    private void failed(SubscriptionState s, Update u, SubscriptionState.Held held, boolean again,
-                        RuntimeException e) {
+    private void failed(SubscriptionState s, Update u, Map<SubscriptionState, SubscriptionState.Held> held,
+                        boolean again, RuntimeException e) {
         DiscoveryResponse r = u.response();
         LOG.log(System.Logger.Level.ERROR, "cannot take " + s.kind + " version " + r.getVersionInfo(), e);
-        s.restore(held);
+        held.forEach(SubscriptionState::restore);
         s.nonce = r.getNonce();
         if (!again) {
             failWatches(s);
@@ -945,7 +967,7 @@ public final class AdsClient {
             return ResponseDecoder.decode(type, r, new ResourceBundle.Version(r.getVersionInfo(), now), s.resources,
                     u.delta(), name -> s.wildcard || s.names.contains(name));
         };
-        SubscriptionState.Held held = s.held();
+        Map<SubscriptionState, SubscriptionState.Held> held = heldBefore(s);
         ResponseDecoder.Decoded d;
         boolean whole;
         Map<String, String> errors = new LinkedHashMap<>();
@@ -1217,7 +1239,7 @@ public final class AdsClient {
         secrets.nonce = r.getNonce();
         secrets.lastUpdated = now;
         Map<String, String> errors = new LinkedHashMap<>();
-        SubscriptionState.Held held = secrets.held();
+        Map<SubscriptionState, SubscriptionState.Held> held = heldBefore(secrets);
         boolean took;
         try { // as a response of the other types is taken (process)
             took = takeEachSecret(u, errors);

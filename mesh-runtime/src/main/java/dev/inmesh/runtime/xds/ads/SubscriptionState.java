@@ -32,11 +32,12 @@ final class SubscriptionState {
     record Answer(String version, String nonce, String error, boolean delayed) {}
 
     /**
-     * What the taking of a response may change before it is answered, as it was before: the resources held, the names
-     * asked for and those awaited ({@link #pending}, {@link #removedByServer}), put back when the taking fails in the
-     * client itself.
+     * What the taking of a response may change of a type before it is answered, as it was before: the resources held,
+     * the names asked for and those awaited ({@link #pending}, {@link #removedByServer}, {@link #fetchTimers}), their
+     * last rejected updates, and whether a change of names waits; put back when the taking fails in the client itself.
      */
-    record Held(Map<String, Entry> resources, Set<String> names, Set<String> pending, Set<String> removedByServer) {}
+    record Held(Map<String, Entry> resources, Set<String> names, Set<String> pending, Set<String> removedByServer,
+                Map<String, Object> fetchTimers, Map<String, DynamicState.Failure> failures, boolean namesChanged) {}
 
     /** The type; null for the SDS secrets ({@link #secrets}). */
     final ResourceType type;
@@ -138,16 +139,17 @@ final class SubscriptionState {
         return wildcard || !names.isEmpty();
     }
 
-    /** What the taking of a response may change, as it is now ({@link #restore}). */
+    /**
+     * What the taking of a response may change of this type, as it is now ({@link #restore}): of the type of the
+     * response, and of the type whose names it asks for (RDS for LDS, EDS for CDS), whose resources no longer asked
+     * for are let go of in place.
+     */
     Held held() {
-        return new Held(resources, names, Set.copyOf(pending), Set.copyOf(removedByServer));
+        return new Held(new LinkedHashMap<>(resources), names, Set.copyOf(pending), Set.copyOf(removedByServer),
+                new HashMap<>(fetchTimers), new LinkedHashMap<>(failures), namesChanged);
     }
 
-    /**
-     * Puts back what a taking that failed changed of this type. Its own taking never changes the resources held and
-     * the names asked for in place (it holds them in new ones); the dependent type's (the route configurations or
-     * load assignments an LDS or CDS response let go of) are not put back by this.
-     */
+    /** Puts back what a taking that failed changed of this type. */
     void restore(Held held) {
         resources = held.resources();
         names = held.names();
@@ -155,6 +157,11 @@ final class SubscriptionState {
         pending.addAll(held.pending());
         removedByServer.clear();
         removedByServer.addAll(held.removedByServer());
+        fetchTimers.clear();
+        fetchTimers.putAll(held.fetchTimers());
+        failures.clear();
+        failures.putAll(held.failures());
+        namesChanged = held.namesChanged();
     }
 
     void nacked(String version, String error, Instant at) {

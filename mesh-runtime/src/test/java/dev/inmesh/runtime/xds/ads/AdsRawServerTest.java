@@ -639,6 +639,34 @@ class AdsRawServerTest {
     }
 
     @Test
+    void aListenerResponseWhoseTakingFailsKeepsTheRouteConfigurationsItWouldLetGoOfNotAskingForThemAgainAsEnvoysMux()
+            throws Exception {
+        String lds = ResourceType.LISTENER.typeUrl();
+        startFailing(AdsOptions.DEFAULT_INITIAL_FETCH_TIMEOUT, c -> c.taking = failing(AdsClient.Step.APPLIED,
+                r -> r.getTypeUrl().equals(lds) && r.getVersionInfo().equals("3")));
+        awaitAcks();
+        server.push(response(lds, "2", "lds-2", listener("0.0.0.0_9080", 9080, "9080"),
+                listener("0.0.0.0_9090", 9090, "9090")));
+        awaitRequest(r -> r.getTypeUrl().equals(RDS) && r.getResourceNamesList().equals(List.of("9080", "9090")));
+        server.push(response(RDS, "2", "rds-2", route("9080", "c1"), route("9090", "c1")));
+        assertFalse(awaitRequest(r -> r.getResponseNonce().equals("rds-2")).hasErrorDetail());
+
+        // a response dropping 0.0.0.0_9090 fails once applied: as Envoy never applies it, 9090 stays held
+        int before = server.requests.size();
+        server.push(response(lds, "3", "lds-3", listener("0.0.0.0_9080", 9080, "9080")));
+        DiscoveryRequest nack = awaitRequest(r -> r.getResponseNonce().equals("lds-3"));
+        assertTrue(nack.getErrorDetail().getMessage().contains("a failure of the client's own"), nack.toString());
+        assertEquals(2, client.status().type("RouteConfiguration").resources(), "9090 is held still");
+        assertEquals(Map.of(), client.dynamicState().warmingListeners(), "0.0.0.0_9090 does not warm");
+        assertNotNull(holder.current().resources().listeners().get("0.0.0.0_9090"));
+        assertEquals("c1", clusterFor(holder.current(), "9090", "/"), "9090 serves");
+        onlyAnswer("lds-3");
+        assertEquals(List.of(), server.requests.stream().skip(before)
+                .filter(r -> r.getTypeUrl().equals(RDS) && !r.getResponseNonce().equals("after")).toList(),
+                "9090 is not asked for again");
+    }
+
+    @Test
     void aFirstClusterResponseWhoseTakingFailsInTheClientEndsTheInitialFetchAsEnvoysMuxFailsItsWatch()
             throws Exception {
         // the initial fetch timeout is longer than the wait: only the failed watch lets the first apply go on
