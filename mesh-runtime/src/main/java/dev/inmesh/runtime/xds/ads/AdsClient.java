@@ -180,8 +180,9 @@ public final class AdsClient {
     }
 
     /**
-     * Runs at each {@link Step} of the taking of a response of the four types ({@link #process}): a seam through which
-     * a test makes the client fail there; set before start.
+     * Runs at each {@link Step} of the taking of a response of the four types ({@link #process}), and of a Secret
+     * response once its secrets are taken ({@link Step#APPLIED}, {@link #takeSecrets}): a seam through which a test
+     * makes the client fail there; set before start.
      */
     java.util.function.BiConsumer<Step, DiscoveryResponse> taking = (step, r) -> {};
 
@@ -1243,8 +1244,14 @@ public final class AdsClient {
         boolean took;
         try { // as a response of the other types is taken (process)
             took = takeEachSecret(u, errors);
+            taking.accept(Step.APPLIED, r);
         } catch (RuntimeException e) {
             failed(secrets, u, held, false, e);
+            // As Envoy's mux fails every secret's watch then: what a watch took before stays (a failed update keeps
+            // the last good secret), and a secret not arrived is waited for no longer (SdsApi::onConfigUpdateFailed
+            // readies its init target); the responses held for secrets are decoded again with what is in.
+            sds.endAdsWaits(secrets.names, "the Secret response version " + r.getVersionInfo() + " failed: " + e);
+            unpark();
             return;
         }
         if (!u.removed().isEmpty()) {

@@ -5,7 +5,7 @@ import java.time.Duration;
 /**
  * A secret of the ADS stream ({@code sds_config: {ads: {}}}), held in memory as a secret of its own stream is:
  * besides the secret taken last, when its wait ends, from when a parse first asked for it (unset before: a secret
- * subscribed to for a resource not parsed yet), and why its last version was refused. All but the secret held are
+ * subscribed to for a resource not parsed yet), why its last version was refused, and why its wait ended early. All but the secret held are
  * touched under the manager's lock.
  */
 final class AdsSecret extends HeldSecret {
@@ -13,6 +13,8 @@ final class AdsSecret extends HeldSecret {
     long deadline;
     Duration timeout;
     String lastError;
+    /** Why its wait ended before its {@code initial_fetch_timeout} (a Secret response not taken); else null. */
+    String waitEnded;
 
     AdsSecret(String name) {
         super(name);

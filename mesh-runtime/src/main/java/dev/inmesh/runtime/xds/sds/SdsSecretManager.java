@@ -175,7 +175,8 @@ public final class SdsSecretManager implements AutoCloseable {
             into.add(name);
         }
         throw new IllegalArgumentException("SDS secret \"" + name + "\" has not arrived on the ADS stream "
-                + (waited ? "within its initial_fetch_timeout (" + a.timeout.toMillis() + " ms)" : "yet")
+                + (!waited ? "yet" : a.waitEnded != null ? "before " + a.waitEnded
+                : "within its initial_fetch_timeout (" + a.timeout.toMillis() + " ms)")
                 + (a.lastError == null ? "" : ": " + a.lastError));
     }
 
@@ -210,6 +211,24 @@ public final class SdsSecretManager implements AutoCloseable {
             }
         }
         return least;
+    }
+
+    /**
+     * Ends the wait for each ADS secret of {@code names} not arrived, {@code why} (a Secret response the
+     * client failed to take): as Envoy's mux fails every watch of the type then, and the {@code SdsApi} of a secret
+     * not arrived readies its init target (source/common/secret/sds_api.cc, onConfigUpdateFailed), no parse waits
+     * for it any more; one that names it refuses its resource by name until it arrives.
+     */
+    public synchronized void endAdsWaits(java.util.Collection<String> names, String why) {
+        long now = System.nanoTime();
+        for (String n : names) {
+            AdsSecret a = adsSecrets.get(n);
+            if (a != null && a.secret() == null && (!a.asked || a.deadline - now > 0)) {
+                a.asked = true;
+                a.deadline = now;
+                a.waitEnded = why;
+            }
+        }
     }
 
     /**

@@ -340,6 +340,42 @@ class AdsRawServerTest {
     }
 
     @Test
+    void aSecretResponseWhoseTakingFailsKeepsTheSecretsTakenAndEndsTheWaitOfTheOthersAsEnvoysFailedSdsWatches()
+            throws Exception {
+        String ads = "sds_config: {ads: {}}";
+        Cluster mtls = serveAnIstioMutualCluster(TestCertificates.ISTIO_MUTUAL_CLUSTER
+                .replace("{name: default}", "{name: default, " + ads + "}")
+                .replace("{name: ROOTCA}", "{name: ROOTCA, " + ads + "}"), List.of());
+        try (var sds = new dev.inmesh.runtime.xds.sds.SdsSecretManager(vertx,
+                dev.inmesh.runtime.xds.sds.SdsTestServer.NODE, Map.of())) {
+            client.sds(sds);
+            client.taking = failing(AdsClient.Step.APPLIED, r -> r.getTypeUrl().equals(SECRET)
+                    && r.getVersionInfo().equals("2"));
+            client.start();
+            // the clusters wait for their secrets (15 s, Envoy's initial_fetch_timeout), the first Secret response
+            // bringing none
+            assertFalse(awaitRequest(r -> r.getResponseNonce().equals("nonce-" + SECRET)).hasErrorDetail());
+
+            long start = System.nanoTime();
+            server.push(response(SECRET, "2", "sec-2", adsSecrets().get(0)));
+            assertTrue(awaitRequest(r -> r.getResponseNonce().equals("sec-2")).hasErrorDetail());
+            // default, taken before the failure, stays; ROOTCA is waited for no longer: the clusters go on without
+            await(() -> server.requests.stream().anyMatch(r -> r.getTypeUrl().equals(CDS) && r.hasErrorDetail()),
+                    WAIT, "the clusters' NACK");
+            assertTrue(System.nanoTime() - start < TimeUnit.SECONDS.toNanos(10), "before their wait ended");
+            DiscoveryRequest nack = server.requests.stream().filter(r -> r.getTypeUrl().equals(CDS)
+                    && r.hasErrorDetail()).findFirst().orElseThrow();
+            assertTrue(nack.getErrorDetail().getMessage().contains("SDS secret \"ROOTCA\""), nack.toString());
+            assertEquals(Map.of("default", "2"), sds.adsVersions());
+            assertNull(holder.current().cluster(mtls.getName()));
+
+            // ROOTCA arrives: the clusters rejected for it are taken
+            server.push(response(SECRET, "3", "sec-3", adsSecrets().toArray(Message[]::new)));
+            await(() -> holder.current().cluster(mtls.getName()) != null, WAIT, "the cluster, once ROOTCA came");
+        }
+    }
+
+    @Test
     void aSecretResponseWhileNoneIsAskedForIsAnsweredWithTheVersionHeldAsEnvoysMuxWithNoWatchNacksIt()
             throws Exception {
         try (var sds = new dev.inmesh.runtime.xds.sds.SdsSecretManager(vertx,
