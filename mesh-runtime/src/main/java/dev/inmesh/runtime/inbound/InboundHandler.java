@@ -1417,7 +1417,9 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         return withResponse(internal, response);
     }
 
-    /** {@code req} as the service gets it under a filter of the connection manager: with {@code response} for its own. */
+    /**
+     * {@code req} as the service gets it under a filter of the connection manager: with {@code response} for its own.
+     */
     private static HttpServerRequest withResponse(io.vertx.core.internal.http.HttpServerRequestInternal req,
                                                   HttpServerResponse response) {
         return new io.vertx.core.internal.http.HttpServerRequestWrapper(req) {

@@ -40,7 +40,9 @@ final class MeshClientResponse implements HttpClientResponse {
     private volatile Handler<Buffer> dataHandler;
     private volatile Handler<Void> endHandler;
     private volatile Handler<Throwable> exceptionHandler;
-    /** The body {@link #body()} gathers beside the caller's data handler, as Vert.x's response does; null until asked. */
+    /**
+     * The body {@link #body()} gathers beside the caller's data handler, as Vert.x's response does; null until asked.
+     */
     private volatile Buffer body;
     private long bytes;
     private boolean finished;

@@ -274,8 +274,8 @@ public final class CoreParsers {
      * An {@code Http1ProtocolOptions}' {@code header_key_format}: a {@code stateful_formatter} (Istio's
      * {@code preserveHttp1HeaderCase} writes the preserve-case one) loads, and on a connection manager has the
      * standalone proxy write header names to HTTP/1 callers, and its requests' to their upstreams, with the case they
-     * came with (without it, in lower case, as Envoy's codec); {@code proper_case_words} (Envoy then capitalizes every word of the names it writes) is not
-     * implemented and refused by name.
+     * came with (without it, in lower case, as Envoy's codec); {@code proper_case_words} (Envoy then capitalizes
+     * every word of the names it writes) is not implemented and refused by name.
      */
     static void headerKeyFormat(io.envoyproxy.envoy.config.core.v3.Http1ProtocolOptions o) {
         if (o.hasHeaderKeyFormat() && o.getHeaderKeyFormat().hasProperCaseWords()) {
