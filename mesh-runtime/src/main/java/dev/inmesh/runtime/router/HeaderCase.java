@@ -18,9 +18,7 @@ public final class HeaderCase {
      * lower case already (the standalone proxy's decoder wrote them so) is left as it is.
      */
     public static void lowerCase(MultiMap headers) {
-        if (hasUpperCaseName(headers)) {
-            respell(headers, Map.of());
-        }
+        respell(headers, Map.of()); // which scans the names once and leaves them when none has upper case
     }
 
     /**
