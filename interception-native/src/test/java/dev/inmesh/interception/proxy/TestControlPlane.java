@@ -2,6 +2,7 @@ package dev.inmesh.interception.proxy;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.inmesh.runtime.xds.EnvoyJson;
+import dev.inmesh.runtime.xds.ads.OrderedSimpleCache;
 import io.envoyproxy.controlplane.cache.v3.SimpleCache;
 import io.envoyproxy.controlplane.cache.v3.Snapshot;
 import io.envoyproxy.controlplane.server.V3DiscoveryServer;
@@ -28,7 +29,7 @@ import java.util.concurrent.TimeUnit;
 final class TestControlPlane implements AutoCloseable {
     private static final String GROUP = "proxy";
 
-    private final SimpleCache<String> cache = new SimpleCache<>(node -> GROUP);
+    private final SimpleCache<String> cache = new OrderedSimpleCache(GROUP);
     /** Every DiscoveryRequest received, in order. */
     final List<DiscoveryRequest> requests = new CopyOnWriteArrayList<>();
     private final Server server;

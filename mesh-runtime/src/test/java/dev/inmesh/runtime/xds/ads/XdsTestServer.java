@@ -36,23 +36,7 @@ public final class XdsTestServer implements AutoCloseable {
     private static final Metadata.Key<String> AUTHORIZATION =
             Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER);
 
-    public final SimpleCache<String> cache = new SimpleCache<>(node -> GROUP) {
-        /**
-         * A watch is made once {@code setSnapshot} has answered the open ones. java-control-plane's answers them type by
-         * type outside its lock (respondWithSpecificOrder) and discards a watch whose version differs even when it
-         * declined to answer it (in ADS mode, a name asked for not in the snapshot): a request that came between its
-         * CDS and its EDS answers (the EDS names a new CDS response asks for) was dropped, and no later snapshot
-         * answered it (AdsClusterTest flaked on it, 1 run in 200).
-         */
-        @Override
-        public synchronized io.envoyproxy.controlplane.cache.Watch createWatch(boolean ads,
-                io.envoyproxy.controlplane.cache.XdsRequest request, java.util.Set<String> knownResourceNames,
-                java.util.function.Consumer<io.envoyproxy.controlplane.cache.Response> responseConsumer,
-                boolean hasClusterChanged, boolean allowDefaultEmptyEdsUpdate) {
-            return super.createWatch(ads, request, knownResourceNames, responseConsumer, hasClusterChanged,
-                    allowDefaultEmptyEdsUpdate);
-        }
-    };
+    public final SimpleCache<String> cache = new OrderedSimpleCache(GROUP);
     public final List<DiscoveryRequest> requests = new CopyOnWriteArrayList<>();
     public final List<DiscoveryResponse> responses = new CopyOnWriteArrayList<>();
     public final List<DeltaDiscoveryRequest> deltaRequests = new CopyOnWriteArrayList<>();

@@ -1,6 +1,7 @@
 package dev.inmesh.runtime.xds.sds;
 
 import dev.inmesh.runtime.upstream.TestCertificates;
+import dev.inmesh.runtime.xds.ads.OrderedSimpleCache;
 import io.envoyproxy.controlplane.cache.v3.SimpleCache;
 import io.envoyproxy.controlplane.cache.v3.Snapshot;
 import io.envoyproxy.controlplane.server.DiscoveryServerCallbacks;
@@ -54,7 +55,7 @@ public final class SdsTestServer implements AutoCloseable {
                 set_node_on_first_message_only: true
                 grpc_services: [{envoy_grpc: {cluster_name: sds-grpc}}]""";
     static final String GROUP = "inmesh";
-    final SimpleCache<String> cache = new SimpleCache<>(node -> GROUP);
+    final SimpleCache<String> cache = new OrderedSimpleCache(GROUP);
     public final List<DiscoveryRequest> requests = new CopyOnWriteArrayList<>();
     /** The streams that ended, by the server's id, in the order they ended. */
     public final List<Long> ended = new CopyOnWriteArrayList<>();
