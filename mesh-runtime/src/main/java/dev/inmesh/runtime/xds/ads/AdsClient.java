@@ -1224,7 +1224,8 @@ public final class AdsClient {
      * A response of the Secret type, as Envoy's mux hands each secret provider its own secret: each secret asked for
      * is checked and taken by the manager (held in memory for the next handshakes); one not asked for is ignored. The
      * response is ACKed, or NACKed naming each secret refused, whose last good version stays; one with a resource
-     * that cannot be decoded, or that fails the proto constraints of Envoy's API, is rejected whole. Over state of the
+     * that cannot be decoded, or that fails the proto constraints of Envoy's API, is rejected whole. A NACK ends the
+     * wait for every secret asked for and not arrived, as Envoy's mux fails every watch of the type. Over state of the
      * world, one that comes while no secret is asked for is taken as Envoy's mux takes a type with no watch
      * ({@link #unwatched}); over delta xDS the removal of a secret still asked for is ignored, as for RDS and EDS. The
      * responses held for secrets are decoded again after. Answered as the other types, once taken
@@ -1263,8 +1264,14 @@ public final class AdsClient {
             secrets.answer = new SubscriptionState.Answer(secrets.ackedVersion, r.getNonce(), null, false);
         } else {
             reject(secrets, r, errors, now, false);
+            // Envoy's mux fails every secret's watch when one refuses its secret or the response does not decode
+            // (grpc_mux_impl's catch): a secret not arrived is waited for no longer, as after a failed taking
+            // (a secret refused names its own error after this)
+            String whole = errors.get("");
+            sds.endAdsWaits(secrets.names, "the Secret response version " + r.getVersionInfo() + " was rejected"
+                    + (whole == null ? "" : " (" + whole + ")"));
         }
-        if (took) {
+        if (took || !errors.isEmpty()) {
             unpark();
         }
         publishStatus();

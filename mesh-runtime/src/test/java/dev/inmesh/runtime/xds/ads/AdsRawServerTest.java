@@ -342,6 +342,40 @@ class AdsRawServerTest {
     @Test
     void aSecretResponseWhoseTakingFailsKeepsTheSecretsTakenAndEndsTheWaitOfTheOthersAsEnvoysFailedSdsWatches()
             throws Exception {
+        // default, taken before the failure, stays; ROOTCA is waited for no longer: the clusters go on without
+        assertASecretNackEndsTheWaits(c -> c.taking = failing(AdsClient.Step.APPLIED,
+                        r -> r.getTypeUrl().equals(SECRET) && r.getVersionInfo().equals("2")),
+                response(SECRET, "2", "sec-2", adsSecrets().get(0)), Map.of("default", "2"),
+                "SDS secret \"ROOTCA\"");
+    }
+
+    @Test
+    void aSecretResponseRejectedWholeEndsTheWaitOfEverySecretNotArrivedAsEnvoysMuxFailsEveryWatch() throws Exception {
+        // a resource of another type: the response does not decode, nothing is taken
+        assertASecretNackEndsTheWaits(c -> {},
+                response(SECRET, "2", "sec-2", Cluster.newBuilder().setName("x").build()),
+                Map.of(), "SDS secret \"default\" has not arrived on the ADS stream before the Secret response "
+                + "version 2 was rejected (the whole Secret response is rejected: ");
+    }
+
+    @Test
+    void aSecretRefusedEndsTheWaitOfTheOtherSecretsNotArrivedAsEnvoysMuxFailsEveryWatch() throws Exception {
+        // default's key does not match its certificate: refused by name, and ROOTCA, not in the response, is waited
+        // for no longer either
+        assertASecretNackEndsTheWaits(c -> {}, badSecret("2", "sec-2"), Map.of(),
+                "SDS secret \"default\" has not arrived on the ADS stream before the Secret response version 2 was "
+                + "rejected: Secret \"default\": tls_certificate");
+    }
+
+    /**
+     * Serves a cluster whose TLS context names two ADS secrets, starts the client once {@code before} has set it up,
+     * answers the first Secret request with none, pushes {@code nacked} and sees it NACKed, then the clusters NACKed
+     * for want of their secrets long before the initial fetch timeout (15 s), with {@code versions} taken; then both
+     * secrets, and the cluster is taken.
+     */
+    private void assertASecretNackEndsTheWaits(java.util.function.Consumer<AdsClient> before, DiscoveryResponse nacked,
+                                               Map<String, String> versions, String clusterNackNames)
+            throws Exception {
         String ads = "sds_config: {ads: {}}";
         Cluster mtls = serveAnIstioMutualCluster(TestCertificates.ISTIO_MUTUAL_CLUSTER
                 .replace("{name: default}", "{name: default, " + ads + "}")
@@ -349,29 +383,26 @@ class AdsRawServerTest {
         try (var sds = new dev.inmesh.runtime.xds.sds.SdsSecretManager(vertx,
                 dev.inmesh.runtime.xds.sds.SdsTestServer.NODE, Map.of())) {
             client.sds(sds);
-            client.taking = failing(AdsClient.Step.APPLIED, r -> r.getTypeUrl().equals(SECRET)
-                    && r.getVersionInfo().equals("2"));
+            before.accept(client);
             client.start();
             // the clusters wait for their secrets (15 s, Envoy's initial_fetch_timeout), the first Secret response
             // bringing none
             assertFalse(awaitRequest(r -> r.getResponseNonce().equals("nonce-" + SECRET)).hasErrorDetail());
 
             long start = System.nanoTime();
-            server.push(response(SECRET, "2", "sec-2", adsSecrets().get(0)));
-            assertTrue(awaitRequest(r -> r.getResponseNonce().equals("sec-2")).hasErrorDetail());
-            // default, taken before the failure, stays; ROOTCA is waited for no longer: the clusters go on without
+            server.push(nacked);
+            assertTrue(awaitRequest(r -> r.getResponseNonce().equals(nacked.getNonce())).hasErrorDetail());
             await(() -> server.requests.stream().anyMatch(r -> r.getTypeUrl().equals(CDS) && r.hasErrorDetail()),
                     WAIT, "the clusters' NACK");
             assertTrue(System.nanoTime() - start < TimeUnit.SECONDS.toNanos(10), "before their wait ended");
             DiscoveryRequest nack = server.requests.stream().filter(r -> r.getTypeUrl().equals(CDS)
                     && r.hasErrorDetail()).findFirst().orElseThrow();
-            assertTrue(nack.getErrorDetail().getMessage().contains("SDS secret \"ROOTCA\""), nack.toString());
-            assertEquals(Map.of("default", "2"), sds.adsVersions());
+            assertTrue(nack.getErrorDetail().getMessage().contains(clusterNackNames), nack.toString());
+            assertEquals(versions, sds.adsVersions());
             assertNull(holder.current().cluster(mtls.getName()));
 
-            // ROOTCA arrives: the clusters rejected for it are taken
             server.push(response(SECRET, "3", "sec-3", adsSecrets().toArray(Message[]::new)));
-            await(() -> holder.current().cluster(mtls.getName()) != null, WAIT, "the cluster, once ROOTCA came");
+            await(() -> holder.current().cluster(mtls.getName()) != null, WAIT, "the cluster, once its secrets came");
         }
     }
 
