@@ -1129,6 +1129,7 @@ public final class AdsClient {
     private void park(long id, SubscriptionState s, Update u, Set<String> awaited) {
         s.parked = u;
         s.parkedOnStream = id;
+        s.parkedAt = Instant.now();
         LOG.log(System.Logger.Level.INFO, "{0} version {1} waits for the SDS secrets {2} on the ADS stream",
                 s.type.kind(), u.response().getVersionInfo(), awaited);
         resubscribeSecrets();
@@ -1884,15 +1885,47 @@ public final class AdsClient {
                 warming(ResourceType.CLUSTER, publishedClusters), failures, versions);
     }
 
+    /**
+     * The listeners or clusters of {@code type} warming: those held for their route configurations or load
+     * assignments, and those of a response held for its SDS secrets ({@link #park}) that differ from what serves, as
+     * Envoy's listener or cluster warms until its secrets are in (the first configuration's too, while nothing
+     * serves yet).
+     */
     private Map<String, DynamicState.Held> warming(ResourceType type, Map<String, SubscriptionState.Entry> published) {
         Map<String, DynamicState.Held> out = new LinkedHashMap<>();
-        for (Map.Entry<String, SubscriptionState.Entry> named : states.get(type).resources.entrySet()) {
+        SubscriptionState s = states.get(type);
+        for (Map.Entry<String, SubscriptionState.Entry> named : s.resources.entrySet()) {
             SubscriptionState.Entry e = named.getValue();
             if (e.message() != null && e != published.get(named.getKey()) && warms(type, e)) {
                 out.put(named.getKey(), new DynamicState.Held(e.message(), e.version()));
             }
         }
+        Update parked = s.parked;
+        if (parked != null) {
+            for (com.google.protobuf.Any any : parked.response().getResourcesList()) {
+                com.google.protobuf.Message m = unpacked(any);
+                String name = m instanceof io.envoyproxy.envoy.config.cluster.v3.Cluster c ? c.getName()
+                        : m instanceof io.envoyproxy.envoy.config.listener.v3.Listener l ? l.getName() : null;
+                SubscriptionState.Entry serving = name == null ? null : published.get(name);
+                if (name != null && (serving == null || !m.equals(serving.message()))) {
+                    out.put(name, new DynamicState.Held(m, new ResourceBundle.Version(parkedVersion(parked, any),
+                            s.parkedAt)));
+                }
+            }
+        }
         return out;
+    }
+
+    /** The version of a resource of a held response: its own over delta xDS, else the response's. */
+    private static String parkedVersion(Update u, com.google.protobuf.Any any) {
+        if (u.delta()) {
+            try {
+                return any.unpack(io.envoyproxy.envoy.service.discovery.v3.Resource.class).getVersion();
+            } catch (com.google.protobuf.InvalidProtocolBufferException e) {
+                return u.response().getVersionInfo();
+            }
+        }
+        return u.response().getVersionInfo();
     }
 
     /** The EDS service name of an EDS cluster; none for the other kinds. */

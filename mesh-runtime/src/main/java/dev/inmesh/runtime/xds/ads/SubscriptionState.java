@@ -110,6 +110,8 @@ final class SubscriptionState {
      */
     AdsClient.Update parked;
     long parkedOnStream;
+    /** When {@link #parked} arrived: the last_updated of its listeners or clusters, warming in the config dump. */
+    Instant parkedAt;
     /** The last rejected update of each resource, by name, until an update of it is accepted or it goes. */
     final Map<String, DynamicState.Failure> failures = new LinkedHashMap<>();
 

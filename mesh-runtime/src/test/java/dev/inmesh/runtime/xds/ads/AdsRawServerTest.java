@@ -388,6 +388,10 @@ class AdsRawServerTest {
             // the clusters wait for their secrets (15 s, Envoy's initial_fetch_timeout), the first Secret response
             // bringing none
             assertFalse(awaitRequest(r -> r.getResponseNonce().equals("nonce-" + SECRET)).hasErrorDetail());
+            // meanwhile the cluster warms, as Envoy's config dump shows it, though nothing serves yet
+            var warming = client.dynamicState().warmingClusters().get(mtls.getName());
+            assertEquals(mtls, warming.message());
+            assertEquals("1", warming.version().versionInfo());
 
             long start = System.nanoTime();
             server.push(nacked);
@@ -400,6 +404,7 @@ class AdsRawServerTest {
             assertTrue(nack.getErrorDetail().getMessage().contains(clusterNackNames), nack.toString());
             assertEquals(versions, sds.adsVersions());
             assertNull(holder.current().cluster(mtls.getName()));
+            assertFalse(client.dynamicState().warmingClusters().containsKey(mtls.getName()), "rejected: not warming");
 
             server.push(response(SECRET, "3", "sec-3", adsSecrets().toArray(Message[]::new)));
             await(() -> holder.current().cluster(mtls.getName()) != null, WAIT, "the cluster, once its secrets came");
