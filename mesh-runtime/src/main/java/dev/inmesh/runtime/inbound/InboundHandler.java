@@ -357,10 +357,10 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             headers.remove(io.vertx.core.http.HttpHeaders.EXPECT);
             resp.writeContinue();
         }
-        // As Envoy's connection manager, routing, the RBAC filters and the access log read the path its
+        // As Envoy's connection manager, routing, the RBAC filters, the access log and the service read the path its
         // path_normalization made (Istio's normalize_path): a url_path policy on /admin also stops
-        // /public/%2e%2e/admin. Vert.x cannot change a request's URI, so the application still reads the path as it
-        // was sent. Null: the normalization refuses the path (answered 400 below when the chain routes).
+        // /public/%2e%2e/admin, and the service routes the path the policy checked (Envoy rewrites :path in place).
+        // Null: the normalization refuses the path (answered 400 below when the chain routes).
         String normalized = hcm == null ? sentPath : PathNormalizer.ofRequest(sentPath, hcm.pathNormalization());
         String path = normalized == null ? sentPath : normalized;
         DownstreamTls chainTls = tls == null || chain == null || !chain.tls() ? null : inbound.tls(chain);
@@ -380,6 +380,9 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         headEnd(resp, traced, null); // with or without a connection manager: the service's head's end handler
         if (!authority.equals(sentAuthority)) {
             traced.rewrittenAuthority = authority; // what the service reads, unless a route rewrites it again
+        }
+        if (!path.equals(req.uri())) {
+            traced.normalizedUri = path; // likewise the path (an absolute-form target's, its path and query)
         }
         // as Envoy's connection manager: the stream's downstream address, and the forwarded headers it writes
         boolean internal;
@@ -613,9 +616,9 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             return;
         }
         if (table == null) {
-            HttpServerRequest normalizedHost = forService(req, rewritten(req, null, traced.rewrittenAuthority), null,
-                    traced, details, ds);
-            service.handle(traced.webSocket ? watchUpgrade(normalizedHost, traced) : normalizedHost);
+            HttpServerRequest served = forService(req, rewritten(req, traced.normalizedUri,
+                    traced.rewrittenAuthority), null, traced, details, ds);
+            service.handle(traced.webSocket ? watchUpgrade(served, traced) : served);
             return;
         }
         traced.route = result;
@@ -1058,7 +1061,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
     private static void mutateHeaders(HttpServerRequest req, Traced traced, RouteResult result, RouteTable table) {
         String path = req.method() == io.vertx.core.http.HttpMethod.CONNECT ? null
                 : traced.authorizedUri != null ? traced.authorizedUri
-                : JwtAuthnFilter.withoutParameters(req.uri(), traced.tokenParameters);
+                : JwtAuthnFilter.withoutParameters(traced.target(req), traced.tokenParameters);
         HeaderMutationFilter.Applied applied = traced.headerMutation.request(req.headers(), path, result, table,
                 traced.localReplyRequest);
         traced.headerMutations = applied.chosen();
@@ -1100,7 +1103,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             return;
         }
         HttpServerResponse resp = req.response();
-        String[] path = {traced.authorizedUri != null ? traced.authorizedUri : req.uri()};
+        String[] path = {traced.authorizedUri != null ? traced.authorizedUri : traced.target(req)};
         LuaFilter.Reply reply = lua.request(new LuaFilter.Head() {
             @Override
             public MultiMap headers() {
@@ -1238,7 +1241,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         MultiMap headers = req.headers();
         // the JWT filter's tokens' parameters out, then the authorizer's changes (made to that path), as Envoy's :path
         String uri = traced.authorizedUri != null ? traced.authorizedUri
-                : JwtAuthnFilter.withoutParameters(req.uri(), traced.tokenParameters);
+                : JwtAuthnFilter.withoutParameters(traced.target(req), traced.tokenParameters);
         HeaderMutator.finalizeRequest(f, table, new MultiMapHeaders(headers), new HeaderMutator.PathAndHost() {
             @Override
             public String path() {
@@ -2279,8 +2282,19 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
          * route's rewrites start from it, and the service gets it.
          */
         String authorizedUri;
+        /**
+         * The request's target as the connection manager left it (its path normalized, fragment dropped; an
+         * absolute-form target's path and query), null when that is the target Vert.x read: what the filters after it
+         * and the service read ({@link #target}).
+         */
+        String normalizedUri;
         /** Whether the header mutation filter's query parameter mutations changed the path ({@link #authorizedUri}). */
         boolean queryMutated;
+
+        /** The request's target as the connection manager left it ({@link #normalizedUri}). */
+        String target(HttpServerRequest req) {
+            return normalizedUri != null ? normalizedUri : req.uri();
+        }
         /** Whether the service made the request a WebSocket ({@code toWebSocket()}). */
         boolean upgraded;
         /** Reports the request once its WebSocket's connection closed. */

@@ -221,6 +221,34 @@ class MeshInboundRbacTest {
         snapshots.close();
     }
 
+    /**
+     * Envoy's connection manager rewrites {@code :path} in place as it normalizes it, so the application routes the
+     * path the RBAC filters checked: a path parameter on a dot-dot segment ({@code /admin/..;/x}, which Envoy's
+     * normalization takes as {@code ..}) is {@code /x} to the policy and to Vert.x Web's router alike, which would
+     * otherwise take it for a path under {@code /admin}.
+     */
+    @Test
+    void theServiceGetsThePathAsTheConnectionManagerNormalizedItAsEnvoyRewritesPathInPlace() throws Exception {
+        SnapshotHolder snapshots = new SnapshotHolder();
+        snapshots.apply(EnvoyConfigReader.read(IstioRbac.first(IstioRbac.DENY_ADMIN, MeshWebClientTest.virtualInbound(
+                "normalize_path: true", """
+                                  routes:
+                                  - {match: {prefix: /}, route: {cluster: "inbound|9080||", timeout: 0s}}
+                    """))));
+        io.vertx.ext.web.Router web = io.vertx.ext.web.Router.router(vertx);
+        web.route("/admin*").handler(rc -> rc.response().end("admin"));
+        web.route().handler(rc -> rc.response().end(rc.request().uri() + " " + rc.request().path() + " "
+                + rc.request().query()));
+        int port = vertx.createHttpServer().requestHandler(new InboundHandler(web, snapshots, s -> {}))
+                .listen(0, "127.0.0.1").await().actualPort();
+        assertEquals("/x /x null", call(port, HttpMethod.GET, "/admin/..;/x",
+                false).bodyAsString());
+        assertEquals("/b?q=1 /b q=1", call(port, HttpMethod.GET, "/public/%2e%2e/a/./../b?q=1", false)
+                .bodyAsString());
+        assertEquals("/public/x /public/x null", call(port, HttpMethod.GET, "/public/x", false).bodyAsString());
+        snapshots.close();
+    }
+
     @Test
     void theAccessLogNamesThePolicyThatDeniedAndNoResponseFlagAsEnvoys() throws Exception {
         SnapshotHolder snapshots = new SnapshotHolder();
