@@ -5,6 +5,8 @@ import io.micrometer.core.instrument.DistributionSummary;
 import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReferenceArray;
 import java.util.concurrent.atomic.LongAdder;
@@ -73,6 +75,8 @@ final class UpstreamStatsImpl implements UpstreamStats {
     private final AtomicReferenceArray<BreakerReadings> breakers = new AtomicReferenceArray<>(2);
     private final boolean[] breakerGauges = new boolean[2];
     private final boolean[] remainingGauges = new boolean[2];
+    /** The remaining_* gauges of each priority, removed when track_remaining is taken off. */
+    private final List<List<Gauge>> remaining = List.of(new ArrayList<>(), new ArrayList<>());
     private final AtomicReferenceArray<LongAdder> byClass = new AtomicReferenceArray<>(6);
     private final LongAdder retriedCompleted = new LongAdder();
     /** Whether {@code retry.upstream_rq_completed} is registered: on the first response retried away. */
@@ -573,11 +577,18 @@ final class UpstreamStatsImpl implements UpstreamStats {
     public void circuitBreakers(String priority, BreakerReadings readings) {
         int p = "high".equals(priority) ? 1 : 0;
         breakers.set(p, readings);
-        if (breakerGauges[p] && (remainingGauges[p] || !readings.trackRemaining())) {
+        if (breakerGauges[p] && remainingGauges[p] == readings.trackRemaining()) {
             return;
         }
         synchronized (breakers) {
             String scope = "circuit_breakers_" + (p == 1 ? "high" : "default") + "_";
+            if (remainingGauges[p] && !readings.trackRemaining()) {
+                // track_remaining taken off the cluster: its gauges go, as with Envoy's new cluster info
+                remaining.get(p).forEach(registry::remove);
+                remaining.get(p).clear();
+                remainingGauges[p] = false;
+                return;
+            }
             if (!breakerGauges[p]) {
                 // as Envoy's: 0 until the count first moves (see BreakerReadings.counted), whatever the limit
                 breakerGauge(scope + "cx_open", p, r -> (r.counted() & BreakerReadings.CONNECTIONS) != 0
@@ -595,16 +606,19 @@ final class UpstreamStatsImpl implements UpstreamStats {
             }
             if (readings.trackRemaining() && !remainingGauges[p]) {
                 // as Envoy: what is left before the breaker opens, never below 0
-                breakerGauge(scope + "remaining_cx", p, r -> Math.max(0, r.maxConnections() - r.openConnections()));
-                breakerGauge(scope + "remaining_pending", p,
-                        r -> Math.max(0, r.maxPendingRequests() - r.pendingRequests()));
-                breakerGauge(scope + "remaining_rq", p, r -> Math.max(0, r.maxRequests() - r.activeRequests()));
+                List<Gauge> made = remaining.get(p);
+                made.add(breakerGauge(scope + "remaining_cx", p,
+                        r -> Math.max(0, r.maxConnections() - r.openConnections())));
+                made.add(breakerGauge(scope + "remaining_pending", p,
+                        r -> Math.max(0, r.maxPendingRequests() - r.pendingRequests())));
+                made.add(breakerGauge(scope + "remaining_rq", p,
+                        r -> Math.max(0, r.maxRequests() - r.activeRequests())));
                 // under a retry_budget Envoy holds it at 0: the remaining share of a budget is not tracked
-                breakerGauge(scope + "remaining_retries", p, r -> r.retryBudgeted() ? 0
-                        : Math.max(0, r.retryLimit() - r.activeRetries()));
+                made.add(breakerGauge(scope + "remaining_retries", p, r -> r.retryBudgeted() ? 0
+                        : Math.max(0, r.retryLimit() - r.activeRetries())));
                 // no max_connection_pools: Envoy's limit is the largest uint64, what remains of it as near as a
                 // gauge's double holds it (the statistics print it as that uint64)
-                Gauge.builder(PREFIX + scope + "remaining_cx_pools", breakers, b -> {
+                made.add(Gauge.builder(PREFIX + scope + "remaining_cx_pools", breakers, b -> {
                     BreakerReadings r = b.get(p);
                     if (r == null) {
                         return 0;
@@ -612,15 +626,15 @@ final class UpstreamStatsImpl implements UpstreamStats {
                     return r.maxConnectionPools() == CircuitBreakers.Thresholds.NO_LIMIT
                             ? UINT64_MAX - r.openConnectionPools()
                             : Math.max(0, r.maxConnectionPools() - r.openConnectionPools());
-                }).tag("cluster_name", cluster).strongReference(true).register(registry);
+                }).tag("cluster_name", cluster).strongReference(true).register(registry));
                 remainingGauges[p] = true;
             }
         }
     }
 
     /** A gauge over the breakers published for priority {@code p}, 0 while none are. */
-    private void breakerGauge(String name, int p, java.util.function.ToLongFunction<BreakerReadings> value) {
-        Gauge.builder(PREFIX + name, breakers, b -> {
+    private Gauge breakerGauge(String name, int p, java.util.function.ToLongFunction<BreakerReadings> value) {
+        return Gauge.builder(PREFIX + name, breakers, b -> {
             BreakerReadings r = b.get(p);
             return r == null ? 0 : value.applyAsLong(r);
         }).tag("cluster_name", cluster).strongReference(true).register(registry);

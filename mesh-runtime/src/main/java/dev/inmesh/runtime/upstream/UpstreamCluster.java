@@ -588,6 +588,14 @@ public final class UpstreamCluster {
         this.config = newConfig;
         defaultBreakers.thresholds(newConfig.circuitBreakers().forPriority(CircuitBreakers.RoutingPriority.DEFAULT));
         highBreakers.thresholds(newConfig.circuitBreakers().forPriority(CircuitBreakers.RoutingPriority.HIGH));
+        if (old != null && breakersPublishedTo != null) {
+            // as Envoy's new cluster info: the remaining_* gauges come and go with track_remaining
+            breakersPublishedTo = null;
+            var s = stats();
+            if (s != null) {
+                publishCircuitBreakers(s);
+            }
+        }
         boolean policyChanged = old == null || old.lbPolicy() != newConfig.lbPolicy()
                 || !old.lbConfig().equals(newConfig.lbConfig());
         if (newConfig.type() != DiscoveryType.ORIGINAL_DST && (policyChanged || loadBalancer == null)) {

@@ -240,6 +240,33 @@ class RouterBreakerTest {
     }
 
     @Test
+    void theRemainingGaugesComeAndGoWithTrackRemainingWhenTheClusterIsUpdatedAsWithEnvoysNewClusterInfo() {
+        WireMockServer one = rig.wiremock();
+        one.stubFor(any(anyUrl()).willReturn(ok("one")));
+        java.util.function.Function<Boolean, dev.inmesh.api.config.cluster.Cluster> withTracking =
+                track -> cluster("c", LbPolicy.ROUND_ROBIN, new CircuitBreakers(List.of(new CircuitBreakers.Thresholds(
+                        CircuitBreakers.RoutingPriority.DEFAULT, 5, 1024, 1024, 3, null, track,
+                        CircuitBreakers.Thresholds.NO_LIMIT))), null, one.port());
+        ClusterManager clusters = rig.clusters(withTracking.apply(false));
+        var reg = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        Router router = rig.router();
+        router.upstreamStats(MeshMetrics.create(reg, WorkloadInfo.UNKNOWN)::upstream);
+        RouteTable table = routeToC(RETRY_EVERYTHING);
+        java.util.function.Supplier<Boolean> tracked = () -> reg.find(
+                "envoy_cluster_circuit_breakers_default_remaining_cx").tag("cluster_name", "c").gauge() != null;
+        assertEquals(200, rig.call(router, get("/"), table, clusters).status());
+        assertFalse(tracked.get());
+        clusters = clusters.update(java.util.Map.of("c", withTracking.apply(true)), java.util.Map.of());
+        assertEquals(200, rig.call(router, get("/"), table, clusters).status());
+        assertTrue(tracked.get(), "track_remaining set by an update");
+        assertEquals(4, stat(reg, "circuit_breakers_default_remaining_cx"), "the connection kept alive is open");
+        clusters = clusters.update(java.util.Map.of("c", withTracking.apply(false)), java.util.Map.of());
+        assertEquals(200, rig.call(router, get("/"), table, clusters).status());
+        assertFalse(tracked.get(), "track_remaining taken off by an update");
+        assertEquals(0, stat(reg, "circuit_breakers_default_cx_open"));
+    }
+
+    @Test
     void aHostWithoutAPoolBeyondMaxConnectionPoolsAnswers503UhAndIsNotRetried() {
         WireMockServer one = rig.wiremock();
         WireMockServer two = rig.wiremock();
