@@ -963,7 +963,8 @@ final class ProxyConfigWriter {
 
     /**
      * {@code istioctl proxy-config all}'s summary: bootstrap, cluster, listener, route, secret and endpoints
-     * sections, each under its {@code ------ ... info ------} header, the tables with their NAME column (the secret
+     * sections, an empty line between two (no header: the tables' NAME columns tell them apart), the tables with
+     * their NAME column (the secret
      * table as {@code proxy-config secret} prints it, its names {@code secret/NAME}); {@code verbose} as for
      * {@code listener} and {@code route}.
      */
@@ -978,20 +979,12 @@ final class ProxyConfigWriter {
         JsonNode secrets = secretsDump(dump);
         List<ClusterLoadAssignment> assignments = new ArrayList<>(loadAssignments(b));
         assignments.addAll(agent.endpoints());
-        String[][] sections = {
-            {"bootstrap", bootstrapSummary(dump)},
-            {"cluster", clusterSummary(clusters(b, agent, f), true)},
-            {"listener", listenerSummary(listeners(b, f), true, verbose)},
-            {"route", routeSummary(routes(b, staticRoutes, f), true, verbose)},
-            {"secret", secretSummary(secrets == null ? List.of() : secrets(secrets, Instant.now()), true)},
-            {"endpoints", edsSummary(edsEndpoints(assignments, f))}};
-        StringBuilder out = new StringBuilder();
-        for (String[] s : sections) {
-            if (out.length() > 0) {
-                out.append('\n');
-            }
-            out.append("------ ").append(s[0]).append(" info ------\n\n").append(s[1]);
-        }
-        return out.toString();
+        // as istioctl's PrintFullSummary: the sections one after the other, an empty line between two
+        return String.join("\n", bootstrapSummary(dump),
+                clusterSummary(clusters(b, agent, f), true),
+                listenerSummary(listeners(b, f), true, verbose),
+                routeSummary(routes(b, staticRoutes, f), true, verbose),
+                secretSummary(secrets == null ? List.of() : secrets(secrets, Instant.now()), true),
+                edsSummary(edsEndpoints(assignments, f)));
     }
 }
