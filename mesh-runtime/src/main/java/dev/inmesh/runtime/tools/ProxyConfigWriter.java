@@ -964,9 +964,8 @@ final class ProxyConfigWriter {
     /**
      * {@code istioctl proxy-config all}'s summary: bootstrap, cluster, listener, route, secret and endpoints
      * sections, an empty line between two (no header: the tables' NAME columns tell them apart), the tables with
-     * their NAME column (the secret
-     * table as {@code proxy-config secret} prints it, its names {@code secret/NAME}); {@code verbose} as for
-     * {@code listener} and {@code route}.
+     * their NAME column (the secret table as {@code proxy-config secret} prints it, its names {@code secret/NAME});
+     * {@code verbose} as for {@code listener} and {@code route}.
      */
     static String fullSummary(JsonNode dump, ResourceBundle b, List<RouteConfiguration> staticRoutes, Filters f,
                               boolean verbose) {
