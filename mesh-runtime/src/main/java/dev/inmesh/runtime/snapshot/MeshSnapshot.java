@@ -52,6 +52,11 @@ public final class MeshSnapshot {
      * The compiled Istio metric overrides of the connection managers and the TCP proxies' filter chains, by identity.
      */
     private final Map<Object, StatsOverrides> statsOverrides;
+    /**
+     * Whether some listener has an Istio stats filter ({@link #hasIstioStats}): Istio's metrics are then recorded
+     * only where one is.
+     */
+    private final boolean istioStats;
     /** The compiled access logs of the connection managers and TCP proxies that name some, by identity. */
     private final Map<Object, AccessLogs> accessLogs;
     /** The compiled Lua filters of the connection managers that run some, by identity. */
@@ -71,7 +76,8 @@ public final class MeshSnapshot {
                  Map<FilterChain, RbacFilter.Network> networkRbac,
                  Map<HttpConnectionManager, LocalRateLimitFilter> rateLimits,
                  Map<HttpConnectionManager, Tracer> tracers, Map<Object, AccessLogs> accessLogs,
-                 Map<Object, StatsOverrides> statsOverrides, Map<HttpConnectionManager, List<LuaFilter>> lua,
+                 Map<Object, StatsOverrides> statsOverrides, boolean istioStats,
+                 Map<HttpConnectionManager, List<LuaFilter>> lua,
                  Map<HttpConnectionManager, LocalReply> localReplies,
                  Map<HttpConnectionManager, HeaderMutationFilter> headerMutations, RuntimeSnapshot runtime) {
         this.generation = generation;
@@ -89,6 +95,7 @@ public final class MeshSnapshot {
         this.tracers = tracers;
         this.accessLogs = accessLogs;
         this.statsOverrides = statsOverrides;
+        this.istioStats = istioStats;
         this.lua = lua;
         this.localReplies = localReplies;
         this.headerMutations = headerMutations;
@@ -99,7 +106,7 @@ public final class MeshSnapshot {
     MeshSnapshot withClusters(ClusterManager cm) {
         return new MeshSnapshot(generation, createdAt, resources, routeTables, inlineRouteTables, listeners,
                 listenersByAddress, listenersByPort, cm, rbac,
-                networkRbac, rateLimits, tracers, accessLogs, statsOverrides, lua, localReplies,
+                networkRbac, rateLimits, tracers, accessLogs, statsOverrides, istioStats, lua, localReplies,
                 headerMutations, runtime);
     }
 
@@ -228,27 +235,45 @@ public final class MeshSnapshot {
 
     /**
      * The metric overrides of one of this snapshot's connection managers' Istio stats filter, compiled once
-     * ({@link StatsOverrides#NONE} when it has none); one of another snapshot is compiled on the spot.
+     * ({@link StatsOverrides#of}: {@link StatsOverrides#OFF} when it has none and another listener has one,
+     * {@link StatsOverrides#NONE} when none has one); one of another snapshot is compiled on the spot.
      */
     public StatsOverrides statsOverrides(HttpConnectionManager hcm) {
         if (hcm == null) {
             return StatsOverrides.NONE;
         }
         StatsOverrides o = statsOverrides.get(hcm);
-        return o != null ? o : StatsOverrides.compile(hcm.istioStats());
+        return o != null ? o : StatsOverrides.of(hcm.istioStats(), istioStats);
     }
 
     /**
      * The metric overrides of the Istio stats network filter of one of this snapshot's filter chains (Istio's TCP
-     * metrics), compiled once ({@link StatsOverrides#NONE} when it has none); one of another snapshot's chains is
-     * compiled on the spot.
+     * metrics), compiled once as a connection manager's ({@link #statsOverrides(HttpConnectionManager)}); one of
+     * another snapshot's chains is compiled on the spot.
      */
     public StatsOverrides statsOverrides(FilterChain chain) {
         if (chain == null) {
             return StatsOverrides.NONE;
         }
         StatsOverrides o = statsOverrides.get(chain);
-        return o != null ? o : StatsOverrides.compile(chain.istioStats());
+        return o != null ? o : StatsOverrides.of(chain.istioStats(), istioStats);
+    }
+
+    /**
+     * Whether some filter chain of {@code listeners} has Istio's stats filter: as a network filter, or as an HTTP
+     * filter of its connection manager. As istiod writes them, Istio's metrics are then recorded only where one is;
+     * a configuration with none anywhere (written by hand, or Inmesh's samples) has them recorded everywhere.
+     */
+    static boolean hasIstioStats(java.util.Collection<Listener> listeners) {
+        for (Listener l : listeners) {
+            for (FilterChain c : l.allFilterChains()) {
+                if (c.istioStats() != null
+                        || c.filter() instanceof HttpConnectionManager hcm && hcm.istioStats() != null) {
+                    return true;
+                }
+            }
+        }
+        return false;
     }
 
     /**

@@ -180,6 +180,7 @@ public final class SnapshotCompiler {
         Map<String, FilterChainSelector> byName = new HashMap<>();
         Map<String, FilterChainSelector> byAddress = new HashMap<>();
         Map<Integer, FilterChainSelector> byPort = new HashMap<>();
+        boolean istioStats = MeshSnapshot.hasIstioStats(bundle.listeners().values());
         for (Listener l : bundle.listeners().values()) {
             FilterChainSelector sel = new FilterChainSelector(l);
             byName.put(l.name(), sel);
@@ -225,7 +226,8 @@ public final class SnapshotCompiler {
                     if (tracer != null) {
                         tracers.put(hcm, tracer);
                     }
-                    statsOverrides.put(hcm, dev.inmesh.runtime.stats.StatsOverrides.compile(hcm.istioStats()));
+                    statsOverrides.put(hcm, dev.inmesh.runtime.stats.StatsOverrides.of(hcm.istioStats(),
+                            istioStats));
                     if (hcm.routeConfig() != null) {
                         inline.put(c, RouteTable.compile(hcm.routeConfig(), buckets, where, runtime));
                     } else {
@@ -234,13 +236,14 @@ public final class SnapshotCompiler {
                     }
                 } else if (c.filter() instanceof TcpProxy) {
                     // TCP proxies name clusters only, checked when a connection arrives; Istio's TCP metrics are
-                    // recorded as the chain's stats filter overrides them
-                    statsOverrides.put(c, dev.inmesh.runtime.stats.StatsOverrides.compile(c.istioStats()));
+                    // recorded as the chain's stats filter overrides them (not at all without one, where another
+                    // chain has one)
+                    statsOverrides.put(c, dev.inmesh.runtime.stats.StatsOverrides.of(c.istioStats(), istioStats));
                 }
             }
         }
         return new MeshSnapshot(generation, Instant.now(), bundle, Map.copyOf(tables), inline, Map.copyOf(byName),
                 Map.copyOf(byAddress), Map.copyOf(byPort), null, rbac, networkRbac, rateLimits,
-                tracers, accessLogs, statsOverrides, lua, localReplies, headerMutations, runtime);
+                tracers, accessLogs, statsOverrides, istioStats, lua, localReplies, headerMutations, runtime);
     }
 }

@@ -52,6 +52,11 @@ import java.util.function.BiFunction;
  * {@code response_flags} as {@link ResponseFlag#format}. Series are cached by their label values, so recording
  * allocates little.
  *
+ * <p>Where the configuration has Istio's stats filter ({@code istio.stats}) somewhere, as istiod writes it, they are
+ * recorded only for the connection managers and filter chains that have one ({@link StatsOverrides#OFF} for the
+ * others), as Envoy records them only where the filter runs; a configuration without one anywhere has them recorded
+ * everywhere.
+ *
  * <p>The metrics of a stats filter's {@code definitions} ({@link StatsOverrides.Custom}, Istio's custom metrics
  * {@code istio_<name>}) are recorded with each request and, for a TCP connection, at its close.
  *
@@ -162,6 +167,9 @@ public final class MeshMetrics implements NetworkFilterStats {
      * at all, a removed label with an empty value.
      */
     public void record(StreamInfo s) {
+        if (s.statsOverrides().off()) {
+            return; // no Istio stats filter in its connection manager, where the configuration has one elsewhere
+        }
         String protocol = s.grpcStatus() != null ? "grpc" : "http";
         IstioLabels labels = labels(s.direction(), s.peer(), destinationService(s), destinationServiceName(s),
                 s.destinationServiceNamespace(), protocol, responseCode(s.responseCode()),
@@ -568,6 +576,9 @@ public final class MeshMetrics implements NetworkFilterStats {
      */
     private TcpMeters tcpMetersOf(TcpConnectionInfo c, Set<ResponseFlag> flags) {
         StatsOverrides o = c.statsOverrides();
+        if (o.off()) {
+            return TcpMeters.NONE; // no Istio stats filter in its chain, where the configuration has one elsewhere
+        }
         if (o.evaluated()) {
             // as Istio's network filter: the dimensions evaluated once, when the connection is first reported
             return tcpMeters(tcpLabels(c, flags).tags(), o, new StatsOverrides.Evaluation(o, c.attributes(flags)));
@@ -767,5 +778,8 @@ public final class MeshMetrics implements NetworkFilterStats {
      *     counted, which its definitions' metrics are recorded with at its close; null for a series not evaluated
      */
     record TcpMeters(Counter opened, Counter closed, Counter sent, Counter received,
-                     StatsOverrides.Evaluation attributes) {}
+                     StatsOverrides.Evaluation attributes) {
+        /** A connection's meters where none of Istio's TCP metrics is recorded. */
+        static final TcpMeters NONE = new TcpMeters(null, null, null, null, null);
+    }
 }

@@ -37,6 +37,21 @@ public final class StatsOverrides {
             java.util.Collections.nCopies(Metric.values().length, java.util.Map.of()), List.of());
 
     /**
+     * No Istio stats filter where the configuration has one elsewhere: none of Istio's metrics is recorded, as Envoy
+     * runs the filter, which records them, only where it is ({@link #off()}).
+     */
+    public static final StatsOverrides OFF = new StatsOverrides(all(Metric.values().length),
+            java.util.Collections.nCopies(Metric.values().length, Set.of()),
+            java.util.Collections.nCopies(Metric.values().length, java.util.Map.of()),
+            java.util.Collections.nCopies(Metric.values().length, java.util.Map.of()), List.of());
+
+    private static boolean[] all(int n) {
+        boolean[] b = new boolean[n];
+        java.util.Arrays.fill(b, true);
+        return b;
+    }
+
+    /**
      * A metric of a stats filter's {@code definitions}: {@code istio_<name>}, recorded with the value of an expression
      * (Istio's reads it as an unsigned integer: 0 when it cannot be evaluated or is not one) and labelled only with the
      * dimensions of the {@code metrics} entries that name it or name no metric (standard labels among them, given as
@@ -185,6 +200,16 @@ public final class StatsOverrides {
                 + added.hashCode()) + customs.hashCode();
     }
 
+    /**
+     * What Istio's metrics are for a connection manager or filter chain whose stats filter has {@code config} (null:
+     * it has none) in a configuration with ({@code filterConfigured}) or without one anywhere: without, Istio's
+     * metrics are recorded everywhere ({@link #NONE}), Inmesh's default for configurations istiod did not write; with,
+     * only where a filter is ({@link #OFF} elsewhere), as in Envoy.
+     */
+    public static StatsOverrides of(IstioStats config, boolean filterConfigured) {
+        return config == null && filterConfigured ? OFF : compile(config);
+    }
+
     /** The overrides of a stats filter's config; {@link #NONE} for null or for one that changes nothing. */
     public static StatsOverrides compile(IstioStats config) {
         if (config == null) {
@@ -328,6 +353,11 @@ public final class StatsOverrides {
         }
         a.values().forEach(d -> out.add(Tag.of(d.label(), e.labelOf(d))));
         return Tags.of(out);
+    }
+
+    /** Whether none of Istio's metrics is recorded: there is no stats filter ({@link #OFF}). */
+    public boolean off() {
+        return this == OFF;
     }
 
     /** Whether nothing is dropped nor removed: the metrics are recorded as without a config. */

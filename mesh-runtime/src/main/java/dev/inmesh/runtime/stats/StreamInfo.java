@@ -71,7 +71,7 @@ import java.util.Set;
  *     {@code istio_response_bytes}; -1 when not known
  * @param statsOverrides the metric overrides of the connection manager's Istio stats filter, compiled with its
  *     snapshot: what Istio's metrics drop and which labels they are recorded without ({@link StatsOverrides#NONE}
- *     when null)
+ *     when null; {@link StatsOverrides#OFF}: none recorded, the connection manager has no such filter)
  * @param downstreamDirectRemoteAddress the connection's physical peer, Envoy's {@code directRemoteAddress}: the
  *     balancer when a PROXY header made {@link #downstreamRemoteAddress} its source; that address when null
  * @param downstreamDirectLocalAddress the address the connection physically arrived at, Envoy's

@@ -19,7 +19,8 @@ package dev.inmesh.runtime.stats;
  * @param upstreamLocalPrincipal the first URI SAN of the certificate the proxy presented in it (Istio's
  *     {@code source_principal} outbound), or null
  * @param statsOverrides the metric overrides of the filter chain's Istio stats filter, compiled
- *     ({@link StatsOverrides#NONE} for none)
+ *     ({@link StatsOverrides#NONE} for none; {@link StatsOverrides#OFF}: none recorded, the chain has no such
+ *     filter)
  * @param connection the connection's addresses, SNI and upstream when it is counted, from which the overrides'
  *     dimensions are evaluated ({@link #attributes}); null when not known (they are then {@code unknown})
  */

@@ -122,6 +122,31 @@ public final class ListenerParser
     /** The config type of Istio's stats filter ({@code istio.stats}), one of the observing filters. */
     static final String ISTIO_STATS_TYPE = "stats.PluginConfig";
 
+    /** The name Istio gives its stats filter, HTTP and network alike. */
+    static final String ISTIO_STATS_NAME = "istio.stats";
+
+    /**
+     * Whether a filter is Istio's stats filter: by its config, a {@code stats.PluginConfig} (istiod's since 1.18), or,
+     * where the type cannot tell, by its name: the older Wasm form (a Wasm filter named {@code istio.stats} running
+     * Istio's stats plugin), or one named so without a typed config.
+     */
+    static boolean isIstioStats(String name, String type, String wasmType) {
+        return type.equals(ISTIO_STATS_TYPE)
+                || name.equals(ISTIO_STATS_NAME) && (type.isEmpty() || type.equals(wasmType));
+    }
+
+    /**
+     * The metric overrides of an Istio stats filter (see {@link #isIstioStats}) whose typed config is {@code config}:
+     * the config's, or {@link dev.inmesh.api.config.listener.IstioStats#NONE} where it overrides nothing or is of
+     * the Wasm form, whose overrides Inmesh does not read.
+     */
+    private static dev.inmesh.api.config.listener.IstioStats istioStatsOf(com.google.protobuf.Any config,
+                                                                          String where) {
+        dev.inmesh.api.config.listener.IstioStats stats = !CoreParsers.configType(config).equals(ISTIO_STATS_TYPE)
+                ? null : Fields.at(where, () -> istioStats(config));
+        return stats == null ? dev.inmesh.api.config.listener.IstioStats.NONE : stats;
+    }
+
     /**
      * Whether an {@code istio.stats} filter's config ({@code stats.PluginConfig}, which Inmesh has no class for: the
      * message's bytes, or the fields of the {@code TypedStruct} the JSON reader keeps) sets
@@ -668,13 +693,16 @@ public final class ListenerParser
                 }
                 terminal = Fields.at(seg + ".typed_config", () -> isType(f, HCM, HCM_TYPE)
                         ? httpConnectionManager(f.getTypedConfig()) : tcpProxy(f.getTypedConfig()));
-            } else if (CoreParsers.configType(f.getTypedConfig()).equals(ISTIO_STATS_TYPE)) {
-                // Istio's TCP stats: how often a long connection's bytes are reported, and the metric overrides (the
-                // first filter's that has some, as a connection manager's)
-                java.time.Duration d = Fields.at(seg, () -> tcpReportingDuration(f.getTypedConfig()));
-                reporting = d != null ? d : reporting;
-                if (stats == null) {
-                    stats = Fields.at(seg, () -> istioStats(f.getTypedConfig()));
+            } else if (isIstioStats(f.getName(), CoreParsers.configType(f.getTypedConfig()), NETWORK_WASM_TYPE)) {
+                // Istio's TCP stats, which record Istio's TCP metrics for this chain: how often a long connection's
+                // bytes are reported, and the metric overrides (the first filter's that has some, as a connection
+                // manager's)
+                if (CoreParsers.configType(f.getTypedConfig()).equals(ISTIO_STATS_TYPE)) {
+                    java.time.Duration d = Fields.at(seg, () -> tcpReportingDuration(f.getTypedConfig()));
+                    reporting = d != null ? d : reporting;
+                }
+                if (stats == null || stats.isEmpty()) {
+                    stats = istioStatsOf(f.getTypedConfig(), seg);
                 }
             } else if (!observing(f.getName(), CoreParsers.configType(f.getTypedConfig()), OBSERVING_NETWORK_FILTERS,
                     OBSERVING_NETWORK_TYPES, NETWORK_WASM_TYPE)) {
@@ -933,10 +961,11 @@ public final class ListenerParser
             // and label a request without a service by its Host unless Istio's stats filter says not to
             boolean noHostHeaderFallback = !f.getDisabled() && f.hasTypedConfig()
                     && typeName.equals(ISTIO_STATS_TYPE) && disablesHostHeaderFallback(f.getTypedConfig());
-            // and drop metrics or record them without some labels where Istio's stats filter says so
-            dev.inmesh.api.config.listener.IstioStats istioStats = !f.getDisabled() && f.hasTypedConfig()
-                    && typeName.equals(ISTIO_STATS_TYPE) ? Fields.at("http_filters[" + i + "]",
-                            () -> istioStats(f.getTypedConfig())) : null;
+            // and record Istio's metrics where Istio's stats filter runs, dropping some or recording them without
+            // some labels where it says so
+            dev.inmesh.api.config.listener.IstioStats istioStats = !f.getDisabled()
+                    && isIstioStats(f.getName(), typeName, HTTP_WASM_TYPE)
+                    ? istioStatsOf(f.getTypedConfig(), "http_filters[" + i + "]") : null;
             // and keep Istio's peer metadata headers off clusters outside the mesh where its filter says so
             boolean peerMetadataSkipExternal = !f.getDisabled() && f.hasTypedConfig()
                     && typeName.equals(PEER_METADATA_TYPE) && skipsExternalClusters(f.getTypedConfig());

@@ -27,8 +27,8 @@ import java.util.List;
  * @param tcpReportingDuration how often Istio's TCP metrics add a connection's bytes while it lasts: the
  *     {@code tcp_reporting_duration} of the chain's Istio stats network filter ({@code istio.stats}); null when it
  *     sets none (Istio's default, 5 s)
- * @param istioStats the metric overrides of the chain's Istio stats network filter (Istio's TCP metrics), or null
- *     when it has none
+ * @param istioStats the metric overrides of the chain's Istio stats network filter (Istio's TCP metrics):
+ *     {@link IstioStats#NONE} when its filter overrides nothing, null when it has none
  * @param localRateLimit the local rate limit network filters before the terminal one
  *     ({@code envoy.filters.network.local_ratelimit}, which Istio users add with an EnvoyFilter), each placed among
  *     the RBAC and external authorization ones by {@link NetworkLocalRateLimit#after}; empty for none

@@ -289,12 +289,15 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
     }
 
     /**
-     * The metric overrides of this connection manager's Istio stats filter (see {@link HttpFilter#istioStats}), or
-     * null when it runs none.
+     * The metric overrides of this connection manager's Istio stats filter (see {@link HttpFilter#istioStats}): the
+     * first one's that overrides something, else {@link IstioStats#NONE} when it runs one, else null (it runs none).
      */
     public IstioStats istioStats() {
-        HttpFilter f = first(p -> p.istioStats() != null);
-        return f == null ? null : f.istioStats();
+        HttpFilter f = first(p -> p.istioStats() != null && !p.istioStats().isEmpty());
+        if (f != null) {
+            return f.istioStats();
+        }
+        return first(p -> p.istioStats() != null) == null ? null : IstioStats.NONE;
     }
 
     /**

@@ -54,7 +54,8 @@ import dev.inmesh.api.config.route.StatefulSession;
  *     {@code IN_MESH}): {@code x-envoy-peer-metadata} and {@code x-envoy-peer-metadata-id} then do not go to
  *     {@code PassthroughCluster} nor to a cluster whose {@code istio} metadata says {@code external: true}
  * @param istioStats for Istio's stats filter ({@code istio.stats}) that runs, its metric overrides (what Istio's
- *     metrics drop, which labels they are recorded without); null for any other filter
+ *     metrics drop, which labels they are recorded without; {@link IstioStats#NONE} for one that overrides nothing,
+ *     such as Istio's older Wasm form); null for any other filter
  * @param compressor for a compressor filter that runs, its config; null for any other filter
  * @param lua for a Lua filter that runs, its config; null for any other filter
  * @param buffer for a buffer filter that runs, its config; null for any other filter

@@ -8,13 +8,25 @@ import java.util.List;
  * {@code stats.PluginConfig}), which istiod writes from the Telemetry API's metrics {@code overrides}: its
  * {@code metrics} entries, and the config's {@code definitions} (new metrics).
  *
+ * <p>A connection manager or filter chain with such a filter has one ({@link #NONE} when its config overrides
+ * nothing); one without has none (null): where a configuration has the filter somewhere, Istio's metrics are recorded
+ * only where it is, as Envoy runs it only there.
+ *
  * @param metrics the {@code metrics} entries, in their order
  * @param definitions the {@code definitions} entries, in their order
  */
 public record IstioStats(List<MetricOverride> metrics, List<MetricDefinition> definitions) {
+    /** A stats filter that overrides nothing: Istio's metrics recorded as they are. */
+    public static final IstioStats NONE = new IstioStats(List.of(), List.of());
+
     public IstioStats {
         metrics = Checks.list(metrics, "metrics");
         definitions = Checks.list(definitions, "definitions");
+    }
+
+    /** Whether it overrides nothing: no {@code metrics} entries, no {@code definitions}. */
+    public boolean isEmpty() {
+        return metrics.isEmpty() && definitions.isEmpty();
     }
 
     /** A config with {@code metrics} entries and no definitions. */
