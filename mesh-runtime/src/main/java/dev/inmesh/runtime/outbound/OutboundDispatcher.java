@@ -252,7 +252,8 @@ public final class OutboundDispatcher {
                 .corsFilter(d.hcm()).statsFilters(d.hcm()).forwardClientCert(d.hcm()).downstreamStats(d.stats())
                 .listenerBufferLimit(d.listenerBufferLimit()).rbac(snapshot.rbac(d.hcm()), null).bodyStream(stream)
                 .localRateLimit(snapshot.localRateLimit(d.hcm())).tracer(snapshot.tracer(d.hcm()))
-                .statsOverrides(snapshot.statsOverrides(d.hcm())).statefulSession(d.hcm())
+                .statsOverrides(d.hcm() != null ? snapshot.statsOverrides(d.hcm())
+                        : snapshot.statsOverrides(d.tcpChain())).statefulSession(d.hcm())
                 .accessLogs(snapshot.accessLogs(d.hcm())).lua(snapshot.lua(d.hcm()))
                 .bufferAndHeaderMutation(d.hcm(), snapshot.headerMutation(d.hcm())).localReply(snapshot.localReply(d.hcm()));
         PathNormalizer.Refusal pathRefusal = PathNormalizer.refusal(uri, target, d.paths(),

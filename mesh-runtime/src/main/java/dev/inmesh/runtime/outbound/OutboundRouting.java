@@ -52,18 +52,25 @@ public final class OutboundRouting {
      * normalization and server header), null when a TCP chain or the passthrough takes the request; {@code stats}:
      * that connection manager's statistics, null when there is none or no statistics are kept;
      * {@code listenerBufferLimit}: the {@code per_connection_buffer_limit_bytes} of the listener whose chain takes the
-     * request, null when it sets none or no listener does.
+     * request, null when it sets none or no listener does; {@code tcpChain}: the {@code tcp_proxy} chain that takes
+     * it, whose Istio stats filter says whether Istio's metrics record it, null for none.
      */
     public record Decision(RouteTable table, ClusterManager clusters, boolean blackhole, HttpConnectionManager hcm,
                            DownstreamStats stats, ClusterSpecifier tlsRelay, Long listenerBufferLimit,
-                           boolean tlsRelayHashSourceIp) {
+                           boolean tlsRelayHashSourceIp, FilterChain tcpChain) {
         Decision(RouteTable table, ClusterManager clusters, boolean blackhole) {
-            this(table, clusters, blackhole, null, null, null, null, false);
+            this(table, clusters, blackhole, null, null, null, null, false, null);
         }
 
         Decision(RouteTable table, ClusterManager clusters, boolean blackhole, HttpConnectionManager hcm,
                  DownstreamStats stats, Long listenerBufferLimit) {
-            this(table, clusters, blackhole, hcm, stats, null, listenerBufferLimit, false);
+            this(table, clusters, blackhole, hcm, stats, null, listenerBufferLimit, false, null);
+        }
+
+        /** The same, relayed by the {@code tcp_proxy} of {@code chain} (its Istio stats filter's metrics). */
+        Decision withTcpChain(FilterChain chain) {
+            return new Decision(table, clusters, blackhole, hcm, stats, tlsRelay, listenerBufferLimit,
+                    tlsRelayHashSourceIp, chain);
         }
 
         /**
@@ -174,16 +181,20 @@ public final class OutboundRouting {
             return new Decision(snapshot.routeTable(chain), snapshot.clusterManager(), false, hcm,
                     stats == null ? null : stats.apply(hcm), bufferLimit);
         }
-        TcpProxy tcp = (TcpProxy) chain.filter();
+        return relayed(snapshot, (TcpProxy) chain.filter(), tls, bufferLimit, chain.name()).withTcpChain(chain);
+    }
+
+    /** The decision for a request the {@code tcp_proxy} {@code tcp} (of the chain {@code chainName}) relays. */
+    private Decision relayed(MeshSnapshot snapshot, TcpProxy tcp, boolean tls, Long bufferLimit, String chainName) {
         String cluster = tcp.cluster() instanceof ClusterSpecifier.Named n ? n.cluster() : null;
         if (tls && !BLACKHOLE.equals(cluster) && !PASSTHROUGH.equals(cluster)) {
             return new Decision(null, snapshot.clusterManager(), false, null, null, tcp.cluster(), bufferLimit,
-                    tcp.hashSourceIp());
+                    tcp.hashSourceIp(), null);
         }
         if (cluster == null) {
             // weighted TCP clusters: route by the same weights through a one-route table
             return new Decision(singleClusterTables.computeIfAbsent((tcp.hashSourceIp() ? "hashed:" : "weighted:")
-                    + chain.name(), k -> table(k, tcp.cluster(), tcp.hashSourceIp())), snapshot.clusterManager(),
+                    + chainName, k -> table(k, tcp.cluster(), tcp.hashSourceIp())), snapshot.clusterManager(),
                     false, null, null, bufferLimit);
         }
         if (cluster.equals(BLACKHOLE)) {

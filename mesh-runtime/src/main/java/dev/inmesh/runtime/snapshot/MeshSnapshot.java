@@ -253,7 +253,8 @@ public final class MeshSnapshot {
      */
     public StatsOverrides statsOverrides(FilterChain chain) {
         if (chain == null) {
-            return StatsOverrides.NONE;
+            // no chain (the in-JVM client's passthrough with no listener for it): none has the filter
+            return istioStats ? StatsOverrides.OFF : StatsOverrides.NONE;
         }
         StatsOverrides o = statsOverrides.get(chain);
         return o != null ? o : StatsOverrides.of(chain.istioStats(), istioStats);

@@ -181,6 +181,33 @@ public class IstioStatsPlacementTest {
         assertEquals(1, registry.get("istio_tcp_connections_closed").counter().count());
     }
 
+    /**
+     * The in-JVM client's request to a port whose chain is a {@code tcp_proxy} (relayed as bytes, as a sidecar relays
+     * it) is recorded as that chain's stats filter says, not as if it had none: the decision carries the chain; with
+     * no chain at all (a passthrough for want of a listener), as a chain without the filter.
+     */
+    @Test
+    void anInJvmRequestRelayedByATcpChainIsRecordedAsThatChainsStatsFilterSays() throws Exception {
+        io.vertx.core.Vertx vertx = io.vertx.core.Vertx.vertx();
+        try {
+            var env = new dev.inmesh.runtime.upstream.UpstreamEnvironment(vertx, null, null, null);
+            MeshSnapshot s = snapshot(tcpListener("mysql", 3306, ""), httpListener("inbound", 15006, STATS_FILTER))
+                    .withClusters(dev.inmesh.runtime.upstream.ClusterManager.create(env, java.util.Map.of(),
+                            java.util.Map.of()));
+            var routing = new dev.inmesh.runtime.outbound.OutboundRouting(
+                    dev.inmesh.api.MeshOptions.OutboundTrafficPolicy.ALLOW_ANY, env);
+            var d = routing.decide(s, "127.0.0.1", 3306, "127.0.0.1");
+            assertNull(d.hcm());
+            assertSame(chain(s, "mysql"), d.tcpChain());
+            assertTrue(s.statsOverrides(d.tcpChain()).off(), "its chain has no stats filter, another has");
+            assertNull(routing.decide(s, "127.0.0.1", 3399, "127.0.0.1").tcpChain(), "passthrough: no chain");
+            assertTrue(s.statsOverrides((FilterChain) null).off());
+        } finally {
+            vertx.close().await();
+        }
+        assertSame(StatsOverrides.NONE, snapshot(tcpListener("mysql", 3306, "")).statsOverrides((FilterChain) null));
+    }
+
     @Test
     void aTcpChainRecordsWhenNoListenerHasTheStatsFilter() throws Exception {
         MeshSnapshot s = snapshot(tcpListener("mysql", 3306, ""), httpListener("inbound", 15006, ""));
