@@ -2340,9 +2340,9 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
     }
 
     /**
-     * An HTTP/1 request's head as {@link Http1Admission} reads it: Vert.x cannot change a request's target or Host,
-     * so what the admission makes of them (an absolute-form request line's path and host, HTTP/1.0's default host)
-     * is kept here for routing; the application still reads them as they were sent.
+     * An HTTP/1 request's head as {@link Http1Admission} reads it: what the admission makes of its target and Host
+     * (an absolute-form request line's path and host, HTTP/1.0's default host) is kept here for routing, and the
+     * application gets them so ({@link Traced#normalizedUri}, {@link Traced#rewrittenAuthority}).
      */
     private static final class ServerHead implements Http1Admission.Head {
         private final HttpServerRequest req;
