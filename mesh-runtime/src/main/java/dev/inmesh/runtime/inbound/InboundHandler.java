@@ -378,8 +378,11 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             Router.appendVia(headers, traced.server); // before routing, as Envoy's: route matchers see it
         }
         headEnd(resp, traced, null); // with or without a connection manager: the service's head's end handler
-        if (!authority.equals(sentAuthority)) {
-            traced.rewrittenAuthority = authority; // what the service reads, unless a route rewrites it again
+        String vertxAuthority = hcm == null ? sentAuthority : authorityText(req);
+        if (!authority.equals(vertxAuthority == null ? "" : vertxAuthority)) {
+            // what the service reads, unless a route rewrites it again (HTTP/1.0's default host and an
+            // absolute-form target's host too, which Vert.x does not show)
+            traced.rewrittenAuthority = authority;
         }
         if (!path.equals(req.uri())) {
             traced.normalizedUri = path; // likewise the path (an absolute-form target's, its path and query)

@@ -46,6 +46,8 @@ class MeshInboundHttp1AdmissionTest extends MeshFixture {
         mesh.start().await(10, TimeUnit.SECONDS);
         inbound = vertx.createHttpServer().requestHandler(mesh.inbound(req -> req.response()
                 .putHeader("X-Served-By", "svc")
+                .putHeader("x-uri", req.uri())
+                .putHeader("x-authority", String.valueOf(req.authority()))
                 .end("served " + req.path() + (req.headers().contains("x-secret") ? " x-secret" : ""))));
         return inbound.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
     }
@@ -86,6 +88,9 @@ class MeshInboundHttp1AdmissionTest extends MeshFixture {
         // RFC 9112 3.2.2: the request line's authority replaces the Host header
         String served = send(port, "GET http://svc:81/x?y HTTP/1.1\r\nHost: elsewhere\r\nConnection: close\r\n\r\n");
         assertTrue(served.startsWith("HTTP/1.1 200 ") && served.endsWith("served /x"), served);
+        // and the service gets that target and authority, as a sidecar forwards them
+        assertTrue(served.contains("\r\nx-uri: /x?y\r\n") && served.contains("\r\nx-authority: svc:81\r\n"),
+                served);
         String other = send(port, "GET http://elsewhere/x HTTP/1.1\r\nHost: svc:81\r\nConnection: close\r\n\r\n");
         assertTrue(other.startsWith("HTTP/1.1 418 "), other);
         assertEquals(List.of("200 - via_upstream svc", "418 - direct_response other"), lines(log, 2));
@@ -184,6 +189,8 @@ class MeshInboundHttp1AdmissionTest extends MeshFixture {
         port = start("http_protocol_options: {accept_http_10: true, default_host_for_http_10: \"svc:81\"}", log2);
         String served = send(port, "GET /a HTTP/1.0\r\n\r\n");
         assertTrue(served.startsWith("HTTP/1.0 200 ") && served.endsWith("served /a"), served);
+        assertTrue(served.contains("\r\nx-authority: svc:81\r\n"), "the default host, as the service reads it: "
+                + served);
         assertEquals(List.of("200 - via_upstream svc"), lines(log2, 1));
     }
 
