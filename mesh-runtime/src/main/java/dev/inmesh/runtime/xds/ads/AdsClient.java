@@ -402,6 +402,7 @@ public final class AdsClient {
         for (ResourceType t : ResourceType.values()) {
             SubscriptionState s = states.get(t);
             s.parked = null; // the new stream's server sends it again
+            s.parkedWarming = Map.of();
             if (s.wanted() && !(t == ResourceType.LISTENER && listenersWait())) {
                 // As Envoy's mux on a new stream (GrpcMuxImpl::onStreamEstablished): each type's request, no nonce,
                 // the version last taken; CDS's waits as its answers do while a cluster warms (its paused type's
@@ -960,6 +961,7 @@ public final class AdsClient {
         s.nonce = r.getNonce();
         s.lastUpdated = arrived;
         s.parked = null;
+        s.parkedWarming = Map.of();
         Set<String> awaited = new TreeSet<>();
         // As Envoy's mux, which hands each watch only the names it asked for (RDS and EDS): a route configuration or
         // load assignment not asked for is left out unread, never NACKed, over state of the world as over delta
@@ -1129,7 +1131,8 @@ public final class AdsClient {
     private void park(long id, SubscriptionState s, Update u, Set<String> awaited) {
         s.parked = u;
         s.parkedOnStream = id;
-        s.parkedAt = Instant.now();
+        s.parkedWarming = heldWarming(s.type, u, s.type == ResourceType.LISTENER ? publishedListeners
+                : publishedClusters);
         LOG.log(System.Logger.Level.INFO, "{0} version {1} waits for the SDS secrets {2} on the ADS stream",
                 s.type.kind(), u.response().getVersionInfo(), awaited);
         resubscribeSecrets();
@@ -1148,8 +1151,11 @@ public final class AdsClient {
             Update u = s.parked;
             if (u != null) {
                 s.parked = null;
+                s.parkedWarming = Map.of();
                 if (s.parkedOnStream == streamId) {
                     onResponse(streamId, u, false);
+                } else {
+                    publishStatus(); // an old stream's: no longer warming
                 }
             }
         }
@@ -1900,20 +1906,31 @@ public final class AdsClient {
                 out.put(named.getKey(), new DynamicState.Held(e.message(), e.version()));
             }
         }
-        Update parked = s.parked;
-        if (parked != null) {
-            for (com.google.protobuf.Any any : parked.response().getResourcesList()) {
-                com.google.protobuf.Message m = unpacked(any);
-                String name = m instanceof io.envoyproxy.envoy.config.cluster.v3.Cluster c ? c.getName()
-                        : m instanceof io.envoyproxy.envoy.config.listener.v3.Listener l ? l.getName() : null;
-                SubscriptionState.Entry serving = name == null ? null : published.get(name);
-                if (name != null && (serving == null || !m.equals(serving.message()))) {
-                    out.put(name, new DynamicState.Held(m, new ResourceBundle.Version(parkedVersion(parked, any),
-                            s.parkedAt)));
-                }
+        out.putAll(s.parkedWarming);
+        return out;
+    }
+
+    /**
+     * The listeners or clusters of {@code u}, a response of {@code type} held for its SDS secrets, that differ from
+     * those {@code published}: warming while it is held (none for the other types).
+     */
+    private static Map<String, DynamicState.Held> heldWarming(ResourceType type, Update u,
+                                                             Map<String, SubscriptionState.Entry> published) {
+        if (type != ResourceType.LISTENER && type != ResourceType.CLUSTER) {
+            return Map.of();
+        }
+        Instant now = Instant.now();
+        Map<String, DynamicState.Held> out = new LinkedHashMap<>();
+        for (com.google.protobuf.Any any : u.response().getResourcesList()) {
+            com.google.protobuf.Message m = unpacked(any);
+            String name = m instanceof io.envoyproxy.envoy.config.cluster.v3.Cluster c ? c.getName()
+                    : m instanceof io.envoyproxy.envoy.config.listener.v3.Listener l ? l.getName() : null;
+            SubscriptionState.Entry serving = name == null ? null : published.get(name);
+            if (name != null && (serving == null || !m.equals(serving.message()))) {
+                out.put(name, new DynamicState.Held(m, new ResourceBundle.Version(parkedVersion(u, any), now)));
             }
         }
-        return out;
+        return java.util.Collections.unmodifiableMap(out);
     }
 
     /** The version of a resource of a held response: its own over delta xDS, else the response's. */

@@ -110,8 +110,11 @@ final class SubscriptionState {
      */
     AdsClient.Update parked;
     long parkedOnStream;
-    /** When {@link #parked} arrived: the last_updated of its listeners or clusters, warming in the config dump. */
-    Instant parkedAt;
+    /**
+     * The listeners or clusters of {@link #parked} that differ from those serving when it was held, by name: warming
+     * in the config dump while it is held (empty for none, and for the other types).
+     */
+    Map<String, DynamicState.Held> parkedWarming = Map.of();
     /** The last rejected update of each resource, by name, until an update of it is accepted or it goes. */
     final Map<String, DynamicState.Failure> failures = new LinkedHashMap<>();
 
