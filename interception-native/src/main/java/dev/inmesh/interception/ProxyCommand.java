@@ -244,23 +244,28 @@ public final class ProxyCommand implements Callable<Integer> {
     Integer prometheusPort;
 
     @Option(names = "--workload-name", paramLabel = "NAME", description = "This workload's name, such as "
-            + "reviews-v1 (default: INMESH_WORKLOAD_NAME, else ISTIO_META_WORKLOAD_NAME, else the app).")
+            + "reviews-v1 (default: INMESH_WORKLOAD_NAME, else the WORKLOAD_NAME of the bootstrap's node, else "
+            + "ISTIO_META_WORKLOAD_NAME, else the app).")
     String workloadName;
 
     @Option(names = "--namespace", paramLabel = "NS",
-            description = "This workload's namespace (default: INMESH_NAMESPACE, else POD_NAMESPACE, else default).")
+            description = "This workload's namespace (default: INMESH_NAMESPACE, else the NAMESPACE of the "
+                    + "bootstrap's node, else POD_NAMESPACE, else default).")
     String namespace;
 
     @Option(names = "--app", paramLabel = "APP", description = "This workload's app label (default: "
-            + "INMESH_APP, else the pod's app label: /etc/istio/pod/labels, else ISTIO_METAJSON_LABELS).")
+            + "INMESH_APP, else the app of the bootstrap node's LABELS, else the pod's app label: "
+            + "/etc/istio/pod/labels, else ISTIO_METAJSON_LABELS).")
     String app;
 
     @Option(names = "--app-version", paramLabel = "VERSION", description = "This workload's version label "
-            + "(default: INMESH_VERSION, else the pod's version label; --version prints the proxy's own version).")
+            + "(default: INMESH_VERSION, else the version of the bootstrap node's LABELS, else the pod's version label; "
+            + "--version prints the proxy's own version).")
     String version;
 
     @Option(names = "--cluster-id", paramLabel = "ID", description = "The cluster this workload runs in "
-            + "(default: INMESH_CLUSTER_ID, else ISTIO_META_CLUSTER_ID, else Kubernetes).")
+            + "(default: INMESH_CLUSTER_ID, else the CLUSTER_ID of the bootstrap's node, else ISTIO_META_CLUSTER_ID, "
+            + "else Kubernetes).")
     String clusterId;
 
     /** Where Istio's injector mounts the pod's downward API files ({@code labels}, {@code annotations}). */
@@ -284,9 +289,11 @@ public final class ProxyCommand implements Callable<Integer> {
      * @param podName the pod's name, of the node id
      * @param podIp the pod's IP, of the node id, by which istiod finds the pod and its Services
      * @param labels the pod's labels, the node's {@code LABELS}
+     * @param istioVersion the Istio version {@code istio_build} reports: the bootstrap node's {@code ISTIO_VERSION},
+     *     else the one Inmesh claims
      */
     record Identity(WorkloadInfo local, String clusterId, String peerMetadata, String peerMetadataId, String podName,
-                    String podIp, java.util.Map<String, String> labels) {}
+                    String podIp, java.util.Map<String, String> labels, String istioVersion) {}
 
     /**
      * The identity from this command's options, else the Inmesh settings {@code o} ({@code INMESH_*}), else what
@@ -294,11 +301,16 @@ public final class ProxyCommand implements Callable<Integer> {
      * {@code POD_NAME}, {@code INSTANCE_IP} and {@code ISTIO_META_CLUSTER_ID}, and the pod's labels
      * ({@link PodInfo#labels}: {@code app} and {@code version}, the canonical service and revision as Istio derives
      * them), read as the in-JVM mesh reads them ({@link PodInfo.InPod#withPod}: a setting at its default counts as
-     * unset).
+     * unset). Between the settings and Istio's variables, the {@code node} of the bootstrap {@code -c} names, as
+     * Envoy's local node ({@link PodInfo.InPod#withNode}: its {@code WORKLOAD_NAME}, {@code NAMESPACE},
+     * {@code CLUSTER_ID}, {@code NAME}, {@code INSTANCE_IPS}, its {@code LABELS} over the pod's); its {@code id} is
+     * the {@code x-envoy-peer-metadata-id}, and its {@code ISTIO_VERSION} the tag of {@code istio_build}.
      */
     Identity identity(MeshOptions o, java.util.Map<String, String> env) {
-        java.util.Map<String, String> labels = PodInfo.labels(podInfo.resolve("labels"), env, warnings);
-        MeshOptions in = PodInfo.InPod.withPod(o, env, labels);
+        io.envoyproxy.envoy.config.core.v3.Node bootstrap =
+                dev.inmesh.runtime.xds.EnvoyConfigReader.bootstrapNodeOrNull(config);
+        java.util.Map<String, String> labels = PodInfo.labels(podInfo.resolve("labels"), env, bootstrap, warnings);
+        MeshOptions in = PodInfo.InPod.withPod(PodInfo.InPod.withNode(o, bootstrap), env, labels);
         String ns = first(namespace, in.getNamespace(), null, null);
         String a = first(app, in.getApp(), null, "");
         String v = first(version, in.getVersion(), null, "");
@@ -307,8 +319,15 @@ public final class ProxyCommand implements Callable<Integer> {
         WorkloadInfo local = PodInfo.workload(workload, ns, a, v, labels);
         String pod = first(null, in.getPodName(), null, workload.isEmpty() ? "inmesh" : workload);
         String ip = in.getPodIp();
-        String id = dev.inmesh.runtime.xds.ads.NodeOptions.of(pod, ns, ip).nodeId();
-        return new Identity(local, cluster, PeerMetadata.encode(local, cluster), id, pod, ip, labels);
+        String id = bootstrap != null && !bootstrap.getId().isEmpty() ? bootstrap.getId()
+                : dev.inmesh.runtime.xds.ads.NodeOptions.of(pod, ns, ip).nodeId();
+        return new Identity(local, cluster, PeerMetadata.encode(local, cluster), id, pod, ip, labels,
+                PodInfo.istioVersion(bootstrap));
+    }
+
+    /** Istio's metrics of the workload {@code identity}, in {@code registry}. */
+    static MeshMetrics metrics(PrometheusMeterRegistry registry, Identity identity) {
+        return MeshMetrics.create(registry, identity.local(), identity.clusterId(), identity.istioVersion());
     }
 
     /**
@@ -486,7 +505,7 @@ public final class ProxyCommand implements Callable<Integer> {
             System.err.println("inmesh proxy: " + config + ": " + e.getMessage());
             return 1;
         }
-        MeshMetrics metrics = MeshMetrics.create(registry, local, identity.clusterId());
+        MeshMetrics metrics = metrics(registry, identity);
         // Istio's agent's own metrics (its scrape counters, its DNS proxy's istio_agent_dns_*): served on the agent
         // port alone, before the proxy's, never on 15090 nor the admin's /stats/prometheus, which are Envoy's
         PrometheusMeterRegistry agentRegistry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);

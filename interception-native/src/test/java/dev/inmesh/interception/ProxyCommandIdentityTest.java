@@ -281,4 +281,83 @@ class ProxyCommandIdentityTest {
         assertEquals(java.nio.file.Path.of("/etc/certs"), parse("-c", "x.yaml").workloadIdentity(o).dir());
         org.junit.jupiter.api.Assertions.assertNull(parse("-c", "x.yaml").workloadIdentity(new MeshOptions()));
     }
+
+    /** A bootstrap as Istio's agent writes envoy-rev.json: the sidecar's node, its identity in the metadata. */
+    static final String BOOTSTRAP = dev.inmesh.runtime.mesh.BootstrapNodes.REVIEWS_V2;
+
+    @Test
+    void withoutOptionsOrVariablesTheBootstrapsNodeNamesTheWorkloadItsMetricsAndItsMetadataExchange(
+            @TempDir Path dir) throws Exception {
+        Path bootstrap = Files.writeString(dir.resolve("envoy-rev.yaml"), BOOTSTRAP);
+        ProxyCommand cmd = parse("-c", bootstrap.toString());
+        ProxyCommand.Identity id = cmd.identity(new MeshOptions(), Map.of());
+        assertEquals("reviews-v2", id.local().workload());
+        assertEquals("shop", id.local().namespace());
+        assertEquals("reviews", id.local().app());
+        assertEquals("v2", id.local().version());
+        assertEquals("reviews", id.local().canonicalService());
+        assertEquals("v2", id.local().canonicalRevision());
+        assertEquals("cl-east", id.clusterId());
+        assertEquals("1.26.1", id.istioVersion());
+        assertEquals(dev.inmesh.runtime.mesh.BootstrapNodes.REVIEWS_V2_ID, id.peerMetadataId(),
+                "x-envoy-peer-metadata-id is the node's id, as Istio's sidecar sends it");
+        var sent = dev.inmesh.runtime.stats.PeerMetadata.decode(id.peerMetadata());
+        assertEquals(new dev.inmesh.runtime.stats.WorkloadInfo("reviews-v2", "shop", "reviews", "v2", "reviews",
+                "v2", "cl-east"), sent, "what the destination labels the caller with");
+
+        // the metrics: source_* of an outbound request, and istio_build's tag
+        var registry = new io.micrometer.prometheusmetrics.PrometheusMeterRegistry(
+                io.micrometer.prometheusmetrics.PrometheusConfig.DEFAULT);
+        ProxyCommand.metrics(registry, id).record(new dev.inmesh.runtime.stats.StreamInfo(
+                dev.inmesh.runtime.stats.StreamInfo.Direction.OUTBOUND, java.time.Instant.now(), "GET", "/",
+                "HTTP/1.1", 200, java.util.Set.of(), "via_upstream", 0, 2, 1, 1, "r", "ratings:9080", "curl", null,
+                "10.1.2.4:9080", "outbound|9080||ratings.shop.svc.cluster.local", null, null, null, null, null, 1,
+                dev.inmesh.runtime.stats.WorkloadInfo.UNKNOWN, "ratings.shop.svc.cluster.local", "ratings", "shop",
+                null));
+        String scrape = registry.scrape();
+        assertTrue(scrape.contains("istio_build{component=\"proxy\",tag=\"1.26.1\"}"), scrape);
+        String requests = scrape.lines().filter(l -> l.startsWith("istio_requests_total{")).findFirst().orElseThrow();
+        for (String label : List.of("source_workload=\"reviews-v2\"", "source_workload_namespace=\"shop\"",
+                "source_cluster=\"cl-east\"", "source_canonical_service=\"reviews\"",
+                "source_canonical_revision=\"v2\"", "source_app=\"reviews\"", "source_version=\"v2\"")) {
+            assertTrue(requests.contains(label), label + " in " + requests);
+        }
+
+        // over a control plane, the node it presents is the same workload's
+        cmd.xdsAddress = "127.0.0.1:15010";
+        var node = cmd.xds(new MeshOptions(), id, Map.of()).node();
+        assertEquals(dev.inmesh.runtime.mesh.BootstrapNodes.REVIEWS_V2_ID, node.nodeId());
+        assertEquals("reviews-v2", node.workloadName());
+        assertEquals("cl-east", node.clusterId());
+    }
+
+    @Test
+    void theOptionsAndInmeshSettingsWinOverTheBootstrapsNodeWhichWinsOverIstiosEnvironment(@TempDir Path dir)
+            throws Exception {
+        Path bootstrap = Files.writeString(dir.resolve("envoy-rev.yaml"), BOOTSTRAP);
+        Map<String, String> env = Map.of("ISTIO_META_WORKLOAD_NAME", "ratings-v1", "POD_NAMESPACE", "bookinfo",
+                "ISTIO_META_CLUSTER_ID", "west", "POD_NAME", "ratings-v1-x", "INSTANCE_IP", "10.9.9.9");
+        ProxyCommand.Identity fromNode = parse("-c", bootstrap.toString()).identity(new MeshOptions(), env);
+        assertEquals("reviews-v2", fromNode.local().workload());
+        assertEquals("shop", fromNode.local().namespace());
+        assertEquals("cl-east", fromNode.clusterId());
+
+        ProxyCommand.Identity flagged = parse("-c", bootstrap.toString(), "--workload-name", "legacy-v1",
+                "--namespace", "ops", "--app", "legacy", "--app-version", "v9", "--cluster-id", "c9")
+                .identity(new MeshOptions(), env);
+        assertEquals(new dev.inmesh.runtime.stats.WorkloadInfo("legacy-v1", "ops", "legacy", "v9", "reviews",
+                "v2", null), flagged.local(), "the options win; the node's canonical labels stay the pod's");
+        assertEquals("c9", flagged.clusterId());
+
+        ProxyCommand.Identity set = parse("-c", bootstrap.toString()).identity(
+                new MeshOptions().setWorkloadName("mine").setNamespace("prod"), env);
+        assertEquals("mine", set.local().workload());
+        assertEquals("prod", set.local().namespace());
+        assertEquals("cl-east", set.clusterId());
+
+        ProxyCommand.Identity none = parse("-c", dir.resolve("missing.yaml").toString())
+                .identity(new MeshOptions(), Map.of());
+        assertEquals(dev.inmesh.runtime.xds.ads.NodeOptions.ISTIO_VERSION, none.istioVersion(),
+                "without a node, the version Inmesh claims");
+    }
 }

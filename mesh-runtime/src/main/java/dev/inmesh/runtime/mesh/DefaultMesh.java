@@ -119,7 +119,7 @@ public final class DefaultMesh implements Mesh {
             Path config = options.getConfigFile() == null ? null : Path.of(options.getConfigFile());
             dev.inmesh.runtime.admin.BootstrapStats.configure(registry, config);
             this.statsTags = dev.inmesh.runtime.admin.StatsTags.ofFile(config);
-            this.metrics = MeshMetrics.create(registry, local, options.getClusterId());
+            this.metrics = MeshMetrics.create(registry, local, options.getClusterId(), pod.istioVersion());
             observers.add(metrics::record);
         } else {
             this.registry = null;
@@ -163,9 +163,13 @@ public final class DefaultMesh implements Mesh {
 
     /**
      * Istio's sidecar node id: {@code sidecar~IP~POD.NAMESPACE~NAMESPACE.svc.cluster.local}, the id of its xDS node
-     * too.
+     * too; the {@code id} of the configuration file's bootstrap {@code node} when it has one, Envoy's local node (the
+     * admin's, and the {@code x-envoy-peer-metadata-id} sent, as Istio's sidecar sends its node's).
      */
     public String nodeId() {
+        if (pod.bootstrap() != null && !pod.bootstrap().getId().isEmpty()) {
+            return pod.bootstrap().getId();
+        }
         return NodeOptions.of(podName(options, local), local.namespace(), options.getPodIp()).nodeId();
     }
 
@@ -213,8 +217,10 @@ public final class DefaultMesh implements Mesh {
             configSource = new AdsConfigSource(vertx, ads, ResourceBundle.EMPTY, parsed).sds(sds);
         } else if (options.getConfigFile() != null) {
             // a bootstrap's static clusters (Istio's sds-grpc) tell it where the TLS contexts' secrets come from
-            sds = new SdsSecretManager(vertx, NodeBuilder.build(nodeOptions(options, local, options.getClusterId(),
-                    "NONE", pod.labels(), pod.metadata())), Map.of(),
+            // the node of the streams: the bootstrap's, as Envoy sends its local node, else the pod's sidecar node
+            sds = new SdsSecretManager(vertx, pod.bootstrap() != null ? NodeBuilder.local(pod.bootstrap())
+                    : NodeBuilder.build(nodeOptions(options, local, options.getClusterId(), "NONE", pod.labels(),
+                            pod.metadata())), Map.of(),
                     Duration.ofSeconds(options.getIdentityWaitSeconds()));
             configSource = new FileConfigSource(vertx, Path.of(options.getConfigFile()),
                     FileConfigSource.DEFAULT_POLL_INTERVAL, parsed).sds(sds);
@@ -265,7 +271,8 @@ public final class DefaultMesh implements Mesh {
         }
         admin = AdminServer.builder(vertx).snapshots(snapshots).registry(registry).statsTags(statsTags)
                 .clusterStatus(new ClusterManagerStatus(snapshots)).nodeId(nodeId())
-                .node(() -> configSource instanceof AdsConfigSource ads ? ads.node() : null)
+                .node(() -> configSource instanceof AdsConfigSource ads ? ads.node()
+                        : pod.bootstrap() != null ? NodeBuilder.local(pod.bootstrap()) : null)
                 .configPath(options.getConfigFile())
                 .xdsStatus(() -> configSource instanceof AdsConfigSource ads && ads.status() != null
                         ? XdsStatusJson.encode(ads.status()) : null)
@@ -280,6 +287,11 @@ public final class DefaultMesh implements Mesh {
     /** This workload, as its metrics and its peer metadata name it. */
     WorkloadInfo workload() {
         return local;
+    }
+
+    /** This workload's {@code x-envoy-peer-metadata} value. */
+    String peerMetadata() {
+        return peerMetadata;
     }
 
     /** The ADS options of this mesh's settings, its node the sidecar node of its pod. */

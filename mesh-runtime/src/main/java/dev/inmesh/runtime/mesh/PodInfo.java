@@ -50,12 +50,19 @@ public final class PodInfo {
      * @param labels the pod's labels ({@link PodInfo#labels}), the node's {@code LABELS}
      * @param metadata the node metadata of the {@code ISTIO_META_*} and {@code ISTIO_METAJSON_*} variables
      *     ({@link PodInfo#nodeMetadata})
+     * @param bootstrap the {@code node} of the settings' configuration file, Envoy's local node; null for none
      */
-    public record InPod(MeshOptions options, Map<String, String> labels, Map<String, String> metadata) {
+    public record InPod(MeshOptions options, Map<String, String> labels, Map<String, String> metadata,
+                        io.envoyproxy.envoy.config.core.v3.Node bootstrap) {
         public InPod {
             Objects.requireNonNull(options, "options");
             labels = Map.copyOf(labels);
             metadata = Map.copyOf(metadata);
+        }
+
+        /** The Istio version of the bootstrap's node ({@code ISTIO_VERSION}), else the one Inmesh claims. */
+        public String istioVersion() {
+            return PodInfo.istioVersion(bootstrap);
         }
 
         /**
@@ -66,12 +73,48 @@ public final class PodInfo {
          * ({@link PodInfo#istiodFiles}); Istio's CA is {@code CA_ADDR} and the trust domain {@code TRUST_DOMAIN}
          * ({@link PodInfo#istioCa}). Outside a pod (none of the variables, no labels file, none of the files)
          * the settings are {@code o}'s; none names an xDS server. What cannot be read is told to {@code warn}.
+         * A configuration file ({@code inmesh.config.file}) that is a bootstrap with a {@code node} names the
+         * workload between the two ({@link #withNode}): the settings win over it, it over the pod's variables and
+         * labels.
          */
         public static InPod read(MeshOptions o, Map<String, String> env, Path podInfo, Path secrets,
                                  Consumer<String> warn) {
-            Map<String, String> labels = PodInfo.labels(podInfo.resolve("labels"), env, warn);
-            MeshOptions in = withPod(o, env, labels);
-            return new InPod(istioCa(istiodFiles(in, secrets, env), env), labels, nodeMetadata(env, warn));
+            io.envoyproxy.envoy.config.core.v3.Node bootstrap = o.getConfigFile() == null ? null
+                    : dev.inmesh.runtime.xds.EnvoyConfigReader.bootstrapNodeOrNull(Path.of(o.getConfigFile()));
+            Map<String, String> labels = PodInfo.labels(podInfo.resolve("labels"), env, bootstrap, warn);
+            MeshOptions in = withPod(withNode(o, bootstrap), env, labels);
+            return new InPod(istioCa(istiodFiles(in, secrets, env), env), labels, nodeMetadata(env, warn),
+                    bootstrap);
+        }
+
+        /**
+         * A copy of the settings {@code o} where each one it leaves unset (at its default) is what a bootstrap's
+         * {@code node} says in the metadata Istio's agent writes there, as Istio's stats and metadata exchange read
+         * their local node: the pod's name {@code NAME}, its IP the first of {@code INSTANCE_IPS}, its namespace
+         * {@code NAMESPACE}, its workload {@code WORKLOAD_NAME} and its cluster {@code CLUSTER_ID} (its app and
+         * version come with the node's {@code LABELS}: {@link PodInfo#labels(Path, Map,
+         * io.envoyproxy.envoy.config.core.v3.Node, Consumer)}). {@code node} null: a copy of {@code o}.
+         */
+        public static MeshOptions withNode(MeshOptions o, io.envoyproxy.envoy.config.core.v3.Node node) {
+            MeshOptions in = new MeshOptions(o);
+            MeshOptions defaults = new MeshOptions();
+            if (in.getPodName().isEmpty()) {
+                unlessEmpty(nodeMeta(node, "NAME"), in::setPodName);
+            }
+            if (in.getPodIp().equals(defaults.getPodIp())) {
+                String ips = nodeMeta(node, "INSTANCE_IPS");
+                unlessEmpty(ips == null ? null : ips.split(",", -1)[0].strip(), in::setPodIp);
+            }
+            if (in.getNamespace().equals(defaults.getNamespace())) {
+                unlessEmpty(nodeMeta(node, "NAMESPACE"), in::setNamespace);
+            }
+            if (in.getWorkloadName().isEmpty()) {
+                unlessEmpty(nodeMeta(node, "WORKLOAD_NAME"), in::setWorkloadName);
+            }
+            if (in.getClusterId().equals(defaults.getClusterId())) {
+                unlessEmpty(nodeMeta(node, "CLUSTER_ID"), in::setClusterId);
+            }
+            return in;
         }
 
         /**
@@ -152,6 +195,40 @@ public final class PodInfo {
             warn.accept("cannot read the pod's labels from " + file + ": " + e.getMessage());
         }
         return labels;
+    }
+
+    /**
+     * The pod's labels ({@link #labels(Path, Map, Consumer)}) with the string members of the {@code LABELS} of a
+     * bootstrap's {@code node} (null: none) over them, as Envoy takes its local node's.
+     */
+    public static Map<String, String> labels(Path file, Map<String, String> env,
+                                             io.envoyproxy.envoy.config.core.v3.Node node, Consumer<String> warn) {
+        Map<String, String> labels = labels(file, env, warn);
+        if (node != null) {
+            node.getMetadata().getFieldsOrDefault("LABELS", com.google.protobuf.Value.getDefaultInstance())
+                    .getStructValue().getFieldsMap().forEach((k, v) -> {
+                        if (v.hasStringValue()) {
+                            labels.put(k, v.getStringValue());
+                        }
+                    });
+        }
+        return labels;
+    }
+
+    /** A string member of a bootstrap node's metadata; null when {@code node} is null or has none by that name. */
+    public static String nodeMeta(io.envoyproxy.envoy.config.core.v3.Node node, String key) {
+        com.google.protobuf.Value v = node == null ? null : node.getMetadata().getFieldsMap().get(key);
+        return v == null || !v.hasStringValue() || v.getStringValue().isEmpty() ? null : v.getStringValue();
+    }
+
+    /**
+     * The Istio version of a bootstrap's {@code node} ({@code ISTIO_VERSION}, which Istio's stats filter reports as
+     * the tag of {@code istio_build}), else the one Inmesh claims to istiod
+     * ({@link dev.inmesh.runtime.xds.ads.NodeOptions#ISTIO_VERSION}).
+     */
+    public static String istioVersion(io.envoyproxy.envoy.config.core.v3.Node node) {
+        String v = nodeMeta(node, "ISTIO_VERSION");
+        return v != null ? v : dev.inmesh.runtime.xds.ads.NodeOptions.ISTIO_VERSION;
     }
 
     /**

@@ -61,7 +61,7 @@ import java.util.function.BiFunction;
  * {@code istio_<name>}) are recorded with each request and, for a TCP connection, at its close.
  *
  * <p>As Istio's stats filter, it also records the proxy's build: {@code istio_build{component="proxy",tag=VERSION}} 1,
- * the Istio version Inmesh claims to istiod ({@code ISTIO_VERSION}).
+ * the {@code ISTIO_VERSION} of a bootstrap's node, else the Istio version Inmesh claims to istiod.
  *
  * <p>A gRPC request whose messages were counted ({@link StreamInfo#requestMessages()}: its connection manager's gRPC
  * statistics filter emits its filter state, as istiod configures it) adds them to {@code istio_request_messages_total}
@@ -137,6 +137,15 @@ public final class MeshMetrics implements NetworkFilterStats {
      *     {@code destination_cluster} label value, and {@code source_cluster} when this workload is the source
      */
     public static MeshMetrics create(MeterRegistry registry, WorkloadInfo local, String destinationCluster) {
+        return create(registry, local, destinationCluster, dev.inmesh.runtime.xds.ads.NodeOptions.ISTIO_VERSION);
+    }
+
+    /**
+     * The same, {@code istio_build}'s tag {@code istioVersion}: as Istio's stats filter takes it from its local
+     * node's {@code ISTIO_VERSION}, the version a bootstrap's node names.
+     */
+    public static MeshMetrics create(MeterRegistry registry, WorkloadInfo local, String destinationCluster,
+                                     String istioVersion) {
         if (registry == null) {
             throw new IllegalArgumentException("registry: null (expected: a MeterRegistry)");
         }
@@ -146,7 +155,8 @@ public final class MeshMetrics implements NetworkFilterStats {
         }
         // as Istio's stats filter records the proxy's build: one series, the Istio version this proxy claims
         Gauge.builder("istio_build", () -> 1).description("Istio component build info")
-                .tags("component", "proxy", "tag", dev.inmesh.runtime.xds.ads.NodeOptions.ISTIO_VERSION)
+                .tags("component", "proxy", "tag", istioVersion == null || istioVersion.isEmpty()
+                        ? dev.inmesh.runtime.xds.ads.NodeOptions.ISTIO_VERSION : istioVersion)
                 .register(registry);
         return new MeshMetrics(registry, local == null ? WorkloadInfo.UNKNOWN : local, destinationCluster);
     }

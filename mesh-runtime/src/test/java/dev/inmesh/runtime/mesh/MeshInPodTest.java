@@ -197,4 +197,26 @@ class MeshInPodTest {
         assertNull(outside.getIdentityCaAddress());
         assertEquals("cluster.local", outside.getIdentityTrustDomain());
     }
+
+    @Test
+    void aBootstrapsNodeNamesTheWorkloadOfTheMetricsAndMetadataExchangeWhereTheSettingsDoNot() throws Exception {
+        Path bootstrap = Files.writeString(secrets.resolve("envoy-rev.yaml"), BootstrapNodes.REVIEWS_V2);
+        Map<String, String> env = Map.of("POD_NAMESPACE", "bookinfo", "ISTIO_META_WORKLOAD_NAME", "ratings-v1");
+        DefaultMesh mesh = mesh(new MeshOptions().setConfigFile(bootstrap.toString()), env);
+        assertEquals(new WorkloadInfo("reviews-v2", "shop", "reviews", "v2", "reviews", "v2", null),
+                mesh.workload(), "the node's metadata over Istio's environment");
+        assertEquals("cl-east", mesh.options().getClusterId());
+        assertEquals(BootstrapNodes.REVIEWS_V2_ID, mesh.nodeId());
+        assertEquals(new WorkloadInfo("reviews-v2", "shop", "reviews", "v2", "reviews", "v2", "cl-east"),
+                dev.inmesh.runtime.stats.PeerMetadata.decode(mesh.peerMetadata()));
+        String scrape = mesh.registry().scrape();
+        assertTrue(scrape.contains("istio_build{component=\"proxy\",tag=\"1.26.1\"}"), scrape);
+
+        DefaultMesh own = mesh(new MeshOptions().setConfigFile(bootstrap.toString()).setWorkloadName("mine")
+                .setClusterId("west"), env);
+        assertEquals("mine", own.workload().workload(), "a setting wins over the node");
+        assertEquals("shop", own.workload().namespace());
+        assertEquals("west", own.options().getClusterId());
+        assertEquals(List.of(), warnings);
+    }
 }
