@@ -321,7 +321,7 @@ public final class ProxyCommand implements Callable<Integer> {
         String ip = in.getPodIp();
         String id = bootstrap != null && !bootstrap.getId().isEmpty() ? bootstrap.getId()
                 : dev.inmesh.runtime.xds.ads.NodeOptions.of(pod, ns, ip).nodeId();
-        return new Identity(local, cluster, PeerMetadata.encode(local, cluster), id, pod, ip, labels,
+        return new Identity(local, cluster, PeerMetadata.encode(local, cluster, in.getPodName()), id, pod, ip, labels,
                 PodInfo.istioVersion(bootstrap));
     }
 

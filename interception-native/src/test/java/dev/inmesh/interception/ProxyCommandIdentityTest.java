@@ -304,6 +304,9 @@ class ProxyCommandIdentityTest {
         var sent = dev.inmesh.runtime.stats.PeerMetadata.decode(id.peerMetadata());
         assertEquals(new dev.inmesh.runtime.stats.WorkloadInfo("reviews-v2", "shop", "reviews", "v2", "reviews",
                 "v2", "cl-east"), sent, "what the destination labels the caller with");
+        var header = com.google.protobuf.Struct.parseFrom(java.util.Base64.getDecoder().decode(id.peerMetadata()));
+        assertEquals("reviews-v2-7f9c-abcde", header.getFieldsOrThrow("NAME").getStringValue(),
+                "NAME is the pod, the node's NAME, as in Istio's header");
 
         // the metrics: source_* of an outbound request, and istio_build's tag
         var registry = new io.micrometer.prometheusmetrics.PrometheusMeterRegistry(

@@ -146,7 +146,7 @@ public final class DefaultMesh implements Mesh {
                 o.accept(info);
             }
         };
-        this.peerMetadata = PeerMetadata.encode(local, options.getClusterId());
+        this.peerMetadata = PeerMetadata.encode(local, options.getClusterId(), options.getPodName());
         this.router = new Router(vertx, new Router.Options(options.isTrustEnvoyHeaders(), true, local,
                 peerMetadata, nodeId()), observer);
         if (metrics != null) {

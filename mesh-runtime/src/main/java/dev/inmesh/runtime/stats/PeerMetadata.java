@@ -7,8 +7,8 @@ import java.util.Base64;
 
 /**
  * Istio's HTTP metadata exchange: a workload's identity sent in {@code x-envoy-peer-metadata} (a base64
- * {@code google.protobuf.Struct} with {@code NAMESPACE}, {@code WORKLOAD_NAME}, {@code CLUSTER_ID}, and
- * {@code LABELS} with {@code app}, {@code version} and Istio's canonical service labels)
+ * {@code google.protobuf.Struct} with {@code NAME} (the pod), {@code NAMESPACE}, {@code WORKLOAD_NAME},
+ * {@code CLUSTER_ID}, and {@code LABELS} with {@code app}, {@code version} and Istio's canonical service labels)
  * and {@code x-envoy-peer-metadata-id}, so that the receiving side can label its metrics with the caller. Inmesh and
  * Istio sidecars read each other's.
  */
@@ -26,8 +26,16 @@ public final class PeerMetadata {
 
     private PeerMetadata() {}
 
-    /** The header value for a workload. */
+    /** The header value for a workload whose pod is not known: its {@code NAME} is the workload's. */
     public static String encode(WorkloadInfo w, String clusterId) {
+        return encode(w, clusterId, null);
+    }
+
+    /**
+     * The header value for a workload, {@code instanceName} its pod ({@code NAME}, as Istio's header names the
+     * node's {@code NAME}); null or empty: the workload's name.
+     */
+    public static String encode(WorkloadInfo w, String clusterId, String instanceName) {
         Struct labels = Struct.newBuilder()
                 .putFields("app", str(w.app()))
                 .putFields("version", str(w.version()))
@@ -37,7 +45,7 @@ public final class PeerMetadata {
         Struct s = Struct.newBuilder()
                 .putFields("NAMESPACE", str(w.namespace()))
                 .putFields("WORKLOAD_NAME", str(w.workload()))
-                .putFields("NAME", str(w.workload()))
+                .putFields("NAME", str(instanceName == null || instanceName.isEmpty() ? w.workload() : instanceName))
                 .putFields("CLUSTER_ID", str(clusterId))
                 .putFields("LABELS", Value.newBuilder().setStructValue(labels).build())
                 .build();

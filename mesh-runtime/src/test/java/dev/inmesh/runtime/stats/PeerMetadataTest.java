@@ -14,6 +14,18 @@ class PeerMetadataTest {
     }
 
     @Test
+    void theHeaderNamesThePodAsNameAndTheWorkloadAsWorkloadName() throws Exception {
+        WorkloadInfo w = new WorkloadInfo("reviews-v2", "bookinfo", "reviews", "v2");
+        var s = com.google.protobuf.Struct.parseFrom(java.util.Base64.getDecoder().decode(
+                PeerMetadata.encode(w, "east", "reviews-v2-5d8f9c7b4-x2k4p")));
+        assertEquals("reviews-v2-5d8f9c7b4-x2k4p", s.getFieldsOrThrow("NAME").getStringValue());
+        assertEquals("reviews-v2", s.getFieldsOrThrow("WORKLOAD_NAME").getStringValue());
+        var unnamed = com.google.protobuf.Struct.parseFrom(java.util.Base64.getDecoder().decode(
+                PeerMetadata.encode(w, "east")));
+        assertEquals("reviews-v2", unnamed.getFieldsOrThrow("NAME").getStringValue(), "no pod: the workload");
+    }
+
+    @Test
     void theSameHeaderValueIsDecodedOnceAndThenServedFromTheCache() {
         WorkloadInfo w = new WorkloadInfo("ratings-v1", "bookinfo", "ratings", "v1");
         // a fresh String each time, as each request's header is: the cache is by value, not by identity
