@@ -1364,6 +1364,11 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         if (d == null || context == null) {
             return null;
         }
+        if (f.action().maxStreamDuration() && Grpc.isRequest(req.headers())) {
+            // as Envoy's connection manager under a route's max_stream_duration: the service (this hop's upstream)
+            // learns the deadline the stream has, before the time it used, as the router tells its upstream
+            req.headers().set("grpc-timeout", Grpc.timeoutValue(d.toMillis()));
+        }
         BoundedResponse bounded = new BoundedResponse(response);
         traced.deadline = context.owner().setTimer(Math.max(1, d.toMillis()), id -> {
             traced.deadline = -1;

@@ -95,6 +95,11 @@ class InboundStreamDurationTest {
      */
     private void serve(HttpServerRequest req) {
         var resp = req.response();
+        if (req.path().endsWith("/seen")) {
+            resp.putHeader("x-seen", String.valueOf(req.getHeader("grpc-timeout"))).putHeader("grpc-status", "0")
+                    .end();
+            return;
+        }
         if (req.path().startsWith("/started")) {
             resp.setChunked(true).write("begun");
         }
@@ -134,6 +139,21 @@ class InboundStreamDurationTest {
         return onEventLoop(vertx, () -> client.request(o).compose(r -> r.send(Buffer.buffer(new byte[5])))
                 .compose(r -> r.body().map(b -> new Answer(r.statusCode(), r.headers(),
                         (System.nanoTime() - t0) / 1_000_000)))).await(10, TimeUnit.SECONDS);
+    }
+
+    /**
+     * As Envoy's connection manager under a route's {@code max_stream_duration}, the service learns the deadline the
+     * stream has as its {@code grpc-timeout}: the caller's (capped), else the route's duration; a request that is not
+     * gRPC keeps its headers.
+     */
+    @Test
+    void theServiceGetsTheStreamsDeadlineAsItsGrpcTimeout() throws Exception {
+        assertEquals("1000m", call("/seen", "content-type", "application/grpc", "grpc-timeout", "1S").headers()
+                .get("x-seen"));
+        assertEquals("300m", call("/bounded/seen", "content-type", "application/grpc").headers().get("x-seen"));
+        assertEquals("300m", call("/bounded/seen", "content-type", "application/grpc", "grpc-timeout", "5S")
+                .headers().get("x-seen"), "the route's duration, shorter than the caller's deadline");
+        assertEquals("null", call("/bounded/seen").headers().get("x-seen"), "not gRPC");
     }
 
     @Test
