@@ -577,8 +577,8 @@ final class UpstreamStatsImpl implements UpstreamStats {
     public void circuitBreakers(String priority, BreakerReadings readings) {
         int p = "high".equals(priority) ? 1 : 0;
         breakers.set(p, readings);
-        // read without the lock (the router calls this for every request): a stale view only sends it to the lock,
-        // which decides again
+        // read without the lock (the router calls this for every request): the lock decides again, and a call that
+        // read a stale view is followed by the next request's
         if (breakerGauges[p] && remainingGauges[p] == readings.trackRemaining()) {
             return;
         }
