@@ -2069,14 +2069,19 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         HttpServerResponse resp = req.response();
         MultiMap h = req.headers();
         MultiMap trailers = ended ? resp.trailers() : null;
-        String inboundCluster = cluster != null ? cluster : "inbound|" + localPort(local) + "||";
+        // as Envoy's stream info: the route's cluster (a filter's local reply on a routed request keeps it), else,
+        // for the service reached without a route table, Istio's inbound cluster of the port; the upstream host and
+        // an attempt only once the service (this hop's upstream) got the request: a direct response, a request no
+        // route took, and a filter's refusal have none
+        boolean served = traced.service != null;
+        String inboundCluster = cluster != null ? cluster : served ? "inbound|" + localPort(local) + "||" : null;
         String shownPath = shownPath(path, traced);
         return new StreamInfo(StreamInfo.Direction.INBOUND, startTime, req.method().name(), shownPath,
                 protocol(req), status, flags, details, req.bytesRead(), ended ? bytesSent(req) : 0,
                 (System.nanoTime() - start) / 1_000_000, -1, h.get("x-request-id"), authority,
-                h.get("user-agent"), h.get("x-forwarded-for"), local, inboundCluster, null,
+                h.get("user-agent"), h.get("x-forwarded-for"), served ? local : null, inboundCluster, null,
                 local, traced.remoteAddress, tls == null || tls.serverName.isEmpty() ? null : tls.serverName,
-                routeName, 1, peer,
+                routeName, served ? 1 : 0, peer,
                 destination[0], destination[1], destination[2],
                 Grpc.isRequest(h) ? Grpc.finalStatus(trailers, resp.headers(), status) : null, mutualTls,
                 // as the standalone proxy: Istio's principals are the URI SANs of TLS a client certificate came in

@@ -97,10 +97,10 @@ public final class ClusterManager implements AutoCloseable {
 
     /**
      * The name cluster {@code name} is observed by, Envoy's observability name: its {@code alt_stat_name} (istiod
-     * writes the name and a {@code ;}), else its name, also when there is no such cluster.
+     * writes the name and a {@code ;}), else its name, also when there is no such cluster (null for none).
      */
     public String observabilityName(String name) {
-        UpstreamCluster c = clusters.get(name);
+        UpstreamCluster c = name == null ? null : clusters.get(name);
         return c == null ? name : c.config().observabilityName();
     }
 

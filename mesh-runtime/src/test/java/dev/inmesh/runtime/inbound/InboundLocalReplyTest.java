@@ -51,9 +51,12 @@ class InboundLocalReplyTest extends InboundMeshFixture {
         List<String> logged = new ArrayList<>();
         for (int i = 0; i < 4; i++) {
             StreamInfo s = finished.poll(10, TimeUnit.SECONDS);
-            logged.add(s.method() + " " + s.path() + " " + s.bytesSent());
+            // as Envoy's stream info: a direct response has no upstream cluster, host or attempt
+            logged.add(s.method() + " " + s.path() + " " + s.bytesSent() + " " + s.upstreamCluster() + " "
+                    + (s.upstreamHost() == null ? null : "host") + " " + s.attemptCount());
         }
-        assertEquals(List.of("HEAD /direct 0", "HEAD /denied 0", "HEAD /app 0", "GET /direct 11"), logged);
+        assertEquals(List.of("HEAD /direct 0 null null 0", "HEAD /denied 0 null null 0",
+                "HEAD /app 0 inbound|9080|| host 1", "GET /direct 11 null null 0"), logged);
     }
 
     /**

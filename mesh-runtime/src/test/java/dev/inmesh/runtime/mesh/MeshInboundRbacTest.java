@@ -1,6 +1,7 @@
 package dev.inmesh.runtime.mesh;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.inmesh.api.Mesh;
@@ -269,6 +270,9 @@ class MeshInboundRbacTest {
         assertTrue(admin.responseFlags().isEmpty(), "Envoy's RBAC filter sets no response flag: "
                 + admin.responseFlags());
         assertEquals("inbound|9080||", admin.upstreamCluster(), "counted for the route's cluster");
+        // as Envoy's: no upstream host and no attempt, the service never reached
+        assertNull(admin.upstreamHost());
+        assertEquals(0, admin.attemptCount());
         StreamInfo noToken = logged.stream().filter(s -> s.responseCode() == 403 && s.path().equals("/reviews/0"))
                 .findFirst().orElseThrow();
         assertEquals("rbac_access_denied_matched_policy[none]", noToken.responseCodeDetails());
