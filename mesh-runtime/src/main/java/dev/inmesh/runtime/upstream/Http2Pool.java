@@ -3,6 +3,7 @@ package dev.inmesh.runtime.upstream;
 import dev.inmesh.runtime.stats.UpstreamStats;
 import io.vertx.core.Future;
 import io.vertx.core.VertxException;
+import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.ConnectionPoolTooBusyException;
 import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpClientRequest;
@@ -30,10 +31,12 @@ import java.util.function.Function;
  * those being opened can carry: five requests at once with a cap of two open three connections, not five (Vert.x's
  * own pool, given several HTTP/2 connections, would open one for each request that finds no connected one with a
  * stream to spare). The requests wait here until their connection is up and has told its limit, so that a server
- * whose limit is below the cap gets the others on further connections. Each connection is a lane: a Vert.x client
- * with one HTTP/2 connection (Vert.x holds there a request beyond the server's current limit, should the server lower
- * it). A request's stream counts from the moment it is given a lane until its response has ended, or its request or
- * response failed (a reset, sent or not, the connection closed).
+ * whose limit is below the cap gets the others on further connections: until the server has answered a PING sent once
+ * the connection is up (every SETTINGS frame it sent as it started then read), or one of its streams has ended, the
+ * connection carries one stream, and counts as one being opened for the others. Each connection is a lane: a
+ * Vert.x client with one HTTP/2 connection (Vert.x holds there a request beyond the server's current limit, should the
+ * server lower it later). A request's stream counts from the moment it is given a lane until its response has ended,
+ * or its request or response failed (a reset, sent or not, the connection closed).
  *
  * <p>As Envoy's pool under {@code max_requests_per_connection}, a connection that was given that many streams takes no
  * more: its lane leaves the pool, which opens another for the next request (the lane's connection counting to the
@@ -110,6 +113,12 @@ final class Http2Pool implements HttpClient, PendingRequest.Queue {
         private int active; // guarded by Http2Pool.this
         private long limit = maxStreams; // guarded by Http2Pool.this
         private HttpConnection connection; // guarded by Http2Pool.this
+        /**
+         * Whether the connection has told its limit: the server answered a PING sent once it was up (so every
+         * SETTINGS frame it sent as it started, before it read that PING, has been read), or one of its streams ended.
+         * Until then it carries one stream.
+         */
+        private boolean settled; // guarded by Http2Pool.this
         /** Streams given to the lane's connection so far, for {@code max_requests_per_connection}. */
         private long given; // guarded by Http2Pool.this
         /**
@@ -127,12 +136,16 @@ final class Http2Pool implements HttpClient, PendingRequest.Queue {
         /**
          * The lane's connection is up: its cap becomes the lower of {@code max_concurrent_streams} and the server's
          * limit, which a later SETTINGS frame may change; a connection that fell back to HTTP/1.1 (ALPN) carries one
-         * request at a time.
+         * request at a time. Vert.x hands the connection over at the server's first SETTINGS frame, and a server may
+         * lower its limit in a second one right after (Python's h2 does, when told its limit): until the server has
+         * answered a PING, the connection carries one stream, so that the requests beyond the server's limit wait here
+         * for further connections rather than in the lane's client for one of its streams to end.
          */
         @Override
         public void opened(HttpConnection c) {
             synchronized (Http2Pool.this) {
                 connection = c;
+                settled = c instanceof Http1xClientConnection;
             }
             if (c instanceof Http1xClientConnection) {
                 limit(c, 1);
@@ -140,6 +153,22 @@ final class Http2Pool implements HttpClient, PendingRequest.Queue {
             }
             limit(c, c.remoteSettings().getMaxConcurrentStreams());
             c.remoteSettingsHandler(s -> limit(c, s.getMaxConcurrentStreams()));
+            // the connection's closing, should the PING fail, gives the lane's streams back on its own
+            c.ping(Buffer.buffer(new byte[8])).onComplete(ar -> settle(c));
+        }
+
+        /** The server has told its limit: the connection carries as many streams as it allows. */
+        private void settle(HttpConnection c) {
+            List<Runnable> sends;
+            synchronized (Http2Pool.this) {
+                if (connection != c || settled) {
+                    return;
+                }
+                settled = true;
+                limit = Math.min(maxStreams, Math.max(1, c.remoteSettings().getMaxConcurrentStreams()));
+                sends = dispatch();
+            }
+            sends.forEach(Runnable::run);
         }
 
         /** The lane's connection is gone: the next request opens another, which starts from the full cap again. */
@@ -151,6 +180,7 @@ final class Http2Pool implements HttpClient, PendingRequest.Queue {
                     return; // an older connection of the lane, which drained
                 }
                 connection = null;
+                settled = false;
                 limit = maxStreams;
                 given = 0;
                 sends = dispatch();
@@ -335,18 +365,21 @@ final class Http2Pool implements HttpClient, PendingRequest.Queue {
     /** A connected lane with a stream to spare, or null. Under the lock. */
     private Lane ready() {
         for (Lane l : open) {
-            if (l.connection != null && l.active < l.limit) {
+            if (l.connection != null && l.active < (l.settled ? l.limit : 1)) {
                 return l;
             }
         }
         return null;
     }
 
-    /** The streams that the connections being opened (lanes with requests and no connection yet) will take. */
+    /**
+     * The streams that the connections being opened (lanes with requests and no connection yet, or whose server has
+     * not yet told its limit) will take.
+     */
     private long connecting() {
         long spare = 0;
         for (Lane l : open) {
-            if (l.connection == null && l.active > 0) {
+            if ((l.connection == null || !l.settled) && l.active > 0) {
                 spare += Math.max(0, l.limit - l.active);
             }
         }
@@ -418,8 +451,11 @@ final class Http2Pool implements HttpClient, PendingRequest.Queue {
         List<Runnable> sends;
         List<PendingRequest> failed = new ArrayList<>(0);
         boolean close;
+        HttpConnection settles;
         synchronized (this) {
             lane.active--;
+            // a stream that ended tells the server's limit as its PING would: its SETTINGS came before
+            settles = failure == null && !lane.settled ? lane.connection : null;
             close = lane.retired && lane.active == 0;
             if (close) {
                 retired.remove(lane);
@@ -434,6 +470,9 @@ final class Http2Pool implements HttpClient, PendingRequest.Queue {
         }
         failed.forEach(w -> w.fail(failure));
         sends.forEach(Runnable::run);
+        if (settles != null) {
+            lane.settle(settles);
+        }
         if (close) {
             lane.shutdown(HostPool.DRAIN_SECONDS, TimeUnit.SECONDS); // its streams are done: closes now
         }

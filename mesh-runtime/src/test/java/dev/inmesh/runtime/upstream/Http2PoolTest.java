@@ -68,9 +68,7 @@ class Http2PoolTest {
                 new Http2ProtocolOptions(4096, 2, null, null))), Map.of());
         try {
             HttpClient client = client(m);
-            for (int i = 0; i < 5; i++) {
-                send(client);
-            }
+            send(client, 5);
             await(() -> held.size() == 5, "the upstream has the five requests");
             // two streams on each of two connections, the fifth on a third: not one connection for all five (as
             // before), nor one for each request (Vert.x's pool, for requests that come before any connection is up)
@@ -237,9 +235,7 @@ class Http2PoolTest {
                 Http2ProtocolOptions.DEFAULTS)), Map.of());
         try {
             HttpClient client = client(m);
-            for (int i = 0; i < 3; i++) {
-                send(client);
-            }
+            send(client, 3);
             await(() -> held.size() == 3, "the upstream has the three requests");
             assertEquals(3, connections()); // one stream each, as the server's SETTINGS_MAX_CONCURRENT_STREAMS says
         } finally {
@@ -349,6 +345,35 @@ class Http2PoolTest {
             settings.complete();
             await(() -> requests.get() == 3, "the server has the three requests");
             assertEquals(1, connections.get(), "the three requests' streams are on the one connection");
+        } finally {
+            m.close();
+        }
+    }
+
+    @Test
+    void aServerThatLowersItsStreamLimitRightAfterItsFirstSettingsGetsTheRequestsBeyondItOnFurtherConnections()
+            throws Exception {
+        // as Python's h2 server does when told its limit: a first SETTINGS frame with 100 streams, then one with 2;
+        // Vert.x hands the connection over at the first: it was given three requests at once, and the third stayed
+        // queued in the lane's client, never sent while the first two hang
+        Map<Object, AtomicInteger> perConnection = new ConcurrentHashMap<>();
+        AtomicInteger requests = new AtomicInteger();
+        NetServer server = vertx.createNetServer().connectHandler(socket -> {
+            AtomicInteger streams = perConnection.computeIfAbsent(socket, s -> new AtomicInteger());
+            socket.write(settings(100).appendBuffer(settings(2)));
+            socket.handler(holding(socket, () -> {
+                streams.incrementAndGet(); // a request's HEADERS, held unanswered
+                requests.incrementAndGet();
+            }));
+        });
+        ClusterManager m = ClusterManager.create(vertx, Map.of("local", cluster(listen(server), 1024, 1024,
+                new Http2ProtocolOptions(4096, 3, null, null))), Map.of());
+        try {
+            HttpClient client = client(m);
+            send(client, 6);
+            await(() -> requests.get() == 6, "the upstream has the six requests");
+            assertEquals(3, perConnection.size(), "two streams on each of three connections");
+            perConnection.values().forEach(n -> assertEquals(2, n.get()));
         } finally {
             m.close();
         }
@@ -512,19 +537,13 @@ class Http2PoolTest {
 
     /**
      * A raw h2c server that sends no SETTINGS, and reads nothing, until {@code settings} completes; counting its
-     * {@code connections} and the {@code requests} (HEADERS) it read.
+     * {@code connections} and the {@code requests} (HEADERS) it read, which it holds.
      */
     private NetServer silentUntil(Promise<Void> settings, AtomicInteger connections, AtomicInteger requests) {
         return vertx.createNetServer().connectHandler(socket -> {
             connections.incrementAndGet();
             socket.pause();
-            socket.handler(frames((type, flags, stream, payload) -> {
-                if (type == 4 && (flags & 1) == 0) {
-                    socket.write(SETTINGS_ACK);
-                } else if (type == 1) {
-                    requests.incrementAndGet(); // a request's HEADERS
-                }
-            }));
+            socket.handler(holding(socket, requests::incrementAndGet));
             Context context = vertx.getOrCreateContext();
             settings.future().onComplete(v -> context.runOnContext(w -> {
                 socket.write(SETTINGS);
@@ -541,6 +560,32 @@ class Http2PoolTest {
     /** A HEADERS frame that ends {@code stream} with {@code :status 200} (HPACK's static entry 8). */
     private static Buffer ok(int stream) {
         return Buffer.buffer(new byte[] {0, 0, 1, 1, 5}).appendInt(stream).appendByte((byte) 0x88);
+    }
+
+    /** A SETTINGS frame with SETTINGS_MAX_CONCURRENT_STREAMS {@code maxStreams}. */
+    private static Buffer settings(int maxStreams) {
+        return Buffer.buffer(new byte[] {0, 0, 6, 4, 0, 0, 0, 0, 0, 0, 3}).appendInt(maxStreams);
+    }
+
+    /**
+     * A raw server's reading of a client connection: each SETTINGS and PING acknowledged, each request's HEADERS
+     * {@code request}ed and held unanswered.
+     */
+    private static Handler<Buffer> holding(NetSocket socket, Runnable request) {
+        return frames((type, flags, stream, payload) -> {
+            if (type == 4 && (flags & 1) == 0) {
+                socket.write(SETTINGS_ACK);
+            } else if (type == 6 && (flags & 1) == 0) {
+                socket.write(pingAck(payload));
+            } else if (type == 1) {
+                request.run();
+            }
+        });
+    }
+
+    /** The acknowledgement of a PING frame with this payload. */
+    private static Buffer pingAck(Buffer payload) {
+        return Buffer.buffer(new byte[] {0, 0, 8, 6, 1, 0, 0, 0, 0}).appendBuffer(payload);
     }
 
     /** An empty SETTINGS frame, and a SETTINGS frame's acknowledgement. */
@@ -626,6 +671,13 @@ class Http2PoolTest {
 
     private static Future<HttpClientResponse> send(HttpClient client) {
         return client.request(HttpMethod.GET, "/").compose(req -> req.send());
+    }
+
+    /** Sends {@code n} requests at once. */
+    private static void send(HttpClient client, int n) {
+        for (int i = 0; i < n; i++) {
+            send(client);
+        }
     }
 
     private static void await(BooleanSupplier done, String what) throws InterruptedException {
