@@ -1751,47 +1751,7 @@ final class HttpBridge {
                 ch.write(resp, ch.voidPromise());
             }
             flushPending = true;
-            Handler<Buffer> chunks = upstreamChunk -> {
-                if (streaming != up) {
-                    return; // given up (the client left, the body failed): what still comes goes nowhere
-                }
-                r.bodyChunk(upstreamChunk);
-                Buffer buf = web == null ? upstreamChunk : web.encode(upstreamChunk);
-                if (buf.length() == 0) {
-                    return; // a text response's frame still incomplete
-                }
-                if (gz != null) {
-                    buf = gz.compress(buf); // flushed: what came so far goes on now
-                }
-                ByteBuf bb = ((BufferInternal) buf).getByteBuf();
-                writeHead();
-                bytesSent += bb.readableBytes();
-                // the upstream's chunk is retained for the write; one the gRPC-Web filter made is the write's own
-                ch.write(new DefaultHttpContent(buf == upstreamChunk ? bb.retainedDuplicate() : bb),
-                        ch.voidPromise());
-                if (!ch.isWritable()) {
-                    // unflushed bytes count against the high-water mark: flush them, and wait for the drain
-                    ch.flush();
-                    if (!ch.isWritable() && !paused) {
-                        paused = true;
-                        up.pause();
-                    }
-                } else if (!flushPending) {
-                    // a body that arrives over several upstream reads streams on: flushed once this turn is over
-                    flushPending = true;
-                    ch.eventLoop().execute(flushTask);
-                }
-            };
-            // the fault filter's response rate limit, when one applies: the body (and its end) go through it
-            StreamRateLimiter rl = r.responseRateLimiter(conn.runtime().context(ch), chunks::handle, up::pause,
-                    () -> {
-                        if (!paused) {
-                            up.resume();
-                        }
-                    });
-            limiter = rl;
-            up.handler(rl == null ? chunks : rl::write);
-            up.exceptionHandler(t -> upstreamFailed(up, r, t));
+            boolean[] bodyRefused = {false};
             Handler<Void> ends = v -> {
                 if (streaming == up && !HeaderValues.valid(up.trailers())) {
                     // as Envoy's HTTP/2 codec, a CR, LF or NUL in a trailer resets the stream: a protocol error
@@ -1839,15 +1799,76 @@ final class HttpBridge {
                 long n = bytesSent;
                 flushPending = false;
                 ch.writeAndFlush(last).addListener(f -> {
-                    router.complete(r, n);
+                    if (bodyRefused[0]) {
+                        // as Envoy's HTTP/2 codec resets a stream whose answer has DATA where none may be: the
+                        // exchange is an upstream protocol error (UPE), though the caller got the whole answer
+                        router.upstreamBodyFailed(r, n,
+                                new IllegalArgumentException("a body on an answer that has none"));
+                    } else {
+                        router.complete(r, n);
+                    }
                     next(ctx, keep && f.isSuccess());
                 });
             };
+            Handler<Buffer> chunks = upstreamChunk -> {
+                if (streaming != up) {
+                    return; // given up (the client left, the body failed): what still comes goes nowhere
+                }
+                r.bodyChunk(upstreamChunk);
+                if (!bodyAllowed) {
+                    // an answer to HEAD, a 204 or a 304 has no body (an HTTP/1 upstream's framing leaves it off; an
+                    // HTTP/2 upstream may still send DATA): none goes to the caller, nor counts as sent; the head
+                    // ends the caller's stream, and the upstream stream is reset as Envoy's codec resets it
+                    if (upstreamChunk.length() > 0 && !bodyRefused[0]) {
+                        bodyRefused[0] = true;
+                        cancelLimiter();
+                        ends.handle(null);
+                        up.request().reset(Http2Error.PROTOCOL_ERROR.code());
+                    }
+                    return;
+                }
+                Buffer buf = web == null ? upstreamChunk : web.encode(upstreamChunk);
+                if (buf.length() == 0) {
+                    return; // a text response's frame still incomplete
+                }
+                if (gz != null) {
+                    buf = gz.compress(buf); // flushed: what came so far goes on now
+                }
+                ByteBuf bb = ((BufferInternal) buf).getByteBuf();
+                writeHead();
+                bytesSent += bb.readableBytes();
+                // the upstream's chunk is retained for the write; one the gRPC-Web filter made is the write's own
+                ch.write(new DefaultHttpContent(buf == upstreamChunk ? bb.retainedDuplicate() : bb),
+                        ch.voidPromise());
+                if (!ch.isWritable()) {
+                    // unflushed bytes count against the high-water mark: flush them, and wait for the drain
+                    ch.flush();
+                    if (!ch.isWritable() && !paused) {
+                        paused = true;
+                        up.pause();
+                    }
+                } else if (!flushPending) {
+                    // a body that arrives over several upstream reads streams on: flushed once this turn is over
+                    flushPending = true;
+                    ch.eventLoop().execute(flushTask);
+                }
+            };
+            // the fault filter's response rate limit, when one applies: the body (and its end) go through it
+            StreamRateLimiter rl = r.responseRateLimiter(conn.runtime().context(ch), chunks::handle, up::pause,
+                    () -> {
+                        if (!paused) {
+                            up.resume();
+                        }
+                    });
+            limiter = rl;
+            up.handler(rl == null ? chunks : rl::write);
+            up.exceptionHandler(t -> upstreamFailed(up, r, t));
             up.endHandler(rl == null ? ends : v -> rl.end(() -> ends.handle(null)));
             // The router hands the response over paused: its body flows from here, what was already read at once.
             up.resume();
-            if (flushPending && streaming == up) {
+            if (flushPending && streaming == up && (bodyAllowed || !http2)) {
                 // the rest of the body is still to come: the head and what came so far go out when this turn ends
+                // (an HTTP/2 answer without a body waits for its end, so that its head ends the stream)
                 ch.eventLoop().execute(flushTask);
             }
         }

@@ -24,7 +24,8 @@ import org.junit.jupiter.api.Timeout;
 /**
  * The frames an HTTP/2 caller gets for an HTTP/2 upstream's answer, as Envoy passes them: an answer that ended with
  * its head (a gRPC trailers-only answer, a HEAD's) is one HEADERS frame that ends the stream, and a body the upstream
- * reset ends in RST_STREAM NO_ERROR, as Envoy's codec resets a stream it ends itself.
+ * reset ends in RST_STREAM NO_ERROR, as Envoy's codec resets a stream it ends itself; DATA on an answer that has no
+ * body (to HEAD, a 204, a 304) goes to no caller.
  */
 @Timeout(60)
 class Http2ResponseFramingTest {
@@ -40,7 +41,7 @@ class Http2ResponseFramingTest {
     }
 
     private int start() throws Exception {
-        int upstream = vertx.createHttpServer(new HttpServerOptions().setHttp2ClearTextEnabled(true))
+        return proxy(vertx.createHttpServer(new HttpServerOptions().setHttp2ClearTextEnabled(true))
                 .requestHandler(req -> {
                     if (req.path().equals("/pkg.Svc/Fail")) {
                         // a gRPC error without a message: trailers-only, one HEADERS frame ending the stream
@@ -51,7 +52,11 @@ class Http2ResponseFramingTest {
                         req.response().setChunked(true).write("part").onComplete(v -> vertx.setTimer(100,
                                 t -> req.response().reset(2)));
                     }
-                }).listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
+                }).listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort());
+    }
+
+    /** A proxy whose cluster reaches {@code upstream} over h2c; its listener's port. */
+    private int proxy(int upstream) throws Exception {
         int port = LoopbackProxy.freePort();
         proxy = new LoopbackProxy("static_resources:\n  listeners:\n"
                 + Http1RequestsTest.listener("front", port, "codec_type: AUTO")
@@ -70,6 +75,11 @@ class Http2ResponseFramingTest {
     }
 
     private static List<String> frames(int port, String authority, String path, String contentType)
+            throws Exception {
+        return frames(port, authority, "POST", path, contentType);
+    }
+
+    private static List<String> frames(int port, String authority, String method, String path, String contentType)
             throws Exception {
         EventLoopGroup group = new MultiThreadIoEventLoopGroup(1, NioIoHandler.newFactory());
         List<String> frames = new CopyOnWriteArrayList<>();
@@ -96,7 +106,7 @@ class Http2ResponseFramingTest {
             });
             Channel ch = client.channel();
             DefaultHttp2Headers headers = new DefaultHttp2Headers();
-            headers.method("POST").path(path).scheme("http").authority(authority).add("content-type", contentType)
+            headers.method(method).path(path).scheme("http").authority(authority).add("content-type", contentType)
                     .add("te", "trailers");
             ch.writeAndFlush(new DefaultHttp2HeadersFrame(headers, true).stream(client.frames().newStream())).sync();
             assertTrue(ended.await(10, TimeUnit.SECONDS), "ended: " + frames);
@@ -129,5 +139,45 @@ class Http2ResponseFramingTest {
     void aBodyTheUpstreamResetIsResetWithNoErrorAfterWhatCame() throws Exception {
         int port = start();
         assertEquals(List.of("headers 200 -", "data 4", "rst 0"), frames(port, "/stream", "text/plain"));
+    }
+
+    @Test
+    void aBodyAnUpstreamSendsWithAnAnswerToHeadOrA204Or304IsNotRelayedAndTheHeadEndsTheStream() throws Exception {
+        // an answer that has no body by definition: the caller gets its head alone, ending the stream, whatever DATA
+        // the upstream sent after it (an HTTP/2 client such as nghttp rejects such DATA as a protocol error)
+        try (RawHttp2Upstream raw = new RawHttp2Upstream()) {
+            int port = proxy(raw.port());
+            assertEquals(List.of("headers 200 END"), frames(port, "svc", "HEAD", "/", "text/plain"));
+            bodyRefused(proxy.logged(200));
+            proxy.requests.clear();
+            // an HTTP/1.1 caller's HEAD: its codec sent no body before either, but the log counted it as sent
+            try (java.net.Socket h1 = new java.net.Socket("127.0.0.1", port)) {
+                h1.getOutputStream().write("HEAD / HTTP/1.1\r\nhost: svc\r\n\r\n".getBytes(
+                        java.nio.charset.StandardCharsets.US_ASCII));
+                String status = new java.io.BufferedReader(new java.io.InputStreamReader(h1.getInputStream(),
+                        java.nio.charset.StandardCharsets.US_ASCII)).readLine();
+                assertEquals("HTTP/1.1 200 OK", status);
+            }
+            bodyRefused(proxy.logged(200));
+            raw.head = new String[] {":status", "204"};
+            assertEquals(List.of("headers 204 END"), frames(port, "svc", "GET", "/", "text/plain"));
+            bodyRefused(proxy.logged(204));
+            raw.head = new String[] {":status", "304"};
+            assertEquals(List.of("headers 304 END"), frames(port, "svc", "GET", "/", "text/plain"));
+            raw.head = new String[] {":status", "200"};
+            assertEquals(List.of("headers 200 -", "data 2 END"), frames(port, "svc", "GET", "/", "text/plain"),
+                    "a GET's answer keeps its body");
+        }
+    }
+
+    /**
+     * The log of an answer whose body the proxy refused: as Envoy's codec resets an upstream stream with DATA on an
+     * answer that has no body, an upstream protocol error; no body byte counted as sent.
+     */
+    private static void bodyRefused(dev.inmesh.runtime.stats.StreamInfo logged) {
+        assertEquals(java.util.Set.of(dev.inmesh.runtime.stats.ResponseFlag.UPSTREAM_PROTOCOL_ERROR),
+                logged.responseFlags());
+        assertEquals("upstream_reset_after_response_started{protocol_error}", logged.responseCodeDetails());
+        assertEquals(0, logged.bytesSent());
     }
 }
