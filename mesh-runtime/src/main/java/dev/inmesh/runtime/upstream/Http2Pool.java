@@ -32,8 +32,9 @@ import java.util.function.Function;
  * own pool, given several HTTP/2 connections, would open one for each request that finds no connected one with a
  * stream to spare). The requests wait here until their connection is up and has told its limit, so that a server
  * whose limit is below the cap gets the others on further connections: until the server has answered a PING sent once
- * the connection is up (every SETTINGS frame it sent as it started then read), or one of its streams has ended, the
- * connection carries one stream, and counts as one being opened for the others. Each connection is a lane: a
+ * the connection is up (every SETTINGS frame it sent as it started then read), answered a stream's head or ended a
+ * stream, for {@link #SETTLE_MILLIS} at most, the connection carries one stream, and counts as one being opened for
+ * the others. Each connection is a lane: a
  * Vert.x client with one HTTP/2 connection (Vert.x holds there a request beyond the server's current limit, should the
  * server lower it later). A request's stream counts from the moment it is given a lane until its response has ended,
  * or its request or response failed (a reset, sent or not, the connection closed).
@@ -107,6 +108,12 @@ final class Http2Pool implements HttpClient, PendingRequest.Queue {
         this.lanes = lanes;
     }
 
+    /**
+     * How long a new connection carries one stream at most, waiting for its server to tell its limit
+     * ({@link Lane#settled}).
+     */
+    static final long SETTLE_MILLIS = 1_000;
+
     /** One connection's client, and the streams counted on it. */
     final class Lane implements HostPool.Connections {
         private final HttpClient client;
@@ -115,10 +122,11 @@ final class Http2Pool implements HttpClient, PendingRequest.Queue {
         private HttpConnection connection; // guarded by Http2Pool.this
         /**
          * Whether the connection has told its limit: the server answered a PING sent once it was up (so every
-         * SETTINGS frame it sent as it started, before it read that PING, has been read), or one of its streams ended.
-         * Until then it carries one stream.
+         * SETTINGS frame it sent as it started, before it read that PING, has been read), answered a stream's head,
+         * or one of its streams ended; or {@link #SETTLE_MILLIS} passed (a server that answers none of these soon,
+         * its first stream long). Until then it carries one stream.
          */
-        private boolean settled; // guarded by Http2Pool.this
+        private volatile boolean settled; // written under Http2Pool.this; read without it by send
         /** Streams given to the lane's connection so far, for {@code max_requests_per_connection}. */
         private long given; // guarded by Http2Pool.this
         /**
@@ -153,8 +161,24 @@ final class Http2Pool implements HttpClient, PendingRequest.Queue {
             }
             limit(c, c.remoteSettings().getMaxConcurrentStreams());
             c.remoteSettingsHandler(s -> limit(c, s.getMaxConcurrentStreams()));
-            // the connection's closing, should the PING fail, gives the lane's streams back on its own
+            // the connection's closing, should the PING fail, gives the lane's streams back on its own; Vert.x
+            // neither fails nor times out a PING the server leaves unanswered
             c.ping(Buffer.buffer(new byte[8])).onComplete(ar -> settle(c));
+            io.vertx.core.Context context = io.vertx.core.Vertx.currentContext();
+            if (context != null) {
+                context.owner().setTimer(SETTLE_MILLIS, id -> settle(c));
+            }
+        }
+
+        /** A stream of the lane's connection got its answer's head: its server's SETTINGS came before. */
+        private void answered() {
+            HttpConnection c;
+            synchronized (Http2Pool.this) {
+                c = settled ? null : connection;
+            }
+            if (c != null) {
+                settle(c);
+            }
         }
 
         /** The server has told its limit: the connection carries as many streams as it allows. */
@@ -439,6 +463,10 @@ final class Http2Pool implements HttpClient, PendingRequest.Queue {
         }
         PendingRequest.whenOver(sent, t -> release(lane,
                 t instanceof IllegalArgumentException || t instanceof ConnectionPoolTooBusyException ? null : t));
+        if (!lane.settled) {
+            // a connection not yet settled is once its server answers a head (a stale read only adds this)
+            sent.onSuccess(req -> req.response().onSuccess(resp -> lane.answered()));
+        }
         return sent;
     }
 

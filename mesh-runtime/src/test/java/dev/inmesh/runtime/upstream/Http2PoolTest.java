@@ -379,6 +379,51 @@ class Http2PoolTest {
         }
     }
 
+    /**
+     * A server that answers no PING (against RFC 9113, or one busy with its first request) and holds its first
+     * stream: the connection carries the streams the server allows once {@link Http2Pool#SETTLE_MILLIS} passed, not
+     * one at a time for as long as that stream lasts.
+     */
+    @Test
+    void aServerThatAnswersNoPingGetsTheStreamsItAllowsOnceTheSettleTimeHasPassed() throws Exception {
+        threeRequestsOnOneConnectionToAServerThatAnswersNoPing(false);
+    }
+
+    /** A server that answers the first stream's head: the connection takes the others then. */
+    @Test
+    void aConnectionWhoseServerAnswersAHeadCarriesTheStreamsItAllows() throws Exception {
+        long start = System.nanoTime();
+        threeRequestsOnOneConnectionToAServerThatAnswersNoPing(true);
+        assertTrue(System.nanoTime() - start < TimeUnit.MILLISECONDS.toNanos(Http2Pool.SETTLE_MILLIS),
+                "before the settle time");
+    }
+
+    /**
+     * Three requests to a server allowing 100 streams that answers no PING and holds each request, with one
+     * connection at most; {@code answerFirstHead}: it answers the first request's head (its stream left open).
+     */
+    private void threeRequestsOnOneConnectionToAServerThatAnswersNoPing(boolean answerFirstHead) throws Exception {
+        AtomicInteger requests = new AtomicInteger();
+        NetServer server = vertx.createNetServer().connectHandler(socket -> {
+            socket.write(settings(100));
+            socket.handler(frames((type, flags, stream, payload) -> {
+                if (type == 4 && (flags & 1) == 0) {
+                    socket.write(SETTINGS_ACK);
+                } else if (type == 1 && requests.incrementAndGet() == 1 && answerFirstHead) {
+                    socket.write(head(stream));
+                }
+            }));
+        });
+        ClusterManager m = ClusterManager.create(vertx, Map.of("local", cluster(listen(server), 1, 1024,
+                Http2ProtocolOptions.DEFAULTS)), Map.of());
+        try {
+            send(client(m), 3);
+            await(() -> requests.get() == 3, "the three requests on the one connection");
+        } finally {
+            m.close();
+        }
+    }
+
     @Test
     void aConnectionTheUpstreamSentGoawayClosesOnceItsLastStreamEndsAndTheNextRequestOpensAnother()
             throws Exception {
@@ -560,6 +605,11 @@ class Http2PoolTest {
     /** A HEADERS frame that ends {@code stream} with {@code :status 200} (HPACK's static entry 8). */
     private static Buffer ok(int stream) {
         return Buffer.buffer(new byte[] {0, 0, 1, 1, 5}).appendInt(stream).appendByte((byte) 0x88);
+    }
+
+    /** The HEADERS of a 200 on {@code stream} that leave it open (END_HEADERS only). */
+    private static Buffer head(int stream) {
+        return Buffer.buffer(new byte[] {0, 0, 1, 1, 4}).appendInt(stream).appendByte((byte) 0x88);
     }
 
     /** A SETTINGS frame with SETTINGS_MAX_CONCURRENT_STREAMS {@code maxStreams}. */
