@@ -378,7 +378,9 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             Router.appendVia(headers, traced.server); // before routing, as Envoy's: route matchers see it
         }
         headEnd(resp, traced, null); // with or without a connection manager: the service's head's end handler
-        String vertxAuthority = hcm == null ? sentAuthority : authorityText(req);
+        // what Vert.x shows the service: the HTTP/1 Host header the admission may have replaced, else what was read
+        String vertxAuthority = hcm == null || http2 ? sentAuthority
+                : headers.get(io.vertx.core.http.HttpHeaders.HOST);
         if (!authority.equals(vertxAuthority == null ? "" : vertxAuthority)) {
             // what the service reads, unless a route rewrites it again (HTTP/1.0's default host and an
             // absolute-form target's host too, which Vert.x does not show)
