@@ -401,8 +401,7 @@ public final class AdsClient {
         agentAsked.values().forEach(asked -> asked[0] = false);
         for (ResourceType t : ResourceType.values()) {
             SubscriptionState s = states.get(t);
-            s.parked = null; // the new stream's server sends it again
-            s.parkedWarming = Map.of();
+            s.dropParked(); // the new stream's server sends it again
             if (s.wanted() && !(t == ResourceType.LISTENER && listenersWait())) {
                 // As Envoy's mux on a new stream (GrpcMuxImpl::onStreamEstablished): each type's request, no nonce,
                 // the version last taken; CDS's waits as its answers do while a cluster warms (its paused type's
@@ -960,8 +959,7 @@ public final class AdsClient {
         Instant arrived = again ? s.rejectedAt : now;
         s.nonce = r.getNonce();
         s.lastUpdated = arrived;
-        s.parked = null;
-        s.parkedWarming = Map.of();
+        s.dropParked();
         Set<String> awaited = new TreeSet<>();
         // As Envoy's mux, which hands each watch only the names it asked for (RDS and EDS): a route configuration or
         // load assignment not asked for is left out unread, never NACKed, over state of the world as over delta
@@ -1129,10 +1127,8 @@ public final class AdsClient {
      * name for a secret still missing); a newer response of its type, or a new stream, replaces it.
      */
     private void park(long id, SubscriptionState s, Update u, Set<String> awaited) {
-        s.parked = u;
-        s.parkedOnStream = id;
-        s.parkedWarming = heldWarming(s.type, u, s.type == ResourceType.LISTENER ? publishedListeners
-                : publishedClusters);
+        s.park(u, id, heldWarming(s.type, u, s.type == ResourceType.LISTENER ? publishedListeners
+                : publishedClusters));
         LOG.log(System.Logger.Level.INFO, "{0} version {1} waits for the SDS secrets {2} on the ADS stream",
                 s.type.kind(), u.response().getVersionInfo(), awaited);
         resubscribeSecrets();
@@ -1150,8 +1146,7 @@ public final class AdsClient {
         for (SubscriptionState s : states.values()) {
             Update u = s.parked;
             if (u != null) {
-                s.parked = null;
-                s.parkedWarming = Map.of();
+                s.dropParked();
                 if (s.parkedOnStream == streamId) {
                     onResponse(streamId, u, false);
                 } else {

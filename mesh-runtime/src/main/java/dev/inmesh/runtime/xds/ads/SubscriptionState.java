@@ -115,6 +115,19 @@ final class SubscriptionState {
      * in the config dump while it is held (empty for none, and for the other types).
      */
     Map<String, DynamicState.Held> parkedWarming = Map.of();
+
+    /** Holds {@code u}, which came on stream {@code stream}, for its secrets, {@code warming} its warming resources. */
+    void park(AdsClient.Update u, long stream, Map<String, DynamicState.Held> warming) {
+        parked = u;
+        parkedOnStream = stream;
+        parkedWarming = warming;
+    }
+
+    /** No response is held for its secrets any more ({@link #parked}). */
+    void dropParked() {
+        parked = null;
+        parkedWarming = Map.of();
+    }
     /** The last rejected update of each resource, by name, until an update of it is accepted or it goes. */
     final Map<String, DynamicState.Failure> failures = new LinkedHashMap<>();
 

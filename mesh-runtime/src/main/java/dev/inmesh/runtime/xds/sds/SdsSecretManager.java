@@ -214,8 +214,8 @@ public final class SdsSecretManager implements AutoCloseable {
     }
 
     /**
-     * Ends the wait for each ADS secret of {@code names} not arrived, {@code why} (a Secret response the
-     * client failed to take): as Envoy's mux fails every watch of the type then, and the {@code SdsApi} of a secret
+     * Ends the wait for each ADS secret of {@code names} not arrived, {@code why} (a Secret response NACKed, or
+     * whose taking failed in the client): as Envoy's mux fails every watch of the type then, and the {@code SdsApi} of a secret
      * not arrived readies its init target (source/common/secret/sds_api.cc, onConfigUpdateFailed), no parse waits
      * for it any more; one that names it refuses its resource by name until it arrives.
      */
