@@ -556,6 +556,8 @@ final class HostPool {
             // holds a request beyond the server's SETTINGS_MAX_CONCURRENT_STREAMS until a stream ends.
             options.setProtocolVersion(HttpVersion.HTTP_2).setHttp2ClearTextUpgrade(false);
             options.getInitialSettings().setHeaderTableSize(h2.hpackTableSize());
+            // no server push, as Envoy's client says in its first SETTINGS (a push would have no stream to go to)
+            options.getInitialSettings().setPushEnabled(false);
             if (h2.initialStreamWindowSize() != null) {
                 options.getInitialSettings().setInitialWindowSize(h2.initialStreamWindowSize());
             }

@@ -244,7 +244,7 @@ class Http2PoolTest {
     }
 
     @Test
-    void theConnectionsAdvertiseTheClustersWindowsAndHeaderTableSize() throws Exception {
+    void theConnectionsAdvertiseTheClustersWindowsAndHeaderTableSizeAndRefusePushes() throws Exception {
         // a bare TCP server reads what the client sends after the preface: its SETTINGS and the connection's
         // WINDOW_UPDATE
         Map<String, Long> seen = new ConcurrentHashMap<>();
@@ -278,6 +278,8 @@ class Http2PoolTest {
             await(() -> seen.containsKey("connection window increment") && seen.containsKey("setting 4"),
                     "the client's SETTINGS and connection WINDOW_UPDATE");
             assertEquals(0L, seen.get("setting 1")); // SETTINGS_HEADER_TABLE_SIZE: hpack_table_size
+            // SETTINGS_ENABLE_PUSH: 0, as Envoy's client says (it takes no server push)
+            assertEquals(0L, seen.get("setting 2"));
             assertEquals(1_048_576L, seen.get("setting 4")); // SETTINGS_INITIAL_WINDOW_SIZE
             // the connection's window starts at 65535: the client raises it to initial_connection_window_size
             assertEquals(4_194_304L - 65_535, seen.get("connection window increment"));
