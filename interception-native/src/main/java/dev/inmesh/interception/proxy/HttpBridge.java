@@ -474,12 +474,27 @@ final class HttpBridge {
                         throw Http2Exception.streamError(streamId, Http2Error.PROTOCOL_ERROR,
                                 new InvalidMessage(details), details);
                     }
+                    if (head) {
+                        encodeSpaces(headers);
+                    }
                     if (!head && stats != null) {
                         stats.trailers();
                     }
                 }
             });
             return codec;
+        }
+
+        /**
+         * A space in {@code :path} (which Envoy's HTTP/2 codec takes, not checking the path's characters) as
+         * {@code %20}, as Envoy's path normalization (Istio turns it on) encodes it: no HTTP/1 request line, which the
+         * stream is converted to, can carry it.
+         */
+        private static void encodeSpaces(Http2Headers headers) {
+            CharSequence path = headers.path();
+            if (path != null && io.netty.util.AsciiString.indexOf(path, ' ', 0) >= 0) {
+                headers.path(path.toString().replace(" ", "%20"));
+            }
         }
 
         /**
