@@ -61,7 +61,17 @@ final class MeshClientResponse implements HttpClientResponse {
         this.context = context;
         this.upstream = routed.upstream();
         if (upstream != null) {
+            // an answer to HEAD, a 204 or a 304 has no body: an HTTP/1 upstream's framing leaves it off, an HTTP/2
+            // upstream may still send DATA
+            boolean bodyless = request.getMethod() == io.vertx.core.http.HttpMethod.HEAD
+                    || upstream.statusCode() == 204 || upstream.statusCode() == 304;
             Handler<Buffer> chunk = b -> {
+                if (bodyless) {
+                    if (b.length() > 0) {
+                        refuseBody();
+                    }
+                    return;
+                }
                 routed.bodyChunk(b);
                 bytes += b.length();
                 deliver(b);
@@ -112,6 +122,27 @@ final class MeshClientResponse implements HttpClientResponse {
             router.upstreamBodyFailed(routed, bytes, failure);
             resetByMesh(failure);
         }
+    }
+
+    /**
+     * DATA on an answer that has no body ({@code HEAD}, 204, 304), which Envoy's HTTP/2 codec refuses: none goes to
+     * the caller, whose response ends with its head; the upstream stream is reset with PROTOCOL_ERROR and the
+     * exchange logged as an upstream protocol error (UPE), as the standalone proxy does.
+     */
+    private void refuseBody() {
+        if (finished) {
+            return;
+        }
+        finished = true;
+        request.finished();
+        limited(StreamRateLimiter::cancel);
+        upstream.request().reset(io.netty.handler.codec.http2.Http2Error.PROTOCOL_ERROR.code());
+        router.upstreamBodyFailed(routed, 0, new IllegalArgumentException("a body on an answer that has none"));
+        Handler<Void> h = endHandler;
+        if (h != null) {
+            h.handle(null);
+        }
+        endPromise.tryComplete();
     }
 
     /**

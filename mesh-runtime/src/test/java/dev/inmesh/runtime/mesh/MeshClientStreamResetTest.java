@@ -251,6 +251,84 @@ class MeshClientStreamResetTest extends MeshFixture {
         assertTrue(meshed.write() != null);
     }
 
+    /**
+     * An HTTP/2 server that answers every request with DATA after its head, whatever the method and status: the
+     * status is the path's last segment ({@code /204}), else 200. Only a GET's 200 ends its stream; the others wait
+     * for the client's reset. The RST_STREAM codes it reads go to {@code resets}.
+     */
+    io.netty.channel.Channel bodyOnEveryAnswer(io.netty.channel.EventLoopGroup group, List<Long> resets)
+            throws Exception {
+        return new io.netty.bootstrap.ServerBootstrap().group(group)
+                .channel(io.netty.channel.socket.nio.NioServerSocketChannel.class)
+                .childHandler(new io.netty.channel.ChannelInitializer<io.netty.channel.Channel>() {
+                    @Override
+                    protected void initChannel(io.netty.channel.Channel ch) {
+                        ch.pipeline().addLast(io.netty.handler.codec.http2.Http2FrameCodecBuilder.forServer().build(),
+                                new io.netty.channel.ChannelInboundHandlerAdapter() {
+                                    @Override
+                                    public void channelRead(io.netty.channel.ChannelHandlerContext ctx, Object msg) {
+                                        if (msg instanceof io.netty.handler.codec.http2.Http2HeadersFrame h) {
+                                            String path = h.headers().path().toString();
+                                            String status = path.matches("/\\d{3}") ? path.substring(1) : "200";
+                                            // a GET's 200 ends with its body; the others stay open after it
+                                            boolean ends = status.equals("200")
+                                                    && "GET".contentEquals(h.headers().method());
+                                            var head = new io.netty.handler.codec.http2.DefaultHttp2Headers()
+                                                    .status(status);
+                                            ctx.write(new io.netty.handler.codec.http2.DefaultHttp2HeadersFrame(head)
+                                                    .stream(h.stream()));
+                                            ctx.writeAndFlush(new io.netty.handler.codec.http2.DefaultHttp2DataFrame(
+                                                    io.netty.buffer.Unpooled.copiedBuffer("body",
+                                                            java.nio.charset.StandardCharsets.US_ASCII), ends)
+                                                    .stream(h.stream()));
+                                        } else if (msg instanceof io.netty.handler.codec.http2.Http2ResetFrame r) {
+                                            resets.add(r.errorCode());
+                                        }
+                                        io.netty.util.ReferenceCountUtil.release(msg);
+                                    }
+                                });
+                    }
+                }).bind("127.0.0.1", 0).sync().channel();
+    }
+
+    @Test
+    void dataAnHttp2UpstreamSendsOnAnAnswerToHeadOrA204OrA304GoesToNoCallerAndItsStreamIsReset() throws Exception {
+        var group = new io.netty.channel.nio.NioEventLoopGroup(1);
+        List<Long> resets = new CopyOnWriteArrayList<>();
+        try {
+            var server = bodyOnEveryAnswer(group, resets);
+            int port = ((java.net.InetSocketAddress) server.localAddress()).getPort();
+            mesh(config(H2, "", Integer.toString(port)));
+            HttpClient client = mesh.httpClient();
+            for (var c : List.of(List.of("HEAD", "/", "200"), List.of("GET", "/204", "204"),
+                    List.of("GET", "/304", "304"))) {
+                recorded.clear();
+                var resp = client.request(new RequestOptions().setMethod(HttpMethod.valueOf(c.get(0)))
+                        .setHost("greeter").setPort(9090).setURI(c.get(1)))
+                        .compose(req -> req.send()).await(5, TimeUnit.SECONDS);
+                assertEquals(Integer.parseInt(c.get(2)), resp.statusCode());
+                // the head alone is the answer: its body is empty and it ends
+                assertEquals(0, resp.body().await(5, TimeUnit.SECONDS).length(), c.toString());
+                StreamInfo info = lastRecorded();
+                // as Envoy's codec refuses such DATA: the upstream stream reset, an upstream protocol error
+                assertEquals(Set.of(ResponseFlag.UPSTREAM_PROTOCOL_ERROR), info.responseFlags(), c.toString());
+                assertEquals("upstream_reset_after_response_started{protocol_error}", info.responseCodeDetails());
+                assertEquals(0, info.bytesSent());
+            }
+            for (int i = 0; i < 250 && resets.size() < 3; i++) {
+                Thread.sleep(20);
+            }
+            assertEquals(List.of(1L, 1L, 1L), resets, "RST_STREAM PROTOCOL_ERROR for each");
+            recorded.clear();
+            var get = client.request(new RequestOptions().setHost("greeter").setPort(9090).setURI("/"))
+                    .compose(req -> req.send()).await(5, TimeUnit.SECONDS);
+            assertEquals("body", get.body().await(5, TimeUnit.SECONDS).toString(), "a GET's answer keeps its body");
+            assertEquals(Set.of(), lastRecorded().responseFlags());
+        } finally {
+            group.shutdownGracefully(0, 1, TimeUnit.SECONDS).sync();
+        }
+    }
+
     @Test
     void anHttp11CallersResponseFailsAsItsConnectionClosedWhenItsUpstreamStreamIsReset() throws Exception {
         mesh(config(H2, "", Integer.toString(upstream())));
