@@ -17,8 +17,8 @@ import java.util.Set;
  * what the service still does with it goes nowhere, as a sidecar's application sees its stream reset (Envoy's codec
  * resets it with {@code NO_ERROR}): each write, end, head or file fails with a {@link StreamResetException} of code 0,
  * and each change to the head or the handlers is dropped, where Vert.x's response, answered already, would throw
- * {@link IllegalStateException}. The service's end and close handlers still run when the stream ends, as Vert.x runs
- * them for a response reset; its body's end handler does not.
+ * {@link IllegalStateException}. Its close handler runs at the cut; its end handler still runs when the stream ends,
+ * as Vert.x runs it for a response reset; its body's end handler does not.
  */
 final class BoundedResponse extends ServiceResponse {
     private volatile boolean cutOff;
@@ -27,11 +27,16 @@ final class BoundedResponse extends ServiceResponse {
         super(delegate);
     }
 
-    /** The stream duration ran out: the response is the service's no longer. */
+    /**
+     * The stream duration ran out: the response is the service's no longer, and its close handler runs now, as a
+     * sidecar's application sees its stream reset or its connection closed then, whatever the caller's connection
+     * does after the connection manager's answer.
+     */
     void cutOff() {
         cutOff = true;
         super.headersEndHandler(null); // the head that goes now is a local reply's, or none
         super.bodyEndHandler(null); // the body that ends now is a local reply's, or none
+        onClose();
     }
 
     private static <T> Future<T> reset() {

@@ -60,9 +60,10 @@ class ServiceResponse extends DelegatingResponse {
         }
     }
 
-    /** The response's stream or connection closed: the service's close handler. */
+    /** The response's stream or connection closed (or is the service's no longer): its close handler, once. */
     void onClose() {
         Handler<Void> h = close;
+        close = null;
         if (h != null) {
             h.handle(null);
         }

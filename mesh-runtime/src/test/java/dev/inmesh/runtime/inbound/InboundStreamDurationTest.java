@@ -100,6 +100,10 @@ class InboundStreamDurationTest {
                     .end();
             return;
         }
+        if (req.path().endsWith("/told")) {
+            resp.closeHandler(v -> serviceTold.complete(req.version()));
+            return; // never answers
+        }
         if (req.path().startsWith("/started")) {
             resp.setChunked(true).write("begun");
         }
@@ -207,6 +211,26 @@ class InboundStreamDurationTest {
     void whatTheServiceWritesAfterTheDeadlineResetItsAnswerFailsWithoutThrowing() throws Exception {
         assertThrows(Exception.class, () -> call("/started/late", "grpc-timeout", "300m"));
         assertEquals("write failed, end failed", lateAnswer.get(10, TimeUnit.SECONDS));
+    }
+
+    /** Completed by the service's close handler of a {@code .../told} request, which it never answers. */
+    final java.util.concurrent.CompletableFuture<HttpVersion> serviceTold =
+            new java.util.concurrent.CompletableFuture<>();
+
+    /**
+     * As a sidecar's application sees its stream reset (HTTP/2) or its connection closed (HTTP/1) when the connection
+     * manager answers in its place at the deadline, the service's close handler runs then: it may stop the work no one
+     * waits for. The caller's HTTP/1.1 connection stays open for its next request.
+     */
+    @Test
+    void theServiceIsToldAtTheDeadlineThatItsStreamIsGone() throws Exception {
+        HttpClient http1 = vertx.createHttpClient(new HttpClientOptions().setKeepAlive(true));
+        RequestOptions o = new RequestOptions().setMethod(HttpMethod.POST).setHost("127.0.0.1").setPort(port)
+                .setURI("/bounded/told");
+        int status = onEventLoop(vertx, () -> http1.request(o).compose(r -> r.send(Buffer.buffer(new byte[5])))
+                .compose(r -> r.body().map(b -> r.statusCode()))).await(10, TimeUnit.SECONDS);
+        assertEquals(504, status);
+        assertEquals(HttpVersion.HTTP_1_1, serviceTold.get(2, TimeUnit.SECONDS));
     }
 
     /** The {@code n}-th request logged, waiting for it. */
