@@ -60,6 +60,16 @@ final class Http1BodyEnd {
         }
     }
 
+    /** A chunked body (a request's), from its first size line on. */
+    static Http1BodyEnd chunked() {
+        return new Http1BodyEnd(TO_THE_END, true);
+    }
+
+    /** Whether the next byte of a chunked body begins a chunk's size line. */
+    boolean atSizeLine() {
+        return chunked && !ended && at == Chunks.SIZE && line == 0;
+    }
+
     /** Whether the body has ended. */
     boolean ended() {
         return ended;

@@ -7,6 +7,7 @@ import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.CombinedChannelDuplexHandler;
 import io.netty.handler.codec.DecoderResult;
 import dev.inmesh.interception.proxy.HttpBridge.RefusedHead;
+import io.netty.handler.codec.http.DefaultLastHttpContent;
 import io.netty.handler.codec.http.HttpDecoderConfig;
 import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpHeaderValues;
@@ -69,6 +70,13 @@ final class Http1ServerCodec extends CombinedChannelDuplexHandler<HttpRequestDec
          * relay, to which the codec's removal hands it (Netty's decoder passes on the bytes it holds).
          */
         private boolean upgraded;
+        /**
+         * The chunks of the request body being read, mirrored over the bytes the decoder takes so that each size line
+         * is checked before Netty's decoder reads it ({@link #chunkTooLarge}); null outside a chunked body.
+         */
+        private Http1BodyEnd chunks;
+        /** A chunk size was refused: nothing more on the connection is read, as after any message Netty refused. */
+        private boolean refusedChunk;
 
         Decoder(HttpDecoderConfig config, boolean allowChunkedLength, boolean preserveHeaderCase,
                 Queue<HttpMethod> methods, RequestTimeouts timeouts) {
@@ -133,24 +141,69 @@ final class Http1ServerCodec extends CombinedChannelDuplexHandler<HttpRequestDec
             if (upgraded) {
                 return; // the upgrade's payload: not a body, nor a request
             }
+            if (refusedChunk) {
+                buffer.skipBytes(buffer.readableBytes()); // as Netty's decoder after a message it could not read
+                return;
+            }
             int before = out.size();
             if (timeouts != null && buffer.isReadable()) {
                 timeouts.bytesRead(buffer);
             }
+            if (chunks != null && chunks.atSizeLine() && chunkTooLarge(buffer)) {
+                refusedChunk = true;
+                chunks = null;
+                buffer.skipBytes(buffer.readableBytes());
+                LastHttpContent refused = new DefaultLastHttpContent();
+                refused.setDecoderResult(DecoderResult.failure(new NumberFormatException(
+                        "a chunk size over " + Integer.MAX_VALUE)));
+                out.add(refused);
+                return;
+            }
+            int from = buffer.readerIndex();
             super.decode(ctx, buffer, out);
+            if (chunks != null && chunks.take(buffer.slice(from, buffer.readerIndex() - from)) < 0) {
+                chunks = null; // framing Netty took where the mirror would not: Netty's reading stands
+            }
             for (int i = before; i < out.size(); i++) {
                 Object o = out.get(i);
                 if (o instanceof HttpRequest r) {
                     methods.add(r.method());
                     checkFraming(r); // (an upgrade's was checked already, and passes again)
+                    // a chunked body follows the head, which the call that read it read alone
+                    chunks = r.decoderResult().isSuccess() && !upgraded && HttpUtil.isTransferEncodingChunked(r)
+                            ? Http1BodyEnd.chunked() : null;
                     if (timeouts != null) {
                         timeouts.headRead();
                     }
                 }
-                if (timeouts != null && o instanceof LastHttpContent) {
-                    timeouts.requestRead();
+                if (o instanceof LastHttpContent) {
+                    chunks = null;
+                    if (timeouts != null) {
+                        timeouts.requestRead();
+                    }
                 }
             }
+        }
+
+        /**
+         * Whether the size line at {@code buffer}'s reader index holds a size beyond what Netty's decoder reads right
+         * (an {@code int}: a larger size wraps, {@code 100000005} read as 5, so that the rest of the body would be read
+         * as another request). Envoy's codec reads sizes up to 64 bits, and refuses a larger one; a chunk of 2 GiB or
+         * more is refused here, as one Netty cannot read.
+         */
+        private static boolean chunkTooLarge(ByteBuf buffer) {
+            long size = 0;
+            for (int i = buffer.readerIndex(); i < buffer.writerIndex(); i++) {
+                int digit = Character.digit((char) (buffer.getByte(i) & 0xff), 16);
+                if (digit < 0) {
+                    return false;
+                }
+                size = size * 16 + digit;
+                if (size > Integer.MAX_VALUE) {
+                    return true;
+                }
+            }
+            return false;
         }
 
         /**

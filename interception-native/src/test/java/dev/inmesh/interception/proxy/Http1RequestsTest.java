@@ -1,6 +1,7 @@
 package dev.inmesh.interception.proxy;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -548,6 +549,46 @@ class Http1RequestsTest {
             assertEquals("GET", line.method());
             assertEquals("/nohost", line.path());
             assertNull(line.authority(), "no Host came: logged \"-\", not the listener's address");
+        } finally {
+            if (proxy != null) {
+                proxy.close();
+            }
+            backends.close().await(10, TimeUnit.SECONDS);
+        }
+    }
+
+    /**
+     * A chunk size of 2 GiB or more, which Netty's decoder reads wrapped ({@code 100000005} as 5), is refused as Envoy's
+     * codec refuses a size it cannot read: the rest of the body is not read as another request, which the upstream
+     * would then get though the chunks' sender meant it as body.
+     */
+    @Test
+    void aChunkSizeBeyond31BitsIsRefusedNotReadWrappedIntoASmuggledRequest() throws Exception {
+        Vertx backends = Vertx.vertx();
+        LoopbackProxy proxy = null;
+        try {
+            java.util.List<String> served = new java.util.concurrent.CopyOnWriteArrayList<>();
+            HttpServer s = backends.createHttpServer().requestHandler(req -> {
+                served.add(req.method() + " " + req.path());
+                req.body().onComplete(b -> req.response().end("ok"));
+            });
+            int backend = s.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
+            int plain = LoopbackProxy.freePort();
+            proxy = new LoopbackProxy("static_resources:\n  listeners:\n" + quickClose("plain", plain, "")
+                    + clusterC(backend));
+            for (String size : java.util.List.of("100000005", "10000000000000005", "80000005")) {
+                String answer = exchange(plain, "POST /first HTTP/1.1\r\nhost: svc\r\ntransfer-encoding: chunked\r\n"
+                        + "\r\n" + size + "\r\nhello\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nhost: svc\r\n\r\n");
+                assertTrue(answer.startsWith("HTTP/1.1 400 "), size + ": " + answer);
+                assertFalse(answer.substring(12).contains("HTTP/1.1"), "one answer: " + answer);
+            }
+            // a size under 2 GiB is read as it is
+            String answer = exchange(plain, "POST /ok HTTP/1.1\r\nhost: svc\r\ntransfer-encoding: chunked\r\n"
+                    + "connection: close\r\n\r\n5;ext=1\r\nhello\r\n00000003\r\nabc\r\n0\r\n\r\n");
+            assertTrue(answer.startsWith("HTTP/1.1 200 "), answer);
+            Thread.sleep(200);
+            assertFalse(served.contains("GET /smuggled"), served.toString());
+            assertTrue(served.contains("POST /ok"), served.toString());
         } finally {
             if (proxy != null) {
                 proxy.close();
