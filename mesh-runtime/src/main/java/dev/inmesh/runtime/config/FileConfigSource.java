@@ -17,13 +17,13 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.stream.Stream;
 
 /**
  * The local default: Envoy JSON or YAML from a file or a directory ({@code inmesh.config.file}, or {@code -c}), read
  * by {@link EnvoyConfigReader}, and watched. Every poll interval a worker thread compares the files' modification
- * times, sizes and file keys (inodes: a file moved in with the same time and size is a change); on a change the
- * whole configuration is read again and applied atomically. A broken file changes
+ * times, sizes and file keys (inodes: a file moved in with the same time and size is a change); once a change has
+ * stayed as it is for one poll (a file written in place is not read half-written), the whole configuration is read
+ * again and applied atomically. A broken file changes
  * nothing: the last good snapshot keeps serving, and the error, naming the file, the resource and the field, is
  * logged and kept in {@link #lastError()}. Nothing here runs on an event loop.
  *
@@ -45,6 +45,8 @@ public final class FileConfigSource implements ConfigSource {
     private boolean polling;
     private Future<Void> inflight = Future.succeededFuture();
     private List<String> fingerprint = List.of();
+    /** The files as the last poll found them changed, not read yet: read when the next poll finds them the same. */
+    private List<String> settling;
     /** Whether {@link #loadNow} read the configuration, and whether {@link #start} then started the watch. */
     private boolean loaded;
     private boolean startedWatching;
@@ -189,9 +191,10 @@ public final class FileConfigSource implements ConfigSource {
         return inflight.otherwiseEmpty();
     }
 
-    private synchronized void poll() {
+    /** One poll (the timer's; a test's too); completes once it and the reload it made, if any, are done. */
+    synchronized Future<Void> poll() {
         if (polling || closed) {
-            return;
+            return inflight.otherwiseEmpty();
         }
         polling = true;
         List<String> known = fingerprint;
@@ -201,6 +204,18 @@ public final class FileConfigSource implements ConfigSource {
             // after a failed reload, the identity's files too: the rejection may have been theirs; and the secrets
             // a cluster's TLS waits for
             List<String> identityNow = lastError == null && !secretsNotReady ? knownIdentity : secretsFingerprint();
+            if (!now.equals(known)) {
+                synchronized (this) {
+                    if (!now.equals(settling)) {
+                        // changed since the poll before: perhaps still being written, read once it stays put for a
+                        // poll interval (a file written in place, cut short, may still parse, and would drop the
+                        // resources of its unwritten part)
+                        settling = now;
+                        return null;
+                    }
+                    settling = null;
+                }
+            }
             if (!now.equals(known) || !java.util.Objects.equals(identityNow, knownIdentity)) {
                 // the identity's files as this read finds them, taken before it: a change during it reads again
                 List<String> identityBefore = secretsFingerprint();
@@ -223,6 +238,7 @@ public final class FileConfigSource implements ConfigSource {
                 polling = false;
             }
         });
+        return inflight;
     }
 
     /**
@@ -291,10 +307,8 @@ public final class FileConfigSource implements ConfigSource {
         List<String> out = new ArrayList<>();
         try {
             if (Files.isDirectory(path)) {
-                try (Stream<Path> s = Files.list(path)) {
-                    for (Path f : s.filter(p -> p.toString().matches(".*\\.(json|ya?ml)$")).sorted().toList()) {
-                        out.add(WorkloadIdentity.stamp(f));
-                    }
+                for (Path f : EnvoyConfigReader.configFiles(path)) {
+                    out.add(WorkloadIdentity.stamp(f));
                 }
             } else {
                 out.add(WorkloadIdentity.stamp(path));

@@ -54,14 +54,28 @@ public final class EnvoyConfigReader {
         return b.build();
     }
 
-    /** The files of a configuration: a file itself, or a directory's {@code .json}, {@code .yaml} and {@code .yml}. */
+    /**
+     * The configuration files of directory {@code dir}, in name order: its {@code .json}, {@code .yaml} and
+     * {@code .yml} files but hidden ones (a name starting with {@code .}: an editor's lock, swap or backup file, a
+     * tool's temporary file before its rename into place).
+     */
+    public static List<Path> configFiles(Path dir) throws IOException {
+        try (Stream<Path> s = Files.list(dir)) {
+            return s.filter(p -> {
+                String name = p.getFileName().toString();
+                return !name.startsWith(".") && name.matches(".*\\.(json|ya?ml)$");
+            }).sorted().toList();
+        }
+    }
+
+    /** The files of a configuration: a file itself, or a directory's {@link #configFiles}. */
     private static List<Path> files(Path path) throws ConfigReadException {
         if (!Files.isDirectory(path)) {
             return List.of(path);
         }
         List<Path> files;
-        try (Stream<Path> s = Files.list(path)) {
-            files = s.filter(p -> p.toString().matches(".*\\.(json|ya?ml)$")).sorted().toList();
+        try {
+            files = configFiles(path);
         } catch (IOException e) {
             throw new ConfigReadException(path + ": cannot list the directory: " + e.getMessage(), e);
         }

@@ -120,6 +120,36 @@ class FileConfigSourceTest {
     }
 
     /**
+     * A file written in place is read once it stayed as it is for a poll: a poll that finds it cut short (here, the
+     * bootstrap's clusters without their second half, still a valid file that would drop cluster {@code c2}) reads
+     * nothing yet, nor the next that finds it grown; the one after reads it whole. Envoy reads only files moved into
+     * place, for the same reason.
+     */
+    @Test
+    void aFileWrittenInPlaceIsReadOnlyOnceItStaysAsItIsForAPoll() throws Exception {
+        Path f = dir.resolve("envoy.yaml");
+        String whole = config("c2", "/admin.*");
+        write(f, whole, 0);
+        // polled by hand: the timer's interval is longer than the test
+        source = new FileConfigSource(vertx, f, Duration.ofHours(1));
+        source.start(holder).await(10, TimeUnit.SECONDS);
+        assertEquals("c2", clusterFor(holder.current(), "/productpage"));
+        // the first part of a rewrite in place: the listener and route without the route configuration's end
+        String cut = whole.substring(0, whole.indexOf("    - {match: {prefix: /}"));
+        Files.writeString(f, cut);
+        source.poll().await(10, TimeUnit.SECONDS);
+        assertEquals("c2", clusterFor(holder.current(), "/productpage"), "the cut file was not read");
+        assertEquals(1, source.reloads());
+        Files.writeString(f, whole.replace("c2}", "c1}"));
+        source.poll().await(10, TimeUnit.SECONDS);
+        assertEquals(1, source.reloads(), "changed since the poll before: not read yet");
+        source.poll().await(10, TimeUnit.SECONDS);
+        assertEquals(2, source.reloads());
+        assertEquals("c1", clusterFor(holder.current(), "/productpage"));
+        assertNull(source.lastError());
+    }
+
+    /**
      * A file moved in over the configuration with the same size and modification time ({@code touch -r old new; mv
      * new envoy.yaml}) is another file (another inode): it is read, as Envoy's watch reads every file moved to its
      * path.
@@ -244,6 +274,27 @@ class FileConfigSourceTest {
         write(f, "resources:\n- " + staticCluster("a", 9) + "\n- " + staticCluster("b", 11) + "\n", 10);
         await(() -> source.reloads() == 3, "a third read");
         assertTrue(holder.current().resources().version(type, "b").versionInfo().startsWith("cds.yaml@"));
+    }
+
+    /**
+     * A directory's hidden files are not configuration: an editor's lock (Emacs' {@code .#name}, a dangling link), a
+     * hidden copy, which would name its resources twice.
+     */
+    @Test
+    void aDirectorysHiddenFilesAreNotRead() throws Exception {
+        Path d = Files.createDirectories(dir.resolve("config"));
+        write(d.resolve("envoy.yaml"), config("c1", "/admin.*"), 0);
+        Files.createSymbolicLink(d.resolve(".#envoy.yaml"), Path.of("root@host.1234:1700000000"));
+        Files.writeString(d.resolve(".copy.yaml"), config("c2", "/admin.*"));
+        source = new FileConfigSource(vertx, d, Duration.ofHours(1));
+        Future<Void> started = source.start(holder);
+        started.await(10, TimeUnit.SECONDS);
+        assertTrue(started.succeeded(), () -> String.valueOf(started.cause()));
+        assertEquals("c1", clusterFor(holder.current(), "/productpage"));
+        Files.writeString(d.resolve(".copy.yaml"), config("c3", "/admin.*"));
+        source.poll().await(10, TimeUnit.SECONDS);
+        source.poll().await(10, TimeUnit.SECONDS);
+        assertEquals(1, source.reloads(), "a hidden file's change is none");
     }
 
     @Test
