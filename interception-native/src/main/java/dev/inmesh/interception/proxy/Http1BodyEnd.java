@@ -114,6 +114,9 @@ final class Http1BodyEnd {
     private boolean chunkFraming(byte c) {
         switch (at) {
             case SIZE -> {
+                if (line == 0 && (c == ' ' || c == '\t')) {
+                    return true; // whitespace before the size, which Netty's decoder skips too
+                }
                 int digit = Character.digit((char) (c & 0xff), 16);
                 if (digit >= 0) {
                     chunk = chunk * 16 + digit;

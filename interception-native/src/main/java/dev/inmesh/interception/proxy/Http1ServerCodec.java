@@ -150,19 +150,17 @@ final class Http1ServerCodec extends CombinedChannelDuplexHandler<HttpRequestDec
                 timeouts.bytesRead(buffer);
             }
             if (chunks != null && chunks.atSizeLine() && chunkTooLarge(buffer)) {
-                refusedChunk = true;
-                chunks = null;
-                buffer.skipBytes(buffer.readableBytes());
-                LastHttpContent refused = new DefaultLastHttpContent();
-                refused.setDecoderResult(DecoderResult.failure(new NumberFormatException(
-                        "a chunk size over " + Integer.MAX_VALUE)));
-                out.add(refused);
+                refuseChunks(buffer, out, "a chunk size over " + Integer.MAX_VALUE);
                 return;
             }
             int from = buffer.readerIndex();
             super.decode(ctx, buffer, out);
-            if (chunks != null && chunks.take(buffer.slice(from, buffer.readerIndex() - from)) < 0) {
-                chunks = null; // framing Netty took where the mirror would not: Netty's reading stands
+            if (chunks != null && chunks.take(buffer.slice(from, buffer.readerIndex() - from)) < 0
+                    && out.subList(before, out.size()).stream().noneMatch(LastHttpContent.class::isInstance)) {
+                // framing Netty read and Envoy's codec would not (a bare CR in a size line): refused, since past it
+                // the mirror could not tell the size lines any more
+                refuseChunks(buffer, out, "the chunks' framing is broken");
+                return;
             }
             for (int i = before; i < out.size(); i++) {
                 Object o = out.get(i);
@@ -186,6 +184,19 @@ final class Http1ServerCodec extends CombinedChannelDuplexHandler<HttpRequestDec
         }
 
         /**
+         * Ends the request with a body Netty's decoder had not refused, as it ends one whose chunk it cannot read: its
+         * last content failed, and nothing more on the connection read.
+         */
+        private void refuseChunks(ByteBuf buffer, List<Object> out, String why) {
+            refusedChunk = true;
+            chunks = null;
+            buffer.skipBytes(buffer.readableBytes());
+            LastHttpContent refused = new DefaultLastHttpContent();
+            refused.setDecoderResult(DecoderResult.failure(new NumberFormatException(why)));
+            out.add(refused);
+        }
+
+        /**
          * Whether the size line at {@code buffer}'s reader index holds a size beyond what Netty's decoder reads right
          * (an {@code int}: a larger size wraps, {@code 100000005} read as 5, so that the rest of the body would be read
          * as another request). Envoy's codec reads sizes up to 64 bits, and refuses a larger one; a chunk of 2 GiB or
@@ -193,7 +204,11 @@ final class Http1ServerCodec extends CombinedChannelDuplexHandler<HttpRequestDec
          */
         private static boolean chunkTooLarge(ByteBuf buffer) {
             long size = 0;
-            for (int i = buffer.readerIndex(); i < buffer.writerIndex(); i++) {
+            int i = buffer.readerIndex();
+            while (i < buffer.writerIndex() && (buffer.getByte(i) == ' ' || buffer.getByte(i) == '\t')) {
+                i++; // as Netty's decoder skips them
+            }
+            for (; i < buffer.writerIndex(); i++) {
                 int digit = Character.digit((char) (buffer.getByte(i) & 0xff), 16);
                 if (digit < 0) {
                     return false;
