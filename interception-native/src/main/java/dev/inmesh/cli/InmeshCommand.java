@@ -43,6 +43,10 @@ public final class InmeshCommand implements Runnable {
     }
 
     public static void main(String[] args) {
+        // before anything logs: the proxy's logs then last until its stop is over, not the JVM's shutdown's start
+        if (System.getProperty("java.util.logging.manager") == null) {
+            System.setProperty("java.util.logging.manager", dev.inmesh.interception.ProxyLogManager.class.getName());
+        }
         System.exit(commandLine().execute(args));
     }
 

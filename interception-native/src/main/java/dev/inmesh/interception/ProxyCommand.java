@@ -603,6 +603,8 @@ public final class ProxyCommand implements Callable<Integer> {
         // then closed; the process then exits 0, as Envoy and Istio's agent do when a signal stopped them (the JVM
         // would exit 143 after its hooks: a container Kubernetes shows as Error rather than Completed)
         AutoCloseable identityCaStop = identityStop;
+        // the JDK's own hook closes the log handlers as the JVM starts to stop: held open until the stop is over
+        Runnable logsReleased = ProxyLogManager.hold();
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             try {
                 if (quit.get()) {
@@ -621,6 +623,7 @@ public final class ProxyCommand implements Callable<Integer> {
                 Thread.currentThread().interrupt();
             }
             stopped.countDown();
+            logsReleased.run();
             if (!quit.get()) {
                 System.err.flush();
                 System.out.flush();

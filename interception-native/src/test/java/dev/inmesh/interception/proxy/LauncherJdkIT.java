@@ -41,9 +41,7 @@ class LauncherJdkIT {
     @Test
     void theProxyPrintsNoWarningOfTheJdk() throws Exception {
         int port = LoopbackProxy.freePort();
-        Path config = Files.writeString(dir.resolve("proxy.yaml"), "static_resources:\n  listeners:\n"
-                + Http1RequestsTest.listener("l", port, "") + Http1RequestsTest.clusterC(LoopbackProxy.freePort()));
-        ProcessBuilder b = launcher("proxy", "-c", config.toString(), "--no-admin").redirectErrorStream(true);
+        ProcessBuilder b = launcher("proxy", "-c", config(port, "").toString(), "--no-admin").redirectErrorStream(true);
         proxy = b.start();
         List<String> lines = new ArrayList<>();
         boolean listening = false;
@@ -64,18 +62,9 @@ class LauncherJdkIT {
     @Test
     void aSigtermStopsTheProxyWithStatusZeroItsLastRequestsLogged() throws Exception {
         int port = LoopbackProxy.freePort();
-        Path config = Files.writeString(dir.resolve("proxy.yaml"), "static_resources:\n  listeners:\n"
-                + Http1RequestsTest.listener("l", port, "") + Http1RequestsTest.clusterC(LoopbackProxy.freePort()));
-        Path out = dir.resolve("out.txt");
         Path log = dir.resolve("access.log");
-        ProcessBuilder b = launcher("proxy", "-c", config.toString(), "--no-admin", "--access-log", log.toString())
-                .redirectErrorStream(true).redirectOutput(out.toFile());
-        proxy = b.start();
-        // the proxy prints its listening line once its listeners are bound (the @Timeout bounds a hung start)
-        while (!Files.readString(out).contains("inmesh proxy: listening on")) {
-            assertTrue(proxy.isAlive(), Files.readString(out));
-            Thread.sleep(50);
-        }
+        Path out = start(launcher("proxy", "-c", config(port, "").toString(), "--no-admin", "--access-log",
+                log.toString()));
         // one request (no route for it: 404 NR), logged as the proxy stops
         java.net.http.HttpResponse<String> r = java.net.http.HttpClient.newHttpClient().send(
                 java.net.http.HttpRequest.newBuilder(java.net.URI.create("http://127.0.0.1:" + port + "/last"))
@@ -85,6 +74,45 @@ class LauncherJdkIT {
         assertTrue(proxy.waitFor(30, TimeUnit.SECONDS), "stopped");
         assertEquals(0, proxy.exitValue(), "as Envoy and Istio's agent exit after SIGTERM:\n" + Files.readString(out));
         assertTrue(Files.readString(log).contains("\"GET /last HTTP/1.1\" 404 NR"), Files.readString(log));
+    }
+
+    @Test
+    void whatTheProxyLogsWhileItDrainsAfterSigtermIsPrintedAsEnvoyLogsThroughItsDrain() throws Exception {
+        int port = LoopbackProxy.freePort();
+        ProcessBuilder b = launcher("proxy", "-c", config(port, "").toString(), "--no-admin");
+        // it stops once no connection is open, telling each second how many still are
+        b.environment().put("EXIT_ON_ZERO_ACTIVE_CONNECTIONS", "true");
+        b.environment().put("MINIMUM_DRAIN_DURATION", "0s");
+        Path out = start(b);
+        try (java.net.Socket held = new java.net.Socket(java.net.InetAddress.getLoopbackAddress(), port)) {
+            proxy.destroy(); // SIGTERM: the drain starts, the JDK's own shutdown hooks with it
+            Thread.sleep(1_500);
+        }
+        assertTrue(proxy.waitFor(30, TimeUnit.SECONDS), "stopped once the connection closed");
+        assertTrue(Files.readString(out).contains("draining: 1 connections still open"), Files.readString(out));
+    }
+
+    /**
+     * A configuration of one HTTP listener on 127.0.0.1:{@code port}, its cluster on a port nobody listens on, after
+     * {@code bootstrap} (top-level YAML, such as an {@code admin}).
+     */
+    private Path config(int port, String bootstrap) throws Exception {
+        return Files.writeString(dir.resolve("proxy.yaml"), bootstrap + "static_resources:\n  listeners:\n"
+                + Http1RequestsTest.listener("l", port, "") + Http1RequestsTest.clusterC(LoopbackProxy.freePort()));
+    }
+
+    /**
+     * Starts {@code b}, its output and errors to a file it returns, and waits for its listening line there (the
+     * {@code @Timeout} bounds a hung start).
+     */
+    private Path start(ProcessBuilder b) throws Exception {
+        Path out = dir.resolve("out.txt");
+        proxy = b.redirectErrorStream(true).redirectOutput(out.toFile()).start();
+        while (!Files.readString(out).contains("inmesh proxy: listening on")) {
+            assertTrue(proxy.isAlive(), Files.readString(out));
+            Thread.sleep(50);
+        }
+        return out;
     }
 
     /** {@code bin/inmesh ARGS} on the tests' JDK and the built jar, no drain at SIGTERM. */
