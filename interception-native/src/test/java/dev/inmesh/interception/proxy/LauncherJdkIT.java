@@ -85,6 +85,11 @@ class LauncherJdkIT {
         b.environment().put("MINIMUM_DRAIN_DURATION", "0s");
         Path out = start(b);
         try (java.net.Socket held = new java.net.Socket(java.net.InetAddress.getLoopbackAddress(), port)) {
+            // answered (503, no upstream): the proxy has the connection; then a request that never ends keeps it open
+            held.getOutputStream().write("GET / HTTP/1.1\r\nhost: svc\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
+            assertTrue(new String(held.getInputStream().readNBytes(12), StandardCharsets.US_ASCII)
+                    .startsWith("HTTP/1.1 "));
+            held.getOutputStream().write("GET / HTTP/1.1\r\n".getBytes(StandardCharsets.US_ASCII));
             proxy.destroy(); // SIGTERM: the drain starts, the JDK's own shutdown hooks with it
             Thread.sleep(1_500);
         }
