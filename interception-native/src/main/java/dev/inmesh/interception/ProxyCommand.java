@@ -601,7 +601,9 @@ public final class ProxyCommand implements Callable<Integer> {
                 .values(), xds));
         // SIGTERM (and SIGINT): the inbound listeners drained as Istio's agent drains its sidecar at pod shutdown,
         // then closed; the process then exits 0, as Envoy and Istio's agent do when a signal stopped them (the JVM
-        // would exit 143 after its hooks: a container Kubernetes shows as Error rather than Completed)
+        // would exit 143 after its hooks: a container Kubernetes shows as Error rather than Completed). Halted with 0
+        // whoever started the JVM's shutdown, a signal or call()'s return after /quitquitquit (which exits 0 anyway):
+        // a quit during a signal's drain ends that drain, and the JVM would still exit with the signal's status
         AutoCloseable identityCaStop = identityStop;
         // the JDK's own hook closes the log handlers as the JVM starts to stop: held open until the stop is over
         Runnable logsReleased = ProxyLogManager.hold();
@@ -624,11 +626,9 @@ public final class ProxyCommand implements Callable<Integer> {
             }
             stopped.countDown();
             logsReleased.run();
-            if (!quit.get()) {
-                System.err.flush();
-                System.out.flush();
-                Runtime.getRuntime().halt(0);
-            }
+            System.err.flush();
+            System.out.flush();
+            Runtime.getRuntime().halt(0);
         }, "inmesh-proxy-stop"));
         stopped.await();
         return 0;

@@ -1,6 +1,7 @@
 package dev.inmesh.interception.proxy;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.BufferedReader;
@@ -95,6 +96,26 @@ class LauncherJdkIT {
         }
         assertTrue(proxy.waitFor(30, TimeUnit.SECONDS), "stopped once the connection closed");
         assertTrue(Files.readString(out).contains("draining: 1 connections still open"), Files.readString(out));
+    }
+
+    @Test
+    void aQuitDuringTheDrainOfASigtermStopsTheProxyAtOnceWithStatusZero() throws Exception {
+        int port = LoopbackProxy.freePort();
+        int admin = LoopbackProxy.freePort();
+        ProcessBuilder b = launcher("proxy", "-c", config(port, "admin:\n  address: {socket_address: {address: "
+                + "127.0.0.1, port_value: " + admin + "}}\n").toString(), "--status-port=0", "--health-port=0",
+                "--prometheus-port=0");
+        b.environment().put("TERMINATION_DRAIN_DURATION_SECONDS", "60");
+        Path out = start(b);
+        proxy.destroy(); // SIGTERM: a drain of 60 s starts
+        assertFalse(proxy.waitFor(500, TimeUnit.MILLISECONDS), "draining");
+        java.net.http.HttpResponse<String> r = java.net.http.HttpClient.newHttpClient().send(
+                java.net.http.HttpRequest.newBuilder(java.net.URI.create("http://127.0.0.1:" + admin
+                        + "/quitquitquit")).POST(java.net.http.HttpRequest.BodyPublishers.noBody()).build(),
+                java.net.http.HttpResponse.BodyHandlers.ofString());
+        assertEquals(200, r.statusCode());
+        assertTrue(proxy.waitFor(20, TimeUnit.SECONDS), "the quit ended the drain");
+        assertEquals(0, proxy.exitValue(), "as Envoy and Istio's agent after a quit:\n" + Files.readString(out));
     }
 
     /**
