@@ -110,6 +110,7 @@ public final class MeshWebSocketClient implements WebSocketClient {
                 WebSocketConnectOptions direct = new WebSocketConnectOptions(o).setHost(tls.server().host())
                         .setPort(tls.server().port());
                 direct.putHeader("host", port == 443 ? host : host + ":" + port);
+                callerOrigin(direct.getHeaders(), o, host, port, true, uri);
                 return callerTlsClient(host).connect(direct);
             }
         }
@@ -117,11 +118,73 @@ public final class MeshWebSocketClient implements WebSocketClient {
         if (o.getHeaders() != null) {
             headers.addAll(o.getHeaders());
         }
+        // the route's header rules see the caller's Origin as a sidecar sees the application's
+        callerOrigin(headers, o, host, port, ssl, uri);
         return dispatcher.upgrade(host, port, uri, headers, ssl).compose(relay -> relay.refusal() == null
                 ? open(relay, o)
                 : relay.refusal().request().opaque() ? Future.failedFuture(dispatcher.unanswered(relay.refusal(),
                         closed()))
                 : refused(relay.refusal()));
+    }
+
+    /**
+     * Puts in {@code headers} the Origin the caller's client would send for {@code o} to {@code host}:{@code port}
+     * ({@code ssl}) at {@code uri}: its own when its headers set one, else one derived from the host it named (not
+     * from the address of the host the mesh connects to, which Vert.x would derive it from), none when it allows none
+     * (Vert.x then drops even one set in its headers).
+     */
+    private static void callerOrigin(MultiMap headers, WebSocketConnectOptions o, String host, int port, boolean ssl,
+                                     String uri) {
+        String name = originHeader(o.getVersion());
+        if (!o.getAllowOriginHeader()) {
+            headers.remove(name);
+        } else if (!headers.contains(name)) {
+            String origin = defaultOrigin(host, port, ssl, uri);
+            if (origin != null) {
+                headers.add(name, origin);
+            }
+        }
+    }
+
+    /**
+     * The header a client's handshake of {@code version} (null: 13) names its origin in: {@code origin}, or
+     * {@code sec-websocket-origin} in the drafts 07 and 08, as Netty's handshakers name it.
+     */
+    private static String originHeader(io.vertx.core.http.WebSocketVersion version) {
+        return version == io.vertx.core.http.WebSocketVersion.V07 || version == io.vertx.core.http.WebSocketVersion.V08
+                ? "sec-websocket-origin" : "origin";
+    }
+
+    /**
+     * The origin a plain Vert.x WebSocket client sends for a connect to {@code host}:{@code port} ({@code ssl}) at
+     * {@code uri}: that of the URI it connects to (the {@code uri}, when absolute, else {@code http} or
+     * {@code https} with the host and port), serialized as RFC 6454 says: {@code scheme://host}, the host in lower
+     * case, {@code :port} when the port is not the scheme's default (80, 443 for https and wss); null when the URI
+     * has no host.
+     */
+    private static String defaultOrigin(String host, int port, boolean ssl, String uri) {
+        String scheme = ssl ? "https" : "http";
+        try {
+            java.net.URI u = new java.net.URI(uri);
+            if (u.isAbsolute()) {
+                scheme = u.getScheme();
+                host = u.getHost();
+                port = u.getPort();
+            }
+        } catch (java.net.URISyntaxException e) {
+            // a path the client sends as it is: the host and port it connects to make the origin
+        }
+        if (host == null) {
+            return null;
+        }
+        boolean secure = "https".equals(scheme) || "wss".equals(scheme);
+        // an IPv6 address in brackets, as a URI has it
+        String h = host.toLowerCase(java.util.Locale.ROOT);
+        if (h.indexOf(':') >= 0 && !h.startsWith("[")) {
+            h = "[" + h + "]";
+        }
+        return (secure ? "https://" : "http://") + (port == -1 || port == (secure ? 443 : 80) ? h
+                : io.netty.util.NetUtil.toSocketAddressString(h, port));
     }
 
     /**
@@ -170,7 +233,7 @@ public final class MeshWebSocketClient implements WebSocketClient {
         WebSocketConnectOptions to = new WebSocketConnectOptions().setHost(address.address()).setPort(address.port())
                 .setURI(relay.path()).setSsl(tls != null)
                 .setVersion(o.getVersion()).setSubProtocols(o.getSubProtocols())
-                .setAllowOriginHeader(o.getAllowOriginHeader()).setTimeout(meshTimeout ? meshMillis : o.getTimeout())
+                .setTimeout(meshTimeout ? meshMillis : o.getTimeout())
                 .setConnectTimeout(relay.cluster().config().connectTimeout().toMillis());
         long handshakeTimeout = to.getTimeout();
         // Vert.x ends a handshake at its timeout by closing the connection: a failure at or past it is the timeout's
@@ -179,6 +242,9 @@ public final class MeshWebSocketClient implements WebSocketClient {
             to.addHeader(h.getKey(), h.getValue()); // the router's map: the caller's, as the route's rules left it
         }
         to.putHeader("host", relay.authority());
+        // the origin the caller's headers carry after the route's rules, if any: Vert.x makes none of its own (from
+        // the host's address) where one is set, and drops any when not allowed
+        to.setAllowOriginHeader(to.getHeaders().contains(originHeader(o.getVersion())));
         Future<WebSocket> connecting;
         try {
             WebSocketClient client = tls == null ? plain : tlsClient(tls, tls.context().perRequestHost()

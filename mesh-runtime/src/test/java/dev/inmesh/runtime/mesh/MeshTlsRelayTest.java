@@ -39,7 +39,8 @@ class MeshTlsRelayTest extends MeshFixture {
                 .webSocketHandler(ws -> ws.textMessageHandler(m -> ws.writeTextMessage("wss sni="
                         + ((javax.net.ssl.ExtendedSSLSession) ws.sslSession()).getRequestedServerNames().stream()
                                 .map(n -> ((javax.net.ssl.SNIHostName) n).getAsciiName()).toList()
-                        + " host=" + ws.headers().get("host") + " " + ws.uri() + " " + m)));
+                        + " host=" + ws.headers().get("host") + " origin=" + ws.headers().get("origin") + " "
+                        + ws.uri() + " " + m)));
         tlsPort = server.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
         startMesh("static_resources:\n  listeners:\n"
                 + tcpListener("0.0.0.0", 8443, "server_names: [api.mesh.invalid]", "outbound|8443||api.mesh.invalid")
@@ -121,7 +122,9 @@ class MeshTlsRelayTest extends MeshFixture {
         io.vertx.core.Promise<String> said = io.vertx.core.Promise.promise();
         ws.textMessageHandler(said::tryComplete);
         ws.writeTextMessage("hi");
-        assertEquals("wss sni=[api.mesh.invalid] host=api.mesh.invalid:8443 /stream hi",
+        // the origin a plain client derives from the host it named, not from the address the mesh relays to
+        assertEquals("wss sni=[api.mesh.invalid] host=api.mesh.invalid:8443 origin=https://api.mesh.invalid:8443 "
+                + "/stream hi",
                 said.future().await(10, TimeUnit.SECONDS));
         // with no host to relay to, the tcp_proxy closes the connection (tcp_proxy.cc, Filter::onInitFailure): no
         // HTTP answer, the handshake fails as a plain client's whose connection closes under it

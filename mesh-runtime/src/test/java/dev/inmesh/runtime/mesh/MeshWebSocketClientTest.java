@@ -146,6 +146,28 @@ class MeshWebSocketClientTest {
     }
 
     @Test
+    void theOriginIsTheOneAPlainClientDerivesFromTheHostTheCallerNamedNotFromTheUpstreamsAddress() throws Exception {
+        List<String> origins = new CopyOnWriteArrayList<>();
+        int server = vertx.createHttpServer().webSocketHandler(ws -> {
+            origins.add(ws.path() + " " + ws.headers().getAll("origin"));
+            ws.close();
+        }).listen(0, "127.0.0.1").await().actualPort();
+        // a plain Vert.x client: its target host and port, scheme http (https with TLS), port 80 (443) left out
+        WebSocketClient plain = vertx.createWebSocketClient();
+        plain.connect(new WebSocketConnectOptions().setHost("localhost").setPort(server).setURI("/plain"))
+                .await(10, TimeUnit.SECONDS);
+        WebSocketClient client = mesh(true, "", "", server);
+        client.connect(reviews("/named")).await(10, TimeUnit.SECONDS);
+        client.connect(reviews("/own").addHeader("Origin", "https://app.example")).await(10, TimeUnit.SECONDS);
+        client.connect(reviews("/none").setAllowOriginHeader(false)).await(10, TimeUnit.SECONDS);
+        // as Vert.x drops one set in the headers when it allows none
+        client.connect(reviews("/dropped").addHeader("Origin", "https://app.example").setAllowOriginHeader(false))
+                .await(10, TimeUnit.SECONDS);
+        assertEquals(List.of("/plain [http://localhost:" + server + "]", "/named [http://reviews:9080]",
+                "/own [https://app.example]", "/none []", "/dropped []"), origins);
+    }
+
+    @Test
     void anUpgradeTheConnectionManagerDoesNotEnableIsRefused403() throws Exception {
         int echo = echo("");
         WebSocketClient client = mesh(false, "", "", echo);
