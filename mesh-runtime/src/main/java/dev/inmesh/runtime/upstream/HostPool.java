@@ -13,6 +13,8 @@ import io.vertx.core.http.PoolOptions;
 import io.vertx.core.http.impl.HttpClientConnectionInternal;
 import io.vertx.core.internal.ContextInternal;
 import io.vertx.core.internal.VertxInternal;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -28,7 +30,8 @@ import java.util.logging.Logger;
  * carry at most {@code max_concurrent_streams} streams, another opened when all are at it (see {@link Http2Pool}), with
  * the cluster's windows and header table size; the connections' idle timeout, maximum duration and, for HTTP/1.1, maximum requests; TCP keep-alive),
  * split by event loop when the limits are generous (see {@link Current}). When the settings change, the old clients
- * drain gracefully and new ones are made; so they do when the host leaves the cluster. A TLS cluster with {@code auto_sni} or
+ * drain gracefully and new ones are made; when the host leaves the cluster they drain for deletion, still serving the
+ * requests that chose the host before (see {@link #retire}). A TLS cluster with {@code auto_sni} or
  * {@code auto_san_validation} keeps a pool of its own per request host name, and requests from an original source
  * ({@code original_src}) a pool per source (see {@link #client(Vertx, Settings, CircuitBreakerState, String,
  * OriginalSrcBind)}), as Envoy keys its pools by the SNI, the SANs to check and the socket options. Each of these
@@ -64,6 +67,13 @@ final class HostPool {
      * that took it may not have sent its request yet, which a removed (closed) pool would refuse.
      */
     static final long RECENT_USE_NANOS = TimeUnit.SECONDS.toNanos(1);
+    /**
+     * How long after its host left the cluster a pool keeps its idle connections and takes requests as before: a
+     * caller handed the pool just before may not have asked its request yet, which a closed pool would refuse (Envoy
+     * has no such gap: a worker picks the host and attaches its stream in one step). Then the pool drains for deletion
+     * ({@link PendingRequest.Queue#closeWhenDone}).
+     */
+    static final long RETIRED_GRACE_MILLIS = 1_000;
 
     /**
      * The settings a pool is made with.
@@ -186,7 +196,7 @@ final class HostPool {
      * Whether this pool no longer belongs to its cluster: its host left it (EDS, a cluster closed, an original
      * destination cleaned up), or, for a pool per request host name or source, its host's pool let it go. A request
      * that chose the host just before still gets a client, but that pool no longer counts under
-     * {@code max_connection_pools}: nothing would ever close it to give its place back.
+     * {@code max_connection_pools}: it is made for that request alone and closes once the request is done.
      */
     private volatile boolean retired;
     /** Requests carried so far, by connection, under {@code max_requests_per_connection}; dropped when it closes. */
@@ -200,7 +210,8 @@ final class HostPool {
      * cluster's breakers', shared by every loop's pool (see {@link PendingRequest.Queue#request}).
      */
     private record Current(HttpClient client, Settings settings, int loops,
-                           ConcurrentHashMap<EventLoop, HttpClient> perLoop, CircuitBreakerState breakers) {}
+                           ConcurrentHashMap<EventLoop, HttpClient> perLoop, CircuitBreakerState breakers,
+                           Vertx vertx) {}
 
     HostPool(SocketAddress address) {
         this(address, MAX_HOST_NAMES);
@@ -361,9 +372,17 @@ final class HostPool {
         return false;
     }
 
-    /** Lets {@code c}'s requests in flight finish, then closes its connections; its pool is no longer counted. */
-    private static void close(Current c) {
-        shutdownAll(c);
+    /**
+     * Lets {@code c}'s requests in flight finish, then closes its connections; its pool is no longer counted. The
+     * pool of a host that left the cluster ({@link #retired}) also serves the requests waiting and still asked, and
+     * closes each connection once it is idle ({@link #closeWhenDone}); any other fails its waiting requests.
+     */
+    private void close(Current c) {
+        if (retired()) {
+            closeWhenDone(c);
+        } else {
+            shutdownAll(c);
+        }
         if (c.breakers != null) {
             c.breakers.poolClosed();
         }
@@ -472,12 +491,18 @@ final class HostPool {
         }
         HttpClient shared = build(vertx, wanted, breakers, Math.min(MAX_POOL_SIZE, wanted.maxConnections()),
                 wanted.maxPending());
+        if (!counted) {
+            // for a request that chose the host before it left: kept by no one, drained once that request is done
+            Current once = new Current(shared, wanted, 1, null, null, vertx);
+            closeWhenDone(once);
+            return once;
+        }
         int loops = eventLoops(vertx);
         // the cluster's limits are counted by one pool per host, as tight limits are by one pool for every loop
         boolean split = loops > 1 && wanted.maxConnections() / loops >= MIN_CONNECTIONS_PER_LOOP
                 && !wanted.clusterWide();
-        Current made = new Current(shared, wanted, loops, split ? new ConcurrentHashMap<>() : null,
-                counted ? breakers : null);
+        Current made = new Current(shared, wanted, loops, split ? new ConcurrentHashMap<>() : null, breakers,
+                vertx);
         if (wanted.http2()) {
             currentH2 = made;
         } else {
@@ -727,6 +752,31 @@ final class HostPool {
         return -1;
     }
 
+    /**
+     * After {@link #RETIRED_GRACE_MILLIS}, drains every client of {@code c} for deletion: their requests under way,
+     * waiting and still asked are carried, each connection closes once idle, each client once done.
+     */
+    private static void closeWhenDone(Current c) {
+        try {
+            c.vertx.setTimer(RETIRED_GRACE_MILLIS, id -> {
+                List<HttpClient> clients = new ArrayList<>();
+                clients.add(c.client);
+                if (c.perLoop != null) {
+                    clients.addAll(c.perLoop.values());
+                }
+                for (HttpClient h : clients) {
+                    if (h instanceof PendingRequest.Queue pool) {
+                        pool.closeWhenDone();
+                    } else {
+                        h.shutdown(DRAIN_SECONDS, TimeUnit.SECONDS);
+                    }
+                }
+            });
+        } catch (RuntimeException closing) {
+            shutdownAll(c); // Vert.x is closing, and its clients with it
+        }
+    }
+
     /** Lets the requests in flight on every client finish, then closes their connections. */
     private static void shutdownAll(Current c) {
         c.client.shutdown(DRAIN_SECONDS, TimeUnit.SECONDS);
@@ -774,7 +824,9 @@ final class HostPool {
 
     /**
      * The host left its cluster: {@link #drain}, and the pools made for requests that chose it before count no
-     * more.
+     * more. As Envoy's cluster manager drains a removed host's pools for deletion, the requests under way, those
+     * waiting for a connection and those its callers still ask are served; each connection closes once it is idle
+     * (after {@link #RETIRED_GRACE_MILLIS}), each client once nothing is under way.
      */
     synchronized void retire() {
         retired = true;

@@ -49,8 +49,27 @@ final class Http1Pool implements HttpClient, PendingRequest.Queue, HostPool.Conn
     /** Callers handed this pool that have not yet asked for their request ({@link #handedOut}). */
     private int handedOut; // guarded by this
     private boolean closed; // guarded by this
-    /** What {@link #send} calls once an exchange is over: one for the pool rather than a lambda per request. */
-    private final PendingRequest.Ended release = (failure, closing) -> released(closing);
+    /** The host left its cluster ({@link #closeWhenDone}): connections close once idle, the pool once done. */
+    private boolean draining; // guarded by this
+    /**
+     * The connections that carry an exchange, by how many have started on it and are not yet over (an exchange may
+     * start on a connection just before the previous one on it is counted off); with {@link #carrying} under
+     * {@link #active}, an exchange is on its way to a connection not yet known.
+     */
+    private final java.util.Map<HttpConnection, Integer> carried = new java.util.HashMap<>(); // guarded by this
+    private int carrying; // guarded by this
+    /** What {@link #send} is told of its exchanges: one for the pool rather than a lambda per request. */
+    private final PendingRequest.Ended release = new PendingRequest.Ended() {
+        @Override
+        public void started(HttpConnection connection) {
+            exchangeStarted(connection);
+        }
+
+        @Override
+        public void ended(Throwable failure, HttpConnection connection, boolean closing) {
+            released(connection, closing);
+        }
+    };
 
     /**
      * @param connections makes the Vert.x client of at most {@code maxConnections} HTTP/1.1 connections to the host,
@@ -178,20 +197,76 @@ final class Http1Pool implements HttpClient, PendingRequest.Queue, HostPool.Conn
         return sent;
     }
 
-    private void released(HttpConnection closing) {
+    private synchronized void exchangeStarted(HttpConnection connection) {
+        if (connection != null) {
+            carried.merge(connection, 1, Integer::sum);
+            carrying++;
+        }
+    }
+
+    private void released(HttpConnection connection, boolean closing) {
         PendingRequest next;
+        Runnable closeIdle;
         synchronized (this) {
-            if (closing != null) {
-                usable.remove(closing); // no request can follow on it, though it closes only later
+            if (connection != null) { // an exchange that started on it
+                carried.computeIfPresent(connection, (c, n) -> n > 1 ? n - 1 : null);
+                carrying--;
+            }
+            if (closing) {
+                usable.remove(connection); // no request can follow on it, though it closes only later
             }
             next = closed ? null : waiting.poll();
             if (next == null) {
                 active--;
             }
+            closeIdle = draining ? closeIdle() : null;
         }
         if (next != null) {
             next.send(this::send);
         }
+        if (closeIdle != null) {
+            closeIdle.run();
+        }
+    }
+
+    /**
+     * The host left its cluster: from now on each connection closes once it carries no exchange and no request
+     * waits, and the pool once nothing is under way, waiting or handed out; until then requests are taken as before.
+     */
+    @Override
+    public void closeWhenDone() {
+        Runnable closeIdle;
+        synchronized (this) {
+            draining = true;
+            closeIdle = closeIdle();
+        }
+        closeIdle.run();
+    }
+
+    /**
+     * Under the lock, while draining: the connections that carry no exchange leave the pool, when no request waits
+     * and none is on its way to a connection not yet known (else one of them may be it); the pool is closed when
+     * nothing is under way. Returns what closes them, to run outside the lock.
+     */
+    private Runnable closeIdle() {
+        if (closed || !waiting.isEmpty() || carrying != active) {
+            return () -> { };
+        }
+        List<HttpConnection> idle = new java.util.ArrayList<>(0);
+        for (HttpConnection c : usable) {
+            if (!carried.containsKey(c)) {
+                idle.add(c);
+            }
+        }
+        usable.removeAll(idle);
+        boolean done = active == 0 && handedOut == 0;
+        closed = done;
+        return () -> {
+            idle.forEach(HttpConnection::close);
+            if (done) {
+                connections.shutdown(HostPool.DRAIN_SECONDS, TimeUnit.SECONDS); // nothing left to carry
+            }
+        };
     }
 
     /** Lets the requests under way finish (for {@code timeout} at most), then closes; the waiting requests fail. */

@@ -77,6 +77,8 @@ final class Http2Pool implements HttpClient, PendingRequest.Queue {
      */
     private final List<Lane> retired = new ArrayList<>(0); // guarded by this
     private boolean closed; // guarded by this
+    /** The host left its cluster ({@link #closeWhenDone}): lanes close once idle, the pool once done. */
+    private boolean draining; // guarded by this
     /** Callers handed this pool that have not yet asked for their request ({@link #handedOut}). */
     private int handedOut; // guarded by this
 
@@ -504,6 +506,46 @@ final class Http2Pool implements HttpClient, PendingRequest.Queue {
         if (close) {
             lane.shutdown(HostPool.DRAIN_SECONDS, TimeUnit.SECONDS); // its streams are done: closes now
         }
+        List<Lane> idle;
+        synchronized (this) {
+            idle = draining ? closeIdle() : List.of();
+        }
+        idle.forEach(l -> l.shutdown(HostPool.DRAIN_SECONDS, TimeUnit.SECONDS));
+    }
+
+    /**
+     * The host left its cluster: from now on each lane closes once it carries no stream and no request waits, and the
+     * pool once nothing is under way, waiting or handed out; until then requests are taken as before.
+     */
+    @Override
+    public void closeWhenDone() {
+        List<Lane> idle;
+        synchronized (this) {
+            draining = true;
+            idle = closeIdle();
+        }
+        idle.forEach(l -> l.shutdown(HostPool.DRAIN_SECONDS, TimeUnit.SECONDS));
+    }
+
+    /**
+     * Under the lock, while draining and no request waits: takes the lanes that carry no stream out of the pool for
+     * good (a request asked later opens another), and closes the pool once no lane is left and none is handed out.
+     * Returns the lanes to close, outside the lock.
+     */
+    private List<Lane> closeIdle() {
+        if (closed || !waiting.isEmpty()) {
+            return List.of();
+        }
+        List<Lane> idle = new ArrayList<>(0);
+        for (Lane l : open) {
+            if (l.active == 0) {
+                l.retired = true;
+                idle.add(l);
+            }
+        }
+        open.removeAll(idle);
+        closed = open.isEmpty() && retired.isEmpty() && handedOut == 0;
+        return idle;
     }
 
     /** Closes every lane once its requests are done (for {@code timeout} at most); the waiting requests fail. */

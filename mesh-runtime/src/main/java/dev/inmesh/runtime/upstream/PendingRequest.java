@@ -87,6 +87,14 @@ final class PendingRequest implements Handler<AsyncResult<HttpClientRequest>> {
 
         /** The wait of {@code pending}, one of this pool's {@link #counted} requests, is over. */
         void pendingOver(PendingRequest pending);
+
+        /**
+         * The pool's host left its cluster, as Envoy drains a pool for deletion ({@code DrainAndDelete}): the
+         * requests under way and waiting are carried as before, and so are those its callers still ask; each
+         * connection closes once it carries no request and none waits, at once when idle now, and the pool closes
+         * once nothing is under way or waiting. No connection is cut.
+         */
+        void closeWhenDone();
     }
 
     /** A request that does not count as pending (a connection was ready for it), on the current context. */
@@ -244,21 +252,28 @@ final class PendingRequest implements Handler<AsyncResult<HttpClientRequest>> {
      * response failed, with the request's own failure (null otherwise).
      */
     static void whenOver(Future<HttpClientRequest> sent, Consumer<Throwable> over) {
-        sent.onComplete(new Over((failure, closing) -> over.accept(failure)));
+        sent.onComplete(new Over((failure, connection, closing) -> over.accept(failure)));
     }
 
     /**
-     * As {@link #whenOver(Future, Consumer)}, also telling {@code over} the exchange's connection when the exchange
-     * leaves it closing (the request or the response said {@code Connection: close}, or the response is HTTP/1.0
-     * without keep-alive): no request can follow on it, though it closes only later.
+     * As {@link #whenOver(Future, Consumer)}, also telling {@code over} the exchange's connection once it has one,
+     * and at its end whether the exchange leaves it closing (the request or the response said
+     * {@code Connection: close}, or the response is HTTP/1.0 without keep-alive): no request can follow on it, though
+     * it closes only later.
      */
     static void whenOver(Future<HttpClientRequest> sent, Ended over) {
         sent.onComplete(new Over(over));
     }
 
-    /** The end of an exchange: the request's own failure (null otherwise), and its connection if it closes. */
+    /**
+     * The start and end of an exchange: its connection once it has one; at its end the request's own failure (null
+     * otherwise), its connection (null when it never had one) and whether the exchange leaves it closing.
+     */
     interface Ended {
-        void ended(Throwable failure, io.vertx.core.http.HttpConnection closing);
+        default void started(io.vertx.core.http.HttpConnection connection) {
+        }
+
+        void ended(Throwable failure, io.vertx.core.http.HttpConnection connection, boolean closing);
     }
 
     /**
@@ -271,8 +286,8 @@ final class PendingRequest implements Handler<AsyncResult<HttpClientRequest>> {
         private HttpClientRequest request;
         /** The lifetimes of the exchange's connection, told when the exchange starts and ends; or null. */
         private ConnectionTimers timers;
-        /** The exchange's connection once the exchange leaves it closing, else null. */
-        private io.vertx.core.http.HttpConnection closing;
+        /** Whether the exchange leaves its connection closing. */
+        private boolean closing;
         private final Handler<AsyncResult<HttpClientResponse>> responded = this::responded;
         private final Handler<AsyncResult<Void>> ended = e -> once();
 
@@ -283,10 +298,11 @@ final class PendingRequest implements Handler<AsyncResult<HttpClientRequest>> {
         @Override
         public void handle(AsyncResult<HttpClientRequest> ar) {
             if (ar.failed()) {
-                over.ended(ar.cause(), null);
+                over.ended(ar.cause(), null, false);
                 return;
             }
             request = ar.result();
+            over.started(request.connection());
             timers = ConnectionTimers.of(request.connection());
             if (timers != null) {
                 timers.requestStarted();
@@ -300,9 +316,7 @@ final class PendingRequest implements Handler<AsyncResult<HttpClientRequest>> {
                 return;
             }
             HttpClientResponse response = r.result();
-            if (closes(request.headers(), response)) {
-                closing = request.connection();
-            }
+            closing = closes(request.headers(), response);
             Future<Void> end;
             try {
                 end = response.end();
@@ -319,7 +333,7 @@ final class PendingRequest implements Handler<AsyncResult<HttpClientRequest>> {
                 if (timers != null) {
                     timers.requestEnded();
                 }
-                over.ended(null, closing);
+                over.ended(null, request.connection(), closing);
             }
         }
 

@@ -294,6 +294,110 @@ class HostPoolTest {
         }
     }
 
+    /**
+     * A host that leaves its cluster (EDS, or a cluster update that drops it), as Envoy's pools drain for deletion
+     * ({@code DrainAndDelete}): the request in flight on its one connection finishes, the request waiting for that
+     * connection is served on it, and a caller handed the pool just before asks its request after and is served too.
+     * Once nothing is under way, the host's connections close.
+     */
+    @ParameterizedTest
+    @ValueSource(booleans = {false, true})
+    void requestsThatChoseAHostBeforeItLeftAreServedAndThenItsConnectionsClose(boolean http2) throws Exception {
+        HostPool pool = new HostPool(new SocketAddress("127.0.0.1", server.actualPort()));
+        HostPool.Settings settings = oneStreamPerConnection(http2, 1);
+        CircuitBreakerState breakers = new CircuitBreakerState(null);
+        HttpClient client = pool.client(vertx, settings, breakers);
+        var busy = hold(client);
+        var waiting = onEventLoop(vertx, () -> client.request(HttpMethod.GET, "/")
+                .compose(req -> req.send().compose(r -> r.body())));
+        HttpClient handedOut = pool.client(vertx, settings, breakers);
+        assertSame(client, handedOut);
+        assertEquals(false, ((PendingRequest.Queue) client).idle(), "a request waits for the connection");
+        pool.retire();
+        assertEquals("done", answerHeld(busy, 0));
+        String protocol = http2 ? "HTTP_2" : "HTTP_1_1";
+        assertEquals(protocol + " 127.0.0.1",
+                waiting.toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS).toString());
+        assertEquals(protocol + " 127.0.0.1", send(handedOut));
+        assertEquals(1, breakers.openConnections(), "the one connection carried all three");
+        awaitOpenConnections(breakers, 0);
+    }
+
+    /**
+     * A host that left its cluster: its idle connections close, those that carry a request once it is done (as
+     * Envoy's pool drained for deletion); no new connection is opened for it.
+     */
+    @ParameterizedTest
+    @ValueSource(booleans = {false, true})
+    void theIdleConnectionsOfAHostThatLeftCloseAndItsBusyOnesOnceTheirRequestsAreDone(boolean http2)
+            throws Exception {
+        HostPool pool = new HostPool(new SocketAddress("127.0.0.1", server.actualPort()));
+        HostPool.Settings settings = oneStreamPerConnection(http2, 2);
+        CircuitBreakerState breakers = new CircuitBreakerState(null);
+        HttpClient client = pool.client(vertx, settings, breakers);
+        var first = hold(client);
+        var second = hold(client);
+        assertEquals(2, breakers.openConnections());
+        assertEquals("done", answerHeld(first, 0)); // one connection idle, the other busy
+        pool.retire();
+        awaitOpenConnections(breakers, 1);
+        assertEquals("done", answerHeld(second, 1));
+        awaitOpenConnections(breakers, 0);
+    }
+
+    /**
+     * A cluster update that drops the host (as an EDS assignment that no longer lists it) while its one connection
+     * ({@code max_connections: 1}) carries a request and another waits for it: both are served, then the connection
+     * closes.
+     */
+    @ParameterizedTest
+    @ValueSource(booleans = {false, true})
+    void aClusterUpdateThatDropsAHostServesTheRequestsThatChoseIt(boolean http2) throws Exception {
+        ClusterManager m = ClusterManager.create(vertx, Map.of("local", oneConnection(server.actualPort(), http2)),
+                Map.of());
+        try {
+            UpstreamCluster c = m.cluster("local");
+            HttpClient client = c.httpClient(c.chooseHost(LbContext.NONE));
+            var busy = hold(client);
+            var waiting = onEventLoop(vertx, () -> client.request(HttpMethod.GET, "/")
+                    .compose(req -> req.send().compose(r -> r.body())));
+            m = m.update(Map.of("local", oneConnection(1, http2)), Map.of()); // the host leaves, another comes
+            assertSame(c, m.cluster("local"));
+            assertEquals("done", answerHeld(busy, 0));
+            assertEquals((http2 ? "HTTP_2" : "HTTP_1_1") + " 127.0.0.1",
+                    waiting.toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS).toString());
+            awaitOpenConnections(c.circuitBreakers(), 0);
+        } finally {
+            m.close();
+        }
+    }
+
+    /** A static cluster of one host on {@code port}: one connection, carrying one request (stream) at a time. */
+    private static Cluster oneConnection(int port, boolean http2) {
+        ClusterLoadAssignment inline = new ClusterLoadAssignment("local", List.of(new LocalityLbEndpoints(null,
+                List.of(new LbEndpoint(new SocketAddress("127.0.0.1", port), "", null, 1, null)), 1, 0)), 140);
+        return Cluster.builder("local", DiscoveryType.STATIC).loadAssignment(inline).http2(http2)
+                .http2ProtocolOptions(oneStreamPerConnection(http2, 1).http2Options())
+                .circuitBreakers(new CircuitBreakers(List.of(new CircuitBreakers.Thresholds(
+                        CircuitBreakers.RoutingPriority.DEFAULT, 1, 1024, 1024, 3, null, false))))
+                .build();
+    }
+
+    /** At most {@code connections} connections, each carrying one request (HTTP/2: one stream) at a time. */
+    private static HostPool.Settings oneStreamPerConnection(boolean http2, int connections) {
+        return new HostPool.Settings(1000, http2, null, connections, -1, 3_600_000, 0, 0, null, null,
+                new dev.inmesh.api.config.core.Http2ProtocolOptions(
+                        dev.inmesh.api.config.core.Http2ProtocolOptions.DEFAULT_HPACK_TABLE_SIZE, 1, null, null));
+    }
+
+    /** Waits (five seconds at most) until the breakers count {@code expected} open connections. */
+    private static void awaitOpenConnections(CircuitBreakerState breakers, int expected) throws Exception {
+        for (int i = 0; i < 500 && breakers.openConnections() != expected; i++) {
+            Thread.sleep(10);
+        }
+        assertEquals(expected, breakers.openConnections());
+    }
+
     /** A cluster's breakers whose {@code max_connection_pools} is 2. */
     private static CircuitBreakerState twoPoolsAtMost() {
         return new CircuitBreakerState(new CircuitBreakers.Thresholds(CircuitBreakers.RoutingPriority.DEFAULT, 1024,
@@ -316,8 +420,8 @@ class HostPoolTest {
         assertEquals(2, breakers.openConnectionPools());
         pool.retire(); // the host left the cluster (EDS)
         assertEquals(0, breakers.openConnectionPools());
-        // requests that chose the host just before it left are still served, on pools nothing will ever close: they
-        // take no place the cluster's other hosts need
+        // requests that chose the host just before it left are still served, on pools that close once they are
+        // done: they take no place the cluster's other hosts need
         assertEquals("HTTP_1_1 127.0.0.1", send(pool.client(vertx, settings, breakers)));
         assertEquals("HTTP_1_1 127.0.0.1", send(pool.client(vertx, settings, breakers, "b", null)));
         assertEquals(0, breakers.openConnectionPools());
