@@ -389,7 +389,8 @@ class ProxyHttp2MalformedRequestTest {
             assertNull(f5.stream().filter(f -> f.toString().startsWith("RST")).findAny().orElse(null));
             h2.status(f5, 5); // its head read, for the HPACK table
             // a space in :path, which HTTP/2's codec takes: served with it percent-encoded, as Envoy's path
-            // normalization (Istio's) encodes it, since no HTTP/1 request line can carry it
+            // normalization (Istio's) encodes one in the path, since no HTTP/1 request line can carry it (Envoy
+            // passes one in the query as it came)
             h2.headers(7, true, with(":path", "/a b?q=c d"));
             var f7 = h2.until(7);
             assertEquals("200", h2.status(f7, 7), f7.toString());

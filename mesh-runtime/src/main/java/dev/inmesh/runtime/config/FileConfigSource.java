@@ -204,7 +204,11 @@ public final class FileConfigSource implements ConfigSource {
             // after a failed reload, the identity's files too: the rejection may have been theirs; and the secrets
             // a cluster's TLS waits for
             List<String> identityNow = lastError == null && !secretsNotReady ? knownIdentity : secretsFingerprint();
-            if (!now.equals(known)) {
+            if (now.equals(known)) {
+                synchronized (this) {
+                    settling = null; // back as they were read: a later change settles afresh
+                }
+            } else {
                 synchronized (this) {
                     if (!now.equals(settling)) {
                         // changed since the poll before: perhaps still being written, read once it stays put for a

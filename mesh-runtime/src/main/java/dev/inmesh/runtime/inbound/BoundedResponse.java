@@ -17,7 +17,8 @@ import java.util.Set;
  * what the service still does with it goes nowhere, as a sidecar's application sees its stream reset (Envoy's codec
  * resets it with {@code NO_ERROR}): each write, end, head or file fails with a {@link StreamResetException} of code 0,
  * and each change to the head or the handlers is dropped, where Vert.x's response, answered already, would throw
- * {@link IllegalStateException}. Its close handler runs at the cut; its end handler still runs when the stream ends,
+ * {@link IllegalStateException}. Its close handler runs once the cut's answer went ({@link #serviceGone}); its end
+ * handler still runs when the stream ends,
  * as Vert.x runs it for a response reset; its body's end handler does not.
  */
 final class BoundedResponse extends ServiceResponse {
@@ -27,16 +28,30 @@ final class BoundedResponse extends ServiceResponse {
         super(delegate);
     }
 
-    /**
-     * The stream duration ran out: the response is the service's no longer, and its close handler runs now, as a
-     * sidecar's application sees its stream reset or its connection closed then, whatever the caller's connection
-     * does after the connection manager's answer.
-     */
+    /** The stream duration ran out: the response is the service's no longer. */
     void cutOff() {
         cutOff = true;
         super.headersEndHandler(null); // the head that goes now is a local reply's, or none
         super.bodyEndHandler(null); // the body that ends now is a local reply's, or none
-        onClose();
+    }
+
+    /**
+     * After the cut's answer or reset went: the service's close handler, as a sidecar's application sees its stream
+     * reset or its connection closed then, whatever the caller's connection does after; not when the service had
+     * ended its answer (a filter was still sending it), which its application would have finished sending.
+     */
+    void serviceGone() {
+        if (!serviceEnded) {
+            onClose();
+        }
+    }
+
+    /** Whether the service ended its answer (an end, a file) before the cut. */
+    private volatile boolean serviceEnded;
+
+    private Future<Void> ends(Future<Void> end) {
+        serviceEnded = true;
+        return end;
     }
 
     private static <T> Future<T> reset() {
@@ -50,12 +65,12 @@ final class BoundedResponse extends ServiceResponse {
 
     @Override
     public Future<Void> end(Buffer data) {
-        return cutOff ? reset() : super.end(data);
+        return cutOff ? reset() : ends(super.end(data));
     }
 
     @Override
     public Future<Void> end() {
-        return cutOff ? reset() : super.end();
+        return cutOff ? reset() : ends(super.end());
     }
 
     @Override
@@ -80,17 +95,17 @@ final class BoundedResponse extends ServiceResponse {
 
     @Override
     public Future<Void> sendFile(String filename, long offset, long length) {
-        return cutOff ? reset() : super.sendFile(filename, offset, length);
+        return cutOff ? reset() : ends(super.sendFile(filename, offset, length));
     }
 
     @Override
     public Future<Void> sendFile(java.nio.channels.FileChannel channel, long offset, long length) {
-        return cutOff ? reset() : super.sendFile(channel, offset, length);
+        return cutOff ? reset() : ends(super.sendFile(channel, offset, length));
     }
 
     @Override
     public Future<Void> sendFile(java.io.RandomAccessFile file, long offset, long length) {
-        return cutOff ? reset() : super.sendFile(file, offset, length);
+        return cutOff ? reset() : ends(super.sendFile(file, offset, length));
     }
 
     @Override

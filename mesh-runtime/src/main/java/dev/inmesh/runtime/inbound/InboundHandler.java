@@ -1385,13 +1385,18 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             details[0] = "max_duration_timeout";
             if (resp.headWritten()) {
                 resp.reset(0);
-                return;
+            } else {
+                resp.headers().clear(); // what the service had set for its answer: a local reply's own instead
+                if (Grpc.isRequest(req.headers())) {
+                    resp.headers().set("grpc-status", "4"); // DEADLINE_EXCEEDED, as Envoy's
+                }
+                localReply(req, traced, req.isEnded() ? 504 : 408, "downstream duration timeout");
             }
-            resp.headers().clear(); // what the service had set for its answer: a local reply's own instead
-            if (Grpc.isRequest(req.headers())) {
-                resp.headers().set("grpc-status", "4"); // DEADLINE_EXCEEDED, as Envoy's
+            try {
+                bounded.serviceGone();
+            } catch (RuntimeException e) {
+                LOG.log(System.Logger.Level.WARNING, "the service's close handler failed", e);
             }
-            localReply(req, traced, req.isEnded() ? 504 : 408, "downstream duration timeout");
         });
         return bounded;
     }

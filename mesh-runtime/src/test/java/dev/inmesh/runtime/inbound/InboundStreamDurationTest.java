@@ -219,8 +219,8 @@ class InboundStreamDurationTest {
 
     /**
      * As a sidecar's application sees its stream reset (HTTP/2) or its connection closed (HTTP/1) when the connection
-     * manager answers in its place at the deadline, the service's close handler runs then: it may stop the work no one
-     * waits for. The caller's HTTP/1.1 connection stays open for its next request.
+     * manager answers in its place at the deadline, the service's close handler runs then (over HTTP/1.1 too, whose
+     * keep-alive connection would not close): the service may stop the work no one waits for.
      */
     @Test
     void theServiceIsToldAtTheDeadlineThatItsStreamIsGone() throws Exception {
