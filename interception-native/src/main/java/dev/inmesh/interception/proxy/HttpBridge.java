@@ -1406,10 +1406,12 @@ final class HttpBridge {
                 }
                 String upgrade = http2 ? null : Http1Requests.upgradeType(req);
                 if (upgrade != null) {
-                    if (!conn.hcm().websocketUpgrade() || !"websocket".equalsIgnoreCase(upgrade)) {
+                    if (!"websocket".equalsIgnoreCase(upgrade)) {
                         refuseUpgrade(ctx, req, false);
                         return;
                     }
+                    // a websocket one: the router decides once it knows the route, whose own upgrade_configs entry
+                    // decides over the connection manager's
                     // the bytes after the head belong to the relay: stop decoding them as requests
                     ctx.channel().config().setAutoRead(false);
                     upgrade(ctx, req);
@@ -1561,6 +1563,7 @@ final class HttpBridge {
                     conn.originalDestination(), http2 ? "HTTP/2" : req.protocolVersion().text())
                     .serverHeader(conn.hcm().serverHeader()).generateRequestId(conn.hcm().generateRequestId())
                     .alwaysSetRequestIdInResponse(conn.hcm().alwaysSetRequestIdInResponse())
+                    .websocketUpgrade(conn.hcm().websocketUpgrade())
                     .internal(conn.hcm()).headerCase(conn.hcm()).routerFilter(conn.hcm().router())
                     .streamIdleTimeout(conn.hcm().streamIdleTimeout()).faultFilter(conn.hcm())
                     .maxStreamDuration(conn.hcm().lifetimes().maxStreamDuration())
@@ -2236,21 +2239,21 @@ final class HttpBridge {
          */
         private void upgrade(ChannelHandlerContext ctx, HttpRequest req) {
             RouterRequest rr = routerRequest(req);
-            // as Envoy's connection manager once it made the filter chain for an upgrade it takes, before routing:
+            // as Envoy's connection manager once it made the filter chain for an upgrade it takes (its route known):
             // downstream_cx_upgrades_total, and downstream_cx_upgrades_active until the stream ends (however it ends)
             DownstreamStats stats = conn.stats();
-            Runnable ended = () -> { };
-            if (stats != null) {
-                stats.upgradeStarted();
-                java.util.concurrent.atomic.AtomicBoolean once = new java.util.concurrent.atomic.AtomicBoolean();
-                ended = () -> {
-                    if (once.compareAndSet(false, true)) {
-                        stats.upgradeEnded();
-                    }
-                };
-            }
-            Runnable upgradeEnded = ended;
-            var decided = conn.runtime().router.relay(rr, conn.routes(), conn.clusters());
+            java.util.concurrent.atomic.AtomicBoolean active = new java.util.concurrent.atomic.AtomicBoolean();
+            Runnable taken = () -> {
+                if (stats != null && active.compareAndSet(false, true)) {
+                    stats.upgradeStarted();
+                }
+            };
+            Runnable upgradeEnded = () -> {
+                if (active.compareAndSet(true, false)) {
+                    stats.upgradeEnded();
+                }
+            };
+            var decided = conn.runtime().router.relay(rr, conn.routes(), conn.clusters(), taken);
             if (decided.isComplete()) {
                 relay(ctx, req, rr, decided.result(), upgradeEnded);
                 return;

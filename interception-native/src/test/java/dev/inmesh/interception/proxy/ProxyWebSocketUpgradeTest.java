@@ -864,4 +864,50 @@ class ProxyWebSocketUpgradeTest {
             assertEquals(2, served.get(), "the ejected host saw no third upgrade");
         }
     }
+
+    /**
+     * A proxy whose connection manager has {@code hcmUpgrades} (its upgrade_configs line, or none) and whose route to
+     * app a has {@code routeUpgrades} (its action's upgrade_configs entries).
+     */
+    private LoopbackProxy routeUpgradesProxy(int port, String hcmUpgrades, String routeUpgrades) throws Exception {
+        return new LoopbackProxy("static_resources:\n  listeners:\n"
+                + Http1RequestsTest.listener("http", port, hcmUpgrades).replace("route: {cluster: c}",
+                        "route: {cluster: c, upgrade_configs: [" + routeUpgrades + "]}")
+                + Http1RequestsTest.clusterC(a));
+    }
+
+    /**
+     * A route's own websocket upgrade_configs entry decides for its requests, as Envoy's: enabled, the upgrade goes
+     * through where the connection manager has no websocket entry or turns it off (it was refused 403
+     * upgrade_failed, the route's entry read and ignored).
+     */
+    @Test
+    void aRouteThatEnablesWebSocketTakesTheUpgradeItsConnectionManagerDoesNot() throws Exception {
+        for (String hcm : List.of("", "upgrade_configs: [{upgrade_type: websocket, enabled: false}]")) {
+            int port = LoopbackProxy.freePort();
+            try (LoopbackProxy proxy = routeUpgradesProxy(port, hcm, "{upgrade_type: websocket, enabled: true}")) {
+                var stats = proxy.withStats();
+                assertEquals("app-a", upgradedTo(port, ""), hcm);
+                assertEquals(1, LoopbackProxy.stat(stats, "http", "downstream_cx_upgrades_total"), hcm);
+            }
+        }
+    }
+
+    /** A route whose websocket entry says enabled: false refuses the upgrade its connection manager enables. */
+    @Test
+    void aRouteThatTurnsWebSocketOffRefusesTheUpgrade403() throws Exception {
+        int port = LoopbackProxy.freePort();
+        try (LoopbackProxy proxy = routeUpgradesProxy(port, "upgrade_configs: [{upgrade_type: websocket}]",
+                "{upgrade_type: WebSocket, enabled: false}")) {
+            var stats = proxy.withStats();
+            String answer = ProxyLocalRateLimitTest.upgrade(port, "/ws", "", got -> false);
+            assertTrue(answer.startsWith("HTTP/1.1 403"), answer);
+            assertEquals("upgrade_failed", proxy.logged(403).responseCodeDetails());
+            assertEquals(0, LoopbackProxy.stat(stats, "http", "downstream_cx_upgrades_total"));
+            // a plain request on the route is served as before
+            String plain = Http1RequestsTest.exchange(port, "GET / HTTP/1.1\r\nhost: svc\r\nconnection: close\r\n\r\n");
+            assertTrue(plain.startsWith("HTTP/1.1 200") && plain.contains("\r\nx-app: app-a"), plain);
+        }
+    }
+
 }

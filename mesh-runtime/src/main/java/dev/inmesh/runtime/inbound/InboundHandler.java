@@ -595,8 +595,9 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         // Envoy's route matchers pass over a request without a path, a CONNECT's (only a connect_matcher takes it)
         RouteResult result = connect && routed != null && !(routed instanceof RouteResult.NoRoute)
                 ? new RouteResult.NoRoute(routed.virtualHost()) : routed;
-        boolean upgradeRefused = hcm != null && (upgrade != null && !(traced.webSocket && hcm.websocketUpgrade())
-                || connect);
+        // the route's own upgrade_configs entry decides over the connection manager's, as Envoy's
+        boolean upgradeRefused = hcm != null && (upgrade != null
+                && !Router.upgradeEnabled(upgrade, hcm.websocketUpgrade(), result) || connect);
         if (upgradeRefused && result instanceof RouteResult.NoRoute && !http2) {
             // answered 404 NR after the filters, and the connection then closed as after a 403: what the client sent
             // after the head (a CONNECT's tunnel bytes) is not read as another request
@@ -605,8 +606,9 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             traced.closeAfterAnswer = true;
         }
         if (upgradeRefused && !(result instanceof RouteResult.NoRoute)) {
-            // as Envoy's connection manager, before its filters: an upgrade its upgrade_configs do not enable (only
-            // websocket can be; a CONNECT is one, which they never enable here) is refused where a route matched it
+            // as Envoy's connection manager, before its filters: an upgrade neither the route's nor its own
+            // upgrade_configs enable (only websocket can be; a CONNECT is one, never enabled here) is refused where a
+            // route matched it
             // (where none did, the router answers 404 NR after the filters); and, as Envoy's, the connection ends
             // after the answer: what the client sent after the head is not read as another request
             details[0] = "upgrade_failed";

@@ -144,11 +144,12 @@ public final class OutboundDispatcher {
             answered = router.upgradeRefused(req, d.table(), d.clusters(), true);
         }
         String upgrade = Http1Admission.upgradeType(headers);
-        if (answered == null && d.hcm() != null && upgrade != null
-                && !(upgrade.equalsIgnoreCase("websocket") && d.hcm().websocketUpgrade())) {
-            // an upgrade its upgrade_configs do not enable (any but websocket, which istiod enables): Envoy's
-            // connection manager refuses it rather than forward it as a plain request (conn_manager_impl.cc), as the
-            // standalone proxy refuses it: 403 upgrade_failed where a route matches, else the router's 404 NR
+        if (answered == null && d.hcm() != null && upgrade != null && !upgrade.equalsIgnoreCase("websocket")) {
+            // an upgrade no upgrade_configs enable (any but websocket): Envoy's connection manager refuses it rather
+            // than forward it as a plain request (conn_manager_impl.cc), as the standalone proxy refuses it: 403
+            // upgrade_failed where a route matches, else the router's 404 NR. A websocket one goes on: the router
+            // refuses it once its route is known, whose own upgrade_configs entry decides over the connection
+            // manager's
             answered = router.upgradeRefused(req, d.table(), d.clusters(), false);
         }
         boolean opaque = d.hcm() == null;
@@ -192,22 +193,19 @@ public final class OutboundDispatcher {
      * Decides a WebSocket upgrade the mesh's WebSocket client makes to {@code host:port} with {@code headers} (the
      * caller's, without the handshake's own; {@code ssl}: over its own TLS, which no chain relays), as
      * {@link #dispatch} decides a request and then as the router decides a request relayed from its head on
-     * ({@link Router#relay}); an upgrade the connection manager's {@code upgrade_configs} do not enable is answered as
-     * the standalone proxy answers it ({@link Router#upgradeRefused}: 403 {@code upgrade_failed} where a route matches,
-     * else 404 NR). Never fails: refusals are local replies, a request relayed as bytes ({@link RouterRequest#opaque})
+     * ({@link Router#relay}); an upgrade neither its route's nor the connection manager's {@code upgrade_configs}
+     * enable is answered as the standalone proxy answers it (403 {@code upgrade_failed} where a route matches, else
+     * 404 NR). Never fails: refusals are local replies, a request relayed as bytes ({@link RouterRequest#opaque})
      * answered too, which its caller does not get ({@link #unanswered}).
      */
     public Future<Router.Relay> upgrade(String host, int port, String uri, MultiMap headers, boolean ssl) {
         Prepared p = prepare(HttpMethod.GET, host, port, null, uri, headers, null, null, ssl, "HTTP/1.1");
         RouterResponse answered = answeredUnrouted(p);
         OutboundRouting.Decision d = p.decision();
-        if (answered == null && d.hcm() != null && !d.hcm().websocketUpgrade()) {
-            answered = router.upgradeRefused(p.req(), d.table(), d.clusters(), false);
-        }
         if (answered != null) {
             return Future.succeededFuture(Router.Relay.refused(answered));
         }
-        return router.relay(p.req(), d.table(), d.clusters());
+        return router.relay(p.req(), d.table(), d.clusters(), () -> { });
     }
 
     /**
@@ -246,6 +244,7 @@ public final class OutboundDispatcher {
                 .serverHeader(d.serverHeader()).generateRequestId(d.hcm() != null && d.hcm().generateRequestId())
                 .opaque(d.hcm() == null)
                 .alwaysSetRequestIdInResponse(d.hcm() != null && d.hcm().alwaysSetRequestIdInResponse())
+                .websocketUpgrade(d.hcm() != null && d.hcm().websocketUpgrade())
                 .internal(d.hcm()).headerCase(d.hcm()).routerFilter(d.hcm() == null ? null : d.hcm().router())
                 .streamIdleTimeout(d.hcm() == null ? null : d.hcm().streamIdleTimeout()).faultFilter(d.hcm())
                 .maxStreamDuration(d.hcm() == null ? null : d.hcm().lifetimes().maxStreamDuration())

@@ -576,9 +576,16 @@ public final class Router {
      * the head's rewrites and header rules. Complete at once unless an external authorizer or rate limit service is
      * asked; it never fails (an authorizer that could not be asked lets the request go, as there).
      *
+     * <p>As Envoy's connection manager makes the filter chain for an upgrade once it knows the route: the route's own
+     * {@code upgrade_configs} entry, else the connection manager's, decides whether it takes the upgrade
+     * ({@link #upgradeEnabled}); one not taken is refused 403 {@code upgrade_failed} before the filters where a route
+     * matched, else goes on to the router's 404 NR.
+     *
      * @param routes the connection manager's route table, or null when it has none yet (404 NR)
+     * @param taken runs when the connection manager takes the upgrade, before its filters (its
+     *     {@code downstream_cx_upgrades_total})
      */
-    public Future<Relay> relay(RouterRequest req, RouteTable routes, ClusterManager clusters) {
+    public Future<Relay> relay(RouterRequest req, RouteTable routes, ClusterManager clusters, Runnable taken) {
         if (req.pathRedirect != null) {
             req.pathRedirect.count(req.downstreamStats);
             return Future.succeededFuture(Relay.refused(localReply(req, req.pathRedirect.status(), "",
@@ -593,6 +600,11 @@ public final class Router {
         ensureRequestId(req);
         connectionManagerRequest(req, true);
         RouteResult result = routes == null ? null : routes.route(req, ThreadLocalRandom.current().nextLong());
+        if (req.opaque || upgradeEnabled("websocket", req.websocketUpgrade, result)) {
+            taken.run();
+        } else if (result != null && !(result instanceof RouteResult.NoRoute)) {
+            return Future.succeededFuture(Relay.refused(upgradeFailed(req)));
+        }
         RouterResponse limited = rateLimitReply(req, routes, result, clusters, true);
         if (limited != null) {
             return Future.succeededFuture(Relay.refused(limited));
@@ -625,10 +637,39 @@ public final class Router {
         if (result == null || result instanceof RouteResult.NoRoute) {
             return relayRefused(req, result, clusters);
         }
+        return upgradeFailed(req);
+    }
+
+    /**
+     * Whether the connection manager takes an {@code upgrade} (the request's {@code upgrade} header) on the route of
+     * {@code result}, as Envoy's (createUpgradeFilterChain, source/extensions/filters/network/http_connection_manager/
+     * config.cc): the route's own {@code upgrade_configs} entry for it, when it has one, decides either way; else the
+     * connection manager's ({@code connectionManagerWebsocket}: whether its {@code upgrade_configs} enable
+     * {@code websocket}, the only upgrade Inmesh takes). A redirect or a direct response has no entry of its own.
+     */
+    public static boolean upgradeEnabled(String upgrade, boolean connectionManagerWebsocket, RouteResult result) {
+        if (!"websocket".equalsIgnoreCase(upgrade)) {
+            return false;
+        }
+        Boolean route = result instanceof RouteResult.Forward f && f.action() != null
+                ? f.action().websocketUpgrade() : null;
+        return route != null ? route : connectionManagerWebsocket;
+    }
+
+    /**
+     * The connection manager's answer to an upgrade it does not take on the route that matched it: 403
+     * {@code upgrade_failed}, counted as {@code downstream_rq_ws_on_non_ws_route}.
+     */
+    private RouterResponse upgradeFailed(RouterRequest req) {
+        countUpgradeFailed(req);
+        return localReply(req, 403, "", "upgrade_failed", null);
+    }
+
+    /** An upgrade refused on the route it matched counted: {@code downstream_rq_ws_on_non_ws_route}. */
+    private static void countUpgradeFailed(RouterRequest req) {
         if (req.downstreamStats != null) {
             req.downstreamStats.upgradeOnNonUpgradeRoute();
         }
-        return localReply(req, 403, "", "upgrade_failed", null);
     }
 
     /**
@@ -833,6 +874,15 @@ public final class Router {
         long randomValue = random().nextLong();
         RouteResult result = table.route(req, randomValue);
         ex.route = result;
+        String upgrade = req.opaque ? null : Http1Admission.upgradeType(req.headers);
+        if (upgrade != null && !(result instanceof RouteResult.NoRoute)
+                && !upgradeEnabled(upgrade, req.websocketUpgrade, result)) {
+            // an upgrade sent as a request (the in-JVM client's) whose route, or else whose connection manager,
+            // does not take it: refused before the filters, as Envoy's connection manager refuses it
+            countUpgradeFailed(req);
+            reply(ex, promise, 403, "", "upgrade_failed", null);
+            return;
+        }
         if (req.localRateLimit.first() && rateLimited(ex, result, clusters, promise)) {
             return; // Istio's INSERT_BEFORE the connection manager: before the RBAC filters
         }

@@ -77,6 +77,8 @@ public final class RouterRequest implements RouteRequest {
     boolean opaque;
     /** The connection manager's {@code always_set_request_id_in_response}. */
     boolean alwaysSetRequestIdInResponse;
+    /** Whether the connection manager's {@code upgrade_configs} enable {@code websocket} (a route's own entry decides). */
+    boolean websocketUpgrade;
     /**
      * Null when the header names go upstream in lower case (Envoy's default); else, as under a connection manager
      * whose HTTP/1 {@code header_key_format} has a {@code stateful_formatter} (Istio's
@@ -318,6 +320,15 @@ public final class RouterRequest implements RouteRequest {
      */
     public RouterRequest alwaysSetRequestIdInResponse(boolean always) {
         this.alwaysSetRequestIdInResponse = always;
+        return this;
+    }
+
+    /**
+     * Sets whether the {@code upgrade_configs} of the connection manager the request came through enable
+     * {@code websocket} (default false); a route's own entry decides over it ({@link Router#upgradeEnabled}).
+     */
+    public RouterRequest websocketUpgrade(boolean enabled) {
+        this.websocketUpgrade = enabled;
         return this;
     }
 

@@ -343,6 +343,7 @@ public final class RouteConfigurationParser
                     a.getClusterNotFoundResponseCodeValue()
                             + " (expected: SERVICE_UNAVAILABLE, NOT_FOUND or INTERNAL_SERVER_ERROR)");
         };
+        Boolean websocketUpgrade = null; // no entry of the route's own: the connection manager's decide
         for (int i = 0; i < a.getUpgradeConfigsCount(); i++) {
             var u = a.getUpgradeConfigs(i);
             Fields.at("upgrade_configs[" + i + "]", () -> {
@@ -353,11 +354,10 @@ public final class RouteConfigurationParser
             if (!type.equalsIgnoreCase("websocket")) {
                 throw new FieldError("upgrade_configs[" + i + "].upgrade_type", type + " (expected: websocket)");
             }
-            // a route's own websocket upgrade: Inmesh takes the connection manager's; turning it off for one route
-            // is not implemented
-            if (u.hasEnabled() && !u.getEnabled().getValue()) {
-                throw new FieldError("upgrade_configs[" + i + "].enabled", "false is not supported by Inmesh "
-                        + "(expected: true; the connection manager's upgrade_configs decide)");
+            // the route's entry decides over the connection manager's, either way (enabled defaults to true); of
+            // several, the first, as Envoy's map keeps the first it was given
+            if (websocketUpgrade == null) {
+                websocketUpgrade = !u.hasEnabled() || u.getEnabled().getValue();
             }
         }
         Duration maxGrpc = a.hasMaxGrpcTimeout() ? Fields.duration(a.getMaxGrpcTimeout()) : null;
@@ -401,7 +401,8 @@ public final class RouteConfigurationParser
                 grpcOffset, mirrors, streamDuration, RateLimitParser.rateLimits(a.getRateLimitsList()),
                 clusterNotFound, a.getHostRewriteHeader().toLowerCase(Locale.ROOT), hostRegex,
                 a.getAppendXForwardedHost(), internalRedirectPolicy(a),
-                a.hasHedgePolicy() ? Fields.at("hedge_policy", () -> hedgePolicy(a.getHedgePolicy())) : null);
+                a.hasHedgePolicy() ? Fields.at("hedge_policy", () -> hedgePolicy(a.getHedgePolicy())) : null,
+                websocketUpgrade);
     }
 
     /**

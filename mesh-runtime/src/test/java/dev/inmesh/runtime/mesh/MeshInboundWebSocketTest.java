@@ -49,7 +49,16 @@ class MeshInboundWebSocketTest {
      * manager enabling websocket upgrades or not, and a server whose service echoes WebSocket messages.
      */
     private int serve(boolean upgrades) throws Exception {
+        return serve(upgrades, null);
+    }
+
+    /** As {@link #serve(boolean)}, the route's action with {@code routeUpgrades} (its upgrade_configs entries). */
+    private int serve(boolean upgrades, String routeUpgrades) throws Exception {
         String config = MeshInboundRbacTest.CONFIG;
+        if (routeUpgrades != null) {
+            config = config.replace("route: {cluster: \"inbound|9080||\", timeout: 0s}",
+                    "route: {cluster: \"inbound|9080||\", timeout: 0s, upgrade_configs: [" + routeUpgrades + "]}");
+        }
         if (upgrades) {
             config = config.replaceAll("( *)stat_prefix: inbound_0.0.0.0_9080",
                     "$1stat_prefix: inbound_0.0.0.0_9080\n$1upgrade_configs: [{upgrade_type: websocket}]");
@@ -86,16 +95,20 @@ class MeshInboundWebSocketTest {
         throw new AssertionError("the upgrade was accepted");
     }
 
-    @Test
-    void anAcceptedWebSocketIsReportedWith101WhenItEnds() throws Exception {
-        int port = serve(true);
-        WebSocketClient client = vertx.createWebSocketClient();
-        WebSocket ws = client.connect(upgrade(port, true)).await(10, TimeUnit.SECONDS);
+    /** The service echoes a message over {@code ws}, which then closes. */
+    private static void echoesAndCloses(WebSocket ws) throws Exception {
         io.vertx.core.Promise<String> echoed = io.vertx.core.Promise.promise();
         ws.textMessageHandler(echoed::tryComplete);
         ws.writeTextMessage("hi");
         assertEquals("echo:hi", echoed.future().await(10, TimeUnit.SECONDS));
         ws.close().await(10, TimeUnit.SECONDS);
+    }
+
+    @Test
+    void anAcceptedWebSocketIsReportedWith101WhenItEnds() throws Exception {
+        int port = serve(true);
+        WebSocketClient client = vertx.createWebSocketClient();
+        echoesAndCloses(client.connect(upgrade(port, true)).await(10, TimeUnit.SECONDS));
         // the series may be scraped at 0 an instant before its first increment: wait for the line itself
         java.util.function.Predicate<String> upgraded = body -> body.lines().anyMatch(l -> l.startsWith(
                 "istio_requests_total{") && l.contains("reporter=\"destination\"")
@@ -126,6 +139,24 @@ class MeshInboundWebSocketTest {
         // a plain request is served as before
         assertEquals("app", plain.get(port, "127.0.0.1", "/reviews/0").putHeader("x-token", "secret").send()
                 .await(10, TimeUnit.SECONDS).bodyAsString());
+        client.close().await(10, TimeUnit.SECONDS);
+    }
+
+    /** A route's own websocket entry decides over its connection manager's, as Envoy's. */
+    @Test
+    void aRouteThatEnablesWebSocketTakesTheUpgradeItsConnectionManagerDoesNot() throws Exception {
+        int port = serve(false, "{upgrade_type: websocket}");
+        WebSocketClient client = vertx.createWebSocketClient();
+        echoesAndCloses(client.connect(upgrade(port, true)).await(10, TimeUnit.SECONDS));
+        client.close().await(10, TimeUnit.SECONDS);
+    }
+
+    @Test
+    void aRouteThatTurnsWebSocketOffRefusesTheUpgrade403() throws Exception {
+        int port = serve(true, "{upgrade_type: websocket, enabled: false}");
+        WebSocketClient client = vertx.createWebSocketClient();
+        assertEquals(403, refused(client, upgrade(port, true)));
+        assertEquals(0, appCalls.get(), "the service never sees it");
         client.close().await(10, TimeUnit.SECONDS);
     }
 

@@ -176,6 +176,26 @@ class MeshWebSocketClientTest {
         assertTrue(seen.isEmpty(), "the upstream never saw it");
     }
 
+    /**
+     * A route's own websocket upgrade_configs entry decides, as Envoy's: enabled, it takes the upgrade its connection
+     * manager does not (it was refused 403); turned off, it refuses the one its connection manager enables.
+     */
+    @Test
+    void aRoutesOwnUpgradeConfigDecidesOverTheConnectionManagers() throws Exception {
+        int echo = echo("echo:");
+        WebSocketClient client = mesh(false, "upgrade_configs: [{upgrade_type: websocket, enabled: true}]", "", echo);
+        WebSocket ws = client.connect(reviews("/chat")).await(10, TimeUnit.SECONDS);
+        assertEquals("echo:hi", roundTrip(ws, "hi"));
+        ws.close().await(10, TimeUnit.SECONDS);
+        mesh.close().await(10, TimeUnit.SECONDS);
+        recorded.clear();
+        seen.clear();
+        client = mesh(true, "upgrade_configs: [{upgrade_type: websocket, enabled: false}]", "", echo);
+        assertEquals(403, refused(client, reviews("/chat")).getStatus());
+        assertEquals("upgrade_failed", reported(403).responseCodeDetails());
+        assertTrue(seen.isEmpty(), "the upstream never saw it");
+    }
+
     @Test
     void anUpstreamThatCannotBeReachedIsAnswered503UF() throws Exception {
         int closed;

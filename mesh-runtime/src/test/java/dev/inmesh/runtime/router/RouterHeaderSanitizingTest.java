@@ -93,7 +93,7 @@ class RouterHeaderSanitizingTest {
         RouterRequest req = RouterRig.get("/ws", "connection", "keep-alive, Upgrade", "upgrade", "websocket",
                 "keep-alive", "timeout=5", "proxy-connection", "keep-alive", "te", "gzip",
                 "x-forwarded-client-cert", "Hash=00");
-        Router.Relay relay = rig.router().relay(req, table, rig.clusters()).result();
+        Router.Relay relay = rig.router().relay(req.websocketUpgrade(true), table, rig.clusters(), () -> { }).result();
         assertNotNull(relay.refusal());
         assertEquals(200, relay.refusal().status());
         assertEquals("upgrade", relay.refusal().localBody().toString());

@@ -107,7 +107,8 @@ class RouterQueryParameterMutationTest {
     void anUpgradeWhoseDecodedQueryNoRequestLineCanCarryIsAnswered400() {
         RouterRequest req = mutated(RouterRig.get("/ws?q=a%0D%0AX-Injected:%20y", "connection", "upgrade",
                 "upgrade", "websocket"), List.of(QueryParameterMutation.remove("drop")), false);
-        Router.Relay relay = rig.router().relay(req, RouterRig.routeToC(""), clusters).result();
+        Router.Relay relay = rig.router().relay(req.websocketUpgrade(true), RouterRig.routeToC(""), clusters, () -> { })
+                .result();
         assertNotNull(relay.refusal(), "not relayed: " + relay.path());
         assertEquals(400, relay.refusal().status());
         assertTrue(wm.getAllServeEvents().isEmpty());

@@ -54,15 +54,19 @@ class UnimplementedFieldsRefusedTest {
     }
 
     @Test
-    void aRouteThatTurnsItsUpgradeOffIsRefused() throws Exception {
-        route("""
+    void aRoutesOwnUpgradeConfigIsReadAndAConnectConfigRefused() throws Exception {
+        var action = (dev.inmesh.api.config.route.RouteAction) route("""
                 route: {cluster: c, upgrade_configs: [{upgrade_type: websocket}, {upgrade_type: websocket, enabled: true}]}
-                """);
+                """).action();
+        assertEquals(Boolean.TRUE, action.websocketUpgrade());
+        // as Envoy: a route's entry that turns its upgrade off decides over the connection manager's (it was refused)
+        action = (dev.inmesh.api.config.route.RouteAction) route("""
+                route: {cluster: c, upgrade_configs: [{upgrade_type: WebSocket, enabled: false}]}
+                """).action();
+        assertEquals(Boolean.FALSE, action.websocketUpgrade());
+        assertEquals(null, ((dev.inmesh.api.config.route.RouteAction) route("route: {cluster: c}").action())
+                .websocketUpgrade(), "no entry: the connection manager's decide");
         String m = refusal(() -> route("""
-                route: {cluster: c, upgrade_configs: [{upgrade_type: websocket, enabled: false}]}
-                """));
-        assertTrue(m.contains("routes[0].route.upgrade_configs[0].enabled"), m);
-        m = refusal(() -> route("""
                 route: {cluster: c, upgrade_configs: [{upgrade_type: websocket, connect_config: {}}]}
                 """));
         assertTrue(m.contains("routes[0].route.upgrade_configs[0].connect_config"), m);

@@ -43,6 +43,9 @@ import java.util.List;
  * @param internalRedirectPolicy the upstream redirects the router follows itself ({@code internal_redirect_policy},
  *     or the deprecated {@code internal_redirect_action: HANDLE_INTERNAL_REDIRECT}), or null for none
  * @param hedgePolicy the route's {@code hedge_policy}, or null to use the virtual host's
+ * @param websocketUpgrade the route's own {@code upgrade_configs} entry for {@code websocket}: true or false decides
+ *     for the route's upgrades over the connection manager's {@code upgrade_configs}, as Envoy's; null (no entry):
+ *     the connection manager's decide
  */
 public record RouteAction(ClusterSpecifier cluster, Duration timeout, Duration idleTimeout, RetryPolicy retryPolicy,
                           String prefixRewrite, RegexRewrite regexRewrite, String hostRewriteLiteral,
@@ -51,7 +54,8 @@ public record RouteAction(ClusterSpecifier cluster, Duration timeout, Duration i
                           List<RequestMirrorPolicy> requestMirrorPolicies, Duration streamDuration,
                           List<RateLimit> rateLimits, int clusterNotFoundStatus, String hostRewriteHeader,
                           RegexRewrite hostRewritePathRegex, boolean appendXForwardedHost,
-                          InternalRedirectPolicy internalRedirectPolicy, HedgePolicy hedgePolicy)
+                          InternalRedirectPolicy internalRedirectPolicy, HedgePolicy hedgePolicy,
+                          Boolean websocketUpgrade)
         implements Action {
 
     public static final Duration DEFAULT_TIMEOUT = Duration.ofSeconds(15);
@@ -85,7 +89,7 @@ public record RouteAction(ClusterSpecifier cluster, Duration timeout, Duration i
      */
     public static RouteAction to(ClusterSpecifier cluster) {
         return new RouteAction(cluster, null, null, null, null, null, null, false, List.of(), null, false, false, null,
-                List.of(), null, List.of(), 0, null, null, false, null, null);
+                List.of(), null, List.of(), 0, null, null, false, null, null, null);
     }
 
     /** Forward to one named cluster with Envoy's defaults, as {@link #to(ClusterSpecifier)}. */
@@ -99,7 +103,7 @@ public record RouteAction(ClusterSpecifier cluster, Duration timeout, Duration i
                 hostRewriteLiteral, autoHostRewrite, hashPolicies, maxGrpcTimeout, includeVhRateLimits,
                 maxStreamDuration, grpcTimeoutHeaderOffset, requestMirrorPolicies, streamDuration, rateLimits,
                 clusterNotFoundStatus, hostRewriteHeader, hostRewritePathRegex, appendXForwardedHost,
-                internalRedirectPolicy, hedgePolicy);
+                internalRedirectPolicy, hedgePolicy, websocketUpgrade);
     }
 
     /** This action with hash policies for consistent-hash load balancers; empty (the default) hashes nothing. */
@@ -108,7 +112,7 @@ public record RouteAction(ClusterSpecifier cluster, Duration timeout, Duration i
                 hostRewriteLiteral, autoHostRewrite, policies, maxGrpcTimeout, includeVhRateLimits,
                 maxStreamDuration, grpcTimeoutHeaderOffset, requestMirrorPolicies, streamDuration, rateLimits,
                 clusterNotFoundStatus, hostRewriteHeader, hostRewritePathRegex, appendXForwardedHost,
-                internalRedirectPolicy, hedgePolicy);
+                internalRedirectPolicy, hedgePolicy, websocketUpgrade);
     }
 
     /**
@@ -120,7 +124,7 @@ public record RouteAction(ClusterSpecifier cluster, Duration timeout, Duration i
                 hostRewriteLiteral, autoHostRewrite, hashPolicies, maxGrpcTimeout, includeVhLimits,
                 maxStreamDuration, grpcTimeoutHeaderOffset, requestMirrorPolicies, streamDuration, limits,
                 clusterNotFoundStatus, hostRewriteHeader, hostRewritePathRegex, appendXForwardedHost,
-                internalRedirectPolicy, hedgePolicy);
+                internalRedirectPolicy, hedgePolicy, websocketUpgrade);
     }
 
     /**
@@ -132,6 +136,6 @@ public record RouteAction(ClusterSpecifier cluster, Duration timeout, Duration i
         return new RouteAction(cluster, timeout, idleTimeout, retryPolicy, prefixRewrite, regexRewrite,
                 hostRewriteLiteral, autoHostRewrite, hashPolicies, grpcTimeoutHeaderMax, includeVhRateLimits, true,
                 grpcTimeoutOffset, requestMirrorPolicies, streamDuration, rateLimits, clusterNotFoundStatus,
-                hostRewriteHeader, hostRewritePathRegex, appendXForwardedHost, internalRedirectPolicy, hedgePolicy);
+                hostRewriteHeader, hostRewritePathRegex, appendXForwardedHost, internalRedirectPolicy, hedgePolicy, websocketUpgrade);
     }
 }
