@@ -910,4 +910,27 @@ class ProxyWebSocketUpgradeTest {
         }
     }
 
+    /**
+     * An upgrade's head gets the connection manager's via and, under include_request_attempt_count, the router's
+     * x-envoy-attempt-count, as any request's; its 101 gets the request's id under always_set_request_id_in_response
+     * (none of the three was there).
+     */
+    @Test
+    void anUpgradeGetsTheViaTheAttemptCountAndItsRequestIdOnThe101() throws Exception {
+        List<String> heads = new java.util.concurrent.CopyOnWriteArrayList<>();
+        int ws = vertx.createHttpServer().webSocketHandler(w -> heads.add(w.headers().get("via") + " "
+                + w.headers().get("x-envoy-attempt-count"))).listen(0, "127.0.0.1").await().actualPort();
+        int port = LoopbackProxy.freePort();
+        String config = "static_resources:\n  listeners:\n" + Http1RequestsTest.listener("http", port,
+                        "upgrade_configs: [{upgrade_type: websocket}]\n          via: mesh-proxy"
+                                + "\n          always_set_request_id_in_response: true")
+                .replaceAll("( *)domains: (.*)", "$1domains: $2\n$1include_request_attempt_count: true")
+                + Http1RequestsTest.clusterC(ws);
+        try (LoopbackProxy proxy = new LoopbackProxy(config)) {
+            String answer = ProxyLocalRateLimitTest.upgrade(port, "/ws", "via: 1.1 client\r\n", got -> true);
+            assertTrue(answer.startsWith("HTTP/1.1 101"), answer);
+            assertTrue(answer.contains("\r\nx-request-id: "), answer);
+            assertEquals(List.of("1.1 client, mesh-proxy 1"), heads);
+        }
+    }
 }

@@ -257,6 +257,8 @@ public final class MeshWebSocketClient implements WebSocketClient {
         }
         return connecting.transform(ar -> {
             if (ar.succeeded()) {
+                // the 101 as a sidecar gives it: the route's response rules, the connection manager's headers
+                router.relayResponseHead(started, 101, ar.result().headers());
                 watch(ar.result(), relay);
                 return Future.succeededFuture(ar.result());
             }

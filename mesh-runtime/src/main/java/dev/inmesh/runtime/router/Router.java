@@ -693,7 +693,7 @@ public final class Router {
      * ({@link Referers#sanitize}), the request's scheme ({@link #requestScheme}), and {@code x-forwarded-client-cert}
      * as the {@code forward_client_cert_details} says for the connection's client certificate
      * ({@link RouterRequest#clientCertificate}: under SANITIZE, or without one, a caller's is gone, so that no route
-     * or RBAC policy reads it); nothing for bytes to a {@code tcp_proxy}.
+     * or RBAC policy reads it), and its {@code via} appended; nothing for bytes to a {@code tcp_proxy}.
      */
     private static void connectionManagerRequest(RouterRequest req, boolean upgrade) {
         if (!req.opaque) {
@@ -704,6 +704,9 @@ public final class Router {
                     req.headers.get(HeaderNames.X_FORWARDED_PROTO));
             ForwardedClientCert.apply(req.headers, req.forwardClientCert, req.peerCertificate,
                     req.clientCertElement);
+            if (req.serverHeader != null) {
+                appendVia(req.headers, req.serverHeader); // route matchers see it, as Envoy's
+            }
         }
     }
 
@@ -801,6 +804,9 @@ public final class Router {
      */
     private static Exchange startExchange(RouterRequest req) {
         Exchange ex = new Exchange(req);
+        // the connection manager's always_set_request_id_in_response, on any answer (a relay's 101, a local reply);
+        // a forwarded request's adds a trusted x-envoy-force-trace (begin)
+        ex.requestIdInResponse = req.alwaysSetRequestIdInResponse;
         requestStarted(req);
         readDownstreamPeer(ex);
         return ex;
@@ -950,9 +956,6 @@ public final class Router {
             req.headers.set(HeaderNames.X_FORWARDED_PROTO, req.scheme);
         }
         connectionManagerRequest(req, Http1Admission.upgradeType(req.headers) != null);
-        if (req.serverHeader != null) {
-            appendVia(req.headers, req.serverHeader); // route matchers see it, as Envoy's
-        }
     }
 
     /**
@@ -2355,6 +2358,10 @@ public final class Router {
             if (expected > 0 && !req.routerFilter.suppressEnvoyHeaders()) {
                 // as Envoy's router tells the upstream of any request, an upgrade's included
                 req.headers.set(HeaderNames.X_ENVOY_EXPECTED_RQ_TIMEOUT_MS, Long.toString(expected));
+            }
+            if (f.virtualHost().includeRequestAttemptCount()) {
+                // its one attempt, as the router counts the attempts of any request
+                req.headers.set(HeaderNames.X_ENVOY_ATTEMPT_COUNT, "1");
             }
         }
         // no exchange yet: the header values' command operators (where the table has any) read the request so far

@@ -42,6 +42,8 @@ class MeshWebSocketClientTest {
     private Mesh mesh;
     /** One more line of the outbound connection manager's (none: empty). */
     private String hcmExtra = "";
+    /** One more line of the outbound route's virtual host (none: empty). */
+    private String virtualHostExtra = "";
     /** The mesh's outbound traffic policy. */
     private MeshOptions.OutboundTrafficPolicy outboundPolicy = MeshOptions.OutboundTrafficPolicy.ALLOW_ANY;
     @TempDir
@@ -80,6 +82,9 @@ class MeshWebSocketClientTest {
         if (!hcmExtra.isEmpty()) {
             config = config.replaceAll("( *)stat_prefix: outbound_0.0.0.0_9080",
                     "$1stat_prefix: outbound_0.0.0.0_9080\n$1" + hcmExtra);
+        }
+        if (!virtualHostExtra.isEmpty()) {
+            config = config.replaceAll("( *)domains: (.*)", "$1domains: $2\n$1" + virtualHostExtra);
         }
         if (upgrades) {
             config = config.replaceAll("( *)stat_prefix: outbound_0.0.0.0_9080",
@@ -194,6 +199,26 @@ class MeshWebSocketClientTest {
         assertEquals(403, refused(client, reviews("/chat")).getStatus());
         assertEquals("upgrade_failed", reported(403).responseCodeDetails());
         assertTrue(seen.isEmpty(), "the upstream never saw it");
+    }
+
+    /**
+     * A WebSocket's head gets the connection manager's via and, under include_request_attempt_count, the router's
+     * x-envoy-attempt-count, as any request's; its 101 the request's id under always_set_request_id_in_response (none
+     * of the three was there).
+     */
+    @Test
+    void aWebSocketGetsTheViaTheAttemptCountAndItsRequestIdOnThe101() throws Exception {
+        List<String> heads = new CopyOnWriteArrayList<>();
+        int ws = vertx.createHttpServer().webSocketHandler(w -> heads.add(w.headers().get("via") + " "
+                + w.headers().get("x-envoy-attempt-count"))).listen(0, "127.0.0.1").await().actualPort();
+        hcmExtra = "via: mesh-out\n$1always_set_request_id_in_response: true";
+        virtualHostExtra = "include_request_attempt_count: true";
+        WebSocketClient client = mesh(true, "", "", ws);
+        WebSocket socket = client.connect(reviews("/chat").addHeader("via", "1.1 app"))
+                .await(10, TimeUnit.SECONDS);
+        assertEquals(List.of("1.1 app, mesh-out 1"), heads);
+        assertNotNull(socket.headers().get("x-request-id"), String.valueOf(socket.headers()));
+        socket.close().await(10, TimeUnit.SECONDS);
     }
 
     @Test
