@@ -49,6 +49,10 @@ public final class HeaderMutator {
                 apply(m.requestHeadersToRemove(), m.requestHeadersToAdd(), headers, table.headerFormats(), entry);
             }
         }
+        if (f.weightedHost() != null) {
+            // as Envoy's weighted cluster entry, which sets it before the route's rewrites: no x-forwarded-host
+            target.setAuthority(f.weightedHost());
+        }
         if (f.rewrittenHost() != null) {
             if (f.action().appendXForwardedHost()) {
                 appendForwardedHost(headers, target.authority());

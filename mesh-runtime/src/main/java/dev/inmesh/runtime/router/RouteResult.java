@@ -38,12 +38,18 @@ public sealed interface RouteResult {
      * @param cluster the cluster name; empty when a {@code cluster_header} was absent (503 NC)
      * @param weightedCluster the entry of a weighted split that was picked, or null
      * @param rewrittenPath the path after rewrites (query kept), or null when unchanged
-     * @param rewrittenHost the Host after {@code host_rewrite_literal} (the route action's, else the picked weighted
-     *     cluster's), or null when unchanged
+     * @param rewrittenHost the Host after the route action's own rewrites ({@code host_rewrite_literal}, ...), or null
+     *     when they leave it; the picked weighted cluster's {@code host_rewrite_literal} is its own
+     *     ({@link #weightedHost})
      */
     record Forward(VirtualHost virtualHost, Route route, RouteAction action, String cluster,
                    ClusterSpecifier.ClusterWeight weightedCluster, String rewrittenPath, String rewrittenHost)
-            implements RouteResult {}
+            implements RouteResult {
+        /** The picked weighted cluster's {@code host_rewrite_literal}, or null. */
+        public String weightedHost() {
+            return weightedCluster == null ? null : weightedCluster.hostRewriteLiteral();
+        }
+    }
 
     /** Answer with a redirect to {@code location}. */
     record Redirect(VirtualHost virtualHost, Route route, int status, String location) implements RouteResult {}

@@ -382,11 +382,8 @@ public final class RouteTable {
                         : headerOrEmpty(req, picked.clusterHeader());
             }
             String newPath = r.rewritePath(full, pathOnly, r.prefixRewrite);
-            // as Envoy's weighted entry: the picked cluster's Host first, then the route's, which wins
+            // the route's own Host rewrites; a picked weighted cluster's literal goes before them (HeaderMutator)
             String newHost = r.rewriteHost(req, pathOnly);
-            if (newHost == null && picked != null) {
-                newHost = picked.hostRewriteLiteral();
-            }
             return new RouteResult.Forward(r.virtualHost, r.route, a, cluster, picked, newPath, newHost);
         } else if (r.route.action() instanceof RedirectAction redirect) {
             return new RouteResult.Redirect(r.virtualHost, r.route, redirect.responseCode(),

@@ -6,6 +6,7 @@ import static com.github.tomakehurst.wiremock.client.WireMock.ok;
 import static dev.inmesh.runtime.router.RouterRig.cluster;
 import static dev.inmesh.runtime.router.RouterRig.get;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 
 import com.github.tomakehurst.wiremock.WireMockServer;
 import com.github.tomakehurst.wiremock.verification.LoggedRequest;
@@ -73,5 +74,28 @@ class RouterWeightedHostRewriteTest {
     void aRouteLevelHostRewriteLiteralWinsOverTheWeightedClustersOwn() {
         LoggedRequest up = callThroughSplit("host_rewrite_literal: route.reviews.internal");
         assertEquals("route.reviews.internal", up.getHeader("host"));
+    }
+
+    /**
+     * As Envoy's weighted cluster entry, which sets the Host itself: its literal adds no {@code x-forwarded-host}
+     * under the route's {@code append_x_forwarded_host} (it was appended), which only the route's own rewrites honour.
+     */
+    @Test
+    void aWeightedClustersHostRewriteAddsNoForwardedHostUnderAppendXForwardedHost() {
+        LoggedRequest up = callThroughSplit("append_x_forwarded_host: true");
+        assertEquals("v1.reviews.internal", up.getHeader("host"));
+        assertFalse(up.containsHeader("x-forwarded-host"), String.valueOf(up.getHeaders()));
+    }
+
+    /**
+     * A route-level rewrite under {@code append_x_forwarded_host} replaces the Host the weighted cluster's literal
+     * set before it: that Host is the one appended.
+     */
+    @Test
+    void aRouteLevelRewriteAppendsTheHostTheWeightedClusterSet() {
+        LoggedRequest up = callThroughSplit("host_rewrite_literal: route.reviews.internal\n"
+                + "      append_x_forwarded_host: true");
+        assertEquals("route.reviews.internal", up.getHeader("host"));
+        assertEquals("v1.reviews.internal", up.getHeader("x-forwarded-host"));
     }
 }
