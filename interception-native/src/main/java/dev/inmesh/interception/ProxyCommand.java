@@ -607,7 +607,7 @@ public final class ProxyCommand implements Callable<Integer> {
         AutoCloseable identityCaStop = identityStop;
         // the JDK's own hook closes the log handlers as the JVM starts to stop: held open until the stop is over
         Runnable logsReleased = ProxyLogManager.hold();
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+        Thread stop = new Thread(() -> {
             try {
                 if (quit.get()) {
                     proxy.skipDrain();
@@ -617,19 +617,30 @@ public final class ProxyCommand implements Callable<Integer> {
             } catch (Exception e) {
                 // stopping anyway
             }
-            closeQuietly(identityCaStop);
             try {
+                closeQuietly(identityCaStop);
                 // the access log lines of the last requests, which the writers' daemon threads may still hold
                 dev.inmesh.runtime.accesslog.AccessLogSink.flushAll(java.time.Duration.ofSeconds(2));
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
+            } finally {
+                // whatever failed above: the logs let go (else the JDK's own hook would wait for ever) and the halt
+                stopped.countDown();
+                logsReleased.run();
+                System.err.flush();
+                System.out.flush();
+                Runtime.getRuntime().halt(0);
             }
-            stopped.countDown();
+        }, "inmesh-proxy-stop");
+        try {
+            Runtime.getRuntime().addShutdownHook(stop);
+        } catch (IllegalStateException stopping) {
+            // a signal came before the hook was in: nothing drains; the logs are let go so that the JVM can stop
             logsReleased.run();
-            System.err.flush();
-            System.out.flush();
-            Runtime.getRuntime().halt(0);
-        }, "inmesh-proxy-stop"));
+            closeQuietly(proxy);
+            closeQuietly(identityCaStop);
+            return 0;
+        }
         stopped.await();
         return 0;
     }

@@ -31,6 +31,9 @@ public final class ProxyLogManager extends LogManager {
         // the root handlers made now: the JDK makes none once its shutdown hook has started
         Logger.getLogger("").getHandlers();
         synchronized (manager.lock) {
+            if (shuttingDown()) {
+                return () -> { }; // the JDK's hook may be waiting already: a hold now would never be let go
+            }
             manager.holds++;
         }
         java.util.concurrent.atomic.AtomicBoolean released = new java.util.concurrent.atomic.AtomicBoolean();

@@ -258,7 +258,14 @@ public final class MeshWebSocketClient implements WebSocketClient {
         return connecting.transform(ar -> {
             if (ar.succeeded()) {
                 // the 101 as a sidecar gives it: the route's response rules, the connection manager's headers
-                router.relayResponseHead(started, 101, ar.result().headers());
+                try {
+                    router.relayResponseHead(started, 101, ar.result().headers());
+                } catch (RuntimeException e) {
+                    // a response rule that failed: the WebSocket open is closed, not left to no one
+                    watch(ar.result(), relay);
+                    ar.result().close();
+                    return Future.failedFuture(e);
+                }
                 watch(ar.result(), relay);
                 return Future.succeededFuture(ar.result());
             }

@@ -771,6 +771,9 @@ final class HostPool {
                         h.shutdown(DRAIN_SECONDS, TimeUnit.SECONDS);
                     }
                 }
+                // a backstop: a caller handed the pool that never asks, or an exchange that never ends, would keep
+                // it open for good; after the drain time what still runs gets the shutdown's own drain time
+                c.vertx.setTimer(TimeUnit.SECONDS.toMillis(DRAIN_SECONDS), late -> shutdownAll(c));
             });
         } catch (RuntimeException closing) {
             shutdownAll(c); // Vert.x is closing, and its clients with it

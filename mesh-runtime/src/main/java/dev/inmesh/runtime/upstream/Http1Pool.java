@@ -246,7 +246,7 @@ final class Http1Pool implements HttpClient, PendingRequest.Queue, HostPool.Conn
     /**
      * Under the lock, while draining: the connections that carry no exchange leave the pool, when no request waits
      * and none is on its way to a connection not yet known (else one of them may be it); the pool is closed when
-     * nothing is under way. Returns what closes them, to run outside the lock.
+     * nothing is under way. The connections are closed here; returns what closes the pool, to run outside the lock.
      */
     private Runnable closeIdle() {
         if (closed || !waiting.isEmpty() || carrying != active) {
@@ -259,10 +259,12 @@ final class Http1Pool implements HttpClient, PendingRequest.Queue, HostPool.Conn
             }
         }
         usable.removeAll(idle);
+        // closed under the lock, as closeIdle(HttpConnection) closes: on its event loop the close takes the connection
+        // out of the Vert.x pool before a request this pool lets in next can be given it
+        idle.forEach(HttpConnection::close);
         boolean done = active == 0 && handedOut == 0;
         closed = done;
         return () -> {
-            idle.forEach(HttpConnection::close);
             if (done) {
                 connections.shutdown(HostPool.DRAIN_SECONDS, TimeUnit.SECONDS); // nothing left to carry
             }
