@@ -482,6 +482,7 @@ final class Http2Pool implements HttpClient, PendingRequest.Queue {
         List<PendingRequest> failed = new ArrayList<>(0);
         boolean close;
         HttpConnection settles;
+        List<Lane> idle;
         synchronized (this) {
             lane.active--;
             // a stream that ended tells the server's limit as its PING would: its SETTINGS came before
@@ -497,6 +498,8 @@ final class Http2Pool implements HttpClient, PendingRequest.Queue {
                 }
             }
             sends = dispatch();
+            // a drained pool's lanes that carry nothing now (after what dispatch gave them)
+            idle = draining ? closeIdle() : List.of();
         }
         failed.forEach(w -> w.fail(failure));
         sends.forEach(Runnable::run);
@@ -505,10 +508,6 @@ final class Http2Pool implements HttpClient, PendingRequest.Queue {
         }
         if (close) {
             lane.shutdown(HostPool.DRAIN_SECONDS, TimeUnit.SECONDS); // its streams are done: closes now
-        }
-        List<Lane> idle;
-        synchronized (this) {
-            idle = draining ? closeIdle() : List.of();
         }
         idle.forEach(l -> l.shutdown(HostPool.DRAIN_SECONDS, TimeUnit.SECONDS));
     }
