@@ -257,16 +257,15 @@ public final class MeshWebSocketClient implements WebSocketClient {
         }
         return connecting.transform(ar -> {
             if (ar.succeeded()) {
+                watch(ar.result(), relay);
                 // the 101 as a sidecar gives it: the route's response rules, the connection manager's headers
                 try {
                     router.relayResponseHead(started, 101, ar.result().headers());
                 } catch (RuntimeException e) {
-                    // a response rule that failed: the WebSocket open is closed, not left to no one
-                    watch(ar.result(), relay);
+                    // a response rule that failed: the WebSocket open is closed (and reported), not left to no one
                     ar.result().close();
                     return Future.failedFuture(e);
                 }
-                watch(ar.result(), relay);
                 return Future.succeededFuture(ar.result());
             }
             Throwable cause = ar.cause();

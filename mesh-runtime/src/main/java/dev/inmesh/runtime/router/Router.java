@@ -866,7 +866,7 @@ public final class Router {
             // what it made of them, its x-forwarded-client-cert element and its via once
             mutateRequestHeaders(req, table);
         }
-        ex.requestIdInResponse = req.alwaysSetRequestIdInResponse || forceTrace;
+        ex.requestIdInResponse |= forceTrace; // beside always_set_request_id_in_response (startExchange)
         if (req.tracer != null && tracing != null) {
             if (req.direction == StreamInfo.Direction.OUTBOUND) {
                 req.tracer.inheritBoundSpan(req.headers);

@@ -13,8 +13,6 @@ import io.vertx.core.http.PoolOptions;
 import io.vertx.core.http.impl.HttpClientConnectionInternal;
 import io.vertx.core.internal.ContextInternal;
 import io.vertx.core.internal.VertxInternal;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -70,10 +68,11 @@ final class HostPool {
     /**
      * How long after its host left the cluster a pool keeps its idle connections and takes requests as before: a
      * caller handed the pool just before may not have asked its request yet, which a closed pool would refuse (Envoy
-     * has no such gap: a worker picks the host and attaches its stream in one step). Then the pool drains for deletion
+     * has no such gap: a worker picks the host and attaches its stream in one step), the gap
+     * {@link #RECENT_USE_NANOS} allows for too. Then the pool drains for deletion
      * ({@link PendingRequest.Queue#closeWhenDone}).
      */
-    static final long RETIRED_GRACE_MILLIS = 1_000;
+    static final long RETIRED_GRACE_MILLIS = TimeUnit.NANOSECONDS.toMillis(RECENT_USE_NANOS);
 
     /**
      * The settings a pool is made with.
@@ -759,18 +758,13 @@ final class HostPool {
     private static void closeWhenDone(Current c) {
         try {
             c.vertx.setTimer(RETIRED_GRACE_MILLIS, id -> {
-                List<HttpClient> clients = new ArrayList<>();
-                clients.add(c.client);
-                if (c.perLoop != null) {
-                    clients.addAll(c.perLoop.values());
-                }
-                for (HttpClient h : clients) {
+                forEachClient(c, h -> {
                     if (h instanceof PendingRequest.Queue pool) {
                         pool.closeWhenDone();
                     } else {
                         h.shutdown(DRAIN_SECONDS, TimeUnit.SECONDS);
                     }
-                }
+                });
                 // a backstop: a caller handed the pool that never asks, or an exchange that never ends, would keep
                 // it open for good; after the drain time what still runs gets the shutdown's own drain time
                 c.vertx.setTimer(TimeUnit.SECONDS.toMillis(DRAIN_SECONDS), late -> shutdownAll(c));
@@ -782,9 +776,14 @@ final class HostPool {
 
     /** Lets the requests in flight on every client finish, then closes their connections. */
     private static void shutdownAll(Current c) {
-        c.client.shutdown(DRAIN_SECONDS, TimeUnit.SECONDS);
+        forEachClient(c, h -> h.shutdown(DRAIN_SECONDS, TimeUnit.SECONDS));
+    }
+
+    /** Runs {@code action} on each client of {@code c}: the shared one, then each loop's. */
+    private static void forEachClient(Current c, java.util.function.Consumer<HttpClient> action) {
+        action.accept(c.client);
         if (c.perLoop != null) {
-            c.perLoop.values().forEach(h -> h.shutdown(DRAIN_SECONDS, TimeUnit.SECONDS));
+            c.perLoop.values().forEach(action);
         }
     }
 

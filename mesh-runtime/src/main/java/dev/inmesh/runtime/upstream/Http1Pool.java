@@ -206,7 +206,7 @@ final class Http1Pool implements HttpClient, PendingRequest.Queue, HostPool.Conn
 
     private void released(HttpConnection connection, boolean closing) {
         PendingRequest next;
-        Runnable closeIdle;
+        boolean done;
         synchronized (this) {
             if (connection != null) { // an exchange that started on it
                 carried.computeIfPresent(connection, (c, n) -> n > 1 ? n - 1 : null);
@@ -219,13 +219,13 @@ final class Http1Pool implements HttpClient, PendingRequest.Queue, HostPool.Conn
             if (next == null) {
                 active--;
             }
-            closeIdle = draining ? closeIdle() : null;
+            done = draining && closeIdle();
         }
         if (next != null) {
             next.send(this::send);
         }
-        if (closeIdle != null) {
-            closeIdle.run();
+        if (done) {
+            connections.shutdown(HostPool.DRAIN_SECONDS, TimeUnit.SECONDS); // nothing left to carry
         }
     }
 
@@ -235,22 +235,25 @@ final class Http1Pool implements HttpClient, PendingRequest.Queue, HostPool.Conn
      */
     @Override
     public void closeWhenDone() {
-        Runnable closeIdle;
+        boolean done;
         synchronized (this) {
             draining = true;
-            closeIdle = closeIdle();
+            done = closeIdle();
         }
-        closeIdle.run();
+        if (done) {
+            connections.shutdown(HostPool.DRAIN_SECONDS, TimeUnit.SECONDS); // nothing left to carry
+        }
     }
 
     /**
      * Under the lock, while draining: the connections that carry no exchange leave the pool, when no request waits
      * and none is on its way to a connection not yet known (else one of them may be it); the pool is closed when
-     * nothing is under way. The connections are closed here; returns what closes the pool, to run outside the lock.
+     * nothing is under way. The connections are closed here; true when the pool is done, its client to be shut down
+     * outside the lock.
      */
-    private Runnable closeIdle() {
+    private boolean closeIdle() {
         if (closed || !waiting.isEmpty() || carrying != active) {
-            return () -> { };
+            return false;
         }
         List<HttpConnection> idle = new java.util.ArrayList<>(0);
         for (HttpConnection c : usable) {
@@ -262,13 +265,8 @@ final class Http1Pool implements HttpClient, PendingRequest.Queue, HostPool.Conn
         // closed under the lock, as closeIdle(HttpConnection) closes: on its event loop the close takes the connection
         // out of the Vert.x pool before a request this pool lets in next can be given it
         idle.forEach(HttpConnection::close);
-        boolean done = active == 0 && handedOut == 0;
-        closed = done;
-        return () -> {
-            if (done) {
-                connections.shutdown(HostPool.DRAIN_SECONDS, TimeUnit.SECONDS); // nothing left to carry
-            }
-        };
+        closed = active == 0 && handedOut == 0;
+        return closed;
     }
 
     /** Lets the requests under way finish (for {@code timeout} at most), then closes; the waiting requests fail. */
