@@ -113,11 +113,7 @@ final class MeshClientResponse implements HttpClientResponse {
         }
         if (failure == null) {
             router.complete(routed, bytes);
-            Handler<Void> h = endHandler;
-            if (h != null) {
-                h.handle(null);
-            }
-            endPromise.tryComplete();
+            ended();
         } else {
             router.upstreamBodyFailed(routed, bytes, failure);
             resetByMesh(failure);
@@ -138,6 +134,11 @@ final class MeshClientResponse implements HttpClientResponse {
         limited(StreamRateLimiter::cancel);
         upstream.request().reset(io.netty.handler.codec.http2.Http2Error.PROTOCOL_ERROR.code());
         router.upstreamBodyFailed(routed, 0, new IllegalArgumentException("a body on an answer that has none"));
+        ended();
+    }
+
+    /** The caller's response ended whole: its end handler, then its {@link #end()}. */
+    private void ended() {
         Handler<Void> h = endHandler;
         if (h != null) {
             h.handle(null);
