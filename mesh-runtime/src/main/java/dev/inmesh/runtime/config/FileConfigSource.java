@@ -204,21 +204,15 @@ public final class FileConfigSource implements ConfigSource {
             // after a failed reload, the identity's files too: the rejection may have been theirs; and the secrets
             // a cluster's TLS waits for
             List<String> identityNow = lastError == null && !secretsNotReady ? knownIdentity : secretsFingerprint();
-            if (now.equals(known)) {
-                synchronized (this) {
-                    settling = null; // back as they were read: a later change settles afresh
+            synchronized (this) {
+                if (!now.equals(known) && !now.equals(settling)) {
+                    // changed since the poll before: perhaps still being written, read once it stays put for a poll
+                    // interval (a file written in place, cut short, may still parse, and would drop the resources of
+                    // its unwritten part)
+                    settling = now;
+                    return null;
                 }
-            } else {
-                synchronized (this) {
-                    if (!now.equals(settling)) {
-                        // changed since the poll before: perhaps still being written, read once it stays put for a
-                        // poll interval (a file written in place, cut short, may still parse, and would drop the
-                        // resources of its unwritten part)
-                        settling = now;
-                        return null;
-                    }
-                    settling = null;
-                }
+                settling = null; // read now, or back as they were read: a later change settles afresh
             }
             if (!now.equals(known) || !java.util.Objects.equals(identityNow, knownIdentity)) {
                 // the identity's files as this read finds them, taken before it: a change during it reads again
