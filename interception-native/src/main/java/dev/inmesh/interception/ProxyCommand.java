@@ -293,7 +293,8 @@ public final class ProxyCommand implements Callable<Integer> {
      *     else the one Inmesh claims
      */
     record Identity(WorkloadInfo local, String clusterId, String peerMetadata, String peerMetadataId, String podName,
-                    String podIp, java.util.Map<String, String> labels, String istioVersion) {}
+                    String podIp, java.util.Map<String, String> labels, String istioVersion,
+                    io.envoyproxy.envoy.config.core.v3.Node bootstrap) {}
 
     /**
      * The identity from this command's options, else the Inmesh settings {@code o} ({@code INMESH_*}), else what
@@ -322,7 +323,7 @@ public final class ProxyCommand implements Callable<Integer> {
         String id = bootstrap != null && !bootstrap.getId().isEmpty() ? bootstrap.getId()
                 : dev.inmesh.runtime.xds.ads.NodeOptions.of(pod, ns, ip).nodeId();
         return new Identity(local, cluster, PeerMetadata.encode(local, cluster, in.getPodName()), id, pod, ip, labels,
-                PodInfo.istioVersion(bootstrap));
+                PodInfo.istioVersion(bootstrap), bootstrap);
     }
 
     /** Istio's metrics of the workload {@code identity}, in {@code registry}. */
@@ -333,7 +334,8 @@ public final class ProxyCommand implements Callable<Integer> {
     /**
      * The control plane to take the configuration from ({@code --xds-address}, else {@code inmesh.xds.address}, else
      * the {@code discoveryAddress} of Istio's {@code PROXY_CONFIG}; on istiod's TLS port with the root certificate
-     * and token Istio's injector mounts, when no others are set), as the sidecar node of this workload, over delta
+     * and token Istio's injector mounts, when no others are set), as the sidecar node of this workload (with the
+     * {@code id} and {@code cluster} of the bootstrap's {@code node} where it gives them, as Envoy), over delta
      * xDS with {@code --xds-delta} or {@code inmesh.xds.delta}; null for none. The interception mode the node reports
      * is Istio's {@code ISTIO_META_INTERCEPTION_MODE} when set, else {@code REDIRECT}, the rules' default; its
      * metadata has the {@code ISTIO_META_*} variables of {@code env}, as Istio's agent sends them ({@link #istioMeta}).
@@ -349,10 +351,11 @@ public final class ProxyCommand implements Callable<Integer> {
             o.setXdsDelta(true);
         }
         String mode = first(null, null, env.get("ISTIO_META_INTERCEPTION_MODE"), "REDIRECT");
-        // all the pod's labels, with the app and version labels this workload goes by
-        return dev.inmesh.runtime.mesh.DefaultMesh.adsOptions(
+        // all the pod's labels, with the app and version labels this workload goes by; the bootstrap's id and cluster
+        dev.inmesh.runtime.xds.ads.AdsOptions ads = dev.inmesh.runtime.mesh.DefaultMesh.adsOptions(
                 new MeshOptions(o).setPodName(identity.podName()).setPodIp(identity.podIp()), identity.local(),
                 identity.clusterId(), mode, identity.labels(), istioMeta(env));
+        return ads.withNode(ads.node().withBootstrap(identity.bootstrap()));
     }
 
     /**

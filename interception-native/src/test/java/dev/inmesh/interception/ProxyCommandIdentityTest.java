@@ -335,6 +335,20 @@ class ProxyCommandIdentityTest {
     }
 
     @Test
+    void aControlPlaneIsPresentedTheBootstrapNodesOwnIdAndCluster(@TempDir Path dir) throws Exception {
+        Path bootstrap = Files.writeString(dir.resolve("envoy.yaml"), BOOTSTRAP
+                .replace(dev.inmesh.runtime.mesh.BootstrapNodes.REVIEWS_V2_ID, "edge-proxy-7")
+                .replace("cluster: reviews.shop", "cluster: edge"));
+        ProxyCommand cmd = parse("-c", bootstrap.toString(), "--xds-address", "127.0.0.1:15010");
+        ProxyCommand.Identity id = cmd.identity(new MeshOptions(), Map.of());
+        var node = dev.inmesh.runtime.xds.ads.NodeBuilder.build(cmd.xds(new MeshOptions(), id, Map.of()).node());
+        assertEquals("edge-proxy-7", node.getId(), "as Envoy presents its bootstrap node, by which a server keys it");
+        assertEquals("edge", node.getCluster());
+        assertEquals("edge-proxy-7", id.peerMetadataId());
+        assertEquals("reviews-v2", node.getMetadata().getFieldsOrThrow("WORKLOAD_NAME").getStringValue());
+    }
+
+    @Test
     void theOptionsAndInmeshSettingsWinOverTheBootstrapsNodeWhichWinsOverIstiosEnvironment(@TempDir Path dir)
             throws Exception {
         Path bootstrap = Files.writeString(dir.resolve("envoy-rev.yaml"), BOOTSTRAP);

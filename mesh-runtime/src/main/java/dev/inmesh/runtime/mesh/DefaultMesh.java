@@ -294,9 +294,13 @@ public final class DefaultMesh implements Mesh {
         return peerMetadata;
     }
 
-    /** The ADS options of this mesh's settings, its node the sidecar node of its pod. */
+    /**
+     * The ADS options of this mesh's settings, its node the sidecar node of its pod, with the id and cluster of the
+     * configuration file's bootstrap {@code node} where it gives them ({@link NodeOptions#withBootstrap}).
+     */
     AdsOptions adsOptions() {
-        return adsOptions(options, local, options.getClusterId(), "NONE", pod.labels(), pod.metadata());
+        AdsOptions ads = adsOptions(options, local, options.getClusterId(), "NONE", pod.labels(), pod.metadata());
+        return ads.withNode(ads.node().withBootstrap(pod.bootstrap()));
     }
 
     /** Istio's sidecar node of the workload, as {@link #adsOptions} presents it (and the SDS client). */

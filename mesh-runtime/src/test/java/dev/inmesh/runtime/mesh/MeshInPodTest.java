@@ -219,4 +219,24 @@ class MeshInPodTest {
         assertEquals("west", own.options().getClusterId());
         assertEquals(List.of(), warnings);
     }
+
+    @Test
+    void aControlPlaneIsPresentedTheBootstrapNodesIdAndClusterAsEnvoyPresentsItsLocalNode() throws Exception {
+        // a generic xDS server (java-control-plane's snapshot cache, say) keys what it serves by the node's id
+        Path bootstrap = Files.writeString(secrets.resolve("envoy-rev.yaml"), BootstrapNodes.REVIEWS_V2
+                .replace(BootstrapNodes.REVIEWS_V2_ID, "edge-proxy-7"));
+        DefaultMesh mesh = mesh(new MeshOptions().setConfigFile(bootstrap.toString())
+                .setXdsAddress("127.0.0.1:15010"), Map.of());
+        Node node = NodeBuilder.build(mesh.adsOptions().node());
+        assertEquals("edge-proxy-7", node.getId(), "the bootstrap's id, not a sidecar id made of the pod");
+        assertEquals("edge-proxy-7", mesh.nodeId(), "one node id, for the admin server and for the control plane");
+        assertEquals("reviews.shop", node.getCluster());
+        assertEquals("reviews-v2-7f9c-abcde", node.getMetadata().getFieldsMap().get("NAME").getStringValue());
+        // without a bootstrap id, Istio's sidecar id of the pod
+        Path noId = Files.writeString(secrets.resolve("envoy-rev.yaml"), BootstrapNodes.REVIEWS_V2
+                .replace("  id: " + BootstrapNodes.REVIEWS_V2_ID + "\n", ""));
+        assertEquals("sidecar~10.1.2.3~reviews-v2-7f9c-abcde.shop~shop.svc.cluster.local", NodeBuilder.build(
+                mesh(new MeshOptions().setConfigFile(noId.toString()).setXdsAddress("127.0.0.1:15010"), Map.of())
+                        .adsOptions().node()).getId());
+    }
 }

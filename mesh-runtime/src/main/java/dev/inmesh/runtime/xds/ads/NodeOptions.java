@@ -20,10 +20,12 @@ import java.util.Objects;
  * @param interceptionMode {@code REDIRECT}, {@code TPROXY} or {@code NONE} ({@code INTERCEPTION_MODE})
  * @param serviceCluster the node's {@code cluster}; empty means {@code <app label or workload>.<namespace>}
  * @param extraMetadata more node metadata as strings ({@code SERVICE_ACCOUNT}, {@code OWNER}, ...)
+ * @param id the node's id; empty means Istio's sidecar id of the pod ({@link #nodeId})
  */
 public record NodeOptions(String podName, String namespace, String podIp, String dnsDomain, String clusterId,
                           String meshId, String istioVersion, Map<String, String> labels, String workloadName,
-                          String interceptionMode, String serviceCluster, Map<String, String> extraMetadata) {
+                          String interceptionMode, String serviceCluster, Map<String, String> extraMetadata,
+                          String id) {
 
     /** The Istio version Inmesh claims by default ({@code ISTIO_VERSION}), whose generated config it reads. */
     public static final String ISTIO_VERSION = "1.24.0";
@@ -47,6 +49,15 @@ public record NodeOptions(String podName, String namespace, String podIp, String
         serviceCluster = serviceCluster == null ? "" : serviceCluster;
         extraMetadata = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(
                 extraMetadata == null ? Map.of() : extraMetadata));
+        id = id == null ? "" : id;
+    }
+
+    /** These options with Istio's sidecar id ({@link #id} empty). */
+    public NodeOptions(String podName, String namespace, String podIp, String dnsDomain, String clusterId,
+                       String meshId, String istioVersion, Map<String, String> labels, String workloadName,
+                       String interceptionMode, String serviceCluster, Map<String, String> extraMetadata) {
+        this(podName, namespace, podIp, dnsDomain, clusterId, meshId, istioVersion, labels, workloadName,
+                interceptionMode, serviceCluster, extraMetadata, "");
     }
 
     /** The minimum: a pod's name, namespace and IP; everything else defaulted. */
@@ -57,7 +68,21 @@ public record NodeOptions(String podName, String namespace, String podIp, String
     /** The same node with these labels. */
     public NodeOptions withLabels(Map<String, String> l) {
         return new NodeOptions(podName, namespace, podIp, dnsDomain, clusterId, meshId, istioVersion, l,
-                workloadName, interceptionMode, serviceCluster, extraMetadata);
+                workloadName, interceptionMode, serviceCluster, extraMetadata, id);
+    }
+
+    /**
+     * The same node presented as the bootstrap's {@code node} says, as Envoy presents its local node to its xDS
+     * server: its {@code id} (a generic xDS server keys what it serves by it) and its {@code cluster}, each where it
+     * is not empty. {@code bootstrap} null: these options.
+     */
+    public NodeOptions withBootstrap(io.envoyproxy.envoy.config.core.v3.Node bootstrap) {
+        if (bootstrap == null) {
+            return this;
+        }
+        return new NodeOptions(podName, namespace, podIp, dnsDomain, clusterId, meshId, istioVersion, labels,
+                workloadName, interceptionMode, orElse(bootstrap.getCluster(), serviceCluster), extraMetadata,
+                orElse(bootstrap.getId(), id));
     }
 
     /**
@@ -70,11 +95,14 @@ public record NodeOptions(String podName, String namespace, String podIp, String
         extra.putAll(meta);
         String mesh = meta.get("MESH_ID");
         return new NodeOptions(podName, namespace, podIp, dnsDomain, clusterId, mesh == null ? meshId : mesh,
-                istioVersion, labels, workloadName, interceptionMode, serviceCluster, extra);
+                istioVersion, labels, workloadName, interceptionMode, serviceCluster, extra, id);
     }
 
-    /** Istio's sidecar node id: {@code sidecar~IP~POD.NAMESPACE~NAMESPACE.svc.DOMAIN}. */
+    /** The node's {@link #id}, else Istio's sidecar node id: {@code sidecar~IP~POD.NAMESPACE~NAMESPACE.svc.DOMAIN}. */
     public String nodeId() {
+        if (!id.isEmpty()) {
+            return id;
+        }
         return "sidecar~" + podIp + "~" + podName + "." + namespace + "~" + namespace + ".svc." + dnsDomain;
     }
 
