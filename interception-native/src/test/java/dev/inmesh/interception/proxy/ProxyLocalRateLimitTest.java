@@ -185,7 +185,8 @@ class ProxyLocalRateLimitTest {
      * A WebSocket upgrade the proxy relays itself meets the local rate limit filter as any request does, as Envoy runs
      * its HTTP filters on the upgrade request: with one token a minute, the first upgrade reaches the application and
      * the second is answered {@code 429 local_rate_limited} (flag RL, the config's response headers, counted), where
-     * it was relayed to the application without taking a token.
+     * it was relayed to the application without taking a token; the 429 has the request id under
+     * always_set_request_id_in_response, as any local reply.
      */
     @Test
     void aWebSocketUpgradeTheProxyRelaysItselfTakesATokenAsAnyRequest() throws Exception {
@@ -194,13 +195,15 @@ class ProxyLocalRateLimitTest {
         try (LoopbackProxy proxy = new LoopbackProxy("static_resources:\n  listeners:\n"
                 + dev.inmesh.runtime.router.IstioRbac.first(IstioRateLimit.enforced("ws_limit", 1,
                         "response_headers_to_add: [{header: {key: x-local-rate-limit, value: 'true'}}]"),
-                        Http1RequestsTest.listener("http", port, "upgrade_configs: [{upgrade_type: websocket}]"))
+                        Http1RequestsTest.listener("http", port, "upgrade_configs: [{upgrade_type: websocket}]"
+                                + "\n          always_set_request_id_in_response: true"))
                 + Http1RequestsTest.clusterC(app))) {
             String first = upgrade(port);
             assertTrue(first.startsWith("HTTP/1.1 200"), first);
             String second = upgrade(port);
             assertTrue(second.startsWith("HTTP/1.1 429"), second);
             assertTrue(second.contains("local_rate_limited"), second);
+            assertTrue(second.contains("\r\nx-request-id: "), "as on any local reply: " + second);
             assertTrue(second.toLowerCase(java.util.Locale.ROOT).contains("x-local-rate-limit: true"), second);
             assertEquals(1, appCalls.get(), "the refused upgrade never reached the application");
             assertRefusalLogged(proxy.requests, "c");

@@ -1173,6 +1173,7 @@ public final class Router {
             return null;
         }
         Exchange ex = new Exchange(req);
+        ex.requestIdInResponse = req.alwaysSetRequestIdInResponse; // as startExchange, which runs once it refuses
         ex.table = table;
         ex.route = result;
         Promise<RouterResponse> promise = Promise.promise();
