@@ -372,16 +372,14 @@ final class HostPool {
     }
 
     /**
-     * Lets {@code c}'s requests in flight finish, then closes its connections; its pool is no longer counted. The
-     * pool of a host that left the cluster ({@link #retired}) also serves the requests waiting and still asked, and
-     * closes each connection once it is idle ({@link #closeWhenDone}); any other fails its waiting requests.
+     * Lets {@code c}'s requests in flight finish, serves those waiting for its connections and those still asked, and
+     * closes each connection once it is idle ({@link #closeWhenDone}); its pool is no longer counted. So for a host
+     * that left the cluster ({@link #retired}), as Envoy's pools drain for deletion, and for one that stays (outlier
+     * ejection, failed health checks, new settings, a pool freed for {@code max_connection_pools}), whose requests
+     * Envoy's draining pool keeps too; new requests of a host that stays get a new pool.
      */
     private void close(Current c) {
-        if (retired()) {
-            closeWhenDone(c);
-        } else {
-            shutdownAll(c);
-        }
+        closeWhenDone(c);
         if (c.breakers != null) {
             c.breakers.poolClosed();
         }
