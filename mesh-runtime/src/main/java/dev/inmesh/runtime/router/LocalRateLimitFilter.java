@@ -391,7 +391,7 @@ public final class LocalRateLimitFilter {
 
         /**
          * A request's take: whether it got a token, the bucket's {@code max_tokens}, the whole tokens left, and the
-         * seconds until the bucket is full again ({@code x-ratelimit-reset}).
+         * {@code x-ratelimit-reset} seconds ({@link #resetSeconds}).
          */
         record Take(boolean allowed, long limit, long remaining, long resetSeconds) {}
 
@@ -417,13 +417,13 @@ public final class LocalRateLimitFilter {
                 double from = Double.longBitsToDouble(bits);
                 double tokens = now <= from ? 0 : Math.min(maxTokens, (now - from) * tokensPerFill / intervalNanos);
                 if (tokens < 1 - ROUNDING) {
-                    return new Take(false, maxTokens, 0, secondsUntilFull(tokens));
+                    return new Take(false, maxTokens, 0, resetSeconds(tokens));
                 }
                 double left = Math.max(0, tokens - 1);
                 // the moment from which the tokens left have filled; never backwards
                 double next = Math.max(from, now - nanosFor(left));
                 if (since.compareAndSet(bits, Double.doubleToRawLongBits(next))) {
-                    return new Take(true, maxTokens, (long) Math.floor(left + ROUNDING), secondsUntilFull(left));
+                    return new Take(true, maxTokens, (long) Math.floor(left + ROUNDING), resetSeconds(left));
                 }
             }
         }
@@ -434,12 +434,16 @@ public final class LocalRateLimitFilter {
         }
 
         /**
-         * The whole seconds (rounded up) until a bucket of {@code tokens} is full again, when its quota is whole
-         * again (the IETF draft's {@code RateLimit-Reset}); for a bucket whose {@code tokens_per_fill} is its
-         * {@code max_tokens}, at most the {@code fill_interval}.
+         * The {@code x-ratelimit-reset} of a bucket left with {@code tokens}, as Envoy's timer-less bucket (1.32 on)
+         * works it out: 0 while a whole token is left, else the milliseconds one token takes to fill (rounded up),
+         * in whole seconds rounded down (Envoy divides the milliseconds by 1000 as integers): a bucket of 3 tokens a
+         * minute says 20 once empty, one of 2 a second 0.
          */
-        private long secondsUntilFull(double tokens) {
-            return Math.max(0, (long) Math.ceil(nanosFor(maxTokens - tokens) / 1e9 - ROUNDING));
+        private long resetSeconds(double tokens) {
+            if (tokens >= 1 - ROUNDING) {
+                return 0;
+            }
+            return (long) Math.ceil(nanosFor(1) / 1e6) / 1000;
         }
     }
 

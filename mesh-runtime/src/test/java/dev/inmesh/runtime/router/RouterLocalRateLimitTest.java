@@ -125,8 +125,8 @@ class RouterLocalRateLimitTest {
             assertEquals(200, r.status());
             assertEquals("3", r.header("x-ratelimit-limit"));
             assertEquals(Integer.toString(2 - i), r.header("x-ratelimit-remaining"));
-            // the seconds until the bucket is full again, at 2 tokens a second: 0.5, 1 and 1.5 rounded up
-            assertEquals(i < 2 ? "1" : "2", r.header("x-ratelimit-reset"));
+            // as Envoy's: 0 while a token is left, else a token's fill time (500 ms at 2 a second) in whole seconds
+            assertEquals("0", r.header("x-ratelimit-reset"));
             assertNull(r.header("x-local-rate-limit"), "only a refusal carries response_headers_to_add");
         }
         RouterRig.Result refused = rig.call(rig.router(), request(hcm, "/"), table, clusters);
@@ -145,7 +145,7 @@ class RouterLocalRateLimitTest {
         assertEquals(1, stat("rl", "rate_limited"));
         assertEquals(1, stat("rl", "enforced"));
 
-        assertEquals("2", refused.header("x-ratelimit-reset"));
+        assertEquals("0", refused.header("x-ratelimit-reset"));
 
         // as Envoy's bucket since 1.32, it fills continuously at tokens_per_fill / fill_interval (2 a second), not
         // tokens_per_fill at the interval's end: the first token is back after 500 ms
@@ -445,16 +445,17 @@ class RouterLocalRateLimitTest {
         RouterRig.Result a = rig.call(rig.router(), request(hcm, "/a"), table, clusters);
         assertEquals("2", a.header("x-ratelimit-limit"));
         assertEquals("1", a.header("x-ratelimit-remaining"));
-        assertEquals("60", a.header("x-ratelimit-reset"));
+        assertEquals("0", a.header("x-ratelimit-reset"), "a token is left");
         RouterRig.Result b = rig.call(rig.router(), request(hcm, "/b"), table, clusters);
         assertEquals("10", b.header("x-ratelimit-limit"));
         assertEquals("8", b.header("x-ratelimit-remaining"), "/a took a default token too");
-        assertEquals("2", b.header("x-ratelimit-reset"), "two tokens short of full, at one a second");
+        assertEquals("0", b.header("x-ratelimit-reset"));
         rig.call(rig.router(), request(hcm, "/a"), table, clusters);
         RouterRig.Result refused = rig.call(rig.router(), request(hcm, "/a"), table, clusters);
         assertEquals(429, refused.status());
         assertEquals("2", refused.header("x-ratelimit-limit"));
         assertEquals("0", refused.header("x-ratelimit-remaining"));
+        assertEquals("60", refused.header("x-ratelimit-reset"), "empty: one token a minute (tokens_per_fill 1)");
     }
 
     @Test
