@@ -357,7 +357,10 @@ public final class AccessLogs {
         } else if (f instanceof AccessLogConfig.NotHealthCheck) {
             return e -> true; // Inmesh runs no health check filter: no request is a health check
         } else if (f instanceof AccessLogConfig.Traceable) {
-            return AccessLogEntry::traced;
+            // as Envoy's: a request its connection manager traces (it has a span) for the reason ServiceForced, the
+            // request id's 'a'; not one sampled, traced for its client or by the caller's B3 flag
+            return e -> e.log() != null && e.log().span() != null
+                    && dev.inmesh.runtime.tracing.Tracer.forced(e.requestHeader("x-request-id"));
         } else if (f instanceof AccessLogConfig.Sampled s) {
             long num = s.numerator();
             long den = s.denominator();

@@ -182,6 +182,14 @@ public final class Tracer {
         return decided;
     }
 
+    /**
+     * Whether request id {@code rid} (null: none) says its request is traced because it was forced (a trusted
+     * {@code x-envoy-force-trace}), Envoy's {@code ServiceForced} reason, which its {@code traceable_filter} logs.
+     */
+    public static boolean forced(String rid) {
+        return rid != null && reason(rid) == FORCED;
+    }
+
     /** Why the request id says the request is traced; {@link #NOT_TRACED} for any id that is no UUID. */
     static char reason(String rid) {
         if (rid.length() != 36) {

@@ -376,6 +376,34 @@ class AccessLogsTest {
         assertTrue(AccessLogs.filter(new AccessLogConfig.Sampled("k", 100, 100)).test(ok));
     }
 
+    /**
+     * Envoy's traceable_filter takes a request its connection manager traces for the reason ServiceForced (a trusted
+     * x-envoy-force-trace: the request id's 'a'), not one sampled ('9'), traced for its client ('b') or only by the
+     * caller's B3 flag, nor one of a connection manager that does not trace.
+     */
+    @Test
+    void theTraceableFilterTakesOnlyTheRequestsWhoseTraceWasForced() {
+        dev.inmesh.runtime.tracing.Tracer tracer = dev.inmesh.runtime.tracing.Tracer.compile(
+                new dev.inmesh.api.config.listener.Tracing(100, 100, 100, 256, List.of(), "envoy.tracers.zipkin",
+                        new dev.inmesh.api.config.listener.Tracing.Zipkin("zipkin", "/api/v2/spans",
+                                "zipkin.istio-system", true, false)), null, name -> null);
+        Predicate<AccessLogEntry> traceable = AccessLogs.filter(new AccessLogConfig.Traceable());
+        java.util.function.BiFunction<MultiMap, Boolean, AccessLogEntry> traced = (h, force) -> {
+            var span = tracer.start(h, force, true, "reviews", Instant.EPOCH, 0, new java.util.Random(7), null);
+            return AccessLogEntry.of(StreamInfos.outboundOk(), new RequestLog(AccessLogs.NONE, h, null, null, null,
+                    "http", span.sampled(), null, null, -1, null, -1, -1, null, null, null, span));
+        };
+        String rid = "12345678-7f0e-4f5c-a0d4-1d6a0f7a5f11";
+        assertTrue(traceable.test(traced.apply(MultiMap.caseInsensitiveMultiMap().add("x-request-id", rid), true)));
+        assertFalse(traceable.test(traced.apply(MultiMap.caseInsensitiveMultiMap().add("x-request-id", rid), false)),
+                "sampled at 100%: not forced");
+        assertFalse(traceable.test(traced.apply(MultiMap.caseInsensitiveMultiMap().add("x-request-id", rid)
+                .add("x-client-trace-id", "c1"), false)), "traced for its client");
+        assertFalse(traceable.test(entry(StreamInfos.outboundOk(), MultiMap.caseInsensitiveMultiMap()
+                .add("x-request-id", "12345678-7f0e-4f5c-a0d4-1d6a0f7a5f11".replace("-4f5c-", "-af5c-")), null)),
+                "no span: a connection manager that does not trace");
+    }
+
     @Test
     void aRuntimeFilterSamplesARequestByItsRequestIdAsEnvoySoEveryHopAgreesUnlessIndependent() {
         // Envoy: the id's first 8 hexadecimal digits modulo the denominator, against the numerator
