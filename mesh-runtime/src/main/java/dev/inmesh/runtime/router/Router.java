@@ -102,9 +102,11 @@ public final class Router {
     /**
      * Those of {@link #CONTROL_HEADERS} Envoy's router reads and takes off the request it sends on: what an internal
      * request's upstream never sees (it sees the rest: {@code x-envoy-force-trace}, {@code x-envoy-ip-tags}, ...).
+     * {@code x-envoy-upstream-rq-timeout-ms} is not among them: the router takes it off only when it read it
+     * ({@link #internalHeaders(MultiMap, boolean)}).
      */
     private static final AsciiString[] ROUTER_CONTROL_HEADERS = HeaderNames.of("x-envoy-retry-on",
-            "x-envoy-retry-grpc-on", "x-envoy-max-retries", "x-envoy-upstream-rq-timeout-ms",
+            "x-envoy-retry-grpc-on", "x-envoy-max-retries",
             "x-envoy-upstream-rq-per-try-timeout-ms", "x-envoy-retriable-status-codes",
             "x-envoy-retriable-header-names", "x-envoy-hedge-on-per-try-timeout", "x-envoy-upstream-alt-stat-name",
             "x-envoy-upstream-rq-timeout-alt-response", "x-envoy-upstream-stream-duration-ms");
@@ -140,7 +142,7 @@ public final class Router {
     public static void removeUntrustedHeaders(MultiMap headers, ForwardClientCert.Mode forwardClientCert,
                                               boolean peerCertificate, String clientCertElement, boolean internal) {
         if (internal) {
-            internalHeaders(headers);
+            internalHeaders(headers, false);
         } else {
             for (AsciiString name : CONTROL_HEADERS) {
                 headers.remove(name);
@@ -172,7 +174,8 @@ public final class Router {
             return; // bytes to a tcp_proxy: nothing is read or taken off
         }
         if (req.internal) {
-            internalHeaders(req.headers);
+            internalHeaders(req.headers, req.routerFilter.respectExpectedRqTimeout()
+                    && req.headers.contains(HeaderNames.X_ENVOY_EXPECTED_RQ_TIMEOUT_MS));
         } else {
             removeControlHeaders(req);
         }
@@ -181,10 +184,18 @@ public final class Router {
     /**
      * An internal request's control headers on its way upstream: as Envoy's router, what it read goes no further, the
      * rest does, with the connection manager's {@code x-envoy-internal: true}.
+     *
+     * @param expectedTimeoutRead whether the router took the route timeout from {@code x-envoy-expected-rq-timeout-ms}
+     *                            ({@code respect_expected_rq_timeout} and the header present, whatever its value): it
+     *                            then never read {@code x-envoy-upstream-rq-timeout-ms}, which goes on, as Envoy's
+     *                            {@code finalTimeout} leaves it
      */
-    private static void internalHeaders(MultiMap headers) {
+    private static void internalHeaders(MultiMap headers, boolean expectedTimeoutRead) {
         for (AsciiString name : ROUTER_CONTROL_HEADERS) {
             headers.remove(name);
+        }
+        if (!expectedTimeoutRead) {
+            headers.remove(Control.UPSTREAM_RQ_TIMEOUT_MS);
         }
         headers.set(X_ENVOY_INTERNAL, "true");
     }

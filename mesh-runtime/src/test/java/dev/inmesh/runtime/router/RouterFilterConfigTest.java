@@ -7,6 +7,7 @@ import static dev.inmesh.runtime.router.RouterRig.cluster;
 import static dev.inmesh.runtime.router.RouterRig.get;
 import static dev.inmesh.runtime.router.RouterRig.routeToC;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 
 import com.github.tomakehurst.wiremock.WireMockServer;
 import dev.inmesh.api.config.listener.RouterFilterConfig;
@@ -51,6 +52,56 @@ class RouterFilterConfigTest {
                 "x-envoy-upstream-rq-timeout-ms", "150").routerFilter(RESPECT_EXPECTED), routeToC("timeout: 0s"),
                 clusters);
         assertEquals(504, upstreamHeader.status());
+    }
+
+    /** An internal request (x-forwarded-for in 10.0.0.0/8, use_remote_address false) with the given headers. */
+    private static RouterRequest internal(String... headers) {
+        String[] all = new String[headers.length + 2];
+        all[0] = "x-forwarded-for";
+        all[1] = "10.1.2.3";
+        System.arraycopy(headers, 0, all, 2, headers.length);
+        var hcm = dev.inmesh.api.config.listener.HttpConnectionManager.of("outbound_0.0.0.0_9080", "r",
+                List.of(dev.inmesh.api.config.listener.HttpFilter.of("envoy.filters.http.router", "")))
+                .withInternalAddresses(List.of(new dev.inmesh.api.config.core.CidrRange("10.0.0.0", 8)));
+        return get("/x", all).internal(hcm);
+    }
+
+    private static String upstreamHeader(WireMockServer wm, int i, String name) {
+        var r = wm.getAllServeEvents().get(i).getRequest();
+        return r.containsHeader(name) ? r.getHeader(name) : null;
+    }
+
+    @Test
+    void withRespectExpectedRqTimeoutTheUpstreamTimeoutHeaderItDidNotReadGoesOn() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok("late").withFixedDelay(300)));
+        ClusterManager clusters = rig.clusters(cluster("c", wm.port()));
+        // the expected header wins (1000 ms, so the 300 ms answer comes): the router never read
+        // x-envoy-upstream-rq-timeout-ms, which goes upstream as Envoy's does; the per-try one it always consumes
+        var r = rig.call(rig.router(), internal("x-envoy-expected-rq-timeout-ms", "1000",
+                "x-envoy-upstream-rq-timeout-ms", "100", "x-envoy-upstream-rq-per-try-timeout-ms", "900")
+                .routerFilter(RESPECT_EXPECTED), routeToC("timeout: 0s"), clusters);
+        assertEquals(200, r.status());
+        assertEquals("100", upstreamHeader(wm, 0, "x-envoy-upstream-rq-timeout-ms"));
+        assertNull(upstreamHeader(wm, 0, "x-envoy-upstream-rq-per-try-timeout-ms"));
+        // an expected header Envoy cannot parse is still the one it looks at: the other is not read, and goes on
+        var invalid = rig.call(rig.router(), internal("x-envoy-expected-rq-timeout-ms", "soon",
+                "x-envoy-upstream-rq-timeout-ms", "100").routerFilter(RESPECT_EXPECTED), routeToC("timeout: 0s"),
+                clusters);
+        assertEquals(200, invalid.status());
+        // without the expected header, or without respect_expected_rq_timeout, the router reads it and consumes it
+        var noExpected = rig.call(rig.router(), internal("x-envoy-upstream-rq-timeout-ms", "1000")
+                .routerFilter(RESPECT_EXPECTED), routeToC("timeout: 0s"), clusters);
+        assertEquals(200, noExpected.status());
+        var noRespect = rig.call(rig.router(), internal("x-envoy-expected-rq-timeout-ms", "1000",
+                "x-envoy-upstream-rq-timeout-ms", "1000"), routeToC("timeout: 0s"), clusters);
+        assertEquals(200, noRespect.status());
+        var events = wm.getAllServeEvents();
+        assertEquals(4, events.size());
+        // WireMock lists its serve events newest first
+        assertEquals("100", upstreamHeader(wm, 2, "x-envoy-upstream-rq-timeout-ms"));
+        assertNull(upstreamHeader(wm, 1, "x-envoy-upstream-rq-timeout-ms"));
+        assertNull(upstreamHeader(wm, 0, "x-envoy-upstream-rq-timeout-ms"));
     }
 
     @Test
