@@ -60,6 +60,8 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
     static final String DOWNSTREAM_TLS = "downstream-tls";
     /** The name of the handler counting the connection's bytes for its listener's access log, when it has one. */
     private static final String LISTENER_BYTES = "listener-log-bytes";
+    /** Envoy's response code details of a connection no filter chain of its listener takes. */
+    private static final String FILTER_CHAIN_NOT_FOUND = "filter_chain_not_found";
 
     private final ProxyRuntime runtime;
     private final MeshSnapshot snapshot;
@@ -119,6 +121,8 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
     private String transportFailureReason;
     /** Why this proxy closed the connection at layer 4, or null (Envoy's connection termination details). */
     private String terminationDetails;
+    /** Envoy's response code details of the connection ({@link #FILTER_CHAIN_NOT_FOUND}), or null. */
+    private String responseCodeDetails;
     private boolean tcpLogged;
     /** The upstream connects tcp_proxy made for the connection, Envoy's attempt count. */
     private int connectAttempts;
@@ -501,9 +505,17 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
             if (listenerStats != null) {
                 listenerStats.noFilterChainMatch();
             }
-            // as Envoy's listener access log (which Istio configures): the connection's line, flagged NR, in the
-            // listener's own access_log when it names one (written as the connection closes), else --access-log
+            // as Envoy's listener access log (which Istio configures): the connection's line, flagged NR with the
+            // details filter_chain_not_found, in the listener's own access_log when it names one (written as the
+            // connection closes), else --access-log; no connection was made, so no bytes count (the listener filters
+            // only peeked at those they read)
             tcpFlags.add(ResponseFlag.NO_ROUTE_FOUND);
+            responseCodeDetails = FILTER_CHAIN_NOT_FOUND;
+            if (downstreamBytes != null) {
+                ctx.pipeline().remove(downstreamBytes);
+                downstreamBytes.received = 0;
+                downstreamBytes.sent = 0;
+            }
             String sni = detection.serverName();
             serverName = sni == null || sni.isEmpty() ? null : sni;
             if (listenerLogs.isEmpty()) {
@@ -1032,7 +1044,7 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
                 direct.remote(), direct.local(), peerPrincipal(),
                 // as Envoy's %DOWNSTREAM_LOCAL_URI_SAN%: the proxy's certificate, whether the client sent one or not
                 dev.inmesh.runtime.router.ForwardedClientCert.principal(ownCertificates), upstreamPeerPrincipal,
-                upstreamLocalPrincipal);
+                upstreamLocalPrincipal, responseCodeDetails);
     }
 
     /**

@@ -258,6 +258,46 @@ class ProxyAccessLogTest {
         assertEquals(List.of("NR " + port + " - -"), lines(log, 1), "no chain took it");
     }
 
+    /**
+     * {@link TcpRelayTest#config} whose only chain takes the SNI {@code only.example}, after a TLS inspector, and
+     * whose listener has {@code listenerFields} (at its indentation).
+     */
+    static String onlyExampleConfig(int port, String listenerFields) throws Exception {
+        return TcpRelayTest.config(port, "", "", LoopbackProxy.freePort())
+                .replace("    - filters:\n", "    - filter_chain_match: {server_names: [only.example]}\n      filters:\n")
+                .replace("    filter_chains:\n", listenerFields
+                        + "    listener_filters: [{name: envoy.filters.listener.tls_inspector}]\n    filter_chains:\n");
+    }
+
+    /** Sends a plain HTTP request on a new connection to {@code port} and waits until the proxy closes it. */
+    static void plainRequestClosed(int port) throws Exception {
+        try (Socket client = new Socket(InetAddress.getLoopbackAddress(), port)) {
+            client.setSoTimeout(10_000);
+            client.getOutputStream().write("GET /x HTTP/1.1\r\nHost: localhost\r\n\r\n"
+                    .getBytes(StandardCharsets.UTF_8));
+            try {
+                assertEquals(-1, client.getInputStream().read(), "closed without an answer");
+            } catch (java.net.SocketException reset) {
+                // closed with unread bytes: a reset is a close too
+            }
+        }
+    }
+
+    @Test
+    void aConnectionNoFilterChainTakesAfterItsBytesWereInspectedIsLoggedFilterChainNotFoundWithNoBytes()
+            throws Exception {
+        // as Envoy's listener: NR with the details filter_chain_not_found, and no connection, so no bytes counted
+        // (the TLS inspector only peeked at them), as Istio's black-hole lines read
+        Path log = dir.resolve("listener.log");
+        int port = LoopbackProxy.freePort();
+        String config = onlyExampleConfig(port, accessLog(log, "%RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS% "
+                + "%BYTES_RECEIVED% %BYTES_SENT% %FILTER_CHAIN_NAME%", "    "));
+        proxy = StandaloneProxy.start(new StandaloneProxy.Settings(Files.writeString(dir.resolve("sni.yaml"),
+                config), -1, -1, 1, AccessLogs.observer(null), AdminHook.NONE));
+        plainRequestClosed(port);
+        assertEquals(List.of("NR filter_chain_not_found 0 0 -"), linesSettled(log, 1));
+    }
+
     /** A listener's access_log of two file loggers: {@code all} unfiltered, {@code nr} with Istio's NR filter. */
     private static String listenerLogs(Path all, String format, Path nr) {
         return (accessLog(all, format, "") + """

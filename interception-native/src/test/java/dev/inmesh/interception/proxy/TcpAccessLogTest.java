@@ -152,8 +152,21 @@ class TcpAccessLogTest {
         try (LoopbackProxy proxy = new LoopbackProxy(config)) {
             proxy.server.tcpAccessLog(AccessLog.create(AccessLog.Format.TEXT, lines::add)::log);
             int clientPort = closedWithoutAnswer(port);
-            assertTrue(awaitLine().matches(TIME + "\"- - -\" 0 NR - - \"-\" 0 0 \\d+ - \"-\" \"-\" \"-\" \"-\" \"-\" "
-                    + "- - 127\\.0\\.0\\.1:" + port + " 127\\.0\\.0\\.1:" + clientPort + " - -"), lines.toString());
+            assertTrue(awaitLine().matches(TIME + "\"- - -\" 0 NR filter_chain_not_found - \"-\" 0 0 \\d+ - \"-\" \"-\" "
+                    + "\"-\" \"-\" \"-\" - - 127\\.0\\.0\\.1:" + port + " 127\\.0\\.0\\.1:" + clientPort + " - -"),
+                    lines.toString());
+        }
+    }
+
+    @Test
+    void aConnectionNoFilterChainTakesAfterItsBytesWereInspectedIsLoggedWithNoBytes() throws Exception {
+        // as Istio's black-hole lines: the TLS inspector only peeked at the request, and no connection was made
+        int port = LoopbackProxy.freePort();
+        try (LoopbackProxy proxy = new LoopbackProxy(ProxyAccessLogTest.onlyExampleConfig(port, ""))) {
+            proxy.server.tcpAccessLog(AccessLog.create(AccessLog.Format.TEXT, lines::add)::log);
+            ProxyAccessLogTest.plainRequestClosed(port);
+            String line = awaitLine();
+            assertTrue(line.matches(TIME + "\"- - -\" 0 NR filter_chain_not_found - \"-\" 0 0 \\d+ - .*"), line);
         }
     }
 

@@ -38,6 +38,8 @@ import java.util.Set;
  *     the client presented one, or null (Envoy's {@code %DOWNSTREAM_LOCAL_URI_SAN%})
  * @param upstreamPeerPrincipal the first URI SAN of the upstream's certificate in the TLS the relay originated, or null
  * @param upstreamLocalPrincipal the first URI SAN of the certificate the proxy presented in it, or null
+ * @param responseCodeDetails Envoy's {@code %RESPONSE_CODE_DETAILS%} of the connection: {@code filter_chain_not_found}
+ *     for one no filter chain of its listener took, as Envoy's listener sets it; null otherwise
  */
 public record TcpStreamInfo(
         Instant startTime,
@@ -60,7 +62,8 @@ public record TcpStreamInfo(
         String downstreamPeerPrincipal,
         String downstreamLocalPrincipal,
         String upstreamPeerPrincipal,
-        String upstreamLocalPrincipal) {
+        String upstreamLocalPrincipal,
+        String responseCodeDetails) {
 
     public TcpStreamInfo {
         responseFlags = ResponseFlag.copyInOrder(responseFlags);
@@ -72,6 +75,21 @@ public record TcpStreamInfo(
                 : downstreamDirectLocalAddress;
     }
 
+    /** A connection without response code details. */
+    public TcpStreamInfo(Instant startTime, Set<ResponseFlag> responseFlags, long bytesReceived, long bytesSent,
+                         long durationMillis, String upstreamHost, String upstreamCluster, String upstreamLocalAddress,
+                         String downstreamLocalAddress, String downstreamRemoteAddress, String requestedServerName,
+                         String upstreamTransportFailureReason, String connectionTerminationDetails, int attemptCount,
+                         String upstreamClusterObservabilityName, String downstreamDirectRemoteAddress,
+                         String downstreamDirectLocalAddress, String downstreamPeerPrincipal,
+                         String downstreamLocalPrincipal, String upstreamPeerPrincipal, String upstreamLocalPrincipal) {
+        this(startTime, responseFlags, bytesReceived, bytesSent, durationMillis, upstreamHost, upstreamCluster,
+                upstreamLocalAddress, downstreamLocalAddress, downstreamRemoteAddress, requestedServerName,
+                upstreamTransportFailureReason, connectionTerminationDetails, attemptCount,
+                upstreamClusterObservabilityName, downstreamDirectRemoteAddress, downstreamDirectLocalAddress,
+                downstreamPeerPrincipal, downstreamLocalPrincipal, upstreamPeerPrincipal, upstreamLocalPrincipal, null);
+    }
+
     /**
      * The connection's values in a request's form, its HTTP ones unknown (no method, headers nor response code): what
      * the access log and Istio's stats dimensions read from a connection, as Envoy's attributes of a connection.
@@ -81,8 +99,8 @@ public record TcpStreamInfo(
      * @param localPrincipal the first URI SAN of the proxy's own certificate in it, or null
      */
     public StreamInfo asStreamInfo(boolean mutualTls, String peerPrincipal, String localPrincipal) {
-        return new StreamInfo(null, startTime, null, null, null, 0, responseFlags, null, bytesReceived, bytesSent,
-                durationMillis, -1, null, null, null, null, upstreamHost, upstreamCluster, upstreamLocalAddress,
+        return new StreamInfo(null, startTime, null, null, null, 0, responseFlags, responseCodeDetails, bytesReceived,
+                bytesSent, durationMillis, -1, null, null, null, null, upstreamHost, upstreamCluster, upstreamLocalAddress,
                 downstreamLocalAddress, downstreamRemoteAddress, requestedServerName, null, attemptCount, null, null,
                 null, null, null, mutualTls, peerPrincipal, localPrincipal, upstreamTransportFailureReason,
                 upstreamPeerPrincipal, -1, -1, upstreamLocalPrincipal, true, null, upstreamClusterObservabilityName, -1,
@@ -95,7 +113,8 @@ public record TcpStreamInfo(
                 upstreamLocalAddress, downstreamLocalAddress, downstreamRemoteAddress, requestedServerName,
                 upstreamTransportFailureReason, connectionTerminationDetails, attemptCount,
                 upstreamClusterObservabilityName, downstreamDirectRemoteAddress, downstreamDirectLocalAddress,
-                downstreamPeerPrincipal, downstreamLocalPrincipal, upstreamPeerPrincipal, upstreamLocalPrincipal);
+                downstreamPeerPrincipal, downstreamLocalPrincipal, upstreamPeerPrincipal, upstreamLocalPrincipal,
+                responseCodeDetails);
     }
 
     /** A connection whose upstream connect attempts are not counted, its cluster observed by its name. */
