@@ -266,8 +266,9 @@ public final class Http1ResponseFraming extends ChannelDuplexHandler {
     }
 
     /**
-     * Why Envoy's codec refuses a response head of this status with these headers, or null when it takes it: besides
-     * the framing rules above, a 1xx or a 204 with a {@code Transfer-Encoding} (Netty's decoder takes off the
+     * Why Envoy's codec refuses a response head of this status with these headers, or null when it takes it: a status
+     * outside 100-599 (Envoy's HTTP/1 parser refuses it, where Netty reads any number: {@code HTTP/1.1 2000 OK} went
+     * on as a 2000); besides the framing rules above, a 1xx or a 204 with a {@code Transfer-Encoding} (Netty's decoder takes off the
      * {@code chunked} of a 204's, noted) or a {@code Content-Length} other than {@code 0}, which Envoy's client codec
      * refuses (its {@code onHeadersCompleteBase}: {@code http1.transfer_encoding_not_allowed},
      * {@code http1.content_length_not_allowed}) where Netty would read no body and then take that body's bytes as
@@ -275,6 +276,9 @@ public final class Http1ResponseFraming extends ChannelDuplexHandler {
      * rules too.)
      */
     public static String refusal(int status, HttpHeaders h) {
+        if (status < 100 || status > 599) {
+            return "invalid response status " + status;
+        }
         if (status < 200 || status == 204) {
             if (h.contains(HttpHeaderNames.TRANSFER_ENCODING)
                     || h instanceof LengthNotingHeaders l && l.codingDropped) {

@@ -17,8 +17,8 @@ import org.junit.jupiter.api.Timeout;
 
 /**
  * An HTTP/1 upstream whose response head cannot be read, or whose framing Envoy's codec refuses (a
- * {@code Transfer-Encoding} beside a {@code Content-Length}, a coding other than {@code chunked}), is a protocol
- * error, as Envoy's codec reports it (502 UPE, {@code protocol error}), and so is one that closes in the middle of its
+ * {@code Transfer-Encoding} beside a {@code Content-Length}, a coding other than {@code chunked}), or whose status
+ * is outside 100-599, is a protocol error, as Envoy's codec reports it (502 UPE, {@code protocol error}), and so is one that closes in the middle of its
  * status line or headers; one that closes before any answer is a connection termination (503 UC).
  */
 @Timeout(30)
@@ -77,6 +77,10 @@ class RouterUpstreamProtocolErrorTest {
             // a 204 with a body's framing, which Envoy's client codec refuses (a length of 0 it takes off)
             "HTTP/1.1 204 No Content\r\ncontent-length: 5\r\n\r\nhello",
             "HTTP/1.1 204 No Content\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+            // a status code outside 100-599, which Envoy's HTTP/1 parser refuses (Netty reads any number)
+            "HTTP/1.1 2000 OK\r\ncontent-length: 2\r\n\r\nok",
+            "HTTP/1.1 600 Nope\r\ncontent-length: 2\r\n\r\nok",
+            "HTTP/1.1 99 Nope\r\ncontent-length: 2\r\n\r\nok",
             // the connection closed in the middle of the headers: the end of input in the middle of a message
             "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n",
             // or in its status line (which Netty's decoder drops at the close without a word)
