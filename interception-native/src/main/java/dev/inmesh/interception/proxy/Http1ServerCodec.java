@@ -1,6 +1,7 @@
 package dev.inmesh.interception.proxy;
 
 import dev.inmesh.api.config.listener.Http1Options;
+import dev.inmesh.runtime.upstream.Http1BodyEnd;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufUtil;
 import io.netty.channel.ChannelHandlerContext;

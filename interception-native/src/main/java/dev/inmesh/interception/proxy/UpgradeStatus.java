@@ -3,6 +3,7 @@ package dev.inmesh.interception.proxy;
 import dev.inmesh.runtime.router.ReasonPhrases;
 import dev.inmesh.runtime.router.Router;
 import dev.inmesh.runtime.stats.ResponseFlag;
+import dev.inmesh.runtime.upstream.Http1BodyEnd;
 import dev.inmesh.runtime.upstream.Http1ResponseFraming;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.Channel;

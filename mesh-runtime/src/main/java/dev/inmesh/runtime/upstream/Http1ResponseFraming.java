@@ -14,6 +14,7 @@ import io.netty.handler.codec.PrematureChannelClosureException;
 import io.netty.handler.codec.http.DefaultFullHttpResponse;
 import io.netty.handler.codec.http.DefaultHttpHeaders;
 import io.netty.handler.codec.http.DefaultHttpHeadersFactory;
+import io.netty.handler.codec.http.DefaultLastHttpContent;
 import io.netty.handler.codec.http.HttpClientCodec;
 import io.netty.handler.codec.http.HttpDecoderConfig;
 import io.netty.handler.codec.http.HttpHeaderNames;
@@ -24,6 +25,7 @@ import io.netty.handler.codec.http.HttpRequest;
 import io.netty.handler.codec.http.HttpResponse;
 import io.netty.handler.codec.http.HttpResponseStatus;
 import io.netty.handler.codec.http.HttpStatusClass;
+import io.netty.handler.codec.http.HttpUtil;
 import io.netty.handler.codec.http.HttpVersion;
 import io.netty.handler.codec.http.LastHttpContent;
 import io.netty.util.AsciiString;
@@ -62,14 +64,33 @@ import java.util.List;
  * The connection is closed and counted ({@code upstream_cx_protocol_error}, except an unasked 408, as Envoy leaves
  * an idle connection's request timeout uncounted); the answer already read whole goes on, and nothing after it does,
  * so that the next request takes another connection where Vert.x would have read those bytes as the start of its
- * answer and failed it. Netty's decoder keeps bytes that do not yet make a line; those found in the read that ended
- * the answer are seen where the decoder reads straight from that read's buffer, which is where a whole answer or its
- * last part arrives in one read.
+ * answer and failed it. Those found in the read that ended the answer are seen in that read's buffer, which the decoder
+ * reads straight from (below).
+ *
+ * <p>A chunk size of 2 GiB or more is a protocol error: Netty's decoder adds a size's digits in an {@code int} and
+ * checks only for a negative result, so that {@code 100000005} (4 GiB + 5) was read as 5 and the rest of the chunk
+ * as the next answer on the connection, the answer to another request (Envoy's codec reads the size whole, and refuses
+ * what it cannot read). The chunks are followed ({@link Http1BodyEnd}) over each read before the decoder gets it, from
+ * where the head ended; the read is made to end where they break, so that the decoder never reads the size. A break at
+ * the body's first size line fails the head (the router's 502 UPE); a later one lets the chunks before it go on, then
+ * ends the body the caller has with a failed last content (a reset after the response began, as Envoy's codec gives
+ * the headers and the body it read before its error). Either way the connection closes and nothing after the break
+ * is read. Broken chunk framing the mirror cannot follow (a size line with a bare CR,
+ * bytes other than a line end after a chunk's data), which Netty's decoder takes, is refused the same way, as Envoy's
+ * codec refuses it. Only the chunks' size and trailer lines are looked at byte by byte; their data are skipped.
+ *
+ * <p>A status outside 100-599 is a protocol error too, as Envoy's HTTP/1 parser refuses it.
+ *
+ * <p>The decoder keeps the bytes of a line not whole yet at the end of a read; they are taken back from it and put
+ * before the next read's (a copy, only then), so that the decoder always reads straight from the buffer of the read
+ * being decoded: where it stands in it is where a body begins, whatever the reads' sizes.
  */
 public final class Http1ResponseFraming extends ChannelDuplexHandler {
     private static final String NAME = "inmesh-response-framing";
     /** Vert.x's setting: header names and values validated unless its system property turns that off. */
     private static final boolean VALIDATE = !HttpHeadersInternal.DISABLE_HTTP_HEADERS_VALIDATION;
+    private static final String CHUNKS_BROKEN =
+            "invalid chunk size or chunk framing (a size over " + Integer.MAX_VALUE + ", or a broken line)";
     private static final HttpHeadersFactory HEADERS = new NotingFactory(VALIDATE
             ? DefaultHttpHeadersFactory.headersFactory()
             : DefaultHttpHeadersFactory.headersFactory().withValidation(false));
@@ -92,8 +113,26 @@ public final class Http1ResponseFraming extends ChannelDuplexHandler {
     private boolean inFinal;
     /** Whether a 101 turned the connection into a tunnel: its bytes are not HTTP's any more. */
     private boolean upgraded;
-    /** The bytes of the read being decoded, while {@link Received} passes them to the codec; else null. */
+    /**
+     * The bytes of the read being decoded, while {@link Received} passes them to the codec; else null. The codec reads
+     * straight from them (it holds nothing from an earlier read: {@link #held}), so that their reader index is where
+     * it stands.
+     */
     private ByteBuf reading;
+    /**
+     * The bytes at the end of a read that the codec left unread (a line not whole yet), taken back from it and put
+     * before the next read's, so that the codec never holds bytes of its own; null when it left none.
+     */
+    private ByteBuf held;
+    /** This handler's context, where a body refused before the codec read it ends. */
+    private ChannelHandlerContext context;
+    /**
+     * The chunks of the chunked body being read, followed over the bytes before the codec gets them (from where its
+     * head ended), so that a chunk size it would read wrapped is refused first; null outside a chunked body.
+     */
+    private Http1BodyEnd chunks;
+    /** Whether the chunks broke in the read being decoded, after bytes of the body: it is cut at the read's end. */
+    private boolean cutPending;
 
     private Http1ResponseFraming(boolean keepTrailers, Runnable protocolError) {
         this.keepTrailers = keepTrailers;
@@ -123,6 +162,11 @@ public final class Http1ResponseFraming extends ChannelDuplexHandler {
         Http1ResponseFraming framing = new Http1ResponseFraming(keepTrailers, protocolError);
         channel.pipeline().addAfter("codec", NAME, framing);
         channel.pipeline().addBefore("codec", NAME + "-bytes", framing.new Received());
+    }
+
+    @Override
+    public void handlerAdded(ChannelHandlerContext ctx) {
+        context = ctx;
     }
 
     @Override
@@ -162,6 +206,9 @@ public final class Http1ResponseFraming extends ChannelDuplexHandler {
         }
         if (msg instanceof HttpResponse r && r.decoderResult().isSuccess()) {
             String refusal = refusal(r.status().code(), r.headers());
+            if (refusal == null && !upgraded && HttpUtil.isTransferEncodingChunked(r)) {
+                refusal = chunksFollow();
+            }
             if (refusal != null) {
                 refused = true;
                 r.setDecoderResult(DecoderResult.failure(new IllegalArgumentException(refusal)));
@@ -184,6 +231,38 @@ public final class Http1ResponseFraming extends ChannelDuplexHandler {
             ctx.channel().close();
         }
         ctx.fireChannelRead(msg);
+    }
+
+    /**
+     * A chunked body follows the head just read (the codec took the coding off a head without a body): its chunks
+     * are followed from where the codec stands, over the rest of the read; why they are refused, or null.
+     */
+    private String chunksFollow() {
+        chunks = Http1BodyEnd.chunked();
+        if (reading == null || !follow(reading)) {
+            return null;
+        }
+        if (reading.isReadable()) {
+            cutPending = true; // the chunks before the break go on first
+            return null;
+        }
+        return CHUNKS_BROKEN; // at the body's first size line: nothing of it goes on
+    }
+
+    /**
+     * Follows the chunks over {@code b}'s readable bytes; where they break, {@code b} is made to end there, so that the
+     * decoder reads none of the bytes that broke them: then true.
+     */
+    private boolean follow(ByteBuf b) {
+        if (chunks.take(b) >= 0) {
+            if (chunks.ended()) {
+                chunks = null;
+            }
+            return false;
+        }
+        b.writerIndex(chunks.brokenAt());
+        chunks = null;
+        return true;
     }
 
     /** Whether {@code buf} (null: not known) still holds bytes other than CR and LF. */
@@ -214,6 +293,7 @@ public final class Http1ResponseFraming extends ChannelDuplexHandler {
 
     @Override
     public void channelInactive(ChannelHandlerContext ctx) {
+        releaseHeld();
         if (outstanding > 0 || upgraded) {
             // after what the codec's end of input completed (a body the close delimits): a request whose final answer
             // is not whole, or the tunnel of a 101, is cut short by the close
@@ -231,8 +311,23 @@ public final class Http1ResponseFraming extends ChannelDuplexHandler {
         ctx.fireChannelInactive();
     }
 
-    /** Before the codec: notes that the answer to the request written began. */
+    private void releaseHeld() {
+        if (held != null) {
+            held.release();
+            held = null;
+        }
+    }
+
+    /**
+     * Before the codec: notes that the answer to the request written began, follows the chunks of a chunked body
+     * before the codec reads them, and gives the codec each read whole with what it left of the one before.
+     */
     private final class Received extends ChannelInboundHandlerAdapter {
+        @Override
+        public void handlerRemoved(ChannelHandlerContext ctx) {
+            releaseHeld();
+        }
+
         @Override
         public void channelRead(ChannelHandlerContext ctx, Object msg) {
             if (!(msg instanceof ByteBuf b)) {
@@ -256,11 +351,63 @@ public final class Http1ResponseFraming extends ChannelDuplexHandler {
             if (awaitingHead && !answerBegun && b.forEachByte(ByteProcessor.FIND_NON_CRLF) >= 0) {
                 answerBegun = true;
             }
+            if (chunks != null && !upgraded && follow(b)) {
+                cutPending = true;
+            }
+            b = whole(ctx, b);
+            b.retain(); // to see what the codec left of it
             reading = b;
             try {
-                ctx.fireChannelRead(msg);
+                ctx.fireChannelRead(b);
             } finally {
                 reading = null;
+                try {
+                    leftOver(b);
+                } finally {
+                    b.release();
+                }
+            }
+        }
+
+        /** {@code b} after the bytes the codec left of the read before (a copy only then), in one buffer. */
+        private ByteBuf whole(ChannelHandlerContext ctx, ByteBuf b) {
+            if (held == null && b.isContiguous()) {
+                return b; // most reads
+            }
+            ByteBuf all = ctx.alloc().buffer((held == null ? 0 : held.readableBytes()) + b.readableBytes());
+            if (held != null) {
+                all.writeBytes(held);
+                releaseHeld();
+            }
+            all.writeBytes(b);
+            b.release();
+            return all;
+        }
+
+        /**
+         * After the codec read {@code b}: takes back what it left (a line not whole), which it holds in {@code b}, its
+         * buffer, to put before the next read.
+         */
+        private void leftOver(ByteBuf b) {
+            if (cutPending) {
+                cutPending = false;
+                if (!refused) {
+                    // the body the caller has ends failed, as after a chunk Netty's decoder cannot read, and the
+                    // connection closes
+                    refused = true;
+                    releaseHeld();
+                    LastHttpContent cut = new DefaultLastHttpContent();
+                    cut.setDecoderResult(DecoderResult.failure(new IllegalArgumentException(CHUNKS_BROKEN)));
+                    context.fireChannelRead(cut);
+                    context.channel().close();
+                }
+                return;
+            }
+            if (refused || upgraded) {
+                return; // (an upgrade's bytes the codec hands on when it is removed)
+            }
+            if (b.isReadable()) {
+                held = b.readRetainedSlice(b.readableBytes());
             }
         }
     }

@@ -1,4 +1,4 @@
-package dev.inmesh.interception.proxy;
+package dev.inmesh.runtime.upstream;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.handler.codec.http.HttpHeaderNames;
@@ -9,13 +9,16 @@ import io.netty.handler.codec.http.HttpHeaderValues;
  * Where the body of an HTTP/1 answer ends among the bytes after its head, as Envoy's codec frames it, found as the
  * bytes pass on unchanged: after its {@code Content-Length}, after its last chunk and its trailers when chunked, at
  * the connection's end when it has neither; a 204's and a 304's at once. The head's framing is one Envoy's codec takes
- * ({@code Http1ResponseFraming.refusal}).
+ * ({@link Http1ResponseFraming#refusal}). A chunk size of 2 GiB or more breaks the chunks: Netty's decoder reads a
+ * size in an {@code int}, so that a larger one would be read wrapped ({@code 100000005} as 5), where Envoy's codec
+ * reads it whole or refuses it; no chunk Netty reads right is refused. (The upstream HTTP/1 client, and the standalone
+ * proxy's request and upgrade sides, follow chunks with it.)
  */
-final class Http1BodyEnd {
+public final class Http1BodyEnd {
     /** The longest chunk-size or trailer line taken: a longer one breaks the framing. */
     private static final int MAX_LINE = 64 * 1024;
-    /** A size no chunk reaches: a larger one breaks the framing. */
-    private static final long MAX_CHUNK = 1L << 40;
+    /** The largest chunk size Netty's decoder reads right (an {@code int}): a larger one breaks the framing. */
+    private static final long MAX_CHUNK = Integer.MAX_VALUE;
     /** {@link #left} of a body that ends with the connection, or chunked. */
     private static final long TO_THE_END = -1;
 
@@ -29,6 +32,10 @@ final class Http1BodyEnd {
     private long chunk;
     /** The characters of the size or trailer line read so far. */
     private int line;
+    /** Where, in the buffer {@link #take} reads, the size line being read began (its start, if in an earlier one). */
+    private int sizeFrom;
+    /** Where, in the buffer {@link #take} read last, the bytes that broke the chunks begin. */
+    private int brokenAt;
     private boolean ended;
 
     private Http1BodyEnd(long left, boolean chunked) {
@@ -41,7 +48,7 @@ final class Http1BodyEnd {
      * The body of an answer with {@code status} and {@code headers}; null when its {@code Content-Length} is no
      * length, which Envoy's codec refuses.
      */
-    static Http1BodyEnd of(int status, HttpHeaders headers) {
+    public static Http1BodyEnd of(int status, HttpHeaders headers) {
         if (status == 204 || status == 304) {
             return new Http1BodyEnd(0, false);
         }
@@ -61,17 +68,26 @@ final class Http1BodyEnd {
     }
 
     /** A chunked body (a request's), from its first size line on. */
-    static Http1BodyEnd chunked() {
+    public static Http1BodyEnd chunked() {
         return new Http1BodyEnd(TO_THE_END, true);
     }
 
     /** Whether the next byte of a chunked body begins a chunk's size line. */
-    boolean atSizeLine() {
+    public boolean atSizeLine() {
         return chunked && !ended && at == Chunks.SIZE && line == 0;
     }
 
+    /**
+     * Where, in the buffer {@link #take} last refused, the bytes that broke the chunks begin: the size line they are
+     * in (from the buffer's reader index when it began in an earlier one), else the byte itself; the bytes before it
+     * are the body's, whole chunks and framing.
+     */
+    public int brokenAt() {
+        return brokenAt;
+    }
+
     /** Whether the body has ended. */
-    boolean ended() {
+    public boolean ended() {
         return ended;
     }
 
@@ -79,7 +95,7 @@ final class Http1BodyEnd {
      * How many of {@code b}'s readable bytes, from its reader index, are the body's (fewer than all once it ended;
      * none after); -1 when they break its chunks.
      */
-    int take(ByteBuf b) {
+    public int take(ByteBuf b) {
         int from = b.readerIndex();
         int to = b.writerIndex();
         if (ended) {
@@ -95,7 +111,11 @@ final class Http1BodyEnd {
             return n;
         }
         int i = from;
+        sizeFrom = from;
         while (i < to && !ended) {
+            if (at == Chunks.SIZE && line == 0) {
+                sizeFrom = i;
+            }
             if (at == Chunks.DATA) {
                 int n = (int) Math.min(chunk, to - i);
                 i += n;
@@ -104,6 +124,7 @@ final class Http1BodyEnd {
                     at = Chunks.DATA_CR;
                 }
             } else if (!chunkFraming(b.getByte(i++))) {
+                brokenAt = at == Chunks.SIZE || at == Chunks.EXTENSION || at == Chunks.SIZE_LF ? sizeFrom : i - 1;
                 return -1;
             }
         }
@@ -121,7 +142,7 @@ final class Http1BodyEnd {
                 if (digit >= 0) {
                     chunk = chunk * 16 + digit;
                     line++;
-                    return chunk < MAX_CHUNK;
+                    return chunk <= MAX_CHUNK;
                 }
                 if (line > 0 && (c == ';' || c == ' ' || c == '\t')) {
                     at = Chunks.EXTENSION;

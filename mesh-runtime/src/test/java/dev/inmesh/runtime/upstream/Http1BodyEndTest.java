@@ -1,4 +1,4 @@
-package dev.inmesh.interception.proxy;
+package dev.inmesh.runtime.upstream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -47,6 +47,23 @@ class Http1BodyEndTest {
     void brokenChunksAreNoBody() {
         assertEquals(-1, Http1BodyEnd.of(403, headers("transfer-encoding", "chunked")).take(bytes("zz\r\n")));
         assertEquals(-1, Http1BodyEnd.of(403, headers("transfer-encoding", "chunked")).take(bytes("2\r\nhiX")));
+    }
+
+    @Test
+    void aChunkSizeNettyWouldReadWrappedBreaksTheChunks() {
+        // Netty's decoder reads a size in an int: 100000005 would be 5, the rest of the chunk the next message
+        Http1BodyEnd end = Http1BodyEnd.chunked();
+        assertEquals(-1, end.take(bytes("2\r\nok\r\n100000005\r\n")));
+        assertEquals(7, end.brokenAt(), "where the size line that broke them begins");
+        Http1BodyEnd split = Http1BodyEnd.chunked();
+        assertEquals(4, split.take(bytes("1000")));
+        assertEquals(-1, split.take(bytes("00005\r\n")));
+        assertEquals(0, split.brokenAt(), "a size line begun in an earlier read: from the start");
+        assertEquals(-1, Http1BodyEnd.chunked().take(bytes("100000005\r\n")));
+        assertEquals(-1, Http1BodyEnd.chunked().take(bytes("80000000\r\n")));
+        assertEquals(-1, Http1BodyEnd.chunked().take(bytes("00000000080000000;x\r\n")));
+        assertEquals(10, Http1BodyEnd.chunked().take(bytes("7fffffff\r\n")));
+        assertEquals(12, Http1BodyEnd.chunked().take(bytes("007fffffff\r\n")));
     }
 
     @Test
