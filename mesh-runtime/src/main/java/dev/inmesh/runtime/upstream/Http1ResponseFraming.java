@@ -79,11 +79,13 @@ import java.util.List;
  * bytes other than a line end after a chunk's data), which Netty's decoder takes, is refused the same way, as Envoy's
  * codec refuses it. Only the chunks' size and trailer lines are looked at byte by byte; their data are skipped.
  *
- * <p>A status outside 100-599 is a protocol error too, as Envoy's HTTP/1 parser refuses it.
+ * <p>A status outside 100-599, and a header name with whitespace in it ({@code X Bad: 1}, which Netty's decoder reads
+ * as {@code X}), are protocol errors too, as Envoy's HTTP/1 parser refuses them; the names are checked in the bytes
+ * the decoder read for the head (it finds each line's end as Netty does, then looks at the name's bytes).
  *
  * <p>The decoder keeps the bytes of a line not whole yet at the end of a read; they are taken back from it and put
  * before the next read's (a copy, only then), so that the decoder always reads straight from the buffer of the read
- * being decoded: where it stands in it is where a body begins, whatever the reads' sizes.
+ * being decoded: where it stands in it is where a body begins and a head's lines end, whatever the reads' sizes.
  */
 public final class Http1ResponseFraming extends ChannelDuplexHandler {
     private static final String NAME = "inmesh-response-framing";
@@ -133,8 +135,15 @@ public final class Http1ResponseFraming extends ChannelDuplexHandler {
     private Http1BodyEnd chunks;
     /** Whether the chunks broke in the read being decoded, after bytes of the body: it is cut at the read's end. */
     private boolean cutPending;
+    /** Where in {@link #reading} the bytes of a head not checked yet begin; -1 in a body (none to check). */
+    private int headFrom;
+    /** Whether the status line of the head being read was read (in an earlier read): header lines follow. */
+    private boolean statusLineRead;
+    /** Why the head being read is refused, for a line of it read in an earlier read; else null. */
+    private String headRefusal;
 
     private Http1ResponseFraming(boolean keepTrailers, Runnable protocolError) {
+        headFrom = 0;
         this.keepTrailers = keepTrailers;
         this.protocolError = protocolError;
     }
@@ -184,6 +193,16 @@ public final class Http1ResponseFraming extends ChannelDuplexHandler {
         if (refused) {
             ReferenceCountUtil.release(msg);
             return;
+        }
+        if (msg instanceof HttpResponse r) {
+            String bad = headRead();
+            if (bad != null && r.decoderResult().isSuccess()) {
+                refused = true;
+                r.setDecoderResult(DecoderResult.failure(new IllegalArgumentException(bad)));
+            }
+        }
+        if (msg instanceof LastHttpContent && !upgraded) {
+            headFrom = reading == null ? -1 : reading.readerIndex(); // a head may follow
         }
         if (msg instanceof HttpResponse r && r.decoderResult().isSuccess()
                 && r.status().codeClass() == HttpStatusClass.INFORMATIONAL && r.status().code() != 101) {
@@ -263,6 +282,53 @@ public final class Http1ResponseFraming extends ChannelDuplexHandler {
         b.writerIndex(chunks.brokenAt());
         chunks = null;
         return true;
+    }
+
+    /**
+     * A head was read: why Envoy's codec refuses its lines not checked yet (those of the read that ended it, from
+     * {@link #headFrom}) or those checked in an earlier read, or null; a body follows it.
+     */
+    private String headRead() {
+        String why = headRefusal;
+        if (why == null && headFrom >= 0 && reading != null && !upgraded) {
+            why = checkLines(reading, headFrom, reading.readerIndex());
+        }
+        headRefusal = null;
+        statusLineRead = false;
+        headFrom = -1;
+        return why;
+    }
+
+    /**
+     * Checks the whole lines of a head in {@code b} from {@code from} to {@code to}, past its status line: a header
+     * name with whitespace in it ({@code X Bad: 1}, which Netty's decoder reads as {@code X}) is refused, as Envoy's
+     * codec refuses a character no header name has. The line ends are found as Netty finds them; only a name's bytes
+     * are looked at one by one (a line that starts with whitespace continues the value before it).
+     */
+    private String checkLines(ByteBuf b, int from, int to) {
+        for (int at = from; at < to; ) {
+            int lf = b.indexOf(at, to, (byte) '\n');
+            int end = lf < 0 ? to : lf;
+            if (!statusLineRead) {
+                // the first line with more than control characters and whitespace, which Netty's decoder skips
+                for (int i = at; i < end && !statusLineRead; i++) {
+                    statusLineRead = (b.getByte(i) & 0xff) > ' ';
+                }
+            } else if (end > at && !isWhitespace(b.getByte(at)) && b.getByte(at) != '\r') {
+                for (int i = at; i < end && b.getByte(i) != ':'; i++) {
+                    if (isWhitespace(b.getByte(i))) {
+                        return "invalid header name: whitespace in '"
+                                + b.toString(at, i - at, java.nio.charset.StandardCharsets.ISO_8859_1) + "...'";
+                    }
+                }
+            }
+            at = end + 1;
+        }
+        return null;
+    }
+
+    private static boolean isWhitespace(byte c) {
+        return c == ' ' || c == '\t';
     }
 
     /** Whether {@code buf} (null: not known) still holds bytes other than CR and LF. */
@@ -355,6 +421,9 @@ public final class Http1ResponseFraming extends ChannelDuplexHandler {
                 cutPending = true;
             }
             b = whole(ctx, b);
+            if (headFrom >= 0) {
+                headFrom = b.readerIndex();
+            }
             b.retain(); // to see what the codec left of it
             reading = b;
             try {
@@ -385,8 +454,8 @@ public final class Http1ResponseFraming extends ChannelDuplexHandler {
         }
 
         /**
-         * After the codec read {@code b}: takes back what it left (a line not whole), which it holds in {@code b}, its
-         * buffer, to put before the next read.
+         * After the codec read {@code b}: checks the lines of a head it read and that did not end yet, and takes back
+         * what it left (a line not whole), which it holds in {@code b}, its buffer, to put before the next read.
          */
         private void leftOver(ByteBuf b) {
             if (cutPending) {
@@ -405,6 +474,9 @@ public final class Http1ResponseFraming extends ChannelDuplexHandler {
             }
             if (refused || upgraded) {
                 return; // (an upgrade's bytes the codec hands on when it is removed)
+            }
+            if (headFrom >= 0 && headRefusal == null) {
+                headRefusal = checkLines(b, headFrom, b.readerIndex());
             }
             if (b.isReadable()) {
                 held = b.readRetainedSlice(b.readableBytes());

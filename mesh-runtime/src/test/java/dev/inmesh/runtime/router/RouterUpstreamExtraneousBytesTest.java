@@ -177,6 +177,25 @@ class RouterUpstreamExtraneousBytesTest {
         }
     }
 
+    /**
+     * A header name with whitespace in it, which Envoy's codec refuses and Netty's decoder reads up to the whitespace,
+     * is a protocol error in whichever read of its head it comes: the connection closes.
+     */
+    @Test
+    void aHeaderNameWithWhitespaceInAnEarlierReadOfItsHeadIsAProtocolError() throws Exception {
+        List<RouterRig.Result> r = twice(get("/a"), get("/b"), (n, s) -> {
+            if (n > 1) {
+                return "HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\nyes";
+            }
+            write(s, "HTTP/1.1 200 OK\r\nX Bad: 1\r\nx-go");
+            sleep(100);
+            return "od: 2\r\ncontent-length: 2\r\n\r\nok";
+        }, 0);
+        assertEquals(502, r.get(0).status());
+        assertEquals("UPE", r.get(0).flags());
+        assertEquals("yes", r.get(1).body());
+    }
+
     @Test
     void chunksAcrossReadsAreReadWhole() throws Exception {
         String[] parts = {"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n", "3", "\r\nab", "c\r",

@@ -17,8 +17,9 @@ import org.junit.jupiter.api.Timeout;
 
 /**
  * An HTTP/1 upstream whose response head cannot be read, or whose framing Envoy's codec refuses (a
- * {@code Transfer-Encoding} beside a {@code Content-Length}, a coding other than {@code chunked}), or whose status
- * is outside 100-599, is a protocol error, as Envoy's codec reports it (502 UPE, {@code protocol error}), and so is one that closes in the middle of its
+ * {@code Transfer-Encoding} beside a {@code Content-Length}, a coding other than {@code chunked}), whose status is
+ * outside 100-599, whose header name has whitespace in it, or whose first chunk size Netty would read wrapped, is a
+ * protocol error, as Envoy's codec reports it (502 UPE, {@code protocol error}), and so is one that closes in the middle of its
  * status line or headers; one that closes before any answer is a connection termination (503 UC).
  */
 @Timeout(30)
@@ -81,6 +82,9 @@ class RouterUpstreamProtocolErrorTest {
             "HTTP/1.1 2000 OK\r\ncontent-length: 2\r\n\r\nok",
             "HTTP/1.1 600 Nope\r\ncontent-length: 2\r\n\r\nok",
             "HTTP/1.1 99 Nope\r\ncontent-length: 2\r\n\r\nok",
+            // whitespace in a header name, which Envoy's parser refuses (Netty reads the name up to it: "X")
+            "HTTP/1.1 200 OK\r\nX Bad: 1\r\ncontent-length: 2\r\n\r\nok",
+            "HTTP/1.1 200 OK\r\ncontent-length: 2\r\nx\tbad: 1\r\n\r\nok",
             // a chunk size Netty's int would wrap (4 GiB + 5 read as 5)
             "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n100000005\r\nhello\r\n0\r\n\r\n",
             "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n80000000\r\nhello\r\n0\r\n\r\n",
@@ -106,10 +110,13 @@ class RouterUpstreamProtocolErrorTest {
         RouterRig.Result chunked = call("HTTP/1.1 200 OK\r\ntransfer-encoding: Chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n");
         assertEquals(200, chunked.status());
         assertEquals("ok", chunked.body());
-        // the largest chunk size Netty reads right is taken (it is only announced: the connection closes in its
-        // data, after the head went on)
+        // the largest chunk size Netty reads right, an obs-folded value and a name's case are taken (the size is
+        // only announced: the connection closes in its data, after the head went on)
         RouterRig.Result big = call("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n7fffffff\r\nok");
         assertEquals(200, big.status());
+        RouterRig.Result folded = call("HTTP/1.1 200 OK\r\nX-Folded: a\r\n  b\r\nContent-Length: 2\r\n\r\nok");
+        assertEquals(200, folded.status());
+        assertEquals("ok", folded.body());
         // a 204 whose length is 0 is taken, the length taken off
         RouterRig.Result empty = call("HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n");
         assertEquals(204, empty.status());
