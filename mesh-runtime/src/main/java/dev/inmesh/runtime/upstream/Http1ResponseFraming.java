@@ -89,6 +89,11 @@ import java.util.List;
  */
 public final class Http1ResponseFraming extends ChannelDuplexHandler {
     private static final String NAME = "inmesh-response-framing";
+    /**
+     * The most header lines a response head may have: a cluster's {@code max_headers_count}, Envoy's default 100, the
+     * one value Inmesh takes.
+     */
+    static final int MAX_HEADERS_COUNT = 100;
     /** Vert.x's setting: header names and values validated unless its system property turns that off. */
     private static final boolean VALIDATE = !HttpHeadersInternal.DISABLE_HTTP_HEADERS_VALIDATION;
     private static final String CHUNKS_BROKEN =
@@ -497,6 +502,9 @@ public final class Http1ResponseFraming extends ChannelDuplexHandler {
     public static String refusal(int status, HttpHeaders h) {
         if (status < 100 || status > 599) {
             return "invalid response status " + status;
+        }
+        if (h.size() > MAX_HEADERS_COUNT) {
+            return "headers count exceeds limit";
         }
         if (status < 200 || status == 204) {
             if (h.contains(HttpHeaderNames.TRANSFER_ENCODING)

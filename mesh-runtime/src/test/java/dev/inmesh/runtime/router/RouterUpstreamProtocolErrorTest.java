@@ -85,6 +85,8 @@ class RouterUpstreamProtocolErrorTest {
             // whitespace in a header name, which Envoy's parser refuses (Netty reads the name up to it: "X")
             "HTTP/1.1 200 OK\r\nX Bad: 1\r\ncontent-length: 2\r\n\r\nok",
             "HTTP/1.1 200 OK\r\ncontent-length: 2\r\nx\tbad: 1\r\n\r\nok",
+            // more header lines than the cluster's max_headers_count (Envoy's default, 100, the one Inmesh takes)
+            "HTTP/1.1 200 OK\r\n" + "x-h: 1\r\n".repeat(100) + "content-length: 2\r\n\r\nok",
             // a chunk size Netty's int would wrap (4 GiB + 5 read as 5)
             "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n100000005\r\nhello\r\n0\r\n\r\n",
             "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n80000000\r\nhello\r\n0\r\n\r\n",
@@ -114,6 +116,9 @@ class RouterUpstreamProtocolErrorTest {
         // only announced: the connection closes in its data, after the head went on)
         RouterRig.Result big = call("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n7fffffff\r\nok");
         assertEquals(200, big.status());
+        RouterRig.Result hundred = call("HTTP/1.1 200 OK\r\n" + "x-h: 1\r\n".repeat(99)
+                + "content-length: 2\r\n\r\nok");
+        assertEquals(200, hundred.status(), "100 header lines are within the limit");
         RouterRig.Result folded = call("HTTP/1.1 200 OK\r\nX-Folded: a\r\n  b\r\nContent-Length: 2\r\n\r\nok");
         assertEquals(200, folded.status());
         assertEquals("ok", folded.body());
