@@ -1374,7 +1374,7 @@ final class HttpBridge {
                     return;
                 }
                 HttpConnectionManager hcm = conn.hcm();
-                Http1Admission.Refusal refused = http2 ? null : Http1Requests.admit(req, hcm.http1(),
+                Http1Admission.Refusal refused = http2 ? nonRelativePath(req) : Http1Requests.admit(req, hcm.http1(),
                         hcm.useRemoteAddress() && hcm.xffNumTrustedHops() == 0, conn.tls());
                 if (refused != null) {
                     refused.count(conn.stats());
@@ -1424,6 +1424,16 @@ final class HttpBridge {
             } finally {
                 ReferenceCountUtil.release(req);
             }
+        }
+
+        /**
+         * An h2c request whose {@code :path} does not begin with {@code /} ({@code OPTIONS *}), which the codec takes:
+         * as Envoy's connection manager refuses it whatever the protocol, before filters and routing, 404
+         * {@code absolute_path_rejected} (HTTP/1's is refused by {@link Http1Requests#admit}); null for any other.
+         */
+        private static Http1Admission.Refusal nonRelativePath(HttpRequest req) {
+            return req.uri().startsWith("/") || io.netty.handler.codec.http.HttpMethod.CONNECT.equals(req.method())
+                    ? null : Http1Admission.Refusal.ABSOLUTE_PATH;
         }
 
         @Override

@@ -1,6 +1,7 @@
 package dev.inmesh.interception.proxy;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -387,7 +388,7 @@ class ProxyHttp2MalformedRequestTest {
             h2.headers(5, true, ":method", "OPTIONS", ":scheme", "http", ":path", "*", ":authority", "svc");
             var f5 = h2.until(5);
             assertNull(f5.stream().filter(f -> f.toString().startsWith("RST")).findAny().orElse(null));
-            h2.status(f5, 5); // its head read, for the HPACK table
+            h2.status(f5, 5); // its head read, for the HPACK table (its connection manager answers it: see below)
             // a space in :path, which HTTP/2's codec takes: served with it percent-encoded, as Envoy's path
             // normalization (Istio's) encodes one in the path, since no HTTP/1 request line can carry it (Envoy
             // passes one in the query as it came)
@@ -399,5 +400,28 @@ class ProxyHttp2MalformedRequestTest {
         assertTrue(served.contains("hostonly /h null"), served.toString());
         assertTrue(served.contains("svc /x lead"), served.toString());
         assertTrue(served.contains("svc /a%20b?q=c%20d null"), served.toString());
+    }
+
+    @Test
+    void aPathNotBeginningWithASlashIsAnswered404AbsolutePathRejectedAndNotRouted() throws Exception {
+        // as Envoy's connection manager, whatever the protocol: only a :path beginning with / is routed; OPTIONS *,
+        // which the codec takes, is answered 404 (absolute_path_rejected, downstream_rq_non_relative_path)
+        int port = proxy("");
+        var stats = proxy.withStats();
+        try (Http2Wire h2 = Http2Wire.client(port)) {
+            h2.headers(1, true, ":method", "OPTIONS", ":scheme", "http", ":path", "*", ":authority", "svc");
+            var f1 = h2.until(1);
+            assertEquals("404", h2.status(f1, 1), f1.toString());
+            h2.headers(3, true, GOOD); // the connection goes on
+            var f3 = h2.until(3);
+            assertEquals("200", h2.status(f3, 3), f3.toString());
+        }
+        assertFalse(served.stream().anyMatch(s -> s.contains(" *")), served.toString());
+        for (int i = 0; i < 200 && proxy.requests.size() < 2; i++) {
+            Thread.sleep(25);
+        }
+        StreamInfo refused = proxy.requests.stream().filter(s -> s.responseCode() == 404).findFirst().orElseThrow();
+        assertEquals("absolute_path_rejected", refused.responseCodeDetails());
+        assertEquals(1, LoopbackProxy.stat(stats, "inbound_0.0.0.0_8080", "downstream_rq_non_relative_path"));
     }
 }
