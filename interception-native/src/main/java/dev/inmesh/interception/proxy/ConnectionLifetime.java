@@ -13,7 +13,8 @@ import java.util.concurrent.TimeUnit;
 /**
  * How long one downstream HTTP connection lives, as Envoy's connection manager keeps it by its
  * {@link ConnectionLifetimes}: the idle timer runs while no request is active (from the accept, stopped by a request,
- * started again when the last one ends), the duration timer from the accept, and requests are counted. On the idle
+ * started again when the last one ends; an HTTP/1 request is active from its first byte, as Envoy's codec begins its
+ * stream there), the duration timer from the accept, and requests are counted. On the idle
  * timeout ({@code downstream_cx_idle_timeout}), the maximum duration ({@code downstream_cx_max_duration_reached}) or
  * an HTTP/2 connection's last allowed request ({@code downstream_cx_max_requests_reached}) the connection drains:
  * before its codec was chosen it closes at once; HTTP/2 gets a GOAWAY that still takes new streams, then after the
@@ -39,6 +40,11 @@ final class ConnectionLifetime {
     /** 0 before the codec is chosen, 1 HTTP/1, 2 HTTP/2. */
     private int codec;
     private int active;
+    /**
+     * An HTTP/1 request's head is arriving, not read whole yet ({@link #headBegan}): its stream is active, as Envoy's
+     * HTTP/1 codec began it with the request's first byte, until the exchange takes it ({@link #streamStarted}).
+     */
+    private boolean head;
     /** When the last request ended (or the connection was taken): the idle time runs from here. */
     private long idleSinceNanos;
     private long requests;
@@ -82,6 +88,7 @@ final class ConnectionLifetime {
      * an HTTP/2 connection's starts its drain.
      */
     void streamStarted() {
+        head = false;
         active++;
         int max = limits.maxRequestsPerConnection();
         if (max > 0 && ++requests >= max) {
@@ -94,6 +101,14 @@ final class ConnectionLifetime {
                 draining = true; // its answer carries connection: close and ends the connection
             }
         }
+    }
+
+    /**
+     * An HTTP/1 request's first byte was read: the connection is not idle, nor does a drain close it, until the
+     * request its head makes ends ({@link #streamStarted}, then {@link #streamEnded}), or the connection closes.
+     */
+    void headBegan() {
+        head = true;
     }
 
     /** A request ended: once none is active, the idle time starts over (a timer only if none is pending). */
@@ -126,7 +141,7 @@ final class ConnectionLifetime {
 
     private void idleTimeout() {
         idleTimer = null;
-        if (active > 0 || draining) {
+        if (active > 0 || head || draining) {
             return; // a request is active: the last one to end starts the wait again
         }
         long left = idleNanos - (System.nanoTime() - idleSinceNanos);
@@ -193,10 +208,11 @@ final class ConnectionLifetime {
             if (active == 0) {
                 channel.close();
             }
-        } else if (active == 0) {
+        } else if (active == 0 && !head) {
             channel.close();
         }
-        // an HTTP/1 request still active: its answer carries connection: close and ends the connection
+        // an HTTP/1 request still active, or its head arriving: its answer carries connection: close and ends the
+        // connection
     }
 
     private ScheduledFuture<?> schedule(long nanos, Runnable task) {

@@ -53,7 +53,7 @@ final class Http1ServerCodec extends CombinedChannelDuplexHandler<HttpRequestDec
 
     /**
      * @param timeouts the connection's request timeouts, told where each request begins, where its head ends and
-     *                 where it ends; null when its connection manager sets none
+     *                 where it ends
      */
     Http1ServerCodec(HttpDecoderConfig config, Http1Options options, RequestTimeouts timeouts) {
         init(new Decoder(config, options.allowChunkedLength(), options.preserveHeaderCase(), methods, timeouts),

@@ -698,8 +698,11 @@ final class HttpBridge {
                     }
                 });
             } else {
-                // request_timeout and request_headers_timeout: timed per connection, from the decoder (null: unset)
-                RequestTimeouts timeouts = RequestTimeouts.of(conn.hcm().lifetimes());
+                // where each request begins, and its request_timeout, request_headers_timeout and, until its head
+                // is read, stream_idle_timeout: timed per connection, from the decoder
+                java.time.Duration streamIdle = conn.hcm().streamIdleTimeout();
+                RequestTimeouts timeouts = RequestTimeouts.of(conn.hcm().lifetimes(), streamIdle != null ? streamIdle
+                        : HttpConnectionManager.DEFAULT_STREAM_IDLE_TIMEOUT, conn.lifetime());
                 Exchange exchange = new Exchange(conn, false, timeouts);
                 p.addAfter(ctx.name(), "http1", new Http1ServerCodec(conn.http1Decoder(), conn.hcm().http1(),
                         timeouts));
@@ -1073,7 +1076,10 @@ final class HttpBridge {
     static final class Exchange extends ChannelInboundHandlerAdapter {
         private final Connection conn;
         private final boolean http2;
-        /** The HTTP/1 connection's request_timeout and request_headers_timeout; null when unset, and for h2c. */
+        /**
+         * Where the HTTP/1 connection's requests begin, and their timeouts until read ({@link RequestTimeouts}); null
+         * for h2c.
+         */
         private final RequestTimeouts timeouts;
         /** An h2c stream's request_timeout while its body arrives (see forward); null when none is pending. */
         private io.netty.util.concurrent.ScheduledFuture<?> streamTimer;
@@ -1191,18 +1197,19 @@ final class HttpBridge {
         }
 
         /**
-         * The connection manager's {@code request_timeout} or {@code request_headers_timeout} ran out for the request
-         * being read ({@link RequestTimeouts}), as Envoy's connection manager ends it: a request whose head is not
-         * whole is answered {@code 408} ({@code request header timeout}, {@code downstream_rq_header_timeout}, or
-         * {@code request timeout}, {@code downstream_rq_timeout}) and the connection closes; one whose body is still
-         * arriving ends in the router, which answers {@code 408 request timeout}, and the connection closes after it.
-         * False while an earlier request is still being answered: this one is not timed yet.
+         * The connection manager's {@code request_timeout}, {@code request_headers_timeout} or, before the head was
+         * read, {@code stream_idle_timeout} ran out for the request being read ({@link RequestTimeouts}), as Envoy's
+         * connection manager ends it: a request whose head is not whole is answered {@code 408} ({@code request header
+         * timeout}, {@code downstream_rq_header_timeout}; {@code request timeout}, {@code downstream_rq_timeout}; or
+         * {@code stream timeout}, flag SI, {@code downstream_rq_idle_timeout}) and the connection closes; one whose
+         * body is still arriving ends in the router, which answers {@code 408 request timeout}, and the connection
+         * closes after it. False while an earlier request is still being answered: this one is not timed yet.
          *
          * @param headRead whether the request's head was read
-         * @param headerTimeout whether {@code request_headers_timeout} ran out (else {@code request_timeout})
+         * @param which the timeout that ran out ({@link RequestTimeouts.Expired#REQUEST} once the head was read)
          * @param began when the request began ({@link System#nanoTime}): its first byte, where Envoy's stream starts
          */
-        boolean requestTimedOut(boolean headRead, boolean headerTimeout, long began) {
+        boolean requestTimedOut(boolean headRead, RequestTimeouts.Expired which, long began) {
             if (closing || !ctx.channel().isActive()) {
                 return true;
             }
@@ -1212,10 +1219,10 @@ final class HttpBridge {
             }
             DownstreamStats stats = conn.stats();
             if (stats != null) {
-                if (headerTimeout) {
-                    stats.requestHeaderTimeout();
-                } else {
-                    stats.requestTimeout();
+                switch (which) {
+                    case HEADERS -> stats.requestHeaderTimeout();
+                    case REQUEST -> stats.requestTimeout();
+                    case IDLE -> stats.idleTimeout();
                 }
             }
             if (headRead) {
@@ -1229,10 +1236,13 @@ final class HttpBridge {
             refuseFurther();
             // timed, as Envoy's stream, from the request's first byte (its %DURATION% the wait, not the reply's)
             RouterRequest rr = unparsed("HTTP/1.1").startedAt(began);
-            respond(ctx, conn.runtime().router.localReply(rr, 408,
-                    headerTimeout ? "request header timeout" : "request timeout",
-                    headerTimeout ? "request_header_timeout" : "request_overall_timeout", null),
-                    HttpVersion.HTTP_1_1, false, false);
+            var router = conn.runtime().router;
+            respond(ctx, switch (which) {
+                case HEADERS -> router.localReply(rr, 408, "request header timeout", "request_header_timeout", null);
+                case REQUEST -> router.localReply(rr, 408, "request timeout", "request_overall_timeout", null);
+                case IDLE -> router.localReply(rr, 408, "stream timeout", "stream_idle_timeout",
+                        ResponseFlag.STREAM_IDLE_TIMEOUT);
+            }, HttpVersion.HTTP_1_1, false, false);
             return true;
         }
 
@@ -1352,6 +1362,13 @@ final class HttpBridge {
         }
 
         private void handle(ChannelHandlerContext ctx, HttpRequest req) {
+            if (!http2 && req.decoderResult().cause()
+                    instanceof io.netty.handler.codec.PrematureChannelClosureException) {
+                // the client closed mid-head: not a codec error, as Envoy's stream, begun with the first byte, is
+                // reset by the close (logged as it closes: channelInactive)
+                ReferenceCountUtil.release(req);
+                return;
+            }
             if (!http2) {
                 conn.lifetime().streamStarted(); // an h2c stream counts from its channel (CodecSelector)
             }
@@ -2115,6 +2132,13 @@ final class HttpBridge {
             if (up != null && r != null) {
                 up.request().reset();
                 callerGone(r, bytesSent);
+            }
+            if (timeouts != null && timeouts.headArriving() && !busy && !closing) {
+                // the client closed mid-head: as Envoy's stream, begun with the request's first byte, which the close
+                // resets (no response, DC, downstream_rq_rx_reset), not a codec error; a request not begun logs none
+                var router = conn.runtime().router;
+                router.abort(router.localReply(unparsed("HTTP/1.1").startedAt(timeouts.began()), 0, "",
+                        "downstream_remote_disconnect", null), 0, ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION);
             }
             ctx.fireChannelInactive();
         }

@@ -9,20 +9,37 @@ import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 
 /**
- * The connection manager's {@code request_timeout} and {@code request_headers_timeout} on one HTTP/1 connection, as
- * Envoy's connection manager arms them with each request's stream: both run from the request's first byte,
- * {@code request_headers_timeout} until its head is read, {@code request_timeout} until the whole request is read or
- * its answer begins. A request costs two clock reads and a few field writes, not a timer: the connection has one
- * timer at most, set when a request begins and none is pending; when due it looks at the request being read then,
- * and waits for the rest of its time or ends it through the exchange ({@link HttpBridge.Exchange#requestTimedOut}).
- * A request read while the one before it is still being answered is timed from that answer on, as Envoy's HTTP/1
- * codec reads the next request only then. Runs on the connection's event loop only.
+ * Where each request of one HTTP/1 connection begins, and its connection manager's {@code request_timeout},
+ * {@code request_headers_timeout} and {@code stream_idle_timeout} until its head is read, as Envoy's connection manager
+ * arms them with each request's stream, which its HTTP/1 codec begins at the request's first byte: all run from
+ * there, {@code request_headers_timeout} and {@code stream_idle_timeout} until its head is read (the bytes of a head
+ * not whole yet are no stream activity; from the head on the router times the stream's idleness), {@code
+ * request_timeout} until the whole request is read or its answer begins. From its first byte the request is the
+ * connection's stream ({@link ConnectionLifetime#headBegan}): the connection is not idle. A request costs two clock
+ * reads and a few field writes, not a timer: the connection has one timer at most, set when a request begins and none
+ * is pending; when due it looks at the request being read then, and waits for the rest of its time or ends it
+ * through the exchange ({@link HttpBridge.Exchange#requestTimedOut}). A request read while the one before it is still
+ * being answered is timed from that answer on, as Envoy's HTTP/1 codec reads the next request only then. Runs on the
+ * connection's event loop only.
  */
 final class RequestTimeouts {
+    /** Which timeout ended a request. */
+    enum Expired {
+        /** {@code request_headers_timeout}. */
+        HEADERS,
+        /** {@code request_timeout}. */
+        REQUEST,
+        /** {@code stream_idle_timeout}, before the head was read. */
+        IDLE
+    }
+
     /** {@code request_timeout} in nanoseconds, 0 for none. */
     private final long requestNanos;
     /** {@code request_headers_timeout} in nanoseconds, 0 for none. */
     private final long headersNanos;
+    /** {@code stream_idle_timeout} in nanoseconds, 0 for none. */
+    private final long idleNanos;
+    private final ConnectionLifetime lifetime;
     private Channel channel;
     private HttpBridge.Exchange exchange;
     private ScheduledFuture<?> timer;
@@ -30,19 +47,26 @@ final class RequestTimeouts {
     private long timerDue;
     /** When the request being read began (its first byte, or the answer before it), -1 when none is timed. */
     private long start = -1;
+    /** When the request being read began, timed or not. */
+    private long began;
     private boolean headRead;
     /** The last request was read whole (or none came yet): the next byte begins a request. */
     private boolean between = true;
 
-    private RequestTimeouts(long requestNanos, long headersNanos) {
+    private RequestTimeouts(long requestNanos, long headersNanos, long idleNanos, ConnectionLifetime lifetime) {
         this.requestNanos = requestNanos;
         this.headersNanos = headersNanos;
+        this.idleNanos = idleNanos;
+        this.lifetime = lifetime;
     }
 
-    /** The timeouts of a connection manager's connections, or null when it sets neither (nothing to do). */
-    static RequestTimeouts of(ConnectionLifetimes l) {
-        return l.requestTimeout() == null && l.requestHeadersTimeout() == null ? null
-                : new RequestTimeouts(nanos(l.requestTimeout()), nanos(l.requestHeadersTimeout()));
+    /**
+     * The requests of an HTTP/1 connection of a connection manager with lifetimes {@code l} and
+     * {@code stream_idle_timeout} {@code streamIdle} (null or zero: none), whose lifetime is {@code lifetime}.
+     */
+    static RequestTimeouts of(ConnectionLifetimes l, Duration streamIdle, ConnectionLifetime lifetime) {
+        return new RequestTimeouts(nanos(l.requestTimeout()), nanos(l.requestHeadersTimeout()), nanos(streamIdle),
+                lifetime);
     }
 
     /** The connection's HTTP/1 exchange took the connection: the timer stops when it closes. */
@@ -50,7 +74,7 @@ final class RequestTimeouts {
         this.channel = ch;
         this.exchange = ex;
         ch.closeFuture().addListener(f -> {
-            start = -1;
+            start = -1; // (began stays: the exchange logs a head the close cut short)
             if (timer != null) {
                 timer.cancel(false);
             }
@@ -66,8 +90,25 @@ final class RequestTimeouts {
             between = false;
             headRead = false;
             start = System.nanoTime();
-            arm(window());
+            began = start;
+            lifetime.headBegan();
+            long window = window();
+            if (window > 0) {
+                arm(window);
+            } else {
+                start = -1; // nothing to time
+            }
         }
+    }
+
+    /** Whether a request's head is arriving: it began, and its head is not whole yet. */
+    boolean headArriving() {
+        return !between && !headRead;
+    }
+
+    /** When the request being read began ({@link System#nanoTime}): its first byte, or the answer before it. */
+    long began() {
+        return began;
     }
 
     /** The decoder read a request's head. */
@@ -91,16 +132,31 @@ final class RequestTimeouts {
 
     /** The request before is answered: a request being read is timed from now, Envoy's stream begins only now. */
     void previousAnswered() {
+        if (!between) {
+            began = System.nanoTime();
+        }
         if (start >= 0) {
-            start = System.nanoTime();
+            start = began;
             arm(window());
         }
     }
 
-    /** How long the request being read may take from its start: the earlier of the timeouts that apply to it. */
+    /**
+     * How long the request being read may take from its start: the earliest of the timeouts that apply to it (0 for
+     * none).
+     */
     private long window() {
-        return headRead || headersNanos == 0 ? requestNanos : requestNanos == 0 ? headersNanos
-                : Math.min(requestNanos, headersNanos);
+        return headRead ? requestNanos : earliest(earliest(requestNanos, headersNanos), idleNanos);
+    }
+
+    /** The earlier of two timeouts, 0 for none. */
+    private static long earliest(long a, long b) {
+        return a == 0 ? b : b == 0 ? a : Math.min(a, b);
+    }
+
+    /** Whether timeout {@code nanos} (0: none) ran out {@code elapsed} nanoseconds after the request began. */
+    private static boolean expired(long nanos, long elapsed) {
+        return nanos > 0 && elapsed >= nanos;
     }
 
     /**
@@ -124,18 +180,19 @@ final class RequestTimeouts {
 
     private void due() {
         timer = null;
-        long began = start;
-        if (began < 0) {
+        long from = start;
+        if (from < 0) {
             return;
         }
-        long elapsed = System.nanoTime() - began;
+        long elapsed = System.nanoTime() - from;
         long window = window();
         if (elapsed < window) {
             arm(window - elapsed); // the request began after the timer was set: the rest of its wait
             return;
         }
-        boolean headerExpired = !headRead && headersNanos > 0 && elapsed >= headersNanos;
-        if (exchange.requestTimedOut(headRead, headerExpired, began)) {
+        Expired which = headRead || !expired(headersNanos, elapsed) && expired(requestNanos, elapsed)
+                ? Expired.REQUEST : expired(headersNanos, elapsed) ? Expired.HEADERS : Expired.IDLE;
+        if (exchange.requestTimedOut(headRead, which, from)) {
             start = -1;
         }
         // else the exchange is still answering the request before: previousAnswered times this one anew

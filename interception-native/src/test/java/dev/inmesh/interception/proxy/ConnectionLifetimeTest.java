@@ -111,6 +111,13 @@ class ConnectionLifetimeTest {
         return v;
     }
 
+    /** The connection manager's {@code downstream_rq_4xx}. */
+    private double answered4xx() {
+        var g = registry.find("envoy_http_downstream_rq_xx").tag("http_conn_manager_prefix", "life")
+                .tag("response_code_class", "4xx").gauge();
+        return g == null ? -1 : g.value();
+    }
+
     /** Reads one response (its head, and a body of its content-length); null when the connection closed first. */
     private static String response(InputStream in) throws Exception {
         ByteArrayOutputStream head = new ByteArrayOutputStream();
@@ -337,6 +344,82 @@ class ConnectionLifetimeTest {
         }
         assertEquals(1.0, stat("downstream_rq_header_timeout", 1.0));
         assertEquals(0.0, stat("downstream_rq_timeout", 0.0));
+    }
+
+    /** Sends {@code text} as it is. */
+    private static void write(Socket s, String text) throws Exception {
+        s.getOutputStream().write(text.getBytes(StandardCharsets.US_ASCII));
+        s.getOutputStream().flush();
+    }
+
+    @Test
+    void aHeadStillArrivingIsAnswered408ByTheStreamIdleTimeoutFromItsFirstByteThoughItTrickles() throws Exception {
+        // as Envoy's HTTP/1 codec: the stream begins with the request's first byte, its idle timer with it, and the
+        // bytes of a head not whole yet are not stream activity
+        int port = start("stream_idle_timeout: 0.3s", "");
+        try (Socket s = connect(port)) {
+            long sent = System.nanoTime();
+            write(s, "GET / HTTP/1.1\r\nhost: svc\r\n");
+            for (int i = 0; i < 3; i++) {
+                Thread.sleep(100);
+                write(s, "x-" + i + ": 1\r\n"); // still not whole
+            }
+            answered408AndClosed(s, sent, "stream timeout");
+        }
+        assertEquals(1.0, stat("downstream_rq_idle_timeout", 1.0));
+        assertEquals(1.0, answered4xx());
+    }
+
+    @Test
+    void aConnectionWhoseHeadIsStillArrivingIsNotIdle() throws Exception {
+        // as Envoy's: the stream the first byte began stops the connection's idle timer
+        int port = start("drain_timeout: 0.1s\n          common_http_protocol_options: {idle_timeout: 0.3s}", "");
+        headTakingLongerThanTheLimitIsServed(port, false);
+        assertEquals(1.0, stat("downstream_cx_idle_timeout", 1.0));
+    }
+
+    @Test
+    void aConnectionAtItsMaxDurationWaitsForTheRequestWhoseHeadIsArriving() throws Exception {
+        // as Envoy's drain of an HTTP/1 connection: it closes once its stream, begun with the first byte, ended
+        int port = start("drain_timeout: 0.1s\n          common_http_protocol_options: {max_connection_duration: 0.3s}",
+                "");
+        headTakingLongerThanTheLimitIsServed(port, true);
+        assertEquals(1.0, stat("downstream_cx_max_duration_reached", 1.0));
+    }
+
+    /**
+     * Sends a head that takes 0.8 s to arrive, longer than the connection's limit of 0.3 s and its drain: it is
+     * answered ({@code connection: close} or not, as {@code closing} says), and the connection then closes.
+     */
+    private static void headTakingLongerThanTheLimitIsServed(int port, boolean closing) throws Exception {
+        try (Socket s = connect(port)) {
+            write(s, "GET / HTTP/1.1\r\n");
+            Thread.sleep(800);
+            write(s, "host: svc\r\n\r\n");
+            String r = response(s.getInputStream());
+            assertTrue(r != null && r.startsWith("HTTP/1.1 200") && r.endsWith("ok"), String.valueOf(r));
+            assertEquals(closing, r.toLowerCase().contains("connection: close"), r);
+            assertTrue(closed(s), "closed after its answer (once idle, without connection: close)");
+        }
+    }
+
+    @Test
+    void aClientThatClosesMidHeadResetsItsStreamWhichIsNoProtocolError() throws Exception {
+        int port = start("", "");
+        try (Socket s = connect(port)) {
+            s.close(); // before any byte: no request
+        }
+        try (Socket s = connect(port)) {
+            write(s, "GET /partial HTTP/1.1\r\nhost: svc\r\n");
+            Thread.sleep(100);
+        }
+        try (Socket s = connect(port)) {
+            write(s, "GET /par"); // within the request line
+            Thread.sleep(100);
+        }
+        assertEquals(2.0, stat("downstream_rq_rx_reset", 2.0));
+        assertEquals(0.0, stat("downstream_cx_protocol_error", 0.0));
+        assertEquals(0.0, answered4xx());
     }
 
     /** An h2c client connection, and the handler that opens its streams. */

@@ -161,16 +161,45 @@ class ProxyAccessLogTest {
             big.getInputStream().readAllBytes();
         }
         assertTrue(lines(log, 1).get(0).startsWith("431 DPE http1.headers_too_large "), lines(log, 1).get(0));
+        assertHeadStalledAndLogged(port, log, "408 - request_header_timeout ");
+    }
+
+    /**
+     * Sends a head that never ends and reads until the proxy closes; its line, the log's second, starts with
+     * {@code expected} and is timed, as Envoy's stream, from the request's first byte: the wait for the rest of its
+     * head, 0.3 s or more.
+     */
+    private static void assertHeadStalledAndLogged(int port, Path log, String expected) throws Exception {
         try (Socket slow = new Socket(InetAddress.getLoopbackAddress(), port)) {
             slow.setSoTimeout(10_000);
             slow.getOutputStream().write("GET /a HTTP/1.1\r\nhost: svc\r\n".getBytes(StandardCharsets.US_ASCII));
             slow.getInputStream().readAllBytes();
         }
         String timedOut = lines(log, 2).get(1);
-        assertTrue(timedOut.startsWith("408 - request_header_timeout "), timedOut);
-        // as Envoy's stream, timed from the request's first byte: the wait for the rest of its head
+        assertTrue(timedOut.startsWith(expected), timedOut);
         long duration = Long.parseLong(timedOut.substring(timedOut.lastIndexOf(' ') + 1));
         assertTrue(duration >= 300, timedOut);
+    }
+
+    @Test
+    void aRequestWhoseHeadNeverEndsIsLoggedAsItsStreamEnded() throws Exception {
+        int app = vertx.createHttpServer().requestHandler(req -> req.response().end("ok")).listen(0, "127.0.0.1")
+                .await().actualPort();
+        Path log = dir.resolve("partial.log");
+        int port = startInbound(app, "          stream_idle_timeout: 0.3s\n", log,
+                "%RESPONSE_CODE% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS% %DURATION%");
+        try (Socket none = new Socket(InetAddress.getLoopbackAddress(), port)) {
+            none.getOutputStream().flush(); // closed before any byte: no request, no line
+        }
+        // closed mid-head: as Envoy's stream begun with the first byte, reset by the close (0 DC), no codec error
+        try (Socket gone = new Socket(InetAddress.getLoopbackAddress(), port)) {
+            gone.getOutputStream().write("GET /partial HTTP/1.1\r\nhost: svc\r\n"
+                    .getBytes(StandardCharsets.US_ASCII));
+            Thread.sleep(100);
+        }
+        assertTrue(lines(log, 1).get(0).startsWith("0 DC downstream_remote_disconnect "), lines(log, 1).get(0));
+        // stalled mid-head: the stream idle timeout answers it, from its first byte
+        assertHeadStalledAndLogged(port, log, "408 SI stream_idle_timeout ");
     }
 
     @Test
