@@ -606,6 +606,29 @@ class EnvoyValidationTest {
                 """)), at + "max_interval: PT0.001S (expected: > 1ms)");
     }
 
+    /**
+     * As Envoy's RetryPolicyImpl: a retry back-off's intervals are read in whole milliseconds, one under 1 ms rounded up
+     * to 1 ms (as its base_interval's documentation says), and only then is max_interval compared with base_interval.
+     */
+    @Test
+    void aRetryBackOffUnderAMillisecondIsRoundedUpAndTheIntervalsComparedInWholeMilliseconds() throws Exception {
+        for (String[] c : new String[][] {{"{base_interval: 0.0005s}", "1", "10"},
+            {"{base_interval: 0.0005s, max_interval: 0.0007s}", "1", "1"},
+            {"{base_interval: 0.0015s, max_interval: 0.0012s}", "1", "1"},
+            {"{base_interval: 0.025s}", "25", "250"}}) {
+            var routes = EnvoyConfigReader.read(file("routes.yaml", oneRoute(
+                    "route: {cluster: a, retry_policy: {retry_on: 5xx, retry_back_off: " + c[0] + "}}\n"))).routes();
+            var policy = ((dev.inmesh.api.config.route.RouteAction) routes.get("9080").virtualHosts().get(0).routes()
+                    .get(0).action()).retryPolicy();
+            assertEquals(Long.parseLong(c[1]), policy.backOffBase().toMillis(), c[0]);
+            assertEquals(Long.parseLong(c[2]), policy.backOffMax().toMillis(), c[0]);
+        }
+        assertContains(rejectedRoutes(oneRoute(
+                "route: {cluster: a, retry_policy: {retry_on: 5xx, retry_back_off: {base_interval: 0.003s, "
+                        + "max_interval: 0.0029s}}}\n")),
+                "retry_back_off.max_interval: PT0.002S (expected: >= base_interval PT0.003S)");
+    }
+
     @Test
     void retryHostPredicatesAreReadByNameOrTypeAndAnUnknownOneIsRefusedAtItsPath() throws Exception {
         var routes = EnvoyConfigReader.read(file("routes.yaml", oneRoute("""

@@ -104,8 +104,10 @@ public record RetryPolicy(Set<String> retryOn, int numRetries, Duration perTryTi
         retriableHeaders = Checks.list(retriableHeaders, "retriable_headers");
         retriableRequestHeaders = Checks.list(retriableRequestHeaders, "retriable_request_headers");
         backOffBase = backOffBase == null ? DEFAULT_BACK_OFF_BASE : backOffBase;
-        Checks.check(backOffBase.toMillis() > 0, "retry_back_off.base_interval", backOffBase, ">= 1ms");
-        backOffMax = backOffMax == null ? backOffBase.multipliedBy(10) : backOffMax;
+        Checks.check(backOffBase.compareTo(Duration.ZERO) > 0, "retry_back_off.base_interval", backOffBase, "> 0");
+        // as Envoy's RetryPolicyImpl: both in whole milliseconds, less than 1 ms rounded up to 1 ms, then compared
+        backOffBase = wholeMillis(backOffBase);
+        backOffMax = backOffMax == null ? backOffBase.multipliedBy(10) : wholeMillis(backOffMax);
         Checks.check(backOffMax.compareTo(backOffBase) >= 0, "retry_back_off.max_interval", backOffMax,
                 ">= base_interval " + backOffBase);
         retryHostPredicates = Checks.list(retryHostPredicates, "retry_host_predicate");
@@ -147,5 +149,10 @@ public record RetryPolicy(Set<String> retryOn, int numRetries, Duration perTryTi
     public static RetryPolicy on(int numRetries, String... conditions) {
         return new RetryPolicy(Set.of(conditions), numRetries, null, null, Set.of(), List.of(), List.of(), null,
                 null, List.of(), 1);
+    }
+
+    /** {@code d} in whole milliseconds (its fraction cut), at least 1 ms, as Envoy reads a back-off interval. */
+    private static Duration wholeMillis(Duration d) {
+        return Duration.ofMillis(Math.max(1, d.toMillis()));
     }
 }
