@@ -109,10 +109,11 @@ public final class LocalRateLimitFilter {
      *
      * @param refused whether it is refused (no token, enforced)
      * @param config the config in force (the route's, the virtual host's or the filter's own)
-     * @param rateLimitHeaders the {@code x-ratelimit-*} headers of its response, or null for none
+     * @param rateLimitBucket the bucket whose state the {@code x-ratelimit-*} headers of its response show, or null for
+     *     none
      * @param formats the compiled formats of that config's header values
      */
-    public record Outcome(boolean refused, LocalRateLimit config, MultiMap rateLimitHeaders, HeaderFormats formats) {
+    public record Outcome(boolean refused, LocalRateLimit config, Bucket rateLimitBucket, HeaderFormats formats) {
         /** The status of the refusal. */
         public int status() {
             return config.status();
@@ -134,10 +135,17 @@ public final class LocalRateLimitFilter {
             return h;
         }
 
-        /** Adds the {@code x-ratelimit-*} headers to a response, if the config asks for them. */
+        /**
+         * Adds the {@code x-ratelimit-*} headers to a response, if the config asks for them: the bucket's state as the
+         * response goes, as Envoy's filter reads its bucket in {@code encodeHeaders} (a slow upstream's answer shows
+         * the tokens filled meanwhile).
+         */
         public void setOn(MultiMap responseHeaders) {
-            if (rateLimitHeaders != null) {
-                responseHeaders.addAll(rateLimitHeaders);
+            if (rateLimitBucket != null) {
+                double tokens = rateLimitBucket.tokensNow();
+                responseHeaders.add("x-ratelimit-limit", Long.toString(rateLimitBucket.maxTokens))
+                        .add("x-ratelimit-remaining", Long.toString(Bucket.whole(tokens)))
+                        .add("x-ratelimit-reset", Long.toString(rateLimitBucket.resetSeconds(tokens)));
             }
         }
 
@@ -181,10 +189,7 @@ public final class LocalRateLimitFilter {
         }
         Bucket.Take d = l.take(l.hasDescriptors() ? l.descriptors(c, subject.apply(source), table, result)
                 : List.of());
-        MultiMap headers = d == null || !c.xRateLimitHeaders() ? null : MultiMap.caseInsensitiveMultiMap()
-                .set("x-ratelimit-limit", Long.toString(d.limit()))
-                .set("x-ratelimit-remaining", Long.toString(d.remaining()))
-                .set("x-ratelimit-reset", Long.toString(d.resetSeconds()));
+        Bucket headers = d == null || !c.xRateLimitHeaders() ? null : d.bucket();
         if (d == null || d.allowed()) {
             if (counters != null) {
                 counters.ok();
@@ -388,12 +393,12 @@ public final class LocalRateLimitFilter {
          * {@code max_tokens}), as the bits of a double: a bucket that takes centuries to fill cannot overflow it.
          */
         private final AtomicLong since;
+        /** The takes this bucket gives, made once: a take allocates nothing. */
+        private final Take allowedTake = new Take(true, this);
+        private final Take refusedTake = new Take(false, this);
 
-        /**
-         * A request's take: whether it got a token, the bucket's {@code max_tokens}, the whole tokens left, and the
-         * {@code x-ratelimit-reset} seconds ({@link #resetSeconds}).
-         */
-        record Take(boolean allowed, long limit, long remaining, long resetSeconds) {}
+        /** A request's take: whether it got a token, and of which bucket. */
+        record Take(boolean allowed, Bucket bucket) {}
 
         /** Tokens a second, by which Envoy orders the buckets a request takes from. */
         double fillRate() {
@@ -417,15 +422,27 @@ public final class LocalRateLimitFilter {
                 double from = Double.longBitsToDouble(bits);
                 double tokens = now <= from ? 0 : Math.min(maxTokens, (now - from) * tokensPerFill / intervalNanos);
                 if (tokens < 1 - ROUNDING) {
-                    return new Take(false, maxTokens, 0, resetSeconds(tokens));
+                    return refusedTake;
                 }
                 double left = Math.max(0, tokens - 1);
                 // the moment from which the tokens left have filled; never backwards
                 double next = Math.max(from, now - nanosFor(left));
                 if (since.compareAndSet(bits, Double.doubleToRawLongBits(next))) {
-                    return new Take(true, maxTokens, (long) Math.floor(left + ROUNDING), resetSeconds(left));
+                    return allowedTake;
                 }
             }
+        }
+
+        /** The tokens in the bucket now. */
+        double tokensNow() {
+            double now = clock.getAsLong() - origin;
+            double from = Double.longBitsToDouble(since.get());
+            return now <= from ? 0 : Math.min(maxTokens, (now - from) * tokensPerFill / intervalNanos);
+        }
+
+        /** The whole tokens of {@code tokens} ({@code x-ratelimit-remaining}). */
+        static long whole(double tokens) {
+            return (long) Math.floor(tokens + ROUNDING);
         }
 
         /** The nanoseconds the bucket takes to fill {@code tokens}. */
@@ -439,7 +456,7 @@ public final class LocalRateLimitFilter {
          * in whole seconds rounded down (Envoy divides the milliseconds by 1000 as integers): a bucket of 3 tokens a
          * minute says 20 once empty, one of 2 a second 0.
          */
-        private long resetSeconds(double tokens) {
+        long resetSeconds(double tokens) {
             if (tokens >= 1 - ROUNDING) {
                 return 0;
             }

@@ -166,6 +166,32 @@ class RouterLocalRateLimitTest {
         assertEquals(429, rig.call(rig.router(), request(hcm, "/"), table, clusters).status());
     }
 
+    /**
+     * As Envoy's filter, which reads its bucket when the response headers go ({@code encodeHeaders}): the
+     * {@code x-ratelimit-*} headers of a slow upstream's answer show the tokens filled while it worked, not those left
+     * when the request took its token.
+     */
+    @Test
+    void theXRateLimitHeadersShowTheBucketAsTheResponseGoes() {
+        int slow = rig.vertx.createHttpServer().requestHandler(req -> {
+            nanos.addAndGet(TimeUnit.SECONDS.toNanos(1)); // the upstream takes a second (of the fake clock)
+            req.response().end("app");
+        }).listen(0, "127.0.0.1").await().actualPort();
+        ClusterManager clusters = rig.clusters(cluster("c", slow));
+        HttpConnectionManager hcm = IstioRateLimit.hcm(IstioRateLimit.filter("""
+                stat_prefix: rl
+                token_bucket: {max_tokens: 1, tokens_per_fill: 1, fill_interval: 1s}
+                filter_enabled: %s
+                filter_enforced: %s
+                enable_x_ratelimit_headers: DRAFT_VERSION_03
+                """.formatted(IstioRateLimit.ALL, IstioRateLimit.ALL)) + ROUTER);
+        RouterRig.Result r = rig.call(rig.router(), request(hcm, "/"), table(""), clusters);
+        assertEquals(200, r.status());
+        assertEquals("1", r.header("x-ratelimit-limit"));
+        assertEquals("1", r.header("x-ratelimit-remaining"), "the token taken filled again meanwhile");
+        assertEquals("0", r.header("x-ratelimit-reset"));
+    }
+
     @Test
     void aVirtualHostsConfigReplacesTheFiltersOwnWithABucketOfItsOwn() {
         WireMockServer wm = rig.wiremock();
