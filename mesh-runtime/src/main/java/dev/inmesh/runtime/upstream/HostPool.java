@@ -372,14 +372,15 @@ final class HostPool {
     }
 
     /**
-     * Lets {@code c}'s requests in flight finish, serves those waiting for its connections and those still asked, and
-     * closes each connection once it is idle ({@link #closeWhenDone}); its pool is no longer counted. So for a host
-     * that left the cluster ({@link #retired}), as Envoy's pools drain for deletion, and for one that stays (outlier
-     * ejection, failed health checks, new settings, a pool freed for {@code max_connection_pools}), whose requests
-     * Envoy's draining pool keeps too; new requests of a host that stays get a new pool.
+     * Lets {@code c}'s requests in flight finish, serves those waiting for its connections, and closes each connection
+     * once it is idle ({@link #closeWhenDone}); its pool is no longer counted. So for a host that left the cluster
+     * ({@link #retired}), as Envoy's pools drain for deletion (its idle connections kept a moment for the requests
+     * still asked of it), and for one that stays (outlier ejection, failed health checks, new settings, a pool freed
+     * for {@code max_connection_pools}), whose idle connections close at once and whose waiting requests are served,
+     * as Envoy's pool drains its existing connections; new requests of a host that stays get a new pool.
      */
     private void close(Current c) {
-        closeWhenDone(c);
+        closeWhenDone(c, retired() ? RETIRED_GRACE_MILLIS : 0);
         if (c.breakers != null) {
             c.breakers.poolClosed();
         }
@@ -491,7 +492,7 @@ final class HostPool {
         if (!counted) {
             // for a request that chose the host before it left: kept by no one, drained once that request is done
             Current once = new Current(shared, wanted, 1, null, null, vertx);
-            closeWhenDone(once);
+            closeWhenDone(once, RETIRED_GRACE_MILLIS);
             return once;
         }
         int loops = eventLoops(vertx);
@@ -750,26 +751,32 @@ final class HostPool {
     }
 
     /**
-     * After {@link #RETIRED_GRACE_MILLIS}, drains every client of {@code c} for deletion: their requests under way,
+     * After {@code graceMillis} (0: now), drains every client of {@code c} for deletion: their requests under way,
      * waiting and still asked are carried, each connection closes once idle, each client once done.
      */
-    private static void closeWhenDone(Current c) {
+    private static void closeWhenDone(Current c, long graceMillis) {
         try {
-            c.vertx.setTimer(RETIRED_GRACE_MILLIS, id -> {
-                forEachClient(c, h -> {
-                    if (h instanceof PendingRequest.Queue pool) {
-                        pool.closeWhenDone();
-                    } else {
-                        h.shutdown(DRAIN_SECONDS, TimeUnit.SECONDS);
-                    }
-                });
-                // a backstop: a caller handed the pool that never asks, or an exchange that never ends, would keep
-                // it open for good; after the drain time what still runs gets the shutdown's own drain time
-                c.vertx.setTimer(TimeUnit.SECONDS.toMillis(DRAIN_SECONDS), late -> shutdownAll(c));
-            });
+            if (graceMillis > 0) {
+                c.vertx.setTimer(graceMillis, id -> closeWhenDone(c));
+            } else {
+                closeWhenDone(c);
+            }
         } catch (RuntimeException closing) {
             shutdownAll(c); // Vert.x is closing, and its clients with it
         }
+    }
+
+    private static void closeWhenDone(Current c) {
+        forEachClient(c, h -> {
+            if (h instanceof PendingRequest.Queue pool) {
+                pool.closeWhenDone();
+            } else {
+                h.shutdown(DRAIN_SECONDS, TimeUnit.SECONDS);
+            }
+        });
+        // a backstop: a caller handed the pool that never asks, or an exchange that never ends, would keep it open
+        // for good; after the drain time what still runs gets the shutdown's own drain time
+        c.vertx.setTimer(TimeUnit.SECONDS.toMillis(DRAIN_SECONDS), late -> shutdownAll(c));
     }
 
     /** Lets the requests in flight on every client finish, then closes their connections. */
