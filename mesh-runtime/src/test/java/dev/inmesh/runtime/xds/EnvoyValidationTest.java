@@ -626,7 +626,10 @@ class EnvoyValidationTest {
         assertContains(rejectedRoutes(oneRoute(
                 "route: {cluster: a, retry_policy: {retry_on: 5xx, retry_back_off: {base_interval: 0.003s, "
                         + "max_interval: 0.0029s}}}\n")),
-                "retry_back_off.max_interval: PT0.002S (expected: >= base_interval PT0.003S)");
+                "retry_back_off.max_interval: PT0.0029S (expected: >= base_interval PT0.003S)");
+        assertContains(rejectedRoutes(oneRoute(
+                "route: {cluster: a, retry_policy: {retry_on: 5xx, retry_back_off: {base_interval: 0.0005s, "
+                        + "max_interval: 0s}}}\n")), "retry_back_off.max_interval: 0s (expected: > 0s)");
     }
 
     @Test

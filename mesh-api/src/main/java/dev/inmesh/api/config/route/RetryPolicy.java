@@ -106,10 +106,12 @@ public record RetryPolicy(Set<String> retryOn, int numRetries, Duration perTryTi
         backOffBase = backOffBase == null ? DEFAULT_BACK_OFF_BASE : backOffBase;
         Checks.check(backOffBase.compareTo(Duration.ZERO) > 0, "retry_back_off.base_interval", backOffBase, "> 0");
         // as Envoy's RetryPolicyImpl: both in whole milliseconds, less than 1 ms rounded up to 1 ms, then compared
+        Checks.check(backOffMax == null || backOffMax.compareTo(Duration.ZERO) > 0, "retry_back_off.max_interval",
+                backOffMax, "> 0");
+        Checks.check(backOffMax == null || wholeMillis(backOffMax).compareTo(wholeMillis(backOffBase)) >= 0,
+                "retry_back_off.max_interval", backOffMax, ">= base_interval " + backOffBase);
         backOffBase = wholeMillis(backOffBase);
         backOffMax = backOffMax == null ? backOffBase.multipliedBy(10) : wholeMillis(backOffMax);
-        Checks.check(backOffMax.compareTo(backOffBase) >= 0, "retry_back_off.max_interval", backOffMax,
-                ">= base_interval " + backOffBase);
         retryHostPredicates = Checks.list(retryHostPredicates, "retry_host_predicate");
         for (String p : retryHostPredicates) {
             Checks.check(Set.of(PREVIOUS_HOSTS, OMIT_CANARY_HOSTS, OMIT_HOST_METADATA).contains(p),
