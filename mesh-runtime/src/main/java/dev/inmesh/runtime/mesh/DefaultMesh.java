@@ -153,7 +153,7 @@ public final class DefaultMesh implements Mesh {
             router.upstreamStats(metrics::upstream);
         }
         this.tracing = new TraceReporting(vertx, () -> snapshots.current().clusterManager(),
-                TraceReporting.Local.of(local, nodeId()), registry);
+                TraceReporting.Local.of(local, nodeId(), pod.bootstrap()), registry);
         // each tracer's statistics once a configuration traces with it, as Envoy builds a tracer's driver
         snapshots.onUpdate(s -> tracing.built(s.tracers()));
         tracing.built(snapshots.current().tracers());

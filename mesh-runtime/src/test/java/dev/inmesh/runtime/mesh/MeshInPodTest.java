@@ -232,6 +232,12 @@ class MeshInPodTest {
         assertEquals("edge-proxy-7", mesh.nodeId(), "one node id, for the admin server and for the control plane");
         assertEquals("reviews.shop", node.getCluster());
         assertEquals("reviews-v2-7f9c-abcde", node.getMetadata().getFieldsMap().get("NAME").getStringValue());
+        // its spans' local endpoint too, as Envoy's tracer takes its local node (the standalone proxy's already did)
+        assertEquals("reviews.shop", mesh.tracing().local().serviceName());
+        assertEquals("edge-proxy-7", mesh.tracing().local().nodeId());
+        DefaultMesh edge = mesh(new MeshOptions().setConfigFile(Files.writeString(secrets.resolve("edge.yaml"),
+                BootstrapNodes.REVIEWS_V2.replace("cluster: reviews.shop", "cluster: edge")).toString()), Map.of());
+        assertEquals("edge", edge.tracing().local().serviceName());
         // without a bootstrap id, Istio's sidecar id of the pod
         Path noId = Files.writeString(secrets.resolve("envoy-rev.yaml"), BootstrapNodes.REVIEWS_V2
                 .replace("  id: " + BootstrapNodes.REVIEWS_V2_ID + "\n", ""));
