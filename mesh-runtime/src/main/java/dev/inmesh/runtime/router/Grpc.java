@@ -65,25 +65,55 @@ public final class Grpc {
     }
 
     /**
-     * A {@code grpc-status} header's value as a status: null when absent or empty, {@link #INVALID_STATUS} when it is
-     * not a number from 0 to 16.
+     * A {@code grpc-status} header's value as a status, read as Envoy's {@code getGrpcStatus} reads it (absl's
+     * {@code SimpleAtoi}: whitespace around it, a {@code +} and leading zeros taken, so {@code 014} is 14): null when
+     * absent or empty, {@link #INVALID_STATUS} when it is no such number or above 16.
      */
     static Integer parseStatus(String v) {
         if (v == null || v.isEmpty()) {
             return null;
         }
-        if (v.length() > 2) {
-            return INVALID_STATUS;
+        long n = simpleAtoi(v, v.length(), MAX_KNOWN_STATUS);
+        return n < 0 ? INVALID_STATUS : (int) n;
+    }
+
+    /**
+     * The first {@code end} characters of {@code v} as absl's {@code SimpleAtoi} reads an unsigned number (whitespace
+     * around it, a {@code +} and leading zeros taken, however many digits); -1 when they are no such number or it is
+     * above {@code max}.
+     */
+    static long simpleAtoi(String v, int end, long max) {
+        int from = 0;
+        int to = end;
+        while (from < to && isAsciiSpace(v.charAt(from))) {
+            from++;
         }
-        int n = 0;
-        for (int i = 0; i < v.length(); i++) {
+        while (to > from && isAsciiSpace(v.charAt(to - 1))) {
+            to--;
+        }
+        if (from < to && v.charAt(from) == '+') {
+            from++;
+        }
+        if (from == to) {
+            return -1;
+        }
+        long n = 0;
+        for (int i = from; i < to; i++) {
             char c = v.charAt(i);
             if (c < '0' || c > '9') {
-                return INVALID_STATUS;
+                return -1;
             }
             n = n * 10 + (c - '0');
+            if (n > max) {
+                return -1; // (and no overflow, however many digits)
+            }
         }
-        return n <= MAX_KNOWN_STATUS ? n : INVALID_STATUS;
+        return n;
+    }
+
+    /** The whitespace absl's {@code SimpleAtoi} strips: space, tab, CR, LF, VT and FF. */
+    private static boolean isAsciiSpace(char c) {
+        return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == 0x0b || c == '\f';
     }
 
     /**

@@ -151,10 +151,10 @@ final class RetryState {
                 }
             }
         }
-        String grpc = headers.get(HeaderNames.GRPC_STATUS);
+        Integer grpc = Grpc.parseStatus(headers.get(HeaderNames.GRPC_STATUS)); // as Envoy's getGrpcStatus reads it
         if (grpc != null) {
             for (int i = 0; i < GRPC_CONDITIONS.size(); i++) {
-                if (on.contains(GRPC_CONDITIONS.get(i)) && grpc.trim().equals(Integer.toString(GRPC_CODES[i]))) {
+                if (on.contains(GRPC_CONDITIONS.get(i)) && grpc == GRPC_CODES[i]) {
                     return true;
                 }
             }

@@ -2034,16 +2034,10 @@ public final class Router {
             return -1;
         }
         int n = v.length();
-        if (n < 2 || n > 9) {
+        // as Envoy's getGrpcTimeout: the value before the unit read by absl's SimpleAtoi, at most 8 digits' worth
+        long value = n < 2 ? -1 : Grpc.simpleAtoi(v, n - 1, 99_999_999L);
+        if (value < 0) {
             return -1;
-        }
-        long value = 0;
-        for (int i = 0; i < n - 1; i++) {
-            char c = v.charAt(i);
-            if (c < '0' || c > '9') {
-                return -1;
-            }
-            value = value * 10 + (c - '0');
         }
         return switch (v.charAt(n - 1)) {
             case 'H' -> value * 3_600_000L;

@@ -172,6 +172,11 @@ class RetryStateTest {
                         conditions[i] + " on grpc-status " + codes[j]);
             }
         }
+        // the status read as Envoy's getGrpcStatus reads it (absl's SimpleAtoi)
+        for (String unavailable : new String[] {"014", "+14", " 14 "}) {
+            assertTrue(state("unavailable").retriableResponse(200, headers("grpc-status", unavailable)), unavailable);
+        }
+        assertFalse(state("unavailable").retriableResponse(200, headers("grpc-status", "1 4")));
     }
 
     @Test

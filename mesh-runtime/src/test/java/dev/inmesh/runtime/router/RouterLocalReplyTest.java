@@ -465,5 +465,13 @@ class RouterLocalReplyTest {
         assertEquals(Integer.valueOf(Grpc.INVALID_STATUS), Grpc.parseStatus("17"));
         assertEquals(Integer.valueOf(Grpc.INVALID_STATUS), Grpc.parseStatus("x"));
         assertNull(Grpc.parseStatus(""));
+        // as Envoy's getGrpcStatus, through absl's SimpleAtoi: whitespace around, a plus and leading zeros taken
+        assertEquals(Integer.valueOf(14), Grpc.parseStatus("014"));
+        assertEquals(Integer.valueOf(14), Grpc.parseStatus("+14"));
+        assertEquals(Integer.valueOf(14), Grpc.parseStatus(" 14\t"));
+        assertEquals(Integer.valueOf(4), Grpc.parseStatus("0000000000000000000000004"));
+        assertEquals(Integer.valueOf(Grpc.INVALID_STATUS), Grpc.parseStatus("-1"));
+        assertEquals(Integer.valueOf(Grpc.INVALID_STATUS), Grpc.parseStatus("+"));
+        assertEquals(Integer.valueOf(Grpc.INVALID_STATUS), Grpc.parseStatus("99999999999999999999999"));
     }
 }

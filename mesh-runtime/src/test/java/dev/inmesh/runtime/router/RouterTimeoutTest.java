@@ -713,8 +713,12 @@ class RouterTimeoutTest {
         assertEquals(5, Router.grpcTimeoutMillis("5m"));
         assertEquals(1, Router.grpcTimeoutMillis("1u"));
         assertEquals(2, Router.grpcTimeoutMillis("1500000n"));
-        assertEquals(-1, Router.grpcTimeoutMillis("123456789S"), "at most 8 digits");
+        assertEquals(-1, Router.grpcTimeoutMillis("123456789S"), "at most 8 digits' worth");
         assertEquals(-1, Router.grpcTimeoutMillis("5x"));
         assertEquals(-1, Router.grpcTimeoutMillis("S"));
+        assertEquals(-1, Router.grpcTimeoutMillis("-1S"));
+        // as Envoy's getGrpcTimeout, through absl's SimpleAtoi: a plus and leading zeros are taken
+        assertEquals(1_000, Router.grpcTimeoutMillis("+1S"));
+        assertEquals(1_000, Router.grpcTimeoutMillis("000000001S"));
     }
 }
