@@ -1156,9 +1156,11 @@ final class HttpBridge {
             }
         };
         /**
-         * The HTTP/2 head of the response being sent, held until its body's first chunk, its end or its flush: an
-         * upstream answer that ended with its head (a gRPC trailers-only answer) goes on as one HEADERS frame that ends
-         * the stream, as Envoy passes it, not as HEADERS and an empty DATA frame (gRPC clients then lose its status).
+         * The head of the response being sent (HTTP/2, or HTTP/1.1 chunked), held until its body's first chunk, its
+         * end or its flush: an upstream answer that ended with its head (a gRPC trailers-only answer) goes on as one
+         * HEADERS frame that ends the stream, as Envoy passes it, not as HEADERS and an empty DATA frame (gRPC clients
+         * then lose its status); over HTTP/1.1, with {@code content-length: 0} rather than an empty chunked body, as
+         * Envoy's HTTP/1 codec writes a headers-only answer.
          */
         private HttpResponse pendingHead;
 
@@ -1790,7 +1792,9 @@ final class HttpBridge {
             bytesSent = 0;
             // Nothing is flushed until the body ends (or an upstream read ends): a response that arrived in one read
             // leaves in one write.
-            if (http2) {
+            if (http2 || HttpUtil.isTransferEncodingChunked(resp)) {
+                // held: the framing of an answer that ends with its head is settled at its end (one HEADERS frame;
+                // over HTTP/1.1 a length of 0 rather than an empty chunked body, as Envoy's HTTP/1 codec writes it)
                 pendingHead = resp;
             } else {
                 ch.write(resp, ch.voidPromise());
@@ -1830,6 +1834,10 @@ final class HttpBridge {
                 if (trailerFrame != null) {
                     bytesSent += trailerFrame.length();
                     ch.write(new DefaultHttpContent(((BufferInternal) trailerFrame).getByteBuf()), ch.voidPromise());
+                }
+                if (headOnly != null && !http2) {
+                    HttpUtil.setTransferEncodingChunked(headOnly, false);
+                    HttpUtil.setContentLength(headOnly, 0);
                 }
                 if (headOnly != null) {
                     last = new DefaultFullHttpResponse(headOnly.protocolVersion(), headOnly.status(),
@@ -1950,6 +1958,7 @@ final class HttpBridge {
                     return;
                 }
                 flushPending = false;
+                writeHead(); // the head that came goes first
                 // an empty content ends nothing (no last chunk); its write completes after those before it
                 closeAfter(ctx.channel().writeAndFlush(new DefaultHttpContent(Unpooled.EMPTY_BUFFER)),
                         requestRead());

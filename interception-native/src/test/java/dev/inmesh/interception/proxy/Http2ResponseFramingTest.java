@@ -171,6 +171,42 @@ class Http2ResponseFramingTest {
     }
 
     /**
+     * An HTTP/2 upstream's answer that ends with its head (HEADERS with END_STREAM, no content-length) reaches an
+     * HTTP/1.1 caller with {@code content-length: 0}, as Envoy's HTTP/1 codec writes a headers-only answer, not as an
+     * empty chunked body; an answer with a body is still chunked.
+     */
+    @Test
+    void anAnswerThatEndedWithItsHeadReachesAnHttp1CallerWithALengthOfZero() throws Exception {
+        try (RawHttp2Upstream raw = new RawHttp2Upstream()) {
+            int port = proxy(raw.port());
+            raw.headOnly = true;
+            try (java.net.Socket h1 = new java.net.Socket("127.0.0.1", port)) {
+                h1.setSoTimeout(10_000);
+                var out = h1.getOutputStream();
+                var in = new java.io.BufferedReader(new java.io.InputStreamReader(h1.getInputStream(),
+                        java.nio.charset.StandardCharsets.ISO_8859_1));
+                out.write("GET / HTTP/1.1\r\nhost: svc\r\n\r\n".getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+                List<String> head = new java.util.ArrayList<>();
+                for (String line; !(line = in.readLine()).isEmpty(); ) {
+                    head.add(line.toLowerCase(java.util.Locale.ROOT));
+                }
+                assertEquals("http/1.1 200 ok", head.get(0));
+                assertTrue(head.contains("content-length: 0"), head.toString());
+                assertTrue(head.stream().noneMatch(l -> l.startsWith("transfer-encoding")), head.toString());
+                // the connection goes on: the next answer has a body, chunked
+                raw.headOnly = false;
+                out.write("GET / HTTP/1.1\r\nhost: svc\r\n\r\n".getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+                List<String> next = new java.util.ArrayList<>();
+                for (String line; !(line = in.readLine()).isEmpty(); ) {
+                    next.add(line.toLowerCase(java.util.Locale.ROOT));
+                }
+                assertEquals("http/1.1 200 ok", next.get(0), "no stray bytes of the first answer: " + next);
+                assertTrue(next.contains("transfer-encoding: chunked"), next.toString());
+            }
+        }
+    }
+
+    /**
      * The log of an answer whose body the proxy refused: as Envoy's codec resets an upstream stream with DATA on an
      * answer that has no body, an upstream protocol error; no body byte counted as sent.
      */

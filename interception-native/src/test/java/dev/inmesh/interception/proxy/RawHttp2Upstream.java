@@ -9,7 +9,8 @@ import java.util.concurrent.atomic.AtomicInteger;
 /**
  * A bare HTTP/2 server (prior knowledge) on loopback that answers each request stream with the header block
  * {@link #head}, written raw (any name, any octet, any pseudo-header: none of the checks a real server applies), then,
- * unless {@link #trailers} are set, a DATA frame {@code ok} ending the stream, or that DATA frame and the trailers.
+ * unless {@link #trailers} are set, a DATA frame {@code ok} ending the stream, or that DATA frame and the trailers
+ * ({@link #headOnly}: the head alone, ending the stream).
  */
 final class RawHttp2Upstream implements AutoCloseable {
     private final ServerSocket server = new ServerSocket(0, 10, InetAddress.getLoopbackAddress());
@@ -17,6 +18,8 @@ final class RawHttp2Upstream implements AutoCloseable {
     volatile String[] head = {":status", "200"};
     /** The fields of each answer's trailers, or null for none. */
     volatile String[] trailers;
+    /** Whether each answer is its head alone, ending the stream (no DATA, no trailers). */
+    volatile boolean headOnly;
     /** The header blocks received (each request's head, and its trailers), decoded, as {@code name: value, ...}. */
     final java.util.List<String> received = new java.util.concurrent.CopyOnWriteArrayList<>();
     /** The GOAWAY frames with PROTOCOL_ERROR the proxy sent so far: the connections it ended for one. */
@@ -57,7 +60,9 @@ final class RawHttp2Upstream implements AutoCloseable {
                             .append(": ").append(e.getValue()));
                     received.add(fields.toString());
                 }
-                if (f.endsStream()) {
+                if (f.endsStream() && headOnly) {
+                    h2.headers(f.stream(), true, head);
+                } else if (f.endsStream()) {
                     String[] t = trailers;
                     h2.headers(f.stream(), false, head).data(f.stream(), t == null, "ok");
                     if (t != null) {
