@@ -4,12 +4,11 @@ import dev.inmesh.runtime.stats.TcpProxyStats;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelDuplexHandler;
 import io.netty.channel.ChannelHandlerContext;
-import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelPromise;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.channel.socket.DuplexChannel;
-import io.netty.handler.timeout.IdleStateEvent;
-import io.netty.handler.timeout.IdleStateHandler;
 import io.netty.util.ReferenceCountUtil;
 import java.time.Duration;
 import java.util.concurrent.TimeUnit;
@@ -18,8 +17,12 @@ import java.util.concurrent.atomic.AtomicLong;
 /**
  * Relays bytes between two connected channels, byte for byte, whatever the protocol. Back-pressure: a side stops
  * reading while the other cannot take more. Half-close: when one side ends its output, the other side's output is
- * shut down once the bytes before are written; when both directions have ended, both channels close. A reset or
- * error on either side closes both. Both channels need {@code ALLOW_HALF_CLOSURE} and should start with auto-read off.
+ * shut down once the bytes before are written; when both directions have ended, both channels close once their bytes
+ * are written. As Envoy's tcp_proxy: a side the peer closed or reset has the other side closed once the bytes before
+ * are written (a flush the idle timeout bounds: without one, it waits as long as the peer takes), and the upstream
+ * closed at once if it sends more then; a side closed here (the idle timeout, a connection's longest duration, an
+ * error, a drain) has the other closed at once, without writing what is left. Both channels need
+ * {@code ALLOW_HALF_CLOSURE} and should start with auto-read off.
  */
 final class TcpRelay {
     /** Counts of one relayed connection, for the TCP metrics. */
@@ -38,8 +41,24 @@ final class TcpRelay {
     private final Runnable onIdle;
     /** The TCP proxy's statistics the downstream's bytes and pauses are counted in, or null. */
     private final TcpProxyStats stats;
+    private Side downSide;
+    private Side upSide;
     private boolean downstreamEnded;
     private boolean upstreamEnded;
+    /** The idle timeout in nanoseconds, 0 for none. */
+    private long idleNanos;
+    /** When bytes were last read from or written to either side, in {@link System#nanoTime()}. */
+    private long lastActivity;
+    /** Whether the idle timeout fired: once. */
+    private boolean timedOut;
+    /** Each write's listener when an idle timeout is kept: a write done is activity; a failed one an error. */
+    private final ChannelFutureListener written = f -> {
+        if (f.isSuccess()) {
+            lastActivity = System.nanoTime();
+        } else {
+            f.channel().pipeline().fireExceptionCaught(f.cause());
+        }
+    };
 
     private TcpRelay(Channel downstream, Channel upstream, Counters counters, Runnable onIdle, TcpProxyStats stats) {
         this.downstream = downstream;
@@ -52,7 +71,8 @@ final class TcpRelay {
     /**
      * Joins two channels (both on the same event loop) and starts reading both.
      *
-     * @param idleTimeout close both when neither side sent anything for this long; zero or null: never
+     * @param idleTimeout close both at once, without flushing, when nothing was read from or written to either side
+     *                    for this long (a flush after one side closed included); zero or null: never
      * @param onClose run once when both are closed, in a task of its own on the downstream's event loop: never
      *                before this returned, so that it finds the counters returned
      */
@@ -78,12 +98,16 @@ final class TcpRelay {
                          TcpProxyStats stats, Runnable onClose) {
         Counters counters = new Counters();
         TcpRelay relay = new TcpRelay(downstream, upstream, counters, onIdle, stats);
+        relay.downSide = relay.new Side(true);
+        relay.upSide = relay.new Side(false);
+        downstream.pipeline().addLast("relay", relay.downSide);
+        upstream.pipeline().addLast("relay", relay.upSide);
         if (idleTimeout != null && !idleTimeout.isZero()) {
-            downstream.pipeline().addLast("relay-idle",
-                    new IdleStateHandler(0, 0, idleTimeout.toMillis(), TimeUnit.MILLISECONDS));
+            // Envoy's idle timer: reset by bytes read from and written to either side, kept while either is open
+            relay.idleNanos = idleTimeout.toNanos();
+            relay.lastActivity = System.nanoTime();
+            relay.checkIdleIn(relay.idleNanos);
         }
-        downstream.pipeline().addLast("relay", relay.new Side(true));
-        upstream.pipeline().addLast("relay", relay.new Side(false));
         if (onClose != null) {
             // both may close while joining (one already closed, the other's input ended): not from within this call
             downstream.closeFuture().addListener(f -> upstream.closeFuture().addListener(g -> later(downstream,
@@ -105,9 +129,55 @@ final class TcpRelay {
         }
     }
 
+    private void checkIdleIn(long nanos) {
+        downstream.eventLoop().schedule(this::checkIdle, nanos, TimeUnit.NANOSECONDS);
+    }
+
+    private void checkIdle() {
+        if (!downstream.isOpen() && !upstream.isOpen()) {
+            return;
+        }
+        long left = lastActivity + idleNanos - System.nanoTime();
+        if (left > 0) {
+            checkIdleIn(left);
+            return;
+        }
+        if (!timedOut) {
+            // as Envoy's: counted once, both sides closed without flushing (also when a flush was under way)
+            timedOut = true;
+            counters.idleTimedOut = true;
+            if (onIdle != null) {
+                onIdle.run();
+            }
+        }
+        closeNow();
+    }
+
+    /** Closes both channels at once, what is left to write dropped: Envoy's close without flush. */
+    private void closeNow() {
+        downstream.close();
+        upstream.close();
+    }
+
+    /** Closes both channels once what was written to each is flushed. */
     private void closeBoth() {
-        flushAndClose(downstream);
-        flushAndClose(upstream);
+        closeFlushed(downstream);
+        closeFlushed(upstream);
+    }
+
+    /**
+     * Closes a side of the relay once what was written to it is flushed (Envoy's close with FlushWrite), which leaves
+     * the other side to be flushed too; the idle timeout, if any, bounds how long that waits.
+     */
+    private void closeFlushed(Channel ch) {
+        if (ch.isActive()) {
+            ch.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(f -> {
+                (ch == downstream ? downSide : upSide).flushed = f.isSuccess();
+                ch.close();
+            });
+        } else {
+            ch.close();
+        }
     }
 
     /** Closes {@code ch} once what was written to it is flushed. */
@@ -119,9 +189,13 @@ final class TcpRelay {
         }
     }
 
-    /** One side's inbound handler: what it reads goes to the other side. */
-    private final class Side extends ChannelInboundHandlerAdapter {
+    /** One side's handler: what it reads goes to the other side. */
+    private final class Side extends ChannelDuplexHandler {
         private final boolean isDownstream;
+        /** Whether this side was closed here other than once flushed: the other side is then closed at once. */
+        private boolean closedHere;
+        /** Whether this side closes for having been flushed ({@link #closeFlushed}). */
+        private boolean flushed;
 
         Side(boolean isDownstream) {
             this.isDownstream = isDownstream;
@@ -136,8 +210,14 @@ final class TcpRelay {
             Channel other = other();
             if (!other.isActive()) {
                 ReferenceCountUtil.release(msg);
+                if (!isDownstream && !downstream.isOpen()) {
+                    // as Envoy's drain of an upstream whose client left: bytes from it have nowhere to go, it is
+                    // closed as the kernel would reset a socket closed for reading
+                    ctx.close();
+                }
                 return;
             }
+            lastActivity = System.nanoTime();
             if (msg instanceof io.netty.buffer.ByteBuf b) {
                 int n = b.readableBytes();
                 (isDownstream ? counters.downstreamToUpstream : counters.upstreamToDownstream).addAndGet(n);
@@ -149,7 +229,7 @@ final class TcpRelay {
                     }
                 }
             }
-            other.write(msg, other.voidPromise());
+            other.write(msg, idleNanos > 0 ? other.newPromise().addListener(written) : other.voidPromise());
         }
 
         @Override
@@ -200,20 +280,23 @@ final class TcpRelay {
                 }
                 return;
             }
-            if (evt instanceof IdleStateEvent) {
-                counters.idleTimedOut = true;
-                if (onIdle != null) {
-                    onIdle.run();
-                }
-                closeBoth();
-                return;
-            }
             ctx.fireUserEventTriggered(evt);
         }
 
         @Override
+        public void close(ChannelHandlerContext ctx, ChannelPromise promise) throws Exception {
+            // a close asked of this channel (a peer's close or reset does not pass here): Envoy's local close
+            closedHere = !flushed;
+            ctx.close(promise);
+        }
+
+        @Override
         public void channelInactive(ChannelHandlerContext ctx) {
-            flushAndClose(other());
+            if (closedHere) {
+                other().close();
+            } else {
+                closeFlushed(other());
+            }
         }
 
         @Override

@@ -992,4 +992,80 @@ class TcpRelayTest {
             loop.shutdownGracefully(0, 1, TimeUnit.SECONDS).await(10, TimeUnit.SECONDS);
         }
     }
+
+    /** Pushes {@code bytes} from {@code s} in the background (a write that blocks on a full pipe stays blocked). */
+    private void pushInBackground(Socket s, int bytes) {
+        pool.submit(() -> {
+            byte[] chunk = new byte[64 * 1024];
+            try {
+                for (int sent = 0; sent < bytes; sent += chunk.length) {
+                    s.getOutputStream().write(chunk);
+                }
+            } catch (IOException closed) {
+                // closed under the write: what the test is after
+            }
+        });
+    }
+
+    /** Waits (at most {@code millis}) until the cluster's connection slot is given back, that is its upstream closed. */
+    private boolean upstreamClosedWithin(long millis) throws InterruptedException {
+        long end = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(millis);
+        while (proxy.snapshots.current().clusterManager().cluster("backend").circuitBreakers().openConnections() > 0) {
+            if (System.nanoTime() > end) {
+                return false;
+            }
+            Thread.sleep(10);
+        }
+        return true;
+    }
+
+    @Test
+    void theIdleTimeoutClosesAnUpstreamThatStoppedReadingAtOnceWithoutFlushing() throws Exception {
+        // Envoy's idle timeout closes the downstream without flushing, and so the upstream
+        restart("          idle_timeout: 1s", "", upstream.getLocalPort());
+        SimpleMeterRegistry registry = metered();
+        try (Socket client = connect(); Socket server = acceptWithin(upstream, 5_000)) {
+            pushInBackground(client, 64 << 20); // far more than the pipe holds: the upstream never reads
+            assertTrue(upstreamClosedWithin(6_000), "the upstream that stopped reading was left open");
+            awaitCount(registry, "istio_tcp_connections_closed", 1);
+            Thread.sleep(2_500); // two more idle timeouts' time: counted once
+            assertEquals(1, tcpStat(registry, "tcp", "idle_timeout"));
+            // what reached it, then its end
+            server.setSoTimeout(10_000);
+            byte[] b = new byte[64 * 1024];
+            try {
+                while (server.getInputStream().read(b) >= 0) {
+                    // drains
+                }
+            } catch (java.net.SocketException reset) {
+                // as good as an end
+            }
+        }
+    }
+
+    @Test
+    void theIdleTimeoutClosesAClientThatStoppedReadingOnceCountedOnce() throws Exception {
+        restart("          idle_timeout: 1s", "", upstream.getLocalPort());
+        SimpleMeterRegistry registry = metered();
+        try (Socket client = connect(); Socket server = acceptWithin(upstream, 5_000)) {
+            pushInBackground(server, 64 << 20); // a download the client never reads
+            assertTrue(upstreamClosedWithin(6_000), "the upstream was left open");
+            awaitCount(registry, "istio_tcp_connections_closed", 1); // both sides closed
+            Thread.sleep(2_500);
+            assertEquals(1, tcpStat(registry, "tcp", "idle_timeout"));
+        }
+    }
+
+    @Test
+    void maxDownstreamConnectionDurationClosesAnUpstreamThatStoppedReadingWithoutFlushing() throws Exception {
+        restart("          max_downstream_connection_duration: 1s", "", upstream.getLocalPort());
+        SimpleMeterRegistry registry = metered();
+        try (Socket client = connect(); Socket server = acceptWithin(upstream, 5_000)) {
+            pushInBackground(client, 64 << 20);
+            assertTrue(upstreamClosedWithin(6_000), "the upstream that stopped reading was left open");
+            awaitCount(registry, "istio_tcp_connections_closed", 1);
+            assertEquals(1, tcpStat(registry, "tcp", "max_downstream_connection_duration"));
+            assertEquals(0, tcpStat(registry, "tcp", "idle_timeout"));
+        }
+    }
 }
