@@ -1068,4 +1068,17 @@ class TcpRelayTest {
             assertEquals(0, tcpStat(registry, "tcp", "idle_timeout"));
         }
     }
+
+    @Test
+    void anUpstreamThatStoppedReadingIsClosedOnceTheIdleTimeoutPassedAfterTheClientLeft() throws Exception {
+        // the client's close leaves the upstream to be flushed, which Envoy's drain bounds with the idle timer (here the
+        // client's end may not even be read, being behind bytes the upstream does not take: the idle timeout closes)
+        restart("          idle_timeout: 1s", "", upstream.getLocalPort());
+        try (Socket client = connect(); Socket server = acceptWithin(upstream, 5_000)) {
+            pushInBackground(client, 64 << 20); // more than the pipe holds: some is left to write when it closes
+            Thread.sleep(300);
+            client.close();
+            assertTrue(upstreamClosedWithin(6_000), "the upstream that stopped reading was left open");
+        }
+    }
 }
