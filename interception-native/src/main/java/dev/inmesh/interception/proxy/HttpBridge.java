@@ -1216,8 +1216,10 @@ final class HttpBridge {
                 return true;
             }
             RouterRequest waiting = streamed;
-            if (busy && waiting == null) {
-                return false; // a request read while an earlier one is answered, as Envoy's codec reads it later
+            if (busy && (waiting == null || body == null || !headRead)) {
+                // a request read while an earlier one is answered (a head arriving after a streamed body ended, or
+                // read and waiting its turn), as Envoy's codec reads it later: timed from that answer on
+                return false;
             }
             DownstreamStats stats = conn.stats();
             if (stats != null) {
@@ -1720,8 +1722,10 @@ final class HttpBridge {
                              boolean head) {
             Channel ch = ctx.channel();
             var router = conn.runtime().router;
-            if (timeouts != null && streamed != null) {
-                timeouts.answered(); // the answer to the request still being read began: its timeout stops
+            if (timeouts != null && streamed != null && body != null) {
+                // the answer to the request still being read began: its timeout stops (once its body ended, the
+                // request being read is a later one, timed from this answer on)
+                timeouts.answered();
             }
             cancelStreamTimer();
             streamed = null;

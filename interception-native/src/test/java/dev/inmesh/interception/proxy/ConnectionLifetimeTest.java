@@ -371,6 +371,27 @@ class ConnectionLifetimeTest {
     }
 
     @Test
+    void aPipelinedHeadArrivingWhileAStreamedRequestIsAnsweredIsTimedFromThatAnswer() throws Exception {
+        // as Envoy's HTTP/1 codec, which reads the next request only once the one before is answered: a head that
+        // trickles in while a request whose body was streamed waits for its answer gets no 408 before that answer
+        int port = start("request_headers_timeout: 0.3s", "");
+        try (Socket s = connect(port)) {
+            assertTrue(get(s, "/").startsWith("HTTP/1.1 200")); // (the first read of a connection is sniffed)
+            postHalfABody(s, "/slow?ms=1000"); // its body streamed: not read with its head
+            Thread.sleep(100);
+            write(s, "67890");
+            Thread.sleep(100);
+            write(s, "GET /b HTTP/1.1\r\nHo"); // pipelined, never whole
+            String r = response(s.getInputStream());
+            long answered = System.nanoTime();
+            assertTrue(r.startsWith("HTTP/1.1 200") && r.endsWith("slow"), r);
+            // the pipelined head, timed from the answer before it
+            answered408AndClosed(s, answered, "request header timeout");
+        }
+        assertEquals(1.0, stat("downstream_rq_header_timeout", 1.0));
+    }
+
+    @Test
     void aConnectionWhoseHeadIsStillArrivingIsNotIdle() throws Exception {
         // as Envoy's: the stream the first byte began stops the connection's idle timer
         int port = start("drain_timeout: 0.1s\n          common_http_protocol_options: {idle_timeout: 0.3s}", "");
