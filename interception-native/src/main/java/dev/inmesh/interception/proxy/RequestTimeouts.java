@@ -82,11 +82,18 @@ final class RequestTimeouts {
     }
 
     /**
-     * The decoder has bytes to read: between requests, they begin one, unless they are only the line ends a client may
-     * send after a request (which Envoy's codec skips without beginning a stream).
+     * The bytes the decoder skips before a request (Netty's {@code HttpObjectDecoder}: control characters and
+     * whitespace, {@code 0x00} to {@code 0x20}), which begin none: a byte found by this processor does.
+     */
+    private static final ByteProcessor FIND_REQUEST_BYTE = b -> b >= 0 && b <= ' ';
+
+    /**
+     * The decoder has bytes to read: between requests, they begin one, unless they are only the line ends, or other
+     * whitespace and control bytes, a client may send after a request (which the decoder skips, as Envoy's codec
+     * begins no stream with a line end).
      */
     void bytesRead(ByteBuf in) {
-        if (between && in.forEachByte(ByteProcessor.FIND_NON_CRLF) >= 0) {
+        if (between && in.forEachByte(FIND_REQUEST_BYTE) >= 0) {
             between = false;
             headRead = false;
             start = System.nanoTime();

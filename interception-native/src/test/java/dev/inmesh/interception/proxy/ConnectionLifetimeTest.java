@@ -2,6 +2,7 @@ package dev.inmesh.interception.proxy;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.inmesh.runtime.stats.MeshMetrics;
@@ -389,6 +390,22 @@ class ConnectionLifetimeTest {
             answered408AndClosed(s, answered, "request header timeout");
         }
         assertEquals(1.0, stat("downstream_rq_header_timeout", 1.0));
+    }
+
+    @Test
+    void strayWhitespaceAndControlBytesAfterARequestBeginNoneAndTheConnectionStaysIdle() throws Exception {
+        // as the decoder, which skips them before a request (Envoy's codec begins no stream with them either): no
+        // 408 stream timeout, and the idle connection closes at its idle_timeout
+        int port = start("stream_idle_timeout: 0.3s\n          drain_timeout: 0.1s\n"
+                + "          common_http_protocol_options: {idle_timeout: 0.8s}", "");
+        try (Socket s = connect(port)) {
+            assertTrue(get(s, "/").startsWith("HTTP/1.1 200"));
+            s.getOutputStream().write(new byte[] {' ', '\t', 0, 0x0b, 0x1f});
+            s.getOutputStream().flush();
+            assertNull(response(s.getInputStream()), "closed without an answer");
+        }
+        assertEquals(0.0, stat("downstream_rq_idle_timeout", 0.0));
+        assertEquals(1.0, stat("downstream_cx_idle_timeout", 1.0));
     }
 
     @Test
