@@ -71,11 +71,11 @@ import java.util.List;
  * checks only for a negative result, so that {@code 100000005} (4 GiB + 5) was read as 5 and the rest of the chunk
  * as the next answer on the connection, the answer to another request (Envoy's codec reads the size whole, and refuses
  * what it cannot read). The chunks are followed ({@link Http1BodyEnd}) over each read before the decoder gets it, from
- * where the head ended; the read is made to end where they break, so that the decoder never reads the size. A break at
- * the body's first size line fails the head (the router's 502 UPE); a later one lets the chunks before it go on, then
- * ends the body the caller has with a failed last content (a reset after the response began, as Envoy's codec gives
- * the headers and the body it read before its error). Either way the connection closes and nothing after the break
- * is read. Broken chunk framing the mirror cannot follow (a size line with a bare CR,
+ * where the head ended; the read is made to end where they break, so that the decoder never reads the size. The head
+ * goes on, and the chunks before the break, then the body the caller has ends with a failed last content (a reset
+ * after the response began, as Envoy's codec passes the head on before it parses a chunk, and the body it read before
+ * its error), even when the break is at the body's first size line in the read that ended the head. The connection
+ * closes and nothing after the break is read. Broken chunk framing the mirror cannot follow (a size line with a bare CR,
  * bytes other than a line end after a chunk's data), which Netty's decoder takes, is refused the same way, as Envoy's
  * codec refuses it. Only the chunks' size and trailer lines are looked at byte by byte; their data are skipped.
  *
@@ -231,7 +231,7 @@ public final class Http1ResponseFraming extends ChannelDuplexHandler {
         if (msg instanceof HttpResponse r && r.decoderResult().isSuccess()) {
             String refusal = refusal(r.status().code(), r.headers());
             if (refusal == null && !upgraded && HttpUtil.isTransferEncodingChunked(r)) {
-                refusal = chunksFollow();
+                chunksFollow();
             }
             if (refusal != null) {
                 refused = true;
@@ -259,18 +259,15 @@ public final class Http1ResponseFraming extends ChannelDuplexHandler {
 
     /**
      * A chunked body follows the head just read (the codec took the coding off a head without a body): its chunks
-     * are followed from where the codec stands, over the rest of the read; why they are refused, or null.
+     * are followed from where the codec stands, over the rest of the read. Where they break in it, even at the
+     * body's first size line, the head goes on and the body is cut at the read's end, as Envoy's codec passes the
+     * head on before it parses a chunk, whatever the reads.
      */
-    private String chunksFollow() {
+    private void chunksFollow() {
         chunks = Http1BodyEnd.chunked();
-        if (reading == null || !follow(reading)) {
-            return null;
+        if (reading != null && follow(reading)) {
+            cutPending = true; // the head, and the chunks before the break, go on first
         }
-        if (reading.isReadable()) {
-            cutPending = true; // the chunks before the break go on first
-            return null;
-        }
-        return CHUNKS_BROKEN; // at the body's first size line: nothing of it goes on
     }
 
     /**

@@ -193,12 +193,15 @@ class MeshClientAsPlainClientTest extends MeshFixture {
             "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n",
             "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\nzz\r\nabc\r\n0\r\n\r\n",
             // a chunk size Netty's decoder would read wrapped (as 3): the chunks before it go on, then the cut
-            "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n100000003\r\nabc\r\n0\r\n\r\n"}) {
+            "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n100000003\r\nabc\r\n0\r\n\r\n",
+            // the same at the body's first size line, in the read of the head: the head goes on, as Envoy's codec
+            // passes it before it parses a chunk, then the cut
+            "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n100000003\r\nabc\r\n0\r\n\r\n"}) {
             Outcome o = rawCall(answer);
             String what = answer.replace("\r\n", "|");
             assertEquals(200, o.status(), what);
             assertTrue(o.failure() != null, what + ": the body fails");
-            assertEquals("abc", o.body(), what);
+            assertEquals(answer.contains("\n\r\n100000003") ? "" : "abc", o.body(), what);
             assertEquals(java.util.Set.of(ResponseFlag.UPSTREAM_PROTOCOL_ERROR), o.info().responseFlags(), what);
             assertEquals("upstream_reset_after_response_started{protocol_error}", o.info().responseCodeDetails(),
                     what);
