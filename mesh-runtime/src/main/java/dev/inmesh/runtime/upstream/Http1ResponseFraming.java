@@ -43,7 +43,7 @@ import java.util.List;
  * refused by {@code ClusterParser}). Netty drops the length beside {@code chunked} and reads the chunks (RFC 9112
  * 6.3), and reads a body of another coding to the connection's close; here such a head goes on to Vert.x with a
  * failed decoder result, as a head Netty cannot read does, which fails the request with an
- * {@link IllegalArgumentException} (the router's protocol error: 503 UPE) and closes the connection, and nothing that
+ * {@link IllegalArgumentException} (the router's protocol error: 502 UPE) and closes the connection, and nothing that
  * follows it on the connection is read.
  *
  * <p>Netty's decoder tells of the length it dropped only by removing it from the head's headers: the connection's
@@ -215,6 +215,15 @@ public final class Http1ResponseFraming extends ChannelDuplexHandler {
             // final answer began, a connection termination as before any answer (not the end of input in the
             // middle of a message)
             answerBegun = false;
+        }
+        if (msg instanceof HttpResponse r && r.decoderResult().isSuccess() && passedOver(r.status().code())) {
+            // an interim answer passed over is checked as any head (its header count, a body's framing), as Envoy's
+            // codec checks each before it passes it over
+            String refusal = refusal(r.status().code(), r.headers());
+            if (refusal != null) {
+                refused = true;
+                r.setDecoderResult(DecoderResult.failure(new IllegalArgumentException(refusal)));
+            }
         }
         if (passingOver || msg instanceof HttpResponse r && r.decoderResult().isSuccess()
                 && passedOver(r.status().code())) {
