@@ -79,8 +79,10 @@ import java.util.List;
  * bytes other than a line end after a chunk's data), which Netty's decoder takes, is refused the same way, as Envoy's
  * codec refuses it. Only the chunks' size and trailer lines are looked at byte by byte; their data are skipped.
  *
- * <p>A status outside 100-599, and a header name with whitespace in it ({@code X Bad: 1}, which Netty's decoder reads
- * as {@code X}), are protocol errors too, as Envoy's HTTP/1 parser refuses them; the names are checked in the bytes
+ * <p>A status outside 100-999 (three digits: Envoy's former http-parser refused one over 999; the range its Balsa
+ * parser takes was not confirmed, so a three-digit status past 599 is read), and a header name with whitespace in it
+ * ({@code X Bad: 1}, which Netty's decoder reads as {@code X}), are protocol errors too, as Envoy's HTTP/1 parser
+ * refuses them; the names are checked in the bytes
  * the decoder read for the head (it finds each line's end as Netty does, then looks at the name's bytes).
  *
  * <p>The decoder keeps the bytes of a line not whole yet at the end of a read; they are taken back from it and put
@@ -497,8 +499,8 @@ public final class Http1ResponseFraming extends ChannelDuplexHandler {
 
     /**
      * Why Envoy's codec refuses a response head of this status with these headers, or null when it takes it: a status
-     * outside 100-599 (Envoy's HTTP/1 parser refuses it, where Netty reads any number: {@code HTTP/1.1 2000 OK} went
-     * on as a 2000); besides the framing rules above, a 1xx or a 204 with a {@code Transfer-Encoding} (Netty's decoder takes off the
+     * outside 100-999 (Envoy's HTTP/1 parser refuses one over 999, where Netty reads any number: {@code HTTP/1.1 2000
+     * OK} went on as a 2000); besides the framing rules above, a 1xx or a 204 with a {@code Transfer-Encoding} (Netty's decoder takes off the
      * {@code chunked} of a 204's, noted) or a {@code Content-Length} other than {@code 0}, which Envoy's client codec
      * refuses (its {@code onHeadersCompleteBase}: {@code http1.transfer_encoding_not_allowed},
      * {@code http1.content_length_not_allowed}) where Netty would read no body and then take that body's bytes as
@@ -506,7 +508,7 @@ public final class Http1ResponseFraming extends ChannelDuplexHandler {
      * rules too.)
      */
     public static String refusal(int status, HttpHeaders h) {
-        if (status < 100 || status > 599) {
+        if (status < 100 || status > 999) {
             return "invalid response status " + status;
         }
         if (h.size() > MAX_HEADERS_COUNT) {

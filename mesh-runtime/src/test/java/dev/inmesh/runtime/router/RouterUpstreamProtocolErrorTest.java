@@ -18,7 +18,7 @@ import org.junit.jupiter.api.Timeout;
 /**
  * An HTTP/1 upstream whose response head cannot be read, or whose framing Envoy's codec refuses (a
  * {@code Transfer-Encoding} beside a {@code Content-Length}, a coding other than {@code chunked}), whose status is
- * outside 100-599, or whose header name has whitespace in it, is a protocol error, as Envoy's codec reports it (502
+ * outside 100-999, or whose header name has whitespace in it, is a protocol error, as Envoy's codec reports it (502
  * UPE, {@code protocol error}), and so is one that closes in the middle of its status line or headers; one that closes
  * before any answer is a connection termination (503 UC). A first chunk size Netty would read wrapped cuts the
  * response after its head (a reset after the response started).
@@ -79,9 +79,9 @@ class RouterUpstreamProtocolErrorTest {
             // a 204 with a body's framing, which Envoy's client codec refuses (a length of 0 it takes off)
             "HTTP/1.1 204 No Content\r\ncontent-length: 5\r\n\r\nhello",
             "HTTP/1.1 204 No Content\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
-            // a status code outside 100-599, which Envoy's HTTP/1 parser refuses (Netty reads any number)
+            // a status code outside 100-999, which Envoy's HTTP/1 parser refuses (Netty reads any number)
             "HTTP/1.1 2000 OK\r\ncontent-length: 2\r\n\r\nok",
-            "HTTP/1.1 600 Nope\r\ncontent-length: 2\r\n\r\nok",
+            "HTTP/1.1 1000 Nope\r\ncontent-length: 2\r\n\r\nok",
             "HTTP/1.1 99 Nope\r\ncontent-length: 2\r\n\r\nok",
             // whitespace in a header name, which Envoy's parser refuses (Netty reads the name up to it: "X")
             "HTTP/1.1 200 OK\r\nX Bad: 1\r\ncontent-length: 2\r\n\r\nok",
@@ -121,6 +121,12 @@ class RouterUpstreamProtocolErrorTest {
             assertEquals("upstream_reset_after_response_started{protocol_error}", r.info().responseCodeDetails(),
                     size);
             assertEquals(before + 1, stat("upstream_cx_protocol_error"), size);
+        }
+        // a three-digit status past 599 is read, as Envoy's HTTP/1 parser reads it
+        for (int status : new int[] {600, 999}) {
+            RouterRig.Result r = call("HTTP/1.1 " + status + " Odd\r\ncontent-length: 2\r\n\r\nok");
+            assertEquals(status, r.status());
+            assertEquals("ok", r.body());
         }
         // chunked alone is read, whatever its case
         RouterRig.Result chunked = call("HTTP/1.1 200 OK\r\ntransfer-encoding: Chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n");
