@@ -182,7 +182,9 @@ final class UpgradeStatus extends ChannelInboundHandlerAdapter {
             List<String> read = List.of(text.substring(0, text.length() - 4).split("\r\n", -1));
             HeadersMultiMap headers = headers(read);
             // a header line Envoy's codec cannot read, or a framing it refuses (of a refusal, or an interim answer)
-            Http1BodyEnd body = headers == null || status < 200 ? null : Http1BodyEnd.of(status, headers);
+            // (relayed raw: no decoder's int limits its chunks)
+            Http1BodyEnd body = headers == null || status < 200 ? null
+                    : Http1BodyEnd.of(status, headers, Http1BodyEnd.RELAYED_MAX_CHUNK);
             if (headers == null || status != 101 && Http1ResponseFraming.refusal(status, headers) != null
                     || status >= 200 && body == null) {
                 protocolError(ctx);

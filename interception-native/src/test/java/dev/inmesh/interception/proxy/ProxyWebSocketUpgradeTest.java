@@ -425,6 +425,23 @@ class ProxyWebSocketUpgradeTest {
     }
 
     /**
+     * A refusal's body is relayed as it came, read by no decoder: a chunk size of 2 GiB or more, which Netty's decoder
+     * would read wrapped, breaks nothing there, and its chunk goes on as it comes.
+     */
+    @Test
+    void aRefusalsChunkOfMoreThan2GiBIsRelayedAsItCame() throws Exception {
+        int app = vertx.createNetServer().connectHandler(so -> so.handler(b -> {
+            so.write("HTTP/1.1 404 Not Found\r\ntransfer-encoding: chunked\r\n\r\n80000000\r\nabc");
+            vertx.setTimer(200, t -> so.write("def").onComplete(w -> vertx.setTimer(100, t2 -> so.close())));
+        })).listen(0, "127.0.0.1").await().actualPort();
+        int port = LoopbackProxy.freePort();
+        try (LoopbackProxy proxy = wsProxy(port, "", "", app)) {
+            String answer = answerUntilClosed(port);
+            assertTrue(answer.startsWith("HTTP/1.1 404") && answer.endsWith("\r\n\r\n80000000\r\nabcdef"), answer);
+        }
+    }
+
+    /**
      * Interim answers before the upstream's 101 (103 Early Hints in a write of its own, then 100 Continue in the
      * 101's) are not the upgrade's answer: they go no further, and the 101 that follows opens the relay, as Envoy's
      * router drops the 1xx it does not relay and waits for the final answer. The first was taken for the answer, a

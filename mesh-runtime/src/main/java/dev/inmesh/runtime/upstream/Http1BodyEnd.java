@@ -9,22 +9,28 @@ import io.netty.handler.codec.http.HttpHeaderValues;
  * Where the body of an HTTP/1 answer ends among the bytes after its head, as Envoy's codec frames it, found as the
  * bytes pass on unchanged: after its {@code Content-Length}, after its last chunk and its trailers when chunked, at
  * the connection's end when it has neither; a 204's and a 304's at once. The head's framing is one Envoy's codec takes
- * ({@link Http1ResponseFraming#refusal}). A chunk size of 2 GiB or more breaks the chunks: Netty's decoder reads a
- * size in an {@code int}, so that a larger one would be read wrapped ({@code 100000005} as 5), where Envoy's codec
- * reads it whole or refuses it; no chunk Netty reads right is refused. (The upstream HTTP/1 client, and the standalone
- * proxy's request and upgrade sides, follow chunks with it.)
+ * ({@link Http1ResponseFraming#refusal}). A chunk size above the body's limit breaks the chunks: for bytes Netty's
+ * decoder reads ({@link #DECODED_MAX_CHUNK}), 2 GiB or more, since it reads a size in an {@code int}, so that a larger
+ * one would be read wrapped ({@code 100000005} as 5), where Envoy's codec reads it whole or refuses it (no chunk Netty
+ * reads right is refused); for bytes relayed raw, which no decoder reads ({@link #RELAYED_MAX_CHUNK}), a size no chunk
+ * reaches. (The upstream HTTP/1 client and the standalone proxy's request side follow chunks Netty decodes with it,
+ * the proxy's upgrade side an upstream's refusal it relays raw.)
  */
 public final class Http1BodyEnd {
     /** The longest chunk-size or trailer line taken: a longer one breaks the framing. */
     private static final int MAX_LINE = 64 * 1024;
-    /** The largest chunk size Netty's decoder reads right (an {@code int}): a larger one breaks the framing. */
-    private static final long MAX_CHUNK = Integer.MAX_VALUE;
+    /** The largest chunk size Netty's decoder reads right (an {@code int}), the limit of the bytes it decodes. */
+    public static final long DECODED_MAX_CHUNK = Integer.MAX_VALUE;
+    /** The largest chunk size taken of bytes relayed raw (under 2^40: a size no chunk reaches). */
+    public static final long RELAYED_MAX_CHUNK = (1L << 40) - 1;
     /** {@link #left} of a body that ends with the connection, or chunked. */
     private static final long TO_THE_END = -1;
 
     private enum Chunks { SIZE, EXTENSION, SIZE_LF, DATA, DATA_CR, DATA_LF, TRAILER, TRAILER_LF }
 
     private final boolean chunked;
+    /** The largest chunk size taken: a larger one breaks the framing. */
+    private final long maxChunk;
     /** The bytes of the length still to come; {@link #TO_THE_END} when there is no length. */
     private long left;
     private Chunks at = Chunks.SIZE;
@@ -38,38 +44,40 @@ public final class Http1BodyEnd {
     private int brokenAt;
     private boolean ended;
 
-    private Http1BodyEnd(long left, boolean chunked) {
+    private Http1BodyEnd(long left, boolean chunked, long maxChunk) {
         this.left = left;
         this.chunked = chunked;
+        this.maxChunk = maxChunk;
         ended = left == 0;
     }
 
     /**
-     * The body of an answer with {@code status} and {@code headers}; null when its {@code Content-Length} is no
-     * length, which Envoy's codec refuses.
+     * The body of an answer with {@code status} and {@code headers}, its chunks (if chunked) of at most
+     * {@code maxChunk} bytes each ({@link #DECODED_MAX_CHUNK} or {@link #RELAYED_MAX_CHUNK}); null when its
+     * {@code Content-Length} is no length, which Envoy's codec refuses.
      */
-    public static Http1BodyEnd of(int status, HttpHeaders headers) {
+    public static Http1BodyEnd of(int status, HttpHeaders headers, long maxChunk) {
         if (status == 204 || status == 304) {
-            return new Http1BodyEnd(0, false);
+            return new Http1BodyEnd(0, false, maxChunk);
         }
         if (headers.containsValue(HttpHeaderNames.TRANSFER_ENCODING, HttpHeaderValues.CHUNKED, true)) {
-            return new Http1BodyEnd(TO_THE_END, true);
+            return new Http1BodyEnd(TO_THE_END, true, maxChunk);
         }
         String length = headers.get(HttpHeaderNames.CONTENT_LENGTH);
         if (length == null) {
-            return new Http1BodyEnd(TO_THE_END, false);
+            return new Http1BodyEnd(TO_THE_END, false, maxChunk);
         }
         try {
             long n = Long.parseLong(length.strip());
-            return n < 0 ? null : new Http1BodyEnd(n, false);
+            return n < 0 ? null : new Http1BodyEnd(n, false, maxChunk);
         } catch (NumberFormatException e) {
             return null;
         }
     }
 
-    /** A chunked body (a request's), from its first size line on. */
+    /** A chunked body Netty's decoder reads ({@link #DECODED_MAX_CHUNK}), from its first size line on. */
     public static Http1BodyEnd chunked() {
-        return new Http1BodyEnd(TO_THE_END, true);
+        return new Http1BodyEnd(TO_THE_END, true, DECODED_MAX_CHUNK);
     }
 
     /** Whether the next byte of a chunked body begins a chunk's size line. */
@@ -142,7 +150,7 @@ public final class Http1BodyEnd {
                 if (digit >= 0) {
                     chunk = chunk * 16 + digit;
                     line++;
-                    return chunk <= MAX_CHUNK;
+                    return chunk <= maxChunk;
                 }
                 if (line > 0 && (c == ';' || c == ' ' || c == '\t')) {
                     at = Chunks.EXTENSION;

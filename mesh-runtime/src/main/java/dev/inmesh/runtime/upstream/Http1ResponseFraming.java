@@ -75,9 +75,10 @@ import java.util.List;
  * goes on, and the chunks before the break, then the body the caller has ends with a failed last content (a reset
  * after the response began, as Envoy's codec passes the head on before it parses a chunk, and the body it read before
  * its error), even when the break is at the body's first size line in the read that ended the head. The connection
- * closes and nothing after the break is read. Broken chunk framing the mirror cannot follow (a size line with a bare CR,
- * bytes other than a line end after a chunk's data), which Netty's decoder takes, is refused the same way, as Envoy's
- * codec refuses it. Only the chunks' size and trailer lines are looked at byte by byte; their data are skipped.
+ * closes and nothing after the break is read. Broken chunk framing the mirror cannot follow (a size line with a bare
+ * CR, bytes other than a line end after a chunk's data), which Netty's decoder takes, is refused the same way, as
+ * Envoy's codec refuses it. Only the chunks' size and trailer lines are looked at byte by byte; their data are
+ * skipped.
  *
  * <p>A status outside 100-999 (three digits: Envoy's former http-parser refused one over 999; the range its Balsa
  * parser takes was not confirmed, so a three-digit status past 599 is read), and a header name with whitespace in it
@@ -500,8 +501,8 @@ public final class Http1ResponseFraming extends ChannelDuplexHandler {
     /**
      * Why Envoy's codec refuses a response head of this status with these headers, or null when it takes it: a status
      * outside 100-999 (Envoy's HTTP/1 parser refuses one over 999, where Netty reads any number: {@code HTTP/1.1 2000
-     * OK} went on as a 2000); besides the framing rules above, a 1xx or a 204 with a {@code Transfer-Encoding} (Netty's decoder takes off the
-     * {@code chunked} of a 204's, noted) or a {@code Content-Length} other than {@code 0}, which Envoy's client codec
+     * OK} went on as a 2000); besides the framing rules above, a 1xx or a 204 with a {@code Transfer-Encoding}
+     * (Netty's decoder takes off the {@code chunked} of a 204's, noted) or a {@code Content-Length} other than {@code 0}, which Envoy's client codec
      * refuses (its {@code onHeadersCompleteBase}: {@code http1.transfer_encoding_not_allowed},
      * {@code http1.content_length_not_allowed}) where Netty would read no body and then take that body's bytes as
      * extraneous, the 204 itself going on. (The standalone proxy reads the answer to an upgrade it relays by these

@@ -90,7 +90,8 @@ class RouterUpstreamProtocolErrorTest {
             "HTTP/1.1 200 OK\r\n" + "x-h: 1\r\n".repeat(100) + "content-length: 2\r\n\r\nok",
             // the same, and a body's framing, in an interim answer the codec passes over: Envoy's codec checks every
             // head
-            "HTTP/1.1 102 Processing\r\n" + "x-h: 1\r\n".repeat(101) + "\r\nHTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok",
+            "HTTP/1.1 102 Processing\r\n" + "x-h: 1\r\n".repeat(101)
+                + "\r\nHTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok",
             "HTTP/1.1 102 Processing\r\ncontent-length: 5\r\n\r\nhelloHTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok",
             // the connection closed in the middle of the headers: the end of input in the middle of a message
             "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n",

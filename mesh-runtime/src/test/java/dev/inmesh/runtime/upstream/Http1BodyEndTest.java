@@ -17,6 +17,11 @@ class Http1BodyEndTest {
         return new DefaultHttpHeaders().add(name, value);
     }
 
+    /** The body of an answer Netty's decoder reads. */
+    private static Http1BodyEnd decoded(int status, HttpHeaders headers) {
+        return Http1BodyEnd.of(status, headers, Http1BodyEnd.DECODED_MAX_CHUNK);
+    }
+
     private static ByteBuf bytes(String s) {
         return Unpooled.copiedBuffer(s, StandardCharsets.ISO_8859_1);
     }
@@ -24,7 +29,7 @@ class Http1BodyEndTest {
     @Test
     void aChunkedBodyEndsAfterItsLastChunkAndTrailersHoweverItsBytesAreSplit() {
         String body = "3\r\nnot\r\n6;ext=1\r\n found\r\n0\r\nx-trailer: t\r\n\r\n";
-        Http1BodyEnd end = Http1BodyEnd.of(404, headers("transfer-encoding", "chunked"));
+        Http1BodyEnd end = decoded(404, headers("transfer-encoding", "chunked"));
         for (int i = 0; i < body.length(); i++) {
             assertFalse(end.ended(), "ended before byte " + i);
             assertEquals(1, end.take(bytes(body.substring(i, i + 1))));
@@ -35,18 +40,18 @@ class Http1BodyEndTest {
 
     @Test
     void theBytesAfterTheBodyAreNotTheBodys() {
-        Http1BodyEnd chunked = Http1BodyEnd.of(403, headers("transfer-encoding", "chunked"));
+        Http1BodyEnd chunked = decoded(403, headers("transfer-encoding", "chunked"));
         assertEquals("2\nhi\n0\n\n".length(), chunked.take(bytes("2\nhi\n0\n\nmore")));
         assertTrue(chunked.ended());
-        Http1BodyEnd length = Http1BodyEnd.of(403, headers("content-length", "6"));
+        Http1BodyEnd length = decoded(403, headers("content-length", "6"));
         assertEquals(6, length.take(bytes("deniedmore")));
         assertTrue(length.ended());
     }
 
     @Test
     void brokenChunksAreNoBody() {
-        assertEquals(-1, Http1BodyEnd.of(403, headers("transfer-encoding", "chunked")).take(bytes("zz\r\n")));
-        assertEquals(-1, Http1BodyEnd.of(403, headers("transfer-encoding", "chunked")).take(bytes("2\r\nhiX")));
+        assertEquals(-1, decoded(403, headers("transfer-encoding", "chunked")).take(bytes("zz\r\n")));
+        assertEquals(-1, decoded(403, headers("transfer-encoding", "chunked")).take(bytes("2\r\nhiX")));
     }
 
     @Test
@@ -67,11 +72,25 @@ class Http1BodyEndTest {
     }
 
     @Test
+    void aBodyRelayedRawTakesChunksUpToItsOwnLimit() {
+        // no decoder's int limits the bytes relayed raw (an upgrade's refusal): only a size no chunk reaches breaks
+        var chunkedHeaders = headers("transfer-encoding", "chunked");
+        assertEquals(11, Http1BodyEnd.of(404, chunkedHeaders, Http1BodyEnd.RELAYED_MAX_CHUNK)
+                .take(bytes("100000005\r\n")));
+        assertEquals(12, Http1BodyEnd.of(404, chunkedHeaders, Http1BodyEnd.RELAYED_MAX_CHUNK)
+                .take(bytes("ffffffffff\r\n")));
+        assertEquals(-1, Http1BodyEnd.of(404, chunkedHeaders, Http1BodyEnd.RELAYED_MAX_CHUNK)
+                .take(bytes("10000000000\r\n")));
+        assertEquals(-1, Http1BodyEnd.of(404, chunkedHeaders, Http1BodyEnd.DECODED_MAX_CHUNK)
+                .take(bytes("100000005\r\n")));
+    }
+
+    @Test
     void aBodyWithoutLengthEndsWithTheConnectionAndA204sAtOnce() {
-        Http1BodyEnd toTheEnd = Http1BodyEnd.of(500, new DefaultHttpHeaders());
+        Http1BodyEnd toTheEnd = decoded(500, new DefaultHttpHeaders());
         assertEquals(4, toTheEnd.take(bytes("more")));
         assertFalse(toTheEnd.ended());
-        assertTrue(Http1BodyEnd.of(204, new DefaultHttpHeaders()).ended());
-        assertNull(Http1BodyEnd.of(403, headers("content-length", "six")));
+        assertTrue(decoded(204, new DefaultHttpHeaders()).ended());
+        assertNull(decoded(403, headers("content-length", "six")));
     }
 }
