@@ -2431,8 +2431,9 @@ final class HttpBridge {
                             lifetime[0] = down.eventLoop().schedule(() -> {
                                 counted[0].durationReached = true;
                                 status.answerLocally(408, "downstream duration timeout", "max_duration_timeout", null);
+                                // the client's side closes once its answer is written; the relay then closes the
+                                // upstream at once (a close made here)
                                 TcpRelay.flushAndClose(down);
-                                up.close();
                             }, left, java.util.concurrent.TimeUnit.MILLISECONDS);
                         }
                     });

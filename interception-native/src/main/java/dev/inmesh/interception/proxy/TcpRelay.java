@@ -11,6 +11,7 @@ import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.channel.socket.DuplexChannel;
 import io.netty.util.ReferenceCountUtil;
 import java.time.Duration;
+import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 
@@ -51,6 +52,9 @@ final class TcpRelay {
     private long lastActivity;
     /** Whether the idle timeout fired: once. */
     private boolean timedOut;
+    /** The idle check due next, or null; cancelled once both sides are closed. */
+    private ScheduledFuture<?> idleCheck;
+    private static final Duration CENTURY = Duration.ofDays(36_525);
     /** Each write's listener when an idle timeout is kept: a write done is activity; a failed one an error. */
     private final ChannelFutureListener written = f -> {
         if (f.isSuccess()) {
@@ -104,15 +108,22 @@ final class TcpRelay {
         upstream.pipeline().addLast("relay", relay.upSide);
         if (idleTimeout != null && !idleTimeout.isZero()) {
             // Envoy's idle timer: reset by bytes read from and written to either side, kept while either is open
-            relay.idleNanos = idleTimeout.toNanos();
+            relay.idleNanos = saturatedNanos(idleTimeout);
             relay.lastActivity = System.nanoTime();
             relay.checkIdleIn(relay.idleNanos);
         }
-        if (onClose != null) {
-            // both may close while joining (one already closed, the other's input ended): not from within this call
-            downstream.closeFuture().addListener(f -> upstream.closeFuture().addListener(g -> later(downstream,
-                    onClose)));
-        }
+        // both closed: the idle check goes (it would hold the relay and both channels until it came due), then
+        // onClose; both may close while joining (one already closed, the other's input ended): not from within this
+        // call
+        downstream.closeFuture().addListener(f -> upstream.closeFuture().addListener(g -> later(downstream, () -> {
+            ScheduledFuture<?> check = relay.idleCheck;
+            if (check != null) {
+                check.cancel(false);
+            }
+            if (onClose != null) {
+                onClose.run();
+            }
+        })));
         downstream.config().setAutoRead(true);
         upstream.config().setAutoRead(true);
         downstream.read();
@@ -130,7 +141,12 @@ final class TcpRelay {
     }
 
     private void checkIdleIn(long nanos) {
-        downstream.eventLoop().schedule(this::checkIdle, nanos, TimeUnit.NANOSECONDS);
+        idleCheck = downstream.eventLoop().schedule(this::checkIdle, nanos, TimeUnit.NANOSECONDS);
+    }
+
+    /** {@code d} in nanoseconds, at most a century (a longer one, which {@link Duration#toNanos} cannot hold, never). */
+    private static long saturatedNanos(Duration d) {
+        return d.compareTo(CENTURY) >= 0 ? CENTURY.toNanos() : d.toNanos();
     }
 
     private void checkIdle() {
@@ -302,7 +318,13 @@ final class TcpRelay {
         @Override
         public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
             ctx.close();
-            other().close();
+            if (cause instanceof java.io.IOException) {
+                // the socket's error (the peer's reset, a failed write): a remote close, as Envoy's closes a socket
+                // on one; the other side gets what was left for it (bounded by the idle timeout), then closes
+                closeFlushed(other());
+            } else {
+                other().close();
+            }
         }
     }
 }
