@@ -420,7 +420,7 @@ public final class LocalRateLimitFilter {
             while (true) {
                 long bits = since.get();
                 double from = Double.longBitsToDouble(bits);
-                double tokens = now <= from ? 0 : Math.min(maxTokens, (now - from) * tokensPerFill / intervalNanos);
+                double tokens = tokens(now, from);
                 if (tokens < 1 - ROUNDING) {
                     return refusedTake;
                 }
@@ -437,6 +437,11 @@ public final class LocalRateLimitFilter {
         double tokensNow() {
             double now = clock.getAsLong() - origin;
             double from = Double.longBitsToDouble(since.get());
+            return tokens(now, from);
+        }
+
+        /** The tokens at moment {@code now} of a bucket filling since {@code from}, at most {@code max_tokens}. */
+        private double tokens(double now, double from) {
             return now <= from ? 0 : Math.min(maxTokens, (now - from) * tokensPerFill / intervalNanos);
         }
 

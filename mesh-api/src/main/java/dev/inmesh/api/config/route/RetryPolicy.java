@@ -108,10 +108,12 @@ public record RetryPolicy(Set<String> retryOn, int numRetries, Duration perTryTi
         // as Envoy's RetryPolicyImpl: both in whole milliseconds, less than 1 ms rounded up to 1 ms, then compared
         Checks.check(backOffMax == null || backOffMax.compareTo(Duration.ZERO) > 0, "retry_back_off.max_interval",
                 backOffMax, "> 0");
-        Checks.check(backOffMax == null || wholeMillis(backOffMax).compareTo(wholeMillis(backOffBase)) >= 0,
-                "retry_back_off.max_interval", backOffMax, ">= base_interval " + backOffBase);
-        backOffBase = wholeMillis(backOffBase);
-        backOffMax = backOffMax == null ? backOffBase.multipliedBy(10) : wholeMillis(backOffMax);
+        Duration base = wholeMillis(backOffBase);
+        Duration max = backOffMax == null ? base.multipliedBy(10) : wholeMillis(backOffMax);
+        Checks.check(max.compareTo(base) >= 0, "retry_back_off.max_interval", backOffMax,
+                ">= base_interval " + backOffBase);
+        backOffBase = base;
+        backOffMax = max;
         retryHostPredicates = Checks.list(retryHostPredicates, "retry_host_predicate");
         for (String p : retryHostPredicates) {
             Checks.check(Set.of(PREVIOUS_HOSTS, OMIT_CANARY_HOSTS, OMIT_HOST_METADATA).contains(p),
