@@ -3,7 +3,6 @@ package dev.inmesh.runtime.router;
 import dev.inmesh.api.config.core.FractionalPercent;
 import dev.inmesh.api.config.route.RequestMirrorPolicy;
 import dev.inmesh.api.config.route.RouteAction;
-import dev.inmesh.api.config.route.VirtualHost;
 import dev.inmesh.runtime.stats.UpstreamStats;
 import dev.inmesh.runtime.tracing.ActiveSpan;
 import dev.inmesh.runtime.upstream.CircuitBreakerState;
@@ -88,7 +87,7 @@ final class RequestMirror {
      * @param ids draws the copies' span ids
      */
     static RequestMirror select(Router router, Vertx vertx, ClusterManager clusters, RouterRequest request,
-                                String path, String authority, RouteAction action, VirtualHost vh, RouteTable table,
+                                String path, String authority, RouteAction action, RouteTable table,
                                 long random, Duration timeout, ActiveSpan span, RandomGenerator ids) {
         List<RequestMirrorPolicy> policies = action.requestMirrorPolicies();
         if (policies.isEmpty() || request.method == HttpMethod.CONNECT) {
@@ -114,11 +113,8 @@ final class RequestMirror {
         }
         long millis = timeout == null || timeout.isZero() ? 0 : Math.max(1, timeout.toMillis());
         RequestMirror m = new RequestMirror(router, vertx, clusters, request, path, authority, millis, shadows);
-        // as Envoy, whose copy is taken from the request headers the router has finished: the first attempt's count,
-        // and the route timeout the copy is given
-        if (vh.includeRequestAttemptCount()) {
-            m.headers.set(HeaderNames.X_ENVOY_ATTEMPT_COUNT, "1");
-        }
+        // as Envoy, whose copy is taken from the request headers the router has finished (the first attempt's count
+        // among them, unless the route's header rules took it off) and told the route timeout it is given
         if (millis > 0 && !request.routerFilter.suppressEnvoyHeaders()) {
             m.headers.set(HeaderNames.X_ENVOY_EXPECTED_RQ_TIMEOUT_MS, Long.toString(millis));
         }

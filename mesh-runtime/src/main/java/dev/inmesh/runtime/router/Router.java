@@ -1789,6 +1789,14 @@ public final class Router {
         }
         sanitize(req);
         sanitizeTe(rh);
+        RouteAction action = f.action();
+        VirtualHost vh = f.virtualHost();
+        RetryPolicy policy = action.retryPolicy() != null ? action.retryPolicy() : vh.retryPolicy();
+        AttemptTimeouts timeouts = AttemptTimeouts.of(control, req, f);
+        Duration timeout = timeouts.route();
+        // as Envoy's router, the first attempt's headers go on the request before the route's header rules, which
+        // may replace or remove them; a retry sets its own over the rules'
+        firstAttemptHeaders(req, vh, action, ex.grpc, timeouts.firstExpectedMillis());
         Target target = upstreamTarget(req, f, table, ex);
         if (f.rewrittenPath() != null) {
             ex.rewrittenPath = target.path;
@@ -1813,9 +1821,6 @@ public final class Router {
             req.headers.set(HeaderNames.X_ENVOY_PEER_METADATA, options.peerMetadata);
             req.headers.set(HeaderNames.X_ENVOY_PEER_METADATA_ID, options.peerMetadataId);
         }
-        RouteAction action = f.action();
-        VirtualHost vh = f.virtualHost();
-        RetryPolicy policy = action.retryPolicy() != null ? action.retryPolicy() : vh.retryPolicy();
         RetryState retry = policy == null && control.retryOn == null ? RetryState.NONE
                 : new RetryState(policy, table.retryConditions(policy).withResponseHeaderNames(
                         control.retriableHeaderNames), control.maxRetries, control.retryOn,
@@ -1823,9 +1828,8 @@ public final class Router {
         if (!retry.enabledFor(req)) {
             retry = RetryState.NONE;
         }
-        Duration timeout = control.timeoutMs >= 0 ? Duration.ofMillis(control.timeoutMs) : routeTimeout(action, req);
         RequestMirror mirror = RequestMirror.select(this, vertx, clusters, req, target.path, target.authority, action,
-                vh, table, randomValue, timeout, ex.span, random());
+                table, randomValue, timeout, ex.span, random());
         long bufferLimit = requestBufferLimit(req, f);
         // as Envoy's router, the body is kept for retries, mirrors and internal redirects
         boolean redirects = action.internalRedirectPolicy() != null;
@@ -1841,23 +1845,18 @@ public final class Router {
             mirror = null;
             redirects = false;
         }
-        Duration perTry = control.perTryTimeoutMs >= 0 ? Duration.ofMillis(control.perTryTimeoutMs)
-                : policy == null ? null : policy.perTryTimeout();
         Long hash = action.hashPolicies().isEmpty() ? null
                 : HashPolicies.hash(action.hashPolicies(), req.headers, req.remoteIp(), req.query(),
                         hashesHosts(cluster) ? c -> routingCookie(ex, c) : null, req::header);
         // the stateful session filter runs before the router: the host the request names, on the path as it came
         ex.session = req.statefulSession.begin(vh, f.route(), req.uri, req.headers);
         int priorityUpdates = retry.previousPrioritiesUpdateFrequency();
-        Attempts attempts = new Attempts(ex, promise, ctx, retry, perTry, new LbContext(hash != null, hash == null ? 0 : hash,
+        Attempts attempts = new Attempts(ex, promise, ctx, retry, timeouts.perTry(), new LbContext(hash != null, hash == null ? 0 : hash,
                 null, 1, cluster.requestDestination(req.headers::get, req.originalDestination),
                 priorityUpdates > 0 ? new PreviousPriorities(priorityUpdates) : null),
                 target, vh, action);
         attempts.perTryIdle = policy == null ? null : policy.perTryIdleTimeout();
-        // as Envoy: the route's hedge_policy, else its virtual host's, unless a trusted caller's header says otherwise
-        HedgePolicy hedge = action.hedgePolicy() != null ? action.hedgePolicy() : vh.hedgePolicy();
-        attempts.hedge = control.hedgeOnPerTryTimeout != null ? control.hedgeOnPerTryTimeout
-                : hedge != null && hedge.hedgeOnPerTryTimeout();
+        attempts.hedge = timeouts.hedge();
         attempts.redirects = redirects;
         attempts.clusters = clusters;
         // each attempt's own limit: a trusted caller's x-envoy-upstream-stream-duration-ms (0: none), else the
@@ -2360,15 +2359,10 @@ public final class Router {
             req.headers.set(HeaderNames.X_REQUEST_ID, RequestIds.next());
         }
         if (!req.opaque) {
-            long expected = relayExpectedTimeoutMillis(req, f);
-            if (expected > 0 && !req.routerFilter.suppressEnvoyHeaders()) {
-                // as Envoy's router tells the upstream of any request, an upgrade's included
-                req.headers.set(HeaderNames.X_ENVOY_EXPECTED_RQ_TIMEOUT_MS, Long.toString(expected));
-            }
-            if (f.virtualHost().includeRequestAttemptCount()) {
-                // its one attempt, as the router counts the attempts of any request
-                req.headers.set(HeaderNames.X_ENVOY_ATTEMPT_COUNT, "1");
-            }
+            // its one attempt's, as the router tells the upstream of any request, an upgrade's included
+            firstAttemptHeaders(req, f.virtualHost(), f.action(), false, AttemptTimeouts.of(
+                    Control.read(req.headers, req.routerFilter.respectExpectedRqTimeout()), req, f)
+                    .firstExpectedMillis());
         }
         // no exchange yet: the header values' command operators (where the table has any) read the request so far
         Target target = upstreamTarget(req, f, table, table.headerFormats().isEmpty() ? null : requestSoFar(req));
@@ -2380,21 +2374,77 @@ public final class Router {
     }
 
     /**
-     * The {@code x-envoy-expected-rq-timeout-ms} of a request relayed from its head on, as the router works it out for
-     * a first attempt ({@link Attempts#expectedTimeoutMillis}): the per-try timeout (the caller's
-     * {@code x-envoy-upstream-rq-per-try-timeout-ms}, else the retry policy's) when shorter than the route timeout
-     * (the caller's, else the route's), else the route timeout; 0 when neither applies.
+     * Envoy's {@code x-envoy-expected-rq-timeout-ms} of an attempt given the route timeout left to it
+     * ({@code globalMillis}, 0 for none): the per-try timeout when it is shorter, else the route timeout; 0 when
+     * neither applies. Under hedging the upstream may take the whole route timeout: the per-try one resets nothing.
      */
-    private static long relayExpectedTimeoutMillis(RouterRequest req, RouteResult.Forward f) {
-        Control control = Control.read(req.headers, req.routerFilter.respectExpectedRqTimeout());
-        RouteAction action = f.action();
-        Duration timeout = control.timeoutMs >= 0 ? Duration.ofMillis(control.timeoutMs) : routeTimeout(action, req);
-        long global = timeout == null || timeout.isZero() ? 0 : Math.max(1, timeout.toMillis());
-        RetryPolicy policy = action.retryPolicy() != null ? action.retryPolicy() : f.virtualHost().retryPolicy();
-        Duration perTry = control.perTryTimeoutMs >= 0 ? Duration.ofMillis(control.perTryTimeoutMs)
-                : policy == null ? null : policy.perTryTimeout();
-        long pt = perTry == null ? 0 : perTry.toMillis();
-        return pt > 0 && (global == 0 || pt < global) ? pt : global;
+    static long expectedTimeoutMillis(long globalMillis, Duration perTry, boolean hedge) {
+        long pt = perTry == null || hedge ? 0 : perTry.toMillis();
+        return pt > 0 && (globalMillis == 0 || pt < globalMillis) ? pt : globalMillis;
+    }
+
+    /**
+     * The timeout an attempt's upstream is told, as Envoy's router tells it: {@code x-envoy-expected-rq-timeout-ms}
+     * unless the router suppresses its headers and, for a gRPC request under a route's {@code max_grpc_timeout}
+     * (without {@code max_stream_duration}), {@code grpc-timeout}, the deadline the router enforces. Nothing for 0.
+     */
+    private static void timeoutHeaders(MultiMap h, RouterRequest req, RouteAction action, boolean grpc,
+                                       long expected) {
+        if (expected <= 0) {
+            return;
+        }
+        if (!req.routerFilter.suppressEnvoyHeaders()) {
+            h.set(HeaderNames.X_ENVOY_EXPECTED_RQ_TIMEOUT_MS, Long.toString(expected));
+        }
+        if (grpc && action.maxGrpcTimeout() != null && !action.maxStreamDuration()) {
+            h.set(HeaderNames.GRPC_TIMEOUT, Grpc.timeoutValue(expected));
+        }
+    }
+
+    /**
+     * Sets the first attempt's router headers on the request's own, as Envoy's router sets them before it applies
+     * the route's header rules: {@code x-envoy-attempt-count} 1 where the virtual host asks for it, and the timeout
+     * the upstream is told ({@link #timeoutHeaders}, the whole route timeout or the shorter per-try one). The rules
+     * may then replace or remove them, and so may not a retry's ({@link Attempts#retryHeaders}).
+     */
+    private static void firstAttemptHeaders(RouterRequest req, VirtualHost vh, RouteAction action, boolean grpc,
+                                            long expected) {
+        if (vh.includeRequestAttemptCount()) {
+            req.headers.set(HeaderNames.X_ENVOY_ATTEMPT_COUNT, "1");
+        }
+        timeoutHeaders(req.headers, req, action, grpc, expected);
+    }
+
+    /**
+     * The timeouts a request's attempts run under, as Envoy's router works them out from its route and a trusted
+     * caller's control headers: the route timeout (the caller's {@code x-envoy-upstream-rq-timeout-ms}, else the
+     * route's; null or zero for none), the per-try timeout (the caller's {@code x-envoy-upstream-rq-per-try-timeout-ms},
+     * else the retry policy's) and whether a per-try timeout hedges (the caller's
+     * {@code x-envoy-hedge-on-per-try-timeout}, else the route's {@code hedge_policy}, else its virtual host's).
+     */
+    private record AttemptTimeouts(Duration route, Duration perTry, boolean hedge) {
+        static AttemptTimeouts of(Control control, RouterRequest req, RouteResult.Forward f) {
+            RouteAction action = f.action();
+            VirtualHost vh = f.virtualHost();
+            RetryPolicy policy = action.retryPolicy() != null ? action.retryPolicy() : vh.retryPolicy();
+            HedgePolicy hedge = action.hedgePolicy() != null ? action.hedgePolicy() : vh.hedgePolicy();
+            return new AttemptTimeouts(
+                    control.timeoutMs >= 0 ? Duration.ofMillis(control.timeoutMs) : routeTimeout(action, req),
+                    control.perTryTimeoutMs >= 0 ? Duration.ofMillis(control.perTryTimeoutMs)
+                            : policy == null ? null : policy.perTryTimeout(),
+                    control.hedgeOnPerTryTimeout != null ? control.hedgeOnPerTryTimeout
+                            : hedge != null && hedge.hedgeOnPerTryTimeout());
+        }
+
+        /** The route timeout in milliseconds (at least 1), 0 for none. */
+        long routeMillis() {
+            return route == null || route.isZero() ? 0 : Math.max(1, route.toMillis());
+        }
+
+        /** What the first attempt's upstream is told: the whole route timeout, or the shorter per-try one. */
+        long firstExpectedMillis() {
+            return expectedTimeoutMillis(routeMillis(), perTry, hedge);
+        }
     }
 
     /**
@@ -3334,22 +3384,9 @@ public final class Router {
                     up.authority(sent);
                 }
                 ex.cluster.countRequestOnConnection(host, up);
-                if (vh.includeRequestAttemptCount()) {
-                    up.headers().set(HeaderNames.X_ENVOY_ATTEMPT_COUNT, Integer.toString(attempt));
-                }
-                if (attempt > 1 && vh.includeIsTimeoutRetryHeader()) {
-                    // as Envoy's router, on retries only: the first attempt goes as the caller sent it
-                    up.headers().set(HeaderNames.X_ENVOY_IS_TIMEOUT_RETRY, timeoutRetry ? "true" : "false");
-                }
-                long expected = expectedTimeoutMillis(attempt);
-                if (expected > 0) {
-                    if (!ex.request.routerFilter.suppressEnvoyHeaders()) {
-                        up.headers().set(HeaderNames.X_ENVOY_EXPECTED_RQ_TIMEOUT_MS, Long.toString(expected));
-                    }
-                    if (ex.grpc && action.maxGrpcTimeout() != null && !action.maxStreamDuration()) {
-                        // As Envoy with max_grpc_timeout: the upstream learns the deadline the router enforces
-                        up.headers().set(HeaderNames.GRPC_TIMEOUT, Grpc.timeoutValue(expected));
-                    }
+                if (attempt > 1) {
+                    // a retry's, over the route's header rules (the first attempt's went before them)
+                    retryHeaders(up.headers(), timeoutRetry, attempt);
                 }
                 if (req.continueRelay != null) {
                     up.continueHandler(v -> continued(gen));
@@ -3887,25 +3924,27 @@ public final class Router {
         }
 
         /**
-         * Envoy's {@code x-envoy-expected-rq-timeout-ms} for attempt {@code attempt}: the per-try timeout when it is
-         * shorter than the route timeout, else the route timeout; 0 when neither applies. As Envoy's router sets it,
-         * the first attempt is told the whole route timeout (set with the request's headers, before any wait for a
-         * connection), a retry what remains of it.
+         * Sets a retry's router headers on its copy of the request's, as Envoy's router sets them over the route's
+         * header rules for each retry: {@code x-envoy-attempt-count}, {@code x-envoy-is-timeout-retry}, and the
+         * timeout it is told, {@code x-envoy-expected-rq-timeout-ms} (what remains of the route timeout, or the per-try
+         * timeout when shorter) and, under {@code max_grpc_timeout}, {@code grpc-timeout}.
          */
-        long expectedTimeoutMillis(int attempt) {
+        void retryHeaders(MultiMap h, boolean timeoutRetry, int attempt) {
+            if (vh.includeRequestAttemptCount()) {
+                h.set(HeaderNames.X_ENVOY_ATTEMPT_COUNT, Integer.toString(attempt));
+            }
+            if (vh.includeIsTimeoutRetryHeader()) {
+                h.set(HeaderNames.X_ENVOY_IS_TIMEOUT_RETRY, timeoutRetry ? "true" : "false");
+            }
             long global = 0;
-            if (routeTimeoutMillis > 0 && attempt <= 1) {
-                global = routeTimeoutMillis;
-            } else if (routeTimeoutMillis > 0) {
+            if (routeTimeoutMillis > 0) {
                 // the route timeout runs from the end of the request: not yet while a streamed body still comes
                 RequestBodyStream body = ex.request.stream;
                 long from = body == null || body.ended() ? ex.requestCompleteNanos : System.nanoTime();
                 long elapsed = (System.nanoTime() - from) / 1_000_000;
                 global = Math.max(1, routeTimeoutMillis - elapsed);
             }
-            // as Envoy: under hedging the upstream may take the whole route timeout, the per-try one resets nothing
-            long pt = perTry == null || hedge ? 0 : perTry.toMillis();
-            return pt > 0 && (global == 0 || pt < global) ? pt : global;
+            timeoutHeaders(h, ex.request, action, ex.grpc, expectedTimeoutMillis(global, perTry, hedge));
         }
 
         /**

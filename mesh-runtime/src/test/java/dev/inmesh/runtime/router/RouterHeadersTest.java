@@ -340,6 +340,36 @@ class RouterHeadersTest {
     }
 
     @Test
+    void theRoutesHeaderRulesTakeTheFirstAttemptsRouterHeadersAndARetrySetsItsOwnOverThem() {
+        WireMockServer wm = rig.wiremock();
+        sequence(wm, "/x", aResponse().withStatus(503), ok());
+        var t = RouterRig.table("""
+                name: r
+                virtual_hosts:
+                - name: vh
+                  domains: ["*"]
+                  include_request_attempt_count: true
+                  routes:
+                  - match: {prefix: /}
+                    route: {cluster: c, timeout: 3s, retry_policy: {retry_on: 5xx, num_retries: 1}}
+                    request_headers_to_add:
+                    - header: {key: x-envoy-attempt-count, value: mine}
+                      append_action: OVERWRITE_IF_EXISTS_OR_ADD
+                    request_headers_to_remove: [x-envoy-expected-rq-timeout-ms]
+                """);
+        var r = rig.call(rig.router(), get("/x"), t, one(wm));
+        assertEquals(200, r.status());
+        List<LoggedRequest> ups = received(wm);
+        // as Envoy's router: the first attempt's headers are set before the route's rules, which then apply
+        assertEquals("mine", header(ups.get(0), "x-envoy-attempt-count"));
+        assertNull(header(ups.get(0), "x-envoy-expected-rq-timeout-ms"));
+        // a retry's are set over the rules'
+        assertEquals("2", header(ups.get(1), "x-envoy-attempt-count"));
+        long told = Long.parseLong(header(ups.get(1), "x-envoy-expected-rq-timeout-ms"));
+        assertTrue(told > 0 && told <= 3000, "what is left of the route timeout: " + told);
+    }
+
+    @Test
     void sendsNoAttemptCountWhenTheVirtualHostDoesNotAsk() {
         WireMockServer wm = rig.wiremock();
         wm.stubFor(any(anyUrl()).willReturn(ok()));
