@@ -117,14 +117,8 @@ final class AccessLogParser {
         boolean omit = s.getOmitEmptyValues();
         return switch (s.getFormatCase()) {
             case TEXT_FORMAT -> checkedText(s.getTextFormat(), omit);
-            case TEXT_FORMAT_SOURCE -> Fields.at("text_format_source", () -> {
-                var d = s.getTextFormatSource();
-                if (d.getSpecifierCase() != io.envoyproxy.envoy.config.core.v3.DataSource.SpecifierCase.INLINE_STRING) {
-                    throw new FieldError(d.getSpecifierCase().name().toLowerCase(java.util.Locale.ROOT),
-                            "not supported by Inmesh (expected: inline_string)");
-                }
-                return checkedText(d.getInlineString(), omit);
-            });
+            case TEXT_FORMAT_SOURCE -> Fields.at("text_format_source",
+                    () -> checkedText(CoreParsers.dataSource(s.getTextFormatSource()), omit));
             case JSON_FORMAT -> json(Fields.struct(s.getJsonFormat()), omit, "json_format");
             case FORMAT_NOT_SET -> throw new FieldError("format", "missing (expected: text_format_source or "
                     + "json_format)");

@@ -19,10 +19,6 @@ import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.CommonTlsContext;
 import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.SdsSecretConfig;
 import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.TlsParameters;
 import io.vertx.core.Context;
-import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -163,7 +159,7 @@ final class CommonTlsParser {
         for (int i = 0; i < REREADS && !Thread.currentThread().isInterrupted(); i++) {
             rereadPause.run();
             try {
-                pair = new String[] {read("name", chainFile), read("name", keyFile)};
+                pair = new String[] {CoreParsers.readFile("name", chainFile), CoreParsers.readFile("name", keyFile)};
             } catch (FieldError e) {
                 continue; // not there for a moment: read again
             }
@@ -260,7 +256,7 @@ final class CommonTlsParser {
             keyFiles = Fields.at("tls_certificate_sds_secret_configs[0]", () -> fileCertPaths(s));
             String[] paths = keyFiles;
             keyPair = Fields.at("tls_certificate_sds_secret_configs[0]", () -> new String[] {
-                read("name", paths[0]), read("name", paths[1])});
+                CoreParsers.readFile("name", paths[0]), CoreParsers.readFile("name", paths[1])});
         }
         Trust trust = Trust.NONE;
         if (c.hasValidationContext()) {
@@ -425,7 +421,7 @@ final class CommonTlsParser {
         if (file == null) {
             throw new FieldError("name", unsupportedSds(name));
         }
-        return new Trust(read("name", file), false, base.sans, file, null);
+        return new Trust(CoreParsers.readFile("name", file), false, base.sans, file, null);
     }
 
     /**
@@ -475,21 +471,7 @@ final class CommonTlsParser {
     }
 
     static String data(DataSource d) {
-        return switch (d.getSpecifierCase()) {
-            case FILENAME -> read("filename", d.getFilename());
-            case INLINE_STRING -> d.getInlineString();
-            case INLINE_BYTES -> d.getInlineBytes().toString(StandardCharsets.UTF_8);
-            case ENVIRONMENT_VARIABLE -> throw new FieldError("environment_variable", "not supported");
-            case SPECIFIER_NOT_SET -> throw new FieldError("", "filename, inline_string or inline_bytes required");
-        };
-    }
-
-    private static String read(String field, String file) {
-        try {
-            return Files.readString(Path.of(file), StandardCharsets.UTF_8);
-        } catch (IOException | RuntimeException e) {
-            throw new FieldError(field, "cannot read \"" + file + "\": " + e);
-        }
+        return CoreParsers.dataSource(d);
     }
 
     private static TlsVersion version(TlsParameters.TlsProtocol p) {

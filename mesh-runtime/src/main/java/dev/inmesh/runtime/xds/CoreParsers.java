@@ -22,6 +22,44 @@ public final class CoreParsers {
     private CoreParsers() {}
 
     /**
+     * The text of an Envoy {@code DataSource}, read when the configuration is, as Envoy reads one: an
+     * {@code inline_string}, {@code inline_bytes} (as UTF-8), a {@code filename}'s file or an
+     * {@code environment_variable}'s value. A file that cannot be read or a variable not set is refused by name.
+     */
+    public static String dataSource(io.envoyproxy.envoy.config.core.v3.DataSource d) {
+        return switch (d.getSpecifierCase()) {
+            case INLINE_STRING -> d.getInlineString();
+            case INLINE_BYTES -> d.getInlineBytes().toStringUtf8();
+            case FILENAME -> readFile("filename", d.getFilename());
+            case ENVIRONMENT_VARIABLE -> {
+                String value = System.getenv(d.getEnvironmentVariable());
+                if (value == null) {
+                    throw new FieldError("environment_variable", "\"" + d.getEnvironmentVariable()
+                            + "\" is not set");
+                }
+                yield value;
+            }
+            case SPECIFIER_NOT_SET -> throw new FieldError("", "missing (expected: inline_string, inline_bytes, "
+                    + "filename or environment_variable)");
+        };
+    }
+
+    /** A configuration's file read as UTF-8 text; one that cannot be read is refused at {@code field}. */
+    static String readFile(String field, String file) {
+        try {
+            return java.nio.file.Files.readString(java.nio.file.Path.of(file), java.nio.charset.StandardCharsets.UTF_8);
+        } catch (java.nio.file.NoSuchFileException e) {
+            throw new FieldError(field, "cannot read \"" + file + "\": no such file");
+        } catch (java.nio.file.AccessDeniedException e) {
+            throw new FieldError(field, "cannot read \"" + file + "\": permission denied");
+        } catch (java.nio.charset.CharacterCodingException e) {
+            throw new FieldError(field, "cannot read \"" + file + "\": not UTF-8 text");
+        } catch (java.io.IOException | RuntimeException e) {
+            throw new FieldError(field, "cannot read \"" + file + "\": " + e.getMessage());
+        }
+    }
+
+    /**
      * A socket address, or a Unix domain socket ({@code pipe}) as {@code unix:PATH} with port 0; Envoy internal
      * addresses are not supported.
      */

@@ -37,14 +37,7 @@ final class LocalReplyParser {
             }
             status = (int) code;
         }
-        String body = !m.hasBody() ? null : Fields.at("body", () -> switch (m.getBody().getSpecifierCase()) {
-            case INLINE_STRING -> m.getBody().getInlineString();
-            case INLINE_BYTES -> m.getBody().getInlineBytes().toStringUtf8();
-            case FILENAME, ENVIRONMENT_VARIABLE -> throw new FieldError(
-                    m.getBody().getSpecifierCase().name().toLowerCase(java.util.Locale.ROOT),
-                    "not supported by Inmesh (expected: the body inline, inline_string or inline_bytes)");
-            case SPECIFIER_NOT_SET -> throw new FieldError("", "missing (expected: inline_string or inline_bytes)");
-        });
+        String body = !m.hasBody() ? null : Fields.at("body", () -> CoreParsers.dataSource(m.getBody()));
         var headers = Fields.each("headers_to_add", m.getHeadersToAddList(), CoreParsers::headerValueOption);
         var override = m.hasBodyFormatOverride()
                 ? Fields.at("body_format_override", () -> bodyFormat(m.getBodyFormatOverride())) : null;

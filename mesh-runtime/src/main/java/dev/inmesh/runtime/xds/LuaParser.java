@@ -75,16 +75,7 @@ final class LuaParser {
     }
 
     private static String script(DataSource d, String chunkName) {
-        String text = switch (d.getSpecifierCase()) {
-            case INLINE_STRING -> d.getInlineString();
-            case INLINE_BYTES -> d.getInlineBytes().toStringUtf8();
-            case FILENAME -> throw new FieldError("filename", "not supported by Inmesh (expected: the script "
-                    + "inline, inline_string)");
-            case ENVIRONMENT_VARIABLE -> throw new FieldError("environment_variable", "not supported by Inmesh "
-                    + "(expected: the script inline, inline_string)");
-            case SPECIFIER_NOT_SET -> throw new FieldError("", "missing (expected: inline_string)");
-        };
-        return checked(text, chunkName);
+        return checked(CoreParsers.dataSource(d), chunkName);
     }
 
     /** The script, once it compiles; otherwise refused with the compiler's message. */

@@ -139,8 +139,14 @@ public final class RouteConfigurationParser
             var routes = m.getVirtualHosts(i).getRoutesList();
             for (int j = 0; j < routes.size(); j++) {
                 var body = routes.get(j).getDirectResponse().getBody();
+                int at = i;
+                int route = j;
                 long size = body.hasInlineBytes() ? body.getInlineBytes().size()
-                        : body.getInlineString().getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
+                        : body.hasInlineString() || !routes.get(j).getDirectResponse().hasBody()
+                        ? body.getInlineString().getBytes(java.nio.charset.StandardCharsets.UTF_8).length
+                        : Fields.at("virtual_hosts[" + at + "].routes[" + route + "].direct_response.body",
+                                () -> CoreParsers.dataSource(body)).getBytes(java.nio.charset.StandardCharsets.UTF_8)
+                                .length;
                 if (size > max) {
                     throw new FieldError("virtual_hosts[" + i + "].routes[" + j + "].direct_response.body", size
                             + " bytes (expected: at most " + max + ", the route configuration's "
@@ -705,17 +711,8 @@ public final class RouteConfigurationParser
 
     static DirectResponseAction directResponse(io.envoyproxy.envoy.config.route.v3.DirectResponseAction d) {
         Fields.onlyKnown(d, Set.of("status", "body"), Set.of());
-        String body = null;
-        if (d.hasBody()) {
-            var src = d.getBody();
-            body = switch (src.getSpecifierCase()) {
-                case INLINE_STRING -> src.getInlineString();
-                case INLINE_BYTES -> src.getInlineBytes().toStringUtf8();
-                case FILENAME, ENVIRONMENT_VARIABLE, SPECIFIER_NOT_SET -> throw new FieldError("body",
-                        "inline_string or inline_bytes is required");
-            };
-        }
-        String b = body;
+        // as Envoy, a file or an environment variable is read with the configuration
+        String b = d.hasBody() ? Fields.at("body", () -> CoreParsers.dataSource(d.getBody())) : null;
         return Fields.record("direct_response.", () -> new DirectResponseAction(d.getStatus(), b));
     }
 

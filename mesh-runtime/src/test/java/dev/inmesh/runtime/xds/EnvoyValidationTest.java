@@ -497,6 +497,31 @@ class EnvoyValidationTest {
     }
 
     @Test
+    void aDirectResponseBodyFromAFileIsReadWithTheConfigurationAndOneNotThereIsRejectedByName() throws Exception {
+        String routes = "name: \"9080\"\nvirtual_hosts: [{name: reviews, domains: [reviews], routes: ["
+                + "{match: {prefix: /a}, direct_response: {status: 200, body: %s}}]}]\n";
+        Path body = file("body.txt", "from a file\n");
+        var loaded = EnvoyConfigReader.read(file("file.yaml", routes.formatted("{filename: \"" + body + "\"}")));
+        var action = (dev.inmesh.api.config.route.DirectResponseAction) loaded.routes().get("9080").virtualHosts()
+                .get(0).routes().get(0).action();
+        assertEquals("from a file\n", action.body());
+        assertContains(rejectedRoutes(routes.formatted("{filename: /nonexistent/body.txt}")),
+                "virtual_hosts[0].routes[0].direct_response.body.filename: cannot read \"/nonexistent/body.txt\"");
+        assertContains(rejectedRoutes(routes.formatted("{environment_variable: INMESH_TEST_UNSET_VARIABLE}")),
+                "direct_response.body.environment_variable: \"INMESH_TEST_UNSET_VARIABLE\" is not set");
+        // the limit holds for a file's body too
+        Path big = file("big.txt", "x".repeat(4097));
+        assertContains(rejectedRoutes(routes.formatted("{filename: \"" + big + "\"}")),
+                "virtual_hosts[0].routes[0].direct_response.body: 4097 bytes (expected: at most 4096");
+        // an environment variable the test's process has
+        String path = System.getenv("PATH");
+        var fromEnv = EnvoyConfigReader.read(file("env.yaml", routes.formatted("{environment_variable: PATH}").replace("name: \"9080\"\n",
+                        "name: \"9080\"\nmax_direct_response_body_size_bytes: 1048576\n")));
+        assertEquals(path, ((dev.inmesh.api.config.route.DirectResponseAction) fromEnv.routes().get("9080")
+                .virtualHosts().get(0).routes().get(0).action()).body());
+    }
+
+    @Test
     void aMirrorPolicyThatNamesBothAClusterAndAClusterHeaderIsRejectedAtItsIndexAsEnvoyDoes() throws IOException {
         String m = rejectedRoutes(oneRoute("""
                 route: {cluster: a, request_mirror_policies: [{cluster: s}, {cluster: shadow, cluster_header: x-m}]}

@@ -11,9 +11,12 @@ import dev.inmesh.api.config.core.HeaderValueOption;
 import dev.inmesh.api.config.listener.AccessLogConfig;
 import dev.inmesh.api.config.listener.HttpConnectionManager;
 import dev.inmesh.api.config.listener.LocalReplyConfig;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /** The connection manager's {@code local_reply_config}, as an EnvoyFilter MERGE into the HCM writes it. */
 class LocalReplyParserTest {
@@ -69,6 +72,23 @@ class LocalReplyParserTest {
     }
 
     @Test
+    void aBodyAndAFormatFromFilesAreReadWithTheConfiguration(@TempDir Path dir) throws Exception {
+        Path body = Files.writeString(dir.resolve("body.txt"), "from a file");
+        Path format = Files.writeString(dir.resolve("format.txt"), "%RESPONSE_CODE%: %LOCAL_REPLY_BODY%");
+        LocalReplyConfig c = hcm("""
+                local_reply_config:
+                  mappers:
+                  - filter: {not_health_check_filter: {}}
+                    body: {filename: "%s"}
+                  body_format:
+                    text_format_source: {filename: "%s"}
+                """.formatted(body, format)).localReply();
+        assertEquals("from a file", c.mappers().get(0).body());
+        assertEquals(new LocalReplyConfig.BodyFormat(new AccessLogConfig.Text("%RESPONSE_CODE%: %LOCAL_REPLY_BODY%",
+                false), null), c.bodyFormat());
+    }
+
+    @Test
     void whatInmeshDoesNotImplementOrEnvoyRefusesIsRefusedByPath() {
         String at = "local_reply_config.";
         String m = refusal("""
@@ -95,9 +115,9 @@ class LocalReplyParserTest {
                 local_reply_config:
                   mappers:
                   - filter: {not_health_check_filter: {}}
-                    body: {filename: /etc/body.txt}
+                    body: {filename: /nonexistent/body.txt}
                 """);
-        assertTrue(m.contains(at + "mappers[0].body.filename"), m);
+        assertTrue(m.contains(at + "mappers[0].body.filename: cannot read"), m);
         m = refusal("""
                 local_reply_config:
                   body_format:

@@ -9,9 +9,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.inmesh.api.config.listener.HttpConnectionManager;
 import dev.inmesh.api.config.listener.HttpFilter;
 import dev.inmesh.api.config.listener.Lua;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Envoy's Lua filter as an Istio EnvoyFilter puts it (HTTP_FILTER, INSERT_BEFORE the router): its script inline in
@@ -108,9 +111,15 @@ class LuaParserTest {
     }
 
     @Test
-    void aScriptFileIsRefusedByName() {
-        String m = refusal(lua("\"defaultSourceCode\": {\"filename\": \"/etc/lua/a.lua\"}"));
-        assertTrue(m.contains("default_source_code.filename"), m);
+    void aScriptFileIsReadWithTheConfigurationAndOneNotThereIsRefusedByName(@TempDir Path dir) throws Exception {
+        Path script = Files.writeString(dir.resolve("a.lua"), SCRIPT);
+        Lua l = luaFilters(lua("\"defaultSourceCode\": {\"filename\": \"" + script + "\"}")).get(0).lua();
+        assertEquals(SCRIPT, l.defaultSourceCode());
+        String m = refusal(lua("\"defaultSourceCode\": {\"filename\": \"/nonexistent/a.lua\"}"));
+        assertTrue(m.contains("default_source_code.filename: cannot read \"/nonexistent/a.lua\""), m);
+        Files.writeString(script, "function envoy_on_request(h");
+        m = refusal(lua("\"sourceCodes\": {\"a.lua\": {\"filename\": \"" + script + "\"}}"));
+        assertTrue(m.contains("source_codes[a.lua]") && m.contains("does not compile"), m);
     }
 
     @Test
