@@ -119,12 +119,11 @@ public final class LuaFilter {
      *     message: a config built in code gets what the xDS parser would have said of it
      */
     private static Script script(String source, String chunkName, String filter, String field) {
-        try {
-            return new Script(compiled(source, chunkName));
-        } catch (LuaError e) {
-            throw new IllegalArgumentException("Lua filter " + filter + ": " + field + " does not compile: "
-                    + e.getMessage(), e);
+        String refusal = refusal(source, chunkName);
+        if (refusal != null) {
+            throw new IllegalArgumentException("Lua filter " + filter + ": " + field + " " + refusal);
         }
+        return new Script(compiled(source, chunkName));
     }
 
     /**
@@ -154,14 +153,74 @@ public final class LuaFilter {
         return routeScripts.computeIfAbsent(p.sourceCode(), s -> script(s, name, name, "LuaPerRoute source_code"));
     }
 
-    /** The Lua compiler's message for a script that does not compile, or null when it does. */
-    public static String compileError(String source, String chunkName) {
+    /**
+     * The handle methods of Envoy's Lua API that Inmesh's filter does not run. A script that calls one is refused
+     * when it is read ({@link #refusal}), as it would otherwise go on without what the call does: a request an
+     * {@code httpCall} to an authorizer should have refused would pass.
+     */
+    private static final List<String> NOT_RUN = List.of("httpCall", "bodyChunks", "trailers", "verifySignature",
+            "importPublicKey");
+
+    /**
+     * Why Inmesh refuses a script, or null when it takes it: it {@code does not compile: } (the Lua compiler's
+     * message), it {@code calls NAME(), ...} a handle method of {@link #NOT_RUN}, or it {@code fails when loaded: }
+     * (the error its chunk raised when run, as Envoy runs a script's chunk when it reads its configuration and refuses
+     * one that fails).
+     */
+    public static String refusal(String source, String chunkName) {
+        Prototype p;
         try {
-            compiled(source, chunkName);
-            return null;
+            p = compiled(source, chunkName);
         } catch (LuaError e) {
-            return e.getMessage();
+            return "does not compile: " + e.getMessage();
         }
+        String call = calledNotRun(p);
+        if (call != null) {
+            return "calls " + call + "(), which Inmesh's Lua filter does not run";
+        }
+        try {
+            new LuaClosure(p, sandbox()).call();
+            return null;
+        } catch (LuaError | StackOverflowError | OutOfMemoryError e) {
+            return "fails when loaded: " + scriptError(e);
+        }
+    }
+
+    /**
+     * The first method of {@link #NOT_RUN} that {@code p} or a function in it takes from a table by name
+     * ({@code h:httpCall(...)}, {@code h.httpCall(h, ...)}), or null.
+     */
+    private static String calledNotRun(Prototype p) {
+        for (int i : p.code) {
+            int op = Lua.GET_OPCODE(i);
+            if ((op == Lua.OP_SELF || op == Lua.OP_GETTABLE) && Lua.ISK(Lua.GETARG_C(i))) {
+                LuaValue key = p.k[Lua.INDEXK(Lua.GETARG_C(i))];
+                if (key.isstring() && NOT_RUN.contains(key.tojstring())) {
+                    return key.tojstring();
+                }
+            }
+        }
+        for (Prototype inner : p.p) {
+            String call = calledNotRun(inner);
+            if (call != null) {
+                return call;
+            }
+        }
+        return null;
+    }
+
+    /**
+     * The message of an error a script raised: a {@link LuaError}'s, or for the JVM's stack or heap running out (what
+     * Lua reports as {@code stack overflow} and {@code not enough memory}, script errors like any other) those words.
+     */
+    static String scriptError(Throwable t) {
+        if (t instanceof StackOverflowError) {
+            return "stack overflow";
+        }
+        if (t instanceof OutOfMemoryError) {
+            return "not enough memory";
+        }
+        return t.getMessage();
     }
 
     /** A script's source text and the name it is compiled under (which the compiler's messages name). */
@@ -172,7 +231,7 @@ public final class LuaFilter {
 
     /**
      * Compiled scripts by source, the least recently used going past {@link #COMPILED_KEPT}: the xDS parser compiles
-     * each script to refuse one that does not compile ({@link #compileError}), and each snapshot compiles its
+     * each script to refuse one that does not compile ({@link #refusal}), and each snapshot compiles its
      * connection managers' filters and route tables, also after an update that left the scripts as they were. The
      * compiler is a function of the source alone and a {@link Prototype} is only read once made (each thread runs
      * it in its own globals), so each of those compiles one script once, however many configs carry it.
@@ -263,8 +322,8 @@ public final class LuaFilter {
             Globals g = sandbox();
             try {
                 new LuaClosure(prototype, g).call();
-            } catch (LuaError e) {
-                scriptLog(System.Logger.Level.ERROR, e.getMessage());
+            } catch (LuaError | StackOverflowError | OutOfMemoryError e) {
+                scriptLog(System.Logger.Level.ERROR, scriptError(e));
             }
             return g;
         }
@@ -528,9 +587,10 @@ public final class LuaFilter {
                 handles.current = this;
                 try {
                     fn.call(handles.handle);
-                } catch (LuaError e) {
+                } catch (LuaError | StackOverflowError | OutOfMemoryError e) {
+                    // as Envoy's: an error ends the script, and the request goes on with what it did before it
                     if (reply == null) {
-                        scriptLog(System.Logger.Level.ERROR, e.getMessage());
+                        scriptLog(System.Logger.Level.ERROR, scriptError(e));
                     }
                 } finally {
                     handles.current = outer;

@@ -78,11 +78,14 @@ final class LuaParser {
         return checked(CoreParsers.dataSource(d), chunkName);
     }
 
-    /** The script, once it compiles; otherwise refused with the compiler's message. */
+    /**
+     * The script, once Inmesh takes it; otherwise refused with why ({@link LuaFilter#refusal}: the compiler's
+     * message, a handle method it calls that Inmesh does not run, or the error its chunk raised when loaded).
+     */
     private static String checked(String source, String chunkName) {
-        String error = LuaFilter.compileError(source, chunkName);
-        if (error != null) {
-            throw new FieldError("", "the script does not compile: " + error);
+        String refusal = LuaFilter.refusal(source, chunkName);
+        if (refusal != null) {
+            throw new FieldError("", "the script " + refusal);
         }
         return source;
     }

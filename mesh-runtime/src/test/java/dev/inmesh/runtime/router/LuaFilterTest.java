@@ -368,9 +368,59 @@ class LuaFilterTest {
     }
 
     @Test
+    void aScriptRunningOutOfStackIsAScriptErrorAndTheRequestGoesOn() {
+        Request r = new Request();
+        LuaFilter.Stream s = stream("""
+                function envoy_on_request(h)
+                  h:headers():add("x-before", "1")
+                  local function deeper(n) return 1 + deeper(n + 1) end
+                  deeper(1)
+                end
+                """, """
+                function envoy_on_request(h)
+                  h:headers():add("x-next", "ran")
+                end
+                """);
+        assertNull(s.request(r, INFO, null), "the JVM's StackOverflowError ends the script as Lua's stack overflow");
+        assertEquals("1", r.headers.get("x-before"));
+        assertEquals("ran", r.headers.get("x-next"), "the next filter ran");
+    }
+
+    @Test
+    void aScriptCallingAMethodInmeshDoesNotRunOrFailingWhenLoadedIsRefused() {
+        // an authorizer's httpCall would fail open: refused when read, as a method or a field call
+        assertEquals("calls httpCall(), which Inmesh's Lua filter does not run", LuaFilter.refusal("""
+                function envoy_on_request(h)
+                  local headers, body = h:httpCall("authz", {[":method"] = "GET", [":path"] = "/"}, "", 1000)
+                  if body ~= "allow" then h:respond({[":status"] = "403"}, "denied") end
+                end
+                """, "lua"));
+        assertEquals("calls bodyChunks(), which Inmesh's Lua filter does not run", LuaFilter.refusal("""
+                function envoy_on_response(h)
+                  for chunk in h.bodyChunks(h) do end
+                end
+                """, "lua"));
+        // a string that merely names one is no call
+        assertNull(LuaFilter.refusal("""
+                function envoy_on_request(h) h:headers():replace("te", "trailers") end
+                """, "lua"));
+        // as Envoy runs a script's chunk when it reads it
+        String loaded = LuaFilter.refusal("""
+                function envoy_on_request(h) end
+                error("top-level boom")
+                """, "lua");
+        assertTrue(loaded.startsWith("fails when loaded: ") && loaded.contains("top-level boom"), loaded);
+        var e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> LuaFilter.compile(hcm("my-lua", new Lua("function envoy_on_request(h) h:trailers() end",
+                        Map.of(), true))));
+        assertEquals("Lua filter my-lua: default_source_code calls trailers(), which Inmesh's Lua filter does not run",
+                e.getMessage());
+    }
+
+    @Test
     void compileErrorsAreReported() {
-        assertNotNull(LuaFilter.compileError("function envoy_on_request(h", "lua"));
-        assertNull(LuaFilter.compileError("function envoy_on_request(h) end", "lua"));
+        assertTrue(LuaFilter.refusal("function envoy_on_request(h", "lua").startsWith("does not compile: "));
+        assertNull(LuaFilter.refusal("function envoy_on_request(h) end", "lua"));
     }
 
     private static LuaFilter.Head head(MultiMap headers) {
@@ -386,7 +436,7 @@ class LuaFilterTest {
     @Test
     void aScriptIsCompiledOnceForTheParsersCheckAndEverySnapshotThatCarriesIt() {
         String script = "function envoy_on_request(h) h:headers():add('x-once', '" + System.nanoTime() + "') end";
-        assertNull(LuaFilter.compileError(script, "once.lua"), "the parser's check");
+        assertNull(LuaFilter.refusal(script, "once.lua"), "the parser's check");
         org.luaj.vm2.Prototype checked = LuaFilter.compiled(script, "once.lua");
         org.junit.jupiter.api.Assertions.assertSame(checked, LuaFilter.compiled(script, "once.lua"),
                 "a snapshot's compile, and the next one's, take the same compiled script");
@@ -397,15 +447,15 @@ class LuaFilterTest {
     @Test
     void aScriptThatDoesNotCompileInAConfigBuiltInCodeIsRefusedNamingItsFilterAndTheCompilersMessage() {
         String bad = "function envoy_on_request(h";
-        String message = LuaFilter.compileError(bad, "my-lua");
-        assertNotNull(message);
+        String message = LuaFilter.refusal(bad, "my-lua");
+        assertTrue(message.startsWith("does not compile: "), message);
         var e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
                 () -> LuaFilter.compile(hcm("my-lua", new Lua(bad, Map.of(), true))));
-        assertEquals("Lua filter my-lua: default_source_code does not compile: " + message, e.getMessage());
+        assertEquals("Lua filter my-lua: default_source_code " + message, e.getMessage());
         e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
                 () -> LuaFilter.compile(hcm("my-lua", new Lua(null, Map.of("named.lua", bad), true))));
-        assertEquals("Lua filter my-lua: source_codes[named.lua] does not compile: "
-                + LuaFilter.compileError(bad, "named.lua"), e.getMessage());
+        assertEquals("Lua filter my-lua: source_codes[named.lua] "
+                + LuaFilter.refusal(bad, "named.lua"), e.getMessage());
     }
 
     @Test
@@ -415,7 +465,7 @@ class LuaFilterTest {
                 new dev.inmesh.api.config.route.LuaPerRoute(false, null, "function envoy_on_request(h")));
         var e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
                 () -> RouteTable.compile(dev.inmesh.api.config.route.RouteConfiguration.of("r", List.of(overridden))));
-        assertEquals("Lua filter my-lua: virtual host vh's LuaPerRoute source_code does not compile: "
-                + LuaFilter.compileError("function envoy_on_request(h", "my-lua"), e.getMessage());
+        assertEquals("Lua filter my-lua: virtual host vh's LuaPerRoute source_code "
+                + LuaFilter.refusal("function envoy_on_request(h", "my-lua"), e.getMessage());
     }
 }
