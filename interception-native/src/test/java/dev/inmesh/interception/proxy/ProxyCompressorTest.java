@@ -52,6 +52,11 @@ class ProxyCompressorTest {
         switch (req.path()) {
             case "/big", "/json" -> resp.putHeader("content-type", "application/json").end(BIG);
             case "/small" -> resp.putHeader("content-type", "application/json").end("{}");
+            // a header on two lines each
+            case "/varies" -> resp.putHeader("content-type", "application/json")
+                    .putHeader("vary", java.util.List.<String>of("Origin", "Cookie")).end(BIG);
+            case "/no-transform" -> resp.putHeader("content-type", "application/json")
+                    .putHeader("cache-control", java.util.List.<String>of("public", "no-transform")).end(BIG);
             case "/stream" -> {
                 resp.putHeader("content-type", "text/plain").setChunked(true).putTrailer("x-checksum", "abc");
                 for (int i = 0; i < 20; i++) {
@@ -206,6 +211,26 @@ class ProxyCompressorTest {
         assertEquals("gzip", on.headers().get("content-encoding"));
         assertEquals(BIG, gunzip(on.body()));
         assertEquals("gzip", upstreamAcceptEncoding, "the virtual host's remove_accept_encoding_header: false");
+    }
+
+    /**
+     * An upstream's header on several lines, read as Envoy's header map joins them with {@code ,}: both {@code vary}
+     * values kept before the appended {@code Accept-Encoding}, compressed or not; a {@code no-transform} on the second
+     * {@code cache-control} line leaves the body as it came.
+     */
+    @Test
+    void anUpstreamHeaderOnSeveralLinesIsReadWithItsValuesJoined() throws Exception {
+        Answer varies = get("/varies", "gzip", b -> { });
+        assertEquals("gzip", varies.headers().get("content-encoding"));
+        assertEquals(java.util.List.of("Origin,Cookie, Accept-Encoding"), varies.headers().getAll("vary"));
+        assertEquals(BIG, gunzip(varies.body()));
+        Answer plain = get("/varies", null, b -> { });
+        assertEquals(java.util.List.of("Origin,Cookie, Accept-Encoding"), plain.headers().getAll("vary"));
+        assertEquals(BIG, plain.body().toString());
+        Answer noTransform = get("/no-transform", "gzip", b -> { });
+        assertNull(noTransform.headers().get("content-encoding"));
+        assertEquals(java.util.List.of("public", "no-transform"), noTransform.headers().getAll("cache-control"));
+        assertEquals(BIG, noTransform.body().toString());
     }
 
     @Test

@@ -22,7 +22,8 @@ import java.util.zip.Deflater;
  * {@code min_content_length}, a status the config lists as uncompressible, or an {@code etag} under
  * {@code disable_on_etag_header}. Compressed: {@code content-encoding: gzip}, no {@code content-length}, a strong
  * {@code etag} removed (a weak one kept). {@code vary: accept-encoding} is added to every response that could have
- * been compressed for another {@code accept-encoding}, compressed or not, as Envoy adds it for caches in front.
+ * been compressed for another {@code accept-encoding}, compressed or not, as Envoy adds it for caches in front. A
+ * header sent on several lines is read, as Envoy's header map holds it, with its values joined by {@code ,}.
  */
 public final class CompressorFilter {
     private static final String GZIP = "gzip";
@@ -68,8 +69,16 @@ public final class CompressorFilter {
 
     /** The request's {@code accept-encoding} (all its values joined), or null for none. */
     public static String acceptEncoding(MultiMap requestHeaders) {
-        var all = requestHeaders.getAll("accept-encoding");
-        return all.isEmpty() ? null : String.join(",", all);
+        return joined(requestHeaders, "accept-encoding");
+    }
+
+    /**
+     * The header {@code name} as Envoy's header map holds it: the values of all its lines joined with {@code ,} (as
+     * Envoy appends a repeated header the filter reads to the first), or null for none.
+     */
+    private static String joined(MultiMap headers, String name) {
+        var all = headers.getAll(name);
+        return all.isEmpty() ? null : all.size() == 1 ? all.get(0) : String.join(",", all);
     }
 
     /** Takes the request's {@code accept-encoding} off when the config says {@code remove_accept_encoding_header}. */
@@ -99,7 +108,7 @@ public final class CompressorFilter {
                 && compressible && transferEncodingAllowed(headers);
         Gzip gzip = null;
         if (compress) {
-            String etag = headers.get("etag");
+            String etag = joined(headers, "etag");
             if (etag != null && etag.length() > 2 && !(etag.startsWith("W/") || etag.startsWith("w/"))) {
                 headers.remove("etag"); // a strong validator does not survive the transformation
             }
@@ -137,12 +146,12 @@ public final class CompressorFilter {
 
     /** A switch of protocols: 101, or an {@code upgrade} that the {@code connection} names. */
     private static boolean upgrade(int status, MultiMap headers) {
-        return status == 101 || headers.contains("upgrade") && hasToken(headers.get("connection"), "upgrade");
+        return status == 101 || headers.contains("upgrade") && hasToken(joined(headers, "connection"), "upgrade");
     }
 
     /** No {@code content-type}, or one (parameters off) in the config's list. */
     private static boolean contentTypeAllowed(Compressor config, MultiMap headers) {
-        String type = headers.get("content-type");
+        String type = joined(headers, "content-type");
         if (type == null) {
             return true;
         }
@@ -152,7 +161,7 @@ public final class CompressorFilter {
     }
 
     private static boolean noTransform(MultiMap headers) {
-        return hasToken(headers.get("cache-control"), "no-transform");
+        return hasToken(joined(headers, "cache-control"), "no-transform");
     }
 
     private static boolean etagAllowed(Compressor config, MultiMap headers,
@@ -166,7 +175,7 @@ public final class CompressorFilter {
 
     /** No {@code transfer-encoding} that already compresses (gzip, br, deflate, compress, zstd). */
     private static boolean transferEncodingAllowed(MultiMap headers) {
-        String te = headers.get("transfer-encoding");
+        String te = joined(headers, "transfer-encoding");
         if (te == null) {
             return true;
         }
@@ -194,9 +203,12 @@ public final class CompressorFilter {
         return false;
     }
 
-    /** Appends {@code accept-encoding} to the {@code vary}, unless it has it. */
+    /**
+     * Appends {@code accept-encoding} to the {@code vary} (its lines joined into one, as Envoy sends it), unless it has
+     * it.
+     */
     private static void addVary(MultiMap headers) {
-        String vary = headers.get("vary");
+        String vary = joined(headers, "vary");
         if (vary == null) {
             headers.set("vary", "Accept-Encoding");
         } else if (!hasToken(vary, "accept-encoding")) {

@@ -126,6 +126,11 @@ class InboundCompressorTest {
                 resp.putHeader("content-type", "application/json").end(BIG);
             }
             case "/small" -> resp.putHeader("content-type", "application/json").end("{\"ok\": true}");
+            // a header on two lines each
+            case "/varies" -> resp.putHeader("content-type", "application/json")
+                    .putHeader("vary", java.util.List.<String>of("Origin", "Cookie")).end(BIG);
+            case "/no-transform" -> resp.putHeader("content-type", "application/json")
+                    .putHeader("cache-control", java.util.List.<String>of("public", "no-transform")).end(BIG);
             case "/encoded" -> resp.putHeader("content-type", "application/json")
                     .putHeader("content-encoding", "identity-ish").end(BIG);
             case "/png" -> resp.putHeader("content-type", "image/png").end(BIG);
@@ -202,6 +207,26 @@ class InboundCompressorTest {
         assertNull(a.headers().get("content-encoding"));
         assertEquals(BIG, a.body().toString());
         assertEquals("Accept-Encoding", a.headers().get("vary"), "as Envoy, for caches in front");
+    }
+
+    /**
+     * A header the service set on several lines, read as Envoy's header map joins them with {@code ,}: both
+     * {@code vary} values kept before the appended {@code Accept-Encoding}, compressed or not; a {@code no-transform}
+     * on the second {@code cache-control} line leaves the body as the service wrote it.
+     */
+    @Test
+    void aHeaderTheServiceSetOnSeveralLinesIsReadWithItsValuesJoined() throws Exception {
+        Answer varies = get("/varies", "gzip");
+        assertEquals("gzip", varies.headers().get("content-encoding"));
+        assertEquals(java.util.List.of("Origin,Cookie, Accept-Encoding"), varies.headers().getAll("vary"));
+        assertEquals(BIG, gunzip(varies.body()));
+        Answer plain = get("/varies", null);
+        assertEquals(java.util.List.of("Origin,Cookie, Accept-Encoding"), plain.headers().getAll("vary"));
+        assertEquals(BIG, plain.body().toString());
+        Answer noTransform = get("/no-transform", "gzip");
+        assertNull(noTransform.headers().get("content-encoding"));
+        assertEquals(java.util.List.of("public", "no-transform"), noTransform.headers().getAll("cache-control"));
+        assertEquals(BIG, noTransform.body().toString());
     }
 
     @Test

@@ -108,6 +108,44 @@ class CompressorFilterTest {
         assertEquals("Accept-Encoding", transferred.get("vary"));
     }
 
+    /**
+     * A header the upstream sent on several lines is read as Envoy's header map holds it, its values joined with
+     * {@code ,}: each {@code vary} kept before the appended {@code Accept-Encoding}, a {@code no-transform} on the
+     * second {@code cache-control} line honoured, two {@code content-type} lines read up to the first {@code ;} of the
+     * joined value, a compressing {@code transfer-encoding} or an upgrade {@code connection} on its second line not
+     * compressed, and an {@code etag} read whole.
+     */
+    @Test
+    void aHeaderOnSeveralLinesIsReadWithItsValuesJoinedAsEnvoysHeaderMapJoinsThem() {
+        MultiMap varies = json(BIG.length()).add("vary", "Origin").add("vary", "Cookie");
+        assertNotNull(decide("gzip", varies));
+        assertEquals(List.of("Origin,Cookie, Accept-Encoding"), varies.getAll("vary"));
+        MultiMap notCompressed = json(BIG.length()).add("vary", "Origin").add("vary", "Cookie");
+        assertNull(decide(null, notCompressed));
+        assertEquals(List.of("Origin,Cookie, Accept-Encoding"), notCompressed.getAll("vary"), "vary goes on anyway");
+        MultiMap already = json(BIG.length()).add("vary", "Origin").add("vary", "accept-encoding");
+        assertNotNull(decide("gzip", already));
+        assertEquals(List.of("Origin", "accept-encoding"), already.getAll("vary"), "accept-encoding is there");
+
+        MultiMap noTransform = json(BIG.length()).add("cache-control", "public").add("cache-control", "no-transform");
+        assertNull(decide("gzip", noTransform));
+        assertNull(noTransform.get("content-encoding"));
+        MultiMap twoTypes = json(BIG.length()).set("content-type", "application/json").add("content-type", "text/html");
+        assertNull(decide("gzip", twoTypes), "application/json,text/html is no listed type");
+        MultiMap withParameters = json(BIG.length()).add("content-type", "text/html");
+        assertNotNull(decide("gzip", withParameters), "application/json (up to the first ;) is listed, as Envoy's");
+        MultiMap transferred = json(BIG.length()).add("transfer-encoding", "chunked").add("transfer-encoding", "gzip");
+        assertNull(decide("gzip", transferred));
+        assertNull(transferred.get("content-encoding"));
+        MultiMap upgrade = json(BIG.length()).add("upgrade", "websocket").add("connection", "keep-alive")
+                .add("connection", "upgrade");
+        assertNull(decide("gzip", upgrade));
+        assertFalse(upgrade.contains("vary"), "an upgrade is not compressible");
+        MultiMap etags = json(BIG.length()).add("etag", "\"\"").add("etag", "\"v1\"");
+        assertNotNull(decide("gzip", etags));
+        assertFalse(etags.contains("etag"), "\"\",\"v1\" is a strong etag");
+    }
+
     @Test
     void aResponseWithoutABodyIsNotCompressed() {
         for (int status : new int[] {204, 304}) {
