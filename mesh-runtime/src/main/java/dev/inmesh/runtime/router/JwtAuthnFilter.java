@@ -796,7 +796,11 @@ public final class JwtAuthnFilter {
         return v;
     }
 
-    /** A claim's header value as Envoy writes it: a string, an integer or a decimal number, true or false. */
+    /**
+     * A claim's header value as Envoy writes it: a string, an integer or a decimal number, true or false; a list or an
+     * object as its JSON in standard base64 (Envoy since 1.29, its {@code MessageToJsonString}: compact, an object's
+     * names in order, a whole number without a fraction).
+     */
     private static String claimString(Object v) {
         if (v instanceof String s) {
             return s;
@@ -809,8 +813,59 @@ public final class JwtAuthnFilter {
                         : new java.math.BigDecimal(d).toBigInteger().toString();
             }
             return String.format(java.util.Locale.ROOT, "%.6f", d);
+        } else if (v instanceof List<?> || v instanceof Map<?, ?>) {
+            StringBuilder json = new StringBuilder();
+            writeJson(json, v);
+            return java.util.Base64.getEncoder().encodeToString(json.toString().getBytes(StandardCharsets.UTF_8));
         }
         return null;
+    }
+
+    /** {@code v}, a claim's value, as compact JSON: an object's names sorted, a whole number without a fraction. */
+    private static void writeJson(StringBuilder out, Object v) {
+        if (v instanceof Map<?, ?> m) {
+            out.append('{');
+            var sorted = new java.util.TreeMap<String, Object>();
+            m.forEach((k, x) -> sorted.put(String.valueOf(k), x));
+            boolean first = true;
+            for (var e : sorted.entrySet()) {
+                out.append(first ? "" : ",");
+                first = false;
+                writeJson(out, e.getKey());
+                out.append(':');
+                writeJson(out, e.getValue());
+            }
+            out.append('}');
+        } else if (v instanceof List<?> l) {
+            out.append('[');
+            for (int i = 0; i < l.size(); i++) {
+                out.append(i == 0 ? "" : ",");
+                writeJson(out, l.get(i));
+            }
+            out.append(']');
+        } else if (v instanceof String s) {
+            out.append('"');
+            for (int i = 0; i < s.length(); i++) {
+                char c = s.charAt(i);
+                switch (c) {
+                    case '"' -> out.append("\\\"");
+                    case '\\' -> out.append("\\\\");
+                    case '\n' -> out.append("\\n");
+                    case '\r' -> out.append("\\r");
+                    case '\t' -> out.append("\\t");
+                    case '\b' -> out.append("\\b");
+                    case '\f' -> out.append("\\f");
+                    default -> out.append(c < 0x20 ? String.format("\\u%04x", (int) c) : String.valueOf(c));
+                }
+            }
+            out.append('"');
+        } else if (v instanceof Number n) {
+            double d = n.doubleValue();
+            out.append(n instanceof Long || n instanceof Integer ? n.toString()
+                    : d == Math.rint(d) && Math.abs(d) < 0x1p53 ? Long.toString((long) d) : Double.toString(d));
+        } else {
+            out.append(v == null ? "null" : v.toString()); // true, false
+        }
     }
 
     /**

@@ -543,6 +543,23 @@ class JwtAuthnFilterTest {
     }
 
     @Test
+    void aListOrObjectClaimGoesToItsHeaderAsItsJsonInBase64AsEnvoysSince129() {
+        JwtAuthnFilter f = filter(IstioJwt.filter("""
+                claim_to_headers:
+                - {header_name: x-roles, claim_name: realm.roles}
+                - {header_name: x-realm, claim_name: realm}
+                """));
+        String token = IstioJwt.valid("carol", Map.of("realm", Map.of("roles", List.of("admin", "dev"),
+                "level", 2L, "a \"quoted\" name", true)));
+        RouterRequest r = get("/", "authorization", bearer(token));
+        assertFalse(run(f, r).denied());
+        assertEquals(Base64.getEncoder().encodeToString("[\"admin\",\"dev\"]".getBytes(StandardCharsets.UTF_8)),
+                r.headers().get("x-roles"));
+        assertEquals("{\"a \\\"quoted\\\" name\":true,\"level\":2,\"roles\":[\"admin\",\"dev\"]}",
+                new String(Base64.getDecoder().decode(r.headers().get("x-realm")), StandardCharsets.UTF_8));
+    }
+
+    @Test
     void aCorsPreflightGoesOnUncheckedAsIstioAsks() {
         JwtAuthnFilter f = filter(IstioJwt.FILTER.replaceAll("(?s)requires:.*?allow_missing: \\{\\}",
                 "requires: {provider_name: origins-0}"));
