@@ -434,11 +434,27 @@ public final class AdminServer {
             return;
         }
         boolean agentPort = mount.endpoints().contains(Endpoint.APP_PROBES);
-        if (!agentPort && req.params().isEmpty() && FORM.equals(req.getHeader("content-type"))) {
+        io.vertx.core.MultiMap query = params(req.query());
+        if (!agentPort && query.isEmpty() && FORM.equals(req.getHeader("content-type"))) {
             formParams(req).onSuccess(params -> answer(mount, req, agentPort, params));
             return;
         }
-        answer(mount, req, agentPort, req.params());
+        answer(mount, req, agentPort, query);
+    }
+
+    /**
+     * The parameters of a query string (or a form's body) as Envoy's admin reads them
+     * ({@code parseAndDecodeQueryString}): split at {@code &} and the first {@code =}, names and values
+     * percent-decoded as Envoy's {@code PercentEncoding::decode} decodes them, so that a {@code +} stays a {@code +}
+     * (a filter's {@code .+} is a regex's) and an escape that is not one stays as it came; none for null.
+     */
+    static io.vertx.core.MultiMap params(String query) {
+        io.vertx.core.MultiMap decoded = io.vertx.core.MultiMap.caseInsensitiveMultiMap();
+        if (query != null) {
+            dev.inmesh.runtime.router.QueryParameters.parse(query, dev.inmesh.runtime.router.QueryParameters::decode)
+                    .forEach(decoded::add);
+        }
+        return decoded;
     }
 
     /** The content type of a form, whose body Envoy's admin reads as the parameters when the query has none. */
@@ -475,10 +491,7 @@ public final class AdminServer {
             if (tooLarge[0]) {
                 return;
             }
-            io.vertx.core.MultiMap decoded = io.vertx.core.MultiMap.caseInsensitiveMultiMap();
-            new io.netty.handler.codec.http.QueryStringDecoder(body.toString(java.nio.charset.StandardCharsets.UTF_8),
-                    java.nio.charset.StandardCharsets.UTF_8, false).parameters().forEach(decoded::add);
-            params.tryComplete(decoded);
+            params.tryComplete(params(body.toString(java.nio.charset.StandardCharsets.UTF_8)));
         });
         return params.future();
     }

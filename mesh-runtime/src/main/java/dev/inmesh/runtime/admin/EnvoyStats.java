@@ -287,7 +287,8 @@ final class EnvoyStats {
             ".downstream_pre_cx_active", ".health_check.healthy", ".health_check.degraded",
             ".fault.active_faults", ".membership_healthy", ".membership_degraded", ".membership_excluded",
             ".membership_total", ".active_clusters", ".warming_clusters", ".total_listeners_active",
-            ".connected_state", ".update_time");
+            ".total_listeners_draining", ".downstream_cx_upgrades_active", ".streams_active", ".connected_state",
+            ".update_time");
 
     /** {@link #GAUGES} as the end of a Prometheus family's name, whose scopes' dots are underscores. */
     private static final List<String> GAUGE_FAMILIES = GAUGES.stream().map(g -> g.replace('.', '_')).toList();

@@ -573,12 +573,31 @@ class AdminServerTest {
             assertTrue(gauges.contains("cluster_manager.warming_clusters: 1\n"), gauges);
             assertFalse(gauges.contains("cluster_added"), gauges);
             assertTrue(get(server, "/stats?usedonly&filter=warming").body().contains("warming_clusters: 1"));
+            // Envoy's gauges that go down, not counters
+            assertTrue(get(server, "/stats?type=Gauges&filter=listener_manager").body()
+                    .contains("listener_manager.total_listeners_draining: 0\n"));
+            // as Envoy's admin decodes a query: a + stays (a regex's), an escape that is not one stays as it came
+            assertTrue(get(server, "/stats?filter=%5Ecluster_manager%5C.warm.%2Bclusters$").body()
+                    .contains("warming_clusters: 1"));
+            assertTrue(get(server, "/stats?filter=%5Ecluster_manager%5C.warm.+clusters$").body()
+                    .contains("warming_clusters: 1"), "a + in a query is not a space");
+            try (var socket = new java.net.Socket("127.0.0.1", server.port(0))) {
+                socket.setSoTimeout(10_000);
+                socket.getOutputStream().write("GET /stats?filter=%zz HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n"
+                        .getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+                String answer = new String(socket.getInputStream().readAllBytes(),
+                        java.nio.charset.StandardCharsets.US_ASCII);
+                assertTrue(answer.startsWith("HTTP/1.1 200 "), "answered, not left hanging: " + answer);
+            }
+            assertEquals(List.of("%zz", "a+b", "x y"), List.of(AdminServer.params("filter=%zz").get("filter"),
+                    AdminServer.params("filter=a+b").get("filter"), AdminServer.params("filter=x%20y").get("filter")));
 
             String prometheus = get(server, "/stats/prometheus").body();
             for (String line : List.of("envoy_cluster_manager_warming_clusters 1",
                     "envoy_cluster_manager_cluster_added 2", "envoy_cluster_manager_cds_update_success 1",
                     "envoy_listener_manager_lds_update_rejected 1", "envoy_control_plane_connected_state 1",
-                    "# TYPE envoy_cluster_manager_warming_clusters gauge")) {
+                    "# TYPE envoy_cluster_manager_warming_clusters gauge",
+                    "# TYPE envoy_listener_manager_total_listeners_draining gauge")) {
                 assertTrue(prometheus.contains("\n" + line + "\n"), line + " in " + prometheus);
             }
         } finally {
