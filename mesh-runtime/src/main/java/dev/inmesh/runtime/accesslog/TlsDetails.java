@@ -20,7 +20,8 @@ import javax.security.auth.x500.X500Principal;
  * certificates the subject and issuer (RFC 2253), the SHA-256 and SHA-1 fingerprints and serial (lower-case hex, whole
  * bytes, as {@code BN_bn2hex} writes it), the DNS, IP and email
  * SANs (joined by commas), the validity (ISO 8601, milliseconds, UTC) and the URL-encoded PEM. Each value is read from
- * the session when a format asks for it; null when the session has none (no client certificate, say).
+ * the session when a format asks for it; null when the session has none (no client certificate, say). The Lua
+ * filter's SSL connection object reads the same.
  */
 public final class TlsDetails {
     private static final DateTimeFormatter VALIDITY =
@@ -37,24 +38,24 @@ public final class TlsDetails {
         return session == null ? null : new TlsDetails(session);
     }
 
-    String version() {
+    public String version() {
         return session.getProtocol();
     }
 
-    String cipher() {
+    public String cipher() {
         String java = session.getCipherSuite();
         // OpenSSL's names, whose TLS 1.3 ones are the RFC's, as BoringSSL's since 2019 (not its older AEAD-...)
         String openSsl = java == null ? null : io.netty.handler.ssl.CipherSuiteConverter.toOpenSsl(java, false);
         return openSsl != null ? openSsl : java;
     }
 
-    String sessionId() {
+    public String sessionId() {
         byte[] id = session.getId();
         return id == null || id.length == 0 ? null : HexFormat.of().formatHex(id);
     }
 
     /** The client's certificate (its own, first of its chain), or null. */
-    X509Certificate peer() {
+    public X509Certificate peer() {
         try {
             return first(session.getPeerCertificates());
         } catch (SSLPeerUnverifiedException e) {
@@ -63,7 +64,7 @@ public final class TlsDetails {
     }
 
     /** The certificate this side presented, or null. */
-    X509Certificate local() {
+    public X509Certificate local() {
         return first(session.getLocalCertificates());
     }
 
@@ -71,11 +72,11 @@ public final class TlsDetails {
         return chain != null && chain.length > 0 && chain[0] instanceof X509Certificate c ? c : null;
     }
 
-    static String subject(X509Certificate c) {
+    public static String subject(X509Certificate c) {
         return c == null ? null : c.getSubjectX500Principal().getName(X500Principal.RFC2253);
     }
 
-    static String issuer(X509Certificate c) {
+    public static String issuer(X509Certificate c) {
         return c == null ? null : c.getIssuerX500Principal().getName(X500Principal.RFC2253);
     }
 
@@ -84,7 +85,7 @@ public final class TlsDetails {
         return c == null ? null : ForwardedClientCert.fingerprint(c, algorithm);
     }
 
-    static String serial(X509Certificate c) {
+    public static String serial(X509Certificate c) {
         return c == null ? null : hex(c.getSerialNumber());
     }
 

@@ -634,6 +634,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         traced.buffer = BufferFilter.of(hcm);
         traced.table = table;
         traced.session = session;
+        traced.mutualTls = mutualTls;
         // what the local rate limit filter decided, once it ran: the x-ratelimit-* headers of the response
         LocalRateLimitFilter.Outcome[] rateLimit = {null};
         traced.view = view; // what the filter's descriptors' actions read (rateLimitSubject)
@@ -1198,7 +1199,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         String local = req.localAddress() == null ? null : printed(req.localAddress(), req.localAddress());
         String remote = req.remoteAddress() == null ? null : printed(req.remoteAddress(), req.localAddress());
         String sni = traced.session == null ? null : DownstreamTls.requestedServerName(traced.session);
-        return new LuaFilter.Info(protocol(req), local, remote, traced.remoteAddress, sni, routeName);
+        return new LuaFilter.Info(protocol(req), local, remote, traced.remoteAddress, sni, routeName, local,
+                dev.inmesh.runtime.accesslog.TlsDetails.of(traced.session), traced.mutualTls);
     }
 
     /** Names a forwarded request's route, its cluster and the Istio service of that cluster; returns {@code f}. */
@@ -2259,6 +2261,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         List<dev.inmesh.api.config.route.HeaderMutationPerRoute.Mutations> headerMutations;
         /** The request's TLS session, or null. */
         javax.net.ssl.SSLSession session;
+        /** Whether that TLS verified the client's certificate against the chain's validation context. */
+        boolean mutualTls;
         /** The body an authorizer may read before the service gets the request; null when none may. */
         HeldRequestBody heldBody;
         ActiveSpan span;

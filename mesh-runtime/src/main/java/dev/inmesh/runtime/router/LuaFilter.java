@@ -3,6 +3,7 @@ package dev.inmesh.runtime.router;
 import dev.inmesh.api.config.listener.HttpConnectionManager;
 import dev.inmesh.api.config.listener.HttpFilter;
 import dev.inmesh.api.config.route.LuaPerRoute;
+import dev.inmesh.runtime.accesslog.TlsDetails;
 import io.vertx.core.MultiMap;
 import io.vertx.core.buffer.Buffer;
 import java.io.ByteArrayInputStream;
@@ -52,10 +53,12 @@ import org.luaj.vm2.lib.jse.JseOsLib;
  * {@code add}, {@code replace}, {@code remove}, {@code pairs}, {@code setHttp1ReasonPhrase} ignored),
  * {@code respond(headers, body)} on the request path, {@code logTrace} to {@code logCritical},
  * {@code streamInfo()} ({@code protocol}, the downstream addresses, {@code requestedServerName},
- * {@code routeName}, {@code dynamicMetadata()} kept for the request), {@code metadata()} (empty: route metadata is not
- * read), {@code base64Escape} and {@code body(always_wrap_body)} ({@link Body}: a buffer object with
- * {@code length}, {@code getBytes} and {@code setBytes}). What it has not ({@code bodyChunks}, {@code trailers},
- * {@code httpCall}, {@code connection}, signatures) raises a script error saying so. A script error is what Envoy
+ * {@code routeName}, {@code virtualClusterName}, {@code dynamicMetadata()} kept for the request,
+ * {@code downstreamSslConnection()}), {@code connection()} ({@code ssl()}), {@code metadata()} (empty: route metadata
+ * is not read; so are {@code route()}'s and {@code virtualHost()}'s), {@code clearRouteCache()}, {@code timestamp()},
+ * {@code timestampString()}, {@code base64Escape} and {@code body(always_wrap_body)} ({@link Body}: a buffer object
+ * with {@code length}, {@code getBytes} and {@code setBytes}). What it has not ({@code bodyChunks}, {@code trailers},
+ * {@code httpCall}, signatures, ...) raises a script error saying so. A script error is what Envoy
  * makes of one: logged ({@code script log: ...} at error) and the request goes on as the script left it.
  */
 public final class LuaFilter {
@@ -356,6 +359,10 @@ public final class LuaFilter {
             os.set(n, full.get(n));
         }
         g.set("os", os);
+        LuaTable resolution = new LuaTable(); // Envoy's enum for timestamp() and timestampString()
+        resolution.set("MILLISECOND", 0);
+        resolution.set("MICROSECOND", 1);
+        g.set("EnvoyTimestampResolution", resolution);
         g.package_.setLuaPath("");
         for (String n : List.of("dofile", "loadfile", "require")) {
             g.set(n, LuaValue.NIL);
@@ -419,9 +426,25 @@ public final class LuaFilter {
         };
     }
 
-    /** What {@code streamInfo()} tells of the request. */
+    /**
+     * What {@code streamInfo()} and {@code connection()} tell of the request.
+     *
+     * @param downstreamDirectLocalAddress the address the connection physically arrived at (null: the downstream
+     *     local address)
+     * @param downstreamTls the TLS the request's connection came over, or null for none
+     * @param peerCertificateValidated whether that TLS verified the client's certificate
+     */
     public record Info(String protocol, String downstreamLocalAddress, String downstreamDirectRemoteAddress,
-                       String downstreamRemoteAddress, String requestedServerName, String routeName) {}
+                       String downstreamRemoteAddress, String requestedServerName, String routeName,
+                       String downstreamDirectLocalAddress, dev.inmesh.runtime.accesslog.TlsDetails downstreamTls,
+                       boolean peerCertificateValidated) {
+        /** A request over a connection without TLS, physically at its downstream local address. */
+        public Info(String protocol, String downstreamLocalAddress, String downstreamDirectRemoteAddress,
+                    String downstreamRemoteAddress, String requestedServerName, String routeName) {
+            this(protocol, downstreamLocalAddress, downstreamDirectRemoteAddress, downstreamRemoteAddress,
+                    requestedServerName, routeName, null, null, false);
+        }
+    }
 
     /**
      * A request's or a response's body as {@code body()} gives it to the scripts: held whole before they run (or none
@@ -525,12 +548,17 @@ public final class LuaFilter {
                     reached = i; // as Envoy's local reply: only the filters before it encode it
                     return c.reply;
                 }
-                reroute |= c.modified && f.clearRouteCache;
+                // as Envoy's: a changed header clears the route cache where the filter says so, clearRouteCache()
+                // whatever it says
+                reroute |= c.modified && f.clearRouteCache || c.routeCleared;
             }
             return null;
         }
 
-        /** Whether a request script changed the request's headers where its filter clears the route cache. */
+        /**
+         * Whether a request script changed the request's headers where its filter clears the route cache, or called
+         * {@code clearRouteCache()}: the route is to be chosen again.
+         */
         public boolean reroute() {
             return reroute;
         }
@@ -560,6 +588,8 @@ public final class LuaFilter {
             /** The request's body held for {@code body()}, or null. */
             private final Body body;
             private boolean modified;
+            /** Whether the script called {@code clearRouteCache()} (on the request path: the route is chosen again). */
+            private boolean routeCleared;
             private Reply reply;
             private boolean done;
 
@@ -878,7 +908,17 @@ public final class LuaFilter {
                 running();
                 return dynamicMetadata;
             });
-            method(info, "downstreamSslConnection", a -> LuaValue.NIL);
+            method(info, "downstreamDirectLocalAddress", a -> string(running().info.downstreamDirectLocalAddress() != null
+                    ? running().info.downstreamDirectLocalAddress() : running().info.downstreamLocalAddress()));
+            method(info, "virtualClusterName", a -> {
+                running();
+                return LuaValue.valueOf(""); // Inmesh refuses virtual_clusters: none is ever matched
+            });
+            LuaValue ssl = sslConnection();
+            method(info, "downstreamSslConnection", a -> running().info.downstreamTls() == null ? LuaValue.NIL : ssl);
+            LuaTable connection = new LuaTable();
+            method(connection, "ssl", a -> running().info.downstreamTls() == null ? LuaValue.NIL : ssl);
+            unsupported(info, List.of("filterState", "dynamicTypedMetadata"));
 
             // the route's metadata under the filter's name: empty, as Inmesh does not read route metadata
             LuaTable noMetadata = new LuaTable();
@@ -899,6 +939,45 @@ public final class LuaFilter {
                 running();
                 return metadata;
             });
+            // the route's and virtual host's objects: their metadata() is empty, as the handle's
+            LuaTable routeObject = new LuaTable();
+            method(routeObject, "metadata", a -> {
+                running();
+                return metadata;
+            });
+            method(handle, "route", a -> {
+                running();
+                return routeObject;
+            });
+            method(handle, "virtualHost", a -> {
+                running();
+                return routeObject;
+            });
+            method(handle, "connection", a -> {
+                running();
+                return connection;
+            });
+            method(handle, "clearRouteCache", a -> {
+                running().routeCleared = true;
+                return LuaValue.NONE;
+            });
+            method(handle, "timestamp", a -> {
+                running();
+                if (resolution(a) != 0) {
+                    throw new LuaError("timestamp format must be MILLISECOND.");
+                }
+                return LuaValue.valueOf((double) System.currentTimeMillis());
+            });
+            method(handle, "timestampString", a -> {
+                running();
+                java.time.Instant now = java.time.Instant.now();
+                return switch (resolution(a)) {
+                    case 0 -> LuaValue.valueOf(Long.toString(now.toEpochMilli()));
+                    case 1 -> LuaValue.valueOf(Long.toString(now.getEpochSecond() * 1_000_000L + now.getNano() / 1000));
+                    default -> throw new LuaError("timestamp format must be MILLISECOND or MICROSECOND.");
+                };
+            });
+            unsupported(handle, List.of("connectionStreamInfo", "filterContext", "setUpstreamOverrideHost"));
             log("logTrace", System.Logger.Level.TRACE);
             log("logDebug", System.Logger.Level.DEBUG);
             log("logInfo", System.Logger.Level.INFO);
@@ -907,12 +986,99 @@ public final class LuaFilter {
             log("logCritical", System.Logger.Level.ERROR);
             method(handle, "base64Escape", a -> LuaValue.valueOf(Base64.getEncoder().encodeToString(bytes(a, 2))));
             method(handle, "body", a -> running().body(a));
-            for (String n : List.of("bodyChunks", "trailers", "httpCall", "connection", "verifySignature",
+            for (String n : List.of("bodyChunks", "trailers", "httpCall", "verifySignature",
                     "importPublicKey")) {
                 method(handle, n, a -> {
                     throw new LuaError(n + "() is not supported by Inmesh");
                 });
             }
+        }
+
+        /**
+         * The SSL connection object of Envoy's {@code downstreamSslConnection()} and {@code connection():ssl()}, over
+         * the running call's TLS ({@link Info#downstreamTls}): what Envoy's gives for no certificate, an empty string,
+         * an empty table or 0, where the certificate is not there.
+         */
+        private LuaValue sslConnection() {
+            LuaTable ssl = new LuaTable();
+            method(ssl, "peerCertificatePresented", a -> LuaValue.valueOf(tls().peer() != null));
+            method(ssl, "peerCertificateValidated", a -> LuaValue.valueOf(tls() != null
+                    && running().info.peerCertificateValidated()));
+            method(ssl, "uriSanPeerCertificate", a -> sans(tls().peer(), 6));
+            method(ssl, "uriSanLocalCertificate", a -> sans(tls().local(), 6));
+            method(ssl, "dnsSansPeerCertificate", a -> sans(tls().peer(), 2));
+            method(ssl, "dnsSansLocalCertificate", a -> sans(tls().local(), 2));
+            method(ssl, "subjectPeerCertificate", a -> orEmpty(TlsDetails.subject(tls().peer())));
+            method(ssl, "issuerPeerCertificate", a -> orEmpty(TlsDetails.issuer(tls().peer())));
+            method(ssl, "subjectLocalCertificate", a -> orEmpty(TlsDetails.subject(tls().local())));
+            method(ssl, "serialNumberPeerCertificate", a -> orEmpty(TlsDetails.serial(tls().peer())));
+            method(ssl, "sha256PeerCertificateDigest", a -> {
+                java.security.cert.X509Certificate peer = tls().peer();
+                return LuaValue.valueOf(peer == null ? "" : ForwardedClientCert.fingerprint(peer, "SHA-256"));
+            });
+            method(ssl, "urlEncodedPemEncodedPeerCertificate", a -> {
+                java.security.cert.X509Certificate peer = tls().peer();
+                return LuaValue.valueOf(peer == null ? "" : ForwardedClientCert.urlEncodedPem(List.of(peer)));
+            });
+            method(ssl, "validFromPeerCertificate",
+                    a -> seconds(tls().peer(), java.security.cert.X509Certificate::getNotBefore));
+            method(ssl, "expirationPeerCertificate",
+                    a -> seconds(tls().peer(), java.security.cert.X509Certificate::getNotAfter));
+            method(ssl, "tlsVersion", a -> orEmpty(tls().version()));
+            method(ssl, "ciphersuiteString", a -> orEmpty(tls().cipher()));
+            method(ssl, "sessionId", a -> orEmpty(tls().sessionId()));
+            unsupported(ssl, List.of("ciphersuiteId", "parsedSubjectPeerCertificate",
+                    "urlEncodedPemEncodedPeerCertificateChain", "oidsPeerCertificate", "oidsLocalCertificate"));
+            return ssl;
+        }
+
+        /** The running call's TLS; its SSL connection object used where there is none fails, as out of scope. */
+        private TlsDetails tls() {
+            TlsDetails tls = running().info.downstreamTls();
+            if (tls == null) {
+                throw new LuaError("object used outside of proper scope");
+            }
+            return tls;
+        }
+
+        /** The SANs of {@code type} (6 URI, 2 DNS) of a certificate as a Lua list; empty for none or no certificate. */
+        private static LuaTable sans(java.security.cert.X509Certificate c, int type) {
+            LuaTable t = new LuaTable();
+            if (c != null) {
+                for (String san : ForwardedClientCert.sans(c, type)) {
+                    t.set(t.length() + 1, LuaValue.valueOf(san));
+                }
+            }
+            return t;
+        }
+
+        /** A time of a certificate in seconds since the epoch, as Envoy's; 0 without the certificate. */
+        private static LuaValue seconds(java.security.cert.X509Certificate c,
+                                        java.util.function.Function<java.security.cert.X509Certificate,
+                                                java.util.Date> time) {
+            return LuaValue.valueOf(c == null ? 0 : (double) time.apply(c).toInstant().getEpochSecond());
+        }
+
+        private static LuaValue orEmpty(String s) {
+            return LuaValue.valueOf(s == null ? "" : s);
+        }
+
+        /** Envoy's methods {@code names} of {@code on} that Inmesh has not: each a script error saying so. */
+        private static void unsupported(LuaTable on, List<String> names) {
+            for (String n : names) {
+                method(on, n, a -> {
+                    throw new LuaError(n + "() is not supported by Inmesh");
+                });
+            }
+        }
+
+        /**
+         * The {@code EnvoyTimestampResolution} argument of {@code timestamp} and {@code timestampString}: 0 for
+         * {@code MILLISECOND} (also when none is given), 1 for {@code MICROSECOND}, -1 for anything else.
+         */
+        private static int resolution(Varargs a) {
+            String r = a.isnoneornil(2) ? "0" : a.checkjstring(2);
+            return r.equals("0") ? 0 : r.equals("1") ? 1 : -1;
         }
 
         private void log(String name, System.Logger.Level level) {

@@ -1573,7 +1573,8 @@ public final class Router {
                 : req.originalDestination == null ? null
                 : req.originalDestination.address() + ":" + req.originalDestination.port();
         return new LuaFilter.Info(req.protocol, local, req.physicalPeer(), req.remoteAddress,
-                req.requestedServerName, routeName(route));
+                req.requestedServerName, routeName(route), req.directLocalAddress, req.downstreamTls,
+                req.downstreamMutualTls);
     }
 
     /** The name of the route a result came from (a redirect's and a direct response's too), or null. */

@@ -468,4 +468,180 @@ class LuaFilterTest {
         assertEquals("Lua filter my-lua: virtual host vh's LuaPerRoute source_code "
                 + LuaFilter.refusal("function envoy_on_request(h", "my-lua"), e.getMessage());
     }
+
+    /** A certificate of the test CA's, as the JDK reads it. */
+    private static java.security.cert.X509Certificate certificate(
+            dev.inmesh.runtime.upstream.TestCertificates.Issued issued) throws Exception {
+        return (java.security.cert.X509Certificate) java.security.cert.CertificateFactory.getInstance("X.509")
+                .generateCertificate(new java.io.ByteArrayInputStream(issued.certificatePem().getBytes(
+                        java.nio.charset.StandardCharsets.UTF_8)));
+    }
+
+    /** A finished TLS 1.3 session with these certificates (a null peer: the client presented none). */
+    private static javax.net.ssl.SSLSession session(java.security.cert.X509Certificate local,
+                                                    java.security.cert.X509Certificate peer) {
+        return (javax.net.ssl.SSLSession) java.lang.reflect.Proxy.newProxyInstance(
+                LuaFilterTest.class.getClassLoader(), new Class<?>[] {javax.net.ssl.SSLSession.class},
+                (proxy, m, args) -> switch (m.getName()) {
+                    case "getProtocol" -> "TLSv1.3";
+                    case "getCipherSuite" -> "TLS_AES_128_GCM_SHA256";
+                    case "getId" -> new byte[] {0x0a, (byte) 0xbc};
+                    case "getLocalCertificates" -> new java.security.cert.Certificate[] {local};
+                    case "getPeerCertificates" -> {
+                        if (peer == null) {
+                            throw new javax.net.ssl.SSLPeerUnverifiedException("none");
+                        }
+                        yield new java.security.cert.Certificate[] {peer};
+                    }
+                    default -> throw new UnsupportedOperationException(m.getName());
+                });
+    }
+
+    private static LuaFilter.Info tlsInfo(javax.net.ssl.SSLSession session, boolean validated) {
+        return new LuaFilter.Info("HTTP/1.1", "10.0.0.2:9080", "10.0.0.1:40000", "10.0.0.1:40000",
+                "reviews.default.svc", "default", null, dev.inmesh.runtime.accesslog.TlsDetails.of(session),
+                validated);
+    }
+
+    @Test
+    void theSslConnectionObjectTellsTheTlsAndItsCertificatesAsEnvoysAndIsNilWithoutTls() throws Exception {
+        var ca = dev.inmesh.runtime.upstream.TestCertificates.ca("mesh-ca");
+        var own = certificate(dev.inmesh.runtime.upstream.TestCertificates.issue(ca, "reviews",
+                List.of("reviews.default.svc"), List.of("spiffe://cluster.local/ns/default/sa/reviews")));
+        var client = certificate(dev.inmesh.runtime.upstream.TestCertificates.issue(ca, "productpage",
+                List.of("pp.default.svc", "pp"), List.of("spiffe://cluster.local/ns/default/sa/productpage")));
+        String script = """
+                function envoy_on_request(h)
+                  local hs = h:headers()
+                  local ssl = h:streamInfo():downstreamSslConnection()
+                  if ssl == nil then
+                    hs:add("x-ssl", "nil")
+                    hs:add("x-conn-ssl", tostring(h:connection():ssl()))
+                    return
+                  end
+                  hs:add("x-same", tostring(h:connection():ssl() ~= nil))
+                  hs:add("x-presented", tostring(ssl:peerCertificatePresented()))
+                  hs:add("x-validated", tostring(ssl:peerCertificateValidated()))
+                  hs:add("x-uri", table.concat(ssl:uriSanPeerCertificate(), ","))
+                  hs:add("x-dns", table.concat(ssl:dnsSansPeerCertificate(), ","))
+                  hs:add("x-local-uri", table.concat(ssl:uriSanLocalCertificate(), ","))
+                  hs:add("x-local-dns", table.concat(ssl:dnsSansLocalCertificate(), ","))
+                  hs:add("x-subject", ssl:subjectPeerCertificate())
+                  hs:add("x-issuer", ssl:issuerPeerCertificate())
+                  hs:add("x-local-subject", ssl:subjectLocalCertificate())
+                  hs:add("x-serial", ssl:serialNumberPeerCertificate())
+                  hs:add("x-digest", ssl:sha256PeerCertificateDigest())
+                  hs:add("x-from", tostring(ssl:validFromPeerCertificate()))
+                  hs:add("x-until", tostring(ssl:expirationPeerCertificate()))
+                  hs:add("x-version", ssl:tlsVersion())
+                  hs:add("x-cipher", ssl:ciphersuiteString())
+                  hs:add("x-session", ssl:sessionId())
+                  local ok, err = pcall(function() return ssl:ciphersuiteId() end)
+                  hs:add("x-unsupported", err)
+                end
+                """;
+        Request r = new Request();
+        assertNull(stream(script).request(r, tlsInfo(session(own, client), true), null));
+        MultiMap h = r.headers;
+        assertEquals("true", h.get("x-same"));
+        assertEquals("true", h.get("x-presented"));
+        assertEquals("true", h.get("x-validated"));
+        assertEquals("spiffe://cluster.local/ns/default/sa/productpage", h.get("x-uri"));
+        assertEquals("pp.default.svc,pp", h.get("x-dns"));
+        assertEquals("spiffe://cluster.local/ns/default/sa/reviews", h.get("x-local-uri"));
+        assertEquals("reviews.default.svc", h.get("x-local-dns"));
+        assertEquals("CN=productpage", h.get("x-subject"));
+        assertEquals("CN=mesh-ca", h.get("x-issuer"));
+        assertEquals("CN=reviews", h.get("x-local-subject"));
+        String serial = client.getSerialNumber().toString(16);
+        assertEquals(serial.length() % 2 == 0 ? serial : "0" + serial, h.get("x-serial"));
+        assertEquals(java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256")
+                .digest(client.getEncoded())), h.get("x-digest"));
+        assertEquals(Long.toString(client.getNotBefore().toInstant().getEpochSecond()), h.get("x-from"));
+        assertEquals(Long.toString(client.getNotAfter().toInstant().getEpochSecond()), h.get("x-until"));
+        assertEquals("TLSv1.3", h.get("x-version"));
+        assertEquals("TLS_AES_128_GCM_SHA256", h.get("x-cipher"));
+        assertEquals("0abc", h.get("x-session"));
+        assertTrue(h.get("x-unsupported").contains("ciphersuiteId() is not supported by Inmesh"),
+                h.get("x-unsupported"));
+
+        // TLS without a client certificate: Envoy's empty values
+        Request plainPeer = new Request();
+        assertNull(stream(script).request(plainPeer, tlsInfo(session(own, null), false), null));
+        assertEquals("false", plainPeer.headers.get("x-presented"));
+        assertEquals("false", plainPeer.headers.get("x-validated"));
+        assertEquals("", plainPeer.headers.get("x-uri"));
+        assertEquals("", plainPeer.headers.get("x-subject"));
+        assertEquals("", plainPeer.headers.get("x-serial"));
+        assertEquals("", plainPeer.headers.get("x-digest"));
+        assertEquals("0", plainPeer.headers.get("x-from"));
+        assertEquals("CN=reviews", plainPeer.headers.get("x-local-subject"));
+
+        // no TLS: nil from both
+        Request plain = new Request();
+        assertNull(stream(script).request(plain, INFO, null));
+        assertEquals("nil", plain.headers.get("x-ssl"));
+        assertEquals("nil", plain.headers.get("x-conn-ssl"));
+    }
+
+    @Test
+    void clearRouteCacheTimestampsAndTheStreamInfosAddressesAreEnvoys() {
+        String script = """
+                function envoy_on_request(h)
+                  local hs = h:headers()
+                  h:clearRouteCache()
+                  hs:add("x-ts", tostring(h:timestamp()))
+                  hs:add("x-ts-ms", tostring(h:timestamp(EnvoyTimestampResolution.MILLISECOND)))
+                  hs:add("x-tss", h:timestampString())
+                  hs:add("x-tss-us", h:timestampString(EnvoyTimestampResolution.MICROSECOND))
+                  local ok, err = pcall(function() return h:timestamp(EnvoyTimestampResolution.MICROSECOND) end)
+                  hs:add("x-ts-us", err)
+                  hs:add("x-direct-local", h:streamInfo():downstreamDirectLocalAddress())
+                  hs:add("x-vc", "[" .. h:streamInfo():virtualClusterName() .. "]")
+                  hs:add("x-route-md", tostring(h:route():metadata():get("k")))
+                  hs:add("x-vh-md", tostring(h:virtualHost():metadata():get("k")))
+                  ok, err = pcall(function() return h:filterContext() end)
+                  hs:add("x-unsupported", err)
+                end
+                """;
+        long before = System.currentTimeMillis();
+        Request r = new Request();
+        LuaFilter.Stream s = stream(script);
+        assertNull(s.request(r, INFO, null));
+        long after = System.currentTimeMillis();
+        assertTrue(s.reroute(), "clearRouteCache(): the route is chosen again, no header changed");
+        for (String n : List.of("x-ts", "x-ts-ms", "x-tss")) {
+            long ms = Long.parseLong(r.headers.get(n));
+            assertTrue(ms >= before && ms <= after, n + " " + ms);
+        }
+        long us = Long.parseLong(r.headers.get("x-tss-us"));
+        assertTrue(us >= before * 1000 && us <= after * 1000 + 999, "µs " + us);
+        assertTrue(r.headers.get("x-ts-us").contains("timestamp format must be MILLISECOND."),
+                r.headers.get("x-ts-us"));
+        assertEquals("10.0.0.2:9080", r.headers.get("x-direct-local"));
+        assertEquals("[]", r.headers.get("x-vc"));
+        assertEquals("nil", r.headers.get("x-route-md"));
+        assertEquals("nil", r.headers.get("x-vh-md"));
+        assertTrue(r.headers.get("x-unsupported").contains("filterContext() is not supported by Inmesh"),
+                r.headers.get("x-unsupported"));
+
+        LuaFilter.Info physical = new LuaFilter.Info("HTTP/1.1", "10.0.0.2:9080", "10.0.0.1:40000",
+                "10.0.0.1:40000", "", "default", "127.0.0.1:15006", null, false);
+        Request p = new Request();
+        LuaFilter.Stream untouched = stream("""
+                function envoy_on_request(h)
+                  h:streamInfo():dynamicMetadata():set("f", "k", h:streamInfo():downstreamDirectLocalAddress())
+                end
+                function envoy_on_response(h)
+                  h:headers():add("x-direct-local", h:streamInfo():dynamicMetadata():get("f")["k"])
+                  h:clearRouteCache()
+                end
+                """);
+        assertNull(untouched.request(p, physical, null));
+        assertFalse(untouched.reroute(), "a script that changed nothing, nor cleared the route cache");
+        MultiMap response = MultiMap.caseInsensitiveMultiMap();
+        untouched.response(LuaFilter.responseHead(response, () -> 200), physical);
+        assertEquals("127.0.0.1:15006", response.get("x-direct-local"));
+        assertFalse(untouched.reroute(), "clearRouteCache() on the response path: no route to choose");
+    }
 }
