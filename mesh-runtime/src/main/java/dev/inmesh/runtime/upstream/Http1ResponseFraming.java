@@ -80,6 +80,9 @@ import java.util.List;
  * Envoy's codec refuses it. Only the chunks' size and trailer lines are looked at byte by byte; their data are
  * skipped.
  *
+ * <p>A {@code 101} answering a request that has no {@code Upgrade} header is a protocol error: a server may only switch
+ * to a protocol the request named (RFC 9110 15.2.2), and a connection that switched must carry no other request.
+ *
  * <p>A status outside 100-999 (three digits: Envoy's former http-parser refused one over 999; the range its Balsa
  * parser takes was not confirmed, so a three-digit status past 599 is read), and a header name with whitespace in it
  * ({@code X Bad: 1}, which Netty's decoder reads as {@code X}), are protocol errors too, as Envoy's HTTP/1 parser
@@ -123,6 +126,8 @@ public final class Http1ResponseFraming extends ChannelDuplexHandler {
     private boolean inFinal;
     /** Whether a 101 turned the connection into a tunnel: its bytes are not HTTP's any more. */
     private boolean upgraded;
+    /** Whether the request written last asked for an upgrade: only then is a 101 an answer to it. */
+    private boolean upgradeAsked;
     /**
      * The bytes of the read being decoded, while {@link Received} passes them to the codec; else null. The codec reads
      * straight from them (it holds nothing from an earlier read: {@link #held}), so that their reader index is where
@@ -188,10 +193,11 @@ public final class Http1ResponseFraming extends ChannelDuplexHandler {
 
     @Override
     public void write(ChannelHandlerContext ctx, Object msg, ChannelPromise promise) {
-        if (msg instanceof HttpRequest) {
+        if (msg instanceof HttpRequest request) {
             awaitingHead = true;
             answerBegun = false;
             outstanding++;
+            upgradeAsked = request.headers().contains(HttpHeaderNames.UPGRADE);
         }
         ctx.write(msg, promise);
     }
@@ -204,6 +210,11 @@ public final class Http1ResponseFraming extends ChannelDuplexHandler {
         }
         if (msg instanceof HttpResponse r) {
             String bad = headRead();
+            if (bad == null && r.status().code() == 101 && !upgradeAsked) {
+                // a switch no request asked for (RFC 9110 15.2.2): what follows on the connection is no HTTP/1 any
+                // more, so it must carry no other request
+                bad = "101 Switching Protocols to a request without an upgrade";
+            }
             if (bad != null && r.decoderResult().isSuccess()) {
                 refused = true;
                 r.setDecoderResult(DecoderResult.failure(new IllegalArgumentException(bad)));

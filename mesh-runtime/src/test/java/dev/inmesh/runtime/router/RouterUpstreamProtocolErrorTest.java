@@ -93,6 +93,10 @@ class RouterUpstreamProtocolErrorTest {
             "HTTP/1.1 102 Processing\r\n" + "x-h: 1\r\n".repeat(101)
                 + "\r\nHTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok",
             "HTTP/1.1 102 Processing\r\ncontent-length: 5\r\n\r\nhelloHTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok",
+            // a switch of protocols the request did not ask for: the connection is no HTTP/1 any more, and must not
+            // go back to the pool
+            "HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: websocket\r\n\r\nraw bytes",
+            "HTTP/1.1 101 Switching Protocols\r\n\r\n",
             // the connection closed in the middle of the headers: the end of input in the middle of a message
             "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n",
             // or in its status line (which Netty's decoder drops at the close without a word)
