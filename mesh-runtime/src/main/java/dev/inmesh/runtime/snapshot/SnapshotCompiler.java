@@ -92,12 +92,17 @@ public final class SnapshotCompiler {
                 continue;
             }
             List<FilterChain> chains = l.allFilterChains();
-            for (FilterChain c : chains) {
+            for (int i = 0; i < chains.size(); i++) {
+                FilterChain c = chains.get(i);
                 if (c.filter() instanceof HttpConnectionManager hcm && hcm.routeConfig() != null) {
                     InvalidResourceException e = checkClusters(hcm.routeConfig(), bundle, true);
                     if (e != null) {
+                        // the chain by its place, as the parser names a field (the default one after the others)
+                        String chain = c == l.defaultFilterChain() ? "default_filter_chain"
+                                : "filter_chains[" + i + "]";
                         out.add(new InvalidResourceException(ResourceType.LISTENER, l.name(),
-                                "filter_chains." + c.name() + ".route_config", e.getMessage()));
+                                chain + (c.name().isEmpty() ? "" : " (" + c.name() + ")") + ".route_config",
+                                e.getMessage()));
                     }
                 }
             }
@@ -114,7 +119,8 @@ public final class SnapshotCompiler {
         if (!rc.validateClusters()) {
             return null;
         }
-        for (VirtualHost vh : rc.virtualHosts()) {
+        for (int v = 0; v < rc.virtualHosts().size(); v++) {
+            VirtualHost vh = rc.virtualHosts().get(v);
             for (int i = 0; i < vh.routes().size(); i++) {
                 Route r = vh.routes().get(i);
                 if (!(r.action() instanceof RouteAction a)) {
@@ -126,7 +132,7 @@ public final class SnapshotCompiler {
                 } else if (a.cluster() instanceof ClusterSpecifier.Weighted w) {
                     w.clusters().stream().filter(c -> !c.name().isEmpty()).forEach(c -> names.add(c.name()));
                 }
-                String at = "virtual_hosts." + vh.name() + ".routes[" + i + "].route.";
+                String at = "virtual_hosts[" + v + "].routes[" + i + "].route.";
                 for (String name : names) {
                     if (!bundle.clusters().containsKey(name)) {
                         return unknownCluster(rc, at + "cluster", "unknown cluster '" + name + "'", inline);

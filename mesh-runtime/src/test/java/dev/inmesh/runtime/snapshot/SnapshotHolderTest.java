@@ -125,9 +125,35 @@ class SnapshotHolderTest {
                 virtual_hosts:
                 - {name: a, domains: ["*"], routes: [{match: {prefix: /}, route: {cluster: missing}}]}
                 """)));
-        assertEquals("RouteConfiguration \"9080\": virtual_hosts.a.routes[0].route.cluster: unknown cluster "
+        assertEquals("RouteConfiguration \"9080\": virtual_hosts[0].routes[0].route.cluster: unknown cluster "
                 + "'missing' (validate_clusters is on)", e.getMessage());
         assertSame(good, holder.current());
+    }
+
+    @Test
+    void anInlineRouteConfigurationsUnknownClusterIsNamedByTheChainsAndVirtualHostsPlaces() throws Exception {
+        SnapshotHolder holder = new SnapshotHolder();
+        InvalidResourceException e = assertThrows(InvalidResourceException.class, () -> holder.apply(bundle("""
+                name: front
+                address: {socket_address: {address: 127.0.0.1, port_value: 8080}}
+                filter_chains:
+                - filters:
+                  - name: envoy.filters.network.http_connection_manager
+                    typed_config:
+                      "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+                      stat_prefix: front
+                      route_config:
+                        name: local
+                        virtual_hosts:
+                        - {name: other, domains: [other], routes: [{match: {prefix: /}, direct_response: {status: 200}}]}
+                        - {name: pp, domains: ["*"], routes: [{match: {prefix: /}, route: {cluster: productpagee}}]}
+                      http_filters:
+                      - name: envoy.filters.http.router
+                        typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
+                """)));
+        assertTrue(e.getMessage().startsWith("Listener \"front\": filter_chains[0].route_config: RouteConfiguration "
+                + "\"local\": virtual_hosts[1].routes[0].route.cluster: unknown cluster 'productpagee'"),
+                e.getMessage());
     }
 
     @Test
@@ -167,7 +193,7 @@ class SnapshotHolderTest {
         holder.apply(bundle(routes.formatted("c") + CLUSTER_C));
         InvalidResourceException e = assertThrows(InvalidResourceException.class,
                 () -> holder.apply(bundle(routes.formatted("missing") + CLUSTER_C)));
-        assertEquals("RouteConfiguration \"9080\": virtual_hosts.a.routes[0].route.request_mirror_policies[2]"
+        assertEquals("RouteConfiguration \"9080\": virtual_hosts[0].routes[0].route.request_mirror_policies[2]"
                 + ".cluster: unknown shadow cluster 'missing' (validate_clusters is on)", e.getMessage());
     }
 
