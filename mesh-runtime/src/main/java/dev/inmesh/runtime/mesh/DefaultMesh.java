@@ -225,6 +225,12 @@ public final class DefaultMesh implements Mesh {
             configSource = new FileConfigSource(vertx, Path.of(options.getConfigFile()),
                     FileConfigSource.DEFAULT_POLL_INTERVAL, parsed).sds(sds);
         }
+        if (configSource == null) {
+            // allowed (a mesh may serve only its admin and identity), but a mistake where routes were expected
+            LOG.warning("no mesh configuration: neither inmesh.config.file (INMESH_CONFIG_FILE) nor "
+                    + "inmesh.xds.address (INMESH_XDS_ADDRESS) is set, so there are no listeners, routes or clusters "
+                    + "and the mesh's clients send each request as a plain client would");
+        }
         Future<Void> admin = startAdmin(identity);
         if (options.getHttpProxyPort() >= 0) {
             httpProxy = new MeshHttpProxy(vertx, httpClient(new HttpClientOptions().setKeepAlive(true)),

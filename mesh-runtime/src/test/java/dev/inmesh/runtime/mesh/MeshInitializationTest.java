@@ -95,6 +95,39 @@ class MeshInitializationTest {
     }
 
     @Test
+    void aMeshWithoutAConfigurationSourceSaysSoAndItsClientSendsAsAPlainClient() throws Exception {
+        java.util.List<String> warnings = new java.util.concurrent.CopyOnWriteArrayList<>();
+        java.util.logging.Handler handler = new java.util.logging.Handler() {
+            @Override
+            public void publish(java.util.logging.LogRecord r) {
+                if (r.getLevel() == java.util.logging.Level.WARNING) {
+                    warnings.add(r.getMessage());
+                }
+            }
+
+            @Override
+            public void flush() {}
+
+            @Override
+            public void close() {}
+        };
+        java.util.logging.Logger log = java.util.logging.Logger.getLogger(DefaultMesh.class.getName());
+        log.addHandler(handler);
+        try {
+            mesh = Mesh.create(vertx, new MeshOptions().setAdminPort(0));
+            mesh.start().await(10, TimeUnit.SECONDS);
+        } finally {
+            log.removeHandler(handler);
+        }
+        assertTrue(warnings.stream().anyMatch(w -> w.startsWith("no mesh configuration: neither inmesh.config.file")),
+                warnings.toString());
+        HttpServer answering = vertx.createHttpServer().requestHandler(r -> r.response().end("plain"));
+        int port = answering.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
+        assertEquals("plain", mesh.webClient().get(port, "127.0.0.1", "/").send().await(10, TimeUnit.SECONDS)
+                .bodyAsString());
+    }
+
+    @Test
     void startAndReadyWaitForTheFirstHealthCheckOfTheFirstConfiguration() throws Exception {
         Future<Void> started = start("resources:\n" + cluster("checked", true) + cluster("plain", false));
         HttpServerRequest check = held.poll(10, TimeUnit.SECONDS);
