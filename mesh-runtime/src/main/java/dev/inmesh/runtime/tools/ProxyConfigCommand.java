@@ -550,14 +550,28 @@ public final class ProxyConfigCommand implements Callable<Integer> {
         return ClusterStatuses.fromLoadAssignments(ProxyConfigWriter.loadAssignments(readDump(text, leftOut)));
     }
 
-    /** The first message in the cause chain (the JDK's client often has none on top), else the exception's class. */
-    private static String reason(Throwable e) {
+    /**
+     * The first message in the cause chain (the JDK's client often has none on top), else what its kind of failure
+     * means in words ({@code connection refused}, {@code timed out}, ...), not a class name.
+     */
+    static String reason(Throwable e) {
         for (Throwable t : dev.inmesh.runtime.net.Causes.of(e)) {
             if (t.getMessage() != null && !t.getMessage().isBlank()) {
                 return t.getMessage();
             }
         }
-        return e.getClass().getSimpleName();
+        for (Throwable t : dev.inmesh.runtime.net.Causes.of(e)) {
+            if (t instanceof java.net.ConnectException) {
+                return "connection refused";
+            } else if (t instanceof java.net.http.HttpTimeoutException || t instanceof java.net.SocketTimeoutException) {
+                return "timed out";
+            } else if (t instanceof java.net.UnknownHostException) {
+                return "unknown host";
+            } else if (t instanceof java.io.EOFException || t instanceof java.net.SocketException) {
+                return "connection closed";
+            }
+        }
+        return "I/O error";
     }
 
     /** The file's text, or with {@code -f -} the standard input's, as istioctl reads it. */
