@@ -210,6 +210,7 @@ public final class RouteCheck {
             }
             String name = text(t, "test_name", null, at);
             if (name == null || name.isEmpty()) {
+                knownFields(t, TEST_FIELDS, at); // a misspelled test_name is named as the unknown field it is
                 throw new TestFileException(at + ".test_name: missing");
             }
             knownFields(t, TEST_FIELDS, at + " (" + name + ")");

@@ -710,6 +710,8 @@ class RouteCheckCommandTest {
         String[][] cases = {
             {"{tests: [{test_name: t, " + input + ", validate: {}}], extra: 1}", "extra: unknown field"},
             {"{tests: []}", "tests: none (expected: at least one test)"},
+            {"{tests: [{tst_name: t, " + input + ", validate: {}}]}", "tests[0].tst_name: unknown field"},
+            {"{tests: [{" + input + ", validate: {}}]}", "tests[0].test_name: missing"},
             {"{tests: [{test_name: t, input: {authority: svc, path: /}, validate: {}}]}",
                 "tests[0] (t).input.method: missing (expected: a method of at least 3 characters)"},
             {"{tests: [{test_name: t, input: {authority: svc, path: /, method: GE}, validate: {}}]}",
