@@ -946,7 +946,8 @@ public final class AdminServer {
     /**
      * Envoy's {@code server.state} (the state's number: 0 {@code LIVE}, 1 {@code DRAINING}, 2
      * {@code PRE_INITIALIZING}, 3 {@code INITIALIZING}), {@code server.live} (1 while {@code LIVE}),
-     * {@code server.uptime} (seconds) and {@code listener_manager.workers_started} (1 once the first snapshot's
+     * {@code server.uptime} (seconds), {@code server.days_until_first_cert_expiring} and
+     * {@code listener_manager.workers_started} (1 once the first snapshot's
      * clusters are initialized, as Envoy starts its workers), as the registry's {@code envoy_server_*} and
      * {@code envoy_listener_manager_workers_started} gauges: what Istio's agent reads for its readiness
      * ({@code /stats?usedonly&filter=^(server.state|listener_manager.workers_started)}).
@@ -962,10 +963,34 @@ public final class AdminServer {
         gauges.put("envoy_server_uptime", s -> Math.max(0, Instant.now().getEpochSecond()
                 - s.startedAt.getEpochSecond()));
         gauges.put("envoy_listener_manager_workers_started", s -> s.snapshots.initialized().isComplete() ? 1 : 0);
+        gauges.put("envoy_server_days_until_first_cert_expiring", AdminServer::daysUntilFirstCertExpiring);
         List<io.micrometer.core.instrument.Meter> out = new ArrayList<>();
         gauges.forEach((name, value) -> out.add(io.micrometer.core.instrument.Gauge.builder(name, this, value)
                 .register(registry)));
         return List.copyOf(out);
+    }
+
+    /** The snapshot and the hour {@link #daysUntilFirstCertExpiring} last read its certificates in, and the days. */
+    private record CertDays(MeshSnapshot snapshot, long hour, long days) {}
+
+    private final java.util.concurrent.atomic.AtomicReference<CertDays> certDays =
+            new java.util.concurrent.atomic.AtomicReference<>();
+
+    /**
+     * Envoy's {@code server.days_until_first_cert_expiring} ({@link CertsJson#daysUntilFirstCertExpiring}), the
+     * certificates read again for a new snapshot and otherwise once an hour (a file rotated meanwhile shows within it).
+     */
+    private double daysUntilFirstCertExpiring() {
+        MeshSnapshot snapshot = snapshots.current();
+        Instant now = Instant.now();
+        long hour = now.getEpochSecond() / 3600;
+        CertDays known = certDays.get();
+        if (known == null || known.snapshot() != snapshot || known.hour() != hour) {
+            known = new CertDays(snapshot, hour, snapshot == null ? 0xFFFFFFFFL
+                    : CertsJson.daysUntilFirstCertExpiring(snapshot, now));
+            certDays.set(known);
+        }
+        return known.days();
     }
 
     /**

@@ -66,6 +66,23 @@ final class CertsJson {
         return out.build();
     }
 
+    /**
+     * Envoy's {@code server.days_until_first_cert_expiring}: the fewest days left of the certificates {@code /certs}
+     * shows (each context's CA and own certificate), or, as Envoy gives it without any, the largest 32-bit number.
+     */
+    static long daysUntilFirstCertExpiring(MeshSnapshot snapshot, Instant now) {
+        long fewest = 0xFFFFFFFFL;
+        for (Certificate c : certificates(snapshot, now).getCertificatesList()) {
+            for (CertificateDetails d : c.getCaCertList()) {
+                fewest = d.hasExpirationTime() ? Math.min(fewest, d.getDaysUntilExpiration()) : fewest;
+            }
+            for (CertificateDetails d : c.getCertChainList()) {
+                fewest = d.hasExpirationTime() ? Math.min(fewest, d.getDaysUntilExpiration()) : fewest;
+            }
+        }
+        return fewest;
+    }
+
     private static void add(Certificates.Builder out, String chain, String ca, SdsFiles files, Instant now) {
         if (chain == null && ca == null) {
             return;

@@ -95,7 +95,7 @@ final class EnvoyStats {
      * {@code usedonly} keeps them ({@code server.state} is 0 when {@code LIVE}).
      */
     static final java.util.Set<String> ALWAYS_USED = java.util.Set.of("server.state", "server.live", "server.uptime",
-            "listener_manager.workers_started", "cluster_manager.active_clusters",
+            "server.days_until_first_cert_expiring", "listener_manager.workers_started", "cluster_manager.active_clusters",
             "cluster_manager.warming_clusters");
 
     private EnvoyStats() {}

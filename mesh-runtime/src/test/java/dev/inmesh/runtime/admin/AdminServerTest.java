@@ -597,7 +597,8 @@ class AdminServerTest {
                     "envoy_cluster_manager_cluster_added 2", "envoy_cluster_manager_cds_update_success 1",
                     "envoy_listener_manager_lds_update_rejected 1", "envoy_control_plane_connected_state 1",
                     "# TYPE envoy_cluster_manager_warming_clusters gauge",
-                    "# TYPE envoy_listener_manager_total_listeners_draining gauge")) {
+                    "# TYPE envoy_listener_manager_total_listeners_draining gauge",
+                    "# TYPE envoy_server_days_until_first_cert_expiring gauge")) {
                 assertTrue(prometheus.contains("\n" + line + "\n"), line + " in " + prometheus);
             }
         } finally {
@@ -846,7 +847,9 @@ class AdminServerTest {
             assertEquals("listener_manager.workers_started: 1\nserver.state: 0\n", get(server, readiness).body(),
                     "LIVE, kept by usedonly at zero as Envoy's");
             String stats = get(server, "/stats?type=Gauges&filter=%5Eserver").body();
-            assertTrue(stats.startsWith("server.live: 1\nserver.state: 0\nserver.uptime: "), stats);
+            // no certificate: Envoy's largest 32-bit number
+            assertTrue(stats.startsWith("server.days_until_first_cert_expiring: 4294967295\nserver.live: 1\n"
+                    + "server.state: 0\nserver.uptime: "), stats);
             // as Envoy's: the filter finds Envoy's name of the statistic, not its Prometheus name
             String prometheus = get(server, "/stats/prometheus?usedonly&filter=%5Eserver%5C.state%24").body();
             assertEquals("# TYPE envoy_server_state gauge\nenvoy_server_state 0\n", prometheus);
@@ -1178,6 +1181,12 @@ class AdminServerTest {
             assertEquals("web.example.com", served.get("subject_alt_names").get(0).get("dns").asText());
             // the test's certificates are good for a day
             assertEquals("0", served.get("days_until_expiration").asText());
+            // Envoy's server.days_until_first_cert_expiring: the fewest days of those shown
+            assertEquals(0, CertsJson.daysUntilFirstCertExpiring(holder.current(), java.time.Instant.now()));
+            var none = new dev.inmesh.runtime.snapshot.SnapshotHolder();
+            none.apply(EnvoyConfigReader.read("static_resources: {}"));
+            assertEquals(0xFFFFFFFFL, CertsJson.daysUntilFirstCertExpiring(none.current(), java.time.Instant.now()),
+                    "none: the largest 32-bit number, as Envoy's");
             assertTrue(served.get("valid_from").asText().endsWith("Z"), served.toString());
             assertTrue(served.get("expiration_time").asText().endsWith("Z"), served.toString());
             var cluster = certs.get(1);
