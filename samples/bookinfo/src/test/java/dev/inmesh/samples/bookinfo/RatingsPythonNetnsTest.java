@@ -187,6 +187,25 @@ class RatingsPythonNetnsTest {
         System.out.println("the pod's ISTIO_IN_REDIRECT:\n" + chain);
         Matcher m = Pattern.compile("(?m)^\\s*(\\d+)\\s+\\d+\\s+REDIRECT.*15006").matcher(chain);
         assertTrue(m.find() && Long.parseLong(m.group(1)) >= 1, chain);
+
+        // a connection to 15006 itself goes to the blackhole chain, once: passed through, it would come back to
+        // 15006 from 127.0.0.6, again and again
+        try (java.net.Socket direct = new java.net.Socket()) {
+            direct.connect(new java.net.InetSocketAddress(POD_IP, 15006), 5000);
+            direct.setSoTimeout(5000);
+            direct.getOutputStream().write("hi\n".getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+            assertEquals(-1, direct.getInputStream().read(), "closed without an answer");
+        }
+        String stats = "";
+        deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (!stats.contains("tcp.BlackHoleCluster.downstream_cx_total: 1") && System.nanoTime() < deadline) {
+            Thread.sleep(100);
+            stats = checked("ip", "netns", "exec", ns, "curl", "-s", "-m", "5",
+                    "http://127.0.0.1:15000/stats?filter=%5Etcp%5C.").stdout();
+        }
+        assertTrue(stats.contains("tcp.BlackHoleCluster.downstream_cx_total: 1\n"), stats);
+        assertTrue(!stats.contains("tcp.InboundPassthroughClusterIpv4.downstream_cx_total: ")
+                || stats.contains("tcp.InboundPassthroughClusterIpv4.downstream_cx_total: 0\n"), stats);
     }
 
     // ---- helpers: the skip, processes, files ----
