@@ -383,8 +383,9 @@ final class HealthChecker {
         private Future<HttpClientRequest> request(long id, HttpMethod method, String path, boolean http2,
                                                   String configuredAuthority) {
             if (httpClient == null) {
-                httpClient = env.vertx().httpClientBuilder().with(clientOptions(http2))
-                        .with(new PoolOptions().setHttp1MaxSize(1).setHttp2MaxSize(1)).build();
+                HttpClientOptions options = clientOptions(http2);
+                httpClient = env.vertx().httpClientBuilder().with(options).with(PoolCheckerGuard.guarded(options,
+                        new PoolOptions().setHttp1MaxSize(1).setHttp2MaxSize(1))).build();
             }
             RequestOptions o = new RequestOptions().setMethod(method)
                     .setServer(io.vertx.core.net.SocketAddress.inetSocketAddress(port(), host.address().address()))

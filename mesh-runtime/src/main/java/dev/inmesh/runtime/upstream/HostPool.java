@@ -597,10 +597,10 @@ final class HostPool {
             // handler below sets on the socket
             options.setTcpKeepAlive(true);
         }
-        PoolOptions pool = new PoolOptions()
+        PoolOptions pool = PoolCheckerGuard.guarded(options, new PoolOptions()
                 .setHttp1MaxSize(Math.max(1, maxConnections))
                 .setHttp2MaxSize(1) // an HTTP/2 client is one lane of an Http2Pool
-                .setMaxWaitQueueSize(maxPending);
+                .setMaxWaitQueueSize(maxPending));
         return vertx.httpClientBuilder().with(options).with(pool)
                 .withConnectHandler(conn -> {
                     if (conn instanceof HttpClientConnectionInternal internal) {

@@ -280,6 +280,49 @@ class FileConfigSourceTest {
      * A directory's hidden files are not configuration: an editor's lock (Emacs' {@code .#name}, a dangling link), a
      * hidden copy, which would name its resources twice.
      */
+    /** A cluster with active health checks, to a host of {@code port}, as one more resource of {@link #config}. */
+    private static String checkedCluster(int port) {
+        return """
+                - name: chc
+                  type: STATIC
+                  connect_timeout: 1s
+                  health_checks:
+                  - {timeout: 1s, interval: 1s, unhealthy_threshold: 1, healthy_threshold: 1,
+                     http_health_check: {path: /hc}}
+                  load_assignment:
+                    cluster_name: chc
+                    endpoints:
+                    - lb_endpoints:
+                      - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: %d}}}
+                """.formatted(port);
+    }
+
+    /**
+     * The file's poll, the first timer of its Vert.x instance (timer 0), as in the standalone proxy, goes on once a
+     * cluster with health checks was removed: closing the checks' client cancelled timer 0 (a Vert.x 5.0 client
+     * without a pool checker cancels that id), and the proxy then never read its file again.
+     */
+    @Test
+    void aClusterWithHealthChecksRemovedLeavesLaterChangesReloaded() throws Exception {
+        vertx.close().await(10, TimeUnit.SECONDS);
+        vertx = Vertx.vertx();
+        holder = new SnapshotHolder(dev.inmesh.runtime.upstream.UpstreamEnvironment.of(vertx));
+        Path f = dir.resolve("envoy.yaml");
+        write(f, config("c1", "/admin.*"), 0);
+        source = new FileConfigSource(vertx, f, POLL);
+        // as the standalone proxy reads its file: once, then watches it
+        source.loadNow(holder);
+        source.start(holder).await(10, TimeUnit.SECONDS);
+        int port = vertx.createHttpServer().requestHandler(r -> r.response().end("ok")).listen(0, "127.0.0.1")
+                .await(10, TimeUnit.SECONDS).actualPort();
+        write(f, config("c2", "/admin.*") + checkedCluster(port), 5);
+        await(() -> "c2".equals(clusterFor(holder.current(), "/productpage")), "the cluster with health checks");
+        write(f, config("c3", "/admin.*"), 10);
+        await(() -> "c3".equals(clusterFor(holder.current(), "/productpage")), "that cluster removed");
+        write(f, config("c4", "/admin.*"), 15);
+        await(() -> "c4".equals(clusterFor(holder.current(), "/productpage")), "the change after");
+    }
+
     @Test
     void aDirectorysHiddenFilesAreNotRead() throws Exception {
         Path d = Files.createDirectories(dir.resolve("config"));
