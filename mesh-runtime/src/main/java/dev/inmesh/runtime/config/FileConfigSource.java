@@ -25,7 +25,8 @@ import java.util.List;
  * stayed as it is for one poll (a file written in place is not read half-written), the whole configuration is read
  * again and applied atomically. A broken file changes
  * nothing: the last good snapshot keeps serving, and the error, naming the file, the resource and the field, is
- * logged and kept in {@link #lastError()}. Nothing here runs on an event loop.
+ * logged and kept in {@link #lastError()}; such a configuration is read again once its files change, or once a file
+ * its resources read (TLS files, {@code filename} DataSources) does. Nothing here runs on an event loop.
  *
  * <p>{@link #start} fails when the configuration cannot be read the first time: there is nothing to serve then.
  */
@@ -67,6 +68,12 @@ public final class FileConfigSource implements ConfigSource {
     /** The SDS client of the TLS contexts naming secrets with a gRPC {@code sds_config}, or null: refused. */
     private volatile SdsSecretManager sds;
     private volatile String lastError;
+    /**
+     * The files the last read of the configuration read for its resources (TLS files, {@code filename} DataSources),
+     * each with how it looked before that read: a configuration rejected (perhaps for one of them: a key that is not
+     * its certificate's) is read again once one changes, as it is once the identity's files change.
+     */
+    private volatile java.util.Map<String, String> filesRead = java.util.Map.of();
     private volatile long reloads;
     /** The subscriptions Envoy would run for what the configuration gave so far ({@link #subscribe}). */
     private final List<ConfigStats.Subscription> subscriptions = new java.util.concurrent.CopyOnWriteArrayList<>();
@@ -204,6 +211,8 @@ public final class FileConfigSource implements ConfigSource {
             // after a failed reload, the identity's files too: the rejection may have been theirs; and the secrets
             // a cluster's TLS waits for
             List<String> identityNow = lastError == null && !secretsNotReady ? knownIdentity : secretsFingerprint();
+            boolean filesChanged = lastError != null && filesRead.entrySet().stream()
+                    .anyMatch(f -> !f.getValue().equals(dev.inmesh.runtime.xds.CoreParsers.stamp(f.getKey())));
             synchronized (this) {
                 if (!now.equals(known) && !now.equals(settling)) {
                     // changed since the poll before: perhaps still being written, read once it stays put for a poll
@@ -214,7 +223,7 @@ public final class FileConfigSource implements ConfigSource {
                 }
                 settling = null; // read now, or back as they were read: a later change settles afresh
             }
-            if (!now.equals(known) || !java.util.Objects.equals(identityNow, knownIdentity)) {
+            if (!now.equals(known) || !java.util.Objects.equals(identityNow, knownIdentity) || filesChanged) {
                 // the identity's files as this read finds them, taken before it: a change during it reads again
                 List<String> identityBefore = secretsFingerprint();
                 synchronized (this) {
@@ -248,10 +257,12 @@ public final class FileConfigSource implements ConfigSource {
      */
     private ResourceBundle load() throws ConfigException {
         String error;
+        java.util.Map<String, String> read = new java.util.HashMap<>();
         try {
             java.util.Set<String> late = new java.util.HashSet<>();
             ResourceBundle bundle = Parsers.withIdentity(identity, () -> Parsers.withSds(sds,
-                    () -> Parsers.withSecretsNotReady(late, () -> EnvoyConfigReader.read(path))))
+                    () -> Parsers.withSecretsNotReady(late, () -> Parsers.withFilesRead(read,
+                            () -> EnvoyConfigReader.read(path)))))
                     .keepingVersionsOf(holder.current().resources());
             subscribe(bundle);
             holder.apply(bundle);
@@ -275,6 +286,8 @@ public final class FileConfigSource implements ConfigSource {
         } catch (InvalidResourceException e) {
             error = path + ": " + e.getMessage();
             subscriptions.forEach(ConfigStats.Subscription::rejected);
+        } finally {
+            filesRead = java.util.Map.copyOf(read);
         }
         lastError = error;
         throw new ConfigException(error);

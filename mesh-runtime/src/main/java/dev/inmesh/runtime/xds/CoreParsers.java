@@ -44,8 +44,21 @@ public final class CoreParsers {
         };
     }
 
-    /** A configuration's file read as UTF-8 text; one that cannot be read is refused at {@code field}. */
+    /**
+     * Where the parse running on this thread notes each file it reads and how the file looked before the read
+     * ({@link dev.inmesh.runtime.tls.WorkloadIdentity#stamp}, or "unreadable"), or null ({@link Parsers#withFilesRead}).
+     */
+    static final ThreadLocal<Map<String, String>> FILES_READ = new ThreadLocal<>();
+
+    /**
+     * A configuration's file read as UTF-8 text; one that cannot be read is refused at {@code field}. The file is
+     * noted in {@link #FILES_READ}, readable or not.
+     */
     static String readFile(String field, String file) {
+        Map<String, String> read = FILES_READ.get();
+        if (read != null && !read.containsKey(file)) {
+            read.put(file, stamp(file));
+        }
         try {
             return java.nio.file.Files.readString(java.nio.file.Path.of(file), java.nio.charset.StandardCharsets.UTF_8);
         } catch (java.nio.file.NoSuchFileException e) {
@@ -56,6 +69,15 @@ public final class CoreParsers {
             throw new FieldError(field, "cannot read \"" + file + "\": not UTF-8 text");
         } catch (java.io.IOException | RuntimeException e) {
             throw new FieldError(field, "cannot read \"" + file + "\": " + e.getMessage());
+        }
+    }
+
+    /** How a file looks now (its modification time, size and file key), or "unreadable". */
+    public static String stamp(String file) {
+        try {
+            return dev.inmesh.runtime.tls.WorkloadIdentity.stamp(java.nio.file.Path.of(file));
+        } catch (java.io.IOException | RuntimeException e) {
+            return "unreadable";
         }
     }
 

@@ -82,6 +82,15 @@ public final class Parsers {
         return with(CommonTlsParser.NOT_ARRIVED, names, parse);
     }
 
+    /**
+     * Runs {@code parse} with each file it reads (a TLS context's certificate, key or CAs, a {@code filename}
+     * DataSource's) put into {@code files}, with how it looked before the read ({@link CoreParsers#stamp}): what the
+     * caller looks at to parse again a configuration rejected for one of them, once one changes.
+     */
+    public static <T, E extends Exception> T withFilesRead(Map<String, String> files, Parse<T, E> parse) throws E {
+        return with(CoreParsers.FILES_READ, files, parse);
+    }
+
     /** Parses a message of any of the four types. */
     public static Object parse(ResourceType type, Message message) throws InvalidResourceException {
         ResourceParser<Message, ?> p = forType(type);

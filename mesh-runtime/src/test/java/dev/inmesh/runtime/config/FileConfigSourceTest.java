@@ -367,6 +367,51 @@ class FileConfigSourceTest {
                 "the cluster, once the files are there");
     }
 
+    /**
+     * A configuration rejected for a TLS file a context reads (here a {@code file-cert:} name's key that is not its
+     * certificate's) is read again once that file changes, with no change of the configuration's own files: the
+     * change it was rejected with (a new file's route configuration) then applies.
+     */
+    @Test
+    void aConfigurationRejectedForATlsFileIsReadAgainOnceThatFileChanges() throws Exception {
+        var ca = dev.inmesh.runtime.upstream.TestCertificates.ca("root");
+        var one = dev.inmesh.runtime.upstream.TestCertificates.issue(ca, "one", List.of("one"), List.of());
+        var two = dev.inmesh.runtime.upstream.TestCertificates.issue(ca, "two", List.of("two"), List.of());
+        Path tls = Files.createDirectories(dir.resolve("tls"));
+        Path cert = tls.resolve("srv.crt");
+        Path key = tls.resolve("srv.key");
+        write(cert, one.certificatePem(), 0);
+        write(key, one.keyPem(), 0);
+        Path d = Files.createDirectories(dir.resolve("config"));
+        write(d.resolve("envoy.yaml"), config("c1", "/admin.*"), 0);
+        Path root = tls.resolve("ca.crt");
+        write(root, ca.certificatePem(), 0);
+        // Istio's ISTIO_MUTUAL cluster, with a DestinationRule's files in place of the workload identity's
+        write(d.resolve("cluster.yaml"), dev.inmesh.runtime.upstream.TestCertificates.ISTIO_MUTUAL_CLUSTER
+                .replace("{name: default}", "{name: \"file-cert:" + cert + "~" + key + "\"}")
+                .replace("{name: ROOTCA}", "{name: \"file-root:" + root + "\"}"), 0);
+        source = new FileConfigSource(vertx, d, POLL);
+        Future<Void> started = source.start(holder);
+        started.await(10, TimeUnit.SECONDS);
+        assertTrue(started.succeeded(), () -> String.valueOf(started.cause()));
+
+        // the key is replaced by another certificate's, then a new file adds a route configuration: rejected
+        write(key, two.keyPem(), 5);
+        write(d.resolve("b.yaml"), """
+                name: "9081"
+                virtual_hosts:
+                - {name: all, domains: ["*"], routes: [{match: {prefix: /}, route: {cluster: from-b}}]}
+                """, 5);
+        await(() -> source.lastError() != null, "the rejection");
+        assertTrue(source.lastError().contains("the private key is not the certificate's"), source.lastError());
+        assertNull(holder.current().routeTable("9081"));
+
+        // the key fixed, no configuration file touched: the rejected configuration is read again and applies
+        write(key, one.keyPem(), 10);
+        await(() -> holder.current().routeTable("9081") != null && source.lastError() == null,
+                "b.yaml's route, once the key is the certificate's again");
+    }
+
     /** Starts the source on {@code envoy.yaml}, its routes to c1; returns the file. */
     private Path startedOnC1() throws Exception {
         Path f = dir.resolve("envoy.yaml");
