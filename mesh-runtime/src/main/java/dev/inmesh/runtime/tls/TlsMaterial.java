@@ -271,6 +271,24 @@ public final class TlsMaterial {
         return suites;
     }
 
+    /**
+     * The versions this JVM's TLS refuses whatever a context enables: those its security property
+     * {@code jdk.tls.disabledAlgorithms} names (TLS 1.0 and 1.1 in the JDK's default {@code java.security}), read
+     * now.
+     */
+    public static Set<TlsVersion> disabledVersions() {
+        String property = java.security.Security.getProperty("jdk.tls.disabledAlgorithms");
+        Set<TlsVersion> disabled = java.util.EnumSet.noneOf(TlsVersion.class);
+        for (String entry : property == null ? new String[0] : property.split(",")) {
+            for (TlsVersion v : TlsVersion.values()) {
+                if (entry.trim().equalsIgnoreCase(v.javaName())) {
+                    disabled.add(v);
+                }
+            }
+        }
+        return disabled;
+    }
+
     public static Set<String> protocols(TlsVersion min, TlsVersion max) {
         Set<String> versions = new LinkedHashSet<>();
         for (TlsVersion v : TlsVersion.values()) {

@@ -219,6 +219,10 @@ final class CommonTlsParser {
                 () -> version(p.getTlsMinimumProtocolVersion()));
         TlsVersion max = Fields.at("tls_params.tls_maximum_protocol_version",
                 () -> version(p.getTlsMaximumProtocolVersion()));
+        Fields.at("tls_params", () -> {
+            enabledInJvm(min, max);
+            return null;
+        });
         String[] keyPair = null;
         String[] keyFiles = {null, null};
         SdsSecretSource certificateSecret = null;
@@ -472,6 +476,34 @@ final class CommonTlsParser {
 
     static String data(DataSource d) {
         return CoreParsers.dataSource(d);
+    }
+
+    /**
+     * Refuses a version range (unset ends: TLS 1.2 to 1.3, what every side's default reaches) of which this JVM
+     * enables no version ({@link TlsMaterial#disabledVersions}), whose every handshake would fail: by its maximum
+     * when set, else by its minimum. A range reversed is left to the context's own check.
+     */
+    private static void enabledInJvm(TlsVersion min, TlsVersion max) {
+        TlsVersion from = min == null ? TlsVersion.TLSv1_2 : min;
+        TlsVersion to = max == null ? TlsVersion.TLSv1_3 : max;
+        Set<TlsVersion> disabled = TlsMaterial.disabledVersions();
+        List<String> named = new ArrayList<>();
+        for (TlsVersion v : TlsVersion.values()) {
+            if (v.compareTo(from) >= 0 && v.compareTo(to) <= 0) {
+                if (!disabled.contains(v)) {
+                    return;
+                }
+                named.add(v.javaName());
+            }
+        }
+        if (named.isEmpty()) {
+            return;
+        }
+        TlsVersion at = max != null ? max : min;
+        throw new FieldError(max != null ? "tls_maximum_protocol_version" : "tls_minimum_protocol_version",
+                at + " (expected: a range from " + from + " to " + to + " reaching a version this JVM enables, as "
+                        + "TLSv1_2: its security property jdk.tls.disabledAlgorithms disables " + String.join(", ",
+                        named) + ", so every handshake would fail)");
     }
 
     private static TlsVersion version(TlsParameters.TlsProtocol p) {

@@ -119,6 +119,28 @@ class DownstreamTlsParserTest {
         assertEquals(TlsVersion.TLSv1_3, tls.minVersion());
     }
 
+    /**
+     * TLS 1.0 and 1.1 are in the JDK's {@code jdk.tls.disabledAlgorithms}: a range of only those, which no handshake
+     * could use, is refused by name; a range reaching TLS 1.2 is taken (the JDK offers what it has of it).
+     */
+    @Test
+    void aVersionRangeTheJvmDisablesWhollyIsRefusedByName() throws Exception {
+        String property = java.security.Security.getProperty("jdk.tls.disabledAlgorithms");
+        java.security.Security.setProperty("jdk.tls.disabledAlgorithms", "SSLv3, TLSv1, TLSv1.1, RC4");
+        try {
+            String e = error("{\"commonTlsContext\": {" + CERTIFICATE + ", \"tlsParams\": {"
+                    + "\"tlsMinimumProtocolVersion\": \"TLSv1_0\", \"tlsMaximumProtocolVersion\": \"TLSv1_1\"}}}");
+            assertTrue(e.contains("common_tls_context.tls_params.tls_maximum_protocol_version: TLSv1_1")
+                    && e.contains("jdk.tls.disabledAlgorithms"), e);
+            DownstreamTlsContext tls = chain("{\"commonTlsContext\": {" + CERTIFICATE + ", \"tlsParams\": {"
+                    + "\"tlsMinimumProtocolVersion\": \"TLSv1_0\", \"tlsMaximumProtocolVersion\": \"TLSv1_2\"}}}")
+                    .tlsContext();
+            assertEquals(TlsVersion.TLSv1_0, tls.minVersion());
+        } finally {
+            java.security.Security.setProperty("jdk.tls.disabledAlgorithms", property);
+        }
+    }
+
     @Test
     void aTrustedCaAloneAsksForAClientCertificateWithoutRequiringIt() throws Exception {
         DownstreamTlsContext tls = chain("{\"commonTlsContext\": {" + CERTIFICATE

@@ -68,6 +68,21 @@ class UpstreamTlsParserTest {
         return assertThrows(InvalidResourceException.class, () -> PARSER.parse(p)).getMessage();
     }
 
+    /** As a listener's: a cluster whose versions the JVM all disables is refused by name. */
+    @Test
+    void aVersionRangeTheJvmDisablesWhollyIsRefusedByName() throws Exception {
+        String property = java.security.Security.getProperty("jdk.tls.disabledAlgorithms");
+        java.security.Security.setProperty("jdk.tls.disabledAlgorithms", "SSLv3, TLSv1, TLSv1.1, RC4");
+        try {
+            String e = error(istioCluster("""
+                    {"tlsParams": {"tlsMinimumProtocolVersion": "TLSv1_0", "tlsMaximumProtocolVersion": "TLSv1_1"}}"""));
+            assertTrue(e.contains("tls_params.tls_maximum_protocol_version: TLSv1_1")
+                    && e.contains("jdk.tls.disabledAlgorithms"), e);
+        } finally {
+            java.security.Security.setProperty("jdk.tls.disabledAlgorithms", property);
+        }
+    }
+
     @Test
     void istiosSimpleWithCaCertificatesReadsTheCaFileOfItsFileRootSecret() throws Exception {
         Cluster c = parse(istioCluster("""
