@@ -195,6 +195,7 @@ final class CommonTlsParser {
      * which presents at most one certificate.
      */
     static Common parse(CommonTlsContext c, String side) {
+        refuseFileSources(c);
         Fields.onlyKnown(c, Set.of("tls_params", "tls_certificates", "tls_certificate_sds_secret_configs",
                 "validation_context", "validation_context_sds_secret_config", "combined_validation_context",
                 "alpn_protocols"), Set.of());
@@ -282,6 +283,42 @@ final class CommonTlsParser {
         return new Common(keyPair, trust, List.copyOf(c.getAlpnProtocolsList()), min, max,
                 new SdsFiles(keyFiles[0], keyFiles[1], trust.caFile(), certificateSecret, trust.caSecret()),
                 List.copyOf(ciphers));
+    }
+
+    /**
+     * Refuses by name an SDS secret of a common TLS context whose {@code sds_config} is a file ({@code path_config_source},
+     * or the deprecated {@code path}), which Envoy would read and watch: Inmesh has no such source, and a listener
+     * kept for it (as for Istio's names it has no source for) would fail every handshake.
+     */
+    static void refuseFileSources(CommonTlsContext c) {
+        for (int i = 0; i < c.getTlsCertificateSdsSecretConfigsCount(); i++) {
+            SdsSecretConfig s = c.getTlsCertificateSdsSecretConfigs(i);
+            Fields.at("tls_certificate_sds_secret_configs[" + i + "]", () -> refuseFileSource(s));
+        }
+        if (c.hasValidationContextSdsSecretConfig()) {
+            Fields.at("validation_context_sds_secret_config",
+                    () -> refuseFileSource(c.getValidationContextSdsSecretConfig()));
+        }
+        var combined = c.getCombinedValidationContext();
+        if (c.hasCombinedValidationContext() && combined.hasValidationContextSdsSecretConfig()) {
+            Fields.at("combined_validation_context.validation_context_sds_secret_config",
+                    () -> refuseFileSource(combined.getValidationContextSdsSecretConfig()));
+        }
+    }
+
+    private static Void refuseFileSource(SdsSecretConfig s) {
+        String field = switch (s.getSdsConfig().getConfigSourceSpecifierCase()) {
+            case PATH -> "path";
+            case PATH_CONFIG_SOURCE -> "path_config_source";
+            default -> null;
+        };
+        if (field != null) {
+            throw new FieldError("sds_config." + field, "SDS from a file is not supported: Inmesh fetches SDS "
+                    + "secrets over gRPC (a bootstrap's static SDS cluster) and over ADS (ads: {}), and reads the "
+                    + "files of Istio's \"file-cert:CERT~KEY\" and \"file-root:CA\" names; give the PEMs' files as "
+                    + "tls_certificates or validation_context filenames, or name them so");
+        }
+        return null;
     }
 
     /**

@@ -15,7 +15,8 @@ import java.util.Set;
  * workload identity directory when the parse has one, as any file SDS name. A context that names SDS secrets
  * Inmesh has no source for (those two without an identity directory, a gateway's {@code kubernetes://...}) is taken
  * as a chain Inmesh cannot serve: it loads, so that Istio's {@code virtualInbound} listener loads with its plaintext
- * chains, and the proxy closes its connections.
+ * chains, and the proxy closes its connections. A secret whose {@code sds_config} is a file (not Istio's) is refused
+ * by name, as on a cluster.
  */
 final class DownstreamTlsParser {
     private DownstreamTlsParser() {}
@@ -38,6 +39,10 @@ final class DownstreamTlsParser {
     }
 
     private static Parsed context(io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext d) {
+        Fields.at("common_tls_context", () -> {
+            CommonTlsParser.refuseFileSources(d.getCommonTlsContext());
+            return null;
+        });
         String unavailable = CommonTlsParser.unsupportedSdsName(d.getCommonTlsContext());
         if (unavailable != null) {
             return new Parsed(true, null, unavailable);

@@ -120,6 +120,23 @@ class DownstreamTlsParserTest {
     }
 
     /**
+     * An SDS secret from a file ({@code sds_config: {path_config_source: ...}}), which Inmesh does not read, is refused
+     * by name, as on a cluster: it is no Istio name the chain would be kept for (with no source, never serving).
+     */
+    @Test
+    void anSdsSecretFromAFileSourceIsRefusedByName() throws Exception {
+        String e = error("""
+                {"commonTlsContext": {"tlsCertificateSdsSecretConfigs": [{"name": "server-cert",
+                  "sdsConfig": {"pathConfigSource": {"path": "/etc/envoy/sds.yaml"}}}]}}""");
+        assertTrue(e.contains("common_tls_context.tls_certificate_sds_secret_configs[0].sds_config.path_config_source:"
+                + " SDS from a file is not supported"), e);
+        e = error("{\"commonTlsContext\": {" + CERTIFICATE + ", \"validationContextSdsSecretConfig\": {\"name\": "
+                + "\"ca\", \"sdsConfig\": {\"path\": \"/etc/envoy/ca.yaml\"}}}}");
+        assertTrue(e.contains("common_tls_context.validation_context_sds_secret_config.sds_config.path:"
+                + " SDS from a file is not supported"), e);
+    }
+
+    /**
      * TLS 1.0 and 1.1 are in the JDK's {@code jdk.tls.disabledAlgorithms}: a range of only those, which no handshake
      * could use, is refused by name; a range reaching TLS 1.2 is taken (the JDK offers what it has of it).
      */

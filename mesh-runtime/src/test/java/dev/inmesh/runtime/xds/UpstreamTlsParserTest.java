@@ -68,6 +68,17 @@ class UpstreamTlsParserTest {
         return assertThrows(InvalidResourceException.class, () -> PARSER.parse(p)).getMessage();
     }
 
+    /** As a listener's: an SDS secret from a file is refused by name. */
+    @Test
+    void anSdsSecretFromAFileSourceIsRefusedByName() throws Exception {
+        String e = error(istioCluster("""
+                {"combinedValidationContext": {"defaultValidationContext": {},
+                  "validationContextSdsSecretConfig": {"name": "ca",
+                    "sdsConfig": {"pathConfigSource": {"path": "/etc/envoy/sds.yaml"}}}}}"""));
+        assertTrue(e.contains("combined_validation_context.validation_context_sds_secret_config.sds_config"
+                + ".path_config_source: SDS from a file is not supported"), e);
+    }
+
     /** As a listener's: a cluster whose versions the JVM all disables is refused by name. */
     @Test
     void aVersionRangeTheJvmDisablesWhollyIsRefusedByName() throws Exception {
