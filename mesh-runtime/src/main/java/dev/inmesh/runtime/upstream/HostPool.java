@@ -603,6 +603,18 @@ final class HostPool {
                 .setMaxWaitQueueSize(maxPending));
         return vertx.httpClientBuilder().with(options).with(pool)
                 .withConnectHandler(conn -> {
+                    if (wanted.http2() && wanted.tls() != null && !negotiatedH2(conn)) {
+                        // the server took no h2 (it selected no ALPN protocol, or one besides): Vert.x would speak
+                        // HTTP/1.1 on it, where Envoy's HTTP/2 codec speaks HTTP/2 whatever ALPN gave, which such a
+                        // server fails; no request goes on it, a protocol error (upstream_cx_protocol_error)
+                        LOG.log(Level.FINE, "an HTTP/2 cluster's TLS connection negotiated no h2: closed");
+                        var cs = clusterStats();
+                        if (cs != null) {
+                            cs.protocolError();
+                        }
+                        conn.close();
+                        return;
+                    }
                     if (conn instanceof HttpClientConnectionInternal internal) {
                         io.netty.channel.Channel channel = internal.channelHandlerContext().channel();
                         // before the connection carries a request: Envoy's framing rules for HTTP/1 response heads
@@ -683,6 +695,15 @@ final class HostPool {
                     });
                 })
                 .build();
+    }
+
+    /** Whether a TLS connection's ALPN gave h2 (Vert.x speaks HTTP/1.1 on any other). */
+    private static boolean negotiatedH2(io.vertx.core.http.HttpConnection conn) {
+        if (!(conn instanceof HttpClientConnectionInternal internal)) {
+            return true; // not one of Vert.x's own: nothing to look at
+        }
+        var ssl = internal.channelHandlerContext().pipeline().get(io.netty.handler.ssl.SslHandler.class);
+        return ssl == null || "h2".equals(ssl.applicationProtocol());
     }
 
     /** Vert.x's idle timeout behind the connection's own timer: a second more than {@code millis}; 0 (never) for 0. */

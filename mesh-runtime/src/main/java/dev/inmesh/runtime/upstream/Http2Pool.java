@@ -145,8 +145,8 @@ final class Http2Pool implements HttpClient, PendingRequest.Queue {
 
         /**
          * The lane's connection is up: its cap becomes the lower of {@code max_concurrent_streams} and the server's
-         * limit, which a later SETTINGS frame may change; a connection that fell back to HTTP/1.1 (ALPN) carries one
-         * request at a time. Vert.x hands the connection over at the server's first SETTINGS frame, and a server may
+         * limit, which a later SETTINGS frame may change; an HTTP/1.1 connection carries one request at a time (none
+         * comes over TLS: HostPool closes a connection whose ALPN gave no h2 before a lane hears of it). Vert.x hands the connection over at the server's first SETTINGS frame, and a server may
          * lower its limit in a second one right after (Python's h2 does, when told its limit): until the server has
          * answered a PING, the connection carries one stream, so that the requests beyond the server's limit wait here
          * for further connections rather than in the lane's client for one of its streams to end.

@@ -488,7 +488,7 @@ public final class UpstreamCluster {
                             .withHttp1Trailers(c.http1Trailers()),
                     new HostPool.Settings(connectTimeout, true, bind, maxConnections, maxPending, idleMillis,
                             maxLifetime, maxRequests, upstreamTls, c.tcpKeepalive(), c.http2ProtocolOptions())
-                            .withHttp1Trailers(c.http1Trailers())); // ALPN may fall back to HTTP/1.1
+                            .withHttp1Trailers(c.http1Trailers()));
             socket.poolSettings = cached;
         }
         boolean h2 = c.useDownstreamProtocol() && downstreamHttp2;

@@ -146,7 +146,7 @@ public final class UpstreamTls {
      * filter, which Istio puts in every sidecar's outbound connection manager, sets for the upstream protocol:
      * {@code istio-h2, istio, h2} for HTTP/2 and {@code istio-http/1.1, istio, http/1.1} for HTTP/1.1, which an
      * Istio sidecar's inbound mTLS chains match to pick their HTTP chain. Otherwise, for HTTP/2, the context's
-     * protocols (h2 and http/1.1 when it lists none); for HTTP/1.1 none.
+     * protocols (h2 alone when it lists none, as Envoy's HTTP/2 pool offers its protocol); for HTTP/1.1 none.
      */
     List<String> httpAlpn(boolean http2) {
         if (context.alpnProtocols().contains(ISTIO_IN_MESH)) {
@@ -155,7 +155,9 @@ public final class UpstreamTls {
         if (!http2) {
             return List.of();
         }
-        return context.alpnProtocols().isEmpty() ? List.of("h2", "http/1.1") : context.alpnProtocols();
+        // as Envoy's HTTP/2 pool, whose protocol is the ALPN of a context that lists none: the cluster's codec is
+        // HTTP/2, not the server's choice
+        return context.alpnProtocols().isEmpty() ? List.of("h2") : context.alpnProtocols();
     }
 
     /**

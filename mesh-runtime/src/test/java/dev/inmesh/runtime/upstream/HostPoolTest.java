@@ -76,6 +76,42 @@ class HostPoolTest {
         }
     }
 
+    /**
+     * An HTTP/2 cluster's TLS connection to a server that speaks no h2 (it selects no ALPN protocol, or one not
+     * offered) carries no request over HTTP/1.1: the cluster's codec is HTTP/2, as Envoy's, whose h2 such a server
+     * could not read; the connection is closed, a connect failure.
+     */
+    @ParameterizedTest
+    @ValueSource(booleans = {false, true})
+    void anHttp2ClustersTlsConnectionThatNegotiatedNoH2CarriesNoRequest(boolean serverAlpn) throws Exception {
+        var ca = TestCertificates.ca("alpn-ca");
+        var own = TestCertificates.issue(ca, "web", List.of("web"), List.of());
+        HttpServer http1 = vertx.createHttpServer(new HttpServerOptions().setSsl(true).setUseAlpn(serverAlpn)
+                        .setAlpnVersions(List.of(io.vertx.core.http.HttpVersion.HTTP_1_1))
+                        .setKeyCertOptions(new io.vertx.core.net.PemKeyCertOptions()
+                                .setCertValue(io.vertx.core.buffer.Buffer.buffer(own.certificatePem()))
+                                .setKeyValue(io.vertx.core.buffer.Buffer.buffer(own.keyPem()))))
+                .requestHandler(req -> req.response().end(req.version().name()))
+                .listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
+        ClusterLoadAssignment inline = new ClusterLoadAssignment("tls", List.of(new LocalityLbEndpoints(null,
+                List.of(new LbEndpoint(new SocketAddress("127.0.0.1", http1.actualPort()), "", null, 1, null)), 1,
+                0)), 140);
+        Cluster cluster = Cluster.builder("tls", DiscoveryType.STATIC).loadAssignment(inline).http2(true)
+                .tls(new dev.inmesh.api.config.cluster.UpstreamTlsContext("", null, null, ca.certificatePem(), false,
+                        List.of(), List.of(), null, null)).build();
+        ClusterManager m = ClusterManager.create(vertx, Map.of("tls", cluster), Map.of());
+        try {
+            UpstreamCluster c = m.cluster("tls");
+            HttpClient client = c.httpClient(c.chooseHost(LbContext.NONE));
+            var answer = onEventLoop(vertx, () -> client.request(HttpMethod.GET, "/")
+                    .compose(req -> req.send().compose(resp -> resp.body())));
+            answer.toCompletionStage().toCompletableFuture().handle((b, e) -> null).get(10, TimeUnit.SECONDS);
+            org.junit.jupiter.api.Assertions.assertTrue(answer.failed(), () -> "answered " + answer.result());
+        } finally {
+            m.close();
+        }
+    }
+
     @ParameterizedTest
     @org.junit.jupiter.params.provider.CsvSource({"NIO,false", "NIO,true", "EPOLL,false", "EPOLL,true",
             "IO_URING,false", "IO_URING,true"})
