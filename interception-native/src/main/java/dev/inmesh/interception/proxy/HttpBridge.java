@@ -2443,11 +2443,13 @@ final class HttpBridge {
          * The upstream connection {@code up} of a relayed upgrade, opened to {@code host}, counted as Envoy's HTTP/1
          * pool counts the connection it makes for one: the cluster's {@code upstream_cx_total} and
          * {@code upstream_cx_active} (until it closes), its connect time and length, and the host's {@code cx_total}
-         * and {@code cx_active} (/clusters). (A failed connect is counted by the router's
-         * {@code relayConnectFailed}.)
+         * and {@code cx_active} (/clusters), its close the proxy's ({@code upstream_cx_destroy_local}: a timeout, its
+         * own answer, the client gone) or the upstream's, as tcp_proxy's. (A failed connect is counted by the
+         * router's {@code relayConnectFailed}.)
          */
         private static void connectionCounted(Channel up, dev.inmesh.runtime.stats.UpstreamStats clusterStats,
                                               Host host, long connectStart) {
+            dev.inmesh.runtime.upstream.CloseSide.install(up);
             ConnectionHandler.connectionOpened(up, clusterStats, connectStart);
             host.stats().connectionOpened();
             up.closeFuture().addListener(c -> host.stats().connectionClosed());

@@ -221,6 +221,32 @@ class ProxyWebSocketUpgradeTest {
         }
     }
 
+    /**
+     * A WebSocket the proxy closes (its idle timeout) counts as a connection the proxy closed, with its request not
+     * done: {@code upstream_cx_destroy_local} and {@code upstream_cx_destroy_local_with_active_rq}, as Envoy counts
+     * its pool's close. It counted as the upstream's ({@code upstream_cx_destroy_remote}).
+     */
+    @Test
+    void aWebSocketTheProxyClosesCountsInUpstreamCxDestroyLocal() throws Exception {
+        int echo = echo("");
+        int port = LoopbackProxy.freePort();
+        try (LoopbackProxy proxy = wsProxy(port, "", ", idle_timeout: 1s", echo)) {
+            var stats = proxy.withStats();
+            io.vertx.core.http.WebSocketClient client = vertx.createWebSocketClient();
+            io.vertx.core.Promise<Void> closed = io.vertx.core.Promise.promise();
+            connect(client, port, closed);
+            closed.future().await(10, TimeUnit.SECONDS);
+            proxy.logged(101);
+            for (int i = 0; i < 200 && LoopbackProxy.clusterStat(stats, "c", "upstream_cx_destroy") == 0; i++) {
+                Thread.sleep(25);
+            }
+            assertEquals(1, LoopbackProxy.clusterStat(stats, "c", "upstream_cx_destroy_local"));
+            assertEquals(1, LoopbackProxy.clusterStat(stats, "c", "upstream_cx_destroy_local_with_active_rq"));
+            assertEquals(0, LoopbackProxy.clusterStat(stats, "c", "upstream_cx_destroy_remote"));
+            client.close().await(10, TimeUnit.SECONDS);
+        }
+    }
+
     @Test
     void aWebSocketIsClosedWhenItReachesTheMaxStreamDurationWhileBothSidesTalk() throws Exception {
         int echo = echo("");
@@ -604,6 +630,11 @@ class ProxyWebSocketUpgradeTest {
             assertEquals("DC", dev.inmesh.runtime.stats.ResponseFlag.format(info.responseFlags()));
             assertEquals("downstream_remote_disconnect", info.responseCodeDetails());
             assertEquals(0, LoopbackProxy.clusterStat(stats, "c", "upstream_rq_active"));
+            // the proxy closed the upstream's connection: Envoy's upstream_cx_destroy_local
+            for (int i = 0; i < 200 && LoopbackProxy.clusterStat(stats, "c", "upstream_cx_destroy") == 0; i++) {
+                Thread.sleep(25);
+            }
+            assertEquals(1, LoopbackProxy.clusterStat(stats, "c", "upstream_cx_destroy_local"));
         }
     }
 

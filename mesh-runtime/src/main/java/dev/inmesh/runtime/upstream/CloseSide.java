@@ -14,8 +14,8 @@ import io.netty.util.AttributeKey;
  * pipeline, it sees every close the proxy asks for (an idle timeout, {@code max_requests_per_connection}, a reset
  * HTTP/1 request, a protocol error, a pool drained) while the connection is still open: that close is local. A
  * connection the upstream ended (its FIN, or a read error such as its RST, seen before anything acts on it) is closed
- * by Netty without such a request, or after the error marked it: remote. Used on the HTTP pools' connections and on
- * {@code tcp_proxy}'s.
+ * by Netty without such a request, or after the error marked it: remote. Used on the HTTP pools' connections, on
+ * {@code tcp_proxy}'s and on the standalone proxy's relayed upgrades'.
  */
 @ChannelHandler.Sharable
 public final class CloseSide extends ChannelDuplexHandler {
