@@ -2425,7 +2425,7 @@ final class HttpBridge {
                                 lifetime[0].cancel(false);
                             }
                             upgradeEnded.run();
-                            relayEnded(router, relay, status, counted[0]);
+                            relayEnded(router, relay, status, counted[0], up);
                         });
                         if (left > 0) {
                             lifetime[0] = down.eventLoop().schedule(() -> {
@@ -2455,9 +2455,12 @@ final class HttpBridge {
             up.closeFuture().addListener(c -> host.stats().connectionClosed());
         }
 
-        /** Reports a relay that ended, with the answer the client had and how the relay ended. */
+        /**
+         * Reports a relay that ended, with the answer the client had and how the relay ended; {@code up} its upstream
+         * connection, closed.
+         */
         private static void relayEnded(dev.inmesh.runtime.router.Router router, RouterResponse relay,
-                                       UpgradeStatus status, TcpRelay.Counters c) {
+                                       UpgradeStatus status, TcpRelay.Counters c, Channel up) {
             int code = status.code();
             String details;
             ResponseFlag flag;
@@ -2474,6 +2477,11 @@ final class HttpBridge {
                 // the client left before any answer
                 details = "downstream_remote_disconnect";
                 flag = ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION;
+            } else if (code == 101 && dev.inmesh.runtime.upstream.CloseSide.brokenOff(up)) {
+                // the upstream reset the upgraded connection: as Envoy's router reports an upstream reset once the
+                // response started (a clean close, its FIN, ends the stream as the upstream's)
+                details = "upstream_reset_after_response_started{connection_termination}";
+                flag = ResponseFlag.UPSTREAM_CONNECTION_TERMINATION;
             } else {
                 details = "via_upstream";
                 flag = null;

@@ -247,6 +247,67 @@ class ProxyWebSocketUpgradeTest {
         }
     }
 
+    /**
+     * An upstream that resets an upgraded connection (after its 101) ends the stream as Envoy's router reports an
+     * upstream reset after the response started: UC, {@code upstream_reset_after_response_started{connection_termination}};
+     * one that closes it cleanly (its FIN) ends it {@code via_upstream}, no flag. A reset was reported as a clean end.
+     */
+    @Test
+    void anUpstreamThatResetsAnUpgradedConnectionIsReportedUC() throws Exception {
+        var reset = endedByTheUpstream(true);
+        assertEquals("UC", dev.inmesh.runtime.stats.ResponseFlag.format(reset.responseFlags()));
+        assertEquals("upstream_reset_after_response_started{connection_termination}", reset.responseCodeDetails());
+        var closed = endedByTheUpstream(false);
+        assertEquals("-", dev.inmesh.runtime.stats.ResponseFlag.format(closed.responseFlags()));
+        assertEquals("via_upstream", closed.responseCodeDetails());
+    }
+
+    /**
+     * How the proxy reports an upgrade whose upstream answers 101, reads one byte of the payload and then ends the
+     * connection: with a reset ({@code reset}), else with its FIN.
+     */
+    private dev.inmesh.runtime.stats.StreamInfo endedByTheUpstream(boolean reset) throws Exception {
+        try (java.net.ServerSocket app = new java.net.ServerSocket(0, 8, java.net.InetAddress.getLoopbackAddress())) {
+            Thread t = new Thread(() -> {
+                try (java.net.Socket so = app.accept()) {
+                    java.io.InputStream in = so.getInputStream();
+                    for (int last = 0, c; (c = in.read()) >= 0; ) {
+                        last = (last << 8 | c) & 0xffffffff;
+                        if (last == 0x0d0a0d0a) {
+                            break;
+                        }
+                    }
+                    so.getOutputStream().write(("HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\n"
+                            + "upgrade: websocket\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+                    in.read(); // the client's first byte after the 101
+                    if (reset) {
+                        so.setSoLinger(true, 0);
+                    }
+                } catch (java.io.IOException e) {
+                    // the test fails on what the client saw
+                }
+            });
+            t.setDaemon(true);
+            t.start();
+            int port = LoopbackProxy.freePort();
+            try (LoopbackProxy proxy = wsProxy(port, "", "", app.getLocalPort());
+                 java.net.Socket s = new java.net.Socket("127.0.0.1", port)) {
+                s.setSoTimeout(10_000);
+                s.getOutputStream().write(("GET /ws HTTP/1.1\r\nhost: svc\r\nconnection: Upgrade\r\n"
+                        + "upgrade: websocket\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+                byte[] buf = new byte[4096];
+                int n = s.getInputStream().read(buf);
+                assertTrue(new String(buf, 0, n, StandardCharsets.US_ASCII).startsWith("HTTP/1.1 101"));
+                s.getOutputStream().write('x');
+                while (s.getInputStream().read(buf) >= 0) {
+                    // until the proxy ends the client's side too
+                }
+                s.close(); // after the upstream's FIN, the relay ends once the client closed its side too
+                return proxy.logged(101);
+            }
+        }
+    }
+
     @Test
     void aWebSocketIsClosedWhenItReachesTheMaxStreamDurationWhileBothSidesTalk() throws Exception {
         int echo = echo("");

@@ -40,6 +40,14 @@ public final class CloseSide extends ChannelDuplexHandler {
     }
 
     /**
+     * Whether the upstream broke {@code channel} off (a read or write error, such as its reset, seen before the proxy
+     * asked to close it), as opposed to a clean close (its FIN) or the proxy's own; false when it is not watched.
+     */
+    public static boolean brokenOff(Channel channel) {
+        return Boolean.FALSE.equals(channel.attr(LOCAL).get());
+    }
+
+    /**
      * Notes whether {@code channel} carries a request that its close cuts short: a relay (tcp_proxy's, an upgrade's)
      * while it lasts, an HTTP/1 request whose final answer was not whole as the connection went down, an HTTP/2 stream
      * still open then.
