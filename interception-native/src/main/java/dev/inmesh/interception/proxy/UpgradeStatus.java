@@ -66,6 +66,11 @@ final class UpgradeStatus extends ChannelInboundHandlerAdapter {
     private int code;
     /** Whether the client has its answer: the upstream's head, or one the proxy gave in its place. */
     private boolean answered;
+    /**
+     * Whether the answer switched protocols: a 101 that is an upgrade ({@code connection: upgrade} and an
+     * {@code upgrade}), as Envoy's HTTP/1 codec switches only on such a response ({@code Utility::isUpgrade}).
+     */
+    private boolean switched;
     private String localDetails;
     private ResponseFlag localFlag;
     private long localBytes;
@@ -226,6 +231,9 @@ final class UpgradeStatus extends ChannelInboundHandlerAdapter {
                           Http1BodyEnd body, int headEnd) {
         code = status;
         answered = true;
+        // read on the upstream's own head, before any filter changed it: a 101 without an upgrade is no switch, and
+        // its codec reads it as a whole answer without a body
+        switched = code == 101 && dev.inmesh.runtime.router.Http1Admission.upgradeType(headers) != null;
         ByteBuf answer = head;
         head = null;
         boolean handshakeFailed = code != 101 && code < 400;
@@ -240,7 +248,7 @@ final class UpgradeStatus extends ChannelInboundHandlerAdapter {
         headBytes = out.length(); // one byte a character (ISO-8859-1)
         ByteBuf rewritten = ctx.alloc().buffer(out.length() + answer.writerIndex() - headEnd);
         rewritten.writeCharSequence(out, StandardCharsets.ISO_8859_1);
-        if (code == 101) {
+        if (switched) {
             ctx.pipeline().remove(this);
             gate.open();
             rewritten.writeBytes(answer, headEnd, answer.writerIndex() - headEnd);
@@ -251,9 +259,9 @@ final class UpgradeStatus extends ChannelInboundHandlerAdapter {
         // refused: the client gets the answer, told that the connection closes, and sends nothing more upstream
         gate.drop();
         ctx.fireChannelRead(rewritten);
-        if (handshakeFailed) {
+        if (handshakeFailed || code == 101) {
             answer.release();
-            ctx.close(); // nothing of the upstream's body goes on
+            ctx.close(); // nothing of the upstream's body goes on (a 101 has none)
             return;
         }
         refusal = body;
@@ -318,21 +326,25 @@ final class UpgradeStatus extends ChannelInboundHandlerAdapter {
      * The head's lines: its status line with Envoy's reason phrase for the code, as Envoy's codec writes it, then
      * {@code headers} after {@link #heads} encoded them, in their order, less what Envoy's connection manager takes off
      * every response (the hop-by-hop {@code keep-alive} and {@code proxy-connection}; {@code transfer-encoding} from a
-     * {@code 101}, whose relay has no body to frame; {@code upgrade} from a refusal, which is no upgrade, whose
-     * {@code connection} says {@code close}; a 2xx or 3xx refusal has no body, its length 0).
+     * {@code 101} that switched, whose relay has no body to frame; {@code upgrade} from a refusal (a 101 that did not
+     * switch too), which is no upgrade, as Envoy's connection manager takes {@code connection} and {@code upgrade} off
+     * a response that is none, and whose {@code connection} says {@code close}; a 2xx or 3xx refusal has no body, its
+     * length 0, and a 101 no length).
      */
     private List<String> encoded(MultiMap headers) {
         heads.encode(code, headers);
         headers.remove("keep-alive");
         headers.remove("proxy-connection");
-        if (code == 101) {
+        if (switched) {
             headers.remove("transfer-encoding");
         } else {
             headers.remove("upgrade");
             headers.set("connection", "close");
             if (code < 400) {
                 headers.remove("transfer-encoding");
-                headers.set("content-length", "0");
+                if (code >= 200) {
+                    headers.set("content-length", "0");
+                }
             }
         }
         List<String> out = new ArrayList<>(headers.size() + 1);

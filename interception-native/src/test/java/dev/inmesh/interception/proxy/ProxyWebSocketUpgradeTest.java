@@ -598,6 +598,35 @@ class ProxyWebSocketUpgradeTest {
     }
 
     /**
+     * A 101 without an {@code upgrade} header is no upgrade to Envoy (its codec switches only on a response that
+     * {@code Utility::isUpgrade}): no relay opens; the client gets the 101 without {@code connection: upgrade} (its
+     * connection manager takes {@code connection} and {@code upgrade} off a response that is no upgrade) and told the
+     * connection closes, with no body, and then both connections close; what the client sends after never reaches
+     * the upstream. The relay opened, the head kept {@code connection: upgrade}.
+     */
+    @Test
+    void a101WithoutAnUpgradeHeaderOpensNoRelayAndLosesItsConnectionUpgrade() throws Exception {
+        java.util.concurrent.atomic.AtomicInteger reads = new java.util.concurrent.atomic.AtomicInteger();
+        int app = rawApp(so -> {
+            if (reads.getAndIncrement() == 0) {
+                so.write("HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nx-app: yes\r\n\r\n");
+            }
+        });
+        int port = LoopbackProxy.freePort();
+        try (LoopbackProxy proxy = wsProxy(port, "", "", app)) {
+            String answer = answerUntilClosed(port);
+            String head = answer.toLowerCase(java.util.Locale.ROOT);
+            assertTrue(answer.startsWith("HTTP/1.1 101 Switching Protocols\r\n") && answer.endsWith("\r\n\r\n"),
+                    answer);
+            assertTrue(head.contains("\r\nconnection: close\r\n") && !head.contains("upgrade")
+                    && !head.contains("content-length") && head.contains("\r\nx-app: yes\r\n"), answer);
+            var info = proxy.logged(101);
+            assertEquals("via_upstream", info.responseCodeDetails());
+            assertEquals(0, info.bytesSent());
+        }
+    }
+
+    /**
      * The upstream's 101 goes to the client with the route's response header rules, as Envoy's router applies them to
      * any upstream response head, and what Envoy's connection manager writes on every response: a {@code date} (the
      * upstream sent none) and the {@code server} header its {@code server_header_transformation} says (OVERWRITE by
