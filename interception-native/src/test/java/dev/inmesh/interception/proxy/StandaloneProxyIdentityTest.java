@@ -3,6 +3,7 @@ package dev.inmesh.interception.proxy;
 import static dev.inmesh.runtime.upstream.TestEventLoop.onEventLoop;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.inmesh.runtime.stats.PeerMetadata;
 import dev.inmesh.runtime.stats.WorkloadInfo;
@@ -61,6 +62,37 @@ class StandaloneProxyIdentityTest {
             assertEquals("shop", sent.namespace());
             assertEquals("east", sent.cluster());
             client.close().await(10, TimeUnit.SECONDS); // held until here: Vert.x closes a client no longer referenced
+        } finally {
+            if (proxy != null) {
+                proxy.close();
+            }
+            backends.close().await(10, TimeUnit.SECONDS);
+        }
+    }
+
+    /**
+     * A WebSocket upgrade the proxy relays outbound carries the metadata exchange headers upstream as a plain outbound
+     * request does (Istio's metadata exchange runs on upgrades too). It carried neither.
+     */
+    @Test
+    void anOutboundUpgradeCarriesTheWorkloadsPeerMetadataUpstream() throws Exception {
+        Vertx backends = Vertx.vertx();
+        StandaloneProxy proxy = null;
+        try {
+            // the upstream answers the upgrade 200 (no switch) with the metadata exchange headers it was sent
+            HttpServer s = backends.createHttpServer().requestHandler(req -> req.response()
+                    .putHeader("seen-id", String.valueOf(req.getHeader("x-envoy-peer-metadata-id")))
+                    .putHeader("seen-metadata", String.valueOf(req.getHeader("x-envoy-peer-metadata"))).end());
+            int backend = s.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
+            int port = LoopbackProxy.freePort();
+            proxy = start(Http1RequestsTest.listener("out", port, "upgrade_configs: [{upgrade_type: websocket}]")
+                    .replace("    filter_chains:\n", "    traffic_direction: OUTBOUND\n    filter_chains:\n"), backend);
+            String answer = ProxyLocalRateLimitTest.upgrade(port, "/ws", "", got -> true);
+            assertTrue(answer.contains("\r\nseen-id: " + ID + "\r\n"), answer);
+            int at = answer.indexOf("\r\nseen-metadata: ") + 17;
+            WorkloadInfo sent = PeerMetadata.decode(answer.substring(at, answer.indexOf("\r\n", at)));
+            assertEquals("legacy-v1", sent.workload());
+            assertEquals("shop", sent.namespace());
         } finally {
             if (proxy != null) {
                 proxy.close();

@@ -802,7 +802,7 @@ public final class Router {
         if (started.status() != 0) {
             return Relay.refused(started); // the cluster's max_requests breaker is full
         }
-        String[] pathAndAuthority = relayHead(req, routes, f);
+        String[] pathAndAuthority = relayHead(req, routes, f, cluster);
         return new Relay(null, started, f, cluster, host, pathAndAuthority[0], pathAndAuthority[1]);
     }
 
@@ -1821,11 +1821,7 @@ public final class Router {
         if (ex.span != null) {
             ex.span.inject(req.headers, RouteResult.decorator(f)); // the trace context of this hop's span
         }
-        if (req.direction == StreamInfo.Direction.OUTBOUND && options.peerMetadata != null && !req.opaque
-                && !peerMetadataWithheld(req.peerMetadataSkipExternal, ex.clusterName, cluster.config())) {
-            req.headers.set(HeaderNames.X_ENVOY_PEER_METADATA, options.peerMetadata);
-            req.headers.set(HeaderNames.X_ENVOY_PEER_METADATA_ID, options.peerMetadataId);
-        }
+        peerMetadataHeaders(req, ex.clusterName, cluster);
         RetryState retry = policy == null && control.retryOn == null ? RetryState.NONE
                 : new RetryState(policy, table.retryConditions(policy).withResponseHeaderNames(
                         control.retriableHeaderNames), control.maxRetries, control.retryOn,
@@ -2387,11 +2383,11 @@ public final class Router {
      * Readies the head of a request relayed from its head on (a WebSocket upgrade) as the router readies a
      * request it forwards: the connection manager's {@code x-request-id} (made when absent, where it makes them),
      * {@code x-forwarded-proto}, the route's rewrites and header rules (with its virtual host's and route
-     * configuration's) on the request's headers, and {@code x-envoy-expected-rq-timeout-ms} (its hop-by-hop headers
-     * went before its route, {@link #connectionManagerRequest}). Returns the path and the authority to send, in that
-     * order.
+     * configuration's) on the request's headers, {@code x-envoy-expected-rq-timeout-ms} and, outbound, Istio's
+     * metadata exchange headers for {@code cluster} ({@link #peerMetadataHeaders}) (its hop-by-hop headers went before
+     * its route, {@link #connectionManagerRequest}). Returns the path and the authority to send, in that order.
      */
-    private String[] relayHead(RouterRequest req, RouteTable table, RouteResult.Forward f) {
+    private String[] relayHead(RouterRequest req, RouteTable table, RouteResult.Forward f, UpstreamCluster cluster) {
         if (options.generateRequestId && req.generateRequestId && !req.headers.contains(HeaderNames.X_REQUEST_ID)) {
             req.headers.set(HeaderNames.X_REQUEST_ID, RequestIds.next());
         }
@@ -2406,8 +2402,22 @@ public final class Router {
         if (!req.opaque && !req.headers.contains(HeaderNames.X_FORWARDED_PROTO)) {
             req.headers.set(HeaderNames.X_FORWARDED_PROTO, req.scheme);
         }
+        peerMetadataHeaders(req, f.cluster(), cluster); // Istio's metadata exchange runs on an upgrade too
         upstreamHeaders(req, req.headers);
         return new String[] {target.path, target.authority};
+    }
+
+    /**
+     * Istio's metadata exchange on an outbound request of a connection manager (not a relay of bytes) to
+     * {@code clusterName}: the workload's {@code x-envoy-peer-metadata} and {@code x-envoy-peer-metadata-id} go
+     * upstream, unless withheld for the cluster ({@link #peerMetadataWithheld}).
+     */
+    private void peerMetadataHeaders(RouterRequest req, String clusterName, UpstreamCluster cluster) {
+        if (req.direction == StreamInfo.Direction.OUTBOUND && options.peerMetadata != null && !req.opaque
+                && !peerMetadataWithheld(req.peerMetadataSkipExternal, clusterName, cluster.config())) {
+            req.headers.set(HeaderNames.X_ENVOY_PEER_METADATA, options.peerMetadata);
+            req.headers.set(HeaderNames.X_ENVOY_PEER_METADATA_ID, options.peerMetadataId);
+        }
     }
 
     /**
