@@ -3,6 +3,7 @@ package dev.inmesh.runtime.outbound;
 import dev.inmesh.runtime.router.Router;
 import dev.inmesh.runtime.router.RouterResponse;
 import dev.inmesh.runtime.stats.ResponseFlag;
+import dev.inmesh.runtime.upstream.CloseSide;
 import dev.inmesh.runtime.upstream.ConnectFailure;
 import dev.inmesh.runtime.upstream.UpstreamTls;
 import io.netty.channel.Channel;
@@ -345,6 +346,7 @@ public final class MeshWebSocketClient implements WebSocketClient {
             return;
         }
         Channel ch = internal.channelHandlerContext().channel();
+        CloseSide.install(ch); // an upstream that breaks the connection off (its reset) is told from a clean close
         Bytes bytes = new Bytes();
         // the WebSocket's own bytes: after the TLS the cluster speaks, as Envoy counts a stream's
         ChannelHandlerContext tlsContext = ch.pipeline().context(io.netty.handler.ssl.SslHandler.class);
@@ -375,9 +377,15 @@ public final class MeshWebSocketClient implements WebSocketClient {
             if (lifetime != null) {
                 lifetime.cancel(false);
             }
+            // an upstream's reset once the 101 came: as Envoy's router reports an upstream reset after the response
+            // started (its clean close ends the stream as the upstream's)
+            boolean reset = !lasted[0] && !idled[0] && CloseSide.brokenOff(ch);
             dispatcher.router().relayEnded(relay.started(), 101, lasted[0] ? "max_duration_timeout"
-                            : idled[0] ? "stream_idle_timeout" : "via_upstream", bytes.written, bytes.read,
-                    idled[0] ? ResponseFlag.STREAM_IDLE_TIMEOUT : null);
+                            : idled[0] ? "stream_idle_timeout"
+                            : reset ? "upstream_reset_after_response_started{connection_termination}"
+                            : "via_upstream", bytes.written, bytes.read,
+                    idled[0] ? ResponseFlag.STREAM_IDLE_TIMEOUT
+                            : reset ? ResponseFlag.UPSTREAM_CONNECTION_TERMINATION : null);
         });
     }
 

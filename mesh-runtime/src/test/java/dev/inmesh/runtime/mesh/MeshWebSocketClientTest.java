@@ -347,6 +347,50 @@ class MeshWebSocketClientTest {
         assertEquals(2, seen.size(), String.valueOf(seen));
     }
 
+    /**
+     * An upstream that resets an open WebSocket's connection ends it as Envoy's router reports an upstream reset once
+     * the response started: UC, {@code upstream_reset_after_response_started{connection_termination}}. It was reported
+     * as a clean end ({@code via_upstream}, no flag).
+     */
+    @Test
+    void anUpstreamThatResetsAnOpenWebSocketIsReportedUC() throws Exception {
+        java.net.ServerSocket server = new java.net.ServerSocket(0, 8, java.net.InetAddress.getLoopbackAddress());
+        closeables.add(server);
+        Thread t = new Thread(() -> {
+            try (java.net.Socket so = server.accept()) {
+                java.io.BufferedReader in = new java.io.BufferedReader(new java.io.InputStreamReader(
+                        so.getInputStream(), java.nio.charset.StandardCharsets.ISO_8859_1));
+                String key = null;
+                for (String l; (l = in.readLine()) != null && !l.isEmpty(); ) {
+                    if (l.toLowerCase(java.util.Locale.ROOT).startsWith("sec-websocket-key:")) {
+                        key = l.substring(18).strip();
+                    }
+                }
+                String accept = java.util.Base64.getEncoder().encodeToString(java.security.MessageDigest
+                        .getInstance("SHA-1").digest((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11")
+                                .getBytes(java.nio.charset.StandardCharsets.ISO_8859_1)));
+                so.getOutputStream().write(("HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\n"
+                        + "connection: Upgrade\r\nsec-websocket-accept: " + accept + "\r\n\r\n")
+                        .getBytes(java.nio.charset.StandardCharsets.ISO_8859_1));
+                in.read(); // the caller's first frame
+                so.setSoLinger(true, 0);
+            } catch (Exception e) {
+                // the test fails on what was reported
+            }
+        });
+        t.setDaemon(true);
+        t.start();
+        WebSocketClient client = mesh(true, "", "", server.getLocalPort());
+        WebSocket ws = client.connect(reviews("/reset")).await(10, TimeUnit.SECONDS);
+        Promise<Void> closed = Promise.promise();
+        ws.closeHandler(v -> closed.tryComplete());
+        ws.writeTextMessage("x");
+        closed.future().await(10, TimeUnit.SECONDS);
+        StreamInfo info = reported(101);
+        assertEquals("UC", ResponseFlag.format(info.responseFlags()));
+        assertEquals("upstream_reset_after_response_started{connection_termination}", info.responseCodeDetails());
+    }
+
     private final List<AutoCloseable> closeables = new CopyOnWriteArrayList<>();
 
     /** A server on loopback that takes connections (at most 8) and never answers; closed, and they, at the end. */
