@@ -342,13 +342,9 @@ public final class ExtAuthzFilter {
             RouteRequest r = s.request();
             call = ClusterCall.send(clusters, h.cluster(), false, ro -> {
                 ro.setMethod(HttpMethod.valueOf(r.method())).setURI(h.pathPrefix() + r.path());
-                headers.forEach((name, value) -> {
-                    String n = name.toLowerCase(Locale.ROOT);
-                    if (!n.equals("content-length") && !n.equals("host") && !n.equals(PARTIAL_BODY)
-                            && allowedHeaders.test(n)) {
-                        ro.addHeader(n, value);
-                    }
-                });
+                Map<String, String> joined = new java.util.LinkedHashMap<>();
+                putAllowed(joined, headers, false);
+                joined.forEach(ro::addHeader);
                 if (body != null) {
                     ro.putHeader(PARTIAL_BODY, String.valueOf(partial(body)));
                 }
@@ -615,12 +611,7 @@ public final class ExtAuthzFilter {
         putPseudo(joined, ":path", r.path());
         putPseudo(joined, ":method", r.method());
         putPseudo(joined, ":scheme", r.scheme());
-        headers.forEach((name, value) -> {
-            String n = name.toLowerCase(Locale.ROOT);
-            if (!n.equals("host") && !n.equals(PARTIAL_BODY) && allowedHeaders.test(n)) {
-                joined.merge(n, value, (a, b) -> a + "," + b);
-            }
-        });
+        putAllowed(joined, headers, true);
         if (body != null) {
             // size: as Envoy's, the body bytes received when the check starts (none for a check on the headers)
             http.setSize(body.length());
@@ -658,6 +649,22 @@ public final class ExtAuthzFilter {
             peer.setService(service);
         }
         return peer.build();
+    }
+
+    /**
+     * Puts the request's headers an authorizer gets into {@code joined}: those {@link #allowedHeaders} passes but
+     * {@code host} and a client's {@code x-envoy-auth-partial-body} (and, unless {@code withLength}, the
+     * {@code content-length} an HTTP check gets of its own body), lower-case, the values of a repeated one joined
+     * with a comma in their order, as Envoy builds its check request's header map, which its HTTP client sends too.
+     */
+    private void putAllowed(Map<String, String> joined, MutableHeaders headers, boolean withLength) {
+        headers.forEach((name, value) -> {
+            String n = name.toLowerCase(Locale.ROOT);
+            if (!n.equals("host") && !n.equals(PARTIAL_BODY) && (withLength || !n.equals("content-length"))
+                    && allowedHeaders.test(n)) {
+                joined.merge(n, value, (a, b) -> a + "," + b);
+            }
+        });
     }
 
     private void putPseudo(Map<String, String> headers, String name, String value) {

@@ -231,6 +231,24 @@ class MeshInboundExtAuthzTest {
     }
 
     /**
+     * As Envoy's HTTP client, which sends the header map of its check request: a header the request repeats reaches an
+     * HTTP authorizer as one line, its values joined with a comma in their order.
+     */
+    @Test
+    void anHttpAuthorizerGetsARepeatedHeaderAsOneJoinedLine() throws Exception {
+        int port = serveThrough(config(IstioExtAuthz.SHADOW + IstioExtAuthz.http("10s", false).replace(
+                "      - {exact: x-ext-authz, ignore_case: true}\n",
+                "      - {exact: x-ext-authz, ignore_case: true}\n      - {exact: x-tenant}\n"),
+                httpAuthorizer(), false));
+
+        var r = plain.request(HttpMethod.GET, port, "127.0.0.1", "/secure/a").putHeader("x-ext-authz", "allow")
+                .putHeader("x-tenant", List.of("acme", "globex")).send().await(10, TimeUnit.SECONDS);
+
+        assertEquals(200, r.statusCode());
+        assertEquals(List.of("acme,globex"), checks.get(0).headers().getAll("x-tenant"));
+    }
+
+    /**
      * As Envoy's ext_authz filter, which adds an allowed check's {@code response_headers_to_add} in its encoding to
      * whatever response passes it: the refusal of a local rate limit filter after it (after the CORS filter, right
      * before the router) has the authorizer's headers too.
