@@ -26,8 +26,6 @@ final class Exchange implements dev.inmesh.runtime.accesslog.AccessLogEntry.Sour
     UpstreamCluster cluster;
     CircuitBreakerState breakers;
     boolean requestSlotHeld;
-    /** A relay holds one of its cluster's {@code max_connections} for its own upstream connection until it ends. */
-    boolean connectionSlotHeld;
     Host lastHost;
     Host activeHost;
     /** The cluster statistics whose {@code upstream_rq_active} counts the attempt in flight, or null. */

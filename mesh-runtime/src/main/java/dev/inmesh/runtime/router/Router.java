@@ -443,15 +443,11 @@ public final class Router {
         ex.cluster = cluster;
         ex.clusterName = f.cluster();
         Promise<RouterResponse> refused = Promise.promise();
-        if (!takeConnectionSlot(ex, cluster, refused)) {
-            return refused.future().result();
-        }
         // the host is chosen: a max_requests refusal names it and is its rq_error, as Envoy's pool refuses a stream
         // on the host's connection
         ex.lastHost = host;
         if (!takeRequestSlot(ex, cluster, refused)) {
             host.stats().requestFailed();
-            releaseConnectionSlot(ex);
             return refused.future().result();
         }
         var st = stats(ex);
@@ -2099,52 +2095,20 @@ public final class Router {
 
     /**
      * Takes one of the cluster's {@code max_requests} for a relay, given back when it ends ({@link #releaseHost});
-     * when the breaker is full, answers {@code promise} with the overflow (503 UO, {@code upstream_rq_active_overflow})
-     * and returns false.
+     * when the breaker is full, answers {@code promise} with the overflow (503 UO) and returns false.
      */
     private boolean takeRequestSlot(Exchange ex, UpstreamCluster cluster, Promise<RouterResponse> promise) {
-        ex.requestSlotHeld = takeSlot(ex, cluster, promise, false);
-        return ex.requestSlotHeld;
-    }
-
-    /**
-     * Takes one of the cluster's {@code max_connections} for a relay's own upstream connection, given back when the
-     * relay ends ({@link #releaseHost}), as Envoy's HTTP/1 pool counts the connection it opens for an upgrade. When
-     * they are all open, the connection may not be opened: {@code upstream_cx_overflow}, and {@code promise} is
-     * answered with the overflow (503 UO) at once, where Envoy's pool would hold the upgrade as a pending request
-     * (under {@code max_pending_requests}) until a connection closes; returns false then. Like a full
-     * {@code max_pending_requests}, the refusal comes before any connection and is not charged to a host.
-     */
-    private boolean takeConnectionSlot(Exchange ex, UpstreamCluster cluster, Promise<RouterResponse> promise) {
-        ex.connectionSlotHeld = takeSlot(ex, cluster, promise, true);
-        return ex.connectionSlotHeld;
-    }
-
-    /** A relay's {@code max_connections} ({@code connection}) or {@code max_requests} slot taken, else refused. */
-    private boolean takeSlot(Exchange ex, UpstreamCluster cluster, Promise<RouterResponse> promise,
-                             boolean connection) {
         useBreakers(ex, cluster);
-        if (connection ? ex.breakers.tryOpenConnection() : ex.breakers.tryStartRequest()) {
-            return true;
-        }
-        var st = stats(ex);
-        if (st != null) {
-            if (connection) {
-                st.connectionOverflow();
-            } else {
+        if (!ex.breakers.tryStartRequest()) {
+            var st = stats(ex);
+            if (st != null) {
                 st.activeOverflow();
             }
+            overflow(ex, promise);
+            return false;
         }
-        overflow(ex, promise);
-        return false;
-    }
-
-    /** Gives back the {@code max_connections} slot a relay took ({@link #takeConnectionSlot}), if it holds one. */
-    private static void releaseConnectionSlot(Exchange ex) {
-        if (ex.connectionSlotHeld) {
-            ex.connectionSlotHeld = false;
-            ex.breakers.connectionClosed();
-        }
+        ex.requestSlotHeld = true;
+        return true;
     }
 
     /**
@@ -3025,16 +2989,12 @@ public final class Router {
         }
     }
 
-    /**
-     * The attempt in flight (or the relay) ended: its host, {@code upstream_rq_active} and max_requests slot (and a
-     * relay's max_connections slot).
-     */
+    /** The attempt in flight (or the relay) ended: its host, {@code upstream_rq_active} and max_requests slot. */
     private static void releaseHost(Exchange ex) {
         if (ex.requestSlotHeld) {
             ex.requestSlotHeld = false;
             detach(ex.breakers, ex.activeHost, ex.activeStats);
         }
-        releaseConnectionSlot(ex);
         ex.activeHost = null;
         ex.activeStats = null;
     }

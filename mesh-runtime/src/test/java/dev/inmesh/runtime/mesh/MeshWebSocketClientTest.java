@@ -315,26 +315,8 @@ class MeshWebSocketClientTest {
 
     @Test
     void anOpenWebSocketHoldsOneOfItsClustersMaxRequests() throws Exception {
-        oneWebSocketAtATime("max_requests: 1");
-    }
-
-    /**
-     * A WebSocket's own upstream connection counts under its cluster's {@code max_connections}, as the connection
-     * Envoy's HTTP/1 pool opens for the upgrade: with one allowed, a second while the first is open is answered 503
-     * UO and never reaches the upstream; once the first closed, one goes through.
-     */
-    @Test
-    void anOpenWebSocketHoldsOneOfItsClustersMaxConnections() throws Exception {
-        oneWebSocketAtATime("max_connections: 1, max_pending_requests: 1");
-    }
-
-    /**
-     * Under the cluster's circuit breaker {@code thresholds}, which let one WebSocket be open: a second is answered
-     * 503 UO, unseen by the upstream; once the first closed, the next goes through.
-     */
-    private void oneWebSocketAtATime(String thresholds) throws Exception {
         int echo = echo("");
-        WebSocketClient client = mesh(true, "", "    circuit_breakers: {thresholds: [{" + thresholds + "}]}\n", echo);
+        WebSocketClient client = mesh(true, "", "    circuit_breakers: {thresholds: [{max_requests: 1}]}\n", echo);
         WebSocket first = client.connect(reviews("/one")).await(10, TimeUnit.SECONDS);
         UpgradeRejectedException e = refused(client, reviews("/two"));
         assertEquals(503, e.getStatus());
