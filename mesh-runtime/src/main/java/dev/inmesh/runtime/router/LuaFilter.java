@@ -166,9 +166,10 @@ public final class LuaFilter {
 
     /**
      * Why Inmesh refuses a script, or null when it takes it: it {@code does not compile: } (the Lua compiler's
-     * message), it {@code calls NAME(), ...} a handle method of {@link #NOT_RUN}, or it {@code fails when loaded: }
-     * (the error its chunk raised when run, as Envoy runs a script's chunk when it reads its configuration and refuses
-     * one that fails).
+     * message), or it {@code calls NAME(), ...} a handle method of {@link #NOT_RUN}. A chunk that raises an error when
+     * run is not refused (Envoy refuses it): the sandbox lacks libraries Envoy's Lua has ({@code io},
+     * {@code os.getenv}, {@code require} of files), so a chunk that fails here might not in Envoy; its error is logged
+     * when a thread loads it.
      */
     public static String refusal(String source, String chunkName) {
         Prototype p;
@@ -178,25 +179,17 @@ public final class LuaFilter {
             return "does not compile: " + e.getMessage();
         }
         String call = calledNotRun(p);
-        if (call != null) {
-            return "calls " + call + "(), which Inmesh's Lua filter does not run";
-        }
-        try {
-            new LuaClosure(p, sandbox()).call();
-            return null;
-        } catch (LuaError | StackOverflowError | OutOfMemoryError e) {
-            return "fails when loaded: " + scriptError(e);
-        }
+        return call == null ? null : "calls " + call + "(), which Inmesh's Lua filter does not run";
     }
 
     /**
-     * The first method of {@link #NOT_RUN} that {@code p} or a function in it takes from a table by name
-     * ({@code h:httpCall(...)}, {@code h.httpCall(h, ...)}), or null.
+     * The first method of {@link #NOT_RUN} that {@code p} or a function in it calls with the method syntax
+     * ({@code h:httpCall(...)}), or null; a table's field of that name read otherwise ({@code cfg.trailers}) is not
+     * one.
      */
     private static String calledNotRun(Prototype p) {
         for (int i : p.code) {
-            int op = Lua.GET_OPCODE(i);
-            if ((op == Lua.OP_SELF || op == Lua.OP_GETTABLE) && Lua.ISK(Lua.GETARG_C(i))) {
+            if (Lua.GET_OPCODE(i) == Lua.OP_SELF && Lua.ISK(Lua.GETARG_C(i))) {
                 LuaValue key = p.k[Lua.INDEXK(Lua.GETARG_C(i))];
                 if (key.isstring() && NOT_RUN.contains(key.tojstring())) {
                     return key.tojstring();

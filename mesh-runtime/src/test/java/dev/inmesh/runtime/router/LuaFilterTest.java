@@ -387,7 +387,7 @@ class LuaFilterTest {
     }
 
     @Test
-    void aScriptCallingAMethodInmeshDoesNotRunOrFailingWhenLoadedIsRefused() {
+    void aScriptCallingAMethodInmeshDoesNotRunIsRefused() {
         // an authorizer's httpCall would fail open: refused when read, as a method or a field call
         assertEquals("calls httpCall(), which Inmesh's Lua filter does not run", LuaFilter.refusal("""
                 function envoy_on_request(h)
@@ -397,19 +397,22 @@ class LuaFilterTest {
                 """, "lua"));
         assertEquals("calls bodyChunks(), which Inmesh's Lua filter does not run", LuaFilter.refusal("""
                 function envoy_on_response(h)
-                  for chunk in h.bodyChunks(h) do end
+                  for chunk in h:bodyChunks() do end
                 end
                 """, "lua"));
-        // a string that merely names one is no call
+        // a string that merely names one is no call, nor a table's field of that name
         assertNull(LuaFilter.refusal("""
-                function envoy_on_request(h) h:headers():replace("te", "trailers") end
+                local cfg = {trailers = true}
+                function envoy_on_request(h)
+                  h:headers():replace("te", "trailers")
+                  if cfg.trailers then h:headers():add("x-cfg", "1") end
+                end
                 """, "lua"));
-        // as Envoy runs a script's chunk when it reads it
-        String loaded = LuaFilter.refusal("""
+        // a chunk that fails when run is taken (the sandbox lacks libraries Envoy's Lua has): its error is logged
+        assertNull(LuaFilter.refusal("""
+                local host = os.getenv("HOSTNAME")
                 function envoy_on_request(h) end
-                error("top-level boom")
-                """, "lua");
-        assertTrue(loaded.startsWith("fails when loaded: ") && loaded.contains("top-level boom"), loaded);
+                """, "lua"));
         var e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
                 () -> LuaFilter.compile(hcm("my-lua", new Lua("function envoy_on_request(h) h:trailers() end",
                         Map.of(), true))));
