@@ -5,10 +5,6 @@ import com.google.protobuf.InvalidProtocolBufferException;
 import dev.inmesh.runtime.tls.TlsMaterial;
 import io.envoyproxy.envoy.config.core.v3.DataSource;
 import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.Secret;
-import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
 
 /**
  * Reads a {@code Secret} of an SDS response into its PEMs, checked as the TLS contexts will use them: a
@@ -89,21 +85,12 @@ final class SecretParser {
         };
     }
 
+    /** The text of {@code d} at {@code field}, read as every DataSource is ({@code CoreParsers.dataSource}). */
     private static String data(String field, DataSource d) {
-        return switch (d.getSpecifierCase()) {
-            case INLINE_BYTES -> d.getInlineBytes().toString(StandardCharsets.UTF_8);
-            case INLINE_STRING -> d.getInlineString();
-            case FILENAME -> {
-                try {
-                    yield Files.readString(Path.of(d.getFilename()), StandardCharsets.UTF_8);
-                } catch (IOException | RuntimeException e) {
-                    throw new IllegalArgumentException(field + ": cannot read \"" + d.getFilename() + "\": " + e);
-                }
-            }
-            case ENVIRONMENT_VARIABLE -> throw new IllegalArgumentException(field + ".environment_variable: "
-                    + "not supported");
-            case SPECIFIER_NOT_SET -> throw new IllegalArgumentException(field
-                    + ": inline_bytes, inline_string or filename required");
-        };
+        try {
+            return dev.inmesh.runtime.xds.CoreParsers.dataSource(d);
+        } catch (dev.inmesh.runtime.xds.FieldError e) {
+            throw new IllegalArgumentException(e.under(field).getMessage(), e);
+        }
     }
 }

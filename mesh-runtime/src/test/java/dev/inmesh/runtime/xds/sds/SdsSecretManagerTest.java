@@ -229,7 +229,7 @@ class SdsSecretManagerTest {
 
         DiscoveryRequest nack = server.awaitRequest(DiscoveryRequest::hasErrorDetail, WAIT);
         String message = nack.getErrorDetail().getMessage();
-        assertTrue(message.startsWith("tls_certificate.private_key: cannot read"), message);
+        assertTrue(message.startsWith("tls_certificate.private_key.filename: cannot read"), message);
         assertEquals(4096 + "...(truncated)".length(), message.length());
     }
 
