@@ -449,7 +449,10 @@ public final class DefaultMesh implements Mesh {
 
     @Override
     public HttpClient httpClient(HttpClientOptions options) {
-        HttpClientInternal plain = (HttpClientInternal) vertx.createHttpClient(options);
+        // a pool checker of its own, so that its close cancels no other timer (PoolCheckerGuard)
+        HttpClientInternal plain = (HttpClientInternal) vertx.httpClientBuilder().with(options)
+                .with(dev.inmesh.runtime.upstream.PoolCheckerGuard.guarded(options, new io.vertx.core.http.PoolOptions()))
+                .build();
         MeshHttpClient client = new MeshHttpClient(plain, dispatcher);
         // held until closed, by its caller or by the mesh's close: Vert.x would close a client nobody references
         // with its requests in flight (mesh.webClient().get(..).send() references none); once closed, let it go

@@ -697,13 +697,18 @@ final class HostPool {
                 .build();
     }
 
-    /** Whether a TLS connection's ALPN gave h2 (Vert.x speaks HTTP/1.1 on any other). */
+    /**
+     * Whether a TLS connection's ALPN gave h2 or nothing: a server that selected another protocol (http/1.1) is one
+     * Envoy's HTTP/2 codec would fail with; one that selected none (a listener without ALPN) may well speak h2 to
+     * Envoy, where Vert.x can only speak HTTP/1.1 on it, so it is left to do that, as before.
+     */
     private static boolean negotiatedH2(io.vertx.core.http.HttpConnection conn) {
         if (!(conn instanceof HttpClientConnectionInternal internal)) {
             return true; // not one of Vert.x's own: nothing to look at
         }
         var ssl = internal.channelHandlerContext().pipeline().get(io.netty.handler.ssl.SslHandler.class);
-        return ssl == null || "h2".equals(ssl.applicationProtocol());
+        String selected = ssl == null ? null : ssl.applicationProtocol();
+        return selected == null || selected.isEmpty() || "h2".equals(selected);
     }
 
     /** Vert.x's idle timeout behind the connection's own timer: a second more than {@code millis}; 0 (never) for 0. */

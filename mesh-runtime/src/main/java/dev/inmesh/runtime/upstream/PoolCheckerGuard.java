@@ -12,11 +12,11 @@ import java.util.concurrent.TimeUnit;
  * good once a health-checked cluster was removed). Such a client is given a connection lifetime no connection
  * reaches, so that it has a checker of its own and cancels only that.
  */
-final class PoolCheckerGuard {
+public final class PoolCheckerGuard {
     private PoolCheckerGuard() {}
 
     /** {@code pool}, with a lifetime of 68 years when {@code options} and {@code pool} would start no checker. */
-    static PoolOptions guarded(HttpClientOptions options, PoolOptions pool) {
+    public static PoolOptions guarded(HttpClientOptions options, PoolOptions pool) {
         boolean checked = pool.getCleanerPeriod() > 0 && (options.getKeepAliveTimeout() > 0
                 || options.getHttp2KeepAliveTimeout() > 0 || pool.getMaxLifetime() > 0);
         if (!checked && pool.getCleanerPeriod() > 0) {

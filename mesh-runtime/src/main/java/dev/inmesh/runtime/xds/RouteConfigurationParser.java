@@ -141,9 +141,11 @@ public final class RouteConfigurationParser
                 var body = routes.get(j).getDirectResponse().getBody();
                 int at = i;
                 int route = j;
+                // a file by its size first, as Envoy checks it before reading it (a huge one is never read)
                 long size = body.hasInlineBytes() ? body.getInlineBytes().size()
                         : body.hasInlineString() || !routes.get(j).getDirectResponse().hasBody()
                         ? body.getInlineString().getBytes(java.nio.charset.StandardCharsets.UTF_8).length
+                        : body.hasFilename() ? fileSize(body.getFilename())
                         : Fields.at("virtual_hosts[" + at + "].routes[" + route + "].direct_response.body",
                                 () -> CoreParsers.dataSource(body)).getBytes(java.nio.charset.StandardCharsets.UTF_8)
                                 .length;
@@ -153,6 +155,15 @@ public final class RouteConfigurationParser
                             + "max_direct_response_body_size_bytes" + (set ? "" : ", 4096 when unset") + ")");
                 }
             }
+        }
+    }
+
+    /** A file's size, 0 when it cannot be read (its read, later, names why). */
+    private static long fileSize(String file) {
+        try {
+            return java.nio.file.Files.size(java.nio.file.Path.of(file));
+        } catch (java.io.IOException | RuntimeException e) {
+            return 0;
         }
     }
 

@@ -276,10 +276,6 @@ class FileConfigSourceTest {
         assertTrue(holder.current().resources().version(type, "b").versionInfo().startsWith("cds.yaml@"));
     }
 
-    /**
-     * A directory's hidden files are not configuration: an editor's lock (Emacs' {@code .#name}, a dangling link), a
-     * hidden copy, which would name its resources twice.
-     */
     /** A cluster with active health checks, to a host of {@code port}, as one more resource of {@link #config}. */
     private static String checkedCluster(int port) {
         return """
@@ -323,6 +319,10 @@ class FileConfigSourceTest {
         await(() -> "c4".equals(clusterFor(holder.current(), "/productpage")), "the change after");
     }
 
+    /**
+     * A directory's hidden files are not configuration: an editor's lock (Emacs' {@code .#name}, a dangling link), a
+     * hidden copy, which would name its resources twice.
+     */
     @Test
     void aDirectorysHiddenFilesAreNotRead() throws Exception {
         Path d = Files.createDirectories(dir.resolve("config"));

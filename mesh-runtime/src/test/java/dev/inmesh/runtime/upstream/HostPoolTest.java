@@ -77,9 +77,9 @@ class HostPoolTest {
     }
 
     /**
-     * An HTTP/2 cluster's TLS connection to a server that speaks no h2 (it selects no ALPN protocol, or one not
-     * offered) carries no request over HTTP/1.1: the cluster's codec is HTTP/2, as Envoy's, whose h2 such a server
-     * could not read; the connection is closed, a connect failure.
+     * An HTTP/2 cluster's TLS connection to a server that selects http/1.1 through ALPN carries no request over
+     * HTTP/1.1: the cluster's codec is HTTP/2, as Envoy's, whose h2 such a server could not read; the connection is
+     * closed, a connect failure. One that selects no protocol is spoken to over HTTP/1.1, as before.
      */
     @ParameterizedTest
     @ValueSource(booleans = {false, true})
@@ -106,7 +106,13 @@ class HostPoolTest {
             var answer = onEventLoop(vertx, () -> client.request(HttpMethod.GET, "/")
                     .compose(req -> req.send().compose(resp -> resp.body())));
             answer.toCompletionStage().toCompletableFuture().handle((b, e) -> null).get(10, TimeUnit.SECONDS);
-            org.junit.jupiter.api.Assertions.assertTrue(answer.failed(), () -> "answered " + answer.result());
+            if (serverAlpn) {
+                org.junit.jupiter.api.Assertions.assertTrue(answer.failed(), () -> "answered " + answer.result());
+            } else {
+                // a server that selected no protocol is spoken to over HTTP/1.1, as before: Vert.x cannot speak h2
+                // on it, and such a listener may be one Envoy's h2 would reach
+                org.junit.jupiter.api.Assertions.assertEquals("HTTP_1_1", answer.result().toString());
+            }
         } finally {
             m.close();
         }
