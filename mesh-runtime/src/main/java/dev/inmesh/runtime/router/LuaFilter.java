@@ -116,13 +116,14 @@ public final class LuaFilter {
     }
 
     /**
-     * A script of filter {@code filter} ({@code field}: where its config gives it), compiled as {@code chunkName}.
+     * A script of filter {@code filter} ({@code field}: where its config gives it), compiled as {@code chunkName}. Its
+     * chunk is not run here (the xDS parser ran it once, {@link #refusal}): each snapshot compiles its scripts.
      *
-     * @throws IllegalArgumentException when it does not compile, naming the filter, the field and the Lua compiler's
-     *     message: a config built in code gets what the xDS parser would have said of it
+     * @throws IllegalArgumentException when it does not compile or calls a handle method Inmesh does not run, naming
+     *     the filter, the field and why: a config built in code gets what the xDS parser would have said of it
      */
     private static Script script(String source, String chunkName, String filter, String field) {
-        String refusal = refusal(source, chunkName);
+        String refusal = compileRefusal(source, chunkName);
         if (refusal != null) {
             throw new IllegalArgumentException("Lua filter " + filter + ": " + field + " " + refusal);
         }
@@ -166,12 +167,28 @@ public final class LuaFilter {
 
     /**
      * Why Inmesh refuses a script, or null when it takes it: it {@code does not compile: } (the Lua compiler's
-     * message), or it {@code calls NAME(), ...} a handle method of {@link #NOT_RUN}. A chunk that raises an error when
-     * run is not refused (Envoy refuses it): the sandbox lacks libraries Envoy's Lua has ({@code io},
-     * {@code os.getenv}, {@code require} of files), so a chunk that fails here might not in Envoy; its error is logged
-     * when a thread loads it.
+     * message), it {@code calls NAME(), ...} a handle method of {@link #NOT_RUN}, or it {@code fails when loaded: },
+     * the error its chunk raised when run, as Envoy runs a script's chunk when it reads its configuration and refuses
+     * one that fails. Taking such a script would leave its functions undefined: a script that refuses requests would
+     * let them all through. Its chunk runs once here, in a sandbox of its own; the parser and the route tables'
+     * compile ask this, not each snapshot's compile ({@link #compileRefusal}).
      */
     public static String refusal(String source, String chunkName) {
+        String refusal = compileRefusal(source, chunkName);
+        if (refusal != null) {
+            return refusal;
+        }
+        try {
+            new LuaClosure(compiled(source, chunkName), sandbox()).call();
+            return null;
+        } catch (LuaError | StackOverflowError | OutOfMemoryError e) {
+            return "fails when loaded: " + scriptError(e) + " (the sandbox has no io, no require of a file, and of os "
+                    + "only time, clock, date, difftime and getenv)";
+        }
+    }
+
+    /** {@link #refusal} without running the chunk: it does not compile, or it calls a method Inmesh does not run. */
+    private static String compileRefusal(String source, String chunkName) {
         Prototype p;
         try {
             p = compiled(source, chunkName);
@@ -333,7 +350,7 @@ public final class LuaFilter {
 
     /**
      * Globals with the libraries a script may use: base (without file loading), package, string, table, math,
-     * bit32 and coroutine, and of {@code os} only {@code time}, {@code clock}, {@code date} and {@code difftime}:
+     * bit32 and coroutine, and of {@code os} only {@code time}, {@code clock}, {@code date}, {@code difftime} and {@code getenv}:
      * no {@code io}, no {@code luajava}, nothing that reads files or runs programs.
      */
     private static Globals sandbox() {
@@ -348,7 +365,7 @@ public final class LuaFilter {
         g.load(new JseOsLib());
         LuaTable os = new LuaTable();
         LuaValue full = g.get("os");
-        for (String n : List.of("time", "clock", "date", "difftime")) {
+        for (String n : List.of("time", "clock", "date", "difftime", "getenv")) {
             os.set(n, full.get(n));
         }
         g.set("os", os);

@@ -387,7 +387,7 @@ class LuaFilterTest {
     }
 
     @Test
-    void aScriptCallingAMethodInmeshDoesNotRunIsRefused() {
+    void aScriptCallingAMethodInmeshDoesNotRunOrFailingWhenLoadedIsRefused() {
         // an authorizer's httpCall would fail open: refused when read, as a method or a field call
         assertEquals("calls httpCall(), which Inmesh's Lua filter does not run", LuaFilter.refusal("""
                 function envoy_on_request(h)
@@ -408,11 +408,18 @@ class LuaFilterTest {
                   if cfg.trailers then h:headers():add("x-cfg", "1") end
                 end
                 """, "lua"));
-        // a chunk that fails when run is taken (the sandbox lacks libraries Envoy's Lua has): its error is logged
+        // os.getenv is there, as in Envoy's Lua
         assertNull(LuaFilter.refusal("""
                 local host = os.getenv("HOSTNAME")
                 function envoy_on_request(h) end
                 """, "lua"));
+        // as Envoy runs a script's chunk when it reads it: one that fails is refused, since its functions would be
+        // left undefined (a script that refuses requests would let them all through)
+        String loaded = LuaFilter.refusal("""
+                local f = io.open("/etc/hosts")
+                function envoy_on_request(h) h:respond({[":status"] = "403"}, "denied") end
+                """, "lua");
+        assertTrue(loaded.startsWith("fails when loaded: ") && loaded.contains("the sandbox has no io"), loaded);
         var e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
                 () -> LuaFilter.compile(hcm("my-lua", new Lua("function envoy_on_request(h) h:trailers() end",
                         Map.of(), true))));
