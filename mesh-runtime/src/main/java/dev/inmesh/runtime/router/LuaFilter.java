@@ -350,8 +350,8 @@ public final class LuaFilter {
 
     /**
      * Globals with the libraries a script may use: base (without file loading), package, string, table, math,
-     * bit32 and coroutine, and of {@code os} only {@code time}, {@code clock}, {@code date}, {@code difftime} and {@code getenv}:
-     * no {@code io}, no {@code luajava}, nothing that reads files or runs programs.
+     * bit32 and coroutine, and of {@code os} only {@code time}, {@code clock}, {@code date}, {@code difftime} and
+     * {@code getenv}: no {@code io}, no {@code luajava}, nothing that reads files or runs programs.
      */
     private static Globals sandbox() {
         Globals g = new Globals();
