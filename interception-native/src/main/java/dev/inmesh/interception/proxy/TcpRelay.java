@@ -186,9 +186,16 @@ final class TcpRelay {
      * the other side to be flushed too; the idle timeout, if any, bounds how long that waits.
      */
     private void closeFlushed(Channel ch) {
-        if (ch.isActive()) {
+        Side side = ch == downstream ? downSide : upSide;
+        if (ch instanceof DuplexChannel d && d.isOutputShutdown()) {
+            // its output was shut down once what was written to it was flushed (the other side's input ended):
+            // nothing is left to flush, and a write would fail as if the flush had (which would close the other side
+            // at once, dropping what is still to be written to it)
+            side.flushed = true;
+            ch.close();
+        } else if (ch.isActive()) {
             ch.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(f -> {
-                (ch == downstream ? downSide : upSide).flushed = f.isSuccess();
+                side.flushed = f.isSuccess();
                 ch.close();
             });
         } else {
