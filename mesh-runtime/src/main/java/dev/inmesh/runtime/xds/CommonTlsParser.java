@@ -12,7 +12,6 @@ import dev.inmesh.runtime.xds.sds.SdsSecretManager;
 import com.google.protobuf.Internal;
 import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.Message;
-import io.envoyproxy.envoy.config.core.v3.DataSource;
 import io.envoyproxy.envoy.config.core.v3.TransportSocket;
 import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.CertificateValidationContext;
 import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.CommonTlsContext;
@@ -240,8 +239,8 @@ final class CommonTlsParser {
                     throw new FieldError(t.hasCertificateChain() ? "private_key" : "certificate_chain", "required");
                 }
                 return new String[] {
-                    Fields.at("certificate_chain", () -> data(t.getCertificateChain())),
-                    Fields.at("private_key", () -> data(t.getPrivateKey()))};
+                    Fields.at("certificate_chain", () -> CoreParsers.dataSource(t.getCertificateChain())),
+                    Fields.at("private_key", () -> CoreParsers.dataSource(t.getPrivateKey()))};
             });
         } else if (c.getTlsCertificateSdsSecretConfigsCount() == 1
                 && fetched(c.getTlsCertificateSdsSecretConfigs(0))) {
@@ -396,7 +395,7 @@ final class CommonTlsParser {
     static Trust validation(CertificateValidationContext v) {
         Fields.onlyKnown(v, Set.of("trusted_ca", "match_typed_subject_alt_names", "match_subject_alt_names",
                 "system_root_certs"), Set.of("watched_directory"));
-        String ca = v.hasTrustedCa() ? Fields.at("trusted_ca", () -> data(v.getTrustedCa())) : null;
+        String ca = v.hasTrustedCa() ? Fields.at("trusted_ca", () -> CoreParsers.dataSource(v.getTrustedCa())) : null;
         List<SubjectAltNameMatcher> sans = new ArrayList<>();
         if (v.getMatchTypedSubjectAltNamesCount() > 0) {
             // as Envoy: with both, the deprecated field is ignored
@@ -509,10 +508,6 @@ final class CommonTlsParser {
                 + "\"file-root:system\"), and \"default\" and \"ROOTCA\" from a workload identity directory"
                 + (istio ? " (inmesh.identity.dir, --identity-dir), which is not set; istiod's CA can fill it "
                         + "(inmesh.identity.ca.enabled, --identity-ca)" : "");
-    }
-
-    static String data(DataSource d) {
-        return CoreParsers.dataSource(d);
     }
 
     /**

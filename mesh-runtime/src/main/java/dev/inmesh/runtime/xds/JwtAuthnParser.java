@@ -75,7 +75,7 @@ final class JwtAuthnParser {
             throw new FieldError("clear_route_cache", "true is not supported by Inmesh (expected: false, as istiod "
                     + "writes it for sidecars; Inmesh chooses the route before the filter runs)");
         }
-        String jwks = remote != null ? "" : Fields.at("local_jwks", () -> CommonTlsParser.data(p.getLocalJwks()));
+        String jwks = remote != null ? "" : Fields.at("local_jwks", () -> CoreParsers.dataSource(p.getLocalJwks()));
         var headers = Fields.each("from_headers", p.getFromHeadersList(), h -> {
             Fields.onlyKnown(h, Set.of("name", "value_prefix"), Set.of());
             return Fields.record("", () -> new JwtAuthentication.JwtHeader(h.getName(), h.getValuePrefix()));
