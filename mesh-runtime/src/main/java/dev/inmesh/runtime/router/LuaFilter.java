@@ -996,12 +996,8 @@ public final class LuaFilter {
             log("logCritical", System.Logger.Level.ERROR);
             method(handle, "base64Escape", a -> LuaValue.valueOf(Base64.getEncoder().encodeToString(bytes(a, 2))));
             method(handle, "body", a -> running().body(a));
-            for (String n : List.of("bodyChunks", "trailers", "httpCall", "verifySignature",
-                    "importPublicKey")) {
-                method(handle, n, a -> {
-                    throw new LuaError(n + "() is not supported by Inmesh");
-                });
-            }
+            // refused when called by name (refusal); reached another way, a script error
+            unsupported(handle, NOT_RUN);
         }
 
         /**
