@@ -28,6 +28,10 @@ final class Exchange implements dev.inmesh.runtime.accesslog.AccessLogEntry.Sour
     boolean requestSlotHeld;
     Host lastHost;
     Host activeHost;
+    /** The statistics of {@link #statsCluster}, looked up once per cluster name the exchange goes to. */
+    dev.inmesh.runtime.stats.UpstreamStats stats;
+    /** The cluster name {@link #stats} belongs to (the very string, compared by reference), or null. */
+    String statsCluster;
     /** The cluster statistics whose {@code upstream_rq_active} counts the attempt in flight, or null. */
     dev.inmesh.runtime.stats.UpstreamStats activeStats;
     /**

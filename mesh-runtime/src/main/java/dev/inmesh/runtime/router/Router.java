@@ -262,8 +262,17 @@ public final class Router {
         return f == null || clusterName == null || clusterName.isEmpty() ? null : f.apply(clusterName);
     }
 
+    /**
+     * The statistics of the exchange's cluster: the router counts there several times per request, so the lookup by
+     * name is made once per cluster the exchange goes to.
+     */
     private dev.inmesh.runtime.stats.UpstreamStats stats(Exchange ex) {
-        return upstreamStats(ex.clusterName);
+        String name = ex.clusterName;
+        if (name != ex.statsCluster || ex.stats == null) {
+            ex.stats = upstreamStats(name);
+            ex.statsCluster = name;
+        }
+        return ex.stats;
     }
 
     /** The exchange's upstream connection failed to speak HTTP: its cluster's {@code upstream_cx_protocol_error}. */
