@@ -51,6 +51,17 @@ final class Http1Requests {
         return HttpMethod.CONNECT.equals(req.method()) || upgradeType(req) != null;
     }
 
+    /**
+     * Whether the connection stays open after this request's answer, as Envoy's connection manager reads a request
+     * ({@code HeaderUtility::shouldCloseConnection}): not when {@code Connection} lists {@code close} (in HTTP/1.0,
+     * unless it lists {@code keep-alive}), nor when {@code Proxy-Connection} lists {@code close}, a header no standard
+     * has that Envoy honours as its first parser did.
+     */
+    static boolean keepAlive(HttpRequest req) {
+        return io.netty.handler.codec.http.HttpUtil.isKeepAlive(req)
+                && !req.headers().containsValue("proxy-connection", "close", true);
+    }
+
     /** A Netty request head, rewritten in place. */
     private record NettyHead(HttpRequest req, boolean tls) implements Http1Admission.Head {
         @Override

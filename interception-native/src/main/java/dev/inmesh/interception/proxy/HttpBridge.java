@@ -1620,7 +1620,7 @@ final class HttpBridge {
         }
 
         private void forward(ChannelHandlerContext ctx, HttpRequest req) {
-            boolean keepAlive = http2 || HttpUtil.isKeepAlive(req);
+            boolean keepAlive = http2 || Http1Requests.keepAlive(req);
             // answered in the request's version, HTTP/1.0 or 1.1 (a higher 1.x is read as 1.1, RFC 9110 2.5)
             HttpVersion version = req.protocolVersion().minorVersion() == 0 ? HttpVersion.HTTP_1_0
                     : HttpVersion.HTTP_1_1;
@@ -2198,7 +2198,7 @@ final class HttpBridge {
             // an upgrade or a CONNECT (whose stream Envoy's codec never sees end, and whose refusal Envoy's connection
             // manager follows with a close, so that no request smuggled in what would have been its payload is read),
             // it closes
-            boolean keepAlive = !codec && req instanceof FullHttpRequest && (http2 || HttpUtil.isKeepAlive(req)
+            boolean keepAlive = !codec && req instanceof FullHttpRequest && (http2 || Http1Requests.keepAlive(req)
                     && !Http1Requests.upgradeOrConnect(req) && !framesABody(req));
             if (!http2) {
                 busy = true;

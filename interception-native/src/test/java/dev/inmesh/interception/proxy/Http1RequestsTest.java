@@ -239,6 +239,12 @@ class Http1RequestsTest {
             assertTrue(ok.startsWith("HTTP/1.1 200 OK"), ok);
             // the connection manager's server header, Envoy's default
             assertTrue(ok.toLowerCase(java.util.Locale.ROOT).contains("\r\nserver: envoy\r\n"), ok);
+            // Proxy-Connection: close ends the connection as Connection: close does (Envoy's shouldCloseConnection):
+            // answered with connection: close, the request pipelined behind it unserved
+            String proxyClose = exchange(plain, "GET /a HTTP/1.1\r\nhost: svc\r\nproxy-connection: close\r\n\r\n"
+                    + "GET /a HTTP/1.1\r\nhost: svc\r\nconnection: close\r\n\r\n");
+            assertTrue(proxyClose.startsWith("HTTP/1.1 200 OK") && proxyClose.indexOf("HTTP/1.1 ", 1) < 0
+                    && proxyClose.toLowerCase(java.util.Locale.ROOT).contains("\r\nconnection: close\r\n"), proxyClose);
             String upgrade = exchange(plain, "GET /a HTTP/1.0\r\nhost: svc\r\n\r\n");
             assertTrue(upgrade.startsWith("HTTP/1.1 426 "), upgrade);
             assertTrue(upgrade.toLowerCase(java.util.Locale.ROOT).contains("\r\nserver: envoy\r\n"), upgrade);

@@ -259,6 +259,11 @@ public final class Http1ResponseFraming extends ChannelDuplexHandler {
             if (refusal != null) {
                 refused = true;
                 r.setDecoderResult(DecoderResult.failure(new IllegalArgumentException(refusal)));
+            } else if (!upgraded && endsConnection(r.headers())) {
+                // Vert.x's pool ends the connection on a Connection header whose whole value is close: a list with
+                // close in it (Connection: Upgrade, close) or a Proxy-Connection: close is said to it that way, or it
+                // would hand the connection the server is closing to the next request
+                r.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
             }
         }
         if (!keepTrailers && msg instanceof LastHttpContent last && !last.trailingHeaders().isEmpty()) {
@@ -278,6 +283,16 @@ public final class Http1ResponseFraming extends ChannelDuplexHandler {
             ctx.channel().close();
         }
         ctx.fireChannelRead(msg);
+    }
+
+    /**
+     * Whether an answer ends its connection by its headers, as Envoy reads them ({@code shouldCloseConnection}):
+     * {@code Connection} or {@code Proxy-Connection} lists {@code close}. (An HTTP/1.0 answer without keep-alive ends
+     * it too; Vert.x knows that one.)
+     */
+    static boolean endsConnection(HttpHeaders headers) {
+        return headers.containsValue(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE, true)
+                || headers.containsValue(HttpHeaderNames.PROXY_CONNECTION, HttpHeaderValues.CLOSE, true);
     }
 
     /**

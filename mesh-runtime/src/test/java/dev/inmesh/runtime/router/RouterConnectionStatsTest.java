@@ -185,6 +185,31 @@ class RouterConnectionStatsTest {
         assertEquals(2.0, reg.get("envoy_cluster_upstream_cx_close_notify").tag("cluster_name", "c").gauge().value());
     }
 
+    /**
+     * An answer whose {@code Connection} lists {@code close} among other tokens, or with {@code Proxy-Connection:
+     * close}, ends its connection as Envoy reads it ({@code shouldCloseConnection}): the next request goes on a new
+     * connection, not on the one the server is closing (which answered it 503 UC before), and each counts in
+     * {@code upstream_cx_close_notify}.
+     */
+    @Test
+    void anAnswerListingCloseInItsConnectionHeaderOrWithProxyConnectionCloseEndsItsConnection() throws Exception {
+        for (String closing : new String[] {"Upgrade: h2c\r\nConnection: Upgrade, close", "Proxy-Connection: close"}) {
+            try (RawHttp1Upstream upstream = new RawHttp1Upstream(
+                    "HTTP/1.1 200 OK\r\n" + closing + "\r\ncontent-length: 2\r\n\r\nok")) {
+                PrometheusMeterRegistry reg = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+                Router router = rig.router();
+                router.upstreamStats(MeshMetrics.create(reg, WorkloadInfo.UNKNOWN)::upstream);
+                var clusters = rig.clusters(RouterRig.cluster("c", upstream.port()));
+                for (int i = 0; i < 2; i++) {
+                    assertEquals(200, rig.call(router, get("/" + i), routeToC(""), clusters).status(), closing);
+                }
+                assertEquals(2, upstream.requests().size(), closing);
+                assertEquals(2.0, reg.get("envoy_cluster_upstream_cx_close_notify").tag("cluster_name", "c").gauge()
+                        .value(), closing);
+            }
+        }
+    }
+
     /** Cluster c's statistics in {@code reg}, by Envoy's name, once {@code upstream_cx_destroy} reached {@code n}. */
     private static java.util.function.ToDoubleFunction<String> afterDestroyed(PrometheusMeterRegistry reg, int n)
             throws InterruptedException {
