@@ -141,6 +141,25 @@ class RouterConnectionStatsTest {
     }
 
     /**
+     * {@code idle_timeout} counts from the end of the connection's last request: requests closer together than it keep
+     * one connection open however long they go on (its timer, pending across them, waits the rest when it is due),
+     * and it closes once they stop.
+     */
+    @Test
+    void requestsCloserTogetherThanTheIdleTimeoutKeepTheirConnectionAndItClosesOnceTheyStop() throws Exception {
+        PrometheusMeterRegistry reg = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        Router router = rig.router();
+        var clusters = portsCluster(reg, router, false, new CommonHttpProtocolOptions(Duration.ofMillis(400), null, 0));
+        List<String> ports = new ArrayList<>();
+        for (int i = 0; i < 8; i++) { // about 1.2 s in all, three times the idle timeout
+            ports.add(body(router, "/", clusters).split(" ")[0]);
+            Thread.sleep(150);
+        }
+        assertEquals(1, ports.stream().distinct().count(), ports.toString());
+        assertEquals(1.0, counted(reg, "upstream_cx_idle_timeout", 1));
+    }
+
+    /**
      * {@code max_requests_per_connection} over HTTP/1.1, as Envoy's HTTP/1 pool: the last request goes as it is (no
      * {@code connection: close} is added), and the connection drains and closes after its answer.
      */
