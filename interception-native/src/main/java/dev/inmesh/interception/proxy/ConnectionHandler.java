@@ -234,21 +234,10 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
         OriginalSource original = OriginalSource.of(l, destination.getPort(), source);
         ch.attr(OriginalSource.KEY).set(original != null || target == accepting ? original
                 : OriginalSource.of(accepting.listener(), destination.getPort(), source));
-        // as Envoy, the connection counts for the listener that takes it (after an original_dst hand-off)
+        // as Envoy, the connection counts for the listener that takes it (after an original_dst hand-off), once a
+        // filter chain of it takes the connection (proceed)
         listenerStats = runtime.stats(l);
-        if (listenerStats != null) {
-            listenerStats.connectionOpened();
-            long opened = System.nanoTime();
-            ch.closeFuture().addListener(f -> listenerStats.connectionClosed((System.nanoTime() - opened) / 1_000_000));
-        }
-        listenerLogs = snapshot.accessLogs(l);
-        if (!listenerLogs.isEmpty()) {
-            // as Envoy's: the listener's own access_log gets every connection it accepted, once, when it closes
-            DownstreamBytes bytes = new DownstreamBytes();
-            downstreamBytes = bytes;
-            ch.pipeline().addFirst(LISTENER_BYTES, bytes);
-            ch.closeFuture().addListener(f -> logListener(bytes));
-        }
+        logListenerOnClose(ch, l, true);
         detector = ListenerDispatch.detector(l, destination.getPort());
         if (!detector.enabled() || !inspect) {
             proceed(ctx, ProtocolDetector.Detection.RAW);
@@ -466,8 +455,30 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
         ctx.close();
     }
 
+    /**
+     * From now on, the listener's own access_log gets the connection, once, when it closes: as Envoy's, every
+     * connection the listener accepted, whatever took it (a filter chain, none, or none yet: the listener filters
+     * timed out or refused it); with its bytes counted from here when {@code counted}.
+     */
+    private void logListenerOnClose(Channel ch, Listener l, boolean counted) {
+        listenerLogs = snapshot.accessLogs(l);
+        if (!listenerLogs.isEmpty()) {
+            DownstreamBytes bytes = new DownstreamBytes();
+            if (counted) {
+                downstreamBytes = bytes;
+                ch.pipeline().addFirst(LISTENER_BYTES, bytes);
+            }
+            ch.closeFuture().addListener(f -> logListener(bytes));
+        }
+    }
+
     /** Closes the connection while its listener filters still read it: no filter chain takes it. */
     private void closeUndecided(ChannelHandlerContext ctx) {
+        if (proxyProtocol != null && headerListener != null && listenerLogs.isEmpty()) {
+            // refused or timed out while its PROXY header was awaited, before any listener took it: the line of the
+            // listener whose filter read it (no bytes count: the filter only peeked at them)
+            logListenerOnClose(ctx.channel(), headerListener, false);
+        }
         decide();
         release();
         ctx.close();
@@ -524,6 +535,14 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
             release();
             ctx.close();
             return;
+        }
+        if (listenerStats != null) {
+            // as Envoy's (the active connection made once the chain is found): a connection no chain took, or that
+            // the listener filters closed, counted only there (no_filter_chain_match, downstream_pre_cx_timeout)
+            listenerStats.connectionOpened();
+            long opened = System.nanoTime();
+            ctx.channel().closeFuture().addListener(f -> listenerStats.connectionClosed(
+                    (System.nanoTime() - opened) / 1_000_000));
         }
         // the connection drains with its chain: when a configuration drops or changes the chain or its listener
         drain = runtime.drains.of(target.listener(), chain);

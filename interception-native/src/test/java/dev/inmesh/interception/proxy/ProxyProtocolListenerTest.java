@@ -17,6 +17,7 @@ import java.io.IOException;
 import java.net.Socket;
 import java.net.SocketException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -229,6 +230,36 @@ class ProxyProtocolListenerTest {
         assertEquals(1, stats("").count(1, "error"));
         assertEquals(1, stats("").legacyErrors());
         assertTrue(proxy.requests.isEmpty(), "no request reached the router: " + proxy.requests);
+    }
+
+    /**
+     * As Envoy's (a socket that never became a connection still gets its line): a connection the PROXY header
+     * refused, and one whose header did not come in time, are each written to the listener's own access log when
+     * they close, with the connection's own addresses and no bytes.
+     */
+    @Test
+    void aConnectionClosedForItsHeaderIsWrittenToTheListenersAccessLog() throws Exception {
+        Path log = dir.resolve("listener.log");
+        int port = start("", "", "", "", "access_log:\n    - name: envoy.access_loggers.file\n      typed_config: "
+                + "{\"@type\": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog, path: " + log
+                + ", log_format: {text_format_source: {inline_string: \"LA %DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT% "
+                + "%BYTES_RECEIVED%\\n\"}}}\n    ");
+        assertEquals("", exchange(port, ascii("PROXY TCP4 203.0.113.7 198.51.100.1 51234\r\n"))); // malformed
+        try (Socket s = new Socket("127.0.0.1", port)) { // unfinished: the 1 s timeout closes it
+            s.setSoTimeout(10_000);
+            s.getOutputStream().write(ascii("PROXY TCP4 "));
+            try {
+                s.getInputStream().readAllBytes();
+            } catch (SocketException reset) {
+                // closed
+            }
+        }
+        List<String> lines = List.of();
+        for (int i = 0; i < 250 && lines.size() < 2; i++) {
+            Thread.sleep(20);
+            lines = Files.exists(log) ? Files.readAllLines(log) : List.of();
+        }
+        assertEquals(List.of("LA 127.0.0.1 0", "LA 127.0.0.1 0"), lines);
     }
 
     @Test
