@@ -443,6 +443,7 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
     @Override
     public void channelInactive(ChannelHandlerContext ctx) {
         if (!decided) {
+            logUndecided(ctx);
             decide();
             release();
         }
@@ -472,13 +473,19 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
         }
     }
 
-    /** Closes the connection while its listener filters still read it: no filter chain takes it. */
-    private void closeUndecided(ChannelHandlerContext ctx) {
+    /**
+     * A connection closing while its PROXY header was awaited (refused, timed out, or gone), before any listener took
+     * it: the line of the listener whose filter read it, with no bytes (the filter only peeked at them).
+     */
+    private void logUndecided(ChannelHandlerContext ctx) {
         if (proxyProtocol != null && headerListener != null && listenerLogs.isEmpty()) {
-            // refused or timed out while its PROXY header was awaited, before any listener took it: the line of the
-            // listener whose filter read it (no bytes count: the filter only peeked at them)
             logListenerOnClose(ctx.channel(), headerListener, false);
         }
+    }
+
+    /** Closes the connection while its listener filters still read it: no filter chain takes it. */
+    private void closeUndecided(ChannelHandlerContext ctx) {
+        logUndecided(ctx);
         decide();
         release();
         ctx.close();

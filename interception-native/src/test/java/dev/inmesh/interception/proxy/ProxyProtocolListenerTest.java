@@ -234,7 +234,7 @@ class ProxyProtocolListenerTest {
 
     /**
      * As Envoy's (a socket that never became a connection still gets its line): a connection the PROXY header
-     * refused, and one whose header did not come in time, are each written to the listener's own access log when
+     * refused, one whose header did not come in time, and one its client reset while it was awaited, are each written to the listener's own access log when
      * they close, with the connection's own addresses and no bytes.
      */
     @Test
@@ -254,12 +254,18 @@ class ProxyProtocolListenerTest {
                 // closed
             }
         }
+        try (Socket s = new Socket("127.0.0.1", port)) { // reset by the client while its header is awaited
+            s.getOutputStream().write(ascii("PROXY TCP4 "));
+            s.getOutputStream().flush();
+            Thread.sleep(100);
+            s.setSoLinger(true, 0);
+        }
         List<String> lines = List.of();
-        for (int i = 0; i < 250 && lines.size() < 2; i++) {
+        for (int i = 0; i < 250 && lines.size() < 3; i++) {
             Thread.sleep(20);
             lines = Files.exists(log) ? Files.readAllLines(log) : List.of();
         }
-        assertEquals(List.of("LA 127.0.0.1 0", "LA 127.0.0.1 0"), lines);
+        assertEquals(List.of("LA 127.0.0.1 0", "LA 127.0.0.1 0", "LA 127.0.0.1 0"), lines);
     }
 
     @Test

@@ -110,6 +110,7 @@ final class IdleTimer {
      * only.
      */
     private static final class Queue implements Runnable {
+        private static final int WALK = 32;
         private final EventLoop loop;
         private final long nanos;
         private IdleTimer first;
@@ -150,10 +151,19 @@ final class IdleTimer {
             }
         }
 
-        /** Puts a timer back in its place by {@code at}, which is not before the first's (walked from the end). */
+        /**
+         * Puts a timer back in its place by {@code at}, walked from the end: past at most {@link #WALK} timers, else
+         * at the end, as if put in when the last one was (so many timers put in since its activity that finding its
+         * place would cost more than a timer's worth; it fires that much later, at most its duration).
+         */
         private void insert(IdleTimer t, long at) {
             IdleTimer prev = last;
-            while (prev != null && prev.queuedNanos - at > 0) {
+            for (int walked = 0; prev != null && prev.queuedNanos - at > 0; walked++) {
+                if (walked == WALK) {
+                    prev = last;
+                    at = last.queuedNanos;
+                    break;
+                }
                 prev = prev.before;
             }
             t.queue = this;

@@ -121,8 +121,12 @@ final class ConnectionTimers {
             idle = null;
             // a request given the connection just now, whose start is on its way, keeps it open; one under way arms
             // the timer again when it is over
-            if (requests > 0 || draining
-                    || ((HttpClientConnectionInternal) connection).activeStreams() > 0) {
+            if (requests > 0 || draining) {
+                return;
+            }
+            if (((HttpClientConnectionInternal) connection).activeStreams() > 0) {
+                // a stream whose exchange is over but not yet its stream (a reset on its way): the wait again
+                idle = channel.eventLoop().schedule(this::idleReached, idleMillis, TimeUnit.MILLISECONDS);
                 return;
             }
             long idleFor = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - idleSince);
@@ -139,7 +143,8 @@ final class ConnectionTimers {
             }
         } else {
             synchronized (this) {
-                draining = false; // a request came: it arms the timer again when it is over
+                draining = false; // a request came: it arms the timer again when it is over (or came and went)
+                armIdle();
             }
         }
     }
