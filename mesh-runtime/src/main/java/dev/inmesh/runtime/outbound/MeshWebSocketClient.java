@@ -235,7 +235,7 @@ public final class MeshWebSocketClient implements WebSocketClient {
                 .setURI(relay.path()).setSsl(tls != null)
                 .setVersion(o.getVersion()).setSubProtocols(o.getSubProtocols())
                 .setTimeout(meshTimeout ? meshMillis : o.getTimeout())
-                .setConnectTimeout(relay.cluster().config().connectTimeout().toMillis());
+                .setConnectTimeout(ConnectFailure.timeoutMillis(relay.cluster().config().connectTimeout()));
         long handshakeTimeout = to.getTimeout();
         // Vert.x ends a handshake at its timeout by closing the connection: a failure at or past it is the timeout's
         long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(Math.max(0, handshakeTimeout));

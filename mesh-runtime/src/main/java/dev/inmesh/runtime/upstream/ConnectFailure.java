@@ -28,6 +28,15 @@ public record ConnectFailure(String resetReason, String transportFailureReason) 
             "Network is unreachable", "Host is down", "Connection reset by peer", "Connection timed out",
             "Cannot assign requested address", "Permission denied", "Protocol not available");
 
+    /**
+     * A connect timeout in the whole milliseconds Netty and Vert.x take: at least 1, as 0 would be no timeout at all
+     * where Envoy's connect timer of 0 ms (a sub-millisecond {@code connect_timeout}) fires at once; at most
+     * {@code Integer.MAX_VALUE}.
+     */
+    public static int timeoutMillis(java.time.Duration timeout) {
+        return (int) Math.max(1, Math.min(Integer.MAX_VALUE, timeout.toMillis()));
+    }
+
     /** A failure with neither a known cause nor a transport reason: Envoy's plain {@code connection failure}. */
     public static final ConnectFailure UNKNOWN = new ConnectFailure("connection failure", null);
 

@@ -151,18 +151,13 @@ final class HealthChecker {
     /** The options of the checks' HTTP client: HTTP/2 (prior knowledge) or HTTP/1.1, no idle timeout by default. */
     HttpClientOptions clientOptions(boolean http2) {
         HttpClientOptions options = new HttpClientOptions()
-                .setConnectTimeout(connectTimeoutMillis())
+                .setConnectTimeout(ConnectFailure.timeoutMillis(config.timeout()))
                 .setKeepAlive(config.reuseConnection()).setKeepAliveTimeout(idleTimeoutSeconds)
                 .setHttp2KeepAliveTimeout(idleTimeoutSeconds);
         if (http2) {
             options.setProtocolVersion(HttpVersion.HTTP_2).setHttp2ClearTextUpgrade(false);
         }
         return options;
-    }
-
-    /** A check's connect timeout: its {@code timeout}, at least 1 ms (0 would be none to Netty). */
-    private int connectTimeoutMillis() {
-        return (int) Math.max(1, Math.min(Integer.MAX_VALUE, config.timeout().toMillis()));
     }
 
     /**
@@ -500,7 +495,7 @@ final class HealthChecker {
         private void tcp(long id, HealthCheck.Tcp t) {
             if (netClient == null) {
                 netClient = env.vertx().createNetClient(new NetClientOptions()
-                        .setConnectTimeout(connectTimeoutMillis()));
+                        .setConnectTimeout(ConnectFailure.timeoutMillis(config.timeout())));
             }
             if (t.receive().isEmpty()) {
                 netClient.connect(port(), host.address().address()).onComplete(ar -> {

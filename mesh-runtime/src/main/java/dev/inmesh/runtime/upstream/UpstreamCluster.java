@@ -477,7 +477,7 @@ public final class UpstreamCluster {
             CircuitBreakers.Thresholds t = defaultBreakers.thresholds();
             int maxConnections = (int) Math.min(Integer.MAX_VALUE, Math.max(1, t.maxConnections()));
             int maxPending = t.maxPendingRequests() >= Integer.MAX_VALUE ? -1 : (int) t.maxPendingRequests();
-            long connectTimeout = c.connectTimeout().toMillis();
+            long connectTimeout = ConnectFailure.timeoutMillis(c.connectTimeout());
             CommonHttpProtocolOptions lifetimes = c.commonHttpProtocolOptions();
             long idleMillis = lifetimes.idleTimeout().toMillis();
             long maxLifetime = lifetimes.maxConnectionDuration().toMillis();

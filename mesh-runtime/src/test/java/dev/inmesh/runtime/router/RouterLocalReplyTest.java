@@ -145,6 +145,20 @@ class RouterLocalReplyTest {
 
     @Test
     void aConnectTheClustersConnectTimeoutEndsAnswers503UfConnectionTimeoutAndCountsIt() throws Exception {
+        connectTimesOut(Duration.ofMillis(300));
+    }
+
+    @Test
+    void aSubMillisecondConnectTimeoutStillEndsTheConnectRatherThanTurningTheTimeoutOff() throws Exception {
+        // 0.5 ms is 0 whole milliseconds, which Netty would read as no connect timeout at all: the request would
+        // wait for the route's timeout (504) rather than fail at once, as Envoy's, whose timer of 0 ms fires at once
+        long started = System.nanoTime();
+        connectTimesOut(Duration.ofNanos(500_000));
+        assertTrue(System.nanoTime() - started < 2_000_000_000L, "ended by the connect timeout, not the route's");
+    }
+
+    /** A request to a host whose connect never ends, with the cluster's {@code connectTimeout}: 503 UF, counted. */
+    private void connectTimesOut(Duration connectTimeout) throws Exception {
         // a loopback listener that never accepts, its accept queue filled: Linux drops further SYNs, so a connect
         // to it waits until the cluster's connect_timeout ends it
         try (java.net.ServerSocket full = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
@@ -160,8 +174,8 @@ class RouterLocalReplyTest {
                 router.upstreamStats(dev.inmesh.runtime.stats.MeshMetrics.create(registry,
                         dev.inmesh.runtime.stats.WorkloadInfo.UNKNOWN)::upstream);
                 Cluster c = Cluster.builder("c", DiscoveryType.STATIC).lbPolicy(LbPolicy.ROUND_ROBIN)
-                        .connectTimeout(Duration.ofMillis(300)).loadAssignment(hosts("c", full.getLocalPort())).build();
-                var r = rig.call(router, get("/x"), routeToC(""), rig.clusters(c));
+                        .connectTimeout(connectTimeout).loadAssignment(hosts("c", full.getLocalPort())).build();
+                var r = rig.call(router, get("/x"), routeToC("timeout: 3s"), rig.clusters(c));
                 assertEquals(503, r.status());
                 assertEquals("upstream connect error or disconnect/reset before headers. reset reason: connection "
                         + "timeout", r.body());
