@@ -935,9 +935,19 @@ class ClusterParserTest {
     }
 
     @Test
-    void aStrictDnsClusterNeedsHosts() throws Exception {
-        assertEquals("Cluster \"x\": load_assignment: null (expected: hosts for a STRICT_DNS cluster)",
-                error("{\"name\": \"x\", \"type\": \"STRICT_DNS\"}"));
+    void aStrictDnsClusterWithoutALoadAssignmentIsAnEmptyOneWhereALogicalDnsClusterNeedsItsOneEndpoint()
+            throws Exception {
+        // as Envoy, which initializes a DNS cluster without endpoints at once, empty
+        Cluster none = PARSER.parse(proto("{\"name\": \"x\", \"type\": \"STRICT_DNS\"}"));
+        Cluster empty = PARSER.parse(proto("""
+                {"name": "x", "type": "STRICT_DNS", "load_assignment": {"cluster_name": "x"}}"""));
+        assertEquals(empty.loadAssignment(), none.loadAssignment());
+        assertTrue(none.loadAssignment().endpoints().isEmpty());
+        assertEquals("Cluster \"x\": load_assignment: null (expected: hosts for a LOGICAL_DNS cluster)",
+                error("{\"name\": \"x\", \"type\": \"LOGICAL_DNS\"}"));
+        assertEquals("Cluster \"x\": load_assignment: 0 endpoints in 0 localities (expected: a single locality with "
+                + "a single endpoint for a LOGICAL_DNS cluster)", error("""
+                {"name": "x", "type": "LOGICAL_DNS", "load_assignment": {"cluster_name": "x"}}"""));
     }
 
     @Test

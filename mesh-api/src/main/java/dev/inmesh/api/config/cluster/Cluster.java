@@ -23,7 +23,8 @@ import java.util.List;
  * @param commonLbConfig panic threshold and locality weighting
  * @param upstreamBindAddress the source address for upstream connections, or null
  * @param loadAssignment the inline hosts of a STATIC, STRICT_DNS or LOGICAL_DNS cluster, or null (a STATIC cluster without
- *     hosts, such as Istio's BlackHoleCluster, is valid and has no upstream)
+ *     hosts, such as Istio's BlackHoleCluster, is valid and has no upstream; a STRICT_DNS cluster's null is an empty
+ *     assignment, as Envoy initializes a DNS cluster without endpoints at once, empty)
  * @param dnsRefreshRate how often a STRICT_DNS or LOGICAL_DNS cluster re-resolves (Envoy's default 5 s)
  * @param dnsLookupFamily which addresses a DNS cluster takes from a name (Envoy's default AUTO)
  * @param cleanupInterval how often an ORIGINAL_DST cluster sweeps its hosts: one not picked since the last sweep, with
@@ -135,11 +136,13 @@ public record Cluster(
                         : "not CLUSTER_PROVIDED for a " + type + " cluster");
         Checks.check(matches(lbPolicy, lbConfig), "lb_config", lbConfig.getClass().getSimpleName(),
                 "settings for " + lbPolicy);
-        // Envoy accepts a STATIC cluster without hosts (Istio's BlackHoleCluster); the DNS types need names to resolve.
-        if (type.resolvesNames()) {
-            Checks.check(loadAssignment != null, "load_assignment", "null", "hosts for a " + type + " cluster");
+        // Envoy accepts a STATIC cluster without hosts (Istio's BlackHoleCluster), and a STRICT_DNS one, which it
+        // initializes at once, empty; a LOGICAL_DNS cluster needs the one name it resolves
+        if (type == DiscoveryType.STRICT_DNS && loadAssignment == null) {
+            loadAssignment = ClusterLoadAssignment.empty(name);
         }
         if (type == DiscoveryType.LOGICAL_DNS) {
+            Checks.check(loadAssignment != null, "load_assignment", "null", "hosts for a " + type + " cluster");
             // as Envoy: one locality with one endpoint, the one name the cluster's host comes from
             Checks.check(loadAssignment.endpoints().size() == 1
                     && loadAssignment.endpoints().get(0).lbEndpoints().size() == 1, "load_assignment",
