@@ -157,6 +157,10 @@ public final class ClusterParser
                     Fields.onlyKnown(e, Set.of("address"), Set.of());
                     return Fields.at("address", () -> socketAddress(e.getAddress()));
                 }));
+        if (type == DiscoveryType.ORIGINAL_DST && c.hasLoadAssignment()) {
+            // as Envoy's OriginalDstCluster: its hosts are the connections' original destinations, none configured
+            throw new FieldError("load_assignment", "ORIGINAL_DST clusters must have no load assignment configured");
+        }
         ClusterLoadAssignment inline = c.hasLoadAssignment() ? Fields.at("load_assignment",
                 () -> ClusterLoadAssignmentParser.parse(c.getLoadAssignment(), c.getName(),
                         type == DiscoveryType.STATIC)) : null;

@@ -951,6 +951,21 @@ class ClusterParserTest {
     }
 
     @Test
+    void anOriginalDstClusterWithALoadAssignmentIsRejectedAsEnvoyRejectsIt() throws Exception {
+        String cluster = """
+                {"name": "x", "type": "ORIGINAL_DST", "lb_policy": "CLUSTER_PROVIDED"%s}""";
+        assertEquals(dev.inmesh.api.config.cluster.DiscoveryType.ORIGINAL_DST,
+                PARSER.parse(proto(cluster.formatted(""))).type());
+        String endpoints = """
+                , "load_assignment": {"cluster_name": "x", "endpoints": [{"lb_endpoints": [{"endpoint": {"address":
+                  {"socket_address": {"address": "127.0.0.1", "port_value": 8000}}}}]}]}""";
+        assertEquals("Cluster \"x\": load_assignment: ORIGINAL_DST clusters must have no load assignment configured",
+                error(cluster.formatted(endpoints)));
+        assertEquals("Cluster \"x\": load_assignment: ORIGINAL_DST clusters must have no load assignment configured",
+                error(cluster.formatted(", \"load_assignment\": {\"cluster_name\": \"x\"}")));
+    }
+
+    @Test
     void readsALogicalDnsClusterAsIstioWritesItForADnsRoundRobinServiceEntry() throws Exception {
         Cluster c = PARSER.parse(proto("""
                 {"name": "outbound|443||api.example.com", "type": "LOGICAL_DNS", "connectTimeout": "10s",
