@@ -591,11 +591,18 @@ public final class ClusterParser
         return Fields.at("source_address", () -> socketAddress(b.getSourceAddress()));
     }
 
-    /** A source address to bind: its address and port. */
+    /**
+     * A source address to bind: its address. A source port other than 0 (any), which Envoy binds, is refused by name:
+     * the upstream connections bind only the address.
+     */
     private static SocketAddress socketAddress(io.envoyproxy.envoy.config.core.v3.SocketAddress s) {
         Fields.onlyKnown(s, Set.of("address", "port_value", "protocol"), Set.of("ipv4_compat"));
         CoreParsers.checkIp(s.getAddress(), "address", null); // a name: "malformed IP address", as Envoy
-        return new SocketAddress(s.getAddress(), s.getPortValue());
+        if (s.getPortValue() != 0) {
+            throw new FieldError("port_value", s.getPortValue() + " is not supported by Inmesh (expected: 0, any "
+                    + "port: the upstream connections do not bind a source port)");
+        }
+        return new SocketAddress(s.getAddress(), 0);
     }
 
     /**

@@ -966,6 +966,22 @@ class ClusterParserTest {
     }
 
     @Test
+    void aSourceAddressWithAPortIsRefusedWhereAnyPortLoads() throws Exception {
+        String cluster = """
+                {"name": "x", "type": "STATIC", "upstream_bind_config": {"source_address": {"address": "127.0.0.6",
+                 "port_value": %d}%s}}""";
+        assertEquals(new SocketAddress("127.0.0.6", 0),
+                PARSER.parse(proto(cluster.formatted(0, ""))).upstreamBindAddress());
+        assertEquals("Cluster \"x\": upstream_bind_config.source_address.port_value: 40000 is not supported by "
+                + "Inmesh (expected: 0, any port: the upstream connections do not bind a source port)",
+                error(cluster.formatted(40000, "")));
+        assertEquals("Cluster \"x\": upstream_bind_config.extra_source_addresses[0].address.port_value: 40001 is not "
+                + "supported by Inmesh (expected: 0, any port: the upstream connections do not bind a source port)",
+                error(cluster.formatted(0, ", \"extra_source_addresses\": [{\"address\": {\"address\": \"::6\", "
+                        + "\"port_value\": 40001}}]")));
+    }
+
+    @Test
     void readsALogicalDnsClusterAsIstioWritesItForADnsRoundRobinServiceEntry() throws Exception {
         Cluster c = PARSER.parse(proto("""
                 {"name": "outbound|443||api.example.com", "type": "LOGICAL_DNS", "connectTimeout": "10s",
