@@ -47,7 +47,11 @@ import java.util.Set;
  * The {@code http2_protocol_options} (the deprecated cluster field, or those of the typed
  * {@code HttpProtocolOptions}' {@code explicit_http_config} or {@code use_downstream_protocol_config}, which replace
  * it) are read by {@link CoreParsers#http2ProtocolOptions}: the streams per connection, the windows and the header
- * table are applied to the hosts' HTTP/2 connections. The typed options' {@code auto_config} is rejected by name.
+ * table are applied to the hosts' HTTP/2 connections. The typed options' {@code auto_config} is rejected by name;
+ * so are typed options that choose no protocol (no {@code explicit_http_config} nor
+ * {@code use_downstream_protocol_config}, or an {@code explicit_http_config} of neither protocol), as Envoy's required
+ * oneofs reject them. An ORIGINAL_DST cluster's {@code load_assignment} is rejected, as Envoy's; so is an
+ * {@code upstream_bind_config} source address with a port other than 0, which Envoy would bind.
  * The {@code alt_stat_name} is the cluster's observability name ({@link Cluster#observabilityName()}).
  * The {@code load_balancing_policy} is read by {@link LbPolicyParser}, the {@code health_checks} by
  * {@link HealthCheckParser}.
@@ -786,6 +790,11 @@ public final class ClusterParser
                     upstreamHttp1(explicit.getHttpProtocolOptions());
                     return null;
                 });
+                if (!explicit.hasHttpProtocolOptions() && !explicit.hasHttp2ProtocolOptions()) {
+                    // Envoy's protocol_config oneof is required
+                    throw new FieldError("", "no protocol set (expected: http_protocol_options or "
+                            + "http2_protocol_options, as Envoy requires one)");
+                }
                 return explicit.hasHttp2ProtocolOptions() ? UpstreamProtocol.HTTP2 : UpstreamProtocol.HTTP1;
             });
         }
@@ -803,6 +812,8 @@ public final class ClusterParser
             // only tune each protocol
             return UpstreamProtocol.DOWNSTREAM;
         }
-        return UpstreamProtocol.HTTP1;
+        // Envoy's upstream_protocol_options oneof is required (auto_config is refused by name before)
+        throw new FieldError("upstream_protocol_options", "none set (expected: explicit_http_config or "
+                + "use_downstream_protocol_config, as Envoy requires one)");
     }
 }

@@ -259,7 +259,8 @@ class ClusterParserTest {
                     {"name": "c", "type": "EDS", "eds_cluster_config": {"eds_config": {"ads": {}}},
                      "typed_extension_protocol_options": {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
                        "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-                       "common_http_protocol_options": {"%s": %s}}}}
+                       "common_http_protocol_options": {"%s": %s},
+                       "explicit_http_config": {"http_protocol_options": {}}}}}
                     """.formatted(f[0], f[1]))));
             assertTrue(e.getMessage().contains("common_http_protocol_options." + f[0]), e.getMessage());
         }
@@ -979,6 +980,27 @@ class ClusterParserTest {
                 + "supported by Inmesh (expected: 0, any port: the upstream connections do not bind a source port)",
                 error(cluster.formatted(0, ", \"extra_source_addresses\": [{\"address\": {\"address\": \"::6\", "
                         + "\"port_value\": 40001}}]")));
+    }
+
+    @Test
+    void typedHttpProtocolOptionsMustChooseTheUpstreamProtocol() throws Exception {
+        // as Envoy's proto: upstream_protocol_options and explicit_http_config's protocol_config are required oneofs
+        String cluster = """
+                {"name": "x", "type": "STATIC",
+                 "typed_extension_protocol_options": {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                   "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                   "common_http_protocol_options": {"idle_timeout": "30s"}%s}}}""";
+        String at = "Cluster \"x\": typed_extension_protocol_options[\"envoy.extensions.upstreams.http.v3."
+                + "HttpProtocolOptions\"].";
+        assertEquals(at + "upstream_protocol_options: none set (expected: explicit_http_config or "
+                + "use_downstream_protocol_config, as Envoy requires one)", error(cluster.formatted("")));
+        assertEquals(at + "explicit_http_config: no protocol set (expected: http_protocol_options or "
+                + "http2_protocol_options, as Envoy requires one)",
+                error(cluster.formatted(", \"explicit_http_config\": {}")));
+        assertFalse(PARSER.parse(proto(cluster.formatted(
+                ", \"explicit_http_config\": {\"http_protocol_options\": {}}"))).http2());
+        assertTrue(PARSER.parse(proto(cluster.formatted(
+                ", \"explicit_http_config\": {\"http2_protocol_options\": {}}"))).http2());
     }
 
     @Test

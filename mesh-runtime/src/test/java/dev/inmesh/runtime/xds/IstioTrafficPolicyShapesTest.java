@@ -299,6 +299,7 @@ class IstioTrafficPolicyShapesTest {
                   envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
                     "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
                     upstream_http_protocol_options: {auto_sni: true, auto_san_validation: true}
+                    explicit_http_config: {http_protocol_options: {}}
                 """);
         assertTrue(auto.tls().autoSni());
         assertTrue(auto.tls().autoSanValidation());
