@@ -195,7 +195,11 @@ final class TcpRelay {
             ch.close();
         } else if (ch.isActive()) {
             ch.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(f -> {
-                side.flushed = f.isSuccess();
+                // failed for the output's shutdown, the other side's input having ended just before: that shutdown
+                // came once what was written before it was flushed, and failed only this empty write queued behind
+                // it, so nothing was lost (taken for a failed flush, it closed the other side at once, cutting what
+                // was still to be written to it)
+                side.flushed = f.isSuccess() || ch instanceof DuplexChannel d && d.isOutputShutdown();
                 ch.close();
             });
         } else {
