@@ -1,6 +1,7 @@
 package dev.inmesh.runtime.accesslog;
 
 import dev.inmesh.runtime.router.Grpc;
+import dev.inmesh.runtime.router.HeaderValues;
 import dev.inmesh.runtime.stats.StreamInfo;
 import dev.inmesh.runtime.stats.TcpStreamInfo;
 import io.vertx.core.MultiMap;
@@ -109,9 +110,21 @@ public record AccessLogEntry(StreamInfo info, MultiMap requestHeaders, MultiMap 
     /**
      * A request header as Envoy's {@code %REQ(name)%} reads it: the pseudo-headers {@code :method}, {@code :path},
      * {@code :authority} and {@code :scheme} from the request (the path and authority as they went upstream, after a
-     * route's rewrites), others from its header map; null when absent.
+     * route's rewrites), others from its header map (the first line of one sent on several); null when absent.
      */
     String requestHeader(String lowerName) {
+        return requestHeader(lowerName, false);
+    }
+
+    /**
+     * A request header as Envoy's {@code header_filter} and CEL's {@code request.headers[...]} read it: as
+     * {@link #requestHeader}, but a header sent on several lines is all their values joined with {@code ,}.
+     */
+    String requestHeaderJoined(String lowerName) {
+        return requestHeader(lowerName, true);
+    }
+
+    private String requestHeader(String lowerName, boolean joined) {
         switch (lowerName) {
             case ":method":
                 return info.method();
@@ -127,7 +140,10 @@ public record AccessLogEntry(StreamInfo info, MultiMap requestHeaders, MultiMap 
             case ":scheme":
                 return scheme;
             default:
-                return requestHeaders != null ? requestHeaders.get(lowerName) : switch (lowerName) {
+                if (requestHeaders != null) {
+                    return joined ? HeaderValues.joined(requestHeaders, lowerName) : requestHeaders.get(lowerName);
+                }
+                return switch (lowerName) {
                     // without the map (a request handed over without it): the headers its info keeps
                     case "x-request-id" -> info.requestId();
                     case "user-agent" -> info.userAgent();
@@ -137,8 +153,23 @@ public record AccessLogEntry(StreamInfo info, MultiMap requestHeaders, MultiMap 
         }
     }
 
-    /** A response header ({@code :status} is the response code); null when absent or no response was sent. */
+    /**
+     * A response header as Envoy's {@code %RESP(...)%} reads it ({@code :status} is the response code; one sent on
+     * several lines: the first); null when absent or no response was sent.
+     */
     String responseHeader(String lowerName) {
+        return responseHeader(lowerName, false);
+    }
+
+    /**
+     * A response header as CEL's {@code response.headers[...]} reads it: as {@link #responseHeader}, but one sent on
+     * several lines is all their values joined with {@code ,}.
+     */
+    String responseHeaderJoined(String lowerName) {
+        return responseHeader(lowerName, true);
+    }
+
+    private String responseHeader(String lowerName, boolean joined) {
         if (lowerName.equals(":status")) {
             return info.responseCode() == 0 || tcp ? null : Integer.toString(info.responseCode());
         }
@@ -146,7 +177,7 @@ public record AccessLogEntry(StreamInfo info, MultiMap requestHeaders, MultiMap 
             return lowerName.equals("x-envoy-upstream-service-time") && info.upstreamServiceTimeMillis() >= 0
                     ? Long.toString(info.upstreamServiceTimeMillis()) : null;
         }
-        return responseHeaders.get(lowerName);
+        return joined ? HeaderValues.joined(responseHeaders, lowerName) : responseHeaders.get(lowerName);
     }
 
     /**
@@ -158,8 +189,13 @@ public record AccessLogEntry(StreamInfo info, MultiMap requestHeaders, MultiMap 
         return n != null || info.responseCode() == 0 ? n : Grpc.fromHttp(info.responseCode());
     }
 
-    /** A response trailer; null when absent. */
+    /** A response trailer as Envoy's {@code %TRAILER(...)%} reads it: its first value; null when absent. */
     String responseTrailer(String lowerName) {
         return responseTrailers == null ? null : responseTrailers.get(lowerName);
+    }
+
+    /** A response trailer as CEL reads it: the values of one sent several times joined with {@code ,}, or null. */
+    String responseTrailerJoined(String lowerName) {
+        return responseTrailers == null ? null : HeaderValues.joined(responseTrailers, lowerName);
     }
 }

@@ -377,7 +377,7 @@ public final class AccessLogs {
             return e -> any.stream().anyMatch(p -> p.test(e));
         } else if (f instanceof AccessLogConfig.Header h) {
             HeaderMatchers.Compiled m = HeaderMatchers.compile(h.header());
-            return e -> m.matches(name -> e.requestHeader(name));
+            return e -> m.matches(e::requestHeaderJoined);
         } else if (f instanceof AccessLogConfig.ResponseFlags r) {
             return e -> {
                 if (r.flags().isEmpty()) {

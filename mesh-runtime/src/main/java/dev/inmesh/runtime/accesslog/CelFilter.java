@@ -157,7 +157,7 @@ final class CelFilter implements Predicate<AccessLogEntry> {
                 case "host" -> e.requestHeader(":authority");
                 case "scheme" -> e.requestHeader(":scheme");
                 case "method" -> e.requestHeader(":method");
-                case "headers" -> (Obj) h -> e.requestHeader(h.toLowerCase(java.util.Locale.ROOT));
+                case "headers" -> (Obj) h -> e.requestHeaderJoined(h.toLowerCase(java.util.Locale.ROOT));
                 case "referer" -> e.requestHeader("referer");
                 case "useragent" -> e.requestHeader("user-agent");
                 case "id" -> e.requestHeader("x-request-id");
@@ -175,8 +175,8 @@ final class CelFilter implements Predicate<AccessLogEntry> {
                     Integer g = e.grpcStatus();
                     yield g == null ? null : (Object) (long) g;
                 }
-                case "headers" -> (Obj) h -> e.responseHeader(h.toLowerCase(java.util.Locale.ROOT));
-                case "trailers" -> (Obj) h -> e.responseTrailer(h.toLowerCase(java.util.Locale.ROOT));
+                case "headers" -> (Obj) h -> e.responseHeaderJoined(h.toLowerCase(java.util.Locale.ROOT));
+                case "trailers" -> (Obj) h -> e.responseTrailerJoined(h.toLowerCase(java.util.Locale.ROOT));
                 case "size", "total_size" -> s.bytesSent();
                 default -> null;
             };

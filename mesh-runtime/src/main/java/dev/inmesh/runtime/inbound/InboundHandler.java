@@ -1220,7 +1220,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                                     DownstreamStats ds) {
         MultiMap headers = req.headers();
         CorsFilter.Outcome o = cors.apply(f, req.method().name(),
-                name -> headers.contains(name) ? String.join(",", headers.getAll(name)) : null,
+                name -> dev.inmesh.runtime.router.HeaderValues.joined(headers, name),
                 () -> ThreadLocalRandom.current().nextLong(), ds);
         if (o != null && o.preflight()) {
             // Envoy's CORS filter answers a preflight from an allowed origin before the router
@@ -2424,8 +2424,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
 
         @Override
         public String header(String name) {
-            java.util.List<String> values = req.headers().getAll(name);
-            return values.isEmpty() ? null : String.join(",", values);
+            return dev.inmesh.runtime.router.HeaderValues.joined(req.headers(), name);
         }
 
         @Override

@@ -69,16 +69,7 @@ public final class CompressorFilter {
 
     /** The request's {@code accept-encoding} (all its values joined), or null for none. */
     public static String acceptEncoding(MultiMap requestHeaders) {
-        return joined(requestHeaders, "accept-encoding");
-    }
-
-    /**
-     * The header {@code name} as Envoy's header map holds it: the values of all its lines joined with {@code ,} (as
-     * Envoy appends a repeated header the filter reads to the first), or null for none.
-     */
-    private static String joined(MultiMap headers, String name) {
-        var all = headers.getAll(name);
-        return all.isEmpty() ? null : all.size() == 1 ? all.get(0) : String.join(",", all);
+        return HeaderValues.joined(requestHeaders, "accept-encoding");
     }
 
     /** Takes the request's {@code accept-encoding} off when the config says {@code remove_accept_encoding_header}. */
@@ -108,7 +99,7 @@ public final class CompressorFilter {
                 && compressible && transferEncodingAllowed(headers);
         Gzip gzip = null;
         if (compress) {
-            String etag = joined(headers, "etag");
+            String etag = HeaderValues.joined(headers, "etag");
             if (etag != null && etag.length() > 2 && !(etag.startsWith("W/") || etag.startsWith("w/"))) {
                 headers.remove("etag"); // a strong validator does not survive the transformation
             }
@@ -146,12 +137,12 @@ public final class CompressorFilter {
 
     /** A switch of protocols: 101, or an {@code upgrade} that the {@code connection} names. */
     private static boolean upgrade(int status, MultiMap headers) {
-        return status == 101 || headers.contains("upgrade") && hasToken(joined(headers, "connection"), "upgrade");
+        return status == 101 || headers.contains("upgrade") && hasToken(HeaderValues.joined(headers, "connection"), "upgrade");
     }
 
     /** No {@code content-type}, or one (parameters off) in the config's list. */
     private static boolean contentTypeAllowed(Compressor config, MultiMap headers) {
-        String type = joined(headers, "content-type");
+        String type = HeaderValues.joined(headers, "content-type");
         if (type == null) {
             return true;
         }
@@ -161,7 +152,7 @@ public final class CompressorFilter {
     }
 
     private static boolean noTransform(MultiMap headers) {
-        return hasToken(joined(headers, "cache-control"), "no-transform");
+        return hasToken(HeaderValues.joined(headers, "cache-control"), "no-transform");
     }
 
     private static boolean etagAllowed(Compressor config, MultiMap headers,
@@ -175,7 +166,7 @@ public final class CompressorFilter {
 
     /** No {@code transfer-encoding} that already compresses (gzip, br, deflate, compress, zstd). */
     private static boolean transferEncodingAllowed(MultiMap headers) {
-        String te = joined(headers, "transfer-encoding");
+        String te = HeaderValues.joined(headers, "transfer-encoding");
         if (te == null) {
             return true;
         }
@@ -208,7 +199,7 @@ public final class CompressorFilter {
      * it.
      */
     private static void addVary(MultiMap headers) {
-        String vary = joined(headers, "vary");
+        String vary = HeaderValues.joined(headers, "vary");
         if (vary == null) {
             headers.set("vary", "Accept-Encoding");
         } else if (!hasToken(vary, "accept-encoding")) {

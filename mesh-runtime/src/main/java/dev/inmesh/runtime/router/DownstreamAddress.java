@@ -163,11 +163,7 @@ public final class DownstreamAddress {
 
     /** The request's {@code x-forwarded-for}, several headers read as one joined by commas, or null for none. */
     static String xff(MultiMap headers) {
-        if (headers.get(HeaderNames.X_FORWARDED_FOR) == null) {
-            return null;
-        }
-        List<String> all = headers.getAll(HeaderNames.X_FORWARDED_FOR);
-        return all.size() == 1 ? all.get(0) : String.join(",", all);
+        return HeaderValues.joined(headers, HeaderNames.X_FORWARDED_FOR);
     }
 
     /**

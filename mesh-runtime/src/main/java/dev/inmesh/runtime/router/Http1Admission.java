@@ -196,8 +196,7 @@ public final class Http1Admission {
         Fields fields = new Fields() {
             @Override
             public String header(String name) {
-                List<String> values = headers.getAll(name);
-                return values.isEmpty() ? null : String.join(",", values);
+                return HeaderValues.joined(headers, name);
             }
 
             @Override

@@ -143,10 +143,7 @@ final class RetryState {
         }
         if (on.contains("retriable-headers") && !conditions.responseHeaders().isEmpty()) {
             for (HeaderMatchers.Compiled m : conditions.responseHeaders()) {
-                if (m.matches(name -> {
-                    List<String> all = headers.getAll(name);
-                    return all.isEmpty() ? null : String.join(",", all);
-                })) {
+                if (m.matches(name -> HeaderValues.joined(headers, name))) {
                     return true;
                 }
             }

@@ -93,8 +93,7 @@ public interface RouteRequest {
                 default -> null;
             };
         }
-        java.util.List<String> all = headers.getAll(lowerCaseName);
-        return all.isEmpty() ? null : all.size() == 1 ? all.get(0) : String.join(",", all);
+        return HeaderValues.joined(headers, lowerCaseName);
     }
 
     /**

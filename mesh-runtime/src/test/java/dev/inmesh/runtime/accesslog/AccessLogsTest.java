@@ -422,6 +422,30 @@ class AccessLogsTest {
         assertEquals(Set.of(true, false), independentOutcomes, "use_independent_randomness ignores the id");
     }
 
+    /**
+     * A header sent on several lines: Envoy's header_filter (HeaderUtility::matchHeaders) and CEL's headers[...] read
+     * all its values joined with ",", where %REQ(...)% and %RESP(...)% print only the first.
+     */
+    @Test
+    void headerFilterAndCelReadARepeatedHeaderJoinedWhereReqPrintsItsFirstValue() {
+        MultiMap req = MultiMap.caseInsensitiveMultiMap().add("x-m", "a").add("x-m", "b");
+        MultiMap resp = MultiMap.caseInsensitiveMultiMap().add("x-r", "c").add("x-r", "d");
+        MultiMap trailers = MultiMap.caseInsensitiveMultiMap().add("x-t", "e").add("x-t", "f");
+        AccessLogEntry e = AccessLogEntry.of(StreamInfos.outboundOk(),
+                new RequestLog(AccessLogs.NONE, req, resp, trailers, null, "http", false));
+        java.util.function.Function<String, Predicate<AccessLogEntry>> exact = v -> AccessLogs.filter(
+                new AccessLogConfig.Header(new HeaderMatcher("x-m",
+                        new HeaderMatcher.Value(new StringMatcher.Exact(v, false)), false, false)));
+        assertTrue(exact.apply("a,b").test(e));
+        assertFalse(exact.apply("a").test(e));
+        for (String yes : List.of("request.headers['x-m'] == 'a,b'", "response.headers['x-r'] == 'c,d'",
+                "response.trailers['x-t'] == 'e,f'")) {
+            assertTrue(AccessLogs.filter(new AccessLogConfig.Cel(yes)).test(e), yes);
+        }
+        assertFalse(AccessLogs.filter(new AccessLogConfig.Cel("request.headers['x-m'] == 'a'")).test(e));
+        assertEquals("a c", format("%REQ(X-M)% %RESP(X-R)%", e));
+    }
+
     /** Each case: a CEL expression, whether it takes {@code ok}, whether it takes {@code uh}. */
     private static void assertCel(String[][] cases, AccessLogEntry ok, AccessLogEntry uh) {
         for (String[] c : cases) {
