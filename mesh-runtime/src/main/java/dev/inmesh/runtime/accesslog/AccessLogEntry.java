@@ -181,11 +181,19 @@ public record AccessLogEntry(StreamInfo info, MultiMap requestHeaders, MultiMap 
     }
 
     /**
-     * The gRPC status as Envoy's filters read it: the response's {@code grpc-status}, else the one its HTTP status
-     * maps to; null when no response was sent.
+     * The gRPC status as Envoy's {@code grpc_status_filter} and CEL's {@code response.grpc_status} read it
+     * ({@code Grpc::Common::getGrpcStatus(trailers, headers, info)}), whether or not the request was gRPC: the
+     * response's {@code grpc-status} (its trailers', else its headers'; one that is no known status is
+     * {@link Grpc#INVALID_STATUS}), else the one its HTTP status maps to; null when no response was sent.
      */
     Integer grpcStatus() {
         Integer n = CommandFormat.grpcNumber(info);
+        if (n == null && responseTrailers != null) {
+            n = Grpc.parseStatus(responseTrailers.get("grpc-status"));
+        }
+        if (n == null && responseHeaders != null) {
+            n = Grpc.parseStatus(responseHeaders.get("grpc-status"));
+        }
         return n != null || info.responseCode() == 0 ? n : Grpc.fromHttp(info.responseCode());
     }
 

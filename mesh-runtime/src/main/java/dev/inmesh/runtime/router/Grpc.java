@@ -69,7 +69,7 @@ public final class Grpc {
      * {@code SimpleAtoi}: whitespace around it, a {@code +} and leading zeros taken, so {@code 014} is 14): null when
      * absent or empty, {@link #INVALID_STATUS} when it is no such number or above 16.
      */
-    static Integer parseStatus(String v) {
+    public static Integer parseStatus(String v) {
         if (v == null || v.isEmpty()) {
             return null;
         }

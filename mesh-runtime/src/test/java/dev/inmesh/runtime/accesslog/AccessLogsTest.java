@@ -446,6 +446,29 @@ class AccessLogsTest {
         assertEquals("a c", format("%REQ(X-M)% %RESP(X-R)%", e));
     }
 
+    /**
+     * Envoy's grpc_status_filter reads a response's grpc-status (its trailers', then its headers') whatever the
+     * request was (Grpc::Common::getGrpcStatus(trailers, headers, info)), where %GRPC_STATUS% prints "-" for a request
+     * that was not gRPC.
+     */
+    @Test
+    void grpcStatusFilterReadsTheResponsesGrpcStatusOfARequestThatWasNotGrpc() {
+        Predicate<AccessLogEntry> notFound = AccessLogs.filter(new AccessLogConfig.GrpcStatus(Set.of(5), false));
+        AccessLogEntry inHeaders = entry(StreamInfos.outboundOk(), MultiMap.caseInsensitiveMultiMap(),
+                MultiMap.caseInsensitiveMultiMap().add("grpc-status", "5"));
+        assertTrue(notFound.test(inHeaders));
+        assertEquals("-", format("%GRPC_STATUS%", inHeaders));
+        AccessLogEntry inTrailers = AccessLogEntry.of(StreamInfos.outboundOk(), new RequestLog(AccessLogs.NONE,
+                MultiMap.caseInsensitiveMultiMap(), MultiMap.caseInsensitiveMultiMap().add("grpc-status", "0"),
+                MultiMap.caseInsensitiveMultiMap().add("grpc-status", "5"), null, "http", false));
+        assertTrue(notFound.test(inTrailers), "the trailers' status first");
+        assertTrue(AccessLogs.filter(new AccessLogConfig.Cel("response.grpc_status == 5")).test(inTrailers));
+        // one that is no status is Envoy's InvalidCode: not UNKNOWN, nor the HTTP status's
+        AccessLogEntry invalid = entry(StreamInfos.outboundOk(), MultiMap.caseInsensitiveMultiMap(),
+                MultiMap.caseInsensitiveMultiMap().add("grpc-status", "x"));
+        assertFalse(AccessLogs.filter(new AccessLogConfig.GrpcStatus(Set.of(2), false)).test(invalid));
+    }
+
     /** Each case: a CEL expression, whether it takes {@code ok}, whether it takes {@code uh}. */
     private static void assertCel(String[][] cases, AccessLogEntry ok, AccessLogEntry uh) {
         for (String[] c : cases) {
