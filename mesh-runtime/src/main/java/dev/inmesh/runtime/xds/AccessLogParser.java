@@ -116,9 +116,9 @@ final class AccessLogParser {
     static AccessLogConfig.Format format(SubstitutionFormatString s) {
         boolean omit = s.getOmitEmptyValues();
         return switch (s.getFormatCase()) {
-            case TEXT_FORMAT -> checkedText(s.getTextFormat(), omit);
-            case TEXT_FORMAT_SOURCE -> Fields.at("text_format_source",
-                    () -> checkedText(CoreParsers.dataSource(s.getTextFormatSource()), omit));
+            case TEXT_FORMAT -> checkedText(s.getTextFormat(), omit, "text_format");
+            case TEXT_FORMAT_SOURCE -> checkedText(Fields.at("text_format_source",
+                    () -> CoreParsers.dataSource(s.getTextFormatSource())), omit, "text_format_source");
             case JSON_FORMAT -> json(Fields.struct(s.getJsonFormat()), omit, "json_format");
             case FORMAT_NOT_SET -> throw new FieldError("format", "missing (expected: text_format_source or "
                     + "json_format)");
@@ -146,15 +146,16 @@ final class AccessLogParser {
 
     /** A text format, checked now so that a bad one is refused with the configuration; empty is Envoy's default. */
     private static AccessLogConfig.Format text(String format, boolean omit) {
-        return checkedText(format.isEmpty() ? AccessLogConfig.ENVOY_DEFAULT_FORMAT : format, omit);
+        return checkedText(format.isEmpty() ? AccessLogConfig.ENVOY_DEFAULT_FORMAT : format, omit, "format");
     }
 
-    private static AccessLogConfig.Format checkedText(String format, boolean omit) {
+    /** A text format, checked to compile; a bad one is refused under {@code field}, the field that holds it. */
+    private static AccessLogConfig.Format checkedText(String format, boolean omit, String field) {
         AccessLogConfig.Format f = new AccessLogConfig.Text(format, omit);
         try {
             AccessLogs.validate(f);
         } catch (IllegalArgumentException e) {
-            throw new FieldError("text_format_source", e.getMessage());
+            throw new FieldError(field, e.getMessage());
         }
         return f;
     }
@@ -183,6 +184,10 @@ final class AccessLogParser {
             case TRACEABLE_FILTER -> new AccessLogConfig.Traceable();
             case RUNTIME_FILTER -> Fields.at("runtime_filter", () -> {
                 var r = f.getRuntimeFilter();
+                if (r.getRuntimeKey().isEmpty()) {
+                    // Envoy's validation: RuntimeFilter.runtime_key has min_len 1
+                    throw new FieldError("runtime_key", "missing (expected: the runtime key, 1 character or more)");
+                }
                 // the runtime key is not read (the runtime feeds routes only): its default, percent_sampled, else
                 // Envoy's 0 of 100
                 long num = r.hasPercentSampled() ? Integer.toUnsignedLong(r.getPercentSampled().getNumerator()) : 0;
@@ -262,6 +267,10 @@ final class AccessLogParser {
     private static long value(ComparisonFilter c) {
         if (!c.hasValue()) {
             throw new FieldError("value", "missing");
+        }
+        if (c.getValue().getRuntimeKey().isEmpty()) {
+            // Envoy's validation: core.v3.RuntimeUInt32.runtime_key has min_len 1
+            throw new FieldError("value.runtime_key", "missing (expected: the runtime key, 1 character or more)");
         }
         return Integer.toUnsignedLong(c.getValue().getDefaultValue());
     }

@@ -182,4 +182,44 @@ class AccessLogParserTest {
                 "{\"name\": \"envoy.access_loggers.file\", \"filter\": {\"responseFlagFilter\": {\"flags\": [\"XX\"]}},"));
         assertTrue(m.contains("XX"), m);
     }
+
+    /** A logger with this {@code filter} (JSON). */
+    private static String filtered(String filter) {
+        return FILE_LOG.replace("{\"name\": \"envoy.access_loggers.file\",",
+                "{\"name\": \"envoy.access_loggers.file\", \"filter\": " + filter + ",");
+    }
+
+    /**
+     * What Envoy's proto validation refuses: a filter with none of its kinds (AccessLogFilter.filter_specifier is
+     * validate.required), a runtime_filter without its runtime_key, and a comparison whose value (RuntimeUInt32) has
+     * no runtime_key (both min_len 1).
+     */
+    @Test
+    void filtersEnvoysProtoValidationRefusesAreRefused() throws Exception {
+        String m = refused(filtered("{}"));
+        assertTrue(m.contains("access_log[0].filter") && m.contains("filter_specifier"), m);
+        m = refused(filtered("{\"runtimeFilter\": {\"percentSampled\": {\"numerator\": 5}}}"));
+        assertTrue(m.contains("access_log[0].filter.runtime_filter.runtime_key"), m);
+        m = refused(filtered("{\"statusCodeFilter\": {\"comparison\": {\"op\": \"GE\", "
+                + "\"value\": {\"defaultValue\": 400}}}}"));
+        assertTrue(m.contains("access_log[0].filter.status_code_filter.comparison.value.runtime_key"), m);
+        m = refused(filtered("{\"durationFilter\": {\"comparison\": {\"op\": \"GE\", "
+                + "\"value\": {\"defaultValue\": 10}}}}"));
+        assertTrue(m.contains("access_log[0].filter.duration_filter.comparison.value.runtime_key"), m);
+        assertEquals(new AccessLogConfig.StatusCode(AccessLogConfig.Op.GE, 400), hcm(filtered(
+                "{\"statusCodeFilter\": {\"comparison\": {\"op\": \"GE\", "
+                        + "\"value\": {\"defaultValue\": 400, \"runtimeKey\": \"log.min_status\"}}}}"))
+                .accessLogs().get(0).filter());
+    }
+
+    /** A bad text format is named once by its field: text_format_source, or the deprecated text_format. */
+    @Test
+    void aBadTextFormatIsRefusedUnderItsOwnFieldOnce() {
+        String m = refused(FILE_LOG.replace("%ROUTE_NAME%", "%X%"));
+        assertTrue(m.contains("access_log[0].typed_config.log_format.text_format_source: %X%"), m);
+        assertTrue(!m.contains("text_format_source.text_format_source"), m);
+        m = refused(FILE_LOG.replace("{\"text_format_source\": {\"inline_string\": \"" + ISTIO_FORMAT + "\"}}",
+                "{\"text_format\": \"%X%\"}"));
+        assertTrue(m.contains("access_log[0].typed_config.log_format.text_format: %X%"), m);
+    }
 }
