@@ -2789,7 +2789,9 @@ public final class Router {
         ServiceLabels dest = ServiceLabels.of(ex.cluster, host);
         String originalPath = req.headers.get(HeaderNames.X_ENVOY_ORIGINAL_PATH);
         String upstreamProtocol = ex.upstreamProtocol;
-        boolean requestEnded = req.stream == null || req.stream.ended();
+        // Envoy's lastDownstreamRxByteReceived: none for a request whose body did not end, nor for one the codec
+        // refused or timed out before its head ended (unparsed: no method), however long it waited
+        boolean requestEnded = req.method() != null && (req.stream == null || req.stream.ended());
         return new StreamInfo(req.direction, req.startTime, req.method(),
                 originalPath != null ? originalPath : ex.rewrittenPath != null ? ex.rewrittenPath : req.uri,
                 req.protocol, status, ex.flags, ex.responseCodeDetails, requestBytes,

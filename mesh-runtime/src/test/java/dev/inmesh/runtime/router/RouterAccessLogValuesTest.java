@@ -76,6 +76,26 @@ class RouterAccessLogValuesTest {
         assertEquals("- -", format("%RESPONSE_DURATION% %RESPONSE_TX_DURATION%", failed.info()), "no upstream answer");
     }
 
+    /**
+     * Envoy's %REQUEST_DURATION% is the time to the request's last byte received (lastDownstreamRxByteReceived),
+     * "-" for a request the codec refused or timed out before its head ended: no last byte was received, however
+     * long the wait (%DURATION% counts it).
+     */
+    @Test
+    void aRequestWhoseHeadNeverEndedHasNoRequestDuration() throws Exception {
+        Router router = rig.router();
+        java.util.concurrent.CompletableFuture<StreamInfo> done = new java.util.concurrent.CompletableFuture<>();
+        rig.ctx.runOnContext(v -> {
+            RouterRequest rr = RouterRequest.unparsed(StreamInfo.Direction.INBOUND, "10.0.0.1:40000",
+                    "10.0.0.2:8080", "HTTP/1.1").startedAt(System.nanoTime() - 60_000_000L);
+            RouterResponse resp = router.localReply(rr, 408, "request timeout", "request_overall_timeout", null);
+            done.complete(router.complete(resp, resp.localBody().length()));
+        });
+        StreamInfo info = done.get(10, java.util.concurrent.TimeUnit.SECONDS);
+        assertEquals("408 -", format("%RESPONSE_CODE% %REQUEST_DURATION%", info));
+        assertTrue(Long.parseLong(format("%DURATION%", info)) >= 60, format("%DURATION%", info));
+    }
+
     @Test
     void theUpstreamHostNameIsTheEndpointsHostnameElseItsAddress() {
         WireMockServer wm = rig.wiremock();
