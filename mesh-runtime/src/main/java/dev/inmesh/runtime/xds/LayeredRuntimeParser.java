@@ -26,6 +26,24 @@ import java.util.TreeMap;
 public final class LayeredRuntimeParser {
     private LayeredRuntimeParser() {}
 
+    private static final java.util.logging.Logger LOG = java.util.logging.Logger.getLogger(
+            LayeredRuntimeParser.class.getName());
+    /** Envoy's global downstream connection limit (its overload manager's runtime key), which Inmesh has not. */
+    static final String GLOBAL_MAX_CONNECTIONS = "overload.global_downstream_max_connections";
+
+    /**
+     * Warns of a global downstream connection limit in a static layer, which Inmesh does not apply: a limit that
+     * loads and does nothing would otherwise be found out only under load. Istio's bootstrap sets it to 2147483647,
+     * no limit in effect, which is not worth a warning.
+     */
+    private static void warnUnread(Map<String, RuntimeEntry> values, String at) {
+        RuntimeEntry limit = values.get(GLOBAL_MAX_CONNECTIONS);
+        if (limit != null && (limit.uint() == null || limit.uint() < Integer.MAX_VALUE)) {
+            LOG.warning("layered_runtime." + at + "." + GLOBAL_MAX_CONNECTIONS + ": " + limit.raw() + " is not applied: Inmesh has no "
+                    + "global downstream connection limit (docs/configuration.md, runtime)");
+        }
+    }
+
     /** The layers of a bootstrap's {@code layered_runtime}. */
     public static LayeredRuntime parse(io.envoyproxy.envoy.config.bootstrap.v3.LayeredRuntime r) {
         Fields.onlyKnown(r, Set.of("layers"), Set.of());
@@ -49,6 +67,7 @@ public final class LayeredRuntimeParser {
                 case STATIC_LAYER -> {
                     Map<String, RuntimeEntry> values = new TreeMap<>();
                     l.getStaticLayer().getFieldsMap().forEach((key, v) -> walk(v, key, values, at + ".static_layer"));
+                    warnUnread(values, at + ".static_layer");
                     layers.add(new LayeredRuntime.StaticLayer(l.getName(), values));
                 }
                 case ADMIN_LAYER -> {

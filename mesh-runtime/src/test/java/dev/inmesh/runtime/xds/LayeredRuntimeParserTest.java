@@ -75,6 +75,39 @@ class LayeredRuntimeParserTest {
         assertEquals(9, v.size(), v.toString());
     }
 
+    /**
+     * A global downstream connection limit, which Inmesh does not apply, is warned of by its path; Istio's value
+     * (2147483647, no limit in effect) is not.
+     */
+    @Test
+    void aGlobalDownstreamConnectionLimitInAStaticLayerIsWarnedOfAndIstiosNoLimitIsNot() throws Exception {
+        java.util.logging.Logger log = java.util.logging.Logger.getLogger(LayeredRuntimeParser.class.getName());
+        List<String> warned = new java.util.concurrent.CopyOnWriteArrayList<>();
+        java.util.logging.Handler h = new java.util.logging.Handler() {
+            @Override
+            public void publish(java.util.logging.LogRecord r) {
+                warned.add(r.getMessage());
+            }
+
+            @Override
+            public void flush() {}
+
+            @Override
+            public void close() {}
+        };
+        log.addHandler(h);
+        try {
+            runtime("{layers: [{name: istio, static_layer: {overload.global_downstream_max_connections: 2147483647}}]}");
+            assertEquals(List.of(), warned);
+            runtime("{layers: [{name: s, static_layer: {overload: {global_downstream_max_connections: 3}}}]}");
+        } finally {
+            log.removeHandler(h);
+        }
+        assertEquals(List.of("layered_runtime.layers[0].static_layer.overload.global_downstream_max_connections: 3 is "
+                + "not applied: Inmesh has no global downstream connection limit (docs/configuration.md, runtime)"),
+                warned);
+    }
+
     @Test
     void anEmptyLayeredRuntimeHasOneUnnamedAdminLayerAsEnvoysServerAddsIt() throws Exception {
         LayeredRuntime r = runtime("{}");
