@@ -175,12 +175,7 @@ class ClusterParserTest {
 
     @Test
     void http2ProtocolOptionsOutOfRangeOrNotAppliedAreRejectedByName() throws Exception {
-        String typed = """
-                {"name": "x", "type": "STATIC",
-                 "typed_extension_protocol_options": {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
-                   "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-                   "explicit_http_config": {"http2_protocol_options": {%s}}}}}
-                """;
+        String typed = staticWithHttpProtocolOptions("\"explicit_http_config\": {\"http2_protocol_options\": {%s}}");
         String at = "Cluster \"x\": typed_extension_protocol_options[\"envoy.extensions.upstreams.http.v3."
                 + "HttpProtocolOptions\"].explicit_http_config.http2_protocol_options.";
         assertEquals(at + "max_concurrent_streams: 0 (expected: 1..2147483647)",
@@ -982,14 +977,21 @@ class ClusterParserTest {
                         + "\"port_value\": 40001}}]")));
     }
 
-    @Test
-    void typedHttpProtocolOptionsMustChooseTheUpstreamProtocol() throws Exception {
-        // as Envoy's proto: upstream_protocol_options and explicit_http_config's protocol_config are required oneofs
-        String cluster = """
+    /** A STATIC cluster "x" whose typed HttpProtocolOptions have these {@code fields} (JSON members). */
+    private static String staticWithHttpProtocolOptions(String fields) {
+        return """
                 {"name": "x", "type": "STATIC",
                  "typed_extension_protocol_options": {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
                    "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-                   "common_http_protocol_options": {"idle_timeout": "30s"}%s}}}""";
+                   %s}}}
+                """.formatted(fields);
+    }
+
+    @Test
+    void typedHttpProtocolOptionsMustChooseTheUpstreamProtocol() throws Exception {
+        // as Envoy's proto: upstream_protocol_options and explicit_http_config's protocol_config are required oneofs
+        String cluster = staticWithHttpProtocolOptions(
+                "\"common_http_protocol_options\": {\"idle_timeout\": \"30s\"}%s");
         String at = "Cluster \"x\": typed_extension_protocol_options[\"envoy.extensions.upstreams.http.v3."
                 + "HttpProtocolOptions\"].";
         assertEquals(at + "upstream_protocol_options: none set (expected: explicit_http_config or "
