@@ -137,7 +137,8 @@ public final class CompressorFilter {
 
     /** A switch of protocols: 101, or an {@code upgrade} that the {@code connection} names. */
     private static boolean upgrade(int status, MultiMap headers) {
-        return status == 101 || headers.contains("upgrade") && hasToken(HeaderValues.joined(headers, "connection"), "upgrade");
+        return status == 101
+                || headers.contains("upgrade") && hasToken(HeaderValues.joined(headers, "connection"), "upgrade");
     }
 
     /** No {@code content-type}, or one (parameters off) in the config's list. */

@@ -29,7 +29,7 @@ public final class LayeredRuntimeParser {
     private static final java.util.logging.Logger LOG = java.util.logging.Logger.getLogger(
             LayeredRuntimeParser.class.getName());
     /** Envoy's global downstream connection limit (its overload manager's runtime key), which Inmesh has not. */
-    static final String GLOBAL_MAX_CONNECTIONS = "overload.global_downstream_max_connections";
+    private static final String GLOBAL_MAX_CONNECTIONS = "overload.global_downstream_max_connections";
 
     /**
      * Warns of a global downstream connection limit in a static layer, which Inmesh does not apply: a limit that
@@ -39,8 +39,9 @@ public final class LayeredRuntimeParser {
     private static void warnUnread(Map<String, RuntimeEntry> values, String at) {
         RuntimeEntry limit = values.get(GLOBAL_MAX_CONNECTIONS);
         if (limit != null && (limit.uint() == null || limit.uint() < Integer.MAX_VALUE)) {
-            LOG.warning("layered_runtime." + at + "." + GLOBAL_MAX_CONNECTIONS + ": " + limit.raw() + " is not applied: Inmesh has no "
-                    + "global downstream connection limit (docs/configuration.md, runtime)");
+            LOG.warning("layered_runtime." + at + "." + GLOBAL_MAX_CONNECTIONS + ": " + limit.raw()
+                    + " is not applied: Inmesh has no global downstream connection limit (docs/configuration.md, "
+                    + "runtime)");
         }
     }
 
