@@ -1113,4 +1113,21 @@ class UpstreamClusterTest {
                         .loadAssignment(two).build());
         assertTrue(e.getMessage().contains("a single locality with a single endpoint"), e.getMessage());
     }
+
+    @Test
+    void theClusterRecordRefusesWhatTheXdsParserRefusesByName() {
+        LbEndpoint a = new LbEndpoint(new SocketAddress("10.0.0.1", 80), "", null, 1, null);
+        ClusterLoadAssignment one = Fixtures.cla("od", new LocalityLbEndpoints(null, List.of(a), 1, 0));
+        var hosts = assertThrows(IllegalArgumentException.class, () -> Cluster.builder("od", DiscoveryType.ORIGINAL_DST)
+                .lbPolicy(LbPolicy.CLUSTER_PROVIDED).loadAssignment(one).build());
+        assertTrue(hosts.getMessage().startsWith("load_assignment: "), hosts.getMessage());
+        var port = assertThrows(IllegalArgumentException.class, () -> Cluster.builder("s", DiscoveryType.STATIC)
+                .loadAssignment(one).upstreamBindAddress(new SocketAddress("127.0.0.6", 15001)).build());
+        assertTrue(port.getMessage().startsWith("upstream_bind_config.source_address.port_value: 15001 "),
+                port.getMessage());
+        // what they take: no hosts, and a source address on any port
+        Cluster.builder("od", DiscoveryType.ORIGINAL_DST).lbPolicy(LbPolicy.CLUSTER_PROVIDED).build();
+        Cluster.builder("s", DiscoveryType.STATIC).loadAssignment(one)
+                .upstreamBindAddress(new SocketAddress("127.0.0.6", 0)).build();
+    }
 }

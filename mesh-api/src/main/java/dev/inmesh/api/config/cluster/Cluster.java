@@ -21,10 +21,11 @@ import java.util.List;
  * @param circuitBreakers limits per routing priority
  * @param outlierDetection outlier detection settings, or null when off
  * @param commonLbConfig panic threshold and locality weighting
- * @param upstreamBindAddress the source address for upstream connections, or null
+ * @param upstreamBindAddress the source address for upstream connections, or null; its port 0 (the connections bind
+ *     only the address)
  * @param loadAssignment the inline hosts of a STATIC, STRICT_DNS or LOGICAL_DNS cluster, or null (a STATIC cluster without
  *     hosts, such as Istio's BlackHoleCluster, is valid and has no upstream; a STRICT_DNS cluster's null is an empty
- *     assignment, as Envoy initializes a DNS cluster without endpoints at once, empty)
+ *     assignment, as Envoy initializes a DNS cluster without endpoints at once, empty); null for an ORIGINAL_DST cluster
  * @param dnsRefreshRate how often a STRICT_DNS or LOGICAL_DNS cluster re-resolves (Envoy's default 5 s)
  * @param dnsLookupFamily which addresses a DNS cluster takes from a name (Envoy's default AUTO)
  * @param cleanupInterval how often an ORIGINAL_DST cluster sweeps its hosts: one not picked since the last sweep, with
@@ -150,6 +151,13 @@ public record Cluster(
                             + loadAssignment.endpoints().size() + " localities",
                     "a single locality with a single endpoint for a LOGICAL_DNS cluster");
         }
+        // as Envoy: an ORIGINAL_DST cluster's hosts are the connections' destinations, never configured ones
+        Checks.check(type != DiscoveryType.ORIGINAL_DST || loadAssignment == null, "load_assignment",
+                "hosts for an ORIGINAL_DST cluster", "none: its hosts are the original destinations");
+        // the upstream connections bind only the address (the xDS parser refuses a port by name too)
+        Checks.check(upstreamBindAddress == null || upstreamBindAddress.port() == 0,
+                "upstream_bind_config.source_address.port_value", upstreamBindAddress == null ? null
+                        : upstreamBindAddress.port(), "0: the upstream connections do not bind a source port");
         Checks.check(tlsNotReady == null || tls == null, "transport_socket", "TLS not ready with TLS",
                 "no TLS on a cluster whose TLS is not ready");
         Checks.check(healthCheck == null || tls == null && tlsNotReady == null && transportSocketMatches.isEmpty(),
