@@ -334,6 +334,11 @@ final class HttpBridge {
         private final Connection conn;
         /** The codecs' statistics, or null when none are kept. */
         private final dev.inmesh.runtime.stats.CodecStats stats;
+        /** The last streams refused beyond {@code max_concurrent_streams}, whose frames in flight are ignored. */
+        private final int[] refused = new int[32];
+        private int refusals;
+        /** The stream being marked as refused ({@link #markRefused}), for which no exchange is made; 0 for none. */
+        int marking;
 
         ServerHttp2Codec(Connection conn) {
             this.conn = conn;
@@ -380,10 +385,20 @@ final class HttpBridge {
                     }
                     var invalid = outbound ? null : invalidMessage(cause);
                     if (invalid == null) {
-                        if (!outbound && stats != null && io.netty.handler.codec.http2.Http2CodecUtil
-                                .getEmbeddedHttp2Exception(cause) instanceof Http2Exception.StreamException s
-                                && s.error() == Http2Error.REFUSED_STREAM) {
-                            stats.streamRefused();
+                        var streamError = outbound ? null : io.netty.handler.codec.http2.Http2CodecUtil
+                                .getEmbeddedHttp2Exception(cause) instanceof Http2Exception.StreamException s ? s
+                                : null;
+                        if (streamError != null && streamError.error() == Http2Error.STREAM_CLOSED
+                                && stateError(ctx, streamError.streamId())) {
+                            return;
+                        }
+                        if (streamError != null && streamError.error() == Http2Error.REFUSED_STREAM) {
+                            if (stats != null) {
+                                stats.streamRefused();
+                            }
+                            markRefused(streamError.streamId()); // first: the stream gone before its RST_STREAM
+                            super.onError(ctx, false, cause);
+                            return;
                         }
                         super.onError(ctx, outbound, cause);
                         return;
@@ -406,6 +421,59 @@ final class HttpBridge {
                         super.onError(ctx, false, Http2Exception.connectionError(Http2Error.PROTOCOL_ERROR, cause,
                                 "stream %d: %s", invalid.streamId(), details));
                     }
+                }
+
+                /**
+                 * Marks stream {@code id}, just refused beyond {@code max_concurrent_streams} (RST_STREAM
+                 * REFUSED_STREAM), as one the connection has seen, as nghttp2 does: the frames the client sent on it
+                 * before it read the refusal (its body, its own RST_STREAM, a WINDOW_UPDATE) are then ignored, where
+                 * Netty's decoder takes them for frames of a stream that never existed and ends the connection
+                 * (GOAWAY PROTOCOL_ERROR) with the streams it had taken. Netty has no way to mark an id but to open
+                 * the stream, so it is opened past the limit and closed at once, with no exchange ({@link #marking}).
+                 */
+                private void markRefused(int id) {
+                    var remote = connection().remote();
+                    if (connection().stream(id) != null || remote.mayHaveCreatedStream(id)) {
+                        return;
+                    }
+                    refused[refusals++ % refused.length] = id;
+                    int max = remote.maxActiveStreams();
+                    remote.maxActiveStreams(Integer.MAX_VALUE);
+                    marking = id;
+                    try {
+                        remote.createStream(id, true).close();
+                    } catch (Http2Exception e) {
+                        // after a GOAWAY (the decoder ignores the frames of streams above its last one) or closed
+                        LOG.log(Level.FINE, "HTTP/2 stream " + id + " not marked as refused", e);
+                    } finally {
+                        marking = 0;
+                        remote.maxActiveStreams(max);
+                    }
+                }
+
+                /**
+                 * A STREAM_CLOSED stream error the decoder raised for a frame on stream {@code id}; false when
+                 * Netty's handling stands (a RST_STREAM of the stream, which it sends for a frame of one it closed).
+                 * A frame on a stream refused a moment ago is ignored (RFC 9113 §5.4.2: the client may have sent
+                 * it before it read the refusal). One after the end of the stream's request, which is open, its
+                 * response to come (DATA after END_STREAM: RFC 9113 §5.1, half-closed (remote)), resets the stream
+                 * with STREAM_CLOSED, its exchange ending as the codec reset it ({@link CodecReset}).
+                 */
+                private boolean stateError(ChannelHandlerContext ctx, int id) {
+                    if (connection().stream(id) == null) {
+                        for (int r : refused) {
+                            if (r == id) {
+                                return true;
+                            }
+                        }
+                        return false;
+                    }
+                    if (!toExchange(ctx, id, Http2HeaderValidator.MESSAGING)) {
+                        reportReset(c, Http2HeaderValidator.MESSAGING);
+                    }
+                    resetStream(ctx, id, Http2Error.STREAM_CLOSED.code(), ctx.newPromise());
+                    ctx.flush();
+                    return true;
                 }
 
                 /**
@@ -639,7 +707,8 @@ final class HttpBridge {
             if (preface) {
                 // A close (a listener's or chain's drain, the proxy's) sends GOAWAY and lets the streams it took
                 // finish, for the drain time at most, as Envoy's drain: Netty's frame codec waits for none by default
-                Http2FrameCodec h2 = new ServerHttp2Codec(conn)
+                ServerHttp2Codec frames = new ServerHttp2Codec(conn);
+                Http2FrameCodec h2 = frames
                         .initialSettings(http2Settings(conn))
                         .gracefulShutdownTimeoutMillis(Math.max(1, conn.runtime().drainTime.toMillis()))
                         .build();
@@ -647,6 +716,10 @@ final class HttpBridge {
                 p.addAfter("h2", "h2-streams", new Http2MultiplexHandler(new ChannelInitializer<Channel>() {
                     @Override
                     protected void initChannel(Channel stream) {
+                        if (frames.marking != 0 && stream instanceof io.netty.handler.codec.http2.Http2StreamChannel s
+                                && s.stream().id() == frames.marking) {
+                            return; // a refused stream, opened and closed at once to mark it: no request
+                        }
                         conn.lifetime().streamStarted();
                         stream.closeFuture().addListener(f -> conn.lifetime().streamEnded());
                         // (no HTTP/1 validation of the head: the frame codec checked it by HTTP/2's rules, which take
