@@ -340,13 +340,17 @@ final class HttpBridge {
         /** The stream being marked as refused ({@link #markRefused}), for which no exchange is made; 0 for none. */
         int marking;
 
+        /** Counts the frames the flood limits weigh. */
+        private final FrameCounter frameCounter;
+
         ServerHttp2Codec(Connection conn) {
             this.conn = conn;
             this.stats = conn.stats() == null ? null : conn.stats().codec();
             server(true);
-            if (stats != null) {
-                frameLogger(new ResetCounter(stats));
-            }
+            frameCounter = new FrameCounter(stats);
+            frameLogger(frameCounter);
+            // max_consecutive_inbound_frames_with_empty_payload is the listener's below, as Envoy counts it
+            decoderEnforceMaxConsecutiveEmptyDataFrames(0);
         }
 
         @Override
@@ -514,7 +518,14 @@ final class HttpBridge {
                 });
             }
             var requests = decoder.connection().newKey();
+            Http2ProtocolOptions limits = conn.hcm().http2();
             decoder.frameListener(new Http2FrameListenerDecorator(decoder.frameListener()) {
+                /** The streams the client opened, and the frames the flood limits weigh, as Envoy's codec counts. */
+                private long opened;
+                private long priorityFrames;
+                private long windowUpdates;
+                private long emptyInARow;
+
                 @Override
                 public void onHeadersRead(ChannelHandlerContext ctx, int streamId, Http2Headers headers, int padding,
                                           boolean endOfStream) throws Http2Exception {
@@ -531,10 +542,54 @@ final class HttpBridge {
                             endOfStream);
                 }
 
+                @Override
+                public int onDataRead(ChannelHandlerContext ctx, int streamId, io.netty.buffer.ByteBuf data,
+                                      int padding, boolean endOfStream) throws Http2Exception {
+                    if (data.isReadable() || padding > 0 || endOfStream) {
+                        emptyInARow = 0;
+                    } else if (++emptyInARow > Math.max(1, limits.maxConsecutiveInboundFramesWithEmptyPayload())) {
+                        throw flood(FrameCounter::emptyFramesFlood, "DATA frames without payload in a row");
+                    }
+                    return super.onDataRead(ctx, streamId, data, padding, endOfStream);
+                }
+
+                @Override
+                public void onPriorityRead(ChannelHandlerContext ctx, int streamId, int streamDependency,
+                                           short weight, boolean exclusive) throws Http2Exception {
+                    if (++priorityFrames > limits.maxInboundPriorityFramesPerStream() * (1 + opened)) {
+                        throw flood(FrameCounter::priorityFlood, "PRIORITY frames");
+                    }
+                    super.onPriorityRead(ctx, streamId, streamDependency, weight, exclusive);
+                }
+
+                @Override
+                public void onWindowUpdateRead(ChannelHandlerContext ctx, int streamId, int windowSizeIncrement)
+                        throws Http2Exception {
+                    if (++windowUpdates > 5 + 2 * (opened + limits.maxInboundWindowUpdateFramesPerDataFrameSent()
+                            * frameCounter.dataSent)) {
+                        throw flood(FrameCounter::windowUpdateFlood, "WINDOW_UPDATE frames");
+                    }
+                    super.onWindowUpdateRead(ctx, streamId, windowSizeIncrement);
+                }
+
+                /**
+                 * A client flooding the connection with frames that cost it work and bring nothing, as Envoy's codec
+                 * limits them ({@code http2_protocol_options}' inbound flood limits): the connection ends (GOAWAY
+                 * ENHANCE_YOUR_CALM), counted in Envoy's {@code http2.inbound_*_flood}.
+                 */
+                private Http2Exception flood(java.util.function.Consumer<FrameCounter> count, String what) {
+                    count.accept(frameCounter);
+                    return Http2Exception.connectionError(Http2Error.ENHANCE_YOUR_CALM, "too many %s: a flood", what);
+                }
+
                 /** The first header block of a stream is its request head; a later one, its trailers. */
                 private void check(int streamId, Http2Headers headers) throws Http2Exception {
+                    emptyInARow = 0;
                     var stream = decoder.connection().stream(streamId);
                     boolean head = stream.getProperty(requests) == null;
+                    if (head) {
+                        opened++;
+                    }
                     stream.setProperty(requests, Boolean.TRUE);
                     String details = head ? Http2HeaderValidator.request(headers)
                             : Http2HeaderValidator.trailers(headers);
@@ -607,21 +662,53 @@ final class HttpBridge {
     }
 
     /**
-     * Counts the RST_STREAM frames a downstream HTTP/2 connection reads and writes, which Netty's frame codec hands to
-     * its frame logger; logs nothing but at TRACE, as Netty's own.
+     * Counts the RST_STREAM frames a downstream HTTP/2 connection reads and writes (when statistics are kept: {@code
+     * stats} not null), and the DATA frames it writes, which the WINDOW_UPDATE flood limit weighs: Netty's frame codec
+     * hands each frame to its frame logger. Logs nothing but at TRACE, as Netty's own.
      */
-    static final class ResetCounter extends io.netty.handler.codec.http2.Http2FrameLogger {
+    static final class FrameCounter extends io.netty.handler.codec.http2.Http2FrameLogger {
         private final dev.inmesh.runtime.stats.CodecStats stats;
+        /** The DATA frames written. */
+        long dataSent;
 
-        ResetCounter(dev.inmesh.runtime.stats.CodecStats stats) {
-            super(io.netty.handler.logging.LogLevel.TRACE, ResetCounter.class);
+        FrameCounter(dev.inmesh.runtime.stats.CodecStats stats) {
+            super(io.netty.handler.logging.LogLevel.TRACE, FrameCounter.class);
             this.stats = stats;
         }
 
         @Override
         public void logRstStream(Direction direction, ChannelHandlerContext ctx, int streamId, long errorCode) {
-            stats.reset(direction == Direction.INBOUND);
+            if (stats != null) {
+                stats.reset(direction == Direction.INBOUND);
+            }
             super.logRstStream(direction, ctx, streamId, errorCode);
+        }
+
+        @Override
+        public void logData(Direction direction, ChannelHandlerContext ctx, int streamId, io.netty.buffer.ByteBuf data,
+                            int padding, boolean endStream) {
+            if (direction == Direction.OUTBOUND) {
+                dataSent++;
+            }
+            super.logData(direction, ctx, streamId, data, padding, endStream);
+        }
+
+        void priorityFlood() {
+            if (stats != null) {
+                stats.priorityFlood();
+            }
+        }
+
+        void windowUpdateFlood() {
+            if (stats != null) {
+                stats.windowUpdateFlood();
+            }
+        }
+
+        void emptyFramesFlood() {
+            if (stats != null) {
+                stats.emptyFramesFlood();
+            }
         }
     }
 

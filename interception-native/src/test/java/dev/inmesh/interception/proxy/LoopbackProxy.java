@@ -109,6 +109,16 @@ final class LoopbackProxy implements AutoCloseable {
     }
 
     /**
+     * {@code yaml}, an {@link #inboundConfig}, with {@code fields} (YAML lines, without their indentation) added to
+     * its connection manager.
+     */
+    static String withHcm(String yaml, String fields) {
+        StringBuilder added = new StringBuilder("stat_prefix: inbound_0.0.0.0_8080\n");
+        fields.lines().forEach(line -> added.append("          ").append(line).append('\n'));
+        return yaml.replace("stat_prefix: inbound_0.0.0.0_8080\n", added);
+    }
+
+    /**
      * {@code yaml} with its clusters (each at column 2, {@code connect_timeout: 1s}) talking HTTP/2 to their hosts, with
      * {@code http2Options} (the inside of a flow mapping) as their {@code http2_protocol_options}.
      */

@@ -40,9 +40,8 @@ class ProxyCodecStatsTest {
         int upstream = vertx.createHttpServer().requestHandler(req -> req.body().onComplete(b -> req.response()
                 .end())).listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
         int port = LoopbackProxy.freePort();
-        proxy = new LoopbackProxy(LoopbackProxy.inboundConfig(port, upstream, "").replace(
-                "stat_prefix: inbound_0.0.0.0_8080\n", "stat_prefix: inbound_0.0.0.0_8080\n"
-                        + "          http2_protocol_options: {max_concurrent_streams: 2}\n"));
+        proxy = new LoopbackProxy(LoopbackProxy.withHcm(LoopbackProxy.inboundConfig(port, upstream, ""),
+                "http2_protocol_options: {max_concurrent_streams: 2}"));
         var stats = proxy.withStats();
         try (Http2Wire h2 = Http2Wire.client(port)) {
             // two streams whose bodies are still to come: open; a third is beyond max_concurrent_streams

@@ -34,10 +34,8 @@ class ProxyEscapedSlashRedirectTest {
                 .putHeader("x-seen-path", req.uri()).end())
                 .listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
         port = LoopbackProxy.freePort();
-        proxy = new LoopbackProxy(LoopbackProxy.inboundConfig(port, upstream, "").replace(
-                "stat_prefix: inbound_0.0.0.0_8080\n", "stat_prefix: inbound_0.0.0.0_8080\n"
-                        + "          normalize_path: true\n          merge_slashes: true\n"
-                        + "          path_with_escaped_slashes_action: UNESCAPE_AND_REDIRECT\n"));
+        proxy = new LoopbackProxy(LoopbackProxy.withHcm(LoopbackProxy.inboundConfig(port, upstream, ""),
+                "normalize_path: true\nmerge_slashes: true\npath_with_escaped_slashes_action: UNESCAPE_AND_REDIRECT"));
         stats = proxy.withStats();
     }
 

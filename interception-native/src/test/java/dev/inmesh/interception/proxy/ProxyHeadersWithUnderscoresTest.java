@@ -54,10 +54,8 @@ class ProxyHeadersWithUnderscoresTest {
 
     private void proxy(String action) throws Exception {
         port = LoopbackProxy.freePort();
-        proxy = new LoopbackProxy(LoopbackProxy.inboundConfig(port, upstream, "").replace(
-                "stat_prefix: inbound_0.0.0.0_8080\n", "stat_prefix: inbound_0.0.0.0_8080\n"
-                        + "          common_http_protocol_options: {headers_with_underscores_action: " + action
-                        + "}\n"));
+        proxy = new LoopbackProxy(LoopbackProxy.withHcm(LoopbackProxy.inboundConfig(port, upstream, ""),
+                "common_http_protocol_options: {headers_with_underscores_action: " + action + "}"));
         stats = proxy.withStats();
     }
 

@@ -42,10 +42,8 @@ class ProxyHttp2HeaderOverflowTest {
             req.response().end("ok");
         }).listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
         port = LoopbackProxy.freePort();
-        proxy = new LoopbackProxy(LoopbackProxy.inboundConfig(port, upstream, "").replace(
-                "stat_prefix: inbound_0.0.0.0_8080\n", "stat_prefix: inbound_0.0.0.0_8080\n"
-                        + "          max_request_headers_kb: 2\n"
-                        + "          common_http_protocol_options: {max_headers_count: 5}\n"));
+        proxy = new LoopbackProxy(LoopbackProxy.withHcm(LoopbackProxy.inboundConfig(port, upstream, ""),
+                "max_request_headers_kb: 2\ncommon_http_protocol_options: {max_headers_count: 5}"));
     }
 
     @AfterEach

@@ -67,9 +67,8 @@ class ProxyHttp2MalformedRequestTest {
     /** A proxy whose connection manager takes at most 5 streams at once, with {@code http2Options} besides. */
     private int proxy(String http2Options) throws Exception {
         int port = LoopbackProxy.freePort();
-        proxy = new LoopbackProxy(LoopbackProxy.inboundConfig(port, upstream, "").replace(
-                "stat_prefix: inbound_0.0.0.0_8080\n", "stat_prefix: inbound_0.0.0.0_8080\n"
-                        + "          http2_protocol_options: {max_concurrent_streams: 5" + http2Options + "}\n"));
+        proxy = new LoopbackProxy(LoopbackProxy.withHcm(LoopbackProxy.inboundConfig(port, upstream, ""),
+                "http2_protocol_options: {max_concurrent_streams: 5" + http2Options + "}"));
         return port;
     }
 
@@ -362,9 +361,8 @@ class ProxyHttp2MalformedRequestTest {
     @Test
     void theConnectionManagersStreamErrorOptionAppliesWhenTheCodecsIsUnset() throws Exception {
         int port = LoopbackProxy.freePort();
-        proxy = new LoopbackProxy(LoopbackProxy.inboundConfig(port, upstream, "").replace(
-                "stat_prefix: inbound_0.0.0.0_8080\n", "stat_prefix: inbound_0.0.0.0_8080\n"
-                        + "          stream_error_on_invalid_http_message: true\n"));
+        proxy = new LoopbackProxy(LoopbackProxy.withHcm(LoopbackProxy.inboundConfig(port, upstream, ""),
+                "stream_error_on_invalid_http_message: true"));
         try (Http2Wire h2 = Http2Wire.client(port)) {
             h2.headers(1, true, without(":method"));
             assertEquals("[RST_STREAM 1 1]", h2.until(1).toString());

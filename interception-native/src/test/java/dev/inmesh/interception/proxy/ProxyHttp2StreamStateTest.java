@@ -40,9 +40,8 @@ class ProxyHttp2StreamStateTest {
                 delayMillis, t -> req.response().end("got " + b.result().length())))).listen(0, "127.0.0.1")
                 .await(10, TimeUnit.SECONDS).actualPort();
         int port = LoopbackProxy.freePort();
-        proxy = new LoopbackProxy(LoopbackProxy.inboundConfig(port, upstream, "").replace(
-                "stat_prefix: inbound_0.0.0.0_8080\n", "stat_prefix: inbound_0.0.0.0_8080\n"
-                        + "          http2_protocol_options: " + http2Options + "\n"));
+        proxy = new LoopbackProxy(LoopbackProxy.withHcm(LoopbackProxy.inboundConfig(port, upstream, ""),
+                "http2_protocol_options: " + http2Options));
         return port;
     }
 

@@ -26,6 +26,9 @@ public final class CodecStats {
     private final LongAdder txReset = new LongAdder();
     private final LongAdder streamRefused = new LongAdder();
     private final LongAdder trailers = new LongAdder();
+    private final LongAdder priorityFlood = new LongAdder();
+    private final LongAdder windowUpdateFlood = new LongAdder();
+    private final LongAdder emptyFramesFlood = new LongAdder();
     private final java.util.concurrent.atomic.AtomicLong streamsActive = new java.util.concurrent.atomic.AtomicLong();
 
     CodecStats(MeterRegistry registry) {
@@ -40,7 +43,9 @@ public final class CodecStats {
         Gauge.builder("envoy_http2_header_overflow", headerOverflow, LongAdder::doubleValue).strongReference(true)
                 .register(registry);
         for (var counter : java.util.Map.of("rx_messaging_error", rxMessagingError, "rx_reset", rxReset, "tx_reset",
-                txReset, "stream_refused_errors", streamRefused, "trailers", trailers).entrySet()) {
+                txReset, "stream_refused_errors", streamRefused, "trailers", trailers,
+                "inbound_priority_frames_flood", priorityFlood, "inbound_window_update_frames_flood",
+                windowUpdateFlood, "inbound_empty_frames_flood", emptyFramesFlood).entrySet()) {
             Gauge.builder("envoy_http2_" + counter.getKey(), counter.getValue(), LongAdder::doubleValue)
                     .strongReference(true).register(registry);
         }
@@ -66,6 +71,21 @@ public final class CodecStats {
     /** An HTTP/2 stream refused for being beyond {@code max_concurrent_streams}. */
     public void streamRefused() {
         streamRefused.increment();
+    }
+
+    /** An HTTP/2 connection ended for a flood of PRIORITY frames from its client. */
+    public void priorityFlood() {
+        priorityFlood.increment();
+    }
+
+    /** An HTTP/2 connection ended for a flood of WINDOW_UPDATE frames from its client. */
+    public void windowUpdateFlood() {
+        windowUpdateFlood.increment();
+    }
+
+    /** An HTTP/2 connection ended for too many frames in a row from its client without payload or END_STREAM. */
+    public void emptyFramesFlood() {
+        emptyFramesFlood.increment();
     }
 
     /** An HTTP/2 request ended with trailers. */

@@ -282,11 +282,12 @@ public final class CoreParsers {
      * (see {@link Http2ProtocolOptions}), and {@code override_stream_error_on_invalid_http_message} (the deprecated
      * {@code stream_error_on_invalid_http_messaging} when it is unset, as Envoy's
      * source/common/http/utility.cc initializeAndValidateOptions takes it), which a connection manager applies to the
-     * requests it reads. Accepted because they change nothing a well-behaved peer sees: the flood limits
-     * ({@code max_outbound_frames}, {@code max_outbound_control_frames},
-     * {@code max_consecutive_inbound_frames_with_empty_payload}, {@code max_inbound_priority_frames_per_stream},
-     * {@code max_inbound_window_update_frames_per_data_frame_sent}), which close only a connection whose peer floods
-     * it (Netty's codec has flood protections of its own), Envoy's choice of codec ({@code use_oghttp2_codec}) and
+     * requests it reads, and the inbound flood limits ({@code max_inbound_priority_frames_per_stream},
+     * {@code max_inbound_window_update_frames_per_data_frame_sent},
+     * {@code max_consecutive_inbound_frames_with_empty_payload}), which a connection manager applies to its clients.
+     * Accepted because they change nothing a well-behaved peer sees: the outbound flood limits
+     * ({@code max_outbound_frames}, {@code max_outbound_control_frames}: Netty's codec has protections of its own
+     * against a peer that does not read), Envoy's choice of codec ({@code use_oghttp2_codec}) and
      * {@code max_metadata_size}, which only bounds METADATA frames. Refused by name: {@code allow_connect}
      * (extended CONNECT, for WebSocket over HTTP/2, which Inmesh does not speak), {@code allow_metadata} (METADATA
      * frames, which Inmesh neither sends nor reads), {@code custom_settings_parameters} and
@@ -311,9 +312,10 @@ public final class CoreParsers {
         }
         Fields.onlyKnown(o, Set.of("hpack_table_size", "max_concurrent_streams", "initial_stream_window_size",
                 "initial_connection_window_size", "override_stream_error_on_invalid_http_message",
-                "stream_error_on_invalid_http_messaging"), Set.of("max_outbound_frames", "max_outbound_control_frames",
-                "max_consecutive_inbound_frames_with_empty_payload", "max_inbound_priority_frames_per_stream",
-                "max_inbound_window_update_frames_per_data_frame_sent", "use_oghttp2_codec", "max_metadata_size"));
+                "stream_error_on_invalid_http_messaging", "max_consecutive_inbound_frames_with_empty_payload",
+                "max_inbound_priority_frames_per_stream", "max_inbound_window_update_frames_per_data_frame_sent"),
+                Set.of("max_outbound_frames", "max_outbound_control_frames", "use_oghttp2_codec",
+                        "max_metadata_size"));
         Http2ProtocolOptions d = Http2ProtocolOptions.DEFAULTS;
         long hpack = o.hasHpackTableSize() ? Integer.toUnsignedLong(o.getHpackTableSize().getValue())
                 : d.hpackTableSize();
@@ -327,7 +329,17 @@ public final class CoreParsers {
         boolean streamError = o.hasOverrideStreamErrorOnInvalidHttpMessage()
                 ? o.getOverrideStreamErrorOnInvalidHttpMessage().getValue()
                 : hcmStreamError != null ? hcmStreamError : o.getStreamErrorOnInvalidHttpMessaging();
-        return Fields.record("", () -> new Http2ProtocolOptions(hpack, streams, stream, connection, streamError));
+        long priority = o.hasMaxInboundPriorityFramesPerStream()
+                ? Integer.toUnsignedLong(o.getMaxInboundPriorityFramesPerStream().getValue())
+                : Http2ProtocolOptions.DEFAULT_MAX_INBOUND_PRIORITY_FRAMES_PER_STREAM;
+        long windowUpdates = o.hasMaxInboundWindowUpdateFramesPerDataFrameSent()
+                ? Integer.toUnsignedLong(o.getMaxInboundWindowUpdateFramesPerDataFrameSent().getValue())
+                : Http2ProtocolOptions.DEFAULT_MAX_INBOUND_WINDOW_UPDATE_FRAMES_PER_DATA_FRAME_SENT;
+        long empty = o.hasMaxConsecutiveInboundFramesWithEmptyPayload()
+                ? Integer.toUnsignedLong(o.getMaxConsecutiveInboundFramesWithEmptyPayload().getValue())
+                : Http2ProtocolOptions.DEFAULT_MAX_CONSECUTIVE_INBOUND_FRAMES_WITH_EMPTY_PAYLOAD;
+        return Fields.record("", () -> new Http2ProtocolOptions(hpack, streams, stream, connection, streamError,
+                priority, windowUpdates, empty));
     }
 
     /**

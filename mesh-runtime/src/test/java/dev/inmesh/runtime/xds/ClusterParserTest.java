@@ -161,8 +161,8 @@ class ClusterParserTest {
                 {"name": "c", "type": "STATIC", "http2_protocol_options": {}}
                 """)).http2ProtocolOptions());
         assertEquals(new Http2ProtocolOptions(4096, Integer.MAX_VALUE, null, null), Http2ProtocolOptions.DEFAULTS);
-        // flood limits and the choice of codec change nothing a well-behaved upstream sees; what an invalid message
-        // costs is read (a connection manager applies it)
+        // the outbound flood limits and the choice of codec change nothing a well-behaved upstream sees; what an
+        // invalid message costs is read (a connection manager applies it)
         assertEquals(new Http2ProtocolOptions(4096, Integer.MAX_VALUE, null, null, true), PARSER.parse(proto("""
                 {"name": "c", "type": "STATIC", "http2_protocol_options": {"max_outbound_frames": 10000,
                  "max_outbound_control_frames": 1000, "max_consecutive_inbound_frames_with_empty_payload": 1,
@@ -170,6 +170,13 @@ class ClusterParserTest {
                  "max_inbound_window_update_frames_per_data_frame_sent": 10, "use_oghttp2_codec": true,
                  "max_metadata_size": 1024, "override_stream_error_on_invalid_http_message": true,
                  "stream_error_on_invalid_http_messaging": true}}
+                """)).http2ProtocolOptions());
+        // the inbound flood limits are read (a connection manager applies them to its clients)
+        assertEquals(new Http2ProtocolOptions(4096, Integer.MAX_VALUE, null, null, false, 5, 3, 0),
+                PARSER.parse(proto("""
+                {"name": "c", "type": "STATIC", "http2_protocol_options": {"max_inbound_priority_frames_per_stream": 5,
+                 "max_inbound_window_update_frames_per_data_frame_sent": 3,
+                 "max_consecutive_inbound_frames_with_empty_payload": 0}}
                 """)).http2ProtocolOptions());
     }
 
