@@ -19,6 +19,8 @@ import org.junit.jupiter.api.io.TempDir;
 class LauncherTest {
     private static final Path SCRIPT = Path.of("..", "bin", "inmesh").toAbsolutePath().normalize();
     private static final String TRIM = "-XX:TrimNativeHeapInterval=1000";
+    /** The defaults after the heap's: direct memory capped, and an exit when the heap runs out. */
+    private static final String LIMITS = "-XX:MaxDirectMemorySize=64m -XX:+ExitOnOutOfMemoryError ";
     /** What bin/java-options prints for every JDK from 17 (JDK 22 and later warn of native access without it). */
     private static final String NATIVE = "--enable-native-access=ALL-UNNAMED ";
 
@@ -27,40 +29,40 @@ class LauncherTest {
 
     @Test
     void theProxyStartsWithTheSidecarDefaultsAndOtherCommandsWithout() throws Exception {
-        assertEquals(NATIVE + "-XX:+UseSerialGC -Xms16m -Xmx64m " + TRIM + " -jar /x.jar proxy -c f",
+        assertEquals(NATIVE + "-XX:+UseSerialGC -Xms16m -Xmx256m " + LIMITS + TRIM + " -jar /x.jar proxy -c f",
                 launch("", "proxy"));
         assertEquals(NATIVE + "-Dy=1 -jar /x.jar route-check -c f", launch("-Dy=1", "route-check"));
     }
 
     @Test
     void theUsersOptionsComeAfterTheDefaultsAndItsCollectorReplacesTheirs() throws Exception {
-        assertEquals(NATIVE + "-XX:+UseSerialGC -Xms16m -Xmx64m " + TRIM + " -Xmx48m -XX:TieredStopAtLevel=1 -jar"
+        assertEquals(NATIVE + "-XX:+UseSerialGC -Xms16m -Xmx256m " + LIMITS + TRIM + " -Xmx48m -XX:TieredStopAtLevel=1 -jar"
                 + " /x.jar proxy"
                 + " -c f", launch("-Xmx48m -XX:TieredStopAtLevel=1", "proxy"));
-        assertEquals(NATIVE + "-Xms16m -Xmx64m " + TRIM + " -XX:+UseG1GC -jar /x.jar proxy -c f", launch("-XX:+UseG1GC",
+        assertEquals(NATIVE + "-Xms16m -Xmx256m " + LIMITS + TRIM + " -XX:+UseG1GC -jar /x.jar proxy -c f", launch("-XX:+UseG1GC",
                 "proxy"));
     }
 
     @Test
     void aHeapSizeOfTheUsersThatWouldClashWithTheDefaultsDropsThem() throws Exception {
-        // -Xmx8m after -Xms16m, or -Xms128m before -Xmx64m: the JVM would refuse to start
-        assertEquals(NATIVE + "-XX:+UseSerialGC -Xmx64m " + TRIM + " -Xmx8m -jar /x.jar proxy -c f",
+        // -Xmx8m after -Xms16m, or -Xms512m before -Xmx256m: the JVM would refuse to start
+        assertEquals(NATIVE + "-XX:+UseSerialGC -Xmx256m " + LIMITS + TRIM + " -Xmx8m -jar /x.jar proxy -c f",
                 launch("-Xmx8m", "proxy"));
-        assertEquals(NATIVE + "-XX:+UseSerialGC -Xmx64m " + TRIM + " -Xmx8192k -jar /x.jar proxy -c f",
+        assertEquals(NATIVE + "-XX:+UseSerialGC -Xmx256m " + LIMITS + TRIM + " -Xmx8192k -jar /x.jar proxy -c f",
                 launch("-Xmx8192k", "proxy"));
-        assertEquals(NATIVE + "-XX:+UseSerialGC " + TRIM + " -Xms128m -jar /x.jar proxy -c f",
-                launch("-Xms128m", "proxy"));
-        assertEquals(NATIVE + "-XX:+UseSerialGC -Xmx64m " + TRIM + " -Xms32m -jar /x.jar proxy -c f", launch("-Xms32m",
+        assertEquals(NATIVE + "-XX:+UseSerialGC " + LIMITS + TRIM + " -Xms512m -jar /x.jar proxy -c f",
+                launch("-Xms512m", "proxy"));
+        assertEquals(NATIVE + "-XX:+UseSerialGC -Xmx256m " + LIMITS + TRIM + " -Xms32m -jar /x.jar proxy -c f", launch("-Xms32m",
                 "proxy"));
         // the last of repeated sizes is the JVM's, and a leading zero is not octal
-        assertEquals(NATIVE + "-XX:+UseSerialGC -Xmx64m " + TRIM + " -Xmx128m -Xmx8m -jar /x.jar proxy -c f",
-                launch("-Xmx128m -Xmx8m", "proxy"));
-        assertEquals(NATIVE + "-XX:+UseSerialGC -Xmx64m " + TRIM + " -Xms08m -jar /x.jar proxy -c f", launch("-Xms08m",
+        assertEquals(NATIVE + "-XX:+UseSerialGC -Xmx256m " + LIMITS + TRIM + " -Xmx512m -Xmx8m -jar /x.jar proxy -c f",
+                launch("-Xmx512m -Xmx8m", "proxy"));
+        assertEquals(NATIVE + "-XX:+UseSerialGC -Xmx256m " + LIMITS + TRIM + " -Xms08m -jar /x.jar proxy -c f", launch("-Xms08m",
                 "proxy"));
         // sizes that fit keep the defaults; a size inside another option is not a heap size
-        assertEquals(NATIVE + "-XX:+UseSerialGC -Xms16m -Xmx64m " + TRIM + " -Xmx1g -jar /x.jar proxy -c f",
+        assertEquals(NATIVE + "-XX:+UseSerialGC -Xms16m -Xmx256m " + LIMITS + TRIM + " -Xmx1g -jar /x.jar proxy -c f",
                 launch("-Xmx1g", "proxy"));
-        assertEquals(NATIVE + "-XX:+UseSerialGC -Xms16m -Xmx64m " + TRIM + " -Dx=-Xmx1 -jar /x.jar proxy -c f",
+        assertEquals(NATIVE + "-XX:+UseSerialGC -Xms16m -Xmx256m " + LIMITS + TRIM + " -Dx=-Xmx1 -jar /x.jar proxy -c f",
                 launch("-Dx=-Xmx1", "proxy"));
     }
 
