@@ -41,6 +41,7 @@ public final class DownstreamStats implements RbacStats {
     private final LongAdder[] byClass = new LongAdder[6];
     private final LongAdder rqRxReset = new LongAdder();
     private final LongAdder rqTxReset = new LongAdder();
+    private final LongAdder rqTooManyPrematureResets = new LongAdder();
     private final LongAdder rqIdleTimeout = new LongAdder();
     private final LongAdder rqMaxDurationReached = new LongAdder();
     private final LongAdder rqTimeout = new LongAdder();
@@ -130,6 +131,7 @@ public final class DownstreamStats implements RbacStats {
         }
         adder("downstream_rq_rx_reset", rqRxReset);
         adder("downstream_rq_tx_reset", rqTxReset);
+        adder("downstream_rq_too_many_premature_resets", rqTooManyPrematureResets);
         adder("downstream_rq_idle_timeout", rqIdleTimeout);
         adder("downstream_rq_max_duration_reached", rqMaxDurationReached);
         adder("downstream_rq_timeout", rqTimeout);
@@ -293,6 +295,14 @@ public final class DownstreamStats implements RbacStats {
         } else if (reset == 2) {
             rqTxReset.increment();
         }
+    }
+
+    /**
+     * An HTTP/2 connection was closed for the streams its client reset too soon after opening them:
+     * {@code downstream_rq_too_many_premature_resets}.
+     */
+    public void tooManyPrematureResets() {
+        rqTooManyPrematureResets.increment();
     }
 
     /** The stream idle timeout ended a request: {@code downstream_rq_idle_timeout}. */
