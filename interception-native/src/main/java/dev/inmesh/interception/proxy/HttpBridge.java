@@ -2235,6 +2235,14 @@ final class HttpBridge {
         private void next(ChannelHandlerContext ctx, boolean keepAlive) {
             Channel ch = ctx.channel();
             if (http2) {
+                if (body != null && ch.isActive()) {
+                    // the answer ended before its request did (an upstream that refused the body unread): as Envoy's
+                    // connection manager ends such a stream, RST_STREAM NO_ERROR (RFC 9113 8.1), so that the client
+                    // stops sending a body nobody reads. The request was answered: only http2.tx_reset counts it
+                    body = null;
+                    ch.writeAndFlush(new io.netty.handler.codec.http2.DefaultHttp2ResetFrame(Http2Error.NO_ERROR))
+                            .addListener(ChannelFutureListener.CLOSE);
+                }
                 if (conn.draining() && ch.parent() != null) {
                     // as Envoy's connection manager while its listener drains: its drain sequence (the shutdown
                     // notice, the final GOAWAY drain_timeout later), if not started yet, and the connection closes

@@ -206,6 +206,40 @@ class Http2ResponseFramingTest {
         }
     }
 
+    @Test
+    void anAnswerThatEndsBeforeItsRequestBodyIsFollowedByAResetWithNoErrorThatStopsTheUpload() throws Exception {
+        // the upstream refuses the body unread: 413 at once
+        int upstream = vertx.createHttpServer().requestHandler(req -> req.response().setStatusCode(413).end())
+                .listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
+        int port = LoopbackProxy.freePort();
+        proxy = new LoopbackProxy(LoopbackProxy.inboundConfig(port, upstream, ""));
+        var stats = proxy.withStats();
+        String chunk = "x".repeat(16 * 1024);
+        try (Http2Wire h2 = Http2Wire.client(port)) {
+            h2.headers(1, false, ":method", "POST", ":scheme", "http", ":path", "/upload", ":authority", "svc",
+                    "content-length", String.valueOf(3 * 1024 * 1024)).data(1, false, chunk);
+            List<Object> answer = h2.until(1);
+            assertEquals("413", h2.status(answer, 1), answer.toString());
+            assertTrue(answer.get(answer.size() - 1) instanceof Http2Wire.Frame f && f.endsStream(),
+                    answer.toString());
+            // as Envoy, RST_STREAM NO_ERROR once the answer ended (RFC 9113 8.1): the client stops sending the rest
+            assertEquals("RST_STREAM 1 0", String.valueOf(h2.next()));
+            // the connection goes on
+            h2.headers(3, true, ":method", "GET", ":scheme", "http", ":path", "/x", ":authority", "svc");
+            assertEquals("413", h2.status(h2.until(3), 3));
+        }
+        for (int i = 0; i < 200 && proxy.requests.size() < 2; i++) {
+            Thread.sleep(10);
+        }
+        // an answered request, not a reset one: logged 413 without a flag, counted only as the codec's reset sent
+        var logged = proxy.requests.get(0);
+        assertEquals(413, logged.responseCode());
+        assertEquals(java.util.Set.of(), logged.responseFlags());
+        assertEquals(1.0, stats.get("envoy_http2_tx_reset").gauge().value());
+        assertEquals(0, LoopbackProxy.stat(stats, "inbound_0.0.0.0_8080", "downstream_rq_tx_reset"));
+        assertEquals(0, LoopbackProxy.stat(stats, "inbound_0.0.0.0_8080", "downstream_rq_rx_reset"));
+    }
+
     /**
      * The log of an answer whose body the proxy refused: as Envoy's codec resets an upstream stream with DATA on an
      * answer that has no body, an upstream protocol error; no body byte counted as sent.
