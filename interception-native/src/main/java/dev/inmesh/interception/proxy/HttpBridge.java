@@ -367,7 +367,7 @@ final class HttpBridge {
                                         io.netty.handler.codec.http2.Http2ConnectionEncoder encoder,
                                         Http2Settings initialSettings) {
             Connection c = conn;
-            var prematureResets = new PrematureResets(decoder.connection(),
+            var prematureResets = new PrematureResets(decoder.connection(), () -> marking,
                     conn.runtime().snapshots.current().runtime(), conn.stats());
             decoder.connection().addListener(prematureResets);
             Http2FrameCodec codec = new Http2FrameCodec(encoder, decoder, initialSettings, decoupleCloseAndGoAway(),

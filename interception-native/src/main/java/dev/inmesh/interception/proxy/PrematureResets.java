@@ -12,7 +12,8 @@ import io.netty.handler.codec.http2.Http2Stream;
  * only to reset them (the rapid reset of CVE-2023-44487), as its connection manager keeps it
  * (ConnectionManagerImpl::maybeDrainDueToPrematureResets, Envoy 1.27.1 and 1.24.11 on). A stream that closed without
  * a response (its client reset it, or the codec did) no later than
- * {@code overload.premature_reset_min_stream_lifetime_seconds} (default 1) after it opened is premature. Until
+ * {@code overload.premature_reset_min_stream_lifetime_seconds} (default 1) after it opened is premature, its lifetime
+ * taken in whole seconds, as Envoy truncates it (so that under the default a stream that lived 1.9 s counts). Until
  * {@code overload.premature_reset_total_stream_count} (default 500) of the connection's streams closed, the connection
  * is closed once half that count were premature; from then on, once half of those closed were. Closed at once, with
  * no GOAWAY and its streams reset, as Envoy aborts it, and counted in {@code downstream_rq_too_many_premature_resets}.
@@ -26,7 +27,9 @@ final class PrematureResets extends Http2ConnectionAdapter {
     static final String TOTAL_STREAM_COUNT = "overload.premature_reset_total_stream_count";
 
     private final Http2Connection.PropertyKey opened;
-    private final long minLifetimeNanos;
+    /** The stream the codec opens and closes at once to mark it refused (0 for none), which counts for nothing. */
+    private final java.util.function.IntSupplier marking;
+    private final long minLifetimeSeconds;
     private final long totalStreamCount;
     /** The connection manager's statistics, or null when none are kept. */
     private final DownstreamStats stats;
@@ -36,10 +39,11 @@ final class PrematureResets extends Http2ConnectionAdapter {
     private long prematureStreams;
     private boolean aborted;
 
-    PrematureResets(Http2Connection connection, RuntimeSnapshot runtime, DownstreamStats stats) {
+    PrematureResets(Http2Connection connection, java.util.function.IntSupplier marking, RuntimeSnapshot runtime,
+                    DownstreamStats stats) {
         this.opened = connection.newKey();
-        long seconds = runtime.integer(MIN_STREAM_LIFETIME_SECONDS, 1);
-        this.minLifetimeNanos = seconds >= Long.MAX_VALUE / 1_000_000_000L ? Long.MAX_VALUE : seconds * 1_000_000_000L;
+        this.marking = marking;
+        this.minLifetimeSeconds = runtime.integer(MIN_STREAM_LIFETIME_SECONDS, 1);
         this.totalStreamCount = runtime.integer(TOTAL_STREAM_COUNT, 500);
         this.stats = stats;
     }
@@ -51,7 +55,9 @@ final class PrematureResets extends Http2ConnectionAdapter {
 
     @Override
     public void onStreamActive(Http2Stream stream) {
-        stream.setProperty(opened, System.nanoTime());
+        if (stream.id() != marking.getAsInt()) {
+            stream.setProperty(opened, System.nanoTime());
+        }
     }
 
     @Override
@@ -61,7 +67,7 @@ final class PrematureResets extends Http2ConnectionAdapter {
             return; // not opened, or the connection is ending anyway: its streams count no more
         }
         closedStreams++;
-        if (!stream.isHeadersSent() && System.nanoTime() - since <= minLifetimeNanos) {
+        if (!stream.isHeadersSent() && (System.nanoTime() - since) / 1_000_000_000L <= minLifetimeSeconds) {
             prematureStreams++;
         }
         if (tooMany()) {
