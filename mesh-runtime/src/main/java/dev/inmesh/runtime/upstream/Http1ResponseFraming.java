@@ -2,6 +2,7 @@ package dev.inmesh.runtime.upstream;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
+import io.netty.buffer.UnpooledByteBufAllocator;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelDuplexHandler;
 import io.netty.channel.ChannelHandler;
@@ -12,10 +13,12 @@ import io.netty.handler.codec.DecoderResult;
 import io.netty.handler.codec.DefaultHeaders;
 import io.netty.handler.codec.PrematureChannelClosureException;
 import io.netty.handler.codec.http.DefaultFullHttpResponse;
+import io.netty.handler.codec.http.DefaultHttpContent;
 import io.netty.handler.codec.http.DefaultHttpHeaders;
 import io.netty.handler.codec.http.DefaultHttpHeadersFactory;
 import io.netty.handler.codec.http.DefaultLastHttpContent;
 import io.netty.handler.codec.http.HttpClientCodec;
+import io.netty.handler.codec.http.HttpContent;
 import io.netty.handler.codec.http.HttpDecoderConfig;
 import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpHeaderValues;
@@ -94,6 +97,8 @@ import java.util.List;
  * being decoded: where it stands in it is where a body begins and a head's lines end, whatever the reads' sizes.
  */
 public final class Http1ResponseFraming extends ChannelDuplexHandler {
+    /** Heap buffers that need no release (no leak tracking): what Vert.x keeps of an answer's body anyway. */
+    private static final io.netty.buffer.ByteBufAllocator HEAP = new UnpooledByteBufAllocator(false, true);
     private static final String NAME = "inmesh-response-framing";
     /**
      * The most header lines a response head may have: a cluster's {@code max_headers_count}, Envoy's default 100, the
@@ -282,7 +287,28 @@ public final class Http1ResponseFraming extends ChannelDuplexHandler {
             protocolError.run();
             ctx.channel().close();
         }
-        ctx.fireChannelRead(msg);
+        ctx.fireChannelRead(msg instanceof HttpContent content ? unpooled(content) : msg);
+    }
+
+    /**
+     * {@code content} with its bytes in a heap buffer of its own, its pooled one released. Vert.x's connection copies
+     * a pooled chunk so when it handles it ({@code VertxHandler.safeBuffer}), but drops unreleased the chunks it holds
+     * while its reading is paused if the connection closes then ({@code VertxConnection}'s pending messages): a proxy
+     * whose client went away mid-answer leaked them from the pool. Copied here instead, Vert.x takes the copy as it is
+     * (no second copy), and one it drops is the collector's.
+     */
+    static HttpContent unpooled(HttpContent content) {
+        ByteBuf b = content.content();
+        if (!b.isReadable() || b.alloc() instanceof UnpooledByteBufAllocator) {
+            return content;
+        }
+        ByteBuf copy = HEAP.heapBuffer(b.readableBytes());
+        copy.writeBytes(b, b.readerIndex(), b.readableBytes());
+        HttpContent out = content instanceof LastHttpContent last
+                ? new DefaultLastHttpContent(copy, last.trailingHeaders()) : new DefaultHttpContent(copy);
+        out.setDecoderResult(content.decoderResult());
+        content.release();
+        return out;
     }
 
     /**
