@@ -262,8 +262,9 @@ public final class StandaloneProxy implements AutoCloseable {
             throw new IllegalArgumentException("config: null (expected: a configuration file, a control plane, "
                     + "or both)");
         }
-        AdminHook.Addresses adminAddresses = settings.config() == null ? AdminHook.Addresses.DEFAULTS
-                : adminAddresses(settings.config());
+        // without an admin (--no-admin) its address, which may be one Inmesh cannot serve, is not read
+        AdminHook.Addresses adminAddresses = settings.config() == null || settings.admin() == AdminHook.NONE
+                ? AdminHook.Addresses.DEFAULTS : adminAddresses(settings.config());
         VertxOptions options = vertxOptions();
         // One event loop per core, as Envoy's --concurrency: a connection's work stays on one thread, and more loops
         // than cores (Vert.x's default is two per core) only add wake-ups and context switches.
@@ -429,24 +430,27 @@ public final class StandaloneProxy implements AutoCloseable {
     }
 
     /**
-     * The admin addresses of a configuration's bootstrap (in a file, or among a directory's files, as
-     * {@link EnvoyConfigReader#bootstrapDocument} finds it): {@code admin.address.socket_address}, else
-     * 127.0.0.1:15000; health, Prometheus and agent at Istio's fixed 15021, 15090 and 15020.
+     * The admin addresses of a configuration's bootstrap (in a file, or among a directory's files, or a config dump's,
+     * as {@link EnvoyConfigReader#bootstrapDocument} finds it): its admin address
+     * ({@link EnvoyConfigReader#adminAddress}, refused by field when Inmesh cannot serve it), else 127.0.0.1:15000;
+     * health, Prometheus and agent at Istio's fixed 15021, 15090 and 15020.
      */
-    static AdminHook.Addresses adminAddresses(Path config) {
+    static AdminHook.Addresses adminAddresses(Path config) throws EnvoyConfigReader.ConfigReadException {
         AdminHook.Addresses d = AdminHook.Addresses.DEFAULTS;
+        JsonNode root;
         try {
-            JsonNode root = EnvoyConfigReader.bootstrapDocument(config);
-            JsonNode sa = root == null ? null : root.path("admin").path("address").path("socket_address");
-            if (sa == null || sa.isMissingNode()) {
-                return d;
-            }
-            String ip = sa.path("address").asText("127.0.0.1");
-            int port = sa.has("port_value") ? sa.path("port_value").asInt(15000) : sa.path("portValue").asInt(15000);
-            return new AdminHook.Addresses(new InetSocketAddress(ip, port), d.health(), d.prometheus(), d.agent());
-        } catch (EnvoyConfigReader.ConfigReadException | RuntimeException e) {
+            root = EnvoyConfigReader.bootstrapDocument(config);
+        } catch (EnvoyConfigReader.ConfigReadException e) {
+            // a file that does not read: the configuration's own read, before the admin starts, fails with why
             return d;
         }
+        InetSocketAddress admin;
+        try {
+            admin = EnvoyConfigReader.adminAddress(root);
+        } catch (EnvoyConfigReader.ConfigReadException e) {
+            throw new EnvoyConfigReader.ConfigReadException(config + ": " + e.getMessage(), e.getCause());
+        }
+        return admin == null ? d : new AdminHook.Addresses(admin, d.health(), d.prometheus(), d.agent());
     }
 
     /**

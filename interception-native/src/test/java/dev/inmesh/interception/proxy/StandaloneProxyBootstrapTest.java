@@ -2,6 +2,7 @@ package dev.inmesh.interception.proxy;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.inmesh.runtime.admin.StatsMatcher;
@@ -58,5 +59,61 @@ class StandaloneProxyBootstrapTest {
         Files.writeString(dir.resolve("resources.yaml"), LISTENERS);
         assertEquals(AdminHook.Addresses.DEFAULTS, StandaloneProxy.adminAddresses(dir));
         assertEquals(null, EnvoyConfigReader.bootstrapNodeOrNull(dir));
+    }
+    @Test
+    void aLowerCamelCaseBootstrapGivesItsAdminAddress() throws Exception {
+        // as istioctl proxy-config bootstrap -o json prints it
+        Path file = Files.writeString(dir.resolve("envoy.json"), """
+                {"admin": {"address": {"socketAddress": {"address": "127.0.0.2", "portValue": 41004}}},
+                 "staticResources": {}}
+                """);
+        assertEquals(new InetSocketAddress("127.0.0.2", 41004), StandaloneProxy.adminAddresses(file).admin());
+    }
+
+    @Test
+    void aConfigDumpsBootstrapGivesTheAdminAddressAndNodeInAFileOrADirectory() throws Exception {
+        String dump = """
+                {"configs": [{"@type": "type.googleapis.com/envoy.admin.v3.BootstrapConfigDump",
+                  "bootstrap": {"node": {"id": "sidecar~10.0.0.9~d.ns~ns.svc.cluster.local"},
+                    "admin": {"address": {"socketAddress": {"address": "127.0.0.3", "portValue": 25001}}},
+                    "staticResources": {}}}]}
+                """;
+        Files.writeString(dir.resolve("a-resources.yaml"), LISTENERS);
+        Files.writeString(dir.resolve("b-dump.json"), dump);
+        Path file = Files.writeString(Files.createDirectory(dir.resolve("single")).resolve("dump.json"), dump);
+        for (Path config : new Path[] {file, dir}) {
+            assertEquals(new InetSocketAddress("127.0.0.3", 25001), StandaloneProxy.adminAddresses(config).admin(),
+                    config.toString());
+            assertEquals("sidecar~10.0.0.9~d.ns~ns.svc.cluster.local",
+                    EnvoyConfigReader.bootstrapNodeOrNull(config).getId(), config.toString());
+        }
+    }
+
+    @Test
+    void anAdminAddressInmeshCannotServeIsRefusedByItsField() throws Exception {
+        String[][] cases = {
+            {"{pipe: {path: /tmp/admin.sock}}", "admin.address.pipe"},
+            {"{socket_address: {address: 127.0.0.1, port_value: 70000}}", "admin.address.socket_address.port_value"},
+            {"{socketAddress: {address: localhost, portValue: 15000}}", "admin.address.socket_address.address"},
+            {"{socket_address: {address: 127.0.0.1, port_value: -1}}", "admin.address.socket_address.port_value"},
+        };
+        for (String[] c : cases) {
+            Path file = Files.writeString(dir.resolve("envoy.yaml"), "admin: {address: " + c[0] + "}\n");
+            var e = assertThrows(EnvoyConfigReader.ConfigReadException.class,
+                    () -> StandaloneProxy.adminAddresses(file), c[0]);
+            assertTrue(e.getMessage().contains(c[1]), e.getMessage());
+        }
+    }
+
+    @Test
+    void withoutAnAdminTheBootstrapsAdminAddressIsNotRead() throws Exception {
+        // --no-admin: a pipe admin Inmesh cannot serve stops nothing, no admin being served
+        Path file = Files.writeString(dir.resolve("envoy.yaml"), """
+                admin: {address: {pipe: {path: /tmp/admin.sock}}}
+                static_resources:
+                  clusters:
+                  - {name: c, type: STATIC, load_assignment: {cluster_name: c, endpoints: []}}
+                """);
+        StandaloneProxy.start(new StandaloneProxy.Settings(file, -1, -1, 1, null, AdminHook.NONE)).close();
     }
 }

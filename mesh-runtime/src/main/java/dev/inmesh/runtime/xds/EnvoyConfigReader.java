@@ -87,9 +87,10 @@ public final class EnvoyConfigReader {
 
     /**
      * The bootstrap of a configuration, for what Inmesh takes from it beside its resources (its {@code admin}
-     * address, {@code node}, {@code stats_config}): a file's only document; in a directory, read as {@link #read(Path)}
-     * reads it, the first file (in name order) whose only document is a bootstrap ({@code static_resources} or
-     * {@code dynamic_resources}). Null when there is none (several documents in a file, none in the directory).
+     * address, {@code node}, {@code stats_config}): a file's only document, or the {@code bootstrap} of a config
+     * dump's {@code BootstrapConfigDump}; in a directory, read as {@link #read(Path)} reads it, the first file (in name
+     * order) whose only document is a bootstrap ({@link #isBootstrap}) or a dump with one. Null when there is none
+     * (several documents in a file, a dump without a bootstrap, none in the directory).
      */
     public static JsonNode bootstrapDocument(Path path) throws ConfigReadException {
         boolean directory = Files.isDirectory(path);
@@ -97,7 +98,7 @@ public final class EnvoyConfigReader {
             JsonNode root;
             try {
                 List<JsonNode> docs = EnvoyJson.documents(decode(Files.readAllBytes(f)));
-                root = docs.size() == 1 && docs.get(0).isObject() ? docs.get(0) : null;
+                root = docs.size() == 1 && docs.get(0).isObject() ? documentBootstrap(docs.get(0)) : null;
             } catch (IOException e) {
                 throw new ConfigReadException(f + ": " + describe(e), e);
             }
@@ -106,6 +107,64 @@ public final class EnvoyConfigReader {
             }
         }
         return null;
+    }
+
+    /** A document itself, or, when it is a config dump ({@code configs}), its BootstrapConfigDump's bootstrap. */
+    private static JsonNode documentBootstrap(JsonNode document) {
+        JsonNode configs = get(document, "configs");
+        if (configs == null || !configs.isArray()) {
+            return document;
+        }
+        for (JsonNode c : configs) {
+            if (c.path("@type").asText("").endsWith("BootstrapConfigDump")) {
+                return get(c, "bootstrap");
+            }
+        }
+        return null;
+    }
+
+    /**
+     * The admin address of a bootstrap ({@link #bootstrapDocument}), read as the rest of the bootstrap is (protobuf's
+     * JSON, either spelling): its {@code admin.address}'s {@code socket_address}; null when it is no bootstrap or has
+     * no admin address. One Inmesh cannot serve its admin on is refused by its field: a {@code pipe} (a Unix domain
+     * socket) or an internal address, a name rather than an IP address (Envoy resolves none there either), a port
+     * out of range, a protocol other than TCP.
+     */
+    public static java.net.InetSocketAddress adminAddress(JsonNode bootstrap) throws ConfigReadException {
+        JsonNode field = isBootstrap(bootstrap) ? get(bootstrap, "admin") : null;
+        if (field == null || field.isNull()) {
+            return null;
+        }
+        io.envoyproxy.envoy.config.bootstrap.v3.Admin admin;
+        try {
+            admin = EnvoyJson.toMessage(field, io.envoyproxy.envoy.config.bootstrap.v3.Admin.class);
+        } catch (InvalidProtocolBufferException e) {
+            FieldError misfit = JsonShapeCheck.find(field,
+                    io.envoyproxy.envoy.config.bootstrap.v3.Admin.getDescriptor());
+            throw new ConfigReadException(misfit != null ? misfit.under("admin").getMessage()
+                    : "admin: " + describe(e), e);
+        }
+        if (!admin.hasAddress()) {
+            return null;
+        }
+        try {
+            return Fields.at("admin", () -> {
+                FieldError violation = ProtoConstraintCheck.find(admin);
+                if (violation != null) {
+                    throw violation;
+                }
+                return Fields.at("address", () -> {
+                    if (admin.getAddress().hasPipe()) {
+                        throw new FieldError("pipe", "an admin on a Unix domain socket is not supported by Inmesh "
+                                + "(expected: a socket_address, an IP address and a port_value)");
+                    }
+                    var a = CoreParsers.ipAddress(admin.getAddress(), null);
+                    return new java.net.InetSocketAddress(a.address(), a.port());
+                });
+            });
+        } catch (FieldError e) {
+            throw new ConfigReadException(e.getMessage(), e);
+        }
     }
 
     private static void readFile(Path file, ResourceBundle.Builder b) throws ConfigReadException {
