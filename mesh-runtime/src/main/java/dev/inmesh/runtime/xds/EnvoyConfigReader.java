@@ -632,6 +632,10 @@ public final class EnvoyConfigReader {
         if (node == null || !node.isObject()) {
             throw new ConfigReadException(where + "expected a resource object", null);
         }
+        String refusedType = refusedType(node, given);
+        if (refusedType != null) {
+            throw new ConfigReadException(where + refusedType, null);
+        }
         ResourceType type = given != null ? given : recognise(node);
         if (type == null) {
             throw new ConfigReadException(where + "cannot tell which resource this is (expected a Listener, "
@@ -683,6 +687,37 @@ public final class EnvoyConfigReader {
                     + " of this name in the same read (expected: unique names)", null);
         }
         b.add(parsed, version, message);
+    }
+
+    /**
+     * Why a resource's {@code @type} is refused where a {@code given} one (null: any of the four) is read, or null
+     * when it has none or one of those: one of Envoy's v2 API (which Inmesh does not read; Envoy has long dropped it),
+     * another resource type than the section of a dump or bootstrap holds, or one Inmesh does not read at all.
+     */
+    private static String refusedType(JsonNode node, ResourceType given) {
+        String t = node.path("@type").asText("");
+        String url = t.startsWith("type.googleapis.com/") ? t : "type.googleapis.com/" + t;
+        ResourceType named = ResourceType.ofTypeUrl(url);
+        if (t.isEmpty() || named != null && (given == null || named == given)) {
+            return null;
+        }
+        String simple = url.substring(url.lastIndexOf('.') + 1);
+        List<ResourceType> expected = given != null ? List.of(given)
+                : java.util.Arrays.stream(ResourceType.values()).filter(r -> r.kind().equals(simple)).toList();
+        String why;
+        if (url.startsWith("type.googleapis.com/envoy.api.v2.")) {
+            why = "the v2 API is not supported, use v3";
+        } else if (named != null) {
+            why = "another type than the " + given.kind() + " expected here";
+        } else {
+            why = "not a resource type Inmesh reads" + java.util.Arrays.stream(ResourceType.values())
+                    .filter(r -> editDistance(r.typeUrl(), url) <= 2).map(r -> "; did you mean " + r.typeUrl() + "?")
+                    .findFirst().orElse("");
+        }
+        return "@type \"" + t + "\": " + why + " (expected: " + (expected.isEmpty()
+                ? java.util.Arrays.stream(ResourceType.values()).map(ResourceType::typeUrl)
+                        .collect(java.util.stream.Collectors.joining(", ", "one of ", ""))
+                : expected.get(0).typeUrl()) + ")";
     }
 
     static ResourceType recognise(JsonNode node) {

@@ -1528,4 +1528,33 @@ class EnvoyValidationTest {
             assertContains(e.getMessage(), f.toString(), "Cluster \"outbound|9080||reviews.default.svc.cluster.local\"");
         }
     }
+
+    /**
+     * A resource whose {@code @type} Inmesh does not read is refused naming that type (it was "cannot tell which
+     * resource this is ... or an @type" of one that had one), the v2 API's with the v3 type to use; in a dump's
+     * section, which says the type itself, alike (a v2 cluster there was read as a v3 one).
+     */
+    @Test
+    void aResourceOfAV2OrUnknownTypeIsRefusedByItsType() throws Exception {
+        String v2 = "{\"@type\": \"type.googleapis.com/envoy.api.v2.Cluster\", \"name\": \"x\", \"type\": \"STATIC\", "
+                + "\"connect_timeout\": \"1s\"}";
+        String useV3 = "@type \"type.googleapis.com/envoy.api.v2.Cluster\": the v2 API is not supported, use v3 "
+                + "(expected: type.googleapis.com/envoy.config.cluster.v3.Cluster)";
+        assertContains(rejected(file("v2.json", "[" + v2 + "]")), "[0]: " + useV3);
+        assertContains(rejected(file("dump.json", "{\"configs\": [{\"@type\": "
+                + "\"type.googleapis.com/envoy.admin.v3.ClustersConfigDump\", \"dynamic_active_clusters\": "
+                + "[{\"cluster\": " + v2 + "}]}]}")), "configs[0].dynamic_active_clusters[0]: " + useV3);
+        assertContains(rejected(file("typo.json", "[{\"@type\": "
+                + "\"type.googleapis.com/envoy.config.listener.v3.Listenr\", \"name\": \"x\"}]")),
+                "[0]: @type \"type.googleapis.com/envoy.config.listener.v3.Listenr\": not a resource type Inmesh "
+                + "reads; did you mean type.googleapis.com/envoy.config.listener.v3.Listener? "
+                + "(expected: ");
+        assertContains(rejected(file("other.yaml", """
+                static_resources:
+                  clusters:
+                  - {"@type": type.googleapis.com/envoy.config.listener.v3.Listener, name: c, type: STATIC}
+                """)), "static_resources.clusters[0]: @type \"type.googleapis.com/envoy.config.listener.v3.Listener\": "
+                + "another type than the Cluster expected here (expected: "
+                + "type.googleapis.com/envoy.config.cluster.v3.Cluster)");
+    }
 }
