@@ -711,7 +711,7 @@ public final class ListenerParser
                         + " is not supported by Inmesh (expected: " + HCM + ", " + TCP_PROXY + ", "
                         + RbacParser.NETWORK_RBAC + ", " + ExtAuthzParser.NETWORK_NAME + ", "
                         + LocalRateLimitParser.NETWORK_NAME + ", or one of "
-                        + OBSERVING_NETWORK_FILTERS + ")");
+                        + new java.util.TreeSet<>(OBSERVING_NETWORK_FILTERS) + ")");
             }
         }
         if (terminal == null) {

@@ -1557,4 +1557,18 @@ class EnvoyValidationTest {
                 + "another type than the Cluster expected here (expected: "
                 + "type.googleapis.com/envoy.config.cluster.v3.Cluster)");
     }
+
+    /** The network filters an unsupported one's refusal lists are in the same order on every run (a set's was not). */
+    @Test
+    void anUnsupportedNetworkFiltersRefusalListsTheOthersSorted() throws Exception {
+        assertContains(rejected(file("redis.yaml", """
+                name: l
+                address: {socket_address: {address: 127.0.0.1, port_value: 6379}}
+                filter_chains:
+                - filters:
+                  - name: envoy.filters.network.redis_proxy
+                """)), "envoy.filters.network.redis_proxy is not supported by Inmesh (expected: ",
+                "or one of [envoy.filters.network.metadata_exchange, envoy.filters.network.wasm_stats, "
+                + "istio.metadata_exchange, istio.stats, istio_authn])");
+    }
 }
