@@ -264,12 +264,16 @@ public final class Router {
 
     /**
      * The statistics of the exchange's cluster: the router counts there several times per request, so the lookup by
-     * name is made once per cluster the exchange goes to.
+     * name is made once per cluster the exchange goes to. Those the cluster it took keeps, when it keeps them: a
+     * request that took a cluster a configuration then removes counts into that cluster's, which are released with
+     * it, rather than making its name's statistics again.
      */
     private dev.inmesh.runtime.stats.UpstreamStats stats(Exchange ex) {
         String name = ex.clusterName;
         if (name != ex.statsCluster || ex.stats == null) {
-            ex.stats = upstreamStats(name);
+            UpstreamCluster c = ex.cluster;
+            var own = c == null || upstreamStats == null || !c.name().equals(name) ? null : c.stats();
+            ex.stats = own != null ? own : upstreamStats(name);
             ex.statsCluster = name;
         }
         return ex.stats;

@@ -326,7 +326,7 @@ public final class SnapshotHolder {
      * connection manager's ({@code http.<stat_prefix>.*}) and its filters' (fault, CORS, RBAC, compressor, local rate
      * limit, its route configuration's local rate limit configs too) when it builds the listener or loads the route
      * configuration, not when the first request comes. Those of a connection manager that a later configuration
-     * drops stay in the registry, as a removed cluster's do in Inmesh (Envoy lets both go with their config): one set
+     * drops stay in the registry, unlike a removed cluster's (Envoy lets both go with their config): one set
      * per stat prefix (and filter stat prefix) ever configured, shared by name, not one per update.
      */
     public synchronized void connectionManagerStats(java.util.function.Function<

@@ -338,10 +338,14 @@ public final class MeshMetrics implements NetworkFilterStats {
         return new TcpConnectionMetrics(this, c);
     }
 
-    /** The statistics of an upstream cluster, created on first use. */
+    /**
+     * The statistics of an upstream cluster, created on first use; a cluster that is gone gives them up
+     * ({@link UpstreamStats#release}), and one of the same name added later has new ones, at 0.
+     */
     public UpstreamStats upstream(String clusterName) {
         UpstreamStats s = upstreams.get(clusterName); // the router asks several times per request: no lambda then
-        return s != null ? s : upstreams.computeIfAbsent(clusterName, n -> new UpstreamStatsImpl(registry, n));
+        return s != null ? s : upstreams.computeIfAbsent(clusterName,
+                n -> new UpstreamStatsImpl(registry, n, upstreams));
     }
 
     /**

@@ -15,6 +15,15 @@ package dev.inmesh.runtime.stats;
  */
 public interface UpstreamStats {
 
+    /**
+     * The clusters of these statistics are gone (a configuration removed them): as Envoy frees a removed cluster's
+     * scope, their meters leave the registry and {@code /stats}, and a cluster of the same name added later starts at
+     * 0. Their requests and connections in flight may count on: into meters that no registry holds any more.
+     */
+    static void release(java.util.Collection<? extends UpstreamStats> gone) {
+        UpstreamStatsImpl.releaseAll(gone);
+    }
+
     /** A request was sent upstream (each attempt, retries included): {@code upstream_rq_total}. */
     void requestStarted();
 

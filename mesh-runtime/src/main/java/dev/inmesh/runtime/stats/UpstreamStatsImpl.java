@@ -20,8 +20,14 @@ final class UpstreamStatsImpl implements UpstreamStats {
     /** The largest uint64, Envoy's unset {@code max_connection_pools}, as a double (2^64, the nearest). */
     private static final double UINT64_MAX = 0x1p64;
 
-    private final MeterRegistry registry;
+    /**
+     * Where the cluster's meters go: the mesh's registry, and once the cluster is gone ({@link #releaseAll}) a
+     * registry of its own that nothing reads, so that its users in flight count on without registering anything.
+     */
+    private MeterRegistry registry; // guarded by this once constructed
     private final String cluster;
+    /** The statistics by cluster name this one is kept in, which it leaves when released. */
+    private final java.util.Map<String, UpstreamStats> owner;
     private final LongAdder rqTotal = new LongAdder();
     private final LongAdder rqCompleted = new LongAdder();
     private final LongAdder rqRetry = new LongAdder();
@@ -101,9 +107,10 @@ final class UpstreamStatsImpl implements UpstreamStats {
     private final AtomicReferenceArray<LongAdder> rateLimit =
             new AtomicReferenceArray<>(RateLimitStat.values().length);
 
-    UpstreamStatsImpl(MeterRegistry registry, String cluster) {
+    UpstreamStatsImpl(MeterRegistry registry, String cluster, java.util.Map<String, UpstreamStats> owner) {
         this.registry = registry;
         this.cluster = cluster;
+        this.owner = owner;
         adder("upstream_rq_total", rqTotal);
         adder("upstream_rq_completed", rqCompleted);
         adder("upstream_rq_retry", rqRetry);
@@ -226,7 +233,7 @@ final class UpstreamStatsImpl implements UpstreamStats {
             // as Envoy makes its retry. scope's counters as it first charges them: none before the first retry
             synchronized (retriedCompleted) {
                 if (!retriedRegistered) {
-                    adder("retry_upstream_rq_completed", retriedCompleted);
+                    registered(r -> adder(r, cluster, "retry_upstream_rq_completed", retriedCompleted));
                     retriedRegistered = true;
                 }
             }
@@ -258,9 +265,10 @@ final class UpstreamStatsImpl implements UpstreamStats {
             synchronized (slots) {
                 a = slots.get(i);
                 if (a == null) {
-                    a = new LongAdder();
-                    Gauge.builder(PREFIX + name, a, LongAdder::doubleValue).tag(tag, value.apply(i))
-                            .tag("cluster_name", cluster).strongReference(true).register(registry);
+                    LongAdder made = new LongAdder();
+                    registered(r -> Gauge.builder(PREFIX + name, made, LongAdder::doubleValue).tag(tag, value.apply(i))
+                            .tag("cluster_name", cluster).strongReference(true).register(r));
+                    a = made;
                     slots.set(i, a);
                 }
             }
@@ -299,7 +307,7 @@ final class UpstreamStatsImpl implements UpstreamStats {
             synchronized (slots) {
                 a = slots.get(i);
                 if (a == null) {
-                    a = adder(registry, cluster, name, new LongAdder());
+                    a = registered(r -> adder(r, cluster, name, new LongAdder()));
                     slots.set(i, a);
                 }
             }
@@ -309,13 +317,13 @@ final class UpstreamStatsImpl implements UpstreamStats {
 
     /** The {@code ssl.*} counters, registered on first use (a TLS cluster's first handshake). */
     private LongAdder[] ssl() {
-        return once(ssl, () -> adders(registry, PREFIX, "cluster_name", cluster, SSL));
+        return once(ssl, () -> registered(r -> adders(r, PREFIX, "cluster_name", cluster, SSL)));
     }
 
     /** The {@code update_*} counters, registered on first use (a DNS cluster's first resolution). */
     private LongAdder[] update() {
-        return once(update, () -> adders(registry, PREFIX, "cluster_name", cluster, "update_attempt",
-                "update_success", "update_failure", "update_no_rebuild", "update_empty"));
+        return once(update, () -> registered(r -> adders(r, PREFIX, "cluster_name", cluster, "update_attempt",
+                "update_success", "update_failure", "update_no_rebuild", "update_empty")));
     }
 
     /**
@@ -350,12 +358,12 @@ final class UpstreamStatsImpl implements UpstreamStats {
 
     @Override
     public HealthCheckStats healthCheck() {
-        return once(healthCheck, () -> new HealthCheckStats(registry, cluster));
+        return once(healthCheck, () -> registered(r -> new HealthCheckStats(r, cluster)));
     }
 
     @Override
     public OutlierStats outlierDetection() {
-        return once(outlier, () -> new OutlierStats(registry, cluster));
+        return once(outlier, () -> registered(r -> new OutlierStats(r, cluster)));
     }
 
     /** The statistics in {@code ref}, registered by {@code make} on the first call. */
@@ -586,7 +594,10 @@ final class UpstreamStatsImpl implements UpstreamStats {
             String scope = "circuit_breakers_" + (p == 1 ? "high" : "default") + "_";
             if (remainingGauges[p] && !readings.trackRemaining()) {
                 // track_remaining taken off the cluster: its gauges go, as with Envoy's new cluster info
-                remaining.get(p).forEach(registry::remove);
+                registered(r -> {
+                    remaining.get(p).forEach(r::remove);
+                    return null;
+                });
                 remaining.get(p).clear();
                 remainingGauges[p] = false;
                 return;
@@ -620,7 +631,7 @@ final class UpstreamStatsImpl implements UpstreamStats {
                         : Math.max(0, r.retryLimit() - r.activeRetries())));
                 // no max_connection_pools: Envoy's limit is the largest uint64, what remains of it as near as a
                 // gauge's double holds it (the statistics print it as that uint64)
-                made.add(Gauge.builder(PREFIX + scope + "remaining_cx_pools", breakers, b -> {
+                made.add(registered(into -> Gauge.builder(PREFIX + scope + "remaining_cx_pools", breakers, b -> {
                     BreakerReadings r = b.get(p);
                     if (r == null) {
                         return 0;
@@ -628,7 +639,7 @@ final class UpstreamStatsImpl implements UpstreamStats {
                     return r.maxConnectionPools() == CircuitBreakers.Thresholds.NO_LIMIT
                             ? UINT64_MAX - r.openConnectionPools()
                             : Math.max(0, r.maxConnectionPools() - r.openConnectionPools());
-                }).tag("cluster_name", cluster).strongReference(true).register(registry));
+                }).tag("cluster_name", cluster).strongReference(true).register(into)));
                 remainingGauges[p] = true;
             }
         }
@@ -636,9 +647,59 @@ final class UpstreamStatsImpl implements UpstreamStats {
 
     /** A gauge over the breakers published for priority {@code p}, 0 while none are. */
     private Gauge breakerGauge(String name, int p, java.util.function.ToLongFunction<BreakerReadings> value) {
-        return Gauge.builder(PREFIX + name, breakers, b -> {
+        return registered(into -> Gauge.builder(PREFIX + name, breakers, b -> {
             BreakerReadings r = b.get(p);
             return r == null ? 0 : value.applyAsLong(r);
-        }).tag("cluster_name", cluster).strongReference(true).register(registry);
+        }).tag("cluster_name", cluster).strongReference(true).register(into));
+    }
+
+    /**
+     * What {@code register} makes registering the cluster's meters after its construction (a statistic's first use):
+     * in the mesh's registry while the cluster is in use, in a detached one once it was released.
+     */
+    private synchronized <T> T registered(java.util.function.Function<MeterRegistry, T> register) {
+        return register.apply(registry);
+    }
+
+    /**
+     * Lets the statistics of clusters that are gone go, as Envoy frees a removed cluster's scope: their meters leave
+     * the registry (one pass over it for them all), and they leave the statistics kept by name, so that a cluster of
+     * the same name added later starts at 0. Their users in flight count on into meters no registry holds.
+     */
+    static void releaseAll(java.util.Collection<? extends UpstreamStats> gone) {
+        java.util.Map<MeterRegistry, java.util.Set<String>> byRegistry = new java.util.IdentityHashMap<>();
+        List<UpstreamStatsImpl> released = new ArrayList<>();
+        for (UpstreamStats s : gone) {
+            if (s instanceof UpstreamStatsImpl i) {
+                MeterRegistry r = i.detach();
+                if (r != null) {
+                    byRegistry.computeIfAbsent(r, k -> new java.util.HashSet<>()).add(i.cluster);
+                    released.add(i);
+                }
+            }
+        }
+        byRegistry.forEach((registry, clusters) -> {
+            for (io.micrometer.core.instrument.Meter m : registry.getMeters()) {
+                if (m.getId().getName().startsWith(PREFIX) && clusters.contains(m.getId().getTag("cluster_name"))) {
+                    registry.remove(m);
+                }
+            }
+        });
+        // only then: a cluster of the same name made meanwhile would have been handed these meters
+        released.forEach(i -> i.owner.remove(i.cluster, i));
+    }
+
+    /** Points lazy registrations at a registry of its own; the mesh's registry, or null when already detached. */
+    private synchronized MeterRegistry detach() {
+        if (registry instanceof Detached) {
+            return null;
+        }
+        MeterRegistry r = registry;
+        registry = new Detached();
+        return r;
+    }
+
+    /** The registry of a released cluster's late meters, which nothing scrapes. */
+    private static final class Detached extends io.micrometer.core.instrument.simple.SimpleMeterRegistry {
     }
 }

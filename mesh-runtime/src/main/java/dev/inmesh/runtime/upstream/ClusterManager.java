@@ -11,8 +11,9 @@ import java.util.Map;
  * The upstream clusters of one configuration. Built from a snapshot's clusters and load assignments;
  * {@link #update} gives the manager for the next snapshot, carrying over each cluster that stays (its hosts with
  * their active requests, round-robin positions, ejections and pools, and its breaker counts), so that requests in
- * flight are not failed. Clusters that stay are updated in place and shared by both managers; clusters that left
- * are closed gracefully. The manager that {@code update} replaced is retired: its {@link #close()} does nothing.
+ * flight are not failed. Clusters that stay are updated in place and shared by both managers (their statistics with
+ * them); clusters that left are closed gracefully and their statistics released. The manager that {@code update}
+ * replaced is retired: its {@link #close()} does nothing.
  */
 public final class ClusterManager implements AutoCloseable {
     private final UpstreamEnvironment env;
@@ -60,11 +61,18 @@ public final class ClusterManager implements AutoCloseable {
         }
         ClusterManager next = build(newClusters, assignments, initializing);
         retired = true;
+        java.util.List<dev.inmesh.runtime.stats.UpstreamStats> gone = new java.util.ArrayList<>();
         for (Map.Entry<String, UpstreamCluster> e : clusters.entrySet()) {
             if (!newClusters.containsKey(e.getKey())) {
                 e.getValue().close();
+                var stats = e.getValue().stats();
+                if (stats != null) {
+                    gone.add(stats);
+                }
             }
         }
+        // as Envoy frees a removed cluster's stats scope: its statistics leave the registry and /stats
+        dev.inmesh.runtime.stats.UpstreamStats.release(gone);
         return next;
     }
 

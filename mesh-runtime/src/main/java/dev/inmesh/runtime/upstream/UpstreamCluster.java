@@ -47,6 +47,8 @@ public final class UpstreamCluster {
 
     private final String name;
     private final UpstreamEnvironment env;
+    /** The cluster's statistics once looked up ({@link #stats()}). */
+    private volatile dev.inmesh.runtime.stats.UpstreamStats stats;
     private final CircuitBreakerState defaultBreakers;
     private final CircuitBreakerState highBreakers;
     private final OutlierDetector outlierDetector;
@@ -126,7 +128,7 @@ public final class UpstreamCluster {
         this.highBreakers = new CircuitBreakerState(
                 config.circuitBreakers().forPriority(CircuitBreakers.RoutingPriority.HIGH));
         this.outlierDetector = new OutlierDetector(config.outlierDetection(), env.ticker(), env.random(),
-                this::rebuild, env.stats() == null ? null : () -> env.stats().apply(name).outlierDetection());
+                this::rebuild, env.stats() == null ? null : () -> stats().outlierDetection());
         var s = stats();
         if (s != null) {
             s.membershipFrom(this::membership);
@@ -162,10 +164,21 @@ public final class UpstreamCluster {
         return name;
     }
 
-    /** The cluster's statistics ({@code cluster.<name>.*}), or null when none are kept. */
+    /**
+     * The cluster's statistics ({@code cluster.<name>.*}), or null when none are kept: looked up by name once and kept,
+     * so that what this cluster still does once it is gone counts into its own, released with it
+     * ({@link dev.inmesh.runtime.stats.UpstreamStats#release}), not into new ones of its name.
+     */
     public dev.inmesh.runtime.stats.UpstreamStats stats() {
-        var f = env.stats();
-        return f == null ? null : f.apply(name);
+        var s = stats;
+        if (s == null) {
+            var f = env.stats();
+            if (f == null) {
+                return null;
+            }
+            s = stats = f.apply(name);
+        }
+        return s;
     }
 
     /** The cluster's configuration in force. */

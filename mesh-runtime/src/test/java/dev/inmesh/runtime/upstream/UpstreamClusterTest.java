@@ -340,8 +340,8 @@ class UpstreamClusterTest {
         assertEquals(1.0, stat("membership_change", "c"));
         m = m.update(Map.of("c", Fixtures.eds("c")), Map.of("c", Fixtures.cla("c", 3)));
         assertEquals(List.of(3.0, 0.0, 0.0, 3.0, 2.0), membership());
-        m.update(Map.of(), Map.of()); // the cluster is gone
-        assertEquals(0.0, stat("membership_total", "c"));
+        m.update(Map.of(), Map.of()); // the cluster is gone, and its statistics with it, as Envoy's
+        assertEquals(null, reg.find("envoy_cluster_membership_total").tag("cluster_name", "c").meter());
     }
 
     @Test
