@@ -25,6 +25,7 @@ import dev.inmesh.runtime.router.RouterResponse;
 import dev.inmesh.runtime.router.Router;
 import dev.inmesh.runtime.router.StreamRateLimiter;
 import dev.inmesh.runtime.router.UnderscoreHeaders;
+import dev.inmesh.runtime.stats.CodecStats;
 import dev.inmesh.runtime.stats.DownstreamStats;
 import dev.inmesh.runtime.stats.ResponseFlag;
 import dev.inmesh.runtime.stats.StreamInfo;
@@ -333,7 +334,7 @@ final class HttpBridge {
     static final class ServerHttp2Codec extends Http2FrameCodecBuilder {
         private final Connection conn;
         /** The codecs' statistics, or null when none are kept. */
-        private final dev.inmesh.runtime.stats.CodecStats stats;
+        private final CodecStats stats;
         /** The last streams refused beyond {@code max_concurrent_streams}, whose frames in flight are ignored. */
         private final int[] refused = new int[32];
         private int refusals;
@@ -568,7 +569,7 @@ final class HttpBridge {
                     if (data.isReadable() || padding > 0 || endOfStream) {
                         emptyInARow = 0;
                     } else if (++emptyInARow > Math.max(1, limits.maxConsecutiveInboundFramesWithEmptyPayload())) {
-                        throw flood(FrameCounter::emptyFramesFlood, "DATA frames without payload in a row");
+                        throw flood(CodecStats::emptyFramesFlood, "DATA frames without payload in a row");
                     }
                     return super.onDataRead(ctx, streamId, data, padding, endOfStream);
                 }
@@ -577,7 +578,7 @@ final class HttpBridge {
                 public void onPriorityRead(ChannelHandlerContext ctx, int streamId, int streamDependency,
                                            short weight, boolean exclusive) throws Http2Exception {
                     if (++priorityFrames > limits.maxInboundPriorityFramesPerStream() * (1 + opened)) {
-                        throw flood(FrameCounter::priorityFlood, "PRIORITY frames");
+                        throw flood(CodecStats::priorityFlood, "PRIORITY frames");
                     }
                     super.onPriorityRead(ctx, streamId, streamDependency, weight, exclusive);
                 }
@@ -587,7 +588,7 @@ final class HttpBridge {
                         throws Http2Exception {
                     if (++windowUpdates > 5 + 2 * (opened + limits.maxInboundWindowUpdateFramesPerDataFrameSent()
                             * frameCounter.dataSent)) {
-                        throw flood(FrameCounter::windowUpdateFlood, "WINDOW_UPDATE frames");
+                        throw flood(CodecStats::windowUpdateFlood, "WINDOW_UPDATE frames");
                     }
                     super.onWindowUpdateRead(ctx, streamId, windowSizeIncrement);
                 }
@@ -597,8 +598,10 @@ final class HttpBridge {
                  * limits them ({@code http2_protocol_options}' inbound flood limits): the connection ends (GOAWAY
                  * ENHANCE_YOUR_CALM), counted in Envoy's {@code http2.inbound_*_flood}.
                  */
-                private Http2Exception flood(java.util.function.Consumer<FrameCounter> count, String what) {
-                    count.accept(frameCounter);
+                private Http2Exception flood(java.util.function.Consumer<CodecStats> count, String what) {
+                    if (stats != null) {
+                        count.accept(stats);
+                    }
                     return Http2Exception.connectionError(Http2Error.ENHANCE_YOUR_CALM, "too many %s: a flood", what);
                 }
 
@@ -687,11 +690,11 @@ final class HttpBridge {
      * hands each frame to its frame logger. Logs nothing but at TRACE, as Netty's own.
      */
     static final class FrameCounter extends io.netty.handler.codec.http2.Http2FrameLogger {
-        private final dev.inmesh.runtime.stats.CodecStats stats;
+        private final CodecStats stats;
         /** The DATA frames written. */
         long dataSent;
 
-        FrameCounter(dev.inmesh.runtime.stats.CodecStats stats) {
+        FrameCounter(CodecStats stats) {
             super(io.netty.handler.logging.LogLevel.TRACE, FrameCounter.class);
             this.stats = stats;
         }
@@ -711,24 +714,6 @@ final class HttpBridge {
                 dataSent++;
             }
             super.logData(direction, ctx, streamId, data, padding, endStream);
-        }
-
-        void priorityFlood() {
-            if (stats != null) {
-                stats.priorityFlood();
-            }
-        }
-
-        void windowUpdateFlood() {
-            if (stats != null) {
-                stats.windowUpdateFlood();
-            }
-        }
-
-        void emptyFramesFlood() {
-            if (stats != null) {
-                stats.emptyFramesFlood();
-            }
         }
     }
 
@@ -965,7 +950,7 @@ final class HttpBridge {
         private final int maxHeadBytes;
         private final boolean http2;
         private final HeadersWithUnderscoresAction underscores;
-        private final dev.inmesh.runtime.stats.CodecStats codec;
+        private final CodecStats codec;
 
         /**
          * @param underscores the connection manager's {@code headers_with_underscores_action}, applied here as

@@ -60,6 +60,7 @@ class StandaloneProxyBootstrapTest {
         assertEquals(AdminHook.Addresses.DEFAULTS, StandaloneProxy.adminAddresses(dir));
         assertEquals(null, EnvoyConfigReader.bootstrapNodeOrNull(dir));
     }
+
     @Test
     void aLowerCamelCaseBootstrapGivesItsAdminAddress() throws Exception {
         // as istioctl proxy-config bootstrap -o json prints it
